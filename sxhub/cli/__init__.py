@@ -1,0 +1,110 @@
+"""The ``sxhub`` command line: one verb per pipeline stage.
+
+Each verb lives in its own module under ``sxhub/cli/`` and is imported only when it runs, so ``sxhub --help``
+stays fast. Errors are turned into one line and an exit code here, in one place: 2 for a user error (bad input,
+bad spec; the line names the fix), 1 for anything else, 130 for Ctrl-C. Data goes to stdout, logs and progress
+bars to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from .. import __version__
+from ..errors import SxhubError, UserError, one_line
+
+# verb -> "module:attribute"; the module is imported only when the verb is used
+COMMANDS: dict[str, str] = {
+    "annotate": "sxhub.cli.annotate:annotate",
+    "agree": "sxhub.cli.agree:agree",
+    "train": "sxhub.cli.train:train",
+    "evaluate": "sxhub.cli.evaluate:evaluate",
+    "predict": "sxhub.cli.predict:predict",
+    "export": "sxhub.cli.export:export",
+    "publish": "sxhub.cli.publish:publish",
+    "space": "sxhub.cli.space:space",
+    "run": "sxhub.cli.run:run",
+    "twins": "sxhub.cli.synth:twins",
+    "generate": "sxhub.cli.synth:generate",
+    "insights": "sxhub.cli.insights:insights",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = [n for n, target in COMMANDS.items() if importlib.util.find_spec(target.split(":")[0]) is not None]
+        return sorted(set(names) | set(super().list_commands(ctx)))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = target.split(":")
+        if importlib.util.find_spec(module_name) is None:
+            return None
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="sxhub")
+@click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr, no progress bars.")
+def cli(verbose: int, quiet: bool) -> None:
+    """sxhub: make synthetic experts.
+
+    An open LLM (the teacher) labels your texts, sxhub checks the labels, fine-tunes a small student on them and
+    publishes dataset, model and Space on the Hugging Face Hub.
+    """
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if quiet:
+        os.environ["TQDM_DISABLE"] = "1"
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the ``sxhub`` console script."""
+    try:
+        return cli.main(args=argv, prog_name="sxhub", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("Interrupted; finished work is kept (the label cache makes a rerun resume).", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except UserError as exc:
+        click.echo(f"Error: {one_line(str(exc))}", err=True)
+        sys.exit(2)
+    except SxhubError as exc:
+        click.echo(f"Error: {one_line(str(exc))}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # the last resort: one line, the traceback only when asked for
+        if os.environ.get("SXHUB_DEBUG"):
+            raise
+        click.echo(f"Error: {type(exc).__name__}: {one_line(str(exc))} (set SXHUB_DEBUG=1 for the traceback)", err=True)
+        sys.exit(1)
+
+
+def emit_json(data: Any) -> None:
+    """Print one JSON object on stdout (``--json``) and nothing else."""
+    import json
+
+    click.echo(json.dumps(data, ensure_ascii=False, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)

@@ -1,0 +1,388 @@
+"""Reading and writing tables, preprocessing texts, and reading labelled data.
+
+Inputs are CSV, TSV, JSONL/JSON, Parquet, or a Hub dataset id; outputs are chosen by the file's extension. In CSV
+files, list and dict cells (``labels``, ``votes``, ``agreement``) are JSON-encoded so that they read back intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError
+
+TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
+TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "tweet", "body", "document")
+MAX_CHARS = 20_000  # a longer "text" is almost always a broken file (a whole document in one cell)
+JSON_COLUMNS = ("labels", "votes", "agreement", "probabilities")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# reading and writing tables
+# --------------------------------------------------------------------------------------------------------------
+def _suffix(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    return ".parquet" if suffix == ".pq" else suffix
+
+
+def looks_like_hub_id(source: str) -> bool:
+    return bool(re.match(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.-]+)?$", source)) and not Path(source).suffix
+
+
+def read_table(source: str | os.PathLike[str], *, limit: int | None = None, split: str = "train") -> pd.DataFrame:
+    """Read a CSV/TSV/JSONL/JSON/Parquet file, or a Hub dataset id (``user/name`` or ``user/name:split``)."""
+    text = str(source)
+    path = Path(text)
+    if not path.exists():
+        if looks_like_hub_id(text) and "/" in text:
+            return _read_hub_dataset(text, limit=limit, split=split)
+        raise InputError(f"input {text!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id.")
+    if path.is_dir():
+        raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")
+    suffix = _suffix(path)
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
+    if path.stat().st_size == 0:
+        raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
+    try:
+        if suffix in {".csv", ".tsv"}:
+            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", nrows=limit, encoding="utf-8",
+                             keep_default_na=False, dtype=str)
+            df = _decode_json_cells(df)
+        elif suffix == ".jsonl":
+            df = pd.read_json(path, lines=True, nrows=limit, encoding="utf-8", dtype=False)
+        elif suffix == ".json":
+            df = pd.read_json(path, encoding="utf-8", dtype=False)
+        else:
+            df = pd.read_parquet(path)
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"input {text!r} is not UTF-8 (byte {exc.start}); re-save it as UTF-8, e.g. "
+            f"`iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`."
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"input {text!r} has no rows; give it a header row and at least one text.") from exc
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise InputError(f"input {text!r} could not be parsed as {suffix[1:]} ({str(exc).splitlines()[0]}).") from exc
+    if limit is not None:
+        df = df.head(limit)
+    if len(df) == 0:
+        raise InputError(f"input {text!r} has no rows; give it at least one text.")
+    return df.reset_index(drop=True)
+
+
+def _read_hub_dataset(repo_id: str, *, limit: int | None, split: str) -> pd.DataFrame:
+    import datasets
+
+    if ":" in repo_id:
+        repo_id, split = repo_id.split(":", 1)
+    try:
+        ds = datasets.load_dataset(repo_id, split=split)
+    except Exception as exc:  # datasets raises many types; all mean "cannot use this id"
+        raise InputError(
+            f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "
+            "and HF_TOKEN, or pass a local file."
+        ) from exc
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    return ds.to_pandas()
+
+
+def _decode_json_cells(df: pd.DataFrame) -> pd.DataFrame:
+    for col in df.columns:
+        if col not in JSON_COLUMNS:
+            continue
+        values = df[col].tolist()
+        if values and all(isinstance(v, str) and v[:1] in "[{" for v in values if v != ""):
+            try:
+                df[col] = [json.loads(v) if v != "" else None for v in values]
+            except json.JSONDecodeError:
+                pass  # not JSON after all: keep the strings
+    return df
+
+
+def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
+    """Write a table by the file's extension (csv, tsv, jsonl, json, parquet); creates parent folders."""
+    df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
+    path = Path(path)
+    suffix = _suffix(path)
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    if suffix in {".csv", ".tsv"}:
+        out = df.copy()
+        for col in out.columns:
+            if out[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
+                out[col] = out[col].map(lambda v: json.dumps(_plain(v), ensure_ascii=False))
+        out.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+    elif suffix == ".jsonl":
+        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
+    elif suffix == ".json":
+        df.to_json(tmp, orient="records", force_ascii=False, indent=1)
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)  # never leave a half-written output behind
+    return path
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        value = value.tolist() if hasattr(value, "tolist") else value
+        return [_plain(v) for v in value] if isinstance(value, list) else value
+    return value
+
+
+def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
+    """The text column: the one asked for, else ``text`` or a usual synonym (any case)."""
+    if text_column:
+        if text_column not in df.columns:
+            raise InputError(
+                f"text column {text_column!r} not found; the input has columns {list(df.columns)[:20]}; "
+                "pass --text-column with one of them."
+            )
+        return text_column
+    lower = {str(c).lower(): c for c in df.columns}
+    for guess in TEXT_COLUMN_GUESSES:
+        if guess in lower:
+            return str(lower[guess])
+    raise InputError(
+        f"no text column found in columns {list(df.columns)[:20]}; pass --text-column NAME."
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# preprocessing
+# --------------------------------------------------------------------------------------------------------------
+URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+")
+EMAIL_RE = re.compile(r"(?i)\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+HANDLE_RE = re.compile(r"(?<![\w@])@\w{1,30}\b")
+PHONE_RE = re.compile(r"(?<!\w)(?:\+?\d[\d()./ -]{7,}\d)(?!\w)")
+_WS_RE = re.compile(r"\s+")
+
+
+def mask_pii(text: str) -> str:
+    """Mask URLs → ``URL``, e-mails → ``EMAIL``, phone numbers → ``PHONE``, @handles → ``@user``."""
+    text = URL_RE.sub("URL", text)
+    text = EMAIL_RE.sub("EMAIL", text)
+    text = HANDLE_RE.sub("@user", text)
+    text = PHONE_RE.sub(lambda m: "PHONE" if sum(ch.isdigit() for ch in m.group()) >= 9 else m.group(), text)
+    return text
+
+
+def preprocess_text(text: str) -> str:
+    """The default preprocessing: PII masked and whitespace normalised."""
+    return _WS_RE.sub(" ", mask_pii(text)).strip()
+
+
+@dataclass
+class PreparedTexts:
+    """Texts ready for a teacher: one row per distinct text, input columns kept as asked."""
+
+    frame: pd.DataFrame  # a ``text`` column first, then the kept columns
+    n_input: int
+    n_duplicates: int
+    n_empty: int
+    text_column: str
+    kept_columns: list[str] = field(default_factory=list)
+
+    @property
+    def texts(self) -> list[str]:
+        return self.frame["text"].tolist()
+
+
+def prepare_texts(
+    df: pd.DataFrame,
+    *,
+    text_column: str | None = None,
+    keep_columns: Iterable[str] = (),
+    preprocess: bool = True,
+    max_chars: int = MAX_CHARS,
+    drop_duplicates: bool = True,
+) -> PreparedTexts:
+    """Pick the text column, check sizes, preprocess, drop empty texts and exact duplicates (both counted)."""
+    column = find_text_column(df, text_column)
+    keep = [c for c in keep_columns if c != column]
+    missing = [c for c in keep if c not in df.columns]
+    if missing:
+        raise InputError(f"column(s) {missing} to keep are not in the input (columns: {list(df.columns)[:20]}).")
+    raw = df[column].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    too_long = raw.map(len) > max_chars
+    if too_long.any():
+        idx = int(too_long.idxmax())
+        raise InputError(
+            f"row {idx} of column {column!r} has {len(raw[idx]):,} characters (limit {max_chars:,}); split long "
+            "documents into passages or raise the limit with --max-chars."
+        )
+    texts = raw.map(preprocess_text) if preprocess else raw.map(str.strip)
+    frame = pd.DataFrame({"text": texts})
+    for col in keep:
+        frame[col] = df[col].values
+    empty = frame["text"] == ""
+    n_empty = int(empty.sum())
+    frame = frame[~empty]
+    n_before = len(frame)
+    if drop_duplicates:
+        frame = frame.drop_duplicates(subset="text", keep="first")
+    if len(frame) == 0:
+        raise InputError(f"column {column!r} holds no non-empty text; check --text-column.")
+    return PreparedTexts(
+        frame=frame.reset_index(drop=True),
+        n_input=len(df),
+        n_duplicates=n_before - len(frame),
+        n_empty=n_empty,
+        text_column=column,
+        kept_columns=keep,
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# labelled data (train / agree / evaluate read this)
+# --------------------------------------------------------------------------------------------------------------
+def _is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
+    """One label cell: a name (single-label), or a list / JSON list / comma-separated names (multi-label)."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if _is_missing(value):
+        return [] if multi_label else None
+    if multi_label:
+        if isinstance(value, str):
+            s = value.strip()
+            if s.startswith("["):
+                try:
+                    value = json.loads(s)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"labels cell {s[:60]!r} is not a JSON list of names.") from exc
+            else:
+                value = [part.strip() for part in s.split(",") if part.strip()]
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        return [str(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise InputError(f"label cell {value!r} holds {len(value)} labels; a single-label task needs one.")
+        value = value[0]
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value)
+
+
+@dataclass
+class LabelledData:
+    texts: list[str]
+    labels: list[Any]  # str per row (single-label) or list[str] per row (multi-label)
+    label_names: list[str]
+    multi_label: bool
+    frame: pd.DataFrame
+    n_failed: int = 0
+    label_column: str = "label"
+
+    def multi_hot(self) -> list[list[int]]:
+        index = {n: i for i, n in enumerate(self.label_names)}
+        rows = []
+        for labs in self.labels:
+            row = [0] * len(self.label_names)
+            for lab in labs:
+                row[index[lab]] = 1
+            rows.append(row)
+        return rows
+
+    def label_ids(self) -> list[int]:
+        index = {n: i for i, n in enumerate(self.label_names)}
+        return [index[lab] for lab in self.labels]
+
+
+def load_labelled(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    label_names: Sequence[str] | None = None,
+    multi_label: bool | None = None,
+    label_column: str | None = None,
+    text_column: str | None = None,
+    limit: int | None = None,
+) -> LabelledData:
+    """Read any table with a text column and ``label`` (or ``labels``) column; failed rows are left out.
+
+    ``label_column`` picks another column (e.g. an expert ``gold`` column). For multi-label data with one 0/1
+    (or true/false) column per label, pass ``label_names`` and ``multi_label=True`` and leave out ``labels``.
+    """
+    df = source if isinstance(source, pd.DataFrame) else read_table(source, limit=limit)
+    tcol = find_text_column(df, text_column)
+    n_failed = 0
+    if "failed" in df.columns:
+        failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
+        n_failed = int(failed.sum())
+        df = df[~failed].reset_index(drop=True)
+    col = label_column
+    if col is None:
+        if multi_label is not False and "labels" in df.columns:
+            col = "labels"
+        elif "label" in df.columns:
+            col = "label"
+        elif multi_label and label_names and all(n in df.columns for n in label_names):
+            col = None  # one boolean column per label
+        elif "labels" in df.columns:
+            col = "labels"
+        else:
+            raise InputError(
+                f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; add one or name it with "
+                "--label-column."
+            )
+    elif col not in df.columns:
+        raise InputError(f"label column {col!r} not found; columns are {list(df.columns)[:20]}.")
+    if col is None:
+        assert label_names is not None
+        labels: list[Any] = [
+            [n for n in label_names if str(row[n]).strip().lower() in {"1", "true", "yes", "1.0"}]
+            for _, row in df.iterrows()
+        ]
+        is_multi = True
+    else:
+        if multi_label is None:
+            sample = [v for v in df[col].head(200).tolist() if not _is_missing(v)]
+            is_multi = col == "labels" or any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in sample)
+        else:
+            is_multi = multi_label
+        labels = [parse_label_cell(v, multi_label=is_multi) for v in df[col].tolist()]
+        if not is_multi:
+            keep = [lab is not None for lab in labels]
+            if not all(keep):
+                df = df[keep].reset_index(drop=True)
+                labels = [lab for lab in labels if lab is not None]
+    if len(df) == 0:
+        raise InputError("no labelled rows left (every row failed or has an empty label); annotate again or fix it.")
+    seen = sorted({lab for row in labels for lab in (row if is_multi else [row])})
+    if label_names is None:
+        names = seen
+    else:
+        names = list(label_names)
+        unknown = sorted(set(seen) - set(names))
+        if unknown:
+            raise InputError(
+                f"label(s) {unknown[:10]} in column {col or 'labels'!r} are not in the task's labels {names}; fix "
+                "the data or the spec."
+            )
+    texts = df[tcol].map(str).tolist()
+    return LabelledData(
+        texts=texts,
+        labels=labels,
+        label_names=names,
+        multi_label=is_multi,
+        frame=df,
+        n_failed=n_failed,
+        label_column=col or "labels",
+    )

@@ -1,0 +1,49 @@
+"""All of sxhub's errors in one place.
+
+Each error inherits :class:`SxhubError` and a built-in exception, so that ``except ValueError`` or
+``except OSError`` written against older code keeps working. Messages say what was expected, what was found,
+and the fix; the CLI prints them as one line and exits with code 2 for :class:`UserError`, 1 for the rest.
+"""
+
+from __future__ import annotations
+
+
+class SxhubError(Exception):
+    """Base class of every error sxhub raises on purpose."""
+
+
+class UserError(SxhubError, ValueError):
+    """Bad input from the user (a spec, a file, an option): exit code 2 and a one-line fix."""
+
+
+class SpecError(UserError):
+    """The task spec is invalid; the message names the field and the fix."""
+
+
+class InputError(UserError):
+    """An input file or dataset cannot be used as given."""
+
+
+class ModelError(UserError):
+    """A model folder or id cannot be loaded or does not fit the task."""
+
+
+class PublishError(UserError):
+    """The Hub (or the target folder) refused a publish: no token, repo exists, bad name, nothing to publish."""
+
+
+class TeacherError(SxhubError, RuntimeError):
+    """A teacher could not answer (after retries) or answered with something that is not a valid label."""
+
+
+class TeacherUnavailableError(UserError):
+    """A teacher backend cannot be started or reached at all (missing extra, bad URL)."""
+
+
+class BackendError(SxhubError, RuntimeError):
+    """An external training backend (AutoTrain) failed."""
+
+
+def one_line(message: str) -> str:
+    """Collapse a message onto one line (the CLI prints errors as a single line)."""
+    return " ".join(str(message).split())

@@ -1,0 +1,284 @@
+"""The task spec: what to label, with which labels, by which teachers.
+
+A spec is YAML (see ``../shared/DESIGN.md``) or built in Python::
+
+    spec = TaskSpec(
+        name="financial-sentiment",
+        description="Sentiment of a sentence from financial news.",
+        labels=[Label("positive"), Label("neutral"), Label("negative")],
+    )
+
+Every dataclass checks itself in ``__post_init__`` and raises :class:`~sxhub.errors.SpecError` with one line that
+names the field, the bad value and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SpecError
+
+LOCAL_TEACHER = "local"
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
+
+
+@dataclass
+class Label:
+    name: str
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise SpecError(f"labels: every label needs a non-empty 'name', got {self.name!r}.")
+        self.name = self.name.strip()
+        self.description = (self.description or "").strip()
+
+
+@dataclass
+class Example:
+    text: str
+    labels: list[str]
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.text, str) or not self.text.strip():
+            raise SpecError(f"examples: every example needs a non-empty 'text', got {self.text!r}.")
+        if isinstance(self.labels, str):
+            self.labels = [self.labels]
+        self.labels = [str(x) for x in (self.labels or [])]
+
+
+@dataclass
+class TeacherSpec:
+    """One teacher: a Hub model id (Inference Providers), or a ``base_url`` (TGI, vLLM, llama.cpp, Ollama...).
+
+    ``model: local`` (without a base_url) is the embedded llama.cpp server with SmolLM2-135M-Instruct.
+    Prices are US dollars per million tokens and only feed the cost estimate.
+    """
+
+    model: str | None = None
+    base_url: str | None = None
+    name: str | None = None
+    provider: str | None = None
+    price_input: float = 0.0
+    price_output: float = 0.0
+    max_tokens: int = 256
+    timeout: float = 60.0
+    structured: str = "auto"  # auto | json_object | json_schema | grammar | none
+
+    def __post_init__(self) -> None:
+        if not self.model and not self.base_url:
+            raise SpecError("teachers: each teacher needs 'model' (a Hub model id or 'local') or 'base_url'.")
+        if self.base_url and not re.match(r"^https?://", self.base_url):
+            raise SpecError(
+                f"teachers: base_url {self.base_url!r} is not an http(s) URL; write e.g. http://127.0.0.1:8080/v1."
+            )
+        if self.structured not in {"auto", "json_object", "json_schema", "grammar", "none"}:
+            raise SpecError(
+                f"teachers: structured={self.structured!r}; use auto, json_object, json_schema, grammar or none."
+            )
+        for key in ("price_input", "price_output", "timeout"):
+            value = getattr(self, key)
+            if not isinstance(value, (int, float)) or value < 0:
+                raise SpecError(f"teachers: {key}={value!r} must be a number >= 0.")
+        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise SpecError(f"teachers: max_tokens={self.max_tokens!r} must be a positive integer.")
+        if not self.name:
+            self.name = self.model if self.model and not self.base_url else f"{self.model or 'tgi'}@{self.base_url}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.model == LOCAL_TEACHER and not self.base_url
+
+    @classmethod
+    def parse(cls, value: str | dict[str, Any] | TeacherSpec) -> TeacherSpec:
+        """Accept a spec entry, a ``--teacher`` string (``local``, a Hub id, or a URL) or a TeacherSpec."""
+        if isinstance(value, TeacherSpec):
+            return value
+        if isinstance(value, str):
+            value = value.strip()
+            if re.match(r"^https?://", value):
+                return cls(base_url=value, model="tgi")
+            return cls(model=value)
+        if not isinstance(value, dict):
+            raise SpecError(f"teachers: each entry must be a mapping or a string, got {value!r}.")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(value) - known)
+        if unknown:
+            raise SpecError(f"teachers: unknown key(s) {unknown}; allowed: {sorted(known)}.")
+        return cls(**value)
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    labels: list[Label]
+    description: str = ""
+    multi_label: bool = False
+    examples: list[Example] = field(default_factory=list)
+    teachers: list[TeacherSpec] = field(default_factory=list)
+    samples: int = 1
+    reasoning: bool = False
+    temperature: float = 0.7
+    prompt_template: str | None = None
+    preprocess: bool = True
+    language: str = "en"
+    license: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):
+            raise SpecError(
+                f"name: {self.name!r} is not usable as a repo name; use letters, digits, '-', '_' or '.' "
+                "(e.g. financial-sentiment)."
+            )
+        self.labels = [lab if isinstance(lab, Label) else _label(lab) for lab in (self.labels or [])]
+        if len(self.labels) < 1 or (not self.multi_label and len(self.labels) < 2):
+            raise SpecError(
+                f"labels: a {'multi' if self.multi_label else 'single'}-label task needs at least "
+                f"{1 if self.multi_label else 2} labels, got {len(self.labels)}."
+            )
+        names = [lab.name for lab in self.labels]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise SpecError(f"labels: duplicate label name(s) {dupes}; each label must appear once.")
+        if not isinstance(self.multi_label, bool):
+            raise SpecError(f"multi_label: must be true or false, got {self.multi_label!r}.")
+        self.examples = [ex if isinstance(ex, Example) else _example(ex) for ex in (self.examples or [])]
+        for ex in self.examples:
+            bad = [lab for lab in ex.labels if lab not in names]
+            if bad:
+                raise SpecError(f"examples: label(s) {bad} of example {ex.text[:40]!r} are not in labels {names}.")
+            if not self.multi_label and len(ex.labels) != 1:
+                raise SpecError(
+                    f"examples: single-label example {ex.text[:40]!r} must have exactly one label, got {ex.labels}."
+                )
+        self.teachers = [TeacherSpec.parse(t) for t in (self.teachers or [])]
+        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or not 1 <= self.samples <= 64:
+            raise SpecError(f"samples: must be an integer from 1 to 64, got {self.samples!r}.")
+        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= 2:
+            raise SpecError(f"temperature: must be a number from 0 to 2, got {self.temperature!r}.")
+        if not isinstance(self.reasoning, bool):
+            raise SpecError(f"reasoning: must be true or false, got {self.reasoning!r}.")
+
+    # -- views -------------------------------------------------------------------------------------------------
+    @property
+    def label_names(self) -> list[str]:
+        return [lab.name for lab in self.labels]
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    @property
+    def label_column(self) -> str:
+        """``labels`` for multi-label tasks, ``label`` for single-label ones (DESIGN.md)."""
+        return "labels" if self.multi_label else "label"
+
+    def answer_schema(self) -> dict[str, Any]:
+        """JSON schema of one teacher answer: an enum (single-label) or a list of enums (multi-label)."""
+        enum = {"type": "string", "enum": self.label_names}
+        props: dict[str, Any] = {}
+        if self.reasoning:
+            props["reason"] = {"type": "string", "maxLength": 400}
+        if self.multi_label:
+            props["labels"] = {"type": "array", "items": enum, "uniqueItems": True}
+        else:
+            props["label"] = enum
+        return {
+            "type": "object",
+            "properties": props,
+            "required": list(props),
+            "additionalProperties": False,
+        }
+
+    def with_teachers(self, teachers: list[str | dict[str, Any] | TeacherSpec]) -> TaskSpec:
+        """A copy whose teachers are replaced (``--teacher`` on the command line)."""
+        data = self.to_dict()
+        data["teachers"] = [TeacherSpec.parse(t) for t in teachers]
+        return TaskSpec.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["teachers"] = [asdict(t) if isinstance(t, TeacherSpec) else t for t in self.teachers]
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskSpec:
+        if not isinstance(data, dict):
+            raise SpecError(f"the task spec must be a YAML mapping, got {type(data).__name__}.")
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise SpecError(f"unknown field(s) {unknown} in the task spec; allowed: {sorted(known)}.")
+        for required in ("name", "labels"):
+            if required not in data:
+                raise SpecError(f"{required}: missing; every task spec needs 'name' and 'labels'.")
+        data = dict(data)
+        if isinstance(data.get("teachers"), (str, dict)):
+            data["teachers"] = [data["teachers"]]
+        return cls(**data)
+
+    def default_teachers(self) -> list[TeacherSpec]:
+        """The teachers to use: the spec's, else ``$SXHUB_TEACHER``, else the embedded ``local`` teacher."""
+        if self.teachers:
+            return list(self.teachers)
+        env = os.environ.get("SXHUB_TEACHER")
+        return [TeacherSpec.parse(env or LOCAL_TEACHER)]
+
+
+def _label(value: Any) -> Label:
+    if isinstance(value, str):
+        return Label(name=value)
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"name", "description"})
+        if unknown:
+            raise SpecError(f"labels: unknown key(s) {unknown} in {value!r}; allowed: name, description.")
+        return Label(**value)
+    raise SpecError(f"labels: each label is a name or a mapping with 'name' and 'description', got {value!r}.")
+
+
+def _example(value: Any) -> Example:
+    if not isinstance(value, dict):
+        raise SpecError(f"examples: each example is a mapping with 'text' and 'labels', got {value!r}.")
+    value = dict(value)
+    if "label" in value and "labels" not in value:
+        value["labels"] = value.pop("label")
+    unknown = sorted(set(value) - {"text", "labels", "reason"})
+    if unknown:
+        raise SpecError(f"examples: unknown key(s) {unknown}; allowed: text, labels, reason.")
+    if "labels" not in value:
+        raise SpecError(f"examples: example {str(value.get('text'))[:40]!r} has no 'labels'.")
+    return Example(**value)
+
+
+def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> TaskSpec:
+    """Load a task spec from a YAML file (or a dict, or pass a TaskSpec through)."""
+    if isinstance(source, TaskSpec):
+        return source
+    if isinstance(source, dict):
+        return TaskSpec.from_dict(source)
+    path = Path(source)
+    if not path.is_file():
+        raise SpecError(f"task spec {str(path)!r} not found; pass the path of a YAML file (see examples/).")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
+    return TaskSpec.from_dict(data)
