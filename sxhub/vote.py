@@ -1,0 +1,151 @@
+"""Voting: turn the votes of every teacher and sample on one text into one decision.
+
+A vote is a dict ``{"teacher", "sample", "labels", "reason", "error", "raw"}`` (see ``docs/CONTRACTS.md``);
+``labels`` is a list of label names (one element for single-label tasks) or ``None`` when the vote failed.
+
+Rules (deterministic, the same on every run):
+
+* **Valid votes.** Only votes whose ``labels`` is a list of the task's label names count; for a single-label task a
+  valid vote holds exactly one name. Failed votes (``labels=None``) and votes with unknown names or the wrong count
+  are left out of the count; their errors explain a failed decision.
+* **Single-label.** The label with the most valid votes wins. ``agreement`` is the share of valid votes for it.
+* **Single-label tie rule.** When several labels share the top count, the winner is the tied label given by the
+  *earliest valid vote in vote order*. Votes are ordered by teacher (spec order) then sample index, so the first
+  teacher's first valid sample breaks ties. The decision is marked ``tie=True``.
+* **Multi-label.** A label is on when *more than half* of the valid votes have it (strict majority). ``agreement``
+  is a dict: per label, the share of valid votes that agree with the decision on that label (have it when it is
+  on, lack it when it is off).
+* **Multi-label tie rule.** A label held by exactly half of the valid votes is a tie and is **off** (strict
+  majority); the decision is marked ``tie=True`` when any label was such a tie.
+* **No valid vote.** The decision is ``failed=True`` with no label (``label`` and ``labels`` are ``None``; never a
+  guessed one), ``agreement`` is ``0.0`` (``0.0`` per label for multi-label) and ``error`` holds the votes'
+  distinct errors joined by ``"; "`` (``"no votes"`` when there were none).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class Decision:
+    """The outcome of voting on one text."""
+
+    label: str | None  # single-label winner (None for multi-label or failed)
+    labels: list[str] | None  # multi-label winners in label order (None for single-label or failed)
+    agreement: float | dict[str, float]  # single: share for the winner; multi: per-label share agreeing
+    failed: bool  # no valid vote
+    error: str  # "" unless failed: the votes' distinct errors joined by "; "
+    tie: bool  # the decision needed the tie rule
+    n_valid: int  # number of valid votes counted
+
+    def to_dict(self) -> dict[str, Any]:
+        """The decision as a plain (JSON-able) dict."""
+        return asdict(self)
+
+    @property
+    def mean_agreement(self) -> float:
+        """One number per text: the agreement, or its mean over labels for multi-label decisions."""
+        if isinstance(self.agreement, dict):
+            return sum(self.agreement.values()) / len(self.agreement) if self.agreement else 0.0
+        return float(self.agreement)
+
+
+def _vote_error(vote: dict[str, Any], label_names: Sequence[str], multi_label: bool) -> str:
+    """Why a vote does not count ("" when it is valid)."""
+    labels = vote.get("labels")
+    if labels is None:
+        return str(vote.get("error") or "vote failed without an error message")
+    if not isinstance(labels, (list, tuple)):
+        return f"vote labels {labels!r} are not a list of names"
+    unknown = [lab for lab in labels if lab not in label_names]
+    if unknown:
+        return f"label(s) {unknown} not in the task's labels {list(label_names)}"
+    if not multi_label and len(labels) != 1:
+        return f"single-label vote holds {len(labels)} labels {list(labels)}, needs exactly one"
+    return ""
+
+
+def _split_votes(
+    votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool
+) -> tuple[list[list[str]], list[str]]:
+    """The valid votes' label lists (in vote order) and the distinct errors of the others (first seen first)."""
+    valid: list[list[str]] = []
+    errors: list[str] = []
+    for vote in votes:
+        error = _vote_error(vote, label_names, multi_label)
+        if error:
+            if error not in errors:
+                errors.append(error)
+        else:
+            valid.append(list(dict.fromkeys(vote["labels"])))  # a label named twice in one vote counts once
+    return valid, errors
+
+
+def _decide_single(valid: list[list[str]]) -> tuple[str, float, bool]:
+    counts = Counter(labels[0] for labels in valid)
+    top = max(counts.values())
+    tied = {name for name, count in counts.items() if count == top}
+    winner = next(labels[0] for labels in valid if labels[0] in tied)  # earliest valid vote breaks ties
+    return winner, top / len(valid), len(tied) > 1
+
+
+def _decide_multi(valid: list[list[str]], label_names: Sequence[str]) -> tuple[list[str], dict[str, float], bool]:
+    n = len(valid)
+    counts = Counter(name for labels in valid for name in labels)
+    on = [name for name in label_names if 2 * counts[name] > n]
+    tie = any(2 * counts[name] == n for name in label_names)
+    agreement = {name: (counts[name] if name in on else n - counts[name]) / n for name in label_names}
+    return on, agreement, tie
+
+
+def decide(votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool) -> Decision:
+    """Majority vote over the valid votes of one text (rules in the module docstring)."""
+    valid, errors = _split_votes(votes, label_names, multi_label)
+    if not valid:
+        agreement: float | dict[str, float] = {name: 0.0 for name in label_names} if multi_label else 0.0
+        return Decision(
+            label=None,
+            labels=None,
+            agreement=agreement,
+            failed=True,
+            error="; ".join(errors) if errors else "no votes",
+            tie=False,
+            n_valid=0,
+        )
+    if multi_label:
+        on, per_label, tie = _decide_multi(valid, label_names)
+        return Decision(
+            label=None, labels=on, agreement=per_label, failed=False, error="", tie=tie, n_valid=len(valid)
+        )
+    winner, share, tie = _decide_single(valid)
+    return Decision(label=winner, labels=None, agreement=share, failed=False, error="", tie=tie, n_valid=len(valid))
+
+
+def summarize(decisions: Sequence[Decision]) -> dict[str, Any]:
+    """Counts over many decisions (JSON-able).
+
+    ``n``, ``decided``, ``failed``, ``ties``, ``tie_rate`` (over decided texts), ``unanimous`` (decided texts whose
+    valid votes all agree), ``mean_agreement`` (over decided texts; multi-label: mean over labels first),
+    ``min_agreement``, ``mean_valid_votes`` (over all texts) and ``label_counts`` (decided texts per label).
+    """
+    decided = [d for d in decisions if not d.failed]
+    shares = [d.mean_agreement for d in decided]
+    label_counts: Counter[str] = Counter()
+    for d in decided:
+        label_counts.update(d.labels if d.labels is not None else [d.label] if d.label is not None else [])
+    return {
+        "n": len(decisions),
+        "decided": len(decided),
+        "failed": len(decisions) - len(decided),
+        "ties": sum(d.tie for d in decided),
+        "tie_rate": sum(d.tie for d in decided) / len(decided) if decided else 0.0,
+        "unanimous": sum(share == 1.0 for share in shares),
+        "mean_agreement": sum(shares) / len(shares) if shares else None,
+        "min_agreement": min(shares) if shares else None,
+        "mean_valid_votes": sum(d.n_valid for d in decisions) / len(decisions) if decisions else 0.0,
+        "label_counts": dict(label_counts),
+    }

@@ -1,0 +1,149 @@
+"""Voting: majority, the documented tie rules, multi-label strict majority, failed votes, summaries."""
+
+from __future__ import annotations
+
+import pytest
+
+from sxhub.vote import Decision, decide, summarize
+
+SENT = ["positive", "neutral", "negative"]
+MULTI = ["Product", "Place", "Price", "Promotion"]
+
+
+def vote(labels: list[str] | None, teacher: str = "t1", sample: int = 0, error: str = "") -> dict:
+    return {"teacher": teacher, "sample": sample, "labels": labels, "reason": "", "error": error, "raw": ""}
+
+
+def votes_of(*answers: str | None) -> list[dict]:
+    """Single-label votes in order; ``None`` is a failed vote."""
+    return [
+        vote(None if a is None else [a], teacher=f"t{i // 3}", sample=i % 3, error="" if a else "timeout")
+        for i, a in enumerate(answers)
+    ]
+
+
+def test_single_label_majority_and_agreement() -> None:
+    d = decide(votes_of("neutral", "positive", "neutral"), SENT, multi_label=False)
+    assert d == Decision(
+        label="neutral", labels=None, agreement=pytest.approx(2 / 3), failed=False, error="", tie=False, n_valid=3
+    )
+
+
+def test_unanimous_single_label() -> None:
+    d = decide(votes_of("negative", "negative"), SENT, multi_label=False)
+    assert (d.label, d.agreement, d.tie) == ("negative", 1.0, False)
+
+
+def test_single_label_tie_goes_to_earliest_valid_vote() -> None:
+    d = decide(votes_of("positive", "negative", "negative", "positive"), SENT, multi_label=False)
+    assert (d.label, d.agreement, d.tie) == ("positive", 0.5, True)
+    d = decide(votes_of("negative", "positive", "positive", "negative"), SENT, multi_label=False)
+    assert (d.label, d.tie) == ("negative", True)
+
+
+def test_tie_break_skips_failed_and_non_top_votes() -> None:
+    # the first vote failed, the second is not among the tied top labels: the third decides
+    d = decide(votes_of(None, "neutral", "negative", "positive", "positive", "negative"), SENT, multi_label=False)
+    assert (d.label, d.tie, d.n_valid) == ("negative", True, 5)
+    assert d.agreement == pytest.approx(2 / 5)
+
+
+def test_failed_votes_are_not_counted() -> None:
+    d = decide(votes_of(None, None, "positive"), SENT, multi_label=False)
+    assert (d.label, d.agreement, d.n_valid, d.failed, d.error) == ("positive", 1.0, 1, False, "")
+
+
+def test_all_failed_is_a_failed_decision_with_the_errors() -> None:
+    votes = [
+        vote(None, error="timeout"),
+        vote(None, sample=1, error="bad JSON"),
+        vote(None, sample=2, error="timeout"),
+    ]
+    d = decide(votes, SENT, multi_label=False)
+    assert d.failed and d.label is None and d.labels is None
+    assert d.error == "timeout; bad JSON"
+    assert (d.n_valid, d.agreement, d.tie) == (0, 0.0, False)
+
+
+def test_no_votes_at_all() -> None:
+    d = decide([], SENT, multi_label=False)
+    assert (d.failed, d.error, d.label) == (True, "no votes", None)
+    d = decide([], MULTI, multi_label=True)
+    assert (d.failed, d.labels, d.agreement) == (True, None, dict.fromkeys(MULTI, 0.0))
+
+
+def test_unknown_label_or_two_labels_do_not_count() -> None:
+    votes = [vote(["bullish"]), vote(["positive", "negative"], sample=1)]
+    d = decide(votes, SENT, multi_label=False)
+    assert d.failed and d.label is None
+    assert "bullish" in d.error and "exactly one" in d.error
+    d = decide([*votes, vote(["neutral"], sample=2)], SENT, multi_label=False)
+    assert (d.label, d.n_valid, d.failed) == ("neutral", 1, False)
+
+
+def test_multi_label_strict_majority_and_per_label_agreement() -> None:
+    votes = [vote(["Price", "Product"]), vote(["Price"], sample=1), vote(["Price", "Place"], sample=2)]
+    d = decide(votes, MULTI, multi_label=True)
+    assert d.label is None and d.labels == ["Price"]  # Product and Place 1/3: off
+    assert d.agreement == pytest.approx({"Product": 2 / 3, "Place": 2 / 3, "Price": 1.0, "Promotion": 1.0})
+    assert (d.tie, d.n_valid) == (False, 3)
+
+
+def test_multi_label_half_is_a_tie_and_off() -> None:
+    votes = [
+        vote(["Price", "Promotion"]),
+        vote(["Price"], sample=1),
+        vote(["Promotion", "Price"], sample=2),
+        vote([], sample=3),
+    ]
+    d = decide(votes, MULTI, multi_label=True)
+    assert d.labels == ["Price"]  # Price 3/4 on; Promotion exactly 2/4: tie → off
+    assert d.tie is True
+    assert d.agreement["Promotion"] == 0.5 and d.agreement["Price"] == 0.75
+
+
+def test_multi_label_empty_votes_mean_no_label() -> None:
+    d = decide([vote([]), vote([], sample=1), vote(["Place"], sample=2)], MULTI, multi_label=True)
+    assert (d.labels, d.failed, d.tie) == ([], False, False)
+    assert d.agreement["Place"] == pytest.approx(2 / 3)
+
+
+def test_multi_label_labels_follow_label_order_and_duplicates_count_once() -> None:
+    d = decide([vote(["Promotion", "Product", "Product"]), vote(["Promotion", "Product"], sample=1)], MULTI, True)
+    assert d.labels == ["Product", "Promotion"]
+    assert d.agreement["Product"] == 1.0
+
+
+def test_multi_label_failed_votes_ignored() -> None:
+    d = decide([vote(None, error="timeout"), vote(["Place"], sample=1)], MULTI, multi_label=True)
+    assert (d.labels, d.n_valid) == (["Place"], 1)
+
+
+def test_summarize_counts() -> None:
+    decisions = [
+        decide(votes_of("positive", "positive", "positive"), SENT, False),
+        decide(votes_of("positive", "negative"), SENT, False),  # tie
+        decide(votes_of("neutral", "neutral", "negative"), SENT, False),
+        decide(votes_of(None, None), SENT, False),  # failed
+    ]
+    s = summarize(decisions)
+    assert (s["n"], s["decided"], s["failed"], s["ties"], s["unanimous"]) == (4, 3, 1, 1, 1)
+    assert s["mean_agreement"] == pytest.approx((1.0 + 0.5 + 2 / 3) / 3)
+    assert s["min_agreement"] == 0.5
+    assert s["tie_rate"] == pytest.approx(1 / 3)
+    assert s["mean_valid_votes"] == pytest.approx((3 + 2 + 3 + 0) / 4)
+    assert s["label_counts"] == {"positive": 2, "neutral": 1}
+
+
+def test_summarize_multi_label_and_empty() -> None:
+    d = decide([vote(["Price"]), vote(["Price", "Place"], sample=1)], MULTI, multi_label=True)
+    s = summarize([d])
+    assert s["ties"] == 1 and s["label_counts"] == {"Price": 1}
+    assert s["mean_agreement"] == pytest.approx((1.0 + 0.5 + 1.0 + 1.0) / 4)
+    empty = summarize([])
+    assert (empty["n"], empty["mean_agreement"], empty["tie_rate"]) == (0, None, 0.0)
+
+
+def test_decision_to_dict_is_plain() -> None:
+    d = decide(votes_of("neutral"), SENT, multi_label=False)
+    assert d.to_dict()["label"] == "neutral" and d.to_dict()["failed"] is False
