@@ -54,8 +54,14 @@ def read_table(source: str | os.PathLike[str], *, limit: int | None = None, spli
         raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
     try:
         if suffix in {".csv", ".tsv"}:
-            df = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", nrows=limit, encoding="utf-8",
-                             keep_default_na=False, dtype=str)
+            df = pd.read_csv(
+                path,
+                sep="\t" if suffix == ".tsv" else ",",
+                nrows=limit,
+                encoding="utf-8",
+                keep_default_na=False,
+                dtype=str,
+            )
             df = _decode_json_cells(df)
         elif suffix == ".jsonl":
             df = pd.read_json(path, lines=True, nrows=limit, encoding="utf-8", dtype=False)
@@ -156,9 +162,7 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
     for guess in TEXT_COLUMN_GUESSES:
         if guess in lower:
             return str(lower[guess])
-    raise InputError(
-        f"no text column found in columns {list(df.columns)[:20]}; pass --text-column NAME."
-    )
+    raise InputError(f"no text column found in columns {list(df.columns)[:20]}; pass --text-column NAME.")
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -91,7 +91,9 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:  # the last resort: one line, the traceback only when asked for
         if os.environ.get("SXHUB_DEBUG"):
             raise
-        click.echo(f"Error: {type(exc).__name__}: {one_line(str(exc))} (set SXHUB_DEBUG=1 for the traceback)", err=True)
+        click.echo(
+            f"Error: {type(exc).__name__}: {one_line(str(exc))} (set SXHUB_DEBUG=1 for the traceback)", err=True
+        )
         sys.exit(1)
 
 

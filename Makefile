@@ -1,0 +1,58 @@
+# sxhub: the two commands a fresh machine needs are `make demo` (the whole pipeline on the embedded defaults) and
+# `make test` (the test suite). Each builds what it needs first; nothing is downloaded from the Hugging Face Hub.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# torch is pinned: 2.13.0 is the CPU wheel; other specs may pull a multi-GB CUDA build.
+TORCH := torch==2.13.0
+THREADS ?= 2
+DEMO_OUT ?= out/demo
+
+.PHONY: venv demo test test-fast lint typecheck bench autotrain-env chromium clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# llama-cpp-python (the embedded teacher) compiles llama.cpp once (about 15 minutes); pip caches the wheel.
+	$(PY) -m pip install "$(TORCH)" -e ".[all,dev]"
+	touch $@
+
+## the whole pipeline on the embedded defaults: local llama.cpp teacher (SmolLM2-135M), MiniLM student
+demo: venv
+	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub run examples/financial-sentiment/task.yaml \
+		examples/financial-sentiment/texts.csv --gold expert --out $(DEMO_OUT)
+	@echo "Report: $(DEMO_OUT)/report.md"
+
+## the full test suite (unit + integration: llama.cpp teacher, Hub stand-in, Gradio, Chromium, AutoTrain)
+test: venv autotrain-env chromium
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests
+
+## unit tests only (seconds)
+test-fast: venv
+	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow"
+
+lint: venv
+	$(VENV)/bin/ruff check sxhub tests bench spaces
+	$(VENV)/bin/ruff format --check sxhub tests bench spaces
+
+typecheck: venv
+	$(VENV)/bin/mypy
+
+bench: venv
+	$(PY) bench/annotate.py
+	$(PY) bench/student.py
+
+## AutoTrain lives in its own venv (it pins transformers 4.48 / datasets 3.2)
+autotrain-env:
+	bash scripts/autotrain-env.sh
+
+## Debian's chromium for the headless screenshot test (skipped when it cannot be installed)
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
+		|| echo "chromium could not be installed: the screenshot test will be skipped"; }
+
+clean:
+	rm -rf $(VENV) .venv-autotrain out build *.egg-info

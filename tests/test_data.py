@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from sxhub.data import (
+    load_labelled,
+    mask_pii,
+    prepare_texts,
+    preprocess_text,
+    read_table,
+    write_table,
+)
+from sxhub.errors import InputError
+
+
+def test_mask_pii() -> None:
+    text = "Mail jane.doe@example.com or call +44 20 7946 0958, see https://x.co/a?b=1 via @JaneDoe"
+    masked = mask_pii(text)
+    assert masked == "Mail EMAIL or call PHONE, see URL via @user"
+    assert mask_pii("Sales rose 12 % to EUR 31.5 mn in 2023") == "Sales rose 12 % to EUR 31.5 mn in 2023"
+    assert preprocess_text("  two\n\tlines  ") == "two lines"
+
+
+def test_prepare_drops_duplicates_and_empties() -> None:
+    df = pd.DataFrame({"Sentence": ["a  b", "a b", "", "c"], "gold": ["x", "x", "y", "z"]})
+    prepared = prepare_texts(df, keep_columns=["gold"])
+    assert prepared.text_column == "Sentence"
+    assert prepared.texts == ["a b", "c"]
+    assert prepared.n_duplicates == 1 and prepared.n_empty == 1 and prepared.n_input == 4
+    assert prepared.frame["gold"].tolist() == ["x", "z"]
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", ".json"])
+def test_write_read_round_trip_keeps_lists(tmp_path: Path, suffix: str) -> None:
+    rows = [
+        {"text": "a", "labels": ["x", "y"], "votes": [{"teacher": "t", "sample": 0, "labels": ["x"]}]},
+        {"text": "b", "labels": [], "votes": []},
+    ]
+    path = write_table(rows, tmp_path / f"out{suffix}")
+    back = read_table(path)
+    assert list(back["text"]) == ["a", "b"]
+    assert [list(v) for v in back["labels"]] == [["x", "y"], []]
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="not found"):
+        read_table(tmp_path / "nope.csv")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(InputError, match="is empty"):
+        read_table(empty)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("text\ncaf\xe9 cr\xe8me\n".encode("latin-1"))
+    with pytest.raises(InputError, match=r"not UTF-8.*iconv"):
+        read_table(latin)
+    odd = tmp_path / "data.xlsx"
+    odd.write_text("x", encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape("use .csv")):
+        read_table(odd)
+    with pytest.raises(InputError, match="no text column found"):
+        prepare_texts(pd.DataFrame({"foo": ["a"]}))
+    with pytest.raises(InputError, match="text column 'body2' not found"):
+        prepare_texts(pd.DataFrame({"text": ["a"]}), text_column="body2")
+    huge = pd.DataFrame({"text": ["x" * 1_000_000]})
+    with pytest.raises(InputError, match="1,000,000 characters"):
+        prepare_texts(huge)
+
+
+def test_load_labelled_variants(tmp_path: Path) -> None:
+    single = tmp_path / "single.csv"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["pos", "neg", "pos"], "failed": [False, False, True]}).to_csv(
+        single, index=False
+    )
+    data = load_labelled(single, label_names=["pos", "neg"])
+    assert data.labels == ["pos", "neg"] and data.n_failed == 1 and not data.multi_label
+    assert data.label_ids() == [0, 1]
+    with pytest.raises(InputError, match=r"label\(s\) \['neg'\].*not in the task's labels"):
+        load_labelled(single, label_names=["pos", "neutral"])
+
+    multi = tmp_path / "multi.csv"
+    pd.DataFrame({"text": ["a", "b"], "labels": [json.dumps(["x"]), json.dumps(["x", "y"])]}).to_csv(
+        multi, index=False
+    )
+    m = load_labelled(multi, label_names=["x", "y"], multi_label=True)
+    assert m.multi_hot() == [[1, 0], [1, 1]]
+
+    hot = tmp_path / "hot.csv"
+    pd.DataFrame({"Text": ["a", "b"], "x": [True, False], "y": [True, True]}).to_csv(hot, index=False)
+    h = load_labelled(hot, label_names=["x", "y"], multi_label=True)
+    assert h.labels == [["x", "y"], ["y"]]
+
+    nolabel = tmp_path / "nolabel.csv"
+    pd.DataFrame({"text": ["a"]}).to_csv(nolabel, index=False)
+    with pytest.raises(InputError, match="no 'label' or 'labels' column"):
+        load_labelled(nolabel)
