@@ -1,0 +1,330 @@
+"""Agreement metrics: labels against gold labels, and teachers against each other.
+
+Everything is computed by scikit-learn and the ``krippendorff`` package; this module only shapes the data.
+
+* **Single-label.** ``accuracy``, ``macro_f1``, ``weighted_f1`` (``micro_f1`` equals accuracy), per-label
+  precision/recall/F1/support and the confusion matrix (rows gold, columns predicted, in label order).
+* **Multi-label.** Multi-hot matrices in label order: ``accuracy`` is subset accuracy (every label right),
+  ``micro_f1`` / ``macro_f1`` / ``weighted_f1`` over the label columns, and one 2x2 matrix per label
+  (``[[tn, fp], [fn, tp]]``).
+* **Macro averages** take the labels that occur in gold or predictions (scikit-learn's default for single-label
+  data): a label absent from both has no defined F1. Per-label rows list every label, with ``zero_division=0``.
+* **Krippendorff's alpha** (nominal). Single-label: reliability data of two coders (gold, predicted) by the texts.
+  Multi-label: two coders by the flattened ``(text, label)`` binary decisions (1 = the label is on). When alpha is
+  undefined (one value only, or no unit rated by two coders) it is ``None`` and ``alpha_note`` says why.
+* **Between raters** (:func:`inter_rater_alpha`): every ``(teacher, sample)`` pair of the votes is a coder; a failed
+  vote is a missing value (NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+
+ALPHA_LEVEL = "nominal"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# inputs
+# --------------------------------------------------------------------------------------------------------------
+def _as_list(value: Any) -> Any:
+    """numpy arrays (parquet cells) → lists; anything else unchanged."""
+    return value.tolist() if hasattr(value, "tolist") and not isinstance(value, str) else value
+
+
+def _check_inputs(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence[str], multi_label: bool) -> None:
+    if len(gold) != len(pred):
+        raise InputError(f"gold has {len(gold)} labels but predictions have {len(pred)}; score rows in pairs.")
+    if len(gold) == 0:
+        raise InputError("nothing to score: no text has both a gold and a predicted label.")
+    if not label_names:
+        raise InputError("no label names given; pass the task's labels (--task TASK.yaml).")
+    known = set(label_names)
+    for name, column in (("gold", gold), ("predicted", pred)):
+        seen = {lab for cell in column for lab in (_as_list(cell) if multi_label else [cell])}
+        unknown = sorted(map(str, seen - known))
+        if unknown:
+            raise InputError(
+                f"{name} label(s) {unknown[:10]} are not among the labels {list(label_names)}; fix the data or the "
+                "task's labels."
+            )
+
+
+def _multi_hot(rows: Sequence[Any], label_names: Sequence[str]) -> np.ndarray:
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    return MultiLabelBinarizer(classes=list(label_names)).fit_transform([list(_as_list(r)) for r in rows])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Krippendorff's alpha
+# --------------------------------------------------------------------------------------------------------------
+def alpha_with_note(reliability_data: Any) -> tuple[float | None, str]:
+    """Nominal Krippendorff's alpha of ``(coders x units)`` data (NaN = missing), or ``(None, why)``."""
+    import krippendorff
+
+    data = np.asarray(reliability_data, dtype=float)
+    if data.ndim != 2 or data.shape[0] < 2:
+        return None, "alpha needs at least two coders"
+    try:
+        value = float(krippendorff.alpha(reliability_data=data, level_of_measurement=ALPHA_LEVEL))
+    except ValueError as exc:  # one value only, or no unit rated twice: alpha is undefined
+        return None, f"Krippendorff's alpha is undefined here: {str(exc).rstrip('.')}."
+    if math.isnan(value):
+        return None, "alpha undefined: no expected disagreement"
+    return value, ""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# labels against gold
+# --------------------------------------------------------------------------------------------------------------
+def _per_label(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str], labels: Any) -> dict[str, Any]:
+    from sklearn.metrics import precision_recall_fscore_support
+
+    p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    return {
+        name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
+        for i, name in enumerate(label_names)
+    }
+
+
+def _score_single(gold: Sequence[str], pred: Sequence[str], label_names: Sequence[str]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    index = {name: i for i, name in enumerate(label_names)}
+    y_true = np.array([index[g] for g in gold])
+    y_pred = np.array([index[p] for p in pred])
+    present = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
+    alpha, note = alpha_with_note([y_true, y_pred])
+    accuracy = float(accuracy_score(y_true, y_pred))
+    return {
+        "accuracy": accuracy,
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "micro_f1": accuracy,
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0)),
+        "krippendorff_alpha": alpha,
+        "alpha_note": note,
+        "per_label": _per_label(y_true, y_pred, label_names, list(range(len(label_names)))),
+        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=list(range(len(label_names)))).tolist(),
+    }
+
+
+def _score_multi(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence[str]) -> dict[str, Any]:
+    from sklearn.metrics import accuracy_score, f1_score, multilabel_confusion_matrix
+
+    y_true = _multi_hot(gold, label_names)
+    y_pred = _multi_hot(pred, label_names)
+    present = [i for i in range(len(label_names)) if y_true[:, i].any() or y_pred[:, i].any()]
+    alpha, note = alpha_with_note([y_true.ravel(), y_pred.ravel()])
+    matrices = multilabel_confusion_matrix(y_true, y_pred)
+    return {
+        "accuracy": float(accuracy_score(y_true, y_pred)),
+        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))
+        if present
+        else 0.0,
+        "micro_f1": float(f1_score(y_true, y_pred, average="micro", zero_division=0)),
+        "weighted_f1": float(f1_score(y_true, y_pred, labels=present, average="weighted", zero_division=0))
+        if present
+        else 0.0,
+        "krippendorff_alpha": alpha,
+        "alpha_note": note,
+        "per_label": _per_label(y_true, y_pred, label_names, None),
+        "confusion_matrices": {name: matrices[i].tolist() for i, name in enumerate(label_names)},
+    }
+
+
+def score(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence[str], multi_label: bool) -> dict[str, Any]:
+    """Score predicted labels against gold labels (names; lists of names for multi-label). JSON-able result."""
+    gold, pred = [_as_list(g) for g in gold], [_as_list(p) for p in pred]
+    _check_inputs(gold, pred, label_names, multi_label)
+    figures = _score_multi(gold, pred, label_names) if multi_label else _score_single(gold, pred, label_names)
+    return {"n": len(gold), **figures, "labels": list(label_names), "multi_label": multi_label}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# raters against each other
+# --------------------------------------------------------------------------------------------------------------
+def _valid_vote_labels(vote: dict[str, Any], known: set[str], multi_label: bool) -> list[str] | None:
+    labels = _as_list(vote.get("labels"))
+    if not isinstance(labels, list) or any(lab not in known for lab in labels):
+        return None
+    if not multi_label and len(labels) != 1:
+        return None
+    return labels
+
+
+def _coders(votes_column: Sequence[Any]) -> dict[tuple[str, int], int]:
+    """Every (teacher, sample) pair, in order of first appearance → a coder row."""
+    coders: dict[tuple[str, int], int] = {}
+    for votes in votes_column:
+        for vote in _as_list(votes) or []:
+            coders.setdefault((str(vote.get("teacher")), int(vote.get("sample") or 0)), len(coders))
+    return coders
+
+
+def inter_rater_reliability(
+    votes_column: Sequence[Any], label_names: Sequence[str], multi_label: bool
+) -> tuple[float | None, str, int]:
+    """Alpha between the (teacher, sample) coders, a note when undefined, and the number of coders."""
+    coders = _coders(votes_column)
+    if len(coders) < 2:
+        return None, "alpha between raters needs at least two (teacher, sample) pairs", len(coders)
+    width = len(label_names) if multi_label else 1
+    data = np.full((len(coders), len(votes_column) * width), np.nan)
+    index, known = {n: i for i, n in enumerate(label_names)}, set(label_names)
+    for unit, votes in enumerate(votes_column):
+        for vote in _as_list(votes) or []:
+            labels = _valid_vote_labels(vote, known, multi_label)
+            if labels is None:
+                continue  # failed vote: a missing value
+            row = coders[(str(vote.get("teacher")), int(vote.get("sample") or 0))]
+            if multi_label:
+                data[row, unit * width : (unit + 1) * width] = [int(n in labels) for n in label_names]
+            else:
+                data[row, unit] = index[labels[0]]
+    alpha, note = alpha_with_note(data)
+    return alpha, note, len(coders)
+
+
+def inter_rater_alpha(votes_column: Sequence[Any], label_names: Sequence[str], multi_label: bool) -> float | None:
+    """Nominal alpha between every (teacher, sample) pair over a labelled dataset's ``votes`` column."""
+    return inter_rater_reliability(votes_column, label_names, multi_label)[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# texts for human review
+# --------------------------------------------------------------------------------------------------------------
+def _answers(votes: Any) -> list[tuple[str, ...]]:
+    """The valid votes' answers (sorted label tuples), in vote order."""
+    out = []
+    for vote in _as_list(votes) or []:
+        labels = _as_list(vote.get("labels"))
+        if isinstance(labels, list):
+            out.append(tuple(sorted(map(str, labels))))
+    return out
+
+
+def _row_agreement(row: dict[str, Any], answers: list[tuple[str, ...]]) -> float | None:
+    agreement = _as_list(row.get("agreement"))
+    if isinstance(agreement, dict):
+        values = [float(v) for v in agreement.values() if v is not None]
+        return sum(values) / len(values) if values else None
+    if agreement not in (None, ""):
+        number = float(agreement)
+        return None if math.isnan(number) else number
+    if answers:
+        return Counter(answers).most_common(1)[0][1] / len(answers)
+    return None
+
+
+def summarize_votes(votes: Any) -> str:
+    """One cell: ``neutral ×2 | positive ×1 | failed ×1`` (an empty answer is ``(none)``)."""
+    items = _as_list(votes) or []
+    counts = Counter(", ".join(a) or "(none)" for a in _answers(items))
+    failed = len(items) - sum(counts.values())
+    parts = [f"{answer} ×{count}" for answer, count in counts.most_common()]
+    return " | ".join([*parts, f"failed ×{failed}"] if failed else parts)
+
+
+def most_split(rows: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
+    """The ``k`` texts whose votes split most: lowest agreement first, then most distinct answers.
+
+    ``rows`` are labelled-dataset rows (``text``, ``label``/``labels``, ``votes`` and/or ``agreement``); failed rows
+    and rows with neither votes nor agreement are skipped. Ties keep the input order. Each result has ``text``,
+    ``label``, ``agreement``, ``n_answers``, ``votes`` (summarised) and ``gold`` when the row had one.
+    """
+    ranked = []
+    for position, row in enumerate(rows):
+        if str(row.get("failed", "")).strip().lower() in {"true", "1"}:
+            continue
+        answers = _answers(row.get("votes"))
+        agreement = _row_agreement(row, answers)
+        if agreement is None:
+            continue
+        ranked.append((agreement, -len(set(answers)), position, row, answers))
+    ranked.sort(key=lambda item: item[:3])
+    return [_review_row(agreement, row, answers) for agreement, _, _, row, answers in ranked[: max(k, 0)]]
+
+
+def _review_row(agreement: float, row: dict[str, Any], answers: list[tuple[str, ...]]) -> dict[str, Any]:
+    label = _as_list(row.get("labels", row.get("label")))
+    out = {
+        "text": row.get("text"),
+        "label": ", ".join(map(str, label)) if isinstance(label, list) else label,
+        "agreement": round(agreement, 4),
+        "n_answers": len(set(answers)),
+        "votes": summarize_votes(row.get("votes")),
+    }
+    if "gold" in row:
+        out["gold"] = row["gold"]
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------------------------
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _main_table(result: dict[str, Any]) -> list[str]:
+    multi = result.get("multi_label", False)
+    rows = [
+        ("texts scored", result.get("n")),
+        ("subset accuracy" if multi else "accuracy", result.get("accuracy")),
+        ("micro-F1", result.get("micro_f1")) if multi else None,
+        ("macro-F1", result.get("macro_f1")),
+        ("weighted-F1", result.get("weighted_f1")),
+        ("Krippendorff's alpha (vs gold)", result.get("krippendorff_alpha")),
+    ]
+    if "inter_rater_alpha" in result:
+        rows.append(("Krippendorff's alpha (between raters)", result["inter_rater_alpha"]))
+    for key, title in (("n_failed", "failed rows left out"), ("n_missing", "rows without a label left out")):
+        if result.get(key):
+            rows.append((title, result[key]))
+    lines = ["| metric | value |", "|---|---|"]
+    lines += [f"| {name} | {_fmt(value)} |" for name, value in (r for r in rows if r is not None)]
+    return lines
+
+
+def _per_label_table(result: dict[str, Any]) -> list[str]:
+    matrices = result.get("confusion_matrices")
+    head = "| label | precision | recall | F1 | support |" + (" tn | fp | fn | tp |" if matrices else "")
+    lines = [head, "|---" * (5 + (4 if matrices else 0)) + "|"]
+    for name, m in result.get("per_label", {}).items():
+        line = f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |"
+        if matrices:
+            (tn, fp), (fn, tp) = matrices[name]
+            line += f" {tn} | {fp} | {fn} | {tp} |"
+        lines.append(line)
+    return lines
+
+
+def _confusion_table(result: dict[str, Any]) -> list[str]:
+    labels, matrix = result["labels"], result["confusion_matrix"]
+    lines = ["| gold \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines += [
+        f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(labels, matrix, strict=True)
+    ]
+    return lines
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """A markdown report of a :func:`score` result (plus the optional keys ``agree`` adds)."""
+    title = result.get("title", "Agreement")
+    lines = [f"## {title}", "", *_main_table(result), ""]
+    notes = [n for n in (result.get("alpha_note"), result.get("inter_rater_note"), *result.get("notes", [])) if n]
+    if notes:
+        lines += [*(f"- note: {n}" for n in notes), ""]
+    lines += ["### Per label", "", *_per_label_table(result), ""]
+    if result.get("confusion_matrix") is not None:
+        lines += ["### Confusion matrix (rows gold, columns predicted)", "", *_confusion_table(result), ""]
+    return "\n".join(lines).rstrip() + "\n"

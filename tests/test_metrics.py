@@ -1,0 +1,163 @@
+"""Metrics: figures equal scikit-learn's and krippendorff's, edge cases give notes instead of crashes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import krippendorff
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from sxhub.errors import InputError
+from sxhub.metrics import format_report, inter_rater_alpha, most_split, score, summarize_votes
+
+SENT = ["positive", "neutral", "negative"]
+MULTI = ["Product", "Place", "Price", "Promotion"]
+
+
+def test_single_label_figures_match_sklearn_and_krippendorff() -> None:
+    gold = ["positive", "neutral", "negative", "neutral", "neutral", "positive", "negative", "neutral"]
+    pred = ["positive", "neutral", "neutral", "neutral", "positive", "positive", "negative", "negative"]
+    r = score(gold, pred, SENT, multi_label=False)
+    assert r["n"] == 8 and r["labels"] == SENT and r["multi_label"] is False
+    assert r["accuracy"] == pytest.approx(accuracy_score(gold, pred))
+    assert r["micro_f1"] == r["accuracy"]
+    assert r["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
+    assert r["weighted_f1"] == pytest.approx(f1_score(gold, pred, average="weighted"))
+    ids = {n: i for i, n in enumerate(SENT)}
+    expected = krippendorff.alpha([[ids[g] for g in gold], [ids[p] for p in pred]], level_of_measurement="nominal")
+    assert r["krippendorff_alpha"] == pytest.approx(expected)
+    assert r["confusion_matrix"][ids["neutral"]] == [1, 2, 1]  # rows gold, cols pred in label order
+    assert r["per_label"]["negative"]["support"] == 2
+    json.dumps(r)  # JSON-able
+
+
+def test_label_absent_from_gold_and_pred_gets_zero_not_a_crash() -> None:
+    r = score(["a", "b", "a"], ["a", "b", "b"], ["a", "b", "c"], multi_label=False)
+    assert r["per_label"]["c"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert r["macro_f1"] == pytest.approx(f1_score(["a", "b", "a"], ["a", "b", "b"], average="macro"))
+    assert r["confusion_matrix"][2] == [0, 0, 0]
+
+
+def test_single_class_alpha_is_none_with_a_note() -> None:
+    r = score(["a", "a", "a"], ["a", "a", "a"], ["a", "b"], multi_label=False)
+    assert r["accuracy"] == 1.0
+    assert r["krippendorff_alpha"] is None and "undefined" in r["alpha_note"]
+    assert "undefined" in format_report(r) and "| Krippendorff's alpha (vs gold) | n/a |" in format_report(r)
+
+
+def test_empty_or_mismatched_or_unknown_input_is_a_user_error() -> None:
+    with pytest.raises(InputError, match="nothing to score"):
+        score([], [], SENT, multi_label=False)
+    with pytest.raises(InputError, match="in pairs"):
+        score(["positive"], [], SENT, multi_label=False)
+    with pytest.raises(InputError, match=r"\['bullish'\] are not among"):
+        score(["positive"], ["bullish"], SENT, multi_label=False)
+    with pytest.raises(InputError, match="no label names"):
+        score(["positive"], ["positive"], [], multi_label=False)
+
+
+def test_multi_label_figures_match_sklearn() -> None:
+    gold = [["Product"], ["Price", "Promotion"], [], ["Place", "Product"], ["Price"]]
+    pred = [["Product", "Price"], ["Promotion"], [], ["Place", "Product"], ["Place"]]
+    r = score(gold, pred, MULTI, multi_label=True)
+    y_true = np.array([[int(n in g) for n in MULTI] for g in gold])
+    y_pred = np.array([[int(n in p) for n in MULTI] for p in pred])
+    assert r["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert r["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"))
+    assert r["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
+    expected = krippendorff.alpha([y_true.ravel(), y_pred.ravel()], level_of_measurement="nominal")
+    assert r["krippendorff_alpha"] == pytest.approx(expected)
+    assert r["confusion_matrices"]["Price"] == [[2, 1], [2, 0]]  # [[tn, fp], [fn, tp]]
+    assert r["confusion_matrices"]["Place"] == [[3, 1], [0, 1]]
+    assert "confusion_matrix" not in r
+    report = format_report(r)
+    assert "subset accuracy" in report and "micro-F1" in report and "| Price |" in report
+
+
+def test_multi_label_unused_label_left_out_of_macro() -> None:
+    r = score([["Product"], ["Price"]], [["Product"], ["Product"]], MULTI, multi_label=True)
+    assert r["per_label"]["Promotion"]["f1"] == 0.0
+    assert r["macro_f1"] == pytest.approx((2 / 3 + 0.0) / 2)  # Product 2/3, Price 0; Place/Promotion unused
+
+
+def test_format_report_single_label_has_confusion_matrix() -> None:
+    r = score(["positive", "negative"], ["positive", "neutral"], SENT, multi_label=False)
+    r |= {"inter_rater_alpha": 0.5, "n_failed": 3, "notes": ["3 failed rows left out"]}
+    report = format_report(r)
+    assert "| accuracy | 0.5000 |" in report
+    assert "| Krippendorff's alpha (between raters) | 0.5000 |" in report
+    assert "| failed rows left out | 3 |" in report
+    assert "| gold \\ predicted | positive | neutral | negative |" in report
+    assert "| negative | 0 | 1 | 0 |" in report
+    assert "- note: 3 failed rows left out" in report
+
+
+def v(teacher: str, sample: int, labels: list[str] | None) -> dict:
+    return {"teacher": teacher, "sample": sample, "labels": labels, "reason": "", "error": "" if labels else "x"}
+
+
+def test_inter_rater_alpha_coders_are_teacher_sample_pairs_and_failed_is_missing() -> None:
+    column = [
+        [v("A", 0, ["positive"]), v("A", 1, ["positive"]), v("B", 0, ["neutral"])],
+        [v("A", 0, ["negative"]), v("A", 1, None), v("B", 0, ["negative"])],
+        [v("A", 0, ["neutral"]), v("A", 1, ["neutral"]), v("B", 0, ["neutral"])],
+    ]
+    expected = krippendorff.alpha(
+        [[0, 2, 1], [0, math.nan, 1], [1, 2, 1]], level_of_measurement="nominal"
+    )  # rows (A,0), (A,1), (B,0); ids positive=0 neutral=1 negative=2
+    assert inter_rater_alpha(column, SENT, multi_label=False) == pytest.approx(expected)
+
+
+def test_inter_rater_alpha_multi_label_and_undefined_cases() -> None:
+    column = [[v("A", 0, ["Price"]), v("B", 0, ["Price", "Place"])], [v("A", 0, []), v("B", 0, [])]]
+    flat_a = [0, 0, 1, 0, 0, 0, 0, 0]
+    flat_b = [0, 1, 1, 0, 0, 0, 0, 0]
+    expected = krippendorff.alpha([flat_a, flat_b], level_of_measurement="nominal")
+    assert inter_rater_alpha(column, MULTI, multi_label=True) == pytest.approx(expected)
+    assert inter_rater_alpha([[v("A", 0, ["positive"])]], SENT, multi_label=False) is None  # one coder
+    same = [[v("A", 0, ["neutral"]), v("B", 0, ["neutral"])]] * 3
+    assert inter_rater_alpha(same, SENT, multi_label=False) is None  # one value only
+
+
+def test_most_split_ranks_lowest_agreement_then_most_answers() -> None:
+    rows = [
+        {"text": "calm", "label": "neutral", "votes": [v("A", 0, ["neutral"]), v("A", 1, ["neutral"])]},
+        {
+            "text": "three-way",
+            "label": "positive",
+            "votes": [v("A", 0, ["positive"]), v("A", 1, ["neutral"]), v("A", 2, ["negative"])],
+        },
+        {
+            "text": "two-way",
+            "label": "positive",
+            "votes": [v("A", 0, ["positive"]), v("A", 1, ["positive"]), v("A", 2, ["negative"])],
+        },
+        {
+            "text": "one-third, two answers",
+            "label": "negative",
+            "agreement": 1 / 3,
+            "votes": [v("A", 0, ["negative"]), v("A", 1, None), v("A", 2, ["neutral"])],
+        },
+        {"text": "failed", "label": None, "failed": True, "votes": [v("A", 0, None)]},
+    ]
+    top = most_split(rows, 3)
+    assert [r["text"] for r in top] == ["three-way", "one-third, two answers", "two-way"]
+    assert top[0]["agreement"] == pytest.approx(1 / 3, abs=1e-4) and top[0]["n_answers"] == 3
+    assert top[1]["votes"] == "negative ×1 | neutral ×1 | failed ×1"
+    assert most_split(rows, 0) == []
+
+
+def test_most_split_multi_label_agreement_dict() -> None:
+    rows = [
+        {"text": "x", "labels": ["Price"], "agreement": {"Price": 1.0, "Place": 0.5}, "votes": []},
+        {"text": "y", "labels": [], "agreement": {"Price": 1.0, "Place": 1.0}, "votes": []},
+    ]
+    top = most_split(rows, 5)
+    assert [r["text"] for r in top] == ["x", "y"] and top[0]["label"] == "Price" and top[0]["agreement"] == 0.75
+
+
+def test_summarize_votes_names_empty_answers() -> None:
+    assert summarize_votes([v("A", 0, []), v("A", 1, ["Price", "Place"])]) == "(none) ×1 | Place, Price ×1"
