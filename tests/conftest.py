@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hubstub import USER as HUB_USER
+from hubstub import HubStub
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
@@ -150,3 +154,80 @@ def build_tiny_model(path: Path, *, num_labels: int = 3, seed: int = 0) -> Path:
 def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT base model folder (for train tests: ``--base`` points here)."""
     return build_tiny_model(tmp_path_factory.mktemp("tiny-bert"))
+
+
+# --- Local Hub stand-in (tests/hubstub) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HubFixture:
+    """What the ``hub`` fixture yields: the stub's base URL, the fake token in HF_TOKEN, its storage root."""
+
+    url: str
+    token: str
+    root: Path
+    stub: HubStub
+
+    @property
+    def user(self) -> str:
+        """The user name ``whoami`` returns (repos created without a namespace land there)."""
+        return HUB_USER
+
+
+def _point_clients_at(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Patch the module constants huggingface_hub / datasets / transformers computed from the env at import."""
+    import datasets.config as ds_config
+    import huggingface_hub.hf_api as hf_api
+    from huggingface_hub import constants
+
+    host = url.split("//", 1)[1].split(":", 1)[0]
+    for name, value in {
+        "ENDPOINT": url,
+        "HUGGINGFACE_CO_URL_TEMPLATE": url + "/{repo_id}/resolve/{revision}/{filename}",
+        "HF_URL_HOSTS": constants.HF_URL_HOSTS | {host},
+        "HF_HUB_OFFLINE": False,
+        "HF_HUB_DISABLE_XET": True,
+        "HF_HOME": str(home),
+        "HF_HUB_CACHE": str(home / "hub"),
+        "HF_ASSETS_CACHE": str(home / "assets"),
+        "HF_TOKEN_PATH": str(home / "token"),
+        "HF_STORED_TOKENS_PATH": str(home / "stored_tokens"),
+    }.items():
+        monkeypatch.setattr(constants, name, value)
+    monkeypatch.setattr(hf_api.api, "endpoint", url)  # the HfApi behind huggingface_hub.upload_file & co
+    for name, value in {
+        "HF_ENDPOINT": url,
+        "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",
+        "HF_HUB_OFFLINE": False,
+        "HF_DATASETS_OFFLINE": False,
+        "HF_CACHE_HOME": str(home),
+        "HF_DATASETS_CACHE": home / "datasets",
+        "HF_MODULES_CACHE": home / "modules",
+        "DOWNLOADED_DATASETS_PATH": home / "datasets" / "downloads",
+        "EXTRACTED_DATASETS_PATH": home / "datasets" / "downloads" / "extracted",
+    }.items():
+        monkeypatch.setattr(ds_config, name, value)
+
+
+@pytest.fixture
+def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubFixture]:
+    """A local Hub (tests/hubstub) on a free 127.0.0.1 port; every HF client in this process talks to it.
+
+    HF_TOKEN holds a fake token (any ``Bearer`` token is accepted; delete HF_TOKEN to test "no token" paths, or set
+    one starting with ``invalid`` to get a 401). Repos live as plain files under ``hub.root``; inspect them with
+    ``hub.stub.list_files(repo_id, repo_type=...)`` / ``hub.stub.read_file(...)``.
+    """
+    stub = HubStub(tmp_path / "_hub")
+    url = stub.start()
+    token = "hf_stub_token_0123456789"
+    monkeypatch.setenv("HF_ENDPOINT", url)
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+    _point_clients_at(url, Path(os.environ["HF_HOME"]), monkeypatch)
+    try:
+        yield HubFixture(url=url, token=token, root=stub.root, stub=stub)
+    finally:
+        stub.stop()

@@ -1,0 +1,610 @@
+"""HTTP front of the Hub stand-in: routes the Hub's REST, LFS and resolve URLs to a `Store`.
+
+Only what huggingface_hub 2.x, datasets 5.x and transformers 5.x call for create / upload / download / list is
+served; anything else answers 404 with a message naming the route, so a missing route shows up in test output.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+from .store import HubError, Repo, Store, lfs_pointer, wants_lfs
+
+USER = "tester"
+ORGS = ("test-org",)
+PREFIXES = {"datasets": "dataset", "spaces": "space"}
+URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
+FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
+
+
+def _flag(value: str | None) -> bool:
+    return value is not None and value.lower() in ("1", "true", "yes")
+
+
+def card_data(repo: Repo, files: dict[str, dict[str, Any]], store: Store) -> dict[str, Any] | None:
+    """The YAML front matter of README.md, as the Hub's ``cardData``."""
+    entry = files.get("README.md")
+    if entry is None:
+        return None
+    match = FRONT_MATTER.match(store.read_object(entry["sha256"]).decode("utf-8", errors="replace"))
+    if match is None:
+        return None
+    data = yaml.safe_load(match.group(1))
+    return data if isinstance(data, dict) else None
+
+
+class Handler(BaseHTTPRequestHandler):
+    """One request: parse, dispatch by path shape, answer JSON or bytes."""
+
+    protocol_version = "HTTP/1.1"
+    server: HubServer
+
+    # -- plumbing --------------------------------------------------------------------------------------------
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.requests.append(f"{self.command} {self.path}")
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        self._body: bytes | None = None
+        split = urlsplit(self.path)
+        self.query = parse_qs(split.query)
+        segments = [s for s in split.path.split("/") if s]  # still percent-encoded: revisions hold %2F
+        try:
+            self._route(segments)
+        except HubError as err:
+            self._error(err)
+        finally:
+            self.body()  # drain an unread body so the keep-alive connection stays in sync
+
+    def body(self) -> bytes:
+        """The request body (Content-Length or chunked), read once."""
+        if self._body is None:
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                chunks = []
+                while (size := int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)) > 0:
+                    chunks.append(self.rfile.read(size))
+                    self.rfile.readline()
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                self._body = b"".join(chunks)
+            else:
+                self._body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        return self._body
+
+    def json_body(self) -> Any:
+        """The request body parsed as JSON (400 when it is not)."""
+        try:
+            return json.loads(self.body() or b"{}")
+        except json.JSONDecodeError as err:
+            raise HubError(400, f"Invalid JSON body: {err}") from err
+
+    def send(self, status: int, data: bytes, headers: dict[str, str] | None = None, ctype: str = "") -> None:
+        """Answer with `data` (no body for HEAD, Content-Length always set)."""
+        self.send_response(status)
+        self.send_header("Content-Type", ctype or "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def send_json(self, obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
+        self.send(status, json.dumps(obj).encode(), headers, "application/json")
+
+    def _error(self, err: HubError) -> None:
+        headers = {"X-Error-Message": err.message.replace("\n", " ")}
+        if err.code:
+            headers["X-Error-Code"] = err.code
+        self.send_json({"error": err.message}, err.status, headers)
+
+    def token(self, *, required: bool) -> str | None:
+        """The Bearer token; 401 when missing on a write route or when it starts with ``invalid``."""
+        auth = self.headers.get("Authorization", "")
+        token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
+        if token and token.startswith("invalid"):
+            raise HubError(401, "Invalid credentials in Authorization header")
+        if required and not token:
+            raise HubError(401, "Invalid credentials in Authorization header")
+        return token
+
+    @property
+    def base(self) -> str:
+        return self.server.url
+
+    # -- routing ---------------------------------------------------------------------------------------------
+    def _route(self, seg: list[str]) -> None:
+        if seg[:1] == ["api"]:
+            self._route_api(seg[1:])
+        elif seg[:2] == ["_stub", "lfs"] and len(seg) == 3:
+            self.lfs_put(seg[2]) if self.command == "PUT" else self.lfs_verify()
+        else:
+            repo_type = PREFIXES.get(seg[0], "model") if seg else "model"
+            rest = seg[1:] if seg and seg[0] in PREFIXES else seg
+            if len(rest) >= 3 and rest[1].endswith(".git") and rest[2:] == ["info", "lfs", "objects", "batch"]:
+                self.lfs_batch(repo_type, f"{rest[0]}/{rest[1][:-4]}")
+            elif len(rest) >= 5 and rest[2] == "resolve":
+                self.resolve(repo_type, f"{rest[0]}/{rest[1]}", unquote(rest[3]), unquote("/".join(rest[4:])))
+            else:
+                raise HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+
+    def _route_api(self, seg: list[str]) -> None:
+        simple = {
+            ("GET", "whoami-v2"): self.whoami,
+            ("POST", "validate-yaml"): self.validate_yaml,
+            ("POST", "repos/create"): self.create_repo,
+            ("DELETE", "repos/delete"): self.delete_repo,
+            ("POST", "repos/move"): self.move_repo,
+        }
+        handler = simple.get((self.command, "/".join(seg)))
+        if handler is not None:
+            handler()
+            return
+        if len(seg) < 3 or seg[0] not in ("models", "datasets", "spaces"):
+            raise HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+        repo_type, repo_id, action, args = seg[0][:-1], f"{seg[1]}/{seg[2]}", seg[3:4], seg[4:]
+        repo = self.server.store.get(repo_type, repo_id)
+        if repo.private and self.token(required=False) is None:
+            raise HubError(404, f"Repository not found: {repo_id}", "RepoNotFound")
+        name = action[0] if action else ""
+        rev = unquote(args[0]) if args else "main"
+        routes = {
+            ("GET", ""): lambda: self.repo_info(repo, "main"),
+            ("HEAD", ""): lambda: self.repo_info(repo, "main"),
+            ("GET", "revision"): lambda: self.repo_info(repo, rev),
+            ("POST", "preupload"): lambda: self.preupload(repo, rev),
+            ("POST", "commit"): lambda: self.commit(repo, rev),
+            ("GET", "tree"): lambda: self.tree(repo, rev, unquote("/".join(args[1:]))),
+            ("POST", "paths-info"): lambda: self.paths_info(repo, rev),
+            ("GET", "refs"): lambda: self.refs(repo),
+            ("GET", "commits"): lambda: self.list_commits(repo, rev),
+            ("PUT", "settings"): lambda: self.settings(repo),
+            ("POST", "branch"): lambda: self.create_ref(repo, repo.branches, rev),
+            ("DELETE", "branch"): lambda: self.delete_ref(repo, repo.branches, rev),
+            ("POST", "tag"): lambda: self.create_ref(repo, repo.tags, rev),
+            ("DELETE", "tag"): lambda: self.delete_ref(repo, repo.tags, rev),
+        }
+        route = routes.get((self.command, name))
+        if route is None:
+            raise HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+        route()
+
+    # -- account and repos -------------------------------------------------------------------------------------
+    def whoami(self) -> None:
+        self.token(required=True)
+        orgs = [{"type": "org", "name": org, "fullname": org, "roleInOrg": "admin"} for org in ORGS]
+        auth = {"type": "access_token", "accessToken": {"displayName": "hub-stub", "role": "write"}}
+        self.send_json({"type": "user", "name": USER, "fullname": "Test User", "orgs": orgs, "auth": auth})
+
+    def validate_yaml(self) -> None:
+        content = self.json_body().get("content", "")
+        match = FRONT_MATTER.match(content)
+        try:
+            meta = yaml.safe_load(match.group(1)) if match else {}
+        except yaml.YAMLError as err:
+            self.send_json({"errors": [{"message": f"Invalid YAML: {err}"}]}, 400)
+            return
+        if meta is not None and not isinstance(meta, dict):
+            self.send_json({"errors": [{"message": "Metadata must be a YAML mapping"}]}, 400)
+            return
+        self.send_json({"errors": [], "warnings": []})
+
+    def _namespaced(self, name: str, organization: str | None) -> str:
+        namespace = organization or USER
+        if namespace not in (USER, *ORGS):
+            raise HubError(403, f"You don't have the rights to create a repo under the namespace {namespace}")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}", name or ""):
+            raise HubError(400, f"Invalid repo name: {name!r}")
+        return f"{namespace}/{name}"
+
+    def create_repo(self) -> None:
+        self.token(required=True)
+        body = self.json_body()
+        repo_type = body.get("type") or "model"
+        repo_id = self._namespaced(body.get("name", ""), body.get("organization"))
+        if repo_type == "space" and not body.get("sdk"):
+            raise HubError(400, "Space SDK is required")
+        url = f"{self.base}/{URL_PREFIX[repo_type]}{repo_id}"
+        private = body.get("visibility") == "private" or bool(body.get("private"))
+        try:
+            self.server.store.create(repo_type, repo_id, private=private, sdk=body.get("sdk"))
+        except HubError as err:
+            if err.status == 409:
+                self.send_json({"error": err.message, "url": url}, 409, {"X-Error-Message": err.message})
+                return
+            raise
+        self.send_json({"url": url, "name": repo_id, "id": repo_id})
+
+    def delete_repo(self) -> None:
+        self.token(required=True)
+        body = self.json_body()
+        self.server.store.delete(body.get("type") or "model", self._namespaced(body["name"], body.get("organization")))
+        self.send_json({})
+
+    def move_repo(self) -> None:
+        self.token(required=True)
+        body = self.json_body()
+        self.server.store.move(body.get("type") or "model", body["fromRepo"], body["toRepo"])
+        self.send_json({})
+
+    def settings(self, repo: Repo) -> None:
+        self.token(required=True)
+        body = self.json_body()
+        with self.server.store.lock:
+            if "private" in body:
+                repo.private = bool(body["private"])
+            if "visibility" in body:
+                repo.private = body["visibility"] == "private"
+            self.server.store.save(repo)
+        self.send_json({})
+
+    def repo_info(self, repo: Repo, revision: str) -> None:
+        oid = repo.resolve(revision)
+        files = repo.commits[oid]["files"]
+        card = card_data(repo, files, self.server.store)
+        namespace = repo.repo_id.split("/")[0]
+        info: dict[str, Any] = {
+            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "author": namespace,
+            "sha": oid,
+            "lastModified": repo.commits[oid]["date"],
+            "createdAt": repo.created_at,
+            "private": repo.private,
+            "gated": False,
+            "disabled": False,
+            "downloads": 0,
+            "likes": 0,
+            "tags": list((card or {}).get("tags") or []),
+            "siblings": [self._sibling(path, entry) for path, entry in sorted(files.items())],
+            "usedStorage": sum(entry["size"] for entry in files.values()),
+        }
+        if card is not None:
+            info["cardData"] = card
+            for key in ("library_name", "pipeline_tag"):
+                if key in card:
+                    info[key] = card[key]
+        if repo.repo_type == "space":
+            info.update(sdk=repo.sdk, subdomain=repo.repo_id.replace("/", "-"), runtime=None)
+        self.send_json(info)
+
+    @staticmethod
+    def _sibling(path: str, entry: dict[str, Any]) -> dict[str, Any]:
+        sibling: dict[str, Any] = {"rfilename": path, "size": entry["size"], "blobId": entry["git_oid"]}
+        if entry["lfs"]:
+            sibling["lfs"] = {"size": entry["size"], "sha256": entry["sha256"], "pointerSize": _pointer_size(entry)}
+        return sibling
+
+    def refs(self, repo: Repo) -> None:
+        def ref(kind: str, name: str, oid: str) -> dict[str, str]:
+            full = name if name.startswith("refs/") else f"refs/{kind}/{name}"
+            return {"name": name, "ref": full, "targetCommit": oid}
+
+        branches = [ref("heads", n, o) for n, o in repo.branches.items() if not n.startswith("refs/pr/")]
+        prs = [ref("pr", n, o) for n, o in repo.branches.items() if n.startswith("refs/pr/")]
+        tags = [ref("tags", n, o) for n, o in repo.tags.items()]
+        self.send_json({"branches": branches, "converts": [], "tags": tags, "pullRequests": prs})
+
+    def list_commits(self, repo: Repo, revision: str) -> None:
+        commits = []
+        for oid in repo.history(revision):
+            commit = repo.commits[oid]
+            commits.append(
+                {
+                    "id": oid,
+                    "authors": [{"user": USER}],
+                    "date": commit["date"],
+                    "title": commit["title"],
+                    "message": commit["message"],
+                }
+            )
+        self.send_json(commits)
+
+    def create_ref(self, repo: Repo, refs: dict[str, str], name: str) -> None:
+        self.token(required=True)
+        body = self.json_body()
+        if refs is repo.tags:  # POST /tag/{revision} {"tag": name}
+            target, name = repo.resolve(name), body["tag"]
+        else:  # POST /branch/{name} {"startingPoint": rev}
+            target = repo.resolve(body.get("startingPoint") or "main")
+        with self.server.store.lock:
+            if name in refs and not body.get("overwrite"):
+                raise HubError(409, f"Reference already exists: {name}")
+            refs[name] = target
+            self.server.store.save(repo)
+        self.send_json({})
+
+    def delete_ref(self, repo: Repo, refs: dict[str, str], name: str) -> None:
+        self.token(required=True)
+        with self.server.store.lock:
+            if refs.pop(name, None) is None:
+                raise HubError(404, f"Invalid rev id: {name}", "RevisionNotFound")
+            self.server.store.save(repo)
+        self.send_json({})
+
+    # -- upload ------------------------------------------------------------------------------------------------
+    def preupload(self, repo: Repo, revision: str) -> None:
+        self.token(required=True)
+        try:
+            files = repo.files(revision)
+        except HubError:
+            files = repo.files("main")  # committing to a branch that does not exist yet is allowed
+        answers = []
+        for item in self.json_body().get("files", []):
+            sample = base64.b64decode(item.get("sample", ""))
+            lfs = wants_lfs(item["path"], sample, int(item.get("size", 0)))
+            mode = "lfs" if lfs else "regular"
+            old = files.get(item["path"])
+            oid = None
+            if old is not None and old["lfs"] == lfs:
+                oid = old["sha256"] if lfs else old["git_oid"]
+            answers.append({"path": item["path"], "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+        self.send_json({"files": answers, "commitOid": repo.resolve("main")})
+
+    def commit(self, repo: Repo, revision: str) -> None:
+        self.token(required=True)
+        store = self.server.store
+        lines = [json.loads(line) for line in self.body().splitlines() if line.strip()]
+        if not lines or lines[0].get("key") != "header":
+            raise HubError(400, "The commit payload must start with a header line")
+        header = lines[0]["value"]
+        with store.lock:
+            repo = store.get(repo.repo_type, repo.repo_id)  # re-read under the lock: commits are serialised
+            branch = revision.removeprefix("refs/heads/")
+            if _flag(self.query.get("create_pr", [None])[0]):
+                number = 1 + sum(1 for name in repo.branches if name.startswith("refs/pr/"))
+                repo.branches[f"refs/pr/{number}"] = repo.resolve(branch)
+                branch = f"refs/pr/{number}"
+            elif branch not in repo.branches:
+                raise HubError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
+            head = repo.branches[branch]
+            parent = header.get("parentCommit")
+            if parent and parent != head:
+                raise HubError(412, f"A commit has happened since. Please refresh and try again ({parent} != {head}).")
+            files = dict(repo.commits[head]["files"])
+            for line in lines[1:]:
+                self._apply(files, line["key"], line["value"])
+            oid = store.commit(repo, branch, files, header.get("summary", ""), header.get("description", ""))
+        url = f"{self.base}/{URL_PREFIX[repo.repo_type]}{repo.repo_id}"
+        pr_url = f"{url}/discussions/{branch.rsplit('/', 1)[-1]}" if branch.startswith("refs/pr/") else None
+        self.send_json(
+            {"success": True, "commitOid": oid, "commitUrl": f"{url}/commit/{oid}", "pullRequestUrl": pr_url}
+        )
+
+    def _apply(self, files: dict[str, dict[str, Any]], key: str, value: dict[str, Any]) -> None:
+        """Apply one commit operation to the tree `files`."""
+        store = self.server.store
+        path = value["path"]
+        if key == "file":
+            data = (
+                base64.b64decode(value["content"]) if value.get("encoding") == "base64" else value["content"].encode()
+            )
+            files[path] = store.entry(data, lfs=False)
+        elif key == "lfsFile":
+            if not store.has_object(value["oid"], value.get("size")):
+                raise HubError(422, f"LFS object {value['oid']} for {path} was never uploaded")
+            size = value.get("size") or (store.objects / value["oid"]).stat().st_size
+            files[path] = store.lfs_entry(value["oid"], size)
+        elif key == "deletedFile":
+            if files.pop(path, None) is None:
+                raise HubError(404, f"A file with this name doesn't exist: {path}", "EntryNotFound")
+        elif key == "deletedFolder":
+            prefix = path.rstrip("/") + "/"
+            doomed = [p for p in files if p.startswith(prefix)]
+            if not doomed:
+                raise HubError(404, f"A folder with this name doesn't exist: {path}", "EntryNotFound")
+            for doomed_path in doomed:
+                del files[doomed_path]
+        else:
+            raise HubError(400, f"Hub stub does not support commit operation {key!r}")
+
+    def lfs_batch(self, repo_type: str, repo_id: str) -> None:
+        self.token(required=True)
+        self.server.store.get(repo_type, repo_id)
+        body = self.json_body()
+        if body.get("operation") != "upload":
+            raise HubError(400, f"Hub stub only supports LFS uploads, not {body.get('operation')!r}")
+        objects = []
+        for obj in body.get("objects", []):
+            answer: dict[str, Any] = {"oid": obj["oid"], "size": obj["size"], "authenticated": True}
+            if not self.server.store.has_object(obj["oid"], obj["size"]):
+                href = f"{self.base}/_stub/lfs/{obj['oid']}"
+                answer["actions"] = {"upload": {"href": href}, "verify": {"href": f"{self.base}/_stub/lfs/verify"}}
+            objects.append(answer)
+        self.send_json(
+            {"transfer": "basic", "objects": objects}, headers={"Content-Type": "application/vnd.git-lfs+json"}
+        )
+
+    def lfs_put(self, oid: str) -> None:
+        data = self.body()
+        if hashlib.sha256(data).hexdigest() != oid:
+            raise HubError(400, f"Uploaded content does not match LFS oid {oid}")
+        self.server.store.put_object(data)
+        self.send(200, b"")
+
+    def lfs_verify(self) -> None:
+        body = self.json_body()
+        if not self.server.store.has_object(body.get("oid", ""), body.get("size")):
+            raise HubError(404, f"LFS object {body.get('oid')} not found or wrong size")
+        self.send_json({"success": True})
+
+    # -- listing and download ------------------------------------------------------------------------------------
+    def _tree_entry(self, repo: Repo, revision: str, path: str, files: dict[str, Any], expand: bool) -> dict[str, Any]:
+        entry = files.get(path)
+        if entry is None:  # a folder
+            listing = sorted((p, e["git_oid"]) for p, e in files.items() if p.startswith(path + "/"))
+            item: dict[str, Any] = {"type": "directory", "oid": hashlib.sha1(repr(listing).encode()).hexdigest()}
+            item["path"] = path
+        else:
+            item = {"type": "file", "oid": entry["git_oid"], "size": entry["size"], "path": path}
+            if entry["lfs"]:
+                item["lfs"] = {"oid": entry["sha256"], "size": entry["size"], "pointerSize": _pointer_size(entry)}
+        if expand:
+            item["lastCommit"] = repo.last_commit(revision, path)
+        return item
+
+    def tree(self, repo: Repo, revision: str, path: str) -> None:
+        files = repo.files(revision)
+        recursive = _flag(self.query.get("recursive", [None])[0])
+        expand = _flag(self.query.get("expand", [None])[0])
+        folders = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+        if path and path not in folders:
+            raise HubError(404, f"{path} does not exist on {revision}", "EntryNotFound")
+        prefix = path + "/" if path else ""
+        names = sorted(p for p in (*folders, *files) if p.startswith(prefix))
+        if not recursive:
+            names = [p for p in names if "/" not in p[len(prefix) :]]
+        names.sort(key=lambda p: (p not in folders, p))
+        self.send_json([self._tree_entry(repo, revision, p, files, expand) for p in names])
+
+    def paths_info(self, repo: Repo, revision: str) -> None:
+        if "json" in self.headers.get("Content-Type", ""):
+            body = self.json_body()
+            paths, expand = body.get("paths", []), bool(body.get("expand"))
+        else:
+            form = parse_qs(self.body().decode())
+            paths, expand = form.get("paths", []), _flag(form.get("expand", [None])[0])
+        files = repo.files(revision)
+        folders = {"/".join(p.split("/")[:i]) for p in files for i in range(1, p.count("/") + 1)}
+        found = [p.strip("/") for p in paths if p.strip("/") in files or p.strip("/") in folders]
+        self.send_json([self._tree_entry(repo, revision, p, files, expand) for p in found])
+
+    def resolve(self, repo_type: str, repo_id: str, revision: str, path: str) -> None:
+        store = self.server.store
+        repo = store.get(repo_type, repo_id)
+        if repo.private and self.token(required=False) is None:
+            raise HubError(404, f"Repository not found: {repo_id}", "RepoNotFound")
+        oid = repo.resolve(revision)
+        entry = repo.commits[oid]["files"].get(path)
+        if entry is None:
+            raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
+        headers = {"X-Repo-Commit": oid, "Accept-Ranges": "bytes", "ETag": f'"{entry["git_oid"]}"'}
+        if entry["lfs"]:
+            headers.update({"X-Linked-Etag": f'"{entry["sha256"]}"', "X-Linked-Size": str(entry["size"])})
+            headers["ETag"] = f'"{entry["sha256"]}"'
+        data = store.read_object(entry["sha256"])
+        status, data = self._range(data, headers)
+        self.send(status, data, headers, "text/plain; charset=utf-8" if not entry["lfs"] else "")
+
+    def _range(self, data: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        """Apply a ``Range: bytes=a-b`` header (206 + Content-Range, or 416 when unsatisfiable)."""
+        spec = self.headers.get("Range")
+        if not spec:
+            return 200, data
+        match = re.fullmatch(r"bytes=(\d*)-(\d*)", spec.strip())
+        if match is None or match.groups() == ("", ""):
+            raise HubError(416, f"Unsupported Range header {spec!r}")
+        first, last = match.groups()
+        if first == "":
+            start, end = max(len(data) - int(last), 0), len(data) - 1
+        else:
+            start, end = int(first), min(int(last) if last else len(data) - 1, len(data) - 1)
+        if start >= len(data) or start > end:
+            headers["Content-Range"] = f"bytes */{len(data)}"
+            raise HubError(416, f"Range {spec!r} not satisfiable for {len(data)} bytes")
+        headers["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        return 206, data[start : end + 1]
+
+
+def _pointer_size(entry: dict[str, Any]) -> int:
+    return len(lfs_pointer(entry["sha256"], entry["size"]))
+
+
+class HubServer(ThreadingHTTPServer):
+    """The threading HTTP server holding the store and a log of the requests it served."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, store: Store, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__((host, port), Handler)
+        self.store = store
+        self.requests: list[str] = []
+        self.url = f"http://{host}:{self.server_address[1]}"
+
+
+class HubStub:
+    """A local stand-in of the Hugging Face Hub HTTP API, storing repos as plain files under `root`.
+
+    >>> stub = HubStub(tmp_path / "hub"); url = stub.start(); ...; stub.stop()
+    """
+
+    def __init__(self, root: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.root = Path(root)
+        self.store = Store(self.root)
+        self._server = HubServer(self.store, host, port)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL to use as ``HF_ENDPOINT``."""
+        return self._server.url
+
+    @property
+    def requests(self) -> list[str]:
+        """``"METHOD /path?query"`` of every request served so far (to assert on what a client called)."""
+        return self._server.requests
+
+    def start(self) -> str:
+        """Serve in a daemon thread; returns the base URL."""
+        self._thread = threading.Thread(target=self._server.serve_forever, name="hub-stub", daemon=True)
+        self._thread.start()
+        return self.url
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> HubStub:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- direct inspection for tests -------------------------------------------------------------------------------
+    def repo(self, repo_id: str, *, repo_type: str = "model") -> Repo:
+        """The stored repository (raises `HubError` 404 when absent)."""
+        return self.store.get(repo_type, repo_id)
+
+    def list_files(self, repo_id: str, *, repo_type: str = "model", revision: str = "main") -> list[str]:
+        """Sorted paths in the repository at `revision`."""
+        return sorted(self.repo(repo_id, repo_type=repo_type).files(revision))
+
+    def read_file(self, repo_id: str, path: str, *, repo_type: str = "model", revision: str = "main") -> bytes:
+        """The content of `path` at `revision`."""
+        files = self.repo(repo_id, repo_type=repo_type).files(revision)
+        if path not in files:
+            raise HubError(404, f"Entry not found: {path}", "EntryNotFound")
+        return self.store.read_object(files[path]["sha256"])
+
+    def is_lfs(self, repo_id: str, path: str, *, repo_type: str = "model", revision: str = "main") -> bool:
+        """Whether `path` is stored as an LFS file."""
+        return bool(self.repo(repo_id, repo_type=repo_type).files(revision)[path]["lfs"])
