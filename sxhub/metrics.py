@@ -286,7 +286,12 @@ def _main_table(result: dict[str, Any]) -> list[str]:
         ("Krippendorff's alpha (vs gold)", result.get("krippendorff_alpha")),
     ]
     if "inter_rater_alpha" in result:
-        rows.append(("Krippendorff's alpha (between raters)", result["inter_rater_alpha"]))
+        rows.append(
+            (f"Krippendorff's alpha (between {result.get('n_raters', '')} raters)", result["inter_rater_alpha"])
+        )
+    votes = result.get("votes")
+    if isinstance(votes, dict):
+        rows += [("mean agreement of the votes", votes.get("mean_agreement")), ("ties broken", votes.get("ties"))]
     for key, title in (("n_failed", "failed rows left out"), ("n_missing", "rows without a label left out")):
         if result.get(key):
             rows.append((title, result[key]))

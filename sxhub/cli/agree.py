@@ -1,0 +1,194 @@
+"""``sxhub agree``: score teacher labels against expert (gold) labels, and teachers against each other."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from ..data import find_text_column, parse_label_cell, read_table, write_table
+from ..errors import InputError
+from ..metrics import format_report, inter_rater_reliability, most_split, score
+from ..vote import decide, summarize
+from . import emit_json
+
+
+def _is_failed(value: Any) -> bool:
+    return str(value).strip().lower() in {"true", "1"}
+
+
+def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | None) -> str:
+    if pred is not None:
+        if pred not in df.columns:
+            raise InputError(f"--pred column {pred!r} not found; the file has columns {list(df.columns)[:20]}.")
+        return pred
+    for candidate in (spec_column, "label", "labels"):
+        if candidate and candidate in df.columns:
+            return candidate
+    raise InputError(
+        f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; name the teacher's column with --pred."
+    )
+
+
+def _looks_multi(column: str, values: Sequence[Any]) -> bool:
+    """Multi-label when the column is ``labels`` or its cells are lists (or JSON lists in a CSV)."""
+    if column == "labels":
+        return True
+    for value in values[:200]:
+        if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and not isinstance(value, str)):
+            return True
+        if isinstance(value, str) and value.strip().startswith("["):
+            return True
+    return False
+
+
+def _plain_votes(cell: Any) -> list[dict[str, Any]]:
+    """A votes cell as plain dicts with list labels (parquet gives numpy arrays)."""
+    cell = cell.tolist() if hasattr(cell, "tolist") and not isinstance(cell, str) else cell
+    if isinstance(cell, str) and cell.strip().startswith("["):
+        cell = json.loads(cell)
+    if not isinstance(cell, list):
+        return []
+    votes = []
+    for vote in cell:
+        vote = dict(vote)
+        labels = vote.get("labels")
+        vote["labels"] = labels.tolist() if hasattr(labels, "tolist") else labels
+        votes.append(vote)
+    return votes
+
+
+def _label_names(gold: list[Any], pred: list[Any], multi_label: bool) -> list[str]:
+    """Without a task: every name seen, sorted."""
+    cells = [*gold, *pred]
+    return sorted({lab for cell in cells for lab in (cell if multi_label else [cell])})
+
+
+def compare(
+    df: pd.DataFrame,
+    *,
+    gold_column: str,
+    pred_column: str,
+    label_names: Sequence[str] | None = None,
+    multi_label: bool | None = None,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed).
+
+    Failed rows (``failed`` true) are left out and counted in ``n_failed``; single-label rows whose gold or
+    predicted cell is empty are left out and counted in ``n_missing``.
+    """
+    if gold_column not in df.columns:
+        raise InputError(
+            f"gold column {gold_column!r} not found; the file has columns {list(df.columns)[:20]}; pass --gold with "
+            "one of them."
+        )
+    failed = df["failed"].map(_is_failed) if "failed" in df.columns else pd.Series(False, index=df.index)
+    kept = df[~failed].reset_index(drop=True)
+    if multi_label is None:
+        multi_label = _looks_multi(pred_column, kept[pred_column].tolist())
+    gold = [parse_label_cell(v, multi_label=multi_label) for v in kept[gold_column].tolist()]
+    pred = [parse_label_cell(v, multi_label=multi_label) for v in kept[pred_column].tolist()]
+    complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
+    gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
+    pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
+    names = list(label_names) if label_names is not None else _label_names(gold, pred, multi_label)
+    result = score(gold, pred, names, multi_label)
+    result.update(
+        gold_column=gold_column,
+        pred_column=pred_column,
+        n_rows=len(df),
+        n_failed=int(failed.sum()),
+        n_missing=len(complete) - sum(complete),
+    )
+    return result, kept
+
+
+def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame) -> None:
+    """Alpha between (teacher, sample) raters and the vote summary, when the file has a ``votes`` column."""
+    if "votes" not in kept.columns:
+        return
+    votes_column = [_plain_votes(cell) for cell in kept["votes"].tolist()]
+    alpha, note, n_coders = inter_rater_reliability(votes_column, result["labels"], result["multi_label"])
+    decisions = [decide(votes, result["labels"], result["multi_label"]) for votes in votes_column]
+    result.update(inter_rater_alpha=alpha, inter_rater_note=note, n_raters=n_coders, votes=summarize(decisions))
+
+
+def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[dict[str, Any]]:
+    if "votes" not in kept.columns and "agreement" not in kept.columns:
+        raise InputError(
+            "--review needs a 'votes' or 'agreement' column (sxhub annotate writes both); this file has "
+            f"{list(kept.columns)[:20]}."
+        )
+    text_column = find_text_column(kept)
+    key = "labels" if result["multi_label"] else "label"
+    rows = []
+    for record in kept.to_dict(orient="records"):
+        row = {
+            "text": record[text_column],
+            key: parse_label_cell(record[result["pred_column"]], multi_label=key == "labels"),
+        }
+        row["gold"] = record[result["gold_column"]]
+        if "votes" in record:
+            row["votes"] = _plain_votes(record["votes"])
+        if "agreement" in record:
+            row["agreement"] = record["agreement"]
+        rows.append(row)
+    return most_split(rows, top)
+
+
+@click.command()
+@click.argument("labelled", metavar="LABELLED")
+@click.option("--gold", "gold_column", required=True, metavar="COLUMN", help="Column with the expert labels.")
+@click.option("--pred", "pred_column", metavar="COLUMN", help="Column with the teacher's labels [label or labels].")
+@click.option(
+    "--task",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Task spec: gives the label order and multi_label (else labels are sorted and guessed from the cells).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+@click.option("--review", type=click.Path(dir_okay=False), help="Write the texts whose votes split most to this CSV.")
+@click.option("--top", default=50, show_default=True, type=click.IntRange(min=1), help="Rows in --review.")
+def agree(
+    labelled: str,
+    gold_column: str,
+    pred_column: str | None,
+    task: str | None,
+    as_json: bool,
+    review: str | None,
+    top: int,
+) -> None:
+    """Score teacher labels in LABELLED against expert labels in --gold.
+
+    LABELLED is any csv/jsonl/parquet file with a text column and label columns (sxhub annotate's output or your
+    own). Prints accuracy, macro-F1 (micro-F1 for multi-label), Krippendorff's alpha against gold (and between the
+    teachers' samples when there is a votes column), per-label precision/recall/F1 and the confusion matrix.
+    Failed rows are left out and counted. Gold cells are label names; for multi-label a JSON list or
+    comma-separated names.
+    """
+    from ..spec import load_spec
+
+    spec = load_spec(task) if task else None
+    df = read_table(labelled)
+    pred = _pick_pred_column(df, pred_column, spec.label_column if spec else None)
+    result, kept = compare(
+        df,
+        gold_column=gold_column,
+        pred_column=pred,
+        label_names=spec.label_names if spec else None,
+        multi_label=spec.multi_label if spec else None,
+    )
+    _add_vote_figures(result, kept)
+    result["title"] = f"Agreement of {pred!r} with gold {gold_column!r} ({Path(labelled).name})"
+    if review:
+        rows = _review_rows(kept, result, top)
+        write_table(pd.DataFrame(rows, columns=["text", "label", "gold", "agreement", "n_answers", "votes"]), review)
+        result["review"] = {"path": str(review), "n": len(rows)}
+        click.echo(f"wrote the {len(rows)} most split texts to {review}", err=True)
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(format_report(result))

@@ -1,0 +1,227 @@
+"""``sxhub agree``: figures equal scikit-learn's and krippendorff's on real expert data; failed rows, votes, review."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import krippendorff
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score
+
+from sxhub.cli import main
+
+SXHUB = Path(sys.executable).parent / "sxhub"
+P4 = ["Product", "Place", "Price", "Promotion"]
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``sxhub`` in-process through its real entry point (error lines and exit codes included)."""
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def perturb(labels: list[str], names: list[str], share: float, seed: int) -> list[str]:
+    """Replace ``share`` of the labels by another label (fixed seed)."""
+    rng = np.random.default_rng(seed)
+    out = list(labels)
+    for i in np.flatnonzero(rng.random(len(labels)) < share):
+        out[i] = str(rng.choice([n for n in names if n != labels[i]]))
+    return out
+
+
+def vote(teacher: str, sample: int, labels: list[str] | None) -> dict:
+    return {"teacher": teacher, "sample": sample, "labels": labels, "reason": "", "error": "" if labels else "timeout"}
+
+
+@pytest.fixture
+def phrasebank(shared_data: Path, tmp_path: Path) -> Path:
+    """Expert labels plus a 'teacher' column with ~15% of them changed (seed 13)."""
+    df = pd.read_csv(shared_data / "financial_phrasebank" / "sentences_allagree.csv")
+    names = sorted(df["label"].unique())
+    df["teacher"] = perturb(df["label"].tolist(), names, 0.15, seed=13)
+    path = tmp_path / "phrasebank.csv"
+    df.to_csv(path, index=False)
+    return path
+
+
+def test_acceptance_phrasebank_json_equals_sklearn_and_krippendorff(phrasebank: Path) -> None:
+    proc = subprocess.run(
+        [str(SXHUB), "agree", str(phrasebank), "--gold", "label", "--pred", "teacher", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)  # one JSON object and nothing else on stdout
+    df = pd.read_csv(phrasebank)
+    gold, pred = df["label"].tolist(), df["teacher"].tolist()
+    assert 0.80 < accuracy_score(gold, pred) < 0.90  # the perturbation changed ~15%
+    ids = {name: i for i, name in enumerate(sorted(set(gold)))}
+    alpha = krippendorff.alpha(
+        reliability_data=[[ids[g] for g in gold], [ids[p] for p in pred]], level_of_measurement="nominal"
+    )
+    assert result["n"] == len(df) and result["n_failed"] == 0
+    assert result["accuracy"] == pytest.approx(accuracy_score(gold, pred), abs=1e-12)
+    assert result["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"), abs=1e-12)
+    assert result["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-12)
+    assert result["labels"] == ["negative", "neutral", "positive"] and result["multi_label"] is False
+    assert sum(map(sum, result["confusion_matrix"])) == len(df)
+
+
+def test_markdown_report_on_stdout(phrasebank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(["agree", str(phrasebank), "--gold", "label", "--pred", "teacher"], capsys)
+    assert code == 0
+    for piece in ("| accuracy |", "| macro-F1 |", "Krippendorff's alpha (vs gold)", "### Per label", "| neutral |"):
+        assert piece in out
+    assert "### Confusion matrix" in out
+
+
+@pytest.fixture
+def twins(shared_data: Path, tmp_path: Path) -> tuple[Path, pd.DataFrame]:
+    """4P marketing labels as a JSON-list column, plus a copy with ~10% of the label decisions flipped."""
+    df = pd.read_csv(shared_data / "synthetic-experts" / "Demo_5000_Labeled_SyntheticTwins.csv")
+    hot = df[P4].astype(str).apply(lambda col: col.str.lower().eq("true")).to_numpy()
+    flips = np.random.default_rng(7).random(hot.shape) < 0.10
+    noisy = hot ^ flips
+    table = pd.DataFrame(
+        {
+            "text": df["Text"],
+            "expert": [json.dumps([n for n, on in zip(P4, row, strict=True) if on]) for row in hot],
+            "labels": [json.dumps([n for n, on in zip(P4, row, strict=True) if on]) for row in noisy],
+        }
+    )
+    path = tmp_path / "twins.csv"
+    table.to_csv(path, index=False)
+    return path, pd.DataFrame({"hot": list(hot), "noisy": list(noisy)})
+
+
+def test_multi_label_micro_f1_equals_sklearn(
+    twins: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, truth = twins
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "name: four-p\nmulti_label: true\nlabels:\n" + "".join(f"  - name: {n}\n" for n in P4), encoding="utf-8"
+    )
+    code, out, err = run_cli(["agree", str(path), "--gold", "expert", "--task", str(task), "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    y_true, y_pred = np.stack(truth["hot"]).astype(int), np.stack(truth["noisy"]).astype(int)
+    assert result["multi_label"] is True and result["labels"] == P4 and result["pred_column"] == "labels"
+    assert result["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"), abs=1e-12)
+    assert result["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-12)
+    assert result["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
+    alpha = krippendorff.alpha([y_true.ravel(), y_pred.ravel()], level_of_measurement="nominal")
+    assert result["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-12)
+    assert set(result["confusion_matrices"]) == set(P4)
+
+
+def test_multi_label_guessed_from_json_cells_and_comma_gold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "m.csv"
+    pd.DataFrame(
+        {
+            "text": ["a", "b", "c"],
+            "gold": ["Price, Place", "Product", ""],
+            "teacher": ['["Price", "Place"]', '["Promotion"]', "[]"],
+        }
+    ).to_csv(path, index=False)
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--pred", "teacher", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["multi_label"] is True and result["accuracy"] == pytest.approx(2 / 3)
+    assert result["labels"] == ["Place", "Price", "Product", "Promotion"]  # no task: sorted names
+
+
+def labelled_with_votes() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "text": ["good quarter", "flat year", "loss widened", "merger talks", "broken reply"],
+            "label": ["positive", "neutral", "negative", "neutral", None],
+            "expert": ["positive", "neutral", "negative", "positive", "neutral"],
+            "votes": [
+                [vote("A", 0, ["positive"]), vote("A", 1, ["positive"]), vote("B", 0, ["positive"])],
+                [vote("A", 0, ["neutral"]), vote("A", 1, ["neutral"]), vote("B", 0, ["positive"])],
+                [vote("A", 0, ["negative"]), vote("A", 1, None), vote("B", 0, ["negative"])],
+                [vote("A", 0, ["neutral"]), vote("A", 1, ["positive"]), vote("B", 0, ["negative"])],
+                [vote("A", 0, None), vote("A", 1, None), vote("B", 0, None)],
+            ],
+            "agreement": [1.0, 2 / 3, 1.0, 1 / 3, 0.0],
+            "failed": [False, False, False, False, True],
+            "error": ["", "", "", "", "timeout"],
+        }
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_failed_rows_excluded_votes_alpha_and_review(
+    suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sxhub.data import write_table
+
+    path = write_table(labelled_with_votes(), tmp_path / f"labelled{suffix}")
+    review = tmp_path / "review.csv"
+    argv = ["agree", str(path), "--gold", "expert", "--json", "--review", str(review), "--top", "2"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["n"], result["n_failed"], result["n_rows"]) == (4, 1, 5)
+    assert result["accuracy"] == pytest.approx(0.75)
+    assert result["n_raters"] == 3 and result["inter_rater_alpha"] is not None
+    assert result["votes"]["decided"] == 4 and result["votes"]["ties"] == 1  # the three-way split
+    assert "most split" in err and result["review"] == {"path": str(review), "n": 2}
+    rows = pd.read_csv(review, keep_default_na=False)
+    assert rows["text"].tolist() == ["merger talks", "flat year"]
+    assert rows.loc[0, "votes"] == "neutral ×1 | positive ×1 | negative ×1"
+    assert rows.loc[0, "gold"] == "positive" and rows.loc[0, "label"] == "neutral"
+
+
+def test_report_shows_between_rater_alpha_and_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sxhub.data import write_table
+
+    path = write_table(labelled_with_votes(), tmp_path / "labelled.jsonl")
+    code, out, _ = run_cli(["agree", str(path), "--gold", "expert"], capsys)
+    assert code == 0
+    assert "Krippendorff's alpha (between 3 raters)" in out and "| failed rows left out | 1 |" in out
+
+
+def test_unknown_gold_column_is_one_line_exit_2(phrasebank: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(["agree", str(phrasebank), "--gold", "expert_label"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().count("\n") == 0
+    assert "'expert_label' not found" in err and "['sentence', 'label', 'teacher']" in err
+
+
+def test_label_outside_the_task_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "l.csv"
+    pd.DataFrame({"text": ["x", "y"], "label": ["pos", "neg"], "gold": ["pos", "bullish"]}).to_csv(path, index=False)
+    task = tmp_path / "t.yaml"
+    task.write_text("name: t\nlabels: [{name: pos}, {name: neg}]\n", encoding="utf-8")
+    code, _, err = run_cli(["agree", str(path), "--gold", "gold", "--task", str(task)], capsys)
+    assert code == 2 and "['bullish']" in err
+
+
+def test_review_needs_votes_or_agreement(phrasebank: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["agree", str(phrasebank), "--gold", "label", "--pred", "teacher", "--review", str(tmp_path / "r.csv")]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "--review needs a 'votes' or 'agreement' column" in err
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_missing_pred_column_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"text": ["a"], "gold": ["pos"]}).to_csv(path, index=False)
+    code, _, err = run_cli(["agree", str(path), "--gold", "gold"], capsys)
+    assert code == 2 and "--pred" in err
