@@ -286,9 +286,8 @@ def _main_table(result: dict[str, Any]) -> list[str]:
         ("Krippendorff's alpha (vs gold)", result.get("krippendorff_alpha")),
     ]
     if "inter_rater_alpha" in result:
-        rows.append(
-            (f"Krippendorff's alpha (between {result.get('n_raters', '')} raters)", result["inter_rater_alpha"])
-        )
+        raters = f"{result['n_raters']} raters" if result.get("n_raters") else "raters"
+        rows.append((f"Krippendorff's alpha (between {raters})", result["inter_rater_alpha"]))
     votes = result.get("votes")
     if isinstance(votes, dict):
         rows += [("mean agreement of the votes", votes.get("mean_agreement")), ("ties broken", votes.get("ties"))]
