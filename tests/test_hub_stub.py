@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from conftest import HubFixture
+import pytest
+from conftest import HubFixture, build_tiny_model
 
 BINARY = bytes(range(256)) * 40  # NUL bytes: the Hub stores such a file in LFS
 
@@ -39,3 +41,189 @@ def test_create_upload_folder_download(hub: HubFixture, tmp_path: Path) -> None:
     assert Path(weights).read_bytes() == BINARY
     notes = hf_hub_download("tester/model-a", "notes.txt", cache_dir=tmp_path / "cache")
     assert Path(notes).read_text(encoding="utf-8") == "hello hub\n"
+
+
+def test_create_repo_conflict_and_exist_ok(hub: HubFixture) -> None:
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi()
+    api.create_repo("model-b")  # no namespace: lands under the token's user
+    assert api.repo_info(f"{hub.user}/model-b").sha
+    with pytest.raises(HfHubHTTPError) as err:
+        api.create_repo(f"{hub.user}/model-b")
+    assert err.value.response.status_code == 409
+    assert api.create_repo(f"{hub.user}/model-b", exist_ok=True).repo_id == f"{hub.user}/model-b"
+    assert api.whoami()["name"] == hub.user
+
+
+def test_write_without_token_is_401_and_missing_things_are_404(
+    hub: HubFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        HfHubHTTPError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    HfApi().create_repo("tester/m")
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("tester/absent", "x.txt")
+    with pytest.raises(EntryNotFoundError):
+        hf_hub_download("tester/m", "absent.txt")
+    with pytest.raises(RevisionNotFoundError):
+        hf_hub_download("tester/m", ".gitattributes", revision="no-such-branch")
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(HfHubHTTPError) as err:
+        HfApi().upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id="tester/m")
+    assert err.value.response.status_code == 401
+    with pytest.raises(HfHubHTTPError) as err:
+        HfApi().create_repo("tester/other", token="invalid-token")
+    assert err.value.response.status_code == 401
+
+
+def test_upload_file_history_tree_and_paths_info(hub: HubFixture) -> None:
+    from huggingface_hub import HfApi, RepoFile, RepoFolder, hf_hub_download
+
+    api = HfApi()
+    api.create_repo("tester/m")
+    first = api.upload_file(path_or_fileobj=b"v1\n", path_in_repo="a/b.txt", repo_id="tester/m")
+    second = api.upload_file(path_or_fileobj=BINARY, path_in_repo="a/model.safetensors", repo_id="tester/m")
+    assert first.oid != second.oid
+    assert api.repo_info("tester/m").sha == second.oid
+    same = api.upload_file(path_or_fileobj=b"v1\n", path_in_repo="a/b.txt", repo_id="tester/m")
+    assert same.oid == second.oid  # unchanged file: the client skips the empty commit (preupload gave the oid)
+    api.upload_file(path_or_fileobj=b"v2\n", path_in_repo="a/b.txt", repo_id="tester/m")
+    assert Path(hf_hub_download("tester/m", "a/b.txt", revision=first.oid)).read_bytes() == b"v1\n"
+    assert Path(hf_hub_download("tester/m", "a/b.txt")).read_bytes() == b"v2\n"
+    assert [c.title for c in api.list_repo_commits("tester/m")][-1] == "initial commit"
+    top = list(api.list_repo_tree("tester/m"))
+    assert [(type(e), e.path) for e in top] == [(RepoFolder, "a"), (RepoFile, ".gitattributes")]
+    deep = {e.path: e for e in api.list_repo_tree("tester/m", recursive=True, expand=True)}
+    lfs = deep["a/model.safetensors"]
+    assert isinstance(lfs, RepoFile) and lfs.lfs is not None
+    assert lfs.lfs.sha256 == hashlib.sha256(BINARY).hexdigest()
+    assert lfs.last_commit is not None and lfs.last_commit.oid == second.oid
+    infos = api.get_paths_info("tester/m", ["a", "a/b.txt", "nope"])
+    assert [(type(i), i.path) for i in infos] == [(RepoFolder, "a"), (RepoFile, "a/b.txt")]
+    api.delete_file("a/b.txt", repo_id="tester/m")
+    api.delete_folder("a", repo_id="tester/m")
+    assert api.list_repo_files("tester/m") == [".gitattributes"]
+    refs = api.list_repo_refs("tester/m")
+    assert [b.name for b in refs.branches] == ["main"]
+    api.delete_repo("tester/m")
+    assert not api.repo_exists("tester/m")
+
+
+def test_range_and_head_requests(hub: HubFixture) -> None:
+    import httpx
+    from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url
+
+    api = HfApi()
+    api.create_repo("tester/m")
+    commit = api.upload_file(path_or_fileobj=BINARY, path_in_repo="w.bin", repo_id="tester/m")
+    meta = get_hf_file_metadata(hf_hub_url("tester/m", "w.bin"))
+    assert (meta.commit_hash, meta.etag, meta.size) == (commit.oid, hashlib.sha256(BINARY).hexdigest(), len(BINARY))
+    response = httpx.get(hf_hub_url("tester/m", "w.bin"), headers={"Range": "bytes=10-19"})
+    assert response.status_code == 206
+    assert response.content == BINARY[10:20]
+    assert response.headers["Content-Range"] == f"bytes 10-19/{len(BINARY)}"
+
+
+def test_hf_file_system_reads_and_lists(hub: HubFixture) -> None:
+    from huggingface_hub import HfApi, HfFileSystem
+
+    api = HfApi()
+    api.create_repo("tester/d", repo_type="dataset")
+    api.upload_file(path_or_fileobj=BINARY, path_in_repo="data/x.bin", repo_id="tester/d", repo_type="dataset")
+    fs = HfFileSystem()
+    assert fs.ls("datasets/tester/d/data", detail=False) == ["datasets/tester/d/data/x.bin"]
+    with fs.open("datasets/tester/d/data/x.bin", "rb") as handle:
+        handle.seek(100)
+        assert handle.read(50) == BINARY[100:150]
+
+
+def test_model_and_dataset_cards_round_trip(hub: HubFixture) -> None:
+    from huggingface_hub import DatasetCard, DatasetCardData, HfApi, ModelCard, ModelCardData
+
+    api = HfApi()
+    api.create_repo("tester/m")
+    api.create_repo("tester/d", repo_type="dataset")
+    data = ModelCardData(language="en", license="mit", library_name="transformers", tags=["sxhub"])
+    ModelCard.from_template(data, model_id="m", model_description="A test model.").push_to_hub("tester/m")
+    card = ModelCard.load("tester/m")
+    assert card.data.license == "mit"
+    assert "A test model." in card.text
+    info = api.model_info("tester/m")
+    assert info.card_data is not None and info.card_data.tags == ["sxhub"]
+    assert info.library_name == "transformers"
+    DatasetCard.from_template(DatasetCardData(license="cc-by-4.0", pretty_name="D"), pretty_name="D").push_to_hub(
+        "tester/d"
+    )
+    assert DatasetCard.load("tester/d").data.license == "cc-by-4.0"
+
+
+def test_space_upload(hub: HubFixture, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    url = api.create_repo("tester/app", repo_type="space", space_sdk="gradio")
+    assert url.startswith(f"{hub.url}/spaces/")
+    (tmp_path / "space").mkdir()
+    (tmp_path / "space" / "app.py").write_text("import gradio as gr\n", encoding="utf-8")
+    (tmp_path / "space" / "requirements.txt").write_text("sxhub\n", encoding="utf-8")
+    api.upload_folder(repo_id="tester/app", repo_type="space", folder_path=tmp_path / "space")
+    info = api.space_info("tester/app")
+    assert info.sdk == "gradio"
+    assert sorted(s.rfilename for s in info.siblings or []) == [".gitattributes", "app.py", "requirements.txt"]
+    assert hub.stub.read_file("tester/app", "app.py", repo_type="space") == b"import gradio as gr\n"
+
+
+@pytest.mark.slow
+def test_datasets_push_to_hub_and_load_dataset(hub: HubFixture) -> None:
+    import datasets
+
+    rows = {"text": ["good", "bad", "great"], "label": [1, 0, 1]}
+    datasets.Dataset.from_dict(rows).push_to_hub("tester/ds")
+    loaded = datasets.load_dataset("tester/ds")
+    assert loaded["train"].to_dict() == rows
+    assert any(
+        hub.stub.is_lfs("tester/ds", p, repo_type="dataset")
+        for p in hub.stub.list_files("tester/ds", repo_type="dataset")
+        if p.endswith(".parquet")
+    )
+
+    splits = datasets.DatasetDict(
+        train=datasets.Dataset.from_dict(rows), test=datasets.Dataset.from_dict({"text": ["low"], "label": [0]})
+    )
+    splits.push_to_hub("tester/ds2", private=True)
+    loaded2 = datasets.load_dataset("tester/ds2")
+    assert sorted(loaded2) == ["test", "train"]
+    assert loaded2["test"].to_dict() == {"text": ["low"], "label": [0]}
+
+
+@pytest.mark.slow
+def test_transformers_push_to_hub_from_pretrained_and_pipeline(hub: HubFixture, tmp_path: Path) -> None:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    local = build_tiny_model(tmp_path / "tiny", num_labels=2)
+    model = AutoModelForSequenceClassification.from_pretrained(local)
+    tokenizer = AutoTokenizer.from_pretrained(local)
+    model.push_to_hub("tester/tiny")
+    tokenizer.push_to_hub("tester/tiny")
+    assert hub.stub.is_lfs("tester/tiny", "model.safetensors")
+
+    remote = AutoModelForSequenceClassification.from_pretrained("tester/tiny").eval()
+    remote_tokenizer = AutoTokenizer.from_pretrained("tester/tiny")
+    batch = remote_tokenizer(["profit rose", "sales fell"], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        expected = model.eval()(**tokenizer(["profit rose", "sales fell"], return_tensors="pt", padding=True)).logits
+        got = remote(**batch).logits
+    torch.testing.assert_close(got, expected)
+    classify = pipeline("text-classification", model="tester/tiny", top_k=None, function_to_apply="none")
+    scores = classify(["profit rose"])[0]  # one list of {label, score} per input text
+    by_label = {item["label"]: item["score"] for item in scores}
+    assert by_label == pytest.approx({model.config.id2label[i]: float(expected[0, i]) for i in range(2)}, abs=1e-5)

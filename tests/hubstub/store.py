@@ -24,7 +24,36 @@ from typing import Any
 REPO_TYPES = ("model", "dataset", "space")
 GITATTRIBUTES = b"*.bin filter=lfs diff=lfs merge=lfs -text\n*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 # Extensions the Hub's default .gitattributes sends to LFS; binary content goes there too (see `wants_lfs`).
-LFS_SUFFIXES = [".bin", ".safetensors", ".pt", ".pth", ".ckpt", ".h5", ".onnx", ".gguf", ".msgpack", ".pkl", ".pickle", ".npy", ".npz", ".zip", ".gz", ".tar", ".zst", ".arrow", ".parquet", ".model", ".joblib", ".tflite", ".ot", ".png", ".jpg", ".jpeg", ".wav", ".mp3"]
+LFS_SUFFIXES = [
+    ".bin",
+    ".safetensors",
+    ".pt",
+    ".pth",
+    ".ckpt",
+    ".h5",
+    ".onnx",
+    ".gguf",
+    ".msgpack",
+    ".pkl",
+    ".pickle",
+    ".npy",
+    ".npz",
+    ".zip",
+    ".gz",
+    ".tar",
+    ".zst",
+    ".arrow",
+    ".parquet",
+    ".model",
+    ".joblib",
+    ".tflite",
+    ".ot",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".wav",
+    ".mp3",
+]
 LFS_MIN_SIZE = 10 * 1024 * 1024
 
 
