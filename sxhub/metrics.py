@@ -21,13 +21,13 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final, Literal
 
 import numpy as np
 
 from .errors import InputError
 
-ALPHA_LEVEL = "nominal"
+ALPHA_LEVEL: Final[Literal["nominal"]] = "nominal"
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -54,9 +54,9 @@ def _plain_votes(cell: Any) -> list[dict[str, Any]]:
     if not isinstance(cell, list):
         return []
     votes = []
-    for vote in cell:
-        vote = dict(vote)
-        labels = vote.get("labels")
+    for item in cell:
+        vote: dict[str, Any] = dict(item)
+        labels: Any = vote.get("labels")
         vote["labels"] = labels.tolist() if hasattr(labels, "tolist") else labels
         votes.append(vote)
     return votes
