@@ -9,6 +9,7 @@ bars to stderr.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import logging
 import os
 import sys
