@@ -1,0 +1,81 @@
+"""``sxhub insights``: what a trained expert reveals about a corpus (label shares per group, over time, sentiment)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..data import read_table
+from ..errors import InputError
+from . import emit_json
+
+
+@click.command()
+@click.argument("model", type=click.Path(exists=True, file_okay=False))
+@click.argument("input_path", metavar="INPUT")
+@click.option("--group-by", required=True, help="A column, or month/quarter/year/week (of --date-column) or handle.")
+@click.option("--date-column", default=None, help="Dates for the over-time table (e.g. created_at).")
+@click.option("--freq", default="M", show_default=True, help="Period of the over-time table: D, W, M, Q or Y.")
+@click.option(
+    "--sentiment-model",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="A single-label sentiment model folder: sentiment per label and group.",
+)
+@click.option("--text-column", default=None, help="The text column (default: text or a usual synonym).")
+@click.option("--limit", type=int, default=None, help="Use only the first N rows.")
+@click.option("--top", type=int, default=15, show_default=True, help="Keep the N largest groups.")
+@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False),
+    default="insights",
+    show_default=True,
+    help="Folder for the CSV tables, PNG plots and summary.json.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
+def insights(
+    model: str,
+    input_path: str,
+    group_by: str,
+    date_column: str | None,
+    freq: str,
+    sentiment_model: str | None,
+    text_column: str | None,
+    limit: int | None,
+    top: int,
+    batch_size: int,
+    output_dir: str,
+    as_json: bool,
+) -> None:
+    """Label INPUT with the expert MODEL and report label shares per group and over time, with plots.
+
+    Example: sxhub insights 4p-expert tweets.csv --group-by month --date-column created_at -o insights/
+    """
+    from ..insights import insights as run_insights
+    from ..insights import model_classifier
+
+    if top < 1:
+        raise InputError(f"--top={top} must be a positive integer.")
+    data = read_table(input_path, limit=limit)
+    result = run_insights(
+        model_classifier(model, batch_size=batch_size),
+        data,
+        group_by=group_by,
+        text_column=text_column,
+        date_column=date_column,
+        freq=freq,
+        sentiment=model_classifier(sentiment_model, batch_size=batch_size) if sentiment_model else None,
+        output_dir=Path(output_dir),
+        top=top,
+    )
+    summary = result.summary()
+    if as_json:
+        emit_json(summary)
+        return
+    click.echo(result.shares.to_string(index=False))
+    shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["overall_shares"].items())
+    click.echo(f"{summary['n']} texts; overall: {shares}; wrote {len(result.files)} files to {output_dir}")

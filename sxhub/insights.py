@@ -1,0 +1,290 @@
+"""What the expert reveals: label shares per group and over time, and sentiment per label and group.
+
+A trained student labels a corpus (:class:`sxhub.predict.Predictor`); the shares of texts with each label are then
+reported per group (a column of the input, or a derived key: ``month``/``quarter``/``year``/``week`` of the date
+column, or ``handle``: every @handle a text mentions) and per period of the date column. Given a sentiment model
+(any text-classification folder, e.g. a sentiment expert made with sxhub), the sentiment of the texts of each
+label and group is reported too ("which brands draw negative Place talk").
+
+Every table is written as CSV and drawn as a small PNG (matplotlib, Agg backend) in the output folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import HANDLE_RE, find_text_column
+from .errors import InputError
+
+Classify = Callable[[Sequence[str]], tuple[list[Any], list[str], bool]]
+DATE_KEYS = {"month": "M", "quarter": "Q", "year": "Y", "week": "W"}
+DERIVED_KEYS = (*DATE_KEYS, "handle")
+
+
+@dataclass
+class InsightsResult:
+    """Predictions and the tables built from them (``None`` where the input did not allow one)."""
+
+    frame: pd.DataFrame  # the input plus one bool column per label (and ``sentiment`` when asked)
+    label_names: list[str]
+    shares: pd.DataFrame  # per group: n and the share of texts with each label
+    over_time: pd.DataFrame | None  # per period: n and the share of texts with each label
+    sentiment: pd.DataFrame | None  # per group and label: n and the share of each sentiment
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        """A JSON-able summary: overall shares, the groups, and the files written."""
+        overall = {name: round(float(self.frame[name].mean()), 4) for name in self.label_names}
+        return {
+            "n": len(self.frame),
+            "labels": self.label_names,
+            "overall_shares": overall,
+            "groups": len(self.shares),
+            "periods": 0 if self.over_time is None else len(self.over_time),
+            "sentiment": self.sentiment is not None,
+            "files": [str(p) for p in self.files],
+        }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# predicting
+# --------------------------------------------------------------------------------------------------------------
+def model_classifier(model_dir: str | os.PathLike[str], *, batch_size: int = 32) -> Classify:
+    """A classify function for a model folder: texts -> (labels per text, label names, multi_label)."""
+    from .predict import Predictor
+
+    predictor = Predictor(model_dir, batch_size=batch_size)
+
+    def classify(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+        labels, _ = predictor.predict(list(texts))
+        return labels, predictor.labels, predictor.multi_label
+
+    return classify
+
+
+def label_indicators(labels: Sequence[Any], label_names: Sequence[str]) -> pd.DataFrame:
+    """One bool column per label: does the text have it (single-label: exactly one True per row)."""
+    rows = [set(labs) if isinstance(labs, (list, tuple)) else {labs} for labs in labels]
+    return pd.DataFrame({name: [name in row for row in rows] for name in label_names})
+
+
+# --------------------------------------------------------------------------------------------------------------
+# groups and periods
+# --------------------------------------------------------------------------------------------------------------
+def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
+    """The date column as datetimes; an InputError names the column when it is missing or unreadable."""
+    if date_column not in df.columns:
+        raise InputError(f"date column {date_column!r} not found; columns are {list(df.columns)[:20]}.")
+    dates = pd.to_datetime(df[date_column], errors="coerce", utc=True).dt.tz_localize(None)
+    if dates.isna().all():
+        raise InputError(f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31); pick another.")
+    return dates
+
+
+def group_keys(df: pd.DataFrame, group_by: str, *, text_column: str, date_column: str | None) -> pd.Series:
+    """The group of every row: a column's value, a list of @handles (``handle``) or a period of the dates."""
+    if group_by in df.columns:
+        return df[group_by].map(lambda v: "(missing)" if v is None or v == "" or v != v else str(v))
+    if group_by == "handle":
+        return df[text_column].map(lambda t: sorted({h.lower() for h in HANDLE_RE.findall(str(t))}) or ["(none)"])
+    if group_by in DATE_KEYS:
+        if not date_column:
+            raise InputError(f"--group-by {group_by} needs the dates: pass --date-column (e.g. created_at).")
+        return parse_dates(df, date_column).dt.to_period(DATE_KEYS[group_by]).astype(str)
+    raise InputError(
+        f"--group-by {group_by!r} is neither a column ({list(df.columns)[:20]}) nor one of {list(DERIVED_KEYS)}."
+    )
+
+
+def shares_by(frame: pd.DataFrame, key: pd.Series, label_names: Sequence[str], *, top: int | None) -> pd.DataFrame:
+    """Per key: the number of texts and the share with each label; lists in ``key`` count the text in each group.
+
+    With ``top``, the ``top`` largest groups are kept (by number of texts), the rest left out.
+    """
+    data = frame[list(label_names)].copy()
+    data["_key"] = key.values
+    if data["_key"].map(lambda v: isinstance(v, list)).any():
+        data = data.explode("_key")
+    table = data.groupby("_key", sort=True)[list(label_names)].agg(["mean"])
+    table.columns = [name for name, _ in table.columns]
+    table.insert(0, "n", data.groupby("_key", sort=True).size())
+    table = table.round(4)
+    if top is not None:
+        table = table.sort_values("n", ascending=False, kind="stable").head(top)
+    return table.rename_axis("group").reset_index()
+
+
+def sentiment_by(
+    frame: pd.DataFrame, key: pd.Series, label_names: Sequence[str], sentiments: Sequence[str], *, top: int | None
+) -> pd.DataFrame:
+    """Per group and label: the number of texts with the label and the share of each sentiment among them."""
+    rows = []
+    data = frame.assign(_key=key.values)
+    if data["_key"].map(lambda v: isinstance(v, list)).any():
+        data = data.explode("_key")
+    groups = data["_key"].value_counts().index.tolist()[: top or None]
+    for group in groups:
+        part = data[data["_key"] == group]
+        for name in label_names:
+            with_label = part[part[name]]
+            row: dict[str, Any] = {"group": group, "label": name, "n": len(with_label)}
+            for sent in sentiments:
+                row[sent] = round(float((with_label["sentiment"] == sent).mean()), 4) if len(with_label) else None
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# plots
+# --------------------------------------------------------------------------------------------------------------
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_shares(table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str, kind: str) -> Path:
+    """A bar chart (groups) or line chart (periods) of label shares, saved as a small PNG."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
+    data = table.set_index("group")[list(label_names)] * 100
+    if kind == "line":
+        data.plot(ax=ax, marker="o", markersize=3)
+    else:
+        data.plot.bar(ax=ax, width=0.8)
+    ax.set_ylabel("% of texts")
+    ax.set_xlabel("")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, ncol=min(len(label_names), 4))
+    ax.tick_params(axis="x", labelsize=7, rotation=45 if kind == "line" else 30)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_sentiment(table: pd.DataFrame, label_names: Sequence[str], sentiment: str, path: Path) -> Path:
+    """A heatmap of the share of ``sentiment`` texts per group (rows) and label (columns)."""
+    plt = _pyplot()
+    grid = table.pivot(index="group", columns="label", values=sentiment).reindex(columns=list(label_names))
+    values = grid.to_numpy(dtype=float)
+    fig, ax = plt.subplots(figsize=(6, 0.35 * len(grid) + 1.4), dpi=80)
+    image = ax.imshow(np.nan_to_num(values * 100, nan=0.0), cmap="Reds", vmin=0, vmax=100, aspect="auto")
+    ax.set_xticks(range(len(label_names)), label_names, fontsize=8)
+    ax.set_yticks(range(len(grid)), [str(g) for g in grid.index], fontsize=7)
+    for (i, j), value in np.ndenumerate(values):
+        ax.text(j, i, "–" if np.isnan(value) else f"{value * 100:.0f}", ha="center", va="center", fontsize=7)
+    ax.set_title(f"% {sentiment} texts per label and group", fontsize=10)
+    fig.colorbar(image, ax=ax, fraction=0.04)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the stage
+# --------------------------------------------------------------------------------------------------------------
+def _safe_name(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", text).strip("_") or "group"
+
+
+def insights(
+    classify: Classify,
+    data: pd.DataFrame,
+    *,
+    group_by: str,
+    text_column: str | None = None,
+    date_column: str | None = None,
+    freq: str = "M",
+    sentiment: Classify | None = None,
+    negative_label: str | None = None,
+    output_dir: str | os.PathLike[str] | None = None,
+    top: int | None = 15,
+) -> InsightsResult:
+    """Label ``data`` with ``classify`` and tabulate label shares per group, per period and (optionally) sentiment.
+
+    ``classify`` is :func:`model_classifier` of a trained student (or any function with its signature). With
+    ``output_dir`` the tables are written as CSV and drawn as PNGs there, with ``summary.json``.
+    """
+    column = find_text_column(data, text_column)
+    texts = data[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
+    if not texts:
+        raise InputError("the input has no rows; give it at least one text.")
+    labels, label_names, _ = classify(texts)
+    frame = pd.concat([data.reset_index(drop=True), label_indicators(labels, label_names)], axis=1)
+    keys = group_keys(data.reset_index(drop=True), group_by, text_column=column, date_column=date_column)
+    shares = shares_by(frame, keys, label_names, top=top)
+    over_time = None
+    if date_column:
+        periods = parse_dates(frame, date_column).dt.to_period(_period_freq(freq)).astype(str)
+        over_time = shares_by(frame, periods, label_names, top=None).sort_values("group").reset_index(drop=True)
+    sent_table = None
+    sentiments: list[str] = []
+    if sentiment is not None:
+        sent_labels, sentiments, multi = sentiment(texts)
+        if multi:
+            raise InputError("the sentiment model is multi-label; pass a single-label sentiment model.")
+        frame["sentiment"] = sent_labels
+        sent_table = sentiment_by(frame, keys, label_names, sentiments, top=top)
+    result = InsightsResult(frame, list(label_names), shares, over_time, sent_table)
+    if output_dir is not None:
+        focus = negative_label or _negative_name(sentiments)
+        result.files = write_outputs(result, Path(output_dir), group_by=group_by, sentiment_focus=focus)
+    return result
+
+
+def _period_freq(freq: str) -> str:
+    aliases = {"ME": "M", "QE": "Q", "YE": "Y", "A": "Y", "D": "D", "W": "W", "M": "M", "Q": "Q", "Y": "Y"}
+    value = aliases.get(freq.upper())
+    if value is None:
+        raise InputError(f"--freq {freq!r} is not a period; use D, W, M, Q or Y.")
+    return value
+
+
+def _negative_name(sentiments: Sequence[str]) -> str | None:
+    for name in sentiments:
+        if name.lower().startswith("neg"):
+            return name
+    return sentiments[0] if sentiments else None
+
+
+def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment_focus: str | None) -> list[Path]:
+    """CSV tables, PNG plots and ``summary.json`` in ``out``; returns the files written."""
+    out.mkdir(parents=True, exist_ok=True)
+    names = result.label_names
+    files = [out / "shares_by_group.csv"]
+    result.shares.to_csv(files[-1], index=False)
+    files.append(
+        plot_shares(result.shares, names, out / "shares_by_group.png", title=f"Labels by {group_by}", kind="bar")
+    )
+    if result.over_time is not None:
+        files.append(out / "shares_over_time.csv")
+        result.over_time.to_csv(files[-1], index=False)
+        files.append(
+            plot_shares(result.over_time, names, out / "shares_over_time.png", title="Labels over time", kind="line")
+        )
+    if result.sentiment is not None:
+        files.append(out / "sentiment_by_group_label.csv")
+        result.sentiment.to_csv(files[-1], index=False)
+        if sentiment_focus and sentiment_focus in result.sentiment.columns:
+            png = out / f"sentiment_{_safe_name(sentiment_focus)}.png"
+            files.append(plot_sentiment(result.sentiment, names, sentiment_focus, png))
+    summary = out / "summary.json"
+    payload = result.summary()
+    payload["files"] = [str(p) for p in [*files, summary]]
+    summary.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    files.append(summary)
+    return files

@@ -1,0 +1,145 @@
+"""insights: label shares per group and over time, sentiment per label and group, plots and CSVs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from conftest import build_tiny_model
+
+from sxhub.cli import cli
+from sxhub.errors import InputError
+from sxhub.insights import group_keys, insights, label_indicators, model_classifier, shares_by
+
+LABELS = ["Product", "Place", "Price", "Promotion"]
+
+
+def keyword_4p(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+    """A transparent multi-label 'model': a label is on when its keyword is in the text."""
+    words = {"Product": "coat", "Place": "store", "Price": "cheap", "Promotion": "ad"}
+    labels = [[name for name, word in words.items() if word in t.split()] for t in texts]
+    return labels, LABELS, True
+
+
+def keyword_sentiment(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+    return [("negative" if "bad" in t else "positive") for t in texts], ["negative", "neutral", "positive"], False
+
+
+@pytest.fixture
+def corpus() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "created_at": ["2020-01-03", "2020-01-20", "2020-02-02", "2020-02-10", "2020-02-11", "2020-03-01"],
+            "brand": ["A", "A", "B", "B", "B", "A"],
+            "text": [
+                "love the coat @zara",
+                "bad store service @zara @hm",
+                "cheap coat",
+                "bad store again",
+                "great ad campaign @hm",
+                "bad coat and bad store",
+            ],
+        }
+    )
+
+
+def test_label_indicators_single_and_multi() -> None:
+    single = label_indicators(["a", "b"], ["a", "b"])
+    assert single.to_dict("list") == {"a": [True, False], "b": [False, True]}
+    multi = label_indicators([["a", "b"], []], ["a", "b"])
+    assert multi.to_dict("list") == {"a": [True, False], "b": [True, False]}
+
+
+def test_shares_per_column_group(corpus: pd.DataFrame) -> None:
+    result = insights(keyword_4p, corpus, group_by="brand")
+    by = result.shares.set_index("group")
+    assert by.loc["A", "n"] == 3 and by.loc["B", "n"] == 3
+    assert by.loc["A", "Product"] == pytest.approx(2 / 3, abs=1e-4)
+    assert by.loc["B", "Place"] == pytest.approx(1 / 3, abs=1e-4)
+    assert by.loc["B", "Promotion"] == pytest.approx(1 / 3, abs=1e-4)
+    assert result.over_time is None and result.sentiment is None
+
+
+def test_handle_groups_count_a_text_in_each_group(corpus: pd.DataFrame) -> None:
+    keys = group_keys(corpus, "handle", text_column="text", date_column=None)
+    assert keys[1] == ["@hm", "@zara"] and keys[2] == ["(none)"]
+    frame = label_indicators(keyword_4p(corpus["text"].tolist())[0], LABELS)
+    table = shares_by(frame, keys, LABELS, top=None).set_index("group")
+    assert table.loc["@hm", "n"] == 2 and table.loc["@zara", "n"] == 2 and table.loc["(none)", "n"] == 3
+
+
+def test_month_groups_over_time_sentiment_and_files(corpus: pd.DataFrame, tmp_path: Path) -> None:
+    result = insights(
+        keyword_4p,
+        corpus,
+        group_by="brand",
+        date_column="created_at",
+        freq="M",
+        sentiment=keyword_sentiment,
+        output_dir=tmp_path / "out",
+    )
+    assert result.over_time is not None
+    assert result.over_time["group"].tolist() == ["2020-01", "2020-02", "2020-03"]
+    assert result.over_time["n"].tolist() == [2, 3, 1]
+    sent = result.sentiment
+    assert sent is not None
+    place_b = sent[(sent["group"] == "B") & (sent["label"] == "Place")].iloc[0]
+    assert place_b["n"] == 1 and place_b["negative"] == 1.0
+    price_a = sent[(sent["group"] == "A") & (sent["label"] == "Price")].iloc[0]
+    assert price_a["n"] == 0 and pd.isna(price_a["negative"])
+    names = {p.name for p in result.files}
+    assert {"shares_by_group.csv", "shares_by_group.png", "shares_over_time.csv", "shares_over_time.png"} <= names
+    assert {"sentiment_by_group_label.csv", "sentiment_negative.png", "summary.json"} <= names
+    for png in (tmp_path / "out").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 200_000
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["n"] == 6 and summary["overall_shares"]["Place"] == pytest.approx(0.5)
+
+
+def test_derived_month_group_needs_date_column(corpus: pd.DataFrame) -> None:
+    with pytest.raises(InputError, match="--date-column"):
+        insights(keyword_4p, corpus, group_by="month")
+    with pytest.raises(InputError, match="neither a column"):
+        insights(keyword_4p, corpus, group_by="country")
+    with pytest.raises(InputError, match="--freq"):
+        insights(keyword_4p, corpus, group_by="brand", date_column="created_at", freq="fortnight")
+    result = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert result.shares["group"].tolist() == ["2020-02", "2020-01", "2020-03"]  # largest first
+
+
+def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> None:
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    classify = model_classifier(model)
+    labels, names, multi = classify(["profit rose", "sales fell"])
+    assert not multi and len(labels) == 2 and set(labels) <= set(names)
+    source = tmp_path / "corpus.csv"
+    corpus.to_csv(source, index=False)
+    out = tmp_path / "ins"
+    run = CliRunner().invoke(
+        cli,
+        [
+            "insights",
+            str(model),
+            str(source),
+            "--group-by",
+            "month",
+            "--date-column",
+            "created_at",
+            "--sentiment-model",
+            str(model),
+            "-o",
+            str(out),
+            "--json",
+        ],
+    )
+    assert run.exit_code == 0, run.output
+    summary = json.loads(run.stdout)
+    assert summary["n"] == 6 and summary["periods"] == 3 and summary["sentiment"] is True
+    assert (out / "shares_by_group.png").is_file() and (out / "shares_over_time.csv").is_file()
+    total = pd.read_csv(out / "shares_by_group.csv")[names].sum(axis=1)
+    assert total.round(3).eq(1.0).all()  # single-label: the shares of each group add up to one
