@@ -1,0 +1,443 @@
+"""The annotate stage: teachers label texts, votes become decisions, a ledger says what it cost.
+
+:func:`annotate` (and its async twin :func:`aannotate`) asks every teacher ``samples`` times per text (each sample
+with its own seed), with at most ``concurrency`` requests in flight. Transient failures (429, 5xx, timeouts, lost
+connections) are retried with exponential backoff and jitter, honouring ``Retry-After``; an answer that is not a
+valid label is asked again with a fresh seed up to ``max_invalid`` times and then recorded as a failed vote with
+its raw text. Votes are combined by :func:`sxhub.vote.decide`; a text whose votes all failed is ``failed=True`` and
+has no label. Every successful reply is committed to the :class:`~sxhub.cache.LabelCache` as it arrives, so a rerun
+is free and a killed run resumes.
+
+Seeds: sample ``s`` on its ``k``-th invalid-answer retry uses ``seed + s + 1000 * k``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import pandas as pd
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from .cache import LabelCache, cache_key
+from .data import PreparedTexts, prepare_texts
+from .errors import TeacherError, UserError
+from .prompt import InvalidAnswer, build_messages, parse_reply
+from .spec import TaskSpec, TeacherSpec
+from .teachers import Reply, RetryableTeacherError, Teacher, open_teachers
+from .vote import Decision, decide, summarize
+
+logger = logging.getLogger(__name__)
+
+SEED_STRIDE = 1000
+RAW_LIMIT = 2000
+TYPICAL_OUTPUT_TOKENS = 12  # {"label": "neutral"} and the like
+TYPICAL_REASON_TOKENS = 40
+
+
+@dataclass
+class TeacherLedger:
+    """What one teacher did in a run."""
+
+    requests: int = 0  # requests sent (retries included)
+    cached: int = 0  # answers served by the cache
+    input_tokens: int = 0
+    output_tokens: int = 0
+    retries: int = 0  # transient failures that were retried
+    invalid_answers: int = 0  # replies that were not a valid label
+    failed_votes: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass
+class AnnotateResult:
+    """The labelled rows (``frame``), one decision per row, and the run's ledger."""
+
+    frame: pd.DataFrame
+    decisions: list[Decision]
+    ledger: dict[str, Any]
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        return self.frame.to_dict(orient="records")
+
+    def summary_line(self) -> str:
+        """One line for humans: counts, failures, duplicates, tokens, seconds, cost."""
+        led = self.ledger
+        if led.get("dry_run"):
+            return (
+                f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned, "
+                f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
+                f"estimated cost ${led['cost_usd']:.4f} (at most ${led['cost_usd_max']:.4f})"
+            )
+        return (
+            f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
+            f"{led['n_duplicates']} duplicates dropped, {led['requests']} requests ({led['cached']} from cache), "
+            f"{led['retries']} retries, {led['ties']} ties, {led['input_tokens']:,} input + "
+            f"{led['output_tokens']:,} output tokens, {led['seconds']:.1f} s, estimated cost ${led['cost_usd']:.4f}"
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# inputs
+# ------------------------------------------------------------------------------------------------------------------
+def _as_prepared(spec: TaskSpec, inputs: Sequence[str] | PreparedTexts | pd.DataFrame) -> PreparedTexts:
+    if isinstance(inputs, PreparedTexts):
+        return inputs
+    if isinstance(inputs, pd.DataFrame):
+        return prepare_texts(inputs, preprocess=spec.preprocess)
+    if isinstance(inputs, str) or not all(isinstance(t, str) for t in inputs):
+        raise UserError("annotate: pass a list of texts (str), a pandas DataFrame or data.prepare_texts(...).")
+    return prepare_texts(pd.DataFrame({"text": list(inputs)}), preprocess=False, drop_duplicates=False)
+
+
+def _teacher_specs(spec: TaskSpec, teachers: Sequence[Teacher | TeacherSpec | str] | None) -> list[Any]:
+    if teachers is None:
+        return list(spec.default_teachers())
+    if not teachers:
+        raise UserError("annotate: teachers is empty; give at least one teacher (or None for the spec's).")
+    return list(teachers)
+
+
+def _unique_names(teachers: Sequence[Teacher]) -> list[str]:
+    names: list[str] = []
+    for t in teachers:
+        name, k = t.name, 2
+        while name in names:
+            name, k = f"{t.name}#{k}", k + 1
+        names.append(name)
+    return names
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the engine
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class _Options:
+    samples: int
+    concurrency: int
+    max_retries: int
+    max_invalid: int
+    backoff: float
+    max_wait: float
+    seed: int
+
+
+@dataclass
+class _Engine:
+    spec: TaskSpec
+    teachers: list[Teacher]
+    names: list[str]
+    cache: LabelCache | None
+    opts: _Options
+    ledgers: dict[str, TeacherLedger] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.schema = self.spec.answer_schema()
+        self.ledgers = {name: TeacherLedger() for name in self.names}
+
+    def _max_tokens(self, teacher: Teacher) -> int:
+        return teacher.spec.max_tokens if teacher.spec else 256
+
+    def _timeout(self, teacher: Teacher) -> float:
+        return (teacher.spec.timeout if teacher.spec else 60.0) + 5.0  # the client's own timeout comes first
+
+    def _wait(self, state: RetryCallState) -> float:
+        base = wait_exponential_jitter(initial=self.opts.backoff, max=self.opts.max_wait, jitter=self.opts.backoff)
+        seconds = base(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            seconds = max(seconds, min(float(retry_after), self.opts.max_wait))
+        return float(seconds)
+
+    async def _send(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
+        teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
+
+        def count_retry(_: RetryCallState) -> None:
+            ledger.retries += 1
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RetryableTeacherError),
+            stop=stop_after_attempt(self.opts.max_retries + 1),
+            wait=self._wait,
+            before_sleep=count_retry,
+            reraise=True,
+        )
+        async for attempt in retrying:
+            with attempt:
+                ledger.requests += 1
+                try:
+                    async with asyncio.timeout(self._timeout(teacher)):
+                        return await teacher.acomplete(
+                            messages,
+                            schema=self.schema,
+                            temperature=self.spec.temperature,
+                            seed=seed,
+                            max_tokens=self._max_tokens(teacher),
+                        )
+                except TimeoutError as exc:
+                    raise RetryableTeacherError(f"{teacher.name}: timed out") from exc
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def request(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
+        """One reply, from the cache or the teacher (then committed to the cache)."""
+        teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
+        key = cache_key(
+            teacher=teacher.identity,
+            messages=messages,
+            schema=self.schema,
+            temperature=self.spec.temperature,
+            max_tokens=self._max_tokens(teacher),
+            seed=seed,
+        )
+        if self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                ledger.cached += 1
+                return hit
+        reply = await self._send(idx, messages, seed)
+        ledger.input_tokens += reply.input_tokens
+        ledger.output_tokens += reply.output_tokens
+        if self.cache is not None:
+            self.cache.put(key, reply, teacher=self.names[idx])
+        return reply
+
+    async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
+        """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""
+        name, ledger = self.names[idx], self.ledgers[self.names[idx]]
+        messages = build_messages(self.spec, text)
+        vote: dict[str, Any] = {
+            "teacher": name,
+            "sample": sample,
+            "labels": None,
+            "reason": "",
+            "error": "",
+            "raw": "",
+        }
+        for k in range(self.opts.max_invalid + 1):
+            seed = self.opts.seed + sample + SEED_STRIDE * k
+            try:
+                reply = await self.request(idx, messages, seed)
+            except RetryableTeacherError as exc:
+                vote["error"] = f"{exc} (gave up after {self.opts.max_retries + 1} tries)"
+                break
+            except TeacherError as exc:  # permanent for this request (e.g. HTTP 400): a failed vote
+                vote["error"] = str(exc)
+                break
+            try:
+                labels, reason = parse_reply(self.spec, reply.text)
+            except InvalidAnswer as exc:
+                ledger.invalid_answers += 1
+                vote["error"] = f"invalid answer: {exc}"
+                vote["raw"] = reply.text[:RAW_LIMIT]
+                continue
+            vote.update(labels=labels, reason=reason, error="", raw="")
+            return vote
+        ledger.failed_votes += 1
+        return vote
+
+
+async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> list[list[dict[str, Any]]]:
+    """All votes, text by text, with at most ``concurrency`` requests in flight."""
+    from tqdm.auto import tqdm
+
+    n_teachers, samples = len(engine.teachers), engine.opts.samples
+    per_text = n_teachers * samples
+    votes: list[list[dict[str, Any] | None]] = [[None] * per_text for _ in texts]
+    remaining = [per_text] * len(texts)
+    jobs = iter([(i, t, s) for i in range(len(texts)) for t in range(n_teachers) for s in range(samples)])
+    bar = tqdm(total=len(texts), unit="text", desc="annotate", file=sys.stderr, disable=not progress)
+
+    async def worker() -> None:
+        for i, t, s in jobs:  # one shared iterator: each job is taken once
+            votes[i][t * samples + s] = await engine.vote(texts[i], t, s)
+            remaining[i] -= 1
+            if remaining[i] == 0:
+                bar.update(1)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max(1, min(engine.opts.concurrency, len(texts) * per_text))):
+                group.create_task(worker())
+    except BaseExceptionGroup as errors:  # e.g. a teacher that cannot work at all (401, 404): stop with its error
+        raise errors.exceptions[0] from None
+    finally:
+        bar.close()
+    return [[v for v in row if v is not None] for row in votes]
+
+
+def _rows(spec: TaskSpec, prepared: PreparedTexts, votes: list[list[dict[str, Any]]]) -> tuple[pd.DataFrame, list]:
+    decisions = [decide(v, spec.label_names, spec.multi_label) for v in votes]
+    frame = pd.DataFrame({"text": prepared.frame["text"].tolist()})
+    frame[spec.label_column] = [d.labels if spec.multi_label else d.label for d in decisions]
+    frame["votes"] = votes
+    frame["agreement"] = [d.agreement for d in decisions]
+    frame["failed"] = [d.failed for d in decisions]
+    frame["error"] = [d.error for d in decisions]
+    for col in prepared.kept_columns:
+        frame[col] = prepared.frame[col].tolist()
+    return frame, decisions
+
+
+def _ledger(engine_ledgers: dict[str, TeacherLedger], prices: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    teachers = {}
+    for name, led in engine_ledgers.items():
+        p_in, p_out = prices.get(name, (0.0, 0.0))
+        led.cost_usd = (led.input_tokens * p_in + led.output_tokens * p_out) / 1e6
+        teachers[name] = asdict(led)
+    total = {k: sum(t[k] for t in teachers.values()) for k in asdict(TeacherLedger())}
+    return {**total, "teachers": teachers}
+
+
+def _prices(teachers: Sequence[Teacher], names: list[str]) -> dict[str, tuple[float, float]]:
+    return {n: ((t.spec.price_input, t.spec.price_output) if t.spec else (0.0, 0.0)) for n, t in zip(names, teachers)}
+
+
+def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int) -> dict[str, Any]:
+    """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output."""
+    prompt_tokens = sum(sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts)
+    typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
+    teachers, cost, cost_max = {}, 0.0, 0.0
+    for entry in specs:
+        ts = entry.spec if isinstance(entry, Teacher) else TeacherSpec.parse(entry)
+        name = entry.name if isinstance(entry, Teacher) else ts.name
+        ts = ts or TeacherSpec(model=name)
+        out, out_max = min(typical, ts.max_tokens), ts.max_tokens
+        tin, tout, tmax = (
+            prompt_tokens * samples,
+            len(prepared.texts) * samples * out,
+            len(prepared.texts) * samples * out_max,
+        )
+        c = (tin * ts.price_input + tout * ts.price_output) / 1e6
+        c_max = (tin * ts.price_input + tmax * ts.price_output) / 1e6
+        teachers[name] = {
+            "requests_planned": len(prepared.texts) * samples,
+            "input_tokens": tin,
+            "output_tokens": tout,
+            "output_tokens_max": tmax,
+            "cost_usd": c,
+            "cost_usd_max": c_max,
+        }
+        cost, cost_max = cost + c, cost_max + c_max
+    return {
+        "requests_planned": sum(t["requests_planned"] for t in teachers.values()),
+        "input_tokens": sum(t["input_tokens"] for t in teachers.values()),
+        "output_tokens": sum(t["output_tokens"] for t in teachers.values()),
+        "output_tokens_max": sum(t["output_tokens_max"] for t in teachers.values()),
+        "cost_usd": cost,
+        "cost_usd_max": cost_max,
+        "teachers": teachers,
+    }
+
+
+def _open_cache(cache: LabelCache | str | os.PathLike[str] | bool | None) -> tuple[LabelCache | None, bool]:
+    """(cache, whether we opened it and must close it)."""
+    if cache is False:
+        return None, False
+    if isinstance(cache, LabelCache):
+        return cache, False
+    return LabelCache(None if cache in (None, True) else cache), True  # type: ignore[arg-type]
+
+
+async def aannotate(
+    spec: TaskSpec,
+    inputs: Sequence[str] | PreparedTexts | pd.DataFrame,
+    *,
+    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    samples: int | None = None,
+    concurrency: int = 8,
+    cache: LabelCache | str | os.PathLike[str] | bool | None = None,
+    progress: bool = True,
+    dry_run: bool = False,
+    max_retries: int = 4,
+    max_invalid: int = 2,
+    backoff: float = 1.0,
+    max_wait: float = 60.0,
+    seed: int = 0,
+) -> AnnotateResult:
+    """Label ``inputs`` with the teachers (default: the spec's, else ``$SXHUB_TEACHER``, else ``local``).
+
+    ``inputs`` is a list of texts (used as given), a DataFrame (prepared with the spec's preprocessing) or a
+    :class:`~sxhub.data.PreparedTexts`. ``teachers`` are :class:`Teacher` objects (used and left open) or specs
+    (opened and closed here). ``cache`` is a LabelCache, a folder, None (``$SXHUB_CACHE``) or False (no cache).
+    ``max_retries`` bounds retries of transient failures per request, ``max_invalid`` the re-asks after an invalid
+    answer. ``dry_run`` only estimates tokens and cost.
+    """
+    if concurrency < 1:
+        raise UserError(f"concurrency={concurrency} must be at least 1.")
+    n_samples = spec.samples if samples is None else samples
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise UserError(f"samples={n_samples!r} must be a positive integer.")
+    prepared = _as_prepared(spec, inputs)
+    entries = _teacher_specs(spec, teachers)
+    base = {
+        "n_texts": len(prepared.texts),
+        "n_input": prepared.n_input,
+        "n_duplicates": prepared.n_duplicates,
+        "n_empty": prepared.n_empty,
+        "samples": n_samples,
+        "concurrency": concurrency,
+    }
+    if dry_run:
+        frame = prepared.frame.copy()
+        return AnnotateResult(
+            frame=frame, decisions=[], ledger={**base, "dry_run": True, **_dry_run(spec, prepared, entries, n_samples)}
+        )
+    store, owned = _open_cache(cache)
+    opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)
+    start = time.perf_counter()
+    try:
+        if all(isinstance(t, Teacher) for t in entries):
+            votes, engine = await _annotate_with(spec, entries, store, opts, prepared, progress)
+        else:
+            async with open_teachers([t.spec if isinstance(t, Teacher) else t for t in entries]) as opened:
+                votes, engine = await _annotate_with(spec, opened, store, opts, prepared, progress)
+    finally:
+        if owned and store is not None:
+            store.close()
+    frame, decisions = _rows(spec, prepared, votes)
+    summary = summarize(decisions)
+    ledger = {
+        **base,
+        "dry_run": False,
+        **_ledger(engine.ledgers, _prices(engine.teachers, engine.names)),
+        "failed_texts": summary["failed"],
+        "ties": summary["ties"],
+        "seconds": time.perf_counter() - start,
+        "votes": summary,
+    }
+    return AnnotateResult(frame=frame, decisions=decisions, ledger=ledger)
+
+
+async def _annotate_with(
+    spec: TaskSpec,
+    teachers: Sequence[Teacher],
+    store: LabelCache | None,
+    opts: _Options,
+    prepared: PreparedTexts,
+    progress: bool,
+) -> tuple[list[list[dict[str, Any]]], _Engine]:
+    engine = _Engine(spec, list(teachers), _unique_names(teachers), store, opts)
+    votes = await _run_jobs(engine, prepared.texts, progress=progress)
+    return votes, engine
+
+
+def annotate(
+    spec: TaskSpec,
+    inputs: Sequence[str] | PreparedTexts | pd.DataFrame,
+    **kwargs: Any,
+) -> AnnotateResult:
+    """Synchronous :func:`aannotate` (same arguments); use ``await aannotate(...)`` inside a running event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(aannotate(spec, inputs, **kwargs))
+    raise UserError("annotate() was called inside a running event loop; use `await aannotate(...)` there.")

