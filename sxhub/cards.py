@@ -363,3 +363,128 @@ def dataset_context(
         "sxhub_version": __version__,
         "versions": versions(),
     }
+
+
+# -- the model card --------------------------------------------------------------------------------------------
+EVAL_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("macro_f1", "f1", "F1 (macro)", "macro"),
+    ("micro_f1", "f1", "F1 (micro)", "micro"),
+    ("krippendorff_alpha", "krippendorff_alpha", "Krippendorff's alpha", None),
+)
+
+
+def eval_results(evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str) -> list[Any]:
+    """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric."""
+    from huggingface_hub import EvalResult
+
+    out = []
+    for name, result in evaluations.items():
+        for key, metric_type, metric_name, config in EVAL_METRICS:
+            value = result.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+                continue
+            out.append(
+                EvalResult(
+                    task_type="text-classification",
+                    task_name="Text Classification",
+                    dataset_type=dataset,
+                    dataset_name=f"{dataset} ({name})",
+                    dataset_split=split,
+                    metric_type=metric_type,
+                    metric_name=metric_name,
+                    metric_config=config,
+                    metric_value=round(float(value), 4),
+                )
+            )
+    return out
+
+
+def eval_table(evaluations: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
+    """One row per comparison for the card's evaluation table."""
+    return [
+        {
+            "name": name,
+            "n": fmt(r.get("n")),
+            "accuracy": fmt(r.get("accuracy")),
+            "macro_f1": fmt(r.get("macro_f1")),
+            "micro_f1": fmt(r.get("micro_f1")),
+            "alpha": fmt(r.get("krippendorff_alpha")),
+        }
+        for name, r in evaluations.items()
+    ]
+
+
+def speed_rows(
+    *, teachers: Sequence[str], ledger: Mapping[str, Any] | None, student: Mapping[str, Any] | None
+) -> list[dict[str, str]]:
+    """Teacher vs student throughput and cost; every figure says where it comes from or that it is unknown."""
+    rate, per_million = ledger_speed(ledger)
+    rows = [
+        {
+            "name": "teacher: " + ", ".join(f"`{t}`" for t in teachers),
+            "texts_per_s": fmt(rate, 2),
+            "usd_per_million": fmt(per_million, 2),
+            "source": "annotate ledger (all samples of all teachers)" if ledger else "no ledger given",
+        }
+    ]
+    student = dict(student or {})
+    s_rate = student.get("texts_per_s")
+    usd_hour = student.get("usd_per_hour")
+    s_cost = usd_hour / 3600 / s_rate * 1e6 if s_rate and usd_hour is not None else None
+    source = student.get("source") or ("benchmark" if s_rate else "not measured")
+    if s_rate and s_cost is None:
+        source += "; $ unknown (no hardware price given)"
+    rows.append(
+        {
+            "name": "student (this model)",
+            "texts_per_s": fmt(s_rate, 1),
+            "usd_per_million": fmt(s_cost, 4),
+            "source": source,
+        }
+    )
+    return rows
+
+
+def model_card_data(
+    *, info: Mapping[str, Any], spec: TaskSpec, repo_id: str, dataset_repo: str | None, results: list[Any]
+) -> Any:
+    """YAML metadata of the model card (base_model only when it is a Hub id)."""
+    from huggingface_hub import ModelCardData
+
+    base = hub_base_model(info.get("base_model"))
+    return ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        base_model=base,
+        datasets=[dataset_repo] if dataset_repo else None,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        license=spec.license or "apache-2.0",
+        language=[spec.language],
+        tags=["sxhub", "synthetic-expert", "distillation", "text-classification"]
+        + (["multi-label-classification"] if spec.multi_label else []),
+        metrics=["accuracy", "f1", "krippendorff_alpha"],
+        eval_results=results or None,
+    )
+
+
+def hub_base_model(base: Any) -> str | None:
+    """The base model as a Hub id, or None for a local path (the Hub rejects paths in ``base_model``)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not isinstance(base, str) or not base or Path(base).exists() or base.count("/") != 1:
+        return None
+    try:
+        validate_repo_id(base)
+    except HFValidationError:
+        return None
+    return base
+
+
+def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Scalar training figures from ``sxhub.json`` (backend, base, epochs, sizes, seconds, ...)."""
+    rows = [(k, fmt(info.get(k))) for k in ("backend", "base_model", "max_length") if info.get(k) is not None]
+    train = info.get("train") or {}
+    rows += [(k, fmt(v, 4)) for k, v in train.items() if isinstance(v, (int, float, str, bool)) and v is not None]
+    return rows

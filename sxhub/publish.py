@@ -7,10 +7,13 @@ for the upload and never written into any file.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import re
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -24,7 +27,9 @@ from .cards import (
     agreement_facts,
     dataset_card_data,
     dataset_context,
+    fmt,
     label_counts,
+    load_ledger,
     plot_label_distribution,
     render_dataset_card,
 )
@@ -236,6 +241,301 @@ def publish_dataset(
 
 
 # ==============================================================================================================
+# the model
+# ==============================================================================================================
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+_NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__")
+DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
+
+
+def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
+    """The model folder, or :class:`PublishError` when it holds no config or no weights."""
+    path = Path(model_dir)
+    if not path.is_dir() or not any(path.iterdir()):
+        raise PublishError(
+            f"nothing to publish: {str(path)!r} is missing or empty; pass the folder `sxhub train` wrote."
+        )
+    if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHTS):
+        raise PublishError(
+            f"nothing to publish: {str(path)!r} has no config.json or model weights (model.safetensors); "
+            "pass the folder `sxhub train` wrote."
+        )
+    return path
+
+
+def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
+    """``sxhub.json`` (or what config.json tells) and the task spec the model was trained for."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    sx = model_dir / "sxhub.json"
+    info: dict[str, Any] = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
+    if info.get("task"):
+        return info, load_spec(info["task"])
+    id2label = config.get("id2label") or {}
+    names = [id2label[k] for k in sorted(id2label, key=int)]
+    multi = config.get("problem_type") == "multi_label_classification"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", model_dir.resolve().name).strip("-") or "model"
+    info.setdefault("base_model", config.get("_name_or_path"))
+    return info, TaskSpec(name=name, labels=names, multi_label=multi)
+
+
+def predict_labels(
+    model_dir: Path,
+    texts: Sequence[str],
+    spec: TaskSpec,
+    thresholds: Mapping[str, float] | None,
+    *,
+    batch_size: int = 32,
+) -> tuple[list[Any], float]:
+    """The student's labels for ``texts`` (multi-label: its saved thresholds) and the seconds it took."""
+    from transformers import pipeline
+
+    clf = pipeline("text-classification", model=str(model_dir), top_k=None, device="cpu")
+    start = time.perf_counter()
+    outputs = clf(list(texts), batch_size=batch_size, truncation=True)
+    seconds = time.perf_counter() - start
+    preds: list[Any] = []
+    for scores in outputs:
+        probs = {s["label"]: s["score"] for s in scores}
+        if spec.multi_label:
+            preds.append([n for n in spec.label_names if probs.get(n, 0.0) >= (thresholds or {}).get(n, 0.5)])
+        else:
+            preds.append(max(probs, key=probs.__getitem__))
+    return preds, seconds
+
+
+def evaluate_student(
+    model_dir: Path,
+    data: str | os.PathLike[str] | pd.DataFrame,
+    spec: TaskSpec,
+    info: Mapping[str, Any],
+    *,
+    gold: str | None,
+    seed: int,
+    limit: int = 2000,
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Score the student on the dataset's test split (the same seeded split the dataset repo has)."""
+    from .metrics import score
+
+    _, facts = build_dataset(data, spec, seed=seed)
+    part = facts["splits"].get("test", facts["frame"]).head(limit)
+    preds, seconds = predict_labels(model_dir, part["text"].tolist(), spec, info.get("thresholds"))
+    teacher = part[spec.label_column].tolist()
+    names, multi = spec.label_names, spec.multi_label
+    results = {"student vs teacher labels": score(teacher, preds, names, multi)}
+    if gold:
+        if gold not in part.columns:
+            raise PublishError(f"gold column {gold!r} not found; columns are {list(part.columns)[:12]}.")
+        keep = [i for i, g in enumerate(part[gold]) if g is not None and g != ""]
+        gl = [parse_label_cell(part[gold].iloc[i], multi_label=multi) for i in keep]
+        results["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
+        results["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
+    speed = {
+        "texts_per_s": len(preds) / seconds if seconds else None,
+        "source": f"measured here: {len(preds)} texts, CPU, batch 32",
+    }
+    return results, speed
+
+
+def _load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
+    if value is None or isinstance(value, Mapping):
+        return dict(value) if value is not None else None
+    path = Path(value)
+    if not path.is_file():
+        raise PublishError(f"{what} file {str(path)!r} not found; pass a JSON file (e.g. `sxhub evaluate --json`).")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    if evaluation:
+        if "macro_f1" in evaluation or "accuracy" in evaluation:
+            return {"student vs reference": dict(evaluation)}
+        return {str(k): dict(v) for k, v in evaluation.items() if isinstance(v, Mapping)}
+    validation = (info.get("train") or {}).get("validation") or {}
+    return {"student vs teacher labels (validation)": dict(validation)} if "macro_f1" in validation else {}
+
+
+def write_model_folder(
+    model_dir: str | os.PathLike[str],
+    folder: Path,
+    *,
+    repo_id: str,
+    dataset_repo: str | None = None,
+    ledger: str | Path | Mapping[str, Any] | None = None,
+    evaluation: str | Path | Mapping[str, Any] | None = None,
+    data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    gold: str | None = None,
+    benchmark: str | Path | Mapping[str, Any] | None = None,
+    seed: int = 42,
+) -> Path:
+    """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
+    from .cards import (
+        CONFUSION_PLOT,
+        eval_results,
+        eval_table,
+        hub_base_model,
+        model_card_data,
+        plot_confusion,
+        render_model_card,
+        speed_rows,
+        training_rows,
+        versions,
+    )
+
+    src = check_model_dir(model_dir)
+    info, spec = model_info(src)
+    copy_tree(src, folder, ignore=_NOT_PUBLISHED)
+    evaluations = _given_evaluations(_load_json_arg(evaluation, "evaluation"), info)
+    student_speed = _load_json_arg(benchmark, "benchmark")
+    split = "test"
+    if data is not None:
+        evaluations, measured = evaluate_student(src, data, spec, info, gold=gold, seed=seed)
+        student_speed = {**measured, **(student_speed or {})}
+    elif evaluations and "validation" in next(iter(evaluations)):
+        split = "validation"
+    main = evaluations.get("student vs experts") or next(iter(evaluations.values()), None)
+    confusion = plot_confusion(main, folder / CONFUSION_PLOT, title="student") if main else None
+    ledger_dict = load_ledger(ledger)
+    teachers = [t.model or t.base_url or "local" for t in spec.default_teachers()]
+    thresholds = info.get("thresholds") or {}
+    labels = [
+        {"name": lab.name, "description": lab.description, "threshold": fmt(thresholds.get(lab.name))}
+        for lab in spec.labels
+    ]
+    card = render_model_card(
+        model_card_data(
+            info=info,
+            spec=spec,
+            repo_id=repo_id,
+            dataset_repo=dataset_repo,
+            results=eval_results(evaluations, dataset=dataset_repo or spec.name, split=split),
+        ),
+        repo_id=repo_id,
+        model_name=repo_id.split("/")[-1],
+        description=spec.description,
+        multi_label=spec.multi_label,
+        labels=labels,
+        dataset_repo=dataset_repo,
+        base_model=info.get("base_model") or "unknown",
+        base_model_id=hub_base_model(info.get("base_model")),
+        example_text=(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE).replace('"', "'"),
+        max_length=int(info.get("max_length") or 128),
+        thresholds_json=json.dumps(thresholds),
+        has_onnx=(src / "onnx").is_dir(),
+        eval_rows=eval_table(evaluations),
+        eval_note=_eval_note(split, data is not None),
+        confusion_file=CONFUSION_PLOT if confusion else None,
+        speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
+        training=training_rows(info),
+        has_gold="student vs experts" in evaluations,
+        local_teacher=any(t.is_local for t in spec.default_teachers()),
+        sxhub_version=__version__,
+        versions=versions(),
+    )
+    card.save(folder / "README.md")
+    return folder
+
+
+def _eval_note(split: str, measured: bool) -> str:
+    where = "the dataset's held-out test split, scored when this card was made" if measured else f"the {split} split"
+    return f'Figures on {where}. "teacher labels" are the voted LLM labels the student learned from; "experts" are human labels.'
+
+
+def publish_model(
+    model_dir: str | os.PathLike[str],
+    *,
+    repo_id: str | None = None,
+    to: str | os.PathLike[str] | None = None,
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    exist_ok: bool = False,
+    dataset_repo: str | None = None,
+    ledger: str | Path | Mapping[str, Any] | None = None,
+    evaluation: str | Path | Mapping[str, Any] | None = None,
+    data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    gold: str | None = None,
+    benchmark: str | Path | Mapping[str, Any] | None = None,
+    seed: int = 42,
+) -> str:
+    """Publish a trained student folder as a model repo with its card; returns the repo URL or the folder.
+
+    ``data`` (the labelled file, with ``gold`` its expert column) scores the student on the same seeded test split
+    the dataset repo has; ``evaluation`` passes figures from ``sxhub evaluate --json`` instead.
+    """
+    src = check_model_dir(model_dir)
+    if dataset_repo is not None:
+        check_repo_id(dataset_repo)
+    return _publish(
+        lambda folder, rid: write_model_folder(
+            src,
+            folder,
+            repo_id=rid,
+            dataset_repo=dataset_repo,
+            ledger=ledger,
+            evaluation=evaluation,
+            data=data,
+            gold=gold,
+            benchmark=benchmark,
+            seed=seed,
+        ),
+        repo_type="model",
+        default_name=model_info(src)[1].name,
+        repo_id=repo_id,
+        to=to,
+        token=token,
+        private=private,
+        revision=revision,
+        exist_ok=exist_ok,
+    )
+
+
+# ==============================================================================================================
+# the Space
+# ==============================================================================================================
+def publish_space(
+    model: str | os.PathLike[str],
+    *,
+    repo_id: str | None = None,
+    to: str | os.PathLike[str] | None = None,
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    exist_ok: bool = False,
+    model_repo: str | None = None,
+    dataset_repo: str | None = None,
+    data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    examples: Sequence[str] | None = None,
+    title: str | None = None,
+) -> str:
+    """Publish the Gradio Space that runs ``model`` (a local folder or a Hub id); returns the URL or the folder."""
+    if not Path(model).is_dir() and not model_repo:
+        check_repo_id(str(model))
+    for rid in (model_repo, dataset_repo):
+        if rid is not None:
+            check_repo_id(rid)
+    return _publish(
+        lambda folder, rid: _write_space(
+            model,
+            folder,
+            repo_id=rid,
+            model_repo=model_repo,
+            dataset_repo=dataset_repo,
+            data=data,
+            examples=examples,
+            title=title,
+        ),
+        repo_type="space",
+        default_name=Path(str(model)).name,
+        repo_id=repo_id,
+        to=to,
+        token=token,
+        private=private,
+        revision=revision,
+        exist_ok=exist_ok,
+    )
+
+
+# ==============================================================================================================
 # the Hub
 # ==============================================================================================================
 def _publish(
@@ -344,6 +644,12 @@ def _http_message(exc: Any, doing: str) -> str:
             f"the Hub refused the token while {doing} (HTTP {status}); check it with `hf auth whoami` or pass --token."
         )
     return f"the Hub answered HTTP {status} while {doing}: {str(exc).splitlines()[0]}"
+
+
+def _write_space(model: Any, folder: Path, **kwargs: Any) -> Path:
+    from .space import write_space_folder
+
+    return write_space_folder(model, folder, **kwargs)
 
 
 def copy_tree(src: Path, dst: Path, *, ignore: Sequence[str] = ()) -> None:
