@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from conftest import HubFixture, build_tiny_model
 
 BINARY = bytes(range(256)) * 40  # NUL bytes: the Hub stores such a file in LFS
+
+
+@pytest.fixture(autouse=True)
+def _every_call_routed(hub: HubFixture) -> Iterator[None]:
+    """No client call in these tests may fall outside the stub's routes (a 404 "no route" would hide a gap)."""
+    yield
+    assert hub.stub.unrouted == []
 
 
 def _folder(path: Path) -> Path:
@@ -227,3 +235,27 @@ def test_transformers_push_to_hub_from_pretrained_and_pipeline(hub: HubFixture, 
     scores = classify(["profit rose"])[0]  # one list of {label, score} per input text
     by_label = {item["label"]: item["score"] for item in scores}
     assert by_label == pytest.approx({model.config.id2label[i]: float(expected[0, i]) for i in range(2)}, abs=1e-5)
+
+
+def test_snapshot_download_and_listing(hub: HubFixture, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi, snapshot_download
+
+    api = HfApi()
+    api.create_repo("tester/m")
+    api.create_repo("test-org/private-m", private=True)
+    api.upload_folder(repo_id="tester/m", folder_path=_folder(tmp_path / "src"))
+    snapshot = Path(snapshot_download("tester/m"))
+    assert (snapshot / "sub" / "weights.bin").read_bytes() == BINARY
+    assert [m.id for m in api.list_models(author="tester")] == ["tester/m"]
+    assert [m.id for m in api.list_models(search="private")] == ["test-org/private-m"]
+
+
+@pytest.mark.slow
+def test_datasets_push_twice_replaces_the_data(hub: HubFixture) -> None:
+    import datasets
+
+    datasets.Dataset.from_dict({"text": ["a", "b"]}).push_to_hub("tester/ds")
+    datasets.Dataset.from_dict({"text": ["c"]}).push_to_hub("tester/ds", commit_message="second")
+    assert datasets.load_dataset("tester/ds", split="train")["text"] == ["c"]
+    data_files = [p for p in hub.stub.list_files("tester/ds", repo_type="dataset") if p.startswith("data/")]
+    assert len(data_files) == 1

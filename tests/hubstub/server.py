@@ -137,11 +137,18 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.url
 
     # -- routing ---------------------------------------------------------------------------------------------
+    def no_route(self) -> HubError:
+        """A 404 naming the unserved route; also logged in `HubStub.unrouted` for tests to inspect."""
+        self.server.unrouted.append(f"{self.command} {self.path}")
+        return HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+
     def _route(self, seg: list[str]) -> None:
         if seg[:1] == ["api"]:
             self._route_api(seg[1:])
-        elif seg[:2] == ["_stub", "lfs"] and len(seg) == 3:
-            self.lfs_put(seg[2]) if self.command == "PUT" else self.lfs_verify()
+        elif seg[:2] == ["_stub", "lfs"] and len(seg) == 3 and self.command == "PUT":
+            self.lfs_put(seg[2])
+        elif seg == ["_stub", "lfs", "verify"] and self.command == "POST":
+            self.lfs_verify()
         else:
             repo_type = PREFIXES.get(seg[0], "model") if seg else "model"
             rest = seg[1:] if seg and seg[0] in PREFIXES else seg
@@ -150,7 +157,7 @@ class Handler(BaseHTTPRequestHandler):
             elif len(rest) >= 5 and rest[2] == "resolve":
                 self.resolve(repo_type, f"{rest[0]}/{rest[1]}", unquote(rest[3]), unquote("/".join(rest[4:])))
             else:
-                raise HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+                raise self.no_route()
 
     def _route_api(self, seg: list[str]) -> None:
         simple = {
@@ -164,8 +171,11 @@ class Handler(BaseHTTPRequestHandler):
         if handler is not None:
             handler()
             return
+        if self.command == "GET" and len(seg) == 1 and seg[0] in ("models", "datasets", "spaces"):
+            self.list_repos(seg[0][:-1])
+            return
         if len(seg) < 3 or seg[0] not in ("models", "datasets", "spaces"):
-            raise HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+            raise self.no_route()
         repo_type, repo_id, action, args = seg[0][:-1], f"{seg[1]}/{seg[2]}", seg[3:4], seg[4:]
         repo = self.server.store.get(repo_type, repo_id)
         if repo.private and self.token(required=False) is None:
@@ -190,7 +200,7 @@ class Handler(BaseHTTPRequestHandler):
         }
         route = routes.get((self.command, name))
         if route is None:
-            raise HubError(404, f"Hub stub has no route for {self.command} {self.path}")
+            raise self.no_route()
         route()
 
     # -- account and repos -------------------------------------------------------------------------------------
@@ -262,7 +272,25 @@ class Handler(BaseHTTPRequestHandler):
             self.server.store.save(repo)
         self.send_json({})
 
+    def list_repos(self, repo_type: str) -> None:
+        """``GET /api/models?author=&search=``: the public (or, with a token, all) repos, as short infos."""
+        author = self.query.get("author", [""])[0]
+        search = self.query.get("search", [""])[0]
+        authed = self.token(required=False) is not None
+        infos = []
+        for repo_id in self.server.store.repo_ids(repo_type):
+            repo = self.server.store.get(repo_type, repo_id)
+            if (repo.private and not authed) or (author and not repo_id.startswith(author + "/")):
+                continue
+            if search in repo_id:
+                infos.append(self._info(repo, "main"))
+        self.send_json(infos)
+
     def repo_info(self, repo: Repo, revision: str) -> None:
+        self.send_json(self._info(repo, revision))
+
+    def _info(self, repo: Repo, revision: str) -> dict[str, Any]:
+        """The Hub's repo info dict at `revision`: sha, siblings, cardData, private, lastModified ..."""
         oid = repo.resolve(revision)
         files = repo.commits[oid]["files"]
         card = card_data(repo, files, self.server.store)
@@ -290,7 +318,7 @@ class Handler(BaseHTTPRequestHandler):
                     info[key] = card[key]
         if repo.repo_type == "space":
             info.update(sdk=repo.sdk, subdomain=repo.repo_id.replace("/", "-"), runtime=None)
-        self.send_json(info)
+        return info
 
     @staticmethod
     def _sibling(path: str, entry: dict[str, Any]) -> dict[str, Any]:
@@ -544,6 +572,7 @@ class HubServer(ThreadingHTTPServer):
         super().__init__((host, port), Handler)
         self.store = store
         self.requests: list[str] = []
+        self.unrouted: list[str] = []
         self.url = f"http://{host}:{self.server_address[1]}"
 
 
@@ -568,6 +597,11 @@ class HubStub:
     def requests(self) -> list[str]:
         """``"METHOD /path?query"`` of every request served so far (to assert on what a client called)."""
         return self._server.requests
+
+    @property
+    def unrouted(self) -> list[str]:
+        """Requests the stub has no route for (answered 404): a client call the stub does not cover yet."""
+        return self._server.unrouted
 
     def start(self) -> str:
         """Serve in a daemon thread; returns the base URL."""

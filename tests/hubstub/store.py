@@ -206,6 +206,11 @@ class Store:
         data = json.loads(path.read_text(encoding="utf-8"))
         return Repo(**data)
 
+    def repo_ids(self, repo_type: str) -> list[str]:
+        """Sorted ids of the repositories of one type."""
+        folder = self.root / f"{repo_type}s"
+        return sorted(str(p.parent.relative_to(folder)) for p in folder.glob("*/*/repo.json"))
+
     def exists(self, repo_type: str, repo_id: str) -> bool:
         """Whether the repository exists."""
         return self._repo_file(repo_type, repo_id).is_file()
