@@ -134,7 +134,9 @@ def build_tiny_model(path: Path, *, num_labels: int = 3, seed: int = 0) -> Path:
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"w{i}" for i in range(40)]]
     vocab_file = path / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
-    tokenizer = BertTokenizerFast(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=128)
+    # transformers 5 ignores vocab_file= (every word became [UNK]); pass the vocab itself
+    vocab_ids = {token: i for i, token in enumerate(vocab)}
+    tokenizer = BertTokenizerFast(vocab=vocab_ids, do_lower_case=True, model_max_length=128)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,

@@ -1,0 +1,37 @@
+"""``sxhub evaluate``: score the student against expert labels (same metrics as ``sxhub agree``)."""
+
+from __future__ import annotations
+
+import click
+
+from . import emit_json
+
+
+@click.command()
+@click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False))
+@click.argument("data", metavar="DATA")
+@click.option("--gold", "gold_column", metavar="COLUMN", help="Column with the expert labels [label/labels].")
+@click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option("--onnx", is_flag=True, help="Use the ONNX export (sxhub export) instead of torch.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
+def evaluate(
+    model_dir: str,
+    data: str,
+    gold_column: str | None,
+    text_column: str | None,
+    batch_size: int,
+    onnx: bool,
+    as_json: bool,
+) -> None:
+    """Predict the texts of DATA with the student in MODEL_DIR and score them against the --gold column."""
+    from ..evaluate import evaluate as run_evaluate
+    from ..metrics import format_report
+
+    result = run_evaluate(
+        model_dir, data, gold_column=gold_column, text_column=text_column, batch_size=batch_size, onnx=onnx
+    )
+    if as_json:
+        emit_json(result)
+    else:
+        click.echo(format_report(result))
