@@ -1,0 +1,463 @@
+"""The AutoTrain training backend (``sxhub train --backend autotrain``).
+
+autotrain-advanced pins transformers 4.x / datasets 3.x / huggingface_hub 0.x, so it cannot share sxhub's
+environment: it lives in a venv of its own (``make autotrain-env`` builds ``.venv-autotrain``) and runs as a
+subprocess. This module writes the data and an AutoTrain YAML config into a work folder, runs ``autotrain --config``
+there, checks the files it wrote (its exit code says nothing: 0 on failure happens), and normalises the result into
+sxhub's model layout: labels in the task's order (AutoTrain sorts them alphabetically, so the classifier rows are
+permuted), tokenizer, ``model.safetensors`` and ``sxhub.json``.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import yaml
+
+from .errors import BackendError, InputError, ModelError, UserError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ENV_VAR = "SXHUB_AUTOTRAIN_ENV"
+DEFAULT_ENV = REPO_ROOT / ".venv-autotrain"
+PROJECT_NAME = "autotrain-project"
+DEFAULT_TIMEOUT = 6 * 3600.0
+INSTALL_HINT = (
+    "run `make autotrain-env` (or `bash scripts/autotrain-env.sh`) to build .venv-autotrain, "
+    f"or point {ENV_VAR} at a venv with autotrain-advanced==0.8.36"
+)
+FAILURE_MARKER = "has failed due to an exception"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
+
+
+class AutoTrainMissingError(UserError):
+    """No AutoTrain installation was found (the fix is to build its venv)."""
+
+
+@dataclass(frozen=True)
+class AutoTrainEnv:
+    """Where the AutoTrain executable lives; its ``bin`` folder also holds the ``accelerate`` it launches."""
+
+    executable: Path
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.executable.parent
+
+    def versions(self) -> dict[str, str | None]:
+        """Versions of autotrain-advanced, transformers and torch in that env, read from their dist-info folders."""
+        found: dict[str, str | None] = {"autotrain": None, "transformers": None, "torch": None}
+        dist_names = {"autotrain_advanced": "autotrain", "transformers": "transformers", "torch": "torch"}
+        for site in self.bin_dir.parent.glob("lib/python*/site-packages"):
+            for info in site.glob("*.dist-info"):
+                name, _, version = info.name[: -len(".dist-info")].partition("-")
+                if name in dist_names:
+                    found[dist_names[name]] = version
+        return found
+
+
+def find_autotrain() -> AutoTrainEnv:
+    """``$SXHUB_AUTOTRAIN_ENV/bin/autotrain``, else ``.venv-autotrain`` at the repo root, else ``autotrain`` on PATH."""
+    configured = os.environ.get(ENV_VAR)
+    if configured:
+        executable = Path(configured).expanduser() / "bin" / "autotrain"
+        if not executable.is_file():
+            raise AutoTrainMissingError(f"{ENV_VAR}={configured} has no bin/autotrain: {INSTALL_HINT}")
+        return AutoTrainEnv(executable.absolute())
+    default = DEFAULT_ENV / "bin" / "autotrain"
+    if default.is_file():
+        return AutoTrainEnv(default)
+    on_path = shutil.which("autotrain")
+    if on_path:
+        return AutoTrainEnv(Path(on_path).absolute())
+    raise AutoTrainMissingError(f"AutoTrain is not installed: {INSTALL_HINT}")
+
+
+def check_inputs(train_df: pd.DataFrame, valid_df: pd.DataFrame, label_names: Sequence[str]) -> None:
+    """Refuse what AutoTrain's single-label text classifier cannot train, before anything runs."""
+    names = list(label_names)
+    if len(names) < 2 or len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
+        raise InputError(f"label_names must be 2 or more distinct non-empty strings, got {names!r}")
+    for split, df in (("train", train_df), ("validation", valid_df)):
+        _check_split(split, df, names)
+    for split, df in (("train", train_df), ("validation", valid_df)):
+        missing = [n for n in names if n not in set(df["label"])]
+        if missing:
+            raise InputError(
+                f"the {split} data has no example of label(s) {missing}: AutoTrain needs every label in both train "
+                "and validation; add examples (or drop the label from the task), or use --backend local"
+            )
+
+
+def _check_split(split: str, df: pd.DataFrame, names: list[str]) -> None:
+    """One split: columns ``text`` and ``label``, string labels from the task, non-missing texts."""
+    if "labels" in df.columns and "label" not in df.columns:
+        raise InputError("AutoTrain's text classifier is single-label only: use --backend local for multi-label tasks")
+    missing_cols = {"text", "label"} - set(df.columns)
+    if missing_cols:
+        raise InputError(f"the {split} data needs columns 'text' and 'label', missing {sorted(missing_cols)}")
+    if len(df) == 0:
+        raise InputError(f"the {split} data is empty: AutoTrain needs examples in both train and validation")
+    lists = [v for v in df["label"] if isinstance(v, list | tuple | set)]
+    if lists:
+        raise InputError(
+            f"the {split} data has {len(lists)} multi-label (list) label(s): AutoTrain's text classifier is "
+            "single-label only; use --backend local for multi-label tasks"
+        )
+    bad = [v for v in df["label"] if not isinstance(v, str)]
+    if bad:
+        raise InputError(
+            f"the {split} data has {len(bad)} non-string ({bad[0]!r}) label(s): AutoTrain takes one label name per "
+            "text; drop the rows whose label failed"
+        )
+    unknown = sorted(set(df["label"]) - set(names))
+    if unknown:
+        raise InputError(f"the {split} data has labels {unknown} that are not in the task's labels {names}")
+    if df["text"].isna().any():
+        raise InputError(f"the {split} data has {int(df['text'].isna().sum())} missing text(s): drop those rows")
+
+
+def build_config(
+    *,
+    base_model: str,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    max_length: int,
+    seed: int,
+    project_name: str = PROJECT_NAME,
+) -> dict[str, Any]:
+    """The AutoTrain YAML config (as a dict) for a local single-label text-classification run on data/train.csv."""
+    return {
+        "task": "text_classification",
+        "base_model": base_model,
+        "project_name": project_name,
+        "log": "none",
+        "backend": "local",
+        "data": {
+            "path": "data",
+            "train_split": "train",
+            "valid_split": "valid",
+            "column_mapping": {"text_column": "text", "target_column": "label"},
+        },
+        "params": {
+            "epochs": int(epochs),
+            "batch_size": int(batch_size),
+            "lr": float(learning_rate),
+            "max_seq_length": int(max_length),
+            "seed": int(seed),
+            "mixed_precision": None,
+            "save_total_limit": 1,
+        },
+        "hub": {"username": None, "token": None, "push_to_hub": False},
+    }
+
+
+def _check_params(epochs: int, batch_size: int, learning_rate: float, max_length: int) -> None:
+    """Training figures AutoTrain would accept only to fail later."""
+    if int(epochs) < 1 or int(batch_size) < 1 or int(max_length) < 8 or not float(learning_rate) > 0:
+        raise InputError(
+            f"AutoTrain needs epochs >= 1, batch_size >= 1, max_length >= 8 and learning_rate > 0; got epochs={epochs}, "
+            f"batch_size={batch_size}, max_length={max_length}, learning_rate={learning_rate}"
+        )
+
+
+def _resolve_base(base_model: str | os.PathLike[str]) -> tuple[str, bool]:
+    """An absolute path for a local folder (the subprocess runs elsewhere), else the Hub id as given."""
+    path = Path(base_model).expanduser()
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"base model folder {path} has no config.json: pass a transformers model folder")
+        return str(path.resolve()), True
+    if path.is_absolute() or str(base_model).startswith((".", "~")):
+        raise ModelError(f"base model folder {path} does not exist: pass an existing folder or a Hub model id")
+    return str(base_model), False
+
+
+def write_inputs(workdir: Path, train_df: pd.DataFrame, valid_df: pd.DataFrame, config: dict[str, Any]) -> Path:
+    """data/train.csv, data/valid.csv and conf.yml in ``workdir``; a stale project folder there is removed."""
+    data_dir = workdir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in (("train", train_df), ("valid", valid_df)):
+        df[["text", "label"]].astype({"text": str, "label": str}).to_csv(data_dir / f"{name}.csv", index=False)
+    project = workdir / config["project_name"]
+    if project.exists():
+        shutil.rmtree(project)
+    conf = workdir / "conf.yml"
+    conf.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return conf
+
+
+def _subprocess_env(env: AutoTrainEnv, *, offline: bool) -> dict[str, str]:
+    """The caller's environment with AutoTrain's venv first on PATH, no tracking, and offline for a local base."""
+    child = dict(os.environ)
+    for key in ("PYTHONPATH", "PYTHONHOME"):
+        child.pop(key, None)
+    child["PATH"] = os.pathsep.join([str(env.bin_dir), child.get("PATH", "")])
+    child["VIRTUAL_ENV"] = str(env.bin_dir.parent)
+    child.update(
+        WANDB_DISABLED="true",
+        WANDB_MODE="disabled",
+        DISABLE_MLFLOW_INTEGRATION="TRUE",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        TOKENIZERS_PARALLELISM="false",
+        PAUSE_ON_FAILURE="0",
+    )
+    if offline:
+        child.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return child
+
+
+def _pump(source: IO[bytes], log: IO[bytes], echo: bool) -> None:
+    """Copy the subprocess output to the log file (and to stderr) as it comes."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
+        log.write(chunk)
+        log.flush()
+        if echo:
+            sys.stderr.write(decoder.decode(chunk))
+            sys.stderr.flush()
+
+
+def run_subprocess(
+    cmd: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, timeout: float, echo: bool = True
+) -> int:
+    """Run ``cmd`` in its own process group, log to ``log_path``; on timeout end the group and raise BackendError."""
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        assert proc.stdout is not None
+        pump = threading.Thread(target=_pump, args=(proc.stdout, log, echo), daemon=True)
+        pump.start()
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _end_group(proc)
+            pump.join(timeout=10)
+            raise BackendError(
+                f"AutoTrain ran past its {timeout:.0f} s timeout and was stopped; log: {log_path}. "
+                f"Last lines: {log_tail(log_path)}"
+            ) from None
+        pump.join(timeout=30)
+    return code
+
+
+def _end_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM then SIGKILL the process group that ``proc`` leads (AutoTrain spawns accelerate children)."""
+    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+_PROGRESS = re.compile(r"\d+it/s|s/it\]|examples/s\]|^\s*\d+%\|")
+
+
+def log_tail(log_path: Path, lines: int = 15) -> str:
+    """The last meaningful lines of the AutoTrain log (progress bars dropped), from a traceback if there is one."""
+    if not log_path.is_file():
+        return "(no log)"
+    text = log_path.read_text(encoding="utf-8", errors="replace")
+    kept = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip() and not _PROGRESS.search(ln)]
+    marker = next((i for i, ln in enumerate(kept) if FAILURE_MARKER in ln), None)
+    if marker is not None:
+        kept = kept[marker:]
+    return " | ".join(kept[-lines:]) or "(empty log)"
+
+
+def check_outputs(project: Path, log_path: Path, exit_code: int) -> None:
+    """AutoTrain's result counts only if it wrote config, weights and tokenizer and logged no failure."""
+    problems = []
+    if exit_code != 0:
+        problems.append(f"exit code {exit_code}")
+    if log_path.is_file() and FAILURE_MARKER in log_path.read_text(encoding="utf-8", errors="replace"):
+        problems.append("its log reports a failed training")
+    if not (project / "config.json").is_file():
+        problems.append("no config.json")
+    if not any((project / name).is_file() for name in WEIGHT_FILES):
+        problems.append("no model weights")
+    if not any((project / name).is_file() for name in TOKENIZER_FILES):
+        problems.append("no tokenizer files")
+    if problems:
+        raise BackendError(
+            f"AutoTrain failed ({', '.join(problems)} in {project}); full log: {log_path}. "
+            f"Last lines: {log_tail(log_path)}"
+        )
+
+
+def label_permutation(autotrain_id2label: dict[Any, str], label_names: Sequence[str]) -> list[int]:
+    """Row ``j`` of the task-ordered classifier is row ``perm[j]`` of AutoTrain's (alphabetical) classifier."""
+    label2row = {str(name): int(i) for i, name in autotrain_id2label.items()}
+    if sorted(label2row) != sorted(label_names):
+        raise BackendError(
+            f"AutoTrain trained labels {sorted(label2row)} but the task has {list(label_names)}: "
+            "the model does not fit the task"
+        )
+    return [label2row[name] for name in label_names]
+
+
+def _classifier_head(model: Any, num_labels: int) -> Any:
+    """The last Linear layer with ``num_labels`` outputs: the head whose rows are the labels."""
+    import torch
+
+    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
+    if not heads:
+        raise BackendError(f"found no classifier layer with {num_labels} outputs in the AutoTrain model")
+    return heads[-1]
+
+
+def normalise_model(project: Path, output_dir: Path, label_names: Sequence[str]) -> list[str]:
+    """Load AutoTrain's model with sxhub's transformers, put labels in task order, save it in ``output_dir``.
+
+    Returns AutoTrain's own label order (by id), for the record.
+    """
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(project)
+    autotrain_order = [model.config.id2label[i] for i in sorted(model.config.id2label)]
+    perm = label_permutation(model.config.id2label, label_names)
+    if perm != list(range(len(perm))):
+        head = _classifier_head(model, len(perm))
+        index = torch.tensor(perm)
+        with torch.no_grad():
+            head.weight.copy_(head.weight[index].clone())
+            if head.bias is not None:
+                head.bias.copy_(head.bias[index].clone())
+    model.config.id2label = dict(enumerate(label_names))
+    model.config.label2id = {name: i for i, name in enumerate(label_names)}
+    model.config.problem_type = "single_label_classification"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir, safe_serialization=True)
+    AutoTokenizer.from_pretrained(project).save_pretrained(output_dir)
+    return autotrain_order
+
+
+def _eval_figures(project: Path) -> dict[str, float]:
+    """The last evaluation figures AutoTrain's Trainer logged (accuracy, macro F1, loss), when it logged any."""
+    states = sorted(project.glob("checkpoint-*/trainer_state.json"))
+    if not states:
+        return {}
+    history = json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", [])
+    evals = [h for h in history if "eval_loss" in h]
+    if not evals:
+        return {}
+    keep = ("eval_loss", "eval_accuracy", "eval_f1_macro", "eval_f1_micro", "eval_f1_weighted")
+    return {k: float(evals[-1][k]) for k in keep if k in evals[-1]}
+
+
+def _versions(env: AutoTrainEnv) -> dict[str, Any]:
+    """Library versions on both sides: AutoTrain's env trained, sxhub's transformers wrote the final folder."""
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {
+        "sxhub": __version__,
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "autotrain_env": env.versions(),
+    }
+
+
+def run_autotrain(
+    train_df: pd.DataFrame,
+    valid_df: pd.DataFrame,
+    *,
+    label_names: Sequence[str],
+    base_model: str | os.PathLike[str],
+    output_dir: str | os.PathLike[str],
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    max_length: int,
+    seed: int,
+    workdir: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    echo: bool = True,
+) -> Path:
+    """Fine-tune ``base_model`` on ``train_df`` with AutoTrain; return ``output_dir`` in sxhub's model layout.
+
+    ``train_df``/``valid_df`` have columns ``text`` and ``label`` (one label name per text; every task label must
+    occur in both). ``workdir`` keeps AutoTrain's data, config, project folder and ``autotrain.log``; by default a
+    temporary folder, removed after a success and kept (named in the error) after a failure. ``echo`` streams
+    AutoTrain's log to stderr. Raises :class:`~sxhub.errors.UserError` subclasses for bad input or a missing
+    AutoTrain, and :class:`~sxhub.errors.BackendError` when AutoTrain fails or runs past ``timeout`` seconds.
+    """
+    names = list(label_names)
+    check_inputs(train_df, valid_df, names)
+    _check_params(epochs, batch_size, learning_rate, max_length)
+    base, offline = _resolve_base(base_model)
+    env = find_autotrain()
+    config = build_config(
+        base_model=base,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        max_length=max_length,
+        seed=seed,
+    )
+    work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sxhub-autotrain-"))
+    work.mkdir(parents=True, exist_ok=True)
+    conf = write_inputs(work, train_df, valid_df, config)
+    project, log_path = work / PROJECT_NAME, work / "autotrain.log"
+    start = time.monotonic()
+    code = run_subprocess(
+        [str(env.executable), "--config", conf.name],
+        cwd=work,
+        env=_subprocess_env(env, offline=offline),
+        log_path=log_path,
+        timeout=timeout,
+        echo=echo,
+    )
+    seconds = time.monotonic() - start
+    check_outputs(project, log_path, code)
+    out = Path(output_dir)
+    autotrain_order = normalise_model(project, out, names)
+    summary = {
+        "backend": "autotrain",
+        "labels": names,
+        "multi_label": False,
+        "max_length": int(max_length),
+        "base_model": str(base_model),
+        "train": {
+            "epochs": int(epochs),
+            "batch_size": int(batch_size),
+            "learning_rate": float(learning_rate),
+            "seed": int(seed),
+            "n_train": len(train_df),
+            "n_valid": len(valid_df),
+            "seconds": round(seconds, 2),
+            "autotrain_label_order": autotrain_order,
+            **_eval_figures(project),
+        },
+        "autotrain_version": env.versions()["autotrain"],
+        "versions": _versions(env),
+    }
+    (out / "sxhub.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    if workdir is None:
+        shutil.rmtree(work)
+    return out

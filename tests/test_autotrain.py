@@ -1,0 +1,319 @@
+"""The AutoTrain backend: input checks, config, env discovery, label remapping, a fake and a real AutoTrain run."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import build_tiny_model
+
+from sxhub import autotrain
+from sxhub.autotrain import (
+    AutoTrainMissingError,
+    build_config,
+    find_autotrain,
+    label_permutation,
+    normalise_model,
+    run_autotrain,
+)
+from sxhub.errors import BackendError, InputError, UserError
+
+TASK_LABELS = ["positive", "neutral", "negative"]  # not alphabetical: AutoTrain's order differs
+ALPHABETICAL = sorted(TASK_LABELS)
+TEXTS = {
+    "positive": "profit rose and sales growth was strong",
+    "neutral": "the company will open a new store in the city",
+    "negative": "net loss and weak sales as shares fell",
+}
+
+
+def _frame(n_per_label: int = 3) -> pd.DataFrame:
+    rows = [{"text": f"{TEXTS[name]} w{i}", "label": name} for name in TASK_LABELS for i in range(n_per_label)]
+    return pd.DataFrame(rows)
+
+
+def _kwargs(tmp_path: Path, base: Path | str, **over: object) -> dict[str, object]:
+    kwargs: dict[str, object] = {
+        "label_names": TASK_LABELS,
+        "base_model": base,
+        "output_dir": tmp_path / "model",
+        "epochs": 1,
+        "batch_size": 4,
+        "learning_rate": 5e-5,
+        "max_length": 32,
+        "seed": 0,
+        "workdir": tmp_path / "work",
+        "echo": False,
+    }
+    kwargs.update(over)
+    return kwargs
+
+
+@pytest.fixture
+def no_autotrain(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if anything tries to find (and so run) AutoTrain."""
+
+    def refuse() -> None:
+        raise AssertionError("AutoTrain was looked up although the input should have been refused first")
+
+    monkeypatch.setattr(autotrain, "find_autotrain", refuse)
+
+
+@pytest.fixture
+def autotrain_style_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BERT saved the way AutoTrain saves it: labels sorted alphabetically in config.json."""
+    from transformers import AutoConfig
+
+    path = build_tiny_model(tmp_path_factory.mktemp("autotrain-out"), num_labels=3, seed=1)
+    config = AutoConfig.from_pretrained(path)
+    config.id2label = dict(enumerate(ALPHABETICAL))
+    config.label2id = {name: i for i, name in enumerate(ALPHABETICAL)}
+    config.save_pretrained(path)
+    return path
+
+
+# --- input checks: refused before anything runs ------------------------------------------------------------------
+
+
+def test_multi_label_rows_are_refused_before_anything_runs(tmp_path: Path, no_autotrain: None) -> None:
+    train = pd.DataFrame({"text": ["a", "b", "c"], "label": [["positive"], ["neutral", "negative"], ["negative"]]})
+    with pytest.raises(InputError, match=r"single-label only.*--backend local"):
+        run_autotrain(train, _frame(), **_kwargs(tmp_path, "unused"))
+    assert not (tmp_path / "work").exists()
+
+
+def test_labels_column_is_refused_as_multi_label(tmp_path: Path, no_autotrain: None) -> None:
+    train = pd.DataFrame({"text": ["a"], "labels": [["positive"]]})
+    with pytest.raises(InputError, match=re.escape("AutoTrain's text classifier is single-label only")):
+        run_autotrain(train, _frame(), **_kwargs(tmp_path, "unused"))
+
+
+def test_non_string_labels_are_refused(tmp_path: Path, no_autotrain: None) -> None:
+    for bad, shown in ((None, "None"), (2, "2")):
+        train = _frame().astype({"label": object})
+        train.loc[0, "label"] = bad
+        with pytest.raises(InputError, match=rf"1 non-string \({shown}\) label.*drop the rows whose label failed"):
+            run_autotrain(train, _frame(), **_kwargs(tmp_path, "unused"))
+
+
+def test_unknown_and_missing_labels_are_refused(tmp_path: Path, no_autotrain: None) -> None:
+    train = _frame()
+    train.loc[0, "label"] = "bullish"
+    with pytest.raises(InputError, match=r"labels \['bullish'\] that are not in the task's labels"):
+        run_autotrain(train, _frame(), **_kwargs(tmp_path, "unused"))
+    valid = _frame()[lambda df: df["label"] != "neutral"]
+    with pytest.raises(InputError, match=r"validation data has no example of label\(s\) \['neutral'\]"):
+        run_autotrain(_frame(), valid, **_kwargs(tmp_path, "unused"))
+
+
+def test_bad_training_figures_are_refused(tmp_path: Path, no_autotrain: None) -> None:
+    with pytest.raises(InputError, match="epochs >= 1"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, "unused", epochs=0))
+
+
+def test_missing_local_base_model_is_refused(tmp_path: Path, no_autotrain: None) -> None:
+    with pytest.raises(UserError, match="does not exist"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tmp_path / "nope"))
+
+
+# --- finding AutoTrain ---------------------------------------------------------------------------------------------
+
+
+def test_missing_env_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(tmp_path / "empty-venv"))
+    with pytest.raises(AutoTrainMissingError, match=r"has no bin/autotrain: run `make autotrain-env`"):
+        find_autotrain()
+    monkeypatch.delenv("SXHUB_AUTOTRAIN_ENV")
+    monkeypatch.setattr(autotrain, "DEFAULT_ENV", tmp_path / "absent")
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(AutoTrainMissingError, match=r"AutoTrain is not installed: run `make autotrain-env`"):
+        find_autotrain()
+
+
+def test_env_var_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    venv = _fake_venv(tmp_path, "exit 0\n")
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    assert find_autotrain().executable == venv / "bin" / "autotrain"
+
+
+# --- the config ----------------------------------------------------------------------------------------------------
+
+
+def test_config_is_a_local_single_label_run_without_hub() -> None:
+    config = build_config(
+        base_model="/models/base", epochs=2, batch_size=16, learning_rate=3e-5, max_length=96, seed=7
+    )
+    assert config["task"] == "text_classification"
+    assert config["backend"] == "local"
+    assert config["base_model"] == "/models/base"
+    assert not Path(config["project_name"]).is_absolute()
+    assert config["data"] == {
+        "path": "data",
+        "train_split": "train",
+        "valid_split": "valid",
+        "column_mapping": {"text_column": "text", "target_column": "label"},
+    }
+    assert config["params"]["epochs"] == 2
+    assert config["params"]["batch_size"] == 16
+    assert config["params"]["lr"] == 3e-5
+    assert config["params"]["max_seq_length"] == 96
+    assert config["params"]["seed"] == 7
+    assert config["hub"]["push_to_hub"] is False
+    assert config["log"] == "none"
+    assert yaml.safe_load(yaml.safe_dump(config)) == config
+
+
+# --- label remapping -----------------------------------------------------------------------------------------------
+
+
+def test_label_permutation() -> None:
+    assert label_permutation({0: "negative", 1: "neutral", 2: "positive"}, TASK_LABELS) == [2, 1, 0]
+    assert label_permutation({"0": "a", "1": "b"}, ["a", "b"]) == [0, 1]
+    with pytest.raises(BackendError, match="does not fit the task"):
+        label_permutation({0: "negative", 1: "positive"}, TASK_LABELS)
+
+
+def _probs_by_label(model_dir: Path, text: str) -> dict[str, float]:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    with torch.no_grad():
+        probs = model(**tokenizer(text, return_tensors="pt")).logits.softmax(-1)[0]
+    return {model.config.id2label[i]: float(p) for i, p in enumerate(probs)}
+
+
+def test_normalise_puts_labels_in_task_order_and_keeps_predictions(
+    tmp_path: Path, autotrain_style_model: Path
+) -> None:
+    out = tmp_path / "normalised"
+    order = normalise_model(autotrain_style_model, out, TASK_LABELS)
+    assert order == ALPHABETICAL
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {str(i): name for i, name in enumerate(TASK_LABELS)}
+    assert config["label2id"] == {name: i for i, name in enumerate(TASK_LABELS)}
+    assert (out / "model.safetensors").is_file()
+    assert (out / "tokenizer.json").is_file()
+    for text in TEXTS.values():
+        before, after = _probs_by_label(autotrain_style_model, text), _probs_by_label(out, text)
+        assert after == pytest.approx(before, abs=1e-6)
+        assert list(after) == TASK_LABELS
+
+
+# --- run_autotrain with a fake AutoTrain executable ---------------------------------------------------------------
+
+
+def _fake_venv(tmp_path: Path, body: str) -> Path:
+    """A venv-shaped folder whose bin/autotrain is a shell script."""
+    venv = tmp_path / "fake-venv"
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    script = venv / "bin" / "autotrain"
+    script.write_text("#!/bin/sh\n" + body, encoding="utf-8")
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return venv
+
+
+def test_fake_run_normalises_the_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    body = (
+        'echo "args: $*" > seen.txt; echo "offline=$HF_HUB_OFFLINE path=$PATH" >> seen.txt\n'
+        f'cp -r "{autotrain_style_model}" autotrain-project\n'
+        "echo training done\n"
+    )
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    out = run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+    assert out == tmp_path / "model"
+    seen = (tmp_path / "work" / "seen.txt").read_text()
+    assert "args: --config conf.yml" in seen
+    assert "offline=1" in seen
+    assert f"path={tmp_path / 'fake-venv' / 'bin'}{os.pathsep}" in seen
+    conf = yaml.safe_load((tmp_path / "work" / "conf.yml").read_text())
+    assert conf["base_model"] == str(tiny_base_model.resolve())
+    train_csv = pd.read_csv(tmp_path / "work" / "data" / "train.csv")
+    assert list(train_csv.columns) == ["text", "label"]
+    assert len(train_csv) == 9
+    summary = json.loads((out / "sxhub.json").read_text())
+    assert summary["backend"] == "autotrain"
+    assert summary["labels"] == TASK_LABELS
+    assert summary["multi_label"] is False
+    assert summary["train"]["epochs"] == 1
+    assert summary["train"]["n_train"] == 9
+    assert summary["train"]["autotrain_label_order"] == ALPHABETICAL
+    assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "positive"
+
+
+def test_fake_run_that_exits_0_without_a_model_is_a_backend_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
+) -> None:
+    body = 'echo "ERROR | train has failed due to an exception: Traceback"\necho "ValueError: bad things"\nexit 0\n'
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    with pytest.raises(BackendError, match=r"AutoTrain failed \(its log reports a failed training, no config.json"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+    with pytest.raises(BackendError, match=r"Last lines: .*ValueError: bad things"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+    assert not (tmp_path / "model").exists()
+
+
+def test_fake_run_with_nonzero_exit_is_a_backend_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    body = f'cp -r "{autotrain_style_model}" autotrain-project\nexit 3\n'
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    with pytest.raises(BackendError, match="exit code 3"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+
+
+def test_fake_run_past_its_timeout_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
+) -> None:
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, "echo started\nsleep 60\n")))
+    with pytest.raises(BackendError, match=r"ran past its 1 s timeout.*started"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, timeout=1.0))
+
+
+# --- the real thing ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_real_autotrain_run(tmp_path: Path, shared_data: Path, tiny_base_model: Path) -> None:
+    """60 financial sentences, 1 epoch on the tiny BERT; the result loads and predicts in sxhub's transformers."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        pytest.skip(f"AutoTrain venv absent ({err})")
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    frame = pd.read_csv(shared_data / "financial_phrasebank" / "sentences_allagree.csv")
+    frame = frame.rename(columns={"sentence": "text"}).groupby("label").head(20).sample(frac=1, random_state=0)
+    valid = frame.groupby("label").head(5)
+    train = frame.drop(valid.index)
+    out = run_autotrain(train, valid, **_kwargs(tmp_path, tiny_base_model, max_length=64))
+
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert [model.config.id2label[i] for i in range(3)] == TASK_LABELS
+    assert model.config.label2id == {name: i for i, name in enumerate(TASK_LABELS)}
+    classify = pipeline("text-classification", model=str(out), top_k=None)
+    scores = classify("Operating profit rose from EUR 7m to 9m.")
+    assert {s["label"] for s in scores} == set(TASK_LABELS)
+    assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
+
+    raw = tmp_path / "work" / "autotrain-project"
+    assert json.loads((raw / "config.json").read_text())["id2label"] == dict(
+        (str(i), n) for i, n in enumerate(ALPHABETICAL)
+    )
+    for text in TEXTS.values():
+        assert _probs_by_label(out, text) == pytest.approx(_probs_by_label(raw, text), abs=1e-5)
+    summary = json.loads((out / "sxhub.json").read_text())
+    assert summary["autotrain_version"] == "0.8.36"
+    assert summary["train"]["n_train"] == 45
+    assert summary["train"]["n_valid"] == 15
+    assert "eval_accuracy" in summary["train"]
