@@ -79,6 +79,10 @@ def test_write_without_token_is_401_and_missing_things_are_404(
     HfApi().create_repo("tester/m")
     with pytest.raises(RepositoryNotFoundError):
         hf_hub_download("tester/absent", "x.txt")
+    with pytest.raises(RepositoryNotFoundError):
+        hf_hub_download("gpt2", "config.json")  # nothing from the real Hub is reachable
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi().model_info("gpt2")
     with pytest.raises(EntryNotFoundError):
         hf_hub_download("tester/m", "absent.txt")
     with pytest.raises(RevisionNotFoundError):
@@ -119,8 +123,16 @@ def test_upload_file_history_tree_and_paths_info(hub: HubFixture) -> None:
     api.delete_file("a/b.txt", repo_id="tester/m")
     api.delete_folder("a", repo_id="tester/m")
     assert api.list_repo_files("tester/m") == [".gitattributes"]
+    api.create_branch("tester/m", branch="dev")
+    api.create_tag("tester/m", tag="v1", revision="dev")
     refs = api.list_repo_refs("tester/m")
-    assert [b.name for b in refs.branches] == ["main"]
+    assert sorted(b.name for b in refs.branches) == ["dev", "main"]
+    assert [t.name for t in refs.tags] == ["v1"]
+    dev = api.upload_file(path_or_fileobj=b"dev\n", path_in_repo="dev.txt", repo_id="tester/m", revision="dev")
+    assert api.list_repo_files("tester/m", revision="dev") == [".gitattributes", "dev.txt"]
+    assert api.repo_info("tester/m", revision="dev").sha == dev.oid
+    api.update_repo_settings("tester/m", private=True)
+    assert api.repo_info("tester/m").private
     api.delete_repo("tester/m")
     assert not api.repo_exists("tester/m")
 

@@ -154,6 +154,8 @@ class Handler(BaseHTTPRequestHandler):
             rest = seg[1:] if seg and seg[0] in PREFIXES else seg
             if len(rest) >= 3 and rest[1].endswith(".git") and rest[2:] == ["info", "lfs", "objects", "batch"]:
                 self.lfs_batch(repo_type, f"{rest[0]}/{rest[1][:-4]}")
+            elif len(rest) >= 4 and rest[1] == "resolve":  # a canonical id such as "gpt2": none is stored
+                raise HubError(404, f"Repository not found: {unquote(rest[0])}", "RepoNotFound")
             elif len(rest) >= 5 and rest[2] == "resolve":
                 self.resolve(repo_type, f"{rest[0]}/{rest[1]}", unquote(rest[3]), unquote("/".join(rest[4:])))
             else:
@@ -174,6 +176,8 @@ class Handler(BaseHTTPRequestHandler):
         if self.command == "GET" and len(seg) == 1 and seg[0] in ("models", "datasets", "spaces"):
             self.list_repos(seg[0][:-1])
             return
+        if len(seg) == 2 and seg[0] in ("models", "datasets", "spaces"):  # a canonical id such as "gpt2"
+            raise HubError(404, f"Repository not found: {unquote(seg[1])}", "RepoNotFound")
         if len(seg) < 3 or seg[0] not in ("models", "datasets", "spaces"):
             raise self.no_route()
         repo_type, repo_id, action, args = seg[0][:-1], f"{seg[1]}/{seg[2]}", seg[3:4], seg[4:]
@@ -265,6 +269,7 @@ class Handler(BaseHTTPRequestHandler):
         self.token(required=True)
         body = self.json_body()
         with self.server.store.lock:
+            repo = self.server.store.get(repo.repo_type, repo.repo_id)
             if "private" in body:
                 repo.private = bool(body["private"])
             if "visibility" in body:
@@ -355,11 +360,14 @@ class Handler(BaseHTTPRequestHandler):
     def create_ref(self, repo: Repo, refs: dict[str, str], name: str) -> None:
         self.token(required=True)
         body = self.json_body()
-        if refs is repo.tags:  # POST /tag/{revision} {"tag": name}
-            target, name = repo.resolve(name), body["tag"]
-        else:  # POST /branch/{name} {"startingPoint": rev}
-            target = repo.resolve(body.get("startingPoint") or "main")
+        is_tag = refs is repo.tags
         with self.server.store.lock:
+            repo = self.server.store.get(repo.repo_type, repo.repo_id)
+            refs = repo.tags if is_tag else repo.branches
+            if is_tag:  # POST /tag/{revision} {"tag": name}
+                target, name = repo.resolve(name), body["tag"]
+            else:  # POST /branch/{name} {"startingPoint": rev}
+                target = repo.resolve(body.get("startingPoint") or "main")
             if name in refs and not body.get("overwrite"):
                 raise HubError(409, f"Reference already exists: {name}")
             refs[name] = target
@@ -368,7 +376,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def delete_ref(self, repo: Repo, refs: dict[str, str], name: str) -> None:
         self.token(required=True)
+        is_tag = refs is repo.tags
         with self.server.store.lock:
+            repo = self.server.store.get(repo.repo_type, repo.repo_id)
+            refs = repo.tags if is_tag else repo.branches
             if refs.pop(name, None) is None:
                 raise HubError(404, f"Invalid rev id: {name}", "RevisionNotFound")
             self.server.store.save(repo)
