@@ -174,16 +174,16 @@ class _Engine:
         async for attempt in retrying:
             with attempt:
                 ledger.requests += 1
+                call = teacher.acomplete(
+                    messages,
+                    schema=self.schema,
+                    temperature=self.spec.temperature,
+                    seed=seed,
+                    max_tokens=self._max_tokens(teacher),
+                )
                 try:
-                    async with asyncio.timeout(self._timeout(teacher)):
-                        return await teacher.acomplete(
-                            messages,
-                            schema=self.schema,
-                            temperature=self.spec.temperature,
-                            seed=seed,
-                            max_tokens=self._max_tokens(teacher),
-                        )
-                except TimeoutError as exc:
+                    return await asyncio.wait_for(call, self._timeout(teacher))
+                except asyncio.TimeoutError as exc:
                     raise RetryableTeacherError(f"{teacher.name}: timed out") from exc
         raise AssertionError("unreachable: tenacity reraises the last error")
 
@@ -263,13 +263,15 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
             if remaining[i] == 0:
                 bar.update(1)
 
+    tasks = [
+        asyncio.ensure_future(worker()) for _ in range(max(1, min(engine.opts.concurrency, len(texts) * per_text)))
+    ]
     try:
-        async with asyncio.TaskGroup() as group:
-            for _ in range(max(1, min(engine.opts.concurrency, len(texts) * per_text))):
-                group.create_task(worker())
-    except BaseExceptionGroup as errors:  # e.g. a teacher that cannot work at all (401, 404): stop with its error
-        raise errors.exceptions[0] from None
+        await asyncio.gather(*tasks)  # the first error (e.g. a teacher answering 401) stops the run
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
     return [[v for v in row if v is not None] for row in votes]
 
@@ -277,7 +279,7 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
 def _rows(spec: TaskSpec, prepared: PreparedTexts, votes: list[list[dict[str, Any]]]) -> tuple[pd.DataFrame, list]:
     decisions = [decide(v, spec.label_names, spec.multi_label) for v in votes]
     frame = pd.DataFrame({"text": prepared.frame["text"].tolist()})
-    frame[spec.label_column] = [d.labels if spec.multi_label else d.label for d in decisions]
+    frame[spec.label_column] = pd.Series([d.labels if spec.multi_label else d.label for d in decisions], dtype=object)
     frame["votes"] = votes
     frame["agreement"] = [d.agreement for d in decisions]
     frame["failed"] = [d.failed for d in decisions]
@@ -298,7 +300,10 @@ def _ledger(engine_ledgers: dict[str, TeacherLedger], prices: dict[str, tuple[fl
 
 
 def _prices(teachers: Sequence[Teacher], names: list[str]) -> dict[str, tuple[float, float]]:
-    return {n: ((t.spec.price_input, t.spec.price_output) if t.spec else (0.0, 0.0)) for n, t in zip(names, teachers)}
+    return {
+        n: ((t.spec.price_input, t.spec.price_output) if t.spec else (0.0, 0.0))
+        for n, t in zip(names, teachers, strict=True)
+    }
 
 
 def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int) -> dict[str, Any]:

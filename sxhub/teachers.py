@@ -179,7 +179,7 @@ class InferenceClientTeacher(Teacher):
                 max_tokens=max_tokens,
             )
         except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
-            raise classify_error(exc, self.name) from exc
+            raise classify_error(exc, self.name, hub=not self.base_url or _is_hf_host(self.base_url)) from exc
         if not out.choices:
             raise RetryableTeacherError(f"{self.name}: the server returned no choices")
         text = out.choices[0].message.content or ""
@@ -214,7 +214,7 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def classify_error(exc: BaseException, name: str) -> BaseException:
+def classify_error(exc: BaseException, name: str, *, hub: bool = True) -> BaseException:
     """Turn a transport exception into RetryableTeacherError, TeacherUnavailableError or TeacherError."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
@@ -231,7 +231,9 @@ def classify_error(exc: BaseException, name: str) -> BaseException:
             return RetryableTeacherError(f"{name}: HTTP {status}{detail}", retry_after=retry_after)
         if status in PERMANENT_STATUS:
             fix = {
-                401: "set HF_TOKEN (or run `hf auth login`) with a token that may call Inference Providers",
+                401: "set HF_TOKEN (or run `hf auth login`) with a token that may call Inference Providers"
+                if hub
+                else "set SXHUB_API_KEY to the key this server expects",
                 403: "check that your token may use this model or provider",
                 404: "check the model id or base_url",
             }[status]

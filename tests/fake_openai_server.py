@@ -1,0 +1,176 @@
+"""A local stand-in for an OpenAI-compatible chat-completions server, run in a thread (tests and benchmarks).
+
+It answers ``POST /v1/chat/completions`` and ``GET /v1/models``, records every request body, and lets a test decide
+each answer with a ``responder(body, n) -> Action`` (``n`` counts the calls for that text, from 1). The default
+answer is a deterministic label chosen from the enum of the request's JSON schema, so replies are stable across runs.
+
+    with FakeOpenAIServer(delay=0.1) as server:
+        teacher = TeacherSpec(base_url=server.url, model="fake")
+        ...
+        assert len(server.requests) == 10
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Answer:
+    """A 200 reply whose message content is ``content`` (any text, valid JSON or not)."""
+
+    content: str
+
+
+@dataclass
+class Fail:
+    """An HTTP error reply."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = '{"error": "injected failure"}'
+
+
+@dataclass
+class Hang:
+    """Wait ``seconds`` before answering (past the client's timeout), then answer normally."""
+
+    seconds: float
+
+
+Action = Answer | Fail | Hang
+Responder = Callable[[dict[str, Any], int], Action]
+
+
+def user_text(body: dict[str, Any]) -> str:
+    """The content of the last user message of a request."""
+    users = [m for m in body.get("messages", []) if m.get("role") == "user"]
+    return str(users[-1]["content"]) if users else ""
+
+
+def schema_of(body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema a request asks for, whatever response_format form it uses."""
+    fmt = body.get("response_format") or {}
+    return fmt.get("schema") or (fmt.get("json_schema") or {}).get("schema") or fmt.get("value") or {}
+
+
+def default_answer(body: dict[str, Any]) -> str:
+    """A valid answer: a label picked by hashing the user text (stable across runs and processes)."""
+    props = schema_of(body).get("properties", {})
+    if "labels" in props:
+        names = props["labels"]["items"]["enum"]
+    elif "label" in props:
+        names = props["label"]["enum"]
+    else:
+        names = ["positive", "neutral", "negative"]
+    digest = int(hashlib.sha256(user_text(body).encode()).hexdigest(), 16)
+    name = names[digest % len(names)]
+    answer: dict[str, Any] = {"reason": "stub reason"} if "reason" in props else {}
+    answer.update({"labels": [name]} if "labels" in props else {"label": name})
+    return json.dumps(answer)
+
+
+def completion(content: str, model: str = "fake") -> dict[str, Any]:
+    """A chat-completion response body."""
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "system_fingerprint": "fake",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58},
+    }
+
+
+class FakeOpenAIServer:
+    """The server; a context manager that runs it in a daemon thread on a free port of 127.0.0.1."""
+
+    def __init__(self, responder: Responder | None = None, *, delay: float = 0.0) -> None:
+        self.responder = responder
+        self.delay = delay
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.per_text: Counter[str] = Counter()
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> FakeOpenAIServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def decide(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Action:
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(headers or {})
+            text = user_text(body)
+            self.per_text[text] += 1
+            n = self.per_text[text]
+        if self.responder is not None:
+            return self.responder(body, n)
+        return Answer(default_answer(body))
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:  # keep test output clean
+                return
+
+            def _send(self, status: int, body: str, headers: dict[str, str] | None = None) -> None:
+                data = body.encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                try:
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+                    return
+
+            def do_GET(self) -> None:
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                else:
+                    self._send(404, '{"error": "not found"}')
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(404, '{"error": "not found"}')
+                    return
+                action = server.decide(body, {k.lower(): v for k, v in self.headers.items()})
+                if server.delay:
+                    time.sleep(server.delay)
+                if isinstance(action, Hang):
+                    time.sleep(action.seconds)
+                    action = Answer(default_answer(body))
+                if isinstance(action, Fail):
+                    self._send(action.status, action.body, action.headers)
+                else:
+                    self._send(200, json.dumps(completion(action.content, body.get("model") or "fake")))
+
+        return Handler

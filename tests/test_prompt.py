@@ -1,0 +1,137 @@
+"""Prompt building and strict reply parsing."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from sxhub.errors import SpecError, TeacherError
+from sxhub.prompt import InvalidAnswer, build_messages, parse_reply
+from sxhub.spec import TaskSpec
+
+
+def make_spec(**kwargs) -> TaskSpec:
+    base = {
+        "name": "fin",
+        "description": "Sentiment of financial news.",
+        "labels": [
+            {"name": "positive", "description": "good news for investors"},
+            {"name": "neutral", "description": "no clear effect"},
+            {"name": "negative", "description": "bad news for investors"},
+        ],
+    }
+    base.update(kwargs)
+    return TaskSpec.from_dict(base)
+
+
+def test_default_prompt_holds_task_labels_schema_and_text() -> None:
+    spec = make_spec()
+    messages = build_messages(spec, "Operating profit rose.")
+    assert [m["role"] for m in messages] == ["system", "user"]
+    system = messages[0]["content"]
+    assert "Sentiment of financial news." in system
+    assert "- negative: bad news for investors" in system
+    assert json.dumps(spec.answer_schema()) in system
+    assert "Operating profit rose." in messages[-1]["content"]
+
+
+def test_examples_become_chat_turns_with_json_answers() -> None:
+    spec = make_spec(
+        examples=[{"text": "Sales fell.", "labels": ["negative"], "reason": "sales down"}], reasoning=True
+    )
+    messages = build_messages(spec, "x")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert "Sales fell." in messages[1]["content"]
+    assert json.loads(messages[2]["content"]) == {"reason": "sales down", "label": "negative"}
+    assert "'reason'" in messages[0]["content"]
+
+
+def test_multi_label_prompt_asks_for_a_list() -> None:
+    spec = make_spec(multi_label=True, examples=[{"text": "Mixed.", "labels": ["positive", "negative"]}])
+    messages = build_messages(spec, "x")
+    assert "possibly none" in messages[0]["content"]
+    assert json.loads(messages[2]["content"]) == {"labels": ["positive", "negative"]}
+
+
+def test_inline_template_overrides_the_prompt() -> None:
+    spec = make_spec(
+        prompt_template="Classify: {{ text }} as one of {% for l in labels %}{{ l.name }} {% endfor %}"
+        "schema={{ schema.required | join(',') }}"
+    )
+    assert build_messages(spec, "Profit rose") == [
+        {"role": "user", "content": "Classify: Profit rose as one of positive neutral negative schema=label"}
+    ]
+
+
+def test_template_file(tmp_path: Path) -> None:
+    path = tmp_path / "p.jinja"
+    path.write_text("Task {{ spec.name }} ({{ examples | length }} examples): {{ text }}", encoding="utf-8")
+    spec = make_spec(prompt_template=str(path))
+    assert build_messages(spec, "hi")[0]["content"] == "Task fin (0 examples): hi"
+
+
+def test_missing_template_file_is_a_spec_error(tmp_path: Path) -> None:
+    spec = make_spec(prompt_template=str(tmp_path / "missing.jinja"))
+    with pytest.raises(SpecError, match=r"missing\.jinja.*not found"):
+        build_messages(spec, "x")
+
+
+def test_template_with_unknown_variable_is_a_spec_error() -> None:
+    spec = make_spec(prompt_template="{{ nope }} {{ text }}")
+    with pytest.raises(SpecError, match="could not be rendered"):
+        build_messages(spec, "x")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '{"label": "positive"}',
+        '```json\n{"label": "positive"}\n```',
+        'Sure! Here it is: {"label": "positive"} Hope this helps.',
+        '{"label": " Positive "}',
+        '{"labels": ["POSITIVE"]}',
+    ],
+)
+def test_parse_accepts_fences_surrounding_text_and_case(raw: str) -> None:
+    assert parse_reply(make_spec(), raw) == (["positive"], "")
+
+
+def test_parse_returns_the_reason() -> None:
+    spec = make_spec(reasoning=True)
+    assert parse_reply(spec, '{"reason": " profit up ", "label": "positive"}') == (["positive"], "profit up")
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ("positive", "holds no JSON object"),
+        ("", "holds no JSON object"),
+        ('["positive"]', "not a JSON object"),
+        ('{"label": "bullish"}', "'bullish' is not one of"),
+        ('{"answer": "positive"}', "exactly one of 'label' or 'labels'"),
+        ('{"label": "positive", "labels": ["positive"]}', "exactly one of 'label' or 'labels'"),
+        ('{"label": 3}', "must be label names"),
+        ('{"labels": ["positive", "negative"]}', "exactly one label, got 2"),
+        ('{"labels": []}', "exactly one label, got 0"),
+        ('{"label": "positive", "reason": 5}', "'reason' must be a string"),
+        ('{"label": "pos itive"}', "is not one of"),
+    ],
+)
+def test_parse_is_strict(raw: str, message: str) -> None:
+    with pytest.raises(InvalidAnswer, match=re.escape(message)):
+        parse_reply(make_spec(), raw)
+
+
+def test_invalid_answer_is_a_teacher_error() -> None:
+    assert issubclass(InvalidAnswer, TeacherError)
+
+
+def test_multi_label_parse_orders_and_dedupes() -> None:
+    spec = make_spec(multi_label=True)
+    assert parse_reply(spec, '{"labels": ["negative", "positive", "Negative"]}') == (["positive", "negative"], "")
+    assert parse_reply(spec, '{"labels": []}') == ([], "")
+    with pytest.raises(InvalidAnswer):
+        parse_reply(spec, '{"labels": "positive"}')

