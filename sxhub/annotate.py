@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -446,3 +446,59 @@ def annotate(
     except RuntimeError:
         return asyncio.run(aannotate(spec, inputs, **kwargs))
     raise UserError("annotate() was called inside a running event loop; use `await aannotate(...)` there.")
+
+
+async def acomplete_requests(
+    spec: TaskSpec,
+    teachers: Sequence[Teacher],
+    requests: Sequence[tuple[int, list[dict[str, str]], int]],
+    *,
+    schema: dict[str, Any] | None,
+    temperature: float | None = None,
+    cache: LabelCache | None = None,
+    concurrency: int = 8,
+    max_retries: int = 4,
+    backoff: float = 1.0,
+    max_wait: float = 60.0,
+    progress: bool = True,
+    desc: str = "requests",
+) -> tuple[list[Reply | TeacherError], dict[str, Any]]:
+    """Free-form chat requests ``(teacher index, messages, seed)`` through the same engine as :func:`aannotate`.
+
+    The same bounded concurrency, retries with backoff honouring Retry-After, cache and ledger; the reply's schema
+    and temperature are given here instead of taken from the spec (Synthetic Twins and generated texts use it).
+    Returns the replies in request order (a :class:`TeacherError` where one failed for good) and the ledger.
+    """
+    from tqdm.auto import tqdm
+
+    if concurrency < 1:
+        raise UserError(f"concurrency={concurrency} must be at least 1.")
+    run_spec = spec if temperature is None else replace(spec, temperature=temperature)
+    names = _unique_names(teachers)
+    engine = _Engine(
+        run_spec, list(teachers), names, cache, _Options(1, concurrency, max_retries, 0, backoff, max_wait, 0)
+    )
+    engine.schema = schema
+    results: list[Reply | TeacherError | None] = [None] * len(requests)
+    jobs = iter(list(enumerate(requests)))
+    bar = tqdm(total=len(requests), unit="request", desc=desc, file=sys.stderr, disable=not progress)
+
+    async def worker() -> None:
+        for i, (idx, messages, seed) in jobs:  # one shared iterator: each request is taken once
+            try:
+                results[i] = await engine.request(idx, messages, seed)
+            except TeacherError as exc:  # gave up after retries, or a permanent error for this request
+                results[i] = exc
+            bar.update(1)
+
+    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency, len(requests))))]
+    try:
+        await asyncio.gather(*tasks)  # TeacherUnavailableError (401, 404) stops the run
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        bar.close()
+    done = [r for r in results if r is not None]
+    assert len(done) == len(requests)
+    return done, _ledger(engine.ledgers, _prices(engine.teachers, names))
