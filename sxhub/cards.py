@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -375,7 +376,11 @@ EVAL_METRICS = (
 
 
 def eval_results(evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str) -> list[Any]:
-    """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric."""
+    """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric.
+
+    The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
+    is its own dataset config, e.g. ``student-vs-experts``.
+    """
     from huggingface_hub import EvalResult
 
     out = []
@@ -390,6 +395,7 @@ def eval_results(evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, 
                     task_name="Text Classification",
                     dataset_type=dataset,
                     dataset_name=f"{dataset} ({name})",
+                    dataset_config=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
                     dataset_split=split,
                     metric_type=metric_type,
                     metric_name=metric_name,

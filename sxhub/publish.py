@@ -639,11 +639,15 @@ def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: st
 
 def _http_message(exc: Any, doing: str) -> str:
     status = getattr(getattr(exc, "response", None), "status_code", None)
-    if status in (401, 403):
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if status == 401:
+        return f"the Hub rejected the token while {doing} (HTTP 401); check it with `hf auth whoami` or pass --token."
+    if status == 403:
         return (
-            f"the Hub refused the token while {doing} (HTTP {status}); check it with `hf auth whoami` or pass --token."
+            f"the Hub refused {doing} (HTTP 403: {detail}); use a namespace that is yours or your organisation's and "
+            "a token with write access."
         )
-    return f"the Hub answered HTTP {status} while {doing}: {str(exc).splitlines()[0]}"
+    return f"the Hub answered HTTP {status} while {doing}: {detail}"
 
 
 def _write_space(model: Any, folder: Path, **kwargs: Any) -> Path:

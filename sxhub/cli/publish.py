@@ -1,0 +1,107 @@
+"""``sxhub publish dataset|model|space SOURCE``: push a repo to the Hub, or write its exact folder with ``--to``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..errors import PublishError
+
+
+@click.command()
+@click.argument("target", type=click.Choice(["dataset", "model", "space"]))
+@click.argument("source")
+@click.option("--repo-id", help="NAMESPACE/NAME of the repo to push to (created unless it exists).")
+@click.option(
+    "--to",
+    "to",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write the repo folder here instead of pushing.",
+)
+@click.option(
+    "--task", "task", type=click.Path(dir_okay=False, path_type=Path), help="Task spec (needed for `dataset`)."
+)
+@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option(
+    "--exist-ok", is_flag=True, help="Push a new commit to an existing repo (or write into a non-empty --to)."
+)
+@click.option("--token", help="Hub token (default: HF_TOKEN or the saved `hf auth login`). Never written to a file.")
+@click.option("--revision", help="Branch to push to.")
+@click.option("--gold", help="Expert label column: scores teacher (and student) labels against it.")
+@click.option(
+    "--ledger", type=click.Path(dir_okay=False, path_type=Path), help="The annotate run's <stem>.ledger.json (cost)."
+)
+@click.option(
+    "--data",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="model/space: the labelled file (test split scores, examples).",
+)
+@click.option(
+    "--evaluation", type=click.Path(dir_okay=False, path_type=Path), help="model: `sxhub evaluate --json` output."
+)
+@click.option(
+    "--benchmark",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="model: JSON with texts_per_s (and usd_per_hour).",
+)
+@click.option("--dataset-repo", help="The dataset repo the model/Space links to.")
+@click.option("--model-repo", help="space: the model repo the Space loads (default: the model folder is copied in).")
+@click.option(
+    "--seed", default=42, show_default=True, help="Split seed (the same for the dataset and the model card)."
+)
+def publish(
+    target: str,
+    source: str,
+    repo_id: str | None,
+    to: Path | None,
+    task: Path | None,
+    private: bool,
+    exist_ok: bool,
+    token: str | None,
+    revision: str | None,
+    gold: str | None,
+    ledger: Path | None,
+    data: Path | None,
+    evaluation: Path | None,
+    benchmark: Path | None,
+    dataset_repo: str | None,
+    model_repo: str | None,
+    seed: int,
+) -> None:
+    """Publish a labelled dataset, a trained student, or its Gradio Space on the Hub; prints the repo URL.
+
+    \b
+    sxhub publish dataset labelled.parquet --task task.yaml --repo-id me/fin-sent --gold expert
+    sxhub publish model student/ --repo-id me/fin-sent-student --dataset-repo me/fin-sent --data labelled.parquet
+    sxhub publish space student/ --repo-id me/fin-sent-demo --model-repo me/fin-sent-student
+    """
+    from .. import publish as pub
+
+    common = {
+        "repo_id": repo_id,
+        "to": to,
+        "token": token,
+        "private": private or None,
+        "revision": revision,
+        "exist_ok": exist_ok,
+    }
+    if target == "dataset":
+        if task is None:
+            raise PublishError("publish dataset needs the task spec: pass --task TASK.yaml.")
+        where = pub.publish_dataset(source, spec=task, gold=gold, ledger=ledger, seed=seed, **common)
+    elif target == "model":
+        where = pub.publish_model(
+            source,
+            dataset_repo=dataset_repo,
+            ledger=ledger,
+            evaluation=evaluation,
+            data=data,
+            gold=gold,
+            benchmark=benchmark,
+            seed=seed,
+            **common,
+        )
+    else:
+        where = pub.publish_space(source, model_repo=model_repo, dataset_repo=dataset_repo, data=data, **common)
+    click.echo(where)

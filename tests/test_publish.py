@@ -1,0 +1,276 @@
+"""Publishing: the exact repo folders (--to), pushes to the local Hub stand-in and back, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import build_tiny_model
+
+from sxhub.cli import main
+from sxhub.spec import TaskSpec
+
+SECRET = "hf_secret_never_in_files_42"
+
+
+def _spec(multi_label: bool = False) -> TaskSpec:
+    labels = [{"name": "positive", "description": "good news"}, {"name": "neutral"}, {"name": "negative"}]
+    return TaskSpec(
+        name="fin-sent",
+        description="Sentiment of financial news.",
+        labels=labels,
+        multi_label=multi_label,
+        teachers=["local"],
+        samples=3,
+        reasoning=True,
+        temperature=0.8,
+    )
+
+
+def _rows(spec: TaskSpec, n: int = 40) -> list[dict]:
+    """Annotate-style rows: 3 votes per text, one failed text, an expert ``gold`` column."""
+    names = spec.label_names
+    rows = []
+    for i in range(n):
+        lab = names[i % 3]
+        winner = [lab, names[(i + 1) % 3]] if spec.multi_label else [lab]
+        votes = [
+            {
+                "teacher": "local",
+                "sample": s,
+                "labels": winner if s < 2 else [names[(i + 1) % 3]],
+                "reason": "r",
+                "error": "",
+                "raw": "{}",
+            }
+            for s in range(3)
+        ]
+        failed = i == n - 1
+        if failed:
+            votes = [
+                {"teacher": "local", "sample": s, "labels": None, "reason": "", "error": "timeout", "raw": ""}
+                for s in range(3)
+            ]
+        agreement = {m: 2 / 3 for m in names} if spec.multi_label else 2 / 3
+        row = {
+            "text": f"company profit rose {i}",
+            "votes": votes,
+            "agreement": agreement,
+            "failed": failed,
+            "error": "timeout" if failed else "",
+            "gold": names[(i + i // 3) % 3],
+        }
+        row[spec.label_column] = None if failed else (winner if spec.multi_label else lab)
+        rows.append(row)
+    return rows
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> tuple[Path, Path]:
+    spec = _spec()
+    data = tmp_path / "labelled.parquet"
+    pd.DataFrame(_rows(spec)).to_parquet(data)
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    return data, task
+
+
+def make_student(path: Path, spec: TaskSpec) -> Path:
+    """A tiny random student folder with id2label and a plausible sxhub.json (as `sxhub train` writes)."""
+    build_tiny_model(path, num_labels=len(spec.labels))
+    config = json.loads((path / "config.json").read_text())
+    config["id2label"] = {str(i): n for i, n in enumerate(spec.label_names)}
+    config["label2id"] = spec.label2id
+    (path / "config.json").write_text(json.dumps(config))
+    info = {
+        "task": spec.to_dict(),
+        "multi_label": spec.multi_label,
+        "labels": spec.label_names,
+        "thresholds": None,
+        "max_length": 64,
+        "base_model": "sentence-transformers/all-MiniLM-L6-v2",
+        "backend": "local",
+        "train": {"epochs": 1.0, "seconds": 1.5, "n_train": 31, "best_metric": "macro_f1"},
+    }
+    (path / "sxhub.json").write_text(json.dumps(info))
+    return path
+
+
+@pytest.fixture
+def student(tmp_path: Path) -> Path:
+    return make_student(tmp_path / "student", _spec())
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(args)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _files_text(folder: Path) -> str:
+    return "\n".join(p.read_bytes().decode("latin-1") for p in folder.rglob("*") if p.is_file())
+
+
+def test_to_dir_writes_the_three_repo_folders(
+    tmp_path: Path,
+    labelled: tuple[Path, Path],
+    student: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datasets import ClassLabel, load_dataset
+    from huggingface_hub import DatasetCard, ModelCard
+
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    data, task = labelled
+    ledger = tmp_path / "labelled.ledger.json"
+    ledger.write_text(json.dumps({"totals": {"texts": 40, "seconds": 8.0, "cost_usd": 0.0}}))
+    ds_dir, model_dir, space_dir = tmp_path / "ds", tmp_path / "model", tmp_path / "space"
+    common = ["--token", SECRET, "--ledger", str(ledger), "--gold", "gold"]
+    code, out, err = run_cli(
+        ["publish", "dataset", str(data), "--task", str(task), "--to", str(ds_dir), *common], capsys
+    )
+    assert code == 0, err
+    assert out.strip() == str(ds_dir)
+    code, _, err = run_cli(
+        [
+            "publish",
+            "model",
+            str(student),
+            "--to",
+            str(model_dir),
+            "--data",
+            str(data),
+            "--dataset-repo",
+            "me/fin",
+            "--repo-id",
+            "me/fin-student",
+            *common,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    code, _, err = run_cli(
+        ["publish", "space", str(student), "--to", str(space_dir), "--data", str(data), "--token", SECRET], capsys
+    )
+    assert code == 0, err
+
+    card = DatasetCard.load(ds_dir / "README.md")
+    assert card.data.task_categories == ["text-classification"]
+    assert card.data.task_ids == ["multi-class-classification"]
+    assert {"synthetic", "sxhub"} <= set(card.data.tags)
+    assert "Agreement with experts" in card.text and "totals.cost_usd" in card.text
+    assert (ds_dir / "label_distribution.png").stat().st_size > 1000
+    ds = load_dataset(str(ds_dir))
+    assert set(ds) == {"train", "validation", "test"}
+    assert sum(len(s) for s in ds.values()) == 39  # the failed text is left out
+    assert isinstance(ds["train"].features["label"], ClassLabel)
+    assert ds["train"].features["label"].names == ["positive", "neutral", "negative"]
+    assert ds["train"][0]["votes"][0]["teacher"] == "local"
+
+    mcard = ModelCard.load(model_dir / "README.md")
+    assert mcard.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert mcard.data.datasets == ["me/fin"] and mcard.data.pipeline_tag == "text-classification"
+    metrics = {(r.dataset_name, r.metric_type, r.metric_config) for r in mcard.data.eval_results}
+    assert ("me/fin (student vs experts)", "f1", "macro") in metrics
+    assert ("me/fin (teacher vs experts)", "krippendorff_alpha", None) in metrics
+    assert 'pipeline("text-classification", model="me/fin-student", top_k=None)' in mcard.text
+    assert "chance level" in mcard.text
+    assert (model_dir / "confusion_matrix.png").is_file() and (model_dir / "model.safetensors").is_file()
+
+    readme = (space_dir / "README.md").read_text()
+    header = __import__("yaml").safe_load(readme.split("---")[1])
+    assert header["sdk"] == "gradio" and header["app_file"] == "app.py"
+    assert json.loads((space_dir / "config.json").read_text())["model"] == "model"
+    assert len(json.loads((space_dir / "examples.json").read_text())) == 3
+    assert (space_dir / "model" / "model.safetensors").is_file()
+    for folder in (ds_dir, model_dir, space_dir):
+        assert SECRET not in _files_text(folder)
+
+
+def test_multi_label_features_and_split() -> None:
+    from datasets import ClassLabel, List
+
+    from sxhub.publish import build_dataset
+
+    spec = _spec(multi_label=True)
+    dd, facts = build_dataset(pd.DataFrame(_rows(spec, n=50)), spec, seed=1)
+    feature = dd["train"].features["labels"]
+    assert isinstance(feature, List) and isinstance(feature.feature, ClassLabel)
+    assert set(dd["train"].features["agreement"]) == set(spec.label_names)
+    assert facts["n_failed"] == 1 and sum(len(d) for d in dd.values()) == 49
+    again, _ = build_dataset(pd.DataFrame(_rows(spec, n=50)), spec, seed=1)
+    assert again["test"]["text"] == dd["test"]["text"]  # seeded
+
+
+def test_push_and_load_back(hub, labelled: tuple[Path, Path], student: Path) -> None:
+    from datasets import load_dataset
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    from sxhub.publish import publish_dataset, publish_model, publish_space
+
+    data, task = labelled
+    url = publish_dataset(data, spec=task, repo_id=f"{hub.user}/fin-sent", gold="gold")
+    assert "fin-sent" in url
+    ds = load_dataset(f"{hub.user}/fin-sent")
+    assert ds["train"].features["label"].names == ["positive", "neutral", "negative"]
+    assert sum(len(s) for s in ds.values()) == 39
+
+    publish_model(
+        student, repo_id=f"{hub.user}/fin-student", dataset_repo=f"{hub.user}/fin-sent", data=data, gold="gold"
+    )
+    model = AutoModelForSequenceClassification.from_pretrained(f"{hub.user}/fin-student")
+    assert model.config.id2label[2] == "negative"
+    texts = ["profit rose strong growth", "shares fell loss"]
+    remote = pipeline("text-classification", model=f"{hub.user}/fin-student", top_k=None)(texts)
+    local = pipeline("text-classification", model=str(student), top_k=None)(texts)
+    assert [[s["label"] for s in r] for r in remote] == [[s["label"] for s in r] for r in local]
+    assert [r[0]["score"] for r in remote] == pytest.approx([r[0]["score"] for r in local])
+
+    publish_space(
+        student,
+        repo_id=f"{hub.user}/fin-demo",
+        model_repo=f"{hub.user}/fin-student",
+        dataset_repo=f"{hub.user}/fin-sent",
+    )
+    files = set(hub.stub.list_files(f"{hub.user}/fin-demo", repo_type="space"))
+    assert {"app.py", "requirements.txt", "README.md", "config.json", "examples.json"} <= files
+
+
+def test_errors_are_one_line_with_exit_2(
+    hub,
+    labelled: tuple[Path, Path],
+    student: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, task = labelled
+    base = ["publish", "dataset", str(data), "--task", str(task)]
+    code, _, err = run_cli([*base, "--repo-id", "bad name/../x"], capsys)
+    assert code == 2 and "invalid" in err and len(err.strip().splitlines()) == 1
+
+    code, _, err = run_cli([*base, "--repo-id", f"{hub.user}/exists"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli([*base, "--repo-id", f"{hub.user}/exists"], capsys)
+    assert code == 2 and "--exist-ok" in err
+    code, _, err = run_cli([*base, "--repo-id", f"{hub.user}/exists", "--exist-ok"], capsys)
+    assert code == 0, err
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run_cli(["publish", "model", str(empty), "--repo-id", "me/m"], capsys)
+    assert code == 2 and "nothing to publish" in err
+    (empty / "config.json").write_text("{}")
+    code, _, err = run_cli(["publish", "model", str(empty), "--repo-id", "me/m"], capsys)
+    assert code == 2 and "weights" in err
+
+    monkeypatch.delenv("HF_TOKEN")
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", "me/m"], capsys)
+    assert code == 2 and "hf auth login" in err and "HF_TOKEN" in err
