@@ -7,7 +7,7 @@ import importlib.util
 
 import httpx2
 import pytest
-from fake_openai_server import Answer, FakeOpenAIServer, Fail
+from fake_openai_server import Answer, Fail, FakeOpenAIServer
 from huggingface_hub.errors import HfHubHTTPError
 
 from sxhub.errors import TeacherError, TeacherUnavailableError

@@ -1,0 +1,247 @@
+"""The annotate engine and CLI with the scripted fake teacher (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from sxhub.annotate import annotate
+from sxhub.cache import LabelCache
+from sxhub.cli import cli
+from sxhub.errors import TeacherUnavailableError, UserError
+from sxhub.spec import TaskSpec, TeacherSpec
+from sxhub.teachers import FakeTeacher, RetryableTeacherError
+
+LABELS = ["positive", "neutral", "negative"]
+
+
+def make_spec(**kwargs) -> TaskSpec:
+    return TaskSpec.from_dict({"name": "fin", "description": "Financial sentiment.", "labels": LABELS, **kwargs})
+
+
+def by_keyword(messages: list[dict[str, str]]) -> dict[str, str]:
+    text = messages[-1]["content"].lower()
+    return {"label": "positive" if "rose" in text else "negative" if "fell" in text else "neutral"}
+
+
+def run(spec: TaskSpec, texts, teachers, tmp_path: Path, **kwargs):
+    kwargs.setdefault("cache", tmp_path / "cache")
+    return annotate(spec, texts, teachers=teachers, progress=False, backoff=0.01, **kwargs)
+
+
+def test_labels_votes_and_rows_follow_the_contract(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=by_keyword)
+    result = run(make_spec(samples=2), ["Profit rose.", "Sales fell.", "The AGM is in May."], [fake], tmp_path)
+    rows = result.rows
+    assert [r["label"] for r in rows] == ["positive", "negative", "neutral"]
+    assert list(result.frame.columns) == ["text", "label", "votes", "agreement", "failed", "error"]
+    assert rows[0]["votes"] == [
+        {"teacher": "fake", "sample": s, "labels": ["positive"], "reason": "", "error": "", "raw": ""} for s in (0, 1)
+    ]
+    assert all(r["agreement"] == 1.0 and not r["failed"] and r["error"] == "" for r in rows)
+    assert sorted(call.seed for call in fake.history) == [0, 0, 0, 1, 1, 1]
+    assert "Profit rose." in fake.history[0].messages[-1]["content"]
+    assert fake.history[0].schema == make_spec().answer_schema()
+
+
+def test_invalid_answer_is_asked_again_with_a_fresh_seed(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=by_keyword).enqueue("I think positive", '{"label": "bullish"}')
+    result = run(make_spec(), ["Profit rose."], [fake], tmp_path)
+    assert result.rows[0]["label"] == "positive"
+    assert [call.seed for call in fake.history] == [0, 1000, 2000]
+    assert result.ledger["invalid_answers"] == 2 and result.ledger["failed_votes"] == 0
+
+
+def test_persistently_invalid_answers_fail_the_text_with_the_raw_reply(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=lambda m: "no idea")
+    result = run(make_spec(), ["Profit rose."], [fake], tmp_path, max_invalid=1)
+    row = result.rows[0]
+    assert row["failed"] and row["label"] is None
+    assert "invalid answer" in row["error"]
+    assert row["votes"][0]["raw"] == "no idea" and row["votes"][0]["labels"] is None
+    assert len(fake.history) == 2
+
+
+def test_transient_errors_are_retried_then_recorded(tmp_path: Path) -> None:
+    boom = RetryableTeacherError("fake: HTTP 503")
+    fake = FakeTeacher(responder=by_keyword).enqueue(boom, boom)
+    ok = run(make_spec(), ["Profit rose."], [fake], tmp_path)
+    assert ok.rows[0]["label"] == "positive" and ok.ledger["retries"] == 2 and ok.ledger["requests"] == 3
+
+    always = FakeTeacher(name="down", responder=lambda m: (_ for _ in ()).throw(RetryableTeacherError("HTTP 503")))
+    bad = run(make_spec(), ["Sales fell."], [always], tmp_path, max_retries=2)
+    assert bad.rows[0]["failed"] and "HTTP 503 (gave up after 3 tries)" in bad.rows[0]["error"]
+    assert len(always.history) == 3
+
+
+def test_unauthorised_teacher_stops_the_run(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=lambda m: (_ for _ in ()).throw(TeacherUnavailableError("HTTP 401; set HF_TOKEN")))
+    with pytest.raises(TeacherUnavailableError, match="HF_TOKEN"):
+        run(make_spec(), ["a", "b", "c"], [fake], tmp_path)
+
+
+def test_several_teachers_vote_together(tmp_path: Path) -> None:
+    a = FakeTeacher(name="a", responder=lambda m: {"label": "positive"})
+    b = FakeTeacher(name="b", responder=lambda m: {"label": "negative"})
+    c = FakeTeacher(name="c", responder=lambda m: {"label": "negative"})
+    result = run(make_spec(), ["x"], [a, b, c], tmp_path)
+    row = result.rows[0]
+    assert row["label"] == "negative" and row["agreement"] == pytest.approx(2 / 3)
+    assert [v["teacher"] for v in row["votes"]] == ["a", "b", "c"]
+    assert set(result.ledger["teachers"]) == {"a", "b", "c"}
+
+
+def test_one_failed_teacher_does_not_fail_the_text(tmp_path: Path) -> None:
+    good = FakeTeacher(name="good", responder=by_keyword)
+    bad = FakeTeacher(name="bad", responder=lambda m: "garbage")
+    row = run(make_spec(), ["Sales fell."], [good, bad], tmp_path, max_invalid=0).rows[0]
+    assert row["label"] == "negative" and not row["failed"]
+    assert row["votes"][1]["labels"] is None and row["votes"][1]["raw"] == "garbage"
+
+
+def test_multi_label(tmp_path: Path) -> None:
+    spec = TaskSpec.from_dict({"name": "topics", "labels": ["price", "service", "delivery"], "multi_label": True})
+    fake = FakeTeacher(responder=lambda m: {"labels": ["Delivery", "price"]})
+    result = run(spec, ["Cheap but late."], [fake], tmp_path, samples=3)
+    row = result.rows[0]
+    assert "labels" in result.frame.columns and "label" not in result.frame.columns
+    assert row["labels"] == ["price", "delivery"]
+    assert row["agreement"] == {"price": 1.0, "service": 1.0, "delivery": 1.0}
+
+
+def test_reasons_are_stored_when_asked_for(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=lambda m: {"reason": "profit went up", "label": "positive"})
+    row = run(make_spec(reasoning=True), ["Profit rose."], [fake], tmp_path).rows[0]
+    assert row["votes"][0]["reason"] == "profit went up"
+    assert "reason" in fake.history[0].schema["required"]
+
+
+def test_ledger_counts_tokens_and_cost(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=by_keyword)
+    fake.spec = TeacherSpec(model="org/model", price_input=1.0, price_output=2.0)
+    result = run(make_spec(samples=3), ["a", "b"], [fake], tmp_path)
+    led = result.ledger
+    assert led["requests"] == 6 and led["cached"] == 0 and led["n_texts"] == 2 and led["samples"] == 3
+    assert led["input_tokens"] > 0 and led["output_tokens"] > 0
+    expected = (led["input_tokens"] * 1.0 + led["output_tokens"] * 2.0) / 1e6
+    assert led["cost_usd"] == pytest.approx(expected)
+    assert led["failed_texts"] == 0 and led["ties"] == 0 and led["seconds"] >= 0
+    assert "labelled 2/2 texts" in result.summary_line()
+
+
+def test_second_run_is_served_by_the_cache(tmp_path: Path) -> None:
+    texts = ["Profit rose.", "Sales fell.", "Meeting today."]
+    first = FakeTeacher(responder=by_keyword)
+    one = run(make_spec(samples=2), texts, [first], tmp_path)
+    second = FakeTeacher(responder=lambda m: pytest.fail("the cache should answer"))
+    two = run(make_spec(samples=2), texts, [second], tmp_path)
+    assert second.history == [] and two.ledger["requests"] == 0 and two.ledger["cached"] == 6
+    pd.testing.assert_frame_equal(one.frame, two.frame)
+    assert len(LabelCache(tmp_path / "cache")) == 6
+
+
+def test_cache_key_changes_with_what_changes_the_output(tmp_path: Path) -> None:
+    run(make_spec(), ["x"], [FakeTeacher(responder=by_keyword)], tmp_path)
+    hotter = FakeTeacher(responder=by_keyword)
+    run(make_spec(temperature=0.1), ["x"], [hotter], tmp_path, concurrency=3)
+    assert len(hotter.history) == 1  # a new temperature is a new request; concurrency is not part of the key
+
+
+def test_failures_are_not_cached(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=lambda m: (_ for _ in ()).throw(RetryableTeacherError("HTTP 500")))
+    run(make_spec(), ["x"], [fake], tmp_path, max_retries=0)
+    again = FakeTeacher(responder=by_keyword)
+    assert run(make_spec(), ["x"], [again], tmp_path).rows[0]["label"] == "neutral"
+    assert len(again.history) == 1
+
+
+def test_dry_run_calls_no_teacher(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=lambda m: pytest.fail("dry run must not call"))
+    fake.spec = TeacherSpec(model="org/m", price_input=10.0, price_output=10.0, max_tokens=100)
+    result = run(make_spec(samples=2), ["a" * 400, "b"], [fake], tmp_path, dry_run=True)
+    led = result.ledger
+    assert led["dry_run"] and led["requests_planned"] == 4
+    assert led["input_tokens"] > 200
+    assert led["output_tokens_max"] == 400 and led["cost_usd"] < led["cost_usd_max"]
+    assert "dry run" in result.summary_line()
+
+
+def test_bad_arguments_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="concurrency"):
+        run(make_spec(), ["x"], [FakeTeacher()], tmp_path, concurrency=0)
+    with pytest.raises(UserError, match="list of texts"):
+        run(make_spec(), "just one string", [FakeTeacher()], tmp_path)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# CLI
+# ----------------------------------------------------------------------------------------------------------------
+@pytest.fixture
+def task_file(tmp_path: Path) -> Path:
+    path = tmp_path / "task.yaml"
+    path.write_text("name: fin\nlabels: [positive, neutral, negative]\n", encoding="utf-8")
+    return path
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, ["-q", *args])
+
+
+def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("sentence,gold\nProfit rose.,positive\nProfit rose.,positive\nSales fell.,negative\n")
+    res = invoke("annotate", str(task_file), str(data), "--dry-run", "--json", "--teacher", "org/model")
+    assert res.exit_code == 0, res.output
+    led = json.loads(res.stdout)
+    assert led["dry_run"] and led["n_texts"] == 2 and led["n_duplicates"] == 1
+
+
+@pytest.mark.parametrize(
+    ("content", "args", "message"),
+    [
+        (None, [], "not found"),
+        (b"", [], "is empty"),
+        (b"body\nhello\n", ["--text-column", "missing"], "text column 'missing' not found"),
+        ("text\ncaf\u00e9\n".encode("latin-1"), [], "not UTF-8"),
+        (("text\n" + "x" * 1_000_000 + "\n").encode(), [], "1,000,000 characters"),
+    ],
+)
+def test_cli_bad_inputs_exit_2_with_one_line(
+    tmp_path: Path, task_file: Path, content, args, message, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sxhub.cli import main
+
+    data = tmp_path / "in.csv"
+    if content is not None:
+        data.write_bytes(content)
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "annotate", str(task_file), str(data), "-o", str(tmp_path / "o.csv"), *args])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "\n" not in err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_cli_bad_spec_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sxhub.cli import main
+
+    bad = tmp_path / "task.yaml"
+    bad.write_text("name: fin\nlabels: [only]\n")
+    data = tmp_path / "in.csv"
+    data.write_text("text\nhello\n")
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "annotate", str(bad), str(data), "-o", str(tmp_path / "o.csv")])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("Error: labels:") and "\n" not in err
+
+
+def test_cli_needs_out_unless_dry_run(task_file: Path, tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("text\nhello\n")
+    res = invoke("annotate", str(task_file), str(data))
+    assert res.exit_code != 0 and "-o OUT" in str(res.exception)
