@@ -1,0 +1,108 @@
+"""Fault injection: the real InferenceClientTeacher against a local OpenAI-compatible server that misbehaves.
+
+Every text must end either labelled or failed with its error, and nothing else: no guessed labels.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from fake_openai_server import Action, Answer, Fail, FakeOpenAIServer, Hang, default_answer, user_text
+
+from sxhub.annotate import annotate
+from sxhub.spec import TaskSpec, TeacherSpec
+
+LABELS = ["positive", "neutral", "negative"]
+
+
+def faulty(body: dict, n: int) -> Action:
+    """Each text names its fault; 'flaky' faults pass on the second or third try."""
+    text = user_text(body)
+    if "rate-limited" in text and n == 1:
+        return Fail(429, {"Retry-After": "1"})
+    if "flaky-500" in text and n <= 2:
+        return Fail(500)
+    if "slow-once" in text and n == 1:
+        return Hang(1.5)
+    if "always-500" in text:
+        return Fail(503)
+    if "always-hangs" in text:
+        return Hang(1.5)
+    if "not-json" in text:
+        return Answer("The sentiment is positive.")
+    if "outside" in text:
+        return Answer('{"label": "bullish"}')
+    if "bad-request" in text:
+        return Fail(400, body='{"error": "prompt too long"}')
+    return Answer(default_answer(body))
+
+
+def run(server: FakeOpenAIServer, texts: list[str], tmp_path: Path, **kwargs):
+    teacher = TeacherSpec(base_url=server.url, model="fake", name="srv", timeout=0.5)
+    spec = TaskSpec(name="fin", labels=LABELS, teachers=[teacher])
+    kwargs = {"cache": tmp_path / "cache", "progress": False, "backoff": 0.05, "max_retries": 3, **kwargs}
+    return annotate(spec, texts, **kwargs)
+
+
+EXPECTED_FAILURES = {
+    "always-500": "HTTP 503",
+    "always-hangs": "timed out",
+    "not-json": "invalid answer: reply holds no JSON object",
+    "outside": "invalid answer: label 'bullish' is not one of",
+    "bad-request": "HTTP 400",
+}
+
+
+def test_every_text_ends_labelled_or_failed_with_its_error(tmp_path: Path) -> None:
+    texts = ["fine", "rate-limited", "flaky-500", "slow-once", *EXPECTED_FAILURES]
+    with FakeOpenAIServer(faulty) as server:
+        result = run(server, texts, tmp_path, concurrency=4, max_invalid=1)
+    for row in result.rows:
+        if row["text"] in EXPECTED_FAILURES:
+            assert row["failed"] is True and row["label"] is None
+            assert EXPECTED_FAILURES[row["text"]] in row["error"]
+        else:
+            assert row["failed"] is False and row["label"] in LABELS and row["error"] == ""
+    ledger = result.ledger
+    assert ledger["failed_texts"] == len(EXPECTED_FAILURES)
+    assert ledger["retries"] >= 1 + 2 + 1 + 3 + 3  # 429, two 500s, one hang, always-500, always-hangs
+    counts = server.per_text
+    assert counts[next(k for k in counts if "always-500" in k)] == 4  # 1 try + 3 retries
+    assert counts[next(k for k in counts if "bad-request" in k)] == 1  # 400 is not retried
+    assert counts[next(k for k in counts if "not-json" in k)] == 2  # asked again once with a fresh seed
+    not_json = next(r for r in result.rows if r["text"] == "not-json")
+    assert not_json["votes"][0]["raw"] == "The sentiment is positive."
+
+
+def test_retry_after_header_is_honoured(tmp_path: Path) -> None:
+    times: list[float] = []
+
+    def rate_limited(body: dict, n: int) -> Action:
+        times.append(time.monotonic())
+        return Fail(429, {"Retry-After": "1"}) if n == 1 else Answer(default_answer(body))
+
+    with FakeOpenAIServer(rate_limited) as server:
+        result = run(server, ["only one"], tmp_path, backoff=0.01)
+    assert result.rows[0]["label"] in LABELS
+    assert len(times) == 2 and times[1] - times[0] >= 0.95
+
+
+def test_failed_requests_are_retried_by_the_next_run(tmp_path: Path) -> None:
+    with FakeOpenAIServer(lambda body, n: Fail(503)) as server:
+        first = run(server, ["a", "b"], tmp_path, max_retries=0)
+    assert all(first.frame["failed"])
+    with FakeOpenAIServer() as server:
+        second = run(server, ["a", "b"], tmp_path)
+    assert not any(second.frame["failed"]) and len(server.requests) == 2
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_permanent_errors_stop_with_a_fix(tmp_path: Path, status: int) -> None:
+    from sxhub.errors import TeacherUnavailableError
+
+    with FakeOpenAIServer(lambda body, n: Fail(status)) as server, pytest.raises(TeacherUnavailableError) as info:
+        run(server, ["a", "b", "c"], tmp_path)
+    assert f"HTTP {status}" in str(info.value)
+    assert len(server.requests) <= 3  # no retries of a permanent error
