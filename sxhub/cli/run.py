@@ -1,0 +1,93 @@
+"""``sxhub run``: the whole pipeline, from a task spec and raw texts to three repos and a report."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from . import emit_json
+
+
+@click.command("run")
+@click.argument("task", type=click.Path(dir_okay=False))
+@click.argument("input_path", metavar="INPUT")
+@click.option("--gold", help="Column of expert labels in INPUT: scores teacher and student against them.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False),
+    default="out",
+    show_default=True,
+    help="Folder for every stage's output, the repo folders and the report.",
+)
+@click.option("--push", metavar="NAMESPACE", help="Push dataset, model and Space to the Hub under this user/org.")
+@click.option("--private", is_flag=True, help="Create the Hub repos private (with --push).")
+@click.option("--exist-ok", is_flag=True, help="Update repos that already exist instead of failing.")
+@click.option(
+    "--teacher", "teachers", multiple=True, help="Teacher(s) instead of the spec's: local, a Hub id or a URL."
+)
+@click.option("--samples", type=int, help="Self-consistency samples per teacher (default: the spec's).")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Teacher requests in flight.")
+@click.option("--text-column", help="Column holding the texts (default: text or a usual synonym).")
+@click.option("--limit", type=int, help="Only the first N rows of INPUT.")
+@click.option("--base", "base_model", help="Student base model: a local folder or Hub id (default: all-MiniLM-L6-v2).")
+@click.option("--backend", type=click.Choice(["local", "autotrain"]), default="local", show_default=True)
+@click.option("--epochs", type=float, default=3.0, show_default=True)
+@click.option("--threads", type=int, help="CPU threads for training and prediction.")
+@click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Label cache folder (default: $SXHUB_CACHE).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout.")
+def run(
+    task: str,
+    input_path: str,
+    gold: str | None,
+    out: str,
+    push: str | None,
+    private: bool,
+    exist_ok: bool,
+    teachers: tuple[str, ...],
+    samples: int | None,
+    concurrency: int,
+    text_column: str | None,
+    limit: int | None,
+    base_model: str | None,
+    backend: str,
+    epochs: float,
+    threads: int | None,
+    no_int8: bool,
+    cache_dir: str | None,
+    as_json: bool,
+) -> None:
+    """Annotate INPUT with the teachers of TASK, train a student, evaluate, export and publish it.
+
+    Without --push the three repos (dataset, model, Space) are written as folders under OUT/repos; the report is
+    OUT/report.md (and report.json).
+    """
+    from ..pipeline import RunConfig, run_pipeline
+
+    config = RunConfig(
+        out=Path(out),
+        gold=gold,
+        text_column=text_column,
+        teachers=list(teachers),
+        samples=samples,
+        concurrency=concurrency,
+        limit=limit,
+        base_model=base_model,
+        backend=backend,
+        epochs=epochs,
+        threads=threads,
+        push=push,
+        private=private,
+        exist_ok=exist_ok,
+        int8=not no_int8,
+        cache_dir=cache_dir,
+        progress=os.environ.get("TQDM_DISABLE") != "1",
+    )
+    report = run_pipeline(task, input_path, config)
+    if as_json:
+        emit_json(report)
+        return
+    click.echo((Path(out) / "report.md").read_text(encoding="utf-8"))

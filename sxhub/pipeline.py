@@ -1,0 +1,300 @@
+"""The whole pipeline in one call: annotate → vote → dataset → train → evaluate → export → publish → report.
+
+Each stage writes its output under ``out`` as soon as it is done, so a failure late in the run loses nothing earlier
+(and the label cache makes a rerun of annotate free). The report (``report.md`` and ``report.json``) holds the
+figures of every stage: labels and cost, teacher vs experts, training, student vs teacher vs experts on the held-out
+test split, speed, and where the three repos went.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .data import parse_label_cell, prepare_texts, read_table, write_table
+from .errors import InputError
+from .spec import TaskSpec, load_spec
+
+logger = logging.getLogger(__name__)
+
+SPLIT_SEED = 42
+
+
+@dataclass
+class RunConfig:
+    """Options of ``sxhub run`` (everything else comes from the task spec)."""
+
+    out: Path = Path("out")
+    gold: str | None = None
+    text_column: str | None = None
+    teachers: list[str] = field(default_factory=list)
+    samples: int | None = None
+    concurrency: int = 8
+    limit: int | None = None
+    base_model: str | None = None
+    backend: str = "local"
+    epochs: float = 3.0
+    threads: int | None = None
+    push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
+    private: bool = False
+    exist_ok: bool = False
+    int8: bool = True
+    cache_dir: str | None = None
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"limit={self.limit} must be a positive integer.")
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    figures: dict[str, Any]
+
+
+class Report:
+    """Collects the figures of each stage and writes them as markdown and JSON after every stage."""
+
+    def __init__(self, spec: TaskSpec, config: RunConfig) -> None:
+        self.spec = spec
+        self.config = config
+        self.stages: list[Stage] = []
+        self.started = time.time()
+
+    def add(self, name: str, started: float, figures: dict[str, Any]) -> None:
+        self.stages.append(Stage(name, time.perf_counter() - started, figures))
+        self.write()
+        logger.info("stage %s done in %.1f s", name, self.stages[-1].seconds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.spec.name,
+            "multi_label": self.spec.multi_label,
+            "labels": self.spec.label_names,
+            "stages": {s.name: {"seconds": round(s.seconds, 2), **s.figures} for s in self.stages},
+        }
+
+    def write(self) -> None:
+        out = self.config.out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=1, default=_jsonable) + "\n", "utf-8")
+        (out / "report.md").write_text(render_markdown(self.to_dict()), encoding="utf-8")
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:,.0f}"
+    return "–" if value is None else str(value)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The run report as markdown: one section per stage, the comparison table first."""
+    stages = report["stages"]
+    lines = [f"# sxhub run: {report['task']}", ""]
+    ev = stages.get("evaluate", {}).get("scores")
+    if ev:
+        main = "micro_f1" if report["multi_label"] else "macro_f1"
+        lines += [
+            "## Who agrees with whom (held-out test split)",
+            "",
+            f"| comparison | n | accuracy | {main} | alpha |",
+            "|---|---|---|---|---|",
+        ]
+        for name, res in ev.items():
+            lines.append(
+                f"| {name} | {res.get('n')} | {_fmt(res.get('accuracy'))} | {_fmt(res.get(main))} | "
+                f"{_fmt(res.get('krippendorff_alpha'))} |"
+            )
+        lines.append("")
+    for name, figures in stages.items():
+        lines += [f"## {name} ({figures.get('seconds', 0):.1f} s)", ""]
+        for key, value in figures.items():
+            if key in {"seconds", "scores"}:
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items() if not isinstance(v, (dict, list)))
+            lines.append(f"- **{key}**: {_fmt(value) if not isinstance(value, str) else value}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
+    """Run every stage on ``source`` (texts to label) and return the report as a dict."""
+    from .annotate import annotate
+    from .export import export_onnx
+    from .publish import publish_dataset, publish_model, publish_space, split_frame
+    from .train import TrainConfig, train
+
+    spec = load_spec(task)
+    if config.teachers:
+        spec = spec.with_teachers(list(config.teachers))
+    out = config.out
+    out.mkdir(parents=True, exist_ok=True)
+    report = Report(spec, config)
+
+    # 1. annotate + vote -------------------------------------------------------------------------------------
+    started = time.perf_counter()
+    frame = read_table(source, limit=config.limit)
+    keep = [config.gold] if config.gold else []
+    if config.gold and config.gold not in frame.columns:
+        raise InputError(f"gold column {config.gold!r} not found; the input has columns {list(frame.columns)[:20]}.")
+    prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
+    result = annotate(
+        spec,
+        prepared,
+        samples=config.samples,
+        concurrency=config.concurrency,
+        cache=config.cache_dir,
+        progress=config.progress,
+    )
+    labelled_path = write_table(result.frame, out / "labelled.parquet")
+    ledger_path = out / "labelled.ledger.json"
+    ledger_path.write_text(json.dumps(result.ledger, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    led = result.ledger
+    report.add(
+        "annotate",
+        started,
+        {
+            "summary": result.summary_line(),
+            "labelled": str(labelled_path),
+            "texts": led["n_texts"],
+            "failed": led["failed_texts"],
+            "ties": led["ties"],
+            "requests": led["requests"],
+            "cost_usd": led.get("cost_usd"),
+            "teachers": [t.name for t in spec.default_teachers()],
+        },
+    )
+    labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)
+    if len(labelled) < 10:
+        raise InputError(
+            f"only {len(labelled)} texts were labelled ({led['failed_texts']} failed); a student needs at least 10: "
+            "check the teacher (see the ledger) or give more texts."
+        )
+
+    # 2. split: the seeded train/validation/test split the dataset repo has ---------------------------------
+    started = time.perf_counter()
+    splits, stratified = split_frame(labelled, spec, seed=SPLIT_SEED)
+    train_part = pd.concat([splits[s] for s in ("train", "validation") if s in splits], ignore_index=True)
+    test_part = splits.get("test", labelled)
+    write_table(train_part, out / "splits" / "train.parquet")
+    write_table(test_part, out / "splits" / "test.parquet")
+    report.add(
+        "split",
+        started,
+        {"train+validation": len(train_part), "test": len(test_part), "stratified": stratified, "seed": SPLIT_SEED},
+    )
+
+    # 3. train ----------------------------------------------------------------------------------------------
+    started = time.perf_counter()
+    model_dir = out / "model"
+    tconf = TrainConfig(
+        output_dir=model_dir,
+        base_model=config.base_model,
+        backend=config.backend,
+        epochs=config.epochs,
+        threads=config.threads,
+        seed=SPLIT_SEED,
+    )
+    trained = train(spec, train_part, tconf)
+    report.add(
+        "train",
+        started,
+        {
+            "summary": trained.summary_line(),
+            "model_dir": str(model_dir),
+            "base_model": trained.base_model,
+            "best_validation": trained.best_score,
+            "metric": trained.best_metric,
+        },
+    )
+
+    # 4. export ---------------------------------------------------------------------------------------------
+    started = time.perf_counter()
+    exported = export_onnx(model_dir, int8=config.int8, check_texts=test_part["text"].head(64).tolist())
+    report.add("export", started, {"summary": " · ".join(exported.summary_lines()), **exported.to_dict()})
+
+    # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------
+    started = time.perf_counter()
+    scores, speed = evaluate_on_test(model_dir, test_part, spec, gold=config.gold, threads=config.threads)
+    teacher_speed = (
+        (led["n_texts"] * max(1, len(spec.default_teachers()))) / led["seconds"] if led["seconds"] else None
+    )
+    speed["teacher_texts_per_s"] = teacher_speed
+    evaluation_path = out / "evaluation.json"
+    evaluation_path.write_text(json.dumps({"scores": scores, "speed": speed}, indent=1, default=_jsonable), "utf-8")
+    report.add("evaluate", started, {"scores": scores, "speed": speed})
+
+    # 6. publish ---------------------------------------------------------------------------------------------
+    started = time.perf_counter()
+    ns = config.push
+    ids = {kind: (f"{ns}/{spec.name}" if ns else f"{spec.name}") for kind in ("dataset", "model", "space")}
+    repos = out / "repos"
+    common = {"private": config.private if ns else None, "exist_ok": config.exist_ok}
+
+    def target(kind: str) -> dict[str, Any]:
+        return {"repo_id": ids[kind]} if ns else {"repo_id": ids[kind], "to": repos / kind}
+
+    dataset_url = publish_dataset(
+        labelled_path, spec=spec, gold=config.gold, ledger=ledger_path, seed=SPLIT_SEED, **target("dataset"), **common
+    )
+    model_url = publish_model(
+        model_dir,
+        dataset_repo=ids["dataset"],
+        ledger=ledger_path,
+        evaluation=scores,
+        benchmark=speed,
+        seed=SPLIT_SEED,
+        **target("model"),
+        **common,
+    )
+    space_url = publish_space(
+        ids["model"] if ns else model_dir,
+        model_repo=ids["model"],
+        dataset_repo=ids["dataset"],
+        data=labelled,
+        **target("space"),
+        **common,
+    )
+    report.add("publish", started, {"dataset": dataset_url, "model": model_url, "space": space_url})
+    return report.to_dict()
+
+
+def evaluate_on_test(
+    model_dir: Path, test: pd.DataFrame, spec: TaskSpec, *, gold: str | None, threads: int | None = None
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Student vs teacher labels (and, with a gold column, student vs experts and teacher vs experts)."""
+    from .metrics import score
+    from .predict import Predictor
+
+    predictor = Predictor(model_dir, threads=threads)
+    texts = test["text"].tolist()
+    t0 = time.perf_counter()
+    preds, _ = predictor.predict(texts)
+    seconds = time.perf_counter() - t0
+    teacher = test[spec.label_column].map(lambda v: list(v) if spec.multi_label else v).tolist()
+    names, multi = spec.label_names, spec.multi_label
+    scores = {"student vs teacher labels": score(teacher, preds, names, multi)}
+    if gold:
+        keep = [i for i, g in enumerate(test[gold].tolist()) if parse_label_cell(g, multi_label=multi) not in (None,)]
+        gl = [parse_label_cell(test[gold].iloc[i], multi_label=multi) for i in keep]
+        scores["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
+        scores["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
+    speed = {"student_texts_per_s": len(texts) / seconds if seconds else None, "n": len(texts)}
+    return scores, speed

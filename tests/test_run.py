@@ -1,0 +1,111 @@
+"""``sxhub run`` end to end: annotate → vote → dataset → train → evaluate → export → publish → report."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fake_openai_server import Answer, FakeOpenAIServer, user_text
+
+from sxhub.data import read_table
+
+ROOT = Path(__file__).resolve().parent.parent
+FIN = ROOT / "examples" / "financial-sentiment"
+
+
+def _oracle(texts: pd.DataFrame) -> FakeOpenAIServer:
+    """A teacher that answers with the expert label of each shipped example text (so every figure is checkable)."""
+    gold = {row.text: row.expert for row in texts.itertuples()}
+
+    def respond(body: dict, n: int) -> Answer:
+        text = user_text(body)
+        label = next(lab for t, lab in gold.items() if t in text)
+        return Answer(json.dumps({"label": label}))
+
+    return FakeOpenAIServer(respond)
+
+
+def _sxhub(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "sxhub", *args], capture_output=True, text=True, env=env, check=False)
+
+
+@pytest.mark.slow
+def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> None:
+    texts = pd.read_csv(FIN / "texts.csv")
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    with _oracle(texts) as server:
+        proc = _sxhub(
+            "run",
+            str(FIN / "task.yaml"),
+            str(FIN / "texts.csv"),
+            "--gold",
+            "expert",
+            "--out",
+            str(out),
+            "--teacher",
+            server.url,
+            "--samples",
+            "1",
+            "--base",
+            str(tiny_base_model),
+            "--epochs",
+            "1",
+            "--json",
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert len(server.requests) == len(texts)
+        # a second run answers from the label cache: zero requests to the teacher
+        again = _sxhub(
+            "run",
+            str(FIN / "task.yaml"),
+            str(FIN / "texts.csv"),
+            "--out",
+            str(tmp_path / "again"),
+            "--teacher",
+            server.url,
+            "--samples",
+            "1",
+            "--base",
+            str(tiny_base_model),
+            "--epochs",
+            "1",
+            "--no-int8",
+            env=env,
+        )
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert len(server.requests) == len(texts)
+    report = json.loads(proc.stdout)
+    stages = report["stages"]
+    assert list(stages) == ["annotate", "split", "train", "export", "evaluate", "publish"]
+    assert stages["annotate"]["texts"] == len(texts) and stages["annotate"]["failed"] == 0
+    scores = stages["evaluate"]["scores"]
+    # the oracle teacher gives the expert labels, so teacher vs experts is perfect and equals student vs teacher
+    assert scores["teacher vs experts"]["accuracy"] == 1.0
+    assert scores["student vs experts"]["accuracy"] == scores["student vs teacher labels"]["accuracy"]
+    assert stages["split"]["test"] == scores["student vs experts"]["n"] > 0
+    # the three repo folders, the model loadable as written, and the report files
+    repos = out / "repos"
+    assert (repos / "dataset" / "README.md").is_file() and list((repos / "dataset" / "data").glob("*.parquet"))
+    assert (repos / "model" / "config.json").is_file() and (repos / "model" / "onnx" / "model.onnx").is_file()
+    assert (repos / "space" / "app.py").is_file()
+    assert "Who agrees with whom" in (out / "report.md").read_text(encoding="utf-8")
+    labelled = read_table(out / "labelled.parquet")
+    assert labelled["label"].tolist() == [t for t in labelled["expert"]]
+
+
+def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
+    proc = _sxhub("run", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "--gold", "nope", "--out", str(tmp_path))
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("Error: gold column 'nope' not found")
+
+
+def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
+    proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
+    assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr
