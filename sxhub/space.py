@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
@@ -112,24 +113,27 @@ def load_app_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("sxhub_space_app", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses in app.py look their module up there
     spec.loader.exec_module(module)
     return module
 
 
 def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None = None) -> Any:
     """The Space's ``gr.Blocks`` for ``model`` (a local folder or a Hub repo id), examples from its task."""
-    ref = str(model)
+    ref, title = str(model), None
     if Path(ref).is_dir():
         check_model_dir(ref)
         ref = str(Path(ref).resolve())
+        task = model_info(Path(ref))[1]
+        title = _title(task.name)
         if examples is None:
-            examples = space_examples(model_info(Path(ref))[1], None)
+            examples = space_examples(task, None)
     elif Path(ref).exists() or ref.startswith((".", "/")):
         raise ModelError(f"model {ref!r} is not a folder; pass a model folder or a Hub repo id (NAMESPACE/NAME).")
     else:
         check_repo_id(ref)
     app = load_app_module()
-    return app.build_demo(ref, examples=list(examples) if examples else None)
+    return app.build_demo(ref, examples=list(examples) if examples else None, title=title)
 
 
 def launch_space(
