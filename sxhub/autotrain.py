@@ -273,17 +273,18 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 _PROGRESS = re.compile(r"\d+it/s|s/it\]|examples/s\]|^\s*\d+%\|")
+_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\w*: ")
 
 
 def log_tail(log_path: Path, lines: int = 15) -> str:
-    """The last meaningful lines of the AutoTrain log (progress bars dropped), from a traceback if there is one."""
+    """The exception AutoTrain's trainer raised, if it logged one; else the last lines (progress bars dropped)."""
     if not log_path.is_file():
         return "(no log)"
     text = log_path.read_text(encoding="utf-8", errors="replace")
     kept = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip() and not _PROGRESS.search(ln)]
-    marker = next((i for i, ln in enumerate(kept) if FAILURE_MARKER in ln), None)
-    if marker is not None:
-        kept = kept[marker:]
+    raised = [ln for ln in kept if _EXCEPTION_LINE.match(ln)]
+    if FAILURE_MARKER in text and raised:
+        return raised[-1]
     return " | ".join(kept[-lines:]) or "(empty log)"
 
 

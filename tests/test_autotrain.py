@@ -19,6 +19,7 @@ from sxhub.autotrain import (
     build_config,
     find_autotrain,
     label_permutation,
+    log_tail,
     normalise_model,
     run_autotrain,
 )
@@ -279,6 +280,21 @@ def test_fake_run_past_its_timeout_is_stopped(
         run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, timeout=1.0))
 
 
+def test_log_tail_shows_the_exception_of_a_failed_training(tmp_path: Path) -> None:
+    log = tmp_path / "autotrain.log"
+    log.write_text(
+        "INFO | starting\r 50%|#####     | 3/6 [00:00<00:00, 45.88it/s]\n"
+        "ERROR | autotrain.trainers.common:wrapper:215 - train has failed due to an exception: Traceback (most recent"
+        ' call last):\n  File "x.py", line 1, in train\n    model = load()\n    ^^^^^^\n'
+        "OSError: Error no file named model.safetensors found in directory /base.\n"
+        "INFO | Job ID: 1\n"
+    )
+    assert log_tail(log) == "OSError: Error no file named model.safetensors found in directory /base."
+    log.write_text("one\n 10%|#         | 1/6 [00:00<00:00, 45.88it/s]\ntwo\n")
+    assert log_tail(log) == "one | two"
+    assert log_tail(tmp_path / "absent.log") == "(no log)"
+
+
 # --- the real thing ------------------------------------------------------------------------------------------------
 
 
@@ -302,7 +318,7 @@ def test_real_autotrain_run(tmp_path: Path, shared_data: Path, tiny_base_model: 
     assert [model.config.id2label[i] for i in range(3)] == TASK_LABELS
     assert model.config.label2id == {name: i for i, name in enumerate(TASK_LABELS)}
     classify = pipeline("text-classification", model=str(out), top_k=None)
-    scores = classify("Operating profit rose from EUR 7m to 9m.")
+    scores = classify(["Operating profit rose from EUR 7m to 9m."])[0]
     assert {s["label"] for s in scores} == set(TASK_LABELS)
     assert sum(s["score"] for s in scores) == pytest.approx(1.0, abs=1e-4)
 
@@ -317,3 +333,19 @@ def test_real_autotrain_run(tmp_path: Path, shared_data: Path, tiny_base_model: 
     assert summary["train"]["n_train"] == 45
     assert summary["train"]["n_valid"] == 15
     assert "eval_accuracy" in summary["train"]
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_real_autotrain_failure_is_a_backend_error(tmp_path: Path, tiny_base_model: Path) -> None:
+    """AutoTrain exits 0 when its trainer fails (here: a base folder without weights); sxhub still says so."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        pytest.skip(f"AutoTrain venv absent ({err})")
+    broken = tmp_path / "broken-base"
+    broken.mkdir()
+    (broken / "config.json").write_text((tiny_base_model / "config.json").read_text())
+    with pytest.raises(BackendError, match=r"its log reports a failed training.*Last lines: OSError: .*no file named"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, broken))
+    assert not (tmp_path / "model").exists()
