@@ -1,0 +1,141 @@
+"""Predicting with a trained student: input order, chunked files, output columns, thresholds, plain HF folders."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
+
+from sxhub.errors import InputError, ModelError
+from sxhub.predict import Predictor, predict_file, read_model_info
+from sxhub.train import train
+
+
+@pytest.fixture(scope="module")
+def single_model(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("single") / "student"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model))
+    return out
+
+
+@pytest.fixture(scope="module")
+def multi_model(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("multi") / "student"
+    train(MULTI, multi_frame(), fast_config(out, tiny_base_model))
+    return out
+
+
+TEXTS = [
+    "loss fell weak decline the market of the year bank",
+    "profit rose",
+    "the company is in the city",
+    "profit rose strong growth a",
+    "loss fell",
+]
+
+
+def test_batches_sorted_by_length_come_back_in_input_order(single_model: Path) -> None:
+    predictor = Predictor(single_model, batch_size=2)
+    labels, probs = predictor.predict(TEXTS)
+    one_by_one = np.vstack([predictor.predict_proba([t]) for t in TEXTS])
+    np.testing.assert_allclose(probs, one_by_one, atol=1e-5)
+    assert labels == ["negative", "positive", "neutral", "positive", "negative"]
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_multi_label_uses_the_saved_thresholds(multi_model: Path) -> None:
+    predictor = Predictor(multi_model)
+    probs = predictor.predict_proba(["price cheap discount store city"])
+    thresholds = predictor.info.threshold_vector()
+    expected = [name for j, name in enumerate(MULTI.label_names) if probs[0, j] >= thresholds[j]]
+    labels, _ = predictor.predict(["price cheap discount store city"])
+    assert labels == [expected]
+    predictor.info.thresholds = dict.fromkeys(MULTI.label_names, 1.01)
+    assert predictor.decide(probs) == [[]], "no label over an unreachable threshold: an empty set, not a guess"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_predict_file_writes_input_columns_label_and_probabilities(
+    single_model: Path, tmp_path: Path, suffix: str
+) -> None:
+    source = tmp_path / f"in{suffix}"
+    frame = pd.DataFrame({"id": [str(i) for i in range(23)], "sentence": (TEXTS * 5)[:23], "label": "expert"})
+    if suffix == ".csv":
+        frame.to_csv(source, index=False)
+    elif suffix == ".parquet":
+        frame.to_parquet(source)
+    else:
+        frame.to_json(source, orient="records", lines=True)
+    out = tmp_path / f"out{suffix}"
+    summary = predict_file(single_model, source, out, batch_size=4, chunk_rows=7)
+    assert summary.n == 23 and summary.texts_per_second > 0
+    result = (
+        pd.read_csv(out, dtype=str)
+        if suffix == ".csv"
+        else (pd.read_parquet(out) if suffix == ".parquet" else pd.read_json(out, lines=True, dtype=False))
+    )
+    assert list(result.columns) == [
+        "id",
+        "sentence",
+        "label_input",
+        "label",
+        "prob_positive",
+        "prob_neutral",
+        "prob_negative",
+    ]
+    assert [str(v) for v in result["id"]] == [str(i) for i in range(23)], "input order kept across chunks"
+    assert result["label"].tolist()[:5] == ["negative", "positive", "neutral", "positive", "negative"]
+    assert (result["label_input"] == "expert").all()
+    probs = result[["prob_positive", "prob_neutral", "prob_negative"]].astype(float).to_numpy()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert not out.with_name(out.name + ".tmp").exists()
+
+
+def test_multi_label_csv_has_json_label_lists(multi_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["price cheap discount", "product launch store city"]}).to_csv(source, index=False)
+    predict_file(multi_model, source, tmp_path / "out.csv")
+    result = pd.read_csv(tmp_path / "out.csv")
+    assert list(result.columns) == ["text", "labels", "prob_product", "prob_place", "prob_price"]
+    labels = [json.loads(cell) for cell in result["labels"]]
+    assert all(isinstance(cell, list) and set(cell) <= set(MULTI.label_names) for cell in labels)
+    assert labels == Predictor(multi_model).predict(["price cheap discount", "product launch store city"])[0]
+
+
+def test_a_plain_transformers_folder_works_without_sxhub_json(single_model: Path, tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    shutil.copytree(single_model, plain)
+    (plain / "sxhub.json").unlink()
+    info = read_model_info(plain)
+    assert info.labels == SINGLE.label_names and not info.multi_label
+    labels, _ = Predictor(plain).predict(["loss fell weak decline"])
+    assert labels == ["negative"]
+
+
+def test_not_a_model_folder(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="not a model folder"):
+        Predictor(tmp_path)
+
+
+def test_onnx_without_export_names_the_command(single_model: Path) -> None:
+    with pytest.raises(ModelError, match=re.escape(f"run sxhub export {single_model} first")):
+        Predictor(single_model, onnx=True)
+
+
+def test_missing_text_column_and_empty_file(single_model: Path, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"body_text": ["a"]}).to_csv(source, index=False)
+    with pytest.raises(InputError, match="pass --text-column"):
+        predict_file(single_model, source, tmp_path / "out.csv")
+    summary = predict_file(single_model, source, tmp_path / "out.csv", text_column="body_text")
+    assert summary.n == 1
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(InputError, match="is empty"):
+        predict_file(single_model, empty, tmp_path / "out2.csv")
