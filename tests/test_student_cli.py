@@ -1,0 +1,138 @@
+"""The student verbs on the command line: train -> evaluate -> export -> predict, and one clear line for bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from test_train import single_frame
+
+from sxhub.cli import main
+
+TASK = "name: fin\nlabels: [positive, neutral, negative]\n"
+MULTI_TASK = "name: fourp\nmulti_label: true\nlabels: [product, place, price]\n"
+FAST = ["--epochs", "20", "--learning-rate", "3e-3", "--val-size", "0.2"]
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def task(tmp_path: Path) -> Path:
+    path = tmp_path / "task.yaml"
+    path.write_text(TASK)
+    return path
+
+
+def test_train_evaluate_export_predict(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = tmp_path / "labelled.csv"
+    frame = single_frame()
+    frame["expert"] = frame["label"]
+    frame.to_csv(labelled, index=False)
+    model = tmp_path / "student"
+
+    code, out, err = run_cli(
+        ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), *FAST, "--json"], capsys
+    )
+    assert code == 0, err
+    summary = json.loads(out)  # --json: one object on stdout, the Trainer's logs went to stderr
+    assert summary["best_metric"] == "macro_f1" and summary["n_val"] == 18
+    assert (model / "config.json").is_file() and (model / "sxhub.json").is_file()
+
+    code, out, err = run_cli(["evaluate", str(model), str(labelled), "--gold", "expert", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n"] == 90 and result["accuracy"] >= 0.9 and "krippendorff_alpha" in result
+    code, out, _ = run_cli(["evaluate", str(model), str(labelled), "--gold", "expert"], capsys)
+    assert code == 0 and "macro-F1" in out and "| positive |" in out
+
+    code, out, err = run_cli(["export", str(model), "--int8"], capsys)
+    assert code == 0, err
+    assert "onnx: 100.0% identical labels" in out and "onnx-int8:" in out
+
+    predictions = tmp_path / "pred.parquet"
+    code, out, err = run_cli(
+        ["predict", str(model), str(labelled), "-o", str(predictions), "--onnx", "--int8", "--batch-size", "8"], capsys
+    )
+    assert code == 0, err
+    assert "texts/s" in out and "onnx-int8" in out
+    table = pd.read_parquet(predictions)
+    assert list(table.columns)[-4:] == ["label", "prob_positive", "prob_neutral", "prob_negative"]
+    assert (table["label"] == table["expert"]).mean() >= 0.9
+
+
+def write_csv(path: Path, frame: pd.DataFrame) -> Path:
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("frame", "message"),
+    [
+        (
+            pd.DataFrame({"text": ["a", "b", "c", "d", "e"], "category": list("ppnnn")}),
+            "no 'label' or 'labels' column",
+        ),
+        (pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neutral"] * 8}), "every row has the label"),
+        (
+            pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["positive", "bullish", "neutral", "negative"]}),
+            "label(s) ['bullish'] in column 'label' are not in the task's labels",
+        ),
+        (None, "is empty"),
+        (pd.DataFrame({"text": ["a", "b"], "label": ["positive", "negative"]}), "only 2 labelled row(s)"),
+    ],
+    ids=["no-label-column", "one-class", "unknown-label", "empty-file", "too-few-rows"],
+)
+def test_bad_training_data_is_one_line_exit_2(
+    frame: pd.DataFrame | None,
+    message: str,
+    task: Path,
+    tiny_base_model: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    data = tmp_path / "data.csv"
+    if frame is None:
+        data.write_text("")
+    else:
+        frame.to_csv(data, index=False)
+    argv = ["train", str(task), str(data), "-o", str(tmp_path / "m"), "--base", str(tiny_base_model)]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("Error: ") and message in err
+
+
+def test_autotrain_backend_refuses_multi_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(MULTI_TASK)
+    data = write_csv(tmp_path / "d.csv", pd.DataFrame({"text": list("abcdef"), "labels": ['["product"]', "[]"] * 3}))
+    code, _, err = run_cli(
+        ["train", str(task), str(data), "-o", str(tmp_path / "m"), "--backend", "autotrain"], capsys
+    )
+    assert code == 2 and "single-label classifiers only" in err
+
+
+def test_bad_option_value_quotes_it(task: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_csv(tmp_path / "d.csv", single_frame(10))
+    code, _, err = run_cli(["train", str(task), str(data), "-o", str(tmp_path / "m"), "--val-size", "0.8"], capsys)
+    assert code == 2 and "val_size=0.8 is out of range" in err
+
+
+def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = write_csv(tmp_path / "d.csv", single_frame(5))
+    code, _, err = run_cli(["predict", str(tmp_path / "nope"), str(data), "-o", str(tmp_path / "o.csv")], capsys)
+    assert code == 2 and "not a model folder" in err
+    code, _, err = run_cli(["evaluate", str(tmp_path / "nope"), str(data), "--gold", "label"], capsys)
+    assert code == 2 and "not a model folder" in err
