@@ -114,7 +114,8 @@ def ledger_speed(ledger: Mapping[str, Any] | None) -> tuple[float | None, float 
     """(texts per second, USD per million texts) of the teachers from an annotate ledger; None where unknown."""
     if not ledger:
         return None, None
-    totals = ledger.get("totals") if isinstance(ledger.get("totals"), Mapping) else ledger
+    nested = ledger.get("totals")
+    totals: Mapping[str, Any] = nested if isinstance(nested, Mapping) else ledger
     texts = _first_number(totals, ("n_texts", "texts", "n", "rows", "n_labelled"))
     seconds = _first_number(totals, ("seconds", "elapsed_s", "wall_s", "duration_s", "time_s"))
     cost = _first_number(totals, ("cost_usd", "usd", "cost", "estimated_cost_usd", "cost_estimate_usd"))

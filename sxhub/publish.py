@@ -291,11 +291,11 @@ def predict_labels(
 
     clf = pipeline("text-classification", model=str(model_dir), top_k=None, device="cpu")
     start = time.perf_counter()
-    outputs = clf(list(texts), batch_size=batch_size, truncation=True)
+    outputs: list[list[dict[str, Any]]] = clf(list(texts), batch_size=batch_size, truncation=True)  # type: ignore[assignment]
     seconds = time.perf_counter() - start
     preds: list[Any] = []
     for scores in outputs:
-        probs = {s["label"]: s["score"] for s in scores}
+        probs: dict[str, float] = {str(s["label"]): float(s["score"]) for s in scores}
         if spec.multi_label:
             preds.append([n for n in spec.label_names if probs.get(n, 0.0) >= (thresholds or {}).get(n, 0.5)])
         else:

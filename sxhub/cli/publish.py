@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -78,7 +79,7 @@ def publish(
     """
     from .. import publish as pub
 
-    common = {
+    common: dict[str, Any] = {
         "repo_id": repo_id,
         "to": to,
         "token": token,
