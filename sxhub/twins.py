@@ -1,0 +1,433 @@
+"""Synthetic Twins: rewrite real texts so they keep their meaning and labels but name nobody real.
+
+For each text (Ringel 2023, "Synthetic Experts"):
+
+1. PII is masked (``sxhub.data.mask_pii``) and a focal brand may be replaced by a fixed placeholder (``SynFcl``).
+2. The teachers label the masked original (:func:`sxhub.annotate.aannotate`), so the rewrite prompt can name the
+   task-relevant content to keep.
+3. A teacher rewrites it: same idea, tone and task-relevant content; different people, brands, places, handles and
+   wording. Teachers take turns over the texts; an unreadable reply is asked again with a new seed.
+4. The teachers label the twin, and every twin is checked; the checks are kept as columns:
+
+   * ``similarity``: cosine similarity of original and twin (MiniLM); below ``min_similarity`` the meaning is lost;
+   * ``leaked``: handles, URLs, e-mails, phone numbers, long numbers, capitalised names and the focal brand of the
+     original still in the twin (the placeholder excepted); ``shared_ngrams``: word 5-grams copied from it;
+   * ``label_kept``: the twin's label equals the original's.
+
+   A twin that fails a check is kept with ``ok=False`` and the reasons in ``flags``; a twin that could not be
+   written (or labelled) is ``failed=True`` with the ``error``, and never gets a label.
+
+Requests go through the annotate engine: the same bounded concurrency, retries with backoff, cache (a rerun is
+free, a killed run resumes) and ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from .annotate import aannotate, acomplete_requests
+from .cache import LabelCache
+from .data import find_text_column
+from .errors import InputError, TeacherError, UserError
+from .prompt import InvalidAnswer
+from .spec import TaskSpec
+from .synth import (
+    Embedder,
+    EmbedFn,
+    check_threshold,
+    identity_tokens,
+    leaked_identity,
+    merge_ledgers,
+    pair_similarity,
+    parse_text_reply,
+    protect_brand,
+    shared_ngrams,
+    text_schema,
+)
+from .teachers import Reply, Teacher
+
+logger = logging.getLogger(__name__)
+
+TWIN_KEY = "twin"
+SEED_STRIDE = 1000
+
+
+@dataclass
+class TwinOptions:
+    """How twins are written and checked; checks itself."""
+
+    focal_brand: str | None = None
+    placeholder: str | None = None
+    min_similarity: float = 0.6
+    max_shared_ngrams: int = 0
+    ngram: int = 5
+    min_number_digits: int = 3
+    temperature: float = 0.7
+    max_invalid: int = 2
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_threshold("min_similarity", self.min_similarity, low=-1.0)
+        check_threshold("temperature", self.temperature, high=2.0)
+        for name in ("max_shared_ngrams", "max_invalid", "min_number_digits"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
+                raise InputError(f"{name}={getattr(self, name)!r} must be an integer >= 0.")
+        if not isinstance(self.ngram, int) or self.ngram < 2:
+            raise InputError(f"ngram={self.ngram!r} must be an integer >= 2.")
+        if self.focal_brand and not self.placeholder:
+            self.placeholder = "SynFcl"
+        if self.placeholder and (not self.placeholder.strip("@").isalnum()):
+            raise InputError(f"placeholder {self.placeholder!r} must be one word of letters/digits, e.g. SynFcl.")
+
+
+@dataclass
+class TwinsResult:
+    """One row per input text (``frame``) and the ledger of every request (rewrites and labels)."""
+
+    frame: pd.DataFrame
+    ledger: dict[str, Any]
+
+    def summary(self) -> dict[str, Any]:
+        frame = self.frame
+        flagged = frame[~frame["ok"] & ~frame["failed"]]
+        counts: dict[str, int] = {}
+        for flags in flagged["flags"]:
+            for flag in flags:
+                kind = flag.split(" (")[0].split(":")[0]
+                counts[kind] = counts.get(kind, 0) + 1
+        return {
+            "n": len(frame),
+            "ok": int(frame["ok"].sum()),
+            "flagged": len(flagged),
+            "failed": int(frame["failed"].sum()),
+            "flag_counts": counts,
+            "mean_similarity": _mean(frame["similarity"]),
+            "label_kept": _mean(frame["label_kept"].dropna().astype(float)),
+            "ledger": self.ledger,
+        }
+
+    def summary_line(self) -> str:
+        s = self.summary()
+        led = s["ledger"]
+        return (
+            f"twinned {s['n']} texts: {s['ok']} ok, {s['flagged']} flagged {s['flag_counts']}, {s['failed']} failed; "
+            f"{led['requests']} requests ({led['cached']} from cache), {led['input_tokens']:,} input + "
+            f"{led['output_tokens']:,} output tokens, estimated cost ${led['cost_usd']:.4f}"
+        )
+
+
+def _mean(values: pd.Series) -> float | None:
+    values = pd.to_numeric(values, errors="coerce").dropna()
+    return round(float(values.mean()), 4) if len(values) else None
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# prompts
+# ------------------------------------------------------------------------------------------------------------------
+def twin_messages(spec: TaskSpec, text: str, labels: Sequence[str] | None, opts: TwinOptions) -> list[dict[str, str]]:
+    """Chat messages asking for the Synthetic Twin of ``text`` (already masked)."""
+    label_lines = "\n".join(
+        f"- {lab.name}: {lab.description}" if lab.description else f"- {lab.name}" for lab in spec.labels
+    )
+    keep = [
+        "You rewrite social media posts and short texts into 'Synthetic Twins' for privacy-safe research.",
+        "A twin keeps the idea, the tone, the sentiment and everything that matters for the task below, "
+        "but changes every identifying detail: other people's names, other brands, other places, other @handles, "
+        "other numbers, and new wording (do not copy phrases of five or more words).",
+        "Keep the placeholders URL, EMAIL, PHONE and @user as they are.",
+    ]
+    if opts.placeholder:
+        keep.append(f"The brand {opts.placeholder} is a placeholder: keep it exactly as written.")
+    keep += [
+        "",
+        f"Task: {spec.description or spec.name}",
+        "Labels of the task:",
+        label_lines,
+        "",
+        'Answer with one JSON object {"twin": "<the rewritten text>"} and nothing else.',
+    ]
+    user = f"Text: {text}\n"
+    if labels is not None:
+        shown = ", ".join(labels) if labels else "none of the labels"
+        user += f"Its labels: {shown}. The twin must have the same labels.\n"
+    user += "\nWrite its Synthetic Twin as JSON."
+    return [{"role": "system", "content": "\n".join(keep)}, {"role": "user", "content": user}]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# checks
+# ------------------------------------------------------------------------------------------------------------------
+def twin_flags(
+    raw_original: str,
+    masked_original: str,
+    twin: str,
+    *,
+    similarity: float | None,
+    original_labels: Any,
+    twin_labels: Any,
+    opts: TwinOptions,
+) -> tuple[list[str], list[str], int, bool | None]:
+    """The checks of one twin: ``(flags, leaked, shared_ngrams, label_kept)``; no flags means ok."""
+    flags: list[str] = []
+    tokens = identity_tokens(
+        raw_original,
+        min_number_digits=opts.min_number_digits,
+        keep=[opts.placeholder] if opts.placeholder else [],
+        brands=[opts.focal_brand] if opts.focal_brand else [],
+    )
+    leaked = leaked_identity(tokens, twin)
+    shared = shared_ngrams(masked_original, twin, n=opts.ngram)
+    if similarity is not None and similarity < opts.min_similarity:
+        flags.append(f"meaning lost (similarity {similarity:.2f} < {opts.min_similarity})")
+    if leaked:
+        flags.append(f"identity kept: {', '.join(leaked)}")
+    if shared > opts.max_shared_ngrams:
+        flags.append(f"wording copied ({shared} shared {opts.ngram}-grams)")
+    label_kept: bool | None = None
+    if original_labels is None or twin_labels is None:
+        flags.append("label not checked (a labelling failed)")
+    else:
+        label_kept = _as_set(original_labels) == _as_set(twin_labels)
+        if not label_kept:
+            flags.append(f"label changed ({_show(original_labels)} -> {_show(twin_labels)})")
+    return flags, leaked, shared, label_kept
+
+
+def _as_set(labels: Any) -> frozenset[str]:
+    return frozenset(labels) if isinstance(labels, (list, tuple)) else frozenset([labels])
+
+
+def _show(labels: Any) -> str:
+    return "[" + ", ".join(labels) + "]" if isinstance(labels, (list, tuple)) else str(labels)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the stage
+# ------------------------------------------------------------------------------------------------------------------
+async def _rewrite(
+    spec: TaskSpec,
+    teachers: Sequence[Teacher],
+    masked: list[str],
+    original_labels: list[Any],
+    opts: TwinOptions,
+    engine_args: dict[str, Any],
+) -> tuple[list[str], list[str], list[str], list[dict[str, Any]]]:
+    """Twins (``""`` where none), the teacher of each, errors, and the ledgers; unreadable replies re-asked."""
+    n = len(masked)
+    twins, errors = [""] * n, [""] * n
+    owner = [teachers[i % len(teachers)].name for i in range(n)]
+    ledgers = []
+    todo = list(range(n))
+    for attempt in range(opts.max_invalid + 1):
+        if not todo:
+            break
+        requests = [
+            (
+                i % len(teachers),
+                twin_messages(spec, masked[i], _labels_list(original_labels[i]), opts),
+                opts.seed + i + SEED_STRIDE * attempt,
+            )
+            for i in todo
+        ]
+        replies, ledger = await acomplete_requests(
+            spec,
+            teachers,
+            requests,
+            schema=text_schema(TWIN_KEY),
+            temperature=opts.temperature,
+            desc="twins",
+            **engine_args,
+        )
+        ledgers.append(ledger)
+        retry = []
+        for i, reply in zip(todo, replies, strict=True):
+            errors[i], twins[i], again = _read_twin(reply)
+            if again:
+                retry.append(i)
+        todo = retry
+    return twins, owner, errors, ledgers
+
+
+def _read_twin(reply: Reply | TeacherError) -> tuple[str, str, bool]:
+    """(error, twin, ask again?) of one reply."""
+    if isinstance(reply, TeacherError):
+        return str(reply), "", False
+    try:
+        return "", parse_text_reply(reply.text, TWIN_KEY), False
+    except InvalidAnswer as exc:
+        return f"invalid rewrite: {exc}", "", True
+
+
+def _labels_list(label: Any) -> list[str] | None:
+    if label is None:
+        return None
+    return list(label) if isinstance(label, (list, tuple)) else [label]
+
+
+async def amake_twins(
+    spec: TaskSpec,
+    data: pd.DataFrame | Sequence[str],
+    *,
+    teachers: Sequence[Teacher],
+    options: TwinOptions | None = None,
+    text_column: str | None = None,
+    embed: EmbedFn | None = None,
+    samples: int | None = None,
+    concurrency: int = 8,
+    cache: LabelCache | bool | None = None,
+    progress: bool = True,
+    max_retries: int = 4,
+    backoff: float = 1.0,
+) -> TwinsResult:
+    """Write and check one Synthetic Twin per text of ``data`` with open ``teachers`` (see the module docstring).
+
+    Output columns: the input's other columns, ``original`` (masked), ``text`` (the twin), the twin's label column
+    (``label``/``labels``), ``original_label(s)``, ``similarity``, ``leaked``, ``shared_ngrams``, ``label_kept``,
+    ``ok``, ``flags``, ``teacher``, ``votes``, ``agreement``, ``failed`` and ``error``.
+    """
+    opts = options or TwinOptions()
+    if not teachers:
+        raise UserError("twins: give at least one teacher.")
+    frame = pd.DataFrame({"text": list(data)}) if not isinstance(data, pd.DataFrame) else data.reset_index(drop=True)
+    column = find_text_column(frame, text_column)
+    raw_all = frame[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
+    keep = [bool(t.strip()) for t in raw_all]
+    if not any(keep):
+        raise InputError(f"column {column!r} holds no text; check --text-column.")
+    if not all(keep):
+        logger.warning("twins: %d empty texts left out", keep.count(False))
+        frame = frame[keep].reset_index(drop=True)
+    raw = [t for t, k in zip(raw_all, keep, strict=True) if k]
+    masked = [
+        " ".join(protect_brand(t, focal_brand=opts.focal_brand, placeholder=opts.placeholder).split()) for t in raw
+    ]
+    start = time.perf_counter()
+    store = cache if isinstance(cache, LabelCache) else (LabelCache() if cache is not False else None)
+    engine_args: dict[str, Any] = {
+        "cache": store,
+        "concurrency": concurrency,
+        "progress": progress,
+        "max_retries": max_retries,
+        "backoff": backoff,
+    }
+    label_args: dict[str, Any] = {
+        **engine_args,
+        "teachers": list(teachers),
+        "samples": samples,
+        "seed": opts.seed,
+        "cache": store if store is not None else False,
+    }
+    try:
+        originals = await aannotate(spec, masked, **label_args)
+        original_labels = originals.frame[spec.label_column].tolist()
+        twins, owner, errors, ledgers = await _rewrite(spec, teachers, masked, original_labels, opts, engine_args)
+        written = [i for i, t in enumerate(twins) if t]
+        twin_result = await aannotate(spec, [twins[i] for i in written], **label_args) if written else None
+    finally:
+        if store is not None and not isinstance(cache, LabelCache):
+            store.close()
+    out = _twin_frame(
+        spec,
+        frame,
+        column,
+        raw,
+        masked,
+        twins,
+        owner,
+        errors,
+        original_labels,
+        written,
+        twin_result,
+        opts,
+        embed if embed is not None else Embedder(),
+    )
+    ledger = merge_ledgers(originals.ledger, *ledgers, *([twin_result.ledger] if twin_result else []))
+    ledger["seconds"] = round(time.perf_counter() - start, 2)
+    return TwinsResult(frame=out, ledger=ledger)
+
+
+def _twin_frame(
+    spec: TaskSpec,
+    frame: pd.DataFrame,
+    column: str,
+    raw: list[str],
+    masked: list[str],
+    twins: list[str],
+    owner: list[str],
+    errors: list[str],
+    original_labels: list[Any],
+    written: list[int],
+    twin_result: Any,
+    opts: TwinOptions,
+    embed: EmbedFn,
+) -> pd.DataFrame:
+    """The output rows: kept input columns, the twin, its labels and votes, and the checks."""
+    n, col = len(raw), spec.label_column
+    twin_labels: list[Any] = [None] * n
+    votes: list[Any] = [[] for _ in range(n)]
+    agreement: list[Any] = [None] * n
+    if twin_result is not None:
+        tf = twin_result.frame
+        for row, i in enumerate(written):
+            twin_labels[i], votes[i], agreement[i] = (
+                tf[col].iloc[row],
+                tf["votes"].iloc[row],
+                tf["agreement"].iloc[row],
+            )
+            if tf["failed"].iloc[row]:
+                errors[i] = f"twin not labelled: {tf['error'].iloc[row]}"
+    sims = pair_similarity(embed, [masked[i] for i in written], [twins[i] for i in written])
+    similarity: list[float | None] = [None] * n
+    for i, s in zip(written, sims, strict=True):
+        similarity[i] = s
+    rows: list[dict[str, Any]] = []
+    for i in range(n):
+        if not twins[i]:
+            rows.append({"flags": [f"no twin: {errors[i]}"], "leaked": [], "shared_ngrams": None, "label_kept": None})
+            continue
+        flags, leaked, shared, kept = twin_flags(
+            raw[i],
+            masked[i],
+            twins[i],
+            similarity=similarity[i],
+            original_labels=original_labels[i],
+            twin_labels=twin_labels[i],
+            opts=opts,
+        )
+        rows.append({"flags": flags, "leaked": leaked, "shared_ngrams": shared, "label_kept": kept})
+    out = frame.drop(columns=[column]).copy()
+    out["original"] = masked
+    out["text"] = twins
+    out[col] = pd.Series(twin_labels, dtype=object)
+    out[f"original_{col}"] = pd.Series(original_labels, dtype=object)
+    out["similarity"] = similarity
+    for key in ("leaked", "shared_ngrams", "label_kept", "flags"):
+        out[key] = [r[key] for r in rows]
+    out["ok"] = [not r["flags"] for r in rows]
+    out["teacher"] = owner
+    out["votes"] = votes
+    out["agreement"] = agreement
+    out["failed"] = [not twins[i] or twin_labels[i] is None for i in range(n)]
+    out["error"] = [errors[i] if out["failed"].iloc[i] else "" for i in range(n)]
+    return out
+
+
+def make_twins(spec: TaskSpec, data: pd.DataFrame | Sequence[str], **kwargs: Any) -> TwinsResult:
+    """Synchronous :func:`amake_twins` with teachers opened from ``teachers=`` specs (default: the spec's)."""
+    from .teachers import open_teachers
+
+    async def run() -> TwinsResult:
+        given = kwargs.pop("teachers", None)
+        if given and all(isinstance(t, Teacher) for t in given):
+            return await amake_twins(spec, data, teachers=given, **kwargs)
+        async with open_teachers(given or spec.default_teachers()) as opened:
+            return await amake_twins(spec, data, teachers=opened, **kwargs)
+
+    return asyncio.run(run())

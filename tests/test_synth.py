@@ -1,0 +1,435 @@
+"""Synthetic Twins and generated data: prompts, checks and flags, dedup, relabelling, exports, CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from fake_openai_server import Answer, FakeOpenAIServer, default_answer, schema_of, user_text
+
+from sxhub.cache import LabelCache
+from sxhub.cli import cli
+from sxhub.errors import InputError
+from sxhub.generate import (
+    GenerateOptions,
+    chat_record,
+    completion_record,
+    export_rows,
+    generate,
+    generation_messages,
+    grid,
+)
+from sxhub.spec import Example, TaskSpec
+from sxhub.synth import (
+    identity_tokens,
+    leaked_identity,
+    near_duplicates,
+    protect_brand,
+    shared_ngrams,
+)
+from sxhub.teachers import FakeTeacher
+from sxhub.twins import TwinOptions, make_twins, twin_flags, twin_messages
+
+SENTIMENT = TaskSpec(
+    name="sentiment",
+    description="Sentiment of a product tweet.",
+    labels=[{"name": "positive", "description": "likes it"}, {"name": "negative", "description": "dislikes it"}],
+    samples=1,
+)
+FOUR_P = TaskSpec(name="4p", multi_label=True, labels=["Product", "Place", "Price", "Promotion"], samples=1)
+
+
+def bag_embed(texts: Sequence[str]) -> np.ndarray:
+    """A transparent stand-in for MiniLM: hashed bag of lowercase words, unit length."""
+    out = np.zeros((len(texts), 64), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in text.lower().split():
+            out[i, int(hashlib.md5(word.strip(".,!?").encode()).hexdigest(), 16) % 64] += 1.0
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return out / np.where(norms == 0, 1, norms)
+
+
+def is_twin_request(messages: list[dict[str, str]]) -> bool:
+    return "Synthetic Twin" in messages[0]["content"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# masking and identity checks
+# ------------------------------------------------------------------------------------------------------------------
+def test_protect_brand_masks_pii_but_keeps_the_placeholder() -> None:
+    text = "Love my @Zara coat from zara.com? mail jo@x.com, call +44 20 7946 0958, ask @anna at https://t.co/x"
+    out = protect_brand(text, focal_brand="Zara", placeholder="SynFcl")
+    assert "@SynFcl coat" in out and "Zara" not in out and "zara" not in out
+    assert "EMAIL" in out and "PHONE" in out and "@user" in out and "URL" in out
+    assert "jo@x.com" not in out and "@anna" not in out and "7946" not in out
+    assert protect_brand("hi @anna", focal_brand=None, placeholder=None) == "hi @user"
+
+
+def test_identity_tokens_and_leaks() -> None:
+    original = "Ask @anna at Harrods about order 123456, mail anna@shop.com, said Jane Smith on Oxford Street."
+    tokens = identity_tokens(original, brands=["Harrods"])
+    kinds = {(t.kind, t.value) for t in tokens}
+    assert {("handle", "@anna"), ("email", "anna@shop.com"), ("number", "123456"), ("brand", "Harrods")} <= kinds
+    assert ("name", "Smith") in kinds and ("name", "Oxford") in kinds
+    clean = "Ask @lee at a corner shop about order 9, mail EMAIL, said Tom Baker on Main Road."
+    assert leaked_identity(tokens, clean) == []
+    dirty = "Ask @Anna at harrods about order 123456, mail anna@shop.com"
+    assert set(leaked_identity(tokens, dirty)) == {
+        "handle:@anna",
+        "email:anna@shop.com",
+        "number:123456",
+        "brand:Harrods",  # brands match in any case; capitalised names only as written
+    }
+    assert identity_tokens("I love SynFcl and @SynFcl", keep=["SynFcl"]) == []
+
+
+def test_shared_ngrams_counts_copied_runs() -> None:
+    assert shared_ngrams("the cat sat on the mat today", "a cat sat on the mat today") == 2
+    assert shared_ngrams("the cat sat on the mat", "the dog lay on a rug") == 0
+
+
+def test_twin_flags_name_every_failed_check() -> None:
+    opts = TwinOptions(focal_brand="Zara", min_similarity=0.6)
+    flags, leaked, shared, kept = twin_flags(
+        "My @Zara coat from Zara arrived, thanks @anna",
+        "My @SynFcl coat from SynFcl arrived, thanks @user",
+        "My Zara coat from SynFcl arrived, thanks @anna",
+        similarity=0.4,
+        original_labels="positive",
+        twin_labels="negative",
+        opts=opts,
+    )
+    text = " | ".join(flags)
+    assert "meaning lost (similarity 0.40 < 0.6)" in text
+    assert "identity kept" in text and "handle:@anna" in leaked and "brand:Zara" in leaked
+    assert "label changed (positive -> negative)" in text
+    assert shared >= 1 and "wording copied" in text and kept is False
+    ok_flags, *_ = twin_flags(
+        "Thanks @anna",
+        "Thanks @user",
+        "Cheers to @bo",
+        similarity=0.9,
+        original_labels=["Price"],
+        twin_labels=["Price"],
+        opts=TwinOptions(),
+    )
+    assert ok_flags == []
+
+
+def test_twin_prompt_has_labels_placeholder_and_masked_text_only() -> None:
+    opts = TwinOptions(focal_brand="Zara")
+    masked = protect_brand("@Zara jacket, mail me jo@x.com", focal_brand="Zara", placeholder=opts.placeholder)
+    messages = twin_messages(FOUR_P, masked, ["Product"], opts)
+    assert messages[0]["role"] == "system" and "SynFcl is a placeholder" in messages[0]["content"]
+    assert "- Promotion" in messages[0]["content"] and '{"twin"' in messages[0]["content"]
+    assert "Its labels: Product." in messages[1]["content"] and "jo@x.com" not in messages[1]["content"]
+    assert "none of the labels" in twin_messages(FOUR_P, "x", [], opts)[1]["content"]
+
+
+def test_twin_options_check_themselves() -> None:
+    with pytest.raises(InputError, match="min_similarity"):
+        TwinOptions(min_similarity=1.5)
+    with pytest.raises(InputError, match="placeholder"):
+        TwinOptions(placeholder="Syn Fcl")
+    assert TwinOptions(focal_brand="Zara").placeholder == "SynFcl"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# twins end to end with the fake teacher
+# ------------------------------------------------------------------------------------------------------------------
+REWRITES = {
+    "great": "Really happy with the wool scarf I picked up at SynFcl in Leeds, so cosy",
+    "handle": "Thanks @anna for the tip, write to anna@shop.com about the boots",
+    "brand": "Zara boots are awful, the sole came off after a week",
+}
+
+
+def twin_responder(messages: list[dict[str, str]]) -> Any:
+    user = messages[-1]["content"]
+    if is_twin_request(messages):
+        if "coat" in user:
+            return {"twin": REWRITES["great"]}
+        if "tip" in user:
+            return {"twin": REWRITES["handle"]}
+        if "shoes" in user:
+            return {"twin": REWRITES["brand"]}
+        return "I cannot rewrite that"  # never valid JSON: the twin fails
+    return {"label": "negative" if ("awful" in user or "fell apart" in user) else "positive"}
+
+
+def test_twins_checks_flags_and_failures(tmp_path: Path) -> None:
+    teacher = FakeTeacher(responder=twin_responder)
+    texts = [
+        "Love my new coat from @Zara on Oxford Street, so warm",
+        "Thanks @anna for the tip, mail anna@shop.com if you need the boots",
+        "Zara shoes, love them so much",
+        "just bad",
+    ]
+    cache = LabelCache(tmp_path / "cache")
+    result = make_twins(
+        SENTIMENT,
+        pd.DataFrame({"idx": [1, 2, 3, 4], "text": texts}),
+        teachers=[teacher],
+        options=TwinOptions(focal_brand="Zara"),
+        embed=bag_embed,
+        cache=cache,
+        progress=False,
+        backoff=0.01,
+    )
+    frame = result.frame.set_index("idx")
+    assert list(frame.columns[:3]) == ["original", "text", "label"]
+    assert frame.loc[1, "original"] == "Love my new coat from @SynFcl on Oxford Street, so warm"
+    good = frame.loc[1]
+    assert good["text"] == REWRITES["great"] and good["label"] == "positive" and good["original_label"] == "positive"
+    assert good["label_kept"] and good["leaked"] == [] and good["shared_ngrams"] == 0 and not good["failed"]
+    assert 0 <= good["similarity"] <= 1
+    assert good["ok"] == (good["similarity"] >= 0.6)
+    handle = frame.loc[2]
+    assert not handle["ok"] and {"handle:@anna", "email:anna@shop.com"} <= set(handle["leaked"])
+    assert any(f.startswith("identity kept") for f in handle["flags"])
+    brand = frame.loc[3]
+    assert not brand["ok"] and "brand:Zara" in brand["leaked"]
+    assert any("label changed (positive -> negative)" in f for f in brand["flags"])
+    failed = frame.loc[4]
+    assert failed["failed"] and failed["text"] == "" and failed["label"] is None and not failed["ok"]
+    assert "invalid rewrite" in failed["error"] and failed["flags"][0].startswith("no twin")
+    # PII never reached the teacher
+    twin_calls = [c for c in teacher.history if is_twin_request(c.messages)]
+    sent = " ".join(m["content"] for call in teacher.history[: len(texts)] + twin_calls for m in call.messages)
+    assert "anna@shop.com" not in sent and "@anna" not in sent and "@Zara" not in sent
+    assert len(twin_calls) == 3 + 3  # 3 good replies, the 4th text asked 3 times (max_invalid=2)
+    assert len({c.seed for c in twin_calls if "just bad" in c.messages[-1]["content"]}) == 3
+    summary = result.summary()
+    assert summary["n"] == 4 and summary["failed"] == 1 and summary["ledger"]["requests"] == len(teacher.history)
+    # a rerun is served by the cache
+    again = FakeTeacher(responder=twin_responder)
+    rerun = make_twins(
+        SENTIMENT,
+        pd.DataFrame({"idx": [1, 2, 3, 4], "text": texts}),
+        teachers=[again],
+        options=TwinOptions(focal_brand="Zara"),
+        embed=bag_embed,
+        cache=cache,
+        progress=False,
+    )
+    cache.close()
+    assert again.history == [] and rerun.ledger["requests"] == 0 and rerun.ledger["cached"] > 0
+    assert rerun.frame["text"].tolist() == result.frame["text"].tolist()
+
+
+def test_twins_meaning_check_uses_threshold() -> None:
+    teacher = FakeTeacher(
+        responder=lambda m: (
+            {"twin": "Completely unrelated words here"} if is_twin_request(m) else {"label": "positive"}
+        )
+    )
+    result = make_twins(
+        SENTIMENT,
+        ["I adore this lamp"],
+        teachers=[teacher],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+        options=TwinOptions(min_similarity=0.5),
+    )
+    row = result.frame.iloc[0]
+    assert row["similarity"] < 0.5 and not row["ok"] and row["flags"][0].startswith("meaning lost")
+    assert not row["failed"] and row["label"] == "positive"
+
+
+def test_twins_with_real_minilm_similarity() -> None:
+    teacher = FakeTeacher(
+        responder=lambda m: (
+            {"twin": "Profits at the firm climbed sharply this quarter."}
+            if is_twin_request(m)
+            else {"label": "positive"}
+        )
+    )
+    result = make_twins(
+        SENTIMENT,
+        ["The company's profit rose strongly in the quarter."],
+        teachers=[teacher],
+        progress=False,
+        cache=False,
+    )
+    assert result.frame.iloc[0]["similarity"] > 0.6 and bool(result.frame.iloc[0]["ok"])
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# generate
+# ------------------------------------------------------------------------------------------------------------------
+def test_grid_and_generation_prompt() -> None:
+    assert grid(SENTIMENT, []) == [(None, "positive"), (None, "negative")]
+    assert grid(SENTIMENT, ["shoes", "tvs"])[3] == ("tvs", "negative")
+    messages = generation_messages(
+        SENTIMENT, "negative", topic="shoes", examples=[Example("Meh shoes", ["negative"])], style="short tweets"
+    )
+    user = messages[1]["content"]
+    assert "label 'negative'" in user and "dislikes it" in user and "Topic: shoes." in user
+    assert "Style: short tweets." in user and "- Meh shoes" in user and '{"text"' in messages[0]["content"]
+
+
+def test_near_duplicates_exact_and_embedding() -> None:
+    texts = ["Great shoes!", "great   shoes", "Terrible service at the store", "terrible service at the store today"]
+    reasons = near_duplicates(texts, bag_embed, max_similarity=0.85)
+    assert reasons[0] == "" and reasons[1] == "exact duplicate" and reasons[2] == ""
+    assert reasons[3].startswith("near duplicate")
+    assert near_duplicates(["Great shoes"], None, max_similarity=0.9, against=["great shoes"]) == ["exact duplicate"]
+
+
+def test_generate_dedups_and_labels_by_vote() -> None:
+    counter = itertools.count()
+    written: list[str] = []
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        if "Write one new text" in user:
+            k = next(counter)
+            if k == 1:
+                return "not json at all"
+            text = (
+                "Same text again" if k in (2, 3) else f"Text number {k} about {'shoes' if 'shoes' in user else 'tvs'}"
+            )
+            written.append(text)
+            return {"text": text}
+        if "number 4 " in user:
+            return "broken label"  # every vote fails: no label, never a guessed one
+        return {"label": "negative"}
+
+    teacher = FakeTeacher(responder=responder)
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=6, topics=["shoes", "tvs"], seed=7),
+        teachers=[teacher],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    frame = result.frame
+    assert len(frame) == 6 and frame["text"].is_unique
+    assert result.dropped["invalid"] == 1 and result.dropped["duplicate"] == 1
+    assert set(frame["prompted_label"]) == {"positive", "negative"} and set(frame["topic"]) == {"shoes", "tvs"}
+    labelled = frame[~frame["failed"]]
+    assert set(labelled["label"]) == {"negative"}  # the vote, not the label asked for
+    broken = frame[frame["text"].str.contains("number 4 ")].iloc[0]
+    assert broken["failed"] and broken["label"] is None and "invalid answer" in broken["error"]
+    gen_calls = [c for c in teacher.history if "Write one new text" in c.messages[-1]["content"]]
+    assert len({c.seed for c in gen_calls}) == len(gen_calls) and all(c.temperature == 1.0 for c in gen_calls)
+    expected = (labelled["prompted_label"] == "negative").mean()
+    assert 0 < expected < 1 and result.summary()["label_matches_prompt"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_exports_chat_and_completion(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "text": ["Nice shoes", "Bad", "Lost"],
+            "labels": [["Product"], ["Product", "Price"], None],
+            "prompted_label": ["Product", "Price", "Place"],
+            "failed": [False, False, True],
+        }
+    )
+    chat = export_rows(FOUR_P, frame, tmp_path / "chat.jsonl", "chat")
+    records = [json.loads(line) for line in chat.read_text().splitlines()]
+    assert len(records) == 2  # the failed row has no label and is left out
+    roles = [m["role"] for m in records[1]["messages"]]
+    assert roles == ["system", "user", "assistant"]
+    assert json.loads(records[1]["messages"][2]["content"]) == {"labels": ["Product", "Price"]}
+    assert records[0]["messages"][1]["content"] == "Text: Nice shoes"
+    comp = export_rows(FOUR_P, frame, tmp_path / "comp.jsonl", "completion")
+    rows = [json.loads(line) for line in comp.read_text().splitlines()]
+    assert rows[1]["prompt"].endswith("Text: Bad\nLabel:") and rows[1]["completion"] == " Product, Price"
+    assert completion_record(SENTIMENT, "x", "positive")["completion"] == " positive"
+    assert json.loads(chat_record(SENTIMENT, "x", "negative")["messages"][2]["content"]) == {"label": "negative"}
+    table = export_rows(FOUR_P, frame, tmp_path / "t.csv")
+    assert pd.read_csv(table)["text"].tolist() == ["Nice shoes", "Bad", "Lost"]
+    with pytest.raises(InputError, match="--format"):
+        export_rows(FOUR_P, frame, tmp_path / "t.txt")
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# CLI against a local OpenAI-compatible stand-in
+# ------------------------------------------------------------------------------------------------------------------
+def server_responder(body: dict[str, Any], n: int) -> Answer:
+    props = schema_of(body).get("properties", {})
+    if "twin" in props:
+        return Answer(json.dumps({"twin": "A friend said the new lamp from a corner shop is lovely"}))
+    if "text" in props:
+        return Answer(json.dumps({"text": f"Generated text {len(user_text(body)) % 97} {n} {body.get('seed')}"}))
+    return Answer(default_answer(body))
+
+
+def write_task(tmp_path: Path, url: str) -> Path:
+    spec = SENTIMENT.with_teachers([{"base_url": url, "model": "fake"}])
+    path = tmp_path / "task.yaml"
+    path.write_text(spec.to_yaml(), encoding="utf-8")
+    return path
+
+
+def test_cli_twins_and_generate(tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["Love the lamp @IKEA sold me", "Hate the @IKEA queue"]}).to_csv(source, index=False)
+    runner = CliRunner()
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        out = tmp_path / "twins.csv"
+        run = runner.invoke(
+            cli,
+            [
+                "twins",
+                str(task),
+                str(source),
+                "-o",
+                str(out),
+                "--focal-brand",
+                "IKEA",
+                "--json",
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ],
+        )
+        assert run.exit_code == 0, run.output
+        summary = json.loads(run.stdout)
+        assert summary["n"] == 2 and summary["failed"] == 0 and summary["ledger"]["requests"] >= 6
+        twins = pd.read_csv(out)
+        assert {"original", "text", "label", "similarity", "leaked", "ok", "flags"} <= set(twins.columns)
+        assert twins["original"].str.contains("@SynFcl").all()
+        gen_out = tmp_path / "gen.jsonl"
+        run = runner.invoke(
+            cli,
+            [
+                "generate",
+                str(task),
+                "-o",
+                str(gen_out),
+                "--n",
+                "4",
+                "--topic",
+                "lamps",
+                "--format",
+                "chat",
+                "--cache-dir",
+                str(tmp_path / "c"),
+            ],
+        )
+        assert run.exit_code == 0, run.output
+        lines = [json.loads(x) for x in gen_out.read_text().splitlines()]
+        assert len(lines) == 4 and all(len(x["messages"]) == 3 for x in lines)
+
+
+def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sxhub.cli import main
+
+    task = write_task(tmp_path, "http://127.0.0.1:9/v1")
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "generate", str(task), "-o", str(tmp_path / "x.txt"), "--n", "2"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "--format" in err and "\n" not in err
