@@ -13,10 +13,11 @@ DEMO_OUT ?= out/demo
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/llama-wheel.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# llama-cpp-python (the embedded teacher) compiles llama.cpp once (about 15 minutes); pip caches the wheel.
+	# the embedded teacher: llama.cpp compiled once per machine (portable CPU flags) into a wheelhouse
+	bash scripts/llama-wheel.sh $(PY)
 	$(PY) -m pip install "$(TORCH)" -e ".[all,dev]"
 	touch $@
 
