@@ -498,10 +498,11 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs on stdout; keep stdout for data
             trainer.train()
-            val_logits = trainer.predict(val_ds).predictions
+            # predictions and label_ids come in the same order (the eval sampler may group texts by length)
+            val_out = trainer.predict(val_ds)
         seconds = time.perf_counter() - start
         epochs_run = float(trainer.state.epoch or 0.0)
-        validation, thresholds = _validate(spec, np.asarray(val_logits), np.asarray(val_y))
+        validation, thresholds = _validate(spec, np.asarray(val_out.predictions), np.asarray(val_out.label_ids))
         _save(trainer, tokenizer, output_dir, thresholds)
     finally:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
