@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -163,7 +163,7 @@ class Predictor:
                 progress.update(len(idx))
         return out
 
-    def _logits(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def _logits(self, batch: Mapping[str, Any]) -> np.ndarray:
         if self._session is not None:
             feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self._input_names}
             return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)

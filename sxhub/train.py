@@ -625,7 +625,7 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
             label_names=spec.label_names,
             base_model=base,
             output_dir=Path(config.output_dir),
-            epochs=config.epochs,
+            epochs=max(1, round(config.epochs)),  # AutoTrain counts whole epochs
             batch_size=config.batch_size,
             learning_rate=config.learning_rate,
             max_length=config.max_length or 128,
@@ -634,7 +634,15 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
     )
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
+    info.setdefault("task", spec.to_dict())  # predict reads the task's preprocessing from here
+    info.setdefault("thresholds", None)
+    (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     figures = info.get("train", {})
+    validation = {
+        name: float(figures[key])
+        for name, key in (("accuracy", "eval_accuracy"), ("macro_f1", "eval_f1_macro"))
+        if key in figures
+    }
     metric = best_metric_name(False)
     return TrainResult(
         model_dir=out,
@@ -648,6 +656,6 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
         epochs=float(figures.get("epochs", config.epochs)),
         seconds=round(float(figures.get("seconds", seconds)), 1),
         best_metric=metric,
-        best_score=float(figures.get("best_score", figures.get(metric, float("nan")))),
-        validation=dict(figures.get("validation", {})),
+        best_score=validation.get(metric, float("nan")),
+        validation=validation,
     )

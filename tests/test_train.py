@@ -295,7 +295,7 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
         seen.update(train=train_df, valid=valid_df, **kwargs)
         out = Path(kwargs["output_dir"])
         out.mkdir(parents=True, exist_ok=True)
-        (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "macro_f1": 0.8}}))
+        (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "eval_f1_macro": 0.8}}))
         return out
 
     monkeypatch.setitem(sys.modules, "sxhub.autotrain", types.SimpleNamespace(run_autotrain=fake_run_autotrain))
@@ -305,6 +305,7 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
     assert seen["valid"]["label"].value_counts().tolist() == [6, 6, 6]
     assert seen["label_names"] == SINGLE.label_names and seen["base_model"] == "base"
     assert (result.backend, result.best_score, result.max_length) == ("autotrain", 0.8, 64)
+    assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["task"]["name"] == "fin"
 
 
 # --------------------------------------------------------------------------------------------------------------
