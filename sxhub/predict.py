@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -55,6 +56,23 @@ class ModelInfo:
         return np.array([self.thresholds.get(name, 0.5) for name in self.labels], dtype=np.float32)
 
 
+def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
+    """A local model folder as is; a Hub model id (``user/name``) downloaded to the Hub cache first."""
+    path = Path(model)
+    if path.exists() or not re.match(r"^[\w.-]+/[\w.-]+$", str(model)):
+        return path
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(model)))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        raise ModelError(
+            f"model {str(model)!r} is neither a local folder nor a Hub model that can be downloaded "
+            f"({type(exc).__name__}); check the path or the repo id and HF_TOKEN."
+        ) from exc
+
+
 def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
     """Read ``sxhub.json`` when present, else the transformers config (any fine-tuned classifier works)."""
     path = Path(model_dir)
@@ -92,7 +110,7 @@ def onnx_path(model_dir: str | os.PathLike[str], *, int8: bool = False) -> Path:
 # the predictor
 # --------------------------------------------------------------------------------------------------------------
 class Predictor:
-    """Labels and probabilities from a model folder, with torch or ONNX Runtime.
+    """Labels and probabilities from a model folder (or a Hub model id), with torch or ONNX Runtime.
 
     ``predict(texts)`` returns ``(labels, probs)``: a label name per text (single-label) or a list of names
     (multi-label, decided with the saved per-label thresholds), and an ``(n, n_labels)`` float array.
@@ -111,7 +129,7 @@ class Predictor:
 
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
-        self.model_dir = Path(model_dir)
+        self.model_dir = resolve_model_dir(model_dir)
         self.info = read_model_info(self.model_dir)
         self.batch_size = batch_size
         self.backend = "onnx-int8" if (onnx and int8) else ("onnx" if onnx else "torch")

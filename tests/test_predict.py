@@ -139,3 +139,9 @@ def test_missing_text_column_and_empty_file(single_model: Path, tmp_path: Path) 
     empty.write_text("")
     with pytest.raises(InputError, match="is empty"):
         predict_file(single_model, empty, tmp_path / "out2.csv")
+
+
+def test_an_unreachable_hub_id_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="neither a local folder nor a Hub model"):
+        Predictor("nobody/missing-student")
