@@ -91,6 +91,11 @@ def completion(content: str, model: str = "fake") -> dict[str, Any]:
     }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default backlog of 5 drops connections under concurrency (1 s SYN retries)
+
+
 class FakeOpenAIServer:
     """The server; a context manager that runs it in a daemon thread on a free port of 127.0.0.1."""
 
@@ -101,8 +106,7 @@ class FakeOpenAIServer:
         self.headers: list[dict[str, str]] = []
         self.per_text: Counter[str] = Counter()
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self._httpd.daemon_threads = True
+        self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property
@@ -133,6 +137,7 @@ class FakeOpenAIServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls per request
 
             def log_message(self, *args: Any) -> None:  # keep test output clean
                 return
