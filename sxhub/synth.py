@@ -247,7 +247,8 @@ def text_schema(key: str) -> dict[str, Any]:
     """JSON schema of a reply that carries one text under ``key``."""
     return {
         "type": "object",
-        "properties": {key: {"type": "string", "minLength": 1, "maxLength": 2000}},
+        # no minLength/maxLength: llama.cpp turns a long bound into a grammar that crashes its server
+        "properties": {key: {"type": "string"}},
         "required": [key],
         "additionalProperties": False,
     }
