@@ -140,7 +140,7 @@ class _Engine:
     ledgers: dict[str, TeacherLedger] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.schema = self.spec.answer_schema()
+        self.schema: dict[str, Any] | None = self.spec.answer_schema()
         self.ledgers = {name: TeacherLedger() for name in self.names}
 
     def _max_tokens(self, teacher: Teacher) -> int:
@@ -312,9 +312,11 @@ def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples:
     typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
     teachers, cost, cost_max = {}, 0.0, 0.0
     for entry in specs:
-        ts = entry.spec if isinstance(entry, Teacher) else TeacherSpec.parse(entry)
-        name = entry.name if isinstance(entry, Teacher) else ts.name
-        ts = ts or TeacherSpec(model=name)
+        if isinstance(entry, Teacher):
+            name, ts = entry.name, entry.spec or TeacherSpec(model=entry.name)
+        else:
+            ts = TeacherSpec.parse(entry)
+            name = ts.name or str(ts.model)
         out, out_max = min(typical, ts.max_tokens), ts.max_tokens
         tin, tout, tmax = (
             prompt_tokens * samples,
@@ -403,7 +405,8 @@ async def aannotate(
         if all(isinstance(t, Teacher) for t in entries):
             votes, engine = await _annotate_with(spec, entries, store, opts, prepared, progress)
         else:
-            async with open_teachers([t.spec if isinstance(t, Teacher) else t for t in entries]) as opened:
+            specs = [t if not isinstance(t, Teacher) else (t.spec or TeacherSpec(model=t.name)) for t in entries]
+            async with open_teachers(specs) as opened:
                 votes, engine = await _annotate_with(spec, opened, store, opts, prepared, progress)
     finally:
         if owned and store is not None:

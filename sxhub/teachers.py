@@ -154,7 +154,9 @@ class InferenceClientTeacher(Teacher):
                 self._client = AsyncInferenceClient(base_url=self.base_url, api_key=token, timeout=self.spec.timeout)
             else:
                 self._client = AsyncInferenceClient(
-                    model=self.spec.model, provider=self.spec.provider, timeout=self.spec.timeout
+                    model=self.spec.model,
+                    provider=self.spec.provider,  # type: ignore[arg-type]  # checked by huggingface_hub
+                    timeout=self.spec.timeout,
                 )
         return self._client
 
