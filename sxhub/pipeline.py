@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ from .spec import TaskSpec, load_spec
 logger = logging.getLogger(__name__)
 
 SPLIT_SEED = 42
+TEST_SIZE = 0.2  # held out for student vs teacher vs experts; validation (10%) picks the best epoch
 
 
 @dataclass
@@ -74,6 +76,9 @@ class Report:
     def add(self, name: str, started: float, figures: dict[str, Any]) -> None:
         self.stages.append(Stage(name, time.perf_counter() - started, figures))
         self.write()
+        line = figures.get("summary") if isinstance(figures.get("summary"), str) else ""
+        if self.config.progress:  # one line per stage on stderr, like the progress bars
+            print(f"sxhub run: {name} done in {self.stages[-1].seconds:.1f} s. {line}".rstrip(), file=sys.stderr)
         logger.info("stage %s done in %.1f s", name, self.stages[-1].seconds)
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +108,12 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else str(value)
 
 
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) + ")"
+    return _fmt(value)
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """The run report as markdown: one section per stage, the comparison table first."""
     stages = report["stages"]
@@ -128,7 +139,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             if key in {"seconds", "scores"}:
                 continue
             if isinstance(value, dict):
-                value = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items() if not isinstance(v, (dict, list)))
+                value = ", ".join(f"{k}: {_flat(v)}" for k, v in value.items() if not isinstance(v, list))
             lines.append(f"- **{key}**: {_fmt(value) if not isinstance(value, str) else value}")
         lines.append("")
     return "\n".join(lines)
@@ -190,7 +201,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
 
     # 2. split: the seeded train/validation/test split the dataset repo has ---------------------------------
     started = time.perf_counter()
-    splits, stratified = split_frame(labelled, spec, seed=SPLIT_SEED)
+    splits, stratified = split_frame(labelled, spec, seed=SPLIT_SEED, test_size=TEST_SIZE)
     train_part = pd.concat([splits[s] for s in ("train", "validation") if s in splits], ignore_index=True)
     test_part = splits.get("test", labelled)
     write_table(train_part, out / "splits" / "train.parquet")
@@ -232,14 +243,16 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
 
     # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------
     started = time.perf_counter()
-    scores, speed = evaluate_on_test(model_dir, test_part, spec, gold=config.gold, threads=config.threads)
-    teacher_speed = (
-        (led["n_texts"] * max(1, len(spec.default_teachers()))) / led["seconds"] if led["seconds"] else None
-    )
-    speed["teacher_texts_per_s"] = teacher_speed
+    scores = evaluate_on_test(model_dir, test_part, spec, gold=config.gold, threads=config.threads)
+    speed = measure_speed(model_dir, labelled["text"].tolist(), threads=config.threads)
+    speed["teacher_texts_per_s"] = led["n_texts"] / led["seconds"] if led.get("seconds") else None
+    if speed["teacher_texts_per_s"]:
+        speed["speedup"] = speed["student_texts_per_s"] / speed["teacher_texts_per_s"]
     evaluation_path = out / "evaluation.json"
     evaluation_path.write_text(json.dumps({"scores": scores, "speed": speed}, indent=1, default=_jsonable), "utf-8")
-    report.add("evaluate", started, {"scores": scores, "speed": speed})
+    main = "micro_f1" if spec.multi_label else "macro_f1"
+    line = "; ".join(f"{name}: accuracy {res['accuracy']:.3f}, {main} {res[main]:.3f}" for name, res in scores.items())
+    report.add("evaluate", started, {"summary": line, "scores": scores, "speed": speed})
 
     # 6. publish ---------------------------------------------------------------------------------------------
     started = time.perf_counter()
@@ -252,7 +265,14 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         return {"repo_id": ids[kind]} if ns else {"repo_id": ids[kind], "to": repos / kind}
 
     dataset_url = publish_dataset(
-        labelled_path, spec=spec, gold=config.gold, ledger=ledger_path, seed=SPLIT_SEED, **target("dataset"), **common
+        labelled_path,
+        spec=spec,
+        gold=config.gold,
+        ledger=ledger_path,
+        seed=SPLIT_SEED,
+        test_size=TEST_SIZE,
+        **target("dataset"),
+        **common,
     )
     model_url = publish_model(
         model_dir,
@@ -278,16 +298,13 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
 
 def evaluate_on_test(
     model_dir: Path, test: pd.DataFrame, spec: TaskSpec, *, gold: str | None, threads: int | None = None
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+) -> dict[str, dict[str, Any]]:
     """Student vs teacher labels (and, with a gold column, student vs experts and teacher vs experts)."""
     from .metrics import score
     from .predict import Predictor
 
     predictor = Predictor(model_dir, threads=threads)
-    texts = test["text"].tolist()
-    t0 = time.perf_counter()
-    preds, _ = predictor.predict(texts)
-    seconds = time.perf_counter() - t0
+    preds, _ = predictor.predict(test["text"].tolist())
     teacher = test[spec.label_column].map(lambda v: list(v) if spec.multi_label else v).tolist()
     names, multi = spec.label_names, spec.multi_label
     scores = {"student vs teacher labels": score(teacher, preds, names, multi)}
@@ -296,5 +313,22 @@ def evaluate_on_test(
         gl = [parse_label_cell(test[gold].iloc[i], multi_label=multi) for i in keep]
         scores["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
         scores["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
-    speed = {"student_texts_per_s": len(texts) / seconds if seconds else None, "n": len(texts)}
-    return scores, speed
+    return scores
+
+
+def measure_speed(model_dir: Path, texts: list[str], *, threads: int | None = None, n: int = 512) -> dict[str, Any]:
+    """Student texts/s on the CPU (torch, batch 32), on the run's own texts repeated up to ``n``, after a warm-up."""
+    from .predict import Predictor
+
+    predictor = Predictor(model_dir, threads=threads)
+    sample = (texts * (n // max(1, len(texts)) + 1))[:n]
+    predictor.predict(sample[:32])  # warm-up: first-call allocations are not throughput
+    t0 = time.perf_counter()
+    predictor.predict(sample)
+    seconds = time.perf_counter() - t0
+    return {
+        "student_texts_per_s": len(sample) / seconds,
+        "n": len(sample),
+        "runtime": "torch fp32, CPU, batch 32",
+        "threads": threads or "default",
+    }

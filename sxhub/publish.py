@@ -191,10 +191,11 @@ def write_dataset_folder(
     gold: str | None = None,
     ledger: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
+    test_size: float = 0.1,
 ) -> Path:
     """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot."""
     spec = load_spec(spec)
-    dd, facts = build_dataset(source, spec, seed=seed)
+    dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
     (folder / "data").mkdir(parents=True, exist_ok=True)
     for name, ds in dd.items():
         ds.to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
@@ -222,12 +223,13 @@ def publish_dataset(
     gold: str | None = None,
     ledger: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
+    test_size: float = 0.1,
 ) -> str:
     """Publish a labelled file as a dataset repo (``load_dataset(repo_id)`` loads it); returns the URL or folder."""
     spec = load_spec(spec)
     return _publish(
         lambda folder, rid: write_dataset_folder(
-            source, spec, folder, repo_id=rid, gold=gold, ledger=ledger, seed=seed
+            source, spec, folder, repo_id=rid, gold=gold, ledger=ledger, seed=seed, test_size=test_size
         ),
         repo_type="dataset",
         default_name=spec.name,

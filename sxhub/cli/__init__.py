@@ -64,8 +64,11 @@ def cli(verbose: int, quiet: bool) -> None:
     An open LLM (the teacher) labels your texts, sxhub checks the labels, fine-tunes a small student on them and
     publishes dataset, model and Space on the Hugging Face Hub.
     """
-    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose + 1, 2)]
+    level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if verbose < 2:  # one line per HTTP request is debugging detail, not information
+        for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
 
