@@ -1,22 +1,92 @@
-"""sxhub: synthetic experts. An open LLM labels texts; a small student learns them; the Hub hosts the result."""
+"""sxhub: synthetic experts. An open LLM labels texts; a small student learns them; the Hub hosts the result.
+
+The stages are importable from here; heavy modules (torch, transformers, datasets) load only when a stage that
+needs them is first used, so ``import sxhub`` stays fast and has no side effects. The stage functions that share their module's name
+live there: ``from sxhub.annotate import annotate``, ``from sxhub.train import train``.
+"""
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
 from .errors import InputError, SpecError, SxhubError, TeacherError, UserError
 from .spec import Example, Label, TaskSpec, TeacherSpec, load_spec
 
+# name -> module that defines it (imported on first access)
+_LAZY = {
+    "aannotate": "annotate",
+    "AnnotateResult": "annotate",
+    "Teacher": "teachers",
+    "FakeTeacher": "teachers",
+    "Reply": "teachers",
+    "decide": "vote",
+    "score": "metrics",
+    "load_labelled": "data",
+    "TrainConfig": "train",
+    "Predictor": "predict",
+    "export_onnx": "export",
+    "publish_dataset": "publish",
+    "publish_model": "publish",
+    "publish_space": "publish",
+    "run_pipeline": "pipeline",
+    "RunConfig": "pipeline",
+}
+
 __all__ = [
+    "AnnotateResult",
     "Example",
+    "FakeTeacher",
     "InputError",
     "Label",
+    "Predictor",
+    "Reply",
+    "RunConfig",
     "SpecError",
     "SxhubError",
     "TaskSpec",
+    "Teacher",
     "TeacherError",
     "TeacherSpec",
+    "TrainConfig",
     "UserError",
     "__version__",
+    "aannotate",
+    "decide",
+    "export_onnx",
+    "load_labelled",
     "load_spec",
+    "publish_dataset",
+    "publish_model",
+    "publish_space",
+    "run_pipeline",
+    "score",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'sxhub' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:
+    from .annotate import AnnotateResult, aannotate
+    from .data import load_labelled
+    from .export import export_onnx
+    from .metrics import score
+    from .pipeline import RunConfig, run_pipeline
+    from .predict import Predictor
+    from .publish import publish_dataset, publish_model, publish_space
+    from .teachers import FakeTeacher, Reply, Teacher
+    from .train import TrainConfig
+    from .vote import decide

@@ -8,19 +8,20 @@ import sys
 import sxhub
 
 
-def test_all_names_exist() -> None:
+def test_all_names_exist_and_nothing_else_is_public() -> None:
     for name in sxhub.__all__:
-        assert hasattr(sxhub, name), name
-    public = {n for n in dir(sxhub) if not n.startswith("_")} - {"annotations"}
+        assert getattr(sxhub, name) is not None, name
+    public = {n for n in dir(sxhub) if not n.startswith("_")} - {"annotations", "importlib", "TYPE_CHECKING", "Any"}
     modules = {n for n in public if type(getattr(sxhub, n)).__name__ == "module"}
     assert public - modules == set(sxhub.__all__) - {"__version__"}
 
 
-def test_import_has_no_side_effects() -> None:
+def test_import_is_light_and_has_no_side_effects() -> None:
     code = (
-        "import logging, os, warnings; env = dict(os.environ); n = len(warnings.filters);"
+        "import logging, os, sys, warnings; env = dict(os.environ); n = len(warnings.filters);"
         "import sxhub; assert dict(os.environ) == env; assert len(warnings.filters) == n;"
-        "assert not logging.getLogger().handlers; print('ok')"
+        "assert not logging.getLogger().handlers;"
+        "heavy = [m for m in ('torch', 'transformers', 'datasets') if m in sys.modules]; print(heavy or 'ok')"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "ok"
@@ -35,3 +36,28 @@ def test_cli_version_and_unknown_verb() -> None:
     assert result.exit_code == 0 and sxhub.__version__ in result.output
     result = CliRunner().invoke(cli, ["no-such-verb"])
     assert result.exit_code == 2 and "No such command" in result.output
+
+
+def test_every_design_verb_is_registered() -> None:
+    from click.testing import CliRunner
+
+    from sxhub.cli import cli
+
+    verbs = [
+        "annotate",
+        "agree",
+        "train",
+        "evaluate",
+        "predict",
+        "export",
+        "publish",
+        "space",
+        "run",
+        "twins",
+        "generate",
+        "insights",
+    ]
+    for verb in verbs:
+        result = CliRunner().invoke(cli, [verb, "--help"])
+        assert result.exit_code == 0, (verb, result.output)
+        assert "Usage: " in result.output
