@@ -50,6 +50,7 @@ class RunConfig:
     int8: bool = True
     cache_dir: str | None = None
     progress: bool = True
+    cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -247,7 +248,10 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     speed = measure_speed(model_dir, labelled["text"].tolist(), threads=config.threads)
     speed["teacher_texts_per_s"] = led["n_texts"] / led["seconds"] if led.get("seconds") else None
     if speed["teacher_texts_per_s"]:
-        speed["speedup"] = speed["student_texts_per_s"] / speed["teacher_texts_per_s"]
+        speed["speedup"] = speed["texts_per_s"] / speed["teacher_texts_per_s"]
+    if config.cpu_usd_per_hour is not None:
+        speed["usd_per_hour"] = config.cpu_usd_per_hour
+        speed["source"] += f"; $ at {config.cpu_usd_per_hour} USD per CPU-machine hour (--cpu-usd-per-hour)"
     evaluation_path = out / "evaluation.json"
     evaluation_path.write_text(json.dumps({"scores": scores, "speed": speed}, indent=1, default=_jsonable), "utf-8")
     main = "micro_f1" if spec.multi_label else "macro_f1"
@@ -326,9 +330,11 @@ def measure_speed(model_dir: Path, texts: list[str], *, threads: int | None = No
     t0 = time.perf_counter()
     predictor.predict(sample)
     seconds = time.perf_counter() - t0
+    import torch
+
+    n_threads = threads or torch.get_num_threads()
     return {
-        "student_texts_per_s": len(sample) / seconds,
+        "texts_per_s": len(sample) / seconds,
         "n": len(sample),
-        "runtime": "torch fp32, CPU, batch 32",
-        "threads": threads or "default",
+        "source": f"measured by sxhub run: {len(sample)} texts, torch fp32, {n_threads} CPU thread(s), batch 32",
     }

@@ -38,6 +38,7 @@ from . import emit_json
 @click.option("--threads", type=int, help="CPU threads for training and prediction.")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Label cache folder (default: $SXHUB_CACHE).")
+@click.option("--cpu-usd-per-hour", type=float, help="Price of the CPU machine the student runs on (card's $ figure).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout.")
 def run(
     task: str,
@@ -58,6 +59,7 @@ def run(
     threads: int | None,
     no_int8: bool,
     cache_dir: str | None,
+    cpu_usd_per_hour: float | None,
     as_json: bool,
 ) -> None:
     """Annotate INPUT with the teachers of TASK, train a student, evaluate, export and publish it.
@@ -83,6 +85,7 @@ def run(
         private=private,
         exist_ok=exist_ok,
         int8=not no_int8,
+        cpu_usd_per_hour=cpu_usd_per_hour,
         cache_dir=cache_dir,
         progress=os.environ.get("TQDM_DISABLE") != "1",
     )
