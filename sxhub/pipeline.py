@@ -263,7 +263,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     ns = config.push
     ids = {kind: (f"{ns}/{spec.name}" if ns else f"{spec.name}") for kind in ("dataset", "model", "space")}
     repos = out / "repos"
-    common = {"private": config.private if ns else None, "exist_ok": config.exist_ok}
+    common: dict[str, Any] = {"private": config.private if ns else None, "exist_ok": config.exist_ok}
 
     def target(kind: str) -> dict[str, Any]:
         return {"repo_id": ids[kind]} if ns else {"repo_id": ids[kind], "to": repos / kind}
