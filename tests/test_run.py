@@ -152,3 +152,48 @@ def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) ->
     for kind in ("dataset", "model", "space"):
         assert (out / "repos" / kind / "README.md").is_file()
     assert "teacher vs experts" in report["stages"]["evaluate"]["scores"]
+
+
+@pytest.mark.slow
+def test_run_pushes_to_the_hub_and_loads_back(tmp_path: Path, tiny_base_model: Path, hub) -> None:
+    """--push NAMESPACE: the three repos land on the (stand-in) Hub and load with the plain HF clients."""
+    from datasets import load_dataset
+    from transformers import pipeline
+
+    texts = pd.read_csv(FIN / "texts.csv")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    with _oracle(texts) as server:
+        proc = _sxhub(
+            "run",
+            str(FIN / "task.yaml"),
+            str(FIN / "texts.csv"),
+            "--gold",
+            "expert",
+            "--out",
+            str(tmp_path / "out"),
+            "--teacher",
+            server.url,
+            "--samples",
+            "1",
+            "--base",
+            str(tiny_base_model),
+            "--epochs",
+            "1",
+            "--no-int8",
+            "--push",
+            hub.user,
+            "--json",
+            env=env,
+        )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    urls = json.loads(proc.stdout)["stages"]["publish"]
+    assert all(hub.url in urls[kind] for kind in ("dataset", "model", "space")), urls
+    repo = f"{hub.user}/financial-sentiment"
+    ds = load_dataset(repo)
+    assert set(ds) == {"train", "validation", "test"}
+    assert ds["train"].features["label"].names == ["positive", "neutral", "negative"]
+    clf = pipeline("text-classification", model=repo, top_k=None)
+    local = pipeline("text-classification", model=str(tmp_path / "out" / "model"), top_k=None)
+    sentence = "Net sales fell 22 % to EUR 48 million as demand weakened."
+    assert clf(sentence) == local(sentence)
+    assert "app.py" in hub.stub.list_files(repo, repo_type="space")
