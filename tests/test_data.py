@@ -99,3 +99,18 @@ def test_load_labelled_variants(tmp_path: Path) -> None:
     pd.DataFrame({"text": ["a"]}).to_csv(nolabel, index=False)
     with pytest.raises(InputError, match="no 'label' or 'labels' column"):
         load_labelled(nolabel)
+
+
+def test_read_a_hub_dataset_id(hub) -> None:
+    """INPUT may be a Hub dataset id (``user/name`` or ``user/name:split``), read with the real datasets client."""
+    from datasets import Dataset, DatasetDict
+
+    repo = f"{hub.user}/texts"
+    DatasetDict(
+        {"train": Dataset.from_dict({"text": ["a", "b", "c"]}), "test": Dataset.from_dict({"text": ["d"]})}
+    ).push_to_hub(repo)
+    assert read_table(repo)["text"].tolist() == ["a", "b", "c"]
+    assert read_table(f"{repo}:test")["text"].tolist() == ["d"]
+    assert read_table(repo, limit=2)["text"].tolist() == ["a", "b"]
+    with pytest.raises(InputError, match=r"Hub dataset 'tester/missing' \(split 'train'\) could not be loaded"):
+        read_table(f"{hub.user}/missing")
