@@ -47,6 +47,14 @@ def split(frame: pd.DataFrame, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFra
     return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
 
 
+def split_n(pool: pd.DataFrame, n: int) -> pd.DataFrame:
+    """``n`` rows of ``pool``, stratified by label."""
+    from sklearn.model_selection import train_test_split
+
+    part, _ = train_test_split(pool, train_size=n, random_state=0, stratify=pool["label"])
+    return part.reset_index(drop=True)
+
+
 def train_and_score(spec: Any, frame: pd.DataFrame, test_df: pd.DataFrame, out: Path, epochs: float) -> dict[str, Any]:
     """Train a student on ``frame`` (text, label) and score it on ``test_df``; an untrainable set is reported."""
     from sxhub.errors import UserError
@@ -84,13 +92,11 @@ def main() -> None:
     frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
     frame = frame.rename(columns={"sentence": "text"})
     pool, test_df = split(frame)
-    real = pool.groupby("label", group_keys=False).apply(
-        lambda g: g.sample(round(args.n * len(g) / len(pool)), random_state=0)
-    )
+    real = split_n(pool, args.n)
     start = time.perf_counter()
     options = GenerateOptions(n=args.n, topics=TOPICS, seed_examples=[], style="one sentence of financial news")
     with tempfile.TemporaryDirectory() as tmp:
-        gen = generate(spec, options, teachers=[args.teacher], concurrency=2, cache=False)
+        gen = generate(spec, options, teachers=[args.teacher], concurrency=2)  # $SXHUB_CACHE: a rerun is free
         gen_seconds = time.perf_counter() - start
         generated = gen.frame
         voted = generated[~generated["failed"].astype(bool)][["text", "label"]]
@@ -102,6 +108,7 @@ def main() -> None:
     report = {
         "dataset": "financial_phrasebank sentences_allagree",
         "test_size": len(test_df),
+        "majority_baseline_accuracy": round(float(test_df["label"].value_counts(normalize=True).iloc[0]), 4),
         "n": args.n,
         "epochs": args.epochs,
         "teacher": args.teacher,
