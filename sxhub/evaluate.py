@@ -14,9 +14,11 @@ from typing import Any
 
 import pandas as pd
 
-from .data import load_labelled
+from .data import load_labelled, parse_label_cell
+from .errors import InputError
 from .metrics import score
 from .predict import Predictor
+from .spec import TaskSpec
 
 
 def evaluate(
@@ -55,3 +57,58 @@ def evaluate(
         texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,
     )
     return result
+
+
+def compare_on_split(
+    model: str | os.PathLike[str] | Predictor,
+    frame: pd.DataFrame,
+    spec: TaskSpec,
+    *,
+    gold: str | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Student vs teacher labels on ``frame`` (a labelled split), and with ``gold`` also both against the experts.
+
+    ``frame`` holds ``text`` and the teacher's ``label``/``labels``; rows whose gold cell is empty are left out of
+    the expert comparisons. The keys are the names the model card and the run report show.
+    """
+    if gold is not None and gold not in frame.columns:
+        raise InputError(f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}.")
+    predictor = model if isinstance(model, Predictor) else Predictor(model)
+    preds, _ = predictor.predict(frame["text"].tolist())
+    names, multi = spec.label_names, spec.multi_label
+    teacher = [parse_label_cell(v, multi_label=multi) for v in frame[spec.label_column].tolist()]
+    results = {"student vs teacher labels": score(teacher, preds, names, multi)}
+    if gold:
+        cells = [parse_label_cell(v, multi_label=multi) for v in frame[gold].tolist()]
+        keep = [i for i, g in enumerate(cells) if g is not None and (not multi or not _missing(frame[gold].iloc[i]))]
+        if keep:
+            gl = [cells[i] for i in keep]
+            results["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
+            results["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
+    return results
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value) or value == ""
+
+
+def measure_speed(
+    model: str | os.PathLike[str] | Predictor, texts: list[str], *, n: int = 512, threads: int | None = None
+) -> dict[str, Any]:
+    """The student's texts/s on this CPU (torch, batch 32) on ``texts`` repeated up to ``n``, after a warm-up."""
+    import torch
+
+    predictor = model if isinstance(model, Predictor) else Predictor(model, threads=threads)
+    if not texts:
+        raise InputError("no texts to measure the student's speed on.")
+    sample = (texts * (n // len(texts) + 1))[:n]
+    predictor.predict(sample[:32])  # warm-up: first-call allocations are not throughput
+    start = time.perf_counter()
+    predictor.predict(sample)
+    seconds = time.perf_counter() - start
+    return {
+        "texts_per_s": len(sample) / seconds,
+        "n": len(sample),
+        "source": f"measured by sxhub: {len(sample)} texts, {predictor.backend}, "
+        f"{threads or torch.get_num_threads()} CPU thread(s), batch {predictor.batch_size}",
+    }

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import parse_label_cell, prepare_texts, read_table, write_table
+from .data import prepare_texts, read_table, write_table
 from .errors import InputError
 from .spec import TaskSpec, load_spec
 
@@ -149,7 +149,9 @@ def render_markdown(report: dict[str, Any]) -> str:
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import annotate
+    from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
+    from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space, split_frame
     from .train import TrainConfig, train
 
@@ -244,8 +246,9 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
 
     # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------
     started = time.perf_counter()
-    scores = evaluate_on_test(model_dir, test_part, spec, gold=config.gold, threads=config.threads)
-    speed = measure_speed(model_dir, labelled["text"].tolist(), threads=config.threads)
+    predictor = Predictor(model_dir, threads=config.threads)
+    scores = compare_on_split(predictor, test_part, spec, gold=config.gold)
+    speed = measure_speed(predictor, labelled["text"].tolist(), threads=config.threads)
     speed["teacher_texts_per_s"] = led["n_texts"] / led["seconds"] if led.get("seconds") else None
     if speed["teacher_texts_per_s"]:
         speed["speedup"] = speed["texts_per_s"] / speed["teacher_texts_per_s"]
@@ -298,43 +301,3 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     )
     report.add("publish", started, {"dataset": dataset_url, "model": model_url, "space": space_url})
     return report.to_dict()
-
-
-def evaluate_on_test(
-    model_dir: Path, test: pd.DataFrame, spec: TaskSpec, *, gold: str | None, threads: int | None = None
-) -> dict[str, dict[str, Any]]:
-    """Student vs teacher labels (and, with a gold column, student vs experts and teacher vs experts)."""
-    from .metrics import score
-    from .predict import Predictor
-
-    predictor = Predictor(model_dir, threads=threads)
-    preds, _ = predictor.predict(test["text"].tolist())
-    teacher = test[spec.label_column].map(lambda v: list(v) if spec.multi_label else v).tolist()
-    names, multi = spec.label_names, spec.multi_label
-    scores = {"student vs teacher labels": score(teacher, preds, names, multi)}
-    if gold:
-        keep = [i for i, g in enumerate(test[gold].tolist()) if parse_label_cell(g, multi_label=multi) not in (None,)]
-        gl = [parse_label_cell(test[gold].iloc[i], multi_label=multi) for i in keep]
-        scores["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
-        scores["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
-    return scores
-
-
-def measure_speed(model_dir: Path, texts: list[str], *, threads: int | None = None, n: int = 512) -> dict[str, Any]:
-    """Student texts/s on the CPU (torch, batch 32), on the run's own texts repeated up to ``n``, after a warm-up."""
-    from .predict import Predictor
-
-    predictor = Predictor(model_dir, threads=threads)
-    sample = (texts * (n // max(1, len(texts)) + 1))[:n]
-    predictor.predict(sample[:32])  # warm-up: first-call allocations are not throughput
-    t0 = time.perf_counter()
-    predictor.predict(sample)
-    seconds = time.perf_counter() - t0
-    import torch
-
-    n_threads = threads or torch.get_num_threads()
-    return {
-        "texts_per_s": len(sample) / seconds,
-        "n": len(sample),
-        "source": f"measured by sxhub run: {len(sample)} texts, torch fp32, {n_threads} CPU thread(s), batch 32",
-    }

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -280,31 +279,6 @@ def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
     return info, TaskSpec(name=name, labels=names, multi_label=multi)
 
 
-def predict_labels(
-    model_dir: Path,
-    texts: Sequence[str],
-    spec: TaskSpec,
-    thresholds: Mapping[str, float] | None,
-    *,
-    batch_size: int = 32,
-) -> tuple[list[Any], float]:
-    """The student's labels for ``texts`` (multi-label: its saved thresholds) and the seconds it took."""
-    from transformers import pipeline
-
-    clf = pipeline("text-classification", model=str(model_dir), top_k=None, device="cpu")
-    start = time.perf_counter()
-    outputs: list[list[dict[str, Any]]] = clf(list(texts), batch_size=batch_size, truncation=True)  # type: ignore[assignment]
-    seconds = time.perf_counter() - start
-    preds: list[Any] = []
-    for scores in outputs:
-        probs: dict[str, float] = {str(s["label"]): float(s["score"]) for s in scores}
-        if spec.multi_label:
-            preds.append([n for n in spec.label_names if probs.get(n, 0.0) >= (thresholds or {}).get(n, 0.5)])
-        else:
-            preds.append(max(probs, key=probs.__getitem__))
-    return preds, seconds
-
-
 def evaluate_student(
     model_dir: Path,
     data: str | os.PathLike[str] | pd.DataFrame,
@@ -315,27 +289,17 @@ def evaluate_student(
     seed: int,
     limit: int = 2000,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Score the student on the dataset's test split (the same seeded split the dataset repo has)."""
-    from .metrics import score
+    """Score the student on the dataset's test split (the same seeded split the dataset repo has), and its speed."""
+    from .evaluate import compare_on_split, measure_speed
+    from .predict import Predictor
 
     _, facts = build_dataset(data, spec, seed=seed)
     part = facts["splits"].get("test", facts["frame"]).head(limit)
-    preds, seconds = predict_labels(model_dir, part["text"].tolist(), spec, info.get("thresholds"))
-    teacher = part[spec.label_column].tolist()
-    names, multi = spec.label_names, spec.multi_label
-    results = {"student vs teacher labels": score(teacher, preds, names, multi)}
-    if gold:
-        if gold not in part.columns:
-            raise PublishError(f"gold column {gold!r} not found; columns are {list(part.columns)[:12]}.")
-        keep = [i for i, g in enumerate(part[gold]) if g is not None and g != ""]
-        gl = [parse_label_cell(part[gold].iloc[i], multi_label=multi) for i in keep]
-        results["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
-        results["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
-    speed = {
-        "texts_per_s": len(preds) / seconds if seconds else None,
-        "source": f"measured here: {len(preds)} texts, CPU, batch 32",
-    }
-    return results, speed
+    if gold is not None and gold not in part.columns:
+        raise PublishError(f"gold column {gold!r} not found; columns are {list(part.columns)[:12]}.")
+    predictor = Predictor(model_dir)
+    results = compare_on_split(predictor, part, spec, gold=gold)
+    return results, measure_speed(predictor, facts["frame"]["text"].tolist())
 
 
 def _load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:

@@ -197,6 +197,10 @@ def _point_clients_at(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
     }.items():
         monkeypatch.setattr(constants, name, value)
     monkeypatch.setattr(hf_api.api, "endpoint", url)  # the HfApi behind huggingface_hub.upload_file & co
+    import transformers.utils.hub as tf_hub
+
+    # transformers keeps one HfApi, made with the endpoint of its first use: let it make a new one for this stub
+    monkeypatch.setattr(tf_hub, "_hf_api", None)
     for name, value in {
         "HF_ENDPOINT": url,
         "HUB_DATASETS_URL": url + "/datasets/{repo_id}/resolve/{revision}/{path}",

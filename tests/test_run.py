@@ -68,7 +68,7 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     assert (repos / "model" / "config.json").is_file() and (repos / "model" / "onnx" / "model.onnx").is_file()
     assert (repos / "space" / "app.py").is_file()
     card = (repos / "model" / "README.md").read_text(encoding="utf-8")
-    assert "measured by sxhub run" in card  # the student's speed reaches the card's teacher-vs-student table
+    assert "measured by sxhub:" in card  # the student's speed reaches the card's teacher-vs-student table
     assert stages["evaluate"]["speed"]["texts_per_s"] > 0 and stages["evaluate"]["speed"]["speedup"] > 0
     assert "Who agrees with whom" in (out / "report.md").read_text(encoding="utf-8")
     labelled = read_table(out / "labelled.parquet")
