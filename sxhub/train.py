@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "autotrain")
+EARLY_STOPPING_MIN_VAL = 50  # validation texts below which early stopping is switched off
 MIN_ROWS = 4
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 MAX_POS_WEIGHT = 10.0
@@ -68,6 +69,9 @@ class TrainConfig:
     early_stopping_patience: int = 2
     weight_decay: float = 0.01
     warmup_share: float = 0.1
+    # small sets: epochs are raised until the optimizer takes this many steps (60 texts x 3 epochs is ~12 steps,
+    # too few for a new classification head to learn anything); 0 turns it off
+    min_steps: int = 100
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -85,6 +89,13 @@ class TrainConfig:
         _check_int("early_stopping_patience", self.early_stopping_patience, low=1)
         _check_number("weight_decay", self.weight_decay, low=0, high=1)
         _check_number("warmup_share", self.warmup_share, low=0, high=0.5)
+        _check_int("min_steps", self.min_steps, low=0)
+
+    def epochs_for(self, steps_per_epoch: int) -> float:
+        """The epochs to run: ``epochs``, raised on small sets until ``min_steps`` optimizer steps are taken."""
+        if self.min_steps and steps_per_epoch * self.epochs < self.min_steps:
+            return float(math.ceil(self.min_steps / max(1, steps_per_epoch)))
+        return float(self.epochs)
 
     def training_arguments(
         self, checkpoint_dir: Path, *, multi_label: bool, steps_per_epoch: int
@@ -92,10 +103,11 @@ class TrainConfig:
         """The ``TrainingArguments`` for this config: evaluate and save every epoch, keep the best model."""
         from transformers import TrainingArguments
 
-        total_steps = max(1, math.ceil(steps_per_epoch * self.epochs))
+        epochs = self.epochs_for(steps_per_epoch)
+        total_steps = max(1, math.ceil(steps_per_epoch * epochs))
         return TrainingArguments(
             output_dir=str(checkpoint_dir),
-            num_train_epochs=self.epochs,
+            num_train_epochs=epochs,
             per_device_train_batch_size=self.batch_size,
             per_device_eval_batch_size=max(self.batch_size, 32),
             learning_rate=self.learning_rate,
@@ -160,12 +172,14 @@ class TrainResult:
     best_score: float
     thresholds: dict[str, float] | None = None
     validation: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def summary_line(self) -> str:
+        notes = "".join(f" {n}" for n in self.notes)
         return (
             f"Trained {self.model_dir} ({self.backend}, {self.base_model}): {self.epochs:g} epochs, best validation "
             f"{self.best_metric} {self.best_score:.3f}, {self.seconds:.0f} s, {self.n_train} train / {self.n_val} "
-            "val texts."
+            f"val texts.{notes}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -482,6 +496,18 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=output_dir))
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    notes = []
+    if config.epochs_for(steps_per_epoch) > config.epochs:
+        notes.append(
+            f"Small set: {config.epochs:g} epochs raised to {config.epochs_for(steps_per_epoch):g} to reach "
+            f"{config.min_steps} optimizer steps (--min-steps)."
+        )
+    # early stopping needs a validation set that can tell epochs apart; on a handful of texts it stops at random
+    callbacks = []
+    if len(val_idx) >= EARLY_STOPPING_MIN_VAL:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
+    else:
+        notes.append(f"No early stopping: {len(val_idx)} validation texts (< {EARLY_STOPPING_MIN_VAL}).")
     trainer = _weighted_trainer_class()(
         model=model,
         args=config.training_arguments(checkpoint_dir, multi_label=spec.multi_label, steps_per_epoch=steps_per_epoch),
@@ -490,7 +516,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_metrics_fn(spec.multi_label),
-        callbacks=[EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)],
+        callbacks=callbacks,
         multi_label=spec.multi_label,
         weights=weights,
     )
@@ -522,6 +548,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         best_score=float(validation[metric]),
         thresholds=thresholds,
         validation=validation,
+        notes=notes,
     )
     write_sxhub_json(output_dir, spec, result, config)
     return result

@@ -248,12 +248,20 @@ def test_config_checks_itself(field: str, value: Any, message: str, tmp_path: Pa
 
 
 def test_training_arguments_follow_the_config(tmp_path: Path) -> None:
-    args = TrainConfig(output_dir=tmp_path, epochs=2, batch_size=8, learning_rate=1e-4, seed=7).training_arguments(
-        tmp_path / "ckpt", multi_label=True, steps_per_epoch=10
-    )
+    config = TrainConfig(output_dir=tmp_path, epochs=2, batch_size=8, learning_rate=1e-4, seed=7, min_steps=0)
+    args = config.training_arguments(tmp_path / "ckpt", multi_label=True, steps_per_epoch=10)
     assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate, args.seed) == (2, 8, 1e-4, 7)
     assert args.metric_for_best_model == "micro_f1" and args.load_best_model_at_end
     assert args.warmup_steps == 2
+
+
+def test_small_sets_get_enough_optimizer_steps(tmp_path: Path) -> None:
+    config = TrainConfig(output_dir=tmp_path, epochs=3, min_steps=100)
+    assert config.epochs_for(steps_per_epoch=4) == 25  # 60 texts at batch 16: 12 steps would teach the head nothing
+    assert config.epochs_for(steps_per_epoch=100) == 3  # large sets keep the epochs asked for
+    assert TrainConfig(output_dir=tmp_path, epochs=3, min_steps=0).epochs_for(steps_per_epoch=4) == 3
+    args = config.training_arguments(tmp_path / "ckpt", multi_label=False, steps_per_epoch=4)
+    assert args.num_train_epochs == 25 and args.warmup_steps == 10
 
 
 def test_one_class_only_is_refused(tiny_base_model: Path, tmp_path: Path) -> None:
@@ -318,7 +326,9 @@ def test_real_minilm_student_fine_tunes_offline(monkeypatch: pytest.MonkeyPatch,
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     df = single_frame(48)
-    config = TrainConfig(output_dir=tmp_path / "minilm", epochs=1, batch_size=16, val_size=0.25, threads=2)
+    config = TrainConfig(
+        output_dir=tmp_path / "minilm", epochs=1, batch_size=16, val_size=0.25, threads=2, min_steps=0
+    )
     result = train(SINGLE, df, config)
     assert result.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     labels, probs = Predictor(tmp_path / "minilm").predict(["Operating profit rose to EUR 9m."])

@@ -24,6 +24,9 @@ from . import emit_json
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
 @click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of rows held out for validation.")
 @click.option("--threads", type=int, help="CPU threads for torch [all].")
+@click.option(
+    "--min-steps", type=int, default=100, show_default=True, help="On small sets, raise epochs to this many steps."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
     task: str,
@@ -40,6 +43,7 @@ def train(
     no_class_weights: bool,
     val_size: float,
     threads: int | None,
+    min_steps: int,
     as_json: bool,
 ) -> None:
     """Fine-tune a student classifier on LABELLED (text + label/labels) for the task in TASK.
@@ -63,6 +67,7 @@ def train(
         soft_labels=soft_labels,
         val_size=val_size,
         threads=threads,
+        min_steps=min_steps,
     )
     result = run_train(task, labelled, config)
     if as_json:
