@@ -82,7 +82,7 @@ def fourp(work: Path, quick: bool, epochs: float) -> dict[str, Any]:
     from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
     from sxhub.spec import TaskSpec
-    from sxhub.train import stratify_keys
+    from sxhub.targets import stratify_keys
 
     frame = pd.read_csv(DATA / "synthetic-experts" / "Demo_5000_Labeled_SyntheticTwins.csv", dtype=str)
     spec = TaskSpec(name="fourp-tweets", labels=FOURP_LABELS, multi_label=True)

@@ -21,7 +21,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,6 +31,14 @@ import pandas as pd
 from .data import LabelledData, load_labelled
 from .errors import InputError, ModelError, UserError
 from .spec import TaskSpec, load_spec
+from .targets import (
+    check_trainable,
+    hard_targets,
+    loss_weights,
+    split_indices,
+    tokenized_dataset,
+    vote_shares,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -41,9 +48,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "autotrain")
 EARLY_STOPPING_MIN_VAL = 50  # validation texts below which early stopping is switched off
-MIN_ROWS = 4
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
-MAX_POS_WEIGHT = 10.0
 SXHUB_JSON = "sxhub.json"
 
 
@@ -248,109 +253,6 @@ def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], mode
 # --------------------------------------------------------------------------------------------------------------
 # data: checks, split, targets
 # --------------------------------------------------------------------------------------------------------------
-def check_trainable(data: LabelledData) -> None:
-    """One clear error when the data cannot train a classifier."""
-    n = len(data.texts)
-    if n < MIN_ROWS:
-        raise InputError(f"only {n} labelled row(s); training needs at least {MIN_ROWS} (more than 100 is better).")
-    if data.multi_label:
-        present = {lab for row in data.labels for lab in row}
-        if not present:
-            raise InputError("no row has any label; a multi-label student needs positive examples.")
-        if len({tuple(sorted(row)) for row in data.labels}) < 2:
-            raise InputError("every row has the same label set; a classifier needs at least two different ones.")
-    else:
-        counts = Counter(data.labels)
-        if len(counts) < 2:
-            only = next(iter(counts))
-            raise InputError(
-                f"every row has the label {only!r}; a classifier needs at least two classes (label more texts)."
-            )
-
-
-def stratify_keys(data: LabelledData) -> list[str]:
-    """The key to stratify on: the label (single-label) or the rarest label present in the row (multi-label)."""
-    if not data.multi_label:
-        return [str(lab) for lab in data.labels]
-    freq = Counter(lab for row in data.labels for lab in row)
-    return [min(row, key=lambda lab: (freq[lab], lab)) if row else "<none>" for row in data.labels]
-
-
-def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
-    """A stratified train/validation split (rare keys folded together; random when stratifying is impossible)."""
-    from sklearn.model_selection import train_test_split
-
-    n = len(data.texts)
-    n_val = max(1, round(n * val_size))
-    if n - n_val < 2:
-        raise InputError(f"{n} rows are too few to split off a validation set of {val_size:.0%}; label more texts.")
-    keys = stratify_keys(data)
-    counts = Counter(keys)
-    keys = [k if counts[k] >= 2 else "<rare>" for k in keys]
-    counts = Counter(keys)
-    can_stratify = min(counts.values()) >= 2 and n_val >= len(counts) and n - n_val >= len(counts)
-    if not can_stratify:
-        logger.warning("too few rows per label to stratify the validation split; splitting at random")
-    train_idx, val_idx = train_test_split(
-        np.arange(n), test_size=n_val, random_state=seed, stratify=keys if can_stratify else None
-    )
-    return sorted(train_idx.tolist()), sorted(val_idx.tolist())
-
-
-def vote_shares(data: LabelledData) -> np.ndarray:
-    """Per row, the share of valid votes for each label (single-label: a distribution; multi-label: per label)."""
-    if "votes" not in data.frame.columns:
-        raise InputError(
-            "--soft-labels needs a 'votes' column (the output of sxhub annotate); drop --soft-labels to train on "
-            "the labels."
-        )
-    index = {name: i for i, name in enumerate(data.label_names)}
-    hard = _hard_targets(data)
-    shares = np.zeros_like(hard)
-    for row, cell in enumerate(data.frame["votes"].tolist()):
-        votes = _as_list(cell)
-        valid = [_as_list(v.get("labels")) for v in votes if isinstance(v, dict) and v.get("labels") is not None]
-        valid = [labs for labs in valid if all(lab in index for lab in labs)]
-        if not valid:
-            shares[row] = hard[row]  # no usable vote: the row's own label
-            continue
-        for labs in valid:
-            for lab in labs[: None if data.multi_label else 1]:
-                shares[row, index[lab]] += 1.0
-        shares[row] /= len(valid)
-    return shares
-
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        value = json.loads(value) if value.strip().startswith("[") else [value]
-    if hasattr(value, "tolist"):
-        value = value.tolist()
-    return list(value)
-
-
-def _hard_targets(data: LabelledData) -> np.ndarray:
-    if data.multi_label:
-        return np.asarray(data.multi_hot(), dtype=np.float32)
-    return np.eye(len(data.label_names), dtype=np.float32)[data.label_ids()]
-
-
-def loss_weights(data: LabelledData, train_idx: list[int]) -> np.ndarray:
-    """Balanced class weights (single-label) or pos_weight = negatives / positives, capped (multi-label)."""
-    hard = _hard_targets(data)[train_idx]
-    positives = hard.sum(axis=0)
-    if data.multi_label:
-        negatives = len(train_idx) - positives
-        return np.clip(negatives / np.maximum(positives, 1.0), 1.0, MAX_POS_WEIGHT).astype(np.float32)
-    weights = len(train_idx) / (len(data.label_names) * np.maximum(positives, 1.0))
-    return np.where(positives > 0, weights, 1.0).astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# trainer
-# --------------------------------------------------------------------------------------------------------------
 def _weighted_trainer_class() -> type:
     from transformers import Trainer
 
@@ -434,21 +336,6 @@ def tune_thresholds(probs: np.ndarray, gold: np.ndarray, label_names: list[str])
     return thresholds
 
 
-def _dataset(tokenizer: Any, texts: list[str], targets: Any, max_length: int) -> Any:
-    from datasets import Dataset
-
-    ds = Dataset.from_dict({"text": texts, "labels": targets})
-    return ds.map(
-        lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-        batched=True,
-        remove_columns=["text"],
-        desc="tokenizing",
-    )
-
-
-# --------------------------------------------------------------------------------------------------------------
-# the stage
-# --------------------------------------------------------------------------------------------------------------
 def train(
     spec: TaskSpec | str | os.PathLike[str] | dict[str, Any],
     data: LabelledData | pd.DataFrame | str | os.PathLike[str],
@@ -480,7 +367,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     model, tokenizer = load_base(base, spec)
     train_texts = [data.texts[i] for i in train_idx]
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)
-    hard = _hard_targets(data)
+    hard = hard_targets(data)
     if spec.multi_label:
         train_y: Any = (targets if targets is not None else hard)[train_idx].tolist()
         val_y: Any = hard[val_idx].tolist()
@@ -489,8 +376,8 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
             targets[train_idx].tolist() if targets is not None else np.asarray(data.label_ids())[train_idx].tolist()
         )
         val_y = np.asarray(data.label_ids())[val_idx].tolist()
-    train_ds = _dataset(tokenizer, train_texts, train_y, max_length)
-    val_ds = _dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
+    train_ds = tokenized_dataset(tokenizer, train_texts, train_y, max_length)
+    val_ds = tokenized_dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -17,16 +17,8 @@ import pytest
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
 from sxhub.spec import TaskSpec
-from sxhub.train import (
-    TrainConfig,
-    choose_max_length,
-    loss_weights,
-    split_indices,
-    stratify_keys,
-    train,
-    tune_thresholds,
-    vote_shares,
-)
+from sxhub.targets import loss_weights, split_indices, stratify_keys, vote_shares
+from sxhub.train import TrainConfig, choose_max_length, train, tune_thresholds
 
 SINGLE = TaskSpec(name="fin", labels=["positive", "neutral", "negative"])
 MULTI = TaskSpec(name="4p", labels=["product", "place", "price"], multi_label=True)
