@@ -161,7 +161,8 @@ def markdown(results: dict[str, Any]) -> str:
         "# Student benchmark (all-MiniLM-L6-v2, 2 CPU threads)",
         "",
         f"Run {results['date']}{' (--quick smoke run: small samples, 1 epoch)' if results['quick'] else ''}; "
-        f"{results['versions']}; load average at start/end {load} (the machine's 2 cores were shared).",
+        f"{results['versions']}; 1-minute load average at start/end {load} on the 2 cores (above 2 means "
+        + "other work shared them and slowed the timings).",
         "",
         "| task | student | reference |",
         "|---|---|---|",
