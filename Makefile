@@ -45,6 +45,8 @@ typecheck: venv
 bench: venv
 	$(PY) bench/annotate.py
 	$(PY) bench/student.py
+	$(PY) bench/synth.py
+	$(PY) bench/insights.py
 
 ## AutoTrain lives in its own venv (it pins transformers 4.48 / datasets 3.2)
 autotrain-env:
