@@ -183,14 +183,30 @@ class LocalTeacher(InferenceClientTeacher):
     Its cache identity names the GGUF file, not the (random) port, so reruns hit the cache.
     """
 
-    def __init__(self, spec: TeacherSpec, *, base_url: str) -> None:
+    def __init__(
+        self, spec: TeacherSpec, *, base_url: str | None = None, stack: contextlib.AsyncExitStack | None = None
+    ) -> None:
         super().__init__(spec, base_url=base_url, name="local")
+        self._stack = stack
+        self._starting = asyncio.Lock()
 
     @property
     def identity(self) -> dict[str, Any]:
         return {"name": "local", "model": GGUF_NAME, "base_url": None}
 
+    async def _ensure_server(self) -> None:
+        """Start the llama.cpp server on the first request, so a run answered from the cache never starts it."""
+        if self.base_url:
+            return
+        async with self._starting:
+            if self.base_url:
+                return
+            if self._stack is None:
+                raise TeacherUnavailableError("the local teacher has no server; open it with `open_teachers(...)`.")
+            self.base_url = await self._stack.enter_async_context(async_local_server())
+
     async def acomplete(self, messages: list[dict[str, str]], **kwargs: Any) -> Reply:
+        await self._ensure_server()
         try:
             return await super().acomplete(messages, **kwargs)
         except RetryableTeacherError:

@@ -334,15 +334,17 @@ def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Tea
 
 @asynccontextmanager
 async def open_teachers(specs: Sequence[TeacherSpec | str]) -> AsyncIterator[list[Teacher]]:
-    """Teachers for ``specs``, the local llama.cpp server started if one is ``local``; all closed on exit."""
+    """Teachers for ``specs``; a ``local`` one starts its llama.cpp server when first asked; all closed on exit."""
     parsed = [TeacherSpec.parse(s) for s in specs]
     async with AsyncExitStack() as stack:
-        local_url: str | None = None
-        if any(s.is_local for s in parsed):
-            from .local_teacher import async_local_server
+        teachers: list[Teacher] = []
+        for entry in parsed:
+            if entry.is_local:  # its server starts on the first request that the cache cannot answer
+                from .local_teacher import LocalTeacher
 
-            local_url = await stack.enter_async_context(async_local_server())
-        teachers = [make_teacher(s, base_url=local_url if s.is_local else None) for s in parsed]
+                teachers.append(LocalTeacher(entry, stack=stack))
+            else:
+                teachers.append(make_teacher(entry))
         for teacher in teachers:
             stack.push_async_callback(teacher.aclose)
         yield teachers

