@@ -76,3 +76,39 @@ def test_page_renders_in_headless_chromium(served: tuple[str, Path], tmp_path: P
     colours = image.getcolors(maxcolors=1_000_000) or []
     assert image.size == (1200, 900)
     assert len(colours) > 50, f"the screenshot looks blank ({len(colours)} colours)"
+
+
+@pytest.mark.slow
+def test_sxhub_space_command_serves_the_app(tmp_path: Path) -> None:
+    """``sxhub space MODEL --port P`` prints the URL and serves the same app a published Space runs."""
+    import os
+    import socket
+    import sys
+    import time
+
+    from gradio_client import Client
+
+    model = make_student(tmp_path / "student", _spec())
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "sxhub", "space", str(model), "--port", str(port)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, "sxhub space exited early"
+            try:
+                client = Client(url, verbose=False)
+                break
+            except Exception:  # not up yet: gradio_client raises several types while the server starts
+                assert time.monotonic() < deadline, "sxhub space did not come up in 90 s"
+                time.sleep(1)
+        probs, _ = client.predict("shares fell loss", api_name="/predict")
+        assert {c["label"] for c in probs["confidences"]} == {"positive", "neutral", "negative"}
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert url in out
