@@ -45,6 +45,7 @@ typecheck: venv
 bench: venv
 	$(PY) bench/annotate.py
 	$(PY) bench/student.py
+	$(PY) bench/soft_labels.py
 	$(PY) bench/synth.py
 	$(PY) bench/insights.py
 
