@@ -119,6 +119,13 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The run report as markdown: one section per stage, the comparison table first."""
     stages = report["stages"]
     lines = [f"# sxhub run: {report['task']}", ""]
+    if "local" in stages.get("annotate", {}).get("teachers", []):
+        lines += [
+            "> **The teacher was the embedded SmolLM2-135M** (llama.cpp). A 135M model labels at about chance level:",
+            "> this run proves the plumbing, not the quality. For real labels pass `--teacher` a real model (a Hub id",
+            "> through Inference Providers, or an OpenAI-compatible URL) or list teachers in the task spec.",
+            "",
+        ]
     ev = stages.get("evaluate", {}).get("scores")
     if ev:
         main = "micro_f1" if report["multi_label"] else "macro_f1"

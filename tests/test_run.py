@@ -71,6 +71,7 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     assert "measured by sxhub:" in card  # the student's speed reaches the card's teacher-vs-student table
     assert stages["evaluate"]["speed"]["texts_per_s"] > 0 and stages["evaluate"]["speed"]["speedup"] > 0
     assert "Who agrees with whom" in (out / "report.md").read_text(encoding="utf-8")
+    assert "proves the plumbing" not in (out / "report.md").read_text(encoding="utf-8")  # a real teacher: no caveat
     labelled = read_table(out / "labelled.parquet")
     assert labelled["label"].tolist() == labelled["expert"].tolist()
 
@@ -107,6 +108,7 @@ def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) ->
     for kind in ("dataset", "model", "space"):
         assert (out / "repos" / kind / "README.md").is_file()
     assert "teacher vs experts" in report["stages"]["evaluate"]["scores"]
+    assert "proves the plumbing, not the quality" in (out / "report.md").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
