@@ -144,16 +144,30 @@ class IdentityToken:
 
 
 def _capitalised_names(text: str) -> list[str]:
-    """Capitalised words that do not open a sentence and are not common words: likely names."""
+    """Capitalised words that are not common words: likely names (a possessive ``'s`` is dropped).
+
+    A word that opens a sentence is capitalised anyway, so it counts only with more evidence: a possessive
+    (``Zara's new store``) or a capitalised, uncommon word right after it (``Anna Smith said``).
+    """
+    words = list(_WORD_RE.finditer(text))
     names = []
-    for match in _WORD_RE.finditer(text):
+    for i, match in enumerate(words):
         word = match.group().rstrip("'’")
         before = text[: match.start()]
-        opens_sentence = not before.strip() or bool(_SENTENCE_END_RE.search(before))
-        if before.endswith(("@", "#")) or opens_sentence:
+        if before.endswith(("@", "#")) or not word[0].isupper() or len(word) < 2 or word in COMMON_CAPITALISED:
             continue
-        if word[0].isupper() and len(word) > 1 and word not in COMMON_CAPITALISED:
-            names.append(word)
+        possessive = word.endswith(("'s", "’s"))
+        core = word[:-2] if possessive else word
+        if core in COMMON_CAPITALISED or len(core) < 2:
+            continue
+        opens_sentence = not before.strip() or bool(_SENTENCE_END_RE.search(before))
+        if opens_sentence:
+            following = words[i + 1].group().rstrip("'’") if i + 1 < len(words) else ""
+            adjacent = i + 1 < len(words) and not text[match.end() : words[i + 1].start()].strip()
+            named_pair = adjacent and following[:1].isupper() and following not in COMMON_CAPITALISED
+            if not (possessive or named_pair):
+                continue
+        names.append(core)
     return names
 
 

@@ -91,6 +91,16 @@ def test_identity_tokens_and_leaks() -> None:
     assert identity_tokens("I love SynFcl and @SynFcl", keep=["SynFcl"]) == []
 
 
+def test_names_that_open_a_sentence_count_with_evidence() -> None:
+    """A capitalised sentence opener is a name only with evidence: a possessive or a second capitalised word."""
+    names = {t.value for t in identity_tokens("Anna Smith loved it. Zara's store is new. Loving the Nike shoes.")}
+    assert {"Anna", "Smith", "Zara", "Nike"} <= names
+    assert "Loving" not in names
+    tokens = identity_tokens("Zara's autumn line is out.")
+    assert leaked_identity(tokens, "The Zara autumn line is out.") == ["name:Zara"]
+    assert leaked_identity(tokens, "The brand's autumn line is out.") == []
+
+
 def test_shared_ngrams_counts_copied_runs() -> None:
     assert shared_ngrams("the cat sat on the mat today", "a cat sat on the mat today") == 2
     assert shared_ngrams("the cat sat on the mat", "the dog lay on a rug") == 0
