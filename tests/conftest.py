@@ -40,6 +40,19 @@ def _torch_threads() -> None:
     torch.set_num_threads(int(os.environ.get("SXHUB_TEST_THREADS", "1")))
 
 
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``sxhub`` in-process through its real entry point; returns (exit code, stdout, stderr)."""
+    from sxhub.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout (real expert-labelled data); tests skip when it is absent."""

@@ -11,23 +11,11 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import run_cli
 from sklearn.metrics import accuracy_score, f1_score
-
-from sxhub.cli import main
 
 SXHUB = Path(sys.executable).parent / "sxhub"
 P4 = ["Product", "Place", "Price", "Promotion"]
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """Run ``sxhub`` in-process through its real entry point (error lines and exit codes included)."""
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def perturb(labels: list[str], names: list[str], share: float, seed: int) -> list[str]:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import build_tiny_model
+from conftest import build_tiny_model, run_cli
 
-from sxhub.cli import main
 from sxhub.spec import TaskSpec
 
 SECRET = "hf_secret_never_in_files_42"
@@ -101,16 +100,6 @@ def make_student(path: Path, spec: TaskSpec) -> Path:
 @pytest.fixture
 def student(tmp_path: Path) -> Path:
     return make_student(tmp_path / "student", _spec())
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _files_text(folder: Path) -> str:

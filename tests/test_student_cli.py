@@ -7,23 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import run_cli
 from test_train import single_frame
-
-from sxhub.cli import main
 
 TASK = "name: fin\nlabels: [positive, neutral, negative]\n"
 MULTI_TASK = "name: fourp\nmulti_label: true\nlabels: [product, place, price]\n"
 FAST = ["--epochs", "20", "--learning-rate", "3e-3", "--val-size", "0.2"]
-
-
-def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
