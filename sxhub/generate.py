@@ -298,14 +298,11 @@ def _frame(spec: TaskSpec, kept: list[dict[str, Any]], labelled: Any) -> pd.Data
 
 def generate(spec: TaskSpec, options: GenerateOptions, **kwargs: Any) -> GenerateResult:
     """Synchronous :func:`agenerate` with teachers opened from ``teachers=`` specs (default: the spec's)."""
-    from .teachers import open_teachers
+    from .teachers import teachers_for
 
     async def run() -> GenerateResult:
-        given = kwargs.pop("teachers", None)
-        if given and all(isinstance(t, Teacher) for t in given):
-            return await agenerate(spec, teachers=given, options=options, **kwargs)
-        async with open_teachers(given or spec.default_teachers()) as opened:
-            return await agenerate(spec, teachers=opened, options=options, **kwargs)
+        async with teachers_for(spec, kwargs.pop("teachers", None)) as teachers:
+            return await agenerate(spec, teachers=teachers, options=options, **kwargs)
 
     return asyncio.run(run())
 

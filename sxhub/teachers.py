@@ -28,7 +28,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from .errors import TeacherError, TeacherUnavailableError
-from .spec import TeacherSpec
+from .spec import TaskSpec, TeacherSpec
 
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
 PERMANENT_STATUS = {401, 403, 404}
@@ -348,3 +348,16 @@ async def open_teachers(specs: Sequence[TeacherSpec | str]) -> AsyncIterator[lis
         for teacher in teachers:
             stack.push_async_callback(teacher.aclose)
         yield teachers
+
+
+@asynccontextmanager
+async def teachers_for(
+    spec: TaskSpec, given: Sequence[Teacher | TeacherSpec | str] | None
+) -> AsyncIterator[list[Teacher]]:
+    """``given`` Teacher objects as they are (left open), else teachers opened from specs (default: the spec's)."""
+    if given and all(isinstance(t, Teacher) for t in given):
+        yield [t for t in given if isinstance(t, Teacher)]
+        return
+    specs = [t for t in (given or spec.default_teachers()) if not isinstance(t, Teacher)]
+    async with open_teachers(specs) as opened:
+        yield opened

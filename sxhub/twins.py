@@ -421,13 +421,10 @@ def _twin_frame(
 
 def make_twins(spec: TaskSpec, data: pd.DataFrame | Sequence[str], **kwargs: Any) -> TwinsResult:
     """Synchronous :func:`amake_twins` with teachers opened from ``teachers=`` specs (default: the spec's)."""
-    from .teachers import open_teachers
+    from .teachers import teachers_for
 
     async def run() -> TwinsResult:
-        given = kwargs.pop("teachers", None)
-        if given and all(isinstance(t, Teacher) for t in given):
-            return await amake_twins(spec, data, teachers=given, **kwargs)
-        async with open_teachers(given or spec.default_teachers()) as opened:
-            return await amake_twins(spec, data, teachers=opened, **kwargs)
+        async with teachers_for(spec, kwargs.pop("teachers", None)) as teachers:
+            return await amake_twins(spec, data, teachers=teachers, **kwargs)
 
     return asyncio.run(run())
