@@ -14,6 +14,7 @@ Seeds: sample ``s`` on its ``k``-th invalid-answer retry uses ``seed + s + 1000 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -28,15 +29,17 @@ from tenacity.wait import wait_exponential_jitter
 
 from .cache import LabelCache, cache_key
 from .data import PreparedTexts, prepare_texts
-from .errors import TeacherError, UserError
+from .errors import TeacherError, TeacherUnavailableError, UserError
 from .prompt import InvalidAnswer, build_messages, parse_reply
 from .spec import TaskSpec, TeacherSpec
-from .teachers import Reply, RetryableTeacherError, Teacher, open_teachers
+from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
 from .vote import Decision, decide, summarize
 
 logger = logging.getLogger(__name__)
 
 SEED_STRIDE = 1000
+TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
+EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
 RAW_LIMIT = 2000
 TYPICAL_OUTPUT_TOKENS = 12  # {"label": "neutral"} and the like
 TYPICAL_REASON_TOKENS = 40
@@ -44,16 +47,29 @@ TYPICAL_REASON_TOKENS = 40
 
 @dataclass
 class TeacherLedger:
-    """What one teacher did in a run."""
+    """What one teacher did in a run.
+
+    ``input_tokens``/``output_tokens`` and ``cost_usd`` are what this run spent; ``cached_*`` are what the answers
+    served from the cache cost when they were first asked (so a resumed run still shows the whole bill).
+    ``cost_usd`` is None (unknown) when the teacher has no prices. ``server`` and ``enforced`` say which kind of
+    server answered and what it enforced (schema, json or none); None when it was not contacted.
+    """
 
     requests: int = 0  # requests sent (retries included)
     cached: int = 0  # answers served by the cache
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cached_output_tokens: int = 0
     retries: int = 0  # transient failures that were retried
+    rejected: int = 0  # requests the server refused as sent (HTTP 400, 422, ...)
     invalid_answers: int = 0  # replies that were not a valid label
     failed_votes: int = 0
-    cost_usd: float = 0.0
+    cost_usd: float | None = None
+    cached_cost_usd: float | None = None
+    server: str | None = None
+    enforced: str | None = None
+    request_form: str | None = None
 
 
 @dataclass
@@ -75,14 +91,56 @@ class AnnotateResult:
             return (
                 f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned, "
                 f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
-                f"estimated cost ${led['cost_usd']:.4f} (at most ${led['cost_usd_max']:.4f})"
+                f"estimated cost {format_cost(led['cost_usd'])} (at most {format_cost(led['cost_usd_max'])})"
             )
         return (
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
             f"{led['n_duplicates']} duplicates dropped, {led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {led['input_tokens']:,} input + "
-            f"{led['output_tokens']:,} output tokens, {led['seconds']:.1f} s, estimated cost ${led['cost_usd']:.4f}"
+            f"{led['output_tokens']:,} output tokens, {led['seconds']:.1f} s, estimated cost "
+            f"{format_cost(led['cost_usd'])}{_cached_note(led)}{_enforced_note(led)}"
         )
+
+
+class RequestShapeError(TeacherUnavailableError):
+    """A teacher's server refused the first requests as sent: the request shape does not fit that server."""
+
+
+def teacher_servers(ledger: dict[str, Any]) -> list[str]:
+    """One line per teacher: its server kind, what that server enforced and the form sxhub sent."""
+    lines = []
+    for name, led in (ledger.get("teachers") or {}).items():
+        if not led.get("server"):
+            lines.append(f"{name} (not contacted: every answer came from the cache)")
+            continue
+        enforced = {"schema": "schema enforced", "json": "JSON only, schema NOT enforced", "none": "nothing enforced"}
+        form = f" via {led['request_form']}" if led.get("request_form") else ""
+        lines.append(f"{name} ({led['server']}: {enforced.get(led.get('enforced') or '', 'unknown')}{form})")
+    return lines
+
+
+def format_cost(value: float | None) -> str:
+    """``$0.0123``, or ``unknown`` for a teacher without prices (never a made-up ``$0.00``)."""
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _cached_note(led: dict[str, Any]) -> str:
+    if not led.get("cached"):
+        return ""
+    cost = led.get("cached_cost_usd")
+    return (
+        f" (the {led['cached']} cached answers first cost {led['cached_input_tokens']:,} input + "
+        f"{led['cached_output_tokens']:,} output tokens{', ' + format_cost(cost) if cost is not None else ''})"
+    )
+
+
+def _enforced_note(led: dict[str, Any]) -> str:
+    parts = [
+        f"{name}: {t['server']} enforced {t['enforced']}"
+        for name, t in (led.get("teachers") or {}).items()
+        if t.get("server") and t.get("enforced") != "schema"
+    ]
+    return f"; schema NOT enforced by the server ({'; '.join(parts)}): sxhub validated every reply" if parts else ""
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -142,6 +200,32 @@ class _Engine:
     def __post_init__(self) -> None:
         self.schema: dict[str, Any] | None = self.spec.answer_schema()
         self.ledgers = {name: TeacherLedger() for name in self.names}
+        self.seed_offsets = _seed_offsets(self.teachers)
+        self.successes = [0] * len(self.teachers)
+        self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
+
+    def _note_server(self, idx: int) -> None:
+        teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
+        ledger.server = teacher.server
+        ledger.enforced = teacher.enforced
+        ledger.request_form = getattr(teacher, "request_form", None)
+
+    def _check_rejection(self, idx: int, exc: RejectedRequestError) -> None:
+        """Stop the run when a teacher's first requests were all refused the same way (wrong request shape)."""
+        seen = self.rejections[idx]
+        seen.append(exc)
+        if self.successes[idx] or len(seen) < EARLY_STOP_REJECTIONS or len({e.status for e in seen}) != 1:
+            return
+        teacher = self.teachers[idx]
+        where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
+        kind = f" (a {teacher.server} server)" if teacher.server else ""
+        form = getattr(teacher, "request_form", None)
+        raise RequestShapeError(
+            f"teacher {self.names[idx]!r}{where}{kind} refused its first {len(seen)} requests with HTTP {exc.status}: "
+            f"{exc.detail or 'no message'!r}. sxhub sent {form or 'its default request'}; if the server is not "
+            f"what sxhub detected, set `server:` for this teacher in the task spec (or --server) to its kind, or "
+            f"`structured: none` to send no constraint. The cache keeps every answer so far."
+        )
 
     def _max_tokens(self, teacher: Teacher) -> int:
         return teacher.spec.max_tokens if teacher.spec else 256
@@ -202,8 +286,18 @@ class _Engine:
             hit = self.cache.get(key)
             if hit is not None:
                 ledger.cached += 1
+                ledger.cached_input_tokens += hit.input_tokens
+                ledger.cached_output_tokens += hit.output_tokens
                 return hit
-        reply = await self._send(idx, messages, seed)
+        try:
+            reply = await self._send(idx, messages, seed)
+        except RejectedRequestError as exc:
+            ledger.rejected += 1
+            self._note_server(idx)
+            self._check_rejection(idx, exc)
+            raise
+        self.successes[idx] += 1
+        self._note_server(idx)
         ledger.input_tokens += reply.input_tokens
         ledger.output_tokens += reply.output_tokens
         if self.cache is not None:
@@ -223,7 +317,7 @@ class _Engine:
             "raw": "",
         }
         for k in range(self.opts.max_invalid + 1):
-            seed = self.opts.seed + sample + SEED_STRIDE * k
+            seed = self.opts.seed + self.seed_offsets[idx] + sample + SEED_STRIDE * k
             try:
                 reply = await self.request(idx, messages, seed)
             except RetryableTeacherError as exc:
@@ -289,19 +383,45 @@ def _rows(spec: TaskSpec, prepared: PreparedTexts, votes: list[list[dict[str, An
     return frame, decisions
 
 
-def _ledger(engine_ledgers: dict[str, TeacherLedger], prices: dict[str, tuple[float, float]]) -> dict[str, Any]:
+def _seed_offsets(teachers: Sequence[Teacher]) -> list[int]:
+    """0 for a teacher's first listing, then TEACHER_SEED_STRIDE per repeat: a teacher listed twice votes twice."""
+    seen: list[str] = []
+    offsets = []
+    for t in teachers:
+        key = json.dumps(t.identity, sort_keys=True, default=str)
+        offsets.append(TEACHER_SEED_STRIDE * seen.count(key))
+        seen.append(key)
+    return offsets
+
+
+Prices = dict[str, "tuple[float, float] | None"]
+
+
+def _cost(p: tuple[float, float] | None, tokens_in: int, tokens_out: int) -> float | None:
+    return None if p is None else (tokens_in * p[0] + tokens_out * p[1]) / 1e6
+
+
+def _ledger(engine_ledgers: dict[str, TeacherLedger], prices: Prices) -> dict[str, Any]:
+    """Per-teacher ledgers and their totals; a total cost is unknown (None) when any teacher's is."""
     teachers = {}
     for name, led in engine_ledgers.items():
-        p_in, p_out = prices.get(name, (0.0, 0.0))
-        led.cost_usd = (led.input_tokens * p_in + led.output_tokens * p_out) / 1e6
+        price = prices.get(name)
+        led.cost_usd = _cost(price, led.input_tokens, led.output_tokens)
+        led.cached_cost_usd = _cost(price, led.cached_input_tokens, led.cached_output_tokens)
         teachers[name] = asdict(led)
-    total = {k: sum(t[k] for t in teachers.values()) for k in asdict(TeacherLedger())}
+    total: dict[str, Any] = {}
+    for key, value in asdict(TeacherLedger()).items():
+        if isinstance(value, int):
+            total[key] = sum(t[key] for t in teachers.values())
+        elif key in ("cost_usd", "cached_cost_usd"):
+            costs = [t[key] for t in teachers.values()]
+            total[key] = None if any(c is None for c in costs) else float(sum(costs))
     return {**total, "teachers": teachers}
 
 
-def _prices(teachers: Sequence[Teacher], names: list[str]) -> dict[str, tuple[float, float]]:
+def _prices(teachers: Sequence[Teacher], names: list[str]) -> Prices:
     return {
-        n: ((t.spec.price_input, t.spec.price_output) if t.spec else (0.0, 0.0))
+        n: (t.spec.price_input, t.spec.price_output) if t.spec and t.spec.priced else None  # type: ignore[misc]
         for n, t in zip(names, teachers, strict=True)
     }
 
@@ -310,7 +430,9 @@ def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples:
     """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output."""
     prompt_tokens = sum(sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts)
     typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
-    teachers, cost, cost_max = {}, 0.0, 0.0
+    teachers: dict[str, Any] = {}
+    cost: float | None = 0.0
+    cost_max: float | None = 0.0
     for entry in specs:
         if isinstance(entry, Teacher):
             name, ts = entry.name, entry.spec or TeacherSpec(model=entry.name)
@@ -323,8 +445,8 @@ def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples:
             len(prepared.texts) * samples * out,
             len(prepared.texts) * samples * out_max,
         )
-        c = (tin * ts.price_input + tout * ts.price_output) / 1e6
-        c_max = (tin * ts.price_input + tmax * ts.price_output) / 1e6
+        price = (ts.price_input, ts.price_output) if ts.priced else None
+        c, c_max = _cost(price, tin, tout), _cost(price, tin, tmax)  # type: ignore[arg-type]
         teachers[name] = {
             "requests_planned": len(prepared.texts) * samples,
             "input_tokens": tin,
@@ -333,7 +455,8 @@ def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples:
             "cost_usd": c,
             "cost_usd_max": c_max,
         }
-        cost, cost_max = cost + c, cost_max + c_max
+        cost = None if cost is None or c is None else cost + c
+        cost_max = None if cost_max is None or c_max is None else cost_max + c_max
     return {
         "requests_planned": sum(t["requests_planned"] for t in teachers.values()),
         "input_tokens": sum(t["input_tokens"] for t in teachers.values()),

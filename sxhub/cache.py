@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .teachers import Reply
+from .teachers.base import Reply
 
 CACHE_FILE = "labels.sqlite"
 SCHEMA_VERSION = 1

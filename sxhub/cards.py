@@ -239,14 +239,10 @@ def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str
 
 def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
-    from .vote import decide
+    from .vote import decide, mean_agreement
 
-    means = []
-    for value in frame.get("agreement", pd.Series([], dtype=float)):
-        if isinstance(value, Mapping):
-            means.append(sum(value.values()) / len(value) if value else 0.0)
-        elif value is not None:
-            means.append(float(value))
+    # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement)
+    means = [m for m in map(mean_agreement, frame.get("agreement", pd.Series([], dtype=float))) if m is not None]
     buckets = [("< 0.5", 0.0, 0.5), ("0.5 – 0.75", 0.5, 0.75), ("0.75 – 1", 0.75, 1.0 - 1e-9)]
     hist = [(name, sum(lo <= m < hi for m in means)) for name, lo, hi in buckets]
     hist.append(("1 (unanimous)", sum(m >= 1.0 - 1e-9 for m in means)))
@@ -326,7 +322,7 @@ def dataset_context(
     ledger: str | Path | Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     frame = facts["frame"]
-    teachers = agreement["teachers"] or [t.model or t.base_url or "local" for t in spec.default_teachers()]
+    teachers = agreement["teachers"] or [t.model or t.name for t in spec.default_teachers()]
     known = {"text", spec.label_column, "votes", "agreement", "failed", "error"}
     return {
         "repo_id": repo_id,
@@ -494,4 +490,7 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     rows = [(k, fmt(info.get(k))) for k in ("backend", "base_model", "max_length") if info.get(k) is not None]
     train = info.get("train") or {}
     rows += [(k, fmt(v, 4)) for k, v in train.items() if isinstance(v, (int, float, str, bool)) and v is not None]
+    if train.get("untuned_labels"):  # multi-label: no positive example in validation, so nothing to tune on
+        untuned = ", ".join(f"`{name}`" for name in train["untuned_labels"])
+        rows.append(("labels without a validation positive (threshold 0.5, not tuned)", untuned))
     return rows

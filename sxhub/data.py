@@ -6,11 +6,12 @@ files, list and dict cells (``labels``, ``votes``, ``agreement``) are JSON-encod
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,13 +53,13 @@ def read_table(source: str | os.PathLike[str], *, limit: int | None = None, spli
         raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
     if path.stat().st_size == 0:
         raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
-    try:
+    with read_errors(path):
         if suffix in {".csv", ".tsv"}:
             df = pd.read_csv(
                 path,
                 sep="\t" if suffix == ".tsv" else ",",
                 nrows=limit,
-                encoding="utf-8",
+                encoding="utf-8-sig",  # a byte-order mark (Excel's "CSV UTF-8") is not part of the first column name
                 keep_default_na=False,
                 dtype=str,
             )
@@ -69,20 +70,77 @@ def read_table(source: str | os.PathLike[str], *, limit: int | None = None, spli
             df = pd.read_json(path, encoding="utf-8", dtype=False)
         else:
             df = pd.read_parquet(path)
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"input {text!r} is not UTF-8 (byte {exc.start}); re-save it as UTF-8, e.g. "
-            f"`iconv -f latin1 -t utf-8 {path.name} > fixed{path.suffix}`."
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"input {text!r} has no rows; give it a header row and at least one text.") from exc
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise InputError(f"input {text!r} could not be parsed as {suffix[1:]} ({str(exc).splitlines()[0]}).") from exc
     if limit is not None:
         df = df.head(limit)
     if len(df) == 0:
         raise InputError(f"input {text!r} has no rows; give it at least one text.")
     return df.reset_index(drop=True)
+
+
+_FIXES = {
+    ".csv": "check that every row has as many fields as the header and that quotes are closed, or re-export it "
+    "(e.g. DataFrame.to_csv)",
+    ".tsv": "check that every row has as many tab-separated fields as the header, or re-export it",
+    ".jsonl": 'each line must be one JSON object like {"text": "..."}',
+    ".json": 'it must be one JSON array of objects like [{"text": "..."}] (one object per line: name it .jsonl)',
+    ".parquet": "it is not a readable Parquet file (truncated, or another format renamed); re-export it with "
+    "DataFrame.to_parquet or pass a .csv/.jsonl file",
+}
+
+
+@contextlib.contextmanager
+def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Turn any failure to read the table ``path`` into one :class:`InputError` line: the reason and the fix.
+
+    ``read_table`` and streaming readers (``sxhub predict``) wrap their reads in it, so an unreadable file (bad
+    CSV, bad JSON line, corrupt Parquet, wrong encoding, no permission) exits with code 2, never a traceback.
+    """
+    path = Path(path)
+    suffix = _suffix(path)
+    where = f"input {str(path)!r}"
+    try:
+        yield
+    except UnicodeDecodeError as exc:
+        source = "utf-16" if _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
+        raise InputError(
+            f"{where} is not UTF-8 ({'UTF-16, ' if source == 'utf-16' else ''}byte {exc.start}); re-save it as UTF-8, "
+            f"e.g. `iconv -f {source} -t utf-8 {path.name} > fixed{path.suffix}`."
+        ) from exc
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{where} has no rows; give it a header row and at least one text.") from exc
+    except PermissionError as exc:
+        raise InputError(f"{where} cannot be read (permission denied); check the file's permissions.") from exc
+    except (ValueError, OSError, NotImplementedError) as exc:  # pandas/pyarrow parse errors subclass these
+        reason = _bad_json_line(path) if suffix == ".jsonl" else None
+        reason = reason or f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        fix = _FIXES.get(suffix, "pass a .csv, .jsonl or .parquet file")
+        raise InputError(f"{where} could not be read as {suffix[1:] or 'a table'} ({reason[:200]}); {fix}.") from exc
+
+
+def _head(path: Path, n: int = 4) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            return fh.read(n)
+    except OSError:
+        return b""
+
+
+def _bad_json_line(path: Path) -> str | None:
+    """The first line of a JSONL file that is not a JSON object, as a reason ("line 3 is not ...")."""
+    try:
+        with path.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    value = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    return f"line {number} is not JSON: {exc.msg} at column {exc.colno}"
+                if not isinstance(value, dict):
+                    return f"line {number} is a JSON {type(value).__name__}, not an object"
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
 
 
 def _read_hub_dataset(repo_id: str, *, limit: int | None, split: str) -> pd.DataFrame:
@@ -220,7 +278,7 @@ def prepare_texts(
     missing = [c for c in keep if c not in df.columns]
     if missing:
         raise InputError(f"column(s) {missing} to keep are not in the input (columns: {list(df.columns)[:20]}).")
-    raw = df[column].map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v))
+    raw = df[column].map(lambda v: "" if is_missing_text(v) else str(v))  # NaN is no text, never the word "nan"
     too_long = raw.map(len) > max_chars
     if too_long.any():
         idx = int(too_long.idxmax())
@@ -255,6 +313,22 @@ def prepare_texts(
 # --------------------------------------------------------------------------------------------------------------
 def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
+
+
+# what a missing value turns into when something calls str() on it (pandas, numpy, Python, JSON)
+MISSING_TEXT_STRINGS = frozenset({"nan", "none", "null", "<na>", "nat"})
+
+
+def is_missing_text(value: Any) -> bool:
+    """Whether a text cell holds no text: None, NaN/NA, blank, or the string a missing value prints as (``nan``,
+    ``None``, ``null``, ``<NA>``, ``NaT``). Such a row is dropped and counted by every reader; it is never labelled,
+    trained on, predicted or scored as that word."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        stripped = value.strip()
+        return not stripped or stripped.lower() in MISSING_TEXT_STRINGS
+    return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
 def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
@@ -294,6 +368,7 @@ class LabelledData:
     frame: pd.DataFrame
     n_failed: int = 0
     label_column: str = "label"
+    n_empty_text: int = 0  # rows left out because their text was empty or missing (NaN, None)
 
     def multi_hot(self) -> list[list[int]]:
         index = {n: i for i, n in enumerate(self.label_names)}
@@ -323,6 +398,7 @@ def load_labelled(
 
     ``label_column`` picks another column (e.g. an expert ``gold`` column). For multi-label data with one 0/1
     (or true/false) column per label, pass ``label_names`` and ``multi_label=True`` and leave out ``labels``.
+    Rows without a text (empty, NaN, None: :func:`is_missing_text`) are left out and counted in ``n_empty_text``.
     """
     df = source if isinstance(source, pd.DataFrame) else read_table(source, limit=limit)
     tcol = find_text_column(df, text_column)
@@ -331,6 +407,9 @@ def load_labelled(
         failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
         n_failed = int(failed.sum())
         df = df[~failed].reset_index(drop=True)
+    no_text = df[tcol].map(is_missing_text)
+    n_empty_text = int(no_text.sum())
+    df = df[~no_text].reset_index(drop=True)
     col = label_column
     if col is None:
         if multi_label is not False and "labels" in df.columns:
@@ -368,7 +447,10 @@ def load_labelled(
                 df = df[keep].reset_index(drop=True)
                 labels = [lab for lab in labels if lab is not None]
     if len(df) == 0:
-        raise InputError("no labelled rows left (every row failed or has an empty label); annotate again or fix it.")
+        raise InputError(
+            f"no labelled rows left ({n_failed} failed, {n_empty_text} without a text, the rest without a label); "
+            "annotate again or fix the file."
+        )
     seen = sorted({lab for row in labels for lab in (row if is_multi else [row])})
     if label_names is None:
         names = seen
@@ -389,4 +471,5 @@ def load_labelled(
         frame=df,
         n_failed=n_failed,
         label_column=col or "labels",
+        n_empty_text=n_empty_text,
     )

@@ -25,7 +25,7 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests
+from .annotate import aannotate, acomplete_requests, format_cost
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
@@ -91,7 +91,7 @@ class GenerateResult:
         return (
             f"generated {s['n']} texts ({s['failed']} unlabelled; vote = prompted label for {match}); dropped "
             f"{self.dropped}; {led['requests']} requests ({led['cached']} from cache), {led['input_tokens']:,} input + "
-            f"{led['output_tokens']:,} output tokens, estimated cost ${led['cost_usd']:.4f}"
+            f"{led['output_tokens']:,} output tokens, estimated cost {format_cost(led['cost_usd'])}"
         )
 
 

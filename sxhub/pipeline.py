@@ -37,6 +37,7 @@ class RunConfig:
     gold: str | None = None
     text_column: str | None = None
     teachers: list[str] = field(default_factory=list)
+    server: str | None = None  # the kind of server behind the teachers' base_url (None: detect it)
     samples: int | None = None
     concurrency: int = 8
     limit: int | None = None
@@ -155,7 +156,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
-    from .annotate import annotate
+    from .annotate import annotate, teacher_servers
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
     from .predict import Predictor
@@ -165,6 +166,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     spec = load_spec(task)
     if config.teachers:
         spec = spec.with_teachers(list(config.teachers))
+    if config.server:
+        spec = spec.with_server(config.server)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)
@@ -199,7 +202,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
             "ties": led["ties"],
             "requests": led["requests"],
             "cost_usd": led.get("cost_usd"),
-            "teachers": [t.name for t in spec.default_teachers()],
+            "teachers": teacher_servers(led),
         },
     )
     labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)
@@ -243,6 +246,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
             "base_model": trained.base_model,
             "best_validation": trained.best_score,
             "metric": trained.best_metric,
+            **({"labels_without_validation_positive": trained.untuned_labels} if spec.multi_label else {}),
         },
     )
 
@@ -298,11 +302,13 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         **target("model"),
         **common,
     )
-    space_url = publish_space(
-        ids["model"] if ns else model_dir,
-        model_repo=ids["model"],
-        dataset_repo=ids["dataset"],
+    space_url = publish_space(  # the Space loads the pushed model repo, or (offline) carries the model in model/
+        model_dir,
+        model_repo=ids["model"] if ns else None,
+        dataset_repo=ids["dataset"] if ns else None,
         data=labelled,
+        evaluation=scores,
+        benchmark=speed,
         **target("space"),
         **common,
     )

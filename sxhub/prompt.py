@@ -6,9 +6,9 @@ label definitions, the output format (naming the JSON schema) and the few-shot e
 spec's ``prompt_template`` (a path to a ``.jinja`` file or an inline Jinja string) replaces the user turn; it sees
 the variables ``spec``, ``labels``, ``examples``, ``text`` and ``schema``.
 
-Parsing is strict: a reply that is not one JSON object with the right shape and only the task's labels raises
-:class:`InvalidAnswer`. The only tolerance is a JSON object wrapped in code fences or surrounded by text (the first
-``{...}`` object is taken) and case/whitespace differences in label names.
+Parsing is strict: a reply that is not one JSON object valid against the task's answer schema (checked with
+``jsonschema``) raises :class:`InvalidAnswer`. The only tolerance is a JSON object wrapped in code fences or
+surrounded by text (the first ``{...}`` object is taken) and case/whitespace differences in label names.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import jinja2
+import jsonschema
 
 from .errors import SpecError, TeacherError
 
@@ -152,36 +153,56 @@ def _first_object(text: str) -> dict[str, Any]:
 def parse_reply(spec: TaskSpec, raw_text: str) -> tuple[list[str], str]:
     """The labels (canonical names, label order for multi-label) and the reason in a teacher's raw reply.
 
-    Raises :class:`InvalidAnswer` for non-JSON, a wrong shape, a label outside the task's labels, or a single-label
-    answer without exactly one label.
+    The reply's JSON object is validated against :meth:`TaskSpec.answer_schema` with ``jsonschema`` (after label
+    names are matched case- and whitespace-insensitively). Raises :class:`InvalidAnswer` for non-JSON, a reply that
+    does not fit the schema (a missing or extra key, a label outside the task's labels, a too-long reason...).
     """
     obj = extract_json_object(raw_text or "")
-    if "label" in obj and "labels" not in obj:
-        raw_labels: Any = [obj["label"]]
-    elif "labels" in obj and "label" not in obj:
-        raw_labels = obj["labels"]
-    else:
-        raise InvalidAnswer(f"answer needs exactly one of 'label' or 'labels', got keys {sorted(obj)}")
-    if not isinstance(raw_labels, list) or not all(isinstance(x, str) for x in raw_labels):
-        raise InvalidAnswer(f"labels must be label names (strings), got {_clip(json.dumps(raw_labels))}")
-    labels = [_canonical(spec, name) for name in raw_labels]
+    key = "labels" if spec.multi_label else "label"
+    value = obj.get(key)
+    if isinstance(value, str):
+        obj[key] = _canonical(spec, value) if not spec.multi_label else value
+    elif isinstance(value, list):  # canonical names, each once (a repeated label is no shape error)
+        obj[key] = list(dict.fromkeys(_canonical(spec, v) if isinstance(v, str) else json.dumps(v) for v in value))
+    error = best_schema_error(obj, spec.answer_schema())
+    if error is not None:
+        raise InvalidAnswer(f"reply does not fit the answer schema: {error}")
     if spec.multi_label:
-        chosen = set(labels)
+        chosen = set(obj["labels"])
         labels = [name for name in spec.label_names if name in chosen]
-    elif len(labels) != 1:
-        raise InvalidAnswer(f"a single-label task needs exactly one label, got {len(labels)}: {raw_labels}")
-    reason = obj.get("reason", "")
-    if not isinstance(reason, str):
-        raise InvalidAnswer(f"'reason' must be a string, got {type(reason).__name__}")
-    return labels, reason.strip()
+    else:
+        labels = [obj["label"]]
+    return labels, str(obj.get("reason", "")).strip()
+
+
+def best_schema_error(instance: Any, schema: dict[str, Any]) -> str | None:
+    """None when ``instance`` is valid against ``schema``, else jsonschema's most relevant error, on one line."""
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path)
+    message = error.message
+    if len(message) > 160:  # jsonschema quotes the whole value: say which rule it broke instead
+        message = f"value breaks {error.validator}={_clip(json.dumps(error.validator_value), 80)}"
+    return _clip(f"{where + ': ' if where else ''}{message}")
+
+
+@lru_cache(maxsize=32)
+def _validator(schema_json: str) -> Any:
+    schema = json.loads(schema_json)
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls.check_schema(schema)
+    return cls(schema)
 
 
 def _canonical(spec: TaskSpec, name: str) -> str:
+    """The task's spelling of ``name`` when it matches one label up to case and whitespace, else ``name``."""
     key = " ".join(name.split()).casefold()
     for label in spec.label_names:
         if " ".join(label.split()).casefold() == key:
             return label
-    raise InvalidAnswer(f"label {name!r} is not one of {spec.label_names}")
+    return name
 
 
 def _clip(text: str, n: int = 200) -> str:

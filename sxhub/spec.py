@@ -19,12 +19,14 @@ import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from .errors import SpecError
 
 LOCAL_TEACHER = "local"
+SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "openai")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -54,23 +56,44 @@ class Example:
         self.labels = [str(x) for x in (self.labels or [])]
 
 
+_URL_RE = re.compile(r"https?://[^\s'\"<>]+")
+
+
+def redact_url(url: str) -> str:
+    """``url`` without user:password, query string or fragment: safe to write into datasets, cards and reports.
+
+    ``http://user:pass@host:8080/v1?api_key=k`` becomes ``http://host:8080/v1``. URLs inside a longer text are
+    redacted in place; text without a URL is returned unchanged.
+    """
+
+    def _one(match: re.Match[str]) -> str:
+        parts = urlsplit(match.group())
+        host = parts.netloc.rpartition("@")[2]  # drop "user:pass@" (a password may hold an encoded '@')
+        return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+    return _URL_RE.sub(_one, url)
+
+
 @dataclass
 class TeacherSpec:
     """One teacher: a Hub model id (Inference Providers), or a ``base_url`` (TGI, vLLM, llama.cpp, Ollama...).
 
     ``model: local`` (without a base_url) is the embedded llama.cpp server with SmolLM2-135M-Instruct.
-    Prices are US dollars per million tokens and only feed the cost estimate.
+    Prices are US dollars per million tokens and only feed the cost estimate; without them the cost is unknown.
+    ``server`` names the kind of server behind ``base_url`` (tgi, vllm, llamacpp, llamacpp-python, ollama, openai)
+    and skips its detection; ``structured`` forces one response_format form (``none``: send no constraint).
     """
 
     model: str | None = None
     base_url: str | None = None
     name: str | None = None
     provider: str | None = None
-    price_input: float = 0.0
-    price_output: float = 0.0
+    price_input: float | None = None
+    price_output: float | None = None
     max_tokens: int = 256
     timeout: float = 60.0
     structured: str = "auto"  # auto | json_object | json_schema | grammar | none
+    server: str | None = None  # tgi | vllm | llamacpp | llamacpp-python | ollama | openai (None: detect)
 
     def __post_init__(self) -> None:
         if not self.model and not self.base_url:
@@ -83,18 +106,34 @@ class TeacherSpec:
             raise SpecError(
                 f"teachers: structured={self.structured!r}; use auto, json_object, json_schema, grammar or none."
             )
+        if self.server is not None and self.server not in SERVER_KINDS:
+            raise SpecError(
+                f"teachers: server={self.server!r} is not a server kind sxhub knows; use one of "
+                f"{', '.join(SERVER_KINDS)} (or leave it out to detect it)."
+            )
         for key in ("price_input", "price_output", "timeout"):
             value = getattr(self, key)
-            if not isinstance(value, (int, float)) or value < 0:
+            if value is None and key != "timeout":
+                continue
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
                 raise SpecError(f"teachers: {key}={value!r} must be a number >= 0.")
+        if (self.price_input is None) != (self.price_output is None):
+            raise SpecError("teachers: give both price_input and price_output (USD per million tokens), or neither.")
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise SpecError(f"teachers: max_tokens={self.max_tokens!r} must be a positive integer.")
+        # the name labels votes, ledgers, cards and sxhub.json: never the credentials or query a base_url may carry
         if not self.name:
             self.name = self.model if self.model and not self.base_url else f"{self.model or 'tgi'}@{self.base_url}"
+        self.name = redact_url(self.name)
 
     @property
     def is_local(self) -> bool:
         return self.model == LOCAL_TEACHER and not self.base_url
+
+    @property
+    def priced(self) -> bool:
+        """Whether the spec gives token prices (else the cost is unknown)."""
+        return self.price_input is not None and self.price_output is not None
 
     @classmethod
     def parse(cls, value: str | dict[str, Any] | TeacherSpec) -> TeacherSpec:
@@ -205,6 +244,14 @@ class TaskSpec:
         """A copy whose teachers are replaced (``--teacher`` on the command line)."""
         data = self.to_dict()
         data["teachers"] = [TeacherSpec.parse(t) for t in teachers]
+        return TaskSpec.from_dict(data)
+
+    def with_server(self, server: str) -> TaskSpec:
+        """A copy whose base_url teachers name their server kind (``--server``: no detection)."""
+        data = self.to_dict()
+        data["teachers"] = [{**t, "server": server} if t.get("base_url") else t for t in data["teachers"]]
+        if not any(t.get("base_url") for t in data["teachers"]):
+            raise SpecError(f"--server {server}: no teacher has a base_url; give one with --teacher URL.")
         return TaskSpec.from_dict(data)
 
     def to_dict(self) -> dict[str, Any]:

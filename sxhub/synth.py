@@ -288,16 +288,25 @@ def check_threshold(name: str, value: float, *, low: float = 0.0, high: float = 
 # sending free-form requests through the annotate engine
 # --------------------------------------------------------------------------------------------------------------
 def merge_ledgers(*ledgers: dict[str, Any]) -> dict[str, Any]:
-    """Sum the counters of several engine ledgers (per teacher too); other keys are left out."""
-    keys = ("requests", "cached", "input_tokens", "output_tokens", "retries", "invalid_answers", "failed_votes")
-    total: dict[str, Any] = {k: 0 for k in (*keys, "cost_usd")}
+    """Sum the counters of several engine ledgers (per teacher too); a cost is unknown (None) if any part's is."""
+    keys = ("requests", "cached", "input_tokens", "output_tokens", "cached_input_tokens", "cached_output_tokens",
+            "retries", "rejected", "invalid_answers", "failed_votes")  # fmt: skip
+
+    def add(into: dict[str, Any], part: dict[str, Any]) -> None:
+        for key in keys:
+            into[key] += part.get(key, 0) or 0
+        cost = part.get("cost_usd")
+        into["cost_usd"] = None if into["cost_usd"] is None or cost is None else into["cost_usd"] + cost
+        for key in ("server", "enforced", "request_form"):
+            if part.get(key):
+                into[key] = part[key]
+
+    total: dict[str, Any] = {**dict.fromkeys(keys, 0), "cost_usd": 0.0}
     teachers: dict[str, dict[str, Any]] = {}
     for ledger in ledgers:
-        for key in total:
-            total[key] += ledger.get(key, 0) or 0
+        add(total, ledger)
         for name, part in (ledger.get("teachers") or {}).items():
-            into = teachers.setdefault(name, {k: 0 for k in (*keys, "cost_usd")})
-            for key in into:
-                into[key] += part.get(key, 0) or 0
-    total["cost_usd"] = round(float(total["cost_usd"]), 6)
+            add(teachers.setdefault(name, {**dict.fromkeys(keys, 0), "cost_usd": 0.0}), part)
+    if total["cost_usd"] is not None:
+        total["cost_usd"] = round(float(total["cost_usd"]), 6)
     return {**total, "teachers": teachers}

@@ -30,9 +30,10 @@ import pandas as pd
 
 from .data import LabelledData, load_labelled
 from .errors import InputError, ModelError, UserError
-from .spec import TaskSpec, load_spec
+from .spec import TaskSpec, load_spec, redact_url
 from .targets import (
     check_trainable,
+    data_notes,
     hard_targets,
     loss_weights,
     split_indices,
@@ -178,13 +179,15 @@ class TrainResult:
     thresholds: dict[str, float] | None = None
     validation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    untuned_labels: list[str] = field(default_factory=list)  # multi-label: no validation positive, threshold 0.5
 
     def summary_line(self) -> str:
         notes = "".join(f" {n}" for n in self.notes)
+        how = " (thresholds cross-fitted)" if self.thresholds is not None else ""
         return (
             f"Trained {self.model_dir} ({self.backend}, {self.base_model}): {self.epochs:g} epochs, best validation "
-            f"{self.best_metric} {self.best_score:.3f}, {self.seconds:.0f} s, {self.n_train} train / {self.n_val} "
-            f"val texts.{notes}"
+            f"{self.best_metric} {self.best_score:.3f}{how}, {self.seconds:.0f} s, {self.n_train} train / "
+            f"{self.n_val} val texts.{notes}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,6 +324,11 @@ def _metrics_fn(multi_label: bool) -> Any:
     return compute
 
 
+def untuned_labels(gold: np.ndarray, label_names: list[str]) -> list[str]:
+    """Labels without a positive example in ``gold``: nothing to tune on, so their threshold stays 0.5."""
+    return [name for j, name in enumerate(label_names) if not gold[:, j].any()]
+
+
 def tune_thresholds(probs: np.ndarray, gold: np.ndarray, label_names: list[str]) -> dict[str, float]:
     """Per label, the threshold on the grid that maximises F1 on the validation split (0.5 with no positives)."""
     from sklearn.metrics import f1_score
@@ -383,7 +391,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_dir = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=output_dir))
     steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
-    notes = []
+    notes = data_notes(data)
     if config.epochs_for(steps_per_epoch) > config.epochs:
         notes.append(
             f"Small set: {config.epochs:g} epochs raised to {config.epochs_for(steps_per_epoch):g} to reach "
@@ -415,7 +423,14 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
             val_out = trainer.predict(val_ds)
         seconds = time.perf_counter() - start
         epochs_run = float(trainer.state.epoch or 0.0)
-        validation, thresholds = _validate(spec, np.asarray(val_out.predictions), np.asarray(val_out.label_ids))
+        val_gold = np.asarray(val_out.label_ids)
+        validation, thresholds = _validate(spec, np.asarray(val_out.predictions), val_gold, seed=config.seed)
+        untuned = untuned_labels(val_gold >= 0.5, spec.label_names) if spec.multi_label else []
+        if untuned:
+            notes.append(
+                f"No positive example in validation for {', '.join(untuned)}: threshold left at 0.5, not tuned, and "
+                "not scored there (label more texts with them)."
+            )
         _save(trainer, tokenizer, output_dir, thresholds)
     finally:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -436,13 +451,59 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         thresholds=thresholds,
         validation=validation,
         notes=notes,
+        untuned_labels=untuned,
     )
     write_sxhub_json(output_dir, spec, result, config)
     return result
 
 
-def _validate(spec: TaskSpec, logits: np.ndarray, gold: np.ndarray) -> tuple[dict[str, Any], dict[str, float] | None]:
-    """Validation figures of the best model; for multi-label, with the per-label thresholds tuned here."""
+THRESHOLD_SCORING = "cross-fitted: thresholds tuned on one half of validation, scored on the other, both ways"
+
+
+def validation_halves(gold: np.ndarray, seed: int) -> np.ndarray:
+    """0 or 1 per validation row: two halves, stratified by each row's rarest label (rows without one together).
+
+    Rows are sorted by that label (random order within it, seeded) and dealt alternately, so every label's
+    positives are split as evenly as they can be, even a label with one or three positives (where scikit-learn's
+    ``StratifiedKFold`` warns or refuses).
+    """
+    freq = gold.sum(axis=0)
+    keys = [min(np.flatnonzero(row), key=lambda j: (freq[j], j)) if row.any() else -1 for row in gold]
+    jitter = np.random.default_rng(seed).random(len(gold))
+    order = sorted(range(len(gold)), key=lambda i: (keys[i], jitter[i]))
+    halves = np.empty(len(gold), dtype=int)
+    halves[order] = np.arange(len(gold)) % 2
+    return halves
+
+
+def cross_fitted_predictions(probs: np.ndarray, gold: np.ndarray, label_names: list[str], seed: int) -> np.ndarray:
+    """Multi-hot decisions on validation where every row's thresholds were tuned on the *other* half only.
+
+    Scoring thresholds on the rows they were tuned on reports the best of 35 tries per label, not what a new text
+    gets; cross-fitting keeps every validation row for scoring and never scores a row with thresholds that saw it.
+    The figure is, if anything, a little pessimistic: each half's thresholds saw half the rows the saved ones did.
+    """
+    halves = validation_halves(gold, seed)
+    pred = np.zeros_like(gold)
+    for half in (0, 1):
+        tuned_on, scored = halves != half, halves == half
+        thresholds = tune_thresholds(probs[tuned_on], gold[tuned_on], label_names)
+        pred[scored] = probs[scored] >= np.array([thresholds[n] for n in label_names])
+    return pred
+
+
+def _validate(
+    spec: TaskSpec, logits: np.ndarray, gold: np.ndarray, *, seed: int = 42
+) -> tuple[dict[str, Any], dict[str, float] | None]:
+    """Validation figures of the best model; for multi-label, the per-label thresholds and their honest scores.
+
+    The saved thresholds are tuned on the whole validation split. The scores reported with them (``micro_f1``,
+    ``macro_f1``, ``subset_accuracy``) are cross-fitted (:func:`cross_fitted_predictions`), because thresholds
+    scored on the rows they were tuned on overstate them. Labels without a positive example in validation keep
+    threshold 0.5 (:func:`untuned_labels`, reported in the result) and stay out of the macro average unless
+    predicted. ``micro_f1_at_0.5`` is the untuned figure. The best checkpoint is also chosen on validation, so
+    the held-out test split (``sxhub run``, ``sxhub evaluate``) remains the figure to quote.
+    """
     from sklearn.metrics import accuracy_score, f1_score
 
     if not spec.multi_label:
@@ -454,13 +515,15 @@ def _validate(spec: TaskSpec, logits: np.ndarray, gold: np.ndarray) -> tuple[dic
     probs = sigmoid(logits)
     gold = (gold >= 0.5).astype(int)
     thresholds = tune_thresholds(probs, gold, spec.label_names)
-    pred = (probs >= np.array([thresholds[n] for n in spec.label_names])).astype(int)
+    pred = cross_fitted_predictions(probs, gold, spec.label_names, seed)
+    present = [j for j in range(gold.shape[1]) if gold[:, j].any() or pred[:, j].any()]
     at_half = (probs >= 0.5).astype(int)
     return {
         "micro_f1": float(f1_score(gold, pred, average="micro", zero_division=0)),
-        "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+        "macro_f1": float(f1_score(gold, pred, labels=present, average="macro", zero_division=0)) if present else 0.0,
         "micro_f1_at_0.5": float(f1_score(gold, at_half, average="micro", zero_division=0)),
         "subset_accuracy": float(accuracy_score(gold, pred)),
+        "threshold_scoring": THRESHOLD_SCORING,
     }, thresholds
 
 
@@ -486,6 +549,15 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def task_record(spec: TaskSpec) -> dict[str, Any]:
+    """The task as ``sxhub.json`` (and the cards made from it) records it: teacher URLs without credentials or query."""
+    task = spec.to_dict()
+    for teacher in task["teachers"]:
+        if teacher.get("base_url"):
+            teacher["base_url"] = redact_url(teacher["base_url"])
+    return task
+
+
 def write_sxhub_json(output_dir: Path, spec: TaskSpec, result: TrainResult, config: TrainConfig) -> Path:
     """``sxhub.json``: the task, labels, thresholds, max_length, base model, the run's figures and versions."""
     train_info = {
@@ -503,7 +575,7 @@ def write_sxhub_json(output_dir: Path, spec: TaskSpec, result: TrainResult, conf
         soft_labels=config.soft_labels,
     )
     info = {
-        "task": spec.to_dict(),
+        "task": task_record(spec),
         "multi_label": spec.multi_label,
         "labels": spec.label_names,
         "thresholds": result.thresholds,
@@ -548,7 +620,7 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
     )
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
-    info.setdefault("task", spec.to_dict())  # predict reads the task's preprocessing from here
+    info.setdefault("task", task_record(spec))  # predict reads the task's preprocessing from here
     info.setdefault("thresholds", None)
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     figures = info.get("train", {})
@@ -572,4 +644,5 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
         best_metric=metric,
         best_score=validation.get(metric, float("nan")),
         validation=validation,
+        notes=data_notes(data),
     )

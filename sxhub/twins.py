@@ -32,7 +32,7 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests
+from .annotate import aannotate, acomplete_requests, format_cost
 from .cache import LabelCache
 from .data import find_text_column
 from .errors import InputError, TeacherError, UserError
@@ -119,7 +119,7 @@ class TwinsResult:
         return (
             f"twinned {s['n']} texts: {s['ok']} ok, {s['flagged']} flagged {s['flag_counts']}, {s['failed']} failed; "
             f"{led['requests']} requests ({led['cached']} from cache), {led['input_tokens']:,} input + "
-            f"{led['output_tokens']:,} output tokens, estimated cost ${led['cost_usd']:.4f}"
+            f"{led['output_tokens']:,} output tokens, estimated cost {format_cost(led['cost_usd'])}"
         )
 
 

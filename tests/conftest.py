@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 from hubstub import USER as HUB_USER
@@ -53,11 +55,38 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
+# --- real components: skip locally, fail in CI ------------------------------------------------------------------
+
+
+def in_ci() -> bool:
+    """Whether the tests run in CI (``CI=true``, as GitHub Actions, GitLab CI and most others set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
+
+
+def missing_component(reason: str) -> NoReturn:
+    """A real component this test needs is absent: skip with ``reason`` locally, but FAIL under ``CI=true``.
+
+    Every test of a real component (the llama.cpp teacher, chromium, AutoTrain, onnxruntime, ../shared/data, the
+    MiniLM student) calls this instead of ``pytest.skip``, so a CI job that lost a component goes red instead of
+    green with fewer tests run.
+    """
+    if in_ci():
+        pytest.fail(f"{reason} (CI=true: a missing component fails the test instead of skipping it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def require_modules(*modules: str, install: str) -> None:
+    """:func:`missing_component` unless every module in ``modules`` can be imported; ``install`` says how."""
+    absent = [m for m in modules if importlib.util.find_spec(m) is None]
+    if absent:
+        missing_component(f"{', '.join(absent)} not importable: {install}")
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """``../shared/data`` beside the checkout (real expert-labelled data); tests skip when it is absent."""
+    """``../shared/data`` beside the checkout (real expert-labelled data); absent: skip locally, fail in CI."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"../shared/data not found at {SHARED_DATA}: these tests read the real expert-labelled data")
+        missing_component(f"../shared/data not found at {SHARED_DATA}: these tests read the real expert-labelled data")
     return SHARED_DATA
 
 
@@ -235,6 +264,9 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubFixture]
     HF_TOKEN holds a fake token (any ``Bearer`` token is accepted; delete HF_TOKEN to test "no token" paths, or set
     one starting with ``invalid`` to get a 401). Repos live as plain files under ``hub.root``; inspect them with
     ``hub.stub.list_files(repo_id, repo_type=...)`` / ``hub.stub.read_file(...)``.
+
+    A request the stand-in has no route for (answered 404) fails the test at teardown, naming method and path: the
+    stand-in must serve every call the code under test makes, or the 404 may hide a gap.
     """
     stub = HubStub(tmp_path / "_hub")
     url = stub.start()
@@ -250,3 +282,10 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubFixture]
         yield HubFixture(url=url, token=token, root=stub.root, stub=stub)
     finally:
         stub.stop()
+    if stub.unrouted:
+        pytest.fail(
+            f"the Hub stand-in got {len(stub.unrouted)} request(s) it has no route for: "
+            + "; ".join(stub.unrouted[:10])
+            + " (add the route to tests/hubstub/server.py)",
+            pytrace=False,
+        )

@@ -3,6 +3,9 @@
 It answers ``POST /v1/chat/completions`` and ``GET /v1/models``, records every request body, and lets a test decide
 each answer with a ``responder(body, n) -> Action`` (``n`` counts the calls for that text, from 1). The default
 answer is a deterministic label chosen from the enum of the request's JSON schema, so replies are stable across runs.
+It also answers ``GET /props`` the way llama.cpp's server does, so sxhub detects it as llama.cpp and sends the
+schema in llama.cpp's form (``response_format={"type": "json_object", "schema": ...}``), which it reads. Tests of
+how each real server kind validates and enforces requests use the stand-ins in ``tests/servers/`` instead.
 
     with FakeOpenAIServer(delay=0.1) as server:
         teacher = TeacherSpec(base_url=server.url, model="fake")
@@ -158,6 +161,8 @@ class FakeOpenAIServer:
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                elif self.path == "/props":  # says "llama.cpp" to sxhub's server detection (see the docstring)
+                    self._send(200, json.dumps({"default_generation_settings": {}, "build_info": "fake"}))
                 else:
                     self._send(404, '{"error": "not found"}')
 

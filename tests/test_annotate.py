@@ -110,7 +110,7 @@ def test_multi_label(tmp_path: Path) -> None:
     row = result.rows[0]
     assert "labels" in result.frame.columns and "label" not in result.frame.columns
     assert row["labels"] == ["price", "delivery"]
-    assert row["agreement"] == {"price": 1.0, "service": 1.0, "delivery": 1.0}
+    assert row["agreement"] == {"price": 1.0, "service": None, "delivery": 1.0}  # no vote named service
 
 
 def test_reasons_are_stored_when_asked_for(tmp_path: Path) -> None:
@@ -131,6 +131,43 @@ def test_ledger_counts_tokens_and_cost(tmp_path: Path) -> None:
     assert led["cost_usd"] == pytest.approx(expected)
     assert led["failed_texts"] == 0 and led["ties"] == 0 and led["seconds"] >= 0
     assert "labelled 2/2 texts" in result.summary_line()
+
+
+def test_a_teacher_without_prices_has_an_unknown_cost_not_zero(tmp_path: Path) -> None:
+    fake = FakeTeacher(responder=by_keyword)
+    fake.spec = TeacherSpec(model="org/model")
+    priced = FakeTeacher(name="priced", responder=by_keyword)
+    priced.spec = TeacherSpec(model="org/other", price_input=1.0, price_output=1.0)
+    result = run(make_spec(), ["a", "b"], [fake, priced], tmp_path)
+    led = result.ledger
+    assert led["teachers"]["fake"]["cost_usd"] is None and led["teachers"]["priced"]["cost_usd"] > 0
+    assert led["cost_usd"] is None  # one unknown part makes the total unknown
+    assert "estimated cost unknown" in result.summary_line() and "$0.00" not in result.summary_line()
+
+
+def test_a_resumed_run_reports_what_its_cached_answers_first_cost(tmp_path: Path) -> None:
+    def priced(name: str = "fake") -> FakeTeacher:
+        fake = FakeTeacher(name=name, responder=by_keyword)
+        fake.spec = TeacherSpec(model="org/model", price_input=1.0, price_output=2.0)
+        return fake
+
+    first = run(make_spec(samples=2), ["Profit rose.", "Sales fell."], [priced()], tmp_path).ledger
+    second = run(make_spec(samples=2), ["Profit rose.", "Sales fell.", "New."], [priced()], tmp_path).ledger
+    assert second["cached"] == 4 and second["requests"] == 2
+    assert second["cached_input_tokens"] == first["input_tokens"]
+    assert second["cached_output_tokens"] == first["output_tokens"]
+    assert second["cached_cost_usd"] == pytest.approx(first["cost_usd"])
+
+
+def test_the_same_teacher_listed_twice_votes_with_other_seeds(tmp_path: Path) -> None:
+    one, two = FakeTeacher(responder=by_keyword), FakeTeacher(responder=by_keyword)
+    result = run(make_spec(samples=2), ["Profit rose."], [one, two], tmp_path)
+    assert sorted(c.seed for c in one.history) == [0, 1]
+    assert sorted(c.seed for c in two.history) == [1_000_000, 1_000_001]
+    assert [v["teacher"] for v in result.rows[0]["votes"]] == ["fake", "fake", "fake#2", "fake#2"]
+    again = FakeTeacher(responder=lambda m: pytest.fail("the cache should answer"))
+    again2 = FakeTeacher(responder=lambda m: pytest.fail("the cache should answer"))
+    assert run(make_spec(samples=2), ["Profit rose."], [again, again2], tmp_path).ledger["cached"] == 4
 
 
 def test_second_run_is_served_by_the_cache(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import build_tiny_model
+from conftest import build_tiny_model, missing_component
 
 from sxhub import autotrain
 from sxhub.autotrain import (
@@ -305,7 +305,7 @@ def test_real_autotrain_run(tmp_path: Path, shared_data: Path, tiny_base_model: 
     try:
         find_autotrain()
     except AutoTrainMissingError as err:
-        pytest.skip(f"AutoTrain venv absent ({err})")
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
     from transformers import AutoModelForSequenceClassification, pipeline
 
     frame = pd.read_csv(shared_data / "financial_phrasebank" / "sentences_allagree.csv")
@@ -342,7 +342,7 @@ def test_real_autotrain_failure_is_a_backend_error(tmp_path: Path, tiny_base_mod
     try:
         find_autotrain()
     except AutoTrainMissingError as err:
-        pytest.skip(f"AutoTrain venv absent ({err})")
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
     broken = tmp_path / "broken-base"
     broken.mkdir()
     (broken / "config.json").write_text((tiny_base_model / "config.json").read_text())

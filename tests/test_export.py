@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require_modules
 from test_predict import TEXTS
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
@@ -14,7 +15,10 @@ from sxhub.predict import Predictor
 from sxhub.spec import TaskSpec
 from sxhub.train import train
 
-pytest.importorskip("onnxruntime")
+
+@pytest.fixture(autouse=True)
+def _needs_onnxruntime() -> None:
+    require_modules("onnxruntime", "onnx", install='pip install "sxhub[onnx]"')
 
 
 @pytest.mark.parametrize("spec", [SINGLE, MULTI], ids=["single", "multi"])

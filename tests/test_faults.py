@@ -50,7 +50,7 @@ EXPECTED_FAILURES = {
     "always-500": "HTTP 503",
     "always-hangs": "timed out",
     "not-json": "invalid answer: reply holds no JSON object",
-    "outside": "invalid answer: label 'bullish' is not one of",
+    "outside": "invalid answer: reply does not fit the answer schema: label: 'bullish' is not one of",
     "bad-request": "HTTP 400",
 }
 
@@ -106,3 +106,17 @@ def test_permanent_errors_stop_with_a_fix(tmp_path: Path, status: int) -> None:
         run(server, ["a", "b", "c"], tmp_path)
     assert f"HTTP {status}" in str(info.value)
     assert len(server.requests) <= 3  # no retries of a permanent error
+
+
+def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_words(tmp_path: Path) -> None:
+    """A server that refuses the request shape (TGI's 422 without ``value``) stops the run after a few requests."""
+    from sxhub.annotate import EARLY_STOP_REJECTIONS, RequestShapeError
+
+    refusal = '{"error": "Failed to deserialize the JSON body into the target type: missing field `value`"}'
+    texts = [f"text {i}" for i in range(40)]
+    with FakeOpenAIServer(lambda body, n: Fail(422, body=refusal)) as server, pytest.raises(RequestShapeError) as info:
+        run(server, texts, tmp_path, concurrency=1)
+    message = str(info.value)
+    assert "HTTP 422" in message and "missing field `value`" in message and "server:" in message
+    assert "\n" not in message
+    assert len(server.requests) == EARLY_STOP_REJECTIONS  # not one failing request per text

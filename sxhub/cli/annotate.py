@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..spec import SERVER_KINDS
 
 
 def ledger_path(out: Path) -> Path:
@@ -22,6 +23,11 @@ def ledger_path(out: Path) -> Path:
     "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Output file (.csv, .jsonl, .parquet)."
 )
 @click.option("--teacher", "teachers", multiple=True, help="Teacher: 'local', a Hub model id or a URL (repeatable).")
+@click.option(
+    "--server",
+    type=click.Choice(SERVER_KINDS),
+    help="The kind of server behind the teachers' base_url (default: detected from its routes).",
+)
 @click.option("--samples", type=click.IntRange(1, 64), help="Self-consistency samples per teacher and text.")
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: 'text' or a usual synonym).")
@@ -39,6 +45,7 @@ def annotate(
     input_: str,
     out: Path | None,
     teachers: tuple[str, ...],
+    server: str | None,
     samples: int | None,
     concurrency: int,
     text_column: str | None,
@@ -66,6 +73,8 @@ def annotate(
     spec = load_spec(task)
     if teachers:
         spec = spec.with_teachers(list(teachers))
+    if server:
+        spec = spec.with_server(server)
     frame = read_table(input_, limit=limit)
     prepared = prepare_texts(
         frame,

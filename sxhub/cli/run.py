@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..spec import SERVER_KINDS
 from . import emit_json
 
 
@@ -27,6 +28,11 @@ from . import emit_json
 @click.option("--exist-ok", is_flag=True, help="Update repos that already exist instead of failing.")
 @click.option(
     "--teacher", "teachers", multiple=True, help="Teacher(s) instead of the spec's: local, a Hub id or a URL."
+)
+@click.option(
+    "--server",
+    type=click.Choice(SERVER_KINDS),
+    help="The kind of server behind the teachers' base_url (default: detected from its routes).",
 )
 @click.option("--samples", type=int, help="Self-consistency samples per teacher (default: the spec's).")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Teacher requests in flight.")
@@ -49,6 +55,7 @@ def run(
     private: bool,
     exist_ok: bool,
     teachers: tuple[str, ...],
+    server: str | None,
     samples: int | None,
     concurrency: int,
     text_column: str | None,
@@ -74,6 +81,7 @@ def run(
         gold=gold,
         text_column=text_column,
         teachers=list(teachers),
+        server=server,
         samples=samples,
         concurrency=concurrency,
         limit=limit,

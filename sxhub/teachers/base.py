@@ -1,0 +1,175 @@
+"""The teacher interface, its reply and its errors (every backend and the cache depend on this module only).
+
+A backend implements :meth:`Teacher.acomplete` and returns a :class:`Reply` (the raw text and token counts).
+Errors are sorted into kinds so the annotate engine knows what to do:
+
+* :class:`RetryableTeacherError`: 429, 5xx, timeouts and connection errors; worth another try (``retry_after``
+  holds the server's ``Retry-After`` in seconds when it sent one).
+* :class:`RejectedRequestError` (a :class:`~sxhub.errors.TeacherError`): the server refused the request itself
+  (400, 422, ...). One such answer is a failed vote; the same refusal for a teacher's first requests means the
+  request shape is wrong for that server, and the engine stops the run (see :mod:`sxhub.annotate`).
+* :class:`~sxhub.errors.TeacherUnavailableError` for 401/403/404, which no retry can fix and which stop the run.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import TeacherError, TeacherUnavailableError
+from ..spec import TeacherSpec
+
+PERMANENT_STATUS = {401, 403, 404}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What a teacher answered: the raw text, and the tokens it cost."""
+
+    text: str
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+class RetryableTeacherError(TeacherError):
+    """A failure that may pass on another try: 429, 5xx, a timeout or a lost connection."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RejectedRequestError(TeacherError):
+    """The server refused the request as sent (HTTP 400, 422, ...): ``status`` and the server's own ``detail``."""
+
+    def __init__(self, message: str, *, status: int, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
+
+
+class Teacher:
+    """The teacher interface. Subclasses implement :meth:`acomplete` (and :meth:`aclose` if they hold resources).
+
+    ``name`` labels the votes; ``identity`` holds what makes answers differ between teachers (model, URL, provider,
+    structured-output setting) and goes into the cache key. ``server`` and ``enforced`` say, once the teacher has
+    been asked something, which kind of server answered and what it enforced (``schema``, ``json`` or ``none``).
+    """
+
+    name: str = "teacher"
+    spec: TeacherSpec | None = None
+    server: str | None = None
+    enforced: str | None = None
+    request_form: str | None = None
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The teacher's part of the cache key: what changes its output (not timeouts or concurrency)."""
+        return spec_identity(self.name, self.spec)
+
+    async def acomplete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict[str, Any] | None,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
+    ) -> Reply:
+        """Answer one chat request. Raise RetryableTeacherError or TeacherError on failure."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Release connections (nothing to do by default)."""
+
+
+def spec_identity(name: str, spec: TeacherSpec | None) -> dict[str, Any]:
+    """Model, URL, provider and the structured-output settings: what makes two teachers answer differently."""
+    if spec is None:
+        return {"name": name, "model": None, "base_url": None}
+    return {
+        "name": name,
+        "model": spec.model,
+        "base_url": spec.base_url,
+        "provider": spec.provider,
+        "server": spec.server,
+        "structured": spec.structured,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# sorting transport errors
+# ------------------------------------------------------------------------------------------------------------------
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (a number of seconds or an HTTP date); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    from datetime import datetime, timezone
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
+
+
+def classify_status(status: int, detail: str, headers: Any, name: str, *, hub: bool) -> TeacherError:
+    """The error for an HTTP error answer: retryable (429, 408, 5xx), unavailable (401/403/404) or rejected."""
+    shown = f" ({detail})" if detail else ""
+    if status == 429 or status >= 500 or status == 408:
+        retry_after = parse_retry_after(headers.get("retry-after") if headers is not None else None)
+        return RetryableTeacherError(f"{name}: HTTP {status}{shown}", retry_after=retry_after)
+    if status in PERMANENT_STATUS:
+        fix = {
+            401: "set HF_TOKEN (or run `hf auth login`) with a token that may call Inference Providers"
+            if hub
+            else "set SXHUB_API_KEY to the key this server expects",
+            403: "check that your token may use this model or provider",
+            404: "check the model id or base_url",
+        }[status]
+        return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {fix}.")
+    return RejectedRequestError(f"{name}: HTTP {status}{shown}", status=status, detail=detail)
+
+
+def classify_error(exc: BaseException, name: str, *, hub: bool = True) -> BaseException:
+    """Turn a transport exception into RetryableTeacherError, TeacherUnavailableError or TeacherError."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
+
+    if isinstance(exc, InferenceTimeoutError | httpx2.TimeoutException):
+        return RetryableTeacherError(f"{name}: timed out")
+    if isinstance(exc, httpx2.TransportError):
+        return RetryableTeacherError(f"{name}: connection error ({type(exc).__name__}: {exc})")
+    response = getattr(exc, "response", None)
+    if isinstance(exc, HfHubHTTPError | httpx2.HTTPStatusError) and response is not None:
+        return classify_status(response.status_code, error_detail(response), response.headers, name, hub=hub)
+    if isinstance(exc, ValueError | KeyError | json.JSONDecodeError):
+        return TeacherError(f"{name}: unreadable response ({type(exc).__name__}: {exc})")
+    return exc
+
+
+def error_detail(response: Any, limit: int = 300) -> str:
+    """The server's own words from an error response: its ``error``/``message``/``detail`` field, else the body."""
+    try:
+        text = response.text
+    except Exception:  # a streamed body that was never read: no detail, the status says enough
+        return ""
+    try:
+        body = json.loads(text)
+    except (TypeError, ValueError):
+        body = None
+    if isinstance(body, dict):
+        for key in ("error", "message", "detail"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message") or value
+            if value:
+                text = value if isinstance(value, str) else json.dumps(value)
+                break
+    return " ".join(str(text).split())[:limit]

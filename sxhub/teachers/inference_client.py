@@ -1,0 +1,209 @@
+"""The teacher behind a Hub model id (Inference Providers) or any server's ``base_url``.
+
+Requests go through ``huggingface_hub.AsyncInferenceClient``, except for the server kinds whose schema form the
+client would rewrite (Ollama, or ``structured: json_schema`` on a base_url): those are sent with a plain HTTP client
+in the same OpenAI chat-completions shape (see :mod:`sxhub.teachers.servers`). The kind of server is detected on the
+first request that the cache cannot answer, so a fully cached rerun contacts nobody.
+
+The Hugging Face token comes from ``HF_TOKEN`` or ``hf auth login`` (huggingface_hub's default) and is only sent to
+Hugging Face hosts; other ``base_url`` servers get ``$SXHUB_API_KEY`` (or a placeholder). It is never logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+from urllib.parse import urlparse
+
+from ..errors import TeacherUnavailableError
+from ..spec import TeacherSpec
+from .base import Reply, RetryableTeacherError, Teacher, classify_error
+from .servers import RequestShape, detect_server, request_shape
+
+HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
+
+
+def is_hf_host(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return any(host == s or host.endswith("." + s) for s in HF_HOST_SUFFIXES)
+
+
+def is_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def api_key_for(base_url: str) -> str | None:
+    """The key sent to ``base_url``: the HF token for Hugging Face hosts (None lets huggingface_hub find it)."""
+    if is_hf_host(base_url):
+        return None
+    return os.environ.get("SXHUB_API_KEY", "sxhub-no-key")
+
+
+class InferenceClientTeacher(Teacher):
+    """A teacher behind ``huggingface_hub.AsyncInferenceClient``: a Hub model id or any OpenAI-compatible URL.
+
+    The client is created on first use with the spec's explicit timeout. ``seed`` is sent with every request, so an
+    endpoint's response cache cannot hand the same sample back twice.
+    """
+
+    def __init__(self, spec: TeacherSpec, *, base_url: str | None = None, name: str | None = None) -> None:
+        self.spec = spec
+        self.base_url = base_url or spec.base_url
+        self.name = name or spec.name or "teacher"
+        self.server = None if self.base_url else "providers"
+        self.version: str | None = None
+        self.enforced = None
+        self._client: Any = None
+        self._http: Any = None
+        self._detecting = asyncio.Lock()
+
+    # -- which server, which form ----------------------------------------------------------------------------------
+    async def resolve_server(self) -> str:
+        """The server kind: ``server:`` from the spec, else detected once from the server's routes."""
+        if self.server is not None:
+            return self.server
+        assert self.spec is not None and self.base_url
+        async with self._detecting:
+            if self.server is None:
+                if self.spec.server:
+                    self.server = self.spec.server
+                else:
+                    key = api_key_for(self.base_url) or _hf_token()
+                    headers = {"Authorization": f"Bearer {key}"} if key else {}
+                    self.server, self.version = await detect_server(self.base_url, headers=headers)
+        return self.server
+
+    async def shape(self, schema: dict[str, Any] | None) -> RequestShape:
+        """What this teacher's requests carry to enforce ``schema`` on its server."""
+        assert self.spec is not None
+        kind = await self.resolve_server()
+        shape = request_shape(kind, schema, structured=self.spec.structured, version=self.version)
+        self.enforced = shape.enforced
+        self.request_form = shape.describe()
+        return shape
+
+    # -- clients ---------------------------------------------------------------------------------------------------
+    def _check_online(self) -> None:
+        if is_offline():
+            raise TeacherUnavailableError(
+                f"HF_HUB_OFFLINE is set, and huggingface_hub then refuses every request, even to "
+                f"{self.base_url or 'the Hub'}; unset HF_HUB_OFFLINE to annotate (sxhub downloads nothing)."
+            )
+
+    def _get_client(self) -> Any:
+        if self._client is None:
+            self._check_online()
+            from huggingface_hub import AsyncInferenceClient
+
+            assert self.spec is not None
+            if self.base_url:
+                self._client = AsyncInferenceClient(
+                    base_url=self.base_url, api_key=api_key_for(self.base_url), timeout=self.spec.timeout
+                )
+            else:
+                self._client = AsyncInferenceClient(
+                    model=self.spec.model,
+                    provider=self.spec.provider,  # type: ignore[arg-type]  # checked by huggingface_hub
+                    timeout=self.spec.timeout,
+                )
+        return self._client
+
+    def _get_http(self) -> Any:
+        if self._http is None:
+            import httpx2
+
+            assert self.spec is not None and self.base_url
+            key = api_key_for(self.base_url) or _hf_token()
+            self._http = httpx2.AsyncClient(
+                base_url=self.base_url.rstrip("/") + "/",
+                timeout=self.spec.timeout,
+                headers={"Authorization": f"Bearer {key}"} if key else {},
+            )
+        return self._http
+
+    # -- the one method --------------------------------------------------------------------------------------------
+    async def acomplete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict[str, Any] | None,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
+    ) -> Reply:
+        assert self.spec is not None
+        try:
+            shape = await self.shape(schema)
+            if shape.plain_http:
+                return await self._post(messages, shape, temperature=temperature, seed=seed, max_tokens=max_tokens)
+            client = self._get_client()
+            out = await client.chat_completion(
+                messages,
+                model=None if not self.base_url else self.spec.model,
+                response_format=shape.response_format,
+                extra_body=shape.extra_body,
+                temperature=temperature,
+                seed=seed,
+                max_tokens=max_tokens,
+            )
+        except TeacherUnavailableError:
+            raise
+        except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
+            hub = not self.base_url or is_hf_host(self.base_url)
+            error = classify_error(exc, self.name, hub=hub)
+            if error is exc:
+                raise
+            raise error from exc
+        if not out.choices:
+            raise RetryableTeacherError(f"{self.name}: the server returned no choices")
+        usage = out.usage
+        return Reply(
+            text=out.choices[0].message.content or "",
+            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+        )
+
+    async def _post(
+        self, messages: list[dict[str, str]], shape: RequestShape, *, temperature: float, seed: int, max_tokens: int
+    ) -> Reply:
+        """One OpenAI chat-completions request over plain HTTP (the form reaches the server as written)."""
+        self._check_online()
+        assert self.spec is not None
+        body: dict[str, Any] = {
+            "model": self.spec.model,
+            "messages": messages,
+            "temperature": temperature,
+            "seed": seed,
+            "max_tokens": max_tokens,
+            "stream": False,
+        }
+        if shape.response_format is not None:
+            body["response_format"] = shape.response_format
+        body.update(shape.extra_body or {})
+        response = await self._get_http().post("chat/completions", json=body)
+        response.raise_for_status()
+        data = response.json()
+        choices = data.get("choices") or []
+        if not choices:
+            raise RetryableTeacherError(f"{self.name}: the server returned no choices")
+        usage = data.get("usage") or {}
+        return Reply(
+            text=(choices[0].get("message") or {}).get("content") or "",
+            input_tokens=int(usage.get("prompt_tokens") or 0),
+            output_tokens=int(usage.get("completion_tokens") or 0),
+        )
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+
+def _hf_token() -> str | None:
+    from huggingface_hub import get_token
+
+    return get_token()

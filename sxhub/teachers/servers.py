@@ -1,0 +1,169 @@
+"""Teacher server kinds: which one a ``base_url`` is, and the request that makes it enforce the answer schema.
+
+Every server reads structured-output requests in its own form, and huggingface_hub rewrites some forms before they
+leave the client, so sxhub detects the kind once per ``base_url`` (from routes each server documents) and sends the
+form that kind enforces:
+
+========================  ==========================================================  ==========  ================
+kind                      what sxhub sends                                            enforces    detected by
+========================  ==========================================================  ==========  ================
+``providers``             ``response_format`` json_schema (a Hub model id)            schema      no base_url
+``tgi``                   ``response_format={"type": "json", "value": S}``            schema      ``GET /info``
+``vllm``                  ``structured_outputs={"json": S}`` (``guided_json`` < 0.10.2) schema    ``GET /version``
+``llamacpp``              ``response_format={"type": "json_object", "schema": S}``    schema      ``GET /props``
+``llamacpp-python``       ``response_format={"type": "json_object", "schema": S}``    schema      ``/openapi.json``
+``ollama``                ``response_format`` json_schema, over plain HTTP            schema      ``GET /api/version``
+``openai`` (anything else)  ``response_format={"type": "json_object"}``               json        none of the above
+========================  ==========================================================  ==========  ================
+
+Why plain HTTP for Ollama: huggingface_hub (>= 0.32) turns a ``json_schema`` response_format into TGI's
+``{"type": "json_object", "value": S}`` for every ``base_url`` (``inference/_providers/hf_inference.py``,
+``HFInferenceConversational._prepare_payload_as_dict``), even inside ``extra_body``; Ollama reads that as "any JSON".
+vLLM's ``structured_outputs`` travels in ``extra_body``, which huggingface_hub passes through unchanged.
+
+``server:`` in a teacher's spec (or ``--server``) skips the detection; ``structured: none`` sends no constraint.
+Whatever was sent, every reply is validated against the schema by sxhub itself (:mod:`sxhub.prompt`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+KINDS = ("providers", "tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "openai")
+PROBE_TIMEOUT = 5.0
+# vLLM 0.10.2 added ``structured_outputs`` (the ``guided_*`` fields were deprecated then and later removed)
+VLLM_STRUCTURED_OUTPUTS = (0, 10, 2)
+
+_DETECTED: dict[str, str] = {}  # root URL -> kind, once per process
+
+
+@dataclass(frozen=True)
+class RequestShape:
+    """What to add to a chat request for one server kind, and what that server then enforces."""
+
+    kind: str
+    enforced: str  # schema | json | none
+    response_format: dict[str, Any] | None = None
+    extra_body: dict[str, Any] | None = None
+    plain_http: bool = False  # send with a plain HTTP client (huggingface_hub would rewrite the form)
+
+    def describe(self) -> str:
+        """One line for logs and reports: the form sent."""
+        if self.extra_body:
+            return f"{next(iter(self.extra_body))} (extra_body)"
+        if self.response_format:
+            fmt = self.response_format
+            keys = sorted(k for k in fmt if k != "type")
+            return f"response_format {fmt['type']}" + (f" + {', '.join(keys)}" if keys else "")
+        return "no constraint (prompt only)"
+
+
+def root_url(base_url: str) -> str:
+    """``http://host:port/v1`` -> ``http://host:port`` (where the servers' own routes live)."""
+    return re.sub(r"/v1/?$", "", base_url.rstrip("/"))
+
+
+def _version_tuple(text: str | None) -> tuple[int, ...]:
+    parts = re.findall(r"\d+", text or "")[:3]
+    return tuple(int(p) for p in parts) if parts else ()
+
+
+def request_shape(
+    kind: str, schema: dict[str, Any] | None, *, structured: str = "auto", version: str | None = None
+) -> RequestShape:
+    """The request extras that make ``kind`` enforce ``schema`` (``structured`` overrides the automatic choice)."""
+    if schema is None or structured == "none":
+        return RequestShape(kind, "none")
+    if structured == "json_object":  # llama.cpp's form, forced
+        return RequestShape(kind, "schema" if kind.startswith("llamacpp") else "json", {"type": "json_object", "schema": schema})
+    if structured == "grammar":  # TGI's form, forced
+        return RequestShape(kind, "schema" if kind in {"tgi", "providers"} else "none", {"type": "json", "value": schema})
+    if structured == "json_schema":  # the OpenAI form, forced (sent over plain HTTP for base_urls: see above)
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+        return RequestShape(kind, "schema", fmt, plain_http=kind != "providers")
+    if kind == "providers":
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+        return RequestShape(kind, "schema", fmt)
+    if kind == "tgi":
+        return RequestShape(kind, "schema", {"type": "json", "value": schema})
+    if kind == "vllm":
+        v = _version_tuple(version)
+        field = "guided_json" if v and v < VLLM_STRUCTURED_OUTPUTS else "structured_outputs"
+        value: Any = schema if field == "guided_json" else {"json": schema}
+        return RequestShape(kind, "schema", extra_body={field: value})
+    if kind in {"llamacpp", "llamacpp-python"}:
+        return RequestShape(kind, "schema", {"type": "json_object", "schema": schema})
+    if kind == "ollama":
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+        return RequestShape(kind, "schema", fmt, plain_http=True)
+    return RequestShape("openai", "json", {"type": "json_object"})
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# detection
+# ------------------------------------------------------------------------------------------------------------------
+async def _probe(client: Any, url: str) -> Any:
+    """The JSON body of ``GET url`` when it answers 200 with JSON, else None."""
+    try:
+        response = await client.get(url)
+    except Exception as exc:  # any transport failure means "this route is not there", not a crash
+        logger.debug("probe %s: %s", url, exc)
+        return None
+    if response.status_code != 200:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
+    """``(kind, version)`` from the bodies of the detection routes (None where a route did not answer JSON)."""
+    info = probes.get("/info")
+    if isinstance(info, dict) and "model_id" in info and ("max_input_tokens" in info or "version" in info):
+        return "tgi", str(info.get("version") or "") or None
+    ollama = probes.get("/api/version")
+    if isinstance(ollama, dict) and isinstance(ollama.get("version"), str):
+        return "ollama", ollama["version"]
+    version = probes.get("/version")
+    if isinstance(version, dict) and isinstance(version.get("version"), str):
+        return "vllm", version["version"]
+    props = probes.get("/props")
+    if isinstance(props, dict) and ("default_generation_settings" in props or "build_info" in props):
+        return "llamacpp", str(props.get("build_info") or "") or None
+    openapi = probes.get("/openapi.json")
+    title = ((openapi or {}).get("info") or {}).get("title", "") if isinstance(openapi, dict) else ""
+    if "llama.cpp" in str(title).lower() or "llama-cpp" in str(title).lower():
+        return "llamacpp-python", str(((openapi or {}).get("info") or {}).get("version") or "") or None
+    return "openai", None
+
+
+PROBE_ROUTES = ("/info", "/api/version", "/version", "/props", "/openapi.json")
+_VERSIONS: dict[str, str | None] = {}
+
+
+async def detect_server(base_url: str, *, headers: dict[str, str] | None = None) -> tuple[str, str | None]:
+    """The kind of server behind ``base_url`` (and its version when it says), probed once per process."""
+    root = root_url(base_url)
+    if root in _DETECTED:
+        return _DETECTED[root], _VERSIONS.get(root)
+    import httpx2
+
+    async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers or {}, follow_redirects=True) as client:
+        bodies = await asyncio.gather(*(_probe(client, root + route) for route in PROBE_ROUTES))
+    kind, version = classify_probes(dict(zip(PROBE_ROUTES, bodies, strict=True)))
+    logger.info("teacher server at %s: %s%s", root, kind, f" {version}" if version else "")
+    _DETECTED[root], _VERSIONS[root] = kind, version
+    return kind, version
+
+
+def forget_detected() -> None:
+    """Drop the per-process detection cache (tests start servers of different kinds on reused ports)."""
+    _DETECTED.clear()
+    _VERSIONS.clear()
