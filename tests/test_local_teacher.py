@@ -43,7 +43,28 @@ def test_local_teacher_labels_20_financial_sentences(shared_data: Path, tmp_path
         )
     assert result.ledger["requests"] >= 20 and result.ledger["output_tokens"] > 0
     assert result.ledger["failed_texts"] < 20  # a structured-output server answers with labels
+    local = result.ledger["teachers"]["local"]
+    assert local["server"] == "llamacpp-python" and local["enforced"] == "schema"
+    assert local["request_form"] == "response_format json_object + schema"
+    assert local["invalid_answers"] == 0  # the grammar made every reply fit the schema
 
     again = annotate(spec, frame["sentence"].tolist(), cache=tmp_path / "cache", progress=False)
     assert again.ledger["requests"] == 0
     assert again.frame["label"].tolist() == result.frame["label"].tolist()
+
+
+def test_llama_cpp_pythons_real_server_is_detected_and_enforces_the_schema(tmp_path: Path) -> None:
+    """As a ``base_url`` teacher (no ``server:``), the real llama-cpp-python server is recognised from its routes."""
+    import asyncio
+
+    from sxhub.teachers.local import local_server
+    from sxhub.teachers.servers import detect_server
+
+    spec = TaskSpec(name="fin", labels=LABELS, temperature=1.0)
+    with local_server() as url:
+        assert asyncio.run(detect_server(url))[0] == "llamacpp-python"
+        spec = spec.with_teachers([{"base_url": url, "model": "local", "name": "llama-server"}])
+        result = annotate(spec, ["Profit rose.", "Sales fell.", "The AGM is in May."], cache=False, progress=False)
+    led = result.ledger["teachers"]["llama-server"]
+    assert led["server"] == "llamacpp-python" and led["enforced"] == "schema" and led["invalid_answers"] == 0
+    assert not result.frame["failed"].any()
