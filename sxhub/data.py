@@ -11,7 +11,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -232,19 +232,52 @@ HANDLE_RE = re.compile(r"(?<![\w@])@\w{1,30}\b")
 PHONE_RE = re.compile(r"(?<!\w)(?:\+?\d[\d()./ -]{7,}\d)(?!\w)")
 _WS_RE = re.compile(r"\s+")
 
+# The rules as data: saved with every trained model (``sxhub.json`` ``preprocessing``, ``config.json``
+# ``sxhub_preprocessing``) and applied from there by ``predict``, the Space and the model card's snippet, so the
+# texts a model sees after training are cleaned exactly as its training texts were. A step replaces each match of
+# ``pattern`` (flags inline) with ``replacement``, only when the match has at least ``min_digits`` digits.
+PII_STEPS: tuple[dict[str, Any], ...] = (
+    {"name": "url", "pattern": URL_RE.pattern, "replacement": "URL"},
+    {"name": "email", "pattern": EMAIL_RE.pattern, "replacement": "EMAIL"},
+    {"name": "handle", "pattern": HANDLE_RE.pattern, "replacement": "@user"},
+    {"name": "phone", "pattern": PHONE_RE.pattern, "replacement": "PHONE", "min_digits": 9},
+)
+WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.pattern, "replacement": " "}
+PREPROCESSING_VERSION = 1
+
+
+def preprocessing_config(enabled: bool, *, max_length: int | None = None) -> dict[str, Any]:
+    """The preprocessing block saved with a model: the replacement steps, ``strip``, and ``max_length`` (tokens).
+
+    ``enabled=False`` (a task with ``preprocess: false``) saves no steps: texts reach the tokenizer as given.
+    """
+    steps = [dict(step) for step in (*PII_STEPS, WHITESPACE_STEP)] if enabled else []
+    block: dict[str, Any] = {"version": PREPROCESSING_VERSION, "steps": steps, "strip": enabled}
+    if max_length is not None:
+        block["max_length"] = int(max_length)
+    return block
+
+
+def apply_preprocessing(text: str, preprocessing: Mapping[str, Any]) -> str:
+    """Apply a saved preprocessing block to one text (the Space and the card's snippet do the same in 6 lines)."""
+    for step in preprocessing.get("steps") or ():
+        text = re.sub(step["pattern"], _replacer(step), text)
+    return text.strip() if preprocessing.get("strip") else text
+
+
+def _replacer(step: Mapping[str, Any]) -> Any:
+    need = int(step.get("min_digits") or 0)
+    return lambda m: step["replacement"] if sum(ch.isdigit() for ch in m[0]) >= need else m[0]
+
 
 def mask_pii(text: str) -> str:
-    """Mask URLs → ``URL``, e-mails → ``EMAIL``, phone numbers → ``PHONE``, @handles → ``@user``."""
-    text = URL_RE.sub("URL", text)
-    text = EMAIL_RE.sub("EMAIL", text)
-    text = HANDLE_RE.sub("@user", text)
-    text = PHONE_RE.sub(lambda m: "PHONE" if sum(ch.isdigit() for ch in m.group()) >= 9 else m.group(), text)
-    return text
+    """Mask URLs → ``URL``, e-mails → ``EMAIL``, @handles → ``@user``, phone numbers → ``PHONE``."""
+    return apply_preprocessing(text, {"steps": PII_STEPS})
 
 
 def preprocess_text(text: str) -> str:
     """The default preprocessing: PII masked and whitespace normalised."""
-    return _WS_RE.sub(" ", mask_pii(text)).strip()
+    return apply_preprocessing(text, preprocessing_config(True))
 
 
 @dataclass

@@ -2,8 +2,9 @@
 
 ``Predictor`` loads a model folder (torch, or the ONNX export beside it) and returns labels and per-label
 probabilities; the Gradio Space and ``sxhub evaluate`` reuse it. Texts are tokenised, sorted by length for tight
-padding, run in batches and put back in input order. Multi-label decisions use the per-label thresholds saved at
-training time. ``predict_file`` streams a file in chunks, so memory stays bounded whatever the input's size.
+padding, run in batches and put back in input order. Texts are first cleaned and truncated exactly as at training
+time (the preprocessing block saved in ``sxhub.json``), and multi-label decisions use the per-label thresholds saved
+then too. ``predict_file`` streams a file in chunks, so memory stays bounded whatever the input's size.
 
     from sxhub.predict import Predictor
     labels, probs = Predictor("student").predict(["Operating profit rose to EUR 9m."])
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import _suffix, find_text_column, preprocess_text, read_table, write_table
+from .data import _suffix, apply_preprocessing, find_text_column, preprocessing_config, read_table, write_table
 from .errors import InputError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -43,14 +44,24 @@ CHUNK_ROWS = 8192
 # --------------------------------------------------------------------------------------------------------------
 @dataclass
 class ModelInfo:
-    """Labels, problem type, thresholds and max length of a model folder (from ``sxhub.json`` or ``config.json``)."""
+    """Labels, problem type, thresholds, max length and text preprocessing of a model folder.
+
+    ``preprocessing`` is the block ``sxhub train`` saved (``sxhub.json`` ``preprocessing``, or ``config.json``
+    ``sxhub_preprocessing``); for a model saved before that block existed it is rebuilt from the task's
+    ``preprocess`` flag, and a plain transformers folder gets none (texts as given).
+    """
 
     labels: list[str]
     multi_label: bool
     thresholds: dict[str, float] = field(default_factory=dict)
     max_length: int = DEFAULT_MAX_LENGTH
-    preprocess: bool = False
+    preprocessing: dict[str, Any] = field(default_factory=lambda: preprocessing_config(False))
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def preprocess(self) -> bool:
+        """Whether any cleaning step runs before tokenisation."""
+        return bool(self.preprocessing.get("steps"))
 
     def threshold_vector(self) -> np.ndarray:
         return np.array([self.thresholds.get(name, 0.5) for name in self.labels], dtype=np.float32)
@@ -87,14 +98,21 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
     thresholds = dict(config.get("sxhub_thresholds") or {})
     max_length = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
     info = ModelInfo(labels=labels, multi_label=multi, thresholds=thresholds, max_length=max_length)
+    saved = config.get("sxhub_preprocessing")
     if (path / SXHUB_JSON).is_file():
         extra = json.loads((path / SXHUB_JSON).read_text(encoding="utf-8"))
         info.labels = list(extra.get("labels") or labels)
         info.multi_label = bool(extra.get("multi_label", multi))
         info.thresholds = dict(extra.get("thresholds") or thresholds)
         info.max_length = int(extra.get("max_length") or max_length)
-        info.preprocess = bool((extra.get("task") or {}).get("preprocess", False))
+        saved = extra.get("preprocessing") or saved
+        if not saved:  # saved before sxhub wrote the block: today's reading of the task's flag
+            saved = preprocessing_config(bool((extra.get("task") or {}).get("preprocess", False)))
         info.extra = extra
+    if saved:
+        info.preprocessing = dict(saved)
+        info.max_length = int(saved.get("max_length") or info.max_length)
+    info.preprocessing["max_length"] = info.max_length
     if not labels or labels != info.labels:
         raise ModelError(
             f"{str(path)!r}: config.json id2label {labels} does not match sxhub.json labels {info.labels}."
@@ -164,7 +182,7 @@ class Predictor:
 
     def predict_proba(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
         """An ``(n, n_labels)`` array: softmax (single-label) or sigmoid (multi-label) of the logits."""
-        texts = [_clean(t, self.info.preprocess) for t in texts]
+        texts = [_clean(t, self.info.preprocessing) for t in texts]
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return out
@@ -192,9 +210,9 @@ class Predictor:
             return self._model(**inputs).logits.float().cpu().numpy()
 
 
-def _clean(text: Any, preprocess: bool) -> str:
+def _clean(text: Any, preprocessing: Mapping[str, Any]) -> str:
     text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
-    return preprocess_text(text) if preprocess else text
+    return apply_preprocessing(text, preprocessing)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .data import LabelledData, load_labelled
+from .data import LabelledData, load_labelled, preprocessing_config
 from .errors import InputError, ModelError, UserError
 from .spec import TaskSpec, load_spec, redact_url
 from .targets import (
@@ -431,7 +431,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
                 f"No positive example in validation for {', '.join(untuned)}: threshold left at 0.5, not tuned, and "
                 "not scored there (label more texts with them)."
             )
-        _save(trainer, tokenizer, output_dir, thresholds)
+        _save(trainer, tokenizer, output_dir, thresholds, preprocessing_config(spec.preprocess, max_length=max_length))
     finally:
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
     metric = best_metric_name(spec.multi_label)
@@ -527,11 +527,20 @@ def _validate(
     }, thresholds
 
 
-def _save(trainer: Any, tokenizer: Any, output_dir: Path, thresholds: dict[str, float] | None) -> None:
+def _save(
+    trainer: Any, tokenizer: Any, output_dir: Path, thresholds: dict[str, float] | None, preprocessing: dict[str, Any]
+) -> None:
+    """Weights, config (thresholds and the preprocessing block, for plain transformers users) and tokenizer.
+
+    The tokenizer's ``model_max_length`` becomes the training ``max_length``, so even ``pipeline(...,
+    truncation=True)`` without ``max_length`` truncates where training did.
+    """
     model = trainer.model
     if thresholds is not None:
         model.config.sxhub_thresholds = thresholds
+    model.config.sxhub_preprocessing = preprocessing
     model.save_pretrained(output_dir)
+    tokenizer.model_max_length = preprocessing["max_length"]
     tokenizer.save_pretrained(output_dir)
 
 
@@ -580,6 +589,7 @@ def write_sxhub_json(output_dir: Path, spec: TaskSpec, result: TrainResult, conf
         "labels": spec.label_names,
         "thresholds": result.thresholds,
         "max_length": result.max_length,
+        "preprocessing": preprocessing_config(spec.preprocess, max_length=result.max_length),
         "base_model": result.base_model,
         "backend": result.backend,
         "train": train_info,
@@ -620,9 +630,16 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
     )
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
-    info.setdefault("task", task_record(spec))  # predict reads the task's preprocessing from here
+    info.setdefault("task", task_record(spec))
     info.setdefault("thresholds", None)
+    preprocessing = preprocessing_config(
+        spec.preprocess, max_length=int(info.get("max_length") or config.max_length or 128)
+    )
+    info.setdefault("preprocessing", preprocessing)  # predict, the Space and the card apply this block
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    model_config.setdefault("sxhub_preprocessing", info["preprocessing"])
+    (out / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
     figures = info.get("train", {})
     validation = {
         name: float(figures[key])
