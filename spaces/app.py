@@ -1,26 +1,38 @@
 """The Gradio Space of an sxhub synthetic expert: type a text and see every label's probability, or label a CSV.
 
-It needs only transformers, torch, pandas and gradio (no sxhub install). The model comes from, in order: the
-``SXHUB_MODEL`` environment variable, ``config.json`` beside this file (written by ``sxhub publish space``), or a
-``model/`` folder beside this file. Multi-label thresholds come from the model's ``sxhub.json`` or its config
-(``sxhub_thresholds``); without them a label is on at probability 0.5.
+It needs no sxhub install: gradio, pandas, huggingface_hub, and either onnxruntime + tokenizers (it serves the int8
+ONNX model ``onnx/model_int8.onnx`` when the model has one) or transformers + torch. The model comes from, in order:
+the ``SXHUB_MODEL`` environment variable, ``config.json`` beside this file (written by ``sxhub publish space``), or
+a ``model/`` folder beside this file. ``SXHUB_BACKEND`` (or ``backend`` in ``config.json``: auto, onnx-int8, torch)
+picks the runtime.
+
+Every text is cleaned and truncated as the model's training texts were, with the steps saved in the model's
+``config.json`` (``sxhub_preprocessing``): the same block ``sxhub predict`` applies. Multi-label thresholds come
+from the model's ``sxhub.json`` or its config (``sxhub_thresholds``); without them a label is on at probability 0.5.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 HERE = Path(__file__).resolve().parent
 MAX_CSV_ROWS = 5000
+BATCH = 32
+INT8_FILE = "onnx/model_int8.onnx"
+SMALL_FILES = ["*.json", "*.txt", "*.model"]  # config, sxhub.json and the tokenizer: what int8 serving needs
 DEFAULT_EXAMPLES = ["Operating profit rose from EUR 7m to 9m.", "The company cut its sales forecast for the year."]
+BACKENDS = ("auto", "onnx-int8", "torch")
 
 
 def _read_json(path: Path) -> Any:
@@ -34,46 +46,146 @@ def resolve_model(model: str | None = None) -> str:
     return str(local) if not Path(ref).is_absolute() and local.is_dir() else str(ref)
 
 
-def _sxhub_json(model: str) -> dict[str, Any]:
-    """The model's ``sxhub.json`` (local folder or Hub repo); ``{}`` when it has none."""
-    if Path(model).is_dir():
-        return _read_json(Path(model) / "sxhub.json") or {}
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError
+def model_files(ref: str, *, int8: bool) -> Path:
+    """A folder with the model's config, ``sxhub.json`` and tokenizer (and its int8 ONNX model when asked for)."""
+    if Path(ref).is_dir():
+        return Path(ref)
+    from huggingface_hub import snapshot_download
 
-    try:
-        return _read_json(Path(hf_hub_download(model, "sxhub.json"))) or {}
-    except EntryNotFoundError:
-        return {}
+    return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + ([INT8_FILE] if int8 else [])))
 
 
+def preprocess(text: str, preprocessing: Mapping[str, Any]) -> str:
+    """The model's saved preprocessing block applied to one text, as ``sxhub.data.apply_preprocessing`` does."""
+    for step in preprocessing.get("steps") or ():
+        text = re.sub(step["pattern"], _replacer(step), text)
+    return text.strip() if preprocessing.get("strip") else text
+
+
+def _replacer(step: Mapping[str, Any]) -> Callable[[re.Match[str]], str]:
+    need = int(step.get("min_digits") or 0)
+    return lambda m: step["replacement"] if sum(ch.isdigit() for ch in m[0]) >= need else m[0]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# runtimes: texts in, logits out
+# --------------------------------------------------------------------------------------------------------------
+def onnx_runner(folder: Path, max_length: int) -> Callable[[list[str]], np.ndarray]:
+    """ONNX Runtime on ``onnx/model_int8.onnx`` with the model's own ``tokenizer.json`` (no torch)."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    pad_token = (_read_json(folder / "tokenizer_config.json") or {}).get("pad_token")
+    pad_id = tokenizer.token_to_id(pad_token if isinstance(pad_token, str) else "[PAD]") or 0
+    options = ort.SessionOptions()
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(str(folder / INT8_FILE), sess_options=options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+
+    def run(texts: list[str]) -> np.ndarray:
+        encoded = tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encoded)
+
+        def pad(rows: list[list[int]], value: int) -> np.ndarray:
+            return np.array([row + [value] * (width - len(row)) for row in rows], dtype=np.int64)
+
+        feed = {
+            "input_ids": pad([e.ids for e in encoded], pad_id),
+            "attention_mask": pad([e.attention_mask for e in encoded], 0),
+            "token_type_ids": pad([e.type_ids for e in encoded], 0),
+        }
+        return np.asarray(session.run(None, {n: feed[n] for n in names})[0], dtype=np.float32)
+
+    return run
+
+
+def torch_runner(ref: str, max_length: int) -> Callable[[list[str]], np.ndarray]:
+    """transformers + torch on the model's weights."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(ref)
+    model = AutoModelForSequenceClassification.from_pretrained(ref).eval()
+
+    def run(texts: list[str]) -> np.ndarray:
+        inputs = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        with torch.inference_mode():
+            return model(**inputs).logits.float().numpy()
+
+    return run
+
+
+def _onnx_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "tokenizers"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the expert
+# --------------------------------------------------------------------------------------------------------------
 @dataclass
 class Expert:
-    """A text-classification pipeline with the label order, the task type and the multi-label thresholds."""
+    """The model with its label order, task type, thresholds, saved preprocessing and the runtime serving it."""
 
     model: str
-    pipe: Any = field(repr=False)
     labels: list[str]
     multi_label: bool
     thresholds: dict[str, float]
+    preprocessing: dict[str, Any]
+    backend: str
+    run: Callable[[list[str]], np.ndarray] = field(repr=False)
+    info: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, model: str | None = None) -> Expert:
-        from transformers import pipeline
-
+    def load(
+        cls, model: str | None = None, *, backend: str | None = None, preprocessing: dict[str, Any] | None = None
+    ) -> Expert:
         ref = resolve_model(model)
-        pipe = pipeline("text-classification", model=ref, top_k=None)
-        config = pipe.model.config
-        info = _sxhub_json(ref)
-        labels = [config.id2label[i] for i in sorted(config.id2label)]
-        multi = bool(info.get("multi_label", config.problem_type == "multi_label_classification"))
-        thresholds = info.get("thresholds") or getattr(config, "sxhub_thresholds", None) or {}
-        return cls(ref, pipe, labels, multi, {n: float(thresholds.get(n, 0.5)) for n in labels})
+        choice = backend or os.environ.get("SXHUB_BACKEND") or (_read_json(HERE / "config.json") or {}).get("backend")
+        choice = choice or "auto"
+        if choice not in BACKENDS:
+            raise ValueError(
+                f"backend {choice!r} is not one of {', '.join(BACKENDS)}; fix SXHUB_BACKEND or config.json."
+            )
+        folder = model_files(ref, int8=choice != "torch")
+        config = _read_json(folder / "config.json") or {}
+        info = _read_json(folder / "sxhub.json") or {}
+        id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
+        labels = [id2label[i] for i in sorted(id2label)]
+        multi = bool(info.get("multi_label", config.get("problem_type") == "multi_label_classification"))
+        thresholds = info.get("thresholds") or config.get("sxhub_thresholds") or {}
+        steps = preprocessing or config.get("sxhub_preprocessing") or info.get("preprocessing") or {}
+        max_length = int(steps.get("max_length") or info.get("max_length") or 512)
+        int8 = (folder / INT8_FILE).is_file() and (folder / "tokenizer.json").is_file() and _onnx_installed()
+        if choice == "onnx-int8" and not int8:
+            raise FileNotFoundError(
+                f"{ref} has no {INT8_FILE} and tokenizer.json (or onnxruntime/tokenizers are missing); run "
+                "`sxhub export MODEL --int8` and publish again, or set SXHUB_BACKEND=torch."
+            )
+        if int8 and choice != "torch":
+            run, served = onnx_runner(folder, max_length), "onnx-int8"
+        else:
+            run, served = torch_runner(ref, max_length), "torch"
+        thresholds = {n: float(thresholds.get(n, 0.5)) for n in labels}
+        return cls(ref, labels, multi, thresholds, dict(steps, max_length=max_length), served, run, info)
 
     def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
-        """Every label's probability for each text, in label order."""
-        outputs = self.pipe(texts, batch_size=32, truncation=True)
-        return [{n: float({s["label"]: s["score"] for s in out}.get(n, 0.0)) for n in self.labels} for out in outputs]
+        """Every label's probability for each text, in label order (texts cleaned as in training)."""
+        cleaned = [preprocess(str(t), self.preprocessing) for t in texts]
+        rows: list[np.ndarray] = []
+        for start in range(0, len(cleaned), BATCH):
+            logits = self.run(cleaned[start : start + BATCH])
+            if self.multi_label:
+                rows.extend(1.0 / (1.0 + np.exp(-logits)))
+            else:
+                z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+                rows.extend(z / z.sum(axis=-1, keepdims=True))
+        return [{n: float(p[j]) for j, n in enumerate(self.labels)} for p in rows]
 
     def decide(self, probs: dict[str, float]) -> str | list[str]:
         """The label (single-label) or the labels at or above their thresholds (multi-label)."""
@@ -123,12 +235,94 @@ def label_csv(expert: Expert, path: str | None) -> str:
     return str(target)
 
 
-def build_demo(model: str | None = None, *, examples: list[str] | None = None, title: str | None = None) -> gr.Blocks:
+# --------------------------------------------------------------------------------------------------------------
+# what the visitor is trying
+# --------------------------------------------------------------------------------------------------------------
+def _num(value: Any, digits: int = 3) -> str:
+    return f"{value:.{digits}f}" if isinstance(value, float) else ("unknown" if value is None else str(value))
+
+
+def describe(expert: Expert, about: Mapping[str, Any]) -> str:
+    """Markdown: the task, the teachers, the scores, the speed, the repos, and what serves the model here."""
+    lines = [about["description"], ""] if about.get("description") else []
+    teachers = ", ".join(f"`{t}`" for t in about.get("teachers") or []) or "unknown"
+    base = f" (fine-tuned from `{about['base_model']}`)" if about.get("base_model") else ""
+    lines.append(
+        f"**What this is.** A small student model{base} that learned the labels of the LLM teacher(s) {teachers}."
+    )
+    if about.get("local_teacher"):
+        lines.append(
+            "\n> **Teacher caveat:** the embedded SmolLM2-135M teacher labels at about chance level; this expert shows "
+            "that the pipeline works, not that its labels are good."
+        )
+    scores = about.get("scores") or {}
+    if scores:
+        where = "validation split" if about.get("split") == "validation" else "held-out test split"
+        lines += [
+            "",
+            f"**Scores** ({where}; *teacher labels* are what the student learned, *experts* are people):",
+            "",
+        ]
+        lines += [
+            "| comparison | texts | accuracy | macro F1 | micro F1 | Krippendorff's α |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        for name, row in scores.items():
+            cells = [_num(row.get(k)) for k in ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    else:
+        lines += ["", "**Scores:** unknown (none were given when this Space was published)."]
+    speed = about.get("speed") or {}
+    rate = speed.get("texts_per_s")
+    lines += [
+        "",
+        f"**Speed:** {rate:,.0f} texts/s ({speed.get('source') or 'measured by sxhub'})."
+        if rate
+        else "**Speed:** not measured.",
+    ]
+    served = (
+        f"ONNX Runtime, int8 weights (`{INT8_FILE}`)"
+        if expert.backend == "onnx-int8"
+        else "PyTorch (transformers), full-precision weights"
+    )
+    lines += ["", f"**Served here by** {served}."]
+    links = []
+    if about.get("model_repo"):
+        links.append(f"model [{about['model_repo']}](https://huggingface.co/{about['model_repo']})")
+    if about.get("dataset_repo"):
+        links.append(f"dataset [{about['dataset_repo']}](https://huggingface.co/datasets/{about['dataset_repo']})")
+    lines += ["", "**Repos:** " + " · ".join(links) if links else f"**Model:** `{Path(expert.model).name}`"]
+    masks = [s.get("name", "?") for s in expert.preprocessing.get("steps") or [] if s.get("name") != "whitespace"]
+    lines += [
+        "",
+        (
+            f"Texts are cleaned as in training ({', '.join(masks)} masked) and "
+            if masks
+            else "Texts are used as typed and "
+        )
+        + f"cut at {expert.preprocessing['max_length']} tokens.",
+    ]
+    return "\n".join(lines)
+
+
+def build_demo(
+    model: str | None = None,
+    *,
+    examples: list[str] | None = None,
+    title: str | None = None,
+    about: Mapping[str, Any] | None = None,
+    backend: str | None = None,
+    preprocessing: dict[str, Any] | None = None,
+) -> gr.Blocks:
     """The Space: a text box → every label's probability; a CSV upload → a labelled CSV download."""
-    expert = Expert.load(model)
+    expert = Expert.load(model, backend=backend, preprocessing=preprocessing)
     config = _read_json(HERE / "config.json") or {}
     examples = examples or _read_json(HERE / "examples.json") or DEFAULT_EXAMPLES
     title = title or config.get("title") or Path(expert.model).name
+    facts = {
+        **(expert.info.get("about") or {}),
+        **{k: v for k, v in (about or config.get("about") or {}).items() if v},
+    }
     note = (
         "Multi-label: a text can have any number of labels. A label is on when its probability reaches its "
         "threshold: " + ", ".join(f"{n} ≥ {t:.2f}" for n, t in expert.thresholds.items()) + "."
@@ -136,7 +330,10 @@ def build_demo(model: str | None = None, *, examples: list[str] | None = None, t
         else "Single-label: the label with the highest probability wins."
     )
     with gr.Blocks(title=title) as demo:
-        gr.Markdown(f"# {title}\nA synthetic expert made with sxhub: `{expert.model}`.\n\n{note}")
+        gr.Markdown(f"# {title}\nA synthetic expert made with [sxhub](https://pypi.org/project/sxhub/).")
+        with gr.Accordion("About this expert", open=True):
+            gr.Markdown(describe(expert, facts))
+        gr.Markdown(note)
         with gr.Tab("Text"):
             text = gr.Textbox(label="Text", lines=4, placeholder="Type or paste a text")
             button = gr.Button("Label", variant="primary")
@@ -150,7 +347,21 @@ def build_demo(model: str | None = None, *, examples: list[str] | None = None, t
             run = gr.Button("Label the CSV", variant="primary")
             download = gr.File(label="Labelled CSV")
             run.click(lambda p: label_csv(expert, p), upload, download, api_name="label_csv")
+        gr.api(lambda: expert_info(expert, facts), api_name="info")
     return demo
+
+
+def expert_info(expert: Expert, facts: Mapping[str, Any]) -> dict[str, Any]:
+    """What the Space serves, for API clients: runtime, labels, thresholds, preprocessing and the expert's facts."""
+    return {
+        "model": expert.model,
+        "backend": expert.backend,
+        "labels": expert.labels,
+        "multi_label": expert.multi_label,
+        "thresholds": expert.thresholds,
+        "preprocessing": expert.preprocessing,
+        "about": dict(facts),
+    }
 
 
 if __name__ == "__main__":

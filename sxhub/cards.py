@@ -494,3 +494,56 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
         untuned = ", ".join(f"`{name}`" for name in train["untuned_labels"])
         rows.append(("labels without a validation positive (threshold 0.5, not tuned)", untuned))
     return rows
+
+
+# -- what the Space says about the expert ---------------------------------------------------------------------
+SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
+
+
+def teacher_names(spec: TaskSpec) -> list[str]:
+    """The teachers as cards and the Space name them (``TeacherSpec.name``: no URL credentials or queries)."""
+    return [t.name or t.model or "local" for t in spec.default_teachers()]
+
+
+def expert_facts(
+    info: Mapping[str, Any],
+    spec: TaskSpec | None,
+    *,
+    evaluations: Mapping[str, Mapping[str, Any]] | None = None,
+    speed: Mapping[str, Any] | None = None,
+    split: str = "test",
+    model_repo: str | None = None,
+    dataset_repo: str | None = None,
+) -> dict[str, Any]:
+    """What a visitor of the Space should know (JSON-ready): the task, its teachers, the student's base model, its
+    scores against the teacher labels and the experts, its measured speed, and the model and dataset repos.
+
+    Figures that were not given stay out (the Space then says they are unknown); nothing is made up here.
+    """
+    scores = {
+        str(name): {k: _json_number(result.get(k)) for k in SCORE_KEYS if _json_number(result.get(k)) is not None}
+        for name, result in (evaluations or {}).items()
+    }
+    rate = _json_number((speed or {}).get("texts_per_s"))
+    facts: dict[str, Any] = {
+        "description": spec.description if spec else "",
+        "teachers": teacher_names(spec) if spec else [],
+        "local_teacher": any(t.is_local for t in spec.default_teachers()) if spec else False,
+        "base_model": info.get("base_model"),
+        "scores": {name: row for name, row in scores.items() if row},
+        "split": split,
+        "speed": {"texts_per_s": rate, "source": str((speed or {}).get("source") or "")} if rate else None,
+        "model_repo": model_repo,
+        "dataset_repo": dataset_repo,
+    }
+    return facts
+
+
+def _json_number(value: Any) -> float | int | None:
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    return value

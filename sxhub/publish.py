@@ -7,11 +7,7 @@ for the upload and never written into any file.
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -32,77 +28,28 @@ from .cards import (
     plot_label_distribution,
     render_dataset_card,
 )
-from .data import parse_label_cell, read_table
 from .errors import PublishError
+from .repo import (
+    DEFAULT_EXAMPLE,
+    VOTE_KEYS,
+    check_model_dir,
+    check_repo_id,
+    copy_model,
+    given_evaluations,
+    load_annotated,
+    load_json_arg,
+    model_info,
+    write_space_folder,
+)
 from .spec import TaskSpec, load_spec
 
 SPLITS = ("train", "validation", "test")
-VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 _DROPPED = {"failed", "error"}
 
 
 # ==============================================================================================================
 # the labelled dataset
 # ==============================================================================================================
-def _plain(value: Any) -> Any:
-    """numpy / pandas cells as plain Python (lists, dicts, None for NaN)."""
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        value = value.tolist()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _is_failed(value: Any) -> bool:
-    return str(value).strip().lower() in {"true", "1", "1.0"}
-
-
-def _vote(value: Any) -> dict[str, Any]:
-    vote = dict(value) if isinstance(value, Mapping) else {}
-    labels = vote.get("labels")
-    return {
-        "teacher": str(vote.get("teacher") or ""),
-        "sample": int(vote.get("sample") or 0),
-        "labels": [str(v) for v in labels] if isinstance(labels, (list, tuple)) else None,
-        "reason": str(vote.get("reason") or ""),
-        "error": str(vote.get("error") or ""),
-        "raw": str(vote.get("raw") or ""),
-    }
-
-
-def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
-    """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
-    frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
-    col = spec.label_column
-    missing = [c for c in ("text", col) if c not in frame.columns]
-    if missing:
-        raise PublishError(
-            f"the labelled data has no {missing} column(s) (columns: {list(frame.columns)[:12]}); pass the output "
-            f"of `sxhub annotate` for this {'multi' if spec.multi_label else 'single'}-label task."
-        )
-    n_input = len(frame)
-    failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
-    labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
-    if not spec.multi_label:
-        failed |= pd.Series([lab is None for lab in labels], index=frame.index)
-    frame[col] = labels
-    frame = frame[~failed].reset_index(drop=True)
-    for c in frame.columns:
-        frame[c] = [_plain(v) for v in frame[c]]
-    unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
-    if unknown:
-        raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
-    if "votes" in frame.columns:
-        frame["votes"] = [[_vote(v) for v in (votes or [])] for votes in frame["votes"]]
-    if len(frame) == 0:
-        raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
-    return frame, n_input, int(failed.sum())
-
-
 def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
     """Typed features: ClassLabel (or a list of them), the vote structs and agreement; other columns inferred."""
     from datasets import ClassLabel, Features, List, Value
@@ -244,41 +191,6 @@ def publish_dataset(
 # ==============================================================================================================
 # the model
 # ==============================================================================================================
-WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-_NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__")
-DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
-
-
-def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
-    """The model folder, or :class:`PublishError` when it holds no config or no weights."""
-    path = Path(model_dir)
-    if not path.is_dir() or not any(path.iterdir()):
-        raise PublishError(
-            f"nothing to publish: {str(path)!r} is missing or empty; pass the folder `sxhub train` wrote."
-        )
-    if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHTS):
-        raise PublishError(
-            f"nothing to publish: {str(path)!r} has no config.json or model weights (model.safetensors); "
-            "pass the folder `sxhub train` wrote."
-        )
-    return path
-
-
-def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
-    """``sxhub.json`` (or what config.json tells) and the task spec the model was trained for."""
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    sx = model_dir / "sxhub.json"
-    info: dict[str, Any] = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
-    if info.get("task"):
-        return info, load_spec(info["task"])
-    id2label = config.get("id2label") or {}
-    names = [id2label[k] for k in sorted(id2label, key=int)]
-    multi = config.get("problem_type") == "multi_label_classification"
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", model_dir.resolve().name).strip("-") or "model"
-    info.setdefault("base_model", config.get("_name_or_path"))
-    return info, TaskSpec(name=name, labels=names, multi_label=multi)
-
-
 def evaluate_student(
     model_dir: Path,
     data: str | os.PathLike[str] | pd.DataFrame,
@@ -302,24 +214,6 @@ def evaluate_student(
     return results, measure_speed(predictor, facts["frame"]["text"].tolist())
 
 
-def _load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
-    if value is None or isinstance(value, Mapping):
-        return dict(value) if value is not None else None
-    path = Path(value)
-    if not path.is_file():
-        raise PublishError(f"{what} file {str(path)!r} not found; pass a JSON file (e.g. `sxhub evaluate --json`).")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    if evaluation:
-        if "macro_f1" in evaluation or "accuracy" in evaluation:
-            return {"student vs reference": dict(evaluation)}
-        return {str(k): dict(v) for k, v in evaluation.items() if isinstance(v, Mapping)}
-    validation = (info.get("train") or {}).get("validation") or {}
-    return {"student vs teacher labels (validation)": dict(validation)} if "macro_f1" in validation else {}
-
-
 def write_model_folder(
     model_dir: str | os.PathLike[str],
     folder: Path,
@@ -338,30 +232,43 @@ def write_model_folder(
         CONFUSION_PLOT,
         eval_results,
         eval_table,
+        expert_facts,
         hub_base_model,
         model_card_data,
         plot_confusion,
         render_model_card,
         speed_rows,
+        teacher_names,
         training_rows,
         versions,
     )
+    from .predict import read_model_info
 
     src = check_model_dir(model_dir)
     info, spec = model_info(src)
-    copy_tree(src, folder, ignore=_NOT_PUBLISHED)
-    evaluations = _given_evaluations(_load_json_arg(evaluation, "evaluation"), info)
-    student_speed = _load_json_arg(benchmark, "benchmark")
+    evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
+    student_speed = load_json_arg(benchmark, "benchmark")
     split = "test"
     if data is not None:
         evaluations, measured = evaluate_student(src, data, spec, info, gold=gold, seed=seed)
         student_speed = {**measured, **(student_speed or {})}
     elif evaluations and "validation" in next(iter(evaluations)):
         split = "validation"
+    about = expert_facts(
+        info,
+        spec,
+        evaluations=evaluations,
+        speed=student_speed,
+        split=split,
+        model_repo=repo_id,
+        dataset_repo=dataset_repo,
+    )
+    copy_model(src, folder, about=about)
     main = evaluations.get("student vs experts") or next(iter(evaluations.values()), None)
     confusion = plot_confusion(main, folder / CONFUSION_PLOT, title="student") if main else None
     ledger_dict = load_ledger(ledger)
-    teachers = [t.model or t.base_url or "local" for t in spec.default_teachers()]
+    teachers = teacher_names(spec)
+    preprocessing = read_model_info(src).preprocessing
     thresholds = info.get("thresholds") or {}
     labels = [
         {"name": lab.name, "description": lab.description, "threshold": fmt(thresholds.get(lab.name))}
@@ -384,9 +291,10 @@ def write_model_folder(
         base_model=info.get("base_model") or "unknown",
         base_model_id=hub_base_model(info.get("base_model")),
         example_text=(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE).replace('"', "'"),
-        max_length=int(info.get("max_length") or 128),
-        thresholds_json=json.dumps(thresholds),
+        max_length=preprocessing["max_length"],
+        masks=[step["name"] for step in preprocessing["steps"] if step.get("name") != "whitespace"],
         has_onnx=(src / "onnx").is_dir(),
+        has_int8=(src / "onnx" / "model_int8.onnx").is_file(),
         eval_rows=eval_table(evaluations),
         eval_note=_eval_note(split, data is not None),
         confusion_file=CONFUSION_PLOT if confusion else None,
@@ -472,15 +380,22 @@ def publish_space(
     data: str | os.PathLike[str] | pd.DataFrame | None = None,
     examples: Sequence[str] | None = None,
     title: str | None = None,
+    evaluation: str | Path | Mapping[str, Any] | None = None,
+    benchmark: str | Path | Mapping[str, Any] | None = None,
 ) -> str:
-    """Publish the Gradio Space that runs ``model`` (a local folder or a Hub id); returns the URL or the folder."""
+    """Publish the Gradio Space that runs ``model`` (a local folder or a Hub id); returns the URL or the folder.
+
+    The Space serves ``onnx/model_int8.onnx`` when the model has one, and shows the expert's teachers, scores
+    (``evaluation``, e.g. ``sxhub evaluate --json``; else the training validation figures), speed (``benchmark``)
+    and its repos.
+    """
     if not Path(model).is_dir() and not model_repo:
         check_repo_id(str(model))
     for rid in (model_repo, dataset_repo):
         if rid is not None:
             check_repo_id(rid)
     return _publish(
-        lambda folder, rid: _write_space(
+        lambda folder, rid: write_space_folder(
             model,
             folder,
             repo_id=rid,
@@ -489,6 +404,8 @@ def publish_space(
             data=data,
             examples=examples,
             title=title,
+            evaluation=evaluation,
+            benchmark=benchmark,
         ),
         repo_type="space",
         default_name=Path(str(model)).name,
@@ -537,19 +454,6 @@ def _publish(
         write(folder, repo_id)
         upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
     return url
-
-
-def check_repo_id(repo_id: str) -> None:
-    """Raise :class:`PublishError` when ``repo_id`` is not a valid ``namespace/name`` on the Hub."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise PublishError(
-            f"repo id {repo_id!r} is invalid: {exc}. Use NAMESPACE/NAME with letters, digits, '-', '_', '.'."
-        ) from exc
 
 
 def resolve_token(token: str | None) -> str:
@@ -614,14 +518,3 @@ def _http_message(exc: Any, doing: str) -> str:
             "a token with write access."
         )
     return f"the Hub answered HTTP {status} while {doing}: {detail}"
-
-
-def _write_space(model: Any, folder: Path, **kwargs: Any) -> Path:
-    from .space import write_space_folder
-
-    return write_space_folder(model, folder, **kwargs)
-
-
-def copy_tree(src: Path, dst: Path, *, ignore: Sequence[str] = ()) -> None:
-    """Copy a folder's content into ``dst`` (created), leaving out names matching ``ignore``."""
-    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))

@@ -1,0 +1,305 @@
+"""Repo folders: the helpers that ``publish`` (pushing repos) and ``space`` (running the Space) both use.
+
+What a model folder must hold and what it says about itself, valid repo ids, copying a model folder into a repo,
+the labelled data a repo shows, and the Space's repo folder. ``sxhub.publish`` and ``sxhub.space`` both import
+this module; neither imports the other.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ._paths import asset_dir
+from .data import parse_label_cell, read_table
+from .errors import ModelError, PublishError
+from .spec import TaskSpec, load_spec
+
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__")
+DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
+VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
+INT8_ONNX = Path("onnx") / "model_int8.onnx"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# model folders
+# --------------------------------------------------------------------------------------------------------------
+def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
+    """The model folder, or :class:`PublishError` when it holds no config or no weights."""
+    path = Path(model_dir)
+    if not path.is_dir() or not any(path.iterdir()):
+        raise PublishError(
+            f"nothing to publish: {str(path)!r} is missing or empty; pass the folder `sxhub train` wrote."
+        )
+    if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHTS):
+        raise PublishError(
+            f"nothing to publish: {str(path)!r} has no config.json or model weights (model.safetensors); "
+            "pass the folder `sxhub train` wrote."
+        )
+    return path
+
+
+def check_repo_id(repo_id: str) -> None:
+    """Raise :class:`PublishError` when ``repo_id`` is not a valid ``namespace/name`` on the Hub."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise PublishError(
+            f"repo id {repo_id!r} is invalid: {exc}. Use NAMESPACE/NAME with letters, digits, '-', '_', '.'."
+        ) from exc
+
+
+def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
+    """``sxhub.json`` (or what config.json tells) and the task spec the model was trained for."""
+    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    sx = model_dir / "sxhub.json"
+    info: dict[str, Any] = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
+    if info.get("task"):
+        return info, load_spec(info["task"])
+    id2label = config.get("id2label") or {}
+    names = [id2label[k] for k in sorted(id2label, key=int)]
+    multi = config.get("problem_type") == "multi_label_classification"
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", model_dir.resolve().name).strip("-") or "model"
+    info.setdefault("base_model", config.get("_name_or_path"))
+    return info, TaskSpec(name=name, labels=names, multi_label=multi)
+
+
+def copy_tree(src: Path, dst: Path, *, ignore: Sequence[str] = ()) -> None:
+    """Copy a folder's content into ``dst`` (created), leaving out names matching ``ignore``."""
+    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))
+
+
+def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) -> None:
+    """Copy a model folder into a repo folder, with its preprocessing block in ``config.json`` and ``sxhub.json``.
+
+    A model trained before sxhub saved that block gets the one ``sxhub predict`` applies to it, so the Space and
+    the card's snippet (which read ``config.json``) clean texts as ``predict`` does. ``about`` (what the Space
+    shows: teachers, scores, speed, repos) is stored in the copy's ``sxhub.json``.
+    """
+    from .predict import read_model_info
+
+    try:
+        preprocessing = read_model_info(src).preprocessing
+    except ModelError as exc:
+        raise PublishError(str(exc)) from exc
+    copy_tree(src, dst, ignore=NOT_PUBLISHED)
+    config_path = dst / "config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    if config.get("sxhub_preprocessing") != preprocessing:
+        config["sxhub_preprocessing"] = preprocessing
+        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    sx = dst / "sxhub.json"
+    info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
+    info["preprocessing"] = preprocessing
+    if about is not None:
+        info["about"] = dict(about)
+    sx.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
+    """A dict given as is, or read from a JSON file (``sxhub evaluate --json``, a benchmark); None stays None."""
+    if value is None or isinstance(value, Mapping):
+        return dict(value) if value is not None else None
+    path = Path(value)
+    if not path.is_file():
+        raise PublishError(f"{what} file {str(path)!r} not found; pass a JSON file (e.g. `sxhub evaluate --json`).")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Comparisons from an evaluation given by the caller, else the training run's validation figures."""
+    if evaluation:
+        if "macro_f1" in evaluation or "accuracy" in evaluation:
+            return {"student vs reference": dict(evaluation)}
+        if isinstance(evaluation.get("scores"), Mapping):  # the evaluation.json `sxhub run` writes
+            evaluation = evaluation["scores"]
+        return {str(k): dict(v) for k, v in evaluation.items() if isinstance(v, Mapping)}
+    validation = (info.get("train") or {}).get("validation") or {}
+    return {"student vs teacher labels (validation)": dict(validation)} if "macro_f1" in validation else {}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the labelled data
+# --------------------------------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """numpy / pandas cells as plain Python (lists, dicts, None for NaN)."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_failed(value: Any) -> bool:
+    return str(value).strip().lower() in {"true", "1", "1.0"}
+
+
+def _vote(value: Any) -> dict[str, Any]:
+    vote = dict(value) if isinstance(value, Mapping) else {}
+    labels = vote.get("labels")
+    return {
+        "teacher": str(vote.get("teacher") or ""),
+        "sample": int(vote.get("sample") or 0),
+        "labels": [str(v) for v in labels] if isinstance(labels, (list, tuple)) else None,
+        "reason": str(vote.get("reason") or ""),
+        "error": str(vote.get("error") or ""),
+        "raw": str(vote.get("raw") or ""),
+    }
+
+
+def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
+    """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
+    frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+    col = spec.label_column
+    missing = [c for c in ("text", col) if c not in frame.columns]
+    if missing:
+        raise PublishError(
+            f"the labelled data has no {missing} column(s) (columns: {list(frame.columns)[:12]}); pass the output "
+            f"of `sxhub annotate` for this {'multi' if spec.multi_label else 'single'}-label task."
+        )
+    n_input = len(frame)
+    failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
+    labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
+    if not spec.multi_label:
+        failed |= pd.Series([lab is None for lab in labels], index=frame.index)
+    frame[col] = labels
+    frame = frame[~failed].reset_index(drop=True)
+    for c in frame.columns:
+        frame[c] = [_plain(v) for v in frame[c]]
+    unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
+    if unknown:
+        raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
+    if "votes" in frame.columns:
+        frame["votes"] = [[_vote(v) for v in (votes or [])] for votes in frame["votes"]]
+    if len(frame) == 0:
+        raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
+    return frame, n_input, int(failed.sum())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the Space's repo folder
+# --------------------------------------------------------------------------------------------------------------
+def space_examples(spec: TaskSpec, data: str | os.PathLike[str] | pd.DataFrame | None, *, k: int = 6) -> list[str]:
+    """Example texts for the Space: one per label from the labelled data when given, else the spec's examples."""
+    if data is not None:
+        frame, _, _ = load_annotated(data, spec)
+        picks: list[str] = []
+        for name in spec.label_names:
+            hits = [
+                t
+                for t, v in zip(frame["text"], frame[spec.label_column], strict=True)
+                if name in (v if spec.multi_label else [v])
+            ]
+            picks += hits[:1]
+        return (picks or frame["text"].head(k).tolist())[:k]
+    return [ex.text for ex in spec.examples][:k] or [DEFAULT_EXAMPLE]
+
+
+def space_title(name: str) -> str:
+    """A task name as a Space title (``fin-sent`` → ``Fin Sent``)."""
+    return " ".join(part.capitalize() for part in re.split(r"[-_.]+", name) if part)
+
+
+def gradio_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gradio")
+    except PackageNotFoundError:
+        return "6.0.0"
+
+
+def space_requirements(*, int8: bool) -> str:
+    """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves the int8 model, else torch."""
+    lines = (asset_dir("spaces") / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    torch_only = {"transformers", "torch"}
+    keep = [
+        ln for ln in lines if ln.strip() and not (int8 and re.split(r"[<>=!~\[ ]", ln, maxsplit=1)[0] in torch_only)
+    ]
+    return "\n".join([*keep, f"gradio=={gradio_version()}"]) + "\n"
+
+
+def write_space_folder(
+    model: str | os.PathLike[str],
+    folder: Path,
+    *,
+    repo_id: str,
+    model_repo: str | None = None,
+    dataset_repo: str | None = None,
+    data: str | os.PathLike[str] | pd.DataFrame | None = None,
+    examples: Sequence[str] | None = None,
+    title: str | None = None,
+    evaluation: str | Path | Mapping[str, Any] | None = None,
+    benchmark: str | Path | Mapping[str, Any] | None = None,
+) -> Path:
+    """The Space folder: ``app.py``, ``requirements.txt``, ``README.md`` (YAML header), ``config.json``,
+    ``examples.json``, and ``model/`` when the model is a local folder not published under ``model_repo``.
+
+    ``config.json`` holds what the Space shows about the expert (``about``: teachers, scores, speed, repos); a local
+    model folder gives the teachers and, without ``evaluation``, its validation scores.
+    """
+    import jinja2
+
+    from .cards import expert_facts
+
+    spaces = asset_dir("spaces")
+    local = Path(model).is_dir()
+    info, spec = model_info(check_model_dir(model)) if local else ({}, None)
+    evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
+    speed = load_json_arg(benchmark, "benchmark")
+    split = "validation" if evaluations and "validation" in next(iter(evaluations)) else "test"
+    if model_repo:
+        ref = model_repo
+    elif local:
+        ref = "model"
+    else:
+        check_repo_id(str(model))
+        ref = str(model)
+    about = expert_facts(
+        info,
+        spec,
+        evaluations=evaluations,
+        speed=speed,
+        split=split,
+        model_repo=ref if ref != "model" else None,
+        dataset_repo=dataset_repo,
+    )
+    if ref == "model":
+        copy_model(Path(model), folder / "model", about=about)
+    shutil.copy2(spaces / "app.py", folder / "app.py")
+    int8 = local and (Path(model) / INT8_ONNX).is_file()
+    (folder / "requirements.txt").write_text(space_requirements(int8=int8), encoding="utf-8")
+    texts = list(examples) if examples else (space_examples(spec, data) if spec else [DEFAULT_EXAMPLE])
+    title = title or (space_title(spec.name) if spec else repo_id.split("/")[-1])
+    config = {"model": ref, "title": title, "backend": "auto", "about": about}
+    (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (folder / "examples.json").write_text(json.dumps(texts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    template = jinja2.Template((spaces / "README.md").read_text(encoding="utf-8"), keep_trailing_newline=True)
+    readme = template.render(
+        title=title[:60],
+        sdk_version=gradio_version(),
+        license=(spec.license if spec and spec.license else "apache-2.0"),
+        model_repo=ref if ref != "model" else None,
+        dataset_repo=dataset_repo,
+        repo_id=repo_id,
+        description=spec.description if spec else "",
+        int8=int8,
+    )
+    (folder / "README.md").write_text(readme, encoding="utf-8")
+    return folder
