@@ -35,7 +35,8 @@ def evaluate(
     """Predict the texts of ``data`` and score the predictions against ``gold_column`` (``metrics.score``).
 
     Without ``gold_column`` the gold labels are the ``label``/``labels`` column, or one boolean column per label
-    (multi-label). Rows marked ``failed`` and rows without a gold label are left out, as in ``agree``.
+    (multi-label). Rows marked ``failed``, rows without a gold label and rows without a text (empty or NaN: never
+    predicted as the word "nan") are left out, as in ``agree``, and counted (``n_failed``, ``n_empty_text``).
     """
     predictor = predictor or Predictor(model_dir, onnx=onnx, int8=int8, batch_size=batch_size)
     gold = load_labelled(
@@ -54,6 +55,7 @@ def evaluate(
         model_dir=str(model_dir),
         backend=predictor.backend,
         n_failed=gold.n_failed,
+        n_empty_text=gold.n_empty_text,
         texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,
     )
     return result

@@ -41,6 +41,16 @@ def check_trainable(data: LabelledData) -> None:
             )
 
 
+def data_notes(data: LabelledData) -> list[str]:
+    """What reading the data left out, as notes for the training summary and ``sxhub.json`` (empty when nothing)."""
+    notes = []
+    if data.n_empty_text:
+        notes.append(f"{data.n_empty_text} row(s) without a text (empty or NaN) were left out.")
+    if data.n_failed:
+        notes.append(f"{data.n_failed} failed row(s) (no teacher label) were left out.")
+    return notes
+
+
 def stratify_keys(data: LabelledData) -> list[str]:
     """The key to stratify on: the label (single-label) or the rarest label present in the row (multi-label)."""
     if not data.multi_label:

@@ -10,7 +10,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from ..data import find_text_column, parse_label_cell, read_table, write_table
+from ..data import find_text_column, is_missing_text, parse_label_cell, read_table, write_table
 from ..errors import InputError
 from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..vote import decide, summarize
@@ -78,8 +78,9 @@ def compare(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed).
 
-    Failed rows (``failed`` true) are left out and counted in ``n_failed``; single-label rows whose gold or
-    predicted cell is empty are left out and counted in ``n_missing``.
+    Failed rows (``failed`` true) are left out and counted in ``n_failed``; rows whose text is empty or NaN (when
+    there is a text column) in ``n_empty_text``; single-label rows whose gold or predicted cell is empty in
+    ``n_missing``.
     """
     if gold_column not in df.columns:
         raise InputError(
@@ -88,6 +89,7 @@ def compare(
         )
     failed = df["failed"].map(_is_failed) if "failed" in df.columns else pd.Series(False, index=df.index)
     kept = df[~failed].reset_index(drop=True)
+    kept, n_empty_text = _drop_rows_without_text(kept)
     if multi_label is None:
         multi_label = _looks_multi(pred_column, kept[pred_column].tolist())
     gold = [parse_label_cell(v, multi_label=multi_label) for v in kept[gold_column].tolist()]
@@ -103,8 +105,19 @@ def compare(
         n_rows=len(df),
         n_failed=int(failed.sum()),
         n_missing=len(complete) - sum(complete),
+        n_empty_text=n_empty_text,
     )
     return result, kept
+
+
+def _drop_rows_without_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """Rows with a text (a file without a text column is kept whole) and the number left out."""
+    try:
+        column = find_text_column(df)
+    except InputError:
+        return df, 0
+    no_text = df[column].map(is_missing_text)
+    return df[~no_text].reset_index(drop=True), int(no_text.sum())
 
 
 def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame) -> None:
