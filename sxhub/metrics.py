@@ -9,11 +9,19 @@ Everything is computed by scikit-learn and the ``krippendorff`` package; this mo
   (``[[tn, fp], [fn, tp]]``).
 * **Macro averages** take the labels that occur in gold or predictions (scikit-learn's default for single-label
   data): a label absent from both has no defined F1. Per-label rows list every label, with ``zero_division=0``.
-* **Krippendorff's alpha** (nominal). Single-label: reliability data of two coders (gold, predicted) by the texts.
-  Multi-label: two coders by the flattened ``(text, label)`` binary decisions (1 = the label is on). When alpha is
-  undefined (one value only, or no unit rated by two coders) it is ``None`` and ``alpha_note`` says why.
+* **Krippendorff's alpha.** Units are the texts. Single-label: nominal alpha of two coders (gold, predicted).
+  Multi-label: each coder's answer for a text is its *set* of labels, and two answers differ by the Jaccard
+  distance ``1 - |A & B| / |A | B|`` (two empty sets agree: distance 0; ``"nominal"`` on single labels is the
+  special case of one-element sets). When alpha is undefined (one value only, or no unit rated by two coders) it
+  is ``None`` and ``alpha_note`` says why.
 * **Between raters** (:func:`inter_rater_alpha`): every ``(teacher, sample)`` pair of the votes is a coder; a failed
   vote is a missing value (NaN).
+* **What "agreement" means for multi-label figures: a label every rater left off is not agreement.** Alpha over
+  flattened binary ``(text, label)`` units would count each label nobody named on a text as a unit of perfect
+  agreement, and the chance correction does not undo it: on the same votes, ten labels no one uses lift such an
+  alpha from 0.28 to 0.56. With label sets a label no rater named never enters a distance. The raw vote share
+  (:func:`sxhub.vote.mean_agreement`, used by :func:`most_split`) leaves such labels out in the same way. The F1
+  scores count true positives, false positives and false negatives only, so an all-off label changes none of them.
 """
 
 from __future__ import annotations
@@ -65,20 +73,41 @@ def _multi_hot(rows: Sequence[Any], label_names: Sequence[str]) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------------------
 # Krippendorff's alpha
 # --------------------------------------------------------------------------------------------------------------
-def alpha_with_note(reliability_data: Any) -> tuple[float | None, str]:
-    """Nominal Krippendorff's alpha of ``(coders x units)`` data (NaN = missing), or ``(None, why)``."""
+def alpha_with_note(reliability_data: Any, *, level: Any = ALPHA_LEVEL) -> tuple[float | None, str]:
+    """Krippendorff's alpha of ``(coders x units)`` data (NaN = missing), or ``(None, why)``; nominal by default."""
     import krippendorff
 
     data = np.asarray(reliability_data, dtype=float)
     if data.ndim != 2 or data.shape[0] < 2:
         return None, "alpha needs at least two coders"
     try:
-        value = float(krippendorff.alpha(reliability_data=data, level_of_measurement=ALPHA_LEVEL))
+        value = float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
     except ValueError as exc:  # one value only, or no unit rated twice: alpha is undefined
         return None, f"Krippendorff's alpha is undefined here: {str(exc).rstrip('.')}."
     if math.isnan(value):
         return None, "alpha undefined: no expected disagreement"
     return value, ""
+
+
+def set_alpha_with_note(answers: Sequence[Sequence[Any]]) -> tuple[float | None, str]:
+    """Alpha over label *sets*: ``answers[coder][unit]`` is a collection of names, or ``None`` when missing.
+
+    Every distinct set becomes one value; the distance between two values is the Jaccard distance of their sets
+    (0 for two empty sets), given to ``krippendorff`` as the metric of that value domain.
+    """
+    sets = sorted({frozenset(a) for row in answers for a in row if a is not None}, key=lambda s: sorted(s))
+    code = {s: i for i, s in enumerate(sets)}
+    data = [[np.nan if a is None else code[frozenset(a)] for a in row] for row in answers]
+    names = sorted({name for s in sets for name in s})
+    hot = np.array([[name in s for name in names] for s in sets], dtype=float).reshape(len(sets), len(names))
+    inter = hot @ hot.T
+    union = hot.sum(axis=1)[:, None] + hot.sum(axis=1)[None, :] - inter
+    distance = 1.0 - np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
+
+    def jaccard(v1: np.ndarray, v2: np.ndarray, i1: Any, i2: Any, n_v: Any, dtype: Any = np.float64) -> np.ndarray:
+        return distance[v1.astype(int), v2.astype(int)].astype(dtype)
+
+    return alpha_with_note(data, level=jaccard)
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -121,7 +150,7 @@ def _score_multi(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence
     y_true = _multi_hot(gold, label_names)
     y_pred = _multi_hot(pred, label_names)
     present = [i for i in range(len(label_names)) if y_true[:, i].any() or y_pred[:, i].any()]
-    alpha, note = alpha_with_note([y_true.ravel(), y_pred.ravel()])
+    alpha, note = set_alpha_with_note([[list(_as_list(r)) for r in gold], [list(_as_list(r)) for r in pred]])
     matrices = multilabel_confusion_matrix(y_true, y_pred)
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
@@ -175,20 +204,18 @@ def inter_rater_reliability(
     coders = _coders(votes_column)
     if len(coders) < 2:
         return None, "alpha between raters needs at least two (teacher, sample) pairs", len(coders)
-    width = len(label_names) if multi_label else 1
-    data = np.full((len(coders), len(votes_column) * width), np.nan)
-    index, known = {n: i for i, n in enumerate(label_names)}, set(label_names)
+    answers: list[list[Any]] = [[None] * len(votes_column) for _ in coders]  # None: failed vote, a missing value
+    known = set(label_names)
     for unit, votes in enumerate(votes_column):
         for vote in _as_list(votes) or []:
             labels = _valid_vote_labels(vote, known, multi_label)
-            if labels is None:
-                continue  # failed vote: a missing value
-            row = coders[(str(vote.get("teacher")), int(vote.get("sample") or 0))]
-            if multi_label:
-                data[row, unit * width : (unit + 1) * width] = [int(n in labels) for n in label_names]
-            else:
-                data[row, unit] = index[labels[0]]
-    alpha, note = alpha_with_note(data)
+            if labels is not None:
+                answers[coders[(str(vote.get("teacher")), int(vote.get("sample") or 0))]][unit] = labels
+    if multi_label:
+        alpha, note = set_alpha_with_note(answers)
+    else:
+        index = {n: i for i, n in enumerate(label_names)}
+        alpha, note = alpha_with_note([[np.nan if a is None else index[a[0]] for a in row] for row in answers])
     return alpha, note, len(coders)
 
 
@@ -211,14 +238,15 @@ def _answers(votes: Any) -> list[tuple[str, ...]]:
 
 
 def _row_agreement(row: dict[str, Any], answers: list[tuple[str, ...]]) -> float | None:
+    """The row's agreement (:func:`sxhub.vote.mean_agreement`), else the share of votes giving the commonest answer."""
+    from .vote import mean_agreement
+
     agreement = _as_list(row.get("agreement"))
-    if isinstance(agreement, dict):
-        values = [float(v) for v in agreement.values() if v is not None]
-        return sum(values) / len(values) if values else None
     if agreement not in (None, ""):
-        number = float(agreement)
-        return None if math.isnan(number) else number
-    if answers:
+        value = mean_agreement(agreement if isinstance(agreement, dict) else float(agreement))
+        if value is not None:
+            return value
+    if answers:  # whole answers (label sets) compared: an all-off label is not counted on its own
         return Counter(answers).most_common(1)[0][1] / len(answers)
     return None
 
@@ -291,7 +319,11 @@ def _main_table(result: dict[str, Any]) -> list[str]:
     votes = result.get("votes")
     if isinstance(votes, dict):
         rows += [("mean agreement of the votes", votes.get("mean_agreement")), ("ties broken", votes.get("ties"))]
-    for key, title in (("n_failed", "failed rows left out"), ("n_missing", "rows without a label left out")):
+    for key, title in (
+        ("n_failed", "failed rows left out"),
+        ("n_missing", "rows without a label left out"),
+        ("n_empty_text", "rows without a text left out"),
+    ):
         if result.get(key):
             rows.append((title, result[key]))
     lines = ["| metric | value |", "|---|---|"]

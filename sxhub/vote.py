@@ -14,7 +14,12 @@ Rules (deterministic, the same on every run):
   teacher's first valid sample breaks ties. The decision is marked ``tie=True``.
 * **Multi-label.** A label is on when *more than half* of the valid votes have it (strict majority). ``agreement``
   is a dict: per label, the share of valid votes that agree with the decision on that label (have it when it is
-  on, lack it when it is off).
+  on, lack it when it is off). A label that *no* valid vote named is ``None`` there, not ``1.0``: the votes never
+  considered it, so leaving it off together is no evidence that they agree (with eight labels and two named, a
+  share that counted the other six would read 0.75 or more whatever the votes said about the two).
+* **One number per text** (:func:`mean_agreement`, ``summarize``, the dataset card's histogram, ``agree``): the
+  single-label share, or the mean of the multi-label shares over the labels some vote named. When every valid vote
+  named no label at all, the votes gave one identical answer ("none of these") and the number is ``1.0``.
 * **Multi-label tie rule.** A label held by exactly half of the valid votes is a tie and is **off** (strict
   majority); the decision is marked ``tie=True`` when any label was such a tie.
 * **No valid vote.** The decision is ``failed=True`` with no label (``label`` and ``labels`` are ``None``; never a
@@ -24,8 +29,9 @@ Rules (deterministic, the same on every run):
 
 from __future__ import annotations
 
+import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -36,7 +42,7 @@ class Decision:
 
     label: str | None  # single-label winner (None for multi-label or failed)
     labels: list[str] | None  # multi-label winners in label order (None for single-label or failed)
-    agreement: float | dict[str, float]  # single: share for the winner; multi: per-label share agreeing
+    agreement: float | dict[str, float | None]  # single: share for the winner; multi: per label (None: never named)
     failed: bool  # no valid vote
     error: str  # "" unless failed: the votes' distinct errors joined by "; "
     tie: bool  # the decision needed the tie rule
@@ -48,10 +54,35 @@ class Decision:
 
     @property
     def mean_agreement(self) -> float:
-        """One number per text: the agreement, or its mean over labels for multi-label decisions."""
-        if isinstance(self.agreement, dict):
-            return sum(self.agreement.values()) / len(self.agreement) if self.agreement else 0.0
-        return float(self.agreement)
+        """One number per text (:func:`mean_agreement`); ``0.0`` for a failed decision."""
+        value = mean_agreement(self.agreement)
+        return 0.0 if value is None else value
+
+
+def mean_agreement(agreement: Any) -> float | None:
+    """One number per text from an ``agreement`` cell: the share, or the mean over the labels some vote named.
+
+    ``None``, NaN or ``""`` (no agreement recorded) gives ``None``; a number written as text (a CSV cell) is read.
+    A multi-label dict whose every value is ``None`` (every vote named no label: one identical empty answer) gives
+    ``1.0``; see the module docstring.
+    """
+    if isinstance(agreement, Mapping):
+        shares = [float(v) for v in agreement.values() if not _is_missing(v)]
+        if shares:
+            return sum(shares) / len(shares)
+        return 1.0 if agreement else None
+    if _is_missing(agreement):
+        return None
+    return float(agreement)
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return True
+    try:
+        return math.isnan(float(value))
+    except TypeError:  # pandas' NA
+        return True
 
 
 def _vote_error(vote: dict[str, Any], label_names: Sequence[str], multi_label: bool) -> str:
@@ -93,12 +124,17 @@ def _decide_single(valid: list[list[str]]) -> tuple[str, float, bool]:
     return winner, top / len(valid), len(tied) > 1
 
 
-def _decide_multi(valid: list[list[str]], label_names: Sequence[str]) -> tuple[list[str], dict[str, float], bool]:
+def _decide_multi(
+    valid: list[list[str]], label_names: Sequence[str]
+) -> tuple[list[str], dict[str, float | None], bool]:
     n = len(valid)
     counts = Counter(name for labels in valid for name in labels)
     on = [name for name in label_names if 2 * counts[name] > n]
     tie = any(2 * counts[name] == n for name in label_names)
-    agreement = {name: (counts[name] if name in on else n - counts[name]) / n for name in label_names}
+    agreement: dict[str, float | None] = {
+        name: (counts[name] if name in on else n - counts[name]) / n if counts[name] else None  # None: never named
+        for name in label_names
+    }
     return on, agreement, tie
 
 
@@ -106,7 +142,7 @@ def decide(votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_la
     """Majority vote over the valid votes of one text (rules in the module docstring)."""
     valid, errors = _split_votes(votes, label_names, multi_label)
     if not valid:
-        agreement: float | dict[str, float] = {name: 0.0 for name in label_names} if multi_label else 0.0
+        agreement: float | dict[str, float | None] = dict.fromkeys(label_names, 0.0) if multi_label else 0.0
         return Decision(
             label=None,
             labels=None,
@@ -129,7 +165,8 @@ def summarize(decisions: Sequence[Decision]) -> dict[str, Any]:
     """Counts over many decisions (JSON-able).
 
     ``n``, ``decided``, ``failed``, ``ties``, ``tie_rate`` (over decided texts), ``unanimous`` (decided texts whose
-    valid votes all agree), ``mean_agreement`` (over decided texts; multi-label: mean over labels first),
+    valid votes all agree), ``mean_agreement`` (over decided texts; multi-label: the mean over the labels some vote
+    named first, see :func:`mean_agreement`),
     ``min_agreement``, ``mean_valid_votes`` (over all texts) and ``label_counts`` (decided texts per label).
     """
     decided = [d for d in decisions if not d.failed]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import krippendorff
@@ -13,6 +14,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 from sklearn.metrics import accuracy_score, f1_score
+from test_metrics import jaccard
 
 SXHUB = Path(sys.executable).parent / "sxhub"
 P4 = ["Product", "Place", "Price", "Promotion"]
@@ -110,8 +112,14 @@ def test_multi_label_micro_f1_equals_sklearn(
     assert result["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"), abs=1e-12)
     assert result["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"), abs=1e-12)
     assert result["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
-    alpha = krippendorff.alpha([y_true.ravel(), y_pred.ravel()], level_of_measurement="nominal")
-    assert result["krippendorff_alpha"] == pytest.approx(alpha, abs=1e-12)
+    # alpha over label sets (Jaccard distance), from its two-coder closed form on the distinct sets
+    gold = [frozenset(n for n, on in zip(P4, row, strict=True) if on) for row in y_true]
+    pred = [frozenset(n for n, on in zip(P4, row, strict=True) if on) for row in y_pred]
+    n = 2 * len(gold)
+    observed = 2 * sum(jaccard(a, b) for a, b in zip(gold, pred, strict=True)) / n
+    counts = Counter([*gold, *pred])
+    expected = sum(c * k * jaccard(s, t) for s, c in counts.items() for t, k in counts.items()) / (n * (n - 1))
+    assert result["krippendorff_alpha"] == pytest.approx(1 - observed / expected, abs=1e-9)
     assert set(result["confusion_matrices"]) == set(P4)
 
 

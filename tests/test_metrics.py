@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import krippendorff
 import numpy as np
@@ -11,10 +13,31 @@ import pytest
 from sklearn.metrics import accuracy_score, f1_score
 
 from sxhub.errors import InputError
-from sxhub.metrics import format_report, inter_rater_alpha, most_split, score, summarize_votes
+from sxhub.metrics import format_report, inter_rater_alpha, most_split, score, set_alpha_with_note, summarize_votes
 
 SENT = ["positive", "neutral", "negative"]
 MULTI = ["Product", "Place", "Price", "Promotion"]
+
+
+def jaccard(a: Iterable[str], b: Iterable[str]) -> float:
+    union = set(a) | set(b)
+    return 1.0 - len(set(a) & set(b)) / len(union) if union else 0.0
+
+
+def alpha_by_pairs(answers: list[list[Any]], distance: Callable[[Any, Any], float] = jaccard) -> float:
+    """Krippendorff's alpha from its definition (pairs of values within units vs all pairs); ``None`` = missing.
+
+    An independent reference for the label-set alpha: no value coding, no coincidence matrix, O(n^2) pairs.
+    """
+    units = [[row[u] for row in answers if row[u] is not None] for u in range(len(answers[0]))]
+    units = [u for u in units if len(u) >= 2]
+    values = [v for u in units for v in u]
+    n = len(values)
+    observed = sum(
+        sum(distance(u[i], u[j]) for i in range(len(u)) for j in range(len(u)) if i != j) / (len(u) - 1) for u in units
+    )
+    expected = sum(distance(values[i], values[j]) for i in range(n) for j in range(n) if i != j) / (n - 1)
+    return 1.0 - observed / expected
 
 
 def test_single_label_figures_match_sklearn_and_krippendorff() -> None:
@@ -68,13 +91,46 @@ def test_multi_label_figures_match_sklearn() -> None:
     assert r["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
     assert r["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"))
     assert r["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro"))
-    expected = krippendorff.alpha([y_true.ravel(), y_pred.ravel()], level_of_measurement="nominal")
-    assert r["krippendorff_alpha"] == pytest.approx(expected)
+    assert r["krippendorff_alpha"] == pytest.approx(alpha_by_pairs([gold, pred]))  # label sets, Jaccard distance
     assert r["confusion_matrices"]["Price"] == [[2, 1], [2, 0]]  # [[tn, fp], [fn, tp]]
     assert r["confusion_matrices"]["Place"] == [[3, 1], [0, 1]]
     assert "confusion_matrix" not in r
     report = format_report(r)
     assert "subset accuracy" in report and "micro-F1" in report and "| Price |" in report
+
+
+def test_label_set_alpha_with_one_label_each_is_nominal_alpha() -> None:
+    """Krippendorff's own example (3 coders, missing values): singleton sets give exactly the nominal alpha."""
+    data = [
+        [None, None, None, None, None, 3, 4, 1, 2, 1, 1, 3, 3, None, 3],
+        [1, None, 2, 1, 3, 3, 4, 3, None, None, None, None, None, None, None],
+        [None, None, 2, 1, 3, 4, 4, None, 2, 1, 1, 3, 3, None, 4],
+    ]
+    sets = [[None if x is None else [f"L{x}"] for x in row] for row in data]
+    nominal = krippendorff.alpha(
+        [[np.nan if x is None else x for x in row] for row in data], level_of_measurement="nominal"
+    )
+    assert set_alpha_with_note(sets)[0] == pytest.approx(nominal) == pytest.approx(0.691358, abs=1e-6)
+
+
+def test_labels_nobody_named_do_not_raise_multi_label_alpha() -> None:
+    """Ten labels no rater uses: flattened binary units would lift alpha; label sets leave it where it is."""
+    rng = np.random.default_rng(1)
+    gold, pred = [], []
+    for _ in range(40):
+        truth = [n for n in "abc" if rng.random() < 0.4]
+        gold.append(truth)
+        pred.append([n for n in "abc" if (n in truth) != (rng.random() < 0.2)])
+    used, padded = list("abc"), [*"abc", *(f"unused{i}" for i in range(10))]
+    assert score(gold, pred, padded, multi_label=True)["krippendorff_alpha"] == pytest.approx(
+        score(gold, pred, used, multi_label=True)["krippendorff_alpha"]
+    )
+
+    def flat(names: list[str]) -> float:
+        hot = [[[int(n in row) for n in names] for row in rows] for rows in (gold, pred)]
+        return krippendorff.alpha([np.ravel(hot[0]), np.ravel(hot[1])], level_of_measurement="nominal")
+
+    assert flat(padded) > flat(used) + 0.1  # what counting all-off labels as agreement would have reported
 
 
 def test_multi_label_unused_label_left_out_of_macro() -> None:
@@ -113,10 +169,11 @@ def test_inter_rater_alpha_coders_are_teacher_sample_pairs_and_failed_is_missing
 
 def test_inter_rater_alpha_multi_label_and_undefined_cases() -> None:
     column = [[v("A", 0, ["Price"]), v("B", 0, ["Price", "Place"])], [v("A", 0, []), v("B", 0, [])]]
-    flat_a = [0, 0, 1, 0, 0, 0, 0, 0]
-    flat_b = [0, 1, 1, 0, 0, 0, 0, 0]
-    expected = krippendorff.alpha([flat_a, flat_b], level_of_measurement="nominal")
-    assert inter_rater_alpha(column, MULTI, multi_label=True) == pytest.approx(expected)
+    # by hand: D_o = (0.5 + 0.5) / 4, D_e = 2 * (0.5 + 4 * 1.0) / (4 * 3): alpha = 1 - 0.25 / 0.75
+    assert inter_rater_alpha(column, MULTI, multi_label=True) == pytest.approx(2 / 3)
+    assert alpha_by_pairs([[["Price"], []], [["Price", "Place"], []]]) == pytest.approx(2 / 3)
+    failed = [*column, [v("A", 0, ["Place"]), v("B", 0, None)]]  # a failed vote is missing, not an empty set
+    assert inter_rater_alpha(failed, MULTI, multi_label=True) == pytest.approx(2 / 3)
     assert inter_rater_alpha([[v("A", 0, ["positive"])]], SENT, multi_label=False) is None  # one coder
     same = [[v("A", 0, ["neutral"]), v("B", 0, ["neutral"])]] * 3
     assert inter_rater_alpha(same, SENT, multi_label=False) is None  # one value only
@@ -157,6 +214,21 @@ def test_most_split_multi_label_agreement_dict() -> None:
     ]
     top = most_split(rows, 5)
     assert [r["text"] for r in top] == ["x", "y"] and top[0]["label"] == "Price" and top[0]["agreement"] == 0.75
+
+
+def test_most_split_ignores_labels_no_vote_named() -> None:
+    """A label every vote left off (None in the agreement dict) is not agreement: 0.5 stays 0.5."""
+    rows = [
+        {"text": "split", "labels": [], "agreement": {"Price": 0.5, "Place": None, "Product": None}, "votes": []},
+        {
+            "text": "sure",
+            "labels": ["Place"],
+            "agreement": {"Price": None, "Place": 1.0, "Product": 0.75},
+            "votes": [],
+        },
+    ]
+    top = most_split(rows, 2)
+    assert [(r["text"], r["agreement"]) for r in top] == [("split", 0.5), ("sure", 0.875)]
 
 
 def test_summarize_votes_names_empty_answers() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sxhub.vote import Decision, decide, summarize
+from sxhub.vote import Decision, decide, mean_agreement, summarize
 
 SENT = ["positive", "neutral", "negative"]
 MULTI = ["Product", "Place", "Price", "Promotion"]
@@ -85,8 +85,40 @@ def test_multi_label_strict_majority_and_per_label_agreement() -> None:
     votes = [vote(["Price", "Product"]), vote(["Price"], sample=1), vote(["Price", "Place"], sample=2)]
     d = decide(votes, MULTI, multi_label=True)
     assert d.label is None and d.labels == ["Price"]  # Product and Place 1/3: off
-    assert d.agreement == pytest.approx({"Product": 2 / 3, "Place": 2 / 3, "Price": 1.0, "Promotion": 1.0})
+    # Promotion: no vote named it, so there is nothing to agree on (None), not a free 1.0
+    assert d.agreement == {
+        "Product": pytest.approx(2 / 3),
+        "Place": pytest.approx(2 / 3),
+        "Price": 1.0,
+        "Promotion": None,
+    }
     assert (d.tie, d.n_valid) == (False, 3)
+    assert d.mean_agreement == pytest.approx((2 / 3 + 2 / 3 + 1.0) / 3)
+
+
+def test_labels_every_vote_left_off_are_not_agreement() -> None:
+    """Two votes that disagree on the one label they named: 0.5, however many other labels the task has."""
+    many = [f"L{i}" for i in range(20)]
+    d = decide([vote(["L0"]), vote([], sample=1)], many, multi_label=True)
+    assert d.agreement["L0"] == 0.5 and all(d.agreement[n] is None for n in many[1:])
+    assert d.mean_agreement == 0.5  # counting the 19 all-off labels as agreement would give 0.975
+    assert summarize([d])["unanimous"] == 0
+
+
+def test_all_votes_naming_no_label_agree_on_the_empty_answer() -> None:
+    d = decide([vote([]), vote([], sample=1)], MULTI, multi_label=True)
+    assert (d.labels, d.agreement) == ([], dict.fromkeys(MULTI))
+    assert d.mean_agreement == 1.0 and summarize([d])["unanimous"] == 1
+
+
+def test_mean_agreement_of_stored_cells() -> None:
+    """The one-number-per-text rule applied to cells read back from parquet / CSV / JSON."""
+    assert mean_agreement({"a": 1.0, "b": 0.5, "c": None}) == 0.75
+    assert mean_agreement({"a": 1.0, "b": float("nan")}) == 1.0  # NaN (pandas' missing) is "never named" too
+    assert mean_agreement({"a": None, "b": None}) == 1.0
+    assert mean_agreement(0.5) == 0.5 and mean_agreement("0.25") == 0.25  # a CSV cell
+    assert mean_agreement(None) is None and mean_agreement(float("nan")) is None and mean_agreement("") is None
+    assert mean_agreement({}) is None
 
 
 def test_multi_label_half_is_a_tie_and_off() -> None:
@@ -100,6 +132,7 @@ def test_multi_label_half_is_a_tie_and_off() -> None:
     assert d.labels == ["Price"]  # Price 3/4 on; Promotion exactly 2/4: tie → off
     assert d.tie is True
     assert d.agreement["Promotion"] == 0.5 and d.agreement["Price"] == 0.75
+    assert d.agreement["Product"] is None and d.agreement["Place"] is None
 
 
 def test_multi_label_empty_votes_mean_no_label() -> None:
@@ -139,7 +172,7 @@ def test_summarize_multi_label_and_empty() -> None:
     d = decide([vote(["Price"]), vote(["Price", "Place"], sample=1)], MULTI, multi_label=True)
     s = summarize([d])
     assert s["ties"] == 1 and s["label_counts"] == {"Price": 1}
-    assert s["mean_agreement"] == pytest.approx((1.0 + 0.5 + 1.0 + 1.0) / 4)
+    assert s["mean_agreement"] == pytest.approx((1.0 + 0.5) / 2)  # Product and Promotion: named by no vote
     empty = summarize([])
     assert (empty["n"], empty["mean_agreement"], empty["tie_rate"]) == (0, None, 0.0)
 
