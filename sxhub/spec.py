@@ -123,7 +123,7 @@ class TeacherSpec:
             raise SpecError(f"teachers: max_tokens={self.max_tokens!r} must be a positive integer.")
         # the name labels votes, ledgers, cards and sxhub.json: never the credentials or query a base_url may carry
         if not self.name:
-            self.name = self.model if self.model and not self.base_url else f"{self.model or 'tgi'}@{self.base_url}"
+            self.name = self.model if self.model and not self.base_url else f"{self.model or 'teacher'}@{self.base_url}"
         self.name = redact_url(self.name)
 
     @property
@@ -143,7 +143,7 @@ class TeacherSpec:
         if isinstance(value, str):
             value = value.strip()
             if re.match(r"^https?://", value):
-                return cls(base_url=value, model="tgi")
+                return cls(base_url=value)  # the model: the one the server serves (asked on first use)
             return cls(model=value)
         if not isinstance(value, dict):
             raise SpecError(f"teachers: each entry must be a mapping or a string, got {value!r}.")

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from ..errors import TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import Reply, RetryableTeacherError, Teacher, classify_error
-from .servers import RequestShape, detect_server, request_shape
+from .servers import RequestShape, detect_server, request_shape, served_model
 
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
 
@@ -56,6 +56,7 @@ class InferenceClientTeacher(Teacher):
         self.enforced = None
         self._client: Any = None
         self._http: Any = None
+        self._model: str | None = None
         self._detecting = asyncio.Lock()
 
     # -- which server, which form ----------------------------------------------------------------------------------
@@ -69,10 +70,24 @@ class InferenceClientTeacher(Teacher):
                 if self.spec.server:
                     self.server = self.spec.server
                 else:
-                    key = api_key_for(self.base_url) or _hf_token()
-                    headers = {"Authorization": f"Bearer {key}"} if key else {}
-                    self.server, self.version = await detect_server(self.base_url, headers=headers)
+                    self.server, self.version = await detect_server(self.base_url, headers=self._auth_headers())
         return self.server
+
+    async def resolve_model(self) -> str | None:
+        """The model to name in requests: the spec's, else the one model the server lists at ``/v1/models``."""
+        assert self.spec is not None
+        if self.spec.model or not self.base_url:
+            return self.spec.model
+        if self._model is None:
+            async with self._detecting:
+                if self._model is None:
+                    self._model = await served_model(self.base_url, self._auth_headers(), kind=self.server)
+        return self._model
+
+    def _auth_headers(self) -> dict[str, str]:
+        assert self.base_url
+        key = api_key_for(self.base_url) or _hf_token()
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def shape(self, schema: dict[str, Any] | None) -> RequestShape:
         """What this teacher's requests carry to enforce ``schema`` on its server."""
@@ -135,12 +150,15 @@ class InferenceClientTeacher(Teacher):
         assert self.spec is not None
         try:
             shape = await self.shape(schema)
+            model = await self.resolve_model()
             if shape.plain_http:
-                return await self._post(messages, shape, temperature=temperature, seed=seed, max_tokens=max_tokens)
+                return await self._post(
+                    messages, shape, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
+                )
             client = self._get_client()
             out = await client.chat_completion(
                 messages,
-                model=None if not self.base_url else self.spec.model,
+                model=model if self.base_url else None,
                 response_format=shape.response_format,
                 extra_body=shape.extra_body,
                 temperature=temperature,
@@ -165,13 +183,20 @@ class InferenceClientTeacher(Teacher):
         )
 
     async def _post(
-        self, messages: list[dict[str, str]], shape: RequestShape, *, temperature: float, seed: int, max_tokens: int
+        self,
+        messages: list[dict[str, str]],
+        shape: RequestShape,
+        *,
+        model: str | None,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
     ) -> Reply:
         """One OpenAI chat-completions request over plain HTTP (the form reaches the server as written)."""
         self._check_online()
         assert self.spec is not None
         body: dict[str, Any] = {
-            "model": self.spec.model,
+            "model": model,
             "messages": messages,
             "temperature": temperature,
             "seed": seed,

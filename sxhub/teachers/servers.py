@@ -59,7 +59,7 @@ class RequestShape:
             return f"{next(iter(self.extra_body))} (extra_body)"
         if self.response_format:
             fmt = self.response_format
-            keys = sorted(k for k in fmt if k != "type")
+            keys = sorted(k for k in fmt if k not in ("type", fmt["type"]))
             return f"response_format {fmt['type']}" + (f" + {', '.join(keys)}" if keys else "")
         return "no constraint (prompt only)"
 
@@ -81,9 +81,13 @@ def request_shape(
     if schema is None or structured == "none":
         return RequestShape(kind, "none")
     if structured == "json_object":  # llama.cpp's form, forced
-        return RequestShape(kind, "schema" if kind.startswith("llamacpp") else "json", {"type": "json_object", "schema": schema})
+        return RequestShape(
+            kind, "schema" if kind.startswith("llamacpp") else "json", {"type": "json_object", "schema": schema}
+        )
     if structured == "grammar":  # TGI's form, forced
-        return RequestShape(kind, "schema" if kind in {"tgi", "providers"} else "none", {"type": "json", "value": schema})
+        return RequestShape(
+            kind, "schema" if kind in {"tgi", "providers"} else "none", {"type": "json", "value": schema}
+        )
     if structured == "json_schema":  # the OpenAI form, forced (sent over plain HTTP for base_urls: see above)
         fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
         return RequestShape(kind, "schema", fmt, plain_http=kind != "providers")
@@ -167,3 +171,24 @@ def forget_detected() -> None:
     """Drop the per-process detection cache (tests start servers of different kinds on reused ports)."""
     _DETECTED.clear()
     _VERSIONS.clear()
+
+
+async def served_model(base_url: str, headers: dict[str, str], *, kind: str | None = None) -> str:
+    """The model id a server serves, from its OpenAI ``GET /v1/models``, for a teacher given only by URL.
+
+    One listed model is used; several are an error naming them (the spec must say which). TGI serves one model
+    and ignores the field, so a server that lists nothing gets its kind's name.
+    """
+    import httpx2
+
+    from ..errors import TeacherUnavailableError
+
+    async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers, follow_redirects=True) as client:
+        body = await _probe(client, base_url.rstrip("/") + "/models")
+    ids = [str(m.get("id")) for m in (body or {}).get("data") or [] if isinstance(m, dict) and m.get("id")]
+    if len(ids) > 1:
+        raise TeacherUnavailableError(
+            f"the server at {base_url} serves {len(ids)} models ({', '.join(ids[:8])}); name one with "
+            f"`model:` for this teacher in the task spec."
+        )
+    return ids[0] if ids else (kind or "default")

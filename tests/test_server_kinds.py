@@ -1,0 +1,123 @@
+"""Each teacher server kind gets the request that makes it enforce the answer schema, and a run labels every text.
+
+The servers are the conformance stand-ins of ``tests/servers/``: each judges requests the way that server's own
+code does (their docstrings cite repository, file and commit) and enforces what that server would. sxhub is not
+told the kind: it detects it from the server's routes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from servers import SERVER_KINDS, TGIServer, VLLMServer
+
+from sxhub.annotate import EARLY_STOP_REJECTIONS, RequestShapeError, annotate, teacher_servers
+from sxhub.spec import TaskSpec, TeacherSpec
+
+LABELS = ["positive", "neutral", "negative"]
+TEXTS = [f"Operating profit rose to EUR {i}m." for i in range(12)]
+SCHEMA_KINDS = [k for k in SERVER_KINDS if k != "openai"]
+FORMS = {
+    "tgi": "response_format json + value",
+    "vllm": "structured_outputs (extra_body)",
+    "llamacpp": "response_format json_object + schema",
+    "llamacpp-python": "response_format json_object + schema",
+    "ollama": "response_format json_schema",
+}
+
+
+def spec_for(url: str, *, multi_label: bool = False, **teacher: object) -> TaskSpec:
+    entry = TeacherSpec(base_url=url, model="stub-model", name="srv", **teacher)  # type: ignore[arg-type]
+    return TaskSpec(name="fin", labels=LABELS, multi_label=multi_label, reasoning=True, teachers=[entry])
+
+
+def run(spec: TaskSpec, tmp_path: Path, **kwargs: object):
+    kwargs = {"cache": tmp_path / "cache", "progress": False, "concurrency": 4, "max_invalid": 0, **kwargs}
+    return annotate(spec, TEXTS, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
+@pytest.mark.parametrize("kind", SCHEMA_KINDS)
+def test_every_kind_is_detected_sent_its_form_and_enforces_the_schema(
+    kind: str, multi_label: bool, tmp_path: Path
+) -> None:
+    with SERVER_KINDS[kind]() as server:
+        result = run(spec_for(server.url, multi_label=multi_label), tmp_path)
+        probes = [e for e in server.exchanges if e.method == "GET"]
+    assert not result.frame["failed"].any()  # no re-asks (max_invalid=0): the server's enforcement alone
+    assert server.enforced == ["schema"] * len(TEXTS)
+    led = result.ledger["teachers"]["srv"]
+    assert (led["server"], led["enforced"], led["request_form"]) == (kind, "schema", FORMS[kind])
+    assert led["invalid_answers"] == 0 and led["rejected"] == 0
+    assert len(probes) <= 5  # detection happened once, not per request
+    body = server.requests[0]  # never two constraint kinds at once (vLLM refuses that)
+    assert not ("response_format" in body and ({"structured_outputs", "guided_json"} & set(body)))
+
+
+def test_vllm_before_0_10_2_gets_guided_json(tmp_path: Path) -> None:
+    with VLLMServer(version="0.9.2") as server:
+        result = run(spec_for(server.url), tmp_path)
+    assert "guided_json" in server.requests[0] and "structured_outputs" not in server.requests[0]
+    assert server.enforced == ["schema"] * len(TEXTS) and not result.frame["failed"].any()
+
+
+def test_an_unknown_server_is_asked_for_json_and_every_reply_is_validated(tmp_path: Path) -> None:
+    with SERVER_KINDS["openai"]() as server:
+        result = run(spec_for(server.url), tmp_path)
+    assert server.requests[0]["response_format"] == {"type": "json_object"}
+    led = result.ledger["teachers"]["srv"]
+    assert led["server"] == "openai" and led["enforced"] == "json"
+    # this stand-in enforces nothing: its prose replies fail sxhub's own check, and no text gets a guessed label
+    assert result.frame["failed"].all() and result.frame["label"].isna().all()
+    assert "schema NOT enforced by the server" in result.summary_line()
+
+
+def test_server_in_the_spec_skips_detection(tmp_path: Path) -> None:
+    with TGIServer() as server:
+        result = run(spec_for(server.url, server="tgi"), tmp_path)
+        gets = [e.path for e in server.exchanges if e.method == "GET"]
+    assert gets == [] and not result.frame["failed"].any()
+    assert result.ledger["teachers"]["srv"]["server"] == "tgi"
+
+
+def test_tgi_refusing_the_shape_stops_the_run_with_its_own_words(tmp_path: Path) -> None:
+    """llama.cpp's form sent to TGI (``structured: json_object``) has no ``value``: TGI answers 422 every time."""
+    with TGIServer() as server, pytest.raises(RequestShapeError) as info:
+        run(spec_for(server.url, structured="json_object"), tmp_path, concurrency=1)
+    message = str(info.value)
+    assert "HTTP 422" in message and "missing field `value`" in message and "`server:`" in message
+    assert len(server.requests) == EARLY_STOP_REJECTIONS
+
+
+def test_rerun_from_the_cache_contacts_no_server(tmp_path: Path) -> None:
+    with VLLMServer() as server:
+        url = server.url
+        first = run(spec_for(url), tmp_path)
+        n = len(server.exchanges)
+        second = run(spec_for(url), tmp_path)
+        assert len(server.exchanges) == n  # neither detection probes nor requests
+    assert second.ledger["cached"] == len(TEXTS) and second.frame["label"].tolist() == first.frame["label"].tolist()
+    assert "not contacted" in " ".join(teacher_servers(second.ledger))
+
+
+def test_cli_server_option_and_ledger_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(json.dumps({"name": "fin", "labels": LABELS}), encoding="utf-8")
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\n" + "\n".join(TEXTS) + "\n", encoding="utf-8")
+    out = tmp_path / "labelled.jsonl"
+    with VLLMServer() as server:
+        argv = ["annotate", str(task), str(texts), "-o", str(out), "--teacher", server.url, "--server", "vllm"]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        gets = [e.path for e in server.exchanges if e.method == "GET"]
+    assert code == 0, err
+    assert gets == ["/v1/models"]  # no detection probes; the one model the server lists names the requests
+    assert {body["model"] for body in server.requests} == {"stub-model"}
+    ledger = json.loads((tmp_path / "labelled.ledger.json").read_text(encoding="utf-8"))
+    (teacher,) = ledger["teachers"].values()
+    assert teacher["server"] == "vllm" and teacher["enforced"] == "schema"
+    code, _, err = run_cli([*argv[:-2], "--server", "nope"], capsys)
+    assert code == 2 and "nope" in err
