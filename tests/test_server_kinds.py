@@ -121,3 +121,30 @@ def test_cli_server_option_and_ledger_file(tmp_path: Path, capsys: pytest.Captur
     assert teacher["server"] == "vllm" and teacher["enforced"] == "schema"
     code, _, err = run_cli([*argv[:-2], "--server", "nope"], capsys)
     assert code == 2 and "nope" in err
+
+
+@pytest.mark.parametrize("provider", [None, "together"], ids=["auto-router", "together"])
+def test_inference_providers_get_the_openai_form_that_huggingface_hub_adapts(
+    provider: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub model id: sxhub sends the OpenAI json_schema form; huggingface_hub routes it (and flattens it for
+    Together), and the router stand-in (written from huggingface_hub's own routing code) sees a constrained request."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER, _common
+    from provider_router import MODEL, ProviderRouter
+
+    with ProviderRouter() as router:
+        monkeypatch.setenv("HF_TOKEN", "hf_provider_test_token")
+        monkeypatch.setattr(constants, "ENDPOINT", router.root)
+        monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", router.root + "/{provider}")
+        monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
+        _common._fetch_inference_provider_mapping.cache_clear()
+        teacher = TeacherSpec(model=MODEL, provider=provider, name="hub")
+        spec = TaskSpec(name="fin", labels=LABELS, reasoning=True, teachers=[teacher])
+        result = run(spec, tmp_path)
+        _common._fetch_inference_provider_mapping.cache_clear()
+    paths = {path for path, _ in router.requests}
+    assert paths == {"/v1/chat/completions" if provider is None else "/together/v1/chat/completions"}
+    assert router.enforced == ["schema"] * len(TEXTS) and not result.frame["failed"].any()
+    led = result.ledger["teachers"]["hub"]
+    assert led["server"] == "providers" and led["enforced"] == "schema"
