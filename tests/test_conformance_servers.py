@@ -1,0 +1,541 @@
+"""The conformance servers themselves: each rejects what its real server rejects and enforces what it enforces.
+
+Driven with plain ``urllib`` so nothing of sxhub's client stands between the request and the stand-in. The
+expected statuses and messages come from the real servers' source (cited in each ``tests/servers/*.py``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import jsonschema
+import pytest
+from servers import (
+    SERVER_KINDS,
+    LlamaCppPythonServer,
+    LlamaCppServer,
+    OllamaServer,
+    OpenAIServer,
+    TGIServer,
+    VLLMServer,
+)
+from servers.answers import invalid_instance, prose, valid_instance
+
+from sxhub.spec import TaskSpec
+from sxhub.synth import text_schema
+
+SCHEMA = TaskSpec(name="t", labels=["positive", "neutral", "negative"], reasoning=True).answer_schema()
+MESSAGES = [
+    {"role": "system", "content": "Label the text."},
+    {"role": "user", "content": "Operating profit rose to EUR 9m."},
+]
+OPENAI_FORM = {"type": "json_schema", "json_schema": {"name": "answer", "schema": SCHEMA, "strict": True}}
+DETECTION = {
+    "/info": "tgi",
+    "/version": "vllm",
+    "/props": "llamacpp",
+    "/openapi.json": "llamacpp-python",
+    "/api/version": "ollama",
+}
+
+
+def call(
+    url: str, body: Any = None, *, raw: bytes | None = None, content_type: str = "application/json"
+) -> tuple[int, str, bytes]:
+    """(status, content type, body bytes) of a GET (no body) or POST."""
+    data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": content_type} if data is not None else {}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.headers.get("Content-Type") or "", response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type") or "", exc.read()
+
+
+def chat(server: Any, **extra: Any) -> tuple[int, Any]:
+    """POST a chat request (model and messages plus ``extra``); (status, parsed JSON or text)."""
+    status, _, data = call(server.url + "/chat/completions", {"model": server.model, "messages": MESSAGES, **extra})
+    try:
+        return status, json.loads(data)
+    except ValueError:
+        return status, data.decode()
+
+
+def content(answer: dict[str, Any]) -> str:
+    return answer["choices"][0]["message"]["content"]
+
+
+def assert_enforced(level: str, text: str, schema: dict[str, Any] = SCHEMA) -> None:
+    """The content matches the enforcement level: valid JSON, JSON that fails the schema, or no JSON at all."""
+    if level == "schema":
+        jsonschema.validate(json.loads(text), schema)
+    elif level == "json":
+        assert not jsonschema.Draft202012Validator(schema).is_valid(json.loads(text)), text
+    else:
+        assert "{" not in text and "[" not in text, text
+        with pytest.raises(ValueError):
+            json.loads(text)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# shared behaviour
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", list(SERVER_KINDS))
+def test_each_kind_serves_only_its_own_detection_route(kind: str) -> None:
+    with SERVER_KINDS[kind]() as server:
+        assert server.kind == kind and server.url == server.root + "/v1"
+        expected = []
+        for route, owner in DETECTION.items():
+            status, _, data = call(server.root + route)
+            mine = owner == kind or (route == "/openapi.json" and kind == "vllm")  # FastAPI serves it for vLLM too
+            assert status == (200 if mine else 404), (kind, route, status)
+            if mine:
+                assert isinstance(json.loads(data), dict)
+            expected.append(("GET", route, status))
+        assert [(e.method, e.path, e.status) for e in server.exchanges] == expected
+        assert server.requests == [] and server.enforced == []
+
+
+@pytest.mark.parametrize(
+    ("cls", "status", "ctype", "body"),
+    [
+        (TGIServer, 404, "", b""),  # axum's fallback: empty body
+        (VLLMServer, 404, "application/json", b'{"detail":"Not Found"}'),
+        (LlamaCppPythonServer, 404, "application/json", b'{"detail":"Not Found"}'),
+        (
+            LlamaCppServer,
+            404,
+            "application/json; charset=utf-8",
+            b'{"error":{"message":"File Not Found","type":"not_found_error","code":404}}',
+        ),
+        (OllamaServer, 404, "text/plain", b"404 page not found"),
+    ],
+)
+def test_404s_have_the_real_servers_shape(cls: type, status: int, ctype: str, body: bytes) -> None:
+    with cls() as server:
+        assert call(server.root + "/nowhere") == (status, ctype, body)
+
+
+def test_detection_bodies_carry_what_clients_read() -> None:
+    with TGIServer(model="org/m") as tgi, VLLMServer(version="0.10.1") as vllm, LlamaCppServer() as cpp:
+        info = json.loads(call(tgi.root + "/info")[2])
+        assert (
+            info["model_id"] == "org/m" and info["router"] == "text-generation-router" and info["max_input_tokens"] > 0
+        )
+        assert json.loads(call(vllm.root + "/version")[2]) == {"version": "0.10.1"}
+        assert json.loads(call(vllm.root + "/openapi.json")[2])["info"]["title"] == "FastAPI"
+        props = json.loads(call(cpp.root + "/props")[2])
+        assert {"default_generation_settings", "total_slots", "model_path", "build_info"} <= set(props)
+    with LlamaCppPythonServer() as lcp, OllamaServer(version="0.12.3") as ollama:
+        assert "llama.cpp Python API" in json.loads(call(lcp.root + "/openapi.json")[2])["info"]["title"]
+        assert json.loads(call(ollama.root + "/api/version")[2]) == {"version": "0.12.3"}
+        assert call(ollama.root + "/")[2] == b"Ollama is running"
+
+
+def test_records_requests_exchanges_and_enforcement_in_order() -> None:
+    with TGIServer() as server:
+        chat(server, response_format={"type": "json", "value": SCHEMA})
+        chat(server, response_format=OPENAI_FORM)
+        chat(server)
+        call(server.root + "/info")
+    assert [r.get("response_format") for r in server.requests] == [
+        {"type": "json", "value": SCHEMA},
+        OPENAI_FORM,
+        None,
+    ]
+    assert server.enforced == ["schema", "rejected", "none"]
+    assert [(e.method, e.path, e.status) for e in server.exchanges] == [
+        ("POST", "/v1/chat/completions", 200),
+        ("POST", "/v1/chat/completions", 422),
+        ("POST", "/v1/chat/completions", 200),
+        ("GET", "/info", 200),
+    ]
+    assert server.exchanges[0].body == server.requests[0] and server.exchanges[3].body is None
+
+
+def test_delay_applies_to_answers_and_stopping_does_not_hang() -> None:
+    with OllamaServer(delay=0.3) as server:
+        start = time.perf_counter()
+        status, _ = chat(server)
+        assert status == 200 and time.perf_counter() - start >= 0.3
+        status, _ = chat(server, messages=[])  # rejected before the model runs: no delay
+    start = time.perf_counter()
+    with (
+        VLLMServer(delay=30) as server,
+        socket.create_connection(("127.0.0.1", int(server.root.rsplit(":", 1)[1]))) as sock,
+    ):
+        body = json.dumps({"messages": MESSAGES}).encode()
+        head = f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        sock.sendall(head.encode() + body)
+        time.sleep(0.2)  # the request is now sleeping inside the server
+        assert server.enforced == ["none"]
+    assert time.perf_counter() - start < 3
+
+
+def test_concurrent_requests_wait_in_parallel() -> None:
+    with TGIServer(delay=0.5) as server:
+        start = time.perf_counter()
+        with ThreadPoolExecutor(8) as pool:
+            statuses = list(
+                pool.map(lambda _: chat(server, response_format={"type": "json", "value": SCHEMA})[0], range(8))
+            )
+        assert statuses == [200] * 8 and time.perf_counter() - start < 2.5
+    assert server.enforced == ["schema"] * 8
+
+
+def test_a_schema_the_stand_in_cannot_honour_fails_loudly() -> None:
+    schema = {"type": "object", "properties": {"code": {"type": "string", "pattern": "^[A-Z]{3}$"}}}
+    with TGIServer() as server:
+        status, answer = chat(server, response_format={"type": "json", "value": schema})
+    assert status == 501 and "does not model the JSON schema keyword 'pattern'" in answer["stand_in_error"]
+    assert server.enforced == ["rejected"]
+
+
+def test_answers_are_deterministic_and_depend_on_the_text() -> None:
+    with LlamaCppServer() as a, LlamaCppServer() as b:
+        fmt = {"type": "json_object", "schema": SCHEMA}
+        first, second = content(chat(a, response_format=fmt)[1]), content(chat(b, response_format=fmt)[1])
+        assert first == second
+        texts = {
+            content(chat(a, response_format=fmt, messages=[{"role": "user", "content": f"text {i}"}])[1])
+            for i in range(12)
+        }
+        assert len({json.loads(t)["label"] for t in texts}) > 1
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        SCHEMA,
+        TaskSpec(name="t", labels=["a", "b", "c", "d"], multi_label=True).answer_schema(),
+        TaskSpec(name="t", labels=["a", "b", "c", "d"], multi_label=True, reasoning=True).answer_schema(),
+        text_schema("twin"),
+    ],
+)
+def test_answer_contents_for_sxhubs_schemas(schema: dict[str, Any]) -> None:
+    for i in range(20):
+        jsonschema.validate(valid_instance(schema, f"text {i}"), schema)
+        assert not jsonschema.Draft202012Validator(schema).is_valid(invalid_instance(schema, f"text {i}"))
+        assert_enforced("none", prose(f"text {i}"), schema)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# TGI
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fmt",
+    [
+        {"type": "json", "value": SCHEMA},
+        {"type": "json_object", "value": SCHEMA},  # serde alias
+        {"type": "json", "value": json.dumps(SCHEMA)},  # a string value is parsed (validation.rs)
+        {"type": "json_schema", "value": {"name": "answer", "schema": SCHEMA}},
+    ],
+)
+def test_tgi_enforces_the_schema_it_reads_from_value(fmt: dict[str, Any]) -> None:
+    with TGIServer() as server:
+        status, answer = chat(server, response_format=fmt)
+    assert status == 200 and server.enforced == ["schema"]
+    assert_enforced("schema", content(answer))
+    assert answer["object"] == "chat.completion" and answer["usage"]["total_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("fmt", "message"),
+    [
+        ({"type": "json_object", "schema": SCHEMA}, "response_format: missing field `value`"),
+        (OPENAI_FORM, "response_format: missing field `value`"),
+        ({"type": "json_schema", "value": {"name": "a"}}, "response_format.value: missing field `schema`"),
+        ({"value": SCHEMA}, "response_format: missing field `type`"),
+        (
+            {"type": "text"},
+            "response_format.type: unknown variant `text`, expected one of `json`, `json_object`, `regex`, `json_schema`",
+        ),
+    ],
+)
+def test_tgi_rejects_other_forms_with_axums_422(fmt: dict[str, Any], message: str) -> None:
+    with TGIServer() as server:
+        status, ctype, data = call(server.url + "/chat/completions", {"messages": MESSAGES, "response_format": fmt})
+    assert (status, ctype) == (422, "text/plain; charset=utf-8")
+    assert data.decode().startswith(
+        f"Failed to deserialize the JSON body into the target type: {message} at line 1 column "
+    )
+    assert server.enforced == ["rejected"]
+
+
+def test_tgi_error_position_is_serde_jsons() -> None:
+    raw = '{"messages": [{"role": "user", "content": "hi"}],\n "response_format": {"type": "json_object", "schema": {}}, "n": 1}'
+    with TGIServer() as server:
+        status, _, data = call(server.url + "/chat/completions", raw=raw.encode())
+    column = raw.index(', "n"') - raw.index("\n") - 1  # 1-based column of the closing brace, on line 2
+    assert (status, data.decode()) == (
+        422,
+        f"Failed to deserialize the JSON body into the target type: response_format: missing field `value` at line 2 column {column}",
+    )
+
+
+def test_tgi_validation_and_other_rejections() -> None:
+    with TGIServer() as server:
+        no_props = chat(server, response_format={"type": "json", "value": {"type": "object"}})
+        not_object = chat(server, response_format={"type": "json", "value": 3})
+        tools = chat(
+            server,
+            response_format={"type": "json", "value": SCHEMA},
+            tools=[{"type": "function", "function": {"name": "f"}}],
+        )
+        wrong_ctype = call(server.url + "/chat/completions", {"messages": MESSAGES}, content_type="text/plain")
+        no_messages = call(server.url + "/chat/completions", {"response_format": None})
+    assert no_props == (
+        422,
+        {
+            "error": "Input validation error: grammar is not valid: Grammar must have a 'properties' field",
+            "error_type": "validation",
+        },
+    )
+    assert not_object == (
+        422,
+        {"error": "Input validation error: grammar is not supported", "error_type": "validation"},
+    )
+    assert tools == (
+        422,
+        {"error": "Tool error: Grammar and tools are mutually exclusive", "error_type": "tool_error"},
+    )
+    assert wrong_ctype[0] == 415 and wrong_ctype[2] == b"Expected request with `Content-Type: application/json`"
+    end = len(json.dumps({"response_format": None}))  # serde reports a missing field after the closing brace
+    assert no_messages[0] == 422 and f"missing field `messages` at line 1 column {end}".encode() in no_messages[2]
+
+
+def test_tgi_without_response_format_enforces_nothing() -> None:
+    with TGIServer() as server:
+        status, answer = chat(server)
+    assert status == 200 and server.enforced == ["none"]
+    assert_enforced("none", content(answer))
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# vLLM
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("version", "extra", "level"),
+    [
+        ("0.12.0", {"response_format": OPENAI_FORM}, "schema"),
+        ("0.12.0", {"structured_outputs": {"json": SCHEMA}}, "schema"),
+        ("0.12.0", {"response_format": {"type": "json_object"}}, "json"),
+        ("0.12.0", {"guided_json": SCHEMA}, "none"),  # removed in 0.12.0: an unknown field, ignored
+        ("0.12.0", {"response_format": OPENAI_FORM, "structured_outputs": {"json": {"type": "object"}}}, "schema"),
+        ("0.12.0", {}, "none"),
+        ("0.11.0", {"guided_json": SCHEMA}, "schema"),  # deprecated, still honoured
+        ("0.11.0", {"structured_outputs": {"json": SCHEMA}}, "schema"),
+        ("0.10.1", {"guided_json": SCHEMA}, "schema"),
+        ("0.10.1", {"structured_outputs": {"json": SCHEMA}}, "none"),  # not yet a field: ignored
+        ("0.10.1", {"response_format": OPENAI_FORM, "guided_json": {"type": "object"}}, "schema"),
+        ("0.10.1", {"response_format": {"type": "json_object"}}, "json"),
+    ],
+)
+def test_vllm_enforcement_by_version(version: str, extra: dict[str, Any], level: str) -> None:
+    with VLLMServer(version=version) as server:
+        status, answer = chat(server, **extra)
+    assert status == 200 and server.enforced == [level]
+    assert_enforced(level, content(answer))
+    assert answer["id"].startswith("chatcmpl-") and answer["usage"]["prompt_tokens"] > 0
+
+
+@pytest.mark.parametrize(
+    ("version", "extra", "status", "message"),
+    [
+        (
+            "0.12.0",
+            {"response_format": {"type": "json_schema"}},
+            400,
+            "When response_format type is 'json_schema', the 'json_schema' field must be provided.",
+        ),
+        (
+            "0.12.0",
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": SCHEMA}}},
+            400,
+            "Field required",
+        ),
+        (
+            "0.12.0",
+            {"response_format": {"type": "json", "value": SCHEMA}},
+            400,
+            "Input should be 'text', 'json_object' or 'json_schema'",
+        ),
+        (
+            "0.12.0",
+            {"structured_outputs": {"json": SCHEMA, "regex": "a+"}},
+            400,
+            "You can only use one kind of constraints for structured outputs ('json', 'regex' or 'choice').",
+        ),
+        (
+            "0.12.0",
+            {"structured_outputs": {"json": SCHEMA}, "response_format": {"type": "json_object"}},
+            400,
+            "You can only use one kind of structured outputs constraint but multiple are specified",
+        ),
+        ("0.12.0", {"model": "another-model"}, 404, "The model `another-model` does not exist."),
+        (
+            "0.10.1",
+            {"guided_json": SCHEMA, "guided_choice": ["a"]},
+            400,
+            "You can only use one kind of guided decoding ('guided_json', 'guided_regex' or 'guided_choice').",
+        ),
+        (
+            "0.10.1",
+            {"guided_json": SCHEMA, "response_format": {"type": "json_object"}},
+            400,
+            "You can only use one kind of guided decoding but multiple are specified",
+        ),
+        ("0.11.0", {"guided_json": SCHEMA, "structured_outputs": {"json": SCHEMA}}, 501, "does not model"),
+    ],
+)
+def test_vllm_rejections(version: str, extra: dict[str, Any], status: int, message: str) -> None:
+    with VLLMServer(version=version) as server:
+        got, answer = chat(server, **extra)
+    assert got == status and server.enforced == ["rejected"]
+    error = answer.get("error") or {}
+    assert message in (error.get("message") or answer.get("stand_in_error", "")), answer
+    if status != 501:
+        assert error["code"] == status and set(error) == {"message", "type", "param", "code"}
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# llama.cpp and llama-cpp-python
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("extra", "level"),
+    [
+        ({"response_format": {"type": "json_object", "schema": SCHEMA}}, "schema"),
+        ({"response_format": OPENAI_FORM}, "schema"),
+        ({"json_schema": SCHEMA}, "schema"),  # llama.cpp's own top-level field
+        ({"response_format": {"type": "json_object"}}, "json"),
+        ({"response_format": {"type": "json_object", "value": SCHEMA}}, "json"),  # TGI's form: value is not read
+        ({"response_format": {"type": "json_schema", "schema": SCHEMA}}, "json"),  # flat form: schema not read
+        ({"response_format": {"type": "text"}}, "none"),
+        ({}, "none"),
+    ],
+)
+def test_llamacpp_enforcement(extra: dict[str, Any], level: str) -> None:
+    with LlamaCppServer() as server:
+        status, answer = chat(server, **extra)
+    assert status == 200 and server.enforced == [level]
+    assert_enforced(level, content(answer))
+
+
+def test_llamacpp_rejections() -> None:
+    with LlamaCppServer() as server:
+        bad_type = chat(server, response_format={"type": "json", "value": SCHEMA})
+        both = chat(server, json_schema=SCHEMA, grammar="root ::= x")
+        no_messages = call(server.url + "/chat/completions", {"response_format": {"type": "json_object"}})
+    message = 'response_format type must be one of "text" or "json_object", but got: json'
+    assert bad_type == (400, {"error": {"code": 400, "message": message, "type": "invalid_request_error"}})
+    assert both == (
+        500,
+        {"error": {"code": 500, "message": "Cannot use both json_schema and grammar", "type": "server_error"}},
+    )
+    assert no_messages[0] == 400 and json.loads(no_messages[2])["error"]["message"] == "'messages' is required"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "level"),
+    [
+        ({"type": "json_object", "schema": SCHEMA}, "schema"),
+        ({"type": "json_object"}, "json"),
+        ({"type": "json_object", "value": SCHEMA}, "json"),  # pydantic drops the unknown key
+        ({"type": "text"}, "none"),
+        (None, "none"),
+    ],
+)
+def test_llamacpp_python_enforcement(fmt: dict[str, Any] | None, level: str) -> None:
+    with LlamaCppPythonServer() as server:
+        status, answer = chat(server, response_format=fmt)
+    assert status == 200 and server.enforced == [level]
+    assert_enforced(level, content(answer))
+
+
+def test_llamacpp_python_answers_other_types_with_a_500() -> None:
+    with LlamaCppPythonServer() as server:
+        status, answer = chat(server, response_format=OPENAI_FORM)
+    assert status == 500 and server.enforced == ["rejected"]
+    error = answer["error"]
+    assert error["type"] == "internal_server_error" and error["param"] is None and error["code"] is None
+    assert error["message"].startswith(
+        "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', 'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\""
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Ollama
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("fmt", "level"),
+    [
+        (OPENAI_FORM, "schema"),
+        ({"type": " JSON_SCHEMA ", "json_schema": {"schema": SCHEMA}}, "schema"),  # type is trimmed and lower-cased
+        ({"type": "json_object"}, "json"),
+        ({"type": "json_object", "schema": SCHEMA}, "json"),  # llama.cpp's form: schema is dropped
+        ({"type": "json_schema", "schema": SCHEMA}, "none"),  # no json_schema wrapper: no format at all
+        ({"type": "json", "value": SCHEMA}, "none"),  # TGI's form: unknown type, no error
+        (None, "none"),
+    ],
+)
+def test_ollama_openai_route_enforcement(fmt: dict[str, Any] | None, level: str) -> None:
+    with OllamaServer() as server:
+        status, answer = chat(server, response_format=fmt)
+    assert status == 200 and server.enforced == [level]
+    assert_enforced(level, content(answer))
+    assert answer["system_fingerprint"] == "fp_ollama"
+
+
+def test_ollama_native_chat_and_rejections() -> None:
+    with OllamaServer() as server:
+        native = f"{server.root}/api/chat"
+        status, _, data = call(native, {"model": "m", "messages": MESSAGES, "format": SCHEMA, "stream": False})
+        answer = json.loads(data)
+        assert status == 200 and answer["done"] is True
+        assert_enforced("schema", answer["message"]["content"])
+        status, ctype, data = call(
+            native, {"model": "m", "messages": MESSAGES, "format": "json"}
+        )  # streams by default
+        lines = [json.loads(line) for line in data.decode().splitlines()]
+        assert (status, ctype, [line["done"] for line in lines]) == (200, "application/x-ndjson", [False, True])
+        assert_enforced("json", lines[0]["message"]["content"])
+        status, _, data = call(native, {"model": "m", "messages": MESSAGES, "format": "xml", "stream": False})
+        assert status == 500 and json.loads(data) == {
+            "error": 'invalid format: "\\"xml\\""; expected "json" or a valid JSON Schema object'
+        }
+        empty = chat(server, messages=[])
+        assert empty == (
+            400,
+            {
+                "error": {
+                    "message": "[] is too short - 'messages'",
+                    "type": "invalid_request_error",
+                    "param": None,
+                    "code": None,
+                }
+            },
+        )
+    assert server.enforced == ["schema", "json", "rejected", "rejected"]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# any other OpenAI-compatible server
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "fmt", [OPENAI_FORM, {"type": "json_object", "schema": SCHEMA}, {"type": "json", "value": SCHEMA}, None]
+)
+def test_generic_openai_server_enforces_nothing(fmt: dict[str, Any] | None) -> None:
+    with OpenAIServer() as server:
+        status, answer = chat(server, response_format=fmt)
+        models = json.loads(call(server.url + "/models")[2])
+    assert status == 200 and server.enforced == ["none"]
+    assert_enforced("none", content(answer))
+    assert models["data"][0]["id"] == server.model
