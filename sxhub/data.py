@@ -100,6 +100,8 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
     where = f"input {str(path)!r}"
     try:
         yield
+    except InputError:
+        raise
     except UnicodeDecodeError as exc:
         source = "utf-16" if _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
         raise InputError(
@@ -110,11 +112,12 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         raise InputError(f"{where} has no rows; give it a header row and at least one text.") from exc
     except PermissionError as exc:
         raise InputError(f"{where} cannot be read (permission denied); check the file's permissions.") from exc
-    except (ValueError, OSError, NotImplementedError) as exc:  # pandas/pyarrow parse errors subclass these
-        reason = _bad_json_line(path) if suffix == ".jsonl" else None
-        reason = reason or f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+    except (ValueError, TypeError, OSError, NotImplementedError) as exc:  # pandas/pyarrow parse errors are these
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        reason = (_bad_json_line(path) if suffix == ".jsonl" else None) or f"{type(exc).__name__}: {first_line}"
+        reason = reason[:200].rstrip(". ")
         fix = _FIXES.get(suffix, "pass a .csv, .jsonl or .parquet file")
-        raise InputError(f"{where} could not be read as {suffix[1:] or 'a table'} ({reason[:200]}); {fix}.") from exc
+        raise InputError(f"{where} could not be read as {suffix[1:] or 'a table'} ({reason}); {fix}.") from exc
 
 
 def _head(path: Path, n: int = 4) -> bytes:

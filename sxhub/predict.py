@@ -26,7 +26,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import _suffix, apply_preprocessing, find_text_column, preprocessing_config, read_table, write_table
+from .data import (
+    _suffix,
+    apply_preprocessing,
+    find_text_column,
+    is_missing_text,
+    preprocessing_config,
+    read_errors,
+    read_table,
+    write_table,
+)
 from .errors import InputError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -211,7 +220,7 @@ class Predictor:
 
 
 def _clean(text: Any, preprocessing: Mapping[str, Any]) -> str:
-    text = "" if text is None or (isinstance(text, float) and np.isnan(text)) else str(text)
+    text = "" if is_missing_text(text) else str(text)  # never the word "nan" or "<NA>"
     return apply_preprocessing(text, preprocessing)
 
 
@@ -264,15 +273,17 @@ class PredictSummary:
     n: int
     seconds: float
     backend: str
+    n_empty: int = 0  # rows without a text (empty, NaN): written with no label and no probabilities
 
     @property
     def texts_per_second(self) -> float:
         return self.n / self.seconds if self.seconds > 0 else float("inf")
 
     def summary_line(self) -> str:
+        empty = f"; {self.n_empty:,} row(s) without a text left unlabelled" if self.n_empty else ""
         return (
-            f"Labelled {self.n:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
-            f"{self.backend}) -> {self.output}"
+            f"Labelled {self.n - self.n_empty:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
+            f"{self.backend}){empty} -> {self.output}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -282,6 +293,7 @@ class PredictSummary:
             "seconds": round(self.seconds, 3),
             "texts_per_second": round(self.texts_per_second, 1),
             "backend": self.backend,
+            "n_empty": self.n_empty,
         }
 
 
@@ -291,21 +303,28 @@ def iter_chunks(source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) ->
     if path.is_file() and path.stat().st_size == 0:
         raise InputError(f"input {str(path)!r} is empty; give it a header row and at least one text.")
     suffix = _suffix(path) if path.is_file() else ""
-    if suffix in {".csv", ".tsv"}:
-        yield from pd.read_csv(
-            path, sep="\t" if suffix == ".tsv" else ",", chunksize=chunk_rows, dtype=str, keep_default_na=False
-        )
-    elif suffix == ".jsonl":
-        yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
-    elif suffix == ".parquet":
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+    if suffix in {".csv", ".tsv", ".jsonl", ".parquet"}:
+        with read_errors(path):  # a bad line or a corrupt file: one line and exit code 2, as read_table
+            yield from _stream(path, suffix, chunk_rows)
     else:
         frame = read_table(str(source))
         for start in range(0, len(frame), chunk_rows):
             yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+
+
+def _stream(path: Path, suffix: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if suffix in {".csv", ".tsv"}:
+        sep = "\t" if suffix == ".tsv" else ","
+        yield from pd.read_csv(
+            path, sep=sep, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding="utf-8-sig"
+        )
+    elif suffix == ".jsonl":
+        yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
+    else:
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+            yield batch.to_pandas()
 
 
 def count_rows(source: str | os.PathLike[str]) -> int | None:
@@ -344,7 +363,9 @@ class _ChunkWriter:
         if self.suffix in {".csv", ".tsv"}:
             out = frame.copy()
             if "labels" in out.columns:
-                out["labels"] = out["labels"].map(lambda v: json.dumps(list(v), ensure_ascii=False))
+                out["labels"] = out["labels"].map(
+                    lambda v: "" if v is None else json.dumps(list(v), ensure_ascii=False)
+                )
             out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:
@@ -402,17 +423,27 @@ def predict_file(
 
     predictor = predictor or Predictor(model_dir, onnx=onnx, int8=int8, batch_size=batch_size, threads=threads)
     writer = _ChunkWriter(Path(output))
-    n = 0
+    n = n_empty = 0
     column: str | None = None
     start = time.perf_counter()
     with tqdm(total=count_rows(source), unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
         for chunk in iter_chunks(source, chunk_rows):
             if column is None:
                 column = find_text_column(chunk, text_column)
-            labels, probs = predictor.predict(chunk[column].tolist(), progress=bar)
+            # a row without a text is kept (the output has every input row) but never predicted as "" or "nan"
+            missing = chunk[column].map(is_missing_text).to_numpy(dtype=bool)
+            labels: list[Any] = [None] * len(chunk)
+            probs = np.full((len(chunk), len(predictor.labels)), np.nan, dtype=np.float32)
+            if not missing.all():
+                got, probs[~missing] = predictor.predict(chunk[column][~missing].tolist(), progress=bar)
+                for i, label in zip(np.flatnonzero(~missing), got, strict=True):
+                    labels[i] = label
+            bar.update(int(missing.sum()))
             writer.write(prediction_columns(predictor, chunk, labels, probs))
             n += len(chunk)
+            n_empty += int(missing.sum())
     if column is None:
         raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
     writer.close()
-    return PredictSummary(output=Path(output), n=n, seconds=time.perf_counter() - start, backend=predictor.backend)
+    seconds = time.perf_counter() - start
+    return PredictSummary(output=Path(output), n=n, seconds=seconds, backend=predictor.backend, n_empty=n_empty)

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from sxhub.data import (
+    is_missing_text,
     load_labelled,
     mask_pii,
     prepare_texts,
@@ -16,6 +17,7 @@ from sxhub.data import (
     write_table,
 )
 from sxhub.errors import InputError
+from sxhub.predict import iter_chunks
 
 
 def test_mask_pii() -> None:
@@ -70,6 +72,80 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     huge = pd.DataFrame({"text": ["x" * 1_000_000]})
     with pytest.raises(InputError, match="1,000,000 characters"):
         prepare_texts(huge)
+
+
+MISSING = [None, float("nan"), pd.NA, "nan", "NaN", "  ", "", "None", "<NA>"]
+
+
+def test_missing_texts_are_dropped_and_counted_never_the_word_nan() -> None:
+    assert [is_missing_text(v) for v in MISSING] == [True] * len(MISSING)
+    assert not any(is_missing_text(v) for v in ["Nancy rose", "0", 0, "nano", "n/a is fine"])
+    df = pd.DataFrame({"text": ["profit rose", *MISSING], "gold": ["x"] * (1 + len(MISSING))}, dtype=object)
+    prepared = prepare_texts(df, keep_columns=["gold"])
+    assert prepared.texts == ["profit rose"] and prepared.n_empty == len(MISSING)
+
+    labelled = pd.DataFrame({"text": ["profit rose", None, float("nan"), "nan"], "label": ["a", "b", "a", "b"]})
+    data = load_labelled(labelled, label_names=["a", "b"], multi_label=False)
+    assert data.texts == ["profit rose"] and data.labels == ["a"] and data.n_empty_text == 3
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_every_reader_drops_missing_texts(tmp_path: Path, suffix: str) -> None:
+    """A missing text survives each format as None/NaN/"" and is never read back as the word "nan"."""
+    frame = pd.DataFrame({"text": ["profit rose", None, "loss fell", ""], "label": ["a", "b", "b", "a"]})
+    path = write_table(frame, tmp_path / f"labelled{suffix}")
+    data = load_labelled(path, label_names=["a", "b"], multi_label=False)
+    assert data.texts == ["profit rose", "loss fell"] and data.n_empty_text == 2
+    assert prepare_texts(read_table(path)).texts == ["profit rose", "loss fell"]
+
+
+def _truncated_parquet(path: Path) -> None:
+    pd.DataFrame({"text": ["a"] * 50}).to_parquet(path)
+    path.write_bytes(path.read_bytes()[:-30])
+
+
+@pytest.mark.parametrize(
+    ("name", "write", "message"),
+    [
+        ("bad.csv", lambda p: p.write_text('text,label\n"unclosed,a\nb,c\n'), r"as csv .*quotes are closed"),
+        ("ragged.csv", lambda p: p.write_text("text,label\na,b\nc,d,e\n"), r"Expected 2 fields in line 3.*header"),
+        ("bad.jsonl", lambda p: p.write_text('{"text": "a"}\n{"text": \n'), r"line 2 is not JSON.*one JSON object"),
+        ("list.jsonl", lambda p: p.write_text('{"text": "a"}\n[1, 2]\n'), r"line 2 is a JSON list, not an object"),
+        ("scalar.json", lambda p: p.write_text('{"text": "a"}'), r"as json .*array of objects"),
+        ("junk.parquet", lambda p: p.write_bytes(b"PAR1 not really parquet"), r"as parquet .*not a readable Parquet"),
+        ("cut.parquet", _truncated_parquet, r"as parquet .*not a readable Parquet"),
+        (
+            "utf16.csv",
+            lambda p: p.write_text("text\nSales rose\n", encoding="utf-16"),
+            r"not UTF-8 \(UTF-16.*iconv -f utf-16",
+        ),
+    ],
+    ids=[
+        "csv-quote",
+        "csv-ragged",
+        "jsonl-bad-line",
+        "jsonl-list-line",
+        "json-object",
+        "parquet-junk",
+        "parquet-cut",
+        "utf-16",
+    ],
+)
+def test_unreadable_files_are_one_line_with_the_reason_and_fix(tmp_path: Path, name: str, write, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / name
+    write(path)
+    with pytest.raises(InputError, match=message) as err:
+        read_table(path)
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match=message):  # the streaming reader of sxhub predict says the same
+        list(iter_chunks(path, 10))
+
+
+def test_csv_with_a_byte_order_mark_has_its_text_column(tmp_path: Path) -> None:
+    path = tmp_path / "excel.csv"
+    path.write_bytes("text,label\nSales rose,a\n".encode("utf-8-sig"))
+    assert list(read_table(path).columns) == ["text", "label"]
+    assert [list(c.columns) for c in iter_chunks(path, 10)] == [["text", "label"]]
 
 
 def test_load_labelled_variants(tmp_path: Path) -> None:

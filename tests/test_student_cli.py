@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import build_tiny_model, run_cli
 from test_train import single_frame
 
 TASK = "name: fin\nlabels: [positive, neutral, negative]\n"
@@ -39,10 +39,15 @@ def test_train_evaluate_export_predict(
     assert summary["best_metric"] == "macro_f1" and summary["n_val"] == 18
     assert (model / "config.json").is_file() and (model / "sxhub.json").is_file()
 
-    code, out, err = run_cli(["evaluate", str(model), str(labelled), "--gold", "expert", "--json"], capsys)
+    # two rows without a text (an empty cell, a JSON null): left out of evaluate and counted, never scored as "nan"
+    with_gaps = tmp_path / "with_gaps.jsonl"
+    gaps = pd.DataFrame({"text": ["", None], "label": ["positive", "negative"], "expert": ["positive", "negative"]})
+    pd.concat([frame, gaps], ignore_index=True).to_json(with_gaps, orient="records", lines=True)
+    code, out, err = run_cli(["evaluate", str(model), str(with_gaps), "--gold", "expert", "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
     assert result["n"] == 90 and result["accuracy"] >= 0.9 and "krippendorff_alpha" in result
+    assert result["n_empty_text"] == 2
     code, out, _ = run_cli(["evaluate", str(model), str(labelled), "--gold", "expert"], capsys)
     assert code == 0 and "macro-F1" in out and "| positive |" in out
 
@@ -59,6 +64,36 @@ def test_train_evaluate_export_predict(
     table = pd.read_parquet(predictions)
     assert list(table.columns)[-4:] == ["label", "prob_positive", "prob_neutral", "prob_negative"]
     assert (table["label"] == table["expert"]).mean() >= 0.9
+
+    # rows without a text keep their place in the output, with no label and no probabilities, and are counted
+    out_csv = tmp_path / "pred_gaps.csv"
+    code, out, err = run_cli(["predict", str(model), str(with_gaps), "-o", str(out_csv), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["n"] == 92 and json.loads(out)["n_empty"] == 2
+    table = pd.read_csv(out_csv)
+    assert table["label"].isna().tolist() == [False] * 90 + [True, True]
+    assert table["prob_positive"].isna().tolist() == [False] * 90 + [True, True]
+
+
+def test_unreadable_input_is_exit_2_in_every_verb(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train, agree, evaluate and predict read through the same readers: a bad file is one line and exit code 2."""
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a", "label": "positive"}\nnot json\n', encoding="utf-8")
+    model = build_tiny_model(tmp_path / "model")
+    capsys.readouterr()  # saving the model printed a progress bar
+    for argv in (
+        ["train", str(task), str(bad), "-o", str(tmp_path / "m"), "--base", str(tiny_base_model)],
+        ["agree", str(bad), "--gold", "label"],
+        ["evaluate", str(model), str(bad), "--gold", "label"],
+        ["predict", str(model), str(bad), "-o", str(tmp_path / "p.csv")],
+    ):
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2, (argv[0], err)
+        last = err.strip().splitlines()[-1]  # above it at most progress bars (evaluate loads the model first)
+        assert err.count("Error") == 1 and last.startswith("Error: input "), (argv[0], err)
+        assert "line 2 is not JSON" in last and "one JSON object" in last, (argv[0], err)
 
 
 def write_csv(path: Path, frame: pd.DataFrame) -> Path:
