@@ -347,7 +347,12 @@ def build_demo(
             run = gr.Button("Label the CSV", variant="primary")
             download = gr.File(label="Labelled CSV")
             run.click(lambda p: label_csv(expert, p), upload, download, api_name="label_csv")
-        gr.api(lambda: expert_info(expert, facts), api_name="info")
+
+        def info() -> dict:
+            """What this Space serves: runtime (onnx-int8 or torch), labels, thresholds, preprocessing, facts."""
+            return expert_info(expert, facts)
+
+        gr.api(info, api_name="info")
     return demo
 
 

@@ -263,3 +263,59 @@ def test_errors_are_one_line_with_exit_2(
     monkeypatch.delenv("HF_TOKEN")
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", "me/m"], capsys)
     assert code == 2 and "hf auth login" in err and "HF_TOKEN" in err
+
+
+def test_publish_and_space_do_not_import_each_other() -> None:
+    """The repo-folder helpers both use live in sxhub.repo; neither module imports the other, not even lazily."""
+    import ast
+
+    import sxhub
+
+    def imports(module: str) -> set[str]:
+        tree = ast.parse((Path(sxhub.__file__).parent / f"{module}.py").read_text(encoding="utf-8"))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                base = "." * node.level + (node.module or "")
+                found.add(base)
+                found.update(base + ("." if node.module else "") + a.name for a in node.names)  # from . import x
+            elif isinstance(node, ast.Import):
+                found.update(a.name for a in node.names)
+        return found
+
+    assert not imports("publish") & {".space", "sxhub.space"}
+    assert not imports("space") & {".publish", "sxhub.publish"}
+    assert ".repo" in imports("publish") and ".repo" in imports("space")
+
+
+def test_a_published_model_carries_its_preprocessing_and_facts(
+    tmp_path: Path, labelled: tuple[Path, Path], student: Path
+) -> None:
+    """A student saved without the preprocessing block (as before sxhub saved it) gets the block predict applies,
+    in config.json (read by the Space and the card's snippet) and sxhub.json, plus the facts the Space shows."""
+    from sxhub.predict import read_model_info
+    from sxhub.publish import publish_model
+
+    data, _ = labelled
+    assert "sxhub_preprocessing" not in json.loads((student / "config.json").read_text())
+    folder = Path(
+        publish_model(student, to=tmp_path / "m", repo_id="me/fin-student", dataset_repo="me/fin", data=data)
+    )
+    config = json.loads((folder / "config.json").read_text())
+    info = json.loads((folder / "sxhub.json").read_text())
+    assert config["sxhub_preprocessing"] == info["preprocessing"] == read_model_info(student).preprocessing
+    assert [s["name"] for s in config["sxhub_preprocessing"]["steps"]] == [
+        "url",
+        "email",
+        "handle",
+        "phone",
+        "whitespace",
+    ]
+    assert config["sxhub_preprocessing"]["max_length"] == 64
+    about = info["about"]
+    assert about["model_repo"] == "me/fin-student" and about["dataset_repo"] == "me/fin"
+    assert set(about["scores"]) == {"student vs teacher labels"} and about["split"] == "test"
+    assert about["speed"]["texts_per_s"] > 0
+    card = (folder / "README.md").read_text()
+    assert "sxhub_preprocessing" in card and "def preprocess(text):" in card
+    assert "url, email, handle, phone masked" in card

@@ -113,3 +113,86 @@ def test_sxhub_space_command_serves_the_app(tmp_path: Path) -> None:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)
     assert url in out
+
+
+def _load_published_app(folder: Path, name: str) -> Any:
+    """``app.py`` of a Space folder that ``sxhub publish space --to`` wrote, imported from there."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location(name, folder / "app.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _page_text(demo: Any) -> str:
+    import gradio as gr
+
+    return "\n".join(str(b.value) for b in demo.blocks.values() if isinstance(b, gr.Markdown))
+
+
+def test_the_space_says_what_the_expert_is(tmp_path: Path) -> None:
+    """Teachers, scores against the teacher labels and the experts, speed, repo links and the runtime it serves."""
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    scores = {
+        "student vs teacher labels": {"n": 40, "accuracy": 0.9, "macro_f1": 0.875},
+        "teacher vs experts": {"n": 40, "accuracy": 0.8, "macro_f1": 0.75, "krippendorff_alpha": 0.61},
+        "student vs experts": {"n": 40, "accuracy": 0.775, "macro_f1": 0.7},
+    }
+    speed = {"texts_per_s": 812.4, "source": "measured by sxhub: 512 texts, torch, 1 CPU thread(s), batch 32"}
+    folder = Path(
+        publish_space(
+            model,
+            to=tmp_path / "space",
+            repo_id="me/fin-demo",
+            dataset_repo="me/fin",
+            evaluation={"scores": scores, "speed": speed},
+            benchmark=speed,
+        )
+    )
+    about = __import__("json").loads((folder / "config.json").read_text())["about"]
+    assert about["teachers"] == ["local"] and about["dataset_repo"] == "me/fin"
+    assert about["scores"]["teacher vs experts"]["krippendorff_alpha"] == 0.61
+
+    app = _load_published_app(folder, "space_app_about")
+    page = _page_text(app.build_demo())
+    assert "Sentiment of financial news." in page
+    assert "`local`" in page and "chance level" in page  # the teacher, and what the embedded one is worth
+    assert "sentence-transformers/all-MiniLM-L6-v2" in page
+    assert "| student vs experts | 40 | 0.775 | 0.700 |" in page and "| teacher vs experts |" in page
+    assert "held-out test split" in page
+    assert "812 texts/s" in page and "1 CPU thread(s)" in page
+    assert "[me/fin](https://huggingface.co/datasets/me/fin)" in page
+    assert "PyTorch" in page  # no int8 model in this folder: served with torch, and said so
+    assert "url, email, handle, phone masked" in page and "cut at 64 tokens" in page
+
+
+@pytest.mark.parametrize("int8", [True, False], ids=["int8", "no-onnx"])
+def test_the_space_serves_int8_onnx_when_the_model_has_it(tmp_path: Path, int8: bool) -> None:
+    pytest.importorskip("onnxruntime")
+    from sxhub.export import export_onnx
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    if int8:
+        export_onnx(model, int8=True)
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo"))
+    requirements = (folder / "requirements.txt").read_text().splitlines()
+    names = {line.split(">")[0].split("=")[0].split("<")[0] for line in requirements}
+    assert {"onnxruntime", "tokenizers", "gradio", "huggingface_hub"} <= names
+    assert ("torch" in names) is not int8 and ("transformers" in names) is not int8
+
+    app = _load_published_app(folder, f"space_app_{int8}")
+    expert = app.Expert.load()
+    assert expert.backend == ("onnx-int8" if int8 else "torch")
+    assert ("ONNX Runtime, int8 weights" in _page_text(app.build_demo())) is int8
+    if int8:
+        assert app.Expert.load(backend="torch").backend == "torch"  # SXHUB_BACKEND=torch / config "backend"
+    else:
+        with pytest.raises(FileNotFoundError, match="sxhub export MODEL --int8"):
+            app.Expert.load(backend="onnx-int8")
