@@ -117,8 +117,8 @@ class LlamaCppServer(ConformanceServer):
             if fmt_type == "json_object":
                 schema = fmt.get("schema", {})
             elif fmt_type == "json_schema":
-                wrapper = fmt.get("json_schema") if isinstance(fmt.get("json_schema"), dict) else {}
-                schema = wrapper.get("schema", {})
+                wrapper = fmt.get("json_schema")
+                schema = wrapper.get("schema", {}) if isinstance(wrapper, dict) else {}
             elif fmt_type not in ("", "text"):
                 message = f'response_format type must be one of "text" or "json_object", but got: {fmt_type}'
                 return body, self._error(message, invalid_argument=True)
@@ -180,7 +180,9 @@ class LlamaCppPythonServer(ConformanceServer):
     default_version = "0.3.35"
 
     def openapi(self) -> dict[str, Any]:
-        paths = {p: {} for p in ("/v1/completions", "/v1/embeddings", "/v1/chat/completions", "/v1/models")}
+        paths: dict[str, Any] = {
+            p: {} for p in ("/v1/completions", "/v1/embeddings", "/v1/chat/completions", "/v1/models")
+        }
         return {"openapi": "3.1.0", "info": {"title": LLAMA_CPP_PYTHON_TITLE, "version": self.version}, "paths": paths}
 
     def get_routes(self) -> dict[str, Any]:
@@ -198,7 +200,7 @@ class LlamaCppPythonServer(ConformanceServer):
             body = json.loads(raw)
         except ValueError as exc:  # FastAPI's json_invalid, also turned into a 500 by RouteErrorHandler
             return None, self._internal(
-                f"1 validation error:\n  {{'type': 'json_invalid', 'loc': ('body', {exc.pos}), 'msg': 'JSON decode error'}}"
+                f"1 validation error:\n  {{'type': 'json_invalid', 'loc': ('body', {getattr(exc, 'pos', 0)}), 'msg': 'JSON decode error'}}"
             )
         if not isinstance(body, dict):
             return body, self._internal("1 validation error:\n  {'type': 'model_attributes_type', 'loc': ('body',)}")

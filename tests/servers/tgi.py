@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import re
-from json.decoder import scanstring
 from typing import Any
 
 import jsonschema
@@ -73,7 +72,7 @@ def _members(text: str, start: int) -> list[tuple[str, int, int]]:
     if text[i] == "}":
         return out
     while True:
-        key, i = scanstring(text, i + 1)
+        key, i = _DECODER.raw_decode(text, i)  # the member's name, a JSON string
         i = _skip_ws(text, _skip_ws(text, i) + 1)  # past the ':'
         _, end = _DECODER.raw_decode(text, i)
         out.append((key, i, end))

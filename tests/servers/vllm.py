@@ -181,7 +181,7 @@ class VLLMServer(ConformanceServer):
             body = json.loads(raw or b"null")
         except ValueError as exc:
             return None, self._request_error(
-                [{"type": "json_invalid", "loc": ("body", exc.pos), "msg": "JSON decode error"}]
+                [{"type": "json_invalid", "loc": ("body", getattr(exc, "pos", 0)), "msg": "JSON decode error"}]
             )
         if not isinstance(body, dict):
             return body, self._request_error(
