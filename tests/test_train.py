@@ -14,12 +14,23 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import require_modules
+from sklearn.metrics import f1_score
 
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
 from sxhub.spec import TaskSpec
 from sxhub.targets import loss_weights, split_indices, stratify_keys, vote_shares
-from sxhub.train import TrainConfig, choose_max_length, train, tune_thresholds
+from sxhub.train import (
+    TrainConfig,
+    _validate,
+    choose_max_length,
+    cross_fitted_predictions,
+    sigmoid,
+    train,
+    tune_thresholds,
+    untuned_labels,
+    validation_halves,
+)
 
 SINGLE = TaskSpec(name="fin", labels=["positive", "neutral", "negative"])
 MULTI = TaskSpec(name="4p", labels=["product", "place", "price"], multi_label=True)
@@ -170,6 +181,71 @@ def test_tune_thresholds_maximises_f1_per_label() -> None:
     assert 0.2 < thresholds["a"] <= 0.8
     assert 0.1 < thresholds["b"] <= 0.25
     assert tune_thresholds(probs, np.zeros((4, 2), dtype=int), ["a", "b"]) == {"a": 0.5, "b": 0.5}
+
+
+def test_validation_halves_split_every_label_evenly() -> None:
+    gold = np.zeros((21, 3), dtype=int)
+    gold[:7, 0] = 1  # 7 positives of label 0
+    gold[7:10, 1] = 1  # 3 of label 1
+    gold[10, 2] = 1  # 1 of label 2; 10 rows without a label
+    halves = validation_halves(gold, seed=0)
+    assert set(halves.tolist()) == {0, 1} and abs(int(halves.sum()) - 10.5) <= 0.5
+    for j in range(3):
+        pos = halves[gold[:, j] == 1]
+        assert abs(int((pos == 0).sum()) - int((pos == 1).sum())) <= 1
+    assert (validation_halves(gold, seed=0) == halves).all()  # seeded
+
+
+def test_cross_fitted_scores_never_use_thresholds_tuned_on_the_row() -> None:
+    """On pure noise, thresholds scored where they were tuned look good; cross-fitted ones do not."""
+    rng = np.random.default_rng(0)
+    probs, gold = rng.random((60, 3)), (rng.random((60, 3)) < 0.3).astype(int)
+    names = ["a", "b", "c"]
+    pred = cross_fitted_predictions(probs, gold, names, seed=3)
+    halves = validation_halves(gold, seed=3)
+    for half in (0, 1):  # each half decided with the thresholds of the other half only
+        other = tune_thresholds(probs[halves != half], gold[halves != half], names)
+        expected = probs[halves == half] >= np.array([other[n] for n in names])
+        assert (pred[halves == half] == expected).all()
+    in_sample = tune_thresholds(probs, gold, names)
+    optimistic = f1_score(gold, probs >= np.array([in_sample[n] for n in names]), average="micro")
+    assert f1_score(gold, pred, average="micro") < optimistic - 0.05
+
+
+def test_validate_reports_cross_fitted_scores_and_labels_missing_from_validation() -> None:
+    rng = np.random.default_rng(1)
+    gold = (rng.random((40, 3)) < 0.4).astype(float)
+    gold[:, 1] = 0  # "place": no positive example in validation
+    logits = (gold * 2 - 1) * 2 + rng.normal(0, 1.5, gold.shape)
+    validation, thresholds = _validate(MULTI, logits, gold, seed=0)
+    assert thresholds is not None and thresholds["place"] == 0.5
+    assert untuned_labels(gold, MULTI.label_names) == ["place"]
+    pred = cross_fitted_predictions(sigmoid(logits), gold.astype(int), MULTI.label_names, seed=0)
+    assert validation["micro_f1"] == pytest.approx(f1_score(gold, pred, average="micro"))
+    assert validation["threshold_scoring"].startswith("cross-fitted")
+    present = [j for j in range(3) if gold[:, j].any() or pred[:, j].any()]
+    assert validation["macro_f1"] == pytest.approx(f1_score(gold, pred, labels=present, average="macro"))
+
+
+def test_untuned_labels_and_rows_without_text_are_reported(tiny_base_model: Path, tmp_path: Path) -> None:
+    """A label with no validation positive: named in the result, the summary line, sxhub.json and the card."""
+    from sxhub.cards import training_rows
+
+    frame = multi_frame()
+    frame["labels"] = [[n for n in labels if n != "place"] for labels in frame["labels"]]  # "place" never occurs
+    frame = pd.concat([frame, pd.DataFrame({"text": [None, "nan"], "labels": [["price"], ["product"]]})])
+    out = tmp_path / "student"
+    result = train(MULTI, frame, fast_config(out, tiny_base_model, epochs=3))
+    assert result.untuned_labels == ["place"] and result.thresholds is not None
+    assert result.thresholds["place"] == 0.5
+    line = result.summary_line()
+    assert "thresholds cross-fitted" in line and "No positive example in validation for place" in line
+    assert "2 row(s) without a text (empty or NaN) were left out." in line
+    assert result.n_train + result.n_val == 96
+    info = json.loads((out / "sxhub.json").read_text())
+    assert info["train"]["untuned_labels"] == ["place"]
+    assert info["train"]["validation"]["threshold_scoring"].startswith("cross-fitted")
+    assert ("labels without a validation positive (threshold 0.5, not tuned)", "`place`") in training_rows(info)
 
 
 # --------------------------------------------------------------------------------------------------------------
