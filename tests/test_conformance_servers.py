@@ -46,7 +46,12 @@ DETECTION = {
 
 
 def call(
-    url: str, body: Any = None, *, raw: bytes | None = None, content_type: str = "application/json"
+    url: str,
+    body: Any = None,
+    *,
+    raw: bytes | None = None,
+    content_type: str = "application/json",
+    timeout: float = 10,
 ) -> tuple[int, str, bytes]:
     """(status, content type, body bytes) of a GET (no body) or POST."""
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
@@ -54,7 +59,7 @@ def call(
         url, data=data, headers={"Content-Type": content_type} if data is not None else {}
     )
     try:
-        with urllib.request.urlopen(request, timeout=10) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.headers.get("Content-Type") or "", response.read()
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Content-Type") or "", exc.read()
@@ -582,7 +587,7 @@ def test_llamacpp_python_stand_in_agrees_with_the_real_server() -> None:
                 "max_tokens": 120,
                 "temperature": 0,
             }
-            real_status, _, real_data = call(real_url + "/chat/completions", body)
+            real_status, _, real_data = call(real_url + "/chat/completions", body, timeout=300)  # a shared CPU
             mine_status, _, mine_data = call(stand_in.url + "/chat/completions", body)
             assert real_status == mine_status, (fmt, real_data[:300])
             real_answer, mine_answer = json.loads(real_data), json.loads(mine_data)
