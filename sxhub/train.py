@@ -637,9 +637,10 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
     )
     info.setdefault("preprocessing", preprocessing)  # predict, the Space and the card apply this block
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    model_config.setdefault("sxhub_preprocessing", info["preprocessing"])
-    (out / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
+    if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
+        model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        model_config.setdefault("sxhub_preprocessing", info["preprocessing"])
+        (out / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
     figures = info.get("train", {})
     validation = {
         name: float(figures[key])
