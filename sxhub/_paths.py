@@ -1,23 +1,39 @@
-"""Where sxhub finds the templates it ships (cards, the Space) both from a checkout and from an installed wheel."""
+"""Where sxhub finds the files it ships (card templates, the Space, the examples), from a wheel or a checkout."""
 
 from __future__ import annotations
 
-from importlib import resources
+import re
 from pathlib import Path
 
-_REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS = ("model_cards", "dataset_cards", "spaces", "examples")
+_PACKAGE = Path(__file__).resolve().parent
+# setup.py's build_py copies the top-level asset folders here when it builds a wheel (never in an editable install)
+_PACKAGED = _PACKAGE / "_assets"
+_CHECKOUT = _PACKAGE.parent
+
+
+def _is_checkout(root: Path) -> bool:
+    """True when ``root`` is sxhub's own source tree (not, say, a site-packages folder that holds ``examples/``)."""
+    pyproject = root / "pyproject.toml"
+    if not pyproject.is_file():
+        return False
+    return re.search(r'^name\s*=\s*"sxhub"\s*$', pyproject.read_text(encoding="utf-8"), re.MULTILINE) is not None
 
 
 def asset_dir(name: str) -> Path:
-    """Return the folder ``name`` (``model_cards``, ``dataset_cards``, ``spaces``, ``examples``).
+    """Return the shipped folder ``name``: one of ``model_cards``, ``dataset_cards``, ``spaces``, ``examples``.
 
-    In a checkout (editable install) these are the top-level folders of the repository; in a wheel they are
-    packaged under ``sxhub/_assets/``.
+    An installed wheel has them under ``sxhub/_assets/``, and that copy wins; a checkout (editable install) has
+    them at the top of the repository.
     """
-    checkout = _REPO_ROOT / name
-    if checkout.is_dir():
-        return checkout
-    packaged = Path(str(resources.files("sxhub"))) / "_assets" / name
+    if name not in ASSETS:
+        raise ValueError(f"unknown asset folder {name!r}; expected one of {', '.join(ASSETS)}")
+    packaged = _PACKAGED / name
     if packaged.is_dir():
         return packaged
-    raise FileNotFoundError(f"sxhub asset folder {name!r} not found in {checkout} or {packaged}; reinstall sxhub.")
+    if _is_checkout(_CHECKOUT) and (_CHECKOUT / name).is_dir():
+        return _CHECKOUT / name
+    raise FileNotFoundError(
+        f"sxhub's {name}/ folder is missing from {_PACKAGED} (and {_PACKAGE} is not in a source checkout); "
+        "reinstall sxhub from its wheel or sdist (`pip install --force-reinstall sxhub`)."
+    )
