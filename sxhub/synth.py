@@ -65,8 +65,13 @@ class Embedder:
 
     def _load(self) -> Any:
         if self._model is None:
-            from sentence_transformers import SentenceTransformer
-
+            try:
+                from sentence_transformers import SentenceTransformer
+            except ImportError as exc:
+                raise ModelError(
+                    "the similarity checks of twins and generate need sentence-transformers; "
+                    "install it with `pip install 'sxhub[synth]'`."
+                ) from exc
             path = self.model_path or default_encoder_path()
             try:
                 self._model = SentenceTransformer(path, device="cpu", local_files_only=True)
