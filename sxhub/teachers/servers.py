@@ -84,7 +84,7 @@ def request_shape(
         return RequestShape(
             kind, "schema" if kind.startswith("llamacpp") else "json", {"type": "json_object", "schema": schema}
         )
-    if structured == "grammar":  # TGI's form, forced
+    if structured == "grammar":  # TGI's form, forced: llama.cpp and vLLM refuse it (400), llama-cpp-python 500s
         return RequestShape(
             kind, "schema" if kind in {"tgi", "providers"} else "none", {"type": "json", "value": schema}
         )
