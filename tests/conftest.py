@@ -25,6 +25,7 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_DATASETS_CACHE", str(home / "datasets"))
     monkeypatch.setenv("SXHUB_CACHE", str(tmp_path / "_sxhub_cache"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -231,6 +232,7 @@ def _point_clients_at(url: str, home: Path, monkeypatch: pytest.MonkeyPatch) -> 
         "HF_URL_HOSTS": constants.HF_URL_HOSTS | {host},
         "HF_HUB_OFFLINE": False,
         "HF_HUB_DISABLE_XET": True,
+        "HF_HUB_DISABLE_TELEMETRY": True,  # read at import: gradio's analytics would HEAD /api/telemetry/... here
         "HF_HOME": str(home),
         "HF_HUB_CACHE": str(home / "hub"),
         "HF_ASSETS_CACHE": str(home / "assets"),
