@@ -269,11 +269,6 @@ def write_model_folder(
     ledger_dict = load_ledger(ledger)
     teachers = teacher_names(spec)
     preprocessing = read_model_info(src).preprocessing
-    thresholds = info.get("thresholds") or {}
-    labels = [
-        {"name": lab.name, "description": lab.description, "threshold": fmt(thresholds.get(lab.name))}
-        for lab in spec.labels
-    ]
     card = render_model_card(
         model_card_data(
             info=info,

@@ -246,6 +246,11 @@ def test_untuned_labels_and_rows_without_text_are_reported(tiny_base_model: Path
     assert info["train"]["untuned_labels"] == ["place"]
     assert info["train"]["validation"]["threshold_scoring"].startswith("cross-fitted")
     assert ("labels without a validation positive (threshold 0.5, not tuned)", "`place`") in training_rows(info)
+    from sxhub.publish import publish_model
+
+    publish_model(out, repo_id="tester/fourp", to=tmp_path / "repo")
+    card = (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
+    assert "| `place` | (no definition given) | 0.500 (not tuned: no validation example) |" in card
 
 
 # --------------------------------------------------------------------------------------------------------------
