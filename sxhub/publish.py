@@ -269,6 +269,17 @@ def write_model_folder(
     ledger_dict = load_ledger(ledger)
     teachers = teacher_names(spec)
     preprocessing = read_model_info(src).preprocessing
+    thresholds = info.get("thresholds") or {}
+    untuned = set((info.get("train") or {}).get("untuned_labels") or ())  # no validation positive: 0.5, not tuned
+    labels = [
+        {
+            "name": lab.name,
+            "description": lab.description,
+            "threshold": fmt(thresholds.get(lab.name))
+            + (" (not tuned: no validation example)" if lab.name in untuned else ""),
+        }
+        for lab in spec.labels
+    ]
     card = render_model_card(
         model_card_data(
             info=info,
