@@ -19,13 +19,17 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import run_cli
+from conftest import require_modules, run_cli
 from test_train import CUES, MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 from sxhub.data import apply_preprocessing, preprocess_text
 from sxhub.predict import Predictor, read_model_info
 
-pytest.importorskip("onnxruntime")
+
+@pytest.fixture(autouse=True)
+def _needs_onnxruntime() -> None:
+    require_modules("onnxruntime", install='pip install "sxhub[onnx]"')
+
 
 MAX_LENGTH = 16  # tokens: the long texts below have about 40
 PII = [

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import missing_component
+from conftest import missing_component, require_modules
 from test_publish import _spec, make_student
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -46,6 +46,25 @@ def test_single_prediction_and_csv_round_trip(served: tuple[str, Path], tmp_path
     assert [r["id"] for r in rows] == ["1", "2", "3"]
     assert all(r["label"] in names for r in rows)
     assert {"prob_positive", "prob_neutral", "prob_negative"} <= set(rows[0])
+
+
+def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> None:
+    """``make_student`` has no saved preprocessing block (as models before it): the local Space masks PII anyway,
+    from the task's flag, exactly as ``Predictor`` does."""
+    from gradio_client import Client
+
+    from sxhub.predict import Predictor
+
+    url, model = served
+    client = Client(url, verbose=False)
+    texts = ["profit rose https://x.co/a?b=1 via @JaneDoe", "shares fell, call +44 20 7946 0958 or jane@example.com"]
+    expected = Predictor(model).predict_proba(texts)
+    info = client.predict(api_name="/info")
+    assert info["backend"] == "torch" and [s["name"] for s in info["preprocessing"]["steps"]][0] == "url"
+    for text, want in zip(texts, expected, strict=True):
+        probs, _ = client.predict(text, api_name="/predict")
+        got = {c["label"]: c["confidence"] for c in probs["confidences"]}
+        assert [got[n] for n in ("positive", "neutral", "negative")] == pytest.approx(want.tolist(), abs=1e-5)
 
 
 @pytest.mark.browser
@@ -174,7 +193,7 @@ def test_the_space_says_what_the_expert_is(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("int8", [True, False], ids=["int8", "no-onnx"])
 def test_the_space_serves_int8_onnx_when_the_model_has_it(tmp_path: Path, int8: bool) -> None:
-    pytest.importorskip("onnxruntime")
+    require_modules("onnxruntime", install='pip install "sxhub[onnx]"')
     from sxhub.export import export_onnx
     from sxhub.publish import publish_space
 

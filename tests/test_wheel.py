@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import build_tiny_model
+from conftest import build_tiny_model, require_modules
 from fake_openai_server import FakeOpenAIServer
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def _run(args: list[str | Path], *, cwd: Path, env: dict[str, str] | None = None
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
-    pytest.importorskip("build", reason="needs the sdist builder (pip install 'sxhub[dev]')")
+    require_modules("build", install="the wheel test needs the sdist builder (pip install 'sxhub[dev]')")
     work = tmp_path_factory.mktemp("wheel")
     dist = work / "dist"
     py = sys.executable
