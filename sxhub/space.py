@@ -42,8 +42,9 @@ def load_app_module() -> ModuleType:
 def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None = None) -> Any:
     """The Space's ``gr.Blocks`` for ``model`` (a local folder or a Hub repo id), examples from its task."""
     from .cards import expert_facts
+    from .predict import read_model_info
 
-    ref, title, about = str(model), None, None
+    ref, title, about, preprocessing = str(model), None, None, None
     if Path(ref).is_dir():
         check_model_dir(ref)
         ref = str(Path(ref).resolve())
@@ -52,6 +53,7 @@ def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None
         about = info.get("about") or expert_facts(
             info, task, evaluations=given_evaluations(None, info), split="validation"
         )
+        preprocessing = read_model_info(ref).preprocessing  # also for a model saved before the block existed
         if examples is None:
             examples = space_examples(task, None)
     elif Path(ref).exists() or ref.startswith((".", "/")):
@@ -59,7 +61,8 @@ def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None
     else:
         check_repo_id(ref)
     app = load_app_module()
-    return app.build_demo(ref, examples=list(examples) if examples else None, title=title, about=about)
+    examples = list(examples) if examples else None
+    return app.build_demo(ref, examples=examples, title=title, about=about, preprocessing=preprocessing)
 
 
 def launch_space(
