@@ -323,7 +323,10 @@ def dataset_context(
 ) -> dict[str, Any]:
     frame = facts["frame"]
     teachers = agreement["teachers"] or [t.model or t.name for t in spec.default_teachers()]
-    known = {"text", spec.label_column, "votes", "agreement", "failed", "error"}
+    from .review import REVIEW_COLUMNS, review_facts
+
+    review = review_facts(frame, spec)
+    known = {"text", spec.label_column, "votes", "agreement", "failed", "error", *(REVIEW_COLUMNS if review else ())}
     return {
         "repo_id": repo_id,
         "pretty_name": _pretty(spec.name),
@@ -357,6 +360,7 @@ def dataset_context(
         "ledger": ledger_rows(load_ledger(ledger)),
         "has_votes": "votes" in frame.columns,
         "has_agreement": "agreement" in frame.columns,
+        "review": review,
         "extra_columns": [c for c in frame.columns if c not in known],
         "sxhub_version": __version__,
         "versions": versions(),
@@ -372,7 +376,9 @@ EVAL_METRICS = (
 )
 
 
-def eval_results(evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str) -> list[Any]:
+def eval_results(
+    evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str, revision: str | None = None
+) -> list[Any]:
     """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric.
 
     The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
@@ -394,6 +400,7 @@ def eval_results(evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, 
                     dataset_name=f"{dataset} ({name})",
                     dataset_config=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
                     dataset_split=split,
+                    dataset_revision=revision,
                     metric_type=metric_type,
                     metric_name=metric_name,
                     metric_config=config,

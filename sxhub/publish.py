@@ -226,6 +226,7 @@ def write_model_folder(
     gold: str | None = None,
     benchmark: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
+    dataset_revision: str | None = None,
 ) -> Path:
     """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
     from .cards import (
@@ -286,7 +287,9 @@ def write_model_folder(
             spec=spec,
             repo_id=repo_id,
             dataset_repo=dataset_repo,
-            results=eval_results(evaluations, dataset=dataset_repo or spec.name, split=split),
+            results=eval_results(
+                evaluations, dataset=dataset_repo or spec.name, split=split, revision=dataset_revision
+            ),
         ),
         repo_id=repo_id,
         model_name=repo_id.split("/")[-1],
@@ -294,6 +297,7 @@ def write_model_folder(
         multi_label=spec.multi_label,
         labels=labels,
         dataset_repo=dataset_repo,
+        dataset_revision=dataset_revision,
         base_model=info.get("base_model") or "unknown",
         base_model_id=hub_base_model(info.get("base_model")),
         example_text=(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE).replace('"', "'"),
@@ -336,15 +340,19 @@ def publish_model(
     gold: str | None = None,
     benchmark: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
+    dataset_revision: str | None = None,
 ) -> str:
     """Publish a trained student folder as a model repo with its card; returns the repo URL or the folder.
 
     ``data`` (the labelled file, with ``gold`` its expert column) scores the student on the same seeded test split
-    the dataset repo has; ``evaluation`` passes figures from ``sxhub evaluate --json`` instead.
+    the dataset repo has; ``evaluation`` passes figures from ``sxhub evaluate --json`` instead. The card cites
+    ``dataset_revision`` of ``dataset_repo``; when pushing without one, the dataset repo's latest commit.
     """
     src = check_model_dir(model_dir)
     if dataset_repo is not None:
         check_repo_id(dataset_repo)
+        if dataset_revision is None and to is None:
+            dataset_revision = latest_revision(dataset_repo, token=token)
     return _publish(
         lambda folder, rid: write_model_folder(
             src,
@@ -357,6 +365,7 @@ def publish_model(
             gold=gold,
             benchmark=benchmark,
             seed=seed,
+            dataset_revision=dataset_revision,
         ),
         repo_type="model",
         default_name=model_info(src)[1].name,
@@ -472,6 +481,16 @@ def resolve_token(token: str | None) -> str:
             "no Hugging Face token: run `hf auth login` (or `huggingface-cli login`), set HF_TOKEN, or pass --token."
         )
     return token
+
+
+def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:
+    """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there."""
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return str(hub_api(resolve_token(token)).dataset_info(dataset_repo).sha or "") or None
+    except (HfHubHTTPError, PublishError):
+        return None
 
 
 def hub_api(token: str) -> Any:

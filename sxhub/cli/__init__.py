@@ -34,6 +34,8 @@ COMMANDS: dict[str, str] = {
     "twins": "sxhub.cli.synth:twins",
     "generate": "sxhub.cli.synth:generate",
     "insights": "sxhub.cli.insights:insights",
+    "review": "sxhub.cli.review:review",
+    "apply-review": "sxhub.cli.review:apply_review",
 }
 
 

@@ -1,4 +1,4 @@
-"""``sxhub publish dataset|model|space SOURCE``: push a repo to the Hub, or write its exact folder with ``--to``."""
+"""``sxhub publish dataset|model|space|review SOURCE``: push a repo to the Hub, or write its exact folder with ``--to``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import PublishError
 
 
 @click.command()
-@click.argument("target", type=click.Choice(["dataset", "model", "space"]))
+@click.argument("target", type=click.Choice(["dataset", "model", "space", "review"]))
 @click.argument("source")
 @click.option("--repo-id", help="NAMESPACE/NAME of the repo to push to (created unless it exists).")
 @click.option(
@@ -46,7 +46,18 @@ from ..errors import PublishError
     type=click.Path(dir_okay=False, path_type=Path),
     help="model: JSON with texts_per_s (and usd_per_hour).",
 )
-@click.option("--dataset-repo", help="The dataset repo the model/Space links to.")
+@click.option(
+    "--dataset-repo", help="The dataset repo the model/Space links to (review: where the Space keeps decisions)."
+)
+@click.option(
+    "--dataset-revision",
+    help="model: the dataset commit the card cites (default when pushing: the dataset repo's latest commit).",
+)
+@click.option(
+    "--queue",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="review: the queue `sxhub doubts` wrote (the texts' order, doubts and probabilities).",
+)
 @click.option("--model-repo", help="space: the model repo the Space loads (default: the model folder is copied in).")
 @click.option(
     "--seed", default=42, show_default=True, help="Split seed (the same for the dataset and the model card)."
@@ -67,6 +78,8 @@ def publish(
     evaluation: Path | None,
     benchmark: Path | None,
     dataset_repo: str | None,
+    dataset_revision: str | None,
+    queue: Path | None,
     model_repo: str | None,
     seed: int,
 ) -> None:
@@ -76,6 +89,9 @@ def publish(
     sxhub publish dataset labelled.parquet --task task.yaml --repo-id me/fin-sent --gold expert
     sxhub publish model student/ --repo-id me/fin-sent-student --dataset-repo me/fin-sent --data labelled.parquet
     sxhub publish space student/ --repo-id me/fin-sent-demo --model-repo me/fin-sent-student
+    sxhub publish review labelled.parquet --queue queue.parquet --repo-id me/fin-sent-review --dataset-repo me/fin-sent
+
+    A review Space keeps decisions in --dataset-repo: give it an HF_TOKEN secret with write access to that dataset.
     """
     from .. import publish as pub
 
@@ -101,8 +117,13 @@ def publish(
             gold=gold,
             benchmark=benchmark,
             seed=seed,
+            dataset_revision=dataset_revision,
             **common,
         )
+    elif target == "review":
+        from ..review import publish_review
+
+        where = publish_review(source, dataset_repo=dataset_repo, queue=queue, spec=task, **common)
     else:
         where = pub.publish_space(source, model_repo=model_repo, dataset_repo=dataset_repo, data=data, **common)
     click.echo(where)

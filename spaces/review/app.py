@@ -1,0 +1,7 @@
+"""The sxhub review Space: people check the teacher's labels; decisions go to the dataset repo (see README.md)."""
+
+from pathlib import Path
+
+from sxhub_review.review_app import main
+
+main(Path(__file__).resolve().parent)

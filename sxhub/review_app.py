@@ -1,0 +1,359 @@
+"""The review app (Gradio): people check the teacher's labels one text at a time.
+
+A reviewer sees one text at a time in queue order (most doubtful first when ``sxhub doubts`` made the queue), with
+the teacher's votes and their reasons, the out-of-fold probabilities, the current label and the signals behind the
+doubt. They pick the right label(s) or keep the current one, skip, go back or undo, with a keyboard shortcut for each
+(1..9 and 0 pick labels, k keep, s skip, b back, u undo, Enter saves a multi-label choice), and see their progress
+and how the reviewers agree with each other and with the teacher. Every action is saved at once
+(:mod:`sxhub.review_log`).
+
+On a Hugging Face Space (``sxhub publish review``) decisions go to the dataset repo under ``review/decisions/``
+through ``huggingface_hub.CommitScheduler``: each app process writes its own file, and a restarted Space downloads
+the earlier ones and resumes.
+
+This module imports nothing from sxhub but :mod:`sxhub.review_log` (gradio and huggingface_hub only when used):
+``sxhub publish review`` copies both into the Space as they are, as the package ``sxhub_review/`` that its
+``app.py`` runs.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .review_log import (
+    CONFIG_FILE,
+    DECISIONS_IN_REPO,
+    ITEMS_FILE,
+    DecisionLog,
+    Item,
+    Review,
+    ReviewConfig,
+    read_items,
+)
+
+MAX_LABEL_KEYS = 10  # 1..9 and 0
+
+# document-level key bindings: each key clicks a button (found by its elem_id); typing in a text field is left alone
+HEAD = """<script>
+(() => {
+  if (window.__sxhubReviewKeys) return;
+  window.__sxhubReviewKeys = true;
+  const named = {k: "sxr-keep", s: "sxr-skip", b: "sxr-back", u: "sxr-undo", enter: "sxr-save"};
+  document.addEventListener("keydown", (ev) => {
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || ev.repeat) return;
+    const t = ev.target;
+    const typing = t && (t.tagName === "TEXTAREA" || t.isContentEditable ||
+      (t.tagName === "INPUT" && t.type !== "checkbox" && t.type !== "radio"));
+    if (typing) return;
+    const key = ev.key.toLowerCase();
+    if (key === "enter" && t && t.tagName === "BUTTON") return;  // the browser already clicks a focused button
+    let el = null;
+    if (/^[0-9]$/.test(key)) {
+      const n = key === "0" ? 10 : Number(key);
+      el = document.getElementById("sxr-label-" + n) ||
+        document.querySelectorAll("#sxr-choices input[type=checkbox]")[n - 1] || null;
+    } else if (named[key]) {
+      el = document.getElementById(named[key]);
+    }
+    if (!el) return;
+    ev.preventDefault();
+    el.click();
+  });
+})();
+</script>"""
+
+
+# ==============================================================================================================
+# what the page shows
+# ==============================================================================================================
+def _fmt(value: Any, digits: int = 3) -> str:
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k} {_fmt(v, digits)}" for k, v in value.items())
+    if isinstance(value, bool) or value is None:
+        return "–" if value is None else str(value)
+    if isinstance(value, (int, float)):
+        return "–" if isinstance(value, float) and math.isnan(value) else f"{value:.{digits}g}"
+    return str(value)
+
+
+def _cell(value: Any) -> str:
+    return html.escape(" ".join(str(value).split())).replace("|", "\\|")
+
+
+def _names(labels: Sequence[str]) -> str:
+    return ", ".join(f"`{n}`" for n in labels) if labels else "(none)"
+
+
+def facts_markdown(item: Item, mine: Mapping[str, Any] | None) -> str:
+    lines = [f"**Current label:** {_names(item.current)}"]
+    if item.suggested:
+        lines[0] += f" · **suggested:** {_names(item.suggested)}"
+    if item.doubt is not None:
+        lines[0] += f" · **doubt:** {_fmt(item.doubt)}"
+    if item.signals:
+        lines.append("Signals: " + " · ".join(f"{_cell(k)} {_cell(_fmt(v))}" for k, v in item.signals.items()))
+    if mine is not None:
+        verb = "kept" if mine["action"] == "keep" else "chose"
+        lines.append(f"**You {verb}:** {_names(mine.get('labels') or [])}")
+    return "\n\n".join(lines)
+
+
+def votes_markdown(item: Item) -> str:
+    if not item.votes:
+        return "*No teacher votes for this text.*"
+    rows = ["| teacher | sample | labels | reason |", "|---|---:|---|---|"]
+    for vote in item.votes:
+        labels = vote.get("labels")
+        shown = "(failed)" if labels is None else ", ".join(map(str, labels)) or "(none)"
+        rows.append(
+            f"| {_cell(vote.get('teacher', ''))} | {_cell(vote.get('sample', ''))} | {_cell(shown)} "
+            f"| {_cell(vote.get('reason') or vote.get('error') or '')} |"
+        )
+    return "\n".join(rows)
+
+
+def progress_markdown(review: Review, pos: int, reviewer: str) -> str:
+    if not reviewer.strip():
+        return "**Type your name** in the Reviewer box to start."
+    p = review.progress(reviewer)
+    where = "done" if pos >= p["total"] else f"text {pos + 1} of {p['total']}"
+    return (
+        f"**{html.escape(reviewer)}**: {p['decided']} of {p['total']} decided ({p['changed']} changed) · "
+        f"{p['skipped']} skipped · {p['total'] - p['decided']} to go · {where}"
+    )
+
+
+def agreement_markdown(result: Mapping[str, Any]) -> str:
+    if not result["reviewers"]:
+        return "*No decisions yet.*"
+    between = (
+        f"Krippendorff's alpha between reviewers: **{_fmt(result['alpha_between'])}** over {result['n_shared']} "
+        "text(s) decided by two or more."
+        if result["n_shared"]
+        else "Alpha between reviewers needs two reviewers on the same text."
+    )
+    rows = ["| reviewer | decided | kept the teacher's label | alpha with the teacher |", "|---|---:|---:|---:|"]
+    for r in result["per_reviewer"]:
+        rows.append(
+            f"| {_cell(r['reviewer'])} | {r['decided']} | {r['same_as_teacher']} | {_fmt(r['alpha_with_teacher'])} |"
+        )
+    return between + "\n\n" + "\n".join(rows)
+
+
+def help_markdown(config: ReviewConfig) -> str:
+    keys = ", ".join(f"**{(i + 1) % 10}** `{n}`" for i, n in enumerate(config.labels[:MAX_LABEL_KEYS]))
+    pick = "toggle" if config.multi_label else "pick"
+    save = " · **Enter** save the choice" if config.multi_label else ""
+    lines = [f"Keys: {keys} ({pick}){save} · **k** keep the current label · **s** skip · **b** back · **u** undo."]
+    described = [(n, config.descriptions.get(n)) for n in config.labels if config.descriptions.get(n)]
+    if described:
+        lines.append(" · ".join(f"`{n}`: {_cell(d)}" for n, d in described))
+    return "\n\n".join(lines)
+
+
+# ==============================================================================================================
+# the Gradio app
+# ==============================================================================================================
+def build_demo(review: Review, *, reviewer: str = "") -> Any:
+    """The review page as ``gr.Blocks``; launch it with :func:`launch` (which adds the keyboard shortcuts)."""
+    import gradio as gr
+
+    config = review.config
+    with gr.Blocks(title=config.title) as demo:
+        gr.Markdown(f"# {html.escape(config.title)}")
+        gr.Markdown(help_markdown(config))
+        with gr.Row():
+            who = gr.Textbox(value=reviewer, label="Reviewer", placeholder="your name", scale=1, elem_id="sxr-who")
+            progress = gr.Markdown(elem_id="sxr-progress")
+        pos = gr.State(0)
+        text = gr.Textbox(label="Text", interactive=False, lines=4, elem_id="sxr-text")
+        facts = gr.Markdown(elem_id="sxr-facts")
+        choices = None
+        label_buttons = []
+        if config.multi_label:
+            choices = gr.CheckboxGroup(config.labels, label="Labels", elem_id="sxr-choices")
+            save = gr.Button("Save (Enter)", variant="primary", elem_id="sxr-save")
+        else:
+            with gr.Row():
+                for i, name in enumerate(config.labels):
+                    key = f"{(i + 1) % 10} " if i < MAX_LABEL_KEYS else ""
+                    label_buttons.append(gr.Button(f"{key}{name}", variant="primary", elem_id=f"sxr-label-{i + 1}"))
+        with gr.Row():
+            keep = gr.Button("Keep current (k)", elem_id="sxr-keep")
+            skip = gr.Button("Skip (s)", elem_id="sxr-skip")
+            back = gr.Button("Back (b)", elem_id="sxr-back")
+            undo = gr.Button("Undo (u)", elem_id="sxr-undo")
+        status = gr.Markdown(elem_id="sxr-status")
+        with gr.Row():
+            probs = gr.Label(label="Out-of-fold probabilities", num_top_classes=len(config.labels))
+            with gr.Column():
+                gr.Markdown("**Teacher votes**")
+                votes = gr.Markdown(elem_id="sxr-votes")
+        with gr.Accordion("Agreement", open=False):
+            agree = gr.Markdown(elem_id="sxr-agreement")
+
+        outputs = [pos, progress, text, facts, probs, votes, agree, status, *([choices] if choices else [])]
+
+        def show(p: int, name: str, message: str = "") -> tuple[Any, ...]:
+            name = (name or "").strip()
+            done = p >= len(review.items)
+            item = None if done else review.items[p]
+            mine = review.state(name).decided.get(item.row) if item is not None and name else None
+            values: list[Any] = [
+                p,
+                progress_markdown(review, p, name),
+                "" if item is None else item.text,
+                "**All texts are decided.** Go back (b) to change a decision."
+                if item is None
+                else facts_markdown(item, mine),
+                gr.update(value=item.probs if item is not None and item.probs else None),
+                "" if item is None else votes_markdown(item),
+                agreement_markdown(review.agreement()),
+                message,
+            ]
+            if choices is not None:
+                chosen = [] if item is None else (mine.get("labels") or []) if mine else item.current
+                values.append(gr.update(value=list(chosen)))
+            return tuple(values)
+
+        def guarded(action: Callable[[], tuple[int, str]], name: str) -> tuple[Any, ...]:
+            try:
+                new_pos, message = action()
+            except ValueError as exc:
+                raise gr.Error(str(exc)) from exc
+            return show(new_pos, name, message)
+
+        def on_load(name: str, request: gr.Request) -> tuple[Any, ...]:
+            asked = (request.query_params.get("reviewer") if request is not None else None) or name
+            asked = (asked or "").strip()
+            return (asked, *show(review.resume(asked) if asked else 0, asked))
+
+        # gradio injects the request by the annotation's class; this module's annotations are strings
+        on_load.__annotations__["request"] = gr.Request
+
+        def on_reviewer(name: str) -> tuple[Any, ...]:
+            name = (name or "").strip()
+            return show(review.resume(name) if name else 0, name)
+
+        def on_label(index: int) -> Callable[[int, str], tuple[Any, ...]]:
+            label = config.labels[index]
+
+            def pick(p: int, name: str) -> tuple[Any, ...]:
+                return guarded(lambda: (review.decide(p, name, [label]), f"Saved: `{label}`."), name)
+
+            return pick
+
+        def on_save(p: int, name: str, chosen: list[str]) -> tuple[Any, ...]:
+            return guarded(lambda: (review.decide(p, name, chosen or []), f"Saved: {_names(chosen or [])}."), name)
+
+        def on_keep(p: int, name: str) -> tuple[Any, ...]:
+            return guarded(lambda: (review.keep(p, name), "Kept the current label."), name)
+
+        def on_skip(p: int, name: str) -> tuple[Any, ...]:
+            return guarded(lambda: (review.skip(p, name), "Skipped."), name)
+
+        def on_back(p: int, name: str) -> tuple[Any, ...]:
+            return show(review.back(p), name)
+
+        def on_undo(p: int, name: str) -> tuple[Any, ...]:
+            def act() -> tuple[int, str]:
+                back_to = review.undo(name)
+                return (p, "Nothing to undo.") if back_to is None else (back_to, "Undone.")
+
+            return guarded(act, name)
+
+        demo.load(on_load, [who], [who, *outputs])
+        who.submit(on_reviewer, [who], outputs)
+        who.blur(on_reviewer, [who], outputs)
+        for i, button in enumerate(label_buttons):
+            button.click(on_label(i), [pos, who], outputs)
+        if choices is not None:
+            save.click(on_save, [pos, who, choices], outputs)
+        keep.click(on_keep, [pos, who], outputs)
+        skip.click(on_skip, [pos, who], outputs)
+        back.click(on_back, [pos, who], outputs)
+        undo.click(on_undo, [pos, who], outputs)
+    return demo
+
+
+def launch(demo: Any, **kwargs: Any) -> tuple[Any, str, str | None]:
+    """``demo.launch`` with the keyboard shortcuts in the page head; returns what gradio returns."""
+    return demo.launch(head=HEAD, **kwargs)  # type: ignore[no-any-return]
+
+
+# ==============================================================================================================
+# the Space
+# ==============================================================================================================
+def hub_log(
+    dataset_repo: str, *, every: float = 1.0, token: str | None = None, folder: Path | None = None
+) -> tuple[DecisionLog, Any]:
+    """A :class:`DecisionLog` whose file a ``CommitScheduler`` commits to ``dataset_repo`` every ``every`` minutes.
+
+    Earlier decisions in the repo (``review/decisions/*.jsonl``) are downloaded and replayed, so a restarted Space
+    resumes. ``folder`` (default: ``/data/sxhub-review`` on a Space with persistent storage, else ``decisions/`` in
+    the working directory) holds this process's own file. Returns ``(log, scheduler)``.
+    """
+    from huggingface_hub import CommitScheduler, snapshot_download
+
+    folder = folder or _local_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler = CommitScheduler(
+        repo_id=dataset_repo,
+        repo_type="dataset",
+        folder_path=folder,
+        path_in_repo=DECISIONS_IN_REPO,
+        allow_patterns=["*.jsonl"],
+        every=every,
+        token=token,
+    )
+    earlier = Path(
+        snapshot_download(
+            dataset_repo, repo_type="dataset", allow_patterns=[f"{DECISIONS_IN_REPO}/*.jsonl"], token=token
+        )
+    )
+    paths = sorted((earlier / DECISIONS_IN_REPO).glob("*.jsonl")) + sorted(folder.glob("*.jsonl"))
+    log = DecisionLog(folder / f"decisions-{uuid.uuid4().hex[:12]}.jsonl", read_paths=paths, lock=scheduler.lock)
+    return log, scheduler
+
+
+def _local_folder() -> Path:
+    if os.environ.get("SXHUB_REVIEW_DIR"):
+        return Path(os.environ["SXHUB_REVIEW_DIR"])
+    persistent = Path("/data")
+    if persistent.is_dir() and os.access(persistent, os.W_OK):
+        return persistent / "sxhub-review"
+    return Path("decisions").resolve()
+
+
+def load_space(folder: Path, *, token: str | None = None, decisions_folder: Path | None = None) -> tuple[Review, Any]:
+    """The Space's review (its ``config.json`` and ``items.jsonl``, decisions in the dataset repo) and scheduler."""
+    config = ReviewConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")))
+    if not config.dataset_repo:
+        raise ValueError(f"{folder / CONFIG_FILE} names no dataset_repo to keep the decisions in")
+    log, scheduler = hub_log(
+        config.dataset_repo, every=config.every, token=token or os.environ.get("HF_TOKEN"), folder=decisions_folder
+    )
+    return Review(read_items(folder / ITEMS_FILE), config, log), scheduler
+
+
+def main(folder: Path) -> None:
+    """Run the Space in ``folder`` (its ``app.py`` calls this): needs the ``HF_TOKEN`` secret with write access to
+    the dataset repo."""
+    from huggingface_hub import get_token
+
+    token = get_token()
+    if not token:
+        repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
+        raise SystemExit(
+            f"this review Space keeps decisions in the dataset repo {repo}: add a secret HF_TOKEN with write access "
+            "to it (Settings, Variables and secrets) and restart the Space."
+        )
+    review, _scheduler = load_space(folder, token=token)
+    launch(build_demo(review))

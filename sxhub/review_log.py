@@ -1,0 +1,444 @@
+"""Review decisions: the queue a reviewer works through, the append-only decisions file, and agreement.
+
+**Nothing is lost.** Every reviewer action is one JSON line appended to a decisions file and flushed to disk before
+the app answers, with the reviewer and the time (UTC). The file is the only state: a killed app loses nothing, and a
+restarted one replays it and resumes each reviewer at their first undecided text. Undo appends an ``undo`` line
+that cancels the reviewer's latest action; nothing is ever rewritten. One line::
+
+    {"id": "3f0c...", "time": "2026-12-01T10:00:00.123456+00:00", "reviewer": "alice", "action": "label",
+     "row": 12, "text_hash": "9b1d...", "labels": ["negative"], "previous": ["neutral"]}
+
+``action`` is ``label`` (the reviewer's choice), ``keep`` (the current label is right), ``skip`` or ``undo``
+(with ``undoes``: the id of the cancelled line). ``row`` is the 0-based row of the labelled file and ``text_hash``
+the text's SHA-256 prefix, so decisions are applied only to the texts they were made on. ``sxhub apply-review``
+reads the same file with :func:`final_decisions`.
+
+This module and :mod:`sxhub.review_app` import nothing else from sxhub (krippendorff only when agreement is
+computed): ``sxhub publish review`` copies both into the Space as they are (the package ``sxhub_review/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+ACTIONS = ("label", "keep", "skip", "undo")
+ITEMS_FILE = "items.jsonl"
+CONFIG_FILE = "config.json"
+DECISIONS_IN_REPO = "review/decisions"  # where a review Space keeps decisions in the dataset repo
+
+
+def text_hash(text: str) -> str:
+    """The SHA-256 prefix that ties a decision to its text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+
+
+# ==============================================================================================================
+# what is reviewed
+# ==============================================================================================================
+@dataclass(frozen=True)
+class Item:
+    """One text to review. ``current``: its label(s) now (one name for a single-label task)."""
+
+    row: int
+    text: str
+    current: list[str]
+    votes: list[dict[str, Any]] = field(default_factory=list)
+    probs: dict[str, float] = field(default_factory=dict)
+    doubt: float | None = None
+    suggested: list[str] = field(default_factory=list)
+    signals: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text_hash(self) -> str:
+        return text_hash(self.text)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "row": self.row,
+            "text": self.text,
+            "current": self.current,
+            "votes": self.votes,
+            "probs": self.probs,
+            "doubt": self.doubt,
+            "suggested": self.suggested,
+            "signals": self.signals,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Item:
+        return cls(
+            row=int(data["row"]),
+            text=str(data["text"]),
+            current=[str(v) for v in data.get("current") or []],
+            votes=list(data.get("votes") or []),
+            probs={str(k): float(v) for k, v in (data.get("probs") or {}).items()},
+            doubt=None if data.get("doubt") is None else float(data["doubt"]),
+            suggested=[str(v) for v in data.get("suggested") or []],
+            signals=dict(data.get("signals") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """The task as the app needs it: label names in order, their definitions, single or multi-label."""
+
+    labels: list[str]
+    multi_label: bool = False
+    descriptions: dict[str, str] = field(default_factory=dict)
+    title: str = "Review the teacher's labels"
+    dataset_repo: str | None = None
+    every: float = 1.0  # minutes between the Space's commits of decisions to the dataset repo
+
+    def __post_init__(self) -> None:
+        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"a review needs two or more distinct labels, got {self.labels!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "labels": self.labels,
+            "multi_label": self.multi_label,
+            "descriptions": self.descriptions,
+            "title": self.title,
+            "dataset_repo": self.dataset_repo,
+            "every": self.every,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ReviewConfig:
+        keys = ("labels", "multi_label", "descriptions", "title", "dataset_repo", "every")
+        return cls(**{k: data[k] for k in keys if k in data})
+
+
+def write_items(items: Iterable[Item], path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for item in items:
+            fh.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+    return path
+
+
+def read_items(path: Path) -> list[Item]:
+    with path.open(encoding="utf-8") as fh:
+        return [Item.from_dict(json.loads(line)) for line in fh if line.strip()]
+
+
+# ==============================================================================================================
+# the decisions file: append-only, replayed on start
+# ==============================================================================================================
+def read_events(paths: Iterable[Path]) -> list[dict[str, Any]]:
+    """Every decision line of ``paths`` (files), each once (by id), in time order.
+
+    A line that is not JSON (the tail of a write cut short when the machine died) is skipped with a warning.
+    """
+    events: dict[str, dict[str, Any]] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    logger.warning("skipping a broken line %d of %s (a write cut short?)", number, path)
+                    continue
+                if isinstance(event, dict) and event.get("action") in ACTIONS and event.get("id"):
+                    events.setdefault(str(event["id"]), event)
+    return sorted(events.values(), key=lambda e: str(e.get("time", "")))  # stable: a file's own order on ties
+
+
+@dataclass
+class ReviewerState:
+    """What one reviewer has done: their live actions (undone ones removed), decisions and skips by row."""
+
+    actions: list[dict[str, Any]] = field(default_factory=list)
+    decided: dict[int, dict[str, Any]] = field(default_factory=dict)  # row -> the latest label/keep line
+    skipped: set[int] = field(default_factory=set)
+
+
+def replay(events: Iterable[Mapping[str, Any]]) -> dict[str, ReviewerState]:
+    """Each reviewer's state from the log: undo cancels the line it names; the latest decision on a row wins."""
+    live: dict[str, list[dict[str, Any]]] = {}
+    for event in events:
+        actions = live.setdefault(str(event["reviewer"]), [])
+        if event["action"] == "undo":
+            actions[:] = [a for a in actions if a["id"] != event.get("undoes")]
+        else:
+            actions.append(dict(event))
+    states = {}
+    for reviewer, actions in live.items():
+        state = ReviewerState(actions=actions)
+        for action in actions:
+            row = int(action["row"])
+            if action["action"] in ("label", "keep"):
+                state.decided[row] = action
+                state.skipped.discard(row)
+            elif row not in state.decided:
+                state.skipped.add(row)
+        states[reviewer] = state
+    return states
+
+
+def final_decisions(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
+    """reviewer -> row -> that reviewer's final decision line (``labels``, ``text_hash``, ``previous``, ...)."""
+    return {who: state.decided for who, state in replay(events).items() if state.decided}
+
+
+class DecisionLog:
+    """An append-only JSONL decisions file (``path``), plus earlier files that are only read (``read_paths``).
+
+    Each append is written, flushed and fsynced before it returns. ``lock`` serialises writes (a Space passes its
+    ``CommitScheduler``'s lock so that no upload reads half a line). The file is re-read when another process
+    appended to it, so two local apps on one file see each other's decisions.
+    """
+
+    def __init__(self, path: Path, *, read_paths: Sequence[Path] = (), lock: Any = None) -> None:
+        self.path = Path(path)
+        self.read_paths = [Path(p) for p in read_paths if Path(p) != self.path]
+        self.lock = lock or threading.Lock()
+        self._earlier = read_events(self.read_paths)
+        self._own: list[dict[str, Any]] = []
+        self._size = -1
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            size = self.path.stat().st_size if self.path.is_file() else 0
+            if size != self._size:
+                self._own = read_events([self.path])
+                self._size = size
+            if not self._earlier:
+                return list(self._own)
+            return read_events_merged(self._earlier, self._own)
+
+    def append(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        line = {"id": uuid.uuid4().hex, "time": _now(), **event}
+        if line["action"] not in ACTIONS:
+            raise ValueError(f"unknown action {line['action']!r}; expected one of {ACTIONS}")
+        data = (json.dumps(line, ensure_ascii=False) + "\n").encode("utf-8")
+        with self.lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                if _ends_without_newline(self.path):
+                    data = b"\n" + data  # a write cut short earlier: start a fresh line
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        return line
+
+
+def read_events_merged(*groups: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen: dict[str, dict[str, Any]] = {}
+    for group in groups:
+        for event in group:
+            seen.setdefault(str(event["id"]), event)
+    return sorted(seen.values(), key=lambda e: str(e.get("time", "")))
+
+
+def _ends_without_newline(path: Path) -> bool:
+    size = path.stat().st_size
+    if size == 0:
+        return False
+    with path.open("rb") as fh:
+        fh.seek(size - 1)
+        return fh.read(1) != b"\n"
+
+
+# ==============================================================================================================
+# agreement: between reviewers, and with the teacher
+# ==============================================================================================================
+def set_alpha(answers: Sequence[Sequence[Any]]) -> float | None:
+    """Krippendorff's alpha of ``answers[coder][unit]`` (a collection of label names, or ``None`` when missing).
+
+    Answers are label sets, two of which differ by their Jaccard distance (for one-label sets: nominal alpha). The
+    same figure as ``sxhub.metrics.set_alpha_with_note`` (a test holds them equal); this copy keeps the app free of
+    sxhub. ``None`` when alpha is undefined (one value only, or no text rated twice).
+    """
+    import krippendorff
+    import numpy as np
+
+    sets = sorted({frozenset(a) for row in answers for a in row if a is not None}, key=sorted)
+    if len(answers) < 2 or not sets:
+        return None
+    code = {s: i for i, s in enumerate(sets)}
+    data = np.array([[np.nan if a is None else code[frozenset(a)] for a in row] for row in answers], dtype=float)
+    names = sorted({name for s in sets for name in s})
+    hot = np.array([[name in s for name in names] for s in sets], dtype=float).reshape(len(sets), len(names))
+    inter = hot @ hot.T
+    union = hot.sum(axis=1)[:, None] + hot.sum(axis=1)[None, :] - inter
+    distance = 1.0 - np.divide(inter, union, out=np.ones_like(inter), where=union > 0)
+
+    def jaccard(v1: Any, v2: Any, i1: Any, i2: Any, n_v: Any, dtype: Any = np.float64) -> Any:
+        return distance[v1.astype(int), v2.astype(int)].astype(dtype)
+
+    try:
+        value = float(krippendorff.alpha(reliability_data=data, level_of_measurement=jaccard))
+    except ValueError:  # one value only, or no unit rated by two coders
+        return None
+    return None if math.isnan(value) else value
+
+
+def agreement(events: Iterable[Mapping[str, Any]], teacher: Mapping[int, Sequence[str]]) -> dict[str, Any]:
+    """Reviewers against each other (alpha over the texts two or more decided) and each against the teacher.
+
+    ``teacher``: row -> the teacher's label(s). Per reviewer: texts decided, how many kept the teacher's label, and
+    alpha with the teacher on those texts.
+    """
+    finals = final_decisions(events)
+    reviewers = sorted(finals)
+    rows = sorted({row for decided in finals.values() for row in decided})
+    shared = [row for row in rows if sum(row in finals[who] for who in reviewers) >= 2]
+    between = set_alpha([[_answer(finals[who].get(row)) for row in shared] for who in reviewers]) if shared else None
+    per_reviewer = []
+    for who in reviewers:
+        mine = [row for row in finals[who] if row in teacher]
+        answers = [_answer(finals[who][row]) for row in mine]
+        same = sum(set(a or ()) == set(teacher[row]) for a, row in zip(answers, mine, strict=True))
+        per_reviewer.append(
+            {
+                "reviewer": who,
+                "decided": len(finals[who]),
+                "same_as_teacher": same,
+                "alpha_with_teacher": set_alpha([answers, [list(teacher[row]) for row in mine]]) if mine else None,
+            }
+        )
+    return {"reviewers": reviewers, "n_shared": len(shared), "alpha_between": between, "per_reviewer": per_reviewer}
+
+
+def _answer(decision: Mapping[str, Any] | None) -> list[str] | None:
+    return None if decision is None else [str(v) for v in decision.get("labels") or []]
+
+
+# ==============================================================================================================
+# the rules: what a reviewer sees next and what each action records
+# ==============================================================================================================
+class Review:
+    """The queue and the log. Positions are indexes into ``items`` (queue order); ``len(items)`` means done."""
+
+    def __init__(self, items: Sequence[Item], config: ReviewConfig, log: DecisionLog) -> None:
+        if not items:
+            raise ValueError("nothing to review: the queue has no labelled text")
+        self.items = list(items)
+        self.config = config
+        self.log = log
+        self._pos_of_row = {item.row: i for i, item in enumerate(self.items)}
+
+    # -- reading ------------------------------------------------------------------------------------------------
+    def state(self, reviewer: str) -> ReviewerState:
+        return replay(self.log.events()).get(reviewer, ReviewerState())
+
+    def next_open(self, reviewer: str, after: int = -1) -> int:
+        """The first text after ``after`` this reviewer has neither decided nor skipped (wrapping round to the
+        start); with none left, the first skipped one; with none at all, ``len(items)`` (done)."""
+        state = self.state(reviewer)
+        order = list(range(after + 1, len(self.items))) + list(range(0, after + 1))
+        for pos in order:
+            row = self.items[pos].row
+            if row not in state.decided and row not in state.skipped:
+                return pos
+        for pos in order:
+            if self.items[pos].row not in state.decided:
+                return pos
+        return len(self.items)
+
+    def resume(self, reviewer: str) -> int:
+        return self.next_open(reviewer)
+
+    def progress(self, reviewer: str) -> dict[str, int]:
+        state = self.state(reviewer)
+        rows = set(self._pos_of_row)
+        decided = len(rows & set(state.decided))
+        changed = sum(
+            set(d.get("labels") or []) != set(self.items[self._pos_of_row[row]].current)
+            for row, d in state.decided.items()
+            if row in rows
+        )
+        skipped = len(rows & (state.skipped - set(state.decided)))
+        return {"total": len(rows), "decided": decided, "changed": changed, "skipped": skipped}
+
+    def agreement(self) -> dict[str, Any]:
+        return agreement(self.log.events(), {item.row: item.current for item in self.items})
+
+    # -- acting -------------------------------------------------------------------------------------------------
+    def decide(self, pos: int, reviewer: str, labels: Sequence[str]) -> int:
+        """Record ``labels`` as the right label(s) of the text at ``pos``; returns the next position."""
+        reviewer, item = _check_reviewer(reviewer), self._item(pos)
+        labels = self._check_labels(labels)
+        action = "keep" if set(labels) == set(item.current) else "label"
+        self._record(action, item, reviewer, labels=labels)
+        return self.next_open(reviewer, pos)
+
+    def keep(self, pos: int, reviewer: str) -> int:
+        reviewer, item = _check_reviewer(reviewer), self._item(pos)
+        if not item.current and not self.config.multi_label:
+            raise ValueError("this text has no current label to keep; pick one")
+        self._record("keep", item, reviewer, labels=list(item.current))
+        return self.next_open(reviewer, pos)
+
+    def skip(self, pos: int, reviewer: str) -> int:
+        reviewer, item = _check_reviewer(reviewer), self._item(pos)
+        self._record("skip", item, reviewer)
+        return self.next_open(reviewer, pos)
+
+    def back(self, pos: int) -> int:
+        return max(0, min(pos, len(self.items)) - 1)
+
+    def undo(self, reviewer: str) -> int | None:
+        """Cancel the reviewer's latest action; returns the position of its text (``None``: nothing to undo)."""
+        reviewer = _check_reviewer(reviewer)
+        actions = self.state(reviewer).actions
+        if not actions:
+            return None
+        last = actions[-1]
+        self.log.append({"reviewer": reviewer, "action": "undo", "undoes": last["id"], "row": last["row"]})
+        return self._pos_of_row.get(int(last["row"]), 0)
+
+    def _item(self, pos: int) -> Item:
+        if not 0 <= pos < len(self.items):
+            raise ValueError("every text has been reviewed; go back to change a decision")
+        return self.items[pos]
+
+    def _check_labels(self, labels: Sequence[str]) -> list[str]:
+        labels = [str(v) for v in labels]
+        unknown = [v for v in labels if v not in self.config.labels]
+        if unknown:
+            raise ValueError(f"unknown label(s) {unknown}; the labels are {self.config.labels}")
+        if not self.config.multi_label and len(labels) != 1:
+            raise ValueError(f"a single-label task needs exactly one label, got {labels}")
+        return [name for name in self.config.labels if name in labels]  # the task's order
+
+    def _record(self, action: str, item: Item, reviewer: str, *, labels: list[str] | None = None) -> None:
+        event: dict[str, Any] = {
+            "reviewer": _check_reviewer(reviewer),
+            "action": action,
+            "row": item.row,
+            "text_hash": item.text_hash,
+        }
+        if labels is not None:
+            event.update(labels=labels, previous=list(item.current))
+        self.log.append(event)
+
+
+def _check_reviewer(reviewer: str) -> str:
+    name = (reviewer or "").strip()
+    if not name:
+        raise ValueError("type your name in the Reviewer box first: every decision is saved with its reviewer")
+    return name

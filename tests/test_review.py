@@ -1,0 +1,500 @@
+"""Human review: the queue a reviewer sees, the append-only decisions, agreement, apply-review, the cards, and the
+review Space against the Hub stand-in (the browser test is tests/test_review_browser.py)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from sxhub.data import load_labelled, read_table, write_table
+from sxhub.review import apply_review, decisions_path, load_review
+from sxhub.review_log import DecisionLog, Review, ReviewConfig, read_events, set_alpha, text_hash
+from sxhub.spec import TaskSpec
+
+NAMES = ["positive", "neutral", "negative"]
+
+
+def _vote(teacher: str, sample: int, labels: list[str] | None, reason: str = "") -> dict[str, Any]:
+    return {"teacher": teacher, "sample": sample, "labels": labels, "reason": reason, "error": "", "raw": "{}"}
+
+
+def labelled_rows(n: int = 9) -> list[dict[str, Any]]:
+    """Annotate-style rows; row 4 failed. Rows 1, 5 and 7 have split votes (agreement 1/3 or 2/3)."""
+    rows = []
+    for i in range(n):
+        lab = NAMES[i % 3]
+        other = NAMES[(i + 1) % 3]
+        split = {1: 1, 5: 2, 7: 2}.get(i, 0)  # how many of the 3 votes go to `other`
+        votes = [_vote("big-llm", s, [other if s < split else lab], f"reason {i}.{s}") for s in range(3)]
+        row = {"text": f"company profit {i}", "label": lab, "votes": votes, "agreement": (3 - split) / 3}
+        row.update(failed=False, error="", gold=NAMES[(i + 2) % 3] if i in (0, 2) else lab)
+        rows.append(row)
+    rows[1]["label"] = NAMES[2]  # 1 vote for neutral... but the label is its majority: keep it consistent
+    rows[1]["votes"] = [_vote("big-llm", s, [NAMES[2] if s else NAMES[1]], f"reason 1.{s}") for s in range(3)]
+    rows[4].update(label=None, votes=[_vote("big-llm", s, None) for s in range(3)], failed=True, error="timeout")
+    rows[4]["agreement"] = None
+    return rows
+
+
+def queue_rows(rows: list[dict[str, Any]], order: list[int]) -> list[dict[str, Any]]:
+    """A queue as `sxhub doubts` writes it (columns from its contract), highest doubt first."""
+    out = []
+    for rank, i in enumerate(order):
+        out.append(
+            {
+                "row": i,
+                "text": rows[i]["text"],
+                "label": rows[i]["label"],
+                "doubt": round(0.9 - 0.1 * rank, 3),
+                "suggested": NAMES[(i + 2) % 3],
+                "signal_vote_split": 0.5,
+                "signal_oof_disagreement": 0.75,
+                "signal_label_quality": 0.25,
+                "oof_probs": {"positive": 0.2, "neutral": 0.3, "negative": 0.5},
+                "votes": rows[i]["votes"],
+            }
+        )
+    return out
+
+
+@pytest.fixture
+def labelled(tmp_path: Path) -> Path:
+    path = tmp_path / "labelled.parquet"
+    pd.DataFrame(labelled_rows()).to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def queue_csv(tmp_path: Path) -> Path:
+    """A CSV queue (dict and list cells JSON-encoded, numbers as text) in a non-file order."""
+    return write_table(pd.DataFrame(queue_rows(labelled_rows(), [7, 2, 0, 5, 1, 3, 6, 8])), tmp_path / "queue.csv")
+
+
+def _review(labelled: Path, tmp_path: Path, queue: Path | None = None) -> Review:
+    items, config = load_review(labelled, queue=queue)
+    return Review(items, config, DecisionLog(tmp_path / "decisions.jsonl"))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# what the reviewer sees
+# --------------------------------------------------------------------------------------------------------------
+def test_queue_order_and_what_each_text_shows(labelled: Path, queue_csv: Path) -> None:
+    items, config = load_review(labelled, queue=queue_csv)
+    assert [i.row for i in items] == [7, 2, 0, 5, 1, 3, 6, 8]
+    assert config.labels == NAMES and not config.multi_label  # the order of the queue's probabilities
+    first = items[0]
+    assert first.text == "company profit 7" and first.current == ["neutral"]
+    assert first.doubt == pytest.approx(0.9) and first.suggested == ["positive"]
+    assert first.probs == {"positive": 0.2, "neutral": 0.3, "negative": 0.5}
+    assert first.signals == {"vote split": 0.5, "oof disagreement": 0.75, "label quality": 0.25}
+    assert [v["reason"] for v in first.votes] == ["reason 7.0", "reason 7.1", "reason 7.2"]
+    assert [v["labels"] for v in first.votes] == [["negative"], ["negative"], ["neutral"]]
+
+
+def test_without_a_queue_the_most_split_votes_come_first(labelled: Path, tmp_path: Path) -> None:
+    items, _ = load_review(labelled)
+    assert [i.row for i in items] == [5, 7, 1, 0, 2, 3, 6, 8]  # agreement 1/3, 1/3, 2/3, then file order; 4 failed
+    frame = pd.DataFrame(labelled_rows()).drop(columns=["votes", "agreement"])
+    items, _ = load_review(frame, spec=_spec())
+    assert [i.row for i in items] == [0, 1, 2, 3, 5, 6, 7, 8]
+
+
+def test_a_queue_from_another_file_is_one_clear_error(labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    rows = queue_rows(labelled_rows(), [3, 2])
+    rows[0]["text"] = "some other text"
+    bad = write_table(pd.DataFrame(rows), tmp_path / "bad.jsonl")
+    with pytest.raises(ValueError, match=re.escape("does not match the labelled file at row 3")):
+        load_review(labelled, queue=bad)
+    one_label = tmp_path / "one.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["x", "x"]}).to_csv(one_label, index=False)
+    with pytest.raises(ValueError, match=re.escape("pass --task TASK.yaml")):
+        load_review(one_label)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# decisions: saved at once, replayed on restart
+# --------------------------------------------------------------------------------------------------------------
+def test_every_action_is_one_appended_line_and_a_restart_resumes(
+    labelled: Path, queue_csv: Path, tmp_path: Path
+) -> None:
+    review = _review(labelled, tmp_path, queue_csv)
+    log = tmp_path / "decisions.jsonl"
+    pos = review.resume("alice")
+    assert pos == 0
+    pos = review.decide(pos, "alice", ["negative"])  # row 7: neutral -> negative
+    assert pos == 1 and len(log.read_text().splitlines()) == 1
+    pos = review.keep(pos, "alice")  # row 2
+    pos = review.skip(pos, "alice")  # row 0
+    assert pos == 3
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["action"] for e in lines] == ["label", "keep", "skip"]
+    assert lines[0]["reviewer"] == "alice" and lines[0]["row"] == 7 and lines[0]["labels"] == ["negative"]
+    assert lines[0]["previous"] == ["neutral"] and lines[0]["text_hash"] == text_hash("company profit 7")
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00$", lines[0]["time"])
+    assert review.progress("alice") == {"total": 8, "decided": 2, "changed": 1, "skipped": 1}
+
+    restarted = _review(labelled, tmp_path, queue_csv)  # a new process over the same file
+    assert restarted.resume("alice") == 3
+    assert restarted.resume("bob") == 0  # each reviewer has their own place
+    assert restarted.back(3) == 2 and restarted.back(0) == 0
+    assert restarted.undo("alice") == 2  # the skip of row 0 (position 2) is cancelled...
+    assert restarted.resume("alice") == 2  # ...so row 0 is open again
+    assert restarted.undo("alice") == 1 and restarted.undo("alice") == 0
+    assert restarted.undo("alice") is None
+    assert restarted.progress("alice")["decided"] == 0
+    assert len(log.read_text().splitlines()) == 6  # nothing was rewritten: three actions and three undos
+
+
+def test_skipped_texts_come_back_after_the_rest(labelled: Path, tmp_path: Path) -> None:
+    review = _review(labelled, tmp_path)
+    pos = review.skip(0, "alice")
+    while pos < len(review.items) and pos != 0:
+        pos = review.keep(pos, "alice")
+    assert pos == 0  # only the skipped text is left
+    assert review.decide(pos, "alice", ["positive"]) == len(review.items)  # done
+    with pytest.raises(ValueError, match="every text has been reviewed"):
+        review.keep(len(review.items), "alice")
+
+
+def test_bad_actions_are_refused_before_anything_is_written(labelled: Path, tmp_path: Path) -> None:
+    review = _review(labelled, tmp_path)
+    with pytest.raises(ValueError, match="type your name"):
+        review.keep(0, "  ")
+    with pytest.raises(ValueError, match=re.escape("unknown label(s) ['bullish']")):
+        review.decide(0, "alice", ["bullish"])
+    with pytest.raises(ValueError, match="exactly one label"):
+        review.decide(0, "alice", ["positive", "negative"])
+    assert not (tmp_path / "decisions.jsonl").exists()
+
+
+def test_a_torn_last_line_is_skipped_and_the_next_write_starts_afresh(labelled: Path, tmp_path: Path) -> None:
+    review = _review(labelled, tmp_path)
+    review.keep(0, "alice")
+    log = tmp_path / "decisions.jsonl"
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "cut", "time": "2026-')  # the machine died mid-write
+    assert len(read_events([log])) == 1
+    review.keep(1, "alice")
+    assert [e["row"] for e in read_events([log])] == [5, 7]
+    assert _review(labelled, tmp_path).progress("alice")["decided"] == 2
+
+
+def test_two_apps_on_one_file_see_each_others_decisions(labelled: Path, tmp_path: Path) -> None:
+    first, second = _review(labelled, tmp_path), _review(labelled, tmp_path)
+    first.decide(0, "alice", ["positive"])
+    second.decide(0, "bob", ["negative"])
+    assert first.agreement()["reviewers"] == ["alice", "bob"]
+
+
+def test_multi_label_decisions_are_label_sets(tmp_path: Path) -> None:
+    spec = _spec(multi_label=True)
+    frame = pd.DataFrame({"text": ["a b", "c d", "e f"], "labels": [["positive"], [], ["neutral", "negative"]]})
+    items, config = load_review(frame, spec=spec)
+    assert config.multi_label and [i.current for i in items] == [["positive"], [], ["neutral", "negative"]]
+    review = Review(items, config, DecisionLog(tmp_path / "d.jsonl"))
+    pos = review.decide(0, "alice", ["negative", "positive"])  # stored in the task's order
+    pos = review.decide(pos, "alice", [])  # "none of the labels" is an answer
+    review.keep(pos, "alice")
+    decided = review.state("alice").decided
+    assert decided[0]["labels"] == ["positive", "negative"] and decided[1]["action"] == "keep"
+    assert decided[2]["labels"] == ["neutral", "negative"]
+    assert review.progress("alice")["changed"] == 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# agreement
+# --------------------------------------------------------------------------------------------------------------
+def test_alpha_is_the_same_figure_as_sxhub_metrics() -> None:
+    from sxhub.metrics import alpha_with_note, set_alpha_with_note
+
+    a = [["positive"], ["neutral"], ["negative"], ["neutral"], None, ["positive"]]
+    b = [["positive"], ["negative"], ["negative"], ["neutral"], ["neutral"], ["neutral"]]
+    index = {n: i for i, n in enumerate(NAMES)}
+    codes = [[float("nan") if x is None else index[x[0]] for x in row] for row in (a, b)]
+    assert set_alpha([a, b]) == pytest.approx(alpha_with_note(codes)[0])
+    sets = [[["positive", "neutral"], [], ["negative"], ["neutral"]], [["positive"], [], ["negative"], ["positive"]]]
+    assert set_alpha(sets) == pytest.approx(set_alpha_with_note(sets)[0])
+    assert set_alpha([[["positive"]], [["positive"]]]) is None  # one value only: undefined
+
+
+def test_agreement_between_reviewers_and_with_the_teacher(labelled: Path, tmp_path: Path) -> None:
+    review = _review(labelled, tmp_path)  # rows in order 5, 7, 1, 0, 2, ...
+    for pos, (a, b) in enumerate([("positive", "positive"), ("negative", "negative"), ("negative", "neutral")]):
+        review.decide(pos, "alice", [a])
+        review.decide(pos, "bob", [b])
+    review.keep(3, "alice")
+    result = review.agreement()
+    assert result["reviewers"] == ["alice", "bob"] and result["n_shared"] == 3
+    assert result["alpha_between"] == pytest.approx(
+        set_alpha([[["positive"], ["negative"], ["negative"]], [["positive"], ["negative"], ["neutral"]]])
+    )
+    alice, bob = result["per_reviewer"]
+    assert (alice["decided"], alice["same_as_teacher"]) == (4, 2)  # rows 5 (negative->positive), 7, 1 (kept), 0
+    assert (bob["decided"], bob["same_as_teacher"]) == (3, 0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# apply-review
+# --------------------------------------------------------------------------------------------------------------
+def _spec(multi_label: bool = False) -> TaskSpec:
+    return TaskSpec(
+        name="fin-sent",
+        description="Sentiment of financial news.",
+        labels=[{"name": n} for n in NAMES],
+        multi_label=multi_label,
+        teachers=["local"],
+    )
+
+
+def _decide_three_reviewers(labelled: Path, tmp_path: Path) -> Review:
+    """Row 5 (teacher: negative): 2 say positive, 1 neutral -> positive. Row 7 (neutral): 1 positive, 1 negative
+    -> tie, the teacher's label stays. Row 1 (negative): two keep it -> human, unchanged. Row 0 (positive): carol
+    says negative, undoes it, then says neutral -> changed."""
+    review = _review(labelled, tmp_path)
+    pos = {item.row: i for i, item in enumerate(review.items)}
+    review.decide(pos[5], "alice", ["positive"])
+    review.decide(pos[5], "bob", ["positive"])
+    review.decide(pos[5], "carol", ["neutral"])
+    review.decide(pos[7], "alice", ["positive"])
+    review.decide(pos[7], "bob", ["negative"])
+    review.keep(pos[1], "alice")
+    review.keep(pos[1], "carol")
+    review.decide(pos[0], "carol", ["negative"])
+    review.undo("carol")  # ...changed her mind
+    review.decide(pos[0], "carol", ["neutral"])
+    return review
+
+
+def test_majority_decides_ties_keep_the_teacher_and_are_listed(labelled: Path, tmp_path: Path) -> None:
+    _decide_three_reviewers(labelled, tmp_path)
+    result = apply_review(labelled, tmp_path / "decisions.jsonl")
+    frame = result.frame
+    assert result.summary() == {
+        "rows": 9,
+        "reviewers": ["alice", "bob", "carol"],
+        "decisions": 8,
+        "reviewed": 3,
+        "changed": 2,
+        "ties": [7],
+    }
+    assert frame["label"].tolist()[:9] == [
+        "neutral",
+        "negative",
+        "negative",
+        "positive",
+        None,
+        "positive",
+        "positive",
+        "neutral",
+        "negative",
+    ]
+    assert frame.loc[[0, 1, 5], "label_source"].tolist() == ["human"] * 3
+    assert frame.loc[[2, 7], "label_source"].tolist() == ["teacher"] * 2
+    assert frame.loc[5, "teacher_label"] == "negative" and frame.loc[5, "reviewers"] == ["alice", "bob", "carol"]
+    assert frame.loc[7, "reviewers"] == ["alice", "bob"] and frame.loc[2, "reviewers"] == []
+    assert list(frame.columns[:3]) == ["text", "label", "teacher_label"]
+
+    # applying the (longer) decisions file again to the output starts from the teacher's label, not the last run's
+    out = write_table(frame, tmp_path / "reviewed.jsonl")
+    review = _review(labelled, tmp_path)
+    review.decide([i.row for i in review.items].index(5), "dave", ["neutral"])  # now 2 positive, 2 neutral
+    again = apply_review(out, tmp_path / "decisions.jsonl")
+    assert again.ties == [5, 7]
+    assert again.frame.loc[5, "label"] == "negative" and again.frame.loc[5, "label_source"] == "teacher"
+    assert again.frame.loc[5, "teacher_label"] == "negative" and again.n_changed == 1
+
+
+def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    _decide_three_reviewers(labelled, tmp_path)
+    out = tmp_path / "reviewed.csv"
+    code, stdout, err = run_cli(
+        ["apply-review", str(labelled), str(tmp_path / "decisions.jsonl"), "-o", str(out)], capsys
+    )
+    assert code == 0, err
+    assert "3 text(s) now labelled by people, 2 changed; 1 tie(s) kept the teacher's label (rows [7])" in stdout
+    data = load_labelled(out, label_names=NAMES, multi_label=False)  # exactly what `sxhub train` calls
+    by_text = dict(zip(data.texts, data.labels, strict=True))
+    assert by_text["company profit 5"] == "positive" and by_text["company profit 0"] == "neutral"
+    assert "company profit 4" not in by_text  # the failed row stays failed
+
+
+def test_apply_review_cli_in_place_json_and_errors(labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    decisions = tmp_path / "decisions.jsonl"
+    code, _, err = run_cli(["apply-review", str(labelled), str(decisions), "-o", str(tmp_path / "o.csv")], capsys)
+    assert code == 2 and "decisions" in err and "not found" in err
+    _decide_three_reviewers(labelled, tmp_path)
+    code, _, err = run_cli(["apply-review", str(labelled), str(decisions)], capsys)
+    assert code == 2 and "pass -o OUT, or --in-place" in err
+    code, out, err = run_cli(["apply-review", str(labelled), str(decisions), "--in-place", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["changed"] == 2 and json.loads(out)["output"] == str(labelled)
+    assert read_table(labelled)["label_source"].tolist().count("human") == 3
+
+    other = tmp_path / "other.parquet"
+    rows = labelled_rows()
+    rows[5]["text"] = "a different text"
+    pd.DataFrame(rows).to_parquet(other)
+    code, _, err = run_cli(["apply-review", str(other), str(decisions), "-o", str(tmp_path / "x.csv")], capsys)
+    assert code == 2 and "were made on other texts" in err and "[5]" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_sxhub_review_cli_names_bad_input(tmp_path: Path, capsys: Any) -> None:
+    bad = tmp_path / "nolabels.csv"
+    pd.DataFrame({"text": ["a"]}).to_csv(bad, index=False)
+    code, _, err = run_cli(["review", str(bad), "--port", "7999"], capsys)
+    assert code == 2 and "no 'label or labels' column" in err
+
+
+def test_the_default_decisions_file_sits_beside_the_data(labelled: Path) -> None:
+    assert decisions_path(labelled) == labelled.with_name("labelled.decisions.jsonl")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# cards, and the review Space against the Hub stand-in
+# --------------------------------------------------------------------------------------------------------------
+def _task_file(tmp_path: Path) -> Path:
+    task = tmp_path / "task.yaml"
+    task.write_text(_spec().to_yaml(), encoding="utf-8")
+    return task
+
+
+def test_dataset_card_says_how_many_labels_people_reviewed_and_changed(labelled: Path, tmp_path: Path) -> None:
+    from sxhub.publish import publish_dataset
+
+    _decide_three_reviewers(labelled, tmp_path)
+    reviewed = write_table(apply_review(labelled, tmp_path / "decisions.jsonl").frame, tmp_path / "rev.parquet")
+    folder = Path(publish_dataset(reviewed, spec=_task_file(tmp_path), to=tmp_path / "ds"))
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "People reviewed **3** of the 8 labels with `sxhub review` and changed **2** of them" in card
+    assert "3 reviewer(s): alice, bob, carol" in card and "on 1 text(s) they tied" in card
+    assert "| `reviewers` | who reviewed the text |" in card and "| `label_source` | kept from the input" not in card
+    parts = pd.concat(pd.read_parquet(p) for p in (folder / "data").glob("*.parquet"))
+    assert sorted(parts["label_source"].unique()) == ["human", "teacher"]
+    plain = Path(publish_dataset(labelled, spec=_task_file(tmp_path), to=tmp_path / "plain"))
+    assert "Human review" not in (plain / "README.md").read_text(encoding="utf-8")
+
+
+def test_new_dataset_revision_and_the_model_card_cites_it(hub: Any, labelled: Path, tmp_path: Path) -> None:
+    from huggingface_hub import HfApi
+    from test_publish import make_student
+
+    from sxhub.publish import publish_dataset, publish_model
+
+    repo = f"{hub.user}/fin-sent"
+    task = _task_file(tmp_path)
+    publish_dataset(labelled, spec=task, repo_id=repo)
+    first = HfApi().dataset_info(repo).sha
+    _decide_three_reviewers(labelled, tmp_path)
+    reviewed = write_table(apply_review(labelled, tmp_path / "decisions.jsonl").frame, tmp_path / "rev.parquet")
+    code_url = publish_dataset(reviewed, spec=task, repo_id=repo, exist_ok=True)
+    assert repo in code_url
+    second = HfApi().dataset_info(repo).sha
+    assert second and second != first
+    card = hub.stub.read_file(repo, "README.md", repo_type="dataset").decode()
+    assert "and changed **2** of them" in card
+
+    student = make_student(tmp_path / "student", _spec())
+    publish_model(student, repo_id=f"{hub.user}/fin-student", dataset_repo=repo, data=reviewed, gold="gold")
+    model_card = hub.stub.read_file(f"{hub.user}/fin-student", "README.md").decode()
+    assert f"at revision [`{second[:12]}`](https://huggingface.co/datasets/{repo}/tree/{second})" in model_card
+    assert f"revision: {second}" in model_card.split("---")[1]  # the model-index results name the revision too
+
+
+@pytest.fixture
+def space_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Import the app from a published Space folder (not from sxhub): ``load(folder)`` returns its review_app."""
+    loaded: list[str] = []
+
+    def load(folder: Path) -> Any:
+        monkeypatch.syspath_prepend(str(folder))
+        module = importlib.import_module("sxhub_review.review_app")
+        loaded.extend(m for m in sys.modules if m.startswith("sxhub_review"))
+        assert Path(module.__file__).is_relative_to(folder)
+        return module
+
+    yield load
+    for name in set(loaded):
+        sys.modules.pop(name, None)
+
+
+def test_review_space_keeps_decisions_in_the_dataset_repo(
+    hub: Any,
+    labelled: Path,
+    queue_csv: Path,
+    tmp_path: Path,
+    space_modules: Any,
+    capsys: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from huggingface_hub import snapshot_download
+
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")  # gradio's telemetry would go to the Hub stand-in
+
+    space, dataset = f"{hub.user}/fin-review", f"{hub.user}/fin-sent"
+    code, out, err = run_cli(
+        ["publish", "review", str(labelled), "--queue", str(queue_csv), "--repo-id", space, "--dataset-repo", dataset],
+        capsys,
+    )
+    assert code == 0, err
+    assert "fin-review" in out
+    files = set(hub.stub.list_files(space, repo_type="space"))
+    assert {"app.py", "README.md", "requirements.txt", "config.json", "items.jsonl"} <= files
+    assert {"sxhub_review/__init__.py", "sxhub_review/review_app.py", "sxhub_review/review_log.py"} <= files
+    readme = hub.stub.read_file(space, "README.md", repo_type="space").decode()
+    assert "sdk: gradio" in readme and f"- {dataset}" in readme and "HF_TOKEN" in readme
+    requirements = hub.stub.read_file(space, "requirements.txt", repo_type="space").decode()
+    assert "krippendorff" in requirements and "gradio==" in requirements
+
+    folder = Path(snapshot_download(space, repo_type="space", local_dir=tmp_path / "space"))  # as a Space checks out
+    app = space_modules(folder)
+    review, scheduler = app.load_space(folder, token=hub.token, decisions_folder=tmp_path / "run1")
+    try:
+        assert [i.row for i in review.items] == [7, 2, 0, 5, 1, 3, 6, 8]
+        app.build_demo(review, reviewer="alice")  # the page builds from the Space's own files
+        pos = review.decide(0, "alice", ["negative"])
+        review.keep(pos, "alice")
+        scheduler.trigger().result(timeout=60)
+    finally:
+        scheduler.stop()
+    committed = [f for f in hub.stub.list_files(dataset, repo_type="dataset") if f.startswith("review/decisions/")]
+    assert len(committed) == 1 and committed[0].endswith(".jsonl")
+
+    # a restarted Space (fresh disk) reads the decisions back from the dataset repo and resumes
+    again, scheduler2 = app.load_space(folder, token=hub.token, decisions_folder=tmp_path / "run2")
+    try:
+        assert again.resume("alice") == 2 and again.progress("alice")["decided"] == 2
+        again.decide(2, "bob", ["neutral"])  # row 0: positive -> neutral
+        scheduler2.trigger().result(timeout=60)
+    finally:
+        scheduler2.stop()
+
+    # and apply-review reads them all from the dataset repo
+    code, out, err = run_cli(
+        ["apply-review", str(labelled), dataset, "-o", str(tmp_path / "rev.csv"), "--json"], capsys
+    )
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["reviewers"] == ["alice", "bob"] and summary["reviewed"] == 3 and summary["changed"] == 2
+
+
+def test_publish_review_errors_are_one_line(labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    code, _, err = run_cli(["publish", "review", str(labelled), "--to", str(tmp_path / "s")], capsys)
+    assert code == 2 and "needs --dataset-repo" in err
+    code, _, err = run_cli(
+        ["publish", "review", str(labelled), "--to", str(tmp_path / "s"), "--dataset-repo", "bad id"], capsys
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    args = ["publish", "review", str(labelled), "--to", str(tmp_path / "s"), "--dataset-repo", "me/ds"]
+    code, _, err = run_cli([*args, "--task", str(_task_file(tmp_path))], capsys)
+    assert code == 0, err
+    config = ReviewConfig.from_dict(json.loads((tmp_path / "s" / "config.json").read_text()))
+    assert config.dataset_repo == "me/ds" and config.labels == NAMES and config.descriptions == {}
