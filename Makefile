@@ -53,10 +53,11 @@ bench: venv
 autotrain-env:
 	bash scripts/autotrain-env.sh
 
-## Debian's chromium for the headless screenshot test (skipped when it cannot be installed)
+## Debian's chromium and chromedriver for the browser tests (skipped when they cannot be installed; CI=true fails)
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) \
-		|| echo "chromium could not be installed: the screenshot test will be skipped"; }
+	@{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || { (apt-get update -qq && \
+		apt-get install -y -qq chromium chromium-driver >/dev/null) \
+		|| echo "chromium could not be installed: the browser tests will be skipped"; }
 
 clean:
 	rm -rf $(VENV) .venv-autotrain out build *.egg-info

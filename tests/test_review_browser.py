@@ -1,0 +1,199 @@
+"""The review app in a real browser: Debian's chromium driven through its chromedriver with selenium.
+
+A reviewer opens ``sxhub review``, labels three texts by clicking and by keyboard, reloads the page, the app is
+killed and started again, and the decisions are all there and the queue resumes at the fourth text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import missing_component, require_modules
+from test_review import labelled_rows, queue_rows
+
+from sxhub.data import write_table
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+WAIT_S = 60
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless chromium; absent (or selenium absent): skip locally, fail under CI=true."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not path.is_file():
+            missing_component(f"{path} not installed: apt-get install -y {package} (or make chromium)")
+    require_modules("selenium", install='pip install "sxhub[dev]"')
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)  # no driver download
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_app(args: list[str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``sxhub review ... --port PORT`` in its own process, once it answers HTTP."""
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1"}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "sxhub", "review", *args, "--port", str(port)], stdout=out, stderr=out, env=env
+        )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"sxhub review exited with {proc.returncode}: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+                return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    pytest.fail(f"sxhub review did not answer on port {port} in 120 s: {log.read_text()[-2000:]}")
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL: no clean shutdown, nothing flushed on the way out."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def _page(driver: Any) -> tuple[Callable[[], str], Callable[[], str], Callable[[Callable[[], bool]], None]]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def text() -> str:
+        return str(driver.find_element(By.CSS_SELECTOR, "#sxr-text textarea").get_attribute("value"))
+
+    def progress() -> str:
+        return str(driver.find_element(By.ID, "sxr-progress").text)
+
+    def wait(condition: Callable[[], bool]) -> None:
+        WebDriverWait(driver, WAIT_S).until(lambda _: condition())
+
+    return text, progress, wait
+
+
+def _press(driver: Any, key: str) -> None:
+    """A key pressed on the page itself (not in a text field), as a reviewer does."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    driver.find_element(By.TAG_NAME, "h1").click()  # focus the page, away from the Reviewer box
+    ActionChains(driver).send_keys(key).perform()
+
+
+def test_label_by_click_and_key_then_reload_kill_restart_and_resume(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    rows = labelled_rows()
+    labelled = tmp_path / "labelled.parquet"
+    pd.DataFrame(rows).to_parquet(labelled)
+    order = [7, 2, 0, 5, 1, 3, 6, 8]
+    queue = write_table(pd.DataFrame(queue_rows(rows, order)), tmp_path / "queue.parquet")
+    texts = [rows[i]["text"] for i in order]
+    port, log = _free_port(), tmp_path / "app.log"
+    args = [str(labelled), "--queue", str(queue), "--reviewer", "alice"]
+    proc = _start_app(args, port, log)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        browser.get(url)
+        text, progress, wait = _page(browser)
+        wait(lambda: text() == texts[0])
+        facts = browser.find_element(By.ID, "sxr-facts").text
+        assert "neutral" in facts and "doubt" in facts  # the current label, suggested, doubt and signals
+        assert "reason 7.0" in browser.find_element(By.ID, "sxr-votes").text  # the teacher's votes with reasons
+
+        browser.find_element(By.ID, "sxr-label-3").click()  # text 1 (row 7, neutral): click "3 negative"
+        wait(lambda: text() == texts[1])
+        _press(browser, "1")  # text 2 (row 2, negative): key 1 = positive
+        wait(lambda: text() == texts[2])
+        _press(browser, "k")  # text 3 (row 0, positive): keep
+        wait(lambda: text() == texts[3])
+        wait(lambda: "3 of 8 decided (2 changed)" in progress())
+
+        browser.refresh()  # a new page session resumes at the first undecided text
+        wait(lambda: text() == texts[3])
+        assert "3 of 8 decided" in progress()
+
+        _kill(proc)  # the app dies without warning...
+        proc = _start_app(args, port, log)  # ...and starts again over the same decisions file
+        browser.get(url)
+        wait(lambda: text() == texts[3])
+        wait(lambda: "3 of 8 decided (2 changed)" in progress())
+
+        _press(browser, "b")  # back shows the reviewer's own earlier decision
+        wait(lambda: text() == texts[2])
+        assert "You kept" in browser.find_element(By.ID, "sxr-facts").text
+    finally:
+        _kill(proc)
+
+    lines = [json.loads(line) for line in (tmp_path / "labelled.decisions.jsonl").read_text().splitlines()]
+    assert [(e["reviewer"], e["row"], e["action"], e["labels"]) for e in lines] == [
+        ("alice", 7, "label", ["negative"]),
+        ("alice", 2, "label", ["positive"]),
+        ("alice", 0, "keep", ["positive"]),
+    ]
+
+
+def test_multi_label_keys_toggle_labels_and_enter_saves(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from sxhub.review import launch_review
+    from sxhub.spec import TaskSpec
+
+    spec = TaskSpec(name="topics", labels=["price", "delivery", "quality"], multi_label=True, teachers=["local"])
+    data = tmp_path / "topics.jsonl"
+    write_table(pd.DataFrame({"text": ["late and broken", "cheap"], "labels": [["delivery"], ["price"]]}), data)
+    demo, url, review = launch_review(data, spec=spec, reviewer="bob", port=_free_port(), block=False)
+    try:
+        browser.get(url)
+        text, progress, wait = _page(browser)
+        wait(lambda: text() == "late and broken")
+        _press(browser, "3")  # tick quality beside the current delivery
+        wait(lambda: browser.find_elements(By.CSS_SELECTOR, "#sxr-choices input[type=checkbox]")[2].is_selected())
+        _press(browser, "\ue007")  # Enter saves the ticked labels
+        wait(lambda: text() == "cheap")
+        wait(lambda: "1 of 2 decided (1 changed)" in progress())
+        _press(browser, "u")  # undo brings the text back
+        wait(lambda: text() == "late and broken")
+    finally:
+        demo.close()
+    events = [json.loads(line) for line in (tmp_path / "topics.decisions.jsonl").read_text().splitlines()]
+    assert [e["action"] for e in events] == ["label", "undo"]
+    assert events[0]["labels"] == ["delivery", "quality"] and events[0]["reviewer"] == "bob"
+    assert review.progress("bob")["decided"] == 0
