@@ -119,7 +119,9 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(timezone.utc)).total_seconds())
 
 
-def classify_status(status: int, detail: str, headers: Any, name: str, *, hub: bool) -> TeacherError:
+def classify_status(
+    status: int, detail: str, headers: Any, name: str, *, hub: bool
+) -> TeacherError | TeacherUnavailableError:
     """The error for an HTTP error answer: retryable (429, 408, 5xx), unavailable (401/403/404) or rejected."""
     shown = f" ({detail})" if detail else ""
     if status == 429 or status >= 500 or status == 408:
