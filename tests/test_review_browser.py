@@ -170,7 +170,9 @@ def test_label_by_click_and_key_then_reload_kill_restart_and_resume(browser: Any
     ]
 
 
-def test_multi_label_keys_toggle_labels_and_enter_saves(browser: Any, tmp_path: Path) -> None:
+def test_multi_label_keys_toggle_labels_and_enter_saves_for_the_reviewer_in_the_link(
+    browser: Any, tmp_path: Path
+) -> None:
     from selenium.webdriver.common.by import By
 
     from sxhub.review import launch_review
@@ -179,9 +181,9 @@ def test_multi_label_keys_toggle_labels_and_enter_saves(browser: Any, tmp_path: 
     spec = TaskSpec(name="topics", labels=["price", "delivery", "quality"], multi_label=True, teachers=["local"])
     data = tmp_path / "topics.jsonl"
     write_table(pd.DataFrame({"text": ["late and broken", "cheap"], "labels": [["delivery"], ["price"]]}), data)
-    demo, url, review = launch_review(data, spec=spec, reviewer="bob", port=_free_port(), block=False)
+    demo, url, review = launch_review(data, spec=spec, reviewer="", port=_free_port(), block=False)
     try:
-        browser.get(url)
+        browser.get(url + "?reviewer=bob")  # a link can name the reviewer (a Space shared with several people)
         text, progress, wait = _page(browser)
         wait(lambda: text() == "late and broken")
         _press(browser, "3")  # tick quality beside the current delivery
