@@ -12,7 +12,7 @@ import math
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +38,31 @@ def looks_like_hub_id(source: str) -> bool:
     return bool(re.match(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.-]+)?$", source)) and not Path(source).suffix
 
 
-def read_table(source: str | os.PathLike[str], *, limit: int | None = None, split: str = "train") -> pd.DataFrame:
-    """Read a CSV/TSV/JSONL/JSON/Parquet file, or a Hub dataset id (``user/name`` or ``user/name:split``)."""
+def read_table(
+    source: str | os.PathLike[str],
+    *,
+    limit: int | None = None,
+    split: str = "train",
+    rows: Any = None,
+) -> pd.DataFrame:
+    """Read a CSV/TSV/JSONL/JSON/Parquet file, or a Hub dataset id (``user/name`` or ``user/name:split``).
+
+    ``rows`` picks a slice (offset, limit, shard; :class:`RowSlice`), read in chunks so that only the slice is held;
+    a Hub dataset is always streamed (``datasets`` streaming), never downloaded whole.
+    """
+    from .stream import RowSlice, is_hub_source, iter_table
+
     text = str(source)
+    if (rows is not None and not rows.is_all) or is_hub_source(text):
+        rows = rows or RowSlice()
+        limits = [n for n in (limit, rows.limit) if n is not None]
+        rows = replace(rows, limit=min(limits) if limits else None)
+        chunks = list(iter_table(text, rows=rows, split=split, decode_json=True))
+        if not chunks:
+            raise InputError(f"input {text!r} has no rows{' in ' + rows.describe() if not rows.is_all else ''}.")
+        return pd.concat(chunks).reset_index(drop=True)
     path = Path(text)
     if not path.exists():
-        if looks_like_hub_id(text) and "/" in text:
-            return _read_hub_dataset(text, limit=limit, split=split)
         raise InputError(f"input {text!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id.")
     if path.is_dir():
         raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")
@@ -146,23 +164,6 @@ def _bad_json_line(path: Path) -> str | None:
     return None
 
 
-def _read_hub_dataset(repo_id: str, *, limit: int | None, split: str) -> pd.DataFrame:
-    import datasets
-
-    if ":" in repo_id:
-        repo_id, split = repo_id.split(":", 1)
-    try:
-        ds = datasets.load_dataset(repo_id, split=split)
-    except Exception as exc:  # datasets raises many types; all mean "cannot use this id"
-        raise InputError(
-            f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "
-            "and HF_TOKEN, or pass a local file."
-        ) from exc
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
-    return ds.to_pandas()
-
-
 def _decode_json_cells(df: pd.DataFrame) -> pd.DataFrame:
     for col in df.columns:
         if col not in JSON_COLUMNS:
@@ -186,11 +187,7 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     if suffix in {".csv", ".tsv"}:
-        out = df.copy()
-        for col in out.columns:
-            if out[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
-                out[col] = out[col].map(lambda v: json.dumps(_plain(v), ensure_ascii=False))
-        out.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+        _csv_cells(df).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
     elif suffix == ".jsonl":
         df.to_json(tmp, orient="records", lines=True, force_ascii=False)
     elif suffix == ".json":
@@ -199,6 +196,15 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
         df.to_parquet(tmp, index=False)
     os.replace(tmp, path)  # never leave a half-written output behind
     return path
+
+
+def _csv_cells(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with the cells of every column that holds lists or dicts JSON-encoded (they read back intact)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
+            out[col] = out[col].map(lambda v: json.dumps(_plain(v), ensure_ascii=False))
+    return out
 
 
 def _plain(value: Any) -> Any:

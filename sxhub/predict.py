@@ -32,11 +32,9 @@ from .data import (
     find_text_column,
     is_missing_text,
     preprocessing_config,
-    read_errors,
-    read_table,
-    write_table,
 )
 from .errors import InputError, ModelError
+from .stream import CHUNK_ROWS, RowSlice
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +43,6 @@ ONNX_DIR = "onnx"
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model_int8.onnx"
 DEFAULT_MAX_LENGTH = 256
-CHUNK_ROWS = 8192
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -297,34 +294,15 @@ class PredictSummary:
         }
 
 
-def iter_chunks(source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
-    """The input table in chunks of ``chunk_rows`` rows (CSV, TSV, JSONL, Parquet streamed; others read whole)."""
-    path = Path(source)
-    if path.is_file() and path.stat().st_size == 0:
-        raise InputError(f"input {str(path)!r} is empty; give it a header row and at least one text.")
-    suffix = _suffix(path) if path.is_file() else ""
-    if suffix in {".csv", ".tsv", ".jsonl", ".parquet"}:
-        with read_errors(path):  # a bad line or a corrupt file: one line and exit code 2, as read_table
-            yield from _stream(path, suffix, chunk_rows)
-    else:
-        frame = read_table(str(source))
-        for start in range(0, len(frame), chunk_rows):
-            yield frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+def iter_chunks(
+    source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *, rows: RowSlice | None = None
+) -> Iterator[pd.DataFrame]:
+    """The input table (or its slice ``rows``) in chunks of ``chunk_rows`` rows (:func:`sxhub.stream.iter_table`:
+    CSV, TSV, JSONL, Parquet and Hub datasets streamed; a .json array read whole)."""
+    from .stream import iter_table
 
-
-def _stream(path: Path, suffix: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    if suffix in {".csv", ".tsv"}:
-        sep = "\t" if suffix == ".tsv" else ","
-        yield from pd.read_csv(
-            path, sep=sep, chunksize=chunk_rows, dtype=str, keep_default_na=False, encoding="utf-8-sig"
-        )
-    elif suffix == ".jsonl":
-        yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False)
-    else:
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-            yield batch.to_pandas()
+    for chunk in iter_table(source, chunk_rows=chunk_rows, rows=rows):
+        yield chunk.reset_index(drop=True)
 
 
 def count_rows(source: str | os.PathLike[str]) -> int | None:
@@ -356,7 +334,6 @@ class _ChunkWriter:
         self.tmp = path.with_name(path.name + ".tmp")
         self.tmp.unlink(missing_ok=True)
         self._parquet: Any = None
-        self._frames: list[pd.DataFrame] = []  # .json only: one array, written at the end
         self._first = True
 
     def write(self, frame: pd.DataFrame) -> None:
@@ -378,17 +355,22 @@ class _ChunkWriter:
             if self._parquet is None:
                 self._parquet = pq.ParquetWriter(self.tmp, table.schema)
             self._parquet.write_table(table.cast(self._parquet.schema))
-        else:
-            self._frames.append(frame)
+        else:  # one JSON array, streamed: "[\n {...},\n {...}\n]" with each chunk's records inside
+            body = frame.to_json(orient="records", force_ascii=False, indent=1)[2:-2]
+            if body:
+                with self.tmp.open("a", encoding="utf-8") as fh:
+                    fh.write(("[\n" if self._first else ",\n") + body)
+                self._first = False
+            return
         self._first = False
 
     def close(self) -> None:
         if self._parquet is not None:
             self._parquet.close()
         if self.suffix == ".json":
-            write_table(pd.concat(self._frames, ignore_index=True), self.path)
-        else:
-            os.replace(self.tmp, self.path)
+            with self.tmp.open("a", encoding="utf-8") as fh:
+                fh.write("[]" if self._first else "\n]")
+        os.replace(self.tmp, self.path)
 
 
 def prediction_columns(
@@ -405,6 +387,22 @@ def prediction_columns(
     return out
 
 
+def predict_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str, *, progress: Any = None) -> pd.DataFrame:
+    """One chunk of ``predict_file`` (and of ``--engine ray``'s actors): the input columns plus label(s) and
+    probabilities; a row without a text is kept but never predicted (no label, NaN probabilities)."""
+    chunk = chunk.reset_index(drop=True)
+    missing = chunk[column].map(is_missing_text).to_numpy(dtype=bool)
+    labels: list[Any] = [None] * len(chunk)
+    probs = np.full((len(chunk), len(predictor.labels)), np.nan, dtype=np.float32)
+    if not missing.all():
+        got, probs[~missing] = predictor.predict(chunk[column][~missing].tolist(), progress=progress)
+        for i, label in zip(np.flatnonzero(~missing), got, strict=True):
+            labels[i] = label
+    if progress is not None:
+        progress.update(int(missing.sum()))
+    return prediction_columns(predictor, chunk, labels, probs)
+
+
 def predict_file(
     model_dir: str | os.PathLike[str],
     source: str | os.PathLike[str],
@@ -417,8 +415,10 @@ def predict_file(
     threads: int | None = None,
     chunk_rows: int = CHUNK_ROWS,
     predictor: Predictor | None = None,
+    rows: RowSlice | None = None,
 ) -> PredictSummary:
-    """Label every row of ``source`` and write ``output`` (by extension), streaming in chunks."""
+    """Label every row of ``source`` (or of its slice ``rows``) and write ``output`` (by extension), streaming in
+    chunks: memory stays flat whatever the input's size, for every output format."""
     from tqdm.auto import tqdm
 
     predictor = predictor or Predictor(model_dir, onnx=onnx, int8=int8, batch_size=batch_size, threads=threads)
@@ -426,22 +426,15 @@ def predict_file(
     n = n_empty = 0
     column: str | None = None
     start = time.perf_counter()
-    with tqdm(total=count_rows(source), unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
-        for chunk in iter_chunks(source, chunk_rows):
+    total = count_rows(source) if rows is None or rows.is_all else None
+    with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
+        for chunk in iter_chunks(source, chunk_rows, rows=rows):
             if column is None:
                 column = find_text_column(chunk, text_column)
-            # a row without a text is kept (the output has every input row) but never predicted as "" or "nan"
-            missing = chunk[column].map(is_missing_text).to_numpy(dtype=bool)
-            labels: list[Any] = [None] * len(chunk)
-            probs = np.full((len(chunk), len(predictor.labels)), np.nan, dtype=np.float32)
-            if not missing.all():
-                got, probs[~missing] = predictor.predict(chunk[column][~missing].tolist(), progress=bar)
-                for i, label in zip(np.flatnonzero(~missing), got, strict=True):
-                    labels[i] = label
-            bar.update(int(missing.sum()))
-            writer.write(prediction_columns(predictor, chunk, labels, probs))
+            out = predict_chunk(predictor, chunk, column, progress=bar)
+            writer.write(out)
             n += len(chunk)
-            n_empty += int(missing.sum())
+            n_empty += int(chunk[column].map(is_missing_text).sum())
     if column is None:
         raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
     writer.close()

@@ -32,7 +32,24 @@ def ledger_path(out: Path) -> Path:
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: 'text' or a usual synonym).")
 @click.option("--keep-column", "keep_columns", multiple=True, help="Input column to copy to the output (repeatable).")
-@click.option("--limit", type=click.IntRange(1), help="Only the first N rows of INPUT.")
+@click.option("--limit", type=click.IntRange(1), help="Only the first N rows of INPUT (after --offset).")
+@click.option("--offset", type=click.IntRange(0), default=0, help="Skip the first N rows of INPUT.")
+@click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")
+@click.option("--split", default="train", show_default=True, help="Split of a Hub dataset INPUT (or INPUT:split).")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: label shards of INPUT as Ray tasks on a cluster (--address, $RAY_ADDRESS, else a local one).",
+)
+@click.option("--address", help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else local).")
+@click.option(
+    "--shards", type=click.IntRange(1), default=16, show_default=True, help="With --engine ray: shards of INPUT."
+)
+@click.option(
+    "--restart", is_flag=True, help="Start over when OUT.parts/ holds the parts of a run with other parameters."
+)
 @click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Label cache (default $SXHUB_CACHE)."
 )
@@ -51,6 +68,13 @@ def annotate(
     text_column: str | None,
     keep_columns: tuple[str, ...],
     limit: int | None,
+    offset: int,
+    shard: str | None,
+    split: str,
+    engine: str,
+    address: str | None,
+    shards: int,
+    restart: bool,
     cache_dir: Path | None,
     no_preprocess: bool,
     max_chars: int,
@@ -60,12 +84,14 @@ def annotate(
     """Label INPUT (csv, jsonl, parquet or a Hub dataset id) with the teachers of TASK (a task YAML).
 
     Writes OUT with text, label (or labels), votes, agreement, failed and error columns, and the run's ledger
-    (requests, cache hits, tokens, retries, cost) beside it as <stem>.ledger.json. Finished answers are cached,
-    so a rerun after a crash resumes where it stopped.
+    (requests, cache hits, tokens, retries, cost) beside it as <stem>.ledger.json. INPUT is read in chunks and
+    each labelled chunk is committed to OUT.parts/ as it is done; OUT is assembled at the end. Finished answers
+    are cached too, so a rerun after a crash resumes where it stopped, in memory that does not grow with INPUT.
     """
     from ..annotate import annotate as run_annotate
-    from ..data import prepare_texts, read_table, write_table
+    from ..data import prepare_texts, read_table
     from ..spec import load_spec
+    from ..stream import RowSlice
     from . import emit_json
 
     if out is None and not dry_run:
@@ -75,28 +101,33 @@ def annotate(
         spec = spec.with_teachers(list(teachers))
     if server:
         spec = spec.with_server(server)
-    frame = read_table(input_, limit=limit)
-    prepared = prepare_texts(
-        frame,
-        text_column=text_column,
-        keep_columns=keep_columns,
-        preprocess=spec.preprocess and not no_preprocess,
-        max_chars=max_chars,
-    )
+    rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
     quiet = click.get_current_context().find_root().params.get("quiet", False)
-    result = run_annotate(
-        spec,
-        prepared,
-        samples=samples,
-        concurrency=concurrency,
-        cache=cache_dir,
-        progress=not quiet,
-        dry_run=dry_run,
-    )
-    ledger = dict(result.ledger)
-    if not dry_run:
+    reading = {
+        "text_column": text_column,
+        "keep_columns": keep_columns,
+        "preprocess": spec.preprocess and not no_preprocess,
+        "max_chars": max_chars,
+    }
+    if dry_run:
+        frame = read_table(input_, rows=rows, split=split)
+        prepared = prepare_texts(frame, **reading)  # type: ignore[arg-type]
+        result = run_annotate(spec, prepared, samples=samples, concurrency=concurrency, dry_run=True)
+        ledger = dict(result.ledger)
+    else:
         assert out is not None
-        write_table(result.frame, out)
+        options = {"samples": samples, "concurrency": concurrency, "rows": rows, "split": split, "restart": restart}
+        if engine == "ray":
+            from ..distributed import annotate_ray
+
+            result = annotate_ray(
+                spec, input_, out, address=address, shards=shards, progress=not quiet, **options, **reading
+            )
+        else:
+            from ..parts import annotate_to_file
+
+            result = annotate_to_file(spec, input_, out, cache=cache_dir, progress=not quiet, **options, **reading)
+        ledger = dict(result.ledger)
         ledger["output"] = str(out)
         ledger_file = ledger_path(out)
         ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")

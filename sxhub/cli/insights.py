@@ -24,7 +24,9 @@ from . import emit_json
     help="A single-label sentiment model folder: sentiment per label and group.",
 )
 @click.option("--text-column", default=None, help="The text column (default: text or a usual synonym).")
-@click.option("--limit", type=int, default=None, help="Use only the first N rows.")
+@click.option("--limit", type=int, default=None, help="Use only the first N rows (after --offset).")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows of INPUT.")
+@click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")
 @click.option("--top", type=int, default=15, show_default=True, help="Keep the N largest groups.")
 @click.option("--batch-size", type=int, default=32, show_default=True)
 @click.option(
@@ -46,6 +48,8 @@ def insights(
     sentiment_model: str | None,
     text_column: str | None,
     limit: int | None,
+    offset: int,
+    shard: str | None,
     top: int,
     batch_size: int,
     output_dir: str,
@@ -60,7 +64,9 @@ def insights(
 
     if top < 1:
         raise InputError(f"--top={top} must be a positive integer.")
-    data = read_table(input_path, limit=limit)
+    from ..stream import RowSlice
+
+    data = read_table(input_path, rows=RowSlice.parse(offset=offset, limit=limit, shard=shard))
     result = run_insights(
         model_classifier(model, batch_size=batch_size),
         data,

@@ -18,6 +18,18 @@ from . import emit_json
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads [all].")
+@click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows of INPUT.")
+@click.option("--limit", type=click.IntRange(min=1), help="Only N rows of INPUT (after --offset).")
+@click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")
+@click.option(
+    "--engine",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: Ray Data reads INPUT, an actor pool of students labels it, Parquet is written (-o .parquet).",
+)
+@click.option("--address", help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else local).")
+@click.option("--workers", type=click.IntRange(min=1), help="With --engine ray: student actors [the cluster's CPUs].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def predict(
     model_dir: str,
@@ -28,25 +40,33 @@ def predict(
     batch_size: int,
     text_column: str | None,
     threads: int | None,
+    offset: int,
+    limit: int | None,
+    shard: str | None,
+    engine: str,
+    address: str | None,
+    workers: int | None,
     as_json: bool,
 ) -> None:
     """Label every text of INPUT with the student in MODEL_DIR; writes the input columns plus label(s) and
     one prob_<label> column per label to -o."""
     from ..errors import UserError
     from ..predict import predict_file
+    from ..stream import RowSlice
 
     if int8 and not onnx:
         raise UserError("--int8 runs the quantised ONNX export; add --onnx (and run sxhub export --int8 first).")
-    summary = predict_file(
-        model_dir,
-        input_path,
-        output,
-        onnx=onnx,
-        int8=int8,
-        batch_size=batch_size,
-        text_column=text_column,
-        threads=threads,
-    )
+    rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
+    options = {"onnx": onnx, "int8": int8, "batch_size": batch_size, "text_column": text_column, "threads": threads}
+    if engine == "ray":
+        from ..distributed import predict_ray
+
+        quiet = click.get_current_context().find_root().params.get("quiet", False)
+        summary = predict_ray(
+            model_dir, input_path, output, address=address, workers=workers, rows=rows, progress=not quiet, **options
+        )
+    else:
+        summary = predict_file(model_dir, input_path, output, rows=rows, **options)  # type: ignore[arg-type]
     if as_json:
         emit_json(summary.to_dict())
     else:

@@ -1,0 +1,274 @@
+"""Inputs and outputs of any size, in chunks: row slices, streamed reading, streamed writing.
+
+:func:`iter_table` reads a CSV, TSV, JSONL or Parquet file, or a Hub dataset (``datasets`` streaming), chunk by
+chunk; :class:`RowSlice` picks the rows (``--offset``, ``--limit``, ``--shard I/N``) the same way for any input;
+:class:`TableWriter` writes what :func:`sxhub.data.write_table` writes, one chunk at a time. ``annotate``,
+``predict`` and ``insights`` use them, so their memory does not grow with the input.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import (
+    TABLE_SUFFIXES,
+    _csv_cells,
+    _decode_json_cells,
+    _suffix,
+    looks_like_hub_id,
+    read_errors,
+    read_table,
+    write_table,
+)
+from .errors import InputError
+
+CHUNK_ROWS = 8192
+STREAMED_SUFFIXES = {".csv", ".tsv", ".jsonl", ".parquet"}
+
+
+@dataclass(frozen=True)
+class RowSlice:
+    """Which rows of an input to use (``--offset``, ``--limit``, ``--shard I/N``), the same for any input.
+
+    The first ``offset`` rows are skipped, then at most ``limit`` rows are taken; of those, shard ``(i, n)`` keeps
+    the rows whose position (from 0) is ``i`` modulo ``n``. The shards ``0/n`` ... ``n-1/n`` of a slice hold each of
+    its rows exactly once, and a shard is read in one pass without knowing the input's length.
+    """
+
+    offset: int = 0
+    limit: int | None = None
+    shard: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.offset, int) or self.offset < 0:
+            raise InputError(f"--offset {self.offset!r} must be an integer >= 0.")
+        if self.limit is not None and (not isinstance(self.limit, int) or self.limit < 1):
+            raise InputError(f"--limit {self.limit!r} must be a positive integer.")
+        if self.shard is not None:
+            index, count = self.shard
+            if count < 1 or not 0 <= index < count:
+                raise InputError(f"--shard {index}/{count}: write I/N with 0 <= I < N, e.g. --shard 0/4 ... 3/4.")
+            object.__setattr__(self, "shard", (int(index), int(count)))
+
+    @classmethod
+    def parse(cls, *, offset: int | None = None, limit: int | None = None, shard: str | None = None) -> RowSlice:
+        """From CLI options; ``shard`` is ``"I/N"``."""
+        parsed = None
+        if shard is not None:
+            match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", shard)
+            if not match:
+                raise InputError(f"--shard {shard!r} is not I/N; write e.g. --shard 0/4 for the first of 4 shards.")
+            parsed = (int(match[1]), int(match[2]))
+        return cls(offset=offset or 0, limit=limit, shard=parsed)
+
+    @property
+    def is_all(self) -> bool:
+        return self.offset == 0 and self.limit is None and (self.shard is None or self.shard[1] == 1)
+
+    def subshard(self, index: int, count: int) -> RowSlice:
+        """Shard ``index/count`` of this slice (of its shard, when it has one: shard i/n, sub-shard j/m is the
+        rows at positions p with p % n == i and (p // n) % m == j, that is p % (n * m) == i + n * j)."""
+        i, n = self.shard or (0, 1)
+        return replace(self, shard=(i + n * index, n * count))
+
+    def describe(self) -> str:
+        parts = [f"offset {self.offset}"] if self.offset else []
+        parts += [f"limit {self.limit}"] if self.limit is not None else []
+        parts += [f"shard {self.shard[0]}/{self.shard[1]}"] if self.shard else []
+        return ", ".join(parts) or "all rows"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"offset": self.offset, "limit": self.limit, "shard": list(self.shard) if self.shard else None}
+
+
+def is_hub_source(source: str) -> bool:
+    """Whether ``source`` names a Hub dataset (``user/name`` or ``user/name:split``) rather than a file."""
+    return looks_like_hub_id(source) and "/" in source and not Path(source).exists()
+
+
+def iter_table(
+    source: str | os.PathLike[str],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    rows: RowSlice | None = None,
+    split: str = "train",
+    decode_json: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """The rows of ``rows`` (default: all) of an input, in chunks of ``chunk_rows`` rows (the last may be shorter).
+
+    Each chunk's index is the rows' positions in the input (from 0). CSV, TSV, JSONL and Parquet files and Hub
+    datasets are streamed; a ``.json`` array is read whole. Reading stops once the slice's last row is read. The
+    chunk boundaries depend only on the input, the slice and ``chunk_rows``, so a resumed run meets the same chunks.
+    ``decode_json`` decodes JSON list cells of CSV files as :func:`read_table` does.
+    """
+    rows = rows or RowSlice()
+    raw = _raw_chunks(str(source), chunk_rows, split, decode_json)
+    yield from _rechunk(_sliced(raw, rows), chunk_rows)
+
+
+def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> Iterator[pd.DataFrame]:
+    path = Path(text)
+    if is_hub_source(text):
+        yield from _iter_hub_dataset(text, split=split, chunk_rows=chunk_rows)
+        return
+    if not path.is_file():
+        read_table(text)  # raises the one-line error (not found, a folder)
+    suffix = _suffix(path)
+    if suffix not in STREAMED_SUFFIXES:
+        yield read_table(text)
+        return
+    if path.stat().st_size == 0:
+        raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
+    with read_errors(path):  # a bad line or a corrupt file: one line and exit code 2, as read_table
+        if suffix in {".csv", ".tsv"}:
+            for chunk in pd.read_csv(
+                path,
+                sep="\t" if suffix == ".tsv" else ",",
+                chunksize=chunk_rows,
+                dtype=str,
+                keep_default_na=False,
+                encoding="utf-8-sig",
+            ):
+                yield _decode_json_cells(chunk) if decode_json else chunk
+        elif suffix == ".jsonl":
+            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding="utf-8")
+        else:
+            import pyarrow.parquet as pq
+
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
+                yield batch.to_pandas()
+
+
+def _sliced(chunks: Iterator[pd.DataFrame], rows: RowSlice) -> Iterator[pd.DataFrame]:
+    end = None if rows.limit is None else rows.offset + rows.limit
+    position = 0
+    for chunk in chunks:
+        index = np.arange(position, position + len(chunk))
+        position += len(chunk)
+        keep = index >= rows.offset
+        if end is not None:
+            keep &= index < end
+        if rows.shard is not None:
+            keep &= (index - rows.offset) % rows.shard[1] == rows.shard[0]
+        chunk = chunk.set_axis(index, axis=0)
+        if keep.all():
+            yield chunk
+        elif keep.any():
+            yield chunk[keep]
+        if end is not None and position >= end:
+            return  # the slice is complete: read no further
+
+
+def _rechunk(chunks: Iterator[pd.DataFrame], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    buffer: list[pd.DataFrame] = []
+    held = 0
+    for chunk in chunks:
+        buffer.append(chunk)
+        held += len(chunk)
+        while held >= chunk_rows:
+            joined = pd.concat(buffer) if len(buffer) > 1 else buffer[0]
+            yield joined.iloc[:chunk_rows]
+            rest = joined.iloc[chunk_rows:]
+            buffer, held = ([rest] if len(rest) else []), len(rest)
+    if held:
+        yield pd.concat(buffer) if len(buffer) > 1 else buffer[0]
+
+
+def _iter_hub_dataset(repo_id: str, *, split: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """A Hub dataset in chunks, streamed (``datasets`` streaming: rows are fetched as they are read)."""
+    import datasets
+
+    if ":" in repo_id:
+        repo_id, split = repo_id.split(":", 1)
+    try:
+        ds = datasets.load_dataset(repo_id, split=split, streaming=True)
+        for batch in ds.iter(batch_size=chunk_rows):
+            yield pd.DataFrame(batch)
+    except Exception as exc:  # datasets raises many types; all mean "cannot use this id"
+        raise InputError(
+            f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "
+            "and HF_TOKEN, or pass a local file."
+        ) from exc
+
+
+class TableWriter:
+    """:func:`write_table` chunk by chunk, in bounded memory: every format streams.
+
+    The chunks go to ``<path>.tmp``, moved into place by :meth:`close` (never a half-written output). The file
+    equals what :func:`write_table` writes for all the chunks at once: the same CSV cells, JSON lines, the same
+    indented JSON array; Parquet gets one row group per chunk, cast to ``schema`` when given (else the first
+    chunk's). :meth:`abort` removes the temporary file.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, schema: Any = None) -> None:
+        self.path = Path(path)
+        self.suffix = _suffix(self.path)
+        if self.suffix not in TABLE_SUFFIXES:
+            raise InputError(f"output {str(path)!r} has extension {self.path.suffix!r}; use .csv, .jsonl or .parquet.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = self.path.with_name(self.path.name + ".tmp")
+        self.tmp.unlink(missing_ok=True)
+        self.schema = schema
+        self.rows = 0
+        self._parquet: Any = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if len(frame) == 0 and self.rows:
+            return
+        if self.suffix in {".csv", ".tsv"}:
+            _csv_cells(frame).to_csv(
+                self.tmp, mode="a", header=not self.rows, index=False, sep="\t" if self.suffix == ".tsv" else ","
+            )
+        elif self.suffix == ".jsonl":
+            with self.tmp.open("a", encoding="utf-8") as fh:
+                fh.write(frame.to_json(orient="records", lines=True, force_ascii=False))
+        elif self.suffix == ".json":  # "[\n {...},\n {...}\n]": chunks are joined inside one array
+            body = frame.to_json(orient="records", force_ascii=False, indent=1)[2:-2]
+            if body:
+                with self.tmp.open("a", encoding="utf-8") as fh:
+                    fh.write(("[\n" if not self.rows else ",\n") + body)
+        else:
+            self._write_parquet(frame)
+        self.rows += len(frame)
+
+    def write_arrow(self, table: Any) -> None:
+        """A pyarrow Table chunk (Parquet: written as it is, cast to the schema; other formats via pandas)."""
+        if self.suffix != ".parquet":
+            self.write(pd.DataFrame(table.to_pylist(), columns=table.column_names))
+            return
+        self._write_parquet(table)
+        self.rows += table.num_rows
+
+    def _write_parquet(self, data: Any) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        if self._parquet is None:
+            self.schema = self.schema or table.schema
+            self._parquet = pq.ParquetWriter(self.tmp, self.schema)
+        self._parquet.write_table(table.select(self.schema.names).cast(self.schema))
+
+    def close(self) -> Path:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.suffix == ".json":
+            with self.tmp.open("a", encoding="utf-8") as fh:
+                fh.write("\n]" if self.rows else "[]")
+        elif not self.tmp.exists():  # no chunk at all: an empty table
+            return write_table(pd.DataFrame(), self.path)
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        self.tmp.unlink(missing_ok=True)

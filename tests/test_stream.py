@@ -1,0 +1,305 @@
+"""Streaming on one machine: annotate in parts (resumable, same output as in memory), row slices, Hub streaming."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import build_tiny_model, run_cli
+from fake_openai_server import FakeOpenAIServer
+
+from sxhub.annotate import annotate
+from sxhub.data import prepare_texts, read_table, write_table
+from sxhub.errors import InputError, TeacherUnavailableError, UserError
+from sxhub.parts import ROW, ShardJob, annotate_to_file, assemble, label_shard, parts_dir, shard_dir
+from sxhub.spec import TaskSpec
+from sxhub.stream import RowSlice, TableWriter, iter_table
+from sxhub.teachers import FakeTeacher
+
+LABELS = ["positive", "neutral", "negative"]
+
+
+def make_spec(**kwargs) -> TaskSpec:
+    return TaskSpec.from_dict({"name": "fin", "description": "Financial sentiment.", "labels": LABELS, **kwargs})
+
+
+def by_keyword(messages: list[dict[str, str]]) -> dict[str, str]:
+    text = messages[-1]["content"].lower()
+    return {"label": "positive" if "rose" in text else "negative" if "fell" in text else "neutral"}
+
+
+def corpus(n: int = 60) -> pd.DataFrame:
+    """Texts with duplicates far apart (across chunks), empty rows, PII to preprocess, and a column to keep."""
+    verbs = ["rose", "fell", "was flat"]
+    texts = [f"Sales of unit {i % 20} {verbs[i % 20 % 3]}  in Q{i % 4 + 1}." for i in range(n)]
+    texts[5] = ""  # no text: left out and counted
+    texts[17] = "   "
+    texts[min(40, n - 1)] = "Mail ir@example.com: profit rose."
+    return pd.DataFrame({"text": texts, "gold": [verbs[i % 3] for i in range(n)], "id": [str(i) for i in range(n)]})
+
+
+def in_memory(spec: TaskSpec, frame: pd.DataFrame, out: Path, **kwargs) -> dict:
+    """Today's path: the whole input prepared and labelled at once, written at the end."""
+    prepared = prepare_texts(frame, keep_columns=["gold"])
+    result = annotate(
+        spec, prepared, teachers=[FakeTeacher(responder=by_keyword)], cache=False, progress=False, **kwargs
+    )
+    write_table(result.frame, out)
+    return result.ledger
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".json", ".parquet"])
+def test_parts_assemble_to_the_in_memory_output(tmp_path: Path, suffix: str) -> None:
+    frame = corpus()
+    source = write_table(frame, tmp_path / "in.csv")
+    spec = make_spec(samples=2)
+    expected = tmp_path / f"memory{suffix}"
+    ledger = in_memory(spec, read_table(source), expected)
+
+    fake = FakeTeacher(responder=by_keyword)
+    out = tmp_path / f"streamed{suffix}"
+    result = annotate_to_file(
+        spec, source, out, teachers=[fake], keep_columns=["gold"], chunk_rows=7, cache=False, progress=False
+    )
+    if suffix == ".parquet":
+        pd.testing.assert_frame_equal(read_table(out), read_table(expected))
+    else:
+        assert out.read_bytes() == expected.read_bytes()
+    for key in ("n_texts", "n_input", "n_duplicates", "n_empty", "failed_texts", "ties", "requests"):
+        assert result.ledger[key] == ledger[key], key
+    assert result.ledger["votes"]["label_counts"] == ledger["votes"]["label_counts"]
+    assert result.ledger["n_duplicates"] == 60 - 2 - 21  # 20 texts repeat every 20 rows, 1 more, 2 empty
+    assert len(fake.history) == 2 * result.ledger["n_texts"]  # a duplicate in a later chunk is never asked
+    parts = sorted(shard_dir(parts_dir(out), 0, 1).glob("part-*.parquet"))
+    assert len(parts) >= 4 and ROW not in read_table(out).columns
+    assert "labelled 21/21 texts" in result.summary_line()
+
+
+def test_a_killed_run_resumes_from_its_parts_and_the_cache(tmp_path: Path) -> None:
+    source = write_table(corpus(), tmp_path / "in.jsonl")
+    spec, out, cache = make_spec(), tmp_path / "out.jsonl", tmp_path / "cache"
+    calls = {"n": 0}
+
+    def dies_after_ten(messages):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise TeacherUnavailableError("the server went away")
+        return by_keyword(messages)
+
+    with pytest.raises(TeacherUnavailableError):
+        annotate_to_file(
+            spec, source, out, teachers=[FakeTeacher(responder=dies_after_ten)], chunk_rows=4, cache=cache
+        )
+    assert not out.exists()
+    done = sorted(shard_dir(parts_dir(out), 0, 1).glob("part-*.parquet"))
+    assert 1 <= len(done) < 7
+
+    fake = FakeTeacher(responder=by_keyword)
+    resumed = annotate_to_file(spec, source, out, teachers=[fake], chunk_rows=4, cache=cache, progress=False)
+    assert resumed.ledger["resumed_chunks"] >= len(done)
+    # the chunks in parts are not asked again; the answers of the chunk that was cut are in the cache
+    in_parts = sum(len(read_table(p)) for p in done)
+    assert resumed.ledger["requests"] == len(fake.history) < 21 - in_parts
+    assert resumed.ledger["requests"] + resumed.ledger["cached"] == 21 - in_parts
+    clean = tmp_path / "clean.jsonl"
+    annotate_to_file(spec, source, clean, teachers=[FakeTeacher(responder=by_keyword)], chunk_rows=4, cache=False)
+    assert out.read_bytes() == clean.read_bytes()
+
+    again = FakeTeacher(responder=by_keyword)  # a finished job: assembled again, nothing asked
+    rerun = annotate_to_file(spec, source, out, teachers=[again], chunk_rows=4, cache=False, progress=False)
+    assert again.history == [] and rerun.ledger["requests"] == 0 and out.read_bytes() == clean.read_bytes()
+
+
+def test_parts_of_a_run_with_other_parameters_are_never_mixed(tmp_path: Path) -> None:
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    annotate_to_file(make_spec(), source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False)
+    with pytest.raises(UserError, match=r"another samples \(1 there, 2 now\).*add --restart to start over"):
+        annotate_to_file(make_spec(), source, out, teachers=[FakeTeacher(responder=by_keyword)], samples=2)
+    fake = FakeTeacher(responder=by_keyword)
+    annotate_to_file(make_spec(), source, out, teachers=[fake], samples=2, cache=False, restart=True)
+    assert len(fake.history) == 2 * len(read_table(out)) and len(read_table(out)["votes"][0]) == 2
+    with pytest.raises(InputError, match=r"extension '\.xlsx'"):  # refused before any request
+        annotate_to_file(make_spec(), source, tmp_path / "out.xlsx", teachers=[FakeTeacher(responder=by_keyword)])
+
+
+def test_shards_labelled_apart_assemble_to_the_one_process_output(tmp_path: Path) -> None:
+    """What ``--engine ray`` does with Ray tasks, here in one process: each shard has its own folder and cache;
+    assembling merges them in input order and drops a text a lower shard already holds."""
+    source = write_table(corpus(), tmp_path / "in.parquet")
+    spec = make_spec()
+    single = tmp_path / "single.jsonl"
+    annotate_to_file(spec, source, single, teachers=[FakeTeacher(responder=by_keyword)], cache=False, chunk_rows=5)
+
+    out = tmp_path / "sharded.jsonl"
+    parts = parts_dir(out)
+    for i in range(3):
+        folder = shard_dir(parts, i, 3)
+        job = ShardJob(spec, str(source), folder, RowSlice().subshard(i, 3), [FakeTeacher(responder=by_keyword)], "r1")
+        job.chunk_rows, job.cache, job.progress = 5, folder, False
+        label_shard(job)
+    done = assemble(parts, out, spec, shards=3)
+    assert out.read_bytes() == single.read_bytes()
+    assert done.dropped > 0 and done.written == 21
+
+
+def test_dawid_skene_decides_over_every_part(tmp_path: Path) -> None:
+    pytest.importorskip("crowdkit")
+    if "vote" not in TaskSpec.__dataclass_fields__:
+        pytest.skip("this checkout's TaskSpec has no vote method")
+    source = write_table(corpus(), tmp_path / "in.csv")
+    spec = make_spec(samples=3, vote="dawid-skene")
+    expected = tmp_path / "memory.jsonl"
+
+    def noisy(messages):
+        text = messages[-1]["content"]
+        return {"label": LABELS[sum(map(ord, text)) % 3]} if "unit 1" in text else by_keyword(messages)
+
+    prepared = prepare_texts(read_table(source), keep_columns=["gold"])
+    memory = annotate(spec, prepared, teachers=[FakeTeacher(responder=noisy)], cache=False, progress=False)
+    write_table(memory.frame, expected)
+    out = tmp_path / "streamed.jsonl"
+    result = annotate_to_file(
+        spec, source, out, teachers=[FakeTeacher(responder=noisy)], keep_columns=["gold"], chunk_rows=6, cache=False
+    )
+    assert out.read_bytes() == expected.read_bytes()
+    assert result.ledger["vote_method"] == "dawid-skene"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# row slices
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet", ".json"])
+def test_slices_are_deterministic_and_shards_partition_the_slice(tmp_path: Path, suffix: str) -> None:
+    source = write_table(pd.DataFrame({"text": [f"t{i}" for i in range(103)]}), tmp_path / f"in{suffix}")
+    chunks = list(iter_table(source, chunk_rows=10, rows=RowSlice(offset=5, limit=50, shard=(1, 3))))
+    assert [len(c) for c in chunks] == [10, 7]
+    assert [i for c in chunks for i in c.index] == [i for i in range(5, 55) if (i - 5) % 3 == 1]
+    union = sorted(
+        i for k in range(4) for c in iter_table(source, chunk_rows=7, rows=RowSlice(shard=(k, 4))) for i in c.index
+    )
+    assert union == list(range(103))
+    sub = [i for c in iter_table(source, chunk_rows=9, rows=RowSlice(shard=(1, 2)).subshard(2, 3)) for i in c.index]
+    assert sub == [p for p in range(103) if p % 2 == 1 and (p // 2) % 3 == 2]
+    assert read_table(source, rows=RowSlice(offset=100))["text"].tolist() == ["t100", "t101", "t102"]
+
+
+@pytest.mark.parametrize(
+    ("shard", "message"),
+    [("3/3", r"--shard 3/3: write I/N with 0 <= I < N"), ("1-4", r"--shard '1-4' is not I/N")],
+)
+def test_a_bad_shard_is_one_line_naming_the_form(shard: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        RowSlice.parse(shard=shard)
+
+
+def test_annotate_and_predict_cli_take_offset_limit_and_shard(tmp_path: Path, capsys) -> None:
+    source = write_table(
+        corpus(40).assign(text=lambda d: [f"Unique text {i} rose." for i in range(40)]), tmp_path / "in.csv"
+    )
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - base_url: {server.url}\n    model: fake\n",
+            encoding="utf-8",
+        )
+        outs = []
+        for k in range(2):
+            out = tmp_path / f"shard{k}.jsonl"
+            argv = ["-q", "annotate", str(task), str(source), "-o", str(out), "--offset", "4", "--limit", "30"]
+            code, _, err = run_cli([*argv, "--shard", f"{k}/2", "--keep-column", "id"], capsys)
+            assert code == 0, err
+            outs.append(read_table(out))
+        code, _, err = run_cli(
+            ["-q", "annotate", str(task), str(source), "-o", str(tmp_path / "x.jsonl"), "--shard", "2/2"], capsys
+        )
+        assert code == 2 and "--shard 2/2: write I/N" in err
+    assert sorted(int(i) for o in outs for i in o["id"]) == list(range(4, 34))
+    assert outs[0]["id"].tolist() == [str(i) for i in range(4, 34, 2)]
+
+    model = build_tiny_model(tmp_path / "model")
+    predicted = tmp_path / "pred.csv"
+    code, _, err = run_cli(
+        ["predict", str(model), str(source), "-o", str(predicted), "--offset", "10", "--limit", "5"], capsys
+    )
+    assert code == 0, err
+    assert read_table(predicted)["id"].tolist() == ["10", "11", "12", "13", "14"]
+    code, _, err = run_cli(["predict", str(model), str(source), "-o", str(predicted), "--shard", "1/4"], capsys)
+    assert code == 0, err
+    assert read_table(predicted)["id"].tolist() == [str(i) for i in range(1, 40, 4)]
+
+
+def test_predict_json_output_streams_and_equals_the_whole_file_writer(tmp_path: Path) -> None:
+    from sxhub.predict import Predictor, predict_file
+
+    model = build_tiny_model(tmp_path / "model")
+    frame = pd.DataFrame({"text": [f"profit rose {i}" if i % 7 else "" for i in range(50)], "id": range(50)})
+    source = write_table(frame, tmp_path / "in.jsonl")
+    predictor = Predictor(model)
+    summary = predict_file(model, source, tmp_path / "out.json", predictor=predictor, chunk_rows=8)
+    whole = tmp_path / "whole.json"
+    predict_file(model, source, tmp_path / "whole.parquet", predictor=predictor, chunk_rows=1000)
+    write_table(read_table(tmp_path / "whole.parquet"), whole)
+    assert summary.n == 50 and summary.n_empty == 8
+    assert json.loads((tmp_path / "out.json").read_text()) == json.loads(whole.read_text())
+
+
+def test_table_writer_equals_write_table_for_every_format(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {"text": [f"t{i}" for i in range(45)], "labels": [[f"x{i}"] if i % 2 else [] for i in range(45)]}
+    ).assign(meta=[{"k": i} for i in range(45)])
+    for suffix in (".csv", ".tsv", ".jsonl", ".json", ".parquet"):
+        whole, chunked = tmp_path / f"whole{suffix}", tmp_path / f"chunked{suffix}"
+        write_table(frame, whole)
+        writer = TableWriter(chunked)
+        for start in range(0, 45, 10):
+            writer.write(frame.iloc[start : start + 10])
+        writer.close()
+        pd.testing.assert_frame_equal(read_table(chunked), read_table(whole))
+        if suffix != ".parquet":
+            assert chunked.read_bytes() == whole.read_bytes(), suffix
+        assert not chunked.with_name(chunked.name + ".tmp").exists()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Hub datasets stream
+# --------------------------------------------------------------------------------------------------------------
+def test_hub_dataset_inputs_stream_for_annotate_predict_and_insights(hub, tmp_path: Path, capsys) -> None:
+    from datasets import Dataset
+
+    repo = f"{hub.user}/tweets"
+    texts = [f"Shares of company {i} rose today." for i in range(30)]
+    Dataset.from_dict({"text": texts, "brand": [f"b{i % 3}" for i in range(30)]}).push_to_hub(repo)
+    datasets_cache = Path(hub.root).parent / "_hf_home" / "datasets"
+    before = {p for p in datasets_cache.rglob("*") if p.is_file()} if datasets_cache.exists() else set()
+
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - base_url: {server.url}\n    model: fake\n",
+            encoding="utf-8",
+        )
+        out = tmp_path / "hub.jsonl"
+        code, _, err = run_cli(["-q", "annotate", str(task), repo, "-o", str(out), "--limit", "12"], capsys)
+        assert code == 0, err
+        assert len(server.requests) == 12
+    assert read_table(out)["text"].tolist() == texts[:12]
+
+    model = build_tiny_model(tmp_path / "model")
+    predicted = tmp_path / "pred.parquet"
+    code, _, err = run_cli(["predict", str(model), repo, "-o", str(predicted), "--offset", "25"], capsys)
+    assert code == 0, err
+    assert read_table(predicted)["text"].tolist() == texts[25:]
+    code, out_json, err = run_cli(
+        ["insights", str(model), repo, "--group-by", "brand", "--limit", "9", "-o", str(tmp_path / "ins"), "--json"],
+        capsys,
+    )
+    assert code == 0, err
+    assert json.loads(out_json)["n"] == 9
+    # streamed: datasets wrote no Arrow copy of the dataset (a download would leave one in its cache)
+    after = {p for p in datasets_cache.rglob("*") if p.is_file()} if datasets_cache.exists() else set()
+    assert not [p for p in after - before if p.suffix == ".arrow"]
+    assert not any(re.search(r"\.arrow$", str(p)) for p in after)
