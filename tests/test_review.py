@@ -367,6 +367,7 @@ def _task_file(tmp_path: Path) -> Path:
     return task
 
 
+@pytest.mark.slow
 def test_dataset_card_says_how_many_labels_people_reviewed_and_changed(labelled: Path, tmp_path: Path) -> None:
     from sxhub.publish import publish_dataset
 
@@ -383,6 +384,7 @@ def test_dataset_card_says_how_many_labels_people_reviewed_and_changed(labelled:
     assert "Human review" not in (plain / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_new_dataset_revision_and_the_model_card_cites_it(hub: Any, labelled: Path, tmp_path: Path) -> None:
     from huggingface_hub import HfApi
     from test_publish import make_student
@@ -426,6 +428,7 @@ def space_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
         sys.modules.pop(name, None)
 
 
+@pytest.mark.slow
 def test_review_space_keeps_decisions_in_the_dataset_repo(
     hub: Any,
     labelled: Path,
