@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 THREADS ?= 2
 DEMO_OUT ?= out/demo
 
-.PHONY: venv demo test test-fast lint typecheck bench autotrain-env chromium clean
+.PHONY: venv demo test test-fast lint typecheck wheel bench autotrain-env chromium clean
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ lint: venv
 typecheck: venv
 	$(VENV)/bin/mypy
 
+## the sdist, then the wheel built from it (carries the cards, the Space and the examples: see setup.py)
+wheel: venv
+	$(PY) -m build --no-isolation --outdir dist .
+
 bench: venv
 	$(PY) bench/annotate.py
 	$(PY) bench/student.py
@@ -60,4 +64,4 @@ chromium:
 		|| echo "chromium could not be installed: the browser tests will be skipped"; }
 
 clean:
-	rm -rf $(VENV) .venv-autotrain out build *.egg-info
+	rm -rf $(VENV) .venv-autotrain out build dist *.egg-info
