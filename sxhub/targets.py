@@ -81,7 +81,11 @@ def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[li
 
 
 def vote_shares(data: LabelledData) -> np.ndarray:
-    """Per row, the share of valid votes for each label (single-label: a distribution; multi-label: per label)."""
+    """Per row, the share of valid votes for each label (single-label: a distribution; multi-label: per label).
+
+    A row a person corrected (``label_source == "human"``, written by ``sxhub apply-review``) keeps its hard label:
+    the teachers' votes are what the reviewer overruled.
+    """
     if "votes" not in data.frame.columns:
         raise InputError(
             "--soft-labels needs a 'votes' column (the output of sxhub annotate); drop --soft-labels to train on "
@@ -90,7 +94,11 @@ def vote_shares(data: LabelledData) -> np.ndarray:
     index = {name: i for i, name in enumerate(data.label_names)}
     hard = hard_targets(data)
     shares = np.zeros_like(hard)
-    for row, cell in enumerate(data.frame["votes"].tolist()):
+    sources = data.frame["label_source"].tolist() if "label_source" in data.frame.columns else [None] * len(hard)
+    for row, (cell, source) in enumerate(zip(data.frame["votes"].tolist(), sources, strict=True)):
+        if source == "human":
+            shares[row] = hard[row]
+            continue
         votes = _as_list(cell)
         valid = [_as_list(v.get("labels")) for v in votes if isinstance(v, dict) and v.get("labels") is not None]
         valid = [labs for labs in valid if all(lab in index for lab in labs)]

@@ -284,6 +284,21 @@ def test_vote_shares_single_and_multi() -> None:
     np.testing.assert_allclose(vote_shares(mdata), [[1.0, 0.0, 0.5]])
 
 
+def test_vote_shares_keep_a_reviewers_correction() -> None:
+    """A row a person corrected (apply-review) trains on the human label, not on the votes it overruled."""
+    votes = [_vote(["positive"]), _vote(["positive"]), _vote(["negative"])]
+    df = pd.DataFrame(
+        {
+            "text": ["a", "b"],
+            "label": ["negative", "positive"],
+            "votes": [votes, votes],
+            "label_source": ["human", "teacher"],
+        }
+    )
+    data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
+    np.testing.assert_allclose(vote_shares(data), [[0, 0, 1], [2 / 3, 0, 1 / 3]], rtol=1e-6)
+
+
 @pytest.mark.parametrize("spec", [SINGLE, MULTI], ids=["single", "multi"])
 def test_soft_labels_train(spec: TaskSpec, tiny_base_model: Path, tmp_path: Path) -> None:
     df = single_frame() if not spec.multi_label else multi_frame()
