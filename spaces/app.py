@@ -68,8 +68,25 @@ def _replacer(step: Mapping[str, Any]) -> Callable[[re.Match[str]], str]:
 
 
 # --------------------------------------------------------------------------------------------------------------
-# runtimes: texts in, logits out
+# runtimes: token ids in, logits out, batched as ``sxhub predict`` batches them
 # --------------------------------------------------------------------------------------------------------------
+def batched_logits(ids: list[list[int]], run: Callable[[list[int]], np.ndarray]) -> np.ndarray:
+    """Logits for every text: sorted by token length (stable), in batches of ``BATCH``, back in input order.
+
+    ``sxhub predict`` batches the same way, so a CSV labelled here gets its very numbers, also with int8 weights
+    (whose activations are quantised per batch).
+    """
+    order = np.argsort([len(row) for row in ids], kind="stable")
+    out: np.ndarray | None = None
+    for start in range(0, len(order), BATCH):
+        idx = order[start : start + BATCH]
+        logits = run(idx.tolist())
+        out = np.zeros((len(ids), logits.shape[1]), dtype=np.float32) if out is None else out
+        out[idx] = logits
+    assert out is not None
+    return out
+
+
 def onnx_runner(folder: Path, max_length: int) -> Callable[[list[str]], np.ndarray]:
     """ONNX Runtime on ``onnx/model_int8.onnx`` with the model's own ``tokenizer.json`` (no torch)."""
     import onnxruntime as ort
@@ -88,17 +105,21 @@ def onnx_runner(folder: Path, max_length: int) -> Callable[[list[str]], np.ndarr
 
     def run(texts: list[str]) -> np.ndarray:
         encoded = tokenizer.encode_batch(texts)
-        width = max(len(e.ids) for e in encoded)
 
-        def pad(rows: list[list[int]], value: int) -> np.ndarray:
-            return np.array([row + [value] * (width - len(row)) for row in rows], dtype=np.int64)
+        def batch(idx: list[int]) -> np.ndarray:
+            width = max(len(encoded[i].ids) for i in idx)
 
-        feed = {
-            "input_ids": pad([e.ids for e in encoded], pad_id),
-            "attention_mask": pad([e.attention_mask for e in encoded], 0),
-            "token_type_ids": pad([e.type_ids for e in encoded], 0),
-        }
-        return np.asarray(session.run(None, {n: feed[n] for n in names})[0], dtype=np.float32)
+            def pad(rows: list[list[int]], value: int) -> np.ndarray:
+                return np.array([row + [value] * (width - len(row)) for row in rows], dtype=np.int64)
+
+            feed = {
+                "input_ids": pad([encoded[i].ids for i in idx], pad_id),
+                "attention_mask": pad([encoded[i].attention_mask for i in idx], 0),
+                "token_type_ids": pad([encoded[i].type_ids for i in idx], 0),
+            }
+            return np.asarray(session.run(None, {n: feed[n] for n in names})[0], dtype=np.float32)
+
+        return batched_logits([e.ids for e in encoded], batch)
 
     return run
 
@@ -112,9 +133,14 @@ def torch_runner(ref: str, max_length: int) -> Callable[[list[str]], np.ndarray]
     model = AutoModelForSequenceClassification.from_pretrained(ref).eval()
 
     def run(texts: list[str]) -> np.ndarray:
-        inputs = tokenizer(texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-        with torch.inference_mode():
-            return model(**inputs).logits.float().numpy()
+        encoded = tokenizer(texts, truncation=True, max_length=max_length)
+
+        def batch(idx: list[int]) -> np.ndarray:
+            inputs = tokenizer.pad({k: [encoded[k][i] for i in idx] for k in encoded}, return_tensors="pt")
+            with torch.inference_mode():
+                return model(**inputs).logits.float().numpy()
+
+        return batched_logits(encoded["input_ids"], batch)
 
     return run
 
@@ -176,16 +202,15 @@ class Expert:
 
     def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
         """Every label's probability for each text, in label order (texts cleaned as in training)."""
-        cleaned = [preprocess(str(t), self.preprocessing) for t in texts]
-        rows: list[np.ndarray] = []
-        for start in range(0, len(cleaned), BATCH):
-            logits = self.run(cleaned[start : start + BATCH])
-            if self.multi_label:
-                rows.extend(1.0 / (1.0 + np.exp(-logits)))
-            else:
-                z = np.exp(logits - logits.max(axis=-1, keepdims=True))
-                rows.extend(z / z.sum(axis=-1, keepdims=True))
-        return [{n: float(p[j]) for j, n in enumerate(self.labels)} for p in rows]
+        if not texts:
+            return []
+        logits = self.run([preprocess(str(t), self.preprocessing) for t in texts])
+        if self.multi_label:
+            probs = 1.0 / (1.0 + np.exp(-logits))
+        else:
+            z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+            probs = z / z.sum(axis=-1, keepdims=True)
+        return [{n: float(p[j]) for j, n in enumerate(self.labels)} for p in probs.astype(np.float32)]
 
     def decide(self, probs: dict[str, float]) -> str | list[str]:
         """The label (single-label) or the labels at or above their thresholds (multi-label)."""

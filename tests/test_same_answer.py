@@ -18,6 +18,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import require_modules, run_cli
 from test_train import CUES, MULTI, SINGLE, fast_config, multi_frame, single_frame
@@ -140,6 +141,15 @@ def _space_probs(client: Any, texts: list[str], labels: list[str]) -> tuple[np.n
     return np.array(rows, dtype=np.float64), decisions
 
 
+def _space_csv(client: Any, path: Path, labels: list[str]) -> tuple[np.ndarray, list[Any]]:
+    """The Space's labelled CSV: the probability columns and the label(s) per row."""
+    from gradio_client import handle_file
+
+    out = pd.read_csv(client.predict(handle_file(str(path)), api_name="/label_csv"))
+    decided = [json.loads(v) for v in out["labels"]] if "labels" in out.columns else out["label"].tolist()
+    return out[[f"prob_{n}" for n in labels]].to_numpy(dtype=np.float64), decided
+
+
 def _decision_line(labels: Any, multi: bool) -> str:
     """The Space's decision line for ``labels`` (see ``label_text`` in spaces/app.py)."""
     if multi:
@@ -174,10 +184,13 @@ def test_one_expert_gives_the_same_answer_everywhere(
     p_card = np.array([[{r["label"]: r["score"] for r in res}[n] for n in names] for res in scope["results"]])
 
     # 3. the Space from its published folder, serving torch and then int8
-    p_space, space_lines = _space_probs(space("torch"), texts, names)
-    int8_client = space("onnx-int8")
+    torch_client, int8_client = space("torch"), space("onnx-int8")
     assert int8_client.predict(api_name="/info")["backend"] == "onnx-int8"
+    p_space, space_lines = _space_probs(torch_client, texts, names)
     p_space8, space8_lines = _space_probs(int8_client, texts, names)
+    csv = tmp_path / "texts.csv"
+    pd.DataFrame({"text": texts}).to_csv(csv, index=False)
+    csv_torch, csv_int8 = (_space_csv(c, csv, names) for c in (torch_client, int8_client))
 
     for name, probs in {"onnx": p_onnx, "space (torch)": p_space, "pipeline + card snippet": p_card}.items():
         np.testing.assert_allclose(probs, p_torch, atol=1e-4, err_msg=f"{name} vs Predictor (torch)")
@@ -187,6 +200,12 @@ def test_one_expert_gives_the_same_answer_everywhere(
     # int8: dynamically quantised activations depend on the batch, so both sides run one text at a time
     np.testing.assert_allclose(p_space8, p_int8, atol=1e-6, err_msg="Space (int8) vs Predictor (int8)")
     assert space8_lines == [_decision_line(lab, multi) for lab in int8_labels]
+    # a CSV: the Space batches as sxhub predict does (32 texts, sorted by length), so int8 agrees batch for batch
+    np.testing.assert_allclose(csv_torch[0], p_torch, atol=1e-4, err_msg="Space CSV (torch) vs Predictor")
+    assert csv_torch[1] == labels
+    int8_batched_labels, p_int8_batched = Predictor(expert, onnx=True, int8=True).predict(texts)
+    np.testing.assert_allclose(csv_int8[0], p_int8_batched, atol=1e-6, err_msg="Space CSV (int8) vs Predictor")
+    assert csv_int8[1] == int8_batched_labels
     if multi:  # the snippet lists a text's labels by probability, Predictor in label order
         assert [sorted(c) for c in card_labels] == [sorted(lab) for lab in labels]
     else:

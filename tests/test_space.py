@@ -215,3 +215,31 @@ def test_the_space_serves_int8_onnx_when_the_model_has_it(tmp_path: Path, int8: 
     else:
         with pytest.raises(FileNotFoundError, match="sxhub export MODEL --int8"):
             app.Expert.load(backend="onnx-int8")
+
+
+def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path: Path) -> None:
+    """A Space that names a model repo downloads only the small files and the int8 model, and answers as predict."""
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from sxhub.export import export_onnx
+    from sxhub.predict import Predictor
+    from sxhub.publish import publish_model, publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    export_onnx(model, int8=True)
+    repo = f"{hub.user}/fin-student"
+    publish_model(model, repo_id=repo)
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo", model_repo=repo))
+    assert not (folder / "model").exists()
+
+    app = _load_published_app(folder, "space_app_hub")
+    expert = app.Expert.load()
+    assert expert.model == repo and expert.backend == "onnx-int8"
+    texts = ["profit rose https://x.co/a", "shares fell, call +44 20 7946 0958"]
+    # one text per run on both sides: int8 activations are quantised per batch
+    got = np.array([[p[n] for n in expert.labels] for t in texts for p in expert.probabilities([t])])
+    want = np.concatenate([Predictor(model, onnx=True, int8=True).predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    cached = {p.name for p in (tmp_path / "_hf_home" / "hub").rglob("*") if p.is_file()}
+    assert "model_int8.onnx" in cached and "model.safetensors" not in cached and "model.onnx" not in cached
