@@ -316,7 +316,10 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         links.append(f"model [{about['model_repo']}](https://huggingface.co/{about['model_repo']})")
     if about.get("dataset_repo"):
         links.append(f"dataset [{about['dataset_repo']}](https://huggingface.co/datasets/{about['dataset_repo']})")
-    lines += ["", "**Repos:** " + " · ".join(links) if links else f"**Model:** `{Path(expert.model).name}`"]
+    lines += [
+        "",
+        "**Repos:** " + " · ".join(links) if links else f"**Model:** `{Path(expert.model).name}` (no Hub repo linked)",
+    ]
     masks = [s.get("name", "?") for s in expert.preprocessing.get("steps") or [] if s.get("name") != "whitespace"]
     lines += [
         "",

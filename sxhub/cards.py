@@ -536,7 +536,7 @@ def expert_facts(
         "description": spec.description if spec else "",
         "teachers": teacher_names(spec) if spec else [],
         "local_teacher": any(t.is_local for t in spec.default_teachers()) if spec else False,
-        "base_model": info.get("base_model"),
+        "base_model": _public_base(info.get("base_model")),
         "scores": {name: row for name, row in scores.items() if row},
         "split": split,
         "speed": {"texts_per_s": rate, "source": str((speed or {}).get("source") or "")} if rate else None,
@@ -544,6 +544,13 @@ def expert_facts(
         "dataset_repo": dataset_repo,
     }
     return facts
+
+
+def _public_base(base: Any) -> str | None:
+    """The base model as a Hub id, or only its folder name when it was a local path (no paths in a public Space)."""
+    if not isinstance(base, str) or not base:
+        return None
+    return hub_base_model(base) or Path(base).name
 
 
 def _json_number(value: Any) -> float | int | None:
