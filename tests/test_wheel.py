@@ -13,6 +13,7 @@ runs is the wheel's, from the fresh venv.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -24,8 +25,6 @@ from pathlib import Path
 import pytest
 from conftest import build_tiny_model, require_modules
 from fake_openai_server import FakeOpenAIServer
-
-pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS = ("model_cards", "dataset_cards", "spaces", "examples")
@@ -80,6 +79,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
     return env | {"OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONNOUSERSITE": "1"}
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_assets_and_they_are_what_runs(venv: Venv, tmp_path: Path) -> None:
     import zipfile
 
@@ -102,11 +102,13 @@ def test_the_wheel_carries_the_assets_and_they_are_what_runs(venv: Venv, tmp_pat
     assert again == found
 
 
+@pytest.mark.slow
 def test_pip_check_is_clean(venv: Venv, tmp_path: Path) -> None:
     out = _run([venv.python, "-m", "pip", "check"], cwd=tmp_path, env=_env(tmp_path))
     assert "No broken requirements found" in out
 
 
+@pytest.mark.slow
 def test_run_then_publish_from_the_installed_wheel(venv: Venv, tmp_path: Path) -> None:
     env = _env(tmp_path)
     examples = venv.site_packages / "sxhub" / "_assets" / "examples" / "financial-sentiment"
@@ -153,3 +155,40 @@ def test_run_then_publish_from_the_installed_wheel(venv: Venv, tmp_path: Path) -
     assert "sdk: gradio" in space_card
     app = (to / "space" / "app.py").read_text(encoding="utf-8")
     assert app == (venv.site_packages / "sxhub" / "_assets" / "spaces" / "app.py").read_text(encoding="utf-8")
+
+
+def test_asset_dir_prefers_the_packaged_copy_and_never_a_stranger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lookup order, without building anything: packaged copy, then sxhub's own checkout, else one clear error."""
+    from sxhub import _paths
+
+    site = tmp_path / "site-packages"  # a wheel install: sxhub/ beside other projects' folders
+    (site / "examples").mkdir(parents=True)
+    monkeypatch.setattr(_paths, "_PACKAGE", site / "sxhub")
+    monkeypatch.setattr(_paths, "_PACKAGED", site / "sxhub" / "_assets")
+    monkeypatch.setattr(_paths, "_CHECKOUT", site)
+    with pytest.raises(FileNotFoundError, match=r"sxhub's examples/ folder is missing .* reinstall sxhub"):
+        _paths.asset_dir("examples")  # site-packages/examples belongs to someone else
+    (site / "pyproject.toml").write_text('[project]\nname = "other"\n', encoding="utf-8")
+    with pytest.raises(FileNotFoundError):
+        _paths.asset_dir("examples")
+    (site / "pyproject.toml").write_text('[project]\nname = "sxhub"\n', encoding="utf-8")
+    assert _paths.asset_dir("examples") == site / "examples"  # sxhub's own source tree
+    (site / "sxhub" / "_assets" / "examples").mkdir(parents=True)
+    assert _paths.asset_dir("examples") == site / "sxhub" / "_assets" / "examples"  # the packaged copy wins
+    with pytest.raises(ValueError, match="unknown asset folder 'cards'"):
+        _paths.asset_dir("cards")
+
+
+def test_asset_dir_in_this_checkout_is_the_top_level_folders() -> None:
+    from sxhub._paths import ASSETS as PATHS_ASSETS
+    from sxhub._paths import asset_dir
+
+    tree = ast.parse((ROOT / "setup.py").read_text(encoding="utf-8"))
+    assigned = {
+        t.id: n.value for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)
+    }
+    copied = ast.literal_eval(assigned["ASSETS"])
+    assert PATHS_ASSETS == copied == ASSETS  # what setup.py copies into the wheel is what asset_dir looks up
+    assert all(asset_dir(name) == ROOT / name for name in ASSETS)
