@@ -130,7 +130,8 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         raise InputError(f"{where} has no rows; give it a header row and at least one text.") from exc
     except PermissionError as exc:
         raise InputError(f"{where} cannot be read (permission denied); check the file's permissions.") from exc
-    except (ValueError, TypeError, OSError, NotImplementedError) as exc:  # pandas/pyarrow parse errors are these
+    except (ValueError, TypeError, OSError, NotImplementedError, AttributeError) as exc:  # pandas/pyarrow parse errors
+        # (AttributeError: pandas < 3.1 read_json on a JSONL line that is a list)
         first_line = (str(exc).strip().splitlines() or [""])[0]
         reason = (_bad_json_line(path) if suffix == ".jsonl" else None) or f"{type(exc).__name__}: {first_line}"
         reason = reason[:200].rstrip(". ")
