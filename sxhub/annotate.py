@@ -4,7 +4,8 @@
 with its own seed), with at most ``concurrency`` requests in flight. Transient failures (429, 5xx, timeouts, lost
 connections) are retried with exponential backoff and jitter, honouring ``Retry-After``; an answer that is not a
 valid label is asked again with a fresh seed up to ``max_invalid`` times and then recorded as a failed vote with
-its raw text. Votes are combined by :func:`sxhub.vote.decide`; a text whose votes all failed is ``failed=True`` and
+its raw text. Votes are combined by :func:`sxhub.vote.decide` (or Dawid-Skene, when the spec says
+``vote: dawid-skene``: :mod:`sxhub.reliability`); a text whose votes all failed is ``failed=True`` and
 has no label. Every successful reply is committed to the :class:`~sxhub.cache.LabelCache` as it arrives, so a rerun
 is free and a killed run resumes.
 
@@ -31,9 +32,10 @@ from .cache import LabelCache, cache_key
 from .data import PreparedTexts, prepare_texts
 from .errors import TeacherError, TeacherUnavailableError, UserError
 from .prompt import InvalidAnswer, build_messages, parse_reply
+from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
 from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
-from .vote import Decision, decide, summarize
+from .vote import Decision, summarize
 
 logger = logging.getLogger(__name__)
 
@@ -371,7 +373,7 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
 
 
 def _rows(spec: TaskSpec, prepared: PreparedTexts, votes: list[list[dict[str, Any]]]) -> tuple[pd.DataFrame, list]:
-    decisions = [decide(v, spec.label_names, spec.multi_label) for v in votes]
+    decisions = decide_all(votes, spec.label_names, spec.multi_label, method=spec.vote)  # majority or dawid-skene
     frame = pd.DataFrame({"text": prepared.frame["text"].tolist()})
     frame[spec.label_column] = pd.Series([d.labels if spec.multi_label else d.label for d in decisions], dtype=object)
     frame["votes"] = votes
@@ -544,6 +546,7 @@ async def aannotate(
         "ties": summary["ties"],
         "seconds": time.perf_counter() - start,
         "votes": summary,
+        "vote_method": spec.vote,
     }
     return AnnotateResult(frame=frame, decisions=decisions, ledger=ledger)
 

@@ -169,6 +169,7 @@ class TaskSpec:
     preprocess: bool = True
     language: str = "en"
     license: str | None = None
+    vote: str = "majority"  # how votes become labels: majority | dawid-skene (sxhub.reliability)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):
@@ -204,6 +205,10 @@ class TaskSpec:
             raise SpecError(f"temperature: must be a number from 0 to 2, got {self.temperature!r}.")
         if not isinstance(self.reasoning, bool):
             raise SpecError(f"reasoning: must be true or false, got {self.reasoning!r}.")
+        from .reliability import VOTE_METHODS
+
+        if self.vote not in VOTE_METHODS:
+            raise SpecError(f"vote: {self.vote!r} is not a vote method; use {' or '.join(VOTE_METHODS)}.")
 
     # -- views -------------------------------------------------------------------------------------------------
     @property

@@ -13,6 +13,7 @@ import pandas as pd
 from ..data import find_text_column, is_missing_text, parse_label_cell, read_table, write_table
 from ..errors import InputError
 from ..metrics import format_report, inter_rater_reliability, most_split, score
+from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
 from ..vote import decide, summarize
 from . import emit_json
 
@@ -130,6 +131,44 @@ def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame) -> None:
     result.update(inter_rater_alpha=alpha, inter_rater_note=note, n_raters=n_coders, votes=summarize(decisions))
 
 
+def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: str) -> pd.DataFrame:
+    """``df`` with ``pred`` (and ``failed``) re-decided from its votes by ``method``."""
+    if "votes" not in df.columns:
+        raise InputError(
+            f"--vote {method} needs a 'votes' column (sxhub annotate writes it); this file has {list(df.columns)[:20]}."
+        )
+    votes = [plain_votes(cell) for cell in df["votes"].tolist()]
+    if spec is not None:
+        names, multi = spec.label_names, spec.multi_label
+    else:
+        multi = _looks_multi(pred, df[pred].tolist())
+        gold = df[gold_column].tolist() if gold_column in df.columns else []
+        cells = [parse_label_cell(g, multi_label=multi) for g in gold]
+        seen = {str(lab) for row in votes for v in row if isinstance(v.get("labels"), list) for lab in v["labels"]}
+        seen |= {lab for cell in cells if cell is not None for lab in (cell if multi else [cell])}
+        names = sorted(seen)
+    decisions = decide_all(votes, names, multi, method=method)
+    out = df.copy()
+    out[pred] = pd.Series([d.labels if multi else d.label for d in decisions], index=out.index, dtype=object)
+    out["failed"] = [d.failed for d in decisions]
+    return out
+
+
+def _add_reliability(result: dict[str, Any], kept: pd.DataFrame, method: str) -> None:
+    """Each teacher's and sample's reliability (:func:`sxhub.reliability.teacher_reliability`), given votes."""
+    if "votes" not in kept.columns:
+        return
+    multi = result["multi_label"]
+    result["reliability"] = teacher_reliability(
+        kept["votes"].tolist(),
+        [parse_label_cell(v, multi_label=multi) for v in kept[result["pred_column"]].tolist()],
+        result["labels"],
+        multi,
+        gold=[parse_label_cell(v, multi_label=multi) for v in kept[result["gold_column"]].tolist()],
+        method=method,
+    )
+
+
 def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[dict[str, Any]]:
     if "votes" not in kept.columns and "agreement" not in kept.columns:
         raise InputError(
@@ -165,6 +204,11 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 @click.option("--review", type=click.Path(dir_okay=False), help="Write the texts whose votes split most to this CSV.")
 @click.option("--top", default=50, show_default=True, type=click.IntRange(min=1), help="Rows in --review.")
+@click.option(
+    "--vote",
+    type=click.Choice(VOTE_METHODS),
+    help="Re-decide the labels from the votes column by this rule and score those (default: the label column).",
+)
 def agree(
     labelled: str,
     gold_column: str,
@@ -173,6 +217,7 @@ def agree(
     as_json: bool,
     review: str | None,
     top: int,
+    vote: str | None,
 ) -> None:
     """Score teacher labels in LABELLED against expert labels in --gold.
 
@@ -180,13 +225,16 @@ def agree(
     own). Prints accuracy, macro-F1 (micro-F1 for multi-label), Krippendorff's alpha against gold (and between the
     teachers' samples when there is a votes column), per-label precision/recall/F1 and the confusion matrix.
     Failed rows are left out and counted. Gold cells are label names; for multi-label a JSON list or
-    comma-separated names.
+    comma-separated names. With a votes column it also shows each teacher's reliability, and each sample's:
+    agreement with the final vote, and accuracy, macro-F1 and alpha against gold, per label too.
     """
     from ..spec import load_spec
 
     spec = load_spec(task) if task else None
     df = read_table(labelled)
     pred = _pick_pred_column(df, pred_column, spec.label_column if spec else None)
+    if vote:
+        df = _revote(df, pred, vote, spec, gold_column)
     result, kept = compare(
         df,
         gold_column=gold_column,
@@ -195,6 +243,7 @@ def agree(
         multi_label=spec.multi_label if spec else None,
     )
     _add_vote_figures(result, kept)
+    _add_reliability(result, kept, vote or f"the {pred!r} column")
     result["title"] = f"Agreement of {pred!r} with gold {gold_column!r} ({Path(labelled).name})"
     if review:
         rows = _review_rows(kept, result, top)
@@ -205,3 +254,5 @@ def agree(
         emit_json(result)
     else:
         click.echo(format_report(result))
+        if "reliability" in result:
+            click.echo(format_reliability(result["reliability"]))

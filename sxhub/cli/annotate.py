@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ..errors import UserError
+from ..reliability import VOTE_METHODS
 from ..spec import SERVER_KINDS
 
 
@@ -29,6 +30,11 @@ def ledger_path(out: Path) -> Path:
     help="The kind of server behind the teachers' base_url (default: detected from its routes).",
 )
 @click.option("--samples", type=click.IntRange(1, 64), help="Self-consistency samples per teacher and text.")
+@click.option(
+    "--vote",
+    type=click.Choice(VOTE_METHODS),
+    help="How votes become labels (default: the spec's vote, else majority); dawid-skene weighs teachers.",
+)
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: 'text' or a usual synonym).")
 @click.option("--keep-column", "keep_columns", multiple=True, help="Input column to copy to the output (repeatable).")
@@ -64,6 +70,7 @@ def annotate(
     teachers: tuple[str, ...],
     server: str | None,
     samples: int | None,
+    vote: str | None,
     concurrency: int,
     text_column: str | None,
     keep_columns: tuple[str, ...],
@@ -90,7 +97,7 @@ def annotate(
     """
     from ..annotate import annotate as run_annotate
     from ..data import prepare_texts, read_table
-    from ..spec import load_spec
+    from ..spec import TaskSpec, load_spec
     from ..stream import RowSlice
     from . import emit_json
 
@@ -101,6 +108,8 @@ def annotate(
         spec = spec.with_teachers(list(teachers))
     if server:
         spec = spec.with_server(server)
+    if vote:
+        spec = TaskSpec.from_dict({**spec.to_dict(), "vote": vote})
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
     quiet = click.get_current_context().find_root().params.get("quiet", False)
     reading = {

@@ -1,0 +1,422 @@
+"""Per-teacher reliability, and votes weighted by it (Dawid-Skene).
+
+Two things live here:
+
+* **Deciding every text at once** (:func:`decide_all`). ``majority`` is :func:`sxhub.vote.decide` text by text (its
+  contract is the default). ``dawid-skene`` fits crowd-kit's :class:`~crowdkit.aggregation.DawidSkene` on every
+  valid vote of the dataset: it estimates one confusion matrix per teacher and weighs each teacher's answer by it.
+  The worker is the *teacher*, and its answer on a text is the majority of its own valid samples (samples of one
+  teacher err together: counted one by one they would let a teacher with more samples outvote the rest, and break
+  Dawid-Skene's assumption that workers err independently given the true label). Multi-label tasks get one binary
+  Dawid-Skene per label ("is the label on?"). What stays as :mod:`sxhub.vote` documents it: which votes are valid, ``failed`` rows
+  (no valid vote: no label, never a guessed one), and ``agreement``, the share of valid votes for the winner (per
+  label for multi-label, ``None`` for a label no vote named), now measured against the Dawid-Skene winner. The
+  winner is always a label some valid vote gave (a multi-label label is on only if some vote named it): with little
+  evidence from an unreliable teacher the prior alone could otherwise pick a label no teacher said. ``tie``
+  is true only when the posterior itself ties; the decision then falls back to the majority rule (and its tie rule).
+* **Reliability figures** (:func:`teacher_reliability`): for every teacher, pooled over its samples, and for every
+  sample of it: how many valid votes, how often it agrees with the final label, and, given expert (gold) labels,
+  accuracy, macro-F1, micro-F1 and Krippendorff's alpha against them (:func:`sxhub.metrics.score`) with a per-label
+  table (precision, recall, F1, support, and a one-vs-rest binary alpha per label). Pooled figures count every
+  valid vote of the teacher as one (gold, vote) pair.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .errors import InputError
+from .vote import Decision, _vote_error, decide
+
+VOTE_METHODS = ("majority", "dawid-skene")
+DS_ITERATIONS = (
+    20  # EM starts from the majority vote; on simulated teachers later iterations drifted (bench/review.py)
+)
+DS_TOLERANCE = 1e-4  # stop when the evidence lower bound gains less than this per vote (crowd-kit: 1e-5)
+
+
+def check_method(method: str) -> str:
+    """``method`` if it is a known vote method, else a one-line error naming the choices."""
+    if method not in VOTE_METHODS:
+        raise InputError(f"vote method {method!r} is unknown; use one of {', '.join(VOTE_METHODS)}.")
+    return method
+
+
+# --------------------------------------------------------------------------------------------------------------
+# votes as plain data
+# --------------------------------------------------------------------------------------------------------------
+def plain_votes(cell: Any) -> list[dict[str, Any]]:
+    """A ``votes`` cell as a list of plain dicts with list labels (parquet gives numpy arrays, CSV gives JSON)."""
+    if hasattr(cell, "tolist") and not isinstance(cell, str):
+        cell = cell.tolist()
+    if isinstance(cell, str):
+        stripped = cell.strip()
+        if not stripped:
+            return []
+        try:
+            cell = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"votes cell {stripped[:60]!r} is not a JSON list of votes.") from exc
+    if not isinstance(cell, list):
+        return []
+    votes = []
+    for item in cell:
+        vote = dict(item)
+        labels = vote.get("labels")
+        vote["labels"] = labels.tolist() if hasattr(labels, "tolist") else labels
+        votes.append(vote)
+    return votes
+
+
+def valid_labels(vote: Mapping[str, Any], label_names: Sequence[str], multi_label: bool) -> list[str] | None:
+    """The vote's labels when it counts (the rule of :mod:`sxhub.vote`), else ``None``."""
+    if _vote_error(dict(vote), label_names, multi_label):
+        return None
+    return list(dict.fromkeys(vote["labels"]))
+
+
+def _vote_key(vote: Mapping[str, Any]) -> tuple[str, int]:
+    return str(vote.get("teacher")), int(vote.get("sample") or 0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# deciding every text
+# --------------------------------------------------------------------------------------------------------------
+def decide_all(
+    votes_column: Sequence[Any], label_names: Sequence[str], multi_label: bool, *, method: str = "majority"
+) -> list[Decision]:
+    """One :class:`~sxhub.vote.Decision` per text, by ``majority`` or ``dawid-skene`` (module docstring)."""
+    check_method(method)
+    votes = [plain_votes(cell) for cell in votes_column]
+    majority = [decide(v, label_names, multi_label) for v in votes]
+    if method == "majority":
+        return majority
+    return dawid_skene(votes, label_names, multi_label, majority=majority)[0]
+
+
+def _fit(rows: list[tuple[int, str, Any]]) -> tuple[Any, Any]:
+    """crowd-kit's Dawid-Skene on ``(task, worker, label)`` rows: the posteriors (task x label) and the model."""
+    import pandas as pd
+
+    try:
+        from crowdkit.aggregation import DawidSkene
+    except ImportError as exc:
+        raise InputError(f'vote: dawid-skene needs crowd-kit; run pip install "sxhub[review]" ({exc}).') from exc
+
+    model = DawidSkene(n_iter=DS_ITERATIONS, tol=DS_TOLERANCE)
+    model.fit(pd.DataFrame(rows, columns=["task", "worker", "label"]))
+    return model.probas_, model
+
+
+def dawid_skene(
+    votes: Sequence[Sequence[dict[str, Any]]],
+    label_names: Sequence[str],
+    multi_label: bool,
+    *,
+    majority: Sequence[Decision] | None = None,
+) -> tuple[list[Decision], dict[str, Any]]:
+    """Dawid-Skene decisions for every text, and what the model estimated (each teacher's confusion matrix).
+
+    Each teacher gives one answer per text: the majority of its own valid samples (:func:`sxhub.vote.decide`).
+    Samples of one teacher err together, so counting them as separate evidence would let a teacher with more
+    samples outvote the others, the very thing the weighting is for.
+    """
+    majority = list(majority) if majority is not None else [decide(v, label_names, multi_label) for v in votes]
+    valid = [
+        [labels for v in row if (labels := valid_labels(v, label_names, multi_label)) is not None] for row in votes
+    ]
+    answers = []
+    for row in votes:
+        by_teacher: dict[str, list[dict[str, Any]]] = {}
+        for vote in row:
+            by_teacher.setdefault(str(vote.get("teacher")), []).append(vote)
+        own = {t: decide(vs, label_names, multi_label) for t, vs in by_teacher.items()}
+        answers.append([(t, d.labels if multi_label else [d.label]) for t, d in own.items() if not d.failed])
+    if multi_label:
+        return _ds_multi(answers, valid, label_names, majority)
+    return _ds_single(answers, valid, majority)
+
+
+Answers = list[list[tuple[str, list[str]]]]  # per text: (teacher, its answer) for every teacher with a valid vote
+
+
+def _ds_single(
+    answers: Answers, valid: list[list[list[str]]], majority: list[Decision]
+) -> tuple[list[Decision], dict[str, Any]]:
+    rows = [(i, teacher, labels[0]) for i, row in enumerate(answers) for teacher, labels in row]
+    if not rows:
+        return majority, {}
+    probas, model = _fit(rows)
+    columns = [str(name) for name in probas.columns]
+    posterior = probas.reindex(range(len(valid))).to_numpy(dtype=float)  # plain arrays: .loc per text is slow
+    decisions = []
+    for i, row in enumerate(valid):
+        base = majority[i]
+        if base.failed:
+            decisions.append(base)
+            continue
+        named = {labels[0] for labels in row}  # the winner is a label some valid vote gave, never an invented one
+        post = {name: posterior[i, k] for k, name in enumerate(columns) if name in named}
+        top = max(post.values())
+        best = [name for name, p in post.items() if abs(p - top) < 1e-12]
+        if len(best) > 1:  # the posterior ties: the majority rule (and its tie rule) decides
+            decisions.append(Decision(**{**base.to_dict(), "tie": True}))
+            continue
+        winner = best[0]
+        share = sum(labels[0] == winner for labels in row) / len(row)
+        decisions.append(
+            Decision(label=winner, labels=None, agreement=share, failed=False, error="", tie=False, n_valid=len(row))
+        )
+    return decisions, {"teachers": _confusions(model)}
+
+
+def _confusions(model: Any) -> dict[str, Any]:
+    """Per teacher: P(answer | true label) as ``{true: {answer: p}}`` and the prior-weighted accuracy estimate."""
+    errors, priors = model.errors_, model.priors_
+    out: dict[str, Any] = {}
+    for teacher in dict.fromkeys(errors.index.get_level_values("worker")):
+        matrix = errors.loc[teacher]
+        confusion = {
+            str(true): {str(answer): float(matrix.loc[answer, true]) for answer in matrix.index}
+            for true in matrix.columns
+        }
+        accuracy = sum(float(priors[true]) * confusion[str(true)].get(str(true), 0.0) for true in matrix.columns)
+        out[str(teacher)] = {"estimated_accuracy": accuracy, "confusion": confusion}
+    return out
+
+
+def _ds_multi(
+    answers: Answers, valid: list[list[list[str]]], label_names: Sequence[str], majority: list[Decision]
+) -> tuple[list[Decision], dict[str, Any]]:
+    on = {name: [False] * len(valid) for name in label_names}
+    tied = [False] * len(valid)
+    estimates: dict[str, Any] = {}
+    for name in label_names:
+        rows = [
+            (i, teacher, "on" if name in labels else "off") for i, row in enumerate(answers) for teacher, labels in row
+        ]
+        if len({answer for _, _, answer in rows}) < 2:  # every teacher agrees on this label everywhere
+            for i, row in enumerate(answers):
+                on[name][i] = bool(row) and name in row[0][1]
+            continue
+        probas, model = _fit(rows)
+        p_on = probas["on"].reindex(range(len(answers))).to_numpy(dtype=float)
+        for i, row in enumerate(answers):
+            if not row:
+                continue
+            p = float(p_on[i])
+            on[name][i] = p > 0.5 and any(name in labels for labels in valid[i])  # on only if some vote named it
+            tied[i] = tied[i] or abs(p - 0.5) < 1e-12  # a tie is off, as in the majority rule
+        estimates[name] = {
+            teacher: {"estimated_accuracy": value["estimated_accuracy"]}
+            for teacher, value in _confusions(model).items()
+        }
+    decisions = []
+    for i, row in enumerate(valid):
+        base = majority[i]
+        if base.failed:
+            decisions.append(base)
+            continue
+        labels = [name for name in label_names if on[name][i]]
+        agreement: dict[str, float | None] = {}
+        for name in label_names:
+            named = sum(name in vote for vote in row)
+            agree = named if name in labels else len(row) - named
+            agreement[name] = agree / len(row) if named else None
+        decisions.append(
+            Decision(
+                label=None, labels=labels, agreement=agreement, failed=False, error="", tie=tied[i], n_valid=len(row)
+            )
+        )
+    return decisions, {"labels": estimates}
+
+
+# --------------------------------------------------------------------------------------------------------------
+# reliability figures
+# --------------------------------------------------------------------------------------------------------------
+def _binary_alpha(gold: Sequence[Any], pred: Sequence[Any], name: str) -> float | None:
+    from .metrics import alpha_with_note
+
+    return alpha_with_note([[float(name in g) for g in gold], [float(name in p) for p in pred]])[0]
+
+
+def _gold_figures(gold: list[Any], pred: list[Any], label_names: Sequence[str], multi_label: bool) -> dict[str, Any]:
+    """accuracy, macro/micro-F1, alpha and per-label rows (with a binary alpha) of ``pred`` against ``gold``."""
+    from .metrics import score
+
+    result = score(gold, pred, label_names, multi_label)
+    gold_sets = [g if multi_label else [g] for g in gold]
+    pred_sets = [p if multi_label else [p] for p in pred]
+    per_label = {
+        name: {**row, "alpha": _binary_alpha(gold_sets, pred_sets, name)} for name, row in result["per_label"].items()
+    }
+    keys = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha", "alpha_note")
+    return {**{k: result[k] for k in keys}, "per_label": per_label}
+
+
+def _same(a: Any, b: Any, multi_label: bool) -> bool:
+    return set(a) == set(b) if multi_label else a == b
+
+
+def teacher_reliability(
+    votes_column: Sequence[Any],
+    final: Sequence[Any],
+    label_names: Sequence[str],
+    multi_label: bool,
+    *,
+    gold: Sequence[Any] | None = None,
+    method: str = "majority",
+) -> dict[str, Any]:
+    """Reliability of every teacher and every sample of it (module docstring); JSON-able.
+
+    ``final`` is the label (or list of labels) of every text (``None`` where the text has none), ``gold`` the
+    expert labels (``None`` or NaN where missing; lists for multi-label). ``method`` is the rule that made
+    ``final`` (it is reported, and for ``dawid-skene`` each teacher's estimated accuracy is added).
+    """
+    votes = [plain_votes(cell) for cell in votes_column]
+    if len(final) != len(votes) or (gold is not None and len(gold) != len(votes)):
+        raise InputError("votes, final labels and gold labels must have one entry per text; pass aligned columns.")
+    raters: dict[tuple[str, int | None], dict[str, list[Any]]] = {}
+    for i, row in enumerate(votes):
+        for vote in row:
+            teacher, sample = _vote_key(vote)
+            labels = valid_labels(vote, label_names, multi_label)
+            for key in ((teacher, None), (teacher, sample)):
+                entry = raters.setdefault(key, {"votes": [], "texts": []})
+                entry["votes"].append(labels)
+                entry["texts"].append(i)
+    order = list(dict.fromkeys(teacher for teacher, _ in raters))  # teachers in vote order, pooled row first
+    keys = sorted(raters, key=lambda k: (order.index(k[0]), -1 if k[1] is None else k[1]))
+    rows = [_rater_row(t, s, raters[(t, s)], final, gold, label_names, multi_label) for t, s in keys]
+    out: dict[str, Any] = {"method": method, "n_texts": len(votes), "teachers": rows}
+    if not any(votes) or (gold is None and method != "dawid-skene"):
+        return out
+    weighted, estimates = dawid_skene(votes, label_names, multi_label)  # one fit for both uses
+    if gold is not None:
+        majority = [decide(v, label_names, multi_label) for v in votes]
+        out["vote_vs_gold"] = {
+            name: figures
+            for name, decisions in (("majority", majority), ("dawid-skene", weighted))
+            if (figures := _decisions_vs_gold(decisions, gold, label_names, multi_label)) is not None
+        }
+    if method == "dawid-skene":
+        out["dawid_skene"] = estimates
+    return out
+
+
+def _rater_row(
+    teacher: str,
+    sample: int | None,
+    entry: dict[str, list[Any]],
+    final: Sequence[Any],
+    gold: Sequence[Any] | None,
+    label_names: Sequence[str],
+    multi_label: bool,
+) -> dict[str, Any]:
+    pairs = [(labels, i) for labels, i in zip(entry["votes"], entry["texts"], strict=True) if labels is not None]
+    decided = [(labels, final[i]) for labels, i in pairs if not _missing(final[i])]
+    agree = sum(_same(v if multi_label else v[0], f, multi_label) for v, f in decided)
+    row: dict[str, Any] = {
+        "teacher": teacher,
+        "sample": sample,
+        "votes": len(entry["votes"]),
+        "valid": len(pairs),
+        "agreement_with_vote": agree / len(decided) if decided else None,
+    }
+    if gold is not None:
+        scored = [(gold[i], v if multi_label else v[0]) for v, i in pairs if not _missing(gold[i])]
+        row["gold"] = (
+            _gold_figures([g for g, _ in scored], [p for _, p in scored], label_names, multi_label) if scored else None
+        )
+    return row
+
+
+def _decisions_vs_gold(
+    decisions: Sequence[Decision], gold: Sequence[Any], label_names: Sequence[str], multi_label: bool
+) -> dict[str, Any] | None:
+    """Decisions against gold (majority's and Dawid-Skene's of the same votes show what the weighting buys)."""
+    pairs = [
+        (g, d.labels if multi_label else d.label)
+        for g, d in zip(gold, decisions, strict=True)
+        if not d.failed and not _missing(g)
+    ]
+    if not pairs:
+        return None
+    return _gold_figures([g for g, _ in pairs], [p for _, p in pairs], label_names, multi_label)
+
+
+def _missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return bool(np.isnan(value))
+    return False
+
+
+# --------------------------------------------------------------------------------------------------------------
+# report
+# --------------------------------------------------------------------------------------------------------------
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def format_reliability(result: Mapping[str, Any]) -> str:
+    """Markdown tables of a :func:`teacher_reliability` result."""
+    has_gold = any(r.get("gold") for r in result["teachers"])
+    lines = [f"## Teacher reliability (final vote: {result['method']})", ""]
+    head = "| teacher | sample | valid votes | agreement with vote |"
+    if has_gold:
+        head += " accuracy | macro-F1 | alpha vs gold |"
+    lines += [head, "|---" * (head.count("|") - 1) + "|"]
+    for row in result["teachers"]:
+        sample = "all" if row["sample"] is None else str(row["sample"])
+        line = f"| {row['teacher']} | {sample} | {row['valid']}/{row['votes']} | {_fmt(row['agreement_with_vote'])} |"
+        if has_gold:
+            g = row.get("gold") or {}
+            line += f" {_fmt(g.get('accuracy'))} | {_fmt(g.get('macro_f1'))} | {_fmt(g.get('krippendorff_alpha'))} |"
+        lines.append(line)
+    lines.append("")
+    if has_gold:
+        pooled = [r for r in result["teachers"] if r["sample"] is None and r.get("gold")]
+        names = list(pooled[0]["gold"]["per_label"]) if pooled else []
+        lines += ["### Per label, against gold (F1 / alpha; all samples of each teacher)", ""]
+        lines += ["| teacher | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for row in pooled:
+            cells = [f"{_fmt(m['f1'])} / {_fmt(m['alpha'])}" for m in (row["gold"]["per_label"][n] for n in names)]
+            lines.append(f"| {row['teacher']} | " + " | ".join(cells) + " |")
+        lines.append("")
+    versus = result.get("vote_vs_gold") or {}
+    if versus:
+        lines += [
+            "### The vote against gold",
+            "",
+            "| vote | n | accuracy | macro-F1 | alpha |",
+            "|---|---|---|---|---|",
+        ]
+        for method, g in versus.items():
+            lines.append(
+                f"| {method} | {g['n']} | {_fmt(g['accuracy'])} | {_fmt(g['macro_f1'])} | "
+                f"{_fmt(g['krippendorff_alpha'])} |"
+            )
+        lines.append("")
+    ds = (result.get("dawid_skene") or {}).get("teachers") or {}
+    if ds:
+        lines += ["### Dawid-Skene's estimate of each teacher (no gold needed)", ""]
+        lines += ["| teacher | estimated accuracy |", "|---|---|"]
+        lines += [f"| {t} | {_fmt(v['estimated_accuracy'])} |" for t, v in ds.items()]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def label_shares(votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool) -> np.ndarray | None:
+    """Share of valid votes per label (in label order), or ``None`` without a valid vote."""
+    valid = [labels for v in votes if (labels := valid_labels(v, label_names, multi_label)) is not None]
+    if not valid:
+        return None
+    counts = Counter(name for labels in valid for name in labels)
+    return np.array([counts[name] / len(valid) for name in label_names], dtype=float)

@@ -1,0 +1,221 @@
+"""Per-teacher reliability and Dawid-Skene votes (sxhub.reliability), in annotate and ``sxhub agree``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from sxhub.annotate import annotate
+from sxhub.errors import InputError, SpecError
+from sxhub.metrics import score
+from sxhub.reliability import decide_all, format_reliability, teacher_reliability
+from sxhub.spec import TaskSpec
+from sxhub.teachers import FakeTeacher
+from sxhub.vote import decide
+
+LABELS = ["positive", "neutral", "negative"]
+
+
+def _vote(teacher: str, sample: int, labels: list[str] | None) -> dict:
+    return {"teacher": teacher, "sample": sample, "labels": labels, "reason": "", "error": "" if labels else "boom"}
+
+
+def one_bad_teacher(n: int = 400, seed: int = 0) -> tuple[list[list[dict]], list[str]]:
+    """Two good teachers (one sample each, 90% and 80% right) and a bad one (40% right) whose three samples always
+    agree: majority vote counts the bad teacher three times and follows it whenever the good ones disagree."""
+    rng = np.random.default_rng(seed)
+    truth = [LABELS[i] for i in rng.integers(0, 3, n)]
+
+    def noisy(gold: str, accuracy: float) -> str:
+        return gold if rng.random() < accuracy else str(rng.choice([x for x in LABELS if x != gold]))
+
+    votes = []
+    for gold in truth:
+        bad = noisy(gold, 0.4)
+        votes.append(
+            [_vote("good", 0, [noisy(gold, 0.9)]), _vote("fair", 0, [noisy(gold, 0.8)])]
+            + [_vote("bad", s, [bad]) for s in range(3)]
+        )
+    return votes, truth
+
+
+def accuracy(decisions, truth) -> float:
+    return float(np.mean([d.label == t for d, t in zip(decisions, truth, strict=True)]))
+
+
+def test_dawid_skene_beats_majority_with_one_bad_teacher() -> None:
+    votes, truth = one_bad_teacher()
+    majority = accuracy(decide_all(votes, LABELS, False, method="majority"), truth)
+    weighted = accuracy(decide_all(votes, LABELS, False, method="dawid-skene"), truth)
+    assert majority < 0.6  # the bad teacher's three samples win whenever the good ones disagree
+    assert weighted > 0.8 and weighted > majority + 0.25
+
+
+def test_dawid_skene_keeps_the_vote_contract() -> None:
+    votes, _ = one_bad_teacher(60)
+    votes.append([_vote("good", 0, None), _vote("bad", 0, None)])  # every vote failed
+    votes.append([_vote("good", 0, ["bullish"]), _vote("bad", 0, ["neutral"])])  # one invalid vote
+    decisions = decide_all(votes, LABELS, False, method="dawid-skene")
+    failed = decisions[-2]
+    assert failed == decide(votes[-2], LABELS, False)
+    assert failed.failed and failed.label is None and failed.error == "boom"
+    assert decisions[-1].label == "neutral" and decisions[-1].n_valid == 1 and decisions[-1].agreement == 1.0
+    for row, d in zip(votes[:-2], decisions[:-2], strict=True):  # agreement: the share of valid votes for the winner
+        assert d.agreement == pytest.approx(sum(v["labels"] == [d.label] for v in row) / len(row))
+        assert d.n_valid == 5 and not d.failed
+
+
+def test_majority_is_vote_decide() -> None:
+    votes, _ = one_bad_teacher(30)
+    assert decide_all(votes, LABELS, False) == [decide(v, LABELS, False) for v in votes]
+
+
+def test_multi_label_dawid_skene_per_label_beats_majority() -> None:
+    rng = np.random.default_rng(1)
+    names = ["price", "service", "delivery"]
+    truth, votes = [], []
+    for _ in range(300):
+        gold = [n for n in names if rng.random() < 0.4]
+        bad = [n for n in names if (n in gold) != (rng.random() < 0.45)]  # flips each label 45% of the time
+        good = [n for n in names if (n in gold) != (rng.random() < 0.05)]
+        fair = [n for n in names if (n in gold) != (rng.random() < 0.15)]
+        truth.append(gold)
+        votes.append([_vote("good", 0, good), _vote("fair", 0, fair), *(_vote("bad", s, bad) for s in range(3))])
+    exact = {
+        m: np.mean(
+            [set(d.labels) == set(t) for d, t in zip(decide_all(votes, names, True, method=m), truth, strict=True)]
+        )
+        for m in ("majority", "dawid-skene")
+    }
+    assert exact["dawid-skene"] > exact["majority"] + 0.2
+    d = decide_all(votes, names, True, method="dawid-skene")[0]
+    assert set(d.agreement) == set(names)  # per label; None where no vote named the label
+    for name in names:
+        named = sum(name in v["labels"] for v in votes[0])
+        if not named:
+            assert d.agreement[name] is None
+        else:
+            agree = named if name in d.labels else 5 - named
+            assert d.agreement[name] == pytest.approx(agree / 5)
+
+
+def test_reliability_figures_per_teacher_and_sample() -> None:
+    votes, truth = one_bad_teacher(120)
+    final = [d.label for d in decide_all(votes, LABELS, False, method="dawid-skene")]
+    result = teacher_reliability(votes, final, LABELS, False, gold=truth, method="dawid-skene")
+    rows = {(r["teacher"], r["sample"]): r for r in result["teachers"]}
+    assert list(rows) == [
+        ("good", None),
+        ("good", 0),
+        ("fair", None),
+        ("fair", 0),
+        *(("bad", s) for s in (None, 0, 1, 2)),
+    ]
+    good = [v[0]["labels"][0] for v in votes]
+    expected = score(truth, good, LABELS, False)
+    for key in ("accuracy", "macro_f1", "krippendorff_alpha"):
+        assert rows[("good", None)]["gold"][key] == pytest.approx(expected[key])
+        assert rows[("good", 0)]["gold"][key] == pytest.approx(expected[key])
+    assert rows[("good", None)]["agreement_with_vote"] == pytest.approx(
+        np.mean([g == f for g, f in zip(good, final, strict=True)])
+    )
+    pooled_bad = [v[s]["labels"][0] for s in (2, 3, 4) for v in votes]
+    assert rows[("bad", None)]["valid"] == 360
+    assert rows[("bad", None)]["gold"]["accuracy"] == pytest.approx(
+        np.mean([p == t for p, t in zip(pooled_bad, truth * 3, strict=True)])
+    )
+    per_label = rows[("good", None)]["gold"]["per_label"]["positive"]
+    assert per_label["f1"] == pytest.approx(expected["per_label"]["positive"]["f1"])
+    assert -1.0 <= per_label["alpha"] <= 1.0
+    assert result["vote_vs_gold"]["dawid-skene"]["accuracy"] > result["vote_vs_gold"]["majority"]["accuracy"]
+    estimates = result["dawid_skene"]["teachers"]
+    assert estimates["good"]["estimated_accuracy"] > estimates["bad"]["estimated_accuracy"]
+    text = format_reliability(result)
+    assert "| good | all | 120/120 |" in text and "| dawid-skene | 120 |" in text
+
+
+def test_reliability_counts_failed_votes_and_missing_gold() -> None:
+    votes = [
+        [_vote("a", 0, ["positive"]), _vote("a", 1, None)],
+        [_vote("a", 0, ["negative"]), _vote("a", 1, ["negative"])],
+    ]
+    result = teacher_reliability(votes, ["positive", "negative"], LABELS, False, gold=["positive", None])
+    pooled, _, s1 = result["teachers"]
+    assert (pooled["votes"], pooled["valid"], pooled["agreement_with_vote"]) == (4, 3, 1.0)
+    assert s1["valid"] == 1 and pooled["gold"]["n"] == 1  # the text without gold is not scored
+    with pytest.raises(InputError, match="one entry per text"):
+        teacher_reliability(votes, ["positive"], LABELS, False)
+
+
+def test_spec_vote_is_checked() -> None:
+    with pytest.raises(SpecError, match="vote: 'weighted' is not a vote method; use majority or dawid-skene"):
+        TaskSpec.from_dict({"name": "x", "labels": LABELS, "vote": "weighted"})
+
+
+def test_annotate_decides_by_the_spec_vote(tmp_path: Path) -> None:
+    """Scripted teachers answer as in :func:`one_bad_teacher`; annotate's labels are the spec's vote of its votes."""
+    votes, truth = one_bad_teacher(90, seed=2)
+    texts = [f"Text number {i}." for i in range(len(votes))]
+
+    def teacher(position: int) -> FakeTeacher:
+        def answer(messages: list[dict[str, str]]) -> dict[str, str]:
+            i = int(re.search(r"Text number (\d+)\.", messages[-1]["content"]).group(1))
+            return {"label": votes[i][position]["labels"][0]}
+
+        return FakeTeacher(name=votes[0][position]["teacher"], responder=answer)
+
+    def labels(method: str) -> list[str]:
+        spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": method})
+        result = annotate(spec, texts, teachers=[teacher(0), teacher(1), teacher(2)], progress=False, cache=False)
+        assert result.ledger["vote_method"] == method
+        expected = decide_all(result.frame["votes"].tolist(), LABELS, False, method=method)
+        assert result.frame["label"].tolist() == [d.label for d in expected]
+        return result.frame["label"].tolist()
+
+    majority, weighted = labels("majority"), labels("dawid-skene")
+    assert majority != weighted  # the same votes, decided by another rule
+
+
+def _labelled_file(tmp_path: Path) -> Path:
+    votes, truth = one_bad_teacher(200, seed=3)
+    majority = [d.label for d in decide_all(votes, LABELS, False)]
+    path = tmp_path / "labelled.jsonl"
+    pd.DataFrame({"text": [f"t{i}" for i in range(200)], "label": majority, "votes": votes, "gold": truth}).to_json(
+        path, orient="records", lines=True
+    )
+    return path
+
+
+def test_agree_shows_reliability_and_revotes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = _labelled_file(tmp_path)
+    code, out, _ = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 0
+    plain = json.loads(out)
+    teachers = {(r["teacher"], r["sample"]) for r in plain["reliability"]["teachers"]}
+    assert teachers == {
+        ("good", None),
+        ("good", 0),
+        ("fair", None),
+        ("fair", 0),
+        *(("bad", s) for s in (None, 0, 1, 2)),
+    }
+    code, out, _ = run_cli(["agree", str(path), "--gold", "gold", "--vote", "dawid-skene", "--json"], capsys)
+    assert code == 0
+    revoted = json.loads(out)
+    assert revoted["accuracy"] > plain["accuracy"] + 0.2
+    assert revoted["reliability"]["method"] == "dawid-skene"
+    code, out, _ = run_cli(["agree", str(path), "--gold", "gold"], capsys)
+    assert code == 0 and "## Teacher reliability" in out and "| bad | 1 |" in out
+
+
+def test_agree_vote_without_votes_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "plain.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["positive", "neutral"], "gold": ["positive", "neutral"]}).to_csv(path)
+    code, _, err = run_cli(["agree", str(path), "--gold", "gold", "--vote", "dawid-skene"], capsys)
+    assert code == 2 and "needs a 'votes' column" in err and len(err.strip().splitlines()) == 1
