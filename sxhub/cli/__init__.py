@@ -24,6 +24,7 @@ from ..errors import SxhubError, UserError, one_line
 COMMANDS: dict[str, str] = {
     "annotate": "sxhub.cli.annotate:annotate",
     "agree": "sxhub.cli.agree:agree",
+    "doubts": "sxhub.cli.doubts:doubts",
     "train": "sxhub.cli.train:train",
     "evaluate": "sxhub.cli.evaluate:evaluate",
     "predict": "sxhub.cli.predict:predict",

