@@ -1,0 +1,400 @@
+"""Ray as the engine for runs that outgrow one process or one machine (``--engine ray``).
+
+* ``sxhub predict ... --engine ray``: Ray Data reads the input (CSV, JSONL, Parquet: a local path or any fsspec URL
+  pyarrow reads; or a Hub dataset, streamed), an actor pool holds the student (int8 ONNX, ONNX or torch: one
+  :class:`~sxhub.predict.Predictor` per actor) and labels it batch by batch with the code of single-process
+  ``predict`` (:func:`~sxhub.predict.predict_chunk`), and the rows are written as Parquet, in input order
+  (``preserve_order``), then joined into one file.
+* ``sxhub annotate ... --engine ray``: the input is split into shards (:meth:`~sxhub.stream.RowSlice.subshard`);
+  each shard is a Ray task that runs the async engine of :mod:`sxhub.annotate` chunk by chunk
+  (:func:`sxhub.parts.label_shard`), with its own label cache and its own part files under ``OUT.parts/``; the
+  parts are merged at the end (:func:`sxhub.parts.assemble`). A rerun skips finished shards and resumes unfinished
+  ones from their parts and caches. At most ``parallel`` shards run at once and each gets a share of
+  ``--concurrency``, so the requests in flight against the teacher never exceed it, whatever the cluster's size.
+  A worker that dies is retried by Ray (``max_retries``): its parts and cached answers are reused, and every input
+  row is in OUT exactly once.
+
+``--address`` or ``$RAY_ADDRESS`` joins a cluster; without one a local Ray is started for the run and stopped after
+it. On a cluster of several machines OUT (and its ``OUT.parts/``) must be on storage every node sees (NFS, a shared
+volume), and every node needs sxhub installed. ``import sxhub`` never imports Ray: only this module does, when called.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .errors import InputError, SxhubError, UserError
+from .parts import CHUNK_ROWS as ANNOTATE_CHUNK_ROWS
+from .parts import PartsResult, ShardJob, ShardState, finish, label_shard, parts_dir, prepare_job, shard_dir
+from .spec import TaskSpec, TeacherSpec
+from .stream import CHUNK_ROWS, RowSlice, is_hub_source
+
+logger = logging.getLogger(__name__)
+
+TASK_RETRIES = 3  # a shard whose worker died is run again this many times (its parts and cache are kept)
+# Ray schedules by CPU count: a student actor takes most of one CPU and leaves room for the read and write tasks
+# (with whole CPUs, N actors on N CPUs would leave none for reading, and the job would wait forever)
+ACTOR_CPUS = 0.8
+IO_CPUS = 0.1
+
+
+class RayError(SxhubError):
+    """Ray could not run the job (no cluster at the address, a shard that kept losing its worker)."""
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise UserError('--engine ray needs Ray; run pip install "sxhub[ray]" (or pass --engine local).') from exc
+    return ray
+
+
+def connect(address: str | None = None) -> bool:
+    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a local Ray; True when this call started
+    or joined it (then :func:`disconnect` ends it), False when this process was already connected."""
+    ray = _ray()
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    if address is None:
+        options["include_dashboard"] = False
+    try:
+        ray.init(address=address, **options)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RayError(
+            f"could not join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:120]}); start one with "
+            "`ray start --head` and pass its address (--address or RAY_ADDRESS), or leave both out for a local Ray."
+        ) from exc
+    return True
+
+
+def disconnect(owned: bool) -> None:
+    if owned:
+        _ray().shutdown()
+
+
+def _cause(exc: BaseException) -> BaseException:
+    """The sxhub error inside a Ray task error (so the CLI gives its one line and exit code), else ``exc``."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, SxhubError) else exc
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# annotate: shards as Ray tasks
+# ------------------------------------------------------------------------------------------------------------------
+def _run_shard(job: ShardJob) -> str:
+    """The Ray task: one shard, labelled chunk by chunk into its folder (a retry resumes there)."""
+    label_shard(job)
+    return str(job.folder)
+
+
+def concurrency_slots(concurrency: int, parallel: int) -> list[int]:
+    """``concurrency`` split over ``parallel`` running shards (each at least 1; the sum is ``concurrency``)."""
+    parallel = max(1, min(parallel, concurrency))
+    return [concurrency // parallel + (1 if s < concurrency % parallel else 0) for s in range(parallel)]
+
+
+def annotate_ray(
+    spec: TaskSpec,
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    address: str | None = None,
+    shards: int = 16,
+    workers: int | None = None,
+    teachers: Sequence[TeacherSpec | str] | None = None,
+    samples: int | None = None,
+    concurrency: int = 8,
+    rows: RowSlice | None = None,
+    split: str = "train",
+    text_column: str | None = None,
+    keep_columns: Sequence[str] = (),
+    preprocess: bool | None = None,
+    max_chars: int = 20_000,
+    chunk_rows: int = ANNOTATE_CHUNK_ROWS,
+    restart: bool = False,
+    progress: bool = True,
+    max_retries: int = 4,
+    max_invalid: int = 2,
+    backoff: float = 1.0,
+    max_wait: float = 60.0,
+    seed: int = 0,
+    task_retries: int = TASK_RETRIES,
+) -> PartsResult:
+    """Label ``source`` into ``out`` with ``shards`` Ray tasks (module docstring); the arguments are those of
+    :func:`sxhub.parts.annotate_to_file` plus the cluster (``address``), the number of shards and ``workers`` (shards
+    running at once; default: the cluster's CPUs). Teachers must be specs (each task opens its own)."""
+    if teachers is not None and any(not isinstance(t, (TeacherSpec, str, dict)) for t in teachers):
+        raise UserError("--engine ray opens the teachers in each task: pass teacher specs, not Teacher objects.")
+    if shards < 1:
+        raise UserError(f"shards={shards} must be at least 1.")
+    out = Path(out)
+    job, parts = prepare_job(
+        spec,
+        str(source),
+        out,
+        teachers=teachers,
+        samples=samples,
+        concurrency=concurrency,
+        rows=rows,
+        split=split,
+        text_column=text_column,
+        keep_columns=keep_columns,
+        preprocess=preprocess,
+        max_chars=max_chars,
+        chunk_rows=chunk_rows,
+        restart=restart,
+        shards=shards,
+        max_invalid=max_invalid,
+        seed=seed,
+    )
+    job.progress, job.max_retries, job.backoff, job.max_wait = False, max_retries, backoff, max_wait
+    start = time.perf_counter()
+    todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
+    if todo:
+        owned = connect(address)
+        try:
+            _run_shards(job, parts, todo, shards=shards, workers=workers, task_retries=task_retries, progress=progress)
+        finally:
+            disconnect(owned)
+    return finish(job, parts, out, shards=shards, start=start)
+
+
+def _complete(folder: Path) -> bool:
+    if not (folder / "state.sqlite").is_file():
+        return False
+    state = ShardState(folder)
+    try:
+        return state.complete
+    finally:
+        state.close()
+
+
+def _run_shards(
+    job: ShardJob, parts: Path, todo: list[int], *, shards: int, workers: int | None, task_retries: int, progress: bool
+) -> None:
+    from dataclasses import replace
+
+    from tqdm.auto import tqdm
+
+    ray = _ray()
+    cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
+    slots = concurrency_slots(job.concurrency, min(len(todo), workers or cpus))
+    task = ray.remote(_run_shard).options(num_cpus=1, max_retries=task_retries, retry_exceptions=False)
+    free = list(range(len(slots)))
+    pending = list(todo)
+    running: dict[Any, tuple[int, int]] = {}
+    bar = tqdm(total=len(todo), unit="shard", desc="annotate (ray)", file=sys.stderr, disable=not progress)
+    try:
+        while pending or running:
+            while pending and free:
+                slot, index = free.pop(0), pending.pop(0)
+                shard_job = replace(
+                    job,
+                    folder=shard_dir(parts, index, shards),
+                    rows=job.rows.subshard(index, shards),
+                    concurrency=slots[slot],
+                    cache=shard_dir(parts, index, shards),  # the shard's own label cache
+                )
+                running[task.remote(shard_job)] = (index, slot)
+            done, _ = ray.wait(list(running), num_returns=1)
+            for ref in done:
+                index, slot = running.pop(ref)
+                try:
+                    ray.get(ref)
+                except Exception as exc:
+                    for other in running:
+                        ray.cancel(other, force=True)
+                    cause = _cause(exc)
+                    if cause is not exc:
+                        raise cause from exc
+                    raise RayError(
+                        f"shard {index} of {shards} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                        "finished shards and cached answers are kept: rerun the same command to resume."
+                    ) from exc
+                free.append(slot)
+                bar.update(1)
+    finally:
+        bar.close()
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# predict: Ray Data and an actor pool of students
+# ------------------------------------------------------------------------------------------------------------------
+class StudentActor:
+    """One student per actor, loaded once; labels a pandas batch exactly as single-process predict does."""
+
+    def __init__(
+        self, model: str, column: str, *, onnx: bool, int8: bool, batch_size: int, threads: int | None
+    ) -> None:
+        from .predict import Predictor
+
+        self.predictor = Predictor(model, onnx=onnx, int8=int8, batch_size=batch_size, threads=threads)
+        self.column = column
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from .predict import predict_chunk
+
+        return predict_chunk(self.predictor, batch, self.column)
+
+
+def _read(source: str, rows: RowSlice) -> tuple[Any, list[str] | None]:
+    """A Ray Dataset of the input and its columns when they are cheap to know (CSV cells read as strings, as
+    single-process predict reads them)."""
+    ray = _ray()
+    if rows.offset or rows.shard:
+        raise UserError(
+            "--offset and --shard pick rows in one process; with --engine ray label the whole input (or --limit N), "
+            "or run sxhub predict --shard I/N per machine."
+        )
+    columns: list[str] | None = None
+    if is_hub_source(source):
+        import datasets
+
+        repo_id, _, split = source.partition(":")
+        ds = ray.data.from_huggingface(datasets.load_dataset(repo_id, split=split or "train", streaming=True))
+    else:
+        suffix = Path(source).suffix.lower()
+        if suffix in {".csv", ".tsv"}:
+            ds, columns = _read_csv(source, delimiter="\t" if suffix == ".tsv" else ",")
+        elif suffix in {".jsonl", ".json"}:
+            ds = ray.data.read_json(source, num_cpus=IO_CPUS)
+        elif suffix in {".parquet", ".pq"}:
+            ds = ray.data.read_parquet(source, num_cpus=IO_CPUS)
+            columns = ds.schema().names  # from the files' metadata: reads no rows
+        else:
+            raise InputError(
+                f"input {source!r}: --engine ray reads .csv, .tsv, .jsonl or .parquet (or a Hub dataset)."
+            )
+    return (ds.limit(rows.limit) if rows.limit is not None else ds), columns
+
+
+def _read_csv(source: str, *, delimiter: str) -> tuple[Any, list[str]]:
+    import io
+
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(source if "://" in source else str(Path(source).resolve()))
+    with filesystem.open_input_stream(path) as stream:
+        head = stream.read(1 << 16).decode("utf-8-sig", errors="replace")
+    columns = list(pd.read_csv(io.StringIO(head), sep=delimiter, nrows=0, dtype=str).columns)
+    if not columns:
+        raise InputError(f"input {source!r} has no header row; give it one (e.g. text) and at least one text.")
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False)
+    ds = _ray().data.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=convert,
+        num_cpus=IO_CPUS,
+    )
+    return ds, columns
+
+
+def predict_ray(
+    model_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    onnx: bool = False,
+    int8: bool = False,
+    batch_size: int = 32,
+    text_column: str | None = None,
+    threads: int | None = None,
+    rows: RowSlice | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool = True,
+) -> Any:
+    """Label every row of ``source`` with an actor pool of ``workers`` students (default: the cluster's CPUs) and
+    write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict.predict_file`'s."""
+    from .data import find_text_column
+    from .predict import PredictSummary, onnx_path, read_model_info, resolve_model_dir
+
+    out = Path(output)
+    if out.suffix.lower() not in {".parquet", ".pq"}:
+        raise UserError(f"--engine ray writes Parquet; name the output .parquet (e.g. -o {out.stem}.parquet).")
+    local = resolve_model_dir(model_dir)
+    read_model_info(local)  # a bad folder fails here, in one line, before any worker starts
+    if onnx and not onnx_path(local, int8=int8).is_file():
+        raise UserError(
+            f"{onnx_path(local, int8=int8)} not found; run sxhub export {local}{' --int8' if int8 else ''}."
+        )
+    ray = _ray()
+    owned = connect(address)
+    start = time.perf_counter()
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # rows come out in input order, as in one process
+        context.enable_progress_bars = progress
+        ds, columns = _read(str(source), rows or RowSlice())
+        column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
+        size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        labelled = ds.map_batches(
+            StudentActor,
+            fn_constructor_kwargs={
+                "model": str(model_dir) if not Path(model_dir).exists() else str(Path(model_dir).resolve()),
+                "column": column,
+                "onnx": onnx,
+                "int8": int8,
+                "batch_size": batch_size,
+                "threads": threads or 1,
+            },
+            batch_size=chunk_rows,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=size),
+            num_cpus=ACTOR_CPUS,
+        )
+        folder = parts_dir(out)
+        if folder.exists():
+            shutil.rmtree(folder)
+        labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
+        n, n_empty = _join_parquet(folder, out)
+        shutil.rmtree(folder)
+    finally:
+        disconnect(owned)
+    backend = "onnx-int8" if onnx and int8 else "onnx" if onnx else "torch"
+    return PredictSummary(
+        output=out, n=n, seconds=time.perf_counter() - start, backend=f"{backend}, ray x{size}", n_empty=n_empty
+    )
+
+
+def _join_parquet(folder: Path, out: Path) -> tuple[int, int]:
+    """The Parquet files Ray wrote (named by write task, in input order) as one file; (rows, rows without label)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .stream import TableWriter
+
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise InputError("the input has no rows; give it at least one text.")
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    label = "labels" if "labels" in schema.names else "label"
+    writer = TableWriter(out, schema=schema)
+    n = n_empty = 0
+    try:
+        for file in files:
+            table = pq.read_table(file).cast(schema)
+            writer.write_arrow(table)
+            n += table.num_rows
+            n_empty += int(pc.sum(pc.is_null(table[label])).as_py() or 0)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return n, n_empty

@@ -1,0 +1,203 @@
+"""``--engine ray`` on a real Ray cluster on this machine: a head node and a second worker node (one CPU each).
+
+predict (an actor pool holding the int8 ONNX student) and annotate (shards as Ray tasks against a local fake
+teacher) run on it; a worker node is killed midway; every row is in the output exactly once, the labels equal the
+single-process run, the teacher never sees more requests in flight than --concurrency, and rerunning a finished
+job sends no request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import build_tiny_model, require_modules
+from fake_openai_server import Answer, FakeOpenAIServer, default_answer
+
+from sxhub.data import read_table, write_table
+from sxhub.parts import annotate_to_file, parts_dir
+from sxhub.spec import TaskSpec
+
+pytestmark = pytest.mark.slow
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[object]:
+    """A head node and one worker node, each with 1 CPU and a small object store; the driver joins it."""
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    import ray
+    from ray.cluster_utils import Cluster
+
+    node = {"num_cpus": 1, "object_store_memory": 200 * MB}
+    cluster = Cluster(initialize_head=True, head_node_args={**node, "include_dashboard": False})
+    cluster.add_node(**node)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        yield cluster
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+
+
+class Killer(threading.Thread):
+    """Removes the worker node (its processes die, as on a lost machine) once ``ready()`` is true."""
+
+    def __init__(self, cluster, ready, *, timeout: float = 180) -> None:
+        super().__init__(daemon=True)
+        self.cluster, self.ready, self.timeout = cluster, ready, timeout
+        self.killed_at: float | None = None
+        self.start()
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        while not self.ready() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        worker = next(iter(self.cluster.worker_nodes))
+        self.cluster.remove_node(worker, allow_graceful=False)
+        self.killed_at = time.monotonic()
+
+
+def restore_worker(cluster) -> None:
+    if not list(cluster.worker_nodes):
+        cluster.add_node(num_cpus=1, object_store_memory=200 * MB)
+        cluster.wait_for_nodes()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# annotate: shards as Ray tasks
+# --------------------------------------------------------------------------------------------------------------
+class Tracking:
+    """A fake teacher answer that takes ``delay`` seconds and records how many requests were in flight at once."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.in_flight = 0
+        self.most = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, body: dict, n: int) -> Answer:
+        with self.lock:
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+        time.sleep(self.delay)
+        with self.lock:
+            self.in_flight -= 1
+        return Answer(default_answer(body))
+
+
+def texts_frame(n: int) -> pd.DataFrame:
+    texts = [f"Quarterly note {i}: revenue moved {i % 7} points." for i in range(n)]
+    texts[3] = texts[150]  # a duplicate in another shard: dropped when the shards are merged, as in one process
+    return pd.DataFrame({"text": texts, "id": [str(i) for i in range(n)]})
+
+
+def test_annotate_on_the_cluster_survives_a_lost_worker(cluster, tmp_path: Path) -> None:
+    from sxhub.distributed import annotate_ray
+
+    source = write_table(texts_frame(240), tmp_path / "in.csv")
+    tracking = Tracking(delay=0.05)
+    with FakeOpenAIServer(responder=tracking) as server:
+        spec = TaskSpec.from_dict(
+            {
+                "name": "fin",
+                "labels": ["positive", "neutral", "negative"],
+                "teachers": [{"base_url": server.url, "model": "fake", "server": "llamacpp"}],
+            }
+        )
+        out = tmp_path / "ray.jsonl"
+        killer = Killer(cluster, lambda: len(server.requests) >= 60)
+        try:
+            result = annotate_ray(
+                spec, source, out, shards=4, concurrency=3, keep_columns=["id"], chunk_rows=10, progress=False
+            )
+            finished = time.monotonic()
+            killer.join(timeout=30)
+        finally:
+            restore_worker(cluster)
+        assert killer.killed_at is not None and killer.killed_at < finished  # the worker died midway
+        asked = len(server.requests)
+        assert tracking.most <= 3  # never more than --concurrency in flight, whatever ran where
+
+        # a finished job: assembled again from its parts, no request
+        again = annotate_ray(
+            spec, source, out, shards=4, concurrency=3, keep_columns=["id"], chunk_rows=10, progress=False
+        )
+        assert len(server.requests) == asked and again.ledger["requests"] == 0
+
+        single = tmp_path / "single.jsonl"
+        annotate_to_file(spec, source, single, keep_columns=["id"], cache=False, progress=False)
+
+    labelled = read_table(out)
+    assert sorted(labelled["id"].astype(int)) == [i for i in range(240) if i != 150]  # every row exactly once
+    assert out.read_bytes() == single.read_bytes()  # same rows, order, labels and votes as one process
+    assert result.ledger["n_texts"] == 239 and result.ledger["n_duplicates"] == 1
+    # answers the dead worker had cached were reused: only requests in flight when it died are asked twice (and
+    # the duplicate, once per shard: each shard has its own cache)
+    assert 240 <= asked <= 240 + 3
+    assert (parts_dir(out) / "manifest.json").is_file()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# predict: Ray Data and an actor pool of int8 ONNX students
+# --------------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def int8_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    require_modules("onnxruntime", "onnx", install='pip install "sxhub[onnx]"')
+    from sxhub.export import export_onnx
+
+    model = build_tiny_model(tmp_path_factory.mktemp("student") / "model")
+    export_onnx(model, int8=True)
+    return model
+
+
+def test_predict_on_the_cluster_equals_one_process_and_survives_a_lost_worker(
+    cluster, int8_student: Path, tmp_path: Path
+) -> None:
+    from sxhub.distributed import predict_ray
+    from sxhub.predict import predict_file
+
+    words = ["profit", "rose", "loss", "fell", "sales", "growth", "weak", "strong"]
+    texts = [" ".join(words[(i * k) % 8] for k in range(1, 2 + i % 6)) if i % 11 else "" for i in range(12000)]
+    source = write_table(pd.DataFrame({"id": [str(i) for i in range(12000)], "text": texts}), tmp_path / "in.csv")
+    single = predict_file(int8_student, source, tmp_path / "one.parquet", onnx=True, int8=True, chunk_rows=500)
+
+    out = tmp_path / "ray.parquet"
+    killer = Killer(cluster, lambda: any(parts_dir(out).glob("*.parquet")))  # once the first rows are written
+    try:
+        summary = predict_ray(int8_student, source, out, onnx=True, int8=True, workers=2, chunk_rows=500)
+        finished = time.monotonic()
+        killer.join(timeout=30)
+    finally:
+        restore_worker(cluster)
+    assert killer.killed_at is not None and killer.killed_at < finished  # the worker died midway
+
+    ray_rows, one = read_table(out), read_table(tmp_path / "one.parquet")
+    assert ray_rows["id"].tolist() == [str(i) for i in range(12000)]  # every row once, in input order
+    assert summary.n == single.n == 12000 and summary.n_empty == single.n_empty == 1091
+    assert ray_rows["label"].tolist() == one["label"].tolist()
+    probs = [c for c in one.columns if c.startswith("prob_")]
+    np.testing.assert_allclose(ray_rows[probs].to_numpy(), one[probs].to_numpy(), atol=1e-6)
+    assert not parts_dir(out).exists()
+
+
+def test_cli_engine_ray(cluster, int8_student: Path, tmp_path: Path, capsys) -> None:
+    from conftest import run_cli
+
+    source = write_table(pd.DataFrame({"text": ["profit rose", "", "sales fell"] * 50}), tmp_path / "in.jsonl")
+    out = tmp_path / "out.parquet"
+    code, stdout, err = run_cli(
+        ["predict", str(int8_student), str(source), "-o", str(out), "--onnx", "--int8", "--engine", "ray", "--json"],
+        capsys,
+    )
+    assert code == 0, err
+    assert '"n": 150' in stdout and '"n_empty": 50' in stdout and "ray x2" in stdout
+    assert len(read_table(out)) == 150
+    code, _, err = run_cli(["predict", str(int8_student), str(source), "-o", "x.csv", "--engine", "ray"], capsys)
+    assert code == 2 and "--engine ray writes Parquet; name the output .parquet (e.g. -o x.parquet)" in err
