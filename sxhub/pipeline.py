@@ -52,6 +52,7 @@ class RunConfig:
     cache_dir: str | None = None
     progress: bool = True
     cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts
+    pause_after: bool = False  # pause the teachers' Inference Endpoints once annotate is done (sxhub.endpoints)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -157,6 +158,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import annotate, teacher_servers
+    from .endpoints import EndpointRun
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
     from .predict import Predictor
@@ -179,14 +181,21 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     if config.gold and config.gold not in frame.columns:
         raise InputError(f"gold column {config.gold!r} not found; the input has columns {list(frame.columns)[:20]}.")
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
-    result = annotate(
-        spec,
-        prepared,
-        samples=config.samples,
-        concurrency=config.concurrency,
-        cache=config.cache_dir,
-        progress=config.progress,
-    )
+    endpoints = EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after)
+    try:
+        endpoints.start()  # a paused or scaled-to-zero Inference Endpoint is resumed before the first request
+        result = annotate(
+            spec,
+            prepared,
+            samples=config.samples,
+            concurrency=config.concurrency,
+            cache=config.cache_dir,
+            progress=config.progress,
+        )
+    finally:
+        used = endpoints.finish()
+    if used:
+        result.ledger["endpoints"] = used
     labelled_path = write_table(result.frame, out / "labelled.parquet")
     ledger_path = out / "labelled.ledger.json"
     ledger_path.write_text(json.dumps(result.ledger, indent=1, default=_jsonable) + "\n", encoding="utf-8")

@@ -82,6 +82,8 @@ class TeacherSpec:
     Prices are US dollars per million tokens and only feed the cost estimate; without them the cost is unknown.
     ``server`` names the kind of server behind ``base_url`` (tgi, vllm, llamacpp, llamacpp-python, ollama, openai)
     and skips its detection; ``structured`` forces one response_format form (``none``: send no constraint).
+    ``endpoint`` names a Hugging Face Inference Endpoint (``sxhub endpoint up``) instead of a URL: its URL is looked
+    up when the teacher opens, after resuming it if it is paused or scaled to zero (:mod:`sxhub.endpoints`).
     """
 
     model: str | None = None
@@ -94,10 +96,18 @@ class TeacherSpec:
     timeout: float = 60.0
     structured: str = "auto"  # auto | json_object | json_schema | grammar | none
     server: str | None = None  # tgi | vllm | llamacpp | llamacpp-python | ollama | openai (None: detect)
+    endpoint: str | None = None  # an Inference Endpoint's name: resolved to its URL (server tgi) when opened
 
     def __post_init__(self) -> None:
-        if not self.model and not self.base_url:
-            raise SpecError("teachers: each teacher needs 'model' (a Hub model id or 'local') or 'base_url'.")
+        if not self.model and not self.base_url and not self.endpoint:
+            raise SpecError(
+                "teachers: each teacher needs 'model' (a Hub model id or 'local'), 'base_url' or 'endpoint'."
+            )
+        if self.endpoint is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", str(self.endpoint)):
+            raise SpecError(
+                f"teachers: endpoint {self.endpoint!r} is not an Inference Endpoint name; write the name `sxhub "
+                "endpoint up` printed (letters, digits and dashes)."
+            )
         if self.base_url and not re.match(r"^https?://", self.base_url):
             raise SpecError(
                 f"teachers: base_url {self.base_url!r} is not an http(s) URL; write e.g. http://127.0.0.1:8080/v1."
@@ -122,8 +132,12 @@ class TeacherSpec:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise SpecError(f"teachers: max_tokens={self.max_tokens!r} must be a positive integer.")
         # the name labels votes, ledgers, cards and sxhub.json: never the credentials or query a base_url may carry
+        if not self.name and self.endpoint:
+            self.name = f"{self.model or 'teacher'}@endpoint:{self.endpoint}"
         if not self.name:
-            self.name = self.model if self.model and not self.base_url else f"{self.model or 'teacher'}@{self.base_url}"
+            self.name = (
+                self.model if self.model and not self.base_url else f"{self.model or 'teacher'}@{self.base_url}"
+            )
         self.name = redact_url(self.name)
 
     @property
@@ -144,6 +158,8 @@ class TeacherSpec:
             value = value.strip()
             if re.match(r"^https?://", value):
                 return cls(base_url=value)  # the model: the one the server serves (asked on first use)
+            if value.startswith("endpoint:"):
+                return cls(endpoint=value.split(":", 1)[1].strip())  # --teacher endpoint:NAME
             return cls(model=value)
         if not isinstance(value, dict):
             raise SpecError(f"teachers: each entry must be a mapping or a string, got {value!r}.")

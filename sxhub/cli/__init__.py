@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "twins": "sxhub.cli.synth:twins",
     "generate": "sxhub.cli.synth:generate",
     "insights": "sxhub.cli.insights:insights",
+    "endpoint": "sxhub.cli.endpoint:endpoint",
     "review": "sxhub.cli.review:review",
     "apply-review": "sxhub.cli.review:apply_review",
 }

@@ -57,6 +57,9 @@ def ledger_path(out: Path) -> Path:
     "--restart", is_flag=True, help="Start over when OUT.parts/ holds the parts of a run with other parameters."
 )
 @click.option(
+    "--pause-after", is_flag=True, help="Pause the teachers' Inference Endpoints when the run ends (even on failure)."
+)
+@click.option(
     "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Label cache (default $SXHUB_CACHE)."
 )
 @click.option("--no-preprocess", is_flag=True, help="Keep texts as they are (no PII masking or whitespace fixes).")
@@ -82,6 +85,7 @@ def annotate(
     address: str | None,
     shards: int,
     restart: bool,
+    pause_after: bool,
     cache_dir: Path | None,
     no_preprocess: bool,
     max_chars: int,
@@ -124,19 +128,29 @@ def annotate(
         result = run_annotate(spec, prepared, samples=samples, concurrency=concurrency, dry_run=True)
         ledger = dict(result.ledger)
     else:
+        from ..endpoints import EndpointRun, format_endpoints
+
         assert out is not None
         options = {"samples": samples, "concurrency": concurrency, "rows": rows, "split": split, "restart": restart}
-        if engine == "ray":
-            from ..distributed import annotate_ray
+        endpoints = EndpointRun.of(spec.default_teachers(), pause_after=pause_after)
+        try:
+            endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
+            if engine == "ray":
+                from ..distributed import annotate_ray
 
-            result = annotate_ray(
-                spec, input_, out, address=address, shards=shards, progress=not quiet, **options, **reading
-            )
-        else:
-            from ..parts import annotate_to_file
+                result = annotate_ray(
+                    spec, input_, out, address=address, shards=shards, progress=not quiet, **options, **reading
+                )
+            else:
+                from ..parts import annotate_to_file
 
-            result = annotate_to_file(spec, input_, out, cache=cache_dir, progress=not quiet, **options, **reading)
+                result = annotate_to_file(spec, input_, out, cache=cache_dir, progress=not quiet, **options, **reading)
+        finally:
+            used = endpoints.finish()  # pauses them with --pause-after
         ledger = dict(result.ledger)
+        if used:
+            ledger["endpoints"] = used
+            click.echo(format_endpoints(used), err=True)
         ledger["output"] = str(out)
         ledger_file = ledger_path(out)
         ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")

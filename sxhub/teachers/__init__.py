@@ -62,8 +62,13 @@ def _local(spec: TeacherSpec, **kwargs: object) -> LocalTeacher:
 
 def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Teacher:
     """A teacher for one spec entry. The ``local`` teacher needs a running server: pass its ``base_url``
-    (:func:`open_teachers` starts one)."""
+    (:func:`open_teachers` starts one). A spec naming an Inference Endpoint gets its URL (``server: tgi``), the
+    endpoint resumed first if it is paused or scaled to zero."""
     spec = TeacherSpec.parse(spec)
+    if spec.endpoint and not spec.base_url:
+        from ..endpoints import resolve
+
+        spec = resolve(spec)
     if spec.is_local:
         if not base_url:
             raise TeacherUnavailableError(

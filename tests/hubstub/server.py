@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
+from .endpoints import ENDPOINTS_PREFIX, Endpoints
 from .store import HubError, Repo, Store, lfs_pointer, wants_lfs
 
 USER = "tester"
@@ -145,6 +146,8 @@ class Handler(BaseHTTPRequestHandler):
     def _route(self, seg: list[str]) -> None:
         if seg[:1] == ["api"]:
             self._route_api(seg[1:])
+        elif seg[:2] == ENDPOINTS_PREFIX:  # the Inference Endpoints API (tests/hubstub/endpoints.py)
+            self.server.endpoints.route(self, seg[2:])
         elif seg[:2] == ["_stub", "lfs"] and len(seg) == 3 and self.command == "PUT":
             self.lfs_put(seg[2])
         elif seg == ["_stub", "lfs", "verify"] and self.command == "POST":
@@ -585,6 +588,7 @@ class HubServer(ThreadingHTTPServer):
         self.requests: list[str] = []
         self.unrouted: list[str] = []
         self.url = f"http://{host}:{self.server_address[1]}"
+        self.endpoints = Endpoints()
 
 
 class HubStub:
@@ -613,6 +617,16 @@ class HubStub:
     def unrouted(self) -> list[str]:
         """Requests the stub has no route for (answered 404): a client call the stub does not cover yet."""
         return self._server.unrouted
+
+    @property
+    def endpoints(self) -> Endpoints:
+        """The Inference Endpoints API (its URL: ``endpoints_url``); see tests/hubstub/endpoints.py."""
+        return self._server.endpoints
+
+    @property
+    def endpoints_url(self) -> str:
+        """The value for ``huggingface_hub.constants.INFERENCE_ENDPOINTS_ENDPOINT``."""
+        return self.url + "/" + "/".join(ENDPOINTS_PREFIX)
 
     def start(self) -> str:
         """Serve in a daemon thread; returns the base URL."""

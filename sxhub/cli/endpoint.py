@@ -1,0 +1,132 @@
+"""``sxhub endpoint``: a TGI Inference Endpoint for a teacher (up, status, pause, resume, delete)."""
+
+from __future__ import annotations
+
+import click
+
+from . import emit_json
+
+
+@click.group("endpoint")
+def endpoint() -> None:
+    """A teacher on a Hugging Face Inference Endpoint (TGI), paused when idle.
+
+    Name it in a task spec as `teachers: [{endpoint: NAME}]` (or --teacher endpoint:NAME): annotate and run resume
+    it first when it is paused or scaled to zero; `annotate --pause-after` pauses it when the run ends.
+    """
+
+
+def _print(info: dict, as_json: bool) -> None:
+    if as_json:
+        emit_json(info)
+        return
+    price = info.get("price_per_hour")
+    click.echo(
+        f"{info['name']}: {info['status']}, {info['model']} on {info['hardware']} "
+        f"(replicas {info['replicas']['min']}-{info['replicas']['max']}"
+        f"{f', ${price:.2f}/h each' if price is not None else ''})",
+        err=True,
+    )
+    if info.get("base_url"):
+        click.echo(info["base_url"])
+
+
+@endpoint.command("up")
+@click.argument("model")
+@click.option("--name", help="Endpoint name [sxhub-<model name>].")
+@click.option("--vendor", default="aws", show_default=True, help="Cloud vendor.")
+@click.option("--region", default="us-east-1", show_default=True, help="Cloud region.")
+@click.option("--accelerator", default="gpu", show_default=True, help="gpu or cpu.")
+@click.option("--instance", "instance_type", default="nvidia-l4", show_default=True, help="Instance type.")
+@click.option("--size", "instance_size", default="x1", show_default=True, help="Instance size.")
+@click.option("--min-replicas", type=click.IntRange(0), default=0, show_default=True, help="0: scale to zero.")
+@click.option("--max-replicas", type=click.IntRange(1), default=1, show_default=True)
+@click.option(
+    "--scale-to-zero-after", type=click.IntRange(1), default=15, show_default=True, help="Idle minutes (min 0)."
+)
+@click.option("--namespace", help="User or organisation [the token's user].")
+@click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait until it runs.")
+@click.option("--no-wait", is_flag=True, help="Return once it is created, without waiting until it runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def up(
+    model: str,
+    name: str | None,
+    vendor: str,
+    region: str,
+    accelerator: str,
+    instance_type: str,
+    instance_size: str,
+    min_replicas: int,
+    max_replicas: int,
+    scale_to_zero_after: int,
+    namespace: str | None,
+    timeout: float,
+    no_wait: bool,
+    as_json: bool,
+) -> None:
+    """Create a TGI endpoint serving MODEL (a Hub model id), wait until it runs and print its URL."""
+    from .. import endpoints
+
+    created = endpoints.up(
+        model,
+        name=name,
+        hardware=endpoints.Hardware(vendor, region, accelerator, instance_type, instance_size),
+        min_replicas=min_replicas,
+        max_replicas=max_replicas,
+        scale_to_zero_timeout=scale_to_zero_after,
+        namespace=namespace,
+        wait=not no_wait,
+        timeout=timeout,
+        refresh_every=endpoints.refresh_seconds(),
+    )
+    _print(endpoints.describe(created, price=endpoints.hourly_price(created)), as_json)
+
+
+@endpoint.command("status")
+@click.argument("name")
+@click.option("--namespace", help="User or organisation [the token's user].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def status(name: str, namespace: str | None, as_json: bool) -> None:
+    """Print the state, URL, hardware and hourly price of endpoint NAME."""
+    from .. import endpoints
+
+    found = endpoints.get(name, namespace=namespace)
+    _print(endpoints.describe(found, price=endpoints.hourly_price(found)), as_json)
+
+
+@endpoint.command("pause")
+@click.argument("name")
+@click.option("--namespace", help="User or organisation [the token's user].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def pause(name: str, namespace: str | None, as_json: bool) -> None:
+    """Pause endpoint NAME (no charge while paused; `resume` or a run that names it starts it again)."""
+    from .. import endpoints
+
+    _print(endpoints.describe(endpoints.pause(name, namespace=namespace)), as_json)
+
+
+@endpoint.command("resume")
+@click.argument("name")
+@click.option("--namespace", help="User or organisation [the token's user].")
+@click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait until it runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
+def resume(name: str, namespace: str | None, timeout: float, as_json: bool) -> None:
+    """Resume endpoint NAME and wait until it runs."""
+    from .. import endpoints
+
+    resumed = endpoints.resume(name, namespace=namespace, timeout=timeout, refresh_every=endpoints.refresh_seconds())
+    _print(endpoints.describe(resumed, price=endpoints.hourly_price(resumed)), as_json)
+
+
+@endpoint.command("delete")
+@click.argument("name")
+@click.option("--namespace", help="User or organisation [the token's user].")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def delete(name: str, namespace: str | None, yes: bool) -> None:
+    """Delete endpoint NAME (for good; `pause` keeps it without charge)."""
+    from .. import endpoints
+
+    if not yes:
+        click.confirm(f"Delete endpoint {name!r}? This cannot be undone", abort=True, err=True)
+    endpoints.delete(name, namespace=namespace)
+    click.echo(f"deleted endpoint {name}", err=True)

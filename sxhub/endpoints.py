@@ -1,0 +1,315 @@
+"""The teacher on a managed Hugging Face Inference Endpoint (TGI), paused when nobody labels.
+
+``sxhub endpoint up MODEL`` creates a TGI endpoint with :meth:`huggingface_hub.HfApi.create_inference_endpoint`
+(scaled to zero when idle by default), waits until it answers and prints its URL; ``status``, ``pause``,
+``resume`` and ``delete`` do what they say. A task spec names an endpoint instead of a URL::
+
+    teachers:
+      - endpoint: fin-teacher          # resolved to its URL (server: tgi); resumed first if paused or at zero
+
+:func:`ready` resumes a paused or scaled-to-zero endpoint and waits until it runs; :func:`resolve` turns a teacher
+spec that names an endpoint into one with its ``base_url`` (the teachers factory calls it); :func:`hourly_price`
+reads the endpoint's hardware price from the provider catalogue, so the run's ledger can say what the GPU cost.
+Every call goes through huggingface_hub (``HF_TOKEN``, ``HF_ENDPOINT``); errors become one line naming the fix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from .errors import SxhubError, UserError
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi, InferenceEndpoint
+
+    from .spec import TeacherSpec
+
+logger = logging.getLogger(__name__)
+
+TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
+DEFAULT_TIMEOUT = 1800.0  # seconds to wait for an endpoint to run (a cold GPU start takes minutes)
+RUNNING = "running"
+ASLEEP = ("paused", "scaledToZero")
+
+
+class EndpointError(SxhubError):
+    """An Inference Endpoint could not be created, found or started."""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    """Where and on what an endpoint runs (``sxhub endpoint up --vendor/--region/--instance/--size``)."""
+
+    vendor: str = "aws"
+    region: str = "us-east-1"
+    accelerator: str = "gpu"
+    instance_type: str = "nvidia-l4"
+    instance_size: str = "x1"
+
+
+def _api(token: str | None = None) -> HfApi:
+    from huggingface_hub import HfApi
+
+    from . import __version__
+
+    return HfApi(token=token, library_name="sxhub", library_version=__version__)
+
+
+def _errors(action: str, name: str) -> Any:
+    """A context manager turning huggingface_hub errors into one EndpointError line."""
+    import contextlib
+
+    from huggingface_hub.errors import HfHubHTTPError, InferenceEndpointError, InferenceEndpointTimeoutError
+
+    @contextlib.contextmanager
+    def wrap() -> Any:
+        try:
+            yield
+        except InferenceEndpointTimeoutError as exc:
+            raise EndpointError(
+                f"endpoint {name!r} did not start within the time allowed while trying to {action} it; check it "
+                f"with `sxhub endpoint status {name}` (cold GPU starts can take minutes) and retry."
+            ) from exc
+        except InferenceEndpointError as exc:
+            raise EndpointError(f"endpoint {name!r} failed to {action}: {exc}; see its logs on the Hub.") from exc
+        except HfHubHTTPError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            if status == 404:
+                raise UserError(
+                    f"no Inference Endpoint named {name!r} in your namespace; create it with `sxhub endpoint up "
+                    "MODEL --name NAME` or check the name (and --namespace)."
+                ) from exc
+            if status in (401, 403):
+                raise UserError(
+                    f"not allowed to {action} endpoint {name!r} (HTTP {status}); set HF_TOKEN to a token with "
+                    "Inference Endpoints rights."
+                ) from exc
+            raise EndpointError(f"could not {action} endpoint {name!r}: {str(exc).splitlines()[0]}") from exc
+
+    return wrap()
+
+
+def default_name(model: str) -> str:
+    """An endpoint name from a model id: lower case, dashes, at most 32 characters (the API's limit)."""
+    import re
+
+    base = re.sub(r"[^a-z0-9-]+", "-", model.split("/")[-1].lower()).strip("-") or "teacher"
+    return f"sxhub-{base}"[:32].rstrip("-")
+
+
+def up(
+    model: str,
+    *,
+    name: str | None = None,
+    hardware: Hardware = Hardware(),
+    min_replicas: int = 0,
+    max_replicas: int = 1,
+    scale_to_zero_timeout: int = 15,
+    image: str = TGI_IMAGE,
+    namespace: str | None = None,
+    token: str | None = None,
+    wait: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    refresh_every: float = 5.0,
+) -> InferenceEndpoint:
+    """Create a TGI endpoint serving ``model`` and (with ``wait``) return it once it runs."""
+    if min_replicas < 0 or max_replicas < max(1, min_replicas):
+        raise UserError(
+            f"--min-replicas {min_replicas} / --max-replicas {max_replicas}: need 0 <= min <= max and max >= 1."
+        )
+    name = name or default_name(model)
+    with _errors("create", name):
+        endpoint = _api(token).create_inference_endpoint(
+            name,
+            repository=model,
+            framework="pytorch",
+            task="text-generation",
+            accelerator=hardware.accelerator,
+            vendor=hardware.vendor,
+            region=hardware.region,
+            instance_type=hardware.instance_type,
+            instance_size=hardware.instance_size,
+            min_replica=min_replicas,
+            max_replica=max_replicas,
+            scale_to_zero_timeout=scale_to_zero_timeout if min_replicas == 0 else None,
+            custom_image={"healthRoute": "/health", "url": image},
+            env={"MODEL_ID": "/repository"},
+            type="authenticated",
+            namespace=namespace,
+        )
+        if wait:
+            endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
+    return endpoint
+
+
+def get(name: str, *, namespace: str | None = None, token: str | None = None) -> InferenceEndpoint:
+    with _errors("read", name):
+        return _api(token).get_inference_endpoint(name, namespace=namespace)
+
+
+def pause(name: str, *, namespace: str | None = None, token: str | None = None) -> InferenceEndpoint:
+    with _errors("pause", name):
+        return _api(token).pause_inference_endpoint(name, namespace=namespace)
+
+
+def resume(
+    name: str,
+    *,
+    namespace: str | None = None,
+    token: str | None = None,
+    wait: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    refresh_every: float = 5.0,
+) -> InferenceEndpoint:
+    with _errors("resume", name):
+        endpoint = _api(token).resume_inference_endpoint(name, namespace=namespace, running_ok=True)
+        if wait:
+            endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
+    return endpoint
+
+
+def delete(name: str, *, namespace: str | None = None, token: str | None = None) -> None:
+    with _errors("delete", name):
+        _api(token).delete_inference_endpoint(name, namespace=namespace)
+
+
+def refresh_seconds() -> float:
+    """Seconds between two status reads while waiting (``$SXHUB_ENDPOINT_REFRESH``, default 5)."""
+    return float(os.environ.get("SXHUB_ENDPOINT_REFRESH", 5))
+
+
+def ready(
+    name: str,
+    *,
+    namespace: str | None = None,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    refresh_every: float | None = None,
+) -> InferenceEndpoint:
+    """The endpoint, running: resumed first when paused or scaled to zero, then waited for until it answers."""
+    refresh = refresh_every if refresh_every is not None else refresh_seconds()
+    endpoint = get(name, namespace=namespace, token=token)
+    if endpoint.status in ASLEEP:
+        logger.warning("endpoint %s is %s: resuming it (billing starts again)", name, endpoint.status)
+        return resume(name, namespace=namespace, token=token, timeout=timeout, refresh_every=refresh)
+    if endpoint.status != RUNNING or endpoint.url is None:
+        with _errors("start", name):
+            endpoint.wait(timeout=int(timeout), refresh_every=refresh)  # type: ignore[arg-type]
+    return endpoint
+
+
+def base_url(endpoint: InferenceEndpoint) -> str:
+    """The OpenAI-compatible base URL of a TGI endpoint (``<url>/v1``)."""
+    if not endpoint.url:
+        raise EndpointError(f"endpoint {endpoint.name!r} has no URL yet ({endpoint.status}); wait until it runs.")
+    return endpoint.url.rstrip("/") + "/v1"
+
+
+def resolve(spec: TeacherSpec, *, timeout: float = DEFAULT_TIMEOUT) -> TeacherSpec:
+    """A teacher spec naming ``endpoint: NAME`` with the endpoint's URL and ``server: tgi`` filled in (the endpoint
+    resumed and running first); any other spec as it is."""
+    if not spec.endpoint or spec.base_url:
+        return spec
+    endpoint = ready(spec.endpoint, timeout=timeout)
+    return replace(spec, base_url=base_url(endpoint), server=spec.server or "tgi")
+
+
+def hourly_price(endpoint: InferenceEndpoint, *, token: str | None = None) -> float | None:
+    """US dollars per hour of one replica of the endpoint's hardware (None when the catalogue does not list it)."""
+    raw = endpoint.raw
+    compute, provider = raw.get("compute") or {}, raw.get("provider") or {}
+    try:
+        hardware = _api(token).list_inference_endpoints_hardware(namespace=endpoint.namespace)
+    except Exception as exc:  # the price is informative only: never stop a run for it
+        logger.warning("could not read the hardware prices (%s): the endpoint's cost is unknown", exc)
+        return None
+    for hw in hardware:
+        if (hw.vendor, hw.region, hw.instance_type, hw.instance_size) == (
+            provider.get("vendor"),
+            provider.get("region"),
+            compute.get("instanceType"),
+            compute.get("instanceSize"),
+        ):
+            return float(hw.price_per_hour)
+    return None
+
+
+def describe(endpoint: InferenceEndpoint, *, price: float | None = None) -> dict[str, Any]:
+    """What ``sxhub endpoint status`` prints: name, state, URL, model, hardware, replicas and price."""
+    raw = endpoint.raw
+    compute, provider = raw.get("compute") or {}, raw.get("provider") or {}
+    scaling = compute.get("scaling") or {}
+    return {
+        "name": endpoint.name,
+        "namespace": endpoint.namespace,
+        "status": endpoint.status,
+        "url": endpoint.url,
+        "base_url": base_url(endpoint) if endpoint.url else None,
+        "model": endpoint.repository,
+        "hardware": f"{provider.get('vendor')}/{provider.get('region')} {compute.get('instanceType')} "
+        f"{compute.get('instanceSize')}",
+        "replicas": {"min": scaling.get("minReplica"), "max": scaling.get("maxReplica")},
+        "price_per_hour": price,
+    }
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# a run that labels with endpoints: resume first, price in the ledger, pause after
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class EndpointRun:
+    """The endpoints a run labels with, ready before the first request and (``pause_after``) paused after it."""
+
+    names: list[str]
+    pause_after: bool = False
+    timeout: float = DEFAULT_TIMEOUT
+
+    def __post_init__(self) -> None:
+        self.started = time.monotonic()
+        self.info: dict[str, dict[str, Any]] = {}
+
+    @classmethod
+    def of(cls, teachers: list[TeacherSpec], *, pause_after: bool = False) -> EndpointRun:
+        names = list(dict.fromkeys(t.endpoint for t in teachers if t.endpoint and not t.base_url))
+        return cls(names, pause_after=pause_after)
+
+    def start(self) -> None:
+        self.started = time.monotonic()
+        for name in self.names:
+            endpoint = ready(name, timeout=self.timeout)
+            self.info[name] = {"url": endpoint.url, "price_per_hour": hourly_price(endpoint)}
+
+    def finish(self) -> dict[str, Any]:
+        """Pause (with ``pause_after``) the endpoints this run resumed or used, and their ledger entries: the
+        hourly price, the hours of this run and the cost estimate (one replica for that long)."""
+        hours = (time.monotonic() - self.started) / 3600
+        for name, entry in self.info.items():
+            price = entry.get("price_per_hour")
+            entry["hours"] = round(hours, 4)
+            entry["cost_usd_estimate"] = None if price is None else round(price * hours, 4)
+            if self.pause_after:
+                try:
+                    pause(name)
+                    entry["paused_after"] = True
+                except SxhubError as exc:  # the run's own result or error matters more: say it, loudly
+                    logger.error(
+                        "could not pause endpoint %s (%s): pause it with `sxhub endpoint pause %s`", name, exc, name
+                    )
+                    entry["paused_after"] = False
+        return self.info
+
+
+def format_endpoints(info: dict[str, dict[str, Any]]) -> str:
+    """One line: each endpoint's price, hours and cost estimate, and whether it was paused."""
+    parts = []
+    for name, entry in info.items():
+        price, cost = entry.get("price_per_hour"), entry.get("cost_usd_estimate")
+        money = (
+            f"${price:.2f}/h x {entry.get('hours', 0):.2f} h = ~${cost:.2f}" if price is not None else "price unknown"
+        )
+        parts.append(f"{name} ({money}{', paused' if entry.get('paused_after') else ', still running'})")
+    return "endpoints: " + "; ".join(parts)

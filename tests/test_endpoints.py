@@ -1,0 +1,119 @@
+"""The teacher on a managed Inference Endpoint, driven through the real huggingface_hub client.
+
+The Hub stand-in serves the Inference Endpoints API (tests/hubstub/endpoints.py); a running endpoint's URL is a
+TGI conformance stand-in (tests/servers/tgi.py), so annotate labels through it exactly as through a real one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+from servers import TGIServer
+
+from sxhub.data import read_table, write_table
+from sxhub.errors import SpecError
+from sxhub.spec import TaskSpec, TeacherSpec
+
+NAME = "fin-teacher"
+
+
+@pytest.fixture
+def endpoints(hub, monkeypatch: pytest.MonkeyPatch):
+    """The stand-in's endpoints API, with a running endpoint answering through a TGI stand-in."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", hub.stub.endpoints_url)
+    monkeypatch.setenv("SXHUB_ENDPOINT_REFRESH", "0.05")
+    with TGIServer(model="HuggingFaceTB/SmolLM2-1.7B-Instruct") as tgi:
+        hub.stub.endpoints.serve_url = tgi.root
+        hub.stub.endpoints.warmup = 2
+        yield hub.stub.endpoints, tgi
+
+
+def test_endpoint_up_creates_a_tgi_endpoint_waits_and_prints_its_url(endpoints, hub, capsys) -> None:
+    api, tgi = endpoints
+    code, out, err = run_cli(
+        ["endpoint", "up", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--name", NAME, "--max-replicas", "2", "--json"],
+        capsys,
+    )
+    assert code == 0, err
+    info = json.loads(out)
+    assert info["status"] == "running" and info["base_url"] == tgi.root + "/v1"
+    assert info["price_per_hour"] == 0.8 and info["replicas"] == {"min": 0, "max": 2}
+    raw = api.items[(hub.user, NAME)]
+    assert raw["model"]["repository"] == "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    assert raw["model"]["image"]["custom"]["url"].startswith("ghcr.io/huggingface/text-generation-inference:")
+    assert raw["model"]["env"] == {"MODEL_ID": "/repository"} and raw["model"]["task"] == "text-generation"
+    assert raw["compute"]["instanceType"] == "nvidia-l4" and raw["compute"]["scaling"]["scaleToZeroTimeout"] == 15
+    assert raw["type"] == "authenticated"
+
+    code, out, err = run_cli(["endpoint", "pause", NAME], capsys)
+    assert code == 0 and api.state(NAME, hub.user) == "paused" and "paused" in err
+    code, out, err = run_cli(["endpoint", "status", NAME], capsys)
+    assert code == 0 and f"{NAME}: paused" in err and "$0.80/h" in err and out == ""
+    code, out, err = run_cli(["endpoint", "resume", NAME], capsys)
+    assert code == 0 and api.state(NAME, hub.user) == "running" and out.strip() == tgi.root + "/v1"
+    code, out, err = run_cli(["endpoint", "delete", NAME, "--yes"], capsys)
+    assert code == 0 and (hub.user, NAME) not in api.items
+
+
+def test_errors_are_one_line_naming_the_fix(endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, _, err = run_cli(["endpoint", "status", "nope"], capsys)
+    assert code == 2 and "no Inference Endpoint named 'nope'" in err and "sxhub endpoint up" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--min-replicas", "3", "--max-replicas", "2"], capsys)
+    assert code == 2 and "need 0 <= min <= max" in err
+    monkeypatch.setenv("HF_TOKEN", "invalid-token")
+    code, _, err = run_cli(["endpoint", "pause", NAME], capsys)
+    assert code == 2 and "set HF_TOKEN" in err
+    with pytest.raises(SpecError, match="is not an Inference Endpoint name"):
+        TeacherSpec(endpoint="my endpoint!")
+    assert TeacherSpec.parse("endpoint:fin-teacher").endpoint == "fin-teacher"
+
+
+@pytest.mark.parametrize("asleep", ["paused", "scaledToZero"])
+def test_annotate_resumes_the_endpoint_labels_through_it_and_pauses_after(
+    endpoints, hub, tmp_path: Path, capsys, asleep: str
+) -> None:
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, asleep)
+    task = tmp_path / "task.yaml"
+    task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n")
+    source = write_table(pd.DataFrame({"text": [f"Profit rose {i}%." for i in range(6)]}), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+
+    code, stdout, err = run_cli(
+        ["annotate", str(task), str(source), "-o", str(out), "--pause-after", "--json"], capsys
+    )
+    assert code == 0, err
+    ledger = json.loads(stdout)
+    assert not read_table(out)["failed"].any() and len(tgi.requests) == 6
+    teacher = ledger["teachers"][f"teacher@endpoint:{NAME}"]
+    assert teacher["server"] == "tgi" and teacher["enforced"] == "schema"  # detected nothing: named tgi
+    entry = ledger["endpoints"][NAME]
+    assert entry["price_per_hour"] == 0.8 and entry["paused_after"] is True
+    assert entry["cost_usd_estimate"] == pytest.approx(0.8 * entry["hours"], abs=1e-4)
+    assert "endpoints: fin-teacher ($0.80/h" in err and "paused" in err
+    assert api.state(NAME, hub.user) == "paused"
+    resumed = [c for c in api.calls if c.endswith("/resume")]
+    assert len(resumed) == 1  # resumed once, before the first request
+
+
+def test_a_spec_endpoint_resolves_to_its_url_in_the_teacher_factory(endpoints, hub, capsys) -> None:
+    from sxhub.teachers import make_teacher
+
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    assert api.state(NAME, hub.user) == "pending"
+    teacher = make_teacher(TeacherSpec(endpoint=NAME))  # waits until it runs
+    assert teacher.spec is not None and teacher.spec.base_url == tgi.root + "/v1" and teacher.spec.server == "tgi"
+    assert teacher.name == f"teacher@endpoint:{NAME}"
+    spec = TaskSpec.from_dict({"name": "fin", "labels": ["a", "b"], "teachers": [{"endpoint": NAME}]})
+    assert spec.teachers[0].endpoint == NAME and spec.to_dict()["teachers"][0]["endpoint"] == NAME
