@@ -21,6 +21,7 @@ import pandas as pd
 
 from .data import prepare_texts, read_table, write_table
 from .errors import InputError
+from .reliability import format_reliability
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,11 @@ class Report:
         if self.config.progress:  # one line per stage on stderr, like the progress bars
             print(f"sxhub run: {name} done in {self.stages[-1].seconds:.1f} s. {line}".rstrip(), file=sys.stderr)
         logger.info("stage %s done in %.1f s", name, self.stages[-1].seconds)
+
+    def extend(self, name: str, figures: dict[str, Any]) -> None:
+        """Add figures to the stage ``name`` (already added) and rewrite the report."""
+        next(s for s in self.stages if s.name == name).figures.update(figures)
+        self.write()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -148,11 +154,59 @@ def render_markdown(report: dict[str, Any]) -> str:
         for key, value in figures.items():
             if key in {"seconds", "scores"}:
                 continue
+            if key == "reliability":  # per teacher and sample: a table of its own
+                lines += ["", format_reliability(value, level=3)]
+                continue
+            if key == "doubts" and isinstance(value, dict):
+                said = (
+                    value.get("skipped") or f"{value['summary']}; {value['doubtful_means']}; queue: {value['queue']}"
+                )
+                lines.append(f"- **doubts**: {said}")
+                continue
             if isinstance(value, dict):
                 value = ", ".join(f"{k}: {_flat(v)}" for k, v in value.items() if not isinstance(v, list))
             lines.append(f"- **{key}**: {_fmt(value) if not isinstance(value, str) else value}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _reliability(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any]:
+    """Each teacher's and each sample's reliability (sxhub.reliability), against the experts when ``gold`` is set."""
+    from .data import parse_label_cell
+    from .reliability import teacher_reliability
+
+    final = frame[spec.label_column].tolist()
+    experts = [parse_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
+    return teacher_reliability(
+        frame["votes"].tolist(), final, spec.label_names, spec.multi_label, gold=experts, method=spec.vote
+    )
+
+
+def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) -> dict[str, Any]:
+    """The doubts queue beside the labelled dataset (embeddings from the student's base model when one is given,
+    else the packaged MiniLM). Advisory: data it cannot rank (e.g. one label only) is noted, not fatal."""
+    from .doubts import find_doubts, write_queue
+
+    try:
+        result = find_doubts(
+            frame, label_names=spec.label_names, multi_label=spec.multi_label, model=config.base_model
+        )
+    except InputError as exc:
+        return {"skipped": str(exc)}
+    queue = write_queue(result, path)
+    if config.progress:
+        print(f"sxhub run: doubts: {result.summary_line()}", file=sys.stderr)
+    s = result.summary
+    return {
+        "summary": result.summary_line(),
+        "queue": str(queue),
+        "doubtful": s["doubtful"],
+        "doubtful_means": f"doubt >= {s['threshold']}: the mean of the signals says the label is more likely wrong",
+        "texts_ranked": s["n"],
+        "suggested_changes": s["suggested_changes"],
+        "signals": ", ".join(s["signals"]),
+        "seconds": s["seconds"],
+    }
 
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
@@ -214,6 +268,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
             "teachers": teacher_servers(led),
         },
     )
+    report.extend("annotate", {"reliability": _reliability(result.frame, spec, config.gold)})
+    report.extend("annotate", {"doubts": _doubts(result.frame, spec, out / "labelled.doubts.parquet", config)})
     labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)
     if len(labelled) < 10:
         raise InputError(
@@ -261,7 +317,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
 
     # 4. export ---------------------------------------------------------------------------------------------
     started = time.perf_counter()
-    exported = export_onnx(model_dir, int8=config.int8, check_texts=test_part["text"].head(64).tolist())
+    # agreement and speed of each variant on (up to 1,000 of) the training texts, as sxhub export --data checks
+    exported = export_onnx(model_dir, int8=config.int8, data=out / "splits" / "train.parquet")
     report.add("export", started, {"summary": " · ".join(exported.summary_lines()), **exported.to_dict()})
 
     # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------

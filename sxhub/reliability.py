@@ -365,10 +365,11 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def format_reliability(result: Mapping[str, Any]) -> str:
-    """Markdown tables of a :func:`teacher_reliability` result."""
+def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
+    """Markdown tables of a :func:`teacher_reliability` result; ``level`` is the heading level of its title."""
     has_gold = any(r.get("gold") for r in result["teachers"])
-    lines = [f"## Teacher reliability (final vote: {result['method']})", ""]
+    h, sub = "#" * level, "#" * (level + 1)
+    lines = [f"{h} Teacher reliability (final vote: {result['method']})", ""]
     head = "| teacher | sample | valid votes | agreement with vote |"
     if has_gold:
         head += " accuracy | macro-F1 | alpha vs gold |"
@@ -384,7 +385,7 @@ def format_reliability(result: Mapping[str, Any]) -> str:
     if has_gold:
         pooled = [r for r in result["teachers"] if r["sample"] is None and r.get("gold")]
         names = list(pooled[0]["gold"]["per_label"]) if pooled else []
-        lines += ["### Per label, against gold (F1 / alpha; all samples of each teacher)", ""]
+        lines += [f"{sub} Per label, against gold (F1 / alpha; all samples of each teacher)", ""]
         lines += ["| teacher | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
         for row in pooled:
             cells = [f"{_fmt(m['f1'])} / {_fmt(m['alpha'])}" for m in (row["gold"]["per_label"][n] for n in names)]
@@ -393,7 +394,7 @@ def format_reliability(result: Mapping[str, Any]) -> str:
     versus = result.get("vote_vs_gold") or {}
     if versus:
         lines += [
-            "### The vote against gold",
+            f"{sub} The vote against gold",
             "",
             "| vote | n | accuracy | macro-F1 | alpha |",
             "|---|---|---|---|---|",
@@ -404,11 +405,20 @@ def format_reliability(result: Mapping[str, Any]) -> str:
                 f"{_fmt(g['krippendorff_alpha'])} |"
             )
         lines.append("")
-    ds = (result.get("dawid_skene") or {}).get("teachers") or {}
-    if ds:
-        lines += ["### Dawid-Skene's estimate of each teacher (no gold needed)", ""]
+    estimates = result.get("dawid_skene") or {}
+    if estimates.get("teachers"):
+        lines += [f"{sub} Dawid-Skene's estimate of each teacher (no gold needed)", ""]
         lines += ["| teacher | estimated accuracy |", "|---|---|"]
-        lines += [f"| {t} | {_fmt(v['estimated_accuracy'])} |" for t, v in ds.items()]
+        lines += [f"| {t} | {_fmt(v['estimated_accuracy'])} |" for t, v in estimates["teachers"].items()]
+        lines.append("")
+    if estimates.get("labels"):  # multi-label: one binary model per label
+        names = list(estimates["labels"])
+        teachers = list(dict.fromkeys(t for per in estimates["labels"].values() for t in per))
+        lines += [f"{sub} Dawid-Skene's estimated accuracy per label (no gold needed)", ""]
+        lines += ["| teacher | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
+        for t in teachers:
+            cells = [_fmt(estimates["labels"][n].get(t, {}).get("estimated_accuracy")) for n in names]
+            lines.append(f"| {t} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 
