@@ -149,21 +149,27 @@ class Predictor:
         batch_size: int = 32,
         threads: int | None = None,
     ) -> None:
-        from transformers import AutoTokenizer
-
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
         self.model_dir = resolve_model_dir(model_dir)
         self.info = read_model_info(self.model_dir)
         self.batch_size = batch_size
         self.backend = "onnx-int8" if (onnx and int8) else ("onnx" if onnx else "torch")
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
         self._session: Any = None
         self._model: Any = None
-        if onnx:
-            self._session = _onnx_session(onnx_path(self.model_dir, int8=int8), threads)
-            self._input_names = [i.name for i in self._session.get_inputs()]
+        self._onnx: Any = None
+        if onnx:  # tokenizers + onnxruntime only: no torch or transformers import (seconds of startup)
+            from .onnx_runtime import OnnxClassifier
+
+            path = onnx_path(self.model_dir, int8=int8)
+            self._onnx = OnnxClassifier(
+                self.model_dir, path, max_length=self.info.max_length, threads=threads, batch_size=batch_size
+            )
+            self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
         else:
+            from transformers import AutoTokenizer
+
+            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             self._model, self._device = _torch_model(self.model_dir, threads)
 
     @property
@@ -192,6 +198,9 @@ class Predictor:
         out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         if not texts:
             return out
+        if self._onnx is not None:
+            logits = self._onnx.logits(texts, progress=progress)
+            return _sigmoid(logits) if self.multi_label else _softmax(logits)
         encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
         order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         for start in range(0, len(order), self.batch_size):
@@ -206,9 +215,6 @@ class Predictor:
         return out
 
     def _logits(self, batch: Mapping[str, Any]) -> np.ndarray:
-        if self._session is not None:
-            feed = {name: np.asarray(batch[name], dtype=np.int64) for name in self._input_names}
-            return np.asarray(self._session.run(None, feed)[0], dtype=np.float32)
         import torch
 
         with torch.inference_mode():
@@ -242,23 +248,6 @@ def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
     except OSError as exc:
         raise ModelError(f"{str(model_dir)!r} could not be loaded ({str(exc)[:160]}); train it again.") from exc
     return model.to(device).eval(), device
-
-
-def _onnx_session(path: Path, threads: int | None) -> Any:
-    if not path.is_file():
-        int8 = path.name == ONNX_INT8_FILE
-        raise ModelError(
-            f"{str(path)!r} not found; run sxhub export {path.parent.parent}{' --int8' if int8 else ''} first."
-        )
-    try:
-        import onnxruntime as ort
-    except ImportError as exc:
-        raise ModelError('--onnx needs onnxruntime; run pip install "sxhub[onnx]".') from exc
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or 0
-    options.inter_op_num_threads = 1
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
 
 
 # --------------------------------------------------------------------------------------------------------------

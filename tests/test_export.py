@@ -1,16 +1,22 @@
-"""ONNX export of a trained student: files, dynamic axes, agreement with torch, int8."""
+"""ONNX export of a trained student: files, dynamic axes, fused graph, agreement and speed on real samples, int8
+recipes, the default variant and its record, and the torch-free ONNX path."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
+import pandas as pd
 import pytest
-from conftest import require_modules
+from conftest import require_modules, run_cli
 from test_predict import TEXTS
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
-from sxhub.export import compare, export_onnx
+from sxhub.export import AGREEMENT_BAR, Agreement, ExportResult, choose_default, compare, export_onnx
 from sxhub.predict import Predictor
 from sxhub.spec import TaskSpec
 from sxhub.train import train
@@ -21,19 +27,35 @@ def _needs_onnxruntime() -> None:
     require_modules("onnxruntime", "onnx", install='pip install "sxhub[onnx]"')
 
 
+@pytest.fixture(scope="module")
+def student(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("export") / "student"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=5))
+    return out
+
+
+def texts_file(path: Path, n: int) -> Path:
+    """``n`` texts made of the single-label cue words (a stand-in for the training data)."""
+    words = ["profit rose", "loss fell", "the company", "strong growth", "weak decline", "in the city", "market"]
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 6)))) for _ in range(n)]
+    pd.DataFrame({"text": texts, "label": "neutral"}).to_csv(path, index=False)
+    return path
+
+
 @pytest.mark.parametrize("spec", [SINGLE, MULTI], ids=["single", "multi"])
 def test_export_agrees_with_torch(spec: TaskSpec, tiny_base_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "student"
     train(spec, multi_frame() if spec.multi_label else single_frame(), fast_config(out, tiny_base_model, epochs=5))
 
-    result = export_onnx(out, int8=True)
+    result = export_onnx(out, int8=True, quantization="dynamic")
 
     assert result.onnx_path == out / "onnx" / "model.onnx" and result.onnx_path.is_file()
     assert result.int8_path == out / "onnx" / "model_int8.onnx" and result.int8_path.is_file()
     assert result.agreement["onnx"].label_agreement == 1.0
     assert result.agreement["onnx"].max_abs_diff < 1e-4
     assert result.agreement["onnx-int8"].max_abs_diff < 0.1
-    assert result.agreement["onnx"].n == 8
+    assert result.agreement["onnx"].n == 8 and "built-in sample texts" in result.check_source
     # dynamic batch and sequence axes: other batch sizes and lengths than at export time
     torch_probs = Predictor(out, batch_size=3).predict_proba(TEXTS * 2)
     onnx_probs = Predictor(out, onnx=True, batch_size=3).predict_proba(TEXTS * 2)
@@ -41,6 +63,81 @@ def test_export_agrees_with_torch(spec: TaskSpec, tiny_base_model: Path, tmp_pat
     session = Predictor(out, onnx=True)._session
     assert [i.name for i in session.get_inputs()] == ["input_ids", "attention_mask", "token_type_ids"]
     assert "onnx:" in result.summary_lines()[1]
+
+
+def test_the_graph_is_fused(student: Path) -> None:
+    export_onnx(student)
+    ops = {node.op_type for node in onnx.load(str(student / "onnx" / "model.onnx")).graph.node}
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= ops, ops
+    assert "Softmax" not in ops and "Erf" not in ops
+
+
+def test_the_check_samples_the_training_data_and_is_recorded(student: Path, tmp_path: Path) -> None:
+    data = texts_file(tmp_path / "train.csv", 300)
+
+    result = export_onnx(student, int8=True, data=data, check_n=120, quantization="per-channel")
+
+    assert result.agreement["onnx"].n == result.agreement["onnx-int8"].n == 120
+    assert result.check_source == "120 texts from train.csv"
+    assert set(result.speed) == {"torch", "onnx", "onnx-int8"} and all(v > 0 for v in result.speed.values())
+    # 120 texts are too few to vouch for int8: fp32 stays the default, and the record says why
+    assert result.default == "onnx"
+    record = json.loads((student / "sxhub.json").read_text())["export"]
+    assert record["default"] == "onnx" and record["agreement_bar"] == AGREEMENT_BAR
+    assert record["variants"]["onnx-int8"]["quantization"] == "per-channel"
+    assert record["variants"]["onnx-int8"]["n"] == 120
+    assert record["variants"]["torch"]["texts_per_s"] == result.speed["torch"]
+    assert any("checked on 120 texts only" in note for note in record["notes"])
+    assert json.loads((student / "sxhub.json").read_text())["labels"] == SINGLE.label_names  # the rest is kept
+
+
+def test_static_int8_is_calibrated_qdq(student: Path, tmp_path: Path) -> None:
+    data = texts_file(tmp_path / "train.csv", 80)
+
+    result = export_onnx(student, int8=True, data=data, quantization="static")
+
+    ops = {node.op_type for node in onnx.load(str(result.int8_path)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert result.quantization == "static" and result.agreement["onnx-int8"].n == 80
+
+
+def test_int8_is_the_default_only_over_the_bar_on_enough_texts(tmp_path: Path) -> None:
+    def result(agreement: float) -> ExportResult:
+        return ExportResult(
+            model_dir=tmp_path,
+            onnx_path=tmp_path / "m.onnx",
+            agreement={"onnx": Agreement(1000, 1.0, 0.0), "onnx-int8": Agreement(1000, agreement, 0.1)},
+        )
+
+    assert choose_default(result(0.996), 1000) == "onnx-int8"
+    under = result(0.990)
+    assert choose_default(under, 1000) == "onnx"
+    assert "99.00% of 1000 texts, under the 99.5% bar" in under.notes[0]
+    few = result(1.0)
+    assert choose_default(few, 999) == "onnx" and "checked on 999 texts only" in few.notes[0]
+    assert choose_default(ExportResult(model_dir=tmp_path, onnx_path=tmp_path / "m.onnx"), 5000) == "onnx"
+
+
+def test_the_onnx_path_needs_neither_torch_nor_transformers(student: Path) -> None:
+    export_onnx(student, int8=True, quantization="dynamic")
+    torch_ids = Predictor(student).tokenizer(TEXTS, truncation=True, max_length=8)["input_ids"]
+    onnx_pred = Predictor(student, onnx=True, int8=True)
+    onnx_pred._onnx.tokenizer.enable_truncation(8)
+    assert onnx_pred._onnx.encode(TEXTS) == torch_ids, "tokenizers and AutoTokenizer give the same ids"
+    code = (
+        "import sys; from sxhub.predict import Predictor; "
+        f"labels, _ = Predictor({str(student)!r}, onnx=True, int8=True).predict(['profit rose', 'loss fell']); "
+        "print(labels, sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("[]"), out
+
+
+def test_cli_export_errors_are_one_line(student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_cli(["export", str(student), "--int8", "--data", str(tmp_path / "missing.csv")], capsys)
+    assert code == 2 and "missing.csv" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli(["export", str(student), "--int8", "--quantization", "fp4"], capsys)
+    assert code == 2 and "fp4" in err
 
 
 def test_compare_counts_identical_decisions() -> None:

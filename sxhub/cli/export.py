@@ -1,4 +1,4 @@
-"""``sxhub export``: ONNX (and int8) export beside the weights, with an agreement check."""
+"""``sxhub export``: ONNX (and int8) export beside the weights, with an agreement and speed check."""
 
 from __future__ import annotations
 
@@ -9,14 +9,40 @@ from . import emit_json
 
 @click.command()
 @click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False))
-@click.option("--int8", is_flag=True, help="Also write onnx/model_int8.onnx (dynamic int8 quantisation).")
+@click.option("--int8", is_flag=True, help="Also write onnx/model_int8.onnx (int8 weights, see --quantization).")
+@click.option(
+    "--data",
+    metavar="PATH_OR_ID",
+    help="The training data (a file or a Hub dataset id): up to --check-n of its texts check agreement and speed, "
+    "and calibrate static int8. Without it a few built-in sentences are checked and int8 is not made the default.",
+)
+@click.option("--text-column", metavar="COLUMN", help="Column of --data with the texts [text or a usual synonym].")
+@click.option("--check-n", type=click.IntRange(min=1), default=1000, show_default=True, help="Texts to check on.")
+@click.option(
+    "--quantization",
+    type=click.Choice(["auto", "dynamic", "per-channel", "static"]),
+    default="auto",
+    show_default=True,
+    help="int8 recipe; auto tries each (fastest first) until one gives the fp32 label on >= 99.5% of the texts.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-def export(model_dir: str, int8: bool, as_json: bool) -> None:
-    """Export the student in MODEL_DIR to MODEL_DIR/onnx/model.onnx (and model_int8.onnx) and check that the
-    exports give the same labels as the torch model."""
+def export(
+    model_dir: str,
+    int8: bool,
+    data: str | None,
+    text_column: str | None,
+    check_n: int,
+    quantization: str,
+    as_json: bool,
+) -> None:
+    """Export the student in MODEL_DIR to MODEL_DIR/onnx/model.onnx (and model_int8.onnx), check how often each
+    export gives the torch model's label and how fast it runs here, and record both (and which variant is the
+    default) in sxhub.json for the model card."""
     from ..export import export_onnx
 
-    result = export_onnx(model_dir, int8=int8)
+    result = export_onnx(
+        model_dir, int8=int8, data=data, text_column=text_column, check_n=check_n, quantization=quantization
+    )
     if as_json:
         emit_json(result.to_dict())
     else:

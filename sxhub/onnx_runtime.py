@@ -1,0 +1,121 @@
+"""The student on ONNX Runtime without torch or transformers: ``tokenizer.json`` through ``tokenizers``.
+
+``sxhub predict --onnx`` is the path that runs millions of times, so it loads only what it runs: the Rust
+tokenizer (``tokenizers``, a dependency of transformers and so always installed) and an ``onnxruntime`` session.
+Importing transformers' tokenizer classes alone costs seconds of startup (it pulls in torch); ``tokenizers`` costs a
+tenth of a second. The tokenizer is set up as ``AutoTokenizer`` sets it up for ``predict`` (truncation at the model's
+``max_length``, the model's own pad token), so the token ids are the same ones: ``tests/test_predict.py`` checks it.
+
+Texts are tokenized once, sorted by token length and cut into batches padded only to their longest text; the
+logits come back in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def load_tokenizer(model_dir: str | os.PathLike[str], max_length: int) -> Any:
+    """The model folder's fast tokenizer (``tokenizer.json``), truncating at ``max_length``, never padding."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError as exc:  # pragma: no cover - tokenizers comes with transformers
+        raise ModelError('--onnx needs tokenizers; run pip install "sxhub[onnx]".') from exc
+    path = Path(model_dir) / TOKENIZER_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{str(path)!r} not found: the ONNX path reads the fast tokenizer's tokenizer.json; save the tokenizer "
+            "with transformers (AutoTokenizer.from_pretrained(...).save_pretrained(MODEL_DIR)) or predict without --onnx."
+        )
+    tokenizer = Tokenizer.from_file(str(path))
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length)
+    return tokenizer
+
+
+def pad_token_id(model_dir: str | os.PathLike[str], tokenizer: Any) -> int:
+    """The pad token's id, as ``tokenizer_config.json`` names it (``[PAD]`` for BERT-likes); 0 without one."""
+    config_path = Path(model_dir) / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    token = config.get("pad_token")
+    if isinstance(token, dict):  # older tokenizers saved an AddedToken as a dict
+        token = token.get("content")
+    found = tokenizer.token_to_id(token) if isinstance(token, str) else None
+    return int(found if found is not None else tokenizer.token_to_id("[PAD]") or 0)
+
+
+def session(path: Path, threads: int | None) -> Any:
+    """An ``onnxruntime.InferenceSession`` on the CPU with every graph optimization and ``threads`` intra-op threads.
+
+    Inter-op parallelism stays at 1: an encoder's graph is one chain, and a second pool only competes for the cores.
+    """
+    if not path.is_file():
+        int8 = path.name.endswith("_int8.onnx")
+        raise ModelError(
+            f"{str(path)!r} not found; run sxhub export {path.parent.parent}{' --int8' if int8 else ''} first."
+        )
+    try:
+        import onnxruntime as ort
+    except ImportError as exc:
+        raise ModelError('--onnx needs onnxruntime; run pip install "sxhub[onnx]".') from exc
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+
+class OnnxClassifier:
+    """Logits from an exported student: ``tokenizers`` in, ``onnxruntime`` out, nothing from torch.
+
+    ``logits(texts)`` returns an ``(n, n_labels)`` float32 array in input order; ``batch_size`` texts of similar
+    length run together.
+    """
+
+    def __init__(self, model_dir: Path, path: Path, *, max_length: int, threads: int | None, batch_size: int) -> None:
+        self.session = session(path, threads)
+        self.tokenizer = load_tokenizer(model_dir, max_length)
+        self.pad_id = pad_token_id(model_dir, self.tokenizer)
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.batch_size = batch_size
+
+    def encode(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids of each text (special tokens added, truncated at ``max_length``)."""
+        return [e.ids for e in self.tokenizer.encode_batch(list(texts))]
+
+    def logits(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
+        ids = self.encode(texts)
+        lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
+        order = np.argsort(lengths, kind="stable")
+        out: np.ndarray | None = None
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            logits = self.run_batch([ids[i] for i in idx])
+            if out is None:
+                out = np.zeros((len(ids), logits.shape[1]), dtype=np.float32)
+            out[idx] = logits
+            if progress is not None:
+                progress.update(len(idx))
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def run_batch(self, rows: list[list[int]]) -> np.ndarray:
+        """One padded batch through the session (attention mask 1 on tokens, 0 on padding; segment ids 0)."""
+        width = max(len(row) for row in rows)
+        input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, row in enumerate(rows):
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        return np.asarray(self.session.run(None, {n: feed[n] for n in self.input_names})[0], dtype=np.float32)
