@@ -278,6 +278,42 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
     return {"column": gold, "n": len(pairs), "figures": metric_rows(result), "per_label": per_label, "result": result}
 
 
+def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any] | None:
+    """Each teacher's and sample's reliability (``sxhub.reliability``) as card rows; ``None`` without votes."""
+    from .reliability import teacher_reliability
+
+    if "votes" not in frame.columns:
+        return None
+    experts = [parse_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
+    result = teacher_reliability(
+        frame["votes"].tolist(),
+        frame[spec.label_column].tolist(),
+        spec.label_names,
+        spec.multi_label,
+        gold=experts,
+        method=spec.vote,
+    )
+    rows = []
+    for r in result["teachers"]:
+        g = r.get("gold") or {}
+        rows.append(
+            {
+                "teacher": r["teacher"],
+                "sample": "all" if r["sample"] is None else r["sample"],
+                "valid": f"{r['valid']}/{r['votes']}",
+                "agreement": fmt(r["agreement_with_vote"]),
+                "accuracy": fmt(g.get("accuracy")),
+                "macro_f1": fmt(g.get("macro_f1")),
+                "alpha": fmt(g.get("krippendorff_alpha")),
+                "per_label": {n: f"{fmt(m['f1'])} / {fmt(m['alpha'])}" for n, m in g.get("per_label", {}).items()},
+            }
+        )
+    versus = [
+        (m, {k: fmt(v.get(k)) for k in ("accuracy", "macro_f1")}) for m, v in result.get("vote_vs_gold", {}).items()
+    ]
+    return {"rows": rows, "gold": gold is not None, "versus": versus}
+
+
 def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str) -> Any:
     """YAML metadata: license, language, task, size, tags, and the ``configs`` / ``dataset_info`` push_to_hub writes."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
@@ -357,6 +393,8 @@ def dataset_context(
         "answer_schema": json.dumps(spec.answer_schema(), indent=2),
         "agreement": agreement,
         "gold": gold_facts(frame, spec, gold) if gold else None,
+        "vote": spec.vote,
+        "reliability": reliability_facts(frame, spec, gold),
         "ledger": ledger_rows(load_ledger(ledger)),
         "has_votes": "votes" in frame.columns,
         "has_agreement": "agreement" in frame.columns,

@@ -219,3 +219,30 @@ def test_agree_vote_without_votes_is_exit_2(tmp_path: Path, capsys: pytest.Captu
     pd.DataFrame({"text": ["a", "b"], "label": ["positive", "neutral"], "gold": ["positive", "neutral"]}).to_csv(path)
     code, _, err = run_cli(["agree", str(path), "--gold", "gold", "--vote", "dawid-skene"], capsys)
     assert code == 2 and "needs a 'votes' column" in err and len(err.strip().splitlines()) == 1
+
+
+def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> None:
+    from sxhub.publish import publish_dataset
+
+    votes, truth = one_bad_teacher(120, seed=4)
+    spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": "dawid-skene"})
+    decisions = decide_all(votes, LABELS, False, method="dawid-skene")
+    frame = pd.DataFrame(
+        {
+            "text": [f"text {i}" for i in range(120)],
+            "label": [d.label for d in decisions],
+            "votes": votes,
+            "agreement": [d.agreement for d in decisions],
+            "failed": False,
+            "error": "",
+            "expert": truth,
+        }
+    )
+    folder = tmp_path / "repo"
+    publish_dataset(frame, spec=spec, repo_id="me/fin", to=folder, gold="expert")
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "combined by Dawid-Skene" in card and "## Teacher reliability" in card
+    result = teacher_reliability(votes, [d.label for d in decisions], LABELS, False, gold=truth)
+    good = result["teachers"][0]
+    assert f"| `good` | all | 120/120 | {good['agreement_with_vote']:.3f} | {good['gold']['accuracy']:.3f} |" in card
+    assert "| `bad` | 2 |" in card and "| dawid-skene |" in card
