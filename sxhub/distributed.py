@@ -398,3 +398,31 @@ def _join_parquet(folder: Path, out: Path) -> tuple[int, int]:
         writer.abort()
         raise
     return n, n_empty
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# training beyond one process: `sxhub train` under torchrun / accelerate launch (the Trainer's DDP)
+# ------------------------------------------------------------------------------------------------------------------
+def world_size() -> int:
+    """Processes in this training run (``WORLD_SIZE``, set by torchrun and accelerate launch; 1 otherwise)."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1") or 1))
+
+
+def is_main_process() -> bool:
+    """Whether this process saves the model and writes files (global rank 0, or a run of one process)."""
+    return int(os.environ.get("RANK", "0") or 0) == 0
+
+
+def checkpoint_folder(output_dir: Path) -> Path:
+    """The Trainer's checkpoint folder inside ``output_dir``: a fresh temporary one for one process; for a
+    distributed run one name that every process derives alike (rank 0 saves the checkpoints there, and every rank
+    loads the best one back from it at the end)."""
+    import hashlib
+    import tempfile
+
+    if world_size() == 1:
+        return Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=output_dir))
+    run = ":".join(os.environ.get(k, "") for k in ("MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID"))
+    folder = output_dir / f".checkpoints-ddp-{hashlib.sha256(run.encode()).hexdigest()[:10]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -19,7 +19,6 @@ import math
 import os
 import shutil
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,6 +108,10 @@ class TrainConfig:
         """The ``TrainingArguments`` for this config: evaluate and save every epoch, keep the best model."""
         from transformers import TrainingArguments
 
+        from .distributed import world_size
+
+        # processes without a GPU (torchrun / accelerate launch on CPUs): accelerate runs DDP only when told `cpu`
+        cpu_ddp = world_size() > 1 and not _has_cuda()
         epochs = self.epochs_for(steps_per_epoch)
         total_steps = max(1, math.ceil(steps_per_epoch * epochs))
         return TrainingArguments(
@@ -134,6 +137,8 @@ class TrainConfig:
             dataloader_num_workers=0,
             dataloader_pin_memory=_has_cuda(),
             remove_unused_columns=True,
+            use_cpu=cpu_ddp,
+            ddp_backend="gloo" if cpu_ddp else None,
         )
 
 
@@ -389,8 +394,11 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
     output_dir = Path(config.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    checkpoint_dir = Path(tempfile.mkdtemp(prefix=".checkpoints-", dir=output_dir))
-    steps_per_epoch = math.ceil(len(train_ds) / config.batch_size)
+    # under torchrun / accelerate launch every process trains on its share of each batch (DDP); rank 0 saves
+    from .distributed import checkpoint_folder, is_main_process, world_size
+
+    checkpoint_dir = checkpoint_folder(output_dir)
+    steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * world_size()))
     notes = data_notes(data)
     if config.epochs_for(steps_per_epoch) > config.epochs:
         notes.append(
@@ -431,9 +439,18 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
                 f"No positive example in validation for {', '.join(untuned)}: threshold left at 0.5, not tuned, and "
                 "not scored there (label more texts with them)."
             )
-        _save(trainer, tokenizer, output_dir, thresholds, preprocessing_config(spec.preprocess, max_length=max_length))
+        if is_main_process():
+            _save(
+                trainer,
+                tokenizer,
+                output_dir,
+                thresholds,
+                preprocessing_config(spec.preprocess, max_length=max_length),
+            )
+        trainer.accelerator.wait_for_everyone()  # every rank has loaded the best checkpoint: it may go
     finally:
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        if is_main_process():
+            shutil.rmtree(checkpoint_dir, ignore_errors=True)
     metric = best_metric_name(spec.multi_label)
     result = TrainResult(
         model_dir=output_dir,
@@ -453,7 +470,8 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         notes=notes,
         untuned_labels=untuned,
     )
-    write_sxhub_json(output_dir, spec, result, config)
+    if is_main_process():
+        write_sxhub_json(output_dir, spec, result, config)
     return result
 
 
@@ -542,6 +560,13 @@ def _save(
     model.save_pretrained(output_dir)
     tokenizer.model_max_length = preprocessing["max_length"]
     tokenizer.save_pretrained(output_dir)
+    logger.info("saved the student to %s", output_dir)
+
+
+def _world_size() -> int:
+    from .distributed import world_size
+
+    return world_size()
 
 
 def library_versions() -> dict[str, str]:
@@ -582,6 +607,7 @@ def write_sxhub_json(output_dir: Path, spec: TaskSpec, result: TrainResult, conf
         val_size=config.val_size,
         class_weights=config.class_weights,
         soft_labels=config.soft_labels,
+        processes=_world_size(),  # > 1: trained with DDP (torchrun / accelerate launch)
     )
     info = {
         "task": task_record(spec),
