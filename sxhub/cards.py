@@ -541,6 +541,47 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+VARIANT_NAMES = {"torch": "transformers (torch, fp32)", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8"}
+
+
+def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each published variant (torch, ONNX fp32, ONNX int8) as card rows: its file, how often it gives the torch
+    model's label and its speed, as ``sxhub export`` measured them, and which one is the default and why."""
+    record = info.get("export") or {}
+    variants = record.get("variants") or {}
+    if not variants:
+        return None
+    rows = []
+    for key, name in VARIANT_NAMES.items():
+        v = variants.get(key)
+        if v is None:
+            continue
+        agreement = "reference" if key == "torch" else f"{v['label_agreement']:.2%} of {v['n']:,}"
+        rows.append(
+            {
+                "name": name + (f" ({v['quantization']})" if v.get("quantization") else ""),
+                "file": f"`{v['file']}`" if v.get("file") else "`model.safetensors`",
+                "agreement": agreement,
+                "max_diff": "0" if key == "torch" else f"{v['max_abs_diff']:.4f}",
+                "texts_per_s": fmt(v.get("texts_per_s"), 1),
+                "default": "yes" if record.get("default") == key else "",
+            }
+        )
+    return {
+        "rows": rows,
+        "default": record.get("default"),
+        "check": record.get("check") or "",
+        "bar": record.get("agreement_bar"),
+        "threads": record.get("threads") or "",
+        "notes": [n for n in record.get("notes") or () if "is not the default" in n],
+    }
+
+
+# -- what the Space says about the expert ---------------------------------------------------------------------
+SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
+
+
+
 # -- what the Space says about the expert ---------------------------------------------------------------------
 SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
 

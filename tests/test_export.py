@@ -91,6 +91,25 @@ def test_the_check_samples_the_training_data_and_is_recorded(student: Path, tmp_
     assert json.loads((student / "sxhub.json").read_text())["labels"] == SINGLE.label_names  # the rest is kept
 
 
+def test_the_model_card_states_each_variant(student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    export_onnx(student, int8=True, data=texts_file(tmp_path / "train.csv", 60), quantization="dynamic")
+    record = json.loads((student / "sxhub.json").read_text())["export"]["variants"]
+
+    code, _, err = run_cli(
+        ["publish", "model", str(student), "--to", str(tmp_path / "repo"), "--repo-id", "me/x"], capsys
+    )
+
+    assert code == 0, err
+    card = (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
+    assert "**Variants.**" in card and "on 60 texts from train.csv" in card
+    int8 = record["onnx-int8"]
+    assert f"| ONNX int8 (dynamic) | `onnx/model_int8.onnx` | {int8['label_agreement']:.2%} of 60 |" in card
+    assert f"| ONNX fp32 | `onnx/model.onnx` | {record['onnx']['label_agreement']:.2%} of 60 |" in card
+    assert "| transformers (torch, fp32) | `model.safetensors` | reference | 0 |" in card
+    assert "int8 is not the default: checked on 60 texts only" in card  # and the Space is not said to serve it
+    assert "the Space serves it" not in card
+
+
 def test_static_int8_is_calibrated_qdq(student: Path, tmp_path: Path) -> None:
     data = texts_file(tmp_path / "train.csv", 80)
 
