@@ -26,7 +26,7 @@ import yaml
 from .errors import SpecError
 
 LOCAL_TEACHER = "local"
-SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "openai")
+SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 

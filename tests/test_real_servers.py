@@ -106,7 +106,7 @@ FOUND: dict[str, dict[str, str | int]] = {
     },
 }
 # server fixture -> the kind sxhub detects
-KINDS = {"transformers_server": "openai", "llama_cpp_python_server": "llamacpp-python", "vllm_server": "vllm"}
+KINDS = {"transformers_server": "transformers", "llama_cpp_python_server": "llamacpp-python", "vllm_server": "vllm"}
 LABELS = [
     {"name": "positive", "description": "good news for investors"},
     {"name": "neutral", "description": "no clear effect for investors"},
@@ -230,7 +230,7 @@ def test_transformers_serve_answers_offline_and_none_of_the_detection_routes(tra
     status, openapi = http_get(server.root + "/openapi.json")
     assert status == 200 and openapi["info"]["title"] == "FastAPI"
     assert {"/v1/chat/completions", "/v1/systemone", "/load_model", "/reset"} <= set(openapi["paths"])
-    assert asyncio.run(detect_server(server.base_url)) == ("openai", None)
+    assert asyncio.run(detect_server(server.base_url)) == ("transformers", None)
 
 
 @pytest.mark.parametrize("fixture", SERVERS)
@@ -264,13 +264,9 @@ def test_the_form_sxhub_sends_is_enforced_where_sxhub_says_so(fixture: str, requ
         assert shape.enforced == "schema"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sxhub takes transformers serve for a generic OpenAI server and reports 'JSON only' enforced; it "
-    "enforces nothing (response_format is ignored), so the honest report is 'none'",
-)
 def test_sxhub_claims_no_more_than_transformers_serve_enforces(transformers_server: RealServer) -> None:
     kind, version = asyncio.run(detect_server(transformers_server.base_url))
+    assert kind == "transformers"  # from the routes of its /openapi.json
     shape = request_shape(kind, SCHEMA, version=version)
     outcome = probe(
         transformers_server,
@@ -329,8 +325,8 @@ def test_annotate_against_transformers_serve_never_guesses_a_label(
     and the summary says the schema was not enforced."""
     ledger, frame, stderr = _annotate(transformers_server, tmp_path, capsys)
     (teacher,) = ledger["teachers"].values()
-    assert teacher["server"] == "openai" and teacher["enforced"] != "schema"
-    assert teacher["request_form"] == "response_format json_object"
+    assert teacher["server"] == "transformers" and teacher["enforced"] == "none"
+    assert teacher["request_form"] == "no constraint (prompt only)"
     assert "schema NOT enforced" in stderr
     names = {label["name"] for label in LABELS}
     for row in frame.itertuples():

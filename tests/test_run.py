@@ -98,7 +98,11 @@ def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) ->
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
     annotate = report["stages"]["annotate"]
-    assert annotate["teachers"] == ["local"] and annotate["texts"] == 36
+    assert annotate["texts"] == 36
+    # each teacher with its server kind, what that server enforced and the form sxhub sent
+    assert annotate["teachers"] == [
+        "local (llamacpp-python: schema enforced via response_format json_object + schema)"
+    ]
     labelled = read_table(out / "labelled.parquet")
     for row in labelled.itertuples():  # a valid label, or an explicit failure with its error: nothing else
         assert (row.label in {"positive", "neutral", "negative"} and not row.failed) or (row.failed and row.error)

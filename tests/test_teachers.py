@@ -67,6 +67,7 @@ def test_request_shape_per_server_kind() -> None:
     assert providers.response_format["type"] == "json_schema" and not providers.plain_http  # type: ignore[index]
     assert request_shape("tgi", SCHEMA, structured="none").enforced == "none"
     assert request_shape("tgi", None).response_format is None
+    assert request_shape("transformers", SCHEMA).enforced == "none"  # transformers serve ignores response_format
 
 
 def test_server_kind_from_the_detection_routes() -> None:
@@ -75,6 +76,11 @@ def test_server_kind_from_the_detection_routes() -> None:
     assert classify_probes({"/version": {"version": "0.11.0"}}) == ("vllm", "0.11.0")
     assert classify_probes({"/props": {"default_generation_settings": {}}})[0] == "llamacpp"
     assert classify_probes({"/openapi.json": {"info": {"title": "🦙 llama.cpp Python API"}}})[0] == "llamacpp-python"
+    transformers_paths = {"/v1/chat/completions": {}, "/load_model": {}, "/reset": {}}
+    assert classify_probes({"/openapi.json": {"info": {"title": "FastAPI"}, "paths": transformers_paths}})[0] == (
+        "transformers"
+    )
+    assert classify_probes({"/openapi.json": {"info": {"title": "FastAPI"}, "paths": {}}})[0] == "openai"
     assert classify_probes({})[0] == "openai"
 
 

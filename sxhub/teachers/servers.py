@@ -13,6 +13,7 @@ kind                      what sxhub sends                                      
 ``llamacpp``              ``response_format={"type": "json_object", "schema": S}``    schema      ``GET /props``
 ``llamacpp-python``       ``response_format={"type": "json_object", "schema": S}``    schema      ``/openapi.json``
 ``ollama``                ``response_format`` json_schema, over plain HTTP            schema      ``GET /api/version``
+``transformers``          nothing (it ignores ``response_format``)                     none        ``/openapi.json`` paths
 ``openai`` (anything else)  ``response_format={"type": "json_object"}``               json        none of the above
 ========================  ==========================================================  ==========  ================
 
@@ -35,7 +36,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("providers", "tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "openai")
+KINDS = ("providers", "tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
 PROBE_TIMEOUT = 5.0
 # vLLM 0.10.2 added ``structured_outputs`` (the ``guided_*`` fields were deprecated then and later removed)
 VLLM_STRUCTURED_OUTPUTS = (0, 10, 2)
@@ -106,6 +107,8 @@ def request_shape(
     if kind == "ollama":
         fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
         return RequestShape(kind, "schema", fmt, plain_http=True)
+    if kind == "transformers":  # `transformers serve` lists response_format among the fields it ignores
+        return RequestShape(kind, "none")
     return RequestShape("openai", "json", {"type": "json_object"})
 
 
@@ -145,6 +148,9 @@ def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
     title = ((openapi or {}).get("info") or {}).get("title", "") if isinstance(openapi, dict) else ""
     if "llama.cpp" in str(title).lower() or "llama-cpp" in str(title).lower():
         return "llamacpp-python", str(((openapi or {}).get("info") or {}).get("version") or "") or None
+    paths = (openapi or {}).get("paths") or {} if isinstance(openapi, dict) else {}
+    if "/load_model" in paths and "/v1/chat/completions" in paths:  # transformers/cli/serving/server.py routes
+        return "transformers", None
     return "openai", None
 
 
