@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import sys
@@ -43,16 +44,34 @@ def texts(n: int) -> list[str]:
     return [f"Company {i} reported results for quarter {i % 4 + 1}." for i in range(n)]
 
 
+def _serve(kind: str, delay: float, conn: Any) -> None:
+    """In a child process: run the stand-in until told to stop, then send back what it recorded."""
+    with SERVER_KINDS[kind](delay=delay) as server:
+        conn.send(server.url)
+        conn.recv()  # stop
+        conn.send({"enforced": list(server.enforced), "first": server.requests[0] if server.requests else {}})
+
+
 def one(kind: str, items: list[str], *, delay: float, concurrency: int, structured: str = "auto") -> dict[str, Any]:
     forget_detected()
-    with SERVER_KINDS[kind](delay=delay) as server:
-        teacher = TeacherSpec(base_url=server.url, model="stub-model", name=kind, structured=structured)
+    parent, child = multiprocessing.Pipe()
+    proc = multiprocessing.get_context("fork").Process(target=_serve, args=(kind, delay, child), daemon=True)
+    proc.start()  # the stand-in runs in its own process: its checks do not share sxhub's GIL
+    try:
+        url = parent.recv()
+        teacher = TeacherSpec(base_url=url, model="stub-model", name=kind, structured=structured)
         spec = TaskSpec(name="bench", labels=LABELS, teachers=[teacher])
         start = time.perf_counter()
         result = annotate(spec, items, concurrency=concurrency, cache=False, progress=False, max_invalid=0)
         seconds = time.perf_counter() - start
-        enforced_by_server = sorted(set(server.enforced))
-        first_request = server.requests[0] if server.requests else {}
+        parent.send("stop")
+        record = parent.recv()
+    finally:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+    enforced_by_server = sorted(set(record["enforced"]))
+    first_request = record["first"]
     led = result.ledger["teachers"][kind]
     labelled = int((~result.frame["failed"]).sum())
     sent = {
@@ -94,11 +113,11 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        f"The ceiling at this delay and concurrency is {meta['concurrency'] / meta['delay']:.0f} requests/s. The "
-        "stand-ins run in threads of the benchmark's own process, so their request checks (TGI's and vLLM's validate "
-        "the schema against the JSON Schema meta-schema on every request) share the GIL and the 2 cores with the "
-        f"client: the figures are a floor for sxhub's engine, not a measure of any server. Load average at the start: "
-        f"{meta['load_average']}.",
+        f"The ceiling at this delay and concurrency is {meta['concurrency'] / meta['delay']:.0f} requests/s. Each "
+        "stand-in runs in its own process, but on the same 2 cores as the client, and its request checks (TGI's and "
+        "vLLM's validate the schema against the JSON Schema meta-schema on every request) cost CPU there: the "
+        "figures are a floor for sxhub's engine, not a measure of any server. Load average at the start (other work "
+        f"on the machine slows every row): {meta['load_average']}.",
     ]
     return "\n".join(lines) + "\n"
 
