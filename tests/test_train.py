@@ -422,3 +422,78 @@ def test_real_minilm_student_fine_tunes_offline(monkeypatch: pytest.MonkeyPatch,
     assert result.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     labels, probs = Predictor(tmp_path / "minilm").predict(["Operating profit rose to EUR 9m."])
     assert labels[0] in SINGLE.label_names and probs.shape == (1, 3)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the default recipe: fitted batch size and learning rate, caps on epochs and time, search
+# --------------------------------------------------------------------------------------------------------------
+def test_batch_size_and_learning_rate_fit_the_data_and_the_base(tmp_path: Path) -> None:
+    from sxhub.train import TrainConfig
+
+    config = TrainConfig(output_dir=tmp_path)
+    assert (config.epochs, config.batch_size, config.learning_rate) == (10.0, None, None)
+    small, note = config.fitted(1_630, 384)
+    assert (small.batch_size, small.learning_rate) == (16, 1e-4)
+    assert note is not None and "1,630 training texts" in note and "384-wide" in note
+    assert config.fitted(3_600, 384)[0].batch_size == 32
+    big = config.fitted(50_000, 1024)[0]
+    assert (big.batch_size, big.learning_rate) == (64, 2e-5)
+    assert config.fitted(5_000, 768)[0].learning_rate == 5e-5
+    given = TrainConfig(output_dir=tmp_path, batch_size=8, learning_rate=3e-5)
+    assert given.fitted(50_000, 1024) == (given, None), "values the user gave are kept"
+    with pytest.raises(UserError, match=re.escape("max_minutes=0 is out of range")):
+        TrainConfig(output_dir=tmp_path, max_minutes=0)
+
+
+def test_the_recipe_is_recorded(tiny_base_model: Path, tmp_path: Path) -> None:
+    from sxhub.train import train
+
+    config = fast_config(tmp_path / "m", tiny_base_model, epochs=2)
+    config.batch_size = config.learning_rate = None
+    result = train(SINGLE, single_frame(), config)
+    saved = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
+    assert (saved["batch_size"], saved["learning_rate"], saved["max_minutes"]) == (16, 1e-4, 60.0)
+    assert result.epochs <= 2 + 1e-9 or "Small set" in " ".join(result.notes)
+
+
+def test_the_time_cap_stops_training_and_keeps_the_best_checkpoint(tiny_base_model: Path, tmp_path: Path) -> None:
+    from sxhub.predict import Predictor
+    from sxhub.train import train
+
+    config = fast_config(tmp_path / "m", tiny_base_model, epochs=50)
+    config.max_minutes = 1e-4  # stops after the first optimizer step
+    result = train(SINGLE, single_frame(), config)
+    assert result.epochs < 1
+    assert any("Stopped by the time cap" in note for note in result.notes)
+    assert Predictor(tmp_path / "m").predict(["profit rose"])[1].shape == (1, 3)
+
+
+def test_multi_label_checkpoints_are_compared_with_tuned_thresholds() -> None:
+    from sxhub.train import _metrics_fn
+
+    rng = np.random.default_rng(0)
+    gold = (rng.random((80, 2)) < 0.4).astype(float)
+    # a model whose positives sit at p=0.3 and negatives at p=0.1: useless at 0.5, perfect with tuned thresholds
+    logits = np.log(np.where(gold > 0, 0.3 / 0.7, 0.1 / 0.9))
+    metrics = _metrics_fn(True, ["a", "b"], 42)(types.SimpleNamespace(predictions=logits, label_ids=gold))
+    assert metrics["micro_f1_at_0.5"] == 0.0
+    assert metrics["micro_f1"] == pytest.approx(1.0), "the checkpoint metric uses cross-fitted tuned thresholds"
+
+
+def test_search_keeps_the_best_trial(tiny_base_model: Path, tmp_path: Path) -> None:
+    require_modules("optuna", install='pip install "sxhub[search]"')
+    from sxhub.search import search
+
+    config = fast_config(tmp_path / "best", tiny_base_model, epochs=3)
+    result = search(SINGLE, single_frame(), config, trials=2)
+
+    record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
+    assert len(record["trials"]) == 2 and record["metric"] == "macro_f1"
+    assert record["best"]["value"] == max(t["value"] for t in record["trials"]) == result.best_score
+    best = record["trials"][record["best"]["number"]]
+    assert (
+        json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["learning_rate"] == best["learning_rate"]
+    )
+    assert result.model_dir == tmp_path / "best" and (tmp_path / "best" / "config.json").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best"], "trial folders are removed"
+    assert "Hyperparameter search: 2 trial(s)" in result.notes[-1]

@@ -14,11 +14,25 @@ from . import emit_json
 @click.option("--base", "base_model", metavar="PATH_OR_ID", help="Base model [all-MiniLM-L6-v2 from sxhub[student]].")
 @click.option("--backend", type=click.Choice(["local", "autotrain"]), default="local", show_default=True)
 @click.option(
-    "--epochs", type=float, default=3.0, show_default=True, help="Most epochs (early stopping may end sooner)."
+    "--epochs",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Most epochs: training ends sooner once validation stops improving (early stopping) or at --max-minutes.",
 )
 @click.option("--soft-labels", is_flag=True, help="Learn the teachers' vote shares instead of the winning label.")
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--learning-rate", type=float, default=5e-5, show_default=True)
+@click.option("--batch-size", type=int, help="Texts per step [16 below 2,000 texts, 32 below 20,000, else 64].")
+@click.option("--learning-rate", type=float, help="[1e-4 for MiniLM-sized bases, 5e-5 up to BERT-base, 2e-5 above].")
+@click.option(
+    "--max-minutes", type=float, default=60.0, show_default=True, help="Cap on training time (best checkpoint kept)."
+)
+@click.option(
+    "--search",
+    "search_trials",
+    type=click.IntRange(min=1),
+    help="Hyperparameter search: N trials with Optuna (learning rate, batch size, weight decay); the best is kept.",
+)
+@click.option("--search-minutes", type=float, help="With --search: stop starting trials after this many minutes.")
 @click.option("--max-length", type=int, help="Tokens per text [95th percentile of the training texts].")
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
@@ -36,8 +50,11 @@ def train(
     backend: str,
     epochs: float,
     soft_labels: bool,
-    batch_size: int,
-    learning_rate: float,
+    batch_size: int | None,
+    learning_rate: float | None,
+    max_minutes: float,
+    search_trials: int | None,
+    search_minutes: float | None,
     max_length: int | None,
     seed: int,
     no_class_weights: bool,
@@ -68,8 +85,14 @@ def train(
         val_size=val_size,
         threads=threads,
         min_steps=min_steps,
+        max_minutes=max_minutes,
     )
-    result = run_train(task, labelled, config)
+    if search_trials:
+        from ..search import search
+
+        result = search(task, labelled, config, trials=search_trials, minutes=search_minutes)
+    else:
+        result = run_train(task, labelled, config)
     if as_json:
         emit_json(result.to_dict())
     else:

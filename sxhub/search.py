@@ -1,0 +1,95 @@
+"""``sxhub train --search N``: a small hyperparameter search with Optuna around :func:`sxhub.train.train`.
+
+from sxhub.search import search
+result = search("task.yaml", "labelled.parquet", TrainConfig(output_dir="student"), trials=8, minutes=30)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .data import LabelledData, load_labelled
+from .errors import UserError
+from .spec import TaskSpec, load_spec
+from .train import SXHUB_JSON, TrainConfig, TrainResult, _check_int, train
+
+SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
+
+
+def search(
+    spec: TaskSpec | str | os.PathLike[str] | dict[str, Any],
+    data: LabelledData | pd.DataFrame | str | os.PathLike[str],
+    config: TrainConfig,
+    *,
+    trials: int,
+    minutes: float | None = None,
+) -> TrainResult:
+    """A small hyperparameter search with Optuna (TPE sampler, seeded): learning rate, batch size and weight decay.
+
+    Every trial is a full :func:`train` on the same train/validation split (class weights, early stopping,
+    threshold tuning and the cross-fitted validation metric included), in its own folder; the trial with the best
+    validation metric is kept as ``config.output_dir`` and the others are deleted. Optuna drives sxhub's own
+    ``train`` rather than ``Trainer.hyperparameter_search``, which would rebuild the model through ``model_init``
+    outside that recipe and train the winner a second time. ``minutes`` caps the whole search (a trial that has
+    started finishes). The best validation figure is chosen among trials, so it flatters the winner: quote the
+    held-out test split (``sxhub evaluate``).
+    """
+    try:
+        import optuna
+    except ImportError as exc:
+        raise UserError('--search needs optuna; run pip install "sxhub[search]".') from exc
+    _check_int("trials", trials, low=1)
+    spec = load_spec(spec)
+    if not isinstance(data, LabelledData):
+        data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
+    output_dir = Path(config.output_dir)
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-search-", dir=output_dir.parent))
+    results: dict[int, TrainResult] = {}
+
+    def objective(trial: Any) -> float:
+        trial_config = replace(
+            config,
+            output_dir=work / f"trial-{trial.number}",
+            learning_rate=trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True),
+            batch_size=trial.suggest_categorical("batch_size", [16, 32, 64]),
+            weight_decay=trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1]),
+        )
+        results[trial.number] = train(spec, data, trial_config)
+        return results[trial.number].best_score
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
+    try:
+        study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes else None)
+        best = study.best_trial
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        shutil.move(str(work / f"trial-{best.number}"), output_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result = replace(results[best.number], model_dir=output_dir)
+    record = {
+        "trials": [{"number": t.number, "value": t.value, **t.params} for t in study.trials if t.value is not None],
+        "best": {"number": best.number, "value": best.value, **best.params},
+        "metric": result.best_metric,
+        "minutes": minutes,
+        "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
+    }
+    result.notes.append(
+        f"Hyperparameter search: {len(record['trials'])} trial(s), best {result.best_metric} "
+        f"{best.value:.4f} with " + ", ".join(f"{k}={v:g}" for k, v in best.params.items()) + "."
+    )
+    info_path = output_dir / SXHUB_JSON
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info.setdefault("train", {})["search"] = record
+    info_path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    return result
