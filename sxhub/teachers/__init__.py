@@ -5,7 +5,8 @@
   form that makes each enforce the answer schema;
 * one module per backend: :mod:`~sxhub.teachers.inference_client` (a Hub model id via Inference Providers, or any
   server's ``base_url``), :mod:`~sxhub.teachers.local` (the embedded llama.cpp teacher, started on first use) and
-  :mod:`~sxhub.teachers.fake` (a scripted fake for tests);
+  :mod:`~sxhub.teachers.fake` (a scripted fake for tests) and :mod:`~sxhub.teachers.tuned` (a synthetic model
+  folder from ``sxhub tune``, served in-process);
 * here: the factory, :func:`make_teacher`, :func:`open_teachers` and :func:`teachers_for`.
 """
 
@@ -60,6 +61,13 @@ def _local(spec: TeacherSpec, **kwargs: object) -> LocalTeacher:
     return LocalTeacher(spec, **kwargs)  # type: ignore[arg-type]
 
 
+def _is_folder(model: str | None) -> bool:
+    """A local folder: a synthetic model from `sxhub tune` (anything else there gets a clear error, not a Hub call)."""
+    from pathlib import Path
+
+    return bool(model) and Path(str(model)).expanduser().is_dir()
+
+
 def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Teacher:
     """A teacher for one spec entry. The ``local`` teacher needs a running server: pass its ``base_url``
     (:func:`open_teachers` starts one). A spec naming an Inference Endpoint gets its URL (``server: tgi``), the
@@ -69,6 +77,10 @@ def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Tea
         from ..endpoints import resolve
 
         spec = resolve(spec)
+    if not spec.base_url and _is_folder(spec.model):  # a folder from `sxhub tune`, served in-process
+        from .tuned import TunedTeacher  # no torch import until the model is first asked
+
+        return TunedTeacher(spec)
     if spec.is_local:
         if not base_url:
             raise TeacherUnavailableError(

@@ -1,0 +1,534 @@
+"""The tuned teacher: a synthetic model (the folder ``sxhub tune`` writes) served on this machine.
+
+``--teacher DIR`` or ``teachers: [{model: DIR}]`` with a folder that holds ``sxhub.json`` from ``sxhub tune``.
+
+**Why in-process transformers, not GGUF behind the embedded llama.cpp server.** Both were possible; this one was
+chosen because:
+
+* *Label scores need the probability of whole answers.* Scoring a label means the log-probability of the complete
+  answer ``{"label": "neutral"}`` given the prompt. llama.cpp's OpenAI-compatible server returns the top-k
+  log-probabilities of the tokens it *sampled*, not the probability of an arbitrary continuation, so every label would
+  need its own completion request with a grammar forcing it, and the top-k would still cut off unlikely tokens. Here
+  one forward pass over the text and a batched one over the candidate answers give the exact figures.
+* *No converter ships installable.* ``convert_hf_to_gguf.py`` lives only in llama.cpp's source tree: neither the
+  ``gguf`` wheel nor llama-cpp-python's wheel carries it, so converting would need a llama.cpp checkout (and a
+  re-quantisation that moves the scores the held-out figures were measured with).
+* *Small enough.* The 135M model runs in fp32 on two cores; the prompt part that every labelling request shares
+  (system prompt and few-shot turns) is computed once and its key/value cache reused, so a text costs a forward pass
+  over its own tokens and the answers only.
+
+**Valid by construction.** A labelling request (its schema has a ``label`` enum or a ``labels`` array of enums) is
+answered by choosing among the valid answers only, never by free sampling: with ``temperature`` 0 the most probable
+one, otherwise one drawn from the scores (``softmax(log p / temperature)``) with the request's seed, so the votes of
+``samples: N`` at ``temperature: 1`` estimate the model's own probabilities. A schema that asks for a ``reason`` gets
+the scores as the reason. A writing request (a schema with one string property, as ``sxhub generate`` sends) is
+answered by forcing the JSON opening ``{"text": "``, sampling the string's content up to its closing quote and
+encoding it with ``json.dumps``. Any other schema is refused with a clear error.
+
+**Scores.** :meth:`SyntheticModel.label_probs` gives per-label probabilities: single-label, a softmax over the
+labels' answers; multi-label, the marginal probability of each label over the label sets (every subset when there
+are at most 64, else the subsets up to the size that keeps 64 or fewer). Every reply is a :class:`ScoredReply`
+whose ``scores`` carry them.
+
+**Cache identity.** The sha256 of the weight files and of ``sxhub.json``, not the folder's path: a retuned model
+never answers from a previous model's cache entries, and a moved folder still does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import random
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelError, TeacherError, TeacherUnavailableError
+from ..spec import TeacherSpec
+from .base import RejectedRequestError, Reply, Teacher
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..spec import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+INFO_FILE = "sxhub.json"
+KIND = "synthetic-model"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+MAX_CANDIDATES = 64  # multi-label answers scored per text at most
+MIN_SHARED_PREFIX = 8  # tokens; a shorter shared prompt part is not worth a cache entry
+PREFIX_CACHE_SIZE = 4
+SCORED_CACHE_SIZE = 256  # texts whose label scores are kept (the samples of a text are scored once)
+MAX_WRITE_TOKENS = 200
+WRITE_TRIES = 3
+SCORER_VERSION = 1  # bump when the way answers are chosen or written changes: the cache identity names it
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the folder
+# ------------------------------------------------------------------------------------------------------------------
+def read_info(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``sxhub.json`` of a synthetic model folder, or None when ``folder`` is not one."""
+    path = Path(folder).expanduser()
+    info_file = path / INFO_FILE
+    if not path.is_dir() or not info_file.is_file():
+        return None
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return info if isinstance(info, dict) and info.get("kind") == KIND else None
+
+
+def is_synthetic_model(model: str | os.PathLike[str] | None) -> bool:
+    """True when ``model`` is a local folder written by ``sxhub tune``."""
+    return bool(model) and read_info(model) is not None  # type: ignore[arg-type]
+
+
+def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
+    """The folder, or one error line that says what is missing and how to make it."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise TeacherUnavailableError(f"synthetic model folder {str(path)!r} not found; write one with `sxhub tune`.")
+    if read_info(path) is None:
+        raise TeacherUnavailableError(
+            f"{str(path)!r} is a folder but not a synthetic model (no sxhub.json of kind {KIND!r}); pass the folder "
+            "`sxhub tune` wrote."
+        )
+    if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHT_FILES):
+        raise TeacherUnavailableError(
+            f"synthetic model {str(path)!r} has no config.json or model weights; rerun `sxhub tune`."
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _content_hash(folder: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in stamps:
+        digest.update(name.encode())
+        with open(Path(folder) / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def content_hash(folder: str | os.PathLike[str]) -> str:
+    """sha256 over the weight files and ``sxhub.json`` (recomputed only when a file's size or mtime changes)."""
+    path = Path(folder).expanduser().resolve()
+    names = sorted(p.name for p in path.iterdir() if p.suffix in {".safetensors", ".bin"} or p.name == INFO_FILE)
+    stamps = tuple((n, (path / n).stat().st_size, (path / n).stat().st_mtime_ns) for n in names)
+    return _content_hash(str(path), stamps)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# requests: what a schema asks for
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LabelRequest:
+    labels: tuple[str, ...]
+    multi_label: bool
+    wants_reason: bool
+
+
+@dataclass(frozen=True)
+class WriteRequest:
+    key: str
+
+
+def read_request(schema: dict[str, Any] | None) -> LabelRequest | WriteRequest:
+    """What a request's answer schema asks for: a label choice or one written text; else RejectedRequestError."""
+    props = (schema or {}).get("properties") or {}
+    if "label" in props and isinstance(props["label"].get("enum"), list):
+        return LabelRequest(tuple(props["label"]["enum"]), False, "reason" in props)
+    items = (props.get("labels") or {}).get("items") or {}
+    if isinstance(items.get("enum"), list):
+        return LabelRequest(tuple(items["enum"]), True, "reason" in props)
+    strings = [k for k, v in props.items() if isinstance(v, dict) and v.get("type") == "string"]
+    if len(props) == 1 and strings:
+        return WriteRequest(strings[0])
+    raise RejectedRequestError(
+        "the tuned teacher answers sxhub's labelling and writing requests only; this request's answer schema is "
+        f"neither: {json.dumps(schema)[:200]}",
+        status=400,
+        detail="unsupported answer schema",
+    )
+
+
+def label_answer(labels: Sequence[str], multi_label: bool) -> str:
+    """The JSON answer for ``labels`` exactly as :func:`sxhub.prompt.answer_example` writes it (no reason)."""
+    return json.dumps({"labels": list(labels)} if multi_label else {"label": labels[0]}, ensure_ascii=False)
+
+
+def candidate_sets(labels: Sequence[str], multi_label: bool, limit: int = MAX_CANDIDATES) -> list[tuple[str, ...]]:
+    """The answers scored: each label (single-label), or label sets in label order, smallest first (multi-label)."""
+    if not multi_label:
+        return [(name,) for name in labels]
+    sets: list[tuple[str, ...]] = []
+    for size in range(len(labels) + 1):
+        more = list(itertools.combinations(labels, size))
+        if sets and len(sets) + len(more) > limit:
+            break
+        sets += more
+    return sets
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the model
+# ------------------------------------------------------------------------------------------------------------------
+class SyntheticModel:
+    """A causal LM and its tokenizer, with answer scoring and string writing; thread-safe (one call at a time).
+
+    Works with any chat model folder (the untuned base too); ``info`` is the folder's ``sxhub.json`` when it has one.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, info: dict[str, Any] | None = None) -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelError("the model's tokenizer has no chat template; tune it with `sxhub tune` (it adds one).")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.info = info or {}
+        self._lock = threading.RLock()
+        self._prefixes: OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = OrderedDict()
+        self._scored: OrderedDict[str, tuple[list[tuple[str, ...]], list[float]]] = OrderedDict()
+        self.end_of_turn = end_of_turn(tokenizer)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> SyntheticModel:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(folder).expanduser()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"could not load the model in {str(path)!r} ({exc}); pass a causal LM folder.") from exc
+        return cls(model, tokenizer, info=read_info(path))
+
+    # -- tokens ----------------------------------------------------------------------------------------------------
+    def prompt_ids(self, messages: list[dict[str, str]]) -> tuple[list[int], int]:
+        return chat_prompt_ids(self.tokenizer, messages)
+
+    def answer_ids(self, answer: str) -> list[int]:
+        """An answer's tokens as training saw them: the answer and the end of the assistant turn."""
+        return encode(self.tokenizer, answer + self.end_of_turn)
+
+    # -- the key/value cache of shared prompt parts -----------------------------------------------------------------
+    def _cache(self, kv: list[tuple[Any, Any]], repeats: int = 1) -> Any:
+        from transformers import DynamicCache
+
+        data = [(k.expand(repeats, -1, -1, -1), v.expand(repeats, -1, -1, -1)) for k, v in kv]
+        return DynamicCache(ddp_cache_data=data, config=self.model.config)
+
+    def _prefix(self, ids: list[int], shared: int) -> tuple[int, list[tuple[Any, Any]] | None]:
+        """The longest cached prefix of ``ids``, computing and keeping ``ids[:shared]`` when it is new."""
+        for key in list(self._prefixes):
+            if len(key) < len(ids) and tuple(ids[: len(key)]) == key:
+                self._prefixes.move_to_end(key)
+                return len(key), self._prefixes[key]
+        if shared < MIN_SHARED_PREFIX:
+            return 0, None
+        import torch
+
+        out = self.model(input_ids=torch.tensor([ids[:shared]]), use_cache=True, logits_to_keep=1)
+        kv = [(layer.keys, layer.values) for layer in out.cache.layers]
+        self._prefixes[tuple(ids[:shared])] = kv
+        while len(self._prefixes) > PREFIX_CACHE_SIZE:
+            self._prefixes.popitem(last=False)
+        return shared, kv
+
+    # -- scoring ---------------------------------------------------------------------------------------------------
+    def answer_logprobs(self, messages: list[dict[str, str]], answers: Sequence[str]) -> list[float]:
+        """The total log-probability of each answer (with the end of the turn) after ``messages``."""
+        import torch
+
+        ids, shared = self.prompt_ids(messages)
+        targets = [self.answer_ids(a) for a in answers]
+        with self._lock, torch.inference_mode():
+            start, kv = self._prefix(ids, shared)
+            rest = torch.tensor([ids[start:]])
+            out = self.model(
+                input_ids=rest,
+                cache=self._cache(kv) if kv is not None else None,
+                position_ids=torch.arange(start, len(ids)).unsqueeze(0),
+                use_cache=True,
+                logits_to_keep=1,
+            )
+            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
+            totals = [float(first[t[0]]) for t in targets]
+            longest = max(len(t) for t in targets)
+            if longest > 1:
+                context = [(layer.keys, layer.values) for layer in out.cache.layers]
+                pad = _pad_id(self.tokenizer)
+                feed = torch.tensor([t[:-1] + [pad] * (longest - len(t)) for t in targets])
+                mask = torch.tensor([[1] * len(ids) + [1] * (len(t) - 1) + [0] * (longest - len(t)) for t in targets])
+                out2 = self.model(
+                    input_ids=feed,
+                    attention_mask=mask,
+                    cache=self._cache(context, len(targets)),
+                    position_ids=torch.arange(len(ids), len(ids) + longest - 1).expand(len(targets), -1),
+                    use_cache=False,
+                )
+                logp = torch.log_softmax(out2.logits.float(), dim=-1)
+                for c, t in enumerate(targets):
+                    totals[c] += float(sum(logp[c, j - 1, t[j]] for j in range(1, len(t))))
+        return totals
+
+    def label_distribution(
+        self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
+    ) -> tuple[list[tuple[str, ...]], list[float]]:
+        """The scored answers and their probabilities (a softmax over the valid answers' log-probabilities).
+
+        The last few are kept: the samples of one text (``samples: N``) are scored once.
+        """
+        key = json.dumps([messages, list(labels), multi_label], ensure_ascii=False)
+        with self._lock:
+            hit = self._scored.get(key)
+            if hit is not None:
+                return hit
+            sets = candidate_sets(labels, multi_label)
+            logps = self.answer_logprobs(messages, [label_answer(s, multi_label) for s in sets])
+            found = (sets, softmax(logps))
+            self._scored[key] = found
+            while len(self._scored) > SCORED_CACHE_SIZE:
+                self._scored.popitem(last=False)
+            return found
+
+    def label_probs(
+        self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
+    ) -> dict[str, float]:
+        """Per label: its probability (single-label, summing to 1) or its marginal probability (multi-label)."""
+        sets, probs = self.label_distribution(messages, labels, multi_label)
+        return marginals(sets, probs, labels)
+
+    def label_texts(
+        self, spec: TaskSpec, texts: Sequence[str], *, progress: bool = False
+    ) -> tuple[list[Any], np.ndarray]:
+        """The most probable answer for each text (a label, or a list of labels for multi-label tasks) and the label
+        probabilities (rows: texts; columns: the spec's labels), from the teachers' prompt for ``spec``."""
+        import sys
+
+        import numpy as np
+        from tqdm.auto import tqdm
+
+        from ..prompt import build_messages
+
+        chosen: list[Any] = []
+        rows = []
+        for text in tqdm(texts, desc="scoring", unit="text", file=sys.stderr, disable=not progress):
+            sets, probs = self.label_distribution(build_messages(spec, text), spec.label_names, spec.multi_label)
+            best = sets[max(range(len(sets)), key=probs.__getitem__)]
+            chosen.append(list(best) if spec.multi_label else best[0])
+            scores = marginals(sets, probs, spec.label_names)
+            rows.append([scores[name] for name in spec.label_names])
+        return chosen, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.label_names))
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+    def write(
+        self, messages: list[dict[str, str]], key: str, *, temperature: float, seed: int, max_tokens: int
+    ) -> tuple[str, int, int]:
+        """One string for ``{"key": ...}``: (text, prompt tokens, written tokens). The JSON opening is forced."""
+        import torch
+
+        ids, shared = self.prompt_ids(messages)
+        opening = '{"' + key + '": "'
+        forced = ids + encode(self.tokenizer, opening)
+        budget = max(8, min(int(max_tokens), MAX_WRITE_TOKENS))
+        written = 0
+        for attempt in range(WRITE_TRIES):
+            with self._lock, torch.inference_mode():
+                _, kv = self._prefix(forced, shared)
+                torch.manual_seed(seed + attempt)
+                sample = temperature > 0
+                out = self.model.generate(
+                    input_ids=torch.tensor([forced]),
+                    attention_mask=torch.ones(1, len(forced), dtype=torch.long),
+                    cache=self._cache(kv) if kv is not None else None,
+                    do_sample=sample,
+                    temperature=float(temperature) if sample else None,
+                    top_p=0.95 if sample else None,
+                    top_k=None,
+                    max_new_tokens=budget,
+                    stop_strings=['"}', '"\n'],
+                    tokenizer=self.tokenizer,
+                    pad_token_id=_pad_id(self.tokenizer),
+                )
+            new = out[0, len(forced) :].tolist()
+            written += len(new)
+            text = json_string_content(self.tokenizer.decode(new, skip_special_tokens=True))
+            if text:
+                return text, len(ids), written
+        raise TeacherError(f"the tuned model wrote an empty text {WRITE_TRIES} times in a row (seed {seed})")
+
+
+def encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` without added special tokens (the chat template writes its own)."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], int]:
+    """The prompt's token ids (ending where the assistant answers) and how many of them the turns before the last
+    one fill: the part that requests of one kind share (0 when it is no clean token prefix)."""
+    ids = encode(tokenizer, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    shared = 0
+    if len(messages) > 1:
+        head = encode(tokenizer, tokenizer.apply_chat_template(messages[:-1], tokenize=False))
+        if len(head) < len(ids) and ids[: len(head)] == head:
+            shared = len(head)
+    return ids, shared
+
+
+def _pad_id(tokenizer: Any) -> int:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad or 0)
+
+
+def end_of_turn(tokenizer: Any) -> str:
+    """What the chat template writes after an assistant's content (``<|im_end|>`` for ChatML), without the newline."""
+    marker = "\ue000"
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}], tokenize=False
+    )
+    return rendered.split(marker, 1)[1].rstrip() if marker in rendered else ""
+
+
+_STRING_RE = re.compile(r'((?:[^"\\]|\\.)*)"')
+
+
+def json_string_content(raw: str) -> str:
+    """The content of a JSON string whose opening quote was forced: up to the closing quote, unescaped, and with
+    whitespace normalised (what :func:`sxhub.synth.parse_text_reply` would read)."""
+    match = _STRING_RE.match(raw)
+    body = match.group(1) if match else raw.rstrip("\\")
+    try:
+        text = json.loads(f'"{body}"')
+    except json.JSONDecodeError:
+        text = body.replace('\\"', '"').replace("\\n", " ").replace("\\\\", "\\")
+    return " ".join(str(text).split())
+
+
+def softmax(logps: Sequence[float], temperature: float = 1.0) -> list[float]:
+    top = max(logps)
+    weights = [math.exp((x - top) / temperature) for x in logps]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def marginals(sets: Sequence[tuple[str, ...]], probs: Sequence[float], labels: Sequence[str]) -> dict[str, float]:
+    """Per label, the total probability of the answers that hold it."""
+    return {name: float(sum(p for s, p in zip(sets, probs, strict=True) if name in s)) for name in labels}
+
+
+_LOADING = threading.Lock()
+
+
+def shared_model(folder: str | os.PathLike[str]) -> SyntheticModel:
+    """One loaded model per folder content in this process (a writer and a labeller share it).
+
+    Loads one at a time: ``from_pretrained`` swaps torch's weight initialisers process-wide while it runs, and two
+    loads in parallel threads (concurrent first requests) would leave them swapped for every later load.
+    """
+    path = str(Path(folder).expanduser().resolve())
+    with _LOADING:
+        return _load_shared(path, content_hash(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_shared(folder: str, digest: str) -> SyntheticModel:
+    logger.info("loading the synthetic model %s (%s)", folder, digest[:12])
+    return SyntheticModel.load(folder)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the teacher
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ScoredReply(Reply):
+    """A reply with the label probabilities it was chosen from (empty for written texts)."""
+
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+class TunedTeacher(Teacher):
+    """A synthetic model folder behind the Teacher interface, served in-process (module docstring)."""
+
+    server = "sxhub-tuned"
+    enforced = "schema"  # answers are chosen among the valid ones or built with json.dumps
+    request_form = "in-process"
+
+    def __init__(self, spec: TeacherSpec, *, model: SyntheticModel | None = None) -> None:
+        assert spec.model is not None
+        self.spec = spec
+        self.folder = check_synthetic_model(spec.model)
+        self.name = spec.name if spec.name and spec.name != spec.model else f"tuned:{self.folder.resolve().name}"
+        self._model = model
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The folder's content (weights and sxhub.json) and the scorer version, not its path."""
+        return {"name": self.name, "model": "sxhub-tuned", "content": content_hash(self.folder), "v": SCORER_VERSION}
+
+    @property
+    def model(self) -> SyntheticModel:
+        if self._model is None:
+            self._model = shared_model(self.folder)
+        return self._model
+
+    async def acomplete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict[str, Any] | None,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
+    ) -> Reply:
+        request = read_request(schema)
+        return await asyncio.to_thread(self.answer, messages, request, temperature=temperature, seed=seed,
+                                       max_tokens=max_tokens)  # fmt: skip
+
+    def answer(
+        self,
+        messages: list[dict[str, str]],
+        request: LabelRequest | WriteRequest,
+        *,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
+    ) -> ScoredReply:
+        """The reply to one request (blocking; :meth:`acomplete` runs it in a thread)."""
+        model = self.model
+        if isinstance(request, WriteRequest):
+            text, n_in, n_out = model.write(
+                messages, request.key, temperature=temperature, seed=seed, max_tokens=max_tokens
+            )
+            return ScoredReply(text=json.dumps({request.key: text}, ensure_ascii=False), input_tokens=n_in,
+                               output_tokens=n_out)  # fmt: skip
+        sets, probs = model.label_distribution(messages, request.labels, request.multi_label)
+        if temperature <= 0:
+            chosen = sets[max(range(len(sets)), key=probs.__getitem__)]
+        else:
+            weights = softmax([math.log(max(p, 1e-300)) for p in probs], temperature)
+            chosen = random.Random(seed).choices(sets, weights=weights)[0]
+        scores = marginals(sets, probs, request.labels)
+        answer: dict[str, Any] = {}
+        if request.wants_reason:
+            shown = ", ".join(f"{name} {p:.2f}" for name, p in scores.items())
+            answer["reason"] = f"label scores of the tuned model: {shown}"[:400]
+        answer.update(json.loads(label_answer(chosen, request.multi_label)))
+        text = json.dumps(answer, ensure_ascii=False)
+        n_in = len(model.prompt_ids(messages)[0])
+        return ScoredReply(text=text, input_tokens=n_in, output_tokens=len(model.answer_ids(text)), scores=scores)
