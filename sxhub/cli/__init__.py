@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "agree": "sxhub.cli.agree:agree",
     "doubts": "sxhub.cli.doubts:doubts",
     "train": "sxhub.cli.train:train",
+    "tune": "sxhub.cli.tune:tune",
     "evaluate": "sxhub.cli.evaluate:evaluate",
     "predict": "sxhub.cli.predict:predict",
     "export": "sxhub.cli.export:export",

