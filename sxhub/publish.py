@@ -31,10 +31,12 @@ from .cards import (
 from .errors import PublishError
 from .repo import (
     DEFAULT_EXAMPLE,
+    NOT_PUBLISHED,
     VOTE_KEYS,
     check_model_dir,
     check_repo_id,
     copy_model,
+    copy_tree,
     given_evaluations,
     load_annotated,
     load_json_arg,
@@ -371,6 +373,53 @@ def publish_model(
         ),
         repo_type="model",
         default_name=model_info(src)[1].name,
+        repo_id=repo_id,
+        to=to,
+        token=token,
+        private=private,
+        revision=revision,
+        exist_ok=exist_ok,
+    )
+
+
+# ==============================================================================================================
+# the synthetic model (sxhub tune)
+# ==============================================================================================================
+def publish_generator(
+    model_dir: str | os.PathLike[str],
+    *,
+    repo_id: str | None = None,
+    to: str | os.PathLike[str] | None = None,
+    token: str | None = None,
+    private: bool | None = None,
+    revision: str | None = None,
+    exist_ok: bool = False,
+) -> str:
+    """Publish a synthetic model folder (``sxhub tune``) as a model repo with its card; returns the URL or folder.
+
+    The repo holds the merged weights, tokenizer and ``sxhub.json``; ``AutoModelForCausalLM.from_pretrained(repo_id)``
+    loads it. The card (base model, LoRA settings, the data it learned from, held-out scores) is rendered again
+    for the repo id.
+    """
+    from .teachers.tuned import read_info
+    from .tune import write_card
+
+    src = check_model_dir(model_dir)
+    info = read_info(src)
+    if info is None:
+        raise PublishError(
+            f"{str(src)!r} is not a synthetic model (no sxhub.json of kind 'synthetic-model'); pass the folder "
+            "`sxhub tune` wrote (a student from `sxhub train` is published with `sxhub publish model`)."
+        )
+
+    def write(folder: Path, rid: str) -> None:
+        copy_tree(src, folder, ignore=NOT_PUBLISHED)
+        write_card(folder, info, repo_id=rid)
+
+    return _publish(
+        write,
+        repo_type="model",
+        default_name=src.resolve().name,
         repo_id=repo_id,
         to=to,
         token=token,

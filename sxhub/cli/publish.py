@@ -1,4 +1,4 @@
-"""``sxhub publish dataset|model|space|review SOURCE``: push a repo to the Hub, or write its exact folder with ``--to``."""
+"""``sxhub publish dataset|model|space|review|generator SOURCE``: push a repo to the Hub, or write its exact folder with ``--to``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from ..errors import PublishError
 
 
 @click.command()
-@click.argument("target", type=click.Choice(["dataset", "model", "space", "review"]))
+@click.argument("target", type=click.Choice(["dataset", "model", "space", "review", "generator"]))
 @click.argument("source")
 @click.option("--repo-id", help="NAMESPACE/NAME of the repo to push to (created unless it exists).")
 @click.option(
@@ -90,6 +90,7 @@ def publish(
     sxhub publish model student/ --repo-id me/fin-sent-student --dataset-repo me/fin-sent --data labelled.parquet
     sxhub publish space student/ --repo-id me/fin-sent-demo --model-repo me/fin-sent-student
     sxhub publish review labelled.parquet --queue queue.parquet --repo-id me/fin-sent-review --dataset-repo me/fin-sent
+    sxhub publish generator fin-synth/ --repo-id me/fin-sent-synth   (a synthetic model from `sxhub tune`)
 
     A review Space keeps decisions in --dataset-repo: give it an HF_TOKEN secret with write access to that dataset.
     """
@@ -120,6 +121,8 @@ def publish(
             dataset_revision=dataset_revision,
             **common,
         )
+    elif target == "generator":
+        where = pub.publish_generator(source, **common)
     elif target == "review":
         from ..review import publish_review
 
