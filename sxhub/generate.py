@@ -7,6 +7,9 @@
 3. Every kept text goes through :func:`sxhub.annotate.aannotate`: its ``label`` is the teachers' vote, not the label
    it was written for, which is kept as ``prompted_label``. A text whose votes all failed has no label.
 
+``writers`` (``--writer``) write the texts when given, e.g. a synthetic model from ``sxhub tune``, and the
+``teachers`` only vote; without them the teachers take turns writing too.
+
 :func:`export_rows` writes the result as a table (csv/jsonl/parquet), as chat messages JSONL
 (``{"messages": [system, user, assistant]}``) or as prompt/completion JSONL, for fine-tuning LLMs.
 """
@@ -165,6 +168,7 @@ async def agenerate(
     *,
     teachers: Sequence[Teacher],
     options: GenerateOptions,
+    writers: Sequence[Teacher] | None = None,
     embed: EmbedFn | None = None,
     samples: int | None = None,
     concurrency: int = 8,
@@ -176,6 +180,7 @@ async def agenerate(
     """Write about ``options.n`` new texts with the open ``teachers`` and label them by vote (module docstring)."""
     if not teachers:
         raise UserError("generate: give at least one teacher.")
+    authors = list(writers) if writers else list(teachers)
     opts = options
     encoder = embed if embed is not None else Embedder()
     pool = list(opts.seed_examples) or list(spec.examples)
@@ -201,7 +206,7 @@ async def agenerate(
             plan = [(base + len(kept) + j, *cells[(len(kept) + j) % len(cells)]) for j in range(need)]
             requests = [
                 (
-                    k % len(teachers),
+                    k % len(authors),
                     generation_messages(
                         spec,
                         label,
@@ -215,7 +220,7 @@ async def agenerate(
             ]
             replies, ledger = await acomplete_requests(
                 spec,
-                teachers,
+                authors,
                 requests,
                 schema=text_schema(TEXT_KEY),
                 temperature=opts.temperature,
@@ -223,7 +228,7 @@ async def agenerate(
                 **engine_args,
             )
             ledgers.append(ledger)
-            fresh = _read_replies(plan, replies, teachers, dropped)
+            fresh = _read_replies(plan, replies, authors, dropped)
             reasons = near_duplicates(
                 [r["text"] for r in fresh],
                 encoder,
@@ -297,12 +302,16 @@ def _frame(spec: TaskSpec, kept: list[dict[str, Any]], labelled: Any) -> pd.Data
 
 
 def generate(spec: TaskSpec, options: GenerateOptions, **kwargs: Any) -> GenerateResult:
-    """Synchronous :func:`agenerate` with teachers opened from ``teachers=`` specs (default: the spec's)."""
+    """Synchronous :func:`agenerate` with teachers (and ``writers=``) opened from specs (default: the spec's)."""
     from .teachers import teachers_for
 
     async def run() -> GenerateResult:
+        writers = kwargs.pop("writers", None)
         async with teachers_for(spec, kwargs.pop("teachers", None)) as teachers:
-            return await agenerate(spec, teachers=teachers, options=options, **kwargs)
+            if not writers:
+                return await agenerate(spec, teachers=teachers, options=options, **kwargs)
+            async with teachers_for(spec, writers) as authors:
+                return await agenerate(spec, teachers=teachers, options=options, writers=authors, **kwargs)
 
     return asyncio.run(run())
 

@@ -42,11 +42,15 @@ def _cache(cache_dir: str | None) -> Any:
     return LabelCache(cache_dir)
 
 
-async def _with_teachers(spec: TaskSpec, run: Any) -> Any:
+async def _with_teachers(spec: TaskSpec, run: Any, *, writers: tuple[str, ...] = ()) -> Any:
+    """``run(teachers)`` with the spec's teachers open; with ``writers``, ``run`` also gets ``writers=`` (opened)."""
     from ..teachers import open_teachers
 
     async with open_teachers(spec.default_teachers()) as teachers:
-        return await run(teachers)
+        if not writers:
+            return await run(teachers)
+        async with open_teachers(list(writers)) as authors:
+            return await run(teachers, writers=authors)
 
 
 @click.command()
@@ -138,6 +142,12 @@ def twins(
     help="A table of example texts (text, and optionally label/labels) to show the teacher.",
 )
 @click.option("--style", default="", help="Style notes, e.g. 'tweets with hashtags'.")
+@click.option(
+    "--writer",
+    "writer_args",
+    multiple=True,
+    help="Who writes the texts (e.g. a `sxhub tune` folder); the teachers then only vote. Repeatable.",
+)
 @click.option("--temperature", type=float, default=1.0, show_default=True, help="Writing temperature.")
 @click.option(
     "--min-distance",
@@ -163,6 +173,7 @@ def generate(
     topic_args: tuple[str, ...],
     seed_examples: str | None,
     style: str,
+    writer_args: tuple[str, ...],
     temperature: float,
     min_distance: float,
     max_rounds: int,
@@ -176,7 +187,8 @@ def generate(
 ) -> None:
     """Write N new texts for the labels of TASK (over topics), drop duplicates, and label them by teacher vote.
 
-    The vote is the ``label``; the label the text was written for is ``prompted_label``.
+    The vote is the ``label``; the label the text was written for is ``prompted_label``. With --writer (e.g. a
+    synthetic model folder from `sxhub tune`) the writers write and the teachers only vote.
     """
     from ..generate import GenerateOptions, agenerate, export_format, export_rows
 
@@ -198,9 +210,16 @@ def generate(
         result = asyncio.run(
             _with_teachers(
                 spec,
-                lambda teachers: agenerate(
-                    spec, teachers=teachers, options=options, samples=samples, concurrency=concurrency, cache=cache
+                lambda teachers, **more: agenerate(
+                    spec,
+                    teachers=teachers,
+                    options=options,
+                    samples=samples,
+                    concurrency=concurrency,
+                    cache=cache,
+                    **more,
                 ),
+                writers=writer_args,
             )
         )
     finally:
