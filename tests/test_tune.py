@@ -1,0 +1,524 @@
+"""sxhub tune and the tuned teacher, on a tiny random Llama (a byte-level BPE tokenizer and 2 layers, built here).
+
+The tiny model learns nothing useful in a few steps; these tests pin the plumbing: the examples are the teachers'
+and generate's prompts, the shared-prefix loss is the plain loss, the folder loads and says what it is, the teacher's
+answers are valid by construction and its label scores are probabilities, the cache identity follows the weights,
+and the model publishes to the Hub stand-in and loads back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+from sxhub.errors import InputError
+from sxhub.prompt import answer_example, build_messages, parse_reply, system_prompt
+from sxhub.spec import TaskSpec
+from sxhub.synth import parse_text_reply, text_schema
+
+SPEC = TaskSpec.from_dict(
+    {
+        "name": "fin-sent",
+        "description": "Sentiment of a sentence from financial news.",
+        "labels": [
+            {"name": "positive", "description": "good news"},
+            {"name": "neutral", "description": "facts"},
+            {"name": "negative", "description": "bad news"},
+        ],
+        "examples": [{"text": "Operating profit rose from EUR 7m to 9m.", "labels": ["positive"]}],
+        "temperature": 1.0,
+    }
+)
+MULTI = TaskSpec(name="4p", multi_label=True, labels=["Product", "Place", "Price", "Promotion"])
+SENTENCES = {
+    "positive": ["profit rose and sales grew strongly", "the order book doubled", "net sales increased by 5 %"],
+    "neutral": ["the company has offices in Helsinki", "the meeting is on Monday", "the firm makes paper"],
+    "negative": ["net loss widened and sales fell", "the plant will close", "operating profit decreased"],
+}
+CHATML = (
+    "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
+    "'\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+
+def labelled_frame(repeats: int = 4) -> pd.DataFrame:
+    rows = [
+        {"text": f"{text} in quarter {k}", "label": label}
+        for k in range(repeats)
+        for label, texts in SENTENCES.items()
+        for text in texts
+    ]
+    return pd.DataFrame(rows)
+
+
+def build_tiny_llama(path: Path, corpus: list[str], *, seed: int = 0, chat_template: bool = True) -> Path:
+    """A random 2-layer LlamaForCausalLM and a byte-level BPE tokenizer trained on ``corpus`` (ChatML specials)."""
+    import torch
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+    torch.manual_seed(seed)
+    specials = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        special_tokens=specials,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(corpus, trainer)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>", unk_token="<|endoftext|>"
+    )
+    if chat_template:
+        tokenizer.chat_template = CHATML
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def corpus() -> list[str]:
+    texts = labelled_frame()["text"].tolist()
+    return [system_prompt(SPEC), '{"label": "neutral"}', '{"text": "the firm"}', *texts] * 3
+
+
+@pytest.fixture(scope="module")
+def tiny_llama(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_llama(tmp_path_factory.mktemp("tiny-llama"), corpus())
+
+
+@pytest.fixture(scope="module")
+def tuned(tmp_path_factory: pytest.TempPathFactory, tiny_llama: Path) -> Path:
+    """One tiny tune for the tests that need a synthetic model folder."""
+    from sxhub.tune import TuneOptions, tune
+
+    root = tmp_path_factory.mktemp("tuned")
+    data = root / "labelled.csv"
+    labelled_frame().to_csv(data, index=False)
+    options = TuneOptions(base=str(tiny_llama), epochs=1, group_size=4, lora_r=4, lora_alpha=8, holdout=6, seed=1)
+    return tune(SPEC, data, root / "model", options, progress=False).output_dir
+
+
+def error_line(stderr: str) -> str:
+    """The one error line the CLI printed (progress bars from loading a model may come before it)."""
+    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.startswith("Error:")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# examples and groups
+# ------------------------------------------------------------------------------------------------------------------
+def test_examples_are_the_teachers_and_generates_prompts() -> None:
+    from sxhub.generate import generation_messages
+    from sxhub.tune import build_examples
+
+    frame = labelled_frame(repeats=2)
+    examples = build_examples(
+        SPEC, frame["text"].tolist(), frame["label"].tolist(), writing=0.5, topic_share=1.0, seed=0
+    )
+    labelling = [e for e in examples if e.kind == "labelling"]
+    writing = [e for e in examples if e.kind == "writing"]
+    assert len(labelling) == len(frame) and len(writing) == round(0.5 * len(frame))
+    first = labelling[0]
+    assert first.messages == build_messages(SPEC, frame["text"][0])
+    assert first.answer == answer_example(SPEC, [frame["label"][0]]) == json.dumps({"label": frame["label"][0]})
+    texts = set(frame["text"])
+    for ex in writing:
+        written = json.loads(ex.answer)["text"]
+        assert written in texts
+        label = frame.loc[frame["text"] == written, "label"].iloc[0]
+        topic = next(line for line in ex.messages[1]["content"].splitlines() if line.startswith("Topic: "))
+        assert ex.messages == generation_messages(
+            SPEC, label, topic=topic[len("Topic: ") : -1], examples=SPEC.examples, style=""
+        )
+
+
+def test_reasoning_specs_learn_answers_without_a_reason() -> None:
+    from sxhub.tune import build_examples
+
+    spec = TaskSpec.from_dict({**SPEC.to_dict(), "reasoning": True})
+    (example,) = build_examples(spec, ["sales fell"], ["negative"], writing=0, topic_share=0, seed=0)
+    assert example.answer == '{"label": "negative"}'
+    assert "reason" not in example.messages[0]["content"].split("JSON schema")[-1].split("\n")[1]
+
+
+def test_multi_label_answers_list_labels_in_label_order() -> None:
+    from sxhub.teachers.tuned import candidate_sets
+    from sxhub.tune import build_examples
+
+    (example,) = build_examples(MULTI, ["cheap shoes"], [["Price", "Product"]], writing=0, topic_share=0, seed=0)
+    assert json.loads(example.answer) == {"labels": ["Product", "Price"]}
+    sets = candidate_sets(MULTI.label_names, multi_label=True)
+    assert len(sets) == 16 and sets[0] == () and ("Product", "Price") in sets
+    assert len(candidate_sets([f"l{i}" for i in range(10)], multi_label=True)) == 1 + 10 + 45
+
+
+def test_topics_are_distinctive_terms() -> None:
+    from sxhub.tune import text_topics
+
+    topics = text_topics(["net sales rose", "net sales fell", "the plant will close", "the plant opened"])
+    assert topics[0] in {"rose", "net sales", "sales", "net"} and topics[2] in {"plant", "close"}
+    assert text_topics(["a", "b"]) == [None, None]
+
+
+def test_groups_share_a_prefix_and_keep_every_example(tiny_llama: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from sxhub.lora import encode_examples, group_examples
+    from sxhub.tune import build_examples
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    frame = labelled_frame(repeats=2)
+    examples = build_examples(SPEC, frame["text"].tolist(), frame["label"].tolist(), writing=0.5, topic_share=0.5,
+                              seed=0)  # fmt: skip
+    encoded, too_long = encode_examples(tokenizer, examples, max_length=4096)
+    assert too_long == 0 and len(encoded) == len(examples)
+    rows = group_examples(encoded, group_size=4, seed=0)
+    rebuilt = sorted(tuple(row["prefix_ids"] + rest) for row in rows for rest in row["input_ids"])
+    assert rebuilt == sorted(tuple(ex["ids"]) for ex in encoded)
+    for row in rows:
+        assert len(row["input_ids"]) <= 4 and len(row["prefix_ids"]) > 8  # the system prompt is shared
+        for rest, labels in zip(row["input_ids"], row["labels"], strict=True):
+            assert len(rest) == len(labels) and labels[0] == -100
+            answer = [t for t in labels if t != -100]
+            assert rest[-len(answer) :] == answer  # only the answer is learned
+    _, dropped = encode_examples(tokenizer, examples, max_length=50)
+    assert dropped == len(examples)
+
+
+def test_shared_prefix_loss_equals_the_plain_loss(tiny_llama: Path, tmp_path: Path) -> None:
+    """The trainer's loss on a group (prefix once, expanded cache) is the mean answer-token loss of plain rows."""
+    import peft
+    import torch
+    import trl
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sxhub.lora import SharedPrefixCollator, _trainer_class, encode_examples, group_examples
+    from sxhub.tune import build_examples
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    frame = labelled_frame(repeats=1)
+    examples = build_examples(SPEC, frame["text"].tolist()[:4], frame["label"].tolist()[:4], writing=0,
+                              topic_share=0, seed=0)  # fmt: skip
+    encoded, _ = encode_examples(tokenizer, examples, max_length=4096)
+    rows = group_examples(encoded, group_size=4, seed=0)
+    assert len(rows) == 1 and len(rows[0]["input_ids"]) == 4
+    model = AutoModelForCausalLM.from_pretrained(tiny_llama, dtype=torch.float32)
+    args = trl.SFTConfig(output_dir=str(tmp_path), bf16=False, gradient_checkpointing=False, report_to="none",
+                         remove_unused_columns=False, dataset_kwargs={"skip_prepare_dataset": True}, max_length=None,
+                         use_cpu=True)  # fmt: skip
+    lora = peft.LoraConfig(r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"])
+    trainer = _trainer_class()(model=model, args=args, train_dataset=Dataset.from_list(rows),
+                               data_collator=SharedPrefixCollator(tokenizer.pad_token_id), processing_class=tokenizer,
+                               peft_config=lora)  # fmt: skip
+    with torch.no_grad():  # LoRA B starts at zero: move it so the adapters take part
+        for name, param in trainer.model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    trainer.model.eval()
+    batch = SharedPrefixCollator(tokenizer.pad_token_id)(rows)
+    with torch.no_grad():
+        shared = float(trainer.compute_loss(trainer.model, dict(batch)))
+        total, count = 0.0, 0
+        for ex in encoded:
+            ids = torch.tensor([ex["ids"]])
+            logp = torch.log_softmax(trainer.model(input_ids=ids).logits[0].float(), dim=-1)
+            for pos in range(ex["n_prompt"], len(ex["ids"])):
+                total -= float(logp[pos - 1, ex["ids"][pos]])
+                count += 1
+    assert shared == pytest.approx(total / count, rel=1e-4)
+
+
+def test_options_check_themselves() -> None:
+    from sxhub.tune import TuneOptions
+
+    for bad, pattern in (
+        ({"backend": "cloud"}, "--backend 'cloud'"),
+        ({"epochs": 0}, "epochs=0"),
+        ({"lora_r": 0}, "lora_r=0"),
+        ({"holdout": 0.7}, "holdout=0.7"),
+        ({"writing": -1}, "writing=-1"),
+        ({"target_modules": []}, "target_modules is empty"),
+    ):
+        with pytest.raises(InputError, match=pattern.replace("(", r"\(")):
+            TuneOptions(**bad)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the tuned folder
+# ------------------------------------------------------------------------------------------------------------------
+def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model = AutoModelForCausalLM.from_pretrained(tuned)
+    tokenizer = AutoTokenizer.from_pretrained(tuned)
+    assert type(model).__name__ == "LlamaForCausalLM" and tokenizer.chat_template
+    assert not any("lora" in name for name, _ in model.named_parameters())  # merged
+    info = json.loads((tuned / "sxhub.json").read_text())
+    assert info["kind"] == "synthetic-model" and info["task"]["name"] == "fin-sent"
+    assert info["lora"] == {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": info["lora"]["target_modules"],
+                            "layers": None, "merged": True}  # fmt: skip
+    assert info["data"]["n_heldout"] == 6 and info["data"]["n_train"] == 30
+    assert info["train"]["n_labelling"] == 30 and info["train"]["n_writing"] == 9 and info["train"]["steps"] > 0
+    held = info["heldout"]
+    assert held["n"] == 6 and 0 <= held["accuracy"] <= 1 and 1 / 3 <= held["mean_confidence"] <= 1
+    assert held["confusion_matrix"] and sum(map(sum, held["confusion_matrix"])) == 6
+    card = ModelCard.load(tuned / "README.md")
+    assert "synthetic-model" in card.data.tags and card.data.pipeline_tag == "text-generation"
+    assert f"| accuracy | {held['accuracy']:.3f} |" in card.text and "r=4, alpha=8" in card.text
+
+
+def test_base_without_chat_template_gets_chatml(tmp_path: Path) -> None:
+    from sxhub.tune import TuneOptions, tune
+
+    base = build_tiny_llama(tmp_path / "base", corpus(), chat_template=False)
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    options = TuneOptions(base=str(base), epochs=1, group_size=8, lora_r=2, lora_alpha=4, holdout=0, writing=0)
+    result = tune(SPEC, data, tmp_path / "out", options, progress=False)
+    assert result.info["train"]["chatml_added"] is True and result.info["heldout"] is None
+    assert "<|im_start|>" in json.loads((tmp_path / "out" / "tokenizer_config.json").read_text()).get(
+        "chat_template", (tmp_path / "out" / "chat_template.jinja").read_text()
+    )
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the tuned teacher
+# ------------------------------------------------------------------------------------------------------------------
+def test_teacher_answers_are_valid_and_scores_are_probabilities(tuned: Path) -> None:
+    from sxhub.teachers import make_teacher
+    from sxhub.teachers.tuned import ScoredReply, TunedTeacher
+
+    teacher = make_teacher(str(tuned))
+    assert isinstance(teacher, TunedTeacher) and teacher.name == f"tuned:{tuned.name}"
+    messages = build_messages(SPEC, "profit rose and sales grew strongly")
+    for seed in range(3):
+        reply = run(teacher.acomplete(messages, schema=SPEC.answer_schema(), temperature=1.0, seed=seed,
+                                      max_tokens=50))  # fmt: skip
+        assert isinstance(reply, ScoredReply)
+        labels, _ = parse_reply(SPEC, reply.text)
+        assert labels[0] in SPEC.label_names
+        assert set(reply.scores) == set(SPEC.label_names) and math.isclose(sum(reply.scores.values()), 1.0)
+        assert reply.input_tokens > 100 and reply.output_tokens > 0
+    greedy = {run(teacher.acomplete(messages, schema=SPEC.answer_schema(), temperature=0, seed=s, max_tokens=9)).text
+              for s in range(3)}  # fmt: skip
+    best = max(reply.scores, key=reply.scores.__getitem__)
+    assert greedy == {json.dumps({"label": best})}
+
+    reasoning = TaskSpec.from_dict({**SPEC.to_dict(), "reasoning": True})
+    reply = run(teacher.acomplete(build_messages(reasoning, "the plant will close"),
+                                  schema=reasoning.answer_schema(), temperature=0.7, seed=0, max_tokens=50))  # fmt: skip
+    labels, reason = parse_reply(reasoning, reply.text)
+    assert reason.startswith("label scores of the tuned model:") and labels[0] in SPEC.label_names
+
+    multi = run(teacher.acomplete(build_messages(MULTI, "cheap shoes"), schema=MULTI.answer_schema(),
+                                  temperature=0.5, seed=0, max_tokens=50))  # fmt: skip
+    assert set(parse_reply(MULTI, multi.text)[0]) <= set(MULTI.label_names)
+    assert all(0 <= p <= 1 for p in multi.scores.values()) and set(multi.scores) == set(MULTI.label_names)
+
+    written = run(teacher.acomplete([{"role": "user", "content": "Write a text."}], schema=text_schema("text"),
+                                    temperature=1.0, seed=3, max_tokens=30))  # fmt: skip
+    assert parse_text_reply(written.text, "text") and written.output_tokens > 0
+    again = run(teacher.acomplete([{"role": "user", "content": "Write a text."}], schema=text_schema("text"),
+                                  temperature=1.0, seed=3, max_tokens=30))  # fmt: skip
+    assert again.text == written.text  # the seed decides
+
+
+def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
+    import torch
+
+    from sxhub.teachers.tuned import SyntheticModel, label_answer
+
+    model = SyntheticModel.load(tuned)
+    messages = build_messages(SPEC, "the firm makes paper")
+    fast = model.answer_logprobs(messages, [label_answer([n], False) for n in SPEC.label_names])
+    ids, _ = model.prompt_ids(messages)
+    for name, value in zip(SPEC.label_names, fast, strict=True):
+        answer = model.answer_ids(label_answer([name], False))
+        with torch.no_grad():
+            logp = torch.log_softmax(model.model(input_ids=torch.tensor([ids + answer])).logits[0], dim=-1)
+        plain = sum(float(logp[len(ids) + j - 1, t]) for j, t in enumerate(answer))
+        assert value == pytest.approx(plain, abs=1e-3)
+    predicted, probs = model.label_texts(SPEC, ["the firm makes paper", "sales fell"])
+    assert probs.shape == (2, 3) and probs.sum(axis=1) == pytest.approx([1.0, 1.0])
+    assert predicted[0] == SPEC.label_names[int(probs[0].argmax())]
+
+
+def test_unsupported_schema_is_refused(tuned: Path) -> None:
+    from sxhub.teachers import RejectedRequestError, make_teacher
+
+    teacher = make_teacher(str(tuned))
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "string"}}}
+    with pytest.raises(RejectedRequestError, match="labelling and writing requests only"):
+        run(teacher.acomplete([{"role": "user", "content": "x"}], schema=schema, temperature=0, seed=0, max_tokens=5))
+
+
+def test_cache_identity_names_the_weights_not_the_path(tuned: Path, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from sxhub.teachers import make_teacher
+
+    moved = tmp_path / "moved"
+    shutil.copytree(tuned, moved)
+    first, copy = make_teacher(str(tuned)).identity, make_teacher(str(moved)).identity
+    assert first["content"] == copy["content"] and str(tuned) not in json.dumps(first)
+    weights = load_file(moved / "model.safetensors")
+    name = next(iter(weights))
+    weights[name] = weights[name] + 1.0
+    save_file(weights, moved / "model.safetensors", metadata={"format": "pt"})
+    assert make_teacher(str(moved)).identity["content"] != first["content"]
+
+
+def test_a_folder_that_is_no_synthetic_model_is_a_clear_error(tmp_path: Path, tiny_llama: Path, capsys) -> None:
+    from sxhub.errors import TeacherUnavailableError
+    from sxhub.teachers.tuned import TunedTeacher, check_synthetic_model
+
+    with pytest.raises(TeacherUnavailableError, match="not a synthetic model"):
+        check_synthetic_model(tiny_llama)
+    with pytest.raises(TeacherUnavailableError, match="not found"):
+        TunedTeacher(__import__("sxhub.spec").spec.TeacherSpec(model=str(tmp_path / "nope")))
+
+
+def test_annotate_and_generate_with_the_tuned_teacher(tuned: Path, tmp_path: Path, capsys) -> None:
+    from test_synth import bag_embed
+
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.teachers import make_teacher
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["profit rose", "the plant will close", "the firm makes paper"]}).to_csv(texts)
+    out = tmp_path / "labelled.csv"
+    code, _, err = run_cli(
+        ["annotate", str(task), str(texts), "-o", str(out), "--teacher", str(tuned), "--samples", "3"], capsys
+    )
+    assert code == 0, err
+    frame = pd.read_csv(out)
+    assert not frame["failed"].any() and set(frame["label"]) <= set(SPEC.label_names)
+    assert "labelled 3/3 texts" in err and "NOT enforced" not in err
+    votes = [json.loads(cell) for cell in frame["votes"]]
+    assert all(len(v) == 3 and {x["teacher"] for x in v} == {f"tuned:{tuned.name}"} for v in votes)
+
+    teacher = make_teacher(str(tuned))
+    result = generate(SPEC, GenerateOptions(n=3, max_rounds=2), teachers=[teacher], embed=bag_embed, progress=False)
+    assert len(result.frame) >= 1 and not result.frame["failed"].any()
+    assert set(result.frame["label"]) <= set(SPEC.label_names)
+    assert result.dropped["invalid"] == 0  # every written reply was valid JSON with a text
+
+
+def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: Path, capsys) -> None:
+    """generate --writer DIR: the synthetic model writes every text, the teachers only label them."""
+    from test_synth import bag_embed
+
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.teachers import FakeTeacher, make_teacher
+
+    voter = FakeTeacher(name="voter", responder=lambda messages: {"label": "neutral"})
+    writer = make_teacher(str(tuned))
+    options = GenerateOptions(n=2, topics=["paper"], max_rounds=2)
+    result = generate(SPEC, options, teachers=[voter], writers=[writer], embed=bag_embed, progress=False)
+    assert len(result.frame) >= 1 and set(result.frame["teacher"]) == {writer.name}
+    assert set(result.frame["label"]) == {"neutral"}
+    assert voter.history and all("text" not in (call.schema or {}).get("properties", {}) for call in voter.history)
+
+    task = tmp_path / "task.yaml"
+    task.write_text(TaskSpec.from_dict({**SPEC.to_dict(), "teachers": [str(tuned)]}).to_yaml())
+    out = tmp_path / "generated.csv"
+    code, stdout, err = run_cli(
+        ["generate", str(task), "-o", str(out), "--n", "2", "--writer", str(tuned), "--json", "--max-rounds", "2"],
+        capsys,
+    )
+    assert code == 0, err
+    frame = pd.read_csv(out)
+    assert len(frame) >= 1 and set(frame["teacher"]) == {writer.name} and not frame["failed"].any()
+    assert json.loads(stdout)["dropped"]["invalid"] == 0
+
+
+def test_cli_tune_and_its_errors(tiny_llama: Path, tmp_path: Path, capsys) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(
+        ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama), "--lora-r", "2", "--group-size",
+         "8", "--holdout", "3", "--writing", "0", "--json"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    summary = json.loads(stdout)
+    assert summary["kind"] == "synthetic-model" and summary["heldout"]["n"] == 3
+    for argv, pattern in (
+        (["--base", str(tmp_path / "missing-model") + "/"], "neither a folder"),
+        (["--base", str(tiny_llama), "--lora-r", "0"], "lora_r=0"),
+        (["--base", str(tiny_llama), "--holdout", "0.7"], "holdout=0.7"),
+        (["--base", str(tiny_llama), "--target-modules", "no_such_proj"], "no_such_proj"),
+    ):
+        code, _, err = run_cli(["tune", str(task), str(data), "-o", str(tmp_path / "x"), *argv], capsys)
+        assert code == 2 and pattern in error_line(err), err
+    bad = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["a"]}).to_csv(bad)
+    code, _, err = run_cli(["annotate", str(task), str(bad), "-o", str(tmp_path / "o.csv"), "--teacher",
+                            str(tiny_llama)], capsys)  # fmt: skip
+    assert code == 2 and "not a synthetic model" in error_line(err)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# publish
+# ------------------------------------------------------------------------------------------------------------------
+def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_path: Path) -> None:
+    from huggingface_hub import ModelCard
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from sxhub.publish import publish_generator
+
+    repo_id = f"{hub.user}/fin-synth"
+    url = publish_generator(tuned, repo_id=repo_id)
+    assert repo_id in url
+    files = set(hub.stub.list_files(repo_id, repo_type="model"))
+    assert {"README.md", "sxhub.json", "config.json", "model.safetensors"} <= files
+    model = AutoModelForCausalLM.from_pretrained(repo_id)
+    tokenizer = AutoTokenizer.from_pretrained(repo_id)
+    assert tokenizer.chat_template and model.config.model_type == "llama"
+    card = ModelCard.load(repo_id)
+    assert "synthetic-model" in card.data.tags and repo_id in card.text
+    assert json.loads(hub.stub.read_file(repo_id, "sxhub.json", repo_type="model"))["kind"] == "synthetic-model"
+
+    folder = tmp_path / "repo"
+    assert publish_generator(tuned, repo_id=repo_id, to=folder) == str(folder)
+    assert (folder / "README.md").is_file() and (folder / "model.safetensors").is_file()
+
+
+def test_publish_generator_refuses_a_student_folder(tmp_path: Path, tiny_base_model: Path, capsys) -> None:
+    code, _, err = run_cli(["publish", "generator", str(tiny_base_model), "--to", str(tmp_path / "x")], capsys)
+    assert code == 2 and "sxhub tune" in error_line(err)
