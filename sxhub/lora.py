@@ -400,59 +400,59 @@ def train_autotrain(
         rendered.append(tokenizer.apply_chat_template(messages, tokenize=False))
     lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in rendered]
     kept = [text for text, n in zip(rendered, lengths, strict=True) if n <= opts.max_length]
-    with tempfile.TemporaryDirectory(prefix="sxhub-tune-autotrain-") as tmp:
-        work = Path(tmp)
-        (work / "data").mkdir()
-        pd.DataFrame({"text": kept}).to_json(work / "data" / "train.jsonl", orient="records", lines=True)
-        base_dir = _autotrain_base(base, tokenizer, work / "base")
-        config = {
-            "task": "llm-sft",
-            "base_model": str(base_dir),
-            "project_name": "autotrain-project",
-            "log": "none",
-            "backend": "local",
-            "data": {
-                "path": "data",
-                "train_split": "train",
-                "valid_split": None,
-                "chat_template": None,
-                "column_mapping": {"text_column": "text"},
-            },
-            "params": {
-                "block_size": opts.max_length,
-                "model_max_length": opts.max_length,
-                "epochs": max(1, round(opts.epochs)),
-                "batch_size": opts.group_size,
-                "lr": opts.learning_rate,
-                "peft": True,
-                "quantization": None,
-                "target_modules": ",".join(opts.target_modules),
-                "merge_adapter": True,
-                "lora_r": opts.lora_r,
-                "lora_alpha": opts.lora_alpha,
-                "lora_dropout": opts.lora_dropout,
-                "mixed_precision": None,
-                "gradient_accumulation": 1,
-                "padding": "right",
-                "seed": opts.seed,
-                "disable_gradient_checkpointing": True,
-                "save_total_limit": 1,
-            },
-            "hub": {"username": None, "token": None, "push_to_hub": False},
-        }
-        (work / "conf.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
-        log = work / "autotrain.log"
-        code = run_subprocess(
-            [str(env.executable), "--config", "conf.yml"],
-            cwd=work,
-            env=_subprocess_env(env, offline=True),
-            log_path=log,
-            timeout=6 * 3600.0,
-            echo=progress,
-        )
-        project = work / "autotrain-project"
-        check_outputs(project, log, code)
-        model = AutoModelForCausalLM.from_pretrained(project, dtype=torch.float32)
+    work = Path(tempfile.mkdtemp(prefix="sxhub-tune-autotrain-"))  # kept (and named in the error) on failure
+    (work / "data").mkdir()
+    pd.DataFrame({"text": kept}).to_json(work / "data" / "train.jsonl", orient="records", lines=True)
+    base_dir = _autotrain_base(base, tokenizer, work / "base")
+    config = {
+        "task": "llm-sft",
+        "base_model": str(base_dir),
+        "project_name": "autotrain-project",
+        "log": "none",
+        "backend": "local",
+        "data": {
+            "path": "data",
+            "train_split": "train",
+            "valid_split": None,
+            "chat_template": None,
+            "column_mapping": {"text_column": "text"},
+        },
+        "params": {
+            "block_size": opts.max_length,
+            "model_max_length": opts.max_length,
+            "epochs": max(1, round(opts.epochs)),
+            "batch_size": opts.group_size,
+            "lr": opts.learning_rate,
+            "peft": True,
+            "quantization": None,
+            "target_modules": ",".join(opts.target_modules),
+            "merge_adapter": True,
+            "lora_r": opts.lora_r,
+            "lora_alpha": opts.lora_alpha,
+            "lora_dropout": opts.lora_dropout,
+            "mixed_precision": None,
+            "gradient_accumulation": 1,
+            "padding": "right",
+            "seed": opts.seed,
+            "disable_gradient_checkpointing": True,
+            "save_total_limit": 1,
+        },
+        "hub": {"username": None, "token": None, "push_to_hub": False},
+    }
+    (work / "conf.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    log = work / "autotrain.log"
+    code = run_subprocess(
+        [str(env.executable), "--config", "conf.yml"],
+        cwd=work,
+        env=_subprocess_env(env, offline=True),
+        log_path=log,
+        timeout=6 * 3600.0,
+        echo=progress,
+    )
+    project = work / "autotrain-project"
+    check_outputs(project, log, code)
+    model = AutoModelForCausalLM.from_pretrained(project, dtype=torch.float32)
+    shutil.rmtree(work, ignore_errors=True)
     figures = {
         "n_examples": len(kept),
         "n_too_long": len(rendered) - len(kept),
@@ -480,4 +480,9 @@ def _autotrain_base(base: BaseModel, tokenizer: Any, target: Path) -> Path:
     config.setdefault("torch_dtype", config.get("dtype", "float32"))
     (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     tokenizer.save_pretrained(target)
+    settings_file = target / "tokenizer_config.json"
+    settings = json.loads(settings_file.read_text(encoding="utf-8"))
+    if settings.get("tokenizer_class") == "TokenizersBackend":  # transformers 5's name; 4.x reads tokenizer.json so
+        settings["tokenizer_class"] = "PreTrainedTokenizerFast"
+        settings_file.write_text(json.dumps(settings, indent=2), encoding="utf-8")
     return target

@@ -253,7 +253,7 @@ def tune(
             "max_length": opts.max_length,
             "seed": opts.seed,
             "seconds": round(seconds, 1),
-            "cpu_seconds": round(cpu, 1),  # this process's CPU time (AutoTrain's subprocess not counted)
+            "cpu_seconds": round(cpu, 1),
             "examples_per_s": round(n_trained * opts.epochs / max(seconds, 1e-9), 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "threads": _threads(),
@@ -337,9 +337,10 @@ def _data_facts(
 
 
 def cpu_seconds() -> float:
-    """User + system CPU seconds of this process so far (a wall-clock-free cost on a shared machine)."""
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return float(usage.ru_utime + usage.ru_stime)
+    """User + system CPU seconds of this process and its finished children (AutoTrain) so far: a cost that does
+    not depend on what else the machine runs."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return float(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime)
 
 
 def peak_rss_mb() -> float:

@@ -522,3 +522,53 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
 def test_publish_generator_refuses_a_student_folder(tmp_path: Path, tiny_base_model: Path, capsys) -> None:
     code, _, err = run_cli(["publish", "generator", str(tiny_base_model), "--to", str(tmp_path / "x")], capsys)
     assert code == 2 and "sxhub tune" in error_line(err)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the AutoTrain backend
+# ------------------------------------------------------------------------------------------------------------------
+def test_autotrain_gets_a_base_its_transformers_reads(tmp_path: Path, tiny_llama: Path) -> None:
+    """transformers 4.x would take its default rope theta without `rope_theta`, and knows no TokenizersBackend."""
+    from transformers import AutoTokenizer
+
+    from sxhub.lora import BaseModel, _autotrain_base
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_llama, base)
+    config = json.loads((base / "config.json").read_text())
+    config.pop("rope_theta", None)
+    config["rope_parameters"] = {"rope_type": "default", "rope_theta": 100000.0}
+    (base / "config.json").write_text(json.dumps(config))
+    folder = _autotrain_base(BaseModel(str(base), "b", None), AutoTokenizer.from_pretrained(base), tmp_path / "at")
+    written = json.loads((folder / "config.json").read_text())
+    assert written["rope_theta"] == 100000.0 and "torch_dtype" in written
+    assert json.loads((folder / "tokenizer_config.json").read_text())["tokenizer_class"] != "TokenizersBackend"
+    assert (folder / "model.safetensors").resolve() == (base / "model.safetensors").resolve()
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> None:
+    from conftest import missing_component
+
+    from sxhub.autotrain import AutoTrainMissingError, find_autotrain
+    from sxhub.teachers import make_teacher
+    from sxhub.tune import TuneOptions, tune
+
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    options = TuneOptions(base=str(tiny_llama), backend="autotrain", lora_r=2, lora_alpha=4, group_size=4, holdout=3,
+                          target_modules=["q_proj", "v_proj"])  # fmt: skip
+    result = tune(SPEC, data, tmp_path / "model", options, progress=False)
+    info = json.loads((tmp_path / "model" / "sxhub.json").read_text())
+    assert info["backend"] == "autotrain" and info["train"]["autotrain_version"] == "0.8.36"
+    assert info["train"]["n_trained"] == info["train"]["n_labelling"] + info["train"]["n_writing"] > 0
+    assert result.info["heldout"]["n"] == 3
+    reply = run(make_teacher(str(tmp_path / "model")).acomplete(
+        build_messages(SPEC, "sales fell"), schema=SPEC.answer_schema(), temperature=0, seed=0, max_tokens=20
+    ))  # fmt: skip
+    assert parse_reply(SPEC, reply.text)[0][0] in SPEC.label_names
