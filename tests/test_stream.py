@@ -303,3 +303,13 @@ def test_hub_dataset_inputs_stream_for_annotate_predict_and_insights(hub, tmp_pa
     after = {p for p in datasets_cache.rglob("*") if p.is_file()} if datasets_cache.exists() else set()
     assert not [p for p in after - before if p.suffix == ".arrow"]
     assert not any(re.search(r"\.arrow$", str(p)) for p in after)
+
+
+def test_engine_ray_refuses_a_shared_cache_dir_before_anything_runs(tmp_path: Path, capsys) -> None:
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, neutral, negative]\nteachers: [http://127.0.0.1:9/v1]\n")
+    argv = ["annotate", str(task), str(source), "-o", str(tmp_path / "o.jsonl"), "--engine", "ray"]
+    code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 2 and "--engine ray keeps one label cache per shard" in err
+    assert not (tmp_path / "o.jsonl.parts").exists()

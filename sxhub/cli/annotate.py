@@ -115,6 +115,11 @@ def annotate(
     if vote:
         spec = TaskSpec.from_dict({**spec.to_dict(), "vote": vote})
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
+    if engine == "ray" and cache_dir is not None:
+        raise UserError(
+            "--engine ray keeps one label cache per shard (under OUT.parts/, so a rerun resumes on any node); "
+            "leave out --cache-dir."
+        )
     quiet = click.get_current_context().find_root().params.get("quiet", False)
     reading = {
         "text_column": text_column,
