@@ -166,6 +166,8 @@ class Predictor:
                 self.model_dir, path, max_length=self.info.max_length, threads=threads, batch_size=batch_size
             )
             self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
+            if int8:
+                _warn_if_int8_is_not_the_default(self.info.extra.get("export") or {})
         else:
             from transformers import AutoTokenizer
 
@@ -225,6 +227,20 @@ class Predictor:
 def _clean(text: Any, preprocessing: Mapping[str, Any]) -> str:
     text = "" if is_missing_text(text) else str(text)  # never the word "nan" or "<NA>"
     return apply_preprocessing(text, preprocessing)
+
+
+def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
+    """``sxhub export`` measured int8 under the agreement bar (or on too few texts): say so once, on stderr."""
+    int8 = (record.get("variants") or {}).get("onnx-int8") or {}
+    if record.get("default") in (None, "onnx-int8") or "label_agreement" not in int8:
+        return
+    logger.warning(
+        "onnx/model_int8.onnx is not this model's default: sxhub export measured %.2f%% of fp32's labels on %d "
+        "texts (bar %.1f%%); drop --int8 for fp32 ONNX, or export again with --data to check on more texts.",
+        100 * int8["label_agreement"],
+        int8.get("n", 0),
+        100 * float(record.get("agreement_bar") or 0.995),
+    )
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:

@@ -137,6 +137,17 @@ def test_int8_is_the_default_only_over_the_bar_on_enough_texts(tmp_path: Path) -
     assert choose_default(ExportResult(model_dir=tmp_path, onnx_path=tmp_path / "m.onnx"), 5000) == "onnx"
 
 
+def test_predict_says_when_int8_is_not_the_default(student: Path, caplog: pytest.LogCaptureFixture) -> None:
+    export_onnx(student, int8=True, quantization="dynamic")  # 8 built-in texts: too few to vouch for int8
+    with caplog.at_level("WARNING", logger="sxhub.predict"):
+        Predictor(student, onnx=True, int8=True)
+    assert "onnx/model_int8.onnx is not this model's default" in caplog.text and "on 8 texts" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sxhub.predict"):
+        Predictor(student, onnx=True)
+    assert not caplog.text
+
+
 def test_the_onnx_path_needs_neither_torch_nor_transformers(student: Path) -> None:
     export_onnx(student, int8=True, quantization="dynamic")
     torch_ids = Predictor(student).tokenizer(TEXTS, truncation=True, max_length=8)["input_ids"]
