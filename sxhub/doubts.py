@@ -203,6 +203,7 @@ def oof_probabilities(
 
     with warnings.catch_warnings():  # rare labels: fewer members than folds, or absent from a training fold
         warnings.simplefilter("ignore", UserWarning)
+        cv: Any
         if multi_label:
             cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
             probs = cross_val_predict(
@@ -212,7 +213,7 @@ def oof_probabilities(
         counts = np.bincount(targets, minlength=n_labels)
         present = np.flatnonzero(counts)
         if counts[present].min() >= folds:
-            cv: Any = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         else:
             cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
         probs = cross_val_predict(_classifier(seed), features, targets, cv=cv, method="predict_proba")

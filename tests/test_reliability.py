@@ -183,10 +183,10 @@ def test_annotate_decides_by_the_spec_vote(tmp_path: Path) -> None:
 
 
 def _labelled_file(tmp_path: Path) -> Path:
-    votes, truth = one_bad_teacher(200, seed=3)
+    votes, truth = one_bad_teacher(100, seed=3)
     majority = [d.label for d in decide_all(votes, LABELS, False)]
     path = tmp_path / "labelled.jsonl"
-    pd.DataFrame({"text": [f"t{i}" for i in range(200)], "label": majority, "votes": votes, "gold": truth}).to_json(
+    pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": majority, "votes": votes, "gold": truth}).to_json(
         path, orient="records", lines=True
     )
     return path
