@@ -134,6 +134,8 @@ class TeacherSpec:
         # the name labels votes, ledgers, cards and sxhub.json: never the credentials or query a base_url may carry
         if not self.name and self.endpoint:
             self.name = f"{self.model or 'teacher'}@endpoint:{self.endpoint}"
+        if not self.name and self.model and not self.base_url and Path(self.model).expanduser().is_dir():
+            self.name = f"tuned:{Path(self.model).expanduser().resolve().name}"  # a `sxhub tune` folder: no local path
         if not self.name:
             self.name = (
                 self.model if self.model and not self.base_url else f"{self.model or 'teacher'}@{self.base_url}"

