@@ -9,7 +9,7 @@ TORCH := torch==2.13.0
 THREADS ?= 2
 DEMO_OUT ?= out/demo
 
-.PHONY: venv demo test test-fast lint typecheck wheel bench autotrain-env chromium clean
+.PHONY: venv demo demo-tuned test test-fast lint typecheck wheel bench autotrain-env chromium clean
 
 venv: $(VENV)/.installed
 
@@ -26,6 +26,21 @@ demo: venv
 	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub run examples/financial-sentiment/task.yaml \
 		examples/financial-sentiment/texts.csv --gold expert --out $(DEMO_OUT)
 	@echo "Report: $(DEMO_OUT)/report.md"
+
+## the synthetic model end to end: tune the embedded SmolLM2-135M on 300 expert-labelled PhraseBank sentences (read
+## where they are, never copied), write 50 texts with it, then the whole pipeline with it as the teacher; the tune
+## summary and the card give its held-out accuracy, the run report its accuracy against the experts' labels
+FPB ?= ../shared/data/financial_phrasebank/sentences_allagree.csv
+TUNED_OUT ?= out/demo-tuned
+demo-tuned: venv
+	@test -f $(FPB) || { echo "demo-tuned needs Financial PhraseBank: set FPB=path/to/sentences_allagree.csv"; exit 2; }
+	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub tune examples/financial-sentiment/task.yaml $(FPB) \
+		--max-train 300 --holdout 100 -o $(TUNED_OUT)/synthetic-model
+	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub generate examples/financial-sentiment/task.yaml --n 50 \
+		--writer $(TUNED_OUT)/synthetic-model --teacher $(TUNED_OUT)/synthetic-model -o $(TUNED_OUT)/generated.csv
+	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub run examples/financial-sentiment/task.yaml \
+		examples/financial-sentiment/texts.csv --gold expert --teacher $(TUNED_OUT)/synthetic-model --out $(TUNED_OUT)/run
+	@echo "Synthetic model: $(TUNED_OUT)/synthetic-model (README.md); generated: $(TUNED_OUT)/generated.csv; report: $(TUNED_OUT)/run/report.md"
 
 ## the full test suite (unit + integration: llama.cpp teacher, Hub stand-in, Gradio, Chromium, AutoTrain)
 test: venv autotrain-env chromium
@@ -52,6 +67,7 @@ bench: venv
 	$(PY) bench/soft_labels.py
 	$(PY) bench/synth.py
 	$(PY) bench/insights.py
+	$(PY) bench/tune.py
 
 ## AutoTrain lives in its own venv (it pins transformers 4.48 / datasets 3.2)
 autotrain-env:

@@ -1,0 +1,372 @@
+"""Benchmark of the synthetic model (``sxhub tune``) on Financial PhraseBank, written to bench/results/tune.{json,md}.
+
+Data: ``sentences_allagree`` (2,264 sentences, expert labels). A stratified test split (``--test``, 300 by default,
+seed 42) is never trained on; the training texts (``--train``, 1,000 by default) are a stratified sample of the rest.
+
+1. **Labelling accuracy against the experts** on the test split, for the untuned embedded SmolLM2-135M-Instruct and
+   for it tuned on the training texts (``sxhub tune``, defaults). Both label by scoring every label's answer after
+   the teachers' prompt and taking the most probable one (what the tuned teacher answers at temperature 0).
+2. **What the written data is worth.** The tuned model writes ``--generate`` texts (``sxhub generate`` with the
+   tuned model as writer; topics: the training texts' distinctive terms), the tuned teacher labels them by vote
+   (3 samples at temperature 1, drawn from its label scores), and the default student (MiniLM) is trained on
+   (a) the generated texts, (b) as many real training texts with expert labels, (c) both; each is scored on the
+   test split.
+3. **Diversity and leakage** of the written texts: distinct n-gram ratios (beside the real training texts'),
+   MiniLM nearest-neighbour similarity to the training texts, and copies flagged by the checks ``sxhub twins``
+   applies (word 5-grams shared with the nearest training text, its identity tokens kept, exact copies).
+
+Every stage keeps its output in ``--work`` (default ``out/bench-tune``) and is skipped when that output exists, so
+a killed run resumes. Timings are wall-clock seconds and this process's CPU seconds, with the load average: the
+machine's two cores are shared with other work.
+
+    .venv/bin/python bench/tune.py            # the full run (hours on a shared 2-core machine)
+    .venv/bin/python bench/tune.py --quick    # a smoke run on small samples
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data" / "financial_phrasebank" / "sentences_allagree.csv"
+RESULTS = ROOT / "bench" / "results"
+TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
+THREADS = 2
+
+
+def load_avg() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def cpu_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+class Stage:
+    """Times a stage (wall and CPU seconds, load average at both ends) and stores its result as JSON in work/."""
+
+    def __init__(self, work: Path, name: str) -> None:
+        self.path = work / f"{name}.json"
+        self.name = name
+
+    def done(self) -> dict[str, Any] | None:
+        return json.loads(self.path.read_text()) if self.path.is_file() else None
+
+    def run(self, fn: Any) -> dict[str, Any]:
+        found = self.done()
+        if found is not None:
+            print(f"[{self.name}] reused {self.path}", flush=True)
+            return found
+        print(f"[{self.name}] running (load {load_avg()})", flush=True)
+        wall, cpu, load = time.perf_counter(), cpu_seconds(), load_avg()
+        result = fn()
+        result["timing"] = {
+            "seconds": round(time.perf_counter() - wall, 1),
+            "cpu_seconds": round(cpu_seconds() - cpu, 1),
+            "load_average": [load, load_avg()],
+        }
+        self.path.write_text(json.dumps(result, indent=2, default=str))
+        print(f"[{self.name}] done: {json.dumps(result['timing'])}", flush=True)
+        return result
+
+
+def splits(work: Path, n_train: int, n_test: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The test split and the training sample (saved in work/ so that every stage sees the same texts)."""
+    from sklearn.model_selection import train_test_split
+
+    train_path, test_path = work / "train.csv", work / "test.csv"
+    if not train_path.is_file():
+        frame = pd.read_csv(DATA, dtype=str).rename(columns={"sentence": "text"})
+        frame = frame.drop_duplicates("text").reset_index(drop=True)
+        rest, test = train_test_split(frame, test_size=n_test, random_state=42, stratify=frame["label"])
+        train, _ = train_test_split(rest, train_size=n_train, random_state=42, stratify=rest["label"])
+        train.to_csv(train_path, index=False)
+        test.to_csv(test_path, index=False)
+    return pd.read_csv(train_path, dtype=str), pd.read_csv(test_path, dtype=str)
+
+
+def label_test(model_dir: str, test: pd.DataFrame) -> dict[str, Any]:
+    """Accuracy of a causal LM against the experts, labelling by scoring (``SyntheticModel.label_texts``)."""
+    from sxhub.metrics import score
+    from sxhub.spec import load_spec
+    from sxhub.teachers.tuned import SyntheticModel
+    from sxhub.tune import calibration_error
+
+    spec = load_spec(TASK)
+    model = SyntheticModel.load(model_dir)
+    start = time.perf_counter()
+    predicted, probs = model.label_texts(spec, test["text"].tolist(), progress=True)
+    seconds = time.perf_counter() - start
+    result = score(test["label"].tolist(), predicted, spec.label_names, False)
+    gold_ids = [spec.label_names.index(g) for g in test["label"]]
+    return {
+        "n": result["n"],
+        "accuracy": result["accuracy"],
+        "macro_f1": result["macro_f1"],
+        "krippendorff_alpha": result["krippendorff_alpha"],
+        "confusion_matrix": result["confusion_matrix"],
+        "predicted_counts": dict(Counter(predicted)),
+        "mean_confidence": round(float(probs.max(axis=1).mean()), 4),
+        "ece": round(calibration_error(probs, gold_ids), 4),
+        "texts_per_s": round(len(test) / seconds, 3),
+    }
+
+
+def tune_model(work: Path, train: pd.DataFrame) -> dict[str, Any]:
+    from sxhub.tune import TuneOptions, tune
+
+    result = tune(TASK, work / "train.csv", work / "model", TuneOptions(holdout=0), progress=True)
+    return {"train": result.info["train"], "lora": result.info["lora"], "base_model": result.info["base_model"]}
+
+
+def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
+    from sxhub.cache import LabelCache
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.spec import load_spec
+    from sxhub.tune import text_topics
+
+    spec = load_spec(TASK).with_teachers([str(work / "model")])
+    spec = spec.__class__.from_dict({**spec.to_dict(), "samples": 3, "temperature": 1.0})
+    topics = sorted({t for t in text_topics(train["text"].tolist()) if t})
+    options = GenerateOptions(n=n, topics=topics, temperature=1.0, seed=0)
+    cache = LabelCache(work / "cache")
+    try:
+        result = generate(spec, options, cache=cache, concurrency=2, writers=[str(work / "model")])
+    finally:
+        cache.close()
+    frame = result.frame
+    frame.to_parquet(work / "generated.parquet")
+    summary = result.summary()
+    summary["n_topics"] = len(topics)
+    summary["label_counts"] = dict(Counter(frame.loc[~frame["failed"], "label"]))
+    summary["mean_agreement"] = round(float(frame.loc[~frame["failed"], "agreement"].mean()), 4)
+    return summary
+
+
+def train_students(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    from sxhub.data import load_labelled
+    from sxhub.evaluate import evaluate
+    from sxhub.spec import load_spec
+    from sxhub.train import TrainConfig
+    from sxhub.train import train as train_student
+
+    spec = load_spec(TASK)
+    generated = pd.read_parquet(work / "generated.parquet")
+    generated = generated[~generated["failed"]][["text", "label"]].reset_index(drop=True)
+    real = train[["text", "label"]].sample(n=min(len(generated), len(train)), random_state=0).reset_index(drop=True)
+    sets = {"generated": generated, "real": real, "both": pd.concat([generated, real], ignore_index=True)}
+    out: dict[str, Any] = {}
+    for name, frame in sets.items():
+        folder = work / f"student-{name}"
+        data = load_labelled(frame, label_names=spec.label_names, multi_label=False)
+        start = time.perf_counter()
+        result = train_student(spec, data, TrainConfig(output_dir=folder, threads=THREADS, seed=42))
+        scores = evaluate(folder, test, gold_column="label", batch_size=64)
+        out[name] = {
+            "n_texts": len(frame),
+            "label_counts": dict(Counter(frame["label"])),
+            "epochs": result.epochs,
+            "train_seconds": round(time.perf_counter() - start, 1),
+            "accuracy": scores["accuracy"],
+            "macro_f1": scores["macro_f1"],
+        }
+    return out
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['.,][A-Za-z0-9]+)*")
+
+
+def distinct(texts: list[str], n: int) -> float:
+    """Distinct word n-grams over all n-grams (Li et al. 2016's distinct-n)."""
+    grams = [
+        tuple(words[i : i + n])
+        for words in ([w.lower() for w in _WORD.findall(t)] for t in texts)
+        for i in range(len(words) - n + 1)
+    ]
+    return round(len(set(grams)) / len(grams), 4) if grams else 0.0
+
+
+def diversity_and_leakage(work: Path, train: pd.DataFrame) -> dict[str, Any]:
+    from sxhub.synth import Embedder, identity_tokens, leaked_identity, normalise_for_dedup, shared_ngrams
+
+    generated = pd.read_parquet(work / "generated.parquet")["text"].tolist()
+    real = train["text"].tolist()
+    embed = Embedder()
+    sims = embed(generated) @ embed(real).T
+    nearest = sims.argmax(axis=1)
+    best = sims.max(axis=1)
+    shared = [shared_ngrams(real[j], text) for text, j in zip(generated, nearest, strict=True)]
+    leaked = [leaked_identity(identity_tokens(real[j]), text) for text, j in zip(generated, nearest, strict=True)]
+    real_keys = {normalise_for_dedup(t) for t in real}
+    exact = sum(normalise_for_dedup(t) in real_keys for t in generated)
+    copied = [i for i, s in enumerate(shared) if s > 0]
+    near_verbatim = [i for i in range(len(generated)) if best[i] >= 0.95 or shared[i] >= 3]
+    examples = [
+        {"generated": generated[i], "nearest_training_text": real[nearest[i]], "similarity": round(float(best[i]), 3),
+         "shared_5grams": shared[i]}
+        for i in sorted(near_verbatim, key=lambda i: -best[i])[:5]
+    ]  # fmt: skip
+    lengths = [len(_WORD.findall(t)) for t in generated]
+    return {
+        "n_generated": len(generated),
+        "distinct": {
+            f"distinct_{n}": {"generated": distinct(generated, n), "real": distinct(real, n)} for n in (1, 2, 3)
+        },
+        "mean_words": {
+            "generated": round(float(np.mean(lengths)), 1),
+            "real": round(float(np.mean([len(_WORD.findall(t)) for t in real])), 1),
+        },
+        "nearest_similarity": {
+            "mean": round(float(best.mean()), 4),
+            "median": round(float(np.median(best)), 4),
+            "p95": round(float(np.quantile(best, 0.95)), 4),
+            "max": round(float(best.max()), 4),
+        },
+        "exact_copies": exact,
+        "with_shared_5gram": len(copied),
+        "with_identity_kept": sum(bool(x) for x in leaked),
+        "near_verbatim": len(near_verbatim),
+        "near_verbatim_rule": "MiniLM similarity >= 0.95 to the nearest training text, or >= 3 word 5-grams copied from it",
+        "near_verbatim_examples": examples,
+    }
+
+
+def write_report(results: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "tune.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    un, tu, tr = results["untuned"], results["tuned"], results["tune"]
+    st, dv, gen = results["students"], results["diversity"], results["generate"]
+    t = tr["train"]
+    gap = (st["real"]["accuracy"] - st["generated"]["accuracy"]) * 100
+    lines = [
+        "# Synthetic model benchmark (sxhub tune, SmolLM2-135M-Instruct, Financial PhraseBank allagree)",
+        "",
+        f"Run {results['date']}; {results['versions']}; torch threads {THREADS}. The machine's 2 cores were shared "
+        "with other work: the load average is given per stage (above 2 means the timings are slowed).",
+        "",
+        f"Test split: {un['n']} sentences (stratified, seed 42), never trained on. Training texts: {results['n_train']} "
+        "(a stratified sample of the rest) with the experts' labels.",
+        "",
+        "## 1. Labelling accuracy against the experts",
+        "",
+        "| model | accuracy | macro-F1 | alpha | mean confidence | ECE | texts/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in (("untuned SmolLM2-135M-Instruct", un), ("tuned (sxhub tune)", tu)):
+        lines.append(
+            f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | {r['krippendorff_alpha'] or 0:.3f} | "
+            f"{r['mean_confidence']:.3f} | {r['ece']:.3f} | {r['texts_per_s']:.2f} |"
+        )
+    goal = "met" if tu["accuracy"] >= 0.85 else "not met"
+    lines += [
+        "",
+        f"Goal: tuned accuracy >= 0.85: **{goal}** ({tu['accuracy']:.3f}). Untuned predictions: "
+        f"{un['predicted_counts']}; tuned: {tu['predicted_counts']}.",
+        "",
+        "## Training cost",
+        "",
+        f"{t['n_labelling']} labelling + {t['n_writing']} writing examples ({t['n_trained']} trained), "
+        f"{t['epochs']} epoch, {t['steps']} steps of {t['group_size']} examples, LoRA r={tr['lora']['r']} on "
+        f"{len(tr['lora']['target_modules'])} projections of the top {len(tr['lora']['layers'] or []) or 'all'} layers: "
+        f"**{t['seconds']:.0f} s wall, {t['cpu_seconds']:.0f} CPU-seconds**, peak memory {t['peak_rss_mb']:.0f} MB "
+        f"(load average {tr['timing']['load_average']}). {t['examples_per_s']:.3f} examples/s wall; "
+        f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example.",
+        "",
+        "## 2. What the written data is worth",
+        "",
+        f"The tuned model wrote {gen['n']} texts over {gen['n_topics']} topics (dropped: {gen['dropped']}); the tuned "
+        f"teacher labelled them by vote (3 samples at temperature 1): {gen['label_counts']}, vote = prompted label "
+        f"for {gen['label_matches_prompt']:.0%}, mean agreement {gen['mean_agreement']:.3f}.",
+        "",
+        "| student (MiniLM) trained on | texts | test accuracy | macro-F1 |",
+        "|---|---:|---:|---:|",
+    ]
+    for name in ("generated", "real", "both"):
+        r = st[name]
+        lines.append(f"| {name} | {r['n_texts']} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |")
+    lines += [
+        "",
+        f"Goals: generated within 5 points of real: **{'met' if gap <= 5 else 'not met'}** ({gap:+.1f} points); "
+        f"both above real: **{'met' if st['both']['accuracy'] > st['real']['accuracy'] else 'not met'}**.",
+        "",
+        "## 3. Diversity and leakage of the written texts",
+        "",
+        "| | generated | real training texts |",
+        "|---|---:|---:|",
+    ]
+    for key, pair in dv["distinct"].items():
+        lines.append(f"| {key.replace('_', '-')} | {pair['generated']:.3f} | {pair['real']:.3f} |")
+    lines.append(f"| mean words per text | {dv['mean_words']['generated']} | {dv['mean_words']['real']} |")
+    ns = dv["nearest_similarity"]
+    lines += [
+        "",
+        f"Nearest training text (MiniLM cosine): mean {ns['mean']:.3f}, median {ns['median']:.3f}, 95th percentile "
+        f"{ns['p95']:.3f}, max {ns['max']:.3f}.",
+        "",
+        f"Copies (the checks of `sxhub twins` against the nearest training text): {dv['exact_copies']} exact copies, "
+        f"{dv['with_shared_5gram']} texts share at least one word 5-gram, {dv['with_identity_kept']} keep an identity "
+        f"token (a name, number or handle) of it; **{dv['near_verbatim']} near-verbatim** ({dv['near_verbatim_rule']}).",
+        "",
+        "Timings per stage: "
+        + "; ".join(
+            f"{k} {v['timing']['seconds']:.0f} s" for k, v in results.items() if isinstance(v, dict) and "timing" in v
+        ),
+    ]
+    (RESULTS / "tune.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    global THREADS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=ROOT / "out" / "bench-tune")
+    parser.add_argument("--train", type=int, default=1000)
+    parser.add_argument("--test", type=int, default=300)
+    parser.add_argument("--generate", type=int, default=1000)
+    parser.add_argument("--quick", action="store_true", help="60 training texts, 30 test texts, 20 written texts")
+    parser.add_argument(
+        "--threads", type=int, default=THREADS, help="torch threads (1 on a busy machine: 2 threads then spin-wait)"
+    )
+    args = parser.parse_args()
+    if args.quick:
+        args.train, args.test, args.generate = 60, 30, 20
+        args.work = args.work.with_name(args.work.name + "-quick")
+    args.work.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    THREADS = args.threads
+    torch.set_num_threads(THREADS)
+    from sxhub.lora import resolve_base
+
+    train, test = splits(args.work, args.train, args.test)
+    base = resolve_base(None).path
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "n_train": len(train),
+        "versions": f"torch {torch.__version__}, transformers {__import__('transformers').__version__}",
+    }
+    results["untuned"] = Stage(args.work, "untuned").run(lambda: label_test(base, test))
+    results["tune"] = Stage(args.work, "tune").run(lambda: tune_model(args.work, train))
+    results["tuned"] = Stage(args.work, "tuned").run(lambda: label_test(str(args.work / "model"), test))
+    results["generate"] = Stage(args.work, "generate").run(lambda: generate_texts(args.work, train, args.generate))
+    results["students"] = Stage(args.work, "students").run(lambda: train_students(args.work, train, test))
+    results["diversity"] = Stage(args.work, "diversity").run(lambda: diversity_and_leakage(args.work, train))
+    if not args.quick:
+        write_report(results)
+    print(json.dumps({k: results[k] for k in ("untuned", "tuned")}, default=str)[:2000])
+
+
+if __name__ == "__main__":
+    main()
