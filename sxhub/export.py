@@ -169,8 +169,14 @@ def export_onnx(
             best: tuple[float, str, Path, Agreement, float] | None = None
             for method in methods:
                 candidate = Path(tmp) / f"int8-{method}.onnx"
-                quantize_int8(path, candidate, method=method, raw=raw, calibration=texts[:CALIBRATION_TEXTS],
-                              model_dir=model_dir)  # fmt: skip
+                try:
+                    quantize_int8(path, candidate, method=method, raw=raw, calibration=texts[:CALIBRATION_TEXTS],
+                                  model_dir=model_dir)  # fmt: skip
+                except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # an op the quantiser cannot handle
+                    if quantization != "auto":
+                        raise ModelError(f"int8 {method} quantisation failed: {str(exc)[:200]}") from exc
+                    result.notes.append(f"int8 {method}: failed ({type(exc).__name__}: {str(exc)[:120]})")
+                    continue
                 os.replace(candidate, target)  # Predictor reads the int8 model from its place
                 probs, speed = _timed(Predictor(model_dir, onnx=True, int8=True), texts)
                 agreement = compare(reference, probs, thresholds)
@@ -183,7 +189,8 @@ def export_onnx(
                     os.replace(target, best[2])
                 if agreement.label_agreement >= AGREEMENT_BAR:
                     break
-            assert best is not None
+            if best is None:
+                raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(result.notes[-3:])}")
             os.replace(best[2], target)
             result.int8_path, result.quantization = target, best[1]
             result.agreement["onnx-int8"], result.speed["onnx-int8"] = best[3], best[4]

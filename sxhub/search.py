@@ -77,15 +77,16 @@ def search(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = replace(results[best.number], model_dir=output_dir)
+    done = [{"number": t.number, "value": t.value, **t.params} for t in study.trials if t.value is not None]
     record = {
-        "trials": [{"number": t.number, "value": t.value, **t.params} for t in study.trials if t.value is not None],
+        "trials": done,
         "best": {"number": best.number, "value": best.value, **best.params},
         "metric": result.best_metric,
         "minutes": minutes,
         "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
     }
     result.notes.append(
-        f"Hyperparameter search: {len(record['trials'])} trial(s), best {result.best_metric} "
+        f"Hyperparameter search: {len(done)} trial(s), best {result.best_metric} "
         f"{best.value:.4f} with " + ", ".join(f"{k}={v:g}" for k, v in best.params.items()) + "."
     )
     info_path = output_dir / SXHUB_JSON

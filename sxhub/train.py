@@ -430,7 +430,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     from .distributed import checkpoint_folder, is_main_process, world_size
 
     checkpoint_dir = checkpoint_folder(output_dir)
-    steps_per_epoch = math.ceil(len(train_ds) / (config.batch_size * world_size()))
+    steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
     notes = data_notes(data)
     if config.epochs_for(steps_per_epoch) > config.epochs:
         notes.append(
@@ -696,8 +696,8 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
             base_model=base,
             output_dir=Path(config.output_dir),
             epochs=max(1, round(config.epochs)),  # AutoTrain counts whole epochs
-            batch_size=config.batch_size,
-            learning_rate=config.learning_rate,
+            batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
+            learning_rate=config.learning_rate or fit_learning_rate(None),
             max_length=config.max_length or 128,
             seed=config.seed,
         )
