@@ -353,8 +353,9 @@ def test_teacher_answers_are_valid_and_scores_are_probabilities(tuned: Path) -> 
     assert again.text == written.text  # the seed decides
 
 
-def test_concurrent_writes_run_as_one_batch(tuned: Path) -> None:
+def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
     from sxhub.teachers import make_teacher
+    from sxhub.teachers.tuned import read_request
 
     teacher = make_teacher(str(tuned))
     model = teacher.model
@@ -383,6 +384,36 @@ def test_concurrent_writes_run_as_one_batch(tuned: Path) -> None:
     assert [r.text for r in first] == [r.text for r in again]  # each row keeps its own seed
     assert all(parse_text_reply(r.text, "text") for r in first)
 
+    texts = ["profit rose", "the plant will close", "the firm makes paper", "sales fell"]
+    scored: list[int] = []
+    original_scores = model.label_distributions
+
+    def spy_scores(prompts: Any, *args: Any) -> Any:
+        scored.append(len(prompts))
+        return original_scores(prompts, *args)
+
+    model.label_distributions = spy_scores  # type: ignore[method-assign]
+
+    async def labels() -> list[Any]:
+        calls = [
+            teacher.acomplete(build_messages(SPEC, text), schema=SPEC.answer_schema(), temperature=0, seed=0,
+                              max_tokens=20)
+            for text in texts
+        ]  # fmt: skip
+        return await asyncio.gather(*calls)
+
+    try:
+        together = run(labels())
+    finally:
+        model.label_distributions = original_scores  # type: ignore[method-assign]
+    assert scored == [4]
+    model._scored.clear()  # score each text again, alone
+    alone = [teacher.answer(build_messages(SPEC, t), read_request(SPEC.answer_schema()), temperature=0, seed=0,
+                            max_tokens=20) for t in texts]  # fmt: skip
+    assert [r.text for r in together] == [r.text for r in alone]
+    for a, b in zip(together, alone, strict=True):
+        assert a.scores == pytest.approx(b.scores, abs=1e-6)
+
 
 def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
     import torch
@@ -402,6 +433,11 @@ def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
     predicted, probs = model.label_texts(SPEC, ["the firm makes paper", "sales fell"])
     assert probs.shape == (2, 3) and probs.sum(axis=1) == pytest.approx([1.0, 1.0])
     assert predicted[0] == SPEC.label_names[int(probs[0].argmax())]
+    texts = ["sales fell", "the firm makes paper in three plants and sells it abroad", "profit rose by 5 %"]
+    answers = [label_answer(s, True) for s in [(), ("Product",), ("Product", "Price")]]
+    batched = model.batch_answer_logprobs([build_messages(MULTI, t) for t in texts], answers)
+    for text, row in zip(texts, batched, strict=True):  # padded rows, each at its own positions
+        assert row == pytest.approx(model.answer_logprobs(build_messages(MULTI, text), answers), abs=1e-3)
 
 
 def test_unsupported_schema_is_refused(tuned: Path) -> None:

@@ -15,7 +15,8 @@ chosen because:
   re-quantisation that moves the scores the held-out figures were measured with).
 * *Small enough.* The 135M model runs in fp32 on two cores; the prompt part that every labelling request shares
   (system prompt and few-shot turns) is computed once and its key/value cache reused, so a text costs a forward pass
-  over its own tokens and the answers only.
+  over its own tokens and the answers only. Requests in flight together (the engine's ``concurrency``) are answered
+  as one batch: their texts scored in one pass, their writing decoded in one loop.
 
 **Valid by construction.** A labelling request (its schema has a ``label`` enum or a ``labels`` array of enums) is
 answered by choosing among the valid answers only, never by free sampling: with ``temperature`` 0 the most probable
@@ -72,8 +73,10 @@ MAX_CANDIDATES = 64  # multi-label answers scored per text at most
 MIN_SHARED_PREFIX = 8  # tokens; a shorter shared prompt part is not worth a cache entry
 PREFIX_CACHE_SIZE = 4
 SCORED_CACHE_SIZE = 256  # texts whose label scores are kept (the samples of a text are scored once)
+MAX_ROWS = 64  # answer rows (texts x candidate answers) scored in one forward pass
+TEXTS_PER_BATCH = 16  # texts label_texts hands to one scoring call
 MAX_WRITE_TOKENS = 200
-WRITE_BATCH = 16  # writing requests decoded together at most
+BATCH = 16  # requests of one kind answered together at most (writing: decoded together; labelling: scored together)
 LOCAL_TIMEOUT = 3600.0  # seconds a request may wait for its turn and its answer
 WRITE_TRIES = 3
 SCORER_VERSION = 1  # bump when the way answers are chosen or written changes: the cache identity names it
@@ -256,59 +259,94 @@ class SyntheticModel:
     # -- scoring ---------------------------------------------------------------------------------------------------
     def answer_logprobs(self, messages: list[dict[str, str]], answers: Sequence[str]) -> list[float]:
         """The total log-probability of each answer (with the end of the turn) after ``messages``."""
+        return self.batch_answer_logprobs([messages], answers)[0]
+
+    def batch_answer_logprobs(
+        self, prompts: Sequence[list[dict[str, str]]], answers: Sequence[str]
+    ) -> list[list[float]]:
+        """Per prompt, the total log-probability of each answer: two forward passes for the whole batch.
+
+        The prompts run on the cached shared prefix, right-padded; their key/value cache is repeated once per answer
+        and the answers run on it, each row at its own prompt's positions.
+        """
         import torch
 
-        ids, shared = self.prompt_ids(messages)
+        encoded = [self.prompt_ids(m) for m in prompts]
         targets = [self.answer_ids(a) for a in answers]
+        count, longest, rows = len(targets), max(len(t) for t in targets), len(encoded)
+        decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
+        pad = _pad_id(self.tokenizer)
         with self._lock, torch.inference_mode():
-            start, kv = self._prefix(ids, shared)
-            rest = torch.tensor([ids[start:]])
-            out = self.model(
-                input_ids=rest,
-                cache=self._cache(kv) if kv is not None else None,
-                position_ids=torch.arange(start, len(ids)).unsqueeze(0),
+            start, kv = self._prefix(*encoded[0])
+            if kv is not None and any(len(ids) <= start or ids[:start] != encoded[0][0][:start] for ids, _ in encoded):
+                start, kv = 0, None
+            rests = [ids[start:] for ids, _ in encoded]
+            width = max(len(r) for r in rests)
+            mask = torch.tensor([[1] * (start + len(r)) + [0] * (width - len(r)) for r in rests])
+            out = decoder(
+                input_ids=torch.tensor([r + [pad] * (width - len(r)) for r in rests]),
+                attention_mask=mask,
+                position_ids=torch.arange(start, start + width).expand(rows, -1),
+                cache=self._cache(kv, rows) if kv is not None else None,
                 use_cache=True,
-                logits_to_keep=1,
             )
-            first = torch.log_softmax(out.logits[0, -1].float(), dim=-1)
-            totals = [float(first[t[0]]) for t in targets]
-            longest = max(len(t) for t in targets)
+            ends = torch.tensor([len(r) - 1 for r in rests])
+            first = torch.log_softmax(head(out.last_hidden_state[torch.arange(rows), ends]).float(), dim=-1)
+            totals = [[float(first[b, t[0]]) for t in targets] for b in range(rows)]
             if longest > 1:
-                context = [(layer.keys, layer.values) for layer in out.cache.layers]
-                pad = _pad_id(self.tokenizer)
-                feed = torch.tensor([t[:-1] + [pad] * (longest - len(t)) for t in targets])
-                mask = torch.tensor([[1] * len(ids) + [1] * (len(t) - 1) + [0] * (longest - len(t)) for t in targets])
-                out2 = self.model(
-                    input_ids=feed,
-                    attention_mask=mask,
-                    cache=self._cache(context, len(targets)),
-                    position_ids=torch.arange(len(ids), len(ids) + longest - 1).expand(len(targets), -1),
+                from transformers import DynamicCache
+
+                repeated = [
+                    (layer.keys.repeat_interleave(count, dim=0), layer.values.repeat_interleave(count, dim=0))
+                    for layer in out.cache.layers
+                ]
+                answer_mask = [[1] * (len(t) - 1) + [0] * (longest - len(t)) for t in targets]
+                out2 = decoder(
+                    input_ids=torch.tensor([t[:-1] + [pad] * (longest - len(t)) for t in targets] * rows),
+                    attention_mask=torch.cat(
+                        [mask.repeat_interleave(count, dim=0), torch.tensor(answer_mask * rows)], dim=1
+                    ),
+                    position_ids=torch.tensor(
+                        [[start + len(r) + j for j in range(longest - 1)] for r in rests for _ in range(count)]
+                    ),
+                    cache=DynamicCache(ddp_cache_data=repeated, config=self.model.config),
                     use_cache=False,
                 )
-                logp = torch.log_softmax(out2.logits.float(), dim=-1)
-                for c, t in enumerate(targets):
-                    totals[c] += float(sum(logp[c, j - 1, t[j]] for j in range(1, len(t))))
+                logp = torch.log_softmax(head(out2.last_hidden_state).float(), dim=-1)
+                for b in range(rows):
+                    for c, t in enumerate(targets):
+                        totals[b][c] += float(sum(logp[b * count + c, j - 1, t[j]] for j in range(1, len(t))))
         return totals
 
     def label_distribution(
         self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
     ) -> tuple[list[tuple[str, ...]], list[float]]:
-        """The scored answers and their probabilities (a softmax over the valid answers' log-probabilities).
+        """The scored answers and their probabilities (a softmax over the valid answers' log-probabilities)."""
+        return self.label_distributions([messages], labels, multi_label)[0]
+
+    def label_distributions(
+        self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str], multi_label: bool
+    ) -> list[tuple[list[tuple[str, ...]], list[float]]]:
+        """:meth:`label_distribution` for several prompts, scored in batches of up to ``MAX_ROWS`` answer rows.
 
         The last few are kept: the samples of one text (``samples: N``) are scored once.
         """
-        key = json.dumps([messages, list(labels), multi_label], ensure_ascii=False)
+        sets = candidate_sets(labels, multi_label)
+        answers = [label_answer(s, multi_label) for s in sets]
+        keys = [json.dumps([m, list(labels), multi_label], ensure_ascii=False) for m in prompts]
         with self._lock:
-            hit = self._scored.get(key)
-            if hit is not None:
-                return hit
-            sets = candidate_sets(labels, multi_label)
-            logps = self.answer_logprobs(messages, [label_answer(s, multi_label) for s in sets])
-            found = (sets, softmax(logps))
-            self._scored[key] = found
+            todo = [i for i, key in enumerate(keys) if key not in self._scored]
+            step = max(1, MAX_ROWS // len(answers))
+            for chunk in range(0, len(todo), step):
+                part = todo[chunk : chunk + step]
+                for i, logps in zip(
+                    part, self.batch_answer_logprobs([prompts[i] for i in part], answers), strict=True
+                ):
+                    self._scored[keys[i]] = (sets, softmax(logps))
+            found = [self._scored[key] for key in keys]
             while len(self._scored) > SCORED_CACHE_SIZE:
                 self._scored.popitem(last=False)
-            return found
+        return found
 
     def label_probs(
         self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
@@ -331,12 +369,15 @@ class SyntheticModel:
 
         chosen: list[Any] = []
         rows = []
-        for text in tqdm(texts, desc="scoring", unit="text", file=sys.stderr, disable=not progress):
-            sets, probs = self.label_distribution(build_messages(spec, text), spec.label_names, spec.multi_label)
-            best = sets[max(range(len(sets)), key=probs.__getitem__)]
-            chosen.append(list(best) if spec.multi_label else best[0])
-            scores = marginals(sets, probs, spec.label_names)
-            rows.append([scores[name] for name in spec.label_names])
+        with tqdm(total=len(texts), desc="scoring", unit="text", file=sys.stderr, disable=not progress) as bar:
+            for start in range(0, len(texts), TEXTS_PER_BATCH):
+                part = [build_messages(spec, text) for text in texts[start : start + TEXTS_PER_BATCH]]
+                for sets, probs in self.label_distributions(part, spec.label_names, spec.multi_label):
+                    best = sets[max(range(len(sets)), key=probs.__getitem__)]
+                    chosen.append(list(best) if spec.multi_label else best[0])
+                    scores = marginals(sets, probs, spec.label_names)
+                    rows.append([scores[name] for name in spec.label_names])
+                bar.update(len(part))
         return chosen, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.label_names))
 
     # -- writing ---------------------------------------------------------------------------------------------------
@@ -566,8 +607,8 @@ class TunedTeacher(Teacher):
         self.folder = check_synthetic_model(spec.model)
         self.name = spec.name or f"tuned:{self.folder.resolve().name}"
         self._model = model
-        self._writes: list[tuple[WriteJob, asyncio.Future[Any]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._queue: list[tuple[WriteJob | LabelJob, asyncio.Future[Any]]] = []
+        self._worker: asyncio.Task[None] | None = None
 
     @property
     def identity(self) -> dict[str, Any]:
@@ -589,31 +630,29 @@ class TunedTeacher(Teacher):
         seed: int,
         max_tokens: int,
     ) -> Reply:
+        """Queue the request; the requests in flight together (the engine's concurrency) run as one batch."""
         request = read_request(schema)
+        job: WriteJob | LabelJob
         if isinstance(request, WriteRequest):
-            return await self._write(WriteJob(messages, request.key, temperature, seed, max_tokens))
-        return await asyncio.to_thread(self.answer, messages, request, temperature=temperature, seed=seed,
-                                       max_tokens=max_tokens)  # fmt: skip
-
-    async def _write(self, job: WriteJob) -> ScoredReply:
-        """Queue a writing request; the requests in flight together are written as one batch."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._writes.append((job, future))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.ensure_future(self._drain())
-        result = await future
-        text, n_in, n_out = result
-        return ScoredReply(
-            text=json.dumps({job.key: text}, ensure_ascii=False), input_tokens=n_in, output_tokens=n_out
-        )
+            job = WriteJob(messages, request.key, temperature, seed, max_tokens)
+        else:
+            job = LabelJob(messages, request, temperature, seed)
+        future: asyncio.Future[ScoredReply] = asyncio.get_running_loop().create_future()
+        self._queue.append((job, future))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.ensure_future(self._drain())
+        return await future
 
     async def _drain(self) -> None:
-        while self._writes:
+        while self._queue:
             await asyncio.sleep(0)  # the requests sent together join this batch
-            batch, self._writes = self._writes[:WRITE_BATCH], self._writes[WRITE_BATCH:]
+            kind = type(self._queue[0][0])
+            batch = [item for item in self._queue if type(item[0]) is kind][:BATCH]
+            taken = {id(item) for item in batch}
+            self._queue = [item for item in self._queue if id(item) not in taken]
             results: list[Any]
             try:
-                results = await asyncio.to_thread(self.model.write_batch, [job for job, _ in batch])
+                results = await asyncio.to_thread(self.answer_batch, [job for job, _ in batch])
             except Exception as exc:  # every request of the batch gets the error (the engine retries or records it)
                 results = [exc] * len(batch)
             for (_, future), result in zip(batch, results, strict=True):
@@ -624,6 +663,29 @@ class TunedTeacher(Teacher):
                 else:
                     future.set_result(result)
 
+    def answer_batch(self, jobs: Sequence[WriteJob | LabelJob]) -> list[ScoredReply | TeacherError]:
+        """Replies to several requests of one kind (blocking; :meth:`acomplete` runs it in a thread)."""
+        model = self.model
+        if all(isinstance(job, WriteJob) for job in jobs):
+            writes = model.write_batch([job for job in jobs if isinstance(job, WriteJob)])
+            return [
+                r if isinstance(r, TeacherError) else ScoredReply(
+                    text=json.dumps({job.key: r[0]}, ensure_ascii=False), input_tokens=r[1], output_tokens=r[2]
+                )
+                for job, r in zip(jobs, writes, strict=True)
+                if isinstance(job, WriteJob)
+            ]  # fmt: skip
+        replies: dict[int, ScoredReply] = {}
+        labels = [(i, job) for i, job in enumerate(jobs) if isinstance(job, LabelJob)]
+        groups: dict[tuple[tuple[str, ...], bool], list[tuple[int, LabelJob]]] = {}
+        for i, job in labels:
+            groups.setdefault((job.request.labels, job.request.multi_label), []).append((i, job))
+        for (names, multi), members in groups.items():
+            found = model.label_distributions([job.messages for _, job in members], names, multi)
+            for (i, job), (sets, probs) in zip(members, found, strict=True):
+                replies[i] = self._label_reply(job, sets, probs)
+        return [replies[i] for i in range(len(jobs))]
+
     def answer(
         self,
         messages: list[dict[str, str]],
@@ -633,20 +695,25 @@ class TunedTeacher(Teacher):
         seed: int,
         max_tokens: int,
     ) -> ScoredReply:
-        """The reply to one request (blocking; :meth:`acomplete` runs it in a thread)."""
-        model = self.model
-        if isinstance(request, WriteRequest):  # one at a time here; acomplete batches concurrent ones
-            text, n_in, n_out = model.write(
-                messages, request.key, temperature=temperature, seed=seed, max_tokens=max_tokens
-            )
-            return ScoredReply(text=json.dumps({request.key: text}, ensure_ascii=False), input_tokens=n_in,
-                               output_tokens=n_out)  # fmt: skip
-        sets, probs = model.label_distribution(messages, request.labels, request.multi_label)
-        if temperature <= 0:
+        """The reply to one request, blocking (:meth:`acomplete` batches concurrent ones)."""
+        job: WriteJob | LabelJob
+        if isinstance(request, WriteRequest):
+            job = WriteJob(messages, request.key, temperature, seed, max_tokens)
+        else:
+            job = LabelJob(messages, request, temperature, seed)
+        reply = self.answer_batch([job])[0]
+        if isinstance(reply, TeacherError):
+            raise reply
+        return reply
+
+    def _label_reply(self, job: LabelJob, sets: list[tuple[str, ...]], probs: list[float]) -> ScoredReply:
+        """The answer among the valid ones: the most probable at temperature 0, else drawn with the job's seed."""
+        request = job.request
+        if job.temperature <= 0:
             chosen = sets[max(range(len(sets)), key=probs.__getitem__)]
         else:
-            weights = softmax([math.log(max(p, 1e-300)) for p in probs], temperature)
-            chosen = random.Random(seed).choices(sets, weights=weights)[0]
+            weights = softmax([math.log(max(p, 1e-300)) for p in probs], job.temperature)
+            chosen = random.Random(job.seed).choices(sets, weights=weights)[0]
         scores = marginals(sets, probs, request.labels)
         answer: dict[str, Any] = {}
         if request.wants_reason:
@@ -654,5 +721,15 @@ class TunedTeacher(Teacher):
             answer["reason"] = f"label scores of the tuned model: {shown}"[:400]
         answer.update(json.loads(label_answer(chosen, request.multi_label)))
         text = json.dumps(answer, ensure_ascii=False)
-        n_in = len(model.prompt_ids(messages)[0])
-        return ScoredReply(text=text, input_tokens=n_in, output_tokens=len(model.answer_ids(text)), scores=scores)
+        n_in = len(self.model.prompt_ids(job.messages)[0])
+        return ScoredReply(text=text, input_tokens=n_in, output_tokens=len(self.model.answer_ids(text)), scores=scores)
+
+
+@dataclass(frozen=True)
+class LabelJob:
+    """One labelling request: the chat, what the schema asks for, and how to choose."""
+
+    messages: list[dict[str, str]]
+    request: LabelRequest
+    temperature: float
+    seed: int
