@@ -8,9 +8,9 @@ seed 42) is never trained on; the training texts (``--train``, 1,000 by default)
    the teachers' prompt and taking the most probable one (what the tuned teacher answers at temperature 0).
 2. **What the written data is worth.** The tuned model writes ``--generate`` texts (``sxhub generate`` with the
    tuned model as writer; topics: the training texts' distinctive terms), the tuned teacher labels them by vote
-   (3 samples at temperature 1, drawn from its label scores), and the default student (MiniLM) is trained on
-   (a) the generated texts, (b) as many real training texts with expert labels, (c) both; each is scored on the
-   test split.
+   (3 samples at temperature 1, drawn from its label scores), and the default student (MiniLM, 3 epochs as in
+   bench/student.py) is trained on (a) the generated texts, (b) as many real training texts with expert labels,
+   (c) both; each is scored on the test split.
 3. **Diversity and leakage** of the written texts: distinct n-gram ratios (beside the real training texts'),
    MiniLM nearest-neighbour similarity to the training texts, and copies flagged by the checks ``sxhub twins``
    applies (word 5-grams shared with the nearest training text, its identity tokens kept, exact copies).
@@ -144,7 +144,7 @@ def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
     options = GenerateOptions(n=n, topics=topics, temperature=1.0, seed=0)
     cache = LabelCache(work / "cache")
     try:
-        result = generate(spec, options, cache=cache, concurrency=2, writers=[str(work / "model")])
+        result = generate(spec, options, cache=cache, concurrency=16, writers=[str(work / "model")])
     finally:
         cache.close()
     frame = result.frame
@@ -173,7 +173,7 @@ def train_students(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[
         folder = work / f"student-{name}"
         data = load_labelled(frame, label_names=spec.label_names, multi_label=False)
         start = time.perf_counter()
-        result = train_student(spec, data, TrainConfig(output_dir=folder, threads=THREADS, seed=42))
+        result = train_student(spec, data, TrainConfig(output_dir=folder, threads=THREADS, seed=42, epochs=3))
         scores = evaluate(folder, test, gold_column="label", batch_size=64)
         out[name] = {
             "n_texts": len(frame),
@@ -291,7 +291,7 @@ def write_report(results: dict[str, Any]) -> None:
         f"teacher labelled them by vote (3 samples at temperature 1): {gen['label_counts']}, vote = prompted label "
         f"for {gen['label_matches_prompt']:.0%}, mean agreement {gen['mean_agreement']:.3f}.",
         "",
-        "| student (MiniLM) trained on | texts | test accuracy | macro-F1 |",
+        "| student (MiniLM, 3 epochs) trained on | texts | test accuracy | macro-F1 |",
         "|---|---:|---:|---:|",
     ]
     for name in ("generated", "real", "both"):
