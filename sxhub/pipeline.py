@@ -127,7 +127,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The run report as markdown: one section per stage, the comparison table first."""
     stages = report["stages"]
     lines = [f"# sxhub run: {report['task']}", ""]
-    if "local" in stages.get("annotate", {}).get("teachers", []):
+    if stages.get("annotate", {}).get("embedded_teacher"):
         lines += [
             "> **The teacher was the embedded SmolLM2-135M** (llama.cpp). A 135M model labels at about chance level:",
             "> this run proves the plumbing, not the quality. For real labels pass `--teacher` a real model (a Hub id",
@@ -266,6 +266,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
             "requests": led["requests"],
             "cost_usd": led.get("cost_usd"),
             "teachers": teacher_servers(led),
+            "embedded_teacher": any(t.is_local for t in spec.default_teachers()),
         },
     )
     report.extend("annotate", {"reliability": _reliability(result.frame, spec, config.gold)})
