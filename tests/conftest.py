@@ -291,3 +291,13 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubFixture]
             + " (add the route to tests/hubstub/server.py)",
             pytrace=False,
         )
+
+
+@pytest.fixture(autouse=True)
+def _fresh_server_detection() -> Iterator[None]:
+    """sxhub detects a teacher server's kind once per URL and process; tests reuse ports for other kinds."""
+    from sxhub.teachers.servers import forget_detected
+
+    forget_detected()
+    yield
+    forget_detected()
