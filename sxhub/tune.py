@@ -259,7 +259,11 @@ def tune(
             "threads": _threads(),
             **figures,
         },
-        "writing": {"topic_share": opts.topic_share, "share": opts.writing},
+        "writing": {
+            "topic_share": opts.topic_share,
+            "share": opts.writing,
+            "max_tokens": writing_budget(tokenizer, [e.answer for e in examples if e.kind == "writing"]),
+        },
         "heldout": None,
         "versions": _versions(),
     }
@@ -276,6 +280,17 @@ def tune(
     (out / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     write_card(out, info)
     return TuneResult(out, info)
+
+
+def writing_budget(tokenizer: Any, answers: Sequence[str]) -> int | None:
+    """Tokens a written text may take when the model writes: 1.5 times the 95th percentile of the answers it learned
+    from (at least 32), so that a text that never closes its string stops near the longest real ones."""
+    if not answers:
+        return None
+    import numpy as np
+
+    lengths = [len(tokenizer(a, add_special_tokens=False)["input_ids"]) for a in answers]
+    return max(32, int(np.ceil(1.5 * np.percentile(lengths, 95))))
 
 
 def heldout_scores(

@@ -289,6 +289,7 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
                             "layers": None, "merged": True}  # fmt: skip
     assert info["data"]["n_heldout"] == 6 and info["data"]["n_train"] == 30
     assert info["train"]["n_labelling"] == 30 and info["train"]["n_writing"] == 9 and info["train"]["steps"] > 0
+    assert 32 <= info["writing"]["max_tokens"] <= 128  # the written texts' budget, from the texts it learned
     held = info["heldout"]
     assert held["n"] == 6 and 0 <= held["accuracy"] <= 1 and 1 / 3 <= held["mean_confidence"] <= 1
     assert held["confusion_matrix"] and sum(map(sum, held["confusion_matrix"])) == 6

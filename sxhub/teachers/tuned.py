@@ -75,7 +75,7 @@ PREFIX_CACHE_SIZE = 4
 SCORED_CACHE_SIZE = 256  # texts whose label scores are kept (the samples of a text are scored once)
 MAX_ROWS = 64  # answer rows (texts x candidate answers) scored in one forward pass
 TEXTS_PER_BATCH = 16  # texts label_texts hands to one scoring call
-MAX_WRITE_TOKENS = 200
+MAX_WRITE_TOKENS = 128  # a written text stops here at the latest (the learned budget is usually lower)
 BATCH = 16  # requests of one kind answered together at most (writing: decoded together; labelling: scored together)
 LOCAL_TIMEOUT = 3600.0  # seconds a request may wait for its turn and its answer
 WRITE_TRIES = 3
@@ -210,6 +210,9 @@ class SyntheticModel:
         self._prefixes: OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = OrderedDict()
         self._scored: OrderedDict[str, tuple[list[tuple[str, ...]], list[float]]] = OrderedDict()
         self.end_of_turn = end_of_turn(tokenizer)
+        # tokens a written text may take: what `sxhub tune` measured on the texts it learned from, else the cap
+        learned = (self.info.get("writing") or {}).get("max_tokens")
+        self.write_budget = min(int(learned), MAX_WRITE_TOKENS) if learned else MAX_WRITE_TOKENS
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> SyntheticModel:
@@ -447,26 +450,32 @@ class SyntheticModel:
             ends = torch.tensor([len(r) - 1 for r in rests])
             logits = head(out.last_hidden_state[torch.arange(rows), ends]).float()
             generators = [torch.Generator().manual_seed(job.seed + 1000 * attempt) for job in jobs]
-            budgets = [max(8, min(int(job.max_tokens), MAX_WRITE_TOKENS)) for job in jobs]
+            budgets = [max(8, min(int(job.max_tokens), self.write_budget)) for job in jobs]
             sampled: list[list[int]] = [[] for _ in jobs]
-            open_rows = set(range(rows))
+            live = list(range(rows))  # the rows still writing, in the order of the cache's batch
             eos = self.tokenizer.eos_token_id
             for step in range(max(budgets)):
-                tokens = [_pick(logits[b], jobs[b].temperature, generators[b]) for b in range(rows)]
-                for b in list(open_rows):
-                    if tokens[b] == eos:
-                        open_rows.discard(b)
+                tokens = [_pick(logits[k], jobs[b].temperature, generators[b]) for k, b in enumerate(live)]
+                keep = []
+                for k, b in enumerate(live):
+                    if tokens[k] == eos:
                         continue
-                    sampled[b].append(tokens[b])
-                    if len(sampled[b]) >= budgets[b] or _closed(self.tokenizer.decode(sampled[b])):
-                        open_rows.discard(b)
-                if not open_rows:
+                    sampled[b].append(tokens[k])
+                    if len(sampled[b]) < budgets[b] and not _closed(self.tokenizer.decode(sampled[b])):
+                        keep.append(k)
+                if not keep:
                     break
-                mask = torch.cat([mask, torch.ones(rows, 1, dtype=mask.dtype)], dim=1)
+                if len(keep) < len(live):  # finished rows leave the batch: later steps cost less
+                    index = torch.tensor(keep)
+                    cache.batch_select_indices(index)
+                    mask = mask[index]
+                    live = [live[k] for k in keep]
+                    tokens = [tokens[k] for k in keep]
+                mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype)], dim=1)
                 out = decoder(
                     input_ids=torch.tensor(tokens).unsqueeze(1),
                     attention_mask=mask,
-                    position_ids=torch.tensor([[start + len(r) + step] for r in rests]),
+                    position_ids=torch.tensor([[start + len(rests[b]) + step] for b in live]),
                     cache=cache,
                     use_cache=True,
                 )
