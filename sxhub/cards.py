@@ -581,11 +581,6 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
 SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
 
 
-
-# -- what the Space says about the expert ---------------------------------------------------------------------
-SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
-
-
 def teacher_names(spec: TaskSpec) -> list[str]:
     """The teachers as cards and the Space name them (``TeacherSpec.name``: no URL credentials or queries)."""
     return [t.name or t.model or "local" for t in spec.default_teachers()]
