@@ -267,6 +267,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
             "cost_usd": led.get("cost_usd"),
             "teachers": teacher_servers(led),
             "embedded_teacher": any(t.is_local for t in spec.default_teachers()),
+            **({"endpoints": used} if used else {}),  # price, hours, cost and paused_after of each endpoint
         },
     )
     report.extend("annotate", {"reliability": _reliability(result.frame, spec, config.gold)})

@@ -117,3 +117,59 @@ def test_a_spec_endpoint_resolves_to_its_url_in_the_teacher_factory(endpoints, h
     assert teacher.name == f"teacher@endpoint:{NAME}"
     spec = TaskSpec.from_dict({"name": "fin", "labels": ["a", "b"], "teachers": [{"endpoint": NAME}]})
     assert spec.teachers[0].endpoint == NAME and spec.to_dict()["teachers"][0]["endpoint"] == NAME
+
+
+def _endpoint_task(tmp_path: Path) -> Path:
+    task = tmp_path / "task.yaml"
+    task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n")
+    return task
+
+
+@pytest.mark.slow  # the run goes on to the reliability and doubts figures before it stops
+def test_run_pauses_the_endpoint_after_annotate_even_when_the_run_fails(
+    endpoints, hub, tmp_path: Path, capsys
+) -> None:
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "scaledToZero")
+    source = write_table(pd.DataFrame({"text": [f"Sales fell {i}%." for i in range(6)]}), tmp_path / "in.csv")
+    # six texts: annotate labels them, then the run stops (a student needs ten) after the endpoint was paused
+    code, _, err = run_cli(
+        ["run", str(_endpoint_task(tmp_path)), str(source), "--out", str(tmp_path / "o"), "--pause-after"], capsys
+    )
+    assert code == 2 and "only 6 texts were labelled" in err and len(tgi.requests) == 6
+    assert api.state(NAME, hub.user) == "paused"
+    ledger = json.loads((tmp_path / "o" / "labelled.ledger.json").read_text())
+    assert ledger["endpoints"][NAME]["paused_after"] is True
+
+    pauses = [c for c in api.calls if c.endswith("/pause")]
+    assert len(pauses) == 1
+    api.set_state(NAME, hub.user, "running")
+    code, _, err = run_cli(["run", str(_endpoint_task(tmp_path)), str(source), "--out", str(tmp_path / "p")], capsys)
+    assert code == 2 and len(tgi.requests) == 6  # the cache answered; without --pause-after it keeps running
+    assert api.state(NAME, hub.user) == "running" and [c for c in api.calls if c.endswith("/pause")] == pauses
+
+
+@pytest.mark.slow
+def test_run_with_pause_after_reports_the_endpoint_paused(
+    endpoints, hub, tmp_path: Path, tiny_base_model: Path, capsys
+) -> None:
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "paused")
+    words = ["profit", "loss", "sales", "growth", "costs", "orders"]
+    texts = [f"The company said {w} changed by {i} percent." for i in range(5) for w in words]
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+    args = ["run", str(_endpoint_task(tmp_path)), str(source), "--out", str(tmp_path / "out"), "--pause-after"]
+    code, stdout, err = run_cli(
+        [*args, "--base", str(tiny_base_model), "--epochs", "1", "--no-int8", "--json"], capsys
+    )
+    assert code == 0, err[-3000:]
+    report = json.loads(stdout)
+    entry = report["stages"]["annotate"]["endpoints"][NAME]
+    assert entry["paused_after"] is True and entry["price_per_hour"] == 0.8
+    assert api.state(NAME, hub.user) == "paused" and len(tgi.requests) == len(texts)
+    assert len([c for c in api.calls if c.endswith("/resume")]) == 1
+    assert "paused_after" in (tmp_path / "out" / "report.md").read_text()

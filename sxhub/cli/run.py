@@ -44,6 +44,11 @@ from . import emit_json
 @click.option("--threads", type=int, help="CPU threads for training and prediction.")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Label cache folder (default: $SXHUB_CACHE).")
+@click.option(
+    "--pause-after",
+    is_flag=True,
+    help="Pause the teachers' Inference Endpoints once annotate is done (even when it fails).",
+)
 @click.option("--cpu-usd-per-hour", type=float, help="Price of the CPU machine the student runs on (card's $ figure).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout.")
 def run(
@@ -66,6 +71,7 @@ def run(
     threads: int | None,
     no_int8: bool,
     cache_dir: str | None,
+    pause_after: bool,
     cpu_usd_per_hour: float | None,
     as_json: bool,
 ) -> None:
@@ -95,6 +101,7 @@ def run(
         int8=not no_int8,
         cpu_usd_per_hour=cpu_usd_per_hour,
         cache_dir=cache_dir,
+        pause_after=pause_after,
         progress=os.environ.get("TQDM_DISABLE") != "1",
     )
     report = run_pipeline(task, input_path, config)
