@@ -132,6 +132,61 @@ def tune_model(work: Path, train: pd.DataFrame) -> dict[str, Any]:
     return {"train": result.info["train"], "lora": result.info["lora"], "base_model": result.info["base_model"]}
 
 
+def backfill_writing_budget(work: Path) -> int | None:
+    """A model tuned before ``sxhub tune`` recorded ``writing.max_tokens`` (commit 11ad615) gets the figure that
+    ``sxhub tune`` writes now, computed by its own functions on the same examples (same texts, options and seed);
+    returns it, or None when the folder already had one."""
+    from transformers import AutoTokenizer
+
+    from sxhub.data import load_labelled
+    from sxhub.spec import load_spec
+    from sxhub.tune import TuneOptions, build_examples, writing_budget
+
+    info_path = work / "model" / "sxhub.json"
+    info = json.loads(info_path.read_text())
+    if info.get("writing", {}).get("max_tokens"):
+        return None
+    spec, opts = load_spec(TASK), TuneOptions(holdout=0)
+    data = load_labelled(work / "train.csv", label_names=spec.label_names, multi_label=False)
+    examples = build_examples(
+        spec, data.texts, data.labels, writing=opts.writing, topic_share=opts.topic_share, seed=opts.seed
+    )
+    tokenizer = AutoTokenizer.from_pretrained(work / "model")
+    budget = writing_budget(tokenizer, [e.answer for e in examples if e.kind == "writing"])
+    info["writing"]["max_tokens"] = budget
+    info_path.write_text(json.dumps(info, indent=2))
+    return budget
+
+
+def tune_speed(work: Path, n_texts: int) -> dict[str, Any]:
+    """The tuning cost on ``THREADS`` torch threads: ``sxhub tune`` (defaults) on the first ``n_texts`` training texts
+    (a stratified sample, so their lengths are those of the full set), scaled to 1,000 texts by examples trained."""
+    from sxhub.tune import TuneOptions, tune
+
+    sample = pd.read_csv(work / "train.csv", dtype=str)
+    sample, _ = _stratified(sample, n_texts)
+    sample.to_csv(work / "train-speed.csv", index=False)
+    result = tune(TASK, work / "train-speed.csv", work / "model-speed", TuneOptions(holdout=0), progress=True)
+    t = result.info["train"]
+    per_example = t["seconds"] / t["n_trained"]
+    cpu_per_example = t["cpu_seconds"] / t["n_trained"]
+    at_1000 = round(1000 * (1 + TuneOptions().writing))  # 1,000 labelling + 300 writing examples
+    return {
+        "n_texts": n_texts,
+        "train": t,
+        "seconds_per_example": round(per_example, 3),
+        "cpu_seconds_per_example": round(cpu_per_example, 3),
+        "examples_for_1000_texts": at_1000,
+        "projected_seconds_for_1000_texts": round(per_example * at_1000, 1),
+    }
+
+
+def _stratified(frame: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(frame, train_size=n, random_state=42, stratify=frame["label"])
+
+
 def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
     from sxhub.cache import LabelCache
     from sxhub.generate import GenerateOptions, generate
@@ -142,6 +197,7 @@ def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
     spec = spec.__class__.from_dict({**spec.to_dict(), "samples": 3, "temperature": 1.0})
     topics = sorted({t for t in text_topics(train["text"].tolist()) if t})
     options = GenerateOptions(n=n, topics=topics, temperature=1.0, seed=0)
+    backfilled = backfill_writing_budget(work)
     cache = LabelCache(work / "cache")
     try:
         result = generate(spec, options, cache=cache, concurrency=16, writers=[str(work / "model")])
@@ -151,6 +207,7 @@ def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
     frame.to_parquet(work / "generated.parquet")
     summary = result.summary()
     summary["n_topics"] = len(topics)
+    summary["writing_max_tokens_backfilled"] = backfilled
     summary["label_counts"] = dict(Counter(frame.loc[~frame["failed"], "label"]))
     summary["mean_agreement"] = round(float(frame.loc[~frame["failed"], "agreement"].mean()), 4)
     return summary
@@ -200,7 +257,10 @@ def distinct(texts: list[str], n: int) -> float:
 
 
 def diversity_and_leakage(work: Path, train: pd.DataFrame) -> dict[str, Any]:
-    from sxhub.synth import Embedder, identity_tokens, leaked_identity, normalise_for_dedup, shared_ngrams
+    """Diversity of the written texts, and each one checked against its nearest training text by ``sxhub twins``'s
+    own checks (``twin_flags`` with ``TwinOptions()``: no word 5-gram copied, no identity token kept)."""
+    from sxhub.synth import Embedder, normalise_for_dedup
+    from sxhub.twins import TwinOptions, twin_flags
 
     generated = pd.read_parquet(work / "generated.parquet")["text"].tolist()
     real = train["text"].tolist()
@@ -208,16 +268,24 @@ def diversity_and_leakage(work: Path, train: pd.DataFrame) -> dict[str, Any]:
     sims = embed(generated) @ embed(real).T
     nearest = sims.argmax(axis=1)
     best = sims.max(axis=1)
-    shared = [shared_ngrams(real[j], text) for text, j in zip(generated, nearest, strict=True)]
-    leaked = [leaked_identity(identity_tokens(real[j]), text) for text, j in zip(generated, nearest, strict=True)]
+    opts = TwinOptions()
+    checks = []
+    for text, j in zip(generated, nearest, strict=True):
+        # similarity=None and equal labels: only the copy checks (a written text is not meant to keep a meaning)
+        flags, leaked, shared, _ = twin_flags(
+            real[j], real[j], text, similarity=None, original_labels=["x"], twin_labels=["x"], opts=opts
+        )
+        checks.append((flags, leaked, shared))
     real_keys = {normalise_for_dedup(t) for t in real}
-    exact = sum(normalise_for_dedup(t) in real_keys for t in generated)
-    copied = [i for i, s in enumerate(shared) if s > 0]
-    near_verbatim = [i for i in range(len(generated)) if best[i] >= 0.95 or shared[i] >= 3]
+    exact = [i for i, t in enumerate(generated) if normalise_for_dedup(t) in real_keys]
+    wording = [i for i, (_, _, shared) in enumerate(checks) if shared > opts.max_shared_ngrams]
+    identity = [i for i, (_, leaked, _) in enumerate(checks) if leaked]
+    flagged = [i for i, (flags, _, _) in enumerate(checks) if flags]
+    near_verbatim = sorted(set(exact) | {i for i in range(len(generated)) if best[i] >= 0.95 or checks[i][2] >= 3})
     examples = [
         {"generated": generated[i], "nearest_training_text": real[nearest[i]], "similarity": round(float(best[i]), 3),
-         "shared_5grams": shared[i]}
-        for i in sorted(near_verbatim, key=lambda i: -best[i])[:5]
+         "flags": checks[i][0]}
+        for i in sorted(near_verbatim or flagged, key=lambda i: -best[i])[:5]
     ]  # fmt: skip
     lengths = [len(_WORD.findall(t)) for t in generated]
     return {
@@ -235,12 +303,21 @@ def diversity_and_leakage(work: Path, train: pd.DataFrame) -> dict[str, Any]:
             "p95": round(float(np.quantile(best, 0.95)), 4),
             "max": round(float(best.max()), 4),
         },
-        "exact_copies": exact,
-        "with_shared_5gram": len(copied),
-        "with_identity_kept": sum(bool(x) for x in leaked),
+        "twins_checks": {
+            "options": {
+                "ngram": opts.ngram,
+                "max_shared_ngrams": opts.max_shared_ngrams,
+                "min_number_digits": opts.min_number_digits,
+            },
+            "wording_copied": len(wording),
+            "identity_kept": len(identity),
+            "flagged": len(flagged),
+        },
+        "exact_copies": len(exact),
         "near_verbatim": len(near_verbatim),
-        "near_verbatim_rule": "MiniLM similarity >= 0.95 to the nearest training text, or >= 3 word 5-grams copied from it",
-        "near_verbatim_examples": examples,
+        "near_verbatim_rule": "an exact copy (after lowercasing, words only), MiniLM similarity >= 0.95 to the nearest "
+        "training text, or >= 3 of its word 5-grams copied",
+        "examples": examples,
     }
 
 
@@ -249,7 +326,7 @@ def write_report(results: dict[str, Any]) -> None:
     (RESULTS / "tune.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     un, tu, tr = results["untuned"], results["tuned"], results["tune"]
     st, dv, gen = results["students"], results["diversity"], results["generate"]
-    t = tr["train"]
+    t, sp = tr["train"], results["tune_speed"]
     gap = (st["real"]["accuracy"] - st["generated"]["accuracy"]) * 100
     lines = [
         "# Synthetic model benchmark (sxhub tune, SmolLM2-135M-Instruct, Financial PhraseBank allagree)",
@@ -283,7 +360,15 @@ def write_report(results: dict[str, Any]) -> None:
         f"{len(tr['lora']['target_modules'])} projections of the top {len(tr['lora']['layers'] or []) or 'all'} layers: "
         f"**{t['seconds']:.0f} s wall, {t['cpu_seconds']:.0f} CPU-seconds**, peak memory {t['peak_rss_mb']:.0f} MB "
         f"(load average {tr['timing']['load_average']}). {t['examples_per_s']:.3f} examples/s wall; "
-        f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example.",
+        f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example (torch threads: {t['threads']}).",
+        "",
+        f"Tuning speed on {sp['train']['threads']} torch threads: the same defaults on {sp['n_texts']} of the training "
+        f"texts ({sp['train']['n_trained']} examples) took {sp['train']['seconds']:.0f} s wall, "
+        f"{sp['train']['cpu_seconds']:.0f} CPU-seconds, peak memory {sp['train']['peak_rss_mb']:.0f} MB (load average "
+        f"{sp['timing']['load_average']}): {sp['seconds_per_example']:.2f} s per example, so 1,000 texts "
+        f"({sp['examples_for_1000_texts']} examples) take about **{sp['projected_seconds_for_1000_texts'] / 60:.1f} "
+        f"minutes** at that load. Goal (1,000 examples in under 15 minutes on 2 cores): "
+        f"**{'met' if sp['projected_seconds_for_1000_texts'] <= 900 else 'not met'}** at this load.",
         "",
         "## 2. What the written data is worth",
         "",
@@ -310,15 +395,17 @@ def write_report(results: dict[str, Any]) -> None:
     for key, pair in dv["distinct"].items():
         lines.append(f"| {key.replace('_', '-')} | {pair['generated']:.3f} | {pair['real']:.3f} |")
     lines.append(f"| mean words per text | {dv['mean_words']['generated']} | {dv['mean_words']['real']} |")
-    ns = dv["nearest_similarity"]
+    ns, tw = dv["nearest_similarity"], dv["twins_checks"]
     lines += [
         "",
         f"Nearest training text (MiniLM cosine): mean {ns['mean']:.3f}, median {ns['median']:.3f}, 95th percentile "
         f"{ns['p95']:.3f}, max {ns['max']:.3f}.",
         "",
-        f"Copies (the checks of `sxhub twins` against the nearest training text): {dv['exact_copies']} exact copies, "
-        f"{dv['with_shared_5gram']} texts share at least one word 5-gram, {dv['with_identity_kept']} keep an identity "
-        f"token (a name, number or handle) of it; **{dv['near_verbatim']} near-verbatim** ({dv['near_verbatim_rule']}).",
+        f"Copies, each written text against its nearest training text with the checks of `sxhub twins` (defaults): "
+        f'{tw["wording_copied"]} copy at least one word 5-gram (twins\' "wording copied"), {tw["identity_kept"]} keep '
+        f"an identity token of it (a name, number of {tw['options']['min_number_digits']}+ digits or handle; twins' "
+        f'"identity kept"), {tw["flagged"]} flagged in all. {dv["exact_copies"]} exact copies; '
+        f"**{dv['near_verbatim']} near-verbatim** ({dv['near_verbatim_rule']}).",
         "",
         "Timings per stage: "
         + "; ".join(
@@ -335,13 +422,14 @@ def main() -> None:
     parser.add_argument("--train", type=int, default=1000)
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--generate", type=int, default=1000)
+    parser.add_argument("--speed-texts", type=int, default=200, help="training texts of the tuning-speed run")
     parser.add_argument("--quick", action="store_true", help="60 training texts, 30 test texts, 20 written texts")
     parser.add_argument(
         "--threads", type=int, default=THREADS, help="torch threads (1 on a busy machine: 2 threads then spin-wait)"
     )
     args = parser.parse_args()
     if args.quick:
-        args.train, args.test, args.generate = 60, 30, 20
+        args.train, args.test, args.generate, args.speed_texts = 60, 30, 20, 20
         args.work = args.work.with_name(args.work.name + "-quick")
     args.work.mkdir(parents=True, exist_ok=True)
     import torch
@@ -363,6 +451,7 @@ def main() -> None:
     results["generate"] = Stage(args.work, "generate").run(lambda: generate_texts(args.work, train, args.generate))
     results["students"] = Stage(args.work, "students").run(lambda: train_students(args.work, train, test))
     results["diversity"] = Stage(args.work, "diversity").run(lambda: diversity_and_leakage(args.work, train))
+    results["tune_speed"] = Stage(args.work, "tune_speed").run(lambda: tune_speed(args.work, args.speed_texts))
     if not args.quick:
         write_report(results)
     print(json.dumps({k: results[k] for k in ("untuned", "tuned")}, default=str)[:2000])
