@@ -25,12 +25,9 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .errors import InputError, ModelError
-
-if TYPE_CHECKING:
-    from .tune import TuneOptions
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +37,22 @@ CHATML = (
     "'\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
 )
 INSTALL_HINT = 'pip install "sxhub[tune]"'
+
+
+class TrainSettings(Protocol):
+    """What training reads from its options: :class:`sxhub.tune.TuneOptions` is one (so this module never imports
+    :mod:`sxhub.tune`, which imports it)."""
+
+    epochs: float
+    group_size: int
+    learning_rate: float
+    lora_r: int
+    lora_alpha: int
+    lora_dropout: float
+    target_modules: list[str]
+    lora_layers: int | None
+    max_length: int
+    seed: int
 
 
 @dataclass
@@ -143,7 +156,7 @@ def encode_examples(
     tokenizer: Any, examples: Sequence[ChatExample], max_length: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Token ids, prompt length and shared-prefix length of each example; and how many were too long."""
-    from .teachers.tuned import chat_prompt_ids, encode, end_of_turn
+    from .teachers.synthetic_model import chat_prompt_ids, encode, end_of_turn
 
     closing = end_of_turn(tokenizer)
     encoded, too_long = [], 0
@@ -290,7 +303,7 @@ def top_layers(model: Any, count: int | None) -> list[int] | None:
 
 
 def train_local(
-    examples: Sequence[ChatExample], base: BaseModel, opts: TuneOptions, *, progress: bool
+    examples: Sequence[ChatExample], base: BaseModel, opts: TrainSettings, *, progress: bool
 ) -> tuple[Any, Any, dict[str, Any]]:
     """LoRA with TRL's SFTTrainer on shared-prefix groups; returns the merged model, tokenizer and figures."""
     try:
@@ -381,7 +394,7 @@ def train_local(
 # the AutoTrain backend
 # ------------------------------------------------------------------------------------------------------------------
 def train_autotrain(
-    examples: Sequence[ChatExample], base: BaseModel, opts: TuneOptions, *, progress: bool
+    examples: Sequence[ChatExample], base: BaseModel, opts: TrainSettings, *, progress: bool
 ) -> tuple[Any, Any, dict[str, Any]]:
     """AutoTrain's ``llm-sft`` trainer (LoRA, merged) on the same chat examples, rendered with the base's template."""
     import pandas as pd

@@ -401,7 +401,7 @@ def publish_generator(
     loads it. The card (base model, LoRA settings, the data it learned from, held-out scores) is rendered again
     for the repo id.
     """
-    from .teachers.tuned import read_info
+    from .teachers.synthetic_model import read_info
     from .tune import write_card
 
     src = check_model_dir(model_dir)

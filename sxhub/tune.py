@@ -10,7 +10,8 @@ of chat examples built from LABELLED and the task spec:
   as ``{"text": ...}``. A text's topic is its most distinctive word or word pair (TF-IDF over the training texts).
 
 A stratified share of LABELLED (``holdout``) is never trained on; the tuned model labels it by scoring every
-label's answer (:mod:`sxhub.teachers.tuned`) and the scores against its labels go into ``sxhub.json`` and the card.
+label's answer (:mod:`sxhub.teachers.synthetic_model`) and the scores against its labels go into ``sxhub.json`` and
+the card.
 
 Training (the base model, shared-prefix batches, the local and AutoTrain backends) is in :mod:`sxhub.lora`.
 
@@ -268,7 +269,7 @@ def tune(
         "versions": _versions(),
     }
     if held_idx:
-        from .teachers.tuned import SyntheticModel
+        from .teachers.synthetic_model import SyntheticModel
 
         info["heldout"] = heldout_scores(
             SyntheticModel(model, tokenizer),

@@ -37,6 +37,7 @@ SPEC = TaskSpec.from_dict(
         "temperature": 1.0,
     }
 )
+ROOT = Path(__file__).resolve().parent.parent
 MULTI = TaskSpec(name="4p", multi_label=True, labels=["Product", "Place", "Price", "Promotion"])
 SENTENCES = {
     "positive": ["profit rose and sales grew strongly", "the order book doubled", "net sales increased by 5 %"],
@@ -170,7 +171,7 @@ def test_reasoning_specs_learn_answers_without_a_reason() -> None:
 
 
 def test_multi_label_answers_list_labels_in_label_order() -> None:
-    from sxhub.teachers.tuned import candidate_sets
+    from sxhub.teachers.synthetic_model import candidate_sets
     from sxhub.tune import build_examples
 
     (example,) = build_examples(MULTI, ["cheap shoes"], [["Price", "Product"]], writing=0, topic_share=0, seed=0)
@@ -270,6 +271,33 @@ def test_options_check_themselves() -> None:
     ):
         with pytest.raises(InputError, match=pattern.replace("(", r"\(")):
             TuneOptions(**bad)
+
+
+def _sxhub_imports(path: Path) -> set[str]:
+    """The sxhub modules a source file imports anywhere (top level, functions, TYPE_CHECKING), as dotted names."""
+    import ast
+
+    found: set[str] = set()
+    parent = ".".join(path.relative_to(ROOT).parent.parts)  # the package the module sits in, e.g. sxhub.teachers
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = parent.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(p for p in (base, node.module or "") if p)
+            found |= {module} | {f"{module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return {m for m in found if m.startswith("sxhub")}
+
+
+def test_training_serving_and_tuning_modules_import_no_cycle() -> None:
+    """sxhub.tune uses sxhub.lora (training) and the synthetic model; neither of those imports sxhub.tune, and the
+    model module does not import the teacher that serves it."""
+    sxhub_dir = ROOT / "sxhub"
+    lora = _sxhub_imports(sxhub_dir / "lora.py")
+    model = _sxhub_imports(sxhub_dir / "teachers" / "synthetic_model.py")
+    assert "sxhub.tune" not in lora and "sxhub.tune" not in model, (lora, model)
+    assert not any(m.startswith("sxhub.teachers.tuned") for m in model | lora), (lora, model)
+    assert "sxhub.lora" in _sxhub_imports(sxhub_dir / "tune.py")  # the check reads relative imports right
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -419,7 +447,7 @@ def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
 def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
     import torch
 
-    from sxhub.teachers.tuned import SyntheticModel, label_answer
+    from sxhub.teachers.synthetic_model import SyntheticModel, label_answer
 
     model = SyntheticModel.load(tuned)
     messages = build_messages(SPEC, "the firm makes paper")
@@ -468,7 +496,8 @@ def test_cache_identity_names_the_weights_not_the_path(tuned: Path, tmp_path: Pa
 
 def test_a_folder_that_is_no_synthetic_model_is_a_clear_error(tmp_path: Path, tiny_llama: Path, capsys) -> None:
     from sxhub.errors import TeacherUnavailableError
-    from sxhub.teachers.tuned import TunedTeacher, check_synthetic_model
+    from sxhub.teachers.synthetic_model import check_synthetic_model
+    from sxhub.teachers.tuned import TunedTeacher
 
     with pytest.raises(TeacherUnavailableError, match="not a synthetic model"):
         check_synthetic_model(tiny_llama)

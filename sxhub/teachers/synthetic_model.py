@@ -1,0 +1,536 @@
+"""The synthetic model: the folder ``sxhub tune`` writes, and the causal LM behind the tuned teacher, in-process.
+
+* **The folder** (:func:`read_info`, :func:`check_synthetic_model`, :func:`content_hash`): a transformers model
+  folder with ``sxhub.json`` of kind ``synthetic-model``. Its identity is the sha256 of the weight files and of
+  ``sxhub.json``, not its path: a retuned model never answers from a previous model's cache entries, and a moved
+  folder still does.
+* **Scores** (:meth:`SyntheticModel.label_probs`, :meth:`SyntheticModel.label_texts`): the log-probability of every
+  valid answer after the teachers' prompt. Single-label: a softmax over the labels' answers; multi-label: the
+  marginal probability of each label over the label sets (every subset when there are at most 64, else the subsets
+  up to the size that keeps 64 or fewer). The prompt part that requests share (system prompt, few-shot turns) runs
+  once and its key/value cache is reused; texts scored together run in one padded forward pass, their answers in a
+  second.
+* **Writing** (:meth:`SyntheticModel.write_batch`): the JSON opening ``{"text": "`` forced, the string sampled up
+  to its closing quote (top-p, a seed per row), rows decoded together.
+* **Chat tokens** (:func:`chat_prompt_ids`, :func:`encode`, :func:`end_of_turn`): how prompts and answers become
+  tokens, shared with training (:mod:`sxhub.lora`) so that scoring sees exactly what training saw.
+
+:mod:`sxhub.teachers.tuned` serves this model behind the Teacher interface.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import itertools
+import json
+import logging
+import math
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ModelError, TeacherError, TeacherUnavailableError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..spec import TaskSpec
+
+logger = logging.getLogger(__name__)
+
+INFO_FILE = "sxhub.json"
+KIND = "synthetic-model"
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+MAX_CANDIDATES = 64  # multi-label answers scored per text at most
+MIN_SHARED_PREFIX = 8  # tokens; a shorter shared prompt part is not worth a cache entry
+PREFIX_CACHE_SIZE = 4
+SCORED_CACHE_SIZE = 256  # texts whose label scores are kept (the samples of a text are scored once)
+MAX_ROWS = 64  # answer rows (texts x candidate answers) scored in one forward pass
+TEXTS_PER_BATCH = 16  # texts label_texts hands to one scoring call
+MAX_WRITE_TOKENS = 128  # a written text stops here at the latest (the learned budget is usually lower)
+WRITE_TRIES = 3
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the folder
+# ------------------------------------------------------------------------------------------------------------------
+def read_info(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """``sxhub.json`` of a synthetic model folder, or None when ``folder`` is not one."""
+    path = Path(folder).expanduser()
+    info_file = path / INFO_FILE
+    if not path.is_dir() or not info_file.is_file():
+        return None
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return info if isinstance(info, dict) and info.get("kind") == KIND else None
+
+
+def is_synthetic_model(model: str | os.PathLike[str] | None) -> bool:
+    """True when ``model`` is a local folder written by ``sxhub tune``."""
+    return bool(model) and read_info(model) is not None  # type: ignore[arg-type]
+
+
+def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
+    """The folder, or one error line that says what is missing and how to make it."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise TeacherUnavailableError(f"synthetic model folder {str(path)!r} not found; write one with `sxhub tune`.")
+    if read_info(path) is None:
+        raise TeacherUnavailableError(
+            f"{str(path)!r} is a folder but not a synthetic model (no sxhub.json of kind {KIND!r}); pass the folder "
+            "`sxhub tune` wrote."
+        )
+    if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHT_FILES):
+        raise TeacherUnavailableError(
+            f"synthetic model {str(path)!r} has no config.json or model weights; rerun `sxhub tune`."
+        )
+    return path
+
+
+@functools.lru_cache(maxsize=8)
+def _content_hash(folder: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
+    digest = hashlib.sha256()
+    for name, _, _ in stamps:
+        digest.update(name.encode())
+        with open(Path(folder) / name, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def content_hash(folder: str | os.PathLike[str]) -> str:
+    """sha256 over the weight files and ``sxhub.json`` (recomputed only when a file's size or mtime changes)."""
+    path = Path(folder).expanduser().resolve()
+    names = sorted(p.name for p in path.iterdir() if p.suffix in {".safetensors", ".bin"} or p.name == INFO_FILE)
+    stamps = tuple((n, (path / n).stat().st_size, (path / n).stat().st_mtime_ns) for n in names)
+    return _content_hash(str(path), stamps)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# answers
+# ------------------------------------------------------------------------------------------------------------------
+def label_answer(labels: Sequence[str], multi_label: bool) -> str:
+    """The JSON answer for ``labels`` exactly as :func:`sxhub.prompt.answer_example` writes it (no reason)."""
+    return json.dumps({"labels": list(labels)} if multi_label else {"label": labels[0]}, ensure_ascii=False)
+
+
+def candidate_sets(labels: Sequence[str], multi_label: bool, limit: int = MAX_CANDIDATES) -> list[tuple[str, ...]]:
+    """The answers scored: each label (single-label), or label sets in label order, smallest first (multi-label)."""
+    if not multi_label:
+        return [(name,) for name in labels]
+    sets: list[tuple[str, ...]] = []
+    for size in range(len(labels) + 1):
+        more = list(itertools.combinations(labels, size))
+        if sets and len(sets) + len(more) > limit:
+            break
+        sets += more
+    return sets
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the model
+# ------------------------------------------------------------------------------------------------------------------
+class SyntheticModel:
+    """A causal LM and its tokenizer, with answer scoring and string writing; thread-safe (one call at a time).
+
+    Works with any chat model folder (the untuned base too); ``info`` is the folder's ``sxhub.json`` when it has one.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, *, info: dict[str, Any] | None = None) -> None:
+        if not getattr(tokenizer, "chat_template", None):
+            raise ModelError("the model's tokenizer has no chat template; tune it with `sxhub tune` (it adds one).")
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.info = info or {}
+        self._lock = threading.RLock()
+        self._prefixes: OrderedDict[tuple[int, ...], list[tuple[Any, Any]]] = OrderedDict()
+        self._scored: OrderedDict[str, tuple[list[tuple[str, ...]], list[float]]] = OrderedDict()
+        self.end_of_turn = end_of_turn(tokenizer)
+        # tokens a written text may take: what `sxhub tune` measured on the texts it learned from, else the cap
+        learned = (self.info.get("writing") or {}).get("max_tokens")
+        self.write_budget = min(int(learned), MAX_WRITE_TOKENS) if learned else MAX_WRITE_TOKENS
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str]) -> SyntheticModel:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        path = Path(folder).expanduser()
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path)
+            model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"could not load the model in {str(path)!r} ({exc}); pass a causal LM folder.") from exc
+        return cls(model, tokenizer, info=read_info(path))
+
+    # -- tokens ----------------------------------------------------------------------------------------------------
+    def prompt_ids(self, messages: list[dict[str, str]]) -> tuple[list[int], int]:
+        return chat_prompt_ids(self.tokenizer, messages)
+
+    def answer_ids(self, answer: str) -> list[int]:
+        """An answer's tokens as training saw them: the answer and the end of the assistant turn."""
+        return encode(self.tokenizer, answer + self.end_of_turn)
+
+    # -- the key/value cache of shared prompt parts -----------------------------------------------------------------
+    def _cache(self, kv: list[tuple[Any, Any]], repeats: int = 1) -> Any:
+        from transformers import DynamicCache
+
+        data = [(k.expand(repeats, -1, -1, -1), v.expand(repeats, -1, -1, -1)) for k, v in kv]
+        return DynamicCache(ddp_cache_data=data, config=self.model.config)
+
+    def _prefix(self, ids: list[int], shared: int) -> tuple[int, list[tuple[Any, Any]] | None]:
+        """The longest cached prefix of ``ids``, computing and keeping ``ids[:shared]`` when it is new."""
+        for key in list(self._prefixes):
+            if len(key) < len(ids) and tuple(ids[: len(key)]) == key:
+                self._prefixes.move_to_end(key)
+                return len(key), self._prefixes[key]
+        if shared < MIN_SHARED_PREFIX:
+            return 0, None
+        import torch
+
+        out = self.model(input_ids=torch.tensor([ids[:shared]]), use_cache=True, logits_to_keep=1)
+        kv = [(layer.keys, layer.values) for layer in out.cache.layers]
+        self._prefixes[tuple(ids[:shared])] = kv
+        while len(self._prefixes) > PREFIX_CACHE_SIZE:
+            self._prefixes.popitem(last=False)
+        return shared, kv
+
+    # -- scoring ---------------------------------------------------------------------------------------------------
+    def answer_logprobs(self, messages: list[dict[str, str]], answers: Sequence[str]) -> list[float]:
+        """The total log-probability of each answer (with the end of the turn) after ``messages``."""
+        return self.batch_answer_logprobs([messages], answers)[0]
+
+    def batch_answer_logprobs(
+        self, prompts: Sequence[list[dict[str, str]]], answers: Sequence[str]
+    ) -> list[list[float]]:
+        """Per prompt, the total log-probability of each answer: two forward passes for the whole batch.
+
+        The prompts run on the cached shared prefix, right-padded; their key/value cache is repeated once per answer
+        and the answers run on it, each row at its own prompt's positions.
+        """
+        import torch
+
+        encoded = [self.prompt_ids(m) for m in prompts]
+        targets = [self.answer_ids(a) for a in answers]
+        count, longest, rows = len(targets), max(len(t) for t in targets), len(encoded)
+        decoder, head = self.model.get_decoder(), self.model.get_output_embeddings()
+        pad = _pad_id(self.tokenizer)
+        with self._lock, torch.inference_mode():
+            start, kv = self._prefix(*encoded[0])
+            if kv is not None and any(len(ids) <= start or ids[:start] != encoded[0][0][:start] for ids, _ in encoded):
+                start, kv = 0, None
+            rests = [ids[start:] for ids, _ in encoded]
+            width = max(len(r) for r in rests)
+            mask = torch.tensor([[1] * (start + len(r)) + [0] * (width - len(r)) for r in rests])
+            out = decoder(
+                input_ids=torch.tensor([r + [pad] * (width - len(r)) for r in rests]),
+                attention_mask=mask,
+                position_ids=torch.arange(start, start + width).expand(rows, -1),
+                cache=self._cache(kv, rows) if kv is not None else None,
+                use_cache=True,
+            )
+            ends = torch.tensor([len(r) - 1 for r in rests])
+            first = torch.log_softmax(head(out.last_hidden_state[torch.arange(rows), ends]).float(), dim=-1)
+            totals = [[float(first[b, t[0]]) for t in targets] for b in range(rows)]
+            if longest > 1:
+                from transformers import DynamicCache
+
+                repeated = [
+                    (layer.keys.repeat_interleave(count, dim=0), layer.values.repeat_interleave(count, dim=0))
+                    for layer in out.cache.layers
+                ]
+                answer_mask = [[1] * (len(t) - 1) + [0] * (longest - len(t)) for t in targets]
+                out2 = decoder(
+                    input_ids=torch.tensor([t[:-1] + [pad] * (longest - len(t)) for t in targets] * rows),
+                    attention_mask=torch.cat(
+                        [mask.repeat_interleave(count, dim=0), torch.tensor(answer_mask * rows)], dim=1
+                    ),
+                    position_ids=torch.tensor(
+                        [[start + len(r) + j for j in range(longest - 1)] for r in rests for _ in range(count)]
+                    ),
+                    cache=DynamicCache(ddp_cache_data=repeated, config=self.model.config),
+                    use_cache=False,
+                )
+                logp = torch.log_softmax(head(out2.last_hidden_state).float(), dim=-1)
+                for b in range(rows):
+                    for c, t in enumerate(targets):
+                        totals[b][c] += float(sum(logp[b * count + c, j - 1, t[j]] for j in range(1, len(t))))
+        return totals
+
+    def label_distribution(
+        self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
+    ) -> tuple[list[tuple[str, ...]], list[float]]:
+        """The scored answers and their probabilities (a softmax over the valid answers' log-probabilities)."""
+        return self.label_distributions([messages], labels, multi_label)[0]
+
+    def label_distributions(
+        self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str], multi_label: bool
+    ) -> list[tuple[list[tuple[str, ...]], list[float]]]:
+        """:meth:`label_distribution` for several prompts, scored in batches of up to ``MAX_ROWS`` answer rows.
+
+        The last few are kept: the samples of one text (``samples: N``) are scored once.
+        """
+        sets = candidate_sets(labels, multi_label)
+        answers = [label_answer(s, multi_label) for s in sets]
+        keys = [json.dumps([m, list(labels), multi_label], ensure_ascii=False) for m in prompts]
+        with self._lock:
+            todo = [i for i, key in enumerate(keys) if key not in self._scored]
+            step = max(1, MAX_ROWS // len(answers))
+            for chunk in range(0, len(todo), step):
+                part = todo[chunk : chunk + step]
+                for i, logps in zip(
+                    part, self.batch_answer_logprobs([prompts[i] for i in part], answers), strict=True
+                ):
+                    self._scored[keys[i]] = (sets, softmax(logps))
+            found = [self._scored[key] for key in keys]
+            while len(self._scored) > SCORED_CACHE_SIZE:
+                self._scored.popitem(last=False)
+        return found
+
+    def label_probs(
+        self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
+    ) -> dict[str, float]:
+        """Per label: its probability (single-label, summing to 1) or its marginal probability (multi-label)."""
+        sets, probs = self.label_distribution(messages, labels, multi_label)
+        return marginals(sets, probs, labels)
+
+    def label_texts(
+        self, spec: TaskSpec, texts: Sequence[str], *, progress: bool = False
+    ) -> tuple[list[Any], np.ndarray]:
+        """The most probable answer for each text (a label, or a list of labels for multi-label tasks) and the label
+        probabilities (rows: texts; columns: the spec's labels), from the teachers' prompt for ``spec``."""
+        import sys
+
+        import numpy as np
+        from tqdm.auto import tqdm
+
+        from ..prompt import build_messages
+
+        chosen: list[Any] = []
+        rows = []
+        with tqdm(total=len(texts), desc="scoring", unit="text", file=sys.stderr, disable=not progress) as bar:
+            for start in range(0, len(texts), TEXTS_PER_BATCH):
+                part = [build_messages(spec, text) for text in texts[start : start + TEXTS_PER_BATCH]]
+                for sets, probs in self.label_distributions(part, spec.label_names, spec.multi_label):
+                    best = sets[max(range(len(sets)), key=probs.__getitem__)]
+                    chosen.append(list(best) if spec.multi_label else best[0])
+                    scores = marginals(sets, probs, spec.label_names)
+                    rows.append([scores[name] for name in spec.label_names])
+                bar.update(len(part))
+        return chosen, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.label_names))
+
+    # -- writing ---------------------------------------------------------------------------------------------------
+    def write(
+        self, messages: list[dict[str, str]], key: str, *, temperature: float, seed: int, max_tokens: int
+    ) -> tuple[str, int, int]:
+        """One string for ``{"key": ...}``: (text, prompt tokens, written tokens). See :meth:`write_batch`."""
+        result = self.write_batch([WriteJob(messages, key, temperature, seed, max_tokens)])[0]
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def write_batch(self, jobs: Sequence[WriteJob]) -> list[tuple[str, int, int] | TeacherError]:
+        """Strings for several writing requests at once: per job (text, prompt tokens, written tokens), or the error.
+
+        The JSON opening ``{"key": "`` is forced and each row is sampled (temperature, top-p 0.95, its own seed) up
+        to its closing quote, the end of the turn or its token budget. Rows run together (one forward pass per
+        token for all of them): a small model's decoding costs about the same for one row as for sixteen. A row that
+        wrote nothing is written again with the next seed, up to ``WRITE_TRIES`` times.
+        """
+        results: list[tuple[str, int, int] | TeacherError | None] = [None] * len(jobs)
+        written = [0] * len(jobs)
+        todo = list(range(len(jobs)))
+        for attempt in range(WRITE_TRIES):
+            if not todo:
+                break
+            outputs = self._sample([jobs[i] for i in todo], attempt)
+            for i, (prompt_len, tokens) in zip(todo, outputs, strict=True):
+                written[i] += len(tokens)
+                text = json_string_content(self.tokenizer.decode(tokens, skip_special_tokens=True))
+                if text:
+                    results[i] = (text, prompt_len, written[i])
+            todo = [i for i in todo if results[i] is None]
+        for i in todo:
+            results[i] = TeacherError(
+                f"the tuned model wrote an empty text {WRITE_TRIES} times in a row (seed {jobs[i].seed})"
+            )
+        return [r for r in results if r is not None]
+
+    def _sample(self, jobs: Sequence[WriteJob], attempt: int) -> list[tuple[int, list[int]]]:
+        """(prompt tokens, sampled tokens) per job: one batched decoding loop over a shared prompt prefix."""
+        import torch
+
+        prompts = []
+        for job in jobs:
+            ids, shared = self.prompt_ids(job.messages)
+            prompts.append((len(ids), ids + encode(self.tokenizer, '{"' + job.key + '": "'), shared))
+        causal = self.model
+        decoder, head = causal.get_decoder(), causal.get_output_embeddings()
+        rows = len(jobs)
+        with self._lock, torch.inference_mode():
+            start, kv = self._prefix(prompts[0][1], prompts[0][2])
+            if kv is not None and any(p[1][:start] != prompts[0][1][:start] for p in prompts):
+                start, kv = 0, None
+            rests = [p[1][start:] for p in prompts]
+            width = max(len(r) for r in rests)
+            pad = _pad_id(self.tokenizer)
+            mask = torch.tensor([[1] * start + [1] * len(r) + [0] * (width - len(r)) for r in rests])
+            out = decoder(
+                input_ids=torch.tensor([r + [pad] * (width - len(r)) for r in rests]),
+                attention_mask=mask,
+                position_ids=torch.arange(start, start + width).expand(rows, -1),
+                cache=self._cache(kv, rows) if kv is not None else None,
+                use_cache=True,
+            )
+            cache = out.cache
+            ends = torch.tensor([len(r) - 1 for r in rests])
+            logits = head(out.last_hidden_state[torch.arange(rows), ends]).float()
+            generators = [torch.Generator().manual_seed(job.seed + 1000 * attempt) for job in jobs]
+            budgets = [max(8, min(int(job.max_tokens), self.write_budget)) for job in jobs]
+            sampled: list[list[int]] = [[] for _ in jobs]
+            live = list(range(rows))  # the rows still writing, in the order of the cache's batch
+            eos = self.tokenizer.eos_token_id
+            for step in range(max(budgets)):
+                tokens = [_pick(logits[k], jobs[b].temperature, generators[b]) for k, b in enumerate(live)]
+                keep = []
+                for k, b in enumerate(live):
+                    if tokens[k] == eos:
+                        continue
+                    sampled[b].append(tokens[k])
+                    if len(sampled[b]) < budgets[b] and not _closed(self.tokenizer.decode(sampled[b])):
+                        keep.append(k)
+                if not keep:
+                    break
+                if len(keep) < len(live):  # finished rows leave the batch: later steps cost less
+                    index = torch.tensor(keep)
+                    cache.batch_select_indices(index)
+                    mask = mask[index]
+                    live = [live[k] for k in keep]
+                    tokens = [tokens[k] for k in keep]
+                mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype)], dim=1)
+                out = decoder(
+                    input_ids=torch.tensor(tokens).unsqueeze(1),
+                    attention_mask=mask,
+                    position_ids=torch.tensor([[start + len(rests[b]) + step] for b in live]),
+                    cache=cache,
+                    use_cache=True,
+                )
+                cache = out.cache
+                logits = head(out.last_hidden_state[:, -1]).float()
+        return [(p[0], tokens) for p, tokens in zip(prompts, sampled, strict=True)]
+
+
+@dataclass(frozen=True)
+class WriteJob:
+    """One writing request: the chat, the JSON key of the text, and how to sample it."""
+
+    messages: list[dict[str, str]]
+    key: str
+    temperature: float
+    seed: int
+    max_tokens: int
+
+
+def _pick(logits: Any, temperature: float, generator: Any, top_p: float = 0.95) -> int:
+    """The next token: the most probable at temperature 0, else a top-p sample with the row's own generator."""
+    import torch
+
+    if temperature <= 0:
+        return int(logits.argmax())
+    probs = torch.softmax(logits / temperature, dim=-1)
+    ordered, index = probs.sort(descending=True)
+    keep = ordered.cumsum(0) - ordered < top_p  # the smallest head whose mass reaches top_p
+    ordered = ordered * keep
+    choice = torch.multinomial(ordered / ordered.sum(), 1, generator=generator)
+    return int(index[choice])
+
+
+def _closed(text: str) -> bool:
+    """Whether a forced-open JSON string has reached its closing (unescaped) quote."""
+    return _STRING_RE.match(text) is not None
+
+
+def encode(tokenizer: Any, text: str) -> list[int]:
+    """Token ids of ``text`` without added special tokens (the chat template writes its own)."""
+    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], int]:
+    """The prompt's token ids (ending where the assistant answers) and how many of them the turns before the last
+    one fill: the part that requests of one kind share (0 when it is no clean token prefix)."""
+    ids = encode(tokenizer, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+    shared = 0
+    if len(messages) > 1:
+        head = encode(tokenizer, tokenizer.apply_chat_template(messages[:-1], tokenize=False))
+        if len(head) < len(ids) and ids[: len(head)] == head:
+            shared = len(head)
+    return ids, shared
+
+
+def _pad_id(tokenizer: Any) -> int:
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return int(pad or 0)
+
+
+def end_of_turn(tokenizer: Any) -> str:
+    """What the chat template writes after an assistant's content (``<|im_end|>`` for ChatML), without the newline."""
+    marker = "\ue000"
+    rendered = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}], tokenize=False
+    )
+    return rendered.split(marker, 1)[1].rstrip() if marker in rendered else ""
+
+
+_STRING_RE = re.compile(r'((?:[^"\\]|\\.)*)"')
+
+
+def json_string_content(raw: str) -> str:
+    """The content of a JSON string whose opening quote was forced: up to the closing quote, unescaped, and with
+    whitespace normalised (what :func:`sxhub.synth.parse_text_reply` would read)."""
+    match = _STRING_RE.match(raw)
+    body = match.group(1) if match else raw.rstrip("\\")
+    try:
+        text = json.loads(f'"{body}"')
+    except json.JSONDecodeError:
+        text = body.replace('\\"', '"').replace("\\n", " ").replace("\\\\", "\\")
+    return " ".join(str(text).split())
+
+
+def softmax(logps: Sequence[float], temperature: float = 1.0) -> list[float]:
+    top = max(logps)
+    weights = [math.exp((x - top) / temperature) for x in logps]
+    total = sum(weights)
+    return [w / total for w in weights]
+
+
+def marginals(sets: Sequence[tuple[str, ...]], probs: Sequence[float], labels: Sequence[str]) -> dict[str, float]:
+    """Per label, the total probability of the answers that hold it."""
+    return {name: float(sum(p for s, p in zip(sets, probs, strict=True) if name in s)) for name in labels}
+
+
+_LOADING = threading.Lock()
+
+
+def shared_model(folder: str | os.PathLike[str]) -> SyntheticModel:
+    """One loaded model per folder content in this process (a writer and a labeller share it).
+
+    Loads one at a time: ``from_pretrained`` swaps torch's weight initialisers process-wide while it runs, and two
+    loads in parallel threads (concurrent first requests) would leave them swapped for every later load.
+    """
+    path = str(Path(folder).expanduser().resolve())
+    with _LOADING:
+        return _load_shared(path, content_hash(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_shared(folder: str, digest: str) -> SyntheticModel:
+    logger.info("loading the synthetic model %s (%s)", folder, digest[:12])
+    return SyntheticModel.load(folder)
