@@ -102,7 +102,7 @@ def label_test(model_dir: str, test: pd.DataFrame) -> dict[str, Any]:
     """Accuracy of a causal LM against the experts, labelling by scoring (``SyntheticModel.label_texts``)."""
     from sxhub.metrics import score
     from sxhub.spec import load_spec
-    from sxhub.teachers.tuned import SyntheticModel
+    from sxhub.teachers.synthetic_model import SyntheticModel
     from sxhub.tune import calibration_error
 
     spec = load_spec(TASK)
