@@ -44,6 +44,28 @@ TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
 THREADS = 2
 
 
+def machine() -> dict[str, Any]:
+    """The CPU and memory the figures were measured on."""
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    flags = ""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+        cpu = next(line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name"))
+        flags = next(line for line in info.splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        pass
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "avx512": " avx512f" in flags,
+        "memory_gb": round(memory, 1),
+        "load_average_at_start": list(os.getloadavg()),
+    }
+
+
 def load_avg() -> float:
     return round(os.getloadavg()[0], 2)
 
@@ -331,8 +353,9 @@ def write_report(results: dict[str, Any]) -> None:
     lines = [
         "# Synthetic model benchmark (sxhub tune, SmolLM2-135M-Instruct, Financial PhraseBank allagree)",
         "",
-        f"Run {results['date']}; {results['versions']}; torch threads {THREADS}. The machine's 2 cores were shared "
-        "with other work: the load average is given per stage (above 2 means the timings are slowed).",
+        f"Run {results['date']} on {results['machine']['cpu']} ({results['machine']['cores']} cores, "
+        f"{results['machine']['memory_gb']} GB); {results['versions']}; torch threads {THREADS}. The cores were "
+        "shared with other work: the load average is given per stage (above 2 means the timings are slowed).",
         "",
         f"Test split: {un['n']} sentences (stratified, seed 42), never trained on. Training texts: {results['n_train']} "
         "(a stratified sample of the rest) with the experts' labels.",
@@ -443,6 +466,7 @@ def main() -> None:
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "n_train": len(train),
+        "machine": machine(),
         "versions": f"torch {torch.__version__}, transformers {__import__('transformers').__version__}",
     }
     results["untuned"] = Stage(args.work, "untuned").run(lambda: label_test(base, test))
