@@ -42,6 +42,7 @@ DATA = ROOT.parent / "shared" / "data" / "financial_phrasebank" / "sentences_all
 RESULTS = ROOT / "bench" / "results"
 TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
 THREADS = 2
+STAGES = ["untuned", "tune", "tuned", "generate", "students", "diversity", "tune_speed"]
 
 
 def machine() -> dict[str, Any]:
@@ -80,9 +81,10 @@ def cpu_seconds() -> float:
 class Stage:
     """Times a stage (wall and CPU seconds, load average at both ends) and stores its result as JSON in work/."""
 
-    def __init__(self, work: Path, name: str) -> None:
+    def __init__(self, work: Path, name: str, conditions: dict[str, Any]) -> None:
         self.path = work / f"{name}.json"
         self.name = name
+        self.conditions = conditions  # threads, niceness, bench lock: recorded with the timing
 
     def done(self) -> dict[str, Any] | None:
         return json.loads(self.path.read_text()) if self.path.is_file() else None
@@ -99,6 +101,7 @@ class Stage:
             "seconds": round(time.perf_counter() - wall, 1),
             "cpu_seconds": round(cpu_seconds() - cpu, 1),
             "load_average": [load, load_avg()],
+            **self.conditions,
         }
         self.path.write_text(json.dumps(result, indent=2, default=str))
         print(f"[{self.name}] done: {json.dumps(result['timing'])}", flush=True)
@@ -343,73 +346,107 @@ def diversity_and_leakage(work: Path, train: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def write_report(results: dict[str, Any]) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tune.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    un, tu, tr = results["untuned"], results["tuned"], results["tune"]
-    st, dv, gen = results["students"], results["diversity"], results["generate"]
-    t, sp = tr["train"], results["tune_speed"]
-    gap = (st["real"]["accuracy"] - st["generated"]["accuracy"]) * 100
+def _conditions(stage: dict[str, Any]) -> str:
+    """How a stage was run: load average at both ends, torch threads, niceness, whether it held the bench lock."""
+    t = stage["timing"]
+    parts = [f"load {t['load_average'][0]:.1f} -> {t['load_average'][1]:.1f}"]
+    if "threads" in t:
+        parts.append(f"{t['threads']} threads")
+    if "niceness" in t:
+        parts.append(f"nice {t['niceness']}")
+    if "bench_lock" in t:
+        parts.append("bench lock held" if t["bench_lock"] else "outside the bench lock")
+    return ", ".join(parts)
+
+
+def _labelling_section(results: dict[str, Any]) -> list[str]:
+    un, tu = results.get("untuned"), results.get("tuned")
     lines = [
-        "# Synthetic model benchmark (sxhub tune, SmolLM2-135M-Instruct, Financial PhraseBank allagree)",
-        "",
-        f"Run {results['date']} on {results['machine']['cpu']} ({results['machine']['cores']} cores, "
-        f"{results['machine']['memory_gb']} GB); {results['versions']}; torch threads {THREADS}. The cores were "
-        "shared with other work: the load average is given per stage (above 2 means the timings are slowed).",
-        "",
-        f"Test split: {un['n']} sentences (stratified, seed 42), never trained on. Training texts: {results['n_train']} "
-        "(a stratified sample of the rest) with the experts' labels.",
-        "",
         "## 1. Labelling accuracy against the experts",
         "",
-        "| model | accuracy | macro-F1 | alpha | mean confidence | ECE | texts/s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| model | accuracy | macro-F1 | alpha | mean confidence | ECE | texts/s | run |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for name, r in (("untuned SmolLM2-135M-Instruct", un), ("tuned (sxhub tune)", tu)):
-        lines.append(
-            f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | {r['krippendorff_alpha'] or 0:.3f} | "
-            f"{r['mean_confidence']:.3f} | {r['ece']:.3f} | {r['texts_per_s']:.2f} |"
-        )
-    goal = "met" if tu["accuracy"] >= 0.85 else "not met"
-    lines += [
-        "",
-        f"Goal: tuned accuracy >= 0.85: **{goal}** ({tu['accuracy']:.3f}). Untuned predictions: "
-        f"{un['predicted_counts']}; tuned: {tu['predicted_counts']}.",
-        "",
-        "## Training cost",
-        "",
-        f"{t['n_labelling']} labelling + {t['n_writing']} writing examples ({t['n_trained']} trained), "
-        f"{t['epochs']} epoch, {t['steps']} steps of {t['group_size']} examples, LoRA r={tr['lora']['r']} on "
-        f"{len(tr['lora']['target_modules'])} projections of the top {len(tr['lora']['layers'] or []) or 'all'} layers: "
-        f"**{t['seconds']:.0f} s wall, {t['cpu_seconds']:.0f} CPU-seconds**, peak memory {t['peak_rss_mb']:.0f} MB "
-        f"(load average {tr['timing']['load_average']}). {t['examples_per_s']:.3f} examples/s wall; "
-        f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example (torch threads: {t['threads']}).",
-        "",
-        f"Tuning speed on {sp['train']['threads']} torch threads: the same defaults on {sp['n_texts']} of the training "
-        f"texts ({sp['train']['n_trained']} examples) took {sp['train']['seconds']:.0f} s wall, "
-        f"{sp['train']['cpu_seconds']:.0f} CPU-seconds, peak memory {sp['train']['peak_rss_mb']:.0f} MB (load average "
-        f"{sp['timing']['load_average']}): {sp['seconds_per_example']:.2f} s per example, so 1,000 texts "
-        f"({sp['examples_for_1000_texts']} examples) take about **{sp['projected_seconds_for_1000_texts'] / 60:.1f} "
-        f"minutes** at that load. Goal (1,000 examples in under 15 minutes on 2 cores): "
-        f"**{'met' if sp['projected_seconds_for_1000_texts'] <= 900 else 'not met'}** at this load.",
-        "",
-        "## 2. What the written data is worth",
-        "",
-        f"The tuned model wrote {gen['n']} texts over {gen['n_topics']} topics (dropped: {gen['dropped']}); the tuned "
-        f"teacher labelled them by vote (3 samples at temperature 1): {gen['label_counts']}, vote = prompted label "
-        f"for {gen['label_matches_prompt']:.0%}, mean agreement {gen['mean_agreement']:.3f}.",
-        "",
-        "| student (MiniLM, 3 epochs) trained on | texts | test accuracy | macro-F1 |",
-        "|---|---:|---:|---:|",
-    ]
-    for name in ("generated", "real", "both"):
-        r = st[name]
-        lines.append(f"| {name} | {r['n_texts']} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |")
-    lines += [
-        "",
-        f"Goals: generated within 5 points of real: **{'met' if gap <= 5 else 'not met'}** ({gap:+.1f} points); "
-        f"both above real: **{'met' if st['both']['accuracy'] > st['real']['accuracy'] else 'not met'}**.",
-        "",
+        if r:
+            lines.append(
+                f"| {name} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} | {r['krippendorff_alpha'] or 0:.3f} | "
+                f"{r['mean_confidence']:.3f} | {r['ece']:.3f} | {r['texts_per_s']:.2f} | {_conditions(r)} |"
+            )
+    if tu:
+        goal = "met" if tu["accuracy"] >= 0.85 else "not met"
+        lines += ["", f"Goal: tuned accuracy >= 0.85: **{goal}** ({tu['accuracy']:.3f})."]
+    counts = [f"{name}: {r['predicted_counts']}" for name, r in (("untuned", un), ("tuned", tu)) if r]
+    lines += ["", f"Predicted labels: {'; '.join(counts)}."]
+    return lines
+
+
+def _cost_section(results: dict[str, Any]) -> list[str]:
+    tr, sp = results.get("tune"), results.get("tune_speed")
+    lines = ["## Training cost", ""]
+    if tr:
+        t = tr["train"]
+        lines += [
+            f"The tuned model: {t['n_labelling']} labelling + {t['n_writing']} writing examples ({t['n_trained']} "
+            f"trained), {t['epochs']} epoch, {t['steps']} steps of {t['group_size']} examples, LoRA r={tr['lora']['r']} "
+            f"on {len(tr['lora']['target_modules'])} projections of the top "
+            f"{len(tr['lora']['layers'] or []) or 'all'} layers: **{t['seconds']:.0f} s wall, {t['cpu_seconds']:.0f} "
+            f"CPU-seconds**, peak memory {t['peak_rss_mb']:.0f} MB, {t['threads']} torch thread(s), load average "
+            f"{tr['timing']['load_average'][0]:.1f} at the start and {tr['timing']['load_average'][1]:.1f} at the end "
+            f"(a wall time on a busy machine: the CPU-seconds are the cost). "
+            f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example.",
+            "",
+        ]
+    if sp:
+        st = sp["train"]
+        minutes = sp["projected_seconds_for_1000_texts"] / 60
+        lines += [
+            f"Tuning speed on {st['threads']} torch threads: the same defaults on {sp['n_texts']} of the training "
+            f"texts ({st['n_trained']} examples) took {st['seconds']:.0f} s wall, {st['cpu_seconds']:.0f} "
+            f"CPU-seconds, peak memory {st['peak_rss_mb']:.0f} MB ({_conditions(sp)}): "
+            f"{sp['seconds_per_example']:.2f} s per example, so 1,000 texts ({sp['examples_for_1000_texts']} examples) "
+            f"take about **{minutes:.1f} minutes** at that load. Goal (1,000 examples in under 15 minutes on 2 "
+            f"cores): **{'met' if minutes <= 15 else 'not met'}** at this load.",
+            "",
+        ]
+    return lines
+
+
+def _students_section(results: dict[str, Any]) -> list[str]:
+    gen, st = results.get("generate"), results.get("students")
+    lines = ["## 2. What the written data is worth", ""]
+    if gen:
+        lines += [
+            f"The tuned model wrote {gen['n']} texts over {gen['n_topics']} topics (dropped: {gen['dropped']}); the "
+            f"tuned teacher labelled them by vote (3 samples at temperature 1): {gen['label_counts']}, vote = prompted "
+            f"label for {gen['label_matches_prompt']:.0%}, mean agreement {gen['mean_agreement']:.3f} "
+            f"({gen['timing']['seconds'] / 60:.0f} minutes; {_conditions(gen)}).",
+            "",
+        ]
+    if st:
+        lines += [
+            "| student (MiniLM, 3 epochs) trained on | texts | test accuracy | macro-F1 |",
+            "|---|---:|---:|---:|",
+        ]
+        for name in ("generated", "real", "both"):
+            r = st[name]
+            lines.append(f"| {name} | {r['n_texts']} | {r['accuracy']:.3f} | {r['macro_f1']:.3f} |")
+        gap = (st["real"]["accuracy"] - st["generated"]["accuracy"]) * 100
+        both = st["both"]["accuracy"] > st["real"]["accuracy"]
+        lines += [
+            "",
+            f"Goals: generated within 5 points of real: **{'met' if gap <= 5 else 'not met'}** ({gap:+.1f} points); "
+            f"both above real: **{'met' if both else 'not met'}**.",
+            "",
+        ]
+    return lines
+
+
+def _diversity_section(results: dict[str, Any]) -> list[str]:
+    dv = results.get("diversity")
+    if not dv:
+        return []
+    lines = [
         "## 3. Diversity and leakage of the written texts",
         "",
         "| | generated | real training texts |",
@@ -430,11 +467,38 @@ def write_report(results: dict[str, Any]) -> None:
         f'"identity kept"), {tw["flagged"]} flagged in all. {dv["exact_copies"]} exact copies; '
         f"**{dv['near_verbatim']} near-verbatim** ({dv['near_verbatim_rule']}).",
         "",
+    ]
+    return lines
+
+
+def write_report(results: dict[str, Any]) -> None:
+    """bench/results/tune.json (everything) and tune.md (the tables); a stage not run yet is left out of both."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "tune.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    m = results["machine"]
+    missing = [k for k in STAGES if k not in results]
+    lines = [
+        "# Synthetic model benchmark (sxhub tune, SmolLM2-135M-Instruct, Financial PhraseBank allagree)",
+        "",
+        f"Written {results['date']} by `bench/tune.py` on {m['cpu']} ({m['cores']} cores, {m['memory_gb']} GB, "
+        f"AVX-512: {'yes' if m['avx512'] else 'no'}); {results['versions']}. The cores were shared with other "
+        "work: each stage gives its load average (above 2 means its timings are slowed), torch threads, niceness, "
+        "and whether it held the shared bench lock.",
+        "",
+        f"Test split: {results['n_test']} sentences (stratified, seed 42), never trained on. Training texts: "
+        f"{results['n_train']} (a stratified sample of the rest) with the experts' labels.",
+        "",
+    ]
+    if missing:
+        lines += [f"Not measured yet: {', '.join(missing)}.", ""]
+    lines += [*_labelling_section(results), "", *_cost_section(results)]
+    lines += _students_section(results) + _diversity_section(results)
+    lines.append(
         "Timings per stage: "
         + "; ".join(
-            f"{k} {v['timing']['seconds']:.0f} s" for k, v in results.items() if isinstance(v, dict) and "timing" in v
-        ),
-    ]
+            f"{k} {results[k]['timing']['seconds']:.0f} s ({_conditions(results[k])})" for k in STAGES if k in results
+        )
+    )
     (RESULTS / "tune.md").write_text("\n".join(lines) + "\n")
 
 
@@ -446,6 +510,14 @@ def main() -> None:
     parser.add_argument("--test", type=int, default=300)
     parser.add_argument("--generate", type=int, default=1000)
     parser.add_argument("--speed-texts", type=int, default=200, help="training texts of the tuning-speed run")
+    parser.add_argument(
+        "--stages", help=f"comma-separated stages to run (the others are read from --work when done): {STAGES}"
+    )
+    parser.add_argument(
+        "--outside-lock",
+        action="store_true",
+        help="record that this run did not hold the shared bench lock (its timings are not benchmark figures)",
+    )
     parser.add_argument("--quick", action="store_true", help="60 training texts, 30 test texts, 20 written texts")
     parser.add_argument(
         "--threads", type=int, default=THREADS, help="torch threads (1 on a busy machine: 2 threads then spin-wait)"
@@ -466,19 +538,32 @@ def main() -> None:
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
         "n_train": len(train),
+        "n_test": len(test),
         "machine": machine(),
         "versions": f"torch {torch.__version__}, transformers {__import__('transformers').__version__}",
     }
-    results["untuned"] = Stage(args.work, "untuned").run(lambda: label_test(base, test))
-    results["tune"] = Stage(args.work, "tune").run(lambda: tune_model(args.work, train))
-    results["tuned"] = Stage(args.work, "tuned").run(lambda: label_test(str(args.work / "model"), test))
-    results["generate"] = Stage(args.work, "generate").run(lambda: generate_texts(args.work, train, args.generate))
-    results["students"] = Stage(args.work, "students").run(lambda: train_students(args.work, train, test))
-    results["diversity"] = Stage(args.work, "diversity").run(lambda: diversity_and_leakage(args.work, train))
-    results["tune_speed"] = Stage(args.work, "tune_speed").run(lambda: tune_speed(args.work, args.speed_texts))
-    if not args.quick:
-        write_report(results)
-    print(json.dumps({k: results[k] for k in ("untuned", "tuned")}, default=str)[:2000])
+    conditions = {"threads": THREADS, "niceness": os.nice(0), "bench_lock": not args.outside_lock}
+    runs = {
+        "untuned": lambda: label_test(base, test),
+        "tune": lambda: tune_model(args.work, train),
+        "tuned": lambda: label_test(str(args.work / "model"), test),
+        "generate": lambda: generate_texts(args.work, train, args.generate),
+        "students": lambda: train_students(args.work, train, test),
+        "diversity": lambda: diversity_and_leakage(args.work, train),
+        "tune_speed": lambda: tune_speed(args.work, args.speed_texts),
+    }
+    wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",")]
+    unknown = sorted(set(wanted) - set(STAGES))
+    if unknown:
+        parser.error(f"--stages: unknown {unknown}; choose from {', '.join(STAGES)}")
+    for name in STAGES:
+        stage = Stage(args.work, name, conditions)
+        result = stage.run(runs[name]) if name in wanted else stage.done()
+        if result is not None:
+            results[name] = result
+        if not args.quick:
+            write_report(results)  # after every stage: a killed run leaves what it measured
+    print(json.dumps({k: results[k] for k in ("untuned", "tuned") if k in results}, default=str)[:2000])
 
 
 if __name__ == "__main__":
