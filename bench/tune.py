@@ -552,7 +552,7 @@ def main() -> None:
         "diversity": lambda: diversity_and_leakage(args.work, train),
         "tune_speed": lambda: tune_speed(args.work, args.speed_texts),
     }
-    wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",")]
+    wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
     if unknown:
         parser.error(f"--stages: unknown {unknown}; choose from {', '.join(STAGES)}")
