@@ -376,6 +376,9 @@ def _labelling_section(results: dict[str, Any]) -> list[str]:
     if tu:
         goal = "met" if tu["accuracy"] >= 0.85 else "not met"
         lines += ["", f"Goal: tuned accuracy >= 0.85: **{goal}** ({tu['accuracy']:.3f})."]
+    lines += [
+        f"Note on the {name} row: {r['note']}." for name, r in (("untuned", un), ("tuned", tu)) if r and r.get("note")
+    ]
     counts = [f"{name}: {r['predicted_counts']}" for name, r in (("untuned", un), ("tuned", tu)) if r]
     lines += ["", f"Predicted labels: {'; '.join(counts)}."]
     return lines
