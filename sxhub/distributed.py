@@ -5,8 +5,9 @@
   :class:`~sxhub.predict.Predictor` per actor) and labels it batch by batch with the code of single-process
   ``predict`` (:func:`~sxhub.predict.predict_chunk`), and the rows are written as Parquet, in input order
   (``preserve_order``), then joined into one file.
-* ``sxhub annotate ... --engine ray``: the input is split into shards (:meth:`~sxhub.stream.RowSlice.subshard`);
-  each shard is a Ray task that runs the async engine of :mod:`sxhub.annotate` chunk by chunk
+* ``sxhub annotate ... --engine ray``: the input is split into shards by text (:func:`split_by_text`: every copy
+  of a text, after preprocessing, lands in the same shard, so it is asked once and later copies are dropped there
+  as in one process); each shard is a Ray task that runs the async engine of :mod:`sxhub.annotate` chunk by chunk
   (:func:`sxhub.parts.label_shard`), with its own label cache and its own part files under ``OUT.parts/``; the
   parts are merged at the end (:func:`sxhub.parts.assemble`). A rerun skips finished shards and resumes unfinished
   ones from their parts and caches. At most ``parallel`` shards run at once and each gets a share of
@@ -26,7 +27,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,12 +164,58 @@ def annotate_ray(
     start = time.perf_counter()
     todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
     if todo:
+        split_by_text(job, parts, shards)
         owned = connect(address)
         try:
             _run_shards(job, parts, todo, shards=shards, workers=workers, task_retries=task_retries, progress=progress)
         finally:
             disconnect(owned)
     return finish(job, parts, out, shards=shards, start=start)
+
+
+SHARD_ROWS = "rows.npy"
+SPLIT_DONE = "split.json"
+
+
+def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
+    """Give each input row of ``job.rows`` to the shard its text hashes to (the text as labelled: preprocessed),
+    writing each shard's positions to ``<shard>/rows.npy``: a text repeated anywhere in the input is asked once.
+
+    One pass over the input in this process (the preprocessing a single-process run does anyway); it holds 8 bytes
+    per row. Done once per parts folder (``split.json``); a resumed run reuses it."""
+    import json
+
+    import numpy as np
+
+    from .data import find_text_column, is_missing_text, preprocess_text
+    from .parts import text_hash
+    from .stream import iter_table
+
+    done = parts / SPLIT_DONE
+    if done.is_file():
+        return
+    found: list[list[Any]] = [[] for _ in range(shards)]
+    column = job.text_column
+    for chunk in iter_table(job.source, rows=job.rows, split=job.split, decode_json=True):
+        column = column or find_text_column(chunk, None)
+        if column not in chunk.columns:
+            find_text_column(chunk, column)  # the one-line error naming the columns
+        raw = chunk[column].map(lambda v: "" if is_missing_text(v) else str(v))
+        texts = raw.map(preprocess_text) if job.preprocess else raw.map(str.strip)  # as prepare_texts does
+        keys = np.fromiter((int.from_bytes(text_hash(t)[:8], "little") % shards for t in texts), np.int64, len(texts))
+        positions = chunk.index.to_numpy(dtype=np.int64)
+        for i in range(shards):
+            found[i].append(positions[keys == i])
+    counts = []
+    for i, arrays in enumerate(found):
+        folder = shard_dir(parts, i, shards)
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = np.concatenate(arrays) if arrays else np.empty(0, np.int64)
+        with (folder / (SHARD_ROWS + ".tmp")).open("wb") as fh:
+            np.save(fh, rows)
+        os.replace(folder / (SHARD_ROWS + ".tmp"), folder / SHARD_ROWS)
+        counts.append(len(rows))
+    done.write_text(json.dumps({"shards": shards, "by": "text hash", "rows": counts}), encoding="utf-8")
 
 
 def _complete(folder: Path) -> bool:
@@ -203,7 +250,7 @@ def _run_shards(
                 shard_job = replace(
                     job,
                     folder=shard_dir(parts, index, shards),
-                    rows=job.rows.subshard(index, shards),
+                    positions=str(shard_dir(parts, index, shards) / SHARD_ROWS),
                     concurrency=slots[slot],
                     cache=shard_dir(parts, index, shards),  # the shard's own label cache
                 )
@@ -249,35 +296,77 @@ class StudentActor:
         return predict_chunk(self.predictor, batch, self.column)
 
 
-def _read(source: str, rows: RowSlice) -> tuple[Any, list[str] | None]:
-    """A Ray Dataset of the input and its columns when they are cheap to know (CSV cells read as strings, as
-    single-process predict reads them)."""
-    ray = _ray()
-    if rows.offset or rows.shard:
-        raise UserError(
-            "--offset and --shard pick rows in one process; with --engine ray label the whole input (or --limit N), "
-            "or run sxhub predict --shard I/N per machine."
-        )
-    columns: list[str] | None = None
-    if is_hub_source(source):
-        import datasets
+def _read(source: str, rows: RowSlice, *, chunk_rows: int = CHUNK_ROWS) -> tuple[Any, list[str] | None]:
+    """A Ray Dataset of the input (or its slice) and its columns when they are cheap to know.
 
-        repo_id, _, split = source.partition(":")
-        ds = ray.data.from_huggingface(datasets.load_dataset(repo_id, split=split or "train", streaming=True))
+    A local file or a Hub dataset is read by :func:`_read_chunks`, in the chunks single-process predict labels, so
+    both give the same labels and probabilities. A URL is read by Ray's own parallel readers (CSV cells as strings,
+    as single-process predict reads them); its batches are Ray's, so an int8 student's probabilities there may
+    differ from one process in the last digits (its activation scales depend on which texts share a batch)."""
+    ray = _ray()
+    if "://" not in source:
+        return _read_chunks(source, rows, chunk_rows=chunk_rows)
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    columns: list[str] | None = None
+    if suffix in {".csv", ".tsv"}:
+        ds, columns = _read_csv(source, delimiter="\t" if suffix == ".tsv" else ",")
+    elif suffix in {".jsonl", ".json"}:
+        ds = ray.data.read_json(source, num_cpus=IO_CPUS)
+    elif suffix in {".parquet", ".pq"}:
+        ds = ray.data.read_parquet(source, num_cpus=IO_CPUS)
+        columns = ds.schema().names  # from the files' metadata: reads no rows
     else:
-        suffix = Path(source).suffix.lower()
-        if suffix in {".csv", ".tsv"}:
-            ds, columns = _read_csv(source, delimiter="\t" if suffix == ".tsv" else ",")
-        elif suffix in {".jsonl", ".json"}:
-            ds = ray.data.read_json(source, num_cpus=IO_CPUS)
-        elif suffix in {".parquet", ".pq"}:
-            ds = ray.data.read_parquet(source, num_cpus=IO_CPUS)
-            columns = ds.schema().names  # from the files' metadata: reads no rows
-        else:
-            raise InputError(
-                f"input {source!r}: --engine ray reads .csv, .tsv, .jsonl or .parquet (or a Hub dataset)."
-            )
+        raise InputError(f"input {source!r}: --engine ray reads .csv, .tsv, .jsonl or .parquet (or a Hub dataset).")
     return (ds.limit(rows.limit) if rows.limit is not None else ds), columns
+
+
+def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, list[str]]:
+    """The rows of a local file or Hub dataset (or of their slice: ``--offset``, ``--limit``, ``--shard``) as a Ray
+    Dataset, read by the reader of single-process predict (:func:`sxhub.stream.iter_table`), in its chunks.
+
+    One read task streams the input chunk by chunk (reading costs little beside the students, which run in the
+    actor pool), on the driver's node, where the path the user gave exists. Each chunk is one block and one actor
+    batch, the very chunk single-process predict labels at once: the student sorts a call's texts by length into
+    batches, and an int8 model's activation scales depend on which texts share a batch, so other chunks would give
+    other probabilities in the last digits (and, at a near tie, another label). A row's place after an offset or in
+    a shard is its position in the whole input, which Ray's parallel readers do not know either.
+    """
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    from .stream import iter_table
+
+    split = "train"
+    if is_hub_source(source):
+        source, _, split = source.partition(":")
+        split = split or "train"
+    else:
+        source = str(Path(source).resolve())  # the read task's working folder is Ray's, not ours
+    head = next(iter_table(source, chunk_rows=1, split=split), None)  # the columns, from the first row
+    if head is None:
+        raise InputError(f"input {source!r} has no rows; give it at least one text.")
+
+    def read() -> Iterator[pd.DataFrame]:
+        for chunk in iter_table(source, chunk_rows=chunk_rows, rows=rows, split=split):
+            yield chunk.reset_index(drop=True)
+
+    class ChunkDatasource(Datasource):
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+        ) -> list[ReadTask]:
+            metadata = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=None)
+            return [ReadTask(read, metadata, per_task_row_limit=per_task_row_limit)]
+
+        @property
+        def supports_distributed_reads(self) -> bool:
+            return False  # run the one read task on the driver's node
+
+    # one read task whose blocks are never split (Ray splits blocks to reach its parallelism otherwise)
+    ds = _ray().data.read_datasource(ChunkDatasource(), num_cpus=IO_CPUS, override_num_blocks=1)
+    return ds, [str(c) for c in head.columns]
 
 
 def _read_csv(source: str, *, delimiter: str) -> tuple[Any, list[str]]:
@@ -333,6 +422,12 @@ def predict_ray(
         raise UserError(
             f"{onnx_path(local, int8=int8)} not found; run sxhub export {local}{' --int8' if int8 else ''}."
         )
+    rows = rows or RowSlice()
+    if (rows.offset or rows.shard) and "://" in str(source):
+        raise UserError(
+            f"--offset and --shard with --engine ray read a local file or a Hub dataset, not {str(source)!r}; copy "
+            "it here first, or leave them out (--limit N works on any URL)."
+        )
     ray = _ray()
     owned = connect(address)
     start = time.perf_counter()
@@ -340,7 +435,7 @@ def predict_ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # rows come out in input order, as in one process
         context.enable_progress_bars = progress
-        ds, columns = _read(str(source), rows or RowSlice())
+        ds, columns = _read(str(source), rows, chunk_rows=chunk_rows)
         column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
         size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         labelled = ds.map_batches(

@@ -11,6 +11,7 @@ and order; a text seen in an earlier chunk is dropped as a duplicate, as today).
         state.sqlite                 chunks done (counts, ledger), hashes of the texts seen (duplicates)
         part-000000.parquet ...      one part per chunk, written to a temporary name and moved into place
         labels.sqlite                (``--engine ray``) the shard's own label cache
+        rows.npy                     (``--engine ray``) the positions of the rows this shard labels
 
 A chunk is done when ``state.sqlite`` says so; it records the chunk and the hashes of its texts in one transaction
 after the part file is in place, so a run killed at any moment resumes from the parts plus the label cache and
@@ -105,6 +106,7 @@ def make_manifest(
         "max_chars": max_chars,
         "chunk_rows": chunk_rows,
         "shards": shards,
+        **({"sharding": "text-hash"} if shards > 1 else {}),  # every copy of a text in one shard (sxhub.distributed)
     }
 
 
@@ -232,6 +234,19 @@ class ShardJob:
     max_wait: float = 60.0
     seed: int = 0
     progress: bool = True
+    positions: str | None = None  # a .npy of the input positions (in ``rows``) this shard labels, else all
+
+
+def shard_chunks(job: ShardJob) -> Iterator[pd.DataFrame]:
+    """The chunks of the shard's rows: those of ``job.rows``, or (``job.positions``) the ones listed there."""
+    if job.positions is None:
+        return iter_table(job.source, chunk_rows=job.chunk_rows, rows=job.rows, split=job.split, decode_json=True)
+    import numpy as np
+
+    from .stream import only_positions
+
+    chunks = iter_table(job.source, rows=job.rows, split=job.split, decode_json=True)
+    return only_positions(chunks, np.load(job.positions), job.chunk_rows)
 
 
 async def alabel_shard(job: ShardJob) -> None:
@@ -243,7 +258,7 @@ async def alabel_shard(job: ShardJob) -> None:
     state = ShardState(job.folder)
     store, owned = _open_cache(job.cache)
     chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
-    total = count_rows(job.source) if job.rows.is_all else None
+    total = count_rows(job.source) if job.rows.is_all and job.positions is None else None
     bar = tqdm(total=total, unit="row", desc="annotate", file=sys.stderr, disable=not job.progress)
     try:
         if state.complete:
@@ -251,9 +266,7 @@ async def alabel_shard(job: ShardJob) -> None:
         done = state.chunks()
         column: str | None = job.text_column
         async with teachers_for(job.spec, job.teachers) as opened:
-            for idx, chunk in enumerate(
-                iter_table(job.source, chunk_rows=job.chunk_rows, rows=job.rows, split=job.split, decode_json=True)
-            ):
+            for idx, chunk in enumerate(shard_chunks(job)):
                 column = column or find_text_column(chunk, None)
                 if idx not in done:
                     part, stats, hashes = await _label_chunk(job, chunk_spec, opened, store, state, idx, chunk, column)

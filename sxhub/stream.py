@@ -182,6 +182,26 @@ def _rechunk(chunks: Iterator[pd.DataFrame], chunk_rows: int) -> Iterator[pd.Dat
         yield pd.concat(buffer) if len(buffer) > 1 else buffer[0]
 
 
+def only_positions(chunks: Iterator[pd.DataFrame], positions: np.ndarray, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    """The rows of ``chunks`` (indexed by their positions in the input, as :func:`iter_table` yields them) whose
+    position is in ``positions`` (sorted), in chunks of ``chunk_rows`` rows; reading stops after the last one."""
+    if len(positions) == 0:
+        return
+
+    def kept() -> Iterator[pd.DataFrame]:
+        last = positions[-1]
+        for chunk in chunks:
+            index = chunk.index.to_numpy()
+            at = np.searchsorted(positions, index).clip(max=len(positions) - 1)
+            keep = positions[at] == index
+            if keep.any():
+                yield chunk[keep]
+            if len(index) and index[-1] >= last:
+                return
+
+    yield from _rechunk(kept(), chunk_rows)
+
+
 def _iter_hub_dataset(repo_id: str, *, split: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     """A Hub dataset in chunks, streamed (``datasets`` streaming: rows are fetched as they are read)."""
     import datasets

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -144,6 +145,45 @@ def test_shards_labelled_apart_assemble_to_the_one_process_output(tmp_path: Path
     done = assemble(parts, out, spec, shards=3)
     assert out.read_bytes() == single.read_bytes()
     assert done.dropped > 0 and done.written == 21
+
+
+def test_shards_split_by_text_ask_each_distinct_text_once(tmp_path: Path) -> None:
+    """``--engine ray``'s split (here in one process): every copy of a text, also one that preprocessing makes equal
+    (extra spaces), lands in one shard, so the teacher is asked once per distinct text and nothing is left for the
+    merge to drop; OUT equals the one-process output."""
+    import numpy as np
+
+    from sxhub.distributed import SHARD_ROWS, split_by_text
+    from sxhub.parts import prepare_job
+
+    frame = corpus(90)
+    frame.loc[70, "text"] = "Sales of unit 3 rose  in   Q4."  # "Sales of unit 3 rose  in Q4." after preprocessing
+    source = write_table(frame, tmp_path / "in.csv")
+    spec = make_spec()
+    single = tmp_path / "single.jsonl"
+    one = FakeTeacher(responder=by_keyword)
+    annotate_to_file(spec, source, single, teachers=[one], keep_columns=["gold", "id"], cache=False, chunk_rows=7)
+    distinct = len({call.messages[-1]["content"] for call in one.history})
+
+    out = tmp_path / "sharded.jsonl"
+    teacher = FakeTeacher(responder=by_keyword)
+    job, parts = prepare_job(
+        spec, str(source), out, teachers=[teacher], samples=None, concurrency=2, rows=None, split="train",
+        text_column=None, keep_columns=["gold", "id"], preprocess=None, max_chars=20_000, chunk_rows=7,
+        restart=False, shards=3, max_invalid=2, seed=0,
+    )  # fmt: skip
+    split_by_text(job, parts, 3)
+    held = [np.load(shard_dir(parts, i, 3) / SHARD_ROWS) for i in range(3)]
+    assert sorted(np.concatenate(held).tolist()) == list(range(90))  # every row in exactly one shard
+    assert all(len(h) for h in held) and all((np.diff(h) > 0).all() for h in held)
+    for i in range(3):
+        folder = shard_dir(parts, i, 3)
+        label_shard(replace(job, folder=folder, cache=folder, progress=False, positions=str(folder / SHARD_ROWS)))
+    done = assemble(parts, out, spec, shards=3)
+    asked = [call.messages[-1]["content"] for call in teacher.history]
+    assert len(asked) == len(set(asked)) == distinct  # each distinct text asked once, over all shards
+    assert done.dropped == 0
+    assert out.read_bytes() == single.read_bytes()
 
 
 def test_dawid_skene_decides_over_every_part(tmp_path: Path) -> None:
