@@ -239,6 +239,18 @@ def test_agreement_between_reviewers_and_with_the_teacher(labelled: Path, tmp_pa
     alice, bob = result["per_reviewer"]
     assert (alice["decided"], alice["same_as_teacher"]) == (4, 2)  # rows 5 (negative->positive), 7, 1 (kept), 0
     assert (bob["decided"], bob["same_as_teacher"]) == (3, 0)
+    # alpha with the teacher: the reviewer's answers against the teacher's labels on the texts they decided
+    teacher = {item.row: item.current for item in review.items}
+    rows = [item.row for item in review.items[:4]]
+    alice_says = [["positive"], ["negative"], ["negative"], teacher[rows[3]]]
+    assert alice["alpha_with_teacher"] == pytest.approx(set_alpha([alice_says, [teacher[r] for r in rows]]))
+    # the page shows both figures (the Agreement panel of the app)
+    from sxhub.review_app import agreement_markdown
+
+    shown = agreement_markdown(result)
+    assert f"alpha between reviewers: **{result['alpha_between']:.3g}** over 3 text(s)" in shown
+    assert f"| alice | 4 | 2 | {alice['alpha_with_teacher']:.3g} |" in shown
+    assert f"| bob | 3 | 0 | {bob['alpha_with_teacher']:.3g} |" in shown
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -75,6 +75,19 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     assert "proves the plumbing" not in (out / "report.md").read_text(encoding="utf-8")  # a real teacher: no caveat
     labelled = read_table(out / "labelled.parquet")
     assert labelled["label"].tolist() == labelled["expert"].tolist()
+    # issue 10: the doubts queue sits beside the labelled dataset, and the report says how many texts are doubtful
+    doubts = stages["annotate"]["doubts"]
+    queue = read_table(out / "labelled.doubts.parquet")
+    assert doubts["queue"] == str(out / "labelled.doubts.parquet")
+    assert doubts["texts_ranked"] == len(queue) == len(labelled)
+    assert doubts["doubtful"] == int((queue["doubt"] >= 0.5).sum())
+    assert queue["doubt"].is_monotonic_decreasing and sorted(queue["row"]) == list(range(len(labelled)))
+    report_md = (out / "report.md").read_text(encoding="utf-8")
+    assert f"- **doubts**: {doubts['doubtful']} of {len(labelled)} texts are doubtful" in report_md
+    # each teacher's reliability, against the experts (--gold): the oracle agrees with them on every text
+    rows = stages["annotate"]["reliability"]["teachers"]
+    assert [r["sample"] for r in rows] == [None, 0]  # the teacher pooled, then its one sample
+    assert all(r["agreement_with_vote"] == 1.0 and r["gold"]["accuracy"] == 1.0 for r in rows)
 
 
 def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
