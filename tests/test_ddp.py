@@ -53,9 +53,14 @@ def test_train_with_two_cpu_processes_saves_once_and_loads(kind: str, tiny_base_
     }
     argv = ["-v", "train", str(task), str(labelled), "-o", str(out), "--base", str(tiny_base_model)]
     argv += ["--epochs", "3", "--learning-rate", "3e-3", "--batch-size", "16"]
+    argv += ["--json"] if kind == "torchrun" else []
     done = subprocess.run([*launcher(kind), *argv], env=env, capture_output=True, text=True, timeout=600)
     log = done.stdout + done.stderr
     assert done.returncode == 0, log[-3000:]
+    if kind == "torchrun":  # rank 0 alone reports: stdout is one JSON object
+        assert json.loads(done.stdout)["model_dir"] == str(out)
+    else:
+        assert done.stdout.count(f"Trained {out} (local,") == 1, done.stdout
 
     assert "Total train batch size (w. parallel, distributed & accumulation) = 32" in log  # 16 on each of 2
     assert log.count("saved the student to") == 1  # rank 0 only

@@ -93,6 +93,10 @@ def train(
         result = search(task, labelled, config, trials=search_trials, minutes=search_minutes)
     else:
         result = run_train(task, labelled, config)
+    from ..distributed import is_main_process
+
+    if not is_main_process():
+        return  # under torchrun / accelerate launch every process trains; rank 0 alone saves and reports
     if as_json:
         emit_json(result.to_dict())
     else:
