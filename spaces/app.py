@@ -1,10 +1,10 @@
 """The Gradio Space of an sxhub synthetic expert: type a text and see every label's probability, or label a CSV.
 
-It needs no sxhub install: gradio, pandas, huggingface_hub, and either onnxruntime + tokenizers (it serves the int8
-ONNX model ``onnx/model_int8.onnx`` when the model has one) or transformers + torch. The model comes from, in order:
-the ``SXHUB_MODEL`` environment variable, ``config.json`` beside this file (written by ``sxhub publish space``), or
-a ``model/`` folder beside this file. ``SXHUB_BACKEND`` (or ``backend`` in ``config.json``: auto, onnx-int8, torch)
-picks the runtime.
+It needs no sxhub install: gradio, pandas, huggingface_hub, and either onnxruntime + tokenizers (it serves the ONNX
+variant ``sxhub export`` made the default: ``onnx/model_int8.onnx`` when int8 met the agreement bar, else
+``onnx/model.onnx``) or transformers + torch. The model comes from, in order: the ``SXHUB_MODEL`` environment
+variable, ``config.json`` beside this file (written by ``sxhub publish space``), or a ``model/`` folder beside this
+file. ``SXHUB_BACKEND`` (or ``backend`` in ``config.json``: auto, onnx-int8, onnx, torch) picks the runtime.
 
 Every text is cleaned and truncated as the model's training texts were, with the steps saved in the model's
 ``config.json`` (``sxhub_preprocessing``): the same block ``sxhub predict`` applies. Multi-label thresholds come
@@ -30,9 +30,10 @@ HERE = Path(__file__).resolve().parent
 MAX_CSV_ROWS = 5000
 BATCH = 32
 INT8_FILE = "onnx/model_int8.onnx"
-SMALL_FILES = ["*.json", "*.txt", "*.model"]  # config, sxhub.json and the tokenizer: what int8 serving needs
+ONNX_FILES = {"onnx-int8": INT8_FILE, "onnx": "onnx/model.onnx"}  # the ONNX variants `sxhub export` writes
+SMALL_FILES = ["*.json", "*.txt", "*.model"]  # config, sxhub.json and the tokenizer: what ONNX serving needs
 DEFAULT_EXAMPLES = ["Operating profit rose from EUR 7m to 9m.", "The company cut its sales forecast for the year."]
-BACKENDS = ("auto", "onnx-int8", "torch")
+BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
 
 
 def _read_json(path: Path) -> Any:
@@ -46,13 +47,23 @@ def resolve_model(model: str | None = None) -> str:
     return str(local) if not Path(ref).is_absolute() and local.is_dir() else str(ref)
 
 
-def model_files(ref: str, *, int8: bool) -> Path:
-    """A folder with the model's config, ``sxhub.json`` and tokenizer (and its int8 ONNX model when asked for)."""
+def model_files(ref: str, *, onnx: str | None = None) -> Path:
+    """A folder with the model's config, ``sxhub.json`` and tokenizer (and the ONNX variant ``onnx`` names, a key
+    of :data:`ONNX_FILES`, when asked for)."""
     if Path(ref).is_dir():
         return Path(ref)
     from huggingface_hub import snapshot_download
 
-    return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + ([INT8_FILE] if int8 else [])))
+    extra = [ONNX_FILES[onnx]] if onnx else []
+    return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
+
+
+def auto_backend(info: Mapping[str, Any]) -> str:
+    """What ``auto`` serves: the variant ``sxhub export`` made the default (``export.default`` in ``sxhub.json``):
+    int8 only where it gave fp32's label on enough real texts, else fp32 ONNX. A model exported before that record
+    existed serves int8, as it always did."""
+    default = (info.get("export") or {}).get("default")
+    return default if default in ONNX_FILES else "onnx-int8"
 
 
 def preprocess(text: str, preprocessing: Mapping[str, Any]) -> str:
@@ -87,8 +98,8 @@ def batched_logits(ids: list[list[int]], run: Callable[[list[int]], np.ndarray])
     return out
 
 
-def onnx_runner(folder: Path, max_length: int) -> Callable[[list[str]], np.ndarray]:
-    """ONNX Runtime on ``onnx/model_int8.onnx`` with the model's own ``tokenizer.json`` (no torch)."""
+def onnx_runner(folder: Path, max_length: int, file: str = INT8_FILE) -> Callable[[list[str]], np.ndarray]:
+    """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch)."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -100,7 +111,7 @@ def onnx_runner(folder: Path, max_length: int) -> Callable[[list[str]], np.ndarr
     options = ort.SessionOptions()
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    session = ort.InferenceSession(str(folder / INT8_FILE), sess_options=options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(folder / file), sess_options=options, providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
 
     def run(texts: list[str]) -> np.ndarray:
@@ -178,23 +189,28 @@ class Expert:
             raise ValueError(
                 f"backend {choice!r} is not one of {', '.join(BACKENDS)}; fix SXHUB_BACKEND or config.json."
             )
-        folder = model_files(ref, int8=choice != "torch")
+        folder = model_files(ref)
         config = _read_json(folder / "config.json") or {}
         info = _read_json(folder / "sxhub.json") or {}
+        wanted = auto_backend(info) if choice == "auto" else choice
+        if wanted in ONNX_FILES:
+            folder = model_files(ref, onnx=wanted)
         id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
         labels = [id2label[i] for i in sorted(id2label)]
         multi = bool(info.get("multi_label", config.get("problem_type") == "multi_label_classification"))
         thresholds = info.get("thresholds") or config.get("sxhub_thresholds") or {}
         steps = preprocessing or config.get("sxhub_preprocessing") or info.get("preprocessing") or {}
         max_length = int(steps.get("max_length") or info.get("max_length") or 512)
-        int8 = (folder / INT8_FILE).is_file() and (folder / "tokenizer.json").is_file() and _onnx_installed()
-        if choice == "onnx-int8" and not int8:
+        file = ONNX_FILES.get(wanted)
+        servable = bool(file) and (folder / file).is_file() and (folder / "tokenizer.json").is_file()
+        if choice in ONNX_FILES and not (servable and _onnx_installed()):
             raise FileNotFoundError(
-                f"{ref} has no {INT8_FILE} and tokenizer.json (or onnxruntime/tokenizers are missing); run "
-                "`sxhub export MODEL --int8` and publish again, or set SXHUB_BACKEND=torch."
+                f"{ref} has no {file} and tokenizer.json (or onnxruntime/tokenizers are missing); run "
+                f"`sxhub export MODEL{' --int8' if choice == 'onnx-int8' else ''}` and publish again, or set "
+                "SXHUB_BACKEND=torch."
             )
-        if int8 and choice != "torch":
-            run, served = onnx_runner(folder, max_length), "onnx-int8"
+        if file and servable and _onnx_installed():
+            run, served = onnx_runner(folder, max_length, file), wanted
         else:
             run, served = torch_runner(ref, max_length), "torch"
         thresholds = {n: float(thresholds.get(n, 0.5)) for n in labels}
@@ -305,11 +321,10 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         if rate
         else "**Speed:** not measured.",
     ]
-    served = (
-        f"ONNX Runtime, int8 weights (`{INT8_FILE}`)"
-        if expert.backend == "onnx-int8"
-        else "PyTorch (transformers), full-precision weights"
-    )
+    served = {
+        "onnx-int8": f"ONNX Runtime, int8 weights (`{INT8_FILE}`)",
+        "onnx": f"ONNX Runtime, full-precision weights (`{ONNX_FILES['onnx']}`)",
+    }.get(expert.backend, "PyTorch (transformers), full-precision weights")
     lines += ["", f"**Served here by** {served}."]
     links = []
     if about.get("model_repo"):
@@ -377,7 +392,7 @@ def build_demo(
             run.click(lambda p: label_csv(expert, p), upload, download, api_name="label_csv")
 
         def info() -> dict:
-            """What this Space serves: runtime (onnx-int8 or torch), labels, thresholds, preprocessing, facts."""
+            """What this Space serves: runtime (onnx-int8, onnx or torch), labels, thresholds, preprocessing, facts."""
             return expert_info(expert, facts)
 
         gr.api(info, api_name="info")

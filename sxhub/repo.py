@@ -28,6 +28,7 @@ NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache"
 DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 INT8_ONNX = Path("onnx") / "model_int8.onnx"
+FP32_ONNX = Path("onnx") / "model.onnx"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -225,8 +226,21 @@ def gradio_version() -> str:
         return "6.0.0"
 
 
+def served_onnx(model_dir: Path) -> Path | None:
+    """The ONNX file the Space's ``auto`` backend serves for a local model (``spaces/app.py`` ``auto_backend``): the
+    variant ``sxhub export`` made the default (int8 only at the agreement bar), or None when that file is missing."""
+    info = (
+        json.loads((model_dir / "sxhub.json").read_text(encoding="utf-8"))
+        if (model_dir / "sxhub.json").is_file()
+        else {}
+    )
+    default = (info.get("export") or {}).get("default")
+    path = model_dir / (FP32_ONNX if default == "onnx" else INT8_ONNX)
+    return path if path.is_file() else None
+
+
 def space_requirements(*, int8: bool) -> str:
-    """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves the int8 model, else torch."""
+    """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves an ONNX model, else torch."""
     lines = (asset_dir("spaces") / "requirements.txt").read_text(encoding="utf-8").splitlines()
     torch_only = {"transformers", "torch"}
     keep = [
@@ -283,8 +297,8 @@ def write_space_folder(
     if ref == "model":
         copy_model(Path(model), folder / "model", about=about)
     shutil.copy2(spaces / "app.py", folder / "app.py")
-    int8 = local and (Path(model) / INT8_ONNX).is_file()
-    (folder / "requirements.txt").write_text(space_requirements(int8=int8), encoding="utf-8")
+    onnx_file = served_onnx(Path(model)) if local else None
+    (folder / "requirements.txt").write_text(space_requirements(int8=onnx_file is not None), encoding="utf-8")
     texts = list(examples) if examples else (space_examples(spec, data) if spec else [DEFAULT_EXAMPLE])
     title = title or (space_title(spec.name) if spec else repo_id.split("/")[-1])
     config = {"model": ref, "title": title, "backend": "auto", "about": about}
@@ -299,7 +313,8 @@ def write_space_folder(
         dataset_repo=dataset_repo,
         repo_id=repo_id,
         description=spec.description if spec else "",
-        int8=int8,
+        onnx_file=onnx_file.relative_to(Path(model)).as_posix() if onnx_file else None,
+        int8=onnx_file is not None and onnx_file.name == INT8_ONNX.name,
     )
     (folder / "README.md").write_text(readme, encoding="utf-8")
     return folder
