@@ -141,8 +141,12 @@ def build_config(
     max_length: int,
     seed: int,
     project_name: str = PROJECT_NAME,
+    early_stopping_patience: int = 2,
 ) -> dict[str, Any]:
-    """The AutoTrain YAML config (as a dict) for a local single-label text-classification run on data/train.csv."""
+    """The AutoTrain YAML config (as a dict) for a local single-label text-classification run on data/train.csv.
+
+    ``epochs`` is a cap, as in sxhub's own backend: AutoTrain stops once its validation loss has not improved for
+    ``early_stopping_patience`` epochs (AutoTrain's own default is 5 epochs and a 0.01 threshold)."""
     return {
         "task": "text_classification",
         "base_model": base_model,
@@ -161,6 +165,8 @@ def build_config(
             "lr": float(learning_rate),
             "max_seq_length": int(max_length),
             "seed": int(seed),
+            "early_stopping_patience": int(early_stopping_patience),
+            "early_stopping_threshold": 0.0,
             "mixed_precision": None,
             "save_total_limit": 1,
         },
@@ -396,6 +402,7 @@ def run_autotrain(
     learning_rate: float,
     max_length: int,
     seed: int,
+    early_stopping_patience: int = 2,
     workdir: str | os.PathLike[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     echo: bool = True,
@@ -420,6 +427,7 @@ def run_autotrain(
         learning_rate=learning_rate,
         max_length=max_length,
         seed=seed,
+        early_stopping_patience=early_stopping_patience,
     )
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sxhub-autotrain-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ class RunConfig:
     limit: int | None = None
     base_model: str | None = None
     backend: str = "local"
-    epochs: float = 3.0
+    epochs: float = 10.0  # a cap, as in TrainConfig: early stopping ends training once validation stops improving
     threads: int | None = None
     push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
     private: bool = False

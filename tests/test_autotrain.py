@@ -165,6 +165,9 @@ def test_config_is_a_local_single_label_run_without_hub() -> None:
     assert config["params"]["lr"] == 3e-5
     assert config["params"]["max_seq_length"] == 96
     assert config["params"]["seed"] == 7
+    # epochs is a cap: AutoTrain stops as sxhub's own backend does (patience 2, any improvement counts)
+    assert config["params"]["early_stopping_patience"] == 2
+    assert config["params"]["early_stopping_threshold"] == 0.0
     assert config["hub"]["push_to_hub"] is False
     assert config["log"] == "none"
     assert yaml.safe_load(yaml.safe_dump(config)) == config

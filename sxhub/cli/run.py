@@ -40,7 +40,13 @@ from . import emit_json
 @click.option("--limit", type=int, help="Only the first N rows of INPUT.")
 @click.option("--base", "base_model", help="Student base model: a local folder or Hub id (default: all-MiniLM-L6-v2).")
 @click.option("--backend", type=click.Choice(["local", "autotrain"]), default="local", show_default=True)
-@click.option("--epochs", type=float, default=3.0, show_default=True)
+@click.option(
+    "--epochs",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Most epochs: training ends sooner once validation stops improving (early stopping).",
+)
 @click.option("--threads", type=int, help="CPU threads for training and prediction.")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Label cache folder (default: $SXHUB_CACHE).")
