@@ -40,6 +40,7 @@ RESULTS = ROOT / "bench" / "results"
 FPB_LABELS = ["positive", "neutral", "negative"]
 FOURP_LABELS = ["Product", "Place", "Price", "Promotion"]
 THREADS = 2
+PARTS = ("phrasebank", "fidelity", "speed", "fourp", "teacher")
 
 
 def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -49,12 +50,15 @@ def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.D
     return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
 
 
-def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float) -> Any:
+def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | None) -> Any:
+    """sxhub's default recipe (``TrainConfig``'s defaults: early stopping within an epoch cap, batch size and learning
+    rate fitted to the data); ``epochs`` fixes the epoch count instead (early stopping off)."""
     from sxhub.data import load_labelled
     from sxhub.train import TrainConfig, train
 
     data = load_labelled(frame, label_names=spec.label_names, multi_label=spec.multi_label)
-    return train(spec, data, TrainConfig(output_dir=out, epochs=epochs, threads=THREADS, seed=42))
+    fixed = {} if epochs is None else {"epochs": epochs, "early_stopping_patience": 10_000}
+    return train(spec, data, TrainConfig(output_dir=out, threads=THREADS, seed=42, **fixed))
 
 
 def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFrame]:
@@ -66,10 +70,24 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
     if quick:
         train_df, test_df = train_df.sample(300, random_state=0), test_df.sample(100, random_state=0)
     spec = TaskSpec(name="financial-sentiment", labels=FPB_LABELS)
-    result = train_student(spec, train_df, work / "fpb", epochs=1 if quick else 3)
+    result = train_student(spec, train_df, work / "fpb", epochs=1 if quick else None)
     scores = evaluate(work / "fpb", test_df, gold_column="label", batch_size=64)
+    # the issue's time goal: 3 epochs on the 1,811 training sentences (the same split), timed on their own
+    three = train_student(spec, train_df, work / "fpb-3ep", epochs=1 if quick else 3)
+    three_scores = evaluate(work / "fpb-3ep", test_df, gold_column="label", batch_size=64)
     return (
         {
+            "recipe": "default (early stopping, epoch cap 10, fitted batch size and learning rate)",
+            "fitted": {
+                k: json.loads((work / "fpb" / "sxhub.json").read_text())["train"].get(k)
+                for k in ("batch_size", "learning_rate", "max_epochs")
+            },
+            "three_epochs": {
+                "train_seconds": three.seconds,
+                "epochs": three.epochs,
+                "accuracy": three_scores["accuracy"],
+                "load_after": round(os.getloadavg()[0], 2),
+            },
             "n_train_split": len(train_df),
             "n_train": result.n_train,
             "n_val": result.n_val,
@@ -86,7 +104,7 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
     )
 
 
-def fourp(work: Path, quick: bool, epochs: float) -> dict[str, Any]:
+def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
     from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
     from sxhub.spec import TaskSpec
@@ -99,6 +117,7 @@ def fourp(work: Path, quick: bool, epochs: float) -> dict[str, Any]:
     if quick:
         train_df, test_df = train_df.sample(400, random_state=0), test_df.sample(100, random_state=0)
     result = train_student(spec, train_df, work / "fourp", epochs=1 if quick else epochs)
+    load_after = round(os.getloadavg()[0], 2)
     scores = evaluate(work / "fourp", test_df, batch_size=64)
     return {
         "n_train_split": len(train_df),
@@ -111,7 +130,45 @@ def fourp(work: Path, quick: bool, epochs: float) -> dict[str, Any]:
         "macro_f1": scores["macro_f1"],
         "krippendorff_alpha": scores["krippendorff_alpha"],
         "thresholds": result.thresholds,
+        "recipe": "default" if epochs is None else f"{epochs:g} epochs",
+        "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
+    }
+
+
+def simulated_teacher(work: Path) -> dict[str, Any]:
+    """Student vs teacher as a measured ratio. No LLM's labels of PhraseBank can be fetched here, so the teacher is
+    simulated as in ``bench/review.py`` (``noisy_labelled``: 3 samples per sentence, wrong on about 7% of them with
+    realistic confusions, neutral<->positive far more than positive<->negative: about Mixtral's 93-94%). It labels the
+    whole all-agree set; the default student learns the teacher's labels of the 80% and is scored on the 20% against
+    the experts and against the teacher."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from review import noisy_labelled  # type: ignore[import-not-found]
+
+    from sxhub.evaluate import evaluate
+    from sxhub.predict import Predictor
+    from sxhub.spec import TaskSpec
+
+    frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
+    labelled = noisy_labelled(frame["label"].tolist(), frame["sentence"].tolist(), seed=0)
+    train_df, test_df = split(labelled.assign(gold=labelled["expert"]), labelled["expert"].tolist())
+    spec = TaskSpec(name="financial-sentiment", labels=FPB_LABELS)
+    result = train_student(spec, train_df[["text", "label"]], work / "fpb-teacher", epochs=None)
+    scores = evaluate(work / "fpb-teacher", test_df[["text", "gold"]], gold_column="gold", batch_size=64)
+    student_labels, _ = Predictor(work / "fpb-teacher", threads=THREADS).predict(test_df["text"].tolist())
+    teacher_acc = float((test_df["label"] == test_df["gold"]).mean())
+    return {
+        "teacher": "simulated (bench/review.py noisy_labelled, seed 0)",
+        "teacher_accuracy_vs_experts": teacher_acc,
+        "teacher_train_label_errors": int((train_df["label"] != train_df["gold"]).sum()),
+        "student_accuracy_vs_experts": scores["accuracy"],
+        "student_agreement_with_teacher": float(
+            np.mean([a == b for a, b in zip(student_labels, test_df["label"], strict=True)])
+        ),
+        "ratio_student_to_teacher": scores["accuracy"] / teacher_acc,
+        "n_test": len(test_df),
+        "epochs": result.epochs,
+        "train_seconds": result.seconds,
     }
 
 
@@ -353,25 +410,92 @@ def markdown(results: dict[str, Any]) -> str:
             f"`{exp['default']}` the default ({exp['check_source']}).",
             "",
         ]
-    fpb, fourp_ = results.get("phrasebank"), results.get("fourp")
+    fpb, fourp_, teacher = results.get("phrasebank"), results.get("fourp"), results.get("teacher")
     if fpb or fourp_:
-        lines += ["## Quality and training time", "", "| task | student | student vs teacher | reference | training |",
-                  "|---|---|---|---|---|"]  # fmt: skip
+        lines += [
+            "## Quality and training time (the default recipe: early stopping within 10 epochs, batch size and "
+            "learning rate fitted to the data)",
+            "",
+            "| task | student | student vs teacher | reference | training (2 threads) |",
+            "|---|---|---|---|---|",
+        ]
     if fpb:
         lines.append(
             f"| PhraseBank allagree, 20% test (n={fpb['n_test']}) | accuracy {fpb['accuracy']:.3f}, macro-F1 "
-            f"{fpb['macro_f1']:.3f} | the teacher here is the experts' label (no LLM labels exist for PhraseBank) | "
+            f"{fpb['macro_f1']:.3f} | trained on the experts' labels: see the simulated teacher below | "
             f"RoBERTa-base .940 | {fpb['n_train']}/{fpb['n_val']} texts, {fpb['epochs']:g} epochs, "
             f"{fpb['train_seconds']:.0f} s |"
         )
     if fourp_:
         lines.append(
             f"| 4P tweets, 20% test (n={fourp_['n_test']}) | micro-F1 {fourp_['micro_f1']:.3f}, alpha "
-            f"{fourp_['krippendorff_alpha']:.3f} | the same: the labels are GPT-4's (the teacher); no human labels | "
-            f"roberta-large micro-F1 .827 | {fourp_['n_train']}/{fourp_['n_val']} texts, {fourp_['epochs']:g} "
-            f"epochs, {fourp_['train_seconds']:.0f} s |"
+            f"{fourp_['krippendorff_alpha']:.3f} | the same figures: the labels are GPT-4's (the teacher); no human "
+            f"labels exist | roberta-large micro-F1 .827 | {fourp_['n_train']}/{fourp_['n_val']} texts, "
+            f"{fourp_['epochs']:g} epochs, {fourp_['train_seconds']:.0f} s (load after {fourp_.get('load_after', '?')}) |"
         )
-    return "\n".join(lines) + "\n" + results.get("notes", "")
+    if fpb and fpb.get("three_epochs"):
+        three = fpb["three_epochs"]
+        lines += [
+            "",
+            f"A fixed 3 epochs on the same {fpb['n_train_split']:,} sentences ({fpb['n_train']:,} trained, {fpb['n_val']} for validation; the time goal): "
+            f"{three['train_seconds']:.0f} s, accuracy {three['accuracy']:.3f} "
+            f"(batch size {fpb['fitted']['batch_size']}, learning rate {fpb['fitted']['learning_rate']:g}).",
+        ]
+    if teacher:
+        lines += [
+            "",
+            "### Student vs teacher, as a ratio",
+            "",
+            f"Teacher: {teacher['teacher']}, {teacher['teacher_accuracy_vs_experts']:.3f} accurate against the experts "
+            f"on the test split ({teacher['teacher_train_label_errors']} wrong labels among the training texts). The "
+            f"default student trained on its labels: **{teacher['student_accuracy_vs_experts']:.3f}** against the "
+            f"experts, {teacher['student_agreement_with_teacher']:.3f} agreement with the teacher; student / teacher "
+            f"= **{teacher['ratio_student_to_teacher']:.3f}** (n={teacher['n_test']}; {teacher['epochs']:g} epochs, "
+            f"{teacher['train_seconds']:.0f} s).",
+        ]
+    lines += ["", *narrative(results)]
+    return "\n".join(lines) + "\n"
+
+
+def narrative(results: dict[str, Any]) -> list[str]:
+    """What the figures above mean for the issue's goals (computed from them, not typed in)."""
+    bound, speed, fid = results.get("bound"), results.get("speed"), results.get("fidelity")
+    out = ["## What this run shows", ""]
+    if bound and speed:
+        int8, torch = speed["onnx_int8"]["run"], speed["torch"]["run"]
+        out.append(
+            f"- **Speed:** the whole `sxhub predict --onnx --int8` command labels {int8['texts_per_second']:,.0f} "
+            f"texts/s ({int8['texts_per_second'] / bound['int8_bound_texts_per_s']:.0%} of this CPU's int8 bound of "
+            f"{bound['int8_bound_texts_per_s']:,.0f}), torch {torch['texts_per_second']:,.0f} "
+            f"({torch['texts_per_second'] / bound['fp32_bound_texts_per_s']:.0%} of the fp32 bound of "
+            f"{bound['fp32_bound_texts_per_s']:,.0f}). The issue's 1,000 and 400 texts/s are above these bounds on "
+            f"this CPU ({'with' if bound['vnni'] else 'no'} VNNI): they assumed AVX-512 VNNI, which does twice the "
+            "int8 work per instruction. The old README's 825 texts/s was timed inside one warm process on 2,000 "
+            "texts, leaving out start-up, imports, loading and I/O, and recorded neither the CPU nor the load."
+        )
+    if fid:
+        best = max((k for k in fid if k.startswith("int8_")), key=lambda k: fid[k]["agreement_with_torch"])
+        exp = fid["export"]
+        check = exp["agreement"].get("onnx-int8", {})
+        out.append(
+            f"- **Fidelity:** the most faithful int8 recipe here ({best[5:]}) gives fp32's label on "
+            f"{fid[best]['agreement_with_torch']:.2%} of the full PhraseBank, "
+            f"{'above' if fid[best]['agreement_with_torch'] >= 0.995 else 'under'} the 99.5% bar; accuracy against "
+            f"the experts moves by {100 * (fid[best]['accuracy_vs_experts'] - fid['torch']['accuracy_vs_experts']):+.2f} "
+            f"points. `sxhub export`'s check on {check.get('n', 0):,} training texts measured "
+            f"{check.get('label_agreement', 0):.2%}: the all-agree training sentences are unambiguous, the 50agree "
+            "set holds the near-ties that int8 flips. More recipes (fp32 kept for the most sensitive layers, "
+            "weight-only int8): `int8_recipes.md`."
+        )
+    fpb, fourp_ = results.get("phrasebank"), results.get("fourp")
+    if fpb:
+        out.append(
+            f"- **Recipe:** PhraseBank {fpb['accuracy']:.3f} (goal 0.945)"
+            + (f", 4P micro-F1 {fourp_['micro_f1']:.3f} (goal 0.80)" if fourp_ else "")
+            + f"; 3 epochs on {fpb['n_train_split']:,} sentences took {fpb['three_epochs']['train_seconds']:.0f} s "
+            "(goal: under 180 s)."
+        )
+    return out
 
 
 def main() -> None:
@@ -383,7 +507,8 @@ def main() -> None:
     parser.add_argument("--one-process-n", type=int, default=2000, help="Sentences for the in-process timing.")
     parser.add_argument("--skip-fourp", action="store_true", help="Do not train the 4P tweets student.")
     parser.add_argument("--quiet-wait", type=float, default=600, help="Seconds to wait for a load under 2 per timing.")
-    parser.add_argument("--fourp-epochs", type=float, default=3.0, help="Epochs for the 4P tweets student.")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="Run these parts only (the rest is kept).")
+    parser.add_argument("--fourp-epochs", type=float, help="Fixed epochs for the 4P student [the default recipe].")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -400,26 +525,33 @@ def main() -> None:
         "load_average_at_start": os.getloadavg(),
     }
     save = not (args.quick and args.out == RESULTS)  # a smoke run does not overwrite the real results
+    parts = set(args.only or PARTS)
+    if args.only and (args.out / "student.json").is_file():  # a partial rerun keeps the other parts' figures
+        results = {**json.loads((args.out / "student.json").read_text()), **results}
     n = 500 if args.quick else args.n
     with tempfile.TemporaryDirectory(prefix="sxhub-bench-") as tmp:
         work = Path(tmp)
         frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
         train_df, _ = split(frame, frame["label"].tolist())
-        if args.model:
-            model_dir = args.model
-        else:
+        model_dir = args.model
+        if model_dir is None and parts & {"phrasebank", "fidelity", "speed"}:
             results["phrasebank"], model_dir, _ = phrasebank(work, args.quick)
             _checkpoint(results, args.out, save)
         train_csv = work / "fpb_train.csv"
         train_df.to_csv(train_csv, index=False)
-        results["fidelity"] = fidelity(model_dir, train_csv, work)
-        results["bound"] = hardware_bound(model_dir)
-        _checkpoint(results, args.out, save)
-        results["one_process"] = one_process_speed(model_dir, 200 if args.quick else args.one_process_n)
-        results["speed"] = whole_command_speed(model_dir, work, n, 0 if args.quick else args.quiet_wait)
-        _checkpoint(results, args.out, save)
-        if not args.skip_fourp:
+        if "fidelity" in parts:
+            results["fidelity"] = fidelity(model_dir, train_csv, work)
+            results["bound"] = hardware_bound(model_dir)
+            _checkpoint(results, args.out, save)
+        if "speed" in parts:
+            results["one_process"] = one_process_speed(model_dir, 200 if args.quick else args.one_process_n)
+            results["speed"] = whole_command_speed(model_dir, work, n, 0 if args.quick else args.quiet_wait)
+            _checkpoint(results, args.out, save)
+        if "fourp" in parts and not args.skip_fourp:
             results["fourp"] = fourp(work, args.quick, args.fourp_epochs)
+            _checkpoint(results, args.out, save)
+        if "teacher" in parts:
+            results["teacher"] = simulated_teacher(work)
     results["load_average_at_end"] = os.getloadavg()
     _checkpoint(results, args.out, save)
     report = markdown(results)
