@@ -402,14 +402,16 @@ def _cost_section(results: dict[str, Any]) -> list[str]:
         ]
     if sp:
         st = sp["train"]
+        per_1000 = sp["seconds_per_example"] * 1000 / 60
         minutes = sp["projected_seconds_for_1000_texts"] / 60
         lines += [
             f"Tuning speed on {st['threads']} torch threads: the same defaults on {sp['n_texts']} of the training "
             f"texts ({st['n_trained']} examples) took {st['seconds']:.0f} s wall, {st['cpu_seconds']:.0f} "
             f"CPU-seconds, peak memory {st['peak_rss_mb']:.0f} MB ({_conditions(sp)}): "
-            f"{sp['seconds_per_example']:.2f} s per example, so 1,000 texts ({sp['examples_for_1000_texts']} examples) "
-            f"take about **{minutes:.1f} minutes** at that load. Goal (1,000 examples in under 15 minutes on 2 "
-            f"cores): **{'met' if minutes <= 15 else 'not met'}** at this load.",
+            f"{sp['seconds_per_example']:.3f} s per example. So **1,000 examples take {per_1000:.1f} minutes** "
+            f"(goal: under 15 minutes on 2 cores: **{'met' if per_1000 <= 15 else 'not met'}** at this load), and "
+            f"1,000 texts with the default 0.3 writing examples each ({sp['examples_for_1000_texts']} examples) "
+            f"about {minutes:.1f} minutes.",
             "",
         ]
     return lines
