@@ -394,7 +394,7 @@ def _cost_section(results: dict[str, Any]) -> list[str]:
             f"trained), {t['epochs']} epoch, {t['steps']} steps of {t['group_size']} examples, LoRA r={tr['lora']['r']} "
             f"on {len(tr['lora']['target_modules'])} projections of the top "
             f"{len(tr['lora']['layers'] or []) or 'all'} layers: **{t['seconds']:.0f} s wall, {t['cpu_seconds']:.0f} "
-            f"CPU-seconds**, peak memory {t['peak_rss_mb']:.0f} MB, {t['threads']} torch thread(s), load average "
+            f"CPU-seconds**, peak memory {t['peak_rss_mb']:.0f} MB*, {t['threads']} torch thread(s), load average "
             f"{tr['timing']['load_average'][0]:.1f} at the start and {tr['timing']['load_average'][1]:.1f} at the end "
             f"(a wall time on a busy machine: the CPU-seconds are the cost). "
             f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example.",
@@ -407,11 +407,17 @@ def _cost_section(results: dict[str, Any]) -> list[str]:
         lines += [
             f"Tuning speed on {st['threads']} torch threads: the same defaults on {sp['n_texts']} of the training "
             f"texts ({st['n_trained']} examples) took {st['seconds']:.0f} s wall, {st['cpu_seconds']:.0f} "
-            f"CPU-seconds, peak memory {st['peak_rss_mb']:.0f} MB ({_conditions(sp)}): "
+            f"CPU-seconds, peak memory {st['peak_rss_mb']:.0f} MB* ({_conditions(sp)}): "
             f"{sp['seconds_per_example']:.3f} s per example. So **1,000 examples take {per_1000:.1f} minutes** "
             f"(goal: under 15 minutes on 2 cores: **{'met' if per_1000 <= 15 else 'not met'}** at this load), and "
             f"1,000 texts with the default 0.3 writing examples each ({sp['examples_for_1000_texts']} examples) "
             f"about {minutes:.1f} minutes.",
+            "",
+        ]
+    if tr or sp:
+        lines += [
+            "*Peak resident memory of the benchmark process (`ru_maxrss`), which scored texts with another copy of the "
+            "model in the stage before: an upper bound for `sxhub tune` alone.",
             "",
         ]
     return lines
