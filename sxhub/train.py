@@ -154,6 +154,8 @@ class TrainConfig:
             data_seed=self.seed,
             report_to="none",
             disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
+            # batches of texts of similar length (shuffled in groups): less padding, ~1.5x faster on PhraseBank
+            train_sampling_strategy="group_by_length",
             dataloader_num_workers=0,
             dataloader_pin_memory=_has_cuda(),
             remove_unused_columns=True,
@@ -700,6 +702,7 @@ def _train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) ->
             learning_rate=config.learning_rate or fit_learning_rate(None),
             max_length=config.max_length or 128,
             seed=config.seed,
+            early_stopping_patience=config.early_stopping_patience,
         )
     )
     seconds = time.perf_counter() - start

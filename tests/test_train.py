@@ -342,6 +342,8 @@ def test_training_arguments_follow_the_config(tmp_path: Path) -> None:
     assert (args.num_train_epochs, args.per_device_train_batch_size, args.learning_rate, args.seed) == (2, 8, 1e-4, 7)
     assert args.metric_for_best_model == "micro_f1" and args.load_best_model_at_end
     assert args.warmup_steps == 2
+    # texts of similar length share a batch: less padding, faster steps (bench/results/student.md)
+    assert args.train_sampling_strategy == "group_by_length"
 
 
 def test_small_sets_get_enough_optimizer_steps(tmp_path: Path) -> None:
