@@ -425,6 +425,8 @@ def _cost_section(results: dict[str, Any]) -> list[str]:
 
 def _students_section(results: dict[str, Any]) -> list[str]:
     gen, st = results.get("generate"), results.get("students")
+    if not gen and not st:
+        return []
     lines = ["## 2. What the written data is worth", ""]
     if gen:
         lines += [
