@@ -28,10 +28,10 @@ import pandas as pd
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from .cache import LabelCache, cache_key
+from .cache import CacheKeys, LabelCache
 from .data import PreparedTexts, prepare_texts
 from .errors import TeacherError, TeacherUnavailableError, UserError
-from .prompt import InvalidAnswer, build_messages, parse_reply
+from .prompt import InvalidAnswer, build_messages, message_builder, reply_parser
 from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
 from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
@@ -205,6 +205,18 @@ class _Engine:
         self.seed_offsets = _seed_offsets(self.teachers)
         self.successes = [0] * len(self.teachers)
         self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
+        # per request and reply: the parts that depend only on the spec and teacher are made once
+        self.messages_for = message_builder(self.spec)
+        self.parse = reply_parser(self.spec)
+        self.keys = [
+            CacheKeys(
+                teacher=t.identity,
+                schema=self.schema,
+                temperature=self.spec.temperature,
+                max_tokens=self._max_tokens(t),
+            )
+            for t in self.teachers
+        ]
 
     def _note_server(self, idx: int) -> None:
         teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
@@ -275,15 +287,8 @@ class _Engine:
 
     async def request(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
         """One reply, from the cache or the teacher (then committed to the cache)."""
-        teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
-        key = cache_key(
-            teacher=teacher.identity,
-            messages=messages,
-            schema=self.schema,
-            temperature=self.spec.temperature,
-            max_tokens=self._max_tokens(teacher),
-            seed=seed,
-        )
+        ledger = self.ledgers[self.names[idx]]
+        key = self.keys[idx](messages, seed)
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
@@ -309,7 +314,7 @@ class _Engine:
     async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
         """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""
         name, ledger = self.names[idx], self.ledgers[self.names[idx]]
-        messages = build_messages(self.spec, text)
+        messages = self.messages_for(text)
         vote: dict[str, Any] = {
             "teacher": name,
             "sample": sample,
@@ -329,7 +334,7 @@ class _Engine:
                 vote["error"] = str(exc)
                 break
             try:
-                labels, reason = parse_reply(self.spec, reply.text)
+                labels, reason = self.parse(reply.text)
             except InvalidAnswer as exc:
                 ledger.invalid_answers += 1
                 vote["error"] = f"invalid answer: {exc}"

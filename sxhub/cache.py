@@ -50,8 +50,31 @@ def cache_key(
         "max_tokens": int(max_tokens),
         "seed": int(seed),
     }
-    blob = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+    return hashlib.sha256(_dumps(payload).encode("utf-8")).hexdigest()
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+class CacheKeys:
+    """:func:`cache_key` for the many requests of one teacher, schema, temperature and max_tokens: the same keys,
+    with the parts that do not change between requests serialized once (the run's hot path: one key per request).
+    """
+
+    def __init__(
+        self, *, teacher: dict[str, Any], schema: dict[str, Any] | None, temperature: float, max_tokens: int
+    ) -> None:
+        # json.dumps(payload, sort_keys=True) writes the keys in this order: max_tokens, messages, schema, seed,
+        # teacher, temperature, v (test_cache_keys_equal_cache_key pins the equality)
+        self._head = f'{{"max_tokens":{int(max_tokens)},"messages":'
+        self._middle = f',"schema":{_dumps(schema)},"seed":'
+        temperature_json = _dumps(round(float(temperature), 6))
+        self._tail = f',"teacher":{_dumps(teacher)},"temperature":{temperature_json},"v":{SCHEMA_VERSION}}}'
+
+    def __call__(self, messages: list[dict[str, str]], seed: int) -> str:
+        blob = f"{self._head}{_dumps(messages)}{self._middle}{int(seed)}{self._tail}"
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 class LabelCache:

@@ -14,6 +14,7 @@ surrounded by text (the first ``{...}`` object is taken) and case/whitespace dif
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -90,6 +91,14 @@ def build_messages(spec: TaskSpec, text: str) -> list[dict[str, str]]:
     return messages
 
 
+def message_builder(spec: TaskSpec) -> Callable[[str], list[dict[str, str]]]:
+    """:func:`build_messages` for many texts of one spec: the system prompt and few-shot turns are built once."""
+    if spec.prompt_template:
+        return lambda text: build_messages(spec, text)
+    prefix = build_messages(spec, "")[:-1]
+    return lambda text: [*(dict(m) for m in prefix), {"role": "user", "content": user_prompt(text)}]
+
+
 def render_template(spec: TaskSpec, text: str) -> str:
     """Render ``spec.prompt_template`` (a ``.jinja`` path or an inline template) for one text."""
     assert spec.prompt_template is not None
@@ -157,6 +166,17 @@ def parse_reply(spec: TaskSpec, raw_text: str) -> tuple[list[str], str]:
     names are matched case- and whitespace-insensitively). Raises :class:`InvalidAnswer` for non-JSON, a reply that
     does not fit the schema (a missing or extra key, a label outside the task's labels, a too-long reason...).
     """
+    return reply_parser(spec)(raw_text)
+
+
+def reply_parser(spec: TaskSpec) -> Callable[[str], tuple[list[str], str]]:
+    """:func:`parse_reply` for many replies under one spec, with the answer schema's validator looked up once."""
+    schema = spec.answer_schema()
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    return lambda raw_text: _parse(spec, validator, raw_text)
+
+
+def _parse(spec: TaskSpec, validator: Any, raw_text: str) -> tuple[list[str], str]:
     obj = extract_json_object(raw_text or "")
     key = "labels" if spec.multi_label else "label"
     value = obj.get(key)
@@ -164,7 +184,7 @@ def parse_reply(spec: TaskSpec, raw_text: str) -> tuple[list[str], str]:
         obj[key] = _canonical(spec, value) if not spec.multi_label else value
     elif isinstance(value, list):  # canonical names, each once (a repeated label is no shape error)
         obj[key] = list(dict.fromkeys(_canonical(spec, v) if isinstance(v, str) else json.dumps(v) for v in value))
-    error = best_schema_error(obj, spec.answer_schema())
+    error = None if validator.is_valid(obj) else _best_error(validator, obj)
     if error is not None:
         raise InvalidAnswer(f"reply does not fit the answer schema: {error}")
     if spec.multi_label:
@@ -177,7 +197,10 @@ def parse_reply(spec: TaskSpec, raw_text: str) -> tuple[list[str], str]:
 
 def best_schema_error(instance: Any, schema: dict[str, Any]) -> str | None:
     """None when ``instance`` is valid against ``schema``, else jsonschema's most relevant error, on one line."""
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    return _best_error(_validator(json.dumps(schema, sort_keys=True)), instance)
+
+
+def _best_error(validator: Any, instance: Any) -> str | None:
     error = jsonschema.exceptions.best_match(validator.iter_errors(instance))
     if error is None:
         return None

@@ -188,6 +188,31 @@ def test_cache_key_changes_with_what_changes_the_output(tmp_path: Path) -> None:
     assert len(hotter.history) == 1  # a new temperature is a new request; concurrency is not part of the key
 
 
+@pytest.mark.parametrize("temperature", [0.8, 0.0, 1, 0.1234567])
+def test_cache_keys_equal_cache_key(temperature: float) -> None:
+    """The engine's precomputed keys are cache_key's, byte for byte: caches written before stay valid."""
+    from sxhub.cache import CacheKeys, cache_key
+    from sxhub.prompt import build_messages
+
+    spec = make_spec(reasoning=True, examples=[{"text": "Profit rose é €", "labels": ["positive"]}])
+    teacher = {"name": "teacher@http://x/v1", "model": "m", "base_url": "http://x/v1", "extra": {"b": 1, "a": [2]}}
+    keys = CacheKeys(teacher=teacher, schema=spec.answer_schema(), temperature=temperature, max_tokens=300)
+    for text, seed in [("Sales fell.", 0), ('quote " and \\ and \n', 7), ("ünïcode 日本", 1_000_003)]:
+        messages = build_messages(spec, text)
+        expected = cache_key(
+            teacher=teacher,
+            messages=messages,
+            schema=spec.answer_schema(),
+            temperature=temperature,
+            max_tokens=300,
+            seed=seed,
+        )
+        assert keys(messages, seed) == expected
+    assert CacheKeys(teacher=teacher, schema=None, temperature=0.5, max_tokens=1)([], 0) == cache_key(
+        teacher=teacher, messages=[], schema=None, temperature=0.5, max_tokens=1, seed=0
+    )
+
+
 def test_failures_are_not_cached(tmp_path: Path) -> None:
     fake = FakeTeacher(responder=lambda m: (_ for _ in ()).throw(RetryableTeacherError("HTTP 500")))
     run(make_spec(), ["x"], [fake], tmp_path, max_retries=0)

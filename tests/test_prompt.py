@@ -146,3 +146,31 @@ def test_multi_label_parse_orders_and_dedupes() -> None:
     assert parse_reply(spec, '{"labels": []}') == ([], "")
     with pytest.raises(InvalidAnswer, match="is not of type 'array'"):
         parse_reply(spec, '{"labels": "positive"}')
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{}, {"reasoning": True, "examples": [{"text": "Sales rose.", "labels": ["positive"]}]}, {"multi_label": True}],
+)
+def test_builders_for_many_texts_equal_the_one_text_functions(kwargs: dict) -> None:
+    from sxhub.prompt import message_builder, reply_parser
+
+    spec = make_spec(**kwargs)
+    build, parse = message_builder(spec), reply_parser(spec)
+    for text in ["Sales rose.", "", "Ünïcode {json} text"]:
+        assert build(text) == build_messages(spec, text)
+    build("x")[0]["content"] = "changed"  # a caller changing its messages changes no later ones
+    assert build("y") == build_messages(spec, "y")
+    key = "labels" if spec.multi_label else "label"
+    answer = {
+        key: ["NEUTRAL", "positive"] if spec.multi_label else " Neutral",
+        **({"reason": "r"} if spec.reasoning else {}),
+    }
+    good = json.dumps(answer)
+    assert parse(good) == parse_reply(spec, good)
+    for bad in ['{"label": "great"}', '{"labels": "x"}', "no json"]:
+        with pytest.raises(InvalidAnswer) as one:
+            parse_reply(spec, bad)
+        with pytest.raises(InvalidAnswer) as many:
+            parse(bad)
+        assert str(one.value) == str(many.value)
