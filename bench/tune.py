@@ -468,6 +468,8 @@ def _diversity_section(results: dict[str, Any]) -> list[str]:
     for key, pair in dv["distinct"].items():
         lines.append(f"| {key.replace('_', '-')} | {pair['generated']:.3f} | {pair['real']:.3f} |")
     lines.append(f"| mean words per text | {dv['mean_words']['generated']} | {dv['mean_words']['real']} |")
+    lines += ["", f"Distinct-n falls as a corpus grows: the generated column is over {dv['n_generated']} texts, the real "
+              "one over the training texts, so compare them only at equal sizes."]  # fmt: skip
     ns, tw = dv["nearest_similarity"], dv["twins_checks"]
     lines += [
         "",
