@@ -485,7 +485,7 @@ def narrative(results: dict[str, Any]) -> list[str]:
             f"points. `sxhub export`'s check on {check.get('n', 0):,} training texts measured "
             f"{check.get('label_agreement', 0):.2%}: the all-agree training sentences are unambiguous, the 50agree "
             "set holds the near-ties that int8 flips. More recipes (fp32 kept for the most sensitive layers, "
-            "weight-only int8): `int8_recipes.md`."
+            "weight-only int8): `bench/int8_recipes.py`."
         )
     fpb, fourp_ = results.get("phrasebank"), results.get("fourp")
     if fpb:
