@@ -180,6 +180,22 @@ class SyntheticModel:
         return encode(self.tokenizer, answer + self.end_of_turn)
 
     # -- the key/value cache of shared prompt parts -----------------------------------------------------------------
+    def _decode_padded(self, decoder: Any, rests: list[list[int]], start: int, kv: Any, pad: int) -> tuple[Any, Any]:
+        """One forward pass over ``rests`` (the prompts after the cached ``start`` tokens), right-padded with ``pad``;
+        returns the output and the attention mask (cached prefix included) that later steps extend."""
+        import torch
+
+        rows, width = len(rests), max(len(r) for r in rests)
+        mask = torch.tensor([[1] * (start + len(r)) + [0] * (width - len(r)) for r in rests])
+        out = decoder(
+            input_ids=torch.tensor([r + [pad] * (width - len(r)) for r in rests]),
+            attention_mask=mask,
+            position_ids=torch.arange(start, start + width).expand(rows, -1),
+            cache=self._cache(kv, rows) if kv is not None else None,
+            use_cache=True,
+        )
+        return out, mask
+
     def _cache(self, kv: list[tuple[Any, Any]], repeats: int = 1) -> Any:
         from transformers import DynamicCache
 
@@ -228,15 +244,7 @@ class SyntheticModel:
             if kv is not None and any(len(ids) <= start or ids[:start] != encoded[0][0][:start] for ids, _ in encoded):
                 start, kv = 0, None
             rests = [ids[start:] for ids, _ in encoded]
-            width = max(len(r) for r in rests)
-            mask = torch.tensor([[1] * (start + len(r)) + [0] * (width - len(r)) for r in rests])
-            out = decoder(
-                input_ids=torch.tensor([r + [pad] * (width - len(r)) for r in rests]),
-                attention_mask=mask,
-                position_ids=torch.arange(start, start + width).expand(rows, -1),
-                cache=self._cache(kv, rows) if kv is not None else None,
-                use_cache=True,
-            )
+            out, mask = self._decode_padded(decoder, rests, start, kv, pad)
             ends = torch.tensor([len(r) - 1 for r in rests])
             first = torch.log_softmax(head(out.last_hidden_state[torch.arange(rows), ends]).float(), dim=-1)
             totals = [[float(first[b, t[0]]) for t in targets] for b in range(rows)]
@@ -380,16 +388,7 @@ class SyntheticModel:
             if kv is not None and any(p[1][:start] != prompts[0][1][:start] for p in prompts):
                 start, kv = 0, None
             rests = [p[1][start:] for p in prompts]
-            width = max(len(r) for r in rests)
-            pad = _pad_id(self.tokenizer)
-            mask = torch.tensor([[1] * start + [1] * len(r) + [0] * (width - len(r)) for r in rests])
-            out = decoder(
-                input_ids=torch.tensor([r + [pad] * (width - len(r)) for r in rests]),
-                attention_mask=mask,
-                position_ids=torch.arange(start, start + width).expand(rows, -1),
-                cache=self._cache(kv, rows) if kv is not None else None,
-                use_cache=True,
-            )
+            out, mask = self._decode_padded(decoder, rests, start, kv, _pad_id(self.tokenizer))
             cache = out.cache
             ends = torch.tensor([len(r) - 1 for r in rests])
             logits = head(out.last_hidden_state[torch.arange(rows), ends]).float()
