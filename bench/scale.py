@@ -204,7 +204,10 @@ def task_file(work: Path, url: str) -> Path:
     return task
 
 
-def annotate_single(work: Path, sizes: list[int], delay: float, concurrency: int) -> dict[str, Any]:
+def annotate_single(
+    work: Path, sizes: list[int], delay: float, concurrency: int, *, done: Any = None
+) -> dict[str, Any]:
+    """One row per size; ``done(key, row)`` is called as each finishes (a 1M run takes an hour)."""
     results: dict[str, Any] = {}
     with FakeOpenAIServer(delay=delay) as server:  # in this process: only sxhub's memory is measured
         task = task_file(work, server.url)
@@ -215,11 +218,10 @@ def annotate_single(work: Path, sizes: list[int], delay: float, concurrency: int
             args = ["annotate", str(task), str(source), "-o", str(out), "--concurrency", str(concurrency)]
             figures = run_measured(sxhub(*args, "--cache-dir", str(work / f"cache_{n}")), n)
             _clean(out, cache=work / f"cache_{n}")
-            results[f"{n} at concurrency {concurrency}, delay {delay:g} s"] = {
-                "delay_s": delay,
-                "concurrency": concurrency,
-                **figures,
-            }
+            key = f"{n} at concurrency {concurrency}, delay {delay:g} s"
+            results[key] = {"delay_s": delay, "concurrency": concurrency, **figures}
+            if done is not None:
+                done(key, results[key])
             print(f"annotate {n}: {figures['per_second']}/s, peak {figures['peak_rss_mb']} MB", file=sys.stderr)
     return results
 
@@ -438,33 +440,37 @@ def main() -> None:
     args.work.mkdir(parents=True, exist_ok=True)
     only = set(args.only.split(","))
     out_json = RESULTS / ("scale_quick.json" if args.quick else "scale.json")
-    results: dict[str, Any] = json.loads(out_json.read_text()) if out_json.is_file() else {}
-    results["environment"] = {
+    environment = {
         "date": time.strftime("%Y-%m-%d"),
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "load_start": round(os.getloadavg()[0], 2),
     }
+
+    def save(section: str, rows: dict[str, Any]) -> None:
+        _save(out_json, section, rows, environment)
+
     sizes = lambda text: [int(x) for x in text.split(",") if x]  # noqa: E731
     models = students(args.work) if only & {"predict", "ray-predict"} else {}
     if "predict" in only:
-        results["predict"] = predict_single(
-            args.work, models, {"tiny-bert": sizes(args.tiny_sizes), "minilm-l6": sizes(args.minilm_sizes)}
+        save(
+            "predict",
+            predict_single(
+                args.work, models, {"tiny-bert": sizes(args.tiny_sizes), "minilm-l6": sizes(args.minilm_sizes)}
+            ),
         )
-        _save(results, out_json, args.quick)
     if "ray-predict" in only:
-        results["ray_predict"] = predict_ray(args.work, models, "tiny-bert", args.ray_predict_n)
-        _save(results, out_json, args.quick)
+        save("ray_predict", predict_ray(args.work, models, "tiny-bert", args.ray_predict_n))
     if "annotate" in only:
-        # rows of other settings (concurrency, delay) from earlier runs are kept beside the new ones
-        results["annotate"] = {
-            **_keyed_annotate(results.get("annotate") or {}),
-            **annotate_single(args.work, sizes(args.annotate_sizes), args.delay, args.concurrency),
-        }
-        _save(results, out_json, args.quick)
+        annotate_single(
+            args.work,
+            sizes(args.annotate_sizes),
+            args.delay,
+            args.concurrency,
+            done=lambda key, row: save("annotate", {key: row}),
+        )
     if "ray-annotate" in only:
-        results["ray_annotate"] = annotate_ray(args.work, args.ray_annotate_n, args.delay, args.concurrency)
-    _save(results, out_json, args.quick)
+        save("ray_annotate", annotate_ray(args.work, args.ray_annotate_n, args.delay, args.concurrency))
 
 
 def _keyed_annotate(rows: dict[str, Any]) -> dict[str, Any]:
@@ -472,10 +478,19 @@ def _keyed_annotate(rows: dict[str, Any]) -> dict[str, Any]:
     return {f"{r['n']} at concurrency {r['concurrency']}, delay {r['delay_s']:g} s": r for r in rows.values()}
 
 
-def _save(results: dict[str, Any], out_json: Path, quick: bool) -> None:
-    results["environment"]["load_end"] = round(os.getloadavg()[0], 2)
+def _save(out_json: Path, section: str, rows: dict[str, Any], environment: dict[str, Any]) -> None:
+    """Write one section's new rows into the results file, re-read first: runs of other sections (in other
+    processes) keep theirs. Annotate rows of other settings are kept beside the new ones; other sections are
+    replaced whole."""
+    results: dict[str, Any] = json.loads(out_json.read_text()) if out_json.is_file() else {}
+    if section == "annotate":
+        rows = {**_keyed_annotate(results.get("annotate") or {}), **rows}
+    results[section] = rows
+    results["environment"] = {**environment, "load_end": round(os.getloadavg()[0], 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out_json.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    tmp = out_json.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(out_json)
     out_json.with_suffix(".md").write_text(markdown(results), encoding="utf-8")
 
 
