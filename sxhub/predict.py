@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .activations import sigmoid, softmax
 from .data import (
     _suffix,
     apply_preprocessing,
@@ -202,7 +203,7 @@ class Predictor:
             return out
         if self._onnx is not None:
             logits = self._onnx.logits(texts, progress=progress)
-            return _sigmoid(logits) if self.multi_label else _softmax(logits)
+            return self._probabilities(logits)
         encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
         order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         for start in range(0, len(order), self.batch_size):
@@ -211,10 +212,13 @@ class Predictor:
                 {k: [encoded[k][i] for i in idx] for k in encoded}, padding=True, return_tensors="np"
             )
             logits = self._logits(batch)
-            out[idx] = _sigmoid(logits) if self.multi_label else _softmax(logits)
+            out[idx] = self._probabilities(logits)
             if progress is not None:
                 progress.update(len(idx))
         return out
+
+    def _probabilities(self, logits: np.ndarray) -> np.ndarray:
+        return (sigmoid(logits) if self.multi_label else softmax(logits)).astype(np.float32)
 
     def _logits(self, batch: Mapping[str, Any]) -> np.ndarray:
         import torch
@@ -241,15 +245,6 @@ def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
         int8.get("n", 0),
         100 * float(record.get("agreement_bar") or 0.995),
     )
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return (1.0 / (1.0 + np.exp(-x))).astype(np.float32)
-
-
-def _softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=-1, keepdims=True))
-    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:

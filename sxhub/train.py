@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from .activations import sigmoid
 from .data import LabelledData, load_labelled, preprocessing_config
 from .errors import InputError, ModelError, UserError
 from .recipe import base_width, fit_batch_size, fit_learning_rate, time_budget
@@ -316,15 +317,6 @@ def _weighted_trainer_class() -> type:
             return (loss, outputs) if return_outputs else loss
 
     return WeightedTrainer
-
-
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
-
-
-def softmax(x: np.ndarray) -> np.ndarray:
-    z = np.exp(x - x.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def _metrics_fn(multi_label: bool, label_names: list[str] | None = None, seed: int = 42) -> Any:

@@ -16,6 +16,7 @@ import pytest
 from conftest import require_modules
 from sklearn.metrics import f1_score
 
+from sxhub.activations import sigmoid
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
 from sxhub.spec import TaskSpec
@@ -25,7 +26,6 @@ from sxhub.train import (
     _validate,
     choose_max_length,
     cross_fitted_predictions,
-    sigmoid,
     train,
     tune_thresholds,
     untuned_labels,
