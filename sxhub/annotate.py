@@ -35,7 +35,7 @@ from .prompt import InvalidAnswer, build_messages, message_builder, reply_parser
 from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
 from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
-from .vote import Decision, summarize
+from .vote import Decision, summarize, vote_scores
 
 logger = logging.getLogger(__name__)
 
@@ -208,6 +208,9 @@ class _Engine:
         # per request and reply: the parts that depend only on the spec and teacher are made once
         self.messages_for = message_builder(self.spec)
         self.parse = reply_parser(self.spec)
+        # with a teacher that scores labels, every vote has ``scores`` (None where there are none), so that every
+        # chunk of a run writes the same votes type
+        self.scored = any(getattr(t, "scores_labels", False) for t in self.teachers)
         self.keys = [
             CacheKeys(
                 teacher=t.identity,
@@ -323,6 +326,8 @@ class _Engine:
             "error": "",
             "raw": "",
         }
+        if self.scored:
+            vote["scores"] = None
         for k in range(self.opts.max_invalid + 1):
             seed = self.opts.seed + self.seed_offsets[idx] + sample + SEED_STRIDE * k
             try:
@@ -341,6 +346,8 @@ class _Engine:
                 vote["raw"] = reply.text[:RAW_LIMIT]
                 continue
             vote.update(labels=labels, reason=reason, error="", raw="")
+            if self.scored and reply.scores is not None:
+                vote["scores"] = vote_scores(reply.scores, self.spec.label_names)
             return vote
         ledger.failed_votes += 1
         return vote

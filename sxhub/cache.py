@@ -3,7 +3,8 @@
 The key hashes everything that changes a reply (teacher identity, messages, schema, temperature, max_tokens, seed)
 and nothing that does not (timeouts, concurrency). Each reply is committed as it arrives, so a second run makes no
 requests and a run killed with SIGKILL resumes without losing a finished answer. Only successful replies are stored:
-transport failures are retried by the next run.
+transport failures are retried by the next run. A reply's label scores (:attr:`Reply.scores`, from the tuned
+teacher) are stored with it; a cache file from before they existed gains the column when opened.
 
 Location: ``cache_dir`` if given, else ``$SXHUB_CACHE``, else ``~/.cache/sxhub``; the file is ``labels.sqlite``.
 """
@@ -90,23 +91,38 @@ class LabelCache:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, "
-            "input_tokens INTEGER, output_tokens INTEGER, created REAL)"
+            "input_tokens INTEGER, output_tokens INTEGER, created REAL, scores TEXT)"
         )
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
+        if "scores" not in columns:  # a cache written before replies carried label scores
+            self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
 
     def get(self, key: str) -> Reply | None:
         """The stored reply for ``key``, or None."""
         with self._lock:
             row = self._db.execute(
-                "SELECT text, input_tokens, output_tokens FROM replies WHERE key = ?", (key,)
+                "SELECT text, input_tokens, output_tokens, scores FROM replies WHERE key = ?", (key,)
             ).fetchone()
-        return None if row is None else Reply(text=row[0], input_tokens=row[1] or 0, output_tokens=row[2] or 0)
+        if row is None:
+            return None
+        scores = json.loads(row[3]) if row[3] else None
+        return Reply(text=row[0], input_tokens=row[1] or 0, output_tokens=row[2] or 0, scores=scores)
 
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
         """Store (and commit) one reply."""
         with self._lock:
             self._db.execute(
-                "INSERT OR REPLACE INTO replies VALUES (?, ?, ?, ?, ?, ?)",
-                (key, teacher, reply.text, reply.input_tokens, reply.output_tokens, time.time()),
+                "INSERT OR REPLACE INTO replies (key, teacher, text, input_tokens, output_tokens, created, scores) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    teacher,
+                    reply.text,
+                    reply.input_tokens,
+                    reply.output_tokens,
+                    time.time(),
+                    None if reply.scores is None else json.dumps(reply.scores),
+                ),
             )
 
     def __len__(self) -> int:

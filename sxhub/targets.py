@@ -14,6 +14,7 @@ import numpy as np
 
 from .data import LabelledData
 from .errors import InputError
+from .vote import scores_of
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +84,10 @@ def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[li
 def vote_shares(data: LabelledData) -> np.ndarray:
     """Per row, the share of valid votes for each label (single-label: a distribution; multi-label: per label).
 
+    A vote that carries label scores (the tuned teacher's, ``scores``) counts as its probabilities instead of a
+    one-hot of its label: the mean over a text's votes is then the teacher's own distribution, not an estimate of
+    it from a few samples.
+
     A row a person corrected (``label_source == "human"``, written by ``sxhub apply-review``) keeps its hard label:
     the teachers' votes are what the reviewer overruled.
     """
@@ -99,13 +104,18 @@ def vote_shares(data: LabelledData) -> np.ndarray:
         if source == "human":
             shares[row] = hard[row]
             continue
-        votes = _as_list(cell)
-        valid = [_as_list(v.get("labels")) for v in votes if isinstance(v, dict) and v.get("labels") is not None]
-        valid = [labs for labs in valid if all(lab in index for lab in labs)]
+        votes = [v for v in _as_list(cell) if isinstance(v, dict) and v.get("labels") is not None]
+        valid = [(v, _as_list(v.get("labels"))) for v in votes]
+        valid = [(v, labs) for v, labs in valid if all(lab in index for lab in labs)]
         if not valid:
             shares[row] = hard[row]  # no usable vote: the row's own label
             continue
-        for labs in valid:
+        for vote, labs in valid:
+            scores = scores_of(vote)
+            if scores is not None and set(scores) == set(index):
+                for name, p in scores.items():
+                    shares[row, index[name]] += p
+                continue
             for lab in labs[: None if data.multi_label else 1]:
                 shares[row, index[lab]] += 1.0
         shares[row] /= len(valid)

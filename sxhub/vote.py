@@ -1,7 +1,8 @@
 """Voting: turn the votes of every teacher and sample on one text into one decision.
 
 A vote is a dict ``{"teacher", "sample", "labels", "reason", "error", "raw"}`` (see ``docs/CONTRACTS.md``);
-``labels`` is a list of label names (one element for single-label tasks) or ``None`` when the vote failed.
+``labels`` is a list of label names (one element for single-label tasks) or ``None`` when the vote failed. A teacher
+that scores labels adds ``scores`` (:func:`vote_scores`); decisions count labels only, whatever the scores say.
 
 Rules (deterministic, the same on every run):
 
@@ -186,3 +187,17 @@ def summarize(decisions: Sequence[Decision]) -> dict[str, Any]:
         "mean_valid_votes": sum(d.n_valid for d in decisions) / len(decisions) if decisions else 0.0,
         "label_counts": dict(label_counts),
     }
+
+
+def vote_scores(scores: Mapping[str, float], label_names: Sequence[str]) -> list[dict[str, Any]]:
+    """A vote's ``scores``: ``[{"label", "p"}]`` in the task's label order (one Arrow type for every vote and file,
+    where a dict keyed by label would make a struct per task)."""
+    return [{"label": name, "p": float(scores.get(name, 0.0))} for name in label_names]
+
+
+def scores_of(vote: Mapping[str, Any]) -> dict[str, float] | None:
+    """The label probabilities a vote carries (:func:`vote_scores`), or None when it has none."""
+    cells = vote.get("scores")
+    if cells is None or len(cells) == 0:
+        return None
+    return {str(c["label"]): float(c["p"]) for c in cells}

@@ -25,11 +25,14 @@ PERMANENT_STATUS = {401, 403, 404}
 
 @dataclass(frozen=True)
 class Reply:
-    """What a teacher answered: the raw text, and the tokens it cost."""
+    """What a teacher answered: the raw text, the tokens it cost and, from a teacher that scores labels (sxhub's
+    tuned teacher), the label probabilities the answer was chosen from (``None`` from every other teacher, and for a
+    written text)."""
 
     text: str
     input_tokens: int = 0
     output_tokens: int = 0
+    scores: dict[str, float] | None = None
 
 
 class RetryableTeacherError(TeacherError):
@@ -55,6 +58,7 @@ class Teacher:
     ``name`` labels the votes; ``identity`` holds what makes answers differ between teachers (model, URL, provider,
     structured-output setting) and goes into the cache key. ``server`` and ``enforced`` say, once the teacher has
     been asked something, which kind of server answered and what it enforced (``schema``, ``json`` or ``none``).
+    ``scores_labels``: its labelling replies carry the label probabilities (:attr:`Reply.scores`).
     """
 
     name: str = "teacher"
@@ -62,6 +66,7 @@ class Teacher:
     server: str | None = None
     enforced: str | None = None
     request_form: str | None = None
+    scores_labels: bool = False
 
     @property
     def identity(self) -> dict[str, Any]:

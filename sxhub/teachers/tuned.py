@@ -27,8 +27,8 @@ answered by forcing the JSON opening ``{"text": "``, sampling the string's conte
 encoding it with ``json.dumps``. Any other schema is refused with a clear error.
 
 **Scores.** :meth:`SyntheticModel.label_probs` (:mod:`sxhub.teachers.synthetic_model`, which holds the model, its
-folder and its scoring and writing) gives per-label probabilities; every reply is a :class:`ScoredReply` whose
-``scores`` carry them.
+folder and its scoring and writing) gives per-label probabilities; every labelling reply carries them in
+:attr:`Reply.scores`, and the annotate engine writes them into each vote (``scores``).
 
 **Cache identity.** The sha256 of the weight files and of ``sxhub.json``, not the folder's path: a retuned model
 never answers from a previous model's cache entries, and a moved folder still does.
@@ -43,7 +43,7 @@ import logging
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TeacherError
@@ -104,19 +104,13 @@ def read_request(schema: dict[str, Any] | None) -> LabelRequest | WriteRequest:
 # ------------------------------------------------------------------------------------------------------------------
 # the teacher
 # ------------------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ScoredReply(Reply):
-    """A reply with the label probabilities it was chosen from (empty for written texts)."""
-
-    scores: dict[str, float] = field(default_factory=dict)
-
-
 class TunedTeacher(Teacher):
     """A synthetic model folder behind the Teacher interface, served in-process (module docstring)."""
 
     server = "sxhub-tuned"
     enforced = "schema"  # answers are chosen among the valid ones or built with json.dumps
     request_form = "in-process"
+    scores_labels = True
 
     def __init__(self, spec: TeacherSpec, *, model: SyntheticModel | None = None) -> None:
         assert spec.model is not None
@@ -155,7 +149,7 @@ class TunedTeacher(Teacher):
             job = WriteJob(messages, request.key, temperature, seed, max_tokens)
         else:
             job = LabelJob(messages, request, temperature, seed)
-        future: asyncio.Future[ScoredReply] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._queue.append((job, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.ensure_future(self._drain())
@@ -181,19 +175,19 @@ class TunedTeacher(Teacher):
                 else:
                     future.set_result(result)
 
-    def answer_batch(self, jobs: Sequence[WriteJob | LabelJob]) -> list[ScoredReply | TeacherError]:
+    def answer_batch(self, jobs: Sequence[WriteJob | LabelJob]) -> list[Reply | TeacherError]:
         """Replies to several requests of one kind (blocking; :meth:`acomplete` runs it in a thread)."""
         model = self.model
         if all(isinstance(job, WriteJob) for job in jobs):
             writes = model.write_batch([job for job in jobs if isinstance(job, WriteJob)])
             return [
-                r if isinstance(r, TeacherError) else ScoredReply(
+                r if isinstance(r, TeacherError) else Reply(
                     text=json.dumps({job.key: r[0]}, ensure_ascii=False), input_tokens=r[1], output_tokens=r[2]
                 )
                 for job, r in zip(jobs, writes, strict=True)
                 if isinstance(job, WriteJob)
             ]  # fmt: skip
-        replies: dict[int, ScoredReply] = {}
+        replies: dict[int, Reply] = {}
         labels = [(i, job) for i, job in enumerate(jobs) if isinstance(job, LabelJob)]
         groups: dict[tuple[tuple[str, ...], bool], list[tuple[int, LabelJob]]] = {}
         for i, job in labels:
@@ -212,7 +206,7 @@ class TunedTeacher(Teacher):
         temperature: float,
         seed: int,
         max_tokens: int,
-    ) -> ScoredReply:
+    ) -> Reply:
         """The reply to one request, blocking (:meth:`acomplete` batches concurrent ones)."""
         job: WriteJob | LabelJob
         if isinstance(request, WriteRequest):
@@ -224,7 +218,7 @@ class TunedTeacher(Teacher):
             raise reply
         return reply
 
-    def _label_reply(self, job: LabelJob, sets: list[tuple[str, ...]], probs: list[float]) -> ScoredReply:
+    def _label_reply(self, job: LabelJob, sets: list[tuple[str, ...]], probs: list[float]) -> Reply:
         """The answer among the valid ones: the most probable at temperature 0, else drawn with the job's seed."""
         request = job.request
         if job.temperature <= 0:
@@ -240,7 +234,7 @@ class TunedTeacher(Teacher):
         answer.update(json.loads(label_answer(chosen, request.multi_label)))
         text = json.dumps(answer, ensure_ascii=False)
         n_in = len(self.model.prompt_ids(job.messages)[0])
-        return ScoredReply(text=text, input_tokens=n_in, output_tokens=len(self.model.answer_ids(text)), scores=scores)
+        return Reply(text=text, input_tokens=n_in, output_tokens=len(self.model.answer_ids(text)), scores=scores)
 
 
 @dataclass(frozen=True)
