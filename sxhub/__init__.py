@@ -25,7 +25,7 @@ _LAZY = {
     "decide": "vote",
     "score": "metrics",
     "load_labelled": "data",
-    "TrainConfig": "train",
+    "TrainConfig": "train_config",
     "Predictor": "predict",
     "export_onnx": "export",
     "publish_dataset": "publish",
@@ -88,5 +88,5 @@ if TYPE_CHECKING:
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space
     from .teachers import FakeTeacher, Reply, Teacher
-    from .train import TrainConfig
+    from .train_config import TrainConfig
     from .vote import decide

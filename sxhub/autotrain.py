@@ -29,7 +29,14 @@ from typing import IO, Any
 import pandas as pd
 import yaml
 
+from .data import LabelledData, preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
+from .recipe import fit_batch_size, fit_learning_rate
+from .run_record import SXHUB_JSON, task_record
+from .spec import TaskSpec
+from .targets import data_notes, split_indices
+from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
+from .validation import best_metric_name
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SXHUB_AUTOTRAIN_ENV"
@@ -466,7 +473,75 @@ def run_autotrain(
         "autotrain_version": env.versions()["autotrain"],
         "versions": _versions(env),
     }
-    (out / "sxhub.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / SXHUB_JSON).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     if workdir is None:
         shutil.rmtree(work)
     return out
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the backend as sxhub train runs it
+# ------------------------------------------------------------------------------------------------------------------
+def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
+    """Train with AutoTrain Advanced (single-label only) on the same stratified split."""
+    if spec.multi_label:
+        raise UserError(
+            "--backend autotrain trains single-label classifiers only; use --backend local for this multi-label task."
+        )
+    if config.soft_labels:
+        raise UserError("--soft-labels needs --backend local (AutoTrain trains on hard labels only).")
+    base = config.base_model or default_base_model()
+    train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
+    frame = pd.DataFrame({"text": data.texts, "label": data.labels})
+    start = time.perf_counter()
+    out = Path(
+        run_autotrain(
+            frame.iloc[train_idx].reset_index(drop=True),
+            frame.iloc[val_idx].reset_index(drop=True),
+            label_names=spec.label_names,
+            base_model=base,
+            output_dir=Path(config.output_dir),
+            epochs=max(1, round(config.epochs)),  # AutoTrain counts whole epochs
+            batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
+            learning_rate=config.learning_rate or fit_learning_rate(None),
+            max_length=config.max_length or 128,
+            seed=config.seed,
+            early_stopping_patience=config.early_stopping_patience,
+        )
+    )
+    seconds = time.perf_counter() - start
+    info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
+    info.setdefault("task", task_record(spec))
+    info.setdefault("thresholds", None)
+    preprocessing = preprocessing_config(
+        spec.preprocess, max_length=int(info.get("max_length") or config.max_length or 128)
+    )
+    info.setdefault("preprocessing", preprocessing)  # predict, the Space and the card apply this block
+    (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
+        model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        model_config.setdefault("sxhub_preprocessing", info["preprocessing"])
+        (out / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
+    figures = info.get("train", {})
+    validation = {
+        name: float(figures[key])
+        for name, key in (("accuracy", "eval_accuracy"), ("macro_f1", "eval_f1_macro"))
+        if key in figures
+    }
+    metric = best_metric_name(False)
+    return TrainResult(
+        model_dir=out,
+        backend="autotrain",
+        base_model=base if config.base_model else DEFAULT_BASE,
+        multi_label=False,
+        labels=spec.label_names,
+        max_length=int(info.get("max_length") or config.max_length or 128),
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        epochs=float(figures.get("epochs", config.epochs)),
+        seconds=round(float(figures.get("seconds", seconds)), 1),
+        best_metric=metric,
+        best_score=validation.get(metric, float("nan")),
+        validation=validation,
+        notes=data_notes(data),
+    )

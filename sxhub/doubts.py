@@ -71,7 +71,7 @@ def embed_texts(
     from transformers.utils import logging as hf_logging
 
     from .errors import ModelError
-    from .train import default_base_model
+    from .train_config import default_base_model
 
     path = str(model) if model is not None else default_base_model()
     verbosity = hf_logging.get_verbosity()

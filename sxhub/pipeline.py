@@ -217,7 +217,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     from .export import export_onnx
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space, split_frame
-    from .train import TrainConfig, train
+    from .train import train
+    from .train_config import TrainConfig
 
     spec = load_spec(task)
     if config.teachers:

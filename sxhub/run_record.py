@@ -1,0 +1,79 @@
+"""``sxhub.json``, the record saved beside every student: the task (teacher URLs without credentials), labels,
+thresholds, max_length, preprocessing, base model, the run's figures and the versions of the libraries that shaped
+it. :mod:`sxhub.train` and the AutoTrain backend write it; :mod:`sxhub.predict` and the cards read it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .data import preprocessing_config
+from .spec import TaskSpec, redact_url
+
+if TYPE_CHECKING:
+    from .train_config import TrainConfig, TrainResult
+
+SXHUB_JSON = "sxhub.json"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shape a trained model (recorded in ``sxhub.json`` and the card)."""
+    import platform
+    from importlib.metadata import PackageNotFoundError, version
+
+    versions = {"python": platform.python_version()}
+    for name in ("sxhub", "transformers", "torch", "datasets", "tokenizers", "scikit-learn"):
+        try:
+            versions[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return versions
+
+
+def task_record(spec: TaskSpec) -> dict[str, Any]:
+    """The task as ``sxhub.json`` (and the cards made from it) records it: teacher URLs without credentials or query."""
+    task = spec.to_dict()
+    for teacher in task["teachers"]:
+        if teacher.get("base_url"):
+            teacher["base_url"] = redact_url(teacher["base_url"])
+    return task
+
+
+def write_sxhub_json(
+    output_dir: Path, spec: TaskSpec, result: TrainResult, config: TrainConfig, *, processes: int = 1
+) -> Path:
+    """``sxhub.json``: the task, labels, thresholds, max_length, base model, the run's figures and versions;
+    ``processes`` > 1 records a run with DDP (torchrun / accelerate launch)."""
+    train_info = {
+        k: v
+        for k, v in result.to_dict().items()
+        if k not in {"model_dir", "backend", "base_model", "multi_label", "labels", "max_length", "thresholds"}
+    }
+    train_info.update(
+        batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        max_epochs=config.epochs,
+        seed=config.seed,
+        val_size=config.val_size,
+        class_weights=config.class_weights,
+        soft_labels=config.soft_labels,
+        max_minutes=config.max_minutes,
+        processes=processes,
+    )
+    info = {
+        "task": task_record(spec),
+        "multi_label": spec.multi_label,
+        "labels": spec.label_names,
+        "thresholds": result.thresholds,
+        "max_length": result.max_length,
+        "preprocessing": preprocessing_config(spec.preprocess, max_length=result.max_length),
+        "base_model": result.base_model,
+        "backend": result.backend,
+        "train": train_info,
+        "versions": library_versions(),
+    }
+    path = output_dir / SXHUB_JSON
+    path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    return path
