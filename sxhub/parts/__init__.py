@@ -1,0 +1,344 @@
+"""Annotate in parts: results written as they arrive, a rerun resumes, memory flat in the input's size.
+
+``sxhub annotate INPUT -o OUT`` reads INPUT in chunks (:func:`sxhub.stream.iter_table`), labels each chunk with the
+async engine of :mod:`sxhub.annotate` and commits it as a Parquet part file under ``OUT.parts/``; OUT is assembled
+from the parts at the end and equals what the in-memory :func:`sxhub.annotate.annotate` writes (same rows, columns
+and order; a text seen in an earlier chunk is dropped as a duplicate, as today). Layout::
+
+    OUT.parts/
+      manifest.json                  the run's parameters: a rerun with other parameters refuses to mix parts
+      shard-00000-of-00001/          one folder per shard (``--engine ray`` runs several; one process runs one)
+        state.sqlite                 chunks done (counts, ledger), hashes of the texts seen (duplicates)
+        part-000000.parquet ...      one part per chunk, written to a temporary name and moved into place
+        labels.sqlite                (``--engine ray``) the shard's own label cache
+        rows.npy                     (``--engine ray``) the positions of the rows this shard labels
+
+A chunk is done when ``state.sqlite`` says so; it records the chunk and the hashes of its texts in one transaction
+after the part file is in place, so a run killed at any moment resumes from the parts plus the label cache and
+never writes a row twice. The folder stays after the run: a rerun of a finished job only assembles OUT again
+(no request); delete it when it is no longer needed.
+
+The package: :mod:`~sxhub.parts.layout` (folders, manifest, shard state), :mod:`~sxhub.parts.shard` (labelling one
+shard), :mod:`~sxhub.parts.assembly` (OUT from the parts, vote totals); here, the run's ledger and the driver,
+:func:`annotate_to_file`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..annotate import AnnotateResult, TeacherLedger, _ledger
+from ..errors import UserError
+from ..spec import TaskSpec, TeacherSpec
+from ..stream import RowSlice, TableWriter
+from ..teachers import Teacher
+from .assembly import Assembled, VoteTotals, assemble
+from .layout import (
+    CHUNK_ROWS,
+    MANIFEST,
+    ROW,
+    STATE,
+    ShardState,
+    check_manifest,
+    input_identity,
+    make_manifest,
+    parts_dir,
+    shard_dir,
+    text_hash,
+)
+from .shard import ShardJob, alabel_shard, label_shard, shard_chunks
+
+__all__ = [
+    "CHUNK_ROWS",
+    "MANIFEST",
+    "ROW",
+    "STATE",
+    "Assembled",
+    "PartsResult",
+    "ShardJob",
+    "ShardState",
+    "VoteTotals",
+    "alabel_shard",
+    "annotate_to_file",
+    "assemble",
+    "check_manifest",
+    "finish",
+    "input_identity",
+    "label_shard",
+    "make_manifest",
+    "new_run_id",
+    "parts_dir",
+    "prepare_job",
+    "run_ledger",
+    "shard_chunks",
+    "shard_dir",
+    "text_hash",
+]
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the ledger of a run in parts
+# ------------------------------------------------------------------------------------------------------------------
+def run_ledger(
+    parts: Path,
+    assembled: Assembled,
+    *,
+    shards: int,
+    run_id: str,
+    teachers: Sequence[Any],
+    samples: int,
+    concurrency: int,
+    seconds: float,
+    vote_method: str,
+) -> dict[str, Any]:
+    """The run's ledger, with the keys :func:`sxhub.annotate.aannotate` gives: the output's counts over every part,
+    and what this run spent (requests, tokens, cost) over the chunks it labelled (``resumed_chunks`` were labelled
+    by an earlier run: their cost is in that run's ledger)."""
+    counts: Counter[str] = Counter({"n_input": 0, "n_empty": 0, "n_duplicates": 0})
+    spent: dict[str, dict[str, Any]] = {}
+    votes = VoteTotals()
+    chunks = resumed = 0
+    for i in range(shards):
+        state = ShardState(shard_dir(parts, i, shards))
+        try:
+            done = state.chunks()
+        finally:
+            state.close()
+        for _, stats in done.values():
+            chunks += 1
+            counts.update({k: int(stats.get(k, 0)) for k in counts})
+            if stats.get("votes"):
+                votes.add(stats["votes"])
+            if stats.get("run") != run_id:
+                resumed += 1
+                continue
+            for name, led in (stats.get("teachers") or {}).items():
+                _add_ledger(spent.setdefault(name, {}), led)
+    votes.add(assembled.fix)
+    if assembled.votes is not None:
+        votes = assembled.votes
+    names, prices = _names_and_prices(teachers)
+    ledgers = {name: TeacherLedger(**spent.get(name, {})) for name in names}
+    ledgers.update({name: TeacherLedger(**led) for name, led in spent.items() if name not in ledgers})
+    summary = votes.summary()
+    return {
+        "n_texts": assembled.written,
+        "n_input": counts["n_input"],
+        "n_duplicates": counts["n_duplicates"] + assembled.dropped,
+        "n_empty": counts["n_empty"],
+        "samples": samples,
+        "concurrency": concurrency,
+        "dry_run": False,
+        **_ledger(ledgers, prices),
+        "failed_texts": assembled.failed,
+        "ties": summary["ties"],
+        "seconds": seconds,
+        "votes": summary,
+        "vote_method": vote_method,
+        "parts": str(parts),
+        "chunks": chunks,
+        "resumed_chunks": resumed,
+    }
+
+
+_SUMMED = {f.name for f in fields(TeacherLedger) if f.type in ("int", int)}
+_LATEST = {"server", "enforced", "request_form"}
+
+
+def _add_ledger(into: dict[str, Any], led: dict[str, Any]) -> None:
+    for key, value in led.items():
+        if key in _SUMMED:
+            into[key] = into.get(key, 0) + int(value or 0)
+        elif key in _LATEST and value:
+            into[key] = value
+
+
+def _names_and_prices(teachers: Sequence[Any]) -> tuple[list[str], dict[str, Any]]:
+    """The ledger's teacher names (as the engine names them) and their prices, from Teacher objects or specs."""
+    specs = [
+        (t.name, t.spec) if isinstance(t, Teacher) else (TeacherSpec.parse(t).name, TeacherSpec.parse(t))
+        for t in teachers
+    ]
+    names: list[str] = []
+    for base, _ in specs:
+        name, k = str(base), 2
+        while name in names:
+            name, k = f"{base}#{k}", k + 1
+        names.append(name)
+    prices = {
+        n: (s.price_input, s.price_output) if s is not None and s.priced else None
+        for n, (_, s) in zip(names, specs, strict=True)
+    }
+    return names, prices
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the driver
+# ------------------------------------------------------------------------------------------------------------------
+@dataclass
+class PartsResult:
+    """What a run in parts returns: the output file and the ledger (no frame: the rows are in the file)."""
+
+    output: Path
+    ledger: dict[str, Any]
+
+    def summary_line(self) -> str:
+        return AnnotateResult(pd.DataFrame(), [], self.ledger).summary_line()
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def annotate_to_file(
+    spec: TaskSpec,
+    source: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    samples: int | None = None,
+    concurrency: int = 8,
+    cache: Any = None,
+    rows: RowSlice | None = None,
+    split: str = "train",
+    text_column: str | None = None,
+    keep_columns: Sequence[str] = (),
+    preprocess: bool | None = None,
+    max_chars: int = 20_000,
+    chunk_rows: int = CHUNK_ROWS,
+    restart: bool = False,
+    progress: bool = True,
+    max_retries: int = 4,
+    max_invalid: int = 2,
+    backoff: float = 1.0,
+    max_wait: float = 60.0,
+    seed: int = 0,
+) -> PartsResult:
+    """Label ``source`` (a file or Hub dataset id, or its slice ``rows``) into ``out``, in parts (module docstring).
+
+    The arguments are those of :func:`sxhub.annotate.aannotate` plus the input's reading (``text_column``,
+    ``keep_columns``, ``preprocess`` (default: the spec's), ``max_chars``); ``restart`` starts over when
+    ``OUT.parts/`` holds parts of a run with other parameters.
+    """
+    job, parts = prepare_job(
+        spec,
+        str(source),
+        Path(out),
+        teachers=teachers,
+        samples=samples,
+        concurrency=concurrency,
+        rows=rows,
+        split=split,
+        text_column=text_column,
+        keep_columns=keep_columns,
+        preprocess=preprocess,
+        max_chars=max_chars,
+        chunk_rows=chunk_rows,
+        restart=restart,
+        shards=1,
+        max_invalid=max_invalid,
+        seed=seed,
+    )
+    job.folder, job.cache, job.progress = shard_dir(parts, 0, 1), cache, progress
+    job.max_retries, job.backoff, job.max_wait = max_retries, backoff, max_wait
+    start = time.perf_counter()
+    label_shard(job)
+    return finish(job, parts, Path(out), shards=1, start=start)
+
+
+def prepare_job(
+    spec: TaskSpec,
+    source: str,
+    out: Path,
+    *,
+    teachers: Sequence[Any] | None,
+    samples: int | None,
+    concurrency: int,
+    rows: RowSlice | None,
+    split: str,
+    text_column: str | None,
+    keep_columns: Sequence[str],
+    preprocess: bool | None,
+    max_chars: int,
+    chunk_rows: int,
+    restart: bool,
+    shards: int,
+    max_invalid: int,
+    seed: int,
+) -> tuple[ShardJob, Path]:
+    """Check the arguments and the parts folder (its manifest) before any request; the job every shard runs."""
+    if concurrency < 1:
+        raise UserError(f"concurrency={concurrency} must be at least 1.")
+    n_samples = spec.samples if samples is None else samples
+    if not isinstance(n_samples, int) or n_samples < 1:
+        raise UserError(f"samples={n_samples!r} must be a positive integer.")
+    TableWriter(out).abort()  # an unknown extension fails now, not after the labelling
+    entries = list(spec.default_teachers()) if teachers is None else list(teachers)
+    if not entries:
+        raise UserError("annotate: teachers is empty; give at least one teacher (or None for the spec's).")
+    rows = rows or RowSlice()
+    keep = list(keep_columns)
+    use_preprocess = spec.preprocess if preprocess is None else preprocess
+    parts = parts_dir(out)
+    manifest = make_manifest(
+        spec,
+        source,
+        teachers=entries,
+        samples=n_samples,
+        rows=rows,
+        split=split,
+        text_column=text_column,
+        keep_columns=keep,
+        preprocess=use_preprocess,
+        max_chars=max_chars,
+        chunk_rows=chunk_rows,
+        shards=shards,
+        max_invalid=max_invalid,
+        seed=seed,
+    )
+    check_manifest(parts, manifest, restart=restart, out=out)
+    job = ShardJob(
+        spec=spec,
+        source=source,
+        folder=parts,
+        rows=rows,
+        teachers=entries,
+        run_id=new_run_id(),
+        split=split,
+        text_column=text_column,
+        keep_columns=keep,
+        preprocess=use_preprocess,
+        max_chars=max_chars,
+        chunk_rows=chunk_rows,
+        samples=n_samples,
+        concurrency=concurrency,
+        max_invalid=max_invalid,
+        seed=seed,
+    )
+    return job, parts
+
+
+def finish(job: ShardJob, parts: Path, out: Path, *, shards: int, start: float) -> PartsResult:
+    """Assemble OUT from the parts and write the run's ledger."""
+    assembled = assemble(parts, out, job.spec, shards=shards)
+    ledger = run_ledger(
+        parts,
+        assembled,
+        shards=shards,
+        run_id=job.run_id,
+        teachers=job.teachers,
+        samples=job.samples,
+        concurrency=job.concurrency,
+        seconds=time.perf_counter() - start,
+        vote_method=getattr(job.spec, "vote", "majority"),
+    )
+    return PartsResult(output=out, ledger=ledger)

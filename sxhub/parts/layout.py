@@ -1,0 +1,181 @@
+"""Where a run in parts keeps its files and what it has done: the folder layout (``OUT.parts/``, one folder per
+shard), the manifest of the run's parameters that a rerun must match, and each shard's state (chunks done, hashes of
+the texts seen) in one sqlite file. The layout itself is drawn in :mod:`sxhub.parts`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import UserError
+from ..spec import TaskSpec, TeacherSpec
+from ..stream import RowSlice
+from ..teachers import Teacher
+
+ROW = "__sxhub_row"  # the row's position in the input, kept in the parts to merge shards in input order
+CHUNK_ROWS = 1000
+MANIFEST = "manifest.json"
+STATE = "state.sqlite"
+
+
+def parts_dir(out: str | os.PathLike[str]) -> Path:
+    """``OUT.parts/`` beside OUT."""
+    out = Path(out)
+    return out.with_name(out.name + ".parts")
+
+
+def shard_dir(parts: Path, index: int, count: int) -> Path:
+    return parts / f"shard-{index:05d}-of-{count:05d}"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# the manifest: what decides the output
+# ------------------------------------------------------------------------------------------------------------------
+def input_identity(source: str) -> dict[str, Any]:
+    """The input as the manifest records it: a file's path, size and modification time, or a Hub id."""
+    path = Path(source)
+    if path.is_file():
+        stat = path.stat()
+        return {"path": str(path.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {"hub": source}
+
+
+def make_manifest(
+    spec: TaskSpec,
+    source: str,
+    *,
+    teachers: Sequence[Any],
+    samples: int,
+    rows: RowSlice,
+    split: str,
+    text_column: str | None,
+    keep_columns: Sequence[str],
+    preprocess: bool,
+    max_chars: int,
+    chunk_rows: int,
+    shards: int,
+    max_invalid: int,
+    seed: int,
+) -> dict[str, Any]:
+    return {
+        "version": 1,
+        "spec": spec.to_dict(),
+        "teachers": [_teacher_key(t) for t in teachers],
+        "samples": samples,
+        "seed": seed,
+        "max_invalid": max_invalid,
+        "input": input_identity(source),
+        "split": split,
+        "rows": rows.to_dict(),
+        "text_column": text_column,
+        "keep_columns": list(keep_columns),
+        "preprocess": preprocess,
+        "max_chars": max_chars,
+        "chunk_rows": chunk_rows,
+        "shards": shards,
+        **({"sharding": "text-hash"} if shards > 1 else {}),  # every copy of a text in one shard (sxhub.distributed)
+    }
+
+
+def _teacher_key(teacher: Any) -> Any:
+    if isinstance(teacher, Teacher):
+        return teacher.identity
+    spec = TeacherSpec.parse(teacher)
+    return {k: v for k, v in asdict(spec).items() if k not in {"timeout", "price_input", "price_output"}}
+
+
+def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out: Path) -> None:
+    """Start ``parts`` (or start it over with ``restart``), or check that its parts were made with ``manifest``."""
+    file = parts / MANIFEST
+    if file.is_file() and restart:
+        _remove_parts(parts)
+    if file.is_file():
+        found = json.loads(file.read_text(encoding="utf-8"))
+        if found != manifest:
+            key = next(k for k in sorted(set(found) | set(manifest)) if found.get(k) != manifest.get(k))
+            raise UserError(
+                f"{parts}/ holds the parts of an earlier run of {out.name} with another {key} "
+                f"({_short(found.get(key))} there, {_short(manifest.get(key))} now): rerun with the same "
+                "parameters to resume it, or add --restart to start over (the label cache keeps every answer)."
+            )
+        return
+    parts.mkdir(parents=True, exist_ok=True)
+    tmp = parts / (MANIFEST + ".tmp")
+    tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp, file)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _remove_parts(parts: Path) -> None:
+    import shutil
+
+    if not (parts / MANIFEST).is_file():
+        raise UserError(f"{parts} has no {MANIFEST}: it is not an sxhub parts folder; move it away first.")
+    shutil.rmtree(parts)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# one shard's state
+# ------------------------------------------------------------------------------------------------------------------
+class ShardState:
+    """Chunks done (with their counts and ledger) and hashes of the texts labelled, in one sqlite file."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._db = sqlite3.connect(folder / STATE, timeout=60, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("CREATE TABLE IF NOT EXISTS chunks (idx INTEGER PRIMARY KEY, part TEXT, stats TEXT)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS seen (h BLOB PRIMARY KEY)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+
+    def chunks(self) -> dict[int, tuple[str | None, dict[str, Any]]]:
+        rows = self._db.execute("SELECT idx, part, stats FROM chunks ORDER BY idx").fetchall()
+        return {int(i): (part, json.loads(stats)) for i, part, stats in rows}
+
+    def seen_among(self, hashes: Sequence[bytes]) -> set[bytes]:
+        found: set[bytes] = set()
+        for start in range(0, len(hashes), 500):
+            batch = hashes[start : start + 500]
+            marks = ",".join("?" * len(batch))
+            found.update(r[0] for r in self._db.execute(f"SELECT h FROM seen WHERE h IN ({marks})", batch))
+        return found
+
+    def commit(self, idx: int, part: str | None, stats: dict[str, Any], hashes: Sequence[bytes]) -> None:
+        """Record chunk ``idx`` and its texts' hashes, in one transaction."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute(
+                "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)", (idx, part, json.dumps(stats, default=str))
+            )
+            self._db.executemany("INSERT OR IGNORE INTO seen VALUES (?)", [(h,) for h in hashes])
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    @property
+    def complete(self) -> bool:
+        return self._db.execute("SELECT v FROM meta WHERE k = 'complete'").fetchone() is not None
+
+    def mark_complete(self) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', ?)", (str(time.time()),))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def text_hash(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()

@@ -1,0 +1,162 @@
+"""Labelling one shard, chunk by chunk: each chunk is labelled by the async engine of :mod:`sxhub.annotate`, written
+as a Parquet part file and recorded in the shard's state (:class:`~sxhub.parts.layout.ShardState`) with its counts,
+its ledger and its vote totals. One process runs one shard; ``--engine ray`` runs several (:mod:`sxhub.distributed`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ..annotate import _open_cache, aannotate
+from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
+from ..spec import TaskSpec
+from ..stream import RowSlice, iter_table
+from ..teachers import Teacher, teachers_for
+from .assembly import VoteTotals
+from .layout import CHUNK_ROWS, ROW, ShardState, text_hash
+
+
+@dataclass
+class ShardJob:
+    """What one shard labels and how (picklable: ``--engine ray`` ships it to a worker)."""
+
+    spec: TaskSpec
+    source: str
+    folder: Path
+    rows: RowSlice
+    teachers: list[Any]  # specs (opened in the shard) or Teacher objects (one process only)
+    run_id: str
+    split: str = "train"
+    text_column: str | None = None
+    keep_columns: list[str] = field(default_factory=list)
+    preprocess: bool = True
+    max_chars: int = 20_000
+    chunk_rows: int = CHUNK_ROWS
+    samples: int = 1
+    concurrency: int = 8
+    cache: Any = None  # a LabelCache, a folder, None ($SXHUB_CACHE) or False
+    max_retries: int = 4
+    max_invalid: int = 2
+    backoff: float = 1.0
+    max_wait: float = 60.0
+    seed: int = 0
+    progress: bool = True
+    positions: str | None = None  # a .npy of the input positions (in ``rows``) this shard labels, else all
+
+
+def shard_chunks(job: ShardJob) -> Iterator[pd.DataFrame]:
+    """The chunks of the shard's rows: those of ``job.rows``, or (``job.positions``) the ones listed there."""
+    if job.positions is None:
+        return iter_table(job.source, chunk_rows=job.chunk_rows, rows=job.rows, split=job.split, decode_json=True)
+    import numpy as np
+
+    from ..stream import only_positions
+
+    chunks = iter_table(job.source, rows=job.rows, split=job.split, decode_json=True)
+    return only_positions(chunks, np.load(job.positions), job.chunk_rows)
+
+
+async def alabel_shard(job: ShardJob) -> None:
+    """Label every chunk of the shard not yet done; each becomes a part file and a row of the shard's state."""
+    from tqdm.auto import tqdm
+
+    from ..predict import count_rows
+
+    state = ShardState(job.folder)
+    store, owned = _open_cache(job.cache)
+    chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
+    total = count_rows(job.source) if job.rows.is_all and job.positions is None else None
+    bar = tqdm(total=total, unit="row", desc="annotate", file=sys.stderr, disable=not job.progress)
+    try:
+        if state.complete:
+            return
+        done = state.chunks()
+        column: str | None = job.text_column
+        async with teachers_for(job.spec, job.teachers) as opened:
+            for idx, chunk in enumerate(shard_chunks(job)):
+                column = column or find_text_column(chunk, None)
+                if idx not in done:
+                    part, stats, hashes = await _label_chunk(job, chunk_spec, opened, store, state, idx, chunk, column)
+                    state.commit(idx, part, stats, hashes)
+                bar.update(len(chunk))
+        state.mark_complete()
+    finally:
+        bar.close()
+        if owned and store is not None:
+            store.close()
+        state.close()
+
+
+def label_shard(job: ShardJob) -> None:
+    """Synchronous :func:`alabel_shard` (a Ray task runs this)."""
+    asyncio.run(alabel_shard(job))
+
+
+def _majority(spec: TaskSpec) -> TaskSpec:
+    return replace(spec, vote="majority") if getattr(spec, "vote", "majority") != "majority" else spec  # type: ignore[call-arg]
+
+
+async def _label_chunk(
+    job: ShardJob,
+    spec: TaskSpec,
+    teachers: list[Teacher],
+    store: Any,
+    state: ShardState,
+    idx: int,
+    chunk: pd.DataFrame,
+    column: str,
+) -> tuple[str | None, dict[str, Any], list[bytes]]:
+    stats: dict[str, Any] = {"run": job.run_id, "n_input": len(chunk), "n_empty": 0, "n_duplicates": 0, "n_texts": 0}
+    if column not in chunk.columns:
+        find_text_column(chunk, column)  # the one-line error naming the columns
+    if chunk[column].map(is_missing_text).all():
+        stats["n_empty"] = len(chunk)
+        return None, stats, []
+    chunk = chunk.assign(**{ROW: chunk.index.to_numpy()})
+    prepared = prepare_texts(
+        chunk,
+        text_column=column,
+        keep_columns=[*job.keep_columns, ROW],
+        preprocess=job.preprocess,
+        max_chars=job.max_chars,
+    )
+    hashes = [text_hash(t) for t in prepared.texts]
+    seen = state.seen_among(hashes)
+    fresh = [h not in seen for h in hashes]
+    frame = prepared.frame[fresh].reset_index(drop=True)
+    stats.update(n_empty=prepared.n_empty, n_duplicates=prepared.n_duplicates + len(hashes) - len(frame))
+    if len(frame) == 0:
+        return None, stats, []
+    todo = PreparedTexts(frame, len(frame), 0, 0, prepared.text_column, prepared.kept_columns)
+    result = await aannotate(
+        spec,
+        todo,
+        teachers=teachers,
+        samples=job.samples,
+        concurrency=job.concurrency,
+        cache=store if store is not None else False,
+        progress=False,
+        max_retries=job.max_retries,
+        max_invalid=job.max_invalid,
+        backoff=job.backoff,
+        max_wait=job.max_wait,
+        seed=job.seed,
+    )
+    name = f"part-{idx:06d}.parquet"
+    tmp = job.folder / (name + ".tmp")
+    result.frame.to_parquet(tmp, index=False)
+    os.replace(tmp, job.folder / name)
+    stats.update(
+        n_texts=len(result.frame),
+        teachers=result.ledger["teachers"],
+        votes=VoteTotals.of(result.decisions).to_dict(),
+    )
+    return name, stats, [h for h, keep in zip(hashes, fresh, strict=True) if keep]
