@@ -2,42 +2,34 @@
 
 Inputs are CSV, TSV, JSONL/JSON, Parquet, or a Hub dataset id; outputs are chosen by the file's extension. In CSV
 files, list and dict cells (``labels``, ``votes``, ``agreement``) are JSON-encoded so that they read back intact.
+The file formats live in :mod:`sxhub.tables` (``write_table`` is re-exported here), reading in chunks, slices and
+Hub datasets in :mod:`sxhub.stream`; this module builds on both and neither imports it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .errors import InputError
+from .stream import RowSlice, is_hub_source, iter_table
+from .tables import read_file
+from .tables import write_table as write_table  # re-exported: sxhub.data.write_table is public
 
-TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
 TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "tweet", "body", "document")
 MAX_CHARS = 20_000  # a longer "text" is almost always a broken file (a whole document in one cell)
-JSON_COLUMNS = ("labels", "votes", "agreement", "probabilities")
 
 
 # --------------------------------------------------------------------------------------------------------------
-# reading and writing tables
+# reading tables: a whole file, a slice or a Hub dataset (writing: sxhub.tables.write_table)
 # --------------------------------------------------------------------------------------------------------------
-def _suffix(path: str | os.PathLike[str]) -> str:
-    suffix = Path(path).suffix.lower()
-    return ".parquet" if suffix == ".pq" else suffix
-
-
-def looks_like_hub_id(source: str) -> bool:
-    return bool(re.match(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.-]+)?$", source)) and not Path(source).suffix
-
-
 def read_table(
     source: str | os.PathLike[str],
     *,
@@ -50,8 +42,6 @@ def read_table(
     ``rows`` picks a slice (offset, limit, shard; :class:`RowSlice`), read in chunks so that only the slice is held;
     a Hub dataset is always streamed (``datasets`` streaming), never downloaded whole.
     """
-    from .stream import RowSlice, is_hub_source, iter_table
-
     text = str(source)
     if (rows is not None and not rows.is_all) or is_hub_source(text):
         rows = rows or RowSlice()
@@ -61,160 +51,7 @@ def read_table(
         if not chunks:
             raise InputError(f"input {text!r} has no rows{' in ' + rows.describe() if not rows.is_all else ''}.")
         return pd.concat(chunks).reset_index(drop=True)
-    path = Path(text)
-    if not path.exists():
-        raise InputError(f"input {text!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id.")
-    if path.is_dir():
-        raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")
-    suffix = _suffix(path)
-    if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
-    if path.stat().st_size == 0:
-        raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
-    with read_errors(path):
-        if suffix in {".csv", ".tsv"}:
-            df = pd.read_csv(
-                path,
-                sep="\t" if suffix == ".tsv" else ",",
-                nrows=limit,
-                encoding="utf-8-sig",  # a byte-order mark (Excel's "CSV UTF-8") is not part of the first column name
-                keep_default_na=False,
-                dtype=str,
-            )
-            df = _decode_json_cells(df)
-        elif suffix == ".jsonl":
-            df = pd.read_json(path, lines=True, nrows=limit, encoding="utf-8", dtype=False)
-        elif suffix == ".json":
-            df = pd.read_json(path, encoding="utf-8", dtype=False)
-        else:
-            df = pd.read_parquet(path)
-    if limit is not None:
-        df = df.head(limit)
-    if len(df) == 0:
-        raise InputError(f"input {text!r} has no rows; give it at least one text.")
-    return df.reset_index(drop=True)
-
-
-_FIXES = {
-    ".csv": "check that every row has as many fields as the header and that quotes are closed, or re-export it "
-    "(e.g. DataFrame.to_csv)",
-    ".tsv": "check that every row has as many tab-separated fields as the header, or re-export it",
-    ".jsonl": 'each line must be one JSON object like {"text": "..."}',
-    ".json": 'it must be one JSON array of objects like [{"text": "..."}] (one object per line: name it .jsonl)',
-    ".parquet": "it is not a readable Parquet file (truncated, or another format renamed); re-export it with "
-    "DataFrame.to_parquet or pass a .csv/.jsonl file",
-}
-
-
-@contextlib.contextmanager
-def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Turn any failure to read the table ``path`` into one :class:`InputError` line: the reason and the fix.
-
-    ``read_table`` and streaming readers (``sxhub predict``) wrap their reads in it, so an unreadable file (bad
-    CSV, bad JSON line, corrupt Parquet, wrong encoding, no permission) exits with code 2, never a traceback.
-    """
-    path = Path(path)
-    suffix = _suffix(path)
-    where = f"input {str(path)!r}"
-    try:
-        yield
-    except InputError:
-        raise
-    except UnicodeDecodeError as exc:
-        source = "utf-16" if _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
-        raise InputError(
-            f"{where} is not UTF-8 ({'UTF-16, ' if source == 'utf-16' else ''}byte {exc.start}); re-save it as UTF-8, "
-            f"e.g. `iconv -f {source} -t utf-8 {path.name} > fixed{path.suffix}`."
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{where} has no rows; give it a header row and at least one text.") from exc
-    except PermissionError as exc:
-        raise InputError(f"{where} cannot be read (permission denied); check the file's permissions.") from exc
-    except (ValueError, TypeError, OSError, NotImplementedError, AttributeError) as exc:  # pandas/pyarrow parse errors
-        # (AttributeError: pandas < 3.1 read_json on a JSONL line that is a list)
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        reason = (_bad_json_line(path) if suffix == ".jsonl" else None) or f"{type(exc).__name__}: {first_line}"
-        reason = reason[:200].rstrip(". ")
-        fix = _FIXES.get(suffix, "pass a .csv, .jsonl or .parquet file")
-        raise InputError(f"{where} could not be read as {suffix[1:] or 'a table'} ({reason}); {fix}.") from exc
-
-
-def _head(path: Path, n: int = 4) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
-
-
-def _bad_json_line(path: Path) -> str | None:
-    """The first line of a JSONL file that is not a JSON object, as a reason ("line 3 is not ...")."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    return f"line {number} is not JSON: {exc.msg} at column {exc.colno}"
-                if not isinstance(value, dict):
-                    return f"line {number} is a JSON {type(value).__name__}, not an object"
-    except (OSError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def _decode_json_cells(df: pd.DataFrame) -> pd.DataFrame:
-    for col in df.columns:
-        if col not in JSON_COLUMNS:
-            continue
-        values = df[col].tolist()
-        if values and all(isinstance(v, str) and v[:1] in "[{" for v in values if v != ""):
-            try:
-                df[col] = [json.loads(v) if v != "" else None for v in values]
-            except json.JSONDecodeError:
-                pass  # not JSON after all: keep the strings
-    return df
-
-
-def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write a table by the file's extension (csv, tsv, jsonl, json, parquet); creates parent folders."""
-    df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
-    path = Path(path)
-    suffix = _suffix(path)
-    if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    if suffix in {".csv", ".tsv"}:
-        _csv_cells(df).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix == ".jsonl":
-        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".json":
-        df.to_json(tmp, orient="records", force_ascii=False, indent=1)
-    else:
-        df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)  # never leave a half-written output behind
-    return path
-
-
-def _csv_cells(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with the cells of every column that holds lists or dicts JSON-encoded (they read back intact)."""
-    out = df.copy()
-    for col in out.columns:
-        if out[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
-            out[col] = out[col].map(lambda v: json.dumps(_plain(v), ensure_ascii=False))
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-        value = value.tolist() if hasattr(value, "tolist") else value
-        return [_plain(v) for v in value] if isinstance(value, list) else value
-    return value
+    return read_file(text, limit=limit)
 
 
 def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:

@@ -28,7 +28,6 @@ import pandas as pd
 
 from .activations import sigmoid, softmax
 from .data import (
-    _suffix,
     apply_preprocessing,
     find_text_column,
     is_missing_text,
@@ -37,6 +36,7 @@ from .data import (
 from .errors import InputError, ModelError
 from .run_record import SXHUB_JSON
 from .stream import CHUNK_ROWS, RowSlice
+from .tables import table_suffix
 
 logger = logging.getLogger(__name__)
 
@@ -310,7 +310,7 @@ def count_rows(source: str | os.PathLike[str]) -> int | None:
     path = Path(source)
     if not path.is_file():
         return None
-    suffix = _suffix(path)
+    suffix = table_suffix(path)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -327,7 +327,7 @@ class _ChunkWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.suffix = _suffix(path)
+        self.suffix = table_suffix(path)
         if self.suffix not in {".csv", ".tsv", ".jsonl", ".parquet", ".json"}:
             raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,7 +2,7 @@
 
 :func:`iter_table` reads a CSV, TSV, JSONL or Parquet file, or a Hub dataset (``datasets`` streaming), chunk by
 chunk; :class:`RowSlice` picks the rows (``--offset``, ``--limit``, ``--shard I/N``) the same way for any input;
-:class:`TableWriter` writes what :func:`sxhub.data.write_table` writes, one chunk at a time. ``annotate``,
+:class:`TableWriter` writes what :func:`sxhub.tables.write_table` writes, one chunk at a time. ``annotate``,
 ``predict`` and ``insights`` use them, so their memory does not grow with the input.
 """
 
@@ -18,17 +18,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import (
+from .errors import InputError
+from .tables import (
     TABLE_SUFFIXES,
-    _csv_cells,
-    _decode_json_cells,
-    _suffix,
-    looks_like_hub_id,
+    csv_cells,
+    decode_json_cells,
     read_errors,
-    read_table,
+    read_file,
+    table_suffix,
     write_table,
 )
-from .errors import InputError
 
 CHUNK_ROWS = 8192
 STREAMED_SUFFIXES = {".csv", ".tsv", ".jsonl", ".parquet"}
@@ -89,6 +88,10 @@ class RowSlice:
         return {"offset": self.offset, "limit": self.limit, "shard": list(self.shard) if self.shard else None}
 
 
+def looks_like_hub_id(source: str) -> bool:
+    return bool(re.match(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?(:[\w.-]+)?$", source)) and not Path(source).suffix
+
+
 def is_hub_source(source: str) -> bool:
     """Whether ``source`` names a Hub dataset (``user/name`` or ``user/name:split``) rather than a file."""
     return looks_like_hub_id(source) and "/" in source and not Path(source).exists()
@@ -120,10 +123,10 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
         yield from _iter_hub_dataset(text, split=split, chunk_rows=chunk_rows)
         return
     if not path.is_file():
-        read_table(text)  # raises the one-line error (not found, a folder)
-    suffix = _suffix(path)
+        read_file(text)  # raises the one-line error (not found, a folder)
+    suffix = table_suffix(path)
     if suffix not in STREAMED_SUFFIXES:
-        yield read_table(text)
+        yield read_file(text)
         return
     if path.stat().st_size == 0:
         raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
@@ -137,7 +140,7 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
                 keep_default_na=False,
                 encoding="utf-8-sig",
             ):
-                yield _decode_json_cells(chunk) if decode_json else chunk
+                yield decode_json_cells(chunk) if decode_json else chunk
         elif suffix == ".jsonl":
             yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding="utf-8")
         else:
@@ -230,7 +233,7 @@ class TableWriter:
 
     def __init__(self, path: str | os.PathLike[str], *, schema: Any = None) -> None:
         self.path = Path(path)
-        self.suffix = _suffix(self.path)
+        self.suffix = table_suffix(self.path)
         if self.suffix not in TABLE_SUFFIXES:
             raise InputError(f"output {str(path)!r} has extension {self.path.suffix!r}; use .csv, .jsonl or .parquet.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -244,7 +247,7 @@ class TableWriter:
         if len(frame) == 0 and self.rows:
             return
         if self.suffix in {".csv", ".tsv"}:
-            _csv_cells(frame).to_csv(
+            csv_cells(frame).to_csv(
                 self.tmp, mode="a", header=not self.rows, index=False, sep="\t" if self.suffix == ".tsv" else ","
             )
         elif self.suffix == ".jsonl":
