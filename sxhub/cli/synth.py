@@ -156,7 +156,17 @@ def twins(
     show_default=True,
     help="Drop near duplicates: cosine distance to a kept text below this.",
 )
-@click.option("--max-rounds", type=int, default=3, show_default=True, help="Rounds to top up after duplicates.")
+@click.option(
+    "--max-rounds",
+    type=int,
+    default=None,
+    help="Rounds to top up after duplicates (and, with --balance, short labels) [default: 3; 8 with --balance].",
+)
+@click.option(
+    "--balance",
+    is_flag=True,
+    help="About N / labels texts per voted label (single-label tasks): ask again for the short labels, drop the rest.",
+)
 @click.option(
     "--format",
     "fmt",
@@ -176,7 +186,8 @@ def generate(
     writer_args: tuple[str, ...],
     temperature: float,
     min_distance: float,
-    max_rounds: int,
+    max_rounds: int | None,
+    balance: bool,
     fmt: str | None,
     teacher_args: tuple[str, ...],
     samples: int | None,
@@ -189,8 +200,13 @@ def generate(
 
     The vote is the ``label``; the label the text was written for is ``prompted_label``. With --writer (e.g. a
     synthetic model folder from `sxhub tune`) the writers write and the teachers only vote.
+
+    With --balance (single-label tasks) every round is labelled by vote as it is written, and the next round asks
+    only for the labels still short of N / labels voted texts, more often for a label whose texts rarely get its
+    vote; texts voted for a full label are dropped (over_quota). Labels still short after --max-rounds are reported
+    in the summary and a warning, never padded.
     """
-    from ..generate import GenerateOptions, agenerate, export_format, export_rows
+    from ..generate import GenerateOptions, agenerate, check_balance, export_format, export_rows
 
     spec = _spec(task, teacher_args)
     export_format(output, fmt)  # a bad output name fails before any request
@@ -204,7 +220,9 @@ def generate(
         min_distance=min_distance,
         max_rounds=max_rounds,
         seed=seed,
+        balance=balance,
     )
+    check_balance(spec, options)  # before any teacher is opened
     cache = _cache(cache_dir)
     try:
         result = asyncio.run(
