@@ -160,7 +160,7 @@ def test_spec_vote_is_checked() -> None:
 
 def test_annotate_decides_by_the_spec_vote(tmp_path: Path) -> None:
     """Scripted teachers answer as in :func:`one_bad_teacher`; annotate's labels are the spec's vote of its votes."""
-    votes, truth = one_bad_teacher(90, seed=2)
+    votes, _truth = one_bad_teacher(90, seed=2)
     texts = [f"Text number {i}." for i in range(len(votes))]
 
     def teacher(position: int) -> FakeTeacher:
