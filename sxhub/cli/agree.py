@@ -145,7 +145,7 @@ def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: st
         gold = df[gold_column].tolist() if gold_column in df.columns else []
         cells = [parse_label_cell(g, multi_label=multi) for g in gold]
         seen = {str(lab) for row in votes for v in row if isinstance(v.get("labels"), list) for lab in v["labels"]}
-        seen |= {lab for cell in cells if cell is not None for lab in (cell if multi else [cell])}
+        seen |= {str(lab) for cell in cells if cell is not None for lab in (cell if multi else [cell])}
         names = sorted(seen)
     decisions = decide_all(votes, names, multi, method=method)
     out = df.copy()

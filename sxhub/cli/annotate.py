@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..errors import UserError
 from ..reliability import VOTE_METHODS
 from ..spec import SERVER_KINDS
+
+if TYPE_CHECKING:
+    from ..annotate import AnnotateResult
+    from ..parts import PartsResult
 
 
 def ledger_path(out: Path) -> Path:
@@ -121,12 +126,13 @@ def annotate(
             "leave out --cache-dir."
         )
     quiet = click.get_current_context().find_root().params.get("quiet", False)
-    reading = {
+    reading: dict[str, Any] = {
         "text_column": text_column,
         "keep_columns": keep_columns,
         "preprocess": spec.preprocess and not no_preprocess,
         "max_chars": max_chars,
     }
+    result: AnnotateResult | PartsResult
     if dry_run:
         frame = read_table(input_, rows=rows, split=split)
         prepared = prepare_texts(frame, **reading)  # type: ignore[arg-type]
@@ -136,7 +142,13 @@ def annotate(
         from ..endpoints import EndpointRun, format_endpoints
 
         assert out is not None
-        options = {"samples": samples, "concurrency": concurrency, "rows": rows, "split": split, "restart": restart}
+        options: dict[str, Any] = {
+            "samples": samples,
+            "concurrency": concurrency,
+            "rows": rows,
+            "split": split,
+            "restart": restart,
+        }
         endpoints = EndpointRun.of(spec.default_teachers(), pause_after=pause_after)
         try:
             endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from . import emit_json
@@ -57,7 +59,13 @@ def predict(
     if int8 and not onnx:
         raise UserError("--int8 runs the quantised ONNX export; add --onnx (and run sxhub export --int8 first).")
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
-    options = {"onnx": onnx, "int8": int8, "batch_size": batch_size, "text_column": text_column, "threads": threads}
+    options: dict[str, Any] = {
+        "onnx": onnx,
+        "int8": int8,
+        "batch_size": batch_size,
+        "text_column": text_column,
+        "threads": threads,
+    }
     if engine == "ray":
         from ..distributed import predict_ray
 
