@@ -19,6 +19,7 @@ Writes bench/results/int8_recipes.{json,md}.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import os
 import shutil
@@ -120,11 +121,10 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sxhub.predict import Predictor
-    from sxhub.train import library_versions
 
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "onnxruntime": library_versions().get("onnxruntime"),
+        "onnxruntime": importlib.metadata.version("onnxruntime"),
         "load_average_at_start": os.getloadavg(),
     }
     with tempfile.TemporaryDirectory(prefix="sxhub-int8-") as tmp:
