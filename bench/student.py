@@ -485,7 +485,7 @@ def narrative(results: dict[str, Any]) -> list[str]:
             f"points. `sxhub export`'s check on {check.get('n', 0):,} training texts measured "
             f"{check.get('label_agreement', 0):.2%}: the all-agree training sentences are unambiguous, the 50agree "
             "set holds the near-ties that int8 flips. More recipes (fp32 kept for the most sensitive layers, "
-            "weight-only int8): `bench/int8_recipes.py`."
+            "weight-only int8): `bench/int8_recipes.py`" + _recipes_line() + "."
         )
     fpb, fourp_ = results.get("phrasebank"), results.get("fourp")
     if fpb:
@@ -496,6 +496,24 @@ def narrative(results: dict[str, Any]) -> list[str]:
             "(goal: under 180 s)."
         )
     return out
+
+
+def _recipes_line() -> str:
+    """What ``bench/int8_recipes.py`` measured, when its results file exists: the fastest recipe at the 99.5% bar."""
+    path = RESULTS / "int8_recipes.json"
+    if not path.is_file():
+        return " (not run yet)"
+    found = json.loads(path.read_text(encoding="utf-8"))
+    rows = found.get("recipes") or {}
+    fp32 = found.get("fp32_texts_per_cpu_second_x_threads")
+    at_bar = [(name, r) for name, r in rows.items() if r.get("agreement", 0) >= 0.995]
+    if not at_bar:
+        return " (`bench/results/int8_recipes.md`: no recipe reached 99.5%)"
+    name, r = max(at_bar, key=lambda item: item[1]["texts_per_cpu_second_x_threads"])
+    return (
+        f"; the fastest at the bar (`bench/results/int8_recipes.md`): {name}, {r['agreement']:.2%} at "
+        f"{r['texts_per_cpu_second_x_threads']:.0f} texts per CPU-second x 2 (fp32 {fp32:.0f})"
+    )
 
 
 def main() -> None:
