@@ -442,15 +442,9 @@ def part_e(
             remaining = int((labelled["label"] != labelled["expert"]).sum())
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
-            config = TrainConfig(output_dir=work / f"r{r}-{name}", threads=2, seed=42 + r)
-            if epochs is not None:  # the same number of epochs for every condition: no early stopping
-                config = TrainConfig(
-                    output_dir=work / f"r{r}-{name}",
-                    threads=2,
-                    seed=42 + r,
-                    epochs=epochs,
-                    early_stopping_patience=10_000,
-                )
+            # --epochs: the same number of epochs for every condition, no early stopping
+            fixed = {} if epochs is None else {"epochs": epochs, "early_stopping_patience": 10_000}
+            config = TrainConfig(output_dir=work / f"r{r}-{name}", threads=2, seed=42 + r, **fixed)
             trained = train(spec, labelled.drop(columns=["votes", "agreement", "expert"]), config)
             wall = time.perf_counter() - started
             scores = evaluate(work / f"r{r}-{name}", test_path)
