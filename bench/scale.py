@@ -214,7 +214,7 @@ def annotate_single(
         for n in sizes:
             source = short_texts(work / f"unique_{n}.csv", n, unique=True)
             out = work / f"labelled_{n}.parquet"
-            _clean(out)
+            _clean(out, cache=work / f"cache_{n}")  # a killed earlier run's cache would answer part of this one
             args = ["annotate", str(task), str(source), "-o", str(out), "--concurrency", str(concurrency)]
             figures = run_measured(sxhub(*args, "--cache-dir", str(work / f"cache_{n}")), n)
             _clean(out, cache=work / f"cache_{n}")
