@@ -544,6 +544,14 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
 VARIANT_NAMES = {"torch": "transformers (torch, fp32)", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8"}
 
 
+def _recipe(variant: Mapping[str, Any]) -> str:
+    """The int8 recipe as the card names it: `` (per-channel)``, or `` (mixed: 9 MatMuls kept fp32)``."""
+    if not variant.get("quantization"):
+        return ""
+    kept = len(variant.get("fp32_nodes") or [])
+    return f" ({variant['quantization']}" + (f": {kept} most sensitive MatMuls kept fp32)" if kept else ")")
+
+
 def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
     """Each published variant (torch, ONNX fp32, ONNX int8) as card rows: its file, how often it gives the torch
     model's label and its speed, as ``sxhub export`` measured them, and which one is the default and why."""
@@ -559,7 +567,7 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         agreement = "reference" if key == "torch" else f"{v['label_agreement']:.2%} of {v['n']:,}"
         rows.append(
             {
-                "name": name + (f" ({v['quantization']})" if v.get("quantization") else ""),
+                "name": name + _recipe(v),
                 "file": f"`{v['file']}`" if v.get("file") else "`model.safetensors`",
                 "agreement": agreement,
                 "max_diff": "0" if key == "torch" else f"{v['max_abs_diff']:.4f}",

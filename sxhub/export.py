@@ -5,7 +5,8 @@ makes them) with dynamic batch and sequence axes and returns ``logits``. It is e
 pattern ONNX Runtime's transformer optimizer recognises) and then fused offline: attention, the embedding
 LayerNorm, skip LayerNorms and bias-GELU become one kernel each (``onnxruntime.transformers.optimizer``); ONNX
 Runtime does not find these fusions by itself at load time. ``model_int8.onnx`` is the fused graph with int8
-weights; ``quantization`` picks how (:data:`QUANTIZATIONS`).
+weights; ``quantization`` picks how (:data:`QUANTIZATIONS`): ``mixed`` ranks the MatMuls by how far int8 moves the
+probabilities on training texts outside the check sample and keeps the most sensitive in fp32.
 
 Every variant is checked on a real sample: at least :data:`CHECK_TEXTS` texts from the training data (``data``, or
 the file ``sxhub train`` recorded in ``sxhub.json``), else the task's examples and a few built-in sentences, said
@@ -25,6 +26,7 @@ import os
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,9 +42,12 @@ OPSET = 17
 AGREEMENT_BAR = 0.995  # int8 is the default variant only when it gives fp32's label on at least this share
 CHECK_TEXTS = 1000  # texts the agreement check needs before int8 can become the default
 CALIBRATION_TEXTS = 256  # static quantisation: texts whose activations set the int8 ranges
-# int8 recipes, in the order "auto" tries them. On MiniLM over the full PhraseBank (bench/results/student.md) per-channel
-# kept 98.7% of fp32's labels at 2% less speed than per-tensor dynamic (95.9%); static QDQ kept 94.9%
-QUANTIZATIONS = ("per-channel", "dynamic", "static")
+# int8 recipes, in the order "auto" tries them. On the MiniLM PhraseBank student over the full PhraseBank
+# (bench/results/int8_recipes.md) per-channel kept 98.89% of fp32's labels at 221 texts/s, per-tensor dynamic 97.83%
+# at 226; per-channel with the 9 most sensitive MatMuls kept fp32 ("mixed") 99.57% at 168 (fp32: 139); static QDQ
+# kept 94.9% in an earlier run (bench/results/student.md)
+QUANTIZATIONS = ("per-channel", "mixed", "dynamic", "static")
+MIXED_STEPS = (3, 6, 9, 12, 18)  # "mixed": how many of the most sensitive MatMuls stay fp32, tried fewest first
 SAMPLE_TEXTS = (
     "Operating profit rose from EUR 7m to 9m compared with the previous year.",
     "The company said it will cut 200 jobs after sales fell sharply in the third quarter.",
@@ -78,6 +83,7 @@ class ExportResult:
     speed: dict[str, float] = field(default_factory=dict)  # texts/s of torch, onnx, onnx-int8 on the check texts
     default: str = "onnx"  # the variant sxhub.json and the card name as the one to serve
     quantization: str | None = None  # the int8 recipe kept
+    fp32_nodes: list[str] = field(default_factory=list)  # "mixed": the nodes the int8 model keeps fp32
     check_source: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -90,6 +96,7 @@ class ExportResult:
             "speed": self.speed,
             "default": self.default,
             "quantization": self.quantization,
+            "fp32_nodes": self.fp32_nodes,
             "check_source": self.check_source,
             "notes": self.notes,
         }
@@ -113,6 +120,8 @@ class ExportResult:
             }
         if self.quantization and "onnx-int8" in variants:
             variants["onnx-int8"]["quantization"] = self.quantization
+            if self.fp32_nodes:
+                variants["onnx-int8"]["fp32_nodes"] = self.fp32_nodes
         return {
             "variants": variants,
             "default": self.default,
@@ -137,9 +146,9 @@ def export_onnx(
     """Write ``onnx/model.onnx`` (and ``onnx/model_int8.onnx``), check them against torch, record the result.
 
     ``data`` is a file with the training texts (any format ``sxhub predict`` reads); ``check_n`` of them (a seeded
-    sample) check agreement and speed, and static quantisation calibrates on the first :data:`CALIBRATION_TEXTS`.
-    ``quantization`` is one of :data:`QUANTIZATIONS` or ``auto`` (each in turn until one reaches the bar; the most
-    faithful is kept when none does).
+    sample) check agreement and speed; up to :data:`CALIBRATION_TEXTS` others calibrate static int8 and rank the
+    MatMuls for ``mixed``. ``quantization`` is one of :data:`QUANTIZATIONS` or ``auto`` (each in turn until one
+    reaches the bar; the most faithful is kept when none does).
     """
     if quantization != "auto" and quantization not in QUANTIZATIONS:
         raise InputError(f"quantization={quantization!r}; use auto or one of {', '.join(QUANTIZATIONS)}.")
@@ -147,11 +156,11 @@ def export_onnx(
         raise InputError(f"check_n={check_n!r} must be a positive number of texts.")
     model_dir = Path(model_dir)
     info = read_model_info(model_dir)
-    texts, source = (
-        (check_texts, f"{len(check_texts)} given texts")
-        if check_texts
-        else check_sample(model_dir, info.extra, data=data, text_column=text_column, n=check_n)
-    )
+    spare: list[str] = []
+    if check_texts:
+        texts, source = check_texts, f"{len(check_texts)} given texts"
+    else:
+        texts, source, spare = check_sample(model_dir, info.extra, data=data, text_column=text_column, n=check_n)
     out_dir = model_dir / ONNX_DIR
     out_dir.mkdir(exist_ok=True)
     path = out_dir / ONNX_FILE
@@ -165,39 +174,122 @@ def export_onnx(
         probs, result.speed["onnx"] = _timed(Predictor(model_dir, onnx=True), texts)
         result.agreement["onnx"] = compare(reference, probs, thresholds)
         if int8:
-            target = out_dir / ONNX_INT8_FILE
-            methods = QUANTIZATIONS if quantization == "auto" else (quantization,)
-            best: tuple[float, str, Path, Agreement, float] | None = None
-            for method in methods:
-                candidate = Path(tmp) / f"int8-{method}.onnx"
-                try:
-                    quantize_int8(path, candidate, method=method, raw=raw, calibration=texts[:CALIBRATION_TEXTS],
-                                  model_dir=model_dir)  # fmt: skip
-                except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # an op the quantiser cannot handle
-                    if quantization != "auto":
-                        raise ModelError(f"int8 {method} quantisation failed: {str(exc)[:200]}") from exc
-                    result.notes.append(f"int8 {method}: failed ({type(exc).__name__}: {str(exc)[:120]})")
-                    continue
-                os.replace(candidate, target)  # Predictor reads the int8 model from its place
-                probs, speed = _timed(Predictor(model_dir, onnx=True, int8=True), texts)
-                agreement = compare(reference, probs, thresholds)
-                logger.info("int8 %s: %s, %.0f texts/s", method, agreement.line("agreement"), speed)
-                result.notes.append(f"int8 {method}: {agreement.label_agreement:.2%} agreement, {speed:,.0f} texts/s")
-                if best is None or agreement.label_agreement > best[0]:
-                    if best is not None:
-                        best[2].unlink(missing_ok=True)
-                    best = (agreement.label_agreement, method, Path(tmp) / f"keep-{method}.onnx", agreement, speed)
-                    os.replace(target, best[2])
-                if agreement.label_agreement >= AGREEMENT_BAR:
-                    break
-            if best is None:
-                raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(result.notes[-3:])}")
-            os.replace(best[2], target)
-            result.int8_path, result.quantization = target, best[1]
-            result.agreement["onnx-int8"], result.speed["onnx-int8"] = best[3], best[4]
+            _choose_int8(result, quantization, raw=raw, tmp=Path(tmp), texts=texts, spare=spare,
+                         reference=reference, thresholds=thresholds)  # fmt: skip
     result.default = choose_default(result, len(texts))
     write_record(model_dir, result)
     return result
+
+
+def _choose_int8(
+    result: ExportResult,
+    quantization: str,
+    *,
+    raw: Path,
+    tmp: Path,
+    texts: list[str],
+    spare: list[str],
+    reference: np.ndarray,
+    thresholds: np.ndarray | None,
+) -> None:
+    """Write ``onnx/model_int8.onnx`` by ``quantization`` (or, for ``auto``, each recipe in turn until one reaches
+    :data:`AGREEMENT_BAR` on ``texts``; the most faithful is kept when none does) and record it in ``result``.
+
+    ``spare`` are training texts outside the check sample: they calibrate static int8 and rank the MatMuls for
+    ``mixed``, so that the agreement is measured on texts the recipe was not fitted to (the check texts serve
+    when there are none, said in a note)."""
+    model_dir, path = result.model_dir, result.onnx_path
+    target = path.with_name(ONNX_INT8_FILE)
+    fitting = spare[:CALIBRATION_TEXTS] or texts[:CALIBRATION_TEXTS]
+    methods = QUANTIZATIONS if quantization == "auto" else (quantization,)
+    if not spare and any(m in {"mixed", "static"} for m in methods):
+        result.notes.append("int8 recipes were fitted on the check texts (no training texts outside the sample).")
+    best: tuple[float, str, Path, Agreement, float, list[str]] | None = None
+    for method in methods:
+        try:
+            candidates = _int8_candidates(method, path, target, raw=raw, tmp=tmp, model_dir=model_dir,
+                                          fitting=fitting)  # fmt: skip
+            for fp32_nodes in candidates:  # each candidate has been written to ``target``, where Predictor reads it
+                probs, speed = _timed(Predictor(model_dir, onnx=True, int8=True), texts)
+                agreement = compare(reference, probs, thresholds)
+                name = method + (f" ({len(fp32_nodes)} MatMuls fp32)" if fp32_nodes else "")
+                logger.info("int8 %s: %s, %.0f texts/s", name, agreement.line("agreement"), speed)
+                result.notes.append(f"int8 {name}: {agreement.label_agreement:.2%} agreement, {speed:,.0f} texts/s")
+                if best is None or agreement.label_agreement > best[0]:
+                    if best is not None:
+                        best[2].unlink(missing_ok=True)
+                    best = (agreement.label_agreement, method, tmp / f"keep-{method}.onnx", agreement, speed,
+                            fp32_nodes)  # fmt: skip
+                    os.replace(target, best[2])
+                if agreement.label_agreement >= AGREEMENT_BAR:
+                    break
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # an op the quantiser cannot handle
+            if quantization != "auto":
+                raise ModelError(f"int8 {method} quantisation failed: {str(exc)[:200]}") from exc
+            result.notes.append(f"int8 {method}: failed ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        if best is not None and best[0] >= AGREEMENT_BAR:
+            break
+    if best is None:
+        raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(result.notes[-3:])}")
+    os.replace(best[2], target)
+    result.int8_path, result.quantization, result.fp32_nodes = target, best[1], best[5]
+    result.agreement["onnx-int8"], result.speed["onnx-int8"] = best[3], best[4]
+
+
+def _int8_candidates(
+    method: str, path: Path, target: Path, *, raw: Path, tmp: Path, model_dir: Path, fitting: list[str]
+) -> Iterator[list[str]]:
+    """Write each candidate of ``method`` to ``target`` in turn and yield the nodes it keeps fp32.
+
+    ``mixed`` ranks every quantizable node by how far quantizing it alone moves the probabilities on ``fitting``
+    (:func:`rank_sensitivity`) and yields per-channel int8 with the :data:`MIXED_STEPS` most sensitive kept fp32,
+    fewest first, up to half of the nodes (beyond that int8 would not pay)."""
+    if method != "mixed":
+        quantize_int8(path, target, method=method, raw=raw, calibration=fitting, model_dir=model_dir)
+        yield []
+        return
+    order = rank_sensitivity(path, tmp, model_dir, fitting)
+    for k in [k for k in MIXED_STEPS if k <= len(order) // 2] or [max(1, len(order) // 2)]:
+        quantize_int8(path, target, method="per-channel", exclude=order[:k])
+        yield order[:k]
+
+
+def quantizable_nodes(path: Path) -> list[str]:
+    """The nodes dynamic quantization turns int8: MatMul, Gemm and fused Attention with a constant weight."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    weights = {i.name for i in graph.initializer}
+    return [
+        n.name
+        for n in graph.node
+        if n.op_type in ("MatMul", "Gemm", "Attention") and any(name in weights for name in n.input[1:])
+    ]
+
+
+def rank_sensitivity(path: Path, tmp: Path, model_dir: Path, texts: list[str]) -> list[str]:
+    """The quantizable nodes of ``path``, most sensitive first: each is quantized alone (per-channel) and scored
+    by the mean absolute change it makes to the probabilities of ``texts`` (bench/int8_recipes.py measured
+    the recipe this feeds)."""
+    from .activations import sigmoid, softmax
+    from .onnx_runtime import OnnxClassifier
+
+    info = read_model_info(model_dir)
+
+    def probabilities(model: Path) -> np.ndarray:
+        classifier = OnnxClassifier(model_dir, model, max_length=info.max_length, threads=None, batch_size=32)
+        logits = classifier.logits(texts)
+        return sigmoid(logits) if info.multi_label else softmax(logits)
+
+    fp32 = probabilities(path)
+    shift: dict[str, float] = {}
+    for node in quantizable_nodes(path):
+        alone = tmp / "alone.onnx"
+        quantize_int8(path, alone, method="per-channel", only=[node])
+        shift[node] = float(np.abs(probabilities(alone) - fp32).mean())
+        alone.unlink()
+    return sorted(shift, key=lambda n: -shift[n])
 
 
 def choose_default(result: ExportResult, n_checked: int) -> str:
@@ -235,10 +327,11 @@ def check_sample(
     data: str | os.PathLike[str] | None,
     text_column: str | None,
     n: int,
-) -> tuple[list[str], str]:
+) -> tuple[list[str], str, list[str]]:
     """Up to ``n`` texts (a seeded sample) from ``data`` (a file or a Hub dataset id, e.g. the dataset the model
     card cites); else the task's few-shot examples and the built-in sentences, too few to make int8 the default.
-    Returns the texts and a line saying where they came from."""
+    Returns the texts, a line saying where they came from, and up to :data:`CALIBRATION_TEXTS` other texts of
+    ``data`` (a seeded sample outside the check texts; none when the check takes them all)."""
     if data is not None:
         from .data import find_text_column, is_missing_text, read_table
 
@@ -248,13 +341,13 @@ def check_sample(
         texts = [str(t) for t in frame[column].tolist() if not is_missing_text(t)]
         if not texts:
             raise InputError(f"{str(source)!r} has no texts in column {column!r}; pass the training data with --data.")
-        if len(texts) > n:
-            keep = np.sort(np.random.default_rng(0).choice(len(texts), size=n, replace=False))
-            texts = [texts[i] for i in keep]
-        return texts, f"{len(texts)} texts from {Path(source).name if Path(source).exists() else source}"
+        order = np.random.default_rng(0).permutation(len(texts))
+        check, spare = np.sort(order[:n]), np.sort(order[n : n + CALIBRATION_TEXTS])
+        name = Path(source).name if Path(source).exists() else source
+        return [texts[i] for i in check], f"{len(check)} texts from {name}", [texts[i] for i in spare]
     examples = [ex["text"] for ex in (info.get("task") or {}).get("examples", []) if ex.get("text")]
     texts = [*examples, *SAMPLE_TEXTS]
-    return texts, f"{len(texts)} built-in sample texts (no training data given: pass --data)"
+    return texts, f"{len(texts)} built-in sample texts (no training data given: pass --data)", []
 
 
 def check_texts_for(info: dict[str, Any]) -> list[str]:
@@ -350,6 +443,8 @@ def quantize_int8(
     raw: Path | None = None,
     calibration: list[str] | None = None,
     model_dir: Path | None = None,
+    exclude: list[str] | None = None,
+    only: list[str] | None = None,
 ) -> Path:
     """int8 weights for ``source`` (the fused fp32 graph) by ``method``:
 
@@ -357,6 +452,8 @@ def quantize_int8(
     - ``per-channel``: the same with one scale per output channel of each weight (finer, a little slower);
     - ``static``: QDQ int8 with per-channel weights and activation ranges calibrated on ``calibration`` texts
       (needs ``raw``, the unfused export, and ``model_dir`` for the tokenizer).
+
+    ``exclude`` names nodes to keep fp32 and ``only`` the nodes to quantize (dynamic and per-channel).
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
@@ -371,6 +468,8 @@ def quantize_int8(
                 weight_type=QuantType.QInt8,
                 per_channel=method == "per-channel",
                 extra_options=extra,
+                nodes_to_exclude=exclude or [],
+                nodes_to_quantize=only or [],
             )
         elif method == "static":
             if raw is None or model_dir is None or not calibration:

@@ -16,7 +16,18 @@ from conftest import require_modules, run_cli
 from test_predict import TEXTS
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
-from sxhub.export import AGREEMENT_BAR, Agreement, ExportResult, choose_default, compare, export_onnx
+import sxhub.cards
+import sxhub.export
+from sxhub.export import (
+    AGREEMENT_BAR,
+    Agreement,
+    ExportResult,
+    check_sample,
+    choose_default,
+    compare,
+    export_onnx,
+    quantizable_nodes,
+)
 from sxhub.predict import Predictor
 from sxhub.spec import TaskSpec
 from sxhub.train import train
@@ -118,6 +129,62 @@ def test_static_int8_is_calibrated_qdq(student: Path, tmp_path: Path) -> None:
     ops = {node.op_type for node in onnx.load(str(result.int8_path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
     assert result.quantization == "static" and result.agreement["onnx-int8"].n == 80
+
+
+def unique_texts_file(path: Path, n: int) -> Path:
+    """``n`` distinct texts (cue words and a number), so that which texts a sample took can be told apart."""
+    words = ["profit rose", "loss fell", "strong growth", "weak decline", "market"]
+    texts = [f"{words[i % len(words)]} {words[(i * 7) % len(words)]} number {i}" for i in range(n)]
+    pd.DataFrame({"text": texts}).to_csv(path, index=False)
+    return path
+
+
+def test_the_recipes_are_fitted_on_texts_outside_the_check(tmp_path: Path) -> None:
+    data = unique_texts_file(tmp_path / "train.csv", 500)
+
+    texts, source, spare = check_sample(tmp_path, {}, data=data, text_column=None, n=150)
+
+    assert len(texts) == 150 and source == "150 texts from train.csv"
+    assert len(spare) == sxhub.export.CALIBRATION_TEXTS and not set(spare) & set(texts)
+    assert check_sample(tmp_path, {}, data=data, text_column=None, n=150)[0] == texts  # seeded
+    everything, _, none_left = check_sample(tmp_path, {}, data=data, text_column=None, n=1000)
+    assert len(everything) == 500 and none_left == []
+
+
+def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Path) -> None:
+    data = unique_texts_file(tmp_path / "train.csv", 300)
+
+    result = export_onnx(student, int8=True, data=data, check_n=100, quantization="mixed")
+
+    nodes = quantizable_nodes(result.onnx_path)
+    assert result.quantization == "mixed" and result.fp32_nodes
+    assert set(result.fp32_nodes) < set(nodes) and len(result.fp32_nodes) <= len(nodes) // 2
+    # the kept nodes are still float ops under their names in the int8 graph; every other one was quantized
+    graph = {n.name: n.op_type for n in onnx.load(str(result.int8_path)).graph.node}
+    assert all(graph.get(name) in {"MatMul", "Gemm", "Attention"} for name in result.fp32_nodes)
+    assert all(graph.get(name) not in {"MatMul", "Gemm"} for name in set(nodes) - set(result.fp32_nodes))
+    assert "DynamicQuantizeMatMul" in graph.values() or "MatMulInteger" in graph.values()
+    assert any(f"int8 mixed ({len(result.fp32_nodes)} MatMuls fp32)" in note for note in result.notes)
+    record = json.loads((student / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]
+    assert record["quantization"] == "mixed" and record["fp32_nodes"] == result.fp32_nodes
+    card_row = sxhub.cards.export_facts({"export": {"variants": {"onnx-int8": record}}})["rows"][0]["name"]
+    assert card_row == f"ONNX int8 (mixed: {len(result.fp32_nodes)} most sensitive MatMuls kept fp32)"
+
+
+def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sxhub.export, "AGREEMENT_BAR", 1.01)  # no recipe reaches it: every one is tried
+    data = unique_texts_file(tmp_path / "train.csv", 300)
+
+    result = export_onnx(student, int8=True, data=data, check_n=100, quantization="auto")
+
+    trials = [note for note in result.notes if note.startswith("int8 ") and "% agreement, " in note]
+    tried = [note.split(":")[0] for note in trials]
+    assert tried[0] == "int8 per-channel" and tried[-2:] == ["int8 dynamic", "int8 static"]
+    assert any(name.startswith("int8 mixed (") for name in tried)
+    shares = [float(note.split(": ")[1].split("%")[0]) for note in trials]
+    assert result.agreement["onnx-int8"].label_agreement * 100 == pytest.approx(max(shares), abs=0.006)
 
 
 def test_int8_is_the_default_only_over_the_bar_on_enough_texts(tmp_path: Path) -> None:
