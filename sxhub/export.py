@@ -35,6 +35,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, SXHUB_JSON, Predictor, read_model_info
+from .run_record import library_versions
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +129,7 @@ class ExportResult:
             "agreement_bar": AGREEMENT_BAR,
             "check": self.check_source,
             "threads": _threads_label(),
+            "versions": {k: v for k, v in library_versions().items() if k in ("onnxruntime", "onnx")},
             "notes": self.notes,
         }
 

@@ -19,12 +19,13 @@ SXHUB_JSON = "sxhub.json"
 
 
 def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape a trained model (recorded in ``sxhub.json`` and the card)."""
+    """Versions of the libraries that shape a trained model and its exports (recorded in ``sxhub.json`` and the
+    card); a library that is not installed is left out."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
 
     versions = {"python": platform.python_version()}
-    for name in ("sxhub", "transformers", "torch", "datasets", "tokenizers", "scikit-learn"):
+    for name in ("sxhub", "transformers", "torch", "datasets", "tokenizers", "scikit-learn", "onnxruntime", "onnx"):
         try:
             versions[name] = version(name)
         except PackageNotFoundError:

@@ -97,6 +97,7 @@ def test_the_check_samples_the_training_data_and_is_recorded(student: Path, tmp_
     assert record["default"] == "onnx" and record["agreement_bar"] == AGREEMENT_BAR
     assert record["variants"]["onnx-int8"]["quantization"] == "per-channel"
     assert record["variants"]["onnx-int8"]["n"] == 120
+    assert set(record["versions"]) == {"onnxruntime", "onnx"}  # the libraries that made the exports
     assert record["variants"]["torch"]["texts_per_s"] == result.speed["torch"]
     assert any("checked on 120 texts only" in note for note in record["notes"])
     assert json.loads((student / "sxhub.json").read_text())["labels"] == SINGLE.label_names  # the rest is kept
