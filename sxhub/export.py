@@ -42,7 +42,8 @@ logger = logging.getLogger(__name__)
 OPSET = 17
 AGREEMENT_BAR = 0.995  # int8 is the default variant only when it gives fp32's label on at least this share
 CHECK_TEXTS = 1000  # texts the agreement check needs before int8 can become the default
-CALIBRATION_TEXTS = 256  # static quantisation: texts whose activations set the int8 ranges
+CALIBRATION_TEXTS = 256  # static int8's activation ranges, and "mixed"'s ranking of the MatMuls, use this many texts
+FITTING_TEXTS = 1000  # training texts outside the check that int8 recipes are fitted on (when the data has them)
 # int8 recipes, in the order "auto" tries them. On the MiniLM PhraseBank student over the full PhraseBank
 # (bench/results/int8_recipes.md) per-channel kept 98.89% of fp32's labels at 221 texts/s, per-tensor dynamic 97.83%
 # at 226; per-channel with the 9 most sensitive MatMuls kept fp32 ("mixed") 99.57% at 168 (fp32: 139); static QDQ
@@ -148,8 +149,8 @@ def export_onnx(
     """Write ``onnx/model.onnx`` (and ``onnx/model_int8.onnx``), check them against torch, record the result.
 
     ``data`` is a file with the training texts (any format ``sxhub predict`` reads); ``check_n`` of them (a seeded
-    sample) check agreement and speed; up to :data:`CALIBRATION_TEXTS` others calibrate static int8 and rank the
-    MatMuls for ``mixed``. ``quantization`` is one of :data:`QUANTIZATIONS` or ``auto`` (each in turn until one
+    sample) check agreement and speed; up to :data:`FITTING_TEXTS` others calibrate static int8, and rank the MatMuls
+    and choose how many stay fp32 for ``mixed``. ``quantization`` is one of :data:`QUANTIZATIONS` or ``auto`` (each in turn until one
     reaches the bar; the most faithful is kept when none does).
     """
     if quantization != "auto" and quantization not in QUANTIZATIONS:
@@ -202,7 +203,7 @@ def _choose_int8(
     when there are none, said in a note)."""
     model_dir, path = result.model_dir, result.onnx_path
     target = path.with_name(ONNX_INT8_FILE)
-    fitting = spare[:CALIBRATION_TEXTS] or texts[:CALIBRATION_TEXTS]
+    fitting = spare or texts
     methods = QUANTIZATIONS if quantization == "auto" else (quantization,)
     if not spare and any(m in {"mixed", "static"} for m in methods):
         result.notes.append("int8 recipes were fitted on the check texts (no training texts outside the sample).")
@@ -210,7 +211,7 @@ def _choose_int8(
     for method in methods:
         try:
             candidates = _int8_candidates(method, path, target, raw=raw, tmp=tmp, model_dir=model_dir,
-                                          fitting=fitting)  # fmt: skip
+                                          fitting=fitting, thresholds=thresholds, notes=result.notes)  # fmt: skip
             for fp32_nodes in candidates:  # each candidate has been written to ``target``, where Predictor reads it
                 probs, speed = _timed(Predictor(model_dir, onnx=True, int8=True), texts)
                 agreement = compare(reference, probs, thresholds)
@@ -240,21 +241,58 @@ def _choose_int8(
 
 
 def _int8_candidates(
-    method: str, path: Path, target: Path, *, raw: Path, tmp: Path, model_dir: Path, fitting: list[str]
+    method: str,
+    path: Path,
+    target: Path,
+    *,
+    raw: Path,
+    tmp: Path,
+    model_dir: Path,
+    fitting: list[str],
+    thresholds: np.ndarray | None,
+    notes: list[str],
 ) -> Iterator[list[str]]:
     """Write each candidate of ``method`` to ``target`` in turn and yield the nodes it keeps fp32.
 
-    ``mixed`` ranks every quantizable node by how far quantizing it alone moves the probabilities on ``fitting``
-    (:func:`rank_sensitivity`) and yields per-channel int8 with the :data:`MIXED_STEPS` most sensitive kept fp32,
-    fewest first, up to half of the nodes (beyond that int8 would not pay)."""
+    ``mixed`` ranks every quantizable node by how far quantizing it alone moves the probabilities on the first
+    :data:`CALIBRATION_TEXTS` of ``fitting`` (:func:`rank_sensitivity`), then keeps the :data:`MIXED_STEPS` most
+    sensitive fp32, fewest first, up to half of the nodes (beyond that int8 would not pay). A step is yielded (for
+    the check) only once it gives fp32's label on :data:`AGREEMENT_BAR` of ``fitting``: choosing the step by the
+    check texts themselves would make the check flatter the recipe it chose (the last step is always yielded)."""
     if method != "mixed":
-        quantize_int8(path, target, method=method, raw=raw, calibration=fitting, model_dir=model_dir)
+        quantize_int8(
+            path, target, method=method, raw=raw, calibration=fitting[:CALIBRATION_TEXTS], model_dir=model_dir
+        )
         yield []
         return
-    order = rank_sensitivity(path, tmp, model_dir, fitting)
-    for k in [k for k in MIXED_STEPS if k <= len(order) // 2] or [max(1, len(order) // 2)]:
+    probe = _Probe(model_dir, fitting)
+    fp32 = probe(path)
+    order = rank_sensitivity(path, tmp, probe, fp32)
+    steps = [k for k in MIXED_STEPS if k <= len(order) // 2] or [max(1, len(order) // 2)]
+    for i, k in enumerate(steps):
         quantize_int8(path, target, method="per-channel", exclude=order[:k])
-        yield order[:k]
+        share = compare(fp32, probe(target), thresholds).label_agreement
+        notes.append(f"int8 mixed ({k} MatMuls fp32): {share:.2%} of fp32's labels on {len(fitting)} fitting texts")
+        if share >= AGREEMENT_BAR or i == len(steps) - 1:
+            yield order[:k]
+
+
+class _Probe:
+    """Probabilities of an ONNX export of ``model_dir`` on fixed texts (softmax, or sigmoid for multi-label)."""
+
+    def __init__(self, model_dir: Path, texts: list[str]) -> None:
+        self.model_dir, self.texts = model_dir, texts
+        self.info = read_model_info(model_dir)
+
+    def __call__(self, model: Path, n: int | None = None) -> np.ndarray:
+        from .activations import sigmoid, softmax
+        from .onnx_runtime import OnnxClassifier
+
+        classifier = OnnxClassifier(
+            self.model_dir, model, max_length=self.info.max_length, threads=None, batch_size=32
+        )
+        logits = classifier.logits(self.texts[:n])
+        return sigmoid(logits) if self.info.multi_label else softmax(logits)
 
 
 def quantizable_nodes(path: Path) -> list[str]:
@@ -270,26 +308,15 @@ def quantizable_nodes(path: Path) -> list[str]:
     ]
 
 
-def rank_sensitivity(path: Path, tmp: Path, model_dir: Path, texts: list[str]) -> list[str]:
+def rank_sensitivity(path: Path, tmp: Path, probe: _Probe, fp32: np.ndarray) -> list[str]:
     """The quantizable nodes of ``path``, most sensitive first: each is quantized alone (per-channel) and scored
-    by the mean absolute change it makes to the probabilities of ``texts`` (bench/int8_recipes.py measured
-    the recipe this feeds)."""
-    from .activations import sigmoid, softmax
-    from .onnx_runtime import OnnxClassifier
-
-    info = read_model_info(model_dir)
-
-    def probabilities(model: Path) -> np.ndarray:
-        classifier = OnnxClassifier(model_dir, model, max_length=info.max_length, threads=None, batch_size=32)
-        logits = classifier.logits(texts)
-        return sigmoid(logits) if info.multi_label else softmax(logits)
-
-    fp32 = probabilities(path)
+    by the mean absolute change it makes to the probabilities of the probe's first :data:`CALIBRATION_TEXTS` texts
+    (``fp32``: the fp32 model's on all of them; bench/int8_recipes.py measured the recipe this feeds)."""
     shift: dict[str, float] = {}
     for node in quantizable_nodes(path):
         alone = tmp / "alone.onnx"
         quantize_int8(path, alone, method="per-channel", only=[node])
-        shift[node] = float(np.abs(probabilities(alone) - fp32).mean())
+        shift[node] = float(np.abs(probe(alone, CALIBRATION_TEXTS) - fp32[:CALIBRATION_TEXTS]).mean())
         alone.unlink()
     return sorted(shift, key=lambda n: -shift[n])
 
@@ -332,7 +359,7 @@ def check_sample(
 ) -> tuple[list[str], str, list[str]]:
     """Up to ``n`` texts (a seeded sample) from ``data`` (a file or a Hub dataset id, e.g. the dataset the model
     card cites); else the task's few-shot examples and the built-in sentences, too few to make int8 the default.
-    Returns the texts, a line saying where they came from, and up to :data:`CALIBRATION_TEXTS` other texts of
+    Returns the texts, a line saying where they came from, and up to :data:`FITTING_TEXTS` other texts of
     ``data`` (a seeded sample outside the check texts; none when the check takes them all)."""
     if data is not None:
         from .data import find_text_column, is_missing_text, read_table
@@ -344,7 +371,7 @@ def check_sample(
         if not texts:
             raise InputError(f"{str(source)!r} has no texts in column {column!r}; pass the training data with --data.")
         order = np.random.default_rng(0).permutation(len(texts))
-        check, spare = np.sort(order[:n]), np.sort(order[n : n + CALIBRATION_TEXTS])
+        check, spare = np.sort(order[:n]), np.sort(order[n : n + FITTING_TEXTS])
         name = Path(source).name if Path(source).exists() else source
         return [texts[i] for i in check], f"{len(check)} texts from {name}", [texts[i] for i in spare]
     examples = [ex["text"] for ex in (info.get("task") or {}).get("examples", []) if ex.get("text")]

@@ -141,15 +141,17 @@ def unique_texts_file(path: Path, n: int) -> Path:
 
 
 def test_the_recipes_are_fitted_on_texts_outside_the_check(tmp_path: Path) -> None:
-    data = unique_texts_file(tmp_path / "train.csv", 500)
+    data = unique_texts_file(tmp_path / "train.csv", 1100)
 
     texts, source, spare = check_sample(tmp_path, {}, data=data, text_column=None, n=150)
 
     assert len(texts) == 150 and source == "150 texts from train.csv"
-    assert len(spare) == sxhub.export.CALIBRATION_TEXTS and not set(spare) & set(texts)
+    assert len(spare) == 950 and not set(spare) & set(texts)  # every other text, up to FITTING_TEXTS
+    assert len(check_sample(tmp_path, {}, data=data, text_column=None, n=10)[2]) == sxhub.export.FITTING_TEXTS
     assert check_sample(tmp_path, {}, data=data, text_column=None, n=150)[0] == texts  # seeded
-    everything, _, none_left = check_sample(tmp_path, {}, data=data, text_column=None, n=1000)
-    assert len(everything) == 500 and none_left == []
+    most, _, rest = check_sample(tmp_path, {}, data=data, text_column=None, n=1000)
+    assert len(most) == 1000 and len(rest) == 100
+    assert check_sample(tmp_path, {}, data=data, text_column=None, n=2000)[2] == []
 
 
 def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Path) -> None:
@@ -165,7 +167,10 @@ def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Pa
     assert all(graph.get(name) in {"MatMul", "Gemm", "Attention"} for name in result.fp32_nodes)
     assert all(graph.get(name) not in {"MatMul", "Gemm"} for name in set(nodes) - set(result.fp32_nodes))
     assert "DynamicQuantizeMatMul" in graph.values() or "MatMulInteger" in graph.values()
-    assert any(f"int8 mixed ({len(result.fp32_nodes)} MatMuls fp32)" in note for note in result.notes)
+    assert any(f"int8 mixed ({len(result.fp32_nodes)} MatMuls fp32): " in note for note in result.notes)
+    # the step was chosen on the fitting texts (the 200 outside the check), and then checked
+    fitting = [note for note in result.notes if note.endswith("of fp32's labels on 200 fitting texts")]
+    assert fitting and fitting[-1].startswith(f"int8 mixed ({len(result.fp32_nodes)} MatMuls fp32)")
     record = json.loads((student / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]
     assert record["quantization"] == "mixed" and record["fp32_nodes"] == result.fp32_nodes
     card_row = sxhub.cards.export_facts({"export": {"variants": {"onnx-int8": record}}})["rows"][0]["name"]
