@@ -169,7 +169,7 @@ def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Pa
     assert "DynamicQuantizeMatMul" in graph.values() or "MatMulInteger" in graph.values()
     assert any(f"int8 mixed ({len(result.fp32_nodes)} MatMuls fp32): " in note for note in result.notes)
     # the step was chosen on the fitting texts (the 200 outside the check), and then checked
-    fitting = [note for note in result.notes if note.endswith("of fp32's labels on 200 fitting texts")]
+    fitting = [note for note in result.notes if "of fp32's labels on 200 fitting texts (one standard error" in note]
     assert fitting and fitting[-1].startswith(f"int8 mixed ({len(result.fp32_nodes)} MatMuls fp32)")
     record = json.loads((student / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]
     assert record["quantization"] == "mixed" and record["fp32_nodes"] == result.fp32_nodes
@@ -191,6 +191,15 @@ def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
     assert any(name.startswith("int8 mixed (") for name in tried)
     shares = [float(note.split(": ")[1].split("%")[0]) for note in trials]
     assert result.agreement["onnx-int8"].label_agreement * 100 == pytest.approx(max(shares), abs=0.006)
+
+
+def test_mixed_takes_a_step_only_when_its_agreement_clears_the_bar_by_a_standard_error() -> None:
+    lower_bound = sxhub.export.lower_bound
+    assert lower_bound(0.995, 1000) < AGREEMENT_BAR  # 5 flips in 1,000: as likely under the bar as over it
+    assert lower_bound(0.997, 1000) < AGREEMENT_BAR < lower_bound(0.998, 1000)
+    assert lower_bound(1.0, 256) > AGREEMENT_BAR > lower_bound(1.0, 150)  # few texts: no flip allowed, or not enough
+    assert lower_bound(0.5, 10) == pytest.approx(0.3492, abs=1e-4)  # Wilson, z = 1
+    assert lower_bound(0.9, 0) == 0.0
 
 
 def test_int8_is_the_default_only_over_the_bar_on_enough_texts(tmp_path: Path) -> None:
