@@ -13,8 +13,9 @@ from . import emit_json
 @click.option(
     "--data",
     metavar="PATH_OR_ID",
-    help="The training data (a file or a Hub dataset id): up to --check-n of its texts check agreement and speed, "
-    "and calibrate static int8. Without it a few built-in sentences are checked and int8 is not made the default.",
+    help="The training data, or unlabelled texts like those the model will serve (a file or a Hub dataset id): "
+    "--check-n of them check agreement and speed, up to 1,000 others fit the int8 recipe. Without it a few built-in "
+    "sentences are checked and int8 is not made the default.",
 )
 @click.option("--text-column", metavar="COLUMN", help="Column of --data with the texts [text or a usual synonym].")
 @click.option("--check-n", type=click.IntRange(min=1), default=1000, show_default=True, help="Texts to check on.")
