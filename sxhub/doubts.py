@@ -194,8 +194,8 @@ def oof_probabilities(
 ) -> np.ndarray:
     """Cross-fitted probabilities: every row scored by a model trained on the other folds only.
 
-    Single-label ``targets`` are label ids and the result is ``(n, n_labels)`` (a label no training fold had gets
-    0); multi-label ``targets`` are multi-hot and the result is one P(on) per label (a label constant in a training
+    Single-label ``targets`` are label ids and the result is ``(n, n_labels)`` (a label a training fold lacks gets
+    0 on that fold's rows; a fold whose training part has one label only gives it 1); multi-label ``targets`` are multi-hot and the result is one P(on) per label (a label constant in a training
     fold gets that constant).
     """
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
@@ -216,9 +216,14 @@ def oof_probabilities(
             cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
         else:
             cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
-        probs = cross_val_predict(_classifier(seed), features, targets, cv=cv, method="predict_proba")
-    full = np.zeros((len(targets), n_labels), dtype=float)
-    full[:, present] = probs  # columns of the labels seen, in id order
+        full = np.zeros((len(targets), n_labels), dtype=float)
+        for train, test in cv.split(features, targets):
+            seen = np.unique(targets[train])
+            if len(seen) == 1:  # a rare label missing from this training fold leaves one: it is certain there
+                full[test, seen[0]] = 1.0
+                continue
+            model = _classifier(seed).fit(features[train], targets[train])
+            full[np.ix_(test, model.classes_)] = model.predict_proba(features[test])  # a label not seen gets 0
     return full
 
 

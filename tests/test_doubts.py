@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, read_queue, write_queue
+from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, oof_probabilities, read_queue, write_queue
 from sxhub.errors import InputError
 
 LABELS = ["positive", "neutral", "negative"]
@@ -95,6 +95,38 @@ def test_queue_columns_order_and_rows(tmp_path: Path) -> None:
         assert back["row"].tolist() == queue["row"].tolist()
         assert back["oof_probs"].iloc[0] == pytest.approx(queue["oof_probs"].iloc[0])
         assert back["votes"].iloc[0][0]["labels"] == queue["votes"].iloc[0][0]["labels"]
+
+
+def test_cross_fitting_survives_a_label_too_rare_for_every_fold() -> None:
+    """36 texts, 1 of them negative (`make demo-tuned`'s tuned teacher gave 2 of 36, both in one fold): the training
+    part of the fold that holds it has one label only, where scikit-learn's logistic regression refuses to fit."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(36, 8))
+    targets = np.array([0] * 35 + [2])
+
+    probs = oof_probabilities(features, targets, n_labels=3, multi_label=False, folds=5)
+
+    assert probs.shape == (36, 3) and np.allclose(probs.sum(axis=1), 1.0)
+    assert (probs[:, 1] == 0).all()  # a label nobody gave is never predicted
+    assert probs[35, 0] == 1.0  # its fold trained on one label only: certain of it
+    assert (probs[:, 2] > 0).any()  # the other folds learnt the rare label
+
+
+def test_cross_fitting_equals_scikit_learns_where_it_works() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(60, 6))
+    targets = rng.integers(0, 3, size=60)
+    cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=0)
+    expected = cross_val_predict(
+        LogisticRegression(C=10.0, max_iter=2000, random_state=0), features, targets, cv=cv, method="predict_proba"
+    )
+
+    np.testing.assert_allclose(
+        oof_probabilities(features, targets, n_labels=3, multi_label=False, folds=5), expected, atol=1e-12
+    )
 
 
 def test_without_votes_the_agreement_column_or_nothing() -> None:
