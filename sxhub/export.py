@@ -206,6 +206,9 @@ def _choose_int8(
     target = path.with_name(ONNX_INT8_FILE)
     fitting = spare or texts
     methods = QUANTIZATIONS if quantization == "auto" else (quantization,)
+    if quantization == "auto" and len(texts) < CHECK_TEXTS:  # int8 cannot be the default: skip the slow search
+        methods = tuple(m for m in methods if m != "mixed")
+        result.notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
     if not spare and any(m in {"mixed", "static"} for m in methods):
         result.notes.append("int8 recipes were fitted on the check texts (no training texts outside the sample).")
     best: tuple[float, str, Path, Agreement, float, list[str]] | None = None

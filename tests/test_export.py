@@ -181,6 +181,7 @@ def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
     student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sxhub.export, "AGREEMENT_BAR", 1.01)  # no recipe reaches it: every one is tried
+    monkeypatch.setattr(sxhub.export, "CHECK_TEXTS", 100)  # and 100 texts are enough to make int8 the default
     data = unique_texts_file(tmp_path / "train.csv", 300)
 
     result = export_onnx(student, int8=True, data=data, check_n=100, quantization="auto")
@@ -191,6 +192,13 @@ def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
     assert any(name.startswith("int8 mixed (") for name in tried)
     shares = [float(note.split(": ")[1].split("%")[0]) for note in trials]
     assert result.agreement["onnx-int8"].label_agreement * 100 == pytest.approx(max(shares), abs=0.006)
+
+
+def test_auto_skips_the_mixed_search_when_int8_cannot_be_the_default(student: Path) -> None:
+    result = export_onnx(student, int8=True, quantization="auto")  # 8 built-in texts, under CHECK_TEXTS
+
+    assert "int8 mixed not tried: 8 check texts cannot make int8 the default." in result.notes
+    assert not any(note.startswith("int8 mixed (") for note in result.notes) and result.default == "onnx"
 
 
 def test_mixed_takes_a_step_only_when_its_agreement_clears_the_bar_by_a_standard_error() -> None:
