@@ -343,6 +343,27 @@ def test_base_without_chat_template_gets_chatml(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------------------------------
 # the tuned teacher
 # ------------------------------------------------------------------------------------------------------------------
+def test_each_texts_votes_are_independent_draws_from_its_scores() -> None:
+    """The engine gives sample ``s`` the same seed for every text: the draw mixes in the chat, or every text's
+    sample ``s`` takes the same quantile of its scores (25 three-way ties among 36 texts in make demo-tuned)."""
+    import random
+
+    from sxhub.teachers.tuned import draw_seed
+
+    labels, probs = ["positive", "neutral", "negative"], [0.55, 0.35, 0.10]
+    chats = [build_messages(SPEC, f"text number {i}") for i in range(600)]
+    drawn = [random.Random(draw_seed(0, chat)).choices(labels, weights=probs)[0] for chat in chats]
+    shares = [drawn.count(label) / len(drawn) for label in labels]
+    assert all(abs(share - p) < 0.06 for share, p in zip(shares, probs, strict=True)), shares
+    assert draw_seed(0, chats[0]) == draw_seed(0, build_messages(SPEC, "text number 0"))  # reproducible
+    assert draw_seed(0, chats[0]) != draw_seed(1, chats[0])
+    ties = 0  # three samples of each text: all different about 6 x .55 x .35 x .10 = 11.6% of the time
+    for chat in chats:
+        votes = {random.Random(draw_seed(s, chat)).choices(labels, weights=probs)[0] for s in range(3)}
+        ties += len(votes) == 3
+    assert 0.06 < ties / len(chats) < 0.18, ties
+
+
 def test_teacher_answers_are_valid_and_scores_are_probabilities(tuned: Path) -> None:
     from sxhub.teachers import make_teacher
     from sxhub.teachers.base import Reply

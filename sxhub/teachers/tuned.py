@@ -20,7 +20,7 @@ chosen because:
 
 **Valid by construction.** A labelling request (its schema has a ``label`` enum or a ``labels`` array of enums) is
 answered by choosing among the valid answers only, never by free sampling: with ``temperature`` 0 the most probable
-one, otherwise one drawn from the scores (``softmax(log p / temperature)``) with the request's seed, so the votes of
+one, otherwise one drawn from the scores (``softmax(log p / temperature)``) with the request's seed and chat, so the votes of
 ``samples: N`` at ``temperature: 1`` estimate the model's own probabilities. A schema that asks for a ``reason`` gets
 the scores as the reason. A writing request (a schema with one string property, as ``sxhub generate`` sends) is
 answered by forcing the JSON opening ``{"text": "``, sampling the string's content up to its closing quote and
@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
 import logging
 import math
@@ -225,7 +226,7 @@ class TunedTeacher(Teacher):
             chosen = sets[max(range(len(sets)), key=probs.__getitem__)]
         else:
             weights = softmax([math.log(max(p, 1e-300)) for p in probs], job.temperature)
-            chosen = random.Random(job.seed).choices(sets, weights=weights)[0]
+            chosen = random.Random(draw_seed(job.seed, job.messages)).choices(sets, weights=weights)[0]
         scores = marginals(sets, probs, request.labels)
         answer: dict[str, Any] = {}
         if request.wants_reason:
@@ -235,6 +236,15 @@ class TunedTeacher(Teacher):
         text = json.dumps(answer, ensure_ascii=False)
         n_in = len(self.model.prompt_ids(job.messages)[0])
         return Reply(text=text, input_tokens=n_in, output_tokens=len(self.model.answer_ids(text)), scores=scores)
+
+
+def draw_seed(seed: int, messages: list[dict[str, str]]) -> str:
+    """The seed of one draw: the request's seed and its chat together. The engine gives sample ``s`` the same seed
+    for every text (an LLM server mixes in the prompt itself); seeded alone, every text's sample ``s`` would take the
+    same quantile of its scores, so the votes on a text would not be independent draws (``make demo-tuned``: 25
+    three-way ties among 36 texts). A string seed is hashed with SHA-512 by :class:`random.Random`: the same in
+    every process."""
+    return f"{seed}:{hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()}"
 
 
 @dataclass(frozen=True)
