@@ -39,19 +39,6 @@ THREADS = 2
 EXTRA = {"DefaultTensorType": 1}  # onnx.TensorProto.FLOAT: the fused contrib ops are not typed by shape inference
 
 
-def quantizable(path: Path) -> list[str]:
-    """The nodes onnxruntime's dynamic quantization turns int8: MatMul/Gemm/Attention with a constant weight."""
-    import onnx
-
-    graph = onnx.load(str(path), load_external_data=False).graph
-    weights = {i.name for i in graph.initializer}
-    return [
-        n.name
-        for n in graph.node
-        if n.op_type in ("MatMul", "Gemm", "Attention") and any(name in weights for name in n.input[1:])
-    ]
-
-
 def dynamic(source: Path, target: Path, **kwargs: Any) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -120,6 +107,7 @@ def main() -> None:
     parser.add_argument("--keep", type=int, nargs="+", default=[3, 6, 9, 12])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from sxhub.export import quantizable_nodes
     from sxhub.predict import Predictor
 
     results: dict[str, Any] = {
@@ -135,7 +123,7 @@ def main() -> None:
         rows: dict[str, Any] = {}
         rows["dynamic"] = bench.variant(lambda s, t: dynamic(s, t, per_channel=False))
         rows["per-channel"] = bench.variant(lambda s, t: dynamic(s, t, per_channel=True))
-        nodes = quantizable(bench.source)
+        nodes = quantizable_nodes(bench.source)
         shift = {}
         for node in nodes:  # each node quantized alone, on the sample
             figures = bench.variant(
