@@ -205,7 +205,7 @@ def _choose_int8(
     model_dir, path = result.model_dir, result.onnx_path
     target = path.with_name(ONNX_INT8_FILE)
     fitting = spare or texts
-    methods = QUANTIZATIONS if quantization == "auto" else (quantization,)
+    methods: tuple[str, ...] = QUANTIZATIONS if quantization == "auto" else (quantization,)
     if quantization == "auto" and len(texts) < CHECK_TEXTS:  # int8 cannot be the default: skip the slow search
         methods = tuple(m for m in methods if m != "mixed")
         result.notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
