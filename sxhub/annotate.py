@@ -1,4 +1,4 @@
-"""The annotate stage: teachers label texts, votes become decisions, a ledger says what it cost.
+"""The annotate stage: teachers label texts, votes become decisions, a ledger (:mod:`sxhub.ledger`) says what it cost.
 
 :func:`annotate` (and its async twin :func:`aannotate`) asks every teacher ``samples`` times per text (each sample
 with its own seed), with at most ``concurrency`` requests in flight. Transient failures (429, 5xx, timeouts, lost
@@ -21,7 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -31,7 +31,17 @@ from tenacity.wait import wait_exponential_jitter
 from .cache import CacheKeys, LabelCache
 from .data import PreparedTexts, prepare_texts
 from .errors import TeacherError, TeacherUnavailableError, UserError
-from .prompt import InvalidAnswer, build_messages, message_builder, reply_parser
+from .ledger import (  # noqa: F401  (TeacherLedger, format_cost, teacher_servers: public here too)
+    TeacherLedger,
+    cached_note,
+    dry_run_estimate,
+    enforced_note,
+    format_cost,
+    teacher_prices,
+    teacher_servers,
+    total_ledger,
+)
+from .prompt import InvalidAnswer, message_builder, reply_parser
 from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
 from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
@@ -43,35 +53,6 @@ SEED_STRIDE = 1000
 TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
 EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
 RAW_LIMIT = 2000
-TYPICAL_OUTPUT_TOKENS = 12  # {"label": "neutral"} and the like
-TYPICAL_REASON_TOKENS = 40
-
-
-@dataclass
-class TeacherLedger:
-    """What one teacher did in a run.
-
-    ``input_tokens``/``output_tokens`` and ``cost_usd`` are what this run spent; ``cached_*`` are what the answers
-    served from the cache cost when they were first asked (so a resumed run still shows the whole bill).
-    ``cost_usd`` is None (unknown) when the teacher has no prices. ``server`` and ``enforced`` say which kind of
-    server answered and what it enforced (schema, json or none); None when it was not contacted.
-    """
-
-    requests: int = 0  # requests sent (retries included)
-    cached: int = 0  # answers served by the cache
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_input_tokens: int = 0
-    cached_output_tokens: int = 0
-    retries: int = 0  # transient failures that were retried
-    rejected: int = 0  # requests the server refused as sent (HTTP 400, 422, ...)
-    invalid_answers: int = 0  # replies that were not a valid label
-    failed_votes: int = 0
-    cost_usd: float | None = None
-    cached_cost_usd: float | None = None
-    server: str | None = None
-    enforced: str | None = None
-    request_form: str | None = None
 
 
 @dataclass
@@ -100,49 +81,12 @@ class AnnotateResult:
             f"{led['n_duplicates']} duplicates dropped, {led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {led['input_tokens']:,} input + "
             f"{led['output_tokens']:,} output tokens, {led['seconds']:.1f} s, estimated cost "
-            f"{format_cost(led['cost_usd'])}{_cached_note(led)}{_enforced_note(led)}"
+            f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}"
         )
 
 
 class RequestShapeError(TeacherUnavailableError):
     """A teacher's server refused the first requests as sent: the request shape does not fit that server."""
-
-
-def teacher_servers(ledger: dict[str, Any]) -> list[str]:
-    """One line per teacher: its server kind, what that server enforced and the form sxhub sent."""
-    lines = []
-    for name, led in (ledger.get("teachers") or {}).items():
-        if not led.get("server"):
-            lines.append(f"{name} (not contacted: every answer came from the cache)")
-            continue
-        enforced = {"schema": "schema enforced", "json": "JSON only, schema NOT enforced", "none": "nothing enforced"}
-        form = f" via {led['request_form']}" if led.get("request_form") else ""
-        lines.append(f"{name} ({led['server']}: {enforced.get(led.get('enforced') or '', 'unknown')}{form})")
-    return lines
-
-
-def format_cost(value: float | None) -> str:
-    """``$0.0123``, or ``unknown`` for a teacher without prices (never a made-up ``$0.00``)."""
-    return "unknown" if value is None else f"${value:.4f}"
-
-
-def _cached_note(led: dict[str, Any]) -> str:
-    if not led.get("cached"):
-        return ""
-    cost = led.get("cached_cost_usd")
-    return (
-        f" (the {led['cached']} cached answers first cost {led['cached_input_tokens']:,} input + "
-        f"{led['cached_output_tokens']:,} output tokens{', ' + format_cost(cost) if cost is not None else ''})"
-    )
-
-
-def _enforced_note(led: dict[str, Any]) -> str:
-    parts = [
-        f"{name}: {t['server']} enforced {t['enforced']}"
-        for name, t in (led.get("teachers") or {}).items()
-        if t.get("server") and t.get("enforced") != "schema"
-    ]
-    return f"; schema NOT enforced by the server ({'; '.join(parts)}): sxhub validated every reply" if parts else ""
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -408,80 +352,6 @@ def _seed_offsets(teachers: Sequence[Teacher]) -> list[int]:
     return offsets
 
 
-Prices = dict[str, "tuple[float, float] | None"]
-
-
-def _cost(p: tuple[float, float] | None, tokens_in: int, tokens_out: int) -> float | None:
-    return None if p is None else (tokens_in * p[0] + tokens_out * p[1]) / 1e6
-
-
-def _ledger(engine_ledgers: dict[str, TeacherLedger], prices: Prices) -> dict[str, Any]:
-    """Per-teacher ledgers and their totals; a total cost is unknown (None) when any teacher's is."""
-    teachers = {}
-    for name, led in engine_ledgers.items():
-        price = prices.get(name)
-        led.cost_usd = _cost(price, led.input_tokens, led.output_tokens)
-        led.cached_cost_usd = _cost(price, led.cached_input_tokens, led.cached_output_tokens)
-        teachers[name] = asdict(led)
-    total: dict[str, Any] = {}
-    for key, value in asdict(TeacherLedger()).items():
-        if isinstance(value, int):
-            total[key] = sum(t[key] for t in teachers.values())
-        elif key in ("cost_usd", "cached_cost_usd"):
-            costs = [t[key] for t in teachers.values()]
-            total[key] = None if any(c is None for c in costs) else float(sum(costs))
-    return {**total, "teachers": teachers}
-
-
-def _prices(teachers: Sequence[Teacher], names: list[str]) -> Prices:
-    return {
-        n: (t.spec.price_input, t.spec.price_output) if t.spec and t.spec.priced else None  # type: ignore[misc]
-        for n, t in zip(names, teachers, strict=True)
-    }
-
-
-def _dry_run(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int) -> dict[str, Any]:
-    """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output."""
-    prompt_tokens = sum(sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts)
-    typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
-    teachers: dict[str, Any] = {}
-    cost: float | None = 0.0
-    cost_max: float | None = 0.0
-    for entry in specs:
-        if isinstance(entry, Teacher):
-            name, ts = entry.name, entry.spec or TeacherSpec(model=entry.name)
-        else:
-            ts = TeacherSpec.parse(entry)
-            name = ts.name or str(ts.model)
-        out, out_max = min(typical, ts.max_tokens), ts.max_tokens
-        tin, tout, tmax = (
-            prompt_tokens * samples,
-            len(prepared.texts) * samples * out,
-            len(prepared.texts) * samples * out_max,
-        )
-        price = (ts.price_input, ts.price_output) if ts.priced else None
-        c, c_max = _cost(price, tin, tout), _cost(price, tin, tmax)  # type: ignore[arg-type]
-        teachers[name] = {
-            "requests_planned": len(prepared.texts) * samples,
-            "input_tokens": tin,
-            "output_tokens": tout,
-            "output_tokens_max": tmax,
-            "cost_usd": c,
-            "cost_usd_max": c_max,
-        }
-        cost = None if cost is None or c is None else cost + c
-        cost_max = None if cost_max is None or c_max is None else cost_max + c_max
-    return {
-        "requests_planned": sum(t["requests_planned"] for t in teachers.values()),
-        "input_tokens": sum(t["input_tokens"] for t in teachers.values()),
-        "output_tokens": sum(t["output_tokens"] for t in teachers.values()),
-        "output_tokens_max": sum(t["output_tokens_max"] for t in teachers.values()),
-        "cost_usd": cost,
-        "cost_usd_max": cost_max,
-        "teachers": teachers,
-    }
-
-
 def _open_cache(cache: LabelCache | str | os.PathLike[str] | bool | None) -> tuple[LabelCache | None, bool]:
     """(cache, whether we opened it and must close it)."""
     if cache is False:
@@ -533,7 +403,9 @@ async def aannotate(
     if dry_run:
         frame = prepared.frame.copy()
         return AnnotateResult(
-            frame=frame, decisions=[], ledger={**base, "dry_run": True, **_dry_run(spec, prepared, entries, n_samples)}
+            frame=frame,
+            decisions=[],
+            ledger={**base, "dry_run": True, **dry_run_estimate(spec, prepared, entries, n_samples)},
         )
     store, owned = _open_cache(cache)
     opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)
@@ -553,7 +425,7 @@ async def aannotate(
     ledger = {
         **base,
         "dry_run": False,
-        **_ledger(engine.ledgers, _prices(engine.teachers, engine.names)),
+        **total_ledger(engine.ledgers, teacher_prices(engine.teachers, engine.names)),
         "failed_texts": summary["failed"],
         "ties": summary["ties"],
         "seconds": time.perf_counter() - start,
@@ -642,4 +514,4 @@ async def acomplete_requests(
         bar.close()
     done = [r for r in results if r is not None]
     assert len(done) == len(requests)
-    return done, _ledger(engine.ledgers, _prices(engine.teachers, names))
+    return done, total_ledger(engine.ledgers, teacher_prices(engine.teachers, names))

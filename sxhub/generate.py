@@ -38,10 +38,11 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests, format_cost
+from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
+from .ledger import format_cost
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
 from .synth import Embedder, EmbedFn, check_threshold, merge_ledgers, near_duplicates, parse_text_reply, text_schema

@@ -211,10 +211,11 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
-    from .annotate import annotate, teacher_servers
+    from .annotate import annotate
     from .endpoints import EndpointRun
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
+    from .ledger import teacher_servers
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space, split_frame
     from .train import train

@@ -32,10 +32,11 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests, format_cost
+from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import find_text_column
 from .errors import InputError, TeacherError, UserError
+from .ledger import format_cost
 from .prompt import InvalidAnswer
 from .spec import TaskSpec
 from .synth import (

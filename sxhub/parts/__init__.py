@@ -36,8 +36,9 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import AnnotateResult, TeacherLedger, _ledger
+from ..annotate import AnnotateResult
 from ..errors import UserError
+from ..ledger import TeacherLedger, total_ledger
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice, TableWriter
 from ..teachers import Teacher
@@ -138,7 +139,7 @@ def run_ledger(
         "samples": samples,
         "concurrency": concurrency,
         "dry_run": False,
-        **_ledger(ledgers, prices),
+        **total_ledger(ledgers, prices),
         "failed_texts": assembled.failed,
         "ties": summary["ties"],
         "seconds": seconds,
