@@ -161,6 +161,40 @@ def test_examples_are_the_teachers_and_generates_prompts() -> None:
         )
 
 
+def test_writing_examples_are_balanced_over_the_labels() -> None:
+    """Drawn in proportion to the data, the writer rarely saw the rare label and could not write it: each label
+    gets an equal share, a text is used at most MAX_WRITING_REPEATS times, and a short label leaves its share to
+    the others."""
+    import random
+    from collections import Counter
+
+    from sxhub.tune import MAX_WRITING_REPEATS, build_examples, writing_picks
+
+    texts = [f"text {i}" for i in range(60)]
+    labels = ["neutral"] * 40 + ["positive"] * 15 + ["negative"] * 5
+    examples = build_examples(SPEC, texts, labels, writing=0.5, topic_share=0.0, seed=0)
+    written = [json.loads(e.answer)["text"] for e in examples if e.kind == "writing"]
+    label_of = dict(zip(texts, labels, strict=True))
+    counts = Counter(label_of[t] for t in written)
+    # 30 writing examples: 10 each, but negative has 5 texts and room for 5 * MAX_WRITING_REPEATS
+    assert MAX_WRITING_REPEATS == 2
+    assert counts == {"negative": 10, "positive": 10, "neutral": 10}
+    assert max(Counter(written).values()) <= MAX_WRITING_REPEATS
+    for ex in (e for e in examples if e.kind == "writing"):  # each asks for the label of the text it answers with
+        label = label_of[json.loads(ex.answer)["text"]]
+        assert f"would label {label!r}." in ex.messages[1]["content"]
+
+    picks = writing_picks({"neutral": list(range(40)), "negative": [40, 41]}, 30, random.Random(0))
+    counts = Counter(label for _, label in picks)
+    assert counts == {"negative": 4, "neutral": 26}  # the short label's share goes to the other
+    assert len(writing_picks({"a": [0, 1], "b": [2]}, 100, random.Random(0))) == 3 * MAX_WRITING_REPEATS  # capped
+    assert writing_picks({"a": [], "b": [0]}, 5, random.Random(0)) == [(0, "b"), (0, "b")]
+    assert writing_picks({"a": [0]}, 0, random.Random(0)) == []
+    # multi-label: a text is a candidate for each of its labels
+    multi = writing_picks({"Product": [0, 1], "Price": [1]}, 4, random.Random(0))
+    assert Counter(label for _, label in multi) == {"Product": 2, "Price": 2} and (1, "Price") in multi
+
+
 def test_reasoning_specs_learn_answers_without_a_reason() -> None:
     from sxhub.tune import build_examples
 
@@ -316,7 +350,7 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     assert info["lora"] == {"r": 4, "alpha": 8, "dropout": 0.0, "target_modules": info["lora"]["target_modules"],
                             "layers": None, "merged": True}  # fmt: skip
     assert info["data"]["n_heldout"] == 6 and info["data"]["n_train"] == 30
-    assert info["train"]["n_labelling"] == 30 and info["train"]["n_writing"] == 9 and info["train"]["steps"] > 0
+    assert info["train"]["n_labelling"] == 30 and info["train"]["n_writing"] == 30 and info["train"]["steps"] > 0
     assert 32 <= info["writing"]["max_tokens"] <= 128  # the written texts' budget, from the texts it learned
     held = info["heldout"]
     assert held["n"] == 6 and 0 <= held["accuracy"] <= 1 and 1 / 3 <= held["mean_confidence"] <= 1

@@ -34,7 +34,13 @@ from . import emit_json
     show_default=True,
     help="Comma-separated layer names LoRA adapts.",
 )
-@click.option("--writing", type=float, default=0.3, show_default=True, help="Writing examples per training text.")
+@click.option(
+    "--writing",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Writing examples per training text, balanced over the labels.",
+)
 @click.option(
     "--holdout",
     type=float,
