@@ -62,6 +62,7 @@ class ChatExample:
     kind: str  # "labelling" or "writing"
     messages: list[dict[str, str]]
     answer: str
+    label: str | None = None  # writing: the label the text is asked for
 
 
 # ------------------------------------------------------------------------------------------------------------------

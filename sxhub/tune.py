@@ -30,6 +30,7 @@ import os
 import random
 import resource
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -171,7 +172,8 @@ def build_examples(
             topic = topics[i] if rng.random() < topic_share else None
             shown = [e for e in _examples_for(spec.examples, label, 3, k) if e.text != texts[i]]
             messages = generation_messages(spec, label, topic=topic, examples=shown, style="")
-            examples.append(ChatExample("writing", messages, json.dumps({"text": texts[i]}, ensure_ascii=False)))
+            answer = json.dumps({"text": texts[i]}, ensure_ascii=False)
+            examples.append(ChatExample("writing", messages, answer, label=label))
     return examples
 
 
@@ -288,6 +290,7 @@ def tune(
         "writing": {
             "topic_share": opts.topic_share,
             "share": opts.writing,
+            "per_label": dict(Counter(e.label for e in examples if e.kind == "writing")),  # balanced: writing_picks
             "max_tokens": writing_budget(tokenizer, [e.answer for e in examples if e.kind == "writing"]),
         },
         "heldout": None,

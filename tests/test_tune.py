@@ -352,12 +352,16 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     assert info["data"]["n_heldout"] == 6 and info["data"]["n_train"] == 30
     assert info["train"]["n_labelling"] == 30 and info["train"]["n_writing"] == 30 and info["train"]["steps"] > 0
     assert 32 <= info["writing"]["max_tokens"] <= 128  # the written texts' budget, from the texts it learned
+    per_label = info["writing"]["per_label"]  # balanced over the labels (writing_picks)
+    assert sum(per_label.values()) == 30 and set(per_label) == {"positive", "neutral", "negative"}
+    assert max(per_label.values()) - min(per_label.values()) <= 1
     held = info["heldout"]
     assert held["n"] == 6 and 0 <= held["accuracy"] <= 1 and 1 / 3 <= held["mean_confidence"] <= 1
     assert held["confusion_matrix"] and sum(map(sum, held["confusion_matrix"])) == 6
     card = ModelCard.load(tuned / "README.md")
     assert "synthetic-model" in card.data.tags and card.data.pipeline_tag == "text-generation"
     assert f"| accuracy | {held['accuracy']:.3f} |" in card.text and "r=4, alpha=8" in card.text
+    assert "balanced over the labels" in card.text and f"negative {per_label['negative']}" in card.text
 
 
 def test_base_without_chat_template_gets_chatml(tmp_path: Path) -> None:
