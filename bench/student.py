@@ -50,6 +50,16 @@ def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.D
     return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
 
 
+EPOCH_CAP: float | None = None  # --epoch-cap: another cap for the default recipe (None: TrainConfig's)
+CLASS_WEIGHTS: bool | None = None  # --class-weights on|off: override TrainConfig's default
+
+
+def recipe_cap() -> float:
+    from sxhub.train_config import TrainConfig
+
+    return EPOCH_CAP if EPOCH_CAP is not None else TrainConfig.epochs
+
+
 def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | None) -> Any:
     """sxhub's default recipe (``TrainConfig``'s defaults: early stopping within an epoch cap, batch size and learning
     rate fitted to the data); ``epochs`` fixes the epoch count instead (early stopping off)."""
@@ -57,7 +67,11 @@ def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | Non
     from sxhub.train import TrainConfig, train
 
     data = load_labelled(frame, label_names=spec.label_names, multi_label=spec.multi_label)
-    fixed = {} if epochs is None else {"epochs": epochs, "early_stopping_patience": 10_000}
+    fixed: dict[str, Any] = {} if EPOCH_CAP is None else {"epochs": EPOCH_CAP}  # early stopping kept
+    if CLASS_WEIGHTS is not None:
+        fixed["class_weights"] = CLASS_WEIGHTS
+    if epochs is not None:
+        fixed = {"epochs": epochs, "early_stopping_patience": 10_000}
     return train(spec, data, TrainConfig(output_dir=out, threads=THREADS, seed=42, **fixed))
 
 
@@ -77,7 +91,7 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
     three_scores = evaluate(work / "fpb-3ep", test_df, gold_column="label", batch_size=64)
     return (
         {
-            "recipe": "default (early stopping, epoch cap 10, fitted batch size and learning rate)",
+            "recipe": f"default (early stopping, epoch cap {recipe_cap():g}, fitted batch size and learning rate)",
             "fitted": {
                 k: json.loads((work / "fpb" / "sxhub.json").read_text())["train"].get(k)
                 for k in ("batch_size", "learning_rate", "max_epochs")
@@ -130,7 +144,8 @@ def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
         "macro_f1": scores["macro_f1"],
         "krippendorff_alpha": scores["krippendorff_alpha"],
         "thresholds": result.thresholds,
-        "recipe": "default" if epochs is None else f"{epochs:g} epochs",
+        "recipe": (f"default (epoch cap {recipe_cap():g})" if epochs is None else f"{epochs:g} epochs")
+        + ("" if CLASS_WEIGHTS is None else f", class weights {'on' if CLASS_WEIGHTS else 'off'}"),
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
     }
@@ -559,7 +574,18 @@ def main() -> None:
     parser.add_argument("--quiet-wait", type=float, default=600, help="Seconds to wait for a load under 2 per timing.")
     parser.add_argument("--only", nargs="+", choices=PARTS, help="Run these parts only (the rest is kept).")
     parser.add_argument("--fourp-epochs", type=float, help="Fixed epochs for the 4P student [the default recipe].")
+    parser.add_argument(
+        "--epoch-cap",
+        type=float,
+        help="The default recipe with another epoch cap (early stopping kept) [TrainConfig's].",
+    )
+    parser.add_argument(
+        "--class-weights", choices=("on", "off"), help="Override the recipe's class weights (multi-label: pos_weight)."
+    )
     args = parser.parse_args()
+    global EPOCH_CAP, CLASS_WEIGHTS
+    EPOCH_CAP = args.epoch_cap
+    CLASS_WEIGHTS = None if args.class_weights is None else args.class_weights == "on"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch

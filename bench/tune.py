@@ -195,7 +195,7 @@ def tune_speed(work: Path, n_texts: int) -> dict[str, Any]:
     t = result.info["train"]
     per_example = t["seconds"] / t["n_trained"]
     cpu_per_example = t["cpu_seconds"] / t["n_trained"]
-    at_1000 = round(1000 * (1 + TuneOptions().writing))  # 1,000 labelling + 300 writing examples
+    at_1000 = round(1000 * (1 + TuneOptions().writing))  # 1,000 labelling + their writing examples
     return {
         "n_texts": n_texts,
         "train": t,
@@ -400,6 +400,16 @@ def _cost_section(results: dict[str, Any]) -> list[str]:
             f"{t['cpu_seconds'] / max(t['n_trained'], 1):.2f} CPU-seconds per example.",
             "",
         ]
+        if t["threads"] >= 2:
+            per_1000 = t["seconds"] / max(t["n_trained"], 1) * 1000 / 60
+            lines[-1:] = [
+                "",
+                f"On {t['threads']} torch threads that is {t['seconds'] / max(t['n_trained'], 1):.3f} s per example: "
+                f"**1,000 examples take {per_1000:.1f} minutes** (goal: under 15 minutes on 2 cores: "
+                f"**{'met' if per_1000 <= 15 else 'not met'}** at this load), and these {t['n_labelling']:,} texts with "
+                f"their {t['n_writing']:,} writing examples took {t['seconds'] / 60:.1f} minutes.",
+                "",
+            ]
     if sp:
         st = sp["train"]
         per_1000 = sp["seconds_per_example"] * 1000 / 60
@@ -410,8 +420,8 @@ def _cost_section(results: dict[str, Any]) -> list[str]:
             f"CPU-seconds, peak memory {st['peak_rss_mb']:.0f} MB* ({_conditions(sp)}): "
             f"{sp['seconds_per_example']:.3f} s per example. So **1,000 examples take {per_1000:.1f} minutes** "
             f"(goal: under 15 minutes on 2 cores: **{'met' if per_1000 <= 15 else 'not met'}** at this load), and "
-            f"1,000 texts with the default 0.3 writing examples each ({sp['examples_for_1000_texts']} examples) "
-            f"about {minutes:.1f} minutes.",
+            f"1,000 texts with their writing examples ({sp['examples_for_1000_texts']} examples) about "
+            f"{minutes:.1f} minutes.",
             "",
         ]
     if tr or sp:
@@ -497,6 +507,49 @@ def _diversity_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+EARLIER = "writing-0.3-unbalanced"  # work/ subfolder: the stages of the model tuned with the earlier writing examples
+
+
+def earlier_run(work: Path) -> dict[str, Any] | None:
+    """The figures of the run with the earlier default writing examples (0.3 per text, drawn in proportion to the
+    labels), kept in work/EARLIER when the defaults changed: the comparison that motivated the change."""
+    folder = work / EARLIER
+    stages = {n: json.loads((folder / f"{n}.json").read_text()) for n in ("tune", "tuned", "generate", "students")
+              if (folder / f"{n}.json").is_file()}  # fmt: skip
+    return stages if len(stages) == 4 else None
+
+
+def _earlier_section(results: dict[str, Any]) -> list[str]:
+    before, now = results.get("earlier"), {k: results.get(k) for k in ("tune", "tuned", "generate", "students")}
+    if not before or not all(now.values()):
+        return []
+
+    def row(name: str, r: dict[str, Any]) -> str:
+        t, g, st = r["tune"]["train"], r["generate"], r["students"]
+        share = t["n_writing"] / max(t["n_labelling"], 1)
+        gap = (st["real"]["accuracy"] - st["generated"]["accuracy"]) * 100
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(g["label_counts"].items()))
+        return (
+            f"| {name} | {t['n_writing']} ({share:.1f} per text) | {r['tuned']['accuracy']:.3f} | {g['n']} | "
+            f"{g['label_matches_prompt']:.0%} | {counts} | {st['generated']['accuracy']:.3f} | "
+            f"{st['real']['accuracy']:.3f} | {gap:+.1f} | {st['both']['accuracy']:.3f} |"
+        )
+
+    return [
+        "## 4. Writing examples: drawn in proportion to the labels (earlier default) against balanced (default)",
+        "",
+        "| writing examples | trained | tuned teacher accuracy | texts written | vote = asked-for label | voted labels "
+        "| student: generated | real | gap (points) | both |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|",
+        row("in proportion to the labels", before),
+        row("balanced over the labels", now),
+        "",
+        f"The earlier run's stages are kept in `out/bench-tune/{EARLIER}/`; each student row is on the same 300 test "
+        "sentences, with as many real texts as written ones.",
+        "",
+    ]
+
+
 def write_report(results: dict[str, Any]) -> None:
     """bench/results/tune.json (everything) and tune.md (the tables); a stage not run yet is left out of both."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -518,7 +571,7 @@ def write_report(results: dict[str, Any]) -> None:
     if missing:
         lines += [f"Not measured yet: {', '.join(missing)}.", ""]
     lines += [*_labelling_section(results), "", *_cost_section(results)]
-    lines += _students_section(results) + _diversity_section(results)
+    lines += _students_section(results) + _diversity_section(results) + _earlier_section(results)
     lines.append(
         "Timings per stage: "
         + "; ".join(
@@ -568,6 +621,9 @@ def main() -> None:
         "machine": machine(),
         "versions": f"torch {torch.__version__}, transformers {__import__('transformers').__version__}",
     }
+    earlier = earlier_run(args.work)
+    if earlier:
+        results["earlier"] = earlier
     conditions = {"threads": THREADS, "niceness": os.nice(0), "bench_lock": not args.outside_lock}
     runs = {
         "untuned": lambda: label_test(base, test),
