@@ -504,6 +504,38 @@ def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
         assert a.scores == pytest.approx(b.scores, abs=1e-6)
 
 
+def test_the_samples_of_a_text_in_one_batch_are_scored_once(tuned: Path) -> None:
+    """samples: 3 sends a text's three requests together; its prompt is scored once, not once per sample (the
+    votes of 1,000 written texts took 2.5 s a text before, against 0.6 s for one sample)."""
+    from sxhub.teachers.synthetic_model import SyntheticModel, label_answer
+
+    model = SyntheticModel.load(tuned)
+    rows: list[int] = []
+    original = model.batch_answer_logprobs
+
+    def spy(prompts: Any, answers: Any) -> Any:
+        rows.append(len(prompts))
+        return original(prompts, answers)
+
+    model.batch_answer_logprobs = spy  # type: ignore[method-assign]
+    a, b = build_messages(SPEC, "profit rose"), build_messages(SPEC, "sales fell")
+    found = model.label_distributions([a, a, b, a, b], SPEC.label_names, False)
+    assert rows == [2]  # two distinct prompts, one batch
+    assert found[0] == found[1] == found[3] and found[2] == found[4] and found[0] != found[2]
+    assert model.label_distributions([b, a], SPEC.label_names, False) == [found[2], found[0]] and rows == [2]
+    sets, probs = found[0]
+    direct = original([a], [label_answer(s, False) for s in sets])[0]
+    assert probs == pytest.approx(softmax_of(direct), abs=1e-6)
+
+
+def softmax_of(logps: list[float]) -> list[float]:
+    import math
+
+    top = max(logps)
+    weights = [math.exp(v - top) for v in logps]
+    return [w / sum(weights) for w in weights]
+
+
 def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
     import torch
 

@@ -284,13 +284,18 @@ class SyntheticModel:
     ) -> list[tuple[list[tuple[str, ...]], list[float]]]:
         """:meth:`label_distribution` for several prompts, scored in batches of up to ``MAX_ROWS`` answer rows.
 
-        The last few are kept: the samples of one text (``samples: N``) are scored once.
+        The last few are kept, and a prompt that comes several times in one call is scored once: the samples of one
+        text (``samples: N``) are scored once, whether they arrive in one batch or in several.
         """
         sets = candidate_sets(labels, multi_label)
         answers = [label_answer(s, multi_label) for s in sets]
         keys = [json.dumps([m, list(labels), multi_label], ensure_ascii=False) for m in prompts]
         with self._lock:
-            todo = [i for i, key in enumerate(keys) if key not in self._scored]
+            first: dict[str, int] = {}  # each prompt not scored yet, once, at its first place
+            for i, key in enumerate(keys):
+                if key not in self._scored:
+                    first.setdefault(key, i)
+            todo = list(first.values())
             step = max(1, MAX_ROWS // len(answers))
             for chunk in range(0, len(todo), step):
                 part = todo[chunk : chunk + step]
