@@ -107,8 +107,8 @@ def main() -> None:
     parser.add_argument("--keep", type=int, nargs="+", default=[3, 6, 9, 12])
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from sxhub.export import quantizable_nodes
     from sxhub.predict import Predictor
+    from sxhub.quantize import quantizable_nodes
 
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),

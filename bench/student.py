@@ -274,9 +274,10 @@ def fidelity(model_dir: Path, train_csv: Path, work: Path) -> dict[str, Any]:
     The training split is all-agree sentences, which the student labels with near-certainty; the full PhraseBank
     holds the near-ties that int8 flips. The second export gets a seeded half of the 50agree sentences (no labels)
     as ``--data``; its int8 model is scored on all 4,846 and on the other half, which the export never saw."""
-    from sxhub.export import compare, export_onnx, quantize_int8
+    from sxhub.export import compare, export_onnx
     from sxhub.metrics import score
     from sxhub.predict import Predictor
+    from sxhub.quantize import quantize_int8
 
     gold = pd.read_csv(DATA / "financial_phrasebank" / "sentences_50agree.csv", dtype=str)
     texts, labels = gold["sentence"].tolist(), gold["label"].tolist()

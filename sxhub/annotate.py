@@ -31,14 +31,13 @@ from tenacity.wait import wait_exponential_jitter
 from .cache import CacheKeys, LabelCache
 from .data import PreparedTexts, prepare_texts
 from .errors import TeacherError, TeacherUnavailableError, UserError
-from .ledger import (  # noqa: F401  (TeacherLedger, format_cost, teacher_servers: public here too)
+from .ledger import (
     TeacherLedger,
     cached_note,
     dry_run_estimate,
     enforced_note,
     format_cost,
     teacher_prices,
-    teacher_servers,
     total_ledger,
 )
 from .prompt import InvalidAnswer, message_builder, reply_parser

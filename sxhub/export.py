@@ -35,15 +35,7 @@ import numpy as np
 
 from .errors import InputError, ModelError
 from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, SXHUB_JSON, Predictor, read_model_info
-from .quantize import (  # noqa: F401  (re-exported: sxhub.export was their home)
-    CALIBRATION_TEXTS,
-    _CalibrationReader,
-    _Probe,
-    lower_bound,
-    quantizable_nodes,
-    quantize_int8,
-    rank_sensitivity,
-)
+from .quantize import CALIBRATION_TEXTS, Probe, lower_bound, quantize_int8, rank_sensitivity
 from .run_record import library_versions
 
 logger = logging.getLogger(__name__)
@@ -277,7 +269,7 @@ def _int8_candidates(
         )
         yield []
         return
-    probe = _Probe(model_dir, fitting)
+    probe = Probe(model_dir, fitting)
     fp32 = probe(path)
     order = rank_sensitivity(path, tmp, probe, fp32)
     steps = [k for k in MIXED_STEPS if k <= len(order) // 2] or [max(1, len(order) // 2)]

@@ -2,8 +2,8 @@
 enforced), the totals and their price, a dry run's estimate, and the lines that say so to a human.
 
 Costs are None (``unknown``) for a teacher without prices, never a made-up zero; answers served from the cache
-keep what they first cost (``cached_*``), so a resumed run still shows the whole bill. Used by :mod:`sxhub.annotate`
-(which re-exports the public names), :mod:`sxhub.generate` and :mod:`sxhub.twins`.
+keep what they first cost (``cached_*``), so a resumed run still shows the whole bill. Used by :mod:`sxhub.annotate`,
+:mod:`sxhub.generate` and :mod:`sxhub.twins`.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ def lower_bound(share: float, n: int, z: float = 1.0) -> float:
     return (centre - spread) / (1 + z * z / n)
 
 
-class _Probe:
+class Probe:
     """Probabilities of an ONNX export of ``model_dir`` on fixed texts (softmax, or sigmoid for multi-label)."""
 
     def __init__(self, model_dir: Path, texts: list[str]) -> None:
@@ -64,7 +64,7 @@ def quantizable_nodes(path: Path) -> list[str]:
     ]
 
 
-def rank_sensitivity(path: Path, tmp: Path, probe: _Probe, fp32: np.ndarray) -> list[str]:
+def rank_sensitivity(path: Path, tmp: Path, probe: Probe, fp32: np.ndarray) -> list[str]:
     """The quantizable nodes of ``path``, most sensitive first: each is quantized alone (per-channel) and scored
     by the mean absolute change it makes to the probabilities of the probe's first :data:`CALIBRATION_TEXTS` texts
     (``fp32``: the fp32 model's on all of them; bench/int8_recipes.py measured the recipe this feeds)."""

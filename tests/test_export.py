@@ -26,9 +26,9 @@ from sxhub.export import (
     choose_default,
     compare,
     export_onnx,
-    quantizable_nodes,
 )
 from sxhub.predict import Predictor
+from sxhub.quantize import lower_bound, quantizable_nodes
 from sxhub.spec import TaskSpec
 from sxhub.train import train
 
@@ -202,7 +202,6 @@ def test_auto_skips_the_mixed_search_when_int8_cannot_be_the_default(student: Pa
 
 
 def test_mixed_takes_a_step_only_when_its_agreement_clears_the_bar_by_a_standard_error() -> None:
-    lower_bound = sxhub.export.lower_bound
     assert lower_bound(0.995, 1000) < AGREEMENT_BAR  # 5 flips in 1,000: as likely under the bar as over it
     assert lower_bound(0.997, 1000) < AGREEMENT_BAR < lower_bound(0.998, 1000)
     assert lower_bound(1.0, 256) > AGREEMENT_BAR > lower_bound(1.0, 150)  # few texts: no flip allowed, or not enough

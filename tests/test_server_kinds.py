@@ -14,7 +14,8 @@ import pytest
 from conftest import run_cli
 from servers import SERVER_KINDS, TGIServer, VLLMServer
 
-from sxhub.annotate import EARLY_STOP_REJECTIONS, RequestShapeError, annotate, teacher_servers
+from sxhub.annotate import EARLY_STOP_REJECTIONS, RequestShapeError, annotate
+from sxhub.ledger import teacher_servers
 from sxhub.spec import TaskSpec, TeacherSpec
 
 LABELS = ["positive", "neutral", "negative"]
