@@ -328,7 +328,8 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
 
 
 def _rows(spec: TaskSpec, prepared: PreparedTexts, votes: list[list[dict[str, Any]]]) -> tuple[pd.DataFrame, list]:
-    decisions = decide_all(votes, spec.label_names, spec.multi_label, method=spec.vote)  # majority or dawid-skene
+    # majority, dawid-skene or scores
+    decisions = decide_all(votes, spec.label_names, spec.multi_label, method=spec.vote)
     frame = pd.DataFrame({"text": prepared.frame["text"].tolist()})
     frame[spec.label_column] = pd.Series([d.labels if spec.multi_label else d.label for d in decisions], dtype=object)
     frame["votes"] = votes

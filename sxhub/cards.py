@@ -239,7 +239,7 @@ def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str
 
 def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
-    from .vote import decide, mean_agreement
+    from .vote import decide, decide_by_scores, mean_agreement
 
     # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement)
     means = [m for m in map(mean_agreement, frame.get("agreement", pd.Series([], dtype=float))) if m is not None]
@@ -247,7 +247,8 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     hist = [(name, sum(lo <= m < hi for m in means)) for name, lo, hi in buckets]
     hist.append(("1 (unanimous)", sum(m >= 1.0 - 1e-9 for m in means)))
     votes = frame["votes"].tolist() if "votes" in frame.columns else []
-    ties = sum(decide(v, spec.label_names, spec.multi_label).tie for v in votes) if votes else None
+    rule = decide_by_scores if spec.vote == "scores" else decide
+    ties = sum(rule(v, spec.label_names, spec.multi_label).tie for v in votes) if votes else None
     all_votes = [v for row in votes for v in row]
     return {
         "mean": fmt(sum(means) / len(means)) if means else fmt(None),

@@ -31,9 +31,9 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .vote import Decision, _vote_error, decide
+from .vote import Decision, _vote_error, decide, decide_by_scores
 
-VOTE_METHODS = ("majority", "dawid-skene")
+VOTE_METHODS = ("majority", "dawid-skene", "scores")
 # crowd-kit's default cap; on bench/review.py's PhraseBank teachers 100 did as well as 20 or better in every seed
 DS_ITERATIONS = 100
 DS_TOLERANCE = 1e-4  # stop when the evidence lower bound gains less than this per vote (crowd-kit: 1e-5)
@@ -89,9 +89,12 @@ def _vote_key(vote: Mapping[str, Any]) -> tuple[str, int]:
 def decide_all(
     votes_column: Sequence[Any], label_names: Sequence[str], multi_label: bool, *, method: str = "majority"
 ) -> list[Decision]:
-    """One :class:`~sxhub.vote.Decision` per text, by ``majority`` or ``dawid-skene`` (module docstring)."""
+    """One :class:`~sxhub.vote.Decision` per text, by ``majority``, ``dawid-skene`` (module docstring) or ``scores``
+    (the teachers' label scores averaged: :func:`sxhub.vote.decide_by_scores`)."""
     check_method(method)
     votes = [plain_votes(cell) for cell in votes_column]
+    if method == "scores":
+        return [decide_by_scores(v, label_names, multi_label) for v in votes]
     majority = [decide(v, label_names, multi_label) for v in votes]
     if method == "majority":
         return majority
@@ -300,9 +303,12 @@ def teacher_reliability(
     weighted, estimates = dawid_skene(votes, label_names, multi_label)  # one fit for both uses
     if gold is not None:
         majority = [decide(v, label_names, multi_label) for v in votes]
+        rules: list[tuple[str, list[Decision]]] = [("majority", majority), ("dawid-skene", weighted)]
+        if method == "scores":
+            rules.append(("scores", [decide_by_scores(v, label_names, multi_label) for v in votes]))
         out["vote_vs_gold"] = {
             name: figures
-            for name, decisions in (("majority", majority), ("dawid-skene", weighted))
+            for name, decisions in rules
             if (figures := _decisions_vs_gold(decisions, gold, label_names, multi_label)) is not None
         }
     if method == "dawid-skene":

@@ -187,7 +187,7 @@ class TaskSpec:
     preprocess: bool = True
     language: str = "en"
     license: str | None = None
-    vote: str = "majority"  # how votes become labels: majority | dawid-skene (sxhub.reliability)
+    vote: str = "majority"  # how votes become labels: majority | dawid-skene | scores (sxhub.reliability)
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):

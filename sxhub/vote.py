@@ -2,7 +2,8 @@
 
 A vote is a dict ``{"teacher", "sample", "labels", "reason", "error", "raw"}`` (see ``docs/CONTRACTS.md``);
 ``labels`` is a list of label names (one element for single-label tasks) or ``None`` when the vote failed. A teacher
-that scores labels adds ``scores`` (:func:`vote_scores`); decisions count labels only, whatever the scores say.
+that scores labels adds ``scores`` (:func:`vote_scores`); the majority rule counts labels only, whatever the scores
+say, and the ``scores`` rule (:func:`decide_by_scores`) decides on them.
 
 Rules (deterministic, the same on every run):
 
@@ -23,6 +24,14 @@ Rules (deterministic, the same on every run):
   named no label at all, the votes gave one identical answer ("none of these") and the number is ``1.0``.
 * **Multi-label tie rule.** A label held by exactly half of the valid votes is a tie and is **off** (strict
   majority); the decision is marked ``tie=True`` when any label was such a tie.
+* **Scores** (``vote: scores``, :func:`decide_by_scores`; a soft vote). A vote that carries label scores (the tuned
+  teacher of ``sxhub tune``) counts as those probabilities, any other valid vote as a one-hot of its labels, and the
+  decision is made on their mean over the valid votes: single-label, the label with the highest mean (ties as in the
+  majority rule, else label order), and ``agreement`` is that mean, the text's confidence; multi-label, a label is on
+  when its mean exceeds one half (exactly one half is a tie and off), and ``agreement`` per label is its mean (on) or
+  one minus it (off): a scored vote scores every label, so none is ``None``. A scoring teacher's samples at a
+  temperature above 0 are draws from its scores: counting them would add their noise back. Without any scores the
+  rule *is* the majority rule (same winners, shares and ties).
 * **No valid vote.** The decision is ``failed=True`` with no label (``label`` and ``labels`` are ``None``; never a
   guessed one), ``agreement`` is ``0.0`` (``0.0`` per label for multi-label) and ``error`` holds the votes'
   distinct errors joined by ``"; "`` (``"no votes"`` when there were none).
@@ -160,6 +169,56 @@ def decide(votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_la
         )
     winner, share, tie = _decide_single(valid)
     return Decision(label=winner, labels=None, agreement=share, failed=False, error="", tie=tie, n_valid=len(valid))
+
+
+def _score_rows(
+    votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool
+) -> tuple[list[dict[str, float]], bool]:
+    """Per valid vote, a probability per label (its scores, else a one-hot of its labels), and whether any scored."""
+    rows: list[dict[str, float]] = []
+    scored = False
+    for vote in votes:
+        if _vote_error(vote, label_names, multi_label):
+            continue
+        named = set(vote["labels"])
+        scores = scores_of(vote)
+        if scores is not None:
+            row = {name: min(max(float(scores.get(name, 0.0)), 0.0), 1.0) for name in label_names}
+            total = sum(row.values())
+            if multi_label or total > 0:
+                rows.append(row if multi_label else {name: p / total for name, p in row.items()})
+                scored = True
+                continue
+        rows.append({name: float(name in named) for name in label_names})
+    return rows, scored
+
+
+def decide_by_scores(votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool) -> Decision:
+    """Soft vote over the valid votes of one text: their label scores (one-hots for votes without) averaged.
+
+    Rules in the module docstring ("Scores"); without a scored vote this is :func:`decide`.
+    """
+    rows, scored = _score_rows(votes, label_names, multi_label)
+    majority = decide(votes, label_names, multi_label)
+    if not scored or majority.failed:
+        return majority
+    n = len(rows)
+    mean = {name: sum(row[name] for row in rows) / n for name in label_names}
+    if multi_label:
+        on = [name for name in label_names if mean[name] > 0.5 and not math.isclose(mean[name], 0.5)]
+        # a scored vote scored every label, so none is left unconsidered (no None here)
+        agreement: dict[str, float | None] = {
+            name: mean[name] if name in on else 1.0 - mean[name] for name in label_names
+        }
+        tie = any(math.isclose(mean[name], 0.5) for name in label_names)
+        return Decision(label=None, labels=on, agreement=agreement, failed=False, error="", tie=tie, n_valid=n)
+    top = max(mean.values())
+    tied = [name for name in label_names if math.isclose(mean[name], top, rel_tol=0.0, abs_tol=1e-12)]
+    first = [v["labels"][0] for v in votes if not _vote_error(v, label_names, multi_label)]
+    winner = next((name for name in first if name in tied), tied[0])  # earliest valid vote, else label order
+    return Decision(
+        label=winner, labels=None, agreement=mean[winner], failed=False, error="", tie=len(tied) > 1, n_valid=n
+    )
 
 
 def summarize(decisions: Sequence[Decision]) -> dict[str, Any]:

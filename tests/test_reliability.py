@@ -246,3 +246,70 @@ def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> Non
     good = result["teachers"][0]
     assert f"| `good` | all | 120/120 | {good['agreement_with_vote']:.3f} | {good['gold']['accuracy']:.3f} |" in card
     assert "| `bad` | 2 |" in card and "| dawid-skene |" in card
+
+
+def test_annotate_with_a_scoring_teacher_decides_by_its_scores() -> None:
+    """A teacher that scores labels (as sxhub tune's does) draws its samples from its scores; ``vote: scores``
+    labels each text with the most probable label and its probability, where ``majority`` counts the draws."""
+    from dataclasses import dataclass, replace
+
+    from sxhub.teachers.base import Reply
+
+    @dataclass
+    class ScoringTeacher(FakeTeacher):
+        scores_labels: bool = True
+
+        async def acomplete(self, messages, *, schema, temperature, seed, max_tokens) -> Reply:  # type: ignore[no-untyped-def, override]
+            reply = await super().acomplete(
+                messages, schema=schema, temperature=temperature, seed=seed, max_tokens=max_tokens
+            )
+            return replace(reply, scores={"positive": 0.6, "neutral": 0.3, "negative": 0.1})
+
+    # every draw came out neutral, as 3 draws from (0.6, 0.3, 0.1) do 2.7% of the time
+    teacher = ScoringTeacher(name="tuned", responder=lambda _messages: {"label": "neutral"})
+    texts = ["Sales rose.", "Profit fell."]
+    result = {}
+    for method in ("majority", "scores"):
+        spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": method, "samples": 3, "temperature": 1.0})
+        result[method] = annotate(spec, texts, teachers=[teacher], progress=False, cache=False).frame
+    assert result["majority"]["label"].tolist() == ["neutral", "neutral"]
+    assert result["scores"]["label"].tolist() == ["positive", "positive"]
+    assert result["scores"]["agreement"].tolist() == pytest.approx([0.6, 0.6])  # the text's confidence
+    assert result["scores"]["votes"][0][0]["scores"][0] == {"label": "positive", "p": 0.6}
+
+
+def test_dataset_card_of_a_scores_vote(tmp_path: Path) -> None:
+    """The card says how a scores vote decided and what its agreement means, and scores it against the experts."""
+    from sxhub.publish import publish_dataset
+    from sxhub.vote import vote_scores
+
+    rng = np.random.default_rng(5)
+    truth = [LABELS[i] for i in rng.integers(0, 3, 60)]
+    votes = []
+    for gold in truth:
+        probs = {name: (0.7 if name == gold else 0.15) for name in LABELS}
+        drawn = [str(rng.choice(LABELS, p=[probs[n] for n in LABELS])) for _ in range(3)]
+        votes.append([{**_vote("tuned", s, [drawn[s]]), "scores": vote_scores(probs, LABELS)} for s in range(3)])
+    spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": "scores", "samples": 3})
+    decisions = decide_all(votes, LABELS, False, method="scores")
+    assert [d.label for d in decisions] == truth and [d.agreement for d in decisions] == pytest.approx([0.7] * 60)
+    frame = pd.DataFrame(
+        {
+            "text": [f"text {i}" for i in range(60)],
+            "label": [d.label for d in decisions],
+            "votes": votes,
+            "agreement": [d.agreement for d in decisions],
+            "failed": False,
+            "error": "",
+            "expert": truth,
+        }
+    )
+    folder = tmp_path / "repo"
+    publish_dataset(frame, spec=spec, repo_id="me/fin", to=folder, gold="expert")
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "combined by the mean of the teachers' label scores (a soft vote)" in card
+    assert "`agreement` is that mean, the text's confidence" in card and "mean score of the winner" in card
+    result = teacher_reliability(votes, [d.label for d in decisions], LABELS, False, gold=truth, method="scores")
+    assert result["vote_vs_gold"]["scores"]["accuracy"] == 1.0
+    assert result["vote_vs_gold"]["majority"]["accuracy"] < 1.0  # the draws, counted, miss some
+    assert "| scores |" in card

@@ -1,10 +1,10 @@
-"""Voting: majority, the documented tie rules, multi-label strict majority, failed votes, summaries."""
+"""Voting: majority, the documented tie rules, multi-label strict majority, failed votes, summaries; the scores rule."""
 
 from __future__ import annotations
 
 import pytest
 
-from sxhub.vote import Decision, decide, mean_agreement, summarize
+from sxhub.vote import Decision, decide, decide_by_scores, mean_agreement, summarize, vote_scores
 
 SENT = ["positive", "neutral", "negative"]
 MULTI = ["Product", "Place", "Price", "Promotion"]
@@ -180,3 +180,92 @@ def test_summarize_multi_label_and_empty() -> None:
 def test_decision_to_dict_is_plain() -> None:
     d = decide(votes_of("neutral"), SENT, multi_label=False)
     assert d.to_dict()["label"] == "neutral" and d.to_dict()["failed"] is False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# vote: scores (a soft vote on the label scores a tuned teacher gives)
+# ----------------------------------------------------------------------------------------------------------------
+def scored(label: str, probs: dict[str, float], sample: int = 0, teacher: str = "tuned") -> dict:
+    """A scoring teacher's vote: the label it drew and the scores it drew it from (vote_scores' layout)."""
+    return {**vote([label], teacher=teacher, sample=sample), "scores": vote_scores(probs, SENT)}
+
+
+def test_scores_decide_by_the_mean_distribution_not_by_the_drawn_labels() -> None:
+    """Three draws at temperature 1 from (0.6 positive, 0.4 neutral) that came out neutral twice: the scores rule
+    gives the model's own most probable label and its probability; the majority rule counts the draws."""
+    probs = {"positive": 0.6, "neutral": 0.4, "negative": 0.0}
+    votes = [scored("neutral", probs), scored("positive", probs, sample=1), scored("neutral", probs, sample=2)]
+    assert decide(votes, SENT, multi_label=False).label == "neutral"
+    d = decide_by_scores(votes, SENT, multi_label=False)
+    assert d == Decision(
+        label="positive", labels=None, agreement=pytest.approx(0.6), failed=False, error="", tie=False, n_valid=3
+    )
+
+
+def test_scores_mix_scored_votes_with_one_hots_of_other_teachers() -> None:
+    """A teacher without scores counts as a one-hot: (0.55 + 0 + 0) / 3 positive against (0.45 + 1 + 1) / 3 neutral."""
+    votes = [
+        scored("positive", {"positive": 0.55, "neutral": 0.45, "negative": 0.0}),
+        vote(["neutral"], teacher="llm"),
+        vote(["neutral"], teacher="llm", sample=1),
+    ]
+    d = decide_by_scores(votes, SENT, multi_label=False)
+    assert (d.label, d.n_valid) == ("neutral", 3) and d.agreement == pytest.approx(2.45 / 3)
+
+
+def test_scores_without_any_scored_vote_is_the_majority_rule() -> None:
+    for answers in [
+        ("neutral", "positive", "neutral"),
+        ("positive", "negative", "negative", "positive"),  # a tie: the earliest valid vote
+        (None, "neutral", "negative", "positive", "positive", "negative"),
+        (None, None),
+    ]:
+        votes = votes_of(*answers)
+        assert decide_by_scores(votes, SENT, multi_label=False) == decide(votes, SENT, multi_label=False)
+    multi = [
+        vote(["Price", "Promotion"]),
+        vote(["Price"], sample=1),
+        vote(["Promotion"], sample=2),
+        vote([], sample=3),
+    ]
+    assert decide_by_scores(multi, MULTI, multi_label=True) == decide(multi, MULTI, multi_label=True)
+
+
+def test_scores_skip_failed_and_invalid_votes_and_renormalise() -> None:
+    votes = [
+        vote(None, error="timeout"),
+        {**vote(["unknown"]), "scores": vote_scores({"positive": 1.0}, SENT)},  # an invalid vote: left out, scores too
+        scored("negative", {"positive": 0.2, "neutral": 0.2, "negative": 0.4}, sample=1),  # sums to 0.8: renormalised
+    ]
+    d = decide_by_scores(votes, SENT, multi_label=False)
+    assert (d.label, d.n_valid, d.failed) == ("negative", 1, False) and d.agreement == pytest.approx(0.5)
+    failed = decide_by_scores([vote(None, error="timeout")], SENT, multi_label=False)
+    assert failed.failed and failed.label is None and failed.error == "timeout"
+
+
+def test_scores_tie_goes_to_the_earliest_valid_vote_then_label_order() -> None:
+    even = {"positive": 0.5, "neutral": 0.0, "negative": 0.5}
+    d = decide_by_scores([scored("negative", even), scored("positive", even, sample=1)], SENT, multi_label=False)
+    assert (d.label, d.tie, d.agreement) == ("negative", True, 0.5)
+    d = decide_by_scores([scored("neutral", {"positive": 0.4, "neutral": 0.2, "negative": 0.4})], SENT, False)
+    assert (d.label, d.tie) == ("positive", True)  # the vote's own label is not tied: label order decides
+
+
+def test_scores_multi_label_marginals() -> None:
+    """Multi-label scores are each label's probability of being on; the mean decides at one half."""
+
+    def on(labels: list[str], probs: dict[str, float], sample: int = 0) -> dict:
+        return {**vote(labels, sample=sample), "scores": vote_scores(probs, MULTI)}
+
+    votes = [
+        on(["Price"], {"Product": 0.1, "Place": 0.0, "Price": 0.9, "Promotion": 0.6}),
+        on(["Price", "Promotion"], {"Product": 0.1, "Place": 0.0, "Price": 0.9, "Promotion": 0.4}, sample=1),
+    ]
+    d = decide_by_scores(votes, MULTI, multi_label=True)
+    assert d.labels == ["Price"] and d.tie is True  # Promotion's mean is exactly 0.5: a tie, off
+    assert d.agreement == {
+        "Product": pytest.approx(0.9),
+        "Place": 1.0,  # scored 0 by every vote: considered, and agreed off (not None)
+        "Price": pytest.approx(0.9),
+        "Promotion": pytest.approx(0.5),
+    }

@@ -38,7 +38,7 @@ def ledger_path(out: Path) -> Path:
 @click.option(
     "--vote",
     type=click.Choice(VOTE_METHODS),
-    help="How votes become labels (default: the spec's vote, else majority); dawid-skene weighs teachers.",
+    help="How votes become labels (default: the spec's vote, else majority); dawid-skene weighs teachers; scores averages label scores (a tuned teacher's).",
 )
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: 'text' or a usual synonym).")
