@@ -37,9 +37,10 @@ demo-tuned: venv
 	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub tune examples/financial-sentiment/task.yaml $(FPB) \
 		--max-train 300 --holdout 100 -o $(TUNED_OUT)/synthetic-model
 	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub generate examples/financial-sentiment/task.yaml --n 50 \
-		--writer $(TUNED_OUT)/synthetic-model --teacher $(TUNED_OUT)/synthetic-model -o $(TUNED_OUT)/generated.csv
+		--writer $(TUNED_OUT)/synthetic-model --teacher $(TUNED_OUT)/synthetic-model --vote scores -o $(TUNED_OUT)/generated.csv
 	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub run examples/financial-sentiment/task.yaml \
-		examples/financial-sentiment/texts.csv --gold expert --teacher $(TUNED_OUT)/synthetic-model --out $(TUNED_OUT)/run
+		examples/financial-sentiment/texts.csv --gold expert --teacher $(TUNED_OUT)/synthetic-model --vote scores \
+		--out $(TUNED_OUT)/run
 	@echo "Synthetic model: $(TUNED_OUT)/synthetic-model (README.md); generated: $(TUNED_OUT)/generated.csv; report: $(TUNED_OUT)/run/report.md"
 
 ## the full test suite (unit + integration: llama.cpp teacher, Hub stand-in, Gradio, Chromium, AutoTrain)

@@ -40,6 +40,7 @@ class RunConfig:
     teachers: list[str] = field(default_factory=list)
     server: str | None = None  # the kind of server behind the teachers' base_url (None: detect it)
     samples: int | None = None
+    vote: str | None = None  # how votes become labels (None: the spec's vote)
     concurrency: int = 8
     limit: int | None = None
     base_model: str | None = None
@@ -226,6 +227,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         spec = spec.with_teachers(list(config.teachers))
     if config.server:
         spec = spec.with_server(config.server)
+    if config.vote:
+        spec = TaskSpec.from_dict({**spec.to_dict(), "vote": config.vote})
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)

@@ -653,6 +653,27 @@ def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: P
     assert json.loads(stdout)["dropped"]["invalid"] == 0
 
 
+def test_generate_vote_scores_labels_by_the_tuned_teachers_scores(tuned: Path, tmp_path: Path, capsys) -> None:
+    """generate --vote scores: each written text's label is the tuned teacher's most probable label (its 3 samples at
+    temperature 1 are draws from the scores kept in the votes) and ``agreement`` is that label's probability."""
+    task = tmp_path / "task.yaml"
+    spec = {**SPEC.to_dict(), "teachers": [str(tuned)], "samples": 3, "temperature": 1.0}
+    task.write_text(TaskSpec.from_dict(spec).to_yaml())
+    out = tmp_path / "generated.parquet"
+    argv = ["generate", str(task), "-o", str(out), "--n", "3", "--writer", str(tuned), "--max-rounds", "2"]
+    code, _, err = run_cli([*argv, "--vote", "scores"], capsys)
+    assert code == 0, err
+    frame = pd.read_parquet(out)
+    assert len(frame) >= 1 and not frame["failed"].any()
+    for label, agreement, votes in zip(frame["label"], frame["agreement"], frame["votes"], strict=True):
+        assert len(votes) == 3
+        probs = {cell["label"]: cell["p"] for cell in votes[0]["scores"]}
+        assert all({c["label"]: c["p"] for c in v["scores"]} == probs for v in votes)  # one distribution, 3 draws
+        assert label == max(probs, key=probs.get) and agreement == pytest.approx(probs[label])
+    code, _, err = run_cli([*argv, "--vote", "weighted"], capsys)
+    assert code == 2 and "'weighted' is not one of" in err
+
+
 def test_cli_tune_and_its_errors(tiny_llama: Path, tmp_path: Path, capsys) -> None:
     task = tmp_path / "task.yaml"
     task.write_text(SPEC.to_yaml())

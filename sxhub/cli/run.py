@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ..reliability import VOTE_METHODS
 from ..spec import SERVER_KINDS
 from . import emit_json
 
@@ -35,6 +36,11 @@ from . import emit_json
     help="The kind of server behind the teachers' base_url (default: detected from its routes).",
 )
 @click.option("--samples", type=int, help="Self-consistency samples per teacher (default: the spec's).")
+@click.option(
+    "--vote",
+    type=click.Choice(VOTE_METHODS),
+    help="How votes become labels (default: the spec's vote); scores: a tuned teacher's most probable label.",
+)
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Teacher requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: text or a usual synonym).")
 @click.option("--limit", type=int, help="Only the first N rows of INPUT.")
@@ -68,6 +74,7 @@ def run(
     teachers: tuple[str, ...],
     server: str | None,
     samples: int | None,
+    vote: str | None,
     concurrency: int,
     text_column: str | None,
     limit: int | None,
@@ -95,6 +102,7 @@ def run(
         teachers=list(teachers),
         server=server,
         samples=samples,
+        vote=vote,
         concurrency=concurrency,
         limit=limit,
         base_model=base_model,

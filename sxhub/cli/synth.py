@@ -10,6 +10,7 @@ import click
 
 from ..data import read_table, write_table
 from ..errors import InputError
+from ..reliability import VOTE_METHODS
 from ..spec import Example, TaskSpec, load_spec
 from . import emit_json
 
@@ -174,6 +175,11 @@ def twins(
     default=None,
     help="Table (by extension) or fine-tuning JSONL: chat messages or prompt/completion.",
 )
+@click.option(
+    "--vote",
+    type=click.Choice(VOTE_METHODS),
+    help="How votes become labels (default: the spec's vote); scores: a tuned teacher's most probable label.",
+)
 @engine_options
 def generate(
     task: str,
@@ -189,6 +195,7 @@ def generate(
     max_rounds: int | None,
     balance: bool,
     fmt: str | None,
+    vote: str | None,
     teacher_args: tuple[str, ...],
     samples: int | None,
     concurrency: int,
@@ -209,6 +216,8 @@ def generate(
     from ..generate import GenerateOptions, agenerate, check_balance, export_format, export_rows
 
     spec = _spec(task, teacher_args)
+    if vote:
+        spec = TaskSpec.from_dict({**spec.to_dict(), "vote": vote})
     export_format(output, fmt)  # a bad output name fails before any request
     topics = list(topic_args) + (_read_lines(topics_file) if topics_file else [])
     options = GenerateOptions(
