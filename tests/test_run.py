@@ -51,9 +51,13 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(server.requests) == len(texts)
         # a second run answers from the label cache: zero requests to the teacher
-        again = _run(tmp_path / "again", tiny_base_model, "--teacher", server.url, "--no-int8")
+        again = _run(tmp_path / "again", tiny_base_model, "--teacher", server.url, "--no-int8", "--vote", "scores")
         assert again.returncode == 0, again.stderr[-3000:]
         assert len(server.requests) == len(texts)
+    # --vote reaches the labelling: a teacher without label scores gets the majority's labels under `scores`
+    assert json.loads((tmp_path / "again" / "labelled.ledger.json").read_text())["vote_method"] == "scores"
+    relabelled = read_table(tmp_path / "again" / "labelled.parquet")
+    assert relabelled["label"].tolist() == read_table(out / "labelled.parquet")["label"].tolist()
     report = json.loads(proc.stdout)
     stages = report["stages"]
     assert list(stages) == ["annotate", "split", "train", "export", "evaluate", "publish"]
