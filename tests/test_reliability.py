@@ -221,15 +221,13 @@ def test_agree_vote_without_votes_is_exit_2(tmp_path: Path, capsys: pytest.Captu
     assert code == 2 and "needs a 'votes' column" in err and len(err.strip().splitlines()) == 1
 
 
-def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> None:
+def _published_card(tmp_path: Path, spec: TaskSpec, votes: list, decisions: list, truth: list[str]) -> str:
+    """The dataset card of the decided votes, with the truth as the experts' column."""
     from sxhub.publish import publish_dataset
 
-    votes, truth = one_bad_teacher(120, seed=4)
-    spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": "dawid-skene"})
-    decisions = decide_all(votes, LABELS, False, method="dawid-skene")
     frame = pd.DataFrame(
         {
-            "text": [f"text {i}" for i in range(120)],
+            "text": [f"text {i}" for i in range(len(votes))],
             "label": [d.label for d in decisions],
             "votes": votes,
             "agreement": [d.agreement for d in decisions],
@@ -240,7 +238,14 @@ def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> Non
     )
     folder = tmp_path / "repo"
     publish_dataset(frame, spec=spec, repo_id="me/fin", to=folder, gold="expert")
-    card = (folder / "README.md").read_text(encoding="utf-8")
+    return (folder / "README.md").read_text(encoding="utf-8")
+
+
+def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> None:
+    votes, truth = one_bad_teacher(120, seed=4)
+    spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": "dawid-skene"})
+    decisions = decide_all(votes, LABELS, False, method="dawid-skene")
+    card = _published_card(tmp_path, spec, votes, decisions, truth)
     assert "combined by Dawid-Skene" in card and "## Teacher reliability" in card
     result = teacher_reliability(votes, [d.label for d in decisions], LABELS, False, gold=truth)
     good = result["teachers"][0]
@@ -280,7 +285,6 @@ def test_annotate_with_a_scoring_teacher_decides_by_its_scores() -> None:
 
 def test_dataset_card_of_a_scores_vote(tmp_path: Path) -> None:
     """The card says how a scores vote decided and what its agreement means, and scores it against the experts."""
-    from sxhub.publish import publish_dataset
     from sxhub.vote import vote_scores
 
     rng = np.random.default_rng(5)
@@ -293,20 +297,7 @@ def test_dataset_card_of_a_scores_vote(tmp_path: Path) -> None:
     spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": "scores", "samples": 3})
     decisions = decide_all(votes, LABELS, False, method="scores")
     assert [d.label for d in decisions] == truth and [d.agreement for d in decisions] == pytest.approx([0.7] * 60)
-    frame = pd.DataFrame(
-        {
-            "text": [f"text {i}" for i in range(60)],
-            "label": [d.label for d in decisions],
-            "votes": votes,
-            "agreement": [d.agreement for d in decisions],
-            "failed": False,
-            "error": "",
-            "expert": truth,
-        }
-    )
-    folder = tmp_path / "repo"
-    publish_dataset(frame, spec=spec, repo_id="me/fin", to=folder, gold="expert")
-    card = (folder / "README.md").read_text(encoding="utf-8")
+    card = _published_card(tmp_path, spec, votes, decisions, truth)
     assert "combined by the mean of the teachers' label scores (a soft vote)" in card
     assert "`agreement` is that mean, the text's confidence" in card and "mean score of the winner" in card
     result = teacher_reliability(votes, [d.label for d in decisions], LABELS, False, gold=truth, method="scores")
