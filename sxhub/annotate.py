@@ -154,6 +154,14 @@ class _Engine:
         # with a teacher that scores labels, every vote has ``scores`` (None where there are none), so that every
         # chunk of a run writes the same votes type
         self.scored = any(getattr(t, "scores_labels", False) for t in self.teachers)
+        if self.scored and self.spec.vote == "majority" and self.opts.samples > 1 and self.spec.temperature > 0:
+            logger.warning(
+                "a teacher of this run scores labels (sxhub tune's): its %d samples at temperature %g are draws from "
+                "its scores and the majority counts them; --vote scores (vote: scores) labels each text by its most "
+                "probable label instead.",
+                self.opts.samples,
+                self.spec.temperature,
+            )
         self.keys = [
             CacheKeys(
                 teacher=t.identity,

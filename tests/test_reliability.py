@@ -253,7 +253,7 @@ def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> Non
     assert "| `bad` | 2 |" in card and "| dawid-skene |" in card
 
 
-def test_annotate_with_a_scoring_teacher_decides_by_its_scores() -> None:
+def test_annotate_with_a_scoring_teacher_decides_by_its_scores(caplog: pytest.LogCaptureFixture) -> None:
     """A teacher that scores labels (as sxhub tune's does) draws its samples from its scores; ``vote: scores``
     labels each text with the most probable label and its probability, where ``majority`` counts the draws."""
     from dataclasses import dataclass, replace
@@ -276,7 +276,11 @@ def test_annotate_with_a_scoring_teacher_decides_by_its_scores() -> None:
     result = {}
     for method in ("majority", "scores"):
         spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": method, "samples": 3, "temperature": 1.0})
-        result[method] = annotate(spec, texts, teachers=[teacher], progress=False, cache=False).frame
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="sxhub.annotate"):
+            result[method] = annotate(spec, texts, teachers=[teacher], progress=False, cache=False).frame
+        # majority over a scoring teacher's draws says how to label by its scores; the scores rule does not
+        assert ("--vote scores" in caplog.text) == (method == "majority")
     assert result["majority"]["label"].tolist() == ["neutral", "neutral"]
     assert result["scores"]["label"].tolist() == ["positive", "positive"]
     assert result["scores"]["agreement"].tolist() == pytest.approx([0.6, 0.6])  # the text's confidence
