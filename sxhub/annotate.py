@@ -47,6 +47,15 @@ from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teache
 from .vote import Decision, summarize, vote_scores
 
 logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    """A warning given once per process (generate labels every round through a new engine)."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message, *args)
+
 
 SEED_STRIDE = 1000
 TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
@@ -155,7 +164,8 @@ class _Engine:
         # chunk of a run writes the same votes type
         self.scored = any(getattr(t, "scores_labels", False) for t in self.teachers)
         if self.scored and self.spec.vote == "majority" and self.opts.samples > 1 and self.spec.temperature > 0:
-            logger.warning(
+            _warn_once(
+                "majority-over-scores",
                 "a teacher of this run scores labels (sxhub tune's): its %d samples at temperature %g are draws from "
                 "its scores and the majority counts them; --vote scores (vote: scores) labels each text by its most "
                 "probable label instead.",

@@ -253,7 +253,9 @@ def test_dataset_card_shows_reliability_and_the_vote_rule(tmp_path: Path) -> Non
     assert "| `bad` | 2 |" in card and "| dawid-skene |" in card
 
 
-def test_annotate_with_a_scoring_teacher_decides_by_its_scores(caplog: pytest.LogCaptureFixture) -> None:
+def test_annotate_with_a_scoring_teacher_decides_by_its_scores(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A teacher that scores labels (as sxhub tune's does) draws its samples from its scores; ``vote: scores``
     labels each text with the most probable label and its probability, where ``majority`` counts the draws."""
     from dataclasses import dataclass, replace
@@ -274,13 +276,14 @@ def test_annotate_with_a_scoring_teacher_decides_by_its_scores(caplog: pytest.Lo
     teacher = ScoringTeacher(name="tuned", responder=lambda _messages: {"label": "neutral"})
     texts = ["Sales rose.", "Profit fell."]
     result = {}
-    for method in ("majority", "scores"):
+    monkeypatch.setattr("sxhub.annotate._WARNED", set())  # the warning is given once per process
+    # majority over a scoring teacher's draws names --vote scores, once per process; the scores rule does not warn
+    for method, warns in (("majority", True), ("scores", False), ("majority", False)):
         spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": method, "samples": 3, "temperature": 1.0})
         caplog.clear()
         with caplog.at_level("WARNING", logger="sxhub.annotate"):
             result[method] = annotate(spec, texts, teachers=[teacher], progress=False, cache=False).frame
-        # majority over a scoring teacher's draws says how to label by its scores; the scores rule does not
-        assert ("--vote scores" in caplog.text) == (method == "majority")
+        assert ("--vote scores" in caplog.text) == warns
     assert result["majority"]["label"].tolist() == ["neutral", "neutral"]
     assert result["scores"]["label"].tolist() == ["positive", "positive"]
     assert result["scores"]["agreement"].tolist() == pytest.approx([0.6, 0.6])  # the text's confidence
