@@ -14,7 +14,7 @@ import numpy as np
 
 from .data import LabelledData
 from .errors import InputError
-from .vote import scores_of
+from .vote import score_distribution
 
 logger = logging.getLogger(__name__)
 
@@ -111,9 +111,9 @@ def vote_shares(data: LabelledData) -> np.ndarray:
             shares[row] = hard[row]  # no usable vote: the row's own label
             continue
         for vote, labs in valid:
-            scores = scores_of(vote)
-            if scores is not None and set(scores) == set(index):
-                for name, p in scores.items():
+            distribution = score_distribution(vote, data.label_names, data.multi_label)
+            if distribution is not None:
+                for name, p in distribution.items():
                     shares[row, index[name]] += p
                 continue
             for lab in labs[: None if data.multi_label else 1]:

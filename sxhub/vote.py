@@ -171,6 +171,23 @@ def decide(votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_la
     return Decision(label=winner, labels=None, agreement=share, failed=False, error="", tie=tie, n_valid=len(valid))
 
 
+def score_distribution(
+    vote: Mapping[str, Any], label_names: Sequence[str], multi_label: bool
+) -> dict[str, float] | None:
+    """The vote's label scores as probabilities per label, or None when it has none that score every label.
+
+    Single-label scores are a distribution (renormalised to sum to one; None if they sum to zero); multi-label ones
+    are each label's probability of being on. Used by the ``scores`` rule and by ``train --soft-labels``.
+    """
+    scores = scores_of(vote)
+    if scores is None or set(scores) != set(label_names):
+        return None
+    if multi_label:
+        return {name: scores[name] for name in label_names}
+    total = sum(scores.values())
+    return {name: scores[name] / total for name in label_names} if total > 0 else None
+
+
 def _score_rows(
     votes: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool
 ) -> tuple[list[dict[str, float]], bool]:
@@ -180,16 +197,9 @@ def _score_rows(
     for vote in votes:
         if _vote_error(vote, label_names, multi_label):
             continue
-        named = set(vote["labels"])
-        scores = scores_of(vote)
-        if scores is not None:
-            row = {name: min(max(float(scores.get(name, 0.0)), 0.0), 1.0) for name in label_names}
-            total = sum(row.values())
-            if multi_label or total > 0:
-                rows.append(row if multi_label else {name: p / total for name, p in row.items()})
-                scored = True
-                continue
-        rows.append({name: float(name in named) for name in label_names})
+        distribution = score_distribution(vote, label_names, multi_label)
+        scored = scored or distribution is not None
+        rows.append(distribution or {name: float(name in vote["labels"]) for name in label_names})
     return rows, scored
 
 
