@@ -228,7 +228,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     if config.server:
         spec = spec.with_server(config.server)
     if config.vote:
-        spec = TaskSpec.from_dict({**spec.to_dict(), "vote": config.vote})
+        spec = spec.with_vote(config.vote)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)

@@ -269,6 +269,10 @@ class TaskSpec:
         data["teachers"] = [TeacherSpec.parse(t) for t in teachers]
         return TaskSpec.from_dict(data)
 
+    def with_vote(self, vote: str) -> TaskSpec:
+        """A copy that decides labels by another vote rule (``--vote``)."""
+        return TaskSpec.from_dict({**self.to_dict(), "vote": vote})
+
     def with_server(self, server: str) -> TaskSpec:
         """A copy whose base_url teachers name their server kind (``--server``: no detection)."""
         data = self.to_dict()

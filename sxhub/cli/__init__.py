@@ -106,6 +106,18 @@ def main(argv: list[str] | None = None) -> Any:
         sys.exit(1)
 
 
+def vote_option(func: Any) -> Any:
+    """``--vote``, the same on every command that labels (annotate, generate, run)."""
+    from ..reliability import VOTE_METHODS  # when the command's module loads, not at ``sxhub --help``
+
+    return click.option(
+        "--vote",
+        type=click.Choice(VOTE_METHODS),
+        help="How votes become labels (default: the spec's vote, else majority); dawid-skene weighs teachers; "
+        "scores averages label scores (a tuned teacher's most probable label).",
+    )(func)
+
+
 def emit_json(data: Any) -> None:
     """Print one JSON object on stdout (``--json``) and nothing else."""
     import json

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..errors import UserError
-from ..reliability import VOTE_METHODS
 from ..spec import SERVER_KINDS
+from . import vote_option
 
 if TYPE_CHECKING:
     from ..annotate import AnnotateResult
@@ -35,11 +35,7 @@ def ledger_path(out: Path) -> Path:
     help="The kind of server behind the teachers' base_url (default: detected from its routes).",
 )
 @click.option("--samples", type=click.IntRange(1, 64), help="Self-consistency samples per teacher and text.")
-@click.option(
-    "--vote",
-    type=click.Choice(VOTE_METHODS),
-    help="How votes become labels (default: the spec's vote, else majority); dawid-skene weighs teachers; scores averages label scores (a tuned teacher's).",
-)
+@vote_option
 @click.option("--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: 'text' or a usual synonym).")
 @click.option("--keep-column", "keep_columns", multiple=True, help="Input column to copy to the output (repeatable).")
@@ -106,7 +102,7 @@ def annotate(
     """
     from ..annotate import annotate as run_annotate
     from ..data import prepare_texts, read_table
-    from ..spec import TaskSpec, load_spec
+    from ..spec import load_spec
     from ..stream import RowSlice
     from . import emit_json
 
@@ -118,7 +114,7 @@ def annotate(
     if server:
         spec = spec.with_server(server)
     if vote:
-        spec = TaskSpec.from_dict({**spec.to_dict(), "vote": vote})
+        spec = spec.with_vote(vote)
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
     if engine == "ray" and cache_dir is not None:
         raise UserError(

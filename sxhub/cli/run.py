@@ -7,9 +7,8 @@ from pathlib import Path
 
 import click
 
-from ..reliability import VOTE_METHODS
 from ..spec import SERVER_KINDS
-from . import emit_json
+from . import emit_json, vote_option
 
 
 @click.command("run")
@@ -36,11 +35,7 @@ from . import emit_json
     help="The kind of server behind the teachers' base_url (default: detected from its routes).",
 )
 @click.option("--samples", type=int, help="Self-consistency samples per teacher (default: the spec's).")
-@click.option(
-    "--vote",
-    type=click.Choice(VOTE_METHODS),
-    help="How votes become labels (default: the spec's vote); scores: a tuned teacher's most probable label.",
-)
+@vote_option
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Teacher requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: text or a usual synonym).")
 @click.option("--limit", type=int, help="Only the first N rows of INPUT.")

@@ -10,9 +10,8 @@ import click
 
 from ..data import read_table, write_table
 from ..errors import InputError
-from ..reliability import VOTE_METHODS
 from ..spec import Example, TaskSpec, load_spec
-from . import emit_json
+from . import emit_json, vote_option
 
 _engine_options = [
     click.option("--teacher", "teacher_args", multiple=True, help="A teacher (local, a Hub id or a URL); repeatable."),
@@ -175,11 +174,7 @@ def twins(
     default=None,
     help="Table (by extension) or fine-tuning JSONL: chat messages or prompt/completion.",
 )
-@click.option(
-    "--vote",
-    type=click.Choice(VOTE_METHODS),
-    help="How votes become labels (default: the spec's vote); scores: a tuned teacher's most probable label.",
-)
+@vote_option
 @engine_options
 def generate(
     task: str,
@@ -217,7 +212,7 @@ def generate(
 
     spec = _spec(task, teacher_args)
     if vote:
-        spec = TaskSpec.from_dict({**spec.to_dict(), "vote": vote})
+        spec = spec.with_vote(vote)
     export_format(output, fmt)  # a bad output name fails before any request
     topics = list(topic_args) + (_read_lines(topics_file) if topics_file else [])
     options = GenerateOptions(
