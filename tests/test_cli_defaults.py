@@ -14,35 +14,20 @@ from sxhub.cli.tune import tune as tune_command
 from sxhub.train_config import TrainConfig
 from sxhub.tune import TuneOptions
 
-# CLI option name -> (dataclass field, how the CLI's default maps onto the field)
+# options whose default is the same-named field's; then option -> (field, how the CLI's default maps onto it)
+SAME = ("backend", "epochs", "learning_rate", "max_length", "seed")
 TUNE = {
-    "backend": ("backend", None),
-    "epochs": ("epochs", None),
-    "learning_rate": ("learning_rate", None),
-    "group_size": ("group_size", None),
-    "lora_r": ("lora_r", None),
-    "lora_alpha": ("lora_alpha", None),
-    "lora_dropout": ("lora_dropout", None),
+    **{
+        name: (name, None)
+        for name in (*SAME, "group_size", "lora_r", "lora_alpha", "lora_dropout", "writing", "holdout", "max_train")
+    },
     "lora_layers": ("lora_layers", lambda v: None if v == "all" else int(v)),
     "target_modules": ("target_modules", lambda v: v.split(",")),
-    "writing": ("writing", None),
-    "holdout": ("holdout", None),
-    "max_train": ("max_train", None),
-    "max_length": ("max_length", None),
-    "seed": ("seed", None),
 }
 TRAIN = {
-    "backend": ("backend", None),
-    "epochs": ("epochs", None),
-    "batch_size": ("batch_size", None),
-    "learning_rate": ("learning_rate", None),
-    "max_length": ("max_length", None),
-    "max_minutes": ("max_minutes", None),
-    "seed": ("seed", None),
+    **{name: (name, None) for name in (*SAME, "batch_size", "max_minutes", "val_size", "min_steps")},
     "no_class_weights": ("class_weights", lambda v: not v),
     "soft_labels": ("soft_labels", bool),  # a flag: off unless given
-    "val_size": ("val_size", None),
-    "min_steps": ("min_steps", None),
 }
 
 
