@@ -249,6 +249,8 @@ class LabelledData:
     n_failed: int = 0
     label_column: str = "label"
     n_empty_text: int = 0  # rows left out because their text was empty or missing (NaN, None)
+    n_low_agreement: int = 0  # rows left out by a minimum agreement (sxhub.targets.keep_agreed)
+    min_agreement: float | None = None  # that minimum, when one was applied
 
     def multi_hot(self) -> list[list[int]]:
         index = {n: i for i, n in enumerate(self.label_names)}

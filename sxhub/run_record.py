@@ -60,6 +60,7 @@ def write_sxhub_json(
         val_size=config.val_size,
         class_weights=config.class_weights,
         soft_labels=config.soft_labels,
+        min_agreement=config.min_agreement,
         max_minutes=config.max_minutes,
         processes=processes,
     )

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from .data import LabelledData
 from .errors import InputError
-from .vote import score_distribution
+from .vote import mean_agreement, score_distribution
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,40 @@ def check_trainable(data: LabelledData) -> None:
             )
 
 
+def keep_agreed(data: LabelledData, min_agreement: float | None) -> LabelledData:
+    """``data`` without the rows whose teachers agreed less than ``min_agreement`` (``train --min-agreement``).
+
+    A row's agreement is its one number (:func:`sxhub.vote.mean_agreement`: the share or confidence of the winner;
+    multi-label, the mean over the labels some vote named), the number the dataset card's histogram shows. Rows
+    without one (an expert-labelled row concatenated with sxhub's output) were not voted on and are kept. The count
+    left out goes into the training notes (:func:`data_notes`).
+    """
+    if min_agreement is None:
+        return data
+    if "agreement" not in data.frame.columns:
+        raise InputError(
+            "--min-agreement reads the 'agreement' column of sxhub's labelled output (annotate, generate); this "
+            "data has none: drop the option or label the texts with sxhub annotate."
+        )
+    values = [mean_agreement(cell) for cell in data.frame["agreement"].tolist()]
+    # a hair of tolerance: a share written as text (a CSV cell) may read back a rounding below the threshold
+    keep = [value is None or value >= min_agreement - 1e-9 for value in values]
+    kept = [i for i, k in enumerate(keep) if k]
+    if not kept:
+        top = max(v for v in values if v is not None)
+        raise InputError(
+            f"every row's agreement is below {min_agreement:g} (the highest is {top:.3f}); lower --min-agreement."
+        )
+    return replace(
+        data,
+        texts=[data.texts[i] for i in kept],
+        labels=[data.labels[i] for i in kept],
+        frame=data.frame.iloc[kept].reset_index(drop=True),
+        n_low_agreement=len(values) - len(kept),
+        min_agreement=min_agreement,
+    )
+
+
 def data_notes(data: LabelledData) -> list[str]:
     """What reading the data left out, as notes for the training summary and ``sxhub.json`` (empty when nothing)."""
     notes = []
@@ -49,6 +84,10 @@ def data_notes(data: LabelledData) -> list[str]:
         notes.append(f"{data.n_empty_text} row(s) without a text (empty or NaN) were left out.")
     if data.n_failed:
         notes.append(f"{data.n_failed} failed row(s) (no teacher label) were left out.")
+    if data.min_agreement is not None:
+        notes.append(
+            f"{data.n_low_agreement} row(s) with agreement below {data.min_agreement:g} were left out (--min-agreement)."
+        )
     return notes
 
 

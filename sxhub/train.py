@@ -40,6 +40,7 @@ from .targets import (
     check_trainable,
     data_notes,
     hard_targets,
+    keep_agreed,
     loss_weights,
     split_indices,
     tokenized_dataset,
@@ -159,6 +160,7 @@ def train(
         data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
+    data = keep_agreed(data, config.min_agreement)
     check_trainable(data)
     n_train = len(data.texts) - round(len(data.texts) * config.val_size)
     config, fitted_note = config.fitted(n_train, base_width(config.base_model or _default_base_or_none()))

@@ -40,6 +40,8 @@ class TrainConfig:
     seed: int = 42
     class_weights: bool = True
     soft_labels: bool = False
+    # leave out labelled rows whose agreement (vote share or confidence) is below this (targets.keep_agreed)
+    min_agreement: float | None = None
     val_size: float = 0.1
     threads: int | None = None
     early_stopping_patience: int = 2
@@ -64,6 +66,8 @@ class TrainConfig:
         if self.max_length is not None:
             check_int("max_length", self.max_length, low=8)
         check_int("seed", self.seed, low=0)
+        if self.min_agreement is not None:
+            check_number("min_agreement", self.min_agreement, low=0, low_open=True, high=1)
         check_number("val_size", self.val_size, low=0, low_open=True, high=0.5)
         if self.threads is not None:
             check_int("threads", self.threads, low=1)
