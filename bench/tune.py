@@ -11,7 +11,9 @@ seed 42) is never trained on; the training texts (``--train``, 1,000 by default)
    scores (``vote: scores``: the most probable label; its 3 samples at temperature 1, draws from those scores, are
    kept in the votes and their majority is reported beside it), and the default student (MiniLM, 3 epochs as in
    bench/student.py, raised on small sets to the minimum number of steps) is trained on (a) the generated texts, (b) as many real training texts with expert labels,
-   (c) both; each is scored on the test split.
+   (c) both; each is scored on the test split. Stage ``students_agreed``: (d) both with ``train --min-agreement``
+   (only the written texts whose label the teacher gave at least that probability), and every student scored again
+   on the allagree sentences in neither split, a second held-out set, with training seeds 42 to 46.
 3. **Diversity and leakage** of the written texts: distinct n-gram ratios (beside the real training texts'),
    MiniLM nearest-neighbour similarity to the training texts, and copies flagged by the checks ``sxhub twins``
    applies (word 5-grams shared with the nearest training text, its identity tokens kept, exact copies).
@@ -44,7 +46,17 @@ RESULTS = ROOT / "bench" / "results"
 TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
 THREADS = 2
 VOTE = "scores"  # how the written texts' votes become labels (the tuned teacher's most probable label)
-STAGES = ["untuned", "tune", "tuned", "generate", "students", "diversity", "tune_speed", "student_seeds"]
+STAGES = [
+    "untuned",
+    "tune",
+    "tuned",
+    "generate",
+    "students",
+    "diversity",
+    "tune_speed",
+    "student_seeds",
+    "students_agreed",
+]
 
 
 def machine() -> dict[str, Any]:
@@ -270,6 +282,10 @@ def student_sets(work: Path, train: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"generated": generated, "real": real, "both": pd.concat([generated, real], ignore_index=True)}
 
 
+def _student_folder(work: Path, name: str, seed: int) -> Path:
+    return work / (f"student-{name}" if seed == 42 else f"student-{name}-seed{seed}")
+
+
 def train_students(work: Path, train: pd.DataFrame, test: pd.DataFrame, seed: int = 42) -> dict[str, Any]:
     from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
@@ -280,7 +296,7 @@ def train_students(work: Path, train: pd.DataFrame, test: pd.DataFrame, seed: in
     spec = load_spec(TASK)
     out: dict[str, Any] = {}
     for name, frame in student_sets(work, train).items():
-        folder = work / (f"student-{name}" if seed == 42 else f"student-{name}-seed{seed}")
+        folder = _student_folder(work, name, seed)
         data = load_labelled(frame, label_names=spec.label_names, multi_label=False)
         start = time.perf_counter()
         result = train_student(spec, data, TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3))
@@ -302,6 +318,66 @@ SEEDS = (43, 44)  # the students stage is seed 42; these make "both against real
 def student_seeds(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """The three students again with other training seeds (the split, data and recipe unchanged)."""
     return {str(seed): train_students(work, train, test, seed=seed) for seed in SEEDS}
+
+
+MIN_AGREEMENTS = (0.8, 0.9)  # train --min-agreement on "both": the written texts the tuned teacher was this sure of
+AGREED_SEEDS = (42, 43, 44, 45, 46)  # seeds 45 and 46 train the three students of section 2 as well
+
+
+def unused_sentences(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """The allagree sentences in neither split: never trained on, a second held-out set beside the test split."""
+    frame = pd.read_csv(DATA, dtype=str).rename(columns={"sentence": "text"}).drop_duplicates("text")
+    return frame[~frame["text"].isin(set(train["text"]) | set(test["text"]))].reset_index(drop=True)
+
+
+def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """ "Both" with ``train --min-agreement``: the real texts (no agreement: kept) and the written texts whose label
+    the tuned teacher gave at least that probability; every student, these and the earlier stages', scored on the
+    test split and on the sentences in neither split (more held-out texts: less noise in a 1-point comparison).
+
+    A student folder that already holds a finished model (its ``sxhub.json``) is scored, not trained again, so a
+    killed run resumes."""
+    from sxhub.data import load_labelled
+    from sxhub.evaluate import evaluate
+    from sxhub.spec import load_spec
+    from sxhub.train import TrainConfig
+    from sxhub.train import train as train_student
+
+    spec = load_spec(TASK)
+    rest = unused_sentences(train, test)
+    sets = student_sets(work, train)
+    generated = pd.read_parquet(work / "generated.parquet")
+    generated = generated[~generated["failed"]][["text", "label", "agreement"]]
+    mixed = pd.concat([generated, sets["real"]], ignore_index=True)  # the real rows' agreement is NaN: kept
+
+    def scores(folder: Path) -> dict[str, Any]:
+        info = json.loads((folder / "sxhub.json").read_text())["train"]
+        return {
+            "n_texts": info["n_train"] + info["n_val"],
+            "epochs": info["epochs"],
+            "train_seconds": round(info["seconds"], 1),
+            "accuracy": evaluate(folder, test, gold_column="label", batch_size=64)["accuracy"],
+            "rest_accuracy": evaluate(folder, rest, gold_column="label", batch_size=64)["accuracy"],
+        }
+
+    out: dict[str, Any] = {"n_rest": len(rest), "min_agreements": list(MIN_AGREEMENTS), "runs": {}}
+    for seed in AGREED_SEEDS:
+        if not all((_student_folder(work, name, seed) / "sxhub.json").is_file() for name in sets):
+            train_students(work, train, test, seed=seed)
+        run = {name: scores(_student_folder(work, name, seed)) for name in sets}
+        for minimum in MIN_AGREEMENTS:
+            folder = work / f"student-both-agreed{minimum:g}-seed{seed}"
+            if not (folder / "sxhub.json").is_file():
+                data = load_labelled(mixed, label_names=spec.label_names, multi_label=False)
+                config = TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, min_agreement=minimum)
+                train_student(spec, data, config)
+            run[f"both_agreed_{minimum:g}"] = {
+                **scores(folder),
+                "n_generated": int((generated["agreement"] >= minimum).sum()),
+            }
+        out["runs"][str(seed)] = run
+        print(f"[students_agreed] seed {seed}: {json.dumps(run)}", flush=True)
+    return out
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['.,][A-Za-z0-9]+)*")
@@ -586,6 +662,68 @@ def _seeds_lines(st: dict[str, Any], seeds: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _agreed_section(results: dict[str, Any]) -> list[str]:
+    """Section 6: "both" with train --min-agreement, every student scored on all held-out sentences."""
+    ag = results.get("students_agreed")
+    if not ag:
+        return []
+    n_test, n_rest = results["n_test"], ag["n_rest"]
+    n_all, runs = n_test + n_rest, ag["runs"]
+    names = ["generated", "real", "both", *(f"both_agreed_{m:g}" for m in ag["min_agreements"])]
+
+    def on_all(run: dict[str, Any]) -> float:
+        return float((run["accuracy"] * n_test + run["rest_accuracy"] * n_rest) / n_all)
+
+    lines = [
+        "## 6. Both, with only the written texts the teacher was sure of (`train --min-agreement`)",
+        "",
+        "Under `vote: scores` a written text's `agreement` is the tuned teacher's probability for its label. "
+        "`sxhub train --min-agreement X` leaves out the rows below X and keeps rows without an agreement (the real "
+        "texts, concatenated with the written ones into one file). Each student is also scored on the "
+        f"{n_rest} allagree sentences in neither split (never trained on), so the held-out set is {n_all:,} "
+        f"sentences: one sentence is {100 / n_all:.2f} points instead of {100 / n_test:.2f}. The students of the "
+        f"first three rows are section 2's (seeds 42-44) and the same recipe with seeds "
+        f"{', '.join(k for k in runs if k not in ('42', '43', '44'))}.",
+        "",
+        f"| trained on | texts | test {n_test} (mean) | rest {n_rest} (mean) | "
+        + " | ".join(f"all, seed {k}" for k in runs)
+        + f" | **all {n_all:,} (mean)** |",
+        "|---|---:|---:|---:|" + "---:|" * (len(runs) + 1),
+    ]
+    mean_all = {}
+    for name in names:
+        rows = [run[name] for run in runs.values()]
+        mean_all[name] = float(np.mean([on_all(r) for r in rows]))
+        label = name.replace("both_agreed_", "both, written texts with agreement >= ")
+        if "n_generated" in rows[0]:
+            label += f" ({rows[0]['n_generated']} of them)"
+        lines.append(
+            f"| {label} | {rows[0]['n_texts']} | {np.mean([r['accuracy'] for r in rows]):.3f} | "
+            f"{np.mean([r['rest_accuracy'] for r in rows]):.3f} | "
+            + " | ".join(f"{on_all(r):.3f}" for r in rows)
+            + f" | **{mean_all[name]:.3f}** |"
+        )
+    real = mean_all["real"]
+    wins = {name: sum(on_all(run[name]) > on_all(run["real"]) for run in runs.values()) for name in names[2:]}
+    verdicts = [
+        f"{name.replace('both_agreed_', 'agreement >= ')}: {(mean_all[name] - real) * 100:+.1f} points, above real "
+        f"with {wins[name]} of the {len(runs)} seeds"
+        for name in names[2:]
+    ]
+    gap = (real - mean_all["generated"]) * 100
+    lines += [
+        "",
+        f"Over the {len(runs)} seeds on all {n_all:,} held-out sentences: generated within 5 points of real: "
+        f"**{'met' if gap <= 5 else 'not met'}** ({gap:+.1f} points). Both against real: "
+        + "; ".join(verdicts)
+        + ". Every threshold tried is shown ("
+        + ", ".join(f"{m:g}" for m in ag["min_agreements"])
+        + "); 0.9 came from an exploratory run scored on the test split (there is no separate validation set).",
+        "",
+    ]
+    return lines
+
+
 def _diversity_section(results: dict[str, Any]) -> list[str]:
     dv = results.get("diversity")
     if not dv:
@@ -749,7 +887,7 @@ def write_report(results: dict[str, Any]) -> None:
         lines += [f"Not measured yet: {', '.join(missing)}.", ""]
     lines += [*_labelling_section(results), "", *_cost_section(results)]
     lines += _students_section(results) + _diversity_section(results) + _earlier_section(results)
-    lines += _vote_section(results)
+    lines += _vote_section(results) + _agreed_section(results)
     lines.append(
         "Timings per stage: "
         + "; ".join(
@@ -815,6 +953,7 @@ def main() -> None:
         "diversity": lambda: diversity_and_leakage(args.work, train, test),
         "tune_speed": lambda: tune_speed(args.work, args.speed_texts),
         "student_seeds": lambda: student_seeds(args.work, train, test),
+        "students_agreed": lambda: students_agreed(args.work, train, test),
     }
     wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
