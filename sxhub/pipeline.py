@@ -46,6 +46,7 @@ class RunConfig:
     base_model: str | None = None
     backend: str = "local"
     epochs: float = 10.0  # a cap, as in TrainConfig: early stopping ends training once validation stops improving
+    min_agreement: float | None = None  # train without the labelled rows below it (TrainConfig.min_agreement)
     threads: int | None = None
     push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
     private: bool = False
@@ -305,6 +306,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         base_model=config.base_model,
         backend=config.backend,
         epochs=config.epochs,
+        min_agreement=config.min_agreement,
         threads=config.threads,
         seed=SPLIT_SEED,
     )

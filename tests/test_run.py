@@ -51,11 +51,19 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
         assert proc.returncode == 0, proc.stderr[-3000:]
         assert len(server.requests) == len(texts)
         # a second run answers from the label cache: zero requests to the teacher
-        again = _run(tmp_path / "again", tiny_base_model, "--teacher", server.url, "--no-int8", "--vote", "scores")
+        again = _run(
+            tmp_path / "again",
+            tiny_base_model,
+            *("--teacher", server.url, "--no-int8", "--vote", "scores", "--min-agreement", "0.5"),
+        )
         assert again.returncode == 0, again.stderr[-3000:]
         assert len(server.requests) == len(texts)
     # --vote reaches the labelling: a teacher without label scores gets the majority's labels under `scores`
     assert json.loads((tmp_path / "again" / "labelled.ledger.json").read_text())["vote_method"] == "scores"
+    # --min-agreement reaches training: recorded, and the oracle's unanimous texts are all kept
+    trained = json.loads((tmp_path / "again" / "model" / "sxhub.json").read_text())["train"]
+    assert trained["min_agreement"] == 0.5
+    assert "0 row(s) with agreement below 0.5 were left out (--min-agreement)." in trained["notes"]
     relabelled = read_table(tmp_path / "again" / "labelled.parquet")
     assert relabelled["label"].tolist() == read_table(out / "labelled.parquet")["label"].tolist()
     report = json.loads(proc.stdout)

@@ -118,6 +118,16 @@ def vote_option(func: Any) -> Any:
     )(func)
 
 
+def min_agreement_option(func: Any) -> Any:
+    """``--min-agreement``, the same on the commands that train a student (train, run)."""
+    return click.option(
+        "--min-agreement",
+        type=click.FloatRange(0, 1, min_open=True),
+        help="Train without the rows whose agreement (vote share, or confidence under vote: scores) is below this; "
+        "rows without one (expert labels) are kept.",
+    )(func)
+
+
 def emit_json(data: Any) -> None:
     """Print one JSON object on stdout (``--json``) and nothing else."""
     import json

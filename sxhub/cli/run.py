@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..spec import SERVER_KINDS
-from . import emit_json, vote_option
+from . import emit_json, min_agreement_option, vote_option
 
 
 @click.command("run")
@@ -48,6 +48,7 @@ from . import emit_json, vote_option
     show_default=True,
     help="Most epochs: training ends sooner once validation stops improving (early stopping).",
 )
+@min_agreement_option
 @click.option("--threads", type=int, help="CPU threads for training and prediction.")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option("--cache-dir", type=click.Path(file_okay=False), help="Label cache folder (default: $SXHUB_CACHE).")
@@ -76,6 +77,7 @@ def run(
     base_model: str | None,
     backend: str,
     epochs: float,
+    min_agreement: float | None,
     threads: int | None,
     no_int8: bool,
     cache_dir: str | None,
@@ -103,6 +105,7 @@ def run(
         base_model=base_model,
         backend=backend,
         epochs=epochs,
+        min_agreement=min_agreement,
         threads=threads,
         push=push,
         private=private,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import emit_json
+from . import emit_json, min_agreement_option
 
 
 @click.command()
@@ -21,12 +21,7 @@ from . import emit_json
     help="Most epochs: training ends sooner once validation stops improving (early stopping) or at --max-minutes.",
 )
 @click.option("--soft-labels", is_flag=True, help="Learn the teachers' vote shares instead of the winning label.")
-@click.option(
-    "--min-agreement",
-    type=click.FloatRange(0, 1, min_open=True),
-    help="Leave out rows whose agreement (vote share, or confidence under vote: scores) is below this; rows "
-    "without one (expert labels) are kept.",
-)
+@min_agreement_option
 @click.option("--batch-size", type=int, help="Texts per step [16 below 2,000 texts, 32 below 20,000, else 64].")
 @click.option("--learning-rate", type=float, help="[1e-4 for MiniLM-sized bases, 5e-5 up to BERT-base, 2e-5 above].")
 @click.option(
