@@ -34,7 +34,7 @@ import pandas as pd
 from .data import LabelledData, load_labelled, preprocessing_config
 from .errors import InputError, ModelError
 from .recipe import base_width, fit_batch_size, time_budget
-from .run_record import library_versions, write_sxhub_json
+from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
 from .targets import (
     check_trainable,
@@ -97,6 +97,10 @@ def load_base(base: str, spec: TaskSpec) -> tuple[Any, PreTrainedTokenizerBase]:
         ) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+    if (Path(base) / SXHUB_JSON).is_file():
+        # an sxhub student as the base (continued fine-tuning): its tokenizer's model_max_length is the max_length
+        # it was trained with (see _save), not a limit of the model, and must not cap the new training's
+        tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     return model, tokenizer
 
 

@@ -499,3 +499,18 @@ def test_search_keeps_the_best_trial(tiny_base_model: Path, tmp_path: Path) -> N
     assert result.model_dir == tmp_path / "best" and (tmp_path / "best" / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"], "trial folders are removed"
     assert "Hyperparameter search: 2 trial(s)" in result.notes[-1]
+
+
+def test_a_student_as_the_base_is_not_capped_by_its_own_max_length(tiny_base_model: Path, tmp_path: Path) -> None:
+    """Continued fine-tuning (``--base STUDENT``): the student's tokenizer says model_max_length = the max_length it
+    was trained with; the next training chooses its own from its texts, up to the model's position limit."""
+    from transformers import AutoTokenizer
+
+    first = tmp_path / "first"
+    train(SINGLE, single_frame(), fast_config(first, tiny_base_model, epochs=1))
+    trained_at = AutoTokenizer.from_pretrained(first).model_max_length
+    longer = single_frame()
+    longer["text"] = longer["text"] + " " + " ".join(["market"] * 40)
+    second = train(SINGLE, longer, fast_config(tmp_path / "second", first, epochs=1))
+    assert second.max_length > trained_at
+    assert second.base_model == str(first)
