@@ -57,6 +57,7 @@ STAGES = [
     "student_seeds",
     "students_agreed",
     "students_fresh",
+    "students_two_stage",
 ]
 
 
@@ -388,14 +389,19 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
 FRESH = DATA.with_name("sentences_75agree.csv")  # its sentences outside allagree: 75-99% of the annotators agreed
 
 
+def fresh_sentences() -> pd.DataFrame:
+    """The sentences of ``sentences_75agree`` outside allagree (expert labels; 75-99% of the annotators agreed)."""
+    allagree = set(pd.read_csv(DATA, dtype=str)["sentence"])
+    fresh = pd.read_csv(FRESH, dtype=str).rename(columns={"sentence": "text"}).drop_duplicates("text")
+    return fresh[~fresh["text"].isin(allagree)].reset_index(drop=True)
+
+
 def students_fresh(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """Every student of ``students_agreed`` scored on sentences no run had looked at when its thresholds were
     chosen: those of ``sentences_75agree`` that are not in allagree (harder: 75-99% of the annotators agreed)."""
     from sxhub.evaluate import evaluate
 
-    allagree = set(pd.read_csv(DATA, dtype=str)["sentence"])
-    fresh = pd.read_csv(FRESH, dtype=str).rename(columns={"sentence": "text"}).drop_duplicates("text")
-    fresh = fresh[~fresh["text"].isin(allagree)].reset_index(drop=True)
+    fresh = fresh_sentences()
     out: dict[str, Any] = {"n": len(fresh), "label_counts": dict(Counter(fresh["label"])), "runs": {}}
     for seed in AGREED_SEEDS:
         folders = {name: _student_folder(work, name, seed) for name in student_sets(work, train)}
@@ -404,6 +410,35 @@ def students_fresh(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[
             name: evaluate(folder, fresh, gold_column="label", batch_size=64)["accuracy"]
             for name, folder in folders.items()
         }
+    return out
+
+
+def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """Written texts, then real ones: the student trained on the written texts (section 2, same seed) fine-tuned
+    on the real texts (``sxhub train --base STUDENT``), scored on the test split, the rest and the fresh sentences."""
+    from sxhub.data import load_labelled
+    from sxhub.evaluate import evaluate
+    from sxhub.spec import load_spec
+    from sxhub.train import TrainConfig
+    from sxhub.train import train as train_student
+
+    spec = load_spec(TASK)
+    rest = unused_sentences(train, test)
+    fresh = fresh_sentences()
+    real = load_labelled(student_sets(work, train)["real"], label_names=spec.label_names, multi_label=False)
+    out: dict[str, Any] = {"runs": {}}
+    for seed in AGREED_SEEDS:
+        folder = work / f"student-generated-then-real-seed{seed}"
+        if not (folder / "sxhub.json").is_file():
+            base = str(_student_folder(work, "generated", seed))
+            train_student(
+                spec, real, TrainConfig(output_dir=folder, base_model=base, threads=THREADS, seed=seed, epochs=3)
+            )
+        out["runs"][str(seed)] = {
+            name: evaluate(folder, frame, gold_column="label", batch_size=64)["accuracy"]
+            for name, frame in (("accuracy", test), ("rest_accuracy", rest), ("fresh_accuracy", fresh))
+        }
+        print(f"[students_two_stage] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
     return out
 
 
@@ -784,6 +819,50 @@ def _fresh_lines(fresh: dict[str, Any] | None, names: list[str]) -> list[str]:
     return lines
 
 
+def _two_stage_section(results: dict[str, Any]) -> list[str]:
+    """Section 7: written texts first, then real ones (stage students_two_stage), beside section 6's rows."""
+    two, ag, fresh = results.get("students_two_stage"), results.get("students_agreed"), results.get("students_fresh")
+    if not two or not ag or not fresh:
+        return []
+    n_test, n_rest = results["n_test"], ag["n_rest"]
+    n_all = n_test + n_rest
+
+    def on_all(run: dict[str, Any]) -> float:
+        return float((run["accuracy"] * n_test + run["rest_accuracy"] * n_rest) / n_all)
+
+    rows: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, label in (("real", "real"), ("both", "both (mixed)"), ("both_agreed_0.9", "both, agreement >= 0.9")):
+        rows[label] = {k: (on_all(ag["runs"][k][name]), fresh["runs"][k][name]) for k in two["runs"]}
+    rows["written texts, then real ones"] = {k: (on_all(r), r["fresh_accuracy"]) for k, r in two["runs"].items()}
+    seeds = list(two["runs"])
+    lines = [
+        "## 7. Written texts first, then real ones",
+        "",
+        "The student trained on the written texts (section 2, same seed) fine-tuned on the 1,000 real texts with the "
+        "same recipe: `sxhub train task.yaml real.csv --base STUDENT_ON_WRITTEN_TEXTS` (a student folder as the base "
+        f"keeps its classification head). Accuracy on the {n_all:,} held-out all-agree sentences / on the "
+        f"{fresh['n']:,} fresh ones:",
+        "",
+        "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
+        "|---|" + "---:|" * (len(seeds) + 1),
+    ]
+    for label, by_seed in rows.items():
+        mean = [float(np.mean([v[i] for v in by_seed.values()])) for i in (0, 1)]
+        lines.append(
+            f"| {label} | "
+            + " | ".join(f"{a:.3f} / {f:.3f}" for a, f in by_seed.values())
+            + f" | **{mean[0]:.3f} / {mean[1]:.3f}** |"
+        )
+    real, staged = rows["real"], rows["written texts, then real ones"]
+    verdict = []
+    for i, where in ((0, f"all-agree {n_all:,}"), (1, f"fresh {fresh['n']:,}")):
+        gap = float(np.mean([staged[k][i] - real[k][i] for k in seeds])) * 100
+        wins = sum(staged[k][i] > real[k][i] for k in seeds)
+        verdict.append(f"{where}: {gap:+.1f} points, above real with {wins} of the {len(seeds)} seeds")
+    lines += ["", "Written texts, then real ones, against real: " + "; ".join(verdict) + ".", ""]
+    return lines
+
+
 def _diversity_section(results: dict[str, Any]) -> list[str]:
     dv = results.get("diversity")
     if not dv:
@@ -947,7 +1026,7 @@ def write_report(results: dict[str, Any]) -> None:
         lines += [f"Not measured yet: {', '.join(missing)}.", ""]
     lines += [*_labelling_section(results), "", *_cost_section(results)]
     lines += _students_section(results) + _diversity_section(results) + _earlier_section(results)
-    lines += _vote_section(results) + _agreed_section(results)
+    lines += _vote_section(results) + _agreed_section(results) + _two_stage_section(results)
     lines.append(
         "Timings per stage: "
         + "; ".join(
@@ -1015,6 +1094,7 @@ def main() -> None:
         "student_seeds": lambda: student_seeds(args.work, train, test),
         "students_agreed": lambda: students_agreed(args.work, train, test),
         "students_fresh": lambda: students_fresh(args.work, train, test),
+        "students_two_stage": lambda: students_two_stage(args.work, train, test),
     }
     wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
