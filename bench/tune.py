@@ -697,6 +697,12 @@ def _students_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _seed_row(label: str, values: list[float]) -> tuple[str, float]:
+    """A table row of one accuracy per seed and their mean (in bold), and that mean."""
+    mean = float(np.mean(values))
+    return f"| {label} | " + " | ".join(f"{v:.3f}" for v in values) + f" | **{mean:.3f}** |", mean
+
+
 def _seeds_lines(st: dict[str, Any], seeds: dict[str, Any] | None) -> list[str]:
     """Accuracy per training seed and the mean: CPU training is not reproducible to the point, one run is one draw."""
     if not seeds:
@@ -710,9 +716,8 @@ def _seeds_lines(st: dict[str, Any], seeds: dict[str, Any] | None) -> list[str]:
     ]
     mean = {}
     for name in ("generated", "real", "both"):
-        values = [r[name]["accuracy"] for r in runs.values()]
-        mean[name] = float(np.mean(values))
-        lines.append(f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + f" | **{mean[name]:.3f}** |")
+        line, mean[name] = _seed_row(name, [r[name]["accuracy"] for r in runs.values()])
+        lines.append(line)
     gap = (mean["real"] - mean["generated"]) * 100
     lines += [
         "",
@@ -803,9 +808,8 @@ def _fresh_lines(fresh: dict[str, Any] | None, names: list[str]) -> list[str]:
         "|---|" + "---:|" * (len(runs) + 1),
     ]
     for name in names:
-        label = name.replace("both_agreed_", "both, agreement >= ")
         lines.append(
-            f"| {label} | " + " | ".join(f"{run[name]:.3f}" for run in runs.values()) + f" | **{mean[name]:.3f}** |"
+            _seed_row(name.replace("both_agreed_", "both, agreement >= "), [r[name] for r in runs.values()])[0]
         )
     wins = sum(run["both_agreed_0.9"] > run["real"] for run in runs.values())
     gap = (mean["both_agreed_0.9"] - mean["real"]) * 100
