@@ -124,14 +124,25 @@ class Stage:
         return result
 
 
+def phrasebank(path: Path) -> pd.DataFrame:
+    """A Financial PhraseBank CSV as ``text`` and ``label``, each sentence once."""
+    return pd.read_csv(path, dtype=str).rename(columns={"sentence": "text"}).drop_duplicates("text")
+
+
+def accuracy(folder: Path, frame: pd.DataFrame) -> float:
+    """The student in ``folder`` against the expert ``label`` column of ``frame``."""
+    from sxhub.evaluate import evaluate
+
+    return float(evaluate(folder, frame, gold_column="label", batch_size=64)["accuracy"])
+
+
 def splits(work: Path, n_train: int, n_test: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The test split and the training sample (saved in work/ so that every stage sees the same texts)."""
     from sklearn.model_selection import train_test_split
 
     train_path, test_path = work / "train.csv", work / "test.csv"
     if not train_path.is_file():
-        frame = pd.read_csv(DATA, dtype=str).rename(columns={"sentence": "text"})
-        frame = frame.drop_duplicates("text").reset_index(drop=True)
+        frame = phrasebank(DATA).reset_index(drop=True)
         rest, test = train_test_split(frame, test_size=n_test, random_state=42, stratify=frame["label"])
         train, _ = train_test_split(rest, train_size=n_train, random_state=42, stratify=rest["label"])
         train.to_csv(train_path, index=False)
@@ -332,7 +343,7 @@ AGREED_SEEDS = (42, 43, 44, 45, 46)  # seeds 45 and 46 train the three students 
 
 def unused_sentences(train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
     """The allagree sentences in neither split: never trained on, a second held-out set beside the test split."""
-    frame = pd.read_csv(DATA, dtype=str).rename(columns={"sentence": "text"}).drop_duplicates("text")
+    frame = phrasebank(DATA)
     return frame[~frame["text"].isin(set(train["text"]) | set(test["text"]))].reset_index(drop=True)
 
 
@@ -344,7 +355,6 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
     A student folder that already holds a finished model (its ``sxhub.json``) is scored, not trained again, so a
     killed run resumes."""
     from sxhub.data import load_labelled
-    from sxhub.evaluate import evaluate
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -354,7 +364,10 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
     sets = student_sets(work, train)
     generated = pd.read_parquet(work / "generated.parquet")
     generated = generated[~generated["failed"]][["text", "label", "agreement"]]
-    mixed = pd.concat([generated, sets["real"]], ignore_index=True)  # the real rows' agreement is NaN: kept
+    # one file with both, as a user would pass it: the real rows' agreement is NaN, so --min-agreement keeps them
+    mixed = load_labelled(
+        pd.concat([generated, sets["real"]], ignore_index=True), label_names=spec.label_names, multi_label=False
+    )
 
     def scores(folder: Path) -> dict[str, Any]:
         info = json.loads((folder / "sxhub.json").read_text())["train"]
@@ -362,8 +375,8 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
             "n_texts": info["n_train"] + info["n_val"],
             "epochs": info["epochs"],
             "train_seconds": round(info["seconds"], 1),
-            "accuracy": evaluate(folder, test, gold_column="label", batch_size=64)["accuracy"],
-            "rest_accuracy": evaluate(folder, rest, gold_column="label", batch_size=64)["accuracy"],
+            "accuracy": accuracy(folder, test),
+            "rest_accuracy": accuracy(folder, rest),
         }
 
     out: dict[str, Any] = {"n_rest": len(rest), "min_agreements": list(MIN_AGREEMENTS), "runs": {}}
@@ -374,9 +387,8 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
         for minimum in MIN_AGREEMENTS:
             folder = _agreed_folder(work, minimum, seed)
             if not (folder / "sxhub.json").is_file():
-                data = load_labelled(mixed, label_names=spec.label_names, multi_label=False)
                 config = TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, min_agreement=minimum)
-                train_student(spec, data, config)
+                train_student(spec, mixed, config)
             run[f"both_agreed_{minimum:g}"] = {
                 **scores(folder),
                 "n_generated": int((generated["agreement"] >= minimum).sum()),
@@ -391,25 +403,21 @@ FRESH = DATA.with_name("sentences_75agree.csv")  # its sentences outside allagre
 
 def fresh_sentences() -> pd.DataFrame:
     """The sentences of ``sentences_75agree`` outside allagree (expert labels; 75-99% of the annotators agreed)."""
-    allagree = set(pd.read_csv(DATA, dtype=str)["sentence"])
-    fresh = pd.read_csv(FRESH, dtype=str).rename(columns={"sentence": "text"}).drop_duplicates("text")
+    allagree = set(phrasebank(DATA)["text"])
+    fresh = phrasebank(FRESH)
     return fresh[~fresh["text"].isin(allagree)].reset_index(drop=True)
 
 
 def students_fresh(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """Every student of ``students_agreed`` scored on sentences no run had looked at when its thresholds were
     chosen: those of ``sentences_75agree`` that are not in allagree (harder: 75-99% of the annotators agreed)."""
-    from sxhub.evaluate import evaluate
 
     fresh = fresh_sentences()
     out: dict[str, Any] = {"n": len(fresh), "label_counts": dict(Counter(fresh["label"])), "runs": {}}
     for seed in AGREED_SEEDS:
         folders = {name: _student_folder(work, name, seed) for name in student_sets(work, train)}
         folders.update({f"both_agreed_{m:g}": _agreed_folder(work, m, seed) for m in MIN_AGREEMENTS})
-        out["runs"][str(seed)] = {
-            name: evaluate(folder, fresh, gold_column="label", batch_size=64)["accuracy"]
-            for name, folder in folders.items()
-        }
+        out["runs"][str(seed)] = {name: accuracy(folder, fresh) for name, folder in folders.items()}
     return out
 
 
@@ -417,7 +425,6 @@ def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> d
     """Written texts, then real ones: the student trained on the written texts (section 2, same seed) fine-tuned
     on the real texts (``sxhub train --base STUDENT``), scored on the test split, the rest and the fresh sentences."""
     from sxhub.data import load_labelled
-    from sxhub.evaluate import evaluate
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -435,7 +442,7 @@ def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> d
                 spec, real, TrainConfig(output_dir=folder, base_model=base, threads=THREADS, seed=seed, epochs=3)
             )
         out["runs"][str(seed)] = {
-            name: evaluate(folder, frame, gold_column="label", batch_size=64)["accuracy"]
+            name: accuracy(folder, frame)
             for name, frame in (("accuracy", test), ("rest_accuracy", rest), ("fresh_accuracy", fresh))
         }
         print(f"[students_two_stage] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)

@@ -60,8 +60,7 @@ def keep_agreed(data: LabelledData, min_agreement: float | None) -> LabelledData
         )
     values = [mean_agreement(cell) for cell in data.frame["agreement"].tolist()]
     # a hair of tolerance: a share written as text (a CSV cell) may read back a rounding below the threshold
-    keep = [value is None or value >= min_agreement - 1e-9 for value in values]
-    kept = [i for i, k in enumerate(keep) if k]
+    kept = [i for i, value in enumerate(values) if value is None or value >= min_agreement - 1e-9]
     if not kept:
         top = max(v for v in values if v is not None)
         raise InputError(
