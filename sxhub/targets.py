@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections import Counter
 from dataclasses import replace
 from typing import Any
@@ -161,9 +162,13 @@ def vote_shares(data: LabelledData) -> np.ndarray:
 
 
 def _as_list(value: Any) -> list[Any]:
-    if value is None:
+    """A votes cell as a list: empty for a row without votes (None, or NaN in a file that joins rows with votes and
+    rows without, such as expert rows beside annotated ones)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     if isinstance(value, str):
+        if not value.strip():
+            return []
         value = json.loads(value) if value.strip().startswith("[") else [value]
     if hasattr(value, "tolist"):
         value = value.tolist()

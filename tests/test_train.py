@@ -21,6 +21,7 @@ from sxhub.activations import sigmoid
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
 from sxhub.spec import TaskSpec
+from sxhub.tables import write_table
 from sxhub.targets import loss_weights, split_indices, stratify_keys, vote_shares
 from sxhub.train import choose_max_length, train
 from sxhub.train_config import TrainConfig
@@ -282,6 +283,22 @@ def test_vote_shares_single_and_multi() -> None:
     )
     mdata = load_labelled(mdf, label_names=MULTI.label_names, multi_label=True)
     np.testing.assert_allclose(vote_shares(mdata), [[1.0, 0.0, 0.5]])
+
+
+@pytest.mark.parametrize("suffix", ["", ".parquet", ".csv"], ids=["frame", "parquet", "csv"])
+def test_vote_shares_of_rows_without_votes_are_their_labels(suffix: str, tmp_path: Path) -> None:
+    """Annotated rows joined with expert rows (no votes: NaN in the joined frame, empty in a file) train with
+    --soft-labels: the expert rows keep their labels."""
+    annotated = pd.DataFrame(
+        {"text": ["a"], "label": ["positive"], "votes": [[_vote(["positive"]), _vote(["negative"])]]}
+    )
+    experts = pd.DataFrame({"text": ["b", "c"], "label": ["neutral", "negative"]})
+    both: pd.DataFrame | Path = pd.concat([annotated, experts], ignore_index=True)
+    if suffix:
+        write_table(both, path := tmp_path / f"both{suffix}")
+        both = path
+    data = load_labelled(both, label_names=SINGLE.label_names, multi_label=False)
+    np.testing.assert_allclose(vote_shares(data), [[0.5, 0, 0.5], [0, 1, 0], [0, 0, 1]], rtol=1e-6)
 
 
 def test_vote_shares_keep_a_reviewers_correction() -> None:
