@@ -58,6 +58,7 @@ STAGES = [
     "students_agreed",
     "students_fresh",
     "students_two_stage",
+    "students_soft",
 ]
 
 
@@ -421,6 +422,11 @@ def students_fresh(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[
     return out
 
 
+def held_out_scores(folder: Path, sets: dict[str, pd.DataFrame]) -> dict[str, float]:
+    """The student's accuracy on each held-out set, keyed ``{prefix}accuracy``."""
+    return {f"{prefix}accuracy": accuracy(folder, frame) for prefix, frame in sets.items()}
+
+
 def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """Written texts, then real ones: the student trained on the written texts (section 2, same seed) fine-tuned
     on the real texts (``sxhub train --base STUDENT``), scored on the test split, the rest and the fresh sentences."""
@@ -441,11 +447,38 @@ def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> d
             train_student(
                 spec, real, TrainConfig(output_dir=folder, base_model=base, threads=THREADS, seed=seed, epochs=3)
             )
-        out["runs"][str(seed)] = {
-            name: accuracy(folder, frame)
-            for name, frame in (("accuracy", test), ("rest_accuracy", rest), ("fresh_accuracy", fresh))
-        }
+        out["runs"][str(seed)] = held_out_scores(folder, {"": test, "rest_": rest, "fresh_": fresh})
         print(f"[students_two_stage] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
+    return out
+
+
+def students_soft(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """ "Both" distilled: ``sxhub train --soft-labels`` on the written texts and the real ones in one file. A written
+    text's target is the tuned teacher's probability for each label (its label scores, ``vote_shares``), not only the
+    most probable label; a real text has no votes and keeps its expert label as a one-hot. Scored on the test split,
+    the rest and the fresh sentences, like section 7."""
+    from sxhub.data import load_labelled
+    from sxhub.spec import load_spec
+    from sxhub.train import TrainConfig
+    from sxhub.train import train as train_student
+
+    spec = load_spec(TASK)
+    rest, fresh = unused_sentences(train, test), fresh_sentences()
+    generated = pd.read_parquet(work / "generated.parquet")
+    generated = generated[~generated["failed"]][["text", "label", "agreement", "votes"]]
+    mixed = load_labelled(
+        pd.concat([generated, student_sets(work, train)["real"]], ignore_index=True),
+        label_names=spec.label_names,
+        multi_label=False,
+    )
+    out: dict[str, Any] = {"runs": {}}
+    for seed in AGREED_SEEDS:
+        folder = work / f"student-both-soft-seed{seed}"
+        if not (folder / "sxhub.json").is_file():
+            config = TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, soft_labels=True)
+            train_student(spec, mixed, config)
+        out["runs"][str(seed)] = held_out_scores(folder, {"": test, "rest_": rest, "fresh_": fresh})
+        print(f"[students_soft] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
     return out
 
 
@@ -1106,6 +1139,7 @@ def main() -> None:
         "students_agreed": lambda: students_agreed(args.work, train, test),
         "students_fresh": lambda: students_fresh(args.work, train, test),
         "students_two_stage": lambda: students_two_stage(args.work, train, test),
+        "students_soft": lambda: students_soft(args.work, train, test),
     }
     wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
