@@ -59,6 +59,8 @@ STAGES = [
     "students_fresh",
     "students_two_stage",
     "students_soft",
+    "generate_more",
+    "students_more",
 ]
 
 
@@ -240,7 +242,7 @@ def _stratified(frame: pd.DataFrame, n: int) -> tuple[pd.DataFrame, pd.DataFrame
     return train_test_split(frame, train_size=n, random_state=42, stratify=frame["label"])
 
 
-def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
+def generate_texts(work: Path, train: pd.DataFrame, n: int, out: str = "generated.parquet") -> dict[str, Any]:
     from sxhub.cache import LabelCache
     from sxhub.generate import GenerateOptions, generate
     from sxhub.spec import load_spec
@@ -257,7 +259,7 @@ def generate_texts(work: Path, train: pd.DataFrame, n: int) -> dict[str, Any]:
     finally:
         cache.close()
     frame = result.frame
-    frame.to_parquet(work / "generated.parquet")
+    frame.to_parquet(work / out)
     summary = result.summary()
     summary["n_topics"] = len(topics)
     summary["writing_max_tokens_backfilled"] = backfilled
@@ -419,6 +421,36 @@ def students_fresh(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[
         folders = {name: _student_folder(work, name, seed) for name in student_sets(work, train)}
         folders.update({f"both_agreed_{m:g}": _agreed_folder(work, m, seed) for m in MIN_AGREEMENTS})
         out["runs"][str(seed)] = {name: accuracy(folder, fresh) for name, folder in folders.items()}
+    return out
+
+
+MORE = 2  # stage generate_more writes this many times generate's texts (same seeds: its first requests are cached)
+MORE_FILE = "generated-more.parquet"
+
+
+def students_more(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    """ "Both" with more written texts than real ones: the texts of stage generate_more (twice as many as generate's,
+    written and labelled the same way) with the same 1,000 real texts, hard labels; scored like section 7."""
+    from sxhub.data import load_labelled
+    from sxhub.spec import load_spec
+    from sxhub.train import TrainConfig
+    from sxhub.train import train as train_student
+
+    spec = load_spec(TASK)
+    rest, fresh = unused_sentences(train, test), fresh_sentences()
+    generated = pd.read_parquet(work / MORE_FILE)
+    generated = generated[~generated["failed"]][["text", "label"]]
+    real = student_sets(work, train)["real"]
+    data = load_labelled(
+        pd.concat([generated, real], ignore_index=True), label_names=spec.label_names, multi_label=False
+    )
+    out: dict[str, Any] = {"n_generated": len(generated), "n_real": len(real), "runs": {}}
+    for seed in AGREED_SEEDS:
+        folder = work / f"student-both-more-seed{seed}"
+        if not (folder / "sxhub.json").is_file():
+            train_student(spec, data, TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3))
+        out["runs"][str(seed)] = held_out_scores(folder, {"": test, "rest_": rest, "fresh_": fresh})
+        print(f"[students_more] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
     return out
 
 
@@ -1168,6 +1200,8 @@ def main() -> None:
         "students_fresh": lambda: students_fresh(args.work, train, test),
         "students_two_stage": lambda: students_two_stage(args.work, train, test),
         "students_soft": lambda: students_soft(args.work, train, test),
+        "generate_more": lambda: generate_texts(args.work, train, MORE * args.generate, out=MORE_FILE),
+        "students_more": lambda: students_more(args.work, train, test),
     }
     wanted = STAGES if args.stages is None else [s.strip() for s in args.stages.split(",") if s.strip()]
     unknown = sorted(set(wanted) - set(STAGES))
