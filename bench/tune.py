@@ -449,21 +449,36 @@ def students_more(
         pd.concat([generated, real], ignore_index=True), label_names=spec.label_names, multi_label=False
     )
     kept = len(generated) if min_agreement is None else int((generated["agreement"] >= min_agreement).sum())
-    out: dict[str, Any] = {"n_generated": kept, "n_written": len(generated), "n_real": len(real), "runs": {}}
     name = "both-more" if min_agreement is None else f"both-more-agreed{min_agreement:g}"
-    for seed in AGREED_SEEDS:
-        folder = work / f"student-{name}-seed{seed}"
-        if not (folder / "sxhub.json").is_file():
-            config = TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, min_agreement=min_agreement)
-            train_student(spec, data, config)
-        out["runs"][str(seed)] = held_out_scores(folder, {"": test, "rest_": rest, "fresh_": fresh})
-        print(f"[students_{name}] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
-    return out
+    runs = seed_runs(
+        f"students_{name}",
+        lambda seed: work / f"student-{name}-seed{seed}",
+        lambda folder, seed: train_student(
+            spec,
+            data,
+            TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, min_agreement=min_agreement),
+        ),
+        {"": test, "rest_": rest, "fresh_": fresh},
+    )
+    return {"n_generated": kept, "n_written": len(generated), "n_real": len(real), "runs": runs}
 
 
 def held_out_scores(folder: Path, sets: dict[str, pd.DataFrame]) -> dict[str, float]:
     """The student's accuracy on each held-out set, keyed ``{prefix}accuracy``."""
     return {f"{prefix}accuracy": accuracy(folder, frame) for prefix, frame in sets.items()}
+
+
+def seed_runs(tag: str, folder_of: Any, train_one: Any, sets: dict[str, pd.DataFrame]) -> dict[str, Any]:
+    """Per seed of ``AGREED_SEEDS``: train ``folder_of(seed)`` with ``train_one(folder, seed)`` unless it already holds
+    a finished model (a killed run resumes), then score it on each held-out set."""
+    runs: dict[str, Any] = {}
+    for seed in AGREED_SEEDS:
+        folder = folder_of(seed)
+        if not (folder / "sxhub.json").is_file():
+            train_one(folder, seed)
+        runs[str(seed)] = held_out_scores(folder, sets)
+        print(f"[{tag}] seed {seed}: {json.dumps(runs[str(seed)])}", flush=True)
+    return runs
 
 
 def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
@@ -478,17 +493,23 @@ def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> d
     rest = unused_sentences(train, test)
     fresh = fresh_sentences()
     real = load_labelled(student_sets(work, train)["real"], label_names=spec.label_names, multi_label=False)
-    out: dict[str, Any] = {"runs": {}}
-    for seed in AGREED_SEEDS:
-        folder = work / f"student-generated-then-real-seed{seed}"
-        if not (folder / "sxhub.json").is_file():
-            base = str(_student_folder(work, "generated", seed))
-            train_student(
-                spec, real, TrainConfig(output_dir=folder, base_model=base, threads=THREADS, seed=seed, epochs=3)
-            )
-        out["runs"][str(seed)] = held_out_scores(folder, {"": test, "rest_": rest, "fresh_": fresh})
-        print(f"[students_two_stage] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
-    return out
+    runs = seed_runs(
+        "students_two_stage",
+        lambda seed: work / f"student-generated-then-real-seed{seed}",
+        lambda folder, seed: train_student(
+            spec,
+            real,
+            TrainConfig(
+                output_dir=folder,
+                base_model=str(_student_folder(work, "generated", seed)),
+                threads=THREADS,
+                seed=seed,
+                epochs=3,
+            ),
+        ),
+        {"": test, "rest_": rest, "fresh_": fresh},
+    )
+    return {"runs": runs}
 
 
 def students_soft(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
@@ -510,15 +531,15 @@ def students_soft(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[s
         label_names=spec.label_names,
         multi_label=False,
     )
-    out: dict[str, Any] = {"runs": {}}
-    for seed in AGREED_SEEDS:
-        folder = work / f"student-both-soft-seed{seed}"
-        if not (folder / "sxhub.json").is_file():
-            config = TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, soft_labels=True)
-            train_student(spec, mixed, config)
-        out["runs"][str(seed)] = held_out_scores(folder, {"": test, "rest_": rest, "fresh_": fresh})
-        print(f"[students_soft] seed {seed}: {json.dumps(out['runs'][str(seed)])}", flush=True)
-    return out
+    runs = seed_runs(
+        "students_soft",
+        lambda seed: work / f"student-both-soft-seed{seed}",
+        lambda folder, seed: train_student(
+            spec, mixed, TrainConfig(output_dir=folder, threads=THREADS, seed=seed, epochs=3, soft_labels=True)
+        ),
+        {"": test, "rest_": rest, "fresh_": fresh},
+    )
+    return {"runs": runs}
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['.,][A-Za-z0-9]+)*")
