@@ -34,6 +34,7 @@ import os
 import re
 import time
 from collections import Counter
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +301,22 @@ def student_sets(work: Path, train: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {"generated": generated, "real": real, "both": pd.concat([generated, real], ignore_index=True)}
 
 
+def written_and_real(
+    work: Path, train: pd.DataFrame, file: str = "generated.parquet", columns: tuple[str, ...] = ("agreement",)
+) -> tuple[pd.DataFrame, pd.DataFrame, Any]:
+    """The written texts of ``file`` (failed ones left out; ``text``, ``label`` and ``columns``), the real training
+    texts, and both in one file as a user would pass it to ``sxhub train`` (``LabelledData``): the real rows have no
+    agreement or votes, so ``--min-agreement`` keeps them and ``--soft-labels`` keeps their expert labels."""
+    from sxhub.data import load_labelled
+    from sxhub.spec import load_spec
+
+    generated = pd.read_parquet(work / file)
+    generated = generated[~generated["failed"]][["text", "label", *columns]]
+    real = student_sets(work, train)["real"]
+    both = pd.concat([generated, real], ignore_index=True)
+    return generated, real, load_labelled(both, label_names=load_spec(TASK).label_names, multi_label=False)
+
+
 def _student_folder(work: Path, name: str, seed: int) -> Path:
     return work / (f"student-{name}" if seed == 42 else f"student-{name}-seed{seed}")
 
@@ -359,7 +376,6 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
 
     A student folder that already holds a finished model (its ``sxhub.json``) is scored, not trained again, so a
     killed run resumes."""
-    from sxhub.data import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -367,12 +383,7 @@ def students_agreed(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict
     spec = load_spec(TASK)
     rest = unused_sentences(train, test)
     sets = student_sets(work, train)
-    generated = pd.read_parquet(work / "generated.parquet")
-    generated = generated[~generated["failed"]][["text", "label", "agreement"]]
-    # one file with both, as a user would pass it: the real rows' agreement is NaN, so --min-agreement keeps them
-    mixed = load_labelled(
-        pd.concat([generated, sets["real"]], ignore_index=True), label_names=spec.label_names, multi_label=False
-    )
+    generated, _, mixed = written_and_real(work, train)
 
     def scores(folder: Path) -> dict[str, Any]:
         info = json.loads((folder / "sxhub.json").read_text())["train"]
@@ -436,19 +447,13 @@ def students_more(
     """ "Both" with more written texts than real ones: the texts of stage generate_more (twice as many as generate's,
     written and labelled the same way) with the same 1,000 real texts, hard labels; scored like section 7. With
     ``min_agreement``, ``train --min-agreement`` on that file (section 6's 0.9: the real rows are kept)."""
-    from sxhub.data import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
 
     spec = load_spec(TASK)
     rest, fresh = unused_sentences(train, test), fresh_sentences()
-    generated = pd.read_parquet(work / MORE_FILE)
-    generated = generated[~generated["failed"]][["text", "label", "agreement"]]
-    real = student_sets(work, train)["real"]
-    data = load_labelled(
-        pd.concat([generated, real], ignore_index=True), label_names=spec.label_names, multi_label=False
-    )
+    generated, real, data = written_and_real(work, train, MORE_FILE)
     kept = len(generated) if min_agreement is None else int((generated["agreement"] >= min_agreement).sum())
     name = "both-more" if min_agreement is None else f"both-more-agreed{min_agreement:g}"
     runs = seed_runs(
@@ -476,15 +481,8 @@ def students_more_seeds(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> 
 
     spec = load_spec(TASK)
     sets = {"": test, "rest_": unused_sentences(train, test), "fresh_": fresh_sentences()}
-    generated = pd.read_parquet(work / MORE_FILE)
-    generated = generated[~generated["failed"]][["text", "label", "agreement"]]
-    real = student_sets(work, train)["real"]
-    data = {
-        "real": load_labelled(real, label_names=spec.label_names, multi_label=False),
-        "both-more-agreed0.9": load_labelled(
-            pd.concat([generated, real], ignore_index=True), label_names=spec.label_names, multi_label=False
-        ),
-    }
+    _, real, both = written_and_real(work, train, MORE_FILE)
+    data = {"real": load_labelled(real, label_names=spec.label_names, multi_label=False), "both-more-agreed0.9": both}
     minimum = {"real": None, "both-more-agreed0.9": 0.9}
     runs: dict[str, Any] = {}
     for name in data:
@@ -558,20 +556,13 @@ def students_soft(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[s
     text's target is the tuned teacher's probability for each label (its label scores, ``vote_shares``), not only the
     most probable label; a real text has no votes and keeps its expert label as a one-hot. Scored on the test split,
     the rest and the fresh sentences, like section 7."""
-    from sxhub.data import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
 
     spec = load_spec(TASK)
     rest, fresh = unused_sentences(train, test), fresh_sentences()
-    generated = pd.read_parquet(work / "generated.parquet")
-    generated = generated[~generated["failed"]][["text", "label", "agreement", "votes"]]
-    mixed = load_labelled(
-        pd.concat([generated, student_sets(work, train)["real"]], ignore_index=True),
-        label_names=spec.label_names,
-        multi_label=False,
-    )
+    _, _, mixed = written_and_real(work, train, columns=("agreement", "votes"))
     runs = seed_runs(
         "students_soft",
         lambda seed: work / f"student-both-soft-seed{seed}",
@@ -870,6 +861,11 @@ def _seeds_lines(st: dict[str, Any], seeds: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _on_all(run: dict[str, Any], n_test: int, n_rest: int) -> float:
+    """A student's accuracy on all held-out all-agree sentences: the test split and the rest, weighted by size."""
+    return float((run["accuracy"] * n_test + run["rest_accuracy"] * n_rest) / (n_test + n_rest))
+
+
 def _agreed_section(results: dict[str, Any]) -> list[str]:
     """Section 6: "both" with train --min-agreement, every student scored on all held-out sentences."""
     ag = results.get("students_agreed")
@@ -878,9 +874,7 @@ def _agreed_section(results: dict[str, Any]) -> list[str]:
     n_test, n_rest = results["n_test"], ag["n_rest"]
     n_all, runs = n_test + n_rest, ag["runs"]
     names = ["generated", "real", "both", *(f"both_agreed_{m:g}" for m in ag["min_agreements"])]
-
-    def on_all(run: dict[str, Any]) -> float:
-        return float((run["accuracy"] * n_test + run["rest_accuracy"] * n_rest) / n_all)
+    on_all = partial(_on_all, n_test=n_test, n_rest=n_rest)
 
     lines = [
         "## 6. Both, with only the written texts the teacher was sure of (`train --min-agreement`)",
@@ -964,6 +958,29 @@ def _fresh_lines(fresh: dict[str, Any] | None, names: list[str]) -> list[str]:
     return lines
 
 
+def _pair_rows(rows: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
+    """Table rows of (all-agree, fresh) accuracies per seed, with their means in bold."""
+    lines = []
+    for row, by_seed in rows.items():
+        mean = [float(np.mean([v[i] for v in by_seed.values()])) for i in (0, 1)]
+        lines.append(
+            f"| {row} | "
+            + " | ".join(f"{a:.3f} / {f:.3f}" for a, f in by_seed.values())
+            + f" | **{mean[0]:.3f} / {mean[1]:.3f}** |"
+        )
+    return lines
+
+
+def _paired(
+    candidate: dict[str, tuple[float, float]], real: dict[str, tuple[float, float]], i: int
+) -> tuple[float, float, int]:
+    """Per-seed differences candidate - real on set ``i`` (0 all-agree, 1 fresh), in points: their mean, standard
+    error and how many are above zero."""
+    diffs = np.array([candidate[k][i] - real[k][i] for k in real]) * 100
+    se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
+    return float(diffs.mean()), se, int((diffs > 0).sum())
+
+
 def _beside_real(results: dict[str, Any], stage: str, label: str, head: list[str], check: bool = False) -> list[str]:
     """A section that sets one stage's students (scored on the test split, the rest and the fresh sentences) beside
     section 6's real, mixed and >= 0.9 students of the same seeds, with its verdict against real on both sets."""
@@ -972,9 +989,7 @@ def _beside_real(results: dict[str, Any], stage: str, label: str, head: list[str
         return []
     n_test, n_rest = results["n_test"], ag["n_rest"]
     n_all = n_test + n_rest
-
-    def on_all(run: dict[str, Any]) -> float:
-        return float((run["accuracy"] * n_test + run["rest_accuracy"] * n_rest) / n_all)
+    on_all = partial(_on_all, n_test=n_test, n_rest=n_rest)
 
     rows: dict[str, dict[str, tuple[float, float]]] = {}
     for name, row in (("real", "real"), ("both", "both (mixed)"), ("both_agreed_0.9", "both, agreement >= 0.9")):
@@ -988,23 +1003,14 @@ def _beside_real(results: dict[str, Any], stage: str, label: str, head: list[str
         "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
         "|---|" + "---:|" * (len(seeds) + 1),
     ]
-    for row, by_seed in rows.items():
-        mean = [float(np.mean([v[i] for v in by_seed.values()])) for i in (0, 1)]
-        lines.append(
-            f"| {row} | "
-            + " | ".join(f"{a:.3f} / {f:.3f}" for a, f in by_seed.values())
-            + f" | **{mean[0]:.3f} / {mean[1]:.3f}** |"
-        )
-    real, candidate = rows["real"], rows[label]
+    lines += _pair_rows(rows)
     verdict, gaps, noisy = [], [], False
     for i, where in ((0, f"all-agree {n_all:,}"), (1, f"fresh {fresh['n']:,}")):
-        diffs = np.array([candidate[k][i] - real[k][i] for k in seeds]) * 100
-        gaps.append(float(diffs.mean()))
-        wins = int((diffs > 0).sum())
-        se = float(diffs.std(ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else float("nan")
-        noisy = noisy or not abs(gaps[-1]) >= 2 * se
+        gap, se, wins = _paired(rows[label], rows["real"], i)
+        gaps.append(gap)
+        noisy = noisy or not abs(gap) >= 2 * se
         verdict.append(
-            f"{where}: {gaps[-1]:+.1f} points (standard error of the per-seed differences {se:.1f}), above real "
+            f"{where}: {gap:+.1f} points (standard error of the per-seed differences {se:.1f}), above real "
             f"with {wins} of the {len(seeds)} seeds"
         )
     ending = f": the stated check is **{'met' if min(gaps) > 0 else 'not met'}**" if check else ""
@@ -1082,7 +1088,7 @@ def _more_seeds_lines(results: dict[str, Any]) -> list[str]:
     n_all = n_test + n_rest
 
     def pair(run: dict[str, Any]) -> tuple[float, float]:
-        return float((run["accuracy"] * n_test + run["rest_accuracy"] * n_rest) / n_all), run["fresh_accuracy"]
+        return _on_all(run, n_test, n_rest), run["fresh_accuracy"]
 
     real_new = {k: pair(r) for k, r in new["runs"]["real"].items()}
     both_new = {k: pair(r) for k, r in new["runs"]["both-more-agreed0.9"].items()}
@@ -1096,27 +1102,17 @@ def _more_seeds_lines(results: dict[str, Any]) -> list[str]:
         "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
         "|---|" + "---:|" * (len(seeds) + 1),
     ]
-    for row, by_seed in (("real", real_new), ("both, written with agreement >= 0.9", both_new)):
-        mean = [float(np.mean([v[i] for v in by_seed.values()])) for i in (0, 1)]
-        lines.append(
-            f"| {row} | "
-            + " | ".join(f"{a:.3f} / {f:.3f}" for a, f in by_seed.values())
-            + f" | **{mean[0]:.3f} / {mean[1]:.3f}** |"
-        )
+    lines += _pair_rows({"real": real_new, "both, written with agreement >= 0.9": both_new})
     verdict = []
     for runs_real, runs_both, where in (
         (real_new, both_new, "these seeds"),
         ({**real_old, **real_new}, {**both_old, **both_new}, "all ten"),
     ):
-        parts = []
+        parts, gaps = [], []
         for i, name in ((0, f"all-agree {n_all:,}"), (1, f"fresh {fresh['n']:,}")):
-            diffs = np.array([runs_both[k][i] - runs_real[k][i] for k in runs_real]) * 100
-            se = float(diffs.std(ddof=1) / np.sqrt(len(diffs)))
-            parts.append(
-                f"{name} {diffs.mean():+.1f} points (standard error {se:.1f}, {int((diffs > 0).sum())} of "
-                f"{len(diffs)} seeds above)"
-            )
-        gaps = [float(np.mean([runs_both[k][i] - runs_real[k][i] for k in runs_real])) for i in (0, 1)]
+            gap, se, wins = _paired(runs_both, runs_real, i)
+            gaps.append(gap)
+            parts.append(f"{name} {gap:+.1f} points (standard error {se:.1f}, {wins} of {len(runs_real)} seeds above)")
         check = f": the stated check is **{'met' if min(gaps) > 0 else 'not met'}**" if where == "these seeds" else ""
         verdict.append(f"On {where}: " + "; ".join(parts) + check + ".")
     return [*lines, "", *verdict, ""]

@@ -167,9 +167,10 @@ def _as_list(value: Any) -> list[Any]:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return []
     if isinstance(value, str):
-        if not value.strip():
+        stripped = value.strip()
+        if not stripped:
             return []
-        value = json.loads(value) if value.strip().startswith("[") else [value]
+        value = json.loads(value) if stripped.startswith("[") else [value]
     if hasattr(value, "tolist"):
         value = value.tolist()
     return list(value)
