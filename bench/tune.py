@@ -1303,7 +1303,7 @@ def main() -> None:
     parser.add_argument(
         "--stages",
         help=f"comma-separated stages to run (the others are read from --work when done; '' rewrites the report "
-        f"only): {STAGES}",
+        f"only; a stage whose JSON is in --work is reused, not rerun: delete that file to rerun it): {STAGES}",
     )
     parser.add_argument(
         "--outside-lock",
