@@ -52,6 +52,7 @@ def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.D
 
 EPOCH_CAP: float | None = None  # --epoch-cap: another cap for the default recipe (None: TrainConfig's)
 CLASS_WEIGHTS: bool | None = None  # --class-weights on|off: override TrainConfig's default
+BATCH_SIZE: int | None = None  # --batch-size: override the fitted batch size (the learning rate stays fitted)
 
 
 def recipe_cap() -> float:
@@ -70,6 +71,8 @@ def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | Non
     fixed: dict[str, Any] = {} if EPOCH_CAP is None else {"epochs": EPOCH_CAP}  # early stopping kept
     if CLASS_WEIGHTS is not None:
         fixed["class_weights"] = CLASS_WEIGHTS
+    if BATCH_SIZE is not None:
+        fixed["batch_size"] = BATCH_SIZE
     if epochs is not None:
         fixed = {"epochs": epochs, "early_stopping_patience": 10_000}
     return train(spec, data, TrainConfig(output_dir=out, threads=THREADS, seed=42, **fixed))
@@ -144,8 +147,10 @@ def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
         "macro_f1": scores["macro_f1"],
         "krippendorff_alpha": scores["krippendorff_alpha"],
         "thresholds": result.thresholds,
+        "validation_best": {result.best_metric: result.best_score},
         "recipe": (f"default (epoch cap {recipe_cap():g})" if epochs is None else f"{epochs:g} epochs")
-        + ("" if CLASS_WEIGHTS is None else f", class weights {'on' if CLASS_WEIGHTS else 'off'}"),
+        + ("" if CLASS_WEIGHTS is None else f", class weights {'on' if CLASS_WEIGHTS else 'off'}")
+        + ("" if BATCH_SIZE is None else f", batch size {BATCH_SIZE}"),
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
     }
@@ -583,8 +588,10 @@ def main() -> None:
     parser.add_argument(
         "--class-weights", choices=("on", "off"), help="Override the recipe's class weights (multi-label: pos_weight)."
     )
+    parser.add_argument("--batch-size", type=int, help="Override the fitted batch size (learning rate still fitted).")
     args = parser.parse_args()
-    global EPOCH_CAP, CLASS_WEIGHTS
+    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE
+    BATCH_SIZE = args.batch_size
     EPOCH_CAP = args.epoch_cap
     CLASS_WEIGHTS = None if args.class_weights is None else args.class_weights == "on"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
