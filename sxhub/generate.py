@@ -7,14 +7,10 @@
 3. Every kept text goes through :func:`sxhub.annotate.aannotate`: its ``label`` is the teachers' vote, not the label
    it was written for, which is kept as ``prompted_label``. A text whose votes all failed has no label.
 
-``balance=True`` (``--balance``, single-label tasks) aims at about ``n / len(labels)`` texts per **voted** label
-instead: every round is written, deduplicated and labelled by vote, and the next round asks only for the labels
-still short of their quota, with more requests for a label whose written texts rarely get its vote (its measured hit
-rate over the earlier rounds, at most :data:`BALANCE_MAX_BOOST` requests per missing text). Texts voted for a label
-already at its quota are dropped (``over_quota``), and so are texts whose votes all failed (``unlabelled``); a label
-that gains no text in :data:`BALANCE_STALL_ROUNDS` rounds in a row is no longer asked for. After ``max_rounds``
-(:data:`BALANCE_MAX_ROUNDS` by default in this mode) the labels still short are reported in the summary and a
-warning; nothing pads them.
+``balance=True`` (``--balance``, single-label tasks) aims at about ``n / len(labels)`` texts per **voted** label,
+and ``min_agreement`` (``--min-agreement``) keeps only texts whose vote reached that agreement: both vote on every
+round as it is written and ask the next round for what is still short (:mod:`sxhub.generate_rounds`). Nothing pads a
+shortfall; it is reported in the summary and a warning.
 
 ``writers`` (``--writer``) write the texts when given, e.g. a synthetic model from ``sxhub tune``, and the
 ``teachers`` only vote; without them the teachers take turns writing too.
@@ -28,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -42,6 +37,7 @@ from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
+from .generate_rounds import ROUNDS_MAX, balanced_rounds, check_balance, confident_rounds
 from .ledger import format_cost
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
@@ -54,9 +50,6 @@ TEXT_KEY = "text"
 SEED_STRIDE = 100_003
 FORMATS = ("csv", "jsonl", "parquet", "chat", "completion")
 DEFAULT_MAX_ROUNDS = 3
-BALANCE_MAX_ROUNDS = 8  # balance mode keeps asking for the short labels, so it gets more rounds by default
-BALANCE_MAX_BOOST = 4  # at most this many requests per missing text of a label in one round
-BALANCE_STALL_ROUNDS = 2  # a label that gains nothing in this many rounds in a row is no longer asked for
 
 
 @dataclass
@@ -69,18 +62,26 @@ class GenerateOptions:
     style: str = ""
     temperature: float = 1.0
     min_distance: float = 0.1
-    max_rounds: int | None = None  # None: DEFAULT_MAX_ROUNDS, or BALANCE_MAX_ROUNDS with balance
+    max_rounds: int | None = None  # None: DEFAULT_MAX_ROUNDS, or ROUNDS_MAX with balance or min_agreement
     examples_per_prompt: int = 3
     seed: int = 0
     balance: bool = False  # about n / len(labels) texts per voted label (single-label tasks)
+    min_agreement: float | None = None  # keep only texts whose vote reached this agreement, writing until n do
 
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n < 1:
             raise InputError(f"--n={self.n!r} must be a positive integer.")
         check_threshold("temperature", self.temperature, high=2.0)
         check_threshold("min_distance", self.min_distance, high=2.0)
+        if self.min_agreement is not None:
+            check_threshold("min_agreement", self.min_agreement, high=1.0)
+            if self.min_agreement <= 0:
+                raise InputError(
+                    f"--min-agreement={self.min_agreement!r} must be above 0 (1 keeps only unanimous votes); "
+                    "leave it out to keep every text."
+                )
         if self.max_rounds is None:
-            self.max_rounds = BALANCE_MAX_ROUNDS if self.balance else DEFAULT_MAX_ROUNDS
+            self.max_rounds = ROUNDS_MAX if self.balance or self.min_agreement is not None else DEFAULT_MAX_ROUNDS
         if not isinstance(self.max_rounds, int) or self.max_rounds < 1:
             raise InputError(f"max_rounds={self.max_rounds!r} must be a positive integer.")
         self.topics = [t.strip() for t in self.topics if t and t.strip()]
@@ -95,48 +96,13 @@ class GenerateOptions:
         return int(self.max_rounds or DEFAULT_MAX_ROUNDS)
 
 
-def check_balance(spec: TaskSpec, options: GenerateOptions) -> None:
-    """Refuse ``balance`` where per-label quotas are not defined (before any request is sent)."""
-    if not options.balance:
-        return
-    if spec.multi_label:
-        raise InputError(
-            f"--balance needs a single-label task, but {spec.name!r} is multi-label (a text may carry several labels "
-            "or none, so there is no one label to count it under); drop --balance."
-        )
-    if options.n < len(spec.label_names):
-        raise InputError(
-            f"--balance with --n {options.n} leaves some of the {len(spec.label_names)} labels without a text; "
-            f"pass --n {len(spec.label_names)} or more."
-        )
-
-
-def balance_quotas(labels: Sequence[str], n: int) -> dict[str, int]:
-    """``n`` texts spread over ``labels``: ``n // len(labels)`` each, one more for the first ``n % len(labels)``."""
-    base, extra = divmod(n, len(labels))
-    return {label: base + (i < extra) for i, label in enumerate(labels)}
-
-
-def requests_for(missing: int, asked: int, hits: int) -> int:
-    """Requests to write for a label short of ``missing`` texts, from its hit rate so far (``hits / asked``).
-
-    The first round asks for ``missing``; later ones for ``missing / rate``, the rate floored at
-    ``1 / BALANCE_MAX_BOOST`` (so at most ``BALANCE_MAX_BOOST * missing`` requests, also when it was never voted).
-    """
-    if missing <= 0:
-        return 0
-    if asked <= 0:
-        return missing
-    rate = max(hits / asked, 1.0 / BALANCE_MAX_BOOST)
-    return min(math.ceil(missing / rate - 1e-9), BALANCE_MAX_BOOST * missing)
-
-
 @dataclass
 class GenerateResult:
     frame: pd.DataFrame  # text, label(s), prompted_label, topic, teacher, votes, agreement, failed, error
     ledger: dict[str, Any]
     dropped: dict[str, int]  # why generated texts were dropped: invalid replies, duplicates (balance: over_quota, ...)
     balance: dict[str, Any] | None = None  # balance mode: quota, counts, short, hit_rate, rounds, given_up
+    agreement: dict[str, Any] | None = None  # min_agreement mode: min_agreement, kept, rounds, requests, reach_rate
 
     def summary(self) -> dict[str, Any]:
         frame = self.frame
@@ -149,6 +115,8 @@ class GenerateResult:
         }
         if self.balance is not None:
             out["balance"] = self.balance
+        if self.agreement is not None:
+            out["min_agreement"] = self.agreement
         return out
 
     def summary_line(self) -> str:
@@ -156,9 +124,19 @@ class GenerateResult:
         match = "n/a" if s["label_matches_prompt"] is None else f"{s['label_matches_prompt']:.0%}"
         return (
             f"generated {s['n']} texts ({s['failed']} unlabelled; vote = prompted label for {match}); "
-            f"{self._balance_note()}dropped {self.dropped}; {led['requests']} requests ({led['cached']} from cache), "
+            f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; {led['requests']} requests ({led['cached']} from cache), "
             f"{led['input_tokens']:,} input + {led['output_tokens']:,} output tokens, "
             f"estimated cost {format_cost(led['cost_usd'])}"
+        )
+
+    def _agreement_note(self) -> str:
+        a = self.agreement
+        if a is None:
+            return ""
+        rate = "n/a" if a["reach_rate"] is None else f"{a['reach_rate']:.0%}"
+        return (
+            f"{a['kept']} reached agreement {a['min_agreement']:g} after {a['rounds']} rounds ({a['requests']} "
+            f"written, {rate} reached it); "
         )
 
     def _balance_note(self) -> str:
@@ -341,10 +319,12 @@ async def agenerate(
         samples=samples,
         dropped={"invalid": 0, "failed": 0, "duplicate": 0},
     )
-    balance = None
+    balance = agreement = None
     try:
         if options.balance:
-            frame, balance = await _balanced(run)
+            frame, balance = await balanced_rounds(run)
+        elif options.min_agreement is not None:
+            frame, agreement = await confident_rounds(run)
         else:
             frame = await _plain(run)
     finally:
@@ -352,7 +332,7 @@ async def agenerate(
             store.close()
     ledger = merge_ledgers(*run.ledgers)
     ledger["seconds"] = round(time.perf_counter() - start, 2)
-    return GenerateResult(frame=frame, ledger=ledger, dropped=run.dropped, balance=balance)
+    return GenerateResult(frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement)
 
 
 async def _plain(run: _Writer) -> pd.DataFrame:
@@ -375,125 +355,6 @@ async def _plain(run: _Writer) -> pd.DataFrame:
             "generate: %d of %d texts after %d rounds (%s dropped)", len(frame), opts.n, opts.rounds, run.dropped
         )
     return frame
-
-
-async def _balanced(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Rounds of write, dedup and vote until every voted label holds its quota (module docstring)."""
-    opts, spec = run.opts, run.spec
-    labels = spec.label_names
-    col = spec.label_column
-    quota = balance_quotas(labels, opts.n)
-    run.dropped.update(over_quota=0, unlabelled=0)
-    counts = dict.fromkeys(labels, 0)
-    asked = dict.fromkeys(labels, 0)  # requests written for each label, all rounds
-    hits = dict.fromkeys(labels, 0)  # of those, texts the vote gave that label
-    stalled = dict.fromkeys(labels, 0)
-    given_up: list[str] = []
-    seen: list[str] = []  # every text kept by the dedup so far (accepted or dropped after the vote)
-    kept: list[dict[str, Any]] = []
-    next_k = rounds = 0
-    for round_no in range(opts.rounds):
-        short = {lab: quota[lab] - counts[lab] for lab in labels if counts[lab] < quota[lab] and lab not in given_up}
-        if not short:
-            break
-        rounds += 1
-        ask = {lab: requests_for(missing, asked[lab], hits[lab]) for lab, missing in short.items()}
-        plan = []
-        for lab, topic in _interleave(ask, opts.topics, asked):
-            plan.append((next_k, topic, lab))
-            next_k += 1
-        for lab, many in ask.items():
-            asked[lab] += many
-        fresh = await run.write(plan, round_no, seen)
-        seen += [r["text"] for r in fresh]
-        if not fresh:
-            gained = dict.fromkeys(labels, 0)
-        else:
-            labelled = await run.vote([r["text"] for r in fresh])
-            rows = [
-                {**row, col: vote, "votes": votes, "agreement": agreement, "failed": bool(failed), "error": error}
-                for row, vote, votes, agreement, failed, error in zip(
-                    fresh,
-                    labelled.frame[col].tolist(),
-                    labelled.frame["votes"].tolist(),
-                    labelled.frame["agreement"].tolist(),
-                    labelled.frame["failed"].tolist(),
-                    labelled.frame["error"].tolist(),
-                    strict=True,
-                )
-            ]
-            for row in rows:
-                if not row["failed"] and row[col] == row["prompted_label"]:
-                    hits[row["prompted_label"]] += 1
-            accepted = _accept(rows, col, quota, counts, run.dropped)
-            kept += accepted
-            gained = {lab: sum(r[col] == lab for r in accepted) for lab in labels}
-        for lab in short:
-            stalled[lab] = stalled[lab] + 1 if not gained[lab] else 0
-            if stalled[lab] >= BALANCE_STALL_ROUNDS and counts[lab] < quota[lab]:
-                given_up.append(lab)
-    missing = {lab: quota[lab] - counts[lab] for lab in labels if counts[lab] < quota[lab]}
-    rate = {lab: round(hits[lab] / asked[lab], 4) if asked[lab] else None for lab in labels}
-    if missing:
-        logger.warning(
-            "generate --balance: short of quota after %d rounds: %s (vote = prompted label: %s; no longer asked for, "
-            "nothing gained in %d rounds: %s); no other text pads them: raise --max-rounds, or give seed examples "
-            "or a better --writer for them",
-            rounds,
-            ", ".join(f"{lab} {counts[lab]}/{quota[lab]}" for lab in missing),
-            ", ".join(f"{lab} {rate[lab]}" for lab in missing),
-            BALANCE_STALL_ROUNDS,
-            ", ".join(given_up) or "none",
-        )
-    report = {
-        "quota": quota,
-        "counts": counts,
-        "short": missing,
-        "rounds": rounds,
-        "max_rounds": opts.rounds,
-        "requests_per_label": asked,
-        "hit_rate": rate,
-        "given_up": given_up,
-    }
-    columns = ["text", col, "prompted_label", "topic", "teacher", "votes", "agreement", "failed", "error"]
-    frame = pd.DataFrame(kept, columns=columns)
-    frame[col] = pd.Series(frame[col].tolist(), dtype=object)
-    frame["failed"] = frame["failed"].astype(bool)
-    return frame, report
-
-
-def _interleave(ask: dict[str, int], topics: Sequence[str], asked: dict[str, int]) -> list[tuple[str, str | None]]:
-    """(label, topic) for every request, the labels taken in turns; each label's topics rotate across rounds."""
-    out: list[tuple[str, str | None]] = []
-    for j in range(max(ask.values(), default=0)):
-        for lab, many in ask.items():
-            if j < many:
-                topic = topics[(asked[lab] + j) % len(topics)] if topics else None
-                out.append((lab, topic))
-    return out
-
-
-def _accept(
-    rows: list[dict[str, Any]], col: str, quota: dict[str, int], counts: dict[str, int], dropped: dict[str, int]
-) -> list[dict[str, Any]]:
-    """The rows that fill their voted label's quota (counted into ``counts``), in their order; the others dropped.
-
-    Where a label has more candidates than room, those written for it come first, then the higher agreement.
-    """
-    labelled = [i for i, r in enumerate(rows) if not r["failed"]]
-    dropped["unlabelled"] += len(rows) - len(labelled)
-    ranked = sorted(
-        labelled, key=lambda i: (rows[i][col] != rows[i]["prompted_label"], -float(rows[i]["agreement"] or 0.0), i)
-    )
-    take = set()
-    for i in ranked:
-        lab = rows[i][col]
-        if counts[lab] < quota[lab]:
-            counts[lab] += 1
-            take.add(i)
-        else:
-            dropped["over_quota"] += 1
-    return [rows[i] for i in sorted(take)]
 
 
 def _read_replies(

@@ -21,15 +21,8 @@ from fake_openai_server import Answer, FakeOpenAIServer, schema_of, user_text
 from sxhub.cache import LabelCache
 from sxhub.cli import cli, main
 from sxhub.errors import InputError
-from sxhub.generate import (
-    BALANCE_MAX_BOOST,
-    BALANCE_MAX_ROUNDS,
-    DEFAULT_MAX_ROUNDS,
-    GenerateOptions,
-    balance_quotas,
-    generate,
-    requests_for,
-)
+from sxhub.generate import DEFAULT_MAX_ROUNDS, GenerateOptions, generate
+from sxhub.generate_rounds import BALANCE_MAX_BOOST, BALANCE_MAX_ROUNDS, balance_quotas, requests_for
 from sxhub.spec import TaskSpec
 from sxhub.teachers import FakeTeacher
 
@@ -120,7 +113,7 @@ def test_balance_meets_quotas_by_vote_and_drops_over_quota() -> None:
 
 def test_balance_reports_a_label_never_voted_and_pads_nothing(caplog: pytest.LogCaptureFixture) -> None:
     teacher = biased_teacher(lambda label, i: "neutral" if label == "negative" else label)
-    with caplog.at_level(logging.WARNING, logger="sxhub.generate"):
+    with caplog.at_level(logging.WARNING, logger="sxhub.generate_rounds"):
         result = generate(
             SENTIMENT3,
             GenerateOptions(n=9, balance=True),

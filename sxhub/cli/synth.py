@@ -160,12 +160,20 @@ def twins(
     "--max-rounds",
     type=int,
     default=None,
-    help="Rounds to top up after duplicates (and, with --balance, short labels) [default: 3; 8 with --balance].",
+    help="Rounds to top up after duplicates (and, with --balance or --min-agreement, short labels or texts) "
+    "[default: 3; 8 with --balance or --min-agreement].",
 )
 @click.option(
     "--balance",
     is_flag=True,
     help="About N / labels texts per voted label (single-label tasks): ask again for the short labels, drop the rest.",
+)
+@click.option(
+    "--min-agreement",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=None,
+    help="Keep only texts whose vote reached this agreement (vote share, or the label's probability under --vote "
+    "scores), writing more rounds until N do [--max-rounds default: 8].",
 )
 @click.option(
     "--format",
@@ -189,6 +197,7 @@ def generate(
     min_distance: float,
     max_rounds: int | None,
     balance: bool,
+    min_agreement: float | None,
     fmt: str | None,
     vote: str | None,
     teacher_args: tuple[str, ...],
@@ -207,6 +216,11 @@ def generate(
     only for the labels still short of N / labels voted texts, more often for a label whose texts rarely get its
     vote; texts voted for a full label are dropped (over_quota). Labels still short after --max-rounds are reported
     in the summary and a warning, never padded.
+
+    With --min-agreement every round is voted on too, texts under the agreement are dropped (low_agreement), and
+    the next round asks for the shortfall divided by the share that reached it so far: written data worth training
+    on is the confident part (bench/results/tune.md). With --balance as well, a text counts toward its label only
+    once it reaches the agreement.
     """
     from ..generate import GenerateOptions, agenerate, check_balance, export_format, export_rows
 
@@ -225,6 +239,7 @@ def generate(
         max_rounds=max_rounds,
         seed=seed,
         balance=balance,
+        min_agreement=min_agreement,
     )
     check_balance(spec, options)  # before any teacher is opened
     cache = _cache(cache_dir)

@@ -1,0 +1,264 @@
+"""Generation in rounds of write, dedup and vote, where what is kept depends on the vote: ``--balance`` (about
+``n / len(labels)`` texts per voted label) and ``--min-agreement`` (only texts whose vote reached that agreement).
+
+Both modes vote on every round as it is written and size the next round by the rate measured so far: ``--balance``
+per label (texts written for it that the vote gave it), ``--min-agreement`` over all texts (written texts that
+reached the agreement), asking at most :data:`BALANCE_MAX_BOOST` requests per missing text. With both, a text must
+reach the agreement before it counts toward its label's quota. Nothing pads a shortfall: after ``max_rounds`` it is
+reported in the summary and a warning.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from .errors import InputError
+from .spec import TaskSpec
+
+if TYPE_CHECKING:
+    from .generate import GenerateOptions, _Writer
+
+logger = logging.getLogger(__name__)
+
+ROUNDS_MAX = 8  # --balance and --min-agreement keep asking for what is short, so they get more rounds by default
+BALANCE_MAX_ROUNDS = ROUNDS_MAX
+BALANCE_MAX_BOOST = 4  # at most this many requests per missing text (of a label, or of --n) in one round
+BALANCE_STALL_ROUNDS = 2  # a label that gains nothing in this many rounds in a row is no longer asked for
+AGREEMENT_COLUMNS = ("votes", "agreement", "failed", "error")
+
+
+def check_balance(spec: TaskSpec, options: GenerateOptions) -> None:
+    """Refuse ``balance`` where per-label quotas are not defined (before any request is sent)."""
+    if not options.balance:
+        return
+    if spec.multi_label:
+        raise InputError(
+            f"--balance needs a single-label task, but {spec.name!r} is multi-label (a text may carry several labels "
+            "or none, so there is no one label to count it under); drop --balance."
+        )
+    if options.n < len(spec.label_names):
+        raise InputError(
+            f"--balance with --n {options.n} leaves some of the {len(spec.label_names)} labels without a text; "
+            f"pass --n {len(spec.label_names)} or more."
+        )
+
+
+def balance_quotas(labels: Sequence[str], n: int) -> dict[str, int]:
+    """``n`` texts spread over ``labels``: ``n // len(labels)`` each, one more for the first ``n % len(labels)``."""
+    base, extra = divmod(n, len(labels))
+    return {label: base + (i < extra) for i, label in enumerate(labels)}
+
+
+def requests_for(missing: int, asked: int, hits: int) -> int:
+    """Requests to write for a label short of ``missing`` texts, from its hit rate so far (``hits / asked``).
+
+    The first round asks for ``missing``; later ones for ``missing / rate``, the rate floored at
+    ``1 / BALANCE_MAX_BOOST`` (so at most ``BALANCE_MAX_BOOST * missing`` requests, also when it was never voted).
+    """
+    if missing <= 0:
+        return 0
+    if asked <= 0:
+        return missing
+    rate = max(hits / asked, 1.0 / BALANCE_MAX_BOOST)
+    return min(math.ceil(missing / rate - 1e-9), BALANCE_MAX_BOOST * missing)
+
+
+async def balanced_rounds(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rounds of write, dedup and vote until every voted label holds its quota (module docstring)."""
+    opts, spec = run.opts, run.spec
+    labels = spec.label_names
+    col = spec.label_column
+    quota = balance_quotas(labels, opts.n)
+    run.dropped.update(over_quota=0, unlabelled=0, **({} if opts.min_agreement is None else {"low_agreement": 0}))
+    counts = dict.fromkeys(labels, 0)
+    asked = dict.fromkeys(labels, 0)  # requests written for each label, all rounds
+    hits = dict.fromkeys(labels, 0)  # of those, texts the vote gave that label (at --min-agreement, if given)
+    stalled = dict.fromkeys(labels, 0)
+    given_up: list[str] = []
+    seen: list[str] = []  # every text kept by the dedup so far (accepted or dropped after the vote)
+    kept: list[dict[str, Any]] = []
+    next_k = rounds = 0
+    for round_no in range(opts.rounds):
+        short = {lab: quota[lab] - counts[lab] for lab in labels if counts[lab] < quota[lab] and lab not in given_up}
+        if not short:
+            break
+        rounds += 1
+        ask = {lab: requests_for(missing, asked[lab], hits[lab]) for lab, missing in short.items()}
+        plan = []
+        for lab, topic in _interleave(ask, opts.topics, asked):
+            plan.append((next_k, topic, lab))
+            next_k += 1
+        for lab, many in ask.items():
+            asked[lab] += many
+        fresh = await run.write(plan, round_no, seen)
+        seen += [r["text"] for r in fresh]
+        if not fresh:
+            gained = dict.fromkeys(labels, 0)
+        else:
+            labelled = await run.vote([r["text"] for r in fresh])
+            rows = _low_agreement_dropped(voted_rows(fresh, labelled, col), opts.min_agreement, run.dropped)
+            for row in rows:
+                if not row["failed"] and row[col] == row["prompted_label"]:
+                    hits[row["prompted_label"]] += 1
+            accepted = _accept(rows, col, quota, counts, run.dropped)
+            kept += accepted
+            gained = {lab: sum(r[col] == lab for r in accepted) for lab in labels}
+        for lab in short:
+            stalled[lab] = stalled[lab] + 1 if not gained[lab] else 0
+            if stalled[lab] >= BALANCE_STALL_ROUNDS and counts[lab] < quota[lab]:
+                given_up.append(lab)
+    missing = {lab: quota[lab] - counts[lab] for lab in labels if counts[lab] < quota[lab]}
+    rate = {lab: round(hits[lab] / asked[lab], 4) if asked[lab] else None for lab in labels}
+    if missing:
+        logger.warning(
+            "generate --balance: short of quota after %d rounds: %s (vote = prompted label: %s; no longer asked for, "
+            "nothing gained in %d rounds: %s); no other text pads them: raise --max-rounds, or give seed examples "
+            "or a better --writer for them",
+            rounds,
+            ", ".join(f"{lab} {counts[lab]}/{quota[lab]}" for lab in missing),
+            ", ".join(f"{lab} {rate[lab]}" for lab in missing),
+            BALANCE_STALL_ROUNDS,
+            ", ".join(given_up) or "none",
+        )
+    report = {
+        "quota": quota,
+        "counts": counts,
+        "short": missing,
+        "rounds": rounds,
+        "max_rounds": opts.rounds,
+        "requests_per_label": asked,
+        "hit_rate": rate,
+        "given_up": given_up,
+    }
+    columns = ["text", col, "prompted_label", "topic", "teacher", "votes", "agreement", "failed", "error"]
+    frame = pd.DataFrame(kept, columns=columns)
+    frame[col] = pd.Series(frame[col].tolist(), dtype=object)
+    frame["failed"] = frame["failed"].astype(bool)
+    return frame, report
+
+
+def _interleave(ask: dict[str, int], topics: Sequence[str], asked: dict[str, int]) -> list[tuple[str, str | None]]:
+    """(label, topic) for every request, the labels taken in turns; each label's topics rotate across rounds."""
+    out: list[tuple[str, str | None]] = []
+    for j in range(max(ask.values(), default=0)):
+        for lab, many in ask.items():
+            if j < many:
+                topic = topics[(asked[lab] + j) % len(topics)] if topics else None
+                out.append((lab, topic))
+    return out
+
+
+def _accept(
+    rows: list[dict[str, Any]], col: str, quota: dict[str, int], counts: dict[str, int], dropped: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The rows that fill their voted label's quota (counted into ``counts``), in their order; the others dropped.
+
+    Where a label has more candidates than room, those written for it come first, then the higher agreement.
+    """
+    labelled = [i for i, r in enumerate(rows) if not r["failed"]]
+    dropped["unlabelled"] += len(rows) - len(labelled)
+    ranked = sorted(
+        labelled, key=lambda i: (rows[i][col] != rows[i]["prompted_label"], -float(rows[i]["agreement"] or 0.0), i)
+    )
+    take = set()
+    for i in ranked:
+        lab = rows[i][col]
+        if counts[lab] < quota[lab]:
+            counts[lab] += 1
+            take.add(i)
+        else:
+            dropped["over_quota"] += 1
+    return [rows[i] for i in sorted(take)]
+
+
+def reached(row: dict[str, Any], minimum: float | None) -> bool:
+    """Whether a voted row counts: labelled, and its agreement (vote share, or the label's probability under
+    ``vote: scores``) at least ``minimum`` (any agreement when None)."""
+    if row["failed"]:
+        return False
+    return minimum is None or float(row["agreement"] or 0.0) >= minimum - 1e-9
+
+
+def voted_rows(fresh: list[dict[str, Any]], labelled: Any, col: str) -> list[dict[str, Any]]:
+    """The written rows with their vote (``col``, votes, agreement, failed, error) from an AnnotateResult."""
+    frame = labelled.frame
+    columns = [frame[col].tolist(), *(frame[key].tolist() for key in AGREEMENT_COLUMNS)]
+    return [
+        {**row, col: vote, "votes": votes, "agreement": agreement, "failed": bool(failed), "error": error}
+        for row, vote, votes, agreement, failed, error in zip(fresh, *columns, strict=True)
+    ]
+
+
+def _low_agreement_dropped(
+    rows: list[dict[str, Any]], minimum: float | None, dropped: dict[str, int]
+) -> list[dict[str, Any]]:
+    """``rows`` without the labelled ones under ``minimum`` (counted as ``low_agreement``); unlabelled rows stay
+    for the caller to count."""
+    if minimum is None:
+        return rows
+    low = [not r["failed"] and not reached(r, minimum) for r in rows]
+    dropped["low_agreement"] += sum(low)
+    return [r for r, is_low in zip(rows, low, strict=True) if not is_low]
+
+
+async def confident_rounds(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Rounds of write, dedup and vote until ``n`` texts reached ``min_agreement`` (module docstring).
+
+    Round 1 asks for ``n`` texts over the (topic, label) grid exactly as a plain run does (the same requests and
+    seeds, so a plain run's cache answers it); later rounds continue around the grid."""
+    from .generate import grid
+
+    opts, spec = run.opts, run.spec
+    minimum = float(opts.min_agreement or 0.0)
+    col = spec.label_column
+    cells = grid(spec, opts.topics)
+    run.dropped.update(low_agreement=0, unlabelled=0, surplus=0)
+    kept: list[dict[str, Any]] = []
+    seen: list[str] = []
+    asked = reaching = rounds = 0
+    for round_no in range(opts.rounds):
+        need = opts.n - len(kept)
+        if need <= 0:
+            break
+        rounds += 1
+        many = requests_for(need, asked, reaching)
+        plan = [(k, *cells[k % len(cells)]) for k in range(asked, asked + many)]
+        asked += many
+        fresh = await run.write(plan, round_no, seen)
+        seen += [r["text"] for r in fresh]
+        if not fresh:
+            continue
+        rows = voted_rows(fresh, await run.vote([r["text"] for r in fresh]), col)
+        run.dropped["unlabelled"] += sum(r["failed"] for r in rows)
+        good = [r for r in _low_agreement_dropped(rows, minimum, run.dropped) if not r["failed"]]
+        reaching += len(good)
+        run.dropped["surplus"] += max(0, len(good) - need)
+        kept += good[:need]
+    report = {
+        "min_agreement": minimum,
+        "kept": len(kept),
+        "rounds": rounds,
+        "max_rounds": opts.rounds,
+        "requests": asked,
+        "reach_rate": round(reaching / asked, 4) if asked else None,
+    }
+    if len(kept) < opts.n:
+        logger.warning(
+            "generate --min-agreement %g: %d of %d texts reached it after %d rounds (%s of the requests did); nothing "
+            "pads them: raise --max-rounds, or lower --min-agreement",
+            minimum,
+            len(kept),
+            opts.n,
+            rounds,
+            report["reach_rate"],
+        )
+    columns = ["text", col, "prompted_label", "topic", "teacher", *AGREEMENT_COLUMNS]
+    frame = pd.DataFrame(kept, columns=columns)
+    frame[col] = pd.Series(frame[col].tolist(), dtype=object)
+    frame["failed"] = frame["failed"].astype(bool)
+    return frame, report

@@ -1,0 +1,172 @@
+"""generate --min-agreement: only texts whose vote reached the agreement are kept, rounds sized by the share that
+reached it, round 1 the same requests as a plain run (its cache answers them), with --balance too, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+from fake_openai_server import Answer, FakeOpenAIServer, schema_of, user_text
+from test_generate_balance import ASKED, hashed_embed, written_for
+
+from sxhub.cache import LabelCache
+from sxhub.cli import cli, main
+from sxhub.errors import InputError
+from sxhub.generate import GenerateOptions, generate
+from sxhub.generate_rounds import ROUNDS_MAX
+from sxhub.spec import TaskSpec
+from sxhub.teachers import FakeTeacher
+
+VOTED3 = TaskSpec(name="fin", labels=["positive", "neutral", "negative"], samples=3)
+WRITTEN_SEED = re.compile(r"(\w+) text (\d+)")
+
+
+def shaky_teacher() -> FakeTeacher:
+    """Writes '<label> text <seed>'; votes that label unanimously, except on texts whose seed is a multiple of 3,
+    where the third vote on the text says another label (agreement 2/3)."""
+    votes_on: Counter[str] = Counter()
+    teacher = FakeTeacher()
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        asked = ASKED.search(user)
+        if "Write one new text" in user and asked:
+            return {"text": f"{asked.group(1)} text {teacher.history[-1].seed}"}
+        found = WRITTEN_SEED.search(user)
+        assert found, user
+        label, seed = found.group(1), int(found.group(2))
+        votes_on[found.group(0)] += 1
+        if seed % 3 == 0 and votes_on[found.group(0)] % 3 == 0:
+            return {"label": "neutral" if label != "neutral" else "positive"}
+        return {"label": label}
+
+    teacher.responder = responder
+    return teacher
+
+
+def run(options: GenerateOptions, teacher: FakeTeacher, cache: Any = False, spec: TaskSpec = VOTED3) -> Any:
+    return generate(spec, options, teachers=[teacher], embed=hashed_embed, progress=False, cache=cache, concurrency=1)
+
+
+def test_options_check_the_minimum_and_give_more_rounds() -> None:
+    assert GenerateOptions(n=3, min_agreement=0.9).max_rounds == ROUNDS_MAX
+    assert GenerateOptions(n=3, min_agreement=0.9, max_rounds=2).max_rounds == 2
+    for bad in (0.0, -0.5, 1.5):
+        with pytest.raises(InputError, match=r"min_agreement|--min-agreement"):
+            GenerateOptions(n=3, min_agreement=bad)
+
+
+def test_keeps_only_texts_that_reached_the_agreement_and_writes_the_shortfall() -> None:
+    teacher = shaky_teacher()
+    result = run(GenerateOptions(n=12, min_agreement=0.9, seed=0), teacher)
+    frame = result.frame
+    assert len(frame) == 12 and frame["text"].is_unique and not frame["failed"].any()
+    assert (frame["agreement"] >= 0.9).all()
+    assert (frame["label"] == frame["prompted_label"]).all()
+    # round 1: seeds 0..11, the 4 multiples of 3 reach only 2/3; 8 of 12 reached it, so round 2 asks 4 / (8/12) = 6
+    # (seeds 100015..100020 with the round stride): 100017 and 100020 fall short, the other 4 fill the set exactly
+    report = result.agreement
+    assert report == {
+        "min_agreement": 0.9,
+        "kept": 12,
+        "rounds": 2,
+        "max_rounds": ROUNDS_MAX,
+        "requests": 18,
+        "reach_rate": round(12 / 18, 4),
+    }
+    assert len(written_for(teacher)) == 18
+    assert result.dropped == {
+        "invalid": 0,
+        "failed": 0,
+        "duplicate": 0,
+        "low_agreement": 6,
+        "unlabelled": 0,
+        "surplus": 0,
+    }
+    assert result.summary()["min_agreement"] == report
+    assert "12 reached agreement 0.9 after 2 rounds (18 written, 67% reached it)" in result.summary_line()
+
+
+def test_round_one_is_a_plain_runs_requests_so_its_cache_answers_them(tmp_path: Path) -> None:
+    with LabelCache(tmp_path / "cache") as cache:
+        plain = run(GenerateOptions(n=12, seed=0), shaky_teacher(), cache=cache)
+    assert len(plain.frame) == 12 and (plain.frame["agreement"] < 0.9).sum() == 4
+    again = shaky_teacher()
+    with LabelCache(tmp_path / "cache") as cache:
+        confident = run(GenerateOptions(n=12, min_agreement=0.9, seed=0), again, cache=cache)
+    # only round 2 reaches the teacher: its 6 writes and their 3 votes each
+    assert len(written_for(again)) == 6 and len(again.history) == 6 + 6 * 3
+    kept_from_plain = plain.frame[plain.frame["agreement"] >= 0.9]
+    assert confident.frame["text"].tolist()[:8] == kept_from_plain["text"].tolist()
+
+
+def test_a_shortfall_is_reported_never_padded(caplog: pytest.LogCaptureFixture) -> None:
+    teacher = shaky_teacher()
+    with caplog.at_level(logging.WARNING, logger="sxhub.generate_rounds"):
+        result = run(GenerateOptions(n=12, min_agreement=1.0, seed=0, max_rounds=1), teacher)
+    assert len(result.frame) == 8 and result.agreement is not None and result.agreement["kept"] == 8
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "8 of 12 texts reached it after 1 rounds" in warning[0]
+    assert "--max-rounds" in warning[0] and "--min-agreement" in warning[0]
+
+
+def test_with_balance_a_text_counts_toward_its_label_only_once_it_reached_the_agreement() -> None:
+    result = run(GenerateOptions(n=9, balance=True, min_agreement=0.9, seed=0), shaky_teacher())
+    frame = result.frame
+    assert Counter(frame["label"]) == {"positive": 3, "neutral": 3, "negative": 3}
+    assert (frame["agreement"] >= 0.9).all()
+    assert result.dropped["low_agreement"] > 0 and result.balance is not None and result.balance["short"] == {}
+
+
+def shaky_server(body: dict[str, Any], n: int) -> Answer:
+    """Writes '<label> text <seed>'; votes that label, but 'negative' on the vote whose seed is odd for texts whose
+    seed is a multiple of 3."""
+    if "text" in schema_of(body).get("properties", {}):
+        asked = ASKED.search(user_text(body))
+        return Answer(json.dumps({"text": f"{asked.group(1) if asked else 'x'} text {body.get('seed')}"}))
+    found = WRITTEN_SEED.search(user_text(body))
+    assert found
+    label, seed = found.group(1), int(found.group(2))
+    if seed % 3 == 0 and int(body.get("seed") or 0) % 2:
+        return Answer(json.dumps({"label": "negative" if label != "negative" else "positive"}))
+    return Answer(json.dumps({"label": label}))
+
+
+def test_cli_min_agreement_writes_only_confident_texts_and_reruns_free(tmp_path: Path) -> None:
+    spec = TaskSpec(name="sentiment", labels=["positive", "negative"], samples=3)
+    task = tmp_path / "task.yaml"
+    out = tmp_path / "gen.parquet"
+    runner = CliRunner()
+    with FakeOpenAIServer(shaky_server) as server:
+        task.write_text(spec.with_teachers([{"base_url": server.url, "model": "fake"}]).to_yaml(), encoding="utf-8")
+        args = ["generate", str(task), "-o", str(out), "--n", "6", "--min-agreement", "1", "--min-distance", "0"]
+        args += ["--cache-dir", str(tmp_path / "c")]
+        first = runner.invoke(cli, [*args, "--json"])
+        assert first.exit_code == 0, first.output
+        summary = json.loads(first.stdout)
+        assert summary["n"] == 6 and summary["min_agreement"]["kept"] == 6
+        frame = pd.read_parquet(out)
+        assert (frame["agreement"] == 1.0).all() and len(frame) == 6
+        rerun = runner.invoke(cli, args)
+        assert rerun.exit_code == 0, rerun.output
+        assert "6 reached agreement 1" in rerun.stdout and " 0 requests (" in rerun.stdout
+        pd.testing.assert_frame_equal(pd.read_parquet(out), frame)
+
+
+def test_cli_min_agreement_out_of_range_exits_2_naming_the_range(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(VOTED3.with_teachers([{"base_url": "http://127.0.0.1:9/v1", "model": "x"}]).to_yaml())
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "generate", str(task), "-o", str(tmp_path / "x.csv"), "--n", "4", "--min-agreement", "0"])
+    assert info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]  # click's usage lines, then the one error line
+    assert error.startswith("Error:") and "--min-agreement" in error and "0<x<=1" in error.replace(" ", "")
