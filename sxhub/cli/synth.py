@@ -219,8 +219,8 @@ def generate(
 
     With --min-agreement every round is voted on too, texts under the agreement are dropped (low_agreement), and
     the next round asks for the shortfall divided by the share that reached it so far: written data worth training
-    on is the confident part (bench/results/tune.md). With --balance as well, a text counts toward its label only
-    once it reaches the agreement.
+    on is the confident part (the README's synthetic-model section measures it). With --balance as well, a text
+    counts toward its label only once it reaches the agreement.
     """
     from ..generate import GenerateOptions, agenerate, check_balance, export_format, export_rows
 
