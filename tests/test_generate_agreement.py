@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from fake_openai_server import Answer, FakeOpenAIServer, schema_of, user_text
-from test_generate_balance import ASKED, hashed_embed, written_for
+from test_generate_balance import ASKED, hashed_embed, write_task, written_for
 
 from sxhub.cache import LabelCache
 from sxhub.cli import cli, main
@@ -141,11 +141,10 @@ def shaky_server(body: dict[str, Any], n: int) -> Answer:
 
 def test_cli_min_agreement_writes_only_confident_texts_and_reruns_free(tmp_path: Path) -> None:
     spec = TaskSpec(name="sentiment", labels=["positive", "negative"], samples=3)
-    task = tmp_path / "task.yaml"
     out = tmp_path / "gen.parquet"
     runner = CliRunner()
     with FakeOpenAIServer(shaky_server) as server:
-        task.write_text(spec.with_teachers([{"base_url": server.url, "model": "fake"}]).to_yaml(), encoding="utf-8")
+        task = write_task(tmp_path, spec, server.url)
         args = ["generate", str(task), "-o", str(out), "--n", "6", "--min-agreement", "1", "--min-distance", "0"]
         args += ["--cache-dir", str(tmp_path / "c")]
         first = runner.invoke(cli, [*args, "--json"])
@@ -163,8 +162,7 @@ def test_cli_min_agreement_writes_only_confident_texts_and_reruns_free(tmp_path:
 def test_cli_min_agreement_out_of_range_exits_2_naming_the_range(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    task = tmp_path / "task.yaml"
-    task.write_text(VOTED3.with_teachers([{"base_url": "http://127.0.0.1:9/v1", "model": "x"}]).to_yaml())
+    task = write_task(tmp_path, VOTED3, "http://127.0.0.1:9/v1")
     with pytest.raises(SystemExit) as info:
         main(["-q", "generate", str(task), "-o", str(tmp_path / "x.csv"), "--n", "4", "--min-agreement", "0"])
     assert info.value.code == 2
