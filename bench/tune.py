@@ -129,6 +129,7 @@ class Stage:
             "load_average": [load, load_avg()],
             "date": time.strftime("%Y-%m-%d"),
             "cpu": machine()["cpu"],
+            "avx512": machine()["avx512"],
             **self.conditions,
         }
         self.path.write_text(json.dumps(result, indent=2, default=str))
@@ -747,6 +748,10 @@ def _conditions(stage: dict[str, Any]) -> str:
         parts.append(f"nice {t['niceness']}")
     if "bench_lock" in t:
         parts.append("bench lock held" if t["bench_lock"] else "outside the bench lock")
+    if t.get("shared_with"):
+        parts.append(f"shared with {t['shared_with']}")
+    if "date" in t:
+        parts.append(f"{t['date']} on {t['cpu']}{' with AVX-512' if t.get('avx512') else ''}")
     return ", ".join(parts)
 
 
@@ -1506,9 +1511,9 @@ def main() -> None:
     unknown = sorted(set(wanted) - set(STAGES))
     if unknown:
         parser.error(f"--stages: unknown {unknown}; choose from {', '.join(STAGES)}")
-    if (not wanted or args.from_results) and (RESULTS / "tune.json").is_file() and not args.quick:
-        # only the report is rewritten, or new stages join recorded ones: the header keeps the date and machine of
-        # the run that measured (a stage's own date and CPU are in its timing)
+    if args.stages is not None and (RESULTS / "tune.json").is_file() and not args.quick:
+        # only the report is rewritten, or some stages join recorded ones: the header keeps the date and machine of
+        # the run that measured the first stages (a later stage's own date and CPU are in its timing)
         earlier_report = json.loads((RESULTS / "tune.json").read_text())
         results.update({k: earlier_report[k] for k in ("date", "machine") if k in earlier_report})
     for name in STAGES:
