@@ -37,7 +37,7 @@ from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
-from .generate_rounds import ROUNDS_MAX, balanced_rounds, check_balance, confident_rounds
+from .generate_rounds import AGREEMENT_COLUMNS, ROUNDS_MAX, balanced_rounds, confident_rounds, kept_frame, voted_rows
 from .ledger import format_cost
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
@@ -96,6 +96,22 @@ class GenerateOptions:
         return int(self.max_rounds or DEFAULT_MAX_ROUNDS)
 
 
+def check_balance(spec: TaskSpec, options: GenerateOptions) -> None:
+    """Refuse ``balance`` where per-label quotas are not defined (before any request is sent)."""
+    if not options.balance:
+        return
+    if spec.multi_label:
+        raise InputError(
+            f"--balance needs a single-label task, but {spec.name!r} is multi-label (a text may carry several labels "
+            "or none, so there is no one label to count it under); drop --balance."
+        )
+    if options.n < len(spec.label_names):
+        raise InputError(
+            f"--balance with --n {options.n} leaves some of the {len(spec.label_names)} labels without a text; "
+            f"pass --n {len(spec.label_names)} or more."
+        )
+
+
 @dataclass
 class GenerateResult:
     frame: pd.DataFrame  # text, label(s), prompted_label, topic, teacher, votes, agreement, failed, error
@@ -124,7 +140,8 @@ class GenerateResult:
         match = "n/a" if s["label_matches_prompt"] is None else f"{s['label_matches_prompt']:.0%}"
         return (
             f"generated {s['n']} texts ({s['failed']} unlabelled; vote = prompted label for {match}); "
-            f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; {led['requests']} requests ({led['cached']} from cache), "
+            f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; "
+            f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['input_tokens']:,} input + {led['output_tokens']:,} output tokens, "
             f"estimated cost {format_cost(led['cost_usd'])}"
         )
@@ -324,7 +341,7 @@ async def agenerate(
         if options.balance:
             frame, balance = await balanced_rounds(run)
         elif options.min_agreement is not None:
-            frame, agreement = await confident_rounds(run)
+            frame, agreement = await confident_rounds(run, grid(spec, options.topics))
         else:
             frame = await _plain(run)
     finally:
@@ -385,15 +402,9 @@ def _read_replies(
 
 def _frame(spec: TaskSpec, kept: list[dict[str, Any]], labelled: Any) -> pd.DataFrame:
     col = spec.label_column
-    columns = ["text", col, "prompted_label", "topic", "teacher", "votes", "agreement", "failed", "error"]
     if not kept:
-        return pd.DataFrame(columns=columns)
-    frame = pd.DataFrame(kept)
-    lf = labelled.frame
-    frame[col] = pd.Series(lf[col].tolist(), dtype=object)
-    for key in ("votes", "agreement", "failed", "error"):
-        frame[key] = lf[key].tolist()
-    return frame[columns]
+        return pd.DataFrame(columns=["text", col, "prompted_label", "topic", "teacher", *AGREEMENT_COLUMNS])
+    return kept_frame(voted_rows(kept, labelled, col), col)
 
 
 def generate(spec: TaskSpec, options: GenerateOptions, **kwargs: Any) -> GenerateResult:

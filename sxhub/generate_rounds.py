@@ -13,15 +13,11 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import pandas as pd
 
-from .errors import InputError
 from .spec import TaskSpec
-
-if TYPE_CHECKING:
-    from .generate import GenerateOptions, _Writer
 
 logger = logging.getLogger(__name__)
 
@@ -32,20 +28,34 @@ BALANCE_STALL_ROUNDS = 2  # a label that gains nothing in this many rounds in a 
 AGREEMENT_COLUMNS = ("votes", "agreement", "failed", "error")
 
 
-def check_balance(spec: TaskSpec, options: GenerateOptions) -> None:
-    """Refuse ``balance`` where per-label quotas are not defined (before any request is sent)."""
-    if not options.balance:
-        return
-    if spec.multi_label:
-        raise InputError(
-            f"--balance needs a single-label task, but {spec.name!r} is multi-label (a text may carry several labels "
-            "or none, so there is no one label to count it under); drop --balance."
-        )
-    if options.n < len(spec.label_names):
-        raise InputError(
-            f"--balance with --n {options.n} leaves some of the {len(spec.label_names)} labels without a text; "
-            f"pass --n {len(spec.label_names)} or more."
-        )
+class RoundOptions(Protocol):
+    """What the rounds read of ``GenerateOptions``."""
+
+    @property
+    def n(self) -> int: ...
+    @property
+    def topics(self) -> list[str]: ...
+    @property
+    def min_agreement(self) -> float | None: ...
+    @property
+    def rounds(self) -> int: ...
+
+
+class RoundWriter(Protocol):
+    """What the rounds need of a generate run (``sxhub.generate``'s writer): write a plan, vote on texts, count drops."""
+
+    @property
+    def spec(self) -> TaskSpec: ...
+    @property
+    def opts(self) -> RoundOptions: ...
+    @property
+    def dropped(self) -> dict[str, int]: ...
+
+    async def write(
+        self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
+    ) -> list[dict[str, Any]]: ...
+
+    async def vote(self, texts: list[str]) -> Any: ...
 
 
 def balance_quotas(labels: Sequence[str], n: int) -> dict[str, int]:
@@ -68,7 +78,7 @@ def requests_for(missing: int, asked: int, hits: int) -> int:
     return min(math.ceil(missing / rate - 1e-9), BALANCE_MAX_BOOST * missing)
 
 
-async def balanced_rounds(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
+async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rounds of write, dedup and vote until every voted label holds its quota (module docstring)."""
     opts, spec = run.opts, run.spec
     labels = spec.label_names
@@ -135,11 +145,7 @@ async def balanced_rounds(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
         "hit_rate": rate,
         "given_up": given_up,
     }
-    columns = ["text", col, "prompted_label", "topic", "teacher", "votes", "agreement", "failed", "error"]
-    frame = pd.DataFrame(kept, columns=columns)
-    frame[col] = pd.Series(frame[col].tolist(), dtype=object)
-    frame["failed"] = frame["failed"].astype(bool)
-    return frame, report
+    return kept_frame(kept, col), report
 
 
 def _interleave(ask: dict[str, int], topics: Sequence[str], asked: dict[str, int]) -> list[tuple[str, str | None]]:
@@ -176,14 +182,6 @@ def _accept(
     return [rows[i] for i in sorted(take)]
 
 
-def reached(row: dict[str, Any], minimum: float | None) -> bool:
-    """Whether a voted row counts: labelled, and its agreement (vote share, or the label's probability under
-    ``vote: scores``) at least ``minimum`` (any agreement when None)."""
-    if row["failed"]:
-        return False
-    return minimum is None or float(row["agreement"] or 0.0) >= minimum - 1e-9
-
-
 def voted_rows(fresh: list[dict[str, Any]], labelled: Any, col: str) -> list[dict[str, Any]]:
     """The written rows with their vote (``col``, votes, agreement, failed, error) from an AnnotateResult."""
     frame = labelled.frame
@@ -201,22 +199,22 @@ def _low_agreement_dropped(
     for the caller to count."""
     if minimum is None:
         return rows
-    low = [not r["failed"] and not reached(r, minimum) for r in rows]
+    # agreement: the vote share, or the label's probability under ``vote: scores``
+    low = [not r["failed"] and float(r["agreement"] or 0.0) < minimum - 1e-9 for r in rows]
     dropped["low_agreement"] += sum(low)
     return [r for r, is_low in zip(rows, low, strict=True) if not is_low]
 
 
-async def confident_rounds(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
+async def confident_rounds(
+    run: RoundWriter, cells: Sequence[tuple[str | None, str]]
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Rounds of write, dedup and vote until ``n`` texts reached ``min_agreement`` (module docstring).
 
-    Round 1 asks for ``n`` texts over the (topic, label) grid exactly as a plain run does (the same requests and
-    seeds, so a plain run's cache answers it); later rounds continue around the grid."""
-    from .generate import grid
-
+    Round 1 asks for ``n`` texts over the (topic, label) ``cells`` exactly as a plain run does (the same requests
+    and seeds, so a plain run's cache answers it); later rounds continue around the cells."""
     opts, spec = run.opts, run.spec
     minimum = float(opts.min_agreement or 0.0)
     col = spec.label_column
-    cells = grid(spec, opts.topics)
     run.dropped.update(low_agreement=0, unlabelled=0, surplus=0)
     kept: list[dict[str, Any]] = []
     seen: list[str] = []
@@ -257,8 +255,12 @@ async def confident_rounds(run: _Writer) -> tuple[pd.DataFrame, dict[str, Any]]:
             rounds,
             report["reach_rate"],
         )
-    columns = ["text", col, "prompted_label", "topic", "teacher", *AGREEMENT_COLUMNS]
-    frame = pd.DataFrame(kept, columns=columns)
-    frame[col] = pd.Series(frame[col].tolist(), dtype=object)
+    return kept_frame(kept, col), report
+
+
+def kept_frame(kept: list[dict[str, Any]], col: str) -> pd.DataFrame:
+    """The kept rows as generate's output frame (its columns, labels as objects, ``failed`` as bool)."""
+    frame = pd.DataFrame(kept, columns=["text", col, "prompted_label", "topic", "teacher", *AGREEMENT_COLUMNS])
+    frame[col] = pd.Series([row[col] for row in kept], dtype=object)  # from the rows: a None label stays None
     frame["failed"] = frame["failed"].astype(bool)
-    return frame, report
+    return frame
