@@ -525,7 +525,7 @@ def narrative(results: dict[str, Any]) -> list[str]:
             + (
                 f"With VNNI the issue's 1,000 texts/s is {1000 / bound['int8_bound_texts_per_s']:.0%} of the int8 "
                 "bound, which leaves nothing for tokenization, attention's softmax, LayerNorm, start-up and I/O; its "
-                f"400 for torch is above the fp32 bound."
+                "400 for torch is above the fp32 bound."
                 if bound["vnni"]
                 else "The issue's 1,000 and 400 texts/s are above these bounds on this CPU (no VNNI): they assumed "
                 "AVX-512 VNNI, which does twice the int8 work per instruction."

@@ -123,13 +123,13 @@ class Stage:
         print(f"[{self.name}] running (load {load_avg()})", flush=True)
         wall, cpu, load = time.perf_counter(), cpu_seconds(), load_avg()
         result = fn()
+        here = machine()
         result["timing"] = {
             "seconds": round(time.perf_counter() - wall, 1),
             "cpu_seconds": round(cpu_seconds() - cpu, 1),
             "load_average": [load, load_avg()],
             "date": time.strftime("%Y-%m-%d"),
-            "cpu": machine()["cpu"],
-            "avx512": machine()["avx512"],
+            **{key: here[key] for key in ("cpu", "avx512")},
             **self.conditions,
         }
         self.path.write_text(json.dumps(result, indent=2, default=str))
