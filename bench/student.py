@@ -53,6 +53,7 @@ def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.D
 EPOCH_CAP: float | None = None  # --epoch-cap: another cap for the default recipe (None: TrainConfig's)
 CLASS_WEIGHTS: bool | None = None  # --class-weights on|off: override TrainConfig's default
 BATCH_SIZE: int | None = None  # --batch-size: override the fitted batch size (the learning rate stays fitted)
+LAYERS: int | None = None  # --layers: a thinner student (the base's first N layers)
 
 
 def recipe_cap() -> float:
@@ -75,7 +76,7 @@ def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | Non
         fixed["batch_size"] = BATCH_SIZE
     if epochs is not None:
         fixed = {"epochs": epochs, "early_stopping_patience": 10_000}
-    return train(spec, data, TrainConfig(output_dir=out, threads=THREADS, seed=42, **fixed))
+    return train(spec, data, TrainConfig(output_dir=out, threads=THREADS, seed=42, layers=LAYERS, **fixed))
 
 
 def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFrame]:
@@ -94,7 +95,8 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
     three_scores = evaluate(work / "fpb-3ep", test_df, gold_column="label", batch_size=64)
     return (
         {
-            "recipe": f"default (early stopping, epoch cap {recipe_cap():g}, fitted batch size and learning rate)",
+            "recipe": f"default (early stopping, epoch cap {recipe_cap():g}, fitted batch size and learning rate)"
+            + ("" if LAYERS is None else f", the base's first {LAYERS} layers"),
             "fitted": {
                 k: json.loads((work / "fpb" / "sxhub.json").read_text())["train"].get(k)
                 for k in ("batch_size", "learning_rate", "max_epochs")
@@ -150,7 +152,8 @@ def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
         "validation_best": {result.best_metric: result.best_score},
         "recipe": (f"default (epoch cap {recipe_cap():g})" if epochs is None else f"{epochs:g} epochs")
         + ("" if CLASS_WEIGHTS is None else f", class weights {'on' if CLASS_WEIGHTS else 'off'}")
-        + ("" if BATCH_SIZE is None else f", batch size {BATCH_SIZE}"),
+        + ("" if BATCH_SIZE is None else f", batch size {BATCH_SIZE}")
+        + ("" if LAYERS is None else f", the base's first {LAYERS} layers"),
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
     }
@@ -596,9 +599,11 @@ def main() -> None:
         "--class-weights", choices=("on", "off"), help="Override the recipe's class weights (multi-label: pos_weight)."
     )
     parser.add_argument("--batch-size", type=int, help="Override the fitted batch size (learning rate still fitted).")
+    parser.add_argument("--layers", type=int, help="A thinner student: the base's first N layers [all].")
     args = parser.parse_args()
-    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE
+    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE, LAYERS
     BATCH_SIZE = args.batch_size
+    LAYERS = args.layers
     EPOCH_CAP = args.epoch_cap
     CLASS_WEIGHTS = None if args.class_weights is None else args.class_weights == "on"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -637,6 +642,10 @@ def main() -> None:
         if "speed" in parts:
             if "fidelity" not in parts:  # the bound of the CPU that times it (fidelity's run may be another's)
                 results["bound"] = hardware_bound(model_dir)
+                if not (model_dir / "onnx" / "model_int8.onnx").is_file():  # the fidelity part exports it
+                    from sxhub.export import export_onnx
+
+                    results["speed_export"] = export_onnx(model_dir, int8=True, data=train_csv).to_dict()
             results["one_process"] = one_process_speed(model_dir, 200 if args.quick else args.one_process_n)
             results["speed"] = whole_command_speed(model_dir, work, n, 0 if args.quick else args.quiet_wait)
             _checkpoint(results, args.out, save)

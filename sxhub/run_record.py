@@ -62,6 +62,7 @@ def write_sxhub_json(
         soft_labels=config.soft_labels,
         min_agreement=config.min_agreement,
         max_minutes=config.max_minutes,
+        layers=config.layers,
         processes=processes,
     )
     info = {

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from .data import LabelledData, load_labelled, preprocessing_config
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, UserError
 from .recipe import base_width, fit_batch_size, time_budget
 from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
@@ -72,9 +72,10 @@ EARLY_STOPPING_MIN_VAL = 50  # validation texts below which early stopping is sw
 # --------------------------------------------------------------------------------------------------------------
 # the base model
 # --------------------------------------------------------------------------------------------------------------
-def load_base(base: str, spec: TaskSpec) -> tuple[Any, PreTrainedTokenizerBase]:
-    """Tokenizer and a sequence classifier with a fresh head in the task's label order."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+def load_base(base: str, spec: TaskSpec, layers: int | None = None) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Tokenizer and a sequence classifier with a fresh head in the task's label order; ``layers`` keeps only the
+    base's first N transformer layers (the rest of its weights are not loaded)."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
@@ -82,14 +83,18 @@ def load_base(base: str, spec: TaskSpec) -> tuple[Any, PreTrainedTokenizerBase]:
     hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
-        model = AutoModelForSequenceClassification.from_pretrained(
+        config = AutoConfig.from_pretrained(
             base,
             num_labels=len(spec.label_names),
             id2label=spec.id2label,
             label2id=spec.label2id,
             problem_type=problem,
-            ignore_mismatched_sizes=True,
         )
+        if layers is not None:
+            config.num_hidden_layers = check_depth(base, config, layers)
+        model = AutoModelForSequenceClassification.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+    except UserError:
+        raise
     except (OSError, ValueError) as exc:
         raise ModelError(
             f"base model {base!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
@@ -102,6 +107,19 @@ def load_base(base: str, spec: TaskSpec) -> tuple[Any, PreTrainedTokenizerBase]:
         # it was trained with (see _save), not a limit of the model, and must not cap the new training's
         tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     return model, tokenizer
+
+
+def check_depth(base: str, config: Any, layers: int) -> int:
+    """``layers`` when the base has at least that many transformer layers; otherwise an error naming its depth."""
+    depth = getattr(config, "num_hidden_layers", None)
+    if not isinstance(depth, int):
+        raise InputError(
+            f"--layers {layers}: the base model {base!r} does not say how many layers it has (no num_hidden_layers "
+            "in its config); leave --layers out for this base."
+        )
+    if layers > depth:
+        raise InputError(f"--layers {layers}: the base model {base!r} has {depth} layers; pass 1 to {depth}.")
+    return layers
 
 
 def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], model_config: Any) -> int:
@@ -188,7 +206,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     base = config.base_model or default_base_model()
     targets = vote_shares(data) if config.soft_labels else None
     train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
-    model, tokenizer = load_base(base, spec)
+    model, tokenizer = load_base(base, spec, config.layers)
     train_texts = [data.texts[i] for i in train_idx]
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)
     hard = hard_targets(data)

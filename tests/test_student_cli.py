@@ -148,6 +148,20 @@ def test_autotrain_backend_refuses_multi_label(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "single-label classifiers only" in err
 
 
+def test_layers_on_the_command_line(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_csv(tmp_path / "d.csv", single_frame())
+    argv = ["train", str(task), str(data), "--base", str(tiny_base_model), *FAST, "--json"]
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "thin"), "--layers", "1"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp_path / "thin" / "config.json").read_text())["num_hidden_layers"] == 1
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "deep"), "--layers", "5"], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "has 2 layers; pass 1 to 2" in err
+    assert not (tmp_path / "deep").exists()
+
+
 def test_bad_option_value_quotes_it(task: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_csv(tmp_path / "d.csv", single_frame(10))
     code, _, err = run_cli(["train", str(task), str(data), "-o", str(tmp_path / "m"), "--val-size", "0.8"], capsys)

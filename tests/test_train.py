@@ -346,6 +346,7 @@ def test_soft_labels_without_votes_is_one_clear_error(tiny_base_model: Path, tmp
         ("val_size", 0.9, "val_size=0.9 is out of range"),
         ("max_length", 4, "max_length=4 must be an integer >= 8"),
         ("backend", "sagemaker", "backend='sagemaker'; use one of local, autotrain"),
+        ("layers", 0, "layers=0 must be an integer >= 1"),
     ],
 )
 def test_config_checks_itself(field: str, value: Any, message: str, tmp_path: Path) -> None:
@@ -531,3 +532,50 @@ def test_a_student_as_the_base_is_not_capped_by_its_own_max_length(tiny_base_mod
     second = train(SINGLE, longer, fast_config(tmp_path / "second", first, epochs=1))
     assert second.max_length > trained_at
     assert second.base_model == str(first)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# a thinner student (--layers)
+# --------------------------------------------------------------------------------------------------------------
+def test_layers_keeps_the_bases_first_layers_with_their_weights(tiny_base_model: Path) -> None:
+    from transformers import AutoModel
+
+    from sxhub.train import load_base
+
+    base = AutoModel.from_pretrained(tiny_base_model)
+    thin, _ = load_base(str(tiny_base_model), SINGLE, layers=1)
+    assert thin.config.num_hidden_layers == 1 and len(thin.bert.encoder.layer) == 1
+    kept, source = thin.bert.encoder.layer[0].state_dict(), base.encoder.layer[0].state_dict()
+    assert kept.keys() == source.keys()
+    assert all(kept[k].equal(source[k]) for k in kept), "layer 0 comes from the base, not a fresh initialisation"
+    assert thin.bert.embeddings.word_embeddings.weight.equal(base.embeddings.word_embeddings.weight)
+    full, _ = load_base(str(tiny_base_model), SINGLE)
+    assert len(full.bert.encoder.layer) == 2
+
+
+def test_a_thin_student_trains_saves_and_loads_at_its_depth(tiny_base_model: Path, tmp_path: Path) -> None:
+    from transformers import pipeline
+
+    out = tmp_path / "thin"
+    result = train(SINGLE, single_frame(), fast_config(out, tiny_base_model, layers=1))
+    assert result.best_score >= 0.9
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 1
+    assert json.loads((out / "sxhub.json").read_text())["train"]["layers"] == 1
+    top = pipeline("text-classification", model=str(out))(["loss fell weak decline the"])[0]
+    assert top["label"] == "negative"
+
+
+def test_more_layers_than_the_base_has_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    with pytest.raises(UserError, match=re.escape("--layers 3: the base model") + ".*has 2 layers; pass 1 to 2"):
+        train(SINGLE, single_frame(), fast_config(out, tiny_base_model, layers=3))
+    assert not out.exists(), "nothing is written before the base is checked"
+
+
+def test_autotrain_refuses_layers_before_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls: list[Any] = []
+    monkeypatch.setattr(autotrain, "run_autotrain", calls.append)
+    config = TrainConfig(output_dir=tmp_path, base_model="x", backend="autotrain", layers=3)
+    with pytest.raises(UserError, match="--layers needs --backend local"):
+        train(SINGLE, single_frame(), config)
+    assert calls == []

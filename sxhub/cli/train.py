@@ -35,6 +35,12 @@ from . import emit_json, min_agreement_option
 )
 @click.option("--search-minutes", type=float, help="With --search: stop starting trials after this many minutes.")
 @click.option("--max-length", type=int, help="Tokens per text [95th percentile of the training texts].")
+@click.option(
+    "--layers",
+    type=click.IntRange(min=1),
+    help="A thinner, faster student: keep the base's first N transformer layers [all]. Prediction time scales "
+    "about linearly with depth.",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
 @click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of rows held out for validation.")
@@ -58,6 +64,7 @@ def train(
     search_trials: int | None,
     search_minutes: float | None,
     max_length: int | None,
+    layers: int | None,
     seed: int,
     no_class_weights: bool,
     val_size: float,
@@ -89,6 +96,7 @@ def train(
         threads=threads,
         min_steps=min_steps,
         max_minutes=max_minutes,
+        layers=layers,
     )
     if search_trials:
         from ..search import search
