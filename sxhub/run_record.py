@@ -63,6 +63,9 @@ def write_sxhub_json(
         min_agreement=config.min_agreement,
         max_minutes=config.max_minutes,
         layers=config.layers,
+        distilled_from=config.distill,
+        distill_temperature=config.distill_temperature if config.distill else None,
+        distill_weight=config.distill_weight if config.distill else None,
         processes=processes,
     )
     info = {

@@ -142,10 +142,18 @@ def _weighted_trainer_class() -> type:
     class WeightedTrainer(Trainer):
         """Trainer whose loss takes class weights / pos_weight and soft (probability) targets."""
 
-        def __init__(self, *args: Any, multi_label: bool, weights: torch.Tensor | None, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *args: Any,
+            multi_label: bool,
+            weights: torch.Tensor | None,
+            distill: tuple[float, float] | None = None,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.multi_label = multi_label
             self.weights = weights
+            self.distill = distill  # (temperature, weight of the teacher's part)
 
         def compute_loss(
             self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
@@ -153,6 +161,7 @@ def _weighted_trainer_class() -> type:
             import torch.nn.functional as F
 
             labels = inputs.pop("labels")
+            teacher = inputs.pop("teacher_logits", None)  # distillation: only the training set carries them
             outputs = model(**inputs)
             logits = outputs.logits
             weights = None if self.weights is None else self.weights.to(logits.device)
@@ -166,9 +175,54 @@ def _weighted_trainer_class() -> type:
                 loss = per_class.sum(dim=-1).mean()
             else:
                 loss = F.cross_entropy(logits, labels, weight=weights)
+            if teacher is not None and self.distill is not None:
+                loss = distillation_loss(logits, teacher, self.multi_label, *self.distill, hard_loss=loss)
             return (loss, outputs) if return_outputs else loss
 
     return WeightedTrainer
+
+
+def distillation_loss(
+    logits: torch.Tensor,
+    teacher: torch.Tensor,
+    multi_label: bool,
+    temperature: float,
+    weight: float,
+    *,
+    hard_loss: torch.Tensor,
+) -> torch.Tensor:
+    """Hinton et al. (2015): ``weight`` x T^2 x the divergence of the student's temperature-softened outputs from
+    the teacher's (KL of the softmax; multi-label: binary cross-entropy against each label's softened sigmoid) +
+    (1 - ``weight``) x the loss on the labels. T^2 keeps the soft part's gradients on the hard part's scale."""
+    import torch
+    import torch.nn.functional as F
+
+    t = teacher.to(logits.dtype)
+    if multi_label:
+        soft = F.binary_cross_entropy_with_logits(logits / temperature, torch.sigmoid(t / temperature))
+    else:
+        student_log = F.log_softmax(logits / temperature, dim=-1)
+        soft = F.kl_div(student_log, F.log_softmax(t / temperature, dim=-1), log_target=True, reduction="batchmean")
+    return weight * temperature**2 * soft + (1 - weight) * hard_loss
+
+
+def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | None) -> np.ndarray:
+    """A trained classifier's logits on ``texts`` for distillation (``--distill``), recovered from its
+    probabilities (log-softmax, or the logit of each sigmoid: softmax ignores the per-row constant); its labels
+    must be the task's, in the task's order."""
+    from .predict import Predictor
+
+    predictor = Predictor(model, threads=threads, batch_size=64)
+    if predictor.labels != spec.label_names or predictor.multi_label != spec.multi_label:
+        kind = "multi-label" if predictor.multi_label else "single-label"
+        raise InputError(
+            f"--distill {model}: that model is {kind} with labels {predictor.labels}, the task is "
+            f"{'multi-label' if spec.multi_label else 'single-label'} with {spec.label_names}; distil from a model "
+            "trained for this task."
+        )
+    probs = np.clip(predictor.predict_proba(texts).astype(np.float64), 1e-7, 1 - 1e-7)
+    logits = np.log(probs) - np.log1p(-probs) if spec.multi_label else np.log(probs)
+    return logits.astype(np.float32)
 
 
 def train(
@@ -219,6 +273,11 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         )
         val_y = np.asarray(data.label_ids())[val_idx].tolist()
     train_ds = tokenized_dataset(tokenizer, train_texts, train_y, max_length)
+    if config.distill:
+        logger.info("distillation: %s labels the %d training texts", config.distill, len(train_texts))
+        train_ds = train_ds.add_column(
+            "teacher_logits", teacher_logits(config.distill, train_texts, spec, config.threads).tolist()
+        )
     val_ds = tokenized_dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
     output_dir = Path(config.output_dir)
@@ -245,7 +304,12 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         callbacks.append(budget)
     trainer = _weighted_trainer_class()(
         model=model,
-        args=config.training_arguments(checkpoint_dir, multi_label=spec.multi_label, steps_per_epoch=steps_per_epoch),
+        args=config.training_arguments(
+            checkpoint_dir,
+            multi_label=spec.multi_label,
+            steps_per_epoch=steps_per_epoch,
+            extra_columns=bool(config.distill),
+        ),
         train_dataset=train_ds,
         eval_dataset=val_ds,
         processing_class=tokenizer,
@@ -254,6 +318,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         callbacks=callbacks,
         multi_label=spec.multi_label,
         weights=weights,
+        distill=(config.distill_temperature, config.distill_weight) if config.distill else None,
     )
     start = time.perf_counter()
     try:

@@ -54,6 +54,12 @@ class TrainConfig:
     # a thinner student: keep only the base's first N transformer layers (None: all). Inference cost scales about
     # linearly with depth, so 3 of MiniLM-L6's 6 layers predict about twice as fast.
     layers: int | None = None
+    # knowledge distillation (Hinton et al. 2015): also learn a trained classifier's temperature-softened outputs
+    # on the training texts; the loss is distill_weight x T^2 x KL(teacher || student at T) + the rest x the
+    # usual loss on the labels. Typically a thinner student (layers) learning from a full-depth one.
+    distill: str | None = None
+    distill_temperature: float = 2.0
+    distill_weight: float = 0.5
 
     def __post_init__(self) -> None:
         self.output_dir = Path(self.output_dir)
@@ -80,6 +86,8 @@ class TrainConfig:
         check_int("min_steps", self.min_steps, low=0)
         if self.layers is not None:
             check_int("layers", self.layers, low=1)
+        check_number("distill_temperature", self.distill_temperature, low=0, low_open=True, high=100)
+        check_number("distill_weight", self.distill_weight, low=0, low_open=True, high=1)
 
     def fitted(self, n_train: int, hidden_size: int | None) -> tuple[TrainConfig, str | None]:
         """This config with batch size and learning rate fitted where they were left at None, and a note saying
@@ -101,7 +109,7 @@ class TrainConfig:
         return float(self.epochs)
 
     def training_arguments(
-        self, checkpoint_dir: Path, *, multi_label: bool, steps_per_epoch: int
+        self, checkpoint_dir: Path, *, multi_label: bool, steps_per_epoch: int, extra_columns: bool = False
     ) -> TrainingArguments:
         """The ``TrainingArguments`` for this config: evaluate and save every epoch, keep the best model."""
         from transformers import TrainingArguments
@@ -136,7 +144,8 @@ class TrainConfig:
             train_sampling_strategy="group_by_length",
             dataloader_num_workers=0,
             dataloader_pin_memory=_has_cuda(),
-            remove_unused_columns=True,
+            # extra_columns: the training set carries the distillation teacher's logits, which the loss pops
+            remove_unused_columns=not extra_columns,
             use_cpu=cpu_ddp,
             ddp_backend="gloo" if cpu_ddp else None,
         )

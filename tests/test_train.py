@@ -347,6 +347,8 @@ def test_soft_labels_without_votes_is_one_clear_error(tiny_base_model: Path, tmp
         ("max_length", 4, "max_length=4 must be an integer >= 8"),
         ("backend", "sagemaker", "backend='sagemaker'; use one of local, autotrain"),
         ("layers", 0, "layers=0 must be an integer >= 1"),
+        ("distill_temperature", 0, "distill_temperature=0 is out of range"),
+        ("distill_weight", 1.5, "distill_weight=1.5 is out of range"),
     ],
 )
 def test_config_checks_itself(field: str, value: Any, message: str, tmp_path: Path) -> None:
@@ -579,3 +581,86 @@ def test_autotrain_refuses_layers_before_running(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(UserError, match="--layers needs --backend local"):
         train(SINGLE, single_frame(), config)
     assert calls == []
+
+
+# --------------------------------------------------------------------------------------------------------------
+# distillation (--distill)
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_distillation_loss_is_flat_where_the_student_matches_its_teacher(multi_label: bool) -> None:
+    import torch
+
+    from sxhub.train import distillation_loss
+
+    teacher = torch.tensor([[2.0, -1.0, 0.5], [-0.3, 1.2, 0.1]])
+    zero = torch.tensor(0.0)
+    at = teacher.clone().requires_grad_(True)
+    distillation_loss(at, teacher, multi_label, 2.0, 1.0, hard_loss=zero).backward()
+    assert at.grad is not None and at.grad.abs().max() < 1e-6, "no pull where the student already agrees"
+    away = torch.zeros_like(teacher, requires_grad=True)
+    loss = distillation_loss(away, teacher, multi_label, 2.0, 1.0, hard_loss=zero)
+    loss.backward()
+    assert away.grad is not None
+    # a gradient step moves the student towards the teacher: down where the teacher is lower, up where higher
+    towards = -away.grad
+    if multi_label:
+        assert (torch.sign(towards) == torch.sign(teacher)).all()
+    else:
+        assert (towards.argmax(dim=1) == teacher.argmax(dim=1)).all()
+    hard = torch.tensor(3.0)
+    mixed = distillation_loss(away.detach(), teacher, multi_label, 2.0, 0.25, hard_loss=hard)
+    loss = loss.detach()
+    assert float(mixed) == pytest.approx(0.25 * float(loss) + 0.75 * 3.0)
+
+
+def test_teacher_logits_give_back_the_teachers_probabilities(tiny_base_model: Path, tmp_path: Path) -> None:
+    from scipy.special import softmax
+
+    from sxhub.predict import Predictor
+    from sxhub.train import teacher_logits
+
+    full = tmp_path / "full"
+    train(SINGLE, single_frame(), fast_config(full, tiny_base_model, epochs=2))
+    texts = single_frame()["text"].tolist()[:20]
+    logits = teacher_logits(str(full), texts, SINGLE, None)
+    assert np.allclose(softmax(logits, axis=1), Predictor(full).predict_proba(texts), atol=1e-5)
+
+
+def test_a_thin_student_distils_from_a_full_one(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sxhub.train as train_module
+    from sxhub.predict import Predictor
+
+    full = tmp_path / "full"
+    train(SINGLE, single_frame(), fast_config(full, tiny_base_model))
+    seen: list[tuple[int, ...]] = []
+    real_loss = train_module.distillation_loss
+
+    def recording(logits: Any, teacher: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(tuple(teacher.shape))
+        return real_loss(logits, teacher, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "distillation_loss", recording)
+    thin = tmp_path / "thin"
+    # the tiny teacher's probabilities are close to ties (0.42 vs 0.45 on some texts): half of the loss stays on the
+    # labels, the default
+    config = fast_config(thin, tiny_base_model, layers=1, distill=str(full))
+    result = train(SINGLE, single_frame(), config)
+    assert seen and all(shape[1] == 3 for shape in seen), "every training batch carried the teacher's logits"
+    assert sum(shape[0] for shape in seen) == result.n_train * 20, "training batches only, not validation"
+    assert result.best_score >= 0.9
+    texts = single_frame()["text"].tolist()
+    assert (Predictor(thin).predict(texts)[0] == np.array(Predictor(full).predict(texts)[0])).mean() >= 0.9
+    record = json.loads((thin / "sxhub.json").read_text())["train"]
+    assert (record["distilled_from"], record["distill_temperature"], record["distill_weight"]) == (str(full), 2.0, 0.5)
+    assert record["layers"] == 1
+
+
+def test_distilling_from_another_tasks_model_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
+    other = tmp_path / "multi"
+    train(MULTI, multi_frame(), fast_config(other, tiny_base_model, epochs=1))
+    out = tmp_path / "m"
+    with pytest.raises(UserError, match=r"--distill .*multi-label with labels .*distil from a model trained for this"):
+        train(SINGLE, single_frame(), fast_config(out, tiny_base_model, distill=str(other)))
+    assert not out.exists()

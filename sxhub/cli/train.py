@@ -41,6 +41,20 @@ from . import emit_json, min_agreement_option
     help="A thinner, faster student: keep the base's first N transformer layers [all]. Prediction time scales "
     "about linearly with depth.",
 )
+@click.option(
+    "--distill",
+    metavar="MODEL_DIR",
+    help="Also learn this trained classifier's softened outputs on the training texts (knowledge distillation): "
+    "typically a --layers student learning from a full-depth one.",
+)
+@click.option("--distill-temperature", type=float, default=2.0, show_default=True, help="With --distill: softening.")
+@click.option(
+    "--distill-weight",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="With --distill: the teacher's share of the loss.",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
 @click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of rows held out for validation.")
@@ -65,6 +79,9 @@ def train(
     search_minutes: float | None,
     max_length: int | None,
     layers: int | None,
+    distill: str | None,
+    distill_temperature: float,
+    distill_weight: float,
     seed: int,
     no_class_weights: bool,
     val_size: float,
@@ -97,6 +114,9 @@ def train(
         min_steps=min_steps,
         max_minutes=max_minutes,
         layers=layers,
+        distill=distill,
+        distill_temperature=distill_temperature,
+        distill_weight=distill_weight,
     )
     if search_trials:
         from ..search import search
