@@ -206,21 +206,29 @@ def distillation_loss(
     return weight * temperature**2 * soft + (1 - weight) * hard_loss
 
 
-def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | None) -> np.ndarray:
-    """A trained classifier's logits on ``texts`` for distillation (``--distill``), recovered from its
-    probabilities (log-softmax, or the logit of each sigmoid: softmax ignores the per-row constant); its labels
-    must be the task's, in the task's order."""
-    from .predict import Predictor
+def check_distill_teacher(model: str, spec: TaskSpec) -> None:
+    """``--distill MODEL``: a classifier folder whose labels are the task's, in the task's order (else one error)."""
+    from .predict import read_model_info
 
-    predictor = Predictor(model, threads=threads, batch_size=64)
-    if predictor.labels != spec.label_names or predictor.multi_label != spec.multi_label:
-        kind = "multi-label" if predictor.multi_label else "single-label"
+    info = read_model_info(model)
+    if info.labels != spec.label_names or info.multi_label != spec.multi_label:
+        kind = "multi-label" if info.multi_label else "single-label"
         raise InputError(
-            f"--distill {model}: that model is {kind} with labels {predictor.labels}, the task is "
+            f"--distill {model}: that model is {kind} with labels {info.labels}, the task is "
             f"{'multi-label' if spec.multi_label else 'single-label'} with {spec.label_names}; distil from a model "
             "trained for this task."
         )
-    probs = np.clip(predictor.predict_proba(texts).astype(np.float64), 1e-7, 1 - 1e-7)
+
+
+def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | None) -> np.ndarray:
+    """A trained classifier's logits on ``texts`` for distillation (``--distill``), recovered from its
+    probabilities (log-softmax, or the logit of each sigmoid: softmax ignores the per-row constant)."""
+    from .predict import Predictor
+
+    check_distill_teacher(model, spec)
+    probs = np.clip(
+        Predictor(model, threads=threads, batch_size=64).predict_proba(texts).astype(np.float64), 1e-7, 1 - 1e-7
+    )
     logits = np.log(probs) - np.log1p(-probs) if spec.multi_label else np.log(probs)
     return logits.astype(np.float32)
 
@@ -238,6 +246,8 @@ def train(
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     data = keep_agreed(data, config.min_agreement)
     check_trainable(data)
+    if config.distill and config.backend == "local":
+        check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     n_train = len(data.texts) - round(len(data.texts) * config.val_size)
     config, fitted_note = config.fitted(n_train, base_width(config.base_model or _default_base_or_none()))
     if fitted_note:

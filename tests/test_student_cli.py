@@ -148,7 +148,7 @@ def test_autotrain_backend_refuses_multi_label(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "single-label classifiers only" in err
 
 
-def test_layers_on_the_command_line(
+def test_layers_and_distill_on_the_command_line(
     task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     data = write_csv(tmp_path / "d.csv", single_frame())
@@ -160,6 +160,16 @@ def test_layers_on_the_command_line(
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and "has 2 layers; pass 1 to 2" in err
     assert not (tmp_path / "deep").exists()
+    # the thin student learning from a full-depth one (knowledge distillation)
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "full")], capsys)
+    assert code == 0, err
+    distil = ["--layers", "1", "--distill", str(tmp_path / "full"), "--distill-temperature", "3"]
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "distilled"), *distil], capsys)
+    assert code == 0, err
+    record = json.loads((tmp_path / "distilled" / "sxhub.json").read_text())["train"]
+    assert record["distilled_from"] == str(tmp_path / "full") and record["distill_temperature"] == 3.0
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "x"), "--distill", str(tmp_path / "nope")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "not a model folder" in err
 
 
 def test_bad_option_value_quotes_it(task: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
