@@ -535,7 +535,11 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Scalar training figures from ``sxhub.json`` (backend, base, epochs, sizes, seconds, ...)."""
     rows = [(k, fmt(info.get(k))) for k in ("backend", "base_model", "max_length") if info.get(k) is not None]
     train = info.get("train") or {}
-    rows += [(k, fmt(v, 4)) for k, v in train.items() if isinstance(v, (int, float, str, bool)) and v is not None]
+    rows += [
+        (k, fmt(public_model_name(v) if k == "distilled_from" else v, 4))
+        for k, v in train.items()
+        if isinstance(v, (int, float, str, bool)) and v is not None
+    ]
     if train.get("untuned_labels"):  # multi-label: no positive example in validation, so nothing to tune on
         untuned = ", ".join(f"`{name}`" for name in train["untuned_labels"])
         rows.append(("labels without a validation positive (threshold 0.5, not tuned)", untuned))
@@ -619,7 +623,7 @@ def expert_facts(
         "description": spec.description if spec else "",
         "teachers": teacher_names(spec) if spec else [],
         "local_teacher": any(t.is_local for t in spec.default_teachers()) if spec else False,
-        "base_model": _public_base(info.get("base_model")),
+        "base_model": public_model_name(info.get("base_model")),
         "scores": {name: row for name, row in scores.items() if row},
         "split": split,
         "speed": {"texts_per_s": rate, "source": str((speed or {}).get("source") or "")} if rate else None,
@@ -629,8 +633,9 @@ def expert_facts(
     return facts
 
 
-def _public_base(base: Any) -> str | None:
-    """The base model as a Hub id, or only its folder name when it was a local path (no paths in a public Space)."""
+def public_model_name(base: Any) -> str | None:
+    """A model (the base, or the distillation teacher) as a Hub id, or only its folder name when it was a local path
+    (no local paths in a public card or Space)."""
     if not isinstance(base, str) or not base:
         return None
     return hub_base_model(base) or Path(base).name

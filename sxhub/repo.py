@@ -104,6 +104,11 @@ def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) 
     sx = dst / "sxhub.json"
     info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
     info["preprocessing"] = preprocessing
+    train = info.get("train")
+    if isinstance(train, dict) and train.get("distilled_from"):
+        from .cards import public_model_name
+
+        train["distilled_from"] = public_model_name(train["distilled_from"])  # no local path in a public repo
     if about is not None:
         info["about"] = dict(about)
     sx.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -319,3 +319,19 @@ def test_a_published_model_carries_its_preprocessing_and_facts(
     card = (folder / "README.md").read_text()
     assert "sxhub_preprocessing" in card and "def preprocess(text):" in card
     assert "url, email, handle, phone masked" in card
+
+
+def test_a_thin_distilled_student_says_so_without_local_paths(tmp_path: Path, labelled: tuple[Path, Path]) -> None:
+    from sxhub.publish import publish_model
+
+    student = make_student(tmp_path / "thin", _spec())
+    info = json.loads((student / "sxhub.json").read_text())
+    teacher = tmp_path / "work" / "full-student"
+    info["train"].update(layers=3, distilled_from=str(teacher), distill_temperature=2.0, distill_weight=0.5)
+    (student / "sxhub.json").write_text(json.dumps(info))
+    folder = Path(publish_model(student, to=tmp_path / "m", repo_id="me/fin-thin"))
+    card = (folder / "README.md").read_text()
+    assert "keeping its first 3 layers" in card
+    assert "the outputs of a deeper student, `full-student`, trained on them (knowledge distillation)" in card
+    assert str(tmp_path) not in _files_text(folder), "no local path in the repo"
+    assert json.loads((folder / "sxhub.json").read_text())["train"]["distilled_from"] == "full-student"
