@@ -1252,7 +1252,19 @@ def _distilled_section(results: dict[str, Any]) -> list[str]:
         "over the seeds, on both sets.",
     ]
     label = f"both, {new['n_generated']:,} written at agreement >= 0.9, distilled"
-    return _beside_real(results, "students_confident_distilled", label, head, check=True)
+    lines = _beside_real(results, "students_confident_distilled", label, head, check=True)
+    hard = (results.get("students_confident") or {}).get("runs")
+    if lines and hard:  # the same texts and seeds without --distill (section 10)
+        pairs = {
+            k: ((on_all(r), r["fresh_accuracy"]), (on_all(hard[k]), hard[k]["fresh_accuracy"]))
+            for k, r in new["runs"].items()
+        }
+        gains = [
+            f"{float(np.mean([(d[i] - h[i]) * 100 for d, h in pairs.values()])):+.1f} points on the {where}"
+            for i, where in ((0, "all-agree sentences"), (1, "fresh ones"))
+        ]
+        lines += [f"Against section 10's same texts and seeds without `--distill`: {' and '.join(gains)}.", ""]
+    return lines
 
 
 def _more_seeds_lines(results: dict[str, Any]) -> list[str]:
