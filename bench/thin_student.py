@@ -32,14 +32,14 @@ LAYERS = 3
 def run(quick: bool, seeds: tuple[int, ...]) -> dict[str, Any]:
     from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
-    from sxhub.spec import TaskSpec
+    from sxhub.spec import load_spec
     from sxhub.train import TrainConfig, train
 
     frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
     train_df, test_df = split(frame, frame["label"].tolist())
     if quick:
         train_df, test_df = train_df.sample(300, random_state=0), test_df.sample(100, random_state=0)
-    spec = TaskSpec(name="financial-sentiment", labels=FPB_LABELS)
+    spec = load_spec({"name": "financial-sentiment", "labels": FPB_LABELS})
     data = load_labelled(train_df, label_names=FPB_LABELS, multi_label=False)
     fixed: dict[str, Any] = {"epochs": 1} if quick else {}
 
