@@ -85,13 +85,13 @@ def train_student(
 
 def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFrame]:
     from sxhub.evaluate import evaluate
-    from sxhub.spec import TaskSpec
+    from sxhub.spec import load_spec
 
     frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
     train_df, test_df = split(frame, frame["label"].tolist())
     if quick:
         train_df, test_df = train_df.sample(300, random_state=0), test_df.sample(100, random_state=0)
-    spec = TaskSpec(name="financial-sentiment", labels=FPB_LABELS)
+    spec = load_spec({"name": "financial-sentiment", "labels": FPB_LABELS})
     distilled: dict[str, Any] = {}
     if DISTILL:  # the full-depth student first, then the thin one learns from it
         global LAYERS
@@ -108,7 +108,7 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
         train_df,
         work / "fpb",
         epochs=1 if quick else None,
-        **({"distill": str(work / "fpb-full")} if DISTILL else {}),
+        distill=str(work / "fpb-full") if DISTILL else None,
     )
     scores = evaluate(work / "fpb", test_df, gold_column="label", batch_size=64)
     if distilled:  # how often the thin student gives its teacher's label on the test split
@@ -155,11 +155,11 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
 def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
     from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
-    from sxhub.spec import TaskSpec
+    from sxhub.spec import load_spec
     from sxhub.targets import stratify_keys
 
     frame = pd.read_csv(DATA / "synthetic-experts" / "Demo_5000_Labeled_SyntheticTwins.csv", dtype=str)
-    spec = TaskSpec(name="fourp-tweets", labels=FOURP_LABELS, multi_label=True)
+    spec = load_spec({"name": "fourp-tweets", "labels": FOURP_LABELS, "multi_label": True})
     keys = stratify_keys(load_labelled(frame, label_names=FOURP_LABELS, multi_label=True))
     train_df, test_df = split(frame, keys)
     if quick:
@@ -199,12 +199,12 @@ def simulated_teacher(work: Path) -> dict[str, Any]:
 
     from sxhub.evaluate import evaluate
     from sxhub.predict import Predictor
-    from sxhub.spec import TaskSpec
+    from sxhub.spec import load_spec
 
     frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
     labelled = noisy_labelled(frame["label"].tolist(), frame["sentence"].tolist(), seed=0)
     train_df, test_df = split(labelled.assign(gold=labelled["expert"]), labelled["expert"].tolist())
-    spec = TaskSpec(name="financial-sentiment", labels=FPB_LABELS)
+    spec = load_spec({"name": "financial-sentiment", "labels": FPB_LABELS})
     result = train_student(spec, train_df[["text", "label"]], work / "fpb-teacher", epochs=None)
     scores = evaluate(work / "fpb-teacher", test_df[["text", "gold"]], gold_column="gold", batch_size=64)
     student_labels, _ = Predictor(work / "fpb-teacher", threads=THREADS).predict(test_df["text"].tolist())
