@@ -63,9 +63,7 @@ def recipe_cap() -> float:
     return EPOCH_CAP if EPOCH_CAP is not None else TrainConfig.epochs
 
 
-def train_student(
-    spec: Any, frame: pd.DataFrame, out: Path, epochs: float | None, *, layers: int | None = None, **extra: Any
-) -> Any:
+def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | None, **extra: Any) -> Any:
     """sxhub's default recipe (``TrainConfig``'s defaults: early stopping within an epoch cap, batch size and learning
     rate fitted to the data); ``epochs`` fixes the epoch count instead (early stopping off)."""
     from sxhub.data import load_labelled
@@ -79,8 +77,8 @@ def train_student(
         fixed["batch_size"] = BATCH_SIZE
     if epochs is not None:
         fixed = {"epochs": epochs, "early_stopping_patience": 10_000}
-    config = TrainConfig(output_dir=out, threads=THREADS, seed=42, layers=layers or LAYERS, **fixed, **extra)
-    return train(spec, data, config)
+    options = {"layers": LAYERS, **fixed, **extra}  # extra (TrainConfig fields) overrides --layers and the rest
+    return train(spec, data, TrainConfig(output_dir=out, threads=THREADS, seed=42, **options))
 
 
 def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFrame]:
@@ -94,10 +92,7 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
     spec = load_spec({"name": "financial-sentiment", "labels": FPB_LABELS})
     distilled: dict[str, Any] = {}
     if DISTILL:  # the full-depth student first, then the thin one learns from it
-        global LAYERS
-        thin, LAYERS = LAYERS, None
-        full = train_student(spec, train_df, work / "fpb-full", epochs=1 if quick else None)
-        LAYERS = thin
+        full = train_student(spec, train_df, work / "fpb-full", epochs=1 if quick else None, layers=None)
         distilled = {
             "teacher": "the full-depth default student of the same split",
             "teacher_accuracy": evaluate(work / "fpb-full", test_df, gold_column="label", batch_size=64)["accuracy"],

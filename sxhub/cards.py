@@ -535,11 +535,7 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Scalar training figures from ``sxhub.json`` (backend, base, epochs, sizes, seconds, ...)."""
     rows = [(k, fmt(info.get(k))) for k in ("backend", "base_model", "max_length") if info.get(k) is not None]
     train = info.get("train") or {}
-    rows += [
-        (k, fmt(public_model_name(v) if k == "distilled_from" else v, 4))
-        for k, v in train.items()
-        if isinstance(v, (int, float, str, bool)) and v is not None
-    ]
+    rows += [(k, fmt(v, 4)) for k, v in train.items() if isinstance(v, (int, float, str, bool)) and v is not None]
     if train.get("untuned_labels"):  # multi-label: no positive example in validation, so nothing to tune on
         untuned = ", ".join(f"`{name}`" for name in train["untuned_labels"])
         rows.append(("labels without a validation positive (threshold 0.5, not tuned)", untuned))

@@ -41,6 +41,7 @@ from .repo import (
     load_annotated,
     load_json_arg,
     model_info,
+    without_local_teacher,
     write_space_folder,
 )
 from .spec import TaskSpec, load_spec
@@ -240,7 +241,6 @@ def write_model_folder(
         hub_base_model,
         model_card_data,
         plot_confusion,
-        public_model_name,
         render_model_card,
         speed_rows,
         teacher_names,
@@ -251,6 +251,7 @@ def write_model_folder(
 
     src = check_model_dir(model_dir)
     info, spec = model_info(src)
+    info = without_local_teacher(info)
     evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
     student_speed = load_json_arg(benchmark, "benchmark")
     split = "test"
@@ -305,7 +306,7 @@ def write_model_folder(
         base_model=info.get("base_model") or "unknown",
         base_model_id=hub_base_model(info.get("base_model")),
         layers=(info.get("train") or {}).get("layers"),
-        distilled_from=public_model_name((info.get("train") or {}).get("distilled_from")),
+        distilled_from=(info.get("train") or {}).get("distilled_from"),
         example_text=(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE).replace('"', "'"),
         max_length=preprocessing["max_length"],
         masks=[step["name"] for step in preprocessing["steps"] if step.get("name") != "whitespace"],

@@ -104,14 +104,21 @@ def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) 
     sx = dst / "sxhub.json"
     info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
     info["preprocessing"] = preprocessing
-    train = info.get("train")
-    if isinstance(train, dict) and train.get("distilled_from"):
-        from .cards import public_model_name
-
-        train["distilled_from"] = public_model_name(train["distilled_from"])  # no local path in a public repo
+    info = without_local_teacher(info)
     if about is not None:
         info["about"] = dict(about)
     sx.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+
+
+def without_local_teacher(info: dict[str, Any]) -> dict[str, Any]:
+    """``sxhub.json`` with ``train.distilled_from`` (``train --distill``) reduced to the teacher's Hub id or folder
+    name: no local path reaches a public repo or card."""
+    train = info.get("train")
+    if not isinstance(train, dict) or not train.get("distilled_from"):
+        return info
+    from .cards import public_model_name
+
+    return {**info, "train": {**train, "distilled_from": public_model_name(train["distilled_from"])}}
 
 
 def load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:

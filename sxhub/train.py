@@ -221,11 +221,11 @@ def check_distill_teacher(model: str, spec: TaskSpec) -> None:
 
 
 def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | None) -> np.ndarray:
-    """A trained classifier's logits on ``texts`` for distillation (``--distill``), recovered from its
-    probabilities (log-softmax, or the logit of each sigmoid: softmax ignores the per-row constant)."""
+    """A trained classifier's logits on ``texts`` for distillation (``--distill``; :func:`train` checked it with
+    :func:`check_distill_teacher`), recovered from its probabilities (log-softmax, or the logit of each sigmoid:
+    softmax ignores the per-row constant)."""
     from .predict import Predictor
 
-    check_distill_teacher(model, spec)
     probs = np.clip(
         Predictor(model, threads=threads, batch_size=64).predict_proba(texts).astype(np.float64), 1e-7, 1 - 1e-7
     )
