@@ -330,6 +330,10 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
         weights=weights,
         distill=(config.distill_temperature, config.distill_weight) if config.distill else None,
     )
+    if trainer.args.disable_tqdm:  # -q: without its bar Trainer prints every epoch's log dict; -q means errors only
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
     start = time.perf_counter()
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs on stdout; keep stdout for data

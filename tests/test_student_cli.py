@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -184,3 +187,19 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
     assert code == 2 and "not a model folder" in err
     code, _, err = run_cli(["evaluate", str(tmp_path / "nope"), str(data), "--gold", "label"], capsys)
     assert code == 2 and "not a model folder" in err
+
+
+
+def test_quiet_train_prints_no_logs(task: Path, tiny_base_model: Path, tmp_path: Path) -> None:
+    """-q: only errors on stderr, as a user runs it (a new process: tqdm and transformers read their switches when
+    imported). Without its progress bar the Trainer would print every epoch's log dict."""
+    labelled = tmp_path / "labelled.csv"
+    single_frame().to_csv(labelled, index=False)
+    argv = ["train", str(task), str(labelled), "-o", str(tmp_path / "m"), "--base", str(tiny_base_model), "--json"]
+    env = {k: v for k, v in os.environ.items() if k not in {"TQDM_DISABLE", "TRANSFORMERS_VERBOSITY"}}
+
+    done = subprocess.run([sys.executable, "-m", "sxhub", "-q", *argv], capture_output=True, text=True, env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["best_metric"] == "macro_f1"
+    assert done.stderr == ""

@@ -76,6 +76,9 @@ def cli(verbose: int, quiet: bool) -> None:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
+        os.environ["TRANSFORMERS_VERBOSITY"] = "error"  # transformers has its own handler: read when it is imported
+        if "transformers" in sys.modules:  # already imported (sxhub used as a library, then the CLI in-process)
+            sys.modules["transformers"].logging.set_verbosity_error()
 
 
 def main(argv: list[str] | None = None) -> Any:
