@@ -260,6 +260,16 @@ def timed_command(command: list[str], n: int) -> dict[str, Any]:
     }
 
 
+COMMANDS = {"onnx_int8": ["--onnx", "--int8"], "onnx_fp32": ["--onnx"], "torch": [], "torch_bf16": ["--bf16"]}
+
+
+def bf16_here() -> bool:
+    """Whether this CPU runs bfloat16 natively (``sxhub predict --bf16`` is timed only where it is)."""
+    from sxhub.predict import native_bf16
+
+    return native_bf16()
+
+
 def whole_command_speed(model_dir: Path, work: Path, n: int, quiet_wait: float) -> dict[str, Any]:
     """``sxhub predict`` timed from outside on ``n`` PhraseBank sentences (startup, reading and writing included),
     and on one sentence (the fixed startup cost of each backend)."""
@@ -268,7 +278,9 @@ def whole_command_speed(model_dir: Path, work: Path, n: int, quiet_wait: float) 
     pd.DataFrame({"text": (texts * (n // len(texts) + 1))[:n]}).to_csv(source, index=False)
     pd.DataFrame({"text": texts[:1]}).to_csv(one, index=False)
     figures: dict[str, Any] = {"n_texts": n, "threads": THREADS, "input": "PhraseBank, all four files, repeated"}
-    for name, extra in (("onnx_int8", ["--onnx", "--int8"]), ("onnx_fp32", ["--onnx"]), ("torch", [])):
+    for name, extra in COMMANDS.items():
+        if name == "torch_bf16" and not bf16_here():
+            continue
         base = [sys.executable, "-m", "sxhub", "-q", "predict", str(model_dir)]
         opts = ["--threads", str(THREADS), *extra]  # the default batch size, as a user runs it
         figures[name] = {"args": " ".join(extra) or "(torch)"}
@@ -285,8 +297,10 @@ def one_process_speed(model_dir: Path, n: int) -> dict[str, Any]:
 
     texts = phrasebank_texts()[:n]
     figures: dict[str, Any] = {"n_texts": n}
-    for name, onnx, int8 in (("onnx_int8", True, True), ("onnx_fp32", True, False), ("torch", False, False)):
-        predictor = Predictor(model_dir, onnx=onnx, int8=int8, threads=THREADS)
+    runtimes = [("onnx_int8", True, True, False), ("onnx_fp32", True, False, False), ("torch", False, False, False)]
+    runtimes += [("torch_bf16", False, False, True)] if bf16_here() else []
+    for name, onnx, int8, bf16 in runtimes:
+        predictor = Predictor(model_dir, onnx=onnx, int8=int8, bf16=bf16, threads=THREADS)
         predictor.predict(texts[:64])
         start, cpu = time.perf_counter(), time.process_time()
         predictor.predict(texts)
@@ -331,6 +345,9 @@ def fidelity(model_dir: Path, train_csv: Path, work: Path) -> dict[str, Any]:
 
     out: dict[str, Any] = {"n": len(texts), "export": exported.to_dict(), "torch": scored(reference)}
     out["onnx_fp32"] = scored(Predictor(model_dir, onnx=True, threads=THREADS).predict_proba(texts))
+    if bf16_here():  # the torch weights under bf16 autocast (sxhub predict --bf16)
+        probs, speed = timed(Predictor(model_dir, bf16=True, threads=THREADS))
+        out["torch_bf16"] = {**scored(probs), "texts_per_cpu_second_x_threads": speed}
     calibration = pd.read_csv(train_csv, dtype=str)["sentence"].tolist()[:256]
     raw = work / "raw.onnx"
     for method in ("per-channel", "dynamic", "static"):
@@ -384,6 +401,8 @@ def hardware_bound(model_dir: Path) -> dict[str, Any]:
     # vpmaddubsw + vpmaddwd for 32 products (two multiply-pipe ops), about 32 a cycle on two pipes; fp32 FMA: 16
     int8_per_cycle = 64 if vnni else 32
     int8_bound = THREADS * int8_per_cycle * ghz * 1e9 / macs
+    # bf16: vdpbf16ps (AVX-512 BF16) does two bf16 products per fp32 lane, twice fp32 FMA's 16 a cycle
+    bf16 = "avx512_bf16" in flags or "amx_bf16" in flags
     return {
         "mean_tokens": round(tokens, 1),
         "macs_per_text": round(macs / 1e6, 1),
@@ -394,6 +413,8 @@ def hardware_bound(model_dir: Path) -> dict[str, Any]:
         "layers": layers,
         "int8_bound_texts_per_s": round(int8_bound, 0),
         "fp32_bound_texts_per_s": round(THREADS * 16 * ghz * 1e9 / macs, 0),
+        "bf16": bf16,
+        "bf16_bound_texts_per_s": round(THREADS * 32 * ghz * 1e9 / macs, 0) if bf16 else None,
     }
 
 
@@ -446,7 +467,13 @@ def markdown(results: dict[str, Any]) -> str:
             "per token, plus "
             f"attention). At {bound['int8_macs_per_cycle_per_core']} int8 multiply-adds per cycle and core, 2 cores "
             f"give at most **{bound['int8_bound_texts_per_s']:,.0f} texts/s in int8** "
-            f"({bound['fp32_bound_texts_per_s']:,.0f} in fp32 at 16 FMA lanes a cycle).",
+            f"({bound['fp32_bound_texts_per_s']:,.0f} in fp32 at 16 FMA lanes a cycle"
+            + (
+                f", {bound['bf16_bound_texts_per_s']:,.0f} in bf16 at 32 bf16 multiply-adds a cycle with AVX-512 BF16"
+                if bound.get("bf16_bound_texts_per_s")
+                else ""
+            )
+            + ").",
             "",
         ]
     speed = results.get("speed")
@@ -456,7 +483,7 @@ def markdown(results: dict[str, Any]) -> str:
             "",
             "| command | texts/s (wall) | texts/s (CPU time / 2 threads) | startup s (1 text) | peak MB | load before / after |",
             "|---|---:|---:|---:|---:|---|",
-            *(_row(name, speed[name]) for name in ("onnx_int8", "onnx_fp32", "torch") if name in speed),
+            *(_row(name, speed[name]) for name in COMMANDS if name in speed),
             "",
             "Wall-clock texts/s is what a user times. The CPU-time column is the same run's work divided by its CPU "
             "seconds times the 2 threads: the rate the command reaches when it has both cores to itself.",
@@ -489,7 +516,9 @@ def markdown(results: dict[str, Any]) -> str:
             "| variant | labels identical to torch fp32 | accuracy vs experts | texts/s (CPU time / 2) |",
             "|---|---:|---:|---:|",
         ]
-        for name in ("torch", "onnx_fp32", *(k for k in fid if k.startswith("int8_"))):
+        for name in ("torch", "torch_bf16", "onnx_fp32", *(k for k in fid if k.startswith("int8_"))):
+            if name not in fid:
+                continue
             r = fid[name]
             lines.append(
                 f"| {name} | {r['agreement_with_torch']:.2%} | {r['accuracy_vs_experts']:.4f} | "
@@ -562,8 +591,9 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _goal_sentence(bound: dict[str, Any], int8: float, torch: float) -> str:
-    """The issue's speed goals (1,000 texts/s in int8, 400 in torch) against what ran and this CPU's bounds."""
+def _goal_sentence(bound: dict[str, Any], int8: float, torch: float, bf16: float | None = None) -> str:
+    """The issue's speed goals (1,000 texts/s in int8, 400 in torch) against what ran and this CPU's bounds; ``bf16``
+    is ``sxhub predict --bf16`` (torch, bf16 autocast) where it ran."""
     int8_bound, fp32_bound = bound["int8_bound_texts_per_s"], bound["fp32_bound_texts_per_s"]
     parts = []
     if int8 >= 1000:
@@ -582,6 +612,11 @@ def _goal_sentence(bound: dict[str, Any], int8: float, torch: float) -> str:
         parts.append("The issue's 1,000 texts/s in int8 assumed AVX-512 VNNI (twice the int8 work per instruction)")
     if torch >= 400:
         parts.append(f"its 400 in torch is met ({torch:,.0f}).")
+    elif bf16 is not None and bf16 >= 400:
+        parts.append(
+            f"its 400 in torch is met with `--bf16` ({bf16:,.0f}); fp32 torch ({torch:,.0f}) cannot reach it, the fp32 "
+            f"bound being {fp32_bound:,.0f}."
+        )
     elif fp32_bound < 400:
         parts.append(f"its 400 in torch ({torch:,.0f} here) is above the fp32 bound.")
     else:
@@ -597,13 +632,22 @@ def narrative(results: dict[str, Any]) -> list[str]:
     out = ["## What this run shows", ""]
     if bound and speed:
         int8, torch = speed["onnx_int8"]["run"], speed["torch"]["run"]
+        bf16 = (speed.get("torch_bf16") or {}).get("run")
+        bf16_part = (
+            f", torch with `--bf16` {bf16['texts_per_second']:,.0f} ({bf16['texts_per_second'] / bf16_bound:.0%} of "
+            f"the bf16 bound of {bf16_bound:,.0f})"
+            if bf16 and (bf16_bound := bound.get("bf16_bound_texts_per_s"))
+            else ""
+        )
         out.append(
             f"- **Speed:** the whole `sxhub predict --onnx --int8` command labels {int8['texts_per_second']:,.0f} "
             f"texts/s ({int8['texts_per_second'] / bound['int8_bound_texts_per_s']:.0%} of this CPU's int8 bound of "
             f"{bound['int8_bound_texts_per_s']:,.0f}), torch {torch['texts_per_second']:,.0f} "
             f"({torch['texts_per_second'] / bound['fp32_bound_texts_per_s']:.0%} of the fp32 bound of "
-            f"{bound['fp32_bound_texts_per_s']:,.0f}). "
-            + _goal_sentence(bound, int8["texts_per_second"], torch["texts_per_second"])
+            f"{bound['fp32_bound_texts_per_s']:,.0f}){bf16_part}. "
+            + _goal_sentence(
+                bound, int8["texts_per_second"], torch["texts_per_second"], bf16 and bf16["texts_per_second"]
+            )
             + " The old README's 825 texts/s was timed inside one warm process on 2,000 texts, leaving out start-up, "
             "imports, loading and I/O, and recorded neither the CPU nor the load."
         )
@@ -621,6 +665,15 @@ def narrative(results: dict[str, Any]) -> list[str]:
             "set holds the near-ties that int8 flips. More recipes (fp32 kept for the most sensitive layers, "
             "weight-only int8): `bench/int8_recipes.py`" + _recipes_line() + "."
         )
+        if "torch_bf16" in fid:
+            bf = fid["torch_bf16"]
+            out.append(
+                f"- **bf16:** `sxhub predict --bf16` (the torch weights under bf16 autocast) gives fp32's label on "
+                f"{bf['agreement_with_torch']:.2%} of the full PhraseBank "
+                f"({'above' if bf['agreement_with_torch'] >= 0.995 else 'under'} the 99.5% bar), accuracy against the "
+                f"experts moves by {100 * (bf['accuracy_vs_experts'] - fid['torch']['accuracy_vs_experts']):+.2f} "
+                "points."
+            )
     fpb, fourp_ = results.get("phrasebank"), results.get("fourp")
     if fpb:
         out.append(

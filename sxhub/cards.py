@@ -542,7 +542,12 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-VARIANT_NAMES = {"torch": "transformers (torch, fp32)", "onnx": "ONNX fp32", "onnx-int8": "ONNX int8"}
+VARIANT_NAMES = {
+    "torch": "transformers (torch, fp32)",
+    "torch-bf16": "transformers (torch, bf16 autocast: `sxhub predict --bf16`)",
+    "onnx": "ONNX fp32",
+    "onnx-int8": "ONNX int8",
+}
 
 
 def _recipe(variant: Mapping[str, Any]) -> str:

@@ -283,11 +283,19 @@ class StudentActor:
     """One student per actor, loaded once; labels a pandas batch exactly as single-process predict does."""
 
     def __init__(
-        self, model: str, column: str, *, onnx: bool, int8: bool, batch_size: int, threads: int | None
+        self,
+        model: str,
+        column: str,
+        *,
+        onnx: bool,
+        int8: bool,
+        batch_size: int,
+        threads: int | None,
+        bf16: bool = False,
     ) -> None:
         from .predict import Predictor
 
-        self.predictor = Predictor(model, onnx=onnx, int8=int8, batch_size=batch_size, threads=threads)
+        self.predictor = Predictor(model, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads)
         self.column = column
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
@@ -401,6 +409,7 @@ def predict_ray(
     workers: int | None = None,
     onnx: bool = False,
     int8: bool = False,
+    bf16: bool = False,
     batch_size: int = 32,
     text_column: str | None = None,
     threads: int | None = None,
@@ -411,7 +420,7 @@ def predict_ray(
     """Label every row of ``source`` with an actor pool of ``workers`` students (default: the cluster's CPUs) and
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict.predict_file`'s."""
     from .data import find_text_column
-    from .predict import PredictSummary, onnx_path, read_model_info, resolve_model_dir
+    from .predict import PredictSummary, backend_name, onnx_path, read_model_info, resolve_model_dir
 
     out = Path(output)
     if out.suffix.lower() not in {".parquet", ".pq"}:
@@ -445,6 +454,7 @@ def predict_ray(
                 "column": column,
                 "onnx": onnx,
                 "int8": int8,
+                "bf16": bf16,
                 "batch_size": batch_size,
                 "threads": threads or 1,
             },
@@ -461,7 +471,7 @@ def predict_ray(
         shutil.rmtree(folder)
     finally:
         disconnect(owned)
-    backend = "onnx-int8" if onnx and int8 else "onnx" if onnx else "torch"
+    backend = backend_name(onnx=onnx, int8=int8, bf16=bf16)
     return PredictSummary(
         output=out, n=n, seconds=time.perf_counter() - start, backend=f"{backend}, ray x{size}", n_empty=n_empty
     )

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, ModelError
-from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, SXHUB_JSON, Predictor, read_model_info
+from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, SXHUB_JSON, Predictor, native_bf16, read_model_info
 from .quantize import CALIBRATION_TEXTS, Probe, lower_bound, quantize_int8, rank_sensitivity
 from .run_record import library_versions
 
@@ -82,7 +82,7 @@ class ExportResult:
     onnx_path: Path
     int8_path: Path | None = None
     agreement: dict[str, Agreement] = field(default_factory=dict)
-    speed: dict[str, float] = field(default_factory=dict)  # texts/s of torch, onnx, onnx-int8 on the check texts
+    speed: dict[str, float] = field(default_factory=dict)  # texts/s of each variant (torch, torch-bf16, onnx, ...)
     default: str = "onnx"  # the variant sxhub.json and the card name as the one to serve
     quantization: str | None = None  # the int8 recipe kept
     fp32_nodes: list[str] = field(default_factory=list)  # "mixed": the nodes the int8 model keeps fp32
@@ -114,12 +114,10 @@ class ExportResult:
     def record(self) -> dict[str, Any]:
         """The ``export`` block of ``sxhub.json``: every variant's agreement and speed, and the default."""
         variants: dict[str, Any] = {"torch": {"texts_per_s": self.speed.get("torch")}}
+        files = {"onnx": f"{ONNX_DIR}/{ONNX_FILE}", "onnx-int8": f"{ONNX_DIR}/{ONNX_INT8_FILE}"}
         for name, agreement in self.agreement.items():
-            variants[name] = {
-                "file": f"{ONNX_DIR}/{ONNX_INT8_FILE if name == 'onnx-int8' else ONNX_FILE}",
-                "texts_per_s": self.speed.get(name),
-                **asdict(agreement),
-            }
+            file = {"file": files[name]} if name in files else {}  # torch-bf16 runs the torch weights
+            variants[name] = {**file, "texts_per_s": self.speed.get(name), **asdict(agreement)}
         if self.quantization and "onnx-int8" in variants:
             variants["onnx-int8"]["quantization"] = self.quantization
             if self.fp32_nodes:
@@ -179,9 +177,25 @@ def export_onnx(
         if int8:
             _choose_int8(result, quantization, raw=raw, tmp=Path(tmp), texts=texts, spare=spare,
                          reference=reference, thresholds=thresholds)  # fmt: skip
+        _check_bf16(result, texts, reference, thresholds)
     result.default = choose_default(result, len(texts))
     write_record(model_dir, result)
     return result
+
+
+def _check_bf16(
+    result: ExportResult, texts: list[str], reference: np.ndarray, thresholds: np.ndarray | None
+) -> None:
+    """Where this machine runs bfloat16 natively, measure ``sxhub predict --bf16`` (the same weights under torch
+    autocast) like the ONNX variants: agreement with fp32 and speed. Elsewhere bf16 is emulated: a note says so."""
+    if not native_bf16():
+        result.notes.append(
+            "torch bf16 (sxhub predict --bf16) not measured: this machine has no native bfloat16, where it is slower "
+            "than fp32."
+        )
+        return
+    probs, result.speed["torch-bf16"] = _timed(Predictor(result.model_dir, bf16=True), texts)
+    result.agreement["torch-bf16"] = compare(reference, probs, thresholds)
 
 
 def _choose_int8(

@@ -149,13 +149,20 @@ class Predictor:
         int8: bool = False,
         batch_size: int = 32,
         threads: int | None = None,
+        bf16: bool = False,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
+        if bf16 and onnx:
+            raise InputError(
+                "bf16 runs the torch model in bfloat16, not the ONNX export; drop --onnx, or drop --bf16 (the ONNX "
+                "variants are fp32 and int8)."
+            )
         self.model_dir = resolve_model_dir(model_dir)
         self.info = read_model_info(self.model_dir)
         self.batch_size = batch_size
-        self.backend = "onnx-int8" if (onnx and int8) else ("onnx" if onnx else "torch")
+        self.bf16 = bf16
+        self.backend = backend_name(onnx=onnx, int8=int8, bf16=bf16)
         self._session: Any = None
         self._model: Any = None
         self._onnx: Any = None
@@ -174,6 +181,12 @@ class Predictor:
 
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
             self._model, self._device = _torch_model(self.model_dir, threads)
+            if bf16 and not native_bf16(self._device):
+                logger.warning(
+                    "this %s has no native bfloat16 (AVX-512 BF16, AMX or Arm BF16): --bf16 is emulated here and "
+                    "likely slower than fp32; drop --bf16.",
+                    "GPU" if self._device.type == "cuda" else "CPU",
+                )
 
     @property
     def labels(self) -> list[str]:
@@ -223,9 +236,43 @@ class Predictor:
     def _logits(self, batch: Mapping[str, Any]) -> np.ndarray:
         import torch
 
-        with torch.inference_mode():
+        # bf16: autocast runs the matrix multiplications in bfloat16 and keeps LayerNorm and softmax in fp32
+        with torch.inference_mode(), torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.bf16):
             inputs = {k: torch.as_tensor(v).to(self._device) for k, v in batch.items()}
             return self._model(**inputs).logits.float().cpu().numpy()
+
+
+def backend_name(*, onnx: bool = False, int8: bool = False, bf16: bool = False) -> str:
+    """How ``sxhub predict`` and its summary name the runtime: torch, torch-bf16, onnx or onnx-int8."""
+    if onnx:
+        return "onnx-int8" if int8 else "onnx"
+    return "torch-bf16" if bf16 else "torch"
+
+
+def torch_device() -> Any:
+    """The device a torch Predictor runs on: the GPU when torch sees one, else the CPU."""
+    import torch
+
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def native_bf16(device: Any = None) -> bool:
+    """Whether ``device`` runs bfloat16 matrix multiplications in hardware: a GPU that supports bf16, or a CPU with
+    AVX-512 BF16 or AMX (x86) or the BF16 extension (Arm). Elsewhere oneDNN emulates bf16, slower than fp32."""
+    import platform
+
+    import torch
+
+    device = device or torch_device()
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        if platform.machine().lower() in {"aarch64", "arm64"}:  # oneDNN's own check is the Arm BF16 extension there
+            return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        # on x86 oneDNN's check accepts any AVX-512 CPU, which emulates bf16: ask for the instructions themselves
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except (AttributeError, RuntimeError):  # probes private to torch: absent in some build, then no native bf16
+        return False
 
 
 def _clean(text: Any, preprocessing: Mapping[str, Any]) -> str:
@@ -253,7 +300,7 @@ def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
 
     if threads:
         torch.set_num_threads(threads)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch_device()
     try:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     except OSError as exc:
@@ -410,6 +457,7 @@ def predict_file(
     *,
     onnx: bool = False,
     int8: bool = False,
+    bf16: bool = False,
     batch_size: int = 32,
     text_column: str | None = None,
     threads: int | None = None,
@@ -421,7 +469,9 @@ def predict_file(
     chunks: memory stays flat whatever the input's size, for every output format."""
     from tqdm.auto import tqdm
 
-    predictor = predictor or Predictor(model_dir, onnx=onnx, int8=int8, batch_size=batch_size, threads=threads)
+    predictor = predictor or Predictor(
+        model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads
+    )
     writer = _ChunkWriter(Path(output))
     n = n_empty = 0
     column: str | None = None

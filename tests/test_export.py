@@ -83,8 +83,11 @@ def test_the_graph_is_fused(student: Path) -> None:
     assert "Softmax" not in ops and "Erf" not in ops
 
 
-def test_the_check_samples_the_training_data_and_is_recorded(student: Path, tmp_path: Path) -> None:
+def test_the_check_samples_the_training_data_and_is_recorded(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = texts_file(tmp_path / "train.csv", 300)
+    monkeypatch.setattr(sxhub.export, "native_bf16", lambda device=None: False)  # a CPU without bf16
 
     result = export_onnx(student, int8=True, data=data, check_n=120, quantization="per-channel")
 
@@ -100,6 +103,9 @@ def test_the_check_samples_the_training_data_and_is_recorded(student: Path, tmp_
     assert set(record["versions"]) == {"onnxruntime", "onnx"}  # the libraries that made the exports
     assert record["variants"]["torch"]["texts_per_s"] == result.speed["torch"]
     assert any("checked on 120 texts only" in note for note in record["notes"])
+    assert any(
+        "torch bf16 (sxhub predict --bf16) not measured: this machine has no native" in n for n in record["notes"]
+    )
     assert json.loads((student / "sxhub.json").read_text())["labels"] == SINGLE.label_names  # the rest is kept
 
 
@@ -120,6 +126,29 @@ def test_the_model_card_states_each_variant(student: Path, tmp_path: Path, capsy
     assert "| transformers (torch, fp32) | `model.safetensors` | reference | 0 |" in card
     assert "int8 is not the default: checked on 60 texts only" in card  # and the Space is not said to serve it
     assert "the Space serves it" not in card
+
+
+def test_bf16_is_measured_where_the_machine_runs_it(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sxhub.export, "native_bf16", lambda device=None: True)
+
+    result = export_onnx(student, data=texts_file(tmp_path / "train.csv", 60))
+
+    bf16 = result.agreement["torch-bf16"]
+    assert bf16.n == 60 and 0 < bf16.max_abs_diff < 0.05 and result.speed["torch-bf16"] > 0
+    assert result.default == "onnx"  # a runtime mode of the torch weights, never the served file
+    variant = json.loads((student / "sxhub.json").read_text())["export"]["variants"]["torch-bf16"]
+    assert "file" not in variant and variant["n"] == 60
+    code, _, err = run_cli(
+        ["publish", "model", str(student), "--to", str(tmp_path / "repo"), "--repo-id", "me/x"], capsys
+    )
+    assert code == 0, err
+    card = (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
+    assert (
+        "| transformers (torch, bf16 autocast: `sxhub predict --bf16`) | `model.safetensors` | "
+        f"{bf16.label_agreement:.2%} of 60 | {bf16.max_abs_diff:.4f} |"
+    ) in card
 
 
 def test_static_int8_is_calibrated_qdq(student: Path, tmp_path: Path) -> None:

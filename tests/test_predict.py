@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from pathlib import Path
@@ -10,8 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from conftest import run_cli
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
+import sxhub.predict
 from sxhub.errors import InputError, ModelError
 from sxhub.predict import Predictor, predict_file, read_model_info
 from sxhub.train import train
@@ -116,6 +120,53 @@ def test_a_plain_transformers_folder_works_without_sxhub_json(single_model: Path
     assert info.labels == SINGLE.label_names and not info.multi_label
     labels, _ = Predictor(plain).predict(["loss fell weak decline"])
     assert labels == ["negative"]
+
+
+@pytest.mark.parametrize("kind", ["single", "multi"])
+def test_bf16_follows_fp32(kind: str, single_model: Path, multi_model: Path) -> None:
+    """--bf16 runs the same weights under torch autocast: the probabilities move by bf16's rounding only (on a CPU
+    without native bf16 it is emulated, slower but the same numbers, so this holds on any machine)."""
+    model = single_model if kind == "single" else multi_model
+    fp32 = Predictor(model).predict_proba(TEXTS)
+    bf16 = Predictor(model, bf16=True)
+
+    probs = bf16.predict_proba(TEXTS)
+
+    assert bf16.backend == "torch-bf16" and bf16._model.dtype == torch.float32  # fp32 weights, bf16 matmuls
+    assert 0 < np.abs(probs - fp32).max() < 0.05  # not the fp32 path, and close to it
+
+
+def test_bf16_is_torch_only_and_warns_where_it_is_emulated(
+    single_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(InputError, match="drop --onnx, or drop --bf16"):
+        Predictor(single_model, onnx=True, bf16=True)
+    monkeypatch.setattr(sxhub.predict, "native_bf16", lambda device=None: False)
+    with caplog.at_level(logging.WARNING, logger="sxhub.predict"):
+        Predictor(single_model, bf16=True)
+        Predictor(single_model)
+    assert [r.getMessage() for r in caplog.records if "bfloat16" in r.getMessage()] == [
+        "this CPU has no native bfloat16 (AVX-512 BF16, AMX or Arm BF16): --bf16 is emulated here and likely slower "
+        "than fp32; drop --bf16."
+    ]
+
+
+def test_cli_predict_bf16(single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(source, index=False)
+
+    code, stdout, err = run_cli(
+        ["predict", str(single_model), str(source), "-o", str(out), "--bf16", "--json"], capsys
+    )
+
+    assert code == 0, err
+    assert json.loads(stdout)["backend"] == "torch-bf16"
+    assert pd.read_csv(out)["label"].tolist() == Predictor(single_model, bf16=True).predict(TEXTS)[0]
+    capsys.readouterr()
+    code, stdout, err = run_cli(
+        ["predict", str(single_model), str(source), "-o", str(out), "--bf16", "--onnx"], capsys
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "drop --onnx, or drop --bf16" in err
 
 
 def test_not_a_model_folder(tmp_path: Path) -> None:
