@@ -348,7 +348,7 @@ def part_b_4p(n: int, seed: int) -> dict[str, Any]:
     decisions = [decide(v, P4, True) for v in votes]
     frame = pd.DataFrame({"text": raw["Text"].tolist(), "labels": [d.labels for d in decisions], "votes": votes})
     frame["agreement"] = [d.agreement for d in decisions]
-    errors = np.array([set(d.labels) != set(g) for d, g in zip(decisions, reference, strict=True)])
+    errors = np.array([set(d.labels or ()) != set(g) for d, g in zip(decisions, reference, strict=True)])
     started = time.perf_counter()
     result = find_doubts(frame, label_names=P4, multi_label=True)
     seconds = time.perf_counter() - started
@@ -422,7 +422,7 @@ def part_e(
         if r < reference_rounds:
             fixes["all_expert"] = None
         earlier = kept[r] if r < len(kept) and kept[r].get("train_label_errors") == int(errors.sum()) else {}
-        this = {
+        this: dict[str, Any] = {
             "noise_seed": r,
             "train_seed": 42 + r,
             "train_label_errors": int(errors.sum()),
@@ -443,7 +443,7 @@ def part_e(
             load_before = os.getloadavg()[0]
             started = time.perf_counter()
             # --epochs: the same number of epochs for every condition, no early stopping
-            fixed = {} if epochs is None else {"epochs": epochs, "early_stopping_patience": 10_000}
+            fixed: dict[str, Any] = {} if epochs is None else {"epochs": epochs, "early_stopping_patience": 10_000}
             config = TrainConfig(output_dir=work / f"r{r}-{name}", threads=2, seed=42 + r, **fixed)
             trained = train(spec, labelled.drop(columns=["votes", "agreement", "expert"]), config)
             wall = time.perf_counter() - started
