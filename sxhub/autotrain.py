@@ -494,6 +494,8 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         raise UserError("--layers needs --backend local (AutoTrain trains the base model's full depth).")
     if config.distill:
         raise UserError("--distill needs --backend local (AutoTrain trains on the labels only).")
+    if config.bf16:
+        raise UserError("--bf16 needs --backend local (AutoTrain is run with its own precision settings).")
     base = config.base_model or default_base_model()
     train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})

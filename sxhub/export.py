@@ -183,9 +183,7 @@ def export_onnx(
     return result
 
 
-def _check_bf16(
-    result: ExportResult, texts: list[str], reference: np.ndarray, thresholds: np.ndarray | None
-) -> None:
+def _check_bf16(result: ExportResult, texts: list[str], reference: np.ndarray, thresholds: np.ndarray | None) -> None:
     """Where this machine runs bfloat16 natively, measure ``sxhub predict --bf16`` (the same weights under torch
     autocast) like the ONNX variants: agreement with fp32 and speed. Elsewhere bf16 is emulated: a note says so."""
     if not native_bf16():

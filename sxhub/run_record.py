@@ -66,6 +66,7 @@ def write_sxhub_json(
         distilled_from=config.distill,
         distill_temperature=config.distill_temperature if config.distill else None,
         distill_weight=config.distill_weight if config.distill else None,
+        bf16=config.bf16,
         processes=processes,
     )
     info = {

@@ -268,6 +268,14 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
     base = config.base_model or default_base_model()
+    if config.bf16:
+        from .predict import native_bf16
+
+        if not native_bf16():
+            logger.warning(
+                "this machine has no native bfloat16 (AVX-512 BF16, AMX, Arm BF16 or a bf16 GPU): --bf16 is emulated "
+                "here and likely slower than fp32; drop --bf16."
+            )
     targets = vote_shares(data) if config.soft_labels else None
     train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
     model, tokenizer = load_base(base, spec, config.layers)

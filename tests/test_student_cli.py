@@ -189,7 +189,6 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
     assert code == 2 and "not a model folder" in err
 
 
-
 def test_quiet_train_prints_no_logs(task: Path, tiny_base_model: Path, tmp_path: Path) -> None:
     """-q: only errors on stderr, as a user runs it (a new process: tqdm and transformers read their switches when
     imported). Without its progress bar the Trainer would print every epoch's log dict."""
@@ -203,3 +202,35 @@ def test_quiet_train_prints_no_logs(task: Path, tiny_base_model: Path, tmp_path:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["best_metric"] == "macro_f1"
     assert done.stderr == ""
+
+
+def test_train_bf16_from_the_command_line(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    labelled = tmp_path / "labelled.csv"
+    single_frame().to_csv(labelled, index=False)
+    model = tmp_path / "m"
+
+    code, out, err = run_cli(
+        [
+            "train",
+            str(task),
+            str(labelled),
+            "-o",
+            str(model),
+            "--base",
+            str(tiny_base_model),
+            *FAST,
+            "--bf16",
+            "--json",
+        ],
+        capsys,
+    )
+
+    assert code == 0, err
+    assert json.loads(out)["model_dir"] == str(model)
+    assert json.loads((model / "sxhub.json").read_text())["train"]["bf16"] is True
+    code, _, err = run_cli(
+        ["train", str(task), str(labelled), "-o", str(tmp_path / "a"), "--backend", "autotrain", "--bf16"], capsys
+    )
+    assert code == 2 and "--bf16 needs --backend local" in err.strip().splitlines()[-1]

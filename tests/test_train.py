@@ -584,6 +584,60 @@ def test_autotrain_refuses_layers_before_running(monkeypatch: pytest.MonkeyPatch
 
 
 # --------------------------------------------------------------------------------------------------------------
+# bf16 mixed precision (--bf16)
+# --------------------------------------------------------------------------------------------------------------
+def test_bf16_trains_in_bfloat16_and_saves_fp32_weights(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The training forward passes run in bf16 (autocast: the first encoder layer's query projection returns
+    bfloat16); the optimizer's weights, and so the saved model, stay fp32. On a machine without native bf16 it is
+    emulated: slower, the same behaviour."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    import sxhub.train as train_module
+
+    dtypes: set[Any] = set()
+    load_base = train_module.load_base
+
+    def hooked(*args: Any, **kwargs: Any) -> Any:
+        model, tokenizer = load_base(*args, **kwargs)
+        query = model.base_model.encoder.layer[0].attention.self.query
+        query.register_forward_hook(
+            lambda module, inputs, output: dtypes.add(output.dtype) if module.training else None
+        )
+        return model, tokenizer
+
+    monkeypatch.setattr(train_module, "load_base", hooked)
+    out = tmp_path / "bf16"
+
+    result = train(SINGLE, single_frame(), fast_config(out, tiny_base_model, bf16=True))
+
+    assert dtypes == {torch.bfloat16}
+    assert result.best_score >= 0.9
+    weights = AutoModelForSequenceClassification.from_pretrained(out)
+    assert {p.dtype for p in weights.parameters()} == {torch.float32}
+    assert json.loads((out / "sxhub.json").read_text())["train"]["bf16"] is True
+
+
+def test_bf16_warns_where_it_is_emulated_and_autotrain_refuses_it(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import sxhub.predict
+
+    monkeypatch.setattr(sxhub.predict, "native_bf16", lambda device=None: False)
+    with caplog.at_level("WARNING", logger="sxhub.train"):
+        train(SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, bf16=True, epochs=1, min_steps=0))
+    assert any("--bf16 is emulated here and likely slower than fp32" in r.getMessage() for r in caplog.records)
+    calls: list[Any] = []
+    monkeypatch.setattr(autotrain, "run_autotrain", calls.append)
+    config = TrainConfig(output_dir=tmp_path / "a", base_model="x", backend="autotrain", bf16=True)
+    with pytest.raises(UserError, match="--bf16 needs --backend local"):
+        train(SINGLE, single_frame(), config)
+    assert calls == []
+
+
+# --------------------------------------------------------------------------------------------------------------
 # distillation (--distill)
 # --------------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("multi_label", [False, True])

@@ -55,6 +55,11 @@ from . import emit_json, min_agreement_option
     show_default=True,
     help="With --distill: the teacher's share of the loss.",
 )
+@click.option(
+    "--bf16",
+    is_flag=True,
+    help="bfloat16 mixed precision (weights stay fp32): about 1.5x faster on CPUs with AVX-512 BF16 or AMX.",
+)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
 @click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of rows held out for validation.")
@@ -82,6 +87,7 @@ def train(
     distill: str | None,
     distill_temperature: float,
     distill_weight: float,
+    bf16: bool,
     seed: int,
     no_class_weights: bool,
     val_size: float,
@@ -117,6 +123,7 @@ def train(
         distill=distill,
         distill_temperature=distill_temperature,
         distill_weight=distill_weight,
+        bf16=bf16,
     )
     if search_trials:
         from ..search import search
