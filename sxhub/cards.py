@@ -587,6 +587,7 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         "check": record.get("check") or "",
         "bar": record.get("agreement_bar"),
         "threads": record.get("threads") or "",
+        "first_token": record.get("last_layer") == "first token",
         "notes": [n for n in record.get("notes") or () if "is not the default" in n],
     }
 

@@ -87,6 +87,7 @@ class ExportResult:
     quantization: str | None = None  # the int8 recipe kept
     fp32_nodes: list[str] = field(default_factory=list)  # "mixed": the nodes the int8 model keeps fp32
     check_source: str = ""
+    last_layer: str = "first token"  # or "every token (<why>)": see sxhub.cls_only
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +101,7 @@ class ExportResult:
             "quantization": self.quantization,
             "fp32_nodes": self.fp32_nodes,
             "check_source": self.check_source,
+            "last_layer": self.last_layer,
             "notes": self.notes,
         }
 
@@ -127,6 +129,7 @@ class ExportResult:
             "default": self.default,
             "agreement_bar": AGREEMENT_BAR,
             "check": self.check_source,
+            "last_layer": self.last_layer,
             "threads": _threads_label(),
             "versions": {k: v for k, v in library_versions().items() if k in ("onnxruntime", "onnx")},
             "notes": self.notes,
@@ -143,13 +146,16 @@ def export_onnx(
     quantization: str = "auto",
     check_texts: list[str] | None = None,
     opset: int = OPSET,
+    cls_only: bool = True,
 ) -> ExportResult:
     """Write ``onnx/model.onnx`` (and ``onnx/model_int8.onnx``), check them against torch, record the result.
 
     ``data`` is a file with the training texts (any format ``sxhub predict`` reads); ``check_n`` of them (a seeded
     sample) check agreement and speed; up to :data:`FITTING_TEXTS` others calibrate static int8, and rank the MatMuls
     and choose how many stay fp32 for ``mixed``. ``quantization`` is one of :data:`QUANTIZATIONS` or ``auto`` (each
-    in turn until one reaches the bar; the most faithful is kept when none does).
+    in turn until one reaches the bar; the most faithful is kept when none does). The graph computes the last layer
+    for the first token only where :mod:`sxhub.cls_only` can (the same logits); ``cls_only=False`` exports
+    transformers' own forward.
     """
     if quantization != "auto" and quantization not in QUANTIZATIONS:
         raise InputError(f"quantization={quantization!r}; use auto or one of {', '.join(QUANTIZATIONS)}.")
@@ -168,10 +174,12 @@ def export_onnx(
     result = ExportResult(model_dir=model_dir, onnx_path=path, check_source=source)
     with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
         raw = Path(tmp) / "raw.onnx"
-        _export_graph(model_dir, raw, opset)
-        result.notes += optimize_graph(raw, path, model_dir)
+        why_not = _export_graph(model_dir, raw, opset, cls_only=cls_only)
+        if why_not is not None:
+            result.last_layer = f"every token ({why_not})"
+        result.notes += optimize_graph(raw, path, model_dir, expect_attention=why_not is not None)
         thresholds = info.threshold_vector() if info.multi_label else None
-        reference, result.speed["torch"] = _timed(Predictor(model_dir), texts)
+        reference, result.speed["torch"] = _timed(Predictor(model_dir, cls_only=cls_only), texts)
         probs, result.speed["onnx"] = _timed(Predictor(model_dir, onnx=True), texts)
         result.agreement["onnx"] = compare(reference, probs, thresholds)
         if int8:
@@ -372,11 +380,13 @@ def _threads_label() -> str:
     return f"{os.cpu_count()} CPU core(s), all threads"
 
 
-def _export_graph(model_dir: Path, path: Path, opset: int) -> None:
+def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = True) -> str | None:
     """torch.onnx.export of the classifier with dynamic batch and sequence axes; returns logits only.
 
     Eager attention exports as MatMul/Softmax, the pattern ONNX Runtime fuses; SDPA exports a masked-softmax
-    pattern (IsNaN/Where) that no fusion matches. Both compute the same function.
+    pattern (IsNaN/Where) that no fusion matches. Both compute the same function. With ``cls_only`` the graph is
+    :class:`~sxhub.cls_only.ClsOnly`'s (the last layer for the first token); returns None then, else why the
+    graph runs the last layer for every token.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -388,6 +398,12 @@ def _export_graph(model_dir: Path, path: Path, opset: int) -> None:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
     sample = tokenizer(list(SAMPLE_TEXTS[:2]), padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    from .cls_only import ClsOnly, cls_only_reason
+
+    why_not = cls_only_reason(model) if cls_only else "cls_only=False"
+    if "attention_mask" not in names:
+        why_not = why_not or "the tokenizer makes no attention_mask"
+    first_token = ClsOnly(model).eval() if why_not is None else None
 
     class LogitsOnly(torch.nn.Module):
         def __init__(self) -> None:
@@ -395,7 +411,8 @@ def _export_graph(model_dir: Path, path: Path, opset: int) -> None:
             self.model = model
 
         def forward(self, *args: torch.Tensor) -> torch.Tensor:
-            return self.model(**dict(zip(names, args, strict=True))).logits
+            inputs = dict(zip(names, args, strict=True))
+            return first_token(**inputs) if first_token is not None else self.model(**inputs).logits
 
     axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
     try:
@@ -413,9 +430,10 @@ def _export_graph(model_dir: Path, path: Path, opset: int) -> None:
             )
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:  # type: ignore[attr-defined]
         raise ModelError(f"ONNX export of {str(model_dir)!r} failed: {str(exc)[:200]}") from exc
+    return why_not
 
 
-def optimize_graph(source: Path, target: Path, model_dir: Path) -> list[str]:
+def optimize_graph(source: Path, target: Path, model_dir: Path, *, expect_attention: bool = True) -> list[str]:
     """Fuse attention, LayerNorms and GELU with ONNX Runtime's transformer optimizer; returns notes.
 
     The optimizer's BERT rules also match RoBERTa, XLM-R, ELECTRA and MiniLM encoders; a graph it cannot fuse is
@@ -434,7 +452,8 @@ def optimize_graph(source: Path, target: Path, model_dir: Path) -> list[str]:
         )
     fused = {k: v for k, v in model.get_fused_operator_statistics().items() if v}
     model.save_model_to_file(str(target))
-    if not fused.get("Attention"):
+    layers = int(config.get("num_hidden_layers") or 0)
+    if not fused.get("Attention") and (expect_attention or layers > 1):  # the first-token last layer is not fused
         return [f"attention not fused for model_type {config.get('model_type')!r} (fused: {fused or 'nothing'})"]
     return []
 

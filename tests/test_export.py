@@ -77,10 +77,20 @@ def test_export_agrees_with_torch(spec: TaskSpec, tiny_base_model: Path, tmp_pat
 
 
 def test_the_graph_is_fused(student: Path) -> None:
-    export_onnx(student)
-    ops = {node.op_type for node in onnx.load(str(student / "onnx" / "model.onnx")).graph.node}
-    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= ops, ops
-    assert "Softmax" not in ops and "Erf" not in ops
+    result = export_onnx(student)
+    ops = [node.op_type for node in onnx.load(str(student / "onnx" / "model.onnx")).graph.node]
+    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= set(ops), ops
+    assert "Erf" not in ops
+    # the 2-layer student: the first layer's attention fused; the last layer attends from the first token only, one
+    # small Softmax outside the fused kernel
+    assert ops.count("Attention") == 1 and ops.count("Softmax") == 1, ops
+    assert result.last_layer == "first token" and not result.notes
+
+    full = export_onnx(student, cls_only=False)
+    ops = [node.op_type for node in onnx.load(str(student / "onnx" / "model.onnx")).graph.node]
+    assert ops.count("Attention") == 2 and "Softmax" not in ops, ops
+    assert full.last_layer == "every token (cls_only=False)"
+    assert json.loads((student / "sxhub.json").read_text())["export"]["last_layer"] == full.last_layer
 
 
 def test_the_check_samples_the_training_data_and_is_recorded(
@@ -126,6 +136,7 @@ def test_the_model_card_states_each_variant(student: Path, tmp_path: Path, capsy
     assert "| transformers (torch, fp32) | `model.safetensors` | reference | 0 |" in card
     assert "int8 is not the default: checked on 60 texts only" in card  # and the Space is not said to serve it
     assert "the Space serves it" not in card
+    assert "run the last encoder layer for the first token only" in card
 
 
 def test_bf16_is_measured_where_the_machine_runs_it(
