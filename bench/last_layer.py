@@ -1,0 +1,234 @@
+"""The last layer for the first token only (``sxhub.cls_only``) against transformers' full forward: speed and labels,
+written to bench/results/last_layer.{json,md}.
+
+One PhraseBank student (``bench/student.py``'s split; trained here for 3 epochs with ``--bf16`` unless ``--model``
+is given) is exported twice with the same int8 recipe (per-channel, fitted on the training split): once as
+``sxhub export`` now does it, once with ``cls_only=False`` (every token through the last layer, as before). Then:
+
+- the whole ``sxhub predict --onnx --int8`` and ``--onnx`` commands on 29,560 PhraseBank sentences (all four files,
+  twice), 2 threads, as ``bench/student.py`` times them: startup, reading and writing included, each after waiting
+  for a load average under 2, the two graphs alternating, ``--repeats`` times each;
+- torch (fp32 and ``--bf16`` where native) in one warm process on 2,000 sentences, ``Predictor(cls_only=True)``
+  against ``cls_only=False`` (the CLI has no switch for the full forward);
+- how many of the 29,560 labels the two graphs share, and the multiply-adds per text each needs.
+
+    .venv/bin/python bench/last_layer.py                 # about 20 minutes on 2 quiet cores
+    .venv/bin/python bench/last_layer.py --model DIR     # an existing PhraseBank student
+    .venv/bin/python bench/last_layer.py --quick         # a smoke run (500 texts, 1 repeat)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from student import (
+    DATA,
+    RESULTS,
+    THREADS,
+    hardware_bound,
+    macs_per_text,
+    phrasebank_texts,
+    split,
+    timed_command,
+    wait_for_quiet,
+)
+
+VARIANTS = {"first_token": True, "every_token": False}
+COMMANDS = {"onnx_int8": ["--onnx", "--int8"], "onnx_fp32": ["--onnx"]}
+
+
+def trained_student(work: Path, train_csv: Path) -> Path:
+    """A 3-epoch PhraseBank student (bf16 where native: speed does not depend on the weights' quality)."""
+    from sxhub.predict import native_bf16
+
+    out = work / "student"
+    command = [
+        sys.executable,
+        "-m",
+        "sxhub",
+        "-q",
+        "train",
+        str(ROOT / "examples" / "financial-sentiment" / "task.yaml"),
+    ]
+    command += [str(train_csv), "-o", str(out), "--epochs", "3", "--threads", str(THREADS), "--seed", "42"]
+    subprocess.run(command + (["--bf16"] if native_bf16() else []), check=True)
+    return out
+
+
+def one_process(model_dir: Path, n: int) -> dict[str, Any]:
+    """Warm ``Predictor`` throughput with and without the first-token last layer (fp32 and bf16)."""
+    from sxhub.predict import Predictor, native_bf16
+
+    texts = phrasebank_texts()[:n]
+    figures: dict[str, Any] = {"n_texts": n}
+    for bf16 in (False, True) if native_bf16() else (False,):
+        for variant, cls_only in VARIANTS.items():
+            predictor = Predictor(model_dir, threads=THREADS, bf16=bf16, cls_only=cls_only)
+            predictor.predict(texts[:64])
+            start = time.perf_counter()
+            _, probs = predictor.predict(texts)
+            wall = time.perf_counter() - start
+            key = f"torch{'_bf16' if bf16 else ''}_{variant}"
+            figures[key] = {"texts_per_second": round(n / wall, 1), "load": round(os.getloadavg()[0], 2)}
+            figures[key]["labels"] = probs.argmax(axis=1).tolist()
+        prefix = f"torch{'_bf16' if bf16 else ''}"
+        a, b = (figures[f"{prefix}_{v}"].pop("labels") for v in VARIANTS)
+        figures[f"{prefix}_same_labels"] = float(np.mean(np.asarray(a) == np.asarray(b)))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="A PhraseBank student: skip training one.")
+    parser.add_argument("--n", type=int, default=29_560)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--quiet-wait", type=float, default=600)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    import torch
+
+    from sxhub.export import export_onnx
+    from sxhub.train import library_versions
+
+    torch.set_num_threads(THREADS)
+    n, repeats = (500, 1) if args.quick else (args.n, args.repeats)
+    versions = library_versions()
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": ", ".join(f"{k} {versions[k]}" for k in ("torch", "transformers", "onnxruntime") if k in versions),
+        "n_texts": n,
+        "threads": THREADS,
+    }
+    with tempfile.TemporaryDirectory(prefix="sxhub-lastlayer-") as tmp:
+        work = Path(tmp)
+        frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
+        train_df, _ = split(frame, frame["label"].tolist())
+        train_csv = work / "fpb_train.csv"
+        train_df.rename(columns={"sentence": "text"}).to_csv(train_csv, index=False)
+        source = args.model or trained_student(work, train_csv)
+        dirs: dict[str, Path] = {}
+        for variant, cls_only in VARIANTS.items():
+            dirs[variant] = work / variant
+            shutil.copytree(source, dirs[variant], ignore=shutil.ignore_patterns("onnx"))
+            exported = export_onnx(
+                dirs[variant], int8=True, data=train_csv, quantization="per-channel", cls_only=cls_only
+            )
+            results[f"export_{variant}"] = exported.record()
+        bound = hardware_bound(dirs["first_token"])
+        results["bound"] = bound
+        config = json.loads((dirs["first_token"] / "config.json").read_text())
+        results["macs_per_text_millions"] = {
+            v: round(macs_per_text(config, bound["mean_tokens"], first_token=v == "first_token") / 1e6, 1)
+            for v in VARIANTS
+        }
+        results["one_process"] = one_process(dirs["first_token"], 200 if args.quick else 2000)
+        texts = phrasebank_texts()
+        inputs = work / "in.csv"
+        pd.DataFrame({"text": (texts * (n // len(texts) + 1))[:n]}).to_csv(inputs, index=False)
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {v: [] for v in VARIANTS} for c in COMMANDS}
+        labels: dict[str, dict[str, list[str]]] = {c: {} for c in COMMANDS}
+        for command, extra in COMMANDS.items():
+            for _ in range(repeats):
+                for variant in VARIANTS:
+                    out = work / f"out-{command}-{variant}.csv"
+                    wait_for_quiet(0 if args.quick else args.quiet_wait)
+                    cmd = [sys.executable, "-m", "sxhub", "-q", "predict", str(dirs[variant]), str(inputs)]
+                    runs[command][variant].append(
+                        timed_command([*cmd, "-o", str(out), "--threads", str(THREADS), *extra], n)
+                    )
+                    labels[command][variant] = pd.read_csv(out)["label"].astype(str).tolist()
+        results["whole_command"] = runs
+        results["same_labels"] = {
+            c: float(np.mean(np.asarray(labels[c]["first_token"]) == np.asarray(labels[c]["every_token"])))
+            for c in COMMANDS
+        }
+    args.out.mkdir(parents=True, exist_ok=True)
+    if not args.quick or args.out != RESULTS:
+        (args.out / "last_layer.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "last_layer.md").write_text(markdown(results))
+    print(markdown(results))
+
+
+def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The fastest of the repeats (the one least disturbed by anything else on the machine)."""
+    return max(runs, key=lambda r: r["texts_per_second"])
+
+
+def markdown(r: dict[str, Any]) -> str:
+    b, m = r["bound"], r["macs_per_text_millions"]
+    ghz, lanes = b["ghz"], b["int8_macs_per_cycle_per_core"]
+    bound = {v: THREADS * lanes * ghz * 1e9 / (m[v] * 1e6) for v in VARIANTS}
+    lines = [
+        f"# The last layer for the first token only ({r['date']})",
+        "",
+        f"CPU: {b['cpu']} at {ghz:.2f} GHz, {THREADS} threads; {r['versions']}. One PhraseBank student "
+        f"({b['layers']} layers), exported twice with per-channel int8 fitted on the training split: as `sxhub export` "
+        "does now (the last layer for the first token) and with `cls_only=False` (every token, as before). "
+        f"PhraseBank sentences average {b['mean_tokens']} tokens: {m['every_token']}M multiply-adds per text with every "
+        f"token through the last layer, {m['first_token']}M with the first token only "
+        f"({1 - m['first_token'] / m['every_token']:.1%} less). The int8 bound ({lanes} multiply-adds a cycle and "
+        f"core) moves from {bound['every_token']:,.0f} to {bound['first_token']:,.0f} texts/s.",
+        "",
+        f"## Whole `sxhub predict` command, {r['n_texts']:,} sentences (fastest of the repeats)",
+        "",
+        "| command | every token: texts/s | first token: texts/s | speed-up | same labels |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for command, runs in r["whole_command"].items():
+        every, first = best(runs["every_token"]), best(runs["first_token"])
+        lines.append(
+            f"| `{' '.join(COMMANDS[command])}` | {every['texts_per_second']:,.0f} | **{first['texts_per_second']:,.0f}** | "
+            f"{first['texts_per_second'] / every['texts_per_second']:.2f}x | {r['same_labels'][command]:.2%} |"
+        )
+    lines += ["", "Every run (texts/s, load average before):", ""]
+    for command, runs in r["whole_command"].items():
+        for variant, items in runs.items():
+            lines.append(
+                f"- {command} {variant}: "
+                + ", ".join(f"{x['texts_per_second']:,.0f} ({x['load_before']})" for x in items)
+            )
+    op = r["one_process"]
+    lines += [
+        "",
+        f"## torch in one warm process, {op['n_texts']:,} sentences",
+        "",
+        "| runtime | every token | first token | speed-up | same labels |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for prefix in ("torch", "torch_bf16"):
+        if f"{prefix}_first_token" not in op:
+            continue
+        every, first = op[f"{prefix}_every_token"]["texts_per_second"], op[f"{prefix}_first_token"]["texts_per_second"]
+        lines.append(
+            f"| {prefix.replace('_', ' ')} | {every:,.0f} | **{first:,.0f}** | {first / every:.2f}x | "
+            f"{op[f'{prefix}_same_labels']:.2%} |"
+        )
+    agreement = {v: r[f"export_{v}"]["variants"]["onnx-int8"]["label_agreement"] for v in VARIANTS}
+    lines += [
+        "",
+        "`sxhub export`'s own check (int8 against its torch reference, 1,000 training texts): "
+        + ", ".join(f"{v.replace('_', ' ')} {a:.2%}" for v, a in agreement.items())
+        + ".",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if __name__ == "__main__":
+    main()
