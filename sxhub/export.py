@@ -1,11 +1,11 @@
 """Export a trained student to ONNX (and int8) beside its weights, and measure how faithful and fast each one is.
 
 ``MODEL_DIR/onnx/model.onnx`` takes ``input_ids``, ``attention_mask`` (and ``token_type_ids`` when the tokenizer
-makes them) with dynamic batch and sequence axes and returns ``logits``. It is exported with eager attention (the
-pattern ONNX Runtime's transformer optimizer recognises) and then fused offline: attention, the embedding
-LayerNorm, skip LayerNorms and bias-GELU become one kernel each (``onnxruntime.transformers.optimizer``); ONNX
-Runtime does not find these fusions by itself at load time. ``model_int8.onnx`` is the fused graph with int8
-weights; ``quantization`` picks how (:data:`QUANTIZATIONS`): ``mixed`` ranks the MatMuls by how far int8 moves the
+makes them) with dynamic batch and sequence axes and returns ``logits``. Its last layer runs for the first token
+only (:mod:`sxhub.cls_only`: the same logits, less work). It is exported with eager attention and then fused offline
+by ``onnxruntime.transformers.optimizer``: LayerNorm and GELU become one kernel each; attention stays MatMuls and
+Softmax, which measured faster than ONNX Runtime's fused attention kernel (:func:`optimize_graph`).
+``model_int8.onnx`` is that graph with int8 weights; ``quantization`` picks how (:data:`QUANTIZATIONS`): ``mixed`` ranks the MatMuls by how far int8 moves the
 probabilities on training texts outside the check sample and keeps the most sensitive in fp32.
 
 Every variant is checked on a real sample: at least :data:`CHECK_TEXTS` texts from the training data (``data``, or
@@ -147,6 +147,7 @@ def export_onnx(
     check_texts: list[str] | None = None,
     opset: int = OPSET,
     cls_only: bool = True,
+    fuse_attention: bool = False,
 ) -> ExportResult:
     """Write ``onnx/model.onnx`` (and ``onnx/model_int8.onnx``), check them against torch, record the result.
 
@@ -155,7 +156,7 @@ def export_onnx(
     and choose how many stay fp32 for ``mixed``. ``quantization`` is one of :data:`QUANTIZATIONS` or ``auto`` (each
     in turn until one reaches the bar; the most faithful is kept when none does). The graph computes the last layer
     for the first token only where :mod:`sxhub.cls_only` can (the same logits); ``cls_only=False`` exports
-    transformers' own forward.
+    transformers' own forward. ``fuse_attention`` fuses attention into ONNX Runtime's kernel (:func:`optimize_graph`).
     """
     if quantization != "auto" and quantization not in QUANTIZATIONS:
         raise InputError(f"quantization={quantization!r}; use auto or one of {', '.join(QUANTIZATIONS)}.")
@@ -177,7 +178,7 @@ def export_onnx(
         why_not = _export_graph(model_dir, raw, opset, cls_only=cls_only)
         if why_not is not None:
             result.last_layer = f"every token ({why_not})"
-        result.notes += optimize_graph(raw, path, model_dir, expect_attention=why_not is not None)
+        result.notes += optimize_graph(raw, path, model_dir, fuse_attention=fuse_attention)
         thresholds = info.threshold_vector() if info.multi_label else None
         reference, result.speed["torch"] = _timed(Predictor(model_dir, cls_only=cls_only), texts)
         probs, result.speed["onnx"] = _timed(Predictor(model_dir, onnx=True), texts)
@@ -433,28 +434,44 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
     return why_not
 
 
-def optimize_graph(source: Path, target: Path, model_dir: Path, *, expect_attention: bool = True) -> list[str]:
-    """Fuse attention, LayerNorms and GELU with ONNX Runtime's transformer optimizer; returns notes.
+def optimize_graph(source: Path, target: Path, model_dir: Path, *, fuse_attention: bool = False) -> list[str]:
+    """Fuse LayerNorm and GELU with ONNX Runtime's transformer optimizer; returns notes.
 
-    The optimizer's BERT rules also match RoBERTa, XLM-R, ELECTRA and MiniLM encoders; a graph it cannot fuse is
-    written as exported (a note says so), since an unfused graph is only slower, not different.
+    Only those two: on the AVX-512 VNNI EPYC (2 threads, ONNX Runtime 1.32, MiniLM-L6) the graph with attention, the
+    embedding LayerNorm, skip LayerNorms and bias-GELU fused into contrib kernels ran slower than this one, in int8
+    most (QAttention), by 10-35% across interleaved runs (``bench/graph.py``, ``bench/results/graph.md``);
+    the unfused attention's projections quantize per channel like the other MatMuls and its score products stay
+    fp32 MLAS GEMMs. ``fuse_attention=True`` fuses everything the optimizer can, as sxhub did before. The BERT
+    rules also match RoBERTa, XLM-R, ELECTRA and MiniLM encoders; a graph they cannot fuse is written as exported
+    (a note says so), since an unfused graph is only slower, not different.
     """
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     heads, hidden = int(config.get("num_attention_heads") or 0), int(config.get("hidden_size") or 0)
     try:
+        from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model
     except ImportError:
         os.replace(source, target)
         return ["graph not fused: onnxruntime is missing (pip install 'sxhub[onnx]')"]
+    options = FusionOptions("bert")
+    if not fuse_attention:
+        options.enable_attention = options.enable_skip_layer_norm = options.enable_bias_gelu = False
+        options.enable_embed_layer_norm = False
     with contextlib.redirect_stdout(io.StringIO()):
         model = optimize_model(
-            str(source), model_type="bert", num_heads=heads, hidden_size=hidden, opt_level=0, use_gpu=False
+            str(source),
+            model_type="bert",
+            num_heads=heads,
+            hidden_size=hidden,
+            opt_level=0,
+            use_gpu=False,
+            optimization_options=options,
         )
     fused = {k: v for k, v in model.get_fused_operator_statistics().items() if v}
     model.save_model_to_file(str(target))
-    layers = int(config.get("num_hidden_layers") or 0)
-    if not fused.get("Attention") and (expect_attention or layers > 1):  # the first-token last layer is not fused
-        return [f"attention not fused for model_type {config.get('model_type')!r} (fused: {fused or 'nothing'})"]
+    wanted = ("Attention", "SkipLayerNormalization") if fuse_attention else ("LayerNormalization",)
+    if not any(fused.get(op) for op in wanted):
+        return [f"graph not fused for model_type {config.get('model_type')!r} (fused: {fused or 'nothing'})"]
     return []
 
 

@@ -79,16 +79,17 @@ def test_export_agrees_with_torch(spec: TaskSpec, tiny_base_model: Path, tmp_pat
 def test_the_graph_is_fused(student: Path) -> None:
     result = export_onnx(student)
     ops = [node.op_type for node in onnx.load(str(student / "onnx" / "model.onnx")).graph.node]
-    assert {"Attention", "SkipLayerNormalization", "BiasGelu"} <= set(ops), ops
-    assert "Erf" not in ops
-    # the 2-layer student: the first layer's attention fused; the last layer attends from the first token only, one
-    # small Softmax outside the fused kernel
-    assert ops.count("Attention") == 1 and ops.count("Softmax") == 1, ops
+    # LayerNorm and GELU fused; attention left as MatMuls and Softmax (faster than the fused kernel, bench/graph.py):
+    # in the 2-layer student one Softmax per layer, the last one attending from the first token only
+    assert {"LayerNormalization", "Gelu"} <= set(ops) and "Erf" not in ops, ops
+    assert not {"Attention", "SkipLayerNormalization", "BiasGelu"} & set(ops), ops
+    assert ops.count("Softmax") == 2, ops
     assert result.last_layer == "first token" and not result.notes
 
-    full = export_onnx(student, cls_only=False)
+    full = export_onnx(student, cls_only=False, fuse_attention=True)
     ops = [node.op_type for node in onnx.load(str(student / "onnx" / "model.onnx")).graph.node]
-    assert ops.count("Attention") == 2 and "Softmax" not in ops, ops
+    assert ops.count("Attention") == 2 and {"SkipLayerNormalization", "BiasGelu"} <= set(ops), ops
+    assert "Softmax" not in ops and not full.notes
     assert full.last_layer == "every token (cls_only=False)"
     assert json.loads((student / "sxhub.json").read_text())["export"]["last_layer"] == full.last_layer
 

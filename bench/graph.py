@@ -1,20 +1,23 @@
-"""The last layer for the first token only (``sxhub.cls_only``) against transformers' full forward: speed and labels,
-written to bench/results/last_layer.{json,md}.
+"""The exported ONNX graph, step by step: the last layer for the first token only (``sxhub.cls_only``) and attention
+left unfused, against the graph ``sxhub export`` wrote before; written to bench/results/graph.{json,md}.
 
-One PhraseBank student (``bench/student.py``'s split; trained here for 3 epochs with ``--bf16`` unless ``--model``
-is given) is exported twice with the same int8 recipe (per-channel, fitted on the training split): once as
-``sxhub export`` now does it, once with ``cls_only=False`` (every token through the last layer, as before). Then:
+One PhraseBank student (``bench/student.py``'s split; trained here for 3 epochs, ``--bf16`` where native, unless
+``--model`` is given) is exported three times with the same int8 recipe (per-channel, fitted on the training split):
 
-- the whole ``sxhub predict --onnx --int8`` and ``--onnx`` commands on 29,560 PhraseBank sentences (all four files,
-  twice), 2 threads, as ``bench/student.py`` times them: startup, reading and writing included, each after waiting
-  for a load average under 2, the two graphs alternating, ``--repeats`` times each;
-- torch (fp32 and ``--bf16`` where native) in one warm process on 2,000 sentences, ``Predictor(cls_only=True)``
-  against ``cls_only=False`` (the CLI has no switch for the full forward);
-- how many of the 29,560 labels the two graphs share, and the multiply-adds per text each needs.
+- ``before``: every token through the last layer, attention, skip LayerNorms and bias-GELU fused into ONNX
+  Runtime's kernels (``cls_only=False, fuse_attention=True``);
+- ``first_token``: the last layer for the first token, the same fusions (``fuse_attention=True``);
+- ``now``: what ``sxhub export`` writes: the first token, LayerNorm and GELU fused, attention left as MatMuls.
 
-    .venv/bin/python bench/last_layer.py                 # about 20 minutes on 2 quiet cores
-    .venv/bin/python bench/last_layer.py --model DIR     # an existing PhraseBank student
-    .venv/bin/python bench/last_layer.py --quick         # a smoke run (500 texts, 1 repeat)
+Then the whole ``sxhub predict --onnx --int8`` and ``--onnx`` commands on 29,560 PhraseBank sentences (all four
+files, twice), 2 threads, timed as ``bench/student.py`` times them (startup, reading and writing included), each
+after waiting for a load average under 2, the graphs in turn (the order reversed each round), ``--repeats`` rounds:
+the median and the fastest. Also how many of the 29,560 labels each graph shares with ``before``, the multiply-adds
+per text, and torch in one warm process with and without the first-token last layer (the CLI has no switch for it).
+
+    .venv/bin/python bench/graph.py                 # about 30 minutes on 2 quiet cores
+    .venv/bin/python bench/graph.py --model DIR     # an existing PhraseBank student
+    .venv/bin/python bench/graph.py --quick         # a smoke run (500 texts, 1 round)
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ from student import (
     wait_for_quiet,
 )
 
-VARIANTS = {"first_token": True, "every_token": False}
+GRAPHS = {
+    "before": {"cls_only": False, "fuse_attention": True},
+    "first_token": {"cls_only": True, "fuse_attention": True},
+    "now": {"cls_only": True, "fuse_attention": False},
+}
+VARIANTS = {"first_token": True, "every_token": False}  # torch in one process: Predictor(cls_only=...)
 COMMANDS = {"onnx_int8": ["--onnx", "--int8"], "onnx_fp32": ["--onnx"]}
 
 
@@ -92,7 +100,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="A PhraseBank student: skip training one.")
     parser.add_argument("--n", type=int, default=29_560)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quiet-wait", type=float, default=600)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -113,7 +121,7 @@ def main() -> None:
         "n_texts": n,
         "threads": THREADS,
     }
-    with tempfile.TemporaryDirectory(prefix="sxhub-lastlayer-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="sxhub-graph-") as tmp:
         work = Path(tmp)
         frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
         train_df, _ = split(frame, frame["label"].tolist())
@@ -121,84 +129,89 @@ def main() -> None:
         train_df.rename(columns={"sentence": "text"}).to_csv(train_csv, index=False)
         source = args.model or trained_student(work, train_csv)
         dirs: dict[str, Path] = {}
-        for variant, cls_only in VARIANTS.items():
-            dirs[variant] = work / variant
-            shutil.copytree(source, dirs[variant], ignore=shutil.ignore_patterns("onnx"))
-            exported = export_onnx(
-                dirs[variant], int8=True, data=train_csv, quantization="per-channel", cls_only=cls_only
-            )
-            results[f"export_{variant}"] = exported.record()
-        bound = hardware_bound(dirs["first_token"])
+        for graph, options in GRAPHS.items():
+            dirs[graph] = work / graph
+            shutil.copytree(source, dirs[graph], ignore=shutil.ignore_patterns("onnx"))
+            exported = export_onnx(dirs[graph], int8=True, data=train_csv, quantization="per-channel", **options)
+            results[f"export_{graph}"] = exported.record()
+        bound = hardware_bound(dirs["now"])
         results["bound"] = bound
-        config = json.loads((dirs["first_token"] / "config.json").read_text())
+        config = json.loads((dirs["now"] / "config.json").read_text())
         results["macs_per_text_millions"] = {
             v: round(macs_per_text(config, bound["mean_tokens"], first_token=v == "first_token") / 1e6, 1)
             for v in VARIANTS
         }
-        results["one_process"] = one_process(dirs["first_token"], 200 if args.quick else 2000)
+        results["one_process"] = one_process(dirs["now"], 200 if args.quick else 2000)
         texts = phrasebank_texts()
         inputs = work / "in.csv"
         pd.DataFrame({"text": (texts * (n // len(texts) + 1))[:n]}).to_csv(inputs, index=False)
-        runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {v: [] for v in VARIANTS} for c in COMMANDS}
-        labels: dict[str, dict[str, list[str]]] = {c: {} for c in COMMANDS}
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {c: {g: [] for g in GRAPHS} for c in COMMANDS}
+        labels: dict[str, dict[str, np.ndarray]] = {c: {} for c in COMMANDS}
         for command, extra in COMMANDS.items():
-            for _ in range(repeats):
-                for variant in VARIANTS:
-                    out = work / f"out-{command}-{variant}.csv"
+            for round_ in range(repeats):
+                for graph in list(GRAPHS)[:: 1 if round_ % 2 == 0 else -1]:
+                    out = work / f"out-{command}-{graph}.csv"
                     wait_for_quiet(0 if args.quick else args.quiet_wait)
-                    cmd = [sys.executable, "-m", "sxhub", "-q", "predict", str(dirs[variant]), str(inputs)]
-                    runs[command][variant].append(
+                    cmd = [sys.executable, "-m", "sxhub", "-q", "predict", str(dirs[graph]), str(inputs)]
+                    runs[command][graph].append(
                         timed_command([*cmd, "-o", str(out), "--threads", str(THREADS), *extra], n)
                     )
-                    labels[command][variant] = pd.read_csv(out)["label"].astype(str).tolist()
+                    labels[command][graph] = pd.read_csv(out)["label"].astype(str).to_numpy()
         results["whole_command"] = runs
-        results["same_labels"] = {
-            c: float(np.mean(np.asarray(labels[c]["first_token"]) == np.asarray(labels[c]["every_token"])))
-            for c in COMMANDS
+        results["same_labels_as_before"] = {
+            c: {g: float(np.mean(labels[c][g] == labels[c]["before"])) for g in GRAPHS} for c in COMMANDS
         }
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.quick or args.out != RESULTS:
-        (args.out / "last_layer.json").write_text(json.dumps(results, indent=2) + "\n")
-        (args.out / "last_layer.md").write_text(markdown(results))
+        (args.out / "graph.json").write_text(json.dumps(results, indent=2) + "\n")
+        (args.out / "graph.md").write_text(markdown(results))
     print(markdown(results))
 
 
-def best(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fastest of the repeats (the one least disturbed by anything else on the machine)."""
-    return max(runs, key=lambda r: r["texts_per_second"])
+def median(runs: list[dict[str, Any]]) -> float:
+    return float(np.median([r["texts_per_second"] for r in runs]))
+
+
+def fastest(runs: list[dict[str, Any]]) -> float:
+    return max(r["texts_per_second"] for r in runs)
 
 
 def markdown(r: dict[str, Any]) -> str:
     b, m = r["bound"], r["macs_per_text_millions"]
     ghz, lanes = b["ghz"], b["int8_macs_per_cycle_per_core"]
     bound = {v: THREADS * lanes * ghz * 1e9 / (m[v] * 1e6) for v in VARIANTS}
+    rounds = len(next(iter(r["whole_command"].values()))["now"])
     lines = [
-        f"# The last layer for the first token only ({r['date']})",
+        f"# The exported graph, step by step ({r['date']})",
         "",
         f"CPU: {b['cpu']} at {ghz:.2f} GHz, {THREADS} threads; {r['versions']}. One PhraseBank student "
-        f"({b['layers']} layers), exported twice with per-channel int8 fitted on the training split: as `sxhub export` "
-        "does now (the last layer for the first token) and with `cls_only=False` (every token, as before). "
-        f"PhraseBank sentences average {b['mean_tokens']} tokens: {m['every_token']}M multiply-adds per text with every "
-        f"token through the last layer, {m['first_token']}M with the first token only "
-        f"({1 - m['first_token'] / m['every_token']:.1%} less). The int8 bound ({lanes} multiply-adds a cycle and "
-        f"core) moves from {bound['every_token']:,.0f} to {bound['first_token']:,.0f} texts/s.",
+        f"({b['layers']} layers), exported three times with per-channel int8 fitted on the training split: "
+        "`before` (every token through the last layer; attention, skip LayerNorms and bias-GELU fused into ONNX "
+        "Runtime's kernels, as `sxhub export` wrote it until now), `first_token` (the last layer for the first token, "
+        "the same fusions) and `now` (the first token, LayerNorm and GELU fused, attention left as MatMuls and "
+        f"Softmax: what `sxhub export` writes now). PhraseBank sentences average {b['mean_tokens']} tokens: "
+        f"{m['every_token']}M multiply-adds per text with every token through the last layer, {m['first_token']}M "
+        f"with the first token only ({1 - m['first_token'] / m['every_token']:.1%} less); the int8 bound ({lanes} "
+        f"multiply-adds a cycle and core) moves from {bound['every_token']:,.0f} to {bound['first_token']:,.0f} "
+        "texts/s.",
         "",
-        f"## Whole `sxhub predict` command, {r['n_texts']:,} sentences (fastest of the repeats)",
+        f"## Whole `sxhub predict` command, {r['n_texts']:,} sentences, {rounds} rounds",
         "",
-        "| command | every token: texts/s | first token: texts/s | speed-up | same labels |",
-        "|---|---:|---:|---:|---:|",
+        "| command | graph | texts/s, median | fastest | against `before` (median) | same labels as `before` |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for command, runs in r["whole_command"].items():
-        every, first = best(runs["every_token"]), best(runs["first_token"])
-        lines.append(
-            f"| `{' '.join(COMMANDS[command])}` | {every['texts_per_second']:,.0f} | **{first['texts_per_second']:,.0f}** | "
-            f"{first['texts_per_second'] / every['texts_per_second']:.2f}x | {r['same_labels'][command]:.2%} |"
-        )
-    lines += ["", "Every run (texts/s, load average before):", ""]
-    for command, runs in r["whole_command"].items():
-        for variant, items in runs.items():
+        for graph, items in runs.items():
+            ratio = median(items) / median(runs["before"])
             lines.append(
-                f"- {command} {variant}: "
+                f"| `{' '.join(COMMANDS[command])}` | {graph} | **{median(items):,.0f}** | {fastest(items):,.0f} | "
+                f"{ratio:.2f}x | {r['same_labels_as_before'][command][graph]:.2%} |"
+            )
+    lines += ["", "Every run (texts/s, load average before it):", ""]
+    for command, runs in r["whole_command"].items():
+        for graph, items in runs.items():
+            lines.append(
+                f"- {command} {graph}: "
                 + ", ".join(f"{x['texts_per_second']:,.0f} ({x['load_before']})" for x in items)
             )
     op = r["one_process"]
@@ -217,11 +230,11 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {prefix.replace('_', ' ')} | {every:,.0f} | **{first:,.0f}** | {first / every:.2f}x | "
             f"{op[f'{prefix}_same_labels']:.2%} |"
         )
-    agreement = {v: r[f"export_{v}"]["variants"]["onnx-int8"]["label_agreement"] for v in VARIANTS}
+    agreement = {g: r[f"export_{g}"]["variants"]["onnx-int8"]["label_agreement"] for g in GRAPHS}
     lines += [
         "",
-        "`sxhub export`'s own check (int8 against its torch reference, 1,000 training texts): "
-        + ", ".join(f"{v.replace('_', ' ')} {a:.2%}" for v, a in agreement.items())
+        "`sxhub export`'s own check of each (int8 against its torch reference, 1,000 training texts): "
+        + ", ".join(f"{g} {a:.2%}" for g, a in agreement.items())
         + ".",
         "",
     ]
