@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from sxhub.data import (
+    _compile_steps,
+    apply_preprocessing,
     is_missing_text,
     load_labelled,
     mask_pii,
@@ -26,6 +28,23 @@ def test_mask_pii() -> None:
     assert masked == "Mail EMAIL or call PHONE, see URL via @user"
     assert mask_pii("Sales rose 12 % to EUR 31.5 mn in 2023") == "Sales rose 12 % to EUR 31.5 mn in 2023"
     assert preprocess_text("  two\n\tlines  ") == "two lines"
+
+
+def test_saved_steps_apply_as_written() -> None:
+    """A saved block's replacement is literal text (a backslash is not a group reference) and ``min_digits`` keeps
+    a match with fewer digits as it was; the steps are compiled once and reused."""
+    block = {
+        "steps": [
+            {"pattern": r"(x)", "replacement": r"\1\g<0>"},
+            {"pattern": r"\d[\d ]+\d", "replacement": "NUM", "min_digits": 5},
+        ],
+        "strip": False,
+    }
+    assert apply_preprocessing("axb 12 3 and 123 45", block) == "a\\1\\g<0>b 12 3 and NUM"
+    hits = _compile_steps.cache_info().hits
+    assert apply_preprocessing("x", json.loads(json.dumps(block))) == "\\1\\g<0>"  # an equal block, read back
+    assert _compile_steps.cache_info().hits == hits + 1
+    assert apply_preprocessing(" x ", {"steps": [], "strip": True}) == "x"
 
 
 def test_prepare_drops_duplicates_and_empties() -> None:
