@@ -805,11 +805,11 @@ def main() -> None:
         if "speed" in parts:
             from sxhub.export import export_onnx
 
-            if "fidelity" not in parts:  # the bound of the CPU that times it (fidelity's run may be another's)
-                results["bound"] = hardware_bound(model_dir)
             # the int8 model a user gets from `sxhub export --int8 --data <training data>`; the fidelity part's last
             # export (given served-like texts) may have kept a slower mixed recipe
             results["speed_export"] = export_onnx(model_dir, int8=True, data=train_csv).to_dict()
+            if "fidelity" not in parts:  # the bound of the CPU that times it (fidelity's run may be another's), for
+                results["bound"] = hardware_bound(model_dir)  # the graph just exported (its last layer's work)
             results["one_process"] = one_process_speed(model_dir, 200 if args.quick else args.one_process_n)
             results["speed"] = whole_command_speed(model_dir, work, n, 0 if args.quick else args.quiet_wait)
             _checkpoint(results, args.out, save)
