@@ -551,11 +551,17 @@ VARIANT_NAMES = {
 
 
 def _recipe(variant: Mapping[str, Any]) -> str:
-    """The int8 recipe as the card names it: `` (per-channel)``, or `` (mixed: 9 MatMuls kept fp32)``."""
+    """The int8 recipe as the card names it: `` (per-channel)``, `` (smooth: per-channel, activations smoothed)``, or
+    `` (mixed: 9 most sensitive MatMuls kept fp32, activations smoothed)``."""
     if not variant.get("quantization"):
         return ""
     kept = len(variant.get("fp32_nodes") or [])
-    return f" ({variant['quantization']}" + (f": {kept} most sensitive MatMuls kept fp32)" if kept else ")")
+    parts = [f"{kept} most sensitive MatMuls kept fp32"] if kept else []
+    if variant.get("quantization") == "smooth":
+        parts.append("per-channel")
+    if variant.get("smoothing"):
+        parts.append(f"activations smoothed (SmoothQuant, alpha {variant['smoothing'].get('alpha')})")
+    return f" ({variant['quantization']}" + (f": {', '.join(parts)})" if parts else ")")
 
 
 def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:

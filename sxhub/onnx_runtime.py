@@ -110,7 +110,12 @@ class OnnxClassifier:
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def run_batch(self, rows: list[list[int]]) -> np.ndarray:
-        """One padded batch through the session (attention mask 1 on tokens, 0 on padding; segment ids 0)."""
+        """One padded batch through the session."""
+        return np.asarray(self.session.run(None, self.feed(rows))[0], dtype=np.float32)
+
+    def feed(self, rows: list[list[int]]) -> dict[str, np.ndarray]:
+        """The session's inputs for one batch of token ids, padded to the longest (attention mask 1 on tokens, 0 on
+        padding; segment ids 0)."""
         width = max(len(row) for row in rows)
         input_ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -118,4 +123,4 @@ class OnnxClassifier:
             input_ids[r, : len(row)] = row
             mask[r, : len(row)] = 1
         feed = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-        return np.asarray(self.session.run(None, {n: feed[n] for n in self.input_names})[0], dtype=np.float32)
+        return {n: feed[n] for n in self.input_names}

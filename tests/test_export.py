@@ -28,7 +28,7 @@ from sxhub.export import (
     export_onnx,
 )
 from sxhub.predict import Predictor
-from sxhub.quantize import lower_bound, quantizable_nodes
+from sxhub.quantize import Probe, _activation_peaks, lower_bound, quantizable_nodes, smooth_graph
 from sxhub.spec import TaskSpec
 from sxhub.train import train
 
@@ -216,6 +216,60 @@ def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Pa
     assert record["quantization"] == "mixed" and record["fp32_nodes"] == result.fp32_nodes
     card_row = sxhub.cards.export_facts({"export": {"variants": {"onnx-int8": record}}})["rows"][0]["name"]
     assert card_row == f"ONNX int8 (mixed: {len(result.fp32_nodes)} most sensitive MatMuls kept fp32)"
+    assert "smoothing" not in record and result.smoothing is None  # mixed quantizes the plain graph
+
+
+def matmul_inputs(path: Path) -> int:
+    """How many distinct inputs the graph's MatMuls with constant weights read (what smoothing scales)."""
+    graph = onnx.load(str(path)).graph
+    weights = {i.name for i in graph.initializer}
+    return len({n.input[0] for n in graph.node if n.op_type == "MatMul" and n.input[1] in weights})
+
+
+def test_smoothing_keeps_the_function_and_moves_the_range_into_the_weights(student: Path, tmp_path: Path) -> None:
+    source = tmp_path / "fp32.onnx"
+    export_onnx(student)
+    source.write_bytes((student / "onnx" / "model.onnx").read_bytes())
+    texts = (list(TEXTS) * 20)[:64]
+
+    inputs = smooth_graph(source, tmp_path / "smoothed.onnx", student, texts)
+
+    graph = onnx.load(str(tmp_path / "smoothed.onnx")).graph
+    muls = [n for n in graph.node if n.op_type == "Mul" and n.name.endswith("/smoothed")]
+    assert inputs == len(muls) == matmul_inputs(source) > 0
+    # every smoothed input feeds only through its Mul now, and each Mul comes before the MatMuls reading it
+    position = {out: i for i, n in enumerate(graph.node) for out in n.output}
+    for mul in muls:
+        readers = [i for i, n in enumerate(graph.node) if mul.output[0] in n.input]
+        assert readers and min(readers) > position[mul.output[0]]
+    assert not [i.name for i in graph.initializer if i.name not in {x for n in graph.node for x in n.input}]
+    probe = Probe(student, texts)
+    assert np.abs(probe(tmp_path / "smoothed.onnx") - probe(source)).max() < 1e-4  # the same function in fp32
+    # the scales moved range out of the widest activation channels: a smoothed input's max |x| is flatter
+    peaks = _activation_peaks(onnx.load(str(source)), tmp_path / "p.onnx", student, texts, [muls[0].input[0]])
+    after = _activation_peaks(onnx.load(str(tmp_path / "smoothed.onnx")), tmp_path / "p.onnx", student, texts,
+                              [muls[0].output[0]])  # fmt: skip
+    spread = lambda p: float(p.max() / np.median(p))  # noqa: E731
+    assert spread(after[muls[0].output[0]]) < spread(peaks[muls[0].input[0]])
+
+
+def test_smooth_is_recorded_and_named_on_the_card(student: Path, tmp_path: Path) -> None:
+    data = unique_texts_file(tmp_path / "train.csv", 300)
+
+    result = export_onnx(student, int8=True, data=data, check_n=100, quantization="smooth")
+
+    assert result.quantization == "smooth" and not result.fp32_nodes
+    graph = {n.op_type for n in onnx.load(str(result.int8_path)).graph.node}
+    assert "Mul" in graph and ("DynamicQuantizeMatMul" in graph or "MatMulInteger" in graph)
+    record = json.loads((student / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]
+    # fitted on the 200 texts outside the check
+    smoothing = {"method": "SmoothQuant", "alpha": 0.75, "texts": 200, "inputs": matmul_inputs(result.onnx_path)}
+    assert record["quantization"] == "smooth" and record["smoothing"] == smoothing
+    card_row = sxhub.cards.export_facts({"export": {"variants": {"onnx-int8": record}}})["rows"][0]["name"]
+    assert card_row == "ONNX int8 (smooth: per-channel, activations smoothed (SmoothQuant, alpha 0.75))"
+    plain = export_onnx(student, int8=True, data=data, check_n=100, quantization="per-channel")
+    assert plain.smoothing is None
+    assert "smoothing" not in json.loads((student / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]
 
 
 def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
@@ -229,7 +283,7 @@ def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
 
     trials = [note for note in result.notes if note.startswith("int8 ") and "% agreement, " in note]
     tried = [note.split(":")[0] for note in trials]
-    assert tried[0] == "int8 per-channel" and tried[-2:] == ["int8 dynamic", "int8 static"]
+    assert tried[:2] == ["int8 per-channel", "int8 smooth"] and tried[-2:] == ["int8 dynamic", "int8 static"]
     assert any(name.startswith("int8 mixed (") for name in tried)
     shares = [float(note.split(": ")[1].split("%")[0]) for note in trials]
     assert result.agreement["onnx-int8"].label_agreement * 100 == pytest.approx(max(shares), abs=0.006)
