@@ -97,10 +97,7 @@ def one_student(model_dir: Path, alphas: list[float], work: Path) -> dict[str, A
     # the export given served-like texts: a copy of the student, so its own record stays as it was
     copy = work / "student"
     shutil.copytree(model_dir, copy, ignore=shutil.ignore_patterns("onnx", "checkpoint-*"))
-    served = np.random.default_rng(7).permutation(len(texts))
-    given, unseen = np.sort(served[: len(texts) // 2]), np.sort(served[len(texts) // 2 :])
-    served_csv = work / "served_half.csv"
-    pd.DataFrame({"sentence": [texts[i] for i in given]}).to_csv(served_csv, index=False)
+    served_csv, unseen = student.served_half(texts, work / "served_half.csv")
     started = time.perf_counter()
     exported = export_onnx(copy, int8=True, data=served_csv)
     seconds = round(time.perf_counter() - started, 1)

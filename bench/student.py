@@ -313,6 +313,15 @@ def one_process_speed(model_dir: Path, n: int) -> dict[str, Any]:
     return figures
 
 
+def served_half(texts: list[str], path: Path) -> tuple[Path, np.ndarray]:
+    """A seeded half of ``texts`` written to ``path`` (column ``sentence``, no labels) as served-like ``--data`` for
+    ``sxhub export``, and the positions of the other half, which the export never sees."""
+    served = np.random.default_rng(7).permutation(len(texts))
+    given, unseen = np.sort(served[: len(texts) // 2]), np.sort(served[len(texts) // 2 :])
+    pd.DataFrame({"sentence": [texts[i] for i in given]}).to_csv(path, index=False)
+    return path, unseen
+
+
 def fidelity(model_dir: Path, train_csv: Path, work: Path) -> dict[str, Any]:
     """Each int8 recipe against fp32 on the full PhraseBank (4,846 sentences, 50agree), and accuracy vs experts; and
     what ``sxhub export --int8 --data`` keeps, given the training split, then given texts like those it will serve.
@@ -365,10 +374,7 @@ def fidelity(model_dir: Path, train_csv: Path, work: Path) -> dict[str, Any]:
         probs, speed = timed(Predictor(folder, onnx=True, int8=True, threads=THREADS))
         out[f"int8_{method}"] = {**scored(probs), "texts_per_cpu_second_x_threads": speed}
 
-    served = np.random.default_rng(7).permutation(len(texts))
-    given, unseen = np.sort(served[: len(texts) // 2]), np.sort(served[len(texts) // 2 :])
-    served_csv = work / "fpb_served_half.csv"
-    pd.DataFrame({"sentence": [texts[i] for i in given]}).to_csv(served_csv, index=False)
+    served_csv, unseen = served_half(texts, work / "fpb_served_half.csv")
     started = time.perf_counter()
     exported = export_onnx(model_dir, int8=True, data=served_csv)
     out["export_served"] = {**exported.to_dict(), "seconds": round(time.perf_counter() - started, 1)}
