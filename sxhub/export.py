@@ -248,7 +248,7 @@ def _choose_int8(
     if quantization == "auto" and len(texts) < CHECK_TEXTS:  # int8 cannot be the default: skip the slow search
         methods = tuple(m for m in methods if m != "mixed")
         result.notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
-    if not spare and any(m in {"mixed", "static"} for m in methods):
+    if not spare and any(m in {"mixed", "static", *SMOOTHED} for m in methods):
         result.notes.append("int8 recipes were fitted on the check texts (no training texts outside the sample).")
     best: tuple[float, str, Path, Agreement, float, list[str]] | None = None
     smoothing: dict[str, Any] = {}  # filled once the smoothed graph is written

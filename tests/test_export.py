@@ -270,6 +270,10 @@ def test_smooth_is_recorded_and_named_on_the_card(student: Path, tmp_path: Path)
     plain = export_onnx(student, int8=True, data=data, check_n=100, quantization="per-channel")
     assert plain.smoothing is None
     assert "smoothing" not in json.loads((student / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]
+    # without texts outside the check, smoothing is fitted on the check texts, and the notes say so
+    few = export_onnx(student, int8=True, quantization="smooth")
+    assert few.smoothing is not None and few.smoothing["texts"] == 8
+    assert "int8 recipes were fitted on the check texts (no training texts outside the sample)." in few.notes
 
 
 def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
