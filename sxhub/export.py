@@ -349,7 +349,9 @@ def _smoothed(path: Path, tmp: Path, model_dir: Path, fitting: list[str], smooth
 
 
 def choose_default(result: ExportResult, n_checked: int) -> str:
-    """``onnx-int8`` when it reaches the bar on enough real texts, else fp32 ``onnx`` (with a note saying why)."""
+    """``onnx-int8`` when it reaches the bar on enough real texts and ran faster than fp32 here, else fp32 ``onnx``
+    (with a note saying why). An int8 model no faster than fp32 (a CPU without fast int8 kernels, or ``mixed`` with
+    many MatMuls kept fp32) would be slower or as slow, and less faithful."""
     int8 = result.agreement.get("onnx-int8")
     if int8 is None:
         return "onnx"
@@ -363,6 +365,13 @@ def choose_default(result: ExportResult, n_checked: int) -> str:
         result.notes.append(
             f"int8 is not the default: it gives the fp32 label on {int8.label_agreement:.2%} of {int8.n} texts, "
             f"under the {AGREEMENT_BAR:.1%} bar; serve onnx/model.onnx (or torch)."
+        )
+        return "onnx"
+    fast, slow = result.speed.get("onnx-int8"), result.speed.get("onnx")
+    if fast and slow and fast <= slow:
+        result.notes.append(
+            f"int8 is not the default: it ran at {fast:,.0f} texts/s here, no faster than ONNX fp32 ({slow:,.0f}); "
+            "serve onnx/model.onnx."
         )
         return "onnx"
     return "onnx-int8"

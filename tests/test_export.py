@@ -323,6 +323,15 @@ def test_int8_is_the_default_only_over_the_bar_on_enough_texts(tmp_path: Path) -
     few = result(1.0)
     assert choose_default(few, 999) == "onnx" and "checked on 999 texts only" in few.notes[0]
     assert choose_default(ExportResult(model_dir=tmp_path, onnx_path=tmp_path / "m.onnx"), 5000) == "onnx"
+    # over the bar, but no faster than fp32 where it was measured: fp32 is served
+    slow = result(0.999)
+    slow.speed = {"onnx": 500.0, "onnx-int8": 480.0}
+    assert choose_default(slow, 1000) == "onnx"
+    assert slow.notes == ["int8 is not the default: it ran at 480 texts/s here, no faster than ONNX fp32 (500); "
+                          "serve onnx/model.onnx."]  # fmt: skip
+    fast = result(0.999)
+    fast.speed = {"onnx": 500.0, "onnx-int8": 600.0}
+    assert choose_default(fast, 1000) == "onnx-int8" and not fast.notes
 
 
 def test_predict_says_when_int8_is_not_the_default(student: Path, caplog: pytest.LogCaptureFixture) -> None:
