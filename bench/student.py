@@ -53,6 +53,7 @@ def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.D
 EPOCH_CAP: float | None = None  # --epoch-cap: another cap for the default recipe (None: TrainConfig's)
 CLASS_WEIGHTS: bool | None = None  # --class-weights on|off: override TrainConfig's default
 BATCH_SIZE: int | None = None  # --batch-size: override the fitted batch size (the learning rate stays fitted)
+LEARNING_RATE: float | None = None  # --learning-rate: override the fitted learning rate
 LAYERS: int | None = None  # --layers: a thinner student (the base's first N layers)
 DISTILL: bool = False  # --distill: the PhraseBank student learns from a full-depth one trained first on the same split
 
@@ -75,6 +76,8 @@ def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | Non
         fixed["class_weights"] = CLASS_WEIGHTS
     if BATCH_SIZE is not None:
         fixed["batch_size"] = BATCH_SIZE
+    if LEARNING_RATE is not None:
+        fixed["learning_rate"] = LEARNING_RATE
     if epochs is not None:
         fixed = {"epochs": epochs, "early_stopping_patience": 10_000}
     options = {"layers": LAYERS, **fixed, **extra}  # extra (TrainConfig fields) overrides --layers and the rest
@@ -177,6 +180,7 @@ def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
         "recipe": (f"default (epoch cap {recipe_cap():g})" if epochs is None else f"{epochs:g} epochs")
         + ("" if CLASS_WEIGHTS is None else f", class weights {'on' if CLASS_WEIGHTS else 'off'}")
         + ("" if BATCH_SIZE is None else f", batch size {BATCH_SIZE}")
+        + ("" if LEARNING_RATE is None else f", learning rate {LEARNING_RATE:g}")
         + ("" if LAYERS is None else f", the base's first {LAYERS} layers"),
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
@@ -763,14 +767,16 @@ def main() -> None:
     )
     parser.add_argument("--batch-size", type=int, help="Override the fitted batch size (learning rate still fitted).")
     parser.add_argument("--layers", type=int, help="A thinner student: the base's first N layers [all].")
+    parser.add_argument("--learning-rate", type=float, help="Override the fitted learning rate.")
     parser.add_argument(
         "--distill",
         action="store_true",
         help="PhraseBank: train a full-depth student first and distil --layers from it.",
     )
     args = parser.parse_args()
-    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE, LAYERS, DISTILL
+    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE, LAYERS, DISTILL, LEARNING_RATE
     DISTILL = args.distill
+    LEARNING_RATE = args.learning_rate
     BATCH_SIZE = args.batch_size
     LAYERS = args.layers
     EPOCH_CAP = args.epoch_cap
