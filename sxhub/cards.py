@@ -551,8 +551,8 @@ VARIANT_NAMES = {
 
 
 def _recipe(variant: Mapping[str, Any]) -> str:
-    """The int8 recipe as the card names it: `` (per-channel)``, `` (smooth: per-channel, activations smoothed)``, or
-    `` (mixed: 9 most sensitive MatMuls kept fp32, activations smoothed)``."""
+    """The int8 recipe as the card names it: `` (per-channel)``, `` (smooth: per-channel, activations smoothed
+    (SmoothQuant, alpha 0.75))``, or `` (mixed: 9 most sensitive MatMuls kept fp32)``."""
     if not variant.get("quantization"):
         return ""
     kept = len(variant.get("fp32_nodes") or [])

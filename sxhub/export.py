@@ -101,7 +101,7 @@ class ExportResult:
     default: str = "onnx"  # the variant sxhub.json and the card name as the one to serve
     quantization: str | None = None  # the int8 recipe kept
     fp32_nodes: list[str] = field(default_factory=list)  # "mixed": the nodes the int8 model keeps fp32
-    smoothing: dict[str, Any] | None = None  # "smooth" and "mixed": how the activations were smoothed
+    smoothing: dict[str, Any] | None = None  # the recipes in SMOOTHED ("smooth"): how the activations were smoothed
     check_source: str = ""
     last_layer: str = "first token"  # or "every token (<why>)": see sxhub.cls_only
     notes: list[str] = field(default_factory=list)
