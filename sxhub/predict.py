@@ -19,9 +19,10 @@ import re
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -38,6 +39,7 @@ from .run_record import SXHUB_JSON
 from .stream import CHUNK_ROWS, RowSlice
 from .tables import table_suffix
 
+T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 ONNX_DIR = "onnx"
@@ -134,6 +136,16 @@ def onnx_path(model_dir: str | os.PathLike[str], *, int8: bool = False) -> Path:
 # --------------------------------------------------------------------------------------------------------------
 # the predictor
 # --------------------------------------------------------------------------------------------------------------
+@dataclass
+class Prepared:
+    """Texts made ready for a :class:`Predictor`'s model (:meth:`Predictor.prepare`): ``n`` texts, cleaned, and their
+    token ids on the ONNX path."""
+
+    n: int
+    texts: list[str] = field(default_factory=list)
+    ids: list[list[int]] = field(default_factory=list)
+
+
 class Predictor:
     """Labels and probabilities from a model folder (or a Hub model id), with torch or ONNX Runtime.
 
@@ -211,6 +223,11 @@ class Predictor:
         probs = self.predict_proba(texts, progress=progress)
         return self.decide(probs), probs
 
+    def predict_prepared(self, prepared: Prepared, *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
+        """``predict`` of texts :meth:`prepare` has made ready."""
+        probs = self.prepared_proba(prepared, progress=progress)
+        return self.decide(probs), probs
+
     def decide(self, probs: np.ndarray) -> list[Any]:
         """Label names from probabilities: argmax, or each label over its threshold (multi-label)."""
         if self.multi_label:
@@ -220,13 +237,25 @@ class Predictor:
 
     def predict_proba(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
         """An ``(n, n_labels)`` array: softmax (single-label) or sigmoid (multi-label) of the logits."""
-        texts = [_clean(t, self.info.preprocessing) for t in texts]
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
-        if not texts:
+        return self.prepared_proba(self.prepare(texts), progress=progress)
+
+    def prepare(self, texts: Sequence[str]) -> Prepared:
+        """The work before the model: each text cleaned as at training time and, on the ONNX path, tokenized.
+        ``predict_file`` runs it for the next chunk in a second thread while the model runs this one."""
+        cleaned = [_clean(t, self.info.preprocessing) for t in texts]
+        if self._onnx is not None:
+            return Prepared(len(cleaned), ids=self._onnx.encode(cleaned))
+        return Prepared(len(cleaned), texts=cleaned)  # transformers' tokenizer stays on the thread that pads
+
+    def prepared_proba(self, prepared: Prepared, *, progress: Any = None) -> np.ndarray:
+        """``predict_proba`` of texts :meth:`prepare` has made ready."""
+        out = np.zeros((prepared.n, len(self.labels)), dtype=np.float32)
+        if not prepared.n:
             return out
         if self._onnx is not None:
-            logits = self._onnx.logits(texts, progress=progress)
+            logits = self._onnx.logits_of_ids(prepared.ids, progress=progress)
             return self._probabilities(logits)
+        texts = prepared.texts
         encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
         order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         for start in range(0, len(order), self.batch_size):
@@ -448,17 +477,59 @@ def prediction_columns(
 def predict_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str, *, progress: Any = None) -> pd.DataFrame:
     """One chunk of ``predict_file`` (and of ``--engine ray``'s actors): the input columns plus label(s) and
     probabilities; a row without a text is kept but never predicted (no label, NaN probabilities)."""
+    return finish_chunk(predictor, prepare_chunk(predictor, chunk, column), progress=progress)
+
+
+@dataclass
+class _ReadyChunk:
+    chunk: pd.DataFrame
+    column: str
+    missing: np.ndarray
+    prepared: Prepared
+
+
+def prepare_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str) -> _ReadyChunk:
+    """The first half of :func:`predict_chunk`: which rows have a text, and those texts made ready for the model."""
     chunk = chunk.reset_index(drop=True)
     missing = chunk[column].map(is_missing_text).to_numpy(dtype=bool)
+    return _ReadyChunk(chunk, column, missing, predictor.prepare(chunk[column][~missing].tolist()))
+
+
+def _ready_chunks(
+    predictor: Predictor, source: Any, chunk_rows: int, rows: RowSlice | None, text_column: str | None
+) -> Iterator[_ReadyChunk]:
+    column: str | None = None
+    for chunk in iter_chunks(source, chunk_rows, rows=rows):
+        column = column or find_text_column(chunk, text_column)
+        yield prepare_chunk(predictor, chunk, column)
+
+
+def finish_chunk(predictor: Predictor, ready: _ReadyChunk, *, progress: Any = None) -> pd.DataFrame:
+    """The second half of :func:`predict_chunk`: the model's labels and probabilities, beside the input columns."""
+    chunk, missing = ready.chunk, ready.missing
     labels: list[Any] = [None] * len(chunk)
     probs = np.full((len(chunk), len(predictor.labels)), np.nan, dtype=np.float32)
     if not missing.all():
-        got, probs[~missing] = predictor.predict(chunk[column][~missing].tolist(), progress=progress)
+        got, probs[~missing] = predictor.predict_prepared(ready.prepared, progress=progress)
         for i, label in zip(np.flatnonzero(~missing), got, strict=True):
             labels[i] = label
     if progress is not None:
         progress.update(int(missing.sum()))
     return prediction_columns(predictor, chunk, labels, probs)
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of ``items``, each next one computed in a second thread while the caller works on this one.
+
+    ``predict_file`` reads, cleans and tokenizes the next chunk so: that work is mostly single-threaded Python, which
+    would leave a core idle between two chunks of model work. An error raised there reaches the caller at that item.
+    """
+    done = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="sxhub-read") as pool:
+        future = pool.submit(next, items, done)
+        while (item := future.result()) is not done:
+            future = pool.submit(next, items, done)
+            yield item  # type: ignore[misc]
 
 
 def predict_file(
@@ -489,13 +560,11 @@ def predict_file(
     start = time.perf_counter()
     total = count_rows(source) if rows is None or rows.is_all else None
     with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
-        for chunk in iter_chunks(source, chunk_rows, rows=rows):
-            if column is None:
-                column = find_text_column(chunk, text_column)
-            out = predict_chunk(predictor, chunk, column, progress=bar)
-            writer.write(out)
-            n += len(chunk)
-            n_empty += int(chunk[column].map(is_missing_text).sum())
+        for ready in _one_ahead(_ready_chunks(predictor, source, chunk_rows, rows, text_column)):
+            column = ready.column
+            writer.write(finish_chunk(predictor, ready, progress=bar))
+            n += len(ready.chunk)
+            n_empty += int(ready.missing.sum())
     if column is None:
         raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
     writer.close()

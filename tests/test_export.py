@@ -4,6 +4,7 @@ recipes, the default variant and its record, and the torch-free ONNX path."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -358,6 +359,83 @@ def test_the_onnx_path_needs_neither_torch_nor_transformers(student: Path) -> No
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().endswith("[]"), out
+
+
+def test_threads_run_whole_batches_side_by_side(student: Path) -> None:
+    """With threads > 1 the batches run concurrently, each single-threaded on one shared session; the logits are the
+    same as one batch at a time, in input order, for more texts than a round of batches and for fewer."""
+    from sxhub.onnx_runtime import OnnxClassifier, cpu_threads
+
+    export_onnx(student, int8=True, quantization="dynamic")
+    texts = [f"{t} {'again ' * (i % 7)}" for i, t in enumerate(TEXTS * 12)]  # lengths differ: sorting reorders
+    for name in ("model.onnx", "model_int8.onnx"):
+        one, two = (
+            OnnxClassifier(student, student / "onnx" / name, max_length=64, threads=n, batch_size=5) for n in (1, 2)
+        )
+        assert two.session.get_session_options().intra_op_num_threads == 1 and two.workers == 2
+        counted: list[int] = []
+        progress = type("P", (), {"update": staticmethod(counted.append)})()
+        # int8's activation scales are per batch, so compare the same batches run one at a time
+        np.testing.assert_array_equal(two.logits(texts, progress=progress), one.logits(texts))
+        assert sum(counted) == len(texts) and len(counted) == -(-len(texts) // 5)
+        if name == "model.onnx":  # and fp32 does not depend on the batching: text by text, input order
+            alone = np.concatenate([one.run_batch([ids]) for ids in one.encode(texts)])
+            np.testing.assert_allclose(two.logits(texts), alone, atol=1e-5)
+        # fewer texts than a batch per thread: split so that both threads have one
+        counted.clear()
+        three = OnnxClassifier(student, student / "onnx" / name, max_length=64, threads=1, batch_size=3)
+        np.testing.assert_array_equal(two.logits(texts[:6], progress=progress), three.logits(texts[:6]))
+        assert counted == [3, 3]
+        assert two.logits([]).shape == (0, 0)
+    assert 1 <= cpu_threads() <= (os.cpu_count() or 1)
+
+
+def test_predict_file_prepares_the_next_chunk_while_this_one_runs(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk is read, cleaned and tokenized on a second thread (while the model runs the one before); the
+    output is what one ``predict`` call gives, rows without a text kept; an error there stops the run, nothing
+    half-written."""
+    import threading
+
+    from sxhub.errors import InputError
+    from sxhub.predict import predict_file
+
+    export_onnx(student)
+    texts = [f"{t} {'again ' * (i % 5)}" for i, t in enumerate(TEXTS * 3)]
+    texts[4] = ""
+    source, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    pd.DataFrame({"text": texts}).to_csv(source, index=False)
+    predictor = Predictor(student, onnx=True)
+    threads: list[str] = []
+    prepare = predictor.prepare
+
+    def spy(batch: list[str]) -> object:
+        threads.append(threading.current_thread().name)
+        return prepare(batch)
+
+    monkeypatch.setattr(predictor, "prepare", spy)
+    summary = predict_file(student, source, out, predictor=predictor, chunk_rows=4)
+    got = pd.read_csv(out)
+    assert summary.n == len(texts) and summary.n_empty == 1 and len(threads) == -(-len(texts) // 4)
+    assert all(name.startswith("sxhub-read") for name in threads), threads
+    kept = [t for t in texts if t]
+    labels, probs = Predictor(student, onnx=True).predict(kept)
+    assert got["label"].isna().tolist() == [not t for t in texts]
+    assert got["label"].dropna().tolist() == labels
+    np.testing.assert_allclose(got.dropna()[[f"prob_{n}" for n in predictor.labels]].to_numpy(), probs, atol=1e-6)
+
+    calls = iter(range(100))
+
+    def fails_third(batch: list[str]) -> object:
+        if next(calls) == 2:
+            raise InputError("the third chunk is bad")
+        return prepare(batch)
+
+    monkeypatch.setattr(predictor, "prepare", fails_third)
+    with pytest.raises(InputError, match="third chunk"):
+        predict_file(student, source, tmp_path / "never.csv", predictor=predictor, chunk_rows=4)
+    assert not (tmp_path / "never.csv").exists()
 
 
 def test_cli_export_errors_are_one_line(student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
