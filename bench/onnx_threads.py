@@ -1,6 +1,7 @@
 """How the ONNX path uses its threads: whole batches side by side, one single-threaded ``session.run`` per thread
 (what ``sxhub predict --onnx`` does since this bench was written), against one batch at a time split over ONNX
-Runtime's intra-op thread pool (what it did before); written to bench/results/onnx_threads.{json,md}.
+Runtime's intra-op thread pool (what it did before); and, for the whole command, the next chunk read, cleaned and
+tokenized on a second thread while the model runs this one. Written to bench/results/onnx_threads.{json,md}.
 
 One PhraseBank student (``bench/student.py``'s split; trained here for 3 epochs, ``--bf16`` where native, unless
 ``--model`` is given) is exported as ``sxhub export`` does it (per-channel int8, fitted on the training split).
@@ -168,7 +169,7 @@ def _each(values: list[float]) -> str:
 def markdown(r: dict[str, Any]) -> str:
     c, w = r["compute_only"], r["whole_command"]
     lines = [
-        "# The ONNX path's threads: whole batches side by side against the intra-op pool",
+        "# The ONNX path's threads: whole batches side by side against the intra-op pool, the next chunk prepared alongside",
         "",
         f"{r['date']}, {r['cpu']}, {r['threads']} threads, {r['versions']}; MiniLM-L6 PhraseBank student exported by "
         f"`sxhub export` (per-channel int8); {r['n_texts']:,} sentences. Written by `bench/onnx_threads.py`.",

@@ -53,10 +53,12 @@ OPSET = 17
 AGREEMENT_BAR = 0.995  # int8 is the default variant only when it gives fp32's label on at least this share
 CHECK_TEXTS = 1000  # texts the agreement check needs before int8 can become the default
 FITTING_TEXTS = 1000  # training texts outside the check that int8 recipes are fitted on (when the data has them)
-# int8 recipes, in the order "auto" tries them. On the MiniLM PhraseBank student over the full PhraseBank
-# (bench/results/int8_recipes.md) per-channel kept 98.89% of fp32's labels at 221 texts/s, per-tensor dynamic 97.83%
-# at 226; per-channel with the 9 most sensitive MatMuls kept fp32 ("mixed") 99.57% at 168 (fp32: 139); static QDQ
-# kept 94.9% in an earlier run (bench/results/student.md). "smooth" is per-channel on the graph with its activations
+# int8 recipes, in the order "auto" tries them. On the MiniLM PhraseBank student over the full PhraseBank, with the
+# graph exported before the first-token last layer and unfused attention, on an AVX2-only CPU
+# (bench/results/int8_recipes.md; with the present graph per-channel kept 98.58%, bench/results/student_avx512.md)
+# per-channel kept 98.89% of fp32's labels at 221 texts/s, per-tensor dynamic 97.83% at 226; per-channel with the 9
+# most sensitive MatMuls kept fp32 ("mixed") 99.57% at 168 (fp32: 139); static QDQ kept 94.9% in an earlier run
+# (bench/results/student.md). "smooth" is per-channel on the graph with its activations
 # smoothed (quantize.smooth_graph): as fast, and 12-27% fewer changed labels than per-channel over the full PhraseBank
 # on three students, but which 1,000 texts fit it matters (bench/results/smooth.md), so the check decides
 QUANTIZATIONS = ("per-channel", "smooth", "mixed", "dynamic", "static")

@@ -129,9 +129,9 @@ class OnnxClassifier:
         """``logits`` of texts already encoded (:meth:`encode`)."""
         lengths = np.fromiter((len(row) for row in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(lengths, kind="stable")
-        # fewer texts than a batch per thread: smaller batches, so that every thread has one
-        size = max(1, min(self.batch_size, -(-len(order) // self.workers)))
-        batches = [order[start : start + size] for start in range(0, len(order), size)]
+        # the batches do not depend on the threads: int8 quantizes activations per batch, so a text's numbers are the
+        # same on any machine (and in the Space, which batches alike); fewer texts than a batch run on one thread
+        batches = [order[start : start + self.batch_size] for start in range(0, len(order), self.batch_size)]
         out: np.ndarray | None = None
         for idx, logits in zip(batches, self._run_all([[ids[i] for i in idx] for idx in batches]), strict=True):
             if out is None:

@@ -363,7 +363,7 @@ def test_the_onnx_path_needs_neither_torch_nor_transformers(student: Path) -> No
 
 def test_threads_run_whole_batches_side_by_side(student: Path) -> None:
     """With threads > 1 the batches run concurrently, each single-threaded on one shared session; the logits are the
-    same as one batch at a time, in input order, for more texts than a round of batches and for fewer."""
+    same as one batch at a time, in input order, and the batches are the same whatever the threads."""
     from sxhub.onnx_runtime import OnnxClassifier, cpu_threads
 
     export_onnx(student, int8=True, quantization="dynamic")
@@ -381,11 +381,10 @@ def test_threads_run_whole_batches_side_by_side(student: Path) -> None:
         if name == "model.onnx":  # and fp32 does not depend on the batching: text by text, input order
             alone = np.concatenate([one.run_batch([ids]) for ids in one.encode(texts)])
             np.testing.assert_allclose(two.logits(texts), alone, atol=1e-5)
-        # fewer texts than a batch per thread: split so that both threads have one
+        # the batches do not depend on the threads (int8's numbers would): fewer texts than a batch is one batch
         counted.clear()
-        three = OnnxClassifier(student, student / "onnx" / name, max_length=64, threads=1, batch_size=3)
-        np.testing.assert_array_equal(two.logits(texts[:6], progress=progress), three.logits(texts[:6]))
-        assert counted == [3, 3]
+        np.testing.assert_array_equal(two.logits(texts[:4], progress=progress), one.logits(texts[:4]))
+        assert counted == [4]
         assert two.logits([]).shape == (0, 0)
     assert 1 <= cpu_threads() <= (os.cpu_count() or 1)
 

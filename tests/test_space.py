@@ -263,5 +263,9 @@ def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path
     got = np.array([[p[n] for n in expert.labels] for t in texts for p in expert.probabilities([t])])
     want = np.concatenate([Predictor(model, onnx=True, int8=True).predict_proba([t]) for t in texts])
     np.testing.assert_allclose(got, want, atol=1e-6)
+    # a CSV's worth: three batches of 32 or fewer, run side by side on both sides, batched alike: the same numbers
+    many = [f"{t} {'again ' * (i % 9)}" for i, t in enumerate(texts * 40)]
+    got = np.array([[p[n] for n in expert.labels] for p in expert.probabilities(many)])
+    np.testing.assert_allclose(got, Predictor(model, onnx=True, int8=True).predict_proba(many), atol=1e-6)
     cached = {p.name for p in (tmp_path / "_hf_home" / "hub").rglob("*") if p.is_file()}
     assert "model_int8.onnx" in cached and "model.safetensors" not in cached and "model.onnx" not in cached
