@@ -13,8 +13,9 @@ With more than one thread the batches run side by side, one single-threaded ``se
 session (ONNX Runtime's ``Run`` is thread-safe and releases the GIL), instead of one batch at a time split over an
 intra-op thread pool. An encoder's matrices for a batch of short texts are small, so splitting each one over the
 cores costs a synchronisation per operator; whole batches in parallel do not. On the AVX-512 VNNI EPYC (2 cores,
-MiniLM-L6, 29,560 PhraseBank sentences, compute only, 5 interleaved rounds): int8 median 1,260 texts/s against 1,030
-with the intra-op pool, fp32 517 against 464 (``bench/results/onnx_threads.md``).
+MiniLM-L6, 29,560 PhraseBank sentences, compute only, 5 interleaved rounds): int8 median 1,131 texts/s against 893
+with the intra-op pool, fp32 484 against 420 (``bench/results/onnx_threads.md``). The batches are the same whatever
+the thread count.
 """
 
 from __future__ import annotations
