@@ -560,7 +560,10 @@ def predict_file(
     start = time.perf_counter()
     total = count_rows(source) if rows is None or rows.is_all else None
     with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
-        for ready in _one_ahead(_ready_chunks(predictor, source, chunk_rows, rows, text_column)):
+        chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
+        # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for each
+        # other at every operator, and a third busy thread on their cores makes them wait longer
+        for ready in _one_ahead(chunks) if predictor.backend.startswith("onnx") else chunks:
             column = ready.column
             writer.write(finish_chunk(predictor, ready, progress=bar))
             n += len(ready.chunk)
