@@ -113,6 +113,7 @@ class OnnxClassifier:
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.batch_size = batch_size
         self._pool: ThreadPoolExecutor | None = None
+        self._pool_pid = os.getpid()
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (special tokens added, truncated at ``max_length``). ``encode_batch_fast`` skips the
@@ -144,8 +145,10 @@ class OnnxClassifier:
         if self.workers == 1 or len(batches) == 1:
             yield from map(self.run_batch, batches)
             return
-        if self._pool is None:  # kept for the classifier's life: streaming calls logits() once per chunk
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="sxhub-onnx")
+        # kept for the classifier's life (streaming calls logits() once per chunk), made anew in a forked child,
+        # where the parent's threads do not exist
+        if self._pool is None or self._pool_pid != os.getpid():
+            self._pool, self._pool_pid = ThreadPoolExecutor(self.workers, thread_name_prefix="sxhub-onnx"), os.getpid()
         yield from self._pool.map(self.run_batch, batches)
 
     def run_batch(self, rows: list[list[int]]) -> np.ndarray:

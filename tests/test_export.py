@@ -386,6 +386,16 @@ def test_threads_run_whole_batches_side_by_side(student: Path) -> None:
         np.testing.assert_array_equal(two.logits(texts[:4], progress=progress), one.logits(texts[:4]))
         assert counted == [4]
         assert two.logits([]).shape == (0, 0)
+    if hasattr(os, "fork"):  # a child forked after the pool started makes its own (the parent's threads are gone)
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=lambda: queue.put(two.logits(texts)))  # forked: nothing is pickled
+        child.start()
+        np.testing.assert_array_equal(queue.get(timeout=60), two.logits(texts))
+        child.join(timeout=60)
+        assert child.exitcode == 0
     assert 1 <= cpu_threads() <= (os.cpu_count() or 1)
 
 
