@@ -36,14 +36,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from student import (
-    DATA,
     RESULTS,
     THREADS,
     hardware_bound,
     macs_per_text,
     phrasebank_texts,
-    split,
     timed_command,
+    train_split_csv,
+    versions_line,
     wait_for_quiet,
 )
 
@@ -110,23 +110,18 @@ def main() -> None:
     import torch
 
     from sxhub.export import export_onnx
-    from sxhub.train import library_versions
 
     torch.set_num_threads(THREADS)
     n, repeats = (500, 1) if args.quick else (args.n, args.repeats)
-    versions = library_versions()
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "versions": ", ".join(f"{k} {versions[k]}" for k in ("torch", "transformers", "onnxruntime") if k in versions),
+        "versions": versions_line("torch", "transformers", "onnxruntime"),
         "n_texts": n,
         "threads": THREADS,
     }
     with tempfile.TemporaryDirectory(prefix="sxhub-graph-") as tmp:
         work = Path(tmp)
-        frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
-        train_df, _ = split(frame, frame["label"].tolist())
-        train_csv = work / "fpb_train.csv"
-        train_df.rename(columns={"sentence": "text"}).to_csv(train_csv, index=False)
+        train_csv = train_split_csv(work / "fpb_train.csv")
         source = args.model or trained_student(work, train_csv)
         dirs: dict[str, Path] = {}
         for graph, options in GRAPHS.items():

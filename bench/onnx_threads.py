@@ -34,7 +34,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from graph import trained_student
-from student import DATA, RESULTS, ROOT, THREADS, phrasebank_texts, split, timed_command, wait_for_quiet
+from student import (
+    RESULTS,
+    ROOT,
+    THREADS,
+    phrasebank_texts,
+    timed_command,
+    train_split_csv,
+    versions_line,
+    wait_for_quiet,
+)
 
 BEFORE = "38381b0"  # the last commit that split each batch over the intra-op pool
 FILES = {"int8": "model_int8.onnx", "fp32": "model.onnx"}
@@ -84,13 +93,11 @@ def main() -> None:
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sxhub.export import export_onnx
-    from sxhub.train import library_versions
 
     n, repeats = (2000, 1) if args.quick else (args.n, args.repeats)
-    versions = library_versions()
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "versions": ", ".join(f"{k} {versions[k]}" for k in ("onnxruntime", "tokenizers") if k in versions),
+        "versions": versions_line("onnxruntime", "tokenizers"),
         "cpu": _cpu(),
         "n_texts": n,
         "threads": THREADS,
@@ -98,10 +105,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory(prefix="sxhub-threads-") as tmp:
         work = Path(tmp)
-        frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
-        train_df, _ = split(frame, frame["label"].tolist())
-        train_csv = work / "fpb_train.csv"
-        train_df.rename(columns={"sentence": "text"}).to_csv(train_csv, index=False)
+        train_csv = train_split_csv(work / "fpb_train.csv")
         model = work / "student"
         shutil.copytree(args.model or trained_student(work, train_csv), model, ignore=shutil.ignore_patterns("onnx"))
         results["export"] = export_onnx(model, int8=True, data=train_csv, quantization="per-channel").record()

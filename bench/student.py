@@ -50,6 +50,23 @@ def split(frame: pd.DataFrame, keys: list[str], *, seed: int = 42) -> tuple[pd.D
     return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
 
 
+def train_split_csv(path: Path) -> Path:
+    """The PhraseBank all-agree training split (:func:`split`, seed 42) written to ``path`` with a ``text`` column, as
+    ``sxhub train`` and ``sxhub export --data`` read it."""
+    frame = pd.read_csv(DATA / "financial_phrasebank" / "sentences_allagree.csv", dtype=str)
+    train_df, _ = split(frame, frame["label"].tolist())
+    train_df.rename(columns={"sentence": "text"}).to_csv(path, index=False)
+    return path
+
+
+def versions_line(*names: str) -> str:
+    """``"torch 2.13.0, onnxruntime 1.32.0"``: the installed versions of ``names`` (those installed)."""
+    from sxhub.train import library_versions
+
+    versions = library_versions()
+    return ", ".join(f"{k} {versions[k]}" for k in names if k in versions)
+
+
 EPOCH_CAP: float | None = None  # --epoch-cap: another cap for the default recipe (None: TrainConfig's)
 CLASS_WEIGHTS: bool | None = None  # --class-weights on|off: override TrainConfig's default
 BATCH_SIZE: int | None = None  # --batch-size: override the fitted batch size (the learning rate stays fitted)
@@ -786,13 +803,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(THREADS)
-    from sxhub.train import library_versions
-
-    versions = library_versions()
     results: dict[str, Any] = {
         "quick": args.quick,
         "date": time.strftime("%Y-%m-%d"),
-        "versions": ", ".join(f"{k} {versions[k]}" for k in ("torch", "transformers", "onnxruntime") if k in versions),
+        "versions": versions_line("torch", "transformers", "onnxruntime"),
         "load_average_at_start": os.getloadavg(),
     }
     save = not (args.quick and args.out == RESULTS)  # a smoke run does not overwrite the real results

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 
 from .errors import ModelError
 
@@ -67,8 +68,6 @@ def cpu_threads() -> int:
     """The threads to run on by default: the physical cores this process may use (as ONNX Runtime's own default
     counts them), or the CPUs it may use where the physical count is unknown."""
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    import psutil
-
     physical, logical = psutil.cpu_count(logical=False), psutil.cpu_count(logical=True)
     if physical and logical and logical > physical:  # hyperthreads: one thread per core this process may use
         return max(1, usable * physical // logical)

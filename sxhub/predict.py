@@ -220,8 +220,7 @@ class Predictor:
 
     def predict(self, texts: Sequence[str], *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
         """Labels and probabilities for ``texts``, in input order."""
-        probs = self.predict_proba(texts, progress=progress)
-        return self.decide(probs), probs
+        return self.predict_prepared(self.prepare(texts), progress=progress)
 
     def predict_prepared(self, prepared: Prepared, *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
         """``predict`` of texts :meth:`prepare` has made ready."""
