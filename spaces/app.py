@@ -48,15 +48,33 @@ def resolve_model(model: str | None = None) -> str:
     return str(local) if not Path(ref).is_absolute() and local.is_dir() else str(ref)
 
 
-def model_files(ref: str, *, onnx: str | None = None) -> Path:
-    """A folder with the model's config, ``sxhub.json`` and tokenizer (and the ONNX variant ``onnx`` names, a key
+def model_files(ref: str, *, onnx: list[str] | None = None) -> Path:
+    """A folder with the model's config, ``sxhub.json`` and tokenizer (and the ONNX variants ``onnx`` names, keys
     of :data:`ONNX_FILES`, when asked for)."""
     if Path(ref).is_dir():
         return Path(ref)
     from huggingface_hub import snapshot_download
 
-    extra = [ONNX_FILES[onnx]] if onnx else []
+    extra = [ONNX_FILES[name] for name in onnx or ()]
     return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
+
+
+def recheck_margin(info: Mapping[str, Any]) -> float:
+    """The margin (in logits) under which int8's texts run again in fp32, as ``sxhub export`` recorded it (0: none).
+    ``sxhub predict --onnx --int8`` reruns the same texts, so both give the same labels."""
+    variant = (((info.get("export") or {}).get("variants") or {}).get("onnx-int8")) or {}
+    return float((variant.get("recheck") or {}).get("margin") or 0.0)
+
+
+def decision_margins(logits: np.ndarray, cuts: np.ndarray | None) -> np.ndarray:
+    """How far each text's labels are from changing, in logits: the gap between the two highest (single-label), or
+    the closest a label's logit is to its threshold's logit ``cuts`` (multi-label); as ``sxhub`` computes it."""
+    if cuts is not None:
+        return np.abs(logits.astype(np.float64) - cuts).min(axis=1)
+    if logits.shape[1] < 2:
+        return np.full(len(logits), np.inf)
+    top = np.partition(logits.astype(np.float64), -2, axis=1)
+    return top[:, -1] - top[:, -2]
 
 
 def auto_backend(info: Mapping[str, Any]) -> str:
@@ -107,8 +125,13 @@ def cpu_threads() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def onnx_runner(folder: Path, max_length: int, file: str = INT8_FILE) -> Callable[[list[str]], np.ndarray]:
-    """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch)."""
+def onnx_runner(
+    folder: Path, max_length: int, file: str = INT8_FILE, *, recheck: float = 0.0, cuts: np.ndarray | None = None
+) -> Callable[[list[str]], np.ndarray]:
+    """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch).
+
+    ``recheck`` (int8): the texts within that margin of a label change (:func:`decision_margins`, multi-label with
+    the thresholds' logits ``cuts``) run again on the fp32 export, whose logits replace int8's."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -124,10 +147,12 @@ def onnx_runner(folder: Path, max_length: int, file: str = INT8_FILE) -> Callabl
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(folder / file), sess_options=options, providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
+    fp32 = None
+    if recheck > 0 and file == INT8_FILE:
+        fp32 = ort.InferenceSession(str(folder / ONNX_FILES["onnx"]), options, providers=["CPUExecutionProvider"])
 
-    def run(texts: list[str]) -> np.ndarray:
-        encoded = tokenizer.encode_batch(texts)
+    def logits(model: Any, encoded: list[Any]) -> np.ndarray:
+        names = [i.name for i in model.get_inputs()]
 
         def batch(idx: list[int]) -> np.ndarray:
             width = max(len(encoded[i].ids) for i in idx)
@@ -140,9 +165,18 @@ def onnx_runner(folder: Path, max_length: int, file: str = INT8_FILE) -> Callabl
                 "attention_mask": pad([encoded[i].attention_mask for i in idx], 0),
                 "token_type_ids": pad([encoded[i].type_ids for i in idx], 0),
             }
-            return np.asarray(session.run(None, {n: feed[n] for n in names})[0], dtype=np.float32)
+            return np.asarray(model.run(None, {n: feed[n] for n in names})[0], dtype=np.float32)
 
         return batched_logits([e.ids for e in encoded], batch, workers=cpu_threads())
+
+    def run(texts: list[str]) -> np.ndarray:
+        encoded = tokenizer.encode_batch(texts)
+        out = logits(session, encoded)
+        if fp32 is not None:
+            rows = np.flatnonzero(decision_margins(out, cuts) < recheck)
+            if rows.size:
+                out[rows] = logits(fp32, [encoded[i] for i in rows])
+        return out
 
     return run
 
@@ -205,8 +239,9 @@ class Expert:
         config = _read_json(folder / "config.json") or {}
         info = _read_json(folder / "sxhub.json") or {}
         wanted = auto_backend(info) if choice == "auto" else choice
-        if wanted in ONNX_FILES:
-            folder = model_files(ref, onnx=wanted)
+        recheck = recheck_margin(info) if wanted == "onnx-int8" else 0.0
+        if wanted in ONNX_FILES:  # int8 with a recheck reruns its near-ties on the fp32 export: both files
+            folder = model_files(ref, onnx=[wanted, "onnx"] if recheck else [wanted])
         id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
         labels = [id2label[i] for i in sorted(id2label)]
         multi = bool(info.get("multi_label", config.get("problem_type") == "multi_label_classification"))
@@ -214,18 +249,23 @@ class Expert:
         steps = preprocessing or config.get("sxhub_preprocessing") or info.get("preprocessing") or {}
         max_length = int(steps.get("max_length") or info.get("max_length") or 512)
         file = ONNX_FILES.get(wanted)
-        servable = bool(file) and (folder / file).is_file() and (folder / "tokenizer.json").is_file()
+        needed = [file, ONNX_FILES["onnx"]] if file and recheck else [file]
+        servable = bool(file) and all((folder / f).is_file() for f in needed) and (folder / "tokenizer.json").is_file()
         if choice in ONNX_FILES and not (servable and _onnx_installed()):
             raise FileNotFoundError(
                 f"{ref} has no {file} and tokenizer.json (or onnxruntime/tokenizers are missing); run "
                 f"`sxhub export MODEL{' --int8' if choice == 'onnx-int8' else ''}` and publish again, or set "
                 "SXHUB_BACKEND=torch."
             )
+        thresholds = {n: float(thresholds.get(n, 0.5)) for n in labels}
         if file and servable and _onnx_installed():
-            run, served = onnx_runner(folder, max_length, file), wanted
+            cuts = None
+            if multi:  # each threshold as the logit where the sigmoid reaches it
+                t = np.clip(np.array([thresholds[n] for n in labels], dtype=np.float64), 1e-6, 1 - 1e-6)
+                cuts = np.log(t / (1 - t))
+            run, served = onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts), wanted
         else:
             run, served = torch_runner(ref, max_length), "torch"
-        thresholds = {n: float(thresholds.get(n, 0.5)) for n in labels}
         return cls(ref, labels, multi, thresholds, dict(steps, max_length=max_length), served, run, info)
 
     def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
@@ -333,8 +373,10 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         if rate
         else "**Speed:** not measured.",
     ]
+    margin = recheck_margin(expert.info)
+    recheck = f"; texts within {margin:.2f} logits of a label change run again in fp32" if margin else ""
     served = {
-        "onnx-int8": f"ONNX Runtime, int8 weights (`{INT8_FILE}`)",
+        "onnx-int8": f"ONNX Runtime, int8 weights (`{INT8_FILE}`{recheck})",
         "onnx": f"ONNX Runtime, full-precision weights (`{ONNX_FILES['onnx']}`)",
     }.get(expert.backend, "PyTorch (transformers), full-precision weights")
     lines += ["", f"**Served here by** {served}."]

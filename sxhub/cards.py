@@ -577,9 +577,16 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         if v is None:
             continue
         agreement = "reference" if key == "torch" else f"{v['label_agreement']:.2%} of {v['n']:,}"
+        recheck = v.get("recheck") or {}
+        rerun = ""
+        if recheck.get("margin"):  # int8 as predict serves it: its near-ties rerun on the fp32 export
+            rerun = (
+                f", texts within {recheck['margin']:.2f} logits of a label change rerun in fp32 "
+                f"({recheck.get('rechecked', 0):.1%} of the check texts)"
+            )
         rows.append(
             {
-                "name": name + _recipe(v),
+                "name": name + _recipe(v) + rerun,
                 "file": f"`{v['file']}`" if v.get("file") else "`model.safetensors`",
                 "agreement": agreement,
                 "max_diff": "0" if key == "torch" else f"{v['max_abs_diff']:.4f}",
@@ -587,6 +594,18 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
                 "default": "yes" if record.get("default") == key else "",
             }
         )
+        if rerun and recheck.get("alone"):
+            alone = recheck["alone"]
+            rows.append(
+                {
+                    "name": name + _recipe(v) + " alone (`sxhub predict --onnx --int8 --no-recheck`)",
+                    "file": f"`{v['file']}`",
+                    "agreement": f"{alone['label_agreement']:.2%} of {alone['n']:,}",
+                    "max_diff": f"{alone['max_abs_diff']:.4f}",
+                    "texts_per_s": fmt(alone.get("texts_per_s"), 1),
+                    "default": "",
+                }
+            )
     return {
         "rows": rows,
         "default": record.get("default"),
@@ -594,6 +613,9 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         "bar": record.get("agreement_bar"),
         "threads": record.get("threads") or "",
         "first_token": record.get("last_layer") == "first token",
+        "recheck": f"{margin:.2f}"
+        if (margin := ((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin"))
+        else "",
         "notes": [n for n in record.get("notes") or () if "is not the default" in n],
     }
 

@@ -292,10 +292,13 @@ class StudentActor:
         batch_size: int,
         threads: int | None,
         bf16: bool = False,
+        recheck: bool | float = True,
     ) -> None:
         from .predict import Predictor
 
-        self.predictor = Predictor(model, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads)
+        self.predictor = Predictor(
+            model, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
+        )
         self.column = column
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
@@ -413,6 +416,7 @@ def predict_ray(
     batch_size: int = 32,
     text_column: str | None = None,
     threads: int | None = None,
+    recheck: bool | float = True,
     rows: RowSlice | None = None,
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = True,
@@ -457,6 +461,7 @@ def predict_ray(
                 "bf16": bf16,
                 "batch_size": batch_size,
                 "threads": threads or 1,
+                "recheck": recheck,
             },
             batch_size=chunk_rows,
             batch_format="pandas",

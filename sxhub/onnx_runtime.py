@@ -64,6 +64,44 @@ def pad_token_id(model_dir: str | os.PathLike[str], tokenizer: Any) -> int:
     return int(found if found is not None else tokenizer.token_to_id("[PAD]") or 0)
 
 
+def decision_margins(logits: np.ndarray, cuts: np.ndarray | None = None) -> np.ndarray:
+    """How far each text's labels are from changing, in logits.
+
+    Single-label (``cuts`` None): the gap between the two highest logits. Multi-label: the smallest distance of a
+    label's logit from its threshold's logit (``cuts``, :func:`threshold_logits`). A model whose logits move by less
+    than this (as :func:`decision_shifts` measures the move) gives the same labels."""
+    logits = np.asarray(logits, dtype=np.float64)
+    if not len(logits):
+        return np.zeros(0)
+    if cuts is not None:
+        return np.abs(logits - cuts).min(axis=1)
+    if logits.shape[1] < 2:
+        return np.full(len(logits), np.inf)
+    top = np.partition(logits, -2, axis=1)
+    return top[:, -1] - top[:, -2]
+
+
+def decision_shifts(reference: np.ndarray, other: np.ndarray, multi_label: bool) -> np.ndarray:
+    """How far ``other``'s logits moved each text's decision margin from ``reference``'s, at most.
+
+    Single-label: the largest minus the smallest change of a logit (the most the gap between any two labels moved);
+    multi-label: the largest change of a logit. A text changes label only where this reaches the margin that
+    :func:`decision_margins` gives on ``other``, so rechecking the texts under a margin ``m`` leaves only texts whose
+    logits moved by ``m`` or more able to change."""
+    change = np.asarray(other, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
+    if not len(change):
+        return np.zeros(0)
+    if multi_label:
+        return np.abs(change).max(axis=1)
+    return change.max(axis=1) - change.min(axis=1)
+
+
+def threshold_logits(thresholds: np.ndarray) -> np.ndarray:
+    """Each multi-label threshold as the logit where the sigmoid reaches it."""
+    t = np.clip(np.asarray(thresholds, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(t / (1 - t))
+
+
 def cpu_threads() -> int:
     """The threads to run on by default: the physical cores this process may use (as ONNX Runtime's own default
     counts them), or the CPUs it may use where the physical count is unknown."""

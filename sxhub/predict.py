@@ -154,6 +154,12 @@ class Predictor:
 
     With torch, a BERT or RoBERTa classifier runs its last layer for the first token only (:mod:`sxhub.cls_only`:
     the same logits, a sixth less work for MiniLM-L6); ``cls_only=False`` runs transformers' own forward.
+
+    With int8, the texts whose decision int8 left within ``recheck`` logits of changing run again through the fp32
+    export, whose logits replace int8's for them (``True``: the margin ``sxhub export`` fitted and recorded, none
+    when it recorded none; ``False``: never). int8's error is small on most texts and large on a few; a text can
+    change label only where its margin is under that error, so this gives fp32's labels on near-ties at the cost of
+    running a few texts twice (:func:`sxhub.export.fit_recheck_margin`). ``rechecked`` counts them.
     """
 
     def __init__(
@@ -166,6 +172,7 @@ class Predictor:
         threads: int | None = None,
         bf16: bool = False,
         cls_only: bool = True,
+        recheck: bool | float = True,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
@@ -183,6 +190,10 @@ class Predictor:
         self._model: Any = None
         self._cls_only: Any = None
         self._onnx: Any = None
+        self._fp32: Any = None  # int8's recheck: the fp32 export, loaded when a text first needs it
+        self.recheck_margin: float | None = None
+        self.rechecked = 0  # texts int8 left near a tie, rerun in fp32
+        self._threads = threads
         if onnx:  # tokenizers + onnxruntime only: no torch or transformers import (seconds of startup)
             from .onnx_runtime import OnnxClassifier
 
@@ -193,6 +204,12 @@ class Predictor:
             self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
             if int8:
                 _warn_if_int8_is_not_the_default(self.info.extra.get("export") or {})
+                self.recheck_margin = _recheck_margin(recheck, self.info.extra)
+                if self.recheck_margin and not onnx_path(self.model_dir).is_file():
+                    raise ModelError(
+                        f"{str(onnx_path(self.model_dir))!r} not found: int8 reruns its near-ties with the fp32 export; "
+                        f"run sxhub export {self.model_dir} --int8 again, or pass --no-recheck."
+                    )
         else:
             from transformers import AutoTokenizer
 
@@ -253,6 +270,8 @@ class Predictor:
             return out
         if self._onnx is not None:
             logits = self._onnx.logits_of_ids(prepared.ids, progress=progress)
+            if self.recheck_margin:
+                self._recheck(logits, prepared.ids)
             return self._probabilities(logits)
         texts = prepared.texts
         encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
@@ -267,6 +286,26 @@ class Predictor:
             if progress is not None:
                 progress.update(len(idx))
         return out
+
+    def _recheck(self, logits: np.ndarray, ids: list[list[int]]) -> None:
+        """Replace int8's logits with fp32's (in place) for the texts within ``recheck_margin`` of a label change."""
+        from .onnx_runtime import decision_margins, threshold_logits
+
+        cuts = threshold_logits(self.info.threshold_vector()) if self.multi_label else None
+        rows = np.flatnonzero(decision_margins(logits, cuts) < float(self.recheck_margin or 0))
+        if not rows.size:
+            return
+        logits[rows] = self.load_recheck().logits_of_ids([ids[i] for i in rows])
+        self.rechecked += int(rows.size)
+
+    def load_recheck(self) -> Any:
+        """The fp32 export that int8's near-ties rerun on (loaded on first use)."""
+        from .onnx_runtime import OnnxClassifier
+
+        if self._fp32 is None:
+            self._fp32 = OnnxClassifier(self.model_dir, onnx_path(self.model_dir), max_length=self.info.max_length,
+                                        threads=self._threads, batch_size=self.batch_size)  # fmt: skip
+        return self._fp32
 
     def _probabilities(self, logits: np.ndarray) -> np.ndarray:
         return (sigmoid(logits) if self.multi_label else softmax(logits)).astype(np.float32)
@@ -293,6 +332,20 @@ def torch_device() -> Any:
     import torch
 
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _recheck_margin(recheck: bool | float, extra: Mapping[str, Any]) -> float | None:
+    """The margin under which int8's texts are rerun in fp32: ``recheck`` when a number, the one ``sxhub export``
+    recorded for the int8 model when ``True`` (none if it recorded none), none when ``False``."""
+    if recheck is False:
+        return None
+    if recheck is not True:
+        if not float(recheck) >= 0:
+            raise InputError(f"recheck={recheck!r} must be a margin in logits (>= 0), True or False.")
+        return float(recheck) or None
+    variant = (((extra.get("export") or {}).get("variants") or {}).get("onnx-int8")) or {}
+    margin = (variant.get("recheck") or {}).get("margin")
+    return float(margin) if margin else None
 
 
 def native_bf16(device: Any = None) -> bool:
@@ -357,6 +410,7 @@ class PredictSummary:
     seconds: float
     backend: str
     n_empty: int = 0  # rows without a text (empty, NaN): written with no label and no probabilities
+    rechecked: int | None = None  # int8: texts rerun in fp32 as near-ties (None: no recheck)
 
     @property
     def texts_per_second(self) -> float:
@@ -364,9 +418,14 @@ class PredictSummary:
 
     def summary_line(self) -> str:
         empty = f"; {self.n_empty:,} row(s) without a text left unlabelled" if self.n_empty else ""
+        labelled = self.n - self.n_empty
+        recheck = ""
+        if self.rechecked is not None:
+            share = self.rechecked / labelled if labelled else 0.0
+            recheck = f", {self.rechecked:,} near-ties ({share:.1%}) rerun in fp32"
         return (
-            f"Labelled {self.n - self.n_empty:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
-            f"{self.backend}){empty} -> {self.output}"
+            f"Labelled {labelled:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
+            f"{self.backend}{recheck}){empty} -> {self.output}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -377,6 +436,7 @@ class PredictSummary:
             "texts_per_second": round(self.texts_per_second, 1),
             "backend": self.backend,
             "n_empty": self.n_empty,
+            "rechecked": self.rechecked,
         }
 
 
@@ -542,6 +602,7 @@ def predict_file(
     batch_size: int = 32,
     text_column: str | None = None,
     threads: int | None = None,
+    recheck: bool | float = True,
     chunk_rows: int = CHUNK_ROWS,
     predictor: Predictor | None = None,
     rows: RowSlice | None = None,
@@ -551,7 +612,7 @@ def predict_file(
     from tqdm.auto import tqdm
 
     predictor = predictor or Predictor(
-        model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads
+        model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
     )
     writer = _ChunkWriter(Path(output))
     n = n_empty = 0
@@ -571,4 +632,7 @@ def predict_file(
         raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
     writer.close()
     seconds = time.perf_counter() - start
-    return PredictSummary(output=Path(output), n=n, seconds=seconds, backend=predictor.backend, n_empty=n_empty)
+    rechecked = predictor.rechecked if predictor.recheck_margin else None
+    return PredictSummary(
+        output=Path(output), n=n, seconds=seconds, backend=predictor.backend, n_empty=n_empty, rechecked=rechecked
+    )

@@ -244,12 +244,19 @@ def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path
     import numpy as np
 
     from sxhub.export import export_onnx
+    from sxhub.onnx_runtime import decision_margins
     from sxhub.predict import Predictor
     from sxhub.publish import publish_model, publish_space
 
     model = make_student(tmp_path / "student", _spec())
     export_onnx(model, int8=True)
     _int8_default(model)
+    texts = ["profit rose https://x.co/a", "shares fell, call +44 20 7946 0958"]
+    many = [f"{t} {'again ' * (i % 9)}" for i, t in enumerate(texts * 40)]
+    # int8's near-ties run again in fp32 (predict and the Space alike): a margin that reruns about half of the texts
+    alone = Predictor(model, onnx=True, int8=True, recheck=False)
+    margins = decision_margins(alone._onnx.logits_of_ids(alone.prepare(many).ids))
+    _recheck_margin(model, float(np.median(margins)))
     repo = f"{hub.user}/fin-student"
     publish_model(model, repo_id=repo)
     folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo", model_repo=repo))
@@ -258,14 +265,28 @@ def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path
     app = _load_published_app(folder, "space_app_hub")
     expert = app.Expert.load()
     assert expert.model == repo and expert.backend == "onnx-int8"
-    texts = ["profit rose https://x.co/a", "shares fell, call +44 20 7946 0958"]
     # one text per run on both sides: int8 activations are quantised per batch
     got = np.array([[p[n] for n in expert.labels] for t in texts for p in expert.probabilities([t])])
     want = np.concatenate([Predictor(model, onnx=True, int8=True).predict_proba([t]) for t in texts])
     np.testing.assert_allclose(got, want, atol=1e-6)
-    # a CSV's worth: three batches of 32 or fewer, run side by side on both sides, batched alike: the same numbers
-    many = [f"{t} {'again ' * (i % 9)}" for i, t in enumerate(texts * 40)]
+    # a CSV's worth: three batches of 32 or fewer, run side by side on both sides, batched alike, the near-ties
+    # rerun on fp32 alike: the same numbers
     got = np.array([[p[n] for n in expert.labels] for p in expert.probabilities(many)])
-    np.testing.assert_allclose(got, Predictor(model, onnx=True, int8=True).predict_proba(many), atol=1e-6)
+    served = Predictor(model, onnx=True, int8=True)
+    np.testing.assert_allclose(got, served.predict_proba(many), atol=1e-6)
+    assert 0 < served.rechecked < len(many)
+    assert not np.allclose(got, alone.predict_proba(many), atol=1e-6)  # the rerun texts are fp32's, not int8's
+    assert "texts within " in app.describe(
+        expert, {}
+    ) and "logits of a label change run again in fp32" in app.describe(expert, {})
     cached = {p.name for p in (tmp_path / "_hf_home" / "hub").rglob("*") if p.is_file()}
-    assert "model_int8.onnx" in cached and "model.safetensors" not in cached and "model.onnx" not in cached
+    # int8 and, for its near-ties, fp32; never the torch weights
+    assert {"model_int8.onnx", "model.onnx"} <= cached and "model.safetensors" not in cached
+
+
+def _recheck_margin(model: Path, margin: float) -> None:
+    """Record ``margin`` as int8's recheck margin, where ``sxhub export`` records the one it fitted."""
+    path = model / "sxhub.json"
+    info = json.loads(path.read_text())
+    info["export"]["variants"]["onnx-int8"]["recheck"] = {"margin": margin}
+    path.write_text(json.dumps(info))

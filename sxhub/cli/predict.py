@@ -18,6 +18,12 @@ from . import emit_json
 @click.option("--onnx", is_flag=True, help="Run the ONNX export (sxhub export) with ONNX Runtime.")
 @click.option("--int8", is_flag=True, help="With --onnx: the int8-quantised export.")
 @click.option(
+    "--no-recheck",
+    is_flag=True,
+    help="With --int8: do not rerun in fp32 the near-ties int8 might label differently (sxhub export fits the margin; "
+    "rerunning them keeps fp32's labels on them at the cost of a few texts run twice).",
+)
+@click.option(
     "--bf16",
     is_flag=True,
     help="torch in bfloat16 (autocast): about 2.5x faster on CPUs with AVX-512 BF16 or AMX; sxhub export measures "
@@ -45,6 +51,7 @@ def predict(
     output: str,
     onnx: bool,
     int8: bool,
+    no_recheck: bool,
     bf16: bool,
     batch_size: int,
     text_column: str | None,
@@ -77,6 +84,7 @@ def predict(
         "batch_size": batch_size,
         "text_column": text_column,
         "threads": threads,
+        "recheck": not no_recheck,
     }
     if engine == "ray":
         from ..distributed import predict_ray
