@@ -259,8 +259,11 @@ def _choose_int8(
     if quantization == "auto" and len(texts) < CHECK_TEXTS:  # int8 cannot be the default: skip the slow search
         methods = tuple(m for m in methods if m != "mixed")
         result.notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
-    if not spare and any(m in {"mixed", "static", *SMOOTHED} for m in methods):
-        result.notes.append("int8 recipes were fitted on the check texts (no training texts outside the sample).")
+    if not spare:  # every recipe's recheck margin is fitted, and some recipes are
+        result.notes.append(
+            "int8 recipes and int8's recheck margin were fitted on the check texts (no training texts outside the "
+            "sample)."
+        )
     best: tuple[float, str, Path, Agreement, float, list[str], dict[str, Any]] | None = None
     smoothing: dict[str, Any] = {}  # filled once the smoothed graph is written
     fitting_fp32 = onnx_logits(model_dir, path, fitting)  # what each candidate's recheck margin is fitted against
@@ -300,11 +303,14 @@ def _choose_int8(
 
 
 def onnx_logits(model_dir: Path, path: Path, texts: list[str]) -> np.ndarray:
-    """Logits of the ONNX model ``path`` (an export of ``model_dir``) on ``texts``, batched as ``predict`` batches."""
+    """Logits of the ONNX model ``path`` (an export of ``model_dir``) on ``texts``, cleaned and batched as ``predict``
+    cleans and batches them."""
     from .onnx_runtime import OnnxClassifier
+    from .predict import _clean
 
     info = read_model_info(model_dir)
-    return OnnxClassifier(model_dir, path, max_length=info.max_length, threads=None, batch_size=32).logits(texts)
+    classifier = OnnxClassifier(model_dir, path, max_length=info.max_length, threads=None, batch_size=32)
+    return classifier.logits([_clean(t, info.preprocessing) for t in texts])
 
 
 def fit_recheck_margin(fp32: np.ndarray, int8: np.ndarray, multi_label: bool) -> float:

@@ -286,7 +286,10 @@ def test_smooth_is_recorded_and_named_on_the_card(student: Path, tmp_path: Path)
     # without texts outside the check, smoothing is fitted on the check texts, and the notes say so
     few = export_onnx(student, int8=True, quantization="smooth")
     assert few.smoothing is not None and few.smoothing["texts"] == 8
-    assert "int8 recipes were fitted on the check texts (no training texts outside the sample)." in few.notes
+    assert (
+        "int8 recipes and int8's recheck margin were fitted on the check texts (no training texts outside the "
+        "sample)." in few.notes
+    )
 
 
 def test_auto_tries_each_recipe_and_keeps_the_most_faithful(
