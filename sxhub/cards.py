@@ -571,6 +571,7 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
     variants = record.get("variants") or {}
     if not variants:
         return None
+    rerun_margin = ((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin")  # int8's near-ties
     rows = []
     for key, name in VARIANT_NAMES.items():
         v = variants.get(key)
@@ -613,9 +614,7 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         "bar": record.get("agreement_bar"),
         "threads": record.get("threads") or "",
         "first_token": record.get("last_layer") == "first token",
-        "recheck": f"{margin:.2f}"
-        if (margin := ((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin"))
-        else "",
+        "recheck": f"{rerun_margin:.2f}" if rerun_margin else "",
         "notes": [n for n in record.get("notes") or () if "is not the default" in n],
     }
 

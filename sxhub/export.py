@@ -306,11 +306,11 @@ def onnx_logits(model_dir: Path, path: Path, texts: list[str]) -> np.ndarray:
     """Logits of the ONNX model ``path`` (an export of ``model_dir``) on ``texts``, cleaned and batched as ``predict``
     cleans and batches them."""
     from .onnx_runtime import OnnxClassifier
-    from .predict import _clean
+    from .predict import clean_text
 
     info = read_model_info(model_dir)
     classifier = OnnxClassifier(model_dir, path, max_length=info.max_length, threads=None, batch_size=32)
-    return classifier.logits([_clean(t, info.preprocessing) for t in texts])
+    return classifier.logits([clean_text(t, info.preprocessing) for t in texts])
 
 
 def fit_recheck_margin(fp32: np.ndarray, int8: np.ndarray, multi_label: bool) -> float:

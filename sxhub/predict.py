@@ -258,7 +258,7 @@ class Predictor:
     def prepare(self, texts: Sequence[str]) -> Prepared:
         """The work before the model: each text cleaned as at training time and, on the ONNX path, tokenized.
         ``predict_file`` runs it for the next chunk in a second thread while the model runs this one."""
-        cleaned = [_clean(t, self.info.preprocessing) for t in texts]
+        cleaned = [clean_text(t, self.info.preprocessing) for t in texts]
         if self._onnx is not None:
             return Prepared(len(cleaned), ids=self._onnx.encode(cleaned))
         return Prepared(len(cleaned), texts=cleaned)  # transformers' tokenizer stays on the thread that pads
@@ -367,7 +367,8 @@ def native_bf16(device: Any = None) -> bool:
         return False
 
 
-def _clean(text: Any, preprocessing: Mapping[str, Any]) -> str:
+def clean_text(text: Any, preprocessing: Mapping[str, Any]) -> str:
+    """A text as the model saw texts in training: its saved preprocessing applied; a missing text is ``""``."""
     text = "" if is_missing_text(text) else str(text)  # never the word "nan" or "<NA>"
     return apply_preprocessing(text, preprocessing)
 
