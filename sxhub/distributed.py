@@ -3,7 +3,7 @@
 * ``sxhub predict ... --engine ray``: Ray Data reads the input (CSV, JSONL, Parquet: a local path or any fsspec URL
   pyarrow reads; or a Hub dataset, streamed), an actor pool holds the student (int8 ONNX, ONNX or torch: one
   :class:`~sxhub.predict.Predictor` per actor) and labels it batch by batch with the code of single-process
-  ``predict`` (:func:`~sxhub.predict.predict_chunk`), and the rows are written as Parquet, in input order
+  ``predict`` (:func:`~sxhub.predict_files.predict_chunk`), and the rows are written as Parquet, in input order
   (``preserve_order``), then joined into one file.
 * ``sxhub annotate ... --engine ray``: the input is split into shards by text (:func:`split_by_text`: every copy
   of a text, after preprocessing, lands in the same shard, so it is asked once and later copies are dropped there
@@ -302,7 +302,7 @@ class StudentActor:
         self.column = column
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
-        from .predict import predict_chunk
+        from .predict_files import predict_chunk
 
         return predict_chunk(self.predictor, batch, self.column)
 
@@ -422,9 +422,10 @@ def predict_ray(
     progress: bool = True,
 ) -> Any:
     """Label every row of ``source`` with an actor pool of ``workers`` students (default: the cluster's CPUs) and
-    write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict.predict_file`'s."""
+    write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
-    from .predict import PredictSummary, backend_name, onnx_path, read_model_info, resolve_model_dir
+    from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
+    from .predict_files import PredictSummary
 
     out = Path(output)
     if out.suffix.lower() not in {".parquet", ".pq"}:

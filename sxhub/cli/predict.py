@@ -67,7 +67,7 @@ def predict(
     """Label every text of INPUT with the student in MODEL_DIR; writes the input columns plus label(s) and
     one prob_<label> column per label to -o."""
     from ..errors import UserError
-    from ..predict import predict_file
+    from ..predict_files import predict_file
     from ..stream import RowSlice
 
     if int8 and not onnx:

@@ -68,7 +68,7 @@ async def alabel_shard(job: ShardJob) -> None:
     """Label every chunk of the shard not yet done; each becomes a part file and a row of the shard's state."""
     from tqdm.auto import tqdm
 
-    from ..predict import count_rows
+    from ..predict_files import count_rows
 
     state = ShardState(job.folder)
     store, owned = _open_cache(job.cache)

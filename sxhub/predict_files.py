@@ -1,0 +1,265 @@
+"""The file stage of ``sxhub predict``: a table of any size labelled in chunks, memory bounded whatever its size.
+
+``predict_file`` reads the input in chunks (:func:`sxhub.stream.iter_table`: CSV, TSV, JSONL, Parquet, Hub datasets),
+cleans and tokenizes the next chunk on a second thread while the :class:`~sxhub.predict.Predictor` runs this one
+(ONNX), and writes each chunk as it is done (:class:`_ChunkWriter`). ``predict_chunk`` is the same work on one chunk,
+which Ray's actors run (:mod:`sxhub.distributed`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from .data import find_text_column, is_missing_text
+from .errors import InputError
+from .predict import Predictor, Prepared
+from .stream import CHUNK_ROWS, RowSlice
+from .tables import table_suffix
+
+T = TypeVar("T")
+
+
+@dataclass
+class PredictSummary:
+    output: Path
+    n: int
+    seconds: float
+    backend: str
+    n_empty: int = 0  # rows without a text (empty, NaN): written with no label and no probabilities
+    rechecked: int | None = None  # int8: texts rerun in fp32 as near-ties (None: no recheck)
+
+    @property
+    def texts_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("inf")
+
+    def summary_line(self) -> str:
+        empty = f"; {self.n_empty:,} row(s) without a text left unlabelled" if self.n_empty else ""
+        labelled = self.n - self.n_empty
+        recheck = ""
+        if self.rechecked is not None:
+            share = self.rechecked / labelled if labelled else 0.0
+            recheck = f", {self.rechecked:,} near-ties ({share:.1%}) rerun in fp32"
+        return (
+            f"Labelled {labelled:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
+            f"{self.backend}{recheck}){empty} -> {self.output}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "output": str(self.output),
+            "n": self.n,
+            "seconds": round(self.seconds, 3),
+            "texts_per_second": round(self.texts_per_second, 1),
+            "backend": self.backend,
+            "n_empty": self.n_empty,
+            "rechecked": self.rechecked,
+        }
+
+
+def iter_chunks(
+    source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *, rows: RowSlice | None = None
+) -> Iterator[pd.DataFrame]:
+    """The input table (or its slice ``rows``) in chunks of ``chunk_rows`` rows (:func:`sxhub.stream.iter_table`:
+    CSV, TSV, JSONL, Parquet and Hub datasets streamed; a .json array read whole)."""
+    from .stream import iter_table
+
+    for chunk in iter_table(source, chunk_rows=chunk_rows, rows=rows):
+        yield chunk.reset_index(drop=True)
+
+
+def count_rows(source: str | os.PathLike[str]) -> int | None:
+    """Row count for the progress bar when it is cheap to get (Parquet metadata, line count of text files)."""
+    path = Path(source)
+    if not path.is_file():
+        return None
+    suffix = table_suffix(path)
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    if suffix in {".csv", ".tsv", ".jsonl"}:
+        with path.open("rb") as fh:
+            lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
+        return max(0, lines - (suffix != ".jsonl"))
+    return None
+
+
+class _ChunkWriter:
+    """Appends output chunks to a temporary file and moves it into place when closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.suffix = table_suffix(path)
+        if self.suffix not in {".csv", ".tsv", ".jsonl", ".parquet", ".json"}:
+            raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.tmp.unlink(missing_ok=True)
+        self._parquet: Any = None
+        self._first = True
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.suffix in {".csv", ".tsv"}:
+            out = frame.copy()
+            if "labels" in out.columns:
+                out["labels"] = out["labels"].map(
+                    lambda v: "" if v is None else json.dumps(list(v), ensure_ascii=False)
+                )
+            out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
+        elif self.suffix == ".jsonl":
+            with self.tmp.open("a", encoding="utf-8") as fh:
+                fh.write(frame.to_json(orient="records", lines=True, force_ascii=False))
+        elif self.suffix == ".parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
+            self._parquet.write_table(table.cast(self._parquet.schema))
+        else:  # one JSON array, streamed: "[\n {...},\n {...}\n]" with each chunk's records inside
+            body = frame.to_json(orient="records", force_ascii=False, indent=1)[2:-2]
+            if body:
+                with self.tmp.open("a", encoding="utf-8") as fh:
+                    fh.write(("[\n" if self._first else ",\n") + body)
+                self._first = False
+            return
+        self._first = False
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
+        if self.suffix == ".json":
+            with self.tmp.open("a", encoding="utf-8") as fh:
+                fh.write("[]" if self._first else "\n]")
+        os.replace(self.tmp, self.path)
+
+
+def prediction_columns(
+    predictor: Predictor, chunk: pd.DataFrame, labels: list[Any], probs: np.ndarray
+) -> pd.DataFrame:
+    """The input columns plus ``label``/``labels`` and one ``prob_<label>`` column per label."""
+    out = chunk.reset_index(drop=True).copy()
+    column = "labels" if predictor.multi_label else "label"
+    new = [column, *(f"prob_{name}" for name in predictor.labels)]
+    out = out.rename(columns={c: f"{c}_input" for c in new if c in out.columns})
+    out[column] = labels
+    for j, name in enumerate(predictor.labels):
+        out[f"prob_{name}"] = np.round(probs[:, j], 6)
+    return out
+
+
+def predict_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str, *, progress: Any = None) -> pd.DataFrame:
+    """One chunk of ``predict_file`` (and of ``--engine ray``'s actors): the input columns plus label(s) and
+    probabilities; a row without a text is kept but never predicted (no label, NaN probabilities)."""
+    return finish_chunk(predictor, prepare_chunk(predictor, chunk, column), progress=progress)
+
+
+@dataclass
+class _ReadyChunk:
+    chunk: pd.DataFrame
+    column: str
+    missing: np.ndarray
+    prepared: Prepared
+
+
+def prepare_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str) -> _ReadyChunk:
+    """The first half of :func:`predict_chunk`: which rows have a text, and those texts made ready for the model."""
+    chunk = chunk.reset_index(drop=True)
+    missing = chunk[column].map(is_missing_text).to_numpy(dtype=bool)
+    return _ReadyChunk(chunk, column, missing, predictor.prepare(chunk[column][~missing].tolist()))
+
+
+def _ready_chunks(
+    predictor: Predictor, source: Any, chunk_rows: int, rows: RowSlice | None, text_column: str | None
+) -> Iterator[_ReadyChunk]:
+    column: str | None = None
+    for chunk in iter_chunks(source, chunk_rows, rows=rows):
+        column = column or find_text_column(chunk, text_column)
+        yield prepare_chunk(predictor, chunk, column)
+
+
+def finish_chunk(predictor: Predictor, ready: _ReadyChunk, *, progress: Any = None) -> pd.DataFrame:
+    """The second half of :func:`predict_chunk`: the model's labels and probabilities, beside the input columns."""
+    chunk, missing = ready.chunk, ready.missing
+    labels: list[Any] = [None] * len(chunk)
+    probs = np.full((len(chunk), len(predictor.labels)), np.nan, dtype=np.float32)
+    if not missing.all():
+        got, probs[~missing] = predictor.predict_prepared(ready.prepared, progress=progress)
+        for i, label in zip(np.flatnonzero(~missing), got, strict=True):
+            labels[i] = label
+    if progress is not None:
+        progress.update(int(missing.sum()))
+    return prediction_columns(predictor, chunk, labels, probs)
+
+
+def _one_ahead(items: Iterator[T]) -> Iterator[T]:
+    """The items of ``items``, each next one computed in a second thread while the caller works on this one.
+
+    ``predict_file`` reads, cleans and tokenizes the next chunk so: that work is mostly single-threaded Python, which
+    would leave a core idle between two chunks of model work. An error raised there reaches the caller at that item.
+    """
+    done = object()
+    with ThreadPoolExecutor(1, thread_name_prefix="sxhub-read") as pool:
+        future = pool.submit(next, items, done)
+        while (item := future.result()) is not done:
+            future = pool.submit(next, items, done)
+            yield item  # type: ignore[misc]
+
+
+def predict_file(
+    model_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    onnx: bool = False,
+    int8: bool = False,
+    bf16: bool = False,
+    batch_size: int = 32,
+    text_column: str | None = None,
+    threads: int | None = None,
+    recheck: bool | float = True,
+    chunk_rows: int = CHUNK_ROWS,
+    predictor: Predictor | None = None,
+    rows: RowSlice | None = None,
+) -> PredictSummary:
+    """Label every row of ``source`` (or of its slice ``rows``) and write ``output`` (by extension), streaming in
+    chunks: memory stays flat whatever the input's size, for every output format."""
+    from tqdm.auto import tqdm
+
+    predictor = predictor or Predictor(
+        model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
+    )
+    writer = _ChunkWriter(Path(output))
+    n = n_empty = 0
+    column: str | None = None
+    start = time.perf_counter()
+    total = count_rows(source) if rows is None or rows.is_all else None
+    with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
+        chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
+        # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for each
+        # other at every operator, and a third busy thread on their cores makes them wait longer
+        for ready in _one_ahead(chunks) if predictor.backend.startswith("onnx") else chunks:
+            column = ready.column
+            writer.write(finish_chunk(predictor, ready, progress=bar))
+            n += len(ready.chunk)
+            n_empty += int(ready.missing.sum())
+    if column is None:
+        raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
+    writer.close()
+    seconds = time.perf_counter() - start
+    rechecked = predictor.rechecked if predictor.recheck_margin else None
+    return PredictSummary(
+        output=Path(output), n=n, seconds=seconds, backend=predictor.backend, n_empty=n_empty, rechecked=rechecked
+    )
