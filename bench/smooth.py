@@ -11,7 +11,7 @@ For each PhraseBank student given (``--model``, repeatable; e.g. ``bench/student
   labels; ``bench/student.py``'s fidelity protocol): its recipe, the MatMuls it keeps fp32, its agreement on its own
   1,000 check texts and its speed there; then its agreement over all 4,846 and on the half it never saw. Twice: as
   ``sxhub export`` runs (``mixed`` ranks and quantizes the plain graph), and with ``mixed`` on the smoothed graph
-  (``sxhub.export.SMOOTHED`` patched: tried, and not kept).
+  (``sxhub.export_int8.SMOOTHED`` patched: tried, and not kept).
 
 The alpha curve is measured on the same sentences the default (0.75) was picked on, so the gain at the default is a
 little optimistic there; the export rows fit and check on the served half and report the other half too.
@@ -103,15 +103,15 @@ def one_student(model_dir: Path, alphas: list[float], work: Path) -> dict[str, A
     seconds = round(time.perf_counter() - started, 1)
     out["export_served"] = served_export(copy, served_csv, texts, gold, labels, reference, unseen, seconds, exported)
     # the same export with "mixed" ranking and quantizing the smoothed graph instead, for comparison
-    import sxhub.export
+    import sxhub.export_int8
 
-    saved, sxhub.export.SMOOTHED = sxhub.export.SMOOTHED, ("smooth", "mixed")
+    saved, sxhub.export_int8.SMOOTHED = sxhub.export_int8.SMOOTHED, ("smooth", "mixed")
     try:
         started = time.perf_counter()
         exported = export_onnx(copy, int8=True, data=served_csv)
         seconds = round(time.perf_counter() - started, 1)
     finally:
-        sxhub.export.SMOOTHED = saved
+        sxhub.export_int8.SMOOTHED = saved
     out["export_served_smoothed_mixed"] = served_export(copy, served_csv, texts, gold, labels, reference, unseen,
                                                      seconds, exported)  # fmt: skip
     return out

@@ -1,0 +1,258 @@
+"""The int8 stage of ``sxhub export``: which recipe makes ``onnx/model_int8.onnx`` and how int8 is served.
+
+Each recipe (:data:`QUANTIZATIONS`) is written in turn (``auto``) and checked as ``sxhub predict --onnx --int8`` serves
+it: its near-ties rerun in fp32 under a margin fitted on the fitting texts (:func:`fit_recheck_margin`). The machinery
+that quantizes, smooths and ranks lives in :mod:`sxhub.quantize`; the check, the default and the record in
+:mod:`sxhub.export`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import ModelError
+from .predict import ONNX_INT8_FILE, Predictor, clean_text, read_model_info
+from .quantize import (
+    CALIBRATION_TEXTS,
+    SMOOTH_ALPHA,
+    SMOOTH_TEXTS,
+    Probe,
+    lower_bound,
+    quantize_int8,
+    rank_sensitivity,
+    smooth_graph,
+)
+
+if TYPE_CHECKING:
+    from .export import Agreement, ExportResult
+
+logger = logging.getLogger("sxhub.export")
+
+# int8 recipes, in the order "auto" tries them. On the MiniLM PhraseBank student over the full PhraseBank, with the
+# graph exported before the first-token last layer and unfused attention, on an AVX2-only CPU
+# (bench/results/int8_recipes.md; with the present graph per-channel kept 98.58%, bench/results/student_avx512.md)
+# per-channel kept 98.89% of fp32's labels at 221 texts/s, per-tensor dynamic 97.83% at 226; per-channel with the 9
+# most sensitive MatMuls kept fp32 ("mixed") 99.57% at 168 (fp32: 139); static QDQ kept 94.9% in an earlier run
+# (bench/results/student.md). "smooth" is per-channel on the graph with its activations
+# smoothed (quantize.smooth_graph): as fast, and 12-27% fewer changed labels than per-channel over the full PhraseBank
+# on three students, but which 1,000 texts fit it matters (bench/results/smooth.md), so the check decides
+QUANTIZATIONS = ("per-channel", "smooth", "mixed", "dynamic", "static")
+# the recipes that quantize the smoothed graph. "mixed" does not: on three PhraseBank students given served-like texts,
+# mixed on the smoothed graph kept 9 / 9 / 9 MatMuls fp32 where the plain graph's kept 18 / 9 / 9, at the same speed,
+# and gave 99.67 / 99.55 / 99.50% on the texts the export never saw against 99.71 / 99.46 / 99.59% (bench/smooth.py)
+SMOOTHED = ("smooth",)
+# int8 reruns in fp32 the texts it leaves within this quantile of its own decision shifts on the fitting texts (how
+# far int8 moved the margin between labels, in logits; fit_recheck_margin). On the MiniLM PhraseBank student (AVX2
+# CPU, bench/recheck.py): fitted on 1,000 training texts, 0.99 reran 2.7% of the full PhraseBank and gave fp32's label
+# on 99.73% of it (per-channel alone 98.93%); 0.98 reran 1.6% for 99.53%
+RECHECK_QUANTILE = 0.99
+MIXED_STEPS = (3, 6, 9, 12, 18)  # "mixed": how many of the most sensitive MatMuls stay fp32, tried fewest first
+
+
+def choose_int8(
+    result: ExportResult,
+    quantization: str,
+    *,
+    raw: Path,
+    tmp: Path,
+    texts: list[str],
+    spare: list[str],
+    reference: np.ndarray,
+    thresholds: np.ndarray | None,
+    bar: float,
+    enough: int,
+) -> None:
+    """Write ``onnx/model_int8.onnx`` by ``quantization`` (or, for ``auto``, each recipe in turn until one gives the
+    fp32 label on ``bar`` of ``texts``; the most faithful is kept when none does) and record it in ``result``.
+    ``enough``: the check texts int8 needs to become the default (fewer: ``mixed``'s slow search is skipped).
+
+    ``spare`` are training texts outside the check sample: they calibrate static int8 and rank the MatMuls for
+    ``mixed``, so that the agreement is measured on texts the recipe was not fitted to (the check texts serve
+    when there are none, said in a note)."""
+    model_dir, path = result.model_dir, result.onnx_path
+    target = path.with_name(ONNX_INT8_FILE)
+    fitting = spare or texts
+    methods: tuple[str, ...] = QUANTIZATIONS if quantization == "auto" else (quantization,)
+    if quantization == "auto" and len(texts) < enough:  # int8 cannot be the default: skip the slow search
+        methods = tuple(m for m in methods if m != "mixed")
+        result.notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
+    if not spare:  # every recipe's recheck margin is fitted, and some recipes are
+        result.notes.append(
+            "int8 recipes and int8's recheck margin were fitted on the check texts (no training texts outside the "
+            "sample)."
+        )
+    best: tuple[float, str, Path, Agreement, float, list[str], dict[str, Any]] | None = None
+    smoothing: dict[str, Any] = {}  # filled once the smoothed graph is written
+    fitting_fp32 = onnx_logits(model_dir, path, fitting)  # what each candidate's recheck margin is fitted against
+    for method in methods:
+        try:
+            candidates = _int8_candidates(method, path, target, raw=raw, tmp=tmp, model_dir=model_dir,
+                                          fitting=fitting, thresholds=thresholds, notes=result.notes,
+                                          smoothing=smoothing, bar=bar)  # fmt: skip
+            for fp32_nodes in candidates:  # each candidate has been written to ``target``, where Predictor reads it
+                agreement, speed, recheck = _check_int8(model_dir, target, texts=texts, reference=reference,
+                                                        thresholds=thresholds, fitting=fitting,
+                                                        fitting_fp32=fitting_fp32)  # fmt: skip
+                name = method + (f" ({len(fp32_nodes)} MatMuls fp32)" if fp32_nodes else "")
+                logger.info("int8 %s: %s, %.0f texts/s", name, agreement.line("agreement"), speed)
+                result.notes.append(f"int8 {name}: {_recheck_line(agreement, speed, recheck)}")
+                if best is None or agreement.label_agreement > best[0]:
+                    if best is not None:
+                        best[2].unlink(missing_ok=True)
+                    best = (agreement.label_agreement, method, tmp / f"keep-{method}.onnx", agreement, speed,
+                            fp32_nodes, recheck)  # fmt: skip
+                    os.replace(target, best[2])
+                if agreement.label_agreement >= bar:
+                    break
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # an op the quantiser cannot handle
+            if quantization != "auto":
+                raise ModelError(f"int8 {method} quantisation failed: {str(exc)[:200]}") from exc
+            result.notes.append(f"int8 {method}: failed ({type(exc).__name__}: {str(exc)[:120]})")
+            continue
+        if best is not None and best[0] >= bar:
+            break
+    if best is None:
+        raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(result.notes[-3:])}")
+    os.replace(best[2], target)
+    result.int8_path, result.quantization, result.fp32_nodes = target, best[1], best[5]
+    result.smoothing = smoothing if best[1] in SMOOTHED else None
+    result.agreement["onnx-int8"], result.speed["onnx-int8"], result.recheck = best[3], best[4], best[6]
+
+
+def onnx_logits(model_dir: Path, path: Path, texts: list[str]) -> np.ndarray:
+    """Logits of the ONNX model ``path`` (an export of ``model_dir``) on ``texts``, cleaned and batched as ``predict``
+    cleans and batches them."""
+    from .onnx_runtime import OnnxClassifier
+
+    info = read_model_info(model_dir)
+    classifier = OnnxClassifier(model_dir, path, max_length=info.max_length, threads=None, batch_size=32)
+    return classifier.logits([clean_text(t, info.preprocessing) for t in texts])
+
+
+def fit_recheck_margin(fp32: np.ndarray, int8: np.ndarray, multi_label: bool) -> float:
+    """The margin under which ``sxhub predict --int8`` reruns a text in fp32: the :data:`RECHECK_QUANTILE` of how far
+    int8 moved the decision margins (:func:`~sxhub.onnx_runtime.decision_shifts`) of the fitting texts (``fp32`` and
+    ``int8``: their logits).
+
+    A text can change label only where int8 moved its margin by at least the margin int8 gives it. int8's error is
+    near nothing on most texts and large on a few, whose activations it quantizes coarsely; so rerunning the texts
+    under this margin leaves changeable only the texts whose error is above it, about 1 in 100 at this quantile, and
+    of those only the ones that are near a tie as well."""
+    from .onnx_runtime import decision_shifts
+
+    if not len(fp32):
+        return 0.0
+    return round(float(np.quantile(decision_shifts(fp32, int8, multi_label), RECHECK_QUANTILE)), 4)
+
+
+def _check_int8(
+    model_dir: Path,
+    int8_path: Path,
+    *,
+    texts: list[str],
+    reference: np.ndarray,
+    thresholds: np.ndarray | None,
+    fitting: list[str],
+    fitting_fp32: np.ndarray,
+) -> tuple[Agreement, float, dict[str, Any]]:
+    """The int8 model at ``int8_path`` as ``sxhub predict --onnx --int8`` serves it: its recheck margin fitted on
+    ``fitting`` (:func:`fit_recheck_margin`), then its agreement with ``reference`` and speed on ``texts`` with the
+    near-ties rerun in fp32; the returned record also holds int8 alone."""
+    from .export import _timed, compare
+
+    alone_probs, alone_speed = _timed(Predictor(model_dir, onnx=True, int8=True, recheck=False), texts)
+    alone = compare(reference, alone_probs, thresholds)
+    margin = fit_recheck_margin(fitting_fp32, onnx_logits(model_dir, int8_path, fitting), thresholds is not None)
+    record: dict[str, Any] = {"margin": margin, "quantile": RECHECK_QUANTILE, "fitted_on": len(fitting)}
+    record["alone"] = {**asdict(alone), "texts_per_s": alone_speed}
+    if not margin:  # int8 moved no margin: nothing to rerun
+        return alone, alone_speed, {**record, "rechecked": 0.0}
+    predictor = Predictor(model_dir, onnx=True, int8=True, recheck=margin)
+    probs, speed = _timed(predictor, texts)
+    record["rechecked"] = round(predictor.rechecked / max(len(texts), 1), 4)
+    return compare(reference, probs, thresholds), speed, record
+
+
+def _recheck_line(agreement: Agreement, speed: float, recheck: dict[str, Any]) -> str:
+    """``"99.70% agreement, 390 texts/s (2.1% of texts, the near-ties under margin 0.69, rerun in fp32; alone 98.90%,
+    412 texts/s)"``: int8 as predict serves it, then int8 alone."""
+    line = f"{agreement.label_agreement:.2%} agreement, {speed:,.0f} texts/s"
+    if not recheck.get("margin"):
+        return line
+    alone = recheck["alone"]
+    return (
+        f"{line} ({recheck['rechecked']:.1%} of texts, the near-ties under margin {recheck['margin']:.2f}, rerun in "
+        f"fp32; alone {alone['label_agreement']:.2%}, {alone['texts_per_s']:,.0f} texts/s)"
+    )
+
+
+def _int8_candidates(
+    method: str,
+    path: Path,
+    target: Path,
+    *,
+    raw: Path,
+    tmp: Path,
+    model_dir: Path,
+    fitting: list[str],
+    thresholds: np.ndarray | None,
+    notes: list[str],
+    smoothing: dict[str, Any],
+    bar: float,
+) -> Iterator[list[str]]:
+    """Write each candidate of ``method`` to ``target`` in turn and yield the nodes it keeps fp32.
+
+    ``mixed`` ranks every quantizable node by how far quantizing it alone moves the probabilities on the first
+    :data:`CALIBRATION_TEXTS` of ``fitting`` (:func:`rank_sensitivity`), then keeps the :data:`MIXED_STEPS` most
+    sensitive fp32, fewest first, up to half of the nodes (beyond that int8 would not pay). A step is yielded (for
+    the check) only once its agreement with fp32 on ``fitting`` is over ``bar`` by one standard error
+    (:func:`lower_bound`); choosing the step by the check texts themselves would make the check flatter the recipe
+    it chose. The last step is always yielded.
+
+    The recipes in :data:`SMOOTHED` quantize the graph with its activations smoothed on ``fitting``
+    (:func:`~sxhub.quantize.smooth_graph`: the same function in fp32), written once; ``smoothing`` records how."""
+    from .export import compare
+
+    source = _smoothed(path, tmp, model_dir, fitting, smoothing) if method in SMOOTHED else path
+    if method != "mixed":
+        quantize_int8(
+            source,
+            target,
+            method="per-channel" if method == "smooth" else method,
+            raw=raw,
+            calibration=fitting[:CALIBRATION_TEXTS],
+            model_dir=model_dir,
+        )
+        yield []
+        return
+    probe = Probe(model_dir, fitting)
+    fp32 = probe(path)
+    order = rank_sensitivity(source, tmp, probe, fp32)
+    steps = [k for k in MIXED_STEPS if k <= len(order) // 2] or [max(1, len(order) // 2)]
+    for i, k in enumerate(steps):
+        quantize_int8(source, target, method="per-channel", exclude=order[:k])
+        share = compare(fp32, probe(target), thresholds).label_agreement
+        bound = lower_bound(share, len(fitting))
+        notes.append(
+            f"int8 mixed ({k} MatMuls fp32): {share:.2%} of fp32's labels on {len(fitting)} fitting texts "
+            f"(one standard error below: {bound:.2%})"
+        )
+        if bound >= bar or i == len(steps) - 1:
+            yield order[:k]
+
+
+def _smoothed(path: Path, tmp: Path, model_dir: Path, fitting: list[str], smoothing: dict[str, Any]) -> Path:
+    """``path`` with its MatMul activations smoothed on ``fitting`` (written to ``tmp`` on the first call)."""
+    target = tmp / "smoothed.onnx"
+    if not target.is_file():
+        inputs = smooth_graph(path, target, model_dir, fitting)
+        smoothing.update(method="SmoothQuant", alpha=SMOOTH_ALPHA, texts=min(len(fitting), SMOOTH_TEXTS),
+                         inputs=inputs)  # fmt: skip
+    return target
