@@ -17,17 +17,8 @@ from typing import Any
 import pandas as pd
 
 from . import __version__
-from .cards import (
-    LABEL_PLOT,
-    agreement_facts,
-    dataset_card_data,
-    dataset_context,
-    fmt,
-    label_counts,
-    load_ledger,
-    plot_label_distribution,
-    render_dataset_card,
-)
+from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card
+from .dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError
 from .repo import (
     DEFAULT_EXAMPLE,
@@ -232,20 +223,17 @@ def write_model_folder(
     dataset_revision: str | None = None,
 ) -> Path:
     """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
-    from .cards import (
-        CONFUSION_PLOT,
+    from .cards import CONFUSION_PLOT, plot_confusion, render_model_card, versions
+    from .model_card import (
         eval_results,
         eval_table,
         expert_facts,
         export_facts,
         hub_base_model,
         model_card_data,
-        plot_confusion,
-        render_model_card,
         speed_rows,
         teacher_names,
         training_rows,
-        versions,
     )
     from .predict import read_model_info
 

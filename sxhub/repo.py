@@ -116,7 +116,7 @@ def without_local_teacher(info: dict[str, Any]) -> dict[str, Any]:
     train = info.get("train")
     if not isinstance(train, dict) or not train.get("distilled_from"):
         return info
-    from .cards import public_model_name
+    from .model_card import public_model_name
 
     return {**info, "train": {**train, "distilled_from": public_model_name(train["distilled_from"])}}
 
@@ -282,7 +282,7 @@ def write_space_folder(
     """
     import jinja2
 
-    from .cards import expert_facts
+    from .model_card import expert_facts
 
     spaces = asset_dir("spaces")
     local = Path(model).is_dir()

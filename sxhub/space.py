@@ -41,7 +41,7 @@ def load_app_module() -> ModuleType:
 
 def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None = None) -> Any:
     """The Space's ``gr.Blocks`` for ``model`` (a local folder or a Hub repo id), examples from its task."""
-    from .cards import expert_facts
+    from .model_card import expert_facts
     from .predict import read_model_info
 
     ref, title, about, preprocessing = str(model), None, None, None

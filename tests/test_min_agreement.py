@@ -111,7 +111,7 @@ def test_training_leaves_the_rows_out_and_records_the_minimum(tiny_base_model: P
     info = json.loads((out / "sxhub.json").read_text())
     assert info["train"]["min_agreement"] == 0.5
     assert any("agreement below 0.5" in note for note in info["train"]["notes"])
-    from sxhub.cards import training_rows
+    from sxhub.model_card import training_rows
 
     assert ("min_agreement", "0.5000") in training_rows(info)  # the model card's training table
 

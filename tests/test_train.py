@@ -230,7 +230,7 @@ def test_validate_reports_cross_fitted_scores_and_labels_missing_from_validation
 
 def test_untuned_labels_and_rows_without_text_are_reported(tiny_base_model: Path, tmp_path: Path) -> None:
     """A label with no validation positive: named in the result, the summary line, sxhub.json and the card."""
-    from sxhub.cards import training_rows
+    from sxhub.model_card import training_rows
 
     frame = multi_frame()
     frame["labels"] = [[n for n in labels if n != "place"] for labels in frame["labels"]]  # "place" never occurs

@@ -1,0 +1,204 @@
+"""The dataset card's figures: rows per label and split, the teachers' agreement, gold labels and their
+reliability, and the context ``dataset_cards/template.md`` renders."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import __version__
+from .cards import (
+    LABEL_PLOT,
+    fmt,
+    ledger_rows,
+    load_ledger,
+    metric_rows,
+    size_category,
+    versions,
+)
+from .data import parse_label_cell
+from .errors import PublishError
+from .spec import TaskSpec
+
+
+def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict[str, int]]:
+    """Rows per label in each split."""
+    out = {}
+    for name, part in splits.items():
+        values = part[spec.label_column]
+        out[name] = dict(Counter(n for v in values for n in (v if spec.multi_label else [v])))
+    return out
+
+
+def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
+    """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
+    from .vote import decide, decide_by_scores, mean_agreement
+
+    # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement)
+    means = [m for m in map(mean_agreement, frame.get("agreement", pd.Series([], dtype=float))) if m is not None]
+    buckets = [("< 0.5", 0.0, 0.5), ("0.5 – 0.75", 0.5, 0.75), ("0.75 – 1", 0.75, 1.0 - 1e-9)]
+    hist = [(name, sum(lo <= m < hi for m in means)) for name, lo, hi in buckets]
+    hist.append(("1 (unanimous)", sum(m >= 1.0 - 1e-9 for m in means)))
+    votes = frame["votes"].tolist() if "votes" in frame.columns else []
+    rule = decide_by_scores if spec.vote == "scores" else decide
+    ties = sum(rule(v, spec.label_names, spec.multi_label).tie for v in votes) if votes else None
+    all_votes = [v for row in votes for v in row]
+    return {
+        "mean": fmt(sum(means) / len(means)) if means else fmt(None),
+        "unanimous": hist[-1][1] if means else fmt(None),
+        "histogram": hist if means else [],
+        "ties": fmt(ties),
+        "failed_votes": fmt(sum(v["labels"] is None for v in all_votes)) if votes else fmt(None),
+        "n_votes": fmt(len(all_votes)) if votes else fmt(None),
+        "teachers": list(dict.fromkeys(v["teacher"] for v in all_votes if v["teacher"])),
+    }
+
+
+def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]:
+    """Teacher labels scored against the expert column ``gold`` with ``sxhub.metrics.score``."""
+    from .metrics import score
+
+    if gold not in frame.columns:
+        raise PublishError(f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}.")
+    pairs = [
+        (parse_label_cell(g, multi_label=spec.multi_label), p)
+        for g, p in zip(frame[gold], frame[spec.label_column], strict=True)
+        if g is not None and g != ""
+    ]
+    if not pairs:
+        raise PublishError(f"gold column {gold!r} is empty; pass a column that holds expert labels.")
+    result = score([g for g, _ in pairs], [p for _, p in pairs], spec.label_names, spec.multi_label)
+    per_label = [(name, {k: fmt(v) for k, v in row.items()}) for name, row in result["per_label"].items()]
+    return {"column": gold, "n": len(pairs), "figures": metric_rows(result), "per_label": per_label, "result": result}
+
+
+def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any] | None:
+    """Each teacher's and sample's reliability (``sxhub.reliability``) as card rows; ``None`` without votes."""
+    from .reliability import teacher_reliability
+
+    if "votes" not in frame.columns:
+        return None
+    experts = [parse_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
+    result = teacher_reliability(
+        frame["votes"].tolist(),
+        frame[spec.label_column].tolist(),
+        spec.label_names,
+        spec.multi_label,
+        gold=experts,
+        method=spec.vote,
+    )
+    rows = []
+    for r in result["teachers"]:
+        g = r.get("gold") or {}
+        rows.append(
+            {
+                "teacher": r["teacher"],
+                "sample": "all" if r["sample"] is None else r["sample"],
+                "valid": f"{r['valid']}/{r['votes']}",
+                "agreement": fmt(r["agreement_with_vote"]),
+                "accuracy": fmt(g.get("accuracy")),
+                "macro_f1": fmt(g.get("macro_f1")),
+                "alpha": fmt(g.get("krippendorff_alpha")),
+                "per_label": {n: f"{fmt(m['f1'])} / {fmt(m['alpha'])}" for n, m in g.get("per_label", {}).items()},
+            }
+        )
+    versus = [
+        (m, {k: fmt(v.get(k)) for k in ("accuracy", "macro_f1")}) for m, v in result.get("vote_vs_gold", {}).items()
+    ]
+    return {"rows": rows, "gold": gold is not None, "versus": versus}
+
+
+def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str) -> Any:
+    """YAML metadata: license, language, task, size, tags, and the ``configs`` / ``dataset_info`` push_to_hub writes."""
+    from datasets import DatasetInfo, SplitDict, SplitInfo
+    from datasets.info import DatasetInfosDict
+    from datasets.utils.metadata import MetadataConfigs
+    from huggingface_hub import DatasetCardData
+
+    n = sum(len(d) for d in dd.values())
+    data = DatasetCardData(
+        license=spec.license or "other",
+        language=[spec.language],
+        task_categories=["text-classification"],
+        task_ids=["multi-label-classification" if spec.multi_label else "multi-class-classification"],
+        size_categories=[size_category(n)],
+        annotations_creators=["machine-generated"],
+        pretty_name=_pretty(spec.name),
+        tags=["synthetic", "sxhub", "llm-labelled", "distillation"],
+    )
+    configs = [{"split": s, "path": f"data/{s}-*"} for s in dd]
+    MetadataConfigs({"default": {"data_files": configs}}).to_dataset_card_data(data)
+    splits = SplitDict()
+    for name, ds in dd.items():
+        splits.add(SplitInfo(name=name, num_examples=len(ds)))
+    info = DatasetInfo(features=next(iter(dd.values())).features, splits=splits, config_name="default")
+    DatasetInfosDict({"default": info}).to_dataset_card_data(data)
+    return data
+
+
+def _pretty(name: str) -> str:
+    return " ".join(part.capitalize() for part in name.replace("_", "-").split("-") if part)
+
+
+def dataset_context(
+    spec: TaskSpec,
+    dd: Any,
+    facts: dict[str, Any],
+    counts: dict[str, dict[str, int]],
+    agreement: dict[str, Any],
+    *,
+    repo_id: str,
+    gold: str | None,
+    ledger: str | Path | Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    frame = facts["frame"]
+    teachers = agreement["teachers"] or [t.model or t.name for t in spec.default_teachers()]
+    from .review import REVIEW_COLUMNS, review_facts
+
+    review = review_facts(frame, spec)
+    known = {"text", spec.label_column, "votes", "agreement", "failed", "error", *(REVIEW_COLUMNS if review else ())}
+    return {
+        "repo_id": repo_id,
+        "pretty_name": _pretty(spec.name),
+        "description": spec.description,
+        "multi_label": spec.multi_label,
+        "label_column": spec.label_column,
+        "labels": spec.labels,
+        "split_sizes": {name: len(ds) for name, ds in dd.items()},
+        "distribution": [
+            {
+                "label": n,
+                "counts": [counts[s].get(n, 0) for s in counts],
+                "total": sum(c.get(n, 0) for c in counts.values()),
+            }
+            for n in spec.label_names
+        ],
+        "stratified": facts["stratified"],
+        "seed": facts["seed"],
+        "n_failed": facts["n_failed"],
+        "n_input": facts["n_input"],
+        "plot_file": LABEL_PLOT,
+        "teachers": teachers,
+        "samples": spec.samples,
+        "temperature": spec.temperature,
+        "reasoning": spec.reasoning,
+        "prompt_template": spec.prompt_template,
+        "n_examples": len(spec.examples),
+        "answer_schema": json.dumps(spec.answer_schema(), indent=2),
+        "agreement": agreement,
+        "gold": gold_facts(frame, spec, gold) if gold else None,
+        "vote": spec.vote,
+        "reliability": reliability_facts(frame, spec, gold),
+        "ledger": ledger_rows(load_ledger(ledger)),
+        "has_votes": "votes" in frame.columns,
+        "has_agreement": "agreement" in frame.columns,
+        "review": review,
+        "extra_columns": [c for c in frame.columns if c not in known],
+        "sxhub_version": __version__,
+        "versions": versions(),
+    }

@@ -1,0 +1,285 @@
+"""The model card's figures (evaluation results, speed, training, the exported variants) and what the Space
+says about the expert."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .cards import fmt, ledger_speed
+from .spec import TaskSpec
+
+EVAL_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("macro_f1", "f1", "F1 (macro)", "macro"),
+    ("micro_f1", "f1", "F1 (micro)", "micro"),
+    ("krippendorff_alpha", "krippendorff_alpha", "Krippendorff's alpha", None),
+)
+
+
+def eval_results(
+    evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str, revision: str | None = None
+) -> list[Any]:
+    """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric.
+
+    The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
+    is its own dataset config, e.g. ``student-vs-experts``.
+    """
+    from huggingface_hub import EvalResult
+
+    out = []
+    for name, result in evaluations.items():
+        for key, metric_type, metric_name, config in EVAL_METRICS:
+            value = result.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
+                continue
+            out.append(
+                EvalResult(
+                    task_type="text-classification",
+                    task_name="Text Classification",
+                    dataset_type=dataset,
+                    dataset_name=f"{dataset} ({name})",
+                    dataset_config=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
+                    dataset_split=split,
+                    dataset_revision=revision,
+                    metric_type=metric_type,
+                    metric_name=metric_name,
+                    metric_config=config,
+                    metric_value=round(float(value), 4),
+                )
+            )
+    return out
+
+
+def eval_table(evaluations: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
+    """One row per comparison for the card's evaluation table."""
+    return [
+        {
+            "name": name,
+            "n": fmt(r.get("n")),
+            "accuracy": fmt(r.get("accuracy")),
+            "macro_f1": fmt(r.get("macro_f1")),
+            "micro_f1": fmt(r.get("micro_f1")),
+            "alpha": fmt(r.get("krippendorff_alpha")),
+        }
+        for name, r in evaluations.items()
+    ]
+
+
+def speed_rows(
+    *, teachers: Sequence[str], ledger: Mapping[str, Any] | None, student: Mapping[str, Any] | None
+) -> list[dict[str, str]]:
+    """Teacher vs student throughput and cost; every figure says where it comes from or that it is unknown."""
+    rate, per_million = ledger_speed(ledger)
+    rows = [
+        {
+            "name": "teacher: " + ", ".join(f"`{t}`" for t in teachers),
+            "texts_per_s": fmt(rate, 2),
+            "usd_per_million": fmt(per_million, 2),
+            "source": "annotate ledger (all samples of all teachers)" if ledger else "no ledger given",
+        }
+    ]
+    student = dict(student or {})
+    s_rate = student.get("texts_per_s")
+    usd_hour = student.get("usd_per_hour")
+    s_cost = usd_hour / 3600 / s_rate * 1e6 if s_rate and usd_hour is not None else None
+    source = student.get("source") or ("benchmark" if s_rate else "not measured")
+    if s_rate and s_cost is None:
+        source += "; $ unknown (no hardware price given)"
+    rows.append(
+        {
+            "name": "student (this model)",
+            "texts_per_s": fmt(s_rate, 1),
+            "usd_per_million": fmt(s_cost, 4),
+            "source": source,
+        }
+    )
+    return rows
+
+
+def model_card_data(
+    *, info: Mapping[str, Any], spec: TaskSpec, repo_id: str, dataset_repo: str | None, results: list[Any]
+) -> Any:
+    """YAML metadata of the model card (base_model only when it is a Hub id)."""
+    from huggingface_hub import ModelCardData
+
+    base = hub_base_model(info.get("base_model"))
+    return ModelCardData(
+        model_name=repo_id.split("/")[-1],
+        base_model=base,
+        datasets=[dataset_repo] if dataset_repo else None,
+        library_name="transformers",
+        pipeline_tag="text-classification",
+        license=spec.license or "apache-2.0",
+        language=[spec.language],
+        tags=["sxhub", "synthetic-expert", "distillation", "text-classification"]
+        + (["multi-label-classification"] if spec.multi_label else []),
+        metrics=["accuracy", "f1", "krippendorff_alpha"],
+        eval_results=results or None,
+    )
+
+
+def hub_base_model(base: Any) -> str | None:
+    """The base model as a Hub id, or None for a local path (the Hub rejects paths in ``base_model``)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if not isinstance(base, str) or not base or Path(base).exists() or base.count("/") != 1:
+        return None
+    try:
+        validate_repo_id(base)
+    except HFValidationError:
+        return None
+    return base
+
+
+def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Scalar training figures from ``sxhub.json`` (backend, base, epochs, sizes, seconds, ...)."""
+    rows = [(k, fmt(info.get(k))) for k in ("backend", "base_model", "max_length") if info.get(k) is not None]
+    train = info.get("train") or {}
+    rows += [(k, fmt(v, 4)) for k, v in train.items() if isinstance(v, (int, float, str, bool)) and v is not None]
+    if train.get("untuned_labels"):  # multi-label: no positive example in validation, so nothing to tune on
+        untuned = ", ".join(f"`{name}`" for name in train["untuned_labels"])
+        rows.append(("labels without a validation positive (threshold 0.5, not tuned)", untuned))
+    return rows
+
+
+VARIANT_NAMES = {
+    "torch": "transformers (torch, fp32)",
+    "torch-bf16": "transformers (torch, bf16 autocast: `sxhub predict --bf16`)",
+    "onnx": "ONNX fp32",
+    "onnx-int8": "ONNX int8",
+}
+
+
+def _recipe(variant: Mapping[str, Any]) -> str:
+    """The int8 recipe as the card names it: `` (per-channel)``, `` (smooth: per-channel, activations smoothed
+    (SmoothQuant, alpha 0.75))``, or `` (mixed: 9 most sensitive MatMuls kept fp32)``."""
+    if not variant.get("quantization"):
+        return ""
+    kept = len(variant.get("fp32_nodes") or [])
+    parts = [f"{kept} most sensitive MatMuls kept fp32"] if kept else []
+    if variant.get("quantization") == "smooth":
+        parts.append("per-channel")
+    if variant.get("smoothing"):
+        parts.append(f"activations smoothed (SmoothQuant, alpha {variant['smoothing'].get('alpha')})")
+    return f" ({variant['quantization']}" + (f": {', '.join(parts)})" if parts else ")")
+
+
+def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Each published variant (torch, ONNX fp32, ONNX int8) as card rows: its file, how often it gives the torch
+    model's label and its speed, as ``sxhub export`` measured them, and which one is the default and why."""
+    record = info.get("export") or {}
+    variants = record.get("variants") or {}
+    if not variants:
+        return None
+    rerun_margin = ((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin")  # int8's near-ties
+    rows = []
+    for key, name in VARIANT_NAMES.items():
+        v = variants.get(key)
+        if v is None:
+            continue
+        agreement = "reference" if key == "torch" else f"{v['label_agreement']:.2%} of {v['n']:,}"
+        recheck = v.get("recheck") or {}
+        rerun = ""
+        if recheck.get("margin"):  # int8 as predict serves it: its near-ties rerun on the fp32 export
+            rerun = (
+                f", texts within {recheck['margin']:.2f} logits of a label change rerun in fp32 "
+                f"({recheck.get('rechecked', 0):.1%} of the check texts)"
+            )
+        rows.append(
+            {
+                "name": name + _recipe(v) + rerun,
+                "file": f"`{v['file']}`" if v.get("file") else "`model.safetensors`",
+                "agreement": agreement,
+                "max_diff": "0" if key == "torch" else f"{v['max_abs_diff']:.4f}",
+                "texts_per_s": fmt(v.get("texts_per_s"), 1),
+                "default": "yes" if record.get("default") == key else "",
+            }
+        )
+        if rerun and recheck.get("alone"):
+            alone = recheck["alone"]
+            rows.append(
+                {
+                    "name": name + _recipe(v) + " alone (`sxhub predict --onnx --int8 --no-recheck`)",
+                    "file": f"`{v['file']}`",
+                    "agreement": f"{alone['label_agreement']:.2%} of {alone['n']:,}",
+                    "max_diff": f"{alone['max_abs_diff']:.4f}",
+                    "texts_per_s": fmt(alone.get("texts_per_s"), 1),
+                    "default": "",
+                }
+            )
+    return {
+        "rows": rows,
+        "default": record.get("default"),
+        "check": record.get("check") or "",
+        "bar": record.get("agreement_bar"),
+        "threads": record.get("threads") or "",
+        "first_token": record.get("last_layer") == "first token",
+        "recheck": f"{rerun_margin:.2f}" if rerun_margin else "",
+        "notes": [n for n in record.get("notes") or () if "is not the default" in n],
+    }
+
+
+# -- what the Space says about the expert ---------------------------------------------------------------------
+SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
+
+
+def teacher_names(spec: TaskSpec) -> list[str]:
+    """The teachers as cards and the Space name them (``TeacherSpec.name``: no URL credentials or queries)."""
+    return [t.name or t.model or "local" for t in spec.default_teachers()]
+
+
+def expert_facts(
+    info: Mapping[str, Any],
+    spec: TaskSpec | None,
+    *,
+    evaluations: Mapping[str, Mapping[str, Any]] | None = None,
+    speed: Mapping[str, Any] | None = None,
+    split: str = "test",
+    model_repo: str | None = None,
+    dataset_repo: str | None = None,
+) -> dict[str, Any]:
+    """What a visitor of the Space should know (JSON-ready): the task, its teachers, the student's base model, its
+    scores against the teacher labels and the experts, its measured speed, and the model and dataset repos.
+
+    Figures that were not given stay out (the Space then says they are unknown); nothing is made up here.
+    """
+    scores = {
+        str(name): {k: _json_number(result.get(k)) for k in SCORE_KEYS if _json_number(result.get(k)) is not None}
+        for name, result in (evaluations or {}).items()
+    }
+    rate = _json_number((speed or {}).get("texts_per_s"))
+    facts: dict[str, Any] = {
+        "description": spec.description if spec else "",
+        "teachers": teacher_names(spec) if spec else [],
+        "local_teacher": any(t.is_local for t in spec.default_teachers()) if spec else False,
+        "base_model": public_model_name(info.get("base_model")),
+        "scores": {name: row for name, row in scores.items() if row},
+        "split": split,
+        "speed": {"texts_per_s": rate, "source": str((speed or {}).get("source") or "")} if rate else None,
+        "model_repo": model_repo,
+        "dataset_repo": dataset_repo,
+    }
+    return facts
+
+
+def public_model_name(base: Any) -> str | None:
+    """A model (the base, or the distillation teacher) as a Hub id, or only its folder name when it was a local path
+    (no local paths in a public card or Space)."""
+    if not isinstance(base, str) or not base:
+        return None
+    return hub_base_model(base) or Path(base).name
+
+
+def _json_number(value: Any) -> float | int | None:
+    if hasattr(value, "item") and not isinstance(value, (int, float)):  # numpy scalars
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 4)
+    return value
