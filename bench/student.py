@@ -72,6 +72,7 @@ CLASS_WEIGHTS: bool | None = None  # --class-weights on|off: override TrainConfi
 BATCH_SIZE: int | None = None  # --batch-size: override the fitted batch size (the learning rate stays fitted)
 LEARNING_RATE: float | None = None  # --learning-rate: override the fitted learning rate
 LAYERS: int | None = None  # --layers: a thinner student (the base's first N layers)
+MAX_LENGTH: int | None = None  # --max-length: override the fitted max_length (tokens)
 DISTILL: bool = False  # --distill: the PhraseBank student learns from a full-depth one trained first on the same split
 
 
@@ -95,6 +96,8 @@ def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | Non
         fixed["batch_size"] = BATCH_SIZE
     if LEARNING_RATE is not None:
         fixed["learning_rate"] = LEARNING_RATE
+    if MAX_LENGTH is not None:
+        fixed["max_length"] = MAX_LENGTH
     if epochs is not None:
         fixed = {"epochs": epochs, "early_stopping_patience": 10_000}
     options = {"layers": LAYERS, **fixed, **extra}  # extra (TrainConfig fields) overrides --layers and the rest
@@ -198,7 +201,8 @@ def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
         + ("" if CLASS_WEIGHTS is None else f", class weights {'on' if CLASS_WEIGHTS else 'off'}")
         + ("" if BATCH_SIZE is None else f", batch size {BATCH_SIZE}")
         + ("" if LEARNING_RATE is None else f", learning rate {LEARNING_RATE:g}")
-        + ("" if LAYERS is None else f", the base's first {LAYERS} layers"),
+        + ("" if LAYERS is None else f", the base's first {LAYERS} layers")
+        + ("" if MAX_LENGTH is None else f", max_length {MAX_LENGTH}"),
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
     }
@@ -785,13 +789,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, help="Override the fitted batch size (learning rate still fitted).")
     parser.add_argument("--layers", type=int, help="A thinner student: the base's first N layers [all].")
     parser.add_argument("--learning-rate", type=float, help="Override the fitted learning rate.")
+    parser.add_argument("--max-length", type=int, help="Override the fitted max_length (tokens).")
     parser.add_argument(
         "--distill",
         action="store_true",
         help="PhraseBank: train a full-depth student first and distil --layers from it.",
     )
     args = parser.parse_args()
-    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE, LAYERS, DISTILL, LEARNING_RATE
+    global EPOCH_CAP, CLASS_WEIGHTS, BATCH_SIZE, LAYERS, DISTILL, LEARNING_RATE, MAX_LENGTH
+    MAX_LENGTH = args.max_length
     DISTILL = args.distill
     LEARNING_RATE = args.learning_rate
     BATCH_SIZE = args.batch_size
