@@ -120,9 +120,15 @@ def batched_logits(ids: list[list[int]], run: Callable[[list[int]], np.ndarray],
     return out
 
 
-def cpu_threads() -> int:
-    """The CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+def cpu_threads(topology: Path = Path("/sys/devices/system/cpu")) -> int:
+    """The physical cores this process may use, as ``sxhub predict`` counts them (hyperthreads of one core share
+    its ``thread_siblings_list``); the usable CPUs where that cannot be read."""
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    try:
+        cores = {(topology / f"cpu{c}" / "topology" / "thread_siblings_list").read_text().strip() for c in usable}
+    except OSError:
+        cores = set()
+    return max(1, len(cores) or len(usable) or os.cpu_count() or 1)
 
 
 def onnx_runner(

@@ -102,14 +102,27 @@ def threshold_logits(thresholds: np.ndarray) -> np.ndarray:
     return np.log(t / (1 - t))
 
 
-def cpu_threads() -> int:
+def cpu_threads(topology: Path = Path("/sys/devices/system/cpu")) -> int:
     """The threads to run on by default: the physical cores this process may use (as ONNX Runtime's own default
-    counts them), or the CPUs it may use where the physical count is unknown."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    counts them), or the CPUs it may use where the physical count is unknown.
+
+    On Linux the cores are counted from ``topology`` (each usable CPU's ``thread_siblings_list``: hyperthreads of
+    one core share it), so a process pinned to both hyperthreads of one core gets one thread, not two; elsewhere
+    psutil's machine-wide ratio of cores to CPUs is applied to the usable CPUs. The Space (``spaces/app.py``)
+    counts the same way.
+    """
+    usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    if usable:
+        try:
+            cores = {(topology / f"cpu{c}" / "topology" / "thread_siblings_list").read_text().strip() for c in usable}
+            return max(1, len(cores))
+        except OSError:  # no sysfs (a container without it): count below
+            pass
+    n = len(usable) if usable else (os.cpu_count() or 1)
     physical, logical = psutil.cpu_count(logical=False), psutil.cpu_count(logical=True)
     if physical and logical and logical > physical:  # hyperthreads: one thread per core this process may use
-        return max(1, usable * physical // logical)
-    return max(1, usable)
+        return max(1, n * physical // logical)
+    return max(1, n)
 
 
 def session(path: Path, threads: int | None) -> Any:

@@ -290,3 +290,26 @@ def _recheck_margin(model: Path, margin: float) -> None:
     info = json.loads(path.read_text())
     info["export"]["variants"]["onnx-int8"]["recheck"] = {"margin": margin}
     path.write_text(json.dumps(info))
+
+
+def test_the_space_and_predict_count_physical_cores_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both run one batch per physical core this process may use: hyperthreads of one core (the same
+    ``thread_siblings_list``) count once; without that topology the Space counts the usable CPUs."""
+    import os
+
+    from sxhub._paths import asset_dir
+    from sxhub.onnx_runtime import cpu_threads
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no sched_getaffinity on this platform")
+    app = _load_published_app(asset_dir("spaces"), "space_app_cores")
+    topology = tmp_path / "cpu"
+    for cpu, siblings in {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"}.items():  # 2 cores, 2 hyperthreads each
+        (topology / f"cpu{cpu}" / "topology").mkdir(parents=True)
+        (topology / f"cpu{cpu}" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    for usable, cores in (({0, 1, 2, 3}, 2), ({0, 2}, 1), ({0, 1}, 2), ({3}, 1)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, usable=usable: usable)
+        assert cpu_threads(topology) == app.cpu_threads(topology) == cores, usable
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
+    assert app.cpu_threads(tmp_path / "none") == 4
+    assert 1 <= cpu_threads(tmp_path / "none") <= 4  # psutil's machine-wide ratio of cores to CPUs
