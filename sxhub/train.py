@@ -268,14 +268,16 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
     base = config.base_model or default_base_model()
+    emulated_bf16 = ""
     if config.bf16:
         from .predict import native_bf16
 
         if not native_bf16():
-            logger.warning(
+            emulated_bf16 = (
                 "this machine has no native bfloat16 (AVX-512 BF16, AMX, Arm BF16 or a bf16 GPU): --bf16 is emulated "
                 "here and likely slower than fp32; drop --bf16."
             )
+            logger.warning(emulated_bf16)  # now, before a slow run; the result's notes repeat it at the end
     targets = vote_shares(data) if config.soft_labels else None
     train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
     model, tokenizer = load_base(base, spec, config.layers)
@@ -306,6 +308,8 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     checkpoint_dir = checkpoint_folder(output_dir)
     steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
     notes = data_notes(data)
+    if emulated_bf16:
+        notes.append(emulated_bf16[0].upper() + emulated_bf16[1:])
     if config.epochs_for(steps_per_epoch) > config.epochs:
         notes.append(
             f"Small set: {config.epochs:g} epochs raised to {config.epochs_for(steps_per_epoch):g} to reach "

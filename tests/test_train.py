@@ -627,8 +627,14 @@ def test_bf16_warns_where_it_is_emulated_and_autotrain_refuses_it(
 
     monkeypatch.setattr(sxhub.predict, "native_bf16", lambda device=None: False)
     with caplog.at_level("WARNING", logger="sxhub.train"):
-        train(SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, bf16=True, epochs=1, min_steps=0))
+        result = train(
+            SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, bf16=True, epochs=1, min_steps=0)
+        )
     assert any("--bf16 is emulated here and likely slower than fp32" in r.getMessage() for r in caplog.records)
+    # said again at the end, where the progress bar cannot scroll it away: in the summary line and sxhub.json
+    assert "--bf16 is emulated here and likely slower than fp32; drop --bf16." in result.summary_line()
+    saved = json.loads((tmp_path / "m" / "sxhub.json").read_text())
+    assert any("--bf16 is emulated here" in note for note in saved["train"]["notes"])
     calls: list[Any] = []
     monkeypatch.setattr(autotrain, "run_autotrain", calls.append)
     config = TrainConfig(output_dir=tmp_path / "a", base_model="x", backend="autotrain", bf16=True)
