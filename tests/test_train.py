@@ -724,3 +724,31 @@ def test_distilling_from_another_tasks_model_is_one_clear_error(tiny_base_model:
     with pytest.raises(UserError, match=r"--distill .*multi-label with labels .*distil from a model trained for this"):
         train(SINGLE, single_frame(), fast_config(out, tiny_base_model, distill=str(other)))
     assert not out.exists()
+
+
+def test_a_symbol_glued_to_a_word_no_longer_erases_the_word(tiny_base_model: Path, tmp_path: Path) -> None:
+    """WordPiece maps "profit👍" to one [UNK]; the student's tokenizer splits the emoji off, keeps "profit", and every
+    reader of the saved tokenizer (transformers, tokenizers as the ONNX path and the Space load it) gives the same
+    ids; a student trained again on keeps one split; Latin-1 symbols tokenize as the base does."""
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    base = AutoTokenizer.from_pretrained(tiny_base_model)
+    vocab = base.get_vocab()
+    text = "profit👍rose 🚨loss fell💪🏻 today ✌"
+    assert base.tokenize(text)[:2] == ["[UNK]", "[UNK]"], "the base loses both glued words"
+    out = tmp_path / "student"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=1, min_steps=0))
+    student = AutoTokenizer.from_pretrained(out)
+    tokens = student.tokenize(text)
+    assert tokens[:6] == ["profit", "[UNK]", "rose", "[UNK]", "loss", "fell"], tokens
+    ids = student(text)["input_ids"]
+    assert Tokenizer.from_file(str(out / "tokenizer.json")).encode(text).ids == ids
+    assert [vocab.get(t, vocab["[UNK]"]) for t in tokens] == ids[1:-1]
+    assert json.loads((out / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+    for plain in ("the profit rose", "© 25° loss"):  # nothing to split: the base's tokens
+        assert student.tokenize(plain) == base.tokenize(plain)
+    again = tmp_path / "again"
+    train(SINGLE, single_frame(), fast_config(again, out, epochs=1, min_steps=0))
+    saved = (again / "tokenizer.json").read_text()
+    assert saved.count('"Split"') == 1 and AutoTokenizer.from_pretrained(again).tokenize(text) == tokens
