@@ -463,5 +463,7 @@ def _save(
         config_file = output_dir / "tokenizer_config.json"
         saved = json.loads(config_file.read_text(encoding="utf-8"))
         saved["tokenizer_class"] = "PreTrainedTokenizerFast"
+        # and the base's inputs: the generic class would leave BERT's token_type_ids out (and the ONNX graph with it)
+        saved["model_input_names"] = list(tokenizer.model_input_names)
         config_file.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info("saved the student to %s", output_dir)

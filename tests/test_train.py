@@ -746,6 +746,7 @@ def test_a_symbol_glued_to_a_word_no_longer_erases_the_word(tiny_base_model: Pat
     assert Tokenizer.from_file(str(out / "tokenizer.json")).encode(text).ids == ids
     assert [vocab.get(t, vocab["[UNK]"]) for t in tokens] == ids[1:-1]
     assert json.loads((out / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert student.model_input_names == base.model_input_names and "token_type_ids" in student(text)
     for plain in ("the profit rose", "© 25° loss"):  # nothing to split: the base's tokens
         assert student.tokenize(plain) == base.tokenize(plain)
     again = tmp_path / "again"
