@@ -22,9 +22,10 @@ $(VENV)/.installed: pyproject.toml scripts/llama-wheel.sh
 	touch $@
 
 ## the whole pipeline on the embedded defaults: local llama.cpp teacher (SmolLM2-135M), MiniLM student
+## (--exist-ok: the demo owns $(DEMO_OUT), so running it again rewrites its repo folders instead of refusing)
 demo: venv
 	OMP_NUM_THREADS=$(THREADS) $(VENV)/bin/sxhub run examples/financial-sentiment/task.yaml \
-		examples/financial-sentiment/texts.csv --gold expert --out $(DEMO_OUT)
+		examples/financial-sentiment/texts.csv --gold expert --out $(DEMO_OUT) --exist-ok
 	@echo "Report: $(DEMO_OUT)/report.md"
 
 ## the synthetic model end to end: tune the embedded SmolLM2-135M on 300 expert-labelled PhraseBank sentences (read
