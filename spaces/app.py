@@ -14,6 +14,7 @@ from the model's ``sxhub.json`` or its config (``sxhub_thresholds``); without th
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -120,15 +121,29 @@ def batched_logits(ids: list[list[int]], run: Callable[[list[int]], np.ndarray],
     return out
 
 
-def cpu_threads(topology: Path = Path("/sys/devices/system/cpu")) -> int:
+def cpu_threads(topology: Path = Path("/sys/devices/system/cpu"), cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """The physical cores this process may use, as ``sxhub predict`` counts them (hyperthreads of one core share
-    its ``thread_siblings_list``); the usable CPUs where that cannot be read."""
+    its ``thread_siblings_list``; the usable CPUs where that cannot be read), at most the container's CPU limit
+    (cgroup v2 ``cpu.max`` or v1's CFS quota, rounded up, as joblib's ``cpu_count`` reads it)."""
     usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     try:
         cores = {(topology / f"cpu{c}" / "topology" / "thread_siblings_list").read_text().strip() for c in usable}
     except OSError:
         cores = set()
-    return max(1, len(cores) or len(usable) or os.cpu_count() or 1)
+    count = max(1, len(cores) or len(usable) or os.cpu_count() or 1)
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return count
+    try:
+        share = int(quota) / int(period)
+    except ValueError:  # "max": no limit
+        return count
+    return min(count, max(1, math.ceil(share))) if share > 0 else count
 
 
 def onnx_runner(

@@ -21,7 +21,9 @@ the thread count.
 from __future__ import annotations
 
 import json
+import math
 import os
+import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -102,15 +104,40 @@ def threshold_logits(thresholds: np.ndarray) -> np.ndarray:
     return np.log(t / (1 - t))
 
 
-def cpu_threads(topology: Path = Path("/sys/devices/system/cpu")) -> int:
+def cpu_quota(cgroup: Path = Path("/sys/fs/cgroup")) -> int | None:
+    """The CPUs a container's cgroup lets this process use (its CPU bandwidth limit, ``docker run --cpus 2`` or a
+    Kubernetes limit: cgroup v2 ``cpu.max``, or v1 ``cpu/cpu.cfs_quota_us`` over ``cpu.cfs_period_us``), rounded
+    up; None without a limit. The container's own view, read as joblib's ``cpu_count`` reads it (loky's
+    ``_cpu_count_cgroup``): neither ``sched_getaffinity`` nor ONNX Runtime's thread count sees this limit."""
+    try:
+        quota, period = (cgroup / "cpu.max").read_text().split()[:2]
+    except (OSError, ValueError):
+        try:
+            quota = (cgroup / "cpu" / "cpu.cfs_quota_us").read_text().strip()
+            period = (cgroup / "cpu" / "cpu.cfs_period_us").read_text().strip()
+        except OSError:
+            return None
+    try:
+        share = int(quota) / int(period)
+    except ValueError:  # "max": no limit
+        return None
+    return max(1, math.ceil(share)) if share > 0 else None
+
+
+def cpu_threads(topology: Path = Path("/sys/devices/system/cpu"), cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """The threads to run on by default: the physical cores this process may use (as ONNX Runtime's own default
-    counts them), or the CPUs it may use where the physical count is unknown.
+    counts them), or the CPUs it may use where the physical count is unknown; at most the container's CPU limit.
 
     On Linux the cores are counted from ``topology`` (each usable CPU's ``thread_siblings_list``: hyperthreads of
     one core share it), so a process pinned to both hyperthreads of one core gets one thread, not two; elsewhere
-    psutil's machine-wide ratio of cores to CPUs is applied to the usable CPUs. The Space (``spaces/app.py``)
+    psutil's machine-wide ratio of cores to CPUs is applied to the usable CPUs. A container limited to 2 CPUs on a
+    32-core host gets 2 (:func:`cpu_quota`), not 32 threads throttled to 2 CPUs' time. The Space (``spaces/app.py``)
     counts the same way.
     """
+    return min(_cores(topology), cpu_quota(cgroup) or sys.maxsize)
+
+
+def _cores(topology: Path) -> int:
     usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     if usable:
         try:

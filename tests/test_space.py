@@ -294,7 +294,8 @@ def _recheck_margin(model: Path, margin: float) -> None:
 
 def test_the_space_and_predict_count_physical_cores_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both run one batch per physical core this process may use: hyperthreads of one core (the same
-    ``thread_siblings_list``) count once; without that topology the Space counts the usable CPUs."""
+    ``thread_siblings_list``) count once; without that topology the Space counts the usable CPUs; a container's
+    CPU limit caps both."""
     import os
 
     from sxhub._paths import asset_dir
@@ -307,9 +308,26 @@ def test_the_space_and_predict_count_physical_cores_alike(tmp_path: Path, monkey
     for cpu, siblings in {0: "0,2", 1: "1,3", 2: "0,2", 3: "1,3"}.items():  # 2 cores, 2 hyperthreads each
         (topology / f"cpu{cpu}" / "topology").mkdir(parents=True)
         (topology / f"cpu{cpu}" / "topology" / "thread_siblings_list").write_text(siblings + "\n")
+    free = tmp_path / "no-cgroup"  # no CPU limit: the cores count
     for usable, cores in (({0, 1, 2, 3}, 2), ({0, 2}, 1), ({0, 1}, 2), ({3}, 1)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, usable=usable: usable)
-        assert cpu_threads(topology) == app.cpu_threads(topology) == cores, usable
+        assert cpu_threads(topology, free) == app.cpu_threads(topology, free) == cores, usable
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
-    assert app.cpu_threads(tmp_path / "none") == 4
-    assert 1 <= cpu_threads(tmp_path / "none") <= 4  # psutil's machine-wide ratio of cores to CPUs
+    assert app.cpu_threads(tmp_path / "none", free) == 4
+    assert 1 <= cpu_threads(tmp_path / "none", free) <= 4  # psutil's machine-wide ratio of cores to CPUs
+    # a container's CPU limit caps it (docker run --cpus, a Kubernetes limit): cgroup v2 cpu.max, or v1's CFS quota
+    # over its period, rounded up; "max" or -1 is no limit
+    limits = {
+        "v2 one": ({"cpu.max": "100000 100000\n"}, 1),
+        "v2 one and a half": ({"cpu.max": "150000 100000\n"}, 2),
+        "v2 none": ({"cpu.max": "max 100000\n"}, 2),
+        "v1 one": ({"cpu/cpu.cfs_quota_us": "50000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 1),
+        "v1 none": ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, 2),
+        "v2 four": ({"cpu.max": "400000 100000\n"}, 2),  # more than the cores: the cores
+    }
+    for name, (files, expected) in limits.items():
+        cgroup = tmp_path / name
+        for relative, text in files.items():
+            (cgroup / relative).parent.mkdir(parents=True, exist_ok=True)
+            (cgroup / relative).write_text(text)
+        assert cpu_threads(topology, cgroup) == app.cpu_threads(topology, cgroup) == expected, name
