@@ -24,7 +24,6 @@ import json
 import logging
 import os
 import tempfile
-import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError, ModelError
+from .export_check import Agreement, compare, timed
 from .export_int8 import (  # the int8 stage; its recipes, margin and logits stay importable from here
     QUANTIZATIONS,
     RECHECK_QUANTILE,  # noqa: F401
@@ -59,20 +59,6 @@ SAMPLE_TEXTS = (
     "Shares of the bank traded flat on Tuesday.",
     "Terrible experience, the app keeps crashing since the last update.",
 )
-
-
-@dataclass
-class Agreement:
-    """How closely an export follows the torch model on the check texts."""
-
-    n: int
-    label_agreement: float
-    max_abs_diff: float
-
-    def line(self, name: str) -> str:
-        return (
-            f"{name}: {self.label_agreement:.1%} identical labels, max |Δp| {self.max_abs_diff:.4f} on {self.n} texts"
-        )
 
 
 @dataclass
@@ -187,12 +173,16 @@ def export_onnx(
             result.last_layer = f"every token ({why_not})"
         result.notes += optimize_graph(raw, path, model_dir, fuse_attention=fuse_attention)
         thresholds = info.threshold_vector() if info.multi_label else None
-        reference, result.speed["torch"] = _timed(Predictor(model_dir, cls_only=cls_only), texts)
-        probs, result.speed["onnx"] = _timed(Predictor(model_dir, onnx=True), texts)
+        reference, result.speed["torch"] = timed(Predictor(model_dir, cls_only=cls_only), texts)
+        probs, result.speed["onnx"] = timed(Predictor(model_dir, onnx=True), texts)
         result.agreement["onnx"] = compare(reference, probs, thresholds)
         if int8:
-            choose_int8(result, quantization, raw=raw, tmp=Path(tmp), texts=texts, spare=spare, reference=reference,
-                        thresholds=thresholds, bar=AGREEMENT_BAR, enough=CHECK_TEXTS)  # fmt: skip
+            chosen = choose_int8(model_dir, path, quantization, raw=raw, tmp=Path(tmp), texts=texts, spare=spare,
+                                 reference=reference, thresholds=thresholds, notes=result.notes, bar=AGREEMENT_BAR,
+                                 enough=CHECK_TEXTS)  # fmt: skip
+            result.int8_path, result.quantization, result.recheck = chosen.path, chosen.quantization, chosen.recheck
+            result.fp32_nodes, result.smoothing = chosen.fp32_nodes, chosen.smoothing
+            result.agreement["onnx-int8"], result.speed["onnx-int8"] = chosen.agreement, chosen.speed
         _check_bf16(result, texts, reference, thresholds)
     result.default = choose_default(result, len(texts))
     write_record(model_dir, result)
@@ -208,7 +198,7 @@ def _check_bf16(result: ExportResult, texts: list[str], reference: np.ndarray, t
             "than fp32."
         )
         return
-    probs, result.speed["torch-bf16"] = _timed(Predictor(result.model_dir, bf16=True), texts)
+    probs, result.speed["torch-bf16"] = timed(Predictor(result.model_dir, bf16=True), texts)
     result.agreement["torch-bf16"] = compare(reference, probs, thresholds)
 
 
@@ -282,17 +272,6 @@ def check_texts_for(info: dict[str, Any]) -> list[str]:
     """The task's few-shot examples and built-in sample sentences."""
     examples = [ex["text"] for ex in (info.get("task") or {}).get("examples", []) if ex.get("text")]
     return [*examples, *SAMPLE_TEXTS]
-
-
-def _timed(predictor: Predictor, texts: list[str]) -> tuple[np.ndarray, float]:
-    """Probabilities and texts/s (after a warm-up batch) of ``predictor`` on ``texts``."""
-    predictor.predict_proba(texts[: predictor.batch_size])
-    if predictor.recheck_margin:  # int8's recheck: the fp32 export loaded before the clock starts, its count reset
-        predictor.load_recheck()
-        predictor.rechecked = 0
-    start = time.perf_counter()
-    probs = predictor.predict_proba(texts)
-    return probs, round(len(texts) / max(time.perf_counter() - start, 1e-9), 1)
 
 
 def _threads_label() -> str:
@@ -391,16 +370,3 @@ def optimize_graph(source: Path, target: Path, model_dir: Path, *, fuse_attentio
     if not any(fused.get(op) for op in wanted):
         return [f"graph not fused for model_type {config.get('model_type')!r} (fused: {fused or 'nothing'})"]
     return []
-
-
-def compare(reference: np.ndarray, other: np.ndarray, thresholds: np.ndarray | None = None) -> Agreement:
-    """Share of identical decisions (argmax, or every label at its threshold) and the largest prob gap."""
-    if thresholds is not None:
-        same = ((reference >= thresholds) == (other >= thresholds)).all(axis=1)
-    else:
-        same = reference.argmax(axis=1) == other.argmax(axis=1)
-    return Agreement(
-        n=len(reference),
-        label_agreement=float(same.mean()) if len(same) else 1.0,
-        max_abs_diff=float(np.abs(reference - other).max()) if len(same) else 0.0,
-    )

@@ -2,8 +2,8 @@
 
 Each recipe (:data:`QUANTIZATIONS`) is written in turn (``auto``) and checked as ``sxhub predict --onnx --int8`` serves
 it: its near-ties rerun in fp32 under a margin fitted on the fitting texts (:func:`fit_recheck_margin`). The machinery
-that quantizes, smooths and ranks lives in :mod:`sxhub.quantize`; the check, the default and the record in
-:mod:`sxhub.export`.
+that quantizes, smooths and ranks lives in :mod:`sxhub.quantize`; the check's measures in :mod:`sxhub.export_check`; the default and
+the record in :mod:`sxhub.export`.
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import ModelError
+from .export_check import Agreement, compare, timed
 from .predict import ONNX_INT8_FILE, Predictor, clean_text, read_model_info
 from .quantize import (
     CALIBRATION_TEXTS,
@@ -29,9 +30,6 @@ from .quantize import (
     rank_sensitivity,
     smooth_graph,
 )
-
-if TYPE_CHECKING:
-    from .export import Agreement, ExportResult
 
 logger = logging.getLogger("sxhub.export")
 
@@ -56,8 +54,22 @@ RECHECK_QUANTILE = 0.99
 MIXED_STEPS = (3, 6, 9, 12, 18)  # "mixed": how many of the most sensitive MatMuls stay fp32, tried fewest first
 
 
+@dataclass
+class Int8Choice:
+    """The int8 model :func:`choose_int8` kept, and how it was checked."""
+
+    path: Path
+    quantization: str
+    fp32_nodes: list[str]
+    smoothing: dict[str, Any] | None
+    agreement: Agreement
+    speed: float
+    recheck: dict[str, Any]
+
+
 def choose_int8(
-    result: ExportResult,
+    model_dir: Path,
+    path: Path,
     quantization: str,
     *,
     raw: Path,
@@ -66,25 +78,25 @@ def choose_int8(
     spare: list[str],
     reference: np.ndarray,
     thresholds: np.ndarray | None,
+    notes: list[str],
     bar: float,
     enough: int,
-) -> None:
+) -> Int8Choice:
     """Write ``onnx/model_int8.onnx`` by ``quantization`` (or, for ``auto``, each recipe in turn until one gives the
-    fp32 label on ``bar`` of ``texts``; the most faithful is kept when none does) and record it in ``result``.
+    fp32 label on ``bar`` of ``texts``; the most faithful is kept when none does); what was tried goes to ``notes``.
     ``enough``: the check texts int8 needs to become the default (fewer: ``mixed``'s slow search is skipped).
 
     ``spare`` are training texts outside the check sample: they calibrate static int8 and rank the MatMuls for
     ``mixed``, so that the agreement is measured on texts the recipe was not fitted to (the check texts serve
     when there are none, said in a note)."""
-    model_dir, path = result.model_dir, result.onnx_path
     target = path.with_name(ONNX_INT8_FILE)
     fitting = spare or texts
     methods: tuple[str, ...] = QUANTIZATIONS if quantization == "auto" else (quantization,)
     if quantization == "auto" and len(texts) < enough:  # int8 cannot be the default: skip the slow search
         methods = tuple(m for m in methods if m != "mixed")
-        result.notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
+        notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
     if not spare:  # every recipe's recheck margin is fitted, and some recipes are
-        result.notes.append(
+        notes.append(
             "int8 recipes and int8's recheck margin were fitted on the check texts (no training texts outside the "
             "sample)."
         )
@@ -94,7 +106,7 @@ def choose_int8(
     for method in methods:
         try:
             candidates = _int8_candidates(method, path, target, raw=raw, tmp=tmp, model_dir=model_dir,
-                                          fitting=fitting, thresholds=thresholds, notes=result.notes,
+                                          fitting=fitting, thresholds=thresholds, notes=notes,
                                           smoothing=smoothing, bar=bar)  # fmt: skip
             for fp32_nodes in candidates:  # each candidate has been written to ``target``, where Predictor reads it
                 agreement, speed, recheck = _check_int8(model_dir, target, texts=texts, reference=reference,
@@ -102,7 +114,7 @@ def choose_int8(
                                                         fitting_fp32=fitting_fp32)  # fmt: skip
                 name = method + (f" ({len(fp32_nodes)} MatMuls fp32)" if fp32_nodes else "")
                 logger.info("int8 %s: %s, %.0f texts/s", name, agreement.line("agreement"), speed)
-                result.notes.append(f"int8 {name}: {_recheck_line(agreement, speed, recheck)}")
+                notes.append(f"int8 {name}: {_recheck_line(agreement, speed, recheck)}")
                 if best is None or agreement.label_agreement > best[0]:
                     if best is not None:
                         best[2].unlink(missing_ok=True)
@@ -114,16 +126,16 @@ def choose_int8(
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # an op the quantiser cannot handle
             if quantization != "auto":
                 raise ModelError(f"int8 {method} quantisation failed: {str(exc)[:200]}") from exc
-            result.notes.append(f"int8 {method}: failed ({type(exc).__name__}: {str(exc)[:120]})")
+            notes.append(f"int8 {method}: failed ({type(exc).__name__}: {str(exc)[:120]})")
             continue
         if best is not None and best[0] >= bar:
             break
     if best is None:
-        raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(result.notes[-3:])}")
+        raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(notes[-3:])}")
     os.replace(best[2], target)
-    result.int8_path, result.quantization, result.fp32_nodes = target, best[1], best[5]
-    result.smoothing = smoothing if best[1] in SMOOTHED else None
-    result.agreement["onnx-int8"], result.speed["onnx-int8"], result.recheck = best[3], best[4], best[6]
+    return Int8Choice(path=target, quantization=best[1], fp32_nodes=best[5],
+                      smoothing=smoothing if best[1] in SMOOTHED else None, agreement=best[3], speed=best[4],
+                      recheck=best[6])  # fmt: skip
 
 
 def onnx_logits(model_dir: Path, path: Path, texts: list[str]) -> np.ndarray:
@@ -165,9 +177,7 @@ def _check_int8(
     """The int8 model at ``int8_path`` as ``sxhub predict --onnx --int8`` serves it: its recheck margin fitted on
     ``fitting`` (:func:`fit_recheck_margin`), then its agreement with ``reference`` and speed on ``texts`` with the
     near-ties rerun in fp32; the returned record also holds int8 alone."""
-    from .export import _timed, compare
-
-    alone_probs, alone_speed = _timed(Predictor(model_dir, onnx=True, int8=True, recheck=False), texts)
+    alone_probs, alone_speed = timed(Predictor(model_dir, onnx=True, int8=True, recheck=False), texts)
     alone = compare(reference, alone_probs, thresholds)
     margin = fit_recheck_margin(fitting_fp32, onnx_logits(model_dir, int8_path, fitting), thresholds is not None)
     record: dict[str, Any] = {"margin": margin, "quantile": RECHECK_QUANTILE, "fitted_on": len(fitting)}
@@ -175,7 +185,7 @@ def _check_int8(
     if not margin:  # int8 moved no margin: nothing to rerun
         return alone, alone_speed, {**record, "rechecked": 0.0}
     predictor = Predictor(model_dir, onnx=True, int8=True, recheck=margin)
-    probs, speed = _timed(predictor, texts)
+    probs, speed = timed(predictor, texts)
     record["rechecked"] = round(predictor.rechecked / max(len(texts), 1), 4)
     return compare(reference, probs, thresholds), speed, record
 
@@ -218,8 +228,6 @@ def _int8_candidates(
 
     The recipes in :data:`SMOOTHED` quantize the graph with its activations smoothed on ``fitting``
     (:func:`~sxhub.quantize.smooth_graph`: the same function in fp32), written once; ``smoothing`` records how."""
-    from .export import compare
-
     source = _smoothed(path, tmp, model_dir, fitting, smoothing) if method in SMOOTHED else path
     if method != "mixed":
         quantize_int8(
