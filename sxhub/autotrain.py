@@ -34,7 +34,7 @@ from .errors import BackendError, InputError, ModelError, UserError
 from .recipe import fit_batch_size, fit_learning_rate
 from .run_record import SXHUB_JSON, task_record
 from .spec import TaskSpec
-from .targets import data_notes, split_indices
+from .targets import data_notes, holdout
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
 from .validation import best_metric_name
 
@@ -497,7 +497,7 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     if config.bf16:
         raise UserError("--bf16 needs --backend local (AutoTrain is run with its own precision settings).")
     base = config.base_model or default_base_model()
-    train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
+    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})
     start = time.perf_counter()
     out = Path(

@@ -266,6 +266,10 @@ class LabelledData:
     n_empty_text: int = 0  # rows left out because their text was empty or missing (NaN, None)
     n_low_agreement: int = 0  # rows left out by a minimum agreement (sxhub.targets.keep_agreed)
     min_agreement: float | None = None  # that minimum, when one was applied
+    # train --validation: the last n_validation rows are the validation file's, never trained on
+    # (sxhub.targets.with_validation); n_in_validation training rows were left out as their text is among them
+    n_validation: int = 0
+    n_in_validation: int = 0
 
     def multi_hot(self) -> list[list[int]]:
         index = {n: i for i, n in enumerate(self.label_names)}

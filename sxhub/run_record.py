@@ -6,6 +6,7 @@ it. :mod:`sxhub.train` and the AutoTrain backend write it; :mod:`sxhub.predict` 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,13 @@ def task_record(spec: TaskSpec) -> dict[str, Any]:
     return task
 
 
+def _file_name(source: str | os.PathLike[str] | None) -> str | None:
+    """A local file by its name (not the path on the machine that trained), anything else (a Hub id) as given."""
+    if source is None:
+        return None
+    return Path(source).name if Path(source).exists() else str(source)
+
+
 def write_sxhub_json(
     output_dir: Path, spec: TaskSpec, result: TrainResult, config: TrainConfig, *, processes: int = 1
 ) -> Path:
@@ -57,7 +65,8 @@ def write_sxhub_json(
         learning_rate=config.learning_rate,
         max_epochs=config.epochs,
         seed=config.seed,
-        val_size=config.val_size,
+        val_size=None if config.validation_file is not None else config.val_size,
+        validation_file=_file_name(config.validation_file),
         class_weights=config.class_weights,
         soft_labels=config.soft_labels,
         min_agreement=config.min_agreement,

@@ -1,4 +1,5 @@
-"""What the student learns from: checks, the stratified validation split, hard and soft targets, loss weights.
+"""What the student learns from: checks, the validation split (stratified, or a validation file), hard and soft
+targets, loss weights.
 
 Kept apart from :mod:`sxhub.train` (the Trainer wiring) so that each stays short; ``train`` re-exports these.
 """
@@ -88,7 +89,56 @@ def data_notes(data: LabelledData) -> list[str]:
         notes.append(
             f"{data.n_low_agreement} row(s) with agreement below {data.min_agreement:g} were left out (--min-agreement)."
         )
+    if data.n_validation:
+        notes.append(f"Validated on the {data.n_validation} row(s) of the validation file (--validation).")
+    if data.n_in_validation:
+        notes.append(
+            f"{data.n_in_validation} training row(s) whose text is also in the validation file were left out of "
+            "training."
+        )
     return notes
+
+
+def with_validation(data: LabelledData, validation: LabelledData) -> LabelledData:
+    """``data`` with ``validation``'s rows appended as its held-out set (``train --validation FILE``).
+
+    :func:`holdout` then validates on exactly those rows and trains on all the others. A training row whose text
+    (stripped) is also a validation text is left out, so that validation scores a text never trained on; the count
+    goes into the training notes. Typical use: synthetic or teacher-labelled rows to learn from, expert-labelled
+    rows to pick the epoch and tune the thresholds on.
+    """
+    if validation.label_names != data.label_names or validation.multi_label != data.multi_label:
+        raise InputError(
+            f"the validation file's labels {validation.label_names} do not match the training data's "
+            f"{data.label_names}; fix the file or the spec."
+        )
+    held = {text.strip() for text in validation.texts}
+    kept = [i for i, text in enumerate(data.texts) if text.strip() not in held]
+    if len(kept) < MIN_ROWS:
+        raise InputError(
+            f"{len(data.texts) - len(kept)} of the {len(data.texts)} training rows are also in the validation file, "
+            f"which leaves {len(kept)} to train on; validate on texts that are not in the training data."
+        )
+    import pandas as pd
+
+    frame = pd.concat([data.frame.iloc[kept], validation.frame], ignore_index=True)
+    return replace(
+        data,
+        texts=[data.texts[i] for i in kept] + validation.texts,
+        labels=[data.labels[i] for i in kept] + validation.labels,
+        frame=frame,
+        n_validation=len(validation.texts),
+        n_in_validation=len(data.texts) - len(kept),
+    )
+
+
+def holdout(data: LabelledData, *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
+    """Training and validation rows: the validation file's rows where one was given (:func:`with_validation`),
+    else a stratified ``val_size`` share (:func:`split_indices`)."""
+    if data.n_validation:
+        n_train = len(data.texts) - data.n_validation
+        return list(range(n_train)), list(range(n_train, len(data.texts)))
+    return split_indices(data, val_size=val_size, seed=seed)
 
 
 def stratify_keys(data: LabelledData) -> list[str]:

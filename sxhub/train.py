@@ -41,11 +41,12 @@ from .targets import (
     check_trainable,
     data_notes,
     hard_targets,
+    holdout,
     keep_agreed,
     loss_weights,
-    split_indices,
     tokenized_dataset,
     vote_shares,
+    with_validation,
 )
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
 from .validation import best_metric_name, metrics_fn, untuned_labels, validate
@@ -278,9 +279,17 @@ def train(
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     data = keep_agreed(data, config.min_agreement)
     check_trainable(data)
+    if config.validation_file is not None:
+        try:
+            held_out = load_labelled(
+                config.validation_file, label_names=spec.label_names, multi_label=spec.multi_label
+            )
+        except InputError as exc:
+            raise InputError(f"validation file {str(config.validation_file)!r}: {exc}") from exc
+        data = with_validation(data, held_out)
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
-    n_train = len(data.texts) - round(len(data.texts) * config.val_size)
+    n_train = len(holdout(data, val_size=config.val_size, seed=config.seed)[0])
     config, fitted_note = config.fitted(n_train, base_width(config.base_model or _default_base_or_none()))
     if fitted_note:
         logger.info(fitted_note)
@@ -311,7 +320,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
             )
             logger.warning(emulated_bf16)  # now, before a slow run; the result's notes repeat it at the end
     targets = vote_shares(data) if config.soft_labels else None
-    train_idx, val_idx = split_indices(data, val_size=config.val_size, seed=config.seed)
+    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
     model, tokenizer = load_base(base, spec, config.layers)
     train_texts = [data.texts[i] for i in train_idx]
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)

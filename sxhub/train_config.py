@@ -43,6 +43,9 @@ class TrainConfig:
     # leave out labelled rows whose agreement (vote share or confidence) is below this (targets.keep_agreed)
     min_agreement: float | None = None
     val_size: float = 0.1
+    # a labelled file to validate on instead of val_size of the data (early stopping, the checkpoint kept, the
+    # thresholds); every other row is trained on
+    validation_file: str | os.PathLike[str] | None = None
     threads: int | None = None
     early_stopping_patience: int = 2
     weight_decay: float = 0.01

@@ -175,6 +175,26 @@ def test_layers_and_distill_on_the_command_line(
     assert code == 2 and err.count("\n") == 1 and "not a model folder" in err
 
 
+def test_train_on_one_file_and_validate_on_another(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = write_csv(tmp_path / "d.csv", single_frame())
+    held = write_csv(tmp_path / "gold.csv", single_frame(30, seed=1).assign(text=lambda f: f["text"] + " gold"))
+    argv = ["train", str(task), str(data), "--base", str(tiny_base_model), "--epochs", "20", "--learning-rate", "3e-3"]
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "m"), "--validation", str(held), "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["n_train"], summary["n_val"]) == (90, 30) and summary["best_score"] >= 0.9
+    code, out, err = run_cli(
+        [*argv, "-o", str(tmp_path / "x"), "--validation", str(held), "--val-size", "0.2"], capsys
+    )
+    assert code == 2 and out == ""
+    assert err == "Error: --val-size and --validation both choose the validation rows; pass one of them.\n"
+    code, out, err = run_cli([*argv, "-o", str(tmp_path / "x"), "--validation", str(tmp_path / "nope.csv")], capsys)
+    assert code == 2 and err.count("\n") == 1 and "validation file" in err and "nope.csv" in err
+    assert not (tmp_path / "x").exists()
+
+
 def test_bad_option_value_quotes_it(task: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_csv(tmp_path / "d.csv", single_frame(10))
     code, _, err = run_cli(["train", str(task), str(data), "-o", str(tmp_path / "m"), "--val-size", "0.8"], capsys)

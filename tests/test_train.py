@@ -427,6 +427,62 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
     assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["task"]["name"] == "fin"
 
 
+def test_a_validation_file_is_validated_on_and_never_trained_on(tiny_base_model: Path, tmp_path: Path) -> None:
+    held = single_frame(30, seed=1)
+    held["text"] = [f"{text} held {i}" for i, text in enumerate(held["text"])]  # texts of their own
+    right = tmp_path / "val.csv"
+    held.to_csv(right, index=False)
+    wrong = tmp_path / "wrong.csv"
+    flipped = {"positive": "negative", "negative": "neutral", "neutral": "positive"}
+    held.assign(label=held["label"].map(flipped)).to_csv(wrong, index=False)
+    data = pd.concat([single_frame(), held.head(3).assign(text=lambda f: " " + f["text"] + " ")], ignore_index=True)
+
+    result = train(SINGLE, data, fast_config(tmp_path / "m", tiny_base_model, validation_file=right))
+    assert (result.n_train, result.n_val) == (90, 30), "the 3 training rows also in the file are not trained on"
+    assert result.best_score >= 0.9
+    assert "Validated on the 30 row(s) of the validation file (--validation)." in result.notes
+    assert "3 training row(s) whose text is also in the validation file were left out of training." in result.notes
+    saved = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
+    assert (saved["validation_file"], saved["val_size"], saved["n_val"]) == ("val.csv", None, 30)
+
+    # the same training rows validated on the file with every label moved: the cues are learned, validation says so
+    result = train(SINGLE, data, fast_config(tmp_path / "w", tiny_base_model, validation_file=wrong))
+    assert result.n_val == 30 and result.best_score < 0.5
+
+
+def test_a_bad_validation_file_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.csv"
+    pd.DataFrame({"text": ["a b", "c d"], "label": ["positive", "bullish"]}).to_csv(unknown, index=False)
+    with pytest.raises(InputError, match=r"validation file '.*unknown.csv': label\(s\) \['bullish'\]"):
+        train(SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, validation_file=unknown))
+    everything = tmp_path / "everything.csv"
+    single_frame().to_csv(everything, index=False)
+    with pytest.raises(InputError, match="leaves 0 to train on; validate on texts that are not in the training data"):
+        train(SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, validation_file=everything))
+    assert not (tmp_path / "m").exists(), "refused before anything is written"
+
+
+def test_autotrain_validates_on_the_validation_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run_autotrain(train_df: pd.DataFrame, valid_df: pd.DataFrame, **kwargs: Any) -> Path:
+        seen.update(train=train_df, valid=valid_df)
+        out = Path(kwargs["output_dir"])
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "eval_f1_macro": 0.8}}))
+        return out
+
+    monkeypatch.setattr(autotrain, "run_autotrain", fake_run_autotrain)
+    held = single_frame(12, seed=1).assign(text=lambda f: f["text"] + " held")
+    held.to_parquet(tmp_path / "val.parquet")
+    config = TrainConfig(
+        output_dir=tmp_path / "m", base_model="base", backend="autotrain", validation_file=tmp_path / "val.parquet"
+    )
+    train(SINGLE, single_frame(), config)
+    assert seen["valid"]["text"].tolist() == held["text"].tolist()
+    assert len(seen["train"]) == 90 and not set(seen["train"]["text"]) & set(held["text"])
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the real student
 # --------------------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import UserError
 from . import emit_json, min_agreement_option
 
 
@@ -62,7 +63,13 @@ from . import emit_json, min_agreement_option
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
-@click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of rows held out for validation.")
+@click.option("--val-size", type=float, help="Share of rows held out for validation [0.1].")
+@click.option(
+    "--validation",
+    metavar="FILE",
+    help="Validate on this labelled file (early stopping, the checkpoint kept, thresholds) instead of --val-size "
+    "of LABELLED, and train on every row of LABELLED: e.g. expert-labelled texts beside teacher-labelled ones.",
+)
 @click.option("--threads", type=int, help="CPU threads for torch [all].")
 @click.option(
     "--min-steps", type=int, default=100, show_default=True, help="On small sets, raise epochs to this many steps."
@@ -90,7 +97,8 @@ def train(
     bf16: bool,
     seed: int,
     no_class_weights: bool,
-    val_size: float,
+    val_size: float | None,
+    validation: str | None,
     threads: int | None,
     min_steps: int,
     as_json: bool,
@@ -103,6 +111,8 @@ def train(
     from ..train import train as run_train
     from ..train_config import TrainConfig
 
+    if validation is not None and val_size is not None:
+        raise UserError("--val-size and --validation both choose the validation rows; pass one of them.")
     config = TrainConfig(
         output_dir=output_dir,
         base_model=base_model,
@@ -115,7 +125,8 @@ def train(
         class_weights=not no_class_weights,
         soft_labels=soft_labels,
         min_agreement=min_agreement,
-        val_size=val_size,
+        val_size=0.1 if val_size is None else val_size,
+        validation_file=validation,
         threads=threads,
         min_steps=min_steps,
         max_minutes=max_minutes,
