@@ -211,6 +211,59 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
     }
 
 
+REPO_KINDS = {"dataset": "dataset", "model": "model", "space": "space"}  # the publish stage's repos: kind -> repo_type
+
+
+def repo_ids(spec: TaskSpec, push: str | None) -> dict[str, str]:
+    """The repo the publish stage writes for each kind: NAMESPACE/TASK on the Hub, or TASK in a folder."""
+    return {kind: f"{push}/{spec.name}" if push else spec.name for kind in REPO_KINDS}
+
+
+def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
+    """Refuse at the start what the publish stage would refuse at the end, after the teachers were paid and the
+    student trained: a repo folder under ``out/repos`` that an earlier run filled, or with ``push``, an invalid
+    repo id, no token, or a Hub repo that exists; each unless ``exist_ok``."""
+    from .errors import PublishError
+
+    if config.push is None:
+        for kind in REPO_KINDS:
+            folder = config.out / "repos" / kind
+            if not config.exist_ok and folder.is_dir() and any(folder.iterdir()):
+                raise PublishError(
+                    f"folder {str(folder)!r} holds an earlier run's {kind} repo; pass --exist-ok to write over it, "
+                    "or choose another --out."
+                )
+        return
+    import httpx2  # huggingface_hub 2's HTTP client
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .publish import _http_message, hub_api, resolve_token
+    from .repo import check_repo_id
+
+    ids = repo_ids(spec, config.push)
+    for repo_id in ids.values():
+        check_repo_id(repo_id)
+    api = hub_api(resolve_token(None))
+    if config.exist_ok:
+        return
+    for kind, repo_type in REPO_KINDS.items():
+        try:
+            exists = api.repo_exists(ids[kind], repo_type=repo_type)
+        except HfHubHTTPError as exc:
+            raise PublishError(_http_message(exc, f"checking {kind} repo {ids[kind]!r}")) from exc
+        except (OSError, httpx2.TransportError) as exc:  # no route to the Hub
+            raise PublishError(
+                f"could not reach the Hub to check {kind} repo {ids[kind]!r} ({type(exc).__name__}); check the "
+                "network or HF_ENDPOINT, or run without --push to write the repos into --out."
+            ) from exc
+        if exists:
+            name = "Space" if kind == "space" else kind
+            raise PublishError(
+                f"{name} repo {ids[kind]!r} already exists; pass --exist-ok to push a new commit to it, or --push "
+                "another namespace."
+            )
+
+
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import annotate
@@ -230,6 +283,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         spec = spec.with_server(config.server)
     if config.vote:
         spec = spec.with_vote(config.vote)
+    check_publish_targets(spec, config)  # before a teacher is paid or a student trained
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)
@@ -350,7 +404,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     # 6. publish ---------------------------------------------------------------------------------------------
     started = time.perf_counter()
     ns = config.push
-    ids = {kind: (f"{ns}/{spec.name}" if ns else f"{spec.name}") for kind in ("dataset", "model", "space")}
+    ids = repo_ids(spec, ns)
     repos = out / "repos"
     common: dict[str, Any] = {"private": config.private if ns else None, "exist_ok": config.exist_ok}
 

@@ -35,11 +35,15 @@ def _sxhub(*args: str, env: dict[str, str] | None = None) -> subprocess.Complete
     return subprocess.run([sys.executable, "-m", "sxhub", *args], capture_output=True, text=True, env=env, check=False)
 
 
-def _run(out: Path, base: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _run_args(out: Path, base: Path) -> list[str]:
     """``sxhub run`` on the shipped financial example with a tiny student, one sample, one epoch."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     args = ["run", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "--out", str(out), "--samples", "1"]
-    return _sxhub(*args, "--base", str(base), "--epochs", "1", *extra, env=env)
+    return [*args, "--base", str(base), "--epochs", "1"]
+
+
+def _run(out: Path, base: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    return _sxhub(*_run_args(out, base), *extra, env=env)
 
 
 @pytest.mark.slow
@@ -111,6 +115,43 @@ def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr
+
+
+def test_a_filled_repo_folder_is_refused_before_any_text_is_labelled(tmp_path: Path, tiny_base_model: Path) -> None:
+    """What publish would refuse at the end is refused first: nothing spent on the teacher, nothing written."""
+    out = tmp_path / "out"
+    (out / "repos" / "space").mkdir(parents=True)
+    (out / "repos" / "space" / "app.py").write_text("# an earlier run's Space\n")
+    texts = pd.read_csv(FIN / "texts.csv")
+    with _oracle(texts) as server:
+        proc = _run(out, tiny_base_model, "--teacher", server.url)
+        assert proc.returncode == 2
+        assert proc.stderr.strip().splitlines()[-1] == (
+            f"Error: folder '{out / 'repos' / 'space'}' holds an earlier run's space repo; pass --exist-ok to write "
+            "over it, or choose another --out."
+        )
+        assert server.requests == []
+    assert sorted(p.name for p in out.iterdir()) == ["repos"], "nothing written before the refusal"
+
+
+def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_base_model: Path, hub) -> None:
+    from huggingface_hub import HfApi
+
+    HfApi(endpoint=hub.url, token=hub.token).create_repo(f"{hub.user}/financial-sentiment")  # a model repo
+    texts = pd.read_csv(FIN / "texts.csv")
+    no_token = {k: v for k, v in os.environ.items() if k != "HF_TOKEN"}
+    cases = [
+        (("--push", hub.user), None, f"Error: model repo '{hub.user}/financial-sentiment' already exists; pass "),
+        (("--push", "not a namespace"), None, "Error: repo id 'not a namespace/financial-sentiment' is invalid"),
+        (("--push", hub.user), no_token, "Error: no Hugging Face token"),
+    ]
+    with _oracle(texts) as server:
+        for args, env, message in cases:
+            proc = _sxhub(*_run_args(tmp_path / "out", tiny_base_model), "--teacher", server.url, *args, env=env)
+            assert proc.returncode == 2, proc.stderr[-2000:]
+            assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
+        assert server.requests == []
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.slow
