@@ -500,23 +500,32 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})
     start = time.perf_counter()
-    out = Path(
-        run_autotrain(
-            frame.iloc[train_idx].reset_index(drop=True),
-            frame.iloc[val_idx].reset_index(drop=True),
-            label_names=spec.label_names,
-            base_model=base,
-            output_dir=Path(config.output_dir),
-            epochs=max(1, round(config.epochs)),  # AutoTrain counts whole epochs
-            batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
-            learning_rate=config.learning_rate or fit_learning_rate(None),
-            max_length=config.max_length or 128,
-            seed=config.seed,
-            early_stopping_patience=config.early_stopping_patience,
+    with tempfile.TemporaryDirectory(prefix="sxhub-autotrain-base-") as tmp:
+        # the local backend's tokenizer (symbols split off words, sxhub.train.isolate_symbols), so that both backends
+        # read "thanks👍" as a word and a symbol; AutoTrain loads the base by path from a folder of links to it
+        from .train import base_with_isolated_symbols, keep_split_on_load
+
+        read_base, split_inputs = base_with_isolated_symbols(base, Path(tmp) / "base")
+        out = Path(
+            run_autotrain(
+                frame.iloc[train_idx].reset_index(drop=True),
+                frame.iloc[val_idx].reset_index(drop=True),
+                label_names=spec.label_names,
+                base_model=read_base,
+                output_dir=Path(config.output_dir),
+                epochs=max(1, round(config.epochs)),  # AutoTrain counts whole epochs
+                batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
+                learning_rate=config.learning_rate or fit_learning_rate(None),
+                max_length=config.max_length or 128,
+                seed=config.seed,
+                early_stopping_patience=config.early_stopping_patience,
+            )
         )
-    )
+    if split_inputs is not None and (out / "tokenizer_config.json").is_file():
+        keep_split_on_load(out, split_inputs)  # as the local backend saves it, whatever AutoTrain's transformers wrote
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
+    info["base_model"] = str(base)  # the base, not the folder of links AutoTrain read it from
     info.setdefault("task", task_record(spec))
     info.setdefault("thresholds", None)
     preprocessing = preprocessing_config(

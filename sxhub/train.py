@@ -467,12 +467,42 @@ def _save(
     tokenizer.model_max_length = preprocessing["max_length"]
     tokenizer.save_pretrained(output_dir)
     if symbols_isolated(tokenizer):
-        # transformers 5 rebuilds a BertTokenizer from its vocab and would drop the split: the generic fast class
-        # loads tokenizer.json as saved (transformers 4 and 5 alike)
-        config_file = output_dir / "tokenizer_config.json"
-        saved = json.loads(config_file.read_text(encoding="utf-8"))
-        saved["tokenizer_class"] = "PreTrainedTokenizerFast"
-        # and the base's inputs: the generic class would leave BERT's token_type_ids out (and the ONNX graph with it)
-        saved["model_input_names"] = list(tokenizer.model_input_names)
-        config_file.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        keep_split_on_load(output_dir, list(tokenizer.model_input_names))
     logger.info("saved the student to %s", output_dir)
+
+
+def keep_split_on_load(folder: Path, input_names: list[str]) -> None:
+    """Make a tokenizer saved with the symbol split (:func:`isolate_symbols`) load with it.
+
+    transformers 5 rebuilds a ``BertTokenizer`` from its vocab and would drop the split: the generic fast class
+    loads tokenizer.json as saved (transformers 4 and 5 alike). It also keeps the base's inputs: the generic class
+    would leave BERT's token_type_ids out (and the ONNX graph with it).
+    """
+    config_file = folder / "tokenizer_config.json"
+    saved = json.loads(config_file.read_text(encoding="utf-8"))
+    saved["tokenizer_class"] = "PreTrainedTokenizerFast"
+    saved["model_input_names"] = input_names
+    config_file.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def base_with_isolated_symbols(base: str, folder: Path) -> tuple[str, list[str] | None]:
+    """``base`` with the local backend's tokenizer, for a trainer that loads it by path (AutoTrain): ``folder``
+    filled with links to a local base's files and its tokenizer with :func:`isolate_symbols`, and the input names
+    to keep (:func:`keep_split_on_load`). The base as given, and None, where it is not a local folder, its tokenizer
+    is not WordPiece, or it has the split already (a student as the base)."""
+    from transformers import AutoTokenizer
+
+    path = Path(base).expanduser()
+    if not path.is_dir():
+        return base, None
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if symbols_isolated(tokenizer) or not isolate_symbols(tokenizer):
+        return base, None
+    folder.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(folder)
+    saved = {item.name for item in folder.iterdir()}
+    for item in path.iterdir():
+        if item.name not in saved and item.name not in {"vocab.txt", "special_tokens_map.json"}:
+            (folder / item.name).symlink_to(item.resolve())  # the weights and the rest, not copied
+    keep_split_on_load(folder, list(tokenizer.model_input_names))
+    return str(folder), list(tokenizer.model_input_names)

@@ -352,3 +352,43 @@ def test_real_autotrain_failure_is_a_backend_error(tmp_path: Path, tiny_base_mod
     with pytest.raises(BackendError, match=r"its log reports a failed training.*Last lines: OSError: .*no file named"):
         run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, broken))
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_autotrain_students_split_symbols_off_words_as_local_ones(tmp_path: Path, tiny_base_model: Path) -> None:
+    """`sxhub train --backend autotrain` trains with the local backend's tokenizer: AutoTrain reads the base from a
+    folder of links whose tokenizer splits symbols off words, and the student loads with that split."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    from transformers import AutoTokenizer
+
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    text = "profit👍rose 🚨loss fell"
+    base = AutoTokenizer.from_pretrained(tiny_base_model)
+    assert base.tokenize(text)[:2] == ["[UNK]", "[UNK]"], "the base loses both glued words"
+    out = tmp_path / "student"
+    spec = TaskSpec(name="fin", labels=TASK_LABELS)
+    config = TrainConfig(
+        output_dir=out,
+        base_model=str(tiny_base_model),
+        backend="autotrain",
+        epochs=1,
+        batch_size=4,
+        learning_rate=5e-5,
+        max_length=32,
+        val_size=0.25,
+    )
+    result = train(spec, _frame(8), config)
+    assert result.backend == "autotrain"
+    assert '"Split"' in (out / "tokenizer.json").read_text(), "AutoTrain saved the tokenizer it trained with"
+    student = AutoTokenizer.from_pretrained(out)
+    assert student.tokenize(text)[:5] == ["profit", "[UNK]", "rose", "[UNK]", "loss"]
+    assert student.model_input_names == base.model_input_names
+    assert json.loads((out / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
+    assert json.loads((out / "sxhub.json").read_text())["base_model"] == str(tiny_base_model)
