@@ -450,6 +450,19 @@ def test_a_validation_file_is_validated_on_and_never_trained_on(tiny_base_model:
     assert result.n_val == 30 and result.best_score < 0.5
 
 
+def test_a_multi_label_student_tunes_its_thresholds_on_the_validation_file(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    held = multi_frame(48, seed=1).assign(text=lambda f: f["text"] + " held")
+    held.to_json(tmp_path / "val.jsonl", orient="records", lines=True)
+    result = train(
+        MULTI, multi_frame(), fast_config(tmp_path / "m", tiny_base_model, validation_file=tmp_path / "val.jsonl")
+    )
+    assert (result.n_train, result.n_val) == (96, 48)
+    assert result.thresholds is not None and set(result.thresholds) == set(MULTI.label_names)
+    assert result.best_score >= 0.9
+
+
 def test_a_bad_validation_file_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
     unknown = tmp_path / "unknown.csv"
     pd.DataFrame({"text": ["a b", "c d"], "label": ["positive", "bullish"]}).to_csv(unknown, index=False)
