@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import click
+from click.core import ParameterSource
 
 from ..errors import UserError
 from . import emit_json, min_agreement_option
@@ -63,7 +64,7 @@ from . import emit_json, min_agreement_option
 )
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--no-class-weights", is_flag=True, help="Do not reweight rare labels in the loss.")
-@click.option("--val-size", type=float, help="Share of rows held out for validation [0.1].")
+@click.option("--val-size", type=float, default=0.1, show_default=True, help="Share of rows held out for validation.")
 @click.option(
     "--validation",
     metavar="FILE",
@@ -97,7 +98,7 @@ def train(
     bf16: bool,
     seed: int,
     no_class_weights: bool,
-    val_size: float | None,
+    val_size: float,
     validation: str | None,
     threads: int | None,
     min_steps: int,
@@ -111,7 +112,8 @@ def train(
     from ..train import train as run_train
     from ..train_config import TrainConfig
 
-    if validation is not None and val_size is not None:
+    given = click.get_current_context().get_parameter_source("val_size") is not ParameterSource.DEFAULT
+    if validation is not None and given:
         raise UserError("--val-size and --validation both choose the validation rows; pass one of them.")
     config = TrainConfig(
         output_dir=output_dir,
@@ -125,7 +127,7 @@ def train(
         class_weights=not no_class_weights,
         soft_labels=soft_labels,
         min_agreement=min_agreement,
-        val_size=0.1 if val_size is None else val_size,
+        val_size=val_size,
         validation_file=validation,
         threads=threads,
         min_steps=min_steps,
