@@ -501,9 +501,9 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sxhub-autotrain-base-") as tmp:
-        # the local backend's tokenizer (symbols split off words, sxhub.train.isolate_symbols), so that both backends
+        # the local backend's tokenizer (symbols split off words, sxhub.symbol_split), so that both backends
         # read "thanks👍" as a word and a symbol; AutoTrain loads the base by path from a folder of links to it
-        from .train import base_with_isolated_symbols, keep_split_on_load
+        from .symbol_split import base_with_isolated_symbols, keep_split_on_load
 
         read_base, split_inputs = base_with_isolated_symbols(base, Path(tmp) / "base")
         out = Path(

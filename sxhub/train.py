@@ -11,15 +11,14 @@ thresholds (multi-label) are tuned on the validation split and saved in ``sxhub.
 
 This module runs the local backend (the base model, the Trainer, saving). Its neighbours: the config and result in
 :mod:`sxhub.train_config`, validation scores and thresholds in :mod:`sxhub.validation`, ``sxhub.json`` in
-:mod:`sxhub.run_record`, data splits and targets in :mod:`sxhub.targets`, the AutoTrain backend in
-:mod:`sxhub.autotrain`. ``TrainConfig``, ``TrainResult``, ``default_base_model`` and ``library_versions`` are
+:mod:`sxhub.run_record`, data splits and targets in :mod:`sxhub.targets`, the tokenizer's symbol split in
+:mod:`sxhub.symbol_split`, the AutoTrain backend in :mod:`sxhub.autotrain`. ``TrainConfig``, ``TrainResult``, ``default_base_model`` and ``library_versions`` are
 re-exported here.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -37,6 +36,7 @@ from .errors import InputError, ModelError, UserError
 from .recipe import base_width, fit_batch_size, time_budget
 from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
+from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
 from .targets import (
     check_trainable,
     data_notes,
@@ -69,13 +69,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EARLY_STOPPING_MIN_VAL = 50  # validation texts below which early stopping is switched off
-# A WordPiece tokenizer (BERT, MiniLM) turns a whole word into [UNK] when one of its characters is out of its
-# vocabulary, so a symbol glued to a word erases the word: "thanks👍", "🚨WINNING", "today💪🏻" (180 words in 132 of
-# the 5,000 4P tweets). The student's tokenizer splits these symbols off first (a tokenizers Split pre-tokenizer saved
-# in its tokenizer.json, which transformers, the ONNX path and the Space all read): the word keeps its tokens and
-# the symbol alone is [UNK]. Symbols, modifiers and enclosing marks from U+2000 up (emoji, dingbats, arrows, skin
-# tones, keycaps); Latin-1's ©, ° and the like tokenize as before.
-ISOLATED_SYMBOLS = r"[\x{2000}-\x{10FFFF}&&[\p{So}\p{Sk}\p{Me}]]"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -117,29 +110,6 @@ def load_base(base: str, spec: TaskSpec, layers: int | None = None) -> tuple[Any
         # it was trained with (see _save), not a limit of the model, and must not cap the new training's
         tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     return model, tokenizer
-
-
-def isolate_symbols(tokenizer: Any) -> bool:
-    """Split :data:`ISOLATED_SYMBOLS` off before a WordPiece tokenizer's own pre-tokenizer (in place; once, also for
-    a student's tokenizer trained on again). True when the tokenizer has that split; other models (BPE, Unigram)
-    keep a word with an unknown character and are left as they are."""
-    from tokenizers import Regex, pre_tokenizers
-
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None or type(backend.model).__name__ != "WordPiece":
-        return False
-    if symbols_isolated(tokenizer):
-        return True
-    steps = [pre_tokenizers.Split(Regex(ISOLATED_SYMBOLS), "isolated")]
-    if backend.pre_tokenizer is not None:
-        steps.append(backend.pre_tokenizer)
-    backend.pre_tokenizer = pre_tokenizers.Sequence(steps)
-    return True
-
-
-def symbols_isolated(tokenizer: Any) -> bool:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    return backend is not None and json.dumps(ISOLATED_SYMBOLS) in backend.to_str()
 
 
 def check_depth(base: str, config: Any, layers: int) -> int:
@@ -469,40 +439,3 @@ def _save(
     if symbols_isolated(tokenizer):
         keep_split_on_load(output_dir, list(tokenizer.model_input_names))
     logger.info("saved the student to %s", output_dir)
-
-
-def keep_split_on_load(folder: Path, input_names: list[str]) -> None:
-    """Make a tokenizer saved with the symbol split (:func:`isolate_symbols`) load with it.
-
-    transformers 5 rebuilds a ``BertTokenizer`` from its vocab and would drop the split: the generic fast class
-    loads tokenizer.json as saved (transformers 4 and 5 alike). It also keeps the base's inputs: the generic class
-    would leave BERT's token_type_ids out (and the ONNX graph with it).
-    """
-    config_file = folder / "tokenizer_config.json"
-    saved = json.loads(config_file.read_text(encoding="utf-8"))
-    saved["tokenizer_class"] = "PreTrainedTokenizerFast"
-    saved["model_input_names"] = input_names
-    config_file.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-def base_with_isolated_symbols(base: str, folder: Path) -> tuple[str, list[str] | None]:
-    """``base`` with the local backend's tokenizer, for a trainer that loads it by path (AutoTrain): ``folder``
-    filled with links to a local base's files and its tokenizer with :func:`isolate_symbols`, and the input names
-    to keep (:func:`keep_split_on_load`). The base as given, and None, where it is not a local folder, its tokenizer
-    is not WordPiece, or it has the split already (a student as the base)."""
-    from transformers import AutoTokenizer
-
-    path = Path(base).expanduser()
-    if not path.is_dir():
-        return base, None
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if symbols_isolated(tokenizer) or not isolate_symbols(tokenizer):
-        return base, None
-    folder.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(folder)
-    saved = {item.name for item in folder.iterdir()}
-    for item in path.iterdir():
-        if item.name not in saved and item.name not in {"vocab.txt", "special_tokens_map.json"}:
-            (folder / item.name).symlink_to(item.resolve())  # the weights and the rest, not copied
-    keep_split_on_load(folder, list(tokenizer.model_input_names))
-    return str(folder), list(tokenizer.model_input_names)
