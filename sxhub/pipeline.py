@@ -211,7 +211,7 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
     }
 
 
-REPO_KINDS = {"dataset": "dataset", "model": "model", "space": "space"}  # the publish stage's repos: kind -> repo_type
+REPO_KINDS = ("dataset", "model", "space")  # the publish stage's repos; each kind is also its Hub repo_type
 
 
 def repo_ids(spec: TaskSpec, push: str | None) -> dict[str, str]:
@@ -246,9 +246,9 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
     api = hub_api(resolve_token(None))
     if config.exist_ok:
         return
-    for kind, repo_type in REPO_KINDS.items():
+    for kind in REPO_KINDS:
         try:
-            exists = api.repo_exists(ids[kind], repo_type=repo_type)
+            exists = api.repo_exists(ids[kind], repo_type=kind)
         except HfHubHTTPError as exc:
             raise PublishError(_http_message(exc, f"checking {kind} repo {ids[kind]!r}")) from exc
         except (OSError, httpx2.TransportError) as exc:  # no route to the Hub
