@@ -121,7 +121,11 @@ def with_validation(data: LabelledData, validation: LabelledData) -> LabelledDat
         )
     import pandas as pd
 
-    frame = pd.concat([data.frame.iloc[kept], validation.frame], ignore_index=True)
+    # only the columns the training rows have: validation scores the labels alone, and a column that only the file
+    # holds (its votes, agreement) would otherwise make the training rows look as if theirs were missing; e.g.
+    # --soft-labels on a file without votes would then train on hard labels without a word
+    shared = [column for column in validation.frame.columns if column in data.frame.columns]
+    frame = pd.concat([data.frame.iloc[kept], validation.frame[shared]], ignore_index=True)
     return replace(
         data,
         texts=[data.texts[i] for i in kept] + validation.texts,

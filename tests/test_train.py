@@ -332,6 +332,31 @@ def test_soft_labels_train(spec: TaskSpec, tiny_base_model: Path, tmp_path: Path
 def test_soft_labels_without_votes_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match=re.escape("--soft-labels needs a 'votes' column")):
         train(SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, soft_labels=True))
+    # votes only in the validation file (an annotated file to validate on): the training rows still have none
+    held = single_frame(12, seed=1).assign(text=lambda f: f["text"] + " held")
+    held["votes"] = [[_vote([label])] for label in held["label"]]
+    held.to_parquet(tmp_path / "val.parquet")
+    with pytest.raises(InputError, match=re.escape("--soft-labels needs a 'votes' column")):
+        train(
+            SINGLE,
+            single_frame(),
+            fast_config(tmp_path / "m", tiny_base_model, soft_labels=True, validation_file=tmp_path / "val.parquet"),
+        )
+    assert not (tmp_path / "m").exists(), "refused before anything is written"
+
+
+def test_soft_labels_train_with_a_validation_file_without_votes(tiny_base_model: Path, tmp_path: Path) -> None:
+    """Annotated rows to learn from, expert rows to validate on: the training rows keep their vote shares."""
+    df = single_frame()
+    df["votes"] = [[_vote([label]), _vote(None)] for label in df["label"]]
+    single_frame(12, seed=1).assign(text=lambda f: f["text"] + " held").to_csv(tmp_path / "val.csv", index=False)
+    result = train(
+        SINGLE,
+        df,
+        fast_config(tmp_path / "m", tiny_base_model, soft_labels=True, validation_file=tmp_path / "val.csv"),
+    )
+    assert (result.n_train, result.n_val) == (len(df), 12)
+    assert result.best_score >= 0.8
 
 
 # --------------------------------------------------------------------------------------------------------------
