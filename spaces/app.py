@@ -27,6 +27,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 import pandas as pd
+import psutil
 
 HERE = Path(__file__).resolve().parent
 MAX_CSV_ROWS = 5000
@@ -123,14 +124,21 @@ def batched_logits(ids: list[list[int]], run: Callable[[list[int]], np.ndarray],
 
 def cpu_threads(topology: Path = Path("/sys/devices/system/cpu"), cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """The physical cores this process may use, as ``sxhub predict`` counts them (hyperthreads of one core share
-    its ``thread_siblings_list``; the usable CPUs where that cannot be read), at most the container's CPU limit
-    (cgroup v2 ``cpu.max`` or v1's CFS quota, rounded up, as joblib's ``cpu_count`` reads it)."""
+    its ``thread_siblings_list``; where that cannot be read, psutil's machine-wide ratio of cores to CPUs applied to
+    the usable CPUs), at most the container's CPU limit (cgroup v2 ``cpu.max`` or v1's CFS quota, rounded up, as
+    joblib's ``cpu_count`` reads it)."""
     usable = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     try:
         cores = {(topology / f"cpu{c}" / "topology" / "thread_siblings_list").read_text().strip() for c in usable}
-    except OSError:
+    except OSError:  # no sysfs (a container without it)
         cores = set()
-    count = max(1, len(cores) or len(usable) or os.cpu_count() or 1)
+    count = len(cores)
+    if not count:
+        count = len(usable) or os.cpu_count() or 1
+        physical, logical = psutil.cpu_count(logical=False), psutil.cpu_count(logical=True)
+        if physical and logical and logical > physical:  # hyperthreads: one thread per core this process may use
+            count = count * physical // logical
+    count = max(1, count)
     try:
         quota, period = (cgroup / "cpu.max").read_text().split()[:2]
     except (OSError, ValueError):

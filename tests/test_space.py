@@ -218,7 +218,7 @@ def test_the_space_serves_the_variant_export_made_the_default(tmp_path: Path, va
     requirements = (folder / "requirements.txt").read_text().splitlines()
     names = {line.split(">")[0].split("=")[0].split("<")[0] for line in requirements}
     onnx = variant != "torch"
-    assert {"onnxruntime", "tokenizers", "gradio", "huggingface_hub"} <= names
+    assert {"onnxruntime", "tokenizers", "gradio", "huggingface_hub", "psutil"} <= names
     assert ("torch" in names) is not onnx and ("transformers" in names) is not onnx
     readme = (folder / "README.md").read_text()
     assert ("int8 ONNX model" in readme) is (variant == "onnx-int8")
@@ -294,8 +294,8 @@ def _recheck_margin(model: Path, margin: float) -> None:
 
 def test_the_space_and_predict_count_physical_cores_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Both run one batch per physical core this process may use: hyperthreads of one core (the same
-    ``thread_siblings_list``) count once; without that topology the Space counts the usable CPUs; a container's
-    CPU limit caps both."""
+    ``thread_siblings_list``) count once; without that topology both apply psutil's ratio of cores to CPUs; a
+    container's CPU limit caps both."""
     import os
 
     from sxhub._paths import asset_dir
@@ -312,9 +312,15 @@ def test_the_space_and_predict_count_physical_cores_alike(tmp_path: Path, monkey
     for usable, cores in (({0, 1, 2, 3}, 2), ({0, 2}, 1), ({0, 1}, 2), ({3}, 1)):
         monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, usable=usable: usable)
         assert cpu_threads(topology, free) == app.cpu_threads(topology, free) == cores, usable
+    # no topology to read (a container without sysfs): psutil's machine-wide ratio of cores to CPUs, in both
+    import psutil
+
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
-    assert app.cpu_threads(tmp_path / "none", free) == 4
-    assert 1 <= cpu_threads(tmp_path / "none", free) <= 4  # psutil's machine-wide ratio of cores to CPUs
+    for (n_cores, n_cpus), expected in (((8, 16), 2), ((16, 16), 4), ((None, 16), 4)):
+        monkeypatch.setattr(psutil, "cpu_count", lambda logical=True, c=n_cores, n=n_cpus: n if logical else c)
+        assert cpu_threads(tmp_path / "none", free) == app.cpu_threads(tmp_path / "none", free) == expected
+    monkeypatch.undo()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3})
     # a container's CPU limit caps it (docker run --cpus, a Kubernetes limit): cgroup v2 cpu.max, or v1's CFS quota
     # over its period, rounded up; "max" or -1 is no limit
     limits = {
