@@ -1189,8 +1189,7 @@ def _fresh_lines(fresh: dict[str, Any] | None, names: list[str]) -> list[str]:
         "after the thresholds were fixed. The check, stated before it ran: both with agreement >= 0.9 above real, "
         "on the mean over the seeds.",
         "",
-        "| trained on | " + " | ".join(f"seed {k}" for k in runs) + " | **mean** |",
-        "|---|" + "---:|" * (len(runs) + 1),
+        *_seed_head(runs),
     ]
     for name in names:
         lines.append(
@@ -1219,6 +1218,14 @@ def _pair_rows(rows: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
             + f" | **{mean[0]:.3f} / {mean[1]:.3f}** |"
         )
     return lines
+
+
+def _seed_head(seeds: Any) -> list[str]:
+    """The head of a table with one column per seed and their mean."""
+    return [
+        "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
+        "|---|" + "---:|" * (len(seeds) + 1),
+    ]
 
 
 def _paired(
@@ -1250,8 +1257,7 @@ def _beside_real(results: dict[str, Any], stage: str, label: str, head: list[str
         *head[:-1],
         f"{head[-1]} Accuracy on the {n_all:,} held-out all-agree sentences / on the {fresh['n']:,} fresh ones:",
         "",
-        "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
-        "|---|" + "---:|" * (len(seeds) + 1),
+        *_seed_head(seeds),
     ]
     lines += _pair_rows(rows)
     verdict, gaps, noisy = [], [], False
@@ -1464,8 +1470,7 @@ def _gold_section(results: dict[str, Any]) -> list[str]:
         names["distilled"] = "both, distilled from the real student, validated on expert labels"
         rows[names["distilled"]] = {k: (on_all(r), r["fresh_accuracy"]) for k, r in distilled["runs"].items()}
     lines += [
-        "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
-        "|---|" + "---:|" * (len(seeds) + 1),
+        *_seed_head(seeds),
         *_pair_rows(rows),
         "",
     ]
@@ -1525,8 +1530,7 @@ def _gold_two_stage_section(results: dict[str, Any]) -> list[str]:
         f"12's real students on the mean over the seeds, on both sets. Accuracy on the {n_all:,} held-out all-agree "
         f"sentences / on the {fresh['n']:,} fresh ones:",
         "",
-        "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
-        "|---|" + "---:|" * (len(seeds) + 1),
+        *_seed_head(seeds),
         *_pair_rows(rows),
         "",
     ]
@@ -1569,8 +1573,7 @@ def _gold_two_stage_section(results: dict[str, Any]) -> list[str]:
         "all trained anew with these seeds, the same texts, validation file and recipe. The check, stated in the "
         "commit before it ran: written texts, then real ones, above real on the mean over these seeds, on both sets.",
         "",
-        "| trained on | " + " | ".join(f"seed {k}" for k in new_seeds) + " | **mean** |",
-        "|---|" + "---:|" * (len(new_seeds) + 1),
+        *_seed_head(new_seeds),
         *_pair_rows(new_rows),
         "",
     ]
@@ -1632,8 +1635,7 @@ def _more_seeds_lines(results: dict[str, Any]) -> list[str]:
         f"**Again with new seeds ({', '.join(seeds)}):** real and this recipe trained anew (1 torch thread). The check, "
         "stated in the commit before it ran: above real on the mean over these seeds, on both sets.",
         "",
-        "| trained on | " + " | ".join(f"seed {k}" for k in seeds) + " | **mean** |",
-        "|---|" + "---:|" * (len(seeds) + 1),
+        *_seed_head(seeds),
     ]
     lines += _pair_rows({"real": real_new, "both, written with agreement >= 0.9": both_new})
     verdict = []
