@@ -32,7 +32,7 @@ import yaml
 from .data import LabelledData, preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
 from .recipe import fit_batch_size, fit_learning_rate
-from .run_record import SXHUB_JSON, task_record
+from .run_record import SXHUB_JSON, base_lineage, task_record
 from .spec import TaskSpec
 from .targets import data_notes, holdout
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
@@ -526,6 +526,8 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
     info["base_model"] = str(base)  # the base, not the folder of links AutoTrain read it from
+    if lineage := base_lineage(base):  # a student folder as the base: what it was fine-tuned from
+        info["base_lineage"] = lineage
     info.setdefault("task", task_record(spec))
     info.setdefault("thresholds", None)
     preprocessing = preprocessing_config(

@@ -106,7 +106,7 @@ def model_card_data(
     """YAML metadata of the model card (base_model only when it is a Hub id)."""
     from huggingface_hub import ModelCardData
 
-    base = hub_base_model(info.get("base_model"))
+    base = hub_base_of(info)
     return ModelCardData(
         model_name=repo_id.split("/")[-1],
         base_model=base,
@@ -120,6 +120,25 @@ def model_card_data(
         metrics=["accuracy", "f1", "krippendorff_alpha"],
         eval_results=results or None,
     )
+
+
+def hub_base_of(info: Mapping[str, Any]) -> str | None:
+    """The card's ``base_model``: the student's base as a Hub id, else the first Hub id among the models that base
+    was itself fine-tuned from (``base_lineage``: a student folder used as ``--base``), else None."""
+    lineage = info.get("base_lineage")
+    for model in [info.get("base_model"), *(lineage if isinstance(lineage, list) else [])]:
+        if hub := hub_base_model(model):
+            return hub
+    return None
+
+
+def base_lineage_rows(info: Mapping[str, Any]) -> list[dict[str, str | None]]:
+    """The models the base was itself fine-tuned from, nearest first, each by its public name and its Hub id (None
+    for a local folder), for the card's sentence on how the student was made."""
+    lineage = info.get("base_lineage")
+    if not isinstance(lineage, list):
+        return []
+    return [{"name": public_model_name(m), "id": hub_base_model(m)} for m in lineage if isinstance(m, str) and m]
 
 
 def hub_base_model(base: Any) -> str | None:

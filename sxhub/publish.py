@@ -32,7 +32,7 @@ from .repo import (
     load_annotated,
     load_json_arg,
     model_info,
-    without_local_teacher,
+    without_local_paths,
     write_space_folder,
 )
 from .spec import TaskSpec, load_spec
@@ -225,6 +225,7 @@ def write_model_folder(
     """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
     from .cards import CONFUSION_PLOT, plot_confusion, render_model_card, versions
     from .model_card import (
+        base_lineage_rows,
         eval_results,
         eval_table,
         expert_facts,
@@ -239,7 +240,7 @@ def write_model_folder(
 
     src = check_model_dir(model_dir)
     info, spec = model_info(src)
-    info = without_local_teacher(info)
+    info = without_local_paths(info)
     evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
     student_speed = load_json_arg(benchmark, "benchmark")
     split = "test"
@@ -293,6 +294,7 @@ def write_model_folder(
         dataset_revision=dataset_revision,
         base_model=info.get("base_model") or "unknown",
         base_model_id=hub_base_model(info.get("base_model")),
+        base_lineage=base_lineage_rows(info),
         layers=(info.get("train") or {}).get("layers"),
         distilled_from=(info.get("train") or {}).get("distilled_from"),
         example_text=(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE).replace('"', "'"),

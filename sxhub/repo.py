@@ -104,21 +104,27 @@ def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) 
     sx = dst / "sxhub.json"
     info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
     info["preprocessing"] = preprocessing
-    info = without_local_teacher(info)
+    info = without_local_paths(info)
     if about is not None:
         info["about"] = dict(about)
     sx.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
-def without_local_teacher(info: dict[str, Any]) -> dict[str, Any]:
-    """``sxhub.json`` with ``train.distilled_from`` (``train --distill``) reduced to the teacher's Hub id or folder
-    name: no local path reaches a public repo or card."""
-    train = info.get("train")
-    if not isinstance(train, dict) or not train.get("distilled_from"):
-        return info
+def without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
+    """``sxhub.json`` with the base model, the models it was fine-tuned from (``base_lineage``) and
+    ``train.distilled_from`` (``train --distill``) each reduced to its Hub id or folder name: no local path of the
+    machine that trained reaches a public repo or card."""
     from .model_card import public_model_name
 
-    return {**info, "train": {**train, "distilled_from": public_model_name(train["distilled_from"])}}
+    out = dict(info)
+    if isinstance(out.get("base_model"), str) and out["base_model"]:
+        out["base_model"] = public_model_name(out["base_model"])
+    if isinstance(out.get("base_lineage"), list):
+        out["base_lineage"] = [public_model_name(m) or m for m in out["base_lineage"]]
+    train = out.get("train")
+    if isinstance(train, dict) and train.get("distilled_from"):
+        out["train"] = {**train, "distilled_from": public_model_name(train["distilled_from"])}
+    return out
 
 
 def load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:

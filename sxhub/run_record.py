@@ -50,6 +50,25 @@ def _file_name(source: str | os.PathLike[str] | None) -> str | None:
     return Path(source).name if Path(source).exists() else str(source)
 
 
+def base_lineage(base: str | os.PathLike[str] | None) -> list[str]:
+    """The models a local base was itself fine-tuned from, nearest first, read from its ``sxhub.json``: a student
+    trained on written texts and then used as ``--base`` for the real ones names its own base, and so on back to a
+    Hub model. Empty for a Hub id, or a folder sxhub did not train. The card names the first Hub id of it as the
+    ``base_model`` of a student whose own base is a local folder."""
+    if not base:
+        return []
+    record = Path(base) / SXHUB_JSON
+    try:
+        info = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    parent = info.get("base_model") if isinstance(info, dict) else None
+    if not isinstance(parent, str) or not parent:
+        return []
+    earlier = info.get("base_lineage")
+    return [parent, *(str(m) for m in earlier if m)] if isinstance(earlier, list) else [parent]
+
+
 def write_sxhub_json(
     output_dir: Path, spec: TaskSpec, result: TrainResult, config: TrainConfig, *, processes: int = 1
 ) -> Path:
@@ -86,6 +105,7 @@ def write_sxhub_json(
         "max_length": result.max_length,
         "preprocessing": preprocessing_config(spec.preprocess, max_length=result.max_length),
         "base_model": result.base_model,
+        **({"base_lineage": lineage} if (lineage := base_lineage(result.base_model)) else {}),
         "backend": result.backend,
         "train": train_info,
         "versions": library_versions(),

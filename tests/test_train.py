@@ -847,3 +847,38 @@ def test_a_symbol_glued_to_a_word_no_longer_erases_the_word(tiny_base_model: Pat
     train(SINGLE, single_frame(), fast_config(again, out, epochs=1, min_steps=0))
     saved = (again / "tokenizer.json").read_text()
     assert saved.count('"Split"') == 1 and AutoTokenizer.from_pretrained(again).tokenize(text) == tokens
+
+
+def test_a_student_trained_from_a_student_names_that_ones_base_and_publishes_no_local_path(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """Written texts first, then real ones (``train --base STUDENT``): the second student records what the first
+    was fine-tuned from, and its card names that Hub model, not a path of the machine that trained."""
+    from sxhub.publish import publish_model
+
+    hub_base = "sentence-transformers/all-MiniLM-L6-v2"
+    written = tmp_path / "work" / "student-written"
+    train(SINGLE, single_frame(), fast_config(written, tiny_base_model, epochs=2))
+    record = json.loads((written / "sxhub.json").read_text())
+    record["base_model"] = hub_base  # as a student of the default base records it
+    (written / "sxhub.json").write_text(json.dumps(record))
+
+    real = tmp_path / "work" / "student"
+    train(SINGLE, single_frame(60, seed=1), fast_config(real, written, epochs=2))
+    saved = json.loads((real / "sxhub.json").read_text())
+    assert (saved["base_model"], saved["base_lineage"]) == (str(written), [hub_base])
+    again = tmp_path / "work" / "student-again"  # one more generation: the whole line, nearest first
+    train(SINGLE, single_frame(60, seed=2), fast_config(again, real, epochs=2))
+    assert json.loads((again / "sxhub.json").read_text())["base_lineage"] == [str(written), hub_base]
+
+    folder = Path(publish_model(real, to=tmp_path / "repo", repo_id="me/fin"))
+    card = (folder / "README.md").read_text()
+    assert f"\nbase_model: {hub_base}\n" in card, "the Hub's model tree gets the Hub model it descends from"
+    assert (
+        f"fine-tuned from `student-written`, itself fine-tuned from [`{hub_base}`](https://huggingface.co/{hub_base})"
+        in card
+    )
+    published = json.loads((folder / "sxhub.json").read_text())
+    assert (published["base_model"], published["base_lineage"]) == ("student-written", [hub_base])
+    texts = "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.suffix in {".md", ".json"})
+    assert str(tmp_path) not in texts, "no local path in the repo"
