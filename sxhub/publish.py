@@ -7,6 +7,7 @@ for the upload and never written into any file.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections import Counter
@@ -28,6 +29,7 @@ from .repo import (
     check_repo_id,
     copy_model,
     copy_tree,
+    generator_without_local_paths,
     given_evaluations,
     load_annotated,
     load_json_arg,
@@ -406,8 +408,11 @@ def publish_generator(
             "`sxhub tune` wrote (a student from `sxhub train` is published with `sxhub publish model`)."
         )
 
+    info = generator_without_local_paths(info)
+
     def write(folder: Path, rid: str) -> None:
         copy_tree(src, folder, ignore=NOT_PUBLISHED)
+        (folder / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         write_card(folder, info, repo_id=rid)
 
     return _publish(

@@ -127,6 +127,31 @@ def without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def generator_without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
+    """A synthetic model's ``sxhub.json`` (``sxhub tune``) with the file it learned from (``data.source``), the
+    base's local copy (``base.path``) and a local base (``--base DIR``) each reduced to its name: the card and the
+    repo say which file and which base, not where they lay on the machine that tuned. Hub ids stay as they are."""
+    out = dict(info)
+    data = out.get("data")
+    if isinstance(data, dict) and isinstance(data.get("source"), str):
+        source = Path(data["source"])
+        if source.is_absolute() or source.exists() or source.suffix:
+            out["data"] = {**data, "source": source.name}
+    from .model_card import public_model_name
+
+    if isinstance(out.get("base_model"), str) and out["base_model"]:
+        out["base_model"] = public_model_name(out["base_model"])  # a local base (--base DIR) by its folder name
+    base = out.get("base")
+    if isinstance(base, dict):
+        base = dict(base)
+        if isinstance(base.get("path"), str) and base["path"]:
+            base["path"] = Path(base["path"]).name
+        if isinstance(base.get("name"), str) and base["name"]:
+            base["name"] = public_model_name(base["name"])
+        out["base"] = base
+    return out
+
+
 def load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> dict[str, Any] | None:
     """A dict given as is, or read from a JSON file (``sxhub evaluate --json``, a benchmark); None stays None."""
     if value is None or isinstance(value, Mapping):

@@ -727,6 +727,16 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
     folder = tmp_path / "repo"
     assert publish_generator(tuned, repo_id=repo_id, to=folder) == str(folder)
     assert (folder / "README.md").is_file() and (folder / "model.safetensors").is_file()
+    # the file it learned from and the base's local copy by name, not by where they lay on the machine that tuned
+    local = json.loads((tuned / "sxhub.json").read_text())
+    published = json.loads((folder / "sxhub.json").read_text())
+    assert published["data"]["source"] == "labelled.csv" != local["data"]["source"]
+    assert published["base"]["path"] == Path(local["base"]["path"]).name
+    assert "`labelled.csv`: " in (folder / "README.md").read_text()
+    assert published["base_model"] == Path(local["base_model"]).name  # the tiny base here is a local folder
+    for name in ("README.md", "sxhub.json"):
+        text = (folder / name).read_text()
+        assert str(tmp_path.parent) not in text, f"a local path in the published {name}"
 
 
 def test_publish_generator_refuses_a_student_folder(tmp_path: Path, tiny_base_model: Path, capsys) -> None:
