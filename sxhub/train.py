@@ -33,6 +33,7 @@ import pandas as pd
 
 from .data import LabelledData, load_labelled, preprocessing_config
 from .errors import InputError, ModelError, UserError
+from .head import fit_head
 from .recipe import base_width, fit_batch_size, time_budget
 from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
@@ -74,9 +75,13 @@ EARLY_STOPPING_MIN_VAL = 50  # validation texts below which early stopping is sw
 # --------------------------------------------------------------------------------------------------------------
 # the base model
 # --------------------------------------------------------------------------------------------------------------
-def load_base(base: str, spec: TaskSpec, layers: int | None = None) -> tuple[Any, PreTrainedTokenizerBase]:
-    """Tokenizer and a sequence classifier with a fresh head in the task's label order; ``layers`` keeps only the
-    base's first N transformer layers (the rest of its weights are not loaded)."""
+def load_base(
+    base: str, spec: TaskSpec, layers: int | None = None, notes: list[str] | None = None
+) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Tokenizer and a sequence classifier with a head in the task's label order: fresh, or a classifier base's own
+    where its labels are the task's (:func:`sxhub.head.fit_head`); ``layers`` keeps only the base's first N
+    transformer layers (the rest of its weights are not loaded). What became of a classifier base's head is
+    appended to ``notes``."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -94,7 +99,13 @@ def load_base(base: str, spec: TaskSpec, layers: int | None = None) -> tuple[Any
         )
         if layers is not None:
             config.num_hidden_layers = check_depth(base, config, layers)
+        base_config = AutoConfig.from_pretrained(base)  # the base's own labels, before the task's replace them
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+        head_note = fit_head(model, base_config, spec)
+        if head_note:
+            logger.info(head_note)
+            if notes is not None:
+                notes.append(head_note)
     except UserError:
         raise
     except (OSError, ValueError) as exc:
@@ -291,7 +302,8 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
             logger.warning(emulated_bf16)  # now, before a slow run; the result's notes repeat it at the end
     targets = vote_shares(data) if config.soft_labels else None
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
-    model, tokenizer = load_base(base, spec, config.layers)
+    head_notes: list[str] = []
+    model, tokenizer = load_base(base, spec, config.layers, notes=head_notes)
     train_texts = [data.texts[i] for i in train_idx]
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)
     hard = hard_targets(data)
@@ -318,7 +330,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
 
     checkpoint_dir = checkpoint_folder(output_dir)
     steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
-    notes = data_notes(data)
+    notes = data_notes(data) + head_notes
     if emulated_bf16:
         notes.append(emulated_bf16[0].upper() + emulated_bf16[1:])
     if config.epochs_for(steps_per_epoch) > config.epochs:

@@ -882,3 +882,52 @@ def test_a_student_trained_from_a_student_names_that_ones_base_and_publishes_no_
     assert (published["base_model"], published["base_lineage"]) == ("student-written", [hub_base])
     texts = "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.suffix in {".md", ".json"})
     assert str(tmp_path) not in texts, "no local path in the repo"
+
+
+def test_a_student_as_the_base_keeps_its_head_only_for_the_tasks_labels(tiny_base_model: Path, tmp_path: Path) -> None:
+    """transformers keeps any head whose shape fits; sxhub keeps it only where its rows are the task's labels:
+    as they are, reordered by name, or fresh for another task's labels or problem type."""
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    from sxhub.train import load_base
+
+    student = tmp_path / "student"
+    train(SINGLE, single_frame(), fast_config(student, tiny_base_model, epochs=2))
+    trained = AutoModelForSequenceClassification.from_pretrained(student).classifier
+    texts = [CUES["positive"], CUES["negative"]]
+
+    def head(spec: TaskSpec) -> tuple[Any, list[str]]:
+        notes: list[str] = []
+        model, _ = load_base(str(student), spec, notes=notes)
+        return model.classifier, notes
+
+    kept, notes = head(SINGLE)
+    assert torch.equal(kept.weight, trained.weight) and notes == [], "written texts first, then real ones"
+
+    reordered = TaskSpec(name="fin", labels=["negative", "positive", "neutral"])
+    rows, notes = head(reordered)
+    order = [SINGLE.label_names.index(label) for label in reordered.label_names]
+    assert torch.equal(rows.weight, trained.weight[order]) and torch.equal(rows.bias, trained.bias[order])
+    assert notes == [
+        "The base's head listed the labels as ['positive', 'neutral', 'negative']: its rows were put in the task's "
+        "order ['negative', 'positive', 'neutral']."
+    ]
+    # the reordered student gives each text the label the base gave it, by name
+    from sxhub.predict import Predictor
+
+    labels_before, probs_before = Predictor(student).predict(texts)
+    again = tmp_path / "again"
+    result = train(reordered, single_frame(), fast_config(again, student, epochs=1, learning_rate=1e-9))
+    labels_after, probs_after = Predictor(again).predict(texts)
+    assert labels_after == labels_before
+    np.testing.assert_allclose(probs_after, probs_before[:, order], atol=1e-4)
+    assert result.notes[0].startswith("The base's head listed the labels as")
+
+    for other, why in (
+        (TaskSpec(name="stance", labels=["for", "against", "neither"]), "['positive', 'neutral', 'negative'],"),
+        (TaskSpec(name="fin", labels=SINGLE.label_names, multi_label=True), "(single-label)"),
+    ):
+        fresh, notes = head(other)
+        assert not torch.allclose(fresh.weight, trained.weight) and float(fresh.bias.abs().sum()) == 0.0
+        assert len(notes) == 1 and why in notes[0] and notes[0].endswith("the task's head starts fresh."), notes

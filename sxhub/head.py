@@ -1,0 +1,78 @@
+"""The classification head a base brings with it (``train --base`` a student or a fine-tuned classifier).
+
+transformers keeps a base's head whenever its shape fits the new task, whatever labels its rows stood for: a
+student of ``[positive, neutral, negative]`` used as the base of a task listing ``[negative, neutral, positive]``
+would start with every row on the wrong label, and one of another task's three labels would start from its
+answers. :func:`fit_head` keeps the head only where it speaks of the task's labels, by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .spec import TaskSpec
+
+
+def base_labels(base_config: Any) -> list[str] | None:
+    """The labels of a classifier base, in its head's order; None for a base without a classification head or
+    with transformers' placeholder names (``LABEL_0``...)."""
+    architectures = getattr(base_config, "architectures", None) or []
+    if not any(str(a).endswith("ForSequenceClassification") for a in architectures):
+        return None
+    id2label = getattr(base_config, "id2label", None) or {}
+    names = [str(id2label[k]) for k in sorted(id2label, key=int)]
+    if not names or all(name == f"LABEL_{i}" for i, name in enumerate(names)):
+        return None
+    return names
+
+
+def _problem(config: Any) -> str:
+    return getattr(config, "problem_type", None) or "single_label_classification"
+
+
+def fit_head(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
+    """Keep, reorder or renew the head ``model`` loaded from a base whose own config is ``base_config``.
+
+    - Same labels in the same order, same problem type: kept (written texts first, then real ones).
+    - Same labels in another order: the output rows are put in the task's order.
+    - Other labels, or single- against multi-label, with a head of the same size: a fresh head, as for a base of
+      another size (transformers renews that one itself).
+
+    Returns a line for the training notes, or None when the head was kept as it was or the base had none.
+    """
+    names = base_labels(base_config)
+    if names is None:
+        return None
+    wanted = spec.label_names
+    same_problem = _problem(base_config) == _problem(model.config)
+    if names == wanted and same_problem:
+        return None
+    if len(names) != len(wanted):
+        return f"The base's head was for {len(names)} labels {names}: the task's head starts fresh."
+    import torch
+
+    prefix = getattr(model, "base_model_prefix", "")
+    head = [
+        module
+        for name, module in model.named_modules()
+        if name
+        and not (prefix and (name == prefix or name.startswith(prefix + ".")))
+        and isinstance(module, torch.nn.Linear)
+    ]
+    outputs = [module for module in head if module.out_features == len(wanted)]
+    if sorted(names) == sorted(wanted) and same_problem and outputs:
+        order = torch.tensor([names.index(label) for label in wanted])
+        with torch.no_grad():
+            for module in outputs:
+                module.weight.copy_(module.weight[order])
+                if module.bias is not None:
+                    module.bias.copy_(module.bias[order])
+        return f"The base's head listed the labels as {names}: its rows were put in the task's order {wanted}."
+    std = float(getattr(model.config, "initializer_range", 0.02) or 0.02)
+    with torch.no_grad():
+        for module in head:
+            torch.nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                torch.nn.init.zeros_(module.bias)
+    kind = "" if same_problem else f" ({_problem(base_config).split('_')[0]}-label)"
+    return f"The base's head was for the labels {names}{kind}, not this task's: the task's head starts fresh."
