@@ -13,7 +13,13 @@ from . import emit_json, min_agreement_option
 @click.argument("task", metavar="TASK", type=click.Path(dir_okay=False))
 @click.argument("labelled", metavar="LABELLED")
 @click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
-@click.option("--base", "base_model", metavar="PATH_OR_ID", help="Base model [all-MiniLM-L6-v2 from sxhub[student]].")
+@click.option(
+    "--base",
+    "base_model",
+    metavar="PATH_OR_ID",
+    help="Base model [all-MiniLM-L6-v2 from sxhub[student]]. A student folder continues its training (its head "
+    "kept for the same labels, reordered by name, else fresh).",
+)
 @click.option("--backend", type=click.Choice(["local", "autotrain"]), default="local", show_default=True)
 @click.option(
     "--epochs",
