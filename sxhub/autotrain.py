@@ -501,11 +501,15 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sxhub-autotrain-base-") as tmp:
-        # the local backend's tokenizer (symbols split off words, sxhub.symbol_split), so that both backends
-        # read "thanks👍" as a word and a symbol; AutoTrain loads the base by path from a folder of links to it
+        from .head import base_in_label_order
         from .symbol_split import base_with_isolated_symbols, keep_split_on_load
 
-        read_base, split_inputs = base_with_isolated_symbols(base, Path(tmp) / "base")
+        # a classifier as the base (a student, written texts first): its head in AutoTrain's label order (sorted),
+        # since AutoTrain, like transformers, would keep any head of the right size whatever its rows stood for
+        base_read, head_note = base_in_label_order(base, spec, sorted(spec.label_names), Path(tmp) / "head")
+        # the local backend's tokenizer (symbols split off words, sxhub.symbol_split), so that both backends
+        # read "thanks👍" as a word and a symbol; AutoTrain loads the base by path from a folder of links to it
+        read_base, split_inputs = base_with_isolated_symbols(base_read, Path(tmp) / "base")
         out = Path(
             run_autotrain(
                 frame.iloc[train_idx].reset_index(drop=True),
@@ -560,5 +564,5 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         best_metric=metric,
         best_score=validation.get(metric, float("nan")),
         validation=validation,
-        notes=data_notes(data),
+        notes=data_notes(data) + ([head_note] if head_note else []),
     )

@@ -8,6 +8,7 @@ answers. :func:`fit_head` keeps the head only where it speaks of the task's labe
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from .spec import TaskSpec
@@ -76,3 +77,33 @@ def fit_head(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
                 torch.nn.init.zeros_(module.bias)
     kind = "" if same_problem else f" ({_problem(base_config).split('_')[0]}-label)"
     return f"The base's head was for the labels {names}{kind}, not this task's: the task's head starts fresh."
+
+
+def base_in_label_order(base: str, spec: TaskSpec, order: list[str], folder: Path) -> tuple[str, str | None]:
+    """The base for a trainer that loads it by path and numbers the labels in ``order`` itself (AutoTrain: its
+    labels sorted by name) and, like transformers, keeps any head whose shape fits. A local classifier base whose
+    head is not already in that order is written to ``folder`` with its head fitted by :func:`fit_head` (rows put in
+    ``order``, or fresh for other labels) beside links to its tokenizer files. Returns the base to load and the note, or the base as
+    given and None."""
+    from dataclasses import replace
+
+    from transformers import AutoConfig
+
+    path = Path(base).expanduser()
+    if not path.is_dir():
+        return base, None
+    names = base_labels(AutoConfig.from_pretrained(path))
+    if names is None or names == order:
+        return base, None
+    from .train import load_base  # train imports this module: loaded at call time
+
+    by_name = {label.name: label for label in spec.labels}
+    notes: list[str] = []
+    model, _ = load_base(str(path), replace(spec, labels=[by_name[n] for n in order]), notes=notes)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    written = {item.name for item in folder.iterdir()}
+    for item in path.iterdir():  # the base's own tokenizer files, as the trainer's transformers reads them
+        if item.name not in written and not item.name.startswith(("model", "pytorch_model", "sxhub", "onnx")):
+            (folder / item.name).symlink_to(item.resolve())
+    return str(folder), (notes[0] if notes else None)

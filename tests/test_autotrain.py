@@ -392,3 +392,39 @@ def test_autotrain_students_split_symbols_off_words_as_local_ones(tmp_path: Path
     assert student.model_input_names == base.model_input_names
     assert json.loads((out / "tokenizer_config.json").read_text())["tokenizer_class"] == "PreTrainedTokenizerFast"
     assert json.loads((out / "sxhub.json").read_text())["base_model"] == str(tiny_base_model)
+
+
+def test_a_student_as_the_autotrain_base_keeps_its_answers_by_label_name(
+    tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """Written texts first, then real ones, with `--backend autotrain`: the base student's head reaches AutoTrain in
+    AutoTrain's label order (alphabetical), so a run that barely moves the weights gives each text the base's label
+    and probabilities, by name (AutoTrain alone would keep the head's rows in the task's order)."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    import numpy as np
+
+    from sxhub.predict import Predictor
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    spec = TaskSpec(name="fin", labels=TASK_LABELS)
+    base = tmp_path / "student-written"
+    common = dict(batch_size=4, max_length=32, val_size=0.25)
+    train(spec, _frame(8), TrainConfig(output_dir=base, base_model=str(tiny_base_model), epochs=15,
+                                       learning_rate=3e-3, **common))  # fmt: skip
+    texts = list(TEXTS.values())
+    labels_before, probs_before = Predictor(base).predict(texts)
+    assert labels_before == TASK_LABELS, "the base student learned the cues"
+
+    out = tmp_path / "student"
+    result = train(spec, _frame(8), TrainConfig(output_dir=out, base_model=str(base), backend="autotrain", epochs=1,
+                                                learning_rate=1e-9, **common))  # fmt: skip
+    labels_after, probs_after = Predictor(out).predict(texts)
+    assert labels_after == labels_before
+    np.testing.assert_allclose(probs_after, probs_before, atol=1e-3)
+    assert any(note.startswith("The base's head listed the labels as") for note in result.notes), result.notes
+    assert json.loads((out / "sxhub.json").read_text())["base_model"] == str(base)
