@@ -172,17 +172,28 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
 
 def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
     from sxhub.data import load_labelled
-    from sxhub.evaluate import evaluate
-    from sxhub.spec import load_spec
     from sxhub.targets import stratify_keys
 
-    frame = pd.read_csv(DATA / "synthetic-experts" / "Demo_5000_Labeled_SyntheticTwins.csv", dtype=str)
-    spec = load_spec({"name": "fourp-tweets", "labels": FOURP_LABELS, "multi_label": True})
+    frame = fourp_frame()
     keys = stratify_keys(load_labelled(frame, label_names=FOURP_LABELS, multi_label=True))
     train_df, test_df = split(frame, keys)
     if quick:
         train_df, test_df = train_df.sample(400, random_state=0), test_df.sample(100, random_state=0)
-    result = train_student(spec, train_df, work / "fourp", epochs=1 if quick else epochs)
+    return fourp_on(work, train_df, test_df, epochs=1 if quick else epochs)
+
+
+def fourp_frame() -> pd.DataFrame:
+    """The 5,000 4P tweets with GPT-4's labels (Product, Place, Price, Promotion as "True"/"False")."""
+    return pd.read_csv(DATA / "synthetic-experts" / "Demo_5000_Labeled_SyntheticTwins.csv", dtype=str)
+
+
+def fourp_on(work: Path, train_df: pd.DataFrame, test_df: pd.DataFrame, epochs: float | None) -> dict[str, Any]:
+    """The 4P student trained on ``train_df`` by the recipe (the default unless overridden), scored on ``test_df``."""
+    from sxhub.evaluate import evaluate
+    from sxhub.spec import load_spec
+
+    spec = load_spec({"name": "fourp-tweets", "labels": FOURP_LABELS, "multi_label": True})
+    result = train_student(spec, train_df, work / "fourp", epochs=epochs)
     load_after = round(os.getloadavg()[0], 2)
     scores = evaluate(work / "fourp", test_df, batch_size=64)
     return {
