@@ -15,6 +15,14 @@ partition of all 5,000 tweets into five test folds of 1,000:
 The check, stated in the commit before any fold ran: the mean micro-F1 over the five folds >= 0.80. Each fold is
 written to ``bench/results/fourp_folds.json`` when it ends, and a run skips the folds already there.
 
+Then the issue's own split: the 0.799 the issue quotes for "a plain MiniLM recipe" was measured "on an 80/20 split
+stratified on Price", the split of the Synthetic Experts training notebook that gave the roberta-large reference
+(``train_test_split(test_size=0.2, random_state=42, stratify=<the rarest label column, Price>)``,
+SyntheticExperts_Train_MMX_Classifier.ipynb, dringel/Synthetic-Experts@45ce5d8). The notebook trains on all 4,000
+(its test set is also its eval set), thresholds at 0.5, and computes alpha over the pooled (text, label) decisions;
+sxhub's default recipe holds 10% of the 4,000 out to validate on and tune thresholds. The check, stated in the commit
+before it ran: the default recipe's micro-F1 on that split's 1,000 test tweets >= 0.80 (one run, seed 42).
+
     .venv/bin/python bench/fourp_folds.py     # about 25 minutes a fold on 2 cores
 """
 
@@ -50,6 +58,15 @@ def folds(frame: Any) -> list[Any]:
     ]
 
 
+def notebook_split(frame: Any) -> tuple[Any, Any]:
+    """The Synthetic Experts notebook's split: 20% test, seed 42, stratified on the rarest label's column (Price)."""
+    from sklearn.model_selection import train_test_split
+
+    rarest = min(student.FOURP_LABELS, key=lambda name: (frame[name] == "True").sum())
+    train_df, test_df = train_test_split(frame, test_size=0.2, random_state=42, stratify=frame[rarest])
+    return train_df.reset_index(drop=True), test_df.reset_index(drop=True)
+
+
 def recorded_fold0() -> list[float]:
     """The default recipe's recorded micro-F1 on fold 0 (the 80/20 split's test set)."""
     runs = [
@@ -77,6 +94,19 @@ def summary(done: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def train_and_score(train_df: Any, test_df: Any) -> dict[str, Any]:
+    """The default recipe on ``train_df``, scored on ``test_df``, with its wall time and the load before it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.time()
+        load_before = round(os.getloadavg()[0], 2)
+        result = student.fourp_on(Path(tmp), train_df, test_df, epochs=None)
+    return result | {
+        "wall_s": round(time.time() - start),
+        "load_before": load_before,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -85,22 +115,16 @@ def main() -> None:
     frame = student.fourp_frame()
     parts = folds(frame)
     assert sorted(i for p in parts for i in p) == list(range(len(frame)))
-    record = json.loads(OUT.read_text()) if OUT.exists() else {"note": __doc__.split("\n\n")[0], "folds": {}}
+    record: dict[str, Any] = (
+        json.loads(OUT.read_text()) if OUT.exists() else {"note": __doc__.split("\n\n")[0], "folds": {}}
+    )
     for k in range(1, 5):
         if str(k) in record["folds"]:
             continue
         test_rows = set(parts[k])
         train_df = frame[[i not in test_rows for i in range(len(frame))]].reset_index(drop=True)
         test_df = frame.iloc[parts[k]].reset_index(drop=True)
-        with tempfile.TemporaryDirectory() as tmp:
-            start = time.time()
-            load_before = round(os.getloadavg()[0], 2)
-            result = student.fourp_on(Path(tmp), train_df, test_df, epochs=None)
-            result |= {
-                "wall_s": round(time.time() - start),
-                "load_before": load_before,
-                "date": time.strftime("%Y-%m-%d"),
-            }
+        result = train_and_score(train_df, test_df)
         record["folds"][str(k)] = result
         record["versions"] = student.versions_line("torch", "transformers")
         record["summary"] = summary(record["folds"])
@@ -112,6 +136,13 @@ def main() -> None:
     record["summary"] = summary(record["folds"])
     OUT.write_text(json.dumps(record, default=str, indent=2) + "\n")
     print(json.dumps(record["summary"], indent=2))
+    if "notebook_split" not in record:
+        train_df, test_df = notebook_split(frame)
+        result = train_and_score(train_df, test_df)
+        result |= {"goal": GOAL, "met": result["micro_f1"] >= GOAL}
+        record["notebook_split"] = result
+        OUT.write_text(json.dumps(record, default=str, indent=2) + "\n")
+        print(f"the notebook's split: micro-F1 {result['micro_f1']:.4f} ({result['epochs']:g} epochs)", flush=True)
 
 
 if __name__ == "__main__":

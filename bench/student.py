@@ -206,6 +206,7 @@ def fourp_on(work: Path, train_df: pd.DataFrame, test_df: pd.DataFrame, epochs: 
         "micro_f1": scores["micro_f1"],
         "macro_f1": scores["macro_f1"],
         "krippendorff_alpha": scores["krippendorff_alpha"],
+        "krippendorff_alpha_flat": flat_alpha(scores["confusion_matrices"]),
         "thresholds": result.thresholds,
         "validation_best": {result.best_metric: result.best_score},
         "recipe": (f"default (epoch cap {recipe_cap():g})" if epochs is None else f"{epochs:g} epochs")
@@ -217,6 +218,21 @@ def fourp_on(work: Path, train_df: pd.DataFrame, test_df: pd.DataFrame, epochs: 
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
     }
+
+
+def flat_alpha(confusion_matrices: dict[str, list[list[int]]]) -> float:
+    """Krippendorff's alpha as the Synthetic Experts training notebook computes it for the 4P reference (roberta-large
+    .743): every (text, label) decision one unit, GPT-4's 0/1 against the student's, pooled over the labels
+    (``krippendorff.alpha(np.vstack((labels.ravel(), y_pred.ravel())))``, SyntheticExperts_Train_MMX_Classifier.ipynb,
+    dringel/Synthetic-Experts@45ce5d8). sxhub's own alpha compares the label *sets* (Jaccard distance), which is lower:
+    the two are not comparable. Binary, so nominal and interval agree; rebuilt from the pooled confusion counts."""
+    import krippendorff
+    import numpy as np
+
+    (tn, fp), (fn, tp) = np.sum([np.asarray(m) for m in confusion_matrices.values()], axis=0)
+    gold = np.repeat([0, 0, 1, 1], [tn, fp, fn, tp])
+    pred = np.repeat([0, 1, 0, 1], [tn, fp, fn, tp])
+    return float(krippendorff.alpha(reliability_data=np.vstack((gold, pred)), level_of_measurement="nominal"))
 
 
 def simulated_teacher(work: Path) -> dict[str, Any]:
