@@ -23,6 +23,12 @@ SyntheticExperts_Train_MMX_Classifier.ipynb, dringel/Synthetic-Experts@45ce5d8).
 sxhub's default recipe holds 10% of the 4,000 out to validate on and tune thresholds. The check, stated in the commit
 before it ran: the default recipe's micro-F1 on that split's 1,000 test tweets >= 0.80 (one run, seed 42).
 
+Last, a diagnostic, not a result: the notebook's own protocol on its split, to see how much of the gap between its
+0.799 and the default's figure the protocol explains. The student trains on all 4,000 tweets for 4 epochs at a
+learning rate of 1e-4 with the test tweets as its eval set (``validation_file``): the checkpoint is chosen, and the
+thresholds tuned, on the very tweets it is scored on. Scored at thresholds of 0.5 (the notebook's) and at the tuned
+ones. Both figures are optimistic by construction; they are stored as ``notebook_protocol``.
+
     .venv/bin/python bench/fourp_folds.py     # about 25 minutes a fold on 2 cores
 """
 
@@ -107,6 +113,40 @@ def train_and_score(train_df: Any, test_df: Any) -> dict[str, Any]:
     }
 
 
+def notebook_protocol(train_df: Any, test_df: Any) -> dict[str, Any]:
+    """The notebook's protocol (see the module's docstring): test tweets as the eval set, scored at 0.5 and tuned."""
+    import numpy as np
+    from sklearn.metrics import f1_score
+
+    from sxhub.predict import Predictor
+    from sxhub.spec import load_spec
+
+    spec = load_spec({"name": "fourp-tweets", "labels": student.FOURP_LABELS, "multi_label": True})
+    texts = load_labelled(test_df, label_names=student.FOURP_LABELS, multi_label=True).texts
+    with tempfile.TemporaryDirectory() as tmp:
+        eval_csv = Path(tmp) / "eval.csv"
+        test_df.to_csv(eval_csv, index=False)
+        start = time.time()
+        result = student.train_student(
+            spec, train_df, Path(tmp) / "model", epochs=4, learning_rate=1e-4, validation_file=eval_csv
+        )
+        probs = Predictor(Path(tmp) / "model", threads=student.THREADS).predict_proba(texts)
+    gold = np.array([[v == "True" for v in test_df[name]] for name in student.FOURP_LABELS]).T
+    tuned = np.array([(result.thresholds or {}).get(name, 0.5) for name in student.FOURP_LABELS])
+    return {
+        "n_train": result.n_train,
+        "n_eval": result.n_val,
+        "epochs": result.epochs,
+        "train_seconds": result.seconds,
+        "wall_s": round(time.time() - start),
+        "micro_f1_at_0.5": float(f1_score(gold, probs >= 0.5, average="micro")),
+        "micro_f1_tuned_on_test": float(f1_score(gold, probs >= tuned, average="micro")),
+        "thresholds": result.thresholds,
+        "note": "diagnostic: checkpoint chosen and thresholds tuned on the scored tweets; optimistic by construction",
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
 def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -143,6 +183,11 @@ def main() -> None:
         record["notebook_split"] = result
         OUT.write_text(json.dumps(record, default=str, indent=2) + "\n")
         print(f"the notebook's split: micro-F1 {result['micro_f1']:.4f} ({result['epochs']:g} epochs)", flush=True)
+    if "notebook_protocol" not in record:
+        train_df, test_df = notebook_split(frame)
+        record["notebook_protocol"] = notebook_protocol(train_df, test_df)
+        OUT.write_text(json.dumps(record, default=str, indent=2) + "\n")
+        print(json.dumps(record["notebook_protocol"], indent=2), flush=True)
 
 
 if __name__ == "__main__":
