@@ -286,6 +286,16 @@ class LabelledData:
         return [index[lab] for lab in self.labels]
 
 
+def preprocessed(data: LabelledData, preprocessing: Mapping[str, Any]) -> LabelledData:
+    """``data`` with every text cleaned by the ``preprocessing`` block a model is saved with, as ``predict``, the
+    Space and the card's snippet will clean the texts it is given: training on the raw texts of a file that did not
+    come through ``sxhub annotate`` (whose texts are cleaned already) would teach the model ``@BurgerKing`` and then
+    serve it ``@user``. The steps are idempotent, so cleaned texts pass through unchanged."""
+    if not preprocessing.get("steps") and not preprocessing.get("strip"):
+        return data
+    return replace(data, texts=[apply_preprocessing(text, preprocessing) for text in data.texts])
+
+
 def load_labelled(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from .data import LabelledData, load_labelled, preprocessing_config
+from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
 from .errors import InputError, ModelError, UserError
 from .head import fit_head
 from .recipe import base_width, fit_batch_size, time_budget
@@ -258,7 +258,9 @@ def train(
         data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
-    data = keep_agreed(data, config.min_agreement)
+    # trained on the texts as every reader of the model will clean them (the block saved with it, max_length aside)
+    cleaning = preprocessing_config(spec.preprocess)
+    data = preprocessed(keep_agreed(data, config.min_agreement), cleaning)
     check_trainable(data)
     if config.validation_file is not None:
         try:
@@ -267,7 +269,7 @@ def train(
             )
         except InputError as exc:
             raise InputError(f"validation file {str(config.validation_file)!r}: {exc}") from exc
-        data = with_validation(data, held_out)
+        data = with_validation(data, preprocessed(held_out, cleaning))
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     n_train = len(holdout(data, val_size=config.val_size, seed=config.seed)[0])

@@ -931,3 +931,46 @@ def test_a_student_as_the_base_keeps_its_head_only_for_the_tasks_labels(tiny_bas
         fresh, notes = head(other)
         assert not torch.allclose(fresh.weight, trained.weight) and float(fresh.bias.abs().sum()) == 0.0
         assert len(notes) == 1 and why in notes[0] and notes[0].endswith("the task's head starts fresh."), notes
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the texts trained on are the texts served
+# --------------------------------------------------------------------------------------------------------------
+def raw_multi_frame() -> pd.DataFrame:
+    """multi_frame's rows as a file not written by ``sxhub annotate`` holds them: handles, links, odd whitespace."""
+    frame = multi_frame()
+    frame["text"] = [f"@Brand{i}  {text}\n http://shop.example/{i}" for i, text in enumerate(frame["text"])]
+    return frame
+
+
+@pytest.mark.parametrize("preprocess", [True, False], ids=["preprocess", "as-given"])
+def test_validation_sees_the_texts_as_predict_cleans_them(
+    preprocess: bool, tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The thresholds are tuned on validation probabilities; they must be the probabilities ``predict`` gives the
+    same texts, which it cleans with the block saved with the model. Trained on raw texts, they were not."""
+    import sxhub.train as train_module
+    from sxhub.data import preprocess_text
+    from sxhub.predict import Predictor
+    from sxhub.targets import holdout
+
+    seen: dict[str, Any] = {}
+    real_validate = train_module.validate
+
+    def spy(spec: TaskSpec, logits: np.ndarray, gold: np.ndarray, **kwargs: Any) -> Any:
+        seen["probs"] = sigmoid(np.asarray(logits))
+        return real_validate(spec, logits, gold, **kwargs)
+
+    monkeypatch.setattr(train_module, "validate", spy)
+    spec = TaskSpec(name="4p", labels=MULTI.label_names, multi_label=True, preprocess=preprocess)
+    frame = raw_multi_frame()
+    out = tmp_path / "m"
+    train(spec, frame, fast_config(out, tiny_base_model, epochs=3))
+    data = load_labelled(frame, label_names=spec.label_names, multi_label=True)
+    _, val_rows = holdout(data, val_size=0.2, seed=42)
+    served = Predictor(out).predict_proba([data.texts[i] for i in val_rows])
+    for j in range(len(spec.label_names)):  # the evaluation loop may order the rows by length: compare as sets
+        assert np.sort(served[:, j]) == pytest.approx(np.sort(seen["probs"][:, j]), abs=1e-4)
+    saved = json.loads((out / "sxhub.json").read_text())["preprocessing"]
+    assert bool(saved["steps"]) is preprocess
+    assert preprocess_text("@Brand7  price\n http://shop.example/7") == "@user price URL"
