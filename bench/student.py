@@ -73,6 +73,7 @@ BATCH_SIZE: int | None = None  # --batch-size: override the fitted batch size (t
 LEARNING_RATE: float | None = None  # --learning-rate: override the fitted learning rate
 LAYERS: int | None = None  # --layers: a thinner student (the base's first N layers)
 MAX_LENGTH: int | None = None  # --max-length: override the fitted max_length (tokens)
+PREPROCESS: bool | None = None  # bench/fourp_folds.py --raw: the task's preprocess switch (default: on)
 DISTILL: bool = False  # --distill: the PhraseBank student learns from a full-depth one trained first on the same split
 
 
@@ -192,7 +193,10 @@ def fourp_on(work: Path, train_df: pd.DataFrame, test_df: pd.DataFrame, epochs: 
     from sxhub.evaluate import evaluate
     from sxhub.spec import load_spec
 
-    spec = load_spec({"name": "fourp-tweets", "labels": FOURP_LABELS, "multi_label": True})
+    spec = load_spec(
+        {"name": "fourp-tweets", "labels": FOURP_LABELS, "multi_label": True}
+        | ({} if PREPROCESS is None else {"preprocess": PREPROCESS})
+    )
     result = train_student(spec, train_df, work / "fourp", epochs=epochs)
     load_after = round(os.getloadavg()[0], 2)
     scores = evaluate(work / "fourp", test_df, batch_size=64)
@@ -214,7 +218,8 @@ def fourp_on(work: Path, train_df: pd.DataFrame, test_df: pd.DataFrame, epochs: 
         + ("" if BATCH_SIZE is None else f", batch size {BATCH_SIZE}")
         + ("" if LEARNING_RATE is None else f", learning rate {LEARNING_RATE:g}")
         + ("" if LAYERS is None else f", the base's first {LAYERS} layers")
-        + ("" if MAX_LENGTH is None else f", max_length {MAX_LENGTH}"),
+        + ("" if MAX_LENGTH is None else f", max_length {MAX_LENGTH}")
+        + ("" if PREPROCESS is None else f", preprocess {'on' if PREPROCESS else 'off'}"),
         "load_after": load_after,
         "reference": {"roberta-large micro_f1": 0.827, "roberta-large alpha": 0.743},
     }
