@@ -96,8 +96,14 @@ def recorded_fold0() -> list[float]:
     return [float(r["micro_f1"]) for r in runs]
 
 
-def summary(done: dict[str, Any]) -> dict[str, Any]:
-    if "0" in done:  # --cleaned: fold 0 trained like the others
+VARIANT_NOTES = {
+    "cleaned": "The five 4P folds again, training texts cleaned as predict cleans them (every fold trained).",
+    "raw": "The five 4P folds with preprocess: false: trained and scored on the raw tweets (every fold).",
+}
+
+
+def summary(done: dict[str, Any], variant: str | None = None) -> dict[str, Any]:
+    if variant is not None:  # --cleaned, --raw: fold 0 trained like the others
         per_fold = [done[str(k)]["micro_f1"] for k in range(5) if str(k) in done]
         out: dict[str, Any] = {"per_fold": per_fold, "folds_done": len(per_fold)}
     else:
@@ -114,7 +120,7 @@ def summary(done: dict[str, Any]) -> dict[str, Any]:
             "goal": GOAL,
             "met": mean >= GOAL,
         }
-    return out
+    return out | (against_cleaned(done) if variant == "raw" else {})
 
 
 def against_cleaned(done: dict[str, Any]) -> dict[str, Any]:
@@ -179,16 +185,15 @@ def notebook_protocol(train_df: Any, test_df: Any) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--cleaned", action="store_true", help="all five folds trained, into fourp_folds_cleaned.json")
-    parser.add_argument(
+    rerun = parser.add_mutually_exclusive_group()
+    rerun.add_argument("--cleaned", action="store_true", help="all five folds trained, into fourp_folds_cleaned.json")
+    rerun.add_argument(
         "--raw", action="store_true", help="preprocess: false, all five folds, into fourp_folds_raw.json"
     )
     parser.add_argument("folds", nargs="*", type=int, help="the folds to run (default: all)")
     args = parser.parse_args()
-    if args.cleaned and args.raw:
-        parser.error("--cleaned and --raw are two runs; pass one of them")
-    out = OUT.with_name("fourp_folds_raw.json") if args.raw else OUT
-    out = OUT.with_name("fourp_folds_cleaned.json") if args.cleaned else out
+    variant = "raw" if args.raw else "cleaned" if args.cleaned else None
+    out = OUT if variant is None else OUT.with_name(f"fourp_folds_{variant}.json")
     if args.raw:
         student.PREPROCESS = False
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -201,12 +206,9 @@ def main() -> None:
     record: dict[str, Any] = (
         json.loads(out.read_text()) if out.exists() else {"note": __doc__.split("\n\n")[0], "folds": {}}
     )
-    if args.cleaned:
-        record["note"] = "The five 4P folds again, training texts cleaned as predict cleans them (every fold trained)."
-    if args.raw:
-        record["note"] = "The five 4P folds with preprocess: false: trained and scored on the raw tweets (every fold)."
-    every_fold = args.cleaned or args.raw
-    for k in args.folds or (range(5) if every_fold else range(1, 5)):
+    if variant is not None:
+        record["note"] = VARIANT_NOTES[variant]
+    for k in args.folds or (range(1, 5) if variant is None else range(5)):
         if str(k) in record["folds"]:
             continue
         test_rows = set(parts[k])
@@ -215,19 +217,16 @@ def main() -> None:
         result = train_and_score(train_df, test_df)
         record["folds"][str(k)] = result
         record["versions"] = student.versions_line("torch", "transformers")
-        record["summary"] = summary(record["folds"])
+        record["summary"] = summary(record["folds"], variant)
         out.write_text(json.dumps(record, default=str, indent=2) + "\n")
         print(
             f"fold {k}: micro-F1 {result['micro_f1']:.4f} ({result['epochs']:g} epochs, {result['wall_s']} s)",
             flush=True,
         )
-    record["summary"] = summary(record["folds"])
+    record["summary"] = summary(record["folds"], variant)
     out.write_text(json.dumps(record, default=str, indent=2) + "\n")
-    if args.raw:
-        record["summary"] |= against_cleaned(record["folds"])
-        out.write_text(json.dumps(record, default=str, indent=2) + "\n")
     print(json.dumps(record["summary"], indent=2))
-    if every_fold:
+    if variant is not None:
         return
     if "notebook_split" not in record:
         train_df, test_df = notebook_split(frame)
