@@ -3,7 +3,9 @@
 transformers keeps a base's head whenever its shape fits the new task, whatever labels its rows stood for: a
 student of ``[positive, neutral, negative]`` used as the base of a task listing ``[negative, neutral, positive]``
 would start with every row on the wrong label, and one of another task's three labels would start from its
-answers. :func:`fit_head` keeps the head only where it speaks of the task's labels, by name.
+answers. :func:`fit_head` keeps the head only where it speaks of the task's labels, by name; :func:`load_classifier`
+loads a base with its head so fitted, for both backends (the local trainer through :func:`sxhub.train.load_base`,
+AutoTrain through :func:`base_in_label_order`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError, ModelError, UserError
 from .spec import TaskSpec
 
 
@@ -79,6 +82,54 @@ def fit_head(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
     return f"The base's head was for the labels {names}{kind}, not this task's: the task's head starts fresh."
 
 
+def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tuple[Any, Any, str | None]:
+    """``base``'s tokenizer and a sequence classifier for ``spec``, its head fitted by :func:`fit_head`, and what
+    became of that head (a line for the notes, or None); ``layers`` keeps only the base's first N transformer layers
+    (the rest of its weights are not loaded). A base that cannot be loaded is one error naming it."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+        config = AutoConfig.from_pretrained(
+            base,
+            num_labels=len(spec.label_names),
+            id2label=spec.id2label,
+            label2id=spec.label2id,
+            problem_type=problem,
+        )
+        if layers is not None:
+            config.num_hidden_layers = check_depth(base, config, layers)
+        base_config = AutoConfig.from_pretrained(base)  # the base's own labels, before the task's replace them
+        model = AutoModelForSequenceClassification.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
+        return model, tokenizer, fit_head(model, base_config, spec)
+    except UserError:
+        raise
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"base model {base!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
+            "model folder or a Hub id available offline with --base."
+        ) from exc
+    finally:
+        hf_logging.set_verbosity(verbosity)
+
+
+def check_depth(base: str, config: Any, layers: int) -> int:
+    """``layers`` when the base has at least that many transformer layers; otherwise an error naming its depth."""
+    depth = getattr(config, "num_hidden_layers", None)
+    if not isinstance(depth, int):
+        raise InputError(
+            f"--layers {layers}: the base model {base!r} does not say how many layers it has (no num_hidden_layers "
+            "in its config); leave --layers out for this base."
+        )
+    if layers > depth:
+        raise InputError(f"--layers {layers}: the base model {base!r} has {depth} layers; pass 1 to {depth}.")
+    return layers
+
+
 def base_in_label_order(base: str, spec: TaskSpec, order: list[str], folder: Path) -> tuple[str, str | None]:
     """The base for a trainer that loads it by path and numbers the labels in ``order`` itself (AutoTrain: its
     labels sorted by name) and, like transformers, keeps any head whose shape fits. A local classifier base whose
@@ -95,15 +146,12 @@ def base_in_label_order(base: str, spec: TaskSpec, order: list[str], folder: Pat
     names = base_labels(AutoConfig.from_pretrained(path))
     if names is None or names == order:
         return base, None
-    from .train import load_base  # train imports this module: loaded at call time
-
     by_name = {label.name: label for label in spec.labels}
-    notes: list[str] = []
-    model, _ = load_base(str(path), replace(spec, labels=[by_name[n] for n in order]), notes=notes)
+    model, _, note = load_classifier(str(path), replace(spec, labels=[by_name[n] for n in order]))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     written = {item.name for item in folder.iterdir()}
     for item in path.iterdir():  # the base's own tokenizer files, as the trainer's transformers reads them
         if item.name not in written and not item.name.startswith(("model", "pytorch_model", "sxhub", "onnx")):
             (folder / item.name).symlink_to(item.resolve())
-    return str(folder), (notes[0] if notes else None)
+    return str(folder), note

@@ -32,8 +32,8 @@ import numpy as np
 import pandas as pd
 
 from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
-from .errors import InputError, ModelError, UserError
-from .head import fit_head
+from .errors import InputError, ModelError
+from .head import load_classifier
 from .recipe import base_width, fit_batch_size, time_budget
 from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
@@ -79,61 +79,20 @@ def load_base(
     base: str, spec: TaskSpec, layers: int | None = None, notes: list[str] | None = None
 ) -> tuple[Any, PreTrainedTokenizerBase]:
     """Tokenizer and a sequence classifier with a head in the task's label order: fresh, or a classifier base's own
-    where its labels are the task's (:func:`sxhub.head.fit_head`); ``layers`` keeps only the base's first N
+    where its labels are the task's (:func:`sxhub.head.load_classifier`); ``layers`` keeps only the base's first N
     transformer layers (the rest of its weights are not loaded). What became of a classifier base's head is
-    appended to ``notes``."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        config = AutoConfig.from_pretrained(
-            base,
-            num_labels=len(spec.label_names),
-            id2label=spec.id2label,
-            label2id=spec.label2id,
-            problem_type=problem,
-        )
-        if layers is not None:
-            config.num_hidden_layers = check_depth(base, config, layers)
-        base_config = AutoConfig.from_pretrained(base)  # the base's own labels, before the task's replace them
-        model = AutoModelForSequenceClassification.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
-        head_note = fit_head(model, base_config, spec)
-        if head_note:
-            logger.info(head_note)
-            if notes is not None:
-                notes.append(head_note)
-    except UserError:
-        raise
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"base model {base!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
-            "model folder or a Hub id available offline with --base."
-        ) from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    appended to ``notes``; the tokenizer splits symbols off words (:mod:`sxhub.symbol_split`)."""
+    model, tokenizer, head_note = load_classifier(base, spec, layers)
+    if head_note:
+        logger.info(head_note)
+        if notes is not None:
+            notes.append(head_note)
     isolate_symbols(tokenizer)
     if (Path(base) / SXHUB_JSON).is_file():
         # an sxhub student as the base (continued fine-tuning): its tokenizer's model_max_length is the max_length
         # it was trained with (see _save), not a limit of the model, and must not cap the new training's
         tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     return model, tokenizer
-
-
-def check_depth(base: str, config: Any, layers: int) -> int:
-    """``layers`` when the base has at least that many transformer layers; otherwise an error naming its depth."""
-    depth = getattr(config, "num_hidden_layers", None)
-    if not isinstance(depth, int):
-        raise InputError(
-            f"--layers {layers}: the base model {base!r} does not say how many layers it has (no num_hidden_layers "
-            "in its config); leave --layers out for this base."
-        )
-    if layers > depth:
-        raise InputError(f"--layers {layers}: the base model {base!r} has {depth} layers; pass 1 to {depth}.")
-    return layers
 
 
 def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], model_config: Any) -> int:
