@@ -12,7 +12,8 @@ thresholds (multi-label) are tuned on the validation split and saved in ``sxhub.
 This module runs the local backend (the base model, the Trainer, saving). Its neighbours: the config and result in
 :mod:`sxhub.train_config`, validation scores and thresholds in :mod:`sxhub.validation`, ``sxhub.json`` in
 :mod:`sxhub.run_record`, data splits and targets in :mod:`sxhub.targets`, the tokenizer's symbol split in
-:mod:`sxhub.symbol_split`, the AutoTrain backend in :mod:`sxhub.autotrain`. ``TrainConfig``, ``TrainResult``, ``default_base_model`` and ``library_versions`` are
+:mod:`sxhub.symbol_split`, loading a base with its head fitted in :mod:`sxhub.head`, the AutoTrain backend in
+:mod:`sxhub.autotrain`. ``TrainConfig``, ``TrainResult``, ``default_base_model`` and ``library_versions`` are
 re-exported here.
 """
 
