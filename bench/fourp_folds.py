@@ -146,6 +146,7 @@ def train_and_score(train_df: Any, test_df: Any) -> dict[str, Any]:
         "wall_s": round(time.time() - start),
         "load_before": load_before,
         "date": time.strftime("%Y-%m-%d"),
+        "versions": student.versions_line("torch", "transformers"),  # per run: a file's folds may span upgrades
     }
 
 
@@ -216,7 +217,6 @@ def main() -> None:
         test_df = frame.iloc[parts[k]].reset_index(drop=True)
         result = train_and_score(train_df, test_df)
         record["folds"][str(k)] = result
-        record["versions"] = student.versions_line("torch", "transformers")
         record["summary"] = summary(record["folds"], variant)
         out.write_text(json.dumps(record, default=str, indent=2) + "\n")
         print(
