@@ -30,7 +30,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from .cache import CacheKeys, LabelCache
 from .data import PreparedTexts, prepare_texts
-from .errors import TeacherError, TeacherUnavailableError, UserError
+from .errors import InputError, TeacherError, TeacherUnavailableError, UserError
 from .ledger import (
     TeacherLedger,
     cached_note,
@@ -108,6 +108,23 @@ def _as_prepared(spec: TaskSpec, inputs: Sequence[str] | PreparedTexts | pd.Data
     if isinstance(inputs, str) or not all(isinstance(t, str) for t in inputs):
         raise UserError("annotate: pass a list of texts (str), a pandas DataFrame or data.prepare_texts(...).")
     return prepare_texts(pd.DataFrame({"text": list(inputs)}), preprocess=False, drop_duplicates=False)
+
+
+def output_columns(spec: TaskSpec) -> tuple[str, ...]:
+    """The columns annotate writes (the labelled dataset's, DESIGN.md); a kept input column may not take one."""
+    return ("text", spec.label_column, "votes", "agreement", "failed", "error")
+
+
+def check_kept_columns(spec: TaskSpec, kept: Sequence[str]) -> None:
+    """Refuse, before a teacher is asked, input columns to keep whose names annotate writes: kept as they are, an
+    expert ``label`` column would silently replace the teachers' labels. (The text column itself, which
+    ``prepare_texts`` leaves out of the kept ones, is not in ``kept``.)"""
+    clash = [c for c in kept if c in output_columns(spec)]
+    if clash:
+        raise InputError(
+            f"column(s) {clash} to keep would overwrite what annotate writes ({', '.join(output_columns(spec))}); "
+            "rename them in the input (e.g. an expert 'label' column to 'gold') or keep other columns."
+        )
 
 
 def _teacher_specs(spec: TaskSpec, teachers: Sequence[Teacher | TeacherSpec | str] | None) -> list[Any]:
@@ -409,6 +426,7 @@ async def aannotate(
     if not isinstance(n_samples, int) or n_samples < 1:
         raise UserError(f"samples={n_samples!r} must be a positive integer.")
     prepared = _as_prepared(spec, inputs)
+    check_kept_columns(spec, prepared.kept_columns)
     entries = _teacher_specs(spec, teachers)
     base = {
         "n_texts": len(prepared.texts),

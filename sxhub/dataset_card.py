@@ -59,12 +59,23 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     }
 
 
+def check_gold_column(gold: str, spec: TaskSpec, columns: Any) -> None:
+    """The expert column must exist and not be the teachers' label column (scored against itself, a card would
+    claim perfect agreement)."""
+    if gold not in columns:
+        raise PublishError(f"gold column {gold!r} not found; columns are {list(columns)[:12]}.")
+    if gold == spec.label_column:
+        raise PublishError(
+            f"--gold {gold!r} is the teachers' label column; pass the column that holds the experts' labels (sxhub "
+            "run --gold keeps an expert 'label' column as 'gold')."
+        )
+
+
 def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]:
     """Teacher labels scored against the expert column ``gold`` with ``sxhub.metrics.score``."""
     from .metrics import score
 
-    if gold not in frame.columns:
-        raise PublishError(f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}.")
+    check_gold_column(gold, spec, frame.columns)
     pairs = [
         (parse_label_cell(g, multi_label=spec.multi_label), p)
         for g, p in zip(frame[gold], frame[spec.label_column], strict=True)

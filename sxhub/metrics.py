@@ -123,8 +123,20 @@ def _per_label(y_true: np.ndarray, y_pred: np.ndarray, label_names: Sequence[str
     }
 
 
+def _confusion(y_true: np.ndarray, y_pred: np.ndarray, n_labels: int) -> list[list[int]]:
+    """The confusion matrix over every label id; a task of one label (``agree`` without ``--task`` on a file that
+    holds one name) is a 1x1 matrix, not worth sklearn's warning on the user's terminal."""
+    import warnings
+
+    from sklearn.metrics import confusion_matrix
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="A single label was found", category=UserWarning)
+        return confusion_matrix(y_true, y_pred, labels=list(range(n_labels))).tolist()
+
+
 def _score_single(gold: Sequence[str], pred: Sequence[str], label_names: Sequence[str]) -> dict[str, Any]:
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+    from sklearn.metrics import accuracy_score, f1_score
 
     index = {name: i for i, name in enumerate(label_names)}
     y_true = np.array([index[g] for g in gold])
@@ -140,7 +152,7 @@ def _score_single(gold: Sequence[str], pred: Sequence[str], label_names: Sequenc
         "krippendorff_alpha": alpha,
         "alpha_note": note,
         "per_label": _per_label(y_true, y_pred, label_names, list(range(len(label_names)))),
-        "confusion_matrix": confusion_matrix(y_true, y_pred, labels=list(range(len(label_names)))).tolist(),
+        "confusion_matrix": _confusion(y_true, y_pred, len(label_names)),
     }
 
 

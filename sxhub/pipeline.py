@@ -264,6 +264,22 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
             )
 
 
+def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[pd.DataFrame, str | None]:
+    """The input with its expert column under a name annotate does not write, and that name.
+
+    ``--gold label`` is the natural call on a file like Financial PhraseBank's (``sentence,label``), but ``label``
+    is where the teachers' labels go: kept under its own name, the experts' labels would replace the teachers'.
+    Such a column is kept as ``gold`` (or the first free one of ``expert``, ``gold_<name>``), and the report says so.
+    """
+    from .annotate import output_columns
+
+    if not gold or gold not in output_columns(spec):
+        return frame, gold
+    free = next(c for c in ("gold", "expert", f"gold_{gold}", f"gold_{gold}_input") if c not in frame.columns)
+    logger.info("gold column %r is kept as %r in the labelled dataset: annotate writes %r", gold, free, gold)
+    return frame.rename(columns={gold: free}), free
+
+
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import annotate
@@ -291,9 +307,10 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     # 1. annotate + vote -------------------------------------------------------------------------------------
     started = time.perf_counter()
     frame = read_table(source, limit=config.limit)
-    keep = [config.gold] if config.gold else []
     if config.gold and config.gold not in frame.columns:
         raise InputError(f"gold column {config.gold!r} not found; the input has columns {list(frame.columns)[:20]}.")
+    frame, gold = _gold_column(frame, spec, config.gold)
+    keep = [gold] if gold else []
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
     endpoints = EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after)
     try:
@@ -330,7 +347,9 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
             **({"endpoints": used} if used else {}),  # price, hours, cost and paused_after of each endpoint
         },
     )
-    report.extend("annotate", {"reliability": _reliability(result.frame, spec, config.gold)})
+    if gold != config.gold:
+        report.extend("annotate", {"gold_column": {"input": config.gold, "labelled": gold}})
+    report.extend("annotate", {"reliability": _reliability(result.frame, spec, gold)})
     report.extend("annotate", {"doubts": _doubts(result.frame, spec, out / "labelled.doubts.parquet", config)})
     labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)
     if len(labelled) < 10:
@@ -387,7 +406,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------
     started = time.perf_counter()
     predictor = Predictor(model_dir, threads=config.threads)
-    scores = compare_on_split(predictor, test_part, spec, gold=config.gold)
+    scores = compare_on_split(predictor, test_part, spec, gold=gold)
     speed = measure_speed(predictor, labelled["text"].tolist(), threads=config.threads)
     speed["teacher_texts_per_s"] = led["n_texts"] / led["seconds"] if led.get("seconds") else None
     if speed["teacher_texts_per_s"]:
@@ -414,7 +433,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     dataset_url = publish_dataset(
         labelled_path,
         spec=spec,
-        gold=config.gold,
+        gold=gold,
         ledger=ledger_path,
         seed=SPLIT_SEED,
         test_size=TEST_SIZE,

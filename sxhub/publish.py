@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -19,7 +20,7 @@ import pandas as pd
 
 from . import __version__
 from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card
-from .dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
+from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError
 from .repo import (
     DEFAULT_EXAMPLE,
@@ -138,6 +139,8 @@ def write_dataset_folder(
     """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot."""
     spec = load_spec(spec)
     dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
+    if gold is not None:  # before anything is written
+        check_gold_column(gold, spec, facts["frame"].columns)
     (folder / "data").mkdir(parents=True, exist_ok=True)
     for name, ds in dd.items():
         ds.to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
@@ -203,8 +206,8 @@ def evaluate_student(
 
     _, facts = build_dataset(data, spec, seed=seed)
     part = facts["splits"].get("test", facts["frame"]).head(limit)
-    if gold is not None and gold not in part.columns:
-        raise PublishError(f"gold column {gold!r} not found; columns are {list(part.columns)[:12]}.")
+    if gold is not None:
+        check_gold_column(gold, spec, part.columns)
     predictor = Predictor(model_dir)
     results = compare_on_split(predictor, part, spec, gold=gold)
     return results, measure_speed(predictor, facts["frame"]["text"].tolist())
@@ -507,16 +510,23 @@ def _publish(
         folder = Path(to)
         if folder.exists() and any(folder.iterdir()) and not exist_ok:
             raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
+        created = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
-        write(folder, repo_id or default_name)
+        try:
+            write(folder, repo_id or default_name)
+        except BaseException:
+            if created:  # a refused input leaves no half-written folder that a rerun would call "not empty"
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
         return str(folder)
     assert repo_id is not None
     token = resolve_token(token)
     api = hub_api(token)
-    url = create_repo(api, repo_id, repo_type=repo_type, private=private, exist_ok=exist_ok)
+    refuse_existing(api, repo_id, repo_type=repo_type, exist_ok=exist_ok)  # before the work of writing the folder
     with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
         folder = Path(tmp)
-        write(folder, repo_id)
+        write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
+        url = create_repo(api, repo_id, repo_type=repo_type, private=private)
         upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
     return url
 
@@ -552,13 +562,19 @@ def hub_api(token: str) -> Any:
     )
 
 
-def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None, exist_ok: bool) -> str:
-    """Create the repo (``exist_ok`` to reuse one) and return its URL; Hub refusals become one-line errors."""
+def refuse_existing(api: Any, repo_id: str, *, repo_type: str, exist_ok: bool) -> None:
+    """Without ``exist_ok``, an existing repo is one error line."""
+    if not exist_ok and api.repo_exists(repo_id, repo_type=repo_type):
+        kind = "Space" if repo_type == "space" else repo_type
+        raise PublishError(f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it.")
+
+
+def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
+    """Create the repo, or reuse it (``refuse_existing`` has checked), and return its URL; Hub refusals become
+    one-line errors."""
     from huggingface_hub.errors import HfHubHTTPError
 
     kind = "Space" if repo_type == "space" else repo_type
-    if not exist_ok and api.repo_exists(repo_id, repo_type=repo_type):
-        raise PublishError(f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it.")
     try:
         extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
         return str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra))

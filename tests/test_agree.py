@@ -221,3 +221,28 @@ def test_missing_pred_column_names_the_fix(tmp_path: Path, capsys: pytest.Captur
     pd.DataFrame({"text": ["a"], "gold": ["pos"]}).to_csv(path, index=False)
     code, _, err = run_cli(["agree", str(path), "--gold", "gold"], capsys)
     assert code == 2 and "--pred" in err
+
+
+def test_gold_that_is_the_scored_column_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--gold label`` on a file whose teacher labels are in ``label`` would score the column against itself."""
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["pos", "neg"]}).to_csv(path, index=False)
+    code, out, err = run_cli(["agree", str(path), "--gold", "label"], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "also the column being scored" in err and "--pred" in err
+
+
+def test_one_label_file_scores_without_a_warning(tmp_path: Path) -> None:
+    """Without --task, a file holding one label name gives a 1x1 confusion matrix; sklearn's warning about it is
+    noise on the user's terminal."""
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["pos", "pos"], "gold": ["pos", "pos"]}).to_csv(path, index=False)
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::UserWarning", "-m", "sxhub", "agree", str(path), "--gold", "gold", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["confusion_matrix"] == [[2]]
+    assert "Warning" not in proc.stderr

@@ -265,6 +265,28 @@ def test_errors_are_one_line_with_exit_2(
     assert code == 2 and "hf auth login" in err and "HF_TOKEN" in err
 
 
+def test_gold_that_is_the_teachers_label_column_is_refused(
+    hub, labelled: tuple[Path, Path], student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--gold label`` would score the teachers against themselves, and the card would claim perfect agreement
+    with the experts: one error line, nothing written, no repo created on the Hub."""
+    from huggingface_hub import HfApi
+
+    data, task = labelled
+    dataset = ["publish", "dataset", str(data), "--task", str(task), "--to", str(tmp_path / "ds"), "--gold", "label"]
+    code, out, err = run_cli(dataset, capsys)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "is the teachers' label column" in err and not (tmp_path / "ds").exists()
+    model = ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--data", str(data), "--gold", "label"]
+    code, _, err = run_cli(model, capsys)
+    assert code == 2 and "is the teachers' label column" in err and not (tmp_path / "m").exists()
+    code, _, err = run_cli([*dataset[:5], "--repo-id", f"{hub.user}/fin", "--gold", "label"], capsys)
+    assert code == 2 and "is the teachers' label column" in err
+    assert not HfApi().repo_exists(f"{hub.user}/fin", repo_type="dataset")
+    code, _, err = run_cli([*dataset[:5], "--repo-id", f"{hub.user}/fin", "--gold", "gold"], capsys)
+    assert code == 0, err  # no --exist-ok needed after the refusal
+
+
 def test_publish_and_space_do_not_import_each_other() -> None:
     """The repo-folder helpers both use live in sxhub.repo; neither module imports the other, not even lazily."""
     import ast

@@ -112,6 +112,36 @@ def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: gold column 'nope' not found")
 
 
+def test_gold_named_label_is_kept_apart_from_the_teachers_labels(tmp_path: Path, tiny_base_model: Path) -> None:
+    """``--gold label`` on a ``text,label`` file (Financial PhraseBank's shape): ``label`` is where the teachers'
+    labels go, so the experts' column is kept as ``gold``; before, it replaced the teachers' labels, and the report
+    scored the experts against themselves."""
+    texts = pd.read_csv(FIN / "texts.csv").rename(columns={"expert": "label"})
+    source = tmp_path / "phrasebank-shaped.csv"
+    texts.to_csv(source, index=False)
+    out = tmp_path / "out"
+    args = ["run", str(FIN / "task.yaml"), str(source), "--out", str(out), "--samples", "1"]
+    args += ["--base", str(tiny_base_model), "--epochs", "1", "--no-int8", "--gold", "label", "--json"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    experts = dict(zip(texts["text"], texts["label"], strict=True))
+
+    def wrong_on_positive(body: dict, n: int) -> Answer:  # the experts' label, but "neutral" for every positive
+        label = next(lab for t, lab in experts.items() if t in user_text(body))
+        return Answer(json.dumps({"label": "neutral" if label == "positive" else label}))
+
+    with FakeOpenAIServer(wrong_on_positive) as server:
+        proc = _sxhub(*args, "--teacher", server.url, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labelled = read_table(out / "labelled.parquet")
+    assert labelled["gold"].tolist() == texts["label"].tolist()  # the experts', in input order
+    assert labelled["label"].tolist() == texts["label"].replace("positive", "neutral").tolist()  # the teacher's
+    report = json.loads(proc.stdout)
+    assert report["stages"]["annotate"]["gold_column"] == {"input": "label", "labelled": "gold"}
+    right = (texts["label"] != "positive").mean()
+    assert report["stages"]["annotate"]["reliability"]["teachers"][0]["gold"]["accuracy"] == pytest.approx(right)
+    assert report["stages"]["evaluate"]["scores"]["teacher vs experts"]["accuracy"] < 1.0
+
+
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr

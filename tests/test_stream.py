@@ -353,3 +353,23 @@ def test_engine_ray_refuses_a_shared_cache_dir_before_anything_runs(tmp_path: Pa
     code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
     assert code == 2 and "--engine ray keeps one label cache per shard" in err
     assert not (tmp_path / "o.jsonl.parts").exists()
+
+
+def test_keeping_a_column_annotate_writes_is_refused_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An expert ``label`` column kept as it is would replace the teachers' labels in the output: one error line,
+    no request, no output, no parts folder."""
+    source = write_table(corpus(20).rename(columns={"gold": "label"}), tmp_path / "in.csv")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, neutral, negative]\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer(lambda body, n: None) as server:
+        argv = ["annotate", str(task), str(source), "-o", str(out), "--teacher", server.url, "--keep-column", "label"]
+        code, _, err = run_cli(argv, capsys)
+        assert len(server.requests) == 0
+    assert code == 2 and err.strip().count("\n") == 0
+    assert "['label'] to keep would overwrite" in err and "rename" in err
+    assert not out.exists() and not parts_dir(out).exists()
+    with pytest.raises(InputError, match=r"\['votes'\] to keep"):
+        annotate(make_spec(), prepare_texts(corpus(20).rename(columns={"gold": "votes"}), keep_columns=["votes"]))

@@ -88,6 +88,11 @@ def compare(
             f"gold column {gold_column!r} not found; the file has columns {list(df.columns)[:20]}; pass --gold with "
             "one of them."
         )
+    if gold_column == pred_column:
+        raise InputError(
+            f"--gold {gold_column!r} is also the column being scored; pass --pred with the teacher's label column, "
+            "or --gold with the experts' one."
+        )
     failed = df["failed"].map(_is_failed) if "failed" in df.columns else pd.Series(False, index=df.index)
     kept = df[~failed].reset_index(drop=True)
     kept, n_empty_text = _drop_rows_without_text(kept)

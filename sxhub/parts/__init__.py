@@ -36,7 +36,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import AnnotateResult
+from ..annotate import AnnotateResult, check_kept_columns
 from ..errors import UserError
 from ..ledger import TeacherLedger, total_ledger
 from ..spec import TaskSpec, TeacherSpec
@@ -288,6 +288,8 @@ def prepare_job(
         raise UserError("annotate: teachers is empty; give at least one teacher (or None for the spec's).")
     rows = rows or RowSlice()
     keep = list(keep_columns)
+    # before the parts folder is made; "text" is left to each chunk's check, once the text column is known
+    check_kept_columns(spec, [c for c in keep if c != "text"])
     use_preprocess = spec.preprocess if preprocess is None else preprocess
     parts = parts_dir(out)
     manifest = make_manifest(
