@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import trained_texts
 from .data import load_labelled, parse_label_cell
 from .errors import InputError
 from .metrics import score
@@ -58,6 +59,16 @@ def evaluate(
         n_empty_text=gold.n_empty_text,
         texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,
     )
+    # a student folder from sxhub train records the texts it learned from (a published one does not)
+    was = trained_texts.seen(predictor.model_dir, gold.texts, predictor.info.preprocessing)
+    if was is not None:
+        result.update(was.counts())
+        if was.used.any():
+            result["notes"] = [
+                *result.get("notes", []),
+                f"The student learned from {int(was.used.sum())} of these {len(gold.texts)} texts (trained on "
+                f"{result['n_trained_on']}, validated on {result['n_validated_on']}): these scores are not held out.",
+            ]
     return result
 
 

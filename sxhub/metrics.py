@@ -335,6 +335,8 @@ def _main_table(result: dict[str, Any]) -> list[str]:
         ("n_failed", "failed rows left out"),
         ("n_missing", "rows without a label left out"),
         ("n_empty_text", "rows without a text left out"),
+        ("n_trained_on", "texts the student was trained on (not held out)"),
+        ("n_validated_on", "texts the student was validated on (not held out)"),
     ):
         if result.get(key):
             rows.append((title, result[key]))

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import __version__
+from . import __version__, trained_texts
 from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError
@@ -199,18 +199,32 @@ def evaluate_student(
     gold: str | None,
     seed: int,
     limit: int = 2000,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
-    """Score the student on the dataset's test split (the same seeded split the dataset repo has), and its speed."""
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
+    """Score the student on the dataset's test split (the same seeded split the dataset repo has), without the texts
+    it was trained or validated on (``sxhub.trained_texts``), and its speed; the third value says what was left out.
+    """
     from .evaluate import compare_on_split, measure_speed
-    from .predict import Predictor
+    from .predict import Predictor, read_model_info
 
     _, facts = build_dataset(data, spec, seed=seed)
-    part = facts["splits"].get("test", facts["frame"]).head(limit)
+    part = facts["splits"].get("test", facts["frame"])
     if gold is not None:
         check_gold_column(gold, spec, part.columns)
+    was = trained_texts.seen(model_dir, part["text"].tolist(), read_model_info(model_dir).preprocessing)
+    held_out: dict[str, Any] = {"n_test": len(part), "checked": was is not None}
+    if was is not None:
+        held_out |= was.counts()
+        if was.used.all():
+            raise PublishError(
+                f"the student learned from all {len(part)} texts of the test split of {data} (trained on "
+                f"{held_out['n_trained_on']}, validated on {held_out['n_validated_on']}), so the card would state no "
+                "held-out score: give --data a labelled file with texts it never saw, or --evaluation from `sxhub "
+                "evaluate --json` on such texts."
+            )
+        part = part[~was.used]
     predictor = Predictor(model_dir)
-    results = compare_on_split(predictor, part, spec, gold=gold)
-    return results, measure_speed(predictor, facts["frame"]["text"].tolist())
+    results = compare_on_split(predictor, part.head(limit), spec, gold=gold)
+    return results, measure_speed(predictor, facts["frame"]["text"].tolist()), held_out
 
 
 def write_model_folder(
@@ -249,8 +263,9 @@ def write_model_folder(
     evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
     student_speed = load_json_arg(benchmark, "benchmark")
     split = "test"
+    held_out = None
     if data is not None:
-        evaluations, measured = evaluate_student(src, data, spec, info, gold=gold, seed=seed)
+        evaluations, measured, held_out = evaluate_student(src, data, spec, info, gold=gold, seed=seed)
         student_speed = {**measured, **(student_speed or {})}
     elif evaluations and "validation" in next(iter(evaluations)):
         split = "validation"
@@ -309,7 +324,7 @@ def write_model_folder(
         has_int8=(src / "onnx" / "model_int8.onnx").is_file(),
         export=export_facts(info),
         eval_rows=eval_table(evaluations),
-        eval_note=_eval_note(split, data is not None),
+        eval_note=_eval_note(split, held_out),
         confusion_file=CONFUSION_PLOT if confusion else None,
         speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
         training=training_rows(info),
@@ -322,9 +337,25 @@ def write_model_folder(
     return folder
 
 
-def _eval_note(split: str, measured: bool) -> str:
-    where = "the dataset's held-out test split, scored when this card was made" if measured else f"the {split} split"
-    return f'Figures on {where}. "teacher labels" are the voted LLM labels the student learned from; "experts" are human labels.'
+def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
+    """Where the card's figures come from; with ``--data`` (``held_out``), which test texts were left out."""
+    labels = '"teacher labels" are the voted LLM labels the student learned from; "experts" are human labels.'
+    if held_out is None:
+        return f"Figures on the {split} split. {labels}"
+    n_left = held_out.get("n_trained_on", 0) + held_out.get("n_validated_on", 0)
+    if not held_out["checked"]:
+        how = (
+            " This student does not record the texts it learned from (`trained_texts.npz`, written by `sxhub train`), "
+            "so they could not be left out: if it was trained on this dataset, these figures are not held out."
+        )
+    elif n_left:
+        how = (
+            f" {n_left:,} of the split's {held_out['n_test']:,} texts are left out: the student was trained on "
+            f"{held_out['n_trained_on']:,} of them and validated on {held_out['n_validated_on']:,}."
+        )
+    else:
+        how = " The student learned from none of its texts."
+    return f"Figures on the dataset's held-out test split, scored when this card was made.{how} {labels}"
 
 
 def publish_model(

@@ -18,13 +18,15 @@ from typing import Any
 
 import pandas as pd
 
+from . import trained_texts
 from ._paths import asset_dir
 from .data import parse_label_cell, read_table
 from .errors import ModelError, PublishError
 from .spec import TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__")
+# a student's trained_texts.npy (sxhub.trained_texts) stays local: hashes of short texts can be guessed back
+NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__", trained_texts.FILE)
 DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 INT8_ONNX = Path("onnx") / "model_int8.onnx"

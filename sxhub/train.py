@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from . import trained_texts
 from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
 from .errors import InputError, ModelError
 from .head import load_classifier
@@ -232,19 +233,25 @@ def train(
         data = with_validation(data, preprocessed(held_out, cleaning))
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
-    n_train = len(holdout(data, val_size=config.val_size, seed=config.seed)[0])
-    config, fitted_note = config.fitted(n_train, base_width(config.base_model or _default_base_or_none()))
+    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
+    config, fitted_note = config.fitted(len(train_idx), base_width(config.base_model or _default_base_or_none()))
     if fitted_note:
         logger.info(fitted_note)
     if config.backend == "autotrain":
         from .autotrain import train_autotrain
 
-        return train_autotrain(spec, data, config)
-    if config.threads:
-        import torch
+        result = train_autotrain(spec, data, config)
+    else:
+        if config.threads:
+            import torch
 
-        torch.set_num_threads(config.threads)
-    return _train_local(spec, data, config)
+            torch.set_num_threads(config.threads)
+        result = _train_local(spec, data, config)
+    from .distributed import is_main_process
+
+    if is_main_process():  # what publish and evaluate must not count as held out (sxhub.trained_texts)
+        trained_texts.save(result.model_dir, [data.texts[i] for i in train_idx], [data.texts[i] for i in val_idx])
+    return result
 
 
 def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:

@@ -171,6 +171,7 @@ def test_to_dir_writes_the_three_repo_folders(
     assert ("me/fin (teacher vs experts)", "krippendorff_alpha", None) in metrics
     assert 'pipeline("text-classification", model="me/fin-student", top_k=None)' in mcard.text
     assert "chance level" in mcard.text
+    assert "does not record the texts it learned from" in mcard.text  # a folder without trained_texts.npz
     assert (model_dir / "confusion_matrix.png").is_file() and (model_dir / "model.safetensors").is_file()
 
     readme = (space_dir / "README.md").read_text()
@@ -285,6 +286,53 @@ def test_gold_that_is_the_teachers_label_column_is_refused(
     assert not HfApi().repo_exists(f"{hub.user}/fin", repo_type="dataset")
     code, _, err = run_cli([*dataset[:5], "--repo-id", f"{hub.user}/fin", "--gold", "gold"], capsys)
     assert code == 0, err  # no --exist-ok needed after the refusal
+
+
+def test_a_card_scores_only_texts_the_student_never_learned_from(
+    labelled: tuple[Path, Path], tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sxhub train`` on a file, then ``publish model --data`` with that file: the card's "held-out" test split
+    was learned from. The texts the student was trained or validated on are left out, and the card says how many;
+    when none is left the publish is refused. ``sxhub evaluate`` counts them."""
+    from sxhub import trained_texts
+    from sxhub.predict import read_model_info
+    from sxhub.publish import build_dataset
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    data, task = labelled
+    student = tmp_path / "trained"
+    train(str(task), data, TrainConfig(output_dir=student, base_model=str(tiny_base_model), epochs=1, threads=1))
+    assert (student / trained_texts.FILE).is_file()
+
+    command = ["publish", "model", str(student), "--gold", "gold", "--dataset-repo", "me/fin"]
+    capsys.readouterr()  # training's progress bars
+    code, _, err = run_cli([*command, "--to", str(tmp_path / "m1"), "--data", str(data)], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("Error: the student learned from all")
+    assert not (tmp_path / "m1").exists()
+
+    more = pd.concat([pd.read_parquet(data), pd.DataFrame(_rows(_spec(), 100)[40:])], ignore_index=True)
+    mixed = tmp_path / "mixed.parquet"
+    more.to_parquet(mixed)
+    code, _, err = run_cli([*command, "--to", str(tmp_path / "m2"), "--data", str(mixed)], capsys)
+    assert code == 0, err
+    test_split = build_dataset(mixed, _spec(), seed=42)[1]["splits"]["test"]
+    was = trained_texts.seen(student, test_split["text"].tolist(), read_model_info(student).preprocessing)
+    assert was is not None and 0 < was.used.sum() < len(test_split)
+    card = (tmp_path / "m2" / "README.md").read_text(encoding="utf-8")
+    counts = was.counts()
+    assert (
+        f"{int(was.used.sum())} of the split's {len(test_split)} texts are left out: the student was trained on "
+        f"{counts['n_trained_on']} of them and validated on {counts['n_validated_on']}."
+    ) in card
+    about = json.loads((tmp_path / "m2" / "sxhub.json").read_text())["about"]
+    assert not (tmp_path / "m2" / trained_texts.FILE).exists(), "the hashes stay on this machine"
+    assert about["scores"]["student vs experts"]["n"] == len(test_split) - int(was.used.sum())
+
+    code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "gold", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n_trained_on"] + result["n_validated_on"] == result["n"] == 39  # every text but the failed one
 
 
 def test_publish_and_space_do_not_import_each_other() -> None:

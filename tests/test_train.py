@@ -16,7 +16,7 @@ import pytest
 from conftest import require_modules
 from sklearn.metrics import f1_score
 
-from sxhub import autotrain
+from sxhub import autotrain, trained_texts
 from sxhub.activations import sigmoid
 from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
@@ -450,6 +450,12 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
     assert seen["label_names"] == SINGLE.label_names and seen["base_model"] == "base"
     assert (result.backend, result.best_score, result.max_length) == ("autotrain", 0.8, 64)
     assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["task"]["name"] == "fin"
+    asked = [*seen["train"]["text"], *seen["valid"]["text"], "an unseen text"]
+    was = trained_texts.seen(tmp_path / "m", asked, {"steps": []})  # the same split as AutoTrain's (texts repeat)
+    assert was is not None
+    assert was.trained.tolist() == [t in set(seen["train"]["text"]) for t in asked]
+    assert was.validated.tolist() == [t in set(seen["valid"]["text"]) for t in asked]
+    assert not was.used[-1]
 
 
 def test_a_validation_file_is_validated_on_and_never_trained_on(tiny_base_model: Path, tmp_path: Path) -> None:
@@ -469,6 +475,14 @@ def test_a_validation_file_is_validated_on_and_never_trained_on(tiny_base_model:
     assert "3 training row(s) whose text is also in the validation file were left out of training." in result.notes
     saved = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
     assert (saved["validation_file"], saved["val_size"], saved["n_val"]) == ("val.csv", None, 30)
+    # the texts it learned from, for publish and evaluate (sxhub.trained_texts): the validation file's were never
+    # trained on, the 3 left-out rows included; a text it never saw is neither
+    asked = [*single_frame()["text"], *held["text"], "an unseen text"]
+    was = trained_texts.seen(tmp_path / "m", asked, {"steps": [], "strip": True})
+    assert was is not None
+    assert was.trained.tolist() == [True] * 90 + [False] * 31
+    assert was.validated.tolist() == [False] * 90 + [True] * 30 + [False]
+    assert was.counts() == {"n_trained_on": 90, "n_validated_on": 30}
 
     # the same training rows validated on the file with every label moved: the cues are learned, validation says so
     result = train(SINGLE, data, fast_config(tmp_path / "w", tiny_base_model, validation_file=wrong))

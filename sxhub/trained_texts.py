@@ -1,0 +1,68 @@
+"""Which texts a student learned from, so that no score presented as held out includes them.
+
+``sxhub train`` writes ``trained_texts.npz`` beside the model: one 8-byte BLAKE2b hash per distinct text, as the
+model cleaned it, for the rows it was trained on (``train``) and those it was validated on (``validation``: they
+chose the epoch kept and the thresholds). ``publish model --data`` leaves both out of the test-split scores its card
+states; ``sxhub evaluate`` counts them. Without the file (a student from before it, or from another tool) nothing
+can be checked, and both say so.
+
+The file stays on this machine: ``publish`` does not copy it into a repo (a short text's hash can be guessed back
+from candidates). 8 bytes a text: a million training texts take 8 MB; two distinct texts share a hash with
+probability about n^2 / 2^65, under 10^-7 for a million.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+FILE = "trained_texts.npz"
+
+
+@dataclass(frozen=True)
+class Seen:
+    """For each text asked about: was it a training text, was it a validation text (of the model's own split)."""
+
+    trained: np.ndarray
+    validated: np.ndarray
+
+    @property
+    def used(self) -> np.ndarray:
+        return self.trained | self.validated
+
+    def counts(self) -> dict[str, int]:
+        return {"n_trained_on": int(self.trained.sum()), "n_validated_on": int((self.validated & ~self.trained).sum())}
+
+
+def text_keys(texts: Iterable[str]) -> np.ndarray:
+    """One unsigned 64-bit key per text (BLAKE2b, 8 bytes, of the stripped UTF-8 text)."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(t.strip().encode("utf-8"), digest_size=8).digest(), "little") for t in texts),
+        dtype=np.uint64,
+    )
+
+
+def save(model_dir: str | os.PathLike[str], train: Sequence[str], validation: Sequence[str]) -> Path:
+    """Write the keys of the ``train`` and ``validation`` texts (cleaned as the model read them) into ``model_dir``."""
+    path = Path(model_dir) / FILE
+    np.savez(path, train=np.unique(text_keys(train)), validation=np.unique(text_keys(validation)))
+    return path
+
+
+def seen(model_dir: str | os.PathLike[str], texts: Sequence[str], preprocessing: Mapping[str, Any]) -> Seen | None:
+    """Which of ``texts`` (cleaned by the model's ``preprocessing`` block) the model was trained or validated on;
+    None when the model folder does not record them."""
+    from .data import apply_preprocessing
+
+    path = Path(model_dir) / FILE
+    if not path.is_file():
+        return None
+    keys = text_keys(apply_preprocessing(t, preprocessing) for t in texts)
+    with np.load(path, allow_pickle=False) as saved:
+        return Seen(trained=np.isin(keys, saved["train"]), validated=np.isin(keys, saved["validation"]))
