@@ -1,10 +1,11 @@
 """Which texts a student learned from, so that no score presented as held out includes them.
 
 ``sxhub train`` writes ``trained_texts.npz`` beside the model: one 8-byte BLAKE2b hash per distinct text, as the
-model cleaned it, for the rows it was trained on (``train``) and those it was validated on (``validation``: they
-chose the epoch kept and the thresholds). ``publish model --data`` leaves both out of the test-split scores its card
-states; ``sxhub evaluate`` counts them. Without the file (a student from before it, or from another tool) nothing
-can be checked, and both say so.
+model cleaned it, for the rows it was trained on (``train``) and those it was validated on (``validation``: never
+trained on, but they chose the epoch kept and the thresholds). ``publish model --data`` leaves the trained-on texts
+out of the test-split scores its card states and says how many of the rest were validation texts; ``sxhub
+evaluate`` counts both. Without the file (a student from before it, or from another tool) nothing can be checked,
+and the card says so.
 
 The file stays on this machine: ``publish`` does not copy it into a repo (a short text's hash can be guessed back
 from candidates). 8 bytes a text: a million training texts take 8 MB; two distinct texts share a hash with

@@ -288,12 +288,13 @@ def test_gold_that_is_the_teachers_label_column_is_refused(
     assert code == 0, err  # no --exist-ok needed after the refusal
 
 
-def test_a_card_scores_only_texts_the_student_never_learned_from(
+def test_a_card_scores_only_texts_the_student_was_not_trained_on(
     labelled: tuple[Path, Path], tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``sxhub train`` on a file, then ``publish model --data`` with that file: the card's "held-out" test split
-    was learned from. The texts the student was trained or validated on are left out, and the card says how many;
-    when none is left the publish is refused. ``sxhub evaluate`` counts them."""
+    """``sxhub train`` on a file, then ``publish model --data`` with a file that holds its training texts: the
+    texts the student was trained on are left out of the card's test-split scores, and the card says how many and
+    how many of the rest were its validation texts; when every test text was trained on, publish refuses.
+    ``sxhub evaluate`` counts both."""
     from sxhub import trained_texts
     from sxhub.predict import read_model_info
     from sxhub.publish import build_dataset
@@ -304,13 +305,17 @@ def test_a_card_scores_only_texts_the_student_never_learned_from(
     student = tmp_path / "trained"
     train(str(task), data, TrainConfig(output_dir=student, base_model=str(tiny_base_model), epochs=1, threads=1))
     assert (student / trained_texts.FILE).is_file()
-
     command = ["publish", "model", str(student), "--gold", "gold", "--dataset-repo", "me/fin"]
     capsys.readouterr()  # training's progress bars
-    code, _, err = run_cli([*command, "--to", str(tmp_path / "m1"), "--data", str(data)], capsys)
-    assert code == 2 and err.strip().splitlines()[-1].startswith("Error: the student learned from all")
-    assert not (tmp_path / "m1").exists()
 
+    # the file it was trained on: train's validation 10% and publish's test 10% are the same seeded stratified split
+    code, _, err = run_cli([*command, "--to", str(tmp_path / "m1"), "--data", str(data)], capsys)
+    assert code == 0, err
+    card = (tmp_path / "m1" / "README.md").read_text(encoding="utf-8")
+    assert "The student was trained on none of its texts. 4 of the texts scored were its validation texts" in card
+    assert not (tmp_path / "m1" / trained_texts.FILE).exists(), "the hashes stay on this machine"
+
+    # more texts: the test split's training texts are left out, and the card says how many
     more = pd.concat([pd.read_parquet(data), pd.DataFrame(_rows(_spec(), 100)[40:])], ignore_index=True)
     mixed = tmp_path / "mixed.parquet"
     more.to_parquet(mixed)
@@ -318,21 +323,30 @@ def test_a_card_scores_only_texts_the_student_never_learned_from(
     assert code == 0, err
     test_split = build_dataset(mixed, _spec(), seed=42)[1]["splits"]["test"]
     was = trained_texts.seen(student, test_split["text"].tolist(), read_model_info(student).preprocessing)
-    assert was is not None and 0 < was.used.sum() < len(test_split)
+    assert was is not None and 0 < was.trained.sum() < len(test_split)
     card = (tmp_path / "m2" / "README.md").read_text(encoding="utf-8")
-    counts = was.counts()
-    assert (
-        f"{int(was.used.sum())} of the split's {len(test_split)} texts are left out: the student was trained on "
-        f"{counts['n_trained_on']} of them and validated on {counts['n_validated_on']}."
-    ) in card
+    n_trained = int(was.trained.sum())
+    assert f"{n_trained} of the split's {len(test_split)} texts are left out: the student was trained on them." in card
     about = json.loads((tmp_path / "m2" / "sxhub.json").read_text())["about"]
-    assert not (tmp_path / "m2" / trained_texts.FILE).exists(), "the hashes stay on this machine"
-    assert about["scores"]["student vs experts"]["n"] == len(test_split) - int(was.used.sum())
+    assert about["scores"]["student vs experts"]["n"] == len(test_split) - n_trained
+
+    # a student trained on every row of the file (validated on another): nothing held out is left, publish refuses
+    other = tmp_path / "val.parquet"
+    pd.DataFrame(_rows(_spec(), 100)[50:70]).to_parquet(other)
+    every = tmp_path / "every"
+    config = TrainConfig(output_dir=every, base_model=str(tiny_base_model), epochs=1, threads=1, validation_file=other)
+    train(str(task), data, config)
+    capsys.readouterr()
+    code, _, err = run_cli(
+        ["publish", "model", str(every), "--to", str(tmp_path / "m3"), "--data", str(data), "--gold", "gold"], capsys
+    )
+    assert code == 2 and err.strip().splitlines()[-1].startswith("Error: the student was trained on all 4 texts")
+    assert not (tmp_path / "m3").exists()
 
     code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "gold", "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
-    assert result["n_trained_on"] + result["n_validated_on"] == result["n"] == 39  # every text but the failed one
+    assert (result["n_trained_on"], result["n_validated_on"], result["n"]) == (35, 4, 39)  # the failed row aside
 
 
 def test_publish_and_space_do_not_import_each_other() -> None:
