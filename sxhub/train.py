@@ -250,7 +250,12 @@ def train(
     from .distributed import is_main_process
 
     if is_main_process():  # what publish and evaluate must not count as held out (sxhub.trained_texts)
-        trained_texts.save(result.model_dir, [data.texts[i] for i in train_idx], [data.texts[i] for i in val_idx])
+        trained_texts.save(
+            result.model_dir,
+            [data.texts[i] for i in train_idx],
+            [data.texts[i] for i in val_idx],
+            base=config.base_model,  # a student trained further: what it learned from first counts too
+        )
     return result
 
 

@@ -49,10 +49,25 @@ def text_keys(texts: Iterable[str]) -> np.ndarray:
     )
 
 
-def save(model_dir: str | os.PathLike[str], train: Sequence[str], validation: Sequence[str]) -> Path:
-    """Write the keys of the ``train`` and ``validation`` texts (cleaned as the model read them) into ``model_dir``."""
+def save(
+    model_dir: str | os.PathLike[str],
+    train: Sequence[str],
+    validation: Sequence[str],
+    *,
+    base: str | os.PathLike[str] | None = None,
+) -> Path:
+    """Write the keys of the ``train`` and ``validation`` texts (cleaned as the model read them) into ``model_dir``.
+
+    A ``base`` that is a student folder with its own file (``train --base STUDENT``: trained further) passes its
+    keys on: the new student learned from those texts too."""
+    train_keys, validation_keys = text_keys(train), text_keys(validation)
+    inherited = Path(base) / FILE if base is not None else None
+    if inherited is not None and inherited.is_file():
+        with np.load(inherited, allow_pickle=False) as saved:
+            train_keys = np.concatenate([train_keys, saved["train"]])
+            validation_keys = np.concatenate([validation_keys, saved["validation"]])
     path = Path(model_dir) / FILE
-    np.savez(path, train=np.unique(text_keys(train)), validation=np.unique(text_keys(validation)))
+    np.savez(path, train=np.unique(train_keys), validation=np.unique(validation_keys))
     return path
 
 

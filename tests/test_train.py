@@ -884,6 +884,9 @@ def test_a_student_trained_from_a_student_names_that_ones_base_and_publishes_no_
     again = tmp_path / "work" / "student-again"  # one more generation: the whole line, nearest first
     train(SINGLE, single_frame(60, seed=2), fast_config(again, real, epochs=2))
     assert json.loads((again / "sxhub.json").read_text())["base_lineage"] == [str(written), hub_base]
+    # what the whole line learned from counts as trained on (sxhub.trained_texts), the first generation's too
+    with np.load(written / trained_texts.FILE) as first, np.load(again / trained_texts.FILE) as last:
+        assert set(first["train"]) <= set(last["train"]) and set(first["validation"]) <= set(last["validation"])
 
     folder = Path(publish_model(real, to=tmp_path / "repo", repo_id="me/fin"))
     card = (folder / "README.md").read_text()
