@@ -203,8 +203,8 @@ def evaluate_student(
     """Score the student on the dataset's test split (the same seeded split the dataset repo has), without the texts
     it was trained on (``sxhub.trained_texts``), and its speed; the third value says what was left out, and how many
     of the texts scored were its validation texts (never trained on, but they chose the epoch kept and the
-    thresholds: for a single-label student trained on this very file they are the whole test split, since both
-    splits are the same seeded stratified 10%).
+    thresholds: for a student trained on this very file with the default split they are the whole test split, since
+    both splits are the same seeded stratified 10%).
     """
     from .evaluate import compare_on_split, measure_speed
     from .predict import Predictor, read_model_info
