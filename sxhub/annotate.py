@@ -18,7 +18,6 @@ import asyncio
 import json
 import logging
 import os
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -333,14 +332,14 @@ class _Engine:
 
 async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> list[list[dict[str, Any]]]:
     """All votes, text by text, with at most ``concurrency`` requests in flight."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     n_teachers, samples = len(engine.teachers), engine.opts.samples
     per_text = n_teachers * samples
     votes: list[list[dict[str, Any] | None]] = [[None] * per_text for _ in texts]
     remaining = [per_text] * len(texts)
     jobs = iter([(i, t, s) for i in range(len(texts)) for t in range(n_teachers) for s in range(samples)])
-    bar = tqdm(total=len(texts), unit="text", desc="annotate", file=sys.stderr, disable=not progress)
+    bar = progress_bar(total=len(texts), unit="text", desc="annotate", enabled=progress)
 
     async def worker() -> None:
         for i, t, s in jobs:  # one shared iterator: each job is taken once
@@ -518,7 +517,7 @@ async def acomplete_requests(
     and temperature are given here instead of taken from the spec (Synthetic Twins and generated texts use it).
     Returns the replies in request order (a :class:`TeacherError` where one failed for good) and the ledger.
     """
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
@@ -530,7 +529,7 @@ async def acomplete_requests(
     engine.schema = schema
     results: list[Reply | TeacherError | None] = [None] * len(requests)
     jobs = iter(list(enumerate(requests)))
-    bar = tqdm(total=len(requests), unit="request", desc=desc, file=sys.stderr, disable=not progress)
+    bar = progress_bar(total=len(requests), unit="request", desc=desc, enabled=progress)
 
     async def worker() -> None:
         for i, (idx, messages, seed) in jobs:  # one shared iterator: each request is taken once

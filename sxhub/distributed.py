@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -233,7 +232,7 @@ def _run_shards(
 ) -> None:
     from dataclasses import replace
 
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     ray = _ray()
     cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
@@ -242,7 +241,7 @@ def _run_shards(
     free = list(range(len(slots)))
     pending = list(todo)
     running: dict[Any, tuple[int, int]] = {}
-    bar = tqdm(total=len(todo), unit="shard", desc="annotate (ray)", file=sys.stderr, disable=not progress)
+    bar = progress_bar(total=len(todo), unit="shard", desc="annotate (ray)", enabled=progress)
     try:
         while pending or running:
             while pending and free:

@@ -222,16 +222,15 @@ class SharedPrefixCollator:
 
 def stderr_progress(*, disable: bool) -> Any:
     """A ``TrainerCallback``: the training progress bar on stderr, with the last logged loss."""
-    import sys
-
-    from tqdm.auto import tqdm
     from transformers import TrainerCallback
+
+    from .progress import progress_bar
 
     class StderrProgress(TrainerCallback):  # type: ignore[misc]
         bar: Any = None
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.bar = tqdm(total=state.max_steps, desc="tune", unit="step", file=sys.stderr, disable=disable)
+            self.bar = progress_bar(total=state.max_steps, desc="tune", unit="step", enabled=not disable)
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.bar.update(state.global_step - self.bar.n)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -236,7 +235,7 @@ def predict_file(
 ) -> PredictSummary:
     """Label every row of ``source`` (or of its slice ``rows``) and write ``output`` (by extension), streaming in
     chunks: memory stays flat whatever the input's size, for every output format."""
-    from tqdm.auto import tqdm
+    from .progress import progress_bar
 
     predictor = predictor or Predictor(
         model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
@@ -246,7 +245,7 @@ def predict_file(
     column: str | None = None
     start = time.perf_counter()
     total = count_rows(source) if rows is None or rows.is_all else None
-    with tqdm(total=total, unit="text", desc="predict", file=sys.stderr, dynamic_ncols=True) as bar:
+    with progress_bar(total=total, unit="text", desc="predict", dynamic_ncols=True) as bar:
         chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
         # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for each
         # other at every operator, and a third busy thread on their cores makes them wait longer

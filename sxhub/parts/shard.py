@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,15 +65,14 @@ def shard_chunks(job: ShardJob) -> Iterator[pd.DataFrame]:
 
 async def alabel_shard(job: ShardJob) -> None:
     """Label every chunk of the shard not yet done; each becomes a part file and a row of the shard's state."""
-    from tqdm.auto import tqdm
-
     from ..predict_files import count_rows
+    from ..progress import progress_bar
 
     state = ShardState(job.folder)
     store, owned = _open_cache(job.cache)
     chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
     total = count_rows(job.source) if job.rows.is_all and job.positions is None else None
-    bar = tqdm(total=total, unit="row", desc="annotate", file=sys.stderr, disable=not job.progress)
+    bar = progress_bar(total=total, unit="row", desc="annotate", enabled=job.progress)
     try:
         if state.complete:
             return

@@ -320,16 +320,15 @@ class SyntheticModel:
     ) -> tuple[list[Any], np.ndarray]:
         """The most probable answer for each text (a label, or a list of labels for multi-label tasks) and the label
         probabilities (rows: texts; columns: the spec's labels), from the teachers' prompt for ``spec``."""
-        import sys
 
         import numpy as np
-        from tqdm.auto import tqdm
 
+        from ..progress import progress_bar
         from ..prompt import build_messages
 
         chosen: list[Any] = []
         rows = []
-        with tqdm(total=len(texts), desc="scoring", unit="text", file=sys.stderr, disable=not progress) as bar:
+        with progress_bar(total=len(texts), desc="scoring", unit="text", enabled=progress) as bar:
             for start in range(0, len(texts), TEXTS_PER_BATCH):
                 part = [build_messages(spec, text) for text in texts[start : start + TEXTS_PER_BATCH]]
                 for sets, probs in self.label_distributions(part, spec.label_names, spec.multi_label):

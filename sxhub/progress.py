@@ -1,0 +1,24 @@
+"""Progress bars on stderr that ``sxhub -q`` turns off.
+
+``-q`` sets ``TQDM_DISABLE``, which tqdm reads only as a default: a bar made with an explicit ``disable=False`` (every
+bar whose function takes ``progress=True``) stayed on, so ``sxhub -q generate`` still drew its bars. These bars read
+the variable themselves.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+
+def bars_off() -> bool:
+    """True when ``TQDM_DISABLE`` is set to anything but empty, 0 or false (``sxhub -q`` sets it)."""
+    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+
+
+def progress_bar(*, enabled: bool = True, **kwargs: Any) -> Any:
+    """A ``tqdm.auto`` bar on stderr: off when not ``enabled`` or when bars are off for the whole process."""
+    from tqdm.auto import tqdm
+
+    return tqdm(file=sys.stderr, disable=not enabled or bars_off(), **kwargs)

@@ -1,0 +1,53 @@
+"""``sxhub -q`` turns every progress bar off: tqdm reads ``TQDM_DISABLE`` only as a default, so a bar made with
+``disable=False`` stayed on (``sxhub -q generate`` drew its bars); sxhub's bars read the variable themselves."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fake_openai_server import FakeOpenAIServer
+from test_generate_balance import never_negative, write_task
+
+from sxhub.progress import progress_bar
+from sxhub.spec import TaskSpec
+
+
+@pytest.mark.parametrize(
+    ("env", "enabled", "off"),
+    [(None, True, False), (None, False, True), ("1", True, True), ("0", True, False), ("false", True, False)],
+)
+def test_bars_follow_the_caller_and_tqdm_disable(
+    env: str | None, enabled: bool, off: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if env is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", env)
+    with progress_bar(total=3, enabled=enabled) as bar:
+        assert bar.disable is off
+
+
+def test_quiet_generate_draws_no_bar(tmp_path: Path) -> None:
+    spec = TaskSpec(name="sentiment", labels=["positive", "negative"], samples=1)
+    env = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    with FakeOpenAIServer(never_negative) as server:
+        task = write_task(tmp_path, spec, server.url)
+        args = ["generate", str(task), "-o", str(tmp_path / "g.csv"), "--n", "4", "--min-distance", "0"]
+        runs = {
+            name: subprocess.run(
+                [sys.executable, "-m", "sxhub", *flags, *args, "--cache-dir", str(tmp_path / name)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            for name, flags in (("loud", []), ("quiet", ["-q"]))
+        }
+    loud, quiet = runs["loud"], runs["quiet"]
+    assert loud.returncode == 0 and quiet.returncode == 0, loud.stderr + quiet.stderr
+    assert "%|" in loud.stderr, "without -q the bars are drawn"
+    assert "%|" not in quiet.stderr, quiet.stderr
