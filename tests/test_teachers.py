@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+from pathlib import Path
 
 import httpx2
 import pytest
+from conftest import run_cli
 from fake_openai_server import Answer, Fail, FakeOpenAIServer
 from huggingface_hub.errors import HfHubHTTPError
 
@@ -144,10 +146,34 @@ def test_inference_client_teacher_maps_http_errors() -> None:
     assert info.value.retry_after == 4.0
 
 
-def test_unreachable_server_is_retryable() -> None:
+def test_a_server_that_never_answered_stops_the_run_one_that_did_is_retried() -> None:
+    """Connection refused before any answer: a wrong base_url or a server not started, one error at once (it was
+    retried with backoff for every text, minutes, and every text failed). After an answer: a restart, retried."""
     teacher = InferenceClientTeacher(TeacherSpec(base_url="http://127.0.0.1:9/v1", model="m", timeout=2))
-    with pytest.raises(RetryableTeacherError, match="connection error"):
+    with pytest.raises(TeacherUnavailableError, match=r"nothing answers at http://127\.0\.0\.1:9/v1 .*fix base_url"):
         complete(teacher)
+
+    async def answered_then_gone() -> None:
+        with FakeOpenAIServer(lambda body, n: Answer('{"label": "a"}')) as server:
+            teacher = InferenceClientTeacher(TeacherSpec(base_url=server.url, model="m", timeout=2))
+            await teacher.acomplete(MESSAGES, schema=SCHEMA, temperature=0.5, seed=0, max_tokens=32)
+        await teacher.aclose()  # no kept-alive connection to the stopped server: the next request connects anew
+        with pytest.raises(RetryableTeacherError, match="connection error"):  # the server is gone now
+            await teacher.acomplete(MESSAGES, schema=SCHEMA, temperature=0.5, seed=1, max_tokens=32)
+        await teacher.aclose()
+
+    asyncio.run(answered_then_gone())
+
+
+def test_annotate_with_nothing_at_base_url_fails_at_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("text\n" + "\n".join(f"sales rose {i}" for i in range(40)) + "\n", encoding="utf-8")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, negative]\nteachers: [http://127.0.0.1:9/v1]\n", encoding="utf-8")
+    code, _, err = run_cli(["-q", "annotate", str(task), str(source), "-o", str(tmp_path / "o.jsonl")], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("Error: teacher ")
+    assert "nothing answers at http://127.0.0.1:9/v1" in err
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_offline_mode_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -58,6 +58,7 @@ class InferenceClientTeacher(Teacher):
         self._http: Any = None
         self._model: str | None = None
         self._detecting = asyncio.Lock()
+        self._answered = False  # a server that never answered and refuses connections is not there: stop, do not retry
 
     # -- which server, which form ----------------------------------------------------------------------------------
     async def resolve_server(self) -> str:
@@ -152,9 +153,11 @@ class InferenceClientTeacher(Teacher):
             shape = await self.shape(schema)
             model = await self.resolve_model()
             if shape.plain_http:
-                return await self._post(
+                reply = await self._post(
                     messages, shape, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
                 )
+                self._answered = True
+                return reply
             client = self._get_client()
             out = await client.chat_completion(
                 messages,
@@ -168,11 +171,13 @@ class InferenceClientTeacher(Teacher):
         except TeacherUnavailableError:
             raise
         except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
+            self._raise_if_never_reached(exc)
             hub = not self.base_url or is_hf_host(self.base_url)
             error = classify_error(exc, self.name, hub=hub)
             if error is exc:
                 raise
             raise error from exc
+        self._answered = True
         if not out.choices:
             raise RetryableTeacherError(f"{self.name}: the server returned no choices")
         usage = out.usage
@@ -181,6 +186,20 @@ class InferenceClientTeacher(Teacher):
             input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
         )
+
+    def _raise_if_never_reached(self, exc: BaseException) -> None:
+        """A connection refused (or a host that does not resolve) before the server ever answered: a wrong
+        ``base_url`` or a server not started. Retried like a dropped connection, it cost minutes of backoff per text
+        and ended with every text failed; it stops the run at once instead (answers so far stay cached). Once the
+        server has answered, the same error is a restart or a blip, and is retried."""
+        import httpx2
+
+        if self._answered or not self.base_url or not isinstance(exc, httpx2.ConnectError):
+            return
+        raise TeacherUnavailableError(
+            f"teacher {self.name!r}: nothing answers at {self.base_url} ({exc or type(exc).__name__}); start its "
+            "server or fix base_url, then run again."
+        ) from exc
 
     async def _post(
         self,
