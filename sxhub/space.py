@@ -42,7 +42,7 @@ def load_app_module() -> ModuleType:
 def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None = None) -> Any:
     """The Space's ``gr.Blocks`` for ``model`` (a local folder or a Hub repo id), examples from its task."""
     from .model_card import expert_facts
-    from .predict import read_model_info
+    from .predict import read_model_info, resolve_model_dir
 
     ref, title, about, preprocessing = str(model), None, None, None
     if Path(ref).is_dir():
@@ -60,6 +60,12 @@ def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None
         raise ModelError(f"model {ref!r} is not a folder; pass a model folder or a Hub repo id (NAMESPACE/NAME).")
     else:
         check_repo_id(ref)
+        if "/" not in ref:  # a bare name is a folder that is not there far more often than a legacy Hub id
+            raise ModelError(
+                f"model {ref!r} is not a folder here; pass the folder sxhub train wrote or a Hub repo id "
+                "(NAMESPACE/NAME)."
+            )
+        resolve_model_dir(ref)  # downloaded now, or one error line naming the repo (not a traceback from the app)
     app = load_app_module()
     examples = list(examples) if examples else None
     return app.build_demo(ref, examples=examples, title=title, about=about, preprocessing=preprocessing)

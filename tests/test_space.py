@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import missing_component, require_modules
+from conftest import missing_component, require_modules, run_cli
 from test_publish import _spec, make_student
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -337,3 +337,14 @@ def test_the_space_and_predict_count_physical_cores_alike(tmp_path: Path, monkey
             (cgroup / relative).parent.mkdir(parents=True, exist_ok=True)
             (cgroup / relative).write_text(text)
         assert cpu_threads(topology, cgroup) == app.cpu_threads(topology, cgroup) == expected, name
+
+
+def test_a_model_that_is_neither_a_folder_nor_on_the_hub_is_one_line(
+    hub: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bare name that is no folder here, and a Hub id the Hub does not have: one error line each, exit 2 (a
+    traceback from inside the app's model loading, exit 1, before)."""
+    code, _, err = run_cli(["space", "no-such-folder"], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("Error: model 'no-such-folder' is not a folder here")
+    code, _, err = run_cli(["space", f"{hub.user}/no-such-model"], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith(f"Error: model '{hub.user}/no-such-model' is neither")
