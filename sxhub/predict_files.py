@@ -236,11 +236,15 @@ def predict_file(
     """Label every row of ``source`` (or of its slice ``rows``) and write ``output`` (by extension), streaming in
     chunks: memory stays flat whatever the input's size, for every output format."""
     from .progress import progress_bar
+    from .stream import is_hub_source
+    from .tables import check_file
 
+    if not is_hub_source(str(source)):
+        check_file(source)  # a missing or empty input fails before the model is loaded
+    writer = _ChunkWriter(Path(output))  # so does an output of an unknown kind
     predictor = predictor or Predictor(
         model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
     )
-    writer = _ChunkWriter(Path(output))
     n = n_empty = 0
     column: str | None = None
     start = time.perf_counter()

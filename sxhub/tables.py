@@ -28,19 +28,25 @@ def table_suffix(path: str | os.PathLike[str]) -> str:
     return ".parquet" if suffix == ".pq" else suffix
 
 
-def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd.DataFrame:
-    """Read a whole CSV/TSV/JSONL/JSON/Parquet file (the first ``limit`` rows), or raise the one-line error."""
+def check_file(source: str | os.PathLike[str]) -> Path:
+    """The input file's path, or the one-line error: not found, a folder, an unknown extension, empty."""
     text = str(source)
     path = Path(text)
     if not path.exists():
         raise InputError(f"input {text!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id.")
     if path.is_dir():
         raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")
-    suffix = table_suffix(path)
-    if suffix not in TABLE_SUFFIXES:
+    if table_suffix(path) not in TABLE_SUFFIXES:
         raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
     if path.stat().st_size == 0:
         raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
+    return path
+
+
+def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd.DataFrame:
+    """Read a whole CSV/TSV/JSONL/JSON/Parquet file (the first ``limit`` rows), or raise the one-line error."""
+    path = check_file(source)
+    suffix = table_suffix(path)
     with read_errors(path):
         if suffix in {".csv", ".tsv"}:
             df = pd.read_csv(

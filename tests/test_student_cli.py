@@ -254,3 +254,33 @@ def test_train_bf16_from_the_command_line(
         ["train", str(task), str(labelled), "-o", str(tmp_path / "a"), "--backend", "autotrain", "--bf16"], capsys
     )
     assert code == 2 and "--bf16 needs --backend local" in err.strip().splitlines()[-1]
+
+
+def _bad_input(kind: str, folder: Path) -> Path:
+    path = folder / f"{kind}.csv"
+    if kind == "empty":
+        path.write_text("")
+    elif kind == "good":
+        pd.DataFrame({"text": ["a"]}).to_csv(path, index=False)
+    return path  # "missing": not written
+
+
+@pytest.mark.parametrize(
+    ("kind", "output", "expected"),
+    [
+        ("missing", "p.csv", "Error: input {} not found"),
+        ("empty", "p.csv", "Error: input {} is empty"),
+        ("good", "p.xlsx", "Error: output {} has extension '.xlsx'"),
+    ],
+)
+def test_predict_refuses_a_bad_input_or_output_before_loading_the_model(
+    kind: str, output: str, expected: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One error line and exit 2, with no model-loading bar before it; the model folder is not even read."""
+    source = _bad_input(kind, tmp_path)
+    model = tmp_path / "model"
+    model.mkdir()  # no config.json: loading it would be the error instead
+    target = tmp_path / output
+    code, out, err = run_cli(["predict", str(model), str(source), "-o", str(target)], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(expected.format(repr(str(target if kind == "good" else source))))
