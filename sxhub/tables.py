@@ -45,7 +45,8 @@ def check_file(source: str | os.PathLike[str]) -> Path:
 
 def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd.DataFrame:
     """Read a whole CSV/TSV/JSONL/JSON/Parquet file (the first ``limit`` rows), or raise the one-line error."""
-    path = check_file(source)
+    text = str(source)
+    path = check_file(text)
     suffix = table_suffix(path)
     with read_errors(path):
         if suffix in {".csv", ".tsv"}:
