@@ -76,6 +76,10 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     empty.write_text("", encoding="utf-8")
     with pytest.raises(InputError, match="is empty"):
         read_table(empty)
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("text,label\n", encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(f"input {str(header_only)!r} has no rows")):
+        read_table(header_only)
     latin = tmp_path / "latin.csv"
     latin.write_bytes("text\ncaf\xe9 cr\xe8me\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"not UTF-8.*iconv"):
