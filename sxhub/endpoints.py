@@ -63,12 +63,22 @@ def _errors(action: str, name: str) -> Any:
     """A context manager turning huggingface_hub errors into one EndpointError line."""
     import contextlib
 
-    from huggingface_hub.errors import HfHubHTTPError, InferenceEndpointError, InferenceEndpointTimeoutError
+    from huggingface_hub.errors import (
+        HfHubHTTPError,
+        InferenceEndpointError,
+        InferenceEndpointTimeoutError,
+        LocalTokenNotFoundError,
+    )
 
     @contextlib.contextmanager
     def wrap() -> Any:
         try:
             yield
+        except LocalTokenNotFoundError as exc:
+            raise UserError(
+                f"no Hugging Face token to {action} endpoint {name!r}: run `hf auth login`, or set HF_TOKEN to a token "
+                "with Inference Endpoints rights."
+            ) from exc
         except InferenceEndpointTimeoutError as exc:
             raise EndpointError(
                 f"endpoint {name!r} did not start within the time allowed while trying to {action} it; check it "

@@ -89,6 +89,8 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
+    if base.startswith(("/", ".", "~")) and not Path(base).expanduser().exists():  # a path, not a Hub id: say so
+        raise ModelError(f"base model folder {base!r} not found; pass a model folder or a Hub id with --base.")
     problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head

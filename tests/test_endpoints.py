@@ -70,6 +70,10 @@ def test_errors_are_one_line_naming_the_fix(endpoints, hub, capsys, monkeypatch:
     monkeypatch.setenv("HF_TOKEN", "invalid-token")
     code, _, err = run_cli(["endpoint", "pause", NAME], capsys)
     assert code == 2 and "set HF_TOKEN" in err
+    monkeypatch.delenv("HF_TOKEN")  # no token at all (and none saved): a UserError line, not the Hub's traceback
+    monkeypatch.setenv("HF_TOKEN_PATH", str(Path(hub.root) / "no-token-here"))
+    code, _, err = run_cli(["endpoint", "status", NAME], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith("Error: no Hugging Face token to read endpoint")
     with pytest.raises(SpecError, match="is not an Inference Endpoint name"):
         TeacherSpec(endpoint="my endpoint!")
     assert TeacherSpec.parse("endpoint:fin-teacher").endpoint == "fin-teacher"

@@ -682,6 +682,14 @@ def test_more_layers_than_the_base_has_is_one_clear_error(tiny_base_model: Path,
     assert not out.exists(), "nothing is written before the base is checked"
 
 
+def test_a_base_path_that_is_not_there_is_named_as_a_missing_folder(tmp_path: Path) -> None:
+    """Not transformers' "Repo id must use alphanumeric chars" about a path it took for a Hub id."""
+    missing = tmp_path / "no-such-base"
+    with pytest.raises(UserError, match=re.escape(f"base model folder {str(missing)!r} not found")):
+        train(SINGLE, single_frame(), fast_config(tmp_path / "m", missing))
+    assert not (tmp_path / "m").exists()
+
+
 def test_autotrain_refuses_layers_before_running(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     calls: list[Any] = []
     monkeypatch.setattr(autotrain, "run_autotrain", calls.append)
