@@ -7,12 +7,13 @@ for the upload and never written into any file.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -582,11 +583,12 @@ def resolve_token(token: str | None) -> str:
 
 def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:
     """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there."""
+    import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
         return str(hub_api(resolve_token(token)).dataset_info(dataset_repo).sha or "") or None
-    except (HfHubHTTPError, PublishError):
+    except (HfHubHTTPError, PublishError, httpx2.TransportError):  # an unreachable Hub fails the push, one line
         return None
 
 
@@ -599,31 +601,47 @@ def hub_api(token: str) -> Any:
     )
 
 
+@contextlib.contextmanager
+def hub_errors(doing: str) -> Iterator[None]:
+    """The Hub's refusals (HTTP errors) and an unreachable Hub (no network, a wrong HF_ENDPOINT) as one
+    PublishError line each, naming what was being done."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except HfHubHTTPError as exc:
+        raise PublishError(_http_message(exc, doing)) from exc
+    except httpx2.TransportError as exc:
+        raise PublishError(
+            f"could not reach the Hub while {doing} ({type(exc).__name__}); check the network or HF_ENDPOINT, or "
+            "write the repo folder with --to DIR."
+        ) from exc
+
+
 def refuse_existing(api: Any, repo_id: str, *, repo_type: str, exist_ok: bool) -> None:
     """Without ``exist_ok``, an existing repo is one error line."""
-    if not exist_ok and api.repo_exists(repo_id, repo_type=repo_type):
-        kind = "Space" if repo_type == "space" else repo_type
+    kind = "Space" if repo_type == "space" else repo_type
+    if exist_ok:
+        return
+    with hub_errors(f"checking whether {kind} repo {repo_id!r} exists"):
+        exists = api.repo_exists(repo_id, repo_type=repo_type)
+    if exists:
         raise PublishError(f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it.")
 
 
 def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
     """Create the repo, or reuse it (``refuse_existing`` has checked), and return its URL; Hub refusals become
     one-line errors."""
-    from huggingface_hub.errors import HfHubHTTPError
-
     kind = "Space" if repo_type == "space" else repo_type
-    try:
-        extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    with hub_errors(f"creating {kind} repo {repo_id!r}"):
         return str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra))
-    except HfHubHTTPError as exc:
-        raise PublishError(_http_message(exc, f"creating {kind} repo {repo_id!r}")) from exc
 
 
 def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> None:
     """Upload the whole folder in one commit."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
+    with hub_errors(f"uploading to {repo_id!r}"):
         api.upload_folder(
             repo_id=repo_id,
             folder_path=folder,
@@ -631,8 +649,6 @@ def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: st
             revision=revision,
             commit_message=f"Publish with sxhub {__version__}",
         )
-    except HfHubHTTPError as exc:
-        raise PublishError(_http_message(exc, f"uploading to {repo_id!r}")) from exc
 
 
 def _http_message(exc: Any, doing: str) -> str:

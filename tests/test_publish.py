@@ -349,6 +349,24 @@ def test_a_card_scores_only_texts_the_student_was_not_trained_on(
     assert (result["n_trained_on"], result["n_validated_on"], result["n"]) == (35, 4, 39)  # the failed row aside
 
 
+def test_an_unreachable_hub_is_one_line_with_exit_2(
+    labelled: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No network or a wrong HF_ENDPOINT: one PublishError line naming the step and the --to way out (it was
+    httpx2's ConnectError, exit 1)."""
+    data, task = labelled
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    argv = ["publish", "dataset", str(data), "--task", str(task), "--repo-id", "me/fin"]
+    for extra in ([], ["--exist-ok"]):  # the existence check, then the repo's creation
+        code, out, err = run_cli([*argv, *extra], capsys)
+        assert code == 2 and out == ""
+        line = err.strip().splitlines()[-1]
+        assert (
+            line.startswith("Error: could not reach the Hub while ") and "ConnectError" in line and "--to DIR" in line
+        )
+
+
 def test_publish_and_space_do_not_import_each_other() -> None:
     """The repo-folder helpers both use live in sxhub.repo; neither module imports the other, not even lazily."""
     import ast
