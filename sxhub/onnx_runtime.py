@@ -172,7 +172,13 @@ def session(path: Path, threads: int | None) -> Any:
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own errors (a truncated or corrupt file): no common base class to name
+        raise ModelError(
+            f"{str(path)!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); export it again (sxhub "
+            f"export {path.parent.parent}{' --int8' if path.name.endswith('_int8.onnx') else ''})."
+        ) from exc
 
 
 class OnnxClassifier:

@@ -387,10 +387,15 @@ def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
     if threads:
         torch.set_num_threads(threads)
     device = torch_device()
+    from safetensors import SafetensorError
+
     try:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
-    except OSError as exc:
-        raise ModelError(f"{str(model_dir)!r} could not be loaded ({str(exc)[:160]}); train it again.") from exc
+    except (OSError, SafetensorError) as exc:  # a truncated or corrupt weights file too
+        raise ModelError(
+            f"{str(model_dir)!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); copy or download the "
+            "folder again, or train it again."
+        ) from exc
     return model.to(device).eval(), device
 
 

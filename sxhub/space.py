@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from ._paths import asset_dir
-from .errors import ModelError
+from .errors import ModelError, UserError
 from .repo import (
     check_model_dir,
     check_repo_id,
@@ -81,9 +81,16 @@ def launch_space(
 ) -> tuple[Any, str]:
     """Run the Space locally; returns ``(demo, url)``. With ``block=False`` it serves in a thread until ``demo.close()``."""
     demo = build_space(model)
-    _, local_url, share_url = demo.launch(
-        server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True
-    )
+    try:
+        _, local_url, share_url = demo.launch(
+            server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True
+        )
+    except OSError as exc:  # gradio: "Cannot find empty port in range"
+        where = f"port {port}" if port else "a free port from 7860"
+        raise UserError(
+            f"could not listen on {host}, {where} ({str(exc).split('. ')[0][:120]}); pass another --port, or "
+            "leave --port out for the next free one."
+        ) from exc
     url = share_url or local_url
     if block:
         print(url, flush=True)

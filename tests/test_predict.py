@@ -196,3 +196,21 @@ def test_an_unreachable_hub_id_is_one_clear_error(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ModelError, match="neither a local folder nor a Hub model"):
         Predictor("nobody/missing-student")
+
+
+def test_damaged_weights_are_one_clear_error(single_model: Path, tmp_path: Path) -> None:
+    """A truncated safetensors file (an interrupted copy or download) or ONNX file: a ModelError naming the folder
+    and what to do, not the loader's own exception (exit 1)."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(single_model, damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(
+        ModelError, match=r"could not be loaded \(SafetensorError: .*copy or download the folder again"
+    ):
+        Predictor(damaged)
+    pytest.importorskip("onnxruntime")
+    (damaged / "onnx").mkdir()
+    (damaged / "onnx" / "model.onnx").write_bytes(b"not a protobuf" * 40)
+    with pytest.raises(ModelError, match=r"model\.onnx' could not be loaded .*export it again \(sxhub export "):
+        Predictor(damaged, onnx=True)
