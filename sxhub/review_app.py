@@ -284,8 +284,12 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
 
 
 def launch(demo: Any, **kwargs: Any) -> tuple[Any, str, str | None]:
-    """``demo.launch`` with the keyboard shortcuts in the page head; returns what gradio returns."""
-    return demo.launch(head=HEAD, **kwargs)  # type: ignore[no-any-return]
+    """``demo.launch`` with the keyboard shortcuts in the page head; returns what gradio returns (a port it cannot
+    bind is one error line, as for ``sxhub space``)."""
+    from .space import listen
+
+    host, port = kwargs.pop("server_name", "127.0.0.1"), kwargs.pop("server_port", None)
+    return listen(demo, host=host, port=port, head=HEAD, **kwargs)  # type: ignore[no-any-return]
 
 
 # ==============================================================================================================

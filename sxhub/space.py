@@ -71,6 +71,18 @@ def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None
     return app.build_demo(ref, examples=examples, title=title, about=about, preprocessing=preprocessing)
 
 
+def listen(demo: Any, *, host: str, port: int | None, **kwargs: Any) -> Any:
+    """``demo.launch`` on ``host``/``port`` (``kwargs`` passed on); a port gradio cannot bind is one error line."""
+    try:
+        return demo.launch(server_name=host, server_port=port, **kwargs)
+    except OSError as exc:  # gradio: "Cannot find empty port in range: P-P"
+        where = f"port {port}" if port else "a free port from 7860"
+        raise UserError(
+            f"could not listen on {host}, {where} ({str(exc).split('. ')[0][:120]}); pass another --port, or "
+            "leave --port out for the next free one."
+        ) from exc
+
+
 def launch_space(
     model: str | os.PathLike[str],
     *,
@@ -81,16 +93,7 @@ def launch_space(
 ) -> tuple[Any, str]:
     """Run the Space locally; returns ``(demo, url)``. With ``block=False`` it serves in a thread until ``demo.close()``."""
     demo = build_space(model)
-    try:
-        _, local_url, share_url = demo.launch(
-            server_name=host, server_port=port, share=share, prevent_thread_lock=True, quiet=True
-        )
-    except OSError as exc:  # gradio: "Cannot find empty port in range"
-        where = f"port {port}" if port else "a free port from 7860"
-        raise UserError(
-            f"could not listen on {host}, {where} ({str(exc).split('. ')[0][:120]}); pass another --port, or "
-            "leave --port out for the next free one."
-        ) from exc
+    _, local_url, share_url = listen(demo, host=host, port=port, share=share, prevent_thread_lock=True, quiet=True)
     url = share_url or local_url
     if block:
         print(url, flush=True)
