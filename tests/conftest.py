@@ -195,6 +195,17 @@ def build_tiny_model(path: Path, *, num_labels: int = 3, seed: int = 0) -> Path:
     return path
 
 
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that something is listening on for the test's length."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
 @pytest.fixture(scope="session")
 def tiny_base_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random BERT base model folder (for train tests: ``--base`` points here)."""

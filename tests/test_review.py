@@ -366,16 +366,10 @@ def test_sxhub_review_cli_names_bad_input(tmp_path: Path, capsys: Any) -> None:
     assert code == 2 and "no 'label or labels' column" in err
 
 
-def test_sxhub_review_on_a_port_in_use_is_one_line(labelled: Path, capsys: Any) -> None:
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        code, _, err = run_cli(["review", str(labelled), "--port", str(port)], capsys)
+def test_sxhub_review_on_a_port_in_use_is_one_line(labelled: Path, taken_port: int, capsys: Any) -> None:
+    code, _, err = run_cli(["review", str(labelled), "--port", str(taken_port)], capsys)
     assert code == 2
-    assert err.strip().splitlines()[-1].startswith(f"Error: could not listen on 127.0.0.1, port {port}")
+    assert err.strip().splitlines()[-1].startswith(f"Error: could not listen on 127.0.0.1, port {taken_port}")
 
 
 def test_the_default_decisions_file_sits_beside_the_data(labelled: Path) -> None:

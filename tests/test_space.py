@@ -350,16 +350,10 @@ def test_a_model_that_is_neither_a_folder_nor_on_the_hub_is_one_line(
     assert code == 2 and err.strip().splitlines()[-1].startswith(f"Error: model '{hub.user}/no-such-model' is neither")
 
 
-def test_a_port_in_use_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_port_in_use_is_one_line(tmp_path: Path, taken_port: int, capsys: pytest.CaptureFixture[str]) -> None:
     """gradio's OSError for a taken --port came out with exit 1."""
-    import socket
-
     require_modules("gradio", install='pip install "sxhub[space]"')
     model = make_student(tmp_path / "student", _spec())
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        code, _, err = run_cli(["space", str(model), "--port", str(port)], capsys)
+    code, _, err = run_cli(["space", str(model), "--port", str(taken_port)], capsys)
     assert code == 2
-    assert err.strip().splitlines()[-1].startswith(f"Error: could not listen on 127.0.0.1, port {port}")
+    assert err.strip().splitlines()[-1].startswith(f"Error: could not listen on 127.0.0.1, port {taken_port}")
