@@ -51,3 +51,25 @@ def test_quiet_generate_draws_no_bar(tmp_path: Path) -> None:
     assert loud.returncode == 0 and quiet.returncode == 0, loud.stderr + quiet.stderr
     assert "%|" in loud.stderr, "without -q the bars are drawn"
     assert "%|" not in quiet.stderr, quiet.stderr
+
+
+def test_huggingface_hub_warnings_print_once_and_not_under_quiet(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """huggingface_hub prints through its own handler and passed every record on to the CLI's as well: each of its
+    warnings (a retry, an unreachable Hub) came out twice, and ``-q`` did not hold it back."""
+    from huggingface_hub.utils import logging as hub_logging
+
+    from sxhub.cli import main
+
+    data = tmp_path / "l.csv"
+    data.write_text("text,label,gold\na,x,x\nb,y,y\n", encoding="utf-8")
+    try:
+        for flags, expected in (([], 1), (["-q"], 0)):
+            main([*flags, "agree", str(data), "--gold", "gold", "--json"])
+            capfd.readouterr()
+            hub_logging.get_logger("huggingface_hub.test").warning("a warning from the Hub client")
+            assert capfd.readouterr().err.count("a warning from the Hub client") == expected, flags
+    finally:
+        hub_logging.enable_propagation()
+        hub_logging.set_verbosity_warning()

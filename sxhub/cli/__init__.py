@@ -74,6 +74,12 @@ def cli(verbose: int, quiet: bool) -> None:
     if verbose < 2:  # one line per HTTP request is debugging detail, not information
         for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
+    from huggingface_hub.utils import logging as hub_logging
+
+    # huggingface_hub prints through a handler of its own and also passed every record on to ours: each of its
+    # warnings (a retry, an unreachable Hub) came out twice, -q or not. Its own handler stays, at our level.
+    hub_logging.disable_propagation()
+    hub_logging.set_verbosity(logging.ERROR if quiet else logging.DEBUG if verbose >= 2 else logging.WARNING)
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"  # transformers has its own handler: read when it is imported
