@@ -249,7 +249,9 @@ def train(
         result = _train_local(spec, data, config)
     from .distributed import is_main_process
 
-    if is_main_process():  # what publish and evaluate must not count as held out (sxhub.trained_texts)
+    if is_main_process():
+        _drop_stale_export(result)
+        # what publish and evaluate must not count as held out (sxhub.trained_texts)
         trained_texts.save(
             result.model_dir,
             [data.texts[i] for i in train_idx],
@@ -398,6 +400,22 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
     if is_main_process():
         write_sxhub_json(output_dir, spec, result, config, processes=world_size())
     return result
+
+
+def _drop_stale_export(result: TrainResult) -> None:
+    """Remove an ``onnx/`` folder a previous model left in the output folder (training again into it, or ``-o``
+    the same as ``--base``): exported from other weights, it would have served ``predict --onnx``, ``evaluate
+    --onnx`` and the Space the old model's answers, while ``sxhub.json`` (rewritten) no longer said it was there."""
+    stale = Path(result.model_dir) / "onnx"
+    if not stale.is_dir():
+        return
+    shutil.rmtree(stale)
+    note = (
+        "Removed onnx/, the previous model's export from this folder (other weights); run sxhub export again for "
+        "ONNX and int8."
+    )
+    logger.warning(note)
+    result.notes.append(note)
 
 
 def _default_base_or_none() -> str:

@@ -682,6 +682,18 @@ def test_more_layers_than_the_base_has_is_one_clear_error(tiny_base_model: Path,
     assert not out.exists(), "nothing is written before the base is checked"
 
 
+def test_training_again_into_a_folder_drops_the_old_models_export(tiny_base_model: Path, tmp_path: Path) -> None:
+    """An onnx/ left from the previous weights would serve predict --onnx and the Space the old model's answers."""
+    out = tmp_path / "m"
+    first = train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=2))
+    assert not any("onnx/" in note for note in first.notes)
+    (out / "onnx").mkdir()
+    (out / "onnx" / "model.onnx").write_bytes(b"exported from the first weights")
+    again = train(SINGLE, single_frame(60, seed=1), fast_config(out, out, epochs=2))  # -o the same as --base
+    assert not (out / "onnx").exists()
+    assert any(note.startswith("Removed onnx/, the previous model's export") for note in again.notes)
+
+
 def test_a_base_path_that_is_not_there_is_named_as_a_missing_folder(tmp_path: Path) -> None:
     """Not transformers' "Repo id must use alphanumeric chars" about a path it took for a Hub id."""
     missing = tmp_path / "no-such-base"
