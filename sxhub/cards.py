@@ -105,7 +105,11 @@ def _first_number(data: Mapping[str, Any], keys: Iterable[str]) -> float | None:
 
 
 def ledger_speed(ledger: Mapping[str, Any] | None) -> tuple[float | None, float | None]:
-    """(texts per second, USD per million texts) of the teachers from an annotate ledger; None where unknown."""
+    """(texts per second, USD per million texts) of the teachers from an annotate ledger; None where unknown.
+
+    Answers read from the label cache (``cached``) took no teacher time: a run that read any cannot give the
+    teacher's speed (a rerun from the cache made the demo's teacher "615 texts/s"), and its cost counts the cached
+    answers' first cost (``cached_cost_usd``) as well."""
     if not ledger:
         return None, None
     nested = ledger.get("totals")
@@ -113,11 +117,24 @@ def ledger_speed(ledger: Mapping[str, Any] | None) -> tuple[float | None, float 
     texts = _first_number(totals, ("n_texts", "texts", "n", "rows", "n_labelled"))
     seconds = _first_number(totals, ("seconds", "elapsed_s", "wall_s", "duration_s", "time_s"))
     cost = _first_number(totals, ("cost_usd", "usd", "cost", "estimated_cost_usd", "cost_estimate_usd"))
+    cached = _first_number(totals, ("cached",)) or 0
+    if cached and cost is not None:
+        first_cost = _first_number(totals, ("cached_cost_usd",))
+        cost = cost + first_cost if first_cost is not None else None
     rate = _first_number(totals, ("texts_per_s", "texts_per_second"))
-    if rate is None and texts and seconds:
+    if rate is None and texts and seconds and not cached:
         rate = texts / seconds
     per_million = cost / texts * 1e6 if cost is not None and texts else None
     return rate, per_million
+
+
+def ledger_cached(ledger: Mapping[str, Any] | None) -> int:
+    """How many answers of an annotate ledger came from the label cache (0 without a ledger)."""
+    if not ledger:
+        return 0
+    nested = ledger.get("totals")
+    totals: Mapping[str, Any] = nested if isinstance(nested, Mapping) else ledger
+    return int(_first_number(totals, ("cached",)) or 0)
 
 
 # -- plots -----------------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cards import fmt, ledger_speed
+from .cards import fmt, ledger_cached, ledger_speed
 from .spec import TaskSpec
 
 EVAL_METRICS = (
@@ -79,7 +79,14 @@ def speed_rows(
             "name": "teacher: " + ", ".join(f"`{t}`" for t in teachers),
             "texts_per_s": fmt(rate, 2),
             "usd_per_million": fmt(per_million, 2),
-            "source": "annotate ledger (all samples of all teachers)" if ledger else "no ledger given",
+            "source": (
+                "no ledger given"
+                if not ledger
+                else f"annotate ledger: {cached:,} answers came from the label cache, so the run did not time the "
+                "teacher"
+                if (cached := ledger_cached(ledger))
+                else "annotate ledger (all samples of all teachers)"
+            ),
         }
     ]
     student = dict(student or {})

@@ -283,6 +283,7 @@ def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import annotate
+    from .cards import ledger_speed
     from .endpoints import EndpointRun
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
@@ -408,9 +409,13 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     predictor = Predictor(model_dir, threads=config.threads)
     scores = compare_on_split(predictor, test_part, spec, gold=gold)
     speed = measure_speed(predictor, labelled["text"].tolist(), threads=config.threads)
-    speed["teacher_texts_per_s"] = led["n_texts"] / led["seconds"] if led.get("seconds") else None
+    speed["teacher_texts_per_s"] = ledger_speed(led)[0]  # None when answers came from the label cache
     if speed["teacher_texts_per_s"]:
         speed["speedup"] = speed["texts_per_s"] / speed["teacher_texts_per_s"]
+    elif led.get("cached"):
+        speed["teacher_note"] = (
+            f"{led['cached']:,} teacher answers came from the label cache: the teacher's speed was not measured"
+        )
     if config.cpu_usd_per_hour is not None:
         speed["usd_per_hour"] = config.cpu_usd_per_hour
         speed["source"] += f"; $ at {config.cpu_usd_per_hour} USD per CPU-machine hour (--cpu-usd-per-hour)"
