@@ -234,34 +234,22 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
                     "or choose another --out."
                 )
         return
-    import httpx2  # huggingface_hub 2's HTTP client
-    from huggingface_hub.errors import HfHubHTTPError
-
-    from .publish import _http_message, hub_api, resolve_token
+    from .publish import hub_api, refuse_existing, resolve_token
     from .repo import check_repo_id
 
     ids = repo_ids(spec, config.push)
     for repo_id in ids.values():
         check_repo_id(repo_id)
     api = hub_api(resolve_token(None))
-    if config.exist_ok:
-        return
     for kind in REPO_KINDS:
-        try:
-            exists = api.repo_exists(ids[kind], repo_type=kind)
-        except HfHubHTTPError as exc:
-            raise PublishError(_http_message(exc, f"checking {kind} repo {ids[kind]!r}")) from exc
-        except (OSError, httpx2.TransportError) as exc:  # no route to the Hub
-            raise PublishError(
-                f"could not reach the Hub to check {kind} repo {ids[kind]!r} ({type(exc).__name__}); check the "
-                "network or HF_ENDPOINT, or run without --push to write the repos into --out."
-            ) from exc
-        if exists:
-            name = "Space" if kind == "space" else kind
-            raise PublishError(
-                f"{name} repo {ids[kind]!r} already exists; pass --exist-ok to push a new commit to it, or --push "
-                "another namespace."
-            )
+        refuse_existing(
+            api,
+            ids[kind],
+            repo_type=kind,
+            exist_ok=config.exist_ok,
+            offline_fix="run without --push to write the repos into --out",
+            other=", or --push another namespace",
+        )
 
 
 def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[pd.DataFrame, str | None]:

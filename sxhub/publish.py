@@ -601,10 +601,13 @@ def hub_api(token: str) -> Any:
     )
 
 
+OFFLINE_FIX = "write the repo folder with --to DIR"
+
+
 @contextlib.contextmanager
-def hub_errors(doing: str) -> Iterator[None]:
+def hub_errors(doing: str, *, offline_fix: str = OFFLINE_FIX) -> Iterator[None]:
     """The Hub's refusals (HTTP errors) and an unreachable Hub (no network, a wrong HF_ENDPOINT) as one
-    PublishError line each, naming what was being done."""
+    PublishError line each, naming what was being done; ``offline_fix`` is the way round an unreachable Hub."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -612,22 +615,26 @@ def hub_errors(doing: str) -> Iterator[None]:
         yield
     except HfHubHTTPError as exc:
         raise PublishError(_http_message(exc, doing)) from exc
-    except httpx2.TransportError as exc:
+    except (httpx2.TransportError, ConnectionError) as exc:
         raise PublishError(
             f"could not reach the Hub while {doing} ({type(exc).__name__}); check the network or HF_ENDPOINT, or "
-            "write the repo folder with --to DIR."
+            f"{offline_fix}."
         ) from exc
 
 
-def refuse_existing(api: Any, repo_id: str, *, repo_type: str, exist_ok: bool) -> None:
-    """Without ``exist_ok``, an existing repo is one error line."""
+def refuse_existing(
+    api: Any, repo_id: str, *, repo_type: str, exist_ok: bool, offline_fix: str = OFFLINE_FIX, other: str = ""
+) -> None:
+    """Without ``exist_ok``, an existing repo is one error line (``other``: another way out, after --exist-ok)."""
     kind = "Space" if repo_type == "space" else repo_type
     if exist_ok:
         return
-    with hub_errors(f"checking whether {kind} repo {repo_id!r} exists"):
+    with hub_errors(f"checking whether {kind} repo {repo_id!r} exists", offline_fix=offline_fix):
         exists = api.repo_exists(repo_id, repo_type=repo_type)
     if exists:
-        raise PublishError(f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it.")
+        raise PublishError(
+            f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it{other}."
+        )
 
 
 def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
