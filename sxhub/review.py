@@ -299,13 +299,14 @@ def launch_review(
 ) -> tuple[Any, str, Review]:
     """Serve the review app; returns ``(demo, url, review)``. With ``block=False`` it serves in a thread until
     ``demo.close()``. Decisions go to ``decisions`` (default :func:`decisions_path`), read back on every start."""
-    from .review_app import build_demo, launch
+    from .review_app import HEAD, build_demo
+    from .space import listen
 
     items, config = load_review(labelled, queue=queue, spec=spec)
     log_path = Path(decisions) if decisions is not None else decisions_path(labelled)
     review = Review(items, config, DecisionLog(log_path))
     demo = build_demo(review, reviewer=reviewer if reviewer is not None else getpass.getuser())
-    _, url, _ = launch(demo, server_name=host, server_port=port, prevent_thread_lock=True, quiet=True)
+    _, url, _ = listen(demo, host=host, port=port, head=HEAD, prevent_thread_lock=True, quiet=True)
     if block:
         print(url, flush=True)
         demo.block_thread()

@@ -284,12 +284,10 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
 
 
 def launch(demo: Any, **kwargs: Any) -> tuple[Any, str, str | None]:
-    """``demo.launch`` with the keyboard shortcuts in the page head; returns what gradio returns (a port it cannot
-    bind is one error line, as for ``sxhub space``)."""
-    from .space import listen
-
-    host, port = kwargs.pop("server_name", "127.0.0.1"), kwargs.pop("server_port", None)
-    return listen(demo, host=host, port=port, head=HEAD, **kwargs)  # type: ignore[no-any-return]
+    """``demo.launch`` with the keyboard shortcuts in the page head; returns what gradio returns. This module runs
+    inside a published review Space without sxhub: ``sxhub review`` turns a port it cannot bind into one error line
+    (``sxhub.space.listen``), not this function."""
+    return demo.launch(head=HEAD, **kwargs)  # type: ignore[no-any-return]
 
 
 # ==============================================================================================================

@@ -519,3 +519,25 @@ def test_publish_review_errors_are_one_line(labelled: Path, tmp_path: Path, caps
     assert code == 0, err
     config = ReviewConfig.from_dict(json.loads((tmp_path / "s" / "config.json").read_text()))
     assert config.dataset_repo == "me/ds" and config.labels == NAMES and config.descriptions == {}
+
+
+def test_the_review_spaces_modules_import_only_each_other() -> None:
+    """``publish review`` copies review_app.py and review_log.py into the Space as ``sxhub_review``, without sxhub:
+    any other relative import, even inside a function, fails there when it runs (a ``from .space import`` in
+    ``launch`` did, for a while, on this stop's branch)."""
+    import ast
+
+    import sxhub
+
+    shipped = {"review_app", "review_log"}
+    for name in shipped:
+        tree = ast.parse((Path(sxhub.__file__).parent / f"{name}.py").read_text(encoding="utf-8"))
+        relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
+        assert relative <= shipped, (name, relative - shipped)
+        absolute = {
+            alias.name
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom) and not getattr(node, "level", 0)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        assert not {m for m in absolute if m == "sxhub" or m.startswith("sxhub.")}, name
