@@ -112,8 +112,7 @@ def ledger_speed(ledger: Mapping[str, Any] | None) -> tuple[float | None, float 
     answers' first cost (``cached_cost_usd``) as well."""
     if not ledger:
         return None, None
-    nested = ledger.get("totals")
-    totals: Mapping[str, Any] = nested if isinstance(nested, Mapping) else ledger
+    totals = _totals(ledger)
     texts = _first_number(totals, ("n_texts", "texts", "n", "rows", "n_labelled"))
     seconds = _first_number(totals, ("seconds", "elapsed_s", "wall_s", "duration_s", "time_s"))
     cost = _first_number(totals, ("cost_usd", "usd", "cost", "estimated_cost_usd", "cost_estimate_usd"))
@@ -130,11 +129,13 @@ def ledger_speed(ledger: Mapping[str, Any] | None) -> tuple[float | None, float 
 
 def ledger_cached(ledger: Mapping[str, Any] | None) -> int:
     """How many answers of an annotate ledger came from the label cache (0 without a ledger)."""
-    if not ledger:
-        return 0
+    return int(_first_number(_totals(ledger), ("cached",)) or 0) if ledger else 0
+
+
+def _totals(ledger: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A ledger's figures: its ``totals`` block where it has one, else the ledger itself (annotate's)."""
     nested = ledger.get("totals")
-    totals: Mapping[str, Any] = nested if isinstance(nested, Mapping) else ledger
-    return int(_first_number(totals, ("cached",)) or 0)
+    return nested if isinstance(nested, Mapping) else ledger
 
 
 # -- plots -----------------------------------------------------------------------------------------------------

@@ -74,19 +74,20 @@ def speed_rows(
 ) -> list[dict[str, str]]:
     """Teacher vs student throughput and cost; every figure says where it comes from or that it is unknown."""
     rate, per_million = ledger_speed(ledger)
+    if not ledger:
+        teacher_source = "no ledger given"
+    elif cached := ledger_cached(ledger):
+        teacher_source = (
+            f"annotate ledger: {cached:,} answers came from the label cache, so the run did not time the teacher"
+        )
+    else:
+        teacher_source = "annotate ledger (all samples of all teachers)"
     rows = [
         {
             "name": "teacher: " + ", ".join(f"`{t}`" for t in teachers),
             "texts_per_s": fmt(rate, 2),
             "usd_per_million": fmt(per_million, 2),
-            "source": (
-                "no ledger given"
-                if not ledger
-                else f"annotate ledger: {cached:,} answers came from the label cache, so the run did not time the "
-                "teacher"
-                if (cached := ledger_cached(ledger))
-                else "annotate ledger (all samples of all teachers)"
-            ),
+            "source": teacher_source,
         }
     ]
     student = dict(student or {})

@@ -382,13 +382,12 @@ def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
 
 def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
     import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
 
     if threads:
         torch.set_num_threads(threads)
     device = torch_device()
-    from safetensors import SafetensorError
-
     try:
         model = AutoModelForSequenceClassification.from_pretrained(model_dir)
     except (OSError, SafetensorError) as exc:  # a truncated or corrupt weights file too

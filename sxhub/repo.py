@@ -25,7 +25,7 @@ from .errors import ModelError, PublishError
 from .spec import TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-# a student's trained_texts.npy (sxhub.trained_texts) stays local: hashes of short texts can be guessed back
+# a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back
 NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__", trained_texts.FILE)
 DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
