@@ -23,6 +23,7 @@ Two things live here:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -300,10 +301,17 @@ def teacher_reliability(
     out: dict[str, Any] = {"method": method, "n_texts": len(votes), "teachers": rows}
     if not any(votes) or (gold is None and method != "dawid-skene"):
         return out
-    weighted, estimates = dawid_skene(votes, label_names, multi_label)  # one fit for both uses
+    # Dawid-Skene beside the vote against gold is a comparison: without crowd-kit (sxhub[review]) it is left out and
+    # said so, rather than stopping `run --gold` or `publish dataset --gold` of a plain install
+    compare_ds = method == "dawid-skene" or importlib.util.find_spec("crowdkit") is not None
+    weighted, estimates = dawid_skene(votes, label_names, multi_label) if compare_ds else ([], {})
+    if not compare_ds:
+        out["dawid_skene_note"] = 'Dawid-Skene not compared: it needs crowd-kit (pip install "sxhub[review]").'
     if gold is not None:
         majority = [decide(v, label_names, multi_label) for v in votes]
-        rules: list[tuple[str, list[Decision]]] = [("majority", majority), ("dawid-skene", weighted)]
+        rules: list[tuple[str, list[Decision]]] = [("majority", majority)]
+        if compare_ds:
+            rules.append(("dawid-skene", weighted))
         if method == "scores":
             rules.append(("scores", [decide_by_scores(v, label_names, multi_label) for v in votes]))
         out["vote_vs_gold"] = {
@@ -412,6 +420,8 @@ def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
                 f"{_fmt(g['krippendorff_alpha'])} |"
             )
         lines.append("")
+    if result.get("dawid_skene_note"):
+        lines += [result["dawid_skene_note"], ""]
     estimates = result.get("dawid_skene") or {}
     if estimates.get("teachers"):
         lines += [f"{sub} Dawid-Skene's estimate of each teacher (no gold needed)", ""]

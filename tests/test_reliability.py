@@ -153,6 +153,19 @@ def test_reliability_counts_failed_votes_and_missing_gold() -> None:
         teacher_reliability(votes, ["positive"], LABELS, False)
 
 
+def test_without_crowd_kit_the_vote_against_gold_leaves_dawid_skene_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain install (no sxhub[review]) still scores the vote against gold, for `run --gold` and `publish dataset
+    --gold`; it stopped with "dawid-skene needs crowd-kit" when only the comparison row needed it."""
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "crowdkit" else real(name, *a))
+    votes = [[_vote("a", 0, ["positive"])], [_vote("a", 0, ["negative"])]]
+    result = teacher_reliability(votes, ["positive", "negative"], LABELS, False, gold=["positive", "positive"])
+    assert list(result["vote_vs_gold"]) == ["majority"] and result["vote_vs_gold"]["majority"]["accuracy"] == 0.5
+    assert 'pip install "sxhub[review]"' in format_reliability(result)
+
+
 def test_spec_vote_is_checked() -> None:
     with pytest.raises(SpecError, match="vote: 'weighted' is not a vote method; use majority or dawid-skene"):
         TaskSpec.from_dict({"name": "x", "labels": LABELS, "vote": "weighted"})
