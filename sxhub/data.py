@@ -296,6 +296,41 @@ def preprocessed(data: LabelledData, preprocessing: Mapping[str, Any]) -> Labell
     return replace(data, texts=[apply_preprocessing(text, preprocessing) for text in data.texts])
 
 
+TRUE_CELLS = frozenset({"1", "true", "yes", "1.0"})
+
+
+def labels_from_flag_columns(df: pd.DataFrame, label_names: Sequence[str]) -> list[list[str]]:
+    """Multi-label rows from one 0/1 (or true/false, yes/no) column per label, as the 4P tweets come."""
+    flags = df[list(label_names)].astype(str).apply(lambda c: c.str.strip().str.lower().isin(TRUE_CELLS))
+    return [[n for n, on in zip(label_names, row, strict=True) if on] for row in flags.itertuples(index=False)]
+
+
+def with_flag_labels(
+    df: pd.DataFrame, label_names: Sequence[str] | None, multi_label: bool | None, *, column: str = "labels"
+) -> pd.DataFrame:
+    """``df`` with ``column`` built from one true/false column per label (which it replaces), when the task is
+    multi-label and ``df`` has no ``label``/``labels`` column but one column per label; else ``df`` itself. Every
+    command that reads labelled data reads this layout the way ``train`` does."""
+    names = list(label_names or ())
+    if not multi_label or not names or {"label", "labels", column} & set(df.columns):
+        return df
+    if not all(n in df.columns for n in names):
+        return df
+    out = df.drop(columns=names)
+    out[column] = labels_from_flag_columns(df, names)
+    return out
+
+
+def with_text_column(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with its text column named ``text`` when it has another usual name (``Text``, ``sentence``: see
+    :func:`find_text_column`); else ``df`` itself."""
+    if "text" in df.columns:
+        return df
+    lower = {str(c).lower(): c for c in df.columns}
+    found = next((lower[g] for g in TEXT_COLUMN_GUESSES if g in lower), None)
+    return df if found is None else df.rename(columns={found: "text"})
+
+
 def load_labelled(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -340,10 +375,7 @@ def load_labelled(
         raise InputError(f"label column {col!r} not found; columns are {list(df.columns)[:20]}.")
     if col is None:
         assert label_names is not None
-        labels: list[Any] = [
-            [n for n in label_names if str(row[n]).strip().lower() in {"1", "true", "yes", "1.0"}]
-            for _, row in df.iterrows()
-        ]
+        labels: list[Any] = labels_from_flag_columns(df, label_names)
         is_multi = True
     else:
         if multi_label is None:

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, parse_label_cell, read_table, write_table
+from .data import find_text_column, is_missing_text, parse_label_cell, read_table, with_flag_labels, write_table
 from .errors import InputError
 from .reliability import label_shares, plain_votes, valid_labels
 
@@ -124,7 +124,7 @@ def _label_column(df: pd.DataFrame, multi_label: bool | None) -> str:
             return name
     raise InputError(
         f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; doubts needs the labels to check "
-        "(sxhub annotate writes them)."
+        "(sxhub annotate writes them; for one true/false column per label, pass --task)."
     )
 
 
@@ -136,7 +136,7 @@ def _read_rows(
     text_column: str | None,
 ) -> _Rows:
     df = source if isinstance(source, pd.DataFrame) else read_table(source)
-    df = df.reset_index(drop=True)
+    df = with_flag_labels(df.reset_index(drop=True), label_names, multi_label)
     tcol = find_text_column(df, text_column)
     lcol = _label_column(df, multi_label)
     multi = lcol == "labels" if multi_label is None else multi_label

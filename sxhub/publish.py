@@ -215,7 +215,7 @@ def evaluate_student(
     if gold is not None:
         check_gold_column(gold, spec, part.columns)
     was = trained_texts.seen(model_dir, part["text"].tolist(), read_model_info(model_dir).preprocessing)
-    held_out: dict[str, Any] = {"n_test": len(part), "checked": was is not None}
+    held_out: dict[str, Any] = {"n_test": len(part), "checked": was is not None, "votes": "votes" in part.columns}
     if was is not None:
         held_out |= was.counts()
         if was.trained.all():
@@ -362,6 +362,11 @@ def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
                 f" {n_validated:,} of the texts scored were its validation texts: never trained on, but they chose the "
                 "epoch kept (and the thresholds), so the figures on them lean optimistic."
             )
+    if not held_out.get("votes", True):
+        labels = (
+            'The file scored holds no teacher votes (it is not `sxhub annotate` output): "teacher labels" are its '
+            'label column as given, whoever labelled it; "experts" are human labels.'
+        )
     return f"Figures on the dataset's test split, scored when this card was made.{how} {labels}"
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import trained_texts
 from ._paths import asset_dir
-from .data import parse_label_cell, read_table
+from .data import parse_label_cell, read_table, with_flag_labels, with_text_column
 from .errors import ModelError, PublishError
 from .spec import TaskSpec, load_spec
 
@@ -212,12 +212,15 @@ def _vote(value: Any) -> dict[str, Any]:
 def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
     """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
     frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+    # the layouts train and evaluate read too, so that a file a student was trained on can be scored and published
+    frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
     col = spec.label_column
     missing = [c for c in ("text", col) if c not in frame.columns]
     if missing:
         raise PublishError(
             f"the labelled data has no {missing} column(s) (columns: {list(frame.columns)[:12]}); pass the output "
-            f"of `sxhub annotate` for this {'multi' if spec.multi_label else 'single'}-label task."
+            f"of `sxhub annotate` for this {'multi' if spec.multi_label else 'single'}-label task"
+            + (", or a file with one true/false column per label." if spec.multi_label else ".")
         )
     n_input = len(frame)
     failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
@@ -252,7 +255,7 @@ def space_examples(spec: TaskSpec, data: str | os.PathLike[str] | pd.DataFrame |
                 for t, v in zip(frame["text"], frame[spec.label_column], strict=True)
                 if name in (v if spec.multi_label else [v])
             ]
-            picks += hits[:1]
+            picks += [t for t in hits if t not in picks][:1]  # a multi-label text with two labels shows once
         return (picks or frame["text"].head(k).tolist())[:k]
     return [ex.text for ex in spec.examples][:k] or [DEFAULT_EXAMPLE]
 

@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 from ._paths import asset_dir
-from .data import is_missing_text, parse_label_cell, read_table
+from .data import is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
 from .errors import InputError, PublishError
 from .review_log import (
     CONFIG_FILE,
@@ -120,6 +120,9 @@ class _Labelled:
 
 def _read_labelled(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec | None) -> _Labelled:
     frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+    frame = with_text_column(frame)
+    if spec is not None:
+        frame = with_flag_labels(frame, spec.label_names, spec.multi_label, column=spec.label_column)
     if "text" not in frame.columns:
         raise InputError(f"the labelled file has no 'text' column (columns: {list(frame.columns)[:12]}).")
     if spec is not None:
@@ -133,7 +136,8 @@ def _read_labelled(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     if column not in frame.columns:
         raise InputError(
             f"the labelled file has no {column or 'label or labels'!r} column (columns: {list(frame.columns)[:12]}); "
-            "review the output of `sxhub annotate` (or any file with text and label columns)."
+            "review the output of `sxhub annotate` (or any file with text and label columns; for one true/false "
+            "column per label, pass --task)."
         )
     failed = frame["failed"].map(_is_failed).tolist() if "failed" in frame.columns else [False] * len(frame)
     texts, labels = [], []

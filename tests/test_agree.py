@@ -123,6 +123,30 @@ def test_multi_label_micro_f1_equals_sklearn(
     assert set(result["confusion_matrices"]) == set(P4)
 
 
+def test_teacher_labels_as_one_flag_column_per_label_score_the_same(
+    twins: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The 4P tweets' own layout for the teacher's labels (``Text`` and one True/False column per label), with
+    --task: the same figures as the same labels in a ``labels`` column."""
+    path, truth = twins
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "name: four-p\nmulti_label: true\nlabels:\n" + "".join(f"  - name: {n}\n" for n in P4), encoding="utf-8"
+    )
+    listed = pd.read_csv(path)
+    flags = pd.DataFrame({"Text": listed["text"], "expert": listed["expert"]})
+    for j, name in enumerate(P4):
+        flags[name] = [bool(row[j]) for row in truth["noisy"]]
+    flagged = tmp_path / "flags.csv"
+    flags.to_csv(flagged, index=False)
+    results = []
+    for file in (path, flagged):
+        code, out, err = run_cli(["agree", str(file), "--gold", "expert", "--task", str(task), "--json"], capsys)
+        assert code == 0, err
+        results.append(json.loads(out))
+    assert {**results[1], "title": ""} == {**results[0], "title": ""} and results[0]["n"] == len(listed)
+
+
 def test_multi_label_guessed_from_json_cells_and_comma_gold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

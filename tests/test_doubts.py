@@ -258,3 +258,37 @@ def test_real_minilm_finds_planted_errors_in_phrasebank(shared_data: Path) -> No
     frame = pd.DataFrame({"text": df["sentence"].tolist(), "label": labels})
     result = find_doubts(frame, label_names=LABELS)
     assert precision_at(result.queue, wrong, 0.1) >= 3 * wrong.mean()
+
+
+def test_a_file_with_one_flag_column_per_label_is_checked_and_reviewed_as_train_reads_it(tmp_path: Path) -> None:
+    """The 4P tweets' layout (``Text``, one True/False column per label, no votes): with the task's labels,
+    ``doubts`` ranks it as it ranks the same labels in a ``labels`` column, and review and apply-review read the
+    same labels from it."""
+    from sxhub.review import apply_review, load_review
+    from sxhub.review_log import DecisionLog, Review
+    from sxhub.spec import TaskSpec
+
+    names = ["price", "service", "delivery"]
+    rng = np.random.default_rng(3)
+    labels = [[n for n in names if rng.random() < 0.4] for _ in range(60)]
+    texts = [" ".join([*labs, *rng.choice(FILLER, 3)]) + f" {i}" for i, labs in enumerate(labels)]
+    flags = pd.DataFrame({"idx": range(60), "Text": texts, **{n: [n in labs for labs in labels] for n in names}})
+    path = tmp_path / "flags.csv"
+    flags.to_csv(path, index=False)
+    listed = pd.DataFrame({"text": texts, "labels": labels})
+
+    queue = find_doubts(path, label_names=names, multi_label=True, embedder=bag_of_words).queue
+    same = find_doubts(listed, label_names=names, multi_label=True, embedder=bag_of_words).queue
+    pd.testing.assert_frame_equal(queue, same)
+    with pytest.raises(InputError, match="pass --task"):
+        find_doubts(path, embedder=bag_of_words)  # without the task's labels the flag columns are not labels
+
+    spec = TaskSpec(name="shop", labels=[{"name": n} for n in names], multi_label=True, teachers=["local"])
+    items, config = load_review(path, queue=queue, spec=spec)
+    assert {item.row: sorted(item.current) for item in items} == {i: sorted(labs) for i, labs in enumerate(labels)}
+    row = int(queue["row"].iloc[0])
+    review = Review(items, config, DecisionLog(tmp_path / "decisions.jsonl"))
+    review.decide(next(i for i, item in enumerate(items) if item.row == row), "alice", ["delivery"])
+    reviewed = apply_review(path, tmp_path / "decisions.jsonl", spec=spec).frame
+    assert list(reviewed["labels"][row]) == ["delivery"] and list(reviewed["teacher_labels"][row]) == labels[row]
+    assert not set(names) & set(reviewed.columns), "the flag columns became `labels`; they are not kept stale"

@@ -437,3 +437,46 @@ def test_a_thin_distilled_student_says_so_without_local_paths(tmp_path: Path, la
     assert "the outputs of a deeper student, `full-student`, trained on them (knowledge distillation)" in card
     assert str(tmp_path) not in _files_text(folder), "no local path in the repo"
     assert json.loads((folder / "sxhub.json").read_text())["train"]["distilled_from"] == "full-student"
+
+
+def test_a_file_with_one_flag_column_per_label_publishes_as_train_reads_it(tmp_path: Path) -> None:
+    """The 4P tweets' layout (``Text`` and one True/False column per label, no votes), which ``train`` and
+    ``evaluate`` read: ``publish dataset``, ``publish model --data`` and ``publish space --data`` read it too, with
+    the same labels, and the cards do not claim teacher votes the file does not hold."""
+    from sxhub.data import load_labelled
+    from sxhub.publish import build_dataset, publish_dataset, publish_model, publish_space
+
+    spec = _spec(multi_label=True)
+    names = spec.label_names
+    rows = [
+        {"idx": i, "Text": f"company profit rose {i}", **{n: str((i + k) % 3 == 0) for k, n in enumerate(names)}}
+        for i in range(40)
+    ]
+    rows[5]["neutral"] = "1"  # 0/1 cells as well as True/False
+    rows[0]["neutral"] = "True"  # the first text of two labels: the Space shows it once
+    data = tmp_path / "flags.csv"
+    pd.DataFrame(rows).to_csv(data, index=False)
+    trained_as = load_labelled(data, label_names=names, multi_label=True)
+
+    dd, facts = build_dataset(data, spec)
+    frame = facts["frame"]
+    assert list(frame.columns) == ["idx", "text", "labels"], "the flag columns become `labels`, not extra columns"
+    assert dict(zip(frame["text"], map(sorted, frame["labels"]), strict=True)) == dict(
+        zip(trained_as.texts, map(sorted, trained_as.labels), strict=True)
+    )
+    assert "neutral" in frame["labels"][5]
+
+    folder = Path(publish_dataset(data, spec=spec, to=tmp_path / "ds"))
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "holds no teacher votes" in card and "labelled by" not in card and "## Vote agreement" not in card
+    assert "| `labels` | the labels as given" in card and "| `text` | the text as given |" in card
+
+    student = make_student(tmp_path / "student", spec)
+    model = Path(publish_model(student, to=tmp_path / "m", repo_id="me/4p", data=data))
+    about = json.loads((model / "sxhub.json").read_text())["about"]
+    assert about["scores"]["student vs teacher labels"]["n"] == len(dd["test"])
+    assert '"teacher labels" are its label column as given' in (model / "README.md").read_text(encoding="utf-8")
+
+    space = Path(publish_space(student, to=tmp_path / "sp", data=data))
+    examples = json.loads((space / "examples.json").read_text())
+    assert len(examples) == len(set(examples)) == len(names), "one text per label, none twice"

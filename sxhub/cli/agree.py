@@ -10,7 +10,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from ..data import find_text_column, is_missing_text, parse_label_cell, read_table, write_table
+from ..data import find_text_column, is_missing_text, parse_label_cell, read_table, with_flag_labels, write_table
 from ..errors import InputError
 from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
@@ -237,6 +237,8 @@ def agree(
 
     spec = load_spec(task) if task else None
     df = read_table(labelled)
+    if spec is not None:  # the teachers' labels as one true/false column per label (the 4P tweets' layout)
+        df = with_flag_labels(df, spec.label_names, spec.multi_label, column=spec.label_column)
     pred = _pick_pred_column(df, pred_column, spec.label_column if spec else None)
     if vote:
         df = _revote(df, pred, vote, spec, gold_column)
