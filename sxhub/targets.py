@@ -236,6 +236,20 @@ def hard_targets(data: LabelledData) -> np.ndarray:
     return np.eye(len(data.label_names), dtype=np.float32)[data.label_ids()]
 
 
+def unlearnable_note(data: LabelledData, train_idx: list[int]) -> str:
+    """A warning when some of the task's labels have no training example (an empty string when all have one): the
+    student keeps an output for such a label but never sees it, so it (almost) never predicts it, silently."""
+    counts = hard_targets(data)[train_idx].sum(axis=0)
+    missing = [name for name, n in zip(data.label_names, counts, strict=True) if n == 0]
+    if not missing:
+        return ""
+    them = "it" if len(missing) == 1 else "them"
+    return (
+        f"No training text has the label(s) {missing}: the student cannot learn {them} and will (almost) never "
+        f"predict {them}; label more texts of {them}, or drop {them} from the task."
+    )
+
+
 def loss_weights(data: LabelledData, train_idx: list[int]) -> np.ndarray:
     """Balanced class weights (single-label) or pos_weight = negatives / positives, capped (multi-label)."""
     hard = hard_targets(data)[train_idx]

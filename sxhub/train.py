@@ -48,6 +48,7 @@ from .targets import (
     keep_agreed,
     loss_weights,
     tokenized_dataset,
+    unlearnable_note,
     vote_shares,
     with_validation,
 )
@@ -234,6 +235,8 @@ def train(
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
+    if unlearnable := unlearnable_note(data, train_idx):
+        logger.warning(unlearnable)  # now, before a long run; the result's notes repeat it at the end
     config, fitted_note = config.fitted(len(train_idx), base_width(config.base_model or _default_base_or_none()))
     if fitted_note:
         logger.info(fitted_note)
@@ -306,7 +309,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
 
     checkpoint_dir = checkpoint_folder(output_dir)
     steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
-    notes = data_notes(data) + head_notes
+    notes = data_notes(data) + head_notes + [n for n in [unlearnable_note(data, train_idx)] if n]
     if emulated_bf16:
         notes.append(emulated_bf16[0].upper() + emulated_bf16[1:])
     if config.epochs_for(steps_per_epoch) > config.epochs:

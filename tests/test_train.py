@@ -131,6 +131,19 @@ def test_multi_label_stratifies_on_the_rarest_label() -> None:
     assert stratify_keys(data) == ["price", "product", "<none>", "place"]
 
 
+def test_a_label_with_no_training_text_is_named() -> None:
+    """A single-label task whose data lacks a label (or has it only in validation) says so before training."""
+    from sxhub.targets import holdout, unlearnable_note
+
+    data = load_labelled(single_frame(), label_names=SINGLE.label_names)
+    train_idx, _ = holdout(data, val_size=0.2, seed=0)
+    assert unlearnable_note(data, train_idx) == ""
+    only_val = [i for i in train_idx if data.labels[i] != "negative"]
+    assert unlearnable_note(data, only_val).startswith("No training text has the label(s) ['negative']")
+    pair = load_labelled(single_frame()[lambda f: f["label"] == "positive"].head(3), label_names=SINGLE.label_names)
+    assert "['neutral', 'negative']: the student cannot learn them" in unlearnable_note(pair, [0, 1, 2])
+
+
 def test_class_weights_and_pos_weight() -> None:
     df = pd.DataFrame({"text": list("abcdef"), "label": ["positive"] * 4 + ["negative"] * 2})
     data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
@@ -242,6 +255,7 @@ def test_untuned_labels_and_rows_without_text_are_reported(tiny_base_model: Path
     line = result.summary_line()
     assert "thresholds cross-fitted" in line and "No positive example in validation for place" in line
     assert "2 row(s) without a text (empty or NaN) were left out." in line
+    assert "No training text has the label(s) ['place']: the student cannot learn it" in line
     assert result.n_train + result.n_val == 96
     info = json.loads((out / "sxhub.json").read_text())
     assert info["train"]["untuned_labels"] == ["place"]
