@@ -37,6 +37,7 @@ ONNX_FILES = {"onnx-int8": INT8_FILE, "onnx": "onnx/model.onnx"}  # the ONNX var
 SMALL_FILES = ["*.json", "*.txt", "*.model"]  # config, sxhub.json and the tokenizer: what ONNX serving needs
 DEFAULT_EXAMPLES = ["Operating profit rose from EUR 7m to 9m.", "The company cut its sales forecast for the year."]
 BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
+TEXT_COLUMNS = ("text", "sentence", "content", "tweet", "body", "document")  # sxhub.data.TEXT_COLUMN_GUESSES
 
 
 def _read_json(path: Path) -> Any:
@@ -329,27 +330,42 @@ def label_text(expert: Expert, text: str) -> tuple[dict[str, float], str]:
 
 
 def _text_column(frame: pd.DataFrame) -> str:
-    for name in ("text", "sentence", "content", "body"):
-        if name in frame.columns:
-            return name
-    for name in frame.columns:
-        if frame[name].dtype == object:
-            return str(name)
-    raise gr.Error("The CSV has no text column: add a column named 'text'.")
+    """The texts: a column named as ``sxhub predict`` looks for them (``text``, ``Tweet``, ...), else the only column
+    of strings; never a guess between several (an ID column labelled as text would look like an answer)."""
+    lower = {str(c).strip().lower(): str(c) for c in frame.columns}
+    for name in TEXT_COLUMNS:
+        if name in lower:
+            return lower[name]
+    strings = [str(c) for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
+    if len(strings) == 1:
+        return strings[0]
+    raise gr.Error(
+        f"Which column holds the texts? Name it 'text' (the CSV's columns: {', '.join(map(str, frame.columns[:10]))})."
+    )
 
 
 def label_csv(expert: Expert, path: str | None) -> str:
-    """Label a CSV's text column; return the path of a CSV with label(s) and one probability column per label."""
+    """Label a CSV's text column; return the path of a CSV with label(s) and one probability column per label.
+
+    A column of the upload with one of those names is kept as ``<name>_input``, as ``sxhub predict`` keeps it."""
     if not path:
         raise gr.Error("Upload a CSV file with a 'text' column first.")
-    frame = pd.read_csv(path)
+    try:
+        frame = pd.read_csv(path)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise gr.Error(
+            f"Could not read the file as a CSV ({first}). Upload a UTF-8 CSV with a 'text' column."
+        ) from exc
     if len(frame) > MAX_CSV_ROWS:
         raise gr.Error(f"The CSV has {len(frame)} rows; this Space labels at most {MAX_CSV_ROWS}. Split it up.")
     texts = frame[_text_column(frame)].fillna("").astype(str).tolist()
     probs = expert.probabilities(texts) if texts else []
     decisions = [expert.decide(p) for p in probs]
-    out = frame.copy()
-    out["labels" if expert.multi_label else "label"] = [json.dumps(d) if expert.multi_label else d for d in decisions]
+    column = "labels" if expert.multi_label else "label"
+    new = [column, *(f"prob_{name}" for name in expert.labels)]
+    out = frame.rename(columns={c: f"{c}_input" for c in new if c in frame.columns})
+    out[column] = [json.dumps(d) if expert.multi_label else d for d in decisions]
     for name in expert.labels:
         out[f"prob_{name}"] = [round(p[name], 6) for p in probs]
     target = Path(tempfile.mkdtemp(prefix="sxhub-space-")) / f"{Path(path).stem}-labelled.csv"

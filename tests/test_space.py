@@ -49,6 +49,42 @@ def test_single_prediction_and_csv_round_trip(served: tuple[str, Path], tmp_path
     assert {"prob_positive", "prob_neutral", "prob_negative"} <= set(rows[0])
 
 
+def test_a_csv_is_labelled_from_its_text_column_and_keeps_its_own(tmp_path: Path) -> None:
+    """The Space's CSV labelling finds the texts as ``sxhub predict`` does (``Tweet``, any case), keeps a ``label``
+    column of the upload as ``label_input``, and never guesses between several string columns (it labelled the
+    first one, an ID column say, and under pandas 3, whose strings are not ``object``, it found none at all)."""
+    import gradio as gr
+    import pandas as pd
+
+    from sxhub.data import TEXT_COLUMN_GUESSES
+    from sxhub.predict import Predictor
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    assert app.TEXT_COLUMNS == TEXT_COLUMN_GUESSES  # the Space runs without sxhub: its own copy must not drift
+    model = make_student(tmp_path / "student", _spec())
+    expert = app.Expert.load(str(model))
+    texts = ["profit rose strong growth", "shares fell loss", "new store open"]
+    upload = tmp_path / "tweets.csv"
+    pd.DataFrame({"id": ["a1", "b2", "c3"], "Tweet": texts, "label": ["x", "y", "z"]}).to_csv(upload, index=False)
+    out = pd.read_csv(app.label_csv(expert, str(upload)))
+    assert out["label_input"].tolist() == ["x", "y", "z"] and out["id"].tolist() == ["a1", "b2", "c3"]
+    assert out["label"].tolist() == Predictor(model).predict(texts)[0]
+
+    only = tmp_path / "only.csv"
+    pd.DataFrame({"n": [1, 2, 3], "words": texts}).to_csv(only, index=False)
+    assert pd.read_csv(app.label_csv(expert, str(only)))["label"].tolist() == Predictor(model).predict(texts)[0]
+
+    several = tmp_path / "several.csv"
+    pd.DataFrame({"id": ["a1", "b2", "c3"], "comment": texts}).to_csv(several, index=False)
+    with pytest.raises(gr.Error, match="Which column holds the texts"):
+        app.label_csv(expert, str(several))
+    broken = tmp_path / "broken.csv"
+    broken.write_bytes(b"\xff\xfe\x00\x00 not a csv \x81\x82")
+    with pytest.raises(gr.Error, match="Could not read the file as a CSV"):
+        app.label_csv(expert, str(broken))
+
+
 def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> None:
     """``make_student`` has no saved preprocessing block (as models before it): the local Space masks PII anyway,
     from the task's flag, exactly as ``Predictor`` does."""
