@@ -325,6 +325,7 @@ def write_model_folder(
         masks=[step["name"] for step in preprocessing["steps"] if step.get("name") != "whitespace"],
         has_onnx=(src / "onnx").is_dir(),
         has_int8=(src / "onnx" / "model_int8.onnx").is_file(),
+        threshold_fit=threshold_fit(info),
         export=export_facts(info),
         eval_rows=eval_table(evaluations),
         eval_note=_eval_note(split, held_out),
@@ -338,6 +339,14 @@ def write_model_folder(
     )
     card.save(folder / "README.md")
     return folder
+
+
+def threshold_fit(info: Mapping[str, Any]) -> str | None:
+    """What a multi-label student's saved thresholds were fitted for (``sxhub.validation.THRESHOLD_FIT``); a student
+    trained before sxhub recorded it fitted each label for its own F1; ``None`` when it saved no thresholds."""
+    if not info.get("thresholds"):
+        return None
+    return ((info.get("train") or {}).get("validation") or {}).get("threshold_fit") or "own F1"
 
 
 def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:

@@ -19,6 +19,9 @@ from .spec import TaskSpec
 
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.025), 3)
 THRESHOLD_SCORING = "cross-fitted: thresholds tuned on one half of validation, scored on the other, both ways"
+# what sxhub.json's train.validation says of the thresholds a student saved (absent: each label's own F1, before
+# 2026-12-04); the model card repeats it
+THRESHOLD_FIT = "pooled micro-F1"
 
 
 def best_metric_name(multi_label: bool) -> str:
@@ -185,4 +188,5 @@ def validate(
         "micro_f1_at_0.5": float(f1_score(gold, at_half, average="micro", zero_division=0)),
         "subset_accuracy": float(accuracy_score(gold, pred)),
         "threshold_scoring": THRESHOLD_SCORING,
+        "threshold_fit": THRESHOLD_FIT,
     }, thresholds

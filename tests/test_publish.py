@@ -475,7 +475,9 @@ def test_a_file_with_one_flag_column_per_label_publishes_as_train_reads_it(tmp_p
     model = Path(publish_model(student, to=tmp_path / "m", repo_id="me/4p", data=data))
     about = json.loads((model / "sxhub.json").read_text())["about"]
     assert about["scores"]["student vs teacher labels"]["n"] == len(dd["test"])
-    assert '"teacher labels" are its label column as given' in (model / "README.md").read_text(encoding="utf-8")
+    card = (model / "README.md").read_text(encoding="utf-8")
+    assert '"teacher labels" are its label column as given' in card
+    assert "This student saved no tuned thresholds: every label's is 0.5." in card  # make_student saves none
 
     space = Path(publish_space(student, to=tmp_path / "sp", data=data))
     examples = json.loads((space / "examples.json").read_text())

@@ -295,6 +295,12 @@ def test_untuned_labels_and_rows_without_text_are_reported(tiny_base_model: Path
     publish_model(out, repo_id="tester/fourp", to=tmp_path / "repo")
     card = (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
     assert "| `place` | (no definition given) | 0.500 (not tuned: no validation example) |" in card
+    assert info["train"]["validation"]["threshold_fit"] == "pooled micro-F1"
+    assert "tuned on the validation split for pooled micro-F1 (all labels together)" in card
+    del info["train"]["validation"]["threshold_fit"]  # as a student trained before 2026-12-04 saved it
+    (out / "sxhub.json").write_text(json.dumps(info))
+    publish_model(out, repo_id="tester/fourp", to=tmp_path / "older")
+    assert "tuned on the validation split for that label's own F1" in (tmp_path / "older" / "README.md").read_text()
 
 
 # --------------------------------------------------------------------------------------------------------------
