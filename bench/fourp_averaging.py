@@ -57,7 +57,7 @@ def main() -> None:
     from sxhub.spec import load_spec
     from sxhub.targets import hard_targets, split_indices, stratify_keys
     from sxhub.train import TrainConfig, train
-    from sxhub.validation import tune_thresholds
+    from sxhub.validation import tune_thresholds_micro  # what sxhub train saves (own-F1 before 2026-12-04)
 
     torch.set_num_threads(THREADS)
     snapshots: list[dict[str, torch.Tensor]] = []
@@ -116,7 +116,7 @@ def main() -> None:
             model.load_state_dict({k: v.to(snapshots[0][k].dtype) for k, v in averaged.items()})
             model.save_pretrained(folder)  # the config (thresholds, preprocessing) comes along unchanged
             probs = Predictor(folder, threads=THREADS).predict_proba(val_texts)
-            thresholds = tune_thresholds(probs, val_gold, FOURP_LABELS)
+            thresholds = tune_thresholds_micro(probs, val_gold, FOURP_LABELS)
             config_path = folder / "config.json"
             saved = json.loads(config_path.read_text())
             saved["sxhub_thresholds"] = thresholds
