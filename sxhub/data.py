@@ -324,11 +324,11 @@ def with_flag_labels(
 def with_text_column(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with its text column named ``text`` when it has another usual name (``Text``, ``sentence``: see
     :func:`find_text_column`); else ``df`` itself."""
-    if "text" in df.columns:
+    try:
+        found = find_text_column(df)
+    except InputError:  # none of the usual names: the caller's own error names what it needs
         return df
-    lower = {str(c).lower(): c for c in df.columns}
-    found = next((lower[g] for g in TEXT_COLUMN_GUESSES if g in lower), None)
-    return df if found is None else df.rename(columns={found: "text"})
+    return df if found == "text" else df.rename(columns={found: "text"})
 
 
 def load_labelled(

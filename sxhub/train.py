@@ -26,6 +26,7 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -235,8 +236,9 @@ def train(
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
-    if unlearnable := unlearnable_note(data, train_idx):
-        logger.warning(unlearnable)  # now, before a long run; the result's notes repeat it at the end
+    early_notes = [note for note in [unlearnable_note(data, train_idx)] if note]
+    for note in early_notes:
+        logger.warning(note)  # now, before a long run; the result's notes repeat it at the end
     config, fitted_note = config.fitted(len(train_idx), base_width(config.base_model or _default_base_or_none()))
     if fitted_note:
         logger.info(fitted_note)
@@ -249,7 +251,7 @@ def train(
             import torch
 
             torch.set_num_threads(config.threads)
-        result = _train_local(spec, data, config)
+        result = _train_local(spec, data, config, early_notes)
     from .distributed import is_main_process
 
     if is_main_process():
@@ -264,7 +266,9 @@ def train(
     return result
 
 
-def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
+def _train_local(
+    spec: TaskSpec, data: LabelledData, config: TrainConfig, early_notes: Sequence[str] = ()
+) -> TrainResult:
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -309,7 +313,7 @@ def _train_local(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> Tra
 
     checkpoint_dir = checkpoint_folder(output_dir)
     steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
-    notes = data_notes(data) + head_notes + [n for n in [unlearnable_note(data, train_idx)] if n]
+    notes = data_notes(data) + head_notes + list(early_notes)
     if emulated_bf16:
         notes.append(emulated_bf16[0].upper() + emulated_bf16[1:])
     if config.epochs_for(steps_per_epoch) > config.epochs:
