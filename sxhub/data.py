@@ -9,6 +9,7 @@ Hub datasets in :mod:`sxhub.stream`; this module builds on both and neither impo
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import math
 import os
@@ -312,13 +313,45 @@ def with_flag_labels(
     multi-label and ``df`` has no ``label``/``labels`` column but one column per label; else ``df`` itself. Every
     command that reads labelled data reads this layout the way ``train`` does."""
     names = list(label_names or ())
-    if not multi_label or not names or {"label", "labels", column} & set(df.columns):
-        return df
-    if not all(n in df.columns for n in names):
+    if {"label", "labels", column} & set(df.columns) or not has_flag_columns(df, names, multi_label):
         return df
     out = df.drop(columns=names)
     out[column] = labels_from_flag_columns(df, names)
     return out
+
+
+def has_flag_columns(df: pd.DataFrame, label_names: Sequence[str] | None, multi_label: bool | None) -> bool:
+    """Whether ``df`` holds a multi-label task's labels as one true/false column per label (the 4P tweets' and
+    GoEmotions' layout)."""
+    names = list(label_names or ())
+    return bool(multi_label and names and all(n in df.columns for n in names))
+
+
+def gold_from_flag_columns(
+    df: pd.DataFrame,
+    label_names: Sequence[str] | None,
+    multi_label: bool | None,
+    gold: str,
+    *,
+    taken: Sequence[str] = (),
+) -> tuple[pd.DataFrame, str]:
+    """``df`` and the name of its experts' column, for ``--gold`` on a file whose experts' labels are one
+    true/false column per label: ``gold`` naming one of those columns, or ``labels`` when the file has none, asks
+    for all of them. They become one list column, ``gold`` (or ``expert``, ``gold_2``, ...: the first name neither
+    in ``df`` nor in ``taken``), and replace the flag columns. Otherwise ``df`` and ``gold`` unchanged: a single
+    true/false column scored as the experts' label set would turn every text's labels into "1" or "0"."""
+    names = list(label_names or ())
+    if not has_flag_columns(df, names, multi_label):
+        return df, gold
+    if gold not in names and not (gold == "labels" and gold not in df.columns):
+        return df, gold
+    reserved = {*df.columns, *taken}
+    target = next(
+        c for c in itertools.chain(("gold", "expert"), (f"gold_{i}" for i in itertools.count(2))) if c not in reserved
+    )
+    out = df.drop(columns=names)
+    out[target] = labels_from_flag_columns(df, names)
+    return out, target
 
 
 def with_text_column(df: pd.DataFrame) -> pd.DataFrame:

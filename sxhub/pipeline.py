@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import prepare_texts, read_table, write_table
+from .data import gold_from_flag_columns, has_flag_columns, prepare_texts, read_table, write_table
 from .errors import InputError
 from .reliability import format_reliability
 from .spec import TaskSpec, load_spec
@@ -255,13 +255,41 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
 def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[pd.DataFrame, str | None]:
     """The input with its expert column under a name annotate does not write, and that name.
 
+    A multi-label input with one true/false column per label (GoEmotions' layout) gives the experts' labels as
+    those columns: ``--gold labels`` (or any of the label columns) reads them all into one list column
+    (:func:`sxhub.data.gold_from_flag_columns`); without ``--gold`` a warning says so, since ``run`` would
+    otherwise drop them unscored.
+
     ``--gold label`` is the natural call on a file like Financial PhraseBank's (``sentence,label``), but ``label``
     is where the teachers' labels go: kept under its own name, the experts' labels would replace the teachers'.
     Such a column is kept as ``gold`` (or the first free one of ``expert``, ``gold_<name>``), and the report says so.
     """
     from .annotate import output_columns
 
-    if not gold or gold not in output_columns(spec):
+    if not gold:
+        if has_flag_columns(frame, spec.label_names, spec.multi_label):
+            logger.warning(
+                "the input has one true/false column per label (%s): if they are the experts' labels, pass --gold "
+                "labels to score the teachers and the student against them",
+                ", ".join(spec.label_names[:4]) + (", ..." if len(spec.label_names) > 4 else ""),
+            )
+        return frame, gold
+    flags, experts = gold_from_flag_columns(
+        frame, spec.label_names, spec.multi_label, gold, taken=output_columns(spec)
+    )
+    if experts != gold:  # the experts' labels, one true/false column per label, as one list column
+        logger.info(
+            "the experts' labels are read from the %d true/false label columns, as %r", len(spec.label_names), experts
+        )
+        return flags, experts
+    if gold not in frame.columns:
+        hint = (
+            " This file has one true/false column per label: pass --gold labels to read the experts' labels from them."
+            if has_flag_columns(frame, spec.label_names, spec.multi_label)
+            else ""
+        )
+        raise InputError(f"gold column {gold!r} not found; the input has columns {list(frame.columns)[:20]}.{hint}")
+    if gold not in output_columns(spec):
         return frame, gold
     free = next(c for c in ("gold", "expert", f"gold_{gold}", f"gold_{gold}_input") if c not in frame.columns)
     logger.info("gold column %r is kept as %r in the labelled dataset: annotate writes %r", gold, free, gold)
@@ -296,8 +324,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     # 1. annotate + vote -------------------------------------------------------------------------------------
     started = time.perf_counter()
     frame = read_table(source, limit=config.limit)
-    if config.gold and config.gold not in frame.columns:
-        raise InputError(f"gold column {config.gold!r} not found; the input has columns {list(frame.columns)[:20]}.")
+    input_columns = set(frame.columns)
     frame, gold = _gold_column(frame, spec, config.gold)
     keep = [gold] if gold else []
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
@@ -337,7 +364,9 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         },
     )
     if gold != config.gold:
-        report.extend("annotate", {"gold_column": {"input": config.gold, "labelled": gold}})
+        from_flags = config.gold in spec.label_names or config.gold not in input_columns
+        given = list(spec.label_names) if from_flags else config.gold  # the true/false columns it was read from
+        report.extend("annotate", {"gold_column": {"input": given, "labelled": gold}})
     report.extend("annotate", {"reliability": _reliability(result.frame, spec, gold)})
     report.extend("annotate", {"doubts": _doubts(result.frame, spec, out / "labelled.doubts.parquet", config)})
     labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)

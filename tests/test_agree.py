@@ -147,6 +147,35 @@ def test_teacher_labels_as_one_flag_column_per_label_score_the_same(
     assert {**results[1], "title": ""} == {**results[0], "title": ""} and results[0]["n"] == len(listed)
 
 
+def test_expert_labels_as_one_flag_column_per_label_score_the_same(
+    twins: tuple[Path, pd.DataFrame], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GoEmotions' layout for the experts' labels (one 0/1 column per label) beside the teacher's ``labels``:
+    ``--gold`` naming any of those columns reads them all, with the same figures as a list column. Before, a single
+    0/1 column was taken as each text's label set ("1" or "0"), or the flags could not be named at all."""
+    path, truth = twins
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "name: four-p\nmulti_label: true\nlabels:\n" + "".join(f"  - name: {n}\n" for n in P4), encoding="utf-8"
+    )
+    listed = pd.read_csv(path)
+    flags = listed.drop(columns=["expert"])
+    for j, name in enumerate(P4):
+        flags[name] = [int(row[j]) for row in truth["hot"]]
+    flagged = tmp_path / "flags.csv"
+    flags.to_csv(flagged, index=False)
+    code, out, err = run_cli(["agree", str(path), "--gold", "expert", "--task", str(task), "--json"], capsys)
+    assert code == 0, err
+    listed_result = json.loads(out)
+    code, out, err = run_cli(["agree", str(flagged), "--gold", "Price", "--task", str(task), "--json"], capsys)
+    assert code == 0, err
+    flagged_result = json.loads(out)
+    assert flagged_result["gold_column"] == "gold" and flagged_result["pred_column"] == "labels"
+    same = ("micro_f1", "macro_f1", "accuracy", "krippendorff_alpha", "per_label", "n")
+    assert {k: flagged_result[k] for k in same} == {k: listed_result[k] for k in same}
+    assert listed_result["micro_f1"] < 1.0  # the teacher is noisy: the flags were not scored against themselves
+
+
 def test_multi_label_guessed_from_json_cells_and_comma_gold(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -142,6 +142,57 @@ def test_gold_named_label_is_kept_apart_from_the_teachers_labels(tmp_path: Path,
     assert report["stages"]["evaluate"]["scores"]["teacher vs experts"]["accuracy"] < 1.0
 
 
+def test_gold_as_one_flag_column_per_label_is_read_as_the_experts_label_sets(
+    tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """GoEmotions' layout: the experts' labels as one 0/1 column per label. ``--gold labels`` reads them into one
+    list column, kept as ``gold`` and scored; before, ``--gold labels`` was "not found" and ``--gold Price`` scored
+    each text's label set as "0" or "1". Without ``--gold`` the run warns that the flag columns go unscored."""
+    fourp = ROOT / "examples" / "4p-marketing"
+    texts = pd.read_csv(fourp / "texts.csv")
+    experts = {row.text: json.loads(row.expert) for row in texts.itertuples()}
+    flagged = pd.DataFrame({"text": texts["text"]})
+    for name in ("Product", "Place", "Price", "Promotion"):
+        flagged[name] = [int(name in experts[t]) for t in texts["text"]]
+    source = tmp_path / "goemotions-shaped.csv"
+    flagged.to_csv(source, index=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+    def never_price(body: dict, n: int) -> Answer:  # the experts' labels without Price
+        labels = next(labs for t, labs in experts.items() if t in user_text(body))
+        return Answer(json.dumps({"labels": [lab for lab in labels if lab != "Price"]}))
+
+    def run(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        args = ["run", str(fourp / "task.yaml"), str(source), "--out", str(out), "--samples", "1", "--json"]
+        args += ["--base", str(tiny_base_model), "--epochs", "1", "--no-int8", *extra]
+        with FakeOpenAIServer(never_price) as server:
+            return _sxhub(*args, "--teacher", server.url, env=env)
+
+    proc = run(tmp_path / "out", "--gold", "labels")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    labelled = read_table(tmp_path / "out" / "labelled.parquet")
+    assert [list(v) for v in labelled["gold"]] == [experts[t] for t in texts["text"]]
+    assert [list(v) for v in labelled["labels"]] == [[x for x in experts[t] if x != "Price"] for t in texts["text"]]
+    assert not {"Product", "Place", "Price", "Promotion"} & set(labelled.columns)
+    report = json.loads(proc.stdout)
+    assert report["stages"]["annotate"]["gold_column"] == {
+        "input": ["Product", "Place", "Price", "Promotion"],
+        "labelled": "gold",
+    }
+    gold_scores = report["stages"]["annotate"]["reliability"]["teachers"][0]["gold"]
+    assert gold_scores["micro_f1"] < 1.0
+    scores = report["stages"]["evaluate"]["scores"]  # the test split (2 texts here) is scored against them too
+    assert (
+        scores["teacher vs experts"]["n"]
+        == scores["student vs experts"]["n"]
+        == scores["student vs teacher labels"]["n"]
+    )
+
+    unscored = run(tmp_path / "unscored")
+    assert unscored.returncode == 0, unscored.stderr[-3000:]
+    assert "pass --gold labels to score the teachers and the student against them" in unscored.stderr
+
+
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr

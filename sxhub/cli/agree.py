@@ -10,7 +10,15 @@ from typing import Any
 import click
 import pandas as pd
 
-from ..data import find_text_column, is_missing_text, parse_label_cell, read_table, with_flag_labels, write_table
+from ..data import (
+    find_text_column,
+    gold_from_flag_columns,
+    is_missing_text,
+    parse_label_cell,
+    read_table,
+    with_flag_labels,
+    write_table,
+)
 from ..errors import InputError
 from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
@@ -199,7 +207,14 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
 
 @click.command()
 @click.argument("labelled", metavar="LABELLED")
-@click.option("--gold", "gold_column", required=True, metavar="COLUMN", help="Column with the expert labels.")
+@click.option(
+    "--gold",
+    "gold_column",
+    required=True,
+    metavar="COLUMN",
+    help="Column with the expert labels; with --task, 'labels' (or any label's name) reads them from one "
+    "true/false column per label.",
+)
 @click.option("--pred", "pred_column", metavar="COLUMN", help="Column with the teacher's labels [label or labels].")
 @click.option(
     "--task",
@@ -237,7 +252,10 @@ def agree(
 
     spec = load_spec(task) if task else None
     df = read_table(labelled)
-    if spec is not None:  # the teachers' labels as one true/false column per label (the 4P tweets' layout)
+    if spec is not None:
+        # the experts' labels as one true/false column per label (GoEmotions' layout), when --gold names them
+        df, gold_column = gold_from_flag_columns(df, spec.label_names, spec.multi_label, gold_column)
+        # else the teachers' labels in that layout (the 4P tweets')
         df = with_flag_labels(df, spec.label_names, spec.multi_label, column=spec.label_column)
     pred = _pick_pred_column(df, pred_column, spec.label_column if spec else None)
     if vote:
