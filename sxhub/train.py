@@ -20,6 +20,7 @@ re-exported here.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import math
 import os
@@ -423,6 +424,12 @@ def _drop_stale_export(result: TrainResult) -> None:
     )
     logger.warning(note)
     result.notes.append(note)
+    record = Path(result.model_dir) / SXHUB_JSON  # written before this: the folder's own record says it too
+    if record.is_file():
+        info = json.loads(record.read_text(encoding="utf-8"))
+        notes = info.setdefault("train", {}).setdefault("notes", [])
+        notes.append(note)
+        record.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
 def _default_base_or_none() -> str:

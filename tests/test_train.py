@@ -741,6 +741,8 @@ def test_training_again_into_a_folder_drops_the_old_models_export(tiny_base_mode
     again = train(SINGLE, single_frame(60, seed=1), fast_config(out, out, epochs=2))  # -o the same as --base
     assert not (out / "onnx").exists()
     assert any(note.startswith("Removed onnx/, the previous model's export") for note in again.notes)
+    recorded = json.loads((out / "sxhub.json").read_text())["train"]["notes"]
+    assert any(note.startswith("Removed onnx/, the previous model's export") for note in recorded)
 
 
 def test_a_base_path_that_is_not_there_is_named_as_a_missing_folder(tmp_path: Path) -> None:
