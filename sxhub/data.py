@@ -343,7 +343,7 @@ def gold_from_flag_columns(
     names = list(label_names or ())
     if not has_flag_columns(df, names, multi_label):
         return df, gold
-    if gold not in names and not (gold == "labels" and gold not in df.columns):
+    if not _names_flags(df, names, gold):
         return df, gold
     reserved = {*df.columns, *taken}
     target = next(
@@ -352,6 +352,12 @@ def gold_from_flag_columns(
     out = df.drop(columns=names)
     out[target] = labels_from_flag_columns(df, names)
     return out, target
+
+
+def _names_flags(df: pd.DataFrame, label_names: Sequence[str], column: str) -> bool:
+    """Whether ``column``, asked for as the labels of a file laid out as one true/false column per label, means
+    all of those columns: it is one of them, or ``labels`` where the file has no such column."""
+    return column in label_names or (column == "labels" and column not in df.columns)
 
 
 def with_text_column(df: pd.DataFrame) -> pd.DataFrame:
@@ -390,7 +396,10 @@ def load_labelled(
     n_empty_text = int(no_text.sum())
     df = df[~no_text].reset_index(drop=True)
     col = label_column
-    if col is None:
+    names = list(label_names or ())
+    if col is not None and has_flag_columns(df, names, multi_label) and _names_flags(df, names, col):
+        col = None  # one of the label columns (or ``labels`` where there is none): read them all, as below
+    elif col is None:
         if multi_label is not False and "labels" in df.columns:
             col = "labels"
         elif "label" in df.columns:

@@ -213,3 +213,31 @@ def test_read_a_hub_dataset_id(hub) -> None:
     assert read_table(repo, limit=2)["text"].tolist() == ["a", "b"]
     with pytest.raises(InputError, match=r"Hub dataset 'tester/missing' \(split 'train'\) could not be loaded"):
         read_table(f"{hub.user}/missing")
+
+
+def test_a_label_column_named_in_the_one_flag_column_per_label_layout_reads_every_flag() -> None:
+    """``evaluate --gold Price`` (or ``labels`` where the file has none) on GoEmotions' layout: the experts' label
+    sets come from every flag column. Before, the one 0/1 column named was read as each text's label set."""
+    names = ["Product", "Place", "Price", "Promotion"]
+    df = pd.DataFrame(
+        {
+            "text": ["cheap shoes in store", "great ad", "nice day"],
+            "labels": [["Product"], ["Promotion"], []],  # the teacher's, kept apart
+            "Product": [1, 0, 0],
+            "Place": [1, 0, 0],
+            "Price": [1, 0, 0],
+            "Promotion": [0, 1, 0],
+        }
+    )
+    experts = [["Product", "Place", "Price"], ["Promotion"], []]
+    assert load_labelled(df, label_names=names, multi_label=True, label_column="Price").labels == experts
+    assert load_labelled(df, label_names=names, multi_label=True, label_column="labels").labels == [
+        ["Product"],
+        ["Promotion"],
+        [],
+    ]
+    flags_only = df.drop(columns=["labels"])
+    assert load_labelled(flags_only, label_names=names, multi_label=True, label_column="labels").labels == experts
+    single = pd.DataFrame({"text": ["a", "b"], "Price": [1, 0], "Place": [0, 1]})
+    with pytest.raises(InputError, match="not in the task's labels"):  # single-label: a column is a column
+        load_labelled(single, label_names=["Price", "Place"], multi_label=False, label_column="Price")

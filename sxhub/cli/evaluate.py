@@ -10,7 +10,13 @@ from . import emit_json
 @click.command()
 @click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False))
 @click.argument("data", metavar="DATA")
-@click.option("--gold", "gold_column", metavar="COLUMN", help="Column with the expert labels [label/labels].")
+@click.option(
+    "--gold",
+    "gold_column",
+    metavar="COLUMN",
+    help="Column with the expert labels [label/labels]; 'labels' or a label's name reads a multi-label "
+    "file's one true/false column per label.",
+)
 @click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--onnx", is_flag=True, help="Use the ONNX export (sxhub export) instead of torch.")
