@@ -95,25 +95,29 @@ def teacher_votes(
     return votes
 
 
-def teacher_votes_multi(gold: list[str], *, error: float, samples: int, rng: np.random.Generator) -> list[dict]:
-    """A 4P teacher: on ``error`` of the tweets it drops one of the labels (or adds one when there are none / 40%
-    of the time), repeated by 80% of its samples; otherwise each sample flips one label 3% of the time."""
+def teacher_votes_multi(
+    gold: list[str], *, error: float, samples: int, rng: np.random.Generator, names: Sequence[str] = P4
+) -> list[dict]:
+    """A 4P teacher (or one for ``names``): on ``error`` of the tweets it drops one of the labels (or adds one when
+    there are none / 40% of the time), repeated by 80% of its samples; otherwise each sample flips one label 3% of
+    the time."""
+    names = list(names)
     wrong = None
     if rng.random() < error:
-        absent = [n for n in P4 if n not in gold]
+        absent = [n for n in names if n not in gold]
         if gold and (not absent or rng.random() < 0.6):
             drop = str(rng.choice(gold))
             wrong = [n for n in gold if n != drop]
         else:
-            wrong = sorted([*gold, str(rng.choice(absent))], key=P4.index)
+            wrong = sorted([*gold, str(rng.choice(absent))], key=names.index)
     votes = []
     for sample in range(samples):
         labels = list(gold)
         if wrong is not None and rng.random() < 0.8:
             labels = list(wrong)
         elif wrong is None and rng.random() < 0.03:
-            flip = str(rng.choice(P4))
-            labels = sorted(set(labels) ^ {flip}, key=P4.index)
+            flip = str(rng.choice(names))
+            labels = sorted(set(labels) ^ {flip}, key=names.index)
         votes.append(
             {"teacher": "simulated", "sample": sample, "labels": labels, "reason": "", "error": "", "raw": ""}
         )
