@@ -15,8 +15,8 @@ wrong":
   (``normalized_margin`` with ``adjust_pred_probs``: class-conditional thresholds, as in confident learning;
   :func:`cleanlab.rank.get_label_quality_scores`, or the ``multilabel_classification`` variants per label).
 
-``doubt`` is the mean of the row's available signals (for multi-label, each signal of a row is its worst label:
-the maximum over labels; the per-label values are kept as dicts). ``suggested`` is the label the evidence
+``doubt`` is the mean of the row's available signals (for multi-label, the mean of each label's signals, and the
+row's doubt is its most doubtful label's; the per-label values are kept as dicts). ``suggested`` is the label the evidence
 favours: the arg-max of the out-of-fold probability times the vote share smoothed with half a pseudo-vote per label
 (Jeffreys' prior; multi-label: per label, on against off). On the simulated PhraseBank teacher of
 ``bench/review.py`` this suggested the expert's label more often, on all rows, on the true errors and in the top
@@ -342,9 +342,26 @@ def _worst(value: Any) -> float | None:
 
 
 def combine(signals: Sequence[Any]) -> float:
-    """The doubt of one row: the mean of its available signals (per-label dicts count by their worst label)."""
-    values = [v for v in map(_worst, signals) if v is not None]
-    return float(np.clip(np.mean(values), 0.0, 1.0)) if values else 0.0
+    """The doubt of one row: the mean of its available signals. With per-label dicts (multi-label), the mean is
+    taken per label (a scalar signal counts for every label) and the row's doubt is its most doubtful label's.
+
+    Before, each signal's worst label was taken first and those maxima averaged, which may mix three labels into
+    one doubt. ``bench/doubts_multilabel.py`` (5 seeds of 2,000 rows, 7% planted errors) measured both: per label
+    first, the doubtful rows' precision rose on the 4P tweets (+0.7 points, SE 0.2) and GoEmotions' 28 labels (+1.9,
+    SE 0.3), and the errors found in the top 5% of the queue rose on GoEmotions by 8.5 points (SE 0.7)."""
+    present = [s for s in signals if _worst(s) is not None]
+    if not present:
+        return 0.0
+    names = list(dict.fromkeys(name for s in present if isinstance(s, dict) for name in s))
+    if not names:
+        return float(np.clip(np.mean([_worst(s) for s in present]), 0.0, 1.0))
+    per_label = [
+        np.mean(
+            [float(s[n]) if isinstance(s, dict) else float(s) for s in present if not isinstance(s, dict) or n in s]
+        )
+        for n in names
+    ]
+    return float(np.clip(max(per_label), 0.0, 1.0))
 
 
 # --------------------------------------------------------------------------------------------------------------

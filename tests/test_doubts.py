@@ -169,9 +169,21 @@ def test_multi_label_signals_per_label() -> None:
     assert precision_at(queue, wrong, 0.1) >= 0.7
     first = queue.iloc[0]
     assert set(first["signal_oof_disagreement"]) == set(names) and set(first["signal_label_quality"]) == set(names)
-    worst = max(first["signal_oof_disagreement"].values())
-    assert first["doubt"] == pytest.approx((worst + max(first["signal_label_quality"].values())) / 2)
+    oof, quality = first["signal_oof_disagreement"], first["signal_label_quality"]
+    assert first["doubt"] == pytest.approx(max((oof[n] + quality[n]) / 2 for n in names))  # its most doubtful label
     assert isinstance(first["suggested"], list) and set(first["suggested"]) <= set(names)
+
+
+def test_a_multi_label_doubt_is_its_most_doubtful_labels_mean_signal() -> None:
+    """Signals are averaged per label first: two signals that each blame a different label do not add up to a
+    doubtful row (the old rule, each signal's worst label then the mean, gave 0.8 here); a scalar signal (1 - the
+    agreement column, without votes) counts for every label."""
+    from sxhub.doubts import combine
+
+    assert combine([{"a": 0.9, "b": 0.1}, {"a": 0.1, "b": 0.7}, None]) == pytest.approx(0.5)
+    assert combine([{"a": 0.9, "b": 0.1}, {"a": 0.7, "b": 0.1}]) == pytest.approx(0.8)
+    assert combine([0.3, {"a": 0.9, "b": 0.1}]) == pytest.approx(0.6)
+    assert combine([0.4, 0.2]) == pytest.approx(0.3) and combine([None, float("nan")]) == 0.0
 
 
 def test_tiny_transformer_embeddings(tiny_base_model: Path) -> None:
