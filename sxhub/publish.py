@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import __version__, trained_texts
 from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card
+from .data import gold_from_flag_columns, has_flag_columns, read_table
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError
 from .repo import (
@@ -126,6 +127,20 @@ def build_dataset(
     return dd, facts
 
 
+def _with_flag_gold(
+    source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec, gold: str | None
+) -> tuple[str | os.PathLike[str] | pd.DataFrame, str | None]:
+    """``source`` and its experts' column: ``--gold`` naming one of a multi-label file's true/false label columns (or
+    ``labels`` where it has none) reads them all as one list column, ``gold``, as ``run``, ``agree`` and
+    ``evaluate`` do (:func:`sxhub.data.gold_from_flag_columns`)."""
+    if gold is None or not spec.multi_label:
+        return source, gold
+    frame = source if isinstance(source, pd.DataFrame) else read_table(source)
+    if not has_flag_columns(frame, spec.label_names, spec.multi_label):
+        return source, gold
+    return gold_from_flag_columns(frame, spec.label_names, spec.multi_label, gold, taken=[spec.label_column])
+
+
 def write_dataset_folder(
     source: str | os.PathLike[str] | pd.DataFrame,
     spec: TaskSpec | str | os.PathLike[str],
@@ -139,6 +154,7 @@ def write_dataset_folder(
 ) -> Path:
     """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot."""
     spec = load_spec(spec)
+    source, gold = _with_flag_gold(source, spec, gold)
     dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
     if gold is not None:  # before anything is written
         check_gold_column(gold, spec, facts["frame"].columns)
@@ -210,7 +226,8 @@ def evaluate_student(
     from .evaluate import compare_on_split, measure_speed
     from .predict import Predictor, read_model_info
 
-    _, facts = build_dataset(data, spec, seed=seed)
+    source, gold = _with_flag_gold(data, spec, gold)
+    _, facts = build_dataset(source, spec, seed=seed)
     part = facts["splits"].get("test", facts["frame"])
     if gold is not None:
         check_gold_column(gold, spec, part.columns)

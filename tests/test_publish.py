@@ -482,3 +482,34 @@ def test_a_file_with_one_flag_column_per_label_publishes_as_train_reads_it(tmp_p
     space = Path(publish_space(student, to=tmp_path / "sp", data=data))
     examples = json.loads((space / "examples.json").read_text())
     assert len(examples) == len(set(examples)) == len(names), "one text per label, none twice"
+
+
+def test_expert_labels_as_one_flag_column_per_label_are_the_gold_of_both_cards(tmp_path: Path) -> None:
+    """The teacher's ``labels`` beside the experts' labels as one true/false column per label (GoEmotions'
+    layout): ``--gold`` naming one of them scores against all of them, as a list column would, in the dataset card
+    and the model card. Before, the one column named was read as each text's label set ("True" or "False")."""
+    from sxhub.publish import publish_dataset, publish_model
+
+    spec = _spec(multi_label=True)
+    names = spec.label_names
+    experts = [[n for k, n in enumerate(names) if (i + k) % 3 == 0] for i in range(60)]
+    teacher = [labs if i % 4 else [n for n in names if n not in labs] for i, labs in enumerate(experts)]
+    listed = pd.DataFrame(
+        {"text": [f"company profit rose {i}" for i in range(60)], "labels": teacher, "gold": experts}
+    )
+    flags = listed.drop(columns=["gold"])
+    for name in names:
+        flags[name] = [name in labs for labs in experts]
+    cards = {}
+    for kind, frame, gold in (("listed", listed, "gold"), ("flags", flags, "neutral")):
+        folder = Path(publish_dataset(frame, spec=spec, to=tmp_path / f"ds-{kind}", gold=gold))
+        cards[kind] = (folder / "README.md").read_text(encoding="utf-8")
+    assert "Agreement with experts" in cards["flags"]
+    assert cards["flags"] == cards["listed"]  # the flags become the same `gold` list column
+
+    student = make_student(tmp_path / "student", spec)
+    scores = {}
+    for kind, frame, gold in (("listed", listed, "gold"), ("flags", flags, "negative")):
+        model = Path(publish_model(student, to=tmp_path / f"m-{kind}", repo_id="me/m", data=frame, gold=gold))
+        scores[kind] = json.loads((model / "sxhub.json").read_text())["about"]["scores"]
+    assert scores["flags"] == scores["listed"] and scores["flags"]["teacher vs experts"]["micro_f1"] < 1.0

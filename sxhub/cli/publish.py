@@ -29,7 +29,11 @@ from ..errors import PublishError
 )
 @click.option("--token", help="Hub token (default: HF_TOKEN or the saved `hf auth login`). Never written to a file.")
 @click.option("--revision", help="Branch to push to.")
-@click.option("--gold", help="Expert label column: scores teacher (and student) labels against it.")
+@click.option(
+    "--gold",
+    help="Expert label column: scores teacher (and student) labels against it; a label's name reads a multi-label "
+    "file's one true/false column per label.",
+)
 @click.option(
     "--ledger", type=click.Path(dir_okay=False, path_type=Path), help="The annotate run's <stem>.ledger.json (cost)."
 )
