@@ -36,6 +36,7 @@ class RunConfig:
 
     out: Path = Path("out")
     gold: str | None = None
+    keep_columns: list[str] = field(default_factory=list)  # input columns the labelled dataset keeps (an id)
     text_column: str | None = None
     teachers: list[str] = field(default_factory=list)
     server: str | None = None  # the kind of server behind the teachers' base_url (None: detect it)
@@ -298,7 +299,7 @@ def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
-    from .annotate import annotate
+    from .annotate import annotate, check_kept_columns
     from .cards import ledger_speed
     from .endpoints import EndpointRun
     from .evaluate import compare_on_split, measure_speed
@@ -316,6 +317,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         spec = spec.with_server(config.server)
     if config.vote:
         spec = spec.with_vote(config.vote)
+    check_kept_columns(spec, config.keep_columns)  # an id, not a column annotate writes: before anything is spent
     check_publish_targets(spec, config)  # before a teacher is paid or a student trained
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
@@ -326,7 +328,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     frame = read_table(source, limit=config.limit)
     input_columns = set(frame.columns)
     frame, gold = _gold_column(frame, spec, config.gold)
-    keep = [gold] if gold else []
+    keep = list(dict.fromkeys([*([gold] if gold else []), *config.keep_columns]))
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
     endpoints = EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after)
     try:

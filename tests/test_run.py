@@ -151,7 +151,7 @@ def test_gold_as_one_flag_column_per_label_is_read_as_the_experts_label_sets(
     fourp = ROOT / "examples" / "4p-marketing"
     texts = pd.read_csv(fourp / "texts.csv")
     experts = {row.text: json.loads(row.expert) for row in texts.itertuples()}
-    flagged = pd.DataFrame({"text": texts["text"]})
+    flagged = pd.DataFrame({"id": [f"t{i:03d}" for i in range(len(texts))], "text": texts["text"]})
     for name in ("Product", "Place", "Price", "Promotion"):
         flagged[name] = [int(name in experts[t]) for t in texts["text"]]
     source = tmp_path / "goemotions-shaped.csv"
@@ -168,9 +168,12 @@ def test_gold_as_one_flag_column_per_label_is_read_as_the_experts_label_sets(
         with FakeOpenAIServer(never_price) as server:
             return _sxhub(*args, "--teacher", server.url, env=env)
 
-    proc = run(tmp_path / "out", "--gold", "labels")
+    proc = run(tmp_path / "out", "--gold", "labels", "--keep-column", "id")
     assert proc.returncode == 0, proc.stderr[-3000:]
     labelled = read_table(tmp_path / "out" / "labelled.parquet")
+    assert labelled["id"].tolist() == flagged["id"].tolist()  # kept, to join the labels back on
+    published = pd.concat(pd.read_parquet(p) for p in (tmp_path / "out" / "repos" / "dataset" / "data").iterdir())
+    assert sorted(published["id"]) == flagged["id"].tolist() and "gold" in published.columns
     assert [list(v) for v in labelled["gold"]] == [experts[t] for t in texts["text"]]
     assert [list(v) for v in labelled["labels"]] == [[x for x in experts[t] if x != "Price"] for t in texts["text"]]
     assert not {"Product", "Place", "Price", "Promotion"} & set(labelled.columns)
@@ -191,6 +194,20 @@ def test_gold_as_one_flag_column_per_label_is_read_as_the_experts_label_sets(
     unscored = run(tmp_path / "unscored")
     assert unscored.returncode == 0, unscored.stderr[-3000:]
     assert "pass --gold labels to score the teachers and the student against them" in unscored.stderr
+
+
+def test_a_kept_column_that_annotate_writes_is_refused_before_anything_is_spent(tmp_path: Path) -> None:
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path / "out")]
+        proc = _sxhub(*args, "--keep-column", "agreement", "--teacher", server.url)
+        assert server.requests == []
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: column(s) ['agreement'] to keep would overwrite what annotate writes")
+    )
+    assert not (tmp_path / "out").exists()
 
 
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:

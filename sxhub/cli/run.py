@@ -16,6 +16,12 @@ from . import emit_json, min_agreement_option, vote_option
 @click.argument("input_path", metavar="INPUT")
 @click.option("--gold", help="Column of expert labels in INPUT: scores teacher and student against them.")
 @click.option(
+    "--keep-column",
+    "keep_columns",
+    multiple=True,
+    help="Input column to keep in the labelled dataset, e.g. an id to join the labels back on (repeatable).",
+)
+@click.option(
     "--out",
     "out",
     type=click.Path(file_okay=False),
@@ -63,6 +69,7 @@ def run(
     task: str,
     input_path: str,
     gold: str | None,
+    keep_columns: tuple[str, ...],
     out: str,
     push: str | None,
     private: bool,
@@ -95,6 +102,7 @@ def run(
     config = RunConfig(
         out=Path(out),
         gold=gold,
+        keep_columns=list(keep_columns),
         text_column=text_column,
         teachers=list(teachers),
         server=server,
