@@ -174,6 +174,12 @@ def test_expert_labels_as_one_flag_column_per_label_score_the_same(
     same = ("micro_f1", "macro_f1", "accuracy", "krippendorff_alpha", "per_label", "n")
     assert {k: flagged_result[k] for k in same} == {k: listed_result[k] for k in same}
     assert listed_result["micro_f1"] < 1.0  # the teacher is noisy: the flags were not scored against themselves
+    code, out, err = run_cli(["agree", str(flagged), "--gold", "Price", "--json"], capsys)  # no --task
+    assert code == 2 and out == ""
+    assert err.strip().splitlines()[-1] == (
+        "Error: --gold 'Price' holds true/false cells, not label names: pass --task TASK.yaml to read the experts' "
+        "labels from the file's one true/false column per label, or --gold with a column of label names."
+    )
 
 
 def test_multi_label_guessed_from_json_cells_and_comma_gold(

@@ -111,6 +111,8 @@ def compare(
     complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
     gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
     pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
+    if label_names is None:
+        _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
     names = list(label_names) if label_names is not None else _label_names(gold, pred, multi_label)
     result = score(gold, pred, names, multi_label)
     result.update(
@@ -122,6 +124,21 @@ def compare(
         n_empty_text=n_empty_text,
     )
     return result, kept
+
+
+FLAG_CELLS = frozenset({"0", "1", "0.0", "1.0", "true", "false", "yes", "no"})
+
+
+def _refuse_flag_gold(gold_column: str, cells: list[Any], pred: list[Any], multi_label: bool) -> None:
+    """Without a task, a gold column of true/false cells beside label names is one label's flag column (GoEmotions'
+    layout): scored as label sets, every text's experts' labels would be "1" or "0"."""
+    values = {str(v).strip().lower() for v in cells if not (isinstance(v, float) and v != v)}
+    named = {str(lab) for cell in pred if cell is not None for lab in (cell if multi_label else [cell])}
+    if values and values <= FLAG_CELLS and named and not named & FLAG_CELLS:
+        raise InputError(
+            f"--gold {gold_column!r} holds true/false cells, not label names: pass --task TASK.yaml to read the "
+            "experts' labels from the file's one true/false column per label, or --gold with a column of label names."
+        )
 
 
 def _drop_rows_without_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
