@@ -366,9 +366,13 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         },
     )
     if gold != config.gold:
-        from_flags = config.gold in spec.label_names or config.gold not in input_columns
-        given = list(spec.label_names) if from_flags else config.gold  # the true/false columns it was read from
-        report.extend("annotate", {"gold_column": {"input": given, "labelled": gold}})
+        moved: dict[str, Any] = {"input": config.gold, "labelled": gold}
+        if config.gold in spec.label_names or config.gold not in input_columns:  # read from the flag columns
+            moved |= {
+                "read_from": f"the {len(spec.label_names)} true/false label columns",
+                "flag_columns": spec.label_names,
+            }
+        report.extend("annotate", {"gold_column": moved})
     report.extend("annotate", {"reliability": _reliability(result.frame, spec, gold)})
     report.extend("annotate", {"doubts": _doubts(result.frame, spec, out / "labelled.doubts.parquet", config)})
     labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)

@@ -179,9 +179,13 @@ def test_gold_as_one_flag_column_per_label_is_read_as_the_experts_label_sets(
     assert not {"Product", "Place", "Price", "Promotion"} & set(labelled.columns)
     report = json.loads(proc.stdout)
     assert report["stages"]["annotate"]["gold_column"] == {
-        "input": ["Product", "Place", "Price", "Promotion"],
+        "input": "labels",
         "labelled": "gold",
+        "read_from": "the 4 true/false label columns",
+        "flag_columns": ["Product", "Place", "Price", "Promotion"],
     }
+    markdown = (tmp_path / "out" / "report.md").read_text(encoding="utf-8")
+    assert "- **gold_column**: input: labels, labelled: gold, read_from: the 4 true/false label columns" in markdown
     gold_scores = report["stages"]["annotate"]["reliability"]["teachers"][0]["gold"]
     assert gold_scores["micro_f1"] < 1.0
     scores = report["stages"]["evaluate"]["scores"]  # the test split (2 texts here) is scored against them too
