@@ -505,6 +505,7 @@ def test_expert_labels_as_one_flag_column_per_label_are_the_gold_of_both_cards(t
         folder = Path(publish_dataset(frame, spec=spec, to=tmp_path / f"ds-{kind}", gold=gold))
         cards[kind] = (folder / "README.md").read_text(encoding="utf-8")
     assert "Agreement with experts" in cards["flags"]
+    assert "| `gold` | the experts' labels, kept from the input (see *Agreement with experts*) |" in cards["flags"]
     assert cards["flags"] == cards["listed"]  # the flags become the same `gold` list column
 
     student = make_student(tmp_path / "student", spec)
