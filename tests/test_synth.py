@@ -443,3 +443,27 @@ def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.Cap
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "--format" in err and "\n" not in err
+
+
+def test_seed_examples_read_the_one_flag_column_per_label_layout_and_skip_rows_without_text(tmp_path: Path) -> None:
+    """``generate --seed-examples`` on the 4P tweets' own layout (``Text`` and one True/False column per label):
+    the labels come from the flags, as train reads them; before, every example went to the teacher without a label,
+    and an empty cell became the example text "nan"."""
+    from sxhub.cli.synth import _read_examples
+
+    spec = TaskSpec(name="4p", labels=["Product", "Place", "Price", "Promotion"], multi_label=True)
+    path = tmp_path / "seed.csv"
+    pd.DataFrame(
+        {
+            "Text": ["Loved the shoes, half price", None, "New ad campaign"],
+            "Product": [True, False, False],
+            "Place": [False, False, False],
+            "Price": [True, True, False],
+            "Promotion": [False, False, True],
+        }
+    ).to_csv(path, index=False)
+    examples = _read_examples(str(path), spec)
+    assert [(e.text, e.labels) for e in examples] == [
+        ("Loved the shoes, half price", ["Product", "Price"]),
+        ("New ad campaign", ["Promotion"]),
+    ]

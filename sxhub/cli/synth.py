@@ -279,20 +279,23 @@ def _read_lines(path: str) -> list[str]:
 
 
 def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
-    """Seed examples from a table: a text column and, optionally, label/labels (labels not in the task ignored)."""
-    from ..data import find_text_column, parse_label_cell
+    """Seed examples from a table: a text column and, optionally, label/labels or, for a multi-label task, one
+    true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped."""
+    from ..data import find_text_column, is_missing_text, parse_label_cell, with_flag_labels
 
-    df = read_table(path)
+    df = with_flag_labels(read_table(path), spec.label_names, spec.multi_label)
     column = find_text_column(df)
     label_col = next((c for c in ("labels", "label") if c in df.columns), None)
+    cells = df[label_col].tolist() if label_col else [None] * len(df)
     examples = []
-    for _, row in df.iterrows():
+    for text, cell in zip(df[column].tolist(), cells, strict=True):
+        if is_missing_text(text):  # NaN is no text, never the word "nan"
+            continue
         labels: list[str] = []
         if label_col:
-            cell = parse_label_cell(row[label_col], multi_label=spec.multi_label)
-            labels = [x for x in ([cell] if isinstance(cell, str) else cell or []) if x in spec.label_names]
-        if str(row[column]).strip():
-            examples.append(Example(text=str(row[column]), labels=labels))
+            parsed = parse_label_cell(cell, multi_label=spec.multi_label)
+            labels = [x for x in ([parsed] if isinstance(parsed, str) else parsed or []) if x in spec.label_names]
+        examples.append(Example(text=str(text).strip(), labels=labels))
     if not examples:
         raise InputError(f"seed examples {path!r} hold no text.")
     return examples
