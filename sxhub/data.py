@@ -455,6 +455,6 @@ def load_labelled(
         multi_label=is_multi,
         frame=df,
         n_failed=n_failed,
-        label_column=col or "labels",
+        label_column=col or f"the {len(label_names or ())} true/false label columns",
         n_empty_text=n_empty_text,
     )

@@ -52,7 +52,7 @@ def evaluate(
     seconds = time.perf_counter() - start
     result = score(gold.labels, pred, predictor.labels, predictor.multi_label)
     result.update(
-        title=f"Student {Path(model_dir).name} vs {gold_column or gold.label_column}",
+        title=f"Student {Path(model_dir).name} vs {gold.label_column}",
         model_dir=str(model_dir),
         backend=predictor.backend,
         n_failed=gold.n_failed,

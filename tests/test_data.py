@@ -230,7 +230,9 @@ def test_a_label_column_named_in_the_one_flag_column_per_label_layout_reads_ever
         }
     )
     experts = [["Product", "Place", "Price"], ["Promotion"], []]
-    assert load_labelled(df, label_names=names, multi_label=True, label_column="Price").labels == experts
+    from_flags = load_labelled(df, label_names=names, multi_label=True, label_column="Price")
+    assert from_flags.labels == experts
+    assert from_flags.label_column == "the 4 true/false label columns"  # evaluate's title: not "vs Price"
     assert load_labelled(df, label_names=names, multi_label=True, label_column="labels").labels == [
         ["Product"],
         ["Promotion"],
