@@ -94,6 +94,16 @@ def count_rows(source: str | os.PathLike[str]) -> int | None:
     return None
 
 
+def _is_list_cell(value: Any) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _json_list(value: Any) -> str:
+    return json.dumps(
+        value.tolist() if isinstance(value, np.ndarray) else list(value), ensure_ascii=False, default=str
+    )
+
+
 class _ChunkWriter:
     """Appends output chunks to a temporary file and moves it into place when closed."""
 
@@ -107,14 +117,36 @@ class _ChunkWriter:
         self.tmp.unlink(missing_ok=True)
         self._parquet: Any = None
         self._first = True
+        self._columns: list[str] | None = None  # the first chunk's, which every later chunk is written in
+        self._rows = 0
+
+    def _in_first_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """``frame`` with the first chunk's columns in their order: a JSONL input's records may list their keys in
+        any order, and a CSV chunk appended in another order would put values under the wrong headers."""
+        if self._columns is None:
+            self._columns = list(frame.columns)
+            return frame
+        if list(frame.columns) == self._columns:
+            return frame
+        new = [c for c in frame.columns if c not in self._columns]
+        if new and self.suffix in {".csv", ".tsv", ".parquet"}:
+            raise InputError(
+                f"column(s) {new[:5]} first appear after row {self._rows:,} of the input, but {self.suffix} output "
+                "takes its columns from the first rows: give every record every key (null where it has none), or "
+                "write .jsonl output."
+            )
+        return frame.reindex(columns=[*self._columns, *new])
 
     def write(self, frame: pd.DataFrame) -> None:
+        frame = self._in_first_columns(frame)
+        self._rows += len(frame)
         if self.suffix in {".csv", ".tsv"}:
             out = frame.copy()
-            if "labels" in out.columns:
-                out["labels"] = out["labels"].map(
-                    lambda v: "" if v is None else json.dumps(list(v), ensure_ascii=False)
-                )
+            for (
+                name
+            ) in out.columns:  # list cells (multi-label `labels`, kept list columns) as JSON; others as they are
+                if out[name].dtype == object and out[name].map(_is_list_cell).any():
+                    out[name] = out[name].map(lambda v: _json_list(v) if _is_list_cell(v) else v)
             out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:

@@ -112,6 +112,40 @@ def test_multi_label_csv_has_json_label_lists(multi_model: Path, tmp_path: Path)
     assert labels == Predictor(multi_model).predict(["price cheap discount", "product launch store city"])[0]
 
 
+def test_an_input_labels_column_of_a_single_label_model_is_kept_as_written(single_model: Path, tmp_path: Path) -> None:
+    """Only list cells become JSON in CSV output: an input ``labels`` column of names (an expert column beside a
+    single-label model's ``label``) was JSON-encoded letter by letter, '["p", "o", "s", ...]'."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS[:2], "labels": ["negative", "positive"]}).to_csv(source, index=False)
+    predict_file(single_model, source, tmp_path / "out.csv")
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["labels"].tolist() == ["negative", "positive"] and "label" in out.columns
+
+
+def test_jsonl_records_with_keys_in_another_order_keep_their_columns(single_model: Path, tmp_path: Path) -> None:
+    """JSONL records list their keys in any order; each output chunk is written in the first chunk's column order
+    (CSV chunks are appended under one header: values went under the wrong headers). A key first seen in a later
+    chunk is one clear error for CSV and Parquet output (a CSV row with one field more than its header), and a
+    column of its own in JSONL output."""
+    source = tmp_path / "in.jsonl"
+    records = [{"id": f"i{k}", "text": TEXTS[k], "source": f"s{k}"} for k in range(2)]
+    records += [{"source": f"s{k}", "text": TEXTS[k], "id": f"i{k}"} for k in range(2, 4)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    predict_file(single_model, source, tmp_path / "out.csv", chunk_rows=2)
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert out["id"].tolist() == [f"i{k}" for k in range(4)] and out["source"].tolist() == [f"s{k}" for k in range(4)]
+    assert list(out.columns[:3]) == ["id", "text", "source"]
+
+    later = tmp_path / "later.jsonl"
+    records[3]["lang"] = "en"
+    later.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape("column(s) ['lang'] first appear after row 2 of the input")):
+        predict_file(single_model, later, tmp_path / "later.csv", chunk_rows=2)
+    predict_file(single_model, later, tmp_path / "later.jsonl", chunk_rows=2)
+    rows = [json.loads(line) for line in (tmp_path / "later.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [f"i{k}" for k in range(4)] and rows[3]["lang"] == "en"
+
+
 def test_a_plain_transformers_folder_works_without_sxhub_json(single_model: Path, tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     shutil.copytree(single_model, plain)
