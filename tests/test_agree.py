@@ -305,3 +305,79 @@ def test_one_label_file_scores_without_a_warning(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["confusion_matrix"] == [[2]]
     assert "Warning" not in proc.stderr
+
+
+def _flat_vote(teacher: str, sample: int, label: str) -> dict:
+    return {"teacher": teacher, "sample": sample, "labels": [label], "reason": "", "error": "", "raw": ""}
+
+
+def test_without_a_task_a_vote_for_a_label_no_column_holds_is_a_valid_vote(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The label names come from the votes too: a vote for "neu" (in neither the gold nor the label column) counted
+    as a failed vote, which raised the raters' alpha (0.625 for 0.25) and gave teacher C accuracy 1.0 for 0.5."""
+    votes = [
+        ["pos", "pos", "neu"],
+        ["neg", "neg", "neu"],
+        ["pos", "neg", "pos"],
+        ["neg", "neg", "neg"],
+    ]
+    rows = [
+        {
+            "text": f"t{i}",
+            "label": max(set(v), key=v.count),
+            "gold": max(set(v), key=v.count),
+            "votes": [_flat_vote(t, 0, lab) for t, lab in zip("ABC", v, strict=True)],
+        }
+        for i, v in enumerate(votes)
+    ]
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    names = ["neg", "neu", "pos"]
+    data = [[names.index(v[k]) for v in votes] for k in range(3)]
+    assert result["inter_rater_alpha"] == pytest.approx(
+        krippendorff.alpha(reliability_data=data, level_of_measurement="nominal")
+    )
+    c = next(r for r in result["reliability"]["teachers"] if r["teacher"] == "C" and r["sample"] is None)
+    assert c["valid"] == 4 and c["gold"]["accuracy"] == pytest.approx(0.5)
+
+
+def test_revoting_reports_and_ranks_by_the_new_rules_agreement(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--vote dawid-skene``: the vote summary is Dawid-Skene's (it was the majority rule's), and ``--review``
+    shows each text's vote share for the label Dawid-Skene chose (it showed, and ranked by, the majority's)."""
+    from sxhub.reliability import decide_all
+    from sxhub.vote import summarize
+
+    names = ["negative", "neutral", "positive"]
+    rng = np.random.default_rng(0)
+
+    def noisy(gold: str, right: float) -> str:
+        return gold if rng.random() < right else str(rng.choice([n for n in names if n != gold]))
+
+    rows = []
+    for i in range(150):
+        gold = names[int(rng.integers(3))]
+        bad = noisy(gold, 0.4)  # one poor teacher whose three samples agree with each other
+        votes = [_flat_vote("good", 0, noisy(gold, 0.9)), _flat_vote("fair", 0, noisy(gold, 0.8))]
+        votes += [_flat_vote("bad", s, bad) for s in range(3)]
+        rows.append({"text": f"text {i}", "label": bad, "gold": gold, "votes": votes, "agreement": 0.6})
+    path = tmp_path / "votes.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    review = tmp_path / "review.csv"
+    args = ["agree", str(path), "--gold", "gold", "--vote", "dawid-skene", "--review", str(review), "--top", "150"]
+    code, out, err = run_cli([*args, "--json"], capsys)
+    assert code == 0, err
+    decisions = decide_all([r["votes"] for r in rows], names, False, method="dawid-skene")
+    assert json.loads(out)["votes"] == json.loads(json.dumps(summarize(decisions)))
+    majority = summarize(decide_all([r["votes"] for r in rows], names, False))
+    assert majority["label_counts"] != summarize(decisions)["label_counts"], "the two rules must differ here"
+    shown = pd.read_csv(review)
+    by_text = {r["text"]: r["votes"] for r in rows}
+    for text, label, agreement in zip(shown["text"], shown["label"], shown["agreement"], strict=True):
+        votes = by_text[text]
+        assert agreement == pytest.approx(sum(v["labels"] == [label] for v in votes) / len(votes))

@@ -22,7 +22,7 @@ from ..data import (
 from ..errors import InputError
 from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
-from ..vote import decide, summarize
+from ..vote import summarize
 from . import emit_json
 
 
@@ -71,10 +71,16 @@ def _plain_votes(cell: Any) -> list[dict[str, Any]]:
     return votes
 
 
-def _label_names(gold: list[Any], pred: list[Any], multi_label: bool) -> list[str]:
-    """Without a task: every name seen, sorted."""
+def _label_names(gold: list[Any], pred: list[Any], multi_label: bool, votes: Sequence[Any] = ()) -> list[str]:
+    """Without a task: every name seen in the gold and label cells and in the votes, sorted (a vote for a label
+    neither column holds is still a valid vote, not a failed one)."""
     cells = [*gold, *pred]
-    return sorted({lab for cell in cells for lab in (cell if multi_label else [cell])})
+    names = {lab for cell in cells for lab in (cell if multi_label else [cell])}
+    for cell in votes:
+        for vote in _plain_votes(cell):
+            if isinstance(vote.get("labels"), list):
+                names.update(str(lab) for lab in vote["labels"])
+    return sorted(names)
 
 
 def compare(
@@ -113,7 +119,10 @@ def compare(
     pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
     if label_names is None:
         _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
-    names = list(label_names) if label_names is not None else _label_names(gold, pred, multi_label)
+    if label_names is not None:
+        names = list(label_names)
+    else:
+        names = _label_names(gold, pred, multi_label, kept["votes"].tolist() if "votes" in kept.columns else ())
     result = score(gold, pred, names, multi_label)
     result.update(
         gold_column=gold_column,
@@ -151,13 +160,14 @@ def _drop_rows_without_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return df[~no_text].reset_index(drop=True), int(no_text.sum())
 
 
-def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame) -> None:
-    """Alpha between (teacher, sample) raters and the vote summary, when the file has a ``votes`` column."""
+def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame, method: str = "majority") -> None:
+    """Alpha between (teacher, sample) raters and the vote summary, decided by ``method`` (``--vote``'s rule, else
+    majority), when the file has a ``votes`` column."""
     if "votes" not in kept.columns:
         return
     votes_column = [_plain_votes(cell) for cell in kept["votes"].tolist()]
     alpha, note, n_coders = inter_rater_reliability(votes_column, result["labels"], result["multi_label"])
-    decisions = [decide(votes, result["labels"], result["multi_label"]) for votes in votes_column]
+    decisions = decide_all(votes_column, result["labels"], result["multi_label"], method=method)
     result.update(inter_rater_alpha=alpha, inter_rater_note=note, n_raters=n_coders, votes=summarize(decisions))
 
 
@@ -181,6 +191,8 @@ def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: st
     out = df.copy()
     out[pred] = pd.Series([d.labels if multi else d.label for d in decisions], index=out.index, dtype=object)
     out["failed"] = [d.failed for d in decisions]
+    # the vote share of the label now shown (--review ranks by it), not the old rule's
+    out["agreement"] = pd.Series([d.agreement for d in decisions], index=out.index, dtype=object)
     return out
 
 
@@ -284,7 +296,7 @@ def agree(
         label_names=spec.label_names if spec else None,
         multi_label=spec.multi_label if spec else None,
     )
-    _add_vote_figures(result, kept)
+    _add_vote_figures(result, kept, vote or "majority")
     _add_reliability(result, kept, vote or f"the {pred!r} column")
     result["title"] = f"Agreement of {pred!r} with gold {gold_column!r} ({Path(labelled).name})"
     if review:
