@@ -92,7 +92,9 @@ PII_STEPS: tuple[dict[str, Any], ...] = (
     {"name": "phone", "pattern": PHONE_RE.pattern, "replacement": "PHONE", "min_digits": 9},
 )
 WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.pattern, "replacement": " "}
-PREPROCESSING_VERSION = 1
+# 2: whitespace is normalised first, so that cleaning is idempotent ("555\n123\n4567" was left alone, then
+# normalised to "555 123 4567", which a second pass (train cleans annotate's output again) masked as PHONE)
+PREPROCESSING_VERSION = 2
 
 
 def preprocessing_config(enabled: bool, *, max_length: int | None = None) -> dict[str, Any]:
@@ -100,7 +102,7 @@ def preprocessing_config(enabled: bool, *, max_length: int | None = None) -> dic
 
     ``enabled=False`` (a task with ``preprocess: false``) saves no steps: texts reach the tokenizer as given.
     """
-    steps = [dict(step) for step in (*PII_STEPS, WHITESPACE_STEP)] if enabled else []
+    steps = [dict(step) for step in (WHITESPACE_STEP, *PII_STEPS)] if enabled else []
     block: dict[str, Any] = {"version": PREPROCESSING_VERSION, "steps": steps, "strip": enabled}
     if max_length is not None:
         block["max_length"] = int(max_length)

@@ -243,3 +243,22 @@ def test_a_label_column_named_in_the_one_flag_column_per_label_layout_reads_ever
     single = pd.DataFrame({"text": ["a", "b"], "Price": [1, 0], "Place": [0, 1]})
     with pytest.raises(InputError, match="not in the task's labels"):  # single-label: a column is a column
         load_labelled(single, label_names=["Price", "Place"], multi_label=False, label_column="Price")
+
+
+def test_preprocessing_twice_is_preprocessing_once() -> None:
+    """train cleans annotate's already-cleaned texts again: a second pass must change nothing, or the student
+    learns texts predict never produces (and trained_texts no longer recognises them). Whitespace between digit
+    groups other than a space ("555\\n123\\n4567") was normalised after the phone step, then masked the second time."""
+    from sxhub.data import apply_preprocessing, preprocessing_config
+
+    block = preprocessing_config(True)
+    texts = [
+        "Call 555\n123\n4567 today",
+        "Revenue\t2019\t2020\t2021 up",
+        "Market cap 1\u00a0234\u00a0567\u00a0890 EUR",
+        "mail me at  a.b@example.com\tor @jo_hn,  see https://x.co/a?b=1 \n now",
+        "plain text, nothing to mask",
+    ]
+    once = [apply_preprocessing(t, block) for t in texts]
+    assert [apply_preprocessing(t, block) for t in once] == once
+    assert once[0] == "Call PHONE today"

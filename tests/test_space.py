@@ -97,7 +97,7 @@ def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> N
     texts = ["profit rose https://x.co/a?b=1 via @JaneDoe", "shares fell, call +44 20 7946 0958 or jane@example.com"]
     expected = Predictor(model).predict_proba(texts)
     info = client.predict(api_name="/info")
-    assert info["backend"] == "torch" and info["preprocessing"]["steps"][0]["name"] == "url"
+    assert info["backend"] == "torch" and "url" in [s["name"] for s in info["preprocessing"]["steps"]]
     for text, want in zip(texts, expected, strict=True):
         probs, _ = client.predict(text, api_name="/predict")
         got = {c["label"]: c["confidence"] for c in probs["confidences"]}
