@@ -50,8 +50,10 @@ def keep_agreed(data: LabelledData, min_agreement: float | None) -> LabelledData
 
     A row's agreement is its one number (:func:`sxhub.vote.mean_agreement`: the share or confidence of the winner;
     multi-label, the mean over the labels some vote named), the number the dataset card's histogram shows. Rows
-    without one (an expert-labelled row concatenated with sxhub's output) were not voted on and are kept. The count
-    left out goes into the training notes (:func:`data_notes`).
+    without one (an expert-labelled row concatenated with sxhub's output) were not voted on and are kept, and so
+    are rows a person labelled (``label_source`` ``human``, from ``sxhub apply-review``): their ``agreement`` is
+    still the teachers', and review puts the least agreed rows first, so the filter would drop exactly the labels
+    people fixed. The count left out goes into the training notes (:func:`data_notes`).
     """
     if min_agreement is None:
         return data
@@ -62,7 +64,11 @@ def keep_agreed(data: LabelledData, min_agreement: float | None) -> LabelledData
         )
     values = [mean_agreement(cell) for cell in data.frame["agreement"].tolist()]
     # a hair of tolerance: a share written as text (a CSV cell) may read back a rounding below the threshold
-    kept = [i for i, value in enumerate(values) if value is None or value >= min_agreement - 1e-9]
+    frame = data.frame
+    human = frame["label_source"].astype(str).eq("human").tolist() if "label_source" in frame.columns else []
+    kept = [
+        i for i, value in enumerate(values) if value is None or value >= min_agreement - 1e-9 or (human and human[i])
+    ]
     if not kept:
         top = max(v for v in values if v is not None)
         raise InputError(

@@ -34,6 +34,15 @@ def test_rows_below_the_minimum_are_left_out_and_rows_without_agreement_kept() -
     assert "1 row(s) with agreement below 0.8 were left out (--min-agreement)." in data_notes(data)
 
 
+def test_rows_a_person_labelled_are_kept_whatever_the_teachers_agreed() -> None:
+    """``apply-review`` marks corrected rows ``label_source: human`` and keeps the teachers' agreement; review shows
+    the least agreed rows first, so --min-agreement dropped exactly the labels people had fixed."""
+    frame = _single([1.0, 0.4, 0.0, 0.5])
+    frame["label_source"] = ["teacher", "human", "human", "teacher"]
+    data = keep_agreed(load_labelled(frame, label_names=SINGLE.label_names, multi_label=False), 0.8)
+    assert data.texts == ["t0", "t1", "t2"] and data.n_low_agreement == 1
+
+
 def test_a_share_at_the_minimum_is_kept() -> None:
     """2 of 3 votes read back from a CSV as 0.6666666666666666 is kept at --min-agreement 0.6666666666666666."""
     frame = _single([2 / 3, 1 / 3, 1.0])
