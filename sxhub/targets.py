@@ -160,14 +160,33 @@ def stratify_keys(data: LabelledData) -> list[str]:
 
 
 def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
-    """A stratified train/validation split (rare keys folded together; random when stratifying is impossible)."""
+    """A stratified train/validation split (rare keys folded together; random when stratifying is impossible).
+
+    Rows that repeat a text (the same text twice in a file, or texts that cleaning made equal) stay on one side:
+    split by rows, a repeated text was trained on and scored as validation too, which flattered the checkpoint
+    and threshold choices. The texts are split by their first row's key; without repeats this is the row split."""
+    keys = stratify_keys(data)
+    first: dict[str, int] = {}  # each text's first row, in order of appearance
+    for i, text in enumerate(data.texts):
+        first.setdefault(text, i)
+    if len(first) == len(data.texts):
+        return _split_rows(keys, val_size=val_size, seed=seed)
+    logger.info("%d rows repeat a text: each text's rows stay on one side of the split", len(data.texts) - len(first))
+    heads = list(first.values())
+    _, val_heads = _split_rows([keys[i] for i in heads], val_size=val_size, seed=seed)
+    val_texts = {data.texts[heads[j]] for j in val_heads}
+    train_idx = [i for i, text in enumerate(data.texts) if text not in val_texts]
+    val_idx = [i for i, text in enumerate(data.texts) if text in val_texts]
+    return train_idx, val_idx
+
+
+def _split_rows(keys: list[str], *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
     from sklearn.model_selection import train_test_split
 
-    n = len(data.texts)
+    n = len(keys)
     n_val = max(1, round(n * val_size))
     if n - n_val < 2:
         raise InputError(f"{n} rows are too few to split off a validation set of {val_size:.0%}; label more texts.")
-    keys = stratify_keys(data)
     counts = Counter(keys)
     keys = [k if counts[k] >= 2 else "<rare>" for k in keys]
     counts = Counter(keys)

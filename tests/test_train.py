@@ -125,6 +125,26 @@ def test_stratified_split_keeps_label_shares() -> None:
     assert split_indices(data, val_size=0.2, seed=42) == (train_idx, val_idx), "the split is seeded"
 
 
+def test_a_repeated_text_stays_on_one_side_of_the_validation_split() -> None:
+    """The same text twice (PhraseBank's 50agree file holds 8 such sentences; cleaning makes more) was trained on
+    and scored as validation too, which flattered the checkpoint and the thresholds chosen on it. Without repeats
+    the split is the row split it always was."""
+    texts = [f"t{i}" for i in range(100)]
+    labels = ["positive"] * 70 + ["negative"] * 30
+    plain = load_labelled(pd.DataFrame({"text": texts, "label": labels}), label_names=SINGLE.label_names)
+    repeated_texts = texts + [f"t{i}" for i in range(0, 100, 3)]  # 34 texts twice
+    repeated_labels = labels + [labels[i] for i in range(0, 100, 3)]
+    data = load_labelled(
+        pd.DataFrame({"text": repeated_texts, "label": repeated_labels}), label_names=SINGLE.label_names
+    )
+    train_idx, val_idx = split_indices(data, val_size=0.2, seed=42)
+    assert sorted([*train_idx, *val_idx]) == list(range(len(repeated_texts)))
+    assert not {data.texts[i] for i in train_idx} & {data.texts[i] for i in val_idx}
+    # the distinct texts are split as the file without repeats is: the same validation texts
+    plain_val = {plain.texts[i] for i in split_indices(plain, val_size=0.2, seed=42)[1]}
+    assert {data.texts[i] for i in val_idx} == plain_val
+
+
 def test_multi_label_stratifies_on_the_rarest_label() -> None:
     df = pd.DataFrame(
         {"text": ["a", "b", "c", "d"], "labels": [["product", "price"], ["product"], [], ["product", "place"]]}
@@ -494,8 +514,10 @@ def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tm
     monkeypatch.setattr(autotrain, "run_autotrain", fake_run_autotrain)
     config = TrainConfig(output_dir=tmp_path / "m", base_model="base", backend="autotrain", epochs=2, val_size=0.2)
     result = train(SINGLE, single_frame(), config)
-    assert list(seen["train"].columns) == ["text", "label"] and len(seen["valid"]) == 18
-    assert seen["valid"]["label"].value_counts().tolist() == [6, 6, 6]
+    assert list(seen["train"].columns) == ["text", "label"]
+    # 16 of the 79 distinct texts (20%), stratified, with their repeats, none of them a training text
+    assert seen["valid"]["text"].nunique() == 16 and not set(seen["valid"]["text"]) & set(seen["train"]["text"])
+    assert max(seen["valid"].drop_duplicates("text")["label"].value_counts()) <= 6
     assert seen["label_names"] == SINGLE.label_names and seen["base_model"] == "base"
     assert (result.backend, result.best_score, result.max_length) == ("autotrain", 0.8, 64)
     assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["task"]["name"] == "fin"
@@ -1038,7 +1060,7 @@ def test_validation_sees_the_texts_as_predict_cleans_them(
     """The thresholds are tuned on validation probabilities; they must be the probabilities ``predict`` gives the
     same texts, which it cleans with the block saved with the model. Trained on raw texts, they were not."""
     import sxhub.train as train_module
-    from sxhub.data import preprocess_text
+    from sxhub.data import preprocess_text, preprocessed, preprocessing_config
     from sxhub.predict import Predictor
     from sxhub.targets import holdout
 
@@ -1055,7 +1077,8 @@ def test_validation_sees_the_texts_as_predict_cleans_them(
     out = tmp_path / "m"
     train(spec, frame, fast_config(out, tiny_base_model, epochs=3))
     data = load_labelled(frame, label_names=spec.label_names, multi_label=True)
-    _, val_rows = holdout(data, val_size=0.2, seed=42)
+    cleaned = preprocessed(data, preprocessing_config(preprocess))  # train splits the texts as it trains on them
+    _, val_rows = holdout(cleaned, val_size=0.2, seed=42)
     served = Predictor(out).predict_proba([data.texts[i] for i in val_rows])
     for j in range(len(spec.label_names)):  # the evaluation loop may order the rows by length: compare as sets
         assert np.sort(served[:, j]) == pytest.approx(np.sort(seen["probs"][:, j]), abs=1e-4)
