@@ -188,7 +188,10 @@ class _Engine:
                 self.opts.samples,
                 self.spec.temperature,
             )
-        self.keys = [
+        self.keys = self._make_keys()
+
+    def _make_keys(self) -> list[CacheKeys]:
+        return [
             CacheKeys(
                 teacher=t.identity,
                 schema=self.schema,
@@ -197,6 +200,17 @@ class _Engine:
             )
             for t in self.teachers
         ]
+
+    async def resolve_teachers(self) -> None:
+        """Ask each teacher given by URL only which model its server lists, before the first cache key is made:
+        that model is part of its identity, so a server restarted with another model behind the same URL is not
+        answered from the first model's cached replies. Also keys made for ``schema`` set after construction."""
+        for teacher in self.teachers:
+            resolve = getattr(teacher, "resolve_model", None)
+            spec = teacher.spec
+            if resolve is not None and spec is not None and not spec.model and spec.base_url:
+                await resolve()
+        self.keys = self._make_keys()
 
     def _note_server(self, idx: int) -> None:
         teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
@@ -334,6 +348,7 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
     """All votes, text by text, with at most ``concurrency`` requests in flight."""
     from .progress import progress_bar
 
+    await engine.resolve_teachers()
     n_teachers, samples = len(engine.teachers), engine.opts.samples
     per_text = n_teachers * samples
     votes: list[list[dict[str, Any] | None]] = [[None] * per_text for _ in texts]
@@ -527,6 +542,7 @@ async def acomplete_requests(
         run_spec, list(teachers), names, cache, _Options(1, concurrency, max_retries, 0, backoff, max_wait, 0)
     )
     engine.schema = schema
+    await engine.resolve_teachers()  # the keys carry this schema (and a URL-only teacher's served model)
     results: list[Reply | TeacherError | None] = [None] * len(requests)
     jobs = iter(list(enumerate(requests)))
     bar = progress_bar(total=len(requests), unit="request", desc=desc, enabled=progress)

@@ -108,6 +108,7 @@ class FakeOpenAIServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.per_text: Counter[str] = Counter()
+        self.models = ["fake"]  # what GET /v1/models lists (a test may change it, as a server restarted with another)
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), self._handler())
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
@@ -160,7 +161,8 @@ class FakeOpenAIServer:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [{"id": "fake", "object": "model"}]}))
+                    listed = [{"id": m, "object": "model"} for m in server.models]
+                    self._send(200, json.dumps({"object": "list", "data": listed}))
                 elif self.path == "/props":  # says "llama.cpp" to sxhub's server detection (see the docstring)
                     self._send(200, json.dumps({"default_generation_settings": {}, "build_info": "fake"}))
                 else:

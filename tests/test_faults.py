@@ -5,6 +5,7 @@ Every text must end either labelled or failed with its error, and nothing else: 
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -120,3 +121,61 @@ def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_
     assert "HTTP 422" in message and "missing field `value`" in message and "server:" in message
     assert "\n" not in message
     assert len(server.requests) == EARLY_STOP_REJECTIONS  # not one failing request per text
+
+
+def test_a_url_only_teacher_is_not_answered_from_another_served_models_cache(tmp_path: Path) -> None:
+    """A teacher given by URL only names the model its server lists; the same URL serving another model (a server
+    restarted with it) must not be answered from the first model's cached replies. Before, its cache identity was
+    the URL alone: 0 requests, the first model's labels."""
+
+    def by_model(body: dict, n: int) -> Action:
+        return Answer(json.dumps({"label": "positive" if body.get("model") == "model-a" else "negative"}))
+
+    texts = ["Profits rose.", "Sales fell."]
+    with FakeOpenAIServer(by_model) as server:
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(base_url=server.url, timeout=2)])
+        kwargs = {"cache": tmp_path / "cache", "progress": False, "samples": 1}
+        server.models = ["model-a"]
+        first = annotate(spec, texts, **kwargs)
+        again = annotate(spec, texts, **kwargs)
+        assert len(server.requests) == 2, "the same served model: answered from the cache"
+        server.models = ["model-b"]
+        switched = annotate(spec, texts, **kwargs)
+    assert first.frame["label"].tolist() == again.frame["label"].tolist() == ["positive", "positive"]
+    assert switched.frame["label"].tolist() == ["negative", "negative"] and len(server.requests) == 4
+
+
+def test_free_form_requests_are_cached_under_the_schema_they_send(tmp_path: Path) -> None:
+    """``acomplete_requests`` (generate, twins) keyed its cache on the spec's label schema, not the one it sends:
+    the same messages under another schema were answered with the first schema's reply, 0 requests."""
+    import asyncio
+
+    from fake_openai_server import schema_of
+
+    from sxhub.annotate import acomplete_requests
+    from sxhub.cache import LabelCache
+    from sxhub.teachers import open_teachers
+
+    def echo_key(body: dict, n: int) -> Action:
+        return Answer(json.dumps({next(iter(schema_of(body).get("properties", {}))): "hello"}))
+
+    def schema(key: str) -> dict:
+        return {"type": "object", "properties": {key: {"type": "string"}}, "required": [key]}
+
+    messages = [{"role": "user", "content": "Write one sentence."}]
+    with FakeOpenAIServer(echo_key) as server:
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(base_url=server.url, model="fake")])
+
+        async def ask(key: str) -> str:
+            async with open_teachers(spec.default_teachers()) as teachers:
+                replies, _ = await acomplete_requests(
+                    spec, teachers, [(0, messages, 0)], schema=schema(key), cache=LabelCache(tmp_path), progress=False
+                )
+            return replies[0].text
+
+        assert [asyncio.run(ask(k)) for k in ("text", "twin", "text")] == [
+            '{"text": "hello"}',
+            '{"twin": "hello"}',
+            '{"text": "hello"}',
+        ]
+        assert len(server.requests) == 2  # the third from the cache

@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 
 from ..errors import TeacherUnavailableError
 from ..spec import TeacherSpec
-from .base import Reply, RetryableTeacherError, Teacher, classify_error
-from .servers import RequestShape, detect_server, request_shape, served_model
+from .base import Reply, RetryableTeacherError, Teacher, classify_error, spec_identity
+from .servers import RequestShape, detect_server, listed_models, pick_served_model, request_shape
 
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
 
@@ -57,6 +57,7 @@ class InferenceClientTeacher(Teacher):
         self._client: Any = None
         self._http: Any = None
         self._model: str | None = None
+        self.listed_model: str | None = None  # the one model /v1/models listed, for a URL-only teacher
         self._detecting = asyncio.Lock()
         self._answered = False  # a server that never answered and refuses connections is not there: stop, do not retry
 
@@ -82,8 +83,20 @@ class InferenceClientTeacher(Teacher):
         if self._model is None:
             async with self._detecting:
                 if self._model is None:
-                    self._model = await served_model(self.base_url, self._auth_headers(), kind=self.server)
+                    listed = await listed_models(self.base_url, self._auth_headers())
+                    self._model = pick_served_model(self.base_url, listed, kind=self.server)
+                    self.listed_model = listed[0] if listed else None
         return self._model
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        """The spec's identity; for a teacher given by URL only, also the model the server lists (resolved by
+        :meth:`resolve_model` before the first request): the same URL serving another model after a restart must
+        not answer from the first model's cached replies."""
+        identity = spec_identity(self.name, self.spec)
+        if self.listed_model is not None and self.spec is not None and not self.spec.model:
+            identity["served_model"] = self.listed_model
+        return identity
 
     def _auth_headers(self) -> dict[str, str]:
         assert self.base_url

@@ -179,19 +179,21 @@ def forget_detected() -> None:
     _VERSIONS.clear()
 
 
-async def served_model(base_url: str, headers: dict[str, str], *, kind: str | None = None) -> str:
-    """The model id a server serves, from its OpenAI ``GET /v1/models``, for a teacher given only by URL.
-
-    One listed model is used; several are an error naming them (the spec must say which). TGI serves one model
-    and ignores the field, so a server that lists nothing gets its kind's name.
-    """
+async def listed_models(base_url: str, headers: dict[str, str]) -> list[str]:
+    """The model ids a server lists at its OpenAI ``GET /v1/models`` (none when it does not answer)."""
     import httpx2
-
-    from ..errors import TeacherUnavailableError
 
     async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers, follow_redirects=True) as client:
         body = await _probe(client, base_url.rstrip("/") + "/models")
-    ids = [str(m.get("id")) for m in (body or {}).get("data") or [] if isinstance(m, dict) and m.get("id")]
+    data = body.get("data") if isinstance(body, dict) else None
+    return [str(m.get("id")) for m in data or [] if isinstance(m, dict) and m.get("id")]
+
+
+def pick_served_model(base_url: str, ids: list[str], *, kind: str | None = None) -> str:
+    """One listed model is used; several are an error naming them (the spec must say which). TGI serves one model
+    and ignores the field, so a server that lists nothing gets its kind's name."""
+    from ..errors import TeacherUnavailableError
+
     if len(ids) > 1:
         raise TeacherUnavailableError(
             f"the server at {base_url} serves {len(ids)} models ({', '.join(ids[:8])}); name one with "
