@@ -114,6 +114,23 @@ def test_a_killed_run_resumes_from_its_parts_and_the_cache(tmp_path: Path) -> No
     assert again.history == [] and rerun.ledger["requests"] == 0 and out.read_bytes() == clean.read_bytes()
 
 
+def test_parts_written_with_an_edited_prompt_template_file_are_never_mixed(tmp_path: Path) -> None:
+    """The spec records a template file by its path; the manifest also records what the file holds, so a run
+    resumed after the template was edited stops with one line instead of mixing parts of both prompts."""
+    import sxhub.prompt
+
+    template = tmp_path / "prompt.jinja"
+    template.write_text("v1: {{ text }}", encoding="utf-8")
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    spec = make_spec(prompt_template=str(template))
+    annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False, progress=False)
+    template.write_text("v2: {{ text }}", encoding="utf-8")
+    sxhub.prompt._compile.cache_clear()  # a new process, as a rerun of the command would be
+    with pytest.raises(UserError, match=r"another prompt_template_file .*add --restart to start over"):
+        annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False)
+
+
 def test_parts_of_a_run_with_other_parameters_are_never_mixed(tmp_path: Path) -> None:
     source = write_table(corpus(20), tmp_path / "in.csv")
     out = tmp_path / "out.jsonl"

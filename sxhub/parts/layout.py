@@ -48,6 +48,22 @@ def input_identity(source: str) -> dict[str, Any]:
     return {"hub": source}
 
 
+def template_file_identity(spec: TaskSpec) -> dict[str, Any] | None:
+    """A ``prompt_template`` given as a file, by the hash of what it holds: the spec records only its path, so an
+    edited template would have resumed into parts written with the old prompt."""
+    import hashlib
+
+    from ..prompt import TEMPLATE_SUFFIXES
+
+    source = (spec.prompt_template or "").strip()
+    if not source.endswith(TEMPLATE_SUFFIXES) or "\n" in source:
+        return None
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return None
+    return {"path": str(path.resolve()), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
 def make_manifest(
     spec: TaskSpec,
     source: str,
@@ -73,6 +89,7 @@ def make_manifest(
         "seed": seed,
         "max_invalid": max_invalid,
         "input": input_identity(source),
+        **({"prompt_template_file": file} if (file := template_file_identity(spec)) else {}),
         "split": split,
         "rows": rows.to_dict(),
         "text_column": text_column,
