@@ -260,3 +260,22 @@ def test_local_teacher_identity_names_the_model_file_not_the_port() -> None:
     one = LocalTeacher(TeacherSpec.parse("local"), base_url="http://127.0.0.1:1234/v1").identity
     two = LocalTeacher(TeacherSpec.parse("local"), base_url="http://127.0.0.1:5678/v1").identity
     assert one == two and one["model"] == GGUF_NAME and "package" in one and "bytes" in one
+
+
+def test_teachers_for_keeps_objects_and_specs_in_order() -> None:
+    """``annotate_to_file(teachers=[a Teacher, a spec])`` (and generate, twins) asked only the spec's teacher: the
+    object was dropped without a word, while in-memory ``annotate`` kept both."""
+    import asyncio
+
+    from sxhub.spec import TaskSpec, TeacherSpec
+    from sxhub.teachers import FakeTeacher, teachers_for
+
+    spec = TaskSpec(name="fin", labels=["positive", "negative"])
+    mine = FakeTeacher(name="mine")
+    remote = TeacherSpec(base_url="http://127.0.0.1:9/v1", model="m", name="remote")
+
+    async def names() -> list[str]:
+        async with teachers_for(spec, [remote, mine]) as teachers:
+            return [t.name for t in teachers]
+
+    assert asyncio.run(names()) == ["remote", "mine"]

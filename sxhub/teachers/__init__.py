@@ -111,10 +111,13 @@ async def open_teachers(specs: Sequence[TeacherSpec | str]) -> AsyncIterator[lis
 async def teachers_for(
     spec: TaskSpec, given: Sequence[Teacher | TeacherSpec | str] | None
 ) -> AsyncIterator[list[Teacher]]:
-    """``given`` Teacher objects as they are (left open), else teachers opened from specs (default: the spec's)."""
-    if given and all(isinstance(t, Teacher) for t in given):
-        yield [t for t in given if isinstance(t, Teacher)]
+    """``given`` in order: Teacher objects as they are (left open), specs opened here (default: the spec's
+    teachers). A list mixing both keeps both, as :func:`sxhub.annotate.aannotate` does; the objects were dropped."""
+    entries = list(given or spec.default_teachers())
+    specs = [t for t in entries if not isinstance(t, Teacher)]
+    if not specs:
+        yield [t for t in entries if isinstance(t, Teacher)]
         return
-    specs = [t for t in (given or spec.default_teachers()) if not isinstance(t, Teacher)]
     async with open_teachers(specs) as opened:
-        yield opened
+        rest = iter(opened)
+        yield [t if isinstance(t, Teacher) else next(rest) for t in entries]
