@@ -267,6 +267,7 @@ class LabelledData:
     n_failed: int = 0
     label_column: str = "label"
     n_empty_text: int = 0  # rows left out because their text was empty or missing (NaN, None)
+    n_no_label: int = 0  # single-label rows left out because their label cell was empty
     n_low_agreement: int = 0  # rows left out by a minimum agreement (sxhub.targets.keep_agreed)
     min_agreement: float | None = None  # that minimum, when one was applied
     # train --validation: the last n_validation rows are the validation file's, never trained on
@@ -398,6 +399,7 @@ def load_labelled(
     n_empty_text = int(no_text.sum())
     df = df[~no_text].reset_index(drop=True)
     col = label_column
+    n_no_label = 0
     names = list(label_names or ())
     if col is not None and has_flag_columns(df, names, multi_label) and _names_flags(df, names, col):
         col = None  # one of the label columns (or ``labels`` where there is none): read them all, as below
@@ -430,6 +432,7 @@ def load_labelled(
         labels = [parse_label_cell(v, multi_label=is_multi) for v in df[col].tolist()]
         if not is_multi:
             keep = [lab is not None for lab in labels]
+            n_no_label = len(keep) - sum(keep)
             if not all(keep):
                 df = df[keep].reset_index(drop=True)
                 labels = [lab for lab in labels if lab is not None]
@@ -459,4 +462,5 @@ def load_labelled(
         n_failed=n_failed,
         label_column=col or f"the {len(label_names or ())} true/false label columns",
         n_empty_text=n_empty_text,
+        n_no_label=n_no_label,
     )

@@ -91,6 +91,8 @@ def data_notes(data: LabelledData) -> list[str]:
         notes.append(f"{data.n_empty_text} row(s) without a text (empty or NaN) were left out.")
     if data.n_failed:
         notes.append(f"{data.n_failed} failed row(s) (no teacher label) were left out.")
+    if data.n_no_label:
+        notes.append(f"{data.n_no_label} row(s) with an empty label cell were left out.")
     if data.min_agreement is not None:
         notes.append(
             f"{data.n_low_agreement} row(s) with agreement below {data.min_agreement:g} were left out (--min-agreement)."

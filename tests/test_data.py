@@ -262,3 +262,13 @@ def test_preprocessing_twice_is_preprocessing_once() -> None:
     once = [apply_preprocessing(t, block) for t in texts]
     assert [apply_preprocessing(t, block) for t in once] == once
     assert once[0] == "Call PHONE today"
+
+
+def test_rows_with_an_empty_label_cell_are_counted_in_the_training_notes() -> None:
+    """They were left out without a word: the notes counted failed rows and rows without a text only."""
+    from sxhub.targets import data_notes
+
+    df = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": ["pos", None, "", "neg"]})
+    data = load_labelled(df, label_names=["pos", "neg"], multi_label=False)
+    assert data.texts == ["a", "d"] and data.n_no_label == 2
+    assert "2 row(s) with an empty label cell were left out." in data_notes(data)
