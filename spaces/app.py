@@ -38,6 +38,8 @@ SMALL_FILES = ["*.json", "*.txt", "*.model"]  # config, sxhub.json and the token
 DEFAULT_EXAMPLES = ["Operating profit rose from EUR 7m to 9m.", "The company cut its sales forecast for the year."]
 BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
 TEXT_COLUMNS = ("text", "sentence", "content", "tweet", "body", "document")  # sxhub.data.TEXT_COLUMN_GUESSES
+DEFAULT_MAX_LENGTH = 256  # sxhub.predict.DEFAULT_MAX_LENGTH: a plain folder's cut, as sxhub predict makes it
+MISSING_TEXTS = frozenset({"nan", "none", "null", "<na>", "nat"})  # sxhub.data.MISSING_TEXT_STRINGS
 
 
 def _read_json(path: Path) -> Any:
@@ -276,8 +278,11 @@ class Expert:
         labels = [id2label[i] for i in sorted(id2label)]
         multi = bool(info.get("multi_label", config.get("problem_type") == "multi_label_classification"))
         thresholds = info.get("thresholds") or config.get("sxhub_thresholds") or {}
-        steps = preprocessing or config.get("sxhub_preprocessing") or info.get("preprocessing") or {}
-        max_length = int(steps.get("max_length") or info.get("max_length") or 512)
+        # as sxhub.predict.read_model_info reads them: sxhub.json's block first, then config.json's; a plain
+        # transformers folder is cut at its position embeddings, at most DEFAULT_MAX_LENGTH tokens
+        steps = preprocessing or info.get("preprocessing") or config.get("sxhub_preprocessing") or {}
+        fallback = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
+        max_length = int(steps.get("max_length") or info.get("max_length") or fallback)
         file = ONNX_FILES.get(wanted)
         needed = [file, ONNX_FILES["onnx"]] if file and recheck else [file]
         servable = bool(file) and all((folder / f).is_file() for f in needed) and (folder / "tokenizer.json").is_file()
@@ -329,6 +334,17 @@ def label_text(expert: Expert, text: str) -> tuple[dict[str, float], str]:
     return probs, f"Label: **{decision}**."
 
 
+def _missing_text(value: str) -> bool:
+    """A cell with no text (blank, or what a missing value prints as): left unlabelled, as ``sxhub predict`` does."""
+    return not value.strip() or value.strip().lower() in MISSING_TEXTS
+
+
+def _all_numbers(column: pd.Series) -> bool:
+    """Whether every filled cell of a column read as text is a number (an ID or a score, not the texts)."""
+    filled = column[~column.map(_missing_text)]
+    return bool(len(filled)) and bool(pd.to_numeric(filled, errors="coerce").notna().all())
+
+
 def _text_column(frame: pd.DataFrame) -> str:
     """The texts: a column named as ``sxhub predict`` looks for them (``text``, ``Tweet``, ...), else the only column
     of strings; never a guess between several (an ID column labelled as text would look like an answer)."""
@@ -336,7 +352,7 @@ def _text_column(frame: pd.DataFrame) -> str:
     for name in TEXT_COLUMNS:
         if name in lower:
             return lower[name]
-    strings = [str(c) for c in frame.columns if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
+    strings = [str(c) for c in frame.columns if not _all_numbers(frame[c])]
     if len(strings) == 1:
         return strings[0]
     raise gr.Error(
@@ -351,7 +367,8 @@ def label_csv(expert: Expert, path: str | None) -> str:
     if not path:
         raise gr.Error("Upload a CSV file with a 'text' column first.")
     try:
-        frame = pd.read_csv(path)
+        # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0)
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise gr.Error(
@@ -359,15 +376,20 @@ def label_csv(expert: Expert, path: str | None) -> str:
         ) from exc
     if len(frame) > MAX_CSV_ROWS:
         raise gr.Error(f"The CSV has {len(frame)} rows; this Space labels at most {MAX_CSV_ROWS}. Split it up.")
-    texts = frame[_text_column(frame)].fillna("").astype(str).tolist()
-    probs = expert.probabilities(texts) if texts else []
-    decisions = [expert.decide(p) for p in probs]
+    texts = frame[_text_column(frame)].tolist()
+    filled = [i for i, t in enumerate(texts) if not _missing_text(t)]  # a row without a text is not labelled
+    probs: list[dict[str, float] | None] = [None] * len(texts)
+    for i, p in zip(filled, expert.probabilities([texts[i] for i in filled]), strict=True):
+        probs[i] = p
     column = "labels" if expert.multi_label else "label"
     new = [column, *(f"prob_{name}" for name in expert.labels)]
     out = frame.rename(columns={c: f"{c}_input" for c in new if c in frame.columns})
-    out[column] = [json.dumps(d) if expert.multi_label else d for d in decisions]
+    decisions = [None if p is None else expert.decide(p) for p in probs]
+    out[column] = [
+        "" if d is None else json.dumps(d, ensure_ascii=False) if expert.multi_label else d for d in decisions
+    ]
     for name in expert.labels:
-        out[f"prob_{name}"] = [round(p[name], 6) for p in probs]
+        out[f"prob_{name}"] = [None if p is None else round(p[name], 6) for p in probs]
     target = Path(tempfile.mkdtemp(prefix="sxhub-space-")) / f"{Path(path).stem}-labelled.csv"
     out.to_csv(target, index=False)
     return str(target)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 from conftest import missing_component, require_modules, run_cli
 from test_publish import _spec, make_student
+
+from sxhub.spec import TaskSpec
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -83,6 +86,44 @@ def test_a_csv_is_labelled_from_its_text_column_and_keeps_its_own(tmp_path: Path
     broken.write_bytes(b"\xff\xfe\x00\x00 not a csv \x81\x82")
     with pytest.raises(gr.Error, match="Could not read the file as a CSV"):
         app.label_csv(expert, str(broken))
+
+
+def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
+    """Cells as written ("NA" is a text, "007" is not 7.0), a row without a text left unlabelled (it got the label
+    of an empty text), non-ASCII label names written as they are, and a plain transformers folder cut where
+    ``sxhub predict`` cuts it (256 tokens, not 512)."""
+    import pandas as pd
+
+    from sxhub.data import MISSING_TEXT_STRINGS
+    from sxhub.predict import DEFAULT_MAX_LENGTH, Predictor
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    assert app.MISSING_TEXTS == MISSING_TEXT_STRINGS and app.DEFAULT_MAX_LENGTH == DEFAULT_MAX_LENGTH
+    model = make_student(tmp_path / "student", _spec())
+    expert = app.Expert.load(str(model))
+    upload = tmp_path / "in.csv"
+    upload.write_text("id,text\n1,NA\n2,007\n3,\n4,null\n5,profit rose\n", encoding="utf-8")
+    out = pd.read_csv(app.label_csv(expert, str(upload)), dtype=str, keep_default_na=False)
+    predicted = Predictor(model).predict(["NA", "007", "profit rose"])[0]
+    assert out["text"].tolist() == ["NA", "007", "", "null", "profit rose"]
+    assert out["label"].tolist() == [predicted[0], predicted[1], "", "", predicted[2]]
+    assert out["prob_positive"].tolist()[2:4] == ["", ""]
+
+    multi = make_student(tmp_path / "multi", TaskSpec(name="m", labels=["négatif", "中立"], multi_label=True))
+    record = json.loads((multi / "sxhub.json").read_text(encoding="utf-8"))
+    record["thresholds"] = {"négatif": 0.0, "中立": 0.0}  # every label on: the names are written
+    (multi / "sxhub.json").write_text(json.dumps(record), encoding="utf-8")
+    written = Path(app.label_csv(app.Expert.load(str(multi)), str(upload))).read_text(encoding="utf-8")
+    assert '"[""négatif"", ""中立""]"' in written and "\\u" not in written
+
+    plain = tmp_path / "plain"
+    shutil.copytree(model, plain)
+    (plain / "sxhub.json").unlink()
+    config = json.loads((plain / "config.json").read_text())
+    config.pop("sxhub_preprocessing", None)
+    (plain / "config.json").write_text(json.dumps(config))
+    assert app.Expert.load(str(plain)).preprocessing["max_length"] == Predictor(plain).info.max_length
 
 
 def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> None:
