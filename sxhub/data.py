@@ -229,6 +229,17 @@ def is_missing_text(value: Any) -> bool:
     return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
+def expert_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
+    """An expert column's cell, None where the experts gave no label: an empty cell (None, NaN, blank) means not
+    labelled, for a multi-label task too, where no label at all is written ``[]`` (or one false per label). The
+    expert figures of the cards, the run report and ``evaluate`` leave such rows out alike."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return parse_label_cell(value, multi_label=multi_label)
+
+
 def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
     """One label cell: a name (single-label), or a list / JSON list / comma-separated names (multi-label)."""
     if hasattr(value, "tolist") and not isinstance(value, str):

@@ -21,7 +21,7 @@ from .cards import (
     size_category,
     versions,
 )
-from .data import parse_label_cell
+from .data import expert_label_cell
 from .errors import PublishError
 from .spec import TaskSpec
 
@@ -39,8 +39,13 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
     from .vote import decide, decide_by_scores, mean_agreement
 
-    # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement)
-    means = [m for m in map(mean_agreement, frame.get("agreement", pd.Series([], dtype=float))) if m is not None]
+    # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement);
+    # a text without a valid vote (failed, then labelled by a reviewer) has no share to state, not a share of 0
+    cells = list(frame.get("agreement", pd.Series([], dtype=float)))
+    if "votes" in frame.columns:
+        voted = [any(v.get("labels") is not None for v in row or ()) for row in frame["votes"]]
+        cells = [c for c, ok in zip(cells, voted, strict=True) if ok]
+    means = [m for m in map(mean_agreement, cells) if m is not None]
     buckets = [("< 0.5", 0.0, 0.5), ("0.5 – 0.75", 0.5, 0.75), ("0.75 – 1", 0.75, 1.0 - 1e-9)]
     hist = [(name, sum(lo <= m < hi for m in means)) for name, lo, hi in buckets]
     hist.append(("1 (unanimous)", sum(m >= 1.0 - 1e-9 for m in means)))
@@ -76,11 +81,8 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
     from .metrics import score
 
     check_gold_column(gold, spec, frame.columns)
-    pairs = [
-        (parse_label_cell(g, multi_label=spec.multi_label), p)
-        for g, p in zip(frame[gold], frame[spec.label_column], strict=True)
-        if g is not None and g != ""
-    ]
+    cells = [expert_label_cell(g, multi_label=spec.multi_label) for g in frame[gold]]
+    pairs = [(g, p) for g, p in zip(cells, frame[spec.label_column], strict=True) if g is not None]
     if not pairs:
         raise PublishError(f"gold column {gold!r} is empty; pass a column that holds expert labels.")
     result = score([g for g, _ in pairs], [p for _, p in pairs], spec.label_names, spec.multi_label)
@@ -94,7 +96,7 @@ def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> 
 
     if "votes" not in frame.columns:
         return None
-    experts = [parse_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
+    experts = [expert_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
     result = teacher_reliability(
         frame["votes"].tolist(),
         frame[spec.label_column].tolist(),

@@ -175,11 +175,11 @@ def render_markdown(report: dict[str, Any]) -> str:
 
 def _reliability(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any]:
     """Each teacher's and each sample's reliability (sxhub.reliability), against the experts when ``gold`` is set."""
-    from .data import parse_label_cell
+    from .data import expert_label_cell
     from .reliability import teacher_reliability
 
     final = frame[spec.label_column].tolist()
-    experts = [parse_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
+    experts = [expert_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
     return teacher_reliability(
         frame["votes"].tolist(), final, spec.label_names, spec.multi_label, gold=experts, method=spec.vote
     )

@@ -59,6 +59,8 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
     if "votes" in frame.columns:
         vote = {k: Value("string") for k in VOTE_KEYS}
         vote.update(sample=Value("int32"), labels=List(Value("string")))
+        if any("scores" in v for row in frame["votes"] for v in row):  # a scoring teacher's label probabilities
+            vote["scores"] = List({"label": Value("string"), "p": Value("float32")})
         feats["votes"] = List(vote)
     if "agreement" in frame.columns:
         per_label = any(isinstance(v, Mapping) for v in frame["agreement"])
@@ -286,7 +288,11 @@ def write_model_folder(
     held_out = None
     if data is not None:
         evaluations, measured, held_out = evaluate_student(src, data, spec, info, gold=gold, seed=seed)
-        student_speed = {**measured, **(student_speed or {})}
+        if student_speed:  # the given benchmark's figures, never under the source line of sxhub's own measurement
+            kept = {k: v for k, v in measured.items() if k not in {"texts_per_s", "n", "source"}}
+            student_speed = {**kept, "source": "given with --benchmark", **student_speed}
+        else:
+            student_speed = measured
     elif evaluations and "validation" in next(iter(evaluations)):
         split = "validation"
     about = expert_facts(

@@ -199,7 +199,7 @@ def _is_failed(value: Any) -> bool:
 def _vote(value: Any) -> dict[str, Any]:
     vote = dict(value) if isinstance(value, Mapping) else {}
     labels = vote.get("labels")
-    return {
+    out: dict[str, Any] = {
         "teacher": str(vote.get("teacher") or ""),
         "sample": int(vote.get("sample") or 0),
         "labels": [str(v) for v in labels] if isinstance(labels, (list, tuple)) else None,
@@ -207,6 +207,10 @@ def _vote(value: Any) -> dict[str, Any]:
         "error": str(vote.get("error") or ""),
         "raw": str(vote.get("raw") or ""),
     }
+    scores = vote.get("scores")
+    if scores is not None and len(scores):  # a scoring teacher's (sxhub tune's): what `vote: scores` decides on
+        out["scores"] = [{"label": str(c["label"]), "p": float(c["p"])} for c in scores]
+    return out
 
 
 def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
@@ -236,6 +240,10 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
     if "votes" in frame.columns:
         frame["votes"] = [[_vote(v) for v in (votes or [])] for votes in frame["votes"]]
+        if any("scores" in v for row in frame["votes"] for v in row):  # one vote type for the dataset's features
+            for row in frame["votes"]:
+                for v in row:
+                    v.setdefault("scores", None)
     if len(frame) == 0:
         raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
     return frame, n_input, int(failed.sum())

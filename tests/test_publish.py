@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -514,3 +515,89 @@ def test_expert_labels_as_one_flag_column_per_label_are_the_gold_of_both_cards(t
         model = Path(publish_model(student, to=tmp_path / f"m-{kind}", repo_id="me/m", data=frame, gold=gold))
         scores[kind] = json.loads((model / "sxhub.json").read_text())["about"]["scores"]
     assert scores["flags"] == scores["listed"] and scores["flags"]["teacher vs experts"]["micro_f1"] < 1.0
+
+
+def _unanimous(teacher: str, labels: list[str] | None, n: int = 3, **extra: Any) -> list[dict]:
+    return [
+        {
+            "teacher": teacher,
+            "sample": s,
+            "labels": labels,
+            "reason": "",
+            "error": "" if labels else "timeout",
+            "raw": "",
+            **extra,
+        }
+        for s in range(n)
+    ]
+
+
+def test_dataset_card_figures_leave_out_what_has_no_value(tmp_path: Path) -> None:
+    """Multi-label texts the experts did not label (an empty cell) are left out of the teachers' reliability as
+    they are of "Agreement with experts" (they were scored as "no labels": accuracy 0.75 beside 1.000); a text
+    whose votes all failed and that a person labelled has no vote share (it entered the mean as 0)."""
+    from sxhub.publish import publish_dataset
+    from sxhub.vote import decide
+
+    names = ["Product", "Place", "Price", "Promotion"]
+    spec = TaskSpec(name="4p", labels=names, multi_label=True, teachers=["t1"], samples=3)
+    rows = []
+    for i in range(40):
+        labels = [names[i % 4]]
+        votes = _unanimous("t1", None if i == 7 else labels)
+        decision = decide(votes, names, True)
+        rows.append(
+            {
+                "text": f"tweet {i}",
+                "labels": labels if i == 7 else decision.labels,  # row 7: failed, then labelled by a reviewer
+                "votes": votes,
+                "agreement": decision.agreement,
+                "expert": "" if i % 4 == 0 else json.dumps(labels),
+                **({"label_source": "human" if i == 7 else "teacher"}),
+            }
+        )
+    card = Path(publish_dataset(pd.DataFrame(rows), spec=spec, to=tmp_path / "ds", gold="expert")) / "README.md"
+    text = card.read_text(encoding="utf-8")
+    assert "The column `expert` holds expert labels for 30 texts" in text
+    assert "| `t1` | all | 117/120 | 1.000 | 1.000 | 1.000 | 1.000 |" in text  # row 7's 3 failed votes: not valid
+    assert "| mean agreement | 1.000 |" in text and "| unanimous texts (agreement = 1) | 39 |" in text
+
+
+def test_scored_votes_are_published_with_their_scores(tmp_path: Path) -> None:
+    """``vote: scores`` decides on each vote's label scores; publishing dropped them, so the card re-decided the
+    votes by counting labels (30 "ties" where the scores broke none) and the dataset lost what decided its labels."""
+    from sxhub.publish import publish_dataset
+    from sxhub.vote import decide_by_scores, vote_scores
+
+    names = ["positive", "neutral", "negative"]
+    spec = TaskSpec(name="sc", labels=names, teachers=["t1", "t2"], samples=1, vote="scores")
+    rows = []
+    for i in range(30):
+        a, b, c = names[i % 3], names[(i + 1) % 3], names[(i + 2) % 3]
+        votes = [
+            {**_unanimous("t1", [a], 1)[0], "scores": vote_scores({a: 0.9, b: 0.05, c: 0.05}, names)},
+            {**_unanimous("t2", [b], 1)[0], "scores": vote_scores({b: 0.6, a: 0.35, c: 0.05}, names)},
+        ]
+        decision = decide_by_scores(votes, names, False)
+        rows.append({"text": f"t {i}", "label": decision.label, "votes": votes, "agreement": decision.agreement})
+    folder = Path(publish_dataset(pd.DataFrame(rows), spec=spec, to=tmp_path / "ds"))
+    assert "| decisions that needed the tie rule | 0 |" in (folder / "README.md").read_text(encoding="utf-8")
+    published = pd.concat(pd.read_parquet(p) for p in (folder / "data").iterdir())
+    first = published["votes"].iloc[0][0]
+    assert {c["label"] for c in first["scores"]} == set(names)
+
+
+def test_a_given_benchmark_is_not_credited_to_sxhubs_own_measurement(tmp_path: Path) -> None:
+    """``publish model --data D --benchmark B``: B's speed was shown beside the source line of sxhub's own timing
+    ("measured by sxhub: 512 texts, torch, ...")."""
+    from sxhub.publish import publish_model
+
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+    data = pd.DataFrame(_rows(spec))
+    folder = Path(
+        publish_model(student, to=tmp_path / "m", repo_id="me/m", data=data, benchmark={"texts_per_s": 5000.0})
+    )
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    row = next(line for line in card.splitlines() if line.startswith("| student (this model)"))
+    assert "5,000.0" in row and "given with --benchmark" in row and "measured by sxhub" not in row
