@@ -188,15 +188,17 @@ def test_multi_label_guessed_from_json_cells_and_comma_gold(
     path = tmp_path / "m.csv"
     pd.DataFrame(
         {
-            "text": ["a", "b", "c"],
-            "gold": ["Price, Place", "Product", ""],
-            "teacher": ['["Price", "Place"]', '["Promotion"]', "[]"],
+            "text": ["a", "b", "c", "d"],
+            "gold": ["Price, Place", "Product", "", "[]"],
+            "teacher": ['["Price", "Place"]', '["Promotion"]', "[]", "[]"],
         }
     ).to_csv(path, index=False)
     code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--pred", "teacher", "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
+    # "[]" is the experts' empty set; an empty cell is a text they did not label, left out as the cards leave it
     assert result["multi_label"] is True and result["accuracy"] == pytest.approx(2 / 3)
+    assert result["n"] == 3 and result["n_missing"] == 1
     assert result["labels"] == ["Place", "Price", "Product", "Promotion"]  # no task: sorted names
 
 

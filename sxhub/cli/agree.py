@@ -11,6 +11,7 @@ import click
 import pandas as pd
 
 from ..data import (
+    expert_label_cell,
     find_text_column,
     gold_from_flag_columns,
     is_missing_text,
@@ -112,7 +113,8 @@ def compare(
     kept, n_empty_text = _drop_rows_without_text(kept)
     if multi_label is None:
         multi_label = _looks_multi(pred_column, kept[pred_column].tolist())
-    gold = [parse_label_cell(v, multi_label=multi_label) for v in kept[gold_column].tolist()]
+    # an empty gold cell is a text the experts did not label (no label at all is "[]"), as the cards read it
+    gold = [expert_label_cell(v, multi_label=multi_label) for v in kept[gold_column].tolist()]
     pred = [parse_label_cell(v, multi_label=multi_label) for v in kept[pred_column].tolist()]
     complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
     gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
@@ -206,7 +208,7 @@ def _add_reliability(result: dict[str, Any], kept: pd.DataFrame, method: str) ->
         [parse_label_cell(v, multi_label=multi) for v in kept[result["pred_column"]].tolist()],
         result["labels"],
         multi,
-        gold=[parse_label_cell(v, multi_label=multi) for v in kept[result["gold_column"]].tolist()],
+        gold=[expert_label_cell(v, multi_label=multi) for v in kept[result["gold_column"]].tolist()],
         method=method,
     )
 
