@@ -218,6 +218,7 @@ def evaluate_student(
     gold: str | None,
     seed: int,
     limit: int = 2000,
+    test_size: float = 0.1,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
     """Score the student on the dataset's test split (the same seeded split the dataset repo has), without the texts
     it was trained on (``sxhub.trained_texts``), and its speed; the third value says what was left out, and how many
@@ -229,7 +230,7 @@ def evaluate_student(
     from .predict import Predictor, read_model_info
 
     source, gold = _with_flag_gold(data, spec, gold)
-    _, facts = build_dataset(source, spec, seed=seed)
+    _, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
     part = facts["splits"].get("test", facts["frame"])
     if gold is not None:
         check_gold_column(gold, spec, part.columns)
@@ -262,6 +263,7 @@ def write_model_folder(
     benchmark: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
     dataset_revision: str | None = None,
+    test_size: float = 0.1,
 ) -> Path:
     """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
     from .cards import CONFUSION_PLOT, plot_confusion, render_model_card, versions
@@ -287,7 +289,9 @@ def write_model_folder(
     split = "test"
     held_out = None
     if data is not None:
-        evaluations, measured, held_out = evaluate_student(src, data, spec, info, gold=gold, seed=seed)
+        evaluations, measured, held_out = evaluate_student(
+            src, data, spec, info, gold=gold, seed=seed, test_size=test_size
+        )
         if student_speed:  # the given benchmark's figures, never under the source line of sxhub's own measurement
             kept = {k: v for k, v in measured.items() if k not in {"texts_per_s", "n", "source"}}
             student_speed = {**kept, "source": "given with --benchmark", **student_speed}
@@ -419,11 +423,12 @@ def publish_model(
     benchmark: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
     dataset_revision: str | None = None,
+    test_size: float = 0.1,
 ) -> str:
     """Publish a trained student folder as a model repo with its card; returns the repo URL or the folder.
 
     ``data`` (the labelled file, with ``gold`` its expert column) scores the student on the same seeded test split
-    the dataset repo has; ``evaluation`` passes figures from ``sxhub evaluate --json`` instead. The card cites
+    the dataset repo has (``seed`` and ``test_size`` as the dataset was published with: ``sxhub run`` uses 0.2); ``evaluation`` passes figures from ``sxhub evaluate --json`` instead. The card cites
     ``dataset_revision`` of ``dataset_repo``; when pushing without one, the dataset repo's latest commit.
     """
     src = check_model_dir(model_dir)
@@ -444,6 +449,7 @@ def publish_model(
             benchmark=benchmark,
             seed=seed,
             dataset_revision=dataset_revision,
+            test_size=test_size,
         ),
         repo_type="model",
         default_name=model_info(src)[1].name,

@@ -601,3 +601,27 @@ def test_a_given_benchmark_is_not_credited_to_sxhubs_own_measurement(tmp_path: P
     card = (folder / "README.md").read_text(encoding="utf-8")
     row = next(line for line in card.splitlines() if line.startswith("| student (this model)"))
     assert "5,000.0" in row and "given with --benchmark" in row and "measured by sxhub" not in row
+
+
+def test_the_model_card_scores_the_test_split_the_dataset_was_published_with(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--test-size`` on both (``sxhub run`` publishes with 0.2): re-publishing a run's model from its labelled
+    file scored the default 10% split while calling it the dataset's test split (4 of 7 rows on the demo)."""
+    spec = _spec()
+    task = tmp_path / "task.yaml"
+    task.write_text(__import__("yaml").safe_dump(spec.to_dict()), encoding="utf-8")
+    data = tmp_path / "labelled.parquet"
+    pd.DataFrame(_rows(spec, 60)).to_parquet(data)
+    student = make_student(tmp_path / "student", spec)
+    dataset = tmp_path / "ds"
+    args = ["publish", "dataset", str(data), "--task", str(task), "--to", str(dataset), "--test-size", "0.2"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    test_rows = len(pd.read_parquet(next((dataset / "data").glob("test-*.parquet"))))
+    model = tmp_path / "m"
+    args = ["publish", "model", str(student), "--to", str(model), "--data", str(data), "--test-size", "0.2"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 0, err
+    about = json.loads((model / "sxhub.json").read_text())["about"]
+    assert about["scores"]["student vs teacher labels"]["n"] == test_rows > 6

@@ -66,6 +66,13 @@ from ..errors import PublishError
 @click.option(
     "--seed", default=42, show_default=True, help="Split seed (the same for the dataset and the model card)."
 )
+@click.option(
+    "--test-size",
+    type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+    default=0.1,
+    show_default=True,
+    help="dataset, model: the test split's share (the same for both; sxhub run publishes with 0.2).",
+)
 def publish(
     target: str,
     source: str,
@@ -86,6 +93,7 @@ def publish(
     queue: Path | None,
     model_repo: str | None,
     seed: int,
+    test_size: float,
 ) -> None:
     """Publish a labelled dataset, a trained student, or its Gradio Space on the Hub; prints the repo URL.
 
@@ -111,7 +119,9 @@ def publish(
     if target == "dataset":
         if task is None:
             raise PublishError("publish dataset needs the task spec: pass --task TASK.yaml.")
-        where = pub.publish_dataset(source, spec=task, gold=gold, ledger=ledger, seed=seed, **common)
+        where = pub.publish_dataset(
+            source, spec=task, gold=gold, ledger=ledger, seed=seed, test_size=test_size, **common
+        )
     elif target == "model":
         where = pub.publish_model(
             source,
@@ -122,6 +132,7 @@ def publish(
             gold=gold,
             benchmark=benchmark,
             seed=seed,
+            test_size=test_size,
             dataset_revision=dataset_revision,
             **common,
         )
