@@ -183,6 +183,12 @@ def export_onnx(
             result.int8_path, result.quantization, result.recheck = chosen.path, chosen.quantization, chosen.recheck
             result.fp32_nodes, result.smoothing = chosen.fp32_nodes, chosen.smoothing
             result.agreement["onnx-int8"], result.speed["onnx-int8"] = chosen.agreement, chosen.speed
+        elif (out_dir / ONNX_INT8_FILE).is_file():  # an earlier export's: its check is not in the record written now
+            (out_dir / ONNX_INT8_FILE).unlink()
+            result.notes.append(
+                f"Removed {ONNX_DIR}/{ONNX_INT8_FILE}, an earlier export's: sxhub.json no longer holds its check and "
+                "near-tie recheck; export with --int8 to make it again."
+            )
         _check_bf16(result, texts, reference, thresholds)
     result.default = choose_default(result, len(texts))
     write_record(model_dir, result)
@@ -257,7 +263,8 @@ def check_sample(
         source = str(data)
         frame = read_table(source)
         column = find_text_column(frame, text_column)
-        texts = [str(t) for t in frame[column].tolist() if not is_missing_text(t)]
+        # each text once: a repeated text would be checked and fitted on (static int8, mixed, the recheck margin)
+        texts = list(dict.fromkeys(str(t) for t in frame[column].tolist() if not is_missing_text(t)))
         if not texts:
             raise InputError(f"{str(source)!r} has no texts in column {column!r}; pass the training data with --data.")
         order = np.random.default_rng(0).permutation(len(texts))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,8 +53,10 @@ def texts_file(path: Path, n: int) -> Path:
     """``n`` texts made of the single-label cue words (a stand-in for the training data)."""
     words = ["profit rose", "loss fell", "the company", "strong growth", "weak decline", "in the city", "market"]
     rng = np.random.default_rng(3)
-    texts = [" ".join(rng.choice(words, size=int(rng.integers(1, 6)))) for _ in range(n)]
-    pd.DataFrame({"text": texts, "label": "neutral"}).to_csv(path, index=False)
+    texts: dict[str, None] = {}  # distinct: the check samples each text once
+    while len(texts) < n:
+        texts[" ".join(rng.choice(words, size=int(rng.integers(1, 6))))] = None
+    pd.DataFrame({"text": list(texts), "label": "neutral"}).to_csv(path, index=False)
     return path
 
 
@@ -205,6 +208,32 @@ def test_the_recipes_are_fitted_on_texts_outside_the_check(tmp_path: Path) -> No
     most, _, rest = check_sample(tmp_path, {}, data=data, text_column=None, n=1000)
     assert len(most) == 1000 and len(rest) == 100
     assert check_sample(tmp_path, {}, data=data, text_column=None, n=2000)[2] == []
+
+
+def test_a_repeated_text_is_never_both_checked_and_fitted_on(tmp_path: Path) -> None:
+    """Row positions were shuffled, so a text twice in --data could be one of the check texts and one of the
+    texts the int8 recipe was fitted on (261 of 1,000 with 600 texts twice), and counted twice in the check."""
+    path = unique_texts_file(tmp_path / "once.csv", 600)
+    once = pd.read_csv(path)
+    pd.concat([once, once]).sample(frac=1.0, random_state=0).to_csv(tmp_path / "twice.csv", index=False)
+
+    texts, _, spare = check_sample(tmp_path, {}, data=tmp_path / "twice.csv", text_column=None, n=150)
+
+    assert len(texts) == len(set(texts)) == 150 and len(spare) == 450 and not set(spare) & set(texts)
+
+
+def test_exporting_again_without_int8_removes_the_earlier_int8_file(student: Path, tmp_path: Path) -> None:
+    """The record written now no longer holds the earlier int8 file's check and near-tie recheck, yet
+    ``predict --onnx --int8`` and the Space served the file without them."""
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    data = texts_file(tmp_path / "train.csv", 200)
+    export_onnx(model, int8=True, data=data, check_n=50, quantization="per-channel")
+    assert (model / "onnx" / "model_int8.onnx").is_file()
+    again = export_onnx(model, data=data, check_n=50)
+    assert not (model / "onnx" / "model_int8.onnx").exists()
+    assert any(note.startswith("Removed onnx/model_int8.onnx, an earlier export's") for note in again.notes)
+    assert "onnx-int8" not in json.loads((model / "sxhub.json").read_text())["export"]["variants"]
 
 
 def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Path) -> None:
