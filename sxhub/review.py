@@ -119,7 +119,9 @@ class _Labelled:
 
 
 def _read_labelled(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec | None) -> _Labelled:
-    frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+    # rows numbered 0..n-1 as a file's are: the decisions' row numbers are positions, and the new columns are
+    # assigned by position (a frame numbered 10..12 had every label blanked)
+    frame = source.reset_index(drop=True) if isinstance(source, pd.DataFrame) else read_table(source)
     frame = with_text_column(frame)
     if spec is not None:
         frame = with_flag_labels(frame, spec.label_names, spec.multi_label, column=spec.label_column)
@@ -463,8 +465,8 @@ def review_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any] | None:
     if teacher_col in frame.columns:
         for is_human, now, before in zip(human, frame[spec.label_column], frame[teacher_col], strict=True):
             then = parse_label_cell(_plain(before), multi_label=spec.multi_label)
-            if spec.multi_label:
-                changed += is_human and set(now or []) != set(then or [])
+            if spec.multi_label:  # a Parquet file's list cells come back as arrays
+                changed += is_human and set(_plain(now) or []) != set(then or [])
             else:
                 changed += is_human and now != then
     return {

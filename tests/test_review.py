@@ -541,3 +541,42 @@ def test_the_review_spaces_modules_import_only_each_other() -> None:
             for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
         }
         assert not {m for m in absolute if m == "sxhub" or m.startswith("sxhub.")}, name
+
+
+def test_a_frame_numbered_from_elsewhere_gets_its_decisions_by_position() -> None:
+    """``apply_review`` on a DataFrame numbered 10..12 (a filtered frame): the new columns were assigned by index,
+    which blanked every label, teacher label and reviewer list while the summary said the review succeeded."""
+    frame = pd.DataFrame({"text": ["t0", "t1", "t2"], "label": ["pos", "neg", "pos"]}, index=[10, 11, 12])
+    event = {
+        "id": "1",
+        "time": "2026-01-01T00:00:00.000000+00:00",
+        "reviewer": "alice",
+        "action": "label",
+        "row": 1,
+        "text_hash": text_hash("t1"),
+        "labels": ["neu"],
+    }
+    out = apply_review(frame, [event]).frame
+    assert out["label"].tolist() == ["pos", "neu", "pos"] and out["label_source"].tolist()[1] == "human"
+    assert out["reviewers"].tolist()[1] == ["alice"] and out.filter(like="teacher").iloc[:, 0].tolist()[1] == "neg"
+
+
+def test_review_facts_read_a_reviewed_multi_label_parquet(tmp_path: Path) -> None:
+    """Parquet gives list cells back as arrays: ``review_facts`` (publish dataset's) stopped with "truth value of an
+    array is ambiguous"."""
+    from sxhub.review import review_facts
+
+    spec = TaskSpec(name="m", labels=["a", "b", "c"], multi_label=True)
+    frame = pd.DataFrame({"text": ["x y", "z w"], "labels": [["a"], ["b"]]})
+    event = {
+        "id": "1",
+        "time": "2026-01-01T00:00:00.000000+00:00",
+        "reviewer": "alice",
+        "action": "label",
+        "row": 0,
+        "text_hash": text_hash("x y"),
+        "labels": ["b", "c"],
+    }
+    path = write_table(apply_review(frame, [event], spec=spec).frame, tmp_path / "reviewed.parquet")
+    facts = review_facts(read_table(path), spec)
+    assert (facts["n_reviewed"], facts["n_changed"], facts["reviewers"]) == (1, 1, ["alice"])
