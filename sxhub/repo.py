@@ -234,7 +234,8 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     frame[col] = labels
     frame = frame[~failed].reset_index(drop=True)
     for c in frame.columns:
-        frame[c] = [_plain(v) for v in frame[c]]
+        # as objects: put back into a pandas 3 string column, None became NaN, which Arrow refuses as a string
+        frame[c] = pd.Series([_plain(v) for v in frame[c]], index=frame.index, dtype=object)
     unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
     if unknown:
         raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")

@@ -625,3 +625,17 @@ def test_the_model_card_scores_the_test_split_the_dataset_was_published_with(
     assert code == 0, err
     about = json.loads((model / "sxhub.json").read_text())["about"]
     assert about["scores"]["student vs teacher labels"]["n"] == test_rows > 6
+
+
+def test_an_expert_column_with_a_missing_cell_publishes(tmp_path: Path) -> None:
+    """Experts who labelled some texts only: the column's None became NaN in a pandas 3 string column, and Arrow
+    stopped publish dataset with "Expected bytes, got a 'float' object"."""
+    from sxhub.publish import publish_dataset
+
+    spec = _spec()
+    names = spec.label_names
+    rows = [{"text": f"t{i}", "label": names[i % 3], "gold": None if i == 3 else names[i % 3]} for i in range(30)]
+    source = tmp_path / "labelled.parquet"
+    pd.DataFrame(rows).to_parquet(source)
+    folder = Path(publish_dataset(source, spec=spec, to=tmp_path / "ds", gold="gold"))
+    assert "The column `gold` holds expert labels for 29 texts" in (folder / "README.md").read_text(encoding="utf-8")
