@@ -235,7 +235,7 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
                     "or choose another --out."
                 )
         return
-    from .publish import hub_api, refuse_existing, resolve_token
+    from .hub import hub_api, refuse_existing, resolve_token
     from .repo import check_repo_id
 
     ids = repo_ids(spec, config.push)
@@ -301,12 +301,13 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import annotate, check_kept_columns
     from .cards import ledger_speed
+    from .dataset_build import split_frame
     from .endpoints import EndpointRun
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
     from .ledger import teacher_servers
     from .predict import Predictor
-    from .publish import publish_dataset, publish_model, publish_space, split_frame
+    from .publish import publish_dataset, publish_model, publish_space
     from .train import train
     from .train_config import TrainConfig
 

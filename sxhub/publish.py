@@ -1,19 +1,15 @@
 """Publish: the labelled dataset, the student and its Space as Hugging Face Hub repos.
 
 Each ``publish_*`` function first writes the exact repo folder (cards, plots, data files), then either leaves it in
-``to`` (offline review) or uploads it in one commit through ``HfApi(library_name="sxhub")``. The token is used only
-for the upload and never written into any file.
+``to`` (offline review) or uploads it in one commit (:func:`sxhub.hub.publish_folder`). The dataset itself is built
+in :mod:`sxhub.dataset_build`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
-import tempfile
-from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,20 +17,20 @@ import pandas as pd
 
 from . import __version__, trained_texts
 from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card
-from .data import gold_from_flag_columns, has_flag_columns, read_table
+from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build_dataset, as before the split
+from .dataset_build import with_flag_gold
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError
+from .hub import latest_revision, publish_folder
 from .repo import (
     DEFAULT_EXAMPLE,
     NOT_PUBLISHED,
-    VOTE_KEYS,
     check_model_dir,
     check_repo_id,
     copy_model,
     copy_tree,
     generator_without_local_paths,
     given_evaluations,
-    load_annotated,
     load_json_arg,
     model_info,
     without_local_paths,
@@ -42,107 +38,10 @@ from .repo import (
 )
 from .spec import TaskSpec, load_spec
 
-SPLITS = ("train", "validation", "test")
-_DROPPED = {"failed", "error"}
-
 
 # ==============================================================================================================
 # the labelled dataset
 # ==============================================================================================================
-def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
-    """Typed features: ClassLabel (or a list of them), the vote structs and agreement; other columns inferred."""
-    from datasets import ClassLabel, Features, List, Value
-    from datasets.features.features import generate_from_arrow_type
-
-    label = ClassLabel(names=spec.label_names)
-    feats: dict[str, Any] = {"text": Value("string"), spec.label_column: List(label) if spec.multi_label else label}
-    if "votes" in frame.columns:
-        vote = {k: Value("string") for k in VOTE_KEYS}
-        vote.update(sample=Value("int32"), labels=List(Value("string")))
-        if any("scores" in v for row in frame["votes"] for v in row):  # a scoring teacher's label probabilities
-            vote["scores"] = List({"label": Value("string"), "p": Value("float32")})
-        feats["votes"] = List(vote)
-    if "agreement" in frame.columns:
-        per_label = any(isinstance(v, Mapping) for v in frame["agreement"])
-        feats["agreement"] = {n: Value("float32") for n in spec.label_names} if per_label else Value("float32")
-    import pyarrow as pa
-
-    for col in frame.columns:
-        if col not in feats and col not in _DROPPED:
-            feats[col] = generate_from_arrow_type(pa.array(frame[col].tolist()).type)
-    return Features(feats)
-
-
-def _stratum(labels: Any, counts: Counter[str]) -> str:
-    if isinstance(labels, list):
-        return min(labels, key=lambda n: (counts[n], n)) if labels else "(none)"
-    return str(labels)
-
-
-def split_frame(
-    frame: pd.DataFrame, spec: TaskSpec, *, seed: int = 42, validation_size: float = 0.1, test_size: float = 0.1
-) -> tuple[dict[str, pd.DataFrame], bool]:
-    """Seeded train/validation/test split, stratified by label (multi-label: by each row's rarest label)."""
-    from sklearn.model_selection import train_test_split
-
-    col = spec.label_column
-    n = len(frame)
-    counts: Counter[str] = Counter(n for v in frame[col] for n in (v if isinstance(v, list) else [v]))
-    keys = [_stratum(v, counts) for v in frame[col]]
-    n_test, n_val = (round(n * test_size), round(n * validation_size)) if n >= 10 else (0, 0)
-    if n_test == 0 and n_val == 0:
-        return {"train": frame}, False
-    per_key = Counter(keys)
-    stratified = min(per_key.values()) >= 3 and min(n_test, n_val) >= len(per_key)
-    idx = list(range(n))
-    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=keys if stratified else None)
-    rest_keys = [keys[i] for i in rest]
-    train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=rest_keys if stratified else None)
-    parts = {"train": train, "validation": val, "test": test}
-    return {name: frame.iloc[sorted(ix)].reset_index(drop=True) for name, ix in parts.items()}, stratified
-
-
-def build_dataset(
-    source: str | os.PathLike[str] | pd.DataFrame,
-    spec: TaskSpec | str | os.PathLike[str],
-    *,
-    seed: int = 42,
-    validation_size: float = 0.1,
-    test_size: float = 0.1,
-) -> tuple[Any, dict[str, Any]]:
-    """A typed ``DatasetDict`` (train/validation/test) from annotate output, and the facts the card states."""
-    from datasets import Dataset, DatasetDict
-
-    spec = load_spec(spec)
-    frame, n_input, n_failed = load_annotated(source, spec)
-    features = dataset_features(frame, spec)
-    splits, stratified = split_frame(frame, spec, seed=seed, validation_size=validation_size, test_size=test_size)
-    cols = list(features)
-    dd = DatasetDict(
-        {
-            name: Dataset.from_dict({c: part[c].tolist() for c in cols}, features=features)
-            for name, part in splits.items()
-        }
-    )
-    facts = {"n_input": n_input, "n_failed": n_failed, "stratified": stratified, "seed": seed, "frame": frame}
-    facts["splits"] = splits
-    return dd, facts
-
-
-def _with_flag_gold(
-    source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec, gold: str | None
-) -> tuple[str | os.PathLike[str] | pd.DataFrame, str | None]:
-    """``source`` and its experts' column: ``--gold`` naming one of a multi-label file's true/false label columns (or
-    ``labels`` where it has none) reads them all as one list column, ``gold``, as ``run``, ``agree`` and
-    ``evaluate`` do (:func:`sxhub.data.gold_from_flag_columns`)."""
-    if gold is None or not spec.multi_label:
-        return source, gold
-    frame = source if isinstance(source, pd.DataFrame) else read_table(source)
-    if not has_flag_columns(frame, spec.label_names, spec.multi_label):
-        return source, gold
-    return gold_from_flag_columns(frame, spec.label_names, spec.multi_label, gold, taken=[spec.label_column])
-
-
 def write_dataset_folder(
     source: str | os.PathLike[str] | pd.DataFrame,
     spec: TaskSpec | str | os.PathLike[str],
@@ -156,7 +55,7 @@ def write_dataset_folder(
 ) -> Path:
     """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot."""
     spec = load_spec(spec)
-    source, gold = _with_flag_gold(source, spec, gold)
+    source, gold = with_flag_gold(source, spec, gold)
     dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
     if gold is not None:  # before anything is written
         check_gold_column(gold, spec, facts["frame"].columns)
@@ -191,7 +90,7 @@ def publish_dataset(
 ) -> str:
     """Publish a labelled file as a dataset repo (``load_dataset(repo_id)`` loads it); returns the URL or folder."""
     spec = load_spec(spec)
-    return _publish(
+    return publish_folder(
         lambda folder, rid: write_dataset_folder(
             source, spec, folder, repo_id=rid, gold=gold, ledger=ledger, seed=seed, test_size=test_size
         ),
@@ -229,7 +128,7 @@ def evaluate_student(
     from .evaluate import compare_on_split, measure_speed
     from .predict import Predictor, read_model_info
 
-    source, gold = _with_flag_gold(data, spec, gold)
+    source, gold = with_flag_gold(data, spec, gold)
     _, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
     part = facts["splits"].get("test", facts["frame"])
     if gold is not None:
@@ -428,7 +327,8 @@ def publish_model(
     """Publish a trained student folder as a model repo with its card; returns the repo URL or the folder.
 
     ``data`` (the labelled file, with ``gold`` its expert column) scores the student on the same seeded test split
-    the dataset repo has (``seed`` and ``test_size`` as the dataset was published with: ``sxhub run`` uses 0.2); ``evaluation`` passes figures from ``sxhub evaluate --json`` instead. The card cites
+    the dataset repo has (``seed`` and ``test_size`` as the dataset was published with: ``sxhub run`` uses 0.2);
+    ``evaluation`` passes figures from ``sxhub evaluate --json`` instead. The card cites
     ``dataset_revision`` of ``dataset_repo``; when pushing without one, the dataset repo's latest commit.
     """
     src = check_model_dir(model_dir)
@@ -436,7 +336,7 @@ def publish_model(
         check_repo_id(dataset_repo)
         if dataset_revision is None and to is None:
             dataset_revision = latest_revision(dataset_repo, token=token)
-    return _publish(
+    return publish_folder(
         lambda folder, rid: write_model_folder(
             src,
             folder,
@@ -499,7 +399,7 @@ def publish_generator(
         (folder / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         write_card(folder, info, repo_id=rid)
 
-    return _publish(
+    return publish_folder(
         write,
         repo_type="model",
         default_name=src.resolve().name,
@@ -543,7 +443,7 @@ def publish_space(
     for rid in (model_repo, dataset_repo):
         if rid is not None:
             check_repo_id(rid)
-    return _publish(
+    return publish_folder(
         lambda folder, rid: write_space_folder(
             model,
             folder,
@@ -565,150 +465,3 @@ def publish_space(
         revision=revision,
         exist_ok=exist_ok,
     )
-
-
-# ==============================================================================================================
-# the Hub
-# ==============================================================================================================
-def _publish(
-    write: Any,
-    *,
-    repo_type: str,
-    default_name: str,
-    repo_id: str | None,
-    to: str | os.PathLike[str] | None,
-    token: str | None,
-    private: bool | None,
-    revision: str | None,
-    exist_ok: bool,
-) -> str:
-    """Write the repo folder with ``write(folder, repo_id)``; keep it in ``to`` or upload it to ``repo_id``."""
-    if repo_id is None and to is None:
-        raise PublishError("nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder).")
-    if repo_id is not None:
-        check_repo_id(repo_id)
-    if to is not None:
-        folder = Path(to)
-        if folder.exists() and any(folder.iterdir()) and not exist_ok:
-            raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
-        created = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            write(folder, repo_id or default_name)
-        except BaseException:
-            if created:  # a refused input leaves no half-written folder that a rerun would call "not empty"
-                shutil.rmtree(folder, ignore_errors=True)
-            raise
-        return str(folder)
-    assert repo_id is not None
-    token = resolve_token(token)
-    api = hub_api(token)
-    refuse_existing(api, repo_id, repo_type=repo_type, exist_ok=exist_ok)  # before the work of writing the folder
-    with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
-        folder = Path(tmp)
-        write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
-        url = create_repo(api, repo_id, repo_type=repo_type, private=private)
-        upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
-    return url
-
-
-def resolve_token(token: str | None) -> str:
-    """The token to push with: the argument, else ``HF_TOKEN``, else the saved login."""
-    from huggingface_hub import get_token
-
-    token = token or get_token()
-    if not token:
-        raise PublishError(
-            "no Hugging Face token: run `hf auth login` (or `huggingface-cli login`), set HF_TOKEN, or pass --token."
-        )
-    return token
-
-
-def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:
-    """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        return str(hub_api(resolve_token(token)).dataset_info(dataset_repo).sha or "") or None
-    except (HfHubHTTPError, PublishError, httpx2.TransportError):  # an unreachable Hub fails the push, one line
-        return None
-
-
-def hub_api(token: str) -> Any:
-    """``HfApi`` at ``$HF_ENDPOINT`` (the Hub by default), tagged as sxhub in the user agent."""
-    from huggingface_hub import HfApi
-
-    return HfApi(
-        endpoint=os.environ.get("HF_ENDPOINT") or None, token=token, library_name="sxhub", library_version=__version__
-    )
-
-
-OFFLINE_FIX = "write the repo folder with --to DIR"
-
-
-@contextlib.contextmanager
-def hub_errors(doing: str, *, offline_fix: str = OFFLINE_FIX) -> Iterator[None]:
-    """The Hub's refusals (HTTP errors) and an unreachable Hub (no network, a wrong HF_ENDPOINT) as one
-    PublishError line each, naming what was being done; ``offline_fix`` is the way round an unreachable Hub."""
-    import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
-
-    try:
-        yield
-    except HfHubHTTPError as exc:
-        raise PublishError(_http_message(exc, doing)) from exc
-    except (httpx2.TransportError, ConnectionError) as exc:
-        raise PublishError(
-            f"could not reach the Hub while {doing} ({type(exc).__name__}); check the network or HF_ENDPOINT, or "
-            f"{offline_fix}."
-        ) from exc
-
-
-def refuse_existing(
-    api: Any, repo_id: str, *, repo_type: str, exist_ok: bool, offline_fix: str = OFFLINE_FIX, other: str = ""
-) -> None:
-    """Without ``exist_ok``, an existing repo is one error line (``other``: another way out, after --exist-ok)."""
-    kind = "Space" if repo_type == "space" else repo_type
-    if exist_ok:
-        return
-    with hub_errors(f"checking whether {kind} repo {repo_id!r} exists", offline_fix=offline_fix):
-        exists = api.repo_exists(repo_id, repo_type=repo_type)
-    if exists:
-        raise PublishError(
-            f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it{other}."
-        )
-
-
-def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
-    """Create the repo, or reuse it (``refuse_existing`` has checked), and return its URL; Hub refusals become
-    one-line errors."""
-    kind = "Space" if repo_type == "space" else repo_type
-    extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
-    with hub_errors(f"creating {kind} repo {repo_id!r}"):
-        return str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra))
-
-
-def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> None:
-    """Upload the whole folder in one commit."""
-    with hub_errors(f"uploading to {repo_id!r}"):
-        api.upload_folder(
-            repo_id=repo_id,
-            folder_path=folder,
-            repo_type=repo_type,
-            revision=revision,
-            commit_message=f"Publish with sxhub {__version__}",
-        )
-
-
-def _http_message(exc: Any, doing: str) -> str:
-    status = getattr(getattr(exc, "response", None), "status_code", None)
-    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    if status == 401:
-        return f"the Hub rejected the token while {doing} (HTTP 401); check it with `hf auth whoami` or pass --token."
-    if status == 403:
-        return (
-            f"the Hub refused {doing} (HTTP 403: {detail}); use a namespace that is yours or your organisation's and "
-            "a token with write access."
-        )
-    return f"the Hub answered HTTP {status} while {doing}: {detail}"

@@ -552,7 +552,7 @@ def publish_review(
     The Space needs an ``HF_TOKEN`` secret with write access to ``dataset_repo``; ``sxhub apply-review LABELLED
     DATASET_REPO`` then reads the decisions back.
     """
-    from .publish import _publish
+    from .hub import publish_folder
     from .repo import check_repo_id
 
     if not dataset_repo:
@@ -562,7 +562,7 @@ def publish_review(
     check_repo_id(dataset_repo)
     load_review(labelled, queue=queue, spec=spec)  # bad input fails here, before any repo is created
     default = Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "review"
-    return _publish(
+    return publish_folder(
         lambda folder, rid: write_review_space(
             labelled, folder, repo_id=rid, dataset_repo=dataset_repo, queue=queue, spec=spec, title=title, every=every
         ),

@@ -1,0 +1,113 @@
+"""The labelled dataset as a typed ``DatasetDict``: features, the seeded stratified splits, and the facts its card
+states (:func:`build_dataset`). ``sxhub.publish`` writes it as a dataset repo; the model card scores the student on
+the same test split."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from .data import gold_from_flag_columns, has_flag_columns, read_table
+from .repo import VOTE_KEYS, load_annotated
+from .spec import TaskSpec, load_spec
+
+SPLITS = ("train", "validation", "test")
+_DROPPED = {"failed", "error"}
+
+
+def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
+    """Typed features: ClassLabel (or a list of them), the vote structs and agreement; other columns inferred."""
+    from datasets import ClassLabel, Features, List, Value
+    from datasets.features.features import generate_from_arrow_type
+
+    label = ClassLabel(names=spec.label_names)
+    feats: dict[str, Any] = {"text": Value("string"), spec.label_column: List(label) if spec.multi_label else label}
+    if "votes" in frame.columns:
+        vote = {k: Value("string") for k in VOTE_KEYS}
+        vote.update(sample=Value("int32"), labels=List(Value("string")))
+        if any("scores" in v for row in frame["votes"] for v in row):  # a scoring teacher's label probabilities
+            vote["scores"] = List({"label": Value("string"), "p": Value("float32")})
+        feats["votes"] = List(vote)
+    if "agreement" in frame.columns:
+        per_label = any(isinstance(v, Mapping) for v in frame["agreement"])
+        feats["agreement"] = {n: Value("float32") for n in spec.label_names} if per_label else Value("float32")
+    import pyarrow as pa
+
+    for col in frame.columns:
+        if col not in feats and col not in _DROPPED:
+            feats[col] = generate_from_arrow_type(pa.array(frame[col].tolist()).type)
+    return Features(feats)
+
+
+def _stratum(labels: Any, counts: Counter[str]) -> str:
+    if isinstance(labels, list):
+        return min(labels, key=lambda n: (counts[n], n)) if labels else "(none)"
+    return str(labels)
+
+
+def split_frame(
+    frame: pd.DataFrame, spec: TaskSpec, *, seed: int = 42, validation_size: float = 0.1, test_size: float = 0.1
+) -> tuple[dict[str, pd.DataFrame], bool]:
+    """Seeded train/validation/test split, stratified by label (multi-label: by each row's rarest label)."""
+    from sklearn.model_selection import train_test_split
+
+    col = spec.label_column
+    n = len(frame)
+    counts: Counter[str] = Counter(n for v in frame[col] for n in (v if isinstance(v, list) else [v]))
+    keys = [_stratum(v, counts) for v in frame[col]]
+    n_test, n_val = (round(n * test_size), round(n * validation_size)) if n >= 10 else (0, 0)
+    if n_test == 0 and n_val == 0:
+        return {"train": frame}, False
+    per_key = Counter(keys)
+    stratified = min(per_key.values()) >= 3 and min(n_test, n_val) >= len(per_key)
+    idx = list(range(n))
+    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=keys if stratified else None)
+    rest_keys = [keys[i] for i in rest]
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=rest_keys if stratified else None)
+    parts = {"train": train, "validation": val, "test": test}
+    return {name: frame.iloc[sorted(ix)].reset_index(drop=True) for name, ix in parts.items()}, stratified
+
+
+def build_dataset(
+    source: str | os.PathLike[str] | pd.DataFrame,
+    spec: TaskSpec | str | os.PathLike[str],
+    *,
+    seed: int = 42,
+    validation_size: float = 0.1,
+    test_size: float = 0.1,
+) -> tuple[Any, dict[str, Any]]:
+    """A typed ``DatasetDict`` (train/validation/test) from annotate output, and the facts the card states."""
+    from datasets import Dataset, DatasetDict
+
+    spec = load_spec(spec)
+    frame, n_input, n_failed = load_annotated(source, spec)
+    features = dataset_features(frame, spec)
+    splits, stratified = split_frame(frame, spec, seed=seed, validation_size=validation_size, test_size=test_size)
+    cols = list(features)
+    dd = DatasetDict(
+        {
+            name: Dataset.from_dict({c: part[c].tolist() for c in cols}, features=features)
+            for name, part in splits.items()
+        }
+    )
+    facts = {"n_input": n_input, "n_failed": n_failed, "stratified": stratified, "seed": seed, "frame": frame}
+    facts["splits"] = splits
+    return dd, facts
+
+
+def with_flag_gold(
+    source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec, gold: str | None
+) -> tuple[str | os.PathLike[str] | pd.DataFrame, str | None]:
+    """``source`` and its experts' column: ``--gold`` naming one of a multi-label file's true/false label columns (or
+    ``labels`` where it has none) reads them all as one list column, ``gold``, as ``run``, ``agree`` and
+    ``evaluate`` do (:func:`sxhub.data.gold_from_flag_columns`)."""
+    if gold is None or not spec.multi_label:
+        return source, gold
+    frame = source if isinstance(source, pd.DataFrame) else read_table(source)
+    if not has_flag_columns(frame, spec.label_names, spec.multi_label):
+        return source, gold
+    return gold_from_flag_columns(frame, spec.label_names, spec.multi_label, gold, taken=[spec.label_column])

@@ -1,0 +1,160 @@
+"""The Hub side of publishing: a repo folder written by ``write(folder, repo_id)`` is kept in ``to`` or uploaded in
+one commit through ``HfApi(library_name="sxhub")`` (:func:`publish_folder`), and the Hub's refusals and an
+unreachable Hub become one error line each. The token is used only for the upload and never written into a file."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import PublishError
+from .repo import check_repo_id
+
+OFFLINE_FIX = "write the repo folder with --to DIR"
+
+
+def publish_folder(
+    write: Any,
+    *,
+    repo_type: str,
+    default_name: str,
+    repo_id: str | None,
+    to: str | os.PathLike[str] | None,
+    token: str | None,
+    private: bool | None,
+    revision: str | None,
+    exist_ok: bool,
+) -> str:
+    """Write the repo folder with ``write(folder, repo_id)``; keep it in ``to`` or upload it to ``repo_id``."""
+    if repo_id is None and to is None:
+        raise PublishError("nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder).")
+    if repo_id is not None:
+        check_repo_id(repo_id)
+    if to is not None:
+        folder = Path(to)
+        if folder.exists() and any(folder.iterdir()) and not exist_ok:
+            raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
+        created = not folder.exists()
+        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            write(folder, repo_id or default_name)
+        except BaseException:
+            if created:  # a refused input leaves no half-written folder that a rerun would call "not empty"
+                shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return str(folder)
+    assert repo_id is not None
+    token = resolve_token(token)
+    api = hub_api(token)
+    refuse_existing(api, repo_id, repo_type=repo_type, exist_ok=exist_ok)  # before the work of writing the folder
+    with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
+        folder = Path(tmp)
+        write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
+        url = create_repo(api, repo_id, repo_type=repo_type, private=private)
+        upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
+    return url
+
+
+def resolve_token(token: str | None) -> str:
+    """The token to push with: the argument, else ``HF_TOKEN``, else the saved login."""
+    from huggingface_hub import get_token
+
+    token = token or get_token()
+    if not token:
+        raise PublishError(
+            "no Hugging Face token: run `hf auth login` (or `huggingface-cli login`), set HF_TOKEN, or pass --token."
+        )
+    return token
+
+
+def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:
+    """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        return str(hub_api(resolve_token(token)).dataset_info(dataset_repo).sha or "") or None
+    except (HfHubHTTPError, PublishError, httpx2.TransportError):  # an unreachable Hub fails the push, one line
+        return None
+
+
+def hub_api(token: str) -> Any:
+    """``HfApi`` at ``$HF_ENDPOINT`` (the Hub by default), tagged as sxhub in the user agent."""
+    from huggingface_hub import HfApi
+
+    return HfApi(
+        endpoint=os.environ.get("HF_ENDPOINT") or None, token=token, library_name="sxhub", library_version=__version__
+    )
+
+
+@contextlib.contextmanager
+def hub_errors(doing: str, *, offline_fix: str = OFFLINE_FIX) -> Iterator[None]:
+    """The Hub's refusals (HTTP errors) and an unreachable Hub (no network, a wrong HF_ENDPOINT) as one
+    PublishError line each, naming what was being done; ``offline_fix`` is the way round an unreachable Hub."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        yield
+    except HfHubHTTPError as exc:
+        raise PublishError(_http_message(exc, doing)) from exc
+    except (httpx2.TransportError, ConnectionError) as exc:
+        raise PublishError(
+            f"could not reach the Hub while {doing} ({type(exc).__name__}); check the network or HF_ENDPOINT, or "
+            f"{offline_fix}."
+        ) from exc
+
+
+def refuse_existing(
+    api: Any, repo_id: str, *, repo_type: str, exist_ok: bool, offline_fix: str = OFFLINE_FIX, other: str = ""
+) -> None:
+    """Without ``exist_ok``, an existing repo is one error line (``other``: another way out, after --exist-ok)."""
+    kind = "Space" if repo_type == "space" else repo_type
+    if exist_ok:
+        return
+    with hub_errors(f"checking whether {kind} repo {repo_id!r} exists", offline_fix=offline_fix):
+        exists = api.repo_exists(repo_id, repo_type=repo_type)
+    if exists:
+        raise PublishError(
+            f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it{other}."
+        )
+
+
+def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
+    """Create the repo, or reuse it (``refuse_existing`` has checked), and return its URL; Hub refusals become
+    one-line errors."""
+    kind = "Space" if repo_type == "space" else repo_type
+    extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
+    with hub_errors(f"creating {kind} repo {repo_id!r}"):
+        return str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra))
+
+
+def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> None:
+    """Upload the whole folder in one commit."""
+    with hub_errors(f"uploading to {repo_id!r}"):
+        api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            repo_type=repo_type,
+            revision=revision,
+            commit_message=f"Publish with sxhub {__version__}",
+        )
+
+
+def _http_message(exc: Any, doing: str) -> str:
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if status == 401:
+        return f"the Hub rejected the token while {doing} (HTTP 401); check it with `hf auth whoami` or pass --token."
+    if status == 403:
+        return (
+            f"the Hub refused {doing} (HTTP 403: {detail}); use a namespace that is yours or your organisation's and "
+            "a token with write access."
+        )
+    return f"the Hub answered HTTP {status} while {doing}: {detail}"
