@@ -355,9 +355,7 @@ def gold_from_flag_columns(
     in ``df`` nor in ``taken``), and replace the flag columns. Otherwise ``df`` and ``gold`` unchanged: a single
     true/false column scored as the experts' label set would turn every text's labels into "1" or "0"."""
     names = list(label_names or ())
-    if not has_flag_columns(df, names, multi_label):
-        return df, gold
-    if not _names_flags(df, names, gold):
+    if not has_flag_columns(df, names, multi_label) or not _names_flags(df, names, gold):
         return df, gold
     reserved = {*df.columns, *taken}
     target = next(

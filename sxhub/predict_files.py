@@ -142,9 +142,8 @@ class _ChunkWriter:
         self._rows += len(frame)
         if self.suffix in {".csv", ".tsv"}:
             out = frame.copy()
-            for (
-                name
-            ) in out.columns:  # list cells (multi-label `labels`, kept list columns) as JSON; others as they are
+            # list cells (multi-label `labels`, kept list columns) as JSON; other cells as they are
+            for name in out.columns:
                 if out[name].dtype == object and out[name].map(_is_list_cell).any():
                     out[name] = out[name].map(lambda v: _json_list(v) if _is_list_cell(v) else v)
             out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")

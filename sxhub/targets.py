@@ -65,9 +65,11 @@ def keep_agreed(data: LabelledData, min_agreement: float | None) -> LabelledData
     values = [mean_agreement(cell) for cell in data.frame["agreement"].tolist()]
     # a hair of tolerance: a share written as text (a CSV cell) may read back a rounding below the threshold
     frame = data.frame
-    human = frame["label_source"].astype(str).eq("human").tolist() if "label_source" in frame.columns else []
+    human = frame["label_source"].astype(str).eq("human") if "label_source" in frame.columns else [False] * len(frame)
     kept = [
-        i for i, value in enumerate(values) if value is None or value >= min_agreement - 1e-9 or (human and human[i])
+        i
+        for i, (value, by_person) in enumerate(zip(values, human, strict=True))
+        if by_person or value is None or value >= min_agreement - 1e-9
     ]
     if not kept:
         top = max(v for v in values if v is not None)

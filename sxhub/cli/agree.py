@@ -119,11 +119,10 @@ def compare(
     complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
     gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
     pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
-    if label_names is None:
-        _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
     if label_names is not None:
         names = list(label_names)
     else:
+        _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
         names = _label_names(gold, pred, multi_label, kept["votes"].tolist() if "votes" in kept.columns else ())
     result = score(gold, pred, names, multi_label)
     result.update(
@@ -185,10 +184,8 @@ def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: st
     else:
         multi = _looks_multi(pred, df[pred].tolist())
         gold = df[gold_column].tolist() if gold_column in df.columns else []
-        cells = [parse_label_cell(g, multi_label=multi) for g in gold]
-        seen = {str(lab) for row in votes for v in row if isinstance(v.get("labels"), list) for lab in v["labels"]}
-        seen |= {str(lab) for cell in cells if cell is not None for lab in (cell if multi else [cell])}
-        names = sorted(seen)
+        cells = [c for c in (parse_label_cell(g, multi_label=multi) for g in gold) if c is not None]
+        names = _label_names(cells, [], multi, votes)
     decisions = decide_all(votes, names, multi, method=method)
     out = df.copy()
     out[pred] = pd.Series([d.labels if multi else d.label for d in decisions], index=out.index, dtype=object)
