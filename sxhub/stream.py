@@ -23,6 +23,8 @@ from .tables import (
     TABLE_SUFFIXES,
     csv_cells,
     decode_json_cells,
+    frame_from_records,
+    iter_jsonl,
     read_errors,
     read_file,
     table_suffix,
@@ -142,12 +144,12 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
             ):
                 yield decode_json_cells(chunk) if decode_json else chunk
         elif suffix == ".jsonl":
-            yield from pd.read_json(path, lines=True, chunksize=chunk_rows, dtype=False, encoding="utf-8")
+            yield from iter_jsonl(path, chunk_rows)
         else:
             import pyarrow.parquet as pq
 
             for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas()
+                yield batch.to_pandas(integer_object_nulls=True)  # integers with a null stay integers
 
 
 def _sliced(chunks: Iterator[pd.DataFrame], rows: RowSlice) -> Iterator[pd.DataFrame]:
@@ -214,7 +216,7 @@ def _iter_hub_dataset(repo_id: str, *, split: str, chunk_rows: int) -> Iterator[
     try:
         ds = datasets.load_dataset(repo_id, split=split, streaming=True)
         for batch in ds.iter(batch_size=chunk_rows):
-            yield pd.DataFrame(batch)
+            yield frame_from_records([dict(zip(batch, row, strict=True)) for row in zip(*batch.values(), strict=True)])
     except Exception as exc:  # datasets raises many types; all mean "cannot use this id"
         raise InputError(
             f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "

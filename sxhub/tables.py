@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
@@ -60,11 +61,20 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
             )
             df = decode_json_cells(df)
         elif suffix == ".jsonl":
-            df = pd.read_json(path, lines=True, nrows=limit, encoding="utf-8", dtype=False)
+            df = next(iter_jsonl(path, limit), None)
+            if df is None:
+                raise InputError(f"input {text!r} has no rows; give it at least one text.")
         elif suffix == ".json":
-            df = pd.read_json(path, encoding="utf-8", dtype=False)
+            with path.open(encoding="utf-8-sig") as fh:
+                records = json.load(fh)
+            if isinstance(records, list) and all(isinstance(r, dict) for r in records):
+                df = frame_from_records(records)
+            else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
+                df = pd.read_json(path, encoding="utf-8", dtype=False, convert_dates=False)
         else:
-            df = pd.read_parquet(path)
+            import pyarrow.parquet as pq
+
+            df = pq.read_table(path).to_pandas(integer_object_nulls=True)  # integers with a null stay integers
     if limit is not None:
         df = df.head(limit)
     if len(df) == 0:
@@ -124,6 +134,56 @@ def _head(path: Path, n: int = 4) -> bytes:
         return b""
 
 
+def iter_jsonl(path: str | os.PathLike[str], chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
+    """A JSONL file as frames of ``chunk_rows`` rows (all of it in one frame when None), each value as JSON wrote it.
+
+    pandas' ``read_json`` turns an integer column with a null into floats (a year 2024 came back as 2024.0 in every
+    output); here the numbers stay as written.
+    """
+    records: list[dict[str, Any]] = []
+    with Path(path).open(encoding="utf-8-sig") as fh:
+        for number, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if not isinstance(record, dict):
+                raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
+            records.append(record)
+            if chunk_rows is not None and len(records) == chunk_rows:
+                yield frame_from_records(records)
+                records = []
+    if records:
+        yield frame_from_records(records)
+
+
+def frame_from_records(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """JSON objects as a frame whose columns keep JSON's types.
+
+    A column of strings (missing ones as NaN) is pandas' string column, one of numbers or booleans with no gap is
+    numeric, and any other column (integers with a null, lists, mixed types) keeps its Python values with None for
+    a null or a missing key: pandas would widen integers with a null to floats.
+    """
+    frame = pd.DataFrame(list(records), dtype=object)
+    for column in frame.columns:
+        values = frame[column].tolist()
+        present = [v for v in values if v is not None and v == v]  # None, and NaN for a missing key
+        kinds = {type(v) for v in present}
+        if kinds == {str}:
+            frame[column] = frame[column].astype("str")
+        elif (
+            len(present) == len(values)
+            and kinds
+            and kinds <= {int, float, bool}
+            and (bool not in kinds or kinds == {bool})
+        ):
+            frame[column] = pd.Series(values, index=frame.index)
+        else:
+            frame[column] = pd.Series(
+                [v if v is not None and v == v else None for v in values], index=frame.index, dtype=object
+            )
+    return frame
+
+
 def _bad_json_line(path: Path) -> str | None:
     """The first line of a JSONL file that is not a JSON object, as a reason ("line 3 is not ...")."""
     try:
@@ -180,9 +240,15 @@ def csv_cells(df: pd.DataFrame) -> pd.DataFrame:
     """``df`` with the cells of every column that holds lists or dicts JSON-encoded (they read back intact)."""
     out = df.copy()
     for col in out.columns:
-        if out[col].map(lambda v: isinstance(v, (list, dict, tuple))).any():
-            out[col] = out[col].map(lambda v: json.dumps(_plain(v), ensure_ascii=False))
+        # (numpy arrays: Parquet's list cells; written as-is they were "['x']", which reads back as a string)
+        if out[col].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
+            out[col] = out[col].map(lambda v: "" if _missing(v) else json.dumps(_plain(v), ensure_ascii=False))
     return out
+
+
+def _missing(value: Any) -> bool:
+    """None or NaN (a cell with no value), which a CSV writes as an empty field."""
+    return value is None or (isinstance(value, float) and value != value)
 
 
 def _plain(value: Any) -> Any:

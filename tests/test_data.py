@@ -272,3 +272,62 @@ def test_rows_with_an_empty_label_cell_are_counted_in_the_training_notes() -> No
     data = load_labelled(df, label_names=["pos", "neg"], multi_label=False)
     assert data.texts == ["a", "d"] and data.n_no_label == 2
     assert "2 row(s) with an empty label cell were left out." in data_notes(data)
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet"])
+def test_integers_with_a_null_stay_integers_through_read_and_write(tmp_path: Path, suffix: str) -> None:
+    """pandas reads an integer column with a null as floats: a JSONL or Parquet input's ``year: 2024`` came back as
+    2024.0 in every output. JSON's own types are kept (a float stays a float), and a missing list cell is an empty CSV field that reads back as no value."""
+    rows = [
+        {"text": "a", "year": 2024, "score": 0.5, "created_at": "2024-01-02", "labels": ["x"]},
+        {"text": "b", "year": None, "score": 1.0, "created_at": None, "labels": None},
+        {"text": "c", "year": 2025, "score": None, "created_at": "2024-03-04", "labels": []},
+    ]
+    source = tmp_path / f"in{suffix}"
+    if suffix == ".parquet":  # as datasets, polars or DuckDB write it: no pandas metadata
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        pq.write_table(pa.Table.from_pylist(rows), source)
+    elif suffix == ".json":
+        source.write_text(json.dumps(rows), encoding="utf-8")
+    else:  # with a byte-order mark and a blank line, as editors leave them
+        source.write_text("\ufeff" + "\n".join(json.dumps(r) for r in rows) + "\n\n", encoding="utf-8")
+    back = read_table(source)
+    assert back["year"].tolist() == [2024, None, 2025] and all(type(v) is int for v in back["year"][[0, 2]])
+    assert back["created_at"].tolist()[::2] == ["2024-01-02", "2024-03-04"]
+    write_table(back, tmp_path / "out.csv")
+    lines = (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()
+    assert lines[1:] == ['a,2024,0.5,2024-01-02,"[""x""]"', "b,,1.0,,", "c,2025,,2024-03-04,[]"]
+    again = read_table(tmp_path / "out.csv")
+    assert [v if v is None else list(v) for v in again["labels"]] == [["x"], None, []]
+    write_table(back, tmp_path / "out.jsonl")
+    assert [json.loads(line)["year"] for line in (tmp_path / "out.jsonl").read_text().splitlines()] == [
+        2024,
+        None,
+        2025,
+    ]
+    write_table(back, tmp_path / "out.parquet")
+    import pyarrow.parquet as pq
+
+    assert str(pq.read_schema(tmp_path / "out.parquet").field("year").type) == "int64"
+
+
+def test_jsonl_chunks_keep_integers_with_a_null(tmp_path: Path) -> None:
+    """The streamed reader (``predict`` on millions of rows) reads JSONL as :func:`read_table` does, chunk by chunk."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"text": t, "n": n}) + "\n" for t, n in [("a", 1), ("b", None), ("c", 3)]))
+    chunks = list(iter_chunks(str(source), chunk_rows=2))
+    assert [c["n"].tolist() for c in chunks] == [[1, None], [3]]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "a"}\n["b"]\n', encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 2 is a JSON list, not an object"):
+        read_table(bad)
+
+
+def test_a_hub_dataset_keeps_integers_with_a_null(hub) -> None:
+    from datasets import Dataset
+
+    repo = f"{hub.user}/years"
+    Dataset.from_dict({"text": ["a", "b"], "year": [2024, None]}).push_to_hub(repo)
+    assert read_table(repo)["year"].tolist() == [2024, None]
