@@ -277,7 +277,8 @@ def test_rows_with_an_empty_label_cell_are_counted_in_the_training_notes() -> No
 @pytest.mark.parametrize("suffix", [".jsonl", ".json", ".parquet"])
 def test_integers_with_a_null_stay_integers_through_read_and_write(tmp_path: Path, suffix: str) -> None:
     """pandas reads an integer column with a null as floats: a JSONL or Parquet input's ``year: 2024`` came back as
-    2024.0 in every output. JSON's own types are kept (a float stays a float), and a missing list cell is an empty CSV field that reads back as no value."""
+    2024.0 in every output. JSON's own types are kept (a float stays a float), and a missing list cell is an empty
+    CSV field that reads back as no value."""
     rows = [
         {"text": "a", "year": 2024, "score": 0.5, "created_at": "2024-01-02", "labels": ["x"]},
         {"text": "b", "year": None, "score": 1.0, "created_at": None, "labels": None},
