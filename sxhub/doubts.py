@@ -78,6 +78,7 @@ def embed_texts(
     hf_logging.set_verbosity_error()  # a classifier folder loads as its encoder: "unused weights" is expected
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer.padding_side = "right"  # an encoder's embeddings of a text do not depend on its batch
         encoder = AutoModel.from_pretrained(path)
     except (OSError, ValueError) as exc:
         raise ModelError(

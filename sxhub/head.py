@@ -96,6 +96,7 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
     hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head
     try:
         tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer.padding_side = "right"  # the student is an encoder: trained, saved and served padded on the right
         config = AutoConfig.from_pretrained(
             base,
             num_labels=len(spec.label_names),

@@ -207,6 +207,9 @@ class Predictor:
             from transformers import AutoTokenizer
 
             self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+            # padded on the right as the ONNX path and single texts are: left padding moves an encoder's positions,
+            # so a text's probabilities depended on its batch (a folder saved with padding_side "left")
+            self.tokenizer.padding_side = "right"
             self._model, self._device = _torch_model(self.model_dir, threads)
             if cls_only:  # the last layer for the first token only: the same logits, ~1/L less work
                 from .cls_only import ClsOnly, cls_only_reason

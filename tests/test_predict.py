@@ -248,3 +248,22 @@ def test_damaged_weights_are_one_clear_error(single_model: Path, tmp_path: Path)
     (damaged / "onnx" / "model.onnx").write_bytes(b"not a protobuf" * 40)
     with pytest.raises(ModelError, match=r"model\.onnx' could not be loaded .*export it again \(sxhub export "):
         Predictor(damaged, onnx=True)
+
+
+def test_a_tokenizer_saved_with_left_padding_predicts_as_one_text_at_a_time(single_model: Path, tmp_path: Path) -> None:
+    """A model folder whose tokenizer says ``padding_side: left`` (as decoder tokenizers and some hand-saved folders
+    do) padded each batch on the left, which moves every BERT position: a text's probabilities depended on the
+    texts it was batched with, and torch disagreed with the ONNX path (never padded). Batches pad on the right."""
+    import shutil
+
+    folder = tmp_path / "left"
+    shutil.copytree(single_model, folder)
+    config_path = folder / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    config["padding_side"] = "left"
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    predictor = Predictor(folder, batch_size=8)
+    batched = predictor.predict_proba(TEXTS)
+    one_by_one = np.vstack([predictor.predict_proba([t]) for t in TEXTS])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(batched, Predictor(single_model, batch_size=8).predict_proba(TEXTS), atol=1e-5)
