@@ -231,13 +231,20 @@ def is_missing_text(value: Any) -> bool:
 
 def expert_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
     """An expert column's cell, None where the experts gave no label: an empty cell (None, NaN, blank) means not
-    labelled, for a multi-label task too, where no label at all is written ``[]`` (or one false per label). The
+    labelled, for a multi-label task too, where no label at all is written ``[]`` (or one false per label); so does
+    the word a missing value prints as (``nan``, ``<NA>``, ``NaT``). The
     expert figures of the cards, the run report and ``evaluate`` leave such rows out alike."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if isinstance(value, float) and math.isnan(value):
+    if hasattr(value, "tolist") and not isinstance(value, str):  # a numpy array (Parquet lists) or scalar
+        value = value.tolist()
+    if isinstance(value, (list, tuple, dict)):
+        return parse_label_cell(value, multi_label=multi_label)
+    if pd.isna(value) or (isinstance(value, str) and value.strip().lower() in MISSING_LABEL_STRINGS):
         return None
     return parse_label_cell(value, multi_label=multi_label)
+
+
+# what a missing value prints as (pandas, numpy) and no task names a label: a cell that reads so was never labelled
+MISSING_LABEL_STRINGS = frozenset({"", "nan", "<na>", "nat"})
 
 
 def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
@@ -278,7 +285,7 @@ class LabelledData:
     n_failed: int = 0
     label_column: str = "label"
     n_empty_text: int = 0  # rows left out because their text was empty or missing (NaN, None)
-    n_no_label: int = 0  # single-label rows left out because their label cell was empty
+    n_no_label: int = 0  # rows left out because their label cell was empty (missing, NaN, blank)
     n_low_agreement: int = 0  # rows left out by a minimum agreement (sxhub.targets.keep_agreed)
     min_agreement: float | None = None  # that minimum, when one was applied
     # train --validation: the last n_validation rows are the validation file's, never trained on
@@ -438,13 +445,14 @@ def load_labelled(
             is_multi = col == "labels" or any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in sample)
         else:
             is_multi = multi_label
-        labels = [parse_label_cell(v, multi_label=is_multi) for v in df[col].tolist()]
-        if not is_multi:
-            keep = [lab is not None for lab in labels]
-            n_no_label = len(keep) - sum(keep)
-            if not all(keep):
-                df = df[keep].reset_index(drop=True)
-                labels = [lab for lab in labels if lab is not None]
+        # an empty cell is a row nobody labelled, multi-label too (no label at all is written [] there), as the
+        # cards, agree and the run report read it (expert_label_cell); it used to train as "none of the labels"
+        labels = [expert_label_cell(v, multi_label=is_multi) for v in df[col].tolist()]
+        keep = [lab is not None for lab in labels]
+        n_no_label = len(keep) - sum(keep)
+        if not all(keep):
+            df = df[keep].reset_index(drop=True)
+            labels = [lab for lab in labels if lab is not None]
     if len(df) == 0:
         raise InputError(
             f"no labelled rows left ({n_failed} failed, {n_empty_text} without a text, the rest without a label); "

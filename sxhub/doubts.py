@@ -44,7 +44,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, parse_label_cell, read_table, with_flag_labels, write_table
+from .data import (
+    expert_label_cell,
+    find_text_column,
+    is_missing_text,
+    read_table,
+    with_flag_labels,
+    write_table,
+)
 from .errors import InputError
 from .reliability import label_shares, plain_votes, valid_labels
 
@@ -151,7 +158,7 @@ def _read_rows(
         if is_missing_text(text):
             left_out["no_text"] += 1
             continue
-        label = parse_label_cell(cell, multi_label=multi)
+        label = expert_label_cell(cell, multi_label=multi)  # empty is unlabelled, multi-label too: none is []
         if label is None:
             left_out["no_label"] += 1
             continue
@@ -284,7 +291,17 @@ def _single_signals(rows: _Rows, probs: np.ndarray, shares: list[Shares | None])
     index = {n: i for i, n in enumerate(rows.label_names)}
     ids = np.array([index[lab] for lab in rows.labels])
     given = probs[np.arange(len(ids)), ids]
-    quality = get_label_quality_scores(ids, probs, method="normalized_margin", adjust_pred_probs=True)
+    # on the labels the rows use: cleanlab gives a label no row has a threshold of 1e10, which squeezed every
+    # row's adjusted probabilities together (a task label absent from a small batch blurred all the doubts)
+    present = np.unique(ids)
+    quality: list[float | None]
+    if len(present) < 2:
+        quality = [None] * len(ids)  # one label only: no margin to another label
+    else:
+        sub = probs[:, present] / probs[:, present].sum(axis=1, keepdims=True)
+        sub_ids = np.searchsorted(present, ids)
+        scores = get_label_quality_scores(sub_ids, sub, method="normalized_margin", adjust_pred_probs=True)
+        quality = [float(v) for v in scores]
     fallback = _agreement_split(rows)
     split = [1.0 - float(s[0][k]) if s is not None else fb for s, k, fb in zip(shares, ids, fallback, strict=True)]
     suggested = []
@@ -294,7 +311,7 @@ def _single_signals(rows: _Rows, probs: np.ndarray, shares: list[Shares | None])
     return {
         "signal_vote_split": split,
         "signal_oof_disagreement": (1.0 - given).tolist(),
-        "signal_label_quality": (1.0 - np.asarray(quality)).tolist(),
+        "signal_label_quality": [None if q is None else 1.0 - q for q in quality],
         "suggested": suggested,
     }
 
@@ -482,12 +499,23 @@ def read_queue(path: str | os.PathLike[str]) -> pd.DataFrame:
     queue = read_table(path)
     for column in ("labels", "suggested", *SIGNALS, "oof_probs", "votes"):
         if column in queue.columns:
-            queue[column] = [json.loads(v) if isinstance(v, str) and v[:1] in "[{" else v for v in queue[column]]
+            queue[column] = [_json_cell(v) for v in queue[column]]
     queue["row"] = queue["row"].astype(int)
     for column in ("doubt", *SIGNALS):
         if column in queue.columns and queue[column].map(lambda v: not isinstance(v, (dict, list))).all():
             queue[column] = pd.to_numeric(queue[column], errors="coerce")
     return queue
+
+
+def _json_cell(value: Any) -> Any:
+    """A CSV cell as written: JSON lists and dicts decoded, an empty cell None (``"" in "[{"`` is true in Python)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if text[0] in "[{":
+            return json.loads(text)
+    return value.tolist() if isinstance(value, np.ndarray) else value
 
 
 def doubtful_count(queue: pd.DataFrame) -> int:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from . import trained_texts
-from .data import load_labelled, parse_label_cell
+from .data import expert_label_cell, load_labelled, parse_label_cell
 from .errors import InputError
 from .metrics import score
 from .predict import Predictor
@@ -57,6 +57,7 @@ def evaluate(
         backend=predictor.backend,
         n_failed=gold.n_failed,
         n_empty_text=gold.n_empty_text,
+        n_missing=gold.n_no_label,  # rows whose gold cell is empty: nobody labelled them (agree's n_missing)
         texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,
     )
     # a student folder from sxhub train records the texts it learned from (a published one does not)
@@ -92,17 +93,14 @@ def compare_on_split(
     teacher = [parse_label_cell(v, multi_label=multi) for v in frame[spec.label_column].tolist()]
     results = {"student vs teacher labels": score(teacher, preds, names, multi)}
     if gold:
-        cells = [parse_label_cell(v, multi_label=multi) for v in frame[gold].tolist()]
-        keep = [i for i, g in enumerate(cells) if g is not None and (not multi or not _missing(frame[gold].iloc[i]))]
+        # an empty cell is a text the experts did not label (multi-label too: none at all is written [])
+        cells = [expert_label_cell(v, multi_label=multi) for v in frame[gold].tolist()]
+        keep = [i for i, g in enumerate(cells) if g is not None]
         if keep:
             gl = [cells[i] for i in keep]
             results["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
             results["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
     return results
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value == ""
 
 
 def measure_speed(

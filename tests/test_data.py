@@ -332,3 +332,13 @@ def test_a_hub_dataset_keeps_integers_with_a_null(hub) -> None:
     repo = f"{hub.user}/years"
     Dataset.from_dict({"text": ["a", "b"], "year": [2024, None]}).push_to_hub(repo)
     assert read_table(repo)["year"].tolist() == [2024, None]
+
+
+def test_an_empty_multi_label_cell_is_left_out_of_training_and_counted(tmp_path: Path) -> None:
+    """``[]`` is "no label applies" and trains as such; an empty cell (or the word a missing value prints as) is a
+    text nobody labelled, left out and counted as agree and the cards count it, not trained as "none of them"."""
+    source = tmp_path / "in.csv"
+    cells = ['["a"]', "[]", "", "nan", '["a", "b"]']
+    pd.DataFrame({"text": list("vwxyz"), "labels": cells}).to_csv(source, index=False)
+    data = load_labelled(source, label_names=["a", "b"], multi_label=True)
+    assert data.texts == ["v", "w", "z"] and data.labels == [["a"], [], ["a", "b"]] and data.n_no_label == 2

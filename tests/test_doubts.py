@@ -304,3 +304,33 @@ def test_a_file_with_one_flag_column_per_label_is_checked_and_reviewed_as_train_
     reviewed = apply_review(path, tmp_path / "decisions.jsonl", spec=spec).frame
     assert list(reviewed["labels"][row]) == ["delivery"] and list(reviewed["teacher_labels"][row]) == labels[row]
     assert not set(names) & set(reviewed.columns), "the flag columns became `labels`; they are not kept stale"
+
+
+def test_an_empty_multi_label_cell_is_unlabelled_and_an_empty_queue_cell_reads_back(tmp_path: Path) -> None:
+    """An empty ``labels`` cell is a text nobody labelled (sxhub writes "no label applies" as ``[]``): it was scored
+    as "none of the labels", used as a negative for every label when fitting, and never counted as left out. A CSV
+    queue of a file without votes has empty signal cells, which ``read_queue`` tried to decode as JSON."""
+    names = ["a", "b"]
+    texts = [f"alpha {k}" if k % 2 else f"beta {k}" for k in range(40)]
+    cells = [json.dumps(["a"] if k % 2 else ["b"]) for k in range(40)]
+    cells[:6] = ["", "", "", "nan", "", "[]"]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": texts, "labels": cells}).to_csv(source, index=False)
+    result = find_doubts(source, label_names=names, multi_label=True, embedder=bag_of_words)
+    assert result.summary["left_out"]["no_label"] == 5 and result.summary["n"] == 35
+    assert set(result.queue["row"]) == set(range(5, 40)), "the [] row is scored; the empty ones are not"
+
+    frame, _ = synthetic(60)
+    write_queue(find_doubts(frame[["text", "label"]], label_names=LABELS, embedder=bag_of_words), tmp_path / "q.csv")
+    queue = read_queue(tmp_path / "q.csv")
+    assert queue["signal_vote_split"].isna().all() and len(queue) == 60
+
+
+def test_a_task_label_no_row_uses_does_not_change_the_doubts() -> None:
+    """cleanlab gives a label without examples a threshold of 1e10, which squeezed every row's label quality
+    together: adding an unused label to the task changed every doubt. Label quality is taken on the labels used."""
+    frame, _ = synthetic(300, error_rate=0.1, seed=1)
+    frame = frame[(frame["label"] != "neutral") & (frame["gold"] != "neutral")][["text", "label"]]
+    two = find_doubts(frame, label_names=["positive", "negative"], embedder=bag_of_words).queue.sort_values("row")
+    three = find_doubts(frame, label_names=LABELS, embedder=bag_of_words).queue.sort_values("row")
+    np.testing.assert_allclose(three["signal_label_quality"], two["signal_label_quality"], atol=1e-9)

@@ -250,7 +250,9 @@ def test_damaged_weights_are_one_clear_error(single_model: Path, tmp_path: Path)
         Predictor(damaged, onnx=True)
 
 
-def test_a_tokenizer_saved_with_left_padding_predicts_as_one_text_at_a_time(single_model: Path, tmp_path: Path) -> None:
+def test_a_tokenizer_saved_with_left_padding_predicts_as_one_text_at_a_time(
+    single_model: Path, tmp_path: Path
+) -> None:
     """A model folder whose tokenizer says ``padding_side: left`` (as decoder tokenizers and some hand-saved folders
     do) padded each batch on the left, which moves every BERT position: a text's probabilities depended on the
     texts it was batched with, and torch disagreed with the ONNX path (never padded). Batches pad on the right."""
@@ -267,3 +269,26 @@ def test_a_tokenizer_saved_with_left_padding_predicts_as_one_text_at_a_time(sing
     one_by_one = np.vstack([predictor.predict_proba([t]) for t in TEXTS])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     np.testing.assert_allclose(batched, Predictor(single_model, batch_size=8).predict_proba(TEXTS), atol=1e-5)
+
+
+def test_evaluate_leaves_out_texts_the_experts_did_not_label_multi_label_too(
+    multi_model: Path, single_model: Path, tmp_path: Path
+) -> None:
+    """An empty gold cell is a text nobody labelled; ``[]`` is "no label applies". evaluate scored the empty
+    multi-label cells as "no label applies" (agree and the cards leave them out), and left out empty single-label
+    cells without saying how many."""
+    from sxhub.evaluate import evaluate
+    from sxhub.metrics import format_report
+
+    texts = ["price cheap discount", "store city place", "new product launch", "sale promo", "a b", "c d"]
+    gold = ['["price"]', '["place"]', "[]", "", "", "nan"]
+    source = tmp_path / "multi.csv"
+    pd.DataFrame({"text": texts, "gold": gold}).to_csv(source, index=False)
+    result = evaluate(multi_model, source, gold_column="gold")
+    assert result["n"] == 3 and result["n_missing"] == 3
+    assert "| rows without a label left out | 3 |" in format_report(result)
+
+    single = tmp_path / "single.csv"
+    pd.DataFrame({"text": TEXTS, "label": ["negative", "", "neutral", None, "negative"]}).to_csv(single, index=False)
+    result = evaluate(single_model, single)
+    assert result["n"] == 3 and result["n_missing"] == 2
