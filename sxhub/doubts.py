@@ -459,6 +459,7 @@ def find_doubts(
         "threshold": DOUBTFUL,
         "suggested_changes": int(changes),
         "multi_label": rows.multi_label,
+        "label_column": rows.label_column,  # the file's own: a multi-label task may keep its names in `label`
         "labels": rows.label_names,
         "folds": folds,
         "signals": [s for s in SIGNALS if queue[s].map(lambda v: _worst(v) is not None).any()],

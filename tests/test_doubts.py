@@ -334,3 +334,21 @@ def test_a_task_label_no_row_uses_does_not_change_the_doubts() -> None:
     two = find_doubts(frame, label_names=["positive", "negative"], embedder=bag_of_words).queue.sort_values("row")
     three = find_doubts(frame, label_names=LABELS, embedder=bag_of_words).queue.sort_values("row")
     np.testing.assert_allclose(three["signal_label_quality"], two["signal_label_quality"], atol=1e-9)
+
+
+def test_cli_shows_the_top_rows_of_a_multi_label_task_whose_file_names_the_column_label(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With --task, a multi-label file may keep its names in ``label`` (comma-separated): the queue was written,
+    then the table of the top rows looked for ``labels`` and the command ended in a KeyError."""
+    task = tmp_path / "task.yaml"
+    task.write_text("name: shop\nmulti_label: true\nlabels: [price, place]\nteachers: [local]\n", encoding="utf-8")
+    rng = np.random.default_rng(0)
+    rows = [["price"], ["place"], ["price", "place"]] * 10
+    texts = [" ".join([*labs, *rng.choice(FILLER, 3)]) + f" {i}" for i, labs in enumerate(rows)]
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": texts, "label": [",".join(labs) for labs in rows]}).to_csv(source, index=False)
+    argv = ["doubts", str(source), "--task", str(task), "-o", str(tmp_path / "q.csv"), "--folds", "3", "--top", "2"]
+    code, out, err = run_cli([*argv, "--model", str(tiny_base_model)], capsys)
+    assert code == 0, err
+    assert "### The 2 most doubtful" in out and "price" in out.split("### The 2 most doubtful")[1]

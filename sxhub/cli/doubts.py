@@ -89,7 +89,7 @@ def doubts(
     if as_json:
         emit_json(summary)
         return
-    label_column = "labels" if result.summary["multi_label"] else "label"
+    label_column = result.summary["label_column"]
     lines = [
         f"## Doubts ({Path(labelled).name})",
         "",
