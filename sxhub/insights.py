@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import HANDLE_RE, find_text_column
+from .data import HANDLE_RE, find_text_column, is_missing_text
 from .errors import InputError
 
 Classify = Callable[[Sequence[str]], tuple[list[Any], list[str], bool]]
@@ -40,12 +40,14 @@ class InsightsResult:
     over_time: pd.DataFrame | None  # per period: n and the share of texts with each label
     sentiment: pd.DataFrame | None  # per group and label: n and the share of each sentiment
     files: list[Path] = field(default_factory=list)
+    n_empty: int = 0  # input rows without a text: not labelled, in no table
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary: overall shares, the groups, and the files written."""
         overall = {name: round(float(self.frame[name].mean()), 4) for name in self.label_names}
         return {
             "n": len(self.frame),
+            "n_empty": self.n_empty,
             "labels": self.label_names,
             "overall_shares": overall,
             "groups": len(self.shares),
@@ -93,7 +95,7 @@ def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
 def group_keys(df: pd.DataFrame, group_by: str, *, text_column: str, date_column: str | None) -> pd.Series:
     """The group of every row: a column's value, a list of @handles (``handle``) or a period of the dates."""
     if group_by in df.columns:
-        return df[group_by].map(lambda v: "(missing)" if v is None or v == "" or v != v else str(v))
+        return df[group_by].map(_group_of)
     if group_by == "handle":
         return df[text_column].map(lambda t: sorted({h.lower() for h in HANDLE_RE.findall(str(t))}) or ["(none)"])
     if group_by in DATE_KEYS:
@@ -102,6 +104,28 @@ def group_keys(df: pd.DataFrame, group_by: str, *, text_column: str, date_column
         return parse_dates(df, date_column).dt.to_period(DATE_KEYS[group_by]).astype(str)
     raise InputError(
         f"--group-by {group_by!r} is neither a column ({list(df.columns)[:20]}) nor one of {list(DERIVED_KEYS)}."
+    )
+
+
+def _group_of(value: Any) -> str | list[str]:
+    """A group column's cell as its group; a list cell (tags; Parquet gives arrays, CSV JSON text) as one group
+    per item, so the text counts in each, as with ``handle``."""
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if isinstance(value, (list, tuple, np.ndarray)):
+        items = sorted({str(v) for v in value if not _no_value(v)})
+        return items or ["(none)"]
+    return "(missing)" if _no_value(value) else str(value)
+
+
+def _no_value(value: Any) -> bool:
+    return (
+        value is None
+        or (isinstance(value, str) and not value.strip())
+        or (isinstance(value, float) and value != value)
     )
 
 
@@ -220,16 +244,27 @@ def insights(
     ``output_dir`` the tables are written as CSV and drawn as PNGs there, with ``summary.json``.
     """
     column = find_text_column(data, text_column)
-    texts = data[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
-    if not texts:
+    data = data.reset_index(drop=True)
+    if not len(data):
         raise InputError("the input has no rows; give it at least one text.")
+    # rows without a text are not labelled (a model labels "" as something) nor counted in any share
+    has_text = ~data[column].map(is_missing_text)
+    n_empty = int((~has_text).sum())
+    data = data[has_text].reset_index(drop=True)
+    if not len(data):
+        raise InputError(f"none of the {n_empty} rows has a text in column {column!r}; pass --text-column.")
+    texts = data[column].map(str).tolist()
     labels, label_names, _ = classify(texts)
-    frame = pd.concat([data.reset_index(drop=True), label_indicators(labels, label_names)], axis=1)
-    keys = group_keys(data.reset_index(drop=True), group_by, text_column=column, date_column=date_column)
+    keys = group_keys(data, group_by, text_column=column, date_column=date_column)
+    periods = parse_dates(data, date_column).dt.to_period(_period_freq(freq)).astype(str) if date_column else None
+    # the predictions take the label names; an input column of the same name (the experts' 4P columns) is kept
+    # as input_<name>: side by side, every table held two columns of each label and the shares could not be taken
+    taken = {*label_names, *(["sentiment"] if sentiment is not None else [])}
+    inputs = data.rename(columns={c: f"input_{c}" for c in data.columns if c in taken})
+    frame = pd.concat([inputs, label_indicators(labels, label_names)], axis=1)
     shares = shares_by(frame, keys, label_names, top=top)
     over_time = None
-    if date_column:
-        periods = parse_dates(frame, date_column).dt.to_period(_period_freq(freq)).astype(str)
+    if periods is not None:
         over_time = shares_by(frame, periods, label_names, top=None).sort_values("group").reset_index(drop=True)
     sent_table = None
     sentiments: list[str] = []
@@ -239,7 +274,7 @@ def insights(
             raise InputError("the sentiment model is multi-label; pass a single-label sentiment model.")
         frame["sentiment"] = sent_labels
         sent_table = sentiment_by(frame, keys, label_names, sentiments, top=top)
-    result = InsightsResult(frame, list(label_names), shares, over_time, sent_table)
+    result = InsightsResult(frame, list(label_names), shares, over_time, sent_table, n_empty=n_empty)
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)
         result.files = write_outputs(result, Path(output_dir), group_by=group_by, sentiment_focus=focus)

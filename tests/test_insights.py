@@ -143,3 +143,34 @@ def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> 
     assert (out / "shares_by_group.png").is_file() and (out / "shares_over_time.csv").is_file()
     total = pd.read_csv(out / "shares_by_group.csv")[names].sum(axis=1)
     assert total.round(3).eq(1.0).all()  # single-label: the shares of each group add up to one
+
+
+def test_rows_without_a_text_are_not_labelled_nor_counted(corpus: pd.DataFrame) -> None:
+    """A model labels "" as something: rows without a text were labelled and counted in every share."""
+    frame = pd.concat([corpus, pd.DataFrame({"brand": ["A"] * 4, "text": [None, "", "  ", "nan"]})])
+    result = insights(keyword_4p, frame, group_by="brand")
+    assert result.shares.set_index("group").loc["A", "n"] == 3 and result.summary()["n_empty"] == 4
+    assert result.summary()["n"] == 6
+
+
+def test_input_columns_named_like_a_label_are_kept_beside_the_predictions(corpus: pd.DataFrame) -> None:
+    """The 4P tweets file carries the experts' Product/Place/Price/Promotion columns: side by side with the
+    predictions every label was two columns, and insights ended in a TypeError."""
+    frame = corpus.assign(Product=["x"] * 6, Price=[True] * 6)
+    result = insights(keyword_4p, frame, group_by="brand")
+    assert result.shares.set_index("group").loc["A", "Product"] == pytest.approx(2 / 3, abs=1e-4)
+    assert result.frame["input_Product"].tolist() == ["x"] * 6 and result.summary()["overall_shares"]["Price"] == pytest.approx(1 / 6, abs=1e-3)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
+def test_a_group_column_of_lists_counts_a_text_in_each_group(
+    tmp_path: Path, corpus: pd.DataFrame, suffix: str
+) -> None:
+    """A list column read from Parquet is numpy arrays (insights crashed), from CSV JSON text: each counts the text
+    in each of its groups, as ``handle`` does."""
+    from sxhub.data import read_table, write_table
+
+    tags = [["a", "b"], ["a"], [], ["b"], ["a", "b"], ["b"]]
+    path = write_table(corpus.assign(tags=tags), tmp_path / f"in{suffix}")
+    table = insights(keyword_4p, read_table(path), group_by="tags").shares.set_index("group")
+    assert table["n"].to_dict() == {"a": 3, "b": 4, "(none)": 1}

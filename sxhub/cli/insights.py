@@ -84,4 +84,5 @@ def insights(
         return
     click.echo(result.shares.to_string(index=False))
     shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["overall_shares"].items())
-    click.echo(f"{summary['n']} texts; overall: {shares}; wrote {len(result.files)} files to {output_dir}")
+    empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
+    click.echo(f"{summary['n']} texts{empty}; overall: {shares}; wrote {len(result.files)} files to {output_dir}")
