@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from .spec import TaskSpec
+from .vote import mean_agreement
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +170,7 @@ def _accept(
     labelled = [i for i, r in enumerate(rows) if not r["failed"]]
     dropped["unlabelled"] += len(rows) - len(labelled)
     ranked = sorted(
-        labelled, key=lambda i: (rows[i][col] != rows[i]["prompted_label"], -float(rows[i]["agreement"] or 0.0), i)
+        labelled, key=lambda i: (rows[i][col] != rows[i]["prompted_label"], -_agreement(rows[i]), i)
     )
     take = set()
     for i in ranked:
@@ -180,6 +181,13 @@ def _accept(
         else:
             dropped["over_quota"] += 1
     return [rows[i] for i in sorted(take)]
+
+
+def _agreement(row: dict[str, Any]) -> float:
+    """A voted row's agreement as one number (:func:`sxhub.vote.mean_agreement`, as ``train --min-agreement`` and
+    the cards read it): a multi-label row's is a dict per label, which ``float()`` refused after all the writing."""
+    value = mean_agreement(row["agreement"])
+    return 0.0 if value is None else value
 
 
 def voted_rows(fresh: list[dict[str, Any]], labelled: Any, col: str) -> list[dict[str, Any]]:
@@ -200,7 +208,7 @@ def _low_agreement_dropped(
     if minimum is None:
         return rows
     # agreement: the vote share, or the label's probability under ``vote: scores``
-    low = [not r["failed"] and float(r["agreement"] or 0.0) < minimum - 1e-9 for r in rows]
+    low = [not r["failed"] and _agreement(r) < minimum - 1e-9 for r in rows]
     dropped["low_agreement"] += sum(low)
     return [r for r, is_low in zip(rows, low, strict=True) if not is_low]
 

@@ -168,3 +168,30 @@ def test_cli_min_agreement_out_of_range_exits_2_naming_the_range(
     assert info.value.code == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]  # click's usage lines, then the one error line
     assert error.startswith("Error:") and "--min-agreement" in error and "0<x<=1" in error.replace(" ", "")
+
+
+def test_a_multi_label_task_keeps_texts_by_their_mean_agreement_over_the_labels() -> None:
+    """A multi-label text's agreement is one share per label: ``float()`` of it ended every multi-label
+    ``--min-agreement`` run in a TypeError, after all the writing had been paid for. It is read as one number as
+    ``train --min-agreement`` reads it (the mean over the labels a vote named)."""
+    spec = TaskSpec(name="4p", multi_label=True, labels=["Product", "Place", "Price"], samples=2)
+    teacher = FakeTeacher()
+    written = Counter[str]()
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        if "Write one new text" in user:
+            return {"text": f"text {teacher.history[-1].seed}"}
+        text = re.search(r"text (\d+)", user)
+        assert text
+        written[text.group(0)] += 1
+        # texts with an odd seed get a split second vote on Price: agreement {Product: 1.0, Price: 0.5}
+        split = int(text.group(1)) % 2 and written[text.group(0)] % 2 == 0
+        return {"labels": ["Product"] if split else ["Product", "Price"]}
+
+    teacher.responder = responder
+    result = run(GenerateOptions(n=4, min_agreement=0.9, seed=0), teacher, spec=spec)
+    frame = result.frame
+    assert len(frame) == 4 and not frame["failed"].any()
+    assert all({v for v in cell.values() if v is not None} == {1.0} for cell in frame["agreement"])
+    assert result.dropped["low_agreement"] >= 2

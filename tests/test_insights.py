@@ -159,7 +159,9 @@ def test_input_columns_named_like_a_label_are_kept_beside_the_predictions(corpus
     frame = corpus.assign(Product=["x"] * 6, Price=[True] * 6)
     result = insights(keyword_4p, frame, group_by="brand")
     assert result.shares.set_index("group").loc["A", "Product"] == pytest.approx(2 / 3, abs=1e-4)
-    assert result.frame["input_Product"].tolist() == ["x"] * 6 and result.summary()["overall_shares"]["Price"] == pytest.approx(1 / 6, abs=1e-3)
+    assert result.frame["input_Product"].tolist() == ["x"] * 6 and result.summary()["overall_shares"][
+        "Price"
+    ] == pytest.approx(1 / 6, abs=1e-3)
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])
