@@ -169,9 +169,7 @@ def _accept(
     """
     labelled = [i for i, r in enumerate(rows) if not r["failed"]]
     dropped["unlabelled"] += len(rows) - len(labelled)
-    ranked = sorted(
-        labelled, key=lambda i: (rows[i][col] != rows[i]["prompted_label"], -_agreement(rows[i]), i)
-    )
+    ranked = sorted(labelled, key=lambda i: (rows[i][col] != rows[i]["prompted_label"], -_agreement(rows[i]), i))
     take = set()
     for i in ranked:
         lab = rows[i][col]

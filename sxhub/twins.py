@@ -298,6 +298,7 @@ async def amake_twins(
         raise UserError("twins: give at least one teacher.")
     frame = pd.DataFrame({"text": list(data)}) if not isinstance(data, pd.DataFrame) else data.reset_index(drop=True)
     column = find_text_column(frame, text_column)
+    _check_input_columns(spec, frame, column)
     raw_all = frame[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
     keep = [bool(t.strip()) for t in raw_all]
     if not any(keep):
@@ -352,6 +353,26 @@ async def amake_twins(
     ledger = merge_ledgers(originals.ledger, *ledgers, *([twin_result.ledger] if twin_result else []))
     ledger["seconds"] = round(time.perf_counter() - start, 2)
     return TwinsResult(frame=out, ledger=ledger)
+
+
+def twin_columns(spec: TaskSpec) -> list[str]:
+    """The columns twins writes beside the input's own (:func:`_twin_frame`)."""
+    col = spec.label_column
+    return [
+        "original", "text", col, f"original_{col}", "similarity", "leaked", "shared_ngrams", "label_kept", "flags",
+        "ok", "teacher", "votes", "agreement", "failed", "error",
+    ]  # fmt: skip
+
+
+def _check_input_columns(spec: TaskSpec, frame: pd.DataFrame, text_column: str) -> None:
+    """Refuse, before a teacher is asked, input columns twins would overwrite: an expert ``label`` column was
+    silently replaced by the twins' teacher labels (as ``annotate`` refuses, :func:`check_kept_columns`)."""
+    clash = [c for c in frame.columns if c != text_column and c in twin_columns(spec)]
+    if clash:
+        raise InputError(
+            f"input column(s) {clash} would be overwritten by what twins writes ({', '.join(twin_columns(spec))}); "
+            "rename them in the input (e.g. an expert 'label' column to 'gold')."
+        )
 
 
 def _twin_frame(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,20 @@ def test_twins_checks_flags_and_failures(tmp_path: Path) -> None:
     cache.close()
     assert again.history == [] and rerun.ledger["requests"] == 0 and rerun.ledger["cached"] > 0
     assert rerun.frame["text"].tolist() == result.frame["text"].tolist()
+
+
+def test_twins_refuses_input_columns_it_would_overwrite_before_asking_a_teacher() -> None:
+    """An expert ``label`` column (PhraseBank's ``sentence,label``) was replaced by the twins' teacher labels, and a
+    ``text`` column beside ``--text-column body`` by the twins, without a word; annotate refuses the same."""
+    teacher = FakeTeacher(responder=twin_responder)
+    for frame, clash in (
+        (pd.DataFrame({"sentence": ["Profit rose"], "label": ["positive"]}), "['label']"),
+        (pd.DataFrame({"body": ["Profit rose"], "text": ["keep me"], "votes": [1]}), "['text', 'votes']"),
+    ):
+        with pytest.raises(InputError, match=re.escape(f"input column(s) {clash} would be overwritten")):
+            make_twins(SENTIMENT, frame, teachers=[teacher], embed=bag_embed, progress=False, cache=False,
+                       text_column="body" if "body" in frame else None)  # fmt: skip
+    assert teacher.history == []
 
 
 def test_twins_meaning_check_uses_threshold() -> None:
