@@ -176,6 +176,28 @@ def test_annotate_with_nothing_at_base_url_fails_at_once(tmp_path: Path, capsys:
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_a_missing_tuned_model_folder_is_an_error_not_a_hub_model_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped ``--teacher ./fin-synth`` went to the Hub as a model id: every request failed, the command exited
+    0 with a file of failed rows. A string that can only be a path is a missing folder; ``user/name`` is a Hub id."""
+    for missing in ("./fin-synth-typo", "/no/such/folder", "~/nope", "runs/fin/synth"):
+        with pytest.raises(TeacherUnavailableError, match=r"teacher folder .* not found; pass a folder written by"):
+            make_teacher(missing)
+    assert isinstance(make_teacher("org/model"), InferenceClientTeacher)
+    assert isinstance(
+        make_teacher(TeacherSpec(base_url="http://127.0.0.1:9/v1", model="/models/x.gguf")), InferenceClientTeacher
+    )
+    source = tmp_path / "in.csv"
+    source.write_text("text\nsales rose\n", encoding="utf-8")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, negative]\n", encoding="utf-8")
+    argv = ["-q", "annotate", str(task), str(source), "-o", str(tmp_path / "o.csv"), "--teacher", "./fin-synth-typo"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "teacher folder './fin-synth-typo' not found" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o.csv").exists()
+
+
 def test_offline_mode_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     teacher = InferenceClientTeacher(TeacherSpec(base_url="http://127.0.0.1:9/v1", model="m"))

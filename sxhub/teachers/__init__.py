@@ -68,6 +68,13 @@ def _is_folder(model: str | None) -> bool:
     return bool(model) and Path(str(model)).expanduser().is_dir()
 
 
+def _names_a_path(model: str | None) -> bool:
+    """A model string that can only be a path (``./x``, ``/x``, ``~/x``, ``a/b/c``), never a Hub id (``user/name``):
+    a mistyped tuned-model folder went to the Hub as a model id, every request failed and the command exited 0."""
+    text = str(model or "")
+    return text.startswith((".", "/", "~")) or text.count("/") > 1
+
+
 def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Teacher:
     """A teacher for one spec entry. The ``local`` teacher needs a running server: pass its ``base_url``
     (:func:`open_teachers` starts one). A spec naming an Inference Endpoint gets its URL (``server: tgi``), the
@@ -81,6 +88,11 @@ def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Tea
         from .tuned import TunedTeacher  # no torch import until the model is first asked
 
         return TunedTeacher(spec)
+    if not spec.base_url and _names_a_path(spec.model):
+        raise TeacherUnavailableError(
+            f"teacher folder {spec.model!r} not found; pass a folder written by `sxhub tune` (check the path) or a "
+            "Hub model id (user/name)."
+        )
     if spec.is_local:
         if not base_url:
             raise TeacherUnavailableError(
