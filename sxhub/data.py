@@ -398,7 +398,8 @@ def load_labelled(
     text_column: str | None = None,
     limit: int | None = None,
 ) -> LabelledData:
-    """Read any table with a text column and ``label`` (or ``labels``) column; failed rows are left out.
+    """Read any table with a text column and ``label`` (or ``labels``) column; rows the teachers failed on are
+    left out when the labels read are theirs (``label``/``labels``), not when they are another column's.
 
     ``label_column`` picks another column (e.g. an expert ``gold`` column). For multi-label data with one 0/1
     (or true/false) column per label, pass ``label_names`` and ``multi_label=True`` and leave out ``labels``.
@@ -406,14 +407,6 @@ def load_labelled(
     """
     df = source if isinstance(source, pd.DataFrame) else read_table(source, limit=limit)
     tcol = find_text_column(df, text_column)
-    n_failed = 0
-    if "failed" in df.columns:
-        failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
-        n_failed = int(failed.sum())
-        df = df[~failed].reset_index(drop=True)
-    no_text = df[tcol].map(is_missing_text)
-    n_empty_text = int(no_text.sum())
-    df = df[~no_text].reset_index(drop=True)
     col = label_column
     n_no_label = 0
     names = list(label_names or ())
@@ -435,6 +428,15 @@ def load_labelled(
             )
     elif col not in df.columns:
         raise InputError(f"label column {col!r} not found; columns are {list(df.columns)[:20]}.")
+    # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
+    n_failed = 0
+    if "failed" in df.columns and col in ("label", "labels"):
+        failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
+        n_failed = int(failed.sum())
+        df = df[~failed].reset_index(drop=True)
+    no_text = df[tcol].map(is_missing_text)
+    n_empty_text = int(no_text.sum())
+    df = df[~no_text].reset_index(drop=True)
     if col is None:
         assert label_names is not None
         labels: list[Any] = labels_from_flag_columns(df, label_names)

@@ -342,3 +342,20 @@ def test_an_empty_multi_label_cell_is_left_out_of_training_and_counted(tmp_path:
     pd.DataFrame({"text": list("vwxyz"), "labels": cells}).to_csv(source, index=False)
     data = load_labelled(source, label_names=["a", "b"], multi_label=True)
     assert data.texts == ["v", "w", "z"] and data.labels == [["a"], [], ["a", "b"]] and data.n_no_label == 2
+
+
+def test_rows_the_teachers_failed_on_keep_their_expert_label(tmp_path: Path) -> None:
+    """``tune --label-column expert`` (or evaluate's gold) on an annotate output: a row whose teacher vote failed
+    still has the experts' label, and was dropped with the failed ones. Only the teachers' own column loses it."""
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "b", "c"],
+            "label": ["positive", None, "negative"],
+            "failed": [False, True, False],
+            "expert": ["positive", "neutral", "negative"],
+        }
+    )
+    teacher = load_labelled(frame)
+    assert teacher.texts == ["a", "c"] and teacher.n_failed == 1
+    expert = load_labelled(frame, label_column="expert")
+    assert expert.texts == ["a", "b", "c"] and expert.labels[1] == "neutral" and expert.n_failed == 0

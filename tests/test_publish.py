@@ -347,7 +347,8 @@ def test_a_card_scores_only_texts_the_student_was_not_trained_on(
     code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "gold", "--json"], capsys)
     assert code == 0, err
     result = json.loads(out)
-    assert (result["n_trained_on"], result["n_validated_on"], result["n"]) == (35, 4, 39)  # the failed row aside
+    # the row the teacher failed on still has the experts' label: the student is scored on it too
+    assert (result["n_trained_on"], result["n_validated_on"], result["n"], result["n_failed"]) == (35, 4, 40, 0)
 
 
 def test_an_unreachable_hub_is_one_line_with_exit_2(
