@@ -404,6 +404,7 @@ def train_autotrain(
 
     from .autotrain import _subprocess_env, check_outputs, find_autotrain, run_subprocess
 
+    epochs = whole_epochs(opts.epochs)
     env = find_autotrain()
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     prepare_tokenizer(tokenizer)
@@ -433,7 +434,7 @@ def train_autotrain(
         "params": {
             "block_size": opts.max_length,
             "model_max_length": opts.max_length,
-            "epochs": max(1, round(opts.epochs)),
+            "epochs": epochs,
             "batch_size": opts.group_size,
             "lr": opts.learning_rate,
             "peft": True,
@@ -474,6 +475,17 @@ def train_autotrain(
         "loss": "whole sequence (AutoTrain's SFT trainer packs prompt and answer together)",
     }
     return model, tokenizer, figures
+
+
+def whole_epochs(epochs: float) -> int:
+    """``epochs`` as the whole number AutoTrain runs, or one error line: it trains whole epochs only, and rounding
+    here would train a number of epochs that the record and the card do not state."""
+    if epochs != int(epochs) or epochs < 1:
+        raise InputError(
+            f"epochs={epochs!r}: the autotrain backend trains whole epochs only; give a whole number (e.g. "
+            "--epochs 1) or use --backend local for part of an epoch."
+        )
+    return int(epochs)
 
 
 def _autotrain_base(base: BaseModel, tokenizer: Any, target: Path) -> Path:

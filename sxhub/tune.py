@@ -39,7 +39,7 @@ from typing import Any
 from . import __version__
 from .data import LabelledData, load_labelled
 from .errors import InputError
-from .lora import ChatExample, resolve_base, train_autotrain, train_local
+from .lora import ChatExample, resolve_base, train_autotrain, train_local, whole_epochs
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -91,6 +91,8 @@ class TuneOptions:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0 <= value <= high:
                 raise InputError(f"{name}={value!r} must be a number from 0 to {high}.")
+        if self.backend == "autotrain":
+            whole_epochs(self.epochs)  # refused here, before the data is read, not after the examples are built
         if not isinstance(self.holdout, (int, float)) or self.holdout < 0 or (0.5 < self.holdout < 1):
             raise InputError(f"holdout={self.holdout!r}: give a share below 0.5 (e.g. 0.1) or a number of texts.")
         if self.max_train is not None and (not isinstance(self.max_train, int) or self.max_train < 2):

@@ -307,6 +307,22 @@ def test_options_check_themselves() -> None:
             TuneOptions(**bad)
 
 
+def test_autotrain_refuses_part_of_an_epoch(tmp_path: Path, capsys) -> None:
+    """AutoTrain runs whole epochs: --epochs 0.5 trained one while sxhub.json and the card said 0.5. It is refused
+    with one line before any work (the labelled file here does not even exist); the local backend runs part of one."""
+    from sxhub.tune import TuneOptions
+
+    with pytest.raises(InputError, match=r"epochs=0\.5: the autotrain backend trains whole epochs only"):
+        TuneOptions(backend="autotrain", epochs=0.5)
+    assert TuneOptions(backend="autotrain", epochs=2.0).epochs == 2.0
+    assert TuneOptions(backend="local", epochs=0.5).epochs == 0.5
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    argv = ["tune", str(task), str(tmp_path / "missing.csv"), "-o", str(tmp_path / "m"), "--backend", "autotrain"]
+    code, _, err = run_cli([*argv, "--epochs", "1.5"], capsys)
+    assert code == 2 and "--epochs 1" in error_line(err) and not (tmp_path / "m").exists()
+
+
 def _sxhub_imports(path: Path) -> set[str]:
     """The sxhub modules a source file imports anywhere (top level, functions, TYPE_CHECKING), as dotted names."""
     import ast

@@ -16,7 +16,13 @@ from . import emit_json
 )
 @click.option("--backend", type=click.Choice(["local", "autotrain"]), default="local", show_default=True)
 @click.option("--label-column", help="The column with the labels to learn (e.g. an expert `gold` column).")
-@click.option("--epochs", type=float, default=1.0, show_default=True)
+@click.option(
+    "--epochs",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="Passes over the examples (whole ones with autotrain).",
+)
 @click.option("--learning-rate", type=float, default=5e-4, show_default=True)
 @click.option("--group-size", type=int, default=8, show_default=True, help="Examples per step (sharing a prefix).")
 @click.option("--lora-r", type=int, default=16, show_default=True, help="LoRA rank.")
