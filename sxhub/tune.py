@@ -327,15 +327,16 @@ def writing_budget(tokenizer: Any, answers: Sequence[str]) -> int | None:
 def heldout_scores(
     model: Any, spec: TaskSpec, texts: Sequence[str], gold: Sequence[Any], *, progress: bool = False
 ) -> dict[str, Any]:
-    """The model's labels (most probable answer) on held-out texts against their labels, with its confidence."""
+    """The model's labels (most probable answer) on held-out texts against their labels, with its confidence: the
+    mean probability of the answer it chose (for multi-label the label set's, not the largest label marginal)."""
     from .metrics import score
 
-    predicted, probs = model.label_texts(spec, texts, progress=progress)
+    predicted, probs, confidence = model.score_texts(spec, texts, progress=progress)
     result = score(list(gold), predicted, spec.label_names, spec.multi_label)
     keep = ("n", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "krippendorff_alpha", "per_label")
     figures = {k: result[k] for k in keep if k in result}
     figures["confusion_matrix"] = result.get("confusion_matrix")
-    figures["mean_confidence"] = round(float(probs.max(axis=1).mean()), 4) if len(texts) else None
+    figures["mean_confidence"] = round(sum(confidence) / len(confidence), 4) if confidence else None
     if not spec.multi_label:
         figures["ece"] = round(calibration_error(probs, [spec.label_names.index(g) for g in gold]), 4)
     return figures

@@ -577,6 +577,26 @@ def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
         assert row == pytest.approx(model.answer_logprobs(build_messages(MULTI, text), answers), abs=1e-3)
 
 
+def test_heldout_confidence_is_the_chosen_answers_probability(tiny_llama: Path) -> None:
+    """Multi-label answers are label sets: the held-out mean confidence is the chosen set's probability. It was the
+    largest label marginal, a sum over every set that holds the label: 0 here, where the untrained model is sure of
+    the empty set, and far above the chosen set's probability on the audit's tuned 4P model."""
+    from sxhub.teachers.synthetic_model import SyntheticModel
+    from sxhub.tune import heldout_scores
+
+    model = SyntheticModel.load(tiny_llama)
+    texts = ["sales fell", "the firm makes paper", "profit rose by 5 %"]
+    figures = heldout_scores(model, MULTI, texts, [["Product"], [], ["Price", "Promotion"]])
+    dists = model.label_distributions([build_messages(MULTI, t) for t in texts], MULTI.label_names, True)
+    chosen = [max(probs) for _, probs in dists]
+    assert figures["mean_confidence"] == pytest.approx(sum(chosen) / len(chosen), abs=1e-4)
+    _, marginals = model.label_texts(MULTI, texts)
+    assert abs(figures["mean_confidence"] - marginals.max(axis=1).mean()) > 0.5  # the old figure (here: none chosen)
+    single = heldout_scores(model, SPEC, texts, ["negative", "neutral", "positive"])
+    _, probs = model.label_texts(SPEC, texts)
+    assert single["mean_confidence"] == pytest.approx(probs.max(axis=1).mean(), abs=1e-4)  # a label's probability
+
+
 def test_unsupported_schema_is_refused(tuned: Path) -> None:
     from sxhub.teachers import RejectedRequestError, make_teacher
 

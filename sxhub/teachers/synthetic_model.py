@@ -4,10 +4,11 @@
   folder with ``sxhub.json`` of kind ``synthetic-model``. Its identity is the sha256 of the weight files and of
   ``sxhub.json``, not its path: a retuned model never answers from a previous model's cache entries, and a moved
   folder still does.
-* **Scores** (:meth:`SyntheticModel.label_probs`, :meth:`SyntheticModel.label_texts`): the log-probability of every
-  valid answer after the teachers' prompt. Single-label: a softmax over the labels' answers; multi-label: the
-  marginal probability of each label over the label sets (every subset when there are at most 64, else the subsets
-  up to the size that keeps 64 or fewer). The prompt part that requests share (system prompt, few-shot turns) runs
+* **Scores** (:meth:`SyntheticModel.label_probs`, :meth:`SyntheticModel.label_texts`,
+  :meth:`SyntheticModel.score_texts`): the log-probability of every valid answer after the teachers' prompt.
+  Single-label: a softmax over the labels' answers; multi-label: the marginal probability of each label over the
+  label sets (every subset when there are at most 64, else the subsets up to the size that keeps 64 or fewer), and
+  the chosen set's own probability. The prompt part that requests share (system prompt, few-shot turns) runs
   once and its key/value cache is reused; texts scored together run in one padded forward pass, their answers in a
   second.
 * **Writing** (:meth:`SyntheticModel.write_batch`): the JSON opening ``{"text": "`` forced, the string sampled up
@@ -320,6 +321,15 @@ class SyntheticModel:
     ) -> tuple[list[Any], np.ndarray]:
         """The most probable answer for each text (a label, or a list of labels for multi-label tasks) and the label
         probabilities (rows: texts; columns: the spec's labels), from the teachers' prompt for ``spec``."""
+        chosen, probs, _ = self.score_texts(spec, texts, progress=progress)
+        return chosen, probs
+
+    def score_texts(
+        self, spec: TaskSpec, texts: Sequence[str], *, progress: bool = False
+    ) -> tuple[list[Any], np.ndarray, list[float]]:
+        """:meth:`label_texts` and, per text, the probability of the answer chosen: the label's (single-label) or
+        the whole label set's (multi-label). A multi-label task's label probabilities are marginals, each summed
+        over every set that holds the label, so the largest of them overstates how sure the model is of its set."""
 
         import numpy as np
 
@@ -328,16 +338,19 @@ class SyntheticModel:
 
         chosen: list[Any] = []
         rows = []
+        confidence: list[float] = []
         with progress_bar(total=len(texts), desc="scoring", unit="text", enabled=progress) as bar:
             for start in range(0, len(texts), TEXTS_PER_BATCH):
                 part = [build_messages(spec, text) for text in texts[start : start + TEXTS_PER_BATCH]]
                 for sets, probs in self.label_distributions(part, spec.label_names, spec.multi_label):
-                    best = sets[max(range(len(sets)), key=probs.__getitem__)]
+                    top = max(range(len(sets)), key=probs.__getitem__)
+                    best = sets[top]
                     chosen.append(list(best) if spec.multi_label else best[0])
+                    confidence.append(probs[top])
                     scores = marginals(sets, probs, spec.label_names)
                     rows.append([scores[name] for name in spec.label_names])
                 bar.update(len(part))
-        return chosen, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.label_names))
+        return chosen, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.label_names)), confidence
 
     # -- writing ---------------------------------------------------------------------------------------------------
     def write(
