@@ -450,12 +450,19 @@ def completion_record(spec: TaskSpec, text: str, label: Any) -> dict[str, str]:
 
 
 def export_format(path: str | os.PathLike[str], fmt: str | None) -> str:
-    """The format to write: ``fmt`` if given, else from the extension (``.jsonl`` -> jsonl table)."""
+    """The format to write: ``fmt`` if given, else from the extension (``.jsonl`` -> jsonl table). Chat and
+    completion records are JSONL and need a ``.jsonl`` name: written to ``out.csv`` or ``out.parquet`` they made a
+    file that its own extension's reader cannot open."""
+    suffix = Path(path).suffix.lower().lstrip(".")
     if fmt:
         if fmt not in FORMATS:
             raise InputError(f"--format {fmt!r} is not one of {list(FORMATS)}.")
+        if fmt in {"chat", "completion"} and suffix != "jsonl":
+            raise InputError(
+                f"--format {fmt} writes JSONL lines, but the output {str(path)!r} does not end in .jsonl; "
+                f"name it e.g. {(Path(path).stem or 'out') + '.jsonl'!r}."
+            )
         return fmt
-    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in {"csv", "jsonl", "parquet"}:
         return suffix
     raise InputError(f"output {str(path)!r}: use a .csv, .jsonl or .parquet name, or pass --format.")

@@ -379,6 +379,24 @@ def test_exports_chat_and_completion(tmp_path: Path) -> None:
         export_rows(FOUR_P, frame, tmp_path / "t.txt")
 
 
+def test_chat_and_completion_need_a_jsonl_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--format chat -o out.csv wrote JSONL lines into a .csv (a .parquet that no Parquet reader opens); the name is
+    refused with one line before any request (the teacher URL here answers nothing)."""
+    from sxhub.cli import main
+
+    frame = pd.DataFrame({"text": ["Nice shoes"], "labels": [["Product"]], "failed": [False]})
+    for fmt, name in (("chat", "chat.csv"), ("completion", "comp.parquet"), ("chat", "chat")):
+        with pytest.raises(InputError, match=r"does not end in \.jsonl"):
+            export_rows(FOUR_P, frame, tmp_path / name, fmt)
+        assert not (tmp_path / name).exists()
+    task = write_task(tmp_path, "http://127.0.0.1:9/v1")
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "generate", str(task), "-o", str(tmp_path / "out.csv"), "--n", "2", "--format", "chat"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "'out.jsonl'" in err and "\n" not in err and not (tmp_path / "out.csv").exists()
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # CLI against a local OpenAI-compatible stand-in
 # ------------------------------------------------------------------------------------------------------------------
