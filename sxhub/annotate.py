@@ -410,6 +410,15 @@ def _open_cache(cache: LabelCache | str | os.PathLike[str] | bool | None) -> tup
     return LabelCache(None if cache in (None, True) else cache), True  # type: ignore[arg-type]
 
 
+def resolve_samples(spec: TaskSpec, samples: int | None) -> int:
+    """The samples per teacher and text (``samples``, else the spec's), or one error line. Stages that write texts
+    before they vote (generate, twins) call it first, so that a bad count fails before any text is paid for."""
+    n_samples = spec.samples if samples is None else samples
+    if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
+        raise UserError(f"samples={n_samples!r} must be a positive integer (e.g. --samples 1).")
+    return n_samples
+
+
 async def aannotate(
     spec: TaskSpec,
     inputs: Sequence[str] | PreparedTexts | pd.DataFrame,
@@ -436,9 +445,7 @@ async def aannotate(
     """
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
-    n_samples = spec.samples if samples is None else samples
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise UserError(f"samples={n_samples!r} must be a positive integer.")
+    n_samples = resolve_samples(spec, samples)
     prepared = _as_prepared(spec, inputs)
     check_kept_columns(spec, prepared.kept_columns)
     entries = _teacher_specs(spec, teachers)

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests
+from .annotate import aannotate, acomplete_requests, resolve_samples
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
@@ -316,6 +316,7 @@ async def agenerate(
     if not teachers:
         raise UserError("generate: give at least one teacher.")
     check_balance(spec, options)
+    resolve_samples(spec, samples)  # the vote reads it after every text is written: a bad one fails here, first
     start = time.perf_counter()
     store = cache if isinstance(cache, LabelCache) else (LabelCache() if cache is not False else None)
     run = _Writer(

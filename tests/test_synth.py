@@ -352,6 +352,25 @@ def test_generate_dedups_and_labels_by_vote() -> None:
     assert 0 < expected < 1 and result.summary()["label_matches_prompt"] == pytest.approx(expected, abs=1e-4)
 
 
+def test_bad_samples_fail_before_any_text_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """samples=0 was refused only by the vote, after every text had been written (and paid for)."""
+    from sxhub.cli import main
+    from sxhub.errors import UserError
+
+    teacher = FakeTeacher(
+        responder=lambda m: {"text": "a text"} if "Write one" in m[-1]["content"] else {"label": "positive"}
+    )
+    for bad in (0, -1):
+        with pytest.raises(UserError, match=rf"samples={bad} must be a positive integer"):
+            generate(SENTIMENT, GenerateOptions(n=4), teachers=[teacher], samples=bad, embed=bag_embed,
+                     progress=False, cache=False)  # fmt: skip
+    assert teacher.history == []
+    task = write_task(tmp_path, "http://127.0.0.1:9/v1")
+    with pytest.raises(SystemExit) as info:
+        main(["-q", "generate", str(task), "-o", str(tmp_path / "out.csv"), "--n", "2", "--samples", "0"])
+    assert info.value.code == 2 and "--samples" in capsys.readouterr().err
+
+
 def test_exports_chat_and_completion(tmp_path: Path) -> None:
     frame = pd.DataFrame(
         {

@@ -15,7 +15,12 @@ from . import emit_json, vote_option
 
 _engine_options = [
     click.option("--teacher", "teacher_args", multiple=True, help="A teacher (local, a Hub id or a URL); repeatable."),
-    click.option("--samples", type=int, default=None, help="Labelling samples per teacher (default: the spec's)."),
+    click.option(
+        "--samples",
+        type=click.IntRange(1, 64),
+        default=None,
+        help="Labelling samples per teacher (default: the spec's).",
+    ),
     click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most."),
     click.option(
         "--cache-dir", type=click.Path(file_okay=False), default=None, help="Reply cache (default $SXHUB_CACHE)."
