@@ -497,6 +497,19 @@ def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.Cap
     assert "--format" in err and "\n" not in err
 
 
+def test_topics_file_keeps_hashtag_topics_and_skips_comments(tmp_path: Path) -> None:
+    """Every line starting with "#" was a comment, so hashtag topics (#BlackFriday) vanished without a word; only
+    "# " (or a lone "#") starts a comment now."""
+    from sxhub.cli.synth import _read_lines
+
+    path = tmp_path / "topics.txt"
+    path.write_text("# topics for the 4P task\n#BlackFriday\nshipping delays\n\n#\n#Ad campaigns\n#\tnote\n")
+    assert _read_lines(str(path)) == ["#BlackFriday", "shipping delays", "#Ad campaigns"]
+    path.write_text("# only a comment\n")
+    with pytest.raises(InputError, match="holds no topic"):
+        _read_lines(str(path))
+
+
 def test_seed_examples_read_the_one_flag_column_per_label_layout_and_skip_rows_without_text(tmp_path: Path) -> None:
     """``generate --seed-examples`` on the 4P tweets' own layout (``Text`` and one True/False column per label):
     the labels come from the flags, as train reads them; before, every example went to the teacher without a label,

@@ -137,7 +137,7 @@ def twins(
     "topics_file",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="A text file with one topic a line.",
+    help='A text file with one topic a line; a line starting with "# " is a comment (#BlackFriday is a topic).',
 )
 @click.option("--topic", "topic_args", multiple=True, help="A topic; repeatable.")
 @click.option(
@@ -276,8 +276,10 @@ def _check_output(output: str, kinds: tuple[str, ...]) -> None:
 
 
 def _read_lines(path: str) -> list[str]:
+    """The topics of a topics file: one a line; blank lines and comments ("# " or a lone "#") are skipped. A "#"
+    followed by a word is a hashtag topic (#BlackFriday), not a comment: such topics used to vanish silently."""
     lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
-    topics = [line for line in lines if line and not line.startswith("#")]
+    topics = [line for line in lines if line and line != "#" and not line.startswith(("# ", "#\t"))]
     if not topics:
         raise InputError(f"topics file {path!r} holds no topic; write one topic a line.")
     return topics
