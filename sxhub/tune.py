@@ -4,7 +4,9 @@
 of chat examples built from LABELLED and the task spec:
 
 * **labelling**: the exact prompt sxhub's teachers get (:func:`sxhub.prompt.build_messages`), answered with the JSON
-  answer (:func:`sxhub.prompt.answer_example`; without a reason: expert labels come without one);
+  answer (:func:`sxhub.prompt.answer_example`; without a reason: expert labels come without one). With
+  ``reasoning: true`` the prompt still asks for a reason: it is the prompt the tuned teacher is served, and the
+  reasonless answer is the one it scores (:mod:`sxhub.teachers.tuned` writes the label scores as the reason);
 * **writing**: the prompt ``sxhub generate`` sends (:func:`sxhub.generate.generation_messages`: "write one new text
   that a careful annotator would label L", about topic T for half of them), answered with a real text of that label
   as ``{"text": ...}``. A text's topic is its most distinctive word or word pair (TF-IDF over the training texts).
@@ -123,7 +125,8 @@ class TuneResult:
 # examples
 # ------------------------------------------------------------------------------------------------------------------
 def plain_spec(spec: TaskSpec) -> TaskSpec:
-    """The spec without ``reasoning``: the answers the model learns carry no reason (expert labels have none)."""
+    """The spec without ``reasoning``, for the answers the model learns: they carry no reason (expert labels have
+    none, and the tuned teacher scores answers without one). Never for the prompt: that stays the served one."""
     return spec if not spec.reasoning else TaskSpec.from_dict({**spec.to_dict(), "reasoning": False})
 
 
@@ -161,8 +164,8 @@ def build_examples(
         names = [value] if isinstance(value, str) else list(value)
         return sorted(dict.fromkeys(names), key=order.__getitem__)
 
-    examples = [
-        ChatExample("labelling", build_messages(plain, text), answer_example(plain, as_list(label)))
+    examples = [  # the served prompt (a reasoning spec's asks for a reason), the answer that is scored (none)
+        ChatExample("labelling", build_messages(spec, text), answer_example(plain, as_list(label)))
         for text, label in zip(texts, labels, strict=True)
     ]
     rng = random.Random(seed)

@@ -195,13 +195,19 @@ def test_writing_examples_are_balanced_over_the_labels() -> None:
     assert Counter(label for _, label in multi) == {"Product": 2, "Price": 2} and (1, "Price") in multi
 
 
-def test_reasoning_specs_learn_answers_without_a_reason() -> None:
+def test_reasoning_specs_train_on_the_served_prompt_with_answers_without_a_reason() -> None:
+    """A `reasoning: true` spec trained the labelling examples on the prompt without reasoning, while annotate and
+    tune's own held-out scoring serve the tuned teacher the spec's prompt (it asks for a reason): the model was
+    scored on a prompt it never saw. It learns the served prompt now, answered the way the teacher scores answers:
+    without a reason (the teacher writes its label scores as the reason)."""
+    from sxhub.teachers.synthetic_model import label_answer
     from sxhub.tune import build_examples
 
     spec = TaskSpec.from_dict({**SPEC.to_dict(), "reasoning": True})
     (example,) = build_examples(spec, ["sales fell"], ["negative"], writing=0, topic_share=0, seed=0)
-    assert example.answer == '{"label": "negative"}'
-    assert "reason" not in example.messages[0]["content"].split("JSON schema")[-1].split("\n")[1]
+    assert example.messages == build_messages(spec, "sales fell")  # what the tuned teacher is served
+    assert "'reason'" in example.messages[0]["content"]
+    assert example.answer == '{"label": "negative"}' == label_answer(["negative"], False)  # what it scores
 
 
 def test_multi_label_answers_list_labels_in_label_order() -> None:
