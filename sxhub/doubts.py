@@ -123,6 +123,7 @@ class _Rows:
     multi_label: bool
     label_column: str
     left_out: dict[str, int] = field(default_factory=dict)
+    human: list[bool] = field(default_factory=list)  # per scored row: a person set its label (sxhub apply-review)
 
 
 def _label_column(df: pd.DataFrame, multi_label: bool | None) -> str:
@@ -172,7 +173,10 @@ def _read_rows(
         raise InputError(
             f"label(s) {unknown[:10]} are not among the task's labels {names}; fix the data or pass the right --task."
         )
-    return _Rows(df, positions, texts, labels, names, multi, lcol, left_out)
+    # a label a person set (label_source "human", from apply-review) is not doubted by the teacher votes it replaced
+    sources = df["label_source"].astype(str).tolist() if "label_source" in df.columns else None
+    human = [sources is not None and sources[i] == "human" for i in positions]
+    return _Rows(df, positions, texts, labels, names, multi, lcol, left_out, human)
 
 
 def _names_seen(labels: list[Any], df: pd.DataFrame, multi: bool) -> list[str]:
@@ -247,7 +251,10 @@ def _vote_shares(rows: _Rows) -> list[Shares | None]:
         return [None] * len(rows.positions)
     cells = rows.frame["votes"].tolist()
     out: list[Shares | None] = []
-    for i in rows.positions:
+    for i, human in zip(rows.positions, rows.human, strict=True):
+        if human:  # the votes are the teachers' on the label a person replaced
+            out.append(None)
+            continue
         votes = plain_votes(cells[i])
         shares = label_shares(votes, rows.label_names, rows.multi_label)
         n = sum(valid_labels(v, rows.label_names, rows.multi_label) is not None for v in votes)
@@ -269,7 +276,10 @@ def _agreement_split(rows: _Rows) -> list[float | None]:
         return [None] * len(rows.positions)
     cells = rows.frame["agreement"].tolist()
     out: list[float | None] = []
-    for i in rows.positions:
+    for i, human in zip(rows.positions, rows.human, strict=True):
+        if human:
+            out.append(None)
+            continue
         cell = cells[i]
         if isinstance(cell, str) and cell.strip().startswith("{"):  # a per-label dict left as JSON text
             cell = json.loads(cell)

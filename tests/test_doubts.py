@@ -352,3 +352,18 @@ def test_cli_shows_the_top_rows_of_a_multi_label_task_whose_file_names_the_colum
     code, out, err = run_cli([*argv, "--model", str(tiny_base_model)], capsys)
     assert code == 0, err
     assert "### The 2 most doubtful" in out and "price" in out.split("### The 2 most doubtful")[1]
+
+
+def test_labels_people_set_are_not_doubted_by_the_votes_they_replaced() -> None:
+    """After ``apply-review`` a corrected row still carries the teachers' votes for the wrong label: the rows people
+    had just fixed came back at the top of the queue, with the old wrong label suggested. A row whose
+    ``label_source`` is ``human`` gets no vote-split signal, and its suggestion is the model's alone."""
+    frame, errors = synthetic(300, error_rate=0.1, seed=3)
+    frame["label_source"] = "teacher"
+    frame.loc[errors, "label"] = frame.loc[errors, "gold"]
+    frame.loc[errors, "label_source"] = "human"
+    queue = find_doubts(frame, label_names=LABELS, embedder=bag_of_words).queue
+    fixed = queue[queue["row"].isin(np.flatnonzero(errors))]
+    assert fixed["signal_vote_split"].isna().all()
+    assert queue.head(int(errors.sum()))["row"].isin(np.flatnonzero(errors)).mean() < 0.2
+    assert (fixed["suggested"] == fixed["label"]).mean() > 0.8
