@@ -219,12 +219,20 @@ def base_url(endpoint: InferenceEndpoint) -> str:
     return endpoint.url.rstrip("/") + "/v1"
 
 
+def split_ref(ref: str) -> tuple[str, str | None]:
+    """A spec's ``endpoint``, ``NAME`` or ``NAMESPACE/NAME``, as (name, namespace); no namespace means the token's
+    user's, as ``sxhub endpoint`` without ``--namespace``."""
+    namespace, _, name = ref.rpartition("/")
+    return name, namespace or None
+
+
 def resolve(spec: TeacherSpec, *, timeout: float = DEFAULT_TIMEOUT) -> TeacherSpec:
     """A teacher spec naming ``endpoint: NAME`` with the endpoint's URL and ``server: tgi`` filled in (the endpoint
     resumed and running first); any other spec as it is."""
     if not spec.endpoint or spec.base_url:
         return spec
-    endpoint = ready(spec.endpoint, timeout=timeout)
+    name, namespace = split_ref(spec.endpoint)
+    endpoint = ready(name, namespace=namespace, timeout=timeout)
     return replace(spec, base_url=base_url(endpoint), server=spec.server or "tgi")
 
 
@@ -290,7 +298,8 @@ class EndpointRun:
     def start(self) -> None:
         self.started = time.monotonic()
         for name in self.names:
-            endpoint = ready(name, timeout=self.timeout)
+            short, namespace = split_ref(name)
+            endpoint = ready(short, namespace=namespace, timeout=self.timeout)
             self.info[name] = {"url": endpoint.url, "price_per_hour": hourly_price(endpoint)}
 
     def finish(self) -> dict[str, Any]:
@@ -303,7 +312,8 @@ class EndpointRun:
             entry["cost_usd_estimate"] = None if price is None else round(price * hours, 4)
             if self.pause_after:
                 try:
-                    pause(name)
+                    short, namespace = split_ref(name)
+                    pause(short, namespace=namespace)
                     entry["paused_after"] = True
                 except SxhubError as exc:  # the run's own result or error matters more: say it, loudly
                     logger.error(

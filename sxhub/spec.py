@@ -74,6 +74,11 @@ def redact_url(url: str) -> str:
     return _URL_RE.sub(_one, url)
 
 
+# an Inference Endpoint: NAME (in the token's user's namespace) or NAMESPACE/NAME (an organisation's, as
+# `sxhub endpoint up --namespace ORG` creates it)
+ENDPOINT_REF = r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
+
+
 @dataclass
 class TeacherSpec:
     """One teacher: a Hub model id (Inference Providers), or a ``base_url`` (TGI, vLLM, llama.cpp, Ollama...).
@@ -96,17 +101,19 @@ class TeacherSpec:
     timeout: float = 60.0
     structured: str = "auto"  # auto | json_object | json_schema | grammar | none
     server: str | None = None  # tgi | vllm | llamacpp | llamacpp-python | ollama | openai (None: detect)
-    endpoint: str | None = None  # an Inference Endpoint's name: resolved to its URL (server tgi) when opened
+    endpoint: str | None = (
+        None  # an Inference Endpoint's [NAMESPACE/]NAME: resolved to its URL (server tgi) when opened
+    )
 
     def __post_init__(self) -> None:
         if not self.model and not self.base_url and not self.endpoint:
             raise SpecError(
                 "teachers: each teacher needs 'model' (a Hub model id or 'local'), 'base_url' or 'endpoint'."
             )
-        if self.endpoint is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$", str(self.endpoint)):
+        if self.endpoint is not None and not re.match(ENDPOINT_REF, str(self.endpoint)):
             raise SpecError(
                 f"teachers: endpoint {self.endpoint!r} is not an Inference Endpoint name; write the name `sxhub "
-                "endpoint up` printed (letters, digits and dashes)."
+                "endpoint up` printed (letters, digits and dashes), as ORG/NAME for an organisation's endpoint."
             )
         if self.base_url and not re.match(r"^https?://", self.base_url):
             raise SpecError(

@@ -123,6 +123,25 @@ def test_a_spec_endpoint_resolves_to_its_url_in_the_teacher_factory(endpoints, h
     assert spec.teachers[0].endpoint == NAME and spec.to_dict()["teachers"][0]["endpoint"] == NAME
 
 
+def test_a_spec_endpoint_may_name_its_namespace(endpoints, hub, capsys) -> None:
+    """An endpoint made with ``endpoint up --namespace ORG`` lives in ORG: a spec could not name it (the name
+    allowed no slash, and the lookup used the token's user). ``endpoint: ORG/NAME`` finds it, and pauses it after."""
+    from sxhub.endpoints import EndpointRun
+    from sxhub.teachers import make_teacher
+
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--namespace", hub.user], capsys)
+    assert code == 0, err
+    ref = f"{hub.user}/{NAME}"
+    teacher = make_teacher(TeacherSpec(endpoint=ref))
+    assert teacher.spec is not None and teacher.spec.base_url == tgi.root + "/v1"
+    run = EndpointRun.of([TeacherSpec(endpoint=ref)], pause_after=True)
+    run.start()
+    assert run.finish()[ref]["paused_after"] and api.state(NAME, hub.user) == "paused"
+    with pytest.raises(SpecError, match="as ORG/NAME"):
+        TeacherSpec(endpoint="a/b/c")
+
+
 def _endpoint_task(tmp_path: Path) -> Path:
     task = tmp_path / "task.yaml"
     task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n")
