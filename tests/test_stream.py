@@ -114,6 +114,44 @@ def test_a_killed_run_resumes_from_its_parts_and_the_cache(tmp_path: Path) -> No
     assert again.history == [] and rerun.ledger["requests"] == 0 and out.read_bytes() == clean.read_bytes()
 
 
+def test_a_rerun_labels_the_failed_rows_of_committed_chunks_again(tmp_path: Path) -> None:
+    """A chunk committed with failed rows (the server was down for them) is labelled again by a rerun, as the
+    in-memory engine does: only its failed texts are asked (the cache answers the rest), a copy of a failed text in
+    a later chunk stays a dropped duplicate, and the counts are those of a clean run."""
+    from sxhub.teachers import RetryableTeacherError
+
+    source = write_table(corpus(), tmp_path / "in.jsonl")
+    spec, out, cache = make_spec(), tmp_path / "out.jsonl", tmp_path / "cache"
+    down = ("unit 3 ", "unit 9 ")  # rows 3 (chunk 0, again at rows 23 and 43) and 9 (chunk 1)
+
+    def down_for_some(messages):
+        if any(t in messages[-1]["content"] for t in down):
+            raise RetryableTeacherError("HTTP 503")
+        return by_keyword(messages)
+
+    kwargs = {"chunk_rows": 7, "cache": cache, "progress": False, "max_retries": 0, "backoff": 0.0}
+    first = annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=down_for_some)], **kwargs)
+    assert first.ledger["failed_texts"] == 2
+
+    fake = FakeTeacher(responder=by_keyword)
+    rerun = annotate_to_file(spec, source, out, teachers=[fake], **kwargs)
+    asked = sorted(call.messages[-1]["content"] for call in fake.history)
+    assert len(asked) == 2 and all(any(t in text for t in down) for text in asked)
+    clean = tmp_path / "clean.jsonl"
+    ledger = annotate_to_file(
+        spec, source, clean, teachers=[FakeTeacher(responder=by_keyword)], chunk_rows=7, cache=False, progress=False
+    ).ledger
+    assert out.read_bytes() == clean.read_bytes()
+    for key in ("n_texts", "n_input", "n_duplicates", "n_empty", "failed_texts", "chunks"):
+        assert rerun.ledger[key] == ledger[key], key
+    assert rerun.ledger["votes"] == ledger["votes"]
+    assert rerun.ledger["requests"] == 2
+
+    again = FakeTeacher(responder=by_keyword)  # nothing failed any more: assembled again, nothing asked
+    annotate_to_file(spec, source, out, teachers=[again], **kwargs)
+    assert again.history == [] and out.read_bytes() == clean.read_bytes()
+
+
 def test_parts_written_with_an_edited_prompt_template_file_are_never_mixed(tmp_path: Path) -> None:
     """The spec records a template file by its path; the manifest also records what the file holds, so a run
     resumed after the template was edited stops with one line instead of mixing parts of both prompts."""

@@ -183,15 +183,29 @@ class ShardState:
             raise
         self._db.execute("COMMIT")
 
+    def failed_chunks(self) -> set[int]:
+        """Chunks holding rows whose every vote failed (a server down, a rate limit that outlasted the retries):
+        a rerun labels them again, as the in-memory engine asks failed texts again; the label cache answers the
+        rows that succeeded, so only the failed texts are asked."""
+        return {idx for idx, (_, stats) in self.chunks().items() if failed_rows(stats)}
+
     @property
     def complete(self) -> bool:
-        return self._db.execute("SELECT v FROM meta WHERE k = 'complete'").fetchone() is not None
+        """Every chunk labelled, none with failed rows: nothing for a rerun to ask."""
+        marked = self._db.execute("SELECT v FROM meta WHERE k = 'complete'").fetchone() is not None
+        return marked and not self.failed_chunks()
 
     def mark_complete(self) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta VALUES ('complete', ?)", (str(time.time()),))
 
     def close(self) -> None:
         self._db.close()
+
+
+def failed_rows(stats: dict[str, Any]) -> int:
+    """How many rows of a chunk failed, from its recorded vote totals (decided by majority in every chunk)."""
+    votes = stats.get("votes") or {}
+    return int(votes.get("n", 0)) - int(votes.get("decided", 0))
 
 
 def text_hash(text: str) -> bytes:

@@ -76,14 +76,17 @@ async def alabel_shard(job: ShardJob) -> None:
     try:
         if state.complete:
             return
-        done = state.chunks()
+        done, again = state.chunks(), state.failed_chunks()
         column: str | None = job.text_column
         async with teachers_for(job.spec, job.teachers) as opened:
             for idx, chunk in enumerate(shard_chunks(job)):
                 column = column or find_text_column(chunk, None)
-                if idx not in done:
-                    part, stats, hashes = await _label_chunk(job, chunk_spec, opened, store, state, idx, chunk, column)
-                    state.commit(idx, part, stats, hashes)
+                if idx not in done or idx in again:
+                    own = _part_hashes(job.folder, done[idx][0]) if idx in again else set()
+                    part, stats, hashes = await _label_chunk(
+                        job, chunk_spec, opened, store, state, idx, chunk, column, own
+                    )
+                    state.commit(idx, part, stats, hashes)  # replaces a relabelled chunk's counts and ledger
                 bar.update(len(chunk))
         state.mark_complete()
     finally:
@@ -91,6 +94,15 @@ async def alabel_shard(job: ShardJob) -> None:
         if owned and store is not None:
             store.close()
         state.close()
+
+
+def _part_hashes(folder: Path, part: str | None) -> set[bytes]:
+    """The hashes of the texts in a chunk's part file."""
+    if not part:
+        return set()
+    import pyarrow.parquet as pq
+
+    return {text_hash(t) for t in pq.read_table(folder / part, columns=["text"])["text"].to_pylist()}
 
 
 def label_shard(job: ShardJob) -> None:
@@ -111,7 +123,12 @@ async def _label_chunk(
     idx: int,
     chunk: pd.DataFrame,
     column: str,
+    own: set[bytes],
 ) -> tuple[str | None, dict[str, Any], list[bytes]]:
+    """Label one chunk into its part file (written under a temporary name, then moved over any earlier one).
+
+    ``own`` are the hashes of the texts an earlier run labelled in this chunk (one with failed rows, labelled
+    again): they are in the shard's ``seen`` but are this chunk's own texts, not duplicates of another chunk's."""
     stats: dict[str, Any] = {"run": job.run_id, "n_input": len(chunk), "n_empty": 0, "n_duplicates": 0, "n_texts": 0}
     if column not in chunk.columns:
         find_text_column(chunk, column)  # the one-line error naming the columns
@@ -127,7 +144,7 @@ async def _label_chunk(
         max_chars=job.max_chars,
     )
     hashes = [text_hash(t) for t in prepared.texts]
-    seen = state.seen_among(hashes)
+    seen = state.seen_among(hashes) - own
     fresh = [h not in seen for h in hashes]
     frame = prepared.frame[fresh].reset_index(drop=True)
     stats.update(n_empty=prepared.n_empty, n_duplicates=prepared.n_duplicates + len(hashes) - len(frame))
