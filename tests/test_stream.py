@@ -104,7 +104,7 @@ def test_a_killed_run_resumes_from_its_parts_and_the_cache(tmp_path: Path) -> No
     # the chunks in parts are not asked again; the answers of the chunk that was cut are in the cache
     in_parts = sum(len(read_table(p)) for p in done)
     assert resumed.ledger["requests"] == len(fake.history) < 21 - in_parts
-    assert resumed.ledger["requests"] + resumed.ledger["cached"] == 21 - in_parts
+    assert resumed.ledger["requests"] + resumed.ledger["cached"] == 21  # the parts' answers count as cached
     clean = tmp_path / "clean.jsonl"
     annotate_to_file(spec, source, clean, teachers=[FakeTeacher(responder=by_keyword)], chunk_rows=4, cache=False)
     assert out.read_bytes() == clean.read_bytes()
@@ -150,6 +150,55 @@ def test_a_rerun_labels_the_failed_rows_of_committed_chunks_again(tmp_path: Path
     again = FakeTeacher(responder=by_keyword)  # nothing failed any more: assembled again, nothing asked
     annotate_to_file(spec, source, out, teachers=[again], **kwargs)
     assert again.history == [] and out.read_bytes() == clean.read_bytes()
+
+
+def test_the_ledger_of_a_resumed_or_rerun_job_shows_the_whole_bill(tmp_path: Path) -> None:
+    """The chunks an earlier run labelled count as cached answers: a resumed run and a rerun of a finished job
+    show the whole job's tokens and cost (not $0), and give the model card no teacher speed (their seconds did not
+    label the rows)."""
+    from sxhub.cards import ledger_speed
+    from sxhub.spec import TeacherSpec
+
+    def priced(responder):
+        teacher = FakeTeacher(responder=responder)
+        teacher.spec = TeacherSpec(model="fake-model", price_input=1.0, price_output=2.0)
+        return teacher
+
+    source = write_table(corpus(), tmp_path / "in.jsonl")
+    spec, out = make_spec(), tmp_path / "out.jsonl"
+    clean = annotate_to_file(
+        spec, source, tmp_path / "clean.jsonl", teachers=[priced(by_keyword)], chunk_rows=4, cache=False
+    ).ledger
+    calls = {"n": 0}
+
+    def dies_after_ten(messages):
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise TeacherUnavailableError("the server went away")
+        return by_keyword(messages)
+
+    cache = tmp_path / "cache"
+    with pytest.raises(TeacherUnavailableError):
+        annotate_to_file(spec, source, out, teachers=[priced(dies_after_ten)], chunk_rows=4, cache=cache)
+    resumed = annotate_to_file(spec, source, out, teachers=[priced(by_keyword)], chunk_rows=4, cache=cache)
+    rerun = annotate_to_file(spec, source, out, teachers=[priced(by_keyword)], chunk_rows=4, cache=False)
+    assert resumed.ledger["resumed_chunks"] > 0 and rerun.ledger["requests"] == 0
+    for ledger in (resumed.ledger, rerun.ledger):
+        assert ledger["requests"] + ledger["cached"] == clean["requests"] == 21
+        for kind in ("input", "output"):
+            assert ledger[f"{kind}_tokens"] + ledger[f"cached_{kind}_tokens"] == clean[f"{kind}_tokens"]
+        assert ledger["cost_usd"] + ledger["cached_cost_usd"] == pytest.approx(clean["cost_usd"])
+        rate, per_million = ledger_speed(ledger)
+        assert rate is None and per_million == pytest.approx(ledger_speed(clean)[1])
+    teacher = rerun.ledger["teachers"]["fake"]
+    assert teacher["cached"] == 21 and teacher["cached_cost_usd"] == pytest.approx(clean["cost_usd"])
+
+    import sqlite3  # parts written before the answers were recorded: counted from the parts' votes
+
+    with sqlite3.connect(shard_dir(parts_dir(out), 0, 1) / "state.sqlite") as db:
+        db.execute("UPDATE chunks SET stats = json_remove(stats, '$.answers')")
+    older = annotate_to_file(spec, source, out, teachers=[priced(by_keyword)], chunk_rows=4, cache=False)
+    assert older.ledger["teachers"] == rerun.ledger["teachers"]
 
 
 def test_parts_written_with_an_edited_prompt_template_file_are_never_mixed(tmp_path: Path) -> None:

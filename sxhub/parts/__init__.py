@@ -53,6 +53,7 @@ from .layout import (
     STATE,
     ShardState,
     check_manifest,
+    chunk_answers,
     input_identity,
     make_manifest,
     parts_dir,
@@ -105,8 +106,12 @@ def run_ledger(
     vote_method: str,
 ) -> dict[str, Any]:
     """The run's ledger, with the keys :func:`sxhub.annotate.aannotate` gives: the output's counts over every part,
-    and what this run spent (requests, tokens, cost) over the chunks it labelled (``resumed_chunks`` were labelled
-    by an earlier run: their cost is in that run's ledger)."""
+    and the whole job's bill. What this run spent (requests, tokens, cost) is summed over the chunks it labelled;
+    the chunks an earlier run labelled (``resumed_chunks``) count as cached answers: their answers and tokens go
+    to ``cached``/``cached_*`` (so ``cached_cost_usd`` keeps what they cost), not to this run's requests. Counted
+    as this run's, a rerun of a finished job billed $0 and its seconds made the teacher look thousands of texts
+    per second fast on the model card (``sxhub.cards.ledger_speed`` gives no speed for a ledger with cached
+    answers)."""
     counts: Counter[str] = Counter({"n_input": 0, "n_empty": 0, "n_duplicates": 0})
     spent: dict[str, dict[str, Any]] = {}
     votes = VoteTotals()
@@ -117,15 +122,19 @@ def run_ledger(
             done = state.chunks()
         finally:
             state.close()
-        for _, stats in done.values():
+        for part, stats in done.values():
             chunks += 1
             counts.update({k: int(stats.get(k, 0)) for k in counts})
             if stats.get("votes"):
                 votes.add(stats["votes"])
+            ledgers = stats.get("teachers") or {}
             if stats.get("run") != run_id:
                 resumed += 1
-                continue
-            for name, led in (stats.get("teachers") or {}).items():
+                answers = stats.get("answers")
+                if answers is None and part:  # a part written before answers were recorded
+                    answers = _part_answers(shard_dir(parts, i, shards) / part, ledgers)
+                ledgers = {name: _as_cached(led, (answers or {}).get(name, 0)) for name, led in ledgers.items()}
+            for name, led in ledgers.items():
                 _add_ledger(spent.setdefault(name, {}), led)
     votes.add(assembled.fix)
     if assembled.votes is not None:
@@ -156,6 +165,25 @@ def run_ledger(
 
 _SUMMED = {f.name for f in fields(TeacherLedger) if f.type in ("int", int)}
 _LATEST = {"server", "enforced", "request_form"}
+
+
+def _as_cached(led: dict[str, Any], answers: int) -> dict[str, Any]:
+    """An earlier run's chunk as the engine counts answers read from the cache: no request, their first tokens
+    in ``cached_*``; the invalid answers and failed votes stay, as they describe the labels in OUT."""
+    return {
+        "cached": answers,
+        "cached_input_tokens": int(led.get("input_tokens") or 0) + int(led.get("cached_input_tokens") or 0),
+        "cached_output_tokens": int(led.get("output_tokens") or 0) + int(led.get("cached_output_tokens") or 0),
+        "invalid_answers": int(led.get("invalid_answers") or 0),
+        "failed_votes": int(led.get("failed_votes") or 0),
+        **{key: led.get(key) for key in _LATEST},
+    }
+
+
+def _part_answers(path: Path, ledgers: dict[str, dict[str, Any]]) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    return chunk_answers(pq.read_table(path, columns=["votes"])["votes"].to_pylist(), ledgers)
 
 
 def _add_ledger(into: dict[str, Any], led: dict[str, Any]) -> None:

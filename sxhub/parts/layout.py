@@ -10,7 +10,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -206,6 +206,17 @@ def failed_rows(stats: dict[str, Any]) -> int:
     """How many rows of a chunk failed, from its recorded vote totals (decided by majority in every chunk)."""
     votes = stats.get("votes") or {}
     return int(votes.get("n", 0)) - int(votes.get("decided", 0))
+
+
+def chunk_answers(votes: Iterable[Sequence[dict[str, Any]]], ledgers: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """Each teacher's answers in a chunk, from the cache or its server: its valid votes plus its invalid answers
+    (each reply is one or the other). A later run reads them from the part, as it would read cached answers."""
+    answers = {name: int(led.get("invalid_answers") or 0) for name, led in ledgers.items()}
+    for row in votes:
+        for vote in row:
+            if vote.get("labels") is not None:
+                answers[vote["teacher"]] = answers.get(vote["teacher"], 0) + 1
+    return answers
 
 
 def text_hash(text: str) -> bytes:

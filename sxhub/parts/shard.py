@@ -20,7 +20,7 @@ from ..spec import TaskSpec
 from ..stream import RowSlice, iter_table
 from ..teachers import Teacher, teachers_for
 from .assembly import VoteTotals
-from .layout import CHUNK_ROWS, ROW, ShardState, text_hash
+from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, text_hash
 
 
 @dataclass
@@ -172,6 +172,7 @@ async def _label_chunk(
     stats.update(
         n_texts=len(result.frame),
         teachers=result.ledger["teachers"],
+        answers=chunk_answers(result.frame["votes"], result.ledger["teachers"]),
         votes=VoteTotals.of(result.decisions).to_dict(),
     )
     return name, stats, [h for h, keep in zip(hashes, fresh, strict=True) if keep]
