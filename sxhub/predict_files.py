@@ -105,7 +105,12 @@ def _json_list(value: Any) -> str:
 
 
 class _ChunkWriter:
-    """Appends output chunks to a temporary file and moves it into place when closed."""
+    """Appends output chunks to a temporary file and moves it into place when closed; :meth:`abort` leaves nothing.
+
+    Parquet chunks are each written as a part file and joined when closed, under the schema that unifies theirs
+    (``promote_options="permissive"``, as ``--engine ray``'s parts are joined): a column all null in the first chunk
+    (rows without a text first, an optional JSONL field) is typed null there, and a file written with the first
+    chunk's schema could not take a later chunk's strings."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -115,7 +120,9 @@ class _ChunkWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = path.with_name(path.name + ".tmp")
         self.tmp.unlink(missing_ok=True)
-        self._parquet: Any = None
+        self.parts = path.with_name(path.name + ".tmp-parts")  # Parquet: one file per chunk
+        self._remove_parts()
+        self._schemas: list[Any] = []  # the Parquet parts'
         self._first = True
         self._columns: list[str] | None = None  # the first chunk's, which every later chunk is written in
         self._rows = 0
@@ -154,10 +161,10 @@ class _ChunkWriter:
             import pyarrow as pa
             import pyarrow.parquet as pq
 
+            self.parts.mkdir(exist_ok=True)
             table = pa.Table.from_pandas(frame, preserve_index=False)
-            if self._parquet is None:
-                self._parquet = pq.ParquetWriter(self.tmp, table.schema)
-            self._parquet.write_table(table.cast(self._parquet.schema))
+            pq.write_table(table, self._part(len(self._schemas)))
+            self._schemas.append(table.schema)  # as written (a part read back names its list items "element")
         else:  # one JSON array, streamed: "[\n {...},\n {...}\n]" with each chunk's records inside
             body = frame.to_json(orient="records", force_ascii=False, indent=1)[2:-2]
             if body:
@@ -167,13 +174,38 @@ class _ChunkWriter:
             return
         self._first = False
 
+    def _part(self, i: int) -> Path:
+        return self.parts / f"part-{i:06d}.parquet"
+
+    def _join_parts(self) -> None:
+        """The Parquet parts as one file (``tmp``), one row group per chunk, cast to their unified schema."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.unify_schemas(self._schemas, promote_options="permissive")
+        with pq.ParquetWriter(self.tmp, schema) as writer:
+            for i in range(len(self._schemas)):
+                writer.write_table(pq.read_table(self._part(i)).cast(schema))
+
+    def _remove_parts(self) -> None:
+        if self.parts.is_dir():
+            import shutil
+
+            shutil.rmtree(self.parts)
+
     def close(self) -> None:
-        if self._parquet is not None:
-            self._parquet.close()
+        if self._schemas:
+            self._join_parts()
+            self._remove_parts()
         if self.suffix == ".json":
             with self.tmp.open("a", encoding="utf-8") as fh:
                 fh.write("[]" if self._first else "\n]")
         os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Remove what was written: a failed run leaves neither a half-written output nor its temporary files."""
+        self._remove_parts()
+        self.tmp.unlink(missing_ok=True)
 
 
 def prediction_columns(
@@ -280,18 +312,22 @@ def predict_file(
     column: str | None = None
     start = time.perf_counter()
     total = count_rows(source) if rows is None or rows.is_all else None
-    with progress_bar(total=total, unit="text", desc="predict", dynamic_ncols=True) as bar:
-        chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
-        # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for each
-        # other at every operator, and a third busy thread on their cores makes them wait longer
-        for ready in _one_ahead(chunks) if predictor.backend.startswith("onnx") else chunks:
-            column = ready.column
-            writer.write(finish_chunk(predictor, ready, progress=bar))
-            n += len(ready.chunk)
-            n_empty += int(ready.missing.sum())
-    if column is None:
-        raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
-    writer.close()
+    try:
+        with progress_bar(total=total, unit="text", desc="predict", dynamic_ncols=True) as bar:
+            chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
+            # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for
+            # each other at every operator, and a third busy thread on their cores makes them wait longer
+            for ready in _one_ahead(chunks) if predictor.backend.startswith("onnx") else chunks:
+                column = ready.column
+                writer.write(finish_chunk(predictor, ready, progress=bar))
+                n += len(ready.chunk)
+                n_empty += int(ready.missing.sum())
+        if column is None:
+            raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
     seconds = time.perf_counter() - start
     rechecked = predictor.rechecked if predictor.recheck_margin else None
     return PredictSummary(

@@ -146,6 +146,38 @@ def test_jsonl_records_with_keys_in_another_order_keep_their_columns(single_mode
     assert [r["id"] for r in rows] == [f"i{k}" for k in range(4)] and rows[3]["lang"] == "en"
 
 
+def test_parquet_output_takes_columns_all_null_in_the_first_chunk(single_model: Path, tmp_path: Path) -> None:
+    """A first chunk without a text (label all null there) or with an optional field all null gave the Parquet
+    file a null column that no later chunk could be cast to; the chunks are joined under their unified schema. An
+    error mid-way leaves neither the output nor a temporary file."""
+    n = 6
+    frame = pd.DataFrame(
+        {
+            "text": [None, None, None, *TEXTS[: n - 3]],
+            "note": [None, None, None, "checked", None, "checked"],
+            "id": range(n),
+        }
+    )
+    frame.to_parquet(tmp_path / "in.parquet")
+    frame.to_json(tmp_path / "in.jsonl", orient="records", lines=True)
+    expected = predict_file(single_model, tmp_path / "in.parquet", tmp_path / "whole.parquet", chunk_rows=n)
+    whole = pd.read_parquet(tmp_path / "whole.parquet")
+    for source in ("in.parquet", "in.jsonl"):
+        out = tmp_path / f"{source}.out.parquet"
+        summary = predict_file(single_model, tmp_path / source, out, chunk_rows=3)
+        assert (summary.n, summary.n_empty) == (expected.n, expected.n_empty) == (6, 3)
+        pd.testing.assert_frame_equal(pd.read_parquet(out), whole)
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp" in p.name) == []
+
+    records = [{"text": t, "id": i} for i, t in enumerate(TEXTS[:4])]
+    records[3]["lang"] = "en"  # a column first seen in a later chunk: an error after the first chunk is written
+    (tmp_path / "later.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    for suffix in (".parquet", ".csv"):
+        with pytest.raises(InputError, match="first appear after row 2"):
+            predict_file(single_model, tmp_path / "later.jsonl", tmp_path / f"later{suffix}", chunk_rows=2)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("later")) == ["later.jsonl"]
+
+
 def test_a_plain_transformers_folder_works_without_sxhub_json(single_model: Path, tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     shutil.copytree(single_model, plain)
