@@ -205,11 +205,7 @@ class _Engine:
         """Ask each teacher given by URL only which model its server lists, before the first cache key is made:
         that model is part of its identity, so a server restarted with another model behind the same URL is not
         answered from the first model's cached replies. Also keys made for ``schema`` set after construction."""
-        for teacher in self.teachers:
-            resolve = getattr(teacher, "resolve_model", None)
-            spec = teacher.spec
-            if resolve is not None and spec is not None and not spec.model and spec.base_url:
-                await resolve()
+        await resolve_served_models(self.teachers)
         self.keys = self._make_keys()
 
     def _note_server(self, idx: int) -> None:
@@ -388,6 +384,16 @@ def _rows(spec: TaskSpec, prepared: PreparedTexts, votes: list[list[dict[str, An
     for col in prepared.kept_columns:
         frame[col] = prepared.frame[col].tolist()
     return frame, decisions
+
+
+async def resolve_served_models(teachers: Sequence[Teacher]) -> None:
+    """Ask each teacher given by URL only (no model) which model its server lists: that model is part of its
+    ``identity`` from then on (the cache key, and what a resumed run in parts compares)."""
+    for teacher in teachers:
+        resolve = getattr(teacher, "resolve_model", None)
+        spec = teacher.spec
+        if resolve is not None and spec is not None and not spec.model and spec.base_url:
+            await resolve()
 
 
 def _seed_offsets(teachers: Sequence[Teacher]) -> list[int]:

@@ -218,6 +218,45 @@ def test_parts_written_with_an_edited_prompt_template_file_are_never_mixed(tmp_p
         annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False)
 
 
+def test_a_url_only_teacher_serving_another_model_never_mixes_parts(tmp_path: Path) -> None:
+    """A teacher given by URL only labels with the model its server lists; the shard records it with the first
+    chunk labelled, so a run resumed after the server was restarted with another model stops with one line
+    instead of adding that model's labels to the parts of the first one."""
+    from fake_openai_server import Answer, Fail
+
+    from sxhub.errors import SxhubError
+
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out, state = tmp_path / "out.jsonl", {"n": 0, "die_after": 8}
+
+    def by_model(body, n):
+        state["n"] += 1
+        if state["die_after"] and state["n"] > state["die_after"]:
+            return Fail(401)  # the run stops midway
+        return Answer(json.dumps({"label": "positive" if body["model"] == "model-A" else "negative"}))
+
+    with FakeOpenAIServer(by_model) as server:
+        server.models = ["model-A"]
+        spec = make_spec(samples=1, teachers=[{"base_url": server.url, "name": "srv"}])  # no model: the served one
+        kwargs = {"cache": tmp_path / "cache", "progress": False, "chunk_rows": 5, "concurrency": 1}
+        with pytest.raises(SxhubError):
+            annotate_to_file(spec, source, out, **kwargs)
+        assert list(shard_dir(parts_dir(out), 0, 1).glob("part-*.parquet"))
+        server.models, state["die_after"] = ["model-B"], 0  # restarted with another model
+        asked = len(server.requests)
+        with pytest.raises(
+            UserError, match=r"""another served_model of teacher 'srv' \("model-A" there, "model-B" now\).*--restart"""
+        ):
+            annotate_to_file(spec, source, out, **kwargs)
+        assert len(server.requests) == asked and not out.exists()
+        server.models = ["model-A"]  # served again: the run resumes
+        assert annotate_to_file(spec, source, out, **kwargs).ledger["failed_texts"] == 0
+        assert set(read_table(out)["label"]) == {"positive"}
+        server.models = ["model-B"]
+        labels = read_table(annotate_to_file(spec, source, out, restart=True, **kwargs).output)["label"]
+        assert set(labels) == {"negative"}
+
+
 def test_parts_of_a_run_with_other_parameters_are_never_mixed(tmp_path: Path) -> None:
     source = write_table(corpus(20), tmp_path / "in.csv")
     out = tmp_path / "out.jsonl"

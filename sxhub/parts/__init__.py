@@ -8,7 +8,8 @@ and order; a text seen in an earlier chunk is dropped as a duplicate, as today).
     OUT.parts/
       manifest.json                  the run's parameters: a rerun with other parameters refuses to mix parts
       shard-00000-of-00001/          one folder per shard (``--engine ray`` runs several; one process runs one)
-        state.sqlite                 chunks done (counts, ledger), hashes of the texts seen (duplicates)
+        state.sqlite                 chunks done (counts, ledger), hashes of the texts seen (duplicates), the
+                                     teachers' identities (a URL-only one's served model: a resume must match)
         part-000000.parquet ...      one part per chunk, written to a temporary name and moved into place
         labels.sqlite                (``--engine ray``) the shard's own label cache
         rows.npy                     (``--engine ray``) the positions of the rows this shard labels

@@ -189,6 +189,33 @@ class ShardState:
         rows that succeeded, so only the failed texts are asked."""
         return {idx for idx, (_, stats) in self.chunks().items() if failed_rows(stats)}
 
+    def check_teachers(self, identities: list[Any], out: str) -> None:
+        """Record the identities of the teachers that label this shard (a teacher given by URL only with the model
+        its server lists), or check that they are the recorded ones. The manifest holds the teachers' specs only:
+        a URL-only teacher's server restarted with another model between a run and its resume would have added
+        that model's labels to the first one's."""
+        now = json.loads(json.dumps(identities, sort_keys=True, default=str))
+        row = self._db.execute("SELECT v FROM meta WHERE k = 'teachers'").fetchone()
+        if row is None:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('teachers', ?)", (json.dumps(now, sort_keys=True),))
+            return
+        found = json.loads(row[0])
+        if found == now:
+            return
+        what = "teachers"
+        for there, here in zip(found, now, strict=False):
+            if there != here and isinstance(there, dict) and isinstance(here, dict):
+                key = next(k for k in sorted(set(there) | set(here)) if there.get(k) != here.get(k))
+                name = here.get("name") or there.get("name")
+                found, now, what = there.get(key), here.get(key), f"{key} of teacher {name!r}"
+                break
+        raise UserError(
+            f"{self.folder.parent}/ holds the parts of an earlier run of {out} with another {what} "
+            f"({_short(found)} there, {_short(now)} now): rerun with the same teacher (a server given by URL only "
+            "serving the same model) to resume it, or add --restart to start over (the label cache keeps every "
+            "answer)."
+        )
+
     @property
     def complete(self) -> bool:
         """Every chunk labelled, none with failed rows: nothing for a rerun to ask."""

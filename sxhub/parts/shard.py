@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import _open_cache, aannotate
+from ..annotate import _open_cache, aannotate, resolve_served_models
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec
 from ..stream import RowSlice, iter_table
@@ -78,10 +78,15 @@ async def alabel_shard(job: ShardJob) -> None:
             return
         done, again = state.chunks(), state.failed_chunks()
         column: str | None = job.text_column
+        checked = False
         async with teachers_for(job.spec, job.teachers) as opened:
             for idx, chunk in enumerate(shard_chunks(job)):
                 column = column or find_text_column(chunk, None)
                 if idx not in done or idx in again:
+                    if not checked:  # before the first chunk this run labels: the teachers are the parts' ones
+                        await resolve_served_models(opened)
+                        state.check_teachers([t.identity for t in opened], _out_name(job.folder))
+                        checked = True
                     own = _part_hashes(job.folder, done[idx][0]) if idx in again else set()
                     part, stats, hashes = await _label_chunk(
                         job, chunk_spec, opened, store, state, idx, chunk, column, own
@@ -94,6 +99,11 @@ async def alabel_shard(job: ShardJob) -> None:
         if owned and store is not None:
             store.close()
         state.close()
+
+
+def _out_name(folder: Path) -> str:
+    """OUT's name, from its shard's folder (``OUT.parts/shard-...``)."""
+    return folder.parent.name.removesuffix(".parts")
 
 
 def _part_hashes(folder: Path, part: str | None) -> set[bytes]:
