@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -79,16 +81,23 @@ def test_parts_assemble_to_the_in_memory_output(tmp_path: Path, suffix: str) -> 
     assert "labelled 21/21 texts" in result.summary_line()
 
 
+def dies_after(n: int) -> Callable[[Any], Any]:
+    """A keyword teacher's responder that answers ``n`` requests, then finds its server gone."""
+    calls = {"n": 0}
+
+    def responder(messages: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] > n:
+            raise TeacherUnavailableError("the server went away")
+        return by_keyword(messages)
+
+    return responder
+
+
 def test_a_killed_run_resumes_from_its_parts_and_the_cache(tmp_path: Path) -> None:
     source = write_table(corpus(), tmp_path / "in.jsonl")
     spec, out, cache = make_spec(), tmp_path / "out.jsonl", tmp_path / "cache"
-    calls = {"n": 0}
-
-    def dies_after_ten(messages):
-        calls["n"] += 1
-        if calls["n"] > 10:
-            raise TeacherUnavailableError("the server went away")
-        return by_keyword(messages)
+    dies_after_ten = dies_after(10)
 
     with pytest.raises(TeacherUnavailableError):
         annotate_to_file(
@@ -169,13 +178,7 @@ def test_the_ledger_of_a_resumed_or_rerun_job_shows_the_whole_bill(tmp_path: Pat
     clean = annotate_to_file(
         spec, source, tmp_path / "clean.jsonl", teachers=[priced(by_keyword)], chunk_rows=4, cache=False
     ).ledger
-    calls = {"n": 0}
-
-    def dies_after_ten(messages):
-        calls["n"] += 1
-        if calls["n"] > 10:
-            raise TeacherUnavailableError("the server went away")
-        return by_keyword(messages)
+    dies_after_ten = dies_after(10)
 
     cache = tmp_path / "cache"
     with pytest.raises(TeacherUnavailableError):
