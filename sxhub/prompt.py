@@ -57,6 +57,7 @@ def system_prompt(spec: TaskSpec) -> str:
     lines += ["", "Labels:"]
     for label in spec.labels:
         lines.append(f"- {label.name}: {label.description}" if label.description else f"- {label.name}")
+    lines += _listed_examples(spec)
     lines.append("")
     if spec.multi_label:
         lines.append("Give every label that applies (any number, possibly none) in the list 'labels'.")
@@ -73,6 +74,24 @@ def system_prompt(spec: TaskSpec) -> str:
     return "\n".join(lines)
 
 
+def shown_as_turns(spec: TaskSpec) -> list[Any]:
+    """The examples given as answered turns. With ``reasoning``, an example without a ``reason`` is not: its
+    answer would need a reason sxhub does not have (it showed the teacher the literal "a short reason"), so it is
+    listed in the system prompt with its labels instead (:func:`system_prompt`)."""
+    return [ex for ex in spec.examples if ex.reason or not spec.reasoning]
+
+
+def _listed_examples(spec: TaskSpec) -> list[str]:
+    listed = [ex for ex in spec.examples if spec.reasoning and not ex.reason]
+    if not listed:
+        return []
+    lines = ["", "Labelled examples:"]
+    for ex in listed:
+        names = ", ".join(ex.labels) if ex.labels else "(no label)"
+        lines.append(f"- {json.dumps(ex.text, ensure_ascii=False)}: {names}")
+    return lines
+
+
 def user_prompt(text: str) -> str:
     """The default user turn: the text to label."""
     return f"Text: {text}\n\nAnswer with the JSON object."
@@ -84,7 +103,7 @@ def build_messages(spec: TaskSpec, text: str) -> list[dict[str, str]]:
         content = render_template(spec, text)
         return [{"role": "user", "content": content}]
     messages = [{"role": "system", "content": system_prompt(spec)}]
-    for ex in spec.examples:
+    for ex in shown_as_turns(spec):
         messages.append({"role": "user", "content": user_prompt(ex.text)})
         messages.append({"role": "assistant", "content": answer_example(spec, ex.labels, ex.reason)})
     messages.append({"role": "user", "content": user_prompt(text)})
@@ -221,9 +240,11 @@ def _validator(schema_json: str) -> Any:
 
 def _canonical(spec: TaskSpec, name: str) -> str:
     """The task's spelling of ``name`` when it matches one label up to case and whitespace, else ``name``."""
-    key = " ".join(name.split()).casefold()
+    from .spec import label_key  # the spec refuses two labels with one key
+
+    key = label_key(name)
     for label in spec.label_names:
-        if " ".join(label.split()).casefold() == key:
+        if label_key(label) == key:
             return label
     return name
 

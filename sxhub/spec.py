@@ -39,6 +39,7 @@ class Label:
         if not isinstance(self.name, str) or not self.name.strip():
             raise SpecError(f"labels: every label needs a non-empty 'name', got {self.name!r}.")
         self.name = self.name.strip()
+        _text_field(f"labels: description of {self.name!r}", self.description)
         self.description = (self.description or "").strip()
 
 
@@ -53,7 +54,35 @@ class Example:
             raise SpecError(f"examples: every example needs a non-empty 'text', got {self.text!r}.")
         if isinstance(self.labels, str):
             self.labels = [self.labels]
-        self.labels = [str(x) for x in (self.labels or [])]
+        where = f"examples: example {self.text[:40]!r}"
+        if self.labels is not None and not isinstance(self.labels, (list, tuple)):
+            raise SpecError(f"{where}: 'labels' must be a list of label names, got {self.labels!r}.")
+        if any(not isinstance(x, str) for x in self.labels or []):
+            raise SpecError(f"{where}: 'labels' must be label names (text), got {self.labels!r}.")
+        self.labels = list(self.labels or [])
+        twice = sorted({x for x in self.labels if self.labels.count(x) > 1})
+        if twice:
+            raise SpecError(f"{where} lists {twice} more than once; name each label once.")
+        _text_field(f"{where}: reason", self.reason)
+        self.reason = self.reason or ""
+
+
+def _text_field(where: str, value: Any) -> None:
+    """One clear error for a spec field that must be text (or left out): a number there crashed on ``.strip()``
+    or went into the prompt as written."""
+    if value is not None and not isinstance(value, str):
+        raise SpecError(f"{where}: must be text, got {value!r}; quote it in the YAML if it is meant as text.")
+
+
+def _flag(where: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise SpecError(f"{where}: must be true or false, got {value!r}.")
+
+
+def label_key(name: str) -> str:
+    """How replies are matched to label names (case and spacing ignored, :func:`sxhub.prompt.parse_answer`): two
+    labels with one key could never both be chosen."""
+    return " ".join(name.split()).casefold()
 
 
 _URL_RE = re.compile(r"https?://[^\s'\"<>]+")
@@ -106,6 +135,8 @@ class TeacherSpec:
     )
 
     def __post_init__(self) -> None:
+        for key in ("model", "base_url", "name", "provider", "endpoint", "structured", "server"):
+            _text_field(f"teachers: {key}", getattr(self, key))
         if not self.model and not self.base_url and not self.endpoint:
             raise SpecError(
                 "teachers: each teacher needs 'model' (a Hub model id or 'local'), 'base_url' or 'endpoint'."
@@ -132,11 +163,13 @@ class TeacherSpec:
             value = getattr(self, key)
             if value is None and key != "timeout":
                 continue
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < float("inf"):
                 raise SpecError(f"teachers: {key}={value!r} must be a number >= 0.")
+            if key == "timeout" and value == 0:
+                raise SpecError("teachers: timeout=0 would fail every request; give seconds > 0 (e.g. 120).")
         if (self.price_input is None) != (self.price_output is None):
             raise SpecError("teachers: give both price_input and price_output (USD per million tokens), or neither.")
-        if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+        if not isinstance(self.max_tokens, int) or isinstance(self.max_tokens, bool) or self.max_tokens < 1:
             raise SpecError(f"teachers: max_tokens={self.max_tokens!r} must be a positive integer.")
         # the name labels votes, ledgers, cards and sxhub.json: never the credentials or query a base_url may carry
         if not self.name and self.endpoint:
@@ -202,7 +235,14 @@ class TaskSpec:
                 f"name: {self.name!r} is not usable as a repo name; use letters, digits, '-', '_' or '.' "
                 "(e.g. financial-sentiment)."
             )
-        self.labels = [lab if isinstance(lab, Label) else _label(lab) for lab in (self.labels or [])]
+        if isinstance(self.labels, dict):  # {name: description, ...}: YAML keeps their order
+            self.labels = [_label({"name": k, "description": v}) for k, v in self.labels.items()]
+        if not isinstance(self.labels, (list, tuple)):
+            raise SpecError(
+                f"labels: must be a list of names or of {{name, description}} mappings (or one mapping of name to "
+                f"description), got {self.labels!r}."
+            )
+        self.labels = [lab if isinstance(lab, Label) else _label(lab) for lab in self.labels]
         if len(self.labels) < 1 or (not self.multi_label and len(self.labels) < 2):
             raise SpecError(
                 f"labels: a {'multi' if self.multi_label else 'single'}-label task needs at least "
@@ -212,8 +252,16 @@ class TaskSpec:
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise SpecError(f"labels: duplicate label name(s) {dupes}; each label must appear once.")
-        if not isinstance(self.multi_label, bool):
-            raise SpecError(f"multi_label: must be true or false, got {self.multi_label!r}.")
+        keys = [label_key(n) for n in names]
+        alike = [n for n, k in zip(names, keys, strict=True) if keys.count(k) > 1]
+        if alike:
+            raise SpecError(
+                f"labels: {alike} differ only in case or spacing, and answers are matched ignoring both (one could "
+                "never be chosen); rename one."
+            )
+        _flag("multi_label", self.multi_label)
+        if self.examples is not None and not isinstance(self.examples, (list, tuple)):
+            raise SpecError(f"examples: must be a list of {{text, labels}} mappings, got {self.examples!r}.")
         self.examples = [ex if isinstance(ex, Example) else _example(ex) for ex in (self.examples or [])]
         for ex in self.examples:
             bad = [lab for lab in ex.labels if lab not in names]
@@ -223,13 +271,18 @@ class TaskSpec:
                 raise SpecError(
                     f"examples: single-label example {ex.text[:40]!r} must have exactly one label, got {ex.labels}."
                 )
+        if self.teachers is not None and not isinstance(self.teachers, (list, tuple)):
+            raise SpecError(f"teachers: must be a list of teachers (names, URLs or mappings), got {self.teachers!r}.")
         self.teachers = [TeacherSpec.parse(t) for t in (self.teachers or [])]
         if not isinstance(self.samples, int) or isinstance(self.samples, bool) or not 1 <= self.samples <= 64:
             raise SpecError(f"samples: must be an integer from 1 to 64, got {self.samples!r}.")
-        if not isinstance(self.temperature, (int, float)) or not 0 <= self.temperature <= 2:
+        bad_number = not isinstance(self.temperature, (int, float)) or isinstance(self.temperature, bool)
+        if bad_number or not 0 <= self.temperature <= 2:
             raise SpecError(f"temperature: must be a number from 0 to 2, got {self.temperature!r}.")
-        if not isinstance(self.reasoning, bool):
-            raise SpecError(f"reasoning: must be true or false, got {self.reasoning!r}.")
+        _flag("reasoning", self.reasoning)
+        _flag("preprocess", self.preprocess)  # a string 'false' is true in Python: masking went on
+        for key in ("description", "prompt_template", "language", "license", "vote"):
+            _text_field(key, getattr(self, key))
         from .reliability import VOTE_METHODS
 
         if self.vote not in VOTE_METHODS:

@@ -45,6 +45,39 @@ def test_answer_schema_single_and_multi() -> None:
         ({"name": "t", "labels": ["a", "b"], "examples": [{"text": "x", "labels": ["a", "b"]}]}, "exactly one label"),
         ({"name": "t", "labels": ["a", "b"], "teachers": [{"base_url": "ftp://x"}]}, "is not an http(s) URL"),
         ({"name": "t", "labels": ["a", "b"], "teachers": [{"modle": "x"}]}, "unknown key(s) ['modle']"),
+        # answers are matched ignoring case and spacing: one of two such labels could never be chosen
+        ({"name": "t", "labels": ["Positive", "positive"]}, "['Positive', 'positive'] differ only in case or spacing"),
+        ({"name": "t", "labels": ["very good", "very  good"]}, "differ only in case or spacing"),
+        # wrong types: one line naming the field, never a traceback or a silent misreading
+        ({"name": "t", "labels": "positive"}, "labels: must be a list of names"),
+        ({"name": "t", "labels": [{"name": "a", "description": 3}, "b"]}, "description of 'a': must be text, got 3"),
+        ({"name": "t", "labels": ["a", "b"], "examples": [{"text": "x", "labels": 3}]}, "'labels' must be a list"),
+        ({"name": "t", "labels": ["a", "b"], "examples": [{"text": "x", "labels": {"a": 1}}]}, "must be a list"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": [{"model": 123}]}, "teachers: model: must be text"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": [{"base_url": 123}]}, "teachers: base_url: must be text"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": 5}, "teachers: must be a list"),
+        ({"name": "t", "labels": ["a", "b"], "prompt_template": 3}, "prompt_template: must be text"),
+        ({"name": "t", "labels": ["a", "b"], "preprocess": "false"}, "preprocess: must be true or false"),
+        ({"name": "t", "labels": ["a", "b"], "temperature": True}, "temperature: must be a number"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": [{"model": "m", "max_tokens": True}]}, "max_tokens=True"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": [{"model": "m", "timeout": 0}]}, "timeout=0 would fail"),
+        (
+            {
+                "name": "t",
+                "labels": ["a", "b"],
+                "teachers": [{"model": "m", "price_input": float("inf"), "price_output": 1}],
+            },
+            "price_input=inf must be a number >= 0",
+        ),
+        (
+            {
+                "name": "t",
+                "labels": ["a", "b"],
+                "multi_label": True,
+                "examples": [{"text": "x", "labels": ["a", "a"]}],
+            },
+            "lists ['a'] more than once",
+        ),
     ],
 )
 def test_bad_specs_fail_with_one_line(data: dict, message: str) -> None:
@@ -87,3 +120,36 @@ def test_round_trip_through_yaml(tmp_path: Path) -> None:
     path.write_text(spec.to_yaml(), encoding="utf-8")
     again = load_spec(path)
     assert again == spec
+
+
+def test_labels_as_one_mapping_keep_their_descriptions_and_order() -> None:
+    """``labels: {positive: good news, negative: bad news}`` lost every description (its keys were taken as names)."""
+    spec = TaskSpec.from_dict({"name": "t", "labels": {"positive": "good news", "neutral": None, "negative": "bad"}})
+    assert [(lab.name, lab.description) for lab in spec.labels] == [
+        ("positive", "good news"),
+        ("neutral", ""),
+        ("negative", "bad"),
+    ]
+
+
+def test_a_reasoning_example_without_a_reason_is_listed_not_answered_with_a_made_up_reason() -> None:
+    """With ``reasoning: true`` an example without a ``reason`` was shown as answering "a short reason"; it is
+    listed with its label in the system prompt, and an example with a reason stays an answered turn."""
+    from sxhub.prompt import build_messages
+
+    spec = TaskSpec.from_dict(
+        {
+            "name": "t",
+            "labels": ["positive", "negative"],
+            "reasoning": True,
+            "examples": [
+                {"text": "Operating profit rose.", "labels": ["positive"]},
+                {"text": "Loss widened.", "labels": ["negative"], "reason": "a wider loss"},
+            ],
+        }
+    )
+    messages = build_messages(spec, "Sales fell.")
+    assert '- "Operating profit rose.": positive' in messages[0]["content"]
+    answers = [m["content"] for m in messages if m["role"] == "assistant"]
+    assert answers == ['{"reason": "a wider loss", "label": "negative"}']
+    assert "Operating profit rose." not in " ".join(m["content"] for m in messages[1:])
