@@ -61,6 +61,11 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
         "failed_votes": fmt(sum(v["labels"] is None for v in all_votes)) if votes else fmt(None),
         "n_votes": fmt(len(all_votes)) if votes else fmt(None),
         "teachers": list(dict.fromkeys(v["teacher"] for v in all_votes if v["teacher"])),
+        # the samples per teacher and text the votes hold: `--samples` may have overridden the spec's
+        "samples": max(
+            (max(Counter(v["teacher"] for v in row).values()) for row in votes if row is not None and len(row)),
+            default=None,
+        ),
     }
 
 
@@ -197,7 +202,7 @@ def dataset_context(
         "n_input": facts["n_input"],
         "plot_file": LABEL_PLOT,
         "teachers": teachers,
-        "samples": spec.samples,
+        "samples": agreement["samples"] or spec.samples,
         "temperature": spec.temperature,
         "reasoning": spec.reasoning,
         "prompt_template": spec.prompt_template,

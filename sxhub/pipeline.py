@@ -318,6 +318,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         spec = spec.with_server(config.server)
     if config.vote:
         spec = spec.with_vote(config.vote)
+    if config.samples is not None:  # the record and the cards state the samples the run took, checked here
+        spec = TaskSpec.from_dict({**spec.to_dict(), "samples": config.samples})
     check_kept_columns(spec, config.keep_columns)  # an id, not a column annotate writes: before anything is spent
     check_publish_targets(spec, config)  # before a teacher is paid or a student trained
     out = config.out

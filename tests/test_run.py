@@ -84,6 +84,9 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     assert (repos / "dataset" / "README.md").is_file() and list((repos / "dataset" / "data").glob("*.parquet"))
     assert (repos / "model" / "config.json").is_file() and (repos / "model" / "onnx" / "model.onnx").is_file()
     assert (repos / "space" / "app.py").is_file()
+    # --samples 1 over the spec's 3: the record and the dataset card state the samples the run took
+    assert json.loads((out / "model" / "sxhub.json").read_text())["task"]["samples"] == 1
+    assert "**Sampling:** 1 sample(s) per teacher" in (repos / "dataset" / "README.md").read_text(encoding="utf-8")
     card = (repos / "model" / "README.md").read_text(encoding="utf-8")
     assert "measured by sxhub:" in card  # the student's speed reaches the card's teacher-vs-student table
     assert stages["evaluate"]["speed"]["texts_per_s"] > 0 and stages["evaluate"]["speed"]["speedup"] > 0
