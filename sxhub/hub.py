@@ -40,14 +40,13 @@ def publish_folder(
         folder = Path(to)
         if folder.exists() and any(folder.iterdir()) and not exist_ok:
             raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
-        created = not folder.exists()
-        folder.mkdir(parents=True, exist_ok=True)
-        try:
-            write(folder, repo_id or default_name)
-        except BaseException:
-            if created:  # a refused input leaves no half-written folder that a rerun would call "not empty"
-                shutil.rmtree(folder, ignore_errors=True)
-            raise
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sxhub-", dir=folder.parent))
+        try:  # a refused input leaves the folder as it was, never half-written
+            write(staging, repo_id or default_name)
+            replace_published(staging, folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         return str(folder)
     assert repo_id is not None
     token = resolve_token(token)
@@ -126,6 +125,34 @@ def refuse_existing(
         )
 
 
+# beside what a publish wrote, in the folder huggingface_hub keeps its own local metadata in (upload_folder skips it)
+PUBLISHED_LIST = Path(".cache") / "huggingface" / "sxhub-published.json"
+
+
+def replace_published(staging: Path, folder: Path) -> None:
+    """Move the files of a freshly written repo folder (``staging``) into ``folder``, and delete the files the last
+    publish there wrote that this one did not: an int8 ONNX or a data split from other weights stayed beside the
+    new ones (``run --exist-ok``). Files a person added to the folder are left alone."""
+    import json
+
+    written = sorted(str(p.relative_to(staging)) for p in staging.rglob("*") if p.is_file())
+    listed = folder / PUBLISHED_LIST
+    before = json.loads(listed.read_text(encoding="utf-8")) if listed.is_file() else []
+    for name in written:
+        target = folder / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / name, target)
+    for name in set(before) - set(written):
+        with contextlib.suppress(FileNotFoundError):
+            (folder / name).unlink()
+    for parent in sorted({(folder / n).parent for n in before}, key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):  # emptied sub-folders go too (not empty: kept)
+            if parent != folder and not any(parent.iterdir()):
+                parent.rmdir()
+    listed.parent.mkdir(parents=True, exist_ok=True)
+    listed.write_text(json.dumps(written, indent=0) + "\n", encoding="utf-8")
+
+
 def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
     """Create the repo, or reuse it (``refuse_existing`` has checked), and return its URL; Hub refusals become
     one-line errors."""
@@ -136,7 +163,9 @@ def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None)
 
 
 def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> None:
-    """Upload the whole folder in one commit."""
+    """Upload the whole folder in one commit, which also deletes the repo's files the folder no longer holds: the
+    repo is what was published (an int8 ONNX or a data split of an earlier publish stayed beside new weights).
+    ``.gitattributes`` is kept (huggingface_hub never deletes it)."""
     with hub_errors(f"uploading to {repo_id!r}"):
         api.upload_folder(
             repo_id=repo_id,
@@ -144,6 +173,7 @@ def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: st
             repo_type=repo_type,
             revision=revision,
             commit_message=f"Publish with sxhub {__version__}",
+            delete_patterns="*",
         )
 
 

@@ -640,3 +640,44 @@ def test_an_expert_column_with_a_missing_cell_publishes(tmp_path: Path) -> None:
     pd.DataFrame(rows).to_parquet(source)
     folder = Path(publish_dataset(source, spec=spec, to=tmp_path / "ds", gold="gold"))
     assert "The column `gold` holds expert labels for 29 texts" in (folder / "README.md").read_text(encoding="utf-8")
+
+
+def _writer(files: dict[str, str]) -> Any:
+    def write(folder: Path, repo_id: str) -> None:
+        for name, text in files.items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+
+    return write
+
+
+def test_publishing_again_removes_what_the_last_publish_wrote_and_this_one_did_not(tmp_path: Path, hub) -> None:
+    """``run --exist-ok`` over an earlier run: the int8 ONNX of the earlier weights stayed in the model folder and
+    in the Hub repo beside the new weights. A folder keeps files a person added; a failed write leaves it as it
+    was; the Hub repo becomes what was published, in one commit."""
+    from sxhub.errors import PublishError
+    from sxhub.hub import publish_folder
+
+    first = {"model.safetensors": "v1", "onnx/model.onnx": "v1", "onnx/model_int8.onnx": "v1"}
+    second = {"model.safetensors": "v2", "onnx/model.onnx": "v2"}
+    folder = tmp_path / "model"
+    common = {"repo_type": "model", "default_name": "m", "token": None, "private": None, "revision": None}
+    publish_folder(_writer(first), repo_id=None, to=folder, exist_ok=False, **common)
+    (folder / "NOTES.md").write_text("mine", encoding="utf-8")
+    publish_folder(_writer(second), repo_id=None, to=folder, exist_ok=True, **common)
+    files = {str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts}
+    assert files == {"model.safetensors", "onnx/model.onnx", "NOTES.md"}
+    assert (folder / "model.safetensors").read_text() == "v2"
+
+    def fails(staging: Path, repo_id: str) -> None:
+        (staging / "model.safetensors").write_text("half", encoding="utf-8")
+        raise PublishError("refused input")
+
+    with pytest.raises(PublishError, match="refused input"):
+        publish_folder(fails, repo_id=None, to=folder, exist_ok=True, **common)
+    assert (folder / "model.safetensors").read_text() == "v2" and not list(tmp_path.glob(".model.sxhub-*"))
+
+    repo = f"{hub.user}/m"
+    publish_folder(_writer(first), repo_id=repo, to=None, exist_ok=False, **common)
+    publish_folder(_writer(second), repo_id=repo, to=None, exist_ok=True, **common)
+    assert set(hub.stub.list_files(repo)) - {".gitattributes"} == {"model.safetensors", "onnx/model.onnx"}

@@ -25,7 +25,10 @@ from ..errors import PublishError
 )
 @click.option("--private", is_flag=True, help="Create the repo private.")
 @click.option(
-    "--exist-ok", is_flag=True, help="Push a new commit to an existing repo (or write into a non-empty --to)."
+    "--exist-ok",
+    is_flag=True,
+    help="Push a new commit to an existing repo (or write into a non-empty --to); files the last publish wrote "
+    "and this one does not are deleted, others kept (in a repo, all files but .gitattributes are replaced).",
 )
 @click.option("--token", help="Hub token (default: HF_TOKEN or the saved `hf auth login`). Never written to a file.")
 @click.option("--revision", help="Branch to push to.")
