@@ -287,6 +287,11 @@ def _train_local(
     targets = vote_shares(data) if config.soft_labels else None
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
     head_notes: list[str] = []
+    # seeded before the base is loaded: a new head is drawn when the model is built, before the Trainer seeds;
+    # drawn unseeded, two runs with one --seed started from different heads and ended with different weights
+    from transformers import set_seed
+
+    set_seed(config.seed)
     model, tokenizer = load_base(base, spec, config.layers, notes=head_notes)
     train_texts = [data.texts[i] for i in train_idx]
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)

@@ -1085,3 +1085,23 @@ def test_validation_sees_the_texts_as_predict_cleans_them(
     saved = json.loads((out / "sxhub.json").read_text())["preprocessing"]
     assert bool(saved["steps"]) is preprocess
     assert preprocess_text("@Brand7  price\n http://shop.example/7") == "@user price URL"
+
+
+def test_one_seed_trains_the_same_weights_whatever_ran_before(tiny_base_model: Path, tmp_path: Path) -> None:
+    """The head of a base without one (all-MiniLM-L6-v2 is a plain BertModel) was drawn before the Trainer seeded:
+    two runs with one --seed ended with different weights. Random draws before the run do not change them now."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, BertModel
+
+    plain = tmp_path / "plain"
+    BertModel.from_pretrained(tiny_base_model).save_pretrained(plain)
+    AutoTokenizer.from_pretrained(tiny_base_model).save_pretrained(plain)
+    weights = []
+    for k, draws in enumerate((0, 1000)):
+        torch.rand(draws)  # whatever torch work came before in the process
+        out = tmp_path / f"run{k}"
+        train(SINGLE, single_frame(), fast_config(out, plain, epochs=2, seed=7))
+        weights.append(load_file(out / "model.safetensors"))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
