@@ -100,12 +100,17 @@ def load_base(
     return model, tokenizer
 
 
-def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], model_config: Any) -> int:
-    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit."""
-    cap = min(
+def length_limit(tokenizer: PreTrainedTokenizerBase, model_config: Any) -> int:
+    """The most tokens the base takes: its position table and its tokenizer's own limit."""
+    return min(
         int(getattr(model_config, "max_position_embeddings", 512) or 512),
         int(tokenizer.model_max_length) if tokenizer.model_max_length < 1_000_000 else 512,
     )
+
+
+def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], model_config: Any) -> int:
+    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit."""
+    cap = length_limit(tokenizer, model_config)
     lengths = [len(ids) for ids in tokenizer(texts[:20_000], truncation=False)["input_ids"]]
     p95 = int(np.percentile(lengths, 95)) if lengths else cap
     return int(min(cap, max(16, math.ceil(p95 / 8) * 8)))
@@ -294,6 +299,13 @@ def _train_local(
     set_seed(config.seed)
     model, tokenizer = load_base(base, spec, config.layers, notes=head_notes)
     train_texts = [data.texts[i] for i in train_idx]
+    if config.max_length and config.max_length > length_limit(tokenizer, model.config):
+        # past the position table: training crashed in the embeddings, or a model was saved that predict could not run
+        raise InputError(
+            f"--max-length {config.max_length} is more than the base model takes "
+            f"({length_limit(tokenizer, model.config)} tokens); pass --max-length "
+            f"{length_limit(tokenizer, model.config)} or less, or leave it out to fit it to the texts."
+        )
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)
     hard = hard_targets(data)
     if spec.multi_label:

@@ -1105,3 +1105,16 @@ def test_one_seed_trains_the_same_weights_whatever_ran_before(tiny_base_model: P
         weights.append(load_file(out / "model.safetensors"))
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][name], weights[1][name]) for name in weights[0])
+
+
+def test_a_max_length_past_the_bases_position_table_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
+    """--max-length above the base's limit crashed in the embeddings on long texts, or saved a model that predict
+    could not run."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from sxhub.train import length_limit
+
+    limit = length_limit(AutoTokenizer.from_pretrained(tiny_base_model), AutoConfig.from_pretrained(tiny_base_model))
+    with pytest.raises(InputError, match=rf"--max-length {limit * 2} is more than the base model takes \({limit} tok"):
+        train(SINGLE, single_frame(), fast_config(tmp_path / "s", tiny_base_model, max_length=limit * 2))
+    assert not (tmp_path / "s" / "model.safetensors").exists()
