@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .vote import Decision, _vote_error, decide, decide_by_scores
+from .vote import Decision, decide, decide_by_scores, vote_error
 
 VOTE_METHODS = ("majority", "dawid-skene", "scores")
 # crowd-kit's default cap; on bench/review.py's PhraseBank teachers 100 did as well as 20 or better in every seed
@@ -75,7 +75,7 @@ def plain_votes(cell: Any) -> list[dict[str, Any]]:
 
 def valid_labels(vote: Mapping[str, Any], label_names: Sequence[str], multi_label: bool) -> list[str] | None:
     """The vote's labels when it counts (the rule of :mod:`sxhub.vote`), else ``None``."""
-    if _vote_error(dict(vote), label_names, multi_label):
+    if vote_error(dict(vote), label_names, multi_label):
         return None
     return list(dict.fromkeys(vote["labels"]))
 

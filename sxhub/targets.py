@@ -17,7 +17,7 @@ import numpy as np
 
 from .data import LabelledData
 from .errors import InputError
-from .vote import mean_agreement, score_distribution
+from .vote import mean_agreement, score_distribution, vote_error
 
 logger = logging.getLogger(__name__)
 
@@ -227,8 +227,12 @@ def vote_shares(data: LabelledData) -> np.ndarray:
             shares[row] = hard[row]
             continue
         votes = [v for v in _as_list(cell) if isinstance(v, dict) and v.get("labels") is not None]
+        # the votes the vote rule counts: a single-label vote naming 0 or 2 labels was counted here (as its first
+        # label, or as nothing with its share in the denominator), so the shares disagreed with the vote
         valid = [(v, _as_list(v.get("labels"))) for v in votes]
-        valid = [(v, labs) for v, labs in valid if all(lab in index for lab in labs)]
+        valid = [
+            (v, labs) for v, labs in valid if not vote_error({"labels": labs}, data.label_names, data.multi_label)
+        ]
         if not valid:
             shares[row] = hard[row]  # no usable vote: the row's own label
             continue
@@ -238,7 +242,7 @@ def vote_shares(data: LabelledData) -> np.ndarray:
                 for name, p in distribution.items():
                     shares[row, index[name]] += p
                 continue
-            for lab in labs[: None if data.multi_label else 1]:
+            for lab in labs:
                 shares[row, index[lab]] += 1.0
         shares[row] /= len(valid)
     return shares

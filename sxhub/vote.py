@@ -95,7 +95,7 @@ def _is_missing(value: Any) -> bool:
         return True
 
 
-def _vote_error(vote: dict[str, Any], label_names: Sequence[str], multi_label: bool) -> str:
+def vote_error(vote: dict[str, Any], label_names: Sequence[str], multi_label: bool) -> str:
     """Why a vote does not count ("" when it is valid)."""
     labels = vote.get("labels")
     if labels is None:
@@ -117,7 +117,7 @@ def _split_votes(
     valid: list[list[str]] = []
     errors: list[str] = []
     for vote in votes:
-        error = _vote_error(vote, label_names, multi_label)
+        error = vote_error(vote, label_names, multi_label)
         if error:
             if error not in errors:
                 errors.append(error)
@@ -195,7 +195,7 @@ def _score_rows(
     rows: list[dict[str, float]] = []
     scored = False
     for vote in votes:
-        if _vote_error(vote, label_names, multi_label):
+        if vote_error(vote, label_names, multi_label):
             continue
         distribution = score_distribution(vote, label_names, multi_label)
         scored = scored or distribution is not None
@@ -224,7 +224,7 @@ def decide_by_scores(votes: Sequence[dict[str, Any]], label_names: Sequence[str]
         return Decision(label=None, labels=on, agreement=agreement, failed=False, error="", tie=tie, n_valid=n)
     top = max(mean.values())
     tied = [name for name in label_names if math.isclose(mean[name], top, rel_tol=0.0, abs_tol=1e-12)]
-    first = [v["labels"][0] for v in votes if not _vote_error(v, label_names, multi_label)]
+    first = [v["labels"][0] for v in votes if not vote_error(v, label_names, multi_label)]
     winner = next((name for name in first if name in tied), tied[0])  # earliest valid vote, else label order
     return Decision(
         label=winner, labels=None, agreement=mean[winner], failed=False, error="", tie=len(tied) > 1, n_valid=n

@@ -1118,3 +1118,23 @@ def test_a_max_length_past_the_bases_position_table_is_one_clear_error(tiny_base
     with pytest.raises(InputError, match=rf"--max-length {limit * 2} is more than the base model takes \({limit} tok"):
         train(SINGLE, single_frame(), fast_config(tmp_path / "s", tiny_base_model, max_length=limit * 2))
     assert not (tmp_path / "s" / "model.safetensors").exists()
+
+
+def test_soft_labels_count_only_the_votes_the_vote_rule_counts() -> None:
+    """A single-label vote naming two labels or none is no vote (the vote rule says so); --soft-labels counted the
+    first of two as a vote and an empty one in the denominator, so its shares disagreed with the vote."""
+    from sxhub.targets import vote_shares
+
+    def vote(labels: list[str]) -> dict[str, Any]:
+        return {"teacher": "t", "sample": 0, "labels": labels, "reason": "", "error": ""}
+
+    frame = pd.DataFrame(
+        {
+            "text": ["profit rose", "loss fell"],
+            "label": ["positive", "negative"],
+            "votes": [[vote(["positive"]), vote(["negative", "positive"]), vote([])], [vote(["negative"])]],
+        }
+    )
+    data = load_labelled(frame, label_names=SINGLE.label_names, multi_label=False)
+    shares = vote_shares(data)
+    assert shares[0].tolist() == [1.0, 0.0, 0.0] and shares[1].tolist() == [0.0, 0.0, 1.0]
