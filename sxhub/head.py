@@ -30,6 +30,22 @@ def base_labels(base_config: Any) -> list[str] | None:
     return names
 
 
+def _unnamed_note(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
+    """A note for a classifier head whose labels have no names (``LABEL_0``..., as many Hub sentiment models ship):
+    transformers keeps it when its size fits, its rows taken as the task's labels in the spec's order; nothing can
+    check that order, so the training notes say it."""
+    architectures = getattr(base_config, "architectures", None) or []
+    size = len(getattr(base_config, "id2label", None) or {})
+    classifier = any(str(a).endswith("ForSequenceClassification") for a in architectures)
+    if not classifier or size != len(spec.label_names) or _problem(base_config) != _problem(model.config):
+        return None
+    rows = ", ".join(f"LABEL_{i} as {name}" for i, name in enumerate(spec.label_names))
+    return (
+        f"The base's head names no labels: it was kept, its rows taken in the task's order ({rows}); if they stood "
+        "for other labels, list the task's labels in that order or save the base with their names (id2label)."
+    )
+
+
 def _problem(config: Any) -> str:
     return getattr(config, "problem_type", None) or "single_label_classification"
 
@@ -46,7 +62,7 @@ def fit_head(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
     """
     names = base_labels(base_config)
     if names is None:
-        return None
+        return _unnamed_note(model, base_config, spec)
     wanted = spec.label_names
     same_problem = _problem(base_config) == _problem(model.config)
     if names == wanted and same_problem:

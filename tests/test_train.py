@@ -1138,3 +1138,11 @@ def test_soft_labels_count_only_the_votes_the_vote_rule_counts() -> None:
     data = load_labelled(frame, label_names=SINGLE.label_names, multi_label=False)
     shares = vote_shares(data)
     assert shares[0].tolist() == [1.0, 0.0, 0.0] and shares[1].tolist() == [0.0, 0.0, 1.0]
+
+
+def test_a_head_without_label_names_is_kept_in_the_specs_order_and_said(tiny_base_model: Path, tmp_path: Path) -> None:
+    """A classifier base naming its labels LABEL_0.. (many Hub sentiment models) kept its head for a task of other
+    labels with no word; the notes now say which row stands for which label, and how to change it."""
+    result = train(SINGLE, single_frame(), fast_config(tmp_path / "s", tiny_base_model, epochs=1))
+    rows = ", ".join(f"LABEL_{i} as {name}" for i, name in enumerate(SINGLE.label_names))
+    assert any(f"its rows taken in the task's order ({rows})" in note for note in result.notes)
