@@ -322,6 +322,16 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         spec = TaskSpec.from_dict({**spec.to_dict(), "samples": config.samples})
     check_kept_columns(spec, config.keep_columns)  # an id, not a column annotate writes: before anything is spent
     check_publish_targets(spec, config)  # before a teacher is paid or a student trained
+    model_dir = config.out / "model"
+    tconf = TrainConfig(  # its checks (epochs, threads) refuse bad options before a teacher is paid, too
+        output_dir=model_dir,
+        base_model=config.base_model,
+        backend=config.backend,
+        epochs=config.epochs,
+        min_agreement=config.min_agreement,
+        threads=config.threads,
+        seed=SPLIT_SEED,
+    )
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)
@@ -400,16 +410,6 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
 
     # 3. train ----------------------------------------------------------------------------------------------
     started = time.perf_counter()
-    model_dir = out / "model"
-    tconf = TrainConfig(
-        output_dir=model_dir,
-        base_model=config.base_model,
-        backend=config.backend,
-        epochs=config.epochs,
-        min_agreement=config.min_agreement,
-        threads=config.threads,
-        seed=SPLIT_SEED,
-    )
     trained = train(spec, train_part, tconf)
     report.add(
         "train",

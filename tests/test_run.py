@@ -217,6 +217,27 @@ def test_a_kept_column_that_annotate_writes_is_refused_before_anything_is_spent(
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        (["--epochs", "0"], "epochs=0.0 is out of range"),
+        (["--threads", "0"], "threads=0 must be an integer >= 1"),
+        (["--cpu-usd-per-hour", "-1"], "-1.0 is not in the range x>=0"),
+        (["--samples", "100"], "100 is not in the range 1<=x<=64"),
+    ],
+)
+def test_training_and_card_options_are_refused_before_a_teacher_is_asked(
+    tmp_path: Path, option: list[str], message: str
+) -> None:
+    """--epochs 0 and --threads 0 were refused only at training, after every text was sent to the teachers; a
+    negative --cpu-usd-per-hour was published as a negative cost."""
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path / "out")]
+        proc = _sxhub(*args, *option, "--teacher", server.url)
+        assert server.requests == []
+    assert proc.returncode == 2 and message in proc.stderr.strip().splitlines()[-1]
+
+
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr

@@ -40,7 +40,9 @@ from . import emit_json, min_agreement_option, vote_option
     type=click.Choice(SERVER_KINDS),
     help="The kind of server behind the teachers' base_url (default: detected from its routes).",
 )
-@click.option("--samples", type=int, help="Self-consistency samples per teacher (default: the spec's).")
+@click.option(
+    "--samples", type=click.IntRange(1, 64), help="Self-consistency samples per teacher (default: the spec's)."
+)
 @vote_option
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Teacher requests in flight.")
 @click.option("--text-column", help="Column holding the texts (default: text or a usual synonym).")
@@ -63,7 +65,11 @@ from . import emit_json, min_agreement_option, vote_option
     is_flag=True,
     help="Pause the teachers' Inference Endpoints once annotate is done (even when it fails).",
 )
-@click.option("--cpu-usd-per-hour", type=float, help="Price of the CPU machine the student runs on (card's $ figure).")
+@click.option(
+    "--cpu-usd-per-hour",
+    type=click.FloatRange(min=0),
+    help="Price of the CPU machine the student runs on (card's $ figure).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object on stdout.")
 def run(
     task: str,
