@@ -23,6 +23,7 @@ from .cards import (
 )
 from .data import expert_label_cell
 from .errors import PublishError
+from .prompt import template_text
 from .spec import TaskSpec
 
 
@@ -41,7 +42,7 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
 
     # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement);
     # a text without a valid vote (failed, then labelled by a reviewer) has no share to state, not a share of 0
-    cells = list(frame.get("agreement", pd.Series([], dtype=float)))
+    cells = list(frame["agreement"]) if "agreement" in frame.columns else [None] * len(frame)
     if "votes" in frame.columns:
         voted = [any(v.get("labels") is not None for v in row or ()) for row in frame["votes"]]
         cells = [c for c, ok in zip(cells, voted, strict=True) if ok]
@@ -205,7 +206,7 @@ def dataset_context(
         "samples": agreement["samples"] or spec.samples,
         "temperature": spec.temperature,
         "reasoning": spec.reasoning,
-        "prompt_template": spec.prompt_template,
+        "prompt_template": template_text(spec.prompt_template) if spec.prompt_template else None,
         "n_examples": len(spec.examples),
         "answer_schema": json.dumps(spec.answer_schema(), indent=2),
         "agreement": agreement,

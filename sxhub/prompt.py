@@ -133,14 +133,27 @@ def render_template(spec: TaskSpec, text: str) -> str:
 
 
 @lru_cache(maxsize=16)
+def is_template_file(source: str) -> bool:
+    """Whether a spec's ``prompt_template`` names a file (one line ending in .jinja, .jinja2 or .j2)."""
+    return source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip()
+
+
+def template_text(source: str) -> str:
+    """A spec's ``prompt_template`` as its text: the file's, when it names one (what the dataset card shows: the
+    prompt, not a path on the machine that labelled)."""
+    if not is_template_file(source):
+        return source
+    path = Path(source.strip()).expanduser()
+    if not path.is_file():
+        raise SpecError(
+            f"prompt_template file {str(path)!r} not found; give a path to a .jinja file (relative to the task "
+            "spec's folder) or an inline template."
+        )
+    return path.read_text(encoding="utf-8")
+
+
 def _compile(source: str) -> jinja2.Template:
-    if source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip():
-        path = Path(source.strip()).expanduser()
-        if not path.is_file():
-            raise SpecError(
-                f"prompt_template file {str(path)!r} not found; give a path to a .jinja file or an inline template."
-            )
-        source = path.read_text(encoding="utf-8")
+    source = template_text(source)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
     try:
         return env.from_string(source)

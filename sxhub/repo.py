@@ -113,9 +113,10 @@ def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) 
 
 
 def without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
-    """``sxhub.json`` with the base model, the models it was fine-tuned from (``base_lineage``) and
-    ``train.distilled_from`` (``train --distill``) each reduced to its Hub id or folder name: no local path of the
-    machine that trained reaches a public repo or card."""
+    """``sxhub.json`` with the base model, the models it was fine-tuned from (``base_lineage``),
+    ``train.distilled_from`` (``train --distill``), the task's teacher models (a ``sxhub tune`` folder) and its
+    prompt template file each reduced to its Hub id or name: no local path of the machine that trained reaches a
+    public repo or card."""
     from .model_card import public_model_name
 
     out = dict(info)
@@ -126,6 +127,17 @@ def without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
     train = out.get("train")
     if isinstance(train, dict) and train.get("distilled_from"):
         out["train"] = {**train, "distilled_from": public_model_name(train["distilled_from"])}
+    task = out.get("task")
+    if isinstance(task, dict):  # a tuned teacher's folder, a prompt template file: by name, not by local path
+        task = dict(task)
+        task["teachers"] = [
+            {**t, "model": public_model_name(t["model"])} if isinstance(t, dict) and t.get("model") else t
+            for t in task.get("teachers") or []
+        ]
+        template = task.get("prompt_template")
+        if isinstance(template, str) and "\n" not in template.strip() and Path(template.strip()).suffix:
+            task["prompt_template"] = Path(template.strip()).name
+        out["task"] = task
     return out
 
 

@@ -415,4 +415,13 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
         raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
+    template = data.get("prompt_template") if isinstance(data, dict) else None
+    if isinstance(template, str):
+        from .prompt import is_template_file
+
+        # a template file named relative to the spec is found from any working folder (it was looked up in the
+        # folder the command ran in)
+        beside = path.parent / Path(template.strip()).expanduser()
+        if is_template_file(template) and not Path(template.strip()).expanduser().is_absolute() and beside.is_file():
+            data = {**data, "prompt_template": str(beside)}
     return TaskSpec.from_dict(data)

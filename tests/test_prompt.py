@@ -174,3 +174,34 @@ def test_builders_for_many_texts_equal_the_one_text_functions(kwargs: dict) -> N
         with pytest.raises(InvalidAnswer) as many:
             parse(bad)
         assert str(one.value) == str(many.value)
+
+
+def test_a_template_file_named_beside_the_spec_is_found_from_any_folder_and_carded_as_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``prompt_template: prompt.jinja`` beside task.yaml was looked up in the folder the command ran in (found
+    from the spec's folder only), and the dataset card showed the file's local path instead of the prompt."""
+    import pandas as pd
+
+    from sxhub.prompt import template_text
+    from sxhub.publish import publish_dataset
+    from sxhub.spec import load_spec
+
+    task_dir = tmp_path / "task"
+    task_dir.mkdir()
+    (task_dir / "prompt.jinja").write_text("Label this: {{ text }}", encoding="utf-8")
+    (task_dir / "task.yaml").write_text(
+        "name: fin\nlabels: [positive, negative]\nprompt_template: prompt.jinja\n", encoding="utf-8"
+    )
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    spec = load_spec(task_dir / "task.yaml")
+    assert build_messages(spec, "Profit rose") == [{"role": "user", "content": "Label this: Profit rose"}]
+    assert template_text(spec.prompt_template or "") == "Label this: {{ text }}"
+    labels = ["positive", "negative"] * 5
+    votes = [[{"teacher": "t", "sample": 0, "labels": [lab], "reason": ""}] for lab in labels]
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(10)], "label": labels, "votes": votes})
+    publish_dataset(frame, spec=spec, to=tmp_path / "repo")
+    card = (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
+    assert "Label this: {{ text }}" in card and str(task_dir) not in card
