@@ -132,7 +132,6 @@ def render_template(spec: TaskSpec, text: str) -> str:
         ) from exc
 
 
-@lru_cache(maxsize=16)
 def is_template_file(source: str) -> bool:
     """Whether a spec's ``prompt_template`` names a file (one line ending in .jinja, .jinja2 or .j2)."""
     return source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip()
@@ -152,6 +151,7 @@ def template_text(source: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+@lru_cache(maxsize=16)
 def _compile(source: str) -> jinja2.Template:
     source = template_text(source)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
