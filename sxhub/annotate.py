@@ -422,6 +422,9 @@ def resolve_samples(spec: TaskSpec, samples: int | None) -> int:
     n_samples = spec.samples if samples is None else samples
     if not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1:
         raise UserError(f"samples={n_samples!r} must be a positive integer (e.g. --samples 1).")
+    from .reliability import check_vote_method
+
+    check_vote_method(spec.vote)  # a vote rule that cannot run stops here, not after every request is paid
     return n_samples
 
 

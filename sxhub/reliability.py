@@ -102,6 +102,13 @@ def decide_all(
     return dawid_skene(votes, label_names, multi_label, majority=majority)[0]
 
 
+def check_vote_method(method: str) -> None:
+    """One line now when the vote rule's library is missing (``dawid-skene`` needs crowd-kit): the vote comes after
+    every teacher request, and the error came then."""
+    if method == "dawid-skene" and importlib.util.find_spec("crowdkit") is None:
+        raise InputError('vote: dawid-skene needs crowd-kit; run pip install "sxhub[review]" (or use --vote majority).')
+
+
 def _fit(rows: list[tuple[int, str, Any]]) -> tuple[Any, Any]:
     """crowd-kit's Dawid-Skene on ``(task, worker, label)`` rows: the posteriors (task x label) and the model."""
     import pandas as pd

@@ -324,3 +324,21 @@ def test_dataset_card_of_a_scores_vote(tmp_path: Path) -> None:
     assert result["vote_vs_gold"]["scores"]["accuracy"] == 1.0
     assert result["vote_vs_gold"]["majority"]["accuracy"] < 1.0  # the draws, counted, miss some
     assert "| scores |" in card
+
+
+def test_dawid_skene_without_crowd_kit_is_refused_before_any_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The vote comes after every teacher request: without crowd-kit, vote: dawid-skene failed only then."""
+    import importlib.util
+
+    from sxhub.annotate import annotate
+    from sxhub.errors import InputError
+    from sxhub.spec import TaskSpec
+    from sxhub.teachers import FakeTeacher
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "crowdkit" else real(name, *a))
+    teacher = FakeTeacher()
+    spec = TaskSpec(name="t", labels=["a", "b"], vote="dawid-skene")
+    with pytest.raises(InputError, match=r"dawid-skene needs crowd-kit; run pip install \"sxhub\[review\]\""):
+        annotate(spec, ["x", "y"], teachers=[teacher], cache=False, progress=False)
+    assert teacher.history == []

@@ -40,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import AnnotateResult, check_kept_columns
+from ..annotate import AnnotateResult, check_kept_columns, resolve_samples
 from ..errors import UserError
 from ..ledger import TeacherLedger, total_ledger
 from ..spec import TaskSpec, TeacherSpec
@@ -311,9 +311,7 @@ def prepare_job(
     """Check the arguments and the parts folder (its manifest) before any request; the job every shard runs."""
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
-    n_samples = spec.samples if samples is None else samples
-    if not isinstance(n_samples, int) or n_samples < 1:
-        raise UserError(f"samples={n_samples!r} must be a positive integer.")
+    n_samples = resolve_samples(spec, samples)
     TableWriter(out).abort()  # an unknown extension fails now, not after the labelling
     entries = list(spec.default_teachers()) if teachers is None else list(teachers)
     if not entries:
