@@ -21,7 +21,7 @@ from .errors import UserError
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
 from .train import train
-from .train_config import TrainConfig, TrainResult, check_int
+from .train_config import TrainConfig, TrainResult, check_int, check_number
 
 SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
 
@@ -41,14 +41,16 @@ def search(
     validation metric is kept as ``config.output_dir`` and the others are deleted. Optuna drives sxhub's own
     ``train`` rather than ``Trainer.hyperparameter_search``, which would rebuild the model through ``model_init``
     outside that recipe and train the winner a second time. ``minutes`` caps the whole search (a trial that has
-    started finishes). The best validation figure is chosen among trials, so it flatters the winner: quote the
-    held-out test split (``sxhub evaluate``).
+    started finishes; it must be > 0, None for no cap). The best validation figure is chosen among trials, so it
+    flatters the winner: quote the held-out test split (``sxhub evaluate``).
     """
     try:
         import optuna
     except ImportError as exc:
         raise UserError('--search needs optuna; run pip install "sxhub[search]".') from exc
     check_int("trials", trials, low=1)
+    if minutes is not None:
+        check_number("minutes", minutes, low=0, low_open=True, high=100_000)  # 0 would read as "no cap" below
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
         data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
@@ -71,7 +73,7 @@ def search(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     try:
-        study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes else None)
+        study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes is not None else None)
         best = study.best_trial
         if output_dir.exists():
             shutil.rmtree(output_dir)

@@ -41,7 +41,11 @@ from . import emit_json, min_agreement_option
     type=click.IntRange(min=1),
     help="Hyperparameter search: N trials with Optuna (learning rate, batch size, weight decay); the best is kept.",
 )
-@click.option("--search-minutes", type=float, help="With --search: stop starting trials after this many minutes.")
+@click.option(
+    "--search-minutes",
+    type=click.FloatRange(min=0, min_open=True),
+    help="With --search: stop starting trials after this many minutes.",
+)
 @click.option("--max-length", type=int, help="Tokens per text [95th percentile of the training texts].")
 @click.option(
     "--layers",

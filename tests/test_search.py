@@ -1,0 +1,92 @@
+"""``sxhub train --search``: what is searched, what is held as given, the time cap, and trials without a score.
+
+The search itself is tested here around a stand-in for :func:`sxhub.train.train` (each trial writes a folder and
+returns a chosen score), so that these run in a second; ``test_train.py`` runs a search with real training.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import require_modules
+
+from sxhub import search as search_module
+from sxhub.errors import UserError
+from sxhub.spec import TaskSpec
+from sxhub.train_config import TrainConfig, TrainResult
+
+SPEC = TaskSpec(name="fin", labels=["positive", "negative"])
+ROWS = [{"text": f"profit rose {i}", "label": "positive"} for i in range(6)] + [
+    {"text": f"loss fell {i}", "label": "negative"} for i in range(6)
+]
+
+
+@dataclass
+class Trials:
+    """What the stand-in train() saw (``configs``, in order) and the scores it gives (``scores``; empty: trial n
+    scores 0.5 + n / 10)."""
+
+    configs: list[TrainConfig] = field(default_factory=list)
+    scores: list[float] = field(default_factory=list)
+
+
+@pytest.fixture
+def trials(monkeypatch: pytest.MonkeyPatch) -> Trials:
+    """Replace train() in the search: each trial writes its folder and returns its score."""
+    require_modules("optuna", install='pip install "sxhub[search]"')
+    seen = Trials()
+
+    def fake_train(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+        n = len(seen.configs)
+        seen.configs.append(config)
+        out = Path(config.output_dir)
+        out.mkdir(parents=True)
+        (out / "sxhub.json").write_text(json.dumps({"train": {}}), encoding="utf-8")
+        return TrainResult(
+            model_dir=out,
+            backend="local",
+            base_model="tiny",
+            multi_label=False,
+            labels=SPEC.label_names,
+            max_length=16,
+            n_train=10,
+            n_val=2,
+            epochs=1.0,
+            seconds=0.1,
+            best_metric="macro_f1",
+            best_score=seen.scores[n] if seen.scores else 0.5 + n / 10,
+        )
+
+    monkeypatch.setattr(search_module, "train", fake_train)
+    return seen
+
+
+def _frame() -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(ROWS)
+
+
+@pytest.mark.parametrize("minutes", [-1, 0, float("nan")])
+def test_search_minutes_must_be_positive(tmp_path: Path, trials: Trials, minutes: float) -> None:
+    with pytest.raises(UserError, match=r"minutes=.* is out of range; it must be a number > 0"):
+        search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=2, minutes=minutes)
+    assert trials.configs == []
+
+
+@pytest.mark.parametrize("minutes", ["-1", "0"])
+def test_cli_refuses_search_minutes_of_zero_or_less(tmp_path: Path, minutes: str) -> None:
+    from sxhub.cli.train import train as train_command
+
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, negative]\n", encoding="utf-8")
+    got = CliRunner().invoke(
+        train_command, [str(task), "x.csv", "-o", str(tmp_path / "m"), "--search", "2", "--search-minutes", minutes]
+    )
+    assert got.exit_code == 2
+    assert "--search-minutes" in got.output and "not in the range x>0" in got.output
