@@ -10,7 +10,7 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,22 @@ from .train import train
 from .train_config import TrainConfig, TrainResult, check_int, check_number
 
 SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
+SEARCHED = ("learning_rate", "batch_size", "weight_decay")
+
+
+def held_settings(config: TrainConfig) -> dict[str, Any]:
+    """The searched settings the caller chose, which the search keeps as given: batch size and learning rate when
+    not None (None: sxhub fits them), weight decay when it differs from TrainConfig's default (the CLI has no option
+    for it, so from ``sxhub train`` it is always searched)."""
+    default_decay = next(f.default for f in fields(TrainConfig) if f.name == "weight_decay")
+    held: dict[str, Any] = {}
+    if config.learning_rate is not None:
+        held["learning_rate"] = config.learning_rate
+    if config.batch_size is not None:
+        held["batch_size"] = config.batch_size
+    if config.weight_decay != default_decay:
+        held["weight_decay"] = config.weight_decay
+    return held
 
 
 def search(
@@ -34,7 +50,8 @@ def search(
     trials: int,
     minutes: float | None = None,
 ) -> TrainResult:
-    """A small hyperparameter search with Optuna (TPE sampler, seeded): learning rate, batch size and weight decay.
+    """A small hyperparameter search with Optuna (TPE sampler, seeded): learning rate, batch size and weight decay,
+    those of them the config leaves to sxhub (:func:`held_settings`: a value the caller gave is kept, not replaced).
 
     Every trial is a full :func:`train` on the same train/validation split (class weights, early stopping,
     threshold tuning and the cross-fitted validation metric included), in its own folder; the trial with the best
@@ -51,6 +68,12 @@ def search(
     check_int("trials", trials, low=1)
     if minutes is not None:
         check_number("minutes", minutes, low=0, low_open=True, high=100_000)  # 0 would read as "no cap" below
+    held = held_settings(config)
+    if len(held) == len(SEARCHED):
+        raise UserError(
+            "--search has nothing left to search: learning rate, batch size and weight decay are all given; drop "
+            "--learning-rate or --batch-size to search it, or drop --search."
+        )
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
         data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
@@ -60,13 +83,14 @@ def search(
     results: dict[int, TrainResult] = {}
 
     def objective(trial: Any) -> float:
-        trial_config = replace(
-            config,
-            output_dir=work / f"trial-{trial.number}",
-            learning_rate=trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True),
-            batch_size=trial.suggest_categorical("batch_size", [16, 32, 64]),
-            weight_decay=trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1]),
-        )
+        suggested: dict[str, Any] = {}
+        if "learning_rate" not in held:
+            suggested["learning_rate"] = trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True)
+        if "batch_size" not in held:
+            suggested["batch_size"] = trial.suggest_categorical("batch_size", [16, 32, 64])
+        if "weight_decay" not in held:
+            suggested["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
+        trial_config = replace(config, output_dir=work / f"trial-{trial.number}", **suggested)
         results[trial.number] = train(spec, data, trial_config)
         return results[trial.number].best_score
 
@@ -85,13 +109,17 @@ def search(
     record = {
         "trials": done,
         "best": {"number": best.number, "value": best.value, **best.params},
+        "held": held,
         "metric": result.best_metric,
         "minutes": minutes,
         "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
     }
     result.notes.append(
         f"Hyperparameter search: {len(done)} trial(s), best {result.best_metric} "
-        f"{best.value:.4f} with " + ", ".join(f"{k}={v:g}" for k, v in best.params.items()) + "."
+        f"{best.value:.4f} with "
+        + ", ".join(f"{k}={v:g}" for k, v in best.params.items())
+        + "."
+        + (" Held as given: " + ", ".join(f"{k}={v:g}" for k, v in held.items()) + "." if held else "")
     )
     info_path = output_dir / SXHUB_JSON
     info = json.loads(info_path.read_text(encoding="utf-8"))

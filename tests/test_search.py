@@ -72,6 +72,31 @@ def _frame() -> Any:
     return pd.DataFrame(ROWS)
 
 
+def test_given_batch_size_learning_rate_and_weight_decay_are_held(tmp_path: Path, trials: Trials) -> None:
+    config = TrainConfig(output_dir=tmp_path / "best", batch_size=8, learning_rate=1e-3, weight_decay=0.05)
+    with pytest.raises(UserError, match=r"nothing left to search.*drop --learning-rate or --batch-size"):
+        search_module.search(SPEC, _frame(), config, trials=2)
+    assert trials.configs == [], "refused before any trial trained"
+
+    config = TrainConfig(output_dir=tmp_path / "best", batch_size=8, weight_decay=0.05)
+    result = search_module.search(SPEC, _frame(), config, trials=3)
+    assert [(c.batch_size, c.weight_decay) for c in trials.configs] == [(8, 0.05)] * 3
+    assert len({c.learning_rate for c in trials.configs}) == 3, "the learning rate, left to sxhub, is searched"
+    record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
+    assert record["held"] == {"batch_size": 8, "weight_decay": 0.05}
+    assert set(record["best"]) == {"number", "value", "learning_rate"}
+    assert "Held as given: batch_size=8, weight_decay=0.05." in result.notes[-1]
+
+
+def test_what_is_left_to_sxhub_is_searched(tmp_path: Path, trials: Trials) -> None:
+    search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=4)
+    assert {c.batch_size for c in trials.configs} <= {16, 32, 64}
+    assert {c.weight_decay for c in trials.configs} <= {0.0, 0.01, 0.1}
+    record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
+    assert record["held"] == {}
+    assert set(record["best"]) == {"number", "value", "learning_rate", "batch_size", "weight_decay"}
+
+
 @pytest.mark.parametrize("minutes", [-1, 0, float("nan")])
 def test_search_minutes_must_be_positive(tmp_path: Path, trials: Trials, minutes: float) -> None:
     with pytest.raises(UserError, match=r"minutes=.* is out of range; it must be a number > 0"):

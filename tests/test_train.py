@@ -685,7 +685,8 @@ def test_search_keeps_the_best_trial(tiny_base_model: Path, tmp_path: Path) -> N
     require_modules("optuna", install='pip install "sxhub[search]"')
     from sxhub.search import search
 
-    config = fast_config(tmp_path / "best", tiny_base_model, epochs=3)
+    # the batch size given (16) is held; the learning rate, left to sxhub, is searched
+    config = fast_config(tmp_path / "best", tiny_base_model, epochs=3, learning_rate=None)
     result = search(SINGLE, single_frame(), config, trials=2)
 
     record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]

@@ -39,7 +39,8 @@ from . import emit_json, min_agreement_option
     "--search",
     "search_trials",
     type=click.IntRange(min=1),
-    help="Hyperparameter search: N trials with Optuna (learning rate, batch size, weight decay); the best is kept.",
+    help="Hyperparameter search: N trials with Optuna (learning rate, batch size, weight decay); the best is kept. "
+    "A --batch-size or --learning-rate you give is kept and not searched.",
 )
 @click.option(
     "--search-minutes",
