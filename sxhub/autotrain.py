@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
@@ -36,7 +37,7 @@ from .run_record import SXHUB_JSON, base_lineage, task_record
 from .spec import TaskSpec
 from .targets import data_notes, holdout
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
-from .validation import best_metric_name
+from .validation import best_metric_name, validate
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SXHUB_AUTOTRAIN_ENV"
@@ -382,6 +383,30 @@ def _eval_figures(project: Path) -> dict[str, float]:
     return {k: float(evals[-1][k]) for k in keep if k in evals[-1]}
 
 
+def validation_logits(model_dir: Path, texts: Sequence[str], max_length: int, batch_size: int = 32) -> np.ndarray:
+    """The logits of the model in ``model_dir`` (sxhub's layout, labels in task order) for ``texts``, truncated at
+    ``max_length`` as in training: the validation figures are computed from the model that was kept, by sxhub's
+    own metric code, rather than read from what AutoTrain logged (for two labels it logs no macro F1 at all, and
+    its last log is the last epoch's, not the kept checkpoint's)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    chunks = []
+    with torch.no_grad():
+        for start in range(0, len(texts), batch_size):
+            batch = tokenizer(
+                list(texts[start : start + batch_size]),
+                truncation=True,
+                max_length=max_length,
+                padding=True,
+                return_tensors="pt",
+            )
+            chunks.append(model(**batch).logits.float().numpy())
+    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels), dtype=np.float32)
+
+
 def _versions(env: AutoTrainEnv) -> dict[str, Any]:
     """Library versions on both sides: AutoTrain's env trained, sxhub's transformers wrote the final folder."""
     import torch
@@ -534,35 +559,34 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         info["base_lineage"] = lineage
     info.setdefault("task", task_record(spec))
     info.setdefault("thresholds", None)
-    preprocessing = preprocessing_config(
-        spec.preprocess, max_length=int(info.get("max_length") or config.max_length or 128)
-    )
-    info.setdefault("preprocessing", preprocessing)  # predict, the Space and the card apply this block
+    max_length = int(info.get("max_length") or config.max_length or 128)
+    # predict, the Space and the card apply this block
+    info.setdefault("preprocessing", preprocessing_config(spec.preprocess, max_length=max_length))
+    # accuracy and macro F1 of the kept model on the validation rows, computed as the local backend computes them
+    val_gold = np.asarray(data.label_ids())[val_idx]
+    val_logits = validation_logits(out, [data.texts[i] for i in val_idx], max_length)
+    validation, _ = validate(spec, val_logits, val_gold, seed=config.seed)
+    metric = best_metric_name(False)
+    figures = info.setdefault("train", {})
+    figures.update(validation=validation, best_metric=metric, best_score=validation[metric])
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
         model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
         model_config.setdefault("sxhub_preprocessing", info["preprocessing"])
         (out / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
-    figures = info.get("train", {})
-    validation = {
-        name: float(figures[key])
-        for name, key in (("accuracy", "eval_accuracy"), ("macro_f1", "eval_f1_macro"))
-        if key in figures
-    }
-    metric = best_metric_name(False)
     return TrainResult(
         model_dir=out,
         backend="autotrain",
         base_model=base if config.base_model else DEFAULT_BASE,
         multi_label=False,
         labels=spec.label_names,
-        max_length=int(info.get("max_length") or config.max_length or 128),
+        max_length=max_length,
         n_train=len(train_idx),
         n_val=len(val_idx),
         epochs=float(figures.get("epochs", config.epochs)),
         seconds=round(float(figures.get("seconds", seconds)), 1),
         best_metric=metric,
-        best_score=validation.get(metric, float("nan")),
+        best_score=float(validation[metric]),
         validation=validation,
         notes=data_notes(data) + ([head_note] if head_note else []),
     )

@@ -7,6 +7,7 @@ result = search("task.yaml", "labelled.parquet", TrainConfig(output_dir="student
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -17,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .data import LabelledData, load_labelled
-from .errors import UserError
+from .errors import BackendError, UserError
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
 from .train import train
@@ -58,8 +59,9 @@ def search(
     validation metric is kept as ``config.output_dir`` and the others are deleted. Optuna drives sxhub's own
     ``train`` rather than ``Trainer.hyperparameter_search``, which would rebuild the model through ``model_init``
     outside that recipe and train the winner a second time. ``minutes`` caps the whole search (a trial that has
-    started finishes; it must be > 0, None for no cap). The best validation figure is chosen among trials, so it
-    flatters the winner: quote the held-out test split (``sxhub evaluate``).
+    started finishes; it must be > 0, None for no cap). A trial whose validation metric is not a number counts as
+    failed; when no trial gives one, :class:`~sxhub.errors.BackendError` says so. The best validation figure is
+    chosen among trials, so it flatters the winner: quote the held-out test split (``sxhub evaluate``).
     """
     try:
         import optuna
@@ -92,12 +94,20 @@ def search(
             suggested["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
         trial_config = replace(config, output_dir=work / f"trial-{trial.number}", **suggested)
         results[trial.number] = train(spec, data, trial_config)
+        # NaN (a backend that gave no figure): Optuna marks the trial failed, and best_trial skips it
         return results[trial.number].best_score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     try:
         study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes is not None else None)
+        scored = [t for t in study.trials if t.value is not None and not math.isnan(t.value)]
+        if not scored:
+            metric = next(iter(results.values())).best_metric if results else "metric"
+            raise BackendError(
+                f"--search: none of the {len(study.trials)} trial(s) gave a validation {metric}, so none can be "
+                "kept; train once without --search to see why."
+            )
         best = study.best_trial
         if output_dir.exists():
             shutil.rmtree(output_dir)
@@ -105,9 +115,10 @@ def search(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = replace(results[best.number], model_dir=output_dir)
-    done = [{"number": t.number, "value": t.value, **t.params} for t in study.trials if t.value is not None]
+    done = [{"number": t.number, "value": t.value, **t.params} for t in scored]
     record = {
         "trials": done,
+        "failed_trials": len(study.trials) - len(scored),
         "best": {"number": best.number, "value": best.value, **best.params},
         "held": held,
         "metric": result.best_metric,

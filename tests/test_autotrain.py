@@ -428,3 +428,46 @@ def test_a_student_as_the_autotrain_base_keeps_its_answers_by_label_name(
     np.testing.assert_allclose(probs_after, probs_before, atol=1e-3)
     assert any(note.startswith("The base's head listed the labels as") for note in result.notes), result.notes
     assert json.loads((out / "sxhub.json").read_text())["base_model"] == str(base)
+
+
+def _binary_frame(n: int = 40) -> pd.DataFrame:
+    rows = [{"text": f"profit rose strong w{i}", "label": "yes"} for i in range(n // 2)]
+    rows += [{"text": f"loss fell weak w{i}", "label": "no"} for i in range(n // 2)]
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_a_two_label_autotrain_run_scores_its_kept_model(tmp_path: Path, tiny_base_model: Path) -> None:
+    """For two labels AutoTrain logs eval_f1, not eval_f1_macro: the validation figures are sxhub's own, computed
+    from the kept model's predictions on the validation rows, so best_score is a number (and --search can rank it)."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    from sklearn.metrics import f1_score
+
+    from sxhub.predict import Predictor
+    from sxhub.spec import TaskSpec
+    from sxhub.targets import holdout
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    spec = TaskSpec(name="yn", labels=["yes", "no"])
+    frame = _binary_frame()
+    out = tmp_path / "student"
+    config = TrainConfig(output_dir=out, base_model=str(tiny_base_model), backend="autotrain", epochs=2,
+                         batch_size=8, learning_rate=3e-3, max_length=16, val_size=0.25)  # fmt: skip
+    result = train(spec, frame, config)
+    assert result.best_metric == "macro_f1"
+    assert set(result.validation) == {"accuracy", "macro_f1"}
+    from sxhub.data import load_labelled
+
+    data = load_labelled(frame, label_names=spec.label_names, multi_label=False)
+    _, val_idx = holdout(data, val_size=0.25, seed=config.seed)
+    gold = [data.labels[i] for i in val_idx]
+    predicted, _ = Predictor(out).predict([data.texts[i] for i in val_idx])
+    assert result.best_score == pytest.approx(f1_score(gold, predicted, average="macro", zero_division=0))
+    recorded = json.loads((out / "sxhub.json").read_text())["train"]
+    assert recorded["validation"] == pytest.approx(result.validation)
+    assert recorded["best_score"] == pytest.approx(result.best_score)

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import require_modules
 
 from sxhub import search as search_module
-from sxhub.errors import UserError
+from sxhub.errors import BackendError, UserError
 from sxhub.spec import TaskSpec
 from sxhub.train_config import TrainConfig, TrainResult
 
@@ -115,3 +115,18 @@ def test_cli_refuses_search_minutes_of_zero_or_less(tmp_path: Path, minutes: str
     )
     assert got.exit_code == 2
     assert "--search-minutes" in got.output and "not in the range x>0" in got.output
+
+
+def test_trials_without_a_score_count_as_failed(tmp_path: Path, trials: Trials) -> None:
+    trials.scores.extend([float("nan"), 0.7, float("nan")])
+    result = search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=3)
+    assert result.best_score == 0.7
+    record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
+    assert record["failed_trials"] == 2 and [t["number"] for t in record["trials"]] == [1]
+
+
+def test_no_trial_with_a_score_is_one_clear_error(tmp_path: Path, trials: Trials) -> None:
+    trials.scores.extend([float("nan"), float("nan")])
+    with pytest.raises(BackendError, match=r"none of the 2 trial\(s\) gave a validation macro_f1"):
+        search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], "no trial folder is left behind"
