@@ -151,7 +151,7 @@ def build_config(
     project_name: str = PROJECT_NAME,
     early_stopping_patience: int = 2,
 ) -> dict[str, Any]:
-    """The AutoTrain YAML config (as a dict) for a local single-label text-classification run on data/train.csv.
+    """The AutoTrain YAML config (as a dict) for a local single-label text-classification run on data/train.jsonl.
 
     ``epochs`` is a cap, as in sxhub's own backend: AutoTrain stops once its validation loss has not improved for
     ``early_stopping_patience`` epochs (AutoTrain's own default is 5 epochs and a 0.01 threshold)."""
@@ -203,12 +203,26 @@ def _resolve_base(base_model: str | os.PathLike[str]) -> tuple[str, bool]:
     return str(base_model), False
 
 
-def write_inputs(workdir: Path, train_df: pd.DataFrame, valid_df: pd.DataFrame, config: dict[str, Any]) -> Path:
-    """data/train.csv, data/valid.csv and conf.yml in ``workdir``; a stale project folder there is removed."""
+def label_codes(label_names: Sequence[str]) -> dict[str, str]:
+    """Each label name and the label AutoTrain is given instead: ``label_0000``, ``label_0001``... numbered in the
+    names' sorted order, so AutoTrain's own (sorted) label order is still the names' sorted order.
+
+    AutoTrain reads its data files with pandas, which turns a label spelled like a missing value (``None``, ``NA``,
+    ``null``, ``N/A``) into NaN (CSV) and a label spelled like a number into one (``01`` becomes ``1``, CSV and
+    JSON lines alike); a code survives both, and :func:`normalise_model` puts the names back."""
+    return {name: f"label_{i:04d}" for i, name in enumerate(sorted(label_names))}
+
+
+def write_inputs(
+    workdir: Path, train_df: pd.DataFrame, valid_df: pd.DataFrame, config: dict[str, Any], codes: dict[str, str]
+) -> Path:
+    """data/train.jsonl, data/valid.jsonl (labels as ``codes``) and conf.yml in ``workdir``; a stale project folder
+    there is removed. JSON lines, not CSV: AutoTrain's pandas reads a CSV text ``None`` or ``NA`` as missing."""
     data_dir = workdir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     for name, df in (("train", train_df), ("valid", valid_df)):
-        df[["text", "label"]].astype({"text": str, "label": str}).to_csv(data_dir / f"{name}.csv", index=False)
+        rows = pd.DataFrame({"text": df["text"].astype(str), "label": df["label"].map(codes)})
+        rows.to_json(data_dir / f"{name}.jsonl", orient="records", lines=True, force_ascii=False)
     project = workdir / config["project_name"]
     if project.exists():
         shutil.rmtree(project)
@@ -343,17 +357,24 @@ def _classifier_head(model: Any, num_labels: int) -> Any:
     return heads[-1]
 
 
-def normalise_model(project: Path, output_dir: Path, label_names: Sequence[str]) -> list[str]:
+def normalise_model(
+    project: Path, output_dir: Path, label_names: Sequence[str], codes: dict[str, str] | None = None
+) -> list[str]:
     """Load AutoTrain's model with sxhub's transformers, put labels in task order, save it in ``output_dir``.
 
-    Returns AutoTrain's own label order (by id), for the record.
+    ``codes``: the labels AutoTrain was given in place of the names (:func:`label_codes`), None when it was given
+    the names. Returns AutoTrain's own label order (by id, as names), for the record.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     model = AutoModelForSequenceClassification.from_pretrained(project)
-    autotrain_order = [model.config.id2label[i] for i in sorted(model.config.id2label)]
-    perm = label_permutation(model.config.id2label, label_names)
+    names_of = {code: name for name, code in (codes or {}).items()}
+    id2label = {
+        i: names_of.get(str(label), str(label)) if codes else label for i, label in model.config.id2label.items()
+    }
+    autotrain_order = [id2label[i] for i in sorted(id2label)]
+    perm = label_permutation(id2label, label_names)
     if perm != list(range(len(perm))):
         head = _classifier_head(model, len(perm))
         index = torch.tensor(perm)
@@ -463,7 +484,8 @@ def run_autotrain(
     )
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sxhub-autotrain-"))
     work.mkdir(parents=True, exist_ok=True)
-    conf = write_inputs(work, train_df, valid_df, config)
+    codes = label_codes(names)
+    conf = write_inputs(work, train_df, valid_df, config, codes)
     project, log_path = work / PROJECT_NAME, work / "autotrain.log"
     start = time.monotonic()
     code = run_subprocess(
@@ -477,7 +499,7 @@ def run_autotrain(
     seconds = time.monotonic() - start
     check_outputs(project, log_path, code)
     out = Path(output_dir)
-    autotrain_order = normalise_model(project, out, names)
+    autotrain_order = normalise_model(project, out, names, codes)
     summary = {
         "backend": "autotrain",
         "labels": names,

@@ -241,9 +241,9 @@ def test_fake_run_normalises_the_output(
     assert f"path={tmp_path / 'fake-venv' / 'bin'}{os.pathsep}" in seen
     conf = yaml.safe_load((tmp_path / "work" / "conf.yml").read_text())
     assert conf["base_model"] == str(tiny_base_model.resolve())
-    train_csv = pd.read_csv(tmp_path / "work" / "data" / "train.csv")
-    assert list(train_csv.columns) == ["text", "label"]
-    assert len(train_csv) == 9
+    train_rows = pd.read_json(tmp_path / "work" / "data" / "train.jsonl", lines=True)
+    assert list(train_rows.columns) == ["text", "label"]
+    assert len(train_rows) == 9
     summary = json.loads((out / "sxhub.json").read_text())
     assert summary["backend"] == "autotrain"
     assert summary["labels"] == TASK_LABELS
@@ -471,3 +471,34 @@ def test_a_two_label_autotrain_run_scores_its_kept_model(tmp_path: Path, tiny_ba
     recorded = json.loads((out / "sxhub.json").read_text())["train"]
     assert recorded["validation"] == pytest.approx(result.validation)
     assert recorded["best_score"] == pytest.approx(result.best_score)
+
+
+def test_data_reaches_autotrain_without_missing_value_or_number_parsing(tmp_path: Path) -> None:
+    """AutoTrain reads its data with pandas: a CSV label or text spelled None / NA / null / N/A came back NaN, and
+    a label like 01 comes back the number 1. Texts go as JSON lines and labels as codes, which read back as written."""
+    names = ["None", "NA", "01"]
+    frame = pd.DataFrame({"text": ["null", "N/A", "7"], "label": names})
+    codes = autotrain.label_codes(names)
+    assert list(codes.values()) == sorted(codes.values()) == ["label_0000", "label_0001", "label_0002"]
+    assert [n for n, _ in sorted(codes.items(), key=lambda item: item[1])] == sorted(names), "AutoTrain's order"
+    autotrain.write_inputs(tmp_path, frame, frame, build_config(base_model="b", epochs=1, batch_size=4,
+                           learning_rate=1e-4, max_length=16, seed=0), codes)  # fmt: skip
+    back = pd.read_json(tmp_path / "data" / "train.jsonl", lines=True)  # as AutoTrain reads it
+    assert back["text"].tolist() == ["null", "N/A", "7"]
+    assert back["label"].tolist() == [codes[n] for n in names]
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_labels_spelled_like_missing_values_or_numbers_train(tmp_path: Path, tiny_base_model: Path) -> None:
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    names = ["None", "NA", "01"]
+    frame = pd.DataFrame({"text": [f"{word} w{i}" for word in ("null", "N/A", "profit") for i in range(4)],
+                          "label": [name for name in names for _ in range(4)]})  # fmt: skip
+    out = run_autotrain(frame, frame, **_kwargs(tmp_path, tiny_base_model, label_names=names))
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {str(i): name for i, name in enumerate(names)}
+    assert json.loads((out / "sxhub.json").read_text())["train"]["autotrain_label_order"] == sorted(names)
