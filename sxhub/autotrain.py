@@ -57,6 +57,10 @@ class AutoTrainMissingError(UserError):
     """No AutoTrain installation was found (the fix is to build its venv)."""
 
 
+class AutoTrainTimeout(BackendError):
+    """AutoTrain ran past its time limit and was stopped (its process group ended)."""
+
+
 @dataclass(frozen=True)
 class AutoTrainEnv:
     """Where the AutoTrain executable lives; its ``bin`` folder also holds the ``accelerate`` it launches."""
@@ -278,7 +282,7 @@ def run_subprocess(
         except subprocess.TimeoutExpired:
             _end_group(proc)
             pump.join(timeout=10)
-            raise BackendError(
+            raise AutoTrainTimeout(
                 f"AutoTrain ran past its {timeout:.0f} s timeout and was stopped; log: {log_path}. "
                 f"Last lines: {log_tail(log_path)}"
             ) from None
@@ -358,12 +362,17 @@ def _classifier_head(model: Any, num_labels: int) -> Any:
 
 
 def normalise_model(
-    project: Path, output_dir: Path, label_names: Sequence[str], codes: dict[str, str] | None = None
+    project: Path,
+    output_dir: Path,
+    label_names: Sequence[str],
+    codes: dict[str, str] | None = None,
+    tokenizer_from: str | Path | None = None,
 ) -> list[str]:
     """Load AutoTrain's model with sxhub's transformers, put labels in task order, save it in ``output_dir``.
 
     ``codes``: the labels AutoTrain was given in place of the names (:func:`label_codes`), None when it was given
-    the names. Returns AutoTrain's own label order (by id, as names), for the record.
+    the names; ``tokenizer_from``: where the tokenizer is (a checkpoint has none), by default ``project``. Returns
+    AutoTrain's own label order (by id, as names), for the record.
     """
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -387,16 +396,27 @@ def normalise_model(
     model.config.problem_type = "single_label_classification"
     output_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(output_dir, safe_serialization=True)
-    AutoTokenizer.from_pretrained(project).save_pretrained(output_dir)
+    AutoTokenizer.from_pretrained(tokenizer_from or project).save_pretrained(output_dir)
     return autotrain_order
+
+
+def _trainer_state(project: Path) -> dict[str, Any]:
+    """The Trainer state of AutoTrain's latest checkpoint ({} when none was saved): the epochs run, the log, and
+    which checkpoint was best (``best_model_checkpoint``)."""
+    states = sorted(project.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[-1]))
+    return json.loads(states[-1].read_text(encoding="utf-8")) if states else {}
+
+
+def _best_checkpoint(project: Path) -> Path | None:
+    """The checkpoint AutoTrain's Trainer counted best so far (what it would have loaded at the end), if saved."""
+    best = _trainer_state(project).get("best_model_checkpoint")
+    folder = project / Path(best).name if best else None
+    return folder if folder is not None and any((folder / name).is_file() for name in WEIGHT_FILES) else None
 
 
 def _eval_figures(project: Path) -> dict[str, float]:
     """The last evaluation figures AutoTrain's Trainer logged (accuracy, macro F1, loss), when it logged any."""
-    states = sorted(project.glob("checkpoint-*/trainer_state.json"))
-    if not states:
-        return {}
-    history = json.loads(states[-1].read_text(encoding="utf-8")).get("log_history", [])
+    history = _trainer_state(project).get("log_history", [])
     evals = [h for h in history if "eval_loss" in h]
     if not evals:
         return {}
@@ -458,6 +478,7 @@ def run_autotrain(
     early_stopping_patience: int = 2,
     workdir: str | os.PathLike[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    max_minutes: float | None = None,
     echo: bool = True,
 ) -> Path:
     """Fine-tune ``base_model`` on ``train_df`` with AutoTrain; return ``output_dir`` in sxhub's model layout.
@@ -465,8 +486,11 @@ def run_autotrain(
     ``train_df``/``valid_df`` have columns ``text`` and ``label`` (one label name per text; every task label must
     occur in both). ``workdir`` keeps AutoTrain's data, config, project folder and ``autotrain.log``; by default a
     temporary folder, removed after a success and kept (named in the error) after a failure. ``echo`` streams
-    AutoTrain's log to stderr. Raises :class:`~sxhub.errors.UserError` subclasses for bad input or a missing
-    AutoTrain, and :class:`~sxhub.errors.BackendError` when AutoTrain fails or runs past ``timeout`` seconds.
+    AutoTrain's log to stderr. ``max_minutes`` caps the run as ``--max-minutes`` caps the local backend's: AutoTrain
+    has no time limit of its own, so it is stopped then (its start-up counts too) and the best checkpoint it saved
+    is kept (sxhub.json: ``stopped_by_time``). Raises :class:`~sxhub.errors.UserError` subclasses for bad input or a
+    missing AutoTrain, and :class:`~sxhub.errors.BackendError` when AutoTrain fails, saves no checkpoint within
+    ``max_minutes``, or runs past ``timeout`` seconds.
     """
     names = list(label_names)
     check_inputs(train_df, valid_df, names)
@@ -487,19 +511,36 @@ def run_autotrain(
     codes = label_codes(names)
     conf = write_inputs(work, train_df, valid_df, config, codes)
     project, log_path = work / PROJECT_NAME, work / "autotrain.log"
+    capped = max_minutes is not None and max_minutes * 60 < timeout
     start = time.monotonic()
-    code = run_subprocess(
-        [str(env.executable), "--config", conf.name],
-        cwd=work,
-        env=_subprocess_env(env, offline=offline),
-        log_path=log_path,
-        timeout=timeout,
-        echo=echo,
-    )
+    kept, tokenizer_from, stopped_by_time = project, None, False
+    try:
+        code = run_subprocess(
+            [str(env.executable), "--config", conf.name],
+            cwd=work,
+            env=_subprocess_env(env, offline=offline),
+            log_path=log_path,
+            timeout=max_minutes * 60 if capped and max_minutes is not None else timeout,
+            echo=echo,
+        )
+    except AutoTrainTimeout:
+        best = _best_checkpoint(project) if capped else None
+        if best is None:
+            if capped:
+                raise BackendError(
+                    f"AutoTrain saved no checkpoint within --max-minutes {max_minutes:g} (its start-up counts too); "
+                    f"raise --max-minutes. Log: {log_path}"
+                ) from None
+            raise
+        # stopped by max_minutes: the best checkpoint so far, with the base's tokenizer (AutoTrain trains with it
+        # unchanged and saves it only at the end)
+        kept, tokenizer_from, stopped_by_time, code = best, base, True, 0
     seconds = time.monotonic() - start
-    check_outputs(project, log_path, code)
+    if not stopped_by_time:
+        check_outputs(project, log_path, code)
     out = Path(output_dir)
-    autotrain_order = normalise_model(project, out, names, codes)
+    autotrain_order = normalise_model(kept, out, names, codes, tokenizer_from=tokenizer_from)
+    state = _trainer_state(project)
     summary = {
         "backend": "autotrain",
         "labels": names,
@@ -507,7 +548,11 @@ def run_autotrain(
         "max_length": int(max_length),
         "base_model": str(base_model),
         "train": {
-            "epochs": int(epochs),
+            # the epochs AutoTrain ran (it stops early, and at max_minutes), and the cap it was given
+            "epochs": round(float(state.get("epoch") or 0.0), 2),
+            "max_epochs": int(epochs),
+            "max_minutes": max_minutes,
+            "stopped_by_time": stopped_by_time,
             "batch_size": int(batch_size),
             "learning_rate": float(learning_rate),
             "seed": int(seed),
@@ -543,6 +588,11 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         raise UserError("--distill needs --backend local (AutoTrain trains on the labels only).")
     if config.bf16:
         raise UserError("--bf16 needs --backend local (AutoTrain is run with its own precision settings).")
+    if config.epochs != int(config.epochs):
+        raise UserError(
+            f"epochs={config.epochs!r}: the autotrain backend trains whole epochs only; give a whole number (e.g. "
+            f"--epochs {max(1, round(config.epochs))}) or use --backend local for part of an epoch."
+        )
     base = config.base_model or default_base_model()
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})
@@ -564,12 +614,13 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
                 label_names=spec.label_names,
                 base_model=read_base,
                 output_dir=Path(config.output_dir),
-                epochs=max(1, round(config.epochs)),  # AutoTrain counts whole epochs
+                epochs=int(config.epochs),
                 batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
                 learning_rate=config.learning_rate or fit_learning_rate(None),
                 max_length=config.max_length or 128,
                 seed=config.seed,
                 early_stopping_patience=config.early_stopping_patience,
+                max_minutes=config.max_minutes,
             )
         )
     if split_inputs is not None and (out / "tokenizer_config.json").is_file():
@@ -590,6 +641,14 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     validation, _ = validate(spec, val_logits, val_gold, seed=config.seed)
     metric = best_metric_name(False)
     figures = info.setdefault("train", {})
+    stopped_note = (
+        [
+            f"Stopped by the time cap after {config.max_minutes:g} min at epoch {figures.get('epochs', 0):g} "
+            "(--max-minutes); the best checkpoint so far is kept."
+        ]
+        if figures.get("stopped_by_time")
+        else []
+    )
     figures.update(validation=validation, best_metric=metric, best_score=validation[metric])
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
@@ -605,10 +664,10 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         max_length=max_length,
         n_train=len(train_idx),
         n_val=len(val_idx),
-        epochs=float(figures.get("epochs", config.epochs)),
+        epochs=float(figures.get("epochs", 0.0)),
         seconds=round(float(figures.get("seconds", seconds)), 1),
         best_metric=metric,
         best_score=float(validation[metric]),
         validation=validation,
-        notes=data_notes(data) + ([head_note] if head_note else []),
+        notes=data_notes(data) + ([head_note] if head_note else []) + stopped_note,
     )

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -248,7 +249,8 @@ def test_fake_run_normalises_the_output(
     assert summary["backend"] == "autotrain"
     assert summary["labels"] == TASK_LABELS
     assert summary["multi_label"] is False
-    assert summary["train"]["epochs"] == 1
+    assert summary["train"]["max_epochs"] == 1
+    assert summary["train"]["epochs"] == 0, "the fake saved no checkpoint: no epoch is known to have run"
     assert summary["train"]["n_train"] == 9
     assert summary["train"]["autotrain_label_order"] == ALPHABETICAL
     assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "positive"
@@ -502,3 +504,44 @@ def test_labels_spelled_like_missing_values_or_numbers_train(tmp_path: Path, tin
     config = json.loads((out / "config.json").read_text())
     assert config["id2label"] == {str(i): name for i, name in enumerate(names)}
     assert json.loads((out / "sxhub.json").read_text())["train"]["autotrain_label_order"] == sorted(names)
+
+
+def test_fractional_epochs_are_refused_for_autotrain(tmp_path: Path, no_autotrain: None) -> None:
+    """AutoTrain trains whole epochs: --epochs 2.5 was silently rounded to 2 while the record said the cap."""
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    config = TrainConfig(output_dir=tmp_path / "m", base_model="unused", backend="autotrain", epochs=2.5)
+    with pytest.raises(UserError, match=r"epochs=2\.5: the autotrain backend trains whole epochs only.*--epochs 2"):
+        train(TaskSpec(name="fin", labels=TASK_LABELS), _frame(8), config)
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_autotrain_stops_at_max_minutes_and_keeps_its_best_checkpoint(tmp_path: Path, tiny_base_model: Path) -> None:
+    """--max-minutes caps AutoTrain as it caps the local backend (AutoTrain has no time limit of its own): the run
+    is stopped, the best checkpoint saved so far is the model, and the epochs recorded are those run, not the cap."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    from sxhub.predict import Predictor
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    out = tmp_path / "student"
+    config = TrainConfig(output_dir=out, base_model=str(tiny_base_model), backend="autotrain", epochs=1000,
+                         batch_size=4, learning_rate=1e-4, max_length=16, val_size=0.25, max_minutes=0.6,
+                         early_stopping_patience=1000)  # fmt: skip
+    started = time.monotonic()
+    result = train(TaskSpec(name="fin", labels=TASK_LABELS), _frame(16), config)
+    assert time.monotonic() - started < 90
+    assert 0 < result.epochs < 1000
+    assert any(note.startswith("Stopped by the time cap after 0.6 min") for note in result.notes), result.notes
+    recorded = json.loads((out / "sxhub.json").read_text())["train"]
+    assert recorded["stopped_by_time"] is True and recorded["max_epochs"] == 1000
+    assert recorded["epochs"] == result.epochs
+    labels, _ = Predictor(out).predict(list(TEXTS.values()))
+    assert set(labels) <= set(TASK_LABELS)
