@@ -154,11 +154,14 @@ def build_config(
     seed: int,
     project_name: str = PROJECT_NAME,
     early_stopping_patience: int = 2,
+    weight_decay: float = 0.01,
 ) -> dict[str, Any]:
     """The AutoTrain YAML config (as a dict) for a local single-label text-classification run on data/train.jsonl.
 
     ``epochs`` is a cap, as in sxhub's own backend: AutoTrain stops once its validation loss has not improved for
-    ``early_stopping_patience`` epochs (AutoTrain's own default is 5 epochs and a 0.01 threshold)."""
+    ``early_stopping_patience`` epochs (AutoTrain's own default is 5 epochs and a 0.01 threshold). Weight decay is
+    the local recipe's (AutoTrain's default is none). AutoTrain's params cannot name the metric that picks the
+    checkpoint: its Trainer keeps the one with the lowest validation loss (recorded as ``selected_by``)."""
     return {
         "task": "text_classification",
         "base_model": base_model,
@@ -175,6 +178,7 @@ def build_config(
             "epochs": int(epochs),
             "batch_size": int(batch_size),
             "lr": float(learning_rate),
+            "weight_decay": float(weight_decay),
             "max_seq_length": int(max_length),
             "seed": int(seed),
             "early_stopping_patience": int(early_stopping_patience),
@@ -476,6 +480,7 @@ def run_autotrain(
     max_length: int,
     seed: int,
     early_stopping_patience: int = 2,
+    weight_decay: float = 0.01,
     workdir: str | os.PathLike[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_minutes: float | None = None,
@@ -505,6 +510,7 @@ def run_autotrain(
         max_length=max_length,
         seed=seed,
         early_stopping_patience=early_stopping_patience,
+        weight_decay=weight_decay,
     )
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="sxhub-autotrain-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -555,7 +561,10 @@ def run_autotrain(
             "stopped_by_time": stopped_by_time,
             "batch_size": int(batch_size),
             "learning_rate": float(learning_rate),
+            "weight_decay": float(weight_decay),
             "seed": int(seed),
+            # AutoTrain's Trainer keeps the checkpoint with the lowest validation loss (it takes no other metric)
+            "selected_by": "eval_loss",
             "n_train": len(train_df),
             "n_valid": len(valid_df),
             "seconds": round(seconds, 2),
@@ -574,6 +583,21 @@ def run_autotrain(
 # ------------------------------------------------------------------------------------------------------------------
 # the backend as sxhub train runs it
 # ------------------------------------------------------------------------------------------------------------------
+def _local_max_length(base: str | Path, texts: list[str]) -> int:
+    """The max_length the local backend would choose for these training texts and this base
+    (:func:`sxhub.train.choose_max_length`: their 95th percentile of tokens, capped by the model), not AutoTrain's
+    fixed 128, so both backends truncate alike."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from .train import choose_max_length
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model_config = AutoConfig.from_pretrained(base)
+    if (Path(base) / SXHUB_JSON).is_file():  # a student's model_max_length is its training max_length (load_base)
+        tokenizer.model_max_length = int(getattr(model_config, "max_position_embeddings", 512) or 512)
+    return choose_max_length(tokenizer, texts, model_config)
+
+
 def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
     """Train with AutoTrain Advanced (single-label only) on the same stratified split."""
     if spec.multi_label:
@@ -617,9 +641,10 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
                 epochs=int(config.epochs),
                 batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
                 learning_rate=config.learning_rate or fit_learning_rate(None),
-                max_length=config.max_length or 128,
+                max_length=config.max_length or _local_max_length(read_base, [data.texts[i] for i in train_idx]),
                 seed=config.seed,
                 early_stopping_patience=config.early_stopping_patience,
+                weight_decay=config.weight_decay,
                 max_minutes=config.max_minutes,
             )
         )
@@ -641,6 +666,10 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
     validation, _ = validate(spec, val_logits, val_gold, seed=config.seed)
     metric = best_metric_name(False)
     figures = info.setdefault("train", {})
+    selection_note = (
+        f"AutoTrain kept the epoch with the lowest validation loss (it cannot select by {metric}); the validation "
+        f"figures are that model's."
+    )
     stopped_note = (
         [
             f"Stopped by the time cap after {config.max_minutes:g} min at epoch {figures.get('epochs', 0):g} "
@@ -669,5 +698,5 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         best_metric=metric,
         best_score=float(validation[metric]),
         validation=validation,
-        notes=data_notes(data) + ([head_note] if head_note else []) + stopped_note,
+        notes=data_notes(data) + ([head_note] if head_note else []) + [selection_note] + stopped_note,
     )

@@ -166,6 +166,7 @@ def test_config_is_a_local_single_label_run_without_hub() -> None:
     assert config["params"]["lr"] == 3e-5
     assert config["params"]["max_seq_length"] == 96
     assert config["params"]["seed"] == 7
+    assert config["params"]["weight_decay"] == 0.01, "the local recipe's, not AutoTrain's 0"
     # epochs is a cap: AutoTrain stops as sxhub's own backend does (patience 2, any improvement counts)
     assert config["params"]["early_stopping_patience"] == 2
     assert config["params"]["early_stopping_threshold"] == 0.0
@@ -250,6 +251,7 @@ def test_fake_run_normalises_the_output(
     assert summary["labels"] == TASK_LABELS
     assert summary["multi_label"] is False
     assert summary["train"]["max_epochs"] == 1
+    assert summary["train"]["selected_by"] == "eval_loss", "AutoTrain's Trainer keeps the lowest validation loss"
     assert summary["train"]["epochs"] == 0, "the fake saved no checkpoint: no epoch is known to have run"
     assert summary["train"]["n_train"] == 9
     assert summary["train"]["autotrain_label_order"] == ALPHABETICAL
@@ -545,3 +547,37 @@ def test_autotrain_stops_at_max_minutes_and_keeps_its_best_checkpoint(tmp_path: 
     assert recorded["epochs"] == result.epochs
     labels, _ = Predictor(out).predict(list(TEXTS.values()))
     assert set(labels) <= set(TASK_LABELS)
+
+
+def test_autotrain_gets_the_local_recipes_max_length_and_weight_decay(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
+) -> None:
+    """AutoTrain was given max_length 128 whatever the texts (padding every short text to 128), and no weight decay:
+    both backends now train with the local recipe's (the 95th percentile of the training texts' tokens;
+    TrainConfig.weight_decay)."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from sxhub.spec import TaskSpec
+    from sxhub.train import choose_max_length, train
+    from sxhub.train_config import TrainConfig
+
+    seen: dict[str, object] = {}
+
+    class Captured(Exception):
+        pass
+
+    def capture(train_df: pd.DataFrame, valid_df: pd.DataFrame, **kwargs: object) -> Path:
+        seen.update(kwargs, texts=train_df["text"].tolist())
+        raise Captured
+
+    monkeypatch.setattr(autotrain, "run_autotrain", capture)
+    frame = _frame(8)  # short texts: about a dozen tokens each
+    config = TrainConfig(output_dir=tmp_path / "m", base_model=str(tiny_base_model), backend="autotrain",
+                         epochs=2, weight_decay=0.05, val_size=0.25)  # fmt: skip
+    with pytest.raises(Captured):
+        train(TaskSpec(name="fin", labels=TASK_LABELS), frame, config)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_base_model)
+    expected = choose_max_length(tokenizer, seen["texts"], AutoConfig.from_pretrained(tiny_base_model))
+    assert expected < 128
+    assert seen["max_length"] == expected
+    assert seen["weight_decay"] == 0.05

@@ -501,25 +501,37 @@ def test_autotrain_refuses_multi_label_before_running(monkeypatch: pytest.Monkey
     assert calls == []
 
 
-def test_autotrain_gets_the_stratified_split(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    seen: dict[str, Any] = {}
+def _fake_run_autotrain(seen: dict[str, Any]) -> Any:
+    """A stand-in for run_autotrain: a tiny model (labels in task order) and sxhub.json in the output folder, as
+    the real one leaves them; train_autotrain then scores that model on the validation rows."""
+    from conftest import build_tiny_model
 
     def fake_run_autotrain(train_df: pd.DataFrame, valid_df: pd.DataFrame, **kwargs: Any) -> Path:
         seen.update(train=train_df, valid=valid_df, **kwargs)
         out = Path(kwargs["output_dir"])
-        out.mkdir(parents=True, exist_ok=True)
+        build_tiny_model(out)
         (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "eval_f1_macro": 0.8}}))
         return out
 
-    monkeypatch.setattr(autotrain, "run_autotrain", fake_run_autotrain)
-    config = TrainConfig(output_dir=tmp_path / "m", base_model="base", backend="autotrain", epochs=2, val_size=0.2)
+    return fake_run_autotrain
+
+
+def test_autotrain_gets_the_stratified_split(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Path
+) -> None:
+    seen: dict[str, Any] = {}
+    monkeypatch.setattr(autotrain, "run_autotrain", _fake_run_autotrain(seen))
+    base = str(tiny_base_model)
+    config = TrainConfig(output_dir=tmp_path / "m", base_model=base, backend="autotrain", epochs=2, val_size=0.2)
     result = train(SINGLE, single_frame(), config)
     assert list(seen["train"].columns) == ["text", "label"]
     # 16 of the 79 distinct texts (20%), stratified, with their repeats, none of them a training text
     assert seen["valid"]["text"].nunique() == 16 and not set(seen["valid"]["text"]) & set(seen["train"]["text"])
     assert max(seen["valid"].drop_duplicates("text")["label"].value_counts()) <= 6
-    assert seen["label_names"] == SINGLE.label_names and seen["base_model"] == "base"
-    assert (result.backend, result.best_score, result.max_length) == ("autotrain", 0.8, 64)
+    assert seen["label_names"] == SINGLE.label_names
+    assert (result.backend, result.max_length) == ("autotrain", 64)
+    # the kept model's own validation figures, not AutoTrain's logged eval_f1_macro
+    assert result.best_score == result.validation["macro_f1"] != 0.8
     assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["task"]["name"] == "fin"
     asked = [*seen["train"]["text"], *seen["valid"]["text"], "an unseen text"]
     was = trained_texts.seen(tmp_path / "m", asked, {"steps": []})  # the same split as AutoTrain's (texts repeat)
@@ -585,21 +597,18 @@ def test_a_bad_validation_file_is_one_clear_error(tiny_base_model: Path, tmp_pat
     assert not (tmp_path / "m").exists(), "refused before anything is written"
 
 
-def test_autotrain_validates_on_the_validation_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_autotrain_validates_on_the_validation_file(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Path
+) -> None:
     seen: dict[str, Any] = {}
-
-    def fake_run_autotrain(train_df: pd.DataFrame, valid_df: pd.DataFrame, **kwargs: Any) -> Path:
-        seen.update(train=train_df, valid=valid_df)
-        out = Path(kwargs["output_dir"])
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "sxhub.json").write_text(json.dumps({"max_length": 64, "train": {"epochs": 2, "eval_f1_macro": 0.8}}))
-        return out
-
-    monkeypatch.setattr(autotrain, "run_autotrain", fake_run_autotrain)
+    monkeypatch.setattr(autotrain, "run_autotrain", _fake_run_autotrain(seen))
     held = single_frame(12, seed=1).assign(text=lambda f: f["text"] + " held")
     held.to_parquet(tmp_path / "val.parquet")
     config = TrainConfig(
-        output_dir=tmp_path / "m", base_model="base", backend="autotrain", validation_file=tmp_path / "val.parquet"
+        output_dir=tmp_path / "m",
+        base_model=str(tiny_base_model),
+        backend="autotrain",
+        validation_file=tmp_path / "val.parquet",
     )
     train(SINGLE, single_frame(), config)
     assert seen["valid"]["text"].tolist() == held["text"].tolist()
