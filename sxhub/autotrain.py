@@ -411,6 +411,19 @@ def _trainer_state(project: Path) -> dict[str, Any]:
     return json.loads(states[-1].read_text(encoding="utf-8")) if states else {}
 
 
+_LOGGED_EPOCH = re.compile(r"'epoch': ([0-9.]+)")
+
+
+def epochs_run(project: Path, log_path: Path) -> float:
+    """How far AutoTrain's Trainer got, in epochs: the last epoch its log reports (each loss, eval and the final
+    summary line carry one), else the latest checkpoint's. Not the checkpoint alone: with ``save_total_limit`` 1
+    the Trainer deletes the last checkpoint at the end when an earlier one was best, so the one left says the
+    best epoch, not the last one run."""
+    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
+    logged = [float(value) for value in _LOGGED_EPOCH.findall(text)]
+    return round(max([*logged, float(_trainer_state(project).get("epoch") or 0.0)]), 2)
+
+
 def _best_checkpoint(project: Path) -> Path | None:
     """The checkpoint AutoTrain's Trainer counted best so far (what it would have loaded at the end), if saved."""
     best = _trainer_state(project).get("best_model_checkpoint")
@@ -546,7 +559,6 @@ def run_autotrain(
         check_outputs(project, log_path, code)
     out = Path(output_dir)
     autotrain_order = normalise_model(kept, out, names, codes, tokenizer_from=tokenizer_from)
-    state = _trainer_state(project)
     summary = {
         "backend": "autotrain",
         "labels": names,
@@ -555,7 +567,7 @@ def run_autotrain(
         "base_model": str(base_model),
         "train": {
             # the epochs AutoTrain ran (it stops early, and at max_minutes), and the cap it was given
-            "epochs": round(float(state.get("epoch") or 0.0), 2),
+            "epochs": epochs_run(project, log_path),
             "max_epochs": int(epochs),
             "max_minutes": max_minutes,
             "stopped_by_time": stopped_by_time,

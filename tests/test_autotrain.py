@@ -581,3 +581,19 @@ def test_autotrain_gets_the_local_recipes_max_length_and_weight_decay(
     assert expected < 128
     assert seen["max_length"] == expected
     assert seen["weight_decay"] == 0.05
+
+
+def test_epochs_run_are_the_last_logged_not_the_surviving_checkpoints(tmp_path: Path) -> None:
+    """AutoTrain's Trainer (save_total_limit 1) deletes the last checkpoint at the end when an earlier one was best:
+    the checkpoint left says epoch 1 of a run that trained 2; the log says how far it got."""
+    project = tmp_path / "autotrain-project"
+    (project / "checkpoint-6").mkdir(parents=True)
+    (project / "checkpoint-6" / "trainer_state.json").write_text(json.dumps({"epoch": 1.0, "log_history": []}))
+    log = tmp_path / "autotrain.log"
+    log.write_text(
+        "{'eval_loss': 0.69, 'epoch': 1.0}\n{'eval_loss': 0.7, 'epoch': 2.0}\n{'train_runtime': 3.1, 'epoch': 2.0}\n"
+    )
+    assert autotrain.epochs_run(project, log) == 2.0
+    log.write_text("no figures\n")
+    assert autotrain.epochs_run(project, log) == 1.0
+    assert autotrain.epochs_run(tmp_path / "none", tmp_path / "absent.log") == 0.0
