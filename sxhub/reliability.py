@@ -106,7 +106,9 @@ def check_vote_method(method: str) -> None:
     """One line now when the vote rule's library is missing (``dawid-skene`` needs crowd-kit): the vote comes after
     every teacher request, and the error came then."""
     if method == "dawid-skene" and importlib.util.find_spec("crowdkit") is None:
-        raise InputError('vote: dawid-skene needs crowd-kit; run pip install "sxhub[review]" (or use --vote majority).')
+        raise InputError(
+            'vote: dawid-skene needs crowd-kit; run pip install "sxhub[review]" (or use --vote majority).'
+        )
 
 
 def _fit(rows: list[tuple[int, str, Any]]) -> tuple[Any, Any]:

@@ -203,8 +203,10 @@ class TrainResult:
     def summary_line(self) -> str:
         notes = "".join(f" {n}" for n in self.notes)
         how = " (thresholds cross-fitted)" if self.thresholds is not None else ""
+        # AutoTrain keeps the checkpoint of the lowest validation loss: its score is not the best of its epochs
+        best = "validation" if self.backend == "autotrain" else "best validation"
         return (
-            f"Trained {self.model_dir} ({self.backend}, {self.base_model}): {self.epochs:g} epochs, best validation "
+            f"Trained {self.model_dir} ({self.backend}, {self.base_model}): {self.epochs:g} epochs, {best} "
             f"{self.best_metric} {self.best_score:.3f}{how}, {self.seconds:.0f} s, {self.n_train} train / "
             f"{self.n_val} val texts.{notes}"
         )
