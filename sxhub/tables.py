@@ -215,6 +215,17 @@ def decode_json_cells(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def refuse_input_as_output(output: str | os.PathLike[str] | None, source: Any, option: str) -> None:
+    """One line, before any work, when an output path is the input file: agree --review, doubts -o and annotate -o
+    wrote over LABELLED or INPUT and exited 0, the experts' columns gone."""
+    if output is None or source is None or isinstance(source, pd.DataFrame):
+        return
+    if Path(output).expanduser().resolve() == Path(str(source)).expanduser().resolve():
+        raise InputError(
+            f"{option} {str(output)!r} is the input file: writing it would replace the input; pass another path."
+        )
+
+
 def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
     """Write a table by the file's extension (csv, tsv, jsonl, json, parquet); creates parent folders."""
     df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))

@@ -277,7 +277,9 @@ def agree(
     agreement with the final vote, and accuracy, macro-F1 and alpha against gold, per label too.
     """
     from ..spec import load_spec
+    from ..tables import refuse_input_as_output
 
+    refuse_input_as_output(review, labelled, "--review")
     spec = load_spec(task) if task else None
     df = read_table(labelled)
     if spec is not None:

@@ -121,6 +121,9 @@ def annotate(
             "--engine ray keeps one label cache per shard (under OUT.parts/, so a rerun resumes on any node); "
             "leave out --cache-dir."
         )
+    from ..tables import refuse_input_as_output
+
+    refuse_input_as_output(out, input_, "-o")
     quiet = click.get_current_context().find_root().params.get("quiet", False)
     reading: dict[str, Any] = {
         "text_column": text_column,

@@ -73,6 +73,9 @@ def doubts(
         raise InputError(f"--folds {folds} must be at least 2 (e.g. --folds 5).")
     if queue_path.suffix.lower() not in {".parquet", ".csv", ".jsonl"}:  # checked before the work, not after
         raise InputError(f"-o {queue_path}: use .parquet, .csv or .jsonl for the queue.")
+    from ..tables import refuse_input_as_output
+
+    refuse_input_as_output(queue_path, labelled, "-o")
     spec = load_spec(task) if task else None
     result = find_doubts(
         labelled,

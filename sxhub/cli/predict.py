@@ -77,6 +77,9 @@ def predict(
             "--bf16 runs the torch model in bfloat16; drop --onnx, or drop --bf16 (--onnx --int8 is the fast ONNX variant)."
         )
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
+    from ..tables import refuse_input_as_output
+
+    refuse_input_as_output(output, input_path, "-o")
     options: dict[str, Any] = {
         "onnx": onnx,
         "int8": int8,

@@ -89,6 +89,10 @@ def apply_review(
 
     if (output is None) == (not in_place):
         raise InputError("say where to write: pass -o OUT, or --in-place to overwrite LABELLED (not both).")
+    if not in_place:
+        from ..tables import refuse_input_as_output
+
+        refuse_input_as_output(output, labelled, "-o (use --in-place to replace LABELLED)")
     result = apply(labelled, decisions, spec=task, token=token)
     out = labelled if in_place else output
     assert out is not None

@@ -104,6 +104,9 @@ def twins(
         seed=seed,
     )
     _check_output(output, ("csv", "jsonl", "parquet"))
+    from ..tables import refuse_input_as_output
+
+    refuse_input_as_output(output, input_path, "-o")
     data = read_table(input_path, limit=limit)
     cache = _cache(cache_dir)
     try:

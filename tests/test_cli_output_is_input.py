@@ -1,0 +1,42 @@
+"""An output path that is the input file is one line and exit 2 before any work: agree --review, doubts -o and
+annotate -o wrote over the input and exited 0, the experts' columns gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["agree", "{f}", "--gold", "expert", "--review", "{f}"],
+        ["doubts", "{f}", "-o", "{f}"],
+        ["annotate", str(TASK), "{f}", "-o", "{f}", "--teacher", "http://127.0.0.1:9/v1"],
+        ["predict", "{tmp}/no-model", "{f}", "-o", "{f}"],
+        ["twins", str(TASK), "{f}", "-o", "{f}", "--teacher", "http://127.0.0.1:9/v1"],
+        ["apply-review", "{f}", "{tmp}/decisions.jsonl", "-o", "{f}"],
+    ],
+)
+def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:
+    source = tmp_path / "labelled.csv"
+    pd.DataFrame(
+        {
+            "text": ["Profit rose", "Loss widened"],
+            "label": ["positive", "negative"],
+            "expert": ["positive", "negative"],
+        }
+    ).to_csv(source, index=False)
+    (tmp_path / "decisions.jsonl").write_text("", encoding="utf-8")
+    before = source.read_bytes()
+    code, _, err = run_cli([a.format(f=source, tmp=tmp_path) for a in argv], capsys)
+    assert code == 2 and "is the input file: writing it would replace the input" in err.strip().splitlines()[-1]
+    assert source.read_bytes() == before
