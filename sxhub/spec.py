@@ -150,6 +150,17 @@ class TeacherSpec:
             raise SpecError(
                 f"teachers: base_url {self.base_url!r} is not an http(s) URL; write e.g. http://127.0.0.1:8080/v1."
             )
+        if self.base_url:  # no host, or a port out of range: the run hung, or ended in a traceback
+            parts = urlsplit(self.base_url)
+            try:
+                port_ok = parts.port is None or parts.port > 0
+            except ValueError:
+                port_ok = False
+            if not parts.hostname or not port_ok:
+                raise SpecError(
+                    f"teachers: base_url {redact_url(self.base_url)!r} has no host or an invalid port (1-65535); "
+                    "write e.g. http://127.0.0.1:8080/v1."
+                )
         if self.structured not in {"auto", "json_object", "json_schema", "grammar", "none"}:
             raise SpecError(
                 f"teachers: structured={self.structured!r}; use auto, json_object, json_schema, grammar or none."

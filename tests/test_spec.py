@@ -44,6 +44,9 @@ def test_answer_schema_single_and_multi() -> None:
         ({"name": "t", "labels": ["a", "b"], "examples": [{"text": "x", "labels": ["c"]}]}, "are not in labels"),
         ({"name": "t", "labels": ["a", "b"], "examples": [{"text": "x", "labels": ["a", "b"]}]}, "exactly one label"),
         ({"name": "t", "labels": ["a", "b"], "teachers": [{"base_url": "ftp://x"}]}, "is not an http(s) URL"),
+        # the run hung (no host) or ended in an OverflowError traceback (port out of range)
+        ({"name": "t", "labels": ["a", "b"], "teachers": ["http://"]}, "has no host or an invalid port"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": ["http://127.0.0.1:99999/v1"]}, "has no host or an invalid"),
         ({"name": "t", "labels": ["a", "b"], "teachers": [{"modle": "x"}]}, "unknown key(s) ['modle']"),
         # answers are matched ignoring case and spacing: one of two such labels could never be chosen
         ({"name": "t", "labels": ["Positive", "positive"]}, "['Positive', 'positive'] differ only in case or spacing"),
