@@ -519,3 +519,27 @@ def test_keeping_a_column_annotate_writes_is_refused_before_any_request(
     assert not out.exists() and not parts_dir(out).exists()
     with pytest.raises(InputError, match=r"\['votes'\] to keep"):
         annotate(make_spec(), prepare_texts(corpus(20).rename(columns={"gold": "votes"}), keep_columns=["votes"]))
+
+
+def test_a_part_where_every_vote_failed_assembles(tmp_path: Path) -> None:
+    """A part whose votes all failed has null-typed labels, which Arrow could not cast (not even to its own type):
+    annotate labelled every text, then stopped with ArrowInvalid writing OUT."""
+    source = write_table(
+        [{"text": f"fails {i}"} for i in range(4)] + [{"text": "price cheap"}] * 1, tmp_path / "in.csv"
+    )
+    spec, out = replace(make_spec(), samples=3), tmp_path / "out.csv"  # lists of several null-label votes
+
+    def responder(messages: Any) -> Any:
+        return "not json" if "fails" in messages[-1]["content"] else by_keyword(messages)
+
+    result = annotate_to_file(
+        spec, source, out, teachers=[FakeTeacher(responder=responder)], chunk_rows=4, cache=False
+    )
+    frame = read_table(out)
+    assert len(frame) == 5 and frame["failed"].tolist() == ["True"] * 4 + ["False"]  # CSV cells
+    assert "labelled 1/5 texts, 4 failed" in result.summary_line()
+    # every part failed: nothing to unify the null type with
+    only = write_table([{"text": f"fails {i}"} for i in range(4)], tmp_path / "only.csv")
+    result = annotate_to_file(spec, only, tmp_path / "only.out.csv", teachers=[FakeTeacher(responder=responder)])
+    assert "labelled 0/4 texts, 4 failed" in result.summary_line()
+    assert read_table(tmp_path / "only.out.csv")["failed"].tolist() == ["True"] * 4

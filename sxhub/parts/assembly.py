@@ -96,10 +96,20 @@ def _parts_in_order(folder: Path) -> list[Path]:
 
 
 def _tables(paths: list[Path], schema: Any) -> Iterator[Any]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     for path in paths:
-        yield pq.read_table(path).cast(schema)
+        table = pq.read_table(path)
+        if table.schema.remove_metadata().equals(schema):
+            yield table.replace_schema_metadata(None)
+            continue
+        try:
+            yield table.cast(schema)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            # Arrow cannot cast a list of structs with a null-typed field (a part where every vote failed: its
+            # `labels` are all null), not even to its own type; rebuilt from its rows, it takes the schema
+            yield pa.Table.from_pylist(table.to_pylist(), schema=schema)
 
 
 def _merged(shards: list[list[Path]], schema: Any) -> Iterator[Any]:
