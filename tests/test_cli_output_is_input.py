@@ -40,3 +40,12 @@ def test_an_output_that_is_the_input_is_refused_and_the_input_kept(
     code, _, err = run_cli([a.format(f=source, tmp=tmp_path) for a in argv], capsys)
     assert code == 2 and "is the input file: writing it would replace the input" in err.strip().splitlines()[-1]
     assert source.read_bytes() == before
+
+
+@pytest.mark.parametrize("verb", [["space", "{tmp}"], ["review", "{tmp}/labelled.csv"]])
+def test_a_port_out_of_range_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: list[str]
+) -> None:
+    """--port 70000 ended in "Error: OverflowError: bind(): port must be 0-65535" and exit 1."""
+    code, _, err = run_cli([*(a.format(tmp=tmp_path) for a in verb), "--port", "70000"], capsys)
+    assert code == 2 and "70000 is not in the range 1<=x<=65535" in err

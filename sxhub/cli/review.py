@@ -18,7 +18,9 @@ from . import emit_json
     help="The queue `sxhub doubts` wrote: texts in its order, with doubt, signals and probabilities.",
 )
 @click.option("--reviewer", help="Your name, saved with every decision (default: your login name).")
-@click.option("--port", type=int, help="Port to serve on (default: the first free one from 7860).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="Port to serve on (default: the first free one from 7860)."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on (0.0.0.0: the network).")
 @click.option(
     "--task",

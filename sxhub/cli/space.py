@@ -7,7 +7,9 @@ import click
 
 @click.command()
 @click.argument("model")
-@click.option("--port", type=int, default=None, help="Port (default: Gradio's, 7860 or the next free one).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default: Gradio's, 7860 or the next free one)."
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--share/--no-share", default=False, show_default=True, help="Also open a public gradio.live link.")
 def space(model: str, port: int | None, host: str, share: bool) -> None:
