@@ -5,31 +5,39 @@ environment: it lives in a venv of its own (``make autotrain-env`` builds ``.ven
 subprocess. This module writes the data and an AutoTrain YAML config into a work folder, runs ``autotrain --config``
 there, checks the files it wrote (its exit code says nothing: 0 on failure happens), and normalises the result into
 sxhub's model layout: labels in the task's order (AutoTrain sorts them alphabetically, so the classifier rows are
-permuted), tokenizer, ``model.safetensors`` and ``sxhub.json``.
+permuted), tokenizer, ``model.safetensors`` and ``sxhub.json``. Running the subprocess and reading what it wrote
+live in :mod:`sxhub.autotrain_run`.
 """
 
 from __future__ import annotations
 
-import codecs
 import json
 import os
-import re
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
+from .autotrain_run import (  # noqa: F401  (label_permutation, log_tail: tests and users import them from here)
+    AutoTrainEnv,
+    AutoTrainTimeout,
+    _best_checkpoint,
+    _eval_figures,
+    _subprocess_env,
+    check_outputs,
+    epochs_run,
+    label_permutation,
+    log_tail,
+    normalise_model,
+    run_subprocess,
+    validation_logits,
+)
 from .data import LabelledData, preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
 from .recipe import fit_batch_size, fit_learning_rate
@@ -48,39 +56,10 @@ INSTALL_HINT = (
     "run `make autotrain-env` (or `bash scripts/autotrain-env.sh`) to build .venv-autotrain, "
     f"or point {ENV_VAR} at a venv with autotrain-advanced==0.8.36"
 )
-FAILURE_MARKER = "has failed due to an exception"
-WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
 
 
 class AutoTrainMissingError(UserError):
     """No AutoTrain installation was found (the fix is to build its venv)."""
-
-
-class AutoTrainTimeout(BackendError):
-    """AutoTrain ran past its time limit and was stopped (its process group ended)."""
-
-
-@dataclass(frozen=True)
-class AutoTrainEnv:
-    """Where the AutoTrain executable lives; its ``bin`` folder also holds the ``accelerate`` it launches."""
-
-    executable: Path
-
-    @property
-    def bin_dir(self) -> Path:
-        return self.executable.parent
-
-    def versions(self) -> dict[str, str | None]:
-        """Versions of autotrain-advanced, transformers and torch in that env, read from their dist-info folders."""
-        found: dict[str, str | None] = {"autotrain": None, "transformers": None, "torch": None}
-        dist_names = {"autotrain_advanced": "autotrain", "transformers": "transformers", "torch": "torch"}
-        for site in self.bin_dir.parent.glob("lib/python*/site-packages"):
-            for info in site.glob("*.dist-info"):
-                name, _, version = info.name[: -len(".dist-info")].partition("-")
-                if name in dist_names:
-                    found[dist_names[name]] = version
-        return found
 
 
 def find_autotrain() -> AutoTrainEnv:
@@ -237,232 +216,6 @@ def write_inputs(
     conf = workdir / "conf.yml"
     conf.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return conf
-
-
-def _subprocess_env(env: AutoTrainEnv, *, offline: bool) -> dict[str, str]:
-    """The caller's environment with AutoTrain's venv first on PATH, no tracking, and offline for a local base."""
-    child = dict(os.environ)
-    for key in ("PYTHONPATH", "PYTHONHOME"):
-        child.pop(key, None)
-    child["PATH"] = os.pathsep.join([str(env.bin_dir), child.get("PATH", "")])
-    child["VIRTUAL_ENV"] = str(env.bin_dir.parent)
-    child.update(
-        WANDB_DISABLED="true",
-        WANDB_MODE="disabled",
-        DISABLE_MLFLOW_INTEGRATION="TRUE",
-        HF_HUB_DISABLE_TELEMETRY="1",
-        TOKENIZERS_PARALLELISM="false",
-        PAUSE_ON_FAILURE="0",
-    )
-    if offline:
-        child.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", HF_DATASETS_OFFLINE="1")
-    return child
-
-
-def _pump(source: IO[bytes], log: IO[bytes], echo: bool) -> None:
-    """Copy the subprocess output to the log file (and to stderr) as it comes."""
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    for chunk in iter(lambda: source.read1(65536), b""):  # type: ignore[attr-defined]
-        log.write(chunk)
-        log.flush()
-        if echo:
-            sys.stderr.write(decoder.decode(chunk))
-            sys.stderr.flush()
-
-
-def run_subprocess(
-    cmd: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, timeout: float, echo: bool = True
-) -> int:
-    """Run ``cmd`` in its own process group, log to ``log_path``; on timeout end the group and raise BackendError."""
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        assert proc.stdout is not None
-        pump = threading.Thread(target=_pump, args=(proc.stdout, log, echo), daemon=True)
-        pump.start()
-        try:
-            code = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _end_group(proc)
-            pump.join(timeout=10)
-            raise AutoTrainTimeout(
-                f"AutoTrain ran past its {timeout:.0f} s timeout and was stopped; log: {log_path}. "
-                f"Last lines: {log_tail(log_path)}"
-            ) from None
-        pump.join(timeout=30)
-    return code
-
-
-def _end_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM then SIGKILL the process group that ``proc`` leads (AutoTrain spawns accelerate children)."""
-    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
-
-
-_PROGRESS = re.compile(r"\d+it/s|s/it\]|examples/s\]|^\s*\d+%\|")
-_EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\w*: ")
-
-
-def log_tail(log_path: Path, lines: int = 15) -> str:
-    """The exception AutoTrain's trainer raised, if it logged one; else the last lines (progress bars dropped)."""
-    if not log_path.is_file():
-        return "(no log)"
-    text = log_path.read_text(encoding="utf-8", errors="replace")
-    kept = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip() and not _PROGRESS.search(ln)]
-    raised = [ln for ln in kept if _EXCEPTION_LINE.match(ln)]
-    if FAILURE_MARKER in text and raised:
-        return raised[-1]
-    return " | ".join(kept[-lines:]) or "(empty log)"
-
-
-def check_outputs(project: Path, log_path: Path, exit_code: int) -> None:
-    """AutoTrain's result counts only if it wrote config, weights and tokenizer and logged no failure."""
-    problems = []
-    if exit_code != 0:
-        problems.append(f"exit code {exit_code}")
-    if log_path.is_file() and FAILURE_MARKER in log_path.read_text(encoding="utf-8", errors="replace"):
-        problems.append("its log reports a failed training")
-    if not (project / "config.json").is_file():
-        problems.append("no config.json")
-    if not any((project / name).is_file() for name in WEIGHT_FILES):
-        problems.append("no model weights")
-    if not any((project / name).is_file() for name in TOKENIZER_FILES):
-        problems.append("no tokenizer files")
-    if problems:
-        raise BackendError(
-            f"AutoTrain failed ({', '.join(problems)} in {project}); full log: {log_path}. "
-            f"Last lines: {log_tail(log_path)}"
-        )
-
-
-def label_permutation(autotrain_id2label: dict[Any, str], label_names: Sequence[str]) -> list[int]:
-    """Row ``j`` of the task-ordered classifier is row ``perm[j]`` of AutoTrain's (alphabetical) classifier."""
-    label2row = {str(name): int(i) for i, name in autotrain_id2label.items()}
-    if sorted(label2row) != sorted(label_names):
-        raise BackendError(
-            f"AutoTrain trained labels {sorted(label2row)} but the task has {list(label_names)}: "
-            "the model does not fit the task"
-        )
-    return [label2row[name] for name in label_names]
-
-
-def _classifier_head(model: Any, num_labels: int) -> Any:
-    """The last Linear layer with ``num_labels`` outputs: the head whose rows are the labels."""
-    import torch
-
-    heads = [m for m in model.modules() if isinstance(m, torch.nn.Linear) and m.out_features == num_labels]
-    if not heads:
-        raise BackendError(f"found no classifier layer with {num_labels} outputs in the AutoTrain model")
-    return heads[-1]
-
-
-def normalise_model(
-    project: Path,
-    output_dir: Path,
-    label_names: Sequence[str],
-    codes: dict[str, str] | None = None,
-    tokenizer_from: str | Path | None = None,
-) -> list[str]:
-    """Load AutoTrain's model with sxhub's transformers, put labels in task order, save it in ``output_dir``.
-
-    ``codes``: the labels AutoTrain was given in place of the names (:func:`label_codes`), None when it was given
-    the names; ``tokenizer_from``: where the tokenizer is (a checkpoint has none), by default ``project``. Returns
-    AutoTrain's own label order (by id, as names), for the record.
-    """
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    model = AutoModelForSequenceClassification.from_pretrained(project)
-    names_of = {code: name for name, code in (codes or {}).items()}
-    id2label = {
-        i: names_of.get(str(label), str(label)) if codes else label for i, label in model.config.id2label.items()
-    }
-    autotrain_order = [id2label[i] for i in sorted(id2label)]
-    perm = label_permutation(id2label, label_names)
-    if perm != list(range(len(perm))):
-        head = _classifier_head(model, len(perm))
-        index = torch.tensor(perm)
-        with torch.no_grad():
-            head.weight.copy_(head.weight[index].clone())
-            if head.bias is not None:
-                head.bias.copy_(head.bias[index].clone())
-    model.config.id2label = dict(enumerate(label_names))
-    model.config.label2id = {name: i for i, name in enumerate(label_names)}
-    model.config.problem_type = "single_label_classification"
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir, safe_serialization=True)
-    AutoTokenizer.from_pretrained(tokenizer_from or project).save_pretrained(output_dir)
-    return autotrain_order
-
-
-def _trainer_state(project: Path) -> dict[str, Any]:
-    """The Trainer state of AutoTrain's latest checkpoint ({} when none was saved): the epochs run, the log, and
-    which checkpoint was best (``best_model_checkpoint``)."""
-    states = sorted(project.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[-1]))
-    return json.loads(states[-1].read_text(encoding="utf-8")) if states else {}
-
-
-_LOGGED_EPOCH = re.compile(r"'epoch': ([0-9.]+)")
-
-
-def epochs_run(project: Path, log_path: Path) -> float:
-    """How far AutoTrain's Trainer got, in epochs: the last epoch its log reports (each loss, eval and the final
-    summary line carry one), else the latest checkpoint's. Not the checkpoint alone: with ``save_total_limit`` 1
-    the Trainer deletes the last checkpoint at the end when an earlier one was best, so the one left says the
-    best epoch, not the last one run."""
-    text = log_path.read_text(encoding="utf-8", errors="replace") if log_path.is_file() else ""
-    logged = [float(value) for value in _LOGGED_EPOCH.findall(text)]
-    return round(max([*logged, float(_trainer_state(project).get("epoch") or 0.0)]), 2)
-
-
-def _best_checkpoint(project: Path) -> Path | None:
-    """The checkpoint AutoTrain's Trainer counted best so far (what it would have loaded at the end), if saved."""
-    best = _trainer_state(project).get("best_model_checkpoint")
-    folder = project / Path(best).name if best else None
-    return folder if folder is not None and any((folder / name).is_file() for name in WEIGHT_FILES) else None
-
-
-def _eval_figures(project: Path) -> dict[str, float]:
-    """The last evaluation figures AutoTrain's Trainer logged (accuracy, macro F1, loss), when it logged any."""
-    history = _trainer_state(project).get("log_history", [])
-    evals = [h for h in history if "eval_loss" in h]
-    if not evals:
-        return {}
-    keep = ("eval_loss", "eval_accuracy", "eval_f1_macro", "eval_f1_micro", "eval_f1_weighted")
-    return {k: float(evals[-1][k]) for k in keep if k in evals[-1]}
-
-
-def validation_logits(model_dir: Path, texts: Sequence[str], max_length: int, batch_size: int = 32) -> np.ndarray:
-    """The logits of the model in ``model_dir`` (sxhub's layout, labels in task order) for ``texts``, truncated at
-    ``max_length`` as in training: the validation figures are computed from the model that was kept, by sxhub's
-    own metric code, rather than read from what AutoTrain logged (for two labels it logs no macro F1 at all, and
-    its last log is the last epoch's, not the kept checkpoint's)."""
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(texts), batch_size):
-            batch = tokenizer(
-                list(texts[start : start + batch_size]),
-                truncation=True,
-                max_length=max_length,
-                padding=True,
-                return_tensors="pt",
-            )
-            chunks.append(model(**batch).logits.float().numpy())
-    return np.concatenate(chunks) if chunks else np.zeros((0, model.config.num_labels), dtype=np.float32)
 
 
 def _versions(env: AutoTrainEnv) -> dict[str, Any]:

@@ -402,7 +402,8 @@ def train_autotrain(
     import yaml
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .autotrain import _subprocess_env, check_outputs, find_autotrain, run_subprocess
+    from .autotrain import find_autotrain
+    from .autotrain_run import _subprocess_env, check_outputs, run_subprocess
 
     epochs = whole_epochs(opts.epochs)
     env = find_autotrain()
