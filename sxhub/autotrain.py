@@ -350,11 +350,11 @@ def run_autotrain(
 # ------------------------------------------------------------------------------------------------------------------
 def _local_max_length(base: str | Path, texts: list[str]) -> int:
     """The max_length the local backend would choose for these training texts and this base
-    (:func:`sxhub.train.choose_max_length`: their 95th percentile of tokens, capped by the model), not AutoTrain's
+    (:func:`sxhub.recipe.choose_max_length`: their 95th percentile of tokens, capped by the model), not AutoTrain's
     fixed 128, so both backends truncate alike."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from .train import choose_max_length
+    from .recipe import choose_max_length
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model_config = AutoConfig.from_pretrained(base)

@@ -17,17 +17,13 @@ import json
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 import jsonschema
 
 from .errors import SpecError, TeacherError
-
-if TYPE_CHECKING:
-    from .spec import TaskSpec
-
-TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
+from .spec import TEMPLATE_SUFFIXES, TaskSpec, is_template_file, label_key  # noqa: F401  (TEMPLATE_SUFFIXES: importable here)
 
 
 class InvalidAnswer(TeacherError):
@@ -130,11 +126,6 @@ def render_template(spec: TaskSpec, text: str) -> str:
         raise SpecError(
             f"prompt_template could not be rendered ({exc}); it may use spec, labels, examples, text and schema."
         ) from exc
-
-
-def is_template_file(source: str) -> bool:
-    """Whether a spec's ``prompt_template`` names a file (one line ending in .jinja, .jinja2 or .j2)."""
-    return source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip()
 
 
 def template_text(source: str) -> str:
@@ -253,8 +244,6 @@ def _validator(schema_json: str) -> Any:
 
 def _canonical(spec: TaskSpec, name: str) -> str:
     """The task's spelling of ``name`` when it matches one label up to case and whitespace, else ``name``."""
-    from .spec import label_key  # the spec refuses two labels with one key
-
     key = label_key(name)
     for label in spec.label_names:
         if label_key(label) == key:

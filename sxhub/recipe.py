@@ -1,12 +1,16 @@
 """The default training recipe's choices: batch size and learning rate fitted to the data and the base model,
-and a cap on training time (early stopping and the epoch cap are ``TrainConfig``'s)."""
+the max length (the texts' 95th percentile of tokens, within the base's limit) and a cap on training time (early
+stopping and the epoch cap are ``TrainConfig``'s). Both backends use them (the local trainer and AutoTrain)."""
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 
 def fit_batch_size(n_train: int) -> int:
@@ -53,3 +57,19 @@ def time_budget(minutes: float) -> Any:
             return control
 
     return TimeBudget()
+
+
+def length_limit(tokenizer: Any, model_config: Any) -> int:
+    """The most tokens the base takes: its position table and its tokenizer's own limit."""
+    return min(
+        int(getattr(model_config, "max_position_embeddings", 512) or 512),
+        int(tokenizer.model_max_length) if tokenizer.model_max_length < 1_000_000 else 512,
+    )
+
+
+def choose_max_length(tokenizer: Any, texts: list[str], model_config: Any) -> int:
+    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit."""
+    cap = length_limit(tokenizer, model_config)
+    lengths = [len(ids) for ids in tokenizer(texts[:20_000], truncation=False)["input_ids"]]
+    p95 = int(np.percentile(lengths, 95)) if lengths else cap
+    return int(min(cap, max(16, math.ceil(p95 / 8) * 8)))

@@ -79,6 +79,14 @@ def _flag(where: str, value: Any) -> None:
         raise SpecError(f"{where}: must be true or false, got {value!r}.")
 
 
+TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
+
+
+def is_template_file(source: str) -> bool:
+    """Whether a spec's ``prompt_template`` names a file (one line ending in .jinja, .jinja2 or .j2)."""
+    return source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip()
+
+
 def label_key(name: str) -> str:
     """How replies are matched to label names (case and spacing ignored, :func:`sxhub.prompt.parse_answer`): two
     labels with one key could never both be chosen."""
@@ -428,8 +436,6 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
         raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
     template = data.get("prompt_template") if isinstance(data, dict) else None
     if isinstance(template, str):
-        from .prompt import is_template_file
-
         # a template file named relative to the spec is found from any working folder (it was looked up in the
         # folder the command ran in)
         beside = path.parent / Path(template.strip()).expanduser()

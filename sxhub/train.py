@@ -38,7 +38,7 @@ from . import trained_texts
 from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
 from .errors import InputError, ModelError
 from .head import load_classifier
-from .recipe import base_width, fit_batch_size, time_budget
+from .recipe import base_width, choose_max_length, fit_batch_size, length_limit, time_budget
 from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
 from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
@@ -98,22 +98,6 @@ def load_base(
         # it was trained with (see _save), not a limit of the model, and must not cap the new training's
         tokenizer.model_max_length = int(getattr(model.config, "max_position_embeddings", 512) or 512)
     return model, tokenizer
-
-
-def length_limit(tokenizer: PreTrainedTokenizerBase, model_config: Any) -> int:
-    """The most tokens the base takes: its position table and its tokenizer's own limit."""
-    return min(
-        int(getattr(model_config, "max_position_embeddings", 512) or 512),
-        int(tokenizer.model_max_length) if tokenizer.model_max_length < 1_000_000 else 512,
-    )
-
-
-def choose_max_length(tokenizer: PreTrainedTokenizerBase, texts: list[str], model_config: Any) -> int:
-    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit."""
-    cap = length_limit(tokenizer, model_config)
-    lengths = [len(ids) for ids in tokenizer(texts[:20_000], truncation=False)["input_ids"]]
-    p95 = int(np.percentile(lengths, 95)) if lengths else cap
-    return int(min(cap, max(16, math.ceil(p95 / 8) * 8)))
 
 
 # --------------------------------------------------------------------------------------------------------------
