@@ -109,10 +109,23 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:  # the last resort: one line, the traceback only when asked for
         if os.environ.get("SXHUB_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.filename:  # a path the command line did not check (one inside a spec)
+            click.echo(f"Error: {os_error_line(exc)}", err=True)
+            sys.exit(1)
         click.echo(
             f"Error: {type(exc).__name__}: {one_line(str(exc))} (set SXHUB_DEBUG=1 for the traceback)", err=True
         )
         sys.exit(1)
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a file the system refused: which path, why (strerror), and what to do about it."""
+    paths = " -> ".join(repr(os.fsdecode(p)) for p in (exc.filename, exc.filename2) if p)
+    why = exc.strerror or type(exc).__name__
+    return (
+        f"cannot use {paths}: {why}; check that the path exists, is a file or a folder as needed, and that you may "
+        "write there; or pass another path."
+    )
 
 
 def vote_option(func: Any) -> Any:

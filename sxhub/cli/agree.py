@@ -25,6 +25,7 @@ from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
 from ..vote import summarize
 from . import emit_json
+from .params import OutputPath
 
 
 def _is_failed(value: Any) -> bool:
@@ -250,7 +251,7 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
     help="Task spec: gives the label order and multi_label (else labels are sorted and guessed from the cells).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
-@click.option("--review", type=click.Path(dir_okay=False), help="Write the texts whose votes split most to this CSV.")
+@click.option("--review", type=OutputPath(), help="Write the texts whose votes split most to this CSV.")
 @click.option("--top", default=50, show_default=True, type=click.IntRange(min=1), help="Rows in --review.")
 @click.option(
     "--vote",

@@ -11,6 +11,7 @@ import click
 from ..errors import UserError
 from ..spec import SERVER_KINDS
 from . import vote_option
+from .params import OutputPath
 
 if TYPE_CHECKING:
     from ..annotate import AnnotateResult
@@ -25,9 +26,7 @@ def ledger_path(out: Path) -> Path:
 @click.command("annotate")
 @click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("input_", metavar="INPUT")
-@click.option(
-    "-o", "--out", type=click.Path(dir_okay=False, path_type=Path), help="Output file (.csv, .jsonl, .parquet)."
-)
+@click.option("-o", "--out", type=OutputPath(path_type=Path), help="Output file (.csv, .jsonl, .parquet).")
 @click.option("--teacher", "teachers", multiple=True, help="Teacher: 'local', a Hub model id or a URL (repeatable).")
 @click.option(
     "--server",
@@ -60,9 +59,7 @@ def ledger_path(out: Path) -> Path:
 @click.option(
     "--pause-after", is_flag=True, help="Pause the teachers' Inference Endpoints when the run ends (even on failure)."
 )
-@click.option(
-    "--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="Label cache (default $SXHUB_CACHE)."
-)
+@click.option("--cache-dir", type=OutputPath(folder=True, path_type=Path), help="Label cache (default $SXHUB_CACHE).")
 @click.option("--no-preprocess", is_flag=True, help="Keep texts as they are (no PII masking or whitespace fixes).")
 @click.option("--max-chars", type=click.IntRange(1), default=20_000, show_default=True, help="Longest text allowed.")
 @click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; call no teacher.")

@@ -9,6 +9,7 @@ import click
 
 from ..errors import InputError
 from . import emit_json
+from .params import OutputPath
 
 
 def _short(value: Any, width: int = 70) -> str:
@@ -33,7 +34,7 @@ def _top_table(queue: Any, label_column: str, top: int) -> list[str]:
     "--out",
     "queue_path",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(path_type=Path),
     help="The queue to write (.parquet, .csv or .jsonl).",
 )
 @click.option("--folds", type=int, default=5, show_default=True, help="Cross-fitting folds of the out-of-fold model.")

@@ -9,6 +9,7 @@ import click
 from ..data import read_table
 from ..errors import InputError
 from . import emit_json
+from .params import OutputPath
 
 
 @click.command()
@@ -33,7 +34,7 @@ from . import emit_json
     "-o",
     "--output",
     "output_dir",
-    type=click.Path(file_okay=False),
+    type=OutputPath(folder=True),
     default="insights",
     show_default=True,
     help="Folder for the CSV tables, PNG plots and summary.json.",

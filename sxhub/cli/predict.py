@@ -7,14 +7,13 @@ from typing import Any
 import click
 
 from . import emit_json
+from .params import OutputPath
 
 
 @click.command()
 @click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False))
 @click.argument("input_path", metavar="INPUT")
-@click.option(
-    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file (.csv/.jsonl/.parquet)."
-)
+@click.option("-o", "--output", required=True, type=OutputPath(), help="Output file (.csv/.jsonl/.parquet).")
 @click.option("--onnx", is_flag=True, help="Run the ONNX export (sxhub export) with ONNX Runtime.")
 @click.option("--int8", is_flag=True, help="With --onnx: the int8-quantised export.")
 @click.option(

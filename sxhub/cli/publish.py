@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..errors import PublishError
+from .params import OutputPath
 
 
 @click.command()
@@ -17,7 +18,7 @@ from ..errors import PublishError
 @click.option(
     "--to",
     "to",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(folder=True, path_type=Path),
     help="Write the repo folder here instead of pushing.",
 )
 @click.option(

@@ -8,6 +8,7 @@ import click
 
 from ..errors import InputError
 from . import emit_json
+from .params import OutputPath
 
 
 @click.command()
@@ -29,7 +30,7 @@ from . import emit_json
 )
 @click.option(
     "--decisions",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputPath(path_type=Path),
     help="Decisions file (append-only JSONL; default: <LABELLED stem>.decisions.jsonl beside LABELLED).",
 )
 def review(
@@ -60,7 +61,7 @@ def review(
 @click.command("apply-review")
 @click.argument("labelled", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("decisions")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the corrected file here.")
+@click.option("-o", "--output", type=OutputPath(path_type=Path), help="Write the corrected file here.")
 @click.option("--in-place", is_flag=True, help="Overwrite LABELLED instead of writing -o.")
 @click.option(
     "--task", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Task spec: checks the labels."

@@ -9,6 +9,7 @@ import click
 
 from ..spec import SERVER_KINDS
 from . import emit_json, min_agreement_option, vote_option
+from .params import OutputPath
 
 
 @click.command("run")
@@ -24,7 +25,7 @@ from . import emit_json, min_agreement_option, vote_option
 @click.option(
     "--out",
     "out",
-    type=click.Path(file_okay=False),
+    type=OutputPath(folder=True),
     default="out",
     show_default=True,
     help="Folder for every stage's output, the repo folders and the report.",
@@ -59,7 +60,7 @@ from . import emit_json, min_agreement_option, vote_option
 @min_agreement_option
 @click.option("--threads", type=int, help="CPU threads for training and prediction.")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
-@click.option("--cache-dir", type=click.Path(file_okay=False), help="Label cache folder (default: $SXHUB_CACHE).")
+@click.option("--cache-dir", type=OutputPath(folder=True), help="Label cache folder (default: $SXHUB_CACHE).")
 @click.option(
     "--pause-after",
     is_flag=True,

@@ -12,6 +12,7 @@ from ..data import read_table, write_table
 from ..errors import InputError
 from ..spec import Example, TaskSpec, load_spec
 from . import emit_json, vote_option
+from .params import OutputPath
 
 _engine_options = [
     click.option("--teacher", "teacher_args", multiple=True, help="A teacher (local, a Hub id or a URL); repeatable."),
@@ -23,7 +24,7 @@ _engine_options = [
     ),
     click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most."),
     click.option(
-        "--cache-dir", type=click.Path(file_okay=False), default=None, help="Reply cache (default $SXHUB_CACHE)."
+        "--cache-dir", type=OutputPath(folder=True), default=None, help="Reply cache (default $SXHUB_CACHE)."
     ),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),
@@ -61,7 +62,7 @@ async def _with_teachers(spec: TaskSpec, run: Any, *, writers: tuple[str, ...] =
 @click.command()
 @click.argument("task", type=click.Path(exists=True, dir_okay=False))
 @click.argument("input_path", metavar="INPUT")
-@click.option("-o", "--output", required=True, help="Output table (.csv, .jsonl or .parquet).")
+@click.option("-o", "--output", required=True, type=OutputPath(), help="Output table (.csv, .jsonl or .parquet).")
 @click.option("--focal-brand", default=None, help="A brand to replace by the placeholder (e.g. the client's).")
 @click.option("--placeholder", default=None, help="The placeholder brand name [default: SynFcl with --focal-brand].")
 @click.option("--min-similarity", type=float, default=0.6, show_default=True, help="Meaning kept: cosine threshold.")
@@ -133,7 +134,13 @@ def twins(
 
 @click.command()
 @click.argument("task", type=click.Path(exists=True, dir_okay=False))
-@click.option("-o", "--output", required=True, help="Output file (.csv, .jsonl, .parquet; chat/completion: .jsonl).")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=OutputPath(),
+    help="Output file (.csv, .jsonl, .parquet; chat/completion: .jsonl).",
+)
 @click.option("--n", "n", type=int, required=True, help="How many texts to write.")
 @click.option(
     "--topics",

@@ -7,12 +7,13 @@ from click.core import ParameterSource
 
 from ..errors import UserError
 from . import emit_json, min_agreement_option
+from .params import OutputPath
 
 
 @click.command()
 @click.argument("task", metavar="TASK", type=click.Path(dir_okay=False))
 @click.argument("labelled", metavar="LABELLED")
-@click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
+@click.option("-o", "--output", "output_dir", required=True, type=OutputPath(folder=True), help="Model folder.")
 @click.option(
     "--base",
     "base_model",

@@ -5,12 +5,13 @@ from __future__ import annotations
 import click
 
 from . import emit_json
+from .params import OutputPath
 
 
 @click.command()
 @click.argument("task", metavar="TASK", type=click.Path(dir_okay=False))
 @click.argument("labelled", metavar="LABELLED")
-@click.option("-o", "--output", "output_dir", required=True, type=click.Path(file_okay=False), help="Model folder.")
+@click.option("-o", "--output", "output_dir", required=True, type=OutputPath(folder=True), help="Model folder.")
 @click.option(
     "--base", metavar="MODEL", help="Base causal LM: a folder, a .gguf file or a Hub id [SmolLM2-135M-Instruct]."
 )

@@ -1,0 +1,61 @@
+"""Option types shared by the verbs: an output path is checked when the command line is read, before any work.
+
+``-o fx/notes.txt/out.csv`` (a file where a folder must be) or ``-o`` in a folder nobody may write to ended, after the
+whole run, in ``Error: NotADirectoryError: ...`` or ``PermissionError`` and exit 1: the teacher's labels or the
+training were paid for and nothing was written. :class:`OutputPath` refuses such a path at once, as a usage error
+(exit 2) that names the option, the part of the path in the way, and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import click
+
+
+def output_problem(path: str | os.PathLike[str], *, folder: bool) -> str | None:
+    """Why ``path`` cannot be written as an output file (``folder=False``) or folder, or None when it can.
+
+    Nothing is created: the path, or the nearest part of it that exists, is looked at. That part must be a folder
+    this process may write to (a file may be replaced when it is writable; a folder may already exist).
+    """
+    target = Path(path).expanduser()
+    if target.exists():
+        if folder and not target.is_dir():
+            return f"{str(target)!r} is a file, not a folder; pass a folder path (new or existing)."
+        if not folder and target.is_dir():
+            return f"{str(target)!r} is a folder; pass a file path."
+        if not os.access(target, os.W_OK | (os.X_OK if folder else 0)):
+            return f"{str(target)!r} is not writable; pass a path you can write to, or change its permissions."
+        return None
+    nearest = target.parent
+    while not nearest.exists() and nearest != nearest.parent:
+        nearest = nearest.parent
+    if not nearest.is_dir():
+        return (
+            f"{str(nearest)!r} is a file, so {str(target)!r} cannot be made inside it; "
+            "pass a path whose folders are folders."
+        )
+    if not os.access(nearest, os.W_OK | os.X_OK):
+        return (
+            f"the folder {str(nearest)!r} is not writable, so {str(target)!r} cannot be made; "
+            "pass a path you can write to."
+        )
+    return None
+
+
+class OutputPath(click.Path):
+    """A ``click.Path`` for something the command writes: a file (default) or, with ``folder=True``, a folder."""
+
+    def __init__(self, *, folder: bool = False, path_type: Any = None) -> None:
+        super().__init__(file_okay=not folder, dir_okay=folder, path_type=path_type)
+        self.folder = folder
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        converted = super().convert(value, param, ctx)
+        problem = output_problem(os.fsdecode(value), folder=self.folder)
+        if problem is not None:
+            self.fail(problem, param, ctx)
+        return converted
