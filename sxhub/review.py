@@ -306,8 +306,9 @@ def launch_review(
     """Serve the review app; returns ``(demo, url, review)``. With ``block=False`` it serves in a thread until
     ``demo.close()``. Decisions go to ``decisions`` (default :func:`decisions_path`), read back on every start."""
     from .review_app import HEAD, build_demo
-    from .space import listen
+    from .space import check_host, listen
 
+    check_host(host)
     items, config = load_review(labelled, queue=queue, spec=spec)
     log_path = Path(decisions) if decisions is not None else decisions_path(labelled)
     review = Review(items, config, DecisionLog(log_path))

@@ -24,7 +24,7 @@ from .repo import (
     write_space_folder,
 )
 
-__all__ = ["build_space", "launch_space", "load_app_module", "write_space_folder"]
+__all__ = ["build_space", "check_host", "launch_space", "load_app_module", "write_space_folder"]
 
 
 # -- running the Space locally ---------------------------------------------------------------------------------
@@ -71,6 +71,31 @@ def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None
     return app.build_demo(ref, examples=examples, title=title, about=about, preprocessing=preprocessing)
 
 
+def check_host(host: str) -> None:
+    """Refuse a ``--host`` this machine cannot serve on, before any work: gradio, given a host that does not resolve
+    or is not one of this machine's addresses, waits for a server that never starts, port after port. The host
+    passes when it resolves and one of its addresses takes a bind on port 0 (any free port)."""
+    import socket
+
+    name = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # gradio strips an IPv6's brackets
+    reason = "it resolves to no address"
+    try:
+        addresses = socket.getaddrinfo(name, 0, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (OSError, UnicodeError, ValueError) as exc:  # gaierror; a label too long (idna); a NUL in the name
+        addresses, reason = [], getattr(exc, "strerror", None) or str(exc)
+    for family, kind, proto, _, address in addresses:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.bind(address)
+            return
+        except OSError as exc:  # "Cannot assign requested address": another machine's address
+            reason = exc.strerror or str(exc)
+    raise UserError(
+        f"--host {host!r} is not an address this machine can serve on: {reason}; pass 127.0.0.1 (this machine) or "
+        "0.0.0.0 (the network)."
+    )
+
+
 def listen(demo: Any, *, host: str, port: int | None, **kwargs: Any) -> Any:
     """``demo.launch`` on ``host``/``port`` (``kwargs`` passed on); a port gradio cannot bind is one error line."""
     try:
@@ -92,6 +117,7 @@ def launch_space(
     block: bool = True,
 ) -> tuple[Any, str]:
     """Run the Space locally; returns ``(demo, url)``. With ``block=False`` it serves in a thread until ``demo.close()``."""
+    check_host(host)  # before the model is loaded (or downloaded)
     demo = build_space(model)
     _, local_url, share_url = listen(demo, host=host, port=port, share=share, prevent_thread_lock=True, quiet=True)
     url = share_url or local_url

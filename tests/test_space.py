@@ -434,3 +434,106 @@ def test_a_port_in_use_is_one_line(tmp_path: Path, taken_port: int, capsys: pyte
     code, _, err = run_cli(["space", str(model), "--port", str(taken_port)], capsys)
     assert code == 2
     assert err.strip().splitlines()[-1].startswith(f"Error: could not listen on 127.0.0.1, port {taken_port}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# --host: checked before any work (a host gradio cannot serve on made `review` and `space` retry forever)
+# --------------------------------------------------------------------------------------------------------------
+class _App:
+    """Stands in for the gradio app: records where it was asked to listen, and serves nothing."""
+
+    def __init__(self) -> None:
+        self.hosts: list[str] = []
+
+    def launch(self, *, server_name: str, **_: Any) -> tuple[None, str, None]:
+        self.hosts.append(server_name)
+        return None, f"http://{server_name}:7860/", None
+
+    def block_thread(self) -> None:
+        pass
+
+
+@pytest.fixture
+def app_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[_App, list[str], dict[str, list[str]]]:
+    """`sxhub space` and `sxhub review` with the app replaced by an :class:`_App`; returns the app, the work done
+    before the launch (a model loaded, a labelled file read) and each verb's arguments."""
+    import sxhub.review
+    import sxhub.review_app
+    import sxhub.space
+
+    app, work = _App(), []
+    load_review = sxhub.review.load_review
+    monkeypatch.setattr(sxhub.space, "build_space", lambda model, **_: work.append(f"model {model}") or app)
+    monkeypatch.setattr(sxhub.review_app, "build_demo", lambda review, **_: app)
+    monkeypatch.setattr(
+        sxhub.review, "load_review", lambda path, **kw: work.append(f"labelled {path}") or load_review(path, **kw)
+    )
+    labelled = tmp_path / "labelled.csv"
+    labelled.write_text("text,label\nProfit rose,positive\nLoss widened,negative\n", encoding="utf-8")
+    verbs = {"space": ["space", str(tmp_path / "model")], "review": ["review", str(labelled)]}
+    return app, work, verbs
+
+
+def _ipv6_here() -> bool:
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("verb", ["space", "review"])
+@pytest.mark.parametrize(
+    ("host", "server_name"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("0.0.0.0", "0.0.0.0"),
+        ("localhost", "localhost"),
+        ("[::1]", "[::1]"),
+    ],
+)
+def test_a_host_this_machine_has_is_served_on(
+    app_stand_in: tuple[_App, list[str], dict[str, list[str]]],
+    capsys: pytest.CaptureFixture[str],
+    verb: str,
+    host: str,
+    server_name: str,
+) -> None:
+    if ":" in host and not _ipv6_here():
+        pytest.skip("no IPv6 on this machine")
+    app, work, verbs = app_stand_in
+    code, out, err = run_cli([*verbs[verb], "--host", host], capsys)
+    assert code == 0, err
+    assert app.hosts == [server_name] and out.strip() == f"http://{server_name}:7860/"
+    assert len(work) == 1
+
+
+@pytest.mark.parametrize("verb", ["space", "review"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "999.1.1.1",  # resolves to nothing
+        "192.0.2.1",  # TEST-NET-1: resolves, but is none of this machine's addresses (it cannot be bound)
+        "",
+    ],
+)
+def test_a_host_this_machine_cannot_serve_on_is_one_line_before_any_work(
+    app_stand_in: tuple[_App, list[str], dict[str, list[str]]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    verb: str,
+    host: str,
+) -> None:
+    """gradio waited for a server that never started, port after port: `review --host 999.1.1.1` never ended."""
+    app, work, verbs = app_stand_in
+    code, out, err = run_cli([*verbs[verb], "--host", host], capsys)
+    assert code == 2 and out == ""
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"Error: --host '{host}' is not an address this machine can serve on: ")
+    assert line.endswith("; pass 127.0.0.1 (this machine) or 0.0.0.0 (the network).")
+    reason = line.split("can serve on: ", 1)[1].rsplit("; pass", 1)[0]
+    assert reason.strip()  # the resolver's or the kernel's words ("Name or service not known")
+    assert app.hosts == [] and work == [] and not (tmp_path / "labelled.decisions.jsonl").exists()

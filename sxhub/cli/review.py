@@ -52,7 +52,9 @@ def review(
     sxhub review labelled.parquet --queue queue.parquet --reviewer alice
     """
     from ..review import decisions_path, launch_review
+    from ..space import check_host
 
+    check_host(host)  # before the decisions line: a bad host is the only line
     where = decisions or decisions_path(labelled)
     click.echo(f"decisions: {where}", err=True)
     launch_review(labelled, queue=queue, spec=task, reviewer=reviewer, decisions=where, host=host, port=port)
