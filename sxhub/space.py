@@ -98,8 +98,11 @@ def check_host(host: str) -> None:
 
 def listen(demo: Any, *, host: str, port: int | None, **kwargs: Any) -> Any:
     """``demo.launch`` on ``host``/``port`` (``kwargs`` passed on); a port gradio cannot bind is one error line."""
+    # gradio writes the URL as http://HOST:PORT/ and takes "[::1]" (brackets stripped to bind): a bare "::" ended
+    # in "InvalidURL: Invalid port: '::7860'"
+    server_name = f"[{host}]" if ":" in host and not host.startswith("[") else host
     try:
-        return demo.launch(server_name=host, server_port=port, **kwargs)
+        return demo.launch(server_name=server_name, server_port=port, **kwargs)
     except OSError as exc:  # gradio: "Cannot find empty port in range: P-P"
         where = f"port {port}" if port else "a free port from 7860"
         raise UserError(

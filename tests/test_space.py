@@ -492,6 +492,7 @@ def _ipv6_here() -> bool:
         ("127.0.0.1", "127.0.0.1"),
         ("0.0.0.0", "0.0.0.0"),
         ("localhost", "localhost"),
+        ("::", "[::]"),  # gradio writes its URL as http://HOST:PORT/: a bare "::" was "InvalidURL: Invalid port"
         ("[::1]", "[::1]"),
     ],
 )
