@@ -17,7 +17,6 @@ import getpass
 import json
 import math
 import os
-import re
 import shutil
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -345,24 +344,51 @@ class AppliedReview:
         }
 
 
+DECISIONS_FIX = (
+    "pass the decisions file `sxhub review` wrote (<LABELLED stem>.decisions.jsonl), a folder of them, or a dataset "
+    "repo id (owner/name)."
+)
+
+
 def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) -> list[dict[str, Any]]:
     """Decision lines from a JSONL file, a folder of them, or the dataset repo a review Space writes to."""
-    path = Path(source)
+    path = Path(source).expanduser()
     if path.is_file():
         paths = [path]
     elif path.is_dir():
         paths = sorted(path.rglob("*.jsonl"))
-    elif re.fullmatch(r"[\w.-]+/[\w.-]+", str(source)):
+    elif _is_repo_id(str(source)):
         paths = _hub_decisions(str(source), DECISIONS_IN_REPO, token=token)
     else:
-        raise InputError(
-            f"decisions {str(source)!r} not found; pass the JSONL `sxhub review` wrote (LABELLED's "
-            "<stem>.decisions.jsonl), a folder of them, or the dataset repo id the review Space writes to."
-        )
+        raise InputError(f"decisions file {str(source)!r} does not exist; {DECISIONS_FIX}")
     events = read_events(paths)
     if not events:
         raise InputError(f"no decisions in {str(source)!r}; review some texts first (`sxhub review LABELLED`).")
     return events
+
+
+def _is_repo_id(source: str) -> bool:
+    """Whether ``source``, which is no file or folder here, names a dataset repo: a bare, valid ``owner/name``. A name
+    with a table suffix, one starting ./ ../ / or ~, one with more than one '/', or one whose parent folder is here,
+    is a file that is missing (``dir/x.jsonl`` was looked up on the Hub, and failed with the Hub's words)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from .tables import TABLE_SUFFIXES, table_suffix
+
+    path = Path(source)
+    if (
+        source.count("/") != 1
+        or source.startswith(("./", "../", "/", "~"))
+        or table_suffix(path) in TABLE_SUFFIXES
+        or path.parent.is_dir()
+    ):
+        return False
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _hub_decisions(repo_id: str, folder: str, *, token: str | None) -> list[Path]:

@@ -341,7 +341,7 @@ def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys
 def test_apply_review_cli_in_place_json_and_errors(labelled: Path, tmp_path: Path, capsys: Any) -> None:
     decisions = tmp_path / "decisions.jsonl"
     code, _, err = run_cli(["apply-review", str(labelled), str(decisions), "-o", str(tmp_path / "o.csv")], capsys)
-    assert code == 2 and "decisions" in err and "not found" in err
+    assert code == 2 and f"decisions file '{decisions}' does not exist" in err
     _decide_three_reviewers(labelled, tmp_path)
     code, _, err = run_cli(["apply-review", str(labelled), str(decisions)], capsys)
     assert code == 2 and "pass -o OUT, or --in-place" in err
@@ -357,6 +357,55 @@ def test_apply_review_cli_in_place_json_and_errors(labelled: Path, tmp_path: Pat
     code, _, err = run_cli(["apply-review", str(other), str(decisions), "-o", str(tmp_path / "x.csv")], capsys)
     assert code == 2 and "were made on other texts" in err and "[5]" in err
     assert len(err.strip().splitlines()) == 1
+
+
+NO_DECISIONS = (
+    "does not exist; pass the decisions file `sxhub review` wrote (<LABELLED stem>.decisions.jsonl), a folder of "
+    "them, or a dataset repo id (owner/name)."
+)
+
+
+@pytest.fixture
+def hub_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The repo ids apply-review asked the Hub for (none is downloaded)."""
+    import huggingface_hub
+
+    calls: list[str] = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda repo_id, **_: calls.append(repo_id) or "")
+    return calls
+
+
+@pytest.mark.parametrize(
+    "decisions",
+    ["fx/nonexist.jsonl", "out/r9", "a/b/c", "./x", "../no-such-sxhub-decisions", "~/no-such-sxhub-decisions", "x"],
+)
+def test_decisions_that_are_not_here_are_one_line_not_a_hub_lookup(
+    labelled: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: Any,
+    hub_calls: list[str],
+    decisions: str,
+) -> None:
+    """`apply-review L fx/nonexist.jsonl` looked `fx/nonexist.jsonl` up as a dataset repo and failed with the Hub's
+    words. A table suffix, a ./ ../ / ~ start, two '/' or a parent folder that is here (out/) make it a path."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out").mkdir()
+    code, out, err = run_cli(["apply-review", str(labelled), decisions, "-o", "out/r.csv"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"Error: decisions file {decisions!r} {NO_DECISIONS}"]
+    assert hub_calls == [] and not (tmp_path / "out" / "r.csv").exists()
+
+
+def test_a_bare_owner_name_is_the_dataset_repo_a_review_space_writes_to(
+    labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, hub_calls: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(["apply-review", str(labelled), "me/fin-sent", "-o", "r.csv"], capsys)
+    assert hub_calls == ["me/fin-sent"]
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: no decisions in 'me/fin-sent'; review some texts first (`sxhub review LABELLED`)."
+    ]
 
 
 def test_sxhub_review_cli_names_bad_input(tmp_path: Path, capsys: Any) -> None:
