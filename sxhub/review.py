@@ -392,13 +392,30 @@ def _is_repo_id(source: str) -> bool:
 
 
 def _hub_decisions(repo_id: str, folder: str, *, token: str | None) -> list[Path]:
+    import httpx2
     from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import RepositoryNotFoundError
+    from huggingface_hub.constants import is_offline_mode
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
+    local_fix = "pass the decisions file `sxhub review` wrote or a folder of them"
     try:
         local = snapshot_download(repo_id, repo_type="dataset", allow_patterns=[f"{folder}/*.jsonl"], token=token)
-    except RepositoryNotFoundError as exc:
-        raise InputError(f"dataset repo {repo_id!r} not found on the Hub; pass a decisions file or folder.") from exc
+    except RepositoryNotFoundError as exc:  # also a private or gated repo the token cannot read
+        raise InputError(
+            f"dataset repo {repo_id!r} not found on the Hub, or the token cannot read it; check the id and the token "
+            f"(--token or HF_TOKEN), or {local_fix}."
+        ) from exc
+    except (HfHubHTTPError, httpx2.TransportError, OSError) as exc:  # OSError: LocalEntryNotFoundError, no network
+        if is_offline_mode():
+            raise InputError(
+                f"dataset repo {repo_id!r} could not be reached: HF_HUB_OFFLINE is set and its decisions are not in "
+                f"the local cache; unset HF_HUB_OFFLINE, or {local_fix}."
+            ) from exc
+        cause = exc.__cause__ or exc  # the LocalEntryNotFoundError for no network is raised from a ConnectError
+        raise InputError(
+            f"dataset repo {repo_id!r} could not be read from the Hub ({type(cause).__name__}); check the id, the "
+            f"network (HF_ENDPOINT) and the token (--token or HF_TOKEN), or {local_fix}."
+        ) from exc
     return sorted((Path(local) / folder).glob("*.jsonl"))
 
 

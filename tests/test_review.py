@@ -408,6 +408,42 @@ def test_a_bare_owner_name_is_the_dataset_repo_a_review_space_writes_to(
     ]
 
 
+def test_a_dataset_repo_the_hub_cannot_give_is_one_line_naming_the_fix(
+    labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    """`apply-review L nobody/repo` with HF_HUB_OFFLINE=1 ended in "Error: LocalEntryNotFoundError: Cannot find an
+    appropriate cached snapshot folder ..." and exit 1; an unreachable Hub the same."""
+    from huggingface_hub import constants
+
+    argv = ["apply-review", str(labelled), "nobody/repo", "-o", str(tmp_path / "r.csv")]
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # huggingface_hub reads the variable once, at import
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: dataset repo 'nobody/repo' could not be reached: HF_HUB_OFFLINE is set and its decisions are not in "
+        "the local cache; unset HF_HUB_OFFLINE, or pass the decisions file `sxhub review` wrote or a folder of them."
+    ]
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+    code, _, err = run_cli(argv, capsys)
+    [line] = err.strip().splitlines()
+    assert code == 2 and line.startswith("Error: dataset repo 'nobody/repo' could not be read from the Hub (")
+    assert line.endswith(
+        "check the id, the network (HF_ENDPOINT) and the token (--token or HF_TOKEN), or pass the "
+        "decisions file `sxhub review` wrote or a folder of them."
+    )
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_a_dataset_repo_the_hub_has_not_is_one_line(hub: Any, labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    repo = f"{hub.user}/no-such-decisions"
+    code, _, err = run_cli(["apply-review", str(labelled), repo, "-o", str(tmp_path / "r.csv")], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"Error: dataset repo {repo!r} not found on the Hub, or the token cannot read it; check the id and the token "
+        "(--token or HF_TOKEN), or pass the decisions file `sxhub review` wrote or a folder of them."
+    ]
+
+
 def test_sxhub_review_cli_names_bad_input(tmp_path: Path, capsys: Any) -> None:
     bad = tmp_path / "nolabels.csv"
     pd.DataFrame({"text": ["a"]}).to_csv(bad, index=False)
