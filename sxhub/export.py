@@ -23,8 +23,10 @@ import io
 import json
 import logging
 import os
+import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,16 @@ from .export_int8 import (  # the int8 stage; its recipes, margin and logits sta
     fit_recheck_margin,  # noqa: F401
     onnx_logits,  # noqa: F401
 )
-from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, SXHUB_JSON, Predictor, native_bf16, read_model_info
+from .predict import (
+    ONNX_DIR,
+    ONNX_FILE,
+    ONNX_INT8_FILE,
+    SXHUB_JSON,
+    Predictor,
+    load_classifier,
+    native_bf16,
+    read_model_info,
+)
 from .run_record import library_versions
 
 logger = logging.getLogger(__name__)
@@ -163,10 +174,9 @@ def export_onnx(
     else:
         texts, source, spare = check_sample(model_dir, info.extra, data=data, text_column=text_column, n=check_n)
     out_dir = model_dir / ONNX_DIR
-    out_dir.mkdir(exist_ok=True)
     path = out_dir / ONNX_FILE
     result = ExportResult(model_dir=model_dir, onnx_path=path, check_source=source)
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
+    with _new_folder_kept_on_success(out_dir), tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
         raw = Path(tmp) / "raw.onnx"
         why_not = _export_graph(model_dir, raw, opset, cls_only=cls_only)
         if why_not is not None:
@@ -193,6 +203,20 @@ def export_onnx(
     result.default = choose_default(result, len(texts))
     write_record(model_dir, result)
     return result
+
+
+@contextlib.contextmanager
+def _new_folder_kept_on_success(folder: Path) -> Iterator[None]:
+    """Make ``folder`` for the block; when the block fails and the folder was not there before, remove it (a model
+    whose weights could not be loaded was left with an empty onnx/, which predict --onnx then took for an export)."""
+    made = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    try:
+        yield
+    except BaseException:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _check_bf16(result: ExportResult, texts: list[str], reference: np.ndarray, thresholds: np.ndarray | None) -> None:
@@ -294,13 +318,13 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
     graph runs the last layer for every token.
     """
     import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir, attn_implementation="eager").eval()
+        model = load_classifier(model_dir, attn_implementation="eager").eval()
     except (ValueError, TypeError):  # a model class without the eager switch
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+        model = load_classifier(model_dir).eval()
     sample = tokenizer(list(SAMPLE_TEXTS[:2]), padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     from .cls_only import ClsOnly, cls_only_reason

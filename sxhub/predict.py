@@ -93,7 +93,7 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
         raise ModelError(
             f"{str(path)!r} is not a model folder (no config.json); pass the folder sxhub train wrote (-o MODEL_DIR)."
         )
-    config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+    config = _model_json(path / "config.json")
     id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
     labels = [id2label[i] for i in sorted(id2label)]
     multi = config.get("problem_type") == "multi_label_classification"
@@ -102,7 +102,7 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
     info = ModelInfo(labels=labels, multi_label=multi, thresholds=thresholds, max_length=max_length)
     saved = config.get("sxhub_preprocessing")
     if (path / SXHUB_JSON).is_file():
-        extra = json.loads((path / SXHUB_JSON).read_text(encoding="utf-8"))
+        extra = _model_json(path / SXHUB_JSON)
         info.labels = list(extra.get("labels") or labels)
         info.multi_label = bool(extra.get("multi_label", multi))
         info.thresholds = dict(extra.get("thresholds") or thresholds)
@@ -115,11 +115,32 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
         info.preprocessing = dict(saved)
         info.max_length = int(saved.get("max_length") or info.max_length)
     info.preprocessing["max_length"] = info.max_length
-    if not labels or labels != info.labels:
+    if not labels:
+        raise ModelError(
+            f"{str(path)!r}: config.json names no labels (id2label), so it is not a classifier sxhub can run; pass "
+            "the folder sxhub train wrote (-o MODEL_DIR)."
+        )
+    if labels != info.labels:
         raise ModelError(
             f"{str(path)!r}: config.json id2label {labels} does not match sxhub.json labels {info.labels}."
         )
     return info
+
+
+def _model_json(path: Path) -> dict[str, Any]:
+    """A model folder's JSON file as a dict; one that is not valid JSON (a truncated copy) is one line naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(
+            f"{str(path)!r} is not valid JSON ({exc}); copy or download the model folder again, or train it again."
+        ) from exc
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}, not an object; copy or download the model folder "
+            "again, or train it again."
+        )
+    return data
 
 
 def onnx_path(model_dir: str | os.PathLike[str], *, int8: bool = False) -> Path:
@@ -383,22 +404,28 @@ def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
     )
 
 
-def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
-    import torch
+def load_classifier(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
+    """``AutoModelForSequenceClassification.from_pretrained(model_dir, **kwargs)``; weights that are missing,
+    truncated or corrupt are one :class:`ModelError` naming the folder and the fix (predict, evaluate, export)."""
     from safetensors import SafetensorError
     from transformers import AutoModelForSequenceClassification
 
-    if threads:
-        torch.set_num_threads(threads)
-    device = torch_device()
     try:
-        model = AutoModelForSequenceClassification.from_pretrained(model_dir)
+        return AutoModelForSequenceClassification.from_pretrained(model_dir, **kwargs)
     except (OSError, SafetensorError) as exc:  # a truncated or corrupt weights file too
         raise ModelError(
             f"{str(model_dir)!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); copy or download the "
             "folder again, or train it again."
         ) from exc
-    return model.to(device).eval(), device
+
+
+def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    device = torch_device()
+    return load_classifier(model_dir).to(device).eval(), device
 
 
 # the file stage (``predict_file`` and its parts) lives in :mod:`sxhub.predict_files`; these names stay importable from

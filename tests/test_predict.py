@@ -282,6 +282,55 @@ def test_damaged_weights_are_one_clear_error(single_model: Path, tmp_path: Path)
         Predictor(damaged, onnx=True)
 
 
+@pytest.mark.parametrize("damage", ["config.json", "sxhub.json", "weights", "no weights", "no labels"])
+@pytest.mark.parametrize("verb", ["predict", "export", "evaluate"])
+def test_a_damaged_model_folder_is_one_line_on_every_verb(
+    single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, verb: str
+) -> None:
+    """Half-copied JSON in a model folder ended in 'Error: JSONDecodeError: Expecting value' and exit 1 (predict,
+    export), and export of missing or truncated weights in the loader's own words: each is one line naming the
+    file or folder and the fix, exit 2."""
+    damaged = tmp_path / "damaged"
+    shutil.copytree(single_model, damaged)
+    if damage in ("config.json", "sxhub.json"):
+        (damaged / damage).write_text('{"id2label": {"0": "neg', encoding="utf-8")
+        expected = f"'{damaged / damage}' is not valid JSON (Unterminated string"
+    elif damage == "weights":
+        weights = damaged / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+        expected = f"'{damaged}' could not be loaded (SafetensorError"
+    elif damage == "no weights":
+        (damaged / "model.safetensors").unlink()
+        expected = f"'{damaged}' could not be loaded (OSError"
+    else:
+        config = json.loads((damaged / "config.json").read_text(encoding="utf-8"))
+        config.pop("id2label"), config.pop("label2id")
+        (damaged / "config.json").write_text(json.dumps(config), encoding="utf-8")
+        (damaged / "sxhub.json").unlink()
+        expected = "config.json names no labels (id2label), so it is not a classifier sxhub can run"
+    data = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["profit rose", "loss widened"], "label": ["positive", "negative"]}).to_csv(data)
+    argv = {
+        "predict": ["predict", str(damaged), str(data), "-o", str(tmp_path / "out.csv")],
+        "export": ["export", str(damaged)],
+        "evaluate": ["evaluate", str(damaged), str(data)],
+    }[verb]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith("Error: ")
+    assert expected in err and ("copy or download" in err or "pass the folder sxhub train wrote" in err)
+    assert not (tmp_path / "out.csv").exists() and not (damaged / "onnx").exists()
+
+
+def test_more_threads_than_cpus_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--threads 100000 ended in 'Error: ImportError: ... failed to map segment' and exit 1."""
+    import os
+
+    for verb in (["predict", "m", "in.csv", "-o", str(tmp_path / "o.csv")], ["train", "t.yaml", "in.csv", "-o", "m"]):
+        code, _, err = run_cli([*verb, "--threads", str((os.cpu_count() or 1) + 1)], capsys)
+        assert code == 2 and f"is not in the range 1<=x<={os.cpu_count()}" in err
+
+
 def test_a_tokenizer_saved_with_left_padding_predicts_as_one_text_at_a_time(
     single_model: Path, tmp_path: Path
 ) -> None:
