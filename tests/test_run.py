@@ -221,7 +221,7 @@ def test_a_kept_column_that_annotate_writes_is_refused_before_anything_is_spent(
     ("option", "message"),
     [
         (["--epochs", "0"], "epochs=0.0 is out of range"),
-        (["--threads", "0"], "threads=0 must be an integer >= 1"),
+        (["--threads", "0"], "0 is not in the range 1<=x<="),
         (["--cpu-usd-per-hour", "-1"], "-1.0 is not in the range x>=0"),
         (["--samples", "100"], "100 is not in the range 1<=x<=64"),
     ],

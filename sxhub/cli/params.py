@@ -59,3 +59,10 @@ class OutputPath(click.Path):
         if problem is not None:
             self.fail(problem, param, ctx)
         return converted
+
+
+def threads_option(help_text: str) -> Any:
+    """``--threads``, 1 to this machine's CPU count: 100000 ended in ``ImportError: failed to map segment`` (torch
+    tried to start that many threads) and exit 1; more threads than CPUs only makes them wait for each other."""
+    most = os.cpu_count() or 1
+    return click.option("--threads", type=click.IntRange(1, most), help=f"{help_text}; at most this machine's CPUs.")

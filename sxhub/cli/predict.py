@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from . import emit_json
-from .params import OutputPath
+from .params import OutputPath, threads_option
 
 
 @click.command()
@@ -30,7 +30,7 @@ from .params import OutputPath
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
-@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [all].")
+@threads_option("CPU threads [all]")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows of INPUT.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only N rows of INPUT (after --offset).")
 @click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")

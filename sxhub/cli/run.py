@@ -9,7 +9,7 @@ import click
 
 from ..spec import SERVER_KINDS
 from . import emit_json, min_agreement_option, vote_option
-from .params import OutputPath
+from .params import OutputPath, threads_option
 
 
 @click.command("run")
@@ -58,7 +58,7 @@ from .params import OutputPath
     help="Most epochs: training ends sooner once validation stops improving (early stopping).",
 )
 @min_agreement_option
-@click.option("--threads", type=int, help="CPU threads for training and prediction.")
+@threads_option("CPU threads for training and prediction")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option("--cache-dir", type=OutputPath(folder=True), help="Label cache folder (default: $SXHUB_CACHE).")
 @click.option(

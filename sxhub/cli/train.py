@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from ..errors import UserError
 from . import emit_json, min_agreement_option
-from .params import OutputPath
+from .params import OutputPath, threads_option
 
 
 @click.command()
@@ -83,7 +83,7 @@ from .params import OutputPath
     help="Validate on this labelled file (early stopping, the checkpoint kept, thresholds) instead of --val-size "
     "of LABELLED, and train on every row of LABELLED: e.g. expert-labelled texts beside teacher-labelled ones.",
 )
-@click.option("--threads", type=int, help="CPU threads for torch [all].")
+@threads_option("CPU threads for torch [all]")
 @click.option(
     "--min-steps", type=int, default=100, show_default=True, help="On small sets, raise epochs to this many steps."
 )

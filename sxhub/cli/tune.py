@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import emit_json
-from .params import OutputPath
+from .params import OutputPath, threads_option
 
 
 @click.command()
@@ -57,7 +57,7 @@ from .params import OutputPath
 )
 @click.option("--max-train", type=int, help="Train on at most this many texts.")
 @click.option("--max-length", type=int, default=1024, show_default=True, help="Longer examples are left out.")
-@click.option("--threads", type=int, help="CPU threads for torch [all].")
+@threads_option("CPU threads for torch [all]")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def tune(
