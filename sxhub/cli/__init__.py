@@ -12,8 +12,10 @@ import importlib
 import importlib.util
 import logging
 import os
+import signal
 import sys
-from typing import Any
+import threading
+from typing import Any, NoReturn
 
 import click
 
@@ -87,13 +89,44 @@ def cli(verbose: int, quiet: bool) -> None:
             sys.modules["transformers"].logging.set_verbosity_error()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit, ``docker stop``), raised in the main thread so that the code that
+    tidies up runs as it does for Ctrl-C, whose exception it is a kind of (asyncio, for one, passes it on as it does
+    Ctrl-C's). Killed outright, train left its ``.checkpoints-*`` folder and predict its ``OUT.tmp``."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated
+
+
+def _exit_terminated() -> NoReturn:
+    click.echo("Terminated; finished work is kept (the label cache makes a rerun resume).", err=True)
+    sys.exit(128 + signal.SIGTERM)  # 143, as a shell reports a process SIGTERM ended
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``sxhub`` console script."""
+    previous = None
+    # only where Python may handle signals, and only over the default: a program that runs sxhub keeps its own
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        return _main(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> Any:
     try:
         return cli.main(args=argv, prog_name="sxhub", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click turns Ctrl-C (and so SIGTERM) inside a command into Abort
+        if isinstance(exc.__cause__, Terminated):
+            _exit_terminated()
         click.echo("Aborted.", err=True)
         sys.exit(130)
+    except Terminated:
+        _exit_terminated()
     except KeyboardInterrupt:
         click.echo("Interrupted; finished work is kept (the label cache makes a rerun resume).", err=True)
         sys.exit(130)

@@ -1,0 +1,80 @@
+"""SIGTERM (kill, a scheduler's time limit, docker stop) tidies up as Ctrl-C does: killed outright, train left its
+``.checkpoints-*`` folder in the model folder and predict its half-written ``OUT.tmp``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import build_tiny_model
+from test_train import single_frame
+
+TASK = "name: fin\nlabels: [positive, neutral, negative]\n"
+
+
+def _terminate_when(
+    argv: list[str], ready: Callable[[], bool], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``sxhub ARGV``, send SIGTERM as soon as ``ready()`` holds, and return how it ended."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sxhub", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail(f"the work under test ended (or never began) before SIGTERM could be sent: {err[-2000:]}")
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_sigterm_during_train_removes_the_checkpoints(tmp_path: Path, tiny_base_model: Path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(TASK, encoding="utf-8")
+    labelled = tmp_path / "labelled.csv"
+    single_frame(n=300).to_csv(labelled, index=False)
+    model = tmp_path / "student"
+    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500"]
+
+    def checkpoint_saved() -> bool:  # training is under way: the Trainer has saved a checkpoint
+        return any(model.glob(".checkpoints-*/checkpoint-*"))
+
+    done = _terminate_when(argv, checkpoint_saved)
+
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "Terminated; finished work is kept (the label cache makes a rerun resume)."
+    )
+    assert not list(model.glob(".checkpoints-*"))
+    assert not (model / "config.json").exists()  # no half-trained model left where a finished one goes
+
+
+def test_sigterm_during_predict_leaves_no_partial_output(tmp_path: Path) -> None:
+    from test_train import SINGLE, fast_config
+
+    from sxhub.train import train
+
+    base = build_tiny_model(tmp_path / "base")
+    model = tmp_path / "student"
+    train(SINGLE, single_frame(), fast_config(model, base))
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": single_frame(n=200_000)["text"]}).to_csv(texts, index=False)
+    out = tmp_path / "predicted.csv"
+    tmp = out.with_name(out.name + ".tmp")
+
+    done = _terminate_when(["predict", str(model), str(texts), "-o", str(out)], lambda: tmp.exists())
+
+    assert done.returncode == 128 + signal.SIGTERM, done.stderr
+    assert "Terminated; finished work is kept" in done.stderr
+    assert not tmp.exists() and not out.exists()
