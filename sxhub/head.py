@@ -102,16 +102,14 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
     """``base``'s tokenizer and a sequence classifier for ``spec``, its head fitted by :func:`fit_head`, and what
     became of that head (a line for the notes, or None); ``layers`` keeps only the base's first N transformer layers
     (the rest of its weights are not loaded). A base that cannot be loaded is one error naming it."""
-    from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoConfig, AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    if base.startswith(("/", ".", "~")) and not Path(base).expanduser().exists():  # a path, not a Hub id: say so
-        raise ModelError(f"base model folder {base!r} not found; pass a model folder or a Hub id with --base.")
     problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "some weights were newly initialised" is expected for a new head
     try:
-        tokenizer = AutoTokenizer.from_pretrained(base)
+        tokenizer, base_config = base_parts(base)  # the base's own labels, before the task's replace them
         tokenizer.padding_side = "right"  # the student is an encoder: trained, saved and served padded on the right
         config = AutoConfig.from_pretrained(
             base,
@@ -122,7 +120,6 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
         )
         if layers is not None:
             config.num_hidden_layers = check_depth(base, config, layers)
-        base_config = AutoConfig.from_pretrained(base)  # the base's own labels, before the task's replace them
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
         return model, tokenizer, fit_head(model, base_config, spec)
     except UserError:
@@ -134,6 +131,85 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
         ) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+WEIGHTS_FILES = (  # what from_pretrained reads a PyTorch model's weights from
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+
+
+def check_base(base: str | None) -> str:
+    """The base model ``base`` names (None: the default student base), checked without loading its weights: its
+    config and tokenizer load, the tokenizer has a vocabulary, and a local folder holds weights whose header reads.
+    A second or so, so ``run`` calls it before a teacher is asked and ``train`` before training starts (a bad base
+    was found only when training loaded it, after every text had been annotated). Returns the base to load; a base
+    that fails is one :class:`ModelError` naming ``--base`` and the fix."""
+    if base is None:
+        from .train_config import default_base_model
+
+        base = default_base_model()
+    tokenizer, _ = base_parts(base)
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):  # transformers 5 builds one from nothing but its config
+        raise ModelError(
+            f"base model {base!r} has no tokenizer vocabulary (no tokenizer.json, vocab.txt or the like beside its "
+            "config); pass a model folder saved with its tokenizer, or a Hub id, with --base."
+        )
+    folder = Path(base).expanduser()
+    weights = [folder / name for name in WEIGHTS_FILES if (folder / name).is_file()] if folder.is_dir() else []
+    if folder.is_dir() and not weights:
+        raise ModelError(
+            f"base model folder {base!r} has no weights ({' or '.join(WEIGHTS_FILES[::2])}); pass a transformers "
+            "model folder with its weights, or a Hub id, with --base."
+        )
+    if weights and weights[0].name == "model.safetensors":  # its header only: a truncated or foreign file
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights[0]), framework="pt"):
+                pass
+        except Exception as exc:  # safetensors raises its own SafetensorError, and OSError
+            raise ModelError(
+                f"base model folder {base!r}: its model.safetensors does not read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); pass a model folder whose weights are whole (save or download it again) with "
+                "--base."
+            ) from exc
+    return base
+
+
+def base_parts(base: str) -> tuple[Any, Any]:
+    """``base``'s tokenizer and its own config, each loaded as training loads it (not its weights). A base whose
+    config or tokenizer does not load is one :class:`ModelError` that says which, naming ``--base``."""
+    from huggingface_hub import constants
+    from transformers import AutoConfig, AutoTokenizer
+
+    folder = Path(base).expanduser()
+    if base.startswith(("/", ".", "~")) and not folder.exists():  # a path, not a Hub id: say so
+        raise ModelError(f"base model folder {base!r} not found; pass a model folder or a Hub id with --base.")
+    if folder.is_dir() and not (folder / "config.json").is_file():
+        raise ModelError(
+            f"base model folder {base!r} has no config.json; pass a transformers model folder (config, tokenizer "
+            "and weights) or a Hub id with --base."
+        )
+    what = "config"
+    try:
+        config = AutoConfig.from_pretrained(base)
+        what = "tokenizer"
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except (OSError, ValueError) as exc:
+        if not folder.is_dir() and isinstance(exc, OSError) and constants.HF_HUB_OFFLINE:
+            raise ModelError(
+                f"base model {base!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
+                f"is set; pass a local model folder with --base, or download it first (`hf download {base}`, or "
+                "run once without HF_HUB_OFFLINE)."
+            ) from exc
+        raise ModelError(
+            f"base model {base!r}: its {what} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a "
+            "local model folder or a Hub id available offline with --base."
+        ) from exc
+    return tokenizer, config
 
 
 def check_depth(base: str, config: Any, layers: int) -> int:

