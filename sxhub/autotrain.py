@@ -363,8 +363,9 @@ def _local_max_length(base: str | Path, texts: list[str]) -> int:
     return choose_max_length(tokenizer, texts, model_config)
 
 
-def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
-    """Train with AutoTrain Advanced (single-label only) on the same stratified split."""
+def check_options(spec: TaskSpec, config: TrainConfig) -> None:
+    """What the AutoTrain backend cannot do, refused before anything is loaded (and by ``run`` before a teacher is
+    asked): a multi-label task, the local backend's own options, part of an epoch."""
     if spec.multi_label:
         raise UserError(
             "--backend autotrain trains single-label classifiers only; use --backend local for this multi-label task."
@@ -382,6 +383,11 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
             f"epochs={config.epochs!r}: the autotrain backend trains whole epochs only; give a whole number (e.g. "
             f"--epochs {max(1, round(config.epochs))}) or use --backend local for part of an epoch."
         )
+
+
+def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
+    """Train with AutoTrain Advanced (single-label only) on the same stratified split."""
+    check_options(spec, config)
     base = config.base_model or default_base_model()
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})

@@ -36,8 +36,8 @@ import pandas as pd
 
 from . import trained_texts
 from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
-from .errors import InputError, ModelError
-from .head import load_classifier
+from .errors import InputError
+from .head import check_base, load_classifier
 from .recipe import base_width, choose_max_length, fit_batch_size, length_limit, time_budget
 from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
 from .spec import TaskSpec, load_spec
@@ -229,7 +229,14 @@ def train(
     early_notes = [note for note in [unlearnable_note(data, train_idx)] if note]
     for note in early_notes:
         logger.warning(note)  # now, before a long run; the result's notes repeat it at the end
-    config, fitted_note = config.fitted(len(train_idx), base_width(config.base_model or _default_base_or_none()))
+    if config.backend == "autotrain":
+        from .autotrain import check_options
+
+        check_options(spec, config)  # what AutoTrain cannot do is said first, whatever the base
+    # the base's config and tokenizer before its config.json is read for the recipe: a config that was not JSON
+    # ended in a bare JSONDecodeError, an empty folder under autotrain in a ValueError (exit 1)
+    base = check_base(config.base_model)
+    config, fitted_note = config.fitted(len(train_idx), base_width(base))
     if fitted_note:
         logger.info(fitted_note)
     if config.backend == "autotrain":
@@ -431,13 +438,6 @@ def _drop_stale_export(result: TrainResult) -> None:
         notes = info.setdefault("train", {}).setdefault("notes", [])
         notes.append(note)
         record.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-
-
-def _default_base_or_none() -> str:
-    try:
-        return default_base_model()
-    except ModelError:
-        return ""
 
 
 def _save(

@@ -151,6 +151,39 @@ def test_autotrain_backend_refuses_multi_label(tmp_path: Path, capsys: pytest.Ca
     assert code == 2 and "single-label classifiers only" in err
 
 
+@pytest.mark.parametrize("backend", ["local", "autotrain"])
+@pytest.mark.parametrize(
+    ("config_json", "message"),
+    [
+        (None, "has no config.json"),
+        ("{}", "its config could not be loaded (ValueError: Unrecognized model"),
+        ("garbage{", "its config could not be loaded (OSError:"),
+    ],
+    ids=["empty-folder", "config-only", "config-not-json"],
+)
+def test_a_base_folder_that_does_not_load_is_one_line_naming_base(
+    backend: str,
+    config_json: str | None,
+    message: str,
+    task: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Under autotrain an empty base folder ended in 'Error: ValueError' (exit 1), and a config.json that is not
+    JSON in 'Error: JSONDecodeError' on either backend: the base is now checked before its config is read."""
+    base = tmp_path / "base"
+    base.mkdir()
+    if config_json is not None:
+        (base / "config.json").write_text(config_json)
+    data = write_csv(tmp_path / "d.csv", single_frame())
+    argv = ["train", str(task), str(data), "-o", str(tmp_path / "m"), "--base", str(base), "--backend", backend]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("Error: base model ") and message in err, err
+    assert "with --base" in err and str(base) in err
+    assert not (tmp_path / "m").exists()
+
+
 def test_layers_and_distill_on_the_command_line(
     task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
