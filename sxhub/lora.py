@@ -96,10 +96,14 @@ def resolve_base(base: str | None) -> BaseModel:
         return BaseModel(str(gguf_to_folder(path)), path.name, None, f"weights: {path.name}, dequantised to float32")
     if path.is_dir():
         if not (path / "config.json").is_file():
-            raise ModelError(f"base model folder {str(path)!r} has no config.json; pass a transformers model folder.")
+            raise ModelError(
+                f"base model folder {str(path)!r} has no config.json; pass a transformers model folder with --base."
+            )
         return BaseModel(str(path.resolve()), str(path), None)
     if path.is_absolute() or str(base).startswith((".", "~")) or str(base).count("/") != 1:
-        raise ModelError(f"base model {base!r} is neither a folder, a .gguf file nor a Hub id (namespace/name).")
+        raise ModelError(
+            f"base model {base!r} is neither a folder, a .gguf file nor a Hub id (namespace/name); pass one with --base."
+        )
     return BaseModel(str(base), str(base), str(base))
 
 

@@ -41,6 +41,7 @@ from typing import Any
 from . import __version__
 from .data import LabelledData, load_labelled
 from .errors import InputError
+from .head import check_base
 from .lora import ChatExample, resolve_base, train_autotrain, train_local, whole_epochs
 from .spec import TaskSpec, load_spec
 
@@ -248,6 +249,7 @@ def tune(
     labels = [data.labels[i] for i in train_idx]
     examples = build_examples(spec, texts, labels, writing=opts.writing, topic_share=opts.topic_share, seed=opts.seed)
     base = resolve_base(opts.base)
+    check_base(base.path)  # its config and tokenizer before -o is made: a config-only folder left an empty -o
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     start, cpu_start = time.perf_counter(), cpu_seconds()

@@ -745,6 +745,32 @@ def test_cli_tune_and_its_errors(tiny_llama: Path, tmp_path: Path, capsys) -> No
     assert code == 2 and "not a synthetic model" in error_line(err)
 
 
+@pytest.mark.parametrize(
+    ("config_json", "message"),
+    [(None, "has no config.json"), ("{}", "its config could not be loaded (ValueError: Unrecognized model")],
+    ids=["empty-folder", "config-only"],
+)
+def test_cli_tune_a_base_folder_that_does_not_load_is_one_line_before_o_is_made(
+    tmp_path: Path, config_json: str | None, message: str, capsys
+) -> None:
+    """--base a config-only folder was refused only after -o was made, with transformers' advice to install
+    sentencepiece; the base's config and tokenizer are now loaded first (sxhub.head.check_base, as train and run)."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    base = tmp_path / "base"
+    base.mkdir()
+    if config_json is not None:
+        (base / "config.json").write_text(config_json)
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(["tune", str(task), str(data), "-o", str(out), "--base", str(base)], capsys)
+    assert code == 2 and stdout == ""
+    line = error_line(err)
+    assert line.startswith("Error: base model ") and message in line and "--base" in line, err
+    assert not out.exists()
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # publish
 # ------------------------------------------------------------------------------------------------------------------
