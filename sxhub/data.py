@@ -397,12 +397,15 @@ def load_labelled(
     label_column: str | None = None,
     text_column: str | None = None,
     limit: int | None = None,
+    label_option: str | None = "--label-column",
 ) -> LabelledData:
     """Read any table with a text column and ``label`` (or ``labels``) column; rows the teachers failed on are
     left out when the labels read are theirs (``label``/``labels``), not when they are another column's.
 
     ``label_column`` picks another column (e.g. an expert ``gold`` column). For multi-label data with one 0/1
     (or true/false) column per label, pass ``label_names`` and ``multi_label=True`` and leave out ``labels``.
+    ``label_option`` is the caller's option that sets ``label_column``, named in the error when no label column is
+    found (None: the caller has none, and the error says to add a column).
     Rows without a text (empty, NaN, None: :func:`is_missing_text`) are left out and counted in ``n_empty_text``.
     """
     df = source if isinstance(source, pd.DataFrame) else read_table(source, limit=limit)
@@ -422,10 +425,8 @@ def load_labelled(
         elif "labels" in df.columns:
             col = "labels"
         else:
-            raise InputError(
-                f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; add one or name it with "
-                "--label-column."
-            )
+            how = f"add one or name it with {label_option}" if label_option else "add one (rename the column)"
+            raise InputError(f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; {how}.")
     elif col not in df.columns:
         raise InputError(f"label column {col!r} not found; columns are {list(df.columns)[:20]}.")
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one

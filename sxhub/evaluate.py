@@ -46,6 +46,7 @@ def evaluate(
         multi_label=predictor.multi_label,
         label_column=gold_column,
         text_column=text_column,
+        label_option="--gold",
     )
     start = time.perf_counter()
     pred, _ = predictor.predict(gold.texts)

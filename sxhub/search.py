@@ -78,7 +78,7 @@ def search(
         )
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
-        data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label)
+        data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label, label_option=None)
     output_dir = Path(config.output_dir)
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-search-", dir=output_dir.parent))

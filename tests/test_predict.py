@@ -322,6 +322,20 @@ def test_a_damaged_model_folder_is_one_line_on_every_verb(
     assert not (tmp_path / "out.csv").exists() and not (damaged / "onnx").exists()
 
 
+def test_evaluate_without_a_gold_column_names_its_own_option(
+    single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The hint named --label-column, which evaluate does not have (nor train; tune does)."""
+    data = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["profit rose"], "expert": ["positive"]}).to_csv(data, index=False)
+    code, _, err = run_cli(["evaluate", str(single_model), str(data)], capsys)
+    assert code == 2
+    last = err.strip().splitlines()[-1]  # after the weights' loading bar
+    assert (
+        last == "Error: no 'label' or 'labels' column in columns ['text', 'expert']; add one or name it with --gold."
+    )
+
+
 def test_more_threads_than_cpus_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """--threads 100000 ended in 'Error: ImportError: ... failed to map segment' and exit 1."""
     import os

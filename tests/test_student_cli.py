@@ -109,7 +109,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     [
         (
             pd.DataFrame({"text": ["a", "b", "c", "d", "e"], "category": list("ppnnn")}),
-            "no 'label' or 'labels' column",
+            "no 'label' or 'labels' column in columns ['text', 'category']; add one (rename the column).",
         ),
         (pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neutral"] * 8}), "every row has the label"),
         (
