@@ -307,3 +307,54 @@ def test_cli_needs_out_unless_dry_run(task_file: Path, tmp_path: Path) -> None:
     data.write_text("text\nhello\n")
     res = invoke("annotate", str(task_file), str(data))
     assert res.exit_code != 0 and "-o OUT" in str(res.exception)
+
+
+def test_a_hub_model_teacher_without_a_token_is_refused_before_any_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every request failed with huggingface_hub's "You must provide an api_key", each text was written as failed,
+    and annotate exited 0."""
+    from conftest import run_cli
+
+    task = Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml"
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["Profit rose", "Loss widened"]}).to_csv(texts, index=False)
+    out = tmp_path / "labelled.csv"
+    code, _, err = run_cli(
+        ["annotate", str(task), str(texts), "-o", str(out), "--teacher", "some-org/some-model"], capsys
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "Error: teacher 'some-org/some-model' is a Hub model id, called through Hugging Face Inference Providers, "
+        "which need a token, and none is set; run `hf auth login` or set HF_TOKEN to a token allowed to call "
+        "Inference Providers, or give the teacher a base_url (a server of your own)."
+    )
+    assert not out.exists()
+
+
+def test_a_run_where_every_text_failed_exits_1_and_keeps_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A teacher that answered nothing usable gave a file of failed rows and exit 0, and `annotate && train` went on."""
+    from conftest import run_cli
+    from fake_openai_server import Answer, Fail, FakeOpenAIServer
+
+    task = Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml"
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["Profit rose", "Loss widened"]}).to_csv(texts, index=False)
+    out = tmp_path / "labelled.csv"
+    argv = ["annotate", str(task), str(texts), "-o", str(out), "--samples", "1"]
+    fixed = [False]  # the server first refuses the request (400: neither retried nor cached)
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "positive"}') if fixed[0] else Fail(400)) as server:
+        code, _, err = run_cli([*argv, "--teacher", server.url], capsys)
+        last = err.strip().splitlines()[-1]
+        assert code == 1
+        assert last.startswith("Error: every text failed (2 of 2); the first error: ") and "400" in last
+        assert last.endswith(f"Fix that and run annotate again; {out} keeps the failed rows.")
+        written = pd.read_csv(out)
+        assert written["failed"].tolist() == [True, True] and written["label"].isna().all()
+
+        fixed[0] = True  # the server fixed: the rerun asks again for the failed texts, and succeeds
+        code, _, err = run_cli([*argv, "--teacher", server.url], capsys)
+    assert code == 0, err
+    assert pd.read_csv(out)["label"].tolist() == ["positive", "positive"]

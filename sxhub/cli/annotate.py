@@ -170,3 +170,25 @@ def annotate(
     click.echo(result.summary_line(), err=True)
     if as_json:
         emit_json(ledger)
+    if not dry_run:
+        assert out is not None
+        refuse_all_failed(ledger, out)
+
+
+def refuse_all_failed(ledger: dict[str, Any], out: Path) -> None:
+    """Exit 1 when no text got a label: a teacher that answered nothing (no token, a wrong model id) gave a file of
+    failed rows and exit 0, and a script went on to train on nothing. The output is kept; a rerun asks again for the
+    texts whose votes failed without an answer (an answer that was not a valid label is cached, and given again)."""
+    n, failed = int(ledger.get("n_texts") or 0), int(ledger.get("failed_texts") or 0)
+    if not n or failed < n:
+        return
+    from ..data import read_table
+    from ..errors import TeacherError
+
+    try:
+        first = str(read_table(out, limit=1)["error"].iloc[0])
+    except Exception:  # the reason is a courtesy: the count alone says what went wrong
+        first = "see the error column"
+    raise TeacherError(
+        f"every text failed ({failed} of {n}); the first error: {first}. Fix that and run annotate again; {out} keeps the failed rows."
+    )

@@ -120,6 +120,16 @@ class InferenceClientTeacher(Teacher):
                 f"{self.base_url or 'the Hub'}; unset HF_HUB_OFFLINE to annotate (sxhub downloads nothing)."
             )
 
+    def _check_token(self) -> None:
+        """A Hub model id goes through Inference Providers, which answer nothing without a token: every request
+        failed ("You must provide an api_key"), each text was written as failed, and annotate exited 0."""
+        if _hf_token() is None:
+            raise TeacherUnavailableError(
+                f"teacher {self.name!r} is a Hub model id, called through Hugging Face Inference Providers, which "
+                "need a token, and none is set; run `hf auth login` or set HF_TOKEN to a token allowed to call "
+                "Inference Providers, or give the teacher a base_url (a server of your own)."
+            )
+
     def _get_client(self) -> Any:
         if self._client is None:
             self._check_online()
@@ -131,6 +141,7 @@ class InferenceClientTeacher(Teacher):
                     base_url=self.base_url, api_key=api_key_for(self.base_url), timeout=self.spec.timeout
                 )
             else:
+                self._check_token()
                 self._client = AsyncInferenceClient(
                     model=self.spec.model,
                     provider=self.spec.provider,  # type: ignore[arg-type]  # checked by huggingface_hub
