@@ -11,7 +11,7 @@ import click
 from ..errors import UserError
 from ..spec import SERVER_KINDS
 from . import vote_option
-from .params import OutputPath
+from .params import OutputPath, requires
 
 if TYPE_CHECKING:
     from ..annotate import AnnotateResult
@@ -103,6 +103,8 @@ def annotate(
     from ..stream import RowSlice
     from . import emit_json
 
+    requires("--address", "--engine ray", when=engine == "ray")
+    requires("--shards", "--engine ray", when=engine == "ray")
     if out is None and not dry_run:
         raise UserError("annotate needs -o OUT (e.g. -o labelled.jsonl), or --dry-run for an estimate.")
     spec = load_spec(task)

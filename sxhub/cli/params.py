@@ -4,6 +4,10 @@
 whole run, in ``Error: NotADirectoryError: ...`` or ``PermissionError`` and exit 1: the teacher's labels or the
 training were paid for and nothing was written. :class:`OutputPath` refuses such a path at once, as a usage error
 (exit 2) that names the option, the part of the path in the way, and the fix.
+
+:func:`requires` and :func:`only_applies` refuse, the same way, an option the user gave where it has no effect
+(``--workers`` without ``--engine ray``, ``--search-minutes`` without ``--search``): it used to be ignored without a
+word, and the user believed it had been applied.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 
 def output_problem(path: str | os.PathLike[str], *, folder: bool) -> str | None:
@@ -66,3 +71,28 @@ def threads_option(help_text: str) -> Any:
     tried to start that many threads) and exit 1; more threads than CPUs only makes them wait for each other."""
     most = os.cpu_count() or 1
     return click.option("--threads", type=click.IntRange(1, most), help=f"{help_text}; at most this machine's CPUs.")
+
+
+def given(option: str) -> bool:
+    """Whether the user gave ``option`` (spelled as on the command line, e.g. ``--workers``) to the running command:
+    on the command line or through its environment variable, even with its default value; never its default."""
+    ctx = click.get_current_context()
+    param = next((p for p in ctx.command.params if option in p.opts or option in p.secondary_opts), None)
+    if param is None or param.name is None:
+        raise LookupError(f"{ctx.command.name} has no option {option}")  # a typo in the verb, not the user's input
+    return ctx.get_parameter_source(param.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+
+
+def only_applies(option: str, where: str, fix: str, *, when: bool) -> None:
+    """Refuse ``option`` when the user gave it where it has no effect (``when`` is false): one usage error line,
+    exit 2, before any work. ``where`` completes "OPTION only applies ...", ``fix`` says what to change.
+
+    ``--workers 8`` without ``--engine ray`` ran on one machine, and the user believed eight workers had run."""
+    if not when and given(option):
+        raise click.UsageError(f"{option} only applies {where}; {fix}.")
+
+
+def requires(option: str, partner: str, *, when: bool) -> None:
+    """:func:`only_applies` for an option that means something only together with ``partner`` (``--engine ray``):
+    ``--workers only applies with --engine ray; add --engine ray, or drop --workers.``"""
+    only_applies(option, f"with {partner}", f"add {partner}, or drop {option}", when=when)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from . import emit_json
-from .params import OutputPath, threads_option
+from .params import OutputPath, requires, threads_option
 
 
 @click.command()
@@ -69,6 +69,8 @@ def predict(
     from ..predict_files import predict_file
     from ..stream import RowSlice
 
+    requires("--address", "--engine ray", when=engine == "ray")
+    requires("--workers", "--engine ray", when=engine == "ray")
     if int8 and not onnx:
         raise UserError("--int8 runs the quantised ONNX export; add --onnx (and run sxhub export --int8 first).")
     if bf16 and onnx:

@@ -1,0 +1,96 @@
+"""An option that means something only with another option is refused when given without it, before any work.
+
+``--workers 8`` without ``--engine ray`` (and a dozen others like it) was ignored without a word: the user believed
+eight workers had run. Each such option now stops the command with one usage error line naming both options, exit 2,
+nothing written. With its partner the same option passes this check (the command may fail later for another
+reason: these command lines point at a missing input so that nothing runs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = str(ROOT / "examples" / "financial-sentiment" / "task.yaml")
+TEACHER = ["--teacher", "http://127.0.0.1:9/v1"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """``alone``: the command line with the option but not its partner; ``error``: the one line it gets;
+    ``paired``: the same option with its partner. ``{f}`` is a labelled file, ``{o}`` an output path, ``{m}`` a
+    path that does not exist (the paired command fails on it, after this check)."""
+
+    id: str
+    alone: list[str]
+    error: str
+    paired: list[str]
+
+
+CASES = [
+    Case(
+        "annotate --address",
+        ["annotate", TASK, "{f}", "-o", "{o}/out.csv", "--address", "127.0.0.1:1", *TEACHER],
+        "--address only applies with --engine ray; add --engine ray, or drop --address.",
+        ["annotate", TASK, "{m}", "-o", "{o}/out.csv", "--address", "127.0.0.1:1", "--engine", "ray", *TEACHER],
+    ),
+    Case(
+        "annotate --shards",
+        ["annotate", TASK, "{f}", "-o", "{o}/out.csv", "--shards", "16", *TEACHER],  # the default, given: refused
+        "--shards only applies with --engine ray; add --engine ray, or drop --shards.",
+        ["annotate", TASK, "{m}", "-o", "{o}/out.csv", "--shards", "4", "--engine", "ray", *TEACHER],
+    ),
+    Case(
+        "predict --workers",
+        ["predict", "{o}/model", "{f}", "-o", "{o}/out.csv", "--workers", "8"],
+        "--workers only applies with --engine ray; add --engine ray, or drop --workers.",
+        ["predict", "{o}/model", "{m}", "-o", "{o}/out.parquet", "--workers", "8", "--engine", "ray"],
+    ),
+    Case(
+        "predict --address",
+        ["predict", "{o}/model", "{f}", "-o", "{o}/out.csv", "--address", "127.0.0.1:1"],
+        "--address only applies with --engine ray; add --engine ray, or drop --address.",
+        ["predict", "{o}/model", "{m}", "-o", "{o}/out.parquet", "--address", "127.0.0.1:1", "--engine", "ray"],
+    ),
+]
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> dict[str, str]:
+    labelled = tmp_path / "labelled.csv"
+    frame = pd.DataFrame({"text": ["Profit rose", "Loss widened"], "label": ["positive", "negative"]})
+    frame.assign(expert=frame["label"]).to_csv(labelled, index=False)
+    out = tmp_path / "out"
+    out.mkdir()
+    return {"f": str(labelled), "o": str(out), "m": str(tmp_path / "missing.csv")}
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_an_option_without_its_partner_is_refused_before_any_work(
+    tmp_path: Path, paths: dict[str, str], capsys: pytest.CaptureFixture[str], case: Case
+) -> None:
+    before = _files(tmp_path)
+    code, out, err = run_cli([a.format(**paths) for a in case.alone], capsys)
+    errors = [line for line in err.splitlines() if line.startswith("Error")]
+    assert code == 2, err
+    assert errors == [f"Error: {case.error}"], err
+    assert out == ""
+    assert _files(tmp_path) == before  # nothing written: no output, no cache, no ledger
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_the_same_option_with_its_partner_passes_the_check(
+    paths: dict[str, str], capsys: pytest.CaptureFixture[str], case: Case
+) -> None:
+    code, _, err = run_cli([a.format(**paths) for a in case.paired], capsys)
+    assert "only applies" not in err, err
+    assert code != 0 and err.strip(), "the paired command line should fail later, on its missing input or model"
