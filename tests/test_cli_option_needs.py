@@ -57,6 +57,37 @@ CASES = [
         "--address only applies with --engine ray; add --engine ray, or drop --address.",
         ["predict", "{o}/model", "{m}", "-o", "{o}/out.parquet", "--address", "127.0.0.1:1", "--engine", "ray"],
     ),
+    Case(
+        "train --search-minutes",
+        ["train", TASK, "{f}", "-o", "{o}/model", "--search-minutes", "30"],
+        "--search-minutes only applies with --search; add --search, or drop --search-minutes.",
+        ["train", TASK, "{m}", "-o", "{o}/model", "--search-minutes", "30", "--search", "4"],
+    ),
+    Case(
+        "train --distill-temperature",
+        ["train", TASK, "{f}", "-o", "{o}/model", "--distill-temperature", "2"],
+        "--distill-temperature only applies with --distill; add --distill, or drop --distill-temperature.",
+        ["train", TASK, "{m}", "-o", "{o}/model", "--distill-temperature", "2", "--distill", "{o}/full"],
+    ),
+    Case(
+        "train --distill-weight",
+        ["train", TASK, "{f}", "-o", "{o}/model", "--distill-weight", "0.7"],
+        "--distill-weight only applies with --distill; add --distill, or drop --distill-weight.",
+        ["train", TASK, "{m}", "-o", "{o}/model", "--distill-weight", "0.7", "--distill", "{o}/full"],
+    ),
+    *[
+        Case(
+            f"train --backend autotrain {option}",
+            ["train", TASK, "{f}", "-o", "{o}/model", "--backend", "autotrain", option, *value],
+            f"{option} only applies with --backend local ({why}); drop {option}, or train with --backend local.",
+            ["train", TASK, "{m}", "-o", "{o}/model", "--backend", "local", option, *value],
+        )
+        for option, value, why in [
+            ("--no-class-weights", [], "AutoTrain's loss has no class weights"),
+            ("--min-steps", ["100"], "AutoTrain does not raise the epochs on small sets"),
+            ("--threads", ["1"], "AutoTrain trains in a process of its own"),
+        ]
+    ],
 ]
 
 

@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from ..errors import UserError
 from . import emit_json, min_agreement_option
-from .params import OutputPath, threads_option
+from .params import OutputPath, only_applies, requires, threads_option
 
 
 @click.command()
@@ -124,6 +124,20 @@ def train(
     from ..train import train as run_train
     from ..train_config import TrainConfig
 
+    requires("--search-minutes", "--search", when=search_trials is not None)
+    requires("--distill-temperature", "--distill", when=distill is not None)
+    requires("--distill-weight", "--distill", when=distill is not None)
+    for option, why in (
+        ("--no-class-weights", "AutoTrain's loss has no class weights"),
+        ("--min-steps", "AutoTrain does not raise the epochs on small sets"),
+        ("--threads", "AutoTrain trains in a process of its own"),
+    ):
+        only_applies(
+            option,
+            f"with --backend local ({why})",
+            f"drop {option}, or train with --backend local",
+            when=backend == "local",
+        )
     given = click.get_current_context().get_parameter_source("val_size") is not ParameterSource.DEFAULT
     if validation is not None and given:
         raise UserError("--val-size and --validation both choose the validation rows; pass one of them.")
