@@ -122,7 +122,8 @@ def test_to_dir_writes_the_three_repo_folders(
     ledger = tmp_path / "labelled.ledger.json"
     ledger.write_text(json.dumps({"totals": {"texts": 40, "seconds": 8.0, "cost_usd": 0.0}}))
     ds_dir, model_dir, space_dir = tmp_path / "ds", tmp_path / "model", tmp_path / "space"
-    common = ["--token", SECRET, "--ledger", str(ledger), "--gold", "gold"]
+    # the token comes from HF_TOKEN: --token only applies when pushing, and --to writes folders
+    common = ["--ledger", str(ledger), "--gold", "gold"]
     code, out, err = run_cli(
         ["publish", "dataset", str(data), "--task", str(task), "--to", str(ds_dir), *common], capsys
     )
@@ -146,9 +147,7 @@ def test_to_dir_writes_the_three_repo_folders(
         capsys,
     )
     assert code == 0, err
-    code, _, err = run_cli(
-        ["publish", "space", str(student), "--to", str(space_dir), "--data", str(data), "--token", SECRET], capsys
-    )
+    code, _, err = run_cli(["publish", "space", str(student), "--to", str(space_dir), "--data", str(data)], capsys)
     assert code == 0, err
 
     card = DatasetCard.load(ds_dir / "README.md")

@@ -8,7 +8,56 @@ from typing import Any
 import click
 
 from ..errors import PublishError
-from .params import OutputPath
+from .params import OutputPath, only_applies
+
+# the targets each target's own option applies to (its --help says which); every other target ignored it
+TARGETS_OF = {
+    "--task": ("dataset", "review"),
+    "--gold": ("dataset", "model"),
+    "--ledger": ("dataset", "model"),
+    "--data": ("model", "space"),
+    "--evaluation": ("model",),
+    "--benchmark": ("model",),
+    "--dataset-repo": ("model", "space", "review"),
+    "--dataset-revision": ("model",),
+    "--queue": ("review",),
+    "--model-repo": ("space",),
+    "--seed": ("dataset", "model"),
+    "--test-size": ("dataset", "model"),
+}
+
+
+def check_options(target: str, *, data: Path | None, to: Path | None) -> None:
+    """Refuse an option that ``publish TARGET`` would ignore: another target's, a model's --data scoring options
+    without --data, and the push options with --to (which writes a folder and pushes nothing)."""
+    for option, targets in TARGETS_OF.items():
+        only_applies(
+            option,
+            f"to publish {' or '.join(targets)}, not publish {target}",
+            f"drop {option}",
+            when=target in targets,
+        )
+    if target == "model":  # the seeded test split of --data, scored against its expert column
+        for option in ("--gold", "--seed", "--test-size"):
+            only_applies(
+                option,
+                "to publish model with --data (the student is scored on the test split of --data)",
+                f"add --data, or drop {option}",
+                when=data is not None,
+            )
+        only_applies(
+            "--evaluation",
+            "without --data (with --data, publish model scores the student on --data itself)",
+            "drop --evaluation, or drop --data",
+            when=data is None,
+        )
+    for option in ("--private", "--revision", "--token"):
+        only_applies(
+            option,
+            "when pushing to the Hub (--repo-id without --to)",
+            f"drop --to to push, or drop {option}",
+            when=to is None,
+        )
 
 
 @click.command()
@@ -110,6 +159,7 @@ def publish(
 
     A review Space keeps decisions in --dataset-repo: give it an HF_TOKEN secret with write access to that dataset.
     """
+    check_options(target, data=data, to=to)
     from .. import publish as pub
 
     common: dict[str, Any] = {
