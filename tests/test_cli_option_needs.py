@@ -139,6 +139,30 @@ CASES = [
         )
         for option, value in [("--private", []), ("--revision", ["dev"]), ("--token", ["hf_x"])]
     ],
+    Case(
+        "predict --no-recheck",
+        ["predict", "{o}/model", "{f}", "-o", "{o}/out.csv", "--onnx", "--no-recheck"],
+        "--no-recheck only applies with --int8; add --int8, or drop --no-recheck.",
+        ["predict", "{o}/model", "{m}", "-o", "{o}/out.csv", "--onnx", "--no-recheck", "--int8"],
+    ),
+    Case(
+        "export --quantization",
+        ["export", "{o}/model", "--quantization", "auto"],  # the default, given
+        "--quantization only applies with --int8; add --int8, or drop --quantization.",
+        ["export", "{o}/model", "--quantization", "smooth", "--int8"],
+    ),
+    Case(
+        "export --check-n",
+        ["export", "{o}/model", "--check-n", "500"],
+        "--check-n only applies with --data; add --data, or drop --check-n.",
+        ["export", "{o}/model", "--check-n", "500", "--data", "{f}"],
+    ),
+    Case(
+        "export --text-column",
+        ["export", "{o}/model", "--text-column", "text"],
+        "--text-column only applies with --data; add --data, or drop --text-column.",
+        ["export", "{o}/model", "--text-column", "text", "--data", "{f}"],
+    ),
 ]
 
 

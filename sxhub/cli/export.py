@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import emit_json
+from .params import requires
 
 
 @click.command()
@@ -41,6 +42,9 @@ def export(
     """Export the student in MODEL_DIR to MODEL_DIR/onnx/model.onnx (and model_int8.onnx), check how often each
     export gives the torch model's label and how fast it runs here, and record both (and which variant is the
     default) in sxhub.json for the model card."""
+    requires("--quantization", "--int8", when=int8)
+    requires("--check-n", "--data", when=data is not None)  # without it, every built-in sample text is checked
+    requires("--text-column", "--data", when=data is not None)
     from ..export import export_onnx
 
     result = export_onnx(

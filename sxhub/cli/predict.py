@@ -71,6 +71,7 @@ def predict(
 
     requires("--address", "--engine ray", when=engine == "ray")
     requires("--workers", "--engine ray", when=engine == "ray")
+    requires("--no-recheck", "--int8", when=int8)
     if int8 and not onnx:
         raise UserError("--int8 runs the quantised ONNX export; add --onnx (and run sxhub export --int8 first).")
     if bf16 and onnx:
