@@ -163,6 +163,13 @@ CASES = [
         "--text-column only applies with --data; add --data, or drop --text-column.",
         ["export", "{o}/model", "--text-column", "text", "--data", "{f}"],
     ),
+    Case(
+        "tune --backend autotrain --lora-layers",
+        ["tune", TASK, "{f}", "-o", "{o}/synth", "--backend", "autotrain", "--lora-layers", "10"],  # the default
+        "--lora-layers only applies with --backend local (AutoTrain adapts every layer); drop --lora-layers, or "
+        "tune with --backend local.",
+        ["tune", TASK, "{m}", "-o", "{o}/synth", "--backend", "local", "--lora-layers", "4"],
+    ),
 ]
 
 
