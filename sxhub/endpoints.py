@@ -278,6 +278,14 @@ def describe(endpoint: InferenceEndpoint, *, price: float | None = None) -> dict
 # ------------------------------------------------------------------------------------------------------------------
 # a run that labels with endpoints: resume first, price in the ledger, pause after
 # ------------------------------------------------------------------------------------------------------------------
+
+
+def endpoint_names(teachers: list[TeacherSpec]) -> list[str]:
+    """The Inference Endpoints a run resumes (and, with ``pause_after``, pauses): the teachers named by ``endpoint``
+    without a ``base_url`` of their own, each once."""
+    return list(dict.fromkeys(t.endpoint for t in teachers if t.endpoint and not t.base_url))
+
+
 @dataclass
 class EndpointRun:
     """The endpoints a run labels with, ready before the first request and (``pause_after``) paused after it."""
@@ -292,8 +300,7 @@ class EndpointRun:
 
     @classmethod
     def of(cls, teachers: list[TeacherSpec], *, pause_after: bool = False) -> EndpointRun:
-        names = list(dict.fromkeys(t.endpoint for t in teachers if t.endpoint and not t.base_url))
-        return cls(names, pause_after=pause_after)
+        return cls(endpoint_names(teachers), pause_after=pause_after)
 
     def start(self) -> None:
         self.started = time.monotonic()

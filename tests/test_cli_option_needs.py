@@ -170,6 +170,39 @@ CASES = [
         "tune with --backend local.",
         ["tune", TASK, "{m}", "-o", "{o}/synth", "--backend", "local", "--lora-layers", "4"],
     ),
+    Case(
+        "annotate --pause-after",
+        ["annotate", TASK, "{f}", "-o", "{o}/out.csv", "--pause-after", *TEACHER],
+        "--pause-after only applies with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME "
+        "in the task spec); name one, or drop --pause-after.",
+        ["annotate", TASK, "{m}", "-o", "{o}/out.csv", "--pause-after", "--teacher", "endpoint:fin-teacher"],
+    ),
+    Case(
+        "run --pause-after",
+        ["run", TASK, "{f}", "--out", "{o}/run", "--pause-after", *TEACHER],
+        "--pause-after only applies with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME "
+        "in the task spec); name one, or drop --pause-after.",
+        ["run", TASK, "{m}", "--out", "{o}/run", "--pause-after", "--teacher", "endpoint:fin-teacher"],
+    ),
+    Case(
+        "run --private",
+        ["run", TASK, "{f}", "--out", "{o}/run", "--private", *TEACHER],
+        "--private only applies with --push NAMESPACE; add --push NAMESPACE, or drop --private.",
+        ["run", TASK, "{m}", "--out", "{o}/run", "--private", "--push", "me", *TEACHER],
+    ),
+    Case(
+        "annotate --split of a file",
+        ["annotate", TASK, "{f}", "-o", "{o}/out.csv", "--split", "test", *TEACHER],
+        "--split only applies to a Hub dataset INPUT (user/name); drop --split.",
+        ["annotate", TASK, "me/texts", "--split", "test", *TEACHER],  # no -o: refused before the Hub is asked
+    ),
+    Case(
+        "annotate --split with INPUT:split",
+        ["annotate", TASK, "me/texts:validation", "-o", "{o}/out.csv", "--split", "test", *TEACHER],
+        "--split only applies when INPUT names no split (it ends in :validation); drop --split, or :validation "
+        "from INPUT.",
+        ["annotate", TASK, "me/texts", "--split", "validation", *TEACHER],
+    ),
 ]
 
 

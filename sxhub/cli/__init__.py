@@ -183,6 +183,20 @@ def min_agreement_option(func: Any) -> Any:
     )(func)
 
 
+def check_pause_after(spec: Any) -> None:
+    """``--pause-after`` (annotate, run) pauses the teachers' Inference Endpoints; refused when ``spec`` names none,
+    where it did nothing and the user believed some endpoint would stop charging."""
+    from ..endpoints import endpoint_names
+    from .params import only_applies
+
+    only_applies(
+        "--pause-after",
+        "with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME in the task spec)",
+        "name one, or drop --pause-after",
+        when=bool(endpoint_names(spec.default_teachers())),
+    )
+
+
 def emit_json(data: Any) -> None:
     """Print one JSON object on stdout (``--json``) and nothing else."""
     import json

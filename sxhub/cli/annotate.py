@@ -10,8 +10,8 @@ import click
 
 from ..errors import UserError
 from ..spec import SERVER_KINDS
-from . import vote_option
-from .params import OutputPath, requires
+from . import check_pause_after, vote_option
+from .params import OutputPath, only_applies, requires
 
 if TYPE_CHECKING:
     from ..annotate import AnnotateResult
@@ -100,11 +100,19 @@ def annotate(
     from ..annotate import annotate as run_annotate
     from ..data import prepare_texts, read_table
     from ..spec import load_spec
-    from ..stream import RowSlice
+    from ..stream import RowSlice, is_hub_source
     from . import emit_json
 
     requires("--address", "--engine ray", when=engine == "ray")
     requires("--shards", "--engine ray", when=engine == "ray")
+    only_applies("--split", "to a Hub dataset INPUT (user/name)", "drop --split", when=is_hub_source(input_))
+    named = input_.rpartition(":")[2]
+    only_applies(
+        "--split",
+        f"when INPUT names no split (it ends in :{named})",
+        f"drop --split, or :{named} from INPUT",
+        when=":" not in input_,
+    )
     if out is None and not dry_run:
         raise UserError("annotate needs -o OUT (e.g. -o labelled.jsonl), or --dry-run for an estimate.")
     spec = load_spec(task)
@@ -114,6 +122,7 @@ def annotate(
         spec = spec.with_server(server)
     if vote:
         spec = spec.with_vote(vote)
+    check_pause_after(spec)
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
     if engine == "ray" and cache_dir is not None:
         raise UserError(

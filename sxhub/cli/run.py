@@ -8,8 +8,8 @@ from pathlib import Path
 import click
 
 from ..spec import SERVER_KINDS
-from . import emit_json, min_agreement_option, vote_option
-from .params import OutputPath, threads_option
+from . import check_pause_after, emit_json, min_agreement_option, vote_option
+from .params import OutputPath, given, requires, threads_option
 
 
 @click.command("run")
@@ -104,6 +104,12 @@ def run(
     Without --push the three repos (dataset, model, Space) are written as folders under OUT/repos; the report is
     OUT/report.md (and report.json).
     """
+    requires("--private", "--push NAMESPACE", when=push is not None)  # without it the repos are folders
+    if given("--pause-after"):
+        from ..spec import load_spec
+
+        spec = load_spec(task)
+        check_pause_after(spec.with_teachers(list(teachers)) if teachers else spec)
     from ..pipeline import RunConfig, run_pipeline
 
     config = RunConfig(
