@@ -203,6 +203,45 @@ CASES = [
         "from INPUT.",
         ["annotate", TASK, "me/texts", "--split", "validation", *TEACHER],
     ),
+    Case(
+        "agree --top",
+        ["agree", "{f}", "--gold", "expert", "--top", "5"],
+        "--top only applies with --review; add --review, or drop --top.",
+        ["agree", "{m}", "--gold", "expert", "--top", "5", "--review", "{o}/split.csv"],
+    ),
+    Case(
+        "doubts --top --json",
+        ["doubts", "{f}", "-o", "{o}/queue.csv", "--top", "3", "--json"],
+        "--top only applies without --json (it sets the rows of the printed report); drop --json, or drop --top.",
+        ["doubts", "{m}", "-o", "{o}/queue.csv", "--top", "3"],
+    ),
+    Case(
+        "insights --freq",
+        ["insights", "{o}", "{f}", "--group-by", "expert", "-o", "{o}/insights", "--freq", "Q"],
+        "--freq only applies with --date-column; add --date-column, or drop --freq.",
+        ["insights", "{o}", "{m}", "--group-by", "expert", "-o", "{o}/insights", "--freq", "Q", "--date-column", "d"],
+    ),
+    Case(
+        "endpoint up --timeout --no-wait",
+        ["endpoint", "up", "me/model", "--timeout", "600", "--no-wait"],
+        "--timeout only applies without --no-wait (it is how long to wait until the endpoint runs); drop --no-wait, "
+        "or drop --timeout.",
+        ["endpoint", "up", "me/model", "--timeout", "600"],
+    ),
+    Case(
+        "endpoint up --scale-to-zero-after",
+        ["endpoint", "up", "me/model", "--scale-to-zero-after", "30", "--min-replicas", "1"],
+        "--scale-to-zero-after only applies with --min-replicas 0 (an endpoint that keeps replicas never scales to "
+        "zero); drop --scale-to-zero-after, or pass --min-replicas 0.",
+        ["endpoint", "up", "me/model", "--scale-to-zero-after", "30", "--min-replicas", "0"],
+    ),
+    Case(
+        "apply-review --token with a decisions file",
+        ["apply-review", "{f}", "{f}", "-o", "{o}/reviewed.csv", "--token", "hf_x"],
+        "--token only applies when DECISIONS is a dataset repo (NAMESPACE/NAME), not a file or folder here; drop "
+        "--token.",
+        ["apply-review", "{f}", "me/decisions", "--token", "hf_x"],  # no -o: refused before the Hub is asked
+    ),
 ]
 
 

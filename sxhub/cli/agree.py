@@ -25,7 +25,7 @@ from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
 from ..vote import summarize
 from . import emit_json
-from .params import OutputPath
+from .params import OutputPath, requires
 
 
 def _is_failed(value: Any) -> bool:
@@ -280,6 +280,7 @@ def agree(
     from ..spec import load_spec
     from ..tables import refuse_input_as_output
 
+    requires("--top", "--review", when=review is not None)
     refuse_input_as_output(review, labelled, "--review")
     spec = load_spec(task) if task else None
     df = read_table(labelled)

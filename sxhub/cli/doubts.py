@@ -9,7 +9,7 @@ import click
 
 from ..errors import InputError
 from . import emit_json
-from .params import OutputPath
+from .params import OutputPath, only_applies
 
 
 def _short(value: Any, width: int = 70) -> str:
@@ -70,6 +70,12 @@ def doubts(
     from ..doubts import find_doubts, write_queue
     from ..spec import load_spec
 
+    only_applies(
+        "--top",
+        "without --json (it sets the rows of the printed report)",
+        "drop --json, or drop --top",
+        when=not as_json,
+    )
     if folds < 2:
         raise InputError(f"--folds {folds} must be at least 2 (e.g. --folds 5).")
     if queue_path.suffix.lower() not in {".parquet", ".csv", ".jsonl"}:  # checked before the work, not after

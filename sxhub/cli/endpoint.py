@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from . import emit_json
+from .params import only_applies
 
 
 @click.group("endpoint")
@@ -65,6 +66,18 @@ def up(
     as_json: bool,
 ) -> None:
     """Create a TGI endpoint serving MODEL (a Hub model id), wait until it runs and print its URL."""
+    only_applies(
+        "--timeout",
+        "without --no-wait (it is how long to wait until the endpoint runs)",
+        "drop --no-wait, or drop --timeout",
+        when=not no_wait,
+    )
+    only_applies(
+        "--scale-to-zero-after",
+        "with --min-replicas 0 (an endpoint that keeps replicas never scales to zero)",
+        "drop --scale-to-zero-after, or pass --min-replicas 0",
+        when=min_replicas == 0,
+    )
     from .. import endpoints
 
     created = endpoints.up(

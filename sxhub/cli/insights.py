@@ -9,7 +9,7 @@ import click
 from ..data import read_table
 from ..errors import InputError
 from . import emit_json
-from .params import OutputPath
+from .params import OutputPath, requires
 
 
 @click.command()
@@ -63,6 +63,7 @@ def insights(
     from ..insights import insights as run_insights
     from ..insights import model_classifier
 
+    requires("--freq", "--date-column", when=date_column is not None)  # the period of the over-time table
     if top < 1:
         raise InputError(f"--top={top} must be a positive integer.")
     from ..stream import RowSlice

@@ -8,7 +8,7 @@ import click
 
 from ..errors import InputError
 from . import emit_json
-from .params import OutputPath
+from .params import OutputPath, only_applies
 
 
 @click.command()
@@ -92,6 +92,13 @@ def apply_review(
     from ..data import write_table
     from ..review import apply_review as apply
 
+    local = Path(decisions).expanduser()
+    only_applies(
+        "--token",
+        "when DECISIONS is a dataset repo (NAMESPACE/NAME), not a file or folder here",
+        "drop --token",
+        when=not (local.is_file() or local.is_dir()),
+    )
     if (output is None) == (not in_place):
         raise InputError("say where to write: pass -o OUT, or --in-place to overwrite LABELLED (not both).")
     if not in_place:
