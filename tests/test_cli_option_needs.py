@@ -123,6 +123,13 @@ CASES = [
         for option, value in [("--gold", "expert"), ("--seed", "7"), ("--test-size", "0.2")]
     ],
     Case(
+        "publish space --data with a Hub model",
+        ["publish", "space", "me/model", "--to", "{o}/repo", "--data", "{f}"],
+        "--data only applies to publish space with a model folder as SOURCE (a Hub model id records no task to "
+        "pick examples by); pass the model folder, or drop --data.",
+        ["publish", "space", "{o}", "--to", "{o}/repo", "--data", "{f}"],  # a folder, but not a model's
+    ),
+    Case(
         "publish model --evaluation with --data",
         ["publish", "model", "{o}/student", "--to", "{o}/repo", "--evaluation", "{f}", "--data", "{f}"],
         "--evaluation only applies without --data (with --data, publish model scores the student on --data itself); "

@@ -27,9 +27,10 @@ TARGETS_OF = {
 }
 
 
-def check_options(target: str, *, data: Path | None, to: Path | None) -> None:
+def check_options(target: str, source: str, *, data: Path | None, to: Path | None) -> None:
     """Refuse an option that ``publish TARGET`` would ignore: another target's, a model's --data scoring options
-    without --data, and the push options with --to (which writes a folder and pushes nothing)."""
+    without --data, a Space's --data for a Hub model, and the push options with --to (which writes a folder and
+    pushes nothing)."""
     for option, targets in TARGETS_OF.items():
         only_applies(
             option,
@@ -50,6 +51,13 @@ def check_options(target: str, *, data: Path | None, to: Path | None) -> None:
             "without --data (with --data, publish model scores the student on --data itself)",
             "drop --evaluation, or drop --data",
             when=data is None,
+        )
+    if target == "space":  # its example texts, picked from --data by the task the model folder records
+        only_applies(
+            "--data",
+            "to publish space with a model folder as SOURCE (a Hub model id records no task to pick examples by)",
+            "pass the model folder, or drop --data",
+            when=Path(source).is_dir(),
         )
     for option in ("--private", "--revision", "--token"):
         only_applies(
@@ -159,7 +167,7 @@ def publish(
 
     A review Space keeps decisions in --dataset-repo: give it an HF_TOKEN secret with write access to that dataset.
     """
-    check_options(target, data=data, to=to)
+    check_options(target, source, data=data, to=to)
     from .. import publish as pub
 
     common: dict[str, Any] = {
