@@ -19,7 +19,13 @@ from .params import requires
     "sentences are checked and int8 is not made the default.",
 )
 @click.option("--text-column", metavar="COLUMN", help="Column of --data with the texts [text or a usual synonym].")
-@click.option("--check-n", type=click.IntRange(min=1), default=1000, show_default=True, help="Texts to check on.")
+@click.option(
+    "--check-n",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="With --data: how many of its texts to check on.",
+)
 @click.option(
     "--quantization",
     type=click.Choice(["auto", "per-channel", "smooth", "mixed", "dynamic", "static"]),
