@@ -38,7 +38,7 @@ def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str
 
 def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
-    from .vote import decide, decide_by_scores, mean_agreement
+    from .vote import decide, decide_by_scores, mean_agreement, vote_teachers
 
     # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement);
     # a text without a valid vote (failed, then labelled by a reviewer) has no share to state, not a share of 0
@@ -61,7 +61,7 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
         "ties": fmt(ties),
         "failed_votes": fmt(sum(v["labels"] is None for v in all_votes)) if votes else fmt(None),
         "n_votes": fmt(len(all_votes)) if votes else fmt(None),
-        "teachers": list(dict.fromkeys(v["teacher"] for v in all_votes if v["teacher"])),
+        "teachers": vote_teachers(votes),
         # the samples per teacher and text the votes hold: `--samples` may have overridden the spec's
         "samples": max(
             (max(Counter(v["teacher"] for v in row).values()) for row in votes if row is not None and len(row)),

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .cards import fmt, ledger_cached, ledger_speed
-from .spec import TaskSpec
+from .spec import LOCAL_TEACHER, TaskSpec
 
 EVAL_METRICS = (
     ("accuracy", "accuracy", "Accuracy", None),
@@ -70,7 +70,7 @@ def eval_table(evaluations: Mapping[str, Mapping[str, Any]]) -> list[dict[str, s
 
 
 def speed_rows(
-    *, teachers: Sequence[str], ledger: Mapping[str, Any] | None, student: Mapping[str, Any] | None
+    *, teachers: Sequence[str] | None, ledger: Mapping[str, Any] | None, student: Mapping[str, Any] | None
 ) -> list[dict[str, str]]:
     """Teacher vs student throughput and cost; every figure says where it comes from or that it is unknown."""
     rate, per_million = ledger_speed(ledger)
@@ -84,7 +84,7 @@ def speed_rows(
         teacher_source = "annotate ledger (all samples of all teachers)"
     rows = [
         {
-            "name": "teacher: " + ", ".join(f"`{t}`" for t in teachers),
+            "name": teacher_row_name(teachers),
             "texts_per_s": fmt(rate, 2),
             "usd_per_million": fmt(per_million, 2),
             "source": teacher_source,
@@ -255,9 +255,34 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
 SCORE_KEYS = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")
 
 
-def teacher_names(spec: TaskSpec) -> list[str]:
-    """The teachers as cards and the Space name them (``TeacherSpec.name``: no URL credentials or queries)."""
-    return [t.name or t.model or "local" for t in spec.default_teachers()]
+def teacher_names(info: Mapping[str, Any], spec: TaskSpec | None) -> list[str] | None:
+    """The teachers whose votes labelled the student's training data, as cards and the Space name them.
+
+    ``sxhub train`` records them from the votes (``teachers`` in ``sxhub.json``, empty when the labels carried no
+    votes); for a folder trained before that record, the teachers its task spec names (``TeacherSpec.name``: no URL
+    credentials or queries). None when neither says: never ``$SXHUB_TEACHER`` or the embedded default of the machine
+    that publishes, which need not be what labelled the data (``annotate --teacher``).
+    """
+    recorded = info.get("teachers")
+    if isinstance(recorded, list):
+        return [str(t) for t in recorded if t]
+    if spec is not None and spec.teachers:
+        return [t.name or t.model or LOCAL_TEACHER for t in spec.teachers]
+    return None
+
+
+def labelled_by_local(teachers: Sequence[str] | None) -> bool:
+    """Whether the embedded SmolLM2 teacher (``local``, which labels at about chance level) is among ``teachers``."""
+    return LOCAL_TEACHER in (teachers or ())
+
+
+def teacher_row_name(teachers: Sequence[str] | None) -> str:
+    """The teacher as the card's speed table names it; says so when the teachers are unknown or gave no labels."""
+    if teachers:
+        return "teacher: " + ", ".join(f"`{t}`" for t in teachers)
+    if teachers is None:
+        return "teacher: not recorded"
+    return "teacher: none (the training labels carry no teacher votes)"
 
 
 def expert_facts(
@@ -282,8 +307,8 @@ def expert_facts(
     rate = _json_number((speed or {}).get("texts_per_s"))
     facts: dict[str, Any] = {
         "description": spec.description if spec else "",
-        "teachers": teacher_names(spec) if spec else [],
-        "local_teacher": any(t.is_local for t in spec.default_teachers()) if spec else False,
+        "teachers": teacher_names(info, spec) or [],
+        "local_teacher": labelled_by_local(teacher_names(info, spec)),
         "base_model": public_model_name(info.get("base_model")),
         "scores": {name: row for name, row in scores.items() if row},
         "split": split,

@@ -173,6 +173,7 @@ def write_model_folder(
         expert_facts,
         export_facts,
         hub_base_model,
+        labelled_by_local,
         model_card_data,
         speed_rows,
         teacher_names,
@@ -211,7 +212,7 @@ def write_model_folder(
     main = evaluations.get("student vs experts") or next(iter(evaluations.values()), None)
     confusion = plot_confusion(main, folder / CONFUSION_PLOT, title="student") if main else None
     ledger_dict = load_ledger(ledger)
-    teachers = teacher_names(spec)
+    teachers = teacher_names(info, spec)
     preprocessing = read_model_info(src).preprocessing
     thresholds = info.get("thresholds") or {}
     untuned = set((info.get("train") or {}).get("untuned_labels") or ())  # no validation positive: 0.5, not tuned
@@ -259,7 +260,7 @@ def write_model_folder(
         speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
         training=training_rows(info),
         has_gold="student vs experts" in evaluations,
-        local_teacher=any(t.is_local for t in spec.default_teachers()),
+        local_teacher=labelled_by_local(teachers),
         sxhub_version=__version__,
         versions=versions(),
     )

@@ -1,6 +1,7 @@
 """``sxhub.json``, the record saved beside every student: the task (teacher URLs without credentials), labels,
-thresholds, max_length, preprocessing, base model, the run's figures and the versions of the libraries that shaped
-it. :mod:`sxhub.train` and the AutoTrain backend write it; :mod:`sxhub.predict` and the cards read it.
+thresholds, max_length, preprocessing, base model, the teachers whose votes labelled the training data, the run's
+figures and the versions of the libraries that shaped it. :mod:`sxhub.train` and the AutoTrain backend write it;
+:mod:`sxhub.predict` and the cards read it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .data import preprocessing_config
 from .spec import TaskSpec, redact_url
 
 if TYPE_CHECKING:
+    from .data import LabelledData
     from .train_config import TrainConfig, TrainResult
 
 SXHUB_JSON = "sxhub.json"
@@ -113,3 +115,30 @@ def write_sxhub_json(
     path = output_dir / SXHUB_JSON
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def label_teachers(data: LabelledData) -> list[str]:
+    """The teachers whose votes gave the labels a student learns from: each teacher in ``votes`` once, in order of
+    first appearance, leaving out one whose every vote failed and the votes of texts people relabelled
+    (``label_source`` human). Empty when the labels are not voted teacher labels: a file without ``votes`` (expert
+    labels, a table from elsewhere) or labels read from another column than ``label``/``labels``."""
+    from .vote import vote_teachers
+
+    frame = data.frame
+    if "votes" not in frame.columns or data.label_column not in ("label", "labels"):
+        return []
+    votes = frame["votes"]
+    if "label_source" in frame.columns:
+        votes = votes[frame["label_source"].astype(str) != "human"]
+    return vote_teachers(votes, valid_only=True)
+
+
+def record_teachers(model_dir: str | os.PathLike[str], teachers: list[str]) -> None:
+    """Write ``teachers`` (:func:`label_teachers`) into the student's ``sxhub.json``: the model card and the Space
+    name these, not the task spec's teachers, which ``annotate --teacher`` may have replaced."""
+    path = Path(model_dir) / SXHUB_JSON
+    if not path.is_file():
+        return
+    info = json.loads(path.read_text(encoding="utf-8"))
+    info["teachers"] = list(teachers)
+    path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -39,7 +39,7 @@ from .data import LabelledData, load_labelled, preprocessed, preprocessing_confi
 from .errors import InputError
 from .head import check_base, load_classifier
 from .recipe import base_width, choose_max_length, fit_batch_size, length_limit, time_budget
-from .run_record import SXHUB_JSON, library_versions, write_sxhub_json
+from .run_record import SXHUB_JSON, label_teachers, library_versions, record_teachers, write_sxhub_json
 from .spec import TaskSpec, load_spec
 from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
 from .targets import (
@@ -215,6 +215,7 @@ def train(
     cleaning = preprocessing_config(spec.preprocess)
     data = preprocessed(keep_agreed(data, config.min_agreement), cleaning)
     check_trainable(data)
+    teachers = label_teachers(data)  # the labels trained on, before --validation's rows join them
     if config.validation_file is not None:
         try:
             held_out = load_labelled(
@@ -253,6 +254,7 @@ def train(
 
     if is_main_process():
         _drop_stale_export(result)
+        record_teachers(result.model_dir, teachers)  # what the model card and the Space name
         # what publish and evaluate must not count as held out (sxhub.trained_texts)
         trained_texts.save(
             result.model_dir,

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -84,6 +84,22 @@ def mean_agreement(agreement: Any) -> float | None:
     if _is_missing(agreement):
         return None
     return float(agreement)
+
+
+def vote_teachers(rows: Iterable[Any], *, valid_only: bool = False) -> list[str]:
+    """The teachers named in ``votes`` cells (one list of votes per text), each once, in order of first appearance.
+
+    ``valid_only`` leaves out a teacher none of whose votes gave labels (every request failed): it labelled nothing.
+    """
+    names: dict[str, None] = {}
+    for row in rows:
+        if row is None or isinstance(row, (str, Mapping)) or not isinstance(row, Iterable):
+            continue  # a text without votes (NaN, None)
+        for vote in row:
+            gave_labels = isinstance(vote, Mapping) and vote.get("labels") is not None
+            if isinstance(vote, Mapping) and vote.get("teacher") and (gave_labels or not valid_only):
+                names.setdefault(str(vote["teacher"]), None)
+    return list(names)
 
 
 def _is_missing(value: Any) -> bool:

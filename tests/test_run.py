@@ -94,6 +94,12 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     assert "proves the plumbing" not in (out / "report.md").read_text(encoding="utf-8")  # a real teacher: no caveat
     labelled = read_table(out / "labelled.parquet")
     assert labelled["label"].tolist() == labelled["expert"].tolist()
+    # the model card and the Space name the teacher whose votes labelled the data (sxhub.json's record), no caveat
+    teachers = json.loads((out / "model" / "sxhub.json").read_text())["teachers"]
+    assert teachers == list(dict.fromkeys(v["teacher"] for row in labelled["votes"] for v in row)) and teachers
+    assert f"| teacher: `{teachers[0]}` |" in card and "Teacher quality caveat" not in card
+    about = json.loads((repos / "space" / "config.json").read_text())["about"]
+    assert about["teachers"] == teachers and about["local_teacher"] is False
     # issue 10: the doubts queue sits beside the labelled dataset, and the report says how many texts are doubtful
     doubts = stages["annotate"]["doubts"]
     queue = read_table(out / "labelled.doubts.parquet")

@@ -1,0 +1,164 @@
+"""What the cards say about where the labels came from: the model card and the Space name the teachers whose votes
+labelled the training data (``sxhub.json`` ``teachers``, recorded by ``sxhub train``), not the task spec's or the
+publisher's default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from conftest import build_tiny_model
+
+from sxhub.spec import TaskSpec
+
+LLAMA = "meta-llama/Llama-3.3-70B-Instruct"
+NAMES = ["positive", "neutral", "negative"]
+CAVEAT = "Teacher quality caveat"
+
+
+def _spec(teachers: list[str] | None = None) -> TaskSpec:
+    return TaskSpec(name="fin-sent", description="Sentiment of financial news.", labels=NAMES, teachers=teachers or [])
+
+
+def _votes(label: str, teachers: list[str], failing: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    return [
+        {
+            "teacher": t,
+            "sample": s,
+            "labels": None if t in failing else [label],
+            "reason": "",
+            "error": "timeout" if t in failing else "",
+            "raw": "",
+        }
+        for t in teachers
+        for s in range(2)
+    ]
+
+
+def _labelled(teachers: list[str], n: int = 40, failing: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Annotate output: every text voted by ``teachers`` (those in ``failing`` failed every request), and an expert
+    ``gold`` column that agrees with the teachers on a third of the texts."""
+    rows = []
+    for i in range(n):
+        label = NAMES[i % 3]
+        rows.append(
+            {
+                "text": f"company profit rose {i}",
+                "label": label,
+                "votes": _votes(label, teachers, failing),
+                "agreement": 1.0,
+                "failed": False,
+                "error": "",
+                "gold": NAMES[(i + i // 3) % 3],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _trained(tmp_path: Path, base: Path, spec: TaskSpec, data: pd.DataFrame) -> Path:
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    out = tmp_path / "student"
+    train(spec, data, TrainConfig(output_dir=out, base_model=str(base), epochs=1, threads=1))
+    return out
+
+
+def _old_student(path: Path, spec: TaskSpec, **record: Any) -> Path:
+    """A student folder whose ``sxhub.json`` holds what ``record`` gives (none: no ``teachers``, as before train
+    recorded them)."""
+    build_tiny_model(path, num_labels=len(NAMES))
+    config = json.loads((path / "config.json").read_text())
+    config["id2label"] = {str(i): n for i, n in enumerate(NAMES)}
+    config["label2id"] = spec.label2id
+    (path / "config.json").write_text(json.dumps(config))
+    info = {"task": spec.to_dict(), "multi_label": False, "labels": NAMES, "max_length": 64, **record}
+    (path / "sxhub.json").write_text(json.dumps(info))
+    return path
+
+
+def _published(tmp_path: Path, student: Path, **kwargs: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """The model card, the published sxhub.json's ``about`` and the Space's ``config.json`` ``about``."""
+    from sxhub.publish import publish_model, publish_space
+
+    model = Path(publish_model(student, to=tmp_path / f"{student.name}-model", repo_id="me/fin", **kwargs))
+    space = Path(publish_space(student, to=tmp_path / f"{student.name}-space", repo_id="me/fin-demo"))
+    about = json.loads((model / "sxhub.json").read_text())["about"]
+    return (model / "README.md").read_text(encoding="utf-8"), about, json.loads((space / "config.json").read_text())
+
+
+def test_cards_name_the_teacher_whose_votes_labelled_the_data(
+    tmp_path: Path, tiny_base_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's flow: a task.yaml without ``teachers:``, ``annotate --teacher <Llama>``, train, publish. The
+    model card and the Space read the spec's default teacher at publish time (``local``) and printed the SmolLM2
+    chance-level caveat for a student the Llama teacher had labelled."""
+    monkeypatch.delenv("SXHUB_TEACHER", raising=False)
+    student = _trained(tmp_path, tiny_base_model, _spec(), _labelled([LLAMA]))
+    assert json.loads((student / "sxhub.json").read_text())["teachers"] == [LLAMA]
+
+    card, about, space = _published(tmp_path, student)
+    assert f"| teacher: `{LLAMA}` |" in card
+    assert CAVEAT not in card and "`local`" not in card
+    assert about["teachers"] == space["about"]["teachers"] == [LLAMA]
+    assert about["local_teacher"] is space["about"]["local_teacher"] is False
+
+
+def test_the_chance_level_caveat_is_shown_when_the_local_teacher_labelled(
+    tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """A spec that names a Llama teacher, annotated with ``--teacher local`` (and a second teacher whose every request
+    failed): the votes say SmolLM2 labelled the data, so the caveat stays, and the failed teacher is not named."""
+    data = _labelled(["local", "broken/teacher"], failing=("broken/teacher",))
+    student = _trained(tmp_path, tiny_base_model, _spec([LLAMA]), data)
+    assert json.loads((student / "sxhub.json").read_text())["teachers"] == ["local"]
+
+    card, about, space = _published(tmp_path, student)
+    assert "| teacher: `local` |" in card and CAVEAT in card
+    assert LLAMA not in card and "broken/teacher" not in card
+    assert about["teachers"] == space["about"]["teachers"] == ["local"]
+    assert about["local_teacher"] is space["about"]["local_teacher"] is True
+
+
+def test_a_student_without_a_teacher_record_is_not_given_the_publishers_teacher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder trained before sxhub recorded its teachers: the spec's teachers when it names some, else "not
+    recorded"; never ``$SXHUB_TEACHER`` or ``local`` of the machine that publishes. A record with no teacher
+    (labels without votes) says so."""
+    monkeypatch.setenv("SXHUB_TEACHER", "local")
+
+    card, about, space = _published(tmp_path, _old_student(tmp_path / "unknown", _spec()))
+    assert "| teacher: not recorded |" in card and CAVEAT not in card and "`local`" not in card
+    assert about["teachers"] == space["about"]["teachers"] == []
+    assert about["local_teacher"] is space["about"]["local_teacher"] is False
+
+    card, about, _ = _published(tmp_path, _old_student(tmp_path / "named", _spec([LLAMA])))
+    assert f"| teacher: `{LLAMA}` |" in card and CAVEAT not in card and about["teachers"] == [LLAMA]
+
+    card, about, _ = _published(tmp_path, _old_student(tmp_path / "legacy-local", _spec(["local"])))
+    assert "| teacher: `local` |" in card and CAVEAT in card and about["local_teacher"] is True
+
+    card, about, _ = _published(tmp_path, _old_student(tmp_path / "no-votes", _spec(["local"]), teachers=[]))
+    assert "| teacher: none (the training labels carry no teacher votes) |" in card and CAVEAT not in card
+    assert about["teachers"] == [] and about["local_teacher"] is False
+
+
+def test_train_records_only_the_teachers_whose_votes_gave_the_labels() -> None:
+    """Labels without votes (expert labels, another tool's table) have no teacher; votes of texts people relabelled
+    and of a teacher whose every vote failed do not count; the others in order of first appearance."""
+    from sxhub.data import load_labelled
+    from sxhub.run_record import label_teachers
+
+    def teachers(frame: pd.DataFrame) -> list[str]:
+        return label_teachers(load_labelled(frame, label_names=NAMES, multi_label=False))
+
+    data = _labelled(["b/second", LLAMA, "c/dead"], failing=("c/dead",))
+    assert teachers(data) == ["b/second", LLAMA]
+    assert teachers(data.drop(columns="votes")) == []
+    reviewed = data.assign(label_source=["human"] * 20 + ["teacher"] * 20)
+    reviewed["votes"] = [_votes(lab, ["x/reviewed-away"] if i < 20 else [LLAMA]) for i, lab in enumerate(data.label)]
+    assert teachers(reviewed) == [LLAMA]
