@@ -83,17 +83,46 @@ def check_gold_column(gold: str, spec: TaskSpec, columns: Any) -> None:
 
 
 def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]:
-    """Teacher labels scored against the expert column ``gold`` with ``sxhub.metrics.score``."""
+    """Teacher labels scored against the expert column ``gold`` with ``sxhub.metrics.score``.
+
+    Reviewed data (``apply-review``) is scored on the teachers' own labels (``teacher_label``), leaving out texts
+    the teachers gave none; the label column, which people changed, is scored apart as ``reviewed``.
+    """
     from .metrics import score
+    from .review import pre_review_labels
 
     check_gold_column(gold, spec, frame.columns)
     cells = [expert_label_cell(g, multi_label=spec.multi_label) for g in frame[gold]]
-    pairs = [(g, p) for g, p in zip(cells, frame[spec.label_column], strict=True) if g is not None]
-    if not pairs:
+    n = sum(g is not None for g in cells)
+    if not n:
         raise PublishError(f"gold column {gold!r} is empty; pass a column that holds expert labels.")
-    result = score([g for g, _ in pairs], [p for _, p in pairs], spec.label_names, spec.multi_label)
-    per_label = [(name, {k: fmt(v) for k, v in row.items()}) for name, row in result["per_label"].items()]
-    return {"column": gold, "n": len(pairs), "figures": metric_rows(result), "per_label": per_label, "result": result}
+    final = frame[spec.label_column].tolist()
+    teacher = pre_review_labels(frame, spec)
+
+    def scored(labels: list[Any]) -> dict[str, Any] | None:
+        pairs = [(g, p) for g, p in zip(cells, labels, strict=True) if g is not None and p is not None]
+        if not pairs:
+            return None
+        return score([g for g, _ in pairs], [p for _, p in pairs], spec.label_names, spec.multi_label)
+
+    result = scored(final if teacher is None else teacher)
+    per_label = [
+        (name, {k: fmt(v) for k, v in row.items()}) for name, row in (result or {}).get("per_label", {}).items()
+    ]
+    facts = {
+        "column": gold,
+        "n": n,
+        "figures": metric_rows(result) if result else [],
+        "per_label": per_label,
+        "result": result,
+        "reviewed": None,
+    }
+    if teacher is not None:
+        after = scored(final)
+        multi = spec.multi_label
+        changed = sum((set(t or []) != set(f or [])) if multi else t != f for t, f in zip(teacher, final, strict=True))
+        facts["reviewed"] = {"figures": metric_rows(after) if after else [], "result": after, "n_changed": changed}
+    return facts
 
 
 def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any] | None:

@@ -84,22 +84,35 @@ def compare_on_split(
     """Student vs teacher labels on ``frame`` (a labelled split), and with ``gold`` also both against the experts.
 
     ``frame`` holds ``text`` and the teacher's ``label``/``labels``; rows whose gold cell is empty are left out of
-    the expert comparisons. The keys are the names the model card and the run report show.
+    the expert comparisons. Reviewed data (``apply-review``) scores the teachers on their own labels
+    (``teacher_label``), and the student and the experts against the labels after review. The keys are the names the
+    model card and the run report show.
     """
+    from .review import pre_review_labels
+
     if gold is not None and gold not in frame.columns:
         raise InputError(f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}.")
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     preds, _ = predictor.predict(frame["text"].tolist())
     names, multi = spec.label_names, spec.multi_label
-    teacher = [parse_label_cell(v, multi_label=multi) for v in frame[spec.label_column].tolist()]
-    results = {"student vs teacher labels": score(teacher, preds, names, multi)}
+    labels = [parse_label_cell(v, multi_label=multi) for v in frame[spec.label_column].tolist()]
+    before = pre_review_labels(frame, spec)  # None unless people reviewed the labels
+    teacher = labels if before is None else before
+    learned = "student vs teacher labels" if before is None else "student vs labels after review"
+    results = {learned: score(labels, preds, names, multi)}
     if gold:
         # an empty cell is a text the experts did not label (multi-label too: none at all is written [])
         cells = [expert_label_cell(v, multi_label=multi) for v in frame[gold].tolist()]
         keep = [i for i, g in enumerate(cells) if g is not None]
         if keep:
             gl = [cells[i] for i in keep]
-            results["teacher vs experts"] = score(gl, [teacher[i] for i in keep], names, multi)
+            scored = [i for i in keep if teacher[i] is not None]  # the teachers gave no label: a person did
+            if scored:
+                results["teacher vs experts"] = score(
+                    [cells[i] for i in scored], [teacher[i] for i in scored], names, multi
+                )
+            if before is not None:
+                results["labels after review vs experts"] = score(gl, [labels[i] for i in keep], names, multi)
             results["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
     return results
 

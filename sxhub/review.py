@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ._paths import asset_dir
-from .data import is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
+from .data import expert_label_cell, is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
 from .errors import InputError, PublishError
 from .review_log import (
     CONFIG_FILE,
@@ -496,6 +496,16 @@ def apply_review(
         n_changed=changed,
         ties=ties,
     )
+
+
+def pre_review_labels(frame: pd.DataFrame, spec: TaskSpec) -> list[Any] | None:
+    """The teachers' own labels of reviewed data (``teacher_label`` / ``teacher_labels``, kept by ``apply-review``),
+    what scores the teachers once people changed the label column; None per text the teachers gave no label (every
+    vote failed, then a person labelled it). None for data that was not reviewed (no such column)."""
+    column = f"teacher_{spec.label_column}"
+    if column not in frame.columns:
+        return None
+    return [expert_label_cell(value, multi_label=spec.multi_label) for value in frame[column]]
 
 
 def review_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any] | None:

@@ -1,6 +1,6 @@
 """What the cards say about where the labels came from: the model card and the Space name the teachers whose votes
 labelled the training data (``sxhub.json`` ``teachers``, recorded by ``sxhub train``), not the task spec's or the
-publisher's default."""
+publisher's default; and reviewed data scores the teachers on their own labels, the reviewed labels apart."""
 
 from __future__ import annotations
 
@@ -162,3 +162,64 @@ def test_train_records_only_the_teachers_whose_votes_gave_the_labels() -> None:
     reviewed = data.assign(label_source=["human"] * 20 + ["teacher"] * 20)
     reviewed["votes"] = [_votes(lab, ["x/reviewed-away"] if i < 20 else [LLAMA]) for i, lab in enumerate(data.label)]
     assert teachers(reviewed) == [LLAMA]
+
+
+def _reviewed(n: int = 60) -> tuple[pd.DataFrame, int]:
+    """Annotated data whose labels people set to the experts' on the first texts the teachers got wrong; the number
+    of texts they changed."""
+    from sxhub.review import apply_review
+    from sxhub.review_log import text_hash
+
+    frame = _labelled([LLAMA], n=n)
+    wrong = [i for i in range(n) if frame.label[i] != frame.gold[i]][:20]
+    events = [
+        {
+            "id": str(i),
+            "time": "2026-01-01T00:00:00.000000+00:00",
+            "reviewer": "alice",
+            "action": "label",
+            "row": i,
+            "text_hash": text_hash(frame.text[i]),
+            "labels": [frame.gold[i]],
+        }
+        for i in wrong
+    ]
+    return apply_review(frame, events, spec=_spec()).frame, len(wrong)
+
+
+def test_after_review_the_dataset_card_scores_the_teachers_on_their_own_labels(tmp_path: Path) -> None:
+    """``publish dataset --gold`` of reviewed data scored the label column, which people had set to the experts'
+    labels, as "Teacher labels against them"; the teachers' line now scores ``teacher_label`` and the reviewed labels
+    are a line of their own."""
+    from sxhub.cards import fmt
+    from sxhub.publish import publish_dataset
+
+    reviewed, changed = _reviewed()
+    teacher_accuracy = (reviewed.teacher_label == reviewed.gold).mean()
+    after_accuracy = (reviewed.label == reviewed.gold).mean()
+    assert after_accuracy > teacher_accuracy
+    folder = Path(publish_dataset(reviewed, spec=_spec(), to=tmp_path / "ds", gold="gold"))
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    section = card.split("## Agreement with experts", 1)[1].split("## Human review", 1)[0]
+    teachers, after = section.split(f"**Labels after review ({changed} texts changed by people)**")
+    assert "Teacher labels as they were before human review (`teacher_label`) against them" in teachers
+    assert f"| accuracy | {fmt(teacher_accuracy)} |" in teachers
+    assert f"| accuracy | {fmt(after_accuracy)} |" in after
+
+
+def test_after_review_the_model_card_scores_the_teachers_on_their_own_labels(tmp_path: Path) -> None:
+    """``publish model --data reviewed --gold``: "teacher vs experts" scored the reviewed labels, and "student vs
+    teacher labels" compared the student with labels people had changed without saying so."""
+    from sxhub.publish import build_dataset, publish_model
+
+    reviewed, _ = _reviewed()
+    test = build_dataset(reviewed, _spec(), seed=42)[1]["splits"]["test"]
+    assert (test.teacher_label != test.label).any(), "the test split holds reviewed texts"
+    student = _old_student(tmp_path / "student", _spec(), teachers=[LLAMA])
+    folder = Path(publish_model(student, to=tmp_path / "m", repo_id="me/fin", data=reviewed, gold="gold"))
+    scores = json.loads((folder / "sxhub.json").read_text())["about"]["scores"]
+    assert "student vs teacher labels" not in scores and "student vs labels after review" in scores
+    assert scores["teacher vs experts"]["accuracy"] == round((test.teacher_label == test.gold).mean(), 4)
+    assert scores["labels after review vs experts"]["accuracy"] == round((test.label == test.gold).mean(), 4)
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "| student vs labels after review |" in card and "| labels after review vs experts |" in card
