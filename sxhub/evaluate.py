@@ -54,6 +54,7 @@ def evaluate(
     result = score(gold.labels, pred, predictor.labels, predictor.multi_label)
     result.update(
         title=f"Student {Path(model_dir).name} vs {gold.label_column}",
+        label_column=gold.label_column,  # what the student was scored against: `publish model --evaluation` names it
         model_dir=str(model_dir),
         backend=predictor.backend,
         n_failed=gold.n_failed,

@@ -21,7 +21,7 @@ EVAL_METRICS = (
 
 
 def eval_results(
-    evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str, revision: str | None = None
+    evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str | None, revision: str | None = None
 ) -> list[Any]:
     """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric.
 

@@ -29,8 +29,10 @@ from .repo import (
     check_repo_id,
     copy_model,
     copy_tree,
+    evaluated_against,
     generator_without_local_paths,
     given_evaluations,
+    is_evaluate_result,
     load_json_arg,
     model_info,
     without_local_paths,
@@ -184,10 +186,13 @@ def write_model_folder(
     src = check_model_dir(model_dir)
     info, spec = model_info(src)
     info = without_local_paths(info)
-    evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
+    given = load_json_arg(evaluation, "evaluation")
+    evaluations = given_evaluations(given, info)
     student_speed = load_json_arg(benchmark, "benchmark")
     split = "test"
+    index_split: str | None = "test"  # the dataset split the model-index cites; None: the figures are not one
     held_out = None
+    eval_note = None
     if data is not None:
         evaluations, measured, held_out = evaluate_student(
             src, data, spec, info, gold=gold, seed=seed, test_size=test_size
@@ -197,6 +202,9 @@ def write_model_folder(
             student_speed = {**kept, "source": "given with --benchmark", **student_speed}
         else:
             student_speed = measured
+    elif is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's: not a split of the dataset
+        index_split = None
+        eval_note = _evaluate_note(next(iter(evaluations.values())))
     elif evaluations and "validation" in next(iter(evaluations)):
         split = "validation"
     about = expert_facts(
@@ -232,7 +240,7 @@ def write_model_folder(
             repo_id=repo_id,
             dataset_repo=dataset_repo,
             results=eval_results(
-                evaluations, dataset=dataset_repo or spec.name, split=split, revision=dataset_revision
+                evaluations, dataset=dataset_repo or spec.name, split=index_split, revision=dataset_revision
             ),
         ),
         repo_id=repo_id,
@@ -255,11 +263,11 @@ def write_model_folder(
         threshold_fit=threshold_fit(info),
         export=export_facts(info),
         eval_rows=eval_table(evaluations),
-        eval_note=_eval_note(split, held_out),
+        eval_note=eval_note or _eval_note(split, held_out),
         confusion_file=CONFUSION_PLOT if confusion else None,
         speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
         training=training_rows(info),
-        has_gold="student vs experts" in evaluations,
+        has_gold=any("experts" in name for name in evaluations),
         local_teacher=labelled_by_local(teachers),
         sxhub_version=__version__,
         versions=versions(),
@@ -304,6 +312,35 @@ def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
             'label column as given, whoever labelled it; "experts" are human labels.'
         )
     return f"Figures on the dataset's test split, scored when this card was made.{how} {labels}"
+
+
+def _evaluate_note(result: Mapping[str, Any]) -> str:
+    """Where the figures of a given ``sxhub evaluate --json`` result come from, with its own notes: the file the
+    caller scored (not a split of the dataset), its reference column, and whether its texts were held out."""
+    column = evaluated_against(result)
+    n = result.get("n")
+    rows = f"{n:,} texts" if isinstance(n, int) else "the texts"
+    against = f" against its `{column}` column" if column else ""
+    note = (
+        f"Figures from `sxhub evaluate` on {rows} of a file given when this card was made{against}, not a split of "
+        "the dataset."
+    )
+    if "n_trained_on" not in result:
+        note += (
+            " The evaluation does not say whether the student learned from these texts (only a student folder from "
+            "`sxhub train` records them): if they were its training data, these figures are not held out."
+        )
+    elif result.get("n_validated_on"):
+        note += (
+            f" {result['n_validated_on']:,} of them were its validation texts: never trained on, but they chose the "
+            "epoch kept (and the thresholds), so the figures on them lean optimistic."
+        )
+    else:
+        note += " The student learned from none of them."
+    notes = [str(line) for line in result.get("notes") or ()]
+    if notes:
+        note += " `sxhub evaluate` noted: " + " ".join(notes)
+    return note
 
 
 def publish_model(

@@ -176,16 +176,56 @@ def load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> di
     return json.loads(path.read_text(encoding="utf-8"))
 
 
+def is_evaluate_result(evaluation: Mapping[str, Any] | None) -> bool:
+    """Whether ``evaluation`` is one ``sxhub evaluate --json`` result (figures on a file the caller chose), not
+    named comparisons (``{"student vs experts": {...}}``, the ``evaluation.json`` ``sxhub run`` writes)."""
+    return bool(evaluation) and ("macro_f1" in evaluation or "accuracy" in evaluation)  # type: ignore[operator]
+
+
+def evaluated_against(result: Mapping[str, Any]) -> str | None:
+    """The label column an ``sxhub evaluate`` result scored the student against (its ``label_column``, or the
+    end of its title ``Student MODEL vs COLUMN``)."""
+    column = result.get("label_column")
+    if not column and isinstance(result.get("title"), str) and " vs " in result["title"]:
+        column = result["title"].rsplit(" vs ", 1)[1]
+    return str(column) if column else None
+
+
 def given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Comparisons from an evaluation given by the caller, else the training run's validation figures."""
+    """Comparisons from an evaluation given by the caller, else the training run's validation figures (with their
+    row count, ``train.n_val``).
+
+    One ``sxhub evaluate`` result is "student vs experts" when it scored against another column than the teachers'
+    ``label``/``labels`` (``--gold``), else "student vs reference"; its ``n_trained_on``/``notes`` are kept. A given
+    evaluation that scored texts the student was trained on is refused (:class:`PublishError`): its figures would be
+    published as held out.
+    """
     if evaluation:
-        if "macro_f1" in evaluation or "accuracy" in evaluation:
-            return {"student vs reference": dict(evaluation)}
-        if isinstance(evaluation.get("scores"), Mapping):  # the evaluation.json `sxhub run` writes
-            evaluation = evaluation["scores"]
-        return {str(k): dict(v) for k, v in evaluation.items() if isinstance(v, Mapping)}
-    validation = (info.get("train") or {}).get("validation") or {}
-    return {"student vs teacher labels (validation)": dict(validation)} if "macro_f1" in validation else {}
+        if is_evaluate_result(evaluation):
+            column = evaluated_against(evaluation)
+            gold = column is not None and column not in ("label", "labels") and not column.startswith("the ")
+            evaluations = {"student vs experts" if gold else "student vs reference": dict(evaluation)}
+        else:
+            if isinstance(evaluation.get("scores"), Mapping):  # the evaluation.json `sxhub run` writes
+                evaluation = evaluation["scores"]
+            evaluations = {str(k): dict(v) for k, v in evaluation.items() if isinstance(v, Mapping)}
+        for name, result in evaluations.items():
+            trained = result.get("n_trained_on")
+            if isinstance(trained, int) and not isinstance(trained, bool) and trained > 0:
+                n = f" of {result['n']:,}" if isinstance(result.get("n"), int) else ""
+                raise PublishError(
+                    f"the evaluation ({name}) scored {trained:,}{n} texts the student was trained on, so its figures "
+                    "are not held out: run `sxhub evaluate --json` on texts it never saw, or pass --data with the "
+                    "labelled file to score its test split without them."
+                )
+        return evaluations
+    train = info.get("train") or {}
+    validation = dict(train.get("validation") or {})
+    if "macro_f1" not in validation:
+        return {}
+    if validation.get("n") is None and isinstance(train.get("n_val"), int):
+        validation["n"] = train["n_val"]
+    return {"student vs teacher labels (validation)": validation}
 
 
 # --------------------------------------------------------------------------------------------------------------

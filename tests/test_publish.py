@@ -680,3 +680,83 @@ def test_publishing_again_removes_what_the_last_publish_wrote_and_this_one_did_n
     publish_folder(_writer(first), repo_id=repo, to=None, exist_ok=False, **common)
     publish_folder(_writer(second), repo_id=repo, to=None, exist_ok=True, **common)
     assert set(hub.stub.list_files(repo)) - {".gitattributes"} == {"model.safetensors", "onnx/model.onnx"}
+
+
+# -- where the card's figures come from ---------------------------------------------------------------------------
+def _card(folder: Path) -> tuple[str, Any]:
+    from huggingface_hub import ModelCard
+
+    text = (folder / "README.md").read_text(encoding="utf-8")
+    return text, ModelCard(text).data
+
+
+def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sxhub evaluate --json`` on the training file says ``n_trained_on: 107`` and "these scores are not held out";
+    ``publish model --evaluation`` published them as "Figures on the test split" (model-index ``split: test``)."""
+    student = make_student(tmp_path / "student", _spec())
+    capsys.readouterr()  # the tiny model's progress bars
+    evaluation = tmp_path / "eval.json"
+    note = "The student learned from 119 of these 120 texts (trained on 107, validated on 12): these scores are not held out."
+    result = {"n": 120, "accuracy": 0.5, "macro_f1": 0.4, "title": "Student student vs gold", "label_column": "gold"}
+    evaluation.write_text(json.dumps({**result, "n_trained_on": 107, "n_validated_on": 12, "notes": [note]}))
+    for target in ("model",):
+        out_dir = tmp_path / target
+        argv = [
+            "publish",
+            target,
+            str(student),
+            "--to",
+            str(out_dir),
+            "--repo-id",
+            "me/m",
+            "--evaluation",
+            str(evaluation),
+        ]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2, err
+        assert len(err.strip().splitlines()) == 1 and "107 of 120 texts the student was trained on" in err
+        assert "pass --data" in err and not out_dir.exists()
+
+
+def test_a_given_evaluation_against_experts_is_named_so_and_tied_to_no_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An ``sxhub evaluate --gold gold --json`` result was shown as "student vs reference" under "Figures on the test
+    split", its notes dropped, and the limitations said "No expert labels were given"."""
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+    data = tmp_path / "fresh.parquet"
+    pd.DataFrame(_rows(spec)).to_parquet(data)
+    code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "gold", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["label_column"] == "gold"
+    # as from a student folder that records its texts: none trained on, 3 were its validation texts
+    note = (
+        "The student learned from 3 of these 40 texts (trained on 0, validated on 3): these scores are not held out."
+    )
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(json.dumps({**result, "n_trained_on": 0, "n_validated_on": 3, "notes": [note]}))
+    argv = ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m"]
+    code, _, err = run_cli([*argv, "--evaluation", str(evaluation), "--dataset-repo", "me/fin"], capsys)
+    assert code == 0, err
+    card, data_ = _card(tmp_path / "m")
+    assert f"| student vs experts | {result['n']} |" in card and "student vs reference" not in card
+    assert "Figures on the test split" not in card and "No expert labels were given" not in card
+    assert "on 40 texts of a file given when this card was made against its `gold` column" in card
+    assert "3 of them were its validation texts" in card and note in card
+    assert {r.dataset_split for r in data_.eval_results} == {None}
+    assert {r.dataset_name for r in data_.eval_results} == {"me/fin (student vs experts)"}
+
+    # against the teachers' own label column: a reference, and still no expert labels
+    code, out, err = run_cli(["evaluate", str(student), str(data), "--json"], capsys)
+    assert code == 0, err
+    evaluation.write_text(out)
+    code, _, err = run_cli([*argv[:3], "--to", str(tmp_path / "m2"), "--evaluation", str(evaluation)], capsys)
+    assert code == 0, err
+    card, _ = _card(tmp_path / "m2")
+    assert "| student vs reference |" in card and "against its `label` column" in card
+    assert "No expert labels were given" in card
+    assert "does not say whether the student learned from these texts" in card
