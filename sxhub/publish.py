@@ -8,6 +8,7 @@ in :mod:`sxhub.dataset_build`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,8 @@ from .repo import (
     write_space_folder,
 )
 from .spec import TaskSpec, load_spec
+
+logger = logging.getLogger(__name__)
 
 
 # ==============================================================================================================
@@ -469,18 +472,33 @@ def publish_space(
     title: str | None = None,
     evaluation: str | Path | Mapping[str, Any] | None = None,
     benchmark: str | Path | Mapping[str, Any] | None = None,
+    gold: str | None = None,
+    seed: int = 42,
+    test_size: float = 0.1,
 ) -> str:
     """Publish the Gradio Space that runs ``model`` (a local folder or a Hub id); returns the URL or the folder.
 
     The Space serves ``onnx/model_int8.onnx`` when the model has one, and shows the expert's teachers, scores
-    (``evaluation``, e.g. ``sxhub evaluate --json``; else the training validation figures), speed (``benchmark``)
-    and its repos.
+    (``evaluation``, e.g. ``sxhub evaluate --json``; else, with ``gold``, the student scored on the test split of
+    ``data`` as the model card scores it; else the training validation figures), speed (``benchmark``) and its repos.
     """
     if not Path(model).is_dir() and not model_repo:
         check_repo_id(str(model))
     for rid in (model_repo, dataset_repo):
         if rid is not None:
             check_repo_id(rid)
+    if gold is not None and evaluation is None:
+        if data is None or not Path(model).is_dir():
+            raise PublishError(
+                "publish space --gold scores a local model folder on the test split of --data: pass --data with the "
+                "labelled file (or --evaluation from `sxhub evaluate --gold COLUMN --json`)."
+            )
+        src = check_model_dir(model)
+        _, spec = model_info(src)
+        evaluation, measured, _ = evaluate_student(src, data, spec, {}, gold=gold, seed=seed, test_size=test_size)
+        benchmark = benchmark if benchmark is not None else measured
+    elif gold is not None:
+        logger.warning("--gold is not used: the Space shows the figures of the given --evaluation.")
     return publish_folder(
         lambda folder, rid: write_space_folder(
             model,

@@ -386,6 +386,8 @@ def write_space_folder(
     info, spec = model_info(check_model_dir(model)) if local else ({}, None)
     evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
     speed = load_json_arg(benchmark, "benchmark")
+    if speed and not speed.get("source"):  # the Space would credit it to sxhub's own measurement
+        speed["source"] = "given with --benchmark"
     split = "validation" if evaluations and "validation" in next(iter(evaluations)) else "test"
     if model_repo:
         ref = model_repo

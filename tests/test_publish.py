@@ -701,7 +701,7 @@ def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
     note = "The student learned from 119 of these 120 texts (trained on 107, validated on 12): these scores are not held out."
     result = {"n": 120, "accuracy": 0.5, "macro_f1": 0.4, "title": "Student student vs gold", "label_column": "gold"}
     evaluation.write_text(json.dumps({**result, "n_trained_on": 107, "n_validated_on": 12, "notes": [note]}))
-    for target in ("model",):
+    for target in ("model", "space"):
         out_dir = tmp_path / target
         argv = [
             "publish",
@@ -760,3 +760,35 @@ def test_a_given_evaluation_against_experts_is_named_so_and_tied_to_no_split(
     assert "| student vs reference |" in card and "against its `label` column" in card
     assert "No expert labels were given" in card
     assert "does not say whether the student learned from these texts" in card
+
+
+def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``publish space --evaluation E --benchmark B --gold G`` exited 0 with the training validation figures and no
+    speed: the CLI did not pass them on."""
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+    data = tmp_path / "labelled.parquet"
+    pd.DataFrame(_rows(spec)).to_parquet(data)
+    evaluation, bench = tmp_path / "eval.json", tmp_path / "bench.json"
+    evaluation.write_text(json.dumps({"student vs experts": {"n": 500, "accuracy": 0.91, "macro_f1": 0.9}}))
+    bench.write_text(json.dumps({"texts_per_s": 1234.5}))
+    argv = ["publish", "space", str(student), "--repo-id", "me/demo", "--data", str(data)]
+    code, _, err = run_cli(
+        [*argv, "--to", str(tmp_path / "s1"), "--evaluation", str(evaluation), "--benchmark", str(bench)], capsys
+    )
+    assert code == 0, err
+    about = json.loads((tmp_path / "s1" / "config.json").read_text())["about"]
+    assert about["scores"] == {"student vs experts": {"n": 500, "accuracy": 0.91, "macro_f1": 0.9}}
+    assert about["speed"] == {"texts_per_s": 1234.5, "source": "given with --benchmark"}
+
+    # --gold with --data: the test split scored as the model card scores it
+    code, _, err = run_cli([*argv, "--to", str(tmp_path / "s2"), "--gold", "gold"], capsys)
+    assert code == 0, err
+    about = json.loads((tmp_path / "s2" / "config.json").read_text())["about"]
+    assert about["split"] == "test" and about["scores"]["student vs experts"]["n"] == 4
+    assert about["speed"]["source"].startswith("measured by sxhub")
+
+    code, _, err = run_cli([*argv[:5], "--to", str(tmp_path / "s3"), "--gold", "gold"], capsys)
+    assert code == 2 and "pass --data" in err and not (tmp_path / "s3").exists()

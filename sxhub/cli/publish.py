@@ -104,12 +104,14 @@ def check_options(target: str, source: str, *, data: Path | None, to: Path | Non
     help="model/space: the labelled file (test split scores, examples).",
 )
 @click.option(
-    "--evaluation", type=click.Path(dir_okay=False, path_type=Path), help="model: `sxhub evaluate --json` output."
+    "--evaluation",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="model/space: `sxhub evaluate --json` output.",
 )
 @click.option(
     "--benchmark",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="model: JSON with texts_per_s (and usd_per_hour).",
+    help="model/space: JSON with texts_per_s (and usd_per_hour).",
 )
 @click.option(
     "--dataset-repo", help="The dataset repo the model/Space links to (review: where the Space keeps decisions)."
@@ -205,5 +207,16 @@ def publish(
 
         where = publish_review(source, dataset_repo=dataset_repo, queue=queue, spec=task, **common)
     else:
-        where = pub.publish_space(source, model_repo=model_repo, dataset_repo=dataset_repo, data=data, **common)
+        where = pub.publish_space(
+            source,
+            model_repo=model_repo,
+            dataset_repo=dataset_repo,
+            data=data,
+            evaluation=evaluation,
+            benchmark=benchmark,
+            gold=gold,
+            seed=seed,
+            test_size=test_size,
+            **common,
+        )
     click.echo(where)
