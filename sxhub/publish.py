@@ -210,6 +210,8 @@ def write_model_folder(
         eval_note = _evaluate_note(next(iter(evaluations.values())))
     elif evaluations and "validation" in next(iter(evaluations)):
         split = "validation"
+        index_split = None  # the training run's validation texts: not a split of the dataset repo
+        eval_note = _validation_note(info, next(iter(evaluations.values())))
     about = expert_facts(
         info,
         spec,
@@ -315,6 +317,33 @@ def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
             'label column as given, whoever labelled it; "experts" are human labels.'
         )
     return f"Figures on the dataset's test split, scored when this card was made.{how} {labels}"
+
+
+def _validation_note(info: Mapping[str, Any], result: Mapping[str, Any]) -> str:
+    """Where the training run's validation figures come from: the texts ``sxhub train`` validated on (not the
+    dataset repo's ``validation`` split, which it may have trained on), and with ``--search`` the best of its trials."""
+    train = info.get("train") or {}
+    n = result.get("n")
+    rows = f"{n:,} texts" if isinstance(n, int) else "texts"
+    where = "from its --validation-file" if train.get("validation_file") else "held out of its training file"
+    search = train.get("search") if isinstance(train.get("search"), Mapping) else None
+    trials = len(search.get("trials") or ()) if search else 0
+    if trials:
+        how = (
+            f"are the best of {trials} trials of a hyperparameter search (`sxhub train --search`) on the validation split, "
+            f"{rows} {where}: optimistic, since the search kept the trial that scored best on these very texts."
+        )
+    else:
+        how = (
+            f"come from the training run's validation split, {rows} {where}: never trained on, but they chose the epoch kept "
+            "(and the thresholds), so the figures lean optimistic."
+        )
+    labels = '"teacher labels" are the voted LLM labels the student learned from.'
+    return (
+        f"Figures {how} They are not the dataset's `validation` split (the student may have trained on that), so "
+        f"the model-index cites no split; score held-out texts (`publish model --data` or `--evaluation`) for a "
+        f"figure to quote. {labels}"
+    )
 
 
 def _evaluate_note(result: Mapping[str, Any]) -> str:

@@ -792,3 +792,29 @@ def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
 
     code, _, err = run_cli([*argv[:5], "--to", str(tmp_path / "s3"), "--gold", "gold"], capsys)
     assert code == 2 and "pass --data" in err and not (tmp_path / "s3").exists()
+
+
+def _with_train(student: Path, **train: Any) -> Path:
+    info = json.loads((student / "sxhub.json").read_text())
+    info["train"] = {**info["train"], **train}
+    (student / "sxhub.json").write_text(json.dumps(info))
+    return student
+
+
+def test_training_validation_figures_cite_no_dataset_split(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``publish model --dataset-repo`` without ``--data``: the model-index cited the dataset's ``validation`` split
+    for the training run's validation texts (on the audit's data the dataset's *test* split; the student trained on
+    every text of the dataset's validation split), and the table's rows were "unknown" though ``n_val`` is known."""
+    validation = {"accuracy": 0.5, "macro_f1": 0.4}
+    student = _with_train(make_student(tmp_path / "student", _spec()), n_val=12, validation=validation)
+    argv = ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m"]
+    code, _, err = run_cli([*argv, "--dataset-repo", "me/fin", "--dataset-revision", "abc123"], capsys)
+    assert code == 0, err
+    card, data = _card(tmp_path / "m")
+    assert data.eval_results and {r.dataset_split for r in data.eval_results} == {None}
+    assert {(r.dataset_type, r.dataset_revision) for r in data.eval_results} == {("me/fin", "abc123")}
+    assert "| student vs teacher labels (validation) | 12 |" in card
+    assert "come from the training run's validation split, 12 texts held out of its training file" in card
+    assert "not the dataset's `validation` split" in card and "best of" not in card
+    about = json.loads((tmp_path / "m" / "sxhub.json").read_text())["about"]
+    assert about["split"] == "validation" and about["scores"]["student vs teacher labels (validation)"]["n"] == 12
