@@ -167,11 +167,33 @@ def training_rows(info: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Scalar training figures from ``sxhub.json`` (backend, base, epochs, sizes, seconds, ...)."""
     rows = [(k, fmt(info.get(k))) for k in ("backend", "base_model", "max_length") if info.get(k) is not None]
     train = info.get("train") or {}
-    rows += [(k, fmt(v, 4)) for k, v in train.items() if isinstance(v, (int, float, str, bool)) and v is not None]
+    rows += [
+        (k, _setting(v) if isinstance(v, float) else fmt(v))
+        for k, v in train.items()
+        if isinstance(v, (int, float, str, bool)) and v is not None
+    ]
+    search = train.get("search")
+    if isinstance(search, Mapping) and search.get("trials"):
+        metric = f" {search['metric']}" if search.get("metric") else ""
+        rows.append(
+            (
+                "hyperparameter search (`--search`)",
+                f"best of {len(search['trials'])} trials on the validation{metric} (settings above: the best trial's)",
+            )
+        )
     if train.get("untuned_labels"):  # multi-label: no positive example in validation, so nothing to tune on
         untuned = ", ".join(f"`{name}`" for name in train["untuned_labels"])
         rows.append(("labels without a validation positive (threshold 0.5, not tuned)", untuned))
     return rows
+
+
+def _setting(value: float) -> str:
+    """A training setting with its significant digits (a learning rate of 2e-5 is not ``0.0000``)."""
+    if math.isnan(value) or math.isinf(value):
+        return fmt(None) if math.isnan(value) else str(value)
+    if abs(value) >= 1000:
+        return f"{value:,.1f}"
+    return f"{value:.4g}"
 
 
 VARIANT_NAMES = {

@@ -122,7 +122,7 @@ def test_training_leaves_the_rows_out_and_records_the_minimum(tiny_base_model: P
     assert any("agreement below 0.5" in note for note in info["train"]["notes"])
     from sxhub.model_card import training_rows
 
-    assert ("min_agreement", "0.5000") in training_rows(info)  # the model card's training table
+    assert ("min_agreement", "0.5") in training_rows(info)  # the model card's training table
 
 
 def test_the_cli_option_and_its_bad_values(

@@ -818,3 +818,44 @@ def test_training_validation_figures_cite_no_dataset_split(tmp_path: Path, capsy
     assert "not the dataset's `validation` split" in card and "best of" not in card
     about = json.loads((tmp_path / "m" / "sxhub.json").read_text())["about"]
     assert about["split"] == "validation" and about["scores"]["student vs teacher labels (validation)"]["n"] == 12
+
+
+def test_a_searched_student_says_its_figures_are_the_best_of_its_trials(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``train --search``: the card showed the best-of-trials validation score as plain "Figures on the validation
+    split", and its Training table rounded the learning rate 5.5e-5 to 0.0001 (2e-5 and 1e-5 to 0.0000)."""
+    trials = [
+        {"number": 0, "value": 0.4, "learning_rate": 5.5147e-05, "batch_size": 16, "weight_decay": 1e-5},
+        {"number": 1, "value": 0.3, "learning_rate": 2e-05, "batch_size": 32, "weight_decay": 0.0},
+    ]
+    search = {"trials": trials, "best": trials[0], "metric": "macro_f1", "note": "best of the trials on validation"}
+    student = _with_train(
+        make_student(tmp_path / "student", _spec()),
+        n_val=12,
+        validation={"accuracy": 0.5, "macro_f1": 0.4},
+        learning_rate=5.5147e-05,
+        weight_decay=1e-5,
+        search=search,
+    )
+    code, _, err = run_cli(
+        ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m"], capsys
+    )
+    assert code == 0, err
+    card, _ = _card(tmp_path / "m")
+    assert "| student vs teacher labels (validation) | 12 |" in card
+    assert (
+        "are the best of 2 trials of a hyperparameter search (`sxhub train --search`) on the validation split" in card
+    )
+    assert "12 texts held out of its training file: optimistic" in card
+    assert "| learning_rate | 5.515e-05 |" in card and "| weight_decay | 1e-05 |" in card
+    assert "| hyperparameter search (`--search`) | best of 2 trials on the validation macro_f1" in card
+
+
+def test_the_training_table_keeps_significant_digits() -> None:
+    from sxhub.model_card import training_rows
+
+    rows = dict(
+        training_rows({"train": {"learning_rate": 2e-5, "weight_decay": 0.0, "seconds": 12345.67, "epochs": 3.0}})
+    )
+    assert rows == {"learning_rate": "2e-05", "weight_decay": "0", "seconds": "12,345.7", "epochs": "3"}
