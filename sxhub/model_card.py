@@ -21,12 +21,18 @@ EVAL_METRICS = (
 
 
 def eval_results(
-    evaluations: Mapping[str, Mapping[str, Any]], *, dataset: str, split: str | None, revision: str | None = None
+    evaluations: Mapping[str, Mapping[str, Any]],
+    *,
+    dataset: str,
+    split: str | None,
+    revision: str | None = None,
+    multi_label: bool = False,
 ) -> list[Any]:
     """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric.
 
     The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
-    is its own dataset config, e.g. ``student-vs-experts``.
+    is its own dataset config, e.g. ``student-vs-experts``. A multi-label student's accuracy is subset accuracy
+    (every label of a text right): its metric type stays the Hub's ``accuracy``, its name says "Subset accuracy".
     """
     from huggingface_hub import EvalResult
 
@@ -46,7 +52,7 @@ def eval_results(
                     dataset_split=split,
                     dataset_revision=revision,
                     metric_type=metric_type,
-                    metric_name=metric_name,
+                    metric_name="Subset accuracy" if multi_label and key == "accuracy" else metric_name,
                     metric_config=config,
                     metric_value=round(float(value), 4),
                 )

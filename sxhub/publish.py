@@ -245,7 +245,11 @@ def write_model_folder(
             repo_id=repo_id,
             dataset_repo=dataset_repo,
             results=eval_results(
-                evaluations, dataset=dataset_repo or spec.name, split=index_split, revision=dataset_revision
+                evaluations,
+                dataset=dataset_repo or spec.name,
+                split=index_split,
+                revision=dataset_revision,
+                multi_label=spec.multi_label,
             ),
         ),
         repo_id=repo_id,

@@ -859,3 +859,28 @@ def test_the_training_table_keeps_significant_digits() -> None:
         training_rows({"train": {"learning_rate": 2e-5, "weight_decay": 0.0, "seconds": 12345.67, "epochs": 3.0}})
     )
     assert rows == {"learning_rate": "2e-05", "weight_decay": "0", "seconds": "12,345.7", "epochs": "3"}
+
+
+def test_a_multi_label_card_calls_its_accuracy_subset_accuracy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Multi-label subset accuracy was "accuracy" in the model card's table and "Accuracy" in its model-index, while
+    the dataset card and ``sxhub evaluate`` call it subset accuracy."""
+    validation = {"accuracy": 0.25, "macro_f1": 0.5, "micro_f1": 0.6}
+    student = _with_train(make_student(tmp_path / "student", _spec(True)), n_val=12, validation=validation)
+    code, _, err = run_cli(
+        ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m"], capsys
+    )
+    assert code == 0, err
+    card, data = _card(tmp_path / "m")
+    assert "| comparison | rows | subset accuracy | macro F1 |" in card
+    assert "Subset accuracy counts a text as right only when all of its labels are." in card
+    accuracy = [r for r in data.eval_results if r.metric_type == "accuracy"]
+    assert [(r.metric_name, r.metric_value) for r in accuracy] == [("Subset accuracy", 0.25)]
+
+    single = _with_train(make_student(tmp_path / "single", _spec()), n_val=12, validation=validation)
+    code, _, err = run_cli(["publish", "model", str(single), "--to", str(tmp_path / "s"), "--repo-id", "me/s"], capsys)
+    assert code == 0, err
+    card, data = _card(tmp_path / "s")
+    assert "| comparison | rows | accuracy | macro F1 |" in card and "subset" not in card.lower()
+    assert {r.metric_name for r in data.eval_results if r.metric_type == "accuracy"} == {"Accuracy"}
