@@ -278,6 +278,7 @@ def write_model_folder(
         training=training_rows(info),
         has_gold=any("experts" in name for name in evaluations),
         local_teacher=labelled_by_local(teachers),
+        license_stated=bool(spec.license),
         sxhub_version=__version__,
         versions=versions(),
     )

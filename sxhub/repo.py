@@ -22,7 +22,7 @@ from . import trained_texts
 from ._paths import asset_dir
 from .data import parse_label_cell, read_table, with_flag_labels, with_text_column
 from .errors import ModelError, PublishError
-from .spec import TaskSpec, load_spec
+from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back
@@ -419,7 +419,7 @@ def write_space_folder(
     readme = template.render(
         title=title[:60],
         sdk_version=gradio_version(),
-        license=(spec.license if spec and spec.license else "apache-2.0"),
+        license=(spec.license if spec and spec.license else UNSTATED_LICENSE),
         model_repo=ref if ref != "model" else None,
         dataset_repo=dataset_repo,
         repo_id=repo_id,

@@ -27,6 +27,9 @@ from .errors import SpecError
 
 LOCAL_TEACHER = "local"
 SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
+# the license the cards and the Space declare when the task spec states none: the Hub's "other", not a license
+# nobody chose (the model card says so)
+UNSTATED_LICENSE = "other"
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 
 
@@ -245,7 +248,7 @@ class TaskSpec:
     prompt_template: str | None = None
     preprocess: bool = True
     language: str = "en"
-    license: str | None = None
+    license: str | None = None  # none stated: every card and the Space declare UNSTATED_LICENSE
     vote: str = "majority"  # how votes become labels: majority | dawid-skene | scores (sxhub.reliability)
 
     def __post_init__(self) -> None:

@@ -43,7 +43,7 @@ from .data import LabelledData, load_labelled
 from .errors import InputError
 from .head import check_base
 from .lora import ChatExample, resolve_base, train_autotrain, train_local, whole_epochs
-from .spec import TaskSpec, load_spec
+from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
 
@@ -431,7 +431,7 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
         base_model=info["base"].get("hub_id"),
         library_name="transformers",
         pipeline_tag="text-generation",
-        license=spec.license or "apache-2.0",
+        license=spec.license or UNSTATED_LICENSE,
         language=[spec.language],
         tags=["sxhub", "synthetic-model", "lora", "peft", "trl", "text-classification", "synthetic-data"],
     )

@@ -884,3 +884,37 @@ def test_a_multi_label_card_calls_its_accuracy_subset_accuracy(
     card, data = _card(tmp_path / "s")
     assert "| comparison | rows | accuracy | macro F1 |" in card and "subset" not in card.lower()
     assert {r.metric_name for r in data.eval_results if r.metric_type == "accuracy"} == {"Accuracy"}
+
+
+def test_without_a_license_every_card_and_the_space_declare_other(
+    tmp_path: Path, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No license in the spec: the model card and the Space declared apache-2.0 (a license nobody chose), the dataset
+    card "other"."""
+    from huggingface_hub import DatasetCard
+
+    data, task = labelled
+    student = make_student(tmp_path / "student", _spec())
+    for target, source, extra in (
+        ("dataset", data, ["--task", str(task)]),
+        ("model", student, []),
+        ("space", student, []),
+    ):
+        argv = ["publish", target, str(source), "--to", str(tmp_path / target), "--repo-id", "me/x", *extra]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+    card, data_ = _card(tmp_path / "model")
+    assert data_.license == "other" and "the task spec states none, so this card declares `license: other`" in card
+    assert DatasetCard.load(tmp_path / "dataset" / "README.md").data.license == "other"
+    assert "\nlicense: other\n" in (tmp_path / "space" / "README.md").read_text(encoding="utf-8")
+
+    # a stated license is the one every card and the Space declare, and the card says nothing more
+    spec = TaskSpec.from_dict({**_spec().to_dict(), "license": "mit"})
+    stated = make_student(tmp_path / "mit", spec)
+    for target in ("model", "space"):
+        argv = ["publish", target, str(stated), "--to", str(tmp_path / f"mit-{target}"), "--repo-id", "me/x"]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+    card, data_ = _card(tmp_path / "mit-model")
+    assert data_.license == "mit" and "states none" not in card
+    assert "\nlicense: mit\n" in (tmp_path / "mit-space" / "README.md").read_text(encoding="utf-8")

@@ -382,6 +382,7 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     assert held["confusion_matrix"] and sum(map(sum, held["confusion_matrix"])) == 6
     card = ModelCard.load(tuned / "README.md")
     assert "synthetic-model" in card.data.tags and card.data.pipeline_tag == "text-generation"
+    assert card.data.license == "other" and "the task spec states none" in card.text  # as every card, not apache-2.0
     assert f"| accuracy | {held['accuracy']:.3f} |" in card.text and "r=4, alpha=8" in card.text
     assert "balanced over the labels" in card.text and f"negative {per_label['negative']}" in card.text
 
