@@ -99,27 +99,39 @@ CASES = [
         for target, option, value, targets in [
             ("model", "--task", TASK, ("dataset", "review")),
             ("generator", "--task", TASK, ("dataset", "review")),
-            ("space", "--gold", "expert", ("dataset", "model")),
+            ("generator", "--gold", "expert", ("dataset", "model", "space")),
             ("generator", "--ledger", "{f}", ("dataset", "model")),
             ("dataset", "--data", "{f}", ("model", "space")),
-            ("space", "--evaluation", "{f}", ("model",)),
-            ("space", "--benchmark", "{f}", ("model",)),
+            ("dataset", "--evaluation", "{f}", ("model", "space")),
+            ("review", "--benchmark", "{f}", ("model", "space")),
             ("dataset", "--dataset-repo", "me/ds", ("model", "space", "review")),
             ("space", "--dataset-revision", "abc123", ("model",)),
             ("model", "--queue", "{f}", ("review",)),
             ("model", "--model-repo", "me/m", ("space",)),
-            ("space", "--seed", "42", ("dataset", "model")),  # the default, given
-            ("review", "--test-size", "0.2", ("dataset", "model")),
+            ("review", "--seed", "42", ("dataset", "model", "space")),  # the default, given
+            ("generator", "--test-size", "0.2", ("dataset", "model", "space")),
         ]
     ],
     *[
         Case(
-            f"publish model {option} without --data",
-            ["publish", "model", "{o}/student", "--to", "{o}/repo", option, value],
-            f"{option} only applies to publish model with --data (the student is scored on the test split of "
+            f"publish {target} {option} without --data",
+            ["publish", target, "{o}/student", "--to", "{o}/repo", option, value],
+            f"{option} only applies to publish {target} with --data (the student is scored on the test split of "
             f"--data); add --data, or drop {option}.",
-            ["publish", "model", "{m}", "--to", "{o}/repo", option, value, "--data", "{f}"],
+            # (publish space reads --data only for a model folder: {o} is a folder, though not a model's)
+            [
+                "publish",
+                target,
+                "{m}" if target == "model" else "{o}",
+                "--to",
+                "{o}/repo",
+                option,
+                value,
+                "--data",
+                "{f}",
+            ],
         )
+        for target in ("model", "space")
         for option, value in [("--gold", "expert"), ("--seed", "7"), ("--test-size", "0.2")]
     ],
     Case(

@@ -791,7 +791,7 @@ def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
     assert about["speed"]["source"].startswith("measured by sxhub")
 
     code, _, err = run_cli([*argv[:5], "--to", str(tmp_path / "s3"), "--gold", "gold"], capsys)
-    assert code == 2 and "pass --data" in err and not (tmp_path / "s3").exists()
+    assert code == 2 and "add --data, or drop --gold" in err and not (tmp_path / "s3").exists()
 
 
 def _with_train(student: Path, **train: Any) -> Path:

@@ -13,17 +13,17 @@ from .params import OutputPath, only_applies
 # the targets each target's own option applies to (its --help says which); every other target ignored it
 TARGETS_OF = {
     "--task": ("dataset", "review"),
-    "--gold": ("dataset", "model"),
+    "--gold": ("dataset", "model", "space"),
     "--ledger": ("dataset", "model"),
     "--data": ("model", "space"),
-    "--evaluation": ("model",),
-    "--benchmark": ("model",),
+    "--evaluation": ("model", "space"),
+    "--benchmark": ("model", "space"),
     "--dataset-repo": ("model", "space", "review"),
     "--dataset-revision": ("model",),
     "--queue": ("review",),
     "--model-repo": ("space",),
-    "--seed": ("dataset", "model"),
-    "--test-size": ("dataset", "model"),
+    "--seed": ("dataset", "model", "space"),
+    "--test-size": ("dataset", "model", "space"),
 }
 
 
@@ -38,14 +38,15 @@ def check_options(target: str, source: str, *, data: Path | None, to: Path | Non
             f"drop {option}",
             when=target in targets,
         )
-    if target == "model":  # the seeded test split of --data, scored against its expert column
+    if target in ("model", "space"):  # the seeded test split of --data, scored against its expert column
         for option in ("--gold", "--seed", "--test-size"):
             only_applies(
                 option,
-                "to publish model with --data (the student is scored on the test split of --data)",
+                f"to publish {target} with --data (the student is scored on the test split of --data)",
                 f"add --data, or drop {option}",
                 when=data is not None,
             )
+    if target == "model":  # (a Space's --data also gives its example texts: it goes with --evaluation)
         only_applies(
             "--evaluation",
             "without --data (with --data, publish model scores the student on --data itself)",
