@@ -5,6 +5,7 @@ unreachable Hub become one error line each. The token is used only for the uploa
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from .errors import PublishError
 from .repo import check_repo_id
 
 OFFLINE_FIX = "write the repo folder with --to DIR"
+logger = logging.getLogger(__name__)
 
 
 def publish_folder(
@@ -56,7 +58,21 @@ def publish_folder(
         folder = Path(tmp)
         write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
         url = create_repo(api, repo_id, repo_type=repo_type, private=private)
-        upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
+        try:
+            if private and exist_ok:  # an existing repo keeps its visibility through create_repo(exist_ok=True)
+                make_private(api, repo_id, repo_type=repo_type)
+            if revision is not None:
+                ensure_branch(api, repo_id, revision, repo_type=repo_type)
+            upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
+        except PublishError as exc:
+            if exist_ok:
+                raise
+            # this call created the repo (refuse_existing saw none): a plain rerun would stop at "already exists"
+            kind = "Space" if repo_type == "space" else repo_type
+            raise PublishError(
+                f"{str(exc).rstrip('.')}; the {kind} repo {repo_id!r} was created but this publish did not finish: "
+                "fix that, then run again with --exist-ok."
+            ) from exc
     return url
 
 
@@ -162,11 +178,39 @@ def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None)
         return str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra))
 
 
+def make_private(api: Any, repo_id: str, *, repo_type: str) -> None:
+    """Make the repo private when it is not (``--private`` on a repo that exists and is public), and say so; a
+    private repo is left as it is, and nothing ever makes a repo public."""
+    kind = "Space" if repo_type == "space" else repo_type
+    with hub_errors(f"making {kind} repo {repo_id!r} private"):
+        if api.repo_info(repo_id, repo_type=repo_type).private:
+            return
+        api.update_repo_settings(repo_id, private=True, repo_type=repo_type)
+    logger.warning("%s repo %r was public; made it private (--private)", kind, repo_id)
+
+
+def ensure_branch(api: Any, repo_id: str, revision: str, *, repo_type: str) -> None:
+    """Create branch ``revision`` from ``main`` when the repo has no such branch (``--revision dev`` on a new repo, or
+    a branch not made yet), and say so; ``main``, an existing branch and a pull request's ``refs/pr/N`` are left
+    as they are."""
+    branch = revision.removeprefix("refs/heads/")
+    if branch == "main" or branch.startswith("refs/"):
+        return
+    kind = "Space" if repo_type == "space" else repo_type
+    with hub_errors(f"creating branch {branch!r} of {kind} repo {repo_id!r}"):
+        refs = api.list_repo_refs(repo_id, repo_type=repo_type)
+        if any(ref.name == branch for ref in refs.branches):
+            return
+        api.create_branch(repo_id, branch=branch, repo_type=repo_type, exist_ok=True)
+    logger.warning("branch %r did not exist in %s repo %r: created it from main", branch, kind, repo_id)
+
+
 def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> None:
     """Upload the whole folder in one commit, which also deletes the repo's files the folder no longer holds: the
     repo is what was published (an int8 ONNX or a data split of an earlier publish stayed beside new weights).
     ``.gitattributes`` is kept (huggingface_hub never deletes it)."""
-    with hub_errors(f"uploading to {repo_id!r}"):
+    at = f" (revision {revision!r})" if revision else ""
+    with hub_errors(f"uploading to {repo_id!r}{at}"):
         api.upload_folder(
             repo_id=repo_id,
             folder_path=folder,

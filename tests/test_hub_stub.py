@@ -271,3 +271,27 @@ def test_datasets_push_twice_replaces_the_data(hub: HubFixture) -> None:
     assert datasets.load_dataset("tester/ds", split="train")["text"] == ["c"]
     data_files = [p for p in hub.stub.list_files("tester/ds", repo_type="dataset") if p.startswith("data/")]
     assert len(data_files) == 1
+
+
+def test_branch_exist_ok_visibility_and_a_missing_branch(hub: HubFixture) -> None:
+    """What ``sxhub publish --revision/--private`` relies on, as on the Hub: ``create_branch(exist_ok=True)`` on an
+    existing branch is no error (409 taken as done), a commit to a branch that does not exist is 404, and
+    ``update_repo_settings`` makes a dataset repo private."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    api = HfApi()
+    api.create_repo("tester/d", repo_type="dataset")
+    with pytest.raises(HfHubHTTPError) as err:
+        api.upload_file(
+            path_or_fileobj=b"x\n", path_in_repo="x.txt", repo_id="tester/d", repo_type="dataset", revision="nope"
+        )
+    assert err.value.response.status_code == 404
+    api.create_branch("tester/d", branch="dev", repo_type="dataset")
+    api.create_branch("tester/d", branch="dev", repo_type="dataset", exist_ok=True)
+    with pytest.raises(HfHubHTTPError) as err:
+        api.create_branch("tester/d", branch="dev", repo_type="dataset")
+    assert err.value.response.status_code == 409
+    assert not api.dataset_info("tester/d").private
+    api.update_repo_settings("tester/d", private=True, repo_type="dataset")
+    assert api.dataset_info("tester/d").private

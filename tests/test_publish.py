@@ -918,3 +918,71 @@ def test_without_a_license_every_card_and_the_space_declare_other(
     card, data_ = _card(tmp_path / "mit-model")
     assert data_.license == "mit" and "states none" not in card
     assert "\nlicense: mit\n" in (tmp_path / "mit-space" / "README.md").read_text(encoding="utf-8")
+
+
+def test_private_makes_an_existing_public_repo_private_and_says_so(
+    hub, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``--private --exist-ok`` on a public repo left it public, without a word (create_repo(exist_ok=True) leaves
+    an existing repo's visibility alone). Without ``--private`` an existing repo keeps its visibility: a private
+    repo is never made public."""
+    from huggingface_hub import HfApi
+
+    data, task = labelled
+    argv = ["publish", "dataset", str(data), "--task", str(task), "--repo-id", f"{hub.user}/priv"]
+    api = HfApi()
+    assert run_cli(argv, capsys)[0] == 0
+    assert not api.dataset_info(f"{hub.user}/priv").private
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, _, err = run_cli([*argv, "--private", "--exist-ok"], capsys)
+    assert code == 0, err
+    assert api.dataset_info(f"{hub.user}/priv").private
+    assert "was public; made it private" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        assert run_cli([*argv, "--private", "--exist-ok"], capsys)[0] == 0  # private already: nothing to say
+        assert run_cli([*argv, "--exist-ok"], capsys)[0] == 0  # no --private: left as it is
+    assert api.dataset_info(f"{hub.user}/priv").private
+    assert "made it private" not in caplog.text
+    assert "PUT /api/datasets/tester/priv/settings" in " ".join(hub.stub.requests)
+
+
+def test_revision_creates_the_branch_it_pushes_to(
+    hub, student: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``--revision dev`` on a new repo created the repo, then failed with "HTTP 404 while uploading" (the branch
+    did not exist) and left the repo empty, so that a rerun stopped at "already exists". The branch is now created
+    from main and the publish lands there; main keeps what it had."""
+    from huggingface_hub import HfApi
+
+    repo = f"{hub.user}/rev-model"
+    argv = ["publish", "model", str(student), "--repo-id", repo]
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, out, err = run_cli([*argv, "--revision", "dev"], capsys)
+    assert code == 0, err
+    assert out.strip().endswith(repo)
+    assert "branch 'dev' did not exist" in caplog.text
+    api = HfApi()
+    assert {"README.md", "config.json", "model.safetensors"} <= set(api.list_repo_files(repo, revision="dev"))
+    assert api.list_repo_files(repo) == [".gitattributes"]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, _, err = run_cli([*argv, "--revision", "dev", "--exist-ok"], capsys)  # the branch exists now
+    assert code == 0, err
+    assert "did not exist" not in caplog.text
+    assert sorted(b.name for b in api.list_repo_refs(repo).branches) == ["dev", "main"]
+
+
+def test_a_push_that_fails_after_creating_the_repo_names_the_rerun(
+    hub, student: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failure after the repo was created (here: a pull request that does not exist) left a repo that a rerun
+    refused with "already exists": the error now names the revision and --exist-ok for the rerun."""
+    repo = f"{hub.user}/pr-model"
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--revision", "refs/pr/7"], capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "HTTP 404" in line and "'refs/pr/7'" in line
+    assert f"repo '{repo}' was created" in line and "--exist-ok" in line
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--exist-ok"], capsys)
+    assert code == 0, err
+    assert "model.safetensors" in hub.stub.list_files(repo)

@@ -82,7 +82,12 @@ def check_options(target: str, source: str, *, data: Path | None, to: Path | Non
 @click.option(
     "--task", "task", type=click.Path(dir_okay=False, path_type=Path), help="Task spec (needed for `dataset`)."
 )
-@click.option("--private", is_flag=True, help="Create the repo private.")
+@click.option(
+    "--private",
+    is_flag=True,
+    help="Make the repo private (an existing public one too, and said so); without it an existing repo keeps its "
+    "visibility.",
+)
 @click.option(
     "--exist-ok",
     is_flag=True,
@@ -90,7 +95,7 @@ def check_options(target: str, source: str, *, data: Path | None, to: Path | Non
     "and this one does not are deleted, others kept (in a repo, all files but .gitattributes are replaced).",
 )
 @click.option("--token", help="Hub token (default: HF_TOKEN or the saved `hf auth login`). Never written to a file.")
-@click.option("--revision", help="Branch to push to.")
+@click.option("--revision", help="Branch to push to; created from main when the repo has no branch of that name.")
 @click.option(
     "--gold",
     help="Expert label column: scores teacher (and student) labels against it; a label's name reads a multi-label "

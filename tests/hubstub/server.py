@@ -269,6 +269,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({})
 
     def settings(self, repo: Repo) -> None:
+        """``PUT /api/{type}s/{id}/settings``, as huggingface_hub 2.4.0 ``hf_api.py`` ``update_repo_settings`` sends
+        it: ``{"visibility": "private"|"public", "gated": ...}`` (``private=`` is sent as ``visibility``)."""
         self.token(required=True)
         body = self.json_body()
         with self.server.store.lock:
@@ -361,6 +363,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(commits)
 
     def create_ref(self, repo: Repo, refs: dict[str, str], name: str) -> None:
+        """``POST .../branch/{name}`` and ``.../tag/{revision}``, as huggingface_hub 2.4.0 ``hf_api.py``
+        ``create_branch`` / ``create_tag`` send them; an existing name is 409, which ``create_branch(exist_ok=True)``
+        takes as done."""
         self.token(required=True)
         body = self.json_body()
         is_tag = refs is repo.tags
