@@ -348,6 +348,37 @@ def served_onnx(model_dir: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+# the steps of sxhub.data.PII_STEPS as the Space README names them
+MASK_NAMES = {"url": "URLs", "email": "e-mails", "handle": "@handles", "phone": "phone numbers"}
+
+
+def space_cleaning(model_dir: Path) -> str:
+    """What the Space README says of the model's preprocessing, from its saved block (as ``sxhub predict`` reads it):
+    the masks it applies, or that texts are used as typed (a ``preprocess: false`` model has no steps)."""
+    from .predict import read_model_info
+
+    block = read_model_info(model_dir).preprocessing
+    masks = [MASK_NAMES.get(str(s.get("name")), str(s.get("name"))) for s in block.get("steps") or ()]
+    masks = [m for m in masks if m != "whitespace"]
+    cut = f"cut at {block['max_length']} tokens" if block.get("max_length") else "truncated"
+    if masks:
+        listed = ", ".join(masks[:-1]) + " and " + masks[-1] if len(masks) > 1 else masks[0]
+        return f"Texts are cleaned ({listed} masked) and {cut} exactly as in training"
+    return f"Texts are used as typed (this model was trained without cleaning) and {cut} as in training"
+
+
+def int8_off_reason(model_dir: Path) -> str | None:
+    """Why ``sxhub export`` kept int8 off the default, as it recorded it (its note, less the fix for the model's
+    owner), or None when it recorded no reason (no int8 variant was made)."""
+    sx = model_dir / "sxhub.json"
+    info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
+    prefix = "int8 is not the default: "
+    for note in (info.get("export") or {}).get("notes") or ():
+        if isinstance(note, str) and note.startswith(prefix):
+            return note[len(prefix) :].split("; ")[0].rstrip(".")
+    return None
+
+
 def space_requirements(*, int8: bool) -> str:
     """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves an ONNX model, else torch."""
     lines = (asset_dir("spaces") / "requirements.txt").read_text(encoding="utf-8").splitlines()
@@ -426,6 +457,8 @@ def write_space_folder(
         description=spec.description if spec else "",
         onnx_file=onnx_file.relative_to(Path(model)).as_posix() if onnx_file else None,
         int8=onnx_file is not None and onnx_file.name == INT8_ONNX.name,
+        int8_off=int8_off_reason(Path(model)) if onnx_file else None,
+        cleaning=space_cleaning(Path(model)) if local else None,
     )
     (folder / "README.md").write_text(readme, encoding="utf-8")
     return folder

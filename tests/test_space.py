@@ -538,3 +538,59 @@ def test_a_host_this_machine_cannot_serve_on_is_one_line_before_any_work(
     reason = line.split("can serve on: ", 1)[1].rsplit("; pass", 1)[0]
     assert reason.strip()  # the resolver's or the kernel's words ("Name or service not known")
     assert app.hosts == [] and work == [] and not (tmp_path / "labelled.decisions.jsonl").exists()
+
+
+@pytest.mark.parametrize(
+    ("note", "reason"),
+    [
+        (
+            "int8 is not the default: checked on 120 texts only (needs 1,000); pass --data with the training data.",
+            "checked on 120 texts only (needs 1,000).",
+        ),
+        (
+            "int8 is not the default: it gives the fp32 label on 98.00% of 1000 texts, under the 99.5% bar; serve "
+            "onnx/model.onnx (or torch).",
+            "it gives the fp32 label on 98.00% of 1000 texts, under the 99.5% bar.",
+        ),
+    ],
+)
+def test_the_space_readme_says_why_export_kept_int8_off_as_recorded(tmp_path: Path, note: str, reason: str) -> None:
+    """The README said int8 was kept off "because it changed too many of fp32's labels" whatever export recorded
+    (int8 agreed 100% and was kept off for too few check texts): it now gives export's recorded reason."""
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    (model / "onnx").mkdir()
+    (model / "onnx" / "model.onnx").write_bytes(b"onnx")  # the README names it; nothing here loads it
+    info = json.loads((model / "sxhub.json").read_text())
+    info["export"] = {"default": "onnx", "variants": {}, "notes": ["int8 mixed not tried.", note]}
+    (model / "sxhub.json").write_text(json.dumps(info))
+    readme = (Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo")) / "README.md").read_text()
+    assert "full-precision ONNX model (`onnx/model.onnx`)" in readme
+    assert f"`sxhub export` kept int8 off the default: {reason}" in readme
+    assert "changed too many" not in readme and "pass --data" not in readme
+
+    info["export"]["notes"] = []  # exported without --int8: no int8 to keep off, no reason given
+    (model / "sxhub.json").write_text(json.dumps(info))
+    readme = (Path(publish_space(model, to=tmp_path / "space2", repo_id="me/demo")) / "README.md").read_text()
+    assert "with ONNX Runtime.\n" in readme and "kept int8 off" not in readme
+
+
+def test_the_space_readme_says_how_texts_are_cleaned_as_the_model_records(tmp_path: Path) -> None:
+    """The README said "Texts are cleaned (e.g. URLs ... masked)" for a ``preprocess: false`` model, whose texts the
+    app itself uses as typed: it now names the saved steps, or says the texts are used as typed."""
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    readme = (Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo")) / "README.md").read_text()
+    assert "Texts are cleaned (URLs, e-mails, @handles and phone numbers masked) and cut at 64 tokens" in readme
+
+    info = json.loads((model / "sxhub.json").read_text())
+    info["preprocessing"] = {"version": 2, "steps": [], "strip": False, "max_length": 64}
+    (model / "sxhub.json").write_text(json.dumps(info))
+    folder = Path(publish_space(model, to=tmp_path / "raw", repo_id="me/demo"))
+    readme = (folder / "README.md").read_text()
+    assert "Texts are used as typed" in readme and "cut at 64 tokens" in readme
+    assert "masked" not in readme and "cleaned (" not in readme
+    page = _page_text(_load_published_app(folder, "space_app_raw").build_demo())
+    assert "Texts are used as typed" in page  # the README and the app say the same
