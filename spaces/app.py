@@ -501,7 +501,13 @@ def build_demo(
         with gr.Tab("Text"):
             text = gr.Textbox(label="Text", lines=4, placeholder="Type or paste a text")
             button = gr.Button("Label", variant="primary")
-            probs = gr.Label(label="Probabilities", num_top_classes=len(expert.labels))
+            # multi-label: no headline, which would name the most probable label even when no label is on (the
+            # decision line below says which are); single-label: the headline is the label the expert gives
+            probs = gr.Label(
+                label="Probabilities" + (" (a label is on at its threshold)" if expert.multi_label else ""),
+                num_top_classes=len(expert.labels),
+                show_heading=not expert.multi_label,
+            )
             decision = gr.Markdown()
             gr.Examples(examples=[[e] for e in examples], inputs=text)
             button.click(lambda t: label_text(expert, t), text, [probs, decision], api_name="predict")

@@ -594,3 +594,83 @@ def test_the_space_readme_says_how_texts_are_cleaned_as_the_model_records(tmp_pa
     assert "masked" not in readme and "cleaned (" not in readme
     page = _page_text(_load_published_app(folder, "space_app_raw").build_demo())
     assert "Texts are used as typed" in page  # the README and the app say the same
+
+
+def test_a_multi_label_space_shows_no_headline_label(tmp_path: Path) -> None:
+    """A multi-label Space's probability box headlined the most probable label (gr.Label's heading) while the
+    decision line said "Labels on: none" (every probability under its threshold): the box now has no heading for a
+    multi-label expert; a single-label one keeps it (its heading is the label given)."""
+    import gradio as gr
+
+    from sxhub.publish import publish_space
+
+    for multi in (True, False):
+        model = make_student(tmp_path / f"student-{multi}", _spec(multi_label=multi))
+        if multi:
+            info = json.loads((model / "sxhub.json").read_text())
+            info["thresholds"] = {name: 0.999 for name in info["labels"]}
+            (model / "sxhub.json").write_text(json.dumps(info))
+        folder = Path(publish_space(model, to=tmp_path / f"space-{multi}", repo_id="me/demo"))
+        app = _load_published_app(folder, f"space_app_heading_{multi}")
+        demo = app.build_demo()
+        [box] = [b for b in demo.blocks.values() if isinstance(b, gr.Label)]
+        assert box.show_heading is not multi
+        [props] = [c["props"] for c in demo.config["components"] if c.get("type") == "label"]
+        assert props["show_heading"] is not multi
+        _, line = app.label_text(app.Expert.load(), "profit rose")
+        if multi:
+            assert line.endswith("none.")
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+@pytest.mark.parametrize("multi", [True, False])
+def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -> None:
+    """In a real browser: a multi-label Space's probability box shows the bars without a headline label (it named
+    the most probable label while no label was on); a single-label one headlines the label it gives."""
+    for path in (CHROMIUM, Path("/usr/bin/chromedriver")):
+        if not path.is_file():
+            missing_component(f"{path} not installed: apt-get install -y chromium chromium-driver (or make chromium)")
+    require_modules("selenium", install='pip install "sxhub[dev]"')
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from sxhub.space import launch_space
+
+    model = make_student(tmp_path / "student", _spec(multi_label=multi))
+    if multi:
+        info = json.loads((model / "sxhub.json").read_text())
+        info["thresholds"] = {name: 0.999 for name in info["labels"]}
+        (model / "sxhub.json").write_text(json.dumps(info))
+    demo, url = launch_space(model, host="127.0.0.1", block=False)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "textarea"))
+        driver.find_element(By.CSS_SELECTOR, "textarea").send_keys("profit rose strong growth")
+        [button] = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Label"]
+        button.click()
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "dd.confidence")) == 3)
+        said = "Labels on (probability ≥ the label's threshold): none." if multi else "Label: "
+        wait.until(lambda d: said in d.find_element(By.TAG_NAME, "body").text)
+        headings = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".output-class") if e.is_displayed()]
+    finally:
+        driver.quit()
+        demo.close()
+    if multi:
+        assert headings == []
+    else:
+        assert len(headings) == 1 and headings[0] in {"positive", "neutral", "negative"}
