@@ -40,6 +40,8 @@ BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
 TEXT_COLUMNS = ("text", "sentence", "content", "tweet", "body", "document")  # sxhub.data.TEXT_COLUMN_GUESSES
 DEFAULT_MAX_LENGTH = 256  # sxhub.predict.DEFAULT_MAX_LENGTH: a plain folder's cut, as sxhub predict makes it
 MISSING_TEXTS = frozenset({"nan", "none", "null", "<na>", "nat"})  # sxhub.data.MISSING_TEXT_STRINGS
+# a Space that serves ONNX leaves torch out of its requirements.txt (smaller, faster to build), commented there
+TORCH_FIX = "uncomment the torch and transformers lines of the Space's requirements.txt (or add them there)"
 
 
 def _read_json(path: Path) -> Any:
@@ -235,9 +237,20 @@ def torch_runner(ref: str, max_length: int) -> Callable[[list[str]], np.ndarray]
 
 
 def _onnx_installed() -> bool:
+    return _installed("onnxruntime", "tokenizers")
+
+
+def _torch_installed() -> bool:
+    return _installed("torch", "transformers")
+
+
+def _installed(*names: str) -> bool:
     import importlib.util
 
-    return all(importlib.util.find_spec(name) is not None for name in ("onnxruntime", "tokenizers"))
+    try:
+        return all(importlib.util.find_spec(name) is not None for name in names)
+    except (ImportError, ValueError):  # a module set to None in sys.modules, or one without a spec
+        return False
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -290,7 +303,7 @@ class Expert:
             raise FileNotFoundError(
                 f"{ref} has no {file} and tokenizer.json (or onnxruntime/tokenizers are missing); run "
                 f"`sxhub export MODEL{' --int8' if choice == 'onnx-int8' else ''}` and publish again, or set "
-                "SXHUB_BACKEND=torch."
+                "SXHUB_BACKEND=torch" + ("" if _torch_installed() else f" and {TORCH_FIX}") + "."
             )
         thresholds = {n: float(thresholds.get(n, 0.5)) for n in labels}
         if file and servable and _onnx_installed():
@@ -299,6 +312,19 @@ class Expert:
                 t = np.clip(np.array([thresholds[n] for n in labels], dtype=np.float64), 1e-6, 1 - 1e-6)
                 cuts = np.log(t / (1 - t))
             run, served = onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts), wanted
+        elif not _torch_installed():  # an ONNX Space's requirements.txt leaves torch out: one line, not a traceback
+            if choice == "torch":
+                why = "SXHUB_BACKEND=torch (or config.json's backend) serves the model with PyTorch"
+                other = "unset SXHUB_BACKEND"
+            else:
+                why = (
+                    f"{ref} has no ONNX export this Space can serve ({file} and tokenizer.json, with onnxruntime and "
+                    "tokenizers), so it would be served with PyTorch"
+                )
+                other = "run `sxhub export MODEL` and publish again"
+            raise ModuleNotFoundError(
+                f"{why}, but torch and transformers are not installed: {TORCH_FIX}, or {other} to serve ONNX."
+            )
         else:
             run, served = torch_runner(ref, max_length), "torch"
         return cls(ref, labels, multi, thresholds, dict(steps, max_length=max_length), served, run, info)

@@ -380,13 +380,20 @@ def int8_off_reason(model_dir: Path) -> str | None:
 
 
 def space_requirements(*, int8: bool) -> str:
-    """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves an ONNX model, else torch."""
+    """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves an ONNX model, with the torch
+    lines commented out (``SXHUB_BACKEND=torch`` needs them: the app's error says to uncomment them), else torch."""
     lines = (asset_dir("spaces") / "requirements.txt").read_text(encoding="utf-8").splitlines()
     torch_only = {"transformers", "torch"}
-    keep = [
-        ln for ln in lines if ln.strip() and not (int8 and re.split(r"[<>=!~\[ ]", ln, maxsplit=1)[0] in torch_only)
-    ]
-    return "\n".join([*keep, f"gradio=={gradio_version()}"]) + "\n"
+
+    def for_torch(line: str) -> bool:
+        return int8 and re.split(r"[<>=!~\[ ]", line, maxsplit=1)[0] in torch_only
+
+    keep = [ln for ln in lines if ln.strip() and not for_torch(ln)]
+    out = [*keep, f"gradio=={gradio_version()}"]
+    commented = [f"# {ln}" for ln in lines if ln.strip() and for_torch(ln)]
+    if commented:
+        out += ["# SXHUB_BACKEND=torch (serve with PyTorch, not ONNX) needs these lines uncommented:", *commented]
+    return "\n".join(out) + "\n"
 
 
 def write_space_folder(

@@ -573,7 +573,7 @@ def test_the_space_readme_says_why_export_kept_int8_off_as_recorded(tmp_path: Pa
     info["export"]["notes"] = []  # exported without --int8: no int8 to keep off, no reason given
     (model / "sxhub.json").write_text(json.dumps(info))
     readme = (Path(publish_space(model, to=tmp_path / "space2", repo_id="me/demo")) / "README.md").read_text()
-    assert "with ONNX Runtime.\n" in readme and "kept int8 off" not in readme
+    assert "(`onnx/model.onnx`) with ONNX Runtime. " in readme and "kept int8 off" not in readme
 
 
 def test_the_space_readme_says_how_texts_are_cleaned_as_the_model_records(tmp_path: Path) -> None:
@@ -674,3 +674,35 @@ def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -
         assert headings == []
     else:
         assert len(headings) == 1 and headings[0] in {"positive", "neutral", "negative"}
+
+
+def test_an_onnx_space_forced_to_torch_says_which_requirements_to_add(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Space that serves ONNX leaves torch and transformers out of requirements.txt; SXHUB_BACKEND=torch (the
+    README's advice, and the fix the app's own error gave) then crashed with "No module named 'torch'". The torch
+    lines are now in requirements.txt, commented, and the app says to uncomment them, in one line."""
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    (model / "onnx").mkdir()
+    (model / "onnx" / "model.onnx").write_bytes(b"onnx")  # served by auto; never loaded here
+    info = json.loads((model / "sxhub.json").read_text())
+    info["export"] = {"default": "onnx", "variants": {}, "notes": []}
+    (model / "sxhub.json").write_text(json.dumps(info))
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo"))
+    lines = (folder / "requirements.txt").read_text().splitlines()
+    assert not [ln for ln in lines if ln.startswith(("torch", "transformers"))]  # the ONNX Space stays lean
+    assert {ln.split(">")[0] for ln in lines if ln.startswith("# ")} >= {"# torch", "# transformers"}
+    assert "uncomment their lines there" in (folder / "README.md").read_text()
+
+    app = _load_published_app(folder, "space_app_no_torch")
+    monkeypatch.setitem(__import__("sys").modules, "torch", None)  # as on a Space built from that requirements.txt
+    monkeypatch.setitem(__import__("sys").modules, "transformers", None)
+    monkeypatch.setenv("SXHUB_BACKEND", "torch")
+    with pytest.raises(ModuleNotFoundError, match="uncomment the torch and transformers lines") as err:
+        app.build_demo()
+    assert "SXHUB_BACKEND=torch" in str(err.value) and "\n" not in str(err.value)
+    monkeypatch.setenv("SXHUB_BACKEND", "onnx-int8")  # no int8 here: its fix names the torch lines too
+    with pytest.raises(FileNotFoundError, match="SXHUB_BACKEND=torch and uncomment the torch and transformers"):
+        app.build_demo()
