@@ -210,15 +210,24 @@ def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: st
     repo is what was published (an int8 ONNX or a data split of an earlier publish stayed beside new weights).
     ``.gitattributes`` is kept (huggingface_hub never deletes it)."""
     at = f" (revision {revision!r})" if revision else ""
-    with hub_errors(f"uploading to {repo_id!r}{at}"):
-        api.upload_folder(
-            repo_id=repo_id,
-            folder_path=folder,
-            repo_type=repo_type,
-            revision=revision,
-            commit_message=f"Publish with sxhub {__version__}",
-            delete_patterns="*",
-        )
+    try:
+        with hub_errors(f"uploading to {repo_id!r}{at}"):
+            api.upload_folder(
+                repo_id=repo_id,
+                folder_path=folder,
+                repo_type=repo_type,
+                revision=revision,
+                commit_message=f"Publish with sxhub {__version__}",
+                delete_patterns="*",
+            )
+    except PublishError as exc:
+        status = getattr(getattr(exc.__cause__, "response", None), "status_code", None)
+        if revision and status == 404:  # a branch is created first: what is left is a pull request, a tag, a commit
+            raise PublishError(
+                f"{str(exc).rstrip('.')}: the repo has no revision {revision!r} to push to; pass a branch name "
+                "(created when missing) or an open pull request's refs/pr/N."
+            ) from exc.__cause__
+        raise
 
 
 def _http_message(exc: Any, doing: str) -> str:

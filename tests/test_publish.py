@@ -981,7 +981,7 @@ def test_a_push_that_fails_after_creating_the_repo_names_the_rerun(
     repo = f"{hub.user}/pr-model"
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--revision", "refs/pr/7"], capsys)
     line = err.strip().splitlines()[-1]
-    assert code == 2 and "HTTP 404" in line and "'refs/pr/7'" in line
+    assert code == 2 and "HTTP 404" in line and "no revision 'refs/pr/7'" in line
     assert f"repo '{repo}' was created" in line and "--exist-ok" in line
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--exist-ok"], capsys)
     assert code == 0, err
