@@ -443,14 +443,18 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         )
     scores = about.get("scores") or {}
     if scores:
-        where = "validation split" if about.get("split") == "validation" else "held-out test split"
+        where = {
+            "validation": "the training run's validation texts, which chose the checkpoint: optimistic",
+            "given": "texts the publisher scored with `sxhub evaluate`",
+        }.get(about.get("split") or "test", "held-out test split")
         lines += [
             "",
             f"**Scores** ({where}; *teacher labels* are what the student learned, *experts* are people):",
             "",
         ]
+        accuracy = "subset accuracy" if expert.multi_label else "accuracy"  # multi-label: every label right
         lines += [
-            "| comparison | texts | accuracy | macro F1 | micro F1 | Krippendorff's α |",
+            f"| comparison | texts | {accuracy} | macro F1 | micro F1 | Krippendorff's α |",
             "|---|---:|---:|---:|---:|---:|",
         ]
         for name, row in scores.items():

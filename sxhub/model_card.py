@@ -325,6 +325,8 @@ def expert_facts(
 ) -> dict[str, Any]:
     """What a visitor of the Space should know (JSON-ready): the task, its teachers, the student's base model, its
     scores against the teacher labels and the experts, its measured speed, and the model and dataset repos.
+    ``split`` says where the scores come from: ``test`` (the dataset's held-out split), ``validation`` (the training
+    run's), or ``given`` (an ``sxhub evaluate`` result on texts the publisher chose).
 
     Figures that were not given stay out (the Space then says they are unknown); nothing is made up here.
     """

@@ -206,7 +206,7 @@ def write_model_folder(
         else:
             student_speed = measured
     elif is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's: not a split of the dataset
-        index_split = None
+        split, index_split = "given", None
         eval_note = _evaluate_note(next(iter(evaluations.values())))
     elif evaluations and "validation" in next(iter(evaluations)):
         split = "validation"

@@ -422,11 +422,15 @@ def write_space_folder(
     spaces = asset_dir("spaces")
     local = Path(model).is_dir()
     info, spec = model_info(check_model_dir(model)) if local else ({}, None)
-    evaluations = given_evaluations(load_json_arg(evaluation, "evaluation"), info)
+    given = load_json_arg(evaluation, "evaluation")
+    evaluations = given_evaluations(given, info)
     speed = load_json_arg(benchmark, "benchmark")
     if speed and not speed.get("source"):  # the Space would credit it to sxhub's own measurement
         speed["source"] = "given with --benchmark"
-    split = "validation" if evaluations and "validation" in next(iter(evaluations)) else "test"
+    if is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's: not a split of the dataset
+        split = "given"
+    else:
+        split = "validation" if evaluations and "validation" in next(iter(evaluations)) else "test"
     if model_repo:
         ref = model_repo
     elif local:

@@ -749,6 +749,13 @@ def test_a_given_evaluation_against_experts_is_named_so_and_tied_to_no_split(
     assert "3 of them were its validation texts" in card and note in card
     assert {r.dataset_split for r in data_.eval_results} == {None}
     assert {r.dataset_name for r in data_.eval_results} == {"me/fin (student vs experts)"}
+    for folder in (tmp_path / "m", tmp_path / "m-space"):  # the Space says these are texts the publisher chose
+        if folder.name == "m-space":
+            space = ["publish", "space", str(student), "--to", str(folder), "--evaluation", str(evaluation)]
+            code, _, err = run_cli(space, capsys)
+            assert code == 0, err
+        info = json.loads((folder / ("config.json" if folder.name == "m-space" else "sxhub.json")).read_text())
+        assert info["about"]["split"] == "given"
 
     # against the teachers' own label column: a reference, and still no expert labels
     code, out, err = run_cli(["evaluate", str(student), str(data), "--json"], capsys)
@@ -781,6 +788,7 @@ def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
     assert code == 0, err
     about = json.loads((tmp_path / "s1" / "config.json").read_text())["about"]
     assert about["scores"] == {"student vs experts": {"n": 500, "accuracy": 0.91, "macro_f1": 0.9}}
+    assert about["split"] == "test"  # named comparisons, as `sxhub run` writes them
     assert about["speed"] == {"texts_per_s": 1234.5, "source": "given with --benchmark"}
 
     # --gold with --data: the test split scored as the model card scores it

@@ -706,3 +706,27 @@ def test_an_onnx_space_forced_to_torch_says_which_requirements_to_add(
     monkeypatch.setenv("SXHUB_BACKEND", "onnx-int8")  # no int8 here: its fix names the torch lines too
     with pytest.raises(FileNotFoundError, match="SXHUB_BACKEND=torch and uncomment the torch and transformers"):
         app.build_demo()
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_the_space_says_where_its_scores_come_from(multi_label: bool) -> None:
+    """An ``sxhub evaluate`` result given with --evaluation was shown under "held-out test split", and a multi-label
+    expert's subset accuracy as "accuracy"."""
+    from types import SimpleNamespace
+
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    expert = SimpleNamespace(
+        multi_label=multi_label, info={}, backend="torch", model="student", preprocessing={"max_length": 128}
+    )
+    scores = {"student vs experts": {"n": 40, "accuracy": 0.8, "macro_f1": 0.7}}
+    words = {
+        "test": "**Scores** (held-out test split;",
+        "validation": "**Scores** (the training run's validation texts, which chose the checkpoint: optimistic;",
+        "given": "**Scores** (texts the publisher scored with `sxhub evaluate`;",
+    }
+    for split, expected in words.items():
+        page = app.describe(expert, {"scores": scores, "split": split})
+        assert expected in page
+        assert ("| subset accuracy |" in page) == multi_label and ("| accuracy |" in page) != multi_label

@@ -31,7 +31,7 @@ from .params import OutputPath, given, requires, threads_option
     help="Folder for every stage's output, the repo folders and the report.",
 )
 @click.option("--push", metavar="NAMESPACE", help="Push dataset, model and Space to the Hub under this user/org.")
-@click.option("--private", is_flag=True, help="Create the Hub repos private (with --push).")
+@click.option("--private", is_flag=True, help="Make the Hub repos private, new or existing (with --push).")
 @click.option("--exist-ok", is_flag=True, help="Update repos that already exist instead of failing.")
 @click.option(
     "--teacher", "teachers", multiple=True, help="Teacher(s) instead of the spec's: local, a Hub id or a URL."
