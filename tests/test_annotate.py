@@ -358,3 +358,26 @@ def test_a_run_where_every_text_failed_exits_1_and_keeps_the_file(
         code, _, err = run_cli([*argv, "--teacher", server.url], capsys)
     assert code == 0, err
     assert pd.read_csv(out)["label"].tolist() == ["positive", "positive"]
+
+
+def test_a_missing_input_leaves_no_parts_folder_to_refuse_the_corrected_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The parts folder was made before the input was read: its manifest recorded the missing texts.csv as a Hub id,
+    and the rerun with the file in place was refused ("the parts of an earlier run ... with another input")."""
+    from conftest import run_cli
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    task = Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml"
+    texts, out = tmp_path / "texts.csv", tmp_path / "labelled.parquet"
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "positive"}')) as server:
+        argv = ["annotate", str(task), str(texts), "-o", str(out), "--samples", "1", "--teacher", server.url]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2 and err.strip().splitlines()[-1] == (
+            f"Error: input {str(texts)!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id."
+        )
+        assert not (tmp_path / "labelled.parquet.parts").exists() and server.requests == []
+        pd.DataFrame({"text": ["Profit rose"]}).to_csv(texts, index=False)
+        code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert pd.read_parquet(out)["label"].tolist() == ["positive"]

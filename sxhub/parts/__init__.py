@@ -44,7 +44,8 @@ from ..annotate import AnnotateResult, check_kept_columns, resolve_samples
 from ..errors import UserError
 from ..ledger import TeacherLedger, total_ledger
 from ..spec import TaskSpec, TeacherSpec
-from ..stream import RowSlice, TableWriter
+from ..stream import RowSlice, TableWriter, is_hub_source
+from ..tables import check_file
 from ..teachers import Teacher
 from .assembly import Assembled, VoteTotals, assemble
 from .layout import (
@@ -321,6 +322,8 @@ def prepare_job(
     # before the parts folder is made; "text" is left to each chunk's check, once the text column is known
     check_kept_columns(spec, [c for c in keep if c != "text"])
     use_preprocess = spec.preprocess if preprocess is None else preprocess
+    if not is_hub_source(source):  # a missing or unreadable file: its one line before the parts folder is made
+        check_file(source)  # (made first, its manifest named the file a Hub id and refused the corrected rerun)
     parts = parts_dir(out)
     manifest = make_manifest(
         spec,
