@@ -36,6 +36,7 @@ from .repo import (
     is_evaluate_result,
     load_json_arg,
     model_info,
+    names_a_repo,
     without_local_paths,
     write_space_folder,
 )
@@ -517,6 +518,11 @@ def publish_space(
     ``data`` as the model card scores it; else the training validation figures), speed (``benchmark``) and its repos.
     """
     if not Path(model).is_dir() and not model_repo:
+        if not names_a_repo(str(model)):  # a mistyped folder became a Space for a Hub model of that name
+            raise PublishError(
+                f"model {str(model)!r} is neither a model folder here nor a Hub model id (owner/name); pass the "
+                "folder sxhub train wrote, or the model's repo id."
+            )
         check_repo_id(str(model))
     for rid in (model_repo, dataset_repo):
         if rid is not None:

@@ -64,6 +64,31 @@ def check_repo_id(repo_id: str) -> None:
         ) from exc
 
 
+def names_a_repo(source: str) -> bool:
+    """Whether ``source``, which is no file or folder here, names a Hub repo: a bare, valid ``owner/name``. A name
+    with a table suffix, one starting ./ ../ / or ~, one without or with more than one '/', or one whose parent folder
+    is here, is a file or folder that is missing: ``apply-review`` looked ``dir/x.jsonl`` up on the Hub, and
+    ``publish space`` made a Space for the Hub model ``studnet`` (a mistyped model folder)."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    from .tables import TABLE_SUFFIXES, table_suffix
+
+    path = Path(source)
+    if (
+        source.count("/") != 1
+        or source.startswith(("./", "../", "/", "~"))
+        or table_suffix(path) in TABLE_SUFFIXES
+        or path.parent.is_dir()
+    ):
+        return False
+    try:
+        validate_repo_id(source)
+    except HFValidationError:
+        return False
+    return True
+
+
 def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
     """``sxhub.json`` (or what config.json tells) and the task spec the model was trained for."""
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))

@@ -29,6 +29,7 @@ import pandas as pd
 from ._paths import asset_dir
 from .data import expert_label_cell, is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
 from .errors import InputError, PublishError
+from .repo import names_a_repo
 from .review_log import (
     CONFIG_FILE,
     DECISIONS_IN_REPO,
@@ -357,7 +358,7 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
         paths = [path]
     elif path.is_dir():
         paths = sorted(path.rglob("*.jsonl"))
-    elif _is_repo_id(str(source)):
+    elif names_a_repo(str(source)):
         paths = _hub_decisions(str(source), DECISIONS_IN_REPO, token=token)
     else:
         raise InputError(f"decisions file {str(source)!r} does not exist; {DECISIONS_FIX}")
@@ -365,30 +366,6 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
     if not events:
         raise InputError(f"no decisions in {str(source)!r}; review some texts first (`sxhub review LABELLED`).")
     return events
-
-
-def _is_repo_id(source: str) -> bool:
-    """Whether ``source``, which is no file or folder here, names a dataset repo: a bare, valid ``owner/name``. A name
-    with a table suffix, one starting ./ ../ / or ~, one with more than one '/', or one whose parent folder is here,
-    is a file that is missing (``dir/x.jsonl`` was looked up on the Hub, and failed with the Hub's words)."""
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
-
-    from .tables import TABLE_SUFFIXES, table_suffix
-
-    path = Path(source)
-    if (
-        source.count("/") != 1
-        or source.startswith(("./", "../", "/", "~"))
-        or table_suffix(path) in TABLE_SUFFIXES
-        or path.parent.is_dir()
-    ):
-        return False
-    try:
-        validate_repo_id(source)
-    except HFValidationError:
-        return False
-    return True
 
 
 def _hub_decisions(repo_id: str, folder: str, *, token: str | None) -> list[Path]:

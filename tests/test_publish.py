@@ -994,3 +994,21 @@ def test_a_push_that_fails_after_creating_the_repo_names_the_rerun(
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--exist-ok"], capsys)
     assert code == 0, err
     assert "model.safetensors" in hub.stub.list_files(repo)
+
+
+def test_a_space_for_a_model_folder_that_is_not_here_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped model folder became a Space for the Hub model of that name, linked to huggingface.co/studnet."""
+    for missing in ("studnet", str(tmp_path / "studnet"), "./models/studnet"):
+        out = tmp_path / "space"
+        code, _, err = run_cli(["publish", "space", missing, "--repo-id", "me/demo", "--to", str(out)], capsys)
+        assert code == 2, err
+        assert err.strip() == (
+            f"Error: model {missing!r} is neither a model folder here nor a Hub model id (owner/name); pass the "
+            "folder sxhub train wrote, or the model's repo id."
+        )
+        assert not out.exists()
+    code, _, err = run_cli(["publish", "space", "me/student", "--repo-id", "me/demo", "--to", str(out)], capsys)
+    assert code == 0, err
+    assert json.loads((out / "config.json").read_text())["model"] == "me/student"
