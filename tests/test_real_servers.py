@@ -300,8 +300,12 @@ def _annotate(
     argv = ["annotate", str(tmp_path / "task.yaml"), str(tmp_path / "texts.csv"), "-o", str(out)]
     # one request at a time: transformers serve generates one answer after another, and queued ones time out
     code, stdout, stderr = run_cli([*argv, "--concurrency", "1", "--json"], capsys)
-    assert code == 0, stderr[-2000:]
-    return json.loads(stdout), pd.read_json(out, lines=True), stderr
+    ledger = json.loads(stdout)  # printed before the exit code is decided
+    if ledger["failed_texts"] == ledger["n_texts"]:  # no text labelled: exit 1, the failed rows kept in OUT
+        assert code == 1 and "Error: every text failed" in stderr, stderr[-2000:]
+    else:
+        assert code == 0, stderr[-2000:]
+    return ledger, pd.read_json(out, lines=True), stderr
 
 
 @pytest.mark.parametrize("fixture", [p for p in SERVERS if p.values[0] != "transformers_server"])
