@@ -273,6 +273,84 @@ def test_parts_of_a_run_with_other_parameters_are_never_mixed(tmp_path: Path) ->
         annotate_to_file(make_spec(), source, tmp_path / "out.xlsx", teachers=[FakeTeacher(responder=by_keyword)])
 
 
+def test_an_edit_that_changes_no_label_resumes_the_parts_without_a_request(tmp_path: Path) -> None:
+    """The manifest compares what decides the labels, as the label cache's key does. It held the whole spec, so a
+    corrected price, a longer timeout, the license or the language (cards, the bill, the wait) refused the resume
+    with two identical excerpts of the spec's JSON, and --restart asked every text again."""
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        teacher = {"base_url": server.url, "model": "fake", "name": "srv", "price_input": 1.0, "price_output": 2.0}
+        first = annotate_to_file(make_spec(teachers=[teacher]), source, out, cache=False, chunk_rows=5, progress=False)
+        asked, labelled = len(server.requests), read_table(out)
+        assert asked == first.ledger["requests"] > 0
+        edits: list[dict[str, Any]] = [
+            {"teachers": [{**teacher, "price_output": 3.0, "timeout": 600.0}]},
+            {"teachers": [teacher], "license": "mit", "language": "de", "name": "fin-v2"},
+            {"teachers": [teacher], "vote": "dawid-skene"},  # decided from the parts' votes when OUT is assembled
+        ]
+        for edit in edits:
+            rerun = annotate_to_file(make_spec(**edit), source, out, cache=False, chunk_rows=5, progress=False)
+            assert len(server.requests) == asked and rerun.ledger["requests"] == 0
+            assert rerun.ledger["vote_method"] == edit.get("vote", "majority")
+            pd.testing.assert_frame_equal(read_table(out), labelled)  # one teacher: Dawid-Skene keeps its votes
+        assert rerun.ledger["cached"] == asked  # answered by the parts
+
+
+@pytest.mark.parametrize(
+    ("edit", "named"),
+    [
+        (
+            {"labels": [*LABELS, "mixed"]},
+            r'another spec \(labels: \["positive", "neutral", "negative"\] there, '
+            r'\["positive", "neutral", "negative", "mixed"\] now\)',
+        ),
+        (
+            {"labels": [*LABELS[:2], {"name": "negative", "description": "bad news for investors"}]},
+            r'another spec \(labels\[2\]\.description: "" there, "bad news for investors" now\)',
+        ),
+        ({"temperature": 0.1}, r"another spec \(temperature: 0\.7 there, 0\.1 now\)"),
+        (
+            {"teachers": [{"model": "fake", "name": "srv", "max_tokens": 64}]},
+            r"another max_tokens of teacher 'srv' \(256 there, 64 now\)",
+        ),
+    ],
+)
+def test_an_edit_that_changes_the_labels_is_refused_naming_what_changed(
+    tmp_path: Path, edit: dict[str, Any], named: str
+) -> None:
+    """A spec edit that changes the prompt, the schema or the sampling stops the resume with one line naming the
+    field and both values; it named only "another spec" with two excerpts of the JSON cut at the same place."""
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        base = {"teachers": [{"base_url": server.url, "model": "fake", "name": "srv"}]}
+        annotate_to_file(make_spec(**base), source, out, cache=False, progress=False)
+        asked = len(server.requests)
+        if "teachers" in edit:
+            edit = {"teachers": [{**edit["teachers"][0], "base_url": server.url}]}
+        with pytest.raises(UserError, match=named + r": rerun with the same parameters.*add --restart"):
+            annotate_to_file(make_spec(**{**base, **edit}), source, out, cache=False, progress=False)
+        assert len(server.requests) == asked
+
+
+def test_a_spec_field_a_prompt_template_uses_is_compared_by_the_prompt_it_renders(tmp_path: Path) -> None:
+    """The language changes no label with sxhub's prompt, but a prompt_template may print it: the manifest holds
+    the messages it renders for one text, so that edit stops the resume instead of mixing two prompts' labels."""
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    spec = make_spec(prompt_template="Answer in {{ spec.language }}. Label: {{ text }}")
+    annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False, progress=False)
+    fake = FakeTeacher(responder=by_keyword)
+    with pytest.raises(UserError, match=r"another prompt \(the prompt_template renders other messages"):
+        annotate_to_file(replace(spec, language="de"), source, out, teachers=[fake], cache=False)
+    assert not fake.history
+    assert (
+        annotate_to_file(replace(spec, license="mit"), source, out, teachers=[fake], cache=False).ledger["requests"]
+        == 0
+    )
+
+
 def test_shards_labelled_apart_assemble_to_the_one_process_output(tmp_path: Path) -> None:
     """What ``--engine ray`` does with Ray tasks, here in one process: each shard has its own folder and cache;
     assembling merges them in input order and drops a text a lower shard already holds."""

@@ -83,7 +83,7 @@ def make_manifest(
 ) -> dict[str, Any]:
     return {
         "version": 1,
-        "spec": spec.to_dict(),
+        "spec": labelling_spec(spec.to_dict()),
         "teachers": [_teacher_key(t) for t in teachers],
         "samples": samples,
         "seed": seed,
@@ -99,7 +99,31 @@ def make_manifest(
         "chunk_rows": chunk_rows,
         "shards": shards,
         **({"sharding": "text-hash"} if shards > 1 else {}),  # every copy of a text in one shard (sxhub.distributed)
+        **({"prompt": prompt_identity(spec)} if spec.prompt_template else {}),
     }
+
+
+# The spec's fields that decide the labels in the parts: what the prompt, the answer schema and the request's
+# sampling are made of (the label cache's key holds the same: messages, schema, temperature). The teachers' identity
+# and max_tokens are the manifest's ``teachers``; samples, seed and preprocessing have keys of their own. The rest
+# changes no label in a part: the name, language, license and card text (cards), the teachers' prices and timeouts
+# (the bill, the wait), and ``vote`` (votes are kept in the parts and decided again when OUT is assembled).
+LABELLING_FIELDS = ("description", "labels", "multi_label", "examples", "reasoning", "temperature", "prompt_template")
+
+
+def labelling_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a spec (as ``TaskSpec.to_dict`` writes it) that decide the labels; a manifest written with the
+    whole spec (before) is compared by these too."""
+    return {key: spec.get(key) for key in LABELLING_FIELDS}
+
+
+def prompt_identity(spec: TaskSpec) -> str:
+    """A ``prompt_template`` may use any field of the spec (``spec.language``...): the sha256 of the messages it
+    renders for one fixed text, so that such a field, edited, does not resume into parts asked with the old prompt."""
+    from ..prompt import build_messages
+
+    messages = build_messages(spec, "\u2063sxhub manifest probe\u2063")
+    return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def _teacher_key(teacher: Any) -> Any:
@@ -116,18 +140,78 @@ def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out:
         _remove_parts(parts)
     if file.is_file():
         found = json.loads(file.read_text(encoding="utf-8"))
-        if found != manifest:
-            key = next(k for k in sorted(set(found) | set(manifest)) if found.get(k) != manifest.get(k))
+        if isinstance(found.get("spec"), dict):
+            found["spec"] = labelling_spec(found["spec"])
+        now = json.loads(json.dumps(manifest, sort_keys=True, default=str))  # as the file holds it
+        if found != now:
+            what, there, here = _difference(found, now)
             raise UserError(
-                f"{parts}/ holds the parts of an earlier run of {out.name} with another {key} "
-                f"({_short(found.get(key))} there, {_short(manifest.get(key))} now): rerun with the same "
-                "parameters to resume it, or add --restart to start over (the label cache keeps every answer)."
+                f"{parts}/ holds the parts of an earlier run of {out.name} with another {what} "
+                f"({there} there, {here} now): rerun with the same parameters to resume it, or add --restart to "
+                "start over (the label cache keeps every answer)."
             )
         return
     parts.mkdir(parents=True, exist_ok=True)
     tmp = parts / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str), encoding="utf-8")
     os.replace(tmp, file)
+
+
+def _difference(found: dict[str, Any], now: dict[str, Any]) -> tuple[str, str, str]:
+    """What differs between two manifests, named as precisely as it can be: a field of the spec (``labels``, down
+    to the one label), a key of one teacher, or another parameter, with excerpts of both values that show the
+    difference (two long values cut at the same place read the same)."""
+    keys = sorted(set(found) | set(now), key=lambda k: (k == "prompt", k))  # a template's output: named last
+    key = next(k for k in keys if found.get(k) != now.get(k))
+    there, here = found.get(key), now.get(key)
+    if key == "prompt":
+        return (
+            "prompt (the prompt_template renders other messages: a field of the spec it uses changed)",
+            _short(there),
+            _short(here),
+        )
+    if key == "spec" and isinstance(there, dict) and isinstance(here, dict):
+        path, there, here = _first_difference(there, here)
+        if path == "labels" and isinstance(there, list) and isinstance(here, list):  # by name: what a user edits
+            names = [[lab.get("name") if isinstance(lab, dict) else lab for lab in v] for v in (there, here)]
+            if names[0] != names[1]:
+                there, here = names
+        a, b = _excerpts(there, here)
+        return "spec", f"{path}: {a}", b
+    if key == "teachers" and isinstance(there, list) and isinstance(here, list) and len(there) == len(here):
+        for old, new in zip(there, here, strict=True):
+            if old != new and isinstance(old, dict) and isinstance(new, dict):
+                path, a, b = _first_difference(old, new)
+                return f"{path} of teacher {new.get('name') or old.get('name')!r}", *_excerpts(a, b)
+    return key, *_excerpts(there, here)
+
+
+def _first_difference(there: Any, here: Any, path: str = "") -> tuple[str, Any, Any]:
+    """The path (``labels[2].description``) of the first place where two JSON values differ, and the values there."""
+    if isinstance(there, dict) and isinstance(here, dict):
+        for key in sorted(set(there) | set(here)):
+            if there.get(key) != here.get(key):
+                return _first_difference(there.get(key), here.get(key), f"{path}.{key}" if path else key)
+    if isinstance(there, list) and isinstance(here, list) and len(there) == len(here):
+        for i, (a, b) in enumerate(zip(there, here, strict=True)):
+            if a != b:
+                return _first_difference(a, b, f"{path}[{i}]")
+    return path or "value", there, here
+
+
+def _excerpts(there: Any, here: Any, width: int = 60) -> tuple[str, str]:
+    """Both values as JSON, each cut to ``width`` characters around the first character where they differ."""
+    a, b = (json.dumps(v, sort_keys=True, default=str, ensure_ascii=False) for v in (there, here))
+    if len(a) <= width and len(b) <= width:
+        return a, b
+    at = next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    start = max(0, at - width // 3)
+
+    def cut(text: str) -> str:
+        piece = text[start : start + width]
+        return ("..." if start else "") + piece + ("..." if start + width < len(text) else "")
+
+    return cut(a), cut(b)
 
 
 def _short(value: Any) -> str:
