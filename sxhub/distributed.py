@@ -27,6 +27,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -140,36 +141,40 @@ def annotate_ray(
     if shards < 1:
         raise UserError(f"shards={shards} must be at least 1.")
     out = Path(out)
-    job, parts = prepare_job(
-        spec,
-        str(source),
-        out,
-        teachers=teachers,
-        samples=samples,
-        concurrency=concurrency,
-        rows=rows,
-        split=split,
-        text_column=text_column,
-        keep_columns=keep_columns,
-        preprocess=preprocess,
-        max_chars=max_chars,
-        chunk_rows=chunk_rows,
-        restart=restart,
-        shards=shards,
-        max_invalid=max_invalid,
-        seed=seed,
-    )
-    job.progress, job.max_retries, job.backoff, job.max_wait = False, max_retries, backoff, max_wait
-    start = time.perf_counter()
-    todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
-    if todo:
-        split_by_text(job, parts, shards)
-        owned = connect(address)
-        try:
-            _run_shards(job, parts, todo, shards=shards, workers=workers, task_retries=task_retries, progress=progress)
-        finally:
-            disconnect(owned)
-    return finish(job, parts, out, shards=shards, start=start)
+    with ExitStack() as hold:  # OUT.parts/ locked by the driver for the run (the shards' tasks run under it)
+        job, parts = prepare_job(
+            spec,
+            str(source),
+            out,
+            teachers=teachers,
+            samples=samples,
+            concurrency=concurrency,
+            rows=rows,
+            split=split,
+            text_column=text_column,
+            keep_columns=keep_columns,
+            preprocess=preprocess,
+            max_chars=max_chars,
+            chunk_rows=chunk_rows,
+            restart=restart,
+            shards=shards,
+            max_invalid=max_invalid,
+            seed=seed,
+            hold=hold,
+        )
+        job.progress, job.max_retries, job.backoff, job.max_wait = False, max_retries, backoff, max_wait
+        start = time.perf_counter()
+        todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
+        if todo:
+            split_by_text(job, parts, shards)
+            owned = connect(address)
+            try:
+                _run_shards(
+                    job, parts, todo, shards=shards, workers=workers, task_retries=task_retries, progress=progress
+                )
+            finally:
+                disconnect(owned)
+        return finish(job, parts, out, shards=shards, start=start)
 
 
 SHARD_ROWS = "rows.npy"

@@ -579,6 +579,51 @@ def test_engine_ray_refuses_a_shared_cache_dir_before_anything_runs(tmp_path: Pa
     assert not (tmp_path / "o.jsonl.parts").exists()
 
 
+def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(tmp_path: Path, capsys) -> None:
+    """Two annotate processes on one -o both asked every text (93 requests for 80) and each counted the other's
+    answers as cached in its ledger. The run now holds OUT.parts/'s lock: a second one stops with one line before
+    any request, and a run killed with the lock held leaves nothing that blocks the next one."""
+    import signal
+    import subprocess
+    import sys
+
+    from sxhub.distributed import annotate_ray
+
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers: [{server.url}]\n")
+        argv = ["annotate", str(task), str(source), "-o", str(out)]
+        holder = subprocess.Popen(  # the first run, in another process, killed while it holds the lock
+            [sys.executable, "-c", "import fcntl, os, sys, time; os.makedirs(sys.argv[1], exist_ok=True)\n"
+             "lock = open(os.path.join(sys.argv[1], 'lock'), 'a+b'); fcntl.flock(lock, fcntl.LOCK_EX)\n"
+             "print('held', flush=True); time.sleep(120)", str(parts_dir(out))],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            code, _, err = run_cli(argv, capsys)
+            assert code == 2, err
+            assert (
+                err.strip()
+                .splitlines()[-1]
+                .endswith(
+                    f"another sxhub annotate is writing {out} (out.jsonl.parts/ is locked); wait for it or use another -o."
+                )
+            )
+            with pytest.raises(UserError, match=r"another sxhub annotate is writing .*out\.jsonl.parts/ is locked"):
+                annotate_ray(make_spec(teachers=[server.url]), source, out, shards=2)  # before Ray starts
+            assert server.requests == [] and not out.exists()
+        finally:
+            holder.send_signal(signal.SIGKILL)
+            holder.wait()
+        assert (parts_dir(out) / "lock").exists()  # left by the killed run: blocks nothing
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+        assert len(read_table(out)) == len(server.requests) > 0
+
+
 def test_keeping_a_column_annotate_writes_is_refused_before_any_request(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

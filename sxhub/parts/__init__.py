@@ -7,6 +7,7 @@ and order; a text seen in an earlier chunk is dropped as a duplicate, as today).
 
     OUT.parts/
       manifest.json                  the run's parameters: a rerun with other parameters refuses to mix parts
+      lock                           held (flock) by the run writing OUT: a second one on the same OUT stops
       shard-00000-of-00001/          one folder per shard (``--engine ray`` runs several; one process runs one)
         state.sqlite                 chunks done (counts, ledger), hashes of the texts seen (duplicates), the
                                      teachers' identities (a URL-only one's served model: a resume must match)
@@ -34,6 +35,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -57,6 +59,7 @@ from .layout import (
     check_manifest,
     chunk_answers,
     input_identity,
+    locked,
     make_manifest,
     parts_dir,
     shard_dir,
@@ -81,6 +84,7 @@ __all__ = [
     "finish",
     "input_identity",
     "label_shard",
+    "locked",
     "make_manifest",
     "new_run_id",
     "parts_dir",
@@ -263,30 +267,32 @@ def annotate_to_file(
     ``keep_columns``, ``preprocess`` (default: the spec's), ``max_chars``); ``restart`` starts over when
     ``OUT.parts/`` holds parts of a run with other parameters.
     """
-    job, parts = prepare_job(
-        spec,
-        str(source),
-        Path(out),
-        teachers=teachers,
-        samples=samples,
-        concurrency=concurrency,
-        rows=rows,
-        split=split,
-        text_column=text_column,
-        keep_columns=keep_columns,
-        preprocess=preprocess,
-        max_chars=max_chars,
-        chunk_rows=chunk_rows,
-        restart=restart,
-        shards=1,
-        max_invalid=max_invalid,
-        seed=seed,
-    )
-    job.folder, job.cache, job.progress = shard_dir(parts, 0, 1), cache, progress
-    job.max_retries, job.backoff, job.max_wait = max_retries, backoff, max_wait
-    start = time.perf_counter()
-    label_shard(job)
-    return finish(job, parts, Path(out), shards=1, start=start)
+    with ExitStack() as hold:  # OUT.parts/ locked from before its manifest is read until OUT is written
+        job, parts = prepare_job(
+            spec,
+            str(source),
+            Path(out),
+            teachers=teachers,
+            samples=samples,
+            concurrency=concurrency,
+            rows=rows,
+            split=split,
+            text_column=text_column,
+            keep_columns=keep_columns,
+            preprocess=preprocess,
+            max_chars=max_chars,
+            chunk_rows=chunk_rows,
+            restart=restart,
+            shards=1,
+            max_invalid=max_invalid,
+            seed=seed,
+            hold=hold,
+        )
+        job.folder, job.cache, job.progress = shard_dir(parts, 0, 1), cache, progress
+        job.max_retries, job.backoff, job.max_wait = max_retries, backoff, max_wait
+        start = time.perf_counter()
+        label_shard(job)
+        return finish(job, parts, Path(out), shards=1, start=start)
 
 
 def prepare_job(
@@ -308,8 +314,12 @@ def prepare_job(
     shards: int,
     max_invalid: int,
     seed: int,
+    hold: ExitStack | None = None,
 ) -> tuple[ShardJob, Path]:
-    """Check the arguments and the parts folder (its manifest) before any request; the job every shard runs."""
+    """Check the arguments and the parts folder (its manifest) before any request; the job every shard runs.
+
+    With ``hold``, ``OUT.parts/`` is locked there (:func:`~sxhub.parts.layout.locked`) until ``hold`` closes: a
+    second run on the same OUT stops with one line before it reads the manifest or asks anything."""
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
     n_samples = resolve_samples(spec, samples)
@@ -341,6 +351,8 @@ def prepare_job(
         max_invalid=max_invalid,
         seed=seed,
     )
+    if hold is not None:
+        hold.enter_context(locked(parts, out))
     check_manifest(parts, manifest, restart=restart, out=out)
     job = ShardJob(
         spec=spec,

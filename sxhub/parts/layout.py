@@ -9,8 +9,10 @@ import hashlib
 import json
 import os
 import sqlite3
+import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ ROW = "__sxhub_row"  # the row's position in the input, kept in the parts to mer
 CHUNK_ROWS = 1000
 MANIFEST = "manifest.json"
 STATE = "state.sqlite"
+LOCK = "lock"
 
 
 def parts_dir(out: str | os.PathLike[str]) -> Path:
@@ -34,6 +37,47 @@ def parts_dir(out: str | os.PathLike[str]) -> Path:
 
 def shard_dir(parts: Path, index: int, count: int) -> Path:
     return parts / f"shard-{index:05d}-of-{count:05d}"
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# one run at a time
+# ------------------------------------------------------------------------------------------------------------------
+@contextmanager
+def locked(parts: Path, out: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold the exclusive lock of ``parts`` while the block runs, or refuse at once with one line.
+
+    Two runs writing one OUT paid the same texts twice and their ledgers each counted the other's answers as
+    cached. The lock is ``flock`` on ``OUT.parts/lock`` (on NFS, Linux takes it on the server): the system drops it
+    when the process ends, however it ends, so a killed run leaves a file that blocks nothing. The file is never
+    deleted (not by --restart either): a run waiting on a deleted file would lock a file nobody else sees."""
+    parts.mkdir(parents=True, exist_ok=True)
+    handle = open(parts / LOCK, "a+b")  # noqa: SIM115 - held open for the whole block: closing it unlocks
+    try:
+        if not _try_lock(handle):
+            raise UserError(
+                f"another sxhub annotate is writing {out} ({parts.name}/ is locked); wait for it or use another -o."
+            )
+        yield
+    finally:
+        handle.close()
+
+
+def _try_lock(handle: Any) -> bool:
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -224,7 +268,13 @@ def _remove_parts(parts: Path) -> None:
 
     if not (parts / MANIFEST).is_file():
         raise UserError(f"{parts} has no {MANIFEST}: it is not an sxhub parts folder; move it away first.")
-    shutil.rmtree(parts)
+    for entry in parts.iterdir():
+        if entry.name == LOCK:  # held by this run (:func:`locked`)
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 # ------------------------------------------------------------------------------------------------------------------
