@@ -138,3 +138,72 @@ class LabelCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class ReadThroughCache(LabelCache):
+    """A label cache that also answers from earlier cache files, read-only: a hit there is copied into the cache it
+    wraps (where :meth:`put` writes). ``--restart`` keeps the label caches of ``--engine ray``'s shards in
+    ``OUT.parts/``; a run with another number of shards (or the one-process engine) reads their answers from them
+    instead of asking again. The files must have no writer (:func:`settle`: they are in rollback-journal mode)."""
+
+    def __init__(self, own: LabelCache, earlier: list[Path], *, owns: bool) -> None:
+        # not LabelCache.__init__: ``own`` holds the file this cache writes
+        self.own, self.path, self._owns = own, own.path, owns
+        self._lock = threading.Lock()
+        self._earlier: list[tuple[sqlite3.Connection, bool]] = []
+        for file in earlier:
+            try:
+                db = sqlite3.connect(file.resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(replies)")}
+            except sqlite3.Error:
+                continue  # unreadable: its answers are asked again, as without it
+            self._earlier.append((db, "scores" in columns))
+
+    def get(self, key: str) -> Reply | None:
+        found = self.own.get(key)
+        if found is not None:
+            return found
+        for db, scored in self._earlier:
+            with self._lock:
+                row = db.execute(
+                    f"SELECT text, input_tokens, output_tokens, {'scores' if scored else 'NULL'}, teacher "
+                    "FROM replies WHERE key = ?",
+                    (key,),
+                ).fetchone()
+            if row is not None:
+                reply = Reply(
+                    text=row[0],
+                    input_tokens=row[1] or 0,
+                    output_tokens=row[2] or 0,
+                    scores=json.loads(row[3]) if row[3] else None,
+                )
+                self.own.put(key, reply, teacher=row[4] or "")
+                return reply
+        return None
+
+    def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
+        self.own.put(key, reply, teacher=teacher)
+
+    def __len__(self) -> int:
+        return len(self.own)
+
+    def close(self) -> None:
+        with self._lock:
+            for db, _ in self._earlier:
+                db.close()
+            self._earlier = []
+        if self._owns:
+            self.own.close()
+
+
+def settle(file: Path) -> None:
+    """Leave a cache file that nothing writes now in rollback-journal mode (its WAL checkpointed into it), so that
+    several processes, on other machines too, can read it read-only (a WAL file needs shared memory to be read)."""
+    try:
+        db = sqlite3.connect(file, timeout=5, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=DELETE")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass  # busy or damaged: read as it is, or not at all

@@ -144,6 +144,33 @@ def test_annotate_on_the_cluster_survives_a_lost_worker(cluster, tmp_path: Path)
     assert (parts_dir(out) / "manifest.json").is_file()
 
 
+def test_a_restart_on_the_cluster_asks_nothing_answered_before(cluster, tmp_path: Path) -> None:
+    """Each shard's label cache is in its folder under OUT.parts/ (the workers may share no other storage), and
+    --restart deleted that folder: after an edit of the spec's license refused the resume, the advised --restart
+    ("the label cache keeps every answer") paid every answer again. The license now resumes, and a restart, with
+    the same or another number of shards, keeps the caches and asks nothing."""
+    from sxhub.distributed import annotate_ray
+
+    source = write_table(texts_frame(160).head(30), tmp_path / "in.csv")
+    with FakeOpenAIServer() as server:
+        task = {
+            "name": "fin",
+            "labels": ["positive", "neutral", "negative"],
+            "teachers": [{"base_url": server.url, "model": "fake", "server": "llamacpp"}],
+        }
+        out = tmp_path / "ray.jsonl"
+        kwargs = {"concurrency": 2, "chunk_rows": 10, "progress": False}
+        annotate_ray(TaskSpec.from_dict(task), source, out, shards=2, **kwargs)
+        asked, labelled = len(server.requests), out.read_bytes()
+        assert asked == 30
+        spec = TaskSpec.from_dict({**task, "license": "mit"})
+        assert annotate_ray(spec, source, out, shards=2, **kwargs).ledger["requests"] == 0
+        for shards in (2, 3):
+            ledger = annotate_ray(spec, source, out, shards=shards, restart=True, **kwargs).ledger
+            assert len(server.requests) == asked and ledger["requests"] == 0 and ledger["cached"] == asked
+            assert out.read_bytes() == labelled
+
+
 # --------------------------------------------------------------------------------------------------------------
 # predict: Ray Data and an actor pool of int8 ONNX students
 # --------------------------------------------------------------------------------------------------------------

@@ -410,6 +410,53 @@ def test_shards_split_by_text_ask_each_distinct_text_once(tmp_path: Path) -> Non
     assert out.read_bytes() == single.read_bytes()
 
 
+def _label_in_shards(spec: TaskSpec, source: Path, out: Path, shards: int, *, restart: bool = False) -> dict:
+    """``annotate_ray`` without Ray: the same job, split and shard caches (one per shard, under OUT.parts/)."""
+    from contextlib import ExitStack
+
+    from sxhub.distributed import SHARD_ROWS, split_by_text
+    from sxhub.parts import finish, prepare_job
+
+    with ExitStack() as hold:
+        job, parts = prepare_job(
+            spec, str(source), out, teachers=None, samples=None, concurrency=2, rows=None, split="train",
+            text_column=None, keep_columns=[], preprocess=None, max_chars=20_000, chunk_rows=7,
+            restart=restart, shards=shards, max_invalid=2, seed=0, hold=hold,
+        )  # fmt: skip
+        split_by_text(job, parts, shards)
+        for i in range(shards):
+            folder = shard_dir(parts, i, shards)
+            label_shard(replace(job, folder=folder, cache=folder, progress=False, positions=str(folder / SHARD_ROWS)))
+        return finish(job, parts, out, shards=shards, start=0.0).ledger
+
+
+def test_a_restart_asks_no_answer_the_shards_caches_hold(tmp_path: Path) -> None:
+    """--engine ray keeps each shard's label cache in its folder under OUT.parts/, and --restart deleted the folder:
+    the answers the refusal promised the label cache keeps were all paid again. A restart now keeps the shards'
+    caches, and a run with another number of shards, or the one-process engine, reads their answers."""
+    source = write_table(corpus(40), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    with FakeOpenAIServer() as server:
+        spec = make_spec(teachers=[{"base_url": server.url, "model": "fake", "name": "srv"}])
+        first = _label_in_shards(spec, source, out, 2)
+        asked, labelled = len(server.requests), read_table(out)
+        assert asked == first["requests"] > 0
+        for shards in (2, 3):  # the same shards, then others (each text in another shard's folder)
+            ledger = _label_in_shards(spec, source, out, shards, restart=True)
+            assert len(server.requests) == asked and ledger["cached"] == asked
+            pd.testing.assert_frame_equal(read_table(out), labelled)
+        user_cache = tmp_path / "user-cache"  # the one-process engine, with a cache that has none of them
+        again = annotate_to_file(spec, source, out, cache=user_cache, chunk_rows=7, restart=True, progress=False)
+        assert len(server.requests) == asked and again.ledger["cached"] == asked
+        pd.testing.assert_frame_equal(read_table(out), labelled)
+        again = annotate_to_file(spec, source, out, cache=user_cache, chunk_rows=5, restart=True, progress=False)
+        assert len(server.requests) == asked  # its own cache answers a restart too
+        assert sorted(p.name for p in parts_dir(out).iterdir() if not p.name.startswith("shard-")) == [
+            "lock",
+            "manifest.json",
+        ]
+
+
 def test_dawid_skene_decides_over_every_part(tmp_path: Path) -> None:
     pytest.importorskip("crowdkit")
     if "vote" not in TaskSpec.__dataclass_fields__:

@@ -12,7 +12,8 @@ and order; a text seen in an earlier chunk is dropped as a duplicate, as today).
         state.sqlite                 chunks done (counts, ledger), hashes of the texts seen (duplicates), the
                                      teachers' identities (a URL-only one's served model: a resume must match)
         part-000000.parquet ...      one part per chunk, written to a temporary name and moved into place
-        labels.sqlite                (``--engine ray``) the shard's own label cache
+        labels.sqlite                (``--engine ray``) the shard's own label cache; ``--restart`` keeps it, and a
+                                     run with other shards (or one process) reads it for the answers it holds
         rows.npy                     (``--engine ray``) the positions of the rows this shard labels
 
 A chunk is done when ``state.sqlite`` says so; it records the chunk and the hashes of its texts in one transaction
@@ -62,6 +63,7 @@ from .layout import (
     locked,
     make_manifest,
     parts_dir,
+    settle_caches,
     shard_dir,
     text_hash,
 )
@@ -354,6 +356,7 @@ def prepare_job(
     if hold is not None:
         hold.enter_context(locked(parts, out))
     check_manifest(parts, manifest, restart=restart, out=out)
+    settle_caches(parts)
     job = ShardJob(
         spec=spec,
         source=source,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sqlite3
 import sys
 import time
@@ -17,6 +18,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from ..cache import CACHE_FILE
 from ..errors import UserError
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice
@@ -271,10 +273,33 @@ def _remove_parts(parts: Path) -> None:
     for entry in parts.iterdir():
         if entry.name == LOCK:  # held by this run (:func:`locked`)
             continue
-        if entry.is_dir() and not entry.is_symlink():
+        if entry.is_dir() and not entry.is_symlink() and entry.name.startswith("shard-"):
+            for item in entry.iterdir():  # a shard's label cache (--engine ray) stays: its answers were paid for
+                if not item.name.startswith(CACHE_FILE):
+                    shutil.rmtree(item) if item.is_dir() and not item.is_symlink() else item.unlink()
+        elif entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry)
         else:
             entry.unlink()
+
+
+def kept_caches(folder: Path) -> list[Path]:
+    """The label caches in ``OUT.parts/`` that a shard (``folder``) reads besides its own: those of the shards of
+    an earlier run (kept by --restart; another number of shards, or --engine ray before the one-process engine),
+    not those of the shards running beside it, which hold other texts and are being written."""
+    match = re.fullmatch(r"shard-\d+-of-(\d+)", folder.name)
+    count = int(match.group(1)) if match else 1
+    beside = {shard_dir(folder.parent, i, count) for i in range(count)} - {folder}
+    return sorted(f for f in folder.parent.glob(f"shard-*/{CACHE_FILE}") if f.parent not in beside)
+
+
+def settle_caches(parts: Path) -> None:
+    """Before any shard runs (under the run's lock: nothing writes them), the shards' caches in rollback-journal
+    mode, so that shards of this run on any node can read the earlier ones read-only (:func:`kept_caches`)."""
+    from ..cache import settle
+
+    for file in parts.glob(f"shard-*/{CACHE_FILE}"):
+        settle(file)
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -15,12 +15,13 @@ from typing import Any
 import pandas as pd
 
 from ..annotate import _open_cache, aannotate, resolve_served_models
+from ..cache import ReadThroughCache
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec
 from ..stream import RowSlice, iter_table
 from ..teachers import Teacher, teachers_for
 from .assembly import VoteTotals
-from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, text_hash
+from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, text_hash
 
 
 @dataclass
@@ -70,6 +71,8 @@ async def alabel_shard(job: ShardJob) -> None:
 
     state = ShardState(job.folder)
     store, owned = _open_cache(job.cache)
+    if store is not None and (earlier := [f for f in kept_caches(job.folder) if not f.samefile(store.path)]):
+        store, owned = ReadThroughCache(store, earlier, owns=owned), True  # answers a --restart kept
     chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
     total = count_rows(job.source) if job.rows.is_all and job.positions is None else None
     bar = progress_bar(total=total, unit="row", desc="annotate", enabled=job.progress)
