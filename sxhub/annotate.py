@@ -38,6 +38,7 @@ from .ledger import (
     format_cost,
     teacher_prices,
     total_ledger,
+    unique_names,
 )
 from .prompt import InvalidAnswer, message_builder, reply_parser
 from .reliability import decide_all
@@ -135,13 +136,7 @@ def _teacher_specs(spec: TaskSpec, teachers: Sequence[Teacher | TeacherSpec | st
 
 
 def _unique_names(teachers: Sequence[Teacher]) -> list[str]:
-    names: list[str] = []
-    for t in teachers:
-        name, k = t.name, 2
-        while name in names:
-            name, k = f"{t.name}#{k}", k + 1
-        names.append(name)
-    return names
+    return unique_names([t.name for t in teachers])
 
 
 # ------------------------------------------------------------------------------------------------------------------

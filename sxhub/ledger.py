@@ -117,19 +117,36 @@ def teacher_prices(teachers: Sequence[Teacher], names: list[str]) -> Prices:
     }
 
 
+def unique_names(names: Sequence[str]) -> list[str]:
+    """The ledger's and the votes' teacher names: a name given twice (one teacher listed twice, one model through two
+    providers) gets ``#2``, ``#3``, ... so that each teacher keeps its own ledger."""
+    unique: list[str] = []
+    for base in names:
+        name, k = base, 2
+        while name in unique:
+            name, k = f"{base}#{k}", k + 1
+        unique.append(name)
+    return unique
+
+
 def dry_run_estimate(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int) -> dict[str, Any]:
-    """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output."""
+    """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output.
+
+    Teachers are named as the run names them (:func:`unique_names`): keyed on a name given twice, the second teacher
+    replaced the first, and the plan counted one teacher's requests and tokens less than the run made."""
     prompt_tokens = sum(sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts)
     typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
     teachers: dict[str, Any] = {}
     cost: float | None = 0.0
     cost_max: float | None = 0.0
-    for entry in specs:
-        if isinstance(entry, Teacher):
-            name, ts = entry.name, entry.spec or TeacherSpec(model=entry.name)
-        else:
-            ts = TeacherSpec.parse(entry)
-            name = ts.name or str(ts.model)
+    # as aannotate opens them: Teacher objects as given when all are, else every entry through its spec
+    objects = all(isinstance(entry, Teacher) for entry in specs)
+    parsed = [
+        (entry.spec or TeacherSpec(model=entry.name)) if isinstance(entry, Teacher) else TeacherSpec.parse(entry)
+        for entry in specs
+    ]
+    names = [entry.name if objects else str(ts.name) for entry, ts in zip(specs, parsed, strict=True)]
+    for name, ts in zip(unique_names(names), parsed, strict=True):
         out, out_max = min(typical, ts.max_tokens), ts.max_tokens
         tin, tout, tmax = (
             prompt_tokens * samples,

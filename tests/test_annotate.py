@@ -232,6 +232,31 @@ def test_dry_run_calls_no_teacher(tmp_path: Path) -> None:
     assert "dry run" in result.summary_line()
 
 
+@pytest.mark.parametrize("as_specs", [False, True], ids=["teachers", "specs"])
+def test_dry_run_names_a_teacher_listed_twice_as_the_run_does(tmp_path: Path, as_specs: bool) -> None:
+    """Keyed on a name given twice, the second teacher replaced the first: the plan said 40 requests, the run made
+    60, and the plan's table had no dear#2 (its total cost counted it)."""
+
+    def teacher(name: str, price: float) -> FakeTeacher:
+        fake = FakeTeacher(name=name, responder=by_keyword)
+        fake.spec = TeacherSpec(model="org/model", name=name, price_input=price, price_output=price)
+        return fake
+
+    def teachers() -> list:
+        made = [teacher("cheap", 0.1), teacher("dear", 10.0), teacher("dear", 10.0)]
+        return [t.spec for t in made] if as_specs else made
+
+    texts = ["Profit rose.", "Sales fell."]
+    dry = run(make_spec(samples=2), texts, teachers(), tmp_path, dry_run=True).ledger
+    assert list(dry["teachers"]) == ["cheap", "dear", "dear#2"]
+    assert dry["requests_planned"] == sum(t["requests_planned"] for t in dry["teachers"].values()) == 12
+    assert dry["input_tokens"] == sum(t["input_tokens"] for t in dry["teachers"].values())
+    assert dry["cost_usd"] == pytest.approx(sum(t["cost_usd"] for t in dry["teachers"].values()))
+    if not as_specs:  # (a spec's org/model has no server here)
+        real = run(make_spec(samples=2), texts, teachers(), tmp_path).ledger
+        assert list(real["teachers"]) == list(dry["teachers"]) and real["requests"] == dry["requests_planned"]
+
+
 def test_bad_arguments_are_user_errors(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="concurrency"):
         run(make_spec(), ["x"], [FakeTeacher()], tmp_path, concurrency=0)
