@@ -38,10 +38,10 @@ from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
 from .generate_rounds import AGREEMENT_COLUMNS, ROUNDS_MAX, balanced_rounds, confident_rounds, kept_frame, voted_rows
-from .ledger import format_cost
+from .ledger import cached_note, format_cost, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
-from .synth import Embedder, EmbedFn, check_threshold, merge_ledgers, near_duplicates, parse_text_reply, text_schema
+from .synth import Embedder, EmbedFn, check_threshold, near_duplicates, parse_text_reply, text_schema
 from .teachers import Teacher
 
 logger = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ class GenerateResult:
             f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; "
             f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['input_tokens']:,} input + {led['output_tokens']:,} output tokens, "
-            f"estimated cost {format_cost(led['cost_usd'])}"
+            f"estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
         )
 
     def _agreement_note(self) -> str:

@@ -92,6 +92,26 @@ def cost_of(p: tuple[float, float] | None, tokens_in: int, tokens_out: int) -> f
     return None if p is None else (tokens_in * p[0] + tokens_out * p[1]) / 1e6
 
 
+COSTS = ("cost_usd", "cached_cost_usd")
+LATEST = ("server", "enforced", "request_form")
+
+
+def sum_ledgers(parts: Sequence[dict[str, Any]], *, latest: bool = False) -> dict[str, Any]:
+    """The :class:`TeacherLedger` fields of several ledgers summed: counters added, a cost unknown (None) when any
+    part's is (a part without one counts as unknown), never rounded; with ``latest``, the server fields of the last
+    part that has them. The one sum behind every total: annotate's, and generate's and twins' over their runs."""
+    total: dict[str, Any] = {}
+    for key, default in asdict(TeacherLedger()).items():
+        values = [part.get(key, default) for part in parts]
+        if isinstance(default, int):
+            total[key] = sum(int(v or 0) for v in values)
+        elif key in COSTS:
+            total[key] = None if any(v is None for v in values) else float(sum(values))
+        elif latest:
+            total[key] = next((v for v in reversed(values) if v), None)
+    return total
+
+
 def total_ledger(engine_ledgers: dict[str, TeacherLedger], prices: Prices) -> dict[str, Any]:
     """Per-teacher ledgers and their totals; a total cost is unknown (None) when any teacher's is."""
     teachers = {}
@@ -100,14 +120,21 @@ def total_ledger(engine_ledgers: dict[str, TeacherLedger], prices: Prices) -> di
         led.cost_usd = cost_of(price, led.input_tokens, led.output_tokens)
         led.cached_cost_usd = cost_of(price, led.cached_input_tokens, led.cached_output_tokens)
         teachers[name] = asdict(led)
-    total: dict[str, Any] = {}
-    for key, value in asdict(TeacherLedger()).items():
-        if isinstance(value, int):
-            total[key] = sum(t[key] for t in teachers.values())
-        elif key in ("cost_usd", "cached_cost_usd"):
-            costs = [t[key] for t in teachers.values()]
-            total[key] = None if any(c is None for c in costs) else float(sum(costs))
-    return {**total, "teachers": teachers}
+    return {**sum_ledgers(list(teachers.values())), "teachers": teachers}
+
+
+def merge_ledgers(*ledgers: dict[str, Any]) -> dict[str, Any]:
+    """Several runs' ledgers (from :func:`total_ledger` or annotate) as one: every field of a teacher's ledger
+    summed as :func:`sum_ledgers` sums it, per teacher too, so cached answers keep their first cost
+    (``cached_cost_usd``). Used by generate and twins, whose runs are several engine runs."""
+    names = list(dict.fromkeys(name for led in ledgers for name in led.get("teachers") or {}))
+    teachers = {
+        name: sum_ledgers(
+            [led["teachers"][name] for led in ledgers if name in (led.get("teachers") or {})], latest=True
+        )
+        for name in names
+    }
+    return {**sum_ledgers(list(ledgers)), "teachers": teachers}
 
 
 def teacher_prices(teachers: Sequence[Teacher], names: list[str]) -> Prices:

@@ -287,31 +287,3 @@ def check_threshold(name: str, value: float, *, low: float = 0.0, high: float = 
     if not isinstance(value, (int, float)) or not low <= float(value) <= high:
         raise InputError(f"{name}={value!r} must be a number from {low} to {high}.")
     return float(value)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# sending free-form requests through the annotate engine
-# --------------------------------------------------------------------------------------------------------------
-def merge_ledgers(*ledgers: dict[str, Any]) -> dict[str, Any]:
-    """Sum the counters of several engine ledgers (per teacher too); a cost is unknown (None) if any part's is."""
-    keys = ("requests", "cached", "input_tokens", "output_tokens", "cached_input_tokens", "cached_output_tokens",
-            "retries", "rejected", "invalid_answers", "failed_votes")  # fmt: skip
-
-    def add(into: dict[str, Any], part: dict[str, Any]) -> None:
-        for key in keys:
-            into[key] += part.get(key, 0) or 0
-        cost = part.get("cost_usd")
-        into["cost_usd"] = None if into["cost_usd"] is None or cost is None else into["cost_usd"] + cost
-        for key in ("server", "enforced", "request_form"):
-            if part.get(key):
-                into[key] = part[key]
-
-    total: dict[str, Any] = {**dict.fromkeys(keys, 0), "cost_usd": 0.0}
-    teachers: dict[str, dict[str, Any]] = {}
-    for ledger in ledgers:
-        add(total, ledger)
-        for name, part in (ledger.get("teachers") or {}).items():
-            add(teachers.setdefault(name, {**dict.fromkeys(keys, 0), "cost_usd": 0.0}), part)
-    if total["cost_usd"] is not None:
-        total["cost_usd"] = round(float(total["cost_usd"]), 6)
-    return {**total, "teachers": teachers}

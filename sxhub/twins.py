@@ -36,7 +36,7 @@ from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import find_text_column
 from .errors import InputError, TeacherError, UserError
-from .ledger import format_cost
+from .ledger import cached_note, format_cost, merge_ledgers
 from .prompt import InvalidAnswer
 from .spec import TaskSpec
 from .synth import (
@@ -45,7 +45,6 @@ from .synth import (
     check_threshold,
     identity_tokens,
     leaked_identity,
-    merge_ledgers,
     pair_similarity,
     parse_text_reply,
     protect_brand,
@@ -120,7 +119,7 @@ class TwinsResult:
         return (
             f"twinned {s['n']} texts: {s['ok']} ok, {s['flagged']} flagged {s['flag_counts']}, {s['failed']} failed; "
             f"{led['requests']} requests ({led['cached']} from cache), {led['input_tokens']:,} input + "
-            f"{led['output_tokens']:,} output tokens, estimated cost {format_cost(led['cost_usd'])}"
+            f"{led['output_tokens']:,} output tokens, estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
         )
 
 

@@ -28,7 +28,7 @@ from sxhub.generate import (
     generation_messages,
     grid,
 )
-from sxhub.spec import Example, TaskSpec
+from sxhub.spec import Example, TaskSpec, TeacherSpec
 from sxhub.synth import (
     identity_tokens,
     leaked_identity,
@@ -350,6 +350,75 @@ def test_generate_dedups_and_labels_by_vote() -> None:
     assert len({c.seed for c in gen_calls}) == len(gen_calls) and all(c.temperature == 1.0 for c in gen_calls)
     expected = (labelled["prompted_label"] == "negative").mean()
     assert 0 < expected < 1 and result.summary()["label_matches_prompt"] == pytest.approx(expected, abs=1e-4)
+
+
+def priced(responder: Any, price: float) -> FakeTeacher:
+    teacher = FakeTeacher(responder=responder)
+    teacher.spec = TeacherSpec(model="org/model", price_input=price, price_output=price)
+    return teacher
+
+
+def check_rerun_ledger(first: dict[str, Any], second: dict[str, Any], price: float) -> None:
+    """A rerun served by the cache bills nothing new and keeps what its answers first cost, per teacher too."""
+    tokens = first["input_tokens"] + first["output_tokens"]
+    assert first["cost_usd"] == pytest.approx(tokens * price / 1e6, rel=1e-9) and first["cost_usd"] > 0
+    assert first["teachers"]["fake"]["cost_usd"] == pytest.approx(first["cost_usd"], rel=1e-9)
+    assert second["requests"] == 0 and second["cached"] == first["requests"] and second["cost_usd"] == 0.0
+    assert second["cached_input_tokens"] == first["input_tokens"]
+    assert second["cached_output_tokens"] == first["output_tokens"]
+    assert second["cached_cost_usd"] == pytest.approx(first["cost_usd"], rel=1e-9)
+    assert second["teachers"]["fake"]["cached_cost_usd"] == pytest.approx(first["cost_usd"], rel=1e-9)
+
+
+@pytest.mark.parametrize("price", [1.0, 1e-3], ids=["cents", "below-a-millionth"])
+def test_generate_rerun_from_the_cache_keeps_the_first_cost(tmp_path: Path, price: float) -> None:
+    """generate merged its engine runs' ledgers with a second summing function that kept cost_usd only, rounded to
+    6 decimals: a rerun from the cache showed $0 and no first cost, and a tiny bill became 0."""
+
+    counter = itertools.count()  # distinct texts; the rerun asks nothing
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        return (
+            {"text": f"Text {next(counter)}"}
+            if "Write one new text" in messages[-1]["content"]
+            else {"label": "negative"}
+        )
+
+    results = []
+    for _ in range(2):
+        with LabelCache(tmp_path / "cache") as cache:
+            results.append(
+                generate(
+                    SENTIMENT,
+                    GenerateOptions(n=4, topics=["shoes"], seed=7),
+                    teachers=[priced(responder, price)],
+                    embed=bag_embed,
+                    progress=False,
+                    cache=cache,
+                )
+            )
+    check_rerun_ledger(results[0].ledger, results[1].ledger, price)
+    assert "cached answers first cost" in results[1].summary_line()
+
+
+@pytest.mark.parametrize("price", [1.0, 1e-3], ids=["cents", "below-a-millionth"])
+def test_twins_rerun_from_the_cache_keeps_the_first_cost(tmp_path: Path, price: float) -> None:
+    frame = pd.DataFrame({"text": ["Love my new coat, so warm", "Thanks for the tip about the boots"]})
+    results = []
+    for _ in range(2):
+        with LabelCache(tmp_path / "cache") as cache:
+            results.append(
+                make_twins(
+                    SENTIMENT,
+                    frame,
+                    teachers=[priced(twin_responder, price)],
+                    embed=bag_embed,
+                    cache=cache,
+                    progress=False,
+                )
+            )
+    check_rerun_ledger(results[0].ledger, results[1].ledger, price)
+    assert "cached answers first cost" in results[1].summary_line()
 
 
 def test_bad_samples_fail_before_any_text_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
