@@ -36,6 +36,7 @@ from .ledger import (
     dry_run_estimate,
     enforced_note,
     format_cost,
+    format_tokens,
     teacher_prices,
     total_ledger,
     unique_names,
@@ -87,8 +88,7 @@ class AnnotateResult:
         return (
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
             f"{led['n_duplicates']} duplicates dropped, {led['requests']} requests ({led['cached']} from cache), "
-            f"{led['retries']} retries, {led['ties']} ties, {led['input_tokens']:,} input + "
-            f"{led['output_tokens']:,} output tokens, {led['seconds']:.1f} s, estimated cost "
+            f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
             f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}"
         )
 
@@ -278,8 +278,11 @@ class _Engine:
             hit = self.cache.get(key)
             if hit is not None:
                 ledger.cached += 1
-                ledger.cached_input_tokens += hit.input_tokens
-                ledger.cached_output_tokens += hit.output_tokens
+                if hit.input_tokens is None or hit.output_tokens is None:
+                    ledger.cached_without_usage += 1
+                else:
+                    ledger.cached_input_tokens += hit.input_tokens
+                    ledger.cached_output_tokens += hit.output_tokens
                 return hit
         try:
             reply = await self._send(idx, messages, seed)
@@ -290,8 +293,11 @@ class _Engine:
             raise
         self.successes[idx] += 1
         self._note_server(idx)
-        ledger.input_tokens += reply.input_tokens
-        ledger.output_tokens += reply.output_tokens
+        if reply.input_tokens is None or reply.output_tokens is None:
+            ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0
+        else:
+            ledger.input_tokens += reply.input_tokens
+            ledger.output_tokens += reply.output_tokens
         if self.cache is not None:
             self.cache.put(key, reply, teacher=self.names[idx])
         return reply

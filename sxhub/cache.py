@@ -106,7 +106,7 @@ class LabelCache:
         if row is None:
             return None
         scores = json.loads(row[3]) if row[3] else None
-        return Reply(text=row[0], input_tokens=row[1] or 0, output_tokens=row[2] or 0, scores=scores)
+        return Reply(text=row[0], input_tokens=row[1], output_tokens=row[2], scores=scores)  # NULL: not known
 
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
         """Store (and commit) one reply."""

@@ -38,7 +38,7 @@ from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
 from .generate_rounds import AGREEMENT_COLUMNS, ROUNDS_MAX, balanced_rounds, confident_rounds, kept_frame, voted_rows
-from .ledger import cached_note, format_cost, merge_ledgers
+from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
 from .synth import Embedder, EmbedFn, check_threshold, near_duplicates, parse_text_reply, text_schema
@@ -142,7 +142,7 @@ class GenerateResult:
             f"generated {s['n']} texts ({s['failed']} unlabelled; vote = prompted label for {match}); "
             f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; "
             f"{led['requests']} requests ({led['cached']} from cache), "
-            f"{led['input_tokens']:,} input + {led['output_tokens']:,} output tokens, "
+            f"{format_tokens(led)}, "
             f"estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
         )
 

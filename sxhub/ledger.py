@@ -29,6 +29,10 @@ class TeacherLedger:
     served from the cache cost when they were first asked (so a resumed run still shows the whole bill).
     ``cost_usd`` is None (unknown) when the teacher has no prices. ``server`` and ``enforced`` say which kind of
     server answered and what it enforced (schema, json or none); None when it was not contacted.
+
+    Replies whose server sent no token counts (``usage`` is optional in the OpenAI schema) are counted in
+    ``replies_without_usage`` (``cached_without_usage`` for cached answers) and add nothing to the token counters
+    here; :func:`total_ledger` then gives those tokens and their cost as unknown (None), never as 0.
     """
 
     requests: int = 0  # requests sent (retries included)
@@ -41,6 +45,8 @@ class TeacherLedger:
     rejected: int = 0  # requests the server refused as sent (HTTP 400, 422, ...)
     invalid_answers: int = 0  # replies that were not a valid label
     failed_votes: int = 0
+    replies_without_usage: int = 0  # replies without token counts: this run's tokens and cost are unknown
+    cached_without_usage: int = 0  # cached answers without token counts: their first tokens and cost are unknown
     cost_usd: float | None = None
     cached_cost_usd: float | None = None
     server: str | None = None
@@ -66,13 +72,29 @@ def format_cost(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
 
 
+def _count(tokens: int | None) -> str:
+    return "unknown" if tokens is None else f"{tokens:,}"
+
+
+def format_tokens(led: dict[str, Any], prefix: str = "") -> str:
+    """``1,530 input + 120 output tokens``; ``unknown`` tokens, and how many replies had no counts, where a server
+    sent none (``prefix`` ``cached_`` for the cached answers' first tokens)."""
+    tokens_in, tokens_out = (led.get(f"{prefix}{kind}_tokens") for kind in ("input", "output"))
+    text = f"{_count(tokens_in)} input + {_count(tokens_out)} output tokens"
+    missing = led.get("cached_without_usage" if prefix else "replies_without_usage") or 0
+    if missing:
+        kind = ("answer" if prefix else "reply", "answers" if prefix else "replies")[missing != 1]
+        text += f" ({missing} {kind} without token counts)"
+    return text
+
+
 def cached_note(led: dict[str, Any]) -> str:
     if not led.get("cached"):
         return ""
     cost = led.get("cached_cost_usd")
     return (
-        f" (the {led['cached']} cached answers first cost {led['cached_input_tokens']:,} input + "
-        f"{led['cached_output_tokens']:,} output tokens{', ' + format_cost(cost) if cost is not None else ''})"
+        f" (the {led['cached']} cached answers first cost {format_tokens(led, 'cached_')}"
+        f"{', ' + format_cost(cost) if cost is not None else ''})"
     )
 
 
@@ -88,8 +110,11 @@ def enforced_note(led: dict[str, Any]) -> str:
 Prices = dict[str, "tuple[float, float] | None"]
 
 
-def cost_of(p: tuple[float, float] | None, tokens_in: int, tokens_out: int) -> float | None:
-    return None if p is None else (tokens_in * p[0] + tokens_out * p[1]) / 1e6
+def cost_of(p: tuple[float, float] | None, tokens_in: int | None, tokens_out: int | None) -> float | None:
+    """The cost of some tokens at prices ``p`` (USD per million); None (unknown) without prices or token counts."""
+    if p is None or tokens_in is None or tokens_out is None:
+        return None
+    return (tokens_in * p[0] + tokens_out * p[1]) / 1e6
 
 
 COSTS = ("cost_usd", "cached_cost_usd")
@@ -103,8 +128,8 @@ def sum_ledgers(parts: Sequence[dict[str, Any]], *, latest: bool = False) -> dic
     total: dict[str, Any] = {}
     for key, default in asdict(TeacherLedger()).items():
         values = [part.get(key, default) for part in parts]
-        if isinstance(default, int):
-            total[key] = sum(int(v or 0) for v in values)
+        if isinstance(default, int):  # a token count is None (unknown) in a ledger with replies without usage
+            total[key] = None if any(v is None for v in values) else sum(int(v) for v in values)
         elif key in COSTS:
             total[key] = None if any(v is None for v in values) else float(sum(values))
         elif latest:
@@ -113,13 +138,21 @@ def sum_ledgers(parts: Sequence[dict[str, Any]], *, latest: bool = False) -> dic
 
 
 def total_ledger(engine_ledgers: dict[str, TeacherLedger], prices: Prices) -> dict[str, Any]:
-    """Per-teacher ledgers and their totals; a total cost is unknown (None) when any teacher's is."""
+    """Per-teacher ledgers and their totals; a total cost is unknown (None) when any teacher's is. A teacher with
+    replies without token counts has unknown (None) tokens and cost for them (this run's, or the cached answers'):
+    the counters hold only the replies that had counts, and a partial sum is not the bill."""
     teachers = {}
     for name, led in engine_ledgers.items():
         price = prices.get(name)
-        led.cost_usd = cost_of(price, led.input_tokens, led.output_tokens)
-        led.cached_cost_usd = cost_of(price, led.cached_input_tokens, led.cached_output_tokens)
-        teachers[name] = asdict(led)
+        figures = asdict(led)
+        for prefix, missing in (("", led.replies_without_usage), ("cached_", led.cached_without_usage)):
+            if missing:
+                figures[f"{prefix}input_tokens"] = figures[f"{prefix}output_tokens"] = None
+        led.cost_usd = figures["cost_usd"] = cost_of(price, figures["input_tokens"], figures["output_tokens"])
+        led.cached_cost_usd = figures["cached_cost_usd"] = cost_of(
+            price, figures["cached_input_tokens"], figures["cached_output_tokens"]
+        )
+        teachers[name] = figures
     return {**sum_ledgers(list(teachers.values())), "teachers": teachers}
 
 

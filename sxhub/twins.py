@@ -36,7 +36,7 @@ from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import find_text_column
 from .errors import InputError, TeacherError, UserError
-from .ledger import cached_note, format_cost, merge_ledgers
+from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
 from .spec import TaskSpec
 from .synth import (
@@ -118,8 +118,8 @@ class TwinsResult:
         led = s["ledger"]
         return (
             f"twinned {s['n']} texts: {s['ok']} ok, {s['flagged']} flagged {s['flag_counts']}, {s['failed']} failed; "
-            f"{led['requests']} requests ({led['cached']} from cache), {led['input_tokens']:,} input + "
-            f"{led['output_tokens']:,} output tokens, estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
+            f"{led['requests']} requests ({led['cached']} from cache), {format_tokens(led)}, "
+            f"estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
         )
 
 

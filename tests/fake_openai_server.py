@@ -28,9 +28,11 @@ from typing import Any
 
 @dataclass
 class Answer:
-    """A 200 reply whose message content is ``content`` (any text, valid JSON or not)."""
+    """A 200 reply whose message content is ``content`` (any text, valid JSON or not); ``usage=False`` leaves out
+    the token counts (``usage`` is optional in the OpenAI schema)."""
 
     content: str
+    usage: bool = True
 
 
 @dataclass
@@ -81,9 +83,9 @@ def default_answer(body: dict[str, Any]) -> str:
     return json.dumps(answer)
 
 
-def completion(content: str, model: str = "fake") -> dict[str, Any]:
-    """A chat-completion response body."""
-    return {
+def completion(content: str, model: str = "fake", *, usage: bool = True) -> dict[str, Any]:
+    """A chat-completion response body (without ``usage`` when ``usage`` is False)."""
+    body = {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
@@ -92,6 +94,9 @@ def completion(content: str, model: str = "fake") -> dict[str, Any]:
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58},
     }
+    if not usage:
+        del body["usage"]
+    return body
 
 
 class _Server(ThreadingHTTPServer):
@@ -183,6 +188,7 @@ class FakeOpenAIServer:
                 if isinstance(action, Fail):
                     self._send(action.status, action.body, action.headers)
                 else:
-                    self._send(200, json.dumps(completion(action.content, body.get("model") or "fake")))
+                    reply = completion(action.content, body.get("model") or "fake", usage=action.usage)
+                    self._send(200, json.dumps(reply))
 
         return Handler

@@ -159,6 +159,58 @@ def test_a_resumed_run_reports_what_its_cached_answers_first_cost(tmp_path: Path
     assert second["cached_cost_usd"] == pytest.approx(first["cost_usd"])
 
 
+@pytest.mark.parametrize("structured", ["auto", "json_schema"], ids=["hub-client", "plain-http"])
+def test_replies_without_usage_have_unknown_tokens_and_cost_not_zero(tmp_path: Path, structured: str) -> None:
+    """A priced teacher whose server sent no ``usage`` (optional in the OpenAI schema) was billed "0 input + 0 output
+    tokens, estimated cost $0.0000" for 10 requests; its tokens and cost are unknown, and a rerun's first cost too."""
+    from fake_openai_server import Answer, FakeOpenAIServer, default_answer
+
+    texts = ["Profit rose.", "Sales fell.", "The AGM is in May."]
+    with FakeOpenAIServer(lambda body, n: Answer(default_answer(body), usage="Sales" not in str(body))) as server:
+        teacher = TeacherSpec(
+            base_url=server.url, model="fake", price_input=1.0, price_output=2.0, structured=structured
+        )
+        first = run(make_spec(), texts, [teacher], tmp_path)
+        again = run(make_spec(), texts, [teacher], tmp_path)
+    led = first.ledger
+    assert led["requests"] == 3 and led["replies_without_usage"] == 1  # one of three: the sum is not the bill
+    assert led["input_tokens"] is None and led["output_tokens"] is None and led["cost_usd"] is None
+    assert led["teachers"][teacher.name]["cost_usd"] is None
+    line = first.summary_line()
+    assert "unknown input + unknown output tokens (1 reply without token counts)" in line
+    assert "estimated cost unknown" in line and "$0" not in line
+    cached = again.ledger
+    assert cached["requests"] == 0 and cached["cached"] == 3 and cached["cached_without_usage"] == 1
+    assert cached["cost_usd"] == 0.0 and cached["cached_input_tokens"] is None and cached["cached_cost_usd"] is None
+    assert "first cost unknown input + unknown output tokens (1 answer without token counts))" in again.summary_line()
+
+
+def test_cli_ledger_of_a_server_without_usage_says_unknown(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The audit's run: 10 requests to a priced teacher without ``usage``, written as 0 tokens and $0.0000."""
+    from conftest import run_cli
+    from fake_openai_server import Answer, FakeOpenAIServer, default_answer
+
+    texts, out = tmp_path / "texts.csv", tmp_path / "labelled.jsonl"
+    pd.DataFrame({"text": [f"Company {i} reported results." for i in range(10)]}).to_csv(texts, index=False)
+    with FakeOpenAIServer(lambda body, n: Answer(default_answer(body), usage=False)) as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            "name: fin\nlabels: [positive, neutral, negative]\nsamples: 1\nteachers:\n"
+            f"  - base_url: {server.url}\n    model: fake\n    name: srv\n    price_input: 1.0\n    price_output: 2.0\n",
+            encoding="utf-8",
+        )
+        code, _, err = run_cli(
+            ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(tmp_path / "c")], capsys
+        )
+    assert code == 0, err
+    ledger = json.loads((tmp_path / "labelled.ledger.json").read_text(encoding="utf-8"))
+    assert ledger["requests"] == 10 and ledger["replies_without_usage"] == 10
+    assert ledger["input_tokens"] is None and ledger["cost_usd"] is None
+    assert ledger["teachers"]["srv"]["output_tokens"] is None and ledger["teachers"]["srv"]["cost_usd"] is None
+    line = err.strip().splitlines()[-1]
+    assert "(10 replies without token counts)" in line and line.endswith("estimated cost unknown")
+
+
 def test_the_same_teacher_listed_twice_votes_with_other_seeds(tmp_path: Path) -> None:
     one, two = FakeTeacher(responder=by_keyword), FakeTeacher(responder=by_keyword)
     result = run(make_spec(samples=2), ["Profit rose."], [one, two], tmp_path)

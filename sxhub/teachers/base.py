@@ -27,11 +27,12 @@ PERMANENT_STATUS = {401, 403, 404}
 class Reply:
     """What a teacher answered: the raw text, the tokens it cost and, from a teacher that scores labels (sxhub's
     tuned teacher), the label probabilities the answer was chosen from (``None`` from every other teacher, and for a
-    written text)."""
+    written text). ``input_tokens``/``output_tokens`` are None when the server did not say (no ``usage`` in its
+    reply): unknown, never counted as 0."""
 
     text: str
-    input_tokens: int = 0
-    output_tokens: int = 0
+    input_tokens: int | None = 0
+    output_tokens: int | None = 0
     scores: dict[str, float] | None = None
 
 

@@ -207,8 +207,8 @@ class InferenceClientTeacher(Teacher):
         usage = out.usage
         return Reply(
             text=out.choices[0].message.content or "",
-            input_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
-            output_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
+            input_tokens=_count(getattr(usage, "prompt_tokens", None)),
+            output_tokens=_count(getattr(usage, "completion_tokens", None)),
         )
 
     def _raise_if_never_reached(self, exc: BaseException) -> None:
@@ -258,8 +258,8 @@ class InferenceClientTeacher(Teacher):
         usage = data.get("usage") or {}
         return Reply(
             text=(choices[0].get("message") or {}).get("content") or "",
-            input_tokens=int(usage.get("prompt_tokens") or 0),
-            output_tokens=int(usage.get("completion_tokens") or 0),
+            input_tokens=_count(usage.get("prompt_tokens")),
+            output_tokens=_count(usage.get("completion_tokens")),
         )
 
     async def aclose(self) -> None:
@@ -269,6 +269,13 @@ class InferenceClientTeacher(Teacher):
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _count(tokens: Any) -> int | None:
+    """A token count from a reply's ``usage``, or None (unknown) where it has none. ``usage`` is optional in the
+    OpenAI chat-completions schema: vLLM, TGI and llama.cpp send it, but a proxy or another OpenAI-compatible server
+    may not, and taken as 0 such a teacher was billed $0.0000 for every request."""
+    return None if tokens is None else int(tokens)
 
 
 def _hf_token() -> str | None:
