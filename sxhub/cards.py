@@ -32,6 +32,19 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def format_cost(value: float | None) -> str:
+    """A cost in USD to three significant digits below a dollar (``$0.0123``, ``$0.0000198``: a real bill of
+    $1.98e-05 printed as ``$0.0000``), cents above (``$12.35``); ``unknown`` for None (a teacher without prices or
+    token counts), never a made-up ``$0``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return UNKNOWN
+    if value == 0:
+        return "$0"
+    if abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.{2 - math.floor(math.log10(abs(value)))}f}"
+
+
 def size_category(n: int) -> str:
     """The Hub's ``size_categories`` bucket for ``n`` rows."""
     bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
@@ -73,27 +86,55 @@ def load_ledger(ledger: str | Path | Mapping[str, Any] | None) -> dict[str, Any]
     return data
 
 
+# What the card shows of a ledger, in this order: counts and figures of the run, never where it ran (the ``output``
+# file and ``parts`` folder that annotate records are local paths, and the concurrency and chunking are this
+# machine's). A ledger is annotate's (its figures at the top level, or under ``totals``), or a dry run's.
+LEDGER_FIELDS = (
+    "n_texts", "n_input", "n_duplicates", "n_empty", "failed_texts", "samples", "vote_method", "ties", "seconds",
+    "requests_planned", "requests", "cached", "retries", "rejected", "invalid_answers", "failed_votes",
+    "input_tokens", "output_tokens", "output_tokens_max", "replies_without_usage",
+    "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
+    "cost_usd", "cost_usd_max", "cached_cost_usd",
+)  # fmt: skip
+TEACHER_FIELDS = (
+    "requests_planned", "requests", "cached", "retries", "rejected", "invalid_answers", "failed_votes",
+    "input_tokens", "output_tokens", "output_tokens_max", "replies_without_usage",
+    "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
+    "cost_usd", "cost_usd_max", "cached_cost_usd", "server", "enforced",
+)  # fmt: skip
+ENDPOINT_FIELDS = ("hours", "price_per_hour", "cost_usd_estimate")
+COST_FIELDS = {"cost_usd", "cost_usd_max", "cached_cost_usd", "price_per_hour", "cost_usd_estimate"}
+
+
+def _idle(key: str, value: Any) -> bool:
+    """A row that says nothing: no reply without token counts, or the server of a teacher never contacted."""
+    return (key.endswith("_without_usage") and not value) or (key in ("server", "enforced") and value is None)
+
+
 def ledger_rows(ledger: Mapping[str, Any] | None) -> list[tuple[str, str]]:
-    """Every scalar of the ledger as (dotted name, value) rows, nested dicts flattened."""
+    """The card's Cost table: a chosen set of a ledger's fields as (dotted name, value) rows, the run's, then each
+    teacher's and Inference Endpoint's. Every field used to be dumped, the local ``output`` and ``parts`` paths
+    too, and costs at 4 decimals (a $1.98e-05 bill showed as 0.0000); costs are :func:`format_cost`'s now."""
     if not ledger:
         return []
-    rows: list[tuple[str, str]] = []
 
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for key, sub in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), sub)
-        elif isinstance(value, (list, tuple)):
-            if all(not isinstance(v, (Mapping, list, tuple)) for v in value):
-                rows.append((prefix, ", ".join(str(v) for v in value)))
-            else:
-                for i, sub in enumerate(value):
-                    walk(f"{prefix}[{i}]", sub)
-        else:
-            rows.append((prefix, fmt(value, 4)))
+    def rows(prefix: str, data: Any, keys: Sequence[str]) -> list[tuple[str, str]]:
+        if not isinstance(data, Mapping):
+            return []
+        return [
+            (
+                prefix + key,
+                format_cost(data[key]) if key in COST_FIELDS else fmt(data[key], 1 if key == "seconds" else 3),
+            )
+            for key in keys
+            if key in data and not isinstance(data[key], (Mapping, list, tuple)) and not _idle(key, data[key])
+        ]
 
-    walk("", ledger)
-    return rows
+    out = rows("totals." if isinstance(ledger.get("totals"), Mapping) else "", _totals(ledger), LEDGER_FIELDS)
+    for group, keys in (("teachers", TEACHER_FIELDS), ("endpoints", ENDPOINT_FIELDS)):
+        for name, sub in (ledger.get(group) or {}).items():
+            out += rows(f"{group}.{name}.", sub, keys)
+    return out
 
 
 def _first_number(data: Mapping[str, Any], keys: Iterable[str]) -> float | None:

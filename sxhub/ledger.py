@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from .cards import format_cost  # the summary lines' and the cards' one style of costs
 from .data import PreparedTexts
 from .prompt import build_messages
 from .spec import TaskSpec, TeacherSpec
@@ -65,11 +66,6 @@ def teacher_servers(ledger: dict[str, Any]) -> list[str]:
         form = f" via {led['request_form']}" if led.get("request_form") else ""
         lines.append(f"{name} ({led['server']}: {enforced.get(led.get('enforced') or '', 'unknown')}{form})")
     return lines
-
-
-def format_cost(value: float | None) -> str:
-    """``$0.0123``, or ``unknown`` for a teacher without prices (never a made-up ``$0.00``)."""
-    return "unknown" if value is None else f"${value:.4f}"
 
 
 def _count(tokens: int | None) -> str:

@@ -869,6 +869,58 @@ def test_the_training_table_keeps_significant_digits() -> None:
     assert rows == {"learning_rate": "2e-05", "weight_decay": "0", "seconds": "12,345.7", "epochs": "3"}
 
 
+def test_the_cost_table_shows_chosen_fields_without_local_paths_and_small_costs_unrounded(tmp_path: Path) -> None:
+    """The Cost table dumped every ledger field: `parts | /home/.../a.jsonl.parts` and `output | .../a.jsonl` went
+    to the Hub, and a real bill of $1.98e-05 showed as 0.0000."""
+    from sxhub.publish import publish_dataset
+
+    spec = _spec()
+    ledger = {
+        "n_texts": 40, "samples": 3, "concurrency": 8, "dry_run": False, "requests": 0, "cached": 120,
+        "input_tokens": 0, "output_tokens": 0, "cached_input_tokens": 300, "cached_output_tokens": 48,
+        "replies_without_usage": 0, "cost_usd": 0.0, "cached_cost_usd": 1.98e-05, "seconds": 0.12,
+        "votes": {"n": 40, "decided": 39}, "vote_method": "majority",
+        "teachers": {
+            "local": {"requests": 0, "cached": 120, "cost_usd": 0.0, "cached_cost_usd": 1.98e-05, "server": None},
+            "unpriced": {"requests": 3, "cost_usd": None, "server": "vllm", "enforced": "schema"},
+        },
+        "parts": str(tmp_path / "home" / "me" / "a.jsonl.parts"), "chunks": 1, "resumed_chunks": 1,
+        "output": str(tmp_path / "home" / "me" / "a.jsonl"),
+        "endpoints": {"fin-teacher": {"hours": 0.5, "price_per_hour": 0.8, "cost_usd_estimate": 0.4}},
+    }  # fmt: skip
+    card = Path(publish_dataset(pd.DataFrame(_rows(spec)), spec=spec, to=tmp_path / "ds", ledger=ledger))
+    text = (card / "README.md").read_text(encoding="utf-8")
+    table = text[text.index("## Cost") : text.index("## Columns")]
+    assert str(tmp_path) not in text and "a.jsonl" not in table
+    for left_out in ("parts", "output", "concurrency", "chunks", "resumed_chunks", "dry_run", "votes", "votes.n"):
+        assert f"| {left_out} |" not in table
+    for row in (
+        "| cost_usd | $0 |",
+        "| cached_cost_usd | $0.0000198 |",
+        "| cached_input_tokens | 300 |",
+        "| teachers.local.cached_cost_usd | $0.0000198 |",
+        "| teachers.unpriced.cost_usd | unknown |",
+        "| teachers.unpriced.server | vllm |",
+        "| endpoints.fin-teacher.cost_usd_estimate | $0.400 |",
+    ):
+        assert row in table
+    assert "teachers.local.server" not in table and "without_usage" not in table
+
+
+def test_costs_keep_significant_digits_in_cards_and_summary_lines() -> None:
+    from sxhub.annotate import AnnotateResult
+    from sxhub.ledger import format_cost
+
+    assert [format_cost(v) for v in (None, 0, 1.98e-05, 0.0123, 0.5, 12.3456, 1234.5)] == [
+        "unknown", "$0", "$0.0000198", "$0.0123", "$0.500", "$12.35", "$1,234.50",
+    ]  # fmt: skip
+    ledger = {
+        "n_texts": 6, "failed_texts": 0, "n_duplicates": 0, "requests": 6, "cached": 0, "retries": 0, "ties": 0,
+        "input_tokens": 300, "output_tokens": 48, "seconds": 0.1, "cost_usd": 1.98e-05,
+    }  # fmt: skip
+    assert AnnotateResult(pd.DataFrame(), [], ledger).summary_line().endswith("estimated cost $0.0000198")
+
+
 def test_a_multi_label_card_calls_its_accuracy_subset_accuracy(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
