@@ -83,9 +83,9 @@ def default_answer(body: dict[str, Any]) -> str:
     return json.dumps(answer)
 
 
-def completion(content: str, model: str = "fake", *, usage: bool = True) -> dict[str, Any]:
-    """A chat-completion response body (without ``usage`` when ``usage`` is False)."""
-    body = {
+def completion(content: str, model: str = "fake") -> dict[str, Any]:
+    """A chat-completion response body."""
+    return {
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "created": int(time.time()),
@@ -94,9 +94,6 @@ def completion(content: str, model: str = "fake", *, usage: bool = True) -> dict
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
         "usage": {"prompt_tokens": 50, "completion_tokens": 8, "total_tokens": 58},
     }
-    if not usage:
-        del body["usage"]
-    return body
 
 
 class _Server(ThreadingHTTPServer):
@@ -188,7 +185,9 @@ class FakeOpenAIServer:
                 if isinstance(action, Fail):
                     self._send(action.status, action.body, action.headers)
                 else:
-                    reply = completion(action.content, body.get("model") or "fake", usage=action.usage)
+                    reply = completion(action.content, body.get("model") or "fake")
+                    if not action.usage:
+                        reply.pop("usage", None)
                     self._send(200, json.dumps(reply))
 
         return Handler
