@@ -199,16 +199,22 @@ def test_cli_ledger_of_a_server_without_usage_says_unknown(tmp_path: Path, capsy
             f"  - base_url: {server.url}\n    model: fake\n    name: srv\n    price_input: 1.0\n    price_output: 2.0\n",
             encoding="utf-8",
         )
-        code, _, err = run_cli(
-            ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(tmp_path / "c")], capsys
-        )
+        argv = ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(tmp_path / "c")]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+        ledger = json.loads((tmp_path / "labelled.ledger.json").read_text(encoding="utf-8"))
+        assert ledger["requests"] == 10 and ledger["replies_without_usage"] == 10
+        assert ledger["input_tokens"] is None and ledger["cost_usd"] is None
+        assert ledger["teachers"]["srv"]["output_tokens"] is None and ledger["teachers"]["srv"]["cost_usd"] is None
+        line = err.strip().splitlines()[-1]
+        assert "(10 replies without token counts)" in line and line.endswith("estimated cost unknown")
+
+        # a rerun to the same OUT resumes its parts: what those answers first cost stays unknown, never $0
+        code, _, err = run_cli(argv, capsys)
     assert code == 0, err
     ledger = json.loads((tmp_path / "labelled.ledger.json").read_text(encoding="utf-8"))
-    assert ledger["requests"] == 10 and ledger["replies_without_usage"] == 10
-    assert ledger["input_tokens"] is None and ledger["cost_usd"] is None
-    assert ledger["teachers"]["srv"]["output_tokens"] is None and ledger["teachers"]["srv"]["cost_usd"] is None
-    line = err.strip().splitlines()[-1]
-    assert "(10 replies without token counts)" in line and line.endswith("estimated cost unknown")
+    assert ledger["requests"] == 0 and ledger["cached"] == 10 and ledger["cached_without_usage"] == 10
+    assert ledger["cached_cost_usd"] is None and ledger["cached_input_tokens"] is None
 
 
 def test_the_same_teacher_listed_twice_votes_with_other_seeds(tmp_path: Path) -> None:

@@ -182,6 +182,8 @@ def _as_cached(led: dict[str, Any], answers: int) -> dict[str, Any]:
         "cached": answers,
         "cached_input_tokens": int(led.get("input_tokens") or 0) + int(led.get("cached_input_tokens") or 0),
         "cached_output_tokens": int(led.get("output_tokens") or 0) + int(led.get("cached_output_tokens") or 0),
+        # answers whose server sent no token counts: their first cost stays unknown, never $0
+        "cached_without_usage": int(led.get("replies_without_usage") or 0) + int(led.get("cached_without_usage") or 0),
         "invalid_answers": int(led.get("invalid_answers") or 0),
         "failed_votes": int(led.get("failed_votes") or 0),
         **{key: led.get(key) for key in _LATEST},
