@@ -117,7 +117,7 @@ def message_builder(spec: TaskSpec) -> Callable[[str], list[dict[str, str]]]:
 def render_template(spec: TaskSpec, text: str) -> str:
     """Render ``spec.prompt_template`` (a ``.jinja`` path or an inline template) for one text."""
     assert spec.prompt_template is not None
-    template = _compile(spec.prompt_template)
+    template = _compile(spec.prompt_template, _file_version(spec.prompt_template))
     try:
         return template.render(
             spec=spec, labels=spec.labels, examples=spec.examples, text=text, schema=spec.answer_schema()
@@ -142,8 +142,21 @@ def template_text(source: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def _file_version(source: str) -> tuple[int, int] | None:
+    """A template file's modification time and size (None for an inline template): part of :func:`_compile`'s
+    key, so a file edited between two runs in one process (a notebook) is read again. Keyed on the path alone,
+    the old prompt kept being sent and the label cache answered it, while the parts manifest recorded the new."""
+    if not is_template_file(source):
+        return None
+    try:
+        stat = Path(source.strip()).expanduser().stat()
+    except OSError:
+        return None  # template_text names the missing file
+    return stat.st_mtime_ns, stat.st_size
+
+
 @lru_cache(maxsize=16)
-def _compile(source: str) -> jinja2.Template:
+def _compile(source: str, version: tuple[int, int] | None = None) -> jinja2.Template:
     source = template_text(source)
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
     try:

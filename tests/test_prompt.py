@@ -73,6 +73,17 @@ def test_template_file(tmp_path: Path) -> None:
     assert build_messages(spec, "hi")[0]["content"] == "Task fin (0 examples): hi"
 
 
+def test_a_template_file_edited_in_the_same_process_is_read_again(tmp_path: Path) -> None:
+    """In a notebook: annotate, edit prompt.jinja, annotate again. The compiled template was cached by path, so
+    the old prompt kept being sent (and the label cache answered it) while the parts manifest recorded the new."""
+    path = tmp_path / "p.jinja"
+    path.write_text("OLD PROMPT: {{ text }}", encoding="utf-8")
+    spec = make_spec(prompt_template=str(path))
+    assert build_messages(spec, "hi")[0]["content"] == "OLD PROMPT: hi"
+    path.write_text("NEW: {{ text }}", encoding="utf-8")
+    assert build_messages(spec, "hi")[0]["content"] == "NEW: hi"
+
+
 def test_missing_template_file_is_a_spec_error(tmp_path: Path) -> None:
     spec = make_spec(prompt_template=str(tmp_path / "missing.jinja"))
     with pytest.raises(SpecError, match=r"missing\.jinja.*not found"):
