@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .teachers.base import Reply
 
 CACHE_FILE = "labels.sqlite"
@@ -78,24 +79,45 @@ class CacheKeys:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def cache_error(path: Path, exc: BaseException) -> InputError:
+    """One line for a label cache that cannot be used: which file, why, and the fix (exit 2, before any request)."""
+    why = str(exc) or type(exc).__name__
+    if isinstance(exc, OSError) or any(w in why for w in ("readonly", "unable to open", "read-only")):
+        fix = "pass --cache-dir (or set SXHUB_CACHE) to a folder you can write, or make it writable"
+        return InputError(f"label cache {str(path)!r} cannot be written ({why}); {fix}.")
+    if isinstance(exc, sqlite3.DatabaseError) and any(w in why for w in ("not a database", "malformed")):
+        return InputError(
+            f"label cache {str(path)!r} is damaged ({why}); move it away or delete it (its answers are then asked "
+            "again), or pass another --cache-dir."
+        )
+    return InputError(f"label cache {str(path)!r} cannot be used ({why}); pass another --cache-dir, or fix the file.")
+
+
 class LabelCache:
     """Teacher replies by cache key, in one sqlite file shared safely by concurrent processes (WAL)."""
 
     def __init__(self, cache_dir: str | os.PathLike[str] | None = None) -> None:
         folder = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
-        folder.mkdir(parents=True, exist_ok=True)
         self.path = folder / CACHE_FILE
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, "
-            "input_tokens INTEGER, output_tokens INTEGER, created REAL, scores TEXT)"
-        )
-        columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
-        if "scores" not in columns:  # a cache written before replies carried label scores
-            self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, "
+                "input_tokens INTEGER, output_tokens INTEGER, created REAL, scores TEXT)"
+            )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
+            if "scores" not in columns:  # a cache written before replies carried label scores
+                self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
+            # the write lock, taken and given back: a cache that cannot be written fails here, before a request is
+            # paid for (it failed at the first answer's put, and every rerun paid for those requests again)
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute("ROLLBACK")
+        except (sqlite3.Error, OSError) as exc:
+            raise cache_error(self.path, exc) from exc
 
     def get(self, key: str) -> Reply | None:
         """The stored reply for ``key``, or None."""

@@ -179,3 +179,62 @@ def test_free_form_requests_are_cached_under_the_schema_they_send(tmp_path: Path
             '{"text": "hello"}',
         ]
         assert len(server.requests) == 2  # the third from the cache
+
+
+def test_a_damaged_label_cache_is_one_line_naming_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A truncated or foreign cache file stopped every run with sqlite's "file is not a database", naming no file."""
+    from conftest import run_cli
+
+    from sxhub.cache import CACHE_FILE
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / CACHE_FILE).write_bytes(b"this is not sqlite" * 100)
+    task = Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml"
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\nProfit rose\n", encoding="utf-8")
+    argv = ["annotate", str(task), str(texts), "-o", str(tmp_path / "out.csv"), "--cache-dir", str(cache)]
+    code, _, err = run_cli([*argv, "--teacher", "http://127.0.0.1:9/v1"], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"Error: label cache {str(cache / CACHE_FILE)!r} is damaged (file is not a database); move it away or delete "
+        "it (its answers are then asked again), or pass another --cache-dir."
+    )
+
+
+def test_a_label_cache_that_cannot_be_written_is_refused_before_a_request() -> None:
+    """A read-only cache file let the run pay for its requests, then crashed at the first answer's put
+    ("attempt to write a readonly database", exit 1), and every rerun paid again. Run as a user who may read the
+    cache but not write it (root writes anywhere: the test drops to nobody where it runs as root, in a folder under
+    /tmp that nobody may enter, which pytest's own temporary folders are not)."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    from sxhub.cache import CACHE_FILE, LabelCache
+
+    root = Path(tempfile.mkdtemp(prefix="sxhub-ro-cache-"))
+    try:
+        cache = root / "cache"
+        LabelCache(cache).close()
+        for p in (root, cache, cache / CACHE_FILE):
+            p.chmod(0o755 if p.is_dir() else 0o644)  # readable by all, writable by the owner only
+        as_root = os.geteuid() == 0
+        prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if as_root else []
+        if not as_root:
+            (cache / CACHE_FILE).chmod(0o444)
+            cache.chmod(0o555)
+        code = f"from sxhub.cache import LabelCache\nLabelCache({str(cache)!r})"
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        done = subprocess.run([*prefix, sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    finally:
+        for p in (root, root / "cache"):
+            p.chmod(0o755)
+        shutil.rmtree(root)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    why = "(attempt to write a readonly database)" if as_root else "("
+    assert last.startswith(f"sxhub.errors.InputError: label cache {str(cache / CACHE_FILE)!r} cannot be written {why}")
+    assert last.endswith("pass --cache-dir (or set SXHUB_CACHE) to a folder you can write, or make it writable.")
