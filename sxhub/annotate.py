@@ -168,6 +168,7 @@ class _Engine:
         self.seed_offsets = _seed_offsets(self.teachers)
         self.successes = [0] * len(self.teachers)
         self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
+        self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         # per request and reply: the parts that depend only on the spec and teacher are made once
         self.messages_for = message_builder(self.spec)
         self.parse = reply_parser(self.spec)
@@ -271,19 +272,37 @@ class _Engine:
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     async def request(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
-        """One reply, from the cache or the teacher (then committed to the cache)."""
+        """One reply, from the cache or the teacher (then committed to the cache).
+
+        A request already on its way (the same text twice in a list given to :func:`annotate`, asked side by side)
+        is not sent again: its reply is awaited and counted as a cached answer. Each copy was paid for, and the bill
+        depended on the concurrency (8 copies in flight, 8 requests; one at a time, 1).
+        """
         ledger = self.ledgers[self.names[idx]]
         key = self.keys[idx](messages, seed)
-        if self.cache is not None:
-            hit = self.cache.get(key)
-            if hit is not None:
-                ledger.cached += 1
-                if hit.input_tokens is None or hit.output_tokens is None:
-                    ledger.cached_without_usage += 1
-                else:
-                    ledger.cached_input_tokens += hit.input_tokens
-                    ledger.cached_output_tokens += hit.output_tokens
-                return hit
+        if self.cache is None:
+            return await self._ask(idx, key, messages, seed)
+        hit = self.cache.get(key)
+        if hit is None and key in self._in_flight:
+            hit = await asyncio.shield(self._in_flight[key])  # its error, if it fails, is this vote's too
+        if hit is not None:
+            ledger.cached += 1
+            if hit.input_tokens is None or hit.output_tokens is None:
+                ledger.cached_without_usage += 1
+            else:
+                ledger.cached_input_tokens += hit.input_tokens
+                ledger.cached_output_tokens += hit.output_tokens
+            return hit
+        asking = asyncio.ensure_future(self._ask(idx, key, messages, seed))
+        self._in_flight[key] = asking
+        try:
+            return await asking
+        finally:
+            del self._in_flight[key]
+
+    async def _ask(self, idx: int, key: str, messages: list[dict[str, str]], seed: int) -> Reply:
+        """One request to teacher ``idx``, counted in its ledger; the reply committed to the cache."""
+        ledger = self.ledgers[self.names[idx]]
         try:
             reply = await self._send(idx, messages, seed)
         except RejectedRequestError as exc:

@@ -464,3 +464,27 @@ def test_a_missing_input_leaves_no_parts_folder_to_refuse_the_corrected_run(
         code, _, err = run_cli(argv, capsys)
     assert code == 0, err
     assert pd.read_parquet(out)["label"].tolist() == ["positive"]
+
+
+def test_copies_of_a_text_asked_side_by_side_are_paid_for_once(tmp_path: Path) -> None:
+    """A list given to annotate() keeps its repeated texts; copies in flight together were each sent and paid (16
+    requests for 2 texts at concurrency 8, 2 at concurrency 1). A failed request fails each copy's vote alike."""
+    from fake_openai_server import Answer, Fail, FakeOpenAIServer, default_answer
+
+    texts = ["Profit rose."] * 8 + ["Sales fell."] * 8
+    fail = [False]
+    handler = lambda body, n: Fail(400) if fail[0] else Answer(default_answer(body))  # noqa: E731
+    with FakeOpenAIServer(handler, delay=0.05) as server:
+        spec = TaskSpec.from_dict(
+            {"name": "fin", "labels": ["positive", "neutral", "negative"], "samples": 1,
+             "teachers": [{"base_url": server.url, "model": "fake", "name": "srv"}]}
+        )  # fmt: skip
+        result = annotate(spec, texts, cache=tmp_path / "c1", progress=False, concurrency=8)
+        assert len(server.requests) == 2
+        assert result.ledger["requests"] == 2 and result.ledger["cached"] == 14
+        assert len(set(result.frame["label"][:8])) == 1 and not result.frame["failed"].any()
+
+        fail[0] = True
+        result = annotate(spec, texts, cache=tmp_path / "c2", progress=False, concurrency=8)
+    assert len(server.requests) == 4 and result.frame["failed"].all()
+    assert result.frame["error"].nunique() == 1
