@@ -135,10 +135,6 @@ def _teacher_specs(spec: TaskSpec, teachers: Sequence[Teacher | TeacherSpec | st
     return list(teachers)
 
 
-def _unique_names(teachers: Sequence[Teacher]) -> list[str]:
-    return unique_names([t.name for t in teachers])
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # the engine
 # ------------------------------------------------------------------------------------------------------------------
@@ -529,7 +525,7 @@ async def _annotate_with(
     prepared: PreparedTexts,
     progress: bool,
 ) -> tuple[list[list[dict[str, Any]]], _Engine]:
-    engine = _Engine(spec, list(teachers), _unique_names(teachers), store, opts)
+    engine = _Engine(spec, list(teachers), unique_names([t.name for t in teachers]), store, opts)
     votes = await _run_jobs(engine, prepared.texts, progress=progress)
     return votes, engine
 
@@ -573,7 +569,7 @@ async def acomplete_requests(
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
     run_spec = spec if temperature is None else replace(spec, temperature=temperature)
-    names = _unique_names(teachers)
+    names = unique_names([t.name for t in teachers])
     engine = _Engine(
         run_spec, list(teachers), names, cache, _Options(1, concurrency, max_retries, 0, backoff, max_wait, 0)
     )

@@ -195,8 +195,8 @@ class ReadThroughCache(LabelCache):
             if row is not None:
                 reply = Reply(
                     text=row[0],
-                    input_tokens=row[1] or 0,
-                    output_tokens=row[2] or 0,
+                    input_tokens=row[1],  # NULL: the server sent no token counts; unknown, never 0
+                    output_tokens=row[2],
                     scores=json.loads(row[3]) if row[3] else None,
                 )
                 self.own.put(key, reply, teacher=row[4] or "")

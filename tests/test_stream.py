@@ -713,3 +713,21 @@ def test_a_part_where_every_vote_failed_assembles(tmp_path: Path) -> None:
     result = annotate_to_file(spec, only, tmp_path / "only.out.csv", teachers=[FakeTeacher(responder=responder)])
     assert "labelled 0/4 texts, 4 failed" in result.summary_line()
     assert read_table(tmp_path / "only.out.csv")["failed"].tolist() == ["True"] * 4
+
+
+def test_an_earlier_caches_answer_without_token_counts_stays_unknown(tmp_path: Path) -> None:
+    """A restart reading an earlier shard's cache made its unknown token counts 0 and copied them so: the first
+    cost of answers from a server without usage showed as $0."""
+    from sxhub.cache import LabelCache, ReadThroughCache
+    from sxhub.teachers.base import Reply
+
+    with LabelCache(tmp_path / "earlier") as earlier:
+        earlier.put("k", Reply(text='{"label": "positive"}', input_tokens=None, output_tokens=None), teacher="srv")
+        path = earlier.path
+    through = ReadThroughCache(LabelCache(tmp_path / "own"), [path], owns=True)
+    got = through.get("k")
+    assert got is not None and got.input_tokens is None and got.output_tokens is None
+    through.close()
+    with LabelCache(tmp_path / "own") as own:
+        kept = own.get("k")
+    assert kept is not None and kept.input_tokens is None and kept.output_tokens is None

@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..annotate import AnnotateResult, check_kept_columns, resolve_samples
 from ..errors import UserError
-from ..ledger import TeacherLedger, total_ledger
+from ..ledger import TeacherLedger, total_ledger, unique_names
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice, TableWriter, is_hub_source
 from ..tables import check_file
@@ -210,12 +210,7 @@ def _names_and_prices(teachers: Sequence[Any]) -> tuple[list[str], dict[str, Any
         (t.name, t.spec) if isinstance(t, Teacher) else (TeacherSpec.parse(t).name, TeacherSpec.parse(t))
         for t in teachers
     ]
-    names: list[str] = []
-    for base, _ in specs:
-        name, k = str(base), 2
-        while name in names:
-            name, k = f"{base}#{k}", k + 1
-        names.append(name)
+    names = unique_names([str(base) for base, _ in specs])
     prices = {
         n: (s.price_input, s.price_output) if s is not None and s.priced else None
         for n, (_, s) in zip(names, specs, strict=True)
