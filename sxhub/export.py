@@ -48,7 +48,7 @@ from .predict import (
     ONNX_INT8_FILE,
     SXHUB_JSON,
     Predictor,
-    load_classifier,
+    load_student,
     native_bf16,
     read_model_info,
 )
@@ -322,9 +322,9 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     try:
-        model = load_classifier(model_dir, attn_implementation="eager").eval()
+        model = load_student(model_dir, attn_implementation="eager").eval()
     except (ValueError, TypeError):  # a model class without the eager switch
-        model = load_classifier(model_dir).eval()
+        model = load_student(model_dir).eval()
     sample = tokenizer(list(SAMPLE_TEXTS[:2]), padding=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     from .cls_only import ClsOnly, cls_only_reason

@@ -404,7 +404,7 @@ def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
     )
 
 
-def load_classifier(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
+def load_student(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
     """``AutoModelForSequenceClassification.from_pretrained(model_dir, **kwargs)``; weights that are missing,
     truncated or corrupt are one :class:`ModelError` naming the folder and the fix (predict, evaluate, export)."""
     from safetensors import SafetensorError
@@ -425,7 +425,7 @@ def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
     if threads:
         torch.set_num_threads(threads)
     device = torch_device()
-    return load_classifier(model_dir).to(device).eval(), device
+    return load_student(model_dir).to(device).eval(), device
 
 
 # the file stage (``predict_file`` and its parts) lives in :mod:`sxhub.predict_files`; these names stay importable from

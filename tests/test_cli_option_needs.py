@@ -60,7 +60,7 @@ CASES = [
     Case(
         "train --search-minutes",
         ["train", TASK, "{f}", "-o", "{o}/model", "--search-minutes", "30"],
-        "--search-minutes only applies with --search; add --search, or drop --search-minutes.",
+        "--search-minutes only applies with --search N; add --search N, or drop --search-minutes.",
         ["train", TASK, "{m}", "-o", "{o}/model", "--search-minutes", "30", "--search", "4"],
     ),
     Case(

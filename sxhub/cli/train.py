@@ -124,7 +124,7 @@ def train(
     from ..train import train as run_train
     from ..train_config import TrainConfig
 
-    requires("--search-minutes", "--search", when=search_trials is not None)
+    requires("--search-minutes", "--search N", when=search_trials is not None)
     requires("--distill-temperature", "--distill", when=distill is not None)
     requires("--distill-weight", "--distill", when=distill is not None)
     for option, why in (
