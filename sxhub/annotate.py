@@ -276,9 +276,7 @@ class _Engine:
         """
         ledger = self.ledgers[self.names[idx]]
         key = self.keys[idx](messages, seed)
-        if self.cache is None:
-            return await self._ask(idx, key, messages, seed)
-        hit = self.cache.get(key)
+        hit = self.cache.get(key) if self.cache is not None else None
         if hit is None and key in self._in_flight:
             hit = await asyncio.shield(self._in_flight[key])  # its error, if it fails, is this vote's too
         if hit is not None:

@@ -483,8 +483,10 @@ def test_copies_of_a_text_asked_side_by_side_are_paid_for_once(tmp_path: Path) -
         assert len(server.requests) == 2
         assert result.ledger["requests"] == 2 and result.ledger["cached"] == 14
         assert len(set(result.frame["label"][:8])) == 1 and not result.frame["failed"].any()
+        result = annotate(spec, texts, cache=False, progress=False, concurrency=8)  # no cache: still sent once
+        assert len(server.requests) == 4 and result.ledger["requests"] == 2
 
         fail[0] = True
         result = annotate(spec, texts, cache=tmp_path / "c2", progress=False, concurrency=8)
-    assert len(server.requests) == 4 and result.frame["failed"].all()
+    assert len(server.requests) == 6 and result.frame["failed"].all()
     assert result.frame["error"].nunique() == 1
