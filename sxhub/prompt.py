@@ -107,11 +107,24 @@ def build_messages(spec: TaskSpec, text: str) -> list[dict[str, str]]:
 
 
 def message_builder(spec: TaskSpec) -> Callable[[str], list[dict[str, str]]]:
-    """:func:`build_messages` for many texts of one spec: the system prompt and few-shot turns are built once."""
+    """:func:`build_messages` for many texts of one spec: the system prompt and few-shot turns are built once, and a
+    ``prompt_template`` file is read once (edited while a run goes on, it would switch the later texts' prompt)."""
     if spec.prompt_template:
-        return lambda text: build_messages(spec, text)
+        pinned = pinned_template(spec)
+        return lambda text: build_messages(pinned, text)
     prefix = build_messages(spec, "")[:-1]
     return lambda text: [*(dict(m) for m in prefix), {"role": "user", "content": user_prompt(text)}]
+
+
+def pinned_template(spec: TaskSpec) -> TaskSpec:
+    """``spec`` with a ``prompt_template`` file replaced by the text it holds now: one run sends one prompt (an edit
+    while it goes on no longer moves its later texts or chunks to the new one), and Ray tasks on other machines need
+    not see the file. An inline template (or none) is left as it is."""
+    from dataclasses import replace
+
+    if spec.prompt_template and is_template_file(spec.prompt_template):
+        return replace(spec, prompt_template=template_text(spec.prompt_template))
+    return spec
 
 
 def render_template(spec: TaskSpec, text: str) -> str:

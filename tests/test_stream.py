@@ -221,6 +221,43 @@ def test_parts_written_with_an_edited_prompt_template_file_are_never_mixed(tmp_p
         annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False)
 
 
+def test_a_template_file_edited_while_a_run_goes_on_does_not_change_its_prompt(tmp_path: Path) -> None:
+    """The template file was read per text (and per chunk): edited while a run went on, its later texts were asked
+    with the new prompt, mixed in one OUT with the old, while the manifest recorded the old file."""
+    template = tmp_path / "prompt.jinja"
+    template.write_text("v1: {{ text }}", encoding="utf-8")
+    source = write_table(pd.DataFrame({"text": [f"Sales of unit {i} rose." for i in range(12)]}), tmp_path / "in.csv")
+    seen: list[str] = []
+
+    def edits_the_template(messages: list[dict[str, str]]) -> dict[str, str]:
+        seen.append(messages[-1]["content"][:3])
+        template.write_text("v2 with other words: {{ text }}", encoding="utf-8")  # the user edits it meanwhile
+        return by_keyword(messages)
+
+    spec = make_spec(prompt_template=str(template))
+    teacher = FakeTeacher(responder=edits_the_template)
+    annotate_to_file(spec, source, tmp_path / "out.jsonl", teachers=[teacher], cache=False, chunk_rows=4,
+                     concurrency=1, progress=False)  # fmt: skip
+    assert len(seen) == 12 and set(seen) == {"v1:"}
+
+
+def test_a_manifest_written_before_it_held_the_rendered_prompt_still_resumes(tmp_path: Path) -> None:
+    """Parts folders started before the manifest held the template's rendered prompt were refused on resume
+    ("another prompt (null there, ...)")."""
+    template = tmp_path / "prompt.jinja"
+    template.write_text("v1: {{ text }}", encoding="utf-8")
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    spec = make_spec(prompt_template=str(template))
+    annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False, progress=False)
+    manifest = parts_dir(out) / "manifest.json"
+    older = json.loads(manifest.read_text(encoding="utf-8"))
+    del older["prompt"]
+    manifest.write_text(json.dumps(older), encoding="utf-8")
+    again = FakeTeacher(responder=lambda m: pytest.fail("a finished job resumes without asking"))
+    annotate_to_file(spec, source, out, teachers=[again], cache=False, progress=False)
+
+
 def test_a_url_only_teacher_serving_another_model_never_mixes_parts(tmp_path: Path) -> None:
     """A teacher given by URL only labels with the model its server lists; the shard records it with the first
     chunk labelled, so a run resumed after the server was restarted with another model stops with one line

@@ -354,8 +354,10 @@ def prepare_job(
         hold.enter_context(locked(parts, out))
     check_manifest(parts, manifest, restart=restart, out=out)
     settle_caches(parts)
+    from ..prompt import pinned_template
+
     job = ShardJob(
-        spec=spec,
+        spec=pinned_template(spec),  # a template file read once, as the manifest recorded it, for every shard
         source=source,
         folder=parts,
         rows=rows,
