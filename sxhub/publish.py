@@ -537,8 +537,8 @@ def publish_space(
         _, spec = model_info(src)
         evaluation, measured, _ = evaluate_student(src, data, spec, {}, gold=gold, seed=seed, test_size=test_size)
         benchmark = benchmark if benchmark is not None else measured
-    elif gold is not None:
-        logger.warning("--gold is not used: the Space shows the figures of the given --evaluation.")
+    elif gold is not None:  # the given figures would be shown, and gold silently unused
+        raise PublishError("publish space takes gold or evaluation, not both: the Space shows one set of figures.")
     return publish_folder(
         lambda folder, rid: write_space_folder(
             model,

@@ -129,7 +129,8 @@ CASES = [
                 value,
                 "--data",
                 "{f}",
-            ],
+            ]
+            + (["--gold", "expert"] if target == "space" and option != "--gold" else []),  # a Space scores by --gold
         )
         for target in ("model", "space")
         for option, value in [("--gold", "expert"), ("--seed", "7"), ("--test-size", "0.2")]
@@ -140,6 +141,23 @@ CASES = [
         "--data only applies to publish space with a model folder as SOURCE (a Hub model id records no task to "
         "pick examples by); pass the model folder, or drop --data.",
         ["publish", "space", "{o}", "--to", "{o}/repo", "--data", "{f}"],  # a folder, but not a model's
+    ),
+    *[
+        Case(
+            f"publish space {option} without --gold",
+            ["publish", "space", "{o}", "--to", "{o}/repo", "--data", "{f}", option, value],
+            f"{option} only applies to publish space with --gold (the student is scored on the test split of --data "
+            f"against it); add --gold COLUMN, or drop {option}.",
+            ["publish", "space", "{o}", "--to", "{o}/repo", "--data", "{f}", option, value, "--gold", "expert"],
+        )
+        for option, value in [("--seed", "7"), ("--test-size", "0.2")]
+    ],
+    Case(
+        "publish space --gold with --evaluation",
+        ["publish", "space", "{o}", "--to", "{o}/repo", "--data", "{f}", "--gold", "expert", "--evaluation", "{f}"],
+        "--gold only applies without --evaluation (with --evaluation, the Space shows the given figures); drop "
+        "--gold, or drop --evaluation.",
+        ["publish", "space", "{o}", "--to", "{o}/repo", "--data", "{f}", "--gold", "expert"],
     ),
     Case(
         "publish model --evaluation with --data",

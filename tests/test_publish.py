@@ -1052,9 +1052,16 @@ def test_a_space_for_a_model_folder_that_is_not_here_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A mistyped model folder became a Space for the Hub model of that name, linked to huggingface.co/studnet."""
-    for missing in ("studnet", str(tmp_path / "studnet"), "./models/studnet"):
+    data = tmp_path / "texts.csv"
+    data.write_text("text\nProfit rose\n", encoding="utf-8")
+    for missing, extra in [
+        ("studnet", []),
+        (str(tmp_path / "studnet"), []),
+        ("./models/studnet", ["--data", str(data)]),
+    ]:
         out = tmp_path / "space"
-        code, _, err = run_cli(["publish", "space", missing, "--repo-id", "me/demo", "--to", str(out)], capsys)
+        argv = ["publish", "space", missing, "--repo-id", "me/demo", "--to", str(out), *extra]
+        code, _, err = run_cli(argv, capsys)
         assert code == 2, err
         assert err.strip() == (
             f"Error: model {missing!r} is neither a model folder here nor a Hub model id (owner/name); pass the "

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..errors import PublishError
-from .params import OutputPath, only_applies
+from .params import OutputPath, given, only_applies
 
 # the targets each target's own option applies to (its --help says which); every other target ignored it
 TARGETS_OF = {
@@ -54,11 +54,28 @@ def check_options(target: str, source: str, *, data: Path | None, to: Path | Non
             when=data is None,
         )
     if target == "space":  # its example texts, picked from --data by the task the model folder records
+        from ..repo import names_a_repo
+
         only_applies(
             "--data",
             "to publish space with a model folder as SOURCE (a Hub model id records no task to pick examples by)",
             "pass the model folder, or drop --data",
-            when=Path(source).is_dir(),
+            when=Path(source).is_dir() or not names_a_repo(source),  # a folder mistyped: the library says so
+        )
+        # a Space scores --data only against --gold (else --data gives its example texts), and not over an
+        # --evaluation, whose figures it shows instead
+        for option in ("--seed", "--test-size"):
+            only_applies(
+                option,
+                "to publish space with --gold (the student is scored on the test split of --data against it)",
+                f"add --gold COLUMN, or drop {option}",
+                when=given("--gold"),
+            )
+        only_applies(
+            "--gold",
+            "without --evaluation (with --evaluation, the Space shows the given figures)",
+            "drop --gold, or drop --evaluation",
+            when=not given("--evaluation"),
         )
     for option in ("--private", "--revision", "--token"):
         only_applies(
