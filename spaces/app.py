@@ -447,6 +447,8 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
             "validation": "the training run's validation texts, which chose the checkpoint: optimistic",
             "given": "texts the publisher scored with `sxhub evaluate`",
         }.get(about.get("split") or "test", "held-out test split")
+        if about.get("scores_note"):  # scored at publish time: the note says what was left out and why
+            where = "the dataset's test split, as the note below the table says"
         lines += [
             "",
             f"**Scores** ({where}; *teacher labels* are what the student learned, *experts* are people):",
@@ -460,6 +462,8 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         for name, row in scores.items():
             cells = [_num(row.get(k)) for k in ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        if about.get("scores_note"):
+            lines += ["", str(about["scores_note"])]
     else:
         lines += ["", "**Scores:** unknown (none were given when this Space was published)."]
     speed = about.get("speed") or {}

@@ -322,6 +322,7 @@ def expert_facts(
     split: str = "test",
     model_repo: str | None = None,
     dataset_repo: str | None = None,
+    note: str | None = None,
 ) -> dict[str, Any]:
     """What a visitor of the Space should know (JSON-ready): the task, its teachers, the student's base model, its
     scores against the teacher labels and the experts, its measured speed, and the model and dataset repos.
@@ -346,6 +347,8 @@ def expert_facts(
         "model_repo": model_repo,
         "dataset_repo": dataset_repo,
     }
+    if note:  # where the scores come from, in the model card's words (which texts were left out, which validated)
+        facts["scores_note"] = note
     return facts
 
 

@@ -535,10 +535,17 @@ def publish_space(
             )
         src = check_model_dir(model)
         _, spec = model_info(src)
-        evaluation, measured, _ = evaluate_student(src, data, spec, {}, gold=gold, seed=seed, test_size=test_size)
+        evaluation, measured, held_out = evaluate_student(
+            src, data, spec, {}, gold=gold, seed=seed, test_size=test_size
+        )
         benchmark = benchmark if benchmark is not None else measured
+        # which test texts were left out, and how many chose the checkpoint: the model card's words (the Space
+        # called these figures "held-out" when the student had validated on them, or might have trained on them)
+        note = _eval_note("test", held_out)
     elif gold is not None:  # the given figures would be shown, and gold silently unused
         raise PublishError("publish space takes gold or evaluation, not both: the Space shows one set of figures.")
+    else:
+        note = None
     return publish_folder(
         lambda folder, rid: write_space_folder(
             model,
@@ -551,6 +558,7 @@ def publish_space(
             title=title,
             evaluation=evaluation,
             benchmark=benchmark,
+            note=note,
         ),
         repo_type="space",
         default_name=Path(str(model)).name,

@@ -433,6 +433,7 @@ def write_space_folder(
     title: str | None = None,
     evaluation: str | Path | Mapping[str, Any] | None = None,
     benchmark: str | Path | Mapping[str, Any] | None = None,
+    note: str | None = None,
 ) -> Path:
     """The Space folder: ``app.py``, ``requirements.txt``, ``README.md`` (YAML header), ``config.json``,
     ``examples.json``, and ``model/`` when the model is a local folder not published under ``model_repo``.
@@ -471,6 +472,7 @@ def write_space_folder(
         split=split,
         model_repo=ref if ref != "model" else None,
         dataset_repo=dataset_repo,
+        note=note,
     )
     if ref == "model":
         copy_model(Path(model), folder / "model", about=about)

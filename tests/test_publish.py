@@ -796,6 +796,15 @@ def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
     assert code == 0, err
     about = json.loads((tmp_path / "s2" / "config.json").read_text())["about"]
     assert about["split"] == "test" and about["scores"]["student vs experts"]["n"] == 4
+    # which texts were left out, as the model card says it: "held-out" was said of texts the student validated on
+    assert about["scores_note"].startswith("Figures on the dataset's test split, scored when this card was made.")
+    from types import SimpleNamespace
+
+    from sxhub.space import load_app_module
+
+    expert = SimpleNamespace(multi_label=False, info={}, backend="torch", model="m", preprocessing={"max_length": 8})
+    page = load_app_module().describe(expert, about)
+    assert about["scores_note"] in page and "held-out test split" not in page
     assert about["speed"]["source"].startswith("measured by sxhub")
 
     code, _, err = run_cli([*argv[:5], "--to", str(tmp_path / "s3"), "--gold", "gold"], capsys)
