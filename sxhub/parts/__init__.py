@@ -37,7 +37,7 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,7 @@ import pandas as pd
 
 from ..annotate import AnnotateResult, check_kept_columns, resolve_samples
 from ..errors import UserError
-from ..ledger import TeacherLedger, total_ledger, unique_names
+from ..ledger import TeacherLedger, sum_ledgers, total_ledger, unique_names
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice, TableWriter, is_hub_source
 from ..tables import check_file
@@ -121,7 +121,7 @@ def run_ledger(
     per second fast on the model card (``sxhub.cards.ledger_speed`` gives no speed for a ledger with cached
     answers)."""
     counts: Counter[str] = Counter({"n_input": 0, "n_empty": 0, "n_duplicates": 0})
-    spent: dict[str, dict[str, Any]] = {}
+    spent: dict[str, list[dict[str, Any]]] = {}  # each teacher's chunk ledgers
     votes = VoteTotals()
     chunks = resumed = 0
     for i in range(shards):
@@ -143,13 +143,14 @@ def run_ledger(
                     answers = _part_answers(shard_dir(parts, i, shards) / part, ledgers)
                 ledgers = {name: _as_cached(led, (answers or {}).get(name, 0)) for name, led in ledgers.items()}
             for name, led in ledgers.items():
-                _add_ledger(spent.setdefault(name, {}), led)
+                spent.setdefault(name, []).append(led)
     votes.add(assembled.fix)
     if assembled.votes is not None:
         votes = assembled.votes
     names, prices = _names_and_prices(teachers)
-    ledgers = {name: TeacherLedger(**spent.get(name, {})) for name in names}
-    ledgers.update({name: TeacherLedger(**led) for name, led in spent.items() if name not in ledgers})
+    summed = {name: sum_ledgers(parts_of, latest=True) for name, parts_of in spent.items()}
+    ledgers = {name: TeacherLedger(**summed.get(name, {})) for name in names}
+    ledgers.update({name: TeacherLedger(**led) for name, led in summed.items() if name not in ledgers})
     summary = votes.summary()
     return {
         "n_texts": assembled.written,
@@ -171,7 +172,6 @@ def run_ledger(
     }
 
 
-_SUMMED = {f.name for f in fields(TeacherLedger) if f.type in ("int", int)}
 _LATEST = {"server", "enforced", "request_form"}
 
 
@@ -194,14 +194,6 @@ def _part_answers(path: Path, ledgers: dict[str, dict[str, Any]]) -> dict[str, i
     import pyarrow.parquet as pq
 
     return chunk_answers(pq.read_table(path, columns=["votes"])["votes"].to_pylist(), ledgers)
-
-
-def _add_ledger(into: dict[str, Any], led: dict[str, Any]) -> None:
-    for key, value in led.items():
-        if key in _SUMMED:
-            into[key] = into.get(key, 0) + int(value or 0)
-        elif key in _LATEST and value:
-            into[key] = value
 
 
 def _names_and_prices(teachers: Sequence[Any]) -> tuple[list[str], dict[str, Any]]:
