@@ -24,14 +24,11 @@ def output_problem(path: str | os.PathLike[str], *, folder: bool) -> str | None:
     """Why ``path`` cannot be written as an output file (``folder=False``) or folder, or None when it can.
 
     Nothing is created: the path, or the nearest part of it that exists, is looked at. That part must be a folder
-    this process may write to (a file may be replaced when it is writable; a folder may already exist).
+    this process may write to (a file may be replaced when it is writable; a folder may already exist). An existing
+    path of the wrong kind (a file for a folder) is click.Path's to refuse, before this runs.
     """
     target = Path(path).expanduser()
     if target.exists():
-        if folder and not target.is_dir():
-            return f"{str(target)!r} is a file, not a folder; pass a folder path (new or existing)."
-        if not folder and target.is_dir():
-            return f"{str(target)!r} is a folder; pass a file path."
         if not os.access(target, os.W_OK | (os.X_OK if folder else 0)):
             return f"{str(target)!r} is not writable; pass a path you can write to, or change its permissions."
         return None
