@@ -68,7 +68,7 @@ def publish_folder(
             if exist_ok:
                 raise
             # this call created the repo (refuse_existing saw none): a plain rerun would stop at "already exists"
-            kind = "Space" if repo_type == "space" else repo_type
+            kind = repo_kind(repo_type)
             raise PublishError(
                 f"{str(exc).rstrip('.')}; the {kind} repo {repo_id!r} was created but this publish did not finish: "
                 "fix that, then run again with --exist-ok."
@@ -130,7 +130,7 @@ def refuse_existing(
     api: Any, repo_id: str, *, repo_type: str, exist_ok: bool, offline_fix: str = OFFLINE_FIX, other: str = ""
 ) -> None:
     """Without ``exist_ok``, an existing repo is one error line (``other``: another way out, after --exist-ok)."""
-    kind = "Space" if repo_type == "space" else repo_type
+    kind = repo_kind(repo_type)
     if exist_ok:
         return
     with hub_errors(f"checking whether {kind} repo {repo_id!r} exists", offline_fix=offline_fix):
@@ -172,16 +172,21 @@ def replace_published(staging: Path, folder: Path) -> None:
 def create_repo(api: Any, repo_id: str, *, repo_type: str, private: bool | None) -> str:
     """Create the repo, or reuse it (``refuse_existing`` has checked), and return its URL; Hub refusals become
     one-line errors."""
-    kind = "Space" if repo_type == "space" else repo_type
+    kind = repo_kind(repo_type)
     extra = {"space_sdk": "gradio"} if repo_type == "space" else {}
     with hub_errors(f"creating {kind} repo {repo_id!r}"):
         return str(api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True, **extra))
 
 
+def repo_kind(repo_type: str) -> str:
+    """How a message names a repo type: ``Space`` (as the Hub writes it), ``model``, ``dataset``."""
+    return "Space" if repo_type == "space" else repo_type
+
+
 def make_private(api: Any, repo_id: str, *, repo_type: str) -> None:
     """Make the repo private when it is not (``--private`` on a repo that exists and is public), and say so; a
     private repo is left as it is, and nothing ever makes a repo public."""
-    kind = "Space" if repo_type == "space" else repo_type
+    kind = repo_kind(repo_type)
     with hub_errors(f"making {kind} repo {repo_id!r} private"):
         if api.repo_info(repo_id, repo_type=repo_type).private:
             return
@@ -196,7 +201,7 @@ def ensure_branch(api: Any, repo_id: str, revision: str, *, repo_type: str) -> N
     branch = revision.removeprefix("refs/heads/")
     if branch == "main" or branch.startswith("refs/"):
         return
-    kind = "Space" if repo_type == "space" else repo_type
+    kind = repo_kind(repo_type)
     with hub_errors(f"creating branch {branch!r} of {kind} repo {repo_id!r}"):
         refs = api.list_repo_refs(repo_id, repo_type=repo_type)
         if any(ref.name == branch for ref in refs.branches):
