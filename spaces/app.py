@@ -431,11 +431,15 @@ def _num(value: Any, digits: int = 3) -> str:
 def describe(expert: Expert, about: Mapping[str, Any]) -> str:
     """Markdown: the task, the teachers, the scores, the speed, the repos, and what serves the model here."""
     lines = [about["description"], ""] if about.get("description") else []
-    teachers = ", ".join(f"`{t}`" for t in about.get("teachers") or []) or "unknown"
+    teachers = about.get("teachers")
     base = f" (fine-tuned from `{about['base_model']}`)" if about.get("base_model") else ""
-    lines.append(
-        f"**What this is.** A small student model{base} that learned the labels of the LLM teacher(s) {teachers}."
-    )
+    if teachers:
+        learned = "that learned the labels of the LLM teacher(s) " + ", ".join(f"`{t}`" for t in teachers)
+    elif teachers is None:  # the model card's "teacher: not recorded"
+        learned = "whose training labels came from LLM teachers that were not recorded"
+    else:  # the model card's "teacher: none": the labels carried no teacher votes
+        learned = "trained on labels that carry no teacher votes"
+    lines.append(f"**What this is.** A small student model{base} {learned}.")
     if about.get("local_teacher"):
         lines.append(
             "\n> **Teacher caveat:** the embedded SmolLM2-135M teacher labels at about chance level; this expert shows "

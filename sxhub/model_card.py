@@ -338,7 +338,8 @@ def expert_facts(
     rate = _json_number((speed or {}).get("texts_per_s"))
     facts: dict[str, Any] = {
         "description": spec.description if spec else "",
-        "teachers": teacher_names(info, spec) or [],
+        # None: not recorded; []: the training labels carried no teacher votes (the Space words the two apart)
+        "teachers": teacher_names(info, spec),
         "local_teacher": labelled_by_local(teacher_names(info, spec)),
         "base_model": public_model_name(info.get("base_model")),
         "scores": {name: row for name, row in scores.items() if row},

@@ -133,8 +133,9 @@ def test_a_student_without_a_teacher_record_is_not_given_the_publishers_teacher(
 
     card, about, space = _published(tmp_path, _old_student(tmp_path / "unknown", _spec()))
     assert "| teacher: not recorded |" in card and CAVEAT not in card and "`local`" not in card
-    assert about["teachers"] == space["about"]["teachers"] == []
+    assert about["teachers"] is space["about"]["teachers"] is None
     assert about["local_teacher"] is space["about"]["local_teacher"] is False
+    assert "LLM teachers that were not recorded" in _space_words(space)
 
     card, about, _ = _published(tmp_path, _old_student(tmp_path / "named", _spec([LLAMA])))
     assert f"| teacher: `{LLAMA}` |" in card and CAVEAT not in card and about["teachers"] == [LLAMA]
@@ -142,9 +143,23 @@ def test_a_student_without_a_teacher_record_is_not_given_the_publishers_teacher(
     card, about, _ = _published(tmp_path, _old_student(tmp_path / "legacy-local", _spec(["local"])))
     assert "| teacher: `local` |" in card and CAVEAT in card and about["local_teacher"] is True
 
-    card, about, _ = _published(tmp_path, _old_student(tmp_path / "no-votes", _spec(["local"]), teachers=[]))
+    card, about, space = _published(tmp_path, _old_student(tmp_path / "no-votes", _spec(["local"]), teachers=[]))
     assert "| teacher: none (the training labels carry no teacher votes) |" in card and CAVEAT not in card
     assert about["teachers"] == [] and about["local_teacher"] is False
+    # the Space words it as the card does: "none", where it said "LLM teacher(s) unknown"
+    words = _space_words(space)
+    assert "trained on labels that carry no teacher votes" in words and "unknown" not in words
+
+
+def _space_words(config: dict[str, Any]) -> str:
+    """The Space's "What this is" line, as its app renders it from the published ``config.json``."""
+    from types import SimpleNamespace
+
+    from sxhub.space import load_app_module
+
+    expert = SimpleNamespace(multi_label=False, info={}, backend="torch", model="me/fin", preprocessing={"max_length": 128})
+    page = load_app_module().describe(expert, config["about"])
+    return next(line for line in page.splitlines() if line.startswith("**What this is.**"))
 
 
 def test_train_records_only_the_teachers_whose_votes_gave_the_labels() -> None:
