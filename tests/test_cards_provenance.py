@@ -157,7 +157,9 @@ def _space_words(config: dict[str, Any]) -> str:
 
     from sxhub.space import load_app_module
 
-    expert = SimpleNamespace(multi_label=False, info={}, backend="torch", model="me/fin", preprocessing={"max_length": 128})
+    expert = SimpleNamespace(
+        multi_label=False, info={}, backend="torch", model="me/fin", preprocessing={"max_length": 128}
+    )
     page = load_app_module().describe(expert, config["about"])
     return next(line for line in page.splitlines() if line.startswith("**What this is.**"))
 
