@@ -19,7 +19,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -62,6 +62,13 @@ SEED_STRIDE = 1000
 TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
 EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
 RAW_LIMIT = 2000
+INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was invalid (the cache replays them)
+
+
+def unanswered(vote: Mapping[str, Any]) -> bool:
+    """Whether a vote failed for want of an answer (the server down, retries exhausted, the request refused), not on
+    invalid answers: asking again may give it one, while the cache would replay the same invalid answers."""
+    return vote.get("labels") is None and not str(vote.get("error") or "").startswith(INVALID_ANSWER)
 
 
 @dataclass
@@ -343,7 +350,7 @@ class _Engine:
                 labels, reason = self.parse(reply.text)
             except InvalidAnswer as exc:
                 ledger.invalid_answers += 1
-                vote["error"] = f"invalid answer: {exc}"
+                vote["error"] = f"{INVALID_ANSWER}: {exc}"
                 vote["raw"] = reply.text[:RAW_LIMIT]
                 continue
             vote.update(labels=labels, reason=reason, error="", raw="")

@@ -161,6 +161,54 @@ def test_a_rerun_labels_the_failed_rows_of_committed_chunks_again(tmp_path: Path
     assert again.history == [] and out.read_bytes() == clean.read_bytes()
 
 
+def test_a_rerun_asks_the_votes_of_a_teacher_that_was_down_again(tmp_path: Path) -> None:
+    """One of two teachers down for some texts: those rows keep a label from the other teacher's vote alone (no
+    failed row), and a rerun once it is back asked nothing, so OUT kept the one-vote labels for good. Now the rerun
+    asks exactly the unanswered votes (the cache answers the rest), and OUT equals a clean run's. Votes that failed
+    on invalid answers are not asked again: the cache would replay the same answers."""
+    from sxhub.teachers import RetryableTeacherError
+
+    source = write_table(corpus(), tmp_path / "in.jsonl")
+    spec, out, cache = make_spec(), tmp_path / "out.jsonl", tmp_path / "cache"
+    down = ("unit 3 ", "unit 9 ")
+
+    def down_for_some(messages):
+        if any(t in messages[-1]["content"] for t in down):
+            raise RetryableTeacherError("HTTP 503")
+        return by_keyword(messages)
+
+    def pair(second):
+        return [FakeTeacher(name="a", responder=by_keyword), FakeTeacher(name="b", responder=second)]
+
+    kwargs = {"chunk_rows": 7, "cache": cache, "progress": False, "max_retries": 0, "backoff": 0.0}
+    first = annotate_to_file(spec, source, out, teachers=pair(down_for_some), **kwargs)
+    assert first.ledger["failed_texts"] == 0 and first.ledger["teachers"]["b"]["failed_votes"] == 2
+
+    rerun = pair(by_keyword)
+    annotate_to_file(spec, source, out, teachers=rerun, **kwargs)
+    assert rerun[0].history == []
+    asked = sorted(call.messages[-1]["content"] for call in rerun[1].history)
+    assert len(asked) == 2 and all(any(t in text for t in down) for text in asked)
+    clean = tmp_path / "clean.jsonl"
+    annotate_to_file(spec, source, clean, teachers=pair(by_keyword), chunk_rows=7, cache=False, progress=False)
+    assert out.read_bytes() == clean.read_bytes()
+
+    again = pair(by_keyword)  # every vote answered now: assembled again, nothing asked
+    annotate_to_file(spec, source, out, teachers=again, **kwargs)
+    assert again[0].history == again[1].history == []
+
+    def garbled_for_some(messages):
+        return "not json" if any(t in messages[-1]["content"] for t in down) else by_keyword(messages)
+
+    invalid = tmp_path / "invalid.jsonl"
+    kwargs = {**kwargs, "cache": False, "max_invalid": 0}
+    first = annotate_to_file(spec, source, invalid, teachers=pair(garbled_for_some), **kwargs)
+    assert first.ledger["teachers"]["b"]["failed_votes"] == 2
+    again = pair(by_keyword)  # invalid answers are not asked again: a finished job
+    annotate_to_file(spec, source, invalid, teachers=again, **kwargs)
+    assert again[0].history == again[1].history == []
+
+
 def test_the_ledger_of_a_resumed_or_rerun_job_shows_the_whole_bill(tmp_path: Path) -> None:
     """The chunks an earlier run labelled count as cached answers: a resumed run and a rerun of a finished job
     show the whole job's tokens and cost (not $0), and give the model card no teacher speed (their seconds did not

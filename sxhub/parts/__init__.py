@@ -18,11 +18,12 @@ and order; a text seen in an earlier chunk is dropped as a duplicate, as today).
 
 A chunk is done when ``state.sqlite`` says so; it records the chunk and the hashes of its texts in one transaction
 after the part file is in place, so a run killed at any moment resumes from the parts plus the label cache and
-never writes a row twice. A chunk with failed rows (every vote failed: a server down, retries exhausted) is
-labelled again by a rerun, as the in-memory engine asks failed texts again: the label cache answers its rows that
-succeeded, only the failed texts are asked, and its part and state row are replaced. The folder stays after the
-run: a rerun of a finished job without failed rows only assembles OUT again (no request); delete it when it is no
-longer needed.
+never writes a row twice. A chunk with failed rows (every vote failed: a server down, retries exhausted) or with
+votes that got no answer (one of two teachers down: its rows carry the other's votes alone) is labelled again by a
+rerun, as the in-memory engine asks failed votes again: the label cache answers the votes that succeeded and replays
+invalid answers, only the unanswered votes are asked, and its part and state row are replaced. The folder stays
+after the run: a rerun of a finished job without such votes only assembles OUT again (no request); delete it when
+it is no longer needed.
 
 The package: :mod:`~sxhub.parts.layout` (folders, manifest, shard state), :mod:`~sxhub.parts.shard` (labelling one
 shard), :mod:`~sxhub.parts.assembly` (OUT from the parts, vote totals); here, the run's ledger and the driver,

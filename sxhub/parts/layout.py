@@ -345,10 +345,13 @@ class ShardState:
         self._db.execute("COMMIT")
 
     def failed_chunks(self) -> set[int]:
-        """Chunks holding rows whose every vote failed (a server down, a rate limit that outlasted the retries):
-        a rerun labels them again, as the in-memory engine asks failed texts again; the label cache answers the
-        rows that succeeded, so only the failed texts are asked."""
-        return {idx for idx, (_, stats) in self.chunks().items() if failed_rows(stats)}
+        """Chunks holding rows whose every vote failed, or votes that got no answer (a server down, a rate limit
+        that outlasted the retries: one of two teachers down leaves its rows labelled by the other alone): a rerun
+        labels them again, as the in-memory engine asks failed votes again; the label cache answers the votes that
+        succeeded (and replays invalid answers), so only the unanswered votes are asked."""
+        return {
+            idx for idx, (_, stats) in self.chunks().items() if failed_rows(stats) or stats.get("unanswered_votes")
+        }
 
     def check_teachers(self, identities: list[Any], out: str) -> None:
         """Record the identities of the teachers that label this shard (a teacher given by URL only with the model

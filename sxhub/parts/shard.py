@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import _open_cache, aannotate, resolve_served_models
+from ..annotate import _open_cache, aannotate, resolve_served_models, unanswered
 from ..cache import ReadThroughCache
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec
@@ -187,5 +187,7 @@ async def _label_chunk(
         teachers=result.ledger["teachers"],
         answers=chunk_answers(result.frame["votes"], result.ledger["teachers"]),
         votes=VoteTotals.of(result.decisions).to_dict(),
+        # votes that got no answer (a row can keep a label from its other votes): a rerun asks them again
+        unanswered_votes=sum(unanswered(v) for row in result.frame["votes"] for v in row),
     )
     return name, stats, [h for h, keep in zip(hashes, fresh, strict=True) if keep]
