@@ -120,3 +120,76 @@ def test_a_refused_path_the_command_line_did_not_check_is_one_line(
         "Error: cannot use '/data/out.csv': Permission denied; check that the path exists, is a file or a folder "
         "as needed, and that you may write there; or pass another path."
     )
+
+
+# the outputs that take a lock: annotate locks OUT.parts/ itself; a label cache and the review decisions are shared
+LOCKED = [
+    (argv, folder)
+    for argv, folder in VERBS
+    if argv[argv.index("{x}") - 1] not in ("--cache-dir", "--decisions") and argv[0] != "annotate"
+]
+
+
+@pytest.mark.parametrize(("argv", "folder"), LOCKED, ids=[f"{a[0]}-{a[a.index('{x}') - 1]}" for a, _ in LOCKED])
+def test_an_output_another_command_is_writing_is_refused(
+    tmp_path: Path,
+    labelled: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    folder: bool,
+) -> None:
+    """Two commands writing one output mixed their work (two predicts appended to one temporary file, two trains
+    saved one run's weights beside the other's thresholds). While one holds the output, a second is refused with one
+    line before any work, however it spells the path."""
+    from sxhub.locks import output_lock
+
+    target = tmp_path / ("student" if folder else "out.csv")
+    monkeypatch.chdir(tmp_path)
+    before = labelled.read_bytes()
+    with output_lock(target):
+        code, _, err = run_cli([a.format(f=labelled, x=f"./{target.name}") for a in argv], capsys)
+    assert code == 2, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .endswith(f"another sxhub command is writing './{target.name}'; wait for it to end, or pass another path.")
+    )
+    assert sum(ln.startswith("Error") for ln in err.splitlines()) == 1
+    assert not target.exists() and labelled.read_bytes() == before
+
+
+def test_export_holds_its_model_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``export`` writes into MODEL_DIR: refused while ``train -o MODEL_DIR`` (or another export) holds it."""
+    from sxhub.locks import output_lock
+
+    with output_lock(tmp_path / "student"):
+        code, _, err = run_cli(["export", str(tmp_path / "student")], capsys)
+    assert code == 2 and "another sxhub command is writing" in err.strip().splitlines()[-1], err
+
+
+def test_the_lock_holds_across_processes_and_ends_with_its_holder(
+    tmp_path: Path, labelled: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second process is refused while the first lives; killed, the first leaves nothing that blocks."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "queue.csv"
+    hold = (
+        "import sys, time\nfrom sxhub.locks import output_lock\n"
+        f"with output_lock({str(out)!r}):\n    print('held', flush=True)\n    time.sleep(600)\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", hold], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        code, _, err = run_cli(["doubts", str(labelled), "-o", str(out)], capsys)
+        assert code == 2 and "another sxhub command is writing" in err, err
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    from sxhub.locks import output_lock
+
+    with output_lock(out):  # free again: taking it raises nothing
+        pass

@@ -26,7 +26,8 @@ def ledger_path(out: Path) -> Path:
 @click.command("annotate")
 @click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("input_", metavar="INPUT")
-@click.option("-o", "--out", type=OutputPath(path_type=Path), help="Output file (.csv, .jsonl, .parquet).")
+# OUT takes no OutputPath lock: the run locks OUT.parts/ (sxhub.parts.layout.locked), on shared storage too
+@click.option("-o", "--out", type=OutputPath(path_type=Path, lock=False), help="Output file (.csv, .jsonl, .parquet).")
 @click.option("--teacher", "teachers", multiple=True, help="Teacher: 'local', a Hub model id or a URL (repeatable).")
 @click.option(
     "--server",
@@ -59,7 +60,11 @@ def ledger_path(out: Path) -> Path:
 @click.option(
     "--pause-after", is_flag=True, help="Pause the teachers' Inference Endpoints when the run ends (even on failure)."
 )
-@click.option("--cache-dir", type=OutputPath(folder=True, path_type=Path), help="Label cache (default $SXHUB_CACHE).")
+@click.option(
+    "--cache-dir",
+    type=OutputPath(folder=True, path_type=Path, lock=False),
+    help="Label cache (default $SXHUB_CACHE).",
+)
 @click.option("--no-preprocess", is_flag=True, help="Keep texts as they are (no PII masking or whitespace fixes).")
 @click.option("--max-chars", type=click.IntRange(1), default=20_000, show_default=True, help="Longest text allowed.")
 @click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; call no teacher.")

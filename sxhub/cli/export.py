@@ -5,11 +5,11 @@ from __future__ import annotations
 import click
 
 from . import emit_json
-from .params import requires
+from .params import locks_output, requires
 
 
 @click.command()
-@click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False))
+@click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False), callback=locks_output)
 @click.option("--int8", is_flag=True, help="Also write onnx/model_int8.onnx (int8 weights, see --quantization).")
 @click.option(
     "--data",

@@ -49,18 +49,52 @@ def output_problem(path: str | os.PathLike[str], *, folder: bool) -> str | None:
 
 
 class OutputPath(click.Path):
-    """A ``click.Path`` for something the command writes: a file (default) or, with ``folder=True``, a folder."""
+    """A ``click.Path`` for something the command writes: a file (default) or, with ``folder=True``, a folder.
 
-    def __init__(self, *, folder: bool = False, path_type: Any = None) -> None:
+    The command holds the output's lock (:func:`sxhub.locks.output_lock`) until it ends: a second command writing
+    the same path meanwhile is refused at once. ``lock=False`` is for paths several runs use together on purpose (a
+    label cache, the review app's append-only decisions) or that the command locks itself (``annotate -o``)."""
+
+    def __init__(self, *, folder: bool = False, path_type: Any = None, lock: bool = True) -> None:
         super().__init__(file_okay=not folder, dir_okay=folder, path_type=path_type)
         self.folder = folder
+        self.lock = lock
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
         converted = super().convert(value, param, ctx)
         problem = output_problem(os.fsdecode(value), folder=self.folder)
         if problem is not None:
             self.fail(problem, param, ctx)
+        if ctx is not None and self.lock:
+            hold_output(os.fsdecode(value), ctx, lambda message: self.fail(message, param, ctx))
         return converted
+
+
+def locks_output(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """A parameter callback: the command holds the lock of the path it writes into that is not an
+    :class:`OutputPath` (``export``'s MODEL_DIR), as an OutputPath's command does."""
+
+    def fail(message: str) -> None:
+        raise click.BadParameter(message, ctx, param)
+
+    if value is not None:
+        hold_output(os.fsdecode(value), ctx, fail)
+    return value
+
+
+def hold_output(path: str, ctx: click.Context, fail: Any) -> None:
+    """Take the lock of output ``path`` until ``ctx`` (the running command) ends, or ``fail`` with one line.
+
+    Under torchrun or ``accelerate launch`` every process runs the command: rank 0 (the one that writes) locks."""
+    from ..distributed import is_main_process
+    from ..locks import OutputBusy, output_lock
+
+    if not is_main_process():
+        return
+    try:
+        ctx.with_resource(output_lock(path))
+    except OutputBusy:
+        fail(f"another sxhub command is writing {path!r}; wait for it to end, or pass another path.")
 
 
 def threads_option(help_text: str) -> Any:

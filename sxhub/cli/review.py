@@ -30,7 +30,7 @@ from .params import OutputPath, only_applies
 )
 @click.option(
     "--decisions",
-    type=OutputPath(path_type=Path),
+    type=OutputPath(path_type=Path, lock=False),
     help="Decisions file (append-only JSONL; default: <LABELLED stem>.decisions.jsonl beside LABELLED).",
 )
 def review(

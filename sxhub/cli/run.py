@@ -60,7 +60,9 @@ from .params import OutputPath, given, requires, threads_option
 @min_agreement_option
 @threads_option("CPU threads for training and prediction")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
-@click.option("--cache-dir", type=OutputPath(folder=True), help="Label cache folder (default: $SXHUB_CACHE).")
+@click.option(
+    "--cache-dir", type=OutputPath(folder=True, lock=False), help="Label cache folder (default: $SXHUB_CACHE)."
+)
 @click.option(
     "--pause-after",
     is_flag=True,

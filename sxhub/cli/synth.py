@@ -24,7 +24,10 @@ _engine_options = [
     ),
     click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most."),
     click.option(
-        "--cache-dir", type=OutputPath(folder=True), default=None, help="Reply cache (default $SXHUB_CACHE)."
+        "--cache-dir",
+        type=OutputPath(folder=True, lock=False),
+        default=None,
+        help="Reply cache (default $SXHUB_CACHE).",
     ),
     click.option("--seed", type=int, default=0, show_default=True),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),

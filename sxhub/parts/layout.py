@@ -10,7 +10,6 @@ import json
 import os
 import re
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -20,6 +19,7 @@ from typing import Any
 
 from ..cache import CACHE_FILE
 from ..errors import UserError
+from ..locks import try_lock
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice
 from ..teachers import Teacher
@@ -55,31 +55,13 @@ def locked(parts: Path, out: str | os.PathLike[str]) -> Iterator[None]:
     parts.mkdir(parents=True, exist_ok=True)
     handle = open(parts / LOCK, "a+b")  # noqa: SIM115 - held open for the whole block: closing it unlocks
     try:
-        if not _try_lock(handle):
+        if not try_lock(handle):
             raise UserError(
                 f"another sxhub annotate is writing {out} ({parts.name}/ is locked); wait for it or use another -o."
             )
         yield
     finally:
         handle.close()
-
-
-def _try_lock(handle: Any) -> bool:
-    if sys.platform == "win32":
-        import msvcrt
-
-        try:
-            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-        except OSError:
-            return False
-        return True
-    import fcntl
-
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 # ------------------------------------------------------------------------------------------------------------------
