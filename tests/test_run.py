@@ -435,3 +435,33 @@ def test_run_pushes_to_the_hub_and_loads_back(tmp_path: Path, tiny_base_model: P
     sentence = "Net sales fell 22 % to EUR 48 million as demand weakened."
     assert clf(sentence) == local(sentence)
     assert "app.py" in hub.stub.list_files(repo, repo_type="space")
+
+
+def test_the_report_shows_figures_and_lists_as_a_reader_writes_them() -> None:
+    """The report printed a speed of 35.8 texts/s as ``35.800``, lists as Python's repr (``['local (...)']``, the
+    export's notes in one bracketed line) and left lists inside a stage's figures out (``flag_columns``)."""
+    from sxhub.pipeline import render_markdown
+
+    report = {
+        "task": "fin",
+        "multi_label": False,
+        "stages": {
+            "annotate": {"seconds": 1.0, "teachers": ["local (llama.cpp)", "meta-llama/x"], "ties": 0},
+            "export": {
+                "seconds": 2.0,
+                "speed": {"torch": 35.8, "onnx": 119.04, "onnx-int8": 1234.5},
+                "agreement": {"onnx": {"n": 29, "label_agreement": 1.0}},
+                "fp32_nodes": [],
+                "notes": ["First note.", "Second note."],
+            },
+            "split": {"seconds": 0.0, "gold_column": {"read_from": "flags", "flag_columns": ["Product", "Price"]}},
+        },
+    }
+    md = render_markdown(report)
+    assert "- **teachers**: local (llama.cpp), meta-llama/x\n" in md
+    assert "- **speed**: torch: 35.8, onnx: 119, onnx-int8: 1,234\n" in md
+    assert "- **agreement**: onnx: (n 29, label_agreement 1.000)\n" in md
+    assert "- **fp32_nodes**: none\n" in md
+    assert "- **notes**:\n  - First note.\n  - Second note.\n" in md
+    assert "- **gold_column**: read_from: flags, flag_columns: (Product, Price)\n" in md
+    assert "[" not in md
