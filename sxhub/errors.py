@@ -7,6 +7,9 @@ and the fix; the CLI prints them as one line and exits with code 2 for :class:`U
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Sequence
+
 
 class SxhubError(Exception):
     """Base class of every error sxhub raises on purpose."""
@@ -47,3 +50,12 @@ class BackendError(SxhubError, RuntimeError):
 def one_line(message: str) -> str:
     """Collapse a message onto one line (the CLI prints errors as a single line)."""
     return " ".join(str(message).split())
+
+
+def require(modules: Sequence[str], what: str, extra: str) -> None:
+    """Refuse ``what`` (e.g. ``sxhub space``) in one line naming the extra to install when one of ``modules`` is
+    missing, before any work: a plain ``pip install sxhub`` ended in ``Error: ModuleNotFoundError: No module named
+    'gradio'`` (exit 1), or loaded the model first and then failed in the middle."""
+    for module in modules:
+        if importlib.util.find_spec(module) is None:
+            raise UserError(f'{what} needs {module}; run pip install "sxhub[{extra}]".')

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, require
 from .export_check import Agreement, compare, timed
 from .export_int8 import (  # the int8 stage; its recipes, margin and logits stay importable from here
     QUANTIZATIONS,
@@ -166,6 +166,8 @@ def export_onnx(
         raise InputError(f"quantization={quantization!r}; use auto or one of {', '.join(QUANTIZATIONS)}.")
     if check_n < 1:
         raise InputError(f"check_n={check_n!r} must be a positive number of texts.")
+    # before the weights load: torch.onnx.export writes with onnx; the check runs ONNX Runtime with tokenizers
+    require(["onnx", "onnxruntime", "tokenizers"], "sxhub export", "onnx")
     model_dir = Path(model_dir)
     info = read_model_info(model_dir)
     spare: list[str] = []

@@ -84,7 +84,7 @@ def resolve_base(base: str | None) -> BaseModel:
     if base in (None, "", "local", "embedded"):
         from .teachers.local import smollm2_gguf_path
 
-        gguf = smollm2_gguf_path()
+        gguf = smollm2_gguf_path(serve=False)
         return BaseModel(
             str(gguf_to_folder(gguf)),
             EMBEDDED_BASE,

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ._paths import asset_dir
 from .data import expert_label_cell, is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
-from .errors import InputError, PublishError
+from .errors import InputError, PublishError, require
 from .repo import names_a_repo
 from .review_log import (
     CONFIG_FILE,
@@ -305,6 +305,7 @@ def launch_review(
 ) -> tuple[Any, str, Review]:
     """Serve the review app; returns ``(demo, url, review)``. With ``block=False`` it serves in a thread until
     ``demo.close()``. Decisions go to ``decisions`` (default :func:`decisions_path`), read back on every start."""
+    require(["gradio"], "sxhub review", "space")
     from .review_app import HEAD, build_demo
     from .space import check_host, listen
 

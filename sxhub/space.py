@@ -13,7 +13,7 @@ from types import ModuleType
 from typing import Any
 
 from ._paths import asset_dir
-from .errors import ModelError, UserError
+from .errors import ModelError, UserError, require
 from .repo import (
     check_model_dir,
     check_repo_id,
@@ -120,6 +120,7 @@ def launch_space(
     block: bool = True,
 ) -> tuple[Any, str]:
     """Run the Space locally; returns ``(demo, url)``. With ``block=False`` it serves in a thread until ``demo.close()``."""
+    require(["gradio"], "sxhub space", "space")
     check_host(host)  # before the model is loaded (or downloaded)
     demo = build_space(model)
     _, local_url, share_url = listen(demo, host=host, port=port, share=share, prevent_thread_lock=True, quiet=True)

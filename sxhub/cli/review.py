@@ -51,10 +51,12 @@ def review(
     sxhub doubts labelled.parquet -o queue.parquet
     sxhub review labelled.parquet --queue queue.parquet --reviewer alice
     """
+    from ..errors import require
     from ..review import decisions_path, launch_review
     from ..space import check_host
 
-    check_host(host)  # before the decisions line: a bad host is the only line
+    require(["gradio"], "sxhub review", "space")  # before the decisions line: a missing extra is the only line
+    check_host(host)  # a bad host too
     where = decisions or decisions_path(labelled)
     click.echo(f"decisions: {where}", err=True)
     launch_review(labelled, queue=queue, spec=task, reviewer=reviewer, decisions=where, host=host, port=port)

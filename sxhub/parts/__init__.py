@@ -50,7 +50,7 @@ from ..ledger import TeacherLedger, sum_ledgers, total_ledger, unique_names
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice, TableWriter, is_hub_source
 from ..tables import check_file
-from ..teachers import Teacher
+from ..teachers import Teacher, check_installed
 from .assembly import Assembled, VoteTotals, assemble
 from .layout import (
     CHUNK_ROWS,
@@ -319,6 +319,7 @@ def prepare_job(
     entries = list(spec.default_teachers()) if teachers is None else list(teachers)
     if not entries:
         raise UserError("annotate: teachers is empty; give at least one teacher (or None for the spec's).")
+    check_installed(entries)
     rows = rows or RowSlice()
     keep = list(keep_columns)
     # before the parts folder is made; "text" is left to each chunk's check, once the text column is known

@@ -45,6 +45,7 @@ __all__ = [
     "Teacher",
     "TeacherError",
     "TeacherUnavailableError",
+    "check_installed",
     "classify_error",
     "detect_server",
     "make_teacher",
@@ -101,6 +102,16 @@ def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Tea
             )
         return _local(spec, base_url=base_url)
     return InferenceClientTeacher(spec, base_url=base_url)
+
+
+def check_installed(entries: Sequence[Teacher | TeacherSpec | str]) -> None:
+    """Refuse, before any work, a ``local`` teacher whose packages are missing: a plain ``pip install sxhub`` made
+    ``OUT.parts/`` and showed the progress bar before the first chunk failed, and that folder's manifest then
+    refused the rerun with another teacher."""
+    from .local import smollm2_gguf_path
+
+    if any(not isinstance(t, Teacher) and TeacherSpec.parse(t).is_local for t in entries):
+        smollm2_gguf_path()
 
 
 @asynccontextmanager

