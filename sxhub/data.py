@@ -435,7 +435,7 @@ def load_labelled(
         failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
         n_failed = int(failed.sum())
         df = df[~failed].reset_index(drop=True)
-    no_text = df[tcol].map(is_missing_text)
+    no_text = df[tcol].map(is_missing_text).astype(bool)  # an empty frame (every row failed) maps to object dtype
     n_empty_text = int(no_text.sum())
     df = df[~no_text].reset_index(drop=True)
     if col is None:

@@ -383,3 +383,16 @@ def test_revoting_reports_and_ranks_by_the_new_rules_agreement(
     for text, label, agreement in zip(shown["text"], shown["label"], shown["agreement"], strict=True):
         votes = by_text[text]
         assert agreement == pytest.approx(sum(v["labels"] == [label] for v in votes) / len(votes))
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_every_row_failed_is_one_line_exit_2(suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file whose every row failed has nothing to score: one line saying so, not a ValueError from summing an
+    empty column (exit 1)."""
+    from sxhub.data import write_table
+
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["", ""], "gold": ["pos", "neg"], "failed": [True, True]})
+    path = write_table(frame, tmp_path / f"failed{suffix}")
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "nothing to score: of 2 rows, 2 failed" in err

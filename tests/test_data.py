@@ -200,6 +200,15 @@ def test_load_labelled_variants(tmp_path: Path) -> None:
         load_labelled(nolabel)
 
 
+def test_load_labelled_where_every_row_failed(tmp_path: Path) -> None:
+    """train and evaluate read a file whose every row failed as nothing left to learn from or score (exit 2), not a
+    ValueError from summing the empty text column."""
+    path = tmp_path / "failed.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["", ""], "failed": [True, True]}).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"no labelled rows left \(2 failed"):
+        load_labelled(path, label_names=["pos", "neg"])
+
+
 def test_read_a_hub_dataset_id(hub) -> None:
     """INPUT may be a Hub dataset id (``user/name`` or ``user/name:split``), read with the real datasets client."""
     from datasets import Dataset, DatasetDict

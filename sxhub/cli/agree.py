@@ -120,6 +120,11 @@ def compare(
     complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
     gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
     pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
+    if not gold:
+        raise InputError(
+            f"nothing to score: of {len(df)} rows, {int(failed.sum())} failed, {n_empty_text} have no text and "
+            f"{len(complete)} lack a {gold_column!r} or {pred_column!r} label; annotate again or fix the file."
+        )
     if label_names is not None:
         names = list(label_names)
     else:
@@ -158,7 +163,7 @@ def _drop_rows_without_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
         column = find_text_column(df)
     except InputError:
         return df, 0
-    no_text = df[column].map(is_missing_text)
+    no_text = df[column].map(is_missing_text).astype(bool)  # an empty frame maps to an object Series
     return df[~no_text].reset_index(drop=True), int(no_text.sum())
 
 
