@@ -396,3 +396,49 @@ def test_every_row_failed_is_one_line_exit_2(suffix: str, tmp_path: Path, capsys
     code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
     assert code == 2 and out == "" and err.strip().count("\n") == 0
     assert "nothing to score: of 2 rows, 2 failed" in err
+
+
+def test_goemotions_dev_set_scores_in_bounded_memory(shared_data: Path, tmp_path: Path) -> None:
+    """GoEmotions' 5,426 dev texts as label sets (hundreds of distinct sets): the krippendorff package builds a
+    texts x sets x sets array first (24 GB, and agree was killed); sxhub sums the coincidences itself, and the
+    figures still equal scikit-learn's and alpha's closed form. Run under a 3 GB address-space cap."""
+    import resource
+
+    folder = shared_data / "goemotions"
+    names = (folder / "labels.txt").read_text(encoding="utf-8").split()
+    raw = pd.read_csv(folder / "dev.tsv", sep="\t", header=None, names=["text", "ids", "id"], dtype=str)
+    gold = [sorted({names[int(i)] for i in ids.split(",")}) for ids in raw["ids"]]
+    rng = np.random.default_rng(3)
+    pred = [sorted({*g[1:], str(rng.choice(names))} if rng.random() < 0.3 else g) for g in gold]
+    path = tmp_path / "goemotions.csv"
+    pd.DataFrame({"text": raw["text"], "expert": map(json.dumps, gold), "labels": map(json.dumps, pred)}).to_csv(
+        path, index=False
+    )
+
+    def cap() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (3 << 30, 3 << 30))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "sxhub", "agree", str(path), "--gold", "expert", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        preexec_fn=cap,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    from sklearn.preprocessing import MultiLabelBinarizer
+
+    binarizer = MultiLabelBinarizer(classes=names)
+    y_true, y_pred = binarizer.fit_transform(gold), binarizer.transform(pred)
+    assert result["n"] == len(raw) and result["multi_label"] is True and result["labels"] == sorted(names)
+    assert result["micro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="micro"), abs=1e-12)
+    assert result["macro_f1"] == pytest.approx(f1_score(y_true, y_pred, average="macro", zero_division=0), abs=1e-12)
+    assert result["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred), abs=1e-12)
+    sets_gold, sets_pred = [frozenset(g) for g in gold], [frozenset(p) for p in pred]
+    n = 2 * len(gold)
+    observed = 2 * sum(jaccard(a, b) for a, b in zip(sets_gold, sets_pred, strict=True)) / n
+    counts = Counter([*sets_gold, *sets_pred])
+    expected = sum(c * k * jaccard(s, t) for s, c in counts.items() for t, k in counts.items()) / (n * (n - 1))
+    assert result["krippendorff_alpha"] == pytest.approx(1 - observed / expected, abs=1e-9)

@@ -233,3 +233,26 @@ def test_most_split_ignores_labels_no_vote_named() -> None:
 
 def test_summarize_votes_names_empty_answers() -> None:
     assert summarize_votes([v("A", 0, []), v("A", 1, ["Price", "Place"])]) == "(none) ×1 | Place, Price ×1"
+
+
+def test_alpha_equals_the_krippendorff_package_with_missing_values_and_undefined_cases() -> None:
+    """sxhub sums the coincidence matrix itself (the package's units x values x values array does not fit in memory
+    for large label-set data); on random data with missing values, 2-5 coders and 1-5 values, the figure is the
+    package's, and where the package finds alpha undefined so does sxhub."""
+    from sxhub.metrics import alpha_with_note
+
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        coders, units, values = rng.integers(2, 6), rng.integers(1, 40), rng.integers(1, 6)
+        data = rng.integers(0, values, size=(coders, units)).astype(float)
+        data[rng.random((coders, units)) < rng.random() * 0.6] = np.nan
+        try:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                expected = float(krippendorff.alpha(reliability_data=data, level_of_measurement="nominal"))
+        except ValueError:
+            expected = math.nan
+        value, note = alpha_with_note(data)
+        if math.isnan(expected):
+            assert value is None and note
+        else:
+            assert value == pytest.approx(expected, abs=1e-12) and note == ""
