@@ -15,10 +15,10 @@ from typing import Any
 import pandas as pd
 
 from . import trained_texts
-from .data import expert_label_cell, load_labelled, parse_label_cell
+from .data import expert_label_cell, load_labelled, parse_label_cell, read_table
 from .errors import InputError
 from .metrics import score
-from .predict import Predictor
+from .predict import Predictor, read_model_info, resolve_model_dir
 from .spec import TaskSpec
 
 
@@ -39,15 +39,20 @@ def evaluate(
     (multi-label). Rows marked ``failed``, rows without a gold label and rows without a text (empty or NaN: never
     predicted as the word "nan") are left out, as in ``agree``, and counted (``n_failed``, ``n_empty_text``).
     """
-    predictor = predictor or Predictor(model_dir, onnx=onnx, int8=int8, batch_size=batch_size)
+    # the data and the model's labels are checked before the model loads (seconds for a real student): a bad file,
+    # a missing --gold column or a label the model does not know is refused at once
+    frame = data if isinstance(data, pd.DataFrame) else read_table(data)
+    model_path = predictor.model_dir if predictor else resolve_model_dir(model_dir)
+    info = predictor.info if predictor else read_model_info(model_path)
     gold = load_labelled(
-        data,
-        label_names=predictor.labels,
-        multi_label=predictor.multi_label,
+        frame,
+        label_names=info.labels,
+        multi_label=info.multi_label,
         label_column=gold_column,
         text_column=text_column,
         label_option="--gold",
     )
+    predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size)
     start = time.perf_counter()
     pred, _ = predictor.predict(gold.texts)
     seconds = time.perf_counter() - start

@@ -94,7 +94,7 @@ def test_unreadable_input_is_exit_2_in_every_verb(
     ):
         code, _, err = run_cli(argv, capsys)
         assert code == 2, (argv[0], err)
-        last = err.strip().splitlines()[-1]  # above it at most progress bars (evaluate loads the model first)
+        last = err.strip().splitlines()[-1]  # above it at most progress bars (predict loads the model first)
         assert err.count("Error") == 1 and last.startswith("Error: input "), (argv[0], err)
         assert "line 2 is not JSON" in last and "one JSON object" in last, (argv[0], err)
 
@@ -240,6 +240,48 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
     assert code == 2 and "not a model folder" in err
     code, _, err = run_cli(["evaluate", str(tmp_path / "nope"), str(data), "--gold", "label"], capsys)
     assert code == 2 and "not a model folder" in err
+
+
+@pytest.mark.parametrize(
+    ("frame", "argv", "message"),
+    [
+        (pd.DataFrame({"text": ["a"], "expert": ["LABEL_0"]}), ["--gold", "gold"], "label column 'gold' not found"),
+        (pd.DataFrame({"note": ["a"], "expert": ["LABEL_0"]}), ["--gold", "expert"], "no text column found"),
+        (
+            pd.DataFrame({"text": ["a", "b"], "expert": ["LABEL_0", "positive"]}),
+            ["--gold", "expert"],
+            "label(s) ['positive'] in column 'expert'",
+        ),
+        (
+            pd.DataFrame({"text": ["a"], "label": [""], "failed": [True]}),
+            [],
+            "no labelled rows left (1 failed",
+        ),
+    ],
+)
+def test_evaluate_refuses_bad_data_before_loading_the_model(
+    frame: pd.DataFrame,
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bad data file, a missing --gold column or a gold label the model does not know is one line and exit 2
+    before the student loads (seconds for a real one; it used to load first and then refuse the file)."""
+    import sxhub.evaluate
+
+    model = build_tiny_model(tmp_path / "model")
+    capsys.readouterr()
+
+    def no_load(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded before the data was checked")
+
+    monkeypatch.setattr(sxhub.evaluate, "Predictor", no_load)
+    data = write_csv(tmp_path / "d.csv", frame)
+    code, out, err = run_cli(["evaluate", str(model), str(data), *argv, "--json"], capsys)
+    assert code == 2 and out == "", err
+    assert err.strip().count("\n") == 0 and message in err, err
 
 
 def test_quiet_train_prints_no_logs(task: Path, tiny_base_model: Path, tmp_path: Path) -> None:
