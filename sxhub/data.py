@@ -16,7 +16,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -398,6 +398,7 @@ def load_labelled(
     text_column: str | None = None,
     limit: int | None = None,
     label_option: str | None = "--label-column",
+    labels_of: Literal["task", "model"] = "task",
 ) -> LabelledData:
     """Read any table with a text column and ``label`` (or ``labels``) column; rows the teachers failed on are
     left out when the labels read are theirs (``label``/``labels``), not when they are another column's.
@@ -405,7 +406,9 @@ def load_labelled(
     ``label_column`` picks another column (e.g. an expert ``gold`` column). For multi-label data with one 0/1
     (or true/false) column per label, pass ``label_names`` and ``multi_label=True`` and leave out ``labels``.
     ``label_option`` is the caller's option that sets ``label_column``, named in the error when no label column is
-    found (None: the caller has none, and the error says to add a column).
+    found (None: the caller has none, and the error says to add a column). ``labels_of`` says whose labels
+    ``label_names`` are (a task's, or the ``model``'s that ``evaluate`` scores), named in the error for a label
+    outside them.
     Rows without a text (empty, NaN, None: :func:`is_missing_text`) are left out and counted in ``n_empty_text``.
     """
     df = source if isinstance(source, pd.DataFrame) else read_table(source, limit=limit)
@@ -469,8 +472,13 @@ def load_labelled(
         unknown = sorted(set(seen) - set(names))
         if unknown:
             raise InputError(
-                f"label(s) {unknown[:10]} in column {col or 'labels'!r} are not in the task's labels {names}; fix "
-                "the data or the spec."
+                f"label(s) {unknown[:10]} in column {col or 'labels'!r} are not in the {labels_of}'s labels {names}; "
+                + (
+                    "fix the data or the spec."
+                    if labels_of == "task"
+                    else f"name the experts' column of these labels with {label_option}, or evaluate a model trained "
+                    "on the data's labels."
+                )
             )
     texts = df[tcol].map(str).tolist()
     return LabelledData(

@@ -51,6 +51,7 @@ def evaluate(
         label_column=gold_column,
         text_column=text_column,
         label_option="--gold",
+        labels_of="model",
     )
     predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size)
     start = time.perf_counter()

@@ -250,7 +250,8 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
         (
             pd.DataFrame({"text": ["a", "b"], "expert": ["LABEL_0", "positive"]}),
             ["--gold", "expert"],
-            "label(s) ['positive'] in column 'expert'",
+            "label(s) ['positive'] in column 'expert' are not in the model's labels ['LABEL_0', 'LABEL_1', 'LABEL_2']; "
+            "name the experts' column of these labels with --gold",
         ),
         (
             pd.DataFrame({"text": ["a"], "label": [""], "failed": [True]}),
