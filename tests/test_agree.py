@@ -442,3 +442,19 @@ def test_goemotions_dev_set_scores_in_bounded_memory(shared_data: Path, tmp_path
     counts = Counter([*sets_gold, *sets_pred])
     expected = sum(c * k * jaccard(s, t) for s, c in counts.items() for t, k in counts.items()) / (n * (n - 1))
     assert result["krippendorff_alpha"] == pytest.approx(1 - observed / expected, abs=1e-9)
+
+
+@pytest.mark.parametrize("gold", ["Positive", "positive "])
+def test_gold_names_that_differ_only_in_case_or_spaces_are_exit_2(
+    gold: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --task an expert column written ``Positive`` (or with a trailing space) beside the teacher's
+    ``positive`` made two labels: accuracy 0.0 and exit 0. One line, exit 2, naming both spellings."""
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"text": ["a", "b"], "label": ["positive", "negative"], "gold": [gold, "negative"]}).to_csv(
+        path, index=False
+    )
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert f"labels {gold!r} and 'positive'" in err or f"labels 'positive' and {gold!r}" in err
+    assert "differ only in case or spaces" in err

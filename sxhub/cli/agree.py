@@ -130,6 +130,7 @@ def compare(
     else:
         _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
         names = _label_names(gold, pred, multi_label, kept["votes"].tolist() if "votes" in kept.columns else ())
+        _refuse_names_that_differ_in_case(names, gold_column, pred_column)
     result = score(gold, pred, names, multi_label)
     result.update(
         gold_column=gold_column,
@@ -155,6 +156,19 @@ def _refuse_flag_gold(gold_column: str, cells: list[Any], pred: list[Any], multi
             f"--gold {gold_column!r} holds true/false cells, not label names: pass --task TASK.yaml to read the "
             "experts' labels from the file's one true/false column per label, or --gold with a column of label names."
         )
+
+
+def _refuse_names_that_differ_in_case(names: Sequence[str], gold_column: str, pred_column: str) -> None:
+    """Without a task the labels are the names the cells hold: an expert's ``Positive`` (or ``positive ``) beside the
+    teacher's ``positive`` would be two labels, and every such text scored as a disagreement."""
+    seen: dict[str, str] = {}
+    for name in names:
+        other = seen.setdefault(name.strip().casefold(), name)
+        if other != name:
+            raise InputError(
+                f"labels {other!r} and {name!r} in {gold_column!r} / {pred_column!r} differ only in case or spaces, so "
+                "they would be scored as two labels; write them alike in the file."
+            )
 
 
 def _drop_rows_without_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
