@@ -260,7 +260,10 @@ def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None
                 try:
                     value = json.loads(s)
                 except json.JSONDecodeError as exc:
-                    raise InputError(f"labels cell {s[:60]!r} is not a JSON list of names.") from exc
+                    raise InputError(
+                        f"labels cell {s[:60]!r} is not a JSON list of names; close its brackets and quotes, as in "
+                        '["joy", "anger"], or write the names comma-separated (joy, anger).'
+                    ) from exc
             else:
                 value = [part.strip() for part in s.split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):

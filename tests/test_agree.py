@@ -458,3 +458,12 @@ def test_gold_names_that_differ_only_in_case_or_spaces_are_exit_2(
     assert code == 2 and out == "" and err.strip().count("\n") == 0
     assert f"labels {gold!r} and 'positive'" in err or f"labels 'positive' and {gold!r}" in err
     assert "differ only in case or spaces" in err
+
+
+def test_malformed_json_labels_cell_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "x.csv"
+    frame = pd.DataFrame({"text": ["a", "b"], "labels": ['["joy", "anger"', '["joy"]'], "expert": ['["joy"]'] * 2})
+    frame.to_csv(path, index=False)
+    code, out, err = run_cli(["agree", str(path), "--gold", "expert", "--json"], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "is not a JSON list of names; close its brackets and quotes" in err and "comma-separated" in err
