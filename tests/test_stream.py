@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from conftest import build_tiny_model, run_cli
-from fake_openai_server import FakeOpenAIServer
+from fake_openai_server import Answer, FakeOpenAIServer
 
 from sxhub.annotate import annotate
 from sxhub.data import prepare_texts, read_table, write_table
@@ -356,6 +356,28 @@ def test_parts_of_a_run_with_other_parameters_are_never_mixed(tmp_path: Path) ->
     assert len(fake.history) == 2 * len(read_table(out)) and len(read_table(out)["votes"][0]) == 2
     with pytest.raises(InputError, match=r"extension '\.xlsx'"):  # refused before any request
         annotate_to_file(make_spec(), source, tmp_path / "out.xlsx", teachers=[FakeTeacher(responder=by_keyword)])
+
+
+def test_a_run_that_labelled_nothing_does_not_hold_its_parameters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A teacher URL with a typo: nothing answers, no text is labelled, and OUT.parts/ keeps the run's manifest. The
+    corrected rerun was refused ('holds the parts of an earlier run of out.csv with another base_url ... add
+    --restart'), though there was nothing to resume. It now starts over; parts with labels still refuse."""
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, neutral, negative]\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    argv = ["annotate", str(task), str(source), "-o", str(out), "--teacher"]
+    code, _, err = run_cli([*argv, "http://127.0.0.1:9/v1"], capsys)
+    assert code == 2 and "nothing answers at http://127.0.0.1:9/v1" in err, err
+    assert (parts_dir(out) / "manifest.json").is_file() and not list(parts_dir(out).glob("shard-*/part-*.parquet"))
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        code, _, err = run_cli([*argv, server.url], capsys)
+        assert code == 0, err
+        assert len(read_table(out)) == len(server.requests) > 0
+        code, _, err = run_cli([*argv, server.url, "--samples", "2"], capsys)  # labels there now: refused
+    assert code == 2 and "holds the parts of an earlier run" in err
 
 
 def test_an_edit_that_changes_no_label_resumes_the_parts_without_a_request(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -23,6 +24,8 @@ from ..locks import try_lock
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice
 from ..teachers import Teacher
+
+logger = logging.getLogger(__name__)
 
 ROW = "__sxhub_row"  # the row's position in the input, kept in the parts to merge shards in input order
 CHUNK_ROWS = 1000
@@ -173,14 +176,20 @@ def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out:
         now = json.loads(json.dumps(manifest, sort_keys=True, default=str))  # as the file holds it
         if "prompt" not in found:  # written before manifests held the rendered prompt: compared without it
             now.pop("prompt", None)
-        if found != now:
+        if found != now and not any(parts.glob("shard-*/part-*.parquet")):
+            # an earlier run that labelled nothing (a teacher URL with a typo, a server not up yet, a missing
+            # extra): nothing to resume, so the corrected rerun starts over instead of being told to --restart
+            logger.info("%s/ held an earlier run that labelled nothing; starting over.", parts)
+            _remove_parts(parts)
+        elif found != now:
             what, there, here = _difference(found, now)
             raise UserError(
                 f"{parts}/ holds the parts of an earlier run of {out.name} with another {what} "
                 f"({there} there, {here} now): rerun with the same parameters to resume it, or add --restart to "
                 "start over (the label cache keeps every answer)."
             )
-        return
+        else:
+            return
     parts.mkdir(parents=True, exist_ok=True)
     tmp = parts / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str), encoding="utf-8")
