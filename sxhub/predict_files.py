@@ -24,7 +24,7 @@ from .data import find_text_column, is_missing_text
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, RowSlice
-from .tables import table_suffix
+from .tables import plain_json, table_suffix
 
 T = TypeVar("T")
 
@@ -94,14 +94,13 @@ def count_rows(source: str | os.PathLike[str]) -> int | None:
     return None
 
 
-def _is_list_cell(value: Any) -> bool:
-    return isinstance(value, (list, tuple, np.ndarray))
+def _is_json_cell(value: Any) -> bool:
+    """A list cell (multi-label ``labels``, Parquet arrays) or an object cell (a JSONL object, a Parquet struct)."""
+    return isinstance(value, (list, tuple, dict, np.ndarray))
 
 
-def _json_list(value: Any) -> str:
-    return json.dumps(
-        value.tolist() if isinstance(value, np.ndarray) else list(value), ensure_ascii=False, default=str
-    )
+def _json_cell(value: Any) -> str:
+    return json.dumps(plain_json(value), ensure_ascii=False, default=str)
 
 
 class _ChunkWriter:
@@ -149,10 +148,11 @@ class _ChunkWriter:
         self._rows += len(frame)
         if self.suffix in {".csv", ".tsv"}:
             out = frame.copy()
-            # list cells (multi-label `labels`, kept list columns) as JSON; other cells as they are
+            # list and object cells (multi-label `labels`, kept list columns, JSONL objects) as JSON, which reads
+            # back (an object was Python's repr, "{'k': 1}"); other cells as they are
             for name in out.columns:
-                if out[name].dtype == object and out[name].map(_is_list_cell).any():
-                    out[name] = out[name].map(lambda v: _json_list(v) if _is_list_cell(v) else v)
+                if out[name].dtype == object and out[name].map(_is_json_cell).any():
+                    out[name] = out[name].map(lambda v: _json_cell(v) if _is_json_cell(v) else v)
             out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:

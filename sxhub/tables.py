@@ -253,7 +253,7 @@ def csv_cells(df: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         # (numpy arrays: Parquet's list cells; written as-is they were "['x']", which reads back as a string)
         if out[col].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any():
-            out[col] = out[col].map(lambda v: "" if _missing(v) else json.dumps(_plain(v), ensure_ascii=False))
+            out[col] = out[col].map(lambda v: "" if _missing(v) else json.dumps(plain_json(v), ensure_ascii=False))
     return out
 
 
@@ -262,10 +262,12 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
+    """A cell as plain Python for ``json.dumps``: numpy arrays and scalars (Parquet's lists and structs) as lists and
+    numbers, inside dicts and lists too."""
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {k: plain_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
         value = value.tolist() if hasattr(value, "tolist") else value
-        return [_plain(v) for v in value] if isinstance(value, list) else value
+        return [plain_json(v) for v in value] if isinstance(value, list) else value
     return value

@@ -122,6 +122,29 @@ def test_an_input_labels_column_of_a_single_label_model_is_kept_as_written(singl
     assert out["labels"].tolist() == ["negative", "positive"] and "label" in out.columns
 
 
+def test_nested_json_cells_are_json_in_csv_output(single_model: Path, tmp_path: Path) -> None:
+    """A JSONL object cell (or a Parquet struct) went into CSV/TSV output as Python's repr, "{'k': 1}", which no
+    JSON reader takes back; like list cells, it is written as JSON. Other cells of such a column stay as written."""
+    source = tmp_path / "in.jsonl"
+    records = [
+        {"text": TEXTS[0], "meta": {"k": 1, "n": {"x": [1, 2]}, "s": "é"}},
+        {"text": TEXTS[1], "meta": None},
+        {"text": TEXTS[2], "meta": "plain"},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    pd.DataFrame({"text": TEXTS[:2], "meta": [{"k": 1, "n": [1, 2]}, {"k": 2, "n": []}]}).to_parquet(
+        tmp_path / "in.parquet"
+    )
+    for suffix in (".csv", ".tsv"):
+        predict_file(single_model, source, tmp_path / f"out{suffix}")
+        out = pd.read_csv(tmp_path / f"out{suffix}", sep="\t" if suffix == ".tsv" else ",", keep_default_na=False)
+        assert json.loads(out["meta"][0]) == records[0]["meta"]
+        assert out["meta"].tolist()[1:] == ["", "plain"]
+        predict_file(single_model, tmp_path / "in.parquet", tmp_path / f"pq{suffix}")
+        out = pd.read_csv(tmp_path / f"pq{suffix}", sep="\t" if suffix == ".tsv" else ",")
+        assert [json.loads(cell) for cell in out["meta"]] == [{"k": 1, "n": [1, 2]}, {"k": 2, "n": []}]
+
+
 def test_jsonl_records_with_keys_in_another_order_keep_their_columns(single_model: Path, tmp_path: Path) -> None:
     """JSONL records list their keys in any order; each output chunk is written in the first chunk's column order
     (CSV chunks are appended under one header: values went under the wrong headers). A key first seen in a later
