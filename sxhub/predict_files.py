@@ -211,11 +211,22 @@ class _ChunkWriter:
 def prediction_columns(
     predictor: Predictor, chunk: pd.DataFrame, labels: list[Any], probs: np.ndarray
 ) -> pd.DataFrame:
-    """The input columns plus ``label``/``labels`` and one ``prob_<label>`` column per label."""
+    """The input columns plus ``label``/``labels`` and one ``prob_<label>`` column per label; an input column of one
+    of those names is kept as ``<name>_input`` (``<name>_input_2``, ... where that is taken too: predict run on its
+    own output)."""
     out = chunk.reset_index(drop=True).copy()
     column = "labels" if predictor.multi_label else "label"
     new = [column, *(f"prob_{name}" for name in predictor.labels)]
-    out = out.rename(columns={c: f"{c}_input" for c in new if c in out.columns})
+    taken = {*out.columns, *new}
+    renamed: dict[Any, str] = {}
+    for name in new:
+        if name in out.columns:
+            free, k = f"{name}_input", 2
+            while free in taken:
+                free, k = f"{name}_input_{k}", k + 1
+            renamed[name] = free
+            taken.add(free)
+    out = out.rename(columns=renamed)
     out[column] = labels
     for j, name in enumerate(predictor.labels):
         out[f"prob_{name}"] = np.round(probs[:, j], 6)

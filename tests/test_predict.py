@@ -145,6 +145,37 @@ def test_nested_json_cells_are_json_in_csv_output(single_model: Path, tmp_path: 
         assert [json.loads(cell) for cell in out["meta"]] == [{"k": 1, "n": [1, 2]}, {"k": 2, "n": []}]
 
 
+def test_predict_on_its_own_output_keeps_every_column(single_model: Path, tmp_path: Path) -> None:
+    """An input column named like an output column is kept as <name>_input; where that name is taken too (predict
+    run again on its own output, with a new model), it ended in 'Error: ValueError: Duplicate column names' (Parquet,
+    JSONL) or an AttributeError (CSV), exit 1. The next free name, <name>_input_2, ... is taken instead."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS[:3], "label": ["expert"] * 3}).to_csv(source, index=False)
+    predict_file(single_model, source, tmp_path / "once.csv")
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        out = tmp_path / f"twice{suffix}"
+        predict_file(single_model, tmp_path / "once.csv", out)
+        result = (
+            pd.read_csv(out)
+            if suffix == ".csv"
+            else (pd.read_parquet(out) if suffix == ".parquet" else pd.read_json(out, lines=True))
+        )
+        assert list(result.columns) == [
+            "text",
+            "label_input",
+            "label_input_2",
+            "prob_positive_input",
+            "prob_neutral_input",
+            "prob_negative_input",
+            "label",
+            "prob_positive",
+            "prob_neutral",
+            "prob_negative",
+        ]
+        assert result["label_input"].tolist() == ["expert"] * 3
+        assert result["label_input_2"].tolist() == result["label"].tolist()
+
+
 def test_jsonl_records_with_keys_in_another_order_keep_their_columns(single_model: Path, tmp_path: Path) -> None:
     """JSONL records list their keys in any order; each output chunk is written in the first chunk's column order
     (CSV chunks are appended under one header: values went under the wrong headers). A key first seen in a later
