@@ -24,7 +24,7 @@ from .data import find_text_column, is_missing_text
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, RowSlice
-from .tables import plain_json, table_suffix
+from .tables import plain_json, records_json, table_suffix
 
 T = TypeVar("T")
 
@@ -156,7 +156,7 @@ class _ChunkWriter:
             out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:
-                fh.write(frame.to_json(orient="records", lines=True, force_ascii=False))
+                fh.write(records_json(frame, lines=True))
         elif self.suffix == ".parquet":
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -166,7 +166,7 @@ class _ChunkWriter:
             pq.write_table(table, self._part(len(self._schemas)))
             self._schemas.append(table.schema)  # as written (a part read back names its list items "element")
         else:  # one JSON array, streamed: "[\n {...},\n {...}\n]" with each chunk's records inside
-            body = frame.to_json(orient="records", force_ascii=False, indent=1)[2:-2]
+            body = records_json(frame, lines=False)[2:-2]
             if body:
                 with self.tmp.open("a", encoding="utf-8") as fh:
                     fh.write(("[\n" if self._first else ",\n") + body)

@@ -27,6 +27,7 @@ from .tables import (
     iter_jsonl,
     read_errors,
     read_file,
+    records_json,
     table_suffix,
     write_table,
 )
@@ -254,9 +255,9 @@ class TableWriter:
             )
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:
-                fh.write(frame.to_json(orient="records", lines=True, force_ascii=False))
+                fh.write(records_json(frame, lines=True))
         elif self.suffix == ".json":  # "[\n {...},\n {...}\n]": chunks are joined inside one array
-            body = frame.to_json(orient="records", force_ascii=False, indent=1)[2:-2]
+            body = records_json(frame, lines=False)[2:-2]
             if body:
                 with self.tmp.open("a", encoding="utf-8") as fh:
                     fh.write(("[\n" if not self.rows else ",\n") + body)

@@ -237,14 +237,21 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
     tmp = path.with_name(path.name + ".tmp")
     if suffix in {".csv", ".tsv"}:
         csv_cells(df).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix == ".jsonl":
-        df.to_json(tmp, orient="records", lines=True, force_ascii=False)
-    elif suffix == ".json":
-        df.to_json(tmp, orient="records", force_ascii=False, indent=1)
+    elif suffix in {".jsonl", ".json"}:
+        tmp.write_text(records_json(df, lines=suffix == ".jsonl"), encoding="utf-8")
     else:
         df.to_parquet(tmp, index=False)
     os.replace(tmp, path)  # never leave a half-written output behind
     return path
+
+
+def records_json(df: pd.DataFrame, *, lines: bool) -> str:
+    """``df`` as JSON lines (``lines``) or as one indented JSON array of records, dates and times as ISO 8601 text
+    ("2024-01-02T03:04:05.000000Z"): pandas' default, epoch milliseconds, read back as numbers, which a date parser
+    (``insights --date-column``) took for nanoseconds of 1970."""
+    if lines:
+        return df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso", date_unit="us")
+    return df.to_json(orient="records", force_ascii=False, indent=1, date_format="iso", date_unit="us")
 
 
 def csv_cells(df: pd.DataFrame) -> pd.DataFrame:

@@ -176,6 +176,42 @@ def test_predict_on_its_own_output_keeps_every_column(single_model: Path, tmp_pa
         assert result["label_input_2"].tolist() == result["label"].tolist()
 
 
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_dates_in_json_output_are_iso_text(single_model: Path, tmp_path: Path, suffix: str) -> None:
+    """A Parquet date or timestamp column went into JSONL/JSON output as epoch milliseconds (pandas' default),
+    created_at 1609372800000: insights --date-column created_at on that output then put every text in 1970. Dates
+    are ISO 8601 text, as CSV output writes them, and read back as the same instants."""
+    import datetime as dt
+
+    from sxhub.insights import parse_dates
+    from sxhub.stream import TableWriter
+    from sxhub.tables import write_table
+
+    stamps = [dt.datetime(2020, 12, 31, 23, 59, 1, 500), None]
+    frame = pd.DataFrame({"text": TEXTS[:2], "created_at": pd.to_datetime(stamps), "day": [dt.date(2019, 1, 2), None]})
+    frame.to_parquet(tmp_path / "in.parquet")
+    out = tmp_path / f"out{suffix}"
+    predict_file(single_model, tmp_path / "in.parquet", out)
+    rows = (
+        [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+        if suffix == ".jsonl"
+        else json.loads(out.read_text(encoding="utf-8"))
+    )
+    assert [r["created_at"] for r in rows] == ["2020-12-31T23:59:01.000500", None]
+    assert rows[0]["day"].startswith("2019-01-02")
+    read = pd.DataFrame(rows)
+    assert parse_dates(read, "created_at").tolist()[0] == pd.Timestamp(stamps[0])
+
+    whole, chunked = tmp_path / f"whole{suffix}", tmp_path / f"chunked{suffix}"
+    write_table(frame, whole)
+    writer = TableWriter(chunked)
+    writer.write(frame.iloc[:1])
+    writer.write(frame.iloc[1:])
+    writer.close()
+    assert whole.read_text(encoding="utf-8") == chunked.read_text(encoding="utf-8")
+    assert "2020-12-31T23:59:01.000500" in whole.read_text(encoding="utf-8")
+
+
 def test_jsonl_records_with_keys_in_another_order_keep_their_columns(single_model: Path, tmp_path: Path) -> None:
     """JSONL records list their keys in any order; each output chunk is written in the first chunk's column order
     (CSV chunks are appended under one header: values went under the wrong headers). A key first seen in a later
