@@ -334,6 +334,11 @@ def predict_file(
                 n += len(ready.chunk)
                 n_empty += int(ready.missing.sum())
         if column is None:
+            if rows is not None and not rows.is_all:  # the input has rows, the slice picked none of them
+                raise InputError(
+                    f"input {str(source)!r} has no rows in {rows.describe()}: it ends before them; pass a smaller "
+                    "--offset, or fewer shards."
+                )
             raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
         writer.close()
     except BaseException:

@@ -18,6 +18,7 @@ from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 import sxhub.predict
 from sxhub.errors import InputError, ModelError
 from sxhub.predict import Predictor, predict_file, read_model_info
+from sxhub.stream import RowSlice
 from sxhub.train import train
 
 
@@ -346,6 +347,10 @@ def test_missing_text_column_and_empty_file(single_model: Path, tmp_path: Path) 
     empty.write_text("")
     with pytest.raises(InputError, match="is empty"):
         predict_file(single_model, empty, tmp_path / "out2.csv")
+    # a slice past the end: the input has rows, so "give it at least one text" sent the user the wrong way
+    with pytest.raises(InputError, match=re.escape("has no rows in offset 5, shard 0/2: it ends before them; pass a")):
+        predict_file(single_model, source, tmp_path / "out3.csv", rows=RowSlice(offset=5, shard=(0, 2)))
+    assert not (tmp_path / "out3.csv").exists()
 
 
 def test_an_unreachable_hub_id_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
