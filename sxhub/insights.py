@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,7 +100,11 @@ def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
     """The date column as datetimes; an InputError names the column when it is missing or unreadable."""
     if date_column not in df.columns:
         raise InputError(f"date column {date_column!r} not found; columns are {list(df.columns)[:20]}.")
-    dates = pd.to_datetime(df[date_column], errors="coerce", utc=True).dt.tz_localize(None)
+    with warnings.catch_warnings():  # dates in another format than ISO (a tweet's "Wed Oct 10 20:19:24 +0000
+        # 2018") are read one by one, as meant: pandas said so in a UserWarning of two lines on stderr, -q or not, and
+        # before the one error line of a column with no dates
+        warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
+        dates = pd.to_datetime(df[date_column], errors="coerce", utc=True).dt.tz_localize(None)
     if dates.isna().all():
         raise InputError(f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31); pick another.")
     return dates

@@ -71,6 +71,24 @@ def test_texts_are_classified_a_chunk_at_a_time(corpus: pd.DataFrame, monkeypatc
         pd.testing.assert_frame_equal(getattr(chunked, table), getattr(whole, table))
 
 
+def test_dates_in_a_tweet_format_are_read_without_a_warning() -> None:
+    """Twitter's created_at ("Wed Oct 10 20:19:24 +0000 2018") is read one date at a time: pandas printed a
+    UserWarning of two lines on stderr each time (twice per run, with -q too), and before the one error line of a
+    --date-column that holds no dates."""
+    import warnings
+
+    from sxhub.insights import parse_dates
+
+    frame = pd.DataFrame({"created_at": ["Wed Oct 10 20:19:24 +0000 2018", "Fri Nov 02 08:00:00 +0000 2018", ""]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        dates = parse_dates(frame, "created_at")
+        assert dates.dt.strftime("%Y-%m-%d %H:%M").tolist()[:2] == ["2018-10-10 20:19", "2018-11-02 08:00"]
+        assert pd.isna(dates[2])
+        with pytest.raises(InputError, match="holds no readable dates"):
+            parse_dates(pd.DataFrame({"brand": ["A", "B"]}), "brand")
+
+
 def test_label_indicators_single_and_multi() -> None:
     single = label_indicators(["a", "b"], ["a", "b"])
     assert single.to_dict("list") == {"a": [True, False], "b": [False, True]}
