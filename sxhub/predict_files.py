@@ -24,7 +24,7 @@ from .data import find_text_column, is_missing_text
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, RowSlice
-from .tables import plain_json, records_json, table_suffix
+from .tables import output_suffix, plain_json, records_json, table_suffix
 
 T = TypeVar("T")
 
@@ -113,9 +113,7 @@ class _ChunkWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.suffix = table_suffix(path)
-        if self.suffix not in {".csv", ".tsv", ".jsonl", ".parquet", ".json"}:
-            raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
+        self.suffix = output_suffix(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = path.with_name(path.name + ".tmp")
         self.tmp.unlink(missing_ok=True)

@@ -20,11 +20,11 @@ import pandas as pd
 
 from .errors import InputError
 from .tables import (
-    TABLE_SUFFIXES,
     csv_cells,
     decode_json_cells,
     frame_from_records,
     iter_jsonl,
+    output_suffix,
     read_errors,
     read_file,
     records_json,
@@ -236,9 +236,7 @@ class TableWriter:
 
     def __init__(self, path: str | os.PathLike[str], *, schema: Any = None) -> None:
         self.path = Path(path)
-        self.suffix = table_suffix(self.path)
-        if self.suffix not in TABLE_SUFFIXES:
-            raise InputError(f"output {str(path)!r} has extension {self.path.suffix!r}; use .csv, .jsonl or .parquet.")
+        self.suffix = output_suffix(self.path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = self.path.with_name(self.path.name + ".tmp")
         self.tmp.unlink(missing_ok=True)

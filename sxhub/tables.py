@@ -29,6 +29,17 @@ def table_suffix(path: str | os.PathLike[str]) -> str:
     return ".parquet" if suffix == ".pq" else suffix
 
 
+def output_suffix(path: str | os.PathLike[str]) -> str:
+    """The extension of an output table (``table_suffix``), or the one line naming the ones sxhub writes: it named
+    .csv, .jsonl and .parquet only, while .tsv and .json are written too."""
+    suffix = table_suffix(path)
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(
+            f"output {str(path)!r} has extension {Path(path).suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet."
+        )
+    return suffix
+
+
 def check_file(source: str | os.PathLike[str]) -> Path:
     """The input file's path, or the one-line error: not found, a folder, an unknown extension, empty."""
     text = str(source)
@@ -230,9 +241,7 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
     """Write a table by the file's extension (csv, tsv, jsonl, json, parquet); creates parent folders."""
     df = data if isinstance(data, pd.DataFrame) else pd.DataFrame(list(data))
     path = Path(path)
-    suffix = table_suffix(path)
-    if suffix not in TABLE_SUFFIXES:
-        raise InputError(f"output {str(path)!r} has extension {path.suffix!r}; use .csv, .jsonl or .parquet.")
+    suffix = output_suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     if suffix in {".csv", ".tsv"}:

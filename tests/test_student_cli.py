@@ -346,7 +346,7 @@ def _bad_input(kind: str, folder: Path) -> Path:
     [
         ("missing", "p.csv", "Error: input {} not found"),
         ("empty", "p.csv", "Error: input {} is empty"),
-        ("good", "p.xlsx", "Error: output {} has extension '.xlsx'"),
+        ("good", "p.xlsx", "Error: output {} has extension '.xlsx'; use .csv, .tsv, .jsonl, .json or .parquet."),
     ],
 )
 def test_predict_refuses_a_bad_input_or_output_before_loading_the_model(
