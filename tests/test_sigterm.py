@@ -54,7 +54,7 @@ def test_sigterm_during_train_removes_the_checkpoints(tmp_path: Path, tiny_base_
 
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
-        "Terminated; finished work is kept (the label cache makes a rerun resume)."
+        "Terminated; nothing half-written is left and earlier outputs are untouched; a rerun starts over."
     )
     assert not list(model.glob(".checkpoints-*"))
     assert not (model / "config.json").exists()  # no half-trained model left where a finished one goes
@@ -76,5 +76,37 @@ def test_sigterm_during_predict_leaves_no_partial_output(tmp_path: Path) -> None
     done = _terminate_when(["predict", str(model), str(texts), "-o", str(out)], lambda: tmp.exists())
 
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
-    assert "Terminated; finished work is kept" in done.stderr
+    # it said "finished work is kept (the label cache makes a rerun resume)": predict keeps nothing and starts over
+    assert "Terminated; nothing half-written is left and earlier outputs are untouched; a rerun starts over." in (
+        done.stderr
+    )
     assert not tmp.exists() and not out.exists()
+
+
+def test_the_interruption_line_says_what_a_rerun_of_the_verb_does(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in any verb said the label cache makes a rerun resume; only the verbs that ask teachers keep answers."""
+    import click
+    from conftest import run_cli
+
+    from sxhub.cli import cli
+
+    @click.command("boom")
+    def boom() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(cli.commands, "boom", boom)
+    code, _, err = run_cli(["boom"], capsys)
+    assert code == 130
+    assert (
+        err.strip()
+        == "Interrupted; nothing half-written is left and earlier outputs are untouched; a rerun starts over."
+    )
+    monkeypatch.setattr("sxhub.cli.COMMANDS", {}, raising=True)  # "annotate" resolves to the stand-in below
+    monkeypatch.setitem(cli.commands, "annotate", boom)
+    code, _, err = run_cli(["annotate"], capsys)
+    assert code == 130
+    assert err.strip() == (
+        "Interrupted; finished work is kept: the same command resumes from OUT.parts/ and the label cache."
+    )

@@ -65,12 +65,14 @@ class LazyGroup(click.Group):
 @click.version_option(__version__, prog_name="sxhub")
 @click.option("-v", "--verbose", count=True, help="More logging on stderr (-vv for debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors on stderr, no progress bars.")
-def cli(verbose: int, quiet: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """sxhub: make synthetic experts.
 
     An open LLM (the teacher) labels your texts, sxhub checks the labels, fine-tunes a small student on them and
     publishes dataset, model and Space on the Hugging Face Hub.
     """
+    _verb[:] = [ctx.invoked_subcommand or ""]
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:  # one line per HTTP request is debugging detail, not information
@@ -99,8 +101,29 @@ def _terminated(signum: int, frame: Any) -> None:
     raise Terminated
 
 
+# what a rerun of an interrupted verb does with the work it had done; every other verb leaves nothing half-written
+RERUN = {
+    "annotate": "finished work is kept: the same command resumes from OUT.parts/ and the label cache",
+    "run": "the teachers' answers are kept: a rerun asks only what the label cache does not hold",
+    "twins": "the teachers' answers are kept: a rerun asks only what the cache does not hold",
+    "generate": "the teachers' answers are kept: a rerun asks only what the cache does not hold",
+}
+_verb: list[str] = []  # the verb running (set by the group): what the interruption line says about a rerun
+
+
+def interrupted_line(word: str) -> str:
+    """``Interrupted; ...`` / ``Terminated; ...`` saying what a rerun of the running verb does. Every verb said
+    "finished work is kept (the label cache makes a rerun resume)", which is false for predict (its partial output
+    is removed) and train (it starts over)."""
+    what = RERUN.get(
+        _verb[0] if _verb else "",
+        "nothing half-written is left and earlier outputs are untouched; a rerun starts over",
+    )
+    return f"{word}; {what}."
+
+
 def _exit_terminated() -> NoReturn:
-    click.echo("Terminated; finished work is kept (the label cache makes a rerun resume).", err=True)
+    click.echo(interrupted_line("Terminated"), err=True)
     sys.exit(128 + signal.SIGTERM)  # 143, as a shell reports a process SIGTERM ended
 
 
@@ -118,17 +141,21 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _main(argv: list[str] | None) -> Any:
+    _verb.clear()
     try:
         return cli.main(args=argv, prog_name="sxhub", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C (and so SIGTERM) inside a command into Abort
         if isinstance(exc.__cause__, Terminated):
             _exit_terminated()
-        click.echo("Aborted.", err=True)
+        # Ctrl-C: what a rerun does (it said "Aborted."); a prompt's abort stays click's word
+        click.echo(
+            interrupted_line("Interrupted") if isinstance(exc.__cause__, KeyboardInterrupt) else "Aborted.", err=True
+        )
         sys.exit(130)
     except Terminated:
         _exit_terminated()
     except KeyboardInterrupt:
-        click.echo("Interrupted; finished work is kept (the label cache makes a rerun resume).", err=True)
+        click.echo(interrupted_line("Interrupted"), err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()
