@@ -43,6 +43,7 @@ class InsightsResult:
     sentiment: pd.DataFrame | None  # per group and label: n and the share of each sentiment
     files: list[Path] = field(default_factory=list)
     n_empty: int = 0  # input rows without a text: not labelled, in no table
+    n_undated: int = 0  # texts without a readable date: in the group tables, not in the table over time
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary: overall shares, the groups, and the files written."""
@@ -50,6 +51,7 @@ class InsightsResult:
         return {
             "n": len(self.frame),
             "n_empty": self.n_empty,
+            "n_undated": self.n_undated,
             "labels": self.label_names,
             "overall_shares": overall,
             "groups": len(self.shares),
@@ -274,7 +276,9 @@ def insights(
     texts = data[column].map(str).tolist()
     labels, label_names, _ = classify_in_chunks(classify, texts)
     keys = group_keys(data, group_by, text_column=column, date_column=date_column)
-    periods = parse_dates(data, date_column).dt.to_period(_period_freq(freq)).astype(str) if date_column else None
+    dates = parse_dates(data, date_column) if date_column else None
+    periods = None if dates is None else dates.dt.to_period(_period_freq(freq)).astype(str)
+    n_undated = 0 if dates is None else int(dates.isna().sum())  # left out of the table over time: said so
     # the predictions take the label names; an input column of the same name (the experts' 4P columns) is kept
     # as input_<name>: side by side, every table held two columns of each label and the shares could not be taken
     taken = {*label_names, *(["sentiment"] if sentiment is not None else [])}
@@ -292,7 +296,9 @@ def insights(
             raise InputError("the sentiment model is multi-label; pass a single-label sentiment model.")
         frame["sentiment"] = sent_labels
         sent_table = sentiment_by(frame, keys, label_names, sentiments, top=top)
-    result = InsightsResult(frame, list(label_names), shares, over_time, sent_table, n_empty=n_empty)
+    result = InsightsResult(
+        frame, list(label_names), shares, over_time, sent_table, n_empty=n_empty, n_undated=n_undated
+    )
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)
         result.files = write_outputs(result, Path(output_dir), group_by=group_by, sentiment_focus=focus)

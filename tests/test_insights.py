@@ -89,6 +89,17 @@ def test_dates_in_a_tweet_format_are_read_without_a_warning() -> None:
             parse_dates(pd.DataFrame({"brand": ["A", "B"]}), "brand")
 
 
+def test_texts_without_a_readable_date_are_counted(corpus: pd.DataFrame) -> None:
+    """Texts whose date is empty or unreadable are in the group tables but not in the table over time: it reported
+    6 texts while the periods counted 4, and nothing said where the other 2 went."""
+    corpus.loc[1, "created_at"] = ""
+    corpus.loc[4, "created_at"] = "not a date"
+    result = insights(keyword_4p, corpus, group_by="brand", date_column="created_at")
+    assert result.over_time is not None and int(result.over_time["n"].sum()) == 4
+    assert result.summary()["n"] == 6 and result.summary()["n_undated"] == 2
+    assert insights(keyword_4p, corpus, group_by="brand").summary()["n_undated"] == 0
+
+
 def test_label_indicators_single_and_multi() -> None:
     single = label_indicators(["a", "b"], ["a", "b"])
     assert single.to_dict("list") == {"a": [True, False], "b": [False, True]}
