@@ -227,7 +227,8 @@ def prediction_columns(
     out = out.rename(columns=renamed)
     out[column] = labels
     for j, name in enumerate(predictor.labels):
-        out[f"prob_{name}"] = np.round(probs[:, j], 6)
+        # in float64: float32's 0.72395 is 0.7239500284 as a JSON double, while CSV printed 0.72395
+        out[f"prob_{name}"] = np.round(probs[:, j].astype(np.float64), 6)
     return out
 
 

@@ -83,7 +83,11 @@ def test_predict_file_writes_input_columns_label_and_probabilities(
     result = (
         pd.read_csv(out, dtype=str)
         if suffix == ".csv"
-        else (pd.read_parquet(out) if suffix == ".parquet" else pd.read_json(out, lines=True, dtype=False))
+        else (
+            pd.read_parquet(out)
+            if suffix == ".parquet"
+            else pd.read_json(out, lines=True, dtype=False, precise_float=True)
+        )
     )
     assert list(result.columns) == [
         "id",
@@ -100,6 +104,8 @@ def test_predict_file_writes_input_columns_label_and_probabilities(
     probs = result[["prob_positive", "prob_neutral", "prob_negative"]].astype(float).to_numpy()
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-4)
     assert not out.with_name(out.name + ".tmp").exists()
+    # six decimals in every format: JSON wrote float32's 0.72395 as 0.7239500284
+    assert (np.round(probs, 6) == probs).all()
 
 
 def test_multi_label_csv_has_json_label_lists(multi_model: Path, tmp_path: Path) -> None:
