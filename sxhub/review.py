@@ -420,7 +420,14 @@ def apply_review(
         teacher = [parse_label_cell(_plain(v), multi_label=data.multi_label) for v in frame[teacher_col]]
     else:
         teacher = [None if labs is None else (labs if data.multi_label else labs[0]) for labs in data.labels]
-    known = set(task.label_names) if task else None
+    # a decision's labels must be ones this file can hold: never the first of two, nor one nobody gave
+    if task:
+        known, where = set(task.label_names), f"the task's labels {task.label_names}; fix the decisions or --task"
+    else:
+        known = {n for labs in data.labels if labs for n in labs}
+        known |= {n for votes in data.votes for v in votes for n in (v["labels"] or [])}
+        known |= {str(n) for t in teacher if t is not None for n in (t if isinstance(t, list) else [t])}
+        where = f"this file's labels {sorted(known)}; if they are the task's, pass --task TASK.yaml"
     by_row: dict[int, dict[str, tuple[str, ...]]] = {}
     wrong_text = []
     for who, decided in finals.items():
@@ -429,8 +436,16 @@ def apply_review(
                 wrong_text.append(row)
                 continue
             labels = tuple(sorted(str(v) for v in event.get("labels") or []))
-            if known is not None and not set(labels) <= known:
-                raise InputError(f"{who}'s decision on row {row} has labels {list(labels)} outside the task's labels.")
+            if not data.multi_label and len(labels) != 1:
+                raise InputError(
+                    f"{who}'s decision on row {row} has labels {list(labels)}: a single-label file needs one label per "
+                    "decision; apply multi-label decisions to the multi-label file they were made on."
+                )
+            if not set(labels) <= known:
+                raise InputError(
+                    f"{who}'s decision on row {row} has labels {list(labels)}: {sorted(set(labels) - known)} are not "
+                    f"among {where}."
+                )
             by_row.setdefault(row, {})[who] = labels
     if wrong_text:
         raise InputError(

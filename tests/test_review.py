@@ -359,6 +359,38 @@ def test_apply_review_cli_in_place_json_and_errors(labelled: Path, tmp_path: Pat
     assert len(err.strip().splitlines()) == 1
 
 
+def _decision(rows: list[dict[str, Any]], row: int, labels: list[str], who: str = "zed") -> dict[str, Any]:
+    return {
+        "id": f"{who}-{row}-{'-'.join(labels)}",
+        "time": "2026-12-05T06:00:00.000000+00:00",
+        "reviewer": who,
+        "action": "label",
+        "row": row,
+        "text_hash": text_hash(rows[row]["text"]),
+        "labels": labels,
+        "previous": [rows[row]["label"]],
+    }
+
+
+@pytest.mark.parametrize(
+    ("labels", "says"),
+    [
+        (["bullish"], "['bullish'] are not among this file's labels"),  # no --task: the file's labels
+        (["positive", "negative"], "a single-label file needs one label per decision"),  # was the first, sorted
+        ([], "a single-label file needs one label per decision"),  # was an IndexError, exit 1
+    ],
+)
+def test_a_decision_whose_labels_do_not_fit_the_file_is_one_line_not_a_guess(
+    labelled: Path, tmp_path: Path, capsys: Any, labels: list[str], says: str
+) -> None:
+    decisions = tmp_path / "bad.jsonl"
+    decisions.write_text(json.dumps(_decision(labelled_rows(), 3, labels)) + "\n", encoding="utf-8")
+    out = tmp_path / "out.parquet"
+    code, _, err = run_cli(["apply-review", str(labelled), str(decisions), "-o", str(out)], capsys)
+    assert code == 2 and says in err and "zed's decision on row 3" in err, err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()
+
+
 NO_DECISIONS = (
     "does not exist; pass the decisions file `sxhub review` wrote (<LABELLED stem>.decisions.jsonl), a folder of "
     "them, or a dataset repo id (owner/name)."
@@ -639,10 +671,10 @@ def test_a_frame_numbered_from_elsewhere_gets_its_decisions_by_position() -> Non
         "action": "label",
         "row": 1,
         "text_hash": text_hash("t1"),
-        "labels": ["neu"],
+        "labels": ["pos"],
     }
     out = apply_review(frame, [event]).frame
-    assert out["label"].tolist() == ["pos", "neu", "pos"] and out["label_source"].tolist()[1] == "human"
+    assert out["label"].tolist() == ["pos", "pos", "pos"] and out["label_source"].tolist()[1] == "human"
     assert out["reviewers"].tolist()[1] == ["alice"] and out.filter(like="teacher").iloc[:, 0].tolist()[1] == "neg"
 
 
