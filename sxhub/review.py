@@ -408,7 +408,9 @@ def apply_review(
 
     Per text, each reviewer's latest decision counts once; the answer most reviewers gave wins, and a tie keeps the
     teacher's label (the row is listed in ``ties``). The teacher's label is kept in ``teacher_label`` (or
-    ``teacher_labels``) and is the base on every run, so the whole decisions file can be applied again.
+    ``teacher_labels``) and is the base on every run, so the whole decisions file can be applied again. A row
+    that an earlier ``apply_review`` gave a human label and that these decisions do not decide (nor undo) keeps it:
+    a second round of review on the reviewed file, with its own decisions file, adds to the first.
     """
     task = load_spec(spec) if spec is not None else None
     data = _read_labelled(labelled, task)
@@ -456,7 +458,26 @@ def apply_review(
     labels_out: list[Any] = list(teacher)
     source = ["teacher"] * len(frame)
     reviewers: list[list[str]] = [[] for _ in range(len(frame))]
-    ties, changed = [], 0
+    # a file that was reviewed before (sxhub review on apply-review's output writes a new decisions file): a row
+    # these decisions do not decide, nor undo, keeps the label people gave it and its reviewers
+    decides = {
+        int(e["row"])
+        for e in events
+        if e.get("action") in ("label", "keep")
+        and 0 <= int(e["row"]) < len(frame)
+        and e.get("text_hash") == text_hash(data.texts[int(e["row"])])
+    }
+    if SOURCE_COLUMN in frame.columns:
+        before = [_plain(v) for v in frame[REVIEWERS_COLUMN]] if REVIEWERS_COLUMN in frame.columns else None
+        for row, was in enumerate(frame[SOURCE_COLUMN].astype(str)):
+            if row in decides:
+                continue
+            now = data.labels[row]
+            if was == "human" and now is not None:
+                labels_out[row], source[row] = (now if data.multi_label else now[0]), "human"
+            if before is not None and isinstance(before[row], list):
+                reviewers[row] = [str(v) for v in before[row]]
+    ties = []
     for row, answers in sorted(by_row.items()):
         reviewers[row] = sorted(answers)
         counts = Counter(answers.values()).most_common()
@@ -466,10 +487,7 @@ def apply_review(
         answer = list(counts[0][0])
         if order:
             answer = [n for n in order if n in answer]
-        final: Any = answer if data.multi_label else answer[0]
-        old = teacher[row]
-        changed += (set(old or []) if data.multi_label else old) != (set(answer) if data.multi_label else final)
-        labels_out[row], source[row] = final, "human"
+        labels_out[row], source[row] = (answer if data.multi_label else answer[0]), "human"
     out = frame.copy()
     if teacher_col not in out.columns:
         out.insert(list(out.columns).index(data.column) + 1, teacher_col, pd.Series(teacher, dtype=object))
@@ -477,6 +495,10 @@ def apply_review(
     out[SOURCE_COLUMN] = source
     out[REVIEWERS_COLUMN] = pd.Series(reviewers, dtype=object)
     humans = [r for r, s in enumerate(source) if s == "human"]
+    if data.multi_label:
+        changed = sum(set(teacher[r] or []) != set(labels_out[r]) for r in humans)
+    else:
+        changed = sum(teacher[r] != labels_out[r] for r in humans)
     for col, value in (("failed", False), ("error", "")):  # a text people labelled has a label now
         if col in out.columns and humans:
             out[col] = out[col].astype(object)

@@ -324,6 +324,36 @@ def test_majority_decides_ties_keep_the_teacher_and_are_listed(labelled: Path, t
     assert again.frame.loc[5, "teacher_label"] == "negative" and again.n_changed == 1
 
 
+def test_a_second_round_on_the_reviewed_file_keeps_the_first_rounds_labels(labelled: Path, tmp_path: Path) -> None:
+    """Reviewing the output of apply-review writes a new decisions file (its own stem); applying that one reset
+    every row of the first round to the teacher's label, silently. A row the new file does not decide keeps its
+    label; a row it decides, or whose decision it undoes, is decided by it, from the teacher's label."""
+    first = _review(labelled, tmp_path)
+    pos = {item.row: i for i, item in enumerate(first.items)}
+    first.decide(pos[5], "alice", ["positive"])  # teacher: negative
+    first.decide(pos[2], "alice", ["positive"])  # teacher: negative
+    reviewed = write_table(apply_review(labelled, tmp_path / "decisions.jsonl").frame, tmp_path / "reviewed.parquet")
+
+    items, config = load_review(reviewed)
+    second = Review(items, config, DecisionLog(decisions_path(reviewed)))
+    pos = {item.row: i for i, item in enumerate(second.items)}
+    second.decide(pos[0], "bob", ["neutral"])  # teacher: positive
+    second.decide(pos[2], "bob", ["neutral"])  # a row of the first round, decided again
+    result = apply_review(reviewed, decisions_path(reviewed))
+    frame = result.frame
+    assert frame.loc[[5, 0, 2], "label"].tolist() == ["positive", "neutral", "neutral"]
+    assert frame.loc[[5, 0, 2], "label_source"].tolist() == ["human"] * 3
+    assert frame.loc[5, "reviewers"] == ["alice"] and frame.loc[2, "reviewers"] == ["bob"]
+    assert frame.loc[5, "teacher_label"] == "negative" and result.n_reviewed == 3 and result.n_changed == 3
+
+    # the first round's file, grown by an undo, still decides its rows: undone, row 5 is the teacher's again
+    first.undo("alice")  # row 2
+    first.undo("alice")  # row 5
+    again = apply_review(reviewed, tmp_path / "decisions.jsonl").frame
+    assert again.loc[[5, 2], "label"].tolist() == ["negative", "negative"]
+    assert again.loc[[5, 2], "label_source"].tolist() == ["teacher"] * 2
+
+
 def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys: Any) -> None:
     _decide_three_reviewers(labelled, tmp_path)
     out = tmp_path / "reviewed.csv"
