@@ -430,12 +430,27 @@ def apply_review(
         known |= {n for votes in data.votes for v in votes for n in (v["labels"] or [])}
         known |= {str(n) for t in teacher if t is not None for n in (t if isinstance(t, list) else [t])}
         where = f"this file's labels {sorted(known)}; if they are the task's, pass --task TASK.yaml"
+    # a decision goes to its row when that row holds its text, else to the one row that does (the file was sorted
+    # after review); a text on no row, or on several and not the one decided, is not guessed
+    hashes = [text_hash(t) for t in data.texts]
+    rows_of: dict[str, list[int]] = {}
+    for r, h in enumerate(hashes):
+        rows_of.setdefault(h, []).append(r)
+
+    def here(event: Mapping[str, Any]) -> int | None:
+        row, digest = int(event["row"]), event.get("text_hash")
+        if 0 <= row < len(frame) and hashes[row] == digest:
+            return row
+        holders = rows_of.get(str(digest), [])
+        return holders[0] if len(holders) == 1 else None
+
     by_row: dict[int, dict[str, tuple[str, ...]]] = {}
     wrong_text = []
     for who, decided in finals.items():
-        for row, event in decided.items():
-            if not 0 <= row < len(frame) or event.get("text_hash") != text_hash(data.texts[row]):
-                wrong_text.append(row)
+        for made_on, event in decided.items():
+            row = here(event)
+            if row is None:
+                wrong_text.append(made_on)
                 continue
             labels = tuple(sorted(str(v) for v in event.get("labels") or []))
             if not data.multi_label and len(labels) != 1:
@@ -452,7 +467,8 @@ def apply_review(
     if wrong_text:
         raise InputError(
             f"{len(wrong_text)} decision(s) (rows {sorted(set(wrong_text))[:8]}) were made on other texts than this "
-            "file holds at those rows; apply the decisions to the labelled file they were made on."
+            "file holds at those rows (nor on exactly one other row); apply the decisions to the labelled file they "
+            "were made on."
         )
     order = task.label_names if task else None
     labels_out: list[Any] = list(teacher)
@@ -460,13 +476,7 @@ def apply_review(
     reviewers: list[list[str]] = [[] for _ in range(len(frame))]
     # a file that was reviewed before (sxhub review on apply-review's output writes a new decisions file): a row
     # these decisions do not decide, nor undo, keeps the label people gave it and its reviewers
-    decides = {
-        int(e["row"])
-        for e in events
-        if e.get("action") in ("label", "keep")
-        and 0 <= int(e["row"]) < len(frame)
-        and e.get("text_hash") == text_hash(data.texts[int(e["row"])])
-    }
+    decides = {here(e) for e in events if e.get("action") in ("label", "keep")}
     if SOURCE_COLUMN in frame.columns:
         before = [_plain(v) for v in frame[REVIEWERS_COLUMN]] if REVIEWERS_COLUMN in frame.columns else None
         for row, was in enumerate(frame[SOURCE_COLUMN].astype(str)):

@@ -354,6 +354,28 @@ def test_a_second_round_on_the_reviewed_file_keeps_the_first_rounds_labels(label
     assert again.loc[[5, 2], "label_source"].tolist() == ["teacher"] * 2
 
 
+def test_decisions_follow_their_texts_into_a_re_sorted_file(labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    """A labelled file sorted after review (by agreement, by text) had every decision refused as made on other
+    texts; each decision now goes to the row that holds its text, when exactly one row does."""
+    _decide_three_reviewers(labelled, tmp_path)
+    decisions = tmp_path / "decisions.jsonl"
+    expected = apply_review(labelled, decisions).frame.set_index("text")
+    shuffled = tmp_path / "sorted.parquet"
+    read_table(labelled).iloc[::-1].reset_index(drop=True).to_parquet(shuffled)
+    result = apply_review(shuffled, decisions)
+    got = result.frame.set_index("text")
+    for column in ("label", "label_source", "reviewers", "teacher_label"):
+        assert got[column].loc[expected.index].tolist() == expected[column].tolist(), column
+    assert result.ties == [8 - 7] and result.n_reviewed == 3  # row 7 is row 1 now
+
+    # a text on two rows, neither the one decided: which is meant is not known, so nothing is guessed
+    rows = labelled_rows()
+    doubled = tmp_path / "doubled.parquet"
+    pd.DataFrame([rows[5], *rows[:5], *rows[6:], rows[5]]).to_parquet(doubled)
+    code, _, err = run_cli(["apply-review", str(doubled), str(decisions), "-o", str(tmp_path / "o.csv")], capsys)
+    assert code == 2 and "were made on other texts" in err and len(err.strip().splitlines()) == 1
+
+
 def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys: Any) -> None:
     _decide_three_reviewers(labelled, tmp_path)
     out = tmp_path / "reviewed.csv"
