@@ -44,7 +44,7 @@ from .ledger import (
 from .prompt import InvalidAnswer, message_builder, reply_parser
 from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
-from .teachers import RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
+from .teachers import ContextLengthError, RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
 from .vote import Decision, summarize, vote_scores
 
 logger = logging.getLogger(__name__)
@@ -214,7 +214,12 @@ class _Engine:
         ledger.request_form = getattr(teacher, "request_form", None)
 
     def _check_rejection(self, idx: int, exc: RejectedRequestError) -> None:
-        """Stop the run when a teacher's first requests were all refused the same way (wrong request shape)."""
+        """Stop the run when a teacher's first requests were all refused the same way (wrong request shape).
+
+        A text too long for the context window says nothing about the shape: one such text first, asked once per
+        sample, stopped the whole run with advice to change ``server:``; it is a failed vote with its fix instead."""
+        if isinstance(exc, ContextLengthError):
+            return
         seen = self.rejections[idx]
         seen.append(exc)
         if self.successes[idx] or len(seen) < EARLY_STOP_REJECTIONS or len({e.status for e in seen}) != 1:

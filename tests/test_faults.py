@@ -123,6 +123,41 @@ def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_
     assert len(server.requests) == EARLY_STOP_REJECTIONS  # not one failing request per text
 
 
+# llama-cpp-python 0.3.36's server (llama_cpp/server/errors.py), run here with --n_ctx 256, answered a long text so
+LLAMA_CPP_PYTHON_CONTEXT_400 = json.dumps(
+    {
+        "error": {
+            "message": "This model's maximum context length is 256 tokens. However, you requested 730 tokens (474 in "
+            "the messages, 256 in the completion). Please reduce the length of the messages or completion.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+)
+
+
+def test_a_text_too_long_for_the_context_window_fails_alone_with_its_fix(tmp_path: Path) -> None:
+    """One long text first, asked once per sample, gave the teacher's first 3 requests the same HTTP 400: the run
+    stopped with "set `server:` ... or `structured: none`", wrong advice, and no other text was labelled. Now that
+    text is a failed vote that says how to fix it, never retried, and the run goes on."""
+    long = "Profit fell sharply. " * 60
+
+    def context(body: dict, n: int) -> Action:
+        if user_text(body).count("Profit fell sharply.") > 10:
+            return Fail(400, body=LLAMA_CPP_PYTHON_CONTEXT_400)
+        return Answer(default_answer(body))
+
+    with FakeOpenAIServer(context) as server:
+        result = run(server, [long, "rose", "flat", "fell"], tmp_path, concurrency=1, samples=3)
+    rows = {row["text"]: row for row in result.rows}
+    failed = rows[long.strip()]
+    assert failed["failed"] is True and failed["label"] is None
+    assert "maximum context length is 256 tokens" in failed["error"] and "--max-chars" in failed["error"]
+    assert all(not rows[t]["failed"] for t in ("rose", "flat", "fell"))
+    assert sum("Profit fell sharply." in user_text(b) for b in server.requests) == 3  # one per sample, no retry
+
+
 def test_a_url_only_teacher_is_not_answered_from_another_served_models_cache(tmp_path: Path) -> None:
     """A teacher given by URL only names the model its server lists; the same URL serving another model (a server
     restarted with it) must not be answered from the first model's cached replies. Before, its cache identity was

@@ -336,3 +336,30 @@ def test_annotate_against_transformers_serve_never_guesses_a_label(
     for row in frame.itertuples():
         assert (not row.failed and row.label in names) or (row.failed and pd.isna(row.label) and row.error), row
     assert ledger["failed_texts"] == int(frame["failed"].sum())
+
+
+@pytest.mark.teacher
+def test_a_text_over_the_real_servers_context_fails_alone_and_says_how_to_fix_it(
+    smollm2_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """llama-cpp-python's server with a 256-token context answers a long text HTTP 400 "This model's maximum context
+    length is 256 tokens ..." for each of its 3 samples: the run stopped there, blaming the request shape. Now that
+    text fails with its fix and the short texts are labelled."""
+    require_modules("llama_cpp", install='pip install "sxhub[local]"')
+    from sxhub.teachers.local import local_server
+
+    long = "Profit fell sharply after the merger. " * 40
+    with local_server(model_path=smollm2_file, n_ctx=256, n_threads=1) as base_url:
+        teacher = {"base_url": base_url, "model": "local", "max_tokens": 48, "timeout": 300}
+        task = {"name": "fin", "labels": LABELS, "teachers": [teacher], "samples": 3, "reasoning": False}
+        (tmp_path / "task.yaml").write_text(yaml.safe_dump(task, sort_keys=False), encoding="utf-8")
+        pd.DataFrame({"text": [long.strip(), *TEXTS]}).to_csv(tmp_path / "texts.csv", index=False)
+        out = tmp_path / "labelled.jsonl"
+        argv = ["annotate", str(tmp_path / "task.yaml"), str(tmp_path / "texts.csv"), "-o", str(out)]
+        code, _, stderr = run_cli([*argv, "--concurrency", "1", "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 0, stderr[-2000:]
+    frame = pd.read_json(out, lines=True)
+    first = frame.iloc[0]
+    assert first["failed"] and "maximum context length is 256 tokens" in first["error"], first["error"]
+    assert "--max-chars" in first["error"]
+    assert not frame["failed"].iloc[1:].any()

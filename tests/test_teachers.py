@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 from pathlib import Path
 
 import httpx2
@@ -15,6 +16,7 @@ from huggingface_hub.errors import HfHubHTTPError
 from sxhub.errors import TeacherError, TeacherUnavailableError
 from sxhub.spec import TeacherSpec
 from sxhub.teachers import (
+    ContextLengthError,
     FakeTeacher,
     InferenceClientTeacher,
     RejectedRequestError,
@@ -86,9 +88,9 @@ def test_server_kind_from_the_detection_routes() -> None:
     assert classify_probes({})[0] == "openai"
 
 
-def http_error(status: int, headers: dict[str, str] | None = None) -> HfHubHTTPError:
+def http_error(status: int, headers: dict[str, str] | None = None, body: str = "nope") -> HfHubHTTPError:
     request = httpx2.Request("POST", "http://127.0.0.1/v1/chat/completions")
-    response = httpx2.Response(status, headers=headers or {}, text="nope", request=request)
+    response = httpx2.Response(status, headers=headers or {}, text=body, request=request)
     return HfHubHTTPError(f"{status} error", response=response)
 
 
@@ -110,6 +112,22 @@ def test_bad_request_is_a_permanent_teacher_error() -> None:
     err = classify_error(http_error(400), "t")
     assert isinstance(err, TeacherError) and not isinstance(err, RetryableTeacherError)
     assert isinstance(err, RejectedRequestError) and err.status == 400 and err.detail == "nope"
+
+
+@pytest.mark.parametrize(
+    ("status", "detail"),
+    [
+        (400, "This model's maximum context length is 256 tokens. However, you requested 730 tokens"),  # llama-cpp-py
+        (400, "the request exceeds the available context size, try increasing it"),  # llama.cpp llama-server
+        (422, "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000"),  # TGI
+    ],
+)
+def test_a_prompt_over_the_context_window_is_its_own_refusal_with_the_fix(status: int, detail: str) -> None:
+    err = classify_error(http_error(status, body=json.dumps({"error": detail})), "t")
+    assert isinstance(err, ContextLengthError) and err.status == status
+    assert detail in str(err) and "--max-chars" in str(err) and "max_tokens" in str(err)
+    other = classify_error(http_error(400, body='{"error": "Cannot use both json_schema and grammar"}'), "t")
+    assert isinstance(other, RejectedRequestError) and not isinstance(other, ContextLengthError)
 
 
 def test_timeouts_and_connection_errors_are_retryable() -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TaskSpec, TeacherSpec
 from .base import (
+    ContextLengthError,
     RejectedRequestError,
     Reply,
     RetryableTeacherError,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "ContextLengthError",
     "FakeCall",
     "FakeTeacher",
     "InferenceClientTeacher",

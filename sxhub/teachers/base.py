@@ -8,6 +8,8 @@ Errors are sorted into kinds so the annotate engine knows what to do:
 * :class:`RejectedRequestError` (a :class:`~sxhub.errors.TeacherError`): the server refused the request itself
   (400, 422, ...). One such answer is a failed vote; the same refusal for a teacher's first requests means the
   request shape is wrong for that server, and the engine stops the run (see :mod:`sxhub.annotate`).
+  :class:`ContextLengthError` is the one refusal that is about the text, not the shape: the prompt and ``max_tokens``
+  do not fit the server's context window. It fails that vote with the fix and never stops the run.
 * :class:`~sxhub.errors.TeacherUnavailableError` for 401/403/404, which no retry can fix and which stop the run.
 """
 
@@ -51,6 +53,40 @@ class RejectedRequestError(TeacherError):
         super().__init__(message)
         self.status = status
         self.detail = detail
+
+
+class ContextLengthError(RejectedRequestError):
+    """The server refused the request because the prompt and ``max_tokens`` exceed its context window: a property of
+    this text (too long), not of the request shape, so it never counts towards stopping the run."""
+
+
+# How servers word a prompt longer than the context window (lower case; matched in the error's message):
+# llama-cpp-python 0.3.36's server answers HTTP 400 "This model's maximum context length is 256 tokens. However, you
+# requested 730 tokens (474 in the messages, 256 in the completion). Please reduce the length of the messages or
+# completion." (code "context_length_exceeded", llama_cpp/server/errors.py; seen from the running server with
+# --n_ctx 256); vLLM and OpenAI word it "This model's maximum context length is N tokens ..."; llama.cpp's
+# llama-server "the request exceeds the available context size, try increasing it" (type exceed_context_size_error);
+# TGI answers 422 "Input validation error: `inputs` tokens + `max_new_tokens` must be <= N" (or "`inputs` must have
+# less than N tokens").
+CONTEXT_OVERFLOW_MARKERS = (
+    "maximum context length",
+    "context_length_exceeded",
+    "context size",
+    "context window",
+    "exceed_context_size",
+    "`max_new_tokens` must be <=",
+    "`inputs` must have less than",
+)
+CONTEXT_FIX = (
+    "the text is too long for this teacher's context window: shorten or split it (annotate --max-chars N refuses "
+    "longer texts before any request), lower the teacher's max_tokens, or serve the model with a longer context"
+)
+
+
+def is_context_overflow(detail: str) -> bool:
+    """Whether a server's refusal says the prompt (plus ``max_tokens``) exceeds its context window."""
+    text = detail.lower()
+    return any(marker.lower() in text for marker in CONTEXT_OVERFLOW_MARKERS)
 
 
 class Teacher:
@@ -142,6 +178,8 @@ def classify_status(
             404: "check the model id or base_url",
         }[status]
         return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {fix}.")
+    if is_context_overflow(detail):
+        return ContextLengthError(f"{name}: HTTP {status}{shown}; {CONTEXT_FIX}.", status=status, detail=detail)
     return RejectedRequestError(f"{name}: HTTP {status}{shown}", status=status, detail=detail)
 
 
