@@ -44,7 +44,15 @@ from .ledger import (
 from .prompt import InvalidAnswer, message_builder, reply_parser
 from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
-from .teachers import ContextLengthError, RejectedRequestError, Reply, RetryableTeacherError, Teacher, open_teachers
+from .teachers import (
+    ContextLengthError,
+    RejectedRequestError,
+    Reply,
+    RetryableTeacherError,
+    ServerGoneError,
+    Teacher,
+    open_teachers,
+)
 from .vote import Decision, summarize, vote_scores
 
 logger = logging.getLogger(__name__)
@@ -263,21 +271,36 @@ class _Engine:
             before_sleep=count_retry,
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                ledger.requests += 1
-                call = teacher.acomplete(
-                    messages,
-                    schema=self.schema,
-                    temperature=self.spec.temperature,
-                    seed=seed,
-                    max_tokens=self._max_tokens(teacher),
-                )
-                try:
-                    return await asyncio.wait_for(call, self._timeout(teacher))
-                except asyncio.TimeoutError as exc:
-                    raise RetryableTeacherError(f"{teacher.name}: timed out") from exc
+        started = time.monotonic()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    ledger.requests += 1
+                    call = teacher.acomplete(
+                        messages,
+                        schema=self.schema,
+                        temperature=self.spec.temperature,
+                        seed=seed,
+                        max_tokens=self._max_tokens(teacher),
+                    )
+                    try:
+                        return await asyncio.wait_for(call, self._timeout(teacher))
+                    except asyncio.TimeoutError as exc:
+                        raise RetryableTeacherError(f"{teacher.name}: timed out") from exc
+        except ServerGoneError as exc:
+            raise self._gone(idx, exc, time.monotonic() - started) from exc
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _gone(self, idx: int, exc: ServerGoneError, seconds: float) -> TeacherUnavailableError:
+        """The run's end when a teacher that had answered refuses connections on every retry: it was retried for
+        each remaining text (some 15 s of backoff each, hours on a large input) and every one ended failed."""
+        teacher = self.teachers[idx]
+        where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
+        return TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{where} stopped answering: it refused connections for {seconds:.0f} s "
+            f"({self.opts.max_retries + 1} tries; {exc}). Every answer so far is kept in the label cache; start "
+            "the server again and run the same command to resume."
+        )
 
     async def request(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
         """One reply, from the cache or the teacher (then committed to the cache).

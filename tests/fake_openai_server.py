@@ -104,7 +104,7 @@ class _Server(ThreadingHTTPServer):
 class FakeOpenAIServer:
     """The server; a context manager that runs it in a daemon thread on a free port of 127.0.0.1."""
 
-    def __init__(self, responder: Responder | None = None, *, delay: float = 0.0) -> None:
+    def __init__(self, responder: Responder | None = None, *, delay: float = 0.0, port: int = 0) -> None:
         self.responder = responder
         self.delay = delay
         self.requests: list[dict[str, Any]] = []
@@ -112,7 +112,7 @@ class FakeOpenAIServer:
         self.per_text: Counter[str] = Counter()
         self.models = ["fake"]  # what GET /v1/models lists (a test may change it, as a server restarted with another)
         self._lock = threading.Lock()
-        self._httpd = _Server(("127.0.0.1", 0), self._handler())
+        self._httpd = _Server(("127.0.0.1", port), self._handler())  # port: a restart where another one ran
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
     @property

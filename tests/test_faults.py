@@ -123,6 +123,38 @@ def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_
     assert len(server.requests) == EARLY_STOP_REJECTIONS  # not one failing request per text
 
 
+def test_a_server_that_goes_away_mid_run_stops_it_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """A server that answered and then went away (its process killed: connections refused) was retried with backoff
+    for every remaining text, and each ended failed: 12 texts took 52 s at concurrency 4, a large input hours. Now
+    the first vote still refused after its retries stops the run with one line; the answers so far are cached, and
+    the same run against the server restarted asks only for the rest."""
+    import threading
+
+    from sxhub.errors import TeacherUnavailableError
+
+    texts = [f"text {i}" for i in range(30)]
+    server = FakeOpenAIServer()
+
+    def dies_after_five(body: dict, n: int) -> Action:
+        if len(server.requests) <= 5:
+            return Answer(default_answer(body))
+        if len(server.requests) == 6:  # the process dies: nothing listens any more, and its connections close
+            threading.Thread(target=server.__exit__, args=(None, None, None), daemon=True).start()
+        return Fail(503, {"Connection": "close"})
+
+    server.responder = dies_after_five
+    with server, pytest.raises(TeacherUnavailableError) as info:
+        run(server, texts, tmp_path, concurrency=2)
+    message = str(info.value)
+    assert "stopped answering" in message and server.url in message and "run the same command" in message
+    assert "\n" not in message
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    with FakeOpenAIServer(port=port) as again:  # restarted where it ran (the URL is part of the cache key)
+        result = run(again, texts, tmp_path, concurrency=2)
+    assert not result.frame["failed"].any()
+    assert len(again.requests) == len(texts) - 5  # the 5 answers before it went away came from the cache
+
+
 # llama-cpp-python 0.3.36's server (llama_cpp/server/errors.py), run here with --n_ctx 256, answered a long text so
 LLAMA_CPP_PYTHON_CONTEXT_400 = json.dumps(
     {

@@ -11,6 +11,8 @@ Errors are sorted into kinds so the annotate engine knows what to do:
   :class:`ContextLengthError` is the one refusal that is about the text, not the shape: the prompt and ``max_tokens``
   do not fit the server's context window. It fails that vote with the fix and never stops the run.
 * :class:`~sxhub.errors.TeacherUnavailableError` for 401/403/404, which no retry can fix and which stop the run.
+* :class:`ServerGoneError` (retryable): a connection refused by a server that had answered before. Retried like any
+  lost connection; still refused after every retry, the server is gone and the engine stops the run.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class RetryableTeacherError(TeacherError):
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class ServerGoneError(RetryableTeacherError):
+    """The connection was refused (nothing listens at the teacher's address any more) after the server had answered:
+    a restart is retried; refused on every retry, the engine stops the run (see :mod:`sxhub.annotate`)."""
 
 
 class RejectedRequestError(TeacherError):

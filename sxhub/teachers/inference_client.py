@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from ..errors import TeacherUnavailableError
 from ..spec import TeacherSpec
-from .base import Reply, RetryableTeacherError, Teacher, classify_error, spec_identity
+from .base import Reply, RetryableTeacherError, ServerGoneError, Teacher, classify_error, spec_identity
 from .servers import RequestShape, detect_server, listed_models, pick_served_model, request_shape
 
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
@@ -198,6 +198,8 @@ class InferenceClientTeacher(Teacher):
             self._raise_if_never_reached(exc)
             hub = not self.base_url or is_hf_host(self.base_url)
             error = classify_error(exc, self.name, hub=hub)
+            if _refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)
+                error = ServerGoneError(str(error))
             if error is exc:
                 raise
             raise error from exc
@@ -269,6 +271,13 @@ class InferenceClientTeacher(Teacher):
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def _refused(exc: BaseException) -> bool:
+    """A connection that could not be made (refused, or the host no longer resolves)."""
+    import httpx2
+
+    return isinstance(exc, httpx2.ConnectError)
 
 
 def _count(tokens: Any) -> int | None:
