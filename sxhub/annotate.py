@@ -243,6 +243,19 @@ class _Engine:
             f"`structured: none` to send no constraint. The cache keeps every answer so far."
         )
 
+    def _cut_off(self, idx: int, reply: Reply) -> str:
+        """The fix for an invalid answer that used every token it was allowed: the server stopped it at
+        ``max_tokens`` (``finish_reason: "length"``), mid-JSON, and the error said only "reply holds no JSON object".
+        Told from the reply's token count, which the label cache keeps, so a replayed answer says it too."""
+        limit = self._max_tokens(self.teachers[idx])
+        if reply.output_tokens is None or reply.output_tokens < limit:
+            return ""
+        shorter = ", or reasoning: false for shorter answers" if self.spec.reasoning else ""
+        return (
+            f" (the reply was cut off at max_tokens={limit}: raise max_tokens for teacher {self.names[idx]!r} in the "
+            f"task spec{shorter})"
+        )
+
     def _max_tokens(self, teacher: Teacher) -> int:
         return teacher.spec.max_tokens if teacher.spec else 256
 
@@ -378,7 +391,7 @@ class _Engine:
                 labels, reason = self.parse(reply.text)
             except InvalidAnswer as exc:
                 ledger.invalid_answers += 1
-                vote["error"] = f"{INVALID_ANSWER}: {exc}"
+                vote["error"] = f"{INVALID_ANSWER}: {exc}{self._cut_off(idx, reply)}"
                 vote["raw"] = reply.text[:RAW_LIMIT]
                 continue
             vote.update(labels=labels, reason=reason, error="", raw="")

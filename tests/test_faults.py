@@ -155,6 +155,32 @@ def test_a_server_that_goes_away_mid_run_stops_it_and_the_next_run_resumes(tmp_p
     assert len(again.requests) == len(texts) - 5  # the 5 answers before it went away came from the cache
 
 
+def test_an_answer_cut_off_at_max_tokens_says_so_and_how_to_fix_it(tmp_path: Path) -> None:
+    """A reply stopped at max_tokens mid-JSON (finish_reason "length": its completion tokens equal max_tokens) was
+    reported as "reply holds no JSON object", which does not say that raising max_tokens fixes it. The label cache
+    replays such answers, so the rerun (the server restarted on its port) says it too, without a request."""
+
+    def cut_off(body: dict, n: int) -> Action:
+        if "long-winded" in user_text(body):  # the stand-in bills every answer 8 completion tokens: max_tokens=8
+            return Answer('{"reason": "Operating profit rose, which investors read as a sign of')
+        return Answer(default_answer(body))
+
+    port = 0
+    for _ in range(2):
+        with FakeOpenAIServer(cut_off, port=port) as server:
+            teacher = TeacherSpec(base_url=server.url, model="fake", name="srv", timeout=5, max_tokens=8)
+            spec = TaskSpec(name="fin", labels=LABELS, reasoning=True, teachers=[teacher])
+            result = annotate(spec, ["long-winded", "short"], cache=tmp_path / "cache", progress=False, max_invalid=1)
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        rows = {row["text"]: row for row in result.rows}
+        error = rows["long-winded"]["error"]
+        assert error.startswith("invalid answer: reply holds no JSON object"), error
+        assert "cut off at max_tokens=8: raise max_tokens for teacher 'srv' in the task spec" in error
+        assert "reasoning: false" in error
+        assert rows["short"]["error"] == "" and not rows["short"]["failed"]
+    assert server.requests == []  # the rerun was answered from the cache
+
+
 # llama-cpp-python 0.3.36's server (llama_cpp/server/errors.py), run here with --n_ctx 256, answered a long text so
 LLAMA_CPP_PYTHON_CONTEXT_400 = json.dumps(
     {
