@@ -53,6 +53,7 @@ from .teachers import (
     Teacher,
     open_teachers,
 )
+from .teachers.base import timed_out
 from .vote import Decision, summarize, vote_scores
 
 logger = logging.getLogger(__name__)
@@ -299,7 +300,7 @@ class _Engine:
                     try:
                         return await asyncio.wait_for(call, self._timeout(teacher))
                     except asyncio.TimeoutError as exc:
-                        raise RetryableTeacherError(f"{teacher.name}: timed out") from exc
+                        raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
         except ServerGoneError as exc:
             raise self._gone(idx, exc, time.monotonic() - started) from exc
         raise AssertionError("unreachable: tenacity reraises the last error")

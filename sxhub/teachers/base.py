@@ -190,13 +190,23 @@ def classify_status(
     return RejectedRequestError(f"{name}: HTTP {status}{shown}", status=status, detail=detail)
 
 
-def classify_error(exc: BaseException, name: str, *, hub: bool = True) -> BaseException:
+def timed_out(name: str, timeout: float | None) -> RetryableTeacherError:
+    """A request that got no answer in time; with the limit and where to raise it (it said only "timed out")."""
+    if timeout is None:
+        return RetryableTeacherError(f"{name}: timed out")
+    return RetryableTeacherError(
+        f"{name}: timed out (no answer within {timeout:g} s; if the server is only slow, raise this teacher's "
+        "timeout in the task spec)"
+    )
+
+
+def classify_error(exc: BaseException, name: str, *, hub: bool = True, timeout: float | None = None) -> BaseException:
     """Turn a transport exception into RetryableTeacherError, TeacherUnavailableError or TeacherError."""
     import httpx2
     from huggingface_hub.errors import HfHubHTTPError, InferenceTimeoutError
 
     if isinstance(exc, InferenceTimeoutError | httpx2.TimeoutException):
-        return RetryableTeacherError(f"{name}: timed out")
+        return timed_out(name, timeout)
     if isinstance(exc, httpx2.TransportError):
         return RetryableTeacherError(f"{name}: connection error ({type(exc).__name__}: {exc})")
     response = getattr(exc, "response", None)

@@ -197,7 +197,7 @@ class InferenceClientTeacher(Teacher):
         except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
             self._raise_if_never_reached(exc)
             hub = not self.base_url or is_hf_host(self.base_url)
-            error = classify_error(exc, self.name, hub=hub)
+            error = classify_error(exc, self.name, hub=hub, timeout=self.spec.timeout)
             if _refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)
                 error = ServerGoneError(str(error))
             if error is exc:
