@@ -180,6 +180,7 @@ class _Engine:
         self.seed_offsets = _seed_offsets(self.teachers)
         self.successes = [0] * len(self.teachers)
         self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
+        self.rejected_texts: list[set[str]] = [set() for _ in self.teachers]  # which texts they were for
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         # per request and reply: the parts that depend only on the spec and teacher are made once
         self.messages_for = message_builder(self.spec)
@@ -222,16 +223,20 @@ class _Engine:
         ledger.enforced = teacher.enforced
         ledger.request_form = getattr(teacher, "request_form", None)
 
-    def _check_rejection(self, idx: int, exc: RejectedRequestError) -> None:
-        """Stop the run when a teacher's first requests were all refused the same way (wrong request shape).
+    def _check_rejection(self, idx: int, exc: RejectedRequestError, messages: list[dict[str, str]]) -> None:
+        """Stop the run when a teacher's first requests, for EARLY_STOP_REJECTIONS different texts, were all refused
+        the same way (wrong request shape).
 
-        A text too long for the context window says nothing about the shape: one such text first, asked once per
-        sample, stopped the whole run with advice to change ``server:``; it is a failed vote with its fix instead."""
+        A refusal of one text says nothing about the shape: one text refused first (too long for the context window,
+        or caught by a content filter), asked once per sample, stopped the whole run with advice to change
+        ``server:``. A text too long for the context window is a failed vote with its fix, never counted."""
         if isinstance(exc, ContextLengthError):
             return
         seen = self.rejections[idx]
         seen.append(exc)
-        if self.successes[idx] or len(seen) < EARLY_STOP_REJECTIONS or len({e.status for e in seen}) != 1:
+        texts = self.rejected_texts[idx]
+        texts.add(json.dumps(messages, sort_keys=True))
+        if self.successes[idx] or len(texts) < EARLY_STOP_REJECTIONS or len({e.status for e in seen}) != 1:
             return
         teacher = self.teachers[idx]
         where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
@@ -351,7 +356,7 @@ class _Engine:
         except RejectedRequestError as exc:
             ledger.rejected += 1
             self._note_server(idx)
-            self._check_rejection(idx, exc)
+            self._check_rejection(idx, exc, messages)
             raise
         self.successes[idx] += 1
         self._note_server(idx)

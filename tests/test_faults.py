@@ -216,6 +216,22 @@ def test_a_text_too_long_for_the_context_window_fails_alone_with_its_fix(tmp_pat
     assert sum("Profit fell sharply." in user_text(b) for b in server.requests) == 3  # one per sample, no retry
 
 
+def test_one_text_refused_for_each_of_its_samples_does_not_stop_the_run(tmp_path: Path) -> None:
+    """A text refused with HTTP 400 for a reason of its own (here Azure OpenAI-style content filtering), asked once
+    per sample, gave the teacher's first 3 requests the same refusal: the run stopped, blaming the request shape.
+    The early stop now needs that many different texts refused; this one fails alone."""
+    refusal = '{"error": {"message": "The prompt was filtered.", "code": "content_filter"}}'
+
+    def filtered(body: dict, n: int) -> Action:
+        return Fail(400, body=refusal) if "flagged" in user_text(body) else Answer(default_answer(body))
+
+    with FakeOpenAIServer(filtered) as server:
+        result = run(server, ["flagged text", "fine", "also fine"], tmp_path, concurrency=1, samples=3)
+    rows = {row["text"]: row for row in result.rows}
+    assert rows["flagged text"]["failed"] and "The prompt was filtered." in rows["flagged text"]["error"]
+    assert not rows["fine"]["failed"] and not rows["also fine"]["failed"]
+
+
 def test_a_url_only_teacher_is_not_answered_from_another_served_models_cache(tmp_path: Path) -> None:
     """A teacher given by URL only names the model its server lists; the same URL serving another model (a server
     restarted with it) must not be answered from the first model's cached replies. Before, its cache identity was
