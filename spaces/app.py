@@ -386,6 +386,13 @@ def _text_column(frame: pd.DataFrame) -> str:
     )
 
 
+def _separator(path: str) -> str:
+    """The CSV's separator: ``;`` or a tab when its header has more of them than commas, else a comma."""
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        header = fh.readline()
+    return max((",", ";", "\t"), key=header.count)  # a tie (a one-column header): the comma
+
+
 def label_csv(expert: Expert, path: str | None) -> str:
     """Label a CSV's text column; return the path of a CSV with label(s) and one probability column per label.
 
@@ -393,17 +400,28 @@ def label_csv(expert: Expert, path: str | None) -> str:
     if not path:
         raise gr.Error("Upload a CSV file with a 'text' column first.")
     try:
-        # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0)
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0); a spreadsheet's
+        # CSV may be separated by ';' (or tabs): the header says which
+        frame = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise gr.Error(
             f"Could not read the file as a CSV ({first}). Upload a UTF-8 CSV with a 'text' column."
         ) from exc
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made a row's extra leading fields its index
+        raise gr.Error(
+            "The CSV's rows have more fields than its header (a text with a comma, not in double quotes?). Put "
+            "each text in double quotes, or save the file from a spreadsheet as CSV."
+        )
+    if frame.empty:
+        raise gr.Error("The CSV has no rows under its header; add at least one text.")
     if len(frame) > MAX_CSV_ROWS:
         raise gr.Error(f"The CSV has {len(frame)} rows; this Space labels at most {MAX_CSV_ROWS}. Split it up.")
-    texts = frame[_text_column(frame)].tolist()
+    source = _text_column(frame)
+    texts = frame[source].tolist()
     filled = [i for i, t in enumerate(texts) if not _missing_text(t)]  # a row without a text is not labelled
+    if not filled:
+        raise gr.Error(f"The CSV's column {source!r} has no texts (every cell is empty or NA); fill it in.")
     probs: list[dict[str, float] | None] = [None] * len(texts)
     for i, p in zip(filled, expert.probabilities([texts[i] for i in filled]), strict=True):
         probs[i] = p

@@ -730,3 +730,41 @@ def test_the_space_says_where_its_scores_come_from(multi_label: bool) -> None:
         page = app.describe(expert, {"scores": scores, "split": split})
         assert expected in page
         assert ("| subset accuracy |" in page) == multi_label and ("| accuracy |" in page) != multi_label
+
+
+def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> None:
+    """A CSV saved with ';' (a European spreadsheet's CSV) was read as one column named 'text;label' and labelled
+    whole: the texts with a comma lost their start to pandas' index ('although that is where ... .;neutral', the
+    expert label inside the text), and the output had no 'text' column. A comma CSV whose texts are not quoted was
+    shifted the same way (the ids became texts). A header-only CSV, or one whose texts are all empty, gave a file
+    with no labels and no word why. Now ';' and tab files are read by their header's separator, and the others are
+    one message each."""
+    import gradio as gr
+    import pandas as pd
+
+    from sxhub.predict import Predictor
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    model = make_student(tmp_path / "student", _spec())
+    expert = app.Expert.load(str(model))
+    texts = ["Sales rose , and profit too .", "Shares fell", "A new store , in Oslo , opened ."]
+    for sep, name in ((";", "semi.csv"), ("\t", "tab.csv")):
+        upload = tmp_path / name
+        pd.DataFrame({"text": texts, "label": ["positive", "negative", "neutral"]}).to_csv(
+            upload, sep=sep, index=False
+        )
+        out = pd.read_csv(app.label_csv(expert, str(upload)), dtype=str, keep_default_na=False)
+        assert out["text"].tolist() == texts and out["label_input"].tolist() == ["positive", "negative", "neutral"]
+        assert out["label"].tolist() == Predictor(model).predict(texts)[0]
+
+    cases = {
+        "id,text\n1,Sales rose, and profit too\n2,Shares fell, sharply\n": "more fields than its header",
+        "id,text\n": "no rows",
+        "id,text\n1,\n2,null\n": "no texts",
+    }
+    for i, (content, message) in enumerate(cases.items()):
+        upload = tmp_path / f"bad{i}.csv"
+        upload.write_text(content, encoding="utf-8")
+        with pytest.raises(gr.Error, match=message):
+            app.label_csv(expert, str(upload))
