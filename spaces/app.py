@@ -401,8 +401,11 @@ def label_csv(expert: Expert, path: str | None) -> str:
         raise gr.Error("Upload a CSV file with a 'text' column first.")
     try:
         # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0); a spreadsheet's
-        # CSV may be separated by ';' (or tabs): the header says which
-        frame = pd.read_csv(path, sep=_separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig")
+        # CSV may be separated by ';' (or tabs): the header says which. One row past the limit is read, no more: a
+        # huge upload is refused without holding it in memory
+        frame = pd.read_csv(
+            path, sep=_separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=MAX_CSV_ROWS + 1
+        )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise gr.Error(
@@ -416,7 +419,9 @@ def label_csv(expert: Expert, path: str | None) -> str:
     if frame.empty:
         raise gr.Error("The CSV has no rows under its header; add at least one text.")
     if len(frame) > MAX_CSV_ROWS:
-        raise gr.Error(f"The CSV has {len(frame)} rows; this Space labels at most {MAX_CSV_ROWS}. Split it up.")
+        raise gr.Error(
+            f"The CSV has more than {MAX_CSV_ROWS:,} rows; this Space labels at most {MAX_CSV_ROWS:,}. Split it up."
+        )
     source = _text_column(frame)
     texts = frame[source].tolist()
     filled = [i for i, t in enumerate(texts) if not _missing_text(t)]  # a row without a text is not labelled
@@ -569,7 +574,9 @@ def build_demo(
             button.click(lambda t: label_text(expert, t), text, [probs, decision], api_name="predict")
             text.submit(lambda t: label_text(expert, t), text, [probs, decision], api_name=False)
         with gr.Tab("CSV"):
-            upload = gr.File(label="CSV with a 'text' column", file_types=[".csv"], type="filepath")
+            upload = gr.File(
+                label=f"CSV with a 'text' column (at most {MAX_CSV_ROWS:,} rows)", file_types=[".csv"], type="filepath"
+            )
             run = gr.Button("Label the CSV", variant="primary")
             download = gr.File(label="Labelled CSV")
             run.click(lambda p: label_csv(expert, p), upload, download, api_name="label_csv")

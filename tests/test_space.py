@@ -768,3 +768,22 @@ def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> 
         upload.write_text(content, encoding="utf-8")
         with pytest.raises(gr.Error, match=message):
             app.label_csv(expert, str(upload))
+
+
+def test_a_csv_over_the_limit_is_refused_from_its_first_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Space read the whole upload before counting its rows: a 190 MB CSV (1.45 million texts) held 290 MB more
+    in the app for good, to say it was too long, and a bad line far past the limit was reported instead of the
+    size. It now reads one row past the limit, and the upload box says the limit before the visitor tries."""
+    import gradio as gr
+
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    model = make_student(tmp_path / "student", _spec())
+    monkeypatch.setattr(app, "MAX_CSV_ROWS", 3)
+    upload = tmp_path / "long.csv"
+    upload.write_text("text\n" + "profit rose\n" * 4 + '"an unclosed quote\n', encoding="utf-8")
+    with pytest.raises(gr.Error, match="more than 3 rows; this Space labels at most 3"):
+        app.label_csv(app.Expert.load(str(model)), str(upload))
+    demo = app.build_demo(str(model))
+    assert "(at most 3 rows)" in next(b.label for b in demo.blocks.values() if isinstance(b, gr.File))
