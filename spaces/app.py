@@ -476,11 +476,12 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         }.get(about.get("split") or "test", "held-out test split")
         if about.get("scores_note"):  # scored at publish time: the note says what was left out and why
             where = "the dataset's test split, as the note below the table says"
-        lines += [
-            "",
-            f"**Scores** ({where}; *teacher labels* are what the student learned, *experts* are people):",
-            "",
-        ]
+        learned = (
+            "*teacher labels* here are the training data's own labels (they carry no teacher votes)"
+            if teachers == []
+            else "*teacher labels* are what the student learned"
+        )
+        lines += ["", f"**Scores** ({where}; {learned}, *experts* are people):", ""]
         accuracy = "subset accuracy" if expert.multi_label else "accuracy"  # multi-label: every label right
         lines += [
             f"| comparison | texts | {accuracy} | macro F1 | micro F1 | Krippendorff's α |",

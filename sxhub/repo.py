@@ -493,6 +493,7 @@ def write_space_folder(
         dataset_repo=dataset_repo,
         repo_id=repo_id,
         description=spec.description if spec else "",
+        teachers=about["teachers"],  # None: not recorded; []: the labels carry no teacher votes
         onnx_file=onnx_file.relative_to(Path(model)).as_posix() if onnx_file else None,
         int8=onnx_file is not None and onnx_file.name == INT8_ONNX.name,
         int8_off=int8_off_reason(Path(model)) if onnx_file else None,

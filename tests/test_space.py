@@ -787,3 +787,30 @@ def test_a_csv_over_the_limit_is_refused_from_its_first_rows(tmp_path: Path, mon
         app.label_csv(app.Expert.load(str(model)), str(upload))
     demo = app.build_demo(str(model))
     assert "(at most 3 rows)" in next(b.label for b in demo.blocks.values() if isinstance(b, gr.File))
+
+
+def test_a_space_of_a_student_without_teacher_votes_does_not_credit_teachers(tmp_path: Path) -> None:
+    """A student trained on labels without teacher votes (the PhraseBank's own labels, say) got a Space whose README
+    said "open LLM teachers labelled the texts and a small student model learned their labels" and that the Space
+    "says which teachers the expert learned from, its scores against them and against human experts, and its
+    speed" (none were there), and whose score legend called its training labels the teachers'. Both now say what
+    is so; a student with teachers keeps its wording, with the teachers named."""
+    from sxhub.publish import publish_space
+
+    for teachers in ([], ["mistralai/Mixtral-8x7B-Instruct-v0.1"]):
+        model = make_student(tmp_path / f"student-{len(teachers)}", _spec())
+        info = json.loads((model / "sxhub.json").read_text())
+        info["teachers"] = teachers
+        info["train"]["validation"] = {"n": 60, "accuracy": 0.9, "macro_f1": 0.87}
+        (model / "sxhub.json").write_text(json.dumps(info))
+        folder = Path(publish_space(model, to=tmp_path / f"space-{len(teachers)}", repo_id="me/demo"))
+        readme = (folder / "README.md").read_text()
+        page = _page_text(_load_published_app(folder, f"space_app_teachers_{len(teachers)}").build_demo())
+        assert "which teachers the expert learned from" not in readme and "against human experts" not in readme
+        if teachers:
+            assert "open LLM teachers (`mistralai/Mixtral-8x7B-Instruct-v0.1`) labelled the texts" in readme
+            assert "*teacher labels* are what the student learned" in page
+        else:
+            assert "LLM teachers" not in readme and "carry no teacher votes" in readme
+            assert "*teacher labels* are what the student learned" not in page
+            assert "*teacher labels* here are the training data's own labels" in page
