@@ -426,7 +426,11 @@ def label_csv(expert: Expert, path: str | None) -> str:
     texts = frame[source].tolist()
     filled = [i for i, t in enumerate(texts) if not _missing_text(t)]  # a row without a text is not labelled
     if not filled:
-        raise gr.Error(f"The CSV's column {source!r} has no texts (every cell is empty or NA); fill it in.")
+        raise gr.Error(
+            f"The CSV's column {source!r} has no texts (every cell is blank, or null/nan/none); fill it in."
+        )
+    if len(filled) < len(texts):  # said, as sxhub predict says it: the blank labels are not a failure to find
+        gr.Warning(f"{len(texts) - len(filled)} of the {len(texts)} rows have no text; they are left unlabelled.")
     probs: list[dict[str, float] | None] = [None] * len(texts)
     for i, p in zip(filled, expert.probabilities([texts[i] for i in filled]), strict=True):
         probs[i] = p

@@ -90,7 +90,7 @@ def test_a_csv_is_labelled_from_its_text_column_and_keeps_its_own(tmp_path: Path
 
 def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
     """Cells as written ("NA" is a text, "007" is not 7.0), a row without a text left unlabelled (it got the label
-    of an empty text), non-ASCII label names written as they are, and a plain transformers folder cut where
+    of an empty text) and the visitor told how many (the blank labels came with no word why), non-ASCII label names written as they are, and a plain transformers folder cut where
     ``sxhub predict`` cuts it (256 tokens, not 512)."""
     import pandas as pd
 
@@ -104,7 +104,8 @@ def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
     expert = app.Expert.load(str(model))
     upload = tmp_path / "in.csv"
     upload.write_text("id,text\n1,NA\n2,007\n3,\n4,null\n5,profit rose\n", encoding="utf-8")
-    out = pd.read_csv(app.label_csv(expert, str(upload)), dtype=str, keep_default_na=False)
+    with pytest.warns(UserWarning, match="2 of the 5 rows have no text; they are left unlabelled"):
+        out = pd.read_csv(app.label_csv(expert, str(upload)), dtype=str, keep_default_na=False)
     predicted = Predictor(model).predict(["NA", "007", "profit rose"])[0]
     assert out["text"].tolist() == ["NA", "007", "", "null", "profit rose"]
     assert out["label"].tolist() == [predicted[0], predicted[1], "", "", predicted[2]]
@@ -114,7 +115,8 @@ def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
     record = json.loads((multi / "sxhub.json").read_text(encoding="utf-8"))
     record["thresholds"] = {"négatif": 0.0, "中立": 0.0}  # every label on: the names are written
     (multi / "sxhub.json").write_text(json.dumps(record), encoding="utf-8")
-    written = Path(app.label_csv(app.Expert.load(str(multi)), str(upload))).read_text(encoding="utf-8")
+    with pytest.warns(UserWarning, match="left unlabelled"):
+        written = Path(app.label_csv(app.Expert.load(str(multi)), str(upload))).read_text(encoding="utf-8")
     assert '"[""négatif"", ""中立""]"' in written and "\\u" not in written
 
     plain = tmp_path / "plain"
