@@ -20,6 +20,7 @@ import pandas as pd
 
 from .errors import InputError
 from .tables import (
+    check_csv_fields,
     csv_cells,
     decode_json_cells,
     frame_from_records,
@@ -143,6 +144,7 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
                 keep_default_na=False,
                 encoding="utf-8-sig",
             ):
+                chunk = check_csv_fields(chunk, path)
                 yield decode_json_cells(chunk) if decode_json else chunk
         elif suffix == ".jsonl":
             yield from iter_jsonl(path, chunk_rows)

@@ -70,7 +70,7 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
                 keep_default_na=False,
                 dtype=str,
             )
-            df = decode_json_cells(df)
+            df = decode_json_cells(check_csv_fields(df, path))
         elif suffix == ".jsonl":
             df = next(iter_jsonl(path, limit), None)
             if df is None:
@@ -91,6 +91,22 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
     if len(df) == 0:
         raise InputError(f"input {text!r} has no rows; give it at least one text.")
     return df.reset_index(drop=True)
+
+
+def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``df`` as read from CSV/TSV ``path``, or the one line when its rows have one field more than the header.
+
+    pandas then takes the first field for an implicit row index, without a word: with ``id,text`` and a row ``1,Sales
+    rose, and profit too`` (a text with an unquoted comma), ``id`` became "Sales rose" and the text " and profit
+    too", and every verb labelled the fragments. A row with more fields than the first one is pandas' own error."""
+    if isinstance(df.index, pd.RangeIndex):
+        return df
+    sep = "tab" if table_suffix(path) == ".tsv" else "comma"
+    raise InputError(
+        f"input {str(path)!r}: its first rows have one field more than the header ({len(df.columns)} names), so a "
+        f"{sep} inside a field (a text with an unquoted {sep}?) split it; quote the fields that contain one, or "
+        "re-export the file (e.g. DataFrame.to_csv)."
+    )
 
 
 _FIXES = {

@@ -838,3 +838,22 @@ def test_an_earlier_caches_answer_without_token_counts_stays_unknown(tmp_path: P
     with LabelCache(tmp_path / "own") as own:
         kept = own.get("k")
     assert kept is not None and kept.input_tokens is None and kept.output_tokens is None
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_row_split_by_an_unquoted_separator_is_one_line_not_a_shifted_table(tmp_path: Path, suffix: str) -> None:
+    """With ``id,text`` and a first row ``1,Sales rose, and profit too``, pandas took the ids for an implicit index:
+    ``id`` became "Sales rose", the text " and profit too", and every verb labelled the fragments without a word."""
+    sep = "\t" if suffix == ".tsv" else ","
+    source = tmp_path / f"in{suffix}"
+    source.write_text(f"id{sep}text\n1{sep}Sales rose{sep} and profit too\n2{sep}Flat year\n", encoding="utf-8")
+    word = "tab" if suffix == ".tsv" else "comma"
+    with pytest.raises(InputError, match=rf"one field more than the header .* unquoted {word}\?"):
+        read_table(source)
+    with pytest.raises(InputError, match=r"one field more than the header"):
+        list(iter_table(source, chunk_rows=1))
+    quoted = tmp_path / f"quoted{suffix}"
+    pd.DataFrame({"id": ["1", "2"], "text": [f"Sales rose{sep} and profit too", "Flat year"]}).to_csv(
+        quoted, sep=sep, index=False
+    )
+    assert read_table(quoted)["text"].tolist() == [f"Sales rose{sep} and profit too", "Flat year"]
