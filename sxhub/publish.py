@@ -279,6 +279,7 @@ def write_model_folder(
         training=training_rows(info),
         has_gold=any("experts" in name for name in evaluations),
         local_teacher=labelled_by_local(teachers),
+        no_votes=teachers == [],  # trained on labels without teacher votes: no teacher is credited
         license_stated=bool(spec.license),
         sxhub_version=__version__,
         versions=versions(),
@@ -344,7 +345,10 @@ def _validation_note(info: Mapping[str, Any], result: Mapping[str, Any]) -> str:
             f"come from the training run's validation split, {rows} {where}: never trained on, but they chose the epoch kept "
             "(and the thresholds), so the figures lean optimistic."
         )
-    labels = '"teacher labels" are the voted LLM labels the student learned from.'
+    if info.get("teachers") == []:  # trained on labels without votes (the experts' own, say): no LLM voted them
+        labels = '"teacher labels" are the labels the student learned from; they carry no LLM teacher votes.'
+    else:
+        labels = '"teacher labels" are the voted LLM labels the student learned from.'
     return (
         f"Figures {how} They are not the dataset's `validation` split (the student may have trained on that), so "
         f"the model-index cites no split; score held-out texts (`publish model --data` or `--evaluation`) for a "

@@ -103,6 +103,7 @@ def test_cards_name_the_teacher_whose_votes_labelled_the_data(
     card, about, space = _published(tmp_path, student)
     assert f"| teacher: `{LLAMA}` |" in card
     assert CAVEAT not in card and "`local`" not in card
+    assert "distilled from open LLM teachers" in card and "no LLM teacher votes" not in card
     assert about["teachers"] == space["about"]["teachers"] == [LLAMA]
     assert about["local_teacher"] is space["about"]["local_teacher"] is False
 
@@ -146,6 +147,10 @@ def test_a_student_without_a_teacher_record_is_not_given_the_publishers_teacher(
     card, about, space = _published(tmp_path, _old_student(tmp_path / "no-votes", _spec(["local"]), teachers=[]))
     assert "| teacher: none (the training labels carry no teacher votes) |" in card and CAVEAT not in card
     assert about["teachers"] == [] and about["local_teacher"] is False
+    # the card credits no LLM teacher (it said "distilled from open LLM teachers ... the teachers labelled the texts")
+    assert "on labels that carry no LLM teacher votes: the labels came with the texts" in card
+    assert "distilled from open LLM teachers" not in card and "as good as its training labels" in card
+    assert "the voted LLM labels" not in card
     # the Space words it as the card does: "none", where it said "LLM teacher(s) unknown"
     words = _space_words(space)
     assert "trained on labels that carry no teacher votes" in words and "unknown" not in words
