@@ -53,7 +53,7 @@ from .teachers import (
     Teacher,
     open_teachers,
 )
-from .teachers.base import timed_out
+from .teachers.base import TimedOutError, timed_out
 from .vote import Decision, summarize, vote_scores
 
 logger = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
 
 SEED_STRIDE = 1000
 TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
+EARLY_STOP_HUNG = 3  # texts in a row whose every try timed out: the teacher answers nothing, stop
 EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
 RAW_LIMIT = 2000
 INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was invalid (the cache replays them)
@@ -181,6 +182,7 @@ class _Engine:
         self.successes = [0] * len(self.teachers)
         self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
         self.rejected_texts: list[set[str]] = [set() for _ in self.teachers]  # which texts they were for
+        self.hung_texts: list[set[str]] = [set() for _ in self.teachers]  # every try timed out, since the last reply
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         # per request and reply: the parts that depend only on the spec and teacher are made once
         self.messages_for = message_builder(self.spec)
@@ -308,7 +310,27 @@ class _Engine:
                         raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
         except ServerGoneError as exc:
             raise self._gone(idx, exc, time.monotonic() - started) from exc
+        except TimedOutError as exc:
+            self._check_hung(idx, exc, messages)
+            raise
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _check_hung(self, idx: int, exc: TimedOutError, messages: list[dict[str, str]]) -> None:
+        """Stop the run when every try timed out for EARLY_STOP_HUNG different texts with no reply in between: a
+        server that takes connections and answers nothing (hung, or far too slow for the timeout) cost the timeout
+        times the tries for each remaining text, hours on a large input, and every one ended failed."""
+        hung = self.hung_texts[idx]
+        hung.add(json.dumps(messages, sort_keys=True))
+        if len(hung) < EARLY_STOP_HUNG:
+            return
+        teacher = self.teachers[idx]
+        where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
+        raise TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{where} answered nothing: every try for {len(hung)} texts in a row timed out "
+            f"({self.opts.max_retries + 1} tries each; {exc}). If the server is only slow, raise its timeout in the "
+            "task spec (or lower --concurrency); else restart it. Every answer so far is kept in the label cache: "
+            "run the same command to resume."
+        ) from exc
 
     def _gone(self, idx: int, exc: ServerGoneError, seconds: float) -> TeacherUnavailableError:
         """The run's end when a teacher that had answered refuses connections on every retry: it was retried for
@@ -359,6 +381,7 @@ class _Engine:
             self._check_rejection(idx, exc, messages)
             raise
         self.successes[idx] += 1
+        self.hung_texts[idx].clear()  # it answers: timeouts since were not a hung server
         self._note_server(idx)
         if reply.input_tokens is None or reply.output_tokens is None:
             ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0

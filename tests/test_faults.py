@@ -347,3 +347,26 @@ def test_a_label_cache_that_cannot_be_written_is_refused_before_a_request() -> N
     why = "(attempt to write a readonly database)" if as_root else "("
     assert last.startswith(f"sxhub.errors.InputError: label cache {str(cache / CACHE_FILE)!r} cannot be written {why}")
     assert last.endswith("pass --cache-dir (or set SXHUB_CACHE) to a folder you can write, or make it writable.")
+
+
+def test_a_server_that_answers_nothing_stops_the_run_after_three_texts(tmp_path: Path) -> None:
+    """A server that takes connections and never answers cost the timeout times the tries for every text (hours on a
+    large input, at the default 60 s), and each ended failed. After three texts in a row whose every try timed out,
+    the run stops with one line; a timeout between answers (one slow text) still only fails that vote."""
+    from sxhub.errors import TeacherUnavailableError
+
+    texts = [f"text {i}" for i in range(20)]
+    with FakeOpenAIServer(lambda body, n: Hang(1.5)) as server, pytest.raises(TeacherUnavailableError) as info:
+        run(server, texts, tmp_path, concurrency=1, max_retries=1)
+    message = str(info.value)
+    assert "answered nothing: every try for 3 texts in a row timed out (2 tries each" in message
+    assert "raise its timeout in the task spec" in message and "run the same command to resume" in message
+    assert len(server.requests) == 3 * 2
+
+    def every_third_hangs(body: dict, n: int) -> Action:
+        hangs = any(f"text {i}" in user_text(body) for i in (0, 3, 6))
+        return Hang(1.5) if hangs else Answer(default_answer(body))
+
+    with FakeOpenAIServer(every_third_hangs) as server:
+        result = run(server, texts[:9], tmp_path / "b", concurrency=1, max_retries=0)
+    assert result.ledger["failed_texts"] == 3 and result.ledger["n_texts"] == 9

@@ -190,11 +190,16 @@ def classify_status(
     return RejectedRequestError(f"{name}: HTTP {status}{shown}", status=status, detail=detail)
 
 
+class TimedOutError(RetryableTeacherError):
+    """A request that got no answer within the teacher's timeout: retried; a teacher whose every try timed out for
+    several texts in a row stops the run (see :mod:`sxhub.annotate`)."""
+
+
 def timed_out(name: str, timeout: float | None) -> RetryableTeacherError:
     """A request that got no answer in time; with the limit and where to raise it (it said only "timed out")."""
     if timeout is None:
-        return RetryableTeacherError(f"{name}: timed out")
-    return RetryableTeacherError(
+        return TimedOutError(f"{name}: timed out")
+    return TimedOutError(
         f"{name}: timed out (no answer within {timeout:g} s; if the server is only slow, raise this teacher's "
         "timeout in the task spec)"
     )
