@@ -22,6 +22,9 @@ TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
         ["predict", "{tmp}/no-model", "{f}", "-o", "{f}"],
         ["twins", str(TASK), "{f}", "-o", "{f}", "--teacher", "http://127.0.0.1:9/v1"],
         ["apply-review", "{f}", "{tmp}/decisions.jsonl", "-o", "{f}"],
+        # generate reads no INPUT, but its seed examples and topics are the user's files too
+        ["generate", str(TASK), "--seed-examples", "{f}", "-o", "{f}", "--n", "2", "--teacher", "http://127.0.0.1:9"],
+        ["generate", str(TASK), "--topics", "{f}", "-o", "{f}", "--n", "2", "--teacher", "http://127.0.0.1:9"],
     ],
 )
 def test_an_output_that_is_the_input_is_refused_and_the_input_kept(

@@ -246,6 +246,10 @@ def generate(
     if vote:
         spec = spec.with_vote(vote)
     export_format(output, fmt)  # a bad output name fails before any request
+    from ..tables import refuse_input_as_output
+
+    refuse_input_as_output(output, seed_examples, "-o (the --seed-examples file)")
+    refuse_input_as_output(output, topics_file, "-o (the --topics file)")
     topics = list(topic_args) + (_read_lines(topics_file) if topics_file else [])
     options = GenerateOptions(
         n=n,
