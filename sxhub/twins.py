@@ -11,7 +11,8 @@ For each text (Ringel 2023, "Synthetic Experts"):
 
    * ``similarity``: cosine similarity of original and twin (MiniLM); below ``min_similarity`` the meaning is lost;
    * ``leaked``: handles, URLs, e-mails, phone numbers, long numbers, capitalised names and the focal brand of the
-     original still in the twin (the placeholder excepted); ``shared_ngrams``: word 5-grams copied from it;
+     original still in the twin (the placeholder excepted); ``shared_ngrams``: word 5-grams copied from it; a twin
+     with the original's very words (any case or spacing) is flagged ``copy of the original``;
    * ``label_kept``: the twin's label equals the original's.
 
    A twin that fails a check is kept with ``ok=False`` and the reasons in ``flags``; a twin that could not be
@@ -45,6 +46,7 @@ from .synth import (
     check_threshold,
     identity_tokens,
     leaked_identity,
+    normalise_for_dedup,
     pair_similarity,
     parse_text_reply,
     protect_brand,
@@ -188,7 +190,9 @@ def twin_flags(
         flags.append(f"meaning lost (similarity {similarity:.2f} < {opts.min_similarity})")
     if leaked:
         flags.append(f"identity kept: {', '.join(leaked)}")
-    if shared > opts.max_shared_ngrams:
+    if normalise_for_dedup(twin) in {normalise_for_dedup(masked_original), normalise_for_dedup(raw_original)}:
+        flags.append("copy of the original")  # a short text handed back shares no 5-gram and passed every check
+    elif shared > opts.max_shared_ngrams:
         flags.append(f"wording copied ({shared} shared {opts.ngram}-grams)")
     label_kept: bool | None = None
     if original_labels is None or twin_labels is None:

@@ -270,6 +270,26 @@ def test_twins_meaning_check_uses_threshold() -> None:
     assert not row["failed"] and row["label"] == "positive"
 
 
+def test_a_twin_that_copies_its_original_is_flagged() -> None:
+    """A teacher that hands the text back unchanged passed every check for texts under five words (no shared 5-gram,
+    no name, similarity 1.0): ``ok`` True for a copy of the real text. A copy (same words, any case or spacing) is now
+    flagged; a rewrite of a short text is not."""
+    copies = {"Sales fell.": "sales  FELL", "Profit rose sharply.": "Earnings went up fast."}
+    teacher = FakeTeacher(
+        responder=lambda m: (
+            {"twin": next(v for k, v in copies.items() if k in m[-1]["content"])}
+            if is_twin_request(m)
+            else {"label": "positive"}
+        )
+    )
+    result = make_twins(SENTIMENT, list(copies), teachers=[teacher], embed=bag_embed, progress=False, cache=False,
+                        options=TwinOptions(min_similarity=-1.0))  # fmt: skip
+    copied, rewritten = result.frame.iloc[0], result.frame.iloc[1]
+    assert not copied["ok"] and copied["flags"] == ["copy of the original"] and not copied["failed"]
+    assert rewritten["ok"] and rewritten["flags"] == []
+    assert result.summary()["flag_counts"] == {"copy of the original": 1}
+
+
 def test_twins_with_real_minilm_similarity() -> None:
     teacher = FakeTeacher(
         responder=lambda m: (
