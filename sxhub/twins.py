@@ -35,7 +35,7 @@ import pandas as pd
 
 from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
-from .data import find_text_column
+from .data import MAX_CHARS, find_text_column
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
@@ -95,6 +95,7 @@ class TwinsResult:
 
     frame: pd.DataFrame
     ledger: dict[str, Any]
+    n_empty: int = 0  # input rows without a text (empty, NaN): left out, no twin
 
     def summary(self) -> dict[str, Any]:
         frame = self.frame
@@ -106,6 +107,7 @@ class TwinsResult:
                 counts[kind] = counts.get(kind, 0) + 1
         return {
             "n": len(frame),
+            "n_empty": self.n_empty,
             "ok": int(frame["ok"].sum()),
             "flagged": len(flagged),
             "failed": int(frame["failed"].sum()),
@@ -118,8 +120,11 @@ class TwinsResult:
     def summary_line(self) -> str:
         s = self.summary()
         led = s["ledger"]
+        empty = (
+            f" ({s['n_empty']} row{'s' if s['n_empty'] > 1 else ''} without a text left out)" if s["n_empty"] else ""
+        )
         return (
-            f"twinned {s['n']} texts: {s['ok']} ok, {s['flagged']} flagged {s['flag_counts']}, {s['failed']} failed; "
+            f"twinned {s['n']} texts{empty}: {s['ok']} ok, {s['flagged']} flagged {s['flag_counts']}, {s['failed']} failed; "
             f"{led['requests']} requests ({led['cached']} from cache), {format_tokens(led)}, "
             f"estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
         )
@@ -303,11 +308,13 @@ async def amake_twins(
     column = find_text_column(frame, text_column)
     _check_input_columns(spec, frame, column)
     raw_all = frame[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
+    _check_lengths(raw_all, column)
     keep = [bool(t.strip()) for t in raw_all]
     if not any(keep):
         raise InputError(f"column {column!r} holds no text; check --text-column.")
-    if not all(keep):
-        logger.warning("twins: %d empty texts left out", keep.count(False))
+    n_empty = keep.count(False)
+    if n_empty:
+        logger.warning("twins: %d rows without a text left out", n_empty)
         frame = frame[keep].reset_index(drop=True)
     raw = [t for t, k in zip(raw_all, keep, strict=True) if k]
     masked = [
@@ -355,7 +362,18 @@ async def amake_twins(
     )
     ledger = merge_ledgers(originals.ledger, *ledgers, *([twin_result.ledger] if twin_result else []))
     ledger["seconds"] = round(time.perf_counter() - start, 2)
-    return TwinsResult(frame=out, ledger=ledger)
+    return TwinsResult(frame=out, ledger=ledger, n_empty=n_empty)
+
+
+def _check_lengths(texts: Sequence[str], column: str) -> None:
+    """Refuse, before any request, a text longer than the vote takes, naming its row of the input: the vote refused it
+    with the row counted after the empty texts were left out, and with annotate's --max-chars, which twins has not."""
+    for row, text in enumerate(texts):
+        if len(text) > MAX_CHARS:
+            raise InputError(
+                f"row {row} of column {column!r} has {len(text):,} characters (limit {MAX_CHARS:,}); a twin rewrites "
+                "a short text: split long documents into passages first."
+            )
 
 
 def twin_columns(spec: TaskSpec) -> list[str]:

@@ -250,6 +250,31 @@ def test_twins_refuses_input_columns_it_would_overwrite_before_asking_a_teacher(
     assert teacher.history == []
 
 
+def test_twins_refuses_a_too_long_text_by_its_input_row_and_counts_rows_without_a_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text over 20,000 characters was refused by the vote with annotate's words: the row counted after the empty
+    texts were left out (row 1 for the input's row 2) and "raise the limit with --max-chars", which twins has not.
+    Rows without a text were left out of the output with a log line only: the summary said "twinned 2 texts" for 3
+    input rows. ``--limit -1`` was "could not be read as csv ... check that quotes are closed"."""
+    from sxhub.cli import main
+
+    teacher = FakeTeacher(responder=twin_responder)
+    frame = pd.DataFrame({"text": ["", "Love my coat", "x " * 10_001], "id": [1, 2, 3]})
+    with pytest.raises(InputError) as info:
+        make_twins(SENTIMENT, frame, teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+    assert str(info.value).startswith("row 2 of column 'text' has 20,002 characters (limit 20,000)")
+    assert "--max-chars" not in str(info.value) and teacher.history == []
+    result = make_twins(SENTIMENT, frame.iloc[:2], teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+    assert len(result.frame) == 1 and result.summary()["n_empty"] == 1
+    assert "twinned 1 texts (1 row without a text left out)" in result.summary_line()
+    task = write_task(tmp_path, "http://127.0.0.1:9/v1")
+    frame.to_csv(tmp_path / "in.csv", index=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["-q", "twins", str(task), str(tmp_path / "in.csv"), "-o", str(tmp_path / "out.csv"), "--limit", "-1"])
+    assert exit_info.value.code == 2 and "--limit" in capsys.readouterr().err
+
+
 def test_twins_meaning_check_uses_threshold() -> None:
     teacher = FakeTeacher(
         responder=lambda m: (

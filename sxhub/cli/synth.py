@@ -72,7 +72,7 @@ async def _with_teachers(spec: TaskSpec, run: Any, *, writers: tuple[str, ...] =
 @click.option("--max-shared-ngrams", type=int, default=0, show_default=True, help="Copied 5-grams allowed.")
 @click.option("--temperature", type=float, default=0.7, show_default=True, help="Rewrite temperature.")
 @click.option("--text-column", default=None)
-@click.option("--limit", type=int, default=None, help="Twin only the first N rows.")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Twin only the first N rows.")
 @engine_options
 def twins(
     task: str,
