@@ -648,3 +648,16 @@ def test_seed_examples_read_the_one_flag_column_per_label_layout_and_skip_rows_w
         ("Loved the shoes, half price", ["Product", "Price"]),
         ("New ad campaign", ["Promotion"]),
     ]
+
+
+def test_seed_examples_without_a_text_column_name_a_fix_generate_has(tmp_path: Path) -> None:
+    """The error told the user to "pass --text-column NAME", an option generate does not have."""
+    from sxhub.cli.synth import _read_examples
+
+    path = tmp_path / "seed.csv"
+    pd.DataFrame({"headline": ["Profit rose"], "label": ["positive"]}).to_csv(path, index=False)
+    with pytest.raises(InputError) as info:
+        _read_examples(str(path), SENTIMENT)
+    message = str(info.value)
+    assert "--text-column" not in message and "rename the column of the texts to 'text'" in message
+    assert "['headline', 'label']" in message
