@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from conftest import run_cli
 from fake_openai_server import Answer, FakeOpenAIServer, default_answer, schema_of, user_text
 
 from sxhub.cache import LabelCache
@@ -661,3 +662,32 @@ def test_seed_examples_without_a_text_column_name_a_fix_generate_has(tmp_path: P
     message = str(info.value)
     assert "--text-column" not in message and "rename the column of the texts to 'text'" in message
     assert "['headline', 'label']" in message
+
+
+@pytest.mark.parametrize("fmt", ["chat", "completion"])
+def test_generate_says_how_many_records_a_chat_or_completion_file_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], fmt: str
+) -> None:
+    """Unlabelled texts are no training examples and are left out of chat/completion files, but the summary said
+    "generated 4 texts (1 unlabelled ...); wrote gen.jsonl" over a file of 3 lines (of 0 when every vote failed)."""
+    texts = ["The lamp broke after one day.", "Shipping was fast and friendly.", "Prices went up again this spring.",
+             "The store layout is confusing."]  # fmt: skip
+
+    def responder(body: dict[str, Any], n: int) -> Answer:
+        if "text" in schema_of(body).get("properties", {}):
+            return Answer(json.dumps({"text": texts[int(body["seed"]) % len(texts)]}))
+        return Answer("no vote" if "confusing" in user_text(body) else default_answer(body))
+
+    out = tmp_path / "gen.jsonl"
+    with FakeOpenAIServer(responder) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "4", "--format", fmt, "--cache-dir", str(tmp_path)]
+        code, line, _ = run_cli(argv, capsys)
+        assert code == 0
+        line = line.strip()
+        code, stdout, _ = run_cli([*argv, "--json"], capsys)
+        summary = json.loads(stdout)
+    assert len(out.read_text().splitlines()) == 3
+    assert "generated 4 texts (1 unlabelled" in line
+    assert line.endswith(f"wrote 3 {fmt} records to {out} (the 1 unlabelled text left out: no label to train on)")
+    assert summary["n"] == 4 and summary["failed"] == 1 and summary["records"] == 3

@@ -284,7 +284,15 @@ def generate(
     finally:
         cache.close()
     export_rows(spec, result.frame, output, fmt)
-    _report(result.summary(), result.summary_line(), output, as_json)
+    summary, kind, wrote = result.summary(), export_format(output, fmt), None
+    if kind in {"chat", "completion"}:  # training examples need a label: the unlabelled texts are not in OUT
+        summary["records"], left = summary["n"] - summary["failed"], summary["failed"]
+        if left:
+            wrote = (
+                f"wrote {summary['records']} {kind} records to {output} (the {left} unlabelled "
+                f"text{'s' if left > 1 else ''} left out: no label to train on)"
+            )
+    _report(summary, result.summary_line(), output, as_json, wrote=wrote)
 
 
 def _check_output(output: str, kinds: tuple[str, ...]) -> None:
@@ -330,8 +338,8 @@ def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
     return examples
 
 
-def _report(summary: dict[str, Any], line: str, output: str, as_json: bool) -> None:
+def _report(summary: dict[str, Any], line: str, output: str, as_json: bool, *, wrote: str | None = None) -> None:
     if as_json:
         emit_json({**summary, "output": output})
     else:
-        click.echo(f"{line}; wrote {output}")
+        click.echo(f"{line}; {wrote or f'wrote {output}'}")
