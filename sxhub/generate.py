@@ -3,7 +3,8 @@
 1. A grid of (topic, label) cells (topics optional) is filled round-robin up to ``n`` requests; every request has
    its own seed and rotates through the seed examples and style notes, so the texts differ.
 2. Exact and near duplicates (MiniLM cosine similarity above ``1 - min_distance``, also against earlier rounds)
-   are dropped; further rounds with new seeds top the set up to ``n`` (at most ``max_rounds``).
+   are dropped, and so are texts copied from their own prompt (a seed example, the instruction); further rounds
+   with new seeds top the set up to ``n`` (at most ``max_rounds``).
 3. Every kept text goes through :func:`sxhub.annotate.aannotate`: its ``label`` is the teachers' vote, not the label
    it was written for, which is kept as ``prompted_label``. A text whose votes all failed has no label.
 
@@ -41,7 +42,15 @@ from .generate_rounds import AGREEMENT_COLUMNS, ROUNDS_MAX, balanced_rounds, con
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
-from .synth import Embedder, EmbedFn, check_threshold, near_duplicates, parse_text_reply, text_schema
+from .synth import (
+    Embedder,
+    EmbedFn,
+    check_threshold,
+    near_duplicates,
+    normalise_for_dedup,
+    parse_text_reply,
+    text_schema,
+)
 from .teachers import Teacher
 
 logger = logging.getLogger(__name__)
@@ -276,7 +285,8 @@ class _Writer:
             **self.engine_args,
         )
         self.ledgers.append(ledger)
-        fresh = _read_replies(plan, replies, self.authors, self.dropped)
+        prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
+        fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
         reasons = near_duplicates(
             [r["text"] for r in fresh], self.encoder, max_similarity=opts.max_similarity, against=against
         )
@@ -335,7 +345,7 @@ async def agenerate(
             "backoff": backoff,
         },
         samples=samples,
-        dropped={"invalid": 0, "failed": 0, "duplicate": 0},
+        dropped={"invalid": 0, "failed": 0, "copied_prompt": 0, "duplicate": 0},
     )
     balance = agreement = None
     try:
@@ -376,10 +386,16 @@ async def _plain(run: _Writer) -> pd.DataFrame:
 
 
 def _read_replies(
-    plan: list[tuple[int, str | None, str]], replies: list[Any], teachers: Sequence[Teacher], dropped: dict[str, int]
+    plan: list[tuple[int, str | None, str]],
+    replies: list[Any],
+    teachers: Sequence[Teacher],
+    dropped: dict[str, int],
+    prompts: Sequence[str],
 ) -> list[dict[str, Any]]:
+    """The valid texts of ``replies``; a text whose words all stand, in order, in its own prompt (a seed example or
+    the instruction handed back) is no new text and is dropped as ``copied_prompt``."""
     rows = []
-    for (k, topic, label), reply in zip(plan, replies, strict=True):
+    for (k, topic, label), reply, prompt in zip(plan, replies, prompts, strict=True):
         if not hasattr(reply, "text"):
             dropped["failed"] += 1
             logger.info("generate: request %d failed: %s", k, reply)
@@ -388,6 +404,9 @@ def _read_replies(
             text = parse_text_reply(reply.text, TEXT_KEY)
         except InvalidAnswer:
             dropped["invalid"] += 1
+            continue
+        if f" {normalise_for_dedup(text)} " in f" {normalise_for_dedup(prompt)} ":
+            dropped["copied_prompt"] += 1
             continue
         rows.append(
             {

@@ -85,6 +85,7 @@ def test_keeps_only_texts_that_reached_the_agreement_and_writes_the_shortfall() 
     assert result.dropped == {
         "invalid": 0,
         "failed": 0,
+        "copied_prompt": 0,
         "duplicate": 0,
         "low_agreement": 6,
         "unlabelled": 0,

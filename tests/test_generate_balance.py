@@ -99,7 +99,14 @@ def test_balance_meets_quotas_by_vote_and_drops_over_quota() -> None:
     # unlabelled; round 2 asks only for the short labels, sized by their hit rates: negative 5 missing at 0.5 -> 10,
     # positive 1 missing at 0.9 -> 2 (one of them over quota)
     assert Counter(written_for(teacher)) == {"positive": 12, "neutral": 10, "negative": 20}
-    assert result.dropped == {"invalid": 0, "failed": 0, "duplicate": 0, "over_quota": 11, "unlabelled": 1}
+    assert result.dropped == {
+        "invalid": 0,
+        "failed": 0,
+        "copied_prompt": 0,
+        "duplicate": 0,
+        "over_quota": 11,
+        "unlabelled": 1,
+    }
     balance = result.summary()["balance"]
     assert balance["short"] == {} and balance["rounds"] == 2 and balance["given_up"] == []
     assert balance["hit_rate"] == {"positive": round(11 / 12, 4), "neutral": 1.0, "negative": 0.5}

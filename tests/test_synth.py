@@ -398,6 +398,36 @@ def test_generate_dedups_and_labels_by_vote() -> None:
     assert 0 < expected < 1 and result.summary()["label_matches_prompt"] == pytest.approx(expected, abs=1e-4)
 
 
+def test_generate_drops_texts_that_copy_their_prompt() -> None:
+    """A weak writer that hands back a seed example ("for tone and length only (do not copy them)") or echoes the
+    instruction had its reply kept as a new text: a real example came out as synthetic data, an instruction as a
+    text labelled by vote. Both are dropped now (``copied_prompt``), and the rounds write others in their place."""
+    counter = itertools.count()
+    examples = [Example("Operating profit rose from EUR 7m to 9m.", ["positive"])]
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        if "Write one new text" in user:
+            k = next(counter)
+            if k == 0:
+                return {"text": "operating profit rose from EUR 7m to 9m"}  # the example, in other case and stops
+            if k == 1:
+                return {"text": user.splitlines()[0]}  # the instruction itself
+            return {"text": f"Fresh text {k} about {'shoes' if k % 2 else 'tvs'}"}
+        return {"label": "positive"}
+
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=4, seed_examples=examples, seed=1),
+        teachers=[FakeTeacher(responder=responder)],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    assert result.dropped["copied_prompt"] == 2 and len(result.frame) == 4
+    assert all(t.startswith("Fresh text") for t in result.frame["text"])
+
+
 def priced(responder: Any, price: float) -> FakeTeacher:
     teacher = FakeTeacher(responder=responder)
     teacher.spec = TeacherSpec(model="org/model", price_input=price, price_output=price)
