@@ -721,3 +721,30 @@ def test_generate_says_how_many_records_a_chat_or_completion_file_holds(
     assert "generated 4 texts (1 unlabelled" in line
     assert line.endswith(f"wrote 3 {fmt} records to {out} (the 1 unlabelled text left out: no label to train on)")
     assert summary["n"] == 4 and summary["failed"] == 1 and summary["records"] == 3
+
+
+def test_generate_that_wrote_nothing_usable_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A writer that refused every request gave an empty file and exit 0, so `generate && train` trained on nothing;
+    texts whose every vote failed likewise. Both now exit 1 after the summary, as annotate does when every text
+    failed."""
+
+    def refuses(body: dict[str, Any], n: int) -> Answer:
+        if "text" in schema_of(body).get("properties", {}):
+            return Answer("I'm sorry, I can't help with that.")
+        return Answer(default_answer(body))
+
+    def no_labels(body: dict[str, Any], n: int) -> Answer:
+        return server_responder(body, n) if "text" in schema_of(body).get("properties", {}) else Answer("no idea")
+
+    for responder, expected in (
+        (refuses, "no text was written: every reply was dropped ({'invalid': 3"),
+        (no_labels, "none of the 2 written texts got a label: every vote failed"),  # the 3rd was a duplicate
+    ):
+        with FakeOpenAIServer(responder) as server:
+            task = write_task(tmp_path, server.url)
+            out = tmp_path / f"{responder.__name__}.csv"
+            argv = ["generate", str(task), "-o", str(out), "--n", "3", "--max-rounds", "1"]
+            code, stdout, err = run_cli([*argv, "--cache-dir", str(tmp_path / responder.__name__)], capsys)
+        assert code == 1, err
+        assert stdout.startswith("generated ") and err.strip().splitlines()[-1].startswith(f"Error: {expected}")
+        assert out.exists()

@@ -293,6 +293,26 @@ def generate(
                 f"text{'s' if left > 1 else ''} left out: no label to train on)"
             )
     _report(summary, result.summary_line(), output, as_json, wrote=wrote)
+    refuse_nothing_generated(summary, output)
+
+
+def refuse_nothing_generated(summary: dict[str, Any], output: str) -> None:
+    """Exit 1 when generate wrote no text, or none that got a label, as annotate does when every text failed: a
+    writer that refused every request gave an empty file and exit 0, and a script went on to train on nothing. The
+    summary (what was dropped, and why) is printed first; the file is kept."""
+    from ..errors import TeacherError
+
+    n, failed = int(summary["n"]), int(summary["failed"])
+    if n == 0:
+        raise TeacherError(
+            f"no text was written: every reply was dropped ({summary['dropped']}); fix the writer (refusals, invalid "
+            f"answers) or the options, and run generate again ({output} holds no row)."
+        )
+    if failed == n:
+        raise TeacherError(
+            f"none of the {n} written texts got a label: every vote failed; fix the teachers and run generate "
+            f"again (the cache keeps the written texts; {output} keeps the unlabelled rows)."
+        )
 
 
 def _check_output(output: str, kinds: tuple[str, ...]) -> None:
