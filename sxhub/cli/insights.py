@@ -25,7 +25,7 @@ from .params import OutputPath, requires
     help="A single-label sentiment model folder: sentiment per label and group.",
 )
 @click.option("--text-column", default=None, help="The text column (default: text or a usual synonym).")
-@click.option("--limit", type=int, default=None, help="Use only the first N rows (after --offset).")
+@click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N rows (after --offset).")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows of INPUT.")
 @click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")
 @click.option("--top", type=int, default=15, show_default=True, help="Keep the N largest groups.")
