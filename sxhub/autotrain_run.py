@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import logging
 import os
 import re
 import signal
@@ -22,6 +23,8 @@ from typing import IO, Any
 import numpy as np
 
 from .errors import BackendError
+
+logger = logging.getLogger(__name__)
 
 FAILURE_MARKER = "has failed due to an exception"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -220,10 +223,22 @@ def normalise_model(
 
 
 def _trainer_state(project: Path) -> dict[str, Any]:
-    """The Trainer state of AutoTrain's latest checkpoint ({} when none was saved): the epochs run, the log, and
-    which checkpoint was best (``best_model_checkpoint``)."""
+    """The Trainer state of AutoTrain's latest checkpoint whose state reads ({} when none was saved): the epochs run,
+    the log, and which checkpoint was best (``best_model_checkpoint``).
+
+    The Trainer writes a checkpoint's ``trainer_state.json`` after its weights; ``--max-minutes`` stops AutoTrain at
+    any moment, so the latest one may be cut off mid-write: it is passed over for the one before (whose weights were
+    whole when it was written), not read as a JSON error that lost the run."""
     states = sorted(project.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[-1]))
-    return json.loads(states[-1].read_text(encoding="utf-8")) if states else {}
+    for path in reversed(states):
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            logger.warning("skipping %s: cut off or unreadable (AutoTrain was stopped while writing it)", path)
+            continue
+        if isinstance(state, dict):
+            return state
+    return {}
 
 
 _LOGGED_EPOCH = re.compile(r"'epoch': ([0-9.]+)")

@@ -599,3 +599,21 @@ def test_epochs_run_are_the_last_logged_not_the_surviving_checkpoints(tmp_path: 
     log.write_text("no figures\n")
     assert autotrain.epochs_run(project, log) == 1.0
     assert autotrain.epochs_run(tmp_path / "none", tmp_path / "absent.log") == 0.0
+
+
+def test_a_checkpoint_cut_off_by_the_time_cap_is_passed_over(tmp_path: Path) -> None:
+    """--max-minutes stops AutoTrain at any moment: a checkpoint whose trainer_state.json was cut off mid-write was
+    read as a JSON error that lost the run. The state before it (its weights whole when it was written) is used."""
+    from sxhub.autotrain_run import _best_checkpoint, _trainer_state
+
+    for step, best in ((10, "checkpoint-10"), (20, "checkpoint-20")):
+        folder = tmp_path / f"checkpoint-{step}"
+        folder.mkdir()
+        (folder / "model.safetensors").write_bytes(b"weights")
+        state = {"epoch": step / 10, "best_model_checkpoint": f"/elsewhere/{best}", "log_history": []}
+        (folder / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+    assert _trainer_state(tmp_path)["epoch"] == 2.0
+    (tmp_path / "checkpoint-30").mkdir()
+    (tmp_path / "checkpoint-30" / "trainer_state.json").write_text('{"epoch": 3.0, "best_model_ch', encoding="utf-8")
+    assert _trainer_state(tmp_path)["epoch"] == 2.0
+    assert _best_checkpoint(tmp_path) == tmp_path / "checkpoint-20"
