@@ -31,6 +31,8 @@ import logging
 import os
 import random
 import resource
+import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -42,7 +44,7 @@ from . import __version__
 from .data import LabelledData, load_labelled
 from .errors import InputError
 from .head import check_base
-from .lora import ChatExample, resolve_base, train_autotrain, train_local, whole_epochs
+from .lora import BaseModel, ChatExample, resolve_base, train_autotrain, train_local, whole_epochs
 from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -236,6 +238,8 @@ def tune(
     """Tune a synthetic model on ``labelled`` for ``spec`` and write it to ``output_dir`` (module docstring)."""
     spec = load_spec(spec)
     opts = options or TuneOptions()
+    out = Path(output_dir)
+    check_output_folder(out)
     data = load_labelled(
         labelled, label_names=spec.label_names, multi_label=spec.multi_label, label_column=label_column
     )
@@ -250,8 +254,59 @@ def tune(
     examples = build_examples(spec, texts, labels, writing=opts.writing, topic_share=opts.topic_share, seed=opts.seed)
     base = resolve_base(opts.base)
     check_base(base.path)  # its config and tokenizer before -o is made: a config-only folder left an empty -o
-    out = Path(output_dir)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tune-", dir=out.parent))
+    try:  # written beside -o and moved in once whole: an interrupted run leaves -o (an earlier model) as it was
+        info = _tune_into(
+            staging, spec, labelled, data, train_idx, held_idx, examples, base, opts, label_column, progress
+        )
+        write_card(staging, info, repo_id=out.resolve().name)
+        move_into(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return TuneResult(out, info)
+
+
+def check_output_folder(out: Path) -> None:
+    """-o is new, empty or a synthetic model (tuned again: replaced once the new one is whole); anything else (a
+    student from ``sxhub train``, a folder of other files) is one error line: tune would write over its files."""
+    from .teachers.synthetic_model import read_info
+
+    if out.is_dir() and any(out.iterdir()) and read_info(out) is None:
+        raise InputError(
+            f"-o {str(out)!r} holds files and no synthetic model (a student from `sxhub train`, say), which tune "
+            "would write over; pass a new or empty folder with -o."
+        )
+
+
+def move_into(staging: Path, out: Path) -> None:
+    """The files of a whole synthetic model folder (``staging``) into ``out``, ``sxhub.json`` last, so that ``out``
+    reads as a synthetic model only once its weights are in. Other files in ``out`` are left alone."""
+    from .teachers.synthetic_model import INFO_FILE
+
     out.mkdir(parents=True, exist_ok=True)
+    (out / INFO_FILE).unlink(missing_ok=True)
+    for item in sorted(staging.iterdir(), key=lambda p: p.name == INFO_FILE):
+        target = out / item.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(item, target)
+
+
+def _tune_into(
+    out: Path,
+    spec: TaskSpec,
+    labelled: Any,
+    data: LabelledData,
+    train_idx: list[int],
+    held_idx: list[int],
+    examples: list[ChatExample],
+    base: BaseModel,
+    opts: TuneOptions,
+    label_column: str | None,
+    progress: bool,
+) -> dict[str, Any]:
+    """Train, save the merged model into ``out``, score the held-out texts and write ``sxhub.json``; its record."""
     start, cpu_start = time.perf_counter(), cpu_seconds()
     if opts.backend == "autotrain":
         model, tokenizer, figures = train_autotrain(examples, base, opts, progress=progress)
@@ -314,8 +369,7 @@ def tune(
             progress=progress,
         )
     (out / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    write_card(out, info)
-    return TuneResult(out, info)
+    return info
 
 
 def writing_budget(tokenizer: Any, answers: Sequence[str]) -> int | None:

@@ -772,6 +772,58 @@ def test_cli_tune_a_base_folder_that_does_not_load_is_one_line_before_o_is_made(
     assert not out.exists()
 
 
+def test_cli_tune_refuses_an_output_folder_that_holds_a_student(
+    tmp_path: Path, tiny_base_model: Path, tiny_llama: Path, capsys
+) -> None:
+    """tune -o a student's folder wrote the tuned model over the student without a word (its weights, config and
+    sxhub.json gone; its trained_texts.npz left beside the LLM); now one line naming -o, exit 2, nothing touched."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    student = tmp_path / "student"
+    shutil.copytree(tiny_base_model, student)
+    (student / "sxhub.json").write_text(json.dumps({"task": SPEC.to_dict(), "train": {}}))
+    before = {p.name: p.read_bytes() for p in student.iterdir()}
+    code, stdout, err = run_cli(
+        ["tune", str(task), str(data), "-o", str(student), "--base", str(tiny_llama), "--writing", "0"], capsys
+    )
+    assert code == 2 and stdout == ""
+    line = error_line(err)
+    assert "-o" in line and "no synthetic model" in line and "new or empty folder" in line, line
+    assert {p.name: p.read_bytes() for p in student.iterdir()} == before
+
+
+def test_an_interrupted_retune_leaves_the_earlier_model_whole(
+    tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a retune scored its held-out texts left the new weights beside the earlier model's sxhub.json
+    and card (its task, held-out scores and writing budget): a folder that loaded as a synthetic model and described
+    another. The model is now written beside -o and moved in once whole; an interrupted run leaves -o as it was."""
+    import sxhub.tune as tune_module
+
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    out = tmp_path / "model"
+    options = tune_module.TuneOptions(base=str(tiny_llama), group_size=8, lora_r=2, lora_alpha=4, holdout=3, writing=0)
+    tune_module.tune(SPEC, data, out, options, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def interrupted(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tune_module, "heldout_scores", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tune_module.tune(SPEC, data, out, tune_module.TuneOptions(**{**vars(options), "seed": 5}), progress=False)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half-written folder left
+    monkeypatch.undo()
+    result = tune_module.tune(SPEC, data, out, tune_module.TuneOptions(**{**vars(options), "seed": 5}), progress=False)
+    assert result.info["train"]["seed"] == 5 and json.loads((out / "sxhub.json").read_text())["train"]["seed"] == 5
+    assert (out / "model.safetensors").read_bytes() != before["model.safetensors"]
+    assert "# model" in (out / "README.md").read_text()  # the card names the folder, not the staging one
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # publish
 # ------------------------------------------------------------------------------------------------------------------
