@@ -107,6 +107,24 @@ def resolve_base(base: str | None) -> BaseModel:
     return BaseModel(str(base), str(base), str(base))
 
 
+def check_causal_lm(base: BaseModel) -> None:
+    """One error line when the base is not a causal LM (a student from ``sxhub train`` is a classifier): loaded as
+    one, an encoder failed in the middle of training (or named --target-modules, which is no fix)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(base.path)
+    names = list(getattr(config, "architectures", None) or [])
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    if any(name in causal for name in names) or (not names and config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+        return
+    raise ModelError(
+        f"base model {base.name!r} is a {names[0] if names else config.model_type}, not a causal LM that writes "
+        "text; pass a causal LM (a ...ForCausalLM folder, a .gguf file or a Hub id) with --base, or leave --base out "
+        "for the embedded SmolLM2."
+    )
+
+
 def gguf_to_folder(gguf: Path) -> Path:
     """A float32 transformers copy of a GGUF model, converted once into the sxhub cache (``$SXHUB_CACHE/bases``).
 

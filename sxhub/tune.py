@@ -44,7 +44,7 @@ from . import __version__
 from .data import LabelledData, load_labelled
 from .errors import InputError
 from .head import check_base
-from .lora import BaseModel, ChatExample, resolve_base, train_autotrain, train_local, whole_epochs
+from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
 from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -254,6 +254,7 @@ def tune(
     examples = build_examples(spec, texts, labels, writing=opts.writing, topic_share=opts.topic_share, seed=opts.seed)
     base = resolve_base(opts.base)
     check_base(base.path)  # its config and tokenizer before -o is made: a config-only folder left an empty -o
+    check_causal_lm(base)  # a student (a classifier) failed in the middle of training
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tune-", dir=out.parent))
     try:  # written beside -o and moved in once whole: an interrupted run leaves -o (an earlier model) as it was

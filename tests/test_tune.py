@@ -772,6 +772,28 @@ def test_cli_tune_a_base_folder_that_does_not_load_is_one_line_before_o_is_made(
     assert not out.exists()
 
 
+def test_cli_tune_a_base_that_is_no_causal_lm_is_one_line_before_o_is_made(
+    tmp_path: Path, tiny_base_model: Path, capsys
+) -> None:
+    """--base a student (a BERT classifier) failed after loading it: with the default target modules 'LoRA target
+    modules ... are not layers of this base model; pass ... --target-modules', which is no fix, and with its own
+    layers (--target-modules query,value) 'AttributeError: NoneType object has no attribute layers', exit 1. Both
+    left an empty -o. Now one line saying it is no causal LM, naming --base, exit 2, -o not made."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    out = tmp_path / "model"
+    for extra in ([], ["--target-modules", "query,value"]):
+        code, stdout, err = run_cli(
+            ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_base_model), *extra], capsys
+        )
+        assert code == 2 and stdout == ""
+        line = error_line(err)
+        assert "BertForSequenceClassification" in line and "not a causal LM" in line and "--base" in line, line
+        assert not out.exists()
+
+
 def test_cli_tune_refuses_an_output_folder_that_holds_a_student(
     tmp_path: Path, tiny_base_model: Path, tiny_llama: Path, capsys
 ) -> None:
