@@ -640,6 +640,27 @@ def test_a_folder_that_is_no_synthetic_model_is_a_clear_error(tmp_path: Path, ti
         TunedTeacher(__import__("sxhub.spec").spec.TeacherSpec(model=str(tmp_path / "nope")))
 
 
+def test_a_tuned_folder_with_broken_weights_is_one_line(tuned: Path, tmp_path: Path, capsys) -> None:
+    """--teacher a tuned folder whose model.safetensors was cut short (a copy or download that stopped) ended in
+    'Error: SafetensorError: Error while deserializing header ...', exit 1; now one line naming the folder and the
+    fix, exit 2, before any text is read."""
+    broken = tmp_path / "broken"
+    shutil.copytree(tuned, broken)
+    with open(broken / "model.safetensors", "r+b") as handle:
+        handle.truncate(1000)
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["the firm makes paper"]}).to_csv(texts, index=False)
+    out = tmp_path / "out.csv"
+    argv = ["annotate", str(task), str(texts), "-o", str(out), "--teacher", str(broken), "--cache-dir",
+            str(tmp_path / "cache")]  # fmt: skip
+    code, _, err = run_cli(argv, capsys)
+    line = error_line(err)
+    assert code == 2 and "model.safetensors" in line and "sxhub tune" in line and str(broken) in line, line
+    assert not out.exists()
+
+
 def test_annotate_and_generate_with_the_tuned_teacher(tuned: Path, tmp_path: Path, capsys) -> None:
     from test_synth import bag_embed
 

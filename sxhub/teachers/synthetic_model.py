@@ -93,6 +93,17 @@ def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
         raise TeacherUnavailableError(
             f"synthetic model {str(path)!r} has no config.json or model weights; rerun `sxhub tune`."
         )
+    if (path / "model.safetensors").is_file():  # its header only: a copy or download cut short
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path / "model.safetensors"), framework="pt"):
+                pass
+        except Exception as exc:  # safetensors raises its own SafetensorError, and OSError
+            raise TeacherUnavailableError(
+                f"synthetic model {str(path)!r}: its model.safetensors does not read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}); copy the folder `sxhub tune` wrote again, or rerun `sxhub tune`."
+            ) from exc
     return path
 
 
