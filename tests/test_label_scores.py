@@ -124,3 +124,29 @@ def test_a_cache_from_before_scores_opens_and_gains_the_column(tmp_path: Path) -
 def test_a_vote_without_scores_reads_as_none(cells: Any) -> None:
     assert scores_of({"labels": ["neutral"], "scores": cells}) is None
     assert scores_of({"labels": ["neutral"]}) is None
+
+
+def test_vote_scores_in_parts_is_not_told_the_majority_counts_the_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`annotate --vote scores` with a tuned teacher warned 'its 2 samples ... are draws from its scores and the
+    majority counts them; --vote scores ... labels each text by its most probable label instead': the parts label
+    each chunk with a copy of the spec whose vote was set to majority (only Dawid-Skene needs every vote, at
+    assembly). The warning now sees the run's rule: given for majority, not for scores."""
+    import sxhub.annotate as annotate_module
+
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": list(PROBS)}).to_csv(source, index=False)
+    for vote, warned in (("scores", False), ("majority", True)):
+        monkeypatch.setattr(annotate_module, "_WARNED", set())
+        caplog.clear()
+        spec = SPEC.with_vote(vote)
+        out = tmp_path / f"{vote}.parquet"
+        annotate_to_file(
+            spec, source, out, teachers=[ScoringFake(responder=most_probable)], cache=False, progress=False
+        )
+        assert ("majority counts them" in caplog.text) is warned, (vote, caplog.text)
+        frame = read_table(str(out))
+        if vote == "scores":  # each text's most probable label, its probability as the agreement
+            assert list(frame["label"]) == ["positive", "negative"]
+            np.testing.assert_allclose(frame["agreement"], [0.7, 0.8])

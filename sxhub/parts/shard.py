@@ -124,7 +124,10 @@ def label_shard(job: ShardJob) -> None:
 
 
 def _majority(spec: TaskSpec) -> TaskSpec:
-    return replace(spec, vote="majority") if getattr(spec, "vote", "majority") != "majority" else spec  # type: ignore[call-arg]
+    """The spec a chunk is labelled with: Dawid-Skene weighs each teacher by all its votes, so its chunks are
+    decided by majority and OUT when it is assembled; the other rules decide a text by its own votes and keep theirs
+    (the engine's warnings see the run's rule: with ``scores`` it warned that the majority counted the draws)."""
+    return replace(spec, vote="majority") if getattr(spec, "vote", "majority") == "dawid-skene" else spec  # type: ignore[call-arg]
 
 
 async def _label_chunk(
