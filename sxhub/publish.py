@@ -472,6 +472,7 @@ def publish_generator(
             "`sxhub tune` wrote (a student from `sxhub train` is published with `sxhub publish model`)."
         )
 
+    _check_generator_loads(src)
     info = generator_without_local_paths(info)
 
     def write(folder: Path, rid: str) -> None:
@@ -490,6 +491,27 @@ def publish_generator(
         revision=revision,
         exist_ok=exist_ok,
     )
+
+
+def _check_generator_loads(src: Path) -> None:
+    """The folder's config and weights (their header) are whole and its tokenizer loads: a repo whose card says
+    ``from_pretrained`` loads it must, and a cut-short copy published with exit 0."""
+    from .errors import TeacherUnavailableError
+    from .teachers.synthetic_model import check_synthetic_model
+
+    try:
+        check_synthetic_model(src)
+    except TeacherUnavailableError as exc:
+        raise PublishError(str(exc)) from exc
+    from transformers import AutoTokenizer
+
+    try:
+        AutoTokenizer.from_pretrained(src)
+    except (OSError, ValueError) as exc:
+        raise PublishError(
+            f"synthetic model {str(src)!r}: its tokenizer does not load ({str(exc)[:120]}); copy the folder "
+            "`sxhub tune` wrote again, or rerun `sxhub tune`."
+        ) from exc
 
 
 # ==============================================================================================================

@@ -918,6 +918,27 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
         assert str(tmp_path.parent) not in text, f"a local path in the published {name}"
 
 
+@pytest.mark.parametrize("damage", ["truncated-weights", "no-tokenizer"])
+def test_publish_generator_refuses_a_folder_that_does_not_load(
+    tuned: Path, tmp_path: Path, damage: str, capsys
+) -> None:
+    """publish generator copied a tuned folder whose model.safetensors was cut short, or that had lost its
+    tokenizer.json, to --to (or the Hub) with exit 0: a repo whose card says from_pretrained loads it, which did
+    not. Now one line naming the folder and the fix, exit 2, nothing written."""
+    folder = tmp_path / "synth"
+    shutil.copytree(tuned, folder)
+    if damage == "truncated-weights":
+        with open(folder / "model.safetensors", "r+b") as handle:
+            handle.truncate(1000)
+    else:
+        (folder / "tokenizer.json").unlink()
+    to = tmp_path / "repo"
+    code, _, err = run_cli(["publish", "generator", str(folder), "--to", str(to)], capsys)
+    line = error_line(err)
+    assert code == 2 and str(folder) in line and "sxhub tune" in line, line
+    assert not to.exists()
+
+
 def test_publish_generator_refuses_a_student_folder(tmp_path: Path, tiny_base_model: Path, capsys) -> None:
     code, _, err = run_cli(["publish", "generator", str(tiny_base_model), "--to", str(tmp_path / "x")], capsys)
     assert code == 2 and "sxhub tune" in error_line(err)
