@@ -185,12 +185,26 @@ def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[li
 
 
 def _split_rows(keys: list[str], *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
-    from sklearn.model_selection import train_test_split
-
+    """Stratified by ``keys``. A key held by one row only (a label with a single example) is trained on: drawn into
+    validation it left the student without any example of its label, and folded with the other rare keys it alone
+    could make the whole split random. Where those rows would leave too few to validate on, all rows are split."""
     n = len(keys)
     n_val = max(1, round(n * val_size))
     if n - n_val < 2:
         raise InputError(f"{n} rows are too few to split off a validation set of {val_size:.0%}; label more texts.")
+    counts = Counter(keys)
+    single = [i for i, k in enumerate(keys) if counts[k] == 1]
+    if single and n - len(single) >= n_val + 2:
+        rest = [i for i, k in enumerate(keys) if counts[k] > 1]
+        train_rest, val_rest = _split_rows_stratified([keys[i] for i in rest], n_val=n_val, seed=seed)
+        return sorted(single + [rest[j] for j in train_rest]), sorted(rest[j] for j in val_rest)
+    return _split_rows_stratified(keys, n_val=n_val, seed=seed)
+
+
+def _split_rows_stratified(keys: list[str], *, n_val: int, seed: int) -> tuple[list[int], list[int]]:
+    from sklearn.model_selection import train_test_split
+
+    n = len(keys)
     counts = Counter(keys)
     keys = [k if counts[k] >= 2 else "<rare>" for k in keys]
     counts = Counter(keys)

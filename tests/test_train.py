@@ -145,6 +145,21 @@ def test_a_repeated_text_stays_on_one_side_of_the_validation_split() -> None:
     assert {data.texts[i] for i in val_idx} == plain_val
 
 
+def test_a_labels_only_example_is_trained_on_and_the_rest_stays_stratified(caplog: pytest.LogCaptureFixture) -> None:
+    """A label with one example (a file with a single negative sentence) was folded into '<rare>' alone, which made
+    the whole split random, and for 15 of 100 seeds put that example in validation: the student then had no
+    example of the label. The example is now always trained on and the other rows are split stratified."""
+    labels = ["positive"] * 120 + ["neutral"] * 150 + ["negative"]
+    df = pd.DataFrame({"text": [f"t{i}" for i in range(len(labels))], "label": labels})
+    data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
+    for seed in range(40):
+        train_idx, val_idx = split_indices(data, val_size=0.1, seed=seed)
+        assert len(labels) - 1 in train_idx
+        assert len(val_idx) == 27 and sorted([*train_idx, *val_idx]) == list(range(len(labels)))
+        assert sum(data.labels[i] == "positive" for i in val_idx) == 12  # stratified: 120 of 270 -> 12 of 27
+    assert "splitting at random" not in caplog.text
+
+
 def test_multi_label_stratifies_on_the_rarest_label() -> None:
     df = pd.DataFrame(
         {"text": ["a", "b", "c", "d"], "labels": [["product", "price"], ["product"], [], ["product", "place"]]}
