@@ -297,6 +297,24 @@ def unlearnable_note(data: LabelledData, train_idx: list[int]) -> str:
     )
 
 
+def unscored_note(data: LabelledData, val_idx: list[int]) -> str:
+    """A warning when a single-label task's labels have no validation text (an empty string when all have one, and
+    for multi-label tasks, whose untuned thresholds say it): macro-F1 then averages the other labels only, so the
+    validation score and the checkpoint chosen by it say nothing of how the student predicts those."""
+    if data.multi_label:
+        return ""
+    counts = hard_targets(data)[val_idx].sum(axis=0)
+    missing = [name for name, n in zip(data.label_names, counts, strict=True) if n == 0]
+    if not missing:
+        return ""
+    them = "it" if len(missing) == 1 else "them"
+    return (
+        f"No validation text has the label(s) {missing}: the validation scores (and the epoch kept) do not measure "
+        f"how the student predicts {them}; label more texts of {them}, or validate on a file that has {them} "
+        "(--validation)."
+    )
+
+
 def loss_weights(data: LabelledData, train_idx: list[int]) -> np.ndarray:
     """Balanced class weights (single-label) or pos_weight = negatives / positives, capped (multi-label)."""
     hard = hard_targets(data)[train_idx]

@@ -51,6 +51,7 @@ from .targets import (
     loss_weights,
     tokenized_dataset,
     unlearnable_note,
+    unscored_note,
     vote_shares,
     with_validation,
 )
@@ -227,7 +228,7 @@ def train(
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
-    early_notes = [note for note in [unlearnable_note(data, train_idx)] if note]
+    early_notes = [note for note in [unlearnable_note(data, train_idx), unscored_note(data, val_idx)] if note]
     for note in early_notes:
         logger.warning(note)  # now, before a long run; the result's notes repeat it at the end
     if config.backend == "autotrain":

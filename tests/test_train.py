@@ -587,6 +587,25 @@ def test_a_validation_file_is_validated_on_and_never_trained_on(tiny_base_model:
     assert result.n_val == 30 and result.best_score < 0.5
 
 
+def test_a_label_without_a_validation_text_is_named(
+    tiny_base_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A validation file without any 'negative' text: macro-F1 averaged positive and neutral only, so the score and
+    the epoch kept said nothing of 'negative', and nothing said so (multi-label students name such labels)."""
+    held = single_frame(30, seed=1)[lambda f: f["label"] != "negative"]
+    held = held.assign(text=[f"{text} held {i}" for i, text in enumerate(held["text"])])
+    held.to_csv(tmp_path / "val.csv", index=False)
+    result = train(
+        SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, validation_file=tmp_path / "val.csv")
+    )
+    note = next(n for n in result.notes if n.startswith("No validation text has the label(s) ['negative']"))
+    assert note in caplog.text, "said before training, not only at the end"
+    assert note in json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["notes"]
+    assert note in result.summary_line()
+    result = train(SINGLE, single_frame(), fast_config(tmp_path / "all", tiny_base_model))
+    assert not [n for n in result.notes if n.startswith("No validation text")]
+
+
 def test_a_multi_label_student_tunes_its_thresholds_on_the_validation_file(
     tiny_base_model: Path, tmp_path: Path
 ) -> None:
