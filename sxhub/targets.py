@@ -297,6 +297,25 @@ def unlearnable_note(data: LabelledData, train_idx: list[int]) -> str:
     )
 
 
+def conflicting_note(data: LabelledData) -> str:
+    """A warning when one text (as cleaned) has rows with different labels (an empty string when none has): each
+    row is trained on as given, so the student is taught both answers for the same input."""
+    seen: dict[str, set[Any]] = {}
+    for text, label in zip(data.texts, data.labels, strict=True):
+        seen.setdefault(text, set()).add(tuple(sorted(label)) if data.multi_label else label)
+    conflicting = [text for text, labels in seen.items() if len(labels) > 1]
+    if not conflicting:
+        return ""
+    first = conflicting[0]
+    labels = sorted(seen[first], key=str)
+    shown = ", ".join(str(list(lab)) if data.multi_label else str(lab) for lab in labels)
+    return (
+        f"{len(conflicting)} text(s) have rows with different labels (e.g. {first[:60]!r}: {shown}); each row is "
+        "trained on as given, so the student learns both answers; keep one row per text, with the label it should "
+        "have."
+    )
+
+
 def unscored_note(data: LabelledData, val_idx: list[int]) -> str:
     """A warning when a single-label task's labels have no validation text (an empty string when all have one, and
     for multi-label tasks, whose untuned thresholds say it): macro-F1 then averages the other labels only, so the

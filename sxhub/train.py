@@ -44,6 +44,7 @@ from .spec import TaskSpec, load_spec
 from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
 from .targets import (
     check_trainable,
+    conflicting_note,
     data_notes,
     hard_targets,
     holdout,
@@ -228,7 +229,8 @@ def train(
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
-    early_notes = [note for note in [unlearnable_note(data, train_idx), unscored_note(data, val_idx)] if note]
+    checks = [conflicting_note(data), unlearnable_note(data, train_idx), unscored_note(data, val_idx)]
+    early_notes = [note for note in checks if note]
     for note in early_notes:
         logger.warning(note)  # now, before a long run; the result's notes repeat it at the end
     if config.backend == "autotrain":

@@ -181,6 +181,30 @@ def test_a_label_with_no_training_text_is_named() -> None:
     assert "['neutral', 'negative']: the student cannot learn them" in unlearnable_note(pair, [0, 1, 2])
 
 
+def test_a_text_with_rows_of_different_labels_is_named(
+    tiny_base_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two rows of one text with different labels (two files of annotations joined, a relabelled copy) were both
+    trained on without a word: the student was taught two answers for one input. Repeats that agree are fine."""
+    from sxhub.targets import conflicting_note
+
+    frame = single_frame()
+    agreeing = pd.concat([frame, frame.head(6)], ignore_index=True)
+    assert conflicting_note(load_labelled(agreeing, label_names=SINGLE.label_names)) == ""
+    flipped = frame.head(6).assign(label=lambda f: f["label"].map({"positive": "negative"}).fillna(f["label"]))
+    clashing = pd.concat([frame, flipped, frame.head(2).assign(text=lambda f: "  " + f["text"])], ignore_index=True)
+    result = train(SINGLE, clashing, fast_config(tmp_path / "m", tiny_base_model))
+    note = next(n for n in result.notes if n.startswith("2 text(s) have rows with different labels (e.g. 'profit"))
+    assert ": negative, positive); each row is trained on as given" in note
+    assert note in caplog.text, "said before training, not only at the end"
+    assert note in json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["notes"]
+    multi = multi_frame()
+    multi = pd.concat([multi, multi.iloc[[3]].assign(labels=[["price"]])], ignore_index=True)
+    assert conflicting_note(load_labelled(multi, label_names=MULTI.label_names, multi_label=True)).startswith(
+        "1 text(s) have rows with different labels"
+    )
+
+
 def test_class_weights_and_pos_weight() -> None:
     df = pd.DataFrame({"text": list("abcdef"), "label": ["positive"] * 4 + ["negative"] * 2})
     data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
