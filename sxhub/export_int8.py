@@ -97,8 +97,9 @@ def choose_int8(
         notes.append(f"int8 mixed not tried: {len(texts)} check texts cannot make int8 the default.")
     if not spare:  # every recipe's recheck margin is fitted, and some recipes are
         notes.append(
-            "int8 recipes and int8's recheck margin were fitted on the check texts (no training texts outside the "
-            "sample)."
+            f"int8 recipes and int8's recheck margin were fitted on the check texts (no training texts outside the "
+            f"sample), so int8's agreement is measured on the texts it was fitted to and leans optimistic; pass --data "
+            f"with more than {len(texts)} texts for a check on others."
         )
     best: tuple[float, str, Path, Agreement, float, list[str], dict[str, Any]] | None = None
     smoothing: dict[str, Any] = {}  # filled once the smoothed graph is written

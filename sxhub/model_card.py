@@ -202,6 +202,8 @@ def _setting(value: float) -> str:
     return f"{value:.4g}"
 
 
+# export's note (sxhub.export_int8.choose_int8) when int8 was fitted and checked on the same texts
+IN_SAMPLE_INT8 = "fitted on the check texts"
 VARIANT_NAMES = {
     "torch": "transformers (torch, fp32)",
     "torch-bf16": "transformers (torch, bf16 autocast: `sxhub predict --bf16`)",
@@ -275,7 +277,8 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         "threads": record.get("threads") or "",
         "first_token": record.get("last_layer") == "first token",
         "recheck": f"{rerun_margin:.2f}" if rerun_margin else "",
-        "notes": [n for n in record.get("notes") or () if "is not the default" in n],
+        # why int8 is not served, and whether its agreement above was measured on the texts it was fitted to
+        "notes": [n for n in record.get("notes") or () if "is not the default" in n or IN_SAMPLE_INT8 in n],
     }
 
 
