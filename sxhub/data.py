@@ -295,6 +295,7 @@ class LabelledData:
     # (sxhub.targets.with_validation); n_in_validation training rows were left out as their text is among them
     n_validation: int = 0
     n_in_validation: int = 0
+    n_validation_dropped: int = 0  # the validation file's rows that were failed, without a text or without a label
 
     def multi_hot(self) -> list[list[int]]:
         index = {n: i for i, n in enumerate(self.label_names)}

@@ -100,7 +100,15 @@ def data_notes(data: LabelledData) -> list[str]:
             f"{data.n_low_agreement} row(s) with agreement below {data.min_agreement:g} were left out (--min-agreement)."
         )
     if data.n_validation:
-        notes.append(f"Validated on the {data.n_validation} row(s) of the validation file (--validation).")
+        dropped = data.n_validation_dropped
+        notes.append(
+            f"Validated on the {data.n_validation} row(s) of the validation file (--validation)"
+            + (
+                f"; {dropped} other row(s) of it (failed, or without a text or a label) were left out."
+                if dropped
+                else "."
+            )
+        )
     if data.n_in_validation:
         notes.append(
             f"{data.n_in_validation} training row(s) whose text is also in the validation file were left out of "
@@ -143,6 +151,7 @@ def with_validation(data: LabelledData, validation: LabelledData) -> LabelledDat
         frame=frame,
         n_validation=len(validation.texts),
         n_in_validation=len(data.texts) - len(kept),
+        n_validation_dropped=validation.n_failed + validation.n_empty_text + validation.n_no_label,
     )
 
 

@@ -630,6 +630,26 @@ def test_a_label_without_a_validation_text_is_named(
     assert not [n for n in result.notes if n.startswith("No validation text")]
 
 
+def test_the_validation_files_rows_left_out_are_counted(tiny_base_model: Path, tmp_path: Path) -> None:
+    """A validation file of 30 rows with a failed one, one without a text and one without a label said 'Validated
+    on the 27 row(s) of the validation file' and nothing of the other 3, as if the file held 27."""
+    held = single_frame(30, seed=1)
+    held = held.assign(text=[f"{text} held {i}" for i, text in enumerate(held["text"])], failed=False)
+    held.loc[0, "failed"] = True
+    held.loc[1, "text"] = ""
+    held.loc[2, "label"] = None
+    held.to_csv(tmp_path / "val.csv", index=False)
+    result = train(
+        SINGLE, single_frame(), fast_config(tmp_path / "m", tiny_base_model, validation_file=tmp_path / "val.csv")
+    )
+    note = (
+        "Validated on the 27 row(s) of the validation file (--validation); 3 other row(s) of it (failed, or without "
+        "a text or a label) were left out."
+    )
+    assert result.n_val == 27 and note in result.notes
+    assert note in json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["notes"]
+
+
 def test_a_multi_label_student_tunes_its_thresholds_on_the_validation_file(
     tiny_base_model: Path, tmp_path: Path
 ) -> None:
