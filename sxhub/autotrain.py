@@ -385,8 +385,12 @@ def check_options(spec: TaskSpec, config: TrainConfig) -> None:
         )
 
 
-def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> TrainResult:
-    """Train with AutoTrain Advanced (single-label only) on the same stratified split."""
+def train_autotrain(
+    spec: TaskSpec, data: LabelledData, config: TrainConfig, early_notes: Sequence[str] = ()
+) -> TrainResult:
+    """Train with AutoTrain Advanced (single-label only) on the same stratified split. ``early_notes`` are the
+    warnings :func:`sxhub.train.train` gave before the run (a label no training text has, conflicting rows): the
+    result and ``sxhub.json`` carry them, as the local backend's do."""
     check_options(spec, config)
     base = config.base_model or default_base_model()
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
@@ -449,7 +453,8 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         if figures.get("stopped_by_time")
         else []
     )
-    figures.update(validation=validation, best_metric=metric, best_score=validation[metric])
+    notes = [*data_notes(data), *early_notes, *([head_note] if head_note else []), selection_note, *stopped_note]
+    figures.update(validation=validation, best_metric=metric, best_score=validation[metric], notes=notes)
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
         model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
@@ -469,5 +474,5 @@ def train_autotrain(spec: TaskSpec, data: LabelledData, config: TrainConfig) -> 
         best_metric=metric,
         best_score=float(validation[metric]),
         validation=validation,
-        notes=data_notes(data) + ([head_note] if head_note else []) + [selection_note] + stopped_note,
+        notes=notes,
     )

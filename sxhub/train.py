@@ -246,7 +246,7 @@ def train(
     if config.backend == "autotrain":
         from .autotrain import train_autotrain
 
-        result = train_autotrain(spec, data, config)
+        result = train_autotrain(spec, data, config, early_notes)
     else:
         if config.threads:
             import torch

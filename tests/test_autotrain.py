@@ -460,7 +460,8 @@ def test_a_two_label_autotrain_run_scores_its_kept_model(tmp_path: Path, tiny_ba
     from sxhub.train_config import TrainConfig
 
     spec = TaskSpec(name="yn", labels=["yes", "no"])
-    frame = _binary_frame()
+    # one text twice with two labels: train's early warning reached neither AutoTrain's result nor its sxhub.json
+    frame = pd.concat([_binary_frame(), pd.DataFrame([{"text": "profit rose strong w0", "label": "no"}])])
     out = tmp_path / "student"
     config = TrainConfig(output_dir=out, base_model=str(tiny_base_model), backend="autotrain", epochs=2,
                          batch_size=8, learning_rate=3e-3, max_length=16, val_size=0.25)  # fmt: skip
@@ -477,6 +478,8 @@ def test_a_two_label_autotrain_run_scores_its_kept_model(tmp_path: Path, tiny_ba
     recorded = json.loads((out / "sxhub.json").read_text())["train"]
     assert recorded["validation"] == pytest.approx(result.validation)
     assert recorded["best_score"] == pytest.approx(result.best_score)
+    conflict = "1 text(s) have rows with different labels"
+    assert any(conflict in note for note in result.notes) and recorded["notes"] == result.notes
 
 
 def test_data_reaches_autotrain_without_missing_value_or_number_parsing(tmp_path: Path) -> None:
