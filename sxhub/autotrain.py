@@ -386,14 +386,19 @@ def check_options(spec: TaskSpec, config: TrainConfig) -> None:
 
 
 def train_autotrain(
-    spec: TaskSpec, data: LabelledData, config: TrainConfig, early_notes: Sequence[str] = ()
+    spec: TaskSpec,
+    data: LabelledData,
+    config: TrainConfig,
+    early_notes: Sequence[str] = (),
+    *,
+    split: tuple[list[int], list[int]] | None = None,
 ) -> TrainResult:
     """Train with AutoTrain Advanced (single-label only) on the same stratified split. ``early_notes`` are the
     warnings :func:`sxhub.train.train` gave before the run (a label no training text has, conflicting rows): the
     result and ``sxhub.json`` carry them, as the local backend's do."""
     check_options(spec, config)
     base = config.base_model or default_base_model()
-    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
+    train_idx, val_idx = split or holdout(data, val_size=config.val_size, seed=config.seed)  # train()'s, if given
     frame = pd.DataFrame({"text": data.texts, "label": data.labels})
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sxhub-autotrain-base-") as tmp:

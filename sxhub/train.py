@@ -246,13 +246,13 @@ def train(
     if config.backend == "autotrain":
         from .autotrain import train_autotrain
 
-        result = train_autotrain(spec, data, config, early_notes)
+        result = train_autotrain(spec, data, config, early_notes, split=(train_idx, val_idx))
     else:
         if config.threads:
             import torch
 
             torch.set_num_threads(config.threads)
-        result = _train_local(spec, data, config, early_notes)
+        result = _train_local(spec, data, config, early_notes, split=(train_idx, val_idx))
     from .distributed import is_main_process
 
     if is_main_process():
@@ -269,7 +269,12 @@ def train(
 
 
 def _train_local(
-    spec: TaskSpec, data: LabelledData, config: TrainConfig, early_notes: Sequence[str] = ()
+    spec: TaskSpec,
+    data: LabelledData,
+    config: TrainConfig,
+    early_notes: Sequence[str] = (),
+    *,
+    split: tuple[list[int], list[int]] | None = None,
 ) -> TrainResult:
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
@@ -286,7 +291,8 @@ def _train_local(
             )
             logger.warning(emulated_bf16)  # now, before a slow run; the result's notes repeat it at the end
     targets = vote_shares(data) if config.soft_labels else None
-    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)
+    # train() made the split (and said once when it had to be random); the same one, not drawn again
+    train_idx, val_idx = split or holdout(data, val_size=config.val_size, seed=config.seed)
     head_notes: list[str] = []
     # seeded before the base is loaded: a new head is drawn when the model is built, before the Trainer seeds;
     # drawn unseeded, two runs with one --seed started from different heads and ended with different weights

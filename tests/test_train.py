@@ -1234,3 +1234,13 @@ def test_a_head_without_label_names_is_kept_in_the_specs_order_and_said(tiny_bas
     result = train(SINGLE, single_frame(), fast_config(tmp_path / "s", tiny_base_model, epochs=1))
     rows = ", ".join(f"LABEL_{i} as {name}" for i, name in enumerate(SINGLE.label_names))
     assert any(f"its rows taken in the task's order ({rows})" in note for note in result.notes)
+
+
+def test_a_random_split_is_said_once(tmp_path: Path, tiny_base_model: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """train() split the rows, then the backend drew the same split again: 'splitting at random' was logged twice."""
+    import logging
+
+    frame = single_frame(n=5)  # 2, 2 and 1 rows, one of them to validate on: too few to stratify
+    with caplog.at_level(logging.WARNING, logger="sxhub"):
+        train(SINGLE, frame, fast_config(tmp_path / "m", tiny_base_model, epochs=1, min_steps=0, val_size=0.2))
+    assert sum("splitting at random" in r.getMessage() for r in caplog.records) == 1
