@@ -245,8 +245,16 @@ def load_review(
                 signals=more.get("signals") or {},
             )
         )
+    if not items and queue is not None and open_rows:  # the queue holds none of the labelled rows
+        raise InputError(
+            f"nothing to review: the queue holds none of the {len(open_rows)} labelled rows; make it again with "
+            "`sxhub doubts LABELLED -o QUEUE`, or review without --queue."
+        )
     if not items:
-        raise InputError("nothing to review: no row of the labelled file has a label (every text failed?).")
+        raise InputError(
+            "nothing to review: no row of the labelled file has a label (each is failed, or has no text); label "
+            "them first (`sxhub annotate`)."
+        )
     name = task.name if task else (Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "data")
     config = ReviewConfig(
         labels=names,
@@ -261,8 +269,13 @@ def load_review(
 def _read_queue(
     queue: str | os.PathLike[str] | pd.DataFrame, data: _Labelled
 ) -> tuple[list[int], dict[int, dict[str, Any]]]:
-    frame = queue if isinstance(queue, pd.DataFrame) else read_table(queue)
     where = "the queue" if isinstance(queue, pd.DataFrame) else f"queue {str(queue)!r}"
+    try:
+        frame = queue if isinstance(queue, pd.DataFrame) else read_table(queue)
+    except InputError as exc:
+        if "has no rows" not in str(exc):
+            raise
+        frame = pd.DataFrame(columns=["row", "text"])  # a queue of no rows: said below, with the fix
     missing = [c for c in ("row", "text") if c not in frame.columns]
     if missing:
         raise InputError(f"{where} has no {missing} column(s); make it with `sxhub doubts LABELLED -o QUEUE`.")

@@ -749,3 +749,26 @@ def test_review_facts_read_a_reviewed_multi_label_parquet(tmp_path: Path) -> Non
     path = write_table(apply_review(frame, [event], spec=spec).frame, tmp_path / "reviewed.parquet")
     facts = review_facts(read_table(path), spec)
     assert (facts["n_reviewed"], facts["n_changed"], facts["reviewers"]) == (1, 1, ["alice"])
+
+
+def test_a_queue_of_no_rows_and_a_file_of_no_labels_name_their_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A header-only queue said 'has no rows; give it at least one text' (the queue holds no texts to give); a
+    labelled file of failed rows said 'every text failed?'. Each now names the command that makes what is missing."""
+    labelled = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": ["Profit rose", "Sales fell"], "label": ["positive", "negative"]}).to_csv(
+        labelled, index=False
+    )
+    queue = tmp_path / "queue.csv"
+    queue.write_text("row,text,doubt\n", encoding="utf-8")
+    code, _, err = run_cli(["review", str(labelled), "--queue", str(queue)], capsys)
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        "Error: nothing to review: the queue holds none of the 2 labelled rows; make it again with `sxhub doubts "
+        "LABELLED -o QUEUE`, or review without --queue."
+    )
+    failed = tmp_path / "failed.csv"
+    pd.DataFrame({"text": ["Profit rose"], "label": [""], "failed": [True]}).to_csv(failed, index=False)
+    task = Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml"
+    code, _, err = run_cli(["review", str(failed), "--task", str(task)], capsys)
+    assert code == 2 and "label them first (`sxhub annotate`)" in err.strip().splitlines()[-1]
