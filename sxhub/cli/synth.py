@@ -176,7 +176,7 @@ def twins(
 )
 @click.option(
     "--max-rounds",
-    type=int,
+    type=click.IntRange(1),
     default=None,
     help="Rounds to top up after duplicates (and, with --balance or --min-agreement, short labels or texts) "
     "[default: 3; 8 with --balance or --min-agreement].",
