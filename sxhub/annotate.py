@@ -240,8 +240,7 @@ class _Engine:
         texts.add(json.dumps(messages, sort_keys=True))
         if self.successes[idx] or len(texts) < EARLY_STOP_REJECTIONS or len({e.status for e in seen}) != 1:
             return
-        teacher = self.teachers[idx]
-        where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
+        teacher, where = self.teachers[idx], self._where(idx)
         kind = f" (a {teacher.server} server)" if teacher.server else ""
         form = getattr(teacher, "request_form", None)
         raise RequestShapeError(
@@ -315,6 +314,11 @@ class _Engine:
             raise
         raise AssertionError("unreachable: tenacity reraises the last error")
 
+    def _where(self, idx: int) -> str:
+        """`` at <base_url>`` of teacher ``idx`` for its error lines (empty for a Hub model id)."""
+        spec = self.teachers[idx].spec
+        return f" at {spec.base_url}" if spec and spec.base_url else ""
+
     def _check_hung(self, idx: int, exc: TimedOutError, messages: list[dict[str, str]]) -> None:
         """Stop the run when every try timed out for EARLY_STOP_HUNG different texts with no reply in between: a
         server that takes connections and answers nothing (hung, or far too slow for the timeout) cost the timeout
@@ -323,8 +327,7 @@ class _Engine:
         hung.add(json.dumps(messages, sort_keys=True))
         if len(hung) < EARLY_STOP_HUNG:
             return
-        teacher = self.teachers[idx]
-        where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
+        where = self._where(idx)
         raise TeacherUnavailableError(
             f"teacher {self.names[idx]!r}{where} answered nothing: every try for {len(hung)} texts in a row timed out "
             f"({self.opts.max_retries + 1} tries each; {exc}). If the server is only slow, raise its timeout in the "
@@ -335,8 +338,7 @@ class _Engine:
     def _gone(self, idx: int, exc: ServerGoneError, seconds: float) -> TeacherUnavailableError:
         """The run's end when a teacher that had answered refuses connections on every retry: it was retried for
         each remaining text (some 15 s of backoff each, hours on a large input) and every one ended failed."""
-        teacher = self.teachers[idx]
-        where = f" at {teacher.spec.base_url}" if teacher.spec and teacher.spec.base_url else ""
+        where = self._where(idx)
         return TeacherUnavailableError(
             f"teacher {self.names[idx]!r}{where} stopped answering: it refused connections for {seconds:.0f} s "
             f"({self.opts.max_retries + 1} tries; {exc}). Every answer so far is kept in the label cache; start "

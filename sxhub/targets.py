@@ -292,14 +292,19 @@ def hard_targets(data: LabelledData) -> np.ndarray:
     return np.eye(len(data.label_names), dtype=np.float32)[data.label_ids()]
 
 
+def _labels_absent(data: LabelledData, rows: list[int]) -> tuple[list[str], str]:
+    """The task's labels that none of ``rows`` has, and the pronoun for them ("it" or "them")."""
+    counts = hard_targets(data)[rows].sum(axis=0)
+    missing = [name for name, n in zip(data.label_names, counts, strict=True) if n == 0]
+    return missing, "it" if len(missing) == 1 else "them"
+
+
 def unlearnable_note(data: LabelledData, train_idx: list[int]) -> str:
     """A warning when some of the task's labels have no training example (an empty string when all have one): the
     student keeps an output for such a label but never sees it, so it (almost) never predicts it, silently."""
-    counts = hard_targets(data)[train_idx].sum(axis=0)
-    missing = [name for name, n in zip(data.label_names, counts, strict=True) if n == 0]
+    missing, them = _labels_absent(data, train_idx)
     if not missing:
         return ""
-    them = "it" if len(missing) == 1 else "them"
     return (
         f"No training text has the label(s) {missing}: the student cannot learn {them} and will (almost) never "
         f"predict {them}; label more texts of {them}, or drop {them} from the task."
@@ -331,11 +336,9 @@ def unscored_note(data: LabelledData, val_idx: list[int]) -> str:
     validation score and the checkpoint chosen by it say nothing of how the student predicts those."""
     if data.multi_label:
         return ""
-    counts = hard_targets(data)[val_idx].sum(axis=0)
-    missing = [name for name, n in zip(data.label_names, counts, strict=True) if n == 0]
+    missing, them = _labels_absent(data, val_idx)
     if not missing:
         return ""
-    them = "it" if len(missing) == 1 else "them"
     return (
         f"No validation text has the label(s) {missing}: the validation scores (and the epoch kept) do not measure "
         f"how the student predicts {them}; label more texts of {them}, or validate on a file that has {them} "
