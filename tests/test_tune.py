@@ -674,6 +674,13 @@ def test_a_tuned_folder_with_broken_weights_is_one_line(tuned: Path, tmp_path: P
     line = error_line(err)
     assert code == 2 and "model.safetensors" in line and "sxhub tune" in line and str(broken) in line, line
     assert not out.exists()
+    # a folder that lost its tokenizer gave transformers' advice to install sentencepiece
+    no_tokenizer = tmp_path / "no-tokenizer"
+    shutil.copytree(tuned, no_tokenizer)
+    (no_tokenizer / "tokenizer.json").unlink()
+    code, _, err = run_cli([*argv[:-3], str(no_tokenizer), *argv[-2:]], capsys)
+    line = error_line(err)
+    assert code == 2 and "has no tokenizer" in line and "sxhub tune" in line and str(no_tokenizer) in line, line
 
 
 def test_annotate_and_generate_with_the_tuned_teacher(tuned: Path, tmp_path: Path, capsys) -> None:

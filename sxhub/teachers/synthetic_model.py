@@ -79,6 +79,9 @@ def is_synthetic_model(model: str | os.PathLike[str] | None) -> bool:
     return bool(model) and read_info(model) is not None  # type: ignore[arg-type]
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")  # a fast, sentencepiece or BPE tokenizer
+
+
 def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
     """The folder, or one error line that says what is missing and how to make it."""
     path = Path(folder).expanduser()
@@ -92,6 +95,11 @@ def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
     if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHT_FILES):
         raise TeacherUnavailableError(
             f"synthetic model {str(path)!r} has no config.json or model weights; rerun `sxhub tune`."
+        )
+    if not any((path / name).is_file() for name in TOKENIZER_FILES):  # else transformers' sentencepiece advice
+        raise TeacherUnavailableError(
+            f"synthetic model {str(path)!r} has no tokenizer ({', '.join(TOKENIZER_FILES)}); copy the folder "
+            "`sxhub tune` wrote again, or rerun `sxhub tune`."
         )
     if (path / "model.safetensors").is_file():  # its header only: a copy or download cut short
         from safetensors import safe_open
