@@ -179,7 +179,7 @@ def encode_examples(
     tokenizer: Any, examples: Sequence[ChatExample], max_length: int
 ) -> tuple[list[dict[str, Any]], int]:
     """Token ids, prompt length and shared-prefix length of each example; and how many were too long."""
-    from .teachers.synthetic_model import chat_prompt_ids, encode, end_of_turn
+    from .teachers.chat_tokens import chat_prompt_ids, encode, end_of_turn
 
     closing = end_of_turn(tokenizer)
     encoded, too_long = [], 0

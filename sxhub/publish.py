@@ -461,7 +461,7 @@ def publish_generator(
     loads it. The card (base model, LoRA settings, the data it learned from, held-out scores) is rendered again
     for the repo id.
     """
-    from .teachers.synthetic_model import read_info
+    from .teachers.synthetic_folder import read_info
     from .tune import write_card
 
     src = check_model_dir(model_dir)
@@ -497,7 +497,7 @@ def _check_generator_loads(src: Path) -> None:
     """The folder's config and weights (their header) are whole and its tokenizer loads: a repo whose card says
     ``from_pretrained`` loads it must, and a cut-short copy published with exit 0."""
     from .errors import TeacherUnavailableError
-    from .teachers.synthetic_model import check_synthetic_model
+    from .teachers.synthetic_folder import check_synthetic_model
 
     try:
         check_synthetic_model(src)

@@ -271,7 +271,7 @@ def tune(
 def check_output_folder(out: Path) -> None:
     """-o is new, empty or a synthetic model (tuned again: replaced once the new one is whole); anything else (a
     student from ``sxhub train``, a folder of other files) is one error line: tune would write over its files."""
-    from .teachers.synthetic_model import read_info
+    from .teachers.synthetic_folder import read_info
 
     if out.is_dir() and any(out.iterdir()) and read_info(out) is None:
         raise InputError(
@@ -283,7 +283,7 @@ def check_output_folder(out: Path) -> None:
 def move_into(staging: Path, out: Path) -> None:
     """The files of a whole synthetic model folder (``staging``) into ``out``, ``sxhub.json`` last, so that ``out``
     reads as a synthetic model only once its weights are in. Other files in ``out`` are left alone."""
-    from .teachers.synthetic_model import INFO_FILE
+    from .teachers.synthetic_folder import INFO_FILE
 
     out.mkdir(parents=True, exist_ok=True)
     (out / INFO_FILE).unlink(missing_ok=True)

@@ -646,7 +646,7 @@ def test_cache_identity_names_the_weights_not_the_path(tuned: Path, tmp_path: Pa
 
 def test_a_folder_that_is_no_synthetic_model_is_a_clear_error(tmp_path: Path, tiny_llama: Path, capsys) -> None:
     from sxhub.errors import TeacherUnavailableError
-    from sxhub.teachers.synthetic_model import check_synthetic_model
+    from sxhub.teachers.synthetic_folder import check_synthetic_model
     from sxhub.teachers.tuned import TunedTeacher
 
     with pytest.raises(TeacherUnavailableError, match="not a synthetic model"):

@@ -1,9 +1,7 @@
 """The synthetic model: the folder ``sxhub tune`` writes, and the causal LM behind the tuned teacher, in-process.
 
-* **The folder** (:func:`read_info`, :func:`check_synthetic_model`, :func:`content_hash`): a transformers model
-  folder with ``sxhub.json`` of kind ``synthetic-model``. Its identity is the sha256 of the weight files and of
-  ``sxhub.json``, not its path: a retuned model never answers from a previous model's cache entries, and a moved
-  folder still does.
+* **The folder** (:func:`read_info`, :func:`check_synthetic_model`, :func:`content_hash`): in
+  :mod:`sxhub.teachers.synthetic_folder`, imported here.
 * **Scores** (:meth:`SyntheticModel.label_probs`, :meth:`SyntheticModel.label_texts`,
   :meth:`SyntheticModel.score_texts`): the log-probability of every valid answer after the teachers' prompt.
   Single-label: a softmax over the labels' answers; multi-label: the marginal probability of each label over the
@@ -13,8 +11,8 @@
   second.
 * **Writing** (:meth:`SyntheticModel.write_batch`): the JSON opening ``{"text": "`` forced, the string sampled up
   to its closing quote (top-p, a seed per row), rows decoded together.
-* **Chat tokens** (:func:`chat_prompt_ids`, :func:`encode`, :func:`end_of_turn`): how prompts and answers become
-  tokens, shared with training (:mod:`sxhub.lora`) so that scoring sees exactly what training saw.
+* **Chat tokens** (:func:`chat_prompt_ids`, :func:`encode`, :func:`end_of_turn`): in
+  :mod:`sxhub.teachers.chat_tokens`, shared with training (:mod:`sxhub.lora`).
 
 :mod:`sxhub.teachers.tuned` serves this model behind the Teacher interface.
 """
@@ -22,7 +20,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import itertools
 import json
 import logging
@@ -36,7 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelError, TeacherError, TeacherUnavailableError
+from ..errors import ModelError, TeacherError
+from .chat_tokens import _pad_id, chat_prompt_ids, encode, end_of_turn
+from .synthetic_folder import (
+    content_hash,
+    read_info,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -45,9 +47,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-INFO_FILE = "sxhub.json"
-KIND = "synthetic-model"
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 MAX_CANDIDATES = 64  # multi-label answers scored per text at most
 MIN_SHARED_PREFIX = 8  # tokens; a shorter shared prompt part is not worth a cache entry
 PREFIX_CACHE_SIZE = 4
@@ -56,82 +55,6 @@ MAX_ROWS = 64  # answer rows (texts x candidate answers) scored in one forward p
 TEXTS_PER_BATCH = 16  # texts label_texts hands to one scoring call
 MAX_WRITE_TOKENS = 128  # a written text stops here at the latest (the learned budget is usually lower)
 WRITE_TRIES = 3
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# the folder
-# ------------------------------------------------------------------------------------------------------------------
-def read_info(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """``sxhub.json`` of a synthetic model folder, or None when ``folder`` is not one."""
-    path = Path(folder).expanduser()
-    info_file = path / INFO_FILE
-    if not path.is_dir() or not info_file.is_file():
-        return None
-    try:
-        info = json.loads(info_file.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    return info if isinstance(info, dict) and info.get("kind") == KIND else None
-
-
-def is_synthetic_model(model: str | os.PathLike[str] | None) -> bool:
-    """True when ``model`` is a local folder written by ``sxhub tune``."""
-    return bool(model) and read_info(model) is not None  # type: ignore[arg-type]
-
-
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")  # a fast, sentencepiece or BPE tokenizer
-
-
-def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
-    """The folder, or one error line that says what is missing and how to make it."""
-    path = Path(folder).expanduser()
-    if not path.is_dir():
-        raise TeacherUnavailableError(f"synthetic model folder {str(path)!r} not found; write one with `sxhub tune`.")
-    if read_info(path) is None:
-        raise TeacherUnavailableError(
-            f"{str(path)!r} is a folder but not a synthetic model (no sxhub.json of kind {KIND!r}); pass the folder "
-            "`sxhub tune` wrote."
-        )
-    if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHT_FILES):
-        raise TeacherUnavailableError(
-            f"synthetic model {str(path)!r} has no config.json or model weights; rerun `sxhub tune`."
-        )
-    if not any((path / name).is_file() for name in TOKENIZER_FILES):  # else transformers' sentencepiece advice
-        raise TeacherUnavailableError(
-            f"synthetic model {str(path)!r} has no tokenizer ({', '.join(TOKENIZER_FILES)}); copy the folder "
-            "`sxhub tune` wrote again, or rerun `sxhub tune`."
-        )
-    if (path / "model.safetensors").is_file():  # its header only: a copy or download cut short
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path / "model.safetensors"), framework="pt"):
-                pass
-        except Exception as exc:  # safetensors raises its own SafetensorError, and OSError
-            raise TeacherUnavailableError(
-                f"synthetic model {str(path)!r}: its model.safetensors does not read ({type(exc).__name__}: "
-                f"{str(exc)[:120]}); copy the folder `sxhub tune` wrote again, or rerun `sxhub tune`."
-            ) from exc
-    return path
-
-
-@functools.lru_cache(maxsize=8)
-def _content_hash(folder: str, stamps: tuple[tuple[str, int, int], ...]) -> str:
-    digest = hashlib.sha256()
-    for name, _, _ in stamps:
-        digest.update(name.encode())
-        with open(Path(folder) / name, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
-def content_hash(folder: str | os.PathLike[str]) -> str:
-    """sha256 over the weight files and ``sxhub.json`` (recomputed only when a file's size or mtime changes)."""
-    path = Path(folder).expanduser().resolve()
-    names = sorted(p.name for p in path.iterdir() if p.suffix in {".safetensors", ".bin"} or p.name == INFO_FILE)
-    stamps = tuple((n, (path / n).stat().st_size, (path / n).stat().st_mtime_ns) for n in names)
-    return _content_hash(str(path), stamps)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -491,37 +414,6 @@ def _pick(logits: Any, temperature: float, generator: Any, top_p: float = 0.95) 
 def _closed(text: str) -> bool:
     """Whether a forced-open JSON string has reached its closing (unescaped) quote."""
     return _STRING_RE.match(text) is not None
-
-
-def encode(tokenizer: Any, text: str) -> list[int]:
-    """Token ids of ``text`` without added special tokens (the chat template writes its own)."""
-    return list(tokenizer(text, add_special_tokens=False)["input_ids"])
-
-
-def chat_prompt_ids(tokenizer: Any, messages: list[dict[str, str]]) -> tuple[list[int], int]:
-    """The prompt's token ids (ending where the assistant answers) and how many of them the turns before the last
-    one fill: the part that requests of one kind share (0 when it is no clean token prefix)."""
-    ids = encode(tokenizer, tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
-    shared = 0
-    if len(messages) > 1:
-        head = encode(tokenizer, tokenizer.apply_chat_template(messages[:-1], tokenize=False))
-        if len(head) < len(ids) and ids[: len(head)] == head:
-            shared = len(head)
-    return ids, shared
-
-
-def _pad_id(tokenizer: Any) -> int:
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    return int(pad or 0)
-
-
-def end_of_turn(tokenizer: Any) -> str:
-    """What the chat template writes after an assistant's content (``<|im_end|>`` for ChatML), without the newline."""
-    marker = "\ue000"
-    rendered = tokenizer.apply_chat_template(
-        [{"role": "user", "content": "x"}, {"role": "assistant", "content": marker}], tokenize=False
-    )
-    return rendered.split(marker, 1)[1].rstrip() if marker in rendered else ""
 
 
 _STRING_RE = re.compile(r'((?:[^"\\]|\\.)*)"')

@@ -50,11 +50,10 @@ from typing import Any
 from ..errors import TeacherError
 from ..spec import TeacherSpec
 from .base import RejectedRequestError, Reply, Teacher
+from .synthetic_folder import check_synthetic_model, content_hash
 from .synthetic_model import (
     SyntheticModel,
     WriteJob,
-    check_synthetic_model,
-    content_hash,
     label_answer,
     marginals,
     shared_model,
