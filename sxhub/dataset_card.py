@@ -89,7 +89,7 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
     the teachers gave none; the label column, which people changed, is scored apart as ``reviewed``.
     """
     from .metrics import score
-    from .review import pre_review_labels
+    from .review_apply import pre_review_labels
 
     check_gold_column(gold, spec, frame.columns)
     cells = [expert_label_cell(g, multi_label=spec.multi_label) for g in frame[gold]]
@@ -206,7 +206,8 @@ def dataset_context(
 ) -> dict[str, Any]:
     frame = facts["frame"]
     teachers = agreement["teachers"] or [t.model or t.name for t in spec.default_teachers()]
-    from .review import REVIEW_COLUMNS, review_facts
+    from .review import REVIEW_COLUMNS
+    from .review_apply import review_facts
 
     review = review_facts(frame, spec)
     known = {"text", spec.label_column, "votes", "agreement", "failed", "error", *(REVIEW_COLUMNS if review else ())}

@@ -95,7 +95,7 @@ def compare_on_split(
     (``teacher_label``), and the student and the experts against the labels after review. The keys are the names the
     model card and the run report show.
     """
-    from .review import pre_review_labels
+    from .review_apply import pre_review_labels
 
     if gold is not None and gold not in frame.columns:
         raise InputError(f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}.")

@@ -189,7 +189,7 @@ def test_train_records_only_the_teachers_whose_votes_gave_the_labels() -> None:
 def _reviewed(n: int = 60) -> tuple[pd.DataFrame, int]:
     """Annotated data whose labels people set to the experts' on the first texts the teachers got wrong; the number
     of texts they changed."""
-    from sxhub.review import apply_review
+    from sxhub.review_apply import apply_review
     from sxhub.review_log import text_hash
 
     frame = _labelled([LLAMA], n=n)

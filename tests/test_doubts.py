@@ -276,7 +276,8 @@ def test_a_file_with_one_flag_column_per_label_is_checked_and_reviewed_as_train_
     """The 4P tweets' layout (``Text``, one True/False column per label, no votes): with the task's labels,
     ``doubts`` ranks it as it ranks the same labels in a ``labels`` column, and review and apply-review read the
     same labels from it."""
-    from sxhub.review import apply_review, load_review
+    from sxhub.review import load_review
+    from sxhub.review_apply import apply_review
     from sxhub.review_log import DecisionLog, Review
     from sxhub.spec import TaskSpec
 

@@ -15,7 +15,8 @@ import pytest
 from conftest import run_cli
 
 from sxhub.data import load_labelled, read_table, write_table
-from sxhub.review import apply_review, decisions_path, load_review
+from sxhub.review import decisions_path, load_review
+from sxhub.review_apply import apply_review
 from sxhub.review_log import DecisionLog, Review, ReviewConfig, read_events, set_alpha, text_hash
 from sxhub.spec import TaskSpec
 
@@ -733,7 +734,7 @@ def test_a_frame_numbered_from_elsewhere_gets_its_decisions_by_position() -> Non
 def test_review_facts_read_a_reviewed_multi_label_parquet(tmp_path: Path) -> None:
     """Parquet gives list cells back as arrays: ``review_facts`` (publish dataset's) stopped with "truth value of an
     array is ambiguous"."""
-    from sxhub.review import review_facts
+    from sxhub.review_apply import review_facts
 
     spec = TaskSpec(name="m", labels=["a", "b", "c"], multi_label=True)
     frame = pd.DataFrame({"text": ["x y", "z w"], "labels": [["a"], ["b"]]})

@@ -92,7 +92,7 @@ def apply_review(
     sxhub apply-review labelled.parquet me/fin-sent --in-place
     """
     from ..data import write_table
-    from ..review import apply_review as apply
+    from ..review_apply import apply_review as apply
 
     local = Path(decisions).expanduser()
     only_applies(

@@ -1,0 +1,255 @@
+"""Corrections back into the dataset (``sxhub apply-review``): the reviewers' decisions set the human labels; the
+cards and the expert read what changed (:func:`review_facts`, :func:`pre_review_labels`). :mod:`sxhub.review`
+gathers the texts to review and serves the app."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .data import expert_label_cell, parse_label_cell
+from .errors import InputError
+from .repo import names_a_repo
+from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
+from .review_log import DECISIONS_IN_REPO, final_decisions, read_events, text_hash
+from .spec import TaskSpec, load_spec
+
+
+@dataclass
+class AppliedReview:
+    """The corrected table and what changed: texts people labelled, labels they changed, ties left to the teacher."""
+
+    frame: pd.DataFrame
+    reviewers: list[str]
+    n_decisions: int  # final decisions (one per reviewer and text)
+    n_reviewed: int  # texts whose label now comes from people
+    n_changed: int  # of those, texts whose label differs from the teacher's
+    ties: list[int]  # rows where reviewers tied: the teacher's label kept
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "rows": len(self.frame),
+            "reviewers": self.reviewers,
+            "decisions": self.n_decisions,
+            "reviewed": self.n_reviewed,
+            "changed": self.n_changed,
+            "ties": self.ties,
+        }
+
+
+DECISIONS_FIX = (
+    "pass the decisions file `sxhub review` wrote (<LABELLED stem>.decisions.jsonl), a folder of them, or a dataset "
+    "repo id (owner/name)."
+)
+
+
+def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) -> list[dict[str, Any]]:
+    """Decision lines from a JSONL file, a folder of them, or the dataset repo a review Space writes to."""
+    path = Path(source).expanduser()
+    if path.is_file():
+        paths = [path]
+    elif path.is_dir():
+        paths = sorted(path.rglob("*.jsonl"))
+    elif names_a_repo(str(source)):
+        paths = _hub_decisions(str(source), DECISIONS_IN_REPO, token=token)
+    else:
+        raise InputError(f"decisions file {str(source)!r} does not exist; {DECISIONS_FIX}")
+    events = read_events(paths)
+    if not events:
+        raise InputError(f"no decisions in {str(source)!r}; review some texts first (`sxhub review LABELLED`).")
+    return events
+
+
+def _hub_decisions(repo_id: str, folder: str, *, token: str | None) -> list[Path]:
+    import httpx2
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.constants import is_offline_mode
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    local_fix = "pass the decisions file `sxhub review` wrote or a folder of them"
+    try:
+        local = snapshot_download(repo_id, repo_type="dataset", allow_patterns=[f"{folder}/*.jsonl"], token=token)
+    except RepositoryNotFoundError as exc:  # also a private or gated repo the token cannot read
+        raise InputError(
+            f"dataset repo {repo_id!r} not found on the Hub, or the token cannot read it; check the id and the token "
+            f"(--token or HF_TOKEN), or {local_fix}."
+        ) from exc
+    except (HfHubHTTPError, httpx2.TransportError, OSError) as exc:  # OSError: LocalEntryNotFoundError, no network
+        if is_offline_mode():
+            raise InputError(
+                f"dataset repo {repo_id!r} could not be reached: HF_HUB_OFFLINE is set and its decisions are not in "
+                f"the local cache; unset HF_HUB_OFFLINE, or {local_fix}."
+            ) from exc
+        cause = exc.__cause__ or exc  # the LocalEntryNotFoundError for no network is raised from a ConnectError
+        raise InputError(
+            f"dataset repo {repo_id!r} could not be read from the Hub ({type(cause).__name__}); check the id, the "
+            f"network (HF_ENDPOINT) and the token (--token or HF_TOKEN), or {local_fix}."
+        ) from exc
+    return sorted((Path(local) / folder).glob("*.jsonl"))
+
+
+def apply_review(
+    labelled: str | os.PathLike[str] | pd.DataFrame,
+    decisions: str | os.PathLike[str] | Sequence[Mapping[str, Any]],
+    *,
+    spec: TaskSpec | str | os.PathLike[str] | None = None,
+    token: str | None = None,
+) -> AppliedReview:
+    """The labelled table with the reviewers' labels applied (nothing is written; see :func:`write_table`).
+
+    Per text, each reviewer's latest decision counts once; the answer most reviewers gave wins, and a tie keeps the
+    teacher's label (the row is listed in ``ties``). The teacher's label is kept in ``teacher_label`` (or
+    ``teacher_labels``) and is the base on every run, so the whole decisions file can be applied again. A row
+    that an earlier ``apply_review`` gave a human label and that these decisions do not decide (nor undo) keeps it:
+    a second round of review on the reviewed file, with its own decisions file, adds to the first.
+    """
+    task = load_spec(spec) if spec is not None else None
+    data = _read_labelled(labelled, task)
+    frame = data.frame
+    events = read_decisions(decisions, token=token) if isinstance(decisions, (str, os.PathLike)) else list(decisions)
+    finals = final_decisions(events)
+    teacher_col = f"teacher_{data.column}"
+    if teacher_col in frame.columns:
+        teacher = [parse_label_cell(_plain(v), multi_label=data.multi_label) for v in frame[teacher_col]]
+    else:
+        teacher = [None if labs is None else (labs if data.multi_label else labs[0]) for labs in data.labels]
+    # a decision's labels must be ones this file can hold: never the first of two, nor one nobody gave
+    if task:
+        known, where = set(task.label_names), f"the task's labels {task.label_names}; fix the decisions or --task"
+    else:
+        known = {n for labs in data.labels if labs for n in labs}
+        known |= {n for votes in data.votes for v in votes for n in (v["labels"] or [])}
+        known |= {str(n) for t in teacher if t is not None for n in (t if isinstance(t, list) else [t])}
+        where = f"this file's labels {sorted(known)}; if they are the task's, pass --task TASK.yaml"
+    # a decision goes to its row when that row holds its text, else to the one row that does (the file was sorted
+    # after review); a text on no row, or on several and not the one decided, is not guessed
+    hashes = [text_hash(t) for t in data.texts]
+    rows_of: dict[str, list[int]] = {}
+    for r, h in enumerate(hashes):
+        rows_of.setdefault(h, []).append(r)
+
+    def here(event: Mapping[str, Any]) -> int | None:
+        row, digest = int(event["row"]), event.get("text_hash")
+        if 0 <= row < len(frame) and hashes[row] == digest:
+            return row
+        holders = rows_of.get(str(digest), [])
+        return holders[0] if len(holders) == 1 else None
+
+    by_row: dict[int, dict[str, tuple[str, ...]]] = {}
+    wrong_text = []
+    for who, decided in finals.items():
+        for made_on, event in decided.items():
+            row = here(event)
+            if row is None:
+                wrong_text.append(made_on)
+                continue
+            labels = tuple(sorted(str(v) for v in event.get("labels") or []))
+            if not data.multi_label and len(labels) != 1:
+                raise InputError(
+                    f"{who}'s decision on row {row} has labels {list(labels)}: a single-label file needs one label per "
+                    "decision; apply multi-label decisions to the multi-label file they were made on."
+                )
+            if not set(labels) <= known:
+                raise InputError(
+                    f"{who}'s decision on row {row} has labels {list(labels)}: {sorted(set(labels) - known)} are not "
+                    f"among {where}."
+                )
+            by_row.setdefault(row, {})[who] = labels
+    if wrong_text:
+        raise InputError(
+            f"{len(wrong_text)} decision(s) (rows {sorted(set(wrong_text))[:8]}) were made on other texts than this "
+            "file holds at those rows (nor on exactly one other row); apply the decisions to the labelled file they "
+            "were made on."
+        )
+    order = task.label_names if task else None
+    labels_out: list[Any] = list(teacher)
+    source = ["teacher"] * len(frame)
+    reviewers: list[list[str]] = [[] for _ in range(len(frame))]
+    # a file that was reviewed before (sxhub review on apply-review's output writes a new decisions file): a row
+    # these decisions do not decide, nor undo, keeps the label people gave it and its reviewers
+    decides = {here(e) for e in events if e.get("action") in ("label", "keep")}
+    if SOURCE_COLUMN in frame.columns:
+        before = [_plain(v) for v in frame[REVIEWERS_COLUMN]] if REVIEWERS_COLUMN in frame.columns else None
+        for row, was in enumerate(frame[SOURCE_COLUMN].astype(str)):
+            if row in decides:
+                continue
+            now = data.labels[row]
+            if was == "human" and now is not None:
+                labels_out[row], source[row] = (now if data.multi_label else now[0]), "human"
+            if before is not None and isinstance(before[row], list):
+                reviewers[row] = [str(v) for v in before[row]]
+    ties = []
+    for row, answers in sorted(by_row.items()):
+        reviewers[row] = sorted(answers)
+        counts = Counter(answers.values()).most_common()
+        if len(counts) > 1 and counts[0][1] == counts[1][1]:
+            ties.append(row)
+            continue
+        answer = list(counts[0][0])
+        if order:
+            answer = [n for n in order if n in answer]
+        labels_out[row], source[row] = (answer if data.multi_label else answer[0]), "human"
+    out = frame.copy()
+    if teacher_col not in out.columns:
+        out.insert(list(out.columns).index(data.column) + 1, teacher_col, pd.Series(teacher, dtype=object))
+    out[data.column] = pd.Series(labels_out, dtype=object)
+    out[SOURCE_COLUMN] = source
+    out[REVIEWERS_COLUMN] = pd.Series(reviewers, dtype=object)
+    humans = [r for r, s in enumerate(source) if s == "human"]
+    if data.multi_label:
+        changed = sum(set(teacher[r] or []) != set(labels_out[r]) for r in humans)
+    else:
+        changed = sum(teacher[r] != labels_out[r] for r in humans)
+    for col, value in (("failed", False), ("error", "")):  # a text people labelled has a label now
+        if col in out.columns and humans:
+            out[col] = out[col].astype(object)
+            out.loc[humans, col] = value
+    return AppliedReview(
+        frame=out,
+        reviewers=sorted(finals),
+        n_decisions=sum(len(a) for a in by_row.values()),
+        n_reviewed=len(humans),
+        n_changed=changed,
+        ties=ties,
+    )
+
+
+def pre_review_labels(frame: pd.DataFrame, spec: TaskSpec) -> list[Any] | None:
+    """The teachers' own labels of reviewed data (``teacher_label`` / ``teacher_labels``, kept by ``apply-review``),
+    what scores the teachers once people changed the label column; None per text the teachers gave no label (every
+    vote failed, then a person labelled it). None for data that was not reviewed (no such column)."""
+    column = f"teacher_{spec.label_column}"
+    if column not in frame.columns:
+        return None
+    return [expert_label_cell(value, multi_label=spec.multi_label) for value in frame[column]]
+
+
+def review_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any] | None:
+    """What a card says about human review: texts people labelled and changed, ties, reviewers; ``None`` without."""
+    if SOURCE_COLUMN not in frame.columns:
+        return None
+    teacher_col = f"teacher_{spec.label_column}"
+    human = [str(s) == "human" for s in frame[SOURCE_COLUMN]]
+    names = [_plain(v) or [] for v in frame[REVIEWERS_COLUMN]] if REVIEWERS_COLUMN in frame.columns else []
+    changed = 0
+    if teacher_col in frame.columns:
+        for is_human, now, before in zip(human, frame[spec.label_column], frame[teacher_col], strict=True):
+            then = parse_label_cell(_plain(before), multi_label=spec.multi_label)
+            if spec.multi_label:  # a Parquet file's list cells come back as arrays
+                changed += is_human and set(_plain(now) or []) != set(then or [])
+            else:
+                changed += is_human and now != then
+    return {
+        "n": len(frame),
+        "n_reviewed": sum(human),
+        "n_changed": changed,
+        "n_ties": sum(bool(n) and not h for n, h in zip(names, human, strict=False)),
+        "reviewers": sorted({str(n) for row in names for n in (row if isinstance(row, list) else [row])}),
+        "teacher_column": teacher_col,
+    }
