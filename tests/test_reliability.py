@@ -289,7 +289,7 @@ def test_annotate_with_a_scoring_teacher_decides_by_its_scores(
     teacher = ScoringTeacher(name="tuned", responder=lambda _messages: {"label": "neutral"})
     texts = ["Sales rose.", "Profit fell."]
     result = {}
-    monkeypatch.setattr("sxhub.annotate._WARNED", set())  # the warning is given once per process
+    monkeypatch.setattr("sxhub.annotate_engine._WARNED", set())  # the warning is given once per process
     # majority over a scoring teacher's draws names --vote scores, once per process; the scores rule does not warn
     for method, warns in (("majority", True), ("scores", False), ("majority", False)):
         spec = TaskSpec.from_dict({"name": "fin", "labels": LABELS, "vote": method, "samples": 3, "temperature": 1.0})

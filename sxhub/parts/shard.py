@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import _open_cache, aannotate, resolve_served_models, unanswered
+from ..annotate import _open_cache, aannotate
+from ..annotate_engine import resolve_served_models, unanswered
 from ..cache import ReadThroughCache
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec

@@ -1,0 +1,396 @@
+"""Asking the teachers: the engine behind :func:`sxhub.annotate.aannotate` (and the writers of generate and twins).
+
+Each request goes to its teacher with its own seed, at most ``concurrency`` in flight; transient failures (429,
+5xx, timeouts, lost connections) are retried with exponential backoff and jitter, honouring ``Retry-After``; an
+answer that is not a valid label is asked again with a fresh seed up to ``max_invalid`` times, then recorded as a
+failed vote with its raw text. Every reply is committed to the label cache as it arrives. A teacher whose first
+requests are all refused the same way, whose server went away, or that answers nothing stops the run in one line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from .cache import CacheKeys, LabelCache
+from .errors import TeacherError, TeacherUnavailableError
+from .ledger import TeacherLedger
+from .prompt import InvalidAnswer, message_builder, reply_parser
+from .spec import TaskSpec
+from .teachers import (
+    ContextLengthError,
+    RejectedRequestError,
+    Reply,
+    RetryableTeacherError,
+    ServerGoneError,
+    Teacher,
+)
+from .teachers.base import TimedOutError, timed_out
+from .vote import vote_scores
+
+logger = logging.getLogger(__name__)
+_WARNED: set[str] = set()
+
+
+def _warn_once(key: str, message: str, *args: Any) -> None:
+    """A warning given once per process (generate labels every round through a new engine)."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        logger.warning(message, *args)
+
+
+SEED_STRIDE = 1000
+TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
+EARLY_STOP_HUNG = 3  # texts in a row whose every try timed out: the teacher answers nothing, stop
+EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
+RAW_LIMIT = 2000
+INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was invalid (the cache replays them)
+
+
+def unanswered(vote: Mapping[str, Any]) -> bool:
+    """Whether a vote failed for want of an answer (the server down, retries exhausted, the request refused), not on
+    invalid answers: asking again may give it one, while the cache would replay the same invalid answers."""
+    return vote.get("labels") is None and not str(vote.get("error") or "").startswith(INVALID_ANSWER)
+
+
+class RequestShapeError(TeacherUnavailableError):
+    """A teacher's server refused the first requests as sent: the request shape does not fit that server."""
+
+
+@dataclass
+class _Options:
+    samples: int
+    concurrency: int
+    max_retries: int
+    max_invalid: int
+    backoff: float
+    max_wait: float
+    seed: int
+
+
+@dataclass
+class _Engine:
+    spec: TaskSpec
+    teachers: list[Teacher]
+    names: list[str]
+    cache: LabelCache | None
+    opts: _Options
+    ledgers: dict[str, TeacherLedger] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.schema: dict[str, Any] | None = self.spec.answer_schema()
+        self.ledgers = {name: TeacherLedger() for name in self.names}
+        self.seed_offsets = _seed_offsets(self.teachers)
+        self.successes = [0] * len(self.teachers)
+        self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
+        self.rejected_texts: list[set[str]] = [set() for _ in self.teachers]  # which texts they were for
+        self.hung_texts: list[set[str]] = [set() for _ in self.teachers]  # every try timed out, since the last reply
+        self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
+        # per request and reply: the parts that depend only on the spec and teacher are made once
+        self.messages_for = message_builder(self.spec)
+        self.parse = reply_parser(self.spec)
+        # with a teacher that scores labels, every vote has ``scores`` (None where there are none), so that every
+        # chunk of a run writes the same votes type
+        self.scored = any(getattr(t, "scores_labels", False) for t in self.teachers)
+        if self.scored and self.spec.vote == "majority" and self.opts.samples > 1 and self.spec.temperature > 0:
+            _warn_once(
+                "majority-over-scores",
+                "a teacher of this run scores labels (sxhub tune's): its %d samples at temperature %g are draws from "
+                "its scores and the majority counts them; --vote scores (vote: scores) labels each text by its most "
+                "probable label instead.",
+                self.opts.samples,
+                self.spec.temperature,
+            )
+        self.keys = self._make_keys()
+
+    def _make_keys(self) -> list[CacheKeys]:
+        return [
+            CacheKeys(
+                teacher=t.identity,
+                schema=self.schema,
+                temperature=self.spec.temperature,
+                max_tokens=self._max_tokens(t),
+            )
+            for t in self.teachers
+        ]
+
+    async def resolve_teachers(self) -> None:
+        """Ask each teacher given by URL only which model its server lists, before the first cache key is made:
+        that model is part of its identity, so a server restarted with another model behind the same URL is not
+        answered from the first model's cached replies. Also keys made for ``schema`` set after construction."""
+        await resolve_served_models(self.teachers)
+        self.keys = self._make_keys()
+
+    def _note_server(self, idx: int) -> None:
+        teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
+        ledger.server = teacher.server
+        ledger.enforced = teacher.enforced
+        ledger.request_form = getattr(teacher, "request_form", None)
+
+    def _check_rejection(self, idx: int, exc: RejectedRequestError, messages: list[dict[str, str]]) -> None:
+        """Stop the run when a teacher's first requests, for EARLY_STOP_REJECTIONS different texts, were all refused
+        the same way (wrong request shape).
+
+        A refusal of one text says nothing about the shape: one text refused first (too long for the context window,
+        or caught by a content filter), asked once per sample, stopped the whole run with advice to change
+        ``server:``. A text too long for the context window is a failed vote with its fix, never counted."""
+        if isinstance(exc, ContextLengthError):
+            return
+        seen = self.rejections[idx]
+        seen.append(exc)
+        texts = self.rejected_texts[idx]
+        texts.add(json.dumps(messages, sort_keys=True))
+        if self.successes[idx] or len(texts) < EARLY_STOP_REJECTIONS or len({e.status for e in seen}) != 1:
+            return
+        teacher, where = self.teachers[idx], self._where(idx)
+        kind = f" (a {teacher.server} server)" if teacher.server else ""
+        form = getattr(teacher, "request_form", None)
+        raise RequestShapeError(
+            f"teacher {self.names[idx]!r}{where}{kind} refused its first {len(seen)} requests with HTTP {exc.status}: "
+            f"{exc.detail or 'no message'!r}. sxhub sent {form or 'its default request'}; if the server is not "
+            f"what sxhub detected, set `server:` for this teacher in the task spec (or --server) to its kind, or "
+            f"`structured: none` to send no constraint. The cache keeps every answer so far."
+        )
+
+    def _cut_off(self, idx: int, reply: Reply) -> str:
+        """The fix for an invalid answer that used every token it was allowed: the server stopped it at
+        ``max_tokens`` (``finish_reason: "length"``), mid-JSON, and the error said only "reply holds no JSON object".
+        Told from the reply's token count, which the label cache keeps, so a replayed answer says it too."""
+        limit = self._max_tokens(self.teachers[idx])
+        if reply.output_tokens is None or reply.output_tokens < limit:
+            return ""
+        shorter = ", or reasoning: false for shorter answers" if self.spec.reasoning else ""
+        return (
+            f" (the reply was cut off at max_tokens={limit}: raise max_tokens for teacher {self.names[idx]!r} in the "
+            f"task spec{shorter})"
+        )
+
+    def _max_tokens(self, teacher: Teacher) -> int:
+        return teacher.spec.max_tokens if teacher.spec else 256
+
+    def _timeout(self, teacher: Teacher) -> float:
+        return (teacher.spec.timeout if teacher.spec else 60.0) + 5.0  # the client's own timeout comes first
+
+    def _wait(self, state: RetryCallState) -> float:
+        base = wait_exponential_jitter(initial=self.opts.backoff, max=self.opts.max_wait, jitter=self.opts.backoff)
+        seconds = base(state)
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            seconds = max(seconds, min(float(retry_after), self.opts.max_wait))
+        return float(seconds)
+
+    async def _send(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
+        teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
+
+        def count_retry(_: RetryCallState) -> None:
+            ledger.retries += 1
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RetryableTeacherError),
+            stop=stop_after_attempt(self.opts.max_retries + 1),
+            wait=self._wait,
+            before_sleep=count_retry,
+            reraise=True,
+        )
+        started = time.monotonic()
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    ledger.requests += 1
+                    call = teacher.acomplete(
+                        messages,
+                        schema=self.schema,
+                        temperature=self.spec.temperature,
+                        seed=seed,
+                        max_tokens=self._max_tokens(teacher),
+                    )
+                    try:
+                        return await asyncio.wait_for(call, self._timeout(teacher))
+                    except asyncio.TimeoutError as exc:
+                        raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
+        except ServerGoneError as exc:
+            raise self._gone(idx, exc, time.monotonic() - started) from exc
+        except TimedOutError as exc:
+            self._check_hung(idx, exc, messages)
+            raise
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _where(self, idx: int) -> str:
+        """`` at <base_url>`` of teacher ``idx`` for its error lines (empty for a Hub model id)."""
+        spec = self.teachers[idx].spec
+        return f" at {spec.base_url}" if spec and spec.base_url else ""
+
+    def _check_hung(self, idx: int, exc: TimedOutError, messages: list[dict[str, str]]) -> None:
+        """Stop the run when every try timed out for EARLY_STOP_HUNG different texts with no reply in between: a
+        server that takes connections and answers nothing (hung, or far too slow for the timeout) cost the timeout
+        times the tries for each remaining text, hours on a large input, and every one ended failed."""
+        hung = self.hung_texts[idx]
+        hung.add(json.dumps(messages, sort_keys=True))
+        if len(hung) < EARLY_STOP_HUNG:
+            return
+        where = self._where(idx)
+        raise TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{where} answered nothing: every try for {len(hung)} texts in a row timed out "
+            f"({self.opts.max_retries + 1} tries each; {exc}). If the server is only slow, raise its timeout in the "
+            "task spec (or lower --concurrency); else restart it. Every answer so far is kept in the label cache: "
+            "run the same command to resume."
+        ) from exc
+
+    def _gone(self, idx: int, exc: ServerGoneError, seconds: float) -> TeacherUnavailableError:
+        """The run's end when a teacher that had answered refuses connections on every retry: it was retried for
+        each remaining text (some 15 s of backoff each, hours on a large input) and every one ended failed."""
+        where = self._where(idx)
+        return TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{where} stopped answering: it refused connections for {seconds:.0f} s "
+            f"({self.opts.max_retries + 1} tries; {exc}). Every answer so far is kept in the label cache; start "
+            "the server again and run the same command to resume."
+        )
+
+    async def request(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:
+        """One reply, from the cache or the teacher (then committed to the cache).
+
+        A request already on its way (the same text twice in a list given to :func:`annotate`, asked side by side)
+        is not sent again: its reply is awaited and counted as a cached answer. Each copy was paid for, and the bill
+        depended on the concurrency (8 copies in flight, 8 requests; one at a time, 1).
+        """
+        ledger = self.ledgers[self.names[idx]]
+        key = self.keys[idx](messages, seed)
+        hit = self.cache.get(key) if self.cache is not None else None
+        if hit is None and key in self._in_flight:
+            hit = await asyncio.shield(self._in_flight[key])  # its error, if it fails, is this vote's too
+        if hit is not None:
+            ledger.cached += 1
+            if hit.input_tokens is None or hit.output_tokens is None:
+                ledger.cached_without_usage += 1
+            else:
+                ledger.cached_input_tokens += hit.input_tokens
+                ledger.cached_output_tokens += hit.output_tokens
+            return hit
+        asking = asyncio.ensure_future(self._ask(idx, key, messages, seed))
+        self._in_flight[key] = asking
+        try:
+            return await asking
+        finally:
+            del self._in_flight[key]
+
+    async def _ask(self, idx: int, key: str, messages: list[dict[str, str]], seed: int) -> Reply:
+        """One request to teacher ``idx``, counted in its ledger; the reply committed to the cache."""
+        ledger = self.ledgers[self.names[idx]]
+        try:
+            reply = await self._send(idx, messages, seed)
+        except RejectedRequestError as exc:
+            ledger.rejected += 1
+            self._note_server(idx)
+            self._check_rejection(idx, exc, messages)
+            raise
+        self.successes[idx] += 1
+        self.hung_texts[idx].clear()  # it answers: timeouts since were not a hung server
+        self._note_server(idx)
+        if reply.input_tokens is None or reply.output_tokens is None:
+            ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0
+        else:
+            ledger.input_tokens += reply.input_tokens
+            ledger.output_tokens += reply.output_tokens
+        if self.cache is not None:
+            self.cache.put(key, reply, teacher=self.names[idx])
+        return reply
+
+    async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
+        """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""
+        name, ledger = self.names[idx], self.ledgers[self.names[idx]]
+        messages = self.messages_for(text)
+        vote: dict[str, Any] = {
+            "teacher": name,
+            "sample": sample,
+            "labels": None,
+            "reason": "",
+            "error": "",
+            "raw": "",
+        }
+        if self.scored:
+            vote["scores"] = None
+        for k in range(self.opts.max_invalid + 1):
+            seed = self.opts.seed + self.seed_offsets[idx] + sample + SEED_STRIDE * k
+            try:
+                reply = await self.request(idx, messages, seed)
+            except RetryableTeacherError as exc:
+                vote["error"] = f"{exc} (gave up after {self.opts.max_retries + 1} tries)"
+                break
+            except TeacherError as exc:  # permanent for this request (e.g. HTTP 400): a failed vote
+                vote["error"] = str(exc)
+                break
+            try:
+                labels, reason = self.parse(reply.text)
+            except InvalidAnswer as exc:
+                ledger.invalid_answers += 1
+                vote["error"] = f"{INVALID_ANSWER}: {exc}{self._cut_off(idx, reply)}"
+                vote["raw"] = reply.text[:RAW_LIMIT]
+                continue
+            vote.update(labels=labels, reason=reason, error="", raw="")
+            if self.scored and reply.scores is not None:
+                vote["scores"] = vote_scores(reply.scores, self.spec.label_names)
+            return vote
+        ledger.failed_votes += 1
+        return vote
+
+
+async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> list[list[dict[str, Any]]]:
+    """All votes, text by text, with at most ``concurrency`` requests in flight."""
+    from .progress import progress_bar
+
+    await engine.resolve_teachers()
+    n_teachers, samples = len(engine.teachers), engine.opts.samples
+    per_text = n_teachers * samples
+    votes: list[list[dict[str, Any] | None]] = [[None] * per_text for _ in texts]
+    remaining = [per_text] * len(texts)
+    jobs = iter([(i, t, s) for i in range(len(texts)) for t in range(n_teachers) for s in range(samples)])
+    bar = progress_bar(total=len(texts), unit="text", desc="annotate", enabled=progress)
+
+    async def worker() -> None:
+        for i, t, s in jobs:  # one shared iterator: each job is taken once
+            votes[i][t * samples + s] = await engine.vote(texts[i], t, s)
+            remaining[i] -= 1
+            if remaining[i] == 0:
+                bar.update(1)
+
+    tasks = [
+        asyncio.ensure_future(worker()) for _ in range(max(1, min(engine.opts.concurrency, len(texts) * per_text)))
+    ]
+    try:
+        await asyncio.gather(*tasks)  # the first error (e.g. a teacher answering 401) stops the run
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        bar.close()
+    return [[v for v in row if v is not None] for row in votes]
+
+
+async def resolve_served_models(teachers: Sequence[Teacher]) -> None:
+    """Ask each teacher given by URL only (no model) which model its server lists: that model is part of its
+    ``identity`` from then on (the cache key, and what a resumed run in parts compares)."""
+    for teacher in teachers:
+        resolve = getattr(teacher, "resolve_model", None)
+        spec = teacher.spec
+        if resolve is not None and spec is not None and not spec.model and spec.base_url:
+            await resolve()
+
+
+def _seed_offsets(teachers: Sequence[Teacher]) -> list[int]:
+    """0 for a teacher's first listing, then TEACHER_SEED_STRIDE per repeat: a teacher listed twice votes twice."""
+    seen: list[str] = []
+    offsets = []
+    for t in teachers:
+        key = json.dumps(t.identity, sort_keys=True, default=str)
+        offsets.append(TEACHER_SEED_STRIDE * seen.count(key))
+        seen.append(key)
+    return offsets
