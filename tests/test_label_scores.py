@@ -133,7 +133,7 @@ def test_vote_scores_in_parts_is_not_told_the_majority_counts_the_draws(
     majority counts them; --vote scores ... labels each text by its most probable label instead': the parts label
     each chunk with a copy of the spec whose vote was set to majority (only Dawid-Skene needs every vote, at
     assembly). The warning now sees the run's rule: given for majority, not for scores."""
-    import sxhub.annotate as annotate_module
+    import sxhub.annotate_engine as annotate_module
 
     source = tmp_path / "in.csv"
     pd.DataFrame({"text": list(PROBS)}).to_csv(source, index=False)
