@@ -76,7 +76,12 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
 # preprocessing
 # --------------------------------------------------------------------------------------------------------------
 URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+")
-EMAIL_RE = re.compile(r"(?i)\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")
+# Every run bounded by the RFC 5321/1035 limits (local part <= 64 characters, a domain label <= 63, at most 127 labels
+# in 253 characters): with open-ended runs each start inside a long run of word characters and dots rescanned it to
+# its end, so 40,000 characters of "a.a.a." took 3-5 s to clean (one crafted paste could hold a Space's worker).
+# Bounded, cleaning is linear; on the 397,800 text cells of ../shared/data's CSV files it masks exactly what the
+# open pattern did (bench/clean.py, bench/results/clean.md).
+EMAIL_RE = re.compile(r"(?i)\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,126}\b")
 HANDLE_RE = re.compile(r"(?<![\w@])@\w{1,30}\b")
 PHONE_RE = re.compile(r"(?<!\w)(?:\+?\d[\d()./ -]{7,}\d)(?!\w)")
 _WS_RE = re.compile(r"\s+")
@@ -94,7 +99,8 @@ PII_STEPS: tuple[dict[str, Any], ...] = (
 WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.pattern, "replacement": " "}
 # 2: whitespace is normalised first, so that cleaning is idempotent ("555\n123\n4567" was left alone, then
 # normalised to "555 123 4567", which a second pass (train cleans annotate's output again) masked as PHONE)
-PREPROCESSING_VERSION = 2
+# 3: the e-mail pattern's runs are bounded (above); a model saved with version 2 keeps and applies its own pattern
+PREPROCESSING_VERSION = 3
 
 
 def preprocessing_config(enabled: bool, *, max_length: int | None = None) -> dict[str, Any]:

@@ -368,3 +368,18 @@ def test_rows_the_teachers_failed_on_keep_their_expert_label(tmp_path: Path) -> 
     assert teacher.texts == ["a", "c"] and teacher.n_failed == 1
     expert = load_labelled(frame, label_column="expert")
     assert expert.texts == ["a", "b", "c"] and expert.labels[1] == "neutral" and expert.n_failed == 0
+
+
+def test_the_email_step_masks_what_it_did_and_leaves_crafted_runs() -> None:
+    """The e-mail step's runs are bounded by the RFC limits (local part 64, domain label 63) so that cleaning stays
+    linear on a crafted run of word characters and dots (bench/results/clean.md); a valid address is masked as
+    before, a local part or label longer than the limits is left, and the saved block records version 3."""
+    from sxhub.data import EMAIL_RE, preprocessing_config
+
+    assert mask_pii("write to first.last+tag@mail.example.co.uk today") == "write to EMAIL today"
+    assert mask_pii("x" * 64 + "@example.com") == "EMAIL"
+    assert mask_pii("ops@" + "d" * 63 + ".io") == "EMAIL"
+    assert mask_pii("ops@" + "d" * 64 + ".io") == "ops@" + "d" * 64 + ".io"
+    crafted = "a." * 5_000
+    assert EMAIL_RE.search(crafted) is None and mask_pii(crafted) == crafted
+    assert preprocessing_config(True)["version"] == 3
