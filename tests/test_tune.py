@@ -889,6 +889,44 @@ def test_an_interrupted_retune_leaves_the_earlier_model_whole(
     assert "# model" in (out / "README.md").read_text()  # the card names the folder, not the staging one
 
 
+def test_a_retune_removes_the_earlier_models_loading_files(tmp_path: Path) -> None:
+    """A retune moved the new files in and left the rest: transformers reads model.safetensors before a shard index,
+    so an earlier single file beside a new sharded model was what loaded. The earlier model's loading files the new
+    one lacks go; files of other kinds (a clone's .git, notes) stay."""
+    from sxhub.tune import move_into
+
+    out, staging = tmp_path / "model", tmp_path / "staging"
+    out.mkdir()
+    staging.mkdir()
+    for name in (
+        "model.safetensors",
+        "tokenizer.model",
+        "chat_template.jinja",
+        "README.md",
+        "sxhub.json",
+        "notes.txt",
+    ):
+        (out / name).write_text("earlier")
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref")
+    new = [
+        "model-00001-of-00002.safetensors",
+        "model-00002-of-00002.safetensors",
+        "model.safetensors.index.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "config.json",
+        "README.md",
+        "sxhub.json",
+    ]
+    for name in new:
+        (staging / name).write_text("new")
+    move_into(staging, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*new, "notes.txt", ".git"])
+    assert all((out / name).read_text() == "new" for name in new)
+    assert (out / "notes.txt").read_text() == "earlier" and (out / ".git" / "HEAD").read_text() == "ref"
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # publish
 # ------------------------------------------------------------------------------------------------------------------
