@@ -2,8 +2,9 @@
 
 1. A grid of (topic, label) cells (topics optional) is filled round-robin up to ``n`` requests; every request has
    its own seed and rotates through the seed examples and style notes, so the texts differ.
-2. Exact and near duplicates (MiniLM cosine similarity above ``1 - min_distance``, also against earlier rounds)
-   are dropped, and so are texts copied from their own prompt (a seed example, the instruction); further rounds
+2. Exact and near duplicates (MiniLM cosine similarity above ``1 - min_distance``, also against earlier rounds
+   and every seed example, so that a reworded seed example is no new text) are dropped, and so are texts copied
+   from their own prompt (a seed example, the instruction); further rounds
    with new seeds top the set up to ``n`` (at most ``max_rounds``).
 3. Every kept text goes through :func:`sxhub.annotate.aannotate`: its ``label`` is the teachers' vote, not the label
    it was written for, which is kept as ``prompted_label``. A text whose votes all failed has no label.
@@ -287,8 +288,11 @@ class _Writer:
         self.ledgers.append(ledger)
         prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
         fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
-        reasons = near_duplicates(
-            [r["text"] for r in fresh], self.encoder, max_similarity=opts.max_similarity, against=against
+        reasons = near_duplicates(  # the seed examples too: a reworded seed example only copies real data
+            [r["text"] for r in fresh],
+            self.encoder,
+            max_similarity=opts.max_similarity,
+            against=[*(e.text for e in self.pool), *against],
         )
         self.dropped["duplicate"] += sum(bool(r) for r in reasons)
         return [row for row, why in zip(fresh, reasons, strict=True) if not why]

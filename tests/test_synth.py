@@ -428,6 +428,33 @@ def test_generate_drops_texts_that_copy_their_prompt() -> None:
     assert all(t.startswith("Fresh text") for t in result.frame["text"])
 
 
+def test_generate_drops_reworded_seed_examples() -> None:
+    """A reply that rewords a seed example (a word added, none in its own prompt word for word) was kept as a new
+    text: real data came out as synthetic, and a student's test texts could reappear in its training set. The seed
+    examples are now among the texts every written one is compared with, and a near copy is a duplicate."""
+    counter = itertools.count()
+    examples = [Example("Operating profit rose from EUR 7m to 9m.", ["positive"])]
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        if "Write one new text" in messages[-1]["content"]:
+            k = next(counter)
+            if k == 0:
+                return {"text": "Operating profit rose from EUR 7m to 9m this year."}
+            return {"text": ["Fresh shoes sell well", "Quiet tvs glow", "New kettles boil", "Odd lamps hum"][k % 4]}
+        return {"label": "positive"}
+
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=4, seed_examples=examples, seed=1),
+        teachers=[FakeTeacher(responder=responder)],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    assert result.dropped["duplicate"] == 1 and result.dropped["copied_prompt"] == 0 and len(result.frame) == 4
+    assert not any("profit" in t for t in result.frame["text"])
+
+
 def priced(responder: Any, price: float) -> FakeTeacher:
     teacher = FakeTeacher(responder=responder)
     teacher.spec = TeacherSpec(model="org/model", price_input=price, price_output=price)
