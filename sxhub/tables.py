@@ -99,9 +99,9 @@ def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     pandas then takes the first field for an implicit row index, without a word: with ``id,text`` and a row ``1,Sales
     rose, and profit too`` (a text with an unquoted comma), ``id`` became "Sales rose" and the text " and profit
     too", and every verb labelled the fragments. A row with more fields than the first one is pandas' own error."""
-    if isinstance(df.index, pd.RangeIndex):
-        return df
     sep = "tab" if table_suffix(path) == ".tsv" else "comma"
+    if isinstance(df.index, pd.RangeIndex):
+        return check_tsv_quotes(df, path) if sep == "tab" else df
     raise InputError(
         f"input {str(path)!r}: its first rows have one field more than the header ({len(df.columns)} names), so a "
         f"{sep} inside a field (a text with an unquoted {sep}?) split it; quote the fields that contain one, or "
@@ -109,10 +109,35 @@ def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     )
 
 
+def check_tsv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``df`` as read from TSV ``path``, or the one line when a cell holds both a tab and a line break.
+
+    TSV files are read with CSV quoting (GoEmotions' and pandas' own TSVs quote a text that holds a quote), so in a
+    TSV written without quoting a text that starts with a quote (``"Great" he said``) opens a quoted field that ends
+    at the next quote, rows later: the rows between were read as one text, tabs and line breaks included, without a
+    word. Such a cell is the sign; a well-quoted text with a tab and a line break is rare enough to be named too."""
+    for column in df.columns:
+        cells = df[column]
+        if not (pd.api.types.is_object_dtype(cells) or pd.api.types.is_string_dtype(cells)):
+            continue
+        cells = cells.astype(str)
+        merged = cells.str.contains("\t", regex=False) & cells.str.contains("\n", regex=False)
+        if merged.any():
+            row = int(merged.idxmax())  # the index: chunks of a stream carry the rows' numbers in the file
+            raise InputError(
+                f"input {str(path)!r}: row {row} of column {str(column)!r} holds tabs and line breaks, so a quote "
+                'opened a field that ran over the rows after it (a text starting with an unpaired " in a TSV '
+                "written without quoting?); double every quote inside a text and quote the field, or convert the "
+                "file to .jsonl or .parquet."
+            )
+    return df
+
+
 _FIXES = {
     ".csv": "check that every row has as many fields as the header and that quotes are closed, or re-export it "
     "(e.g. DataFrame.to_csv)",
-    ".tsv": "check that every row has as many tab-separated fields as the header, or re-export it",
+    ".tsv": "check that every row has as many tab-separated fields as the header and that a text starting with a "
+    "quote closes it, or re-export it",
     ".jsonl": 'each line must be one JSON object like {"text": "..."}',
     ".json": 'it must be one JSON array of objects like [{"text": "..."}] (one object per line: name it .jsonl)',
     ".parquet": "it is not a readable Parquet file (truncated, or another format renamed); re-export it with "

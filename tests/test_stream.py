@@ -857,3 +857,22 @@ def test_a_row_split_by_an_unquoted_separator_is_one_line_not_a_shifted_table(tm
         quoted, sep=sep, index=False
     )
     assert read_table(quoted)["text"].tolist() == [f"Sales rose{sep} and profit too", "Flat year"]
+
+
+def test_a_tsv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_path: Path) -> None:
+    """In a TSV written without quoting, a text starting with a quote opened a quoted field that closed at the next
+    quote rows later: the rows between were read as one text (tabs, line breaks and labels inside it) and labelled as
+    one, without a word. Both readers now refuse the file with the row and the fix; GoEmotions' quoted TSV reads."""
+    source = tmp_path / "in.tsv"
+    source.write_text(
+        'text\tlabel\nok fine\tneutral\n"broken start\tnegative\nnext row\tpositive\nlast "x\tneutral\nlater\tok\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=r"row 1 of column 'text' holds tabs and line breaks.* \.jsonl"):
+        read_table(source)
+    with pytest.raises(InputError, match=r"row 1 of column 'text' holds tabs and line breaks"):
+        list(iter_table(source, chunk_rows=1))
+    quoted = tmp_path / "quoted.tsv"
+    texts = ['"Great" he said', "two\nlines", "a\ttab"]
+    pd.DataFrame({"text": texts, "label": ["a", "b", "c"]}).to_csv(quoted, sep="\t", index=False)
+    assert read_table(quoted)["text"].tolist() == texts
