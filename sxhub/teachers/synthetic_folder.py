@@ -35,11 +35,6 @@ def read_info(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     return info if isinstance(info, dict) and info.get("kind") == KIND else None
 
 
-def is_synthetic_model(model: str | os.PathLike[str] | None) -> bool:
-    """True when ``model`` is a local folder written by ``sxhub tune``."""
-    return bool(model) and read_info(model) is not None  # type: ignore[arg-type]
-
-
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")  # a fast, sentencepiece or BPE tokenizer
 
 
