@@ -215,7 +215,7 @@ class _Engine:
                     )
                     try:
                         return await asyncio.wait_for(call, self._timeout(teacher))
-                    except asyncio.TimeoutError as exc:
+                    except TimeoutError as exc:
                         raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
         except ServerGoneError as exc:
             raise self._gone(idx, exc, time.monotonic() - started) from exc

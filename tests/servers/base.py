@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .answers import StandInError, content_for, schema_hint
 
 if TYPE_CHECKING:
-    from typing_extensions import Self
+    from typing import Self
 
 logger = logging.getLogger(__name__)
 

@@ -38,10 +38,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Any, Literal
+from typing import Any, Literal, NotRequired
 
 import pydantic
-from typing_extensions import NotRequired, TypedDict
+from typing_extensions import TypedDict
 
 from .base import ConformanceServer, Reply, Verdict, not_modelled
 

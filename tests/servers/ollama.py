@@ -148,7 +148,7 @@ class OllamaServer(ConformanceServer):
         usage = self.usage(body, content)
         done = {
             "model": body.get("model") or self.model,
-            "created_at": dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z"),
+            "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
             "message": {"role": "assistant", "content": content},
             "done_reason": "stop",
             "done": True,
