@@ -6,6 +6,7 @@ TGI conformance stand-in (tests/servers/tgi.py), so annotate labels through it e
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -196,3 +197,40 @@ def test_run_with_pause_after_reports_the_endpoint_paused(
     assert api.state(NAME, hub.user) == "paused" and len(tgi.requests) == len(texts)
     assert len([c for c in api.calls if c.endswith("/resume")]) == 1
     assert "paused_after" in (tmp_path / "out" / "report.md").read_text()
+
+
+class _Terminal(io.StringIO):
+    """A stdin that is a terminal, answering the prompt with its text."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_delete_without_a_terminal_refuses_naming_yes_and_keeps_the_endpoint(
+    endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --yes and with no terminal (CI, a pipe, </dev/null) the prompt read end-of-file: "Aborted." and exit
+    130, as if the user had pressed Ctrl-C. It refuses in one line naming --yes, exit 2, and deletes nothing."""
+    api, _ = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, out, err = run_cli(["endpoint", "delete", NAME], capsys)
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        f"Error: not deleting endpoint {NAME!r}: there is no terminal to confirm on; pass --yes to delete it "
+        "without asking."
+    ]
+    assert (hub.user, NAME) in api.items and not [c for c in api.calls if c.startswith("DELETE")]
+
+    monkeypatch.setattr("sys.stdin", _Terminal("n\n"))  # a terminal: the question is asked, and "no" keeps it
+    code, _, err = run_cli(["endpoint", "delete", NAME], capsys)
+    assert code == 1 and "Delete endpoint" in err and err.rstrip().endswith("Aborted.")  # not 130: no Ctrl-C
+    assert (hub.user, NAME) in api.items
+    monkeypatch.setattr("sys.stdin", _Terminal("y\n"))
+    code, _, err = run_cli(["endpoint", "delete", NAME], capsys)
+    assert code == 0 and f"deleted endpoint {NAME}" in err and (hub.user, NAME) not in api.items
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # --yes needs no terminal; a missing one is the usual line
+    code, _, err = run_cli(["endpoint", "delete", NAME, "--yes"], capsys)
+    assert code == 2 and f"no Inference Endpoint named {NAME!r}" in err

@@ -147,11 +147,12 @@ def _main(argv: list[str] | None) -> Any:
     except click.exceptions.Abort as exc:  # click turns Ctrl-C (and so SIGTERM) inside a command into Abort
         if isinstance(exc.__cause__, Terminated):
             _exit_terminated()
-        # Ctrl-C: what a rerun does (it said "Aborted."); a prompt's abort stays click's word
-        click.echo(
-            interrupted_line("Interrupted") if isinstance(exc.__cause__, KeyboardInterrupt) else "Aborted.", err=True
-        )
-        sys.exit(130)
+        if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C: what a rerun does (it said "Aborted.")
+            click.echo(interrupted_line("Interrupted"), err=True)
+            sys.exit(130)
+        # "no" to a prompt: click's word and exit code (130 told a script the user had pressed Ctrl-C)
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
     except Terminated:
         _exit_terminated()
     except KeyboardInterrupt:

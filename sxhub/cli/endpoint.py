@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
+from ..errors import UserError
 from . import emit_json
 from .params import only_applies
 
@@ -140,6 +143,11 @@ def delete(name: str, namespace: str | None, yes: bool) -> None:
     from .. import endpoints
 
     if not yes:
+        if sys.stdin is None or not sys.stdin.isatty():  # CI, a pipe, </dev/null: nobody to answer the question
+            raise UserError(
+                f"not deleting endpoint {name!r}: there is no terminal to confirm on; pass --yes to delete it "
+                "without asking."
+            )
         click.confirm(f"Delete endpoint {name!r}? This cannot be undone", abort=True, err=True)
     endpoints.delete(name, namespace=namespace)
     click.echo(f"deleted endpoint {name}", err=True)
