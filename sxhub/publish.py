@@ -33,6 +33,7 @@ from .repo import (
     evaluated_against,
     generator_without_local_paths,
     given_evaluations,
+    hub_link_id,
     is_evaluate_result,
     load_json_arg,
     model_info,
@@ -213,14 +214,15 @@ def write_model_folder(
         split = "validation"
         index_split = None  # the training run's validation texts: not a split of the dataset repo
         eval_note = _validation_note(info, next(iter(evaluations.values())))
+    linked_dataset = hub_link_id(dataset_repo)  # a bare name's namespace is unknown: named, never linked
     about = expert_facts(
         info,
         spec,
         evaluations=evaluations,
         speed=student_speed,
         split=split,
-        model_repo=repo_id,
-        dataset_repo=dataset_repo,
+        model_repo=hub_link_id(repo_id),
+        dataset_repo=linked_dataset,
     )
     copy_model(src, folder, about=about)
     main = evaluations.get("student vs experts") or next(iter(evaluations.values()), None)
@@ -244,7 +246,7 @@ def write_model_folder(
             info=info,
             spec=spec,
             repo_id=repo_id,
-            dataset_repo=dataset_repo,
+            dataset_repo=linked_dataset,
             results=eval_results(
                 evaluations,
                 dataset=dataset_repo or spec.name,
@@ -258,7 +260,7 @@ def write_model_folder(
         description=spec.description,
         multi_label=spec.multi_label,
         labels=labels,
-        dataset_repo=dataset_repo,
+        dataset_repo=linked_dataset,
         dataset_revision=dataset_revision,
         base_model=info.get("base_model") or "unknown",
         base_model_id=hub_base_model(info.get("base_model")),

@@ -64,6 +64,12 @@ def check_repo_id(repo_id: str) -> None:
         ) from exc
 
 
+def hub_link_id(repo_id: str | None) -> str | None:
+    """``repo_id`` when a card may link it: a Hub repo always has a namespace, so a bare name (``sxhub run`` without
+    --push, ``publish --to`` with ``--repo-id NAME``) would link a page that does not exist; ``None`` for one."""
+    return repo_id if repo_id and "/" in repo_id else None
+
+
 def names_a_repo(source: str) -> bool:
     """Whether ``source``, which is no file or folder here, names a Hub repo: a bare, valid ``owner/name``. A name
     with a table suffix, one starting ./ ../ / or ~, one without or with more than one '/', or one whose parent folder

@@ -1080,3 +1080,31 @@ def test_a_space_for_a_model_folder_that_is_not_here_is_refused(
     code, _, err = run_cli(["publish", "space", "me/student", "--repo-id", "me/demo", "--to", str(out)], capsys)
     assert code == 0, err
     assert json.loads((out / "config.json").read_text())["model"] == "me/student"
+
+
+def test_repo_ids_without_a_namespace_are_not_linked(
+    tmp_path: Path, labelled: tuple[Path, Path], student: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sxhub run`` without --push (and ``publish --to`` with a bare --repo-id) names its repos by the task alone:
+    the model card linked huggingface.co/datasets/fin, listed ``fin`` as its dataset (which the Hub links too) and
+    its sxhub.json gave the Space links to huggingface.co/fin-student: pages that do not exist, since every Hub repo
+    has a namespace. Where the namespace is unknown nothing links; a namespaced id still does."""
+    from huggingface_hub import ModelCard
+
+    data, _ = labelled
+    folder = tmp_path / "model"
+    args = ["publish", "model", str(student), "--to", str(folder), "--data", str(data), "--gold", "gold"]
+    code, _, err = run_cli([*args, "--repo-id", "fin-student", "--dataset-repo", "fin"], capsys)
+    assert code == 0, err
+    card = ModelCard.load(folder / "README.md")
+    assert "huggingface.co/datasets/fin" not in card.text and "huggingface.co/fin-student" not in card.text
+    assert card.data.datasets is None
+    about = json.loads((folder / "sxhub.json").read_text())["about"]
+    assert about["model_repo"] is None and about["dataset_repo"] is None
+
+    code, _, err = run_cli([*args, "--repo-id", "me/fin-student", "--dataset-repo", "me/fin", "--exist-ok"], capsys)
+    assert code == 0, err
+    card = ModelCard.load(folder / "README.md")
+    assert "[me/fin](https://huggingface.co/datasets/me/fin)" in card.text and card.data.datasets == ["me/fin"]
+    about = json.loads((folder / "sxhub.json").read_text())["about"]
+    assert about["model_repo"] == "me/fin-student" and about["dataset_repo"] == "me/fin"
