@@ -300,11 +300,29 @@ def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple
             else ""
         )
         raise InputError(f"gold column {gold!r} not found; the input has columns {list(frame.columns)[:20]}.{hint}")
+    check_gold_labels(frame[gold], gold, spec)
     if gold not in output_columns(spec):
         return frame, gold
     free = next(c for c in ("gold", "expert", f"gold_{gold}", f"gold_{gold}_input") if c not in frame.columns)
     logger.info("gold column %r is kept as %r in the labelled dataset: annotate writes %r", gold, free, gold)
     return frame.rename(columns={gold: free}), free
+
+
+def check_gold_labels(cells: pd.Series, column: str, spec: TaskSpec) -> None:
+    """Refuse expert labels the task does not name before a teacher is paid: the run stopped on them only when it
+    scored the teachers, after every text was labelled."""
+    from .data import expert_label_cell
+
+    seen: set[str] = set()
+    for cell in cells:
+        value = expert_label_cell(cell, multi_label=spec.multi_label)
+        seen.update([value] if isinstance(value, str) else value or [])
+    unknown = sorted(seen - set(spec.label_names))
+    if unknown:
+        raise InputError(
+            f"gold column {column!r} has label(s) {unknown[:10]} that the task does not name (its labels: "
+            f"{spec.label_names}); fix those cells, or add the labels to the task."
+        )
 
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:

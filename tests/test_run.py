@@ -121,6 +121,26 @@ def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: gold column 'nope' not found")
 
 
+@pytest.mark.parametrize("column", ["expert", "label"])  # "label" is kept as "gold": the check reads it first
+def test_gold_labels_the_task_does_not_name_are_refused_before_a_teacher_is_asked(
+    tmp_path: Path, column: str
+) -> None:
+    """They stopped the run only when it scored the teachers, after every text was labelled (and paid for)."""
+    texts = pd.read_csv(FIN / "texts.csv").rename(columns={"expert": column})
+    texts.loc[:1, column] = "mixed"
+    source = tmp_path / "in.csv"
+    texts.to_csv(source, index=False)
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(FIN / "task.yaml"), str(source), "--gold", column, "--out", str(tmp_path / "out")]
+        proc = _sxhub(*args, "--teacher", server.url)
+        assert server.requests == []
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"Error: gold column {column!r} has label(s) ['mixed'] that the task does not name (its labels: "
+        "['positive', 'neutral', 'negative']); fix those cells, or add the labels to the task."
+    )
+
+
 def test_gold_named_label_is_kept_apart_from_the_teachers_labels(tmp_path: Path, tiny_base_model: Path) -> None:
     """``--gold label`` on a ``text,label`` file (Financial PhraseBank's shape): ``label`` is where the teachers'
     labels go, so the experts' column is kept as ``gold``; before, it replaced the teachers' labels, and the report
