@@ -122,9 +122,7 @@ def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("column", ["expert", "label"])  # "label" is kept as "gold": the check reads it first
-def test_gold_labels_the_task_does_not_name_are_refused_before_a_teacher_is_asked(
-    tmp_path: Path, column: str
-) -> None:
+def test_gold_labels_the_task_does_not_name_are_refused_before_a_teacher_is_asked(tmp_path: Path, column: str) -> None:
     """They stopped the run only when it scored the teachers, after every text was labelled (and paid for)."""
     texts = pd.read_csv(FIN / "texts.csv").rename(columns={"expert": column})
     texts.loc[:1, column] = "mixed"
