@@ -13,9 +13,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -23,6 +24,9 @@ from .data import gold_from_flag_columns, has_flag_columns, prepare_texts, read_
 from .errors import InputError
 from .reliability import format_reliability
 from .spec import TaskSpec, load_spec
+
+if TYPE_CHECKING:
+    from .train_config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,7 @@ class RunConfig:
     progress: bool = True
     cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts
     pause_after: bool = False  # pause the teachers' Inference Endpoints once annotate is done (sxhub.endpoints)
+    on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the CLI's Ctrl-C line)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -79,9 +84,33 @@ class Report:
         self.config = config
         self.stages: list[Stage] = []
         self.started = time.time()
+        self.running: str | None = None  # the stage under way
+        self.stopped: dict[str, str] | None = None  # the stage the run stopped in, and why
+
+    def begin(self, name: str) -> float:
+        """Mark stage ``name`` as under way; returns its start time for :meth:`add`."""
+        self.running = name
+        if self.config.on_stage is not None:
+            self.config.on_stage(name)
+        return time.perf_counter()
+
+    def stop(self, exc: BaseException) -> None:
+        """Record in the report that the run stopped in the stage under way (interrupted, or an error), so that
+        report.md does not read as a finished run of fewer stages. Nothing is recorded for a refusal before any
+        stage finished: the folder keeps only what the run wrote."""
+        from .errors import one_line
+
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        if self.running is None or (not self.stages and not interrupted):
+            return
+        why = "interrupted" if interrupted else one_line(str(exc)) or type(exc).__name__
+        self.stopped = {"stage": self.running, "why": why}
+        self.write()
 
     def add(self, name: str, started: float, figures: dict[str, Any]) -> None:
         self.stages.append(Stage(name, time.perf_counter() - started, figures))
+        if name == "publish":  # the last stage: nothing is under way any more
+            self.running = None
         self.write()
         line = figures.get("summary") if isinstance(figures.get("summary"), str) else ""
         if self.config.progress:  # one line per stage on stderr, like the progress bars
@@ -99,6 +128,7 @@ class Report:
             "multi_label": self.spec.multi_label,
             "labels": self.spec.label_names,
             "stages": {s.name: {"seconds": round(s.seconds, 2), **s.figures} for s in self.stages},
+            **({"stopped": self.stopped} if self.stopped else {}),
         }
 
     def write(self) -> None:
@@ -137,6 +167,14 @@ def render_markdown(report: dict[str, Any]) -> str:
     """The run report as markdown: one section per stage, the comparison table first."""
     stages = report["stages"]
     lines = [f"# sxhub run: {report['task']}", ""]
+    stopped = report.get("stopped")
+    if stopped:
+        lines += [
+            f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). The stages below finished and their "
+            "files are kept; the same command runs again from the start, the label cache answering the texts "
+            "already labelled.",
+            "",
+        ]
     if stages.get("annotate", {}).get("embedded_teacher"):
         lines += [
             "> **The teacher was the embedded SmolLM2-135M** (llama.cpp). A 135M model labels at about chance level:",
@@ -327,17 +365,8 @@ def check_gold_labels(cells: pd.Series, column: str, spec: TaskSpec) -> None:
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
-    from .annotate import annotate, check_kept_columns
-    from .cards import ledger_speed
-    from .dataset_build import split_frame
-    from .endpoints import EndpointRun
-    from .evaluate import compare_on_split, measure_speed
-    from .export import export_onnx
+    from .annotate import check_kept_columns
     from .head import check_base
-    from .ledger import teacher_servers
-    from .predict import Predictor
-    from .publish import publish_dataset, publish_model, publish_space
-    from .train import train
     from .train_config import TrainConfig
 
     spec = load_spec(task)
@@ -373,8 +402,34 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)
 
+    try:
+        _run_stages(spec, source, config, tconf, report)
+    except BaseException as exc:
+        report.stop(exc)
+        raise
+    return report.to_dict()
+
+
+def _run_stages(
+    spec: TaskSpec, source: str | os.PathLike[str], config: RunConfig, tconf: TrainConfig, report: Report
+) -> None:
+    """The stages of :func:`run_pipeline`, in order, each adding its figures to ``report`` once done."""
+    from .annotate import annotate
+    from .cards import ledger_speed
+    from .dataset_build import split_frame
+    from .endpoints import EndpointRun
+    from .evaluate import compare_on_split, measure_speed
+    from .export import export_onnx
+    from .ledger import teacher_servers
+    from .predict import Predictor
+    from .publish import publish_dataset, publish_model, publish_space
+    from .train import train
+
+    out = config.out
+    model_dir = out / "model"
+
     # 1. annotate + vote -------------------------------------------------------------------------------------
-    started = time.perf_counter()
+    started = report.begin("annotate")
     frame = read_table(source, limit=config.limit)
     input_columns = set(frame.columns)
     frame, gold = _gold_column(frame, spec, config.gold)
@@ -433,7 +488,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         )
 
     # 2. split: the seeded train/validation/test split the dataset repo has ---------------------------------
-    started = time.perf_counter()
+    started = report.begin("split")
     splits, stratified = split_frame(labelled, spec, seed=SPLIT_SEED, test_size=TEST_SIZE)
     train_part = pd.concat([splits[s] for s in ("train", "validation") if s in splits], ignore_index=True)
     test_part = splits.get("test", labelled)
@@ -446,7 +501,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     )
 
     # 3. train ----------------------------------------------------------------------------------------------
-    started = time.perf_counter()
+    started = report.begin("train")
     trained = train(spec, train_part, tconf)
     report.add(
         "train",
@@ -462,13 +517,13 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     )
 
     # 4. export ---------------------------------------------------------------------------------------------
-    started = time.perf_counter()
+    started = report.begin("export")
     # agreement and speed of each variant on (up to 1,000 of) the training texts, as sxhub export --data checks
     exported = export_onnx(model_dir, int8=config.int8, data=out / "splits" / "train.parquet")
     report.add("export", started, {"summary": " · ".join(exported.summary_lines()), **exported.to_dict()})
 
     # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------
-    started = time.perf_counter()
+    started = report.begin("evaluate")
     predictor = Predictor(model_dir, threads=config.threads)
     scores = compare_on_split(predictor, test_part, spec, gold=gold)
     speed = measure_speed(predictor, labelled["text"].tolist(), threads=config.threads)
@@ -489,7 +544,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     report.add("evaluate", started, {"summary": line, "scores": scores, "speed": speed})
 
     # 6. publish ---------------------------------------------------------------------------------------------
-    started = time.perf_counter()
+    started = report.begin("publish")
     ns = config.push
     ids = repo_ids(spec, ns)
     repos = out / "repos"
@@ -529,4 +584,3 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         **common,
     )
     report.add("publish", started, {"dataset": dataset_url, "model": model_url, "space": space_url})
-    return report.to_dict()

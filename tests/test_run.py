@@ -289,6 +289,51 @@ def test_what_autotrain_cannot_do_is_refused_before_a_teacher_is_asked(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C in train said only "Interrupted; ...", and report.md then read as a finished run of two stages. The
+    line names the stage, the report says where the run stopped and why, and a rerun asks the teacher nothing."""
+    from conftest import run_cli
+
+    import sxhub.export
+    import sxhub.train
+    from sxhub.errors import ModelError
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise ModelError("the export refused this model; fix it.")
+
+    out = tmp_path / "out"
+    trained = sxhub.train.train
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setattr(sxhub.train, "train", interrupt)
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+        code, _, err = run_cli([*_run_args(out, tiny_base_model), "--teacher", server.url], capsys)
+        assert code == 130
+        assert err.strip().splitlines()[-1] == (
+            "Interrupted during train; the teachers' answers are kept: a rerun asks only what the label cache does "
+            "not hold, then trains again."
+        )
+        report = json.loads((out / "report.json").read_text())
+        assert report["stopped"] == {"stage": "train", "why": "interrupted"}
+        assert list(report["stages"]) == ["annotate", "split"] and (out / "labelled.parquet").is_file()
+        assert "> **The run stopped during train** (interrupted)." in (out / "report.md").read_text()
+        asked = len(server.requests)
+
+        monkeypatch.setattr(sxhub.train, "train", trained)
+        monkeypatch.setattr(sxhub.export, "export_onnx", refuse)
+        code, _, err = run_cli([*_run_args(out, tiny_base_model), "--teacher", server.url], capsys)
+        assert code == 2 and err.strip().splitlines()[-1] == "Error: the export refused this model; fix it."
+        assert len(server.requests) == asked  # the label cache answered every text
+    report = json.loads((out / "report.json").read_text())
+    assert report["stopped"] == {"stage": "export", "why": "the export refused this model; fix it."}
+    assert list(report["stages"]) == ["annotate", "split", "train"]
+    assert "(36 from cache)" in report["stages"]["annotate"]["summary"]
+
+
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr

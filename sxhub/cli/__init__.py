@@ -104,22 +104,29 @@ def _terminated(signum: int, frame: Any) -> None:
 # what a rerun of an interrupted verb does with the work it had done; every other verb leaves nothing half-written
 RERUN = {
     "annotate": "finished work is kept: the same command resumes from OUT.parts/ and the label cache",
-    "run": "the teachers' answers are kept: a rerun asks only what the label cache does not hold",
+    "run": "the teachers' answers are kept: a rerun asks only what the label cache does not hold, then trains again",
     "twins": "the teachers' answers are kept: a rerun asks only what the cache does not hold",
     "generate": "the teachers' answers are kept: a rerun asks only what the cache does not hold",
 }
 _verb: list[str] = []  # the verb running (set by the group): what the interruption line says about a rerun
+_stage: list[str] = []  # the stage of a verb with several (run) under way: the interruption line names it
+
+
+def doing(stage: str) -> None:
+    """Tell the interruption line which stage the running verb is in (``sxhub run``'s annotate, train, ...)."""
+    _stage[:] = [stage]
 
 
 def interrupted_line(word: str) -> str:
-    """``Interrupted; ...`` / ``Terminated; ...`` saying what a rerun of the running verb does. Every verb said
+    """``Interrupted; ...`` / ``Terminated; ...`` saying what a rerun of the running verb does (and, for a verb of
+    several stages, the stage it stopped in). Every verb said
     "finished work is kept (the label cache makes a rerun resume)", which is false for predict (its partial output
     is removed) and train (it starts over)."""
     what = RERUN.get(
         _verb[0] if _verb else "",
         "nothing half-written is left and earlier outputs are untouched; a rerun starts over",
     )
-    return f"{word}; {what}."
+    return f"{word}{f' during {_stage[0]}' if _stage else ''}; {what}."
 
 
 def _exit_terminated() -> NoReturn:
@@ -142,6 +149,7 @@ def main(argv: list[str] | None = None) -> Any:
 
 def _main(argv: list[str] | None) -> Any:
     _verb.clear()
+    _stage.clear()
     try:
         return cli.main(args=argv, prog_name="sxhub", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C (and so SIGTERM) inside a command into Abort

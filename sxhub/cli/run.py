@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..spec import SERVER_KINDS
-from . import check_pause_after, emit_json, min_agreement_option, vote_option
+from . import check_pause_after, doing, emit_json, min_agreement_option, vote_option
 from .params import OutputPath, given, requires, threads_option
 
 
@@ -138,6 +138,7 @@ def run(
         cache_dir=cache_dir,
         pause_after=pause_after,
         progress=os.environ.get("TQDM_DISABLE") != "1",
+        on_stage=doing,
     )
     report = run_pipeline(task, input_path, config)
     if as_json:
