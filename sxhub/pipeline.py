@@ -268,6 +268,40 @@ def repo_ids(spec: TaskSpec, push: str | None) -> dict[str, str]:
     return {kind: f"{push}/{spec.name}" if push else spec.name for kind in REPO_KINDS}
 
 
+# what the stages write under --out (the repo folders are check_publish_targets'); any of them here without a run's
+# report.json is something else's, which the run would overwrite (a model/ folder: mix into, and publish)
+RUN_OUTPUTS = (
+    "labelled.parquet",
+    "labelled.ledger.json",
+    "labelled.doubts.parquet",
+    "splits",
+    "model",
+    "evaluation.json",
+    "report.json",
+    "report.md",
+)
+
+
+def check_out_folder(out: Path) -> None:
+    """Refuse an ``out`` that holds files by these names that no ``sxhub run`` wrote (``--out`` defaults to ``out``,
+    a common name): the run overwrote them, wrote its student into a ``model/`` folder that held another model, and
+    published whatever that folder held besides. An earlier run's folder (its ``report.json``) is rerun into."""
+    if not out.is_dir():
+        return
+    try:
+        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    if isinstance(earlier, dict) and "stages" in earlier:
+        return
+    taken = [name + "/" * (out / name).is_dir() for name in RUN_OUTPUTS if (out / name).exists()]
+    if taken:
+        raise InputError(
+            f"--out {str(out)!r} holds {', '.join(taken)}, which no sxhub run wrote there and this run would "
+            "overwrite; pass an --out that is new or empty."
+        )
+
+
 def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
     """Refuse at the start what the publish stage would refuse at the end, after the teachers were paid and the
     student trained: a repo folder under ``out/repos`` that an earlier run filled, or with ``push``, an invalid
@@ -379,6 +413,7 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     if config.samples is not None:  # the record and the cards state the samples the run took, checked here
         spec = TaskSpec.from_dict({**spec.to_dict(), "samples": config.samples})
     check_kept_columns(spec, config.keep_columns)  # an id, not a column annotate writes: before anything is spent
+    check_out_folder(config.out)  # before it is written into
     check_publish_targets(spec, config)  # before a teacher is paid or a student trained
     model_dir = config.out / "model"
     tconf = TrainConfig(  # its checks (epochs, threads) refuse bad options before a teacher is paid, too

@@ -334,6 +334,27 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
     assert "(36 from cache)" in report["stages"]["annotate"]["summary"]
 
 
+def test_an_out_holding_what_no_run_wrote_is_refused_before_anything_is_written(
+    tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """--out (``out`` by default) holding another tool's model/ and report.md: the run wrote its student into that
+    model/ folder, published the folder with the files it held besides, and overwrote report.md."""
+    out = tmp_path / "out"
+    (out / "model").mkdir(parents=True)
+    (out / "model" / "notes.txt").write_text("someone else's model folder\n")
+    (out / "report.md").write_text("someone else's report\n")
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        proc = _run(out, tiny_base_model, "--teacher", server.url)
+        assert server.requests == []
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"Error: --out {str(out)!r} holds model/, report.md, which no sxhub run wrote there and this run would "
+        "overwrite; pass an --out that is new or empty."
+    )
+    assert sorted(p.name for p in out.rglob("*")) == ["model", "notes.txt", "report.md"]
+    assert (out / "report.md").read_text() == "someone else's report\n"
+
+
 def test_run_missing_task_is_one_line(tmp_path: Path) -> None:
     proc = _sxhub("run", str(tmp_path / "missing.yaml"), str(FIN / "texts.csv"), "--out", str(tmp_path))
     assert proc.returncode == 2 and "task spec" in proc.stderr and "not found" in proc.stderr
