@@ -98,7 +98,23 @@ def _errors(action: str, name: str) -> Any:
                     f"not allowed to {action} endpoint {name!r} (HTTP {status}); set HF_TOKEN to a token with "
                     "Inference Endpoints rights."
                 ) from exc
-            raise EndpointError(f"could not {action} endpoint {name!r}: {str(exc).splitlines()[0]}") from exc
+            # the Hub's reason: huggingface_hub's message starts with blank lines and "Bad request:", and its first
+            # line alone said "could not create endpoint 'x': Bad request:" and nothing about why
+            detail = (exc.server_message or "").strip() or next(
+                (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
+            )
+            if status is not None and 400 <= status < 500 and status != 429:  # the request's: options or name
+                fix = (
+                    "pass another --name, or change the option it names"
+                    if action == "create"
+                    else f"check it with `sxhub endpoint status {name}`"
+                )
+                raise UserError(
+                    f"the Hub refused to {action} endpoint {name!r} (HTTP {status}: {detail}); {fix}."
+                ) from exc
+            raise EndpointError(
+                f"could not {action} endpoint {name!r} (HTTP {status}: {detail}); retry in a while."
+            ) from exc
 
     return wrap()
 

@@ -68,6 +68,14 @@ def test_errors_are_one_line_naming_the_fix(endpoints, hub, capsys, monkeypatch:
     assert len(err.strip().splitlines()) == 1
     code, _, err = run_cli(["endpoint", "up", "m/x", "--min-replicas", "3", "--max-replicas", "2"], capsys)
     assert code == 2 and "need 0 <= min <= max" in err
+    # the Hub's reason, not huggingface_hub's first line ("could not create endpoint 'x': Bad request:", exit 1)
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"Error: the Hub refused to create endpoint {NAME!r} (HTTP 400: Endpoint name {NAME} is already taken); "
+        "pass another --name, or change the option it names."
+    ]
     monkeypatch.setenv("HF_TOKEN", "invalid-token")
     code, _, err = run_cli(["endpoint", "pause", NAME], capsys)
     assert code == 2 and "set HF_TOKEN" in err
