@@ -76,6 +76,9 @@ def test_errors_are_one_line_naming_the_fix(endpoints, hub, capsys, monkeypatch:
         f"Error: the Hub refused to create endpoint {NAME!r} (HTTP 400: Endpoint name {NAME} is already taken); "
         "pass another --name, or change the option it names."
     ]
+    for verb in (["up", "m/x"], ["resume", NAME]):  # was a ValueError from huggingface_hub's wait(), exit 1
+        code, _, err = run_cli(["endpoint", *verb, "--timeout", "-5"], capsys)
+        assert code == 2 and "Invalid value for '--timeout': -5.0 is not in the range x>=0." in err
     monkeypatch.setenv("HF_TOKEN", "invalid-token")
     code, _, err = run_cli(["endpoint", "pause", NAME], capsys)
     assert code == 2 and "set HF_TOKEN" in err

@@ -49,7 +49,9 @@ def _print(info: dict, as_json: bool) -> None:
     "--scale-to-zero-after", type=click.IntRange(1), default=15, show_default=True, help="Idle minutes (min 0)."
 )
 @click.option("--namespace", help="User or organisation [the token's user].")
-@click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait until it runs.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), default=1800, show_default=True, help="Seconds to wait until it runs."
+)
 @click.option("--no-wait", is_flag=True, help="Return once it is created, without waiting until it runs.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def up(
@@ -124,7 +126,9 @@ def pause(name: str, namespace: str | None, as_json: bool) -> None:
 @endpoint.command("resume")
 @click.argument("name")
 @click.option("--namespace", help="User or organisation [the token's user].")
-@click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait until it runs.")
+@click.option(
+    "--timeout", type=click.FloatRange(min=0), default=1800, show_default=True, help="Seconds to wait until it runs."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def resume(name: str, namespace: str | None, timeout: float, as_json: bool) -> None:
     """Resume endpoint NAME and wait until it runs."""
