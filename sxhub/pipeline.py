@@ -565,6 +565,12 @@ def _run_stages(
     speed["teacher_texts_per_s"] = ledger_speed(led)[0]  # None when answers came from the label cache
     if speed["teacher_texts_per_s"]:
         speed["speedup"] = speed["texts_per_s"] / speed["teacher_texts_per_s"]
+        # how the teacher's figure (and so the speedup) was measured: the student's has its "source"
+        speed["teacher_source"] = (
+            f"annotate's wall clock: {led['n_texts']:,} texts in {led['seconds']:.1f} s, "
+            f"{led.get('samples', spec.samples)} sample(s) per teacher, {len(spec.default_teachers())} teacher(s), "
+            f"{led.get('concurrency', config.concurrency)} request(s) in flight"
+        )
     elif led.get("cached"):
         speed["teacher_note"] = (
             f"{led['cached']:,} teacher answers came from the label cache: the teacher's speed was not measured"

@@ -90,6 +90,11 @@ def test_run_end_to_end_to_folders(tmp_path: Path, tiny_base_model: Path) -> Non
     card = (repos / "model" / "README.md").read_text(encoding="utf-8")
     assert "measured by sxhub:" in card  # the student's speed reaches the card's teacher-vs-student table
     assert stages["evaluate"]["speed"]["texts_per_s"] > 0 and stages["evaluate"]["speed"]["speedup"] > 0
+    # the teacher's figure, and so the speedup, says how it was measured (it said nothing, the student's did)
+    assert stages["evaluate"]["speed"]["teacher_source"].startswith(f"annotate's wall clock: {len(texts)} texts in ")
+    assert stages["evaluate"]["speed"]["teacher_source"].endswith(
+        " s, 1 sample(s) per teacher, 1 teacher(s), 8 request(s) in flight"
+    )
     assert "Who agrees with whom" in (out / "report.md").read_text(encoding="utf-8")
     assert "proves the plumbing" not in (out / "report.md").read_text(encoding="utf-8")  # a real teacher: no caveat
     labelled = read_table(out / "labelled.parquet")
