@@ -169,10 +169,10 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines = [f"# sxhub run: {report['task']}", ""]
     stopped = report.get("stopped")
     if stopped:
+        done = "The stages below finished and their files are kept" if stages else "No stage finished"
         lines += [
-            f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). The stages below finished and their "
-            "files are kept; the same command runs again from the start, the label cache answering the texts "
-            "already labelled.",
+            f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "
+            "again from the start, the label cache answering the texts already labelled.",
             "",
         ]
     if stages.get("annotate", {}).get("embedded_teacher"):

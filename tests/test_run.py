@@ -337,6 +337,10 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
     assert report["stopped"] == {"stage": "export", "why": "the export refused this model; fix it."}
     assert list(report["stages"]) == ["annotate", "split", "train"]
     assert "(36 from cache)" in report["stages"]["annotate"]["summary"]
+    from sxhub.pipeline import render_markdown
+
+    first = render_markdown({**report, "stages": {}, "stopped": {"stage": "annotate", "why": "interrupted"}})
+    assert "> **The run stopped during annotate** (interrupted). No stage finished; the same command" in first
 
 
 def test_an_out_holding_what_no_run_wrote_is_refused_before_anything_is_written(
