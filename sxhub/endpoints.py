@@ -148,6 +148,15 @@ def up(
             f"--min-replicas {min_replicas} / --max-replicas {max_replicas}: need 0 <= min <= max and max >= 1."
         )
     name = name or default_name(model)
+    import re
+
+    from .spec import ENDPOINT_NAME
+
+    if not re.fullmatch(ENDPOINT_NAME, name):  # the endpoint would exist, and no task spec could name it
+        raise UserError(
+            f"--name {name!r} is not a name a task spec can use for the endpoint; pass one of letters, digits, '-', "
+            "'.' and '_' that starts with a letter or digit, e.g. --name " + default_name(name) + "."
+        )
     with _errors("create", name):
         endpoint = _api(token).create_inference_endpoint(
             name,

@@ -116,7 +116,8 @@ def redact_url(url: str) -> str:
 
 # an Inference Endpoint: NAME (in the token's user's namespace) or NAMESPACE/NAME (an organisation's, as
 # `sxhub endpoint up --namespace ORG` creates it)
-ENDPOINT_REF = r"^(?:[A-Za-z0-9][A-Za-z0-9._-]{0,95}/)?[A-Za-z0-9][A-Za-z0-9._-]{0,95}$"
+ENDPOINT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
+ENDPOINT_REF = rf"^(?:{ENDPOINT_NAME}/)?{ENDPOINT_NAME}$"
 
 
 @dataclass

@@ -76,6 +76,13 @@ def test_errors_are_one_line_naming_the_fix(endpoints, hub, capsys, monkeypatch:
         f"Error: the Hub refused to create endpoint {NAME!r} (HTTP 400: Endpoint name {NAME} is already taken); "
         "pass another --name, or change the option it names."
     ]
+    # a name no task spec could use (`endpoint: My Endpoint!` is refused): the endpoint was created all the same
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", "My Endpoint!", "--no-wait"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: --name 'My Endpoint!' is not a name a task spec can use for the endpoint; pass one of letters, "
+        "digits, '-', '.' and '_' that starts with a letter or digit, e.g. --name sxhub-my-endpoint."
+    ]
+    assert not [key for key in endpoints[0].items if key[1] == "My Endpoint!"]
     for verb in (["up", "m/x"], ["resume", NAME]):  # was a ValueError from huggingface_hub's wait(), exit 1
         code, _, err = run_cli(["endpoint", *verb, "--timeout", "-5"], capsys)
         assert code == 2 and "Invalid value for '--timeout': -5.0 is not in the range x>=0." in err
