@@ -960,7 +960,7 @@ def test_without_a_license_every_card_and_the_space_declare_other(
 ) -> None:
     """No license in the spec: the model card and the Space declared apache-2.0 (a license nobody chose), the dataset
     card "other"."""
-    from huggingface_hub import DatasetCard
+    from huggingface_hub import DatasetCard, SpaceCard
 
     data, task = labelled
     student = make_student(tmp_path / "student", _spec())
@@ -975,7 +975,7 @@ def test_without_a_license_every_card_and_the_space_declare_other(
     card, data_ = _card(tmp_path / "model")
     assert data_.license == "other" and "the task spec states none, so this card declares `license: other`" in card
     assert DatasetCard.load(tmp_path / "dataset" / "README.md").data.license == "other"
-    assert "\nlicense: other\n" in (tmp_path / "space" / "README.md").read_text(encoding="utf-8")
+    assert SpaceCard.load(tmp_path / "space" / "README.md").data.license == "other"
 
     # a stated license is the one every card and the Space declare, and the card says nothing more
     spec = TaskSpec.from_dict({**_spec().to_dict(), "license": "mit"})
@@ -986,7 +986,7 @@ def test_without_a_license_every_card_and_the_space_declare_other(
         assert code == 0, err
     card, data_ = _card(tmp_path / "mit-model")
     assert data_.license == "mit" and "states none" not in card
-    assert "\nlicense: mit\n" in (tmp_path / "mit-space" / "README.md").read_text(encoding="utf-8")
+    assert SpaceCard.load(tmp_path / "mit-space" / "README.md").data.license == "mit"
 
 
 def test_private_makes_an_existing_public_repo_private_and_says_so(

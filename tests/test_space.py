@@ -816,3 +816,26 @@ def test_a_space_of_a_student_without_teacher_votes_does_not_credit_teachers(tmp
             assert "LLM teachers" not in readme and "carry no teacher votes" in readme
             assert "*teacher labels* are what the student learned" not in page
             assert "*teacher labels* here are the training data's own labels" in page
+
+
+@pytest.mark.parametrize(
+    ("name", "title", "license_"),
+    [("yes", None, "cc-by-4.0"), ("fin-sent", "Fin: sentiment #1", "other"), ("2024", "'q' @home", None)],
+)
+def test_the_space_readme_front_matter_keeps_title_and_license_as_given(
+    tmp_path: Path, name: str, title: str | None, license_: str | None
+) -> None:
+    """The Space README's YAML header was written by pasting the title and license in: a title with ': ' or quotes
+    was YAML the Hub refuses, one with ' #' was cut at the '#', and a task named ``yes`` (title ``Yes``) or ``2024``
+    gave a boolean or a number for the title."""
+    from huggingface_hub import SpaceCard
+
+    from sxhub.publish import publish_space
+
+    spec = TaskSpec.from_dict({**_spec().to_dict(), "name": name, "license": license_})
+    model = make_student(tmp_path / "student", spec)
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo", title=title))
+    data = SpaceCard.load(folder / "README.md").data
+    assert data.title == (title or " ".join(part.capitalize() for part in name.split("-")))
+    assert data.license == (license_ or "other")
+    assert (data.sdk, data.app_file) == ("gradio", "app.py")
