@@ -96,7 +96,24 @@ def names_a_repo(source: str) -> bool:
 
 
 def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
-    """``sxhub.json`` (or what config.json tells) and the task spec the model was trained for."""
+    """``sxhub.json`` (or what config.json tells) and the task spec the model was trained for.
+
+    A folder that ``sxhub predict`` could not run (a config.json or sxhub.json that is not JSON, no id2label, labels
+    that disagree) is one :class:`PublishError` line naming the fix, as is one whose labels make no task (a single
+    label): a JSONDecodeError (exit 1) or the spec's "needs at least 2 labels" did not say what to pass."""
+    from .errors import SpecError
+    from .predict import read_model_info
+    from .teachers.synthetic_folder import is_synthetic_model
+
+    if is_synthetic_model(model_dir):  # a causal LM: no classifier head, no labels to serve
+        raise PublishError(
+            f"{str(model_dir)!r} is a synthetic model from `sxhub tune`, not a student classifier: pass the folder "
+            "`sxhub train` wrote (a synthetic model is published with `sxhub publish generator`)."
+        )
+    try:
+        read_model_info(model_dir)
+    except ModelError as exc:
+        raise PublishError(str(exc)) from exc
     config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
     sx = model_dir / "sxhub.json"
     info: dict[str, Any] = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
@@ -107,7 +124,13 @@ def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
     multi = config.get("problem_type") == "multi_label_classification"
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", model_dir.resolve().name).strip("-") or "model"
     info.setdefault("base_model", config.get("_name_or_path"))
-    return info, TaskSpec(name=name, labels=names, multi_label=multi)
+    try:
+        return info, TaskSpec(name=name, labels=names, multi_label=multi)
+    except SpecError as exc:
+        raise PublishError(
+            f"{str(model_dir)!r}: its config.json id2label {names} makes no classifier sxhub can publish ({str(exc).rstrip('.')}); "
+            "pass the folder sxhub train wrote."
+        ) from exc
 
 
 def copy_tree(src: Path, dst: Path, *, ignore: Sequence[str] = ()) -> None:

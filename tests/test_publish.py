@@ -266,6 +266,50 @@ def test_errors_are_one_line_with_exit_2(
     assert code == 2 and "hf auth login" in err and "HF_TOKEN" in err
 
 
+def _break(folder: Path, how: str) -> Path:
+    """A student folder made into one sxhub cannot publish as a classifier, as ``how`` says."""
+    if how == "config not JSON":
+        (folder / "config.json").write_text("{", encoding="utf-8")
+    elif how == "sxhub.json not JSON":
+        (folder / "sxhub.json").write_text("[1", encoding="utf-8")
+    elif how in ("no id2label", "one label"):
+        (folder / "sxhub.json").unlink()
+        config = json.loads((folder / "config.json").read_text())
+        config.pop("label2id")
+        config["id2label"] = {"0": "a"} if how == "one label" else {}
+        (folder / "config.json").write_text(json.dumps(config))
+    elif how == "synthetic model":
+        info = json.loads((folder / "sxhub.json").read_text())
+        (folder / "sxhub.json").write_text(json.dumps({**info, "kind": "synthetic-model"}))
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("config not JSON", "config.json' is not valid JSON"),
+        ("sxhub.json not JSON", "sxhub.json' is not valid JSON"),
+        ("no id2label", "names no labels (id2label)"),
+        ("one label", "id2label ['a'] makes no classifier"),
+        ("synthetic model", "`sxhub publish generator`"),
+    ],
+)
+@pytest.mark.parametrize("target", ["model", "space"])
+def test_a_folder_that_is_no_student_is_one_line_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str, says: str, target: str
+) -> None:
+    """A model folder sxhub cannot run as a classifier: a config.json or sxhub.json cut short was a JSONDecodeError
+    with exit 1, and a config.json with one label or none the spec's "needs at least 2 labels", naming no folder."""
+    folder = _break(make_student(tmp_path / "student", _spec()), how)
+    capsys.readouterr()  # save_pretrained's progress bar
+    out = tmp_path / "out"
+    code, _, err = run_cli(["publish", target, str(folder), "--to", str(out)], capsys)
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and says in err
+    assert "pass the folder sxhub train wrote" in err or "`sxhub train` wrote" in err or "download the model" in err
+    assert not out.exists()
+
+
 def test_gold_that_is_the_teachers_label_column_is_refused(
     hub, labelled: tuple[Path, Path], student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
