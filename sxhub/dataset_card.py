@@ -161,8 +161,11 @@ def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> 
     return {"rows": rows, "gold": gold is not None, "versus": versus}
 
 
-def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str) -> Any:
-    """YAML metadata: license, language, task, size, tags, and the ``configs`` / ``dataset_info`` push_to_hub writes."""
+def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str, has_votes: bool = True) -> Any:
+    """YAML metadata: license, language, task, size, tags, and the ``configs`` / ``dataset_info`` push_to_hub writes.
+
+    ``has_votes``: the labels carry teacher votes (``sxhub annotate`` output). Without them the labels came with the
+    file (``found``), whoever gave them: the card claimed ``machine-generated`` and ``llm-labelled`` for them."""
     from datasets import DatasetInfo, SplitDict, SplitInfo
     from datasets.info import DatasetInfosDict
     from datasets.utils.metadata import MetadataConfigs
@@ -175,9 +178,9 @@ def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str) -> Any:
         task_categories=["text-classification"],
         task_ids=["multi-label-classification" if spec.multi_label else "multi-class-classification"],
         size_categories=[size_category(n)],
-        annotations_creators=["machine-generated"],
+        annotations_creators=["machine-generated" if has_votes else "found"],
         pretty_name=_pretty(spec.name),
-        tags=["synthetic", "sxhub", "llm-labelled", "distillation"],
+        tags=["synthetic", "sxhub", *(["llm-labelled"] if has_votes else []), "distillation"],
     )
     configs = [{"split": s, "path": f"data/{s}-*"} for s in dd]
     MetadataConfigs({"default": {"data_files": configs}}).to_dataset_card_data(data)

@@ -561,6 +561,32 @@ def test_expert_labels_as_one_flag_column_per_label_are_the_gold_of_both_cards(t
     assert scores["flags"] == scores["listed"] and scores["flags"]["teacher vs experts"]["micro_f1"] < 1.0
 
 
+def test_a_dataset_without_teacher_votes_claims_no_llm_labelling(tmp_path: Path, labelled: tuple[Path, Path]) -> None:
+    """A labelled file without votes (not `sxhub annotate` output): its card said "labelled by open LLMs" and its
+    metadata ``annotations_creators: machine-generated`` with an ``llm-labelled`` tag, while the card's own text
+    said it cannot tell who gave the labels. With votes, both stay as they were."""
+    from huggingface_hub import DatasetCard
+
+    from sxhub.publish import publish_dataset
+
+    data, _ = labelled
+    spec = TaskSpec.from_dict({**_spec().to_dict(), "description": ""})
+    voted = pd.read_parquet(data)
+    plain = voted[["text", "label"]].dropna()
+    cards = {}
+    for kind, frame in (("voted", voted), ("plain", plain)):
+        folder = Path(publish_dataset(frame, spec=spec, to=tmp_path / kind, repo_id="me/ds"))
+        cards[kind] = DatasetCard.load(folder / "README.md")
+    assert (
+        cards["voted"].data.annotations_creators == ["machine-generated"]
+        and "llm-labelled" in cards["voted"].data.tags
+    )
+    assert "labelled by open LLMs" in cards["voted"].text
+    assert cards["plain"].data.annotations_creators == ["found"] and "llm-labelled" not in cards["plain"].data.tags
+    assert "LLM" not in cards["plain"].text.split("## Task")[0]
+    assert "cannot say who or what gave them" in cards["plain"].text
+
+
 def _unanimous(teacher: str, labels: list[str] | None, n: int = 3, **extra: Any) -> list[dict]:
     return [
         {
