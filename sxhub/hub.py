@@ -32,14 +32,24 @@ def publish_folder(
     private: bool | None,
     revision: str | None,
     exist_ok: bool,
+    source: str | os.PathLike[str] | None = None,
 ) -> str:
-    """Write the repo folder with ``write(folder, repo_id)``; keep it in ``to`` or upload it to ``repo_id``."""
+    """Write the repo folder with ``write(folder, repo_id)``; keep it in ``to`` or upload it to ``repo_id``.
+
+    ``source``: the folder ``write`` copies (a model folder); ``to`` may not be it or lie inside it."""
     if repo_id is None and to is None:
         raise PublishError("nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder).")
     if repo_id is not None:
         check_repo_id(repo_id)
     if to is not None:
         folder = Path(to)
+        if source is not None and Path(source).is_dir() and folder.resolve().is_relative_to(Path(source).resolve()):
+            # the copy of the source took in its own staging folder (a hidden second copy of the weights in the
+            # repo folder), and every later publish there the last one too, nested one level deeper each time
+            raise PublishError(
+                f"--to {str(folder)!r} is the folder being published, {str(source)!r}, or lies in it, so the repo "
+                f"folder would copy itself; pass a --to outside {str(source)!r}."
+            )
         if folder.exists() and any(folder.iterdir()) and not exist_ok:
             raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
         folder.parent.mkdir(parents=True, exist_ok=True)

@@ -441,6 +441,7 @@ def publish_model(
         private=private,
         revision=revision,
         exist_ok=exist_ok,
+        source=src,
     )
 
 
@@ -492,6 +493,7 @@ def publish_generator(
         private=private,
         revision=revision,
         exist_ok=exist_ok,
+        source=src,
     )
 
 
@@ -596,4 +598,5 @@ def publish_space(
         private=private,
         revision=revision,
         exist_ok=exist_ok,
+        source=None if model_repo else model,  # a local model folder is copied into model/ without --model-repo
     )

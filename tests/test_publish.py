@@ -752,6 +752,32 @@ def test_publishing_again_removes_what_the_last_publish_wrote_and_this_one_did_n
     assert set(hub.stub.list_files(repo)) - {".gitattributes"} == {"model.safetensors", "onnx/model.onnx"}
 
 
+@pytest.mark.parametrize("target", ["model", "space"])
+@pytest.mark.parametrize("inside", ["repo", "."])
+def test_a_folder_written_inside_the_model_folder_it_publishes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], target: str, inside: str
+) -> None:
+    """``--to student/repo``: the copy of the student took in its own staging folder, a hidden second copy of the
+    weights in the repo folder, and each publish there again nested the last one a level deeper."""
+    student = make_student(tmp_path / "student", _spec())
+    capsys.readouterr()
+    before = sorted(p.relative_to(student) for p in student.rglob("*"))
+    out = student / inside
+    code, _, err = run_cli(
+        ["publish", target, str(student), "--to", str(out), "--repo-id", "me/x", "--exist-ok"], capsys
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "pass a --to outside" in err
+    assert sorted(p.relative_to(student) for p in student.rglob("*")) == before  # nothing written, nothing lost
+
+    # a Space that loads its model from the Hub copies no model folder: it may be written anywhere
+    if target == "space":
+        argv = ["publish", "space", str(student), "--to", str(student / "space"), "--model-repo", "me/m"]
+        code, _, err = run_cli([*argv, "--repo-id", "me/x"], capsys)
+        assert code == 0, err
+        assert not any(".sxhub-" in p.name for p in (student / "space").rglob("*"))
+
+
 # -- where the card's figures come from ---------------------------------------------------------------------------
 def _card(folder: Path) -> tuple[str, Any]:
     from huggingface_hub import ModelCard
