@@ -60,7 +60,7 @@ def check_repo_id(repo_id: str) -> None:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
         raise PublishError(
-            f"repo id {repo_id!r} is invalid: {exc}. Use NAMESPACE/NAME with letters, digits, '-', '_', '.'."
+            f"repo id {repo_id!r} is invalid: {str(exc).rstrip('.')}. Use NAMESPACE/NAME with letters, digits, '-', '_', '.'."
         ) from exc
 
 

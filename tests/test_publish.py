@@ -245,6 +245,8 @@ def test_errors_are_one_line_with_exit_2(
     base = ["publish", "dataset", str(data), "--task", str(task)]
     code, _, err = run_cli([*base, "--repo-id", "bad name/../x"], capsys)
     assert code == 2 and "invalid" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run_cli([*base, "--repo-id", "me/bad name"], capsys)
+    assert code == 2 and "'me/bad name'. Use NAMESPACE/NAME" in err  # one full stop, not huggingface_hub's and ours
 
     code, _, err = run_cli([*base, "--repo-id", f"{hub.user}/exists"], capsys)
     assert code == 0, err
