@@ -25,8 +25,18 @@ from .errors import ModelError, PublishError
 from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
-# a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back
-NOT_PUBLISHED = ("checkpoint-*", "runs", "training_args.bin", "*.lock", ".cache", "__pycache__", trained_texts.FILE)
+# a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back; the
+# work folder of an `sxhub export` that was killed (onnx/.export-*, its raw graph and int8 candidates) is no export
+NOT_PUBLISHED = (
+    "checkpoint-*",
+    "runs",
+    "training_args.bin",
+    "*.lock",
+    ".cache",
+    "__pycache__",
+    trained_texts.FILE,
+    ".export-*",
+)
 DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 INT8_ONNX = Path("onnx") / "model_int8.onnx"

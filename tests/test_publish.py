@@ -780,6 +780,22 @@ def test_a_folder_written_inside_the_model_folder_it_publishes_is_refused(
         assert not any(".sxhub-" in p.name for p in (student / "space").rglob("*"))
 
 
+def test_the_work_folder_of_a_killed_export_is_not_published(tmp_path: Path) -> None:
+    """``sxhub export`` works in ``onnx/.export-*`` (its raw graph, int8 candidates); killed (out of memory while
+    quantising, say) it leaves that folder behind, and publish copied it into the model repo and the Space's
+    ``model/``, where ``hf upload`` pushes hidden folders too."""
+    from sxhub.publish import publish_model, publish_space
+
+    student = make_student(tmp_path / "student", _spec())
+    (student / "onnx" / ".export-k1x2").mkdir(parents=True)
+    (student / "onnx" / "model.onnx").write_bytes(b"graph")
+    (student / "onnx" / ".export-k1x2" / "raw.onnx").write_bytes(b"raw graph")
+    model = Path(publish_model(student, to=tmp_path / "model", repo_id="me/m"))
+    space = Path(publish_space(student, to=tmp_path / "space", repo_id="me/s"))
+    for folder in (model, space / "model"):
+        assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model.onnx"]
+
+
 # -- where the card's figures come from ---------------------------------------------------------------------------
 def _card(folder: Path) -> tuple[str, Any]:
     from huggingface_hub import ModelCard
