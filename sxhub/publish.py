@@ -267,7 +267,8 @@ def write_model_folder(
         base_lineage=base_lineage_rows(info),
         layers=(info.get("train") or {}).get("layers"),
         distilled_from=(info.get("train") or {}).get("distilled_from"),
-        example_text=(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE).replace('"', "'"),
+        # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written
+        example_text=json.dumps(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE, ensure_ascii=False),
         max_length=preprocessing["max_length"],
         masks=[step["name"] for step in preprocessing["steps"] if step.get("name") != "whitespace"],
         has_onnx=(src / "onnx").is_dir(),

@@ -514,7 +514,10 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
         spec=spec,
         repo_id=name,
         heldout=info.get("heldout") or {},
-        example_text=spec.examples[0].text if spec.examples else "Operating profit rose from EUR 7m to 9m.",
+        # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written
+        example_text=json.dumps(
+            spec.examples[0].text if spec.examples else "Operating profit rose from EUR 7m to 9m.", ensure_ascii=False
+        ),
     )
     path = folder / "README.md"
     card.save(path)

