@@ -26,8 +26,10 @@ from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back; the
-# work folder of an `sxhub export` that was killed (onnx/.export-*, its raw graph and int8 candidates) is no export
+# work folder of an `sxhub export` that was killed (onnx/.export-*, its raw graph and int8 candidates) is no export;
+# the .git of a student cloned from the Hub belongs to its own repo (copied, it pointed the folder at that remote)
 NOT_PUBLISHED = (
+    ".git",
     "checkpoint-*",
     "runs",
     "training_args.bin",

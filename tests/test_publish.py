@@ -781,13 +781,16 @@ def test_a_folder_written_inside_the_model_folder_it_publishes_is_refused(
         assert not any(".sxhub-" in p.name for p in (student / "space").rglob("*"))
 
 
-def test_the_work_folder_of_a_killed_export_is_not_published(tmp_path: Path) -> None:
+def test_the_work_folder_of_a_killed_export_and_a_clones_git_are_not_published(tmp_path: Path) -> None:
     """``sxhub export`` works in ``onnx/.export-*`` (its raw graph, int8 candidates); killed (out of memory while
     quantising, say) it leaves that folder behind, and publish copied it into the model repo and the Space's
-    ``model/``, where ``hf upload`` pushes hidden folders too."""
+    ``model/``, where ``hf upload`` pushes hidden folders too. A student cloned with git: its ``.git`` (the files, not
+    the empty folders) made the published folder a broken clone of the student's own repo."""
     from sxhub.publish import publish_model, publish_space
 
     student = make_student(tmp_path / "student", _spec())
+    (student / ".git").mkdir()  # a student cloned from the Hub: its git folder belongs to that repo
+    (student / ".git" / "config").write_text('[remote "origin"]\n\turl = https://huggingface.co/someone/student\n')
     (student / "onnx" / ".export-k1x2").mkdir(parents=True)
     (student / "onnx" / "model.onnx").write_bytes(b"graph")
     (student / "onnx" / ".export-k1x2" / "raw.onnx").write_bytes(b"raw graph")
@@ -795,6 +798,7 @@ def test_the_work_folder_of_a_killed_export_is_not_published(tmp_path: Path) -> 
     space = Path(publish_space(student, to=tmp_path / "space", repo_id="me/s"))
     for folder in (model, space / "model"):
         assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model.onnx"]
+        assert not (folder / ".git").exists()
 
 
 def test_the_card_snippet_runs_as_written_with_any_example_text(
