@@ -105,7 +105,8 @@ def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | Non
 
     try:
         return str(hub_api(resolve_token(token)).dataset_info(dataset_repo).sha or "") or None
-    except (HfHubHTTPError, PublishError, httpx2.TransportError):  # an unreachable Hub fails the push, one line
+    # an unreachable Hub (or HF_HUB_OFFLINE: a ConnectionError, exit 1 before) fails the push after, in one line
+    except (HfHubHTTPError, PublishError, httpx2.TransportError, ConnectionError):
         return None
 
 
@@ -123,12 +124,17 @@ def hub_errors(doing: str, *, offline_fix: str = OFFLINE_FIX) -> Iterator[None]:
     """The Hub's refusals (HTTP errors) and an unreachable Hub (no network, a wrong HF_ENDPOINT) as one
     PublishError line each, naming what was being done; ``offline_fix`` is the way round an unreachable Hub."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
     try:
         yield
     except HfHubHTTPError as exc:
         raise PublishError(_http_message(exc, doing)) from exc
+    except OfflineModeIsEnabled as exc:  # a ConnectionError: "check the network" sent the user the wrong way
+        raise PublishError(
+            f"HF_HUB_OFFLINE is set, so huggingface_hub sends no request ({doing}); unset it to push, or "
+            f"{offline_fix}."
+        ) from exc
     except (httpx2.TransportError, ConnectionError) as exc:
         raise PublishError(
             f"could not reach the Hub while {doing} ({type(exc).__name__}); check the network or HF_ENDPOINT, or "

@@ -415,6 +415,28 @@ def test_an_unreachable_hub_is_one_line_with_exit_2(
         )
 
 
+def test_hf_hub_offline_is_named_as_what_stops_the_push(
+    labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_OFFLINE=1 left in the environment: the push said "could not reach the Hub ... check the network or
+    HF_ENDPOINT", sending the user to a network that was fine; a model with --dataset-repo stopped at the dataset's
+    revision with huggingface_hub's OfflineModeIsEnabled, exit 1."""
+    from huggingface_hub import constants
+
+    data, task = labelled
+    student = make_student(data.parent / "student", _spec())
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub was imported
+    argv = ["publish", "dataset", str(data), "--task", str(task), "--repo-id", "me/fin"]
+    model = ["publish", "model", str(student), "--repo-id", "me/m", "--dataset-repo", "me/fin"]
+    for command in ([*argv], [*argv, "--exist-ok"], model):  # the existence check, the repo's creation, the dataset
+        code, out, err = run_cli(command, capsys)
+        assert code == 2 and out == ""
+        line = err.strip().splitlines()[-1]  # after the progress bars of the data files written first
+        assert line.startswith("Error: HF_HUB_OFFLINE is set") and "unset it" in line and "network" not in line
+
+
 def test_publish_and_space_do_not_import_each_other() -> None:
     """The repo-folder helpers both use live in sxhub.repo; neither module imports the other, not even lazily."""
     import ast
