@@ -189,9 +189,21 @@ def _pyplot() -> Any:
     return plt
 
 
+# label names are plain text: two '$' in one ("save $ on #1 $ deal") were read as TeX, which failed the publish with a
+# ParseException, and "$5-$10" lost its dollar signs
+PLAIN_TEXT = {"text.parse_math": False}
+
+
 def plot_label_distribution(counts: Mapping[str, Mapping[str, int]], label_names: Sequence[str], path: Path) -> Path:
     """Grouped bars: rows per label in each split. Saved as a PNG at ``path``."""
     plt = _pyplot()
+    with plt.rc_context(PLAIN_TEXT):
+        return _plot_label_distribution(plt, counts, label_names, path)
+
+
+def _plot_label_distribution(
+    plt: Any, counts: Mapping[str, Mapping[str, int]], label_names: Sequence[str], path: Path
+) -> Path:
     splits = list(counts)
     width = 0.8 / max(len(splits), 1)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * len(label_names) + 2), 3.6), dpi=110)
@@ -211,6 +223,11 @@ def plot_label_distribution(counts: Mapping[str, Mapping[str, int]], label_names
 def plot_confusion(result: Mapping[str, Any], path: Path, *, title: str) -> Path | None:
     """The confusion matrix of a ``metrics.score`` result (one 2x2 panel per label for multi-label)."""
     plt = _pyplot()
+    with plt.rc_context(PLAIN_TEXT):
+        return _plot_confusion(plt, result, path, title=title)
+
+
+def _plot_confusion(plt: Any, result: Mapping[str, Any], path: Path, *, title: str) -> Path | None:
     names = list(result.get("labels") or [])
     if result.get("multi_label"):
         mats = result.get("confusion_matrices") or {}

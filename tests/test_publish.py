@@ -612,6 +612,22 @@ def test_a_dataset_without_teacher_votes_claims_no_llm_labelling(tmp_path: Path,
     assert "cannot say who or what gave them" in cards["plain"].text
 
 
+def test_label_names_with_dollar_signs_are_plotted_as_written(tmp_path: Path) -> None:
+    """matplotlib read two '$' in a label name as TeX: "save $ on #1 $ deal" failed the publish with a
+    ParseException (exit 1), and "$5-$10" was drawn as the formula 5-10."""
+
+    from sxhub.cards import plot_confusion
+    from sxhub.publish import publish_dataset
+
+    names = ["save $ on #1 $ deal", "$5-$10", "other"]
+    spec = TaskSpec(name="deals", labels=names)
+    frame = pd.DataFrame({"text": [f"deal {i}" for i in range(30)], "label": [names[i % 3] for i in range(30)]})
+    folder = Path(publish_dataset(frame, spec=spec, to=tmp_path / "ds", repo_id="me/ds"))
+    assert (folder / "label_distribution.png").stat().st_size > 0
+    result = {"labels": names, "confusion_matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}
+    assert plot_confusion(result, tmp_path / "cm.png", title="student $ vs $ experts") == tmp_path / "cm.png"
+
+
 def _unanimous(teacher: str, labels: list[str] | None, n: int = 3, **extra: Any) -> list[dict]:
     return [
         {
