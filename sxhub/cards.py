@@ -32,6 +32,12 @@ def fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def table_cell(text: str | None) -> str:
+    """Free text (a label's definition) as one Markdown table cell: a definition written over several lines (a YAML
+    ``|`` block) ended the card's table row at its first line break, and a '|' in it started a new column."""
+    return " ".join(str(text or "").split()).replace("|", "\\|")
+
+
 def format_cost(value: float | None) -> str:
     """A cost in USD to three significant digits below a dollar (``$0.0123``, ``$0.0000198``: a real bill of
     $1.98e-05 printed as ``$0.0000``), cents above (``$12.35``); ``unknown`` for None (a teacher without prices or

@@ -19,12 +19,13 @@ from .cards import (
     load_ledger,
     metric_rows,
     size_category,
+    table_cell,
     versions,
 )
 from .data import expert_label_cell
 from .errors import PublishError
 from .prompt import template_text
-from .spec import TaskSpec
+from .spec import Label, TaskSpec
 
 
 def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str, dict[str, int]]:
@@ -220,7 +221,7 @@ def dataset_context(
         "description": spec.description,
         "multi_label": spec.multi_label,
         "label_column": spec.label_column,
-        "labels": spec.labels,
+        "labels": [Label(lab.name, table_cell(lab.description)) for lab in spec.labels],
         "split_sizes": {name: len(ds) for name, ds in dd.items()},
         "distribution": [
             {

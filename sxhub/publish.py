@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, trained_texts
-from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card
+from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card, table_cell
 from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build_dataset, as before the split
 from .dataset_build import with_flag_gold
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
@@ -235,7 +235,7 @@ def write_model_folder(
     labels = [
         {
             "name": lab.name,
-            "description": lab.description,
+            "description": table_cell(lab.description),
             "threshold": fmt(thresholds.get(lab.name))
             + (" (not tuned: no validation example)" if lab.name in untuned else ""),
         }

@@ -628,6 +628,29 @@ def test_label_names_with_dollar_signs_are_plotted_as_written(tmp_path: Path) ->
     assert plot_confusion(result, tmp_path / "cm.png", title="student $ vs $ experts") == tmp_path / "cm.png"
 
 
+def test_a_definition_over_several_lines_stays_in_its_table_row(tmp_path: Path) -> None:
+    """A label definition written as a YAML ``|`` block: its line breaks ended the Labels table row of the model
+    and dataset cards mid-definition, and a '|' in it opened a fourth column."""
+    from sxhub.publish import publish_dataset, publish_model
+
+    definition = "Good news for the company.\nAlso an upbeat | optimistic tone.\n"
+    spec = TaskSpec.from_dict(
+        {**_spec().to_dict(), "labels": [{"name": "positive", "description": definition}, "neutral", "negative"]}
+    )
+    frame = pd.DataFrame(
+        {"text": [f"news {i}" for i in range(30)], "label": [spec.label_names[i % 3] for i in range(30)]}
+    )
+    cards = [
+        Path(publish_model(make_student(tmp_path / "student", spec), to=tmp_path / "m", repo_id="me/m")) / "README.md",
+        Path(publish_dataset(frame, spec=spec, to=tmp_path / "d", repo_id="me/d")) / "README.md",
+    ]
+    for card in cards:
+        table = card.read_text(encoding="utf-8").split("| id | label | definition |")[1].split("\n\n")[0]
+        rows = table.strip().splitlines()[1:]  # after the alignment row
+        assert [r.split(" | ")[1] for r in rows] == ["`positive`", "`neutral`", "`negative`"], table
+        assert rows[0] == "| 0 | `positive` | Good news for the company. Also an upbeat \\| optimistic tone. |"
+
+
 def _unanimous(teacher: str, labels: list[str] | None, n: int = 3, **extra: Any) -> list[dict]:
     return [
         {
