@@ -885,6 +885,30 @@ def test_the_card_snippet_runs_as_written_with_any_example_text(
     assert len(printed) == 1 and printed[0] in spec.label_names
 
 
+def test_a_folder_written_without_a_repo_id_says_its_card_names_no_repo(
+    tmp_path: Path,
+    labelled: tuple[Path, Path],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``--to DIR`` alone: the card's ``pipeline(model="fin-sent")`` / ``load_dataset("fin-sent")`` named a repo
+    without a namespace, which loads nothing once the folder is uploaded, and nothing said so."""
+    data, task = labelled
+    student = make_student(tmp_path / "student", _spec())
+    for target, source, extra in (("model", student, []), ("dataset", data, ["--task", str(task)])):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="sxhub.hub"):
+            code, _, err = run_cli(["publish", target, str(source), "--to", str(tmp_path / target), *extra], capsys)
+        assert code == 0, err
+        assert "no --repo-id: the card's usage code loads the repo 'fin-sent'" in caplog.text
+        assert '"fin-sent"' in (tmp_path / target / "README.md").read_text(encoding="utf-8")
+        caplog.clear()
+        argv = ["publish", target, str(source), "--to", str(tmp_path / f"{target}-2"), "--repo-id", "me/x", *extra]
+        with caplog.at_level("WARNING", logger="sxhub.hub"):
+            code, _, err = run_cli(argv, capsys)
+        assert code == 0 and "--repo-id" not in caplog.text
+
+
 # -- where the card's figures come from ---------------------------------------------------------------------------
 def _card(folder: Path) -> tuple[str, Any]:
     from huggingface_hub import ModelCard
