@@ -201,7 +201,16 @@ def _pyplot() -> Any:
 
 def plot_shares(table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str, kind: str) -> Path:
     """A bar chart (groups) or line chart (periods) of label shares, saved as a small PNG."""
+    from .cards import PLAIN_TEXT
+
     plt = _pyplot()
+    with plt.rc_context(PLAIN_TEXT):  # label and group names as written: two '$' ("$AAPL vs $TSLA") are no TeX
+        return _plot_shares(plt, table, label_names, path, title=title, kind=kind)
+
+
+def _plot_shares(
+    plt: Any, table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str, kind: str
+) -> Path:
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
     data = table.set_index("group")[list(label_names)] * 100
     if kind == "line":
@@ -221,7 +230,14 @@ def plot_shares(table: pd.DataFrame, label_names: Sequence[str], path: Path, *, 
 
 def plot_sentiment(table: pd.DataFrame, label_names: Sequence[str], sentiment: str, path: Path) -> Path:
     """A heatmap of the share of ``sentiment`` texts per group (rows) and label (columns)."""
+    from .cards import PLAIN_TEXT
+
     plt = _pyplot()
+    with plt.rc_context(PLAIN_TEXT):
+        return _plot_sentiment(plt, table, label_names, sentiment, path)
+
+
+def _plot_sentiment(plt: Any, table: pd.DataFrame, label_names: Sequence[str], sentiment: str, path: Path) -> Path:
     grid = table.pivot(index="group", columns="label", values=sentiment).reindex(columns=list(label_names))
     values = grid.to_numpy(dtype=float)
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(grid) + 1.4), dpi=80)

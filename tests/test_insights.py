@@ -228,3 +228,21 @@ def test_a_group_column_of_lists_counts_a_text_in_each_group(
     path = write_table(corpus.assign(tags=tags), tmp_path / f"in{suffix}")
     table = insights(keyword_4p, read_table(path), group_by="tags").shares.set_index("group")
     assert table["n"].to_dict() == {"a": 3, "b": 4, "(none)": 1}
+
+
+def test_plots_draw_label_and_group_names_as_written(tmp_path: Path) -> None:
+    """Two '$' in a group or label name ("$AAPL vs $TSLA", cashtags) were read as TeX by matplotlib: the plot failed
+    with a ParseException or drew a formula. The names are plain text now (as the cards' plots draw them), and the
+    global settings are left as they were."""
+    import matplotlib
+
+    from sxhub.insights import plot_sentiment, plot_shares
+
+    labels = ["save $ on #1 $ deal", "other"]
+    table = pd.DataFrame({"group": ["$AAPL vs $TSLA", "plain"], labels[0]: [0.5, 0.2], labels[1]: [0.5, 0.8]})
+    for kind in ("bar", "line"):
+        path = plot_shares(table, labels, tmp_path / f"{kind}.png", title="shares of $x$ and $y$", kind=kind)
+        assert path.stat().st_size > 0
+    long = pd.DataFrame({"group": ["$A $B", "$A $B"], "label": labels, "negative": [0.1, 0.3]})
+    assert plot_sentiment(long, labels, "negative", tmp_path / "heat.png").stat().st_size > 0
+    assert matplotlib.rcParams["text.parse_math"] is True
