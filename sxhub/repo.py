@@ -115,9 +115,9 @@ def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
     label): a JSONDecodeError (exit 1) or the spec's "needs at least 2 labels" did not say what to pass."""
     from .errors import SpecError
     from .predict import read_model_info
-    from .teachers.synthetic_folder import is_synthetic_model
+    from .teachers.synthetic_folder import read_info
 
-    if is_synthetic_model(model_dir):  # a causal LM: no classifier head, no labels to serve
+    if read_info(model_dir) is not None:  # a causal LM: no classifier head, no labels to serve
         raise PublishError(
             f"{str(model_dir)!r} is a synthetic model from `sxhub tune`, not a student classifier: pass the folder "
             "`sxhub train` wrote (a synthetic model is published with `sxhub publish generator`)."
