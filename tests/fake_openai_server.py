@@ -51,7 +51,14 @@ class Hang:
     seconds: float
 
 
-Action = Answer | Fail | Hang
+@dataclass
+class Raw:
+    """A 200 reply with exactly this JSON body (a reasoning model's null content, a refusal, an error payload)."""
+
+    body: dict[str, Any]
+
+
+Action = Answer | Fail | Hang | Raw
 Responder = Callable[[dict[str, Any], int], Action]
 
 
@@ -184,6 +191,8 @@ class FakeOpenAIServer:
                     action = Answer(default_answer(body))
                 if isinstance(action, Fail):
                     self._send(action.status, action.body, action.headers)
+                elif isinstance(action, Raw):
+                    self._send(200, json.dumps(action.body))
                 else:
                     reply = completion(action.content, body.get("model") or "fake")
                     if not action.usage:

@@ -10,7 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai_server import Action, Answer, Fail, FakeOpenAIServer, Hang, default_answer, user_text
+from fake_openai_server import (
+    Action,
+    Answer,
+    Fail,
+    FakeOpenAIServer,
+    Hang,
+    Raw,
+    completion,
+    default_answer,
+    user_text,
+)
 
 from sxhub.annotate import annotate
 from sxhub.spec import TaskSpec, TeacherSpec
@@ -370,3 +380,59 @@ def test_a_server_that_answers_nothing_stops_the_run_after_three_texts(tmp_path:
     with FakeOpenAIServer(every_third_hangs) as server:
         result = run(server, texts[:9], tmp_path / "b", concurrency=1, max_retries=0)
     assert result.ledger["failed_texts"] == 3 and result.ledger["n_texts"] == 9
+
+
+def reply_body(message: dict, finish_reason: str = "stop", completion_tokens: int = 8) -> dict:
+    """A chat-completion body with this message and finish_reason (the fake server's usual envelope)."""
+    body = completion("")
+    body["choices"][0].update(message={"role": "assistant", **message}, finish_reason=finish_reason)
+    body["usage"]["completion_tokens"] = completion_tokens
+    return body
+
+
+# What real servers and proxies send besides an answer (each seen from their source or documentation):
+ODD_REPLIES = {
+    # OpenAI's ChatCompletionMessage.refusal (also a field of vLLM's ChatMessage)
+    "refused": reply_body({"content": None, "refusal": "I'm sorry, I can't help with that."}),
+    # finish_reason "content_filter" (OpenAI, Azure OpenAI): the content was withheld
+    "filtered": reply_body({"content": None}, "content_filter", 0),
+    # OpenRouter: "the returned HTTP response status will be 200 and any error occurred while the LLM is producing the
+    # output will be emitted in the response body" (openrouter.ai/docs/api/reference/errors-and-debugging)
+    "upstream-down": {"error": {"code": 502, "message": "Provider returned error: model overloaded"}},
+    "bad-200": {"error": {"code": 400, "message": "Invalid request: unsupported parameter 'seed'"}},
+    "no-choices": {"id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "fake", "choices": []},
+}
+
+
+@pytest.mark.parametrize("structured", ["auto", "json_schema"])  # through huggingface_hub, and over plain HTTP
+def test_refusals_and_error_bodies_say_what_the_server_said(tmp_path: Path, structured: str) -> None:
+    """A refusal or a content filter was "invalid answer: reply holds no JSON object: ''", asked three times; an
+    HTTP 200 carrying an ``error`` object was "the server returned no choices", retried whatever it said, its
+    message never shown. Now a refusal fails its text once with the server's words, and an error body is sorted by
+    its code like the HTTP error it stands for."""
+
+    def odd(body: dict, n: int) -> Action:
+        text = user_text(body).split("\n")[0].removeprefix("Text: ")
+        return Raw(ODD_REPLIES[text]) if text in ODD_REPLIES else Answer(default_answer(body))
+
+    with FakeOpenAIServer(odd) as server:
+        teacher = TeacherSpec(base_url=server.url, model="fake", name="srv", timeout=5, structured=structured)
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[teacher])
+        result = annotate(
+            spec, [*ODD_REPLIES, "fine"], cache=tmp_path / "cache", progress=False, backoff=0.01, max_retries=2
+        )
+    rows = {row["text"]: row for row in result.rows}
+    asked = {t: server.per_text[next(k for k in server.per_text if k.startswith(f"Text: {t}\n"))] for t in rows}
+    assert rows["refused"]["error"] == "srv refused to answer this text: \"I'm sorry, I can't help with that.\""
+    assert "content filter withheld the answer" in rows["filtered"]["error"]
+    assert asked["refused"] == asked["filtered"] == 1  # another seed is refused the same way
+    assert rows["upstream-down"]["error"].startswith(
+        "srv: HTTP 502 (in an HTTP 200 body: Provider returned error: model overloaded)"
+    )
+    assert asked["upstream-down"] == 3  # a 502 is worth retrying
+    assert rows["bad-200"]["error"] == (
+        "srv: HTTP 400 (in an HTTP 200 body: Invalid request: unsupported parameter 'seed')"
+    )
+    assert asked["bad-200"] == 1
+    assert '"choices": []' in rows["no-choices"]["error"]  # the body is shown
+    assert all(rows[t]["failed"] for t in ODD_REPLIES) and not rows["fine"]["failed"]

@@ -20,6 +20,7 @@ from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TaskSpec, TeacherSpec
 from .base import (
     ContextLengthError,
+    RefusedError,
     RejectedRequestError,
     Reply,
     RetryableTeacherError,
@@ -41,6 +42,7 @@ __all__ = [
     "FakeCall",
     "FakeTeacher",
     "InferenceClientTeacher",
+    "RefusedError",
     "RejectedRequestError",
     "Reply",
     "RequestShape",

@@ -11,6 +11,9 @@ Errors are sorted into kinds so the annotate engine knows what to do:
   :class:`ContextLengthError` is the one refusal that is about the text, not the shape: the prompt and ``max_tokens``
   do not fit the server's context window. It fails that vote with the fix and never stops the run.
 * :class:`~sxhub.errors.TeacherUnavailableError` for 401/403/404, which no retry can fix and which stop the run.
+* :class:`RefusedError` (a :class:`~sxhub.errors.TeacherError`): the model refused this text (an OpenAI
+  ``message.refusal``, or ``finish_reason: "content_filter"``). A failed vote with the server's words, never asked
+  again with other seeds, never counted towards stopping the run.
 * :class:`ServerGoneError` (retryable): a connection refused by a server that had answered before. Retried like any
   lost connection; still refused after every retry, the server is gone and the engine stops the run.
 """
@@ -61,6 +64,11 @@ class RejectedRequestError(TeacherError):
         super().__init__(message)
         self.status = status
         self.detail = detail
+
+
+class RefusedError(TeacherError):
+    """The server answered, but refused to label this text (a refusal or a content filter): about the text, so it
+    fails that vote alone, and asking again with another seed would be refused the same way."""
 
 
 class ContextLengthError(RejectedRequestError):

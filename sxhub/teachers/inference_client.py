@@ -12,13 +12,23 @@ Hugging Face hosts; other ``base_url`` servers get ``$SXHUB_API_KEY`` (or a plac
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from typing import Any
 from urllib.parse import urlparse
 
 from ..errors import TeacherUnavailableError
 from ..spec import TeacherSpec
-from .base import Reply, RetryableTeacherError, ServerGoneError, Teacher, classify_error, spec_identity
+from .base import (
+    RefusedError,
+    Reply,
+    RetryableTeacherError,
+    ServerGoneError,
+    Teacher,
+    classify_error,
+    classify_status,
+    spec_identity,
+)
 from .servers import RequestShape, detect_server, listed_models, pick_served_model, request_shape
 
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
@@ -204,14 +214,7 @@ class InferenceClientTeacher(Teacher):
                 raise
             raise error from exc
         self._answered = True
-        if not out.choices:
-            raise RetryableTeacherError(f"{self.name}: the server returned no choices")
-        usage = out.usage
-        return Reply(
-            text=out.choices[0].message.content or "",
-            input_tokens=_count(getattr(usage, "prompt_tokens", None)),
-            output_tokens=_count(getattr(usage, "completion_tokens", None)),
-        )
+        return read_completion(out, self.name, hub=not self.base_url or is_hf_host(self.base_url))
 
     def _raise_if_never_reached(self, exc: BaseException) -> None:
         """A connection refused (or a host that does not resolve) before the server ever answered: a wrong
@@ -253,16 +256,7 @@ class InferenceClientTeacher(Teacher):
         body.update(shape.extra_body or {})
         response = await self._get_http().post("chat/completions", json=body)
         response.raise_for_status()
-        data = response.json()
-        choices = data.get("choices") or []
-        if not choices:
-            raise RetryableTeacherError(f"{self.name}: the server returned no choices")
-        usage = data.get("usage") or {}
-        return Reply(
-            text=(choices[0].get("message") or {}).get("content") or "",
-            input_tokens=_count(usage.get("prompt_tokens")),
-            output_tokens=_count(usage.get("completion_tokens")),
-        )
+        return read_completion(response.json(), self.name, hub=is_hf_host(self.base_url or ""))
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -271,6 +265,61 @@ class InferenceClientTeacher(Teacher):
         if self._http is not None:
             await self._http.aclose()
             self._http = None
+
+
+def read_completion(data: Any, name: str, *, hub: bool) -> Reply:
+    """The :class:`Reply` in a chat-completion body (a dict, or huggingface_hub's output, a dict too).
+
+    What servers send besides a plain answer:
+
+    * no ``choices`` but an ``error`` object, with HTTP 200: OpenRouter does this for an error that happens once the
+      model started ("the returned HTTP response status will be 200 and any error occurred while the LLM is producing
+      the output will be emitted in the response body", openrouter.ai/docs/api/reference/errors-and-debugging), its
+      ``error.code`` an HTTP status. Sorted by that code like an HTTP error, with the server's message (it was
+      retried three times as "the server returned no choices", whatever it said, a refused request included);
+    * an OpenAI ``message.refusal`` or ``finish_reason: "content_filter"``: this text was refused; a
+      :class:`RefusedError` with the server's words (it was "reply holds no JSON object: ''", asked again twice);
+    * ``content`` null or empty, the answer's tokens spent in ``reasoning`` (vLLM >= 0.10's ``ChatMessage.reasoning``,
+      older vLLM and llama.cpp ``reasoning_content``, Ollama ``reasoning``) when a reasoning model ran out of
+      ``max_tokens`` while thinking: vLLM's ``BaseThinkingReasoningParser.extract_reasoning`` returns no content when
+      ``</think>`` never came. An empty text, which the engine reports as empty and, at max_tokens, as cut off.
+    """
+    choices = _field(data, "choices") or []
+    if not choices:
+        error = _field(data, "error")
+        if error:
+            message = error.get("message") if isinstance(error, dict) else None
+            detail = " ".join(str(message or json.dumps(error, default=str)).split())[:300]
+            code = error.get("code") if isinstance(error, dict) else None
+            status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 0
+            if 400 <= status < 600:
+                raise classify_status(status, f"in an HTTP 200 body: {detail}", None, name, hub=hub)
+            raise RetryableTeacherError(f"{name}: the server answered with an error: {detail}")
+        shown = " ".join(json.dumps(data, default=str).split())[:300]
+        raise RetryableTeacherError(f"{name}: the server returned no choices ({shown})")
+    choice = choices[0]
+    message = _field(choice, "message") or {}
+    refusal = _field(message, "refusal")
+    if refusal:
+        raise RefusedError(f"{name} refused to answer this text: {' '.join(str(refusal).split())[:300]!r}")
+    if _field(choice, "finish_reason") == "content_filter":
+        raise RefusedError(
+            f"{name}: the server's content filter withheld the answer to this text (finish_reason content_filter)"
+        )
+    usage = _field(data, "usage") or {}
+    return Reply(
+        text=_field(message, "content") or "",
+        input_tokens=_count(_field(usage, "prompt_tokens")),
+        output_tokens=_count(_field(usage, "completion_tokens")),
+    )
+
+
+def _field(obj: Any, key: str) -> Any:
+    """``obj[key]`` of a JSON object, or the attribute of huggingface_hub's output: fields its dataclasses do not
+    declare (``message.refusal``, ``reasoning_content``, an ``error``) are attributes only, absent from the parent's
+    dict view."""
+    value = getattr(obj, key, None) if type(obj) is not dict else None
+    return obj.get(key) if value is None and isinstance(obj, dict) else value
 
 
 def _refused(exc: BaseException) -> bool:
