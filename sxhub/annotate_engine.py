@@ -168,6 +168,8 @@ class _Engine:
         if reply.output_tokens is None or reply.output_tokens < limit:
             return ""
         shorter = ", or reasoning: false for shorter answers" if self.spec.reasoning else ""
+        if not reply.text.strip() or "<think>" in reply.text:  # every token went to a reasoning model's thinking
+            shorter = ", or turn the model's thinking off on its server"
         return (
             f" (the reply was cut off at max_tokens={limit}: raise max_tokens for teacher {self.names[idx]!r} in the "
             f"task spec{shorter})"

@@ -8,7 +8,8 @@ the variables ``spec``, ``labels``, ``examples``, ``text`` and ``schema``.
 
 Parsing is strict: a reply that is not one JSON object valid against the task's answer schema (checked with
 ``jsonschema``) raises :class:`InvalidAnswer`. The only tolerance is a JSON object wrapped in code fences or
-surrounded by text (the first ``{...}`` object is taken) and case/whitespace differences in label names.
+surrounded by text (the first ``{...}`` object is taken), a model's ``<think>...</think>`` before it (skipped) and
+case/whitespace differences in label names.
 """
 
 from __future__ import annotations
@@ -181,9 +182,26 @@ def _compile(source: str, version: tuple[int, int] | None = None) -> jinja2.Temp
 # ------------------------------------------------------------------------------------------------------------------
 # parsing
 # ------------------------------------------------------------------------------------------------------------------
+THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
+
+
 def extract_json_object(raw: str) -> dict[str, Any]:
-    """The reply as one JSON object: the whole text, or the first ``{...}`` object in it (fences allowed)."""
+    """The reply as one JSON object: the whole text, or the first ``{...}`` object in it (fences allowed).
+
+    A reasoning model's thinking left in the text (a server run without a reasoning parser: vLLM without
+    ``--reasoning-parser``, llama.cpp with ``--reasoning-format none``, TGI) is not part of the answer: only what
+    follows the last ``</think>`` is read, as vLLM's ``<think>`` reasoning parsers split it. A draft object in the
+    thinking was taken as the answer (``<think>{"label": "positive"}? no...</think>{"label": "negative"}`` voted
+    positive)."""
     text = raw.strip()
+    if not text:
+        raise InvalidAnswer("the reply has no content")
+    if THINK_CLOSE in text:
+        text = text.rsplit(THINK_CLOSE, 1)[1].strip()
+        if not text:
+            raise InvalidAnswer("the reply holds only the model's thinking, no answer after </think>")
+    elif text.startswith(THINK_OPEN):
+        raise InvalidAnswer(f"the reply holds only the model's thinking (no </think>): {_clip(text)!r}")
     try:
         value = json.loads(text)
     except json.JSONDecodeError:

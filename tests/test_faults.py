@@ -436,3 +436,36 @@ def test_refusals_and_error_bodies_say_what_the_server_said(tmp_path: Path, stru
     assert asked["bad-200"] == 1
     assert '"choices": []' in rows["no-choices"]["error"]  # the body is shown
     assert all(rows[t]["failed"] for t in ODD_REPLIES) and not rows["fine"]["failed"]
+
+
+def test_a_reasoning_model_cut_off_while_thinking_says_so_and_how_to_fix_it(tmp_path: Path) -> None:
+    """A reasoning model behind vLLM's reasoning parser that spends max_tokens thinking answers ``content: null``,
+    the thinking in ``reasoning`` (vLLM >= 0.10; ``reasoning_content`` before, and in llama.cpp), finish_reason
+    "length": vllm/reasoning/basic_parsers.py (BaseThinkingReasoningParser.extract_reasoning, vllm-project/vllm at
+    9b533e7bd0d4945f0e808ea8fb17e9ceee402a91) returns no content when </think> never came. The vote said "reply
+    holds no JSON object: ''", and its fix only "raise max_tokens"; thinking that could be turned off went unnamed.
+    The cache keeps the reply, so the rerun says it too without a request."""
+
+    def thinking(body: dict, n: int) -> Action:
+        if "long-thinker" in user_text(body):
+            message = {"content": None, "reasoning": "The operating profit rose by 12%, but margins", "refusal": None}
+            return Raw(reply_body(message, "length", completion_tokens=32))
+        if "draft-thinker" in user_text(body):  # no reasoning parser: the thinking stays in the content
+            return Answer('<think>{"label": "positive"}? No: it fell.</think>{"label": "negative"}')
+        return Answer(default_answer(body))
+
+    port = 0
+    for _ in range(2):
+        with FakeOpenAIServer(thinking, port=port) as server:
+            teacher = TeacherSpec(base_url=server.url, model="fake", name="srv", timeout=5, max_tokens=32)
+            spec = TaskSpec(name="fin", labels=LABELS, teachers=[teacher])
+            texts = ["long-thinker", "draft-thinker"]
+            result = annotate(spec, texts, cache=tmp_path / "cache", progress=False, max_invalid=0)
+        port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+        rows = {row["text"]: row for row in result.rows}
+        assert rows["long-thinker"]["error"] == (
+            "invalid answer: the reply has no content (the reply was cut off at max_tokens=32: raise max_tokens for teacher 'srv' in the task spec, or turn the model's thinking off "
+            "on its server)"
+        )
+        assert rows["draft-thinker"]["label"] == "negative"
+    assert server.requests == []  # the rerun was answered from the cache

@@ -110,6 +110,20 @@ def test_parse_accepts_fences_surrounding_text_and_case(raw: str) -> None:
     assert parse_reply(make_spec(), raw) == (["positive"], "")
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        '<think>A draft: {"label": "positive"}? No, profit fell.</think>\n{"label": "negative"}',
+        'Profit fell, so not {"label": "positive"}.\n</think>\n\n```json\n{"label": "negative"}\n```',  # R1's
+    ],
+)
+def test_parse_reads_the_answer_after_a_models_thinking(raw: str) -> None:
+    """A server without a reasoning parser leaves a reasoning model's thinking in the content; the first object in
+    it, a draft, was taken as the answer. DeepSeek-R1's chat template opens <think> in the prompt, so its content
+    has only the closing tag."""
+    assert parse_reply(make_spec(), raw) == (["negative"], "")
+
+
 def test_parse_returns_the_reason() -> None:
     spec = make_spec(reasoning=True)
     assert parse_reply(spec, '{"reason": " profit up ", "label": "positive"}') == (["positive"], "profit up")
@@ -119,7 +133,9 @@ def test_parse_returns_the_reason() -> None:
     ("raw", "message"),
     [
         ("positive", "holds no JSON object"),
-        ("", "holds no JSON object"),
+        ("", "the reply has no content"),
+        ("<think>The profit rose, so", "holds only the model's thinking (no </think>)"),
+        ('<think>{"label": "positive"}?</think>', "holds only the model's thinking, no answer after </think>"),
         ('["positive"]', "not a JSON object"),
         ('{"label": "bullish"}', "'bullish' is not one of"),
         ('{"answer": "positive"}', "('answer' was unexpected)"),
