@@ -642,6 +642,7 @@ def test_review_space_keeps_decisions_in_the_dataset_repo(
     assert {"sxhub_review/__init__.py", "sxhub_review/review_app.py", "sxhub_review/review_log.py"} <= files
     readme = hub.stub.read_file(space, "README.md", repo_type="space").decode()
     assert "sdk: gradio" in readme and f"- {dataset}" in readme and "HF_TOKEN" in readme
+    assert 'python_version: "3.11"' in readme  # the Python it is tested on, not the Hub's older default
     requirements = hub.stub.read_file(space, "requirements.txt", repo_type="space").decode()
     assert "krippendorff" in requirements and "gradio==" in requirements
 

@@ -839,3 +839,5 @@ def test_the_space_readme_front_matter_keeps_title_and_license_as_given(
     assert data.title == (title or " ".join(part.capitalize() for part in name.split("-")))
     assert data.license == (license_ or "other")
     assert (data.sdk, data.app_file) == ("gradio", "app.py")
+    # the Python the app is tested on here: the Hub's default is older (3.10), where pip resolves pandas 2
+    assert data.python_version == "3.11"
