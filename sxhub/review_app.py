@@ -18,10 +18,10 @@ This module imports nothing from sxhub but :mod:`sxhub.review_log` (gradio and h
 
 from __future__ import annotations
 
-import html
 import json
 import math
 import os
+import re
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,9 +39,16 @@ from .review_log import (
 )
 
 MAX_LABEL_KEYS = 10  # 1..9 and 0
+# the page's markdown: no LaTeX ('$$' in a teacher's reason or a label definition was typeset as a formula)
+PLAIN: dict[str, Any] = {"latex_delimiters": []}
 
-# document-level key bindings: each key clicks a button (found by its elem_id); typing in a text field is left alone
-HEAD = """<script>
+# document-level key bindings: each key clicks a button (found by its elem_id); typing in a text field is left alone.
+# The text, votes and facts take each paragraph's direction from its own first letters (unicode-bidi: plaintext), so a
+# right-to-left text reads from the right (the page's ltr put its full stop and any leading number on the wrong side)
+HEAD = """<style>
+#sxr-text textarea, #sxr-votes td, #sxr-facts p { unicode-bidi: plaintext; text-align: start; }
+</style>
+<script>
 (() => {
   if (window.__sxhubReviewKeys) return;
   window.__sxhubReviewKeys = true;
@@ -83,12 +90,26 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+# every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and then shows it as itself
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+
+
 def _cell(value: Any) -> str:
-    return html.escape(" ".join(str(value).split())).replace("|", "\\|")
+    """``value`` as literal text on one line of the page's markdown (a table cell too): a teacher's reason that
+    quotes ``**bold**``, a link, an image or ``<b>`` shows those characters; none of it is rendered or fetched."""
+    return _PUNCTUATION.sub(r"\\\1", " ".join(str(value).split()))
+
+
+def _code(name: Any) -> str:
+    """A label name as inline code, whatever backticks it holds (a fence longer than its longest run)."""
+    text = " ".join(str(name).split())
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def _names(labels: Sequence[str]) -> str:
-    return ", ".join(f"`{n}`" for n in labels) if labels else "(none)"
+    return ", ".join(_code(n) for n in labels) if labels else "(none)"
 
 
 def facts_markdown(item: Item, mine: Mapping[str, Any] | None) -> str:
@@ -125,7 +146,7 @@ def progress_markdown(review: Review, pos: int, reviewer: str) -> str:
     p = review.progress(reviewer)
     where = "done" if pos >= p["total"] else f"text {pos + 1} of {p['total']}"
     return (
-        f"**{html.escape(reviewer)}**: {p['decided']} of {p['total']} decided ({p['changed']} changed) · "
+        f"**{_cell(reviewer)}**: {p['decided']} of {p['total']} decided ({p['changed']} changed) · "
         f"{p['skipped']} skipped · {p['total'] - p['decided']} to go · {where}"
     )
 
@@ -148,13 +169,13 @@ def agreement_markdown(result: Mapping[str, Any]) -> str:
 
 
 def help_markdown(config: ReviewConfig) -> str:
-    keys = ", ".join(f"**{(i + 1) % 10}** `{n}`" for i, n in enumerate(config.labels[:MAX_LABEL_KEYS]))
+    keys = ", ".join(f"**{(i + 1) % 10}** {_code(n)}" for i, n in enumerate(config.labels[:MAX_LABEL_KEYS]))
     pick = "toggle" if config.multi_label else "pick"
     save = " · **Enter** save the choice" if config.multi_label else ""
     lines = [f"Keys: {keys} ({pick}){save} · **k** keep the current label · **s** skip · **b** back · **u** undo."]
     described = [(n, config.descriptions.get(n)) for n in config.labels if config.descriptions.get(n)]
     if described:
-        lines.append(" · ".join(f"`{n}`: {_cell(d)}" for n, d in described))
+        lines.append(" · ".join(f"{_code(n)}: {_cell(d)}" for n, d in described))
     return "\n\n".join(lines)
 
 
@@ -167,14 +188,14 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
 
     config = review.config
     with gr.Blocks(title=config.title) as demo:
-        gr.Markdown(f"# {html.escape(config.title)}")
-        gr.Markdown(help_markdown(config))
+        gr.Markdown(f"# {_cell(config.title)}", **PLAIN)
+        gr.Markdown(help_markdown(config), **PLAIN)
         with gr.Row():
             who = gr.Textbox(value=reviewer, label="Reviewer", placeholder="your name", scale=1, elem_id="sxr-who")
-            progress = gr.Markdown(elem_id="sxr-progress")
+            progress = gr.Markdown(elem_id="sxr-progress", **PLAIN)
         pos = gr.State(0)
         text = gr.Textbox(label="Text", interactive=False, lines=4, elem_id="sxr-text")
-        facts = gr.Markdown(elem_id="sxr-facts")
+        facts = gr.Markdown(elem_id="sxr-facts", **PLAIN)
         choices = None
         label_buttons = []
         if config.multi_label:
@@ -190,14 +211,14 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
             skip = gr.Button("Skip (s)", elem_id="sxr-skip")
             back = gr.Button("Back (b)", elem_id="sxr-back")
             undo = gr.Button("Undo (u)", elem_id="sxr-undo")
-        status = gr.Markdown(elem_id="sxr-status")
+        status = gr.Markdown(elem_id="sxr-status", **PLAIN)
         with gr.Row():
             probs = gr.Label(label="Out-of-fold probabilities", num_top_classes=len(config.labels))
             with gr.Column():
-                gr.Markdown("**Teacher votes**")
-                votes = gr.Markdown(elem_id="sxr-votes")
+                gr.Markdown("**Teacher votes**", **PLAIN)
+                votes = gr.Markdown(elem_id="sxr-votes", **PLAIN)
         with gr.Accordion("Agreement", open=False):
-            agree = gr.Markdown(elem_id="sxr-agreement")
+            agree = gr.Markdown(elem_id="sxr-agreement", **PLAIN)
 
         outputs = [pos, progress, text, facts, probs, votes, agree, status, *([choices] if choices else [])]
 

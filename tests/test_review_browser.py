@@ -199,3 +199,44 @@ def test_multi_label_keys_toggle_labels_and_enter_saves_for_the_reviewer_in_the_
     assert [e["action"] for e in events] == ["label", "undo"]
     assert events[0]["labels"] == ["delivery", "quality"] and events[0]["reviewer"] == "bob"
     assert review.progress("bob")["decided"] == 0
+
+
+def test_markup_in_texts_reasons_and_definitions_shows_as_written(browser: Any, tmp_path: Path) -> None:
+    """A teacher's reason that quotes markdown, HTML or LaTeX is shown as those characters: no bold, no link, no
+    image fetched from the address in it, no formula; a right-to-left text reads from the right."""
+    from selenium.webdriver.common.by import By
+
+    from sxhub.review import launch_review
+    from sxhub.spec import TaskSpec
+
+    markup = "<b>b</b> **bold** [link](http://example.com) ![pic](http://127.0.0.1:9/t.png) $$x^2$$ a|b"
+    vote = {"teacher": "t<i>1</i>", "sample": 0, "labels": ["neutral"], "reason": markup, "error": "", "raw": "{}"}
+    rtl = "2024: الأرباح ارتفعت بنسبة 5%."
+    rows = [
+        {"text": markup, "label": "neutral", "votes": [vote]},
+        {"text": rtl, "label": "positive", "votes": [{**vote, "reason": "ok"}]},
+    ]
+    data = write_table(pd.DataFrame(rows), tmp_path / "markup.parquet")
+    labels = [{"name": "positive", "description": "**good** news | $$a$$"}, "neutral", "negative"]
+    spec = TaskSpec(name="markup", labels=labels, teachers=["local"])
+    demo, url, _ = launch_review(data, spec=spec, reviewer="", port=_free_port(), block=False)
+    try:
+        browser.get(url + "?reviewer=ann")
+        text, _, wait = _page(browser)
+        wait(lambda: text() == markup)  # the text box shows the text as it is
+        votes = browser.find_element(By.ID, "sxr-votes")
+        wait(lambda: "**bold**" in votes.text)
+        cells = [td.text for td in votes.find_elements(By.TAG_NAME, "td")]
+        assert cells == ["t<i>1</i>", "0", "neutral", markup]
+        for tag in ("img", "a", "strong", "b", "i", "math"):
+            assert not votes.find_elements(By.TAG_NAME, tag), tag
+        page = browser.find_element(By.TAG_NAME, "body").text
+        assert "**good** news | $$a$$" in page  # the label definition, as written
+        assert not browser.find_elements(By.CSS_SELECTOR, ".katex")
+
+        browser.find_element(By.ID, "sxr-skip").click()
+        wait(lambda: text() == rtl)
+        box = browser.find_element(By.CSS_SELECTOR, "#sxr-text textarea")
+        assert browser.execute_script("return getComputedStyle(arguments[0]).unicodeBidi", box) == "plaintext"
+    finally:
+        demo.close()
