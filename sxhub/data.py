@@ -275,9 +275,19 @@ def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [str(v) for v in value]
+    if isinstance(value, str) and value.strip().startswith("["):  # a CSV's list cell: not a label name
+        try:
+            decoded = json.loads(value)
+        except json.JSONDecodeError:
+            decoded = None
+        if isinstance(decoded, list):
+            value = decoded
     if isinstance(value, (list, tuple)):
         if len(value) != 1:
-            raise InputError(f"label cell {value!r} holds {len(value)} labels; a single-label task needs one.")
+            raise InputError(
+                f"label cell {value!r} holds {len(value)} labels; a single-label task needs one per text: keep one, "
+                "or make the task multi-label (a 'labels' column, multi_label: true)."
+            )
         value = value[0]
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -282,7 +282,12 @@ def _agreement_split(rows: _Rows) -> list[float | None]:
             continue
         cell = cells[i]
         if isinstance(cell, str) and cell.strip().startswith("{"):  # a per-label dict left as JSON text
-            cell = json.loads(cell)
+            try:
+                cell = json.loads(cell)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f"agreement cell {cell[:60]!r} is not a JSON object of shares per label; fix the column or drop it."
+                ) from exc
         value = mean_agreement(cell)
         out.append(None if value is None else 1.0 - value)
     return out
@@ -439,6 +444,8 @@ def find_doubts(
             f"every text has the label {rows.labels[0]!r}; doubts needs at least two labels to learn what each looks "
             "like."
         )
+    shares = _vote_shares(rows)  # a bad votes or agreement cell is said before the texts are embedded
+    _agreement_split(rows)
     features = embedder(rows.texts) if embedder is not None else embed_texts(rows.texts, model)
     features = np.asarray(features, dtype=float)
     if features.shape[0] != n:
@@ -453,7 +460,6 @@ def find_doubts(
         features, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
     )
     _require_cleanlab()
-    shares = _vote_shares(rows)
     signals = (_multi_signals if rows.multi_label else _single_signals)(rows, probs, shares)
     queue = _queue(rows, probs, signals)
     doubtful = int((queue["doubt"] >= DOUBTFUL).sum())

@@ -62,8 +62,14 @@ def plain_votes(cell: Any) -> list[dict[str, Any]]:
             cell = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise InputError(f"votes cell {stripped[:60]!r} is not a JSON list of votes.") from exc
-    if not isinstance(cell, list):
+    if cell is None or (isinstance(cell, float) and np.isnan(cell)):
         return []
+    if not isinstance(cell, list) or not all(isinstance(item, Mapping) for item in cell):
+        raise InputError(
+            f"votes cell {str(cell)[:60]!r} is not a list of votes: each vote is an object such as "
+            '{"teacher": "t", "sample": 0, "labels": ["positive"]} (sxhub annotate writes them); fix the column or '
+            "drop it."
+        )
     votes = []
     for item in cell:
         vote = dict(item)

@@ -77,13 +77,25 @@ def mean_agreement(agreement: Any) -> float | None:
     ``1.0``; see the module docstring.
     """
     if isinstance(agreement, Mapping):
-        shares = [float(v) for v in agreement.values() if not _is_missing(v)]
+        shares = [_share(v) for v in agreement.values() if not _is_missing(v)]
         if shares:
             return sum(shares) / len(shares)
         return 1.0 if agreement else None
     if _is_missing(agreement):
         return None
-    return float(agreement)
+    return _share(agreement)
+
+
+def _share(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:  # 'high', a list: not a share (it was a ValueError, exit 1)
+        from .errors import InputError
+
+        raise InputError(
+            f"agreement cell {str(value)[:60]!r} is not a number; agreement is the share of votes for the label, "
+            "0 to 1 (multi-label: a JSON object of shares per label): fix the column or drop it."
+        ) from exc
 
 
 def vote_teachers(rows: Iterable[Any], *, valid_only: bool = False) -> list[str]:
@@ -109,6 +121,8 @@ def _is_missing(value: Any) -> bool:
         return math.isnan(float(value))
     except TypeError:  # pandas' NA
         return True
+    except ValueError:  # text that is no number: there, and wrong (the caller says so)
+        return False
 
 
 def vote_error(vote: dict[str, Any], label_names: Sequence[str], multi_label: bool) -> str:

@@ -368,3 +368,40 @@ def test_labels_people_set_are_not_doubted_by_the_votes_they_replaced() -> None:
     assert fixed["signal_vote_split"].isna().all()
     assert queue.head(int(errors.sum()))["row"].isin(np.flatnonzero(errors)).mean() < 0.2
     assert (fixed["suggested"] == fixed["label"]).mean() > 0.8
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "message"),
+    [
+        ("label", '["positive", "negative"]', "holds 2 labels; a single-label task needs one per text"),
+        ("votes", '["positive", "negative"]', "is not a list of votes"),  # was ValueError, exit 1
+        ("votes", '{"teacher": "t"}', "is not a list of votes"),  # was dropped without a word
+        ("votes", "3", "is not a list of votes"),
+        ("agreement", "high", "agreement cell 'high' is not a number"),  # was ValueError, exit 1
+        ("agreement", "{broken", "is not a JSON object of shares per label"),
+    ],
+)
+def test_an_odd_cell_is_one_line_before_any_text_is_embedded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, cell: str, message: str
+) -> None:
+    frame, _ = synthetic(20)
+    frame["votes"] = [json.dumps(v) for v in frame["votes"]]
+    frame["agreement"] = 1.0
+    frame[column] = frame[column].astype(object)
+    frame.loc[5, column] = cell
+    path = tmp_path / "labelled.csv"
+    frame.to_csv(path, index=False)
+    missing = tmp_path / "no-model"  # embedding would fail on it: the cell must be named first
+    argv = ["doubts", str(path), "-o", str(tmp_path / "q.csv"), "--folds", "3", "--model", str(missing)]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "q.csv").exists()
+
+
+def test_nan_labels_are_left_out_and_counted(tmp_path: Path) -> None:
+    frame, _ = synthetic(40)
+    frame["label"] = frame["label"].astype(object)
+    frame.loc[[3, 7], "label"] = [None, float("nan")]
+    result = find_doubts(frame, label_names=LABELS, embedder=bag_of_words, folds=3)
+    assert result.summary["left_out"]["no_label"] == 2 and len(result.queue) == 38
+    assert not {3, 7} & set(result.queue["row"])
