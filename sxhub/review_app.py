@@ -194,6 +194,10 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
             who = gr.Textbox(value=reviewer, label="Reviewer", placeholder="your name", scale=1, elem_id="sxr-who")
             progress = gr.Markdown(elem_id="sxr-progress", **PLAIN)
         pos = gr.State(0)
+        # the name typed last in this browser: a reload (or the Space restarting) resumes that reviewer's queue
+        # instead of asking for the name again at the first text; not a secret, so a fixed key reads it after a
+        # restart too
+        remembered = gr.BrowserState("", storage_key="sxhub-review-reviewer", secret="sxhub-review-reviewer")
         text = gr.Textbox(label="Text", interactive=False, lines=4, elem_id="sxr-text")
         facts = gr.Markdown(elem_id="sxr-facts", **PLAIN)
         choices = None
@@ -251,8 +255,9 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
                 raise gr.Error(str(exc)) from exc
             return show(new_pos, name, message)
 
-        def on_load(name: str, request: gr.Request) -> tuple[Any, ...]:
-            asked = (request.query_params.get("reviewer") if request is not None else None) or name
+        def on_load(name: str, saved: str, request: gr.Request) -> tuple[Any, ...]:
+            # the link's ?reviewer=, else the box (sxhub review --reviewer), else the name this browser typed last
+            asked = (request.query_params.get("reviewer") if request is not None else None) or name or saved
             asked = (asked or "").strip()
             return (asked, *show(review.resume(asked) if asked else 0, asked))
 
@@ -261,7 +266,7 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
 
         def on_reviewer(name: str) -> tuple[Any, ...]:
             name = (name or "").strip()
-            return show(review.resume(name) if name else 0, name)
+            return (name, *show(review.resume(name) if name else 0, name))
 
         def on_label(index: int) -> Callable[[int, str], tuple[Any, ...]]:
             label = config.labels[index]
@@ -290,9 +295,9 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
 
             return guarded(act, name)
 
-        demo.load(on_load, [who], [who, *outputs])
-        who.submit(on_reviewer, [who], outputs)
-        who.blur(on_reviewer, [who], outputs)
+        demo.load(on_load, [who, remembered], [who, *outputs])  # only a typed name is remembered
+        who.submit(on_reviewer, [who], [remembered, *outputs])
+        who.blur(on_reviewer, [who], [remembered, *outputs])
         for i, button in enumerate(label_buttons):
             button.click(on_label(i), [pos, who], outputs)
         if choices is not None:

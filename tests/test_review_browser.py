@@ -240,3 +240,66 @@ def test_markup_in_texts_reasons_and_definitions_shows_as_written(browser: Any, 
         assert browser.execute_script("return getComputedStyle(arguments[0]).unicodeBidi", box) == "plaintext"
     finally:
         demo.close()
+
+
+def test_two_reviewers_at_once_and_a_reload_resumes_the_typed_name(browser: Any, tmp_path: Path) -> None:
+    """As on a review Space (no --reviewer): carol types her name and decides two texts while dave, in another
+    window, decides the first text otherwise; carol reloads and is back at her third text under her name, each
+    sees their own progress, and the log holds both, interleaved, with carol's later change winning."""
+    from selenium.webdriver.common.by import By
+
+    from sxhub.review import launch_review
+    from sxhub.review_log import final_decisions, read_events
+
+    rows = labelled_rows()
+    labelled = tmp_path / "labelled.parquet"
+    pd.DataFrame(rows).to_parquet(labelled)
+    order = [7, 2, 0, 5, 1, 3, 6, 8]
+    queue = write_table(pd.DataFrame(queue_rows(rows, order)), tmp_path / "queue.parquet")
+    texts = [rows[i]["text"] for i in order]
+    demo, url, review = launch_review(labelled, queue=queue, reviewer="", port=_free_port(), block=False)
+    try:
+        browser.get(url)
+        text, progress, wait = _page(browser)
+        wait(lambda: "Type your name" in progress())
+        who = browser.find_element(By.CSS_SELECTOR, "#sxr-who input, #sxr-who textarea")
+        who.send_keys("carol\n")
+        wait(lambda: "carol" in progress())
+        browser.find_element(By.ID, "sxr-label-1").click()  # text 1: positive
+        wait(lambda: text() == texts[1])
+        browser.find_element(By.ID, "sxr-keep").click()  # text 2: keep
+        wait(lambda: text() == texts[2])
+
+        carol = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        browser.get(url + "?reviewer=dave")
+        wait(lambda: text() == texts[0] and "dave" in progress())  # dave starts at the top: carol's work is hers
+        browser.find_element(By.ID, "sxr-label-2").click()  # text 1: neutral
+        wait(lambda: "1 of 8 decided" in progress())
+        browser.close()
+        browser.switch_to.window(carol)
+
+        _press(browser, "b")  # carol goes back two texts and changes her first decision
+        wait(lambda: text() == texts[1])
+        _press(browser, "b")
+        wait(lambda: text() == texts[0])
+        browser.find_element(By.ID, "sxr-label-3").click()  # text 1: negative now
+        wait(lambda: text() == texts[2])
+
+        browser.refresh()  # a reload knows carol without her typing again, and resumes at her third text
+        wait(lambda: text() == texts[2] and "carol: 2 of 8 decided" in progress())
+        assert browser.find_element(By.CSS_SELECTOR, "#sxr-who input, #sxr-who textarea").get_attribute("value") == (
+            "carol"
+        )
+    finally:
+        demo.close()
+    events = read_events([tmp_path / "labelled.decisions.jsonl"])
+    assert [(e["reviewer"], e["row"], e["labels"]) for e in events] == [
+        ("carol", 7, ["positive"]),
+        ("carol", 2, ["negative"]),
+        ("dave", 7, ["neutral"]),
+        ("carol", 7, ["negative"]),
+    ]
+    finals = final_decisions(events)
+    assert finals["carol"][7]["labels"] == ["negative"] and finals["dave"][7]["labels"] == ["neutral"]
+    assert review.progress("carol")["decided"] == 2 and review.progress("dave")["decided"] == 1
