@@ -335,6 +335,23 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
         )
 
 
+def _check_not_reviewed(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> None:
+    """A file ``sxhub apply-review`` wrote (labels people set, ``label_source`` human) is not texts to label: run
+    labels every text again and kept none of the people's labels, without a word. With ``--gold`` naming the label
+    column they are the expert labels that score the teachers and the student, as asked."""
+    from .review import SOURCE_COLUMN
+
+    if gold or SOURCE_COLUMN not in frame.columns:
+        return
+    people = int(frame[SOURCE_COLUMN].astype(str).eq("human").sum())
+    if people:
+        raise InputError(
+            f"INPUT holds {people} label(s) people set (its {SOURCE_COLUMN!r} column, from sxhub apply-review), which "
+            f"sxhub run would drop: it labels every text again. Train on it with `sxhub train TASK INPUT -o "
+            f"MODEL_DIR`, or pass --gold {spec.label_column} to score the teachers and the student against them."
+        )
+
+
 def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[pd.DataFrame, str | None]:
     """The input with its expert column under a name annotate does not write, and that name.
 
@@ -466,6 +483,7 @@ def _run_stages(
     # 1. annotate + vote -------------------------------------------------------------------------------------
     started = report.begin("annotate")
     frame = read_table(source, limit=config.limit)
+    _check_not_reviewed(frame, spec, config.gold)
     input_columns = set(frame.columns)
     frame, gold = _gold_column(frame, spec, config.gold)
     keep = list(dict.fromkeys([*([gold] if gold else []), *config.keep_columns]))

@@ -558,3 +558,21 @@ def test_the_report_shows_figures_and_lists_as_a_reader_writes_them() -> None:
     assert "- **notes**:\n  - First note.\n  - Second note.\n" in md
     assert "- **gold_column**: read_from: flags, flag_columns: (Product, Price)\n" in md
     assert "[" not in md
+
+
+def test_a_reviewed_file_is_refused_before_a_teacher_is_asked(tmp_path: Path) -> None:
+    """apply-review's output as INPUT: run labelled every text again and dropped the people's labels unsaid."""
+    texts = pd.read_csv(FIN / "texts.csv").rename(columns={"expert": "label"})
+    texts["label_source"] = ["human", *["teacher"] * (len(texts) - 1)]
+    source = tmp_path / "reviewed.csv"
+    texts.to_csv(source, index=False)
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(FIN / "task.yaml"), str(source), "--out", str(tmp_path / "out"), "--teacher", server.url]
+        proc = _sxhub(*args)
+        assert server.requests == []
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "Error: INPUT holds 1 label(s) people set (its 'label_source' column, from sxhub apply-review), which sxhub "
+        "run would drop: it labels every text again. Train on it with `sxhub train TASK INPUT -o MODEL_DIR`, or pass "
+        "--gold label to score the teachers and the student against them."
+    )
