@@ -77,6 +77,8 @@ def _number(value: Any) -> Any:
     value = _plain(value)
     if isinstance(value, dict):
         return {k: _number(v) for k, v in value.items()}
+    if isinstance(value, str) and not value.strip():  # an empty CSV cell: no value, as in a Parquet queue
+        return None
     try:
         number = float(value)
     except (TypeError, ValueError):

@@ -90,6 +90,19 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+SIGNAL_LABELS = 3  # a per-label signal shows its most doubtful labels only
+
+
+def _signal(value: Any) -> str:
+    """A signal: its value, or for a per-label one (multi-label) the labels it doubts most, highest first (all 28 of
+    GoEmotions' made a wall of numbers, the doubted label somewhere in it)."""
+    if not isinstance(value, Mapping):
+        return _fmt(value)
+    ranked = sorted(value.items(), key=lambda kv: -float(kv[1]) if isinstance(kv[1], (int, float)) else 0.0)
+    shown = _fmt(dict(ranked[:SIGNAL_LABELS]))
+    return shown + (f" (+{len(ranked) - SIGNAL_LABELS} more)" if len(ranked) > SIGNAL_LABELS else "")
+
+
 # every ASCII punctuation character: CommonMark lets each be escaped with a backslash, and then shows it as itself
 _PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 
@@ -119,7 +132,7 @@ def facts_markdown(item: Item, mine: Mapping[str, Any] | None) -> str:
     if item.doubt is not None:
         lines[0] += f" · **doubt:** {_fmt(item.doubt)}"
     if item.signals:
-        lines.append("Signals: " + " · ".join(f"{_cell(k)} {_cell(_fmt(v))}" for k, v in item.signals.items()))
+        lines.append("Signals: " + " · ".join(f"{_cell(k)} {_cell(_signal(v))}" for k, v in item.signals.items()))
     if mine is not None:
         verb = "kept" if mine["action"] == "keep" else "chose"
         lines.append(f"**You {verb}:** {_names(mine.get('labels') or [])}")

@@ -774,3 +774,32 @@ def test_a_queue_of_no_rows_and_a_file_of_no_labels_name_their_fix(
     task = Path(__file__).resolve().parent.parent / "examples" / "financial-sentiment" / "task.yaml"
     code, _, err = run_cli(["review", str(failed), "--task", str(task)], capsys)
     assert code == 2 and "label them first (`sxhub annotate`)" in err.strip().splitlines()[-1]
+
+
+def test_a_multi_label_queue_shows_its_most_doubted_labels_and_a_csv_empty_signal_as_none(tmp_path: Path) -> None:
+    from sxhub.review_app import facts_markdown
+
+    names = [f"emotion{i}" for i in range(28)]
+    spec = TaskSpec(name="emotions", labels=names, multi_label=True, teachers=["local"])
+    texts = [f"text {i}" for i in range(4)]
+    data = write_table(pd.DataFrame({"text": texts, "labels": [[names[i]] for i in range(4)]}), tmp_path / "d.csv")
+    oof = {n: 0.01 for n in names} | {"emotion5": 0.9, "emotion0": 0.7, "emotion9": 0.3}
+    queue = pd.DataFrame(
+        {
+            "row": range(4),
+            "text": texts,
+            "labels": [[names[i]] for i in range(4)],
+            "doubt": 0.9,
+            "suggested": [["emotion5"]] * 4,
+            "signal_vote_split": None,  # no votes: an empty cell in a CSV
+            "signal_oof_disagreement": [oof] * 4,
+            "oof_probs": [{n: 0.5 for n in names}] * 4,
+        }
+    )
+    items, _ = load_review(data, queue=write_table(queue, tmp_path / "q.csv"), spec=spec)
+    assert items[0].signals["vote split"] is None  # was '' from the CSV: shown blank, unlike a Parquet queue's '–'
+    facts = facts_markdown(items[0], None)
+    assert "vote split –" in facts
+    shown = facts.split("oof disagreement ")[1]
+    assert re.findall(r"emotion\d+", shown) == ["emotion5", "emotion0", "emotion9"]  # not all 28, highest first
+    assert "+25 more" in shown.replace("\\", "")
