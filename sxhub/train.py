@@ -202,6 +202,30 @@ def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | 
     return logits.astype(np.float32)
 
 
+def people_overrule(logits: np.ndarray, data: LabelledData, rows: Sequence[int]) -> np.ndarray:
+    """The distillation targets of training ``rows``, with a row a person corrected (``label_source == "human"``,
+    from ``sxhub apply-review``) given its own label as the target (a one-hot softened to 0.999, as logits): the
+    distilled model, trained on the teacher's labels, would pull the reviewed row back to the label the reviewer
+    overruled, as ``--soft-labels`` keeps a corrected row's hard label."""
+    if "label_source" not in data.frame.columns:
+        return logits
+    sources = data.frame["label_source"].astype(str).to_numpy()[list(rows)]
+    people = sources == "human"
+    if not people.any():
+        return logits
+    hard = hard_targets(data)[list(rows)][people].astype(np.float64)
+    eps = 1e-3
+    if data.multi_label:
+        probs = np.clip(hard, eps, 1 - eps)
+        own = np.log(probs) - np.log1p(-probs)
+    else:
+        own = np.log(hard * (1 - eps) + (1 - hard) * eps / max(hard.shape[1] - 1, 1))
+    out = logits.copy()
+    out[people] = own.astype(out.dtype)
+    logger.info("distillation: %d rows a person corrected learn their own label", int(people.sum()))
+    return out
+
+
 def train(
     spec: TaskSpec | str | os.PathLike[str] | dict[str, Any],
     data: LabelledData | pd.DataFrame | str | os.PathLike[str],
@@ -321,9 +345,8 @@ def _train_local(
     train_ds = tokenized_dataset(tokenizer, train_texts, train_y, max_length)
     if config.distill:
         logger.info("distillation: %s labels the %d training texts", config.distill, len(train_texts))
-        train_ds = train_ds.add_column(
-            "teacher_logits", teacher_logits(config.distill, train_texts, spec, config.threads).tolist()
-        )
+        distilled = teacher_logits(config.distill, train_texts, spec, config.threads)
+        train_ds = train_ds.add_column("teacher_logits", people_overrule(distilled, data, train_idx).tolist())
     val_ds = tokenized_dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
     output_dir = Path(config.output_dir)

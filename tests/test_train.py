@@ -1006,6 +1006,37 @@ def test_a_thin_student_distils_from_a_full_one(
     assert record["layers"] == 1
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_distillation_targets_of_rows_a_person_corrected_are_their_own_labels(multi_label: bool) -> None:
+    """--distill mixed the distilled model's outputs into the loss of every row, so a row a reviewer corrected (label
+    source human, from sxhub apply-review) was pulled back toward the teacher's label it overruled; --soft-labels
+    already kept such a row's hard label. Its distillation target is now its own label; other rows keep the model's."""
+    from scipy.special import expit, softmax
+
+    from sxhub.train import people_overrule
+
+    labels: list[Any] = [["a"], ["b", "c"], ["c"], []] if multi_label else ["a", "b", "c", "a"]
+    frame = pd.DataFrame(
+        {
+            "text": ["t0", "t1", "t2", "t3"],
+            ("labels" if multi_label else "label"): labels,
+            "label_source": ["teacher", "human", "teacher", "human"],
+        }
+    )
+    data = load_labelled(frame, label_names=["a", "b", "c"], multi_label=multi_label)
+    rows = [3, 1, 2]
+    distilled = np.full((3, 3), 0.5, dtype=np.float32)
+    out = people_overrule(distilled, data, rows)
+    assert out.dtype == np.float32 and np.array_equal(out[2], distilled[2])  # row 2: the teacher's, kept
+    assert np.array_equal(distilled, np.full((3, 3), 0.5))  # the input is left as it was
+    if multi_label:
+        assert np.allclose(expit(out[[0, 1]]), [[0.001, 0.001, 0.001], [0.001, 0.999, 0.999]], atol=1e-6)
+    else:
+        assert np.allclose(softmax(out[[0, 1]], axis=1), [[0.999, 0.0005, 0.0005], [0.0005, 0.999, 0.0005]])
+    no_source = load_labelled(frame.drop(columns="label_source"), label_names=["a", "b", "c"], multi_label=multi_label)
+    assert people_overrule(distilled, no_source, rows) is distilled
+
+
 def test_distilling_from_another_tasks_model_is_one_clear_error(tiny_base_model: Path, tmp_path: Path) -> None:
     other = tmp_path / "multi"
     train(MULTI, multi_frame(), fast_config(other, tiny_base_model, epochs=1))
