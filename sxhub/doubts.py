@@ -331,15 +331,40 @@ def _single_signals(rows: _Rows, probs: np.ndarray, shares: list[Shares | None])
     }
 
 
+# multi-label: the out-of-fold disagreement and the suggestion read each label's probability against that label's
+# fitted threshold (bench/doubts_calibrated.py decides; False reads it against 0.5)
+CALIBRATE_MULTI_LABEL = False
+
+
+def label_thresholds(probs: np.ndarray, hot: np.ndarray) -> np.ndarray:
+    """Per label, the out-of-fold probability at which calling labels on best matches the labels given (pooled
+    micro-F1, as a multi-label student's thresholds are fitted; 0.5 for a label no row has): a rare label's
+    probabilities stay low, so against 0.5 nearly every row that has it looked wrong and it was never suggested."""
+    from .validation import tune_thresholds_micro
+
+    names = [str(k) for k in range(probs.shape[1])]
+    fitted = tune_thresholds_micro(probs, hot.astype(bool), names)
+    return np.array([fitted[n] for n in names], dtype=float)
+
+
+def prior_corrected(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """``probs`` with each label's odds divided by its threshold's, so that the threshold reads as 0.5."""
+    p = np.clip(probs, 1e-6, 1 - 1e-6)
+    t = np.clip(thresholds, 1e-6, 1 - 1e-6)
+    logit = np.log(p) - np.log1p(-p) - (np.log(t) - np.log1p(-t))
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
 def _multi_signals(rows: _Rows, probs: np.ndarray, shares: list[Shares | None]) -> dict[str, list[Any]]:
     from cleanlab.multilabel_classification.rank import get_label_quality_scores_per_class
 
     names = rows.label_names
     hot = np.array([[name in labs for name in names] for labs in rows.labels], dtype=float)
+    raw, probs = probs, (prior_corrected(probs, label_thresholds(probs, hot)) if CALIBRATE_MULTI_LABEL else probs)
     index = {n: i for i, n in enumerate(names)}
     ids = [[index[lab] for lab in labs] for labs in rows.labels]
     per_class = np.asarray(
-        get_label_quality_scores_per_class(ids, probs, method="normalized_margin", adjust_pred_probs=True)
+        get_label_quality_scores_per_class(ids, raw, method="normalized_margin", adjust_pred_probs=True)
     )
     if per_class.shape != probs.shape:  # documented as K arrays of N scores; cleanlab 2.9 returns (N, K)
         per_class = per_class.T
