@@ -109,25 +109,35 @@ class _Engine:
                 self.opts.samples,
                 self.spec.temperature,
             )
-        self.keys = self._make_keys()
+        self.keys, self.legacy_keys = self._make_keys()
 
-    def _make_keys(self) -> list[CacheKeys]:
-        return [
-            CacheKeys(
-                teacher=t.identity,
+    def _make_keys(self) -> tuple[list[CacheKeys], list[CacheKeys | None]]:
+        """Each teacher's cache keys (by what its server receives: :attr:`Teacher.cache_identity`) and, where they
+        differ, the keys sxhub made before (by :attr:`Teacher.identity`, the name and the URL as written): replies
+        stored under those are still found, and copied to the new key, instead of being paid for again."""
+
+        def keys(identity: dict[str, Any], teacher: Teacher) -> CacheKeys:
+            return CacheKeys(
+                teacher=identity,
                 schema=self.schema,
                 temperature=self.spec.temperature,
-                max_tokens=self._max_tokens(t),
+                max_tokens=self._max_tokens(teacher),
             )
-            for t in self.teachers
-        ]
+
+        current: list[CacheKeys] = []
+        legacy: list[CacheKeys | None] = []
+        for t in self.teachers:
+            ident, old = t.cache_identity, t.identity
+            current.append(keys(ident, t))
+            legacy.append(keys(old, t) if old != ident else None)
+        return current, legacy
 
     async def resolve_teachers(self) -> None:
         """Ask each teacher given by URL only which model its server lists, before the first cache key is made:
         that model is part of its identity, so a server restarted with another model behind the same URL is not
         answered from the first model's cached replies. Also keys made for ``schema`` set after construction."""
         await resolve_served_models(self.teachers)
-        self.keys = self._make_keys()
+        self.keys, self.legacy_keys = self._make_keys()
 
     def _note_server(self, idx: int) -> None:
         teacher, ledger = self.teachers[idx], self.ledgers[self.names[idx]]
@@ -266,7 +276,7 @@ class _Engine:
         """
         ledger = self.ledgers[self.names[idx]]
         key = self.keys[idx](messages, seed)
-        hit = self.cache.get(key) if self.cache is not None else None
+        hit = self._cached(idx, key, messages, seed)
         if hit is None and key in self._in_flight:
             hit = await asyncio.shield(self._in_flight[key])  # its error, if it fails, is this vote's too
         if hit is not None:
@@ -283,6 +293,17 @@ class _Engine:
             return await asking
         finally:
             del self._in_flight[key]
+
+    def _cached(self, idx: int, key: str, messages: list[dict[str, str]], seed: int) -> Reply | None:
+        """The cached reply under ``key``, else under the key an earlier sxhub made for the same request (then
+        copied to ``key``, so that the next run finds it at once)."""
+        if self.cache is None:
+            return None
+        hit = self.cache.get(key)
+        legacy = self.legacy_keys[idx]
+        if hit is None and legacy is not None and (hit := self.cache.get(legacy(messages, seed))) is not None:
+            self.cache.put(key, hit, teacher=self.names[idx])
+        return hit
 
     async def _ask(self, idx: int, key: str, messages: list[dict[str, str]], seed: int) -> Reply:
         """One request to teacher ``idx``, counted in its ledger; the reply committed to the cache."""
@@ -392,7 +413,7 @@ def _seed_offsets(teachers: Sequence[Teacher]) -> list[int]:
     seen: list[str] = []
     offsets = []
     for t in teachers:
-        key = json.dumps(t.identity, sort_keys=True, default=str)
+        key = json.dumps(t.cache_identity, sort_keys=True, default=str)
         offsets.append(TEACHER_SEED_STRIDE * seen.count(key))
         seen.append(key)
     return offsets

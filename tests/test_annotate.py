@@ -490,3 +490,61 @@ def test_copies_of_a_text_asked_side_by_side_are_paid_for_once(tmp_path: Path) -
         result = annotate(spec, texts, cache=tmp_path / "c2", progress=False, concurrency=8)
     assert len(server.requests) == 6 and result.frame["failed"].all()
     assert result.frame["error"].nunique() == 1
+
+
+def test_a_renamed_teacher_or_another_spelling_of_its_url_is_answered_from_the_cache(tmp_path: Path) -> None:
+    """The cache keys a request by what the server receives: the name (it only labels the votes) is not in it, and
+    the URL is normalised (host case, trailing slash, default port). Each of these asked every text again."""
+    from fake_openai_server import FakeOpenAIServer
+
+    texts = ["Profit rose.", "Sales fell."]
+    with FakeOpenAIServer() as server:
+        host = server.url.replace("127.0.0.1", "localhost")
+        run(make_spec(), texts, [TeacherSpec(base_url=host, model="m")], tmp_path)
+        assert len(server.requests) == 2
+        for other in (
+            TeacherSpec(base_url=host, model="m", name="renamed"),
+            TeacherSpec(base_url=host + "/", model="m"),
+            TeacherSpec(base_url=host.replace("localhost", "LocalHost"), model="m"),
+        ):
+            result = run(make_spec(), texts, [other], tmp_path)
+            assert result.ledger["cached"] == 2, other
+        assert len(server.requests) == 2
+        run(make_spec(), texts, [TeacherSpec(base_url=host, model="other")], tmp_path)
+        assert len(server.requests) == 4  # another model is another request
+
+
+def test_normalize_base_url_keeps_what_can_change_the_route() -> None:
+    from sxhub.teachers.base import normalize_base_url
+
+    assert normalize_base_url("http://Host.Example:80/v1/") == "http://host.example/v1"
+    assert normalize_base_url("https://host:443/v1") == normalize_base_url("https://HOST/v1//")
+    assert normalize_base_url("http://host:8080/v1") != normalize_base_url("http://host:8080")  # /v1 stays
+    assert normalize_base_url("http://host/V1?api-version=2") == "http://host/V1?api-version=2"
+    assert normalize_base_url("http://User:Pw@HOST:81/v1") == "http://User:Pw@host:81/v1"
+    assert normalize_base_url("http://[::1]:8080/v1/") == "http://[::1]:8080/v1"
+
+
+def test_replies_cached_under_the_keys_of_earlier_versions_are_still_found(tmp_path: Path) -> None:
+    """A cache written when the key held the teacher's name and its URL as written: its answers are read (and
+    copied to the new key), not asked again."""
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    from sxhub.cache import CacheKeys
+    from sxhub.prompt import build_messages
+    from sxhub.teachers.base import Reply, spec_identity
+
+    spec = make_spec()
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        teacher = TeacherSpec(base_url=server.url + "/", model="m")
+        old = CacheKeys(
+            teacher=spec_identity(teacher.name, teacher),
+            schema=spec.answer_schema(),
+            temperature=spec.temperature,
+            max_tokens=teacher.max_tokens,
+        )
+        with LabelCache(tmp_path / "cache") as cache:
+            cache.put(old(build_messages(spec, "Profit rose."), 0), Reply('{"label": "positive"}', 3, 4))
+        result = run(spec, ["Profit rose."], [teacher], tmp_path)
+        assert server.requests == [] and result.rows[0]["label"] == "positive"
+        assert len(LabelCache(tmp_path / "cache")) == 2  # copied under the new key

@@ -123,8 +123,15 @@ class Teacher:
 
     @property
     def identity(self) -> dict[str, Any]:
-        """The teacher's part of the cache key: what changes its output (not timeouts or concurrency)."""
+        """What this teacher is (model, URL, provider, settings, and the name that labels its votes): what a resumed
+        run in parts must find again."""
         return spec_identity(self.name, self.spec)
+
+    @property
+    def cache_identity(self) -> dict[str, Any]:
+        """The teacher's part of the cache key: what changes its output (not timeouts or concurrency). By default
+        :attr:`identity`; a teacher that sends requests to a server keys them by what that server receives."""
+        return self.identity
 
     async def acomplete(
         self,
@@ -140,6 +147,40 @@ class Teacher:
 
     async def aclose(self) -> None:
         """Release connections (nothing to do by default)."""
+
+
+def normalize_base_url(url: str) -> str:
+    """``url`` written one way for every spelling that reaches the same server routes: scheme and host in lower case
+    (both are case-insensitive), no default port (80, 443), no trailing slash (both request paths strip it before
+    adding ``chat/completions``). The path's case and the query are kept: a server may tell them apart, and
+    ``/v1`` is kept as written (huggingface_hub adds it where it is missing, the plain HTTP path does not)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url.strip())
+    host = (parts.hostname or "").lower()
+    if ":" in host:  # an IPv6 address keeps its brackets
+        host = f"[{host}]"
+    scheme = parts.scheme.lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is not None and port != {"http": 80, "https": 443}.get(scheme):
+        host = f"{host}:{port}"
+    if parts.username is not None or parts.password is not None:  # the credentials as written (case matters)
+        host = parts.netloc.rsplit("@", 1)[0] + "@" + host
+    return urlunsplit((scheme, host, parts.path.rstrip("/"), parts.query, ""))
+
+
+def request_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """A teacher's :attr:`~Teacher.identity` as its server sees it, for the cache key: without the name (it labels
+    the votes and is never sent) and with ``base_url`` normalised (:func:`normalize_base_url`). A teacher renamed in
+    the spec, or its URL written with a trailing slash or an upper-case host, asked again every text it had
+    answered."""
+    found = {k: v for k, v in identity.items() if k != "name"}
+    if isinstance(found.get("base_url"), str):
+        found["base_url"] = normalize_base_url(found["base_url"])
+    return found
 
 
 def spec_identity(name: str, spec: TeacherSpec | None) -> dict[str, Any]:

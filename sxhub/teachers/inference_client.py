@@ -27,6 +27,7 @@ from .base import (
     Teacher,
     classify_error,
     classify_status,
+    request_identity,
     spec_identity,
 )
 from .servers import RequestShape, detect_server, listed_models, pick_served_model, request_shape
@@ -107,6 +108,12 @@ class InferenceClientTeacher(Teacher):
         if self.listed_model is not None and self.spec is not None and not self.spec.model:
             identity["served_model"] = self.listed_model
         return identity
+
+    @property
+    def cache_identity(self) -> dict[str, Any]:
+        """What the server receives: model (as served), normalised URL, provider and structured-output settings;
+        not the name, which only labels the votes (:func:`~sxhub.teachers.base.request_identity`)."""
+        return request_identity(self.identity)
 
     def _auth_headers(self) -> dict[str, str]:
         assert self.base_url

@@ -215,6 +215,11 @@ class LocalTeacher(InferenceClientTeacher):
         """The model file, not the (random) port: the GGUF's name and size and the package that ships it."""
         return {"name": "local", "model": GGUF_NAME, "base_url": None, **local_model_identity()}
 
+    @property
+    def cache_identity(self) -> dict[str, Any]:
+        """Its identity as it is (the name is always ``local``; its port is left out already)."""
+        return self.identity
+
     async def _ensure_server(self) -> None:
         """Start the llama.cpp server on the first request, so a run answered from the cache never starts it."""
         if self.base_url:

@@ -129,6 +129,12 @@ class TunedTeacher(Teacher):
         return {"name": self.name, "model": "sxhub-tuned", "content": content_hash(self.folder), "v": SCORER_VERSION}
 
     @property
+    def cache_identity(self) -> dict[str, Any]:
+        """The identity without the name (``tuned:<folder name>`` unless given): the weights decide the answers, so
+        a renamed folder or teacher is answered from the cache."""
+        return {k: v for k, v in self.identity.items() if k != "name"}
+
+    @property
     def model(self) -> SyntheticModel:
         if self._model is None:
             self._model = shared_model(self.folder)
