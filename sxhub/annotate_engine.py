@@ -33,7 +33,7 @@ from .teachers import (
     ServerGoneError,
     Teacher,
 )
-from .teachers.base import TimedOutError, timed_out
+from .teachers.base import CONTEXT_FIX, TimedOutError, timed_out
 from .vote import vote_scores
 
 logger = logging.getLogger(__name__)
@@ -57,8 +57,12 @@ INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was
 
 def unanswered(vote: Mapping[str, Any]) -> bool:
     """Whether a vote failed for want of an answer (the server down, retries exhausted, the request refused), not on
-    invalid answers: asking again may give it one, while the cache would replay the same invalid answers."""
-    return vote.get("labels") is None and not str(vote.get("error") or "").startswith(INVALID_ANSWER)
+    invalid answers: asking again may give it one, while the cache would replay the same invalid answers. A text
+    too long for the teacher's context window is not either: the same request is refused again (its fixes, a
+    shorter text or max_tokens, change the run's parameters), and every rerun of a finished job asked it again and
+    labelled its chunk again."""
+    error = str(vote.get("error") or "")
+    return vote.get("labels") is None and not error.startswith(INVALID_ANSWER) and CONTEXT_FIX not in error
 
 
 class RequestShapeError(TeacherUnavailableError):

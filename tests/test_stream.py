@@ -21,6 +21,7 @@ from sxhub.parts import ROW, ShardJob, annotate_to_file, assemble, label_shard, 
 from sxhub.spec import TaskSpec
 from sxhub.stream import RowSlice, TableWriter, iter_table
 from sxhub.teachers import FakeTeacher
+from sxhub.teachers.base import CONTEXT_FIX
 
 LABELS = ["positive", "neutral", "negative"]
 
@@ -207,6 +208,34 @@ def test_a_rerun_asks_the_votes_of_a_teacher_that_was_down_again(tmp_path: Path)
     again = pair(by_keyword)  # invalid answers are not asked again: a finished job
     annotate_to_file(spec, source, invalid, teachers=again, **kwargs)
     assert again[0].history == again[1].history == []
+
+
+def test_a_text_too_long_for_the_context_window_is_not_asked_again_by_every_rerun(tmp_path: Path) -> None:
+    """A context-length refusal is a property of the text: the same request is refused again. It was counted as an
+    unanswered vote, so every rerun of a finished job asked it again and labelled its chunk again (on a large input
+    with such texts spread through it, every chunk, on every rerun). Its row stays failed with the fix."""
+    from sxhub.teachers import ContextLengthError
+
+    source = write_table(corpus(), tmp_path / "in.jsonl")
+    spec, out = make_spec(), tmp_path / "out.jsonl"
+    long = ("unit 3 ", "unit 9 ")
+
+    def refuses_long(messages):
+        if any(t in messages[-1]["content"] for t in long):
+            raise ContextLengthError(
+                f"fake: HTTP 400; {CONTEXT_FIX}.", status=400, detail="maximum context length is 8 tokens"
+            )
+        return by_keyword(messages)
+
+    kwargs = {"chunk_rows": 7, "cache": tmp_path / "cache", "progress": False, "max_retries": 0, "backoff": 0.0}
+    first = annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=refuses_long)], **kwargs)
+    assert first.ledger["failed_texts"] == 2
+    written = out.read_bytes()
+    again = FakeTeacher(responder=refuses_long)
+    rerun = annotate_to_file(spec, source, out, teachers=[again], **kwargs)
+    assert again.history == [] and rerun.ledger["failed_texts"] == 2 and out.read_bytes() == written
+    errors = [r["error"] for r in read_table(out).to_dict(orient="records") if r["failed"]]
+    assert len(errors) == 2 and all("context window" in e for e in errors)
 
 
 def test_the_ledger_of_a_resumed_or_rerun_job_shows_the_whole_bill(tmp_path: Path) -> None:

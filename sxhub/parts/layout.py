@@ -336,12 +336,16 @@ class ShardState:
         self._db.execute("COMMIT")
 
     def failed_chunks(self) -> set[int]:
-        """Chunks holding rows whose every vote failed, or votes that got no answer (a server down, a rate limit
-        that outlasted the retries: one of two teachers down leaves its rows labelled by the other alone): a rerun
-        labels them again, as the in-memory engine asks failed votes again; the label cache answers the votes that
-        succeeded (and replays invalid answers), so only the unanswered votes are asked."""
+        """Chunks holding votes that got no answer (a server down, a rate limit that outlasted the retries: one of
+        two teachers down leaves its rows labelled by the other alone; :func:`~sxhub.annotate_engine.unanswered`):
+        a rerun labels them again, as the in-memory engine asks failed votes again; the label cache answers the
+        votes that succeeded, so only the unanswered votes are asked. Rows that failed on invalid answers or on a
+        text too long for the context window are not: asking again gives the same (a chunk recorded before
+        unanswered votes were counted is labelled again when it has failed rows)."""
         return {
-            idx for idx, (_, stats) in self.chunks().items() if failed_rows(stats) or stats.get("unanswered_votes")
+            idx
+            for idx, (_, stats) in self.chunks().items()
+            if (stats["unanswered_votes"] if "unanswered_votes" in stats else failed_rows(stats))
         }
 
     def check_teachers(self, identities: list[Any], out: str) -> None:
