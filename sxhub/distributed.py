@@ -52,6 +52,10 @@ class RayError(SxhubError):
     """Ray could not run the job (no cluster at the address, a shard that kept losing its worker)."""
 
 
+class RayAddressError(RayError, UserError):
+    """Nothing answers at the cluster address given (exit code 2: the command's argument is wrong)."""
+
+
 def _ray() -> Any:
     try:
         import ray
@@ -67,17 +71,48 @@ def connect(address: str | None = None) -> bool:
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
+    if address is not None:
+        check_address(address)
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address is None:
         options["include_dashboard"] = False
     try:
         ray.init(address=address, **options)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
+    except ValueError as exc:  # an address Ray cannot read
+        raise RayAddressError(
+            f"--address {address!r} is not a Ray cluster address ({str(exc)[:120]}); write HOST:PORT (the head node's "
+            "`ray start --head` prints it), ray://HOST:10001 for Ray Client, or auto."
+        ) from exc
+    except (ConnectionError, RuntimeError) as exc:
         raise RayError(
             f"could not join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:120]}); start one with "
             "`ray start --head` and pass its address (--address or RAY_ADDRESS), or leave both out for a local Ray."
         ) from exc
     return True
+
+
+PROBE_SECONDS = 5.0
+
+
+def check_address(address: str) -> None:
+    """Refuse at once, in one line, a ``host:port`` (or ``ray://host:port``) where nothing takes connections: Ray
+    retries a cluster that is not there for some twenty minutes (a connect timeout and a 30 s wait per try,
+    printing warnings) before it gives up. ``auto`` and other forms are left to Ray."""
+    import socket
+
+    host_port = address.removeprefix("ray://")
+    host, sep, port = host_port.rpartition(":")
+    if not sep or not host or not port.isdigit() or "/" in host_port:
+        return  # "auto", "local", or a form Ray reads (and refuses at once)
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
+    except OSError as exc:
+        why = exc.strerror or str(exc) or type(exc).__name__
+        raise RayAddressError(
+            f"no Ray cluster answers at {address!r} ({why}); check the address (the head node's `ray start --head` "
+            "prints it, port 6379 by default; ray://HOST:10001 for Ray Client) and that the node is up, or leave "
+            "out --address and RAY_ADDRESS for a local Ray."
+        ) from exc
 
 
 def disconnect(owned: bool) -> None:
@@ -140,6 +175,8 @@ def annotate_ray(
         raise UserError("--engine ray opens the teachers in each task: pass teacher specs, not Teacher objects.")
     if shards < 1:
         raise UserError(f"shards={shards} must be at least 1.")
+    if address := address or os.environ.get("RAY_ADDRESS"):
+        check_address(address)  # before the parts folder and a pass over the input
     out = Path(out)
     with ExitStack() as hold:  # OUT.parts/ locked by the driver for the run (the shards' tasks run under it)
         job, parts = prepare_job(

@@ -905,3 +905,32 @@ def test_a_tsv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_pa
     texts = ['"Great" he said', "two\nlines", "a\ttab"]
     pd.DataFrame({"text": texts, "label": ["a", "b", "c"]}).to_csv(quoted, sep="\t", index=False)
     assert read_table(quoted)["text"].tolist() == texts
+
+
+@pytest.mark.parametrize("command", ["annotate", "predict"])
+def test_engine_ray_with_no_cluster_at_the_address_is_one_line_at_once(
+    command: str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Ray retried an address where nothing listens for some twenty minutes, printing warnings; now one line, exit 2,
+    before the parts folder is made or the input read."""
+    import socket
+
+    pytest.importorskip("ray")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]  # nothing listens there once closed
+    source = write_table(corpus(20), tmp_path / "in.jsonl")
+    out = tmp_path / "out.parquet"
+    if command == "annotate":
+        task = tmp_path / "task.yaml"
+        task.write_text("name: fin\ndescription: d\nlabels: [positive, negative]\n", encoding="utf-8")
+        args = ["annotate", str(task), str(source), "--teacher", "http://127.0.0.1:9/v1"]
+    else:
+        args = ["predict", str(build_tiny_model(tmp_path / "student")), str(source)]
+        capsys.readouterr()  # the model's writing
+    monkeypatch.setenv("RAY_ADDRESS", f"127.0.0.1:{closed}")  # the environment's address is checked too
+    code, _, err = run_cli([*args, "-o", str(out), "--engine", "ray"], capsys)
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"no Ray cluster answers at '127.0.0.1:{closed}'" in lines[0], err
+    assert not parts_dir(out).exists() and not out.exists()
