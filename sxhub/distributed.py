@@ -8,9 +8,10 @@
 * ``sxhub annotate ... --engine ray``: the input is split into shards by text (:func:`split_by_text`: every copy
   of a text, after preprocessing, lands in the same shard, so it is asked once and later copies are dropped there
   as in one process); each shard is a Ray task that runs the async engine of :mod:`sxhub.annotate` chunk by chunk
-  (:func:`sxhub.parts.label_shard`), with its own label cache and its own part files under ``OUT.parts/``; the
-  parts are merged at the end (:func:`sxhub.parts.assemble`). A rerun skips finished shards and resumes unfinished
-  ones from their parts and caches. At most ``parallel`` shards run at once and each gets a share of
+  (:func:`sxhub.parts.label_shard`), with its own label cache and its own part files under ``OUT.parts/`` (it
+  reads the user's label cache, ``$SXHUB_CACHE``, too, where its node has it); the parts are merged at the end
+  (:func:`sxhub.parts.assemble`). A rerun skips finished shards and resumes unfinished ones from their parts and
+  caches. At most ``parallel`` shards run at once and each gets a share of
   ``--concurrency``, so the requests in flight against the teacher never exceed it, whatever the cluster's size.
   A worker that dies is retried by Ray (``max_retries``): its parts and cached answers are reused, and every input
   row is in OUT exactly once.
@@ -33,6 +34,7 @@ from typing import Any
 
 import pandas as pd
 
+from .cache import CACHE_FILE, default_cache_dir
 from .errors import InputError, SxhubError, UserError
 from .parts import CHUNK_ROWS as ANNOTATE_CHUNK_ROWS
 from .parts import PartsResult, ShardJob, ShardState, finish, label_shard, parts_dir, prepare_job, shard_dir
@@ -200,6 +202,8 @@ def annotate_ray(
             hold=hold,
         )
         job.progress, job.max_retries, job.backoff, job.max_wait = False, max_retries, backoff, max_wait
+        # the user's label cache, read by every shard that sees it: its answers were asked again, paid twice
+        job.read_caches = [str(default_cache_dir() / CACHE_FILE)]
         start = time.perf_counter()
         todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
         if todo:

@@ -171,6 +171,30 @@ def test_a_restart_on_the_cluster_asks_nothing_answered_before(cluster, tmp_path
             assert out.read_bytes() == labelled
 
 
+def test_annotate_on_the_cluster_reads_the_users_label_cache(cluster, tmp_path: Path) -> None:
+    """The shards kept only caches of their own under OUT.parts/: every answer already in the user's label cache
+    ($SXHUB_CACHE: an earlier one-process run, or the same texts in another job) was asked and paid again. Each
+    shard now reads it where it exists on its node."""
+    from sxhub.distributed import annotate_ray
+
+    source = write_table(texts_frame(160).head(40), tmp_path / "in.csv")
+    with FakeOpenAIServer() as server:
+        spec = TaskSpec.from_dict(
+            {
+                "name": "fin",
+                "labels": ["positive", "neutral", "negative"],
+                "teachers": [{"base_url": server.url, "model": "fake", "server": "llamacpp"}],
+            }
+        )
+        single = tmp_path / "single.jsonl"
+        annotate_to_file(spec, source, single, progress=False)  # the user's cache ($SXHUB_CACHE) holds the answers
+        asked = len(server.requests)
+        out = tmp_path / "ray.jsonl"
+        ledger = annotate_ray(spec, source, out, shards=2, concurrency=2, chunk_rows=10, progress=False).ledger
+        assert len(server.requests) == asked and ledger["requests"] == 0 and ledger["cached"] == asked
+    assert out.read_bytes() == single.read_bytes()
+
+
 # --------------------------------------------------------------------------------------------------------------
 # predict: Ray Data and an actor pool of int8 ONNX students
 # --------------------------------------------------------------------------------------------------------------

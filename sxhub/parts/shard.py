@@ -51,6 +51,9 @@ class ShardJob:
     seed: int = 0
     progress: bool = True
     positions: str | None = None  # a .npy of the input positions (in ``rows``) this shard labels, else all
+    # label caches read-only besides the shard's own (``--engine ray``: the user's $SXHUB_CACHE, where it exists on
+    # the node running the shard); a hit is copied into the shard's cache
+    read_caches: list[str] = field(default_factory=list)
 
 
 def shard_chunks(job: ShardJob) -> Iterator[pd.DataFrame]:
@@ -72,7 +75,7 @@ async def alabel_shard(job: ShardJob) -> None:
 
     state = ShardState(job.folder)
     store, owned = _open_cache(job.cache)
-    if store is not None and (earlier := [f for f in kept_caches(job.folder) if not f.samefile(store.path)]):
+    if store is not None and (earlier := [f for f in _read_caches(job) if not f.samefile(store.path)]):
         store, owned = ReadThroughCache(store, earlier, owns=owned), True  # answers a --restart kept
     chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
     total = count_rows(job.source) if job.rows.is_all and job.positions is None else None
@@ -103,6 +106,17 @@ async def alabel_shard(job: ShardJob) -> None:
         if owned and store is not None:
             store.close()
         state.close()
+
+
+def _read_caches(job: ShardJob) -> list[Path]:
+    """The cache files a shard reads besides its own: the earlier shards' in ``OUT.parts/`` (kept by --restart),
+    and ``job.read_caches`` that exist here. Keys name the request, so an answer from any of them is the answer."""
+    found = kept_caches(job.folder)
+    for name in job.read_caches:
+        file = Path(name)
+        if file.is_file() and not any(file.samefile(f) for f in found):
+            found.append(file)
+    return found
 
 
 def _out_name(folder: Path) -> str:
