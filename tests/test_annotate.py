@@ -514,6 +514,18 @@ def test_a_renamed_teacher_or_another_spelling_of_its_url_is_answered_from_the_c
         assert len(server.requests) == 4  # another model is another request
 
 
+def test_a_url_only_teacher_and_one_naming_the_model_it_serves_share_the_cache(tmp_path: Path) -> None:
+    """Given by URL only, a teacher names in its requests the one model its server lists: the same requests as a
+    teacher that names that model in the spec, answered from the same cache entries (either way round)."""
+    from fake_openai_server import FakeOpenAIServer
+
+    with FakeOpenAIServer() as server:  # lists one model, "fake"
+        run(make_spec(), ["Profit rose."], [TeacherSpec(base_url=server.url)], tmp_path)
+        asked = len(server.requests)
+        named = run(make_spec(), ["Profit rose."], [TeacherSpec(base_url=server.url, model="fake")], tmp_path)
+        assert len(server.requests) == asked and named.ledger["cached"] == 1
+
+
 def test_normalize_base_url_keeps_what_can_change_the_route() -> None:
     from sxhub.teachers.base import normalize_base_url
 

@@ -174,10 +174,13 @@ def normalize_base_url(url: str) -> str:
 
 def request_identity(identity: dict[str, Any]) -> dict[str, Any]:
     """A teacher's :attr:`~Teacher.identity` as its server sees it, for the cache key: without the name (it labels
-    the votes and is never sent) and with ``base_url`` normalised (:func:`normalize_base_url`). A teacher renamed in
-    the spec, or its URL written with a trailing slash or an upper-case host, asked again every text it had
-    answered."""
+    the votes and is never sent), with ``base_url`` normalised (:func:`normalize_base_url`), and for a teacher given
+    by URL only, the model its server lists as ``model`` (the model its requests name). A teacher renamed in the
+    spec, its URL written with a trailing slash or an upper-case host, or ``model:`` added for the model the server
+    serves, asked again every text it had answered."""
     found = {k: v for k, v in identity.items() if k != "name"}
+    if found.get("served_model") and not found.get("model"):  # given by URL only: the one model it lists is sent
+        found["model"] = found.pop("served_model")
     if isinstance(found.get("base_url"), str):
         found["base_url"] = normalize_base_url(found["base_url"])
     return found
