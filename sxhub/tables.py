@@ -161,8 +161,10 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         raise
     except UnicodeDecodeError as exc:
         source = "utf-16" if _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
+        found = _first_bad_utf8(path)
+        at = f"line {found[1]}, byte {found[0]}" if found else f"byte {exc.start}"
         raise InputError(
-            f"{where} is not UTF-8 ({'UTF-16, ' if source == 'utf-16' else ''}byte {exc.start}); re-save it as UTF-8, "
+            f"{where} is not UTF-8 ({'UTF-16, ' if source == 'utf-16' else ''}{at}); re-save it as UTF-8, "
             f"e.g. `iconv -f {source} -t utf-8 {path.name} > fixed{path.suffix}`."
         ) from exc
     except pd.errors.EmptyDataError as exc:
@@ -176,6 +178,32 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         reason = reason[:200].rstrip(". ")
         fix = _FIXES.get(suffix, "pass a .csv, .jsonl or .parquet file")
         raise InputError(f"{where} could not be read as {suffix[1:] or 'a table'} ({reason}); {fix}.") from exc
+
+
+def _first_bad_utf8(path: Path, block: int = 1 << 20) -> tuple[int, int] | None:
+    """The file offset and line (from 1) of the first byte that is not UTF-8, or None. The decode error's own
+    position counts from the start of the reader's buffer, not of the file: past the first buffer (8 KiB for JSONL,
+    256 KiB for CSV) it named a byte where nothing was wrong."""
+    carry, base, lines = b"", 0, 1
+    try:
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(block), b""):
+                data = carry + chunk
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    if exc.end == len(data) and exc.reason == "unexpected end of data":  # a character cut by the block
+                        carry, base, lines = (
+                            data[exc.start :],
+                            base + exc.start,
+                            lines + data.count(b"\n", 0, exc.start),
+                        )
+                        continue
+                    return base + exc.start, lines + data.count(b"\n", 0, exc.start)
+                carry, base, lines = b"", base + len(data), lines + data.count(b"\n")
+    except OSError:
+        return None
+    return (base, lines) if carry else None
 
 
 def _head(path: Path, n: int = 4) -> bytes:
