@@ -23,6 +23,7 @@ from .tables import (
     check_csv_fields,
     csv_cells,
     decode_json_cells,
+    empty_input,
     frame_from_records,
     iter_jsonl,
     output_suffix,
@@ -133,7 +134,7 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
         yield read_file(text)
         return
     if path.stat().st_size == 0:
-        raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
+        raise empty_input(text)
     with read_errors(path):  # a bad line or a corrupt file: one line and exit code 2, as read_table
         if suffix in {".csv", ".tsv"}:
             for chunk in pd.read_csv(

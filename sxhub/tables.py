@@ -51,8 +51,22 @@ def check_file(source: str | os.PathLike[str]) -> Path:
     if table_suffix(path) not in TABLE_SUFFIXES:
         raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
     if path.stat().st_size == 0:
-        raise InputError(f"input {text!r} is empty; give it a header row and at least one text.")
+        raise empty_input(text)
     return path
+
+
+_EMPTY_FIXES = {
+    ".jsonl": 'give it one JSON object per line, like {"text": "..."}',
+    ".json": 'give it a JSON array of objects, like [{"text": "..."}]',
+    ".parquet": "write it with a text column and at least one row",
+}
+
+
+def empty_input(text: str) -> InputError:
+    """The line for an input file of 0 bytes, with the fix for its format (a JSONL file was told to add a header
+    row)."""
+    fix = _EMPTY_FIXES.get(table_suffix(Path(text)), "give it a header row and at least one text")
+    return InputError(f"input {text!r} is empty; {fix}.")
 
 
 def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd.DataFrame:

@@ -404,3 +404,22 @@ def test_a_byte_that_is_not_utf8_deep_in_a_streamed_file_is_named_where_it_is(tm
     with pytest.raises(InputError, match=re.escape(f"is not UTF-8 (line {line}, byte {offset})")):
         for _ in iter_table(path, chunk_rows=1000):
             pass
+
+
+@pytest.mark.parametrize(
+    ("suffix", "fix"),
+    [
+        (".csv", "give it a header row"),
+        (".jsonl", "give it one JSON object per line"),
+        (".json", "give it a JSON array"),
+    ],
+)
+def test_an_empty_input_is_told_the_fix_for_its_format(tmp_path: Path, suffix: str, fix: str) -> None:
+    """A 0-byte JSONL file was told to add a header row."""
+    from sxhub.stream import iter_table
+
+    path = tmp_path / f"in{suffix}"
+    path.write_bytes(b"")
+    for read in (read_table, lambda p: list(iter_table(p))):
+        with pytest.raises(InputError, match=f"is empty; {fix}"):
+            read(path)
