@@ -758,7 +758,7 @@ def test_engine_ray_refuses_a_shared_cache_dir_before_anything_runs(tmp_path: Pa
     task.write_text("name: fin\nlabels: [positive, neutral, negative]\nteachers: [http://127.0.0.1:9/v1]\n")
     argv = ["annotate", str(task), str(source), "-o", str(tmp_path / "o.jsonl"), "--engine", "ray"]
     code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
-    assert code == 2 and "--engine ray keeps one label cache per shard" in err
+    assert code == 2 and "--engine ray keeps one label cache per shard" in err and "SXHUB_CACHE=DIR" in err
     assert not (tmp_path / "o.jsonl.parts").exists()
 
 

@@ -131,8 +131,9 @@ def annotate(
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
     if engine == "ray" and cache_dir is not None:
         raise UserError(
-            "--engine ray keeps one label cache per shard (under OUT.parts/, so a rerun resumes on any node); "
-            "leave out --cache-dir."
+            "--engine ray keeps one label cache per shard (under OUT.parts/, so a rerun resumes on any node) and "
+            "reads $SXHUB_CACHE where a node has it; leave out --cache-dir (SXHUB_CACHE=DIR reads the answers of "
+            "an earlier run with --cache-dir DIR)."
         )
     from ..tables import refuse_input_as_output
 
