@@ -238,6 +238,29 @@ def test_a_text_too_long_for_the_context_window_is_not_asked_again_by_every_reru
     assert len(errors) == 2 and all("context window" in e for e in errors)
 
 
+def test_a_run_stopped_by_a_text_over_max_chars_resumes_with_the_limit_raised(tmp_path: Path) -> None:
+    """The run stops at a text over --max-chars and says to raise the limit; the rerun that did was refused for
+    another max_chars, and its --restart labelled every earlier chunk again. A raised limit now resumes (the parts
+    hold only texts within the old one); a lowered one is still refused."""
+    frame = corpus(40)
+    frame.loc[30, "text"] = "Profit rose. " * 10  # 130 characters, in the fifth chunk
+    source = write_table(frame, tmp_path / "in.jsonl")
+    spec, out = make_spec(), tmp_path / "out.jsonl"
+    kwargs = {"chunk_rows": 7, "cache": False, "progress": False}
+    first = FakeTeacher(responder=by_keyword)
+    with pytest.raises(InputError, match="row 30 of column 'text' has 130 characters"):
+        annotate_to_file(spec, source, out, teachers=[first], max_chars=100, **kwargs)
+    asked = {call.messages[-1]["content"] for call in first.history}
+    again = FakeTeacher(responder=by_keyword)
+    annotate_to_file(spec, source, out, teachers=[again], max_chars=200, **kwargs)
+    assert again.history and not asked & {call.messages[-1]["content"] for call in again.history}
+    clean = tmp_path / "clean.jsonl"
+    annotate_to_file(spec, source, clean, teachers=[FakeTeacher(responder=by_keyword)], max_chars=200, **kwargs)
+    assert out.read_bytes() == clean.read_bytes()
+    with pytest.raises(UserError, match="another max_chars"):
+        annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], max_chars=150, **kwargs)
+
+
 def test_the_ledger_of_a_resumed_or_rerun_job_shows_the_whole_bill(tmp_path: Path) -> None:
     """The chunks an earlier run labelled count as cached answers: a resumed run and a rerun of a finished job
     show the whole job's tokens and cost (not $0), and give the model card no teacher speed (their seconds did not

@@ -176,6 +176,7 @@ def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out:
         now = json.loads(json.dumps(manifest, sort_keys=True, default=str))  # as the file holds it
         if "prompt" not in found:  # written before manifests held the rendered prompt: compared without it
             now.pop("prompt", None)
+        raised = _raised_max_chars(found, now)
         if found != now and not any(parts.glob("shard-*/part-*.parquet")):
             # an earlier run that labelled nothing (a teacher URL with a typo, a server not up yet, a missing
             # extra): nothing to resume, so the corrected rerun starts over instead of being told to --restart
@@ -188,12 +189,23 @@ def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out:
                 f"({there} there, {here} now): rerun with the same parameters to resume it, or add --restart to "
                 "start over (the label cache keeps every answer)."
             )
-        else:
+        elif not raised:
             return
     parts.mkdir(parents=True, exist_ok=True)
     tmp = parts / (MANIFEST + ".tmp")
     tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True, default=str), encoding="utf-8")
     os.replace(tmp, file)
+
+
+def _raised_max_chars(found: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Take a raised ``max_chars`` as the recorded one (True when it was raised): the parts hold only texts within
+    the old limit, so within the new one. A run stopped at a text over the limit told the user to raise it with
+    --max-chars, and the rerun that did was refused for another max_chars (--restart relabelled every chunk)."""
+    before, after = found.get("max_chars"), now.get("max_chars")
+    if isinstance(before, int) and isinstance(after, int) and before < after:
+        found["max_chars"] = after
+        return True
+    return False
 
 
 def _difference(found: dict[str, Any], now: dict[str, Any]) -> tuple[str, str, str]:
