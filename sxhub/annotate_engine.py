@@ -51,6 +51,7 @@ SEED_STRIDE = 1000
 TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
 EARLY_STOP_HUNG = 3  # texts in a row whose every try timed out: the teacher answers nothing, stop
 EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
+EARLY_STOP_CUT_OFF = 3  # texts in a row whose every reply was cut off at max_tokens: every text would fail, stop
 RAW_LIMIT = 2000
 INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was invalid (the cache replays them)
 
@@ -97,6 +98,7 @@ class _Engine:
         self.rejections: list[list[RejectedRequestError]] = [[] for _ in self.teachers]
         self.rejected_texts: list[set[str]] = [set() for _ in self.teachers]  # which texts they were for
         self.hung_texts: list[set[str]] = [set() for _ in self.teachers]  # every try timed out, since the last reply
+        self.cut_texts: list[set[str]] = [set() for _ in self.teachers]  # every reply cut off, since the last vote
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         # per request and reply: the parts that depend only on the spec and teacher are made once
         self.messages_for = message_builder(self.spec)
@@ -345,29 +347,54 @@ class _Engine:
         }
         if self.scored:
             vote["scores"] = None
+        cut_off = True  # every reply so far stopped at max_tokens
         for k in range(self.opts.max_invalid + 1):
             seed = self.opts.seed + self.seed_offsets[idx] + sample + SEED_STRIDE * k
             try:
                 reply = await self.request(idx, messages, seed)
             except RetryableTeacherError as exc:
                 vote["error"] = f"{exc} (gave up after {self.opts.max_retries + 1} tries)"
+                cut_off = False
                 break
             except TeacherError as exc:  # permanent for this request (e.g. HTTP 400): a failed vote
                 vote["error"] = str(exc)
+                cut_off = False
                 break
             try:
                 labels, reason = self.parse(reply.text)
             except InvalidAnswer as exc:
                 ledger.invalid_answers += 1
-                vote["error"] = f"{INVALID_ANSWER}: {exc}{self._cut_off(idx, reply)}"
+                why = self._cut_off(idx, reply)
+                cut_off = cut_off and bool(why)
+                vote["error"] = f"{INVALID_ANSWER}: {exc}{why}"
                 vote["raw"] = reply.text[:RAW_LIMIT]
                 continue
             vote.update(labels=labels, reason=reason, error="", raw="")
             if self.scored and reply.scores is not None:
                 vote["scores"] = vote_scores(reply.scores, self.spec.label_names)
+            self.cut_texts[idx].clear()  # it answers within max_tokens
             return vote
         ledger.failed_votes += 1
+        if cut_off:
+            self._check_cut_off(idx, messages, vote["error"])
         return vote
+
+    def _check_cut_off(self, idx: int, messages: list[dict[str, str]], error: str) -> None:
+        """Stop the run when every reply for EARLY_STOP_CUT_OFF different texts, with no valid vote in between,
+        stopped at ``max_tokens``: a model that thinks or explains at length before its JSON (a reasoning model, a
+        long ``reason``) fails every text that way, each asked ``max_invalid + 1`` times at the full token budget,
+        and the run paid for all of them to label nothing."""
+        cut = self.cut_texts[idx]
+        cut.add(json.dumps(messages, sort_keys=True))
+        if len(cut) < EARLY_STOP_CUT_OFF:
+            return
+        shorter = " or reasoning: false in the task spec," if self.spec.reasoning else ""
+        raise TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{self._where(idx)}: every reply for {len(cut)} texts in a row was cut off at "
+            f"max_tokens={self._max_tokens(self.teachers[idx])} before its answer ended (last: {error}). Raise "
+            f"max_tokens for this teacher,{shorter} or turn the model's thinking off on its server. Every answer so "
+            "far is kept in the label cache: run the same command to resume."
+        )
 
 
 async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> list[list[dict[str, Any]]]:

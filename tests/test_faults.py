@@ -469,3 +469,35 @@ def test_a_reasoning_model_cut_off_while_thinking_says_so_and_how_to_fix_it(tmp_
         )
         assert rows["draft-thinker"]["label"] == "negative"
     assert server.requests == []  # the rerun was answered from the cache
+
+
+def test_replies_cut_off_at_max_tokens_for_three_texts_in_a_row_stop_the_run(tmp_path: Path) -> None:
+    """A model that thinks or explains past max_tokens before its JSON (a reasoning model, a long reason) failed
+    every text that way, each asked max_invalid + 1 times at the full token budget: the run paid for every text and
+    labelled none. Three texts in a row whose every reply was cut off now stop it in one line naming the fix; a
+    valid answer in between resets the count, as the hung-server stop does."""
+    from sxhub.errors import TeacherUnavailableError
+
+    def thinking(body: dict, n: int) -> Action:
+        if "fine" in user_text(body):
+            return Answer(default_answer(body))
+        message = {"content": None, "reasoning": "The operating profit rose by 12%, but margins", "refusal": None}
+        return Raw(reply_body(message, "length", completion_tokens=32))
+
+    teacher = TeacherSpec(base_url="", model="fake", name="srv", timeout=5, max_tokens=32)
+    texts = [f"text {i}" for i in range(10)]
+    with FakeOpenAIServer(thinking) as server, pytest.raises(TeacherUnavailableError) as info:
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(**{**vars(teacher), "base_url": server.url})])
+        annotate(spec, texts, cache=tmp_path / "cache", progress=False, max_invalid=1, concurrency=1)
+    message = str(info.value)
+    assert message.startswith("teacher 'srv' at ") and "\n" not in message
+    assert "every reply for 3 texts in a row was cut off at max_tokens=32" in message
+    assert "Raise max_tokens for this teacher" in message and "thinking off" in message
+    assert len(server.requests) == 3 * 2  # three texts, two tries each; the other seven never asked
+
+    mixed = ["text a", "text b", "fine 1", "text c", "text d", "fine 2", "text e"]
+    with FakeOpenAIServer(thinking) as server:
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(**{**vars(teacher), "base_url": server.url})])
+        result = annotate(spec, mixed, cache=False, progress=False, max_invalid=0, concurrency=1)
+    failed = {row["text"] for row in result.rows if row["failed"]}
+    assert failed == {"text a", "text b", "text c", "text d", "text e"}  # never three in a row: every text asked
