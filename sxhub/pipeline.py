@@ -76,6 +76,18 @@ class Stage:
     figures: dict[str, Any]
 
 
+def stop_reason(exc: BaseException) -> str:
+    """Why a run stopped, for its report: "interrupted" (Ctrl-C), "terminated" (SIGTERM, which the CLI raises as its
+    ``Terminated``, a KeyboardInterrupt: the terminal line says "Terminated"), or the error's one line."""
+    from .errors import one_line
+
+    if type(exc).__name__ == "Terminated":
+        return "terminated"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return one_line(str(exc)) or type(exc).__name__
+
+
 class Report:
     """Collects the figures of each stage and writes them as markdown and JSON after every stage."""
 
@@ -98,13 +110,10 @@ class Report:
         """Record in the report that the run stopped in the stage under way (interrupted, or an error), so that
         report.md does not read as a finished run of fewer stages. Nothing is recorded for a refusal before any
         stage finished: the folder keeps only what the run wrote."""
-        from .errors import one_line
-
         interrupted = isinstance(exc, KeyboardInterrupt)
         if self.running is None or (not self.stages and not interrupted):
             return
-        why = "interrupted" if interrupted else one_line(str(exc)) or type(exc).__name__
-        self.stopped = {"stage": self.running, "why": why}
+        self.stopped = {"stage": self.running, "why": stop_reason(exc)}
         self.write()
 
     def add(self, name: str, started: float, figures: dict[str, Any]) -> None:

@@ -326,6 +326,10 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
         assert report["stopped"] == {"stage": "train", "why": "interrupted"}
         assert list(report["stages"]) == ["annotate", "split"] and (out / "labelled.parquet").is_file()
         assert "> **The run stopped during train** (interrupted)." in (out / "report.md").read_text()
+        from sxhub.cli import Terminated
+        from sxhub.pipeline import stop_reason
+
+        assert stop_reason(Terminated()) == "terminated"  # SIGTERM: named as its terminal line names it
         asked = len(server.requests)
 
         monkeypatch.setattr(sxhub.train, "train", trained)
