@@ -36,7 +36,16 @@ from review import at_shares, teacher_votes_multi
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-READINGS = ("plain", "calibrated")
+# the share of rows under which a label is read against its fitted threshold (sxhub.doubts.CALIBRATE_BELOW)
+READINGS = {"plain": None, "calibrated": 1.01, "rare": 0.05}
+
+
+def describe(below: float | None) -> str:
+    if below is None:
+        return "every label against 0.5"
+    if below > 1:
+        return "every label against its fitted threshold"
+    return f"labels on fewer than {below:.0%} of the rows against their fitted threshold, the others against 0.5"
 
 
 def figures(queue: pd.DataFrame, errors: np.ndarray, ref: list[set[str]]) -> dict[str, Any]:
@@ -58,7 +67,14 @@ def figures(queue: pd.DataFrame, errors: np.ndarray, ref: list[set[str]]) -> dic
 
 
 def run_once(
-    texts: list[str], ref: list[list[str]], names: list[str], emb: np.ndarray, seed: int, n: int, error: float
+    texts: list[str],
+    ref: list[list[str]],
+    names: list[str],
+    emb: np.ndarray,
+    seed: int,
+    n: int,
+    error: float,
+    readings: tuple[str, str],
 ) -> dict[str, Any]:
     import sxhub.doubts as doubts
     from sxhub.vote import decide
@@ -75,8 +91,8 @@ def run_once(
         frame = pd.DataFrame({"text": [texts[i] for i in pick], "labels": labels})
         if setting == "votes":
             frame["votes"] = votes
-        for reading in READINGS:
-            doubts.CALIBRATE_MULTI_LABEL = reading == "calibrated"
+        for reading in readings:
+            doubts.CALIBRATE_BELOW = READINGS[reading]
             queue = doubts.find_doubts(
                 frame, label_names=names, multi_label=True, embedder=lambda _t: emb[pick], seed=seed
             ).queue
@@ -84,7 +100,7 @@ def run_once(
     return out
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def summarise(runs: list[dict[str, Any]], readings: tuple[str, str]) -> dict[str, Any]:
     keys = {
         "doubtful": lambda f: f["doubtful"],
         "doubtful_precision": lambda f: f["doubtful_precision"] or 0.0,
@@ -96,12 +112,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     summary: dict[str, Any] = {}
     for setting in ("votes", "no_votes"):
         for name, key in keys.items():
-            plain = np.array([key(r[f"{setting}/plain"]) for r in runs], dtype=float)
-            calibrated = np.array([key(r[f"{setting}/calibrated"]) for r in runs], dtype=float)
-            diff = calibrated - plain
+            base = np.array([key(r[f"{setting}/{readings[0]}"]) for r in runs], dtype=float)
+            other = np.array([key(r[f"{setting}/{readings[1]}"]) for r in runs], dtype=float)
+            diff = other - base
             summary[f"{setting}/{name}"] = {
-                "plain": float(plain.mean()),
-                "calibrated": float(calibrated.mean()),
+                readings[0]: float(base.mean()),
+                readings[1]: float(other.mean()),
                 "difference": float(diff.mean()),
                 "se": float(diff.std(ddof=1) / np.sqrt(len(diff))) if len(diff) > 1 else float("nan"),
             }
@@ -126,13 +142,14 @@ def render(results: dict[str, Any]) -> str:
         block = results[name]
         errors = np.mean([r["planted_errors"] for r in block["runs"]])
         lines += [f"## {title}: {len(block['runs'])} seeds, {errors:.0f} planted errors on average", ""]
-        lines += ["| with | figure | plain (0.5) | calibrated | difference (SE) |", "|---|---|---:|---:|---:|"]
+        first, second = results["readings"]
+        lines += [f"| with | figure | {first} | {second} | difference (SE) |", "|---|---|---:|---:|---:|"]
         for key, row in block["summary"].items():
             setting, figure = key.split("/")
             fmt = "{:.0f}" if figure == "doubtful" else "{:.3f}"
             lines.append(
-                f"| {setting.replace('_', ' ')} | {figure.replace('_', ' ')} | {fmt.format(row['plain'])} | "
-                f"{fmt.format(row['calibrated'])} | {row['difference']:+.3f} ({row['se']:.3f}) |"
+                f"| {setting.replace('_', ' ')} | {figure.replace('_', ' ')} | {fmt.format(row[first])} | "
+                f"{fmt.format(row[second])} | {row['difference']:+.3f} ({row['se']:.3f}) |"
             )
         lines.append("")
     if results.get("verdict"):
@@ -143,6 +160,9 @@ def render(results: dict[str, Any]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--readings", nargs=2, default=["plain", "calibrated"], choices=list(READINGS))
+    parser.add_argument("--name", default="doubts_calibrated", help="bench/results/NAME.{json,md}")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--error", type=float, default=0.07)
     parser.add_argument("--datasets", nargs="+", default=["4p", "goemotions"])
@@ -154,22 +174,26 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "setup": f"{args.n} rows per seed, planted error rate {args.error:.0%} (one simulated teacher, 3 samples, "
-        f"majority vote), 5 folds, seeds 0..{args.seeds - 1}.",
+        f"majority vote), 5 folds, seeds {args.first_seed}..{args.first_seed + args.seeds - 1}. Readings: "
+        + ", ".join(f"{r} ({describe(READINGS[r])})" for r in args.readings)
+        + ".",
+        "readings": list(args.readings),
         "load_before": os.getloadavg()[0],
     }
     for name in args.datasets:
         texts, ref, names = load(name)
         emb = embeddings(name, texts, args.work)
         runs = []
-        for seed in range(args.seeds):
-            runs.append(run_once(texts, ref, names, emb, seed, args.n, args.error))
+        readings = (args.readings[0], args.readings[1])
+        for seed in range(args.first_seed, args.first_seed + args.seeds):
+            runs.append(run_once(texts, ref, names, emb, seed, args.n, args.error, readings))
             print(name, seed, {k: v for k, v in runs[-1].items() if "/" not in k}, flush=True)
-        results[name] = {"labels": len(names), "runs": runs, "summary": summarise(runs)}
+        results[name] = {"labels": len(names), "runs": runs, "summary": summarise(runs, readings)}
     results["load_after"] = os.getloadavg()[0]
     if args.verdict:
         results["verdict"] = args.verdict
-    (RESULTS / "doubts_calibrated.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
-    (RESULTS / "doubts_calibrated.md").write_text(render(results) + "\n", encoding="utf-8")
+    (RESULTS / f"{args.name}.json").write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / f"{args.name}.md").write_text(render(results) + "\n", encoding="utf-8")
     print(render(results))
 
 
