@@ -253,6 +253,27 @@ def expert_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | Non
 MISSING_LABEL_STRINGS = frozenset({"", "nan", "<na>", "nat"})
 
 
+def _as_named(labels: list[Any], names: list[str], *, multi_label: bool) -> tuple[list[Any], list[str]]:
+    """``labels`` with each name written in another case or spacing than one of ``names`` (``Joy``, ``neutral ``)
+    replaced by that name, as teachers' answers are matched (:func:`sxhub.spec.label_key`); and the names now seen.
+    A file written by hand or another tool was refused for ``Joy`` in a task of ``joy``."""
+    from .spec import label_key
+
+    exact = set(names)
+    by_key = {label_key(n): n for n in names}
+
+    def named(label: str) -> str:
+        return label if label in exact else by_key.get(label_key(label), label)
+
+    if multi_label:
+        labels = [[named(lab) for lab in row] for row in labels]
+        seen = {lab for row in labels for lab in row}
+    else:
+        labels = [named(lab) for lab in labels]
+        seen = set(labels)
+    return labels, sorted(seen)
+
+
 def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
     """One label cell: a name (single-label), or a list / JSON list / comma-separated names (multi-label)."""
     if hasattr(value, "tolist") and not isinstance(value, str):
@@ -263,18 +284,12 @@ def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None
         if isinstance(value, str):
             s = value.strip()
             if s.startswith("["):
-                try:
-                    value = json.loads(s)
-                except json.JSONDecodeError as exc:
-                    raise InputError(
-                        f"labels cell {s[:60]!r} is not a JSON list of names; close its brackets and quotes, as in "
-                        '["joy", "anger"], or write the names comma-separated (joy, anger).'
-                    ) from exc
+                value = _list_cell(s)
             else:
                 value = [part.strip() for part in s.split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
             value = [value]
-        return [str(v) for v in value]
+        return [str(v).strip() for v in value]
     if isinstance(value, str) and value.strip().startswith("["):  # a CSV's list cell: not a label name
         try:
             decoded = json.loads(value)
@@ -292,6 +307,26 @@ def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
     return str(value)
+
+
+def _list_cell(cell: str) -> Any:
+    """A labels cell written as a list: JSON (``["joy", "anger"]``), or Python's own repr of a list, which pandas'
+    ``to_csv`` writes for list cells (``['joy', 'anger']``) and which was refused as "not a JSON list"."""
+    try:
+        return json.loads(cell)
+    except json.JSONDecodeError as exc:
+        import ast
+
+        try:
+            value = ast.literal_eval(cell)  # literals only: no names, no calls
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (str, int)) for v in value):
+            return list(value)
+        raise InputError(
+            f"labels cell {cell[:60]!r} is not a JSON list of names; close its brackets and quotes, as in "
+            '["joy", "anger"], or write the names comma-separated (joy, anger).'
+        ) from exc
 
 
 @dataclass
@@ -489,6 +524,7 @@ def load_labelled(
         names = seen
     else:
         names = list(label_names)
+        labels, seen = _as_named(labels, names, multi_label=is_multi)
         unknown = sorted(set(seen) - set(names))
         if unknown:
             raise InputError(

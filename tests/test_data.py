@@ -200,6 +200,31 @@ def test_load_labelled_variants(tmp_path: Path) -> None:
         load_labelled(nolabel)
 
 
+def test_a_labels_column_pandas_wrote_as_python_lists_reads(tmp_path: Path) -> None:
+    """DataFrame.to_csv writes a list cell as Python's repr (['joy', 'anger']): it was refused as not JSON."""
+    path = tmp_path / "pandas.csv"
+    pd.DataFrame({"text": ["a", "b", "c"], "labels": [["joy", "anger"], ["joy"], []]}).to_csv(path, index=False)
+    assert path.read_text().splitlines()[1] == "a,\"['joy', 'anger']\""
+    data = load_labelled(path, label_names=["joy", "anger"], multi_label=True)
+    assert data.labels == [["joy", "anger"], ["joy"], []]
+    bad = tmp_path / "bad.csv"
+    pd.DataFrame({"text": ["a"], "labels": ["['joy', __import__('os')]"]}).to_csv(bad, index=False)
+    with pytest.raises(InputError, match="is not a JSON list of names"):  # literals only, never evaluated
+        load_labelled(bad, label_names=["joy"], multi_label=True)
+
+
+def test_labels_written_in_another_case_or_spacing_are_the_tasks(tmp_path: Path) -> None:
+    """Teachers' answers are matched to the task's labels ignoring case and spacing (spec.label_key); a labelled
+    file with "Joy" or " anger " for a task of joy and anger was refused instead."""
+    multi = pd.DataFrame({"text": ["a", "b"], "labels": [json.dumps(["Joy", " anger "]), "JOY"]})
+    assert load_labelled(multi, label_names=["joy", "anger"], multi_label=True).labels == [["joy", "anger"], ["joy"]]
+    single = pd.DataFrame({"text": ["a", "b"], "label": ["Positive", "very  negative"]})
+    data = load_labelled(single, label_names=["positive", "very negative"], multi_label=False)
+    assert data.label_ids() == [0, 1]
+    with pytest.raises(InputError, match=r"label\(s\) \['joyful'\]"):  # another word is still another label
+        load_labelled(pd.DataFrame({"text": ["a"], "labels": ['["joyful"]']}), label_names=["joy"], multi_label=True)
+
+
 def test_load_labelled_where_every_row_failed(tmp_path: Path) -> None:
     """train and evaluate read a file whose every row failed as nothing left to learn from or score (exit 2), not a
     ValueError from summing the empty text column."""
