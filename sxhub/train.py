@@ -484,6 +484,10 @@ def _save(
     model = trainer.model
     if thresholds is not None:
         model.config.sxhub_thresholds = thresholds
+    elif hasattr(model.config, "sxhub_thresholds"):
+        # a single-label student trained from a multi-label one (--base): its config came with that student's
+        # thresholds, for another task's labels, which read_model_info then took for this model's
+        del model.config.sxhub_thresholds
     model.config.sxhub_preprocessing = preprocessing
     model.save_pretrained(output_dir)
     tokenizer.model_max_length = preprocessing["max_length"]

@@ -1294,3 +1294,22 @@ def test_multi_label_targets_are_held_as_float32_arrays(
     monkeypatch.setattr(train_module, "tokenized_dataset", recording)
     train(MULTI, multi_frame(), fast_config(tmp_path / "m", tiny_base_model, epochs=1, min_steps=0))
     assert len(built) == 2 and all(isinstance(y, np.ndarray) and y.dtype == np.float32 for y in built)
+
+
+def test_a_single_label_student_from_a_multi_label_one_keeps_none_of_its_thresholds(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """--base a multi-label student for a single-label task: its config.json kept the base's sxhub_thresholds (for
+    another task's labels), and read_model_info took them for the new model's."""
+    from transformers import AutoConfig
+
+    from sxhub.predict import read_model_info
+
+    multi = tmp_path / "multi"
+    train(MULTI, multi_frame(), fast_config(multi, tiny_base_model, epochs=1, min_steps=0))
+    assert AutoConfig.from_pretrained(multi).sxhub_thresholds
+    single = tmp_path / "single"
+    train(SINGLE, single_frame(), fast_config(single, multi, epochs=1, min_steps=0))
+    assert not hasattr(AutoConfig.from_pretrained(single), "sxhub_thresholds")
+    assert "sxhub_thresholds" not in json.loads((single / "config.json").read_text())
+    assert read_model_info(single).thresholds == {}
