@@ -11,6 +11,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .train_config import TrainConfig, TrainResult, check_int, check_number
 
 SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
 SEARCHED = ("learning_rate", "batch_size", "weight_decay")
+MIN_TRIAL_MINUTES = 0.1  # a trial started just before the search's cap still trains this long
 
 
 def held_settings(config: TrainConfig) -> dict[str, Any]:
@@ -83,9 +85,16 @@ def search(
     output_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-search-", dir=output_dir.parent))
     results: dict[int, TrainResult] = {}
+    start = time.monotonic()
+    leader: list[int] = []  # the trial whose folder is the best so far; every other trial's folder is removed
 
     def objective(trial: Any) -> float:
         suggested: dict[str, Any] = {}
+        if minutes is not None:
+            # Optuna's timeout only stops starting trials: a trial begun near the cap trained up to --max-minutes
+            # (60 by default) past it. Each trial gets what is left of the search's minutes at most.
+            left = max(minutes - (time.monotonic() - start) / 60, MIN_TRIAL_MINUTES)
+            suggested["max_minutes"] = min(config.max_minutes or left, left)
         if "learning_rate" not in held:
             suggested["learning_rate"] = trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True)
         if "batch_size" not in held:
@@ -94,8 +103,18 @@ def search(
             suggested["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
         trial_config = replace(config, output_dir=work / f"trial-{trial.number}", **suggested)
         results[trial.number] = train(spec, data, trial_config)
+        score = results[trial.number].best_score
+        # only the best trial's model is kept: each trial's folder (a whole model, ~90 MB for MiniLM) waited for
+        # the end of the search, 20 trials 1.8 GB beside -o
+        best = results[leader[0]].best_score if leader else math.nan
+        if not math.isnan(score) and (math.isnan(best) or score > best):
+            for number in leader:
+                shutil.rmtree(work / f"trial-{number}", ignore_errors=True)
+            leader[:] = [trial.number]
+        else:
+            shutil.rmtree(work / f"trial-{trial.number}", ignore_errors=True)
         # NaN (a backend that gave no figure): Optuna marks the trial failed, and best_trial skips it
-        return results[trial.number].best_score
+        return score
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
@@ -108,7 +127,7 @@ def search(
                 f"--search: none of the {len(study.trials)} trial(s) gave a validation {metric}, so none can be "
                 "kept; train once without --search to see why."
             )
-        best = study.best_trial
+        best = next(t for t in study.trials if t.number == leader[0])  # the first of equal scores, as Optuna's
         if output_dir.exists():
             shutil.rmtree(output_dir)
         shutil.move(str(work / f"trial-{best.number}"), output_dir)
@@ -131,6 +150,11 @@ def search(
         + ", ".join(f"{k}={v:g}" for k, v in best.params.items())
         + "."
         + (" Held as given: " + ", ".join(f"{k}={v:g}" for k, v in held.items()) + "." if held else "")
+        + (
+            f" Stopped at --search-minutes {minutes:g} after {len(study.trials)} of the {trials} trials."
+            if len(study.trials) < trials
+            else ""
+        )
     )
     info_path = output_dir / SXHUB_JSON
     info = json.loads(info_path.read_text(encoding="utf-8"))

@@ -7,6 +7,7 @@ returns a chosen score), so that these run in a second; ``test_train.py`` runs a
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ class Trials:
 
     configs: list[TrainConfig] = field(default_factory=list)
     scores: list[float] = field(default_factory=list)
+    beside: list[list[str]] = field(default_factory=list)  # the other trial folders there as each trial started
+    seconds: float = 0.0  # how long each trial takes
 
 
 @pytest.fixture
@@ -45,6 +48,8 @@ def trials(monkeypatch: pytest.MonkeyPatch) -> Trials:
         n = len(seen.configs)
         seen.configs.append(config)
         out = Path(config.output_dir)
+        seen.beside.append(sorted(p.name for p in out.parent.iterdir()))
+        time.sleep(seen.seconds)
         out.mkdir(parents=True)
         (out / "sxhub.json").write_text(json.dumps({"train": {}}), encoding="utf-8")
         return TrainResult(
@@ -130,3 +135,26 @@ def test_no_trial_with_a_score_is_one_clear_error(tmp_path: Path, trials: Trials
     with pytest.raises(BackendError, match=r"none of the 2 trial\(s\) gave a validation macro_f1"):
         search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == [], "no trial folder is left behind"
+
+
+def test_only_the_best_trials_folder_is_kept_while_searching(tmp_path: Path, trials: Trials) -> None:
+    """Every trial's model folder stayed beside -o until the search ended (20 MiniLM trials: 1.8 GB)."""
+    trials.scores.extend([0.6, 0.5, 0.8, 0.7, float("nan")])
+    result = search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=5)
+    assert trials.beside == [[], ["trial-0"], ["trial-0"], ["trial-2"], ["trial-2"]]
+    assert result.best_score == 0.8 and sorted(p.name for p in tmp_path.iterdir()) == ["best"]
+
+
+def test_search_minutes_caps_the_trial_under_way_and_is_said(tmp_path: Path, trials: Trials) -> None:
+    """Optuna's timeout only stops starting trials: one begun near the cap trained its whole --max-minutes (60 by
+    default) past it, and the note said "1 trial(s)" without a word of the trials not run."""
+    trials.seconds = 0.2  # longer than the whole search's minutes: Optuna starts no second trial
+    result = search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=3, minutes=0.001)
+    assert len(trials.configs) == 1
+    assert (
+        trials.configs[0].max_minutes is not None and trials.configs[0].max_minutes <= search_module.MIN_TRIAL_MINUTES
+    )
+    assert "Stopped at --search-minutes 0.001 after 1 of the 3 trials." in result.notes[-1]
+    trials.configs.clear()
+    search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "b2", max_minutes=60), trials=1, minutes=30)
+    assert 29 < (trials.configs[0].max_minutes or 0) <= 30
