@@ -60,8 +60,8 @@ def search(
     threshold tuning and the cross-fitted validation metric included), in its own folder; the trial with the best
     validation metric is kept as ``config.output_dir`` and the others are deleted. Optuna drives sxhub's own
     ``train`` rather than ``Trainer.hyperparameter_search``, which would rebuild the model through ``model_init``
-    outside that recipe and train the winner a second time. ``minutes`` caps the whole search (a trial that has
-    started finishes; it must be > 0, None for no cap). A trial whose validation metric is not a number counts as
+    outside that recipe and train the winner a second time. ``minutes`` caps the whole search (no trial starts after
+    it, and the trial under way stops at it, keeping its best checkpoint; it must be > 0, None for no cap). A trial whose validation metric is not a number counts as
     failed; when no trial gives one, :class:`~sxhub.errors.BackendError` says so. The best validation figure is
     chosen among trials, so it flatters the winner: quote the held-out test split (``sxhub evaluate``).
     """

@@ -46,7 +46,7 @@ from .params import OutputPath, only_applies, requires, threads_option
 @click.option(
     "--search-minutes",
     type=click.FloatRange(min=0, min_open=True),
-    help="With --search: stop starting trials after this many minutes.",
+    help="With --search: a cap on the whole search; no trial starts after it, and the one under way stops at it.",
 )
 @click.option("--max-length", type=int, help="Tokens per text [95th percentile of the training texts].")
 @click.option(
