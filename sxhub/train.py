@@ -57,7 +57,7 @@ from .targets import (
     with_validation,
 )
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
-from .validation import best_metric_name, metrics_fn, untuned_labels, validate
+from .validation import FEW_POSITIVES, best_metric_name, metrics_fn, thinly_tuned, untuned_labels, validate
 
 if TYPE_CHECKING:
     import torch
@@ -414,6 +414,13 @@ def _train_local(
             notes.append(
                 f"No positive example in validation for {', '.join(untuned)}: threshold left at 0.5, not tuned, and "
                 "not scored there (label more texts with them)."
+            )
+        few = thinly_tuned(val_gold >= 0.5, spec.label_names) if spec.multi_label else {}
+        if few:
+            counts = ", ".join(f"{name} ({n})" for name, n in few.items())
+            notes.append(
+                f"Thresholds tuned on fewer than {FEW_POSITIVES} validation positives: {counts}; they may be far "
+                "from right (label more texts with them, or validate on a larger file with --validation)."
             )
         if is_main_process():
             _save(

@@ -66,6 +66,16 @@ def untuned_labels(gold: np.ndarray, label_names: list[str]) -> list[str]:
     return [name for j, name in enumerate(label_names) if not gold[:, j].any()]
 
 
+FEW_POSITIVES = 5  # validation positives below which a label's tuned threshold is said to rest on a handful
+
+
+def thinly_tuned(gold: np.ndarray, label_names: list[str]) -> dict[str, int]:
+    """Labels with some but fewer than :data:`FEW_POSITIVES` positives in ``gold`` (name: count): their thresholds
+    are tuned, but on one to four texts, so they may be far from where more examples would put them."""
+    counts = gold.astype(bool).sum(axis=0)
+    return {name: int(n) for name, n in zip(label_names, counts, strict=True) if 0 < n < FEW_POSITIVES}
+
+
 def tune_thresholds(probs: np.ndarray, gold: np.ndarray, label_names: list[str]) -> dict[str, float]:
     """Per label, the threshold on the grid that maximises that label's own F1 on the validation split (0.5 with no
     positives). sxhub's thresholds until 2026-12-04, kept for the benches that compare with it: students now save

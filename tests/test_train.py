@@ -1313,3 +1313,22 @@ def test_a_single_label_student_from_a_multi_label_one_keeps_none_of_its_thresho
     assert not hasattr(AutoConfig.from_pretrained(single), "sxhub_thresholds")
     assert "sxhub_thresholds" not in json.loads((single / "config.json").read_text())
     assert read_model_info(single).thresholds == {}
+
+
+def test_thresholds_tuned_on_a_handful_of_validation_positives_are_said(tiny_base_model: Path, tmp_path: Path) -> None:
+    """A rare label (1% of texts) has one or two validation positives: its threshold was tuned on them without a
+    word, while a label with none was named."""
+    validation = pd.DataFrame(
+        {
+            "text": [f"{CUES['product']} {w}" for w in FILLER]
+            + [f"{CUES['price']} {w}" for w in FILLER]
+            + [f"{CUES['place']} the"],
+            "labels": [["product"]] * 6 + [["price"]] * 6 + [["place"]],
+        }
+    )
+    path = tmp_path / "validation.parquet"
+    write_table(validation, path)
+    result = train(MULTI, multi_frame(), fast_config(tmp_path / "m", tiny_base_model, epochs=1, validation_file=path))
+    note = "Thresholds tuned on fewer than 5 validation positives: place (1); they may be far from right"
+    assert any(n.startswith(note) for n in result.notes), result.notes
+    assert note in json.dumps(json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["notes"])
