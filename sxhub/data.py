@@ -283,10 +283,7 @@ def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None
     if multi_label:
         if isinstance(value, str):
             s = value.strip()
-            if s.startswith("["):
-                value = _list_cell(s)
-            else:
-                value = [part.strip() for part in s.split(",") if part.strip()]
+            value = _list_cell(s) if s.startswith("[") else [part.strip() for part in s.split(",") if part.strip()]
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [str(v).strip() for v in value]
