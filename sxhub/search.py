@@ -116,7 +116,9 @@ def search(
         # NaN (a backend that gave no figure): Optuna marks the trial failed, and best_trial skips it
         return score
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # ERROR: a trial that raised (Ctrl-C, SIGTERM, a bad input) was logged as a WARNING with its whole traceback
+    # before the one line the CLI prints; trials without a score are counted in the record and the note
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     try:
         study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes is not None else None)

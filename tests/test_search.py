@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from conftest import require_modules
 
 from sxhub import search as search_module
-from sxhub.errors import BackendError, UserError
+from sxhub.errors import BackendError, InputError, UserError
 from sxhub.spec import TaskSpec
 from sxhub.train_config import TrainConfig, TrainResult
 
@@ -158,3 +158,22 @@ def test_search_minutes_caps_the_trial_under_way_and_is_said(tmp_path: Path, tri
     trials.configs.clear()
     search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "b2", max_minutes=60), trials=1, minutes=30)
     assert 29 < (trials.configs[0].max_minutes or 0) <= 30
+
+
+@pytest.mark.parametrize("error", [KeyboardInterrupt, InputError])
+def test_a_trial_that_raises_prints_no_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], error: type[BaseException]
+) -> None:
+    """Ctrl-C (or SIGTERM, or a bad input) during a trial: Optuna logged its whole traceback as a warning before
+    the CLI's one line ("Interrupted; ..."); nothing is left beside -o."""
+    require_modules("optuna", install='pip install "sxhub[search]"')
+
+    def failing_train(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+        Path(config.output_dir).mkdir(parents=True)
+        raise error("stop")
+
+    monkeypatch.setattr(search_module, "train", failing_train)
+    with pytest.raises(error):
+        search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=2)
+    assert "Traceback" not in capfd.readouterr().err
+    assert list(tmp_path.iterdir()) == []
