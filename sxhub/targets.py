@@ -311,6 +311,23 @@ def unlearnable_note(data: LabelledData, train_idx: list[int]) -> str:
     )
 
 
+def always_on_note(data: LabelledData, train_idx: list[int]) -> str:
+    """A warning when a multi-label task's label is on in every training text (an empty string otherwise): the
+    student learns to say it whatever the text, so it tells nothing apart (often a default a labelling step added
+    to every row)."""
+    if not data.multi_label or not train_idx:
+        return ""
+    counts = hard_targets(data)[train_idx].sum(axis=0)
+    always = [name for name, n in zip(data.label_names, counts, strict=True) if n == len(train_idx)]
+    if not always:
+        return ""
+    them = "it" if len(always) == 1 else "them"
+    return (
+        f"Every training text has the label(s) {always}: the student learns to predict {them} for every text; "
+        f"label texts without {them}, or drop {them} from the task."
+    )
+
+
 def conflicting_note(data: LabelledData) -> str:
     """A warning when one text (as cleaned) has rows with different labels (an empty string when none has): each
     row is trained on as given, so the student is taught both answers for the same input."""

@@ -43,6 +43,7 @@ from .run_record import SXHUB_JSON, label_teachers, library_versions, record_tea
 from .spec import TaskSpec, load_spec
 from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
 from .targets import (
+    always_on_note,
     check_trainable,
     conflicting_note,
     data_notes,
@@ -253,7 +254,8 @@ def train(
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
-    checks = [conflicting_note(data), unlearnable_note(data, train_idx), unscored_note(data, val_idx)]
+    checks = [conflicting_note(data), unlearnable_note(data, train_idx), always_on_note(data, train_idx)]
+    checks.append(unscored_note(data, val_idx))
     early_notes = [note for note in checks if note]
     for note in early_notes:
         logger.warning(note)  # now, before a long run; the result's notes repeat it at the end

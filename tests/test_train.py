@@ -1332,3 +1332,15 @@ def test_thresholds_tuned_on_a_handful_of_validation_positives_are_said(tiny_bas
     note = "Thresholds tuned on fewer than 5 validation positives: place (1); they may be far from right"
     assert any(n.startswith(note) for n in result.notes), result.notes
     assert note in json.dumps(json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["notes"])
+
+
+def test_a_label_on_in_every_training_text_is_named(tiny_base_model: Path, tmp_path: Path) -> None:
+    """A multi-label label every row has (often a default a labelling step added): the student learns to say it
+    for every text, and training said nothing."""
+    frame = multi_frame()
+    frame["labels"] = [sorted({*labels, "price"}) for labels in frame["labels"]]
+    result = train(MULTI, frame, fast_config(tmp_path / "m", tiny_base_model, epochs=1, min_steps=0))
+    note = "Every training text has the label(s) ['price']: the student learns to predict it for every text"
+    assert any(n.startswith(note) for n in result.notes), result.notes
+    plain = train(MULTI, multi_frame(), fast_config(tmp_path / "p", tiny_base_model, epochs=1, min_steps=0))
+    assert not any(n.startswith("Every training text") for n in plain.notes)
