@@ -67,9 +67,19 @@ def length_limit(tokenizer: Any, model_config: Any) -> int:
     )
 
 
+LENGTH_SAMPLE = 20_000  # texts whose token lengths choose max_length (a seeded sample of larger sets)
+
+
 def choose_max_length(tokenizer: Any, texts: list[str], model_config: Any) -> int:
-    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit."""
+    """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit.
+
+    Past :data:`LENGTH_SAMPLE` texts, a seeded sample from the whole set: the first 20,000 stood for all of them,
+    so a file that put its short texts first (tweets, then articles; or sorted by length) truncated the rest at the
+    short ones' length."""
     cap = length_limit(tokenizer, model_config)
-    lengths = [len(ids) for ids in tokenizer(texts[:20_000], truncation=False)["input_ids"]]
+    if len(texts) > LENGTH_SAMPLE:
+        picked = np.sort(np.random.default_rng(0).choice(len(texts), LENGTH_SAMPLE, replace=False))
+        texts = [texts[i] for i in picked]
+    lengths = [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
     p95 = int(np.percentile(lengths, 95)) if lengths else cap
     return int(min(cap, max(16, math.ceil(p95 / 8) * 8)))

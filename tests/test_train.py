@@ -223,6 +223,9 @@ def test_max_length_is_the_95th_percentile_capped(tiny_base_model: Path) -> None
     assert choose_max_length(tokenizer, ["the a"] * 100, config) == 16  # at least 16
     assert choose_max_length(tokenizer, [" ".join(["the"] * 40)] * 100, config) == 48  # 42 tokens -> 48
     assert choose_max_length(tokenizer, [" ".join(["the"] * 500)] * 10, config) == 128  # the model's limit
+    # a file of short texts first and long ones after: the first 20,000 alone chose 16 and cut every long one
+    mixed = ["the a"] * 20_000 + [" ".join(["the"] * 40)] * 10_000
+    assert choose_max_length(tokenizer, mixed, config) == 48
 
 
 # --------------------------------------------------------------------------------------------------------------
