@@ -351,6 +351,7 @@ def _train_local(
     val_ds = tokenized_dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
     output_dir = Path(config.output_dir)
+    created = not output_dir.exists()  # removed again if training ends without a model (Ctrl-C, SIGTERM, an error)
     output_dir.mkdir(parents=True, exist_ok=True)
     # under torchrun / accelerate launch every process trains on its share of each batch (DDP); rank 0 saves
     from .distributed import checkpoint_folder, is_main_process, world_size
@@ -436,6 +437,8 @@ def _train_local(
     finally:
         if is_main_process():
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
+            if created and not any(output_dir.iterdir()):
+                output_dir.rmdir()  # an empty -o folder looked like a model folder, though nothing was saved
     metric = best_metric_name(spec.multi_label)
     result = TrainResult(
         model_dir=output_dir,
