@@ -136,6 +136,7 @@ def search(
     finally:
         shutil.rmtree(work, ignore_errors=True)
     result = replace(results[best.number], model_dir=output_dir)
+    elapsed = time.monotonic() - start  # the whole search; the result's seconds are the kept trial's training
     done = [{"number": t.number, "value": t.value, **t.params} for t in scored]
     record = {
         "trials": done,
@@ -144,10 +145,11 @@ def search(
         "held": held,
         "metric": result.best_metric,
         "minutes": minutes,
+        "seconds": round(elapsed, 1),
         "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
     }
     result.notes.append(
-        f"Hyperparameter search: {len(done)} trial(s), best {result.best_metric} "
+        f"Hyperparameter search: {len(done)} trial(s) in {elapsed / 60:.1f} min, best {result.best_metric} "
         f"{best.value:.4f} with "
         + ", ".join(f"{k}={v:g}" for k, v in best.params.items())
         + "."

@@ -155,6 +155,9 @@ def test_search_minutes_caps_the_trial_under_way_and_is_said(tmp_path: Path, tri
         trials.configs[0].max_minutes is not None and trials.configs[0].max_minutes <= search_module.MIN_TRIAL_MINUTES
     )
     assert "Stopped at --search-minutes 0.001 after 1 of the 3 trials." in result.notes[-1]
+    assert result.notes[-1].startswith("Hyperparameter search: 1 trial(s) in 0.0 min, best macro_f1")
+    record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
+    assert record["seconds"] >= trials.seconds  # the whole search; the result's seconds are the kept trial's
     trials.configs.clear()
     search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "b2", max_minutes=60), trials=1, minutes=30)
     assert 29 < (trials.configs[0].max_minutes or 0) <= 30
