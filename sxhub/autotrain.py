@@ -453,7 +453,7 @@ def train_autotrain(
     stopped_note = (
         [
             f"Stopped by the time cap after {config.max_minutes:g} min at epoch {figures.get('epochs', 0):g} "
-            "(--max-minutes); the best checkpoint so far is kept."
+            f"({config.max_minutes_from}); the best checkpoint so far is kept."
         ]
         if figures.get("stopped_by_time")
         else []

@@ -95,6 +95,8 @@ def search(
             # (60 by default) past it. Each trial gets what is left of the search's minutes at most.
             left = max(minutes - (time.monotonic() - start) / 60, MIN_TRIAL_MINUTES)
             suggested["max_minutes"] = min(config.max_minutes or left, left)
+            if config.max_minutes is None or left < config.max_minutes:
+                suggested["max_minutes_from"] = "what was left of --search-minutes"
         if "learning_rate" not in held:
             suggested["learning_rate"] = trial.suggest_float("learning_rate", 2e-5, 3e-4, log=True)
         if "batch_size" not in held:

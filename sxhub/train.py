@@ -408,7 +408,7 @@ def _train_local(
         if budget is not None and budget.stopped:
             notes.append(
                 f"Stopped by the time cap after {config.max_minutes:g} min at epoch {epochs_run:.2f} "
-                "(--max-minutes); the best checkpoint so far is kept."
+                f"({config.max_minutes_from}); the best checkpoint so far is kept."
             )
         val_gold = np.asarray(val_out.label_ids)
         validation, thresholds = validate(spec, np.asarray(val_out.predictions), val_gold, seed=config.seed)

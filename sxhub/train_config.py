@@ -54,6 +54,8 @@ class TrainConfig:
     # too few for a new classification head to learn anything); 0 turns it off
     min_steps: int = 100
     max_minutes: float | None = 60.0  # a cap on training time; the best checkpoint so far is kept
+    # what set max_minutes, as the time-cap note names it (a --search trial: what was left of --search-minutes)
+    max_minutes_from: str = "--max-minutes"
     # a thinner student: keep only the base's first N transformer layers (None: all). Inference cost scales about
     # linearly with depth, so 3 of MiniLM-L6's 6 layers predict about twice as fast.
     layers: int | None = None

@@ -158,9 +158,14 @@ def test_search_minutes_caps_the_trial_under_way_and_is_said(tmp_path: Path, tri
     assert result.notes[-1].startswith("Hyperparameter search: 1 trial(s) in 0.0 min, best macro_f1")
     record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
     assert record["seconds"] >= trials.seconds  # the whole search; the result's seconds are the kept trial's
+    # the trial's own time-cap note names what capped it: the search's minutes, not a --max-minutes never passed
+    assert trials.configs[0].max_minutes_from == "what was left of --search-minutes"
     trials.configs.clear()
     search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "b2", max_minutes=60), trials=1, minutes=30)
     assert 29 < (trials.configs[0].max_minutes or 0) <= 30
+    trials.configs.clear()
+    search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "b3", max_minutes=5), trials=1, minutes=30)
+    assert (trials.configs[0].max_minutes, trials.configs[0].max_minutes_from) == (5, "--max-minutes")
 
 
 @pytest.mark.parametrize("error", [KeyboardInterrupt, InputError])
