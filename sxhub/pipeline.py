@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,9 +19,10 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .data import gold_from_flag_columns, has_flag_columns, prepare_texts, read_table, write_table
+from .data import prepare_texts, read_table, write_table
 from .errors import InputError
-from .reliability import format_reliability
+from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
+from .run_report import Report, jsonable
 from .spec import TaskSpec, load_spec
 
 if TYPE_CHECKING:
@@ -69,167 +69,6 @@ class RunConfig:
             raise InputError(f"limit={self.limit} must be a positive integer.")
 
 
-@dataclass
-class Stage:
-    name: str
-    seconds: float
-    figures: dict[str, Any]
-
-
-def stop_reason(exc: BaseException) -> str:
-    """Why a run stopped, for its report: "interrupted" (Ctrl-C), "terminated" (SIGTERM, which the CLI raises as its
-    ``Terminated``, a KeyboardInterrupt: the terminal line says "Terminated"), or the error's one line."""
-    from .errors import one_line
-
-    if type(exc).__name__ == "Terminated":
-        return "terminated"
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted"
-    return one_line(str(exc)) or type(exc).__name__
-
-
-class Report:
-    """Collects the figures of each stage and writes them as markdown and JSON after every stage."""
-
-    def __init__(self, spec: TaskSpec, config: RunConfig) -> None:
-        self.spec = spec
-        self.config = config
-        self.stages: list[Stage] = []
-        self.started = time.time()
-        self.running: str | None = None  # the stage under way
-        self.stopped: dict[str, str] | None = None  # the stage the run stopped in, and why
-
-    def begin(self, name: str) -> float:
-        """Mark stage ``name`` as under way; returns its start time for :meth:`add`."""
-        self.running = name
-        if self.config.on_stage is not None:
-            self.config.on_stage(name)
-        return time.perf_counter()
-
-    def stop(self, exc: BaseException) -> None:
-        """Record in the report that the run stopped in the stage under way (interrupted, or an error), so that
-        report.md does not read as a finished run of fewer stages. Nothing is recorded for a refusal before any
-        stage finished: the folder keeps only what the run wrote."""
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        if self.running is None or (not self.stages and not interrupted):
-            return
-        self.stopped = {"stage": self.running, "why": stop_reason(exc)}
-        self.write()
-
-    def add(self, name: str, started: float, figures: dict[str, Any]) -> None:
-        self.stages.append(Stage(name, time.perf_counter() - started, figures))
-        if name == "publish":  # the last stage: nothing is under way any more
-            self.running = None
-        self.write()
-        line = figures.get("summary") if isinstance(figures.get("summary"), str) else ""
-        if self.config.progress:  # one line per stage on stderr, like the progress bars
-            print(f"sxhub run: {name} done in {self.stages[-1].seconds:.1f} s. {line}".rstrip(), file=sys.stderr)
-        logger.info("stage %s done in %.1f s", name, self.stages[-1].seconds)
-
-    def extend(self, name: str, figures: dict[str, Any]) -> None:
-        """Add figures to the stage ``name`` (already added) and rewrite the report."""
-        next(s for s in self.stages if s.name == name).figures.update(figures)
-        self.write()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "task": self.spec.name,
-            "multi_label": self.spec.multi_label,
-            "labels": self.spec.label_names,
-            "stages": {s.name: {"seconds": round(s.seconds, 2), **s.figures} for s in self.stages},
-            **({"stopped": self.stopped} if self.stopped else {}),
-        }
-
-    def write(self) -> None:
-        out = self.config.out
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=1, default=_jsonable) + "\n", "utf-8")
-        (out / "report.md").write_text(render_markdown(self.to_dict()), encoding="utf-8")
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
-
-
-def _fmt(value: Any) -> str:
-    """A figure as the report shows it: scores to three decimals, a speed of 35.8 texts/s as that (not 35.800), a
-    list as its items (not Python's repr)."""
-    if isinstance(value, float):
-        size = abs(value)
-        return f"{value:.3f}" if size < 10 else f"{value:.1f}" if size < 100 else f"{value:,.0f}"
-    if isinstance(value, (list, tuple)):
-        return ", ".join(_fmt(v) for v in value) if value else "none"
-    return "–" if value is None else str(value)
-
-
-def _flat(value: Any) -> str:
-    if isinstance(value, dict):
-        return "(" + ", ".join(f"{k} {_flat(v)}" for k, v in value.items()) + ")"
-    if isinstance(value, (list, tuple)) and len(value) > 1:
-        return "(" + _fmt(value) + ")"
-    return _fmt(value)
-
-
-def render_markdown(report: dict[str, Any]) -> str:
-    """The run report as markdown: one section per stage, the comparison table first."""
-    stages = report["stages"]
-    lines = [f"# sxhub run: {report['task']}", ""]
-    stopped = report.get("stopped")
-    if stopped:
-        done = "The stages below finished and their files are kept" if stages else "No stage finished"
-        lines += [
-            f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "
-            "again from the start, the label cache answering the texts already labelled.",
-            "",
-        ]
-    if stages.get("annotate", {}).get("embedded_teacher"):
-        lines += [
-            "> **The teacher was the embedded SmolLM2-135M** (llama.cpp). A 135M model labels at about chance level:",
-            "> this run proves the plumbing, not the quality. For real labels pass `--teacher` a real model (a Hub id",
-            "> through Inference Providers, or an OpenAI-compatible URL) or list teachers in the task spec.",
-            "",
-        ]
-    ev = stages.get("evaluate", {}).get("scores")
-    if ev:
-        main = "micro_f1" if report["multi_label"] else "macro_f1"
-        lines += [
-            "## Who agrees with whom (held-out test split)",
-            "",
-            f"| comparison | n | accuracy | {main} | alpha |",
-            "|---|---|---|---|---|",
-        ]
-        for name, res in ev.items():
-            lines.append(
-                f"| {name} | {res.get('n')} | {_fmt(res.get('accuracy'))} | {_fmt(res.get(main))} | "
-                f"{_fmt(res.get('krippendorff_alpha'))} |"
-            )
-        lines.append("")
-    for name, figures in stages.items():
-        lines += [f"## {name} ({figures.get('seconds', 0):.1f} s)", ""]
-        for key, value in figures.items():
-            if key in {"seconds", "scores"}:
-                continue
-            if key == "reliability":  # per teacher and sample: a table of its own
-                lines += ["", format_reliability(value, level=3)]
-                continue
-            if key == "doubts" and isinstance(value, dict):
-                said = (
-                    value.get("skipped") or f"{value['summary']}; {value['doubtful_means']}; queue: {value['queue']}"
-                )
-                lines.append(f"- **doubts**: {said}")
-                continue
-            if key == "notes" and isinstance(value, list) and value:  # sentences: one bullet each
-                lines += [f"- **{key}**:", *(f"  - {note}" for note in value)]
-                continue
-            if isinstance(value, dict):
-                value = ", ".join(f"{k}: {_flat(v)}" for k, v in value.items())
-            lines.append(f"- **{key}**: {_fmt(value) if not isinstance(value, str) else value}")
-        lines.append("")
-    return "\n".join(lines)
-
-
 def _reliability(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any]:
     """Each teacher's and each sample's reliability (sxhub.reliability), against the experts when ``gold`` is set."""
     from .data import expert_label_cell
@@ -267,160 +106,6 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
         "signals": ", ".join(s["signals"]),
         "seconds": s["seconds"],
     }
-
-
-REPO_KINDS = ("dataset", "model", "space")  # the publish stage's repos; each kind is also its Hub repo_type
-
-
-def repo_ids(spec: TaskSpec, push: str | None) -> dict[str, str]:
-    """The repo the publish stage writes for each kind: NAMESPACE/TASK on the Hub, or TASK in a folder."""
-    return {kind: f"{push}/{spec.name}" if push else spec.name for kind in REPO_KINDS}
-
-
-# what the stages write under --out (the repo folders are check_publish_targets'); any of them here without a run's
-# report.json is something else's, which the run would overwrite (a model/ folder: mix into, and publish)
-RUN_OUTPUTS = (
-    "labelled.parquet",
-    "labelled.ledger.json",
-    "labelled.doubts.parquet",
-    "splits",
-    "model",
-    "evaluation.json",
-    "report.json",
-    "report.md",
-)
-
-
-def check_out_folder(out: Path) -> None:
-    """Refuse an ``out`` that holds files by these names that no ``sxhub run`` wrote (``--out`` defaults to ``out``,
-    a common name): the run overwrote them, wrote its student into a ``model/`` folder that held another model, and
-    published whatever that folder held besides. An earlier run's folder (its ``report.json``) is rerun into."""
-    if not out.is_dir():
-        return
-    try:
-        earlier = json.loads((out / "report.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = None
-    if isinstance(earlier, dict) and "stages" in earlier:
-        return
-    taken = [name + "/" * (out / name).is_dir() for name in RUN_OUTPUTS if (out / name).exists()]
-    if taken:
-        raise InputError(
-            f"--out {str(out)!r} holds {', '.join(taken)}, which no sxhub run wrote there and this run would "
-            "overwrite; pass an --out that is new or empty."
-        )
-
-
-def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
-    """Refuse at the start what the publish stage would refuse at the end, after the teachers were paid and the
-    student trained: a repo folder under ``out/repos`` that an earlier run filled, or with ``push``, an invalid
-    repo id, no token, or a Hub repo that exists; each unless ``exist_ok``."""
-    from .errors import PublishError
-
-    if config.push is None:
-        for kind in REPO_KINDS:
-            folder = config.out / "repos" / kind
-            if not config.exist_ok and folder.is_dir() and any(folder.iterdir()):
-                raise PublishError(
-                    f"folder {str(folder)!r} holds an earlier run's {kind} repo; pass --exist-ok to write over it, "
-                    "or choose another --out."
-                )
-        return
-    from .hub import hub_api, refuse_existing, resolve_token
-    from .repo import check_repo_id
-
-    ids = repo_ids(spec, config.push)
-    for repo_id in ids.values():
-        check_repo_id(repo_id)
-    api = hub_api(resolve_token(None))
-    for kind in REPO_KINDS:
-        refuse_existing(
-            api,
-            ids[kind],
-            repo_type=kind,
-            exist_ok=config.exist_ok,
-            offline_fix="run without --push to write the repos into --out",
-            other=", or --push another namespace",
-        )
-
-
-def _check_not_reviewed(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> None:
-    """A file ``sxhub apply-review`` wrote (labels people set, ``label_source`` human) is not texts to label: run
-    labels every text again and kept none of the people's labels, without a word. With ``--gold`` naming the label
-    column they are the expert labels that score the teachers and the student, as asked."""
-    from .review import SOURCE_COLUMN
-
-    if gold or SOURCE_COLUMN not in frame.columns:
-        return
-    people = int(frame[SOURCE_COLUMN].astype(str).eq("human").sum())
-    if people:
-        raise InputError(
-            f"INPUT holds {people} label(s) people set (its {SOURCE_COLUMN!r} column, from sxhub apply-review), which "
-            f"sxhub run would drop: it labels every text again. Train on it with `sxhub train TASK INPUT -o "
-            f"MODEL_DIR`, or pass --gold {spec.label_column} to score the teachers and the student against them."
-        )
-
-
-def _gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[pd.DataFrame, str | None]:
-    """The input with its expert column under a name annotate does not write, and that name.
-
-    A multi-label input with one true/false column per label (GoEmotions' layout) gives the experts' labels as
-    those columns: ``--gold labels`` (or any of the label columns) reads them all into one list column
-    (:func:`sxhub.data.gold_from_flag_columns`); without ``--gold`` a warning says so, since ``run`` would
-    otherwise drop them unscored.
-
-    ``--gold label`` is the natural call on a file like Financial PhraseBank's (``sentence,label``), but ``label``
-    is where the teachers' labels go: kept under its own name, the experts' labels would replace the teachers'.
-    Such a column is kept as ``gold`` (or the first free one of ``expert``, ``gold_<name>``), and the report says so.
-    """
-    from .annotate import output_columns
-
-    if not gold:
-        if has_flag_columns(frame, spec.label_names, spec.multi_label):
-            logger.warning(
-                "the input has one true/false column per label (%s): if they are the experts' labels, pass --gold "
-                "labels to score the teachers and the student against them",
-                ", ".join(spec.label_names[:4]) + (", ..." if len(spec.label_names) > 4 else ""),
-            )
-        return frame, gold
-    flags, experts = gold_from_flag_columns(
-        frame, spec.label_names, spec.multi_label, gold, taken=output_columns(spec)
-    )
-    if experts != gold:  # the experts' labels, one true/false column per label, as one list column
-        logger.info(
-            "the experts' labels are read from the %d true/false label columns, as %r", len(spec.label_names), experts
-        )
-        return flags, experts
-    if gold not in frame.columns:
-        hint = (
-            " This file has one true/false column per label: pass --gold labels to read the experts' labels from them."
-            if has_flag_columns(frame, spec.label_names, spec.multi_label)
-            else ""
-        )
-        raise InputError(f"gold column {gold!r} not found; the input has columns {list(frame.columns)[:20]}.{hint}")
-    check_gold_labels(frame[gold], gold, spec)
-    if gold not in output_columns(spec):
-        return frame, gold
-    free = next(c for c in ("gold", "expert", f"gold_{gold}", f"gold_{gold}_input") if c not in frame.columns)
-    logger.info("gold column %r is kept as %r in the labelled dataset: annotate writes %r", gold, free, gold)
-    return frame.rename(columns={gold: free}), free
-
-
-def check_gold_labels(cells: pd.Series, column: str, spec: TaskSpec) -> None:
-    """Refuse expert labels the task does not name before a teacher is paid: the run stopped on them only when it
-    scored the teachers, after every text was labelled."""
-    from .data import expert_label_cell
-
-    seen: set[str] = set()
-    for cell in cells:
-        value = expert_label_cell(cell, multi_label=spec.multi_label)
-        seen.update([value] if isinstance(value, str) else value or [])
-    unknown = sorted(seen - set(spec.label_names))
-    if unknown:
-        raise InputError(
-            f"gold column {column!r} has label(s) {unknown[:10]} that the task does not name (its labels: "
-            f"{spec.label_names}); fix those cells, or add the labels to the task."
-        )
 
 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
@@ -492,9 +177,9 @@ def _run_stages(
     # 1. annotate + vote -------------------------------------------------------------------------------------
     started = report.begin("annotate")
     frame = read_table(source, limit=config.limit)
-    _check_not_reviewed(frame, spec, config.gold)
+    check_not_reviewed(frame, spec, config.gold)
     input_columns = set(frame.columns)
-    frame, gold = _gold_column(frame, spec, config.gold)
+    frame, gold = gold_column(frame, spec, config.gold)
     keep = list(dict.fromkeys([*([gold] if gold else []), *config.keep_columns]))
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
     endpoints = EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after)
@@ -514,7 +199,7 @@ def _run_stages(
         result.ledger["endpoints"] = used
     labelled_path = write_table(result.frame, out / "labelled.parquet")
     ledger_path = out / "labelled.ledger.json"
-    ledger_path.write_text(json.dumps(result.ledger, indent=1, default=_jsonable) + "\n", encoding="utf-8")
+    ledger_path.write_text(json.dumps(result.ledger, indent=1, default=jsonable) + "\n", encoding="utf-8")
     led = result.ledger
     report.add(
         "annotate",
@@ -606,7 +291,7 @@ def _run_stages(
         speed["usd_per_hour"] = config.cpu_usd_per_hour
         speed["source"] += f"; $ at {config.cpu_usd_per_hour} USD per CPU-machine hour (--cpu-usd-per-hour)"
     evaluation_path = out / "evaluation.json"
-    evaluation_path.write_text(json.dumps({"scores": scores, "speed": speed}, indent=1, default=_jsonable), "utf-8")
+    evaluation_path.write_text(json.dumps({"scores": scores, "speed": speed}, indent=1, default=jsonable), "utf-8")
     main = "micro_f1" if spec.multi_label else "macro_f1"
     line = "; ".join(f"{name}: accuracy {res['accuracy']:.3f}, {main} {res[main]:.3f}" for name, res in scores.items())
     report.add("evaluate", started, {"summary": line, "scores": scores, "speed": speed})

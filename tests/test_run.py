@@ -327,7 +327,7 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
         assert list(report["stages"]) == ["annotate", "split"] and (out / "labelled.parquet").is_file()
         assert "> **The run stopped during train** (interrupted)." in (out / "report.md").read_text()
         from sxhub.cli import Terminated
-        from sxhub.pipeline import stop_reason
+        from sxhub.run_report import stop_reason
 
         assert stop_reason(Terminated()) == "terminated"  # SIGTERM: named as its terminal line names it
         asked = len(server.requests)
@@ -341,7 +341,7 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
     assert report["stopped"] == {"stage": "export", "why": "the export refused this model; fix it."}
     assert list(report["stages"]) == ["annotate", "split", "train"]
     assert "(36 from cache)" in report["stages"]["annotate"]["summary"]
-    from sxhub.pipeline import render_markdown
+    from sxhub.run_report import render_markdown
 
     first = render_markdown({**report, "stages": {}, "stopped": {"stage": "annotate", "why": "interrupted"}})
     assert "> **The run stopped during annotate** (interrupted). No stage finished; the same command" in first
@@ -537,7 +537,7 @@ def test_run_pushes_to_the_hub_and_loads_back(tmp_path: Path, tiny_base_model: P
 def test_the_report_shows_figures_and_lists_as_a_reader_writes_them() -> None:
     """The report printed a speed of 35.8 texts/s as ``35.800``, lists as Python's repr (``['local (...)']``, the
     export's notes in one bracketed line) and left lists inside a stage's figures out (``flag_columns``)."""
-    from sxhub.pipeline import render_markdown
+    from sxhub.run_report import render_markdown
 
     report = {
         "task": "fin",

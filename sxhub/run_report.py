@@ -1,0 +1,180 @@
+"""The report of ``sxhub run``: each stage's figures, written as ``report.json`` and ``report.md`` after every stage
+(:class:`Report`), and why a run stopped when it did (:func:`stop_reason`)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .reliability import format_reliability
+from .spec import TaskSpec
+
+if TYPE_CHECKING:
+    from .pipeline import RunConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Stage:
+    name: str
+    seconds: float
+    figures: dict[str, Any]
+
+
+def stop_reason(exc: BaseException) -> str:
+    """Why a run stopped, for its report: "interrupted" (Ctrl-C), "terminated" (SIGTERM, which the CLI raises as its
+    ``Terminated``, a KeyboardInterrupt: the terminal line says "Terminated"), or the error's one line."""
+    from .errors import one_line
+
+    if type(exc).__name__ == "Terminated":
+        return "terminated"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    return one_line(str(exc)) or type(exc).__name__
+
+
+class Report:
+    """Collects the figures of each stage and writes them as markdown and JSON after every stage."""
+
+    def __init__(self, spec: TaskSpec, config: RunConfig) -> None:
+        self.spec = spec
+        self.config = config
+        self.stages: list[Stage] = []
+        self.started = time.time()
+        self.running: str | None = None  # the stage under way
+        self.stopped: dict[str, str] | None = None  # the stage the run stopped in, and why
+
+    def begin(self, name: str) -> float:
+        """Mark stage ``name`` as under way; returns its start time for :meth:`add`."""
+        self.running = name
+        if self.config.on_stage is not None:
+            self.config.on_stage(name)
+        return time.perf_counter()
+
+    def stop(self, exc: BaseException) -> None:
+        """Record in the report that the run stopped in the stage under way (interrupted, or an error), so that
+        report.md does not read as a finished run of fewer stages. Nothing is recorded for a refusal before any
+        stage finished: the folder keeps only what the run wrote."""
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        if self.running is None or (not self.stages and not interrupted):
+            return
+        self.stopped = {"stage": self.running, "why": stop_reason(exc)}
+        self.write()
+
+    def add(self, name: str, started: float, figures: dict[str, Any]) -> None:
+        self.stages.append(Stage(name, time.perf_counter() - started, figures))
+        if name == "publish":  # the last stage: nothing is under way any more
+            self.running = None
+        self.write()
+        line = figures.get("summary") if isinstance(figures.get("summary"), str) else ""
+        if self.config.progress:  # one line per stage on stderr, like the progress bars
+            print(f"sxhub run: {name} done in {self.stages[-1].seconds:.1f} s. {line}".rstrip(), file=sys.stderr)
+        logger.info("stage %s done in %.1f s", name, self.stages[-1].seconds)
+
+    def extend(self, name: str, figures: dict[str, Any]) -> None:
+        """Add figures to the stage ``name`` (already added) and rewrite the report."""
+        next(s for s in self.stages if s.name == name).figures.update(figures)
+        self.write()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.spec.name,
+            "multi_label": self.spec.multi_label,
+            "labels": self.spec.label_names,
+            "stages": {s.name: {"seconds": round(s.seconds, 2), **s.figures} for s in self.stages},
+            **({"stopped": self.stopped} if self.stopped else {}),
+        }
+
+    def write(self) -> None:
+        out = self.config.out
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(self.to_dict(), indent=1, default=jsonable) + "\n", "utf-8")
+        (out / "report.md").write_text(render_markdown(self.to_dict()), encoding="utf-8")
+
+
+def jsonable(value: Any) -> Any:
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def _fmt(value: Any) -> str:
+    """A figure as the report shows it: scores to three decimals, a speed of 35.8 texts/s as that (not 35.800), a
+    list as its items (not Python's repr)."""
+    if isinstance(value, float):
+        size = abs(value)
+        return f"{value:.3f}" if size < 10 else f"{value:.1f}" if size < 100 else f"{value:,.0f}"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_fmt(v) for v in value) if value else "none"
+    return "–" if value is None else str(value)
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, dict):
+        return "(" + ", ".join(f"{k} {_flat(v)}" for k, v in value.items()) + ")"
+    if isinstance(value, (list, tuple)) and len(value) > 1:
+        return "(" + _fmt(value) + ")"
+    return _fmt(value)
+
+
+def render_markdown(report: dict[str, Any]) -> str:
+    """The run report as markdown: one section per stage, the comparison table first."""
+    stages = report["stages"]
+    lines = [f"# sxhub run: {report['task']}", ""]
+    stopped = report.get("stopped")
+    if stopped:
+        done = "The stages below finished and their files are kept" if stages else "No stage finished"
+        lines += [
+            f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "
+            "again from the start, the label cache answering the texts already labelled.",
+            "",
+        ]
+    if stages.get("annotate", {}).get("embedded_teacher"):
+        lines += [
+            "> **The teacher was the embedded SmolLM2-135M** (llama.cpp). A 135M model labels at about chance level:",
+            "> this run proves the plumbing, not the quality. For real labels pass `--teacher` a real model (a Hub id",
+            "> through Inference Providers, or an OpenAI-compatible URL) or list teachers in the task spec.",
+            "",
+        ]
+    ev = stages.get("evaluate", {}).get("scores")
+    if ev:
+        main = "micro_f1" if report["multi_label"] else "macro_f1"
+        lines += [
+            "## Who agrees with whom (held-out test split)",
+            "",
+            f"| comparison | n | accuracy | {main} | alpha |",
+            "|---|---|---|---|---|",
+        ]
+        for name, res in ev.items():
+            lines.append(
+                f"| {name} | {res.get('n')} | {_fmt(res.get('accuracy'))} | {_fmt(res.get(main))} | "
+                f"{_fmt(res.get('krippendorff_alpha'))} |"
+            )
+        lines.append("")
+    for name, figures in stages.items():
+        lines += [f"## {name} ({figures.get('seconds', 0):.1f} s)", ""]
+        for key, value in figures.items():
+            if key in {"seconds", "scores"}:
+                continue
+            if key == "reliability":  # per teacher and sample: a table of its own
+                lines += ["", format_reliability(value, level=3)]
+                continue
+            if key == "doubts" and isinstance(value, dict):
+                said = (
+                    value.get("skipped") or f"{value['summary']}; {value['doubtful_means']}; queue: {value['queue']}"
+                )
+                lines.append(f"- **doubts**: {said}")
+                continue
+            if key == "notes" and isinstance(value, list) and value:  # sentences: one bullet each
+                lines += [f"- **{key}**:", *(f"  - {note}" for note in value)]
+                continue
+            if isinstance(value, dict):
+                value = ", ".join(f"{k}: {_flat(v)}" for k, v in value.items())
+            lines.append(f"- **{key}**: {_fmt(value) if not isinstance(value, str) else value}")
+        lines.append("")
+    return "\n".join(lines)
