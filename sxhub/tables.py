@@ -8,6 +8,8 @@ intact. :mod:`sxhub.stream` (chunks) and :mod:`sxhub.data` (whole tables, slices
 from __future__ import annotations
 
 import contextlib
+import csv
+import functools
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -115,7 +117,7 @@ def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     too", and every verb labelled the fragments. A row with more fields than the first one is pandas' own error."""
     sep = "tab" if table_suffix(path) == ".tsv" else "comma"
     if isinstance(df.index, pd.RangeIndex):
-        return check_tsv_quotes(df, path) if sep == "tab" else df
+        return check_tsv_quotes(df, path) if sep == "tab" else check_csv_quotes(df, path)
     raise InputError(
         f"input {str(path)!r}: its first rows have one field more than the header ({len(df.columns)} names), so a "
         f"{sep} inside a field (a text with an unquoted {sep}?) split it; quote the fields that contain one, or "
@@ -145,6 +147,66 @@ def check_tsv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
                 "file to .jsonl or .parquet."
             )
     return df
+
+
+def check_csv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``df`` as read from CSV ``path``, or the one line when a quote opened a field that ran over the lines after it.
+
+    A text starting with a quote it does not close (``"Great start, said the CEO``) opens a quoted field that ends at
+    the next quote, lines later: pandas read the lines between as one text, commas and line breaks included, and
+    their rows vanished without a word. A well-quoted field may hold line breaks too, so when a cell holds one the
+    file is read again with the csv module in strict mode: a quoted field that spans lines and whose closing quote is
+    not followed by a comma or the line's end (``last "x`` closing it) is the sign."""
+    if not any(_has_line_break(df[column]) for column in df.columns):
+        return df
+    path = Path(path)
+    stat = path.stat()
+    found = _quoted_field_run_over(str(path), stat.st_size, stat.st_mtime_ns)
+    if found is not None and found[0] <= df.index.max():  # in the part read (a chunk, or the first --limit rows)
+        _, start, end = found
+        raise InputError(
+            f"input {str(path)!r}: a quote at the start of a field on line {start} is closed only on line {end}, so "
+            f'lines {start}-{end} would be read as one text (a text starting with an unpaired " in a CSV written '
+            "without quoting?); double every quote inside a text and quote the field, or re-export the file (e.g. "
+            "DataFrame.to_csv)."
+        )
+    return df
+
+
+def _has_line_break(cells: pd.Series) -> bool:
+    if not (pd.api.types.is_object_dtype(cells) or pd.api.types.is_string_dtype(cells)):
+        return False
+    return bool(cells.astype(str).str.contains("[\r\n]", regex=True).any())
+
+
+@functools.lru_cache(maxsize=16)  # a streamed file is checked once, not once per chunk (size and time in the key)
+def _quoted_field_run_over(path: str, size: int, mtime_ns: int) -> tuple[int, int, int] | None:
+    """The first record of CSV ``path`` (its row from 0, after the header) whose quoted field spans lines and is not
+    closed as CSV requires, with its first and last line (from 1); None when there is none. Read as pandas reads it
+    (comma, double quote, doubled quotes inside a field, blank lines skipped)."""
+    del size, mtime_ns  # the cache key only
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, strict=True)
+            read, end = 0, 0  # records read, the header first; end: the last line of the last one
+            while True:
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    return None
+                except csv.Error as exc:
+                    if reader.line_num > end + 1 and "expected after" in str(exc):
+                        return read - 1, end + 1, reader.line_num
+                    record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
+                if record:
+                    read += 1
+                end = reader.line_num
+    except (OSError, UnicodeDecodeError):
+        return None  # pandas read it: its own errors are the ones to show
+    finally:
+        csv.field_size_limit(limit)
 
 
 _FIXES = {

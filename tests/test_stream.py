@@ -930,6 +930,36 @@ def test_a_tsv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_pa
     assert read_table(quoted)["text"].tolist() == texts
 
 
+def test_a_csv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_path: Path, capsys) -> None:
+    """In a CSV, a text starting with a quote it does not close opened a quoted field that closed at the next quote
+    lines later: pandas read those lines as one text and their rows vanished (6 rows read as 4), without a word. Both
+    readers and the CLI now refuse the file with its lines and the fix; well-quoted line breaks, commas, doubled
+    quotes and a quote that closes on its own line still read."""
+    source = tmp_path / "in.csv"
+    source.write_text(
+        'text,gold\nok fine,neutral\n"broken start,negative\nnext row,positive\nlast "x,neutral\nlater,ok\nmore,a\n',
+        encoding="utf-8",
+    )
+    message = r"in\.csv': a quote at the start of a field on line 3 is closed only on line 5, .* re-export the file"
+    with pytest.raises(InputError, match=message):
+        read_table(source)
+    with pytest.raises(InputError, match=message):
+        list(iter_table(source, chunk_rows=2))
+    code, out, err = run_cli(["agree", str(source), "--gold", "gold", "--pred", "text"], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and not out and len(lines) == 1 and "on line 3 is closed only on line 5" in lines[0], err
+    assert read_table(source, limit=1)["text"].tolist() == ["ok fine"]  # the rows before it read alone
+
+    texts = ['He said ""hi""\nthen left, fast', "two\r\nlines", '"Great" he said', "a, b", 'end"', "plain"]
+    quoted = tmp_path / "quoted.csv"
+    pd.DataFrame({"text": texts, "label": list("abcdef")}).to_csv(quoted, index=False)
+    assert read_table(quoted)["text"].tolist() == texts
+    assert [t for c in iter_table(quoted, chunk_rows=2) for t in c["text"]] == texts
+    loose = tmp_path / "loose.csv"  # a quote closed on its own line, then text: pandas keeps the row, as before
+    loose.write_text('text,label\n"Great" he said,a\n"two\nlines",b\n', encoding="utf-8")
+    assert read_table(loose)["text"].tolist() == ["Great he said", "two\nlines"]
+
+
 @pytest.mark.parametrize("command", ["annotate", "predict"])
 def test_engine_ray_with_no_cluster_at_the_address_is_one_line_at_once(
     command: str, tmp_path: Path, capsys, monkeypatch
