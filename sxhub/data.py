@@ -235,10 +235,11 @@ def is_missing_text(value: Any) -> bool:
     return bool(pd.api.types.is_scalar(value) and pd.isna(value))
 
 
-def expert_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
+def expert_label_cell(value: Any, *, multi_label: bool, inferred: bool = False) -> list[str] | str | None:
     """An expert column's cell, None where the experts gave no label: an empty cell (None, NaN, blank) means not
     labelled, for a multi-label task too, where no label at all is written ``[]`` (or one false per label); so does
-    the word a missing value prints as (``nan``, ``<NA>``, ``NaT``). The
+    the word a missing value prints as (``nan``, ``<NA>``, ``NaT``), and, where the label names are ``inferred``
+    from the cells (no task or model names them), any word that writes a missing value (:data:`NA_LABEL_WORDS`). The
     expert figures of the cards, the run report and ``evaluate`` leave such rows out alike."""
     if hasattr(value, "tolist") and not isinstance(value, str):  # a numpy array (Parquet lists) or scalar
         value = value.tolist()
@@ -246,11 +247,33 @@ def expert_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | Non
         return parse_label_cell(value, multi_label=multi_label)
     if pd.isna(value) or (isinstance(value, str) and value.strip().lower() in MISSING_LABEL_STRINGS):
         return None
+    if inferred and is_na_word(value):
+        return None
     return parse_label_cell(value, multi_label=multi_label)
 
 
 # what a missing value prints as (pandas, numpy) and no task names a label: a cell that reads so was never labelled
 MISSING_LABEL_STRINGS = frozenset({"", "nan", "<na>", "nat"})
+# the words pandas' read_csv takes for a missing value by default (its na_values, in any case): R's write.csv writes
+# NA, spreadsheets #N/A, database exports NULL. sxhub reads CSV cells as written, since a task may name a label
+# "None" or "NA"; where no task names the labels and they are read off the cells, such a cell is a row nobody
+# labelled (left out and counted, as an empty one), never a label called "NA"
+NA_LABEL_WORDS = frozenset(
+    {"", "#n/a", "#n/a n/a", "#na", "-1.#ind", "-1.#qnan", "-nan", "1.#ind", "1.#qnan", "<na>", "n/a", "na", "nan"}
+    | {"none", "null", "nat"}
+)
+
+
+def is_na_word(value: Any) -> bool:
+    """Whether a cell is a string that writes a missing value (:data:`NA_LABEL_WORDS`: ``NA``, ``N/A``, ``null``,
+    ``None``, ``#N/A``, ...)."""
+    return isinstance(value, str) and value.strip().lower() in NA_LABEL_WORDS
+
+
+def na_words_as_empty(cells: pd.Series) -> pd.Series:
+    """``cells`` with each one that writes a missing value (:func:`is_na_word`) as None: for label columns whose
+    names are read off the cells."""
+    return pd.Series([None if is_na_word(v) else v for v in cells.tolist()], index=cells.index, dtype=object)
 
 
 def _as_named(labels: list[Any], names: list[str], *, multi_label: bool) -> tuple[list[Any], list[str]]:
@@ -504,8 +527,10 @@ def load_labelled(
         else:
             is_multi = multi_label
         # an empty cell is a row nobody labelled, multi-label too (no label at all is written [] there), as the
-        # cards, agree and the run report read it (expert_label_cell); it used to train as "none of the labels"
-        labels = [expert_label_cell(v, multi_label=is_multi) for v in df[col].tolist()]
+        # cards, agree and the run report read it (expert_label_cell); it used to train as "none of the labels".
+        # Without label names, "NA", "null" or "None" is such a cell too, not a label of that name
+        inferred = label_names is None
+        labels = [expert_label_cell(v, multi_label=is_multi, inferred=inferred) for v in df[col].tolist()]
         keep = [lab is not None for lab in labels]
         n_no_label = len(keep) - sum(keep)
         if not all(keep):

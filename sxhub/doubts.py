@@ -160,7 +160,8 @@ def _read_rows(
         if is_missing_text(text):
             left_out["no_text"] += 1
             continue
-        label = expert_label_cell(cell, multi_label=multi)  # empty is unlabelled, multi-label too: none is []
+        # empty is unlabelled, multi-label too (none is []); without a task, so is "NA", "null" or "None"
+        label = expert_label_cell(cell, multi_label=multi, inferred=not label_names)
         if label is None:
             left_out["no_label"] += 1
             continue

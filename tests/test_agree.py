@@ -467,3 +467,32 @@ def test_malformed_json_labels_cell_names_the_fix(tmp_path: Path, capsys: pytest
     code, out, err = run_cli(["agree", str(path), "--gold", "expert", "--json"], capsys)
     assert code == 2 and out == "" and err.strip().count("\n") == 0
     assert "is not a JSON list of names; close its brackets and quotes" in err and "comma-separated" in err
+
+
+def test_without_a_task_na_label_cells_are_rows_left_out_not_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV's cells are read as written, so without --task the label names came from the cells: "NA" (R's write.csv
+    for a missing value), "N/A", "null" and "None" were scored as four labels, accuracy 0.29 over 7 rows. They are
+    rows left out and counted, as an empty cell; a task that names a label "None" still scores it."""
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "text,label,gold\nprofit rose,positive,positive\nloss widened,negative,negative\nsales flat,NA,neutral\n"
+        "shares fell,negative,NA\nmargin up,positive,N/A\nno comment,null,positive\ncosts up,negative,None\n",
+        encoding="utf-8",
+    )
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0, err
+    assert result["labels"] == ["negative", "positive"] and result["n"] == 2 and result["n_missing"] == 5
+    assert result["accuracy"] == 1.0
+    task = tmp_path / "t.yaml"
+    task.write_text('name: t\nlabels: [{name: positive}, {name: negative}, {name: "None"}]\n', encoding="utf-8")
+    named = tmp_path / "named.csv"
+    pd.DataFrame(
+        {"text": ["a", "b", "c"], "label": ["None", "positive", "None"], "gold": ["None", "positive", "negative"]}
+    ).to_csv(named, index=False)
+    code, out, err = run_cli(["agree", str(named), "--gold", "gold", "--task", str(task), "--json"], capsys)
+    result = json.loads(out)
+    assert code == 0, err
+    assert result["labels"] == ["positive", "negative", "None"] and result["n"] == 3

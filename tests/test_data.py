@@ -448,3 +448,33 @@ def test_an_empty_input_is_told_the_fix_for_its_format(tmp_path: Path, suffix: s
     for read in (read_table, lambda p: list(iter_table(p))):
         with pytest.raises(InputError, match=f"is empty; {fix}"):
             read(path)
+
+
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_na_label_cells_without_label_names_are_unlabelled_rows(tmp_path: Path, multi_label: bool) -> None:
+    """Reading labels off a CSV with no label names given (``load_labelled`` without a task, ``doubts`` without
+    --task), "NA", "N/A", "null", "None" and "#N/A" cells were labels of those names. They are rows nobody labelled,
+    left out and counted like an empty cell; with the names given, a label called "None" or "NA" is still one."""
+    from sxhub.doubts import _read_rows
+
+    column = "labels" if multi_label else "label"
+    cells = ["pos", "NA", "neg", "N/A", " null ", "None", "#N/A", "pos"]
+    path = tmp_path / "l.csv"
+    pd.DataFrame({"text": [f"t{i}" for i in range(len(cells))], column: cells}).to_csv(path, index=False)
+    data = load_labelled(path)
+    assert data.label_names == ["neg", "pos"] and data.n_no_label == 5 and data.texts == ["t0", "t2", "t7"]
+    rows = _read_rows(path, label_names=None, multi_label=None, text_column=None)
+    assert rows.label_names == ["neg", "pos"] and rows.left_out["no_label"] == 5
+    names = ["pos", "neg", "None", "NA"]
+    named = pd.DataFrame({"text": ["a", "b", "c"], column: ["None", "NA", "pos"]})
+    data = load_labelled(named, label_names=names, multi_label=multi_label)
+    assert data.labels == ([["None"], ["NA"], ["pos"]] if multi_label else ["None", "NA", "pos"])
+    assert data.n_no_label == 0
+
+
+def test_na_label_words_are_pandas_missing_value_words() -> None:
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    from sxhub.data import NA_LABEL_WORDS
+
+    assert {word.lower() for word in STR_NA_VALUES} <= NA_LABEL_WORDS

@@ -15,6 +15,7 @@ from ..data import (
     find_text_column,
     gold_from_flag_columns,
     is_missing_text,
+    na_words_as_empty,
     parse_label_cell,
     read_table,
     with_flag_labels,
@@ -111,6 +112,10 @@ def compare(
         )
     failed = df["failed"].map(_is_failed) if "failed" in df.columns else pd.Series(False, index=df.index)
     kept = df[~failed].reset_index(drop=True)
+    if label_names is None:  # names read off the cells: "NA", "null" or "None" is a cell left empty, not a label
+        kept = kept.copy()
+        for column in {gold_column, pred_column} & set(kept.columns):
+            kept[column] = na_words_as_empty(kept[column])
     kept, n_empty_text = _drop_rows_without_text(kept)
     if multi_label is None:
         multi_label = _looks_multi(pred_column, kept[pred_column].tolist())
@@ -203,7 +208,7 @@ def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: st
         names, multi = spec.label_names, spec.multi_label
     else:
         multi = _looks_multi(pred, df[pred].tolist())
-        gold = df[gold_column].tolist() if gold_column in df.columns else []
+        gold = na_words_as_empty(df[gold_column]).tolist() if gold_column in df.columns else []
         cells = [c for c in (parse_label_cell(g, multi_label=multi) for g in gold) if c is not None]
         names = _label_names(cells, [], multi, votes)
     decisions = decide_all(votes, names, multi, method=method)
