@@ -192,6 +192,17 @@ def test_every_requirement_has_a_floor() -> None:
     assert not floorless, f"give these a version floor (the oldest release that has what sxhub calls): {floorless}"
 
 
+def test_the_space_asks_for_the_pandas_sxhub_needs() -> None:
+    """The Space's requirements.txt allowed pandas>=2.0 while sxhub needs pandas>=3.0 (on Python 3.11, as the Space's
+    README asks): a Space resolved at its floors ran a pandas no test runs."""
+    lines = (ROOT / "spaces" / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    space = {r.name: r.specifier for r in map(Requirement, (ln for ln in lines if ln.strip()))}
+    ours = {r.name: r.specifier for r in map(Requirement, PROJECT["dependencies"])}
+    assert space["pandas"] == ours["pandas"]
+    assert 'python_version: "3.11"' in (ROOT / "spaces" / "README.md").read_text(encoding="utf-8")
+    assert PROJECT["requires-python"] == ">=3.11"
+
+
 def test_a_missing_synth_extra_is_one_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from sxhub.errors import ModelError
     from sxhub.synth import Embedder
