@@ -358,17 +358,22 @@ def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
 def test_cli_bad_inputs_exit_2_with_one_line(
     tmp_path: Path, task_file: Path, content, args, message, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A teacher at a URL, not the task's default (the embedded one): without the [local] extra these five failed on
+    "the local teacher needs llama-cpp-python", checked before the input is read; no request reaches it."""
+    from fake_openai_server import Answer, FakeOpenAIServer
+
     from sxhub.cli import main
 
     data = tmp_path / "in.csv"
     if content is not None:
         data.write_bytes(content)
-    with pytest.raises(SystemExit) as info:
-        main(["-q", "annotate", str(task_file), str(data), "-o", str(tmp_path / "o.csv"), *args])
+    out = tmp_path / "o.csv"
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server, pytest.raises(SystemExit) as info:
+        main(["-q", "annotate", str(task_file), str(data), "-o", str(out), *args, "--teacher", server.url])
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
-    assert not (tmp_path / "o.csv").exists()
+    assert not out.exists() and server.requests == []
 
 
 def test_cli_bad_spec_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
