@@ -1347,3 +1347,97 @@ def test_a_label_on_in_every_training_text_is_named(tiny_base_model: Path, tmp_p
     assert any(n.startswith(note) for n in result.notes), result.notes
     plain = train(MULTI, multi_frame(), fast_config(tmp_path / "p", tiny_base_model, epochs=1, min_steps=0))
     assert not any(n.startswith("Every training text") for n in plain.notes)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# training again into a model folder: the new model moves in whole, or the folder says it is incomplete
+# --------------------------------------------------------------------------------------------------------------
+def _folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("same_as_base", [False, True])
+def test_an_interrupted_retrain_leaves_the_earlier_model_whole(
+    same_as_base: bool, tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C after the new weights were saved and before sxhub.json: the weights went straight into -o, so the
+    folder held the new weights beside the old sxhub.json (its labels, thresholds, preprocessing), which predict,
+    evaluate, export and the Space served as one model. The new model is written aside; -o stays the old one."""
+    import sxhub.train as train_module
+    from sxhub.predict import read_model_info
+
+    out = tmp_path / "m"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=2))
+    (out / "notes.txt").write_text("mine")
+    before = _folder_bytes(out)
+
+    def stopped(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "write_sxhub_json", stopped)
+    base = out if same_as_base else tiny_base_model
+    with pytest.raises(KeyboardInterrupt):
+        train(SINGLE, single_frame(60, seed=1), fast_config(out, base, epochs=2, learning_rate=1e-2))
+    assert _folder_bytes(out) == before, "the earlier model, byte for byte, and nothing else"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "no staging or checkpoint folder left"
+    assert read_model_info(out).labels == SINGLE.label_names
+
+
+def test_a_retrain_stopped_while_moving_in_is_refused_until_trained_again(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stopped half-way through moving the new files in: the folder is marked incomplete, and predict (every
+    reader of read_model_info) refuses it in one line naming the fix, instead of serving a mix of two models; the
+    next train into it completes it and leaves the user's files."""
+    import os as os_module
+
+    from sxhub.errors import ModelError
+    from sxhub.predict import read_model_info
+
+    out = tmp_path / "m"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=2))
+    (out / "notes.txt").write_text("mine")
+    real_replace = os_module.replace
+    moved: list[str] = []
+
+    def replace_then_stop(src: Any, dst: Any) -> None:
+        if Path(src).parent.name.startswith(".") and Path(dst).parent == out and moved:
+            raise KeyboardInterrupt  # the second file of the new model
+        real_replace(src, dst)
+        moved.append(str(dst))
+
+    monkeypatch.setattr(os_module, "replace", replace_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        train(SINGLE, single_frame(60, seed=1), fast_config(out, tiny_base_model, epochs=2))
+    monkeypatch.setattr(os_module, "replace", real_replace)
+    with pytest.raises(ModelError, match=r"incomplete.*train again") as refused:
+        read_model_info(out)
+    assert "\n" not in str(refused.value)
+    with pytest.raises(ModelError, match="incomplete"):
+        train(SINGLE, single_frame(60, seed=1), fast_config(tmp_path / "n", out, epochs=2))  # nor a --base
+    train(SINGLE, single_frame(60, seed=1), fast_config(out, tiny_base_model, epochs=2))
+    assert read_model_info(out).labels == SINGLE.label_names
+    assert (out / "notes.txt").read_text() == "mine"
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next_train_and_never_published(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """A run killed outright (SIGKILL, power) leaves its hidden work folders in -o: the next train into -o removes
+    them, and publish leaves such folders out of the repo (a killed run's checkpoints were copied into it)."""
+    from sxhub.publish import publish_model
+
+    out = tmp_path / "m"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=2))
+    leftovers = [out / ".sxhub-saving-killed", out / ".checkpoints-killed"]
+    for folder in leftovers:
+        (folder / "checkpoint-3").mkdir(parents=True)
+        (folder / "checkpoint-3" / "model.safetensors").write_bytes(b"half")
+    repo = Path(publish_model(out, to=tmp_path / "repo", repo_id="me/fin"))
+    assert not [p for p in repo.rglob("*") if "killed" in str(p.relative_to(repo))], "no work folder of a killed run is published"
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref")
+    train(SINGLE, single_frame(60, seed=1), fast_config(out, out, epochs=2))
+    assert not any(folder.exists() for folder in leftovers)
+    assert (out / ".git" / "HEAD").read_text() == "ref", "a clone's .git stays"
