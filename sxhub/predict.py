@@ -31,6 +31,7 @@ from .data import (
     preprocessing_config,
 )
 from .errors import InputError, ModelError
+from .model_folder import check_complete
 from .run_record import SXHUB_JSON
 
 logger = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
 def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
     """Read ``sxhub.json`` when present, else the transformers config (any fine-tuned classifier works)."""
     path = Path(model_dir)
+    check_complete(path)  # a run replacing its model was stopped part-way: files of two models
     if not (path / "config.json").is_file():
         raise ModelError(
             f"{str(path)!r} is not a model folder (no config.json); pass the folder sxhub train wrote (-o MODEL_DIR)."

@@ -27,7 +27,8 @@ from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back; the
 # work folder of an `sxhub export` that was killed (onnx/.export-*, its raw graph and int8 candidates) is no export;
-# the .git of a student cloned from the Hub belongs to its own repo (copied, it pointed the folder at that remote)
+# the .git of a student cloned from the Hub belongs to its own repo (copied, it pointed the folder at that remote);
+# the checkpoint and staging folders a killed `sxhub train` left in -o (sxhub.model_folder) are no part of the model
 NOT_PUBLISHED = (
     ".git",
     "checkpoint-*",
@@ -38,6 +39,8 @@ NOT_PUBLISHED = (
     "__pycache__",
     trained_texts.FILE,
     ".export-*",
+    ".checkpoints-*",
+    ".sxhub-saving-*",
 )
 DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")

@@ -28,6 +28,7 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,7 @@ from . import trained_texts
 from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
 from .errors import InputError
 from .head import check_base, load_classifier
+from .model_folder import check_complete, drop_leftovers, move_into, staging_folder
 from .recipe import base_width, choose_max_length, fit_batch_size, length_limit, time_budget
 from .run_record import SXHUB_JSON, label_teachers, library_versions, record_teachers, write_sxhub_json
 from .spec import TaskSpec, load_spec
@@ -263,35 +265,55 @@ def train(
         from .autotrain import check_options
 
         check_options(spec, config)  # what AutoTrain cannot do is said first, whatever the base
+    if config.base_model and Path(config.base_model).expanduser().is_dir():
+        check_complete(Path(config.base_model).expanduser(), "--base ")  # half of two models is no base
     # the base's config and tokenizer before its config.json is read for the recipe: a config that was not JSON
     # ended in a bare JSONDecodeError, an empty folder under autotrain in a ValueError (exit 1)
     base = check_base(config.base_model)
     config, fitted_note = config.fitted(len(train_idx), base_width(base))
     if fitted_note:
         logger.info(fitted_note)
-    if config.backend == "autotrain":
-        from .autotrain import train_autotrain
+    from .distributed import is_main_process, world_size
 
-        result = train_autotrain(spec, data, config, early_notes, split=(train_idx, val_idx))
-    else:
-        if config.threads:
-            import torch
+    # the whole new model is written into a hidden folder inside -o and moved in once written (model_folder): saved
+    # straight into -o, a run stopped after the weights left them beside the earlier model's sxhub.json (its
+    # labels, thresholds, preprocessing), which predict, evaluate, export and the Space served as one model
+    out = Path(config.output_dir)
+    created = not out.exists()  # removed again if training ends without a model (Ctrl-C, SIGTERM, an error)
+    staging = staging_folder(out) if is_main_process() else None
+    try:
+        if staging is not None:
+            drop_leftovers(out, staging, checkpoints=world_size() == 1)  # a killed run's work folders
+        if config.backend == "autotrain":
+            from .autotrain import train_autotrain
 
-            torch.set_num_threads(config.threads)
-        result = _train_local(spec, data, config, early_notes, split=(train_idx, val_idx))
-    from .distributed import is_main_process
+            result = train_autotrain(
+                spec, data, replace(config, output_dir=staging or out), early_notes, split=(train_idx, val_idx)
+            )
+        else:
+            if config.threads:
+                import torch
 
-    if is_main_process():
-        _drop_stale_export(result)
-        record_teachers(result.model_dir, teachers)  # what the model card and the Space name
-        # what publish and evaluate must not count as held out (sxhub.trained_texts)
-        trained_texts.save(
-            result.model_dir,
-            [data.texts[i] for i in train_idx],
-            [data.texts[i] for i in val_idx],
-            base=config.base_model,  # a student trained further: what it learned from first counts too
-        )
-    return result
+                torch.set_num_threads(config.threads)
+            result = _train_local(spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging)
+        if staging is not None:
+            stale = _stale_export(out, staging, result)
+            record_teachers(staging, teachers)  # what the model card and the Space name
+            # what publish and evaluate must not count as held out (sxhub.trained_texts)
+            trained_texts.save(
+                staging,
+                [data.texts[i] for i in train_idx],
+                [data.texts[i] for i in val_idx],
+                base=config.base_model,  # a student trained further: what it learned from first counts too
+            )
+            move_into(staging, out, stale=stale)
+            logger.info("saved the student to %s", out)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            if created and out.is_dir() and not any(out.iterdir()):
+                out.rmdir()  # an empty -o folder looked like a model folder, though nothing was saved
+    return replace(result, model_dir=out)
 
 
 def _train_local(
@@ -301,7 +323,10 @@ def _train_local(
     early_notes: Sequence[str] = (),
     *,
     split: tuple[list[int], list[int]] | None = None,
+    save_dir: Path | None = None,
 ) -> TrainResult:
+    """Train in ``config.output_dir`` (its checkpoint folder) on every process; the one given ``save_dir`` (the
+    main one) saves the model and ``sxhub.json`` there."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -351,7 +376,6 @@ def _train_local(
     val_ds = tokenized_dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None
     output_dir = Path(config.output_dir)
-    created = not output_dir.exists()  # removed again if training ends without a model (Ctrl-C, SIGTERM, an error)
     output_dir.mkdir(parents=True, exist_ok=True)
     # under torchrun / accelerate launch every process trains on its share of each batch (DDP); rank 0 saves
     from .distributed import checkpoint_folder, is_main_process, world_size
@@ -425,11 +449,11 @@ def _train_local(
                 f"Thresholds tuned on fewer than {FEW_POSITIVES} validation positives: {counts}; they may be far "
                 "from right (label more texts with them, or validate on a larger file with --validation)."
             )
-        if is_main_process():
+        if save_dir is not None:
             _save(
                 trainer,
                 tokenizer,
-                output_dir,
+                save_dir,
                 thresholds,
                 preprocessing_config(spec.preprocess, max_length=max_length),
             )
@@ -437,8 +461,6 @@ def _train_local(
     finally:
         if is_main_process():
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
-            if created and not any(output_dir.iterdir()):
-                output_dir.rmdir()  # an empty -o folder looked like a model folder, though nothing was saved
     metric = best_metric_name(spec.multi_label)
     result = TrainResult(
         model_dir=output_dir,
@@ -458,31 +480,31 @@ def _train_local(
         notes=notes,
         untuned_labels=untuned,
     )
-    if is_main_process():
-        write_sxhub_json(output_dir, spec, result, config, processes=world_size())
+    if save_dir is not None:
+        write_sxhub_json(save_dir, spec, result, config, processes=world_size())
     return result
 
 
-def _drop_stale_export(result: TrainResult) -> None:
-    """Remove an ``onnx/`` folder a previous model left in the output folder (training again into it, or ``-o``
-    the same as ``--base``): exported from other weights, it would have served ``predict --onnx``, ``evaluate
-    --onnx`` and the Space the old model's answers, while ``sxhub.json`` (rewritten) no longer said it was there."""
-    stale = Path(result.model_dir) / "onnx"
-    if not stale.is_dir():
-        return
-    shutil.rmtree(stale)
+def _stale_export(out: Path, staging: Path, result: TrainResult) -> list[str]:
+    """``["onnx"]`` where the previous model in ``out`` (training again into it, or ``-o`` the same as ``--base``)
+    left its ``onnx/`` export, which goes when the new model moves in, said in the result's notes and the new
+    ``sxhub.json``: exported from other weights, it would have served ``predict --onnx``, ``evaluate --onnx`` and the
+    Space the old model's answers, while ``sxhub.json`` (rewritten) no longer said it was there."""
+    if not (out / "onnx").is_dir():
+        return []
     note = (
         "Removed onnx/, the previous model's export from this folder (other weights); run sxhub export again for "
         "ONNX and int8."
     )
     logger.warning(note)
     result.notes.append(note)
-    record = Path(result.model_dir) / SXHUB_JSON  # written before this: the folder's own record says it too
+    record = staging / SXHUB_JSON  # the folder's own record says it too
     if record.is_file():
         info = json.loads(record.read_text(encoding="utf-8"))
         notes = info.setdefault("train", {}).setdefault("notes", [])
         notes.append(note)
         record.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    return ["onnx"]
 
 
 def _save(
@@ -506,4 +528,3 @@ def _save(
     tokenizer.save_pretrained(output_dir)
     if symbols_isolated(tokenizer):
         keep_split_on_load(output_dir, list(tokenizer.model_input_names))
-    logger.info("saved the student to %s", output_dir)

@@ -30,7 +30,6 @@ import json
 import logging
 import os
 import random
-import re
 import resource
 import shutil
 import tempfile
@@ -46,6 +45,7 @@ from .data import LabelledData, load_labelled
 from .errors import InputError
 from .head import check_base
 from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
+from .model_folder import move_into
 from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -279,36 +279,6 @@ def check_output_folder(out: Path) -> None:
             f"-o {str(out)!r} holds files and no synthetic model (a student from `sxhub train`, say), which tune "
             "would write over; pass a new or empty folder with -o."
         )
-
-
-# Files a model folder is loaded from (weights in any format or shard, tokenizer, configs). An earlier model's that
-# the new one does not write are removed when it moves in: transformers reads model.safetensors before an index, so
-# a retune whose base saves shards (model-00001-of-00002.safetensors and its index) beside the earlier single file
-# served the earlier weights, and an earlier tokenizer.model or chat template outlived the base it belonged to.
-_MODEL_FILES = re.compile(
-    r"(.*\.(safetensors|bin|gguf|pt|pth|h5|msgpack)|.*\.index\.json|tokenizer.*|vocab\.(json|txt)|merges\.txt"
-    r"|special_tokens_map\.json|added_tokens\.json|chat_template\.(jinja|json)|(generation_)?config\.json"
-    r"|adapter_.*)"
-)
-
-
-def move_into(staging: Path, out: Path) -> None:
-    """The files of a whole synthetic model folder (``staging``) into ``out``, ``sxhub.json`` last, so that ``out``
-    reads as a synthetic model only once its weights are in. An earlier model's loading files (``_MODEL_FILES``) that
-    the new one lacks are removed first; other files in ``out`` (a clone's ``.git``, the user's notes) are left."""
-    from .teachers.synthetic_folder import INFO_FILE
-
-    out.mkdir(parents=True, exist_ok=True)
-    (out / INFO_FILE).unlink(missing_ok=True)
-    fresh = {item.name for item in staging.iterdir()}
-    for old in out.iterdir():
-        if old.name not in fresh and old.is_file() and _MODEL_FILES.fullmatch(old.name):
-            old.unlink()
-    for item in sorted(staging.iterdir(), key=lambda p: p.name == INFO_FILE):
-        target = out / item.name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        os.replace(item, target)
 
 
 def _tune_into(

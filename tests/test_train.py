@@ -1435,7 +1435,9 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_train_and_never_pub
         (folder / "checkpoint-3").mkdir(parents=True)
         (folder / "checkpoint-3" / "model.safetensors").write_bytes(b"half")
     repo = Path(publish_model(out, to=tmp_path / "repo", repo_id="me/fin"))
-    assert not [p for p in repo.rglob("*") if "killed" in str(p.relative_to(repo))], "no work folder of a killed run is published"
+    assert not [p for p in repo.rglob("*") if "killed" in str(p.relative_to(repo))], (
+        "no work folder of a killed run is published"
+    )
     (out / ".git").mkdir()
     (out / ".git" / "HEAD").write_text("ref")
     train(SINGLE, single_frame(60, seed=1), fast_config(out, out, epochs=2))

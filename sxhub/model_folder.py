@@ -1,0 +1,91 @@
+"""Replacing the model in a folder that may hold one already (``sxhub train`` or ``sxhub tune`` again into ``-o``,
+``-o`` the same as ``--base``), so that an interrupt never leaves a folder that serves a mix of two models.
+
+The new model is written whole into a hidden staging folder inside the output folder (:func:`staging_folder`: the
+same filesystem, even where ``-o`` is a mount point), then :func:`move_into` moves its files in: it marks the folder
+incomplete (:data:`INCOMPLETE`) and removes ``sxhub.json`` first, the earlier model's loading files the new one does
+not write next, moves the new files in with ``sxhub.json`` last, and drops the mark last of all. At every instant the
+folder is the whole earlier model, the whole new one, or marked incomplete, which :func:`check_complete` (called by
+``read_model_info`` and by ``train`` for ``--base``) refuses in one line. Files that are no model's (the user's notes,
+a clone's ``.git``) are left as they are. A run killed outright leaves its hidden work folders behind; the next run
+into the folder removes them (:func:`drop_leftovers`), and publish copies no hidden work folder.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ModelError
+
+INCOMPLETE = ".sxhub-incomplete"  # in a folder while a new model moves in; loaders refuse the folder
+STAGING_PREFIX = ".sxhub-saving-"  # a new model written whole before it moves in
+CHECKPOINTS_PREFIX = ".checkpoints-"  # the Trainer's checkpoints (sxhub.distributed.checkpoint_folder)
+INFO_FILE = "sxhub.json"
+
+# Files a model folder is loaded from (weights in any format or shard, tokenizer, configs). An earlier model's that
+# the new one does not write are removed when it moves in: transformers reads model.safetensors before an index, so
+# a retune whose base saves shards (model-00001-of-00002.safetensors and its index) beside the earlier single file
+# served the earlier weights, and an earlier tokenizer.model or chat template outlived the base it belonged to.
+MODEL_FILES = re.compile(
+    r"(.*\.(safetensors|bin|gguf|pt|pth|h5|msgpack)|.*\.index\.json|tokenizer.*|vocab\.(json|txt)|merges\.txt"
+    r"|special_tokens_map\.json|added_tokens\.json|chat_template\.(jinja|json)|(generation_)?config\.json"
+    r"|adapter_.*)"
+)
+
+
+def staging_folder(out: Path) -> Path:
+    """A new hidden folder inside ``out`` (created, with ``out``) to write a whole model into before it moves in.
+    Only the process that saves (the main one of a distributed run) makes one."""
+    out.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+
+
+def drop_leftovers(out: Path, keep: Path, *, checkpoints: bool = True) -> None:
+    """Remove the staging folders (and with ``checkpoints``, the checkpoint folders) that a run killed outright
+    (SIGKILL, a lost machine) left in ``out``; ``keep`` (this run's own staging folder) stays. Only the main process
+    calls it, and a distributed run leaves checkpoint folders alone: its other processes may have made theirs."""
+    prefixes = (STAGING_PREFIX, CHECKPOINTS_PREFIX) if checkpoints else (STAGING_PREFIX,)
+    for item in out.iterdir():
+        if item.name.startswith(prefixes) and item.name != keep.name and item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+
+
+def check_complete(folder: Path, what: str = "") -> None:
+    """One :class:`ModelError` line for a folder a new model was moving into when the run was stopped: it may hold
+    some of each model's files, so it must not be loaded as either."""
+    if (folder / INCOMPLETE).exists():
+        raise ModelError(
+            f"{what}{str(folder)!r} is incomplete: a run that was replacing its model was stopped part-way, so it may "
+            "hold files of two models; train again into it (sxhub train ... -o FOLDER, or sxhub tune again)."
+        )
+
+
+def move_into(staging: Path, out: Path, *, stale: Sequence[str] = ()) -> None:
+    """The files of a whole model folder (``staging``) into ``out``, the earlier model's replaced: ``out`` is
+    marked incomplete and its ``sxhub.json`` removed first, then the earlier model's loading files
+    (:data:`MODEL_FILES`) that the new one lacks and the folders named in ``stale`` (an export of the earlier
+    weights) are removed, the new files moved in with ``sxhub.json`` last, and the mark dropped last of all. Other
+    files in ``out`` (a clone's ``.git``, the user's notes, hidden work folders) are left. ``staging`` may lie
+    inside ``out``; it is emptied, not removed."""
+    out.mkdir(parents=True, exist_ok=True)
+    mark = out / INCOMPLETE
+    mark.touch()
+    (out / INFO_FILE).unlink(missing_ok=True)
+    fresh = {item.name for item in staging.iterdir()}
+    for old in out.iterdir():
+        if old.name not in fresh and old.is_file() and MODEL_FILES.fullmatch(old.name):
+            old.unlink()
+    for name in stale:
+        if (out / name).is_dir() and not (out / name).is_symlink() and name not in fresh:
+            shutil.rmtree(out / name)
+    for item in sorted(staging.iterdir(), key=lambda p: p.name == INFO_FILE):
+        target = out / item.name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    mark.unlink()
