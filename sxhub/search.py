@@ -10,7 +10,6 @@ import json
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import fields, replace
 from pathlib import Path
@@ -20,9 +19,10 @@ import pandas as pd
 
 from .data import LabelledData, load_labelled
 from .errors import BackendError, UserError
+from .model_folder import drop_leftovers, move_into, staging_folder
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
-from .train import train
+from .train import stale_export, train
 from .train_config import TrainConfig, TrainResult, check_int, check_number
 
 SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
@@ -82,8 +82,11 @@ def search(
     if not isinstance(data, LabelledData):
         data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label, label_option=None)
     output_dir = Path(config.output_dir)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}-search-", dir=output_dir.parent))
+    created = not output_dir.exists()
+    # inside -o (same filesystem), the kept trial moved in as train moves a student in (sxhub.model_folder): -o
+    # was deleted and the trial moved in its place, which lost the user's files there (notes, a clone's .git)
+    work = staging_folder(output_dir)
+    drop_leftovers(output_dir, work)  # a killed run's work folders
     results: dict[int, TrainResult] = {}
     start = time.monotonic()
     leader: list[int] = []  # the trial whose folder is the best so far; every other trial's folder is removed
@@ -132,38 +135,40 @@ def search(
                 "kept; train once without --search to see why."
             )
         best = next(t for t in study.trials if t.number == leader[0])  # the first of equal scores, as Optuna's
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        shutil.move(str(work / f"trial-{best.number}"), output_dir)
+        kept = work / f"trial-{best.number}"
+        result = replace(results[best.number], model_dir=output_dir)
+        stale = stale_export(output_dir, kept, result)  # an earlier model's onnx/ goes when this one moves in
+        elapsed = time.monotonic() - start  # the whole search; the result's seconds are the kept trial's training
+        done = [{"number": t.number, "value": t.value, **t.params} for t in scored]
+        record = {
+            "trials": done,
+            "failed_trials": len(study.trials) - len(scored),
+            "best": {"number": best.number, "value": best.value, **best.params},
+            "held": held,
+            "metric": result.best_metric,
+            "minutes": minutes,
+            "seconds": round(elapsed, 1),
+            "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
+        }
+        result.notes.append(
+            f"Hyperparameter search: {len(done)} trial(s) in {elapsed / 60:.1f} min, best {result.best_metric} "
+            f"{best.value:.4f} with "
+            + ", ".join(f"{k}={v:g}" for k, v in best.params.items())
+            + "."
+            + (" Held as given: " + ", ".join(f"{k}={v:g}" for k, v in held.items()) + "." if held else "")
+            + (
+                f" Stopped at --search-minutes {minutes:g} after {len(study.trials)} of the {trials} trials."
+                if len(study.trials) < trials
+                else ""
+            )
+        )
+        info_path = kept / SXHUB_JSON
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        info.setdefault("train", {})["search"] = record
+        info_path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        move_into(kept, output_dir, stale=stale)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    result = replace(results[best.number], model_dir=output_dir)
-    elapsed = time.monotonic() - start  # the whole search; the result's seconds are the kept trial's training
-    done = [{"number": t.number, "value": t.value, **t.params} for t in scored]
-    record = {
-        "trials": done,
-        "failed_trials": len(study.trials) - len(scored),
-        "best": {"number": best.number, "value": best.value, **best.params},
-        "held": held,
-        "metric": result.best_metric,
-        "minutes": minutes,
-        "seconds": round(elapsed, 1),
-        "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
-    }
-    result.notes.append(
-        f"Hyperparameter search: {len(done)} trial(s) in {elapsed / 60:.1f} min, best {result.best_metric} "
-        f"{best.value:.4f} with "
-        + ", ".join(f"{k}={v:g}" for k, v in best.params.items())
-        + "."
-        + (" Held as given: " + ", ".join(f"{k}={v:g}" for k, v in held.items()) + "." if held else "")
-        + (
-            f" Stopped at --search-minutes {minutes:g} after {len(study.trials)} of the {trials} trials."
-            if len(study.trials) < trials
-            else ""
-        )
-    )
-    info_path = output_dir / SXHUB_JSON
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    info.setdefault("train", {})["search"] = record
-    info_path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+        if created and output_dir.is_dir() and not any(output_dir.iterdir()):
+            output_dir.rmdir()
     return result

@@ -297,7 +297,7 @@ def train(
                 torch.set_num_threads(config.threads)
             result = _train_local(spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging)
         if staging is not None:
-            stale = _stale_export(out, staging, result)
+            stale = stale_export(out, staging, result)
             record_teachers(staging, teachers)  # what the model card and the Space name
             # what publish and evaluate must not count as held out (sxhub.trained_texts)
             trained_texts.save(
@@ -485,7 +485,7 @@ def _train_local(
     return result
 
 
-def _stale_export(out: Path, staging: Path, result: TrainResult) -> list[str]:
+def stale_export(out: Path, staging: Path, result: TrainResult) -> list[str]:
     """``["onnx"]`` where the previous model in ``out`` (training again into it, or ``-o`` the same as ``--base``)
     left its ``onnx/`` export, which goes when the new model moves in, said in the result's notes and the new
     ``sxhub.json``: exported from other weights, it would have served ``predict --onnx``, ``evaluate --onnx`` and the

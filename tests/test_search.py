@@ -185,3 +185,23 @@ def test_a_trial_that_raises_prints_no_traceback(
         search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=2)
     assert "Traceback" not in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_searching_into_a_model_folder_keeps_the_users_files(tmp_path: Path, trials: Trials) -> None:
+    """-o holding an earlier model: the search deleted the whole folder and moved the kept trial in its place,
+    which lost the user's notes and a clone's .git. The kept trial moves in as train moves a student in: the
+    earlier model's files and its onnx/ go, the rest stays, and no work folder is left."""
+    out = tmp_path / "best"
+    (out / ".git").mkdir(parents=True)
+    (out / ".git" / "HEAD").write_text("ref")
+    (out / "notes.txt").write_text("mine")
+    (out / "pytorch_model.bin").write_bytes(b"earlier weights")
+    (out / "onnx").mkdir()
+    (out / "onnx" / "model.onnx").write_bytes(b"earlier export")
+    (out / "sxhub.json").write_text(json.dumps({"train": {"earlier": True}}))
+    result = search_module.search(SPEC, _frame(), TrainConfig(output_dir=out), trials=2)
+    assert sorted(p.name for p in out.iterdir()) == [".git", "notes.txt", "sxhub.json"]
+    assert (out / "notes.txt").read_text() == "mine" and (out / ".git" / "HEAD").read_text() == "ref"
+    record = json.loads((out / "sxhub.json").read_text())["train"]
+    assert "earlier" not in record and record["search"]["best"]["number"] == 1
+    assert any(note.startswith("Removed onnx/") for note in result.notes)
