@@ -289,7 +289,7 @@ async def acomplete_requests(
     engine.schema = schema
     await engine.resolve_teachers()  # the keys carry this schema (and a URL-only teacher's served model)
     results: list[Reply | TeacherError | None] = [None] * len(requests)
-    jobs = iter(list(enumerate(requests)))
+    jobs = engine.until_stopped(list(enumerate(requests)))
     bar = progress_bar(total=len(requests), unit="request", desc=desc, enabled=progress)
 
     async def worker() -> None:
@@ -300,13 +300,9 @@ async def acomplete_requests(
                 results[i] = exc
             bar.update(1)
 
-    tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, min(concurrency, len(requests))))]
-    try:
-        await asyncio.gather(*tasks)  # TeacherUnavailableError (401, 404) stops the run
+    try:  # TeacherUnavailableError (401, 404) stops the run; Ctrl-C finishes the requests in flight first
+        await engine.run_workers([worker() for _ in range(max(1, min(concurrency, len(requests))))])
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
     done = [r for r in results if r is not None]
     assert len(done) == len(requests)

@@ -5,6 +5,8 @@ Each request goes to its teacher with its own seed, at most ``concurrency`` in f
 answer that is not a valid label is asked again with a fresh seed up to ``max_invalid`` times, then recorded as a
 failed vote with its raw text. Every reply is committed to the label cache as it arrives. A teacher whose first
 requests are all refused the same way, whose server went away, or that answers nothing stops the run in one line.
+A first Ctrl-C or SIGTERM stops sending and lets the requests in flight finish, so that their answers are kept
+(:meth:`_Engine.run_workers`); a second one abandons them.
 """
 
 from __future__ import annotations
@@ -12,16 +14,18 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
 from .cache import CacheKeys, LabelCache
 from .errors import TeacherError, TeacherUnavailableError
+from .interrupts import TwoStepStop
 from .ledger import TeacherLedger
 from .prompt import InvalidAnswer, message_builder, reply_parser
 from .spec import TaskSpec
@@ -70,6 +74,13 @@ class RequestShapeError(TeacherUnavailableError):
     """A teacher's server refused the first requests as sent: the request shape does not fit that server."""
 
 
+class _Stopped(Exception):
+    """Raised instead of sending a request (or a retry) once an interrupt asked the run to stop: no vote, no error."""
+
+
+_Job = TypeVar("_Job")
+
+
 @dataclass
 class _Options:
     samples: int
@@ -100,6 +111,8 @@ class _Engine:
         self.hung_texts: list[set[str]] = [set() for _ in self.teachers]  # every try timed out, since the last reply
         self.cut_texts: list[set[str]] = [set() for _ in self.teachers]  # every reply cut off, since the last vote
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
+        self.sending = 0  # requests whose answer is awaited from a teacher now
+        self.stopping = asyncio.Event()  # set by a first interrupt: nothing more is sent
         # per request and reply: the parts that depend only on the spec and teacher are made once
         self.messages_for = message_builder(self.spec)
         self.parse = reply_parser(self.spec)
@@ -217,12 +230,15 @@ class _Engine:
             stop=stop_after_attempt(self.opts.max_retries + 1),
             wait=self._wait,
             before_sleep=count_retry,
+            sleep=self._backoff,
             reraise=True,
         )
         started = time.monotonic()
         try:
             async for attempt in retrying:
                 with attempt:
+                    if self.stopping.is_set():
+                        raise _Stopped
                     ledger.requests += 1
                     call = teacher.acomplete(
                         messages,
@@ -231,16 +247,79 @@ class _Engine:
                         seed=seed,
                         max_tokens=self._max_tokens(teacher),
                     )
+                    self.sending += 1
                     try:
                         return await asyncio.wait_for(call, self._timeout(teacher))
                     except TimeoutError as exc:
                         raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
+                    finally:
+                        self.sending -= 1
         except ServerGoneError as exc:
             raise self._gone(idx, exc, time.monotonic() - started) from exc
         except TimedOutError as exc:
             self._check_hung(idx, exc, messages)
             raise
         raise AssertionError("unreachable: tenacity reraises the last error")
+
+    async def _backoff(self, seconds: float) -> None:
+        """The wait before a retry, cut short by an interrupt (then no retry is sent)."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+        except TimeoutError:
+            return
+        raise _Stopped
+
+    def until_stopped(self, jobs: Iterable[_Job]) -> Iterator[_Job]:
+        """``jobs``, up to an interrupt (the workers of a request loop share this iterator)."""
+        for job in jobs:
+            if self.stopping.is_set():
+                return
+            yield job
+
+    async def run_workers(self, workers: Sequence[Coroutine[Any, Any, None]]) -> None:
+        """Run a request loop's workers to their end; the first error (e.g. a teacher answering 401) stops the run.
+
+        Ctrl-C or SIGTERM abandoned every request in flight: the server still computed it (a paid endpoint billed
+        it), its answer never reached the cache and the rerun paid again. The first one now stops new requests and
+        retries and waits for those in flight, each within its request timeout; their answers are cached as they
+        come. The run then ends as the signal would have ended it. A second one abandons them at once."""
+        tasks = [asyncio.ensure_future(w) for w in workers]
+
+        def abandon() -> None:
+            for task in tasks:
+                task.cancel()
+
+        with TwoStepStop(self._drain, abandon):
+            try:
+                pending: set[asyncio.Future[None]] = set(tasks)
+                while pending:
+                    done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                    for task in done:
+                        exc = None if task.cancelled() else task.exception()
+                        if exc is not None and not isinstance(exc, _Stopped):
+                            raise exc
+            finally:
+                abandon()
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _drain(self, signum: int) -> None:
+        """A first interrupt: send nothing more, and say what is awaited and how to stop awaiting it."""
+        self.stopping.set()
+        if not self.sending:
+            return
+        from .progress import say
+
+        word, again = (
+            ("Interrupted", "press Ctrl-C again")
+            if signum == signal.SIGINT
+            else ("Terminated", "send SIGTERM again or press Ctrl-C")
+        )
+        bound = max(self._timeout(t) for t in self.teachers)
+        plural = "s" if self.sending != 1 else ""
+        say(
+            f"{word}: finishing the {self.sending} request{plural} in flight so that the label cache keeps their "
+            f"answers (at most {bound:.0f} s); {again} to abandon them."
+        )
 
     def _where(self, idx: int) -> str:
         """`` at <base_url>`` of teacher ``idx`` for its error lines (empty for a Hub model id)."""
@@ -406,7 +485,9 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
     per_text = n_teachers * samples
     votes: list[list[dict[str, Any] | None]] = [[None] * per_text for _ in texts]
     remaining = [per_text] * len(texts)
-    jobs = iter([(i, t, s) for i in range(len(texts)) for t in range(n_teachers) for s in range(samples)])
+    jobs = engine.until_stopped(
+        [(i, t, s) for i in range(len(texts)) for t in range(n_teachers) for s in range(samples)]
+    )
     bar = progress_bar(total=len(texts), unit="text", desc="annotate", enabled=progress)
 
     async def worker() -> None:
@@ -416,15 +497,10 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
             if remaining[i] == 0:
                 bar.update(1)
 
-    tasks = [
-        asyncio.ensure_future(worker()) for _ in range(max(1, min(engine.opts.concurrency, len(texts) * per_text)))
-    ]
+    n_workers = max(1, min(engine.opts.concurrency, len(texts) * per_text))
     try:
-        await asyncio.gather(*tasks)  # the first error (e.g. a teacher answering 401) stops the run
+        await engine.run_workers([worker() for _ in range(n_workers)])
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         bar.close()
     return [[v for v in row if v is not None] for row in votes]
 

@@ -22,3 +22,10 @@ def progress_bar(*, enabled: bool = True, **kwargs: Any) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(file=sys.stderr, disable=not enabled or bars_off(), **kwargs)
+
+
+def say(line: str) -> None:
+    """One line on stderr, above any progress bar rather than through it (``sxhub -q`` keeps it: it is no bar)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stderr)

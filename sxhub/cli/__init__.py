@@ -21,6 +21,7 @@ import click
 
 from .. import __version__
 from ..errors import SxhubError, UserError, one_line
+from ..interrupts import Terminated, raise_terminated
 
 # verb -> "module:attribute"; the module is imported only when the verb is used
 COMMANDS: dict[str, str] = {
@@ -91,16 +92,6 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
             sys.modules["transformers"].logging.set_verbosity_error()
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a scheduler's time limit, ``docker stop``), raised in the main thread so that the code that
-    tidies up runs as it does for Ctrl-C, whose exception it is a kind of (asyncio, for one, passes it on as it does
-    Ctrl-C's). Killed outright, train left its ``.checkpoints-*`` folder and predict its ``OUT.tmp``."""
-
-
-def _terminated(signum: int, frame: Any) -> None:
-    raise Terminated
-
-
 # what a rerun of an interrupted verb does with the work it had done; every other verb leaves nothing half-written
 RERUN = {
     "annotate": "finished work is kept: the same command resumes from OUT.parts/ and the label cache",
@@ -139,7 +130,7 @@ def main(argv: list[str] | None = None) -> Any:
     previous = None
     # only where Python may handle signals, and only over the default: a program that runs sxhub keeps its own
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-        previous = signal.signal(signal.SIGTERM, _terminated)
+        previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
         return _main(argv)
     finally:
