@@ -182,3 +182,34 @@ def test_an_interrupted_run_keeps_the_answers_in_flight(tmp_path: Path, tiny_bas
         assert len(server.requests) == CONCURRENCY
     with LabelCache(cache) as kept:
         assert len(kept) == CONCURRENCY  # every request sent was answered and kept: the rerun pays for none again
+
+
+LIBRARY = """
+import sys
+from sxhub.annotate import annotate
+from sxhub.spec import TaskSpec, TeacherSpec
+
+spec = TaskSpec(name="fin", labels=["positive", "neutral", "negative"])
+teacher = TeacherSpec(base_url=sys.argv[1], model="fake", timeout=120)
+texts = [f"Company {i} reported results." for i in range(8)]
+annotate(spec, texts, teachers=[teacher], samples=1, concurrency=4, cache=sys.argv[2], progress=False)
+"""
+
+
+def test_sigterm_to_a_program_without_a_handler_drains_then_ends_by_sigterm(tmp_path: Path) -> None:
+    """A script calling annotate() sets no SIGTERM handler: it still dies by SIGTERM, once the answers in flight are
+    kept (a scheduler's stop gives it a grace period before SIGKILL)."""
+    from sxhub.cache import LabelCache
+
+    cache = tmp_path / "cache"
+    responder = Slow(2.0)
+    with FakeOpenAIServer(responder) as server:
+        run = Running([sys.executable, "-c", LIBRARY, server.url, str(cache)])
+        run.wait_for(lambda: len(server.requests) >= CONCURRENCY, f"{CONCURRENCY} requests in flight")
+        run.proc.send_signal(signal.SIGTERM)
+        code = run.end(timeout=60)
+        responder.slow = False
+        assert code == -signal.SIGTERM, run.stderr()
+        assert len(server.requests) == CONCURRENCY
+    with LabelCache(cache) as kept:
+        assert len(kept) == CONCURRENCY
