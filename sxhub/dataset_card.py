@@ -174,7 +174,7 @@ def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str, has_votes: bool 
 
     n = sum(len(d) for d in dd.values())
     data = DatasetCardData(
-        license=spec.license or "other",
+        **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
         language=[spec.language],
         task_categories=["text-classification"],
         task_ids=["multi-label-classification" if spec.multi_label else "multi-class-classification"],

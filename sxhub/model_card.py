@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .cards import fmt, ledger_cached, ledger_speed
-from .spec import LOCAL_TEACHER, UNSTATED_LICENSE, TaskSpec
+from .spec import LOCAL_TEACHER, TaskSpec
 
 EVAL_METRICS = (
     ("accuracy", "accuracy", "Accuracy", None),
@@ -127,7 +127,7 @@ def model_card_data(
         datasets=[dataset_repo] if dataset_repo else None,
         library_name="transformers",
         pipeline_tag="text-classification",
-        license=spec.license or UNSTATED_LICENSE,
+        **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
         language=[spec.language],
         tags=["sxhub", "synthetic-expert", "distillation", "text-classification"]
         + (["multi-label-classification"] if spec.multi_label else []),

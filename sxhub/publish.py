@@ -97,6 +97,7 @@ def publish_dataset(
 ) -> str:
     """Publish a labelled file as a dataset repo (``load_dataset(repo_id)`` loads it); returns the URL or folder."""
     spec = load_spec(spec)
+    spec.card_license()  # a license the Hub refuses: before the data is split and the card made
     return publish_folder(
         lambda folder, rid: write_dataset_folder(
             source, spec, folder, repo_id=rid, gold=gold, ledger=ledger, seed=seed, test_size=test_size
@@ -415,6 +416,7 @@ def publish_model(
     ``dataset_revision`` of ``dataset_repo``; when pushing without one, the dataset repo's latest commit.
     """
     src = check_model_dir(model_dir)
+    model_info(src)[1].card_license()  # a license the Hub refuses: before the student is scored for the card
     if dataset_repo is not None:
         check_repo_id(dataset_repo)
         if dataset_revision is None and to is None:
@@ -558,6 +560,8 @@ def publish_space(
     for rid in (model_repo, dataset_repo):
         if rid is not None:
             check_repo_id(rid)
+    if Path(model).is_dir():  # a license the Hub refuses: before the student is scored for the Space
+        model_info(check_model_dir(model))[1].card_license()
     if gold is not None and evaluation is None:
         if data is None or not Path(model).is_dir():
             raise PublishError(

@@ -532,7 +532,7 @@ def write_space_folder(
     readme = template.render(
         title=title[:60],
         sdk_version=gradio_version(),
-        license=(spec.license if spec and spec.license else UNSTATED_LICENSE),
+        license=spec.card_license() if spec else {"license": UNSTATED_LICENSE},
         model_repo=ref if ref != "model" else None,
         dataset_repo=dataset_repo,
         repo_id=repo_id,

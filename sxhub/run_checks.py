@@ -65,9 +65,11 @@ def check_out_folder(out: Path) -> None:
 def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
     """Refuse at the start what the publish stage would refuse at the end, after the teachers were paid and the
     student trained: a repo folder under ``out/repos`` that an earlier run filled, or with ``push``, an invalid
-    repo id, no token, or a Hub repo that exists; each unless ``exist_ok``."""
+    repo id, no token, or a Hub repo that exists; each unless ``exist_ok``; and a license the cards cannot declare
+    (one off the Hub's list without a link), in the folders or on the Hub."""
     from .errors import PublishError
 
+    spec.card_license()
     if config.push is None:
         for kind in REPO_KINDS:
             folder = config.out / "repos" / kind

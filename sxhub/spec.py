@@ -250,6 +250,9 @@ class TaskSpec:
     preprocess: bool = True
     language: str = "en"
     license: str | None = None  # none stated: every card and the Space declare UNSTATED_LICENSE
+    # a license off the Hub's list: its id and the URL of its text (the cards declare license: other; sxhub.licenses)
+    license_name: str | None = None
+    license_link: str | None = None
     vote: str = "majority"  # how votes become labels: majority | dawid-skene | scores (sxhub.reliability)
 
     def __post_init__(self) -> None:
@@ -304,8 +307,15 @@ class TaskSpec:
             raise SpecError(f"temperature: must be a number from 0 to 2, got {self.temperature!r}.")
         _flag("reasoning", self.reasoning)
         _flag("preprocess", self.preprocess)  # a string 'false' is true in Python: masking went on
-        for key in ("description", "prompt_template", "language", "license", "vote"):
+        for key in ("description", "prompt_template", "language", "license", "license_name", "license_link", "vote"):
             _text_field(key, getattr(self, key))
+        from .licenses import hub_license_id
+
+        # the Hub's spelling of a license it knows ('MIT', 'Apache 2.0'); one it does not know is refused only where
+        # a card is made (card_license), so that a spec or model folder with it still labels, trains and predicts
+        self.license = hub_license_id(self.license) or self.license
+        if self.license_name is not None or self.license_link is not None:
+            self.card_license()
         from .reliability import VOTE_METHODS
 
         if self.vote not in VOTE_METHODS:
@@ -364,8 +374,18 @@ class TaskSpec:
             raise SpecError(f"--server {server}: no teacher has a base_url; give one with --teacher URL.")
         return TaskSpec.from_dict(data)
 
+    def card_license(self) -> dict[str, Any]:
+        """The cards' license metadata (``license``, and ``license_name`` / ``license_link`` for one off the Hub's
+        list); a SpecError naming the fix when the Hub would refuse it (:func:`sxhub.licenses.card_license`)."""
+        from .licenses import card_license
+
+        return card_license(self.license, name=self.license_name, link=self.license_link)
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        for key in ("license_name", "license_link"):  # unset: left out, as specs and model folders wrote them before
+            if data[key] is None:
+                del data[key]
         data["teachers"] = [asdict(t) if isinstance(t, TeacherSpec) else t for t in self.teachers]
         return data
 

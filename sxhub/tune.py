@@ -46,7 +46,7 @@ from .errors import InputError
 from .head import check_base
 from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
 from .model_folder import move_into
-from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
+from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
 
@@ -238,6 +238,7 @@ def tune(
 ) -> TuneResult:
     """Tune a synthetic model on ``labelled`` for ``spec`` and write it to ``output_dir`` (module docstring)."""
     spec = load_spec(spec)
+    spec.card_license()  # the card written at the end declares it: a license the Hub refuses, before training
     opts = options or TuneOptions()
     out = Path(output_dir)
     check_output_folder(out)
@@ -473,7 +474,7 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
         base_model=info["base"].get("hub_id"),
         library_name="transformers",
         pipeline_tag="text-generation",
-        license=spec.license or UNSTATED_LICENSE,
+        **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
         language=[spec.language],
         tags=["sxhub", "synthetic-model", "lora", "peft", "trl", "text-classification", "synthetic-data"],
     )

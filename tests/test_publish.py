@@ -1216,6 +1216,54 @@ def test_without_a_license_every_card_and_the_space_declare_other(
     assert SpaceCard.load(tmp_path / "mit-space" / "README.md").data.license == "mit"
 
 
+def test_a_license_off_the_hub_list_is_refused_before_any_repo_folder_or_declared_as_other_with_its_link(
+    tmp_path: Path, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A task's 'Apache License 2.0' went into every card's ``license:`` as written, which the Hub refuses on push.
+    It is refused first, in one line, with nothing written; with a license_link it is declared as the Hub's docs
+    say (license: other, license_name, license_link), and a known id in any spelling as the Hub spells it."""
+    from huggingface_hub import DatasetCard, SpaceCard
+
+    data, _ = labelled
+    for license_, link, declared in (
+        ("Apache License 2.0", None, None),
+        ("ACME Data License", "https://acme.example/license", "other"),
+        ("Apache 2.0", None, "apache-2.0"),
+    ):
+        spec = TaskSpec.from_dict({**_spec().to_dict(), "license": license_, "license_link": link})
+        case = tmp_path / license_.replace(" ", "-")
+        task = case / "task.yaml"
+        case.mkdir()
+        task.write_text(spec.to_yaml(), encoding="utf-8")
+        student = make_student(case / "student", spec)
+        for target, source, extra in (
+            ("dataset", data, ["--task", str(task)]),
+            ("model", student, []),
+            ("space", student, []),
+        ):
+            argv = ["publish", target, str(source), "--to", str(case / target), "--repo-id", "me/x", *extra]
+            code, _, err = run_cli(argv, capsys)
+            if declared is None:
+                assert code == 2
+                line = err.strip().splitlines()[-1]
+                assert line.startswith("Error: license: "), err
+                assert "'Apache License 2.0' is not one of the Hub's license identifiers" in line, line
+                assert not (case / target).exists()
+                continue
+            assert code == 0, err
+        if declared is None:
+            continue
+        cards = [
+            _card(case / "model")[1],
+            DatasetCard.load(case / "dataset" / "README.md").data,
+            SpaceCard.load(case / "space" / "README.md").data,
+        ]
+        for card in cards:
+            assert card.license == declared
+            assert card.get("license_name") == ("acme-data-license" if link else None)
+            assert card.get("license_link") == link
+
+
 def test_private_makes_an_existing_public_repo_private_and_says_so(
     hub, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -14,6 +14,7 @@ from conftest import require_modules
 from fake_openai_server import Answer, FakeOpenAIServer, user_text
 
 from sxhub.data import read_table
+from sxhub.spec import TaskSpec, load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 FIN = ROOT / "examples" / "financial-sentiment"
@@ -408,6 +409,22 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
             assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
         assert server.requests == []
     assert not (tmp_path / "out").exists()
+
+
+def test_a_license_the_hub_refuses_is_refused_before_any_text_is_labelled(tmp_path: Path) -> None:
+    """A task's license off the Hub's list ('Apache License 2.0') reached the cards the publish stage writes last:
+    the run paid the teachers and trained the student for repos the Hub refuses. It is refused first, in one line."""
+    task = tmp_path / "task.yaml"
+    spec = load_spec(FIN / "task.yaml")
+    task.write_text(TaskSpec.from_dict({**spec.to_dict(), "license": "Apache License 2.0"}).to_yaml(), "utf-8")
+    out = tmp_path / "out"
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        proc = _sxhub("run", str(task), str(FIN / "texts.csv"), "--out", str(out), "--teacher", server.url)
+        assert server.requests == []
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("Error: license: 'Apache License 2.0' is not one of the Hub's license identifiers"), line
+    assert not out.exists(), "nothing written before the refusal"
 
 
 def _bad_base(tmp_path: Path, kind: str) -> str:

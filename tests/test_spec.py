@@ -156,3 +156,64 @@ def test_a_reasoning_example_without_a_reason_is_listed_not_answered_with_a_made
     answers = [m["content"] for m in messages if m["role"] == "assistant"]
     assert answers == ['{"reason": "a wider loss", "label": "negative"}']
     assert "Operating profit rose." not in " ".join(m["content"] for m in messages[1:])
+
+
+def _licensed(**fields: object) -> TaskSpec:
+    return TaskSpec.from_dict({"name": "t", "labels": ["a", "b"], **fields})
+
+
+@pytest.mark.parametrize(
+    ("given", "declared"),
+    [
+        (None, {"license": "other"}),
+        ("mit", {"license": "mit"}),
+        ("MIT", {"license": "mit"}),
+        (" Apache 2.0 ", {"license": "apache-2.0"}),
+        ("CC_BY_4.0", {"license": "cc-by-4.0"}),
+        ("Llama3.1", {"license": "llama3.1"}),
+        ("other", {"license": "other"}),
+    ],
+)
+def test_a_license_the_hub_knows_is_declared_in_its_spelling(given: str | None, declared: dict) -> None:
+    """The cards wrote the spec's license as typed ('MIT', 'Apache 2.0'); the Hub reads only its own identifiers."""
+    spec = _licensed(license=given)
+    assert spec.card_license() == declared
+    assert TaskSpec.from_dict(spec.to_dict()).card_license() == declared
+    assert "license_name" not in spec.to_dict() and "license_link" not in spec.to_dict()
+
+
+def test_a_license_off_the_hub_list_is_refused_with_the_fix_unless_it_has_a_link() -> None:
+    """'Apache License 2.0' went into the cards' ``license:`` as written, a card the Hub refuses on push. The spec
+    still loads (a model folder with it still predicts); the cards refuse it in one line naming both fixes."""
+    spec = _licensed(license="Apache License 2.0")
+    with pytest.raises(SpecError) as refused:
+        spec.card_license()
+    line = str(refused.value)
+    assert "\n" not in line and "'Apache License 2.0' is not one of the Hub's license identifiers" in line
+    assert "did you mean apache-2.0?" in line and "https://huggingface.co/docs/hub/repositories-licenses" in line
+    assert "add license_link" in line
+
+    linked = _licensed(license="ACME Data License v2", license_link="https://acme.example/license")
+    assert linked.card_license() == {
+        "license": "other",
+        "license_name": "acme-data-license-v2",
+        "license_link": "https://acme.example/license",
+    }
+    named = _licensed(license="other", license_name="ACME Data", license_link="https://acme.example/l")
+    assert named.card_license()["license_name"] == "acme-data"
+    assert TaskSpec.from_dict(named.to_dict()).card_license() == named.card_license()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"license": "mit", "license_link": "https://x.example/l"}, "takes no license_name or license_link"),
+        ({"license": "other", "license_link": "https://x.example/l"}, "needs license_name"),
+        ({"license": "other", "license_name": "acme"}, "needs license_link"),
+        ({"license_name": "acme", "license_link": "https://x.example/l"}, "add 'license: other'"),
+        ({"license": "ACME", "license_link": "LICENSE"}, "license_link: 'LICENSE' is not a URL"),
+    ],
+)
+def test_license_name_and_link_are_checked_when_the_spec_loads(fields: dict, message: str) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)):
+        _licensed(**fields)

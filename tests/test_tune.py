@@ -1097,3 +1097,15 @@ def test_tune_the_embedded_smollm2_on_phrasebank(tmp_path: Path, shared_data: Pa
     written = run(teacher.acomplete(generation_messages(spec, "positive", topic="net sales", examples=[], style=""),
                                     schema=text_schema("text"), temperature=1.0, seed=0, max_tokens=80))  # fmt: skip
     assert len(parse_text_reply(written.text, "text").split()) >= 3
+
+
+def test_a_license_the_hub_refuses_is_refused_before_the_labelled_file_is_read(tmp_path: Path) -> None:
+    """The synthetic model's card declared the task's 'Apache License 2.0' as written, after the training; the
+    Hub refuses such a card. It is refused before anything is read or trained."""
+    from sxhub.errors import SpecError
+    from sxhub.tune import tune
+
+    spec = TaskSpec.from_dict({**SPEC.to_dict(), "license": "Apache License 2.0"})
+    with pytest.raises(SpecError, match="is not one of the Hub's license identifiers"):
+        tune(spec, tmp_path / "no-such-file.csv", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
