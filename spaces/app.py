@@ -13,6 +13,7 @@ from the model's ``sxhub.json`` or its config (``sxhub_thresholds``); without th
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import os
@@ -393,6 +394,36 @@ def _separator(path: str) -> str:
     return max((",", ";", "\t"), key=header.count)  # a tie (a one-column header): the comma
 
 
+def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
+    """The first and last line of a quoted field in the first ``rows`` rows of CSV ``path`` that spans lines and is
+    not closed as CSV requires (``"broken start`` closed by the ``last "x`` of a later line), else None: pandas
+    read the lines between as one text and their rows vanished. The rule of ``sxhub.tables.check_csv_quotes``
+    (read with the csv module in strict mode), copied here: the Space runs without sxhub."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep, strict=True)
+            read, end = 0, 0  # records read, the header first; end: the last line of the last one
+            while read <= rows:
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    return None
+                except csv.Error as exc:
+                    if reader.line_num > end + 1 and "expected after" in str(exc):
+                        return end + 1, reader.line_num
+                    record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
+                if record:
+                    read += 1
+                end = reader.line_num
+            return None
+    except (OSError, UnicodeDecodeError):
+        return None  # pandas read it: its own errors are the ones shown
+    finally:
+        csv.field_size_limit(limit)
+
+
 def label_csv(expert: Expert, path: str | None) -> str:
     """Label a CSV's text column; return the path of a CSV with label(s) and one probability column per label.
 
@@ -403,8 +434,9 @@ def label_csv(expert: Expert, path: str | None) -> str:
         # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0); a spreadsheet's
         # CSV may be separated by ';' (or tabs): the header says which. One row past the limit is read, no more: a
         # huge upload is refused without holding it in memory
+        sep = _separator(path)
         frame = pd.read_csv(
-            path, sep=_separator(path), dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=MAX_CSV_ROWS + 1
+            path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig", nrows=MAX_CSV_ROWS + 1
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -418,6 +450,15 @@ def label_csv(expert: Expert, path: str | None) -> str:
         )
     if frame.empty:
         raise gr.Error("The CSV has no rows under its header; add at least one text.")
+    breaks = any(frame[c].str.contains("[\r\n]", regex=True).any() for c in frame.columns)
+    found = _quote_run_over(path, sep, len(frame)) if breaks else None  # only a cell with a line break can be one
+    if found is not None:
+        start, end = found
+        raise gr.Error(
+            f"A quote at the start of a field on line {start} is closed only on line {end}, so lines {start}-{end} "
+            'would be read as one text (a text starting with an unpaired "?). Double every quote inside a text and '
+            "put the text in double quotes, or save the file from a spreadsheet as CSV."
+        )
     if len(frame) > MAX_CSV_ROWS:
         raise gr.Error(
             f"The CSV has more than {MAX_CSV_ROWS:,} rows; this Space labels at most {MAX_CSV_ROWS:,}. Split it up."

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -126,6 +127,37 @@ def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
     config.pop("sxhub_preprocessing", None)
     (plain / "config.json").write_text(json.dumps(config))
     assert app.Expert.load(str(plain)).preprocessing["max_length"] == Predictor(plain).info.max_length
+
+
+def test_a_csv_text_with_an_unpaired_quote_is_refused_in_the_ui_not_merged_with_the_rows_after_it(
+    tmp_path: Path,
+) -> None:
+    """The Space's own pd.read_csv took a text starting with a quote it does not close as a field running to the
+    next quote: 6 rows were labelled as 4, lines merged into one text, without a word. The visitor is now told which
+    lines and the fix (as ``sxhub predict`` refuses the file), in any separator; well-quoted line breaks still read."""
+    import gradio as gr
+    import pandas as pd
+
+    from sxhub.data import read_table
+    from sxhub.errors import InputError
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    expert = app.Expert.load(str(make_student(tmp_path / "student", _spec())))
+    rows = ["ok fine", '"broken start', "next row", 'last "x', "later", "more"]
+    for sep, name in ((",", "comma.csv"), (";", "semicolon.csv")):
+        upload = tmp_path / name
+        upload.write_text("".join(f"{row}{sep}neutral\n" for row in ["text", *rows]), encoding="utf-8")
+        with pytest.raises(gr.Error, match=re.escape("on line 3 is closed only on line 5, so lines 3-5 would be")):
+            app.label_csv(expert, str(upload))
+    with pytest.raises(InputError, match="on line 3 is closed only on line 5"):  # the same file, the same lines
+        read_table(tmp_path / "comma.csv")
+
+    quoted = tmp_path / "quoted.csv"
+    texts = ["two\nlines", 'a "quoted" word, and a comma', "plain"]
+    pd.DataFrame({"text": texts, "label": ["neutral"] * 3}).to_csv(quoted, index=False)
+    out = pd.read_csv(app.label_csv(expert, str(quoted)), dtype=str, keep_default_na=False)
+    assert out["text"].tolist() == texts
 
 
 def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> None:
