@@ -425,6 +425,39 @@ def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, 
     return ds, [str(c) for c in head.columns]
 
 
+def check_csv_source(source: str, rows: RowSlice) -> None:
+    """Refuse, in the one line single-process predict gives, a CSV whose rows would be read merged or split.
+
+    A local CSV or TSV is read here once by the reader of single-process predict (:func:`sxhub.stream.iter_table`,
+    the reader the read task uses): its refusals (a quote that runs over lines, a row with an extra field) came from
+    inside a Ray task, as a RayTaskError with its traceback, after the students had loaded. A CSV at a URL is read by
+    pyarrow, which took a text starting with an unpaired quote as a field running to the next quote, lines later
+    (6 rows read as 4, without a word): it is scanned here with the csv module in strict mode, as
+    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass."""
+    import io
+
+    from .stream import iter_table
+    from .tables import csv_run_over_error, quoted_field_run_over
+
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    if suffix not in {".csv", ".tsv"}:
+        return
+    if "://" not in source:
+        for _ in iter_table(source, rows=rows):
+            pass
+        return
+    if suffix != ".csv":
+        return
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(source)
+    with filesystem.open_input_stream(path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        found = quoted_field_run_over(text, rows=rows.limit)
+    if found is not None:
+        raise csv_run_over_error(source, found)
+
+
 def _read_csv(source: str, *, delimiter: str) -> tuple[Any, list[str]]:
     import io
 
@@ -487,6 +520,7 @@ def predict_ray(
             f"--offset and --shard with --engine ray read a local file or a Hub dataset, not {str(source)!r}; copy "
             "it here first, or leave them out (--limit N works on any URL)."
         )
+    check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
     ray = _ray()
     owned = connect(address)
     start = time.perf_counter()

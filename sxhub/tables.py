@@ -12,7 +12,7 @@ import csv
 import functools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -163,14 +163,19 @@ def check_csv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     stat = path.stat()
     found = _quoted_field_run_over(str(path), stat.st_size, stat.st_mtime_ns)
     if found is not None and found[0] <= df.index.max():  # in the part read (a chunk, or the first --limit rows)
-        _, start, end = found
-        raise InputError(
-            f"input {str(path)!r}: a quote at the start of a field on line {start} is closed only on line {end}, so "
-            f'lines {start}-{end} would be read as one text (a text starting with an unpaired " in a CSV written '
-            "without quoting?); double every quote inside a text and quote the field, or re-export the file (e.g. "
-            "DataFrame.to_csv)."
-        )
+        raise csv_run_over_error(path, found)
     return df
+
+
+def csv_run_over_error(source: str | os.PathLike[str], found: tuple[int, int, int]) -> InputError:
+    """The one line for a quoted field that ran over lines (``found``: its row, first and last line)."""
+    _, start, end = found
+    return InputError(
+        f"input {str(source)!r}: a quote at the start of a field on line {start} is closed only on line {end}, so "
+        f'lines {start}-{end} would be read as one text (a text starting with an unpaired " in a CSV written '
+        "without quoting?); double every quote inside a text and quote the field, or re-export the file (e.g. "
+        "DataFrame.to_csv)."
+    )
 
 
 def _has_line_break(cells: pd.Series) -> bool:
@@ -185,26 +190,34 @@ def _quoted_field_run_over(path: str, size: int, mtime_ns: int) -> tuple[int, in
     closed as CSV requires, with its first and last line (from 1); None when there is none. Read as pandas reads it
     (comma, double quote, doubled quotes inside a field, blank lines skipped)."""
     del size, mtime_ns  # the cache key only
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            return quoted_field_run_over(fh)
+    except (OSError, UnicodeDecodeError):
+        return None  # pandas read it: its own errors are the ones to show
+
+
+def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> tuple[int, int, int] | None:
+    """:func:`_quoted_field_run_over` on CSV text already open (``newline=""``): a stream read once, such as a file
+    at a URL; ``rows``: stop after that many records under the header."""
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
     try:
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, strict=True)
-            read, end = 0, 0  # records read, the header first; end: the last line of the last one
-            while True:
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    return None
-                except csv.Error as exc:
-                    if reader.line_num > end + 1 and "expected after" in str(exc):
-                        return read - 1, end + 1, reader.line_num
-                    record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
-                if record:
-                    read += 1
-                end = reader.line_num
-    except (OSError, UnicodeDecodeError):
-        return None  # pandas read it: its own errors are the ones to show
+        reader = csv.reader(lines, strict=True)
+        read, end = 0, 0  # records read, the header first; end: the last line of the last one
+        while rows is None or read <= rows:
+            try:
+                record = next(reader)
+            except StopIteration:
+                return None
+            except csv.Error as exc:
+                if reader.line_num > end + 1 and "expected after" in str(exc):
+                    return read - 1, end + 1, reader.line_num
+                record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
+            if record:
+                read += 1
+            end = reader.line_num
+        return None
     finally:
         csv.field_size_limit(limit)
 

@@ -960,6 +960,44 @@ def test_a_csv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_pa
     assert read_table(loose)["text"].tolist() == ["Great he said", "two\nlines"]
 
 
+def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_process_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--engine ray: a CSV at a URL is read by pyarrow, which merged the lines up to the next quote into one text (6
+    rows labelled as 4, without a word); a local one failed inside a Ray task (a RayTaskError and its traceback)
+    after the students had loaded. Both are refused on the driver, before the cluster is joined, in the one line
+    single-process predict gives; well-quoted line breaks read."""
+    import sxhub.distributed as distributed
+
+    source = tmp_path / "in.csv"
+    source.write_text(
+        'text,gold\nok fine,neutral\n"broken start,negative\nnext row,positive\nlast "x,neutral\nlater,ok\nmore,a\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as local:
+        read_table(source)
+
+    def no_cluster(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("the cluster was joined before the input was checked")
+
+    monkeypatch.setattr(distributed, "connect", no_cluster)
+    model = build_tiny_model(tmp_path / "model")
+    for given in (str(source), source.as_uri()):
+        with pytest.raises(InputError) as refused:
+            distributed.predict_ray(model, given, tmp_path / "out.parquet", progress=False)
+        assert str(refused.value) == str(local.value).replace(str(source), given)
+    distributed.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the rows before it read alone
+
+    texts = ['He said ""hi""\nthen left, fast', "two\r\nlines", '"Great" he said', "a, b", 'end"', "plain"]
+    quoted = tmp_path / "quoted.csv"
+    pd.DataFrame({"text": texts, "label": list("abcdef")}).to_csv(quoted, index=False)
+    loose = tmp_path / "loose.csv"  # a quote closed on its own line, then text: read as one process reads it
+    loose.write_text('text,label\n"Great" he said,a\n"two\nlines",b\n', encoding="utf-8")
+    for fine in (quoted, loose):
+        distributed.check_csv_source(str(fine), RowSlice())
+        distributed.check_csv_source(fine.as_uri(), RowSlice())
+
+
 @pytest.mark.parametrize("command", ["annotate", "predict"])
 def test_engine_ray_with_no_cluster_at_the_address_is_one_line_at_once(
     command: str, tmp_path: Path, capsys, monkeypatch
