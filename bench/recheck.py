@@ -169,8 +169,8 @@ def markdown(results: dict[str, Any]) -> str:
         "# int8 with its near-ties rerun in fp32",
         "",
         f"Run {results['date']}; {results['versions']}; {results['cpu']}; {THREADS} threads. How it was run: the "
-        "docstring of `bench/recheck.py`. One PhraseBank student (3 epochs on the all-agree training split), exported "
-        "with `sxhub export --int8 --data <training split>`: per-channel int8, recheck margin "
+        "docstring of `bench/recheck.py`. One PhraseBank student trained on the all-agree training split "
+        f"({results.get('student', '3 epochs')}), exported with `sxhub export --int8 --data <training split>`: per-channel int8, recheck margin "
         f"{fid['served']['margin']:.3f} logits (the {results['quantile']} quantile of how far int8 moved the decision "
         f"margins of {fid['export_record']['recheck']['fitted_on']} training texts outside the check).",
         "",
@@ -263,6 +263,10 @@ def main() -> None:
             texts, labels = texts[:600], labels[:600]
         results: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "versions": versions_line("onnxruntime", "onnx"),
                                    "cpu": cpu_line(), "quantile": RECHECK_QUANTILE}  # fmt: skip
+        trained = json.loads((model_dir / "sxhub.json").read_text()).get("train") or {}
+        results["student"] = f"{trained.get('epochs', 0):g} epochs" + (
+            "" if args.model is None else ", given with --model"
+        )
 
         # served-like texts first: the export made from the training split is the one every later part measures
         served_csv, unseen = served_half(texts, work / "served_half.csv")

@@ -48,10 +48,11 @@ QUANTIZATIONS = ("per-channel", "smooth", "mixed", "dynamic", "static")
 SMOOTHED = ("smooth",)
 # int8 reruns in fp32 the texts it leaves within this quantile of its own decision shifts on the fitting texts (how
 # far int8 moved the margin between labels, in logits; fit_recheck_margin). Three MiniLM PhraseBank students, margin
-# fitted on ~810 training texts, scored over the full PhraseBank (bench/recheck.py): 0.99 gave fp32's label on 99.61%
-# (AVX2 CPU, recheck.md), 99.63% and 99.40% (AVX-512 VNNI CPU, recheck_avx512.md; the last, the default recipe's
-# student, under the 99.5% bar); 0.995 gave 99.79%, 99.77% and 99.55%, rerunning 3.03%, 3.67% and 1.63% of the texts
-# (0.99: 2.10%, 2.64%, 1.20%), which costs about 1% more of int8's throughput on the VNNI CPU
+# fitted on ~810 training texts, scored over the full PhraseBank (bench/recheck.py): 0.99 gave fp32's label on
+# 99.61% (AVX2 CPU, recheck.md), 99.63% and 99.40% (AVX-512 VNNI CPU, recheck_avx512_3epochs.md and
+# recheck_avx512.md; the last, the default recipe's student, under the 99.5% bar); 0.995 gave 99.79%, 99.77% and
+# 99.55%, rerunning 3.03%, 3.67% and 1.63% of the texts (0.99: 2.10%, 2.64%, 1.20%), about 1% more of int8's
+# throughput on the VNNI CPU
 RECHECK_QUANTILE = 0.995
 MIXED_STEPS = (3, 6, 9, 12, 18)  # "mixed": how many of the most sensitive MatMuls stay fp32, tried fewest first
 
