@@ -28,7 +28,7 @@ import os
 import shutil
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ def connect(address: str | None = None) -> bool:
     options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
     if address is None:
         options["include_dashboard"] = False
+    sigterm = _sigterm_handler()
     try:
         ray.init(address=address, **options)
     except ValueError as exc:  # an address Ray cannot read
@@ -90,7 +91,27 @@ def connect(address: str | None = None) -> bool:
             f"could not join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:120]}); start one with "
             "`ray start --head` and pass its address (--address or RAY_ADDRESS), or leave both out for a local Ray."
         ) from exc
+    _restore_sigterm(sigterm)
     return True
+
+
+def _sigterm_handler() -> Any:
+    """The SIGTERM handler set now (None outside the main thread, where none can be set)."""
+    import signal
+    import threading
+
+    return signal.getsignal(signal.SIGTERM) if threading.current_thread() is threading.main_thread() else None
+
+
+def _restore_sigterm(handler: Any) -> None:
+    """Set ``handler`` (one of Python code: the CLI's raises :class:`~sxhub.interrupts.Terminated`) for SIGTERM again.
+
+    ``ray.init`` replaces it with its own, which exits: a SIGTERM on the driver ended it with exit code 1 and no
+    line, the shards' workers killed with their requests in flight, instead of a tidy stop (143 'Terminated; ...')."""
+    import signal
+
+    if callable(handler) and signal.getsignal(signal.SIGTERM) is not handler:
+        signal.signal(signal.SIGTERM, handler)
 
 
 PROBE_SECONDS = 5.0
@@ -288,37 +309,119 @@ def _run_shards(
     pending = list(todo)
     running: dict[Any, tuple[int, int]] = {}
     bar = progress_bar(total=len(todo), unit="shard", desc="annotate (ray)", enabled=progress)
+    with sigterm_seen() as terminated:
+        try:
+            while pending or running:
+                while pending and free:
+                    slot, index = free.pop(0), pending.pop(0)
+                    shard_job = replace(
+                        job,
+                        folder=shard_dir(parts, index, shards),
+                        positions=str(shard_dir(parts, index, shards) / SHARD_ROWS),
+                        concurrency=slots[slot],
+                        cache=shard_dir(parts, index, shards),  # the shard's own label cache
+                    )
+                    running[task.remote(shard_job)] = (index, slot)
+                done, _ = ray.wait(list(running), num_returns=1)
+                for ref in done:
+                    index, slot = running.pop(ref)
+                    try:
+                        ray.get(ref)
+                    except Exception as exc:
+                        for other in running:
+                            ray.cancel(other, force=True)
+                        cause = _cause(exc)
+                        if cause is not exc:
+                            raise cause from exc
+                        raise RayError(
+                            f"shard {index} of {shards} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                            "finished shards and cached answers are kept: rerun the same command to resume."
+                        ) from exc
+                    free.append(slot)
+                    bar.update(1)
+        except KeyboardInterrupt:  # Ctrl-C or SIGTERM on the driver
+            finish_in_flight(list(running), job, terminated=bool(terminated))
+            raise
+        finally:
+            bar.close()
+
+
+@contextmanager
+def sigterm_seen() -> Iterator[list[int]]:
+    """Within ``with``: a list that a SIGTERM on the driver appends to; on leaving by Ctrl-C's exception after one,
+    :class:`~sxhub.interrupts.Terminated` is raised in its place.
+
+    Ray turns any KeyboardInterrupt raised while it waits (``ray.wait``, ``ray.get``) into a plain one: the CLI's
+    Terminated came out as Ctrl-C's (exit 130, 'Interrupted; ...', not 143 'Terminated; ...'). Only over the CLI's
+    handler (a program's own is left alone)."""
+    import signal
+
+    from .interrupts import Terminated, raise_terminated
+
+    seen: list[int] = []
+    previous = _sigterm_handler()
+    if previous is not raise_terminated:
+        yield seen
+        return
+
+    def received(signum: int, frame: Any) -> None:
+        seen.append(signum)
+        raise Terminated
+
+    signal.signal(signal.SIGTERM, received)
     try:
-        while pending or running:
-            while pending and free:
-                slot, index = free.pop(0), pending.pop(0)
-                shard_job = replace(
-                    job,
-                    folder=shard_dir(parts, index, shards),
-                    positions=str(shard_dir(parts, index, shards) / SHARD_ROWS),
-                    concurrency=slots[slot],
-                    cache=shard_dir(parts, index, shards),  # the shard's own label cache
-                )
-                running[task.remote(shard_job)] = (index, slot)
-            done, _ = ray.wait(list(running), num_returns=1)
-            for ref in done:
-                index, slot = running.pop(ref)
-                try:
-                    ray.get(ref)
-                except Exception as exc:
-                    for other in running:
-                        ray.cancel(other, force=True)
-                    cause = _cause(exc)
-                    if cause is not exc:
-                        raise cause from exc
-                    raise RayError(
-                        f"shard {index} of {shards} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
-                        "finished shards and cached answers are kept: rerun the same command to resume."
-                    ) from exc
-                free.append(slot)
-                bar.update(1)
+        yield seen
+    except KeyboardInterrupt as exc:
+        if seen and not isinstance(exc, Terminated):
+            raise Terminated from exc
+        raise
     finally:
-        bar.close()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def drain_bound(job: ShardJob) -> float:
+    """How long the shards' requests in flight may take: the longest teacher request timeout (the engine's bound
+    on one request, its client's timeout plus 5 s), and time for the shard to end after its last answer."""
+    timeouts = []
+    for teacher in job.teachers or job.spec.default_teachers():
+        timeout = teacher.get("timeout") if isinstance(teacher, dict) else getattr(teacher, "timeout", None)
+        timeouts.append(float(timeout) if timeout else TeacherSpec.timeout)
+    return max(timeouts, default=TeacherSpec.timeout) + 5.0 + 10.0
+
+
+def finish_in_flight(refs: list[Any], job: ShardJob, *, terminated: bool) -> None:
+    """A first Ctrl-C or SIGTERM on the driver: let the running shards finish their requests in flight.
+
+    The interrupt ended the run at once: Ray killed the shards' workers with their requests on their way (the
+    server computed them, a paid endpoint billed them) and their answers never reached the shards' label caches.
+    Each running shard's task is now cancelled gently (``ray.cancel`` without ``force`` raises Ctrl-C in the task,
+    which its request loop takes as a first interrupt: :class:`sxhub.interrupts.TwoStepStop` sends nothing more and
+    caches the answers in flight), and the driver waits for them, within :func:`drain_bound`. A second interrupt,
+    or the bound passed, kills the shards' workers at once."""
+    if not refs:
+        return
+    from .progress import say
+
+    ray = _ray()
+    for ref in refs:
+        ray.cancel(ref, force=False)
+    bound = drain_bound(job)
+    word, again = (
+        ("Terminated", "send SIGTERM again or press Ctrl-C") if terminated else ("Interrupted", "press Ctrl-C again")
+    )
+    plural = "s" if len(refs) != 1 else ""
+    say(
+        f"{word}: waiting for the {len(refs)} running shard{plural} to finish their requests in flight so that their "
+        f"label caches keep the answers (at most {bound:.0f} s); {again} to abandon them."
+    )
+    try:
+        _, late = ray.wait(refs, num_returns=len(refs), timeout=bound)
+    except KeyboardInterrupt:
+        late = refs
+        raise
+    finally:
+        for ref in late:
+            ray.cancel(ref, force=True)
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -292,3 +292,86 @@ def test_cli_engine_ray(cluster, int8_student: Path, tmp_path: Path, capsys) -> 
     url = ["predict", str(int8_student), "s3://bucket/in.csv", "-o", str(out), "--offset", "5", "--engine", "ray"]
     code, _, err = run_cli(url, capsys)
     assert code == 2 and "--offset and --shard with --engine ray read a local file or a Hub dataset" in err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# annotate: Ctrl-C on the driver
+# --------------------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(("signum", "code", "word"), [(2, 130, "Interrupted"), (15, 143, "Terminated")])
+def test_an_interrupted_annotate_on_the_cluster_keeps_the_answers_in_flight(
+    cluster, tmp_path: Path, signum: int, code: int, word: str
+) -> None:
+    """Ctrl-C on the driver, inside ray.wait, ended the run at once: Ray killed the shard's worker with its 4
+    requests on their way (the server computed them, a paid endpoint billed them), and the shard's label cache kept
+    none of them. The driver now asks each running shard to finish its requests in flight, waits for them, then
+    ends as an interrupted run does; the rerun asks only the texts never asked."""
+    import signal
+    import sys
+
+    from test_interrupt_drain import CONCURRENCY, INTERRUPTED, N_TEXTS, Running, Slow, write_inputs
+
+    last = INTERRUPTED.replace("Interrupted", word)
+
+    from sxhub.cache import LabelCache
+    from sxhub.parts.layout import shard_dir
+
+    responder = Slow(4.0)
+    with FakeOpenAIServer(responder) as server:
+        task, data = write_inputs(tmp_path, server.url)
+        out = tmp_path / "labelled.jsonl"
+        argv = [sys.executable, "-m", "sxhub", "annotate", str(task), str(data), "-o", str(out)]
+        argv += ["--concurrency", str(CONCURRENCY), "--engine", "ray", "--address", cluster.address, "--shards", "1"]
+        run = Running(argv)
+        run.wait_for(lambda: len(server.requests) >= CONCURRENCY, f"{CONCURRENCY} requests in flight", timeout=120)
+        run.proc.send_signal(signal.Signals(signum))
+        returncode = run.end(timeout=90)
+        responder.slow = False
+        assert returncode == code, run.stderr()
+        assert run.lines[-1] == last
+        asked = len(server.requests)
+        assert asked == CONCURRENCY  # nothing new was sent after the interrupt
+        with LabelCache(shard_dir(parts_dir(out), 0, 1)) as kept:
+            assert len(kept) == CONCURRENCY  # every request sent was answered and kept
+        assert f"{word}: waiting for the 1 running shard to finish their requests in flight" in run.stderr()
+
+        done = run_sync(argv)
+        assert done.returncode == 0, done.stderr
+        assert len(server.requests) == N_TEXTS  # the rerun asked only the texts never asked
+        assert all(n == 1 for n in server.per_text.values())
+    assert not pd.read_json(out, lines=True)["failed"].any()
+
+
+def test_a_second_interrupt_on_the_cluster_abandons_the_requests_in_flight(cluster, tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from test_interrupt_drain import CONCURRENCY, INTERRUPTED, Running, Slow, write_inputs
+
+    responder = Slow(90.0)  # far past the test's bound: only abandoning them ends the run in time
+    with FakeOpenAIServer(responder) as server:
+        task, data = write_inputs(tmp_path, server.url)
+        argv = [sys.executable, "-m", "sxhub", "annotate", str(task), str(data), "-o", str(tmp_path / "out.jsonl")]
+        argv += ["--concurrency", str(CONCURRENCY), "--engine", "ray", "--address", cluster.address, "--shards", "1"]
+        run = Running(argv)
+        run.wait_for(lambda: len(server.requests) >= CONCURRENCY, f"{CONCURRENCY} requests in flight", timeout=120)
+        run.proc.send_signal(signal.SIGINT)
+        run.wait_for(lambda: any("in flight" in line for line in run.lines), "the line saying it waits for them")
+        run.proc.send_signal(signal.SIGINT)
+        try:
+            code = run.end(timeout=45)
+        except subprocess.TimeoutExpired:
+            run.proc.kill()
+            pytest.fail(f"a second Ctrl-C did not end the run: {run.stderr()[-2000:]}")
+        responder.slow = False
+        assert code == 130, run.stderr()
+        assert run.lines[-1] == INTERRUPTED
+        assert len(server.requests) == CONCURRENCY
+
+
+def run_sync(argv: list[str]):
+    import os
+    import subprocess
+
+    env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
