@@ -63,9 +63,11 @@ def command(verb: list[str], task: Path, data: Path, out: Path, cache: Path) -> 
 class Running:
     """``sxhub ARGV`` in a subprocess, its stderr read line by line as it comes."""
 
-    def __init__(self, argv: list[str]) -> None:
+    def __init__(self, argv: list[str], **popen: Any) -> None:
         env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
-        self.proc = subprocess.Popen(argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.proc = subprocess.Popen(
+            argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, **popen
+        )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

