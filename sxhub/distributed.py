@@ -153,8 +153,24 @@ def _cause(exc: BaseException) -> BaseException:
 # annotate: shards as Ray tasks
 # ------------------------------------------------------------------------------------------------------------------
 def _run_shard(job: ShardJob) -> str:
-    """The Ray task: one shard, labelled chunk by chunk into its folder (a retry resumes there)."""
-    label_shard(job)
+    """The Ray task: one shard, labelled chunk by chunk into its folder (a retry resumes there).
+
+    A first interrupt on the driver reaches it as Ctrl-C (:func:`finish_in_flight`: ``ray.cancel`` calls the task's
+    SIGINT handler), which a worker may have inherited as ignored (its node started by a process that ignores it):
+    the shard then never stopped sending. Python's handler is set for the task there."""
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGINT)
+        if previous == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        label_shard(job)
+    finally:
+        if previous == signal.SIG_IGN:
+            signal.signal(signal.SIGINT, previous)
     return str(job.folder)
 
 

@@ -321,7 +321,7 @@ def test_an_interrupted_annotate_on_the_cluster_keeps_the_answers_in_flight(
         out = tmp_path / "labelled.jsonl"
         argv = [sys.executable, "-m", "sxhub", "annotate", str(task), str(data), "-o", str(out)]
         argv += ["--concurrency", str(CONCURRENCY), "--engine", "ray", "--address", cluster.address, "--shards", "1"]
-        run = Running(argv)
+        run = Running(argv, preexec_fn=sigint_as_a_terminal_gives)
         run.wait_for(lambda: len(server.requests) >= CONCURRENCY, f"{CONCURRENCY} requests in flight", timeout=120)
         run.proc.send_signal(signal.Signals(signum))
         returncode = run.end(timeout=90)
@@ -353,7 +353,7 @@ def test_a_second_interrupt_on_the_cluster_abandons_the_requests_in_flight(clust
         task, data = write_inputs(tmp_path, server.url)
         argv = [sys.executable, "-m", "sxhub", "annotate", str(task), str(data), "-o", str(tmp_path / "out.jsonl")]
         argv += ["--concurrency", str(CONCURRENCY), "--engine", "ray", "--address", cluster.address, "--shards", "1"]
-        run = Running(argv)
+        run = Running(argv, preexec_fn=sigint_as_a_terminal_gives)
         run.wait_for(lambda: len(server.requests) >= CONCURRENCY, f"{CONCURRENCY} requests in flight", timeout=120)
         run.proc.send_signal(signal.SIGINT)
         run.wait_for(lambda: any("in flight" in line for line in run.lines), "the line saying it waits for them")
@@ -367,6 +367,13 @@ def test_a_second_interrupt_on_the_cluster_abandons_the_requests_in_flight(clust
         assert code == 130, run.stderr()
         assert run.lines[-1] == INTERRUPTED
         assert len(server.requests) == CONCURRENCY
+
+
+def sigint_as_a_terminal_gives() -> None:
+    """In the child: Ctrl-C's default (the cluster's nodes, started by this process, leave it ignored here)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def run_sync(argv: list[str]):
