@@ -414,7 +414,7 @@ def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
                     if reader.line_num > end + 1 and "expected after" in str(exc):
                         return end + 1, reader.line_num
                     record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
-                if record:
+                if record and (len(record) > 1 or record[0].strip(" \t")):  # pandas skips a line of spaces too
                     read += 1
                 end = reader.line_num
             return None

@@ -188,7 +188,7 @@ def _has_line_break(cells: pd.Series) -> bool:
 def _quoted_field_run_over(path: str, size: int, mtime_ns: int) -> tuple[int, int, int] | None:
     """The first record of CSV ``path`` (its row from 0, after the header) whose quoted field spans lines and is not
     closed as CSV requires, with its first and last line (from 1); None when there is none. Read as pandas reads it
-    (comma, double quote, doubled quotes inside a field, blank lines skipped)."""
+    (comma, double quote, doubled quotes inside a field, lines blank or of spaces and tabs skipped)."""
     del size, mtime_ns  # the cache key only
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
@@ -214,12 +214,17 @@ def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> t
                 if reader.line_num > end + 1 and "expected after" in str(exc):
                     return read - 1, end + 1, reader.line_num
                 record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
-            if record:
+            if not _blank(record):
                 read += 1
             end = reader.line_num
         return None
     finally:
         csv.field_size_limit(limit)
+
+
+def _blank(record: list[str]) -> bool:
+    """Whether pandas skips the csv module's ``record``: a blank line, or one of spaces and tabs only."""
+    return not record or (len(record) == 1 and not record[0].strip(" \t"))
 
 
 _FIXES = {

@@ -873,3 +873,19 @@ def test_the_space_readme_front_matter_keeps_title_and_license_as_given(
     assert (data.sdk, data.app_file) == ("gradio", "app.py")
     # the Python the app is tested on here: the Hub's default is older (3.10), where pip resolves pandas 2
     assert data.python_version == "3.11"
+
+
+def test_an_unpaired_quote_after_lines_of_spaces_is_refused_in_the_ui(tmp_path: Path) -> None:
+    """The Space scanned as many records as pandas read rows, but counted a line of spaces (which pandas skips) as
+    one: with three of them before it, the quote that ran over lines was past the scan's end and 4 rows were
+    labelled as 2, without a word."""
+    import gradio as gr
+
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    expert = app.Expert.load(str(make_student(tmp_path / "student", _spec())))
+    upload = tmp_path / "spaces.csv"
+    upload.write_text('text,label\nok fine,a\n \n \n \n"broken start,b\nnext row,c\nlast "x,d\n', encoding="utf-8")
+    with pytest.raises(gr.Error, match=re.escape("on line 6 is closed only on line 8")):
+        app.label_csv(expert, str(upload))
