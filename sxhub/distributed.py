@@ -572,7 +572,7 @@ def check_csv_source(source: str, rows: RowSlice) -> None:
     filesystem, path = fs.FileSystem.from_uri(source)
     with filesystem.open_input_stream(path) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        found = quoted_field_run_over(text, rows=rows.limit)
+        found = quoted_field_run_over(text, rows=None if rows.limit is None else rows.offset + rows.limit)
     if found is not None:
         raise csv_run_over_error(source, found)
 

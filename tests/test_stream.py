@@ -987,6 +987,8 @@ def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_proce
             distributed.predict_ray(model, given, tmp_path / "out.parquet", progress=False)
         assert str(refused.value) == str(local.value).replace(str(source), given)
     distributed.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the rows before it read alone
+    with pytest.raises(InputError, match="on line 3 is closed only on line 5"):  # --offset 3 --limit 1: the merge
+        distributed.check_csv_source(source.as_uri(), RowSlice(offset=3, limit=1))  # shifts the rows of the slice
 
     texts = ['He said ""hi""\nthen left, fast', "two\r\nlines", '"Great" he said', "a, b", 'end"', "plain"]
     quoted = tmp_path / "quoted.csv"
