@@ -32,7 +32,6 @@ import os
 import random
 import resource
 import shutil
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -45,7 +44,7 @@ from .data import LabelledData, load_labelled
 from .errors import InputError
 from .head import check_base
 from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
-from .model_folder import move_into
+from .model_folder import STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -257,9 +256,12 @@ def tune(
     base = resolve_base(opts.base)
     check_base(base.path)  # its config and tokenizer before -o is made: a config-only folder left an empty -o
     check_causal_lm(base)  # a student (a classifier) failed in the middle of training
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tune-", dir=out.parent))
-    try:  # written beside -o and moved in once whole: an interrupted run leaves -o (an earlier model) as it was
+    created = not out.exists()
+    # written into a hidden folder inside -o (its filesystem, where -o is a symlink or a mount point: beside it, the
+    # move failed across devices) and moved in once whole: an interrupted run leaves -o (an earlier model) as it was
+    staging = staging_folder(out)
+    try:
+        drop_leftovers(out, staging, checkpoints=False)  # a killed run's staging folder
         info = _tune_into(
             staging, spec, labelled, data, train_idx, held_idx, examples, base, opts, label_column, progress
         )
@@ -267,6 +269,8 @@ def tune(
         move_into(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # nothing was saved
     return TuneResult(out, info)
 
 
@@ -275,7 +279,9 @@ def check_output_folder(out: Path) -> None:
     student from ``sxhub train``, a folder of other files) is one error line: tune would write over its files."""
     from .teachers.synthetic_folder import read_info
 
-    if out.is_dir() and any(out.iterdir()) and read_info(out) is None:
+    # a staging folder a killed run left is no file of the user's (the run removes it)
+    held = out.is_dir() and any(not item.name.startswith(STAGING_PREFIX) for item in out.iterdir())
+    if held and read_info(out) is None:
         raise InputError(
             f"-o {str(out)!r} holds files and no synthetic model (a student from `sxhub train`, say), which tune "
             "would write over; pass a new or empty folder with -o."

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -906,6 +908,50 @@ def test_an_interrupted_retune_leaves_the_earlier_model_whole(
     assert result.info["train"]["seed"] == 5 and json.loads((out / "sxhub.json").read_text())["train"]["seed"] == 5
     assert (out / "model.safetensors").read_bytes() != before["model.safetensors"]
     assert "# model" in (out / "README.md").read_text()  # the card names the folder, not the staging one
+
+
+def test_a_retune_into_a_folder_on_another_filesystem_replaces_the_model(tmp_path: Path, tiny_llama: Path) -> None:
+    """tune wrote the new model beside -o and moved it in: with -o a symlink to a folder on another filesystem (or a
+    mount point, as a container's volume), the move failed ('Invalid cross-device link', exit 1) after -o was marked
+    incomplete and its sxhub.json removed, so the earlier model no longer loaded and the new one was deleted. The
+    model is now written inside -o, as train writes a student."""
+    import sxhub.tune as tune_module
+
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a writable /dev/shm on another filesystem than the test's folder")
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    target = Path(tempfile.mkdtemp(dir=shm)) / "model"
+    target.mkdir()
+    try:
+        out = tmp_path / "model"
+        out.symlink_to(target, target_is_directory=True)
+        options = tune_module.TuneOptions(
+            base=str(tiny_llama), group_size=8, lora_r=2, lora_alpha=4, holdout=3, writing=0
+        )
+        tune_module.tune(SPEC, data, out, options, progress=False)
+        result = tune_module.tune(
+            SPEC, data, out, tune_module.TuneOptions(**{**vars(options), "seed": 5}), progress=False
+        )
+        assert result.info["train"]["seed"] == 5 and json.loads((out / "sxhub.json").read_text())["train"]["seed"] == 5
+        assert not [p.name for p in target.iterdir() if p.name.startswith(".")]  # no work folder left
+    finally:
+        shutil.rmtree(target.parent, ignore_errors=True)
+
+
+def test_a_new_folder_a_killed_tune_left_its_staging_in_is_tuned_into(tmp_path: Path) -> None:
+    """A tune killed outright leaves its hidden staging folder inside -o; the next tune into it takes the folder as
+    new (and removes that staging folder), not as 'holds files and no synthetic model'."""
+    from sxhub.model_folder import staging_folder
+    from sxhub.tune import check_output_folder
+
+    out = tmp_path / "model"
+    (staging_folder(out) / "model.safetensors").write_text("half")
+    check_output_folder(out)
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(InputError, match="holds files and no synthetic model"):
+        check_output_folder(out)
 
 
 def test_a_retune_removes_the_earlier_models_loading_files(tmp_path: Path) -> None:
