@@ -21,7 +21,7 @@ from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render
 from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build_dataset, as before the split
 from .dataset_build import with_flag_gold
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
-from .errors import PublishError
+from .errors import PublishError, SpecError
 from .hub import latest_revision, publish_folder
 from .repo import (
     DEFAULT_EXAMPLE,
@@ -389,6 +389,20 @@ def _evaluate_note(result: Mapping[str, Any]) -> str:
     return note
 
 
+def check_model_license(model_dir: Path) -> None:
+    """The license a model folder's cards would declare, refused in one line where the Hub refuses it. The folder's
+    task (and its license) was saved by ``sxhub train`` into its ``sxhub.json``, so the line says to fix it there: a
+    folder trained before the licenses were checked carries the task's license as written."""
+    try:
+        model_info(model_dir)[1].card_license()
+    except SpecError as exc:
+        raise SpecError(
+            f"{exc} The license comes from the task saved in {str(model_dir / 'sxhub.json')!r} when the model was "
+            "trained: edit 'license' (or add 'license_link') under its \"task\" there, or train again with the fixed "
+            "task spec."
+        ) from exc
+
+
 def publish_model(
     model_dir: str | os.PathLike[str],
     *,
@@ -416,7 +430,7 @@ def publish_model(
     ``dataset_revision`` of ``dataset_repo``; when pushing without one, the dataset repo's latest commit.
     """
     src = check_model_dir(model_dir)
-    model_info(src)[1].card_license()  # a license the Hub refuses: before the student is scored for the card
+    check_model_license(src)  # a license the Hub refuses: before the student is scored for the card
     if dataset_repo is not None:
         check_repo_id(dataset_repo)
         if dataset_revision is None and to is None:
@@ -561,7 +575,7 @@ def publish_space(
         if rid is not None:
             check_repo_id(rid)
     if Path(model).is_dir():  # a license the Hub refuses: before the student is scored for the Space
-        model_info(check_model_dir(model))[1].card_license()
+        check_model_license(check_model_dir(model))
     if gold is not None and evaluation is None:
         if data is None or not Path(model).is_dir():
             raise PublishError(

@@ -1248,6 +1248,8 @@ def test_a_license_off_the_hub_list_is_refused_before_any_repo_folder_or_declare
                 line = err.strip().splitlines()[-1]
                 assert line.startswith("Error: license: "), err
                 assert "'Apache License 2.0' is not one of the Hub's license identifiers" in line, line
+                if target != "dataset":  # the license a model folder's cards declare lives in its sxhub.json
+                    assert f"{str(student / 'sxhub.json')!r}" in line and 'under its "task"' in line, line
                 assert not (case / target).exists()
                 continue
             assert code == 0, err
@@ -1262,6 +1264,24 @@ def test_a_license_off_the_hub_list_is_refused_before_any_repo_folder_or_declare
             assert card.license == declared
             assert card.get("license_name") == ("acme-data-license" if link else None)
             assert card.get("license_link") == link
+
+
+def test_a_model_folder_license_fixed_where_the_error_says_publishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A folder trained before licenses were checked carries the task's free-text license in its sxhub.json, and
+    publish has no option to override it: the error names that file, and editing the license there is enough."""
+    spec = TaskSpec.from_dict({**_spec().to_dict(), "license": "Apache License 2.0"})
+    student = make_student(tmp_path / "student", spec)
+    argv = ["publish", "model", str(student), "--to", str(tmp_path / "model"), "--repo-id", "me/x"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and str(student / "sxhub.json") in err.strip().splitlines()[-1], err
+    info = json.loads((student / "sxhub.json").read_text(encoding="utf-8"))
+    info["task"]["license"] = "apache-2.0"
+    (student / "sxhub.json").write_text(json.dumps(info), encoding="utf-8")
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert _card(tmp_path / "model")[1].license == "apache-2.0"
 
 
 def test_private_makes_an_existing_public_repo_private_and_says_so(
