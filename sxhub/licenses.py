@@ -90,6 +90,20 @@ def card_license(license: str | None, *, name: str | None = None, link: str | No
             raise SpecError(f"license: other with {'license_link' if link else 'license_name'} needs {missing} too.")
         label = name
     else:
+        if not link and re.search(r"\s(OR|AND|WITH)\s", license):  # an SPDX expression: "MIT OR Apache-2.0"
+            parts = [hub_license_id(p) for p in re.split(r"\s+(?:OR|AND|WITH)\s+|[()]", license) if p.strip()]
+            ids = list(dict.fromkeys(p for p in parts if p and p != OTHER))
+            choice = not re.search(r"\s(AND|WITH)\s", license) and len(ids) > 1  # a choice of licenses only
+            raise SpecError(
+                f"license: {license!r} is an SPDX expression, and a card's license: takes one of the Hub's "
+                "identifiers; "
+                + (
+                    f"write the one you offer the data and model under ({' or '.join(ids)}), or keep "
+                    if choice
+                    else "keep "
+                )
+                + "the expression and add license_link: the URL of its text (the cards then declare license: other)."
+            )
         if not link:
             close = difflib.get_close_matches(license_slug(license), HUB_LICENSES[:-2], n=1, cutoff=0.6)
             guess = f" (did you mean {close[0]}?)" if close else ""

@@ -205,6 +205,29 @@ def test_a_license_off_the_hub_list_is_refused_with_the_fix_unless_it_has_a_link
 
 
 @pytest.mark.parametrize(
+    ("expression", "offers"),
+    [
+        ("MIT OR Apache-2.0", "(mit or apache-2.0)"),
+        ("(MIT AND BSD-3-Clause)", None),
+        ("GPL-2.0 WITH X-exception", None),
+    ],
+)
+def test_an_spdx_license_expression_is_refused_with_its_choices_not_a_guess(
+    expression: str, offers: str | None
+) -> None:
+    """'MIT OR Apache-2.0' was refused with "did you mean apache-2.0?", a guess that drops the other license. A choice
+    (OR) names its licenses to pick from; AND and WITH, which bind both, say to declare it with its link."""
+    with pytest.raises(SpecError) as refused:
+        _licensed(license=expression).card_license()
+    line = str(refused.value)
+    assert "\n" not in line and "is an SPDX expression" in line and "did you mean" not in line
+    assert "add license_link" in line
+    assert (offers in line) if offers else ("write the one you offer" not in line)
+    linked = _licensed(license=expression, license_link="https://example.org/license")
+    assert linked.card_license()["license"] == "other"
+
+
+@pytest.mark.parametrize(
     ("fields", "message"),
     [
         ({"license": "mit", "license_link": "https://x.example/l"}, "takes no license_name or license_link"),
