@@ -220,11 +220,13 @@ def markdown(r: dict[str, Any]) -> str:
     for name, values in comp["texts_per_second"].items():
         lines.append(f"| {name} | {', '.join(f'{v:,.0f}' for v in values)} | {rates[name]:,.0f} |")
     cost = 1 - rates["int8_recheck"] / rates["int8_alone"]
+    extra = comp["rerun"] * rates["int8_alone"] / rates["fp32"]  # the rerun's time over int8's own, per text
     lines += [
         "",
         f"Rerunning {comp['rerun']:.2%} of the tweets cost {cost:.1%} of int8's throughput here; the arithmetic "
-        f"predicts {comp['rerun'] * rates['int8_alone'] / rates['fp32']:.1%} (the share rerun times int8's speed over "
-        f"fp32's). int8 as served ran {rates['int8_recheck'] / rates['fp32']:.2f}x fp32's speed.",
+        f"predicts {1 - 1 / (1 + extra):.1%} (1 - 1 / (1 + share rerun x int8's speed / fp32's); recheck.py's "
+        f"product, {extra:.1%}, holds only for small shares). int8 as served ran "
+        f"{rates['int8_recheck'] / rates['fp32']:.2f}x fp32's speed.",
         "",
     ]
     return "\n".join(lines)
@@ -240,6 +242,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="Keep the split and the student here [a temporary folder].")
     parser.add_argument("--load-note", default="", help="What else ran on the machine, for the results.")
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--stem", default="recheck_multilabel", help="Results file names [recheck_multilabel].")
     args = parser.parse_args()
     from sxhub.export import RECHECK_QUANTILE, check_sample
 
@@ -269,7 +272,7 @@ def main() -> None:
         results["compute_only"] = compute_only(model_dir, texts, 1 if args.quick else args.repeats)
         results["compute_only"] |= {"load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "recheck_multilabel_quick" if args.quick else "recheck_multilabel"
+    stem = args.stem + ("_quick" if args.quick else "")
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (args.out / f"{stem}.md").write_text(markdown(results))
     print(markdown(results))
