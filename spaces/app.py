@@ -67,11 +67,31 @@ def model_files(ref: str, *, onnx: list[str] | None = None) -> Path:
     return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
 
 
-def recheck_margin(info: Mapping[str, Any]) -> float:
-    """The margin (in logits) under which int8's texts run again in fp32, as ``sxhub export`` recorded it (0: none).
-    ``sxhub predict --onnx --int8`` reruns the same texts, so both give the same labels."""
+def recheck_margin(info: Mapping[str, Any]) -> np.ndarray:
+    """The margin (in logits) under which int8's texts run again in fp32, as ``sxhub export`` recorded it: one
+    number (single-label), or one per label (multi-label); all zeros: none. ``sxhub predict --onnx --int8`` reruns
+    the same texts (``sxhub.onnx_runtime.near_ties``), so both give the same labels."""
     variant = (((info.get("export") or {}).get("variants") or {}).get("onnx-int8")) or {}
-    return float((variant.get("recheck") or {}).get("margin") or 0.0)
+    margin = (variant.get("recheck") or {}).get("margin") or 0.0
+    return np.atleast_1d(np.asarray(margin, dtype=np.float64))
+
+
+def near_ties(logits: np.ndarray, margin: np.ndarray, cuts: np.ndarray | None) -> np.ndarray:
+    """The texts within ``margin`` of a label change, as ``sxhub.onnx_runtime.near_ties`` finds them: the gap
+    between the top two logits (single-label), or a label's logit within its own margin of its threshold's logit
+    ``cuts`` (multi-label)."""
+    if cuts is None:
+        return decision_margins(logits, None) < float(np.max(margin))
+    return (np.abs(logits.astype(np.float64) - cuts) < margin).any(axis=1)
+
+
+def describe_margin(margin: np.ndarray, labels: list[str]) -> str:
+    """How the page says which texts run again in fp32 (``sxhub.onnx_runtime.describe_margin``)."""
+    if len(margin) > 1:
+        names = labels if len(labels) == len(margin) else [f"label {i}" for i in range(len(margin))]
+        each = ", ".join(f"{name} {m:.2f}" for name, m in zip(names, margin, strict=True))
+        return f"within a label's own margin of its threshold ({each} logits)"
+    return f"within {float(margin[0]):.2f} logits of a label change"
 
 
 def decision_margins(logits: np.ndarray, cuts: np.ndarray | None) -> np.ndarray:
@@ -161,12 +181,17 @@ def cpu_threads(topology: Path = Path("/sys/devices/system/cpu"), cgroup: Path =
 
 
 def onnx_runner(
-    folder: Path, max_length: int, file: str = INT8_FILE, *, recheck: float = 0.0, cuts: np.ndarray | None = None
+    folder: Path,
+    max_length: int,
+    file: str = INT8_FILE,
+    *,
+    recheck: np.ndarray | None = None,
+    cuts: np.ndarray | None = None,
 ) -> Callable[[list[str]], np.ndarray]:
     """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch).
 
-    ``recheck`` (int8): the texts within that margin of a label change (:func:`decision_margins`, multi-label with
-    the thresholds' logits ``cuts``) run again on the fp32 export, whose logits replace int8's."""
+    ``recheck`` (int8): the texts within that margin of a label change (:func:`near_ties`, multi-label with the
+    thresholds' logits ``cuts``) run again on the fp32 export, whose logits replace int8's."""
     import onnxruntime as ort
     from tokenizers import Tokenizer
 
@@ -183,7 +208,7 @@ def onnx_runner(
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(str(folder / file), sess_options=options, providers=["CPUExecutionProvider"])
     fp32 = None
-    if recheck > 0 and file == INT8_FILE:
+    if recheck is not None and np.any(recheck > 0) and file == INT8_FILE:
         fp32 = ort.InferenceSession(str(folder / ONNX_FILES["onnx"]), options, providers=["CPUExecutionProvider"])
 
     def logits(model: Any, encoded: list[Any]) -> np.ndarray:
@@ -207,8 +232,8 @@ def onnx_runner(
     def run(texts: list[str]) -> np.ndarray:
         encoded = tokenizer.encode_batch(texts)
         out = logits(session, encoded)
-        if fp32 is not None:
-            rows = np.flatnonzero(decision_margins(out, cuts) < recheck)
+        if fp32 is not None and recheck is not None:
+            rows = np.flatnonzero(near_ties(out, recheck, cuts))
             if rows.size:
                 out[rows] = logits(fp32, [encoded[i] for i in rows])
         return out
@@ -285,9 +310,11 @@ class Expert:
         config = _read_json(folder / "config.json") or {}
         info = _read_json(folder / "sxhub.json") or {}
         wanted = auto_backend(info) if choice == "auto" else choice
-        recheck = recheck_margin(info) if wanted == "onnx-int8" else 0.0
+        recheck = recheck_margin(info) if wanted == "onnx-int8" else None
+        if recheck is not None and not np.any(recheck > 0):  # none recorded: int8 alone
+            recheck = None
         if wanted in ONNX_FILES:  # int8 with a recheck reruns its near-ties on the fp32 export: both files
-            folder = model_files(ref, onnx=[wanted, "onnx"] if recheck else [wanted])
+            folder = model_files(ref, onnx=[wanted, "onnx"] if recheck is not None else [wanted])
         id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
         labels = [id2label[i] for i in sorted(id2label)]
         multi = bool(info.get("multi_label", config.get("problem_type") == "multi_label_classification"))
@@ -298,7 +325,7 @@ class Expert:
         fallback = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
         max_length = int(steps.get("max_length") or info.get("max_length") or fallback)
         file = ONNX_FILES.get(wanted)
-        needed = [file, ONNX_FILES["onnx"]] if file and recheck else [file]
+        needed = [file, ONNX_FILES["onnx"]] if file and recheck is not None else [file]
         servable = bool(file) and all((folder / f).is_file() for f in needed) and (folder / "tokenizer.json").is_file()
         if choice in ONNX_FILES and not (servable and _onnx_installed()):
             raise FileNotFoundError(
@@ -548,7 +575,8 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         else "**Speed:** not measured.",
     ]
     margin = recheck_margin(expert.info)
-    recheck = f"; texts within {margin:.2f} logits of a label change run again in fp32" if margin else ""
+    labels = list(expert.info.get("labels") or [])
+    recheck = f"; texts {describe_margin(margin, labels)} run again in fp32" if np.any(margin > 0) else ""
     served = {
         "onnx-int8": f"ONNX Runtime, int8 weights (`{INT8_FILE}`{recheck})",
         "onnx": f"ONNX Runtime, full-precision weights (`{ONNX_FILES['onnx']}`)",

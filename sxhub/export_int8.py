@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import ModelError
 from .export_check import Agreement, compare, timed
+from .onnx_runtime import describe_margin, margin_values
 from .predict import ONNX_INT8_FILE, Predictor, clean_text, read_model_info
 from .quantize import (
     CALIBRATION_TEXTS,
@@ -118,7 +119,9 @@ def choose_int8(
                                                         fitting_fp32=fitting_fp32)  # fmt: skip
                 name = method + (f" ({len(fp32_nodes)} MatMuls fp32)" if fp32_nodes else "")
                 logger.info("int8 %s: %s, %.0f texts/s", name, agreement.line("agreement"), speed)
-                notes.append(f"int8 {name}: {_recheck_line(agreement, speed, recheck)}")
+                notes.append(
+                    f"int8 {name}: {_recheck_line(agreement, speed, recheck, read_model_info(model_dir).labels)}"
+                )
                 if best is None or agreement.label_agreement > best[0]:
                     if best is not None:
                         best[2].unlink(missing_ok=True)
@@ -152,19 +155,26 @@ def onnx_logits(model_dir: Path, path: Path, texts: list[str]) -> np.ndarray:
     return classifier.logits([clean_text(t, info.preprocessing) for t in texts])
 
 
-def fit_recheck_margin(fp32: np.ndarray, int8: np.ndarray, multi_label: bool) -> float:
+def fit_recheck_margin(fp32: np.ndarray, int8: np.ndarray, multi_label: bool) -> float | list[float]:
     """The margin under which ``sxhub predict --int8`` reruns a text in fp32: the :data:`RECHECK_QUANTILE` of how far
     int8 moved the decision margins (:func:`~sxhub.onnx_runtime.decision_shifts`) of the fitting texts (``fp32`` and
-    ``int8``: their logits).
+    ``int8``: their logits). Multi-label, one per label: the quantile of how far int8 moved that label's logit
+    (:func:`~sxhub.onnx_runtime.label_shifts`), since each label changes only where its own logit crosses its own
+    threshold. One margin for all (the largest move of any label against the nearest label's distance) reran every
+    text of a 4P student, whose Promotion logits sit near their threshold while int8 moves Price's most
+    (``bench/results/recheck_multilabel.md``).
 
     A text can change label only where int8 moved its margin by at least the margin int8 gives it. int8's error is
     near nothing on most texts and large on a few, whose activations it quantizes coarsely; so rerunning the texts
-    under this margin leaves changeable only the texts whose error is above it, about 1 in 100 at this quantile, and
+    under this margin leaves changeable only the texts whose error is above it, about 1 in 200 at this quantile, and
     of those only the ones that are near a tie as well."""
-    from .onnx_runtime import decision_shifts
+    from .onnx_runtime import decision_shifts, label_shifts
 
     if not len(fp32):
-        return 0.0
+        return [0.0] * int(np.shape(fp32)[1]) if multi_label and np.ndim(fp32) == 2 else 0.0
+    if multi_label:
+        per_label = np.quantile(label_shifts(fp32, int8), RECHECK_QUANTILE, axis=0)
+        return [round(float(m), 4) for m in per_label]
     return round(float(np.quantile(decision_shifts(fp32, int8, multi_label), RECHECK_QUANTILE)), 4)
 
 
@@ -186,7 +196,7 @@ def _check_int8(
     margin = fit_recheck_margin(fitting_fp32, onnx_logits(model_dir, int8_path, fitting), thresholds is not None)
     record: dict[str, Any] = {"margin": margin, "quantile": RECHECK_QUANTILE, "fitted_on": len(fitting)}
     record["alone"] = {**asdict(alone), "texts_per_s": alone_speed}
-    if not margin:  # int8 moved no margin: nothing to rerun
+    if margin_values(margin) is None:  # int8 moved no margin: nothing to rerun
         return alone, alone_speed, {**record, "rechecked": 0.0}
     predictor = Predictor(model_dir, onnx=True, int8=True, recheck=margin)
     probs, speed = timed(predictor, texts)
@@ -194,15 +204,16 @@ def _check_int8(
     return compare(reference, probs, thresholds), speed, record
 
 
-def _recheck_line(agreement: Agreement, speed: float, recheck: dict[str, Any]) -> str:
-    """``"99.70% agreement, 390 texts/s (2.1% of texts, the near-ties under margin 0.69, rerun in fp32; alone 98.90%,
-    412 texts/s)"``: int8 as predict serves it, then int8 alone."""
+def _recheck_line(agreement: Agreement, speed: float, recheck: dict[str, Any], labels: Sequence[str] = ()) -> str:
+    """``"99.70% agreement, 390 texts/s (2.1% of texts, those within 0.69 logits of a label change, rerun in fp32;
+    alone 98.90%, 412 texts/s)"``: int8 as predict serves it, then int8 alone."""
     line = f"{agreement.label_agreement:.2%} agreement, {speed:,.0f} texts/s"
-    if not recheck.get("margin"):
+    margin = margin_values(recheck.get("margin"))
+    if margin is None:
         return line
     alone = recheck["alone"]
     return (
-        f"{line} ({recheck['rechecked']:.1%} of texts, the near-ties under margin {recheck['margin']:.2f}, rerun in "
+        f"{line} ({recheck['rechecked']:.1%} of texts, those {describe_margin(margin, labels)}, rerun in "
         f"fp32; alone {alone['label_agreement']:.2%}, {alone['texts_per_s']:,.0f} texts/s)"
     )
 

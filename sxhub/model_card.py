@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .cards import fmt, ledger_cached, ledger_speed
+from .onnx_runtime import describe_margin, margin_values
 from .spec import LOCAL_TEACHER, TaskSpec
 
 EVAL_METRICS = (
@@ -233,7 +234,8 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
     variants = record.get("variants") or {}
     if not variants:
         return None
-    rerun_margin = ((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin")  # int8's near-ties
+    labels = info.get("labels") or []
+    rerun_margin = margin_values(((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin"))
     rows = []
     for key, name in VARIANT_NAMES.items():
         v = variants.get(key)
@@ -242,9 +244,10 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         agreement = "reference" if key == "torch" else f"{v['label_agreement']:.2%} of {v['n']:,}"
         recheck = v.get("recheck") or {}
         rerun = ""
-        if recheck.get("margin"):  # int8 as predict serves it: its near-ties rerun on the fp32 export
+        margin = margin_values(recheck.get("margin"))
+        if margin is not None:  # int8 as predict serves it: its near-ties rerun on the fp32 export
             rerun = (
-                f", texts within {recheck['margin']:.2f} logits of a label change rerun in fp32 "
+                f", texts {describe_margin(margin, labels)} rerun in fp32 "
                 f"({recheck.get('rechecked', 0):.1%} of the check texts)"
             )
         rows.append(
@@ -276,7 +279,7 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
         "bar": record.get("agreement_bar"),
         "threads": record.get("threads") or "",
         "first_token": record.get("last_layer") == "first token",
-        "recheck": f"{rerun_margin:.2f}" if rerun_margin else "",
+        "recheck": describe_margin(rerun_margin, labels) if rerun_margin is not None else "",
         # why int8 is not served, and whether its agreement above was measured on the texts it was fitted to
         "notes": [n for n in record.get("notes") or () if "is not the default" in n or IN_SAMPLE_INT8 in n],
     }

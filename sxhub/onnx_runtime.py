@@ -98,6 +98,46 @@ def decision_shifts(reference: np.ndarray, other: np.ndarray, multi_label: bool)
     return change.max(axis=1) - change.min(axis=1)
 
 
+Margin = float | list[float]  # int8's recheck margin: one (single-label) or one per label (multi-label)
+
+
+def label_shifts(reference: np.ndarray, other: np.ndarray) -> np.ndarray:
+    """How far ``other`` moved each label's logit from ``reference``'s: an ``(n, n_labels)`` array. A multi-label
+    label changes only where this reaches its own distance from its threshold."""
+    return np.abs(np.asarray(other, dtype=np.float64) - np.asarray(reference, dtype=np.float64))
+
+
+def near_ties(logits: np.ndarray, margin: Margin, cuts: np.ndarray | None = None) -> np.ndarray:
+    """Which texts are within ``margin`` of a label change (a boolean array): single-label, the gap between the two
+    highest logits under ``margin``; multi-label (``cuts``: the thresholds' logits), a label's logit within its own
+    margin of its threshold (``margin`` one per label, or one for all: a single number gives what the smallest
+    distance to any threshold under it gave)."""
+    if cuts is None:
+        return decision_margins(logits) < float(np.max(margin))
+    distance = np.abs(np.asarray(logits, dtype=np.float64) - cuts)
+    return (distance < np.asarray(margin, dtype=np.float64)).any(axis=1)
+
+
+def margin_values(margin: Any) -> Margin | None:
+    """A recorded or given margin as :data:`Margin`, or None when it reruns nothing (missing, zero, all zeros)."""
+    if margin is None or margin is False:
+        return None
+    if isinstance(margin, (list, tuple, np.ndarray)):
+        values = [float(m) for m in margin]
+        return values if any(values) else None
+    return float(margin) or None
+
+
+def describe_margin(margin: Margin, labels: Sequence[str] = ()) -> str:
+    """``"within 0.86 logits of a label change"``, or per label ``"within their own margin of a label's threshold
+    (Product 0.19, Price 0.51 logits)"``: how card, Space and export notes say which texts are rerun."""
+    if isinstance(margin, list):
+        names = list(labels) if len(labels) == len(margin) else [f"label {i}" for i in range(len(margin))]
+        each = ", ".join(f"{name} {m:.2f}" for name, m in zip(names, margin, strict=True))
+        return f"within a label's own margin of its threshold ({each} logits)"
+    return f"within {margin:.2f} logits of a label change"
+
+
 def threshold_logits(thresholds: np.ndarray) -> np.ndarray:
     """Each multi-label threshold as the logit where the sigmoid reaches it."""
     t = np.clip(np.asarray(thresholds, dtype=np.float64), 1e-6, 1 - 1e-6)

@@ -188,7 +188,7 @@ class Predictor:
         threads: int | None = None,
         bf16: bool = False,
         cls_only: bool = True,
-        recheck: bool | float = True,
+        recheck: bool | float | Sequence[float] = True,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
@@ -207,7 +207,7 @@ class Predictor:
         self._cls_only: Any = None
         self._onnx: Any = None
         self._fp32: Any = None  # int8's recheck: the fp32 export, loaded when a text first needs it
-        self.recheck_margin: float | None = None
+        self.recheck_margin: float | list[float] | None = None  # multi-label: one per label
         self.rechecked = 0  # texts int8 left near a tie, rerun in fp32
         self._threads = threads
         if onnx:  # tokenizers + onnxruntime only: no torch or transformers import (seconds of startup)
@@ -220,7 +220,7 @@ class Predictor:
             self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
             if int8:
                 _warn_if_int8_is_not_the_default(self.info.extra.get("export") or {})
-                self.recheck_margin = _recheck_margin(recheck, self.info.extra)
+                self.recheck_margin = _recheck_margin(recheck, self.info.extra, len(self.info.labels))
                 if self.recheck_margin and not onnx_path(self.model_dir).is_file():
                     raise ModelError(
                         f"{str(onnx_path(self.model_dir))!r} not found: int8 reruns its near-ties with the fp32 export; "
@@ -308,10 +308,12 @@ class Predictor:
 
     def _recheck(self, logits: np.ndarray, ids: list[list[int]]) -> None:
         """Replace int8's logits with fp32's (in place) for the texts within ``recheck_margin`` of a label change."""
-        from .onnx_runtime import decision_margins, threshold_logits
+        from .onnx_runtime import near_ties, threshold_logits
 
+        if self.recheck_margin is None:
+            return
         cuts = threshold_logits(self.info.threshold_vector()) if self.multi_label else None
-        rows = np.flatnonzero(decision_margins(logits, cuts) < float(self.recheck_margin or 0))
+        rows = np.flatnonzero(near_ties(logits, self.recheck_margin, cuts))
         if not rows.size:
             return
         logits[rows] = self.load_recheck().logits_of_ids([ids[i] for i in rows])
@@ -353,18 +355,30 @@ def torch_device() -> Any:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def _recheck_margin(recheck: bool | float, extra: Mapping[str, Any]) -> float | None:
-    """The margin under which int8's texts are rerun in fp32: ``recheck`` when a number, the one ``sxhub export``
-    recorded for the int8 model when ``True`` (none if it recorded none), none when ``False``."""
+def _recheck_margin(
+    recheck: bool | float | Sequence[float], extra: Mapping[str, Any], n_labels: int
+) -> float | list[float] | None:
+    """The margin under which int8's texts are rerun in fp32: ``recheck`` when a number (or, multi-label, one per
+    label), the one ``sxhub export`` recorded for the int8 model when ``True`` (none if it recorded none), none when
+    ``False``."""
+    from .onnx_runtime import margin_values
+
     if recheck is False:
         return None
     if recheck is not True:
-        if not float(recheck) >= 0:
-            raise InputError(f"recheck={recheck!r} must be a margin in logits (>= 0), True or False.")
-        return float(recheck) or None
+        many = isinstance(recheck, (list, tuple, np.ndarray))
+        try:
+            given: Sequence[Any] = recheck if many else [recheck]  # type: ignore[assignment]
+            values = [float(v) for v in given]
+        except (TypeError, ValueError):
+            values = []
+        if not values or not all(v >= 0 for v in values) or (many and len(values) != n_labels):
+            raise InputError(
+                f"recheck={recheck!r} must be a margin in logits (>= 0), or one per label ({n_labels}), True or False."
+            )
+        return margin_values(values if many else values[0])
     variant = (((extra.get("export") or {}).get("variants") or {}).get("onnx-int8")) or {}
-    margin = (variant.get("recheck") or {}).get("margin")
-    return float(margin) if margin else None
+    return margin_values((variant.get("recheck") or {}).get("margin"))
 
 
 def native_bf16(device: Any = None) -> bool:

@@ -30,7 +30,7 @@ from sxhub.export import (
     compare,
     export_onnx,
 )
-from sxhub.onnx_runtime import decision_margins, decision_shifts, threshold_logits
+from sxhub.onnx_runtime import decision_margins, decision_shifts, describe_margin, near_ties, threshold_logits
 from sxhub.predict import Predictor
 from sxhub.quantize import Probe, _activation_peaks, lower_bound, quantizable_nodes, smooth_graph
 from sxhub.spec import TaskSpec
@@ -537,6 +537,73 @@ def test_a_label_changes_only_where_the_logits_moved_by_its_margin(multi_label: 
     assert decision_shifts(np.array([[0.0, 1.0]]), np.array([[0.5, 0.0]]), True) == pytest.approx([1.0])
 
 
+def test_a_multi_label_margin_is_fitted_per_label_so_a_calm_label_near_its_threshold_is_not_a_near_tie() -> None:
+    """One margin for all labels (the largest move of any label against the nearest label's distance) reran every
+    text of a 4P student: Promotion's logits sit near its threshold, int8 moves Price's most
+    (bench/results/recheck_multilabel.md). Each label changes only where its own logit crosses its own threshold,
+    so each gets its own margin: a text is rerun where a label is within its own margin, and what is not rerun can
+    change only where a label moved by more than its margin."""
+    rng = np.random.default_rng(0)
+    n = 4000
+    cuts = threshold_logits(np.array([0.5, 0.5]))
+    # label 0 ("Promotion"): always close to its threshold, barely moved; label 1 ("Price"): far, moved a lot
+    fp32 = np.column_stack([rng.uniform(-0.3, 0.3, n), rng.choice([-1, 1], n) * rng.uniform(1.0, 6.0, n)])
+    int8 = fp32 + np.column_stack([rng.normal(0, 0.01, n), rng.normal(0, 0.4, n)])
+    fitting, served = slice(0, 2000), slice(2000, n)
+
+    margin = sxhub.export.fit_recheck_margin(fp32[fitting], int8[fitting], multi_label=True)
+    assert isinstance(margin, list) and len(margin) == 2 and margin[0] < 0.05 < 0.5 < margin[1]
+    one = float(np.quantile(decision_shifts(fp32[fitting], int8[fitting], True), sxhub.export.RECHECK_QUANTILE))
+    assert near_ties(int8[served], one, cuts).mean() > 0.99  # one margin: nearly every text rerun
+    rerun = near_ties(int8[served], margin, cuts)
+    assert 0.05 < rerun.mean() < 0.5  # per label: label 0's few near-ties and label 1's near ones
+    changed = ((fp32[served] >= cuts) != (int8[served] >= cuts)).any(axis=1)
+    assert changed.sum() > 10 and (changed & ~rerun).mean() < 0.01  # what is left changes only past a margin
+    # a single number for every label rerun what the nearest label's distance under it did before (old records)
+    assert (near_ties(int8, 0.2, cuts) == (decision_margins(int8, cuts) < 0.2)).all()
+    # single-label: one margin, the gap between the top two
+    assert isinstance(sxhub.export.fit_recheck_margin(fp32, int8, multi_label=False), float)
+    assert describe_margin(0.8647) == "within 0.86 logits of a label change"
+    assert describe_margin([0.01, 0.6], ["Promotion", "Price"]) == (
+        "within a label's own margin of its threshold (Promotion 0.01, Price 0.60 logits)"
+    )
+
+
+def test_a_multi_label_student_reruns_in_fp32_only_texts_a_label_of_which_is_within_its_margin(
+    tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "student"
+    train(MULTI, multi_frame(), fast_config(out, tiny_base_model, epochs=5))
+    data = unique_texts_file(tmp_path / "train.csv", 300)
+    export_onnx(out, int8=True, data=data, check_n=100, quantization="per-channel")
+    recheck = json.loads((out / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]["recheck"]
+    assert isinstance(recheck["margin"], list) and len(recheck["margin"]) == len(MULTI.label_names)
+
+    texts = [f"{t} {'again ' * (i % 5)}" for i, t in enumerate(TEXTS * 30)]
+    fp32 = Predictor(out, onnx=True).predict_proba(texts)
+    alone = Predictor(out, onnx=True, int8=True, recheck=False)
+    int8_logits = alone._onnx.logits_of_ids(alone.prepare(texts).ids)
+    cuts = threshold_logits(alone.info.threshold_vector())
+    distance = np.abs(int8_logits - cuts)
+    margin = [float(m) for m in np.quantile(distance, 0.2, axis=0)]  # a fifth of each label's texts near it
+    near = (distance < np.array(margin)).any(axis=1)
+    assert 0 < near.sum() < len(texts)
+    served = Predictor(out, onnx=True, int8=True, recheck=margin)
+    probs = served.predict_proba(texts)
+    assert served.rechecked == near.sum()
+    np.testing.assert_allclose(probs[near], fp32[near], atol=1e-5)
+    np.testing.assert_allclose(probs[~near], alone.predict_proba(texts)[~near], atol=1e-6)
+    assert Predictor(out, onnx=True, int8=True).recheck_margin == recheck["margin"]
+    with pytest.raises(InputError, match=r"one per label \(3\)"):
+        Predictor(out, onnx=True, int8=True, recheck=[0.1, 0.2])
+
+    # the card says which texts are rerun, label by label
+    code, _, err = run_cli(["publish", "model", str(out), "--to", str(tmp_path / "repo"), "--repo-id", "me/x"], capsys)
+    assert code == 0, err
+    card = (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
+    assert "texts within a label's own margin of its threshold (" in card
+
+
 def test_int8_reruns_its_near_ties_in_fp32(student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = unique_texts_file(tmp_path / "train.csv", 300)
     result = export_onnx(student, int8=True, data=data, check_n=100, quantization="per-channel")
@@ -548,7 +615,7 @@ def test_int8_reruns_its_near_ties_in_fp32(student: Path, tmp_path: Path, capsys
     assert recheck["alone"]["n"] == 100 and recheck["alone"]["texts_per_s"] > 0
     assert result.agreement["onnx-int8"].label_agreement >= recheck["alone"]["label_agreement"]
     note = next(n for n in result.notes if n.startswith("int8 per-channel: "))
-    assert "near-ties under margin" in note and "rerun in fp32; alone " in note
+    assert "those within " in note and " logits of a label change, rerun in fp32; alone " in note
 
     texts = [f"{t} {'again ' * (i % 5)}" for i, t in enumerate(TEXTS * 30)]
     fp32 = Predictor(student, onnx=True).predict_proba(texts)

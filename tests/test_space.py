@@ -889,3 +889,40 @@ def test_an_unpaired_quote_after_lines_of_spaces_is_refused_in_the_ui(tmp_path: 
     upload.write_text('text,label\nok fine,a\n \n \n \n"broken start,b\nnext row,c\nlast "x,d\n', encoding="utf-8")
     with pytest.raises(gr.Error, match=re.escape("on line 6 is closed only on line 8")):
         app.label_csv(expert, str(upload))
+
+
+def test_a_multi_label_space_reruns_the_texts_predict_reruns_with_per_label_margins(tmp_path: Path) -> None:
+    """A multi-label int8 export records one margin per label (sxhub.export.fit_recheck_margin); the Space reruns in
+    fp32 the texts a label of which is within its own margin of its threshold, as predict does, so both give the
+    same numbers, and the page says so label by label. It read the margin as one number (float() of a list)."""
+    import numpy as np
+
+    from sxhub.export import export_onnx
+    from sxhub.onnx_runtime import threshold_logits
+    from sxhub.predict import Predictor
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec(multi_label=True))
+    export_onnx(model, int8=True)
+    _int8_default(model)
+    texts = ["profit rose https://x.co/a", "shares fell, call +44 20 7946 0958", "new store open in the city"]
+    many = [f"{t} {'again ' * (i % 9)}" for i, t in enumerate(texts * 30)]
+    alone = Predictor(model, onnx=True, int8=True, recheck=False)
+    distance = np.abs(
+        alone._onnx.logits_of_ids(alone.prepare(many).ids) - threshold_logits(alone.info.threshold_vector())
+    )
+    margin = [float(m) for m in np.quantile(distance, 0.2, axis=0)]
+    info = json.loads((model / "sxhub.json").read_text())
+    info["export"]["variants"]["onnx-int8"]["recheck"] = {"margin": margin}
+    (model / "sxhub.json").write_text(json.dumps(info))
+
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo"))
+    app = _load_published_app(folder, "space_app_per_label_margins")
+    expert = app.Expert.load()
+    assert expert.backend == "onnx-int8"
+    served = Predictor(model, onnx=True, int8=True)
+    got = np.array([[p[n] for n in expert.labels] for p in expert.probabilities(many)])
+    np.testing.assert_allclose(got, served.predict_proba(many), atol=1e-6)
+    assert 0 < served.rechecked < len(many)
+    assert not np.allclose(got, alone.predict_proba(many), atol=1e-6)
+    assert "texts within a label's own margin of its threshold (" in app.describe(expert, {})
