@@ -88,7 +88,7 @@ def fidelity(model_dir: Path, texts: list[str], gold: np.ndarray, fitting: list[
     against its saved threshold."""
     from sxhub.activations import sigmoid
     from sxhub.export import RECHECK_QUANTILE, onnx_logits
-    from sxhub.onnx_runtime import decision_margins, decision_shifts, threshold_logits
+    from sxhub.onnx_runtime import decision_margins, decision_shifts, label_shifts, near_ties, threshold_logits
     from sxhub.predict import Predictor, read_model_info
 
     info = read_model_info(model_dir)
@@ -103,9 +103,9 @@ def fidelity(model_dir: Path, texts: list[str], gold: np.ndarray, fitting: list[
     fp32_path, int8_path = model_dir / "onnx" / "model.onnx", model_dir / "onnx" / "model_int8.onnx"
     fp32, int8 = onnx_logits(model_dir, fp32_path, texts), onnx_logits(model_dir, int8_path, texts)
     reference = decide(fp32)
-    shifts = decision_shifts(
-        onnx_logits(model_dir, fp32_path, fitting), onnx_logits(model_dir, int8_path, fitting), True
-    )
+    fit32, fit8 = onnx_logits(model_dir, fp32_path, fitting), onnx_logits(model_dir, int8_path, fitting)
+    shifts = decision_shifts(fit32, fit8, True)  # the largest change of any label: the one margin used before
+    label_fit = label_shifts(fit32, fit8)  # each label's own change: its own margin (sxhub since 2026-12-05)
     margins = decision_margins(int8, cuts)
     out: dict[str, Any] = {
         "n": len(texts),
@@ -121,23 +121,22 @@ def fidelity(model_dir: Path, texts: list[str], gold: np.ndarray, fitting: list[
     out["served"] = {"margin": served.recheck_margin, "rerun": round(served.rechecked / len(texts), 4),
                      **compared(reference, served_sets, gold)}  # fmt: skip
     # the margin the export recorded, refitted from the same texts here: they should match (a check of this bench)
-    out["served"]["margin_refitted_here"] = round(float(np.quantile(shifts, record["recheck"]["quantile"])), 4)
+    out["served"]["margin_refitted_here"] = [
+        round(float(m), 4) for m in np.quantile(label_fit, record["recheck"]["quantile"], axis=0)
+    ]
     out["margins"] = {}
     for q in QUANTILES:
-        margin = float(np.quantile(shifts, q))
-        near = margins < margin
+        margin = [float(m) for m in np.quantile(label_fit, q, axis=0)]
+        near = near_ties(int8, margin, cuts)
         mixed = np.where(near[:, None], fp32, int8)
-        out["margins"][str(q)] = {"margin": round(margin, 4), "rerun": round(float(near.mean()), 4),
+        out["margins"][str(q)] = {"margin": [round(m, 4) for m in margin], "rerun": round(float(near.mean()), 4),
                                   **compared(reference, decide(mixed), gold)}  # fmt: skip
-    # not what sxhub does: one margin per label (the quantile of that label's own logit change on the fitting texts),
-    # a tweet rerun where any label is within its own margin of its threshold. sxhub's single margin is the largest
-    # change of any label, set against the nearest label: a label int8 moves much and one the student leaves near
-    # its threshold together make every tweet a near-tie
-    fit32, fit8 = onnx_logits(model_dir, fp32_path, fitting), onnx_logits(model_dir, int8_path, fitting)
-    per_label = np.quantile(np.abs(fit8 - fit32), RECHECK_QUANTILE, axis=0)
-    near = (np.abs(int8 - cuts) < per_label).any(axis=1)
-    out["per_label_margins"] = {
-        "margins": dict(zip(FOURP_LABELS, (round(float(v), 4) for v in per_label), strict=True)),
+    # what sxhub did before 2026-12-05: one margin, the largest change of any label, set against the nearest label; a
+    # label int8 moves much and one the student leaves near its threshold together made every tweet a near-tie
+    single = float(np.quantile(shifts, RECHECK_QUANTILE))
+    near = margins < single
+    out["single_margin"] = {
+        "margin": round(single, 4),
         "rerun": round(float(near.mean()), 4),
         **compared(reference, decide(np.where(near[:, None], fp32, int8)), gold),
     }
@@ -174,14 +173,20 @@ def markdown(r: dict[str, Any]) -> str:
     fid = r["fidelity"]
     served = fid["served"]
     bar = 0.995
+
+    def m(margin: Any) -> str:  # per label, or one number (records written before 2026-12-05)
+        if isinstance(margin, list):
+            return "/".join(f"{v:.3f}" for v in margin)
+        return f"{margin:.3f}"
+
     lines = [
         "# int8 with its near-ties rerun in fp32, on a multi-label student (4P tweets)",
         "",
         f"Run {r['date']}; {r['versions']}; {r['cpu']}; {THREADS} threads. How it was run: the docstring of "
         f"`bench/recheck_multilabel.py`. One 4P student ({r['student']}) trained on a seeded {r['n_train']:,} of the "
         "5,000 Synthetic Experts tweets (GPT-4's labels), exported with `sxhub export DIR --int8 --data <training "
-        f"split>`: int8 recipe `{fid['export_record'].get('quantization')}`, recheck margin {served['margin']:.3f} "
-        f"logits (the {r['quantile']} quantile of how far int8 moved the decision margins of "
+        f"split>`: int8 recipe `{fid['export_record'].get('quantization')}`, recheck margins {m(served['margin'])} "
+        f"logits ({'/'.join(FOURP_LABELS)}: each label's {r['quantile']} quantile of how far int8 moved its logit on "
         f"{fid['fitted_on']} training tweets outside the export's check). Thresholds: "
         + ", ".join(f"{k} {v:.3f}" for k, v in fid["thresholds"].items())
         + f". Load average (1 min) at the start: {r['load_start']}.",
@@ -218,43 +223,40 @@ def markdown(r: dict[str, Any]) -> str:
 
     lines.append(row("fp32 (reference)", {**fid["fp32"], "rerun": 0.0}))
     lines.append(row("int8 alone (`--no-recheck`)", fid["int8_alone"]))
-    lines.append(row(f"int8 as served (`sxhub predict --onnx --int8`; margin {served['margin']:.3f})", served, True))
+    lines.append(row(f"int8 as served (`sxhub predict --onnx --int8`; margins {m(served['margin'])})", served, True))
     for q, d in fid["margins"].items():
-        lines.append(row(f"margin at quantile {q} ({d['margin']:.3f})", d))
+        lines.append(row(f"margins at quantile {q} ({m(d['margin'])})", d))
+    single = fid.get("single_margin")
+    if single:
+        lines.append(row(f"one margin for all labels, as before 2026-12-05 ({single['margin']:.3f})", single))
     lines += [
         "",
         "Per-label columns: the share of tweets where int8 decided that label as fp32 did. The quantile rows rerun the "
-        "tweets whose int8 margin is under the margin (computed from the same logits, not by `Predictor`); the served "
-        f"row is `Predictor`'s own (margin refitted here from the fitting tweets: {served['margin_refitted_here']:.3f}).",
+        "tweets a label of which is within its own margin of its threshold (computed from the same logits, not by "
+        "`Predictor`); the served row is `Predictor`'s own (margins refitted here from the fitting tweets: "
+        f"{m(served['margin_refitted_here'])}). The last row is the rule before 2026-12-05: one margin, the quantile of "
+        "the largest change int8 makes to any label, against the nearest label's distance from its threshold.",
         "",
         f"How far int8 moved the largest logit change (quantiles 0.5/0.9/0.99/0.999): fitting tweets "
         f"{fid['shift_quantiles']['fitting']}, these {fid['shift_quantiles']['these']}.",
         "",
     ]
-    per = fid.get("per_label_margins")
-    if per:
+    if single:
         lines += [
-            "### Why so many tweets are rerun",
+            "### Why one margin for all labels reran nearly every tweet",
             "",
-            f"sxhub reruns a tweet when its nearest label is within one margin of its threshold, the margin being the "
-            f"{r['quantile']} quantile of the largest change int8 makes to any label's logit. Int8's margin on these "
-            f"tweets (quantiles 0.1/0.5/0.9/0.99): {fid['int8_margin_q10_q50_q90_q99']}.",
+            "Int8's margin on these tweets, the nearest label's distance from its threshold (quantiles "
+            f"0.1/0.5/0.9/0.99): {fid['int8_margin_q10_q50_q90_q99']}.",
             "",
             "| label | fp32 logit (q05, q50, q95) | distance from threshold (q10, q50, q90) | int8's change (q50, q99) "
-            "| nearest label on | own 0.995 margin |",
+            "| nearest label on | its own margin (served) |",
             "|---|---|---|---|---:|---:|",
         ]
-        for name, d in fid["labels"].items():
+        own = served["margin"] if isinstance(served["margin"], list) else [served["margin"]] * len(FOURP_LABELS)
+        for (name, d), mine in zip(fid["labels"].items(), own, strict=True):
             lines.append(f"| {name} | {d['fp32_logit_q05_q50_q95']} | {d['distance_from_threshold_q10_q50_q90']} | "
-                         f"{d['int8_change_q50_q99']} | {d['nearest_label_share']:.1%} | "
-                         f"{per['margins'][name]:.3f} |")  # fmt: skip
-        lines += [
-            "",
-            f"Not what sxhub does, for comparison: one margin per label (its own {r['quantile']} quantile on the same "
-            f"fitting tweets), a tweet rerun where any label is within its own margin: {per['rerun']:.2%} rerun, "
-            f"label sets identical to fp32 on {per['sets_identical_to_fp32']:.2%} ({per['tweets_changed']} changed).",
-            "",
-        ]
+                         f"{d['int8_change_q50_q99']} | {d['nearest_label_share']:.1%} | {mine:.3f} |")  # fmt: skip
+        lines.append("")
     if served["still_changed"]:
         lines += [
             "Tweets int8 as served still changes (int8's move of the logits against the margin it left them): "
@@ -275,6 +277,8 @@ def markdown(r: dict[str, Any]) -> str:
         "| runtime | texts/s (each round) | median |",
         "|---|---|---:|",
     ]
+    if comp.get("note"):  # timings kept from an earlier run (--fidelity-only)
+        lines[-2:-2] = [comp["note"], ""]
     for name, values in comp["texts_per_second"].items():
         lines.append(f"| {name} | {', '.join(f'{v:,.0f}' for v in values)} | {rates[name]:,.0f} |")
     cost = 1 - rates["int8_recheck"] / rates["int8_alone"]
