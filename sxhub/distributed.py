@@ -552,11 +552,13 @@ def check_csv_source(source: str, rows: RowSlice) -> None:
     inside a Ray task, as a RayTaskError with its traceback, after the students had loaded. A CSV at a URL is read by
     pyarrow, which took a text starting with an unpaired quote as a field running to the next quote, lines later
     (6 rows read as 4, without a word): it is scanned here with the csv module in strict mode, as
-    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass."""
+    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass. A TSV at a URL is read by pyarrow
+    with the same quoting, so it is scanned for :func:`sxhub.tables.check_tsv_quotes`' sign (a cell holding tabs
+    and line breaks) the same way."""
     import io
 
     from .stream import iter_table
-    from .tables import csv_run_over_error, quoted_field_run_over
+    from .tables import csv_run_over_error, quoted_field_run_over, tsv_field_run_over, tsv_run_over_error
 
     suffix = Path(source.split("?", 1)[0]).suffix.lower()
     if suffix not in {".csv", ".tsv"}:
@@ -565,16 +567,20 @@ def check_csv_source(source: str, rows: RowSlice) -> None:
         for _ in iter_table(source, rows=rows):
             pass
         return
-    if suffix != ".csv":
-        return
     from pyarrow import fs
 
     filesystem, path = fs.FileSystem.from_uri(source)
+    end = None if rows.limit is None else rows.offset + rows.limit  # the slice's rows are counted from the start
     with filesystem.open_input_stream(path) as stream:
         text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
-        found = quoted_field_run_over(text, rows=None if rows.limit is None else rows.offset + rows.limit)
-    if found is not None:
-        raise csv_run_over_error(source, found)
+        if suffix == ".tsv":
+            merged = tsv_field_run_over(text, rows=end)
+            error = None if merged is None else tsv_run_over_error(source, *merged)
+        else:
+            found = quoted_field_run_over(text, rows=end)
+            error = None if found is None else csv_run_over_error(source, found)
+    if error is not None:
+        raise error
 
 
 def _read_csv(source: str, *, delimiter: str) -> tuple[Any, list[str]]:

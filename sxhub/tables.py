@@ -138,15 +138,47 @@ def check_tsv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
             continue
         cells = cells.astype(str)
         merged = cells.str.contains("\t", regex=False) & cells.str.contains("\n", regex=False)
-        if merged.any():
-            row = int(merged.idxmax())  # the index: chunks of a stream carry the rows' numbers in the file
-            raise InputError(
-                f"input {str(path)!r}: row {row} of column {str(column)!r} holds tabs and line breaks, so a quote "
-                'opened a field that ran over the rows after it (a text starting with an unpaired " in a TSV '
-                "written without quoting?); double every quote inside a text and quote the field, or convert the "
-                "file to .jsonl or .parquet."
-            )
+        if merged.any():  # the index: chunks of a stream carry the rows' numbers in the file
+            raise tsv_run_over_error(path, int(merged.idxmax()), column)
     return df
+
+
+def tsv_run_over_error(source: str | os.PathLike[str], row: int, column: object) -> InputError:
+    """The one line for a TSV cell holding tabs and line breaks (``row`` from 0 under the header)."""
+    return InputError(
+        f"input {str(source)!r}: row {row} of column {str(column)!r} holds tabs and line breaks, so a quote "
+        'opened a field that ran over the rows after it (a text starting with an unpaired " in a TSV '
+        "written without quoting?); double every quote inside a text and quote the field, or convert the "
+        "file to .jsonl or .parquet."
+    )
+
+
+def tsv_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> tuple[int, str] | None:
+    """:func:`check_tsv_quotes`' sign on TSV text already open (``newline=""``), a stream read once such as a file
+    at a URL: the first record under the header (its row from 0, as pandas numbers it) with a cell holding both a
+    tab and a line break, and that cell's column; None when there is none. ``rows``: stop after that many records.
+    Read with CSV quoting as pandas reads a TSV (lines blank or of spaces and tabs skipped)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
+    try:
+        reader = csv.reader(lines, delimiter="\t")
+        header: list[str] | None = None
+        read = 0
+        for record in reader:
+            if _blank(record):
+                continue
+            if header is None:
+                header = record
+                continue
+            if rows is not None and read >= rows:
+                return None
+            for i, cell in enumerate(record):
+                if "\t" in cell and "\n" in cell:
+                    return read, header[i] if i < len(header) else str(i)
+            read += 1
+        return None
+    finally:
+        csv.field_size_limit(limit)
 
 
 def check_csv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:

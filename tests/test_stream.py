@@ -1000,6 +1000,47 @@ def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_proce
         distributed.check_csv_source(fine.as_uri(), RowSlice())
 
 
+def test_predict_engine_ray_refuses_a_tsv_at_a_url_whose_quote_ran_over_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--engine ray: a TSV at a URL is read by pyarrow with CSV quoting, so a text starting with an unpaired quote
+    ran to the next quote, rows later, and the rows between were labelled as one text without a word (a local TSV
+    was refused by one process's reader). It is refused on the driver in the line one process gives, only when the
+    run-over is in the rows asked for; well-quoted TSVs read."""
+    import pyarrow.csv as pacsv
+
+    import sxhub.distributed as distributed
+
+    source = tmp_path / "in.tsv"
+    source.write_text(
+        'text\tgold\nok fine\tneutral\n\n"broken start\tnegative\nnext row\tpositive\nlast "x\tneutral\nlater\tok\n',
+        encoding="utf-8",
+    )
+    parsed = pacsv.read_csv(source, parse_options=pacsv.ParseOptions(delimiter="\t", newlines_in_values=True))
+    assert parsed.num_rows == 3  # what the read task would have labelled: 5 rows as 3
+    with pytest.raises(InputError) as local:
+        read_table(source)
+    assert "row 1 of column 'text'" in str(local.value)
+
+    def no_cluster(*args: object, **kwargs: object) -> bool:
+        raise AssertionError("the cluster was joined before the input was checked")
+
+    monkeypatch.setattr(distributed, "connect", no_cluster)
+    model = build_tiny_model(tmp_path / "model")
+    with pytest.raises(InputError) as refused:
+        distributed.predict_ray(model, source.as_uri(), tmp_path / "out.parquet", progress=False)
+    assert str(refused.value) == str(local.value).replace(str(source), source.as_uri())
+    distributed.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the row before it reads alone
+    with pytest.raises(InputError, match="row 1 of column 'text'"):  # --offset 1 --limit 1: the merged row
+        distributed.check_csv_source(source.as_uri(), RowSlice(offset=1, limit=1))
+
+    texts = ['He said "hi"\nthen left', "two\r\nlines", '"Great" he said', "a\tb", 'end"', "plain"]
+    quoted = tmp_path / "quoted.tsv"
+    pd.DataFrame({"text": texts, "label": list("abcdef")}).to_csv(quoted, sep="\t", index=False)
+    assert read_table(quoted)["text"].tolist() == texts
+    distributed.check_csv_source(quoted.as_uri(), RowSlice())
+
+
 @pytest.mark.parametrize("command", ["annotate", "predict"])
 def test_engine_ray_with_no_cluster_at_the_address_is_one_line_at_once(
     command: str, tmp_path: Path, capsys, monkeypatch
