@@ -279,6 +279,26 @@ def _installed(*names: str) -> bool:
         return False
 
 
+def saved_before_the_block(folder: Path, ref: str) -> dict[str, Any]:
+    """The cleaning ``sxhub predict`` gives a model trained with ``preprocess: true`` before sxhub saved its block:
+    sxhub's own reading where sxhub is installed (``app.py`` run on a model folder); else none, said in a warning
+    (``sxhub publish model`` writes the block into every copy it publishes, so a published model has it)."""
+    try:
+        from sxhub.predict import read_model_info
+    except ImportError:
+        import warnings
+
+        warnings.warn(
+            f"{ref} was trained with preprocess: true but saved no preprocessing block, and sxhub is not installed "
+            "here to read it: texts are served uncleaned, unlike sxhub predict; publish the model again with "
+            "`sxhub publish model` (it writes the block), or install sxhub beside this app.",
+            UserWarning,
+            stacklevel=3,
+        )
+        return {}
+    return dict(read_model_info(folder).preprocessing)
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the expert
 # --------------------------------------------------------------------------------------------------------------
@@ -322,6 +342,8 @@ class Expert:
         # as sxhub.predict.read_model_info reads them: sxhub.json's block first, then config.json's; a plain
         # transformers folder is cut at its position embeddings, at most DEFAULT_MAX_LENGTH tokens
         steps = preprocessing or info.get("preprocessing") or config.get("sxhub_preprocessing") or {}
+        if not steps and (info.get("task") or {}).get("preprocess"):
+            steps = saved_before_the_block(folder, ref)
         fallback = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
         max_length = int(steps.get("max_length") or info.get("max_length") or fallback)
         file = ONNX_FILES.get(wanted)

@@ -179,6 +179,36 @@ def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> N
         assert [got[n] for n in ("positive", "neutral", "negative")] == pytest.approx(want.tolist(), abs=1e-5)
 
 
+def test_app_py_on_a_model_saved_before_the_block_cleans_as_predict_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``app.py`` run on a model folder itself (``SXHUB_MODEL=folder python app.py``, not through ``sxhub space``)
+    served a ``preprocess: true`` model saved before sxhub wrote its block with no cleaning at all: URLs, handles
+    and e-mails reached the tokenizer, unlike ``sxhub predict``. It reads the block as sxhub does; where sxhub is not
+    installed it says in a warning that texts are served uncleaned, and how to fix it."""
+    import sys
+
+    from sxhub.data import apply_preprocessing
+    from sxhub.predict import Predictor
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    model = make_student(tmp_path / "student", _spec())
+    saved = Predictor(model).info.preprocessing
+    expert = app.Expert.load(str(model))
+    assert expert.preprocessing == saved and "url" in [s["name"] for s in saved["steps"]]
+    text = " profit rose https://x.co/a?b=1 via @JaneDoe, mail jane@example.com "
+    assert app.preprocess(text, expert.preprocessing) == apply_preprocessing(text, saved) != text
+
+    monkeypatch.setitem(sys.modules, "sxhub.predict", None)  # a Space with no sxhub beside it
+    with pytest.warns(UserWarning, match="texts are served uncleaned.*sxhub publish model"):
+        bare = app.Expert.load(str(model))
+    assert app.preprocess(text, bare.preprocessing) == text
+
+    off = make_student(tmp_path / "off", TaskSpec(name="off", labels=["a", "b"], preprocess=False))
+    assert app.Expert.load(str(off)).preprocessing.get("steps") is None  # preprocess: false: nothing to read
+
+
 @pytest.mark.browser
 def test_page_renders_in_headless_chromium(served: tuple[str, Path], tmp_path: Path) -> None:
     if not CHROMIUM.is_file():
