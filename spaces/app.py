@@ -19,7 +19,7 @@ import math
 import os
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -443,6 +443,18 @@ def _separator(path: str) -> str:
     return max((",", ";", "\t"), key=header.count)  # a tie (a one-column header): the comma
 
 
+def _closed_before_spaces(line: str, sep: str) -> bool:
+    """Whether the quote closing a field continued onto ``line`` is followed by spaces or tabs only, then ``sep`` or
+    the line's end: a well-quoted field with a stray space, which pandas reads whole (``sxhub.tables``' rule)."""
+    i = line.find('"')
+    while i != -1 and line.startswith('""', i):  # a doubled quote inside the field
+        i = line.find('"', i + 2)
+    if i == -1:
+        return False
+    rest = line[i + 1 :].lstrip(" \t")
+    return not rest.strip("\r\n") or rest.startswith(sep)
+
+
 def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
     """The first and last line of a quoted field in the first ``rows`` rows of CSV ``path`` that spans lines and is
     not closed as CSV requires (``"broken start`` closed by the ``last "x`` of a later line), else None: pandas
@@ -452,7 +464,14 @@ def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
     csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
     try:
         with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh, delimiter=sep, strict=True)
+            last = [""]  # the line the reader took last: the one its error is on
+
+            def lines() -> Iterator[str]:
+                for line in fh:
+                    last[0] = line
+                    yield line
+
+            reader = csv.reader(lines(), delimiter=sep, strict=True)
             read, end = 0, 0  # records read, the header first; end: the last line of the last one
             while read <= rows:
                 try:
@@ -460,7 +479,8 @@ def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
                 except StopIteration:
                     return None
                 except csv.Error as exc:
-                    if reader.line_num > end + 1 and "expected after" in str(exc):
+                    spans = reader.line_num > end + 1 and "expected after" in str(exc)
+                    if spans and not _closed_before_spaces(last[0], sep):
                         return end + 1, reader.line_num
                     record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
                 if record and (len(record) > 1 or record[0].strip(" \t")):  # pandas skips a line of spaces too

@@ -235,7 +235,8 @@ def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> t
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
     try:
-        reader = csv.reader(lines, strict=True)
+        source = _LastLine(lines)
+        reader = csv.reader(source, strict=True)
         read, end = 0, 0  # records read, the header first; end: the last line of the last one
         while rows is None or read <= rows:
             try:
@@ -243,7 +244,8 @@ def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> t
             except StopIteration:
                 return None
             except csv.Error as exc:
-                if reader.line_num > end + 1 and "expected after" in str(exc):
+                spans = reader.line_num > end + 1 and "expected after" in str(exc)
+                if spans and not closed_before_spaces(source.last, ","):
                     return read - 1, end + 1, reader.line_num
                 record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
             if not _blank(record):
@@ -252,6 +254,34 @@ def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> t
         return None
     finally:
         csv.field_size_limit(limit)
+
+
+class _LastLine:
+    """The lines of a stream, keeping the last one the csv reader took (the line its error is on)."""
+
+    def __init__(self, lines: Iterable[str]) -> None:
+        self._lines = iter(lines)
+        self.last = ""
+
+    def __iter__(self) -> _LastLine:
+        return self
+
+    def __next__(self) -> str:
+        self.last = next(self._lines)
+        return self.last
+
+
+def closed_before_spaces(line: str, delimiter: str) -> bool:
+    """Whether the quote closing a field continued onto ``line`` is followed by spaces or tabs only, then
+    ``delimiter`` or the line's end (``lines" ,b``): pandas reads such a field whole, its spaces kept, so it is a
+    well-quoted field with a stray space, not a quote that ran over lines (``last "x``)."""
+    i = line.find('"')
+    while i != -1 and line.startswith('""', i):  # a doubled quote inside the field
+        i = line.find('"', i + 2)
+    if i == -1:
+        return False
+    rest = line[i + 1 :].lstrip(" \t")
+    return not rest.strip("\r\n") or rest.startswith(delimiter)
 
 
 def _blank(record: list[str]) -> bool:

@@ -158,6 +158,10 @@ def test_a_csv_text_with_an_unpaired_quote_is_refused_in_the_ui_not_merged_with_
     pd.DataFrame({"text": texts, "label": ["neutral"] * 3}).to_csv(quoted, index=False)
     out = pd.read_csv(app.label_csv(expert, str(quoted)), dtype=str, keep_default_na=False)
     assert out["text"].tolist() == texts
+    spaced = tmp_path / "spaced.csv"  # quoted over two lines, a space after the closing quote: read whole, as sxhub
+    spaced.write_text('text,label\nok,a\n"two\nlines" ,b\nlater,c\n', encoding="utf-8")
+    out = pd.read_csv(app.label_csv(expert, str(spaced)), dtype=str, keep_default_na=False)
+    assert out["text"].tolist() == read_table(spaced)["text"].tolist() == ["ok", "two\nlines ", "later"]
 
 
 def test_sxhub_space_cleans_texts_as_predict_does(served: tuple[str, Path]) -> None:

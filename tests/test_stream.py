@@ -960,6 +960,22 @@ def test_a_csv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_pa
     assert read_table(loose)["text"].tolist() == ["Great he said", "two\nlines"]
 
 
+def test_a_well_quoted_field_over_lines_with_a_space_after_its_closing_quote_reads_as_pandas_reads_it(
+    tmp_path: Path,
+) -> None:
+    """A field quoted over two lines with a space before the comma (``"two\nlines" ,b``, as hand-written CSVs have)
+    was refused as a text opening an unpaired quote, though pandas reads it whole; the check now tells the two apart,
+    and a real run-over after such a field is still refused with its own lines."""
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text('text,label\nok,a\n"two\nlines" ,b\n"tab\nend"\t\nlater,c\n', encoding="utf-8")
+    assert read_table(spaced)["text"].tolist() == ["ok", "two\nlines ", "tab\nend\t", "later"]
+    assert [t for c in iter_table(spaced, chunk_rows=2) for t in c["text"]] == read_table(spaced)["text"].tolist()
+    after = tmp_path / "after.csv"
+    after.write_text('text,label\n"two\nlines" ,b\n"broken start,c\nnext,d\nlast "x,e\nlater,f\n', encoding="utf-8")
+    with pytest.raises(InputError, match="on line 4 is closed only on line 6"):
+        read_table(after)
+
+
 def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_process_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
