@@ -12,8 +12,6 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,6 +20,7 @@ import pandas as pd
 from .data import prepare_texts, read_table, write_table
 from .errors import InputError
 from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
+from .run_config import RunConfig
 from .run_report import Report, jsonable
 from .spec import TaskSpec, load_spec
 
@@ -32,41 +31,6 @@ logger = logging.getLogger(__name__)
 
 SPLIT_SEED = 42
 TEST_SIZE = 0.2  # held out for student vs teacher vs experts; validation (10%) picks the best epoch
-
-
-@dataclass
-class RunConfig:
-    """Options of ``sxhub run`` (everything else comes from the task spec)."""
-
-    out: Path = Path("out")
-    gold: str | None = None
-    keep_columns: list[str] = field(default_factory=list)  # input columns the labelled dataset keeps (an id)
-    text_column: str | None = None
-    teachers: list[str] = field(default_factory=list)
-    server: str | None = None  # the kind of server behind the teachers' base_url (None: detect it)
-    samples: int | None = None
-    vote: str | None = None  # how votes become labels (None: the spec's vote)
-    concurrency: int = 8
-    limit: int | None = None
-    base_model: str | None = None
-    backend: str = "local"
-    epochs: float = 10.0  # a cap, as in TrainConfig: early stopping ends training once validation stops improving
-    min_agreement: float | None = None  # train without the labelled rows below it (TrainConfig.min_agreement)
-    threads: int | None = None
-    push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
-    private: bool = False
-    exist_ok: bool = False
-    int8: bool = True
-    cache_dir: str | None = None
-    progress: bool = True
-    cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts
-    pause_after: bool = False  # pause the teachers' Inference Endpoints once annotate is done (sxhub.endpoints)
-    on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the CLI's Ctrl-C line)
-
-    def __post_init__(self) -> None:
-        self.out = Path(self.out)
-        if self.limit is not None and self.limit < 1:
-            raise InputError(f"limit={self.limit} must be a positive integer.")
 
 
 def _reliability(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from .errors import InputError
 from .spec import TaskSpec
 
 if TYPE_CHECKING:
-    from .pipeline import RunConfig
+    from .run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 

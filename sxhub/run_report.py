@@ -14,7 +14,7 @@ from .reliability import format_reliability
 from .spec import TaskSpec
 
 if TYPE_CHECKING:
-    from .pipeline import RunConfig
+    from .run_config import RunConfig
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,45 @@
+"""The options of ``sxhub run`` (:func:`sxhub.pipeline.run_pipeline`), in a module of their own so that the run's
+checks and report can name them without importing the pipeline that imports them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+
+
+@dataclass
+class RunConfig:
+    """Options of ``sxhub run`` (everything else comes from the task spec)."""
+
+    out: Path = Path("out")
+    gold: str | None = None
+    keep_columns: list[str] = field(default_factory=list)  # input columns the labelled dataset keeps (an id)
+    text_column: str | None = None
+    teachers: list[str] = field(default_factory=list)
+    server: str | None = None  # the kind of server behind the teachers' base_url (None: detect it)
+    samples: int | None = None
+    vote: str | None = None  # how votes become labels (None: the spec's vote)
+    concurrency: int = 8
+    limit: int | None = None
+    base_model: str | None = None
+    backend: str = "local"
+    epochs: float = 10.0  # a cap, as in TrainConfig: early stopping ends training once validation stops improving
+    min_agreement: float | None = None  # train without the labelled rows below it (TrainConfig.min_agreement)
+    threads: int | None = None
+    push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
+    private: bool = False
+    exist_ok: bool = False
+    int8: bool = True
+    cache_dir: str | None = None
+    progress: bool = True
+    cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts
+    pause_after: bool = False  # pause the teachers' Inference Endpoints once annotate is done (sxhub.endpoints)
+    on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the CLI's Ctrl-C line)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        if self.limit is not None and self.limit < 1:
+            raise InputError(f"limit={self.limit} must be a positive integer.")
