@@ -3,7 +3,7 @@
 ``predict_file`` reads the input in chunks (:func:`sxhub.stream.iter_table`: CSV, TSV, JSONL, Parquet, Hub datasets),
 cleans and tokenizes the next chunk on a second thread while the :class:`~sxhub.predict.Predictor` runs this one
 (ONNX), and writes each chunk as it is done (:class:`_ChunkWriter`). ``predict_chunk`` is the same work on one chunk,
-which Ray's actors run (:mod:`sxhub.distributed`).
+which Ray's actors run (:mod:`sxhub.ray_predict`).
 """
 
 from __future__ import annotations

@@ -99,7 +99,7 @@ def texts_frame(n: int) -> pd.DataFrame:
 
 
 def test_annotate_on_the_cluster_survives_a_lost_worker(cluster, tmp_path: Path) -> None:
-    from sxhub.distributed import annotate_ray
+    from sxhub.ray_annotate import annotate_ray
 
     source = write_table(texts_frame(240), tmp_path / "in.csv")
     tracking = Tracking(delay=0.05)
@@ -149,7 +149,7 @@ def test_a_restart_on_the_cluster_asks_nothing_answered_before(cluster, tmp_path
     --restart deleted that folder: after an edit of the spec's license refused the resume, the advised --restart
     ("the label cache keeps every answer") paid every answer again. The license now resumes, and a restart, with
     the same or another number of shards, keeps the caches and asks nothing."""
-    from sxhub.distributed import annotate_ray
+    from sxhub.ray_annotate import annotate_ray
 
     source = write_table(texts_frame(160).head(30), tmp_path / "in.csv")
     with FakeOpenAIServer() as server:
@@ -175,7 +175,7 @@ def test_annotate_on_the_cluster_reads_the_users_label_cache(cluster, tmp_path: 
     """The shards kept only caches of their own under OUT.parts/: every answer already in the user's label cache
     ($SXHUB_CACHE: an earlier one-process run, or the same texts in another job) was asked and paid again. Each
     shard now reads it where it exists on its node."""
-    from sxhub.distributed import annotate_ray
+    from sxhub.ray_annotate import annotate_ray
 
     source = write_table(texts_frame(160).head(40), tmp_path / "in.csv")
     with FakeOpenAIServer() as server:
@@ -211,8 +211,8 @@ def int8_student(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_predict_on_the_cluster_equals_one_process_and_survives_a_lost_worker(
     cluster, int8_student: Path, tmp_path: Path
 ) -> None:
-    from sxhub.distributed import predict_ray
     from sxhub.predict import predict_file
+    from sxhub.ray_predict import predict_ray
 
     words = ["profit", "rose", "loss", "fell", "sales", "growth", "weak", "strong"]
     texts = [" ".join(words[(i * k) % 8] for k in range(1, 2 + i % 6)) if i % 11 else "" for i in range(12000)]
@@ -241,8 +241,8 @@ def test_predict_on_the_cluster_equals_one_process_and_survives_a_lost_worker(
 def test_predict_on_the_cluster_takes_the_rows_of_a_slice_as_one_process_does(
     cluster, int8_student: Path, tmp_path: Path
 ) -> None:
-    from sxhub.distributed import predict_ray
     from sxhub.predict import predict_file
+    from sxhub.ray_predict import predict_ray
     from sxhub.stream import RowSlice
 
     words = ["profit", "rose", "loss", "fell", "sales", "growth", "weak", "strong"]

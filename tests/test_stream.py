@@ -536,8 +536,8 @@ def test_shards_split_by_text_ask_each_distinct_text_once(tmp_path: Path) -> Non
     merge to drop; OUT equals the one-process output."""
     import numpy as np
 
-    from sxhub.distributed import SHARD_ROWS, split_by_text
     from sxhub.parts import prepare_job
+    from sxhub.ray_annotate import SHARD_ROWS, split_by_text
 
     frame = corpus(90)
     frame.loc[70, "text"] = "Sales of unit 3 rose  in   Q4."  # "Sales of unit 3 rose  in Q4." after preprocessing
@@ -573,8 +573,8 @@ def _label_in_shards(spec: TaskSpec, source: Path, out: Path, shards: int, *, re
     """``annotate_ray`` without Ray: the same job, split and shard caches (one per shard, under OUT.parts/)."""
     from contextlib import ExitStack
 
-    from sxhub.distributed import SHARD_ROWS, split_by_text
     from sxhub.parts import finish, prepare_job
+    from sxhub.ray_annotate import SHARD_ROWS, split_by_text
 
     with ExitStack() as hold:
         job, parts = prepare_job(
@@ -793,7 +793,7 @@ def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(tmp_pa
     import subprocess
     import sys
 
-    from sxhub.distributed import annotate_ray
+    from sxhub.ray_annotate import annotate_ray
 
     source = write_table(corpus(20), tmp_path / "in.csv")
     out = tmp_path / "out.jsonl"
@@ -983,7 +983,7 @@ def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_proce
     rows labelled as 4, without a word); a local one failed inside a Ray task (a RayTaskError and its traceback)
     after the students had loaded. Both are refused on the driver, before the cluster is joined, in the one line
     single-process predict gives; well-quoted line breaks read."""
-    import sxhub.distributed as distributed
+    import sxhub.ray_predict as ray_predict
 
     source = tmp_path / "in.csv"
     source.write_text(
@@ -996,15 +996,15 @@ def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_proce
     def no_cluster(*args: object, **kwargs: object) -> bool:
         raise AssertionError("the cluster was joined before the input was checked")
 
-    monkeypatch.setattr(distributed, "connect", no_cluster)
+    monkeypatch.setattr(ray_predict, "connect", no_cluster)
     model = build_tiny_model(tmp_path / "model")
     for given in (str(source), source.as_uri()):
         with pytest.raises(InputError) as refused:
-            distributed.predict_ray(model, given, tmp_path / "out.parquet", progress=False)
+            ray_predict.predict_ray(model, given, tmp_path / "out.parquet", progress=False)
         assert str(refused.value) == str(local.value).replace(str(source), given)
-    distributed.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the rows before it read alone
+    ray_predict.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the rows before it read alone
     with pytest.raises(InputError, match="on line 3 is closed only on line 5"):  # --offset 3 --limit 1: the merge
-        distributed.check_csv_source(source.as_uri(), RowSlice(offset=3, limit=1))  # shifts the rows of the slice
+        ray_predict.check_csv_source(source.as_uri(), RowSlice(offset=3, limit=1))  # shifts the rows of the slice
 
     texts = ['He said ""hi""\nthen left, fast', "two\r\nlines", '"Great" he said', "a, b", 'end"', "plain"]
     quoted = tmp_path / "quoted.csv"
@@ -1012,8 +1012,8 @@ def test_predict_engine_ray_refuses_an_unpaired_quote_on_the_driver_as_one_proce
     loose = tmp_path / "loose.csv"  # a quote closed on its own line, then text: read as one process reads it
     loose.write_text('text,label\n"Great" he said,a\n"two\nlines",b\n', encoding="utf-8")
     for fine in (quoted, loose):
-        distributed.check_csv_source(str(fine), RowSlice())
-        distributed.check_csv_source(fine.as_uri(), RowSlice())
+        ray_predict.check_csv_source(str(fine), RowSlice())
+        ray_predict.check_csv_source(fine.as_uri(), RowSlice())
 
 
 def test_predict_engine_ray_refuses_a_tsv_at_a_url_whose_quote_ran_over_rows(
@@ -1025,7 +1025,7 @@ def test_predict_engine_ray_refuses_a_tsv_at_a_url_whose_quote_ran_over_rows(
     run-over is in the rows asked for; well-quoted TSVs read."""
     import pyarrow.csv as pacsv
 
-    import sxhub.distributed as distributed
+    import sxhub.ray_predict as ray_predict
 
     source = tmp_path / "in.tsv"
     source.write_text(
@@ -1041,20 +1041,20 @@ def test_predict_engine_ray_refuses_a_tsv_at_a_url_whose_quote_ran_over_rows(
     def no_cluster(*args: object, **kwargs: object) -> bool:
         raise AssertionError("the cluster was joined before the input was checked")
 
-    monkeypatch.setattr(distributed, "connect", no_cluster)
+    monkeypatch.setattr(ray_predict, "connect", no_cluster)
     model = build_tiny_model(tmp_path / "model")
     with pytest.raises(InputError) as refused:
-        distributed.predict_ray(model, source.as_uri(), tmp_path / "out.parquet", progress=False)
+        ray_predict.predict_ray(model, source.as_uri(), tmp_path / "out.parquet", progress=False)
     assert str(refused.value) == str(local.value).replace(str(source), source.as_uri())
-    distributed.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the row before it reads alone
+    ray_predict.check_csv_source(source.as_uri(), RowSlice(limit=1))  # the row before it reads alone
     with pytest.raises(InputError, match="row 1 of column 'text'"):  # --offset 1 --limit 1: the merged row
-        distributed.check_csv_source(source.as_uri(), RowSlice(offset=1, limit=1))
+        ray_predict.check_csv_source(source.as_uri(), RowSlice(offset=1, limit=1))
 
     texts = ['He said "hi"\nthen left', "two\r\nlines", '"Great" he said', "a\tb", 'end"', "plain"]
     quoted = tmp_path / "quoted.tsv"
     pd.DataFrame({"text": texts, "label": list("abcdef")}).to_csv(quoted, sep="\t", index=False)
     assert read_table(quoted)["text"].tolist() == texts
-    distributed.check_csv_source(quoted.as_uri(), RowSlice())
+    ray_predict.check_csv_source(quoted.as_uri(), RowSlice())
 
 
 @pytest.mark.parametrize("command", ["annotate", "predict"])

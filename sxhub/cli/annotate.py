@@ -166,7 +166,7 @@ def annotate(
         try:
             endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
             if engine == "ray":
-                from ..distributed import annotate_ray
+                from ..ray_annotate import annotate_ray
 
                 result = annotate_ray(
                     spec, input_, out, address=address, shards=shards, progress=not quiet, **options, **reading

@@ -92,7 +92,7 @@ def predict(
         "recheck": not no_recheck,
     }
     if engine == "ray":
-        from ..distributed import predict_ray
+        from ..ray_predict import predict_ray
 
         quiet = click.get_current_context().find_root().params.get("quiet", False)
         summary = predict_ray(

@@ -1,0 +1,300 @@
+"""``sxhub predict --engine ray``: Ray Data reads the input, an actor pool of students labels it batch by batch,
+the rows are written as Parquet in input order and joined (see :mod:`sxhub.distributed`)."""
+
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .distributed import (
+    connect,
+    disconnect,
+    ray_module,
+)
+from .errors import InputError, UserError
+from .parts import parts_dir
+from .stream import CHUNK_ROWS, RowSlice, is_hub_source
+
+logger = logging.getLogger(__name__)
+
+# Ray schedules by CPU count: a student actor takes most of one CPU and leaves room for the read and write tasks
+# (with whole CPUs, N actors on N CPUs would leave none for reading, and the job would wait forever)
+ACTOR_CPUS = 0.8
+IO_CPUS = 0.1
+
+
+class StudentActor:
+    """One student per actor, loaded once; labels a pandas batch exactly as single-process predict does."""
+
+    def __init__(
+        self,
+        model: str,
+        column: str,
+        *,
+        onnx: bool,
+        int8: bool,
+        batch_size: int,
+        threads: int | None,
+        bf16: bool = False,
+        recheck: bool | float = True,
+    ) -> None:
+        from .predict import Predictor
+
+        self.predictor = Predictor(
+            model, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
+        )
+        self.column = column
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        from .predict_files import predict_chunk
+
+        return predict_chunk(self.predictor, batch, self.column)
+
+
+def _read(source: str, rows: RowSlice, *, chunk_rows: int = CHUNK_ROWS) -> tuple[Any, list[str] | None]:
+    """A Ray Dataset of the input (or its slice) and its columns when they are cheap to know.
+
+    A local file or a Hub dataset is read by :func:`_read_chunks`, in the chunks single-process predict labels, so
+    both give the same labels and probabilities. A URL is read by Ray's own parallel readers (CSV cells as strings,
+    as single-process predict reads them); its batches are Ray's, so an int8 student's probabilities there may
+    differ from one process in the last digits (its activation scales depend on which texts share a batch)."""
+    ray = ray_module()
+    if "://" not in source:
+        return _read_chunks(source, rows, chunk_rows=chunk_rows)
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    columns: list[str] | None = None
+    if suffix in {".csv", ".tsv"}:
+        ds, columns = _read_csv(source, delimiter="\t" if suffix == ".tsv" else ",")
+    elif suffix in {".jsonl", ".json"}:
+        ds = ray.data.read_json(source, num_cpus=IO_CPUS)
+    elif suffix in {".parquet", ".pq"}:
+        ds = ray.data.read_parquet(source, num_cpus=IO_CPUS)
+        columns = ds.schema().names  # from the files' metadata: reads no rows
+    else:
+        raise InputError(f"input {source!r}: --engine ray reads .csv, .tsv, .jsonl or .parquet (or a Hub dataset).")
+    return (ds.limit(rows.limit) if rows.limit is not None else ds), columns
+
+
+def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, list[str]]:
+    """The rows of a local file or Hub dataset (or of their slice: ``--offset``, ``--limit``, ``--shard``) as a Ray
+    Dataset, read by the reader of single-process predict (:func:`sxhub.stream.iter_table`), in its chunks.
+
+    One read task streams the input chunk by chunk (reading costs little beside the students, which run in the
+    actor pool), on the driver's node, where the path the user gave exists. Each chunk is one block and one actor
+    batch, the very chunk single-process predict labels at once: the student sorts a call's texts by length into
+    batches, and an int8 model's activation scales depend on which texts share a batch, so other chunks would give
+    other probabilities in the last digits (and, at a near tie, another label). A row's place after an offset or in
+    a shard is its position in the whole input, which Ray's parallel readers do not know either.
+    """
+    from ray.data.block import BlockMetadata
+    from ray.data.datasource import Datasource, ReadTask
+
+    from .stream import iter_table
+
+    split = "train"
+    if is_hub_source(source):
+        source, _, split = source.partition(":")
+        split = split or "train"
+    else:
+        source = str(Path(source).resolve())  # the read task's working folder is Ray's, not ours
+    head = next(iter_table(source, chunk_rows=1, split=split), None)  # the columns, from the first row
+    if head is None:
+        raise InputError(f"input {source!r} has no rows; give it at least one text.")
+
+    def read() -> Iterator[pd.DataFrame]:
+        for chunk in iter_table(source, chunk_rows=chunk_rows, rows=rows, split=split):
+            yield chunk.reset_index(drop=True)
+
+    class ChunkDatasource(Datasource):
+        def estimate_inmemory_data_size(self) -> int | None:
+            return None
+
+        def get_read_tasks(
+            self, parallelism: int, per_task_row_limit: int | None = None, data_context: Any = None
+        ) -> list[ReadTask]:
+            metadata = BlockMetadata(num_rows=None, size_bytes=None, exec_stats=None, input_files=None)
+            return [ReadTask(read, metadata, per_task_row_limit=per_task_row_limit)]
+
+        @property
+        def supports_distributed_reads(self) -> bool:
+            return False  # run the one read task on the driver's node
+
+    # one read task whose blocks are never split (Ray splits blocks to reach its parallelism otherwise)
+    ds = ray_module().data.read_datasource(ChunkDatasource(), num_cpus=IO_CPUS, override_num_blocks=1)
+    return ds, [str(c) for c in head.columns]
+
+
+def check_csv_source(source: str, rows: RowSlice) -> None:
+    """Refuse, in the one line single-process predict gives, a CSV whose rows would be read merged or split.
+
+    A local CSV or TSV is read here once by the reader of single-process predict (:func:`sxhub.stream.iter_table`,
+    the reader the read task uses): its refusals (a quote that runs over lines, a row with an extra field) came from
+    inside a Ray task, as a RayTaskError with its traceback, after the students had loaded. A CSV at a URL is read by
+    pyarrow, which took a text starting with an unpaired quote as a field running to the next quote, lines later
+    (6 rows read as 4, without a word): it is scanned here with the csv module in strict mode, as
+    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass. A TSV at a URL is read by pyarrow
+    with the same quoting, so it is scanned for :func:`sxhub.tables.check_tsv_quotes`' sign (a cell holding tabs
+    and line breaks) the same way."""
+    import io
+
+    from .stream import iter_table
+    from .tables import csv_run_over_error, quoted_field_run_over, tsv_field_run_over, tsv_run_over_error
+
+    suffix = Path(source.split("?", 1)[0]).suffix.lower()
+    if suffix not in {".csv", ".tsv"}:
+        return
+    if "://" not in source:
+        for _ in iter_table(source, rows=rows):
+            pass
+        return
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(source)
+    end = None if rows.limit is None else rows.offset + rows.limit  # the slice's rows are counted from the start
+    with filesystem.open_input_stream(path) as stream:
+        text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
+        if suffix == ".tsv":
+            merged = tsv_field_run_over(text, rows=end)
+            error = None if merged is None else tsv_run_over_error(source, *merged)
+        else:
+            found = quoted_field_run_over(text, rows=end)
+            error = None if found is None else csv_run_over_error(source, found)
+    if error is not None:
+        raise error
+
+
+def _read_csv(source: str, *, delimiter: str) -> tuple[Any, list[str]]:
+    import io
+
+    import pyarrow as pa
+    from pyarrow import csv as pacsv
+    from pyarrow import fs
+
+    filesystem, path = fs.FileSystem.from_uri(source if "://" in source else str(Path(source).resolve()))
+    with filesystem.open_input_stream(path) as stream:
+        head = stream.read(1 << 16).decode("utf-8-sig", errors="replace")
+    columns = list(pd.read_csv(io.StringIO(head), sep=delimiter, nrows=0, dtype=str).columns)
+    if not columns:
+        raise InputError(f"input {source!r} has no header row; give it one (e.g. text) and at least one text.")
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, strings_can_be_null=False)
+    ds = ray_module().data.read_csv(
+        source,
+        parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
+        convert_options=convert,
+        num_cpus=IO_CPUS,
+    )
+    return ds, columns
+
+
+def predict_ray(
+    model_dir: str | os.PathLike[str],
+    source: str | os.PathLike[str],
+    output: str | os.PathLike[str],
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    onnx: bool = False,
+    int8: bool = False,
+    bf16: bool = False,
+    batch_size: int = 32,
+    text_column: str | None = None,
+    threads: int | None = None,
+    recheck: bool | float = True,
+    rows: RowSlice | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    progress: bool = True,
+) -> Any:
+    """Label every row of ``source`` with an actor pool of ``workers`` students (default: the cluster's CPUs) and
+    write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
+    from .data import find_text_column
+    from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
+    from .predict_files import PredictSummary
+
+    out = Path(output)
+    if out.suffix.lower() not in {".parquet", ".pq"}:
+        raise UserError(f"--engine ray writes Parquet; name the output .parquet (e.g. -o {out.stem}.parquet).")
+    local = resolve_model_dir(model_dir)
+    read_model_info(local)  # a bad folder fails here, in one line, before any worker starts
+    if onnx and not onnx_path(local, int8=int8).is_file():
+        raise UserError(
+            f"{onnx_path(local, int8=int8)} not found; run sxhub export {local}{' --int8' if int8 else ''}."
+        )
+    rows = rows or RowSlice()
+    if (rows.offset or rows.shard) and "://" in str(source):
+        raise UserError(
+            f"--offset and --shard with --engine ray read a local file or a Hub dataset, not {str(source)!r}; copy "
+            "it here first, or leave them out (--limit N works on any URL)."
+        )
+    check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
+    ray = ray_module()
+    owned = connect(address)
+    start = time.perf_counter()
+    try:
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True  # rows come out in input order, as in one process
+        context.enable_progress_bars = progress
+        ds, columns = _read(str(source), rows, chunk_rows=chunk_rows)
+        column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
+        size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        labelled = ds.map_batches(
+            StudentActor,
+            fn_constructor_kwargs={
+                "model": str(model_dir) if not Path(model_dir).exists() else str(Path(model_dir).resolve()),
+                "column": column,
+                "onnx": onnx,
+                "int8": int8,
+                "bf16": bf16,
+                "batch_size": batch_size,
+                "threads": threads or 1,
+                "recheck": recheck,
+            },
+            batch_size=chunk_rows,
+            batch_format="pandas",
+            compute=ray.data.ActorPoolStrategy(size=size),
+            num_cpus=ACTOR_CPUS,
+        )
+        folder = parts_dir(out)
+        if folder.exists():
+            shutil.rmtree(folder)
+        labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
+        n, n_empty = _join_parquet(folder, out)
+        shutil.rmtree(folder)
+    finally:
+        disconnect(owned)
+    backend = backend_name(onnx=onnx, int8=int8, bf16=bf16)
+    return PredictSummary(
+        output=out, n=n, seconds=time.perf_counter() - start, backend=f"{backend}, ray x{size}", n_empty=n_empty
+    )
+
+
+def _join_parquet(folder: Path, out: Path) -> tuple[int, int]:
+    """The Parquet files Ray wrote (named by write task, in input order) as one file; (rows, rows without label)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from .stream import TableWriter
+
+    files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise InputError("the input has no rows; give it at least one text.")
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    label = "labels" if "labels" in schema.names else "label"
+    writer = TableWriter(out, schema=schema)
+    n = n_empty = 0
+    try:
+        for file in files:
+            table = pq.read_table(file).cast(schema)
+            writer.write_arrow(table)
+            n += table.num_rows
+            n_empty += int(pc.sum(pc.is_null(table[label])).as_py() or 0)
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    return n, n_empty
