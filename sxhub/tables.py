@@ -158,9 +158,7 @@ def tsv_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> tupl
     at a URL: the first record under the header (its row from 0, as pandas numbers it) with a cell holding both a
     tab and a line break, and that cell's column; None when there is none. ``rows``: stop after that many records.
     Read with CSV quoting as pandas reads a TSV (lines blank or of spaces and tabs skipped)."""
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
-    try:
+    with _long_fields():
         reader = csv.reader(lines, delimiter="\t")
         header: list[str] | None = None
         read = 0
@@ -177,8 +175,6 @@ def tsv_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> tupl
                     return read, header[i] if i < len(header) else str(i)
             read += 1
         return None
-    finally:
-        csv.field_size_limit(limit)
 
 
 def check_csv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -232,9 +228,7 @@ def _quoted_field_run_over(path: str, size: int, mtime_ns: int) -> tuple[int, in
 def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> tuple[int, int, int] | None:
     """:func:`_quoted_field_run_over` on CSV text already open (``newline=""``): a stream read once, such as a file
     at a URL; ``rows``: stop after that many records under the header."""
-    limit = csv.field_size_limit()
-    csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
-    try:
+    with _long_fields():
         source = _LastLine(lines)
         reader = csv.reader(source, strict=True)
         read, end = 0, 0  # records read, the header first; end: the last line of the last one
@@ -252,6 +246,15 @@ def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> t
                 read += 1
             end = reader.line_num
         return None
+
+
+@contextlib.contextmanager
+def _long_fields() -> Iterator[None]:
+    """The csv module's field size limit raised for a scan: a long well-quoted field is not the error looked for."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 30))
+    try:
+        yield
     finally:
         csv.field_size_limit(limit)
 
