@@ -493,6 +493,52 @@ def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
         csv.field_size_limit(limit)
 
 
+def _swallowed_row(frame: pd.DataFrame, sep: str) -> tuple[int, str] | None:
+    """The first row with a cell whose lines read as the file's own rows (its field count; in the columns of few
+    repeated values, such as a label, values those columns hold), and that line: a text opening an unpaired quote
+    that a later text closed right before its separator (``Margins grew",positive``) swallowed them. The rule of
+    ``sxhub.tables.swallowed_row``, copied here: the Space runs without sxhub."""
+    values: dict[int, set[str]] = {}
+    for j in range(len(frame.columns)):
+        seen = set(frame.iloc[:, j].astype(str).unique())
+        if len(seen) <= 50 and len(seen) < len(frame) and not any("\n" in v or "\r" in v for v in seen):
+            values[j] = seen
+    width = len(frame.columns)
+    for j in range(width) if values else ():
+        cells = frame.iloc[:, j].astype(str)
+        for row, cell in cells[cells.str.contains("[\r\n]", regex=True)].items():
+            lines = cell.splitlines()
+            for i, line in enumerate(lines):
+                first, last = (j if i == 0 else 0), (j if i == len(lines) - 1 else width - 1)
+                known = [p for p in range(first, last + 1) if p in values]
+                if not known or (last > first and sep not in line):
+                    continue
+                fields = next(csv.reader([line], delimiter=sep), [])
+                if len(fields) == last - first + 1 and all(fields[p - first] in values[p] for p in known):
+                    return int(row), line
+    return None
+
+
+def _record_lines(path: str, sep: str, row: int) -> tuple[int, int] | None:
+    """The first and last line (from 1) of record ``row`` (from 0, under the header) of CSV ``path``, as pandas
+    reads it (lines blank or of spaces skipped)."""
+    limit = csv.field_size_limit()
+    csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field before it
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh, delimiter=sep)
+            read, end = 0, 0
+            for record in reader:
+                if record and (len(record) > 1 or record[0].strip(" \t")):
+                    if read == row + 1:
+                        return end + 1, reader.line_num
+                    read += 1
+                end = reader.line_num
+    finally:
+        csv.field_size_limit(limit)
+    return None
+
+
 def label_csv(expert: Expert, path: str | None) -> str:
     """Label a CSV's text column; return the path of a CSV with label(s) and one probability column per label.
 
@@ -521,12 +567,16 @@ def label_csv(expert: Expert, path: str | None) -> str:
         raise gr.Error("The CSV has no rows under its header; add at least one text.")
     breaks = any(frame[c].str.contains("[\r\n]", regex=True).any() for c in frame.columns)
     found = _quote_run_over(path, sep, len(frame)) if breaks else None  # only a cell with a line break can be one
+    swallowed = _swallowed_row(frame, sep) if breaks and found is None else None
+    if swallowed is not None:
+        found = _record_lines(path, sep, swallowed[0])
     if found is not None:
         start, end = found
+        evidence = "" if swallowed is None else f", though {swallowed[1][:60]!r} inside it reads as a row of the file"
         raise gr.Error(
             f"A quote at the start of a field on line {start} is closed only on line {end}, so lines {start}-{end} "
-            'would be read as one text (a text starting with an unpaired "?). Double every quote inside a text and '
-            "put the text in double quotes, or save the file from a spreadsheet as CSV."
+            f'would be read as one text{evidence} (a text starting with an unpaired "?). Double every quote inside a '
+            "text and put the text in double quotes, or save the file from a spreadsheet as CSV."
         )
     if len(frame) > MAX_CSV_ROWS:
         raise gr.Error(

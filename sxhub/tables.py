@@ -192,18 +192,95 @@ def check_csv_quotes(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     found = _quoted_field_run_over(str(path), stat.st_size, stat.st_mtime_ns)
     if found is not None and found[0] <= df.index.max():  # in the part read (a chunk, or the first --limit rows)
         raise csv_run_over_error(path, found)
+    swallowed = swallowed_row(df)
+    if swallowed is not None:
+        row, line = swallowed
+        with open(path, encoding="utf-8-sig", newline="") as fh:
+            span = record_lines(fh, row)
+        if span is not None:
+            raise csv_run_over_error(path, (row, *span), row_line=line)
     return df
 
 
-def csv_run_over_error(source: str | os.PathLike[str], found: tuple[int, int, int]) -> InputError:
-    """The one line for a quoted field that ran over lines (``found``: its row, first and last line)."""
+def csv_run_over_error(
+    source: str | os.PathLike[str], found: tuple[int, int, int], *, row_line: str | None = None
+) -> InputError:
+    """The one line for a quoted field that ran over lines (``found``: its row, first and last line; ``row_line``:
+    a line inside it that reads as a row of the file, when that is how it was found)."""
     _, start, end = found
+    evidence = "" if row_line is None else f", though {_shorten(row_line)!r} inside it reads as a row of this file"
     return InputError(
         f"input {str(source)!r}: a quote at the start of a field on line {start} is closed only on line {end}, so "
-        f'lines {start}-{end} would be read as one text (a text starting with an unpaired " in a CSV written '
-        "without quoting?); double every quote inside a text and quote the field, or re-export the file (e.g. "
-        "DataFrame.to_csv)."
+        f'lines {start}-{end} would be read as one text{evidence} (a text starting with an unpaired " in a CSV '
+        "written without quoting?); double every quote inside a text and quote the field, or re-export the file "
+        "(e.g. DataFrame.to_csv)."
     )
+
+
+def _shorten(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+# a column whose cells take few values, each repeated (a label, a flag, a source): the columns a swallowed row's
+# fields are recognised by
+_FEW_VALUES = 50
+
+
+def swallowed_row(df: pd.DataFrame, delimiter: str = ",") -> tuple[int, str] | None:
+    """The first row of ``df`` (read from CSV) with a cell whose lines read as the file's own rows, and that line.
+
+    A text starting with an unpaired quote (``"Great start, said the CEO``) closed by a later text ending with one
+    (``Margins grew",positive``) is one well-formed quoted field over the lines between: the strict scan cannot tell
+    it from a text quoted over lines, and pandas reads the rows between as part of one text. What tells it is what
+    those lines hold. In a file with columns of few repeated values (labels, True/False flags), a line of such a
+    cell with the file's own field count whose fields there are values of those columns is a row swallowed (the
+    first line: the fields after the text's column; the last: those before it). None when no cell holds one, or the
+    file has no such column to tell by."""
+    values: dict[int, set[str]] = {}
+    for j in range(len(df.columns)):
+        cells = df.iloc[:, j]
+        if not (pd.api.types.is_object_dtype(cells) or pd.api.types.is_string_dtype(cells)):
+            continue
+        seen = set(cells.dropna().astype(str).unique())
+        if len(seen) <= _FEW_VALUES and len(seen) < len(cells) and not any("\n" in v or "\r" in v for v in seen):
+            values[j] = seen
+    if not values:
+        return None
+    width = len(df.columns)
+    for j in range(width):
+        cells = df.iloc[:, j]
+        if not (pd.api.types.is_object_dtype(cells) or pd.api.types.is_string_dtype(cells)):
+            continue
+        cells = cells.dropna().astype(str)
+        for row, cell in cells[cells.str.contains("[\r\n]", regex=True)].items():
+            lines = cell.splitlines()
+            for i, line in enumerate(lines):
+                # the positions this line's fields would take: from the text's column on (the first line), up to it
+                # (the last), or all of them (a line between)
+                first = j if i == 0 else 0
+                last = j if i == len(lines) - 1 else width - 1
+                known = [p for p in range(first, last + 1) if p in values]
+                if not known or (last > first and delimiter not in line):
+                    continue
+                fields = next(csv.reader([line], delimiter=delimiter), [])
+                if len(fields) == last - first + 1 and all(fields[p - first] in values[p] for p in known):
+                    return int(row), line  # type: ignore[arg-type]
+    return None
+
+
+def record_lines(lines: Iterable[str], row: int) -> tuple[int, int] | None:
+    """The first and last line (from 1) of record ``row`` (from 0, under the header) of CSV text opened with
+    ``newline=""``, read as pandas reads it (blank lines and lines of spaces skipped); None past the end."""
+    with _long_fields():
+        reader = csv.reader(lines)
+        read, end = 0, 0  # records read, the header first; end: the last line of the last one
+        for record in reader:
+            if not _blank(record):
+                if read == row + 1:
+                    return end + 1, reader.line_num
+                read += 1
+            end = reader.line_num
+    return None
 
 
 def _has_line_break(cells: pd.Series) -> bool:

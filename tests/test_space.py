@@ -153,6 +153,17 @@ def test_a_csv_text_with_an_unpaired_quote_is_refused_in_the_ui_not_merged_with_
     with pytest.raises(InputError, match="on line 3 is closed only on line 5"):  # the same file, the same lines
         read_table(tmp_path / "comma.csv")
 
+    closed = tmp_path / "closed.csv"  # closed by a later text's quote right before its separator: the rows inside
+    closed.write_text(
+        'text,label\nok,neutral\n"Great start, said the CEO,positive\nRevenue fell,negative\nMargins grew",positive\n'
+        "Costs,negative\nflat,neutral\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(gr.Error, match=r"on line 3 is closed only on line 5, .*Revenue fell,negative.{1,4} inside it"):
+        app.label_csv(expert, str(closed))
+    with pytest.raises(InputError, match=r"on line 3 is closed only on line 5, .*'Revenue fell,negative' inside it"):
+        read_table(closed)
+
     quoted = tmp_path / "quoted.csv"
     texts = ["two\nlines", 'a "quoted" word, and a comma', "plain"]
     pd.DataFrame({"text": texts, "label": ["neutral"] * 3}).to_csv(quoted, index=False)

@@ -960,6 +960,45 @@ def test_a_csv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_pa
     assert read_table(loose)["text"].tolist() == ["Great he said", "two\nlines"]
 
 
+def test_an_unpaired_quote_closed_by_a_later_one_before_a_comma_is_refused_when_its_lines_read_as_rows(
+    tmp_path: Path, capsys
+) -> None:
+    """A text opening an unpaired quote that a later text closes right before its comma (``Margins grew",positive``)
+    makes a well-formed quoted field over the lines between, so the strict scan passed it, and pandas read those
+    rows into one text without a word (7 rows read as 5). The lines inside it that read as rows of the file (its
+    field count, a label the label column holds) now give the one-line refusal, with the lines and that row; texts
+    well quoted over lines, commas in them included, still read."""
+    rows = 'ok fine,neutral\n"Great start, said the CEO,positive\nRevenue fell,negative\nMargins grew",positive\n'
+    source = tmp_path / "in.csv"
+    source.write_text("text,label\n" + rows + "Costs,negative\nfine,neutral\nflat,neutral\n", encoding="utf-8")
+    assert len(pd.read_csv(source)) == 5  # the rows pandas itself reads: two gone inside one text
+    message = r"in\.csv': .* on line 3 is closed only on line 5, .*'Revenue fell,negative' inside it reads as a row"
+    with pytest.raises(InputError, match=message):
+        read_table(source)
+    with pytest.raises(InputError, match=message):
+        list(iter_table(source, chunk_rows=100))
+    code, out, err = run_cli(["agree", str(source), "--gold", "label", "--pred", "text"], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and not out and len(lines) == 1 and "on line 3 is closed only on line 5" in lines[0], err
+
+    flags = tmp_path / "flags.csv"  # multi-label columns after the text; the swallowed row is told by its flags
+    flags.write_text(
+        'id,text,Price,Promotion\n1,cheap,True,False\n2,"Sale now, 50% off,True,True\n3,new shop,False,False\n'
+        '4,big deal",False,True\n5,fine,False,False\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError, match=r"on line 3 is closed only on line 5, .*'3,new shop,False,False'"):
+        read_table(flags)
+
+    texts = ["He said, fine\nthen left, fast", "Q3:\nrevenue up, costs down", "plain", "a\nb,c"]
+    quoted = tmp_path / "quoted.csv"
+    pd.DataFrame({"text": texts, "label": ["a", "b", "a", "b"]}).to_csv(quoted, index=False)
+    assert read_table(quoted)["text"].tolist() == texts
+    loner = tmp_path / "loner.csv"  # a line of a text that is a label alone, with no comma: not a row of 2 fields
+    pd.DataFrame({"text": ["Verdict:\npositive", "x"], "label": ["positive", "positive"]}).to_csv(loner, index=False)
+    assert read_table(loner)["text"].tolist() == ["Verdict:\npositive", "x"]
+
+
 def test_a_well_quoted_field_over_lines_with_a_space_after_its_closing_quote_reads_as_pandas_reads_it(
     tmp_path: Path,
 ) -> None:
