@@ -4,8 +4,9 @@ the time is, not where it is guessed. Written to bench/results/ops_profile.{json
 
 PhraseBank's 50agree sentences (the first ``--n``), tokenized with the model's ``tokenizer.json`` and cut at its
 ``max_length``, run in length-sorted batches of ``--batch`` on one thread (``--threads``); each op type's share of
-the summed kernel time, and the texts/s of that loop (no file I/O, no near-ties rerun). The tokenizer's own rate
-(one ``encode_batch`` call) is given beside it. Speed does not depend on the weights: any student exported with
+the summed kernel time, and the texts/s of that loop (no file I/O, no near-ties rerun). The torch model as ``sxhub
+predict`` runs it in fp32 (its last layer for the first token) is profiled the same way with torch's profiler, with
+the rate its products ran at. The tokenizer's own rate (one ``encode_batch`` call) is given beside it. Speed does not depend on the weights: any student exported with
 ``sxhub export --int8`` will do.
 
     .venv/bin/python bench/ops_profile.py --model DIR   # about a minute
@@ -71,6 +72,52 @@ def profile(graph: Path, batches: list[dict[str, np.ndarray]], threads: int) -> 
     }
 
 
+def linear_macs(config: dict[str, Any], batch: dict[str, np.ndarray]) -> float:
+    """The multiply-adds of the student's linear layers on one padded batch, as :mod:`sxhub.cls_only` runs it: every
+    layer but the last for every token, the last one's keys and values for every token and the rest (query, output
+    projection, feed-forward) for the first, then the pooler."""
+    h, ff, layers = config["hidden_size"], config["intermediate_size"], config["num_hidden_layers"]
+    n, tokens = batch["input_ids"].shape
+    layer = 4 * h * h + 2 * h * ff
+    return float(n * (tokens * ((layers - 1) * layer + 2 * h * h) + 2 * h * h + 2 * h * ff + h * h))
+
+
+def torch_profile(model_dir: Path, batches: list[dict[str, np.ndarray]], threads: int) -> dict[str, Any]:
+    """torch's own profiler over the student as ``sxhub predict`` runs it in fp32 (:class:`sxhub.cls_only.ClsOnly`):
+    each op's share of the summed self time, the loop's texts/s, and the rate of its products (``addmm``/``mm``)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from sxhub.cls_only import ClsOnly
+    from sxhub.predict import load_student
+
+    torch.set_num_threads(threads)
+    model = ClsOnly(load_student(model_dir).eval()).eval()
+    feeds = [{k: torch.as_tensor(v) for k, v in feed.items()} for feed in batches]
+    with torch.inference_mode():
+        model(**feeds[0])  # warm-up
+        start = time.perf_counter()
+        for feed in feeds:
+            model(**feed)
+        seconds = time.perf_counter() - start
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for feed in feeds:
+                model(**feed)
+    self_us = {e.key: e.self_cpu_time_total for e in prof.key_averages() if e.self_cpu_time_total > 0}
+    total = sum(self_us.values())
+    products = sum(us for op, us in self_us.items() if op in ("aten::addmm", "aten::mm"))
+    config = json.loads((model_dir / "config.json").read_text())
+    macs = sum(linear_macs(config, feed) for feed in batches)
+    texts = sum(len(feed["input_ids"]) for feed in batches)
+    return {
+        "texts_per_s": round(texts / seconds, 1),
+        "share": {op: round(us / total, 4) for op, us in sorted(self_us.items(), key=lambda kv: -kv[1])},
+        "products_share": round(products / total, 4),
+        "products_gmacs_per_core": round(macs / (products / 1e6) / 1e9 / threads, 1),
+        "products_alone_texts_per_s": round(texts / (products / 1e6), 1),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, required=True, help="A student folder with onnx/ (sxhub export --int8).")
@@ -119,12 +166,17 @@ def main() -> None:
             for name, file in (("int8", "model_int8.onnx"), ("fp32", "model.onnx"))
         },
     }
+    import torch
+
+    results["torch"] = torch.__version__
+    results["graphs"]["torch"] = torch_profile(args.model, batches, args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "ops_profile.json").write_text(json.dumps(results, indent=2) + "\n")
     lines = [
         "# Where the exported student's time goes, op by op (`bench/ops_profile.py`)",
         "",
-        f"{results['date']}: {results['cpu']}; onnxruntime {results['onnxruntime']}; {results['n']:,} PhraseBank "
+        f"{results['date']}: {results['cpu']}; onnxruntime {results['onnxruntime']}, torch {results['torch']}; "
+        f"{results['n']:,} PhraseBank "
         f"sentences in length-sorted batches of {args.batch}, {args.threads} thread(s). How it was run: the docstring "
         "of `bench/ops_profile.py`. "
         f"The student: {results['model']['layers']} layers, cut at {results['model']['max_length']} tokens, int8 "
@@ -137,6 +189,10 @@ def main() -> None:
             + (
                 f"; its int8 products take {graph['int8_products_share']:.0%} of the kernel time"
                 if name == "int8"
+                else f"; its products (`addmm`, `mm`) take {graph['products_share']:.0%} of the ops' time, at "
+                f"{graph['products_gmacs_per_core']:,.1f} GMAC/s a core (alone they would allow "
+                f"{graph['products_alone_texts_per_s']:,.0f} texts/s)"
+                if name == "torch"
                 else ""
             ),
             "",
