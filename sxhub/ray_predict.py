@@ -137,13 +137,20 @@ def check_csv_source(source: str, rows: RowSlice) -> None:
     inside a Ray task, as a RayTaskError with its traceback, after the students had loaded. A CSV at a URL is read by
     pyarrow, which took a text starting with an unpaired quote as a field running to the next quote, lines later
     (6 rows read as 4, without a word): it is scanned here with the csv module in strict mode, as
-    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass. A TSV at a URL is read by pyarrow
+    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass that also keeps what
+    :class:`sxhub.tables.RecordSample` needs to find a row swallowed by a quote closed right before a comma. A TSV at a URL is read by pyarrow
     with the same quoting, so it is scanned for :func:`sxhub.tables.check_tsv_quotes`' sign (a cell holding tabs
     and line breaks) the same way."""
     import io
 
     from .stream import iter_table
-    from .tables import csv_run_over_error, quoted_field_run_over, tsv_field_run_over, tsv_run_over_error
+    from .tables import (
+        RecordSample,
+        csv_run_over_error,
+        quoted_field_run_over,
+        tsv_field_run_over,
+        tsv_run_over_error,
+    )
 
     suffix = Path(source.split("?", 1)[0]).suffix.lower()
     if suffix not in {".csv", ".tsv"}:
@@ -162,8 +169,13 @@ def check_csv_source(source: str, rows: RowSlice) -> None:
             merged = tsv_field_run_over(text, rows=end)
             error = None if merged is None else tsv_run_over_error(source, *merged)
         else:
-            found = quoted_field_run_over(text, rows=end)
-            error = None if found is None else csv_run_over_error(source, found)
+            sample = RecordSample()
+            found = quoted_field_run_over(text, rows=end, sample=sample)
+            swallowed = sample.swallowed() if found is None else None
+            if swallowed is not None:
+                error = csv_run_over_error(source, swallowed[0], row_line=swallowed[1])
+            else:
+                error = None if found is None else csv_run_over_error(source, found)
     if error is not None:
         raise error
 

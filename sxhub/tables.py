@@ -253,19 +253,64 @@ def swallowed_row(df: pd.DataFrame, delimiter: str = ",") -> tuple[int, str] | N
             continue
         cells = cells.dropna().astype(str)
         for row, cell in cells[cells.str.contains("[\r\n]", regex=True)].items():
-            lines = cell.splitlines()
-            for i, line in enumerate(lines):
-                # the positions this line's fields would take: from the text's column on (the first line), up to it
-                # (the last), or all of them (a line between)
-                first = j if i == 0 else 0
-                last = j if i == len(lines) - 1 else width - 1
-                known = [p for p in range(first, last + 1) if p in values]
-                if not known or (last > first and delimiter not in line):
-                    continue
-                fields = next(csv.reader([line], delimiter=delimiter), [])
-                if len(fields) == last - first + 1 and all(fields[p - first] in values[p] for p in known):
-                    return int(row), line  # type: ignore[arg-type]
+            line = row_like_line(cell, j, width, values, delimiter)
+            if line is not None:
+                return int(row), line  # type: ignore[arg-type]
     return None
+
+
+def row_like_line(cell: str, j: int, width: int, values: dict[int, set[str]], delimiter: str = ",") -> str | None:
+    """The first line of ``cell`` (column ``j`` of ``width``) that reads as a row of the file, else None: the
+    fields it would give (the first line: those from the cell's column on; the last: those up to it; a line between:
+    all) are as many as those columns, and in the columns of few values (``values``) they are values those hold."""
+    lines = cell.splitlines()
+    for i, line in enumerate(lines):
+        first = j if i == 0 else 0
+        last = j if i == len(lines) - 1 else width - 1
+        known = [p for p in range(first, last + 1) if p in values]
+        if not known or (last > first and delimiter not in line):
+            continue
+        fields = next(csv.reader([line], delimiter=delimiter), [])
+        if len(fields) == last - first + 1 and all(fields[p - first] in values[p] for p in known):
+            return line
+    return None
+
+
+class RecordSample:
+    """What one streamed pass over CSV records keeps to find a swallowed row at its end (:func:`swallowed_row` for
+    a stream read once, such as a file at a URL): each column's values while they are few, and the records whose
+    fields span lines (the first ``limit``), with their lines."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self.limit = limit
+        self.values: list[set[str] | None] = []  # None: too many values, or one with a line break
+        self.rows = 0
+        self.spanning: list[tuple[int, int, int, list[str]]] = []  # row, first and last line, fields
+
+    def add(self, row: int, start: int, end: int, record: list[str]) -> None:
+        if not self.rows:
+            self.values = [set() for _ in record]
+        self.rows += 1
+        for j, cell in enumerate(record[: len(self.values)]):
+            seen = self.values[j]
+            if seen is not None and cell not in seen:
+                few = len(seen) < _FEW_VALUES and "\n" not in cell and "\r" not in cell
+                self.values[j] = seen | {cell} if few else None
+        if end > start and len(self.spanning) < self.limit:
+            self.spanning.append((row, start, end, record))
+
+    def swallowed(self, delimiter: str = ",") -> tuple[tuple[int, int, int], str] | None:
+        """The first record kept whose cell holds a line that reads as a row, with its row and lines, else None."""
+        values = {j: seen for j, seen in enumerate(self.values) if seen is not None and len(seen) < self.rows}
+        if not values:
+            return None
+        width = len(self.values)
+        for row, start, end, record in self.spanning:
+            for j, cell in enumerate(record[:width]):
+                line = row_like_line(cell, j, width, values, delimiter) if "\n" in cell or "\r" in cell else None
+                if line is not None:
+                    return (row, start, end), line
+        return None
 
 
 def record_lines(lines: Iterable[str], row: int) -> tuple[int, int] | None:
@@ -302,9 +347,11 @@ def _quoted_field_run_over(path: str, size: int, mtime_ns: int) -> tuple[int, in
         return None  # pandas read it: its own errors are the ones to show
 
 
-def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> tuple[int, int, int] | None:
+def quoted_field_run_over(
+    lines: Iterable[str], *, rows: int | None = None, sample: RecordSample | None = None
+) -> tuple[int, int, int] | None:
     """:func:`_quoted_field_run_over` on CSV text already open (``newline=""``): a stream read once, such as a file
-    at a URL; ``rows``: stop after that many records under the header."""
+    at a URL; ``rows``: stop after that many records under the header; ``sample``: given the records read well."""
     with _long_fields():
         source = _LastLine(lines)
         reader = csv.reader(source, strict=True)
@@ -319,6 +366,9 @@ def quoted_field_run_over(lines: Iterable[str], *, rows: int | None = None) -> t
                 if spans and not closed_before_spaces(source.last, ","):
                     return read - 1, end + 1, reader.line_num
                 record = ["one line that breaks a rule"]  # the reader starts afresh on the next line
+            else:
+                if sample is not None and read and not _blank(record):
+                    sample.add(read - 1, end + 1, reader.line_num, record)
             if not _blank(record):
                 read += 1
             end = reader.line_num

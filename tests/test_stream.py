@@ -960,6 +960,12 @@ def test_a_csv_text_opening_an_unpaired_quote_is_one_line_not_merged_rows(tmp_pa
     assert read_table(loose)["text"].tolist() == ["Great he said", "two\nlines"]
 
 
+def refused_locally(source: Path) -> InputError:
+    with pytest.raises(InputError) as refused:
+        read_table(source)
+    return refused.value
+
+
 def test_an_unpaired_quote_closed_by_a_later_one_before_a_comma_is_refused_when_its_lines_read_as_rows(
     tmp_path: Path, capsys
 ) -> None:
@@ -980,6 +986,12 @@ def test_an_unpaired_quote_closed_by_a_later_one_before_a_comma_is_refused_when_
     code, out, err = run_cli(["agree", str(source), "--gold", "label", "--pred", "text"], capsys)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and not out and len(lines) == 1 and "on line 3 is closed only on line 5" in lines[0], err
+    from sxhub.ray_predict import check_csv_source  # --engine ray: a CSV at a URL, scanned on the driver in one pass
+
+    with pytest.raises(InputError) as at_url:
+        check_csv_source(source.as_uri(), RowSlice())
+    assert str(at_url.value) == str(refused_locally(source)).replace(str(source), source.as_uri())
+    check_csv_source(source.as_uri(), RowSlice(limit=1))  # the rows before it read alone
 
     flags = tmp_path / "flags.csv"  # multi-label columns after the text; the swallowed row is told by its flags
     flags.write_text(
@@ -994,6 +1006,7 @@ def test_an_unpaired_quote_closed_by_a_later_one_before_a_comma_is_refused_when_
     quoted = tmp_path / "quoted.csv"
     pd.DataFrame({"text": texts, "label": ["a", "b", "a", "b"]}).to_csv(quoted, index=False)
     assert read_table(quoted)["text"].tolist() == texts
+    check_csv_source(quoted.as_uri(), RowSlice())
     loner = tmp_path / "loner.csv"  # a line of a text that is a label alone, with no comma: not a row of 2 fields
     pd.DataFrame({"text": ["Verdict:\npositive", "x"], "label": ["positive", "positive"]}).to_csv(loner, index=False)
     assert read_table(loner)["text"].tolist() == ["Verdict:\npositive", "x"]
