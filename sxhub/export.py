@@ -53,6 +53,8 @@ from .predict import (
     read_model_info,
 )
 from .run_record import library_versions
+from .trained_texts import FILE as TRAINED_TEXTS_FILE
+from .trained_texts import seen
 
 logger = logging.getLogger(__name__)
 
@@ -282,7 +284,9 @@ def check_sample(
     """Up to ``n`` texts (a seeded sample) from ``data`` (a file or a Hub dataset id, e.g. the dataset the model
     card cites); else the task's few-shot examples and the built-in sentences, too few to make int8 the default.
     Returns the texts, a line saying where they came from, and up to :data:`FITTING_TEXTS` other texts of
-    ``data`` (a seeded sample outside the check texts; none when the check takes them all)."""
+    ``data`` (a seeded sample outside the check texts; none when the check takes them all). Where the model folder
+    records the texts it trained on (``trained_texts.npz``), those it never trained on (its validation texts, texts
+    from outside its training file) go to the fitting texts first."""
     if data is not None:
         from .data import find_text_column, is_missing_text, read_table
 
@@ -294,6 +298,13 @@ def check_sample(
         if not texts:
             raise InputError(f"{str(source)!r} has no texts in column {column!r}; pass the training data with --data.")
         order = np.random.default_rng(0).permutation(len(texts))
+        recorded = (Path(model_dir) / TRAINED_TEXTS_FILE).is_file()
+        marks = seen(model_dir, texts, read_model_info(model_dir).preprocessing) if recorded else None
+        if marks is not None:  # the texts the student never trained on go to the fitting texts first: int8's
+            # near-ties margin is fitted on them (sxhub.export_int8.margin_texts)
+            first = order[~marks.trained[order]][:FITTING_TEXTS]
+            rest = order[~np.isin(order, first)]
+            order = np.concatenate([rest[:n], first, rest[n:]])
         check, spare = np.sort(order[:n]), np.sort(order[n : n + FITTING_TEXTS])
         name = Path(source).name if Path(source).exists() else source
         return [texts[i] for i in check], f"{len(check)} texts from {name}", [texts[i] for i in spare]
