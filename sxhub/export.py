@@ -178,34 +178,43 @@ def export_onnx(
     else:
         texts, source, spare = check_sample(model_dir, info.extra, data=data, text_column=text_column, n=check_n)
     out_dir = model_dir / ONNX_DIR
-    path = out_dir / ONNX_FILE
-    result = ExportResult(model_dir=model_dir, onnx_path=path, check_source=source)
+    result = ExportResult(model_dir=model_dir, onnx_path=out_dir / ONNX_FILE, check_source=source)
     with _new_folder_kept_on_success(out_dir), tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
-        raw = Path(tmp) / "raw.onnx"
+        # the new files are written and checked in a work folder and replace the model's only once all is done: an
+        # export stopped or failed part-way (Ctrl-C, a recipe that fails) left a model_int8.onnx of another recipe,
+        # or none, under the earlier export's record (its recipe, near-tie margin and default)
+        staged = Path(tmp) / "staged"
+        staged.mkdir()
+        path, raw = staged / ONNX_FILE, Path(tmp) / "raw.onnx"
         why_not = _export_graph(model_dir, raw, opset, cls_only=cls_only)
         if why_not is not None:
             result.last_layer = f"every token ({why_not})"
         result.notes += optimize_graph(raw, path, model_dir, fuse_attention=fuse_attention)
         thresholds = info.threshold_vector() if info.multi_label else None
         reference, result.speed["torch"] = timed(Predictor(model_dir, cls_only=cls_only), texts)
-        probs, result.speed["onnx"] = timed(Predictor(model_dir, onnx=True), texts)
+        probs, result.speed["onnx"] = timed(Predictor(model_dir, onnx=True, onnx_dir=staged), texts)
         result.agreement["onnx"] = compare(reference, probs, thresholds)
         if int8:
             chosen = choose_int8(model_dir, path, quantization, raw=raw, tmp=Path(tmp), texts=texts, spare=spare,
                                  reference=reference, thresholds=thresholds, notes=result.notes, bar=AGREEMENT_BAR,
                                  enough=CHECK_TEXTS)  # fmt: skip
-            result.int8_path, result.quantization, result.recheck = chosen.path, chosen.quantization, chosen.recheck
+            result.int8_path, result.quantization = out_dir / ONNX_INT8_FILE, chosen.quantization
+            result.recheck = chosen.recheck
             result.fp32_nodes, result.smoothing = chosen.fp32_nodes, chosen.smoothing
             result.agreement["onnx-int8"], result.speed["onnx-int8"] = chosen.agreement, chosen.speed
         elif (out_dir / ONNX_INT8_FILE).is_file():  # an earlier export's: its check is not in the record written now
-            (out_dir / ONNX_INT8_FILE).unlink()
             result.notes.append(
                 f"Removed {ONNX_DIR}/{ONNX_INT8_FILE}, an earlier export's: sxhub.json no longer holds its check and "
                 "near-tie recheck; export with --int8 to make it again."
             )
         _check_bf16(result, texts, reference, thresholds)
-    result.default = choose_default(result, len(texts))
-    write_record(model_dir, result)
+        result.default = choose_default(result, len(texts))
+        for name in (ONNX_FILE, ONNX_INT8_FILE):  # the checked files move in, then their record is written
+            if (staged / name).is_file():
+                os.replace(staged / name, out_dir / name)
+            else:
+                (out_dir / name).unlink(missing_ok=True)
+        write_record(model_dir, result)
     return result
 
 
@@ -270,7 +279,9 @@ def write_record(model_dir: Path, result: ExportResult) -> None:
     path = model_dir / SXHUB_JSON
     info = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     info["export"] = result.record()
-    path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    tmp = path.with_name(f".export-{SXHUB_JSON}")  # replaced whole: a write stopped part-way left invalid JSON
+    tmp.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def check_sample(

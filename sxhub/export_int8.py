@@ -228,14 +228,16 @@ def _check_int8(
     """The int8 model at ``int8_path`` as ``sxhub predict --onnx --int8`` serves it: its recheck margin fitted on
     ``fitting`` (:func:`fit_recheck_margin`), then its agreement with ``reference`` and speed on ``texts`` with the
     near-ties rerun in fp32; the returned record also holds int8 alone."""
-    alone_probs, alone_speed = timed(Predictor(model_dir, onnx=True, int8=True, recheck=False), texts)
+    alone_probs, alone_speed = timed(
+        Predictor(model_dir, onnx=True, int8=True, recheck=False, onnx_dir=int8_path.parent), texts
+    )
     alone = compare(reference, alone_probs, thresholds)
     margin = fit_recheck_margin(fitting_fp32, onnx_logits(model_dir, int8_path, fitting), thresholds is not None)
     record: dict[str, Any] = {"margin": margin, "quantile": RECHECK_QUANTILE, "fitted_on": len(fitting)}
     record["alone"] = {**asdict(alone), "texts_per_s": alone_speed}
     if margin_values(margin) is None:  # int8 moved no margin: nothing to rerun
         return alone, alone_speed, {**record, "rechecked": 0.0}
-    predictor = Predictor(model_dir, onnx=True, int8=True, recheck=margin)
+    predictor = Predictor(model_dir, onnx=True, int8=True, recheck=margin, onnx_dir=int8_path.parent)
     probs, speed = timed(predictor, texts)
     record["rechecked"] = round(predictor.rechecked / max(len(texts), 1), 4)
     return compare(reference, probs, thresholds), speed, record

@@ -176,6 +176,11 @@ class Predictor:
     when it recorded none; ``False``: never). int8's error is small on most texts and large on a few; a text can
     change label only where its margin is under that error, so this gives fp32's labels on near-ties at the cost of
     running a few texts twice (:func:`sxhub.export.fit_recheck_margin`). ``rechecked`` counts them.
+
+    ``onnx_dir`` is the folder the ONNX files are read from (default ``MODEL_DIR/onnx``): ``sxhub export`` checks the
+    files it is writing in a work folder before they replace the model's, so that an export stopped or failed
+    part-way leaves the earlier export and its record as they were. ``sxhub.json``'s ``export`` block describes the
+    model's own files, so its int8 warning is not given for others.
     """
 
     def __init__(
@@ -189,6 +194,7 @@ class Predictor:
         bf16: bool = False,
         cls_only: bool = True,
         recheck: bool | float | Sequence[float] = True,
+        onnx_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if batch_size < 1:
             raise InputError(f"batch_size={batch_size!r} must be a positive integer.")
@@ -210,21 +216,23 @@ class Predictor:
         self.recheck_margin: float | list[float] | None = None  # multi-label: one per label
         self.rechecked = 0  # texts int8 left near a tie, rerun in fp32
         self._threads = threads
+        self._onnx_dir = Path(onnx_dir) if onnx_dir is not None else self.model_dir / ONNX_DIR
         if onnx:  # tokenizers + onnxruntime only: no torch or transformers import (seconds of startup)
             from .onnx_runtime import OnnxClassifier
 
-            path = onnx_path(self.model_dir, int8=int8)
+            path = self._onnx_dir / (ONNX_INT8_FILE if int8 else ONNX_FILE)
             self._onnx = OnnxClassifier(
                 self.model_dir, path, max_length=self.info.max_length, threads=threads, batch_size=batch_size
             )
             self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
             if int8:
-                _warn_if_int8_is_not_the_default(self.info.extra.get("export") or {})
+                if onnx_dir is None:  # the recorded export's files: its record says whether int8 is the default
+                    _warn_if_int8_is_not_the_default(self.info.extra.get("export") or {})
                 self.recheck_margin = _recheck_margin(recheck, self.info.extra, len(self.info.labels))
-                if self.recheck_margin and not onnx_path(self.model_dir).is_file():
+                if self.recheck_margin and not (self._onnx_dir / ONNX_FILE).is_file():
                     raise ModelError(
-                        f"{str(onnx_path(self.model_dir))!r} not found: int8 reruns its near-ties with the fp32 export; "
-                        f"run sxhub export {self.model_dir} --int8 again, or pass --no-recheck."
+                        f"{str(self._onnx_dir / ONNX_FILE)!r} not found: int8 reruns its near-ties with the fp32 "
+                        f"export; run sxhub export {self.model_dir} --int8 again, or pass --no-recheck."
                     )
         else:
             from transformers import AutoTokenizer
@@ -324,7 +332,7 @@ class Predictor:
         from .onnx_runtime import OnnxClassifier
 
         if self._fp32 is None:
-            self._fp32 = OnnxClassifier(self.model_dir, onnx_path(self.model_dir), max_length=self.info.max_length,
+            self._fp32 = OnnxClassifier(self.model_dir, self._onnx_dir / ONNX_FILE, max_length=self.info.max_length,
                                         threads=self._threads, batch_size=self.batch_size)  # fmt: skip
         return self._fp32
 

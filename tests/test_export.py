@@ -20,6 +20,7 @@ from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 import sxhub.cards
 import sxhub.export
+import sxhub.export_int8
 from sxhub.errors import InputError, ModelError
 from sxhub.export import (
     AGREEMENT_BAR,
@@ -270,6 +271,43 @@ def test_exporting_again_without_int8_removes_the_earlier_int8_file(student: Pat
     assert not (model / "onnx" / "model_int8.onnx").exists()
     assert any(note.startswith("Removed onnx/model_int8.onnx, an earlier export's") for note in again.notes)
     assert "onnx-int8" not in json.loads((model / "sxhub.json").read_text())["export"]["variants"]
+
+
+@pytest.mark.parametrize("stop", [KeyboardInterrupt(), ModelError("int8 dynamic quantisation failed")])
+def test_an_export_stopped_part_way_leaves_the_earlier_export_and_its_record(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException
+) -> None:
+    """An export again with another recipe, stopped (Ctrl-C) or failing while it checks int8, had already written
+    its candidate over onnx/model_int8.onnx: the earlier record's recipe and near-tie margin then described another
+    file (or, with auto, the file was gone). The earlier files and sxhub.json stay as they were."""
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model, int8=True, quantization="per-channel")
+    earlier = {p.name: p.read_bytes() for p in [*(model / "onnx").iterdir(), model / "sxhub.json"]}
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise stop
+
+    monkeypatch.setattr(sxhub.export_int8, "_check_int8", stopped)
+    with pytest.raises(type(stop)):
+        export_onnx(model, int8=True, quantization="dynamic")
+    assert {p.name: p.read_bytes() for p in [*(model / "onnx").iterdir(), model / "sxhub.json"]} == earlier
+
+
+def test_exporting_again_does_not_warn_about_the_earlier_int8_record(
+    student: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The int8 checks of an export again warned, twice, that the earlier export's int8 file was not the default
+    and to drop --int8: a warning for predict, about files the export was replacing."""
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model, int8=True, quantization="dynamic")  # 8 built-in texts: int8 is not the default
+    with caplog.at_level("WARNING", logger="sxhub.predict"):
+        export_onnx(model, int8=True, quantization="dynamic")
+    assert "not this model's default" not in caplog.text
+    with caplog.at_level("WARNING", logger="sxhub.predict"):
+        Predictor(model, onnx=True, int8=True)  # predict still says so
+    assert "not this model's default" in caplog.text
 
 
 def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Path) -> None:
