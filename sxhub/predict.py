@@ -75,12 +75,18 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
     path = Path(model)
     if path.exists() or not re.match(r"^[\w.-]+/[\w.-]+$", str(model)):
         return path
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import constants, snapshot_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
         return Path(snapshot_download(str(model)))
     except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        if constants.HF_HUB_OFFLINE:  # no request was sent: the id and the token were never the question
+            raise ModelError(
+                f"model {str(model)!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
+                f"is set; pass the local model folder, or download it first (`hf download {model}`, or run once "
+                "without HF_HUB_OFFLINE)."
+            ) from exc
         raise ModelError(
             f"model {str(model)!r} is neither a local folder nor a Hub model that can be downloaded "
             f"({type(exc).__name__}); check the path or the repo id and HF_TOKEN."

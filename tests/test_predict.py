@@ -360,8 +360,22 @@ def test_missing_text_column_and_empty_file(single_model: Path, tmp_path: Path) 
 
 
 def test_an_unreachable_hub_id_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", "http://127.0.0.1:9")
     with pytest.raises(ModelError, match="neither a local folder nor a Hub model"):
+        Predictor("nobody/missing-student")
+
+
+def test_a_hub_id_missing_from_the_cache_offline_names_hf_hub_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With HF_HUB_OFFLINE set no request is sent: the line said to check the repo id and HF_TOKEN, neither of which
+    was the question."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub is imported
+    with pytest.raises(ModelError, match=r"nor in the Hugging Face cache, and HF_HUB_OFFLINE is set; .*hf download"):
         Predictor("nobody/missing-student")
 
 
