@@ -222,6 +222,13 @@ def _iter_hub_dataset(repo_id: str, *, split: str, chunk_rows: int) -> Iterator[
         for batch in ds.iter(batch_size=chunk_rows):
             yield frame_from_records([dict(zip(batch, row, strict=True)) for row in zip(*batch.values(), strict=True)])
     except Exception as exc:  # datasets raises many types; all mean "cannot use this id"
+        from huggingface_hub import constants
+
+        if constants.HF_HUB_OFFLINE:  # no request was sent, and a streamed dataset is read from the Hub itself
+            raise InputError(
+                f"Hub dataset {repo_id!r} is read from the Hub as it streams, and HF_HUB_OFFLINE is set; unset "
+                "HF_HUB_OFFLINE, or pass a local file (e.g. datasets' Dataset.to_parquet of the cached dataset)."
+            ) from exc
         raise InputError(
             f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "
             "and HF_TOKEN, or pass a local file."

@@ -775,6 +775,17 @@ def test_hub_dataset_inputs_stream_for_annotate_predict_and_insights(hub, tmp_pa
     assert not any(re.search(r"\.arrow$", str(p)) for p in after)
 
 
+def test_a_hub_dataset_offline_names_hf_hub_offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """With HF_HUB_OFFLINE set, a Hub dataset input (predict INPUT, export --data) said to check the id and HF_TOKEN,
+    though no request was sent and a streamed dataset cannot be read offline."""
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub is imported
+    with pytest.raises(InputError, match=r"'nobody/texts' is read from the Hub as it streams, and HF_HUB_OFFLINE"):
+        next(iter_table("nobody/texts"))
+
+
 def test_engine_ray_refuses_a_shared_cache_dir_before_anything_runs(tmp_path: Path, capsys) -> None:
     source = write_table(corpus(20), tmp_path / "in.csv")
     task = tmp_path / "task.yaml"
