@@ -115,10 +115,13 @@ def choose_int8(
             "may rerun too few: pass --data with its whole training file (its validation texts) or other texts."
         )
     fitting_fp32 = onnx_logits(model_dir, path, margin_fitting)  # what each candidate's recheck margin is fitted to
+    # the recipes are fitted (calibrated, smoothed, ranked) on the texts as predict serves them: cleaned as in training
+    preprocessing = read_model_info(model_dir).preprocessing
+    served = [clean_text(t, preprocessing) for t in fitting]
     for method in methods:
         try:
             candidates = _int8_candidates(method, path, target, raw=raw, tmp=tmp, model_dir=model_dir,
-                                          fitting=fitting, thresholds=thresholds, notes=notes,
+                                          fitting=served, thresholds=thresholds, notes=notes,
                                           smoothing=smoothing, bar=bar)  # fmt: skip
             for fp32_nodes in candidates:  # each candidate has been written to ``target``, where Predictor reads it
                 agreement, speed, recheck = _check_int8(model_dir, target, texts=texts, reference=reference,

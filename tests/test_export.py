@@ -21,6 +21,7 @@ from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 import sxhub.cards
 import sxhub.export
 import sxhub.export_int8
+import sxhub.quantize
 from sxhub.errors import InputError, ModelError
 from sxhub.export import (
     AGREEMENT_BAR,
@@ -308,6 +309,30 @@ def test_exporting_again_does_not_warn_about_the_earlier_int8_record(
     with caplog.at_level("WARNING", logger="sxhub.predict"):
         Predictor(model, onnx=True, int8=True)  # predict still says so
     assert "not this model's default" in caplog.text
+
+
+def test_int8_recipes_are_fitted_on_texts_cleaned_as_predict_serves_them(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Static int8's calibration, smooth's activation peaks and mixed's ranking read the --data texts as written:
+    a URL or an e-mail address the model never sees served (predict masks them, as training did) set the ranges
+    and ranks that int8 is fitted to."""
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    data = tmp_path / "train.csv"
+    texts = [f"profit rose {i} see https://example.com/{i} or mail ir{i}@example.com" for i in range(40)]
+    pd.DataFrame({"text": texts}).to_csv(data, index=False)
+    seen: list[str] = []
+    calibration_reader = sxhub.quantize._CalibrationReader
+
+    def spy(model_dir: Path, texts: list[str], names: list[str]) -> object:
+        seen.extend(texts)
+        return calibration_reader(model_dir, texts, names)
+
+    monkeypatch.setattr(sxhub.quantize, "_CalibrationReader", spy)
+    export_onnx(model, int8=True, data=data, check_n=10, quantization="static")
+    assert len(seen) == 30
+    assert all("URL" in text and "EMAIL" in text and "example.com" not in text for text in seen)
 
 
 def test_mixed_keeps_the_most_sensitive_matmuls_fp32(student: Path, tmp_path: Path) -> None:
