@@ -249,8 +249,32 @@ class _ReadyChunk:
 def prepare_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str) -> _ReadyChunk:
     """The first half of :func:`predict_chunk`: which rows have a text, and those texts made ready for the model."""
     chunk = chunk.reset_index(drop=True)
-    missing = chunk[column].map(is_missing_text).to_numpy(dtype=bool)
-    return _ReadyChunk(chunk, column, missing, predictor.prepare(chunk[column][~missing].tolist()))
+    texts = chunk[column]
+    if texts.dtype == object:
+        texts = texts.map(lambda value: _text_cell(value, column))
+    missing = texts.map(is_missing_text).to_numpy(dtype=bool)
+    return _ReadyChunk(chunk, column, missing, predictor.prepare(texts[~missing].tolist()))
+
+
+def _text_cell(value: Any, column: str) -> Any:
+    """A text column's cell as the text it holds: bytes (a Parquet ``binary`` column) decoded as UTF-8. A list or an
+    object (a Parquet list or struct, a JSONL object: not the column of texts) is refused in one line: its Python
+    repr, ``"['a', 'b']"``, was labelled as if it were a text."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"column {column!r} holds bytes that are not UTF-8 text ({value[:40]!r}); write the texts as UTF-8 "
+                "strings, or pass --text-column with the column of texts."
+            ) from None
+    if _is_json_cell(value):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        raise InputError(
+            f"column {column!r} holds {kind} ({_json_cell(value)[:60]}), not a text; pass --text-column with the "
+            "column of texts."
+        )
+    return value
 
 
 def _ready_chunks(

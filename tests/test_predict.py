@@ -502,3 +502,36 @@ def test_evaluate_leaves_out_texts_the_experts_did_not_label_multi_label_too(
     pd.DataFrame({"text": TEXTS, "label": ["negative", "", "neutral", None, "negative"]}).to_csv(single, index=False)
     result = evaluate(single_model, single)
     assert result["n"] == 3 and result["n_missing"] == 2
+
+
+def test_a_text_column_of_bytes_lists_or_objects(single_model: Path, tmp_path: Path) -> None:
+    """A Parquet ``binary`` text column was labelled as its Python repr ("b'profit rose'"), and a list or an object
+    cell (a Parquet list or struct, a JSONL object: not the column of texts) as "['a', 'b']" or "{'a': 1}"; bytes are
+    read as UTF-8 text now, and a list or an object is one line naming --text-column, with no output written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    source = tmp_path / "binary.parquet"
+    pq.write_table(pa.table({"text": pa.array([b"profit rose", b"", "caf\u00e9 loss".encode()], pa.binary())}), source)
+    summary = predict_file(single_model, source, tmp_path / "out.jsonl")
+    assert summary.n_empty == 1  # b"" holds no text
+    got = pd.read_json(tmp_path / "out.jsonl", lines=True)
+    labels, probs = Predictor(single_model).predict(["profit rose", "caf\u00e9 loss"])
+    assert got["label"].tolist()[::2] == labels
+    np.testing.assert_allclose(
+        got[["prob_positive", "prob_neutral", "prob_negative"]].to_numpy()[::2], probs, atol=1e-5
+    )
+
+    for cells, kind in (
+        ([["profit", "rose"], ["loss"]], "a list"),
+        ([{"a": "profit rose"}, {"a": "loss"}], "an object"),
+    ):
+        bad = tmp_path / "bad.jsonl"
+        pd.DataFrame({"text": cells, "id": [1, 2]}).to_json(bad, orient="records", lines=True)
+        with pytest.raises(InputError, match=rf"column 'text' holds {kind} \(.*\), not a text; pass --text-column"):
+            predict_file(single_model, bad, tmp_path / "bad_out.csv")
+        assert not (tmp_path / "bad_out.csv").exists()
+    undecodable = tmp_path / "latin1.parquet"
+    pq.write_table(pa.table({"text": pa.array([b"caf\xe9 loss"], pa.binary())}), undecodable)
+    with pytest.raises(InputError, match=r"holds bytes that are not UTF-8 text"):
+        predict_file(single_model, undecodable, tmp_path / "bad_out.csv")
