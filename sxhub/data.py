@@ -18,11 +18,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from .errors import InputError
 from .stream import RowSlice, is_hub_source, iter_table
-from .tables import read_file
+from .tables import plain_json, read_file
 from .tables import write_table as write_table  # re-exported: sxhub.data.write_table is public
 
 TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "tweet", "body", "document")
@@ -182,7 +183,8 @@ def prepare_texts(
     missing = [c for c in keep if c not in df.columns]
     if missing:
         raise InputError(f"column(s) {missing} to keep are not in the input (columns: {list(df.columns)[:20]}).")
-    raw = df[column].map(lambda v: "" if is_missing_text(v) else str(v))  # NaN is no text, never the word "nan"
+    cells = df[column].map(lambda v: text_cell(v, column)) if df[column].dtype == object else df[column]
+    raw = cells.map(lambda v: "" if is_missing_text(v) else str(v))  # NaN is no text, never the word "nan"
     too_long = raw.map(len) > max_chars
     if too_long.any():
         idx = int(too_long.idxmax())
@@ -221,6 +223,28 @@ def _is_missing(value: Any) -> bool:
 
 # what a missing value turns into when something calls str() on it (pandas, numpy, Python, JSON)
 MISSING_TEXT_STRINGS = frozenset({"nan", "none", "null", "<na>", "nat"})
+
+
+def text_cell(value: Any, column: str) -> Any:
+    """A text column's cell as the text it holds: bytes (a Parquet ``binary`` column) decoded as UTF-8. A list or an
+    object (a Parquet list or struct, a JSONL object: not the column of texts) is refused in one line: its Python
+    repr, ``"['a', 'b']"``, was labelled, trained on or predicted as if it were a text. Other cells are returned as
+    they are (:func:`is_missing_text` reads them next)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"column {column!r} holds bytes that are not UTF-8 text ({value[:40]!r}); write the texts as UTF-8 "
+                "strings, or pass --text-column with the column of texts."
+            ) from None
+    if isinstance(value, (list, tuple, dict, np.ndarray)):
+        kind = "an object" if isinstance(value, dict) else "a list"
+        shown = json.dumps(plain_json(value), ensure_ascii=False, default=str)[:60]
+        raise InputError(
+            f"column {column!r} holds {kind} ({shown}), not a text; pass --text-column with the column of texts."
+        )
+    return value
 
 
 def is_missing_text(value: Any) -> bool:
@@ -513,6 +537,8 @@ def load_labelled(
         failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
         n_failed = int(failed.sum())
         df = df[~failed].reset_index(drop=True)
+    if df[tcol].dtype == object:  # bytes decoded; a list or an object refused (not the column of texts)
+        df = df.assign(**{tcol: df[tcol].map(lambda v: text_cell(v, tcol))})
     no_text = df[tcol].map(is_missing_text).astype(bool)  # an empty frame (every row failed) maps to object dtype
     n_empty_text = int(no_text.sum())
     df = df[~no_text].reset_index(drop=True)

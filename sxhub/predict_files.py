@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text
+from .data import find_text_column, is_missing_text, text_cell
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, RowSlice
@@ -251,30 +251,9 @@ def prepare_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str) -> _Re
     chunk = chunk.reset_index(drop=True)
     texts = chunk[column]
     if texts.dtype == object:
-        texts = texts.map(lambda value: _text_cell(value, column))
+        texts = texts.map(lambda value: text_cell(value, column))
     missing = texts.map(is_missing_text).to_numpy(dtype=bool)
     return _ReadyChunk(chunk, column, missing, predictor.prepare(texts[~missing].tolist()))
-
-
-def _text_cell(value: Any, column: str) -> Any:
-    """A text column's cell as the text it holds: bytes (a Parquet ``binary`` column) decoded as UTF-8. A list or an
-    object (a Parquet list or struct, a JSONL object: not the column of texts) is refused in one line: its Python
-    repr, ``"['a', 'b']"``, was labelled as if it were a text."""
-    if isinstance(value, bytes):
-        try:
-            return value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InputError(
-                f"column {column!r} holds bytes that are not UTF-8 text ({value[:40]!r}); write the texts as UTF-8 "
-                "strings, or pass --text-column with the column of texts."
-            ) from None
-    if _is_json_cell(value):
-        kind = "an object" if isinstance(value, dict) else "a list"
-        raise InputError(
-            f"column {column!r} holds {kind} ({_json_cell(value)[:60]}), not a text; pass --text-column with the "
-            "column of texts."
-        )
-    return value
 
 
 def _ready_chunks(

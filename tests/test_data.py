@@ -478,3 +478,31 @@ def test_na_label_words_are_pandas_missing_value_words() -> None:
     from sxhub.data import NA_LABEL_WORDS
 
     assert {word.lower() for word in STR_NA_VALUES} <= NA_LABEL_WORDS
+
+
+def test_a_text_column_of_bytes_is_read_as_text_and_one_of_lists_is_refused_by_every_reader(tmp_path: Path) -> None:
+    """A Parquet ``binary`` text column was annotated and trained on as each cell's Python repr (``"b'profit
+    rose'"``), and a column of lists or objects (a Parquet list, a JSONL object) as ``"['a', 'b']"``; predict already
+    read the one and refused the other. Annotate's and train's readers now do the same, with the same one line."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "bin.parquet"
+    texts = ["profit rose", "sales fell", ""]
+    pq.write_table(pa.table({"text": pa.array([t.encode() for t in texts], pa.binary()),
+                             "label": ["positive", "negative", "neutral"]}), path)  # fmt: skip
+    assert prepare_texts(read_table(path)).frame["text"].tolist() == ["profit rose", "sales fell"]
+    labelled = load_labelled(path)
+    assert labelled.texts == ["profit rose", "sales fell"] and labelled.n_empty_text == 1
+
+    lists = tmp_path / "lists.jsonl"
+    lists.write_text('{"text": ["a", "b"], "label": "x"}\n{"text": "fine", "label": "y"}\n', encoding="utf-8")
+    for read in (lambda: prepare_texts(read_table(lists)), lambda: load_labelled(lists)):
+        with pytest.raises(
+            InputError, match=r"column 'text' holds a list \(\[\"a\", \"b\"\]\), not a text; pass --text"
+        ):
+            read()
+    bad = tmp_path / "latin1.parquet"
+    pq.write_table(pa.table({"text": pa.array(["caf\xe9".encode("latin-1")], pa.binary())}), bad)
+    with pytest.raises(InputError, match="holds bytes that are not UTF-8 text"):
+        prepare_texts(read_table(bad))
