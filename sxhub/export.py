@@ -48,6 +48,7 @@ from .predict import (
     ONNX_INT8_FILE,
     SXHUB_JSON,
     Predictor,
+    clean_text,
     load_student,
     native_bf16,
     read_model_info,
@@ -304,8 +305,14 @@ def check_sample(
         source = str(data)
         frame = read_table(source)
         column = find_text_column(frame, text_column)
-        # each text once: a repeated text would be checked and fitted on (static int8, mixed, the recheck margin)
-        texts = list(dict.fromkeys(str(t) for t in frame[column].tolist() if not is_missing_text(t)))
+        # each text once, as the model reads it (cleaned: two tweets differing in a @handle are one text to it): a
+        # repeated text would be checked and fitted on (static int8, mixed, the recheck margin)
+        preprocessing = read_model_info(model_dir).preprocessing if (Path(model_dir) / "config.json").is_file() else {}
+        once: dict[str, str] = {}
+        for t in frame[column].tolist():
+            if not is_missing_text(t):
+                once.setdefault(clean_text(str(t), preprocessing), str(t))
+        texts = list(once.values())
         if not texts:
             raise InputError(f"{str(source)!r} has no texts in column {column!r}; pass the training data with --data.")
         order = np.random.default_rng(0).permutation(len(texts))

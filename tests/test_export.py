@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -220,7 +221,6 @@ def test_int8_margin_is_fitted_on_texts_the_student_never_trained_on(student: Pa
     (99.23% of fp32's label sets on unseen tweets, under the bar). With the folder's record of what it trained on,
     the texts of --data it never trained on (its validation texts) go to the fitting texts and the margin is fitted
     on them alone; with too few of them it is fitted on all, and the record and a note say so."""
-    import shutil
 
     from sxhub.export_int8 import MIN_UNTRAINED, TRAINING_TEXTS, UNTRAINED_TEXTS
     from sxhub.trained_texts import save
@@ -789,3 +789,22 @@ def test_the_model_card_states_int8_alone_and_with_its_near_ties_rerun(
         f"{alone['label_agreement']:.2%} of 100 |"
     ) in card
     assert f"the texts within {margin:.2f} logits of a label change (single-label: the gap" in card
+
+
+def test_texts_that_clean_to_one_text_are_checked_or_fitted_on_not_both(student: Path, tmp_path: Path) -> None:
+    """check_sample took each raw text once, so two tweets differing only in a @handle or a link (one text once
+    cleaned, as the model reads them) could be one a check text and the other a fitting text."""
+    model = tmp_path / "student"
+
+    shutil.copytree(student, model)
+    info = json.loads((model / "sxhub.json").read_text())
+    info["preprocessing"] = {"steps": [{"pattern": r"https?://\S+", "replacement": "URL"}], "strip": True}
+    (model / "sxhub.json").write_text(json.dumps(info))
+    texts = [f"profit rose {i} https://x.example/{j}" for i in range(200) for j in range(2)]
+    path = tmp_path / "links.csv"
+    pd.DataFrame({"text": texts}).to_csv(path, index=False)
+
+    check, _, spare = check_sample(model, {}, data=path, text_column=None, n=100)
+
+    cleaned = [re.sub(r"https?://\S+", "URL", t) for t in check + spare]
+    assert len(check) + len(spare) == 200 and len(set(cleaned)) == 200
