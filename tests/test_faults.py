@@ -119,6 +119,33 @@ def test_permanent_errors_stop_with_a_fix(tmp_path: Path, status: int) -> None:
     assert len(server.requests) <= 3  # no retries of a permanent error
 
 
+def test_credits_running_out_mid_run_stop_it_and_the_next_run_resumes(tmp_path: Path) -> None:
+    """The Hugging Face router answers 402 once a token's Inference Providers credits are spent (OpenRouter and other
+    paid APIs too). It was a refusal of that one request: every remaining text failed at once, and annotate exited 0
+    with a file of failed rows (35 of 40 in the reproduction). It now stops the run with the fix; the answers so far
+    are cached, and the run after credit was added asks only for the rest."""
+    from sxhub.errors import TeacherUnavailableError
+
+    body = '{"error": "You have exceeded your monthly included credits for Inference Providers."}'
+    texts = [f"text {i}" for i in range(12)]
+    answered = 0
+
+    def out_of_credit(request: dict, n: int) -> Action:
+        nonlocal answered
+        answered += 1
+        return Answer(default_answer(request)) if answered <= 4 else Fail(402, body=body)
+
+    with FakeOpenAIServer(out_of_credit) as server, pytest.raises(TeacherUnavailableError) as info:
+        run(server, texts, tmp_path, concurrency=1)
+    message = str(info.value)
+    assert "HTTP 402" in message and "out of credit" in message and "run the same command" in message
+    assert len(server.requests) == 5  # the 402 is neither retried nor asked for the other texts
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    with FakeOpenAIServer(port=port) as server:  # the same server, credit added
+        result = run(server, texts, tmp_path)
+    assert not any(result.frame["failed"]) and len(server.requests) == len(texts) - 4
+
+
 def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_words(tmp_path: Path) -> None:
     """A server that refuses the request shape (TGI's 422 without ``value``) stops the run after a few requests."""
     from sxhub.annotate_engine import EARLY_STOP_REJECTIONS, RequestShapeError

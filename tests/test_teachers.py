@@ -101,7 +101,7 @@ def test_transient_http_errors_are_retryable(status: int) -> None:
     assert err.retry_after == 3.0
 
 
-@pytest.mark.parametrize("status", [401, 403, 404])
+@pytest.mark.parametrize("status", [401, 402, 403, 404])
 def test_auth_and_missing_model_are_permanent_and_stop_the_run(status: int) -> None:
     err = classify_error(http_error(status), "t")
     assert isinstance(err, TeacherUnavailableError)

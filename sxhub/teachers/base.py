@@ -10,7 +10,7 @@ Errors are sorted into kinds so the annotate engine knows what to do:
   request shape is wrong for that server, and the engine stops the run (see :mod:`sxhub.annotate`).
   :class:`ContextLengthError` is the one refusal that is about the text, not the shape: the prompt and ``max_tokens``
   do not fit the server's context window. It fails that vote with the fix and never stops the run.
-* :class:`~sxhub.errors.TeacherUnavailableError` for 401/403/404, which no retry can fix and which stop the run.
+* :class:`~sxhub.errors.TeacherUnavailableError` for 401/402/403/404, which no retry can fix and which stop the run.
 * :class:`RefusedError` (a :class:`~sxhub.errors.TeacherError`): the model refused this text (an OpenAI
   ``message.refusal``, or ``finish_reason: "content_filter"``). A failed vote with the server's words, never asked
   again with other seeds, never counted towards stopping the run.
@@ -28,7 +28,10 @@ from typing import Any
 from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TeacherSpec
 
-PERMANENT_STATUS = {401, 403, 404}
+# 402 Payment Required: the account is out of credit (the Hugging Face router answers it once a token's monthly
+# Inference Providers credits are spent: "You have exceeded your monthly included credits for Inference Providers";
+# OpenRouter and other paid APIs answer it too). No retry and no other text can pass until credit is added.
+PERMANENT_STATUS = {401, 402, 403, 404}
 
 
 @dataclass(frozen=True)
@@ -224,7 +227,7 @@ def parse_retry_after(value: str | None) -> float | None:
 def classify_status(
     status: int, detail: str, headers: Any, name: str, *, hub: bool
 ) -> TeacherError | TeacherUnavailableError:
-    """The error for an HTTP error answer: retryable (429, 408, 5xx), unavailable (401/403/404) or rejected."""
+    """The error for an HTTP error answer: retryable (429, 408, 5xx), unavailable (401/402/403/404) or rejected."""
     shown = f" ({detail})" if detail else ""
     if status == 429 or status >= 500 or status == 408:
         retry_after = parse_retry_after(headers.get("retry-after") if headers is not None else None)
@@ -234,6 +237,11 @@ def classify_status(
             401: "set HF_TOKEN (or run `hf auth login`) with a token that may call Inference Providers"
             if hub
             else "set SXHUB_API_KEY to the key this server expects",
+            402: "the account is out of credit: add credits (huggingface.co/settings/billing for Inference Providers), "
+            "then run the same command to resume (the label cache keeps every answer so far)"
+            if hub
+            else "the account behind SXHUB_API_KEY is out of credit with this provider: add credit, then run the "
+            "same command to resume (the label cache keeps every answer so far)",
             403: "check that your token may use this model or provider",
             404: "check the model id or base_url",
         }[status]
