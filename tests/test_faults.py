@@ -146,6 +146,49 @@ def test_credits_running_out_mid_run_stop_it_and_the_next_run_resumes(tmp_path: 
     assert not any(result.frame["failed"]) and len(server.requests) == len(texts) - 4
 
 
+@pytest.mark.parametrize(("status", "fix"), [(502, "Check the server"), (429, "lower --concurrency")])
+def test_a_server_answering_only_errors_stops_the_run_and_the_next_run_resumes(
+    tmp_path: Path, status: int, fix: str
+) -> None:
+    """A server behind a proxy whose backend died answers every request with nginx's 502 (a spent daily quota, 429):
+    each remaining text was retried for some 15 s and ended failed, and annotate exited 0 (13 of 16 texts failed in
+    68 s in the reproduction; a large input, hours). Three texts in a row whose every try failed, with no reply in
+    between, now stop the run in one line; the answers so far are cached for the next run."""
+    from sxhub.errors import TeacherUnavailableError
+
+    gateway = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
+    texts = [f"text {i}" for i in range(12)]
+    answered = 0
+
+    def backend_died(request: dict, n: int) -> Action:
+        nonlocal answered
+        answered += 1
+        return Answer(default_answer(request)) if answered <= 2 else Fail(status, body=gateway)
+
+    with FakeOpenAIServer(backend_died) as server, pytest.raises(TeacherUnavailableError) as info:
+        run(server, texts, tmp_path, concurrency=1, max_retries=1, backoff=0.01)
+    message = str(info.value)
+    assert "answered only errors" in message and f"HTTP {status}" in message and fix in message
+    assert "run the same command" in message and "\n" not in message
+    assert len(server.requests) == 2 + 3 * 2  # two replies, then three texts of two tries: not all twelve
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    with FakeOpenAIServer(port=port) as server:  # the backend back up
+        result = run(server, texts, tmp_path)
+    assert not any(result.frame["failed"]) and len(server.requests) == len(texts) - 2
+
+
+def test_texts_failing_between_replies_never_stop_the_run(tmp_path: Path) -> None:
+    """Errors that replies interrupt are the texts' own (each fails alone), never a server answering only errors."""
+
+    def every_other(request: dict, n: int) -> Action:
+        return Fail(503) if "odd" in user_text(request) else Answer(default_answer(request))
+
+    texts = [f"{'odd' if i % 2 else 'even'} {i}" for i in range(10)]
+    with FakeOpenAIServer(every_other) as server:
+        result = run(server, texts, tmp_path, concurrency=1, max_retries=1, backoff=0.01)
+    assert list(result.frame["failed"]) == [bool(i % 2) for i in range(10)]
+
+
 def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_words(tmp_path: Path) -> None:
     """A server that refuses the request shape (TGI's 422 without ``value``) stops the run after a few requests."""
     from sxhub.annotate_engine import EARLY_STOP_REJECTIONS, RequestShapeError

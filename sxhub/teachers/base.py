@@ -48,11 +48,13 @@ class Reply:
 
 
 class RetryableTeacherError(TeacherError):
-    """A failure that may pass on another try: 429, 5xx, a timeout or a lost connection."""
+    """A failure that may pass on another try: 429, 5xx, a timeout or a lost connection (``status``: the HTTP
+    status, when the server answered one)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, status: int | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class ServerGoneError(RetryableTeacherError):
@@ -231,7 +233,7 @@ def classify_status(
     shown = f" ({detail})" if detail else ""
     if status == 429 or status >= 500 or status == 408:
         retry_after = parse_retry_after(headers.get("retry-after") if headers is not None else None)
-        return RetryableTeacherError(f"{name}: HTTP {status}{shown}", retry_after=retry_after)
+        return RetryableTeacherError(f"{name}: HTTP {status}{shown}", retry_after=retry_after, status=status)
     if status in PERMANENT_STATUS:
         fix = {
             401: "set HF_TOKEN (or run `hf auth login`) with a token that may call Inference Providers"
