@@ -5,7 +5,8 @@ Each request goes to its teacher with its own seed, at most ``concurrency`` in f
 answer that is not a valid label is asked again with a fresh seed up to ``max_invalid`` times, then recorded as a
 failed vote with its raw text. Every reply is committed to the label cache as it arrives. A teacher whose first
 requests are all refused the same way, whose server went away, or that answers nothing stops the run in one line.
-A teacher that answers only errors (429, 5xx) for several texts in a row stops the run too.
+A teacher that answers only errors (429, 5xx) for several texts in a row, or whose first texts got only invalid
+answers, stops the run too.
 A first Ctrl-C or SIGTERM stops sending and lets the requests in flight finish, so that their answers are kept
 (:meth:`_Engine.run_workers`); a second one abandons them.
 """
@@ -58,6 +59,7 @@ EARLY_STOP_HUNG = 3  # texts in a row whose every try timed out: the teacher ans
 EARLY_STOP_FAILING = 3  # texts in a row whose every try failed (429, 5xx): the teacher answers only errors, stop
 EARLY_STOP_REJECTIONS = 3  # a teacher's first answers all refusing the request: stop, the shape is wrong
 EARLY_STOP_CUT_OFF = 3  # texts in a row whose every reply was cut off at max_tokens: every text would fail, stop
+EARLY_STOP_INVALID = 5  # a teacher's first texts all answered invalidly (by the server), no valid vote yet: stop
 RAW_LIMIT = 2000
 INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was invalid (the cache replays them)
 
@@ -113,6 +115,8 @@ class _Engine:
         self.hung_texts: list[set[str]] = [set() for _ in self.teachers]  # every try timed out, since the last reply
         self.failing_texts: list[set[str]] = [set() for _ in self.teachers]  # every try 429/5xx, since the last reply
         self.cut_texts: list[set[str]] = [set() for _ in self.teachers]  # every reply cut off, since the last vote
+        self.valid_votes = [0] * len(self.teachers)
+        self.invalid_texts: list[set[str]] = [set() for _ in self.teachers]  # every answer invalid, before any vote
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         self.sending = 0  # requests whose answer is awaited from a teacher now
         self.stopping = asyncio.Event()  # set by a first interrupt: nothing more is sent
@@ -386,6 +390,10 @@ class _Engine:
         is not sent again: its reply is awaited and counted as a cached answer. Each copy was paid for, and the bill
         depended on the concurrency (8 copies in flight, 8 requests; one at a time, 1).
         """
+        return (await self._reply(idx, messages, seed))[0]
+
+    async def _reply(self, idx: int, messages: list[dict[str, str]], seed: int) -> tuple[Reply, bool]:
+        """:meth:`request`, and whether the reply came from the cache (or a copy of the request in flight)."""
         ledger = self.ledgers[self.names[idx]]
         key = self.keys[idx](messages, seed)
         hit = self._cached(idx, key, messages, seed)
@@ -398,11 +406,11 @@ class _Engine:
             else:
                 ledger.cached_input_tokens += hit.input_tokens
                 ledger.cached_output_tokens += hit.output_tokens
-            return hit
+            return hit, True
         asking = asyncio.ensure_future(self._ask(idx, key, messages, seed))
         self._in_flight[key] = asking
         try:
-            return await asking
+            return await asking, False
         finally:
             del self._in_flight[key]
 
@@ -455,10 +463,11 @@ class _Engine:
         if self.scored:
             vote["scores"] = None
         cut_off = True  # every reply so far stopped at max_tokens
+        replayed = True  # every reply so far came from the cache
         for k in range(self.opts.max_invalid + 1):
             seed = self.opts.seed + self.seed_offsets[idx] + sample + SEED_STRIDE * k
             try:
-                reply = await self.request(idx, messages, seed)
+                reply, cached = await self._reply(idx, messages, seed)
             except RetryableTeacherError as exc:
                 vote["error"] = f"{exc} (gave up after {self.opts.max_retries + 1} tries)"
                 cut_off = False
@@ -471,6 +480,7 @@ class _Engine:
                 labels, reason = self.parse(reply.text)
             except InvalidAnswer as exc:
                 ledger.invalid_answers += 1
+                replayed = replayed and cached
                 why = self._cut_off(idx, reply)
                 cut_off = cut_off and bool(why)
                 vote["error"] = f"{INVALID_ANSWER}: {exc}{why}"
@@ -480,11 +490,40 @@ class _Engine:
             if self.scored and reply.scores is not None:
                 vote["scores"] = vote_scores(reply.scores, self.spec.label_names)
             self.cut_texts[idx].clear()  # it answers within max_tokens
+            self.valid_votes[idx] += 1
             return vote
         ledger.failed_votes += 1
         if cut_off:
             self._check_cut_off(idx, messages, vote["error"])
+        elif vote["error"].startswith(INVALID_ANSWER) and not replayed:
+            self._check_invalid(idx, messages, vote)
         return vote
+
+    def _check_invalid(self, idx: int, messages: list[dict[str, str]], vote: dict[str, Any]) -> None:
+        """Stop the run when a teacher's first EARLY_STOP_INVALID texts got only invalid answers, with no valid vote
+        yet: a model that does not follow the format (a server that enforces no schema, label names of its own, a
+        prompt_template that names other labels) answered every text that way, each asked ``max_invalid + 1``
+        times, and the run paid for all of them to label nothing (40 texts, 240 requests, then "every text
+        failed"). Once it gave a valid vote, invalid answers are the texts' own and never stop the run; nor do
+        invalid answers the cache replays (texts a model refuses in prose, first in the input, stopped every rerun
+        at once: the rerun goes on to new texts, and a teacher that answers those invalidly too stops it there)."""
+        if self.valid_votes[idx]:
+            return
+        texts = self.invalid_texts[idx]
+        texts.add(json.dumps(messages, sort_keys=True))
+        if len(texts) < EARLY_STOP_INVALID:
+            return
+        teacher = self.teachers[idx]
+        enforced = (
+            f"; its server enforced {teacher.enforced}, not the schema" if teacher.enforced in ("json", "none") else ""
+        )
+        raise TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{self._where(idx)} gave no valid answer for its first {len(texts)} texts "
+            f"({self.opts.max_invalid + 1} tries each{enforced}; last: {vote['error']}; raw: {vote['raw'][:200]!r}). "
+            "Check that the model follows the task's label names and JSON format (an instruct model; the task's "
+            "prompt_template), or set `server:` for this teacher so that its server enforces the schema. Every "
+            "answer so far is kept in the label cache: run the same command to resume."
+        )
 
     def _check_cut_off(self, idx: int, messages: list[dict[str, str]], error: str) -> None:
         """Stop the run when every reply for EARLY_STOP_CUT_OFF different texts, with no valid vote in between,

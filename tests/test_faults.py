@@ -189,6 +189,45 @@ def test_texts_failing_between_replies_never_stop_the_run(tmp_path: Path) -> Non
     assert list(result.frame["failed"]) == [bool(i % 2) for i in range(10)]
 
 
+def test_invalid_answers_after_a_valid_vote_never_stop_the_run(tmp_path: Path) -> None:
+    """Only a teacher's first texts, before any valid vote, can stop the run on invalid answers (its format is
+    wrong); after one, texts it answers invalidly are its own failed votes, however many in a row."""
+    texts = ["fine", *[f"outside {i}" for i in range(5)]]
+    with FakeOpenAIServer(faulty) as server:
+        result = run(server, texts, tmp_path, concurrency=1, max_invalid=0)
+    assert list(result.frame["failed"]) == [False] + [True] * 5
+
+
+def test_a_teacher_whose_first_texts_get_only_invalid_answers_stops_the_run(tmp_path: Path) -> None:
+    from sxhub.errors import TeacherUnavailableError
+
+    texts = [f"outside {i}" for i in range(10)]
+    with FakeOpenAIServer(faulty) as server, pytest.raises(TeacherUnavailableError) as info:
+        run(server, texts, tmp_path, concurrency=1, max_invalid=1)
+    message = str(info.value)
+    assert "no valid answer for its first 5 texts (2 tries each" in message and "'bullish'" in message
+    assert len(server.requests) == 5 * 2
+
+
+def test_invalid_answers_replayed_by_the_cache_never_stop_a_rerun(tmp_path: Path) -> None:
+    """Texts a model refuses in prose, first in the input, stop a first run; counted again when the cache replays
+    them, they stopped every rerun at once. The rerun goes on to new texts, and labels those it can."""
+    from sxhub.errors import TeacherUnavailableError
+
+    def refuses(body: dict, n: int) -> Action:
+        text = user_text(body)
+        return Answer("I cannot help with that.") if "insult" in text else Answer(default_answer(body))
+
+    texts = [f"insult {i}" for i in range(6)] + [f"fine {i}" for i in range(4)]
+    with FakeOpenAIServer(refuses) as server, pytest.raises(TeacherUnavailableError):
+        run(server, texts, tmp_path, concurrency=1, max_invalid=0)
+    port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+    with FakeOpenAIServer(refuses, port=port) as server:
+        result = run(server, texts, tmp_path, concurrency=1, max_invalid=0)
+    assert list(result.frame["failed"]) == [True] * 6 + [False] * 4
+    assert len(server.requests) == 5  # the sixth insult and the four others: the cache replayed five
+
+
 def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_words(tmp_path: Path) -> None:
     """A server that refuses the request shape (TGI's 422 without ``value``) stops the run after a few requests."""
     from sxhub.annotate_engine import EARLY_STOP_REJECTIONS, RequestShapeError

@@ -36,9 +36,9 @@ def spec_for(url: str, *, multi_label: bool = False, **teacher: object) -> TaskS
     return TaskSpec(name="fin", labels=LABELS, multi_label=multi_label, reasoning=True, teachers=[entry])
 
 
-def run(spec: TaskSpec, tmp_path: Path, **kwargs: object):
+def run(spec: TaskSpec, tmp_path: Path, *, texts: list[str] = TEXTS, **kwargs: object):
     kwargs = {"cache": tmp_path / "cache", "progress": False, "concurrency": 4, "max_invalid": 0, **kwargs}
-    return annotate(spec, TEXTS, **kwargs)  # type: ignore[arg-type]
+    return annotate(spec, texts, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
@@ -68,13 +68,27 @@ def test_vllm_before_0_10_2_gets_guided_json(tmp_path: Path) -> None:
 
 def test_an_unknown_server_is_asked_for_json_and_every_reply_is_validated(tmp_path: Path) -> None:
     with SERVER_KINDS["openai"]() as server:
-        result = run(spec_for(server.url), tmp_path)
+        result = run(spec_for(server.url), tmp_path, texts=TEXTS[:2])
     assert server.requests[0]["response_format"] == {"type": "json_object"}
     led = result.ledger["teachers"]["srv"]
     assert led["server"] == "openai" and led["enforced"] == "json"
     # this stand-in enforces nothing: its prose replies fail sxhub's own check, and no text gets a guessed label
     assert result.frame["failed"].all() and result.frame["label"].isna().all()
     assert "schema NOT enforced by the server" in result.summary_line()
+
+
+def test_a_teacher_whose_first_texts_get_only_invalid_answers_stops_the_run(tmp_path: Path) -> None:
+    """A server that enforces no schema, and a model answering prose: every text was asked max_invalid + 1 times and
+    failed, to the end of the input (40 texts, 240 requests paid, then "every text failed"). Its first five texts
+    without a valid answer now stop the run, with what its server enforced and the fix."""
+    from sxhub.errors import TeacherUnavailableError
+
+    with SERVER_KINDS["openai"]() as server, pytest.raises(TeacherUnavailableError) as info:
+        run(spec_for(server.url), tmp_path, concurrency=1)
+    message = str(info.value)
+    assert "gave no valid answer for its first 5 texts" in message and "enforced json, not the schema" in message
+    assert "`server:`" in message and "\n" not in message
+    assert len(server.requests) == 5  # max_invalid=0: one request per text, five texts, not twelve
 
 
 def test_server_in_the_spec_skips_detection(tmp_path: Path) -> None:
