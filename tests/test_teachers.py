@@ -120,6 +120,8 @@ def test_bad_request_is_a_permanent_teacher_error() -> None:
         (400, "This model's maximum context length is 256 tokens. However, you requested 730 tokens"),  # llama-cpp-py
         (400, "the request exceeds the available context size, try increasing it"),  # llama.cpp llama-server
         (422, "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000"),  # TGI
+        # Ollama without context shift (llm/llama_server.go, commit fb30760996871fa9460115c753afd2c60d4ab0f7)
+        (400, "the prompt is longer than the context length currently available to the model; shorten the prompt"),
     ],
 )
 def test_a_prompt_over_the_context_window_is_its_own_refusal_with_the_fix(status: int, detail: str) -> None:

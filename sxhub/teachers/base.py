@@ -88,7 +88,10 @@ class ContextLengthError(RejectedRequestError):
 # --n_ctx 256); vLLM and OpenAI word it "This model's maximum context length is N tokens ..."; llama.cpp's
 # llama-server "the request exceeds the available context size, try increasing it" (type exceed_context_size_error);
 # TGI answers 422 "Input validation error: `inputs` tokens + `max_new_tokens` must be <= N" (or "`inputs` must have
-# less than N tokens").
+# less than N tokens"); Ollama, for a model it runs without context shift (deepseek2), 400 "the prompt is longer than
+# the context length currently available to the model; ..." (llm/llama_server.go completionPromptForRequest, ollama
+# commit fb30760996871fa9460115c753afd2c60d4ab0f7; with context shift, its default, it drops the prompt's head and
+# answers 200 instead).
 CONTEXT_OVERFLOW_MARKERS = (
     "maximum context length",
     "context_length_exceeded",
@@ -97,6 +100,7 @@ CONTEXT_OVERFLOW_MARKERS = (
     "exceed_context_size",
     "`max_new_tokens` must be <=",
     "`inputs` must have less than",
+    "longer than the context length",
 )
 CONTEXT_FIX = (
     "the text is too long for this teacher's context window: shorten or split it (annotate --max-chars N refuses "
