@@ -362,11 +362,11 @@ class _Engine:
         failing.add(json.dumps(messages, sort_keys=True))
         if len(failing) < EARLY_STOP_FAILING:
             return
-        fix = (
-            "The server rate-limits this run: lower --concurrency, or wait for its quota to renew"
-            if exc.status == 429
-            else "Check the server (its logs, or the proxy in front of it) and restart it"
-        )
+        fix = {
+            429: "The server rate-limits this run: lower --concurrency, or wait for its quota to renew",
+            503: "Check the server (its logs, or the proxy in front of it): it may still be starting (an Inference "
+            "Endpoint scaled to zero: name it with `endpoint:` in the task spec and sxhub waits until it runs)",
+        }.get(exc.status or 0, "Check the server (its logs, or the proxy in front of it) and restart it")
         raise TeacherUnavailableError(
             f"teacher {self.names[idx]!r}{self._where(idx)} answered only errors: every try for {len(failing)} texts "
             f"in a row failed ({self.opts.max_retries + 1} tries each; last: {exc}). {fix}. Every answer so far is "

@@ -146,7 +146,9 @@ def test_credits_running_out_mid_run_stop_it_and_the_next_run_resumes(tmp_path: 
     assert not any(result.frame["failed"]) and len(server.requests) == len(texts) - 4
 
 
-@pytest.mark.parametrize(("status", "fix"), [(502, "Check the server"), (429, "lower --concurrency")])
+@pytest.mark.parametrize(
+    ("status", "fix"), [(502, "Check the server"), (429, "lower --concurrency"), (503, "`endpoint:`")]
+)
 def test_a_server_answering_only_errors_stops_the_run_and_the_next_run_resumes(
     tmp_path: Path, status: int, fix: str
 ) -> None:
