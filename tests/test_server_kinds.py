@@ -164,3 +164,16 @@ def test_inference_providers_get_the_openai_form_that_huggingface_hub_adapts(
     assert router.enforced == ["schema"] * len(TEXTS) and not result.frame["failed"].any()
     led = result.ledger["teachers"]["hub"]
     assert led["server"] == "providers" and led["enforced"] == "schema"
+
+
+@pytest.mark.parametrize("kind", ["ollama", "vllm"])
+def test_a_root_url_that_answers_404_names_the_v1_fix(kind: str, tmp_path: Path) -> None:
+    """``http://localhost:11434`` / ``:8000``, the addresses Ollama and vLLM print: sxhub's own requests went to the
+    root (Ollama's 404 page, vLLM's "The model `default` does not exist") and the error said only "check the model id
+    or base_url"; it now names the base_url with /v1 that works."""
+    from sxhub.errors import TeacherUnavailableError
+
+    with SERVER_KINDS[kind]() as server, pytest.raises(TeacherUnavailableError) as info:
+        root = server.url.removesuffix("/v1")
+        run(TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(base_url=root, name="srv")]), tmp_path)
+    assert f"use base_url {root}/v1 for teacher 'srv'" in str(info.value)

@@ -217,11 +217,26 @@ class InferenceClientTeacher(Teacher):
             error = classify_error(exc, self.name, hub=hub, timeout=self.spec.timeout)
             if _refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)
                 error = ServerGoneError(str(error))
+            error = self._root_url_404(exc, error)
             if error is exc:
                 raise
             raise error from exc
         self._answered = True
         return read_completion(out, self.name, hub=not self.base_url or is_hf_host(self.base_url))
+
+    def _root_url_404(self, exc: BaseException, error: BaseException) -> BaseException:
+        """A 404 from a base_url without a path (``http://localhost:11434``, ``http://localhost:8000``: the address
+        Ollama and vLLM print) names the fix: their OpenAI-compatible routes are under ``/v1``. sxhub's own requests
+        (the served model, the plain-HTTP form) went to the root and the error said only "check the model id or
+        base_url"; huggingface_hub adds ``/v1`` to a root URL, so TGI and llama.cpp worked there and these did not."""
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status != 404 or not self.base_url or urlparse(self.base_url).path.strip("/"):
+            return error
+        fixed = self.base_url.rstrip("/") + "/v1"
+        return TeacherUnavailableError(
+            f"{error} OpenAI-compatible servers (vLLM, Ollama, llama.cpp, TGI) serve their routes under /v1: use "
+            f"base_url {fixed} for teacher {self.name!r}."
+        )
 
     def _raise_if_never_reached(self, exc: BaseException) -> None:
         """A connection refused (or a host that does not resolve) before the server ever answered: a wrong
