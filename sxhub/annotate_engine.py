@@ -135,6 +135,16 @@ class _Engine:
                 self.opts.samples,
                 self.spec.temperature,
             )
+        if self.opts.samples > 1 and self.spec.temperature == 0:
+            _warn_once(
+                "samples-at-temperature-0",
+                "samples: %d at temperature 0: each teacher decodes greedily, so its %d samples of a text are one "
+                "answer paid %d times, and their agreement says nothing; set samples: 1 (or --samples 1), or a "
+                "temperature above 0 (e.g. 0.7) for self-consistency.",
+                self.opts.samples,
+                self.opts.samples,
+                self.opts.samples,
+            )
         self.keys, self.legacy_keys = self._make_keys()
 
     def _make_keys(self) -> tuple[list[CacheKeys], list[CacheKeys | None]]:

@@ -565,3 +565,18 @@ def test_replies_cached_under_the_keys_of_earlier_versions_are_still_found(tmp_p
         result = run(spec, ["Profit rose."], [teacher], tmp_path)
         assert server.requests == [] and result.rows[0]["label"] == "positive"
         assert len(LabelCache(tmp_path / "cache")) == 2  # copied under the new key
+
+
+def test_several_samples_at_temperature_0_are_warned_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Self-consistency samples at temperature 0 are greedy decodes of one prompt: the same answer paid for once per
+    sample, and an agreement of 1.0 on every text that the dataset card reported as unanimous. Said once, with the
+    fix; one sample, or a temperature above 0, says nothing."""
+    monkeypatch.setattr("sxhub.annotate_engine._WARNED", set())
+    for samples, temperature, warns in ((3, 0.0, True), (1, 0.0, False), (3, 0.7, False), (3, 0.0, False)):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            spec = make_spec(samples=samples, temperature=temperature)
+            run(spec, ["Profit rose."], [FakeTeacher(responder=by_keyword)], tmp_path)
+        assert ("at temperature 0" in caplog.text and "samples: 1" in caplog.text) == warns  # the last: said before
