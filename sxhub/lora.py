@@ -22,7 +22,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -193,6 +193,35 @@ def encode_examples(
     return encoded, too_long
 
 
+def check_every_kind_fits(
+    examples: Sequence[ChatExample], fitting: set[str], length: Callable[[int], int], max_length: int
+) -> None:
+    """One error line when no example of a kind (labelling, writing) is within ``max_length`` tokens (``fitting``:
+    the kinds that have one): the model would be tuned without learning that job. A labelling prompt lists every
+    label with its description, so on a task with long label texts every labelling example was left out while the
+    writing ones fitted, and the "teacher" tune wrote had never seen a labelling answer, its summary line still
+    counting them. ``length`` (example ``i``'s tokens) is only called for a kind that does not fit, to name the
+    --max-length to ask for."""
+    kinds = list(dict.fromkeys(ex.kind for ex in examples))
+    missing = [kind for kind in kinds if kind not in fitting]
+    if not missing:
+        return
+    need = max(min(length(i) for i, ex in enumerate(examples) if ex.kind == kind) for kind in missing)
+    which = "every example is" if len(missing) == len(kinds) else f"every {missing[0]} example is"
+    job = "" if len(missing) == len(kinds) else f", so the model would not learn {missing[0]}"
+    raise InputError(
+        f"{which} longer than --max-length {max_length} tokens{job}; raise --max-length to at least {need}."
+    )
+
+
+def example_tokens(tokenizer: Any, example: ChatExample) -> int:
+    """An example's length in tokens as :func:`encode_examples` counts it."""
+    from .teachers.chat_tokens import chat_prompt_ids, encode, end_of_turn
+
+    prompt, _ = chat_prompt_ids(tokenizer, example.messages)
+    return len(prompt) + len(encode(tokenizer, example.answer + end_of_turn(tokenizer)))
+
+
 def group_examples(encoded: Sequence[dict[str, Any]], group_size: int, seed: int) -> list[dict[str, Any]]:
     """Rows of up to ``group_size`` examples with the same shared part: their common token prefix, and per example
     the rest and its labels (-100 on prompt tokens). The prefix always stops before each prompt's last token."""
@@ -347,8 +376,9 @@ def train_local(
         ) from exc
     chatml = prepare_tokenizer(tokenizer)
     encoded, too_long = encode_examples(tokenizer, examples, opts.max_length)
-    if not encoded:
-        raise InputError(f"every example is longer than max_length={opts.max_length} tokens; raise --max-length.")
+    check_every_kind_fits(
+        examples, {e["kind"] for e in encoded}, lambda i: example_tokens(tokenizer, examples[i]), opts.max_length
+    )
     rows = group_examples(encoded, opts.group_size, opts.seed)
     with tempfile.TemporaryDirectory(prefix="sxhub-tune-") as work:
         args = trl.SFTConfig(
@@ -436,6 +466,8 @@ def train_autotrain(
         messages = [*ex.messages, {"role": "assistant", "content": ex.answer}]
         rendered.append(tokenizer.apply_chat_template(messages, tokenize=False))
     lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in rendered]
+    fitting = {ex.kind for ex, n in zip(examples, lengths, strict=True) if n <= opts.max_length}
+    check_every_kind_fits(examples, fitting, lengths.__getitem__, opts.max_length)  # AutoTrain failed on none
     kept = [text for text, n in zip(rendered, lengths, strict=True) if n <= opts.max_length]
     work = Path(tempfile.mkdtemp(prefix="sxhub-tune-autotrain-"))  # kept (and named in the error) on failure
     (work / "data").mkdir()

@@ -117,9 +117,11 @@ class TuneResult:
         train, held = self.info["train"], self.info.get("heldout") or {}
         acc = held.get("accuracy")
         shown = f"held-out accuracy {acc:.3f} on {held.get('n')} texts" if acc is not None else "no held-out split"
+        # examples over --max-length are left out: the count said "tuned on 53 labelling" of which 37 were not
+        dropped = f" ({train['n_too_long']} longer than --max-length left out)" if train.get("n_too_long") else ""
         return (
             f"tuned {self.info['base_model']} on {train['n_labelling']} labelling + {train['n_writing']} writing "
-            f"examples in {train['seconds']:.0f} s ({train['examples_per_s']:.2f} examples/s, peak "
+            f"examples{dropped} in {train['seconds']:.0f} s ({train['examples_per_s']:.2f} examples/s, peak "
             f"{train['peak_rss_mb']:.0f} MB); {shown}; wrote {self.output_dir}"
         )
 

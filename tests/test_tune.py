@@ -858,6 +858,48 @@ def test_cli_tune_a_base_that_is_no_causal_lm_is_one_line_before_o_is_made(
         assert not out.exists()
 
 
+def test_cli_tune_refuses_a_max_length_that_leaves_out_every_labelling_example(
+    tmp_path: Path, tiny_llama: Path, capsys
+) -> None:
+    """The labelling prompt lists every label (longer than a writing prompt): a --max-length between the two left
+    out every labelling example, and tune wrote a "teacher" that had only learned to write, its summary line still
+    saying "tuned on 36 labelling + 36 writing examples". Now one line naming the length to ask for, exit 2, no -o;
+    and when only some are left out, the summary line says how many."""
+    from transformers import AutoTokenizer
+
+    from sxhub.lora import encode_examples, prepare_tokenizer
+    from sxhub.tune import build_examples
+
+    frame = labelled_frame(repeats=1)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    prepare_tokenizer(tokenizer)
+    examples = build_examples(
+        SPEC, frame["text"].tolist(), frame["label"].tolist(), writing=1.0, topic_share=0.5, seed=0
+    )
+    encoded, _ = encode_examples(tokenizer, examples, max_length=10**6)
+    lengths = {kind: [len(e["ids"]) for e in encoded if e["kind"] == kind] for kind in ("labelling", "writing")}
+    assert max(lengths["writing"]) < min(
+        lengths["labelling"]
+    )  # the case: every writing example fits, no labelling one
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    frame.to_csv(data, index=False)
+    out = tmp_path / "model"
+    base = ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama), "--lora-r", "2", "--holdout", "0"]
+    code, stdout, err = run_cli([*base, "--max-length", str(max(lengths["writing"]))], capsys)
+    assert code == 2 and stdout == ""
+    line = error_line(err)
+    assert "every labelling example" in line and f"--max-length to at least {min(lengths['labelling'])}" in line, line
+    assert not out.exists()
+    code, stdout, err = run_cli([*base, "--max-length", str(min(lengths["writing"]) - 1)], capsys)
+    assert code == 2 and "every example is longer" in error_line(err)
+    cut = sorted(lengths["labelling"])[len(lengths["labelling"]) // 2]
+    code, stdout, err = run_cli([*base, "--max-length", str(cut)], capsys)
+    dropped = sum(n > cut for n in lengths["labelling"])
+    assert code == 0 and dropped and f"({dropped} longer than --max-length left out)" in stdout, err
+
+
 def test_cli_tune_refuses_an_output_folder_that_holds_a_student(
     tmp_path: Path, tiny_base_model: Path, tiny_llama: Path, capsys
 ) -> None:
