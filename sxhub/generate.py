@@ -128,7 +128,9 @@ class GenerateResult:
     ledger: dict[str, Any]
     dropped: dict[str, int]  # why generated texts were dropped: invalid replies, duplicates (balance: over_quota, ...)
     balance: dict[str, Any] | None = None  # balance mode: quota, counts, short, hit_rate, rounds, given_up
-    agreement: dict[str, Any] | None = None  # min_agreement mode: min_agreement, kept, rounds, requests, reach_rate
+    agreement: dict[str, Any] | None = (
+        None  # min_agreement mode: kept, rounds, requests, reach_rate, highest, given_up
+    )
 
     def summary(self) -> dict[str, Any]:
         frame = self.frame

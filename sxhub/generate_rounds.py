@@ -4,8 +4,9 @@
 Both modes vote on every round as it is written and size the next round by the rate measured so far: ``--balance``
 per label (texts written for it that the vote gave it), ``--min-agreement`` over all texts (written texts that
 reached the agreement), asking at most :data:`BALANCE_MAX_BOOST` requests per missing text. With both, a text must
-reach the agreement before it counts toward its label's quota. Nothing pads a shortfall: after ``max_rounds`` it is
-reported in the summary and a warning.
+reach the agreement before it counts toward its label's quota. Both stop asking for what gained nothing in
+:data:`BALANCE_STALL_ROUNDS` rounds in a row (a label; with ``--min-agreement`` alone, the run). Nothing pads a
+shortfall: it is reported in the summary and a warning.
 """
 
 from __future__ import annotations
@@ -224,10 +225,11 @@ async def confident_rounds(
     run.dropped.update(low_agreement=0, unlabelled=0, surplus=0)
     kept: list[dict[str, Any]] = []
     seen: list[str] = []
-    asked = reaching = rounds = 0
+    asked = reaching = rounds = barren = 0
+    highest: float | None = None  # the highest agreement any labelled text reached: what --min-agreement could be
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
-        if need <= 0:
+        if need <= 0 or barren >= BALANCE_STALL_ROUNDS:
             break
         rounds += 1
         many = requests_for(need, asked, reaching)
@@ -235,11 +237,16 @@ async def confident_rounds(
         asked += many
         fresh = await run.write(plan, round_no, seen)
         seen += [r["text"] for r in fresh]
-        if not fresh:
-            continue
-        rows = voted_rows(fresh, await run.vote([r["text"] for r in fresh]), col)
-        run.dropped["unlabelled"] += sum(r["failed"] for r in rows)
-        good = [r for r in _low_agreement_dropped(rows, minimum, run.dropped) if not r["failed"]]
+        good: list[dict[str, Any]] = []
+        if fresh:
+            rows = voted_rows(fresh, await run.vote([r["text"] for r in fresh]), col)
+            run.dropped["unlabelled"] += sum(r["failed"] for r in rows)
+            reached = [_agreement(r) for r in rows if not r["failed"]]
+            highest = max([*reached, *([] if highest is None else [highest])], default=None)
+            good = [r for r in _low_agreement_dropped(rows, minimum, run.dropped) if not r["failed"]]
+        # as --balance gives up a label: rounds that keep nothing stop (a --min-agreement no vote reaches wrote
+        # 4 x n requests a round for every one of the 8 rounds, 29 x n in all, to keep none)
+        barren = 0 if good else barren + 1
         reaching += len(good)
         run.dropped["surplus"] += max(0, len(good) - need)
         kept += good[:need]
@@ -250,16 +257,26 @@ async def confident_rounds(
         "max_rounds": opts.rounds,
         "requests": asked,
         "reach_rate": round(reaching / asked, 4) if asked else None,
+        "highest": None if highest is None else round(highest, 4),
+        "given_up": barren >= BALANCE_STALL_ROUNDS and len(kept) < opts.n,
     }
     if len(kept) < opts.n:
+        stop = (
+            f"stopped after {BALANCE_STALL_ROUNDS} rounds in a row in which none did; nothing pads them: lower "
+            "--min-agreement"
+            if report["given_up"]
+            else "nothing pads them: raise --max-rounds, or lower --min-agreement"
+        )
         logger.warning(
-            "generate --min-agreement %g: %d of %d texts reached it after %d rounds (%s of the requests did); nothing "
-            "pads them: raise --max-rounds, or lower --min-agreement",
+            "generate --min-agreement %g: %d of %d texts reached it after %d rounds (%s of the requests did; the "
+            "highest agreement a vote reached was %s); %s",
             minimum,
             len(kept),
             opts.n,
             rounds,
             report["reach_rate"],
+            report["highest"],
+            stop,
         )
     return kept_frame(kept, col), report
 

@@ -80,6 +80,8 @@ def test_keeps_only_texts_that_reached_the_agreement_and_writes_the_shortfall() 
         "max_rounds": ROUNDS_MAX,
         "requests": 18,
         "reach_rate": round(12 / 18, 4),
+        "highest": 1.0,
+        "given_up": False,
     }
     assert len(written_for(teacher)) == 18
     assert result.dropped == {
@@ -116,6 +118,69 @@ def test_a_shortfall_is_reported_never_padded(caplog: pytest.LogCaptureFixture) 
     warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warning) == 1 and "8 of 12 texts reached it after 1 rounds" in warning[0]
     assert "--max-rounds" in warning[0] and "--min-agreement" in warning[0]
+
+
+def never_unanimous() -> tuple[FakeTeacher, Any]:
+    """A teacher (and the same as a server's answer function) that writes '<label> text <seed>' and votes that label
+    on 2 of every 3 votes on a text, another on the third: agreement 2/3 at best, never 1."""
+    votes: Counter[str] = Counter()
+    teacher = FakeTeacher()
+
+    def vote(user: str) -> str:
+        found = WRITTEN_SEED.search(user)
+        assert found, user
+        votes[found.group(0)] += 1
+        label = found.group(1)
+        return label if votes[found.group(0)] % 3 else ("positive" if label != "positive" else "negative")
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        asked = ASKED.search(user)
+        if "Write one new text" in user and asked:
+            return {"text": f"{asked.group(1)} text {teacher.history[-1].seed}"}
+        return {"label": vote(user)}
+
+    def server(body: dict[str, Any], n: int) -> Answer:
+        if "text" in schema_of(body).get("properties", {}):
+            asked = ASKED.search(user_text(body))
+            return Answer(json.dumps({"text": f"{asked.group(1) if asked else 'x'} text {body.get('seed')}"}))
+        return Answer(json.dumps({"label": vote(user_text(body))}))
+
+    teacher.responder = responder
+    return teacher, server
+
+
+def test_a_minimum_no_vote_reaches_stops_after_two_barren_rounds() -> None:
+    """--min-agreement above every vote (1, with votes of 2 of 3 at best) wrote 4 x n requests in each of the 8
+    rounds (29 x n in all) to keep nothing. Rounds that keep nothing stop, as --balance gives up a label, and the
+    report names the highest agreement reached (what the option could be)."""
+    teacher, _ = never_unanimous()
+    result = run(GenerateOptions(n=4, min_agreement=1.0, seed=0), teacher)
+    assert len(result.frame) == 0
+    report = result.agreement
+    assert report is not None and report["rounds"] == 2 and report["given_up"] is True
+    assert report["requests"] == 4 + 16 == len(written_for(teacher))  # round 2: 4 per missing text, then stop
+    assert report["highest"] == round(2 / 3, 4)
+
+
+def test_cli_a_minimum_no_vote_reaches_is_one_line_naming_the_highest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI's error blamed the writer ("fix the writer (refusals, invalid answers)") when every text was written
+    and voted on and only --min-agreement kept them out: it names the option and the highest agreement reached."""
+    _, server_answer = never_unanimous()
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_answer) as server:
+        task = write_task(tmp_path, VOTED3, server.url)
+        args = ["generate", str(task), "-o", str(out), "--n", "3", "--min-agreement", "1", "--min-distance", "0"]
+        with pytest.raises(SystemExit) as info:
+            main(["-q", *args, "--cache-dir", str(tmp_path / "c")])
+    assert info.value.code == 1
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1, errors
+    assert "--min-agreement 1 (the highest agreement reached was 0.6667, after 15 texts written)" in errors[0]
+    assert "lower --min-agreement" in errors[0] and "fix the writer" not in errors[0]
+    assert pd.read_csv(out).empty
 
 
 def test_with_balance_a_text_counts_toward_its_label_only_once_it_reached_the_agreement() -> None:

@@ -303,6 +303,13 @@ def refuse_nothing_generated(summary: dict[str, Any], output: str) -> None:
     from ..errors import TeacherError
 
     n, failed = int(summary["n"]), int(summary["failed"])
+    confident = summary.get("min_agreement") or {}
+    if n == 0 and summary["dropped"].get("low_agreement"):
+        raise TeacherError(
+            f"no written text's vote reached --min-agreement {confident['min_agreement']:g} (the highest agreement "
+            f"reached was {confident['highest']}, after {confident['requests']} texts written); lower --min-agreement "
+            f"or leave it out, and run generate again (the cache keeps what was written; {output} holds no row)."
+        )
     if n == 0:
         raise TeacherError(
             f"no text was written: every reply was dropped ({summary['dropped']}); fix the writer (refusals, invalid "
