@@ -702,6 +702,13 @@ def test_a_tuned_folder_with_broken_weights_is_one_line(tuned: Path, tmp_path: P
     code, _, err = run_cli([*argv[:-3], str(no_tokenizer), *argv[-2:]], capsys)
     line = error_line(err)
     assert code == 2 and "has no tokenizer" in line and "sxhub tune" in line and str(no_tokenizer) in line, line
+    # a copy without chat_template.jinja failed once loaded, telling the user to tune the folder they had tuned
+    no_template = tmp_path / "no-template"
+    shutil.copytree(tuned, no_template)
+    (no_template / "chat_template.jinja").unlink()
+    code, _, err = run_cli([*argv[:-3], str(no_template), *argv[-2:]], capsys)
+    line = error_line(err)
+    assert code == 2 and "has no chat template" in line and "copy the folder" in line and str(no_template) in line
 
 
 def test_annotate_and_generate_with_the_tuned_teacher(tuned: Path, tmp_path: Path, capsys) -> None:
@@ -1070,20 +1077,21 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
         assert str(tmp_path.parent) not in text, f"a local path in the published {name}"
 
 
-@pytest.mark.parametrize("damage", ["truncated-weights", "no-tokenizer"])
+@pytest.mark.parametrize("damage", ["truncated-weights", "no-tokenizer", "no-chat-template"])
 def test_publish_generator_refuses_a_folder_that_does_not_load(
     tuned: Path, tmp_path: Path, damage: str, capsys
 ) -> None:
     """publish generator copied a tuned folder whose model.safetensors was cut short, or that had lost its
-    tokenizer.json, to --to (or the Hub) with exit 0: a repo whose card says from_pretrained loads it, which did
-    not. Now one line naming the folder and the fix, exit 2, nothing written."""
+    tokenizer.json or its chat_template.jinja, to --to (or the Hub) with exit 0: a repo whose card says
+    from_pretrained loads it, which did not (or whose prompts no teacher could send). Now one line naming the folder
+    and the fix, exit 2, nothing written."""
     folder = tmp_path / "synth"
     shutil.copytree(tuned, folder)
     if damage == "truncated-weights":
         with open(folder / "model.safetensors", "r+b") as handle:
             handle.truncate(1000)
     else:
-        (folder / "tokenizer.json").unlink()
+        (folder / {"no-tokenizer": "tokenizer.json", "no-chat-template": "chat_template.jinja"}[damage]).unlink()
     to = tmp_path / "repo"
     code, _, err = run_cli(["publish", "generator", str(folder), "--to", str(to)], capsys)
     line = error_line(err)

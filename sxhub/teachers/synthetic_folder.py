@@ -38,6 +38,20 @@ def read_info(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json")  # a fast, sentencepiece or BPE tokenizer
 
 
+def has_chat_template(path: Path) -> bool:
+    """Whether the folder's tokenizer has a chat template where transformers saves one: ``chat_template.jinja``
+    (transformers 5, which ``sxhub tune`` writes) or ``chat_template`` in ``tokenizer_config.json`` (older ones).
+    A copy without the .jinja file was published with exit 0 as a model no teacher could use, and as a teacher
+    it failed only once loaded, telling the user to tune the folder they had tuned."""
+    if (path / "chat_template.jinja").is_file() or (path / "additional_chat_templates").is_dir():
+        return True
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return isinstance(config, dict) and bool(config.get("chat_template"))
+
+
 def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
     """The folder, or one error line that says what is missing and how to make it."""
     path = Path(folder).expanduser()
@@ -56,6 +70,11 @@ def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
         raise TeacherUnavailableError(
             f"synthetic model {str(path)!r} has no tokenizer ({', '.join(TOKENIZER_FILES)}); copy the folder "
             "`sxhub tune` wrote again, or rerun `sxhub tune`."
+        )
+    if not has_chat_template(path):  # the prompts are chat turns: without it the folder neither labels nor writes
+        raise TeacherUnavailableError(
+            f"synthetic model {str(path)!r} has no chat template (chat_template.jinja, or chat_template in "
+            "tokenizer_config.json); copy the folder `sxhub tune` wrote again, or rerun `sxhub tune`."
         )
     if (path / "model.safetensors").is_file():  # its header only: a copy or download cut short
         from safetensors import safe_open
