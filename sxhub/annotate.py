@@ -238,6 +238,8 @@ async def _annotate_with(
     prepared: PreparedTexts,
     progress: bool,
 ) -> tuple[list[list[dict[str, Any]]], _Engine]:
+    for teacher in teachers:
+        teacher.check_task(spec)
     engine = _Engine(spec, list(teachers), unique_names([t.name for t in teachers]), store, opts)
     votes = await _run_jobs(engine, prepared.texts, progress=progress)
     return votes, engine

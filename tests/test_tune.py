@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from sxhub.errors import InputError
+from sxhub.errors import InputError, TeacherUnavailableError
 from sxhub.prompt import answer_example, build_messages, parse_reply, system_prompt
 from sxhub.spec import TaskSpec
 from sxhub.synth import parse_text_reply, text_schema
@@ -737,6 +737,43 @@ def test_annotate_and_generate_with_the_tuned_teacher(tuned: Path, tmp_path: Pat
     assert len(result.frame) >= 1 and not result.frame["failed"].any()
     assert set(result.frame["label"]) <= set(SPEC.label_names)
     assert result.dropped["invalid"] == 0  # every written reply was valid JSON with a text
+
+
+def test_a_teacher_tuned_for_other_labels_is_refused_before_any_request(tuned: Path, tmp_path: Path, capsys) -> None:
+    """--teacher a folder tuned for another task (here the sentiment model on the 4P task) scored the task's labels
+    as answers the model never learned: every text got a confident-looking label, exit 0. Now one line naming the
+    folder, the labels it was tuned for and the fix, exit 2, in annotate and in generate before a text is written."""
+    from test_synth import bag_embed
+
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.teachers import FakeTeacher, make_teacher
+
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["new store opens downtown", "half price this week"]}).to_csv(texts, index=False)
+    renamed = TaskSpec.from_dict({**SPEC.to_dict(), "labels": ["good", "neutral", "bad"], "examples": []})
+    for other in (MULTI, renamed, TaskSpec.from_dict({**SPEC.to_dict(), "multi_label": True})):
+        task = tmp_path / "task.yaml"
+        task.write_text(other.to_yaml())
+        out = tmp_path / "labelled.csv"
+        argv = ["annotate", str(task), str(texts), "-o", str(out), "--teacher", str(tuned), "--cache-dir",
+                str(tmp_path / "cache")]  # fmt: skip
+        code, _, err = run_cli(argv, capsys)
+        line = error_line(err)
+        assert code == 2 and str(tuned) in line and "was tuned for task 'fin-sent'" in line, line
+        assert str(other.label_names) in line and "sxhub tune" in line
+        assert not out.exists()
+    writer = FakeTeacher(name="writer", responder=lambda messages: {"text": "a new text"})
+    with pytest.raises(TeacherUnavailableError, match="was tuned for task"):
+        generate(MULTI, GenerateOptions(n=2), teachers=[make_teacher(str(tuned))], writers=[writer], embed=bag_embed)
+    assert not writer.history  # refused before a text was written (and paid for)
+    # the task it was tuned for, its labels in another order and other descriptions: labelled
+    reordered = TaskSpec.from_dict(
+        {**SPEC.to_dict(), "labels": [{"name": n, "description": "?"} for n in reversed(SPEC.label_names)]}
+    )
+    task = tmp_path / "task.yaml"
+    task.write_text(reordered.to_yaml())
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
 
 
 def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: Path, capsys) -> None:

@@ -23,10 +23,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TeacherSpec
+
+if TYPE_CHECKING:
+    from ..spec import TaskSpec
 
 # 402 Payment Required: the account is out of credit (the Hugging Face router answers it once a token's monthly
 # Inference Providers credits are spent: "You have exceeded your monthly included credits for Inference Providers";
@@ -153,6 +156,10 @@ class Teacher:
     ) -> Reply:
         """Answer one chat request. Raise RetryableTeacherError or TeacherError on failure."""
         raise NotImplementedError
+
+    def check_task(self, spec: TaskSpec) -> None:
+        """Refuse, before any request, a task this teacher cannot label (a synthetic model tuned for other labels);
+        any task by default."""
 
     async def aclose(self) -> None:
         """Release connections (nothing to do by default)."""

@@ -47,10 +47,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import TeacherError
-from ..spec import TeacherSpec
+from ..errors import TeacherError, TeacherUnavailableError
+from ..spec import TaskSpec, TeacherSpec
 from .base import RejectedRequestError, Reply, Teacher
-from .synthetic_folder import check_synthetic_model, content_hash
+from .synthetic_folder import check_synthetic_model, content_hash, read_info
 from .synthetic_model import (
     SyntheticModel,
     WriteJob,
@@ -122,6 +122,23 @@ class TunedTeacher(Teacher):
         self._model = model
         self._queue: list[tuple[WriteJob | LabelJob, asyncio.Future[Any]]] = []
         self._worker: asyncio.Task[None] | None = None
+
+    def check_task(self, spec: TaskSpec) -> None:
+        """A model tuned for other labels (or single- where the task is multi-label) scores this task's labels as
+        answers it never learned: every text got a confident-looking label and the run exited 0. One error line."""
+        info = read_info(self.folder) or {}
+        labels, multi = info.get("labels"), info.get("multi_label")
+        if not isinstance(labels, list):
+            return  # a hand-made sxhub.json without the record: nothing to compare
+        if set(labels) != set(spec.label_names) or bool(multi) != spec.multi_label:
+            kind = {True: "multi-label", False: "single-label"}
+            tuned_for = (info.get("task") or {}).get("name") if isinstance(info.get("task"), dict) else None
+            raise TeacherUnavailableError(
+                f"teacher {str(self.folder)!r} was tuned"
+                + (f" for task {tuned_for!r}" if tuned_for else "")
+                + f" with the {kind[bool(multi)]} labels {labels}, not this task's {kind[spec.multi_label]} labels "
+                f"{spec.label_names}; pass the synthetic model tuned for this task, or tune one with `sxhub tune`."
+            )
 
     @property
     def identity(self) -> dict[str, Any]:
