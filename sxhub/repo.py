@@ -196,18 +196,35 @@ def without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
     train = out.get("train")
     if isinstance(train, dict) and train.get("distilled_from"):
         out["train"] = {**train, "distilled_from": public_model_name(train["distilled_from"])}
-    task = out.get("task")
-    if isinstance(task, dict):  # a tuned teacher's folder, a prompt template file: by name, not by local path
-        task = dict(task)
-        task["teachers"] = [
-            {**t, "model": public_model_name(t["model"])} if isinstance(t, dict) and t.get("model") else t
-            for t in task.get("teachers") or []
-        ]
-        template = task.get("prompt_template")
-        if isinstance(template, str) and "\n" not in template.strip() and Path(template.strip()).suffix:
-            task["prompt_template"] = Path(template.strip()).name
-        out["task"] = task
+    if isinstance(out.get("task"), dict):
+        out["task"] = task_without_local_paths(out["task"])
     return out
+
+
+def task_without_local_paths(task: dict[str, Any]) -> dict[str, Any]:
+    """A recorded task with a tuned teacher's folder and a prompt template file by name, not by local path, and
+    teacher URLs without credentials or query (:func:`sxhub.spec.redact_url`, as ``sxhub.json`` records them)."""
+    from .model_card import public_model_name
+    from .spec import redact_url
+
+    def public(teacher: Any) -> Any:
+        if not isinstance(teacher, dict):
+            return teacher
+        teacher = dict(teacher)
+        if teacher.get("model"):
+            if teacher.get("name") == teacher["model"]:  # a name left to default is the model: a folder's path too
+                teacher["name"] = public_model_name(teacher["name"])
+            teacher["model"] = public_model_name(teacher["model"])
+        if isinstance(teacher.get("base_url"), str):
+            teacher["base_url"] = redact_url(teacher["base_url"])
+        return teacher
+
+    task = dict(task)
+    task["teachers"] = [public(t) for t in task.get("teachers") or []]
+    template = task.get("prompt_template")
+    if isinstance(template, str) and "\n" not in template.strip() and Path(template.strip()).suffix:
+        task["prompt_template"] = Path(template.strip()).name
+    return task
 
 
 def generator_without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
@@ -232,6 +249,8 @@ def generator_without_local_paths(info: dict[str, Any]) -> dict[str, Any]:
         if isinstance(base.get("name"), str) and base["name"]:
             base["name"] = public_model_name(base["name"])
         out["base"] = base
+    if isinstance(out.get("task"), dict):  # its teachers (a tuned folder, a URL with a password) as for a student
+        out["task"] = task_without_local_paths(out["task"])
     return out
 
 

@@ -45,6 +45,7 @@ from .errors import InputError
 from .head import check_base
 from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
 from .model_folder import STAGING_PREFIX, drop_leftovers, move_into, staging_folder
+from .run_record import task_record
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -315,7 +316,7 @@ def _tune_into(
     n_trained = figures.pop("n_examples")
     info = {
         "kind": "synthetic-model",
-        "task": spec.to_dict(),
+        "task": task_record(spec),  # teacher URLs without credentials, as a student's sxhub.json
         "labels": spec.label_names,
         "multi_label": spec.multi_label,
         "base_model": base.name,

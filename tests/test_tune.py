@@ -1114,6 +1114,59 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
         assert str(tmp_path.parent) not in text, f"a local path in the published {name}"
 
 
+def test_tune_and_publish_generator_keep_teacher_credentials_and_folders_out(
+    tmp_path: Path, tiny_llama: Path, capsys
+) -> None:
+    """tune recorded the task's teachers as written (spec.to_dict) and publish generator copied that task into the
+    repo's sxhub.json: a teacher URL's password and api_key, and the local path of a tuned teacher folder, went
+    public. Now tune records teacher URLs without credentials (task_record, as a student's sxhub.json) and publish
+    reduces the task's teachers as publish model does (a folder by its name), also for a folder tuned before."""
+    from sxhub.tune import TuneOptions, tune
+
+    teacher_folder = tmp_path / "private" / "fin-synth"
+    url = "http://bob:hunter2@10.1.2.3:8080/v1?api_key=sk-xyz"
+    spec = TaskSpec.from_dict(
+        {**SPEC.to_dict(), "teachers": [{"model": str(teacher_folder)}, {"base_url": url, "model": "local"}]}
+    )
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    options = TuneOptions(base=str(tiny_llama), lora_r=2, holdout=0, writing=0)
+    folder = tune(spec, data, tmp_path / "model", options, progress=False).output_dir
+    recorded = json.loads((folder / "sxhub.json").read_text())
+    assert recorded["task"]["teachers"][1]["base_url"] == "http://10.1.2.3:8080/v1"
+    # a folder tuned before this fix holds the URL as written
+    recorded["task"]["teachers"][1]["base_url"] = url
+    (folder / "sxhub.json").write_text(json.dumps(recorded))
+    to = tmp_path / "repo"
+    code, _, err = run_cli(["publish", "generator", str(folder), "--to", str(to), "--repo-id", "me/fin"], capsys)
+    assert code == 0, err
+    published = json.loads((to / "sxhub.json").read_text())
+    assert [t["model"] for t in published["task"]["teachers"]] == ["fin-synth", "local"]
+    assert published["task"]["teachers"][0]["name"] == "fin-synth"  # its name defaulted to the folder's path
+    assert published["task"]["teachers"][1]["base_url"] == "http://10.1.2.3:8080/v1"
+    for name in ("sxhub.json", "README.md"):
+        text = (to / name).read_text()
+        assert "hunter2" not in text and "sk-xyz" not in text and str(tmp_path) not in text, name
+
+
+def test_a_students_published_record_names_a_tuned_teacher_folder_by_its_name_only() -> None:
+    """publish model reduced a tuned teacher folder's ``model`` to its name but left its ``name``, which defaults to
+    the same local path, in the published sxhub.json and card."""
+    from sxhub.repo import without_local_paths
+
+    info = {
+        "task": {
+            "teachers": [
+                {"model": "/home/me/models/fin-synth", "name": "/home/me/models/fin-synth"},
+                {"model": "local", "base_url": "http://u:secret@host:8080/v1?key=k", "name": "mine"},
+            ]
+        }
+    }
+    teachers = without_local_paths(info)["task"]["teachers"]
+    assert teachers[0] == {"model": "fin-synth", "name": "fin-synth"}
+    assert teachers[1] == {"model": "local", "base_url": "http://host:8080/v1", "name": "mine"}
+
+
 @pytest.mark.parametrize("damage", ["truncated-weights", "no-tokenizer", "no-chat-template"])
 def test_publish_generator_refuses_a_folder_that_does_not_load(
     tuned: Path, tmp_path: Path, damage: str, capsys
