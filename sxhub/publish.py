@@ -484,7 +484,7 @@ def publish_generator(
     from .teachers.synthetic_folder import read_info
     from .tune import write_card
 
-    src = check_model_dir(model_dir)
+    src = check_model_dir(model_dir, made_by="sxhub tune")  # a missing folder was sent to `sxhub train`
     info = read_info(src)
     if info is None:
         raise PublishError(

@@ -51,17 +51,18 @@ FP32_ONNX = Path("onnx") / "model.onnx"
 # --------------------------------------------------------------------------------------------------------------
 # model folders
 # --------------------------------------------------------------------------------------------------------------
-def check_model_dir(model_dir: str | os.PathLike[str]) -> Path:
-    """The model folder, or :class:`PublishError` when it holds no config or no weights."""
+def check_model_dir(model_dir: str | os.PathLike[str], *, made_by: str = "sxhub train") -> Path:
+    """The model folder, or :class:`PublishError` when it holds no config or no weights; the error names the
+    command that writes such a folder (``made_by``: ``sxhub tune`` for a synthetic model)."""
     path = Path(model_dir)
     if not path.is_dir() or not any(path.iterdir()):
         raise PublishError(
-            f"nothing to publish: {str(path)!r} is missing or empty; pass the folder `sxhub train` wrote."
+            f"nothing to publish: {str(path)!r} is missing or empty; pass the folder `{made_by}` wrote."
         )
     if not (path / "config.json").is_file() or not any((path / w).is_file() for w in WEIGHTS):
         raise PublishError(
             f"nothing to publish: {str(path)!r} has no config.json or model weights (model.safetensors); "
-            "pass the folder `sxhub train` wrote."
+            f"pass the folder `{made_by}` wrote."
         )
     return path
 

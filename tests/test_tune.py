@@ -1192,6 +1192,12 @@ def test_publish_generator_refuses_a_folder_that_does_not_load(
 def test_publish_generator_refuses_a_student_folder(tmp_path: Path, tiny_base_model: Path, capsys) -> None:
     code, _, err = run_cli(["publish", "generator", str(tiny_base_model), "--to", str(tmp_path / "x")], capsys)
     assert code == 2 and "sxhub tune" in error_line(err)
+    # a mistyped or empty folder: the fix is tune's folder (it said "pass the folder `sxhub train` wrote")
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "missing", tmp_path / "empty"):
+        code, _, err = run_cli(["publish", "generator", str(folder), "--to", str(tmp_path / "x")], capsys)
+        line = error_line(err)
+        assert code == 2 and "`sxhub tune` wrote" in line and "sxhub train" not in line, line
 
 
 # ------------------------------------------------------------------------------------------------------------------
