@@ -331,7 +331,7 @@ async def agenerate(
     """Write about ``options.n`` new texts with the open ``teachers`` and label them by vote (module docstring)."""
     if not teachers:
         raise UserError("generate: give at least one teacher.")
-    for teacher in teachers:  # the voters, before anything is written (the vote checks them again)
+    for teacher in [*teachers, *(writers or [])]:  # before anything is written (the vote checks the voters again)
         teacher.check_task(spec)
     check_balance(spec, options)
     resolve_samples(spec, samples)  # the vote reads it after every text is written: a bad one fails here, first

@@ -766,6 +766,10 @@ def test_a_teacher_tuned_for_other_labels_is_refused_before_any_request(tuned: P
     with pytest.raises(TeacherUnavailableError, match="was tuned for task"):
         generate(MULTI, GenerateOptions(n=2), teachers=[make_teacher(str(tuned))], writers=[writer], embed=bag_embed)
     assert not writer.history  # refused before a text was written (and paid for)
+    voter = FakeTeacher(name="voter", responder=lambda messages: {"labels": ["Price"]})
+    with pytest.raises(TeacherUnavailableError, match="was tuned for task"):  # a writer tuned for other labels too
+        generate(MULTI, GenerateOptions(n=2), teachers=[voter], writers=[make_teacher(str(tuned))], embed=bag_embed)
+    assert not voter.history
     # the task it was tuned for, its labels in another order and other descriptions: labelled
     reordered = TaskSpec.from_dict(
         {**SPEC.to_dict(), "labels": [{"name": n, "description": "?"} for n in reversed(SPEC.label_names)]}

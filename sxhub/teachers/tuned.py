@@ -134,7 +134,7 @@ class TunedTeacher(Teacher):
             kind = {True: "multi-label", False: "single-label"}
             tuned_for = (info.get("task") or {}).get("name") if isinstance(info.get("task"), dict) else None
             raise TeacherUnavailableError(
-                f"teacher {str(self.folder)!r} was tuned"
+                f"synthetic model {str(self.folder)!r} was tuned"
                 + (f" for task {tuned_for!r}" if tuned_for else "")
                 + f" with the {kind[bool(multi)]} labels {labels}, not this task's {kind[spec.multi_label]} labels "
                 f"{spec.label_names}; pass the synthetic model tuned for this task, or tune one with `sxhub tune`."
