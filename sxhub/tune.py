@@ -255,6 +255,8 @@ def tune(
         train_idx = sorted(random.Random(opts.seed).sample(train_idx, opts.max_train))
     texts = [data.texts[i] for i in train_idx]
     labels = [data.labels[i] for i in train_idx]
+    for note in tune_notes(spec, data, labels):
+        logger.warning(note)  # now, before a long run; sxhub.json and the card keep them
     examples = build_examples(spec, texts, labels, writing=opts.writing, topic_share=opts.topic_share, seed=opts.seed)
     base = resolve_base(opts.base)
     check_base(base.path)  # its config and tokenizer before -o is made: a config-only folder left an empty -o
@@ -275,6 +277,24 @@ def tune(
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # nothing was saved
     return TuneResult(out, info)
+
+
+def tune_notes(spec: TaskSpec, data: LabelledData, train_labels: Sequence[Any]) -> list[str]:
+    """What reading LABELLED left out (failed rows, rows without a text or a label: :func:`sxhub.targets.data_notes`,
+    as train says them) and the task's labels no training text has: tune said neither, and such a label was never
+    learnt, to label or to write (its writing examples come from its texts), while the summary looked whole."""
+    from .targets import data_notes
+
+    seen = {name for label in train_labels for name in ([label] if isinstance(label, str) else label)}
+    missing = [name for name in spec.label_names if name not in seen]
+    notes = data_notes(data)
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        notes.append(
+            f"No training text has the label(s) {missing}: the synthetic model cannot learn to label or write {them}; "
+            f"label more texts of {them}, or drop {them} from the task."
+        )
+    return notes
 
 
 def check_output_folder(out: Path) -> None:
@@ -330,7 +350,10 @@ def _tune_into(
             "layers": figures.pop("lora_layers", None),
             "merged": True,
         },
-        "data": _data_facts(labelled, data, train_idx, held_idx, label_column),
+        "data": {
+            **_data_facts(labelled, data, train_idx, held_idx, label_column),
+            "notes": tune_notes(spec, data, [data.labels[i] for i in train_idx]),
+        },
         "train": {
             "n_labelling": sum(e.kind == "labelling" for e in examples),
             "n_writing": sum(e.kind == "writing" for e in examples),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import os
 import shutil
@@ -904,6 +905,36 @@ def test_cli_tune_a_base_that_is_no_causal_lm_is_one_line_before_o_is_made(
         line = error_line(err)
         assert "BertForSequenceClassification" in line and "not a causal LM" in line and "--base" in line, line
         assert not out.exists()
+
+
+def test_tune_says_which_rows_and_labels_it_left_out(tmp_path: Path, tiny_llama: Path, capsys, caplog) -> None:
+    """tune on annotate's output left out the failed rows and the rows without a label without a word, and a label
+    no training text had was never learnt (to label, or to write: its writing examples come from its texts) while the
+    summary looked whole. train says both; tune now warns before training, and sxhub.json and the card keep them."""
+    frame = labelled_frame(repeats=2)
+    frame["failed"] = [i < 3 for i in range(len(frame))]
+    frame.loc[frame["failed"], "label"] = None
+    frame.loc[frame["label"] == "negative", "label"] = ""
+    data = tmp_path / "labelled.csv"
+    frame.to_csv(data, index=False)
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    out = tmp_path / "model"
+    argv = ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama), "--lora-r", "2", "--holdout", "0"]
+    with caplog.at_level(logging.WARNING, logger="sxhub.tune"):
+        code, _, err = run_cli([*argv, "--writing", "0"], capsys)
+    assert code == 0, err
+    expected = [
+        "3 failed row(s) (no teacher label) were left out.",
+        "6 row(s) with an empty label cell were left out.",
+        "No training text has the label(s) ['negative']: the synthetic model cannot learn to label or write it",
+    ]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert all(any(e in w for w in warnings) for e in expected), warnings
+    notes = json.loads((out / "sxhub.json").read_text())["data"]["notes"]
+    assert len(notes) == 3 and all(e in n for e, n in zip(expected, notes, strict=True))
+    card = (out / "README.md").read_text()
+    assert all(e in card for e in expected)
 
 
 def test_cli_tune_refuses_a_max_length_that_leaves_out_every_labelling_example(
