@@ -21,6 +21,7 @@ import logging
 import os
 import random
 import shutil
+import struct
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -144,8 +145,17 @@ def gguf_to_folder(gguf: Path) -> Path:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     logger.info("converting %s to a transformers folder (once): %s", gguf.name, target)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (ValueError, OSError, KeyError, struct.error) as exc:
+        # not GGUF, cut short, or an architecture transformers cannot read from GGUF: this was the library's own
+        # error ("ValueError: ... does not start with the GGUF magic bytes", "error: unpack_from requires ..."), exit 1
+        raise ModelError(
+            f"base model {str(gguf)!r} does not read as a GGUF causal LM ({type(exc).__name__}: {str(exc)[:160]}); "
+            "pass a whole .gguf file of an architecture transformers reads from GGUF (llama, mistral, qwen2, ...), "
+            "a model folder or a Hub id with --base."
+        ) from exc
     model.hf_quantizer = None  # type: ignore[assignment]  # the weights are plain float32 now
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

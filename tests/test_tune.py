@@ -979,6 +979,28 @@ def test_cli_tune_refuses_a_max_length_that_leaves_out_every_labelling_example(
     assert code == 0 and dropped and f"({dropped} longer than --max-length left out)" in stdout, err
 
 
+@pytest.mark.parametrize("content", [b"not a gguf file at all " * 40, b"GGUF\x03"], ids=["no-magic", "cut-short"])
+def test_cli_tune_a_gguf_base_that_does_not_read_is_one_line(
+    tmp_path: Path, content: bytes, capsys, monkeypatch
+) -> None:
+    """--base a .gguf file that is not one, or one cut short, ended in the gguf reader's own error ("ValueError: ...
+    does not start with the GGUF magic bytes", "error: unpack_from requires a buffer of ..."), exit 1. Now one line
+    naming the file and --base, exit 2, no -o."""
+    pytest.importorskip("gguf")
+    monkeypatch.setenv("SXHUB_CACHE", str(tmp_path / "cache"))
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    base = tmp_path / "model.gguf"
+    base.write_bytes(content)
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(["tune", str(task), str(data), "-o", str(out), "--base", str(base)], capsys)
+    line = error_line(err)
+    assert code == 2 and stdout == "" and str(base) in line and "does not read as a GGUF" in line, line
+    assert "--base" in line and not out.exists()
+
+
 def test_cli_tune_refuses_an_output_folder_that_holds_a_student(
     tmp_path: Path, tiny_base_model: Path, tiny_llama: Path, capsys
 ) -> None:
