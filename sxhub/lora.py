@@ -166,9 +166,10 @@ def gguf_to_folder(gguf: Path) -> Path:
         tokenizer.save_pretrained(tmp)
         os.replace(tmp, target)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
         if not (target / "config.json").is_file():  # another process won the race otherwise
             raise
+    finally:  # Ctrl-C while saving left a half-written float32 copy (540 MB for SmolLM2) in the cache for good
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
 
 

@@ -1260,6 +1260,31 @@ def test_publish_generator_refuses_a_student_folder(tmp_path: Path, tiny_base_mo
 # ------------------------------------------------------------------------------------------------------------------
 # the AutoTrain backend
 # ------------------------------------------------------------------------------------------------------------------
+def test_an_interrupted_gguf_conversion_leaves_no_copy_in_the_cache(tmp_path: Path, monkeypatch) -> None:
+    """Ctrl-C while the GGUF base's float32 copy was being saved left the half-written folder (540 MB for the
+    embedded SmolLM2) in $SXHUB_CACHE/bases for good: only an OSError removed it."""
+    pytest.importorskip("gguf")
+    import transformers
+
+    from sxhub.lora import gguf_to_folder
+
+    class Half:
+        config = object()
+
+        def save_pretrained(self, folder: Path) -> None:
+            (Path(folder) / "model.safetensors").write_bytes(b"\0" * 1000)
+            raise KeyboardInterrupt
+
+    monkeypatch.setenv("SXHUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Half())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: Half())
+    gguf = tmp_path / "base.gguf"
+    gguf.write_bytes(b"GGUF")
+    with pytest.raises(KeyboardInterrupt):
+        gguf_to_folder(gguf)
+    assert list((tmp_path / "cache" / "bases").iterdir()) == []
+
+
 def test_autotrain_gets_a_base_its_transformers_reads(tmp_path: Path, tiny_llama: Path) -> None:
     """transformers 4.x would take its default rope theta without `rope_theta`, and knows no TokenizersBackend."""
     from transformers import AutoTokenizer
