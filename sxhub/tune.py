@@ -236,6 +236,7 @@ def tune(
     options: TuneOptions | None = None,
     *,
     label_column: str | None = None,
+    text_column: str | None = None,
     progress: bool = True,
 ) -> TuneResult:
     """Tune a synthetic model on ``labelled`` for ``spec`` and write it to ``output_dir`` (module docstring)."""
@@ -244,8 +245,12 @@ def tune(
     opts = options or TuneOptions()
     out = Path(output_dir)
     check_output_folder(out)
-    data = load_labelled(
-        labelled, label_names=spec.label_names, multi_label=spec.multi_label, label_column=label_column
+    data = load_labelled(  # the error for a text column it cannot guess names --text-column, which tune lacked
+        labelled,
+        label_names=spec.label_names,
+        multi_label=spec.multi_label,
+        label_column=label_column,
+        text_column=text_column,
     )
     from .targets import check_trainable
 

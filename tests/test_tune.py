@@ -937,6 +937,22 @@ def test_tune_says_which_rows_and_labels_it_left_out(tmp_path: Path, tiny_llama:
     assert all(e in card for e in expected)
 
 
+def test_cli_tune_takes_the_text_column_its_error_names(tmp_path: Path, tiny_llama: Path, capsys) -> None:
+    """A LABELLED file whose text column has no usual name was refused with "pass --text-column NAME", an option
+    tune did not have ("No such option"); tune takes it, as annotate and evaluate do."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).rename(columns={"text": "headline_en"}).to_csv(data, index=False)
+    out = tmp_path / "model"
+    argv = ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama), "--lora-r", "2", "--holdout", "0"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "pass --text-column" in error_line(err)
+    code, _, err = run_cli([*argv, "--text-column", "headline_en", "--writing", "0"], capsys)
+    assert code == 0, err
+    assert json.loads((out / "sxhub.json").read_text())["data"]["n_train"] == len(labelled_frame(repeats=1))
+
+
 def test_cli_tune_refuses_a_max_length_that_leaves_out_every_labelling_example(
     tmp_path: Path, tiny_llama: Path, capsys
 ) -> None:

@@ -17,6 +17,7 @@ from .params import OutputPath, only_applies, threads_option
 )
 @click.option("--backend", type=click.Choice(["local", "autotrain"]), default="local", show_default=True)
 @click.option("--label-column", help="The column with the labels to learn (e.g. an expert `gold` column).")
+@click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
 @click.option(
     "--epochs",
     type=float,
@@ -67,6 +68,7 @@ def tune(
     base: str | None,
     backend: str,
     label_column: str | None,
+    text_column: str | None,
     epochs: float,
     learning_rate: float,
     group_size: int,
@@ -127,7 +129,7 @@ def tune(
         max_length=max_length,
         seed=seed,
     )
-    result = run_tune(task, labelled, output_dir, options, label_column=label_column)
+    result = run_tune(task, labelled, output_dir, options, label_column=label_column, text_column=text_column)
     if as_json:
         emit_json({"output_dir": str(result.output_dir), **result.info})
     else:
