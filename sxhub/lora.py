@@ -220,8 +220,10 @@ def check_every_kind_fits(
     need = max(min(length(i) for i, ex in enumerate(examples) if ex.kind == kind) for kind in missing)
     which = "every example is" if len(missing) == len(kinds) else f"every {missing[0]} example is"
     job = "" if len(missing) == len(kinds) else f", so the model would not learn {missing[0]}"
+    only_labels = " (or pass --writing 0 for a model that only labels)" if missing == ["writing"] else ""
     raise InputError(
-        f"{which} longer than --max-length {max_length} tokens{job}; raise --max-length to at least {need}."
+        f"{which} longer than --max-length {max_length} tokens{job}; raise --max-length to at least {need}"
+        f"{only_labels}."
     )
 
 

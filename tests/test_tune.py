@@ -1017,6 +1017,16 @@ def test_cli_tune_a_gguf_base_that_does_not_read_is_one_line(
     assert "--base" in line and not out.exists()
 
 
+def test_every_writing_example_too_long_names_writing_0_too() -> None:
+    from sxhub.lora import ChatExample, check_every_kind_fits
+
+    examples = [ChatExample("labelling", [], "a"), ChatExample("writing", [], "b"), ChatExample("writing", [], "c")]
+    lengths = [5, 60, 50]
+    check_every_kind_fits(examples, {"labelling", "writing"}, lengths.__getitem__, 10)  # both kinds fit: no error
+    with pytest.raises(InputError, match=r"every writing example .* at least 50 \(or pass --writing 0"):
+        check_every_kind_fits(examples, {"labelling"}, lengths.__getitem__, 10)
+
+
 def test_cli_tune_refuses_an_output_folder_that_holds_a_student(
     tmp_path: Path, tiny_base_model: Path, tiny_llama: Path, capsys
 ) -> None:
