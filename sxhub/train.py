@@ -237,7 +237,8 @@ def train(
     """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``."""
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
-        data = load_labelled(data, label_names=spec.label_names, multi_label=spec.multi_label, label_option=None)
+        data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
+                             multi_label=spec.multi_label, label_option=None)  # fmt: skip
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     # trained on the texts as every reader of the model will clean them (the block saved with it, max_length aside)
@@ -247,9 +248,8 @@ def train(
     teachers = label_teachers(data)  # the labels trained on, before --validation's rows join them
     if config.validation_file is not None:
         try:
-            held_out = load_labelled(
-                config.validation_file, label_names=spec.label_names, multi_label=spec.multi_label, label_option=None
-            )
+            held_out = load_labelled(config.validation_file, text_column=config.text_column,
+                                     label_names=spec.label_names, multi_label=spec.multi_label, label_option=None)  # fmt: skip
         except InputError as exc:
             raise InputError(f"validation file {str(config.validation_file)!r}: {exc}") from exc
         data = with_validation(data, preprocessed(held_out, cleaning))

@@ -46,6 +46,8 @@ class TrainConfig:
     # a labelled file to validate on instead of val_size of the data (early stopping, the checkpoint kept, the
     # thresholds); every other row is trained on
     validation_file: str | os.PathLike[str] | None = None
+    # the column of texts in the labelled file and the validation file (None: text or a usual synonym)
+    text_column: str | None = None
     threads: int | None = None
     early_stopping_patience: int = 2
     weight_decay: float = 0.01

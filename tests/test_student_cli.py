@@ -228,6 +228,35 @@ def test_train_on_one_file_and_validate_on_another(
     assert not (tmp_path / "x").exists()
 
 
+def test_train_and_agree_take_the_text_column_their_error_names(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With a text column of no usual name, train and agree said 'pass --text-column NAME', an option neither had
+    (click: No such option). Both take it now, train for LABELLED and --validation alike."""
+    frame = single_frame().rename(columns={"text": "contenu"}).assign(note="x")
+    data = write_csv(tmp_path / "d.csv", frame)
+    gold = single_frame(30, seed=1).assign(text=lambda f: f["text"] + " gold").rename(columns={"text": "contenu"})
+    held = write_csv(tmp_path / "gold.csv", gold)
+    argv = ["train", str(task), str(data), "--base", str(tiny_base_model), "--epochs", "2", "--json"]
+    code, _, err = run_cli([*argv, "-o", str(tmp_path / "x")], capsys)
+    assert code == 2 and "pass --text-column" in err, err
+    code, out, err = run_cli(
+        [*argv, "-o", str(tmp_path / "m"), "--text-column", "contenu", "--validation", str(held)], capsys
+    )
+    assert code == 0, err
+    assert (json.loads(out)["n_train"], json.loads(out)["n_val"]) == (90, 30)
+
+    scored = write_csv(
+        tmp_path / "s.csv",
+        frame.assign(gold=frame["label"]).assign(contenu=lambda f: f["contenu"].where(f.index > 0, "")),
+    )
+    code, out, err = run_cli(["agree", str(scored), "--gold", "gold", "--text-column", "contenu", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["n_empty_text"] == 1  # read from the column named
+    code, _, err = run_cli(["agree", str(scored), "--gold", "gold", "--text-column", "nope"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--text-column 'nope' is not a column" in err
+
+
 def test_bad_option_value_quotes_it(task: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_csv(tmp_path / "d.csv", single_frame(10))
     code, _, err = run_cli(["train", str(task), str(data), "-o", str(tmp_path / "m"), "--val-size", "0.8"], capsys)

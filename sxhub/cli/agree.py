@@ -282,6 +282,7 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
     type=click.Choice(VOTE_METHODS),
     help="Re-decide the labels from the votes column by this rule and score those (default: the label column).",
 )
+@click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
 def agree(
     labelled: str,
     gold_column: str,
@@ -291,6 +292,7 @@ def agree(
     review: str | None,
     top: int,
     vote: str | None,
+    text_column: str | None,
 ) -> None:
     """Score teacher labels in LABELLED against expert labels in --gold.
 
@@ -308,6 +310,15 @@ def agree(
     refuse_input_as_output(review, labelled, "--review")
     spec = load_spec(task) if task else None
     df = read_table(labelled)
+    if text_column is not None:  # the rows without a text and --review's texts are read from "text"
+        if text_column not in df.columns:
+            raise InputError(
+                f"--text-column {text_column!r} is not a column of {labelled!r}; its columns are "
+                f"{list(df.columns)[:20]}."
+            )
+        df = df.rename(columns={"text": "text_input"} if text_column != "text" else {}).rename(
+            columns={text_column: "text"}
+        )
     if spec is not None:
         # the experts' labels as one true/false column per label (GoEmotions' layout), when --gold names them
         df, gold_column = gold_from_flag_columns(df, spec.label_names, spec.multi_label, gold_column)

@@ -87,6 +87,11 @@ from .params import OutputPath, only_applies, requires, threads_option
 @click.option(
     "--min-steps", type=int, default=100, show_default=True, help="On small sets, raise epochs to this many steps."
 )
+@click.option(
+    "--text-column",
+    metavar="COLUMN",
+    help="Column with the texts, in LABELLED and --validation [text or a usual synonym].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
     task: str,
@@ -114,6 +119,7 @@ def train(
     validation: str | None,
     threads: int | None,
     min_steps: int,
+    text_column: str | None,
     as_json: bool,
 ) -> None:
     """Fine-tune a student classifier on LABELLED (text + label/labels) for the task in TASK.
@@ -155,6 +161,7 @@ def train(
         min_agreement=min_agreement,
         val_size=val_size,
         validation_file=validation,
+        text_column=text_column,
         threads=threads,
         min_steps=min_steps,
         max_minutes=max_minutes,
