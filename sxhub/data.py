@@ -321,6 +321,17 @@ def _as_named(labels: list[Any], names: list[str], *, multi_label: bool) -> tupl
     return labels, sorted(seen)
 
 
+def as_task_names(cells: pd.Series, names: Sequence[str], *, multi_label: bool) -> pd.Series:
+    """A label column with each name written in another case or spacing than one of the task's ``names`` (``Joy``,
+    ``neutral ``) replaced by that name (:func:`_as_named`), as ``train`` and ``evaluate`` read it; a cell with no
+    label (:func:`expert_label_cell`) is left as it is, and a name no label matches is left for the caller to refuse."""
+    out = []
+    for cell in cells.tolist():
+        parsed = expert_label_cell(cell, multi_label=multi_label)
+        out.append(cell if parsed is None else _as_named([parsed], list(names), multi_label=multi_label)[0][0])
+    return pd.Series(out, index=cells.index, dtype=object)
+
+
 def parse_label_cell(value: Any, *, multi_label: bool) -> list[str] | str | None:
     """One label cell: a name (single-label), or a list / JSON list / comma-separated names (multi-label)."""
     if hasattr(value, "tolist") and not isinstance(value, str):

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from .data import (
+    _as_named,
     expert_label_cell,
     find_text_column,
     is_missing_text,
@@ -169,6 +170,8 @@ def _read_rows(
         texts.append(str(text))
         labels.append(label)
     names = list(label_names) if label_names else _names_seen(labels, df, multi)
+    if label_names:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
+        labels = _as_named(labels, names, multi_label=multi)[0]
     seen = {lab for cell in labels for lab in (cell if multi else [cell])}
     unknown = sorted(seen - set(names))
     if unknown:

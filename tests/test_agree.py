@@ -496,3 +496,48 @@ def test_without_a_task_na_label_cells_are_rows_left_out_not_labels(
     result = json.loads(out)
     assert code == 0, err
     assert result["labels"] == ["positive", "negative", "None"] and result["n"] == 3
+
+
+def test_with_a_task_names_in_another_case_or_spacing_are_the_tasks(
+    phrasebank: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``train`` and ``evaluate`` read ``Positive`` or ``neutral `` in a file as the task's ``positive`` and
+    ``neutral``; ``agree --task`` refused the same file ("gold label(s) ['Negative', 'Neutral', 'Positive'] are not
+    among the labels"). It scores it as written in the task's names, with the same figures."""
+    task = tmp_path / "t.yaml"
+    task.write_text("name: t\nlabels: [{name: positive}, {name: neutral}, {name: negative}]\n", encoding="utf-8")
+    frame = pd.read_csv(phrasebank)
+    code, out, err = run_cli(
+        ["agree", str(phrasebank), "--gold", "label", "--pred", "teacher", "--task", str(task), "--json"], capsys
+    )
+    assert code == 0, err
+    expected = json.loads(out)
+    spelled = tmp_path / "spelled.csv"
+    frame.assign(label=frame["label"].str.capitalize(), teacher=frame["teacher"] + " ").to_csv(spelled, index=False)
+    code, out, err = run_cli(
+        ["agree", str(spelled), "--gold", "label", "--pred", "teacher", "--task", str(task), "--json"], capsys
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n"] == len(frame) and result["labels"] == ["positive", "neutral", "negative"]
+    for key in ("accuracy", "macro_f1", "krippendorff_alpha", "per_label", "confusion_matrix"):
+        assert result[key] == expected[key]
+
+
+def test_with_a_multi_label_task_list_cells_in_another_case_are_the_tasks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "x.csv"
+    pd.DataFrame(
+        {
+            "text": ["a", "b", "c"],
+            "labels": ['["Product", "price"]', '["Place"]', "[]"],
+            "gold": ['["product", "Price"]', "place", "[]"],
+        }
+    ).to_csv(path, index=False)
+    task = tmp_path / "t.yaml"
+    task.write_text("name: t\nmulti_label: true\nlabels: [{name: Product}, {name: Place}, {name: Price}]\n")
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--task", str(task), "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n"] == 3 and result["accuracy"] == 1.0 and result["micro_f1"] == 1.0

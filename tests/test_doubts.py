@@ -438,3 +438,15 @@ def test_a_rare_labels_probability_is_read_against_its_fitted_threshold(monkeypa
     assert all(plain.loc[i, "signal_oof_disagreement"]["rare"] > 0.5 for i in rare_rows)
     common = [read.loc[i, "signal_oof_disagreement"]["common"] for i in range(n)]
     assert common == [plain.loc[i, "signal_oof_disagreement"]["common"] for i in range(n)]  # 0.5 as before
+
+
+def test_with_the_tasks_labels_names_in_another_case_are_the_tasks() -> None:
+    """``train`` reads a ``Positive`` cell as the task's ``positive``; doubts with the task's labels refused the
+    file ("label(s) ['Negative', 'Neutral', 'Positive'] are not among the task's labels"). It ranks it as written in
+    the task's names, with the same doubts."""
+    frame, _ = synthetic(120, seed=2)
+    expected = find_doubts(frame, label_names=LABELS, embedder=bag_of_words, folds=3).queue
+    spelled = frame.assign(label=frame["label"].str.upper() + " ")
+    queue = find_doubts(spelled, label_names=LABELS, embedder=bag_of_words, folds=3).queue
+    assert set(queue["label"]) <= set(LABELS)
+    pd.testing.assert_frame_equal(queue, expected)

@@ -11,6 +11,7 @@ import click
 import pandas as pd
 
 from ..data import (
+    as_task_names,
     expert_label_cell,
     find_text_column,
     gold_from_flag_columns,
@@ -112,10 +113,13 @@ def compare(
         )
     failed = df["failed"].map(_is_failed) if "failed" in df.columns else pd.Series(False, index=df.index)
     kept = df[~failed].reset_index(drop=True)
-    if label_names is None:  # names read off the cells: "NA", "null" or "None" is a cell left empty, not a label
-        kept = kept.copy()
-        for column in {gold_column, pred_column} & set(kept.columns):
+    kept = kept.copy()
+    for column in {gold_column, pred_column} & set(kept.columns):
+        if label_names is None:  # names read off the cells: "NA", "null" or "None" is a cell left empty, not a label
             kept[column] = na_words_as_empty(kept[column])
+        else:  # the task's names, as train and evaluate read them: an expert's "Positive" is the task's "positive"
+            multi = multi_label if multi_label is not None else _looks_multi(pred_column, kept[pred_column].tolist())
+            kept[column] = as_task_names(kept[column], label_names, multi_label=multi)
     kept, n_empty_text = _drop_rows_without_text(kept)
     if multi_label is None:
         multi_label = _looks_multi(pred_column, kept[pred_column].tolist())
@@ -172,7 +176,8 @@ def _refuse_names_that_differ_in_case(names: Sequence[str], gold_column: str, pr
         if other != name:
             raise InputError(
                 f"labels {other!r} and {name!r} in {gold_column!r} / {pred_column!r} differ only in case or spaces, so "
-                "they would be scored as two labels; write them alike in the file."
+                "they would be scored as two labels; write them alike in the file, or pass --task TASK.yaml (its names are "
+                "matched ignoring case and spaces)."
             )
 
 
