@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from ._paths import asset_dir
-from .data import is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
+from .data import _as_named, is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
 from .errors import InputError, PublishError, require
 from .review_log import (
     CONFIG_FILE,
@@ -141,6 +141,10 @@ def _read_labelled(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         texts.append("" if is_missing_text(text) else str(text))
         parsed = None if bad or is_missing_text(text) else parse_label_cell(_plain(cell), multi_label=multi)
         labels.append(None if parsed is None else (list(parsed) if multi else [str(parsed)]))
+    if spec is not None:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
+        labels = [
+            None if labs is None else _as_named([labs], spec.label_names, multi_label=True)[0][0] for labs in labels
+        ]
     votes = [_votes(v) for v in frame["votes"]] if "votes" in frame.columns else [[] for _ in texts]
     return _Labelled(frame, column, multi, texts, labels, votes)
 

@@ -803,3 +803,25 @@ def test_a_multi_label_queue_shows_its_most_doubted_labels_and_a_csv_empty_signa
     shown = facts.split("oof disagreement ")[1]
     assert re.findall(r"emotion\d+", shown) == ["emotion5", "emotion0", "emotion9"]  # not all 28, highest first
     assert "+25 more" in shown.replace("\\", "")
+
+
+def test_with_a_task_labels_in_another_case_are_reviewed_and_applied_as_the_tasks(tmp_path: Path) -> None:
+    """``train`` reads ``Positive`` as the task's ``positive``; ``sxhub review --task`` refused such a file ("label(s)
+    ['Negative', 'Neutral', 'Positive'] are not in the task's labels; fix the spec"), and apply-review kept the
+    file's spellings beside the reviewers' names. Both read them as the task's names."""
+    path = tmp_path / "spelled.parquet"
+    frame = pd.DataFrame(labelled_rows())
+    frame["label"] = frame["label"].map(lambda v: v.capitalize() if isinstance(v, str) else None)
+    frame.to_parquet(path)
+    items, config = load_review(path, spec=_spec())
+    assert config.labels == NAMES
+    assert {tuple(item.current) for item in items} == {("positive",), ("neutral",), ("negative",)}
+    review = Review(items, config, DecisionLog(tmp_path / "d.jsonl"))
+    pos = {item.row: i for i, item in enumerate(review.items)}
+    review.keep(pos[1], "alice")
+    review.decide(pos[0], "alice", ["neutral"])
+    result = apply_review(path, tmp_path / "d.jsonl", spec=_spec())
+    assert result.n_reviewed == 2 and result.n_changed == 1
+    labels = result.frame["label"].tolist()
+    assert labels[:4] == ["neutral", "negative", "negative", "positive"] and labels[4] is None
+    assert result.frame.loc[0, "teacher_label"] == "positive"
