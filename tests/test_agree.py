@@ -541,3 +541,32 @@ def test_with_a_multi_label_task_list_cells_in_another_case_are_the_tasks(
     assert code == 0, err
     result = json.loads(out)
     assert result["n"] == 3 and result["accuracy"] == 1.0 and result["micro_f1"] == 1.0
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_an_empty_multi_label_teacher_cell_is_a_text_the_teacher_did_not_label(
+    suffix: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A teacher that labelled a sample of the texts (the 4P notebook labels 30%) has empty cells on the rest; agree
+    scored each as the teacher saying "no label": a teacher right on every text it labelled got subset accuracy 0.33
+    on 4P tweets. Such rows are left out and counted, as for single-label and as train reads them; ``[]`` is still
+    the teacher's empty set."""
+    frame = pd.DataFrame(
+        {
+            "text": ["a", "b", "c", "d", "e"],
+            "labels": [["Price", "Place"], ["Product"], [], None, None],
+            "gold": [["Price", "Place"], ["Product"], [], ["Product"], ["Promotion"]],
+        }
+    )
+    path = tmp_path / f"x{suffix}"
+    if suffix == ".csv":
+        frame.assign(
+            **{c: frame[c].map(lambda v: "" if v is None else json.dumps(v)) for c in ("labels", "gold")}
+        ).to_csv(path, index=False)
+    else:
+        frame.to_parquet(path)
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["multi_label"] is True and result["n"] == 3 and result["n_missing"] == 2
+    assert result["accuracy"] == 1.0 and result["micro_f1"] == 1.0

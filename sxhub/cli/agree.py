@@ -98,8 +98,8 @@ def compare(
     """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed).
 
     Failed rows (``failed`` true) are left out and counted in ``n_failed``; rows whose text is empty or NaN (when
-    there is a text column) in ``n_empty_text``; single-label rows whose gold or predicted cell is empty in
-    ``n_missing``.
+    there is a text column) in ``n_empty_text``; rows whose gold or predicted cell is empty in ``n_missing`` (for
+    multi-label too: no label at all is written ``[]``).
     """
     if gold_column not in df.columns:
         raise InputError(
@@ -123,9 +123,11 @@ def compare(
     kept, n_empty_text = _drop_rows_without_text(kept)
     if multi_label is None:
         multi_label = _looks_multi(pred_column, kept[pred_column].tolist())
-    # an empty gold cell is a text the experts did not label (no label at all is "[]"), as the cards read it
+    # an empty gold cell is a text the experts did not label (no label at all is "[]"), as the cards read it; an
+    # empty label cell a text the teacher did not label, as train reads it (a multi-label one scored as "no label"
+    # made a teacher that labelled a sample of the texts look wrong on every other one)
     gold = [expert_label_cell(v, multi_label=multi_label) for v in kept[gold_column].tolist()]
-    pred = [parse_label_cell(v, multi_label=multi_label) for v in kept[pred_column].tolist()]
+    pred = [expert_label_cell(v, multi_label=multi_label) for v in kept[pred_column].tolist()]
     complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
     gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
     pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
@@ -232,7 +234,7 @@ def _add_reliability(result: dict[str, Any], kept: pd.DataFrame, method: str) ->
     multi = result["multi_label"]
     result["reliability"] = teacher_reliability(
         kept["votes"].tolist(),
-        [parse_label_cell(v, multi_label=multi) for v in kept[result["pred_column"]].tolist()],
+        [expert_label_cell(v, multi_label=multi) for v in kept[result["pred_column"]].tolist()],
         result["labels"],
         multi,
         gold=[expert_label_cell(v, multi_label=multi) for v in kept[result["gold_column"]].tolist()],
