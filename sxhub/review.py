@@ -112,15 +112,28 @@ class _Labelled:
     label_names: list[str] = field(default_factory=list)
 
 
-def _read_labelled(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec | None) -> _Labelled:
+def _read_labelled(
+    source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec | None, text_column: str | None = None
+) -> _Labelled:
     # rows numbered 0..n-1 as a file's are: the decisions' row numbers are positions, and the new columns are
     # assigned by position (a frame numbered 10..12 had every label blanked)
     frame = source.reset_index(drop=True) if isinstance(source, pd.DataFrame) else read_table(source)
-    frame = with_text_column(frame)
+    if text_column is None:
+        frame = with_text_column(frame)
+    elif text_column not in frame.columns:
+        raise InputError(
+            f"--text-column {text_column!r} is not a column of the labelled file; its columns are "
+            f"{list(frame.columns)[:12]}."
+        )
+    elif text_column != "text":  # named "text", as a usual name is (an own "text" column kept as text_input)
+        frame = frame.rename(columns={"text": "text_input"}).rename(columns={text_column: "text"})
     if spec is not None:
         frame = with_flag_labels(frame, spec.label_names, spec.multi_label, column=spec.label_column)
     if "text" not in frame.columns:
-        raise InputError(f"the labelled file has no 'text' column (columns: {list(frame.columns)[:12]}).")
+        raise InputError(
+            f"the labelled file has no 'text' column (columns: {list(frame.columns)[:12]}); pass --text-column with "
+            "the column of texts."
+        )
     if spec is not None:
         column, multi = spec.label_column, spec.multi_label
     elif "labels" in frame.columns:
@@ -209,6 +222,7 @@ def load_review(
     spec: TaskSpec | str | os.PathLike[str] | None = None,
     title: str | None = None,
     dataset_repo: str | None = None,
+    text_column: str | None = None,
 ) -> tuple[list[Item], ReviewConfig]:
     """The texts to review, in order, and the app's config (labels from ``spec``, else from the data).
 
@@ -217,7 +231,7 @@ def load_review(
     label (failed, or without a text) are not reviewed.
     """
     task = load_spec(spec) if spec is not None else None
-    data = _read_labelled(labelled, task)
+    data = _read_labelled(labelled, task, text_column)
     open_rows = [r for r, labs in enumerate(data.labels) if labs is not None]
     extra: dict[int, dict[str, Any]] = {}
     if queue is not None:
@@ -313,6 +327,7 @@ def launch_review(
     host: str = "127.0.0.1",
     port: int | None = None,
     block: bool = True,
+    text_column: str | None = None,
 ) -> tuple[Any, str, Review]:
     """Serve the review app; returns ``(demo, url, review)``. With ``block=False`` it serves in a thread until
     ``demo.close()``. Decisions go to ``decisions`` (default :func:`decisions_path`), read back on every start."""
@@ -321,7 +336,7 @@ def launch_review(
     from .space import check_host, listen
 
     check_host(host)
-    items, config = load_review(labelled, queue=queue, spec=spec)
+    items, config = load_review(labelled, queue=queue, spec=spec, text_column=text_column)
     log_path = Path(decisions) if decisions is not None else decisions_path(labelled)
     review = Review(items, config, DecisionLog(log_path))
     demo = build_demo(review, reviewer=reviewer if reviewer is not None else getpass.getuser())

@@ -100,6 +100,7 @@ def apply_review(
     *,
     spec: TaskSpec | str | os.PathLike[str] | None = None,
     token: str | None = None,
+    text_column: str | None = None,
 ) -> AppliedReview:
     """The labelled table with the reviewers' labels applied (nothing is written; see :func:`write_table`).
 
@@ -110,7 +111,7 @@ def apply_review(
     a second round of review on the reviewed file, with its own decisions file, adds to the first.
     """
     task = load_spec(spec) if spec is not None else None
-    data = _read_labelled(labelled, task)
+    data = _read_labelled(labelled, task, text_column)
     frame = data.frame
     events = read_decisions(decisions, token=token) if isinstance(decisions, (str, os.PathLike)) else list(decisions)
     finals = final_decisions(events)

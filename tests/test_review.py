@@ -825,3 +825,29 @@ def test_with_a_task_labels_in_another_case_are_reviewed_and_applied_as_the_task
     labels = result.frame["label"].tolist()
     assert labels[:4] == ["neutral", "negative", "negative", "positive"] and labels[4] is None
     assert result.frame.loc[0, "teacher_label"] == "positive"
+
+
+def test_a_text_column_of_no_usual_name_is_named_with_text_column(tmp_path: Path, capsys: Any) -> None:
+    """doubts takes --text-column; review and apply-review had none, and on the same file said only "the labelled
+    file has no 'text' column". Both take --text-column, and the error names it."""
+    path = tmp_path / "contenu.csv"
+    rows = labelled_rows()
+    pd.DataFrame(rows).rename(columns={"text": "contenu"}).to_csv(path, index=False)
+    code, _, err = run_cli(["review", str(path), "--port", "7999"], capsys)
+    assert code == 2 and "no 'text' column" in err and "pass --text-column" in err
+    code, _, err = run_cli(["review", str(path), "--text-column", "nope", "--port", "7999"], capsys)
+    assert code == 2 and "--text-column 'nope' is not a column" in err
+    items, config = load_review(path, text_column="contenu")
+    assert {item.text for item in items} == {r["text"] for r in rows if not r["failed"]}
+    review = Review(items, config, DecisionLog(tmp_path / "d.jsonl"))
+    review.decide([item.row for item in items].index(0), "alice", ["neutral"])
+    out = tmp_path / "out.csv"
+    argv = ["apply-review", str(path), str(tmp_path / "d.jsonl"), "-o", str(out), "--json"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "pass --text-column" in err and not out.exists()
+    code, stdout, err = run_cli([*argv, "--text-column", "contenu"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["changed"] == 1
+    frame = read_table(out)
+    assert frame.loc[0, "label"] == "neutral" and frame.loc[0, "label_source"] == "human"
+    assert frame["text"].tolist() == [r["text"] for r in rows]

@@ -33,6 +33,7 @@ from .params import OutputPath, only_applies
     type=OutputPath(path_type=Path, lock=False),
     help="Decisions file (append-only JSONL; default: <LABELLED stem>.decisions.jsonl beside LABELLED).",
 )
+@click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
 def review(
     labelled: Path,
     queue: Path | None,
@@ -41,6 +42,7 @@ def review(
     host: str,
     task: Path | None,
     decisions: Path | None,
+    text_column: str | None,
 ) -> None:
     """Review the teacher's labels in the browser, one text at a time; prints the app's URL.
 
@@ -59,7 +61,16 @@ def review(
     check_host(host)  # a bad host too
     where = decisions or decisions_path(labelled)
     click.echo(f"decisions: {where}", err=True)
-    launch_review(labelled, queue=queue, spec=task, reviewer=reviewer, decisions=where, host=host, port=port)
+    launch_review(
+        labelled,
+        queue=queue,
+        spec=task,
+        reviewer=reviewer,
+        decisions=where,
+        host=host,
+        port=port,
+        text_column=text_column,
+    )
 
 
 @click.command("apply-review")
@@ -71,6 +82,7 @@ def review(
     "--task", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Task spec: checks the labels."
 )
 @click.option("--token", help="Hub token to read decisions from a dataset repo (default: HF_TOKEN or the login).")
+@click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout.")
 def apply_review(
     labelled: Path,
@@ -79,6 +91,7 @@ def apply_review(
     in_place: bool,
     task: Path | None,
     token: str | None,
+    text_column: str | None,
     as_json: bool,
 ) -> None:
     """Set the reviewers' labels in LABELLED; DECISIONS is a decisions file, a folder of them, or the dataset repo
@@ -107,7 +120,7 @@ def apply_review(
         from ..tables import refuse_input_as_output
 
         refuse_input_as_output(output, labelled, "-o (use --in-place to replace LABELLED)")
-    result = apply(labelled, decisions, spec=task, token=token)
+    result = apply(labelled, decisions, spec=task, token=token, text_column=text_column)
     out = labelled if in_place else output
     assert out is not None
     write_table(result.frame, out)
