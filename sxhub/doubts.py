@@ -215,18 +215,26 @@ def oof_probabilities(
     0 on that fold's rows; a fold whose training part has one label only gives it 1); multi-label ``targets`` are multi-hot and the result is one P(on) per label (a label constant in a training
     fold gets that constant).
     """
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     with warnings.catch_warnings():  # rare labels: fewer members than folds, or absent from a training fold
         warnings.simplefilter("ignore", UserWarning)
         cv: Any
         if multi_label:
-            cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
-            probs = cross_val_predict(
-                OneVsRestClassifier(_classifier(seed)), features, targets, cv=cv, method="predict_proba"
-            )
-            return np.asarray(probs, dtype=float)
+            # one binary model per label, as OneVsRestClassifier fits them; not through cross_val_predict, which
+            # re-encodes each label's column as class ids first: a label on in every row became "0" and every row
+            # was scored P(on) = 0 (all doubted, never suggested), and a file of one label name crashed
+            hot = np.asarray(targets, dtype=int).reshape(len(features), -1)
+            out = np.zeros(hot.shape, dtype=float)
+            for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(features):
+                for k in range(hot.shape[1]):
+                    seen = np.unique(hot[train, k])
+                    if len(seen) == 1:  # constant in this training fold: that constant
+                        out[test, k] = float(seen[0])
+                        continue
+                    model = _classifier(seed).fit(features[train], hot[train, k])
+                    out[test, k] = model.predict_proba(features[test])[:, 1]
+            return out
         counts = np.bincount(targets, minlength=n_labels)
         present = np.flatnonzero(counts)
         if counts[present].min() >= folds:

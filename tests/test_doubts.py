@@ -450,3 +450,37 @@ def test_with_the_tasks_labels_names_in_another_case_are_the_tasks() -> None:
     queue = find_doubts(spelled, label_names=LABELS, embedder=bag_of_words, folds=3).queue
     assert set(queue["label"]) <= set(LABELS)
     pd.testing.assert_frame_equal(queue, expected)
+
+
+def test_multi_label_cross_fitting_equals_scikit_learns_where_it_works() -> None:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import KFold, cross_val_predict
+    from sklearn.multiclass import OneVsRestClassifier
+
+    rng = np.random.default_rng(2)
+    features = rng.normal(size=(80, 6))
+    targets = (rng.random((80, 3)) < 0.4).astype(int)
+    expected = cross_val_predict(
+        OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=2000, random_state=0)),
+        features,
+        targets,
+        cv=KFold(n_splits=4, shuffle=True, random_state=0),
+        method="predict_proba",
+    )
+    probs = oof_probabilities(features, targets, n_labels=3, multi_label=True, folds=4)
+    np.testing.assert_allclose(probs, expected, atol=1e-12)
+
+
+def test_a_multi_label_label_on_in_every_row_is_not_doubted_on_every_row() -> None:
+    """cross_val_predict re-encodes each label column as class ids, so a label on in every row became class 0: every
+    row got P(on) = 0, the label was doubted on every text and dropped from every suggestion; a file of one label
+    name crashed with "zip() argument 2 is longer than argument 1" (exit 1). It is on, and certain, everywhere."""
+    frame, _ = synthetic(120, seed=3)
+    frame = pd.DataFrame({"text": frame["text"], "labels": [["always", lab] for lab in frame["label"]]})
+    result = find_doubts(frame, embedder=bag_of_words, folds=3)
+    queue = result.queue
+    assert all(probs["always"] == 1.0 for probs in queue["oof_probs"])
+    assert all(signal["always"] == 0.0 for signal in queue["signal_oof_disagreement"])
+    assert all("always" in suggested for suggested in queue["suggested"])
+    one = find_doubts(frame.assign(labels=[["always"]] * len(frame)), embedder=bag_of_words, folds=3).queue
+    assert (one["doubt"] == 0.0).all() and all(s == ["always"] for s in one["suggested"])
