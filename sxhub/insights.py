@@ -30,6 +30,7 @@ from .stream import CHUNK_ROWS
 Classify = Callable[[Sequence[str]], tuple[list[Any], list[str], bool]]
 DATE_KEYS = {"month": "M", "quarter": "Q", "year": "Y", "week": "W"}
 DERIVED_KEYS = (*DATE_KEYS, "handle")
+MULTI_LABEL_SENTIMENT = "the sentiment model is multi-label; pass a single-label sentiment model."
 
 
 @dataclass
@@ -74,6 +75,7 @@ def model_classifier(model_dir: str | os.PathLike[str], *, batch_size: int = 32)
         labels, _ = predictor.predict(list(texts))
         return labels, predictor.labels, predictor.multi_label
 
+    setattr(classify, "multi_label", predictor.multi_label)  # noqa: B010  (read before any text is classified)
     return classify
 
 
@@ -290,11 +292,15 @@ def insights(
     if not len(data):
         raise InputError(f"none of the {n_empty} rows has a text in column {column!r}; pass --text-column.")
     texts = data[column].map(str).tolist()
-    labels, label_names, _ = classify_in_chunks(classify, texts)
+    # a bad --group-by, --date-column or --freq, or a multi-label sentiment model, is said before the corpus is
+    # labelled, not after (a typo in --group-by cost a whole labelling pass, then one error line and nothing written)
     keys = group_keys(data, group_by, text_column=column, date_column=date_column)
     dates = parse_dates(data, date_column) if date_column else None
     periods = None if dates is None else dates.dt.to_period(_period_freq(freq)).astype(str)
     n_undated = 0 if dates is None else int(dates.isna().sum())  # left out of the table over time: said so
+    if sentiment is not None and getattr(sentiment, "multi_label", False):  # a model_classifier says so up front
+        raise InputError(MULTI_LABEL_SENTIMENT)
+    labels, label_names, _ = classify_in_chunks(classify, texts)
     # the predictions take the label names; an input column of the same name (the experts' 4P columns) is kept
     # as input_<name>: side by side, every table held two columns of each label and the shares could not be taken
     taken = {*label_names, *(["sentiment"] if sentiment is not None else [])}
@@ -309,7 +315,7 @@ def insights(
     if sentiment is not None:
         sent_labels, sentiments, multi = classify_in_chunks(sentiment, texts)
         if multi:
-            raise InputError("the sentiment model is multi-label; pass a single-label sentiment model.")
+            raise InputError(MULTI_LABEL_SENTIMENT)
         frame["sentiment"] = sent_labels
         sent_table = sentiment_by(frame, keys, label_names, sentiments, top=top)
     result = InsightsResult(

@@ -246,3 +246,30 @@ def test_plots_draw_label_and_group_names_as_written(tmp_path: Path) -> None:
     long = pd.DataFrame({"group": ["$A $B", "$A $B"], "label": labels, "negative": [0.1, 0.3]})
     assert plot_sentiment(long, labels, "negative", tmp_path / "heat.png").stat().st_size > 0
     assert matplotlib.rcParams["text.parse_math"] is True
+
+
+def test_bad_options_are_said_before_the_corpus_is_labelled(corpus: pd.DataFrame, tmp_path: Path) -> None:
+    """A typo in --group-by, a --date-column with no dates, a bad --freq or a multi-label --sentiment-model was said
+    only after the expert had labelled the whole corpus (and the sentiment model too): a full labelling pass, then
+    one error line and nothing written. They are said before any text is classified."""
+    calls: list[int] = []
+
+    def counted(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+        calls.append(len(texts))
+        return keyword_4p(texts)
+
+    for options, match in (
+        ({"group_by": "brnad"}, "neither a column"),
+        ({"group_by": "brand", "date_column": "brand"}, "no readable dates"),
+        ({"group_by": "brand", "date_column": "created_at", "freq": "fortnight"}, "--freq"),
+    ):
+        with pytest.raises(InputError, match=match):
+            insights(counted, corpus, **options)
+    assert calls == []
+    tiny = build_tiny_model(tmp_path / "tiny", num_labels=4)
+    config = json.loads((tiny / "config.json").read_text(encoding="utf-8"))
+    (tiny / "config.json").write_text(json.dumps({**config, "problem_type": "multi_label_classification"}))
+    sentiment = model_classifier(tiny)
+    with pytest.raises(InputError, match="sentiment model is multi-label"):
+        insights(counted, corpus, group_by="brand", sentiment=sentiment)
+    assert calls == []
