@@ -325,10 +325,12 @@ def as_task_names(cells: pd.Series, names: Sequence[str], *, multi_label: bool) 
     """A label column with each name written in another case or spacing than one of the task's ``names`` (``Joy``,
     ``neutral ``) replaced by that name (:func:`_as_named`), as ``train`` and ``evaluate`` read it; a cell with no
     label (:func:`expert_label_cell`) is left as it is, and a name no label matches is left for the caller to refuse."""
-    out = []
-    for cell in cells.tolist():
-        parsed = expert_label_cell(cell, multi_label=multi_label)
-        out.append(cell if parsed is None else _as_named([parsed], list(names), multi_label=multi_label)[0][0])
+    out = cells.tolist()
+    parsed = [expert_label_cell(cell, multi_label=multi_label) for cell in out]
+    labelled = [i for i, cell in enumerate(parsed) if cell is not None]
+    named = _as_named([parsed[i] for i in labelled], list(names), multi_label=multi_label)[0]
+    for i, cell in zip(labelled, named, strict=True):
+        out[i] = cell
     return pd.Series(out, index=cells.index, dtype=object)
 
 
