@@ -22,11 +22,13 @@ from .errors import InputError
 from .tables import (
     check_csv_fields,
     csv_cells,
+    decode_class_labels,
     decode_json_cells,
     empty_input,
     frame_from_records,
     iter_jsonl,
     output_suffix,
+    parquet_features,
     read_errors,
     read_file,
     records_json,
@@ -152,8 +154,11 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
         else:
             import pyarrow.parquet as pq
 
-            for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows):
-                yield batch.to_pandas(integer_object_nulls=True)  # integers with a null stay integers
+            parquet = pq.ParquetFile(path)
+            features = parquet_features(parquet.schema_arrow)  # a ClassLabel column comes back as its names
+            for batch in parquet.iter_batches(batch_size=chunk_rows):
+                # integers with a null stay integers
+                yield decode_class_labels(batch.to_pandas(integer_object_nulls=True), features)
 
 
 def _sliced(chunks: Iterator[pd.DataFrame], rows: RowSlice) -> Iterator[pd.DataFrame]:
@@ -220,7 +225,10 @@ def _iter_hub_dataset(repo_id: str, *, split: str, chunk_rows: int) -> Iterator[
     try:
         ds = datasets.load_dataset(repo_id, split=split, streaming=True)
         for batch in ds.iter(batch_size=chunk_rows):
-            yield frame_from_records([dict(zip(batch, row, strict=True)) for row in zip(*batch.values(), strict=True)])
+            frame = frame_from_records(
+                [dict(zip(batch, row, strict=True)) for row in zip(*batch.values(), strict=True)]
+            )
+            yield decode_class_labels(frame, ds.features)  # ClassLabel ids as their names
     except Exception as exc:  # datasets raises many types; all mean "cannot use this id"
         from huggingface_hub import constants
 

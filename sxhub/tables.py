@@ -101,7 +101,9 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
         else:
             import pyarrow.parquet as pq
 
-            df = pq.read_table(path).to_pandas(integer_object_nulls=True)  # integers with a null stay integers
+            table = pq.read_table(path)
+            # integers with a null stay integers; a datasets ClassLabel column comes back as its names
+            df = decode_class_labels(table.to_pandas(integer_object_nulls=True), parquet_features(table.schema))
     if limit is not None:
         df = df.head(limit)
     if len(df) == 0:
@@ -566,6 +568,49 @@ def _bad_json_line(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return None
+
+
+def parquet_features(schema: Any) -> Any:
+    """The ``datasets`` features a Parquet file's schema records (``Dataset.to_parquet``, ``push_to_hub`` and
+    ``sxhub publish dataset`` write them in its ``huggingface`` metadata), or None for a file without them."""
+    if not (schema.metadata or {}).get(b"huggingface"):
+        return None
+    from datasets import Features
+
+    try:
+        return Features.from_arrow_schema(schema)
+    except Exception:  # metadata of another datasets version or tool: the file reads as its plain columns
+        return None
+
+
+def decode_class_labels(df: pd.DataFrame, features: Any) -> pd.DataFrame:
+    """``df`` with each ``datasets.ClassLabel`` column (or list of them) of ``features`` as label names instead of
+    ids: a dataset on the Hub, or sxhub's own published one, stores labels as ids with the names in its features,
+    and ``train`` / ``evaluate`` / ``agree`` refused its ids 0, 1, 2 as labels the task does not have. A missing
+    label (None, or ``ClassLabel``'s -1) becomes None."""
+    if not features:
+        return df
+    from datasets import ClassLabel
+
+    def name(feature: Any, value: Any) -> Any:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+            return feature.int2str(int(value)) if 0 <= value < feature.num_classes else None
+        return value
+
+    for column, feature in features.items():
+        if column not in df.columns:
+            continue
+        if isinstance(feature, ClassLabel):
+            values = [name(feature, v) for v in df[column].tolist()]
+            df[column] = pd.Series(values, index=df.index, dtype=object)
+        elif isinstance(getattr(feature, "feature", None), ClassLabel):  # List / Sequence of ClassLabel
+            inner = feature.feature
+            values = [
+                None if v is None else [name(inner, i) for i in (v.tolist() if hasattr(v, "tolist") else v)]
+                for v in df[column].tolist()
+            ]
+            df[column] = pd.Series(values, index=df.index, dtype=object)
+    return df
 
 
 def decode_json_cells(df: pd.DataFrame) -> pd.DataFrame:

@@ -249,6 +249,42 @@ def test_read_a_hub_dataset_id(hub) -> None:
         read_table(f"{hub.user}/missing")
 
 
+def test_class_label_ids_of_a_datasets_parquet_file_read_as_their_names(tmp_path: Path) -> None:
+    """A Parquet file written by ``datasets`` (``sxhub publish dataset``'s splits, ``Dataset.to_parquet``) stores
+    a ClassLabel column as ids with the names in its metadata: train refused its own published dataset with
+    "label(s) ['0', '1', '2'] ... are not in the task's labels"."""
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    from sxhub.stream import iter_table
+
+    names = ["positive", "neutral", "negative"]
+    features = Features(
+        {"text": Value("string"), "label": ClassLabel(names=names), "labels": List(ClassLabel(names=names))}
+    )
+    rows = {"text": ["up", "flat", "down", "?"], "label": [0, 1, 2, -1], "labels": [[0], [1, 2], [], [2]]}
+    path = tmp_path / "train-00000-of-00001.parquet"
+    Dataset.from_dict(rows, features=features).to_parquet(str(path))
+    df = read_table(path)
+    assert df["label"].tolist() == ["positive", "neutral", "negative", None]
+    assert [list(v) for v in df["labels"]] == [["positive"], ["neutral", "negative"], [], ["negative"]]
+    streamed = pd.concat(list(iter_table(path, chunk_rows=3)))
+    assert streamed["label"].tolist() == ["positive", "neutral", "negative", None]
+    data = load_labelled(path, label_names=names, multi_label=False)
+    assert data.labels == ["positive", "neutral", "negative"] and data.n_no_label == 1
+    plain = tmp_path / "plain.parquet"  # ids without datasets' metadata stay numbers
+    pd.DataFrame({"text": ["a"], "label": [1]}).to_parquet(plain)
+    assert read_table(plain)["label"].tolist() == [1]
+
+
+def test_class_label_ids_of_a_hub_dataset_read_as_their_names(hub) -> None:
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    repo = f"{hub.user}/labelled"
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["pos", "neg"])})
+    Dataset.from_dict({"text": ["a", "b"], "label": [1, 0]}, features=features).push_to_hub(repo)
+    assert read_table(repo)["label"].tolist() == ["neg", "pos"]
+
+
 def test_a_label_column_named_in_the_one_flag_column_per_label_layout_reads_every_flag() -> None:
     """``evaluate --gold Price`` (or ``labels`` where the file has none) on GoEmotions' layout: the experts' label
     sets come from every flag column. Before, the one 0/1 column named was read as each text's label set."""
