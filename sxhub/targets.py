@@ -10,6 +10,7 @@ import json
 import logging
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -155,13 +156,16 @@ def with_validation(data: LabelledData, validation: LabelledData) -> LabelledDat
     )
 
 
-def holdout(data: LabelledData, *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
+def holdout(
+    data: LabelledData, *, val_size: float, seed: int, trained_before: Sequence[bool] | np.ndarray | None = None
+) -> tuple[list[int], list[int]]:
     """Training and validation rows: the validation file's rows where one was given (:func:`with_validation`),
-    else a stratified ``val_size`` share (:func:`split_indices`)."""
+    else a stratified ``val_size`` share (:func:`split_indices`; ``trained_before`` marks the rows a ``--base``
+    student was trained on, kept out of validation there)."""
     if data.n_validation:
         n_train = len(data.texts) - data.n_validation
         return list(range(n_train)), list(range(n_train, len(data.texts)))
-    return split_indices(data, val_size=val_size, seed=seed)
+    return split_indices(data, val_size=val_size, seed=seed, trained_before=trained_before)
 
 
 def stratify_keys(data: LabelledData) -> list[str]:
@@ -172,35 +176,59 @@ def stratify_keys(data: LabelledData) -> list[str]:
     return [min(row, key=lambda lab: (freq[lab], lab)) if row else "<none>" for row in data.labels]
 
 
-def split_indices(data: LabelledData, *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
+def split_indices(
+    data: LabelledData, *, val_size: float, seed: int, trained_before: Sequence[bool] | np.ndarray | None = None
+) -> tuple[list[int], list[int]]:
     """A stratified train/validation split (rare keys folded together; random when stratifying is impossible).
 
     Rows that repeat a text (the same text twice in a file, or texts that cleaning made equal) stay on one side:
     split by rows, a repeated text was trained on and scored as validation too, which flattered the checkpoint
-    and threshold choices. The texts are split by their first row's key; without repeats this is the row split."""
+    and threshold choices. The texts are split by their first row's key; without repeats this is the row split.
+
+    ``trained_before`` (one flag per row): texts a ``--base`` student already learned from, which stay on the
+    training side when the other texts are enough to validate on. Training further on a file that holds the base's
+    texts and new ones, about a third of the validation texts were the base's training texts: the epoch kept, the
+    thresholds and the validation score then rewarded what the base had memorised."""
     keys = stratify_keys(data)
     first: dict[str, int] = {}  # each text's first row, in order of appearance
     for i, text in enumerate(data.texts):
         first.setdefault(text, i)
+    seen = list(trained_before) if trained_before is not None and any(trained_before) else None
     if len(first) == len(data.texts):
-        return _split_rows(keys, val_size=val_size, seed=seed)
+        return _split_rows(keys, val_size=val_size, seed=seed, seen=seen)
     logger.info("%d rows repeat a text: each text's rows stay on one side of the split", len(data.texts) - len(first))
     heads = list(first.values())
-    _, val_heads = _split_rows([keys[i] for i in heads], val_size=val_size, seed=seed)
+    head_seen = None if seen is None else [seen[i] for i in heads]
+    _, val_heads = _split_rows([keys[i] for i in heads], val_size=val_size, seed=seed, seen=head_seen)
     val_texts = {data.texts[heads[j]] for j in val_heads}
     train_idx = [i for i, text in enumerate(data.texts) if text not in val_texts]
     val_idx = [i for i, text in enumerate(data.texts) if text in val_texts]
     return train_idx, val_idx
 
 
-def _split_rows(keys: list[str], *, val_size: float, seed: int) -> tuple[list[int], list[int]]:
+def _split_rows(
+    keys: list[str], *, val_size: float, seed: int, seen: list[bool] | None = None
+) -> tuple[list[int], list[int]]:
     """Stratified by ``keys``. A key held by one row only (a label with a single example) is trained on: drawn into
     validation it left the student without any example of its label, and folded with the other rare keys it alone
-    could make the whole split random. Where those rows would leave too few to validate on, all rows are split."""
+    could make the whole split random. Where those rows would leave too few to validate on, all rows are split.
+    The rows ``seen`` marks (a base student's training texts) are trained on, and the validation rows drawn from
+    the others, where those are enough (else all rows are split, and :func:`sxhub.train.train` says so)."""
     n = len(keys)
     n_val = max(1, round(n * val_size))
     if n - n_val < 2:
         raise InputError(f"{n} rows are too few to split off a validation set of {val_size:.0%}; label more texts.")
+    fresh = [i for i in range(n) if seen is None or not seen[i]]
+    if seen is not None and len(fresh) >= n_val + 2:
+        train_fresh, val_fresh = _split_counted([keys[i] for i in fresh], n_val=n_val, seed=seed)
+        old = [i for i in range(n) if seen[i]]
+        return sorted(old + [fresh[j] for j in train_fresh]), sorted(fresh[j] for j in val_fresh)
+    return _split_counted(keys, n_val=n_val, seed=seed)
+
+
+def _split_counted(keys: list[str], *, n_val: int, seed: int) -> tuple[list[int], list[int]]:
+    """:func:`_split_rows` once the number of validation rows is fixed."""
+    n = len(keys)
     counts = Counter(keys)
     single = [i for i, k in enumerate(keys) if counts[k] == 1]
     if single and n - len(single) >= n_val + 2:

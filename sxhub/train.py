@@ -255,8 +255,17 @@ def train(
         data = with_validation(data, preprocessed(held_out, cleaning))
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
-    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed)  # both backends split alike
+    # a student trained further: the texts it already learned from stay out of validation (trained_texts)
+    before = trained_texts.trained_on(config.base_model, data.texts) if not data.n_validation else None
+    # both backends split alike
+    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed, trained_before=before)
     checks = [conflicting_note(data), unlearnable_note(data, train_idx), always_on_note(data, train_idx)]
+    if before is not None and before[val_idx].any():
+        checks.append(
+            f"{int(before[val_idx].sum())} of the {len(val_idx)} validation texts were trained on by the --base "
+            "student (too few new texts to validate on): the validation score, the epoch kept and the thresholds "
+            "flatter it; pass --validation with texts it has not seen."
+        )
     checks.append(unscored_note(data, val_idx))
     early_notes = [note for note in checks if note]
     for note in early_notes:

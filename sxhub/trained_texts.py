@@ -71,6 +71,19 @@ def save(
     return path
 
 
+def trained_on(model_dir: str | os.PathLike[str] | None, texts: Sequence[str]) -> np.ndarray | None:
+    """Which of ``texts`` (cleaned as the model read them) ``model_dir`` was trained on; None when it is not a model
+    folder that records them (a Hub id, a plain transformers folder). ``train --base STUDENT`` keeps those texts out
+    of its validation split."""
+    if model_dir is None:
+        return None
+    path = Path(model_dir).expanduser() / FILE
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as saved:
+        return np.isin(text_keys(texts), saved["train"])
+
+
 def seen(model_dir: str | os.PathLike[str], texts: Sequence[str], preprocessing: Mapping[str, Any]) -> Seen | None:
     """Which of ``texts`` (cleaned by the model's ``preprocessing`` block) the model was trained or validated on;
     None when the model folder does not record them."""

@@ -1078,6 +1078,30 @@ def test_a_symbol_glued_to_a_word_no_longer_erases_the_word(tiny_base_model: Pat
     assert saved.count('"Split"') == 1 and AutoTokenizer.from_pretrained(again).tokenize(text) == tokens
 
 
+def test_a_student_trained_further_validates_on_texts_its_base_never_trained_on(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """``train --base STUDENT`` on the base's file plus new texts: the base's training texts made up about a third
+    of the new validation split, so the epoch kept, the thresholds and the score rewarded what it had memorised."""
+    frame = single_frame(240, seed=3).drop_duplicates("text").reset_index(drop=True)
+    first = tmp_path / "first"
+    train(SINGLE, frame.head(len(frame) // 2), fast_config(first, tiny_base_model, epochs=1, min_steps=0))
+    more = tmp_path / "more"
+    result = train(SINGLE, frame, fast_config(more, first, epochs=1, min_steps=0))
+    with np.load(first / trained_texts.FILE) as base, np.load(more / trained_texts.FILE) as now:
+        new_validation = np.setdiff1d(now["validation"], base["validation"])
+        assert len(new_validation) > 0
+        assert not np.isin(new_validation, base["train"]).any()
+    assert result.n_val == round(len(frame) * 0.2), "as many validation texts as without a base"
+    assert not [n for n in result.notes if "trained on by the --base student" in n]
+
+    # too few new texts to validate on: the split takes the base's texts too, and says so
+    again = train(
+        SINGLE, frame.head(len(frame) // 2), fast_config(tmp_path / "again", more, seed=7, epochs=1, min_steps=0)
+    )
+    assert [n for n in again.notes if "validation texts were trained on by the --base student" in n]
+
+
 def test_a_student_trained_from_a_student_names_that_ones_base_and_publishes_no_local_path(
     tiny_base_model: Path, tmp_path: Path
 ) -> None:
