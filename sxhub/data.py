@@ -587,6 +587,15 @@ def load_labelled(
         names = list(label_names)
         labels, seen = _as_named(labels, names, multi_label=is_multi)
         unknown = sorted(set(seen) - set(names))
+        if unknown and all(u.lstrip("-").isdigit() for u in unknown):
+            # label ids (a file written from a ClassLabel column or a numpy array): which id is which label is not
+            # in the file, so they are not guessed; the error shows the task's order, the usual id order
+            order = ", ".join(f"{i} = {n}" for i, n in enumerate(names[:10])) + (", ..." if len(names) > 10 else "")
+            raise InputError(
+                f"label(s) {unknown[:10]} in column {col or 'labels'!r} are numbers, not in the {labels_of}'s labels "
+                f"{names}; write each row's label name instead (if they are ids in the {labels_of}'s order: {order}), "
+                "or save the data with datasets (a ClassLabel column keeps the names)."
+            )
         if unknown:
             raise InputError(
                 f"label(s) {unknown[:10]} in column {col or 'labels'!r} are not in the {labels_of}'s labels {names}; "

@@ -171,6 +171,34 @@ def test_csv_with_a_byte_order_mark_has_its_text_column(tmp_path: Path) -> None:
     assert [list(c.columns) for c in iter_chunks(path, 10)] == [["text", "label"]]
 
 
+def test_label_ids_in_a_csv_are_one_line_that_shows_the_task_order(tmp_path: Path, capsys) -> None:
+    """A CSV whose label column holds ids (GoEmotions' TSVs, a numpy export) said only "fix the data or the spec";
+    the line now says they are ids and which name each id stands for in the task's order."""
+    from conftest import run_cli
+
+    path = tmp_path / "ids.csv"
+    pd.DataFrame({"text": ["up", "flat", "down", "up again"], "label": [0, 1, 2, 0]}).to_csv(path, index=False)
+    with pytest.raises(
+        InputError, match=re.escape("label(s) ['0', '1', '2'] in column 'label' are numbers, not in the task's labels")
+    ):
+        load_labelled(path, label_names=["positive", "neutral", "negative"])
+    multi = tmp_path / "multi.csv"
+    pd.DataFrame({"text": ["a", "b"], "labels": ["4,27", "3"]}).to_csv(multi, index=False)
+    with pytest.raises(InputError, match=re.escape("0 = x, 1 = y")):
+        load_labelled(multi, label_names=["x", "y"], multi_label=True)
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, neutral, negative]\n", encoding="utf-8")
+    code, _, err = run_cli(["train", str(task), str(path), "-o", str(tmp_path / "m")], capsys)
+    assert code == 2
+    assert err.strip().splitlines() == [
+        "Error: label(s) ['0', '1', '2'] in column 'label' are numbers, not in the task's labels ['positive', "
+        "'neutral', 'negative']; write each row's label name instead (if they are ids in the task's order: "
+        "0 = positive, 1 = neutral, 2 = negative), or save the data with datasets (a ClassLabel column keeps the "
+        "names)."
+    ]
+    assert not (tmp_path / "m").exists()
+
+
 def test_load_labelled_variants(tmp_path: Path) -> None:
     single = tmp_path / "single.csv"
     pd.DataFrame({"text": ["a", "b", "c"], "label": ["pos", "neg", "pos"], "failed": [False, False, True]}).to_csv(
