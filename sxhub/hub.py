@@ -70,6 +70,7 @@ def publish_folder(
     assert repo_id is not None
     token = resolve_token(token)
     api = hub_api(token)
+    repo_id = with_namespace(api, repo_id)
     refuse_existing(api, repo_id, repo_type=repo_type, exist_ok=exist_ok)  # before the work of writing the folder
     with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
         folder = Path(tmp)
@@ -103,6 +104,19 @@ def resolve_token(token: str | None) -> str:
             "no Hugging Face token: run `hf auth login` (or `huggingface-cli login`), set HF_TOKEN, or pass --token."
         )
     return token
+
+
+def with_namespace(api: Any, repo_id: str) -> str:
+    """``repo_id`` with the token's own namespace in front when it has none (``--repo-id fin-sent``), as the Hub
+    creates such a repo: the repo was created as ``USER/fin-sent`` while the existence check, the card's
+    ``from_pretrained`` line and the upload all used ``fin-sent``, so the upload answered 404 (and an existing
+    ``USER/fin-sent`` was reused without --exist-ok)."""
+    if "/" in repo_id:
+        return repo_id
+    with hub_errors(f"finding the namespace of the token for repo {repo_id!r}"):
+        user = str(api.whoami()["name"])
+    logger.warning("--repo-id %r has no namespace: publishing to %r, the token's own", repo_id, f"{user}/{repo_id}")
+    return f"{user}/{repo_id}"
 
 
 def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:

@@ -1311,6 +1311,27 @@ def test_private_makes_an_existing_public_repo_private_and_says_so(
     assert "PUT /api/datasets/tester/priv/settings" in " ".join(hub.stub.requests)
 
 
+def test_a_repo_id_without_namespace_is_pushed_to_the_tokens_own(
+    hub, student: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``--repo-id fin-model`` (no namespace): the Hub created ``USER/fin-model``, but the existence check, the card's
+    ``pipeline(model=...)`` line and the upload used ``fin-model``, so the upload answered 404 and the error said to
+    rerun with --exist-ok, which failed the same way. The token's namespace is put in front, and said."""
+    from huggingface_hub import HfApi
+
+    repo = f"{hub.user}/fin-model"
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, out, err = run_cli(["publish", "model", str(student), "--repo-id", "fin-model"], capsys)
+    assert code == 0, err
+    assert out.strip().endswith(repo)
+    assert f"publishing to {repo!r}" in caplog.text
+    assert {"README.md", "config.json", "model.safetensors"} <= set(HfApi().list_repo_files(repo))
+    assert f'model="{repo}"' in hub.stub.read_file(repo, "README.md").decode()
+    # the repo exists now: a second push without --exist-ok is refused, not silently made over it
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", "fin-model"], capsys)
+    assert code == 2 and f"model repo {repo!r} already exists" in err
+
+
 def test_revision_creates_the_branch_it_pushes_to(
     hub, student: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
