@@ -917,6 +917,25 @@ def _card(folder: Path) -> tuple[str, Any]:
     return text, ModelCard(text).data
 
 
+@pytest.mark.parametrize("license", [None, "apache-2.0"])
+def test_the_model_card_footer_is_its_own_paragraph(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], license: str | None
+) -> None:
+    """The footer ("Made with sxhub ...") followed the last limitation with no blank line between, so Markdown read
+    it as the rest of that bullet: the Hub showed it inside "License: ... ask the publisher" (or "Texts longer ...")."""
+    student = make_student(tmp_path / "student", _spec())
+    info = json.loads((student / "sxhub.json").read_text(encoding="utf-8"))
+    info["task"]["license"] = license
+    (student / "sxhub.json").write_text(json.dumps(info), encoding="utf-8")
+    code, _, err = run_cli(
+        ["publish", "model", str(student), "--repo-id", "me/m", "--to", str(tmp_path / "m")], capsys
+    )
+    assert code == 0, err
+    text = _card(tmp_path / "m")[0]
+    before = text.rsplit("*Made with sxhub", 1)[0]
+    assert before.endswith("\n\n") and before.rstrip().splitlines()[-1].startswith("- ")
+
+
 def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
