@@ -27,6 +27,7 @@ from .repo import (
     DEFAULT_EXAMPLE,
     NOT_PUBLISHED,
     check_model_dir,
+    check_namespaced,
     check_repo_id,
     copy_model,
     copy_tree,
@@ -571,9 +572,10 @@ def publish_space(
                 "folder sxhub train wrote, or the model's repo id."
             )
         check_repo_id(str(model))
-    for rid in (model_repo, dataset_repo):
-        if rid is not None:
-            check_repo_id(rid)
+    if model_repo is not None:
+        check_namespaced(model_repo, "--model-repo", use="loads")
+    if dataset_repo is not None:
+        check_namespaced(dataset_repo, "--dataset-repo", use="links")
     if Path(model).is_dir():  # a license the Hub refuses: before the student is scored for the Space
         check_model_license(check_model_dir(model))
     if gold is not None and evaluation is None:

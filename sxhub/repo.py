@@ -80,6 +80,19 @@ def check_repo_id(repo_id: str) -> None:
         ) from exc
 
 
+def check_namespaced(repo_id: str, option: str, *, use: str) -> None:
+    """``repo_id`` valid and with a namespace, else one :class:`PublishError` line: a repo that a published Space
+    loads, links or writes to on the Hub (``use``) is named there as given, and a bare name is no Hub repo (the
+    Space's ``snapshot_download`` failed at startup with a 404; a review Space's decisions went to the namespace of
+    its own token)."""
+    check_repo_id(repo_id)
+    if "/" not in repo_id:
+        raise PublishError(
+            f"{option} {repo_id!r} has no namespace, and the Space {use} it on the Hub by that id; pass "
+            f"NAMESPACE/NAME (e.g. 'your-name/{repo_id}')."
+        )
+
+
 def hub_link_id(repo_id: str | None) -> str | None:
     """``repo_id`` when a card may link it: a Hub repo always has a namespace, so a bare name (``sxhub run`` without
     --push, ``publish --to`` with ``--repo-id NAME``) would link a page that does not exist; ``None`` for one."""

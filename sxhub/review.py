@@ -421,13 +421,13 @@ def publish_review(
     DATASET_REPO`` then reads the decisions back.
     """
     from .hub import publish_folder
-    from .repo import check_repo_id
+    from .repo import check_namespaced
 
     if not dataset_repo:
         raise PublishError(
             "publish review needs --dataset-repo NAMESPACE/NAME: the dataset repo where the Space keeps decisions."
         )
-    check_repo_id(dataset_repo)
+    check_namespaced(dataset_repo, "--dataset-repo", use="commits the decisions to")
     load_review(labelled, queue=queue, spec=spec)  # bad input fails here, before any repo is created
     default = Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "review"
     return publish_folder(

@@ -1351,6 +1351,33 @@ def test_a_repo_id_without_namespace_is_pushed_to_the_tokens_own(
     assert code == 2 and f"model repo {repo!r} already exists" in err
 
 
+@pytest.mark.parametrize(
+    ("verb", "option"), [("space", "--model-repo"), ("space", "--dataset-repo"), ("review", "--dataset-repo")]
+)
+def test_a_repo_a_space_uses_without_namespace_is_refused(
+    tmp_path: Path,
+    labelled: tuple[Path, Path],
+    student: Path,
+    capsys: pytest.CaptureFixture[str],
+    verb: str,
+    option: str,
+) -> None:
+    """``publish space --model-repo fin-model`` wrote a Space whose app loads the Hub model ``fin-model`` (no such
+    repo: it failed at startup with a 404), a bare --dataset-repo linked a page that does not exist, and a review
+    Space committed its decisions to a bare dataset id. Refused in one line before anything is written."""
+    data, task = labelled
+    source = [str(student)] if verb == "space" else [str(data), "--task", str(task)]
+    out = tmp_path / "out"
+    argv = ["publish", verb, *source, "--repo-id", "me/s", "--to", str(out), option, "fin-repo"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2
+    assert f"{option} 'fin-repo' has no namespace" in err and "NAMESPACE/NAME" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    code, _, err = run_cli([*argv[:-1], "me/fin-repo"], capsys)
+    assert code == 0, err
+
+
 def test_revision_creates_the_branch_it_pushes_to(
     hub, student: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
