@@ -162,8 +162,12 @@ def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> 
     return {"rows": rows, "gold": gold is not None, "versus": versus}
 
 
-def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str, has_votes: bool = True) -> Any:
-    """YAML metadata: license, language, task, size, tags, and the ``configs`` / ``dataset_info`` push_to_hub writes.
+def dataset_card_data(
+    dd: Any, spec: TaskSpec, *, repo_id: str, has_votes: bool = True, download_size: int | None = None
+) -> Any:
+    """YAML metadata: license, language, task, size, tags, and the ``configs`` / ``dataset_info`` push_to_hub writes:
+    each split's ``num_bytes`` (its Arrow table's size), ``dataset_size``, and ``download_size`` (the bytes of the
+    data files written, when given); the card said ``num_bytes: 0`` for every split.
 
     ``has_votes``: the labels carry teacher votes (``sxhub annotate`` output). Without them the labels came with the
     file (``found``), whoever gave them: the card claimed ``machine-generated`` and ``llm-labelled`` for them."""
@@ -187,8 +191,16 @@ def dataset_card_data(dd: Any, spec: TaskSpec, *, repo_id: str, has_votes: bool 
     MetadataConfigs({"default": {"data_files": configs}}).to_dataset_card_data(data)
     splits = SplitDict()
     for name, ds in dd.items():
-        splits.add(SplitInfo(name=name, num_examples=len(ds)))
-    info = DatasetInfo(features=next(iter(dd.values())).features, splits=splits, config_name="default")
+        splits.add(SplitInfo(name=name, num_bytes=ds.data.nbytes, num_examples=len(ds)))
+    dataset_size = sum(split.num_bytes for split in splits.values())
+    info = DatasetInfo(
+        features=next(iter(dd.values())).features,
+        splits=splits,
+        config_name="default",
+        download_size=download_size,
+        dataset_size=dataset_size,
+        size_in_bytes=None if download_size is None else download_size + dataset_size,
+    )
     DatasetInfosDict({"default": info}).to_dataset_card_data(data)
     return data
 

@@ -74,7 +74,13 @@ def write_dataset_folder(
     plot_label_distribution(counts, spec.label_names, folder / LABEL_PLOT)
     agreement = agreement_facts(facts["frame"], spec)
     card = render_dataset_card(
-        dataset_card_data(dd, spec, repo_id=repo_id, has_votes="votes" in facts["frame"].columns),
+        dataset_card_data(
+            dd,
+            spec,
+            repo_id=repo_id,
+            has_votes="votes" in facts["frame"].columns,
+            download_size=sum(f.stat().st_size for f in (folder / "data").glob("*.parquet")),
+        ),
         **dataset_context(spec, dd, facts, counts, agreement, repo_id=repo_id, gold=gold, ledger=ledger),
     )
     card.save(folder / "README.md")

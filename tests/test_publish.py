@@ -936,6 +936,25 @@ def test_the_model_card_footer_is_its_own_paragraph(
     assert before.endswith("\n\n") and before.rstrip().splitlines()[-1].startswith("- ")
 
 
+def test_the_dataset_card_states_the_sizes_of_its_splits(
+    tmp_path: Path, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The dataset card's ``dataset_info`` said ``num_bytes: 0`` for every split and no download or dataset size
+    (push_to_hub writes all three as the Arrow tables' and the data files' sizes)."""
+    from huggingface_hub import DatasetCard
+
+    data, task = labelled
+    folder = tmp_path / "ds"
+    code, _, err = run_cli(["publish", "dataset", str(data), "--task", str(task), "--to", str(folder)], capsys)
+    assert code == 0, err
+    info = DatasetCard.load(folder / "README.md").data.dataset_info
+    splits = {s["name"]: s for s in info["splits"]}
+    assert set(splits) == {"train", "validation", "test"}
+    assert all(s["num_bytes"] > 0 for s in splits.values())
+    assert info["dataset_size"] == sum(s["num_bytes"] for s in splits.values())
+    assert info["download_size"] == sum(f.stat().st_size for f in (folder / "data").glob("*.parquet"))
+
+
 def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
