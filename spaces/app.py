@@ -430,6 +430,11 @@ def _text_column(frame: pd.DataFrame) -> str:
             return lower[name]
     strings = [str(c) for c in frame.columns if not _all_numbers(frame[c])]
     if len(strings) == 1:
+        # a file of texts without a header: its first text is this column's name, and would go unlabelled unsaid
+        gr.Warning(
+            f"No column is named 'text': the texts are taken from column {strings[0][:80]!r}. If that is your "
+            "first text rather than a header, add a first line 'text' and upload again: it was not labelled."
+        )
         return strings[0]
     raise gr.Error(
         f"Which column holds the texts? Name it 'text' (the CSV's columns: {', '.join(map(str, frame.columns[:10]))})."

@@ -77,7 +77,8 @@ def test_a_csv_is_labelled_from_its_text_column_and_keeps_its_own(tmp_path: Path
 
     only = tmp_path / "only.csv"
     pd.DataFrame({"n": [1, 2, 3], "words": texts}).to_csv(only, index=False)
-    assert pd.read_csv(app.label_csv(expert, str(only)))["label"].tolist() == Predictor(model).predict(texts)[0]
+    with pytest.warns(UserWarning, match="texts are taken from column 'words'"):
+        assert pd.read_csv(app.label_csv(expert, str(only)))["label"].tolist() == Predictor(model).predict(texts)[0]
 
     several = tmp_path / "several.csv"
     pd.DataFrame({"id": ["a1", "b2", "c3"], "comment": texts}).to_csv(several, index=False)
@@ -87,6 +88,30 @@ def test_a_csv_is_labelled_from_its_text_column_and_keeps_its_own(tmp_path: Path
     broken.write_bytes(b"\xff\xfe\x00\x00 not a csv \x81\x82")
     with pytest.raises(gr.Error, match="Could not read the file as a CSV"):
         app.label_csv(expert, str(broken))
+
+
+def test_a_csv_of_texts_without_a_header_says_its_first_text_was_taken_for_one(tmp_path: Path) -> None:
+    """A CSV of texts with no header line (one text per line, as many are saved): its first text became the column's
+    name and was left out of the labelled file, without a word. The page says which column it took the texts from,
+    and what to do when that is the first text."""
+    import pandas as pd
+
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    expert = app.Expert.load(str(make_student(tmp_path / "student", _spec())))
+    upload = tmp_path / "texts.csv"
+    upload.write_text("Profit rose sharply\nShares fell\nNew store opened\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match="taken from column 'Profit rose sharply'.*add a first line 'text'"):
+        out = pd.read_csv(app.label_csv(expert, str(upload)))
+    assert out["Profit rose sharply"].tolist() == ["Shares fell", "New store opened"]
+    header = tmp_path / "with_header.csv"
+    header.write_text("text\nProfit rose sharply\nShares fell\n", encoding="utf-8")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a file whose column is named text: nothing to say
+        assert len(pd.read_csv(app.label_csv(expert, str(header)))) == 2
 
 
 def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
