@@ -715,13 +715,15 @@ def build_demo(
     config = _read_json(HERE / "config.json") or {}
     examples = examples or _read_json(HERE / "examples.json") or DEFAULT_EXAMPLES
     title = title or config.get("title") or Path(expert.model).name
+    # the facts given here fill in the model's own, where given: an empty one (no scores) does not wipe the model's,
+    # but "teachers": [] is a fact (the labels carried no teacher votes; None: not recorded)
     facts = {
         **(expert.info.get("about") or {}),
-        **{k: v for k, v in (about or config.get("about") or {}).items() if v},
+        **{k: v for k, v in (about or config.get("about") or {}).items() if v or (k == "teachers" and v == [])},
     }
     note = (
         "Multi-label: a text can have any number of labels. A label is on when its probability reaches its "
-        "threshold: " + ", ".join(f"{n} ≥ {t:.2f}" for n, t in expert.thresholds.items()) + "."
+        "threshold: " + ", ".join(f"{n} ≥ {t:.3f}" for n, t in expert.thresholds.items()) + "."
         if expert.multi_label
         else "Single-label: the label with the highest probability wins."
     )

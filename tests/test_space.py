@@ -920,6 +920,23 @@ def test_a_space_of_a_student_without_teacher_votes_does_not_credit_teachers(tmp
             assert "*teacher labels* here are the training data's own labels" in page
 
 
+def test_sxhub_space_on_a_folder_says_what_its_card_says_of_teachers_and_thresholds(tmp_path: Path) -> None:
+    """``sxhub space MODEL`` on a student trained on labels without teacher votes (``teachers: []``) said its
+    "training labels came from LLM teachers that were not recorded" (the app dropped the empty list as not given),
+    where its card says the labels carry no teacher votes; and a multi-label page showed a threshold of 0.725 as
+    "≥ 0.72" (0.775 as "≥ 0.78"), so a probability of 0.723 looked on and was not."""
+    from sxhub.space import build_space
+
+    model = make_student(tmp_path / "student", _spec(multi_label=True))
+    info = json.loads((model / "sxhub.json").read_text())
+    info["teachers"] = []
+    info["thresholds"] = {"positive": 0.725, "neutral": 0.775, "negative": 0.5}
+    (model / "sxhub.json").write_text(json.dumps(info))
+    page = _page_text(build_space(model))
+    assert "trained on labels that carry no teacher votes" in page and "not recorded" not in page
+    assert "positive ≥ 0.725, neutral ≥ 0.775, negative ≥ 0.500" in page
+
+
 @pytest.mark.parametrize(
     ("name", "title", "license_"),
     [("yes", None, "cc-by-4.0"), ("fin-sent", "Fin: sentiment #1", "other"), ("2024", "'q' @home", None)],
