@@ -273,9 +273,35 @@ def load_json_arg(value: str | Path | Mapping[str, Any] | None, what: str) -> di
     if value is None or isinstance(value, Mapping):
         return dict(value) if value is not None else None
     path = Path(value)
+    made_by = (
+        "`sxhub evaluate --json`" if what == "evaluation" else "a JSON object with texts_per_s (and usd_per_hour)"
+    )
     if not path.is_file():
-        raise PublishError(f"{what} file {str(path)!r} not found; pass a JSON file (e.g. `sxhub evaluate --json`).")
-    return json.loads(path.read_text(encoding="utf-8"))
+        raise PublishError(f"{what} file {str(path)!r} not found; pass a JSON file ({made_by}).")
+    try:  # a file that is no JSON object was a JSONDecodeError or AttributeError: exit 1, no fix named
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PublishError(f"{what} file {str(path)!r} is not JSON ({exc}); pass {made_by}.") from exc
+    if not isinstance(data, dict):
+        raise PublishError(
+            f"{what} file {str(path)!r} holds a JSON {type(data).__name__}, not an object; pass {made_by}."
+        )
+    if what == "benchmark":
+        check_benchmark(data, str(path))
+    return data
+
+
+def check_benchmark(data: Mapping[str, Any], where: str) -> None:
+    """A benchmark's figures the cards compute with are numbers: ``texts_per_s`` above 0 and ``usd_per_hour`` 0 or
+    more (``"350"`` failed with a TypeError, exit 1, after the student was scored)."""
+    for key, low in (("texts_per_s", 0.0), ("usd_per_hour", None)):
+        value = data.get(key)
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        if not number or value < 0 or (low is not None and value <= low):
+            need = "a number above 0" if low is not None else "a number, 0 or more"
+            raise PublishError(f"benchmark {where!r}: {key} must be {need}, got {value!r}; fix it there.")
 
 
 def is_evaluate_result(evaluation: Mapping[str, Any] | None) -> bool:

@@ -955,6 +955,38 @@ def test_the_dataset_card_states_the_sizes_of_its_splits(
     assert info["download_size"] == sum(f.stat().st_size for f in (folder / "data").glob("*.parquet"))
 
 
+@pytest.mark.parametrize(
+    ("option", "content", "says"),
+    [
+        (
+            "--benchmark",
+            '{"texts_per_s": "350", "usd_per_hour": 0.5}',
+            "texts_per_s must be a number above 0, got '350'",
+        ),
+        ("--benchmark", '{"texts_per_s": 350, "usd_per_hour": "0.5"}', "usd_per_hour must be a number, 0 or more"),
+        ("--benchmark", "[350]", "holds a JSON list, not an object"),
+        ("--benchmark", "{texts_per_s: 350}", "is not JSON"),
+        ("--evaluation", "{bad", "is not JSON"),
+        ("--evaluation", '[{"accuracy": 0.9}]', "holds a JSON list, not an object"),
+    ],
+)
+@pytest.mark.parametrize("verb", ["model", "space"])
+def test_a_benchmark_or_evaluation_file_that_is_not_one_is_one_line(
+    tmp_path: Path, student: Path, capsys: pytest.CaptureFixture[str], verb: str, option: str, content: str, says: str
+) -> None:
+    """A --benchmark with ``"texts_per_s": "350"`` (a string) failed with "TypeError: unsupported operand type(s)"
+    and exit 1 after the card was half made; a file that is no JSON, or a JSON list, with a JSONDecodeError or an
+    AttributeError. Each is one line naming the file and what it must hold, exit 2, and nothing is written."""
+    given = tmp_path / "given.json"
+    given.write_text(content, encoding="utf-8")
+    out = tmp_path / "out"
+    argv = ["publish", verb, str(student), "--repo-id", "me/x", "--to", str(out), option, str(given)]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert says in err and str(given) in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
