@@ -337,6 +337,12 @@ def given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, A
             if isinstance(evaluation.get("scores"), Mapping):  # the evaluation.json `sxhub run` writes
                 evaluation = evaluation["scores"]
             evaluations = {str(k): dict(v) for k, v in evaluation.items() if isinstance(v, Mapping)}
+        if not evaluations:  # the card said "No evaluation was given" and dropped the validation figures
+            keys = ", ".join(map(str, list(evaluation)[:6]))
+            raise PublishError(
+                f"the evaluation holds no figures to show (its keys: {keys}): pass the output of "
+                "`sxhub evaluate --json` (accuracy, macro_f1, ...), or the evaluation.json `sxhub run` writes."
+            )
         for name, result in evaluations.items():
             trained = result.get("n_trained_on")
             if isinstance(trained, int) and not isinstance(trained, bool) and trained > 0:
