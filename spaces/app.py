@@ -62,9 +62,17 @@ def model_files(ref: str, *, onnx: list[str] | None = None) -> Path:
     if Path(ref).is_dir():
         return Path(ref)
     from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
     extra = [ONNX_FILES[name] for name in onnx or ()]
-    return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
+    try:
+        return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
+    except (RepositoryNotFoundError, GatedRepoError) as exc:  # a private model: the Space has no token unless given
+        raise RuntimeError(
+            f"model repo {ref!r} was not found, or it is private or gated and this Space has no token that may read "
+            f"it: add a secret HF_TOKEN (a token with read access to {ref}) in the Space's settings, or publish the "
+            "Space with the model in it (`sxhub publish space MODEL_DIR` without --model-repo)."
+        ) from exc
 
 
 def recheck_margin(info: Mapping[str, Any]) -> np.ndarray:

@@ -119,6 +119,34 @@ def with_namespace(api: Any, repo_id: str) -> str:
     return f"{user}/{repo_id}"
 
 
+def warn_unloadable_model(model_repo: str, *, token: str | None) -> None:
+    """Say so when the Space about to be pushed could not load its ``--model-repo``: a private (or gated) model is
+    read on the Space only with a token, and a Space has none unless an ``HF_TOKEN`` secret is added (``sxhub run
+    --push --private`` made a private model and a Space that failed at startup with "Repository not found"). A
+    check that cannot be made says nothing: the push itself reports an unreachable Hub."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        info = hub_api(resolve_token(token)).model_info(model_repo)
+    except RepositoryNotFoundError:
+        logger.warning(
+            "model repo %r is not on the Hub (or this token cannot see it): the Space will fail to start until it is; "
+            "push it with `sxhub publish model`, or publish the Space without --model-repo to carry the model in it",
+            model_repo,
+        )
+        return
+    except (HfHubHTTPError, PublishError, httpx2.TransportError, ConnectionError):
+        return
+    if info.private or info.gated:
+        logger.warning(
+            "model repo %r is %s: the Space can load it only with a token; add a secret HF_TOKEN (read access to it) "
+            "in the Space's settings, or publish the Space without --model-repo to carry the model in it",
+            model_repo,
+            "private" if info.private else "gated",
+        )
+
+
 def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:
     """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there."""
     import httpx2

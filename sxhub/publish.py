@@ -22,7 +22,7 @@ from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build
 from .dataset_build import with_flag_gold
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError, SpecError
-from .hub import latest_revision, publish_folder
+from .hub import latest_revision, publish_folder, warn_unloadable_model
 from .repo import (
     DEFAULT_EXAMPLE,
     NOT_PUBLISHED,
@@ -603,6 +603,8 @@ def publish_space(
         raise PublishError("publish space takes gold or evaluation, not both: the Space shows one set of figures.")
     else:
         note = None
+    if model_repo is not None and to is None:
+        warn_unloadable_model(model_repo, token=token)
     return publish_folder(
         lambda folder, rid: write_space_folder(
             model,

@@ -465,6 +465,36 @@ def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path
     assert {"model_int8.onnx", "model.onnx"} <= cached and "model.safetensors" not in cached
 
 
+def test_a_space_of_a_private_model_repo_says_it_needs_a_token(
+    hub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``sxhub run --push NS --private`` pushed a private model and a Space that loads it by id: a Space has no token
+    unless an HF_TOKEN secret is added, so it failed at startup with a RepositoryNotFoundError traceback, and the
+    publish said nothing. The publish now says what to add, and the app's error names the secret."""
+    from huggingface_hub import HfApi
+
+    from sxhub.publish import publish_model, publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    repo = f"{hub.user}/secret-student"
+    publish_model(model, repo_id=repo, private=True)
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        publish_space(model, repo_id=f"{hub.user}/secret-demo", model_repo=repo, private=True)
+    assert f"model repo {repo!r} is private" in caplog.text and "secret HF_TOKEN" in caplog.text
+    caplog.clear()
+    HfApi().update_repo_settings(repo, private=False)
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        publish_space(model, repo_id=f"{hub.user}/open-demo", model_repo=repo)
+    assert "HF_TOKEN" not in caplog.text  # a public model: nothing to add
+    HfApi().update_repo_settings(repo, private=True)
+
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo", model_repo=repo))
+    app = _load_published_app(folder, "space_app_private")
+    monkeypatch.delenv("HF_TOKEN")  # as on the Space, where no secret was added
+    with pytest.raises(RuntimeError, match=f"model repo '{repo}' was not found, or it is private.*secret HF_TOKEN"):
+        app.Expert.load()
+
+
 def _recheck_margin(model: Path, margin: float) -> None:
     """Record ``margin`` as int8's recheck margin, where ``sxhub export`` records the one it fitted."""
     path = model / "sxhub.json"
