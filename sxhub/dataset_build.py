@@ -12,6 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .data import gold_from_flag_columns, has_flag_columns, read_table
+from .errors import PublishError
 from .repo import VOTE_KEYS, load_annotated
 from .spec import TaskSpec, load_spec
 
@@ -60,10 +61,17 @@ def split_frame(
     counts: Counter[str] = Counter(n for v in frame[col] for n in (v if isinstance(v, list) else [v]))
     keys = [_stratum(v, counts) for v in frame[col]]
     n_test, n_val = (round(n * test_size), round(n * validation_size)) if n >= 10 else (0, 0)
-    if n_test == 0 and n_val == 0:
+    if n_test == 0 or n_val == 0:  # too few rows for one of the shares (train_test_split refuses a size of 0)
         return {"train": frame}, False
+    n_train = n - n_test - n_val
+    if n_train < 1:  # --test-size 0.95: a ValueError from scikit-learn, exit 1
+        raise PublishError(
+            f"a test share of {test_size} and a validation share of {validation_size} leave none of the {n} texts "
+            "to train on; pass a smaller --test-size."
+        )
     per_key = Counter(keys)
-    stratified = min(per_key.values()) >= 3 and min(n_test, n_val) >= len(per_key)
+    # every split holds each stratum at least once (a train split of 1 row and 3 labels was a ValueError, exit 1)
+    stratified = min(per_key.values()) >= 3 and min(n_test, n_val, n_train) >= len(per_key)
     idx = list(range(n))
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=keys if stratified else None)
     rest_keys = [keys[i] for i in rest]

@@ -990,6 +990,34 @@ def test_a_benchmark_or_evaluation_file_that_is_not_one_is_one_line(
     assert not out.exists()
 
 
+def test_a_test_size_that_leaves_a_split_empty_is_one_line_or_no_split(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``publish dataset --test-size 0.95`` (with the 10% validation split, more than all the texts) failed with
+    scikit-learn's "ValueError: test_size=... should be ... smaller than the number of samples", exit 1; 0.9 (one
+    training row, three labels) with "The train_size = 1 should be greater or equal to the number of classes"; and
+    12 texts with --test-size 0.01 (a test split of 0 rows) with "InvalidParameterError". The first is one line
+    naming the fix; the second splits without stratifying; the third publishes the texts as one train split, as
+    fewer than 10 texts always were."""
+    spec = _spec()
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    data = tmp_path / "labelled.parquet"
+    pd.DataFrame(_rows(spec, n=41)).to_parquet(data)  # 40 texts and a failed one
+    argv = ["publish", "dataset", str(data), "--task", str(task), "--repo-id", "me/d", "--to"]
+    code, _, err = run_cli([*argv, str(tmp_path / "a"), "--test-size", "0.95"], capsys)
+    assert code == 2 and "leave none of the 40 texts to train on; pass a smaller --test-size" in err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "a").exists()
+    code, _, err = run_cli([*argv, str(tmp_path / "b"), "--test-size", "0.85"], capsys)
+    assert code == 0, err
+    assert sorted(p.name.split("-")[0] for p in (tmp_path / "b" / "data").iterdir()) == ["test", "train", "validation"]
+    small = tmp_path / "small.parquet"
+    pd.DataFrame(_rows(spec, n=13)).to_parquet(small)
+    code, _, err = run_cli([*argv[:2], str(small), *argv[3:], str(tmp_path / "c"), "--test-size", "0.01"], capsys)
+    assert code == 0, err
+    assert [p.name for p in (tmp_path / "c" / "data").iterdir()] == ["train-00000-of-00001.parquet"]
+
+
 def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
