@@ -603,8 +603,9 @@ def publish_space(
         raise PublishError("publish space takes gold or evaluation, not both: the Space shows one set of figures.")
     else:
         note = None
-    if model_repo is not None and to is None:
-        warn_unloadable_model(model_repo, token=token)
+    loads = model_repo or (None if Path(model).is_dir() else str(model))  # the Hub model the Space loads by id
+    if loads is not None and to is None:
+        warn_unloadable_model(loads, token=token)
     return publish_folder(
         lambda folder, rid: write_space_folder(
             model,

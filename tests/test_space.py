@@ -482,6 +482,10 @@ def test_a_space_of_a_private_model_repo_says_it_needs_a_token(
         publish_space(model, repo_id=f"{hub.user}/secret-demo", model_repo=repo, private=True)
     assert f"model repo {repo!r} is private" in caplog.text and "secret HF_TOKEN" in caplog.text
     caplog.clear()
+    with caplog.at_level("WARNING", logger="sxhub.hub"):  # the model named by its id, not --model-repo
+        publish_space(repo, repo_id=f"{hub.user}/secret-demo-2")
+    assert f"model repo {repo!r} is private" in caplog.text
+    caplog.clear()
     HfApi().update_repo_settings(repo, private=False)
     with caplog.at_level("WARNING", logger="sxhub.hub"):
         publish_space(model, repo_id=f"{hub.user}/open-demo", model_repo=repo)
