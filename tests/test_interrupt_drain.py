@@ -65,6 +65,9 @@ class Running:
 
     def __init__(self, argv: list[str], **popen: Any) -> None:
         env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
+        # Ctrl-C's default in the child, as a terminal gives it: pytest started in the background by a shell without
+        # job control (`pytest ... &` in a script) has SIGINT ignored, its children inherit that, and the run went on
+        popen.setdefault("preexec_fn", lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         self.proc = subprocess.Popen(
             argv, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, **popen
         )
