@@ -471,7 +471,7 @@ def _closed_before_spaces(line: str, sep: str) -> bool:
 def _quote_run_over(path: str, sep: str, rows: int) -> tuple[int, int] | None:
     """The first and last line of a quoted field in the first ``rows`` rows of CSV ``path`` that spans lines and is
     not closed as CSV requires (``"broken start`` closed by the ``last "x`` of a later line), else None: pandas
-    read the lines between as one text and their rows vanished. The rule of ``sxhub.tables.check_csv_quotes``
+    read the lines between as one text and their rows vanished. The rule of ``sxhub.csv_checks.check_csv_quotes``
     (read with the csv module in strict mode), copied here: the Space runs without sxhub."""
     limit = csv.field_size_limit()
     csv.field_size_limit(max(limit, 1 << 30))  # a long well-quoted field is not the error looked for
@@ -510,7 +510,7 @@ def _swallowed_row(frame: pd.DataFrame, sep: str) -> tuple[int, str] | None:
     """The first row with a cell whose lines read as the file's own rows (its field count; in the columns of few
     repeated values, such as a label, values those columns hold), and that line: a text opening an unpaired quote
     that a later text closed right before its separator (``Margins grew",positive``) swallowed them. The rule of
-    ``sxhub.tables.swallowed_row``, copied here: the Space runs without sxhub."""
+    ``sxhub.csv_checks.swallowed_row``, copied here: the Space runs without sxhub."""
     values: dict[int, set[str]] = {}
     for j in range(len(frame.columns)):
         seen = set(frame.iloc[:, j].astype(str).unique())

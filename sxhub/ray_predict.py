@@ -137,20 +137,20 @@ def check_csv_source(source: str, rows: RowSlice) -> None:
     inside a Ray task, as a RayTaskError with its traceback, after the students had loaded. A CSV at a URL is read by
     pyarrow, which took a text starting with an unpaired quote as a field running to the next quote, lines later
     (6 rows read as 4, without a word): it is scanned here with the csv module in strict mode, as
-    :func:`sxhub.tables.check_csv_quotes` scans a local one, in one streamed pass that also keeps what
-    :class:`sxhub.tables.RecordSample` needs to find a row swallowed by a quote closed right before a comma. A TSV at a URL is read by pyarrow
-    with the same quoting, so it is scanned for :func:`sxhub.tables.check_tsv_quotes`' sign (a cell holding tabs
+    :func:`sxhub.csv_checks.check_csv_quotes` scans a local one, in one streamed pass that also keeps what
+    :class:`sxhub.csv_checks.RecordSample` needs to find a row swallowed by a quote closed right before a comma. A TSV at a URL is read by pyarrow
+    with the same quoting, so it is scanned for :func:`sxhub.csv_checks.check_tsv_quotes`' sign (a cell holding tabs
     and line breaks) the same way."""
     import io
 
-    from .stream import iter_table
-    from .tables import (
+    from .csv_checks import (
         RecordSample,
         csv_run_over_error,
         quoted_field_run_over,
         tsv_field_run_over,
         tsv_run_over_error,
     )
+    from .stream import iter_table
 
     suffix = Path(source.split("?", 1)[0]).suffix.lower()
     if suffix not in {".csv", ".tsv"}:
