@@ -317,7 +317,7 @@ def check_sample(
             raise InputError(f"{str(source)!r} has no texts in column {column!r}; pass the training data with --data.")
         order = np.random.default_rng(0).permutation(len(texts))
         recorded = (Path(model_dir) / TRAINED_TEXTS_FILE).is_file()
-        marks = seen(model_dir, texts, read_model_info(model_dir).preprocessing) if recorded else None
+        marks = seen(model_dir, texts, preprocessing) if recorded else None
         if marks is not None:  # the texts the student never trained on go to the fitting texts first: int8's
             # near-ties margin is fitted on them (sxhub.export_int8.margin_texts)
             first = order[~marks.trained[order]][:FITTING_TEXTS]
