@@ -502,17 +502,18 @@ def test_ollama_openai_route_enforcement(fmt: dict[str, Any] | None, level: str)
 def test_ollama_native_chat_and_rejections() -> None:
     with OllamaServer() as server:
         native = f"{server.root}/api/chat"
-        status, _, data = call(native, {"model": "m", "messages": MESSAGES, "format": SCHEMA, "stream": False})
+        model = server.model
+        status, _, data = call(native, {"model": model, "messages": MESSAGES, "format": SCHEMA, "stream": False})
         answer = json.loads(data)
         assert status == 200 and answer["done"] is True
         assert_enforced("schema", answer["message"]["content"])
         status, ctype, data = call(
-            native, {"model": "m", "messages": MESSAGES, "format": "json"}
+            native, {"model": model, "messages": MESSAGES, "format": "json"}
         )  # streams by default
         lines = [json.loads(line) for line in data.decode().splitlines()]
         assert (status, ctype, [line["done"] for line in lines]) == (200, "application/x-ndjson", [False, True])
         assert_enforced("json", lines[0]["message"]["content"])
-        status, _, data = call(native, {"model": "m", "messages": MESSAGES, "format": "xml", "stream": False})
+        status, _, data = call(native, {"model": model, "messages": MESSAGES, "format": "xml", "stream": False})
         assert status == 500 and json.loads(data) == {
             "error": 'invalid format: "\\"xml\\""; expected "json" or a valid JSON Schema object'
         }
@@ -604,3 +605,39 @@ def test_llamacpp_python_stand_in_agrees_with_the_real_server() -> None:
             elif level == "json" and choice["finish_reason"] == "stop":
                 json.loads(choice["message"]["content"])  # a JSON grammar: whatever it says parses
             assert set(mine_answer) == set(real_answer) and set(mine_answer["usage"]) == set(real_answer["usage"])
+
+
+def test_ollama_over_long_prompt_is_cut_unless_truncate_false_on_a_version_that_reads_it() -> None:
+    """server/prompt.go chatPrompt, llm/llama_server.go completionPromptForRequest, runner errorInputTooLong (ollama
+    fb30760996871fa9460115c753afd2c60d4ab0f7, 6544e1473): the OpenAI route always cuts the head and answers 200;
+    ``/api/chat`` with ``truncate: false`` refuses from 0.12.6 on, and older versions ignore the field."""
+    long_messages = [MESSAGES[0], {"role": "user", "content": "word " * 50}]
+    native: dict[str, Any] = {"messages": long_messages, "format": SCHEMA, "stream": False}
+    with OllamaServer(num_ctx=40) as server:
+        status, answer = chat(server, messages=long_messages, response_format=OPENAI_FORM)
+        assert status == 200 and answer["usage"]["prompt_tokens"] == 39  # what the model was given
+        assert_enforced("schema", content(answer))
+        status, _, _ = call(server.root + "/api/chat", {**native, "model": server.model})  # truncate defaults to on
+        assert status == 200 and server.cut == ["the prompt's head"] * 2
+        status, _, data = call(server.root + "/api/chat", {**native, "model": server.model, "truncate": False})
+        assert status == 400 and len(server.cut) == 2
+        error = json.loads(json.loads(data)["error"])["error"]  # llama-server's body, relayed as a string
+        assert error["type"] == "exceed_context_size_error" and error["n_ctx"] == 40
+        fits = call(server.root + "/api/chat", {"model": server.model, "messages": MESSAGES, "truncate": False})
+        assert fits[0] == 200 and len(server.cut) == 2
+    with OllamaServer(num_ctx=40, version="0.20.0") as server:
+        status, _, data = call(server.root + "/api/chat", {**native, "model": server.model, "truncate": False})
+        assert (status, json.loads(data)) == (400, {"error": "the input length exceeds the context length"})
+    with OllamaServer(num_ctx=40, version="0.12.3") as server:
+        status, _, _ = call(server.root + "/api/chat", {**native, "model": server.model, "truncate": False})
+        assert status == 200 and server.cut == ["the prompt's head"]  # the field is not read: cut all the same
+    with OllamaServer(num_ctx=40, context_shift=False) as server:  # deepseek2
+        status, _, data = call(server.root + "/api/chat", {**native, "model": server.model})
+        assert status == 400 and json.loads(data)["error"].startswith("the prompt is longer than the context length")
+    # 41 tokens: chatPrompt drops the example (the system message and the last stay), and the rest fits
+    examples = [MESSAGES[0], {"role": "user", "content": "word " * 31}, {"role": "assistant", "content": "{}"}]
+    with OllamaServer(num_ctx=40) as server:  # a few-shot example dropped is enough: the last message stays whole
+        status, _, _ = call(
+            server.root + "/api/chat", {**native, "model": server.model, "messages": [*examples, MESSAGES[1]]}
+        )
+        assert status == 200 and server.cut == ["1 of the oldest messages"]

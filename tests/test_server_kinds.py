@@ -27,7 +27,7 @@ FORMS = {
     "vllm": "structured_outputs (extra_body)",
     "llamacpp": "response_format json_object + schema",
     "llamacpp-python": "response_format json_object + schema",
-    "ollama": "response_format json_schema",
+    "ollama": "/api/chat format json schema, truncate false",
 }
 
 
@@ -177,3 +177,40 @@ def test_a_root_url_that_answers_404_names_the_v1_fix(kind: str, tmp_path: Path)
         root = server.url.removesuffix("/v1")
         run(TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(base_url=root, name="srv")]), tmp_path)
     assert f"use base_url {root}/v1 for teacher 'srv'" in str(info.value)
+
+
+@pytest.mark.parametrize("version", ["0.33.0", "0.20.0"])
+def test_a_text_over_an_ollama_context_fails_with_the_context_fix_instead_of_a_label(
+    version: str, tmp_path: Path
+) -> None:
+    """Ollama drops the head of a prompt longer than the model's context (the task's instructions) and answers 200
+    by default; sxhub recorded a label from a teacher that never saw the task. It now asks /api/chat with
+    ``truncate: false``: that text fails with the context error and its fix, the others are labelled."""
+    from servers import OllamaServer
+
+    from sxhub.teachers.base import CONTEXT_FIX
+
+    texts = [TEXTS[0], "Operating profit rose to EUR 9m. " * 200, TEXTS[1]]
+    with OllamaServer(num_ctx=400, version=version) as server:
+        result = run(spec_for(server.url), tmp_path, texts=texts)
+    frame = result.frame
+    assert frame["failed"].tolist() == [False, True, False] and frame["label"].notna().tolist() == [True, False, True]
+    assert CONTEXT_FIX in frame["error"][1] and "HTTP 400" in frame["error"][1]
+    assert server.cut == []  # no prompt was answered with its head cut
+    sent = server.requests[0]
+    assert sent["truncate"] is False and sent["stream"] is False and sent["options"]["num_predict"] > 0
+    assert {e.path for e in server.exchanges if e.method == "POST"} == {"/api/chat"}
+
+
+def test_an_ollama_too_old_to_refuse_a_long_prompt_is_named_in_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before 0.12.6 Ollama ignores ``truncate``: a long text is still cut and labelled; the user is told once, with
+    the fixes, instead of nothing."""
+    from servers import OllamaServer
+
+    with OllamaServer(version="0.12.3") as server, caplog.at_level("WARNING", logger="sxhub"):
+        result = run(spec_for(server.url), tmp_path, texts=TEXTS[:3])
+    assert not result.frame["failed"].any()
+    warnings = [r.getMessage() for r in caplog.records if "truncate: false" in r.getMessage()]
+    assert len(warnings) == 1 and "Ollama 0.12.3" in warnings[0] and "--max-chars" in warnings[0]

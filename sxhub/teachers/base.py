@@ -94,7 +94,9 @@ class ContextLengthError(RejectedRequestError):
 # less than N tokens"); Ollama, for a model it runs without context shift (deepseek2), 400 "the prompt is longer than
 # the context length currently available to the model; ..." (llm/llama_server.go completionPromptForRequest, ollama
 # commit fb30760996871fa9460115c753afd2c60d4ab0f7; with context shift, its default, it drops the prompt's head and
-# answers 200 instead).
+# answers 200 instead, unless the request says ``truncate: false``: sxhub's Ollama requests do, and are refused with
+# llama-server's exceed_context_size_error body from 0.30, "the input length exceeds the context length" from 0.12.6
+# to 0.29, runner/ollamarunner/runner.go).
 CONTEXT_OVERFLOW_MARKERS = (
     "maximum context length",
     "context_length_exceeded",
@@ -104,6 +106,7 @@ CONTEXT_OVERFLOW_MARKERS = (
     "`max_new_tokens` must be <=",
     "`inputs` must have less than",
     "longer than the context length",
+    "exceeds the context length",
 )
 CONTEXT_FIX = (
     "the text is too long for this teacher's context window: shorten or split it (annotate --max-chars N refuses "

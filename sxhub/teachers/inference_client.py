@@ -1,8 +1,9 @@
 """The teacher behind a Hub model id (Inference Providers) or any server's ``base_url``.
 
-Requests go through ``huggingface_hub.AsyncInferenceClient``, except for the server kinds whose schema form the
-client would rewrite (Ollama, or ``structured: json_schema`` on a base_url): those are sent with a plain HTTP client
-in the same OpenAI chat-completions shape (see :mod:`sxhub.teachers.servers`). The kind of server is detected on the
+Requests go through ``huggingface_hub.AsyncInferenceClient``, except ``structured: json_schema`` on a base_url, whose
+form the client would rewrite, sent with a plain HTTP client in the same OpenAI chat-completions shape, and Ollama's,
+sent to its native ``/api/chat`` with ``truncate: false`` so that a prompt over the model's context is refused rather
+than cut (see :mod:`sxhub.teachers.servers`). The kind of server is detected on the
 first request that the cache cannot answer, so a fully cached rerun contacts nobody.
 
 The Hugging Face token comes from ``HF_TOKEN`` or ``hf auth login`` (huggingface_hub's default) and is only sent to
@@ -13,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import TeacherUnavailableError
+from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import (
     RefusedError,
@@ -30,7 +32,17 @@ from .base import (
     request_identity,
     spec_identity,
 )
-from .servers import RequestShape, detect_server, listed_models, pick_served_model, request_shape
+from .servers import (
+    RequestShape,
+    detect_server,
+    listed_models,
+    ollama_warning,
+    pick_served_model,
+    request_shape,
+    root_url,
+)
+
+logger = logging.getLogger(__name__)
 
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
 
@@ -84,6 +96,10 @@ class InferenceClientTeacher(Teacher):
                     self.server = self.spec.server
                 else:
                     self.server, self.version = await detect_server(self.base_url, headers=self._auth_headers())
+                    warning = ollama_warning(self.version) if self.server == "ollama" else None
+                    if warning:
+                        where = "" if self.base_url in self.name else f" at {self.base_url}"
+                        logger.warning("teacher %r%s: %s", self.name, where, warning)
         return self.server
 
     async def resolve_model(self) -> str | None:
@@ -194,7 +210,8 @@ class InferenceClientTeacher(Teacher):
             shape = await self.shape(schema)
             model = await self.resolve_model()
             if shape.plain_http:
-                reply = await self._post(
+                post = self._post_native if shape.native is not None else self._post
+                reply = await post(
                     messages, shape, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
                 )
                 self._answered = True
@@ -280,6 +297,31 @@ class InferenceClientTeacher(Teacher):
         response.raise_for_status()
         return read_completion(response.json(), self.name, hub=is_hf_host(self.base_url or ""))
 
+    async def _post_native(
+        self,
+        messages: list[dict[str, str]],
+        shape: RequestShape,
+        *,
+        model: str | None,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
+    ) -> Reply:
+        """One Ollama ``/api/chat`` request (api.ChatRequest), not streamed; the sampling settings go in ``options``
+        as Ollama's OpenAI route puts them (``num_predict`` for max_tokens)."""
+        self._check_online()
+        assert self.base_url
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": messages,
+            "stream": False,
+            "options": {"temperature": temperature, "seed": seed, "num_predict": max_tokens},
+            **(shape.native or {}),
+        }
+        response = await self._get_http().post(root_url(self.base_url) + "/api/chat", json=body)
+        response.raise_for_status()
+        return read_ollama_chat(response.json(), self.name)
+
     async def aclose(self) -> None:
         if self._client is not None:
             await self._client.close()
@@ -333,6 +375,26 @@ def read_completion(data: Any, name: str, *, hub: bool) -> Reply:
         text=_field(message, "content") or "",
         input_tokens=_count(_field(usage, "prompt_tokens")),
         output_tokens=_count(_field(usage, "completion_tokens")),
+    )
+
+
+def read_ollama_chat(data: Any, name: str) -> Reply:
+    """The :class:`Reply` in an Ollama ``/api/chat`` answer (api.ChatResponse): ``message.content`` (its thinking is
+    in ``message.thinking``, never read as the answer), ``prompt_eval_count`` and ``eval_count`` as the tokens (None
+    where absent: Go omits a zero count). An ``error`` in a 200 body (a model that failed once started) is retried
+    like any server error."""
+    if not isinstance(data, dict):
+        raise TeacherError(f"{name}: unreadable /api/chat answer: {' '.join(str(data).split())[:300]}")
+    if data.get("error"):
+        detail = " ".join(str(data["error"]).split())[:300]
+        raise RetryableTeacherError(f"{name}: the server answered with an error: {detail}")
+    message = data.get("message")
+    if not isinstance(message, dict):
+        message = {}
+    return Reply(
+        text=str(message.get("content") or ""),
+        input_tokens=_count(data.get("prompt_eval_count")),
+        output_tokens=_count(data.get("eval_count")),
     )
 
 

@@ -12,15 +12,24 @@ kind                      what sxhub sends                                      
 ``vllm``                  ``structured_outputs={"json": S}`` (``guided_json`` < 0.10.2) schema    ``GET /version``
 ``llamacpp``              ``response_format={"type": "json_object", "schema": S}``    schema      ``GET /props``
 ``llamacpp-python``       ``response_format={"type": "json_object", "schema": S}``    schema      ``/openapi.json``
-``ollama``                ``response_format`` json_schema, over plain HTTP            schema      ``GET /api/version``
+``ollama``                native ``/api/chat``: ``format=S``, ``truncate: false``      schema      ``GET /api/version``
 ``transformers``          nothing (it ignores ``response_format``)                     none        ``/openapi.json`` paths
 ``openai`` (anything else)  ``response_format={"type": "json_object"}``               json        none of the above
 ========================  ==========================================================  ==========  ================
 
-Why plain HTTP for Ollama: huggingface_hub (>= 0.32) turns a ``json_schema`` response_format into TGI's
-``{"type": "json_object", "value": S}`` for every ``base_url`` (``inference/_providers/hf_inference.py``,
+Why plain HTTP for ``structured: json_schema``: huggingface_hub (>= 0.32) turns a ``json_schema`` response_format into
+TGI's ``{"type": "json_object", "value": S}`` for every ``base_url`` (``inference/_providers/hf_inference.py``,
 ``HFInferenceConversational._prepare_payload_as_dict``), even inside ``extra_body``; Ollama reads that as "any JSON".
 vLLM's ``structured_outputs`` travels in ``extra_body``, which huggingface_hub passes through unchanged.
+
+Why Ollama's native ``/api/chat``: given a prompt longer than the model's context (``num_ctx``), Ollama by default
+drops the oldest messages and then the prompt's head (the task's instructions and examples) and answers 200; the
+schema still yields a label, from a model that never saw the task. Only the native route takes ``truncate: false``
+(Ollama >= 0.12.6; ``api.ChatRequest``, not ``openai.ChatCompletionRequest``), which makes it refuse such a prompt
+with HTTP 400 instead: a context error, that text failed, the run going on. Every ``structured`` setting gets the
+``format`` that Ollama's OpenAI route would have made of its ``response_format`` (``openai.FromChatRequest``), so
+what is enforced is unchanged. Older Ollama ignores the field and still truncates: sxhub warns once (see
+:func:`ollama_warning`).
 
 ``server:`` in a teacher's spec (or ``--server``) skips the detection; ``structured: none`` sends no constraint.
 Whatever was sent, every reply is validated against the schema by sxhub itself (:mod:`sxhub.prompt`).
@@ -40,6 +49,9 @@ KINDS = ("providers", "tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "t
 PROBE_TIMEOUT = 5.0
 # vLLM 0.10.2 added ``structured_outputs`` (the ``guided_*`` fields were deprecated then and later removed)
 VLLM_STRUCTURED_OUTPUTS = (0, 10, 2)
+# Ollama 0.12.6 added ``truncate`` to /api/chat (ollama commit 6544e1473, "Reapply \"add truncate and shift
+# parameters\""); older versions ignore it
+OLLAMA_TRUNCATE = (0, 12, 6)
 
 _DETECTED: dict[str, str] = {}  # root URL -> kind, once per process
 
@@ -53,9 +65,14 @@ class RequestShape:
     response_format: dict[str, Any] | None = None
     extra_body: dict[str, Any] | None = None
     plain_http: bool = False  # send with a plain HTTP client (huggingface_hub would rewrite the form)
+    native: dict[str, Any] | None = None  # Ollama: the fields of a native /api/chat request (sent there instead)
 
     def describe(self) -> str:
         """One line for logs and reports: the form sent."""
+        if self.native is not None:
+            fmt = self.native.get("format")
+            shown = "format json schema" if isinstance(fmt, dict) else f'format "{fmt}"' if fmt else "no format"
+            return f"/api/chat {shown}, truncate false"
         if self.extra_body:
             return f"{next(iter(self.extra_body))} (extra_body)"
         if self.response_format:
@@ -79,6 +96,40 @@ def request_shape(
     kind: str, schema: dict[str, Any] | None, *, structured: str = "auto", version: str | None = None
 ) -> RequestShape:
     """The request extras that make ``kind`` enforce ``schema`` (``structured`` overrides the automatic choice)."""
+    shape = _openai_shape(kind, schema, structured=structured, version=version)
+    return ollama_native(shape) if kind == "ollama" else shape
+
+
+def ollama_native(shape: RequestShape) -> RequestShape:
+    """The native ``/api/chat`` request for an OpenAI-route shape: the ``format`` Ollama's OpenAI route makes of that
+    ``response_format`` (openai/openai.go ``FromChatRequest``: ``json_object`` -> ``"json"``, ``json_schema`` -> its
+    schema, anything else -> none) and ``truncate: false``, so that a prompt over the context is refused, not cut."""
+    fmt = shape.response_format or {}
+    kind = str(fmt.get("type") or "").strip().lower()
+    native: dict[str, Any] = {"truncate": False}
+    if kind == "json_object":
+        native["format"] = "json"
+    elif kind == "json_schema" and isinstance(fmt.get("json_schema"), dict):
+        native["format"] = fmt["json_schema"].get("schema")
+    return RequestShape(shape.kind, shape.enforced, plain_http=True, native=native)
+
+
+def ollama_warning(version: str | None) -> str | None:
+    """What to tell the user about an Ollama that cannot refuse a prompt longer than its context (None: it can, or
+    its version is unknown, as with ``server: ollama`` in the spec)."""
+    v = _version_tuple(version)
+    if not v or v >= OLLAMA_TRUNCATE:
+        return None
+    return (
+        f"Ollama {version} cannot refuse a prompt longer than the model's context (`truncate: false` needs Ollama "
+        ">= 0.12.6): it drops the prompt's head, the task's instructions, and labels the text anyway. Upgrade "
+        "Ollama, or cap the texts with annotate --max-chars."
+    )
+
+
+def _openai_shape(
+    kind: str, schema: dict[str, Any] | None, *, structured: str = "auto", version: str | None = None
+) -> RequestShape:
     if schema is None or structured == "none":
         return RequestShape(kind, "none")
     if structured == "json_object":  # llama.cpp's form, forced
@@ -104,9 +155,9 @@ def request_shape(
         return RequestShape(kind, "schema", extra_body={field: value})
     if kind in {"llamacpp", "llamacpp-python"}:
         return RequestShape(kind, "schema", {"type": "json_object", "schema": schema})
-    if kind == "ollama":
+    if kind == "ollama":  # sent as native /api/chat (ollama_native)
         fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
-        return RequestShape(kind, "schema", fmt, plain_http=True)
+        return RequestShape(kind, "schema", fmt)
     if kind == "transformers":  # `transformers serve` lists response_format among the fields it ignores
         return RequestShape(kind, "none")
     return RequestShape("openai", "json", {"type": "json_object"})

@@ -15,8 +15,31 @@ Written from ollama/ollama at commit fb30760996871fa9460115c753afd2c60d4ab0f7 (t
 - server/routes.go: ``GET``/``HEAD /api/version`` -> ``{"version": ...}``; ``POST /api/chat`` (``stream`` defaults to
   true: NDJSON lines); ``GET /`` -> "Ollama is running"; unknown routes -> gin's 404 "404 page not found" (text).
 
-Not modelled (501): ``tools``, ``stream: true`` on the OpenAI route. Ollama answers any model name here (a real one
-404s models it has not pulled).
+A prompt longer than the context (``num_ctx=N`` here; the stand-in counts whitespace words as tokens), from the same
+commit:
+
+- server/routes.go ``ChatHandler``: ``truncate := req.Truncate == nil || *req.Truncate``; ``chatPrompt`` (server/prompt.go)
+  with truncate on drops the oldest messages but the system ones and the last until the prompt fits, and passes
+  ``Truncate`` on to the runner. The OpenAI route (openai/openai.go ``ChatCompletionRequest``) has no ``truncate``
+  field: it always truncates.
+- llm/llama_server.go ``completionPromptForRequest``: with truncate on and a prompt of more than ``num_ctx - 1``
+  tokens, context shift (the default; off for deepseek2, server/sched.go ``supportsContextShift``) keeps the first
+  ``num_keep`` tokens and drops the rest of the head, then answers 200 as for any prompt (``cut`` records it here);
+  without context shift, 400 "the prompt is longer than the context length currently available to the model; ...".
+  With ``truncate: false`` the prompt goes to llama-server whole, which refuses a prompt of ``n_ctx`` tokens or more
+  (integration/context_test.go: "Initial prompts that fill or exceed the slot are still rejected by llama-server") with
+  400 and its error body (llama.cpp ``server_task_result_error``: ``type`` exceed_context_size_error, its message
+  worded differently across builds); Ollama relays that body as its error string (``statusErrorMessage``, a 400
+  ``{"error": "<llama-server's JSON>"}`` from ``writeChatResponse``).
+- Ollama 0.12.6 added ``truncate`` (commit 6544e1473, "Reapply \"add truncate and shift parameters\""); from then
+  to 0.29 (before llama-server replaced the Go runners in 0.30.0, commit 9db4bdbad) the runners refused with 400
+  "the input length exceeds the context length" (runner/ollamarunner/runner.go ``errorInputTooLong``). Older
+  versions ignore the field (Go's JSON decoding drops unknown fields) and truncate. (The Go runners took a prompt of
+  exactly ``num_ctx`` tokens; the stand-in uses llama-server's limit for every version.)
+
+Not modelled (501): ``tools``, ``stream: true`` on the OpenAI route, a streamed ``/api/chat`` whose prompt is
+refused. The OpenAI route answers any model name here; ``/api/chat`` answers 404 "model 'X' not found" for any but
+the served one (server/routes.go ``ChatHandler``), as the real one does for a model it has not pulled.
 """
 
 from __future__ import annotations
@@ -28,6 +51,22 @@ from typing import Any
 from .base import ConformanceServer, Reply, Verdict, not_modelled
 
 INVALID_FORMAT = 'invalid format: {}; expected "json" or a valid JSON Schema object'
+NO_SHIFT = (
+    "the prompt is longer than the context length currently available to the model; shorten the prompt, adjust the "
+    "context length in settings, or use a model with a longer context length"
+)
+RUNNER_TOO_LONG = "the input length exceeds the context length"
+TRUNCATE_FIELD = (0, 12, 6)  # api.ChatRequest.Truncate
+LLAMA_SERVER = (0, 30, 0)  # llama-server replaced the Go runners
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("-")[0].split(".")[:3])
+
+
+def prompt_tokens(messages: list[Any]) -> int:
+    """The stand-in's token count of a prompt: whitespace words, as ``ConformanceServer.usage`` counts them."""
+    return sum(len(str(m.get("content", "")).split()) for m in messages if isinstance(m, dict))
 
 
 def openai_error(status: int, message: str) -> Reply:
@@ -53,6 +92,57 @@ class OllamaServer(ConformanceServer):
 
     kind = "ollama"
     default_version = "0.33.0"
+
+    def __init__(self, *, num_ctx: int | None = None, context_shift: bool = True, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.num_ctx = num_ctx  # None: every prompt fits
+        self.context_shift = context_shift
+        self.cut: list[str] = []  # per chat request that was answered over a too-long prompt: what was dropped
+
+    # ------------------------------------------------------------------------------------------------ context
+    def fit(self, body: dict[str, Any], *, native: bool) -> Reply | None:
+        """What the real server does with a prompt of ``num_ctx`` tokens or more: the refusal it answers, or None when
+        it goes on, having dropped messages or the prompt's head (recorded in :attr:`cut`; the answer is made from the
+        whole text all the same, and ``prompt_tokens`` says ``num_ctx - 1``)."""
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        if self.num_ctx is None or prompt_tokens(messages) < self.num_ctx:
+            return None
+        version = version_tuple(self.version)
+        truncate = not (native and version >= TRUNCATE_FIELD and body.get("truncate") is False)
+        if not truncate:  # the prompt goes to the runner whole, which refuses it
+            if version < LLAMA_SERVER:
+                return Reply(400, {"error": RUNNER_TOO_LONG})
+            n_prompt = prompt_tokens(messages)
+            error = {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": n_prompt,
+                "n_ctx": self.num_ctx,
+            }
+            return Reply(400, {"error": json.dumps({"error": error}, separators=(",", ":"))})
+        kept, dropped = list(messages), 0
+        while prompt_tokens(kept) > self.num_ctx and len(kept) > 1:  # chatPrompt: system messages and the last stay
+            index = next((i for i, m in enumerate(kept[:-1]) if m.get("role") != "system"), None)
+            if index is None:
+                break
+            kept.pop(index)
+            dropped += 1
+        what = [f"{dropped} of the oldest messages"] if dropped else []
+        if prompt_tokens(kept) >= self.num_ctx:
+            if not self.context_shift:
+                return Reply(400, {"error": NO_SHIFT})
+            what.append("the prompt's head")  # num_keep (a few tokens) stays, the rest of the head goes
+        with self._lock:
+            self.cut.append(" and ".join(what))
+        return None
+
+    def usage(self, body: dict[str, Any], content: str) -> dict[str, int]:  # type: ignore[override]
+        counts = super().usage(body, content)
+        if self.num_ctx is not None and counts["prompt_tokens"] >= self.num_ctx:  # what the model was given
+            counts["prompt_tokens"] = self.num_ctx - 1
+            counts["total_tokens"] = counts["prompt_tokens"] + counts["completion_tokens"]
+        return counts
 
     def get_routes(self) -> dict[str, Any]:
         version = {"version": self.version}
@@ -104,6 +194,9 @@ class OllamaServer(ConformanceServer):
         if verdict.error is not None:
             message = verdict.error.body["error"]
             return body, Verdict.reject(openai_error(500, message))
+        refused = self.fit(body, native=False)
+        if refused is not None:
+            return body, Verdict.reject(openai_error(refused.status, refused.body["error"]))
         return body, verdict
 
     def completion(self, body: dict[str, Any], content: str) -> Reply:
@@ -138,10 +231,19 @@ class OllamaServer(ConformanceServer):
             )
         if body.get("tools"):
             return body, not_modelled(self.kind, "tools")
+        if body.get("model") != self.model:
+            return body, Verdict.reject(Reply(404, {"error": f"model '{body.get('model')}' not found"}))
         verdict = native_format(body.get("format"))
         if verdict.error is not None and body.get("stream", True):  # streaming has sent 200 before the model fails
             error_line = json.dumps(verdict.error.body) + "\n"
             return body, Verdict.reject(Reply(200, error_line, "application/x-ndjson"))
+        if verdict.error is not None:
+            return body, verdict
+        refused = self.fit(body, native=True)
+        if refused is not None:
+            if body.get("stream", True):
+                return body, not_modelled(self.kind, "a refused prompt on a streamed /api/chat")
+            return body, Verdict.reject(refused)
         return body, verdict
 
     def _native_wrap(self, body: dict[str, Any], content: str) -> Reply:
