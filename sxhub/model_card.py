@@ -29,9 +29,12 @@ def eval_results(
     revision: str | None = None,
     multi_label: bool = False,
 ) -> list[Any]:
-    """``EvalResult`` objects (the Hub's model-index) for every comparison and headline metric.
+    """``EvalResult`` objects (the Hub's model-index) for every comparison of the student and headline metric.
 
-    The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
+    The model-index holds this model's results: the Hub shows them on the model's page (its evaluation widget, the
+    leaderboards that read them) as scores of the model. Comparisons of other labels ("teacher vs experts", "labels
+    after review vs experts") stay in the card's evaluation table and out of the index, where they would read as the
+    student's own scores. The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
     is its own dataset config, e.g. ``student-vs-experts``. A multi-label student's accuracy is subset accuracy
     (every label of a text right): its metric type stays the Hub's ``accuracy``, its name says "Subset accuracy".
     """
@@ -39,6 +42,8 @@ def eval_results(
 
     out = []
     for name, result in evaluations.items():
+        if not name.lower().startswith("student"):
+            continue
         for key, metric_type, metric_name, config in EVAL_METRICS:
             value = result.get(key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
