@@ -32,6 +32,9 @@ import psutil
 
 HERE = Path(__file__).resolve().parent
 MAX_CSV_ROWS = 5000
+# an upload's size limit: launch(max_file_size=) makes gradio refuse a larger file as it streams in (its page says so
+# before sending it, an API client gets a 413); label_csv checks it again for an app launched without the limit
+MAX_CSV_BYTES = 50 * 1024 * 1024
 BATCH = 32
 INT8_FILE = "onnx/model_int8.onnx"
 ONNX_FILES = {"onnx-int8": INT8_FILE, "onnx": "onnx/model.onnx"}  # the ONNX variants `sxhub export` writes
@@ -552,12 +555,22 @@ def _record_lines(path: str, sep: str, row: int) -> tuple[int, int] | None:
     return None
 
 
+def _megabytes(size: int) -> str:
+    return f"{size / 1024 / 1024:,.1f} MB".replace(".0 MB", " MB")
+
+
 def label_csv(expert: Expert, path: str | None) -> str:
     """Label a CSV's text column; return the path of a CSV with label(s) and one probability column per label.
 
     A column of the upload with one of those names is kept as ``<name>_input``, as ``sxhub predict`` keeps it."""
     if not path:
         raise gr.Error("Upload a CSV file with a 'text' column first.")
+    size = os.path.getsize(path)
+    if size > MAX_CSV_BYTES:
+        raise gr.Error(
+            f"The file is {_megabytes(size)}; this Space labels CSVs of at most {_megabytes(MAX_CSV_BYTES)} "
+            f"({MAX_CSV_ROWS:,} rows). Split it up."
+        )
     try:
         # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0); a spreadsheet's
         # CSV may be separated by ';' (or tabs): the header says which. One row past the limit is read, no more: a
@@ -756,7 +769,9 @@ def build_demo(
             text.submit(lambda t: label_text(expert, t), text, [probs, decision], api_name=False)
         with gr.Tab("CSV"):
             upload = gr.File(
-                label=f"CSV with a 'text' column (at most {MAX_CSV_ROWS:,} rows)", file_types=[".csv"], type="filepath"
+                label=f"CSV with a 'text' column (at most {MAX_CSV_ROWS:,} rows, {_megabytes(MAX_CSV_BYTES)})",
+                file_types=[".csv"],
+                type="filepath",
             )
             run = gr.Button("Label the CSV", variant="primary")
             download = gr.File(label="Labelled CSV")
@@ -784,4 +799,4 @@ def expert_info(expert: Expert, facts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    build_demo().launch()
+    build_demo().launch(max_file_size=MAX_CSV_BYTES)

@@ -123,7 +123,10 @@ def launch_space(
     require(["gradio"], "sxhub space", "space")
     check_host(host)  # before the model is loaded (or downloaded)
     demo = build_space(model)
-    _, local_url, share_url = listen(demo, host=host, port=port, share=share, prevent_thread_lock=True, quiet=True)
+    limit = load_app_module().MAX_CSV_BYTES  # as the published app.py launches: a larger upload is refused
+    _, local_url, share_url = listen(
+        demo, host=host, port=port, share=share, prevent_thread_lock=True, quiet=True, max_file_size=limit
+    )
     url = share_url or local_url
     if block:
         print(url, flush=True)

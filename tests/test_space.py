@@ -924,7 +924,53 @@ def test_a_csv_over_the_limit_is_refused_from_its_first_rows(tmp_path: Path, mon
     with pytest.raises(gr.Error, match="more than 3 rows; this Space labels at most 3"):
         app.label_csv(app.Expert.load(str(model)), str(upload))
     demo = app.build_demo(str(model))
-    assert "(at most 3 rows)" in next(b.label for b in demo.blocks.values() if isinstance(b, gr.File))
+    assert "(at most 3 rows, 50 MB)" in next(b.label for b in demo.blocks.values() if isinstance(b, gr.File))
+
+
+def test_an_upload_over_the_byte_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Space capped a CSV's rows but not its bytes: a 60 MB upload streamed in whole (200), and a file of a few
+    huge lines was read whole to find its header and first rows. Now the app launches with gradio's
+    ``max_file_size`` (its page refuses a larger file before sending it, the upload route answers 413), under both
+    ``sxhub space`` and the published ``python app.py``, and ``label_csv`` refuses one that came in another way."""
+    import runpy
+
+    import gradio as gr
+    import httpx
+
+    import sxhub.space
+    from sxhub.space import launch_space, load_app_module
+
+    model = make_student(tmp_path / "student", _spec())
+    app = load_app_module()
+    monkeypatch.setattr(app, "MAX_CSV_BYTES", 1024 * 1024)
+    upload = tmp_path / "big.csv"
+    upload.write_text("text\n" + "profit rose\n" * 131_072, encoding="utf-8")  # 1.5 MB
+    with pytest.raises(gr.Error, match=r"The file is 1.5 MB; this Space labels CSVs of at most 1 MB \(5,000 rows\)"):
+        app.label_csv(app.Expert.load(str(model)), str(upload))
+
+    def small_limit() -> Any:
+        module = load_app_module()
+        module.MAX_CSV_BYTES = 1000
+        return module
+
+    monkeypatch.setattr(sxhub.space, "load_app_module", small_limit)
+    demo, url = launch_space(model, host="127.0.0.1", block=False)
+    try:
+        assert httpx.get(f"{url}config").json()["max_file_size"] == 1000  # the page refuses a larger file itself
+        small = httpx.post(f"{url}gradio_api/upload", files={"files": ("small.csv", b"text\nprofit rose\n")})
+        assert small.status_code == 200
+        big = httpx.post(f"{url}gradio_api/upload", files={"files": ("big.csv", b"text\n" + b"x" * 2000)})
+        assert big.status_code == 413 and "maximum allowed size of 1000 bytes" in big.text
+    finally:
+        demo.close()
+
+    launched: list[dict[str, Any]] = []
+    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kw: launched.append(kw))
+    monkeypatch.setenv("SXHUB_MODEL", str(model))
+    runpy.run_path(str(Path(app.__file__)), run_name="__main__")  # as the Space runs it
+    assert launched == [{"max_file_size": 50 * 1024 * 1024}]
 
 
 def test_a_space_of_a_student_without_teacher_votes_does_not_credit_teachers(tmp_path: Path) -> None:
