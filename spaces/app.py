@@ -452,11 +452,22 @@ def _text_column(frame: pd.DataFrame) -> str:
     )
 
 
+SEPARATORS = (",", ";", "\t", "|")  # a spreadsheet's CSV may be separated by ';' (Europe), a tab or '|'
+
+
 def _separator(path: str) -> str:
-    """The CSV's separator: ``;`` or a tab when its header has more of them than commas, else a comma."""
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+    """The CSV's separator: the one of :data:`SEPARATORS` that splits its header into the most fields as the csv
+    module reads it (a separator inside a quoted name does not count), a comma on a tie (a one-column header)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:
         header = fh.readline()
-    return max((",", ";", "\t"), key=header.count)  # a tie (a one-column header): the comma
+
+    def fields(sep: str) -> int:
+        try:
+            return len(next(csv.reader([header], delimiter=sep), []))
+        except csv.Error:  # a name longer than the csv module's field limit: pandas, which has none, says more
+            return 0
+
+    return max(SEPARATORS, key=fields)
 
 
 def _closed_before_spaces(line: str, sep: str) -> bool:
@@ -573,7 +584,7 @@ def label_csv(expert: Expert, path: str | None) -> str:
         )
     try:
         # as sxhub predict reads a CSV: every cell as written ("NA" is a text, "007" is not 7.0); a spreadsheet's
-        # CSV may be separated by ';' (or tabs): the header says which. One row past the limit is read, no more: a
+        # CSV may be separated by ';' (or a tab, or '|'): the header says which. One row past the limit is read: a
         # huge upload is refused without holding it in memory
         sep = _separator(path)
         frame = pd.read_csv(

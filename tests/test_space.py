@@ -170,7 +170,7 @@ def test_a_csv_text_with_an_unpaired_quote_is_refused_in_the_ui_not_merged_with_
     app = load_app_module()
     expert = app.Expert.load(str(make_student(tmp_path / "student", _spec())))
     rows = ["ok fine", '"broken start', "next row", 'last "x', "later", "more"]
-    for sep, name in ((",", "comma.csv"), (";", "semicolon.csv")):
+    for sep, name in ((",", "comma.csv"), (";", "semicolon.csv"), ("|", "pipe.csv")):
         upload = tmp_path / name
         upload.write_text("".join(f"{row}{sep}neutral\n" for row in ["text", *rows]), encoding="utf-8")
         with pytest.raises(gr.Error, match=re.escape("on line 3 is closed only on line 5, so lines 3-5 would be")):
@@ -875,8 +875,8 @@ def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> 
     whole: the texts with a comma lost their start to pandas' index ('although that is where ... .;neutral', the
     expert label inside the text), and the output had no 'text' column. A comma CSV whose texts are not quoted was
     shifted the same way (the ids became texts). A header-only CSV, or one whose texts are all empty, gave a file
-    with no labels and no word why. Now ';' and tab files are read by their header's separator, and the others are
-    one message each."""
+    with no labels and no word why. Now ';', tab and '|' files are read by their header's separator (a '|' file was
+    one column, 'text|label', labelled whole or refused as a comma CSV), and the others are one message each."""
     import gradio as gr
     import pandas as pd
 
@@ -887,7 +887,7 @@ def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> 
     model = make_student(tmp_path / "student", _spec())
     expert = app.Expert.load(str(model))
     texts = ["Sales rose , and profit too .", "Shares fell", "A new store , in Oslo , opened ."]
-    for sep, name in ((";", "semi.csv"), ("\t", "tab.csv")):
+    for sep, name in ((";", "semi.csv"), ("\t", "tab.csv"), ("|", "pipe.csv")):
         upload = tmp_path / name
         pd.DataFrame({"text": texts, "label": ["positive", "negative", "neutral"]}).to_csv(
             upload, sep=sep, index=False
@@ -895,6 +895,12 @@ def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> 
         out = pd.read_csv(app.label_csv(expert, str(upload)), dtype=str, keep_default_na=False)
         assert out["text"].tolist() == texts and out["label_input"].tolist() == ["positive", "negative", "neutral"]
         assert out["label"].tolist() == Predictor(model).predict(texts)[0]
+    # the header's fields as the csv module reads them: a separator inside a quoted name, or texts' commas in the
+    # header's last name, do not outvote the one that splits it
+    for header, sep in (('"text, cleaned"|"label"', "|"), ("id|text|note, if any", "|"), ('"a|b",text', ",")):
+        upload = tmp_path / "header.csv"
+        upload.write_text(f"{header}\n", encoding="utf-8")
+        assert app._separator(str(upload)) == sep
 
     cases = {
         "id,text\n1,Sales rose, and profit too\n2,Shares fell, sharply\n": "more fields than its header",
