@@ -71,10 +71,12 @@ class AnnotateResult:
         """One line for humans: counts, failures, duplicates, tokens, seconds, cost."""
         led = self.ledger
         if led.get("dry_run"):
+            tries = int(led.get("max_invalid", 0)) + 1
+            worst = "every answer at max_tokens" + (f" and invalid, so asked {tries} times" if tries > 1 else "")
             return (
                 f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned, "
                 f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
-                f"estimated cost {format_cost(led['cost_usd'])} (at most {format_cost(led['cost_usd_max'])})"
+                f"estimated cost {format_cost(led['cost_usd'])} (at most {format_cost(led['cost_usd_max'])}: {worst})"
             )
         return (
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
@@ -200,7 +202,7 @@ async def aannotate(
         return AnnotateResult(
             frame=frame,
             decisions=[],
-            ledger={**base, "dry_run": True, **dry_run_estimate(spec, prepared, entries, n_samples)},
+            ledger={**base, "dry_run": True, **dry_run_estimate(spec, prepared, entries, n_samples, max_invalid)},
         )
     store, owned = _open_cache(cache)
     opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)

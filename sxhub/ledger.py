@@ -185,11 +185,19 @@ def unique_names(names: Sequence[str]) -> list[str]:
     return unique
 
 
-def dry_run_estimate(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int) -> dict[str, Any]:
+def dry_run_estimate(
+    spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int, max_invalid: int = 2
+) -> dict[str, Any]:
     """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output.
+
+    The ``*_max`` figures are the most the run may ask for: every answer invalid and at max_tokens, so each vote asked
+    ``max_invalid + 1`` times, as the engine asks it (``max_invalid`` re-asks after an invalid answer); a bound that
+    counted one request per vote was a third of that. Retries of failed requests (429, 5xx) are not counted: they
+    bring no answer, and are not billed by the token.
 
     Teachers are named as the run names them (:func:`unique_names`): keyed on a name given twice, the second teacher
     replaced the first, and the plan counted one teacher's requests and tokens less than the run made."""
+    tries = max_invalid + 1
     prompt_tokens = sum(sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts)
     typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
     teachers: dict[str, Any] = {}
@@ -204,16 +212,19 @@ def dry_run_estimate(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], 
     names = [entry.name if objects else str(ts.name) for entry, ts in zip(specs, parsed, strict=True)]
     for name, ts in zip(unique_names(names), parsed, strict=True):
         out, out_max = min(typical, ts.max_tokens), ts.max_tokens
-        tin, tout, tmax = (
+        tin, tout, tin_max, tmax = (
             prompt_tokens * samples,
             len(prepared.texts) * samples * out,
-            len(prepared.texts) * samples * out_max,
+            prompt_tokens * samples * tries,
+            len(prepared.texts) * samples * out_max * tries,
         )
         price = (ts.price_input, ts.price_output) if ts.priced else None
-        c, c_max = cost_of(price, tin, tout), cost_of(price, tin, tmax)  # type: ignore[arg-type]
+        c, c_max = cost_of(price, tin, tout), cost_of(price, tin_max, tmax)  # type: ignore[arg-type]
         teachers[name] = {
             "requests_planned": len(prepared.texts) * samples,
+            "requests_max": len(prepared.texts) * samples * tries,
             "input_tokens": tin,
+            "input_tokens_max": tin_max,
             "output_tokens": tout,
             "output_tokens_max": tmax,
             "cost_usd": c,
@@ -222,8 +233,11 @@ def dry_run_estimate(spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], 
         cost = None if cost is None or c is None else cost + c
         cost_max = None if cost_max is None or c_max is None else cost_max + c_max
     return {
+        "max_invalid": max_invalid,
         "requests_planned": sum(t["requests_planned"] for t in teachers.values()),
+        "requests_max": sum(t["requests_max"] for t in teachers.values()),
         "input_tokens": sum(t["input_tokens"] for t in teachers.values()),
+        "input_tokens_max": sum(t["input_tokens_max"] for t in teachers.values()),
         "output_tokens": sum(t["output_tokens"] for t in teachers.values()),
         "output_tokens_max": sum(t["output_tokens_max"] for t in teachers.values()),
         "cost_usd": cost,

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 
 from sxhub.annotate import annotate
 from sxhub.cache import LabelCache
+from sxhub.cards import format_cost
 from sxhub.cli import cli
 from sxhub.errors import TeacherUnavailableError, UserError
 from sxhub.spec import TaskSpec, TeacherSpec
@@ -286,8 +287,33 @@ def test_dry_run_calls_no_teacher(tmp_path: Path) -> None:
     led = result.ledger
     assert led["dry_run"] and led["requests_planned"] == 4
     assert led["input_tokens"] > 200
-    assert led["output_tokens_max"] == 400 and led["cost_usd"] < led["cost_usd_max"]
+    # the bound counts the re-asks after invalid answers (max_invalid=2: three tries a vote)
+    assert led["requests_max"] == 12 and led["output_tokens_max"] == 1200 and led["cost_usd"] < led["cost_usd_max"]
     assert "dry run" in result.summary_line()
+
+
+def test_the_dry_runs_bound_holds_for_a_teacher_whose_every_answer_is_invalid(tmp_path: Path) -> None:
+    """The dry run's "at most" counted one request per vote, but the run asks a vote again after an invalid answer
+    (``max_invalid`` times): 1,000 texts, 3 samples, planned at most $1.08, could cost $3.23. The bound now counts
+    every try, and the line says what it assumes."""
+    spec = make_spec(samples=2)
+    texts = ["a" * 400, "b"]
+
+    def teacher() -> FakeTeacher:
+        fake = FakeTeacher(responder=lambda m: "I would say it is positive.")  # prose: never a valid answer
+        fake.spec = TeacherSpec(model="org/m", price_input=10.0, price_output=10.0, max_tokens=100)
+        return fake
+
+    for max_invalid in (2, 0):
+        dry = run(spec, texts, [teacher()], tmp_path, dry_run=True, max_invalid=max_invalid)
+        real = run(spec, texts, [teacher()], tmp_path, cache=False, max_invalid=max_invalid).ledger
+        led = dry.ledger
+        assert real["requests"] == led["requests_max"] == 4 * (max_invalid + 1) and real["invalid_answers"] == 4 * (
+            max_invalid + 1
+        )
+        assert real["input_tokens"] <= led["input_tokens_max"] and real["cost_usd"] <= led["cost_usd_max"]
+        worst = "every answer at max_tokens" + (" and invalid, so asked 3 times" if max_invalid else ")")
+        assert f"(at most {format_cost(led['cost_usd_max'])}: {worst}" in dry.summary_line()
 
 
 @pytest.mark.parametrize("as_specs", [False, True], ids=["teachers", "specs"])
