@@ -453,6 +453,7 @@ def _text_column(frame: pd.DataFrame) -> str:
 
 
 SEPARATORS = (",", ";", "\t", "|")  # a spreadsheet's CSV may be separated by ';' (Europe), a tab or '|'
+SEPARATOR_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "'|'"}
 
 
 def _separator(path: str) -> str:
@@ -597,8 +598,8 @@ def label_csv(expert: Expert, path: str | None) -> str:
         ) from exc
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made a row's extra leading fields its index
         raise gr.Error(
-            "The CSV's rows have more fields than its header (a text with a comma, not in double quotes?). Put "
-            "each text in double quotes, or save the file from a spreadsheet as CSV."
+            f"The CSV's rows have more fields than its header (a text with a {SEPARATOR_NAMES[sep]}, not in double "
+            "quotes?). Put each text in double quotes, or save the file from a spreadsheet as CSV."
         )
     if frame.empty:
         raise gr.Error("The CSV has no rows under its header; add at least one text.")

@@ -904,6 +904,9 @@ def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> 
 
     cases = {
         "id,text\n1,Sales rose, and profit too\n2,Shares fell, sharply\n": "more fields than its header",
+        # the separator the file has is the one named (a ';' file was said to hold a text with a comma)
+        "id;text\n1;Sales rose; and profit too\n2;Shares fell; sharply\n": r"header \(a text with a semicolon,",
+        "id|text\n1|Sales rose| and profit too\n2|Shares fell| sharply\n": r"header \(a text with a '\|',",
         "id,text\n": "no rows",
         "id,text\n1,\n2,null\n": "no texts",
     }
