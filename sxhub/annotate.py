@@ -73,10 +73,13 @@ class AnnotateResult:
         if led.get("dry_run"):
             tries = int(led.get("max_invalid", 0)) + 1
             worst = "every answer at max_tokens" + (f" and invalid, so asked {tries} times" if tries > 1 else "")
+            bound = (
+                f" (at most {format_cost(led['cost_usd_max'])}: {worst})" if led["cost_usd_max"] is not None else ""
+            )
             return (
                 f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned, "
                 f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
-                f"estimated cost {format_cost(led['cost_usd'])} (at most {format_cost(led['cost_usd_max'])}: {worst})"
+                f"estimated cost {format_cost(led['cost_usd'])}{bound}"
             )
         return (
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "

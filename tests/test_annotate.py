@@ -314,6 +314,9 @@ def test_the_dry_runs_bound_holds_for_a_teacher_whose_every_answer_is_invalid(tm
         assert real["input_tokens"] <= led["input_tokens_max"] and real["cost_usd"] <= led["cost_usd_max"]
         worst = "every answer at max_tokens" + (" and invalid, so asked 3 times" if max_invalid else ")")
         assert f"(at most {format_cost(led['cost_usd_max'])}: {worst}" in dry.summary_line()
+    unpriced = FakeTeacher(responder=lambda m: pytest.fail("dry run must not call"))
+    line = run(spec, texts, [unpriced], tmp_path, dry_run=True).summary_line()
+    assert line.endswith("estimated cost unknown")  # not "(at most unknown: every answer at max_tokens ...)"
 
 
 @pytest.mark.parametrize("as_specs", [False, True], ids=["teachers", "specs"])
