@@ -7,8 +7,8 @@ valid label is asked again with a fresh seed up to ``max_invalid`` times and the
 its raw text. Votes are combined by :func:`sxhub.vote.decide` (or Dawid-Skene, when the spec says
 ``vote: dawid-skene``: :mod:`sxhub.reliability`); a text whose votes all failed is ``failed=True`` and
 has no label. Every successful reply is committed to the :class:`~sxhub.cache.LabelCache` as it arrives, so a rerun
-is free and a killed run resumes. The requests, retries and stops are :mod:`sxhub.annotate_engine`'s; this module
-takes the inputs, votes and writes the result and its ledger.
+is free and a killed run resumes. The requests and retries are :mod:`sxhub.annotate_engine`'s, the stops
+:mod:`sxhub.annotate_stops`'; this module takes the inputs, votes and writes the result and its ledger.
 
 Seeds: sample ``s`` on its ``k``-th invalid-answer retry uses ``seed + s + 1000 * k``.
 """

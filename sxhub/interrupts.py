@@ -2,7 +2,7 @@
 
 A teacher's server still computes a request the client abandons, and a paid endpoint bills it: an interrupted
 annotate lost the answers already on their way and its rerun paid for them again. While a request loop runs
-(:meth:`sxhub.annotate_engine._Engine.run_workers`), :class:`TwoStepStop` takes the signal over: the first Ctrl-C or
+(:meth:`sxhub.annotate_stops._Stops.run_workers`), :class:`TwoStepStop` takes the signal over: the first Ctrl-C or
 SIGTERM only asks the loop to stop sending and to finish the requests in flight (each within its request timeout),
 so that their answers reach the label cache; the loop then ends as the signal would have ended it
 (``KeyboardInterrupt``, :class:`Terminated`, or death by SIGTERM). A second one abandons them at once.

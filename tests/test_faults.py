@@ -232,7 +232,7 @@ def test_invalid_answers_replayed_by_the_cache_never_stop_a_rerun(tmp_path: Path
 
 def test_the_same_refusal_for_the_first_requests_stops_the_run_with_the_servers_words(tmp_path: Path) -> None:
     """A server that refuses the request shape (TGI's 422 without ``value``) stops the run after a few requests."""
-    from sxhub.annotate_engine import EARLY_STOP_REJECTIONS, RequestShapeError
+    from sxhub.annotate_stops import EARLY_STOP_REJECTIONS, RequestShapeError
 
     refusal = '{"error": "Failed to deserialize the JSON body into the target type: missing field `value`"}'
     texts = [f"text {i}" for i in range(40)]

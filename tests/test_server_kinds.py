@@ -15,7 +15,7 @@ from conftest import run_cli
 from servers import SERVER_KINDS, TGIServer, VLLMServer
 
 from sxhub.annotate import annotate
-from sxhub.annotate_engine import EARLY_STOP_REJECTIONS, RequestShapeError
+from sxhub.annotate_stops import EARLY_STOP_REJECTIONS, RequestShapeError
 from sxhub.ledger import teacher_servers
 from sxhub.spec import TaskSpec, TeacherSpec
 
