@@ -6,8 +6,8 @@ label low probabilities even where it is right: read against 0.5, nearly every r
 wrong (its ``signal_oof_disagreement`` is high) and the label is never suggested. GoEmotions' dev comments without
 votes came out 84% "doubtful", with ``[neutral]`` suggested almost everywhere. ``calibrated`` reads each label's
 probability against the threshold that best matches the labels given (pooled micro-F1, as a student's thresholds are
-fitted: ``sxhub.doubts.label_thresholds``), by shifting its log-odds so that the threshold reads as 0.5. cleanlab's
-label-quality signal already adjusts for each label's threshold and is unchanged.
+fitted: ``sxhub.doubt_signals.label_thresholds``), by shifting its log-odds so that the threshold reads as 0.5.
+cleanlab's label-quality signal already adjusts for each label's threshold and is unchanged.
 
 Same data and planted errors as ``bench/doubts_multilabel.py`` (the 4P tweets with GPT-4's labels, GoEmotions' dev
 comments with the raters'; one simulated teacher, 3 samples, 7% of rows wrong). Each row set is scored twice, with the
@@ -36,7 +36,7 @@ from review import at_shares, teacher_votes_multi
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-# the share of rows under which a label is read against its fitted threshold (sxhub.doubts.CALIBRATE_BELOW)
+# the share of rows under which a label is read against its fitted threshold (sxhub.doubt_signals.CALIBRATE_BELOW)
 READINGS = {"plain": None, "calibrated": 1.01, "rare": 0.05}
 
 
@@ -76,6 +76,7 @@ def run_once(
     error: float,
     readings: tuple[str, str],
 ) -> dict[str, Any]:
+    import sxhub.doubt_signals as doubt_signals
     import sxhub.doubts as doubts
     from sxhub.vote import decide
 
@@ -92,7 +93,7 @@ def run_once(
         if setting == "votes":
             frame["votes"] = votes
         for reading in readings:
-            doubts.CALIBRATE_BELOW = READINGS[reading]
+            doubt_signals.CALIBRATE_BELOW = READINGS[reading]
             queue = doubts.find_doubts(
                 frame, label_names=names, multi_label=True, embedder=lambda _t: emb[pick], seed=seed
             ).queue

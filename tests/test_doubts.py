@@ -178,7 +178,7 @@ def test_a_multi_label_doubt_is_its_most_doubtful_labels_mean_signal() -> None:
     """Signals are averaged per label first: two signals that each blame a different label do not add up to a
     doubtful row (the old rule, each signal's worst label then the mean, gave 0.8 here); a scalar signal (1 - the
     agreement column, without votes) counts for every label."""
-    from sxhub.doubts import combine
+    from sxhub.doubt_signals import combine
 
     assert combine([{"a": 0.9, "b": 0.1}, {"a": 0.1, "b": 0.7}, None]) == pytest.approx(0.5)
     assert combine([{"a": 0.9, "b": 0.1}, {"a": 0.7, "b": 0.1}]) == pytest.approx(0.8)
@@ -412,6 +412,7 @@ def test_a_rare_labels_probability_is_read_against_its_fitted_threshold(monkeypa
     row that has it looked wrong and it was never suggested (GoEmotions: 21 of 28 labels on under 5% of comments). A
     label on fewer than 5% of the rows is now read against its fitted threshold (bench/results/
     doubts_calibrated_rare.md); a common label is read against 0.5 as before."""
+    import sxhub.doubt_signals as doubt_signals
     import sxhub.doubts as doubts
 
     n = 200
@@ -425,11 +426,11 @@ def test_a_rare_labels_probability_is_read_against_its_fitted_threshold(monkeypa
     frame = pd.DataFrame({"text": [f"text {i}" for i in range(n)], "labels": labels})
 
     def run(below: float | None) -> pd.DataFrame:
-        monkeypatch.setattr(doubts, "CALIBRATE_BELOW", below)
+        monkeypatch.setattr(doubt_signals, "CALIBRATE_BELOW", below)
         queue = find_doubts(frame, label_names=["common", "rare"], embedder=lambda t: np.zeros((len(t), 2))).queue
         return queue.set_index("row").sort_index()
 
-    assert doubts.CALIBRATE_BELOW == 0.05
+    assert doubt_signals.CALIBRATE_BELOW == 0.05
     plain, read = run(None), run(0.05)
     assert not any("rare" in s for s in plain["suggested"])  # against 0.5 never suggested
     assert all("rare" in read.loc[i, "suggested"] for i in rare_rows)  # against its threshold: where it is
