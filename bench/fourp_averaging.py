@@ -51,8 +51,8 @@ def main() -> None:
     import transformers.trainer_callback
     from transformers import AutoModelForSequenceClassification
 
-    from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
+    from sxhub.labelled import load_labelled
     from sxhub.predict import Predictor
     from sxhub.spec import load_spec
     from sxhub.targets import hard_targets, split_indices, stratify_keys

@@ -65,7 +65,7 @@ from typing import Any
 import student
 from sklearn.model_selection import StratifiedKFold
 
-from sxhub.data import load_labelled
+from sxhub.labelled import load_labelled
 from sxhub.targets import stratify_keys
 
 OUT = student.RESULTS / "fourp_folds.json"

@@ -41,7 +41,7 @@ import numpy as np
 import student
 from fourp_folds import folds
 
-from sxhub.data import load_labelled
+from sxhub.labelled import load_labelled
 from sxhub.targets import holdout
 from sxhub.validation import THRESHOLD_GRID, tune_thresholds, tune_thresholds_micro
 

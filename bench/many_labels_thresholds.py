@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 import student
 
-from sxhub.data import load_labelled
+from sxhub.labelled import load_labelled
 from sxhub.targets import holdout
 from sxhub.validation import tune_thresholds, tune_thresholds_micro
 

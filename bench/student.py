@@ -86,7 +86,7 @@ def recipe_cap() -> float:
 def train_student(spec: Any, frame: pd.DataFrame, out: Path, epochs: float | None, **extra: Any) -> Any:
     """sxhub's default recipe (``TrainConfig``'s defaults: early stopping within an epoch cap, batch size and learning
     rate fitted to the data); ``epochs`` fixes the epoch count instead (early stopping off)."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.train import TrainConfig, train
 
     data = load_labelled(frame, label_names=spec.label_names, multi_label=spec.multi_label)
@@ -172,7 +172,7 @@ def phrasebank(work: Path, quick: bool) -> tuple[dict[str, Any], Path, pd.DataFr
 
 
 def fourp(work: Path, quick: bool, epochs: float | None) -> dict[str, Any]:
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.targets import stratify_keys
 
     frame = fourp_frame()

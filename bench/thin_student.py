@@ -30,8 +30,8 @@ LAYERS = 3
 
 
 def run(quick: bool, seeds: tuple[int, ...]) -> dict[str, Any]:
-    from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig, train
 

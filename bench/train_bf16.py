@@ -29,8 +29,8 @@ SEEDS = (42, 43, 44)
 
 
 def run(quick: bool, seeds: tuple[int, ...]) -> dict[str, Any]:
-    from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
+    from sxhub.labelled import load_labelled
     from sxhub.predict import native_bf16
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig, train

@@ -210,7 +210,7 @@ def backfill_writing_budget(work: Path) -> int | None:
     returns it, or None when the folder already had one."""
     from transformers import AutoTokenizer
 
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.tune import TuneOptions, build_examples, writing_budget
 
@@ -336,7 +336,7 @@ def written_and_real(
     """The written texts of ``file`` (failed ones left out; ``text``, ``label`` and ``columns``), the real training
     texts, and both in one file as a user would pass it to ``sxhub train`` (``LabelledData``): the real rows have no
     agreement or votes, so ``--min-agreement`` keeps them and ``--soft-labels`` keeps their expert labels."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
 
     generated = pd.read_parquet(work / file)
@@ -355,8 +355,8 @@ def _agreed_folder(work: Path, minimum: float, seed: int) -> Path:
 
 
 def train_students(work: Path, train: pd.DataFrame, test: pd.DataFrame, seed: int = 42) -> dict[str, Any]:
-    from sxhub.data import load_labelled
     from sxhub.evaluate import evaluate
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -512,7 +512,7 @@ def students_confident(
     :data:`CONFIDENT` (stage generate_confident) with the same real texts in one file (or alone: ``written_only``),
     hard labels, the default 3-epoch student, seeds 42-46, scored on the test split, the rest and the fresh
     sentences like section 6."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -543,7 +543,7 @@ def students_confident_distilled(work: Path, train: pd.DataFrame, test: pd.DataF
     on every text the student also learns what a student of the experts' labels makes of it, which can temper the
     tuned teacher's label on a written text. The real-data students (the teachers) are trained first where work/
     has none, with section 2's recipe and folders, and scored beside."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -606,7 +606,7 @@ def students_gold(work: Path, train: pd.DataFrame, test: pd.DataFrame, distilled
     (the other 900 real texts), both (the 1,000 written ones and those 900), written only (the 1,000 written ones);
     with ``distilled``, both trained with ``--distill`` from this stage's real student of the same seed (section
     11's setting). Each is scored on the test split, the rest and the fresh sentences."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -672,7 +672,7 @@ def students_gold_two_stage(
     With other ``seeds`` (stage students_gold_seeds, stated in the commit before it ran: section 13's met check
     again on the new seeds 47-51), the real and written-only students of those seeds are trained first, with
     section 12's recipe, and the result holds all three under ``runs``."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -720,7 +720,7 @@ MORE_SEEDS = (47, 48, 49, 50, 51)  # new seeds: a second look at section 9's one
 
 def students_more_seeds(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """Real, and the 2,000 written texts with the real ones under ``--min-agreement 0.9``, with five new seeds."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student
@@ -769,7 +769,7 @@ def seed_runs(
 def students_two_stage(work: Path, train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
     """Written texts, then real ones: the student trained on the written texts (section 2, same seed) fine-tuned
     on the real texts (``sxhub train --base STUDENT``), scored on the test split, the rest and the fresh sentences."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.spec import load_spec
     from sxhub.train import TrainConfig
     from sxhub.train import train as train_student

@@ -24,7 +24,7 @@ _LAZY = {
     "Reply": "teachers",
     "decide": "vote",
     "score": "metrics",
-    "load_labelled": "data",
+    "load_labelled": "labelled",
     "TrainConfig": "train_config",
     "Predictor": "predict",
     "export_onnx": "export",
@@ -81,8 +81,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from .annotate import AnnotateResult, aannotate
-    from .data import load_labelled
     from .export import export_onnx
+    from .labelled import load_labelled
     from .metrics import score
     from .pipeline import RunConfig, run_pipeline
     from .predict import Predictor

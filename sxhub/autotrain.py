@@ -38,8 +38,9 @@ from .autotrain_run import (  # noqa: F401  (label_permutation, log_tail: tests 
     run_subprocess,
     validation_logits,
 )
-from .data import LabelledData, preprocessing_config
+from .data import preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
+from .labelled import LabelledData
 from .recipe import fit_batch_size, fit_learning_rate
 from .run_record import SXHUB_JSON, base_lineage, task_record
 from .spec import TaskSpec

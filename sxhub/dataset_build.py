@@ -11,8 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from .data import gold_from_flag_columns, has_flag_columns, read_table
+from .data import read_table
 from .errors import PublishError
+from .labelled import gold_from_flag_columns, has_flag_columns
 from .repo import VOTE_KEYS, load_annotated
 from .spec import TaskSpec, load_spec
 
@@ -112,7 +113,7 @@ def with_flag_gold(
 ) -> tuple[str | os.PathLike[str] | pd.DataFrame, str | None]:
     """``source`` and its experts' column: ``--gold`` naming one of a multi-label file's true/false label columns (or
     ``labels`` where it has none) reads them all as one list column, ``gold``, as ``run``, ``agree`` and
-    ``evaluate`` do (:func:`sxhub.data.gold_from_flag_columns`)."""
+    ``evaluate`` do (:func:`sxhub.labelled.gold_from_flag_columns`)."""
     if gold is None or not spec.multi_label:
         return source, gold
     frame = source if isinstance(source, pd.DataFrame) else read_table(source)

@@ -22,8 +22,8 @@ from .cards import (
     table_cell,
     versions,
 )
-from .data import expert_label_cell
 from .errors import PublishError
+from .labelled import expert_label_cell
 from .prompt import template_text
 from .spec import Label, TaskSpec
 

@@ -48,15 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import (
-    _as_named,
-    expert_label_cell,
-    find_text_column,
-    is_missing_text,
-    read_table,
-    with_flag_labels,
-    write_table,
-)
+from .data import find_text_column, is_missing_text, read_table, write_table
 from .doubt_signals import (
     _agreement_split,
     _multi_signals,
@@ -67,6 +59,7 @@ from .doubt_signals import (
     combine,
 )
 from .errors import InputError
+from .labelled import _as_named, expert_label_cell, with_flag_labels
 from .reliability import plain_votes
 
 logger = logging.getLogger(__name__)

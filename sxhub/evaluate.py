@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 
 from . import trained_texts
-from .data import expert_label_cell, load_labelled, parse_label_cell, read_table
+from .data import read_table
 from .errors import InputError
+from .labelled import expert_label_cell, load_labelled, parse_label_cell
 from .metrics import score
 from .predict import Predictor, read_model_info, resolve_model_dir
 from .spec import TaskSpec

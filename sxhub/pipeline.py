@@ -35,7 +35,7 @@ TEST_SIZE = 0.2  # held out for student vs teacher vs experts; validation (10%) 
 
 def _reliability(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any]:
     """Each teacher's and each sample's reliability (sxhub.reliability), against the experts when ``gold`` is set."""
-    from .data import expert_label_cell
+    from .labelled import expert_label_cell
     from .reliability import teacher_reliability
 
     final = frame[spec.label_column].tolist()

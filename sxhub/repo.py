@@ -20,8 +20,9 @@ import pandas as pd
 
 from . import trained_texts
 from ._paths import asset_dir
-from .data import parse_label_cell, read_table, with_flag_labels, with_text_column
+from .data import read_table, with_text_column
 from .errors import ModelError, PublishError
+from .labelled import parse_label_cell, with_flag_labels
 from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")

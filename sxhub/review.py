@@ -27,8 +27,9 @@ from typing import Any
 import pandas as pd
 
 from ._paths import asset_dir
-from .data import _as_named, is_missing_text, parse_label_cell, read_table, with_flag_labels, with_text_column
+from .data import is_missing_text, read_table, with_text_column
 from .errors import InputError, PublishError, require
+from .labelled import _as_named, parse_label_cell, with_flag_labels
 from .review_log import (
     CONFIG_FILE,
     ITEMS_FILE,

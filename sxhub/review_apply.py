@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from .data import expert_label_cell, parse_label_cell
 from .errors import InputError
+from .labelled import expert_label_cell, parse_label_cell
 from .repo import names_a_repo
 from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
 from .review_log import DECISIONS_IN_REPO, final_decisions, read_events, text_hash

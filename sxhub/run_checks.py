@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from .data import gold_from_flag_columns, has_flag_columns
 from .errors import InputError
+from .labelled import gold_from_flag_columns, has_flag_columns
 from .spec import TaskSpec
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[
 
     A multi-label input with one true/false column per label (GoEmotions' layout) gives the experts' labels as
     those columns: ``--gold labels`` (or any of the label columns) reads them all into one list column
-    (:func:`sxhub.data.gold_from_flag_columns`); without ``--gold`` a warning says so, since ``run`` would
+    (:func:`sxhub.labelled.gold_from_flag_columns`); without ``--gold`` a warning says so, since ``run`` would
     otherwise drop them unscored.
 
     ``--gold label`` is the natural call on a file like Financial PhraseBank's (``sentence,label``), but ``label``
@@ -162,7 +162,7 @@ def gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[
 def check_gold_labels(cells: pd.Series, column: str, spec: TaskSpec) -> None:
     """Refuse expert labels the task does not name before a teacher is paid: the run stopped on them only when it
     scored the teachers, after every text was labelled."""
-    from .data import expert_label_cell
+    from .labelled import expert_label_cell
 
     seen: set[str] = set()
     for cell in cells:

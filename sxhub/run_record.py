@@ -15,7 +15,7 @@ from .data import preprocessing_config
 from .spec import TaskSpec, redact_url
 
 if TYPE_CHECKING:
-    from .data import LabelledData
+    from .labelled import LabelledData
     from .train_config import TrainConfig, TrainResult
 
 SXHUB_JSON = "sxhub.json"

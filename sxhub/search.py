@@ -17,8 +17,8 @@ from typing import Any
 
 import pandas as pd
 
-from .data import LabelledData, load_labelled
 from .errors import BackendError, UserError
+from .labelled import LabelledData, load_labelled
 from .model_folder import drop_leftovers, move_into, staging_folder
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec

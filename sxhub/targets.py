@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .data import LabelledData
 from .errors import InputError
+from .labelled import LabelledData
 from .vote import mean_agreement, score_distribution, vote_error
 
 logger = logging.getLogger(__name__)

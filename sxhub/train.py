@@ -36,9 +36,10 @@ import numpy as np
 import pandas as pd
 
 from . import trained_texts
-from .data import LabelledData, load_labelled, preprocessed, preprocessing_config
+from .data import preprocessing_config
 from .errors import InputError
 from .head import check_base, load_classifier
+from .labelled import LabelledData, load_labelled, preprocessed
 from .model_folder import check_complete, drop_leftovers, move_into, staging_folder
 from .recipe import base_width, choose_max_length, fit_batch_size, length_limit, time_budget
 from .run_record import SXHUB_JSON, label_teachers, library_versions, record_teachers, write_sxhub_json

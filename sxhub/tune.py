@@ -40,9 +40,9 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .data import LabelledData, load_labelled
 from .errors import InputError
 from .head import check_base
+from .labelled import LabelledData, load_labelled
 from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
 from .model_folder import STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record

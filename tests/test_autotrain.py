@@ -468,7 +468,7 @@ def test_a_two_label_autotrain_run_scores_its_kept_model(tmp_path: Path, tiny_ba
     result = train(spec, frame, config)
     assert result.best_metric == "macro_f1"
     assert set(result.validation) == {"accuracy", "macro_f1"}
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
 
     data = load_labelled(frame, label_names=spec.label_names, multi_label=False)
     _, val_idx = holdout(data, val_size=0.25, seed=config.seed)

@@ -172,7 +172,7 @@ def _space_words(config: dict[str, Any]) -> str:
 def test_train_records_only_the_teachers_whose_votes_gave_the_labels() -> None:
     """Labels without votes (expert labels, another tool's table) have no teacher; votes of texts people relabelled
     and of a teacher whose every vote failed do not count; the others in order of first appearance."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.run_record import label_teachers
 
     def teachers(frame: pd.DataFrame) -> list[str]:

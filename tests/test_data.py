@@ -11,7 +11,6 @@ from sxhub.data import (
     _compile_steps,
     apply_preprocessing,
     is_missing_text,
-    load_labelled,
     mask_pii,
     prepare_texts,
     preprocess_text,
@@ -19,6 +18,7 @@ from sxhub.data import (
     write_table,
 )
 from sxhub.errors import InputError
+from sxhub.labelled import load_labelled
 from sxhub.predict import iter_chunks
 
 
@@ -539,7 +539,7 @@ def test_na_label_cells_without_label_names_are_unlabelled_rows(tmp_path: Path, 
 def test_na_label_words_are_pandas_missing_value_words() -> None:
     from pandas._libs.parsers import STR_NA_VALUES
 
-    from sxhub.data import NA_LABEL_WORDS
+    from sxhub.labelled import NA_LABEL_WORDS
 
     assert {word.lower() for word in STR_NA_VALUES} <= NA_LABEL_WORDS
 

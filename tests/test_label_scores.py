@@ -18,7 +18,8 @@ import pytest
 
 from sxhub.annotate import annotate
 from sxhub.cache import LabelCache
-from sxhub.data import load_labelled, read_table
+from sxhub.data import read_table
+from sxhub.labelled import load_labelled
 from sxhub.parts import annotate_to_file
 from sxhub.spec import TaskSpec
 from sxhub.targets import vote_shares

@@ -11,8 +11,8 @@ import pytest
 from conftest import run_cli
 from test_train import MULTI, SINGLE, fast_config, single_frame
 
-from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
+from sxhub.labelled import load_labelled
 from sxhub.targets import data_notes, keep_agreed, vote_shares
 from sxhub.train import train
 from sxhub.train_config import TrainConfig

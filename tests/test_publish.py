@@ -516,7 +516,7 @@ def test_a_file_with_one_flag_column_per_label_publishes_as_train_reads_it(tmp_p
     """The 4P tweets' layout (``Text`` and one True/False column per label, no votes), which ``train`` and
     ``evaluate`` read: ``publish dataset``, ``publish model --data`` and ``publish space --data`` read it too, with
     the same labels, and the cards do not claim teacher votes the file does not hold."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.publish import build_dataset, publish_dataset, publish_model, publish_space
 
     spec = _spec(multi_label=True)

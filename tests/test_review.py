@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 from conftest import run_cli
 
-from sxhub.data import load_labelled, read_table, write_table
+from sxhub.data import read_table, write_table
+from sxhub.labelled import load_labelled
 from sxhub.review import decisions_path, load_review
 from sxhub.review_apply import apply_review
 from sxhub.review_log import DecisionLog, Review, ReviewConfig, read_events, set_alpha, text_hash

@@ -18,8 +18,8 @@ from sklearn.metrics import f1_score
 
 from sxhub import autotrain, trained_texts
 from sxhub.activations import sigmoid
-from sxhub.data import load_labelled
 from sxhub.errors import InputError, UserError
+from sxhub.labelled import load_labelled
 from sxhub.spec import TaskSpec
 from sxhub.tables import write_table
 from sxhub.targets import loss_weights, split_indices, stratify_keys, vote_shares
@@ -1206,7 +1206,8 @@ def test_validation_sees_the_texts_as_predict_cleans_them(
     """The thresholds are tuned on validation probabilities; they must be the probabilities ``predict`` gives the
     same texts, which it cleans with the block saved with the model. Trained on raw texts, they were not."""
     import sxhub.train as train_module
-    from sxhub.data import preprocess_text, preprocessed, preprocessing_config
+    from sxhub.data import preprocess_text, preprocessing_config
+    from sxhub.labelled import preprocessed
     from sxhub.predict import Predictor
     from sxhub.targets import holdout
 

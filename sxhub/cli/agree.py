@@ -10,19 +10,16 @@ from typing import Any
 import click
 import pandas as pd
 
-from ..data import (
+from ..data import find_text_column, is_missing_text, read_table, write_table
+from ..errors import InputError
+from ..labelled import (
     as_task_names,
     expert_label_cell,
-    find_text_column,
     gold_from_flag_columns,
-    is_missing_text,
     na_words_as_empty,
     parse_label_cell,
-    read_table,
     with_flag_labels,
-    write_table,
 )
-from ..errors import InputError
 from ..metrics import format_report, inter_rater_reliability, most_split, score
 from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_votes, teacher_reliability
 from ..vote import summarize

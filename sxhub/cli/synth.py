@@ -340,7 +340,8 @@ def _read_lines(path: str) -> list[str]:
 def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
     """Seed examples from a table: a text column and, optionally, label/labels or, for a multi-label task, one
     true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped."""
-    from ..data import TEXT_COLUMN_GUESSES, find_text_column, is_missing_text, parse_label_cell, with_flag_labels
+    from ..data import TEXT_COLUMN_GUESSES, find_text_column, is_missing_text
+    from ..labelled import parse_label_cell, with_flag_labels
 
     df = with_flag_labels(read_table(path), spec.label_names, spec.multi_label)
     if not {str(c).lower() for c in df.columns} & set(TEXT_COLUMN_GUESSES):  # generate has no --text-column
