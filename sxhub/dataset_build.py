@@ -1,9 +1,11 @@
-"""The labelled dataset as a typed ``DatasetDict``: features, the seeded stratified splits, and the facts its card
-states (:func:`build_dataset`). ``sxhub.publish`` writes it as a dataset repo; the model card scores the student on
-the same test split."""
+"""The labelled dataset as a typed ``DatasetDict``: the annotate output read without its failed rows
+(:func:`load_annotated`, which the Space's examples are picked from too), features, the seeded stratified splits,
+and the facts its card states (:func:`build_dataset`). ``sxhub.publish`` writes it as a dataset repo; the model card
+scores the student on the same test split."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections import Counter
 from collections.abc import Mapping
@@ -11,14 +13,85 @@ from typing import Any
 
 import pandas as pd
 
-from .data import read_table
+from .data import read_table, with_text_column
 from .errors import PublishError
-from .labelled import gold_from_flag_columns, has_flag_columns
-from .repo import VOTE_KEYS, load_annotated
+from .labelled import gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
 from .spec import TaskSpec, load_spec
 
+VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 SPLITS = ("train", "validation", "test")
 _DROPPED = {"failed", "error"}
+
+
+def _plain(value: Any) -> Any:
+    """numpy / pandas cells as plain Python (lists, dicts, None for NaN)."""
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _is_failed(value: Any) -> bool:
+    return str(value).strip().lower() in {"true", "1", "1.0"}
+
+
+def _vote(value: Any) -> dict[str, Any]:
+    vote = dict(value) if isinstance(value, Mapping) else {}
+    labels = vote.get("labels")
+    out: dict[str, Any] = {
+        "teacher": str(vote.get("teacher") or ""),
+        "sample": int(vote.get("sample") or 0),
+        "labels": [str(v) for v in labels] if isinstance(labels, (list, tuple)) else None,
+        "reason": str(vote.get("reason") or ""),
+        "error": str(vote.get("error") or ""),
+        "raw": str(vote.get("raw") or ""),
+    }
+    scores = vote.get("scores")
+    if scores is not None and len(scores):  # a scoring teacher's (sxhub tune's): what `vote: scores` decides on
+        out["scores"] = [{"label": str(c["label"]), "p": float(c["p"])} for c in scores]
+    return out
+
+
+def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
+    """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
+    frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+    # the layouts train and evaluate read too, so that a file a student was trained on can be scored and published
+    frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
+    col = spec.label_column
+    missing = [c for c in ("text", col) if c not in frame.columns]
+    if missing:
+        raise PublishError(
+            f"the labelled data has no {missing} column(s) (columns: {list(frame.columns)[:12]}); pass the output "
+            f"of `sxhub annotate` for this {'multi' if spec.multi_label else 'single'}-label task"
+            + (", or a file with one true/false column per label." if spec.multi_label else ".")
+        )
+    n_input = len(frame)
+    failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
+    labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
+    if not spec.multi_label:
+        failed |= pd.Series([lab is None for lab in labels], index=frame.index)
+    frame[col] = labels
+    frame = frame[~failed].reset_index(drop=True)
+    for c in frame.columns:
+        # as objects: put back into a pandas 3 string column, None became NaN, which Arrow refuses as a string
+        frame[c] = pd.Series([_plain(v) for v in frame[c]], index=frame.index, dtype=object)
+    unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
+    if unknown:
+        raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
+    if "votes" in frame.columns:
+        frame["votes"] = [[_vote(v) for v in (votes or [])] for votes in frame["votes"]]
+        if any("scores" in v for row in frame["votes"] for v in row):  # one vote type for the dataset's features
+            for row in frame["votes"]:
+                for v in row:
+                    v.setdefault("scores", None)
+    if len(frame) == 0:
+        raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
+    return frame, n_input, int(failed.sum())
 
 
 def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:

@@ -40,8 +40,8 @@ from .repo import (
     model_info,
     names_a_repo,
     without_local_paths,
-    write_space_folder,
 )
+from .space_folder import write_space_folder
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """Repo folders: the helpers that ``publish`` (pushing repos) and ``space`` (running the Space) both use.
 
 What a model folder must hold and what it says about itself, valid repo ids, copying a model folder into a repo,
-the labelled data a repo shows, and the Space's repo folder. ``sxhub.publish`` and ``sxhub.space`` both import
-this module; neither imports the other.
+and the evaluation and benchmark figures given for its cards. ``sxhub.publish`` and ``sxhub.space`` both import
+this module; neither imports the other. The labelled data a repo shows is read by :mod:`sxhub.dataset_build`
+(:func:`~sxhub.dataset_build.load_annotated`), and the Space's repo folder is written by :mod:`sxhub.space_folder`.
 """
 
 from __future__ import annotations
@@ -16,14 +17,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from . import trained_texts
-from ._paths import asset_dir
-from .data import read_table, with_text_column
 from .errors import ModelError, PublishError
-from .labelled import parse_label_cell, with_flag_labels
-from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
+from .spec import TaskSpec, load_spec
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
 # a student's trained_texts.npz (sxhub.trained_texts) stays local: hashes of short texts can be guessed back; the
@@ -44,9 +40,6 @@ NOT_PUBLISHED = (
     ".sxhub-saving-*",
 )
 DEFAULT_EXAMPLE = "Operating profit rose from EUR 7m to 9m."
-VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
-INT8_ONNX = Path("onnx") / "model_int8.onnx"
-FP32_ONNX = Path("onnx") / "model.onnx"
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -361,253 +354,3 @@ def given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, A
     if validation.get("n") is None and isinstance(train.get("n_val"), int):
         validation["n"] = train["n_val"]
     return {"student vs teacher labels (validation)": validation}
-
-
-# --------------------------------------------------------------------------------------------------------------
-# the labelled data
-# --------------------------------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
-    """numpy / pandas cells as plain Python (lists, dicts, None for NaN)."""
-    if hasattr(value, "tolist") and not isinstance(value, str):
-        value = value.tolist()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _is_failed(value: Any) -> bool:
-    return str(value).strip().lower() in {"true", "1", "1.0"}
-
-
-def _vote(value: Any) -> dict[str, Any]:
-    vote = dict(value) if isinstance(value, Mapping) else {}
-    labels = vote.get("labels")
-    out: dict[str, Any] = {
-        "teacher": str(vote.get("teacher") or ""),
-        "sample": int(vote.get("sample") or 0),
-        "labels": [str(v) for v in labels] if isinstance(labels, (list, tuple)) else None,
-        "reason": str(vote.get("reason") or ""),
-        "error": str(vote.get("error") or ""),
-        "raw": str(vote.get("raw") or ""),
-    }
-    scores = vote.get("scores")
-    if scores is not None and len(scores):  # a scoring teacher's (sxhub tune's): what `vote: scores` decides on
-        out["scores"] = [{"label": str(c["label"]), "p": float(c["p"])} for c in scores]
-    return out
-
-
-def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
-    """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
-    frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
-    # the layouts train and evaluate read too, so that a file a student was trained on can be scored and published
-    frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
-    col = spec.label_column
-    missing = [c for c in ("text", col) if c not in frame.columns]
-    if missing:
-        raise PublishError(
-            f"the labelled data has no {missing} column(s) (columns: {list(frame.columns)[:12]}); pass the output "
-            f"of `sxhub annotate` for this {'multi' if spec.multi_label else 'single'}-label task"
-            + (", or a file with one true/false column per label." if spec.multi_label else ".")
-        )
-    n_input = len(frame)
-    failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
-    labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
-    if not spec.multi_label:
-        failed |= pd.Series([lab is None for lab in labels], index=frame.index)
-    frame[col] = labels
-    frame = frame[~failed].reset_index(drop=True)
-    for c in frame.columns:
-        # as objects: put back into a pandas 3 string column, None became NaN, which Arrow refuses as a string
-        frame[c] = pd.Series([_plain(v) for v in frame[c]], index=frame.index, dtype=object)
-    unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
-    if unknown:
-        raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
-    if "votes" in frame.columns:
-        frame["votes"] = [[_vote(v) for v in (votes or [])] for votes in frame["votes"]]
-        if any("scores" in v for row in frame["votes"] for v in row):  # one vote type for the dataset's features
-            for row in frame["votes"]:
-                for v in row:
-                    v.setdefault("scores", None)
-    if len(frame) == 0:
-        raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
-    return frame, n_input, int(failed.sum())
-
-
-# --------------------------------------------------------------------------------------------------------------
-# the Space's repo folder
-# --------------------------------------------------------------------------------------------------------------
-def space_examples(spec: TaskSpec, data: str | os.PathLike[str] | pd.DataFrame | None, *, k: int = 6) -> list[str]:
-    """Example texts for the Space: one per label from the labelled data when given, else the spec's examples."""
-    if data is not None:
-        frame, _, _ = load_annotated(data, spec)
-        picks: list[str] = []
-        for name in spec.label_names:
-            hits = [
-                t
-                for t, v in zip(frame["text"], frame[spec.label_column], strict=True)
-                if name in (v if spec.multi_label else [v])
-            ]
-            picks += [t for t in hits if t not in picks][:1]  # a multi-label text with two labels shows once
-        return (picks or frame["text"].head(k).tolist())[:k]
-    return [ex.text for ex in spec.examples][:k] or [DEFAULT_EXAMPLE]
-
-
-def space_title(name: str) -> str:
-    """A task name as a Space title (``fin-sent`` → ``Fin Sent``)."""
-    return " ".join(part.capitalize() for part in re.split(r"[-_.]+", name) if part)
-
-
-def gradio_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gradio")
-    except PackageNotFoundError:
-        return "6.0.0"
-
-
-def served_onnx(model_dir: Path) -> Path | None:
-    """The ONNX file the Space's ``auto`` backend serves for a local model (``spaces/app.py`` ``auto_backend``): the
-    variant ``sxhub export`` made the default (int8 only at the agreement bar), or None when that file is missing."""
-    info = (
-        json.loads((model_dir / "sxhub.json").read_text(encoding="utf-8"))
-        if (model_dir / "sxhub.json").is_file()
-        else {}
-    )
-    default = (info.get("export") or {}).get("default")
-    path = model_dir / (FP32_ONNX if default == "onnx" else INT8_ONNX)
-    return path if path.is_file() else None
-
-
-# the steps of sxhub.data.PII_STEPS as the Space README names them
-MASK_NAMES = {"url": "URLs", "email": "e-mails", "handle": "@handles", "phone": "phone numbers"}
-
-
-def space_cleaning(model_dir: Path) -> str:
-    """What the Space README says of the model's preprocessing, from its saved block (as ``sxhub predict`` reads it):
-    the masks it applies, or that texts are used as typed (a ``preprocess: false`` model has no steps)."""
-    from .predict import read_model_info
-
-    block = read_model_info(model_dir).preprocessing
-    masks = [MASK_NAMES.get(str(s.get("name")), str(s.get("name"))) for s in block.get("steps") or ()]
-    masks = [m for m in masks if m != "whitespace"]
-    cut = f"cut at {block['max_length']} tokens" if block.get("max_length") else "truncated"
-    if masks:
-        listed = ", ".join(masks[:-1]) + " and " + masks[-1] if len(masks) > 1 else masks[0]
-        return f"Texts are cleaned ({listed} masked) and {cut} exactly as in training"
-    return f"Texts are used as typed (this model was trained without cleaning) and {cut} as in training"
-
-
-def int8_off_reason(model_dir: Path) -> str | None:
-    """Why ``sxhub export`` kept int8 off the default, as it recorded it (its note, less the fix for the model's
-    owner), or None when it recorded no reason (no int8 variant was made)."""
-    sx = model_dir / "sxhub.json"
-    info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
-    prefix = "int8 is not the default: "
-    for note in (info.get("export") or {}).get("notes") or ():
-        if isinstance(note, str) and note.startswith(prefix):
-            return note[len(prefix) :].split("; ")[0].rstrip(".")
-    return None
-
-
-def space_requirements(*, int8: bool) -> str:
-    """``requirements.txt`` of the Space: ONNX Runtime + tokenizers when it serves an ONNX model, with the torch
-    lines commented out (``SXHUB_BACKEND=torch`` needs them: the app's error says to uncomment them), else torch."""
-    lines = (asset_dir("spaces") / "requirements.txt").read_text(encoding="utf-8").splitlines()
-    torch_only = {"transformers", "torch"}
-
-    def for_torch(line: str) -> bool:
-        return int8 and re.split(r"[<>=!~\[ ]", line, maxsplit=1)[0] in torch_only
-
-    keep = [ln for ln in lines if ln.strip() and not for_torch(ln)]
-    out = [*keep, f"gradio=={gradio_version()}"]
-    commented = [f"# {ln}" for ln in lines if ln.strip() and for_torch(ln)]
-    if commented:
-        out += ["# SXHUB_BACKEND=torch (serve with PyTorch, not ONNX) needs these lines uncommented:", *commented]
-    return "\n".join(out) + "\n"
-
-
-def write_space_folder(
-    model: str | os.PathLike[str],
-    folder: Path,
-    *,
-    repo_id: str,
-    model_repo: str | None = None,
-    dataset_repo: str | None = None,
-    data: str | os.PathLike[str] | pd.DataFrame | None = None,
-    examples: Sequence[str] | None = None,
-    title: str | None = None,
-    evaluation: str | Path | Mapping[str, Any] | None = None,
-    benchmark: str | Path | Mapping[str, Any] | None = None,
-    note: str | None = None,
-) -> Path:
-    """The Space folder: ``app.py``, ``requirements.txt``, ``README.md`` (YAML header), ``config.json``,
-    ``examples.json``, and ``model/`` when the model is a local folder not published under ``model_repo``.
-
-    ``config.json`` holds what the Space shows about the expert (``about``: teachers, scores, speed, repos); a local
-    model folder gives the teachers and, without ``evaluation``, its validation scores.
-    """
-    import jinja2
-
-    from .model_card import expert_facts
-
-    spaces = asset_dir("spaces")
-    local = Path(model).is_dir()
-    info, spec = model_info(check_model_dir(model)) if local else ({}, None)
-    given = load_json_arg(evaluation, "evaluation")
-    evaluations = given_evaluations(given, info)
-    speed = load_json_arg(benchmark, "benchmark")
-    if speed and not speed.get("source"):  # the Space would credit it to sxhub's own measurement
-        speed["source"] = "given with --benchmark"
-    if is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's: not a split of the dataset
-        split = "given"
-    else:
-        split = "validation" if evaluations and "validation" in next(iter(evaluations)) else "test"
-    if model_repo:
-        ref = model_repo
-    elif local:
-        ref = "model"
-    else:
-        check_repo_id(str(model))
-        ref = str(model)
-    about = expert_facts(
-        info,
-        spec,
-        evaluations=evaluations,
-        speed=speed,
-        split=split,
-        model_repo=ref if ref != "model" else None,
-        dataset_repo=dataset_repo,
-        note=note,
-    )
-    if ref == "model":
-        copy_model(Path(model), folder / "model", about=about)
-    shutil.copy2(spaces / "app.py", folder / "app.py")
-    onnx_file = served_onnx(Path(model)) if local else None
-    (folder / "requirements.txt").write_text(space_requirements(int8=onnx_file is not None), encoding="utf-8")
-    texts = list(examples) if examples else (space_examples(spec, data) if spec else [DEFAULT_EXAMPLE])
-    title = title or (space_title(spec.name) if spec else repo_id.split("/")[-1])
-    config = {"model": ref, "title": title, "backend": "auto", "about": about}
-    (folder / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (folder / "examples.json").write_text(json.dumps(texts, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    template = jinja2.Template((spaces / "README.md").read_text(encoding="utf-8"), keep_trailing_newline=True)
-    readme = template.render(
-        title=title[:60],
-        sdk_version=gradio_version(),
-        license=spec.card_license() if spec else {"license": UNSTATED_LICENSE},
-        model_repo=ref if ref != "model" else None,
-        dataset_repo=dataset_repo,
-        repo_id=repo_id,
-        description=spec.description if spec else "",
-        teachers=about["teachers"],  # None: not recorded; []: the labels carry no teacher votes
-        onnx_file=onnx_file.relative_to(Path(model)).as_posix() if onnx_file else None,
-        int8=onnx_file is not None and onnx_file.name == INT8_ONNX.name,
-        int8_off=int8_off_reason(Path(model)) if onnx_file else None,
-        cleaning=space_cleaning(Path(model)) if local else None,
-    )
-    (folder / "README.md").write_text(readme, encoding="utf-8")
-    return folder

@@ -366,7 +366,7 @@ def write_review_space(
     ``config.json`` (labels, the dataset repo for decisions), ``requirements.txt`` and ``README.md``."""
     import jinja2
 
-    from .repo import gradio_version
+    from .space_folder import gradio_version
 
     items, config = load_review(labelled, queue=queue, spec=spec, title=title, dataset_repo=dataset_repo)
     config = ReviewConfig.from_dict({**config.to_dict(), "every": every})

@@ -1,6 +1,6 @@
 """Running a synthetic expert's Gradio Space locally (``sxhub space MODEL``): the very ``spaces/app.py`` that
-``sxhub publish space`` puts in the Space repo (whose folder ``sxhub.repo.write_space_folder`` writes). The app
-needs no sxhub install."""
+``sxhub publish space`` puts in the Space repo (whose folder ``sxhub.space_folder.write_space_folder`` writes). The
+app needs no sxhub install."""
 
 from __future__ import annotations
 
@@ -14,15 +14,8 @@ from typing import Any
 
 from ._paths import asset_dir
 from .errors import ModelError, UserError, require
-from .repo import (
-    check_model_dir,
-    check_repo_id,
-    given_evaluations,
-    model_info,
-    space_examples,
-    space_title,
-    write_space_folder,
-)
+from .repo import check_model_dir, check_repo_id, given_evaluations, model_info
+from .space_folder import space_examples, space_title, write_space_folder
 
 __all__ = ["build_space", "check_host", "launch_space", "load_app_module", "write_space_folder"]
 

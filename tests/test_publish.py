@@ -441,7 +441,8 @@ def test_hf_hub_offline_is_named_as_what_stops_the_push(
 
 
 def test_publish_and_space_do_not_import_each_other() -> None:
-    """The repo-folder helpers both use live in sxhub.repo; neither module imports the other, not even lazily."""
+    """The repo-folder helpers both use live in sxhub.repo (the Space's folder in sxhub.space_folder); neither module
+    imports the other, not even lazily."""
     import ast
 
     import sxhub
