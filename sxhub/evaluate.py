@@ -32,12 +32,14 @@ def evaluate(
     batch_size: int = 32,
     onnx: bool = False,
     int8: bool = False,
+    recheck: bool = True,
     predictor: Predictor | None = None,
 ) -> dict[str, Any]:
     """Predict the texts of ``data`` and score the predictions against ``gold_column`` (``metrics.score``).
 
     Without ``gold_column`` the gold labels are the ``label``/``labels`` column, or one boolean column per label
-    (multi-label). Rows marked ``failed``, rows without a gold label and rows without a text (empty or NaN: never
+    (multi-label). ``onnx``/``int8``/``recheck`` pick the runtime as ``sxhub predict`` does (:class:`Predictor`),
+    so that the variant a user serves is the one scored; the result's ``backend`` names it. Rows marked ``failed``, rows without a gold label and rows without a text (empty or NaN: never
     predicted as the word "nan") are left out, as in ``agree``, and counted (``n_failed``, ``n_empty_text``).
     """
     # the data and the model's labels are checked before the model loads (seconds for a real student): a bad file,
@@ -54,13 +56,14 @@ def evaluate(
         label_option="--gold",
         labels_of="model",
     )
-    predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size)
+    predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size, recheck=recheck)
     start = time.perf_counter()
     pred, _ = predictor.predict(gold.texts)
     seconds = time.perf_counter() - start
     result = score(gold.labels, pred, predictor.labels, predictor.multi_label)
+    runtime = "" if predictor.backend == "torch" else f" ({predictor.backend})"  # which variant these figures are of
     result.update(
-        title=f"Student {Path(model_dir).name} vs {gold.label_column}",
+        title=f"Student {Path(model_dir).name}{runtime} vs {gold.label_column}",
         label_column=gold.label_column,  # what the student was scored against: `publish model --evaluation` names it
         model_dir=str(model_dir),
         backend=predictor.backend,
@@ -69,6 +72,8 @@ def evaluate(
         n_missing=gold.n_no_label,  # rows whose gold cell is empty: nobody labelled them (agree's n_missing)
         texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,
     )
+    if predictor.recheck_margin:  # int8: texts near a tie were labelled by the fp32 export (as sxhub predict does)
+        result["rechecked"] = predictor.rechecked
     # a student folder from sxhub train records the texts it learned from (a published one does not)
     was = trained_texts.seen(predictor.model_dir, gold.texts, predictor.info.preprocessing)
     if was is not None:

@@ -389,3 +389,33 @@ def test_predict_refuses_a_bad_input_or_output_before_loading_the_model(
     code, out, err = run_cli(["predict", str(model), str(source), "-o", str(target)], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
     assert err.startswith(expected.format(repr(str(target if kind == "good" else source))))
+
+
+def test_evaluate_scores_the_int8_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``evaluate --onnx --int8`` scores the int8 model ``predict --onnx --int8`` serves (it had no --int8: a user
+    serving int8 could not score it against the experts); without the export it is one line naming
+    ``sxhub export --int8``, and --int8 without --onnx or --no-recheck without --int8 are refused as in predict."""
+    model = build_tiny_model(tmp_path / "model")
+    frame = single_frame(12)
+    frame["expert"] = [f"LABEL_{i % 3}" for i in range(len(frame))]
+    data = write_csv(tmp_path / "d.csv", frame)
+    argv = ["evaluate", str(model), str(data), "--gold", "expert"]
+    capsys.readouterr()
+
+    code, out, err = run_cli([*argv, "--onnx", "--int8", "--json"], capsys)
+    assert code == 2 and out == "", err
+    assert err.strip().count("\n") == 0 and f"run sxhub export {model} --int8 first" in err, err
+    code, _, err = run_cli([*argv, "--int8"], capsys)
+    assert code == 2 and "add --onnx" in err, err
+    code, _, err = run_cli([*argv, "--no-recheck"], capsys)
+    assert code == 2 and "--no-recheck only applies with --int8" in err, err
+
+    code, _, err = run_cli(["export", str(model), "--int8"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli([*argv, "--onnx", "--int8", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["backend"] == "onnx-int8" and result["n"] == 12 and "(onnx-int8) vs expert" in result["title"]
+    code, out, err = run_cli([*argv, "--onnx", "--int8", "--no-recheck", "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["backend"] == "onnx-int8" and "rechecked" not in json.loads(out)
