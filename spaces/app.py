@@ -677,7 +677,7 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
             "given": "texts the publisher scored with `sxhub evaluate`",
         }.get(about.get("split") or "test", "held-out test split")
         if about.get("scores_note"):  # scored at publish time: the note says what was left out and why
-            where = "the dataset's test split, as the note below the table says"
+            where = f"the dataset's {about.get('split') or 'test'} split, as the note below the table says"
         learned = (
             "*teacher labels* here are the training data's own labels (they carry no teacher votes)"
             if teachers == []

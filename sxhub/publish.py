@@ -139,22 +139,33 @@ def evaluate_student(
     of the texts scored were its validation texts (never trained on, but they chose the epoch kept and the
     thresholds: for a student trained on this very file with the default split they are the whole test split, since
     both splits are the same seeded stratified 10%).
+
+    A file too small for a test split (fewer than 10 texts, or a ``test_size`` that rounds to no row) makes a dataset
+    of one train split: all its texts are scored, and ``held_out["split"]`` is then ``"train"``, so that the card
+    says so (it said "test split" of figures on every text).
     """
     from .evaluate import compare_on_split, measure_speed
     from .predict import Predictor, read_model_info
 
     source, gold = with_flag_gold(data, spec, gold)
     _, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
-    part = facts["splits"].get("test", facts["frame"])
+    split = "test" if "test" in facts["splits"] else "train"
+    part = facts["splits"][split]
     if gold is not None:
         check_gold_column(gold, spec, part.columns)
     was = trained_texts.seen(model_dir, part["text"].tolist(), read_model_info(model_dir).preprocessing)
-    held_out: dict[str, Any] = {"n_test": len(part), "checked": was is not None, "votes": "votes" in part.columns}
+    held_out: dict[str, Any] = {
+        "n_test": len(part),
+        "split": split,
+        "checked": was is not None,
+        "votes": "votes" in part.columns,
+    }
     if was is not None:
         held_out |= was.counts()
         if was.trained.all():
+            where = "the test split" if split == "test" else "the texts (too few for a test split)"
             raise PublishError(
-                f"the student was trained on all {len(part)} texts of the test split of {data}, so the card would "
+                f"the student was trained on all {len(part)} texts of {where} of {data}, so the card would "
                 "state no held-out score: give --data a labelled file with texts it never saw, or --evaluation from "
                 "`sxhub evaluate --json` on such texts."
             )
@@ -210,6 +221,7 @@ def write_model_folder(
         evaluations, measured, held_out = evaluate_student(
             src, data, spec, info, gold=gold, seed=seed, test_size=test_size
         )
+        split = index_split = held_out["split"]  # "train": too few texts for a test split, all of them scored
         if student_speed:  # the given benchmark's figures, never under the source line of sxhub's own measurement
             kept = {k: v for k, v in measured.items() if k not in {"texts_per_s", "n", "source"}}
             student_speed = {**kept, "source": "given with --benchmark", **student_speed}
@@ -334,7 +346,14 @@ def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
             'The file scored holds no teacher votes (it is not `sxhub annotate` output): "teacher labels" are its '
             'label column as given, whoever labelled it; "experts" are human labels.'
         )
-    return f"Figures on the dataset's test split, scored when this card was made.{how} {labels}"
+    if held_out.get("split", "test") == "test":
+        where = "the dataset's test split"
+    else:  # split_frame keeps no test split for so few texts: every text was scored, as the card must say
+        where = (
+            f"all {held_out['n_test']:,} texts of the dataset (its one train split: too few texts to hold out a test "
+            "split, which needs 10 or more and a --test-size that leaves it a row)"
+        )
+    return f"Figures on {where}, scored when this card was made.{how} {labels}"
 
 
 def _validation_note(info: Mapping[str, Any], result: Mapping[str, Any]) -> str:
@@ -584,6 +603,7 @@ def publish_space(
         check_namespaced(dataset_repo, "--dataset-repo", use="links")
     if Path(model).is_dir():  # a license the Hub refuses: before the student is scored for the Space
         check_model_license(check_model_dir(model))
+    split: str | None = None  # the dataset split --gold's figures are on (train: too few texts for a test split)
     if gold is not None and evaluation is None:
         if data is None or not Path(model).is_dir():
             raise PublishError(
@@ -598,7 +618,8 @@ def publish_space(
         benchmark = benchmark if benchmark is not None else measured
         # which test texts were left out, and how many chose the checkpoint: the model card's words (the Space
         # called these figures "held-out" when the student had validated on them, or might have trained on them)
-        note = _eval_note("test", held_out)
+        split = held_out["split"]
+        note = _eval_note(split, held_out)
     elif gold is not None:  # the given figures would be shown, and gold silently unused
         raise PublishError("publish space takes gold or evaluation, not both: the Space shows one set of figures.")
     else:
@@ -619,6 +640,7 @@ def publish_space(
             evaluation=evaluation,
             benchmark=benchmark,
             note=note,
+            split=split,
         ),
         repo_type="space",
         default_name=Path(str(model)).name,

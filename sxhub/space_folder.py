@@ -141,12 +141,15 @@ def write_space_folder(
     evaluation: str | Path | Mapping[str, Any] | None = None,
     benchmark: str | Path | Mapping[str, Any] | None = None,
     note: str | None = None,
+    split: str | None = None,
 ) -> Path:
     """The Space folder: ``app.py``, ``requirements.txt``, ``README.md`` (YAML header), ``config.json``,
     ``examples.json``, and ``model/`` when the model is a local folder not published under ``model_repo``.
 
     ``config.json`` holds what the Space shows about the expert (``about``: teachers, scores, speed, repos); a local
-    model folder gives the teachers and, without ``evaluation``, its validation scores.
+    model folder gives the teachers and, without ``evaluation``, its validation scores. ``split`` names the dataset
+    split ``evaluation`` was scored on when the caller knows it (``publish space --gold``: ``train`` for a file too
+    small for a test split).
     """
     import jinja2
 
@@ -160,9 +163,9 @@ def write_space_folder(
     speed = load_json_arg(benchmark, "benchmark")
     if speed and not speed.get("source"):  # the Space would credit it to sxhub's own measurement
         speed["source"] = "given with --benchmark"
-    if is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's: not a split of the dataset
+    if split is None and is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's
         split = "given"
-    else:
+    elif split is None:
         split = "validation" if evaluations and "validation" in next(iter(evaluations)) else "test"
     if model_repo:
         ref = model_repo

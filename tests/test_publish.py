@@ -1143,6 +1143,40 @@ def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
     assert code == 2 and "add --data, or drop --gold" in err and not (tmp_path / "s3").exists()
 
 
+def test_a_file_too_small_for_a_test_split_is_scored_whole_and_said_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``publish model --data`` of 9 texts: the dataset keeps no test split, every text was scored, and the card
+    (model-index and note) and the Space said the figures were on the dataset's test split."""
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+    data = tmp_path / "labelled.parquet"
+    pd.DataFrame(_rows(spec, 10)).to_parquet(data)  # one of the 10 failed: 9 texts
+    code, _, err = run_cli(
+        ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--data", str(data)], capsys
+    )
+    assert code == 0, err
+    card, meta = _card(tmp_path / "m")
+    assert {r.dataset_split for r in meta.eval_results} == {"train"}
+    assert "Figures on all 9 texts of the dataset (its one train split: too few texts" in card
+    assert "the dataset's test split" not in card
+    about = json.loads((tmp_path / "m" / "sxhub.json").read_text())["about"]
+    assert about["split"] == "train" and about["scores"]["student vs teacher labels"]["n"] == 9
+
+    argv = ["publish", "space", str(student), "--repo-id", "me/demo", "--data", str(data), "--gold", "gold"]
+    code, _, err = run_cli([*argv, "--to", str(tmp_path / "s")], capsys)
+    assert code == 0, err
+    about = json.loads((tmp_path / "s" / "config.json").read_text())["about"]
+    assert about["split"] == "train" and about["scores_note"].startswith("Figures on all 9 texts of the dataset")
+    from types import SimpleNamespace
+
+    from sxhub.space import load_app_module
+
+    expert = SimpleNamespace(multi_label=False, info={}, backend="torch", model="m", preprocessing={"max_length": 8})
+    page = load_app_module().describe(expert, about)
+    assert "the dataset's train split, as the note below" in page and "the dataset's test split" not in page
+
+
 def _with_train(student: Path, **train: Any) -> Path:
     info = json.loads((student / "sxhub.json").read_text())
     info["train"] = {**info["train"], **train}
