@@ -333,6 +333,8 @@ async def agenerate(
         raise UserError("generate: give at least one teacher.")
     for teacher in [*teachers, *(writers or [])]:  # before anything is written (the vote checks the voters again)
         teacher.check_task(spec)
+    for author in writers or teachers:  # whoever writes the texts: the writers, else the teachers
+        author.check_writer()
     check_balance(spec, options)
     resolve_samples(spec, samples)  # the vote reads it after every text is written: a bad one fails here, first
     start = time.perf_counter()

@@ -781,6 +781,39 @@ def test_a_teacher_tuned_for_other_labels_is_refused_before_any_request(tuned: P
     assert code == 0, err
 
 
+def test_a_model_tuned_without_writing_is_refused_as_a_writer(
+    tiny_llama: Path, tuned: Path, tmp_path: Path, capsys
+) -> None:
+    """``sxhub tune --writing 0`` makes a model that never learned generate's prompt: ``generate --writer DIR`` (or
+    ``--teacher DIR`` alone, which then writes too) took it, wrote noise, and the teachers voted on it, exit 0. Now
+    one line naming the fix, exit 2, before a text is written; it still labels (annotate), and as a voter beside a
+    writer that learned to write it is accepted."""
+    from test_synth import bag_embed
+
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.teachers import FakeTeacher, make_teacher
+    from sxhub.tune import TuneOptions, tune
+
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    options = TuneOptions(base=str(tiny_llama), epochs=1, group_size=8, lora_r=2, lora_alpha=4, holdout=0, writing=0)
+    silent = tune(SPEC, data, tmp_path / "silent", options, progress=False).output_dir
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    out = tmp_path / "generated.csv"
+    for argv in (["--writer", str(silent), "--teacher", str(tuned)], ["--teacher", str(silent)]):
+        code, _, err = run_cli(["generate", str(task), "-o", str(out), "--n", "3", *argv], capsys)
+        line = error_line(err)
+        assert code == 2 and str(silent) in line and "no writing examples (--writing 0)" in line, err
+        assert "tune it again with --writing 1" in line and not out.exists()
+    writer = FakeTeacher(name="writer", responder=lambda messages: {"text": "profit rose again"})
+    result = generate(
+        SPEC, GenerateOptions(n=1, max_rounds=1), teachers=[make_teacher(str(silent))], writers=[writer],
+        embed=bag_embed, progress=False,
+    )  # fmt: skip
+    assert writer.history and set(result.frame["label"]) <= set(SPEC.label_names)
+
+
 def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: Path, capsys) -> None:
     """generate --writer DIR: the synthetic model writes every text, the teachers only label them."""
     from test_synth import bag_embed

@@ -164,6 +164,10 @@ class Teacher:
         """Refuse, before any request, a task this teacher cannot label (a synthetic model tuned for other labels);
         any task by default."""
 
+    def check_writer(self) -> None:
+        """Refuse, before any request, to write texts this teacher never learned to write (a synthetic model tuned
+        without writing examples); any teacher writes by default."""
+
     async def aclose(self) -> None:
         """Release connections (nothing to do by default)."""
 

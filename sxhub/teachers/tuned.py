@@ -140,6 +140,21 @@ class TunedTeacher(Teacher):
                 f"{spec.label_names}; pass the synthetic model tuned for this task, or tune one with `sxhub tune`."
             )
 
+    def check_writer(self) -> None:
+        """A model tuned with ``--writing 0`` (or on too few texts for one writing example) never learned sxhub
+        generate's prompt: ``generate --writer DIR`` took it, and the teachers voted on the noise it wrote, exit 0.
+        One error line; a hand-made ``sxhub.json`` without the count is let through."""
+        info = read_info(self.folder) or {}
+        if (info.get("train") or {}).get("n_writing") != 0:
+            return
+        share = (info.get("writing") or {}).get("share")
+        raise TeacherUnavailableError(
+            f"synthetic model {str(self.folder)!r} was tuned with no writing examples"
+            + (f" (--writing {share:g})" if isinstance(share, (int, float)) else "")
+            + ": it never learned to write texts; tune it again with --writing 1 (the default), or pass another "
+            "--writer."
+        )
+
     @property
     def identity(self) -> dict[str, Any]:
         """The folder's content (weights and sxhub.json) and the scorer version, not its path."""
