@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import BackendError, UserError
+from .interrupts import Terminated
 from .labelled import LabelledData, load_labelled
 from .model_folder import drop_leftovers, move_into, staging_folder
 from .run_record import SXHUB_JSON
@@ -64,6 +65,12 @@ def search(
     it, and the trial under way stops at it, keeping its best checkpoint; it must be > 0, None for no cap). A trial whose validation metric is not a number counts as
     failed; when no trial gives one, :class:`~sxhub.errors.BackendError` says so. The best validation figure is
     chosen among trials, so it flatters the winner: quote the held-out test split (``sxhub evaluate``).
+
+    Ctrl-C or SIGTERM ends the search as ``--search-minutes`` would, but at once: the trial under way is dropped,
+    the best finished trial is kept as ``config.output_dir`` (its record says ``interrupted``), and the interrupt
+    goes on (exit 130 / 143 from the CLI), its ``sxhub_rerun`` attribute saying what was kept. A search stopped
+    after hours lost every finished trial: -o kept the earlier model, and neither the models nor the settings the
+    trials found were left. Without a finished trial it ends as before, -o untouched.
     """
     try:
         import optuna
@@ -126,8 +133,14 @@ def search(
     # before the one line the CLI prints; trials without a score are counted in the record and the note
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
+    stop: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM (Terminated) during a trial
     try:
-        study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes is not None else None)
+        try:
+            study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes is not None else None)
+        except KeyboardInterrupt as exc:
+            if not leader:  # no finished trial with a score: nothing to keep, -o as it was
+                raise
+            stop = exc
         scored = [t for t in study.trials if t.value is not None and not math.isnan(t.value)]
         if not scored:
             metric = next(iter(results.values())).best_metric if results else "metric"
@@ -143,7 +156,8 @@ def search(
         done = [{"number": t.number, "value": t.value, **t.params} for t in scored]
         record = {
             "trials": done,
-            "failed_trials": len(study.trials) - len(scored),
+            # the trial under way when Ctrl-C came (Optuna marked it failed) was dropped, not counted as failed
+            "failed_trials": len(study.trials) - len(scored) - (stop is not None),
             "best": {"number": best.number, "value": best.value, **best.params},
             "held": held,
             "metric": result.best_metric,
@@ -151,6 +165,8 @@ def search(
             "seconds": round(elapsed, 1),
             "note": "best of the trials on validation (optimistic); the held-out test split is the figure to quote",
         }
+        if stop is not None:
+            record["interrupted"] = "SIGTERM" if isinstance(stop, Terminated) else "Ctrl-C"
         result.notes.append(
             f"Hyperparameter search: {len(done)} trial(s) in {elapsed / 60:.1f} min, best {result.best_metric} "
             f"{best.value:.4f} with "
@@ -158,7 +174,9 @@ def search(
             + "."
             + (" Held as given: " + ", ".join(f"{k}={v:g}" for k, v in held.items()) + "." if held else "")
             + (
-                f" Stopped at --search-minutes {minutes:g} after {len(study.trials)} of the {trials} trials."
+                f" Stopped by {record['interrupted']} after {len(done)} finished of the {trials} trials."
+                if stop is not None
+                else f" Stopped at --search-minutes {minutes:g} after {len(study.trials)} of the {trials} trials."
                 if len(study.trials) < trials
                 else ""
             )
@@ -168,6 +186,14 @@ def search(
         info.setdefault("train", {})["search"] = record
         info_path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         move_into(kept, output_dir, stale=stale)
+        if stop is not None:  # what the CLI's interruption line says was kept, in place of "a rerun starts over"
+            stop.sxhub_rerun = (  # type: ignore[attr-defined]
+                f"the search stopped after {len(done)} finished of {trials} trials, the one under way dropped; the "
+                f"best ({result.best_metric} {best.value:.4f}, "
+                + ", ".join(f"{k}={v:g}" for k, v in best.params.items())
+                + f") is kept in {output_dir}, its trials in sxhub.json's train.search"
+            )
+            raise stop
     finally:
         shutil.rmtree(work, ignore_errors=True)
         if created and output_dir.is_dir() and not any(output_dir.iterdir()):

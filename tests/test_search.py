@@ -18,6 +18,7 @@ from conftest import require_modules
 
 from sxhub import search as search_module
 from sxhub.errors import BackendError, InputError, UserError
+from sxhub.interrupts import Terminated
 from sxhub.spec import TaskSpec
 from sxhub.train_config import TrainConfig, TrainResult
 
@@ -185,6 +186,39 @@ def test_a_trial_that_raises_prints_no_traceback(
         search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=2)
     assert "Traceback" not in capfd.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("error", "said"), [(KeyboardInterrupt, "Ctrl-C"), (Terminated, "SIGTERM")])
+def test_an_interrupted_search_keeps_the_best_finished_trial(
+    tmp_path: Path, trials: Trials, monkeypatch: pytest.MonkeyPatch, error: type[BaseException], said: str
+) -> None:
+    """Ctrl-C (or SIGTERM) in the fourth trial: every finished trial was lost, -o kept the earlier model and no
+    setting the trials found was left. The best finished trial is kept with its record; the interrupt goes on."""
+    trials.scores.extend([0.6, 0.8, 0.7, 0.9])
+    out = tmp_path / "best"
+    (out / "notes.txt").parent.mkdir()
+    (out / "notes.txt").write_text("mine")
+    (out / "model.safetensors").write_bytes(b"earlier weights")
+    (out / "sxhub.json").write_text(json.dumps({"train": {"earlier": True}}))
+    fake_train = search_module.train
+
+    def stopped_in_the_fourth(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+        if len(trials.configs) == 3:
+            Path(config.output_dir).mkdir(parents=True)  # the trial under way had begun writing
+            raise error()
+        return fake_train(spec, data, config)
+
+    monkeypatch.setattr(search_module, "train", stopped_in_the_fourth)
+    with pytest.raises(error) as stop:
+        search_module.search(SPEC, _frame(), TrainConfig(output_dir=out), trials=10)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "sxhub.json"]  # the trial's files (one here)
+    record = json.loads((out / "sxhub.json").read_text())["train"]["search"]
+    assert record["interrupted"] == said and record["failed_trials"] == 0
+    assert [t["number"] for t in record["trials"]] == [0, 1, 2] and record["best"]["number"] == 1
+    rerun = stop.value.sxhub_rerun  # type: ignore[attr-defined]
+    assert rerun.startswith("the search stopped after 3 finished of 10 trials, the one under way dropped; the best "
+                            "(macro_f1 0.8000, learning_rate=")  # fmt: skip
+    assert f"is kept in {out}" in rerun
 
 
 def test_searching_into_a_model_folder_keeps_the_users_files(tmp_path: Path, trials: Trials) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -58,6 +59,40 @@ def test_sigterm_during_train_removes_the_checkpoints(tmp_path: Path, tiny_base_
     )
     assert not list(model.glob(".checkpoints-*"))
     assert not model.exists()  # no half-trained model left where a finished one goes, nor an empty folder
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_a_search_keeps_the_best_finished_trial(tmp_path: Path, tiny_base_model: Path) -> None:
+    """A real Ctrl-C in the second trial of ``train --search``: the finished trial was lost (-o kept the earlier
+    model, or none), and with it what the search had found. It is kept, with its record, and the line says so."""
+    pytest.importorskip("optuna")
+    task = tmp_path / "task.yaml"
+    task.write_text(TASK, encoding="utf-8")
+    labelled = tmp_path / "labelled.csv"
+    single_frame().to_csv(labelled, index=False)
+    model = tmp_path / "student"
+    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500",
+            "--max-minutes", "0.05", "--val-size", "0.2", "--search", "20"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "sxhub", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # Ctrl-C's default, as a terminal gives it
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(model.glob(".sxhub-saving-*/trial-1")):  # trial 0 finished, trial 1 under way
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"the search ended (or never began) before Ctrl-C could be sent: {proc.communicate()[1]}")
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Interrupted; the search stopped after 1 finished of 20 trials, the one under way dropped")
+    assert f"is kept in {model}, its trials in sxhub.json's train.search." in last
+    record = json.loads((model / "sxhub.json").read_text())["train"]["search"]
+    assert record["interrupted"] == "Ctrl-C" and [t["number"] for t in record["trials"]] == [0]
+    assert (model / "model.safetensors").is_file() and not list(model.glob(".sxhub-*"))
 
 
 def test_sigterm_during_predict_leaves_no_partial_output(tmp_path: Path) -> None:

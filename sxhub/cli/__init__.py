@@ -108,20 +108,20 @@ def doing(stage: str) -> None:
     _stage[:] = [stage]
 
 
-def interrupted_line(word: str) -> str:
+def interrupted_line(word: str, exc: BaseException | None = None) -> str:
     """``Interrupted; ...`` / ``Terminated; ...`` saying what a rerun of the running verb does (and, for a verb of
     several stages, the stage it stopped in). Every verb said
     "finished work is kept (the label cache makes a rerun resume)", which is false for predict (its partial output
     is removed) and train (it starts over)."""
-    what = RERUN.get(
+    what = getattr(exc, "sxhub_rerun", None) or RERUN.get(  # the work itself may say what it kept (train --search)
         _verb[0] if _verb else "",
         "nothing half-written is left and earlier outputs are untouched; a rerun starts over",
     )
     return f"{word}{f' during {_stage[0]}' if _stage else ''}; {what}."
 
 
-def _exit_terminated() -> NoReturn:
-    click.echo(interrupted_line("Terminated"), err=True)
+def _exit_terminated(exc: BaseException | None = None) -> NoReturn:
+    click.echo(interrupted_line("Terminated", exc), err=True)
     sys.exit(128 + signal.SIGTERM)  # 143, as a shell reports a process SIGTERM ended
 
 
@@ -145,17 +145,17 @@ def _main(argv: list[str] | None) -> Any:
         return cli.main(args=argv, prog_name="sxhub", standalone_mode=False)
     except click.exceptions.Abort as exc:  # click turns Ctrl-C (and so SIGTERM) inside a command into Abort
         if isinstance(exc.__cause__, Terminated):
-            _exit_terminated()
+            _exit_terminated(exc.__cause__)
         if isinstance(exc.__cause__, KeyboardInterrupt):  # Ctrl-C: what a rerun does (it said "Aborted.")
-            click.echo(interrupted_line("Interrupted"), err=True)
+            click.echo(interrupted_line("Interrupted", exc.__cause__), err=True)
             sys.exit(130)
         # "no" to a prompt: click's word and exit code (130 told a script the user had pressed Ctrl-C)
         click.echo("Aborted.", err=True)
         sys.exit(1)
-    except Terminated:
-        _exit_terminated()
-    except KeyboardInterrupt:
-        click.echo(interrupted_line("Interrupted"), err=True)
+    except Terminated as exc:
+        _exit_terminated(exc)
+    except KeyboardInterrupt as exc:
+        click.echo(interrupted_line("Interrupted", exc), err=True)
         sys.exit(130)
     except click.ClickException as exc:
         exc.show()

@@ -41,7 +41,7 @@ from .params import OutputPath, only_applies, requires, threads_option
     "search_trials",
     type=click.IntRange(min=1),
     help="Hyperparameter search: N trials with Optuna (learning rate, batch size, weight decay); the best is kept. "
-    "A --batch-size or --learning-rate you give is kept and not searched.",
+    "A --batch-size or --learning-rate you give is kept and not searched. Ctrl-C keeps the best finished trial.",
 )
 @click.option(
     "--search-minutes",
