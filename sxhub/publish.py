@@ -393,9 +393,12 @@ def _evaluate_note(result: Mapping[str, Any]) -> str:
     n = result.get("n")
     rows = f"{n:,} texts" if isinstance(n, int) else "the texts"
     against = f" against its `{column}` column" if column else ""
+    backend = result.get("backend")
+    # evaluate --onnx [--int8] scores the export predict serves with those options: the card names which it was
+    variant = f" with the `{backend}` runtime" if isinstance(backend, str) and backend != "torch" else ""
     note = (
-        f"Figures from `sxhub evaluate` on {rows} of a file given when this card was made{against}, not a split of "
-        "the dataset."
+        f"Figures from `sxhub evaluate`{variant} on {rows} of a file given when this card was made{against}, not a "
+        "split of the dataset."
     )
     if "n_trained_on" not in result:
         note += (

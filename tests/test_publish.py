@@ -1099,6 +1099,14 @@ def test_a_given_evaluation_against_experts_is_named_so_and_tied_to_no_split(
     assert "| student vs reference |" in card and "against its `label` column" in card
     assert "No expert labels were given" in card
     assert "does not say whether the student learned from these texts" in card
+    assert "Figures from `sxhub evaluate` on" in card  # the torch model: no runtime named
+
+    # evaluate --onnx --int8: the card said nothing of which runtime gave the figures
+    evaluation.write_text(json.dumps({**json.loads(out), "backend": "onnx-int8"}))
+    code, _, err = run_cli([*argv[:3], "--to", str(tmp_path / "m3"), "--evaluation", str(evaluation)], capsys)
+    assert code == 0, err
+    card = _card(tmp_path / "m3")[0]
+    assert "Figures from `sxhub evaluate` with the `onnx-int8` runtime on 39 texts" in card
 
 
 def test_publish_space_shows_the_given_evaluation_benchmark_and_gold(
