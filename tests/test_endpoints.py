@@ -10,6 +10,7 @@ import io
 import json
 from pathlib import Path
 
+import click
 import pandas as pd
 import pytest
 from conftest import run_cli
@@ -252,3 +253,16 @@ def test_delete_without_a_terminal_refuses_naming_yes_and_keeps_the_endpoint(
     monkeypatch.setattr("sys.stdin", io.StringIO(""))  # --yes needs no terminal; a missing one is the usual line
     code, _, err = run_cli(["endpoint", "delete", NAME, "--yes"], capsys)
     assert code == 2 and f"no Inference Endpoint named {NAME!r}" in err
+
+
+def test_scale_to_zero_help_states_the_range_it_takes(capsys: pytest.CaptureFixture[str]) -> None:
+    """`endpoint up --help` said "Idle minutes (min 0)" for an option that refuses 0 (IntRange(1)): a user who
+    passed 0 after reading it was refused. The help now says when it applies, and 0 is still refused in one line."""
+    from sxhub.cli.endpoint import up
+
+    option = next(p for p in up.params if p.name == "scale_to_zero_after")
+    assert isinstance(option.type, click.IntRange) and option.type.min == 1
+    assert "min 0" not in (option.help or "")
+    assert "--min-replicas 0" in (option.help or "")
+    code, _, err = run_cli(["endpoint", "up", "org/model", "--scale-to-zero-after", "0"], capsys)
+    assert code == 2 and "x>=1" in err

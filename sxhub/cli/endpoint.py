@@ -46,7 +46,11 @@ def _print(info: dict, as_json: bool) -> None:
 @click.option("--min-replicas", type=click.IntRange(0), default=0, show_default=True, help="0: scale to zero.")
 @click.option("--max-replicas", type=click.IntRange(1), default=1, show_default=True)
 @click.option(
-    "--scale-to-zero-after", type=click.IntRange(1), default=15, show_default=True, help="Idle minutes (min 0)."
+    "--scale-to-zero-after",
+    type=click.IntRange(1),
+    default=15,
+    show_default=True,
+    help="Idle minutes before it scales to zero (with --min-replicas 0).",
 )
 @click.option("--namespace", help="User or organisation [the token's user].")
 @click.option(
