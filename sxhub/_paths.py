@@ -37,3 +37,19 @@ def asset_dir(name: str) -> Path:
         f"sxhub's {name}/ folder is missing from {_PACKAGED} (and {_PACKAGE} is not in a source checkout); "
         "reinstall sxhub from its wheel or sdist (`pip install --force-reinstall sxhub`)."
     )
+
+
+def shipped_example(path: str | Path) -> Path | None:
+    """The file sxhub ships for a relative ``examples/...`` path that does not exist where the user is, else None.
+
+    The README's commands name ``examples/financial-sentiment/task.yaml``, which exists only at the top of a checkout:
+    an installed wheel keeps the examples under ``sxhub/_assets/examples/``, so the not-found error names that file.
+    """
+    parts = Path(path).parts
+    if Path(path).is_absolute() or len(parts) < 2 or parts[0] != "examples":
+        return None
+    try:
+        candidate = asset_dir("examples").joinpath(*parts[1:])
+    except FileNotFoundError:
+        return None
+    return candidate if candidate.is_file() else None

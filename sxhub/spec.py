@@ -449,6 +449,13 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
         return TaskSpec.from_dict(source)
     path = Path(source)
     if not path.is_file():
+        from ._paths import shipped_example
+
+        shipped = shipped_example(path)
+        if shipped is not None:
+            raise SpecError(
+                f"task spec {str(path)!r} not found here; sxhub ships that example as {str(shipped)!r}: pass that path."
+            )
         raise SpecError(f"task spec {str(path)!r} not found; pass the path of a YAML file (see examples/).")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))

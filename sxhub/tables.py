@@ -49,6 +49,13 @@ def check_file(source: str | os.PathLike[str]) -> Path:
     text = str(source)
     path = Path(text)
     if not path.exists():
+        from ._paths import shipped_example
+
+        shipped = shipped_example(path)
+        if shipped is not None:
+            raise InputError(
+                f"input {text!r} not found here; sxhub ships that example as {str(shipped)!r}: pass that path."
+            )
         raise InputError(f"input {text!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id.")
     if path.is_dir():
         raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")

@@ -240,3 +240,24 @@ def test_an_spdx_license_expression_is_refused_with_its_choices_not_a_guess(
 def test_license_name_and_link_are_checked_when_the_spec_loads(fields: dict, message: str) -> None:
     with pytest.raises(SpecError, match=re.escape(message)):
         _licensed(**fields)
+
+
+def test_examples_path_outside_a_checkout_names_the_shipped_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's commands name examples/financial-sentiment/task.yaml, which exists only at the top of a checkout;
+    from anywhere else (a pip-installed sxhub keeps them under sxhub/_assets/examples/) the error said 'see
+    examples/', a folder the user does not have. It now names the file sxhub ships, and that path loads."""
+    from sxhub.errors import InputError
+    from sxhub.tables import check_file
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SpecError, match="sxhub ships that example as") as caught:
+        load_spec("examples/financial-sentiment/task.yaml")
+    shipped = str(caught.value).split(" as ", 1)[1].split("'")[1]
+    assert Path(shipped).is_absolute() and load_spec(shipped).name == "financial-sentiment"
+    with pytest.raises(InputError, match="sxhub ships that example as") as caught_input:
+        check_file("examples/4p-marketing/texts.csv")
+    assert check_file(str(caught_input.value).split(" as ", 1)[1].split("'")[1]).name == "texts.csv"
+    with pytest.raises(SpecError, match=r"not found; pass the path of a YAML file"):
+        load_spec("examples/no-such-task/task.yaml")  # not an example sxhub ships: the plain error
