@@ -356,7 +356,9 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
         model = load_student(model_dir, attn_implementation="eager").eval()
     except (ValueError, TypeError):  # a model class without the eager switch
         model = load_student(model_dir).eval()
-    sample = tokenizer(list(SAMPLE_TEXTS[:2]), padding=True, return_tensors="pt")
+    # truncated to the student's max_length like every text it serves: a sample longer than a short-text student's
+    # model_max_length (16 tokens on short tweets) made transformers warn of "indexing errors" on every export
+    sample = tokenizer(list(SAMPLE_TEXTS[:2]), padding=True, truncation=True, return_tensors="pt")
     names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
     from .cls_only import ClsOnly, cls_only_reason
 

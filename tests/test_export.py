@@ -808,3 +808,31 @@ def test_texts_that_clean_to_one_text_are_checked_or_fitted_on_not_both(student:
 
     cleaned = [re.sub(r"https?://\S+", "URL", t) for t in check + spare]
     assert len(check) + len(spare) == 200 and len(set(cleaned)) == 200
+
+
+def test_export_does_not_warn_of_indexing_errors_on_a_short_text_student(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A student of short texts has a small model_max_length (16 tokens on the 4P example's tweets); the export's
+    tracing sample was tokenized untruncated, so every `sxhub export` and `sxhub run` printed transformers' "Token
+    indices sequence length is longer than the specified maximum ... will result in indexing errors"."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    config = json.loads((model / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert config["model_max_length"] < 20  # fitted to the short training texts, shorter than the tracing sample
+    records: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())  # type: ignore[method-assign]
+    root = hf_logging.get_logger()  # the "transformers" library logger: its own handler, no propagation
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    root.addHandler(handler)
+    try:
+        result = export_onnx(model)
+    finally:
+        root.removeHandler(handler)
+    assert result.agreement["onnx"].label_agreement == 1.0
+    assert not [r for r in records if "Token indices sequence length" in r], records
