@@ -6,7 +6,8 @@ For each text (Ringel 2023, "Synthetic Experts"):
 2. The teachers label the masked original (:func:`sxhub.annotate.aannotate`), so the rewrite prompt can name the
    task-relevant content to keep.
 3. A teacher rewrites it: same idea, tone and task-relevant content; different people, brands, places, handles and
-   wording. Teachers take turns over the texts; an unreadable reply is asked again with a new seed.
+   wording. Teachers take turns over the texts (a synthetic model from ``sxhub tune`` only votes: it never learned to
+   rewrite); an unreadable reply is asked again with a new seed.
 4. The teachers label the twin, and every twin is checked; the checks are kept as columns:
 
    * ``similarity``: cosine similarity of original and twin (MiniLM); below ``min_similarity`` the meaning is lost;
@@ -304,6 +305,15 @@ async def amake_twins(
     opts = options or TwinOptions()
     if not teachers:
         raise UserError("twins: give at least one teacher.")
+    # a synthetic model (sxhub tune) labels and votes, but never learned to rewrite a text: the others write the twins
+    rewriters = [t for t in teachers if t.rewrites]
+    if not rewriters:
+        names = ", ".join(repr(t.name) for t in teachers)
+        raise UserError(
+            f"twins: {names} learned to label texts and to write new ones, not to rewrite a given text; add a teacher "
+            "that follows instructions (a Hub model id or a server URL) with --teacher: it writes the twins, and the "
+            "synthetic model still votes on their labels."
+        )
     frame = pd.DataFrame({"text": list(data)}) if not isinstance(data, pd.DataFrame) else data.reset_index(drop=True)
     column = find_text_column(frame, text_column)
     _check_input_columns(spec, frame, column)
@@ -339,7 +349,7 @@ async def amake_twins(
     try:
         originals = await aannotate(spec, masked, **label_args)
         original_labels = originals.frame[spec.label_column].tolist()
-        twins, owner, errors, ledgers = await _rewrite(spec, teachers, masked, original_labels, opts, engine_args)
+        twins, owner, errors, ledgers = await _rewrite(spec, rewriters, masked, original_labels, opts, engine_args)
         written = [i for i, t in enumerate(twins) if t]
         twin_result = await aannotate(spec, [twins[i] for i in written], **label_args) if written else None
     finally:

@@ -1442,3 +1442,31 @@ def test_a_license_the_hub_refuses_is_refused_before_the_labelled_file_is_read(t
     with pytest.raises(SpecError, match="is not one of the Hub's license identifiers"):
         tune(spec, tmp_path / "no-such-file.csv", tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_twins_rewrite_with_the_instruction_teachers_and_the_tuned_one_only_votes(tuned: Path) -> None:
+    """A synthetic model learned two prompts (label a text, write a new one), not twins' rewrite prompt: given as a
+    twins teacher, it took its turn at rewriting and wrote a text of its own for the original, which the checks then
+    flagged, exit 0. Alone it is refused before any request, in one line naming the fix; beside a teacher that
+    follows instructions, that one writes every twin and the tuned model still votes on the labels."""
+    from test_synth import bag_embed, is_twin_request
+
+    from sxhub.errors import UserError
+    from sxhub.teachers import FakeTeacher, make_teacher
+    from sxhub.twins import make_twins
+
+    texts = ["profit rose at the plant", "the firm will close its mill"]
+    tuned_teacher = make_teacher(str(tuned))
+    with pytest.raises(UserError, match="not to rewrite a given text; add a teacher"):
+        make_twins(SPEC, texts, teachers=[tuned_teacher], embed=bag_embed, progress=False, cache=False)
+
+    def writer_answers(messages: list[dict[str, str]]) -> dict[str, str]:
+        return {"twin": "the company reported higher earnings"} if is_twin_request(messages) else {"label": "neutral"}
+
+    writer = FakeTeacher(name="writer", responder=writer_answers)
+    result = make_twins(
+        SPEC, texts, teachers=[make_teacher(str(tuned)), writer], embed=bag_embed, progress=False, cache=False
+    )
+    assert set(result.frame["teacher"]) == {"writer"}  # every twin by the instruction teacher
+    voters = {v["teacher"] for row in result.frame["votes"] for v in row}
+    assert f"tuned:{tuned.name}" in voters  # the synthetic model still labelled them

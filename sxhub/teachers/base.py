@@ -168,6 +168,10 @@ class Teacher:
         """Refuse, before any request, to write texts this teacher never learned to write (a synthetic model tuned
         without writing examples); any teacher writes by default."""
 
+    #: whether the teacher follows a free instruction such as ``sxhub twins``' rewrite prompt; a synthetic model from
+    #: ``sxhub tune`` learned two prompts only (label a text, write a new one) and does not
+    rewrites: bool = True
+
     async def aclose(self) -> None:
         """Release connections (nothing to do by default)."""
 

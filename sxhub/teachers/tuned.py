@@ -112,6 +112,7 @@ class TunedTeacher(Teacher):
     enforced = "schema"  # answers are chosen among the valid ones or built with json.dumps
     request_form = "in-process"
     scores_labels = True
+    rewrites = False  # it learned to label and to write new texts; twins' rewrite prompt is neither
 
     def __init__(self, spec: TeacherSpec, *, model: SyntheticModel | None = None) -> None:
         assert spec.model is not None
