@@ -1598,3 +1598,49 @@ def test_repo_ids_without_a_namespace_are_not_linked(
     assert "[me/fin](https://huggingface.co/datasets/me/fin)" in card.text and card.data.datasets == ["me/fin"]
     about = json.loads((folder / "sxhub.json").read_text())["about"]
     assert about["model_repo"] == "me/fin-student" and about["dataset_repo"] == "me/fin"
+
+
+def _table_rows_with_too_many_cells(card: str) -> list[str]:
+    """The rows of the card's Markdown tables whose cell count is not their header's: GitHub-flavoured Markdown
+    (the Hub's) splits cells at every '|' not escaped with a backslash, inside a `code span` too."""
+    import re
+
+    bad, width = [], None
+    for line in card.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line.strip().strip("|")))
+        if width is None:
+            width = cells
+        elif cells != width:
+            bad.append(line)
+    return bad
+
+
+def test_label_names_with_a_pipe_stay_in_their_table_cell(tmp_path: Path) -> None:
+    """A label named 'anger|rage' (a pipe in a name, e.g. one label for two words) opened a new column in every
+    card table that names labels: in the Labels table its definition went under 'definition' and the threshold
+    column showed the definition, and the label distribution, per-label scores and the training table shifted
+    the same way, on the Hub's rendering, although the label name was in a `code span`."""
+    from sxhub.publish import publish_dataset, publish_model
+
+    names = ["anger|rage", "joy, pure", "other"]
+    spec = TaskSpec(name="odd", labels=names, multi_label=True)
+    rows = [[names[i % 3]] + ([names[(i + 1) % 3]] if i % 4 == 0 else []) for i in range(40)]
+    frame = pd.DataFrame(
+        {"text": [f"text {i}" for i in range(40)], "labels": rows, "gold": [json.dumps(r) for r in rows]}
+    )
+    student = make_student(tmp_path / "student", spec)
+    info = json.loads((student / "sxhub.json").read_text())
+    info["thresholds"] = dict.fromkeys(names, 0.5)
+    info["train"]["untuned_labels"] = ["anger|rage"]
+    (student / "sxhub.json").write_text(json.dumps(info))
+    cards = {
+        "dataset": Path(publish_dataset(frame, spec=spec, to=tmp_path / "d", repo_id="me/d", gold="gold")),
+        "model": Path(publish_model(student, to=tmp_path / "m", repo_id="me/m")),
+    }
+    for kind, folder in cards.items():
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        assert "`anger\\|rage`" in card, kind
+        assert _table_rows_with_too_many_cells(card) == [], kind
