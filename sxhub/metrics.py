@@ -209,6 +209,12 @@ def _score_multi(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence
 def score(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence[str], multi_label: bool) -> dict[str, Any]:
     """Score predicted labels against gold labels (names; lists of names for multi-label). JSON-able result."""
     gold, pred = [_as_list(g) for g in gold], [_as_list(p) for p in pred]
+    if multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again
+        from .spec import rejoin_comma_names
+
+        names = list(label_names)
+        gold = [rejoin_comma_names(g, names) if isinstance(g, list) else g for g in gold]
+        pred = [rejoin_comma_names(p, names) if isinstance(p, list) else p for p in pred]
     _check_inputs(gold, pred, label_names, multi_label)
     figures = _score_multi(gold, pred, label_names) if multi_label else _score_single(gold, pred, label_names)
     return {"n": len(gold), **figures, "labels": list(label_names), "multi_label": multi_label}

@@ -570,3 +570,38 @@ def test_an_empty_multi_label_teacher_cell_is_a_text_the_teacher_did_not_label(
     result = json.loads(out)
     assert result["multi_label"] is True and result["n"] == 3 and result["n_missing"] == 2
     assert result["accuracy"] == 1.0 and result["micro_f1"] == 1.0
+
+
+def test_a_label_name_with_a_comma_in_comma_separated_cells(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A multi-label task with a label 'joy, pure': a cell written comma-separated, ``joy, pure`` or
+    ``surprise/shock, Joy,pure``, was read as the labels 'joy' and 'pure' and refused ("gold label(s) ['joy',
+    'pure'] are not among the labels [..., 'joy, pure', ...]; fix the data"), by agree, train and publish alike."""
+    from sxhub.data import load_labelled
+    from sxhub.publish import publish_dataset
+    from sxhub.spec import TaskSpec
+
+    names = ["joy, pure", "très triste", "surprise/shock", "joy"]
+    spec = TaskSpec(name="odd", labels=names, multi_label=True)
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    cells = ["joy, pure", "très triste", "surprise/shock, Joy,pure", "joy", "joy, très triste"] * 6
+    expected = [["joy, pure"], ["très triste"], ["surprise/shock", "joy, pure"], ["joy"], ["joy", "très triste"]] * 6
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(len(cells))], "labels": cells, "gold": cells})
+    data = tmp_path / "labelled.csv"
+    frame.to_csv(data, index=False)
+
+    assert load_labelled(data, label_names=names, multi_label=True).labels == expected
+    code, out, err = run_cli(["agree", str(data), "--gold", "gold", "--task", str(task), "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n"] == len(cells) and result["accuracy"] == 1.0
+    assert result["per_label"]["joy, pure"]["support"] == 12
+    folder = Path(publish_dataset(frame, spec=spec, to=tmp_path / "ds", repo_id="me/ds", gold="gold"))
+    published = pd.read_parquet(next((folder / "data").glob("train-*.parquet")))
+    assert sorted({names[i] for row in published["labels"] for i in row}) == sorted(names)
+    # where every part is a label as it stands, a cell is not joined: the task names 'joy', 'pure' and 'joy, pure'
+    from sxhub.spec import rejoin_comma_names
+
+    assert rejoin_comma_names(["joy", "pure"], ["joy", "pure", "joy, pure"]) == ["joy", "pure"]
