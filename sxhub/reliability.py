@@ -415,11 +415,13 @@ def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
     if has_gold:
         pooled = [r for r in result["teachers"] if r["sample"] is None and r.get("gold")]
         names = list(pooled[0]["gold"]["per_label"]) if pooled else []
+        # one row per label, one column per teacher: a row per teacher was as wide as the labels are many (28
+        # labels: a 470-character line, wrapped into noise in a terminal)
         lines += [f"{sub} Per label, against gold (F1 / alpha; all samples of each teacher)", ""]
-        lines += ["| teacher | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for row in pooled:
-            cells = [f"{_fmt(m['f1'])} / {_fmt(m['alpha'])}" for m in (row["gold"]["per_label"][n] for n in names)]
-            lines.append(f"| {row['teacher']} | " + " | ".join(cells) + " |")
+        lines += ["| label | " + " | ".join(r["teacher"] for r in pooled) + " |", "|---" * (len(pooled) + 1) + "|"]
+        for n in names:
+            cells = [f"{_fmt(m['f1'])} / {_fmt(m['alpha'])}" for m in (r["gold"]["per_label"][n] for r in pooled)]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")
     versus = result.get("vote_vs_gold") or {}
     if versus:
@@ -447,10 +449,10 @@ def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
         names = list(estimates["labels"])
         teachers = list(dict.fromkeys(t for per in estimates["labels"].values() for t in per))
         lines += [f"{sub} Dawid-Skene's estimated accuracy per label (no gold needed)", ""]
-        lines += ["| teacher | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
-        for t in teachers:
-            cells = [_fmt(estimates["labels"][n].get(t, {}).get("estimated_accuracy")) for n in names]
-            lines.append(f"| {t} | " + " | ".join(cells) + " |")
+        lines += ["| label | " + " | ".join(teachers) + " |", "|---" * (len(teachers) + 1) + "|"]
+        for n in names:
+            cells = [_fmt(estimates["labels"][n].get(t, {}).get("estimated_accuracy")) for t in teachers]
+            lines.append(f"| {n} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

@@ -342,3 +342,45 @@ def test_dawid_skene_without_crowd_kit_is_refused_before_any_request(monkeypatch
     with pytest.raises(InputError, match=r"dawid-skene needs crowd-kit; run pip install \"sxhub\[review\]\""):
         annotate(spec, ["x", "y"], teachers=[teacher], cache=False, progress=False)
     assert teacher.history == []
+
+
+def test_per_label_reliability_is_one_row_per_label_at_28_labels(tmp_path: Path) -> None:
+    """GoEmotions' 28 labels: the per-label tables (F1 / alpha against gold, Dawid-Skene's estimates) had one row
+    per teacher and one column per label, a 470-character line that a terminal wrapped into noise and the Hub
+    scrolled sideways. They have one row per label, one column per teacher, as the other per-label tables."""
+    rng = np.random.default_rng(0)
+    names = [f"emotion{i}" for i in range(28)]
+    truth, votes = [], []
+    for _ in range(200):
+        gold = [str(n) for n in rng.choice(names, size=int(rng.integers(1, 3)), replace=False)]
+        truth.append(gold)
+        votes.append([_vote("good", s, gold if rng.random() < 0.8 else [names[0]]) for s in range(2)])
+        votes[-1].append(_vote("fair", 0, gold if rng.random() < 0.6 else [names[1]]))
+    decisions = decide_all(votes, names, True, method="dawid-skene")
+    result = teacher_reliability(votes, [d.labels for d in decisions], names, True, gold=truth, method="dawid-skene")
+    text = format_reliability(result)
+    for title in ("Per label, against gold", "Dawid-Skene's estimated accuracy per label"):
+        table = text.split(title)[1].split("\n\n")[1].splitlines()
+        assert table[0] == "| label | good | fair |", table[0]
+        assert [row.split(" | ")[0] for row in table[2:]] == [f"| {n}" for n in names]
+    assert max(len(line) for line in text.splitlines()) < 120
+
+    from sxhub.publish import publish_dataset
+
+    spec = TaskSpec.from_dict({"name": "emotions", "labels": names, "multi_label": True})
+    frame = pd.DataFrame(
+        {
+            "text": [f"text {i}" for i in range(len(votes))],
+            "labels": [d.labels for d in decisions],
+            "votes": votes,
+            "agreement": [d.agreement for d in decisions],
+            "failed": False,
+            "error": "",
+            "expert": truth,
+        }
+    )
+    folder = publish_dataset(frame, spec=spec, to=tmp_path / "ds", repo_id="me/ds", gold="expert")
+    card = (Path(folder) / "README.md").read_text(encoding="utf-8")
+    table = card.split("all samples of each teacher:")[1].split("\n\n")[1].splitlines()
+    assert table[0].split(" | ")[:3] == ["| label", "`good`", "`fair`"]
+    assert [row.split(" | ")[0] for row in table[2:]] == [f"| `{n}`" for n in names]
