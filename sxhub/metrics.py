@@ -341,6 +341,12 @@ def _review_row(agreement: float, row: dict[str, Any], answers: list[tuple[str, 
 # --------------------------------------------------------------------------------------------------------------
 # report
 # --------------------------------------------------------------------------------------------------------------
+def md_cell(value: Any) -> str:
+    """A name (a label's, a teacher's) as one Markdown table cell: a '|' in it (a label "anger|rage") opened a new
+    column and shifted every figure after it."""
+    return str(value).replace("|", "\\|")
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "n/a"
@@ -382,7 +388,7 @@ def _per_label_table(result: dict[str, Any]) -> list[str]:
     head = "| label | precision | recall | F1 | support |" + (" tn | fp | fn | tp |" if matrices else "")
     lines = [head, "|---" * (5 + (4 if matrices else 0)) + "|"]
     for name, m in result.get("per_label", {}).items():
-        line = f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |"
+        line = f"| {md_cell(name)} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |"
         if matrices:
             (tn, fp), (fn, tp) = matrices[name]
             line += f" {tn} | {fp} | {fn} | {tp} |"
@@ -392,9 +398,10 @@ def _per_label_table(result: dict[str, Any]) -> list[str]:
 
 def _confusion_table(result: dict[str, Any]) -> list[str]:
     labels, matrix = result["labels"], result["confusion_matrix"]
-    lines = ["| gold \\ predicted | " + " | ".join(labels) + " |", "|---" * (len(labels) + 1) + "|"]
+    lines = ["| gold \\ predicted | " + " | ".join(map(md_cell, labels)) + " |", "|---" * (len(labels) + 1) + "|"]
     lines += [
-        f"| {name} | " + " | ".join(str(v) for v in row) + " |" for name, row in zip(labels, matrix, strict=True)
+        f"| {md_cell(name)} | " + " | ".join(str(v) for v in row) + " |"
+        for name, row in zip(labels, matrix, strict=True)
     ]
     return lines
 

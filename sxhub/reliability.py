@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .metrics import md_cell
 from .vote import Decision, decide, decide_by_scores, vote_error
 
 VOTE_METHODS = ("majority", "dawid-skene", "scores")
@@ -406,7 +407,7 @@ def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
     lines += [head, "|---" * (head.count("|") - 1) + "|"]
     for row in result["teachers"]:
         sample = "all" if row["sample"] is None else str(row["sample"])
-        line = f"| {row['teacher']} | {sample} | {row['valid']}/{row['votes']} | {_fmt(row['agreement_with_vote'])} |"
+        line = f"| {md_cell(row['teacher'])} | {sample} | {row['valid']}/{row['votes']} | {_fmt(row['agreement_with_vote'])} |"
         if has_gold:
             g = row.get("gold") or {}
             line += f" {_fmt(g.get('accuracy'))} | {_fmt(g.get('macro_f1'))} | {_fmt(g.get('krippendorff_alpha'))} |"
@@ -418,10 +419,13 @@ def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
         # one row per label, one column per teacher: a row per teacher was as wide as the labels are many (28
         # labels: a 470-character line, wrapped into noise in a terminal)
         lines += [f"{sub} Per label, against gold (F1 / alpha; all samples of each teacher)", ""]
-        lines += ["| label | " + " | ".join(r["teacher"] for r in pooled) + " |", "|---" * (len(pooled) + 1) + "|"]
+        lines += [
+            "| label | " + " | ".join(md_cell(r["teacher"]) for r in pooled) + " |",
+            "|---" * (len(pooled) + 1) + "|",
+        ]
         for n in names:
             cells = [f"{_fmt(m['f1'])} / {_fmt(m['alpha'])}" for m in (r["gold"]["per_label"][n] for r in pooled)]
-            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+            lines.append(f"| {md_cell(n)} | " + " | ".join(cells) + " |")
         lines.append("")
     versus = result.get("vote_vs_gold") or {}
     if versus:
@@ -443,16 +447,16 @@ def format_reliability(result: Mapping[str, Any], *, level: int = 2) -> str:
     if estimates.get("teachers"):
         lines += [f"{sub} Dawid-Skene's estimate of each teacher (no gold needed)", ""]
         lines += ["| teacher | estimated accuracy |", "|---|---|"]
-        lines += [f"| {t} | {_fmt(v['estimated_accuracy'])} |" for t, v in estimates["teachers"].items()]
+        lines += [f"| {md_cell(t)} | {_fmt(v['estimated_accuracy'])} |" for t, v in estimates["teachers"].items()]
         lines.append("")
     if estimates.get("labels"):  # multi-label: one binary model per label
         names = list(estimates["labels"])
         teachers = list(dict.fromkeys(t for per in estimates["labels"].values() for t in per))
         lines += [f"{sub} Dawid-Skene's estimated accuracy per label (no gold needed)", ""]
-        lines += ["| label | " + " | ".join(teachers) + " |", "|---" * (len(teachers) + 1) + "|"]
+        lines += ["| label | " + " | ".join(map(md_cell, teachers)) + " |", "|---" * (len(teachers) + 1) + "|"]
         for n in names:
             cells = [_fmt(estimates["labels"][n].get(t, {}).get("estimated_accuracy")) for t in teachers]
-            lines.append(f"| {n} | " + " | ".join(cells) + " |")
+            lines.append(f"| {md_cell(n)} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

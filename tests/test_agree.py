@@ -605,3 +605,32 @@ def test_a_label_name_with_a_comma_in_comma_separated_cells(
     from sxhub.spec import rejoin_comma_names
 
     assert rejoin_comma_names(["joy", "pure"], ["joy", "pure", "joy, pure"]) == ["joy", "pure"]
+
+
+def test_a_label_name_with_a_pipe_stays_in_its_report_cell(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """agree's Markdown report with a label 'anger|rage': the per-label, confusion-matrix and reliability rows
+    opened a new column at its '|', so every figure after the name stood under the wrong heading."""
+    import re
+
+    names = ["anger|rage", "calm", "joy"]
+    labels = [names[i % 3] for i in range(30)]
+    gold = [names[(i + i // 4) % 3] for i in range(30)]
+    votes = [
+        [{"teacher": "t|1", "sample": s, "labels": [lab], "reason": "", "error": ""} for s in range(2)]
+        for lab in labels
+    ]
+    data = tmp_path / "labelled.jsonl"
+    pd.DataFrame({"text": [f"t {i}" for i in range(30)], "label": labels, "gold": gold, "votes": votes}).to_json(
+        data, orient="records", lines=True
+    )
+    code, out, err = run_cli(["agree", str(data), "--gold", "gold", "--vote", "dawid-skene"], capsys)
+    assert code == 0, err
+    width = None
+    for line in out.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        cells = len(re.split(r"(?<!\\)\|", line.strip().strip("|")))
+        width = cells if width is None else width
+        assert cells == width, line
+    assert "| anger\\|rage |" in out and "| t\\|1 |" in out

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..errors import InputError
+from ..metrics import md_cell
 from . import emit_json
 from .params import OutputPath, only_applies
 
@@ -23,6 +24,7 @@ def _top_table(queue: Any, label_column: str, top: int) -> list[str]:
         label, suggested = record[label_column], record["suggested"]
         if isinstance(label, list):
             label, suggested = ", ".join(label) or "(none)", ", ".join(suggested) or "(none)"
+        label, suggested = md_cell(label), md_cell(suggested)
         lines.append(f"| {record['doubt']:.3f} | {record['row']} | {label} | {suggested} | {_short(record['text'])} |")
     return lines
 
