@@ -570,3 +570,38 @@ def test_a_text_column_of_bytes_is_read_as_text_and_one_of_lists_is_refused_by_e
     pq.write_table(pa.table({"text": pa.array(["caf\xe9".encode("latin-1")], pa.binary())}), bad)
     with pytest.raises(InputError, match="holds bytes that are not UTF-8 text"):
         prepare_texts(read_table(bad))
+
+
+def test_a_flag_cell_that_is_neither_1_nor_0_is_refused_not_read_as_off(tmp_path: Path, capsys) -> None:
+    """GoEmotions' layout, one 0/1 column per label: a cell '2' (a count of raters) or 'x' was read as off, and
+    `evaluate --gold labels` scored the student against label sets that lost it, exit 0."""
+    from conftest import run_cli
+
+    names = ["joy", "anger", "neutral"]
+    base = {"text": ["so happy", "so angry", "ok then"], "joy": [1, 0, 0], "anger": [0, 1, 0]}
+    for cell, shown in (("2", "'2'"), ("x", "'x'"), (0.7, "'0.7'")):
+        df = pd.DataFrame({**base, "neutral": [0, 0, cell]})
+        with pytest.raises(InputError, match=rf"label column 'neutral' holds {re.escape(shown)} \(1 such cell"):
+            load_labelled(df, label_names=names, multi_label=True)
+    ok = pd.DataFrame({**base, "neutral": ["false", "", "True"]})  # blank: off, as before
+    assert load_labelled(ok, label_names=names, multi_label=True).labels == [["joy"], ["anger"], ["neutral"]]
+
+    # the command: one line, exit 2, before any model is loaded
+    task = tmp_path / "task.yaml"
+    task.write_text("name: emo\nmulti_label: true\nlabels: [joy, anger, neutral]\n", encoding="utf-8")
+    data = tmp_path / "gold.csv"
+    teacher = [json.dumps(x) for x in (["joy"], ["anger"], ["neutral"])]
+    pd.DataFrame({**base, "neutral": [0, 0, 2], "labels": teacher}).to_csv(data, index=False)
+    code, _out, err = run_cli(["agree", str(data), "--gold", "joy", "--task", str(task)], capsys)
+    assert code == 2 and "label column 'neutral' holds" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_missing_flag_column_among_28_is_named() -> None:
+    """A GoEmotions file without its 'pride' column: the error listed the file's first 20 columns and said no
+    label column was found, never which of the 28 was missing."""
+    names = [f"emotion{i}" for i in range(27)] + ["pride"]
+    df = pd.DataFrame({"text": ["a", "b"], **{n: [0, 1] for n in names[:-1]}})
+    with pytest.raises(InputError, match=r"27 of the task's 28 labels, but none for \['pride'\]: add it"):
+        load_labelled(df, label_names=names, multi_label=True, label_column="labels")
+    with pytest.raises(InputError, match=r"none for \['pride'\]"):
+        load_labelled(df, label_names=names, multi_label=True)
