@@ -1644,3 +1644,25 @@ def test_label_names_with_a_pipe_stay_in_their_table_cell(tmp_path: Path) -> Non
         card = (folder / "README.md").read_text(encoding="utf-8")
         assert "`anger\\|rage`" in card, kind
         assert _table_rows_with_too_many_cells(card) == [], kind
+
+
+def test_an_evaluation_against_one_flag_column_per_label_reads_as_such(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sxhub evaluate --gold labels --json` on GoEmotions' layout (one 0/1 column per label), given to `publish
+    model --evaluation`: the card said "against its `the 3 true/false label columns` column"."""
+    spec = _spec(multi_label=True)
+    student = make_student(tmp_path / "student", spec)
+    data = tmp_path / "flags.csv"
+    flags = {n: [int((i + k) % 3 == 0) for i in range(12)] for k, n in enumerate(spec.label_names)}
+    pd.DataFrame({"text": [f"company profit rose {i}" for i in range(12)], **flags}).to_csv(data, index=False)
+    code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "labels", "--json"], capsys)
+    assert code == 0, err
+    evaluation = tmp_path / "eval.json"
+    evaluation.write_text(out)
+    argv = ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m"]
+    code, _, err = run_cli([*argv, "--evaluation", str(evaluation)], capsys)
+    assert code == 0, err
+    card, _ = _card(tmp_path / "m")
+    assert "on 12 texts of a file given when this card was made against its 3 true/false label columns," in card
+    assert "true/false label columns` column" not in card
