@@ -98,6 +98,11 @@ def near_ties(logits: np.ndarray, margin: np.ndarray, cuts: np.ndarray | None) -
 
 def describe_margin(margin: np.ndarray, labels: list[str]) -> str:
     """How the page says which texts run again in fp32 (``sxhub.onnx_runtime.describe_margin``)."""
+    if len(margin) > 8:  # as sxhub names them: above 8 labels (GoEmotions' 28), their range
+        return (
+            f"within a label's own margin of its threshold ({len(margin)} labels, {float(margin.min()):.2f} to "
+            f"{float(margin.max()):.2f} logits; each label's in sxhub.json)"
+        )
     if len(margin) > 1:
         names = labels if len(labels) == len(margin) else [f"label {i}" for i in range(len(margin))]
         each = ", ".join(f"{name} {m:.2f}" for name, m in zip(names, margin, strict=True))

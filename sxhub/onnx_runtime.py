@@ -132,10 +132,18 @@ def describe_margin(margin: Margin, labels: Sequence[str] = ()) -> str:
     """``"within 0.86 logits of a label change"``, or per label ``"within their own margin of a label's threshold
     (Product 0.19, Price 0.51 logits)"``: how card, Space and export notes say which texts are rerun."""
     if isinstance(margin, list):
+        if len(margin) > LISTED_MARGINS:  # GoEmotions' 28: a list as long as a paragraph, in a table cell, twice
+            return (
+                f"within a label's own margin of its threshold ({len(margin)} labels, {min(margin):.2f} to "
+                f"{max(margin):.2f} logits; each label's in sxhub.json)"
+            )
         names = list(labels) if len(labels) == len(margin) else [f"label {i}" for i in range(len(margin))]
         each = ", ".join(f"{name} {m:.2f}" for name, m in zip(names, margin, strict=True))
         return f"within a label's own margin of its threshold ({each} logits)"
     return f"within {margin:.2f} logits of a label change"
+
+
+LISTED_MARGINS = 8  # up to this many labels, each label's margin is named; above it, their range
 
 
 def threshold_logits(thresholds: np.ndarray) -> np.ndarray:

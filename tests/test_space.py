@@ -1102,3 +1102,25 @@ def test_a_multi_label_space_reruns_the_texts_predict_reruns_with_per_label_marg
     assert 0 < served.rechecked < len(many)
     assert not np.allclose(got, alone.predict_proba(many), atol=1e-6)
     assert "texts within a label's own margin of its threshold (" in app.describe(expert, {})
+
+
+def test_28_int8_margins_are_said_as_their_range_on_the_page_and_the_card() -> None:
+    """A GoEmotions student (28 labels) exported with --int8: the Space page, the export line and the model card
+    (twice, once in a table cell) listed all 28 margins, "admiration 0.01, amusement 0.00, anger 0.01, ..." (a
+    paragraph in one cell). Above 8 labels they are said as their range; each stays in sxhub.json."""
+    import numpy as np
+
+    from sxhub._paths import asset_dir
+    from sxhub.onnx_runtime import describe_margin
+
+    app = _load_published_app(asset_dir("spaces"), "space_app_margins")
+    names = [f"emotion{i}" for i in range(28)]
+    margin = [0.01 * (i % 3) for i in range(28)]
+    said = "within a label's own margin of its threshold (28 labels, 0.00 to 0.02 logits; each label's in sxhub.json)"
+    assert describe_margin(margin, names) == said
+    assert app.describe_margin(np.array(margin), names) == said
+    few = [0.01, 0.6, 0.3]  # up to 8 labels each is named, as before
+    assert app.describe_margin(np.array(few), names[:3]) == describe_margin(few, names[:3])
+    assert describe_margin(few, names[:3]) == (
+        "within a label's own margin of its threshold (emotion0 0.01, emotion1 0.60, emotion2 0.30 logits)"
+    )
