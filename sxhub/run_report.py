@@ -147,7 +147,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [
             "## Who agrees with whom (held-out test split)",
             "",
-            f"| comparison | n | accuracy | {main} | alpha |",
+            # multi-label: a text counts as right only when all its labels are (the cards say so too)
+            f"| comparison | n | {'subset accuracy' if report['multi_label'] else 'accuracy'} | {main} | alpha |",
             "|---|---|---|---|---|",
         ]
         for name, res in ev.items():

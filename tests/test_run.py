@@ -597,3 +597,16 @@ def test_a_reviewed_file_is_refused_before_a_teacher_is_asked(tmp_path: Path) ->
         "run would drop: it labels every text again. Train on it with `sxhub train TASK INPUT -o MODEL_DIR`, or pass "
         "--gold label to score the teachers and the student against them."
     )
+
+
+def test_a_multi_label_run_report_calls_its_accuracy_subset_accuracy() -> None:
+    """A GoEmotions run: the report's "Who agrees with whom" table headed its multi-label exact-match figure
+    "accuracy" (0.275 beside a micro-F1 of 0.299) while the model card, from the same figures, says "subset
+    accuracy"."""
+    from sxhub.run_report import render_markdown
+
+    scores = {"student vs experts": {"n": 80, "accuracy": 0.3, "micro_f1": 0.31, "krippendorff_alpha": -0.03}}
+    for multi, head in ((True, "| comparison | n | subset accuracy | micro_f1 | alpha |"), (False, None)):
+        report = {"task": "emo", "multi_label": multi, "stages": {"evaluate": {"seconds": 1.0, "scores": scores}}}
+        md = render_markdown(report)
+        assert head in md if head else "| comparison | n | accuracy | macro_f1 | alpha |" in md
