@@ -16,7 +16,7 @@ import pandas as pd
 from .data import read_table, with_text_column
 from .errors import PublishError
 from .labelled import gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
-from .spec import TaskSpec, load_spec
+from .spec import TaskSpec, load_spec, rejoin_comma_names
 
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 SPLITS = ("train", "validation", "test")
@@ -73,7 +73,9 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     n_input = len(frame)
     failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
     labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
-    if not spec.multi_label:
+    if spec.multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again
+        labels = [rejoin_comma_names(lab, spec.label_names) if isinstance(lab, list) else lab for lab in labels]
+    else:
         failed |= pd.Series([lab is None for lab in labels], index=frame.index)
     frame[col] = labels
     frame = frame[~failed].reset_index(drop=True)

@@ -73,7 +73,7 @@ def _as_named(labels: list[Any], names: list[str], *, multi_label: bool) -> tupl
     """``labels`` with each name written in another case or spacing than one of ``names`` (``Joy``, ``neutral ``)
     replaced by that name, as teachers' answers are matched (:func:`sxhub.spec.label_key`); and the names now seen.
     A file written by hand or another tool was refused for ``Joy`` in a task of ``joy``."""
-    from .spec import label_key
+    from .spec import label_key, rejoin_comma_names
 
     exact = set(names)
     by_key = {label_key(n): n for n in names}
@@ -82,7 +82,7 @@ def _as_named(labels: list[Any], names: list[str], *, multi_label: bool) -> tupl
         return label if label in exact else by_key.get(label_key(label), label)
 
     if multi_label:
-        labels = [[named(lab) for lab in row] for row in labels]
+        labels = [[named(lab) for lab in rejoin_comma_names(list(row), names)] for row in labels]
         seen = {lab for row in labels for lab in row}
     else:
         labels = [named(lab) for lab in labels]
@@ -200,12 +200,41 @@ def preprocessed(data: LabelledData, preprocessing: Mapping[str, Any]) -> Labell
 
 
 TRUE_CELLS = frozenset({"1", "true", "yes", "1.0"})
+# off, and what an empty cell reads as (blank, NaN, None): a label not given, as before
+FALSE_CELLS = frozenset({"0", "false", "no", "0.0", "", "nan", "none", "<na>"})
 
 
 def labels_from_flag_columns(df: pd.DataFrame, label_names: Sequence[str]) -> list[list[str]]:
-    """Multi-label rows from one 0/1 (or true/false, yes/no) column per label, as the 4P tweets come."""
-    flags = df[list(label_names)].astype(str).apply(lambda c: c.str.strip().str.lower().isin(TRUE_CELLS))
+    """Multi-label rows from one 0/1 (or true/false, yes/no) column per label, as the 4P tweets come. A cell that
+    is neither (``2``, a rater count; ``0.7``, a probability; ``x``) is refused: it was read as off, and the
+    labels and every score on them were wrong without a word."""
+    cells = df[list(label_names)].astype(str).apply(lambda c: c.str.strip().str.lower())
+    unread = ~(cells.isin(TRUE_CELLS) | cells.isin(FALSE_CELLS))
+    if unread.to_numpy().any():
+        name = next(n for n in label_names if unread[n].any())
+        value = str(df[name][unread[name]].iloc[0]).strip()
+        n_bad = int(unread.to_numpy().sum())
+        raise InputError(
+            f"label column {name!r} holds {value!r} ({n_bad} such cell(s) in the label columns), but a column per "
+            "label holds 1 or 0 (true/false, yes/no); write 1 where the label applies and 0 where not."
+        )
+    flags = cells.isin(TRUE_CELLS)
     return [[n for n, on in zip(label_names, row, strict=True) if on] for row in flags.itertuples(index=False)]
+
+
+def missing_flag_columns_hint(df: pd.DataFrame, label_names: Sequence[str] | None, multi_label: bool | None) -> str:
+    """For the error on a file with no label column: where it holds one true/false column for most of a
+    multi-label task's labels but not for all, the ones it lacks (among 28 labels, the error's list of columns,
+    cut at 20, did not show which); else ''."""
+    names = list(label_names or ())
+    have = [n for n in names if n in df.columns]
+    if not multi_label or len(have) < 2 or len(have) * 2 < len(names) or len(have) == len(names):
+        return ""
+    lacking = [n for n in names if n not in df.columns]
+    return (
+        f" The file has one true/false column for {len(have)} of the task's {len(names)} labels, but none for "
+        f"{lacking[:10]}: add {'it' if len(lacking) == 1 else 'them'} (0 where the label never applies)."
+    )
 
 
 def with_flag_labels(
@@ -300,9 +329,15 @@ def load_labelled(
             col = "labels"
         else:
             how = f"add one or name it with {label_option}" if label_option else "add one (rename the column)"
-            raise InputError(f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; {how}.")
+            raise InputError(
+                f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; {how}."
+                + missing_flag_columns_hint(df, names, multi_label)
+            )
     elif col not in df.columns:
-        raise InputError(f"label column {col!r} not found; columns are {list(df.columns)[:20]}.")
+        raise InputError(
+            f"label column {col!r} not found; columns are {list(df.columns)[:20]}."
+            + missing_flag_columns_hint(df, names, multi_label)
+        )
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
     n_failed = 0
     if "failed" in df.columns and col in ("label", "labels"):

@@ -394,6 +394,8 @@ def _evaluate_note(result: Mapping[str, Any]) -> str:
     n = result.get("n")
     rows = f"{n:,} texts" if isinstance(n, int) else "the texts"
     against = f" against its `{column}` column" if column else ""
+    if column and re.fullmatch(r"the \d+ true/false label columns", str(column)):  # GoEmotions' layout, not one column
+        against = f" against its {str(column)[4:]}"
     backend = result.get("backend")
     # evaluate --onnx [--int8] scores the export predict serves with those options: the card names which it was
     variant = f" with the `{backend}` runtime" if isinstance(backend, str) and backend != "torch" else ""

@@ -578,7 +578,7 @@ def test_a_label_name_with_a_comma_in_comma_separated_cells(
     """A multi-label task with a label 'joy, pure': a cell written comma-separated, ``joy, pure`` or
     ``surprise/shock, Joy,pure``, was read as the labels 'joy' and 'pure' and refused ("gold label(s) ['joy',
     'pure'] are not among the labels [..., 'joy, pure', ...]; fix the data"), by agree, train and publish alike."""
-    from sxhub.data import load_labelled
+    from sxhub.labelled import load_labelled
     from sxhub.publish import publish_dataset
     from sxhub.spec import TaskSpec
 
