@@ -293,6 +293,16 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
             yield item  # type: ignore[misc]
 
 
+def no_rows_error(source: str | os.PathLike[str], rows: RowSlice | None) -> InputError:
+    """The line for an input (or its slice ``rows``) that gave predict no row to label."""
+    if rows is not None and not rows.is_all:  # the input has rows, the slice picked none of them
+        return InputError(
+            f"input {str(source)!r} has no rows in {rows.describe()}: it ends before them; pass a smaller "
+            "--offset, or fewer shards."
+        )
+    return InputError(f"input {str(source)!r} has no rows; give it at least one text.")
+
+
 def predict_file(
     model_dir: str | os.PathLike[str],
     source: str | os.PathLike[str],
@@ -336,12 +346,7 @@ def predict_file(
                 n += len(ready.chunk)
                 n_empty += int(ready.missing.sum())
         if column is None:
-            if rows is not None and not rows.is_all:  # the input has rows, the slice picked none of them
-                raise InputError(
-                    f"input {str(source)!r} has no rows in {rows.describe()}: it ends before them; pass a smaller "
-                    "--offset, or fewer shards."
-                )
-            raise InputError(f"input {str(source)!r} has no rows; give it at least one text.")
+            raise no_rows_error(source, rows)
         writer.close()
     except BaseException:
         writer.abort()

@@ -225,7 +225,7 @@ def predict_ray(
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
     from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
-    from .predict_files import PredictSummary
+    from .predict_files import PredictSummary, no_rows_error
 
     out = Path(output)
     if out.suffix.lower() not in {".parquet", ".pq"}:
@@ -246,6 +246,7 @@ def predict_ray(
     ray = ray_module()
     owned = connect(address)
     start = time.perf_counter()
+    folder = parts_dir(out)
     try:
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # rows come out in input order, as in one process
@@ -270,14 +271,17 @@ def predict_ray(
             compute=ray.data.ActorPoolStrategy(size=size),
             num_cpus=ACTOR_CPUS,
         )
-        folder = parts_dir(out)
         if folder.exists():
             shutil.rmtree(folder)
         labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
+        if not any(folder.glob("*.parquet")):  # the input has rows (read above), the slice picked none
+            raise no_rows_error(source, rows)
         n, n_empty = _join_parquet(folder, out)
-        shutil.rmtree(folder)
     finally:
         disconnect(owned)
+        # a run stopped (Ctrl-C, SIGTERM, a failed actor) left Ray's parts of the rows done: nothing half-written
+        # is left, as one process leaves none (removed once the cluster this command started has stopped writing)
+        shutil.rmtree(folder, ignore_errors=True)
     backend = backend_name(onnx=onnx, int8=int8, bf16=bf16)
     return PredictSummary(
         output=out, n=n, seconds=time.perf_counter() - start, backend=f"{backend}, ray x{size}", n_empty=n_empty

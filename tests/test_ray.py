@@ -269,6 +269,36 @@ def test_predict_on_the_cluster_takes_the_rows_of_a_slice_as_one_process_does(
         pd.testing.assert_frame_equal(ray_rows, one_rows, check_exact=True)
 
 
+def test_predict_on_the_cluster_stopped_or_given_an_empty_slice_leaves_nothing_and_says_why(
+    cluster, int8_student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM, a failed actor) once Ray had written rows left OUT.parts/ with them (29 MB of 1M rows
+    stopped at 60 s) under the line 'nothing half-written is left', which one process keeps to; and an --offset past
+    the input's end said 'the input has no rows' where one process names the slice and the fix."""
+    import sxhub.ray_predict as ray_predict
+    from sxhub.errors import InputError
+    from sxhub.stream import RowSlice
+
+    source = write_table(pd.DataFrame({"text": ["profit rose", "sales fell"] * 600}), tmp_path / "in.csv")
+    out = tmp_path / "ray.parquet"
+    written: list[int] = []
+
+    def stopped(folder: Path, output: Path) -> None:  # Ctrl-C as the rows are joined
+        written.append(len(list(folder.glob("*.parquet"))))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ray_predict, "_join_parquet", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        ray_predict.predict_ray(int8_student, source, out, onnx=True, workers=1, chunk_rows=500)
+    assert written and written[0] > 0  # Ray had written parts
+    assert not parts_dir(out).exists() and not out.exists()
+    monkeypatch.undo()
+
+    with pytest.raises(InputError, match=r"has no rows in offset 5000: it ends before them; pass a smaller --offset"):
+        ray_predict.predict_ray(int8_student, source, out, onnx=True, workers=1, rows=RowSlice(offset=5000))
+    assert not parts_dir(out).exists() and not out.exists()
+
+
 def test_cli_engine_ray(cluster, int8_student: Path, tmp_path: Path, capsys) -> None:
     from conftest import run_cli
 
