@@ -334,7 +334,7 @@ def predict_file(
     n = n_empty = 0
     column: str | None = None
     start = time.perf_counter()
-    total = count_rows(source) if rows is None or rows.is_all else None
+    total = (rows or RowSlice()).count(count_rows(source))
     try:
         with progress_bar(total=total, unit="text", desc="predict", dynamic_ncols=True) as bar:
             chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)

@@ -85,6 +85,19 @@ class RowSlice:
         i, n = self.shard or (0, 1)
         return replace(self, shard=(i + n * index, n * count))
 
+    def count(self, total: int | None) -> int | None:
+        """How many of an input's ``total`` rows this slice holds (None when ``total`` is unknown): the progress
+        bars' total, so that a slice (``--shard I/N`` on each of N machines, ``--limit``) shows its ETA too."""
+        if total is None:
+            return None
+        rows = max(0, total - self.offset)
+        if self.limit is not None:
+            rows = min(rows, self.limit)
+        if self.shard is not None:
+            index, n = self.shard
+            rows = max(0, (rows - index + n - 1) // n)
+        return rows
+
     def describe(self) -> str:
         parts = [f"offset {self.offset}"] if self.offset else []
         parts += [f"limit {self.limit}"] if self.limit is not None else []

@@ -657,6 +657,39 @@ def test_slices_are_deterministic_and_shards_partition_the_slice(tmp_path: Path,
     assert read_table(source, rows=RowSlice(offset=100))["text"].tolist() == ["t100", "t101", "t102"]
 
 
+def test_a_slice_gets_a_progress_total_and_so_an_eta(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """predict and annotate with --limit, --offset or --shard I/N (one slice per machine, as the README advises for
+    millions of rows) showed a bar with no total and no ETA: the total was counted for the whole input only. A
+    slice's total is its row count, from the input's."""
+    import sxhub.progress
+    from sxhub.predict_files import predict_file
+
+    source = write_table(pd.DataFrame({"text": [f"t{i} rose" for i in range(103)]}), tmp_path / "in.csv")
+    for rows in (RowSlice(), RowSlice(limit=50), RowSlice(offset=100), RowSlice(offset=5, limit=50, shard=(1, 3))):
+        assert rows.count(103) == sum(len(c) for c in iter_table(source, chunk_rows=10, rows=rows)), rows
+    for k in range(3):
+        assert RowSlice(offset=98, shard=(k, 3)).count(103) == [2, 2, 1][k]
+    assert RowSlice(offset=200).count(103) == 0 and RowSlice(limit=5).count(None) is None
+
+    totals: list[Any] = []
+    real = sxhub.progress.progress_bar
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        totals.append(kwargs.get("total"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sxhub.progress, "progress_bar", spy)
+    model = build_tiny_model(tmp_path / "model")
+    summary = predict_file(model, source, tmp_path / "out.csv", rows=RowSlice(offset=3, shard=(0, 4)))
+    assert totals == [summary.n] == [25]
+    totals.clear()
+    out = tmp_path / "labelled.csv"
+    annotate_to_file(
+        make_spec(), source, out, teachers=[FakeTeacher(responder=by_keyword)], rows=RowSlice(limit=40), cache=None
+    )
+    assert totals[0] == len(read_table(out)) == 40
+
+
 @pytest.mark.parametrize(
     ("shard", "message"),
     [("3/3", r"--shard 3/3: write I/N with 0 <= I < N"), ("1-4", r"--shard '1-4' is not I/N")],

@@ -78,7 +78,7 @@ async def alabel_shard(job: ShardJob) -> None:
     if store is not None and (earlier := [f for f in _read_caches(job) if not f.samefile(store.path)]):
         store, owned = ReadThroughCache(store, earlier, owns=owned), True  # answers a --restart kept
     chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
-    total = count_rows(job.source) if job.rows.is_all and job.positions is None else None
+    total = job.rows.count(count_rows(job.source)) if job.positions is None else None
     bar = progress_bar(total=total, unit="row", desc="annotate", enabled=job.progress)
     try:
         if state.complete:
