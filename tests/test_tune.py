@@ -814,6 +814,25 @@ def test_a_model_tuned_without_writing_is_refused_as_a_writer(
     assert writer.history and set(result.frame["label"]) <= set(SPEC.label_names)
 
 
+def test_annotate_on_ray_refuses_a_teacher_tuned_for_other_labels_before_reading_the_input(
+    tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--engine ray opened the teachers in the shards' Ray tasks only: the tuned-for-other-labels line came after
+    the driver's pass over the whole input and Ray's start (61 s on a 1M-row file, 4 s in one process). It is now
+    given on the driver before either."""
+    import sxhub.ray_annotate as ray_annotate
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the input was split or Ray started before the teacher was checked")
+
+    monkeypatch.setattr(ray_annotate, "split_by_text", never)
+    monkeypatch.setattr(ray_annotate, "connect", never)
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["new store opens downtown", "half price this week"]}).to_csv(texts, index=False)
+    with pytest.raises(TeacherUnavailableError, match="was tuned for task 'fin-sent'"):
+        ray_annotate.annotate_ray(MULTI, texts, tmp_path / "out.parquet", teachers=[str(tuned)], shards=2)
+
+
 def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: Path, capsys) -> None:
     """generate --writer DIR: the synthetic model writes every text, the teachers only label them."""
     from test_synth import bag_embed
