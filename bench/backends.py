@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the stand-ins live with the tests
 from servers import SERVER_KINDS  # noqa: E402
 
 from sxhub.annotate import annotate  # noqa: E402
+from sxhub.errors import TeacherUnavailableError  # noqa: E402
 from sxhub.spec import TaskSpec, TeacherSpec  # noqa: E402
 from sxhub.teachers.servers import forget_detected  # noqa: E402
 
@@ -49,7 +50,13 @@ def _serve(kind: str, delay: float, conn: Any) -> None:
     with SERVER_KINDS[kind](delay=delay) as server:
         conn.send(server.url)
         conn.recv()  # stop
-        conn.send({"enforced": list(server.enforced), "first": server.requests[0] if server.requests else {}})
+        conn.send(
+            {
+                "enforced": list(server.enforced),
+                "first": server.requests[0] if server.requests else {},
+                "requests": len(server.requests),
+            }
+        )
 
 
 def one(kind: str, items: list[str], *, delay: float, concurrency: int, structured: str = "auto") -> dict[str, Any]:
@@ -62,7 +69,13 @@ def one(kind: str, items: list[str], *, delay: float, concurrency: int, structur
         teacher = TeacherSpec(base_url=url, model="stub-model", name=kind, structured=structured)
         spec = TaskSpec(name="bench", labels=LABELS, teachers=[teacher])
         start = time.perf_counter()
-        result = annotate(spec, items, concurrency=concurrency, cache=False, progress=False, max_invalid=0)
+        try:
+            result, stopped = (
+                annotate(spec, items, concurrency=concurrency, cache=False, progress=False, max_invalid=0),
+                "",
+            )
+        except TeacherUnavailableError as exc:  # the early stop: a teacher whose first texts were all invalid
+            result, stopped = None, str(exc)
         seconds = time.perf_counter() - start
         parent.send("stop")
         record = parent.recv()
@@ -72,6 +85,26 @@ def one(kind: str, items: list[str], *, delay: float, concurrency: int, structur
             proc.kill()
     enforced_by_server = sorted(set(record["enforced"]))
     first_request = record["first"]
+    if result is None:  # what the user gets: the run stops after the first texts, with the line that says why
+        return {
+            "kind": kind,
+            "structured": structured,
+            "detected": kind,
+            "request_form": (
+                f"response_format {first_request['response_format'].get('type')}"
+                if isinstance(first_request.get("response_format"), dict)
+                else "no constraint (prompt only)"
+            ),
+            "sent": {},
+            "server_enforced": enforced_by_server,
+            "texts": len(items),
+            "labelled": 0,
+            "stopped": stopped,
+            "requests": record["requests"],
+            "seconds": round(seconds, 3),
+            "labels_per_s": 0.0,
+            "requests_per_s": round(record["requests"] / seconds, 1),
+        }
     led = result.ledger["teachers"][kind]
     labelled = int((~result.frame["failed"]).sum())
     sent = {
@@ -100,7 +133,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         f"`bench/backends.py`, {meta['n']} PhraseBank sentences per row, concurrency {meta['concurrency']}, "
         f"each stand-in answering after {meta['delay'] * 1000:.0f} ms; {meta['machine']}. Invalid answers are not "
-        "asked again (`max_invalid=0`), so the labelled count shows what the server's enforcement alone delivers.",
+        "asked again (`max_invalid=0`), so the labelled count shows what the server's enforcement alone delivers. A run "
+        "whose teacher gave no valid answer for its first texts stops there with one line saying why (the early stop "
+        "of `sxhub annotate`), as a user's would: such rows give the requests sent before it stopped.",
         "",
         "| kind | structured | detected | sxhub sent | server enforced | labelled | labels/s | requests/s |",
         "|---|---|---|---|---|---|---|---|",
@@ -108,8 +143,9 @@ def markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     for r in rows:
         lines.append(
             f"| {r['kind']} | {r['structured']} | {r['detected']} | {r['request_form']} | "
-            f"{' / '.join(r['server_enforced'])} | {r['labelled']}/{r['texts']} | {r['labels_per_s']} | "
-            f"{r['requests_per_s']} |"
+            f"{' / '.join(r['server_enforced'])} | {r['labelled']}/{r['texts']}"
+            + (f", run stopped after {r['requests']} requests" if r.get("stopped") else "")
+            + f" | {r['labels_per_s']} | {r['requests_per_s']} |"
         )
     lines += [
         "",
