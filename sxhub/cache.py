@@ -11,12 +11,15 @@ Location: ``cache_dir`` if given, else ``$SXHUB_CACHE``, else ``~/.cache/sxhub``
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +83,15 @@ class CacheKeys:
 
 
 def cache_error(path: Path, exc: BaseException) -> InputError:
-    """One line for a label cache that cannot be used: which file, why, and the fix (exit 2, before any request)."""
+    """One line for a label cache that cannot be used: which file, why, and the fix (exit 2, before any request, or
+    when it fails during the run)."""
     why = str(exc) or type(exc).__name__
+    if any(w in why for w in ("disk is full", "disk I/O error")) or getattr(exc, "errno", None) == errno.ENOSPC:
+        return InputError(
+            f"label cache {str(path)!r} cannot be written ({why}{'' if 'full' in why else ': is its disk full?'}); "
+            "free space there or pass "
+            "--cache-dir (or set SXHUB_CACHE) to a folder on another disk, and run the same command to resume."
+        )
     if isinstance(exc, OSError) or any(w in why for w in ("readonly", "unable to open", "read-only")):
         fix = "pass --cache-dir (or set SXHUB_CACHE) to a folder you can write, or make it writable"
         return InputError(f"label cache {str(path)!r} cannot be written ({why}); {fix}.")
@@ -121,7 +131,7 @@ class LabelCache:
 
     def get(self, key: str) -> Reply | None:
         """The stored reply for ``key``, or None."""
-        with self._lock:
+        with self._lock, self._failing():
             row = self._db.execute(
                 "SELECT text, input_tokens, output_tokens, scores FROM replies WHERE key = ?", (key,)
             ).fetchone()
@@ -132,7 +142,7 @@ class LabelCache:
 
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
         """Store (and commit) one reply."""
-        with self._lock:
+        with self._lock, self._failing():
             self._db.execute(
                 "INSERT OR REPLACE INTO replies (key, teacher, text, input_tokens, output_tokens, created, scores) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -148,8 +158,19 @@ class LabelCache:
             )
 
     def __len__(self) -> int:
-        with self._lock:
+        with self._lock, self._failing():
             return int(self._db.execute("SELECT COUNT(*) FROM replies").fetchone()[0])
+
+    @contextmanager
+    def _failing(self) -> Iterator[None]:
+        """sqlite's errors after the cache opened (a page damaged where the first reads did not go, the disk filled
+        up during the run) as :func:`cache_error`'s line: they ended the run in "Error: DatabaseError: database
+        disk image is malformed" or "OperationalError: database or disk is full", exit 1, naming neither the
+        file nor the fix. The parts committed so far and the answers cached before stay."""
+        try:
+            yield
+        except (sqlite3.Error, OSError) as exc:
+            raise cache_error(self.path, exc) from exc
 
     def close(self) -> None:
         with self._lock:

@@ -432,6 +432,79 @@ def test_a_damaged_label_cache_is_one_line_naming_it(tmp_path: Path, capsys: pyt
     )
 
 
+def _annotate_cli(tmp_path: Path, cache: Path, server: FakeOpenAIServer, n: int) -> list[str]:
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - base_url: {server.url}\n"
+        "    model: fake\nsamples: 1\n",
+        encoding="utf-8",
+    )
+    texts = tmp_path / "texts.csv"
+    texts.write_text("text\n" + "".join(f"text number {i}\n" for i in range(n)), encoding="utf-8")
+    out = tmp_path / "out.csv"
+    return ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(cache), "--concurrency", "1"]
+
+
+def test_a_label_cache_damaged_past_its_first_pages_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cache whose damage lies past the pages read when it opens passed the check at open, and the run ended at
+    the first lookup in "Error: DatabaseError: database disk image is malformed", exit 1, naming neither the file
+    nor the fix."""
+    import sqlite3
+
+    from conftest import run_cli
+
+    from sxhub.cache import CACHE_FILE, LabelCache
+    from sxhub.teachers import Reply
+
+    cache = tmp_path / "cache"
+    with LabelCache(cache) as store:
+        for i in range(300):  # enough rows for the table and its key index to span many pages
+            store.put(f"{i:064x}", Reply(text="x" * 500, input_tokens=1, output_tokens=1))
+    db = sqlite3.connect(cache / CACHE_FILE)
+    db.execute("PRAGMA journal_mode=DELETE")  # the WAL folded into the file, so that the damage below is all of it
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    data = bytearray((cache / CACHE_FILE).read_bytes())
+    data[3 * page :] = b"\xff" * (len(data) - 3 * page)  # every page past the schema and the two roots
+    (cache / CACHE_FILE).write_bytes(bytes(data))
+    with FakeOpenAIServer() as server:
+        code, _, err = run_cli(_annotate_cli(tmp_path, cache, server, 3), capsys)
+    assert code == 2
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"Error: label cache {str(cache / CACHE_FILE)!r} is damaged (")
+    assert last.endswith("move it away or delete it (its answers are then asked again), or pass another --cache-dir.")
+
+
+def test_a_label_cache_whose_disk_fills_up_during_the_run_is_one_line_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk of the cache filling up during a run ended it in "Error: OperationalError: database or disk is full",
+    exit 1. sqlite's own limit on the file's pages stands in for the full disk: the same error, from the same call."""
+    from conftest import run_cli
+
+    from sxhub.cache import CACHE_FILE, LabelCache
+
+    opened = LabelCache.__init__
+
+    def small_disk(self: LabelCache, cache_dir: Path | None = None) -> None:
+        opened(self, cache_dir)
+        pages = self._db.execute("PRAGMA page_count").fetchone()[0]
+        self._db.execute(f"PRAGMA max_page_count = {pages + 2}")
+
+    monkeypatch.setattr(LabelCache, "__init__", small_disk)
+    cache = tmp_path / "cache"
+    with FakeOpenAIServer(lambda body, n: Answer(json.dumps({"label": "neutral", "pad": "x" * 3000}))) as server:
+        code, _, err = run_cli(_annotate_cli(tmp_path, cache, server, 20), capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"Error: label cache {str(cache / CACHE_FILE)!r} cannot be written (database or disk is full); free space "
+        "there or pass --cache-dir (or set SXHUB_CACHE) to a folder on another disk, and run the same command to "
+        "resume."
+    )
+
+
 def test_a_label_cache_that_cannot_be_written_is_refused_before_a_request() -> None:
     """A read-only cache file let the run pay for its requests, then crashed at the first answer's put
     ("attempt to write a readonly database", exit 1), and every rerun paid again. Run as a user who may read the
