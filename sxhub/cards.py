@@ -180,6 +180,29 @@ def ledger_cached(ledger: Mapping[str, Any] | None) -> int:
     return int(_first_number(_totals(ledger), ("cached",)) or 0) if ledger else 0
 
 
+def ledger_cost_note(ledger: Mapping[str, Any] | None) -> str:
+    """What the Cost table's figures mean when answers came from the label cache (empty when none did): the table
+    showed ``cost_usd | $0`` beside ``cached_cost_usd | $0.298`` and said neither which was paid by this run, nor
+    that the cached answers were not paid again, nor what the labels cost in all."""
+    cached = ledger_cached(ledger)
+    if not ledger or not cached:
+        return ""
+    totals = _totals(ledger)
+    prefix = "totals." if totals is not ledger else ""
+    spent = _first_number(totals, ("cost_usd",))
+    first = _first_number(totals, ("cached_cost_usd",))
+    whole = (
+        f"The labels cost {format_cost(spent + first)} in all."
+        if spent is not None and first is not None
+        else "What the labels cost in all is unknown (a teacher without prices, or replies without token counts)."
+    )
+    return (
+        f"{cached:,} answers came from the label cache: an earlier run paid for them, and `{prefix}cached_cost_usd` "
+        f"({format_cost(first)}) is what they first cost; they were not paid again, and `{prefix}cost_usd` "
+        f"({format_cost(spent)}) is what this run paid. {whole}"
+    )
+
+
 def _totals(ledger: Mapping[str, Any]) -> Mapping[str, Any]:
     """A ledger's figures: its ``totals`` block where it has one, else the ledger itself (annotate's)."""
     nested = ledger.get("totals")

@@ -15,6 +15,7 @@ from . import __version__
 from .cards import (
     LABEL_PLOT,
     fmt,
+    ledger_cost_note,
     ledger_rows,
     load_ledger,
     metric_rows,
@@ -226,6 +227,7 @@ def dataset_context(
     from .review_apply import review_facts
 
     review = review_facts(frame, spec)
+    bill = load_ledger(ledger)
     known = {"text", spec.label_column, "votes", "agreement", "failed", "error", *(REVIEW_COLUMNS if review else ())}
     return {
         "repo_id": repo_id,
@@ -259,7 +261,8 @@ def dataset_context(
         "gold": gold_facts(frame, spec, gold) if gold else None,
         "vote": spec.vote,
         "reliability": reliability_facts(frame, spec, gold),
-        "ledger": ledger_rows(load_ledger(ledger)),
+        "ledger": ledger_rows(bill),
+        "ledger_note": ledger_cost_note(bill),
         "has_votes": "votes" in frame.columns,
         "has_agreement": "agreement" in frame.columns,
         "review": review,

@@ -1290,6 +1290,29 @@ def test_the_cost_table_shows_chosen_fields_without_local_paths_and_small_costs_
     assert "teachers.local.server" not in table and "without_usage" not in table
 
 
+def test_the_cost_table_says_cached_answers_were_not_paid_again(tmp_path: Path) -> None:
+    """A resumed (or rerun) annotate's card showed `cost_usd | $0` beside `cached_cost_usd | $0.298` and said
+    neither which one this run paid, nor that the cached answers were not paid again, nor what the labels cost."""
+    from sxhub.publish import publish_dataset
+
+    spec = _spec()
+
+    def cost_section(ledger: dict, name: str) -> str:
+        card = Path(publish_dataset(pd.DataFrame(_rows(spec)), spec=spec, to=tmp_path / name, ledger=ledger))
+        text = (card / "README.md").read_text(encoding="utf-8")
+        return text[text.index("## Cost") : text.index("## Columns")]
+
+    resumed = {"n_texts": 40, "requests": 30, "cached": 90, "cost_usd": 0.1, "cached_cost_usd": 0.2}
+    assert (
+        "90 answers came from the label cache: an earlier run paid for them, and `cached_cost_usd` ($0.200) is what "
+        "they first cost; they were not paid again, and `cost_usd` ($0.100) is what this run paid. The labels cost "
+        "$0.300 in all."
+    ) in cost_section(resumed, "resumed")
+    unpriced = cost_section({**resumed, "cost_usd": None, "cached_cost_usd": None}, "unpriced")
+    assert "What the labels cost in all is unknown" in unpriced and "$0" not in unpriced
+    assert "label cache" not in cost_section({**resumed, "cached": 0, "cached_cost_usd": 0.0}, "fresh")
+
+
 def test_costs_keep_significant_digits_in_cards_and_summary_lines() -> None:
     from sxhub.annotate import AnnotateResult
     from sxhub.ledger import format_cost
