@@ -21,6 +21,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -29,8 +30,9 @@ from .annotate_engine import (
     _Engine,
     _Options,
     _run_jobs,
+    tries_left,
 )
-from .cache import LabelCache
+from .cache import CACHE_FILE, LabelCache, default_cache_dir
 from .data import PreparedTexts, prepare_texts
 from .errors import InputError, TeacherError, UserError
 from .ledger import (
@@ -74,10 +76,13 @@ class AnnotateResult:
             tries = int(led.get("max_invalid", 0)) + 1
             worst = "every answer at max_tokens" + (f" and invalid, so asked {tries} times" if tries > 1 else "")
             bound = (
-                f" (at most {format_cost(led['cost_usd_max'])}: {worst})" if led["cost_usd_max"] is not None else ""
+                f" (at most {format_cost(led['cost_usd_max'])}: {worst})"
+                if led["cost_usd_max"] is not None and led.get("requests_planned")
+                else ""
             )
+            cached = f" ({led['cached']} answers in the label cache)" if led.get("cached") else ""
             return (
-                f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned, "
+                f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned{cached}, "
                 f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
                 f"estimated cost {format_cost(led['cost_usd'])}{bound}"
             )
@@ -150,6 +155,41 @@ def _open_cache(cache: LabelCache | str | os.PathLike[str] | bool | None) -> tup
     return LabelCache(None if cache in (None, True) else cache), True  # type: ignore[arg-type]
 
 
+async def _left_to_ask(
+    spec: TaskSpec,
+    entries: list[Any],
+    cache: LabelCache | str | os.PathLike[str] | bool | None,
+    opts: _Options,
+    prepared: PreparedTexts,
+) -> list[list[tuple[int, int]]] | None:
+    """A dry run's view of the label cache: per teacher, the votes it does not answer
+    (:func:`~sxhub.annotate_engine.tries_left`); None (every vote planned) without a cache file, or with a teacher
+    whose cache key needs its server (a URL without a model: the model it serves; an Inference Endpoint: its URL).
+    A dry run never creates a cache, and calls no teacher."""
+    if cache is False:
+        return None
+    if not isinstance(cache, LabelCache):
+        folder = default_cache_dir() if cache in (None, True) else Path(cache).expanduser()  # type: ignore[arg-type]
+        if not (folder / CACHE_FILE).is_file():
+            return None
+    objects = all(isinstance(t, Teacher) for t in entries)
+    specs = [t.spec if isinstance(t, Teacher) else TeacherSpec.parse(t) for t in entries]
+    if any(ts is not None and ((ts.endpoint and not ts.base_url) or (ts.base_url and not ts.model)) for ts in specs):
+        return None
+    store, owned = _open_cache(cache)
+    try:
+        if objects:
+            engine = _Engine(spec, list(entries), unique_names([t.name for t in entries]), store, opts)
+            return tries_left(engine, prepared.texts)
+        given = [t if not isinstance(t, Teacher) else (t.spec or TeacherSpec(model=t.name)) for t in entries]
+        async with open_teachers(given) as opened:  # no request: a local teacher starts on its first one
+            engine = _Engine(spec, opened, unique_names([t.name for t in opened]), store, opts)
+            return tries_left(engine, prepared.texts)
+    finally:
+        if owned and store is not None:
+            store.close()
+
+
 def resolve_samples(spec: TaskSpec, samples: int | None) -> int:
     """The samples per teacher and text (``samples``, else the spec's), or one error line. Stages that write texts
     before they vote (generate, twins) call it first, so that a bad count fails before any text is paid for."""
@@ -202,11 +242,10 @@ async def aannotate(
     }
     if dry_run:
         frame = prepared.frame.copy()
-        return AnnotateResult(
-            frame=frame,
-            decisions=[],
-            ledger={**base, "dry_run": True, **dry_run_estimate(spec, prepared, entries, n_samples, max_invalid)},
-        )
+        opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)
+        left = await _left_to_ask(spec, entries, cache, opts, prepared)
+        estimate = dry_run_estimate(spec, prepared, entries, n_samples, max_invalid, left)
+        return AnnotateResult(frame=frame, decisions=[], ledger={**base, "dry_run": True, **estimate})
     store, owned = _open_cache(cache)
     opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)
     start = time.perf_counter()

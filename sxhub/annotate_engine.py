@@ -335,6 +335,33 @@ class _Engine(_Stops):
         return vote
 
 
+def tries_left(engine: _Engine, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+    """For each teacher of ``engine``, the votes that its label cache does not answer with a valid label, as
+    ``(text index, tries left)``: the requests a run would still send (one each, at most ``tries left`` after
+    invalid answers). A dry run's estimate; it reads the cache as :meth:`_Engine.vote` does and writes nothing."""
+    left: list[list[tuple[int, int]]] = [[] for _ in engine.teachers]
+    tries = engine.opts.max_invalid + 1
+    for i, text in enumerate(texts):
+        messages = engine.messages_for(text)
+        for idx in range(len(engine.teachers)):
+            legacy = engine.legacy_keys[idx]
+            for sample in range(engine.opts.samples):
+                for k in range(tries):
+                    seed = engine.opts.seed + engine.seed_offsets[idx] + sample + SEED_STRIDE * k
+                    hit = engine.cache.get(engine.keys[idx](messages, seed)) if engine.cache is not None else None
+                    if hit is None and legacy is not None and engine.cache is not None:
+                        hit = engine.cache.get(legacy(messages, seed))
+                    if hit is None:
+                        left[idx].append((i, tries - k))
+                        break
+                    try:
+                        engine.parse(hit.text)
+                        break  # a valid label from the cache: no request
+                    except InvalidAnswer:
+                        continue  # the run asks again with the next seed
+    return left
+
+
 async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> list[list[dict[str, Any]]]:
     """All votes, text by text, with at most ``concurrency`` requests in flight."""
     from .progress import progress_bar

@@ -188,6 +188,8 @@ def ledger_cost_note(ledger: Mapping[str, Any] | None) -> str:
     if not ledger or not cached:
         return ""
     totals = _totals(ledger)
+    if totals.get("dry_run"):  # a plan: its cached answers are the ones the run would not pay for
+        return ""
     prefix = "totals." if totals is not ledger else ""
     spent = _first_number(totals, ("cost_usd",))
     first = _first_number(totals, ("cached_cost_usd",))

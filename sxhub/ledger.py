@@ -186,7 +186,12 @@ def unique_names(names: Sequence[str]) -> list[str]:
 
 
 def dry_run_estimate(
-    spec: TaskSpec, prepared: PreparedTexts, specs: list[Any], samples: int, max_invalid: int = 2
+    spec: TaskSpec,
+    prepared: PreparedTexts,
+    specs: list[Any],
+    samples: int,
+    max_invalid: int = 2,
+    left: Sequence[Sequence[tuple[int, int]]] | None = None,
 ) -> dict[str, Any]:
     """Token and cost estimate without calling a teacher: prompt chars / 4, and a typical or the maximal output.
 
@@ -196,9 +201,15 @@ def dry_run_estimate(
     bring no answer, and are not billed by the token.
 
     Teachers are named as the run names them (:func:`unique_names`): keyed on a name given twice, the second teacher
-    replaced the first, and the plan counted one teacher's requests and tokens less than the run made."""
+    replaced the first, and the plan counted one teacher's requests and tokens less than the run made.
+
+    ``left`` (:func:`sxhub.annotate_engine.tries_left`) holds, per teacher, the votes the label cache does not
+    answer, as (text index, tries left); the others cost nothing and are counted in ``cached``. Without it, every
+    vote is planned: a dry run before resuming a killed run, or before the whole input after ``--limit``, planned
+    (and priced) every answer the cache already held, which the run then did not pay for."""
     tries = max_invalid + 1
-    prompt_tokens = sum(sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts)
+    prompts = [sum(len(m["content"]) for m in build_messages(spec, t)) // 4 + 1 for t in prepared.texts]
+    every = [(i, tries) for i in range(len(prompts)) for _ in range(samples)]
     typical = TYPICAL_OUTPUT_TOKENS + (TYPICAL_REASON_TOKENS if spec.reasoning else 0)
     teachers: dict[str, Any] = {}
     cost: float | None = 0.0
@@ -210,19 +221,21 @@ def dry_run_estimate(
         for entry in specs
     ]
     names = [entry.name if objects else str(ts.name) for entry, ts in zip(specs, parsed, strict=True)]
-    for name, ts in zip(unique_names(names), parsed, strict=True):
+    for n, (name, ts) in enumerate(zip(unique_names(names), parsed, strict=True)):
+        asked = every if left is None else left[n]
         out, out_max = min(typical, ts.max_tokens), ts.max_tokens
         tin, tout, tin_max, tmax = (
-            prompt_tokens * samples,
-            len(prepared.texts) * samples * out,
-            prompt_tokens * samples * tries,
-            len(prepared.texts) * samples * out_max * tries,
+            sum(prompts[i] for i, _ in asked),
+            len(asked) * out,
+            sum(prompts[i] * k for i, k in asked),
+            sum(out_max * k for _, k in asked),
         )
         price = (ts.price_input, ts.price_output) if ts.priced else None
         c, c_max = cost_of(price, tin, tout), cost_of(price, tin_max, tmax)  # type: ignore[arg-type]
         teachers[name] = {
-            "requests_planned": len(prepared.texts) * samples,
-            "requests_max": len(prepared.texts) * samples * tries,
+            "requests_planned": len(asked),
+            "cached": len(prompts) * samples - len(asked),
+            "requests_max": sum(k for _, k in asked),
             "input_tokens": tin,
             "input_tokens_max": tin_max,
             "output_tokens": tout,
@@ -235,6 +248,7 @@ def dry_run_estimate(
     return {
         "max_invalid": max_invalid,
         "requests_planned": sum(t["requests_planned"] for t in teachers.values()),
+        "cached": sum(t["cached"] for t in teachers.values()),
         "requests_max": sum(t["requests_max"] for t in teachers.values()),
         "input_tokens": sum(t["input_tokens"] for t in teachers.values()),
         "input_tokens_max": sum(t["input_tokens_max"] for t in teachers.values()),

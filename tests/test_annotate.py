@@ -319,6 +319,41 @@ def test_the_dry_runs_bound_holds_for_a_teacher_whose_every_answer_is_invalid(tm
     assert line.endswith("estimated cost unknown")  # not "(at most unknown: every answer at max_tokens ...)"
 
 
+def test_a_dry_run_plans_only_what_the_label_cache_does_not_answer(tmp_path: Path) -> None:
+    """A dry run before resuming a killed run (or before the whole input after --limit) planned and priced every
+    vote again, the answers already in the label cache too: 2,259 texts whose every answer was cached, "4518
+    requests planned, estimated cost $1.47", and the run then sent none. It now plans what the run will send."""
+
+    def teacher(responder=by_keyword) -> FakeTeacher:
+        fake = FakeTeacher(responder=responder)
+        fake.spec = TeacherSpec(model="org/m", price_input=10.0, price_output=10.0, max_tokens=100)
+        return fake
+
+    spec = make_spec(samples=2)
+    done, texts = ["Profit rose.", "Sales fell."], ["Profit rose.", "Sales fell.", "The AGM is in May."]
+    run(spec, done, [teacher()], tmp_path)  # the killed run's (or the --limit run's) answers
+    dry = run(spec, texts, [teacher(lambda m: pytest.fail("dry run must not call"))], tmp_path, dry_run=True)
+    led = dry.ledger
+    assert led["requests_planned"] == 2 and led["cached"] == 4 and led["requests_max"] == 2 * 3
+    assert "2 requests planned (4 answers in the label cache)" in dry.summary_line()
+    real = run(spec, texts, [teacher()], tmp_path).ledger
+    assert real["requests"] == led["requests_planned"] and real["cached"] == led["cached"]
+    assert real["input_tokens"] <= led["input_tokens_max"]
+    assert run(spec, texts, [teacher()], tmp_path, dry_run=True).ledger["requests_planned"] == 0
+
+    # a cached invalid answer is asked again (with the next seed), as the run does: planned, not counted as cached
+    other = tmp_path / "invalid"
+    run(spec, ["x"], [teacher(lambda m: "no label here")], other, max_invalid=0)
+    led = run(spec, ["x"], [teacher()], other, dry_run=True).ledger
+    assert led["requests_planned"] == 2 and led["cached"] == 0 and led["requests_max"] == 2 * 2
+    # no cache, or a teacher whose key needs its server (a URL without a model): every vote planned, no file made
+    assert run(spec, texts, [teacher()], tmp_path, dry_run=True, cache=False).ledger["requests_planned"] == 6
+    assert run(spec, texts, [teacher()], tmp_path / "none", dry_run=True).ledger["requests_planned"] == 6
+    assert not (tmp_path / "none").exists()
+    url_only = TeacherSpec(base_url="http://127.0.0.1:9/v1", price_input=1.0, price_output=1.0)
+    assert run(spec, texts, [url_only], tmp_path, dry_run=True).ledger["requests_planned"] == 6
+
+
 @pytest.mark.parametrize("as_specs", [False, True], ids=["teachers", "specs"])
 def test_dry_run_names_a_teacher_listed_twice_as_the_run_does(tmp_path: Path, as_specs: bool) -> None:
     """Keyed on a name given twice, the second teacher replaced the first: the plan said 40 requests, the run made

@@ -149,7 +149,7 @@ def annotate(
     if dry_run:
         frame = read_table(input_, rows=rows, split=split)
         prepared = prepare_texts(frame, **reading)  # type: ignore[arg-type]
-        result = run_annotate(spec, prepared, samples=samples, concurrency=concurrency, dry_run=True)
+        result = run_annotate(spec, prepared, samples=samples, concurrency=concurrency, cache=cache_dir, dry_run=True)
         ledger = dict(result.ledger)
     else:
         from ..endpoints import EndpointRun, format_endpoints
