@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -25,6 +26,8 @@ from typing import Any
 
 from .errors import InputError
 from .teachers.base import Reply
+
+logger = logging.getLogger(__name__)
 
 CACHE_FILE = "labels.sqlite"
 SCHEMA_VERSION = 1
@@ -206,13 +209,22 @@ class ReadThroughCache(LabelCache):
         found = self.own.get(key)
         if found is not None:
             return found
-        for db, scored in self._earlier:
+        for db, scored in list(self._earlier):
             with self._lock:
-                row = db.execute(
-                    f"SELECT text, input_tokens, output_tokens, {'scores' if scored else 'NULL'}, teacher "
-                    "FROM replies WHERE key = ?",
-                    (key,),
-                ).fetchone()
+                try:
+                    row = db.execute(
+                        f"SELECT text, input_tokens, output_tokens, {'scores' if scored else 'NULL'}, teacher "
+                        "FROM replies WHERE key = ?",
+                        (key,),
+                    ).fetchone()
+                except sqlite3.Error as exc:
+                    # damaged past the pages read when it opened: read no more of it, as if unreadable then (its
+                    # answers are asked again); the run stopped in "Error: DatabaseError: database disk image is
+                    # malformed", for a file it only reads
+                    logger.warning("an earlier label cache cannot be read (%s); its answers are asked again.", exc)
+                    self._earlier.remove((db, scored))
+                    db.close()
+                    continue
             if row is not None:
                 reply = Reply(
                     text=row[0],

@@ -936,6 +936,34 @@ def test_an_earlier_caches_answer_without_token_counts_stays_unknown(tmp_path: P
     assert kept is not None and kept.input_tokens is None and kept.output_tokens is None
 
 
+def test_an_earlier_cache_damaged_past_its_first_pages_is_read_no_more(tmp_path: Path) -> None:
+    """An earlier shard's cache (kept by --restart) damaged where opening it did not read stopped the run at the
+    first lookup in "Error: DatabaseError: database disk image is malformed", for a file the run only reads: it is
+    now left out, as one unreadable when it opened, and its answers are asked again."""
+    import sqlite3
+
+    from sxhub.cache import LabelCache, ReadThroughCache
+    from sxhub.teachers.base import Reply
+
+    with LabelCache(tmp_path / "earlier") as earlier:
+        for i in range(300):  # the table and its key index span many pages
+            earlier.put(f"{i:064x}", Reply(text="x" * 500, input_tokens=1, output_tokens=1))
+        path = earlier.path
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=DELETE")  # as settle() leaves it
+    page = db.execute("PRAGMA page_size").fetchone()[0]
+    db.close()
+    data = bytearray(path.read_bytes())
+    data[3 * page :] = b"\xff" * (len(data) - 3 * page)
+    path.write_bytes(bytes(data))
+    through = ReadThroughCache(LabelCache(tmp_path / "own"), [path], owns=True)
+    assert through.get(f"{7:064x}") is None and through.get(f"{8:064x}") is None
+    through.put("k", Reply(text='{"label": "positive"}', input_tokens=1, output_tokens=1))
+    got = through.get("k")
+    assert got is not None and got.text == '{"label": "positive"}'
+    through.close()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".tsv"])
 def test_a_row_split_by_an_unquoted_separator_is_one_line_not_a_shifted_table(tmp_path: Path, suffix: str) -> None:
     """With ``id,text`` and a first row ``1,Sales rose, and profit too``, pandas took the ids for an implicit index:
