@@ -936,6 +936,41 @@ def test_an_earlier_caches_answer_without_token_counts_stays_unknown(tmp_path: P
     assert kept is not None and kept.input_tokens is None and kept.output_tokens is None
 
 
+@pytest.mark.parametrize("damage", ["part", "state", "manifest"])
+def test_a_damaged_parts_folder_is_one_line_naming_the_file_and_restart_mends_it(tmp_path: Path, damage: str) -> None:
+    """A truncated part, a state file that is not sqlite or a manifest cut short stopped every rerun in "Error:
+    ArrowInvalid: Parquet magic bytes not found in footer" (or "DatabaseError: file is not a database",
+    "JSONDecodeError: ..."), exit 1, naming neither the file nor the fix."""
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    spec, out, cache = make_spec(), tmp_path / "out.csv", tmp_path / "cache"
+
+    def label(fake: FakeTeacher, **kwargs: Any) -> Any:
+        return annotate_to_file(
+            spec, source, out, teachers=[fake], chunk_rows=4, cache=cache, progress=False, **kwargs
+        )
+
+    first = label(FakeTeacher(responder=by_keyword))
+    labelled = out.read_bytes()
+    shard = shard_dir(parts_dir(out), 0, 1)
+    damaged = {
+        "part": shard / "part-000000.parquet",
+        "state": shard / "state.sqlite",
+        "manifest": parts_dir(out) / "manifest.json",
+    }[damage]
+    for extra in shard.glob("state.sqlite-*"):
+        extra.unlink()
+    damaged.write_bytes(damaged.read_bytes()[:40] if damage != "state" else b"not sqlite" * 10)
+    with pytest.raises(UserError) as info:
+        label(FakeTeacher(responder=lambda m: pytest.fail("nothing is asked")))
+    assert str(info.value).startswith(f"{damaged} is damaged (")
+    assert str(info.value).endswith(
+        "rerun with --restart to start over (the label cache keeps every answer, so they are not paid again)."
+    )
+    again = FakeTeacher(responder=lambda m: pytest.fail("the label cache answers"))
+    assert label(again, restart=True).ledger["cached"] == first.ledger["requests"]
+    assert out.read_bytes() == labelled
+
+
 def test_an_earlier_cache_damaged_past_its_first_pages_is_read_no_more(tmp_path: Path) -> None:
     """An earlier shard's cache (kept by --restart) damaged where opening it did not read stopped the run at the
     first lookup in "Error: DatabaseError: database disk image is malformed", for a file the run only reads: it is

@@ -64,6 +64,7 @@ from .layout import (
     locked,
     make_manifest,
     parts_dir,
+    parts_file,
     settle_caches,
     shard_dir,
     text_hash,
@@ -194,7 +195,8 @@ def _as_cached(led: dict[str, Any], answers: int) -> dict[str, Any]:
 def _part_answers(path: Path, ledgers: dict[str, dict[str, Any]]) -> dict[str, int]:
     import pyarrow.parquet as pq
 
-    return chunk_answers(pq.read_table(path, columns=["votes"])["votes"].to_pylist(), ledgers)
+    with parts_file(path):
+        return chunk_answers(pq.read_table(path, columns=["votes"])["votes"].to_pylist(), ledgers)
 
 
 def _names_and_prices(teachers: Sequence[Any]) -> tuple[list[str], dict[str, Any]]:

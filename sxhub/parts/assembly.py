@@ -16,7 +16,7 @@ from ..errors import InputError
 from ..spec import TaskSpec
 from ..stream import TableWriter
 from ..vote import Decision
-from .layout import ROW, ShardState, shard_dir, text_hash
+from .layout import ROW, ShardState, parts_file, shard_dir, text_hash
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -100,7 +100,8 @@ def _tables(paths: list[Path], schema: Any) -> Iterator[Any]:
     import pyarrow.parquet as pq
 
     for path in paths:
-        table = pq.read_table(path)
+        with parts_file(path):
+            table = pq.read_table(path)
         if table.schema.remove_metadata().equals(schema):
             yield table.replace_schema_metadata(None)
             continue
@@ -159,7 +160,11 @@ def assemble(parts: Path, out: Path, spec: TaskSpec, *, shards: int) -> Assemble
     every = [p for paths in ordered for p in paths]
     if not every:
         raise InputError(f"no row of the input had a text to label (see {parts}); check --text-column and the slice.")
-    schema = pa.unify_schemas([pq.read_schema(p) for p in every], promote_options="permissive").remove_metadata()
+    schemas = []
+    for path in every:
+        with parts_file(path):
+            schemas.append(pq.read_schema(path))
+    schema = pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
     final = pa.schema([f for f in schema if f.name != ROW])
     decisions = _decide_all(ordered, schema, spec) if getattr(spec, "vote", "majority") != "majority" else None
     done = Assembled(votes=VoteTotals.of(decisions) if decisions is not None else None)

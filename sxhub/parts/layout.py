@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..cache import CACHE_FILE
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..locks import try_lock
 from ..spec import TaskSpec, TeacherSpec
 from ..stream import RowSlice
@@ -42,6 +42,25 @@ def parts_dir(out: str | os.PathLike[str]) -> Path:
 
 def shard_dir(parts: Path, index: int, count: int) -> Path:
     return parts / f"shard-{index:05d}-of-{count:05d}"
+
+
+@contextmanager
+def parts_file(file: Path) -> Iterator[None]:
+    """Reading ``file`` of ``OUT.parts/`` (the manifest, a shard's state, a part): a damaged one is one line that names
+    it and the fix, --restart. A truncated part, a state file that is not sqlite or a manifest cut short stopped the
+    rerun in "Error: ArrowInvalid: Parquet magic bytes not found in footer" (or "DatabaseError: file is not a
+    database", "JSONDecodeError: ..."), naming neither the file nor a way on."""
+    import pyarrow as pa
+
+    try:
+        yield
+    except sqlite3.OperationalError:  # locked, busy: not damage
+        raise
+    except (sqlite3.DatabaseError, json.JSONDecodeError, pa.ArrowInvalid) as exc:
+        raise UserError(
+            f"{file} is damaged ({one_line(str(exc)) or type(exc).__name__}); rerun with --restart to start over "
+            "(the label cache keeps every answer, so they are not paid again)."
+        ) from exc
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -170,7 +189,8 @@ def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out:
     if file.is_file() and restart:
         _remove_parts(parts)
     if file.is_file():
-        found = json.loads(file.read_text(encoding="utf-8"))
+        with parts_file(file):
+            found = json.loads(file.read_text(encoding="utf-8"))
         if isinstance(found.get("spec"), dict):
             found["spec"] = labelling_spec(found["spec"])
         now = json.loads(json.dumps(manifest, sort_keys=True, default=str))  # as the file holds it
@@ -317,14 +337,16 @@ class ShardState:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._db = sqlite3.connect(folder / STATE, timeout=60, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS chunks (idx INTEGER PRIMARY KEY, part TEXT, stats TEXT)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS seen (h BLOB PRIMARY KEY)")
-        self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
+        with parts_file(folder / STATE):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("CREATE TABLE IF NOT EXISTS chunks (idx INTEGER PRIMARY KEY, part TEXT, stats TEXT)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS seen (h BLOB PRIMARY KEY)")
+            self._db.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT)")
 
     def chunks(self) -> dict[int, tuple[str | None, dict[str, Any]]]:
-        rows = self._db.execute("SELECT idx, part, stats FROM chunks ORDER BY idx").fetchall()
-        return {int(i): (part, json.loads(stats)) for i, part, stats in rows}
+        with parts_file(self.folder / STATE):
+            rows = self._db.execute("SELECT idx, part, stats FROM chunks ORDER BY idx").fetchall()
+            return {int(i): (part, json.loads(stats)) for i, part, stats in rows}
 
     def seen_among(self, hashes: Sequence[bytes]) -> set[bytes]:
         found: set[bytes] = set()

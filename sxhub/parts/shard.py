@@ -22,7 +22,7 @@ from ..spec import TaskSpec
 from ..stream import RowSlice, iter_table
 from ..teachers import Teacher, teachers_for
 from .assembly import VoteTotals
-from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, text_hash
+from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, parts_file, text_hash
 
 
 @dataclass
@@ -130,7 +130,8 @@ def _part_hashes(folder: Path, part: str | None) -> set[bytes]:
         return set()
     import pyarrow.parquet as pq
 
-    return {text_hash(t) for t in pq.read_table(folder / part, columns=["text"])["text"].to_pylist()}
+    with parts_file(folder / part):
+        return {text_hash(t) for t in pq.read_table(folder / part, columns=["text"])["text"].to_pylist()}
 
 
 def label_shard(job: ShardJob) -> None:
