@@ -505,6 +505,30 @@ def test_a_label_cache_whose_disk_fills_up_during_the_run_is_one_line_naming_the
     )
 
 
+def test_a_full_disk_under_the_output_is_one_line_naming_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk under OUT filling up ended annotate in "Error: OSError: [Errno 28] Error writing bytes to file.
+    Detail: [errno 28] No space left on device (set SXHUB_DEBUG=1 ...)": no fix, and no word of what was kept. The
+    parts writer's own ENOSPC stands in for the full disk."""
+    import errno
+
+    import pandas as pd
+    from conftest import run_cli
+
+    def full(self: pd.DataFrame, *args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, "Error writing bytes to file. Detail: [errno 28] No space left on device")
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    with FakeOpenAIServer() as server:
+        code, _, err = run_cli(_annotate_cli(tmp_path, tmp_path / "cache", server, 3), capsys)
+    assert code == 1
+    assert err.strip().splitlines()[-1] == (
+        "Error: no space left on the device; free space there, or write the output to another disk (-o), and run "
+        "the command again (finished work is kept: the same command resumes from OUT.parts/ and the label cache)."
+    )
+
+
 def test_a_label_cache_that_cannot_be_written_is_refused_before_a_request() -> None:
     """A read-only cache file let the run pay for its requests, then crashed at the first answer's put
     ("attempt to write a readonly database", exit 1), and every rerun paid again. Run as a user who may read the

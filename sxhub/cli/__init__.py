@@ -8,6 +8,7 @@ bars to stderr.
 
 from __future__ import annotations
 
+import errno
 import importlib
 import importlib.util
 import logging
@@ -169,6 +170,15 @@ def _main(argv: list[str] | None) -> Any:
     except Exception as exc:  # the last resort: one line, the traceback only when asked for
         if os.environ.get("SXHUB_DEBUG"):
             raise
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:  # said "OSError: [Errno 28] Error writing ..."
+            where = f" writing {os.fsdecode(exc.filename)!r}" if exc.filename else ""
+            kept = RERUN.get(_verb[0] if _verb else "", "nothing half-written is left; a rerun starts over")
+            click.echo(
+                f"Error: no space left on the device{where}; free space there, or write the output to another disk "
+                f"(-o), and run the command again ({kept}).",
+                err=True,
+            )
+            sys.exit(1)
         if isinstance(exc, OSError) and exc.filename:  # a path the command line did not check (one inside a spec)
             click.echo(f"Error: {os_error_line(exc)}", err=True)
             sys.exit(1)
