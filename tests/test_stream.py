@@ -971,6 +971,27 @@ def test_a_damaged_parts_folder_is_one_line_naming_the_file_and_restart_mends_it
     assert out.read_bytes() == labelled
 
 
+def test_parts_without_their_manifest_are_never_resumed_unasked(tmp_path: Path) -> None:
+    """With OUT.parts/manifest.json gone (a --restart killed after removing it, or deleted by hand), the next run
+    wrote its own manifest and resumed the parts as its own: after the labels were edited it asked nothing and
+    wrote the old spec's labels. It now refuses in one line, and --restart (which a missing manifest refused too)
+    starts over."""
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out, cache = tmp_path / "out.csv", tmp_path / "cache"
+    old = make_spec()
+    annotate_to_file(old, source, out, teachers=[FakeTeacher(responder=by_keyword)], chunk_rows=4, cache=cache)
+    (parts_dir(out) / "manifest.json").unlink()
+    edited = TaskSpec.from_dict(
+        {"name": "fin", "description": "Financial sentiment.", "labels": ["up", "flat", "down"]}
+    )
+    asked = FakeTeacher(responder=lambda m: {"label": "flat"})
+    with pytest.raises(UserError, match=r"holds parts but no manifest.json .* add --restart to start over"):
+        annotate_to_file(edited, source, out, teachers=[asked], chunk_rows=4, cache=cache, progress=False)
+    assert not asked.history
+    annotate_to_file(edited, source, out, teachers=[asked], chunk_rows=4, cache=cache, progress=False, restart=True)
+    assert asked.history and set(read_table(out)["label"]) == {"flat"}
+
+
 def test_an_earlier_cache_damaged_past_its_first_pages_is_read_no_more(tmp_path: Path) -> None:
     """An earlier shard's cache (kept by --restart) damaged where opening it did not read stopped the run at the
     first lookup in "Error: DatabaseError: database disk image is malformed", for a file the run only reads: it is

@@ -186,7 +186,15 @@ def _teacher_key(teacher: Any) -> Any:
 def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out: Path) -> None:
     """Start ``parts`` (or start it over with ``restart``), or check that its parts were made with ``manifest``."""
     file = parts / MANIFEST
-    if file.is_file() and restart:
+    orphans = not file.is_file() and any(parts.glob(f"shard-*/{STATE}"))
+    if orphans and not restart:
+        # a --restart cut short after the manifest went, or the file deleted by hand: the parts were resumed as if
+        # made with this run's parameters, and a spec edited since got the old spec's labels, asking nothing
+        raise UserError(
+            f"{parts}/ holds parts but no {MANIFEST} (a --restart cut short, or the file deleted), so what they were "
+            "labelled with is unknown: add --restart to start over (the label cache keeps every answer)."
+        )
+    if (file.is_file() or orphans) and restart:
         _remove_parts(parts)
     if file.is_file():
         with parts_file(file):
@@ -293,8 +301,9 @@ def _short(value: Any) -> str:
 def _remove_parts(parts: Path) -> None:
     import shutil
 
-    if not (parts / MANIFEST).is_file():
+    if not (parts / MANIFEST).is_file() and not any(parts.glob(f"shard-*/{STATE}")):
         raise UserError(f"{parts} has no {MANIFEST}: it is not an sxhub parts folder; move it away first.")
+    (parts / MANIFEST).unlink(missing_ok=True)  # first: a removal cut short leaves parts no run resumes unasked
     for entry in parts.iterdir():
         if entry.name == LOCK:  # held by this run (:func:`locked`)
             continue
