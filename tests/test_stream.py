@@ -936,7 +936,7 @@ def test_an_earlier_caches_answer_without_token_counts_stays_unknown(tmp_path: P
     assert kept is not None and kept.input_tokens is None and kept.output_tokens is None
 
 
-@pytest.mark.parametrize("damage", ["part", "state", "manifest"])
+@pytest.mark.parametrize("damage", ["part", "state", "manifest", "part deleted"])
 def test_a_damaged_parts_folder_is_one_line_naming_the_file_and_restart_mends_it(tmp_path: Path, damage: str) -> None:
     """A truncated part, a state file that is not sqlite or a manifest cut short stopped every rerun in "Error:
     ArrowInvalid: Parquet magic bytes not found in footer" (or "DatabaseError: file is not a database",
@@ -954,15 +954,19 @@ def test_a_damaged_parts_folder_is_one_line_naming_the_file_and_restart_mends_it
     shard = shard_dir(parts_dir(out), 0, 1)
     damaged = {
         "part": shard / "part-000000.parquet",
+        "part deleted": shard / "part-000001.parquet",
         "state": shard / "state.sqlite",
         "manifest": parts_dir(out) / "manifest.json",
     }[damage]
     for extra in shard.glob("state.sqlite-*"):
         extra.unlink()
-    damaged.write_bytes(damaged.read_bytes()[:40] if damage != "state" else b"not sqlite" * 10)
+    if damage == "part deleted":
+        damaged.unlink()
+    else:
+        damaged.write_bytes(damaged.read_bytes()[:40] if damage != "state" else b"not sqlite" * 10)
     with pytest.raises(UserError) as info:
         label(FakeTeacher(responder=lambda m: pytest.fail("nothing is asked")))
-    assert str(info.value).startswith(f"{damaged} is damaged (")
+    assert str(info.value).startswith(f"{damaged} is {'missing' if damage == 'part deleted' else 'damaged ('}")
     assert str(info.value).endswith(
         "rerun with --restart to start over (the label cache keeps every answer, so they are not paid again)."
     )

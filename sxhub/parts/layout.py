@@ -46,8 +46,8 @@ def shard_dir(parts: Path, index: int, count: int) -> Path:
 
 @contextmanager
 def parts_file(file: Path) -> Iterator[None]:
-    """Reading ``file`` of ``OUT.parts/`` (the manifest, a shard's state, a part): a damaged one is one line that names
-    it and the fix, --restart. A truncated part, a state file that is not sqlite or a manifest cut short stopped the
+    """Reading ``file`` of ``OUT.parts/`` (the manifest, a shard's state, a part): a damaged or missing one is one line
+    that names it and the fix, --restart. A truncated part, a state file that is not sqlite or a manifest cut short stopped the
     rerun in "Error: ArrowInvalid: Parquet magic bytes not found in footer" (or "DatabaseError: file is not a
     database", "JSONDecodeError: ..."), naming neither the file nor a way on."""
     import pyarrow as pa
@@ -56,6 +56,11 @@ def parts_file(file: Path) -> Iterator[None]:
         yield
     except sqlite3.OperationalError:  # locked, busy: not damage
         raise
+    except FileNotFoundError as exc:  # a part that the shard's state lists, deleted since
+        raise UserError(
+            f"{file} is missing; rerun with --restart to start over (the label cache keeps every answer, so they "
+            "are not paid again)."
+        ) from exc
     except (sqlite3.DatabaseError, json.JSONDecodeError, pa.ArrowInvalid) as exc:
         raise UserError(
             f"{file} is damaged ({one_line(str(exc)) or type(exc).__name__}); rerun with --restart to start over "
