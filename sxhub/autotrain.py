@@ -296,6 +296,10 @@ def run_autotrain(
             timeout=max_minutes * 60 if capped and max_minutes is not None else timeout,
             echo=echo,
         )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; a rerun starts over, so nothing is kept
+        if workdir is None:
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     except AutoTrainTimeout:
         best = _best_checkpoint(project) if capped else None
         if best is None:

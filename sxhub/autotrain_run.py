@@ -7,6 +7,7 @@ with the epochs it ran and its validation logits.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import json
 import logging
 import os
@@ -108,22 +109,34 @@ def run_subprocess(
                 f"AutoTrain ran past its {timeout:.0f} s timeout and was stopped; log: {log_path}. "
                 f"Last lines: {log_tail(log_path)}"
             ) from None
+        except BaseException:
+            # Ctrl-C or SIGTERM (Terminated): the group is in a session of its own, so the terminal's Ctrl-C never
+            # reached it; left alone, AutoTrain trained on (holding the CPUs or GPU) after sxhub had said it stopped
+            _end_group(proc)
+            pump.join(timeout=10)
+            raise
         pump.join(timeout=30)
     return code
 
 
 def _end_group(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM then SIGKILL the process group that ``proc`` leads (AutoTrain spawns accelerate children)."""
-    for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
+    """SIGTERM then SIGKILL the process group that ``proc`` leads (AutoTrain spawns accelerate children); a second
+    Ctrl-C while it waits for the group to end kills the group at once."""
+    try:
+        for sig, wait_s in ((signal.SIGTERM, 15.0), (signal.SIGKILL, 15.0)):
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                proc.wait(timeout=wait_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        raise
 
 
 _PROGRESS = re.compile(r"\d+it/s|s/it\]|examples/s\]|^\s*\d+%\|")

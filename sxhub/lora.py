@@ -523,14 +523,18 @@ def train_autotrain(
     }
     (work / "conf.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     log = work / "autotrain.log"
-    code = run_subprocess(
-        [str(env.executable), "--config", "conf.yml"],
-        cwd=work,
-        env=_subprocess_env(env, offline=True),
-        log_path=log,
-        timeout=6 * 3600.0,
-        echo=progress,
-    )
+    try:
+        code = run_subprocess(
+            [str(env.executable), "--config", "conf.yml"],
+            cwd=work,
+            env=_subprocess_env(env, offline=True),
+            log_path=log,
+            timeout=6 * 3600.0,
+            echo=progress,
+        )
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; the base's copy and the data go too
+        shutil.rmtree(work, ignore_errors=True)
+        raise
     project = work / "autotrain-project"
     check_outputs(project, log, code)
     model = AutoModelForCausalLM.from_pretrained(project, dtype=torch.float32)

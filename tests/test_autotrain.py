@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import tempfile
 import time
 from pathlib import Path
 
@@ -285,6 +286,50 @@ def test_fake_run_past_its_timeout_is_stopped(
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, "echo started\nsleep 60\n")))
     with pytest.raises(BackendError, match=r"ran past its 1 s timeout.*started"):
         run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, timeout=1.0))
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_ctrl_c_stops_autotrain_and_its_children(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
+) -> None:
+    """AutoTrain runs in a session of its own (the terminal's Ctrl-C does not reach it): sxhub ends its whole group
+    when it is interrupted. Before, the accelerate trainer trained on after sxhub had printed "Interrupted", and
+    the temporary work folder was left in /tmp."""
+    import _thread
+    import signal
+    import threading
+
+    body = f'echo $$ > "{tmp_path}/autotrain.pid"\nsleep 60 &\necho $! > "{tmp_path}/trainer.pid"\nwait\n'
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    pids = [tmp_path / "autotrain.pid", tmp_path / "trainer.pid"]
+
+    def interrupt_once_running() -> None:
+        deadline = time.monotonic() + 20
+        while not all(p.is_file() and p.read_text().strip() for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        _thread.interrupt_main(signal.SIGINT)
+
+    threading.Thread(target=interrupt_once_running, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, workdir=None, timeout=30.0))
+    deadline = time.monotonic() + 5
+    alive = [int(p.read_text()) for p in pids if _running(int(p.read_text()))]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [int(p.read_text()) for p in pids if _running(int(p.read_text()))]
+    assert not alive, "AutoTrain's processes ran on after Ctrl-C"
+    assert list(temp.iterdir()) == [], "the temporary work folder of the interrupted run was left behind"
+    assert not (tmp_path / "model").exists()
 
 
 def test_log_tail_shows_the_exception_of_a_failed_training(tmp_path: Path) -> None:
