@@ -353,18 +353,27 @@ def run_autotrain(
 # ------------------------------------------------------------------------------------------------------------------
 # the backend as sxhub train runs it
 # ------------------------------------------------------------------------------------------------------------------
-def _local_max_length(base: str | Path, texts: list[str]) -> int:
+def _local_max_length(base: str | Path, texts: list[str], given: int | None = None) -> int:
     """The max_length the local backend would choose for these training texts and this base
     (:func:`sxhub.recipe.choose_max_length`: their 95th percentile of tokens, capped by the model), not AutoTrain's
-    fixed 128, so both backends truncate alike."""
+    fixed 128, so both backends truncate alike. A ``given`` one (``--max-length``) past what the base takes is
+    refused as the local backend refuses it: AutoTrain started, then failed in the embeddings (exit 1)."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from .recipe import choose_max_length
+    from .recipe import choose_max_length, length_limit
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model_config = AutoConfig.from_pretrained(base)
     if (Path(base) / SXHUB_JSON).is_file():  # a student's model_max_length is its training max_length (load_base)
         tokenizer.model_max_length = int(getattr(model_config, "max_position_embeddings", 512) or 512)
+    if given:
+        limit = length_limit(tokenizer, model_config)
+        if given > limit:
+            raise InputError(
+                f"--max-length {given} is more than the base model takes ({limit} tokens); pass --max-length "
+                f"{limit} or less, or leave it out to fit it to the texts."
+            )
+        return given
     return choose_max_length(tokenizer, texts, model_config)
 
 
@@ -426,7 +435,7 @@ def train_autotrain(
                 epochs=int(config.epochs),
                 batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
                 learning_rate=config.learning_rate or fit_learning_rate(None),
-                max_length=config.max_length or _local_max_length(read_base, [data.texts[i] for i in train_idx]),
+                max_length=_local_max_length(read_base, [data.texts[i] for i in train_idx], config.max_length),
                 seed=config.seed,
                 early_stopping_patience=config.early_stopping_patience,
                 weight_decay=config.weight_decay,

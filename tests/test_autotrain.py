@@ -665,3 +665,25 @@ def test_a_checkpoint_cut_off_by_the_time_cap_is_passed_over(tmp_path: Path) -> 
     (tmp_path / "checkpoint-30" / "trainer_state.json").write_text('{"epoch": 3.0, "best_model_ch', encoding="utf-8")
     assert _trainer_state(tmp_path)["epoch"] == 2.0
     assert _best_checkpoint(tmp_path) == tmp_path / "checkpoint-20"
+
+
+def test_max_length_past_the_base_is_refused_before_autotrain_runs(
+    tmp_path: Path, no_autotrain: None, tiny_base_model: Path
+) -> None:
+    """--max-length 512 on a base of 128 positions: the local backend refuses it in one line (exit 2); the autotrain
+    backend started AutoTrain, which failed in the embeddings tens of seconds later (exit 1). Refused alike now,
+    and a --max-length the base takes still reaches AutoTrain as given."""
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    def config(max_length: int) -> TrainConfig:
+        return TrainConfig(output_dir=tmp_path / "m", base_model=str(tiny_base_model), backend="autotrain",
+                           epochs=1, max_length=max_length, val_size=0.25)  # fmt: skip
+
+    spec = TaskSpec(name="fin", labels=TASK_LABELS)
+    with pytest.raises(InputError, match=r"--max-length 512 is more than the base model takes \(128 tokens\); pass "):
+        train(spec, _frame(8), config(512))
+    assert not (tmp_path / "m").exists()
+    with pytest.raises(AssertionError, match="AutoTrain was looked up"):  # past the check, on to AutoTrain
+        train(spec, _frame(8), config(128))
