@@ -42,7 +42,7 @@ from .data import preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
 from .labelled import LabelledData
 from .recipe import fit_batch_size, fit_learning_rate
-from .run_record import SXHUB_JSON, base_lineage, task_record
+from .run_record import SXHUB_JSON, _file_name, base_lineage, task_record
 from .spec import TaskSpec
 from .targets import data_notes, holdout
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
@@ -336,7 +336,7 @@ def run_autotrain(
             # AutoTrain's Trainer keeps the checkpoint with the lowest validation loss (it takes no other metric)
             "selected_by": "eval_loss",
             "n_train": len(train_df),
-            "n_valid": len(valid_df),
+            "n_val": len(valid_df),
             "seconds": round(seconds, 2),
             "autotrain_label_order": autotrain_order,
             **_eval_figures(project),
@@ -474,6 +474,17 @@ def train_autotrain(
     )
     notes = [*data_notes(data), *early_notes, *([head_note] if head_note else []), selection_note, *stopped_note]
     figures.update(validation=validation, best_metric=metric, best_score=validation[metric], notes=notes)
+    # what the local backend's record says of the data (write_sxhub_json), which the model card reads: without them
+    # the card's evaluation counted "unknown" rows and called a --validation file's rows "held out of its training
+    # file"
+    figures.update(
+        n_val=len(val_idx),
+        val_size=None if config.validation_file is not None else config.val_size,
+        validation_file=_file_name(config.validation_file),
+        min_agreement=config.min_agreement,
+        class_weights=False,  # AutoTrain's loss has none
+        soft_labels=False,
+    )
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
         model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))

@@ -385,7 +385,7 @@ def test_real_autotrain_run(tmp_path: Path, shared_data: Path, tiny_base_model: 
     summary = json.loads((out / "sxhub.json").read_text())
     assert summary["autotrain_version"] == "0.8.36"
     assert summary["train"]["n_train"] == 45
-    assert summary["train"]["n_valid"] == 15
+    assert summary["train"]["n_val"] == 15
     assert "eval_accuracy" in summary["train"]
 
 

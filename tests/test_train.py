@@ -696,6 +696,35 @@ def test_autotrain_validates_on_the_validation_file(
     assert len(seen["train"]) == 90 and not set(seen["train"]["text"]) & set(held["text"])
 
 
+def test_an_autotrain_students_card_counts_its_validation_rows_and_says_where_they_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """sxhub.json of an autotrain student lacked what the local backend records of its data (``n_val``,
+    ``val_size``, ``validation_file``...): the published card's evaluation table gave "unknown" rows, and a student
+    validated on a --validation file was said to be validated on texts "held out of its training file"."""
+    from sxhub.publish import write_model_folder
+
+    monkeypatch.setattr(autotrain, "run_autotrain", _fake_run_autotrain({}))
+    single_frame(12, seed=1).assign(text=lambda f: f["text"] + " held").to_parquet(tmp_path / "val.parquet")
+    config = TrainConfig(output_dir=tmp_path / "m", base_model=str(tiny_base_model), backend="autotrain",
+                         validation_file=tmp_path / "val.parquet", min_agreement=0.5)  # fmt: skip
+    train(SINGLE, single_frame().assign(agreement=1.0), config)
+    saved = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
+    assert (saved["validation_file"], saved["val_size"], saved["n_val"]) == ("val.parquet", None, 12)
+    assert (saved["min_agreement"], saved["class_weights"], saved["soft_labels"]) == (0.5, False, False)
+    card = (write_model_folder(tmp_path / "m", tmp_path / "repo", repo_id="me/fin") / "README.md").read_text()
+    assert "| student vs teacher labels (validation) | 12 |" in card
+    assert "validation split, 12 texts from its --validation-file" in card
+
+    config = TrainConfig(output_dir=tmp_path / "m2", base_model=str(tiny_base_model), backend="autotrain",
+                         val_size=0.2)  # fmt: skip
+    result = train(SINGLE, single_frame(), config)
+    saved = json.loads((tmp_path / "m2" / "sxhub.json").read_text())["train"]
+    assert (saved["validation_file"], saved["val_size"], saved["n_val"]) == (None, 0.2, result.n_val)
+    card = (write_model_folder(tmp_path / "m2", tmp_path / "repo2", repo_id="me/fin") / "README.md").read_text()
+    assert f"validation split, {result.n_val} texts held out of its training file" in card
+
+
 # --------------------------------------------------------------------------------------------------------------
 # the real student
 # --------------------------------------------------------------------------------------------------------------
