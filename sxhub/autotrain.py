@@ -70,14 +70,36 @@ def find_autotrain() -> AutoTrainEnv:
         executable = Path(configured).expanduser() / "bin" / "autotrain"
         if not executable.is_file():
             raise AutoTrainMissingError(f"{ENV_VAR}={configured} has no bin/autotrain: {INSTALL_HINT}")
-        return AutoTrainEnv(executable.absolute())
+        return _runnable(executable.absolute())
     default = DEFAULT_ENV / "bin" / "autotrain"
     if default.is_file():
-        return AutoTrainEnv(default)
+        return _runnable(default)
     on_path = shutil.which("autotrain")
     if on_path:
-        return AutoTrainEnv(Path(on_path).absolute())
+        return _runnable(Path(on_path).absolute())
     raise AutoTrainMissingError(f"AutoTrain is not installed: {INSTALL_HINT}")
+
+
+def _runnable(executable: Path) -> AutoTrainEnv:
+    """``executable`` if it can be started: a venv whose Python was removed or moved (a pyenv version uninstalled,
+    the venv copied from elsewhere) keeps a ``bin/autotrain`` whose ``#!`` line names a missing interpreter, and
+    starting it failed with "cannot use '.../bin/autotrain': No such file or directory" about a file that exists."""
+    if not os.access(executable, os.X_OK):
+        raise AutoTrainMissingError(f"{executable} is not executable: {INSTALL_HINT}")
+    try:
+        with executable.open("rb") as script:
+            first = script.readline(4096)
+    except OSError as exc:
+        raise AutoTrainMissingError(f"cannot read {executable} ({exc.strerror}): {INSTALL_HINT}") from None
+    if first.startswith(b"#!"):
+        words = first[2:].decode("utf-8", errors="replace").split()
+        interpreter = Path(words[0]) if words else None
+        if interpreter is not None and interpreter.is_absolute() and not interpreter.exists():
+            raise AutoTrainMissingError(
+                f"the AutoTrain venv is broken: {executable} runs {interpreter}, which no longer exists (its Python "
+                f"was removed or the venv was moved); rebuild it: {INSTALL_HINT}"
+            )
+    return AutoTrainEnv(executable)
 
 
 def check_inputs(train_df: pd.DataFrame, valid_df: pd.DataFrame, label_names: Sequence[str]) -> None:

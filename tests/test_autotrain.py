@@ -139,6 +139,24 @@ def test_missing_env_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         find_autotrain()
 
 
+def test_a_broken_env_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A venv whose Python is gone (its bin/autotrain's #! line names a missing interpreter) or whose autotrain is
+    not executable: before, starting it failed with "cannot use '.../bin/autotrain': No such file or directory"
+    about a file that exists (exit 1), after the data and base had been prepared."""
+    venv = _fake_venv(tmp_path, "exit 0\n")
+    script = venv / "bin" / "autotrain"
+    script.write_text(f"#!{tmp_path / 'gone' / 'python3'}\nprint('hi')\n", encoding="utf-8")
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    with pytest.raises(
+        AutoTrainMissingError, match=r"venv is broken: .*gone/python3, which no longer exists.*rebuild"
+    ):
+        find_autotrain()
+    script.write_text("#!/bin/sh\nexit 0\n", encoding="utf-8")
+    script.chmod(0o644)
+    with pytest.raises(AutoTrainMissingError, match=r"bin/autotrain is not executable: run `make autotrain-env`"):
+        find_autotrain()
+
+
 def test_env_var_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     venv = _fake_venv(tmp_path, "exit 0\n")
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
