@@ -143,15 +143,28 @@ _PROGRESS = re.compile(r"\d+it/s|s/it\]|examples/s\]|^\s*\d+%\|")
 _EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\w*: ")
 
 
+_KILLED = re.compile(r"died with <Signals\.(SIG\w+): \d+>")
+
+
 def log_tail(log_path: Path, lines: int = 15) -> str:
-    """The exception AutoTrain's trainer raised, if it logged one; else the last lines (progress bars dropped)."""
+    """The exception that ended the last traceback in AutoTrain's log (its trainer's, or accelerate's when the
+    trainer died), if it logged one; else the last lines (progress bars dropped).
+
+    Not only when AutoTrain's wrapper logged :data:`FAILURE_MARKER`: a trainer killed by the out-of-memory killer
+    ends in accelerate's traceback, whose 15 last lines made a one-line error of file paths and carets."""
     if not log_path.is_file():
         return "(no log)"
     text = log_path.read_text(encoding="utf-8", errors="replace")
     kept = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip() and not _PROGRESS.search(ln)]
-    raised = [ln for ln in kept if _EXCEPTION_LINE.match(ln)]
-    if FAILURE_MARKER in text and raised:
-        return raised[-1]
+    starts = [i for i, ln in enumerate(kept) if "Traceback (most recent call last)" in ln]
+    raised = [ln for ln in kept[starts[-1] :] if _EXCEPTION_LINE.match(ln)] if starts else []
+    if raised:
+        killed = _KILLED.search(raised[0])
+        if killed and killed.group(1) == "SIGKILL":
+            return (
+                f"{raised[0]} (SIGKILL is what the kernel's out-of-memory killer sends: it likely ran out of memory)"
+            )
+        return raised[0]
     return " | ".join(kept[-lines:]) or "(empty log)"
 
 

@@ -365,6 +365,31 @@ def test_log_tail_shows_the_exception_of_a_failed_training(tmp_path: Path) -> No
     assert log_tail(tmp_path / "absent.log") == "(no log)"
 
 
+def test_log_tail_of_a_trainer_killed_mid_run_is_its_one_exception_line(tmp_path: Path) -> None:
+    """The trainer killed mid-run (the out-of-memory killer's SIGKILL): AutoTrain logs no failure marker, only
+    accelerate's traceback, and the error's "Last lines" were 15 lines of it (file paths, carets) on one line."""
+    log = tmp_path / "autotrain.log"
+    died = (
+        "subprocess.CalledProcessError: Command '['/venv/bin/python3', '-m', 'autotrain.trainers.text_classification'"
+        ", '--training_config', 'autotrain-project/training_params.json']' died with <Signals.SIGKILL: 9>."
+    )
+    log.write_text(
+        "INFO | handled earlier\nTraceback (most recent call last):\n  File \"a.py\", line 1\nKeyError: 'old'\n"
+        "To avoid this warning pass in values for each of the problematic parameters or run `accelerate config`.\n"
+        "Traceback (most recent call last):\n"
+        '  File "/venv/bin/accelerate", line 6, in <module>\n    sys.exit(main())\n             ^^^^^^\n'
+        '  File "/venv/lib/python3.11/site-packages/accelerate/commands/launch.py", line 763, in simple_launcher\n'
+        "    raise subprocess.CalledProcessError(returncode=process.returncode, cmd=cmd)\n"
+        f"{died}\nINFO | 2026-12-05 18:54:28 | autotrain.parser:run:229 - Job ID: 10609\n"
+    )
+    assert (
+        log_tail(log)
+        == f"{died} (SIGKILL is what the kernel's out-of-memory killer sends: it likely ran out of memory)"
+    )
+    log.write_text(log.read_text().replace("SIGKILL: 9", "SIGSEGV: 11"))
+    assert log_tail(log) == died.replace("SIGKILL: 9", "SIGSEGV: 11")
+
+
 # --- the real thing ------------------------------------------------------------------------------------------------
 
 
