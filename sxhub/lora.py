@@ -523,11 +523,15 @@ def train_autotrain(
     }
     (work / "conf.yml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     log = work / "autotrain.log"
+    child_env = _subprocess_env(env, offline=True)
+    # --threads (torch.set_num_threads here, and the record's "threads"): AutoTrain's trainer is a process of its
+    # own, which took every core whatever the user gave
+    child_env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
     try:
         code = run_subprocess(
             [str(env.executable), "--config", "conf.yml"],
             cwd=work,
-            env=_subprocess_env(env, offline=True),
+            env=child_env,
             log_path=log,
             timeout=6 * 3600.0,
             echo=progress,

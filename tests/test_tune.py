@@ -1382,6 +1382,39 @@ def test_autotrain_gets_a_base_its_transformers_reads(tmp_path: Path, tiny_llama
     assert (folder / "model.safetensors").resolve() == (base / "model.safetensors").resolve()
 
 
+def test_autotrain_trains_with_the_threads_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
+) -> None:
+    """sxhub tune --backend autotrain --threads 2: sxhub set 2 threads for itself and recorded 2, while AutoTrain's
+    trainer, a process of its own, took every core. It is given the same number (OMP_NUM_THREADS)."""
+    import stat
+
+    import torch
+
+    from sxhub.errors import BackendError
+    from sxhub.lora import BaseModel, ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    script = venv / "bin" / "autotrain"
+    script.write_text(f'#!/bin/sh\necho "$OMP_NUM_THREADS" > "{tmp_path}/threads"\nexit 1\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")  # what the user's shell had; --threads wins
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the failed run's work folder, kept, goes with tmp_path
+    example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(BackendError, match="exit code 1"):
+            train_autotrain([example], BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
+                            progress=False)  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    assert (tmp_path / "threads").read_text().strip() == "2"
+
+
 @pytest.mark.slow
 @pytest.mark.autotrain
 def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> None:
