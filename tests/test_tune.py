@@ -1415,6 +1415,22 @@ def test_autotrain_trains_with_the_threads_given(
     assert (tmp_path / "threads").read_text().strip() == "2"
 
 
+def test_peak_memory_counts_autotrains_trainer_process() -> None:
+    """With --backend autotrain the training runs in a child process: sxhub.json's peak_rss_mb (and the card's
+    "peak memory") gave sxhub's own peak, not the trainer's."""
+    import resource
+    import subprocess
+    import sys
+
+    from sxhub.tune import peak_rss_mb
+
+    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child_mb = int(own_mb) + 64  # a child that holds 64 MB more than this process ever did
+    code = f"b = bytearray({child_mb} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert peak_rss_mb() >= child_mb
+
+
 @pytest.mark.slow
 @pytest.mark.autotrain
 def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> None:
