@@ -282,9 +282,10 @@ def run_autotrain(
     temporary folder, removed after a success and kept (named in the error) after a failure. ``echo`` streams
     AutoTrain's log to stderr. ``max_minutes`` caps the run as ``--max-minutes`` caps the local backend's: AutoTrain
     has no time limit of its own, so it is stopped then (its start-up counts too) and the best checkpoint it saved
-    is kept (sxhub.json: ``stopped_by_time``). Raises :class:`~sxhub.errors.UserError` subclasses for bad input or a
-    missing AutoTrain, and :class:`~sxhub.errors.BackendError` when AutoTrain fails, saves no checkpoint within
-    ``max_minutes``, or runs past ``timeout`` seconds.
+    is kept (sxhub.json: ``stopped_by_time``); ``timeout`` bounds a run without ``max_minutes``. Raises
+    :class:`~sxhub.errors.UserError` subclasses for bad input or a missing AutoTrain, and
+    :class:`~sxhub.errors.BackendError` when AutoTrain fails, saves no checkpoint within ``max_minutes``, or runs
+    past ``timeout`` seconds without ``max_minutes``.
     """
     names = list(label_names)
     check_inputs(train_df, valid_df, names)
@@ -306,7 +307,9 @@ def run_autotrain(
     codes = label_codes(names)
     conf = write_inputs(work, train_df, valid_df, config, codes)
     project, log_path = work / PROJECT_NAME, work / "autotrain.log"
-    capped = max_minutes is not None and max_minutes * 60 < timeout
+    # --max-minutes is the user's cap, whatever the default timeout: --max-minutes 600 (10 h) ended at the 6 h
+    # timeout in an error that dropped every checkpoint saved, where the local backend trains the 10 h
+    capped = max_minutes is not None
     start = time.monotonic()
     kept, tokenizer_from, stopped_by_time = project, None, False
     try:
@@ -315,7 +318,7 @@ def run_autotrain(
             cwd=work,
             env=_subprocess_env(env, offline=offline),
             log_path=log_path,
-            timeout=max_minutes * 60 if capped and max_minutes is not None else timeout,
+            timeout=max_minutes * 60 if max_minutes is not None else timeout,
             echo=echo,
         )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; a rerun starts over, so nothing is kept

@@ -350,6 +350,25 @@ def test_ctrl_c_stops_autotrain_and_its_children(
     assert not (tmp_path / "model").exists()
 
 
+def test_max_minutes_beyond_the_default_timeout_is_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """--max-minutes longer than the 6 h default timeout (--max-minutes 600): the timeout won, and AutoTrain was
+    stopped at 6 h in an error that dropped every checkpoint it had saved. The user's cap is the limit, and the best
+    checkpoint is kept at it (here 3 s against a 1 s timeout)."""
+    checkpoint = "autotrain-project/checkpoint-1"
+    state = json.dumps({"epoch": 1.0, "best_model_checkpoint": checkpoint, "log_history": []})
+    body = f'mkdir -p {checkpoint}\ncp -r "{autotrain_style_model}"/* {checkpoint}/\n'
+    body += f"echo '{state}' > {checkpoint}/trainer_state.json\nsleep 60\n"
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    started = time.monotonic()
+    out = run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, max_minutes=0.05, timeout=1.0))
+    assert time.monotonic() - started >= 3
+    summary = json.loads((out / "sxhub.json").read_text())["train"]
+    assert summary["stopped_by_time"] is True and summary["epochs"] == 1.0
+    assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "positive"
+
+
 def test_log_tail_shows_the_exception_of_a_failed_training(tmp_path: Path) -> None:
     log = tmp_path / "autotrain.log"
     log.write_text(
