@@ -471,6 +471,14 @@ def train_autotrain(
         keep_split_on_load(out, split_inputs)  # as the local backend saves it, whatever AutoTrain's transformers wrote
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
+    if (out / "tokenizer_config.json").is_file() and info.get("max_length"):
+        # the training max_length, as the local backend saves it (train._save): the base's (AutoTrain keeps it) made
+        # pipeline(..., truncation=True) read 128 tokens of a text the student learned and sxhub predicts at 64
+        tokenizer_config = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
+        tokenizer_config["model_max_length"] = int(info["max_length"])
+        (out / "tokenizer_config.json").write_text(
+            json.dumps(tokenizer_config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     info["base_model"] = str(base)  # the base, not the folder of links AutoTrain read it from
     if lineage := base_lineage(base):  # a student folder as the base: what it was fine-tuned from
         info["base_lineage"] = lineage

@@ -696,6 +696,21 @@ def test_autotrain_validates_on_the_validation_file(
     assert len(seen["train"]) == 90 and not set(seen["train"]["text"]) & set(held["text"])
 
 
+def test_an_autotrain_students_tokenizer_truncates_where_training_did(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """The local backend saves the tokenizer with model_max_length = the training max_length, so that
+    pipeline(..., truncation=True) reads what the student learned from; an autotrain student kept its base's 128, and
+    a plain transformers user got other probabilities than sxhub predict for a text past 64 tokens."""
+    from transformers import AutoTokenizer
+
+    monkeypatch.setattr(autotrain, "run_autotrain", _fake_run_autotrain({}))  # trains at max_length 64
+    config = TrainConfig(output_dir=tmp_path / "m", base_model=str(tiny_base_model), backend="autotrain")
+    train(SINGLE, single_frame(), config)
+    assert AutoTokenizer.from_pretrained(tiny_base_model).model_max_length == 128
+    assert AutoTokenizer.from_pretrained(tmp_path / "m").model_max_length == 64
+
+
 def test_an_autotrain_students_card_counts_its_validation_rows_and_says_where_they_came_from(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_base_model: Path
 ) -> None:
