@@ -90,9 +90,10 @@ def _pump(source: IO[bytes], log: IO[bytes], echo: bool) -> None:
 
 
 def run_subprocess(
-    cmd: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, timeout: float, echo: bool = True
+    cmd: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, timeout: float | None, echo: bool = True
 ) -> int:
-    """Run ``cmd`` in its own process group, log to ``log_path``; on timeout end the group and raise BackendError."""
+    """Run ``cmd`` in its own process group, log to ``log_path``; on timeout (None: none) end the group and raise
+    BackendError."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
             cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True

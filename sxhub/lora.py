@@ -533,7 +533,7 @@ def train_autotrain(
             cwd=work,
             env=child_env,
             log_path=log,
-            timeout=6 * 3600.0,
+            timeout=None,  # as the local backend: a tune has no time cap (a 6 h one ended long tunes in an error)
             echo=progress,
         )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; the base's copy and the data go too

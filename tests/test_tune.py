@@ -1415,6 +1415,36 @@ def test_autotrain_trains_with_the_threads_given(
     assert (tmp_path / "threads").read_text().strip() == "2"
 
 
+def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path) -> None:
+    """sxhub tune has no --max-minutes and the local backend runs as long as the tune takes; the autotrain backend
+    stopped AutoTrain at a fixed 6 h in an error ("ran past its 21600 s timeout"), losing a long tune."""
+    from sxhub import autotrain_run
+    from sxhub.lora import BaseModel, ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    seen: dict[str, object] = {}
+
+    class Started(Exception):
+        pass
+
+    def run_subprocess(cmd: list[str], **kwargs: object) -> int:
+        seen.update(kwargs)
+        raise Started
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 1\n")
+    (venv / "bin" / "autotrain").chmod(0o755)
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
+    example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
+    with pytest.raises(Started):
+        train_autotrain([example], BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
+                        progress=False)  # fmt: skip
+    assert seen["timeout"] is None
+
+
 def test_peak_memory_counts_autotrains_trainer_process() -> None:
     """With --backend autotrain the training runs in a child process: sxhub.json's peak_rss_mb (and the card's
     "peak memory") gave sxhub's own peak, not the trainer's."""
