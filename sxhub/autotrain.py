@@ -273,6 +273,7 @@ def run_autotrain(
     workdir: str | os.PathLike[str] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     max_minutes: float | None = None,
+    threads: int | None = None,
     echo: bool = True,
 ) -> Path:
     """Fine-tune ``base_model`` on ``train_df`` with AutoTrain; return ``output_dir`` in sxhub's model layout.
@@ -282,7 +283,8 @@ def run_autotrain(
     temporary folder, removed after a success and kept (named in the error) after a failure. ``echo`` streams
     AutoTrain's log to stderr. ``max_minutes`` caps the run as ``--max-minutes`` caps the local backend's: AutoTrain
     has no time limit of its own, so it is stopped then (its start-up counts too) and the best checkpoint it saved
-    is kept (sxhub.json: ``stopped_by_time``); ``timeout`` bounds a run without ``max_minutes``. Raises
+    is kept (sxhub.json: ``stopped_by_time``); ``timeout`` bounds a run without ``max_minutes``. ``threads`` caps
+    the CPU threads of AutoTrain's trainer (``OMP_NUM_THREADS``; None: its own default, every core). Raises
     :class:`~sxhub.errors.UserError` subclasses for bad input or a missing AutoTrain, and
     :class:`~sxhub.errors.BackendError` when AutoTrain fails, saves no checkpoint within ``max_minutes``, or runs
     past ``timeout`` seconds without ``max_minutes``.
@@ -312,11 +314,14 @@ def run_autotrain(
     capped = max_minutes is not None
     start = time.monotonic()
     kept, tokenizer_from, stopped_by_time = project, None, False
+    child_env = _subprocess_env(env, offline=offline)
+    if threads:  # sxhub run --threads: AutoTrain's trainer, a process of its own, took every core whatever was given
+        child_env["OMP_NUM_THREADS"] = str(int(threads))
     try:
         code = run_subprocess(
             [str(env.executable), "--config", conf.name],
             cwd=work,
-            env=_subprocess_env(env, offline=offline),
+            env=child_env,
             log_path=log_path,
             timeout=max_minutes * 60 if max_minutes is not None else timeout,
             echo=echo,
@@ -465,6 +470,7 @@ def train_autotrain(
                 early_stopping_patience=config.early_stopping_patience,
                 weight_decay=config.weight_decay,
                 max_minutes=config.max_minutes,
+                threads=config.threads,
             )
         )
     if split_inputs is not None and (out / "tokenizer_config.json").is_file():

@@ -8,6 +8,7 @@ import re
 import stat
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -275,6 +276,26 @@ def test_fake_run_normalises_the_output(
     assert summary["train"]["n_train"] == 9
     assert summary["train"]["autotrain_label_order"] == ALPHABETICAL
     assert json.loads((out / "config.json").read_text())["id2label"]["0"] == "positive"
+
+
+def test_threads_reach_autotrains_trainer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """sxhub run --backend autotrain --threads 2 ("CPU threads for training and prediction"): the threads reached
+    TrainConfig, and AutoTrain's trainer, a process of its own, took every core (or the shell's OMP_NUM_THREADS)."""
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    body = f'echo "$OMP_NUM_THREADS" > "{tmp_path}/threads"\ncp -r "{autotrain_style_model}" autotrain-project\n'
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    config = TrainConfig(output_dir=tmp_path / "m", base_model=str(tiny_base_model), backend="autotrain", epochs=1,
+                         val_size=0.25, threads=2)  # fmt: skip
+    train(TaskSpec(name="fin", labels=TASK_LABELS), _frame(8), config)
+    assert (tmp_path / "threads").read_text().strip() == "2"
+    train(TaskSpec(name="fin", labels=TASK_LABELS), _frame(8), replace(config, threads=None))
+    assert (tmp_path / "threads").read_text().strip() == "7", "without --threads the environment's setting holds"
 
 
 def test_fake_run_that_exits_0_without_a_model_is_a_backend_error(
