@@ -433,10 +433,7 @@ def train_local(
                 peft_config=lora,
             )
         except peft.utils.error.NoMatchingPeftModuleError as exc:
-            raise ModelError(
-                f"LoRA target modules {opts.target_modules} are not layers of this base model; pass layer names it "
-                "has with --target-modules (e.g. q_proj,v_proj for Llama-style models)."
-            ) from exc
+            raise _no_target_modules(opts.target_modules) from exc
         trainer.remove_callback(PrinterCallback)  # it prints every log to stdout, which `--json` keeps clean
         trainer.add_callback(stderr_progress(disable=not progress))
         result = trainer.train()
@@ -472,6 +469,7 @@ def train_autotrain(
 
     epochs = whole_epochs(opts.epochs)
     env = find_autotrain()
+    check_target_modules(base, opts.target_modules)
     tokenizer = AutoTokenizer.from_pretrained(base.path)
     prepare_tokenizer(tokenizer)
     rendered = []
@@ -551,6 +549,29 @@ def train_autotrain(
         "loss": "whole sequence (AutoTrain's SFT trainer packs prompt and answer together)",
     }
     return model, tokenizer, figures
+
+
+def _no_target_modules(target_modules: Sequence[str]) -> ModelError:
+    return ModelError(
+        f"LoRA target modules {list(target_modules)} are not layers of this base model; pass layer names it "
+        "has with --target-modules (e.g. q_proj,v_proj for Llama-style models)."
+    )
+
+
+def check_target_modules(base: BaseModel, target_modules: Sequence[str]) -> None:
+    """Refuse ``target_modules`` that name no layer of the base, as the local backend's PEFT refuses them, before
+    AutoTrain starts: it failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1).
+    The base is built on the meta device (its config, no weights) and matched as PEFT matches layer names."""
+    import peft
+    import torch
+    from peft.tuners.tuners_utils import check_target_module_exists
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base.path))
+    lora = peft.LoraConfig(target_modules=list(target_modules), task_type="CAUSAL_LM")
+    if not any(check_target_module_exists(lora, name) for name, _ in model.named_modules()):
+        raise _no_target_modules(target_modules)
 
 
 def whole_epochs(epochs: float) -> int:

@@ -1415,6 +1415,35 @@ def test_autotrain_trains_with_the_threads_given(
     assert (tmp_path / "threads").read_text().strip() == "2"
 
 
+def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
+) -> None:
+    """--target-modules foo_proj: the local backend refuses it in one line (exit 2); the autotrain backend started
+    AutoTrain, which failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1)."""
+    from sxhub import autotrain_run
+    from sxhub.errors import ModelError
+    from sxhub.lora import BaseModel, ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    def run_subprocess(cmd: list[str], **kwargs: object) -> int:
+        raise AssertionError("AutoTrain was started")
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 1\n")
+    (venv / "bin" / "autotrain").chmod(0o755)
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
+    example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
+    base = BaseModel(str(tiny_llama), "tiny", None)
+    with pytest.raises(ModelError, match=r"LoRA target modules \['foo_proj'\] are not layers of this base model"):
+        train_autotrain([example], base, TuneOptions(backend="autotrain", target_modules=["foo_proj"]), progress=False)
+    with pytest.raises(AssertionError, match="AutoTrain was started"):  # layers it has pass
+        train_autotrain([example], base, TuneOptions(backend="autotrain", target_modules=["q_proj", "foo_proj"]),
+                        progress=False)  # fmt: skip
+
+
 def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path) -> None:
     """sxhub tune has no --max-minutes and the local backend runs as long as the tune takes; the autotrain backend
     stopped AutoTrain at a fixed 6 h in an error ("ran past its 21600 s timeout"), losing a long tune."""
