@@ -545,6 +545,7 @@ def train_autotrain(
         "n_examples": len(kept),
         "n_too_long": len(rendered) - len(kept),
         "autotrain_version": env.versions().get("autotrain"),
+        "autotrain_env": env.versions(),  # what trained (sxhub.json's versions are sxhub's, which merged and saved)
         "packing": True,
         "loss": "whole sequence (AutoTrain's SFT trainer packs prompt and answer together)",
     }

