@@ -1494,20 +1494,21 @@ def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.M
     assert seen["timeout"] is None
 
 
-def test_peak_memory_counts_autotrains_trainer_process() -> None:
+def test_peak_memory_counts_autotrains_trainer_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """With --backend autotrain the training runs in a child process: sxhub.json's peak_rss_mb (and the card's
-    "peak memory") gave sxhub's own peak, not the trainer's."""
+    "peak memory") gave sxhub's own peak, not the trainer's. (Linux reports ru_maxrss in KB.)"""
     import resource
-    import subprocess
-    import sys
+    from types import SimpleNamespace
 
-    from sxhub.tune import peak_rss_mb
+    from sxhub import tune as tune_module
 
-    own_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    child_mb = int(own_mb) + 64  # a child that holds 64 MB more than this process ever did
-    code = f"b = bytearray({child_mb} * 1024 * 1024)\nfor i in range(0, len(b), 4096): b[i] = 1"
-    subprocess.run([sys.executable, "-c", code], check=True)
-    assert peak_rss_mb() >= child_mb
+    peaks = {resource.RUSAGE_SELF: 510 * 1024, resource.RUSAGE_CHILDREN: 2048 * 1024}
+    fake = SimpleNamespace(getrusage=lambda who: SimpleNamespace(ru_maxrss=peaks[who]),
+                           RUSAGE_SELF=resource.RUSAGE_SELF, RUSAGE_CHILDREN=resource.RUSAGE_CHILDREN)  # fmt: skip
+    monkeypatch.setattr(tune_module, "resource", fake)
+    assert tune_module.peak_rss_mb() == 2048
+    peaks[resource.RUSAGE_CHILDREN] = 100 * 1024  # the local backend: no child, or a small one
+    assert tune_module.peak_rss_mb() == 510
 
 
 @pytest.mark.slow
