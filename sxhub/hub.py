@@ -94,16 +94,39 @@ def publish_folder(
     return url
 
 
+# where the token pushed with came from (resolve_token): what a 401 or 403 tells the user to change
+_token_from: list[str] = []
+
+
 def resolve_token(token: str | None) -> str:
     """The token to push with: the argument, else ``HF_TOKEN``, else the saved login."""
     from huggingface_hub import get_token
 
+    given = token
     token = token or get_token()
     if not token:
         raise PublishError(
             "no Hugging Face token: run `hf auth login` (or `huggingface-cli login`), set HF_TOKEN, or pass --token."
         )
+    env = next((name for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if os.environ.get(name, "").strip()), None)
+    _token_from[:] = ["--token" if given else env or "login"]
     return token
+
+
+def token_fix(status: int) -> str:
+    """How to push with a token the Hub accepts (``status`` 401: rejected; 403: no write access), named by where the
+    token came from: ``HF_TOKEN`` is read before the saved login, so a stale one made `hf auth login` change
+    nothing, and the line said to check the token with `hf auth whoami` (which shows HF_TOKEN's) or pass --token."""
+    origin = _token_from[0] if _token_from else "login"
+    kind = "a valid token" if status == 401 else "a token with write access"
+    if origin == "--token":
+        return f"pass {kind} with --token (or leave --token out to use HF_TOKEN or your `hf auth login`)"
+    if origin != "login":
+        return (
+            f"the token came from {origin}, which is read before your `hf auth login`: set {origin} to {kind}, "
+            "or unset it to use your login"
+        )
+    return f"run `hf auth login` with {kind}, set HF_TOKEN to one, or pass --token"
 
 
 def with_namespace(api: Any, repo_id: str) -> str:
@@ -304,10 +327,10 @@ def _http_message(exc: Any, doing: str) -> str:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if status == 401:
-        return f"the Hub rejected the token while {doing} (HTTP 401); check it with `hf auth whoami` or pass --token."
+        return f"the Hub rejected the token while {doing} (HTTP 401); {token_fix(401)}."
     if status == 403:
         return (
-            f"the Hub refused {doing} (HTTP 403: {detail}); use a namespace that is yours or your organisation's and "
-            "a token with write access."
+            f"the Hub refused {doing} (HTTP 403: {detail}); use a namespace that is yours or your organisation's, and "
+            f"{token_fix(403)}."
         )
     return f"the Hub answered HTTP {status} while {doing}: {detail}"

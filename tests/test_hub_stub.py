@@ -295,3 +295,22 @@ def test_branch_exist_ok_visibility_and_a_missing_branch(hub: HubFixture) -> Non
     assert not api.dataset_info("tester/d").private
     api.update_repo_settings("tester/d", private=True, repo_type="dataset")
     assert api.dataset_info("tester/d").private
+
+
+def test_a_read_only_token_reads_but_is_refused_writes_with_403(hub: HubFixture) -> None:
+    """The Hub answers 403 to a token without write permission (huggingface_hub ``create_repo`` then checks whether
+    the repo exists); a read token still reads, and ``whoami`` says its role."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    HfApi().create_repo(f"{hub.user}/m")
+    reader = HfApi(token="read_token")
+    assert reader.whoami()["auth"]["accessToken"]["role"] == "read"
+    assert reader.repo_exists(f"{hub.user}/m")
+    with pytest.raises(HfHubHTTPError) as err:
+        reader.create_repo(f"{hub.user}/other")
+    assert err.value.response.status_code == 403
+    assert reader.create_repo(f"{hub.user}/m", exist_ok=True).repo_id == f"{hub.user}/m"  # exists: no error
+    with pytest.raises(HfHubHTTPError) as err:
+        reader.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{hub.user}/m")
+    assert err.value.response.status_code == 403

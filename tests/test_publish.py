@@ -1689,3 +1689,41 @@ def test_an_evaluation_against_one_flag_column_per_label_reads_as_such(
     card, _ = _card(tmp_path / "m")
     assert "on 12 texts of a file given when this card was made against its 3 true/false label columns," in card
     assert "true/false label columns` column" not in card
+
+
+def test_a_rejected_or_read_only_token_names_where_it_came_from(
+    hub, student: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stale HF_TOKEN answered 401 with "check it with `hf auth whoami` or pass --token": HF_TOKEN is read before
+    the saved login, so `hf auth login` changed nothing and `hf auth whoami` showed the same token. The line names
+    where the token came from and what to change there; a read-only token (403) the same, asking for write access."""
+    from huggingface_hub import HfApi, constants
+
+    repo = f"{hub.user}/tok-model"
+    argv = ["publish", "model", str(student), "--repo-id", repo]
+
+    monkeypatch.setenv("HF_TOKEN", "invalid_stale")
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "HTTP 401" in err and "set HF_TOKEN to a valid token, or unset it" in err
+
+    code, _, err = run_cli([*argv, "--token", "invalid_given"], capsys)
+    assert code == 2 and "pass a valid token with --token" in err
+
+    monkeypatch.delenv("HF_TOKEN")
+    Path(constants.HF_TOKEN_PATH).parent.mkdir(parents=True, exist_ok=True)
+    Path(constants.HF_TOKEN_PATH).write_text("invalid_saved", encoding="utf-8")
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "run `hf auth login` with a valid token" in err
+
+    monkeypatch.setenv("HF_TOKEN", "read_only_token")
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "HTTP 403" in err and "set HF_TOKEN to a token with write access" in err
+    assert not HfApi(token=hub.token).repo_exists(repo)  # refused before anything was made
+
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    assert run_cli(argv, capsys)[0] == 0
+    monkeypatch.setenv("HF_TOKEN", "read_only_token")  # the repo exists: create_repo passes, the upload is refused
+    code, _, err = run_cli([*argv, "--exist-ok"], capsys)
+    assert code == 2 and "HTTP 403" in err and "uploading to" in err and "HF_TOKEN" in err

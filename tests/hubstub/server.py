@@ -123,14 +123,20 @@ class Handler(BaseHTTPRequestHandler):
             headers["X-Error-Code"] = err.code
         self.send_json({"error": err.message}, err.status, headers)
 
-    def token(self, *, required: bool) -> str | None:
-        """The Bearer token; 401 when missing on a write route or when it starts with ``invalid``."""
+    def token(self, *, required: bool, write: bool = False) -> str | None:
+        """The Bearer token; 401 when missing on a write route or when it starts with ``invalid``. A token starting
+        with ``read`` is a read-only token: a route that writes (``write``) answers 403, as the Hub answers a token
+        without write permission on the namespace (huggingface_hub ``src/huggingface_hub/hf_api.py`` ``create_repo``,
+        commit ee0a4510f4bc15e26cb722be2efc2bdb01383ca0, and 2.4.0 as installed: "403 -> if no write permission on the
+        namespace", after which it checks whether the repo exists)."""
         auth = self.headers.get("Authorization", "")
         token = auth[7:].strip() if auth.lower().startswith("bearer ") else None
         if token and token.startswith("invalid"):
             raise HubError(401, "Invalid credentials in Authorization header")
         if required and not token:
             raise HubError(401, "Invalid credentials in Authorization header")
+        if write and token and token.startswith("read"):
+            raise HubError(403, "You don't have the rights to write to this namespace: the token is read-only")
         return token
 
     @property
@@ -212,9 +218,15 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- account and repos -------------------------------------------------------------------------------------
     def whoami(self) -> None:
-        self.token(required=True)
+        token = self.token(required=True)
         orgs = [{"type": "org", "name": org, "fullname": org, "roleInOrg": "admin"} for org in ORGS]
-        auth = {"type": "access_token", "accessToken": {"displayName": "hub-stub", "role": "write"}}
+        auth = {
+            "type": "access_token",
+            "accessToken": {
+                "displayName": "hub-stub",
+                "role": "read" if token and token.startswith("read") else "write",
+            },
+        }
         self.send_json({"type": "user", "name": USER, "fullname": "Test User", "orgs": orgs, "auth": auth})
 
     def validate_yaml(self) -> None:
@@ -239,7 +251,7 @@ class Handler(BaseHTTPRequestHandler):
         return f"{namespace}/{name}"
 
     def create_repo(self) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         body = self.json_body()
         repo_type = body.get("type") or "model"
         repo_id = self._namespaced(body.get("name", ""), body.get("organization"))
@@ -257,13 +269,13 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({"url": url, "name": repo_id, "id": repo_id})
 
     def delete_repo(self) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         body = self.json_body()
         self.server.store.delete(body.get("type") or "model", self._namespaced(body["name"], body.get("organization")))
         self.send_json({})
 
     def move_repo(self) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         body = self.json_body()
         self.server.store.move(body.get("type") or "model", body["fromRepo"], body["toRepo"])
         self.send_json({})
@@ -271,7 +283,7 @@ class Handler(BaseHTTPRequestHandler):
     def settings(self, repo: Repo) -> None:
         """``PUT /api/{type}s/{id}/settings``, as huggingface_hub 2.4.0 ``hf_api.py`` ``update_repo_settings`` sends
         it: ``{"visibility": "private"|"public", "gated": ...}`` (``private=`` is sent as ``visibility``)."""
-        self.token(required=True)
+        self.token(required=True, write=True)
         body = self.json_body()
         with self.server.store.lock:
             repo = self.server.store.get(repo.repo_type, repo.repo_id)
@@ -366,7 +378,7 @@ class Handler(BaseHTTPRequestHandler):
         """``POST .../branch/{name}`` and ``.../tag/{revision}``, as huggingface_hub 2.4.0 ``hf_api.py``
         ``create_branch`` / ``create_tag`` send them; an existing name is 409, which ``create_branch(exist_ok=True)``
         takes as done."""
-        self.token(required=True)
+        self.token(required=True, write=True)
         body = self.json_body()
         is_tag = refs is repo.tags
         with self.server.store.lock:
@@ -383,7 +395,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({})
 
     def delete_ref(self, repo: Repo, refs: dict[str, str], name: str) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         is_tag = refs is repo.tags
         with self.server.store.lock:
             repo = self.server.store.get(repo.repo_type, repo.repo_id)
@@ -395,7 +407,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- upload ------------------------------------------------------------------------------------------------
     def preupload(self, repo: Repo, revision: str) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         try:
             files = repo.files(revision)
         except HubError:
@@ -413,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({"files": answers, "commitOid": repo.resolve("main")})
 
     def commit(self, repo: Repo, revision: str) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         store = self.server.store
         lines = [json.loads(line) for line in self.body().splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
@@ -470,7 +482,7 @@ class Handler(BaseHTTPRequestHandler):
             raise HubError(400, f"Hub stub does not support commit operation {key!r}")
 
     def lfs_batch(self, repo_type: str, repo_id: str) -> None:
-        self.token(required=True)
+        self.token(required=True, write=True)
         self.server.store.get(repo_type, repo_id)
         body = self.json_body()
         if body.get("operation") != "upload":
