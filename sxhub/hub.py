@@ -91,6 +91,13 @@ def publish_folder(
                 f"{str(exc).rstrip('.')}; the {kind} repo {repo_id!r} was created but this publish did not finish: "
                 "fix that, then run again with --exist-ok."
             ) from exc
+        except KeyboardInterrupt as exc:  # Ctrl-C / SIGTERM during the upload: the line said "a rerun starts over",
+            if not exist_ok:  # and the rerun stopped at "already exists" on the repo this call had created
+                exc.sxhub_left = (  # type: ignore[attr-defined]
+                    f"the {repo_kind(repo_type)} repo {repo_id!r} was created before the upload finished: run again "
+                    "with --exist-ok to push to it"
+                )
+            raise
     return url
 
 

@@ -1727,3 +1727,30 @@ def test_a_rejected_or_read_only_token_names_where_it_came_from(
     monkeypatch.setenv("HF_TOKEN", "read_only_token")  # the repo exists: create_repo passes, the upload is refused
     code, _, err = run_cli([*argv, "--exist-ok"], capsys)
     assert code == 2 and "HTTP 403" in err and "uploading to" in err and "HF_TOKEN" in err
+
+
+def test_a_push_interrupted_after_creating_the_repo_says_to_rerun_with_exist_ok(
+    hub, student: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C during the upload of a new repo said "nothing half-written is left ...; a rerun starts over", and the
+    rerun stopped at "already exists": the repo had been created. The line now names the repo and --exist-ok."""
+    from huggingface_hub import HfApi
+
+    real = HfApi.upload_folder
+
+    def interrupted(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(HfApi, "upload_folder", interrupted)
+    repo = f"{hub.user}/cut-model"
+    argv = ["publish", "model", str(student), "--repo-id", repo]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 130
+    assert f"the model repo {repo!r} was created before the upload finished: run again with --exist-ok" in err
+    assert "starts over" not in err
+    code, _, err = run_cli([*argv, "--exist-ok"], capsys)  # still interrupted: the repo existed, nothing to add
+    assert code == 130 and "--exist-ok" not in err
+    monkeypatch.setattr(HfApi, "upload_folder", real)
+    code, _, err = run_cli([*argv, "--exist-ok"], capsys)
+    assert code == 0, err
+    assert "model.safetensors" in hub.stub.list_files(repo)

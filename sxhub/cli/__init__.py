@@ -114,10 +114,13 @@ def interrupted_line(word: str, exc: BaseException | None = None) -> str:
     several stages, the stage it stopped in). Every verb said
     "finished work is kept (the label cache makes a rerun resume)", which is false for predict (its partial output
     is removed) and train (it starts over)."""
+    verb = _verb[0] if _verb else ""
     what = getattr(exc, "sxhub_rerun", None) or RERUN.get(  # the work itself may say what it kept (train --search)
-        _verb[0] if _verb else "",
-        "nothing half-written is left and earlier outputs are untouched; a rerun starts over",
+        verb, "nothing half-written is left and earlier outputs are untouched; a rerun starts over"
     )
+    left = getattr(exc, "sxhub_left", None)  # what it left that a rerun must know of (a Hub repo it created)
+    if left:
+        what = f"{what}; {left}" if verb in RERUN else left
     return f"{word}{f' during {_stage[0]}' if _stage else ''}; {what}."
 
 
