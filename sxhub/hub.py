@@ -236,6 +236,27 @@ def refuse_existing(
         )
 
 
+def check_can_push(api: Any, namespace: str, *, offline_fix: str = OFFLINE_FIX) -> None:
+    """Refuse a token that cannot create repos in ``namespace``: a read-only token (``whoami``'s
+    ``auth.accessToken.role``, as ``hf auth login`` reports it), or a namespace that is neither the token's user nor
+    one of its organisations. ``sxhub run --push`` met both only at its publish stage, in an HTTP 403, after the
+    teachers were paid and the student trained. A fine-grained token's permissions are not listed here: the Hub
+    judges those when the repos are created."""
+    with hub_errors(f"checking what the token may write to (--push {namespace})", offline_fix=offline_fix):
+        me = api.whoami()
+    role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
+    if role == "read":
+        raise PublishError(f"the token is read-only, so it cannot create repos in {namespace!r}; {token_fix(403)}.")
+    user = str(me.get("name") or "")
+    orgs = sorted(str(org.get("name")) for org in me.get("orgs") or () if org.get("name"))
+    if namespace.casefold() not in {name.casefold() for name in (user, *orgs)}:  # as the Hub matches them
+        yours = f"your user {user!r}" + (f" or your organisations {', '.join(map(repr, orgs))}" if orgs else "")
+        raise PublishError(
+            f"the token of {user!r} cannot create repos in namespace {namespace!r} (--push); push to {yours}, or use "
+            f"a token of a member of {namespace!r} with write access."
+        )
+
+
 # beside what a publish wrote, in the folder huggingface_hub keeps its own local metadata in (upload_folder skips it)
 PUBLISHED_LIST = Path(".cache") / "huggingface" / "sxhub-published.json"
 

@@ -65,7 +65,7 @@ def check_out_folder(out: Path) -> None:
 def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
     """Refuse at the start what the publish stage would refuse at the end, after the teachers were paid and the
     student trained: a repo folder under ``out/repos`` that an earlier run filled, or with ``push``, an invalid
-    repo id, no token, or a Hub repo that exists; each unless ``exist_ok``; and a license the cards cannot declare
+    repo id, no token, a token that cannot write to the namespace, or a Hub repo that exists; each unless ``exist_ok``; and a license the cards cannot declare
     (one off the Hub's list without a link), in the folders or on the Hub."""
     from .errors import PublishError
 
@@ -79,13 +79,14 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
                     "or choose another --out."
                 )
         return
-    from .hub import hub_api, refuse_existing, resolve_token
+    from .hub import check_can_push, hub_api, refuse_existing, resolve_token
     from .repo import check_repo_id
 
     ids = repo_ids(spec, config.push)
     for repo_id in ids.values():
         check_repo_id(repo_id)
     api = hub_api(resolve_token(None))
+    check_can_push(api, config.push, offline_fix="run without --push to write the repos into --out")
     for kind in REPO_KINDS:
         refuse_existing(
             api,

@@ -401,6 +401,9 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
         (("--push", hub.user), None, f"Error: model repo '{hub.user}/financial-sentiment' already exists; pass "),
         (("--push", "not a namespace"), None, "Error: repo id 'not a namespace/financial-sentiment' is invalid"),
         (("--push", hub.user), no_token, "Error: no Hugging Face token"),
+        # the Hub answers 403 to both, at the publish stage: after the teachers were paid and the student trained
+        (("--push", "someone-else"), None, f"Error: the token of '{hub.user}' cannot create repos in namespace 'so"),
+        (("--push", hub.user), {**os.environ, "HF_TOKEN": "read_only"}, "Error: the token is read-only, so it "),
     ]
     with _oracle(texts) as server:
         for args, env, message in cases:
