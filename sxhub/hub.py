@@ -178,12 +178,21 @@ def warn_unloadable_model(model_repo: str, *, token: str | None) -> None:
 
 
 def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:
-    """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there."""
+    """The latest commit of a dataset repo (what a model card cites), or ``None`` when the repo is not there. A repo
+    the Hub does not have is said in a warning: a mistyped --dataset-repo published a card that links, and whose
+    model-index cites, a dataset that does not exist, with no word (a Space's --model-repo is warned of alike)."""
     import httpx2
-    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
 
     try:
         return str(hub_api(resolve_token(token)).dataset_info(dataset_repo).sha or "") or None
+    except RepositoryNotFoundError:
+        logger.warning(
+            "dataset repo %r is not on the Hub (or this token cannot see it): the model card links it and cites no "
+            "revision of it; push it with `sxhub publish dataset`, or fix --dataset-repo",
+            dataset_repo,
+        )
+        return None
     # an unreachable Hub (or HF_HUB_OFFLINE: a ConnectionError, exit 1 before) fails the push after, in one line
     except (HfHubHTTPError, PublishError, httpx2.TransportError, ConnectionError):
         return None

@@ -1754,3 +1754,33 @@ def test_a_push_interrupted_after_creating_the_repo_says_to_rerun_with_exist_ok(
     code, _, err = run_cli([*argv, "--exist-ok"], capsys)
     assert code == 0, err
     assert "model.safetensors" in hub.stub.list_files(repo)
+
+
+def test_a_dataset_repo_the_hub_does_not_have_is_warned_of(
+    hub,
+    labelled: tuple[Path, Path],
+    student: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``publish model --dataset-repo`` with a mistyped id published a card that links a dataset page that does not
+    exist (and a model-index citing it), exit 0 without a word. It is said in a warning; an existing dataset's latest
+    commit is cited, without one."""
+    data, task = labelled
+    repo = f"{hub.user}/ds-model"
+    argv = ["publish", "model", str(student), "--repo-id", repo, "--exist-ok", "--dataset-repo"]
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, _, err = run_cli([*argv, f"{hub.user}/fin-snet"], capsys)
+    assert code == 0, err
+    assert f"dataset repo '{hub.user}/fin-snet' is not on the Hub" in caplog.text
+    caplog.clear()
+    assert (
+        run_cli(["publish", "dataset", str(data), "--task", str(task), "--repo-id", f"{hub.user}/fin-sent"], capsys)[0]
+        == 0
+    )
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, _, err = run_cli([*argv, f"{hub.user}/fin-sent"], capsys)
+    assert code == 0, err
+    assert "is not on the Hub" not in caplog.text
+    sha = hub.stub.repo(f"{hub.user}/fin-sent", repo_type="dataset").branches["main"]
+    assert sha in hub.stub.read_file(repo, "README.md").decode()
