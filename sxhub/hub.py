@@ -248,7 +248,7 @@ def refuse_existing(
 def check_can_push(api: Any, namespace: str, *, offline_fix: str = OFFLINE_FIX) -> None:
     """Refuse a token that cannot create repos in ``namespace``: a read-only token (``whoami``'s
     ``auth.accessToken.role``, as ``hf auth login`` reports it), or a namespace that is neither the token's user nor
-    one of its organisations. ``sxhub run --push`` met both only at its publish stage, in an HTTP 403, after the
+    one of its organisations, or one where the user has the read role (``orgs[].roleInOrg``). ``sxhub run --push`` met both only at its publish stage, in an HTTP 403, after the
     teachers were paid and the student trained. A fine-grained token's permissions are not listed here: the Hub
     judges those when the repos are created."""
     with hub_errors(f"checking what the token may write to (--push {namespace})", offline_fix=offline_fix):
@@ -257,7 +257,14 @@ def check_can_push(api: Any, namespace: str, *, offline_fix: str = OFFLINE_FIX) 
     if role == "read":
         raise PublishError(f"the token is read-only, so it cannot create repos in {namespace!r}; {token_fix(403)}.")
     user = str(me.get("name") or "")
-    orgs = sorted(str(org.get("name")) for org in me.get("orgs") or () if org.get("name"))
+    members = [org for org in me.get("orgs") or () if org.get("name")]
+    orgs = sorted(str(org["name"]) for org in members if org.get("roleInOrg") != "read")
+    readers = {str(org["name"]).casefold() for org in members if org.get("roleInOrg") == "read"}
+    if namespace.casefold() in readers:
+        raise PublishError(
+            f"{user!r} has the read role in organisation {namespace!r}, so the token cannot create repos there "
+            "(--push); ask an admin of it for the write role, or push to a namespace you can write to."
+        )
     if namespace.casefold() not in {name.casefold() for name in (user, *orgs)}:  # as the Hub matches them
         yours = f"your user {user!r}" + (f" or your organisations {', '.join(map(repr, orgs))}" if orgs else "")
         raise PublishError(

@@ -311,6 +311,11 @@ def test_a_read_only_token_reads_but_is_refused_writes_with_403(hub: HubFixture)
         reader.create_repo(f"{hub.user}/other")
     assert err.value.response.status_code == 403
     assert reader.create_repo(f"{hub.user}/m", exist_ok=True).repo_id == f"{hub.user}/m"  # exists: no error
+    member = HfApi().whoami()["orgs"]
+    assert {org["name"]: org["roleInOrg"] for org in member} == {"test-org": "admin", "read-org": "read"}
+    with pytest.raises(HfHubHTTPError) as err:
+        HfApi().create_repo("read-org/m")  # the read role in an organisation: no repo there
+    assert err.value.response.status_code == 403
     with pytest.raises(HfHubHTTPError) as err:
         reader.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{hub.user}/m")
     assert err.value.response.status_code == 403

@@ -404,6 +404,7 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
         # the Hub answers 403 to both, at the publish stage: after the teachers were paid and the student trained
         (("--push", "someone-else"), None, f"Error: the token of '{hub.user}' cannot create repos in namespace 'so"),
         (("--push", hub.user), {**os.environ, "HF_TOKEN": "read_only"}, "Error: the token is read-only, so it "),
+        (("--push", "read-org"), None, f"Error: '{hub.user}' has the read role in organisation 'read-org', so the "),
     ]
     with _oracle(texts) as server:
         for args, env, message in cases:

@@ -23,6 +23,10 @@ from .store import HubError, Repo, Store, lfs_pointer, wants_lfs
 
 USER = "tester"
 ORGS = ("test-org",)
+# an organisation the user is a member of with the "read" role (whoami's orgs[].roleInOrg, huggingface_hub
+# src/huggingface_hub/_oauth.py OAuthOrgInfo.role_in_org, commit ee0a4510f4bc15e26cb722be2efc2bdb01383ca0): listed,
+# but creating a repo there answers 403 as in a namespace that is not the user's
+READ_ORGS = ("read-org",)
 PREFIXES = {"datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
@@ -220,6 +224,7 @@ class Handler(BaseHTTPRequestHandler):
     def whoami(self) -> None:
         token = self.token(required=True)
         orgs = [{"type": "org", "name": org, "fullname": org, "roleInOrg": "admin"} for org in ORGS]
+        orgs += [{"type": "org", "name": org, "fullname": org, "roleInOrg": "read"} for org in READ_ORGS]
         auth = {
             "type": "access_token",
             "accessToken": {
