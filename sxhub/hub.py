@@ -5,6 +5,7 @@ unreachable Hub become one error line each. The token is used only for the uploa
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import PublishError
+from .errors import PublishError, SxhubError
 from .repo import check_repo_id
 
 OFFLINE_FIX = "write the repo folder with --to DIR"
@@ -62,8 +63,9 @@ def publish_folder(
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sxhub-", dir=folder.parent))
         try:  # a refused input leaves the folder as it was, never half-written
-            write(staging, repo_id or default_name)
-            replace_published(staging, folder)
+            with out_of_space(f"free space there, or pass a --to on a disk with room ({str(folder)!r} is as it was)"):
+                write(staging, repo_id or default_name)
+                replace_published(staging, folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return str(folder)
@@ -74,7 +76,10 @@ def publish_folder(
     refuse_existing(api, repo_id, repo_type=repo_type, exist_ok=exist_ok)  # before the work of writing the folder
     with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
         folder = Path(tmp)
-        write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
+        with out_of_space(  # the repo folder, with a copy of the weights, is written to the temporary folder first
+            f"free space there, or set TMPDIR to a folder on a disk with room; nothing was pushed to {repo_id!r}"
+        ):
+            write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
         url = create_repo(api, repo_id, repo_type=repo_type, private=private)
         try:
             if private and exist_ok:  # an existing repo keeps its visibility through create_repo(exist_ok=True)
@@ -99,6 +104,20 @@ def publish_folder(
                 )
             raise
     return url
+
+
+@contextlib.contextmanager
+def out_of_space(fix: str) -> Iterator[None]:
+    """A full disk while the repo folder is written, as one line naming the file and ``fix``: the CLI's line for it
+    said to "write the output to another disk (-o)", an option publish does not have, and the full disk a push
+    meets is the temporary folder's, where the copy of the weights is made before the upload."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:
+            raise
+        where = f" writing {os.fsdecode(exc.filename)!r}" if exc.filename else ""
+        raise SxhubError(f"no space left on the device{where}; {fix}.") from exc
 
 
 # where the token pushed with came from (resolve_token): what a 401 or 403 tells the user to change

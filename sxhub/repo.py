@@ -156,9 +156,25 @@ def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
         ) from exc
 
 
+class _CopyFailed(Exception):
+    """A file copy's OSError, carried past ``shutil.copytree`` (which gathers OSErrors into one ``shutil.Error`` of
+    strings: a full disk ended publish in "Error: Error: [('...', '...', '[Errno 28] No space left on device')]")."""
+
+
+def _copy_file(src: str, dst: str) -> Any:
+    try:
+        return shutil.copy2(src, dst)
+    except OSError as exc:
+        raise _CopyFailed(exc) from exc
+
+
 def copy_tree(src: Path, dst: Path, *, ignore: Sequence[str] = ()) -> None:
-    """Copy a folder's content into ``dst`` (created), leaving out names matching ``ignore``."""
-    shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore))
+    """Copy a folder's content into ``dst`` (created), leaving out names matching ``ignore``; a file that cannot be
+    copied raises its own ``OSError`` (errno and file name kept)."""
+    try:
+        shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore), copy_function=_copy_file)
+    except _CopyFailed as failed:
+        raise failed.args[0] from None
 
 
 def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) -> None:

@@ -1784,3 +1784,36 @@ def test_a_dataset_repo_the_hub_does_not_have_is_warned_of(
     assert "is not on the Hub" not in caplog.text
     sha = hub.stub.repo(f"{hub.user}/fin-sent", repo_type="dataset").branches["main"]
     assert sha in hub.stub.read_file(repo, "README.md").decode()
+
+
+def test_a_full_disk_while_the_repo_folder_is_written_is_one_line_naming_the_fix(
+    hub, student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while the weights were copied into the repo folder ended in "Error: Error: [('...', '...',
+    '[Errno 28] No space left on device: ...')]" (shutil.copytree gathers the OSError into strings), exit 1: no fix
+    named. It is one line naming the file and the fix: TMPDIR for a push (the copy is made in the temporary folder),
+    another --to for a folder; nothing is pushed and the folder is as it was."""
+    import errno
+    import shutil
+
+    real = shutil.copyfile
+
+    def full(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(dst).endswith(".safetensors"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", full)
+    repo = f"{hub.user}/full-model"
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo], capsys)
+    (line,) = err.strip().splitlines()
+    assert code == 1 and line.startswith("Error: no space left on the device writing '")
+    assert "model.safetensors'" in line and "set TMPDIR" in line and f"nothing was pushed to {repo!r}" in line
+    from huggingface_hub import HfApi
+
+    assert not HfApi().repo_exists(repo)
+    out = tmp_path / "repo"
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--to", str(out)], capsys)
+    (line,) = err.strip().splitlines()
+    assert code == 1 and "no space left on the device" in line and "pass a --to on a disk with room" in line
+    assert not out.exists() or not any(out.iterdir())
