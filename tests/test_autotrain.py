@@ -358,9 +358,15 @@ def test_ctrl_c_stops_autotrain_and_its_children(
             time.sleep(0.05)
         _thread.interrupt_main(signal.SIGINT)
 
+    # Python's own Ctrl-C handler, as a terminal gives it: pytest started in the background by a shell without job
+    # control has SIGINT ignored, and interrupt_main then does nothing (the run waited out its timeout)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     threading.Thread(target=interrupt_once_running, daemon=True).start()
-    with pytest.raises(KeyboardInterrupt):
-        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, workdir=None, timeout=30.0))
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model, workdir=None, timeout=30.0))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     deadline = time.monotonic() + 5
     alive = [int(p.read_text()) for p in pids if _running(int(p.read_text()))]
     while alive and time.monotonic() < deadline:
