@@ -269,15 +269,24 @@ def vote_shares(data: LabelledData) -> np.ndarray:
             "--soft-labels needs a 'votes' column (the output of sxhub annotate); drop --soft-labels to train on "
             "the labels."
         )
+    from .reliability import plain_votes
+
     index = {name: i for i, name in enumerate(data.label_names)}
     hard = hard_targets(data)
     shares = np.zeros_like(hard)
     sources = data.frame["label_source"].tolist() if "label_source" in data.frame.columns else [None] * len(hard)
+    n_voted = 0  # rows whose shares come from their votes
     for row, (cell, source) in enumerate(zip(data.frame["votes"].tolist(), sources, strict=True)):
         if source == "human":
             shares[row] = hard[row]
             continue
-        votes = [v for v in _as_list(cell) if isinstance(v, dict) and v.get("labels") is not None]
+        # a 'votes' column that is not sxhub's (a count of raters, free text) is said in one line: read leniently,
+        # every row fell back to its own label, and a hard-label model was saved as trained on soft labels (exit 0)
+        try:
+            cell_votes = plain_votes(cell)
+        except InputError as exc:
+            raise InputError(f"--soft-labels reads the 'votes' column: {exc} Or drop --soft-labels.") from exc
+        votes = [v for v in cell_votes if v.get("labels") is not None]
         # the votes the vote rule counts: a single-label vote naming 0 or 2 labels was counted here (as its first
         # label, or as nothing with its share in the denominator), so the shares disagreed with the vote
         valid = [(v, _as_list(v.get("labels"))) for v in votes]
@@ -287,6 +296,7 @@ def vote_shares(data: LabelledData) -> np.ndarray:
         if not valid:
             shares[row] = hard[row]  # no usable vote: the row's own label
             continue
+        n_voted += 1
         for vote, labs in valid:
             distribution = score_distribution(vote, data.label_names, data.multi_label)
             if distribution is not None:
@@ -296,6 +306,11 @@ def vote_shares(data: LabelledData) -> np.ndarray:
             for lab in labs:
                 shares[row, index[lab]] += 1.0
         shares[row] /= len(valid)
+    if not n_voted:
+        raise InputError(
+            "--soft-labels: no row's 'votes' cell holds a valid teacher vote, so there are no vote shares to learn "
+            "from (only the labels); drop --soft-labels, or pass sxhub annotate's output with its votes."
+        )
     return shares
 
 

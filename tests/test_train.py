@@ -427,6 +427,27 @@ def test_vote_shares_keep_a_reviewers_correction() -> None:
     np.testing.assert_allclose(vote_shares(data), [[0, 0, 1], [2 / 3, 0, 1 / 3]], rtol=1e-6)
 
 
+@pytest.mark.parametrize(
+    ("cells", "said"),
+    [
+        (["3", "4"], "votes cell '3' is not a list of votes"),  # a count of raters, read as text from a CSV
+        ([3, 4], "votes cell '3' is not a list of votes"),  # the same from Parquet
+        (["x", "y"], "votes cell 'x' is not a JSON list of votes"),
+        (["[]", "[]"], "no row's 'votes' cell holds a valid teacher vote"),
+        ([[_vote(None)], [_vote(None)]], "no row's 'votes' cell holds a valid teacher vote"),
+    ],
+    ids=["count-text", "count-int", "free-text", "empty-lists", "all-failed"],
+)
+def test_soft_labels_on_a_votes_column_that_holds_no_votes_is_one_clear_error(cells: list[Any], said: str) -> None:
+    """A file's own 'votes' column (not sxhub's) with --soft-labels: every row fell back to its label, so a model
+    trained on the hard labels was saved with soft_labels true, exit 0 (a bad JSON cell: a bare JSONDecodeError)."""
+    df = pd.DataFrame({"text": ["a", "b"], "label": ["positive", "neutral"], "votes": cells})
+    data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)
+    with pytest.raises(InputError, match=re.escape(said)) as caught:
+        vote_shares(data)
+    assert "drop --soft-labels" in str(caught.value)
+
+
 @pytest.mark.parametrize("spec", [SINGLE, MULTI], ids=["single", "multi"])
 def test_soft_labels_train(spec: TaskSpec, tiny_base_model: Path, tmp_path: Path) -> None:
     df = single_frame() if not spec.multi_label else multi_frame()
