@@ -70,16 +70,39 @@ def length_limit(tokenizer: Any, model_config: Any) -> int:
 LENGTH_SAMPLE = 20_000  # texts whose token lengths choose max_length (a seeded sample of larger sets)
 
 
-def choose_max_length(tokenizer: Any, texts: list[str], model_config: Any) -> int:
+def token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
+    """The token lengths of ``texts`` (past :data:`LENGTH_SAMPLE` texts, of a seeded sample of them)."""
+    if len(texts) > LENGTH_SAMPLE:
+        picked = np.sort(np.random.default_rng(0).choice(len(texts), LENGTH_SAMPLE, replace=False))
+        texts = [texts[i] for i in picked]
+    return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+
+
+def choose_max_length(tokenizer: Any, texts: list[str], model_config: Any, lengths: list[int] | None = None) -> int:
     """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit.
 
     Past :data:`LENGTH_SAMPLE` texts, a seeded sample from the whole set: the first 20,000 stood for all of them,
     so a file that put its short texts first (tweets, then articles; or sorted by length) truncated the rest at the
-    short ones' length."""
+    short ones' length. ``lengths``: :func:`token_lengths` of ``texts``, where the caller has them."""
     cap = length_limit(tokenizer, model_config)
-    if len(texts) > LENGTH_SAMPLE:
-        picked = np.sort(np.random.default_rng(0).choice(len(texts), LENGTH_SAMPLE, replace=False))
-        texts = [texts[i] for i in picked]
-    lengths = [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
+    if lengths is None:
+        lengths = token_lengths(tokenizer, texts)
     p95 = int(np.percentile(lengths, 95)) if lengths else cap
     return int(min(cap, max(16, math.ceil(p95 / 8) * 8)))
+
+
+def over_limit_note(lengths: list[int], n_texts: int, limit: int) -> str:
+    """A note when training texts are longer than the base model takes (``limit`` tokens): they are cut to their
+    first ``limit`` tokens whatever ``--max-length`` says, so the student never sees the rest (nor does predict).
+    ``lengths`` are :func:`token_lengths` of the ``n_texts`` training texts (a sample of them past
+    :data:`LENGTH_SAMPLE`); empty when none is over."""
+    over = sum(n > limit for n in lengths)
+    if not over or not lengths:
+        return ""
+    share = over / len(lengths)
+    counted = f"{over} of the {n_texts}" if len(lengths) == n_texts else f"about {share:.0%} of the {n_texts}"
+    return (
+        f"{counted} training texts are longer than the base model takes ({limit} tokens, the longest "
+        f"{max(lengths)}): the student learns only their first {limit} tokens, and predict reads no more; split "
+        "long texts into passages, or train a base that takes longer texts (--base)."
+    )

@@ -41,7 +41,15 @@ from .errors import InputError
 from .head import check_base, load_classifier
 from .labelled import LabelledData, load_labelled, preprocessed
 from .model_folder import check_complete, drop_leftovers, move_into, staging_folder
-from .recipe import base_width, choose_max_length, fit_batch_size, length_limit, time_budget
+from .recipe import (
+    base_width,
+    choose_max_length,
+    fit_batch_size,
+    length_limit,
+    over_limit_note,
+    time_budget,
+    token_lengths,
+)
 from .run_record import SXHUB_JSON, label_teachers, library_versions, record_teachers, write_sxhub_json
 from .spec import TaskSpec, load_spec
 from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
@@ -369,7 +377,12 @@ def _train_local(
             f"({length_limit(tokenizer, model.config)} tokens); pass --max-length "
             f"{length_limit(tokenizer, model.config)} or less, or leave it out to fit it to the texts."
         )
-    max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config)
+    lengths = token_lengths(tokenizer, train_texts)
+    max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config, lengths=lengths)
+    # texts past the base's limit were cut without a word (a transformers warning of 'indexing errors' aside)
+    cut_note = over_limit_note(lengths, len(train_texts), length_limit(tokenizer, model.config))
+    if cut_note:
+        logger.warning(cut_note)
     # numpy arrays, not lists: 90,000 GoEmotions rows x 28 labels as Python floats held ~110 MB more at peak
     hard = hard_targets(data)
     if spec.multi_label:
@@ -392,7 +405,7 @@ def _train_local(
 
     checkpoint_dir = checkpoint_folder(output_dir)
     steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
-    notes = data_notes(data) + head_notes + list(early_notes)
+    notes = data_notes(data) + head_notes + list(early_notes) + ([cut_note] if cut_note else [])
     if emulated_bf16:
         notes.append(emulated_bf16[0].upper() + emulated_bf16[1:])
     if config.epochs_for(steps_per_epoch) > config.epochs:

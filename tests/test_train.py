@@ -215,6 +215,22 @@ def test_class_weights_and_pos_weight() -> None:
     assert loss_weights(mdata, [0, 1, 2, 3]).tolist() == pytest.approx([1.0, 4.0, 3.0])  # neg/pos, within [1, 10]
 
 
+def test_texts_longer_than_the_base_takes_are_said(tiny_base_model: Path, tmp_path: Path) -> None:
+    """Texts past the base's 128 tokens were cut to their first 128 without a word from sxhub (only transformers'
+    'will result in indexing errors', which is not what happens); the notes count them and name the way out."""
+    df = single_frame()
+    long_rows = df.index[::3]
+    df.loc[long_rows, "text"] = df.loc[long_rows, "text"] + " " + " ".join(["profit"] * 300)
+    plain = train(SINGLE, single_frame(), fast_config(tmp_path / "short", tiny_base_model, epochs=1))
+    assert not any("longer than the base model takes" in note for note in plain.notes)
+    result = train(SINGLE, df, fast_config(tmp_path / "m", tiny_base_model, epochs=1))
+    said = [note for note in result.notes if "longer than the base model takes" in note]
+    assert len(said) == 1 and "(128 tokens" in said[0] and "split long texts into passages" in said[0]
+    assert f"of the {result.n_train} training texts" in said[0]
+    # the 30 long rows, less those the split drew into validation
+    assert len(long_rows) - result.n_val <= int(said[0].split(" of the ")[0]) <= len(long_rows)
+
+
 def test_max_length_is_the_95th_percentile_capped(tiny_base_model: Path) -> None:
     from transformers import AutoConfig, AutoTokenizer
 
