@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
@@ -24,6 +25,14 @@ logger = logging.getLogger(__name__)
 
 MIN_ROWS = 4
 MAX_POS_WEIGHT = 10.0
+
+
+def same_text_key(text: str) -> str:
+    """What makes two texts the same text for the split and the validation file: Unicode-normalised (NFKC),
+    case-folded, runs of spaces as one. Keyed on the exact string, 'Profit rose.' and 'PROFIT ROSE.  ' (a
+    re-scraped or re-cased copy) landed on both sides: the default base is uncased, so it saw the same tokens in
+    training and validation, and the scores, the epoch kept and the thresholds rewarded memorising them."""
+    return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
 def check_trainable(data: LabelledData) -> None:
@@ -122,7 +131,7 @@ def with_validation(data: LabelledData, validation: LabelledData) -> LabelledDat
     """``data`` with ``validation``'s rows appended as its held-out set (``train --validation FILE``).
 
     :func:`holdout` then validates on exactly those rows and trains on all the others. A training row whose text
-    (stripped) is also a validation text is left out, so that validation scores a text never trained on; the count
+    is also a validation text (up to case and spacing, :func:`same_text_key`) is left out, so that validation scores a text never trained on; the count
     goes into the training notes. Typical use: synthetic or teacher-labelled rows to learn from, expert-labelled
     rows to pick the epoch and tune the thresholds on.
     """
@@ -131,8 +140,8 @@ def with_validation(data: LabelledData, validation: LabelledData) -> LabelledDat
             f"the validation file's labels {validation.label_names} do not match the training data's "
             f"{data.label_names}; fix the file or the spec."
         )
-    held = {text.strip() for text in validation.texts}
-    kept = [i for i, text in enumerate(data.texts) if text.strip() not in held]
+    held = {same_text_key(text) for text in validation.texts}
+    kept = [i for i, text in enumerate(data.texts) if same_text_key(text) not in held]
     if len(kept) < MIN_ROWS:
         raise InputError(
             f"{len(data.texts) - len(kept)} of the {len(data.texts)} training rows are also in the validation file, "
@@ -181,7 +190,8 @@ def split_indices(
 ) -> tuple[list[int], list[int]]:
     """A stratified train/validation split (rare keys folded together; random when stratifying is impossible).
 
-    Rows that repeat a text (the same text twice in a file, or texts that cleaning made equal) stay on one side:
+    Rows that repeat a text (the same text twice in a file, or texts that cleaning made equal; up to case and
+    spacing, :func:`same_text_key`) stay on one side:
     split by rows, a repeated text was trained on and scored as validation too, which flattered the checkpoint
     and threshold choices. The texts are split by their first row's key; without repeats this is the row split.
 
@@ -191,7 +201,8 @@ def split_indices(
     thresholds and the validation score then rewarded what the base had memorised."""
     keys = stratify_keys(data)
     first: dict[str, int] = {}  # each text's first row, in order of appearance
-    for i, text in enumerate(data.texts):
+    keys_of = [same_text_key(text) for text in data.texts]  # copies that differ in case or spacing are one text
+    for i, text in enumerate(keys_of):
         first.setdefault(text, i)
     seen = list(trained_before) if trained_before is not None and any(trained_before) else None
     if len(first) == len(data.texts):
@@ -200,9 +211,9 @@ def split_indices(
     heads = list(first.values())
     head_seen = None if seen is None else [seen[i] for i in heads]
     _, val_heads = _split_rows([keys[i] for i in heads], val_size=val_size, seed=seed, seen=head_seen)
-    val_texts = {data.texts[heads[j]] for j in val_heads}
-    train_idx = [i for i, text in enumerate(data.texts) if text not in val_texts]
-    val_idx = [i for i, text in enumerate(data.texts) if text in val_texts]
+    val_texts = {keys_of[heads[j]] for j in val_heads}
+    train_idx = [i for i, text in enumerate(keys_of) if text not in val_texts]
+    val_idx = [i for i, text in enumerate(keys_of) if text in val_texts]
     return train_idx, val_idx
 
 

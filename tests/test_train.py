@@ -22,7 +22,7 @@ from sxhub.errors import InputError, UserError
 from sxhub.labelled import load_labelled
 from sxhub.spec import TaskSpec
 from sxhub.tables import write_table
-from sxhub.targets import loss_weights, split_indices, stratify_keys, vote_shares
+from sxhub.targets import loss_weights, same_text_key, split_indices, stratify_keys, vote_shares, with_validation
 from sxhub.train import choose_max_length, train
 from sxhub.train_config import TrainConfig
 from sxhub.validation import (
@@ -143,6 +143,30 @@ def test_a_repeated_text_stays_on_one_side_of_the_validation_split() -> None:
     # the distinct texts are split as the file without repeats is: the same validation texts
     plain_val = {plain.texts[i] for i in split_indices(plain, val_size=0.2, seed=42)[1]}
     assert {data.texts[i] for i in val_idx} == plain_val
+
+
+def test_a_text_repeated_in_other_case_or_spacing_stays_on_one_side() -> None:
+    """'Profit rose' and 'PROFIT  ROSE ' (a re-cased or re-scraped copy) were split as two texts: the default base
+    is uncased, so it trained on the very tokens it was scored on. They are one text for the split and for
+    --validation's leak check."""
+    texts = [f"Sales of unit {i} rose" for i in range(100)]
+    labels = ["positive"] * 70 + ["negative"] * 30
+    copies = [f"  SALES OF  UNIT {i} ROSE " for i in range(0, 100, 3)]  # 34 texts again, upper-cased, spaced
+    data = load_labelled(
+        pd.DataFrame({"text": texts + copies, "label": labels + [labels[i] for i in range(0, 100, 3)]}),
+        label_names=SINGLE.label_names,
+    )
+    train_idx, val_idx = split_indices(data, val_size=0.2, seed=42)
+    assert sorted([*train_idx, *val_idx]) == list(range(len(data.texts)))
+    same = same_text_key
+    assert not {same(data.texts[i]) for i in train_idx} & {same(data.texts[i]) for i in val_idx}
+    # a validation file holding lower-cased copies of training texts: those training rows are left out
+    held = load_labelled(
+        pd.DataFrame({"text": [t.lower() for t in texts[:10]], "label": labels[:10]}), label_names=SINGLE.label_names
+    )
+    joined = with_validation(data, held)
+    assert joined.n_in_validation == 10 + 4  # the 10 texts and the 4 upper-case copies of them (0, 3, 6, 9)
+    assert not {same(t) for t in joined.texts[: -joined.n_validation]} & {same(t) for t in held.texts}
 
 
 def test_a_labels_only_example_is_trained_on_and_the_rest_stays_stratified(caplog: pytest.LogCaptureFixture) -> None:
