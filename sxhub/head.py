@@ -188,6 +188,12 @@ def base_parts(base: str) -> tuple[Any, Any]:
     folder = Path(base).expanduser()
     if base.startswith(("/", ".", "~")) and not folder.exists():  # a path, not a Hub id: say so
         raise ModelError(f"base model folder {base!r} not found; pass a model folder or a Hub id with --base.")
+    if folder.is_file():  # its config.json or weights file: transformers read it as a pickle (UnpicklingError)
+        where = f" ({str(folder.parent)!r})" if (folder.parent / "config.json").is_file() else ""
+        raise ModelError(
+            f"base model {base!r} is a file, not a model folder; pass the folder that holds its config.json, tokenizer "
+            f"and weights{where}, or a Hub id, with --base."
+        )
     if folder.is_dir() and not (folder / "config.json").is_file():
         raise ModelError(
             f"base model folder {base!r} has no config.json; pass a transformers model folder (config, tokenizer "

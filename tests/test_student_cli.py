@@ -184,6 +184,22 @@ def test_a_base_folder_that_does_not_load_is_one_line_naming_base(
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.parametrize("name", ["config.json", "model.safetensors"])
+def test_a_base_that_is_a_file_of_a_model_is_one_line_naming_its_folder(
+    name: str, task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--base pointing at a model's config.json or weights file (not its folder) ended in 'Error: UnpicklingError:
+    Weights only load failed ...' (exit 1): transformers took the file for a pickled checkpoint."""
+    data = write_csv(tmp_path / "d.csv", single_frame())
+    base = tiny_base_model / name
+    argv = ["train", str(task), str(data), "-o", str(tmp_path / "m"), "--base", str(base)]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and "is a file, not a model folder" in err, err
+    assert f"({str(tiny_base_model)!r})" in err and "with --base" in err
+    assert not (tmp_path / "m").exists()
+
+
 def test_layers_and_distill_on_the_command_line(
     task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
