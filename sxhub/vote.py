@@ -87,15 +87,23 @@ def mean_agreement(agreement: Any) -> float | None:
 
 
 def _share(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:  # 'high', a list: not a share (it was a ValueError, exit 1)
-        from .errors import InputError
+    from .errors import InputError
 
+    try:
+        share = float(value)
+    except (TypeError, ValueError) as exc:  # 'high', a list: not a share (it was a ValueError, exit 1)
         raise InputError(
             f"agreement cell {str(value)[:60]!r} is not a number; agreement is the share of votes for the label, "
             "0 to 1 (multi-label: a JSON object of shares per label): fix the column or drop it."
         ) from exc
+    # a file's own agreement in percent (PhraseBank's 50/66/75/100): read as shares, every row passed any
+    # --min-agreement, and 0 rows were left out, exit 0
+    if not 0.0 <= share <= 1.0 + 1e-9:
+        raise InputError(
+            f"agreement cell {str(value)[:60]!r} is not a share from 0 to 1 (a percentage? divide the column by 100); "
+            "agreement is the share of votes for the label: fix the column or drop it."
+        )
+    return share
 
 
 def vote_teachers(rows: Iterable[Any], *, valid_only: bool = False) -> list[str]:

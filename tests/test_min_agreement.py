@@ -138,3 +138,12 @@ def test_the_cli_option_and_its_bad_values(
     code, _, err = run_cli([*base, "--min-agreement", "0.9"], capsys)  # a table without votes: one line, exit 2
     assert code == 2 and "this data has none: drop the option" in err
     assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("cells", [["50", "66", "75", "100", "100"], [50.0, 66.0, 75.0, 100.0, 100.0], [1.0, -0.2]])
+def test_an_agreement_column_that_is_not_a_share_is_one_clear_error(cells: list[object]) -> None:
+    """A file's own agreement in percent (PhraseBank's 50/66/75/100 annotator agreement): every cell passed
+    --min-agreement 0.75 as a share far above 1, so '0 row(s) with agreement below 0.75 were left out', exit 0."""
+    data = load_labelled(_single(cells), label_names=SINGLE.label_names, multi_label=False)
+    with pytest.raises(InputError, match=r"is not a share from 0 to 1 \(a percentage\? divide the column by 100\)"):
+        keep_agreed(data, 0.75)
