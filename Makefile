@@ -48,7 +48,7 @@ demo-tuned: venv
 test: venv autotrain-env chromium
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests
 
-## unit tests only (seconds)
+## the tests not marked slow (about 10 minutes on 2 cores; `make test` about 20)
 test-fast: venv
 	OMP_NUM_THREADS=1 $(PY) -m pytest tests -m "not slow"
 
