@@ -218,12 +218,13 @@ def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | Non
 
 
 def hub_api(token: str) -> Any:
-    """``HfApi`` at ``$HF_ENDPOINT`` (the Hub by default), tagged as sxhub in the user agent."""
+    """``HfApi`` at ``$HF_ENDPOINT`` (the Hub by default), tagged as sxhub in the user agent. The endpoint loses a
+    trailing ``/`` as huggingface_hub's own default does (``constants.ENDPOINT``): ``https://hub.example/`` sent the
+    requests to ``//api/...``."""
     from huggingface_hub import HfApi
 
-    return HfApi(
-        endpoint=os.environ.get("HF_ENDPOINT") or None, token=token, library_name="sxhub", library_version=__version__
-    )
+    endpoint = (os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
+    return HfApi(endpoint=endpoint, token=token, library_name="sxhub", library_version=__version__)
 
 
 @contextlib.contextmanager

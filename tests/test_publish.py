@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import build_tiny_model, run_cli
+from conftest import HubFixture, build_tiny_model, run_cli
 
 from sxhub.spec import TaskSpec
 
@@ -1817,3 +1817,18 @@ def test_a_full_disk_while_the_repo_folder_is_written_is_one_line_naming_the_fix
     (line,) = err.strip().splitlines()
     assert code == 1 and "no space left on the device" in line and "pass a --to on a disk with room" in line
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_an_hf_endpoint_with_a_trailing_slash_is_read_as_huggingface_hub_reads_it(
+    hub: HubFixture, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``HF_ENDPOINT=https://hub.example/`` (a slash at the end, as a URL is often copied) was passed to ``HfApi`` as
+    given, so every request went to ``//api/...``; huggingface_hub's own default strips it
+    (``constants.ENDPOINT = os.getenv("HF_ENDPOINT", ...).rstrip("/")``). sxhub now does the same."""
+    from sxhub.hub import hub_api
+
+    monkeypatch.setenv("HF_ENDPOINT", hub.url + "/")
+    api = hub_api(hub.token)
+    assert api.endpoint == hub.url.rstrip("/")
+    api.create_repo("tester/slash-model")  # and the stub is reached at its routes
+    assert "tester/slash-model" in {m.id for m in api.list_models(author="tester")}
