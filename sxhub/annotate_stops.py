@@ -14,7 +14,7 @@ import asyncio
 import json
 import signal
 from collections.abc import Coroutine, Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from .errors import TeacherUnavailableError
 from .interrupts import TwoStepStop
@@ -29,8 +29,13 @@ from .teachers import (
 )
 from .teachers.base import TimedOutError
 
-if TYPE_CHECKING:
-    from .annotate_engine import _Options
+
+class _Limits(Protocol):
+    """What the stops read of the engine's options (``annotate_engine._Options``): how often a request is tried."""
+
+    max_retries: int
+    max_invalid: int
+
 
 EARLY_STOP_HUNG = 3  # texts in a row whose every try timed out: the teacher answers nothing, stop
 EARLY_STOP_FAILING = 3  # texts in a row whose every try failed (429, 5xx): the teacher answers only errors, stop
@@ -56,7 +61,7 @@ class _Stops:
     spec: TaskSpec
     teachers: list[Teacher]
     names: list[str]
-    opts: _Options
+    opts: _Limits
     successes: list[int]
     rejections: list[list[RejectedRequestError]]
     rejected_texts: list[set[str]]

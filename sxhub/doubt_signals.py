@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from .errors import InputError
 from .reliability import label_shares, plain_votes, valid_labels
 
-if TYPE_CHECKING:
-    from .doubts import _Rows
+
+@dataclass
+class _Rows:
+    """The rows :func:`sxhub.doubts.find_doubts` scores, as it read them; the signals below read them."""
+
+    frame: pd.DataFrame  # the input
+    positions: list[int]  # input row of each scored row
+    texts: list[str]
+    labels: list[Any]  # name, or list of names
+    label_names: list[str]
+    multi_label: bool
+    label_column: str
+    left_out: dict[str, int] = field(default_factory=dict)
+    human: list[bool] = field(default_factory=list)  # per scored row: a person set its label (sxhub apply-review)
 
 
 Shares = tuple[np.ndarray, int]  # the share of valid votes naming each label, and the number of valid votes

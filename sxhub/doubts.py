@@ -41,7 +41,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ from .doubt_signals import (
     _agreement_split,
     _multi_signals,
     _require_cleanlab,
+    _Rows,
     _single_signals,
     _vote_shares,
     _worst,
@@ -120,17 +121,6 @@ def embed_texts(
 # --------------------------------------------------------------------------------------------------------------
 # the input
 # --------------------------------------------------------------------------------------------------------------
-@dataclass
-class _Rows:
-    frame: pd.DataFrame  # the input
-    positions: list[int]  # input row of each scored row
-    texts: list[str]
-    labels: list[Any]  # name, or list of names
-    label_names: list[str]
-    multi_label: bool
-    label_column: str
-    left_out: dict[str, int] = field(default_factory=dict)
-    human: list[bool] = field(default_factory=list)  # per scored row: a person set its label (sxhub apply-review)
 
 
 def _label_column(df: pd.DataFrame, multi_label: bool | None) -> str:
