@@ -2,7 +2,7 @@
 
 Each ``publish_*`` function first writes the exact repo folder (cards, plots, data files), then either leaves it in
 ``to`` (offline review) or uploads it in one commit (:func:`sxhub.hub.publish_folder`). The dataset itself is built
-in :mod:`sxhub.dataset_build`.
+in :mod:`sxhub.dataset_build`, the model repo's folder (its card and the figures it states) in :mod:`sxhub.student_repo`.
 """
 
 from __future__ import annotations
@@ -10,40 +10,31 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from . import __version__, trained_texts
-from .cards import LABEL_PLOT, fmt, load_ledger, plot_label_distribution, render_dataset_card, table_cell
+from .cards import LABEL_PLOT, plot_label_distribution, render_dataset_card
 from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build_dataset, as before the split
 from .dataset_build import with_flag_gold
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError, SpecError
 from .hub import latest_revision, publish_folder, warn_unloadable_model
 from .repo import (
-    DEFAULT_EXAMPLE,
     NOT_PUBLISHED,
     check_model_dir,
     check_namespaced,
     check_repo_id,
-    copy_model,
     copy_tree,
-    evaluated_against,
     generator_without_local_paths,
-    given_evaluations,
-    hub_link_id,
-    is_evaluate_result,
-    load_json_arg,
     model_info,
     names_a_repo,
-    without_local_paths,
 )
 from .space_folder import write_space_folder
 from .spec import TaskSpec, load_spec
+from .student_repo import _eval_note, evaluate_student, write_model_folder
 
 logger = logging.getLogger(__name__)
 
@@ -124,303 +115,6 @@ def publish_dataset(
 # ==============================================================================================================
 # the model
 # ==============================================================================================================
-def evaluate_student(
-    model_dir: Path,
-    data: str | os.PathLike[str] | pd.DataFrame,
-    spec: TaskSpec,
-    info: Mapping[str, Any],
-    *,
-    gold: str | None,
-    seed: int,
-    limit: int = 2000,
-    test_size: float = 0.1,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any], dict[str, Any]]:
-    """Score the student on the dataset's test split (the same seeded split the dataset repo has), without the texts
-    it was trained on (``sxhub.trained_texts``), and its speed; the third value says what was left out, and how many
-    of the texts scored were its validation texts (never trained on, but they chose the epoch kept and the
-    thresholds: for a student trained on this very file with the default split they are the whole test split, since
-    both splits are the same seeded stratified 10%).
-
-    A file too small for a test split (fewer than 10 texts, or a ``test_size`` that rounds to no row) makes a dataset
-    of one train split: all its texts are scored, and ``held_out["split"]`` is then ``"train"``, so that the card
-    says so (it said "test split" of figures on every text).
-    """
-    from .evaluate import compare_on_split, measure_speed
-    from .predict import Predictor, read_model_info
-
-    source, gold = with_flag_gold(data, spec, gold)
-    _, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
-    split = "test" if "test" in facts["splits"] else "train"
-    part = facts["splits"][split]
-    if gold is not None:
-        check_gold_column(gold, spec, part.columns)
-    was = trained_texts.seen(model_dir, part["text"].tolist(), read_model_info(model_dir).preprocessing)
-    held_out: dict[str, Any] = {
-        "n_test": len(part),
-        "split": split,
-        "checked": was is not None,
-        "votes": "votes" in part.columns,
-    }
-    if was is not None:
-        held_out |= was.counts()
-        if was.trained.all():
-            where = "the test split" if split == "test" else "the texts (too few for a test split)"
-            raise PublishError(
-                f"the student was trained on all {len(part)} texts of {where} of {data}, so the card would "
-                "state no held-out score: give --data a labelled file with texts it never saw, or --evaluation from "
-                "`sxhub evaluate --json` on such texts."
-            )
-        part = part[~was.trained]
-    predictor = Predictor(model_dir)
-    results = compare_on_split(predictor, part.head(limit), spec, gold=gold)
-    return results, measure_speed(predictor, facts["frame"]["text"].tolist()), held_out
-
-
-def write_model_folder(
-    model_dir: str | os.PathLike[str],
-    folder: Path,
-    *,
-    repo_id: str,
-    dataset_repo: str | None = None,
-    ledger: str | Path | Mapping[str, Any] | None = None,
-    evaluation: str | Path | Mapping[str, Any] | None = None,
-    data: str | os.PathLike[str] | pd.DataFrame | None = None,
-    gold: str | None = None,
-    benchmark: str | Path | Mapping[str, Any] | None = None,
-    seed: int = 42,
-    dataset_revision: str | None = None,
-    test_size: float = 0.1,
-) -> Path:
-    """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
-    from .cards import CONFUSION_PLOT, plot_confusion, render_model_card, versions
-    from .model_card import (
-        base_lineage_rows,
-        eval_results,
-        eval_table,
-        expert_facts,
-        export_facts,
-        hub_base_model,
-        labelled_by_local,
-        model_card_data,
-        speed_rows,
-        teacher_names,
-        training_rows,
-    )
-    from .predict import read_model_info
-
-    src = check_model_dir(model_dir)
-    info, spec = model_info(src)
-    info = without_local_paths(info)
-    given = load_json_arg(evaluation, "evaluation")
-    evaluations = given_evaluations(given, info)
-    student_speed = load_json_arg(benchmark, "benchmark")
-    split = "test"
-    index_split: str | None = "test"  # the dataset split the model-index cites; None: the figures are not one
-    held_out = None
-    eval_note = None
-    if data is not None:
-        evaluations, measured, held_out = evaluate_student(
-            src, data, spec, info, gold=gold, seed=seed, test_size=test_size
-        )
-        split = index_split = held_out["split"]  # "train": too few texts for a test split, all of them scored
-        if student_speed:  # the given benchmark's figures, never under the source line of sxhub's own measurement
-            kept = {k: v for k, v in measured.items() if k not in {"texts_per_s", "n", "source"}}
-            student_speed = {**kept, "source": "given with --benchmark", **student_speed}
-        else:
-            student_speed = measured
-    elif is_evaluate_result(given):  # `sxhub evaluate --json` on a file of the caller's: not a split of the dataset
-        split, index_split = "given", None
-        eval_note = _evaluate_note(next(iter(evaluations.values())))
-    elif evaluations and "validation" in next(iter(evaluations)):
-        split = "validation"
-        index_split = None  # the training run's validation texts: not a split of the dataset repo
-        eval_note = _validation_note(info, next(iter(evaluations.values())))
-    linked_dataset = hub_link_id(dataset_repo)  # a bare name's namespace is unknown: named, never linked
-    about = expert_facts(
-        info,
-        spec,
-        evaluations=evaluations,
-        speed=student_speed,
-        split=split,
-        model_repo=hub_link_id(repo_id),
-        dataset_repo=linked_dataset,
-    )
-    copy_model(src, folder, about=about)
-    main = evaluations.get("student vs experts") or next(iter(evaluations.values()), None)
-    confusion = plot_confusion(main, folder / CONFUSION_PLOT, title="student") if main else None
-    ledger_dict = load_ledger(ledger)
-    teachers = teacher_names(info, spec)
-    preprocessing = read_model_info(src).preprocessing
-    thresholds = info.get("thresholds") or {}
-    untuned = set((info.get("train") or {}).get("untuned_labels") or ())  # no validation positive: 0.5, not tuned
-    labels = [
-        {
-            "name": lab.name,
-            "description": table_cell(lab.description),
-            "threshold": fmt(thresholds.get(lab.name))
-            + (" (not tuned: no validation example)" if lab.name in untuned else ""),
-        }
-        for lab in spec.labels
-    ]
-    card = render_model_card(
-        model_card_data(
-            info=info,
-            spec=spec,
-            repo_id=repo_id,
-            dataset_repo=linked_dataset,
-            results=eval_results(
-                evaluations,
-                dataset=dataset_repo or spec.name,
-                split=index_split,
-                revision=dataset_revision,
-                multi_label=spec.multi_label,
-            ),
-        ),
-        repo_id=repo_id,
-        model_name=repo_id.split("/")[-1],
-        description=spec.description,
-        multi_label=spec.multi_label,
-        labels=labels,
-        dataset_repo=linked_dataset,
-        dataset_revision=dataset_revision,
-        base_model=info.get("base_model") or "unknown",
-        base_model_id=hub_base_model(info.get("base_model")),
-        base_lineage=base_lineage_rows(info),
-        layers=(info.get("train") or {}).get("layers"),
-        distilled_from=(info.get("train") or {}).get("distilled_from"),
-        # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written
-        example_text=json.dumps(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE, ensure_ascii=False),
-        max_length=preprocessing["max_length"],
-        masks=[step["name"] for step in preprocessing["steps"] if step.get("name") != "whitespace"],
-        has_onnx=(src / "onnx").is_dir(),
-        has_int8=(src / "onnx" / "model_int8.onnx").is_file(),
-        threshold_fit=threshold_fit(info),
-        export=export_facts(info),
-        eval_rows=eval_table(evaluations),
-        eval_note=eval_note or _eval_note(split, held_out),
-        confusion_file=CONFUSION_PLOT if confusion else None,
-        speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
-        training=training_rows(info),
-        has_gold=any("experts" in name for name in evaluations),
-        local_teacher=labelled_by_local(teachers),
-        no_votes=teachers == [],  # trained on labels without teacher votes: no teacher is credited
-        license_stated=bool(spec.license),
-        sxhub_version=__version__,
-        versions=versions(),
-    )
-    card.save(folder / "README.md")
-    return folder
-
-
-def threshold_fit(info: Mapping[str, Any]) -> str | None:
-    """What a multi-label student's saved thresholds were fitted for (``sxhub.validation.THRESHOLD_FIT``); a student
-    trained before sxhub recorded it fitted each label for its own F1; ``None`` when it saved no thresholds."""
-    if not info.get("thresholds"):
-        return None
-    return ((info.get("train") or {}).get("validation") or {}).get("threshold_fit") or "own F1"
-
-
-def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
-    """Where the card's figures come from; with ``--data`` (``held_out``), which test texts were left out."""
-    labels = '"teacher labels" are the voted LLM labels the student learned from; "experts" are human labels.'
-    if held_out is None:
-        return f"Figures on the {split} split. {labels}"
-    if not held_out["checked"]:
-        how = (
-            " This student does not record the texts it learned from (`trained_texts.npz`, written by `sxhub train`), "
-            "so they could not be left out: if it was trained on this dataset, these figures are not held out."
-        )
-    else:
-        n_trained, n_validated = held_out["n_trained_on"], held_out["n_validated_on"]
-        how = (
-            f" {n_trained:,} of the split's {held_out['n_test']:,} texts are left out: the student was trained on them."
-            if n_trained
-            else " The student was trained on none of its texts."
-        )
-        if n_validated:
-            how += (
-                f" {n_validated:,} of the texts scored were its validation texts: never trained on, but they chose the "
-                "epoch kept (and the thresholds), so the figures on them lean optimistic."
-            )
-    if not held_out.get("votes", True):
-        labels = (
-            'The file scored holds no teacher votes (it is not `sxhub annotate` output): "teacher labels" are its '
-            'label column as given, whoever labelled it; "experts" are human labels.'
-        )
-    if held_out.get("split", "test") == "test":
-        where = "the dataset's test split"
-    else:  # split_frame keeps no test split for so few texts: every text was scored, as the card must say
-        where = (
-            f"all {held_out['n_test']:,} texts of the dataset (its one train split: too few texts to hold out a test "
-            "split, which needs 10 or more and a --test-size that leaves it a row)"
-        )
-    return f"Figures on {where}, scored when this card was made.{how} {labels}"
-
-
-def _validation_note(info: Mapping[str, Any], result: Mapping[str, Any]) -> str:
-    """Where the training run's validation figures come from: the texts ``sxhub train`` validated on (not the
-    dataset repo's ``validation`` split, which it may have trained on), and with ``--search`` the best of its trials."""
-    train = info.get("train") or {}
-    n = result.get("n")
-    rows = f"{n:,} texts" if isinstance(n, int) else "texts"
-    where = "from its --validation-file" if train.get("validation_file") else "held out of its training file"
-    search = train.get("search") if isinstance(train.get("search"), Mapping) else None
-    trials = len(search.get("trials") or ()) if search else 0
-    if trials:
-        how = (
-            f"are the best of {trials} trials of a hyperparameter search (`sxhub train --search`) on the validation split, "
-            f"{rows} {where}: optimistic, since the search kept the trial that scored best on these very texts."
-        )
-    else:
-        how = (
-            f"come from the training run's validation split, {rows} {where}: never trained on, but they chose the epoch kept "
-            "(and the thresholds), so the figures lean optimistic."
-        )
-    if info.get("teachers") == []:  # trained on labels without votes (the experts' own, say): no LLM voted them
-        labels = '"teacher labels" are the labels the student learned from; they carry no LLM teacher votes.'
-    else:
-        labels = '"teacher labels" are the voted LLM labels the student learned from.'
-    return (
-        f"Figures {how} They are not the dataset's `validation` split (the student may have trained on that), so "
-        f"the model-index cites no split; score held-out texts (`publish model --data` or `--evaluation`) for a "
-        f"figure to quote. {labels}"
-    )
-
-
-def _evaluate_note(result: Mapping[str, Any]) -> str:
-    """Where the figures of a given ``sxhub evaluate --json`` result come from, with its own notes: the file the
-    caller scored (not a split of the dataset), its reference column, and whether its texts were held out."""
-    column = evaluated_against(result)
-    n = result.get("n")
-    rows = f"{n:,} texts" if isinstance(n, int) else "the texts"
-    against = f" against its `{column}` column" if column else ""
-    if column and re.fullmatch(r"the \d+ true/false label columns", str(column)):  # GoEmotions' layout, not one column
-        against = f" against its {str(column)[4:]}"
-    backend = result.get("backend")
-    # evaluate --onnx [--int8] scores the export predict serves with those options: the card names which it was
-    variant = f" with the `{backend}` runtime" if isinstance(backend, str) and backend != "torch" else ""
-    note = (
-        f"Figures from `sxhub evaluate`{variant} on {rows} of a file given when this card was made{against}, not a "
-        "split of the dataset."
-    )
-    if "n_trained_on" not in result:
-        note += (
-            " The evaluation does not say whether the student learned from these texts (only a student folder from "
-            "`sxhub train` records them): if they were its training data, these figures are not held out."
-        )
-    elif result.get("n_validated_on"):
-        note += (
-            f" {result['n_validated_on']:,} of them were its validation texts: never trained on, but they chose the "
-            "epoch kept (and the thresholds), so the figures on them lean optimistic."
-        )
-    else:
-        note += " The student learned from none of them."
-    notes = [str(line) for line in result.get("notes") or ()]
-    if notes:
-        note += " `sxhub evaluate` noted: " + " ".join(notes)
-    return note
-
-
 def check_model_license(model_dir: Path) -> None:
     """The license a model folder's cards would declare, refused in one line where the Hub refuses it. The folder's
     task (and its license) was saved by ``sxhub train`` into its ``sxhub.json``, so the line says to fix it there: a

@@ -778,7 +778,7 @@ def test_an_autotrain_students_card_counts_its_validation_rows_and_says_where_th
     """sxhub.json of an autotrain student lacked what the local backend records of its data (``n_val``,
     ``val_size``, ``validation_file``...): the published card's evaluation table gave "unknown" rows, and a student
     validated on a --validation file was said to be validated on texts "held out of its training file"."""
-    from sxhub.publish import write_model_folder
+    from sxhub.student_repo import write_model_folder
 
     monkeypatch.setattr(autotrain, "run_autotrain", _fake_run_autotrain({}))
     single_frame(12, seed=1).assign(text=lambda f: f["text"] + " held").to_parquet(tmp_path / "val.parquet")
