@@ -214,3 +214,38 @@ def test_an_ollama_too_old_to_refuse_a_long_prompt_is_named_in_a_warning(
     assert not result.frame["failed"].any()
     warnings = [r.getMessage() for r in caplog.records if "truncate: false" in r.getMessage()]
     assert len(warnings) == 1 and "Ollama 0.12.3" in warnings[0] and "--max-chars" in warnings[0]
+
+
+@pytest.mark.parametrize("server_kind", ["ollama", None], ids=["server-ollama", "detected"])
+def test_an_ollama_behind_a_v1_only_gateway_falls_back_to_the_openai_route_with_one_warning(
+    server_kind: str | None, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway in front of Ollama that serves only its ``/v1`` routes (reached with ``server: ollama``, or through an
+    ``/api/version`` it forwards) answered 404 to every ``/api/chat`` request and the run stopped with "check the
+    model id or base_url". sxhub now sends its requests to ``/v1/chat/completions`` with the json_schema form, and
+    says once that over-long prompts can then be cut silently, and how to avoid it."""
+    from servers import OllamaServer
+
+    teacher = {"server": server_kind} if server_kind else {}
+    with OllamaServer(api_chat=False) as server, caplog.at_level("WARNING", logger="sxhub"):
+        result = run(spec_for(server.url, **teacher), tmp_path, texts=TEXTS[:6])
+    assert not result.frame["failed"].any() and server.enforced == ["schema"] * 6
+    posts = [e.path for e in server.exchanges if e.method == "POST"]
+    # /api/chat is tried by the requests sent before the first 404 came back (concurrency 4), never again
+    assert posts.count("/v1/chat/completions") == 6 and 1 <= posts.count("/api/chat") <= 4
+    assert server.requests[0]["response_format"]["type"] == "json_schema"
+    warnings = [r.getMessage() for r in caplog.records if "/api/chat answered HTTP 404" in r.getMessage()]
+    assert len(warnings) == 1 and "num_ctx" in warnings[0] and "--max-chars" in warnings[0]
+    led = result.ledger["teachers"]["srv"]
+    assert (led["server"], led["enforced"], led["request_form"]) == ("ollama", "schema", "response_format json_schema")
+
+
+def test_an_ollama_that_has_not_pulled_the_model_is_not_taken_for_a_v1_only_gateway(tmp_path: Path) -> None:
+    """Ollama's own 404 on /api/chat ("model 'X' not found") still stops the run with the model fix."""
+    from servers import OllamaServer
+
+    from sxhub.errors import TeacherUnavailableError
+
+    with OllamaServer() as server, pytest.raises(TeacherUnavailableError, match="model 'other' not found"):
+        run(TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(base_url=server.url, model="other")]), tmp_path)
+    assert {e.path for e in server.exchanges if e.method == "POST"} == {"/api/chat"}

@@ -36,6 +36,7 @@ from .servers import (
     RequestShape,
     detect_server,
     listed_models,
+    ollama_openai_route,
     ollama_warning,
     pick_served_model,
     request_shape,
@@ -83,6 +84,7 @@ class InferenceClientTeacher(Teacher):
         self.listed_model: str | None = None  # the one model /v1/models listed, for a URL-only teacher
         self._detecting = asyncio.Lock()
         self._answered = False  # a server that never answered and refuses connections is not there: stop, do not retry
+        self._native_missing = False  # Ollama's /api/chat answered 404 (a /v1-only gateway): its OpenAI route is used
 
     # -- which server, which form ----------------------------------------------------------------------------------
     async def resolve_server(self) -> str:
@@ -140,7 +142,10 @@ class InferenceClientTeacher(Teacher):
         """What this teacher's requests carry to enforce ``schema`` on its server."""
         assert self.spec is not None
         kind = await self.resolve_server()
-        shape = request_shape(kind, schema, structured=self.spec.structured, version=self.version)
+        if kind == "ollama" and self._native_missing:
+            shape = ollama_openai_route(schema, structured=self.spec.structured, version=self.version)
+        else:
+            shape = request_shape(kind, schema, structured=self.spec.structured, version=self.version)
         self.enforced = shape.enforced
         self.request_form = shape.describe()
         return shape
@@ -211,9 +216,17 @@ class InferenceClientTeacher(Teacher):
             model = await self.resolve_model()
             if shape.plain_http:
                 post = self._post_native if shape.native is not None else self._post
-                reply = await post(
-                    messages, shape, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
-                )
+                try:
+                    reply = await post(
+                        messages, shape, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
+                    )
+                except Exception as exc:
+                    if shape.native is None or not self._no_native_route(exc):
+                        raise
+                    shape = await self.shape(schema)  # Ollama's OpenAI route, from now on
+                    reply = await self._post(
+                        messages, shape, model=model, temperature=temperature, seed=seed, max_tokens=max_tokens
+                    )
                 self._answered = True
                 return reply
             client = self._get_client()
@@ -240,6 +253,35 @@ class InferenceClientTeacher(Teacher):
             raise error from exc
         self._answered = True
         return read_completion(out, self.name, hub=not self.base_url or is_hf_host(self.base_url))
+
+    def _no_native_route(self, exc: BaseException) -> bool:
+        """Whether ``exc`` says that this Ollama's native ``/api/chat`` is not there (HTTP 404, and not Ollama's own
+        404 for a model it has not pulled, "model 'X' not found"): a gateway in front of Ollama that serves only the
+        OpenAI-compatible ``/v1`` routes (LiteLLM, an nginx that forwards /v1 only), reached with ``server: ollama``
+        or through an ``/api/version`` it forwards. Every request got that 404 and the run stopped with "check the
+        model id or base_url". It falls back to ``/v1/chat/completions`` (once, for every request from then on) and
+        says, once, what that route cannot do."""
+        from .base import error_detail
+
+        response = getattr(exc, "response", None)
+        if getattr(response, "status_code", None) != 404:
+            return False
+        detail = error_detail(response)
+        if "model" in detail.lower() and "not found" in detail.lower():
+            return False
+        if not self._native_missing:
+            self._native_missing = True
+            logger.warning(
+                "teacher %r: %s/api/chat answered HTTP 404 (%s), so sxhub sends its requests to Ollama's "
+                "OpenAI-compatible /v1/chat/completions instead, which takes no `truncate: false`: a prompt longer "
+                "than the model's context (num_ctx) is then cut at its head, the task's instructions, without an "
+                "error. Serve /api/chat through the proxy, or keep every "
+                "text well within num_ctx (annotate --max-chars N; a larger num_ctx on the Ollama server).",
+                self.name,
+                root_url(self.base_url or ""),
+                detail or "no message",
+            )
+        return True
 
     def _root_url_404(self, exc: BaseException, error: BaseException) -> BaseException:
         """A 404 from a base_url without a path (``http://localhost:11434``, ``http://localhost:8000``: the address

@@ -114,6 +114,17 @@ def ollama_native(shape: RequestShape) -> RequestShape:
     return RequestShape(shape.kind, shape.enforced, plain_http=True, native=native)
 
 
+def ollama_openai_route(
+    schema: dict[str, Any] | None, *, structured: str = "auto", version: str | None = None
+) -> RequestShape:
+    """The request for an Ollama whose native ``/api/chat`` answers 404 (a gateway in front of it that serves only its
+    OpenAI-compatible ``/v1`` routes): the OpenAI form Ollama's ``/v1/chat/completions`` enforces, sent over plain HTTP
+    (huggingface_hub would rewrite ``json_schema``). That route has no ``truncate`` or ``shift`` field."""
+    from dataclasses import replace
+
+    return replace(_openai_shape("ollama", schema, structured=structured, version=version), plain_http=True)
+
+
 def ollama_warning(version: str | None) -> str | None:
     """What to tell the user about an Ollama that cannot refuse a prompt longer than its context (None: it can, or
     its version is unknown, as with ``server: ollama`` in the spec)."""

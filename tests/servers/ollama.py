@@ -37,6 +37,9 @@ commit:
   versions ignore the field (Go's JSON decoding drops unknown fields) and truncate. (The Go runners took a prompt of
   exactly ``num_ctx`` tokens; the stand-in uses llama-server's limit for every version.)
 
+``api_chat=False`` stands for a gateway in front of Ollama that forwards only its OpenAI-compatible ``/v1`` routes
+(and ``/api/version``): ``POST /api/chat`` gets the 404 of an unknown route.
+
 Not modelled (501): ``tools``, ``stream: true`` on the OpenAI route, a streamed ``/api/chat`` whose prompt is
 refused. The OpenAI route answers any model name here; ``/api/chat`` answers 404 "model 'X' not found" for any but
 the served one (server/routes.go ``ChatHandler``), as the real one does for a model it has not pulled.
@@ -93,8 +96,11 @@ class OllamaServer(ConformanceServer):
     kind = "ollama"
     default_version = "0.33.0"
 
-    def __init__(self, *, num_ctx: int | None = None, context_shift: bool = True, **kwargs: Any) -> None:
+    def __init__(
+        self, *, num_ctx: int | None = None, context_shift: bool = True, api_chat: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
+        self.api_chat = api_chat  # False: a /v1-only gateway in front of Ollama
         self.num_ctx = num_ctx  # None: every prompt fits
         self.context_shift = context_shift
         self.cut: list[str] = []  # per chat request that was answered over a too-long prompt: what was dropped
@@ -159,7 +165,7 @@ class OllamaServer(ConformanceServer):
         }
 
     def post_routes(self) -> dict[str, Any]:
-        return {"/api/chat": self._native_chat}
+        return {"/api/chat": self._native_chat} if self.api_chat else {}
 
     def not_found(self, method: str, path: str) -> Reply:
         return Reply(404, "404 page not found", "text/plain")
