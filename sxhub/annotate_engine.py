@@ -38,7 +38,7 @@ from .teachers import (
     ServerGoneError,
     Teacher,
 )
-from .teachers.base import CONTEXT_FIX, TimedOutError, timed_out
+from .teachers.base import ANSWER_CONTEXT_FIX, CONTEXT_FIX, TimedOutError, timed_out
 from .vote import vote_scores
 
 logger = logging.getLogger(__name__)
@@ -63,9 +63,11 @@ def unanswered(vote: Mapping[str, Any]) -> bool:
     invalid answers: asking again may give it one, while the cache would replay the same invalid answers. A text
     too long for the teacher's context window is not either: the same request is refused again (its fixes, a
     shorter text or max_tokens, change the run's parameters), and every rerun of a finished job asked it again and
-    labelled its chunk again."""
+    labelled its chunk again. Nor is an answer that ran past the context window, for the same reasons."""
     error = str(vote.get("error") or "")
-    return vote.get("labels") is None and not error.startswith(INVALID_ANSWER) and CONTEXT_FIX not in error
+    if vote.get("labels") is not None or error.startswith(INVALID_ANSWER):
+        return False
+    return CONTEXT_FIX not in error and ANSWER_CONTEXT_FIX not in error
 
 
 @dataclass

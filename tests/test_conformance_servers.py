@@ -641,3 +641,29 @@ def test_ollama_over_long_prompt_is_cut_unless_truncate_false_on_a_version_that_
             server.root + "/api/chat", {**native, "model": server.model, "messages": [*examples, MESSAGES[1]]}
         )
         assert status == 200 and server.cut == ["1 of the oldest messages"]
+
+
+def test_ollama_answer_past_the_context_is_shifted_unless_shift_false_on_a_version_that_reads_it() -> None:
+    """server/sched.go resolveContextShift and llama-server's context limit (ollama
+    fb30760996871fa9460115c753afd2c60d4ab0f7; runner/ollamarunner at 6544e1473): a prompt that fits and an answer that
+    does not is finished over a shifted context (the prompt's head dropped, done_reason "stop") unless the runner has
+    no context shift (``shift: false`` from 0.12.6, or a deepseek2 model), which stops it with "length"."""
+    native: dict[str, Any] = {"messages": MESSAGES, "format": SCHEMA, "stream": False}
+    with OllamaServer(num_ctx=14) as server:  # 9 prompt tokens: the prompt fits, prompt and answer do not
+        status, _, data = call(server.root + "/api/chat", {**native, "model": server.model})
+        assert status == 200 and json.loads(data)["done_reason"] == "stop"
+        assert server.cut == ["the prompt's head while answering"]
+        assert_enforced("schema", json.loads(data)["message"]["content"])
+        status, _, data = call(server.root + "/api/chat", {**native, "model": server.model, "shift": False})
+        answer = json.loads(data)
+        assert status == 200 and answer["done_reason"] == "length" and answer["eval_count"] == 4  # 14 - 1 - 9
+        assert len(answer["message"]["content"].split()) == 4 and len(server.cut) == 1
+        status, answer = chat(server, response_format=OPENAI_FORM, shift=False)  # /v1 has no shift field
+        assert answer["choices"][0]["finish_reason"] == "stop" and len(server.cut) == 2
+    with OllamaServer(num_ctx=14, version="0.12.3") as server:  # the field is not read
+        status, _, data = call(server.root + "/api/chat", {**native, "model": server.model, "shift": False})
+        assert json.loads(data)["done_reason"] == "stop" and server.cut == ["the prompt's head while answering"]
+    with OllamaServer(num_ctx=14, context_shift=False) as server:  # deepseek2: both routes stop at the limit
+        status, answer = chat(server, response_format=OPENAI_FORM)
+        assert answer["choices"][0]["finish_reason"] == "length" and answer["usage"]["completion_tokens"] == 4
+        assert server.cut == []

@@ -27,7 +27,7 @@ FORMS = {
     "vllm": "structured_outputs (extra_body)",
     "llamacpp": "response_format json_object + schema",
     "llamacpp-python": "response_format json_object + schema",
-    "ollama": "/api/chat format json schema, truncate false",
+    "ollama": "/api/chat format json schema, truncate false, shift false",
 }
 
 
@@ -249,3 +249,36 @@ def test_an_ollama_that_has_not_pulled_the_model_is_not_taken_for_a_v1_only_gate
     with OllamaServer() as server, pytest.raises(TeacherUnavailableError, match="model 'other' not found"):
         run(TaskSpec(name="fin", labels=LABELS, teachers=[TeacherSpec(base_url=server.url, model="other")]), tmp_path)
     assert {e.path for e in server.exchanges if e.method == "POST"} == {"/api/chat"}
+
+
+@pytest.mark.parametrize("version", ["0.33.0", "0.20.0"])
+def test_an_ollama_answer_that_fills_the_context_fails_naming_num_ctx_instead_of_a_label(
+    version: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A prompt that fits the context and an answer that does not: Ollama's context shift dropped the prompt's head,
+    the task's instructions, while answering, and sxhub recorded the label it finished with (nothing in the answer
+    said so). Its requests now carry ``shift: false``: Ollama stops such an answer (``done_reason: "length"``), and
+    that vote fails once, not asked again, with a reason that names num_ctx; a warning names num_ctx once it keeps
+    happening."""
+    from servers import OllamaServer
+
+    from sxhub.annotate_engine import unanswered
+    from sxhub.prompt import message_builder
+    from sxhub.teachers.base import ANSWER_CONTEXT_FIX
+
+    spec = spec_for("http://unused/v1")
+    words = sum(len(m["content"].split()) for m in message_builder(spec)("x"))
+    near = [f"text {i} " + "profit " * (400 - words - 6) for i in range(3)]  # prompt fits 400, answer does not
+    texts = [TEXTS[0], *near, TEXTS[1]]
+    with OllamaServer(num_ctx=400, version=version) as server, caplog.at_level("WARNING", logger="sxhub"):
+        result = run(spec_for(server.url), tmp_path, texts=texts, concurrency=1, max_invalid=2)
+    frame = result.frame
+    assert frame["failed"].tolist() == [False, True, True, True, False]
+    assert frame["label"].notna().tolist() == [True, False, False, False, True]
+    assert all(ANSWER_CONTEXT_FIX in e and "done_reason length" in e for e in frame["error"][1:4])
+    # a resumed job does not ask these again, as for a prompt over the context (annotate_engine.unanswered)
+    assert not any(unanswered(v) for votes in frame["votes"][1:4] for v in votes)
+    assert server.cut == []  # no answer was finished over a prompt whose head was dropped
+    assert len(server.requests) == 5 and all(r["shift"] is False for r in server.requests)  # never asked again
+    warnings = [r.getMessage() for r in caplog.records if "ran past the model's context window" in r.getMessage()]
+    assert len(warnings) == 1 and "num_ctx" in warnings[0] and "OLLAMA_CONTEXT_LENGTH" in warnings[0]

@@ -62,15 +62,15 @@ def test_request_shape_per_server_kind() -> None:
     vllm = request_shape("vllm", SCHEMA, version="0.11.0")
     assert vllm.response_format is None and vllm.extra_body == {"structured_outputs": {"json": SCHEMA}}
     assert request_shape("vllm", SCHEMA, version="0.9.2").extra_body == {"guided_json": SCHEMA}
-    ollama = request_shape("ollama", SCHEMA)  # native /api/chat: the only route that takes truncate: false
-    assert ollama.plain_http and ollama.native == {"truncate": False, "format": SCHEMA}
+    ollama = request_shape("ollama", SCHEMA)  # native /api/chat: the only route that takes truncate and shift
+    assert ollama.plain_http and ollama.native == {"truncate": False, "shift": False, "format": SCHEMA}
     assert ollama.response_format is None and ollama.enforced == "schema"
     # a forced form gets the format Ollama's OpenAI route makes of it (openai.FromChatRequest): enforcement unchanged
     forced = {s: request_shape("ollama", SCHEMA, structured=s) for s in ("json_object", "grammar", "none")}
     assert [(f.native, f.enforced) for f in forced.values()] == [
-        ({"truncate": False, "format": "json"}, "json"),
-        ({"truncate": False}, "none"),
-        ({"truncate": False}, "none"),
+        ({"truncate": False, "shift": False, "format": "json"}, "json"),
+        ({"truncate": False, "shift": False}, "none"),
+        ({"truncate": False, "shift": False}, "none"),
     ]
     generic = request_shape("openai", SCHEMA)
     assert generic.response_format == {"type": "json_object"} and generic.enforced == "json"

@@ -114,6 +114,14 @@ CONTEXT_FIX = (
 )
 
 
+# An answer the server stopped because the context window was full (the prompt fitted, prompt and answer did not):
+# Ollama's ``done_reason: "length"`` below ``num_predict``, once sxhub's requests carry ``shift: false``
+ANSWER_CONTEXT_FIX = (
+    "the prompt fitted the teacher's context window but its answer did not: shorten the text (annotate --max-chars "
+    "N), ask for shorter answers (reasoning: false), or serve the model with a longer context (Ollama: num_ctx)"
+)
+
+
 def is_context_overflow(detail: str) -> bool:
     """Whether a server's refusal says the prompt (plus ``max_tokens``) exceeds its context window."""
     text = detail.lower()

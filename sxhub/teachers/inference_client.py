@@ -22,6 +22,8 @@ from urllib.parse import urlparse
 from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import (
+    ANSWER_CONTEXT_FIX,
+    ContextLengthError,
     RefusedError,
     Reply,
     RetryableTeacherError,
@@ -45,6 +47,7 @@ from .servers import (
 
 logger = logging.getLogger(__name__)
 
+CONTEXT_CUTS_WARNING = 3  # answers stopped by a full context before the teacher's warning names num_ctx
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
 
 
@@ -84,6 +87,7 @@ class InferenceClientTeacher(Teacher):
         self.listed_model: str | None = None  # the one model /v1/models listed, for a URL-only teacher
         self._detecting = asyncio.Lock()
         self._answered = False  # a server that never answered and refuses connections is not there: stop, do not retry
+        self._context_cuts = 0  # answers Ollama stopped because the context was full (done_reason "length")
         self._native_missing = False  # Ollama's /api/chat answered 404 (a /v1-only gateway): its OpenAI route is used
 
     # -- which server, which form ----------------------------------------------------------------------------------
@@ -362,7 +366,20 @@ class InferenceClientTeacher(Teacher):
         }
         response = await self._get_http().post(root_url(self.base_url) + "/api/chat", json=body)
         response.raise_for_status()
-        return read_ollama_chat(response.json(), self.name)
+        try:
+            return read_ollama_chat(response.json(), self.name, max_tokens=max_tokens)
+        except ContextLengthError:
+            self._context_cuts += 1
+            if self._context_cuts == CONTEXT_CUTS_WARNING:
+                logger.warning(
+                    "teacher %r: %d answers so far ran past the model's context window and were stopped (Ollama's "
+                    "num_ctx, the context it loads the model with, is too small for these prompts and their answers): "
+                    "raise num_ctx on the Ollama server (OLLAMA_CONTEXT_LENGTH, or PARAMETER num_ctx in a Modelfile), "
+                    "shorten the texts (annotate --max-chars N) or ask for shorter answers (reasoning: false).",
+                    self.name,
+                    self._context_cuts,
+                )
+            raise
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -420,11 +437,17 @@ def read_completion(data: Any, name: str, *, hub: bool) -> Reply:
     )
 
 
-def read_ollama_chat(data: Any, name: str) -> Reply:
+def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> Reply:
     """The :class:`Reply` in an Ollama ``/api/chat`` answer (api.ChatResponse): ``message.content`` (its thinking is
     in ``message.thinking``, never read as the answer), ``prompt_eval_count`` and ``eval_count`` as the tokens (None
     where absent: Go omits a zero count). An ``error`` in a 200 body (a model that failed once started) is retried
-    like any server error."""
+    like any server error.
+
+    ``done_reason: "length"`` before ``max_tokens`` (``num_predict``) answer tokens: the context window filled up
+    and, under ``shift: false``, Ollama stopped the answer there (llama-server's ``stop_type`` "limit",
+    llm/llama_server.go). A :class:`ContextLengthError` that names ``num_ctx``: a cut answer is never a label, and
+    asking again with another seed fills the same context (it read "invalid answer: reply holds no JSON object",
+    asked three times). At ``max_tokens`` it is the reply the engine says was cut off at max_tokens."""
     if not isinstance(data, dict):
         raise TeacherError(f"{name}: unreadable /api/chat answer: {' '.join(str(data).split())[:300]}")
     if data.get("error"):
@@ -433,10 +456,19 @@ def read_ollama_chat(data: Any, name: str) -> Reply:
     message = data.get("message")
     if not isinstance(message, dict):
         message = {}
+    prompt, answer = _count(data.get("prompt_eval_count")), _count(data.get("eval_count"))
+    if data.get("done_reason") == "length" and max_tokens is not None and (answer or 0) < max_tokens:
+        detail = f"done_reason length after {answer or 0} answer tokens, below max_tokens={max_tokens}"
+        raise ContextLengthError(
+            f"{name}: Ollama stopped the answer when the model's context window filled up ({prompt or 'unknown'} "
+            f"prompt tokens, {detail}); {ANSWER_CONTEXT_FIX}.",
+            status=200,
+            detail=detail,
+        )
     return Reply(
         text=str(message.get("content") or ""),
-        input_tokens=_count(data.get("prompt_eval_count")),
-        output_tokens=_count(data.get("eval_count")),
+        input_tokens=prompt,
+        output_tokens=answer,
     )
 
 

@@ -12,7 +12,7 @@ kind                      what sxhub sends                                      
 ``vllm``                  ``structured_outputs={"json": S}`` (``guided_json`` < 0.10.2) schema    ``GET /version``
 ``llamacpp``              ``response_format={"type": "json_object", "schema": S}``    schema      ``GET /props``
 ``llamacpp-python``       ``response_format={"type": "json_object", "schema": S}``    schema      ``/openapi.json``
-``ollama``                native ``/api/chat``: ``format=S``, ``truncate: false``      schema      ``GET /api/version``
+``ollama``                native ``/api/chat``: ``format=S``, ``truncate``/``shift`` false schema   ``GET /api/version``
 ``transformers``          nothing (it ignores ``response_format``)                     none        ``/openapi.json`` paths
 ``openai`` (anything else)  ``response_format={"type": "json_object"}``               json        none of the above
 ========================  ==========================================================  ==========  ================
@@ -26,7 +26,10 @@ Why Ollama's native ``/api/chat``: given a prompt longer than the model's contex
 drops the oldest messages and then the prompt's head (the task's instructions and examples) and answers 200; the
 schema still yields a label, from a model that never saw the task. Only the native route takes ``truncate: false``
 (Ollama >= 0.12.6; ``api.ChatRequest``, not ``openai.ChatCompletionRequest``), which makes it refuse such a prompt
-with HTTP 400 instead: a context error, that text failed, the run going on. Every ``structured`` setting gets the
+with HTTP 400 instead: a context error, that text failed, the run going on. A prompt that fits but whose answer
+fills the context is worse: Ollama drops the prompt's head mid-answer and finishes it, and nothing in the response
+says so; ``shift: false`` (same versions) makes it stop the answer with ``done_reason: "length"`` instead, which sxhub
+reads as a failed vote that names ``num_ctx``. Every ``structured`` setting gets the
 ``format`` that Ollama's OpenAI route would have made of its ``response_format`` (``openai.FromChatRequest``), so
 what is enforced is unchanged. Older Ollama ignores the field and still truncates: sxhub warns once (see
 :func:`ollama_warning`).
@@ -72,7 +75,7 @@ class RequestShape:
         if self.native is not None:
             fmt = self.native.get("format")
             shown = "format json schema" if isinstance(fmt, dict) else f'format "{fmt}"' if fmt else "no format"
-            return f"/api/chat {shown}, truncate false"
+            return f"/api/chat {shown}, truncate false, shift false"
         if self.extra_body:
             return f"{next(iter(self.extra_body))} (extra_body)"
         if self.response_format:
@@ -103,10 +106,13 @@ def request_shape(
 def ollama_native(shape: RequestShape) -> RequestShape:
     """The native ``/api/chat`` request for an OpenAI-route shape: the ``format`` Ollama's OpenAI route makes of that
     ``response_format`` (openai/openai.go ``FromChatRequest``: ``json_object`` -> ``"json"``, ``json_schema`` -> its
-    schema, anything else -> none) and ``truncate: false``, so that a prompt over the context is refused, not cut."""
+    schema, anything else -> none), ``truncate: false``, so that a prompt over the context is refused, not cut, and
+    ``shift: false``, so that an answer that fills the context is stopped (``done_reason: "length"``) instead of
+    finished after Ollama dropped the prompt's head, the task's instructions (server/sched.go
+    ``resolveContextShift``; a runner loaded with context shift is reloaded once without it)."""
     fmt = shape.response_format or {}
     kind = str(fmt.get("type") or "").strip().lower()
-    native: dict[str, Any] = {"truncate": False}
+    native: dict[str, Any] = {"truncate": False, "shift": False}
     if kind == "json_object":
         native["format"] = "json"
     elif kind == "json_schema" and isinstance(fmt.get("json_schema"), dict):

@@ -37,6 +37,22 @@ commit:
   versions ignore the field (Go's JSON decoding drops unknown fields) and truncate. (The Go runners took a prompt of
   exactly ``num_ctx`` tokens; the stand-in uses llama-server's limit for every version.)
 
+An answer that runs past the context (the prompt fits, prompt and answer do not), from the same commit:
+
+- server/sched.go ``resolveContextShift``: the request's ``shift`` (``api.ChatRequest.Shift``, native route only, read
+  from 0.12.6 like ``truncate``) when given, else the model's ``supportsContextShift`` (off for deepseek2 only);
+  llm/llama_server.go ``appendContextShiftArgs`` starts llama-server with ``--context-shift`` (and ``--keep
+  num_keep``, 4 by default, api/types.go ``DefaultOptions``) accordingly. (A runner loaded with the other setting is
+  reloaded first, server/sched.go ``needsReload``: not modelled, it only costs time.)
+- With context shift, llama-server drops half of the tokens after ``num_keep`` (the prompt's head: the task's
+  instructions) when the context fills, and goes on answering: a whole answer, ``done_reason`` "stop", nothing in
+  the response says so (``cut`` records "the prompt's head while answering" here).
+- Without it, llama-server (tools/server/server-context.cpp: ``!params_base.ctx_shift && slot.prompt.n_tokens() + 1
+  >= slot.n_ctx``) stops with ``stop_type`` "limit", which llm/llama_server.go maps to ``DoneReasonLength``:
+  ``done_reason: "length"`` on ``/api/chat``, ``finish_reason: "length"`` on ``/v1`` (openai/openai.go), the answer cut
+  after ``num_ctx - 1 - prompt`` tokens. (The Go runners from 0.12.6 to 0.29 did the same: runner/ollamarunner
+  ``removeSequence(seqIdx, llm.DoneReasonLength)`` when ``!seq.shift``, commit 6544e1473.)
+
 ``api_chat=False`` stands for a gateway in front of Ollama that forwards only its OpenAI-compatible ``/v1`` routes
 (and ``/api/version``): ``POST /api/chat`` gets the 404 of an unknown route.
 
@@ -49,6 +65,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from typing import Any
 
 from .base import ConformanceServer, Reply, Verdict, not_modelled
@@ -143,6 +160,27 @@ class OllamaServer(ConformanceServer):
             self.cut.append(" and ".join(what))
         return None
 
+    def shifts(self, body: dict[str, Any], *, native: bool) -> bool:
+        """Whether the runner answering ``body`` runs with context shift (server/sched.go ``resolveContextShift``)."""
+        shift = body.get("shift") if native and version_tuple(self.version) >= TRUNCATE_FIELD else None
+        return self.context_shift if not isinstance(shift, bool) else shift
+
+    def fit_answer(self, body: dict[str, Any], content: str, *, native: bool) -> tuple[str, str]:
+        """``(content, done_reason)`` of an answer whose prompt fitted: with context shift the whole answer (the
+        prompt's head dropped on the way, recorded in :attr:`cut`), without it the answer cut where the context is
+        full, ``"length"``."""
+        messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
+        prompt = prompt_tokens(messages)
+        if self.num_ctx is None or prompt >= self.num_ctx or prompt + len(content.split()) + 1 < self.num_ctx:
+            return content, "stop"
+        if self.shifts(body, native=native):
+            with self._lock:
+                self.cut.append("the prompt's head while answering")
+            return content, "stop"
+        room = max(self.num_ctx - 1 - prompt, 0)  # server-context.cpp: n_tokens() + 1 >= n_ctx stops it
+        ends = [m.end() for m in re.finditer(r"\S+", content)]
+        return (content[: ends[room - 1]] if room else ""), "length"
+
     def usage(self, body: dict[str, Any], content: str) -> dict[str, int]:  # type: ignore[override]
         counts = super().usage(body, content)
         if self.num_ctx is not None and counts["prompt_tokens"] >= self.num_ctx:  # what the model was given
@@ -207,6 +245,7 @@ class OllamaServer(ConformanceServer):
 
     def completion(self, body: dict[str, Any], content: str) -> Reply:
         """openai.ToChatCompletion."""
+        content, reason = self.fit_answer(body, content, native=False)
         return Reply(
             200,
             {
@@ -216,7 +255,7 @@ class OllamaServer(ConformanceServer):
                 "model": body.get("model") or self.model,
                 "system_fingerprint": "fp_ollama",
                 "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": reason}
                 ],
                 "usage": self.usage(body, content),
             },
@@ -253,12 +292,13 @@ class OllamaServer(ConformanceServer):
         return body, verdict
 
     def _native_wrap(self, body: dict[str, Any], content: str) -> Reply:
+        content, reason = self.fit_answer(body, content, native=True)
         usage = self.usage(body, content)
         done = {
             "model": body.get("model") or self.model,
             "created_at": dt.datetime.now(dt.UTC).isoformat().replace("+00:00", "Z"),
             "message": {"role": "assistant", "content": content},
-            "done_reason": "stop",
+            "done_reason": reason,
             "done": True,
             "total_duration": 1_000_000,
             "load_duration": 1_000,
@@ -267,6 +307,7 @@ class OllamaServer(ConformanceServer):
             "eval_count": usage["completion_tokens"],
             "eval_duration": 1_000,
         }
+        done = {k: v for k, v in done.items() if v != 0 or k not in ("prompt_eval_count", "eval_count")}  # omitempty
         if body.get("stream", True) is False:
             return Reply(200, done)
         chunk = {**{k: done[k] for k in ("model", "created_at")}, "message": done["message"], "done": False}
