@@ -277,9 +277,9 @@ class InferenceClientTeacher(Teacher):
             self._native_missing = True
             logger.warning(
                 "teacher %r: %s/api/chat answered HTTP 404 (%s), so sxhub sends its requests to Ollama's "
-                "OpenAI-compatible /v1/chat/completions instead, which takes no `truncate: false`: a prompt longer "
-                "than the model's context (num_ctx) is then cut at its head, the task's instructions, without an "
-                "error. Serve /api/chat through the proxy, or keep every "
+                "OpenAI-compatible /v1/chat/completions instead, which takes no `truncate: false` or `shift: false`: "
+                "a prompt, or a prompt and its answer, longer than the model's context (num_ctx) is then cut at its "
+                "head, the task's instructions, without an error. Serve /api/chat through the proxy, or keep every "
                 "text well within num_ctx (annotate --max-chars N; a larger num_ctx on the Ollama server).",
                 self.name,
                 root_url(self.base_url or ""),

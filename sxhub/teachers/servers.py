@@ -138,8 +138,9 @@ def ollama_warning(version: str | None) -> str | None:
     if not v or v >= OLLAMA_TRUNCATE:
         return None
     return (
-        f"Ollama {version} cannot refuse a prompt longer than the model's context (`truncate: false` needs Ollama "
-        ">= 0.12.6): it drops the prompt's head, the task's instructions, and labels the text anyway. Upgrade "
+        f"Ollama {version} cannot refuse a prompt longer than the model's context, nor stop an answer that fills it "
+        "(`truncate: false` and `shift: false` need Ollama >= 0.12.6): it drops the prompt's head, the task's "
+        "instructions, and labels the text anyway. Upgrade "
         "Ollama, or cap the texts with annotate --max-chars."
     )
 
