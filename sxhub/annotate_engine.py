@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_exponential_jitter
 
 from .annotate_stops import _Stopped, _Stops
-from .cache import CacheKeys, LabelCache
+from .cache import POLL_S, CacheKeys, Claim, LabelCache
 from .errors import TeacherError
 from .ledger import TeacherLedger
 from .prompt import InvalidAnswer, message_builder, reply_parser
@@ -103,6 +103,7 @@ class _Engine(_Stops):
         self.valid_votes = [0] * len(self.teachers)
         self.invalid_texts: list[set[str]] = [set() for _ in self.teachers]  # every answer invalid, before any vote
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
+        self._waited_on: set[Claim] = set()  # other runs whose claims this one waited on (each named once)
         self.sending = 0  # requests whose answer is awaited from a teacher now
         self.stopping = asyncio.Event()  # set by a first interrupt: nothing more is sent
         # per request and reply: the parts that depend only on the spec and teacher are made once
@@ -236,6 +237,8 @@ class _Engine(_Stops):
         hit = self._cached(idx, key, messages, seed)
         if hit is None and key in self._in_flight:
             hit = await asyncio.shield(self._in_flight[key])  # its error, if it fails, is this vote's too
+        if hit is None and self.cache is not None:
+            hit = await self._claim(idx, key)
         if hit is not None:
             ledger.cached += 1
             if hit.input_tokens is None or hit.output_tokens is None:
@@ -250,6 +253,27 @@ class _Engine(_Stops):
             return await asking, False
         finally:
             del self._in_flight[key]
+
+    async def _claim(self, idx: int, key: str) -> Reply | None:
+        """None once this run holds the cache's claim on ``key`` (it asks the teacher), or the reply that another
+        run holding it got meanwhile: that answer is waited for (a cached answer here, paid once) instead of asked
+        again. Its run dying, hanging or failing the request hands the claim over (:meth:`LabelCache.claim`)."""
+        assert self.cache is not None
+        while True:
+            got = self.cache.claim(key)
+            if not isinstance(got, Claim):
+                return got
+            if got not in self._waited_on:
+                self._waited_on.add(got)
+                logger.warning(
+                    "another sxhub run (%s) is asking teacher %r for some of these texts now, with the same label "
+                    "cache (%s): this run waits for its answers (counted as from the cache) instead of paying for "
+                    "them twice.",
+                    got,
+                    self.names[idx],
+                    self.cache.path,
+                )
+            await self._backoff(POLL_S)  # an interrupt stops the wait: no vote, as for a request not sent
 
     def _cached(self, idx: int, key: str, messages: list[dict[str, str]], seed: int) -> Reply | None:
         """The cached reply under ``key``, else under the key an earlier sxhub made for the same request (then
@@ -268,9 +292,15 @@ class _Engine(_Stops):
         try:
             reply = await self._send(idx, messages, seed)
         except RejectedRequestError as exc:
+            if self.cache is not None:
+                self.cache.release(key)
             ledger.rejected += 1
             self._note_server(idx)
             self._check_rejection(idx, exc, messages)
+            raise
+        except BaseException:  # no answer (failed, interrupted, abandoned): a run waiting on the claim asks itself
+            if self.cache is not None:
+                self.cache.release(key)
             raise
         self.successes[idx] += 1
         self.hung_texts[idx].clear()  # it answers: timeouts since were not a hung server

@@ -6,6 +6,15 @@ requests and a run killed with SIGKILL resumes without losing a finished answer.
 transport failures are retried by the next run. A reply's label scores (:attr:`Reply.scores`, from the tuned
 teacher) are stored with it; a cache file from before they existed gains the column when opened.
 
+Two runs asking for the same replies at once (overlapping shards, a rerun started while the first still runs, a
+notebook beside the CLI) paid for each of them twice: both missed the cache, asked the teacher, then wrote. A run now
+*claims* a key before it asks (:meth:`LabelCache.claim`: a row of the ``claims`` table, in the same transaction as
+the lookup) and gives the claim back with the reply (:meth:`~LabelCache.put`) or without one
+(:meth:`~LabelCache.release`, when the request failed). A run that meets another's live claim waits for that answer,
+polling the cache, instead of paying for it. A claim never blocks for good: its owner keeps it alive with a
+heartbeat, and a claim whose owner died (its pid gone, on this host) or whose heartbeat stopped (``STALE_S``, a hung
+or lost machine) is taken over.
+
 Location: ``cache_dir`` if given, else ``$SXHUB_CACHE``, else ``~/.cache/sxhub``; the file is ``labels.sqlite``.
 """
 
@@ -16,13 +25,18 @@ import hashlib
 import json
 import logging
 import os
+import socket
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 from .errors import InputError
 from .teachers.base import Reply
@@ -31,6 +45,34 @@ logger = logging.getLogger(__name__)
 
 CACHE_FILE = "labels.sqlite"
 SCHEMA_VERSION = 1
+HEARTBEAT_S = 5.0  # how often a run that holds claims says it is alive
+STALE_S = 60.0  # a claim whose heartbeat is older than this is taken over (its run hangs, or its machine is gone)
+POLL_S = 0.25  # how often a run waiting on another's claim looks for its answer
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Another run's live claim on a key: it is asking the teacher for that reply now."""
+
+    pid: int
+    host: str
+
+    def __str__(self) -> str:
+        return f"pid {self.pid} on {self.host}"
+
+
+def _owner_alive(pid: int, host: str, heartbeat: float, this_host: str) -> bool:
+    """Whether a claim's owner still runs: its heartbeat is recent and, on this host, its process exists."""
+    if time.time() - heartbeat > STALE_S:
+        return False
+    if host != this_host:
+        return True
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.Error:
+        return True  # another user's process: it exists
 
 
 def default_cache_dir() -> Path:
@@ -125,12 +167,20 @@ class LabelCache:
             columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
             if "scores" not in columns:  # a cache written before replies carried label scores
                 self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER, "
+                "host TEXT, heartbeat REAL)"
+            )
             # the write lock, taken and given back: a cache that cannot be written fails here, before a request is
             # paid for (it failed at the first answer's put, and every rerun paid for those requests again)
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("ROLLBACK")
         except (sqlite3.Error, OSError) as exc:
             raise cache_error(self.path, exc) from exc
+        # this object's claims: one owner per open cache (two in one process wait on each other like two runs)
+        self._owner, self._pid, self._host = uuid.uuid4().hex, os.getpid(), socket.gethostname()
+        self._beating: threading.Thread | None = None
+        self._stop_beating = threading.Event()
 
     def get(self, key: str) -> Reply | None:
         """The stored reply for ``key``, or None."""
@@ -144,8 +194,8 @@ class LabelCache:
         return Reply(text=row[0], input_tokens=row[1], output_tokens=row[2], scores=scores)  # NULL: not known
 
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
-        """Store (and commit) one reply."""
-        with self._lock, self._failing():
+        """Store (and commit) one reply, and give back this run's claim on ``key`` in the same transaction."""
+        with self._lock, self._failing(), self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO replies (key, teacher, text, input_tokens, output_tokens, created, scores) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -159,6 +209,64 @@ class LabelCache:
                     None if reply.scores is None else json.dumps(reply.scores),
                 ),
             )
+            self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
+
+    def claim(self, key: str) -> Reply | Claim | None:
+        """In one transaction with the lookup: the reply stored under ``key``; else the live :class:`Claim` of
+        another run that is asking for it now (wait for its answer: call again after a while); else None, and this
+        run holds the claim on ``key`` (ask the teacher, then :meth:`put` the reply or :meth:`release` the claim). A
+        claim whose owner died or stopped its heartbeat is taken over."""
+        with self._lock, self._failing(), self._transaction():
+            row = self._db.execute(
+                "SELECT text, input_tokens, output_tokens, scores FROM replies WHERE key = ?", (key,)
+            ).fetchone()
+            if row is not None:
+                scores = json.loads(row[3]) if row[3] else None
+                return Reply(text=row[0], input_tokens=row[1], output_tokens=row[2], scores=scores)
+            held = self._db.execute("SELECT owner, pid, host, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
+            if held is not None and held[0] != self._owner and _owner_alive(held[1], held[2], held[3], self._host):
+                return Claim(pid=held[1], host=held[2])
+            self._db.execute(
+                "INSERT OR REPLACE INTO claims (key, owner, pid, host, heartbeat) VALUES (?, ?, ?, ?, ?)",
+                (key, self._owner, self._pid, self._host, time.time()),
+            )
+        self._start_heartbeat()
+        return None
+
+    def release(self, key: str) -> None:
+        """Give back this run's claim on ``key`` without a reply (the request failed): a run waiting on it asks
+        itself. Best effort: a claim that cannot be deleted goes when this cache closes, or goes stale."""
+        with self._lock:
+            try:
+                self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
+            except sqlite3.Error:
+                pass
+
+    def _start_heartbeat(self) -> None:
+        if self._beating is None:
+            self._beating = threading.Thread(target=self._heartbeat, name="sxhub-cache-heartbeat", daemon=True)
+            self._beating.start()
+
+    def _heartbeat(self) -> None:
+        """Every HEARTBEAT_S, this run's claims are marked alive; a run whose heartbeat stops loses them."""
+        while not self._stop_beating.wait(HEARTBEAT_S):
+            with self._lock:
+                try:
+                    self._db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), self._owner))
+                except sqlite3.Error:
+                    pass  # the run's own reads and writes say what is wrong with the file
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction (the connection is in autocommit mode): committed, or rolled back on an error."""
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
 
     def __len__(self) -> int:
         with self._lock, self._failing():
@@ -176,7 +284,15 @@ class LabelCache:
             raise cache_error(self.path, exc) from exc
 
     def close(self) -> None:
+        """Close the file; the claims this run still holds (requests abandoned) are given back first."""
+        self._stop_beating.set()
+        if self._beating is not None:
+            self._beating.join()
         with self._lock:
+            try:
+                self._db.execute("DELETE FROM claims WHERE owner = ?", (self._owner,))
+            except sqlite3.Error:
+                pass  # they go stale
             self._db.close()
 
     def __enter__(self) -> LabelCache:
@@ -238,6 +354,12 @@ class ReadThroughCache(LabelCache):
 
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
         self.own.put(key, reply, teacher=teacher)
+
+    def claim(self, key: str) -> Reply | Claim | None:
+        return self.own.claim(key)
+
+    def release(self, key: str) -> None:
+        self.own.release(key)
 
     def __len__(self) -> int:
         return len(self.own)

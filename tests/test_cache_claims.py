@@ -1,0 +1,228 @@
+"""Two runs sharing the label cache at once pay for each reply once: a run claims the keys it asks, and another run
+that meets a live claim waits for that answer instead of asking again; a claim whose run died, hangs or failed the
+request is taken over, so that a claim never blocks a run for good."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import sxhub.cache as cache_module
+from sxhub.annotate import aannotate
+from sxhub.cache import Claim, LabelCache
+from sxhub.spec import TaskSpec
+from sxhub.teachers import FakeTeacher, Reply
+
+LABELS = ["positive", "neutral", "negative"]
+TEXTS = [f"Company {i} reported results." for i in range(8)]
+
+
+def make_spec() -> TaskSpec:
+    return TaskSpec.from_dict({"name": "fin", "labels": LABELS, "samples": 1})
+
+
+@dataclass
+class SlowTeacher(FakeTeacher):
+    """A FakeTeacher whose answers take ``delay`` seconds, as a server's do."""
+
+    delay: float = 0.05
+
+    async def acomplete(self, messages: list[dict[str, str]], **kwargs: Any) -> Reply:
+        await asyncio.sleep(self.delay)
+        return await super().acomplete(messages, **kwargs)
+
+
+def answer(messages: list[dict[str, str]]) -> dict[str, str]:
+    return {"label": LABELS[len(messages[-1]["content"]) % 3]}
+
+
+def claims(folder: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(folder / "labels.sqlite") as db:
+        return db.execute("SELECT key, owner, pid, host FROM claims").fetchall()
+
+
+def a_dead_pid() -> int:
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(proc.stdout)
+
+
+def test_two_runs_started_together_pay_for_each_answer_once(tmp_path: Path) -> None:
+    """Both runs missed the cache, asked the teacher for every text and wrote: each answer was paid twice."""
+    first, second = SlowTeacher(responder=answer), SlowTeacher(responder=answer)
+
+    async def both() -> list[Any]:
+        caches = [LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")]  # two runs: two owners
+        try:
+            return await asyncio.gather(
+                *(
+                    aannotate(make_spec(), TEXTS, teachers=[t], cache=c, progress=False, concurrency=4)
+                    for t, c in zip((first, second), caches, strict=True)
+                )
+            )
+        finally:
+            for c in caches:
+                c.close()
+
+    one, two = asyncio.run(both())
+    assert len(first.history) + len(second.history) == len(TEXTS)
+    assert one.ledger["requests"] + two.ledger["requests"] == len(TEXTS)
+    assert one.ledger["cached"] + two.ledger["cached"] == len(TEXTS)  # what one paid, the other got as cached
+    paid = one.ledger["input_tokens"] + two.ledger["input_tokens"]
+    assert paid > 0 and paid == one.ledger["cached_input_tokens"] + two.ledger["cached_input_tokens"]
+    assert [r["label"] for r in one.rows] == [r["label"] for r in two.rows]
+    assert claims(tmp_path / "cache") == []  # every claim went with its answer
+
+
+def test_a_live_claim_is_waited_for_and_its_answer_counted_as_cached(tmp_path: Path) -> None:
+    other, this = LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")
+    key = "k"
+    assert other.claim(key) is None  # the other run asks the teacher
+    held = this.claim(key)
+    assert held == Claim(pid=os.getpid(), host=socket.gethostname())
+    assert this.claim(key) == held  # still asking: still waited for
+    other.put(key, Reply(text='{"label": "neutral"}', input_tokens=5, output_tokens=2))
+    got = this.claim(key)
+    assert isinstance(got, Reply) and got.text == '{"label": "neutral"}'
+    assert claims(tmp_path / "cache") == []
+    other.close(), this.close()
+
+
+def test_a_run_waits_for_another_runs_answer_and_does_not_ask(tmp_path: Path, caplog) -> None:
+    """End to end: the other run (another cache object) holds every key; its answers arrive later."""
+    from sxhub.annotate_engine import _Engine, _Options
+
+    other = LabelCache(tmp_path / "cache")
+    teacher = FakeTeacher(responder=lambda m: pytest.fail("the other run's claim should be waited for"))
+    store = LabelCache(tmp_path / "cache")
+    engine = _Engine(make_spec(), [teacher], ["fake"], store, _Options(1, 2, 0, 0, 0.01, 0.01, 0))
+    messages = engine.messages_for(TEXTS[0])
+    key = engine.keys[0](messages, 0)
+    assert other.claim(key) is None
+    timer = threading.Timer(
+        0.6, other.put, (key, Reply(text='{"label": "negative"}', input_tokens=7, output_tokens=3))
+    )
+    timer.start()
+    vote = asyncio.run(engine.vote(TEXTS[0], 0, 0))
+    timer.join()
+    assert vote["labels"] == ["negative"] and teacher.history == []
+    ledger = engine.ledgers["fake"]
+    assert ledger.requests == 0 and ledger.cached == 1 and ledger.cached_input_tokens == 7
+    assert "another sxhub run (pid" in caplog.text and "waits for its answers" in caplog.text
+    other.close(), store.close()
+
+
+def test_a_claim_released_without_an_answer_is_taken_over(tmp_path: Path) -> None:
+    """The other run's request failed (or it was interrupted): this run asks the teacher itself."""
+    other, this = LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")
+    assert other.claim("k") is None
+    assert isinstance(this.claim("k"), Claim)
+    other.release("k")
+    assert this.claim("k") is None
+    assert [row[1] for row in claims(tmp_path / "cache")] == [this._owner]
+    other.close(), this.close()
+
+
+def test_the_claim_of_a_run_that_died_is_taken_over_at_once(tmp_path: Path) -> None:
+    this = LabelCache(tmp_path / "cache")
+    with sqlite3.connect(tmp_path / "cache" / "labels.sqlite") as db:  # left by a run killed with SIGKILL
+        db.execute(
+            "INSERT INTO claims VALUES ('k', 'dead', ?, ?, ?)", (a_dead_pid(), socket.gethostname(), time.time())
+        )
+    assert this.claim("k") is None
+    this.close()
+
+
+def test_a_claim_whose_heartbeat_stopped_is_taken_over(tmp_path: Path) -> None:
+    """Another machine's run (its pid cannot be checked from here) that hangs or whose machine is gone."""
+    this = LabelCache(tmp_path / "cache")
+    with sqlite3.connect(tmp_path / "cache" / "labels.sqlite") as db:
+        now = time.time()
+        db.execute("INSERT INTO claims VALUES ('fresh', 'far', 1, 'elsewhere', ?)", (now,))
+        db.execute("INSERT INTO claims VALUES ('old', 'far', 1, 'elsewhere', ?)", (now - cache_module.STALE_S - 1,))
+    assert this.claim("fresh") == Claim(pid=1, host="elsewhere")
+    assert this.claim("old") is None
+    this.close()
+
+
+def test_the_heartbeat_keeps_a_long_request_claimed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cache_module, "HEARTBEAT_S", 0.05)
+    monkeypatch.setattr(cache_module, "STALE_S", 0.5)
+    other, this = LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")
+    with sqlite3.connect(tmp_path / "cache" / "labels.sqlite") as db:  # another host: only the heartbeat counts
+        assert other.claim("k") is None
+        db.execute("UPDATE claims SET host = 'elsewhere'")
+    time.sleep(1.0)  # twice STALE_S: the heartbeat kept it fresh
+    assert isinstance(this.claim("k"), Claim)
+    other.close()  # its claims go with it
+    assert this.claim("k") is None
+    this.close()
+
+
+def test_a_failed_request_gives_its_claim_back(tmp_path: Path) -> None:
+    from sxhub.teachers import RejectedRequestError
+
+    store = LabelCache(tmp_path / "cache")
+    teacher = FakeTeacher().enqueue(RejectedRequestError("refused", status=400, detail="bad"))
+    result = asyncio.run(aannotate(make_spec(), TEXTS[:1], teachers=[teacher], cache=store, progress=False))
+    assert result.rows[0]["failed"]
+    assert claims(tmp_path / "cache") == []  # before the cache closes: a waiting run asks at once
+    store.close()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="the CLI in two processes, as users start it")
+def test_two_cli_runs_on_one_cache_pay_once(tmp_path: Path) -> None:
+    sys.path.insert(0, str(Path(__file__).parent))
+    from fake_openai_server import FakeOpenAIServer
+
+    n = 12
+    with FakeOpenAIServer(delay=0.3) as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            "name: fin\nlabels: [positive, neutral, negative]\nsamples: 1\n"
+            f"teachers:\n  - base_url: {server.url}\n    model: fake\n    name: srv\n    timeout: 10\n",
+            encoding="utf-8",
+        )
+        data = tmp_path / "in.csv"
+        pd.DataFrame({"text": [f"Company {i} reported results." for i in range(n)]}).to_csv(data, index=False)
+        env = {**os.environ, "TQDM_DISABLE": "1"}
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "sxhub",
+                    "annotate",
+                    str(task),
+                    str(data),
+                    "-o",
+                    str(tmp_path / f"o{k}.jsonl"),
+                    "--cache-dir",
+                    str(tmp_path / "cache"),
+                    "--concurrency",
+                    "2",
+                ],
+                env=env,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for k in range(2)
+        ]
+        errs = [p.communicate(timeout=120)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], errs
+        assert len(server.requests) == n
+    pd.testing.assert_frame_equal(
+        pd.read_json(tmp_path / "o0.jsonl", lines=True), pd.read_json(tmp_path / "o1.jsonl", lines=True)
+    )
