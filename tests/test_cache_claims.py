@@ -226,3 +226,25 @@ def test_two_cli_runs_on_one_cache_pay_once(tmp_path: Path) -> None:
     pd.testing.assert_frame_equal(
         pd.read_json(tmp_path / "o0.jsonl", lines=True), pd.read_json(tmp_path / "o1.jsonl", lines=True)
     )
+
+
+def test_an_interrupt_stops_a_wait_on_another_runs_claim(tmp_path: Path) -> None:
+    """A first Ctrl-C stops sending; a vote waiting on another run's answer stops too (no vote), not at its end."""
+    from sxhub.annotate_engine import _Engine, _Options
+    from sxhub.annotate_stops import _Stopped
+
+    other, store = LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")
+    teacher = FakeTeacher(responder=lambda m: pytest.fail("an interrupted run sends nothing"))
+    engine = _Engine(make_spec(), [teacher], ["fake"], store, _Options(1, 1, 0, 0, 0.01, 0.01, 0))
+    assert other.claim(engine.keys[0](engine.messages_for(TEXTS[0]), 0)) is None
+
+    async def interrupted() -> float:
+        asyncio.get_running_loop().call_later(0.3, engine.stopping.set)
+        started = time.monotonic()
+        with pytest.raises(_Stopped):
+            await engine.vote(TEXTS[0], 0, 0)
+        return time.monotonic() - started
+
+    assert asyncio.run(interrupted()) < 2
+    assert teacher.history == []
+    other.close(), store.close()
