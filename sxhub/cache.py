@@ -180,6 +180,7 @@ class LabelCache:
         # this object's claims: one owner per open cache (two in one process wait on each other like two runs)
         self._owner, self._pid, self._host = uuid.uuid4().hex, os.getpid(), socket.gethostname()
         self._beating: threading.Thread | None = None
+        self._mine: set[str] = set()  # the keys this object holds: a second run through it waits on them too
         self._stop_beating = threading.Event()
 
     def get(self, key: str) -> Reply | None:
@@ -195,6 +196,12 @@ class LabelCache:
 
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
         """Store (and commit) one reply, and give back this run's claim on ``key`` in the same transaction."""
+        try:
+            self._put(key, reply, teacher)
+        finally:
+            self._mine.discard(key)  # a write that failed ends this run; another through this object asks itself
+
+    def _put(self, key: str, reply: Reply, teacher: str) -> None:
         with self._lock, self._failing(), self._transaction():
             self._db.execute(
                 "INSERT OR REPLACE INTO replies (key, teacher, text, input_tokens, output_tokens, created, scores) "
@@ -223,6 +230,8 @@ class LabelCache:
             if row is not None:
                 scores = json.loads(row[3]) if row[3] else None
                 return Reply(text=row[0], input_tokens=row[1], output_tokens=row[2], scores=scores)
+            if key in self._mine:  # two runs through this one object (asyncio.gather in a notebook)
+                return Claim(pid=self._pid, host=self._host)
             held = self._db.execute("SELECT owner, pid, host, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
             if held is not None and held[0] != self._owner and _owner_alive(held[1], held[2], held[3], self._host):
                 return Claim(pid=held[1], host=held[2])
@@ -230,6 +239,7 @@ class LabelCache:
                 "INSERT OR REPLACE INTO claims (key, owner, pid, host, heartbeat) VALUES (?, ?, ?, ?, ?)",
                 (key, self._owner, self._pid, self._host, time.time()),
             )
+            self._mine.add(key)
         self._start_heartbeat()
         return None
 
@@ -237,6 +247,7 @@ class LabelCache:
         """Give back this run's claim on ``key`` without a reply (the request failed): a run waiting on it asks
         itself. Best effort: a claim that cannot be deleted goes when this cache closes, or goes stale."""
         with self._lock:
+            self._mine.discard(key)
             try:
                 self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
             except sqlite3.Error:

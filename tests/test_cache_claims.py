@@ -85,6 +85,22 @@ def test_two_runs_started_together_pay_for_each_answer_once(tmp_path: Path) -> N
     assert claims(tmp_path / "cache") == []  # every claim went with its answer
 
 
+def test_two_runs_through_one_cache_object_pay_once(tmp_path: Path) -> None:
+    """asyncio.gather of two aannotate calls given one LabelCache (a notebook): the claims were that object's, so
+    each call took the other's for its own and both asked."""
+    first, second = SlowTeacher(responder=answer), SlowTeacher(responder=answer)
+
+    async def both() -> None:
+        with LabelCache(tmp_path / "cache") as store:
+            await asyncio.gather(
+                *(aannotate(make_spec(), TEXTS, teachers=[t], cache=store, progress=False) for t in (first, second))
+            )
+
+    asyncio.run(both())
+    assert len(first.history) + len(second.history) == len(TEXTS)
+    assert claims(tmp_path / "cache") == []
+
+
 def test_a_live_claim_is_waited_for_and_its_answer_counted_as_cached(tmp_path: Path) -> None:
     other, this = LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")
     key = "k"
