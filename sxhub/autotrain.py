@@ -275,6 +275,7 @@ def run_autotrain(
     max_minutes: float | None = None,
     threads: int | None = None,
     echo: bool = True,
+    temp_dirs: Sequence[str | os.PathLike[str]] = (),
 ) -> Path:
     """Fine-tune ``base_model`` on ``train_df`` with AutoTrain; return ``output_dir`` in sxhub's model layout.
 
@@ -284,7 +285,9 @@ def run_autotrain(
     AutoTrain's log to stderr. ``max_minutes`` caps the run as ``--max-minutes`` caps the local backend's: AutoTrain
     has no time limit of its own, so it is stopped then (its start-up counts too) and the best checkpoint it saved
     is kept (sxhub.json: ``stopped_by_time``); ``timeout`` bounds a run without ``max_minutes``. ``threads`` caps
-    the CPU threads of AutoTrain's trainer (``OMP_NUM_THREADS``; None: its own default, every core). Raises
+    the CPU threads of AutoTrain's trainer (``OMP_NUM_THREADS``; None: its own default, every core). ``temp_dirs``:
+    the caller's temporary folders for this run (the base's links), removed with the temporary work folder if sxhub
+    is killed (``kill -9``) while AutoTrain runs, as AutoTrain is then ended (:mod:`sxhub.group_watch`). Raises
     :class:`~sxhub.errors.UserError` subclasses for bad input or a missing AutoTrain, and
     :class:`~sxhub.errors.BackendError` when AutoTrain fails, saves no checkpoint within ``max_minutes``, or runs
     past ``timeout`` seconds without ``max_minutes``.
@@ -325,6 +328,7 @@ def run_autotrain(
             log_path=log_path,
             timeout=max_minutes * 60 if max_minutes is not None else timeout,
             echo=echo,
+            remove_if_orphaned=[*([work] if workdir is None else []), *map(Path, temp_dirs)],
         )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; a rerun starts over, so nothing is kept
         if workdir is None:
@@ -471,6 +475,7 @@ def train_autotrain(
                 weight_decay=config.weight_decay,
                 max_minutes=config.max_minutes,
                 threads=config.threads,
+                temp_dirs=[tmp],
             )
         )
     if split_inputs is not None and (out / "tokenizer_config.json").is_file():

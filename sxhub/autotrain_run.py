@@ -89,14 +89,37 @@ def _pump(source: IO[bytes], log: IO[bytes], echo: bool) -> None:
             sys.stderr.flush()
 
 
+def _watched(cmd: list[str], remove: Sequence[Path]) -> list[str]:
+    """``cmd`` behind :mod:`sxhub.group_watch` on Linux, which ends the group (and removes ``remove``) if sxhub dies
+    without ending it itself (``kill -9``); elsewhere ``cmd`` as it is (no parent-death signal: a killed sxhub
+    leaves the group running there)."""
+    if not sys.platform.startswith("linux") or not sys.executable:
+        return cmd
+    watcher = Path(__file__).with_name("group_watch.py")
+    return [sys.executable, "-I", "-S", str(watcher), str(os.getpid()), *map(str, remove), "--", *cmd]
+
+
 def run_subprocess(
-    cmd: list[str], *, cwd: Path, env: dict[str, str], log_path: Path, timeout: float | None, echo: bool = True
+    cmd: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    log_path: Path,
+    timeout: float | None,
+    echo: bool = True,
+    remove_if_orphaned: Sequence[Path] = (),
 ) -> int:
     """Run ``cmd`` in its own process group, log to ``log_path``; on timeout (None: none) end the group and raise
-    BackendError."""
+    BackendError. If sxhub dies without ending the group (``kill -9``), the group is ended and
+    the folders in ``remove_if_orphaned`` (sxhub's temporary ones) removed, on Linux (:mod:`sxhub.group_watch`)."""
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+            _watched(cmd, remove_if_orphaned),
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         assert proc.stdout is not None
         pump = threading.Thread(target=_pump, args=(proc.stdout, log, echo), daemon=True)

@@ -422,6 +422,7 @@ def train_autotrain(
             log_path=log,
             timeout=None,  # as the local backend: a tune has no time cap (a 6 h one ended long tunes in an error)
             echo=progress,
+            remove_if_orphaned=[work],
         )
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; the base's copy and the data go too
         shutil.rmtree(work, ignore_errors=True)

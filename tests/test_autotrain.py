@@ -6,6 +6,7 @@ import json
 import os
 import re
 import stat
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -375,6 +376,58 @@ def test_ctrl_c_stops_autotrain_and_its_children(
     assert not alive, "AutoTrain's processes ran on after Ctrl-C"
     assert list(temp.iterdir()) == [], "the temporary work folder of the interrupted run was left behind"
     assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_kill_9_of_sxhub_ends_autotrain_and_its_children(tmp_path: Path, tiny_base_model: Path) -> None:
+    """`kill -9` of sxhub (or the out-of-memory killer) gives it no chance to end AutoTrain's group, which runs in a
+    session of its own: the trainer trained on, holding the cores, and the work folders stayed in /tmp. A watcher
+    with Linux's parent-death signal ends the group and removes the run's temporary folders."""
+    import signal
+    import subprocess
+
+    body = f'echo $$ > "{tmp_path}/autotrain.pid"\nsleep 300 &\necho $! > "{tmp_path}/trainer.pid"\nwait\n'
+    venv = _fake_venv(tmp_path, body)
+    temp, extra = tmp_path / "tmp", tmp_path / "base-links"
+    temp.mkdir()
+    extra.mkdir()
+    script = (
+        "import sys, tempfile, pandas as pd\n"
+        "sys.path.insert(0, sys.argv[1])\n"
+        "from test_autotrain import _frame\n"
+        "from sxhub.autotrain import run_autotrain\n"
+        "run_autotrain(_frame(), _frame(), label_names=['positive', 'neutral', 'negative'], base_model=sys.argv[2],"
+        " output_dir=sys.argv[3], epochs=1, batch_size=4, learning_rate=5e-5, max_length=32, seed=0, echo=False,"
+        " temp_dirs=[sys.argv[4]])\n"
+    )
+    env = {**os.environ, "SXHUB_AUTOTRAIN_ENV": str(venv), "TMPDIR": str(temp)}
+    sxhub = subprocess.Popen(
+        [sys.executable, "-c", script, str(Path(__file__).parent), str(tiny_base_model), str(tmp_path / "model"),
+         str(extra)], env=env,
+    )  # fmt: skip
+    pids = [tmp_path / "autotrain.pid", tmp_path / "trainer.pid"]
+    deadline = time.monotonic() + 60
+    try:
+        while not all(p.is_file() and p.read_text().strip() for p in pids):
+            assert sxhub.poll() is None and time.monotonic() < deadline, "AutoTrain did not start"
+            time.sleep(0.05)
+        assert [p.name[:16] for p in temp.iterdir()] == ["sxhub-autotrain-"]
+        sxhub.send_signal(signal.SIGKILL)
+        sxhub.wait()
+        deadline = time.monotonic() + 5
+        alive = [int(p.read_text()) for p in pids if _running(int(p.read_text()))]
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.05)
+            alive = [int(p.read_text()) for p in pids if _running(int(p.read_text()))]
+        assert not alive, "AutoTrain's processes ran on after sxhub was killed"
+        while (list(temp.iterdir()) or extra.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert list(temp.iterdir()) == [], "the killed run's temporary work folder was left behind"
+        assert not extra.exists(), "the caller's temporary folder was left behind"
+    finally:
+        for p in pids:  # the old code's leftovers: end them, not the test run
+            if p.is_file() and p.read_text().strip() and _running(int(p.read_text())):
+                os.kill(int(p.read_text()), signal.SIGKILL)
 
 
 def test_max_minutes_beyond_the_default_timeout_is_the_cap(
