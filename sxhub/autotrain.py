@@ -12,8 +12,10 @@ live in :mod:`sxhub.autotrain_run`.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
+import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -53,10 +55,13 @@ ENV_VAR = "SXHUB_AUTOTRAIN_ENV"
 DEFAULT_ENV = REPO_ROOT / ".venv-autotrain"
 PROJECT_NAME = "autotrain-project"
 DEFAULT_TIMEOUT = 6 * 3600.0
+TESTED_VERSION = "0.8.36"  # the autotrain-advanced that scripts/autotrain-env.sh installs and sxhub is tested with
 INSTALL_HINT = (
     "run `make autotrain-env` (or `bash scripts/autotrain-env.sh`) to build .venv-autotrain, "
-    f"or point {ENV_VAR} at a venv with autotrain-advanced==0.8.36"
+    f"or point {ENV_VAR} at a venv with autotrain-advanced=={TESTED_VERSION}"
 )
+logger = logging.getLogger(__name__)
+_version_checked: set[Path] = set()
 
 
 class AutoTrainMissingError(UserError):
@@ -70,14 +75,55 @@ def find_autotrain() -> AutoTrainEnv:
         executable = Path(configured).expanduser() / "bin" / "autotrain"
         if not executable.is_file():
             raise AutoTrainMissingError(f"{ENV_VAR}={configured} has no bin/autotrain: {INSTALL_HINT}")
-        return _runnable(executable.absolute())
+        return _checked(_runnable(executable.absolute()))
     default = DEFAULT_ENV / "bin" / "autotrain"
     if default.is_file():
-        return _runnable(default)
+        return _checked(_runnable(default))
     on_path = shutil.which("autotrain")
     if on_path:
-        return _runnable(Path(on_path).absolute())
+        return _checked(_runnable(Path(on_path).absolute()))
     raise AutoTrainMissingError(f"AutoTrain is not installed: {INSTALL_HINT}")
+
+
+def _checked(env: AutoTrainEnv) -> AutoTrainEnv:
+    """``env``, with one warning (once per AutoTrain per process) when it is not the autotrain-advanced sxhub was
+    tested with: its config keys, label order and output files are what sxhub relies on, and another version
+    failed in ways that named neither it nor the fix. Read without starting AutoTrain (:func:`installed_version`)."""
+    if env.executable not in _version_checked:
+        _version_checked.add(env.executable)
+        version = installed_version(env)
+        if version != TESTED_VERSION:
+            logger.warning(
+                "AutoTrain at %s is autotrain-advanced %s, but sxhub is tested with %s: if it fails, %s",
+                env.bin_dir.parent,
+                version or "of unknown version",
+                TESTED_VERSION,
+                INSTALL_HINT,
+            )
+    return env
+
+
+def installed_version(env: AutoTrainEnv) -> str | None:
+    """autotrain-advanced's version in ``env``: from its dist-info folder in a venv, else from
+    ``importlib.metadata`` in the Python beside the executable (an install outside a venv); None when neither
+    tells. Cheap: AutoTrain itself (which imports torch and transformers) is not started."""
+    version = env.versions()["autotrain"]
+    if version is not None:
+        return version
+    pythons = [env.bin_dir / name for name in ("python3", "python")]
+    python = next((p for p in pythons if p.is_file() and os.access(p, os.X_OK)), None)
+    if python is None:
+        return None
+    try:
+        found = subprocess.run(
+            [str(python), "-I", "-c", "import importlib.metadata as m; print(m.version('autotrain-advanced'))"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (found.stdout.strip() or None) if found.returncode == 0 else None
 
 
 def _runnable(executable: Path) -> AutoTrainEnv:

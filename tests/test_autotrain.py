@@ -165,6 +165,52 @@ def test_env_var_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert find_autotrain().executable == venv / "bin" / "autotrain"
 
 
+def test_an_untested_autotrain_version_gives_one_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """sxhub relies on autotrain-advanced 0.8.36's config keys, label order and output files; a venv with another
+    version ran without a word and failed (or trained differently) in ways that named neither it nor the fix. Its
+    version is read from the dist-info folder (or importlib.metadata in its Python), without starting AutoTrain."""
+    venv = _fake_venv(tmp_path, f'touch "{tmp_path}/started"\nexit 1\n')
+    site = venv / "lib" / "python3.11" / "site-packages"
+    (site / "autotrain_advanced-0.9.1.dist-info").mkdir(parents=True)
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    monkeypatch.setattr(autotrain, "_version_checked", set())
+    caplog.set_level("WARNING", logger="sxhub.autotrain")
+    find_autotrain()
+    find_autotrain()  # sxhub run looks it up before the teachers and again to train: still one line
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert re.search(
+        r"is autotrain-advanced 0\.9\.1, but sxhub is tested with 0\.8\.36.*make autotrain-env", warnings[0]
+    )
+    assert not (tmp_path / "started").exists(), "AutoTrain was started to read its version"
+
+    caplog.clear()
+    monkeypatch.setattr(autotrain, "_version_checked", set())
+    (site / "autotrain_advanced-0.9.1.dist-info").rename(
+        site / f"autotrain_advanced-{autotrain.TESTED_VERSION}.dist-info"
+    )
+    find_autotrain()
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+    # no dist-info where a venv keeps it: the version from importlib.metadata in the Python beside the executable
+    (site / f"autotrain_advanced-{autotrain.TESTED_VERSION}.dist-info").rmdir()
+    python = venv / "bin" / "python3"
+    python.write_text(f'#!/bin/sh\necho "$*" > "{tmp_path}/python-args"\necho 0.8.35\n', encoding="utf-8")
+    python.chmod(0o755)
+    monkeypatch.setattr(autotrain, "_version_checked", set())
+    find_autotrain()
+    assert "importlib.metadata" in (tmp_path / "python-args").read_text()
+    assert [r.getMessage() for r in caplog.records if "autotrain-advanced 0.8.35" in r.getMessage()]
+    assert not (tmp_path / "started").exists()
+
+
+def test_the_tested_version_is_the_one_autotrain_env_installs() -> None:
+    script = (Path(__file__).parent.parent / "scripts" / "autotrain-env.sh").read_text(encoding="utf-8")
+    assert f'AUTOTRAIN_VERSION="{autotrain.TESTED_VERSION}"' in script
+
+
 # --- the config ----------------------------------------------------------------------------------------------------
 
 
