@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .errors import PublishError, SxhubError
-from .repo import check_repo_id
+from .repo import check_repo_id, files_from_source
 
 OFFLINE_FIX = "write the repo folder with --to DIR"
 logger = logging.getLogger(__name__)
@@ -76,10 +76,12 @@ def publish_folder(
     refuse_existing(api, repo_id, repo_type=repo_type, exist_ok=exist_ok)  # before the work of writing the folder
     with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
         folder = Path(tmp)
-        with out_of_space(  # the repo folder, with a copy of the weights, is written to the temporary folder first
+        with out_of_space(  # the files sxhub writes (cards, plots, configs, data) go to the temporary folder first
             f"free space there, or set TMPDIR to a folder on a disk with room; nothing was pushed to {repo_id!r}"
         ):
-            write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
+            with files_from_source() as sources:  # the model's own files are not copied there: see link_sources
+                write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
+            link_sources(folder, sources)
         url = create_repo(api, repo_id, repo_type=repo_type, private=private)
         try:
             if private and exist_ok:  # an existing repo keeps its visibility through create_repo(exist_ok=True)
@@ -106,11 +108,37 @@ def publish_folder(
     return url
 
 
+def link_sources(folder: Path, sources: dict[Path, Path]) -> None:
+    """Link each file a push did not copy into its temporary repo folder (``sources``: its path there -> the model
+    folder's file) to where it is, so that ``upload_folder`` uploads it from there: the whole model folder was
+    copied into TMPDIR first, so a push needed twice the weights' size free there, and a full TMPDIR failed a push
+    whose Hub repo had room. A file sxhub wrote at that path (a rewritten ``config.json``) is kept: it is what the
+    repo holds. The links are made only after every file was written, so nothing is written through them.
+
+    huggingface_hub reads a linked file as the file: ``_prepare_upload_folder_additions`` lists
+    ``folder_path.glob("**/*")`` ``if path.is_file()`` (which follows a link) and ``CommitOperationAdd`` checks
+    ``os.path.isfile`` and reads with ``open(path, "rb")`` (huggingface/huggingface_hub@ee0a4510f4bc,
+    src/huggingface_hub/hf_api.py lines 11629-11630, src/huggingface_hub/_commit_api.py lines 201 and 268); its own
+    cache's snapshot folders are links to the blobs, uploaded alike. Where links cannot be made (Windows without
+    the privilege), the file is copied, as before."""
+    for target, source in sources.items():
+        if target.exists() or target.is_symlink():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.symlink_to(source.resolve())
+        except OSError as exc:
+            if exc.errno == errno.ENOSPC:
+                raise
+            shutil.copy2(source, target)
+
+
 @contextlib.contextmanager
 def out_of_space(fix: str) -> Iterator[None]:
     """A full disk while the repo folder is written, as one line naming the file and ``fix``: the CLI's line for it
     said to "write the output to another disk (-o)", an option publish does not have, and the full disk a push
-    meets is the temporary folder's, where the copy of the weights is made before the upload."""
+    meets is the temporary folder's, where the cards and data files are written before the upload (the model's own
+    files are uploaded from where they are: :func:`link_sources`)."""
     try:
         yield
     except OSError as exc:

@@ -8,12 +8,14 @@ this module; neither imports the other. The labelled data a repo shows is read b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -168,11 +170,40 @@ def _copy_file(src: str, dst: str) -> Any:
         raise _CopyFailed(exc) from exc
 
 
+# while the temporary repo folder of a push is written (sxhub.hub.publish_folder), the files copy_tree would copy, by
+# their path in that folder: the push uploads them from where they are, so a model needs no second copy of its
+# weights in TMPDIR (a full TMPDIR failed a push whose target had room). A folder written for --to gets real copies.
+_from_source: ContextVar[dict[Path, Path] | None] = ContextVar("sxhub_from_source", default=None)
+
+
+@contextlib.contextmanager
+def files_from_source() -> Iterator[dict[Path, Path]]:
+    """Within it, :func:`copy_tree` copies nothing: it records each file it would copy (its path in ``dst`` -> its
+    source) in the dict yielded, for the caller to upload from its source. Nothing is linked or written meanwhile,
+    so a file written into the repo folder afterwards (a rewritten ``config.json``, a card) can never be written
+    through into the model folder."""
+    sources: dict[Path, Path] = {}
+    token = _from_source.set(sources)
+    try:
+        yield sources
+    finally:
+        _from_source.reset(token)
+
+
 def copy_tree(src: Path, dst: Path, *, ignore: Sequence[str] = ()) -> None:
     """Copy a folder's content into ``dst`` (created), leaving out names matching ``ignore``; a file that cannot be
-    copied raises its own ``OSError`` (errno and file name kept)."""
+    copied raises its own ``OSError`` (errno and file name kept). Inside :func:`files_from_source`, the files are
+    recorded there instead of copied."""
+    sources = _from_source.get()
+
+    def record(source: str, target: str) -> str:
+        assert sources is not None
+        sources[Path(target)] = Path(source)
+        return target
+
+    copy = _copy_file if sources is None else record
     try:
-        shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore), copy_function=_copy_file)
+        shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*ignore), copy_function=copy)
     except _CopyFailed as failed:
         raise failed.args[0] from None
 
@@ -191,13 +222,13 @@ def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) 
     except ModelError as exc:
         raise PublishError(str(exc)) from exc
     copy_tree(src, dst, ignore=NOT_PUBLISHED)
-    config_path = dst / "config.json"
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    # read from the source, not the copy: within files_from_source (a push) the copy is not made
+    config = json.loads((src / "config.json").read_text(encoding="utf-8"))
     if config.get("sxhub_preprocessing") != preprocessing:
         config["sxhub_preprocessing"] = preprocessing
-        config_path.write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (dst / "config.json").write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     sx = dst / "sxhub.json"
-    info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
+    info = json.loads((src / "sxhub.json").read_text(encoding="utf-8")) if (src / "sxhub.json").is_file() else {}
     info["preprocessing"] = preprocessing
     info = without_local_paths(info)
     if about is not None:

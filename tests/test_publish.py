@@ -1791,10 +1791,24 @@ def test_a_full_disk_while_the_repo_folder_is_written_is_one_line_naming_the_fix
 ) -> None:
     """A full disk while the weights were copied into the repo folder ended in "Error: Error: [('...', '...',
     '[Errno 28] No space left on device: ...')]" (shutil.copytree gathers the OSError into strings), exit 1: no fix
-    named. It is one line naming the file and the fix: TMPDIR for a push (the copy is made in the temporary folder),
-    another --to for a folder; nothing is pushed and the folder is as it was."""
+    named. It is one line naming the file and the fix: TMPDIR for a push (its card is written in the temporary
+    folder), another --to for a folder; nothing is pushed and the folder is as it was."""
     import errno
     import shutil
+
+    from huggingface_hub import HfApi, ModelCard
+
+    def card_full(self: Any, filepath: Any) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(filepath))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(ModelCard, "save", card_full)
+        repo = f"{hub.user}/full-model"
+        code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo], capsys)
+    (line,) = err.strip().splitlines()
+    assert code == 1 and line.startswith("Error: no space left on the device writing '")
+    assert "README.md'" in line and "set TMPDIR" in line and f"nothing was pushed to {repo!r}" in line
+    assert not HfApi().repo_exists(repo)
 
     real = shutil.copyfile
 
@@ -1804,14 +1818,6 @@ def test_a_full_disk_while_the_repo_folder_is_written_is_one_line_naming_the_fix
         return real(src, dst, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "copyfile", full)
-    repo = f"{hub.user}/full-model"
-    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo], capsys)
-    (line,) = err.strip().splitlines()
-    assert code == 1 and line.startswith("Error: no space left on the device writing '")
-    assert "model.safetensors'" in line and "set TMPDIR" in line and f"nothing was pushed to {repo!r}" in line
-    from huggingface_hub import HfApi
-
-    assert not HfApi().repo_exists(repo)
     out = tmp_path / "repo"
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", repo, "--to", str(out)], capsys)
     (line,) = err.strip().splitlines()
@@ -1832,3 +1838,53 @@ def test_an_hf_endpoint_with_a_trailing_slash_is_read_as_huggingface_hub_reads_i
     assert api.endpoint == hub.url.rstrip("/")
     api.create_repo("tester/slash-model")  # and the stub is reached at its routes
     assert "tester/slash-model" in {m.id for m in api.list_models(author="tester")}
+
+
+@pytest.mark.parametrize("target", ["model", "space"])
+def test_a_push_uploads_the_model_files_from_the_model_folder_not_a_copy_in_tmpdir(
+    hub: HubFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """A push copied the whole model folder into a temporary folder before the upload, so a model needed twice its
+    size free in TMPDIR, and a full TMPDIR failed the push ("no space left on the device writing
+    '.../model.safetensors'; ... set TMPDIR") although the Hub had room. The model's files are uploaded from where
+    they are: with TMPDIR refusing every copy of them, the push goes through, in one commit, with the files and bytes that
+    --to writes as real files, and nothing is written into the model folder."""
+    import errno
+    import shutil
+    import tempfile
+
+    student = make_student(tmp_path / "student", _spec())
+    (student / "README.md").write_text("the card of the repo it was cloned from\n", encoding="utf-8")
+    before = {p: p.read_bytes() for p in student.rglob("*") if p.is_file()}
+    tmpdir = (tmp_path / "tmpdir").resolve()
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    real = shutil.copyfile
+
+    def tmpdir_full(src: Any, dst: Any, *args: Any, **kwargs: Any) -> Any:
+        # TMPDIR has room for what sxhub writes (cards, app.py), not for a copy of the model
+        if Path(src).resolve().is_relative_to(student.resolve()) and Path(dst).resolve().is_relative_to(tmpdir):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", tmpdir_full)
+    repo, repo_type = f"{hub.user}/fin-{target}", "space" if target == "space" else "model"
+    code, _, err = run_cli(["publish", target, str(student), "--repo-id", repo], capsys)
+    assert code == 0, err
+    assert {p: p.read_bytes() for p in student.rglob("*") if p.is_file()} == before  # nothing written through
+    assert not any(tmpdir.iterdir())
+
+    out = tmp_path / "folder"
+    code, _, err = run_cli(["publish", target, str(student), "--repo-id", repo, "--to", str(out)], capsys)
+    assert code == 0, err
+    written = {
+        str(p.relative_to(out)): p for p in out.rglob("*") if p.is_file() and ".cache" not in p.relative_to(out).parts
+    }
+    assert not any(p.is_symlink() for p in out.rglob("*"))  # --to: real files, not links
+    weights = "model/model.safetensors" if target == "space" else "model.safetensors"
+    assert written[weights].read_bytes() == before[student / "model.safetensors"]
+    pushed = set(hub.stub.list_files(repo, repo_type=repo_type)) - {".gitattributes"}
+    assert pushed == set(written)
+    for name, path in written.items():
+        assert hub.stub.read_file(repo, name, repo_type=repo_type) == path.read_bytes(), name
+    assert len(hub.stub.repo(repo, repo_type=repo_type).history("main")) == 2  # the repo's first commit, and ours
