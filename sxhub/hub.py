@@ -63,7 +63,9 @@ def publish_folder(
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sxhub-", dir=folder.parent))
         try:  # a refused input leaves the folder as it was, never half-written
-            with out_of_space(f"free space there, or pass a --to on a disk with room ({str(folder)!r} is as it was)"):
+            with out_of_space(
+                f"free space there, or pass a --to on a disk with room ({str(folder)!r} is as it was)", where=staging
+            ):
                 write(staging, repo_id or default_name)
                 replace_published(staging, folder)
         finally:
@@ -77,7 +79,8 @@ def publish_folder(
     with tempfile.TemporaryDirectory(prefix="sxhub-publish-") as tmp:
         folder = Path(tmp)
         with out_of_space(  # the files sxhub writes (cards, plots, configs, data) go to the temporary folder first
-            f"free space there, or set TMPDIR to a folder on a disk with room; nothing was pushed to {repo_id!r}"
+            f"free space there, or set TMPDIR to a folder on a disk with room; nothing was pushed to {repo_id!r}",
+            where=folder,
         ):
             with files_from_source() as sources:  # the model's own files are not copied there: see link_sources
                 write(folder, repo_id)  # a refused input fails here, before the Hub holds an empty repo
@@ -134,18 +137,20 @@ def link_sources(folder: Path, sources: dict[Path, Path]) -> None:
 
 
 @contextlib.contextmanager
-def out_of_space(fix: str) -> Iterator[None]:
+def out_of_space(fix: str, *, where: Path) -> Iterator[None]:
     """A full disk while the repo folder is written, as one line naming the file and ``fix``: the CLI's line for it
     said to "write the output to another disk (-o)", an option publish does not have, and the full disk a push
     meets is the temporary folder's, where the cards and data files are written before the upload (the model's own
-    files are uploaded from where they are: :func:`link_sources`)."""
+    files are uploaded from where they are: :func:`link_sources`). An error that names no file (pyarrow's, writing
+    a dataset's parquet) names the folder being written (``where``): the line said "no space left on the device;
+    free space there", and there was nowhere."""
     try:
         yield
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
-        where = f" writing {os.fsdecode(exc.filename)!r}" if exc.filename else ""
-        raise SxhubError(f"no space left on the device{where}; {fix}.") from exc
+        writing = os.fsdecode(exc.filename) if exc.filename else f"{os.fsdecode(where)}{os.sep}"
+        raise SxhubError(f"no space left on the device writing {writing!r}; {fix}.") from exc
 
 
 # where the token pushed with came from (resolve_token): what a 401 or 403 tells the user to change

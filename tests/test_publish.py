@@ -1888,3 +1888,37 @@ def test_a_push_uploads_the_model_files_from_the_model_folder_not_a_copy_in_tmpd
     for name, path in written.items():
         assert hub.stub.read_file(repo, name, repo_type=repo_type) == path.read_bytes(), name
     assert len(hub.stub.repo(repo, repo_type=repo_type).history("main")) == 2  # the repo's first commit, and ours
+
+
+@pytest.mark.parametrize("push", [True, False])
+def test_a_full_disk_that_names_no_file_names_the_folder_being_written(
+    hub: HubFixture,
+    labelled: tuple[Path, Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    push: bool,
+) -> None:
+    """A dataset too large for TMPDIR (pyarrow's ENOSPC names no file) ended in "no space left on the device; free
+    space there, or set TMPDIR ...": there was nowhere. The line names the folder being written."""
+    import errno
+    import tempfile
+
+    from datasets import Dataset
+
+    def full(self: Any, path_or_buf: Any, *args: Any, **kwargs: Any) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")  # as pyarrow raises it: no file name
+
+    monkeypatch.setattr(Dataset, "to_parquet", full)
+    tmpdir = (tmp_path / "tmpdir").resolve()
+    tmpdir.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmpdir))
+    data, task = labelled
+    repo = f"{hub.user}/full-data"
+    where = [] if push else ["--to", str(tmp_path / "ds")]
+    code, _, err = run_cli(["publish", "dataset", str(data), "--task", str(task), "--repo-id", repo, *where], capsys)
+    (line,) = err.strip().splitlines()
+    assert code == 1
+    folder = str(tmpdir / "sxhub-publish-") if push else str(tmp_path / ".ds.sxhub-")
+    assert line.startswith(f"Error: no space left on the device writing '{folder}"), line
+    assert "free space there" in line
