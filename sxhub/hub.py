@@ -121,9 +121,10 @@ def link_sources(folder: Path, sources: dict[Path, Path]) -> None:
     huggingface_hub reads a linked file as the file: ``_prepare_upload_folder_additions`` lists
     ``folder_path.glob("**/*")`` ``if path.is_file()`` (which follows a link) and ``CommitOperationAdd`` checks
     ``os.path.isfile`` and reads with ``open(path, "rb")`` (huggingface/huggingface_hub@ee0a4510f4bc,
-    src/huggingface_hub/hf_api.py lines 11629-11630, src/huggingface_hub/_commit_api.py lines 201 and 268); its own
-    cache's snapshot folders are links to the blobs, uploaded alike. Where links cannot be made (Windows without
-    the privilege), the file is copied, as before."""
+    src/huggingface_hub/hf_api.py lines 11629-11630, src/huggingface_hub/_commit_api.py lines 201 and 268; with
+    hf_xet the path is handed to ``start_upload_file``, src/huggingface_hub/_upload_pipeline.py line 465, which
+    opens it as any program does); its own cache's snapshot folders are links to the blobs, uploaded alike. Where
+    links cannot be made (Windows without the privilege), the file is copied, as before."""
     for target, source in sources.items():
         if target.exists() or target.is_symlink():
             continue
