@@ -17,7 +17,7 @@ from .errors import InputError
 from .labelled import expert_label_cell, parse_label_cell
 from .repo import names_a_repo
 from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
-from .review_log import DECISIONS_IN_REPO, final_decisions, read_events, text_hash
+from .review_log import DECISIONS_IN_REPO, placer, read_events, replay, text_hash
 from .spec import TaskSpec, load_spec
 
 
@@ -114,7 +114,6 @@ def apply_review(
     data = _read_labelled(labelled, task, text_column)
     frame = data.frame
     events = read_decisions(decisions, token=token) if isinstance(decisions, (str, os.PathLike)) else list(decisions)
-    finals = final_decisions(events)
     teacher_col = f"teacher_{data.column}"
     if teacher_col in frame.columns:
         teacher = [parse_label_cell(_plain(v), multi_label=data.multi_label) for v in frame[teacher_col]]
@@ -130,26 +129,13 @@ def apply_review(
         where = f"this file's labels {sorted(known)}; if they are the task's, pass --task TASK.yaml"
     # a decision goes to its row when that row holds its text, else to the one row that does (the file was sorted
     # after review); a text on no row, or on several and not the one decided, is not guessed
-    hashes = [text_hash(t) for t in data.texts]
-    rows_of: dict[str, list[int]] = {}
-    for r, h in enumerate(hashes):
-        rows_of.setdefault(h, []).append(r)
-
-    def here(event: Mapping[str, Any]) -> int | None:
-        row, digest = int(event["row"]), event.get("text_hash")
-        if 0 <= row < len(frame) and hashes[row] == digest:
-            return row
-        holders = rows_of.get(str(digest), [])
-        return holders[0] if len(holders) == 1 else None
-
+    here = placer({r: text_hash(t) for r, t in enumerate(data.texts)})
+    states = replay(events, here)  # each decision on the row of its text: the app places them the same way
+    finals = {who: state.decided for who, state in states.items() if state.decided}
     by_row: dict[int, dict[str, tuple[str, ...]]] = {}
-    wrong_text = []
+    wrong_text = [int(event["row"]) for state in states.values() for event in state.elsewhere]
     for who, decided in finals.items():
-        for made_on, event in decided.items():
-            row = here(event)
-            if row is None:
-                wrong_text.append(made_on)
-                continue
+        for row, event in decided.items():
             labels = tuple(sorted(str(v) for v in event.get("labels") or []))
             if not data.multi_label and len(labels) != 1:
                 raise InputError(

@@ -26,7 +26,7 @@ import math
 import os
 import threading
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -171,10 +171,37 @@ class ReviewerState:
     actions: list[dict[str, Any]] = field(default_factory=list)
     decided: dict[int, dict[str, Any]] = field(default_factory=dict)  # row -> the latest label/keep line
     skipped: set[int] = field(default_factory=set)
+    elsewhere: list[dict[str, Any]] = field(default_factory=list)  # label/keep lines whose text is on no row here
 
 
-def replay(events: Iterable[Mapping[str, Any]]) -> dict[str, ReviewerState]:
-    """Each reviewer's state from the log: undo cancels the line it names; the latest decision on a row wins."""
+Placer = Callable[[Mapping[str, Any]], int | None]
+
+
+def placer(hashes: Mapping[int, str]) -> Placer:
+    """Where a decision line goes in the file at hand (``hashes``: row -> :func:`text_hash` of its text): its own
+    row when that row holds its text, else the one row that does (the file was sorted since); ``None`` when no row,
+    or several other rows, hold it: which text was meant is never guessed."""
+    holders: dict[str, list[int]] = {}
+    for row, digest in hashes.items():
+        holders.setdefault(digest, []).append(row)
+
+    def where(event: Mapping[str, Any]) -> int | None:
+        row, digest = int(event["row"]), event.get("text_hash")
+        if hashes.get(row) == digest:
+            return row
+        rows = holders.get(str(digest), [])
+        return rows[0] if len(rows) == 1 else None
+
+    return where
+
+
+def replay(events: Iterable[Mapping[str, Any]], where: Placer | None = None) -> dict[str, ReviewerState]:
+    """Each reviewer's state from the log: undo cancels the line it names; the latest decision on a text wins.
+
+    ``where`` (see :func:`placer`) puts each line on the row of the file at hand that holds its text; without it,
+    on the row it names. A decision is keyed by its text, never by a row number alone: in a file sorted after
+    review, a new decision on row 1 (another text now) replaced the decision made on the text row 1 held before.
+    """
     live: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         actions = live.setdefault(str(event["reviewer"]), [])
@@ -186,7 +213,11 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[str, ReviewerState]:
     for reviewer, actions in live.items():
         state = ReviewerState(actions=actions)
         for action in actions:
-            row = int(action["row"])
+            row = int(action["row"]) if where is None else where(action)
+            if row is None:
+                if action["action"] in ("label", "keep"):
+                    state.elsewhere.append(action)
+                continue
             if action["action"] in ("label", "keep"):
                 state.decided[row] = action
                 state.skipped.discard(row)
@@ -196,9 +227,12 @@ def replay(events: Iterable[Mapping[str, Any]]) -> dict[str, ReviewerState]:
     return states
 
 
-def final_decisions(events: Iterable[Mapping[str, Any]]) -> dict[str, dict[int, dict[str, Any]]]:
-    """reviewer -> row -> that reviewer's final decision line (``labels``, ``text_hash``, ``previous``, ...)."""
-    return {who: state.decided for who, state in replay(events).items() if state.decided}
+def final_decisions(
+    events: Iterable[Mapping[str, Any]], where: Placer | None = None
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """reviewer -> row -> that reviewer's final decision line (``labels``, ``text_hash``, ``previous``, ...); rows
+    as :func:`replay` places them."""
+    return {who: state.decided for who, state in replay(events, where).items() if state.decided}
 
 
 class DecisionLog:
@@ -296,13 +330,15 @@ def set_alpha(answers: Sequence[Sequence[Any]]) -> float | None:
     return None if math.isnan(value) else value
 
 
-def agreement(events: Iterable[Mapping[str, Any]], teacher: Mapping[int, Sequence[str]]) -> dict[str, Any]:
+def agreement(
+    events: Iterable[Mapping[str, Any]], teacher: Mapping[int, Sequence[str]], where: Placer | None = None
+) -> dict[str, Any]:
     """Reviewers against each other (alpha over the texts two or more decided) and each against the teacher.
 
     ``teacher``: row -> the teacher's label(s). Per reviewer: texts decided, how many kept the teacher's label, and
-    alpha with the teacher on those texts.
+    alpha with the teacher on those texts. ``where``: as for :func:`replay`.
     """
-    finals = final_decisions(events)
+    finals = final_decisions(events, where)
     reviewers = sorted(finals)
     rows = sorted({row for decided in finals.values() for row in decided})
     shared = [row for row in rows if sum(row in finals[who] for who in reviewers) >= 2]
@@ -340,10 +376,11 @@ class Review:
         self.config = config
         self.log = log
         self._pos_of_row = {item.row: i for i, item in enumerate(self.items)}
+        self._where = placer({item.row: item.text_hash for item in self.items})
 
     # -- reading ------------------------------------------------------------------------------------------------
     def state(self, reviewer: str) -> ReviewerState:
-        return replay(self.log.events()).get(reviewer, ReviewerState())
+        return replay(self.log.events(), self._where).get(reviewer, ReviewerState())
 
     def next_open(self, reviewer: str, after: int = -1) -> int:
         """The first text after ``after`` this reviewer has neither decided nor skipped (wrapping round to the
@@ -375,7 +412,7 @@ class Review:
         return {"total": len(rows), "decided": decided, "changed": changed, "skipped": skipped}
 
     def agreement(self) -> dict[str, Any]:
-        return agreement(self.log.events(), {item.row: item.current for item in self.items})
+        return agreement(self.log.events(), {item.row: item.current for item in self.items}, self._where)
 
     # -- acting -------------------------------------------------------------------------------------------------
     def decide(self, pos: int, reviewer: str, labels: Sequence[str]) -> int:
@@ -409,7 +446,8 @@ class Review:
             return None
         last = actions[-1]
         self.log.append({"reviewer": reviewer, "action": "undo", "undoes": last["id"], "row": last["row"]})
-        return self._pos_of_row.get(int(last["row"]), 0)
+        row = self._where(last)
+        return 0 if row is None else self._pos_of_row.get(row, 0)
 
     def _item(self, pos: int) -> Item:
         if not 0 <= pos < len(self.items):

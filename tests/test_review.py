@@ -378,6 +378,38 @@ def test_decisions_follow_their_texts_into_a_re_sorted_file(labelled: Path, tmp_
     assert code == 2 and "were made on other texts" in err and len(err.strip().splitlines()) == 1
 
 
+def test_reviewing_a_re_sorted_file_places_each_decision_on_its_text(labelled: Path, tmp_path: Path) -> None:
+    """The app keyed decisions by row number only: reviewing a file sorted after review (with the decisions beside
+    it) showed texts nobody saw as decided, and a new decision on row 1 (another text now) replaced the decision on
+    the text row 1 held before, so apply-review dropped that reviewer from it. Decisions follow their texts, as
+    apply-review places them."""
+    review = _review(labelled, tmp_path)
+    pos = {item.row: i for i, item in enumerate(review.items)}
+    review.decide(pos[1], "alice", ["positive"])
+    review.decide(pos[1], "bob", ["neutral"])
+    review.decide(pos[3], "bob", ["negative"])
+    shuffled = tmp_path / "sorted.parquet"
+    read_table(labelled).iloc[::-1].reset_index(drop=True).to_parquet(shuffled)  # row r is row 8 - r now
+    items, config = load_review(shuffled)
+    again = Review(items, config, DecisionLog(tmp_path / "decisions.jsonl"))
+    assert set(again.state("alice").decided) == {7} and set(again.state("bob").decided) == {5, 7}
+    assert again.progress("alice")["decided"] == 1 and again.progress("bob")["decided"] == 2
+    first = again.resume("alice")
+    assert again.items[first].row == 1  # company profit 7: alice has not decided it (row 1 held hers before)
+    again.decide(first, "alice", ["negative"])
+    assert set(again.state("alice").decided) == {1, 7}
+    assert again.undo("alice") == first  # back to the text of the decision undone...
+    again.decide(first, "alice", ["negative"])  # ...and decided again
+    frame = apply_review(shuffled, tmp_path / "decisions.jsonl").frame.set_index("text")
+    assert frame.loc["company profit 1", "reviewers"] == ["alice", "bob"]  # alice's first decision is kept: a tie
+    assert frame.loc["company profit 1", "label_source"] == "teacher"
+    assert frame.loc["company profit 7", "reviewers"] == ["alice"]
+    assert frame.loc["company profit 7", "label"] == "negative"
+    assert frame.loc["company profit 3", "label"] == "negative" and frame.loc["company profit 3", "reviewers"] == [
+        "bob"
+    ]
+
+
 def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys: Any) -> None:
     _decide_three_reviewers(labelled, tmp_path)
     out = tmp_path / "reviewed.csv"
