@@ -160,8 +160,29 @@ def read_events(paths: Iterable[Path]) -> list[dict[str, Any]]:
                     logger.warning("skipping a broken line %d of %s (a write cut short?)", number, path)
                     continue
                 if isinstance(event, dict) and event.get("action") in ACTIONS and event.get("id"):
+                    problem = _unusable(event)
+                    if problem:  # an edited or foreign line: replaying it failed every click with a KeyError
+                        logger.warning("skipping line %d of %s: %s", number, path, problem)
+                        continue
                     events.setdefault(str(event["id"]), event)
     return sorted(events.values(), key=lambda e: str(e.get("time", "")))  # stable: a file's own order on ties
+
+
+def _unusable(event: Mapping[str, Any]) -> str | None:
+    """What a decision line lacks for :func:`replay` (``None``: nothing)."""
+    if not isinstance(event.get("reviewer"), str) or not event["reviewer"].strip():
+        return "it names no reviewer"
+    row = event.get("row")
+    if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+        return f"its row {row!r} is not a row number"
+    if event["action"] == "undo" and not event.get("undoes"):
+        return "the undo names no line it undoes"
+    labels = event.get("labels")
+    if event["action"] in ("label", "keep") and not (
+        isinstance(labels, list) and all(isinstance(v, str) for v in labels)
+    ):
+        return f"its labels {labels!r} are not a list of label names"
+    return None
 
 
 @dataclass

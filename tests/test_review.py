@@ -189,6 +189,31 @@ def test_a_torn_last_line_is_skipped_and_the_next_write_starts_afresh(labelled: 
     assert _review(labelled, tmp_path).progress("alice")["decided"] == 2
 
 
+def test_a_decision_line_replay_cannot_use_is_skipped_with_a_warning(
+    labelled: Path, tmp_path: Path, caplog: Any
+) -> None:
+    """A JSON line with no reviewer or no row number (edited by hand, merged from elsewhere) made every click of
+    the app and apply-review fail with a bare KeyError / ValueError; it is skipped with a warning, as a torn line is."""
+    review = _review(labelled, tmp_path)
+    review.decide(0, "alice", ["negative"])
+    log = tmp_path / "decisions.jsonl"
+    bad = [
+        {"id": "a", "time": "2026-12-05T07:00:00+00:00", "action": "keep", "row": 5, "labels": ["negative"]},
+        {"id": "b", "time": "2026-12-05T07:00:00+00:00", "action": "label", "row": "x", "reviewer": "zed"},
+        {"id": "c", "time": "2026-12-05T07:00:00+00:00", "action": "label", "row": 5, "reviewer": "zed"},
+        {"id": "d", "time": "2026-12-05T07:00:00+00:00", "action": "undo", "row": 5, "reviewer": "alice"},
+    ]
+    with log.open("a", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(line) + "\n" for line in bad)
+    with caplog.at_level("WARNING", logger="sxhub.review_log"):
+        assert _review(labelled, tmp_path).progress("alice")["decided"] == 1
+    assert "skipping line 2 of" in caplog.text and "names no reviewer" in caplog.text
+    assert "its row 'x' is not a row number" in caplog.text and "its labels None are not a list" in caplog.text
+    assert "names no line it undoes" in caplog.text
+    result = apply_review(labelled, log)
+    assert result.n_decisions == 1 and result.reviewers == ["alice"]
+
+
 def test_two_apps_on_one_file_see_each_others_decisions(labelled: Path, tmp_path: Path) -> None:
     first, second = _review(labelled, tmp_path), _review(labelled, tmp_path)
     first.decide(0, "alice", ["positive"])
