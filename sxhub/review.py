@@ -340,7 +340,7 @@ def launch_review(
     items, config = load_review(labelled, queue=queue, spec=spec, text_column=text_column)
     log_path = Path(decisions) if decisions is not None else decisions_path(labelled)
     review = Review(items, config, DecisionLog(log_path))
-    demo = build_demo(review, reviewer=reviewer if reviewer is not None else getpass.getuser())
+    demo = build_demo(review, reviewer=reviewer or "", login=getpass.getuser() if reviewer is None else "")
     _, url, _ = listen(demo, host=host, port=port, head=HEAD, prevent_thread_lock=True, quiet=True)
     if block:
         print(url, flush=True)

@@ -195,8 +195,12 @@ def help_markdown(config: ReviewConfig) -> str:
 # ==============================================================================================================
 # the Gradio app
 # ==============================================================================================================
-def build_demo(review: Review, *, reviewer: str = "") -> Any:
-    """The review page as ``gr.Blocks``; launch it with :func:`launch` (which adds the keyboard shortcuts)."""
+def build_demo(review: Review, *, reviewer: str = "", login: str = "") -> Any:
+    """The review page as ``gr.Blocks``; launch it with :func:`launch` (which adds the keyboard shortcuts).
+
+    ``reviewer`` (``sxhub review --reviewer``) fills the Reviewer box; without it, ``login`` (the login name of
+    whoever started the app) does, unless this browser typed a name before: that person is still the one here.
+    """
     import gradio as gr
 
     config = review.config
@@ -204,7 +208,9 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
         gr.Markdown(f"# {_cell(config.title)}", **PLAIN)
         gr.Markdown(help_markdown(config), **PLAIN)
         with gr.Row():
-            who = gr.Textbox(value=reviewer, label="Reviewer", placeholder="your name", scale=1, elem_id="sxr-who")
+            who = gr.Textbox(
+                value=reviewer or login, label="Reviewer", placeholder="your name", scale=1, elem_id="sxr-who"
+            )
             progress = gr.Markdown(elem_id="sxr-progress", **PLAIN)
         pos = gr.State(0)
         # the name typed last in this browser: a reload (or the Space restarting) resumes that reviewer's queue
@@ -269,8 +275,11 @@ def build_demo(review: Review, *, reviewer: str = "") -> Any:
             return show(new_pos, name, message)
 
         def on_load(name: str, saved: str, request: gr.Request) -> tuple[Any, ...]:
-            # the link's ?reviewer=, else the box (sxhub review --reviewer), else the name this browser typed last
-            asked = (request.query_params.get("reviewer") if request is not None else None) or name or saved
+            # the link's ?reviewer=, else sxhub review --reviewer, else the name this browser typed last, else the box
+            # (the login name of whoever started the app: a second reviewer on the network who typed their name and
+            # reloaded became that person, and their next decisions went under that name)
+            query = request.query_params.get("reviewer") if request is not None else None
+            asked = query or reviewer.strip() or saved or name
             asked = (asked or "").strip()
             return (asked, *show(review.resume(asked) if asked else 0, asked))
 

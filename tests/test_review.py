@@ -600,6 +600,39 @@ def test_sxhub_review_on_a_port_in_use_is_one_line(labelled: Path, taken_port: i
     assert err.strip().splitlines()[-1].startswith(f"Error: could not listen on 127.0.0.1, port {taken_port}")
 
 
+def test_a_reload_keeps_the_name_this_browser_typed_over_the_login_name(
+    labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sxhub review` without --reviewer fills the box with the login name of whoever started it: a second
+    reviewer on the network who typed "bob" and reloaded was shown that name again, and their next decisions went
+    under it (and replaced its owner's). The name this browser typed wins over the login name; the link's
+    ?reviewer= and an explicit --reviewer still win over it."""
+    import getpass
+
+    from sxhub.review import launch_review
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "root")
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    review = _review(labelled, tmp_path)
+    review.decide(0, "bob", ["positive"])
+    decisions = tmp_path / "decisions.jsonl"
+
+    def on_load(reviewer: str | None) -> Any:
+        demo, _, _ = launch_review(labelled, reviewer=reviewer, decisions=decisions, block=False)
+        demo.close()
+        return next(f.fn for f in demo.fns.values() if f.name == "on_load")
+
+    class Request:
+        def __init__(self, **query: str) -> None:
+            self.query_params = query
+
+    load = on_load(None)
+    assert load("root", "", Request())[:2] == ("root", 0)  # nobody typed a name here: the login name
+    assert load("root", "bob", Request())[:2] == ("bob", 1)  # bob typed his name, then reloaded: bob, at his next
+    assert load("root", "bob", Request(reviewer="carol"))[0] == "carol"
+    assert on_load("alice")("alice", "bob", Request())[0] == "alice"
+
+
 def test_the_default_decisions_file_sits_beside_the_data(labelled: Path) -> None:
     assert decisions_path(labelled) == labelled.with_name("labelled.decisions.jsonl")
 
