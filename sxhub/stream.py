@@ -161,7 +161,7 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
                 encoding="utf-8-sig",
             ):
                 chunk = check_csv_fields(chunk, path)
-                yield decode_json_cells(chunk) if decode_json else chunk
+                yield decode_json_cells(chunk, path) if decode_json else chunk
         elif suffix == ".jsonl":
             yield from iter_jsonl(path, chunk_rows)
         else:

@@ -95,7 +95,7 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
                 keep_default_na=False,
                 dtype=str,
             )
-            df = decode_json_cells(check_csv_fields(df, path))
+            df = decode_json_cells(check_csv_fields(df, path), path)
         elif suffix == ".jsonl":
             df = next(iter_jsonl(path, limit), None)
             if df is None:
@@ -328,16 +328,57 @@ def decode_class_labels(df: pd.DataFrame, features: Any) -> pd.DataFrame:
     return df
 
 
-def decode_json_cells(df: pd.DataFrame) -> pd.DataFrame:
+def decode_json_cells(df: pd.DataFrame, path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
+    """``df`` (CSV cells, strings) with each list/dict column (:data:`JSON_COLUMNS`) decoded from JSON; a cell in
+    Python's own list notation (pandas' ``to_csv`` writes ``['joy', 'anger']``) is read too. A column none of whose
+    cells decode stays text (not JSON after all).
+
+    A cell that is neither among cells that decode (a ``votes`` cell cut short by a truncated copy: ``[{"teacher":
+    "A", "scores": [{"label": "positive", "p": 0.7}, {"lab``) is one line naming ``path``, the row and the column:
+    the whole column stayed text, and ``agree`` ended in a bare JSONDecodeError while ``publish dataset`` wrote every
+    row's votes as one empty vote per character of the text, exit 0."""
+    import ast
+
     for col in df.columns:
         if col not in JSON_COLUMNS:
             continue
         values = df[col].tolist()
-        if values and all(isinstance(v, str) and v[:1] in "[{" for v in values if v != ""):
+        if not values or not all(isinstance(v, str) and v[:1] in "[{" for v in values if v != ""):
+            continue
+        decoded: list[Any] = []
+        damaged: tuple[int, str, json.JSONDecodeError] | None = None
+        n_json = 0
+        for position, value in enumerate(values):
+            if value == "":
+                decoded.append(None)
+                continue
             try:
-                df[col] = [json.loads(v) if v != "" else None for v in values]
-            except json.JSONDecodeError:
-                pass  # not JSON after all: keep the strings
+                decoded.append(json.loads(value))
+                n_json += 1
+                continue
+            except json.JSONDecodeError as exc:
+                error = exc
+            try:
+                literal = ast.literal_eval(value)  # literals only: no names, no calls
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                literal = None
+            if isinstance(literal, (list, dict)):
+                decoded.append(literal)
+                continue
+            decoded.append(value)
+            if damaged is None:
+                damaged = (position, value, error)
+        if damaged is None:
+            df[col] = decoded
+        elif n_json:
+            position, value, error = damaged
+            row = int(df.index[position]) + 1 if isinstance(df.index[position], (int, np.integer)) else position + 1
+            where = f"input {str(path)!r}: " if path is not None else ""
+            raise InputError(
+                f"{where}row {row} (after the header), column {col!r}: the cell is not valid JSON ({error.msg} at "
+                f"character {error.pos} of {len(value)}: {value[:50]!r}...), as a file cut short or damaged leaves "
+                "it; restore that cell from an intact copy, or empty it (or delete the row) and read the file again."
+            )
     return df
 
 

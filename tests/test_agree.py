@@ -634,3 +634,62 @@ def test_a_label_name_with_a_pipe_stays_in_its_report_cell(tmp_path: Path, capsy
         width = cells if width is None else width
         assert cells == width, line
     assert "| anger\\|rage |" in out and "| t\\|1 |" in out
+
+
+def _scored_labelled_csv(path: Path) -> list[str]:
+    """An annotate-style CSV (votes with a scoring teacher's scores) written by sxhub; its lines."""
+    from sxhub.tables import write_table
+
+    names = ["positive", "neutral", "negative"]
+    rows = []
+    for i in range(12):
+        lab = names[i % 3]
+        scores = [{"label": n, "p": 0.8 if n == lab else 0.1} for n in names]
+        votes = [{**vote("A", s, [lab]), "scores": scores} for s in range(2)]
+        rows.append({"text": f"text {i}", "label": lab, "gold": names[(i + i // 5) % 3], "votes": votes})
+    write_table(pd.DataFrame(rows), path)
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def test_a_damaged_votes_cell_is_one_line_naming_file_row_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A labelled CSV whose votes cell was cut short (a truncated copy: '... "scores": [{"label": "positive", "p":
+    0.8}, {"lab'): agree ended in 'Error: JSONDecodeError: Expecting value ...' naming neither the file, the row nor
+    the fix, and publish dataset kept the whole column as text and wrote every row's votes as one empty vote per
+    character, exit 0."""
+    path = tmp_path / "labelled.csv"
+    _scored_labelled_csv(path)
+    code, _, err = run_cli(["agree", str(path), "--gold", "gold"], capsys)
+    assert code == 0, err  # the intact file reads
+    cells = pd.read_csv(path, dtype=str, keep_default_na=False)
+    whole = cells.loc[3, "votes"]
+    cells.loc[3, "votes"] = whole[: whole.index('{"label": "neutral"') + 5]  # row 4, cut inside its scores
+    assert cells.loc[3, "votes"].endswith('"p": 0.8}, {"lab')
+    cells.to_csv(path, index=False)
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold"], capsys)
+    assert code == 2 and out == ""
+    line = err.strip()
+    assert "\n" not in line and "JSONDecodeError" not in line
+    assert str(path) in line and "row 4 (after the header), column 'votes'" in line and "restore that cell" in line
+    spec = tmp_path / "task.yaml"
+    spec.write_text("name: t\ndescription: d\nlabels: [positive, neutral, negative]\n", encoding="utf-8")
+    argv = ["publish", "dataset", str(path), "--task", str(spec), "--repo-id", "me/t", "--to", str(tmp_path / "out")]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "row 4 (after the header), column 'votes'" in err
+    assert not (tmp_path / "out" / "data").exists()
+
+
+def test_votes_written_as_python_lists_read_as_votes(tmp_path: Path) -> None:
+    """pandas' to_csv writes list cells in Python's notation ([{'teacher': 'A', ...}]): such a cell beside JSON ones
+    is read, not taken for a damaged one."""
+    from sxhub.data import read_table
+
+    path = tmp_path / "labelled.csv"
+    lines = _scored_labelled_csv(path)
+    frame = read_table(path)
+    votes = frame["votes"][2]
+    head = lines[3].split(',"[', 1)[0]
+    lines[3] = head + ',"' + repr(votes).replace('"', '""') + '"'
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert read_table(path)["votes"].tolist() == frame["votes"].tolist()
