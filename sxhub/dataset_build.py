@@ -15,7 +15,7 @@ import pandas as pd
 
 from .data import read_table, with_text_column
 from .errors import PublishError
-from .labelled import gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
+from .labelled import failed_flags, gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
 from .spec import TaskSpec, load_spec, rejoin_comma_names
 
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
@@ -34,10 +34,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def _is_failed(value: Any) -> bool:
-    return str(value).strip().lower() in {"true", "1", "1.0"}
 
 
 def _vote(value: Any) -> dict[str, Any]:
@@ -71,7 +67,7 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
             + (", or a file with one true/false column per label." if spec.multi_label else ".")
         )
     n_input = len(frame)
-    failed = frame["failed"].map(_is_failed) if "failed" in frame.columns else pd.Series(False, index=frame.index)
+    failed = failed_flags(frame["failed"]) if "failed" in frame.columns else pd.Series(False, index=frame.index)
     labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
     if spec.multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again
         labels = [rejoin_comma_names(lab, spec.label_names) if isinstance(lab, list) else lab for lab in labels]

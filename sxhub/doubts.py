@@ -60,7 +60,7 @@ from .doubt_signals import (
     combine,
 )
 from .errors import InputError
-from .labelled import _as_named, expert_label_cell, with_flag_labels
+from .labelled import _as_named, expert_label_cell, failed_flags, with_flag_labels
 from .reliability import plain_votes
 
 logger = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def _read_rows(
     tcol = find_text_column(df, text_column)
     lcol = _label_column(df, multi_label)
     multi = lcol == "labels" if multi_label is None else multi_label
-    failed = df["failed"].map(lambda v: str(v).strip().lower() in {"true", "1"}) if "failed" in df.columns else None
+    failed = failed_flags(df["failed"]) if "failed" in df.columns else None
     positions, texts, labels = [], [], []
     left_out = {"failed": 0, "no_text": 0, "no_label": 0}
     for i, (text, cell) in enumerate(zip(df[tcol].tolist(), df[lcol].tolist(), strict=True)):

@@ -204,6 +204,23 @@ TRUE_CELLS = frozenset({"1", "true", "yes", "1.0"})
 FALSE_CELLS = frozenset({"0", "false", "no", "0.0", "", "nan", "none", "<na>"})
 
 
+def failed_flags(cells: pd.Series) -> pd.Series:
+    """A ``failed`` column as booleans: true/false in the spellings of :data:`TRUE_CELLS` and :data:`FALSE_CELLS`
+    (``True``/``False``, ``yes``/``no``, ``1``/``0``, ``1.0``/``0.0``, bools from Parquet), an empty cell not failed.
+    Only ``true`` and ``1`` were read as failed: a file whose ``failed`` column says ``yes`` (a spreadsheet, another
+    tool) had its failed rows read as labelled. Any other cell (``maybe``, ``2``) is refused in one line."""
+    words = cells.map(lambda v: str(v).strip().lower())
+    unread = ~(words.isin(TRUE_CELLS) | words.isin(FALSE_CELLS))
+    if unread.any():
+        first = int(unread.to_numpy().argmax())
+        raise InputError(
+            f"column 'failed' holds {str(cells.iloc[first]).strip()!r} in row {first + 1} ({int(unread.sum())} such "
+            "cell(s)); it says whether every teacher failed on the row: write true or false (yes/no, 1/0) there, "
+            "or drop the column."
+        )
+    return words.isin(TRUE_CELLS)
+
+
 def labels_from_flag_columns(df: pd.DataFrame, label_names: Sequence[str]) -> list[list[str]]:
     """Multi-label rows from one 0/1 (or true/false, yes/no) column per label, as the 4P tweets come. A cell that
     is neither (``2``, a rater count; ``0.7``, a probability; ``x``) is refused: it was read as off, and the
@@ -341,7 +358,7 @@ def load_labelled(
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
     n_failed = 0
     if "failed" in df.columns and col in ("label", "labels"):
-        failed = df["failed"].map(lambda v: str(v).lower() in {"true", "1"})
+        failed = failed_flags(df["failed"])
         n_failed = int(failed.sum())
         df = df[~failed].reset_index(drop=True)
     if df[tcol].dtype == object:  # bytes decoded; a list or an object refused (not the column of texts)

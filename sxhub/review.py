@@ -29,7 +29,7 @@ import pandas as pd
 from ._paths import asset_dir
 from .data import is_missing_text, read_table, with_text_column
 from .errors import InputError, PublishError, require
-from .labelled import _as_named, parse_label_cell, with_flag_labels
+from .labelled import _as_named, failed_flags, parse_label_cell, with_flag_labels
 from .review_log import (
     CONFIG_FILE,
     ITEMS_FILE,
@@ -85,10 +85,6 @@ def _number(value: Any) -> Any:
     except (TypeError, ValueError):
         return value
     return None if math.isnan(number) else number
-
-
-def _is_failed(value: Any) -> bool:
-    return str(value).strip().lower() in {"true", "1", "1.0"}
 
 
 def decisions_path(labelled: str | os.PathLike[str]) -> Path:
@@ -149,7 +145,7 @@ def _read_labelled(
             "review the output of `sxhub annotate` (or any file with text and label columns; for one true/false "
             "column per label, pass --task)."
         )
-    failed = frame["failed"].map(_is_failed).tolist() if "failed" in frame.columns else [False] * len(frame)
+    failed = failed_flags(frame["failed"]).tolist() if "failed" in frame.columns else [False] * len(frame)
     texts, labels = [], []
     for text, cell, bad in zip(frame["text"], frame[column], failed, strict=True):
         texts.append("" if is_missing_text(text) else str(text))

@@ -605,3 +605,45 @@ def test_a_missing_flag_column_among_28_is_named() -> None:
         load_labelled(df, label_names=names, multi_label=True, label_column="labels")
     with pytest.raises(InputError, match=r"none for \['pride'\]"):
         load_labelled(df, label_names=names, multi_label=True)
+
+
+@pytest.mark.parametrize(
+    ("on", "off"), [("yes", "no"), ("Yes", "No"), ("True", "False"), ("1", "0"), ("1.0", "0.0"), (True, False)]
+)
+def test_failed_column_in_the_usual_boolean_spellings(on: object, off: object, tmp_path: Path) -> None:
+    """A 'failed' column written yes/no (a spreadsheet, another tool) was read as never failed: only 'true' and
+    '1' counted, so the failed rows were kept (trained on, scored, published) or counted as rows without a label.
+    Every reader of the column (train/evaluate, agree, doubts, review, publish) reads the same spellings."""
+    from sxhub.dataset_build import load_annotated
+    from sxhub.doubts import _read_rows
+    from sxhub.spec import TaskSpec
+
+    frame = pd.DataFrame(
+        {
+            "text": ["profit rose", "loss widened", "a stale row", "sales fell"],
+            "label": ["positive", "negative", "positive", "negative"],  # a failed row's stale label: not read
+            "failed": [off, off, on, off],
+        }
+    )
+    data = load_labelled(frame, label_names=["positive", "negative"], multi_label=False)
+    assert data.n_failed == 1 and "a stale row" not in data.texts and len(data.texts) == 3
+    spec = TaskSpec.from_dict({"name": "t", "description": "d", "labels": ["positive", "negative"]})
+    published, n_input, n_failed = load_annotated(frame, spec)
+    assert (n_input, n_failed) == (4, 1) and "a stale row" not in published["text"].tolist()
+    rows = _read_rows(frame, label_names=["positive", "negative"], multi_label=False, text_column=None)
+    assert "a stale row" not in rows.texts
+
+
+def test_a_failed_column_that_is_not_true_or_false_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import run_cli
+
+    path = tmp_path / "labelled.csv"
+    pd.DataFrame(
+        {"text": ["a", "b", "c"], "label": ["x", "y", "x"], "gold": ["x", "y", "y"], "failed": ["no", "maybe", "no"]}
+    ).to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"column 'failed' holds 'maybe' in row 2 .*write true or false"):
+        load_labelled(path)
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold"], capsys)
+    assert code == 2 and out == "" and "column 'failed' holds 'maybe'" in err and len(err.strip().splitlines()) == 1

@@ -15,6 +15,7 @@ from ..errors import InputError
 from ..labelled import (
     as_task_names,
     expert_label_cell,
+    failed_flags,
     gold_from_flag_columns,
     na_words_as_empty,
     parse_label_cell,
@@ -25,10 +26,6 @@ from ..reliability import VOTE_METHODS, decide_all, format_reliability, plain_vo
 from ..vote import summarize
 from . import emit_json
 from .params import OutputPath, requires
-
-
-def _is_failed(value: Any) -> bool:
-    return str(value).strip().lower() in {"true", "1"}
 
 
 def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | None) -> str:
@@ -108,7 +105,7 @@ def compare(
             f"--gold {gold_column!r} is also the column being scored; pass --pred with the teacher's label column, "
             "or --gold with the experts' one."
         )
-    failed = df["failed"].map(_is_failed) if "failed" in df.columns else pd.Series(False, index=df.index)
+    failed = failed_flags(df["failed"]) if "failed" in df.columns else pd.Series(False, index=df.index)
     kept = df[~failed].reset_index(drop=True)
     kept = kept.copy()
     for column in {gold_column, pred_column} & set(kept.columns):
