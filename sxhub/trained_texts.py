@@ -2,7 +2,12 @@
 
 ``sxhub train`` writes ``trained_texts.npz`` beside the model: one 8-byte BLAKE2b hash per distinct text, as the
 model cleaned it, for the rows it was trained on (``train``) and those it was validated on (``validation``: never
-trained on, but they chose the epoch kept and the thresholds). ``publish model --data`` leaves the trained-on texts
+trained on, but they chose the epoch kept and the thresholds). A text is hashed as ``train`` tells texts apart
+(:func:`sxhub.targets.same_text_key`: NFKC, case-folded, runs of spaces as one; the file's ``key`` says so), so "The
+Market rose" counts as learned where the student trained on "the market  rose": the default base is uncased and saw
+the same tokens. Files written before hashed the text stripped at its ends only; they are still read so (their keys
+cannot be re-keyed), and a student trained further on such a base keeps them as ``stripped_train`` and
+``stripped_validation``. ``publish model --data`` leaves the trained-on texts
 out of the test-split scores its card states and says how many of the rest were validation texts; ``sxhub
 evaluate`` counts both. Without the file (a student from before it, or from another tool) nothing can be checked,
 and the card says so.
@@ -41,12 +46,50 @@ class Seen:
         return {"n_trained_on": int(self.trained.sum()), "n_validated_on": int((self.validated & ~self.trained).sum())}
 
 
-def text_keys(texts: Iterable[str]) -> np.ndarray:
-    """One unsigned 64-bit key per text (BLAKE2b, 8 bytes, of the stripped UTF-8 text)."""
+PARTS = ("train", "validation")
+KEY = "same_text_key"  # what the keys of a file written now hash (a file without ``key``: the stripped text)
+
+
+def text_keys(texts: Iterable[str], *, folded: bool = True) -> np.ndarray:
+    """One unsigned 64-bit key per text (BLAKE2b, 8 bytes, of the UTF-8 text as :func:`sxhub.targets.same_text_key`
+    writes it; ``folded=False``: of the text stripped at its ends, as files from before ``key`` were written)."""
+    from .targets import same_text_key
+
+    as_key = same_text_key if folded else str.strip
     return np.fromiter(
-        (int.from_bytes(hashlib.blake2b(t.strip().encode("utf-8"), digest_size=8).digest(), "little") for t in texts),
+        (int.from_bytes(hashlib.blake2b(as_key(t).encode("utf-8"), digest_size=8).digest(), "little") for t in texts),
         dtype=np.uint64,
     )
+
+
+@dataclass(frozen=True)
+class _Saved:
+    """A ``trained_texts.npz``'s keys: ``folded`` (train, validation) hash the texts as :func:`text_keys` does now,
+    ``stripped`` (train, validation) as files written before it did."""
+
+    folded: tuple[np.ndarray, np.ndarray]
+    stripped: tuple[np.ndarray, np.ndarray]
+
+    def seen(self, texts: Sequence[str]) -> Seen:
+        folded, stripped = text_keys(texts), text_keys(texts, folded=False)
+        return Seen(
+            trained=np.isin(folded, self.folded[0]) | np.isin(stripped, self.stripped[0]),
+            validated=np.isin(folded, self.folded[1]) | np.isin(stripped, self.stripped[1]),
+        )
+
+
+def _load(path: Path) -> _Saved:
+    empty = np.array([], dtype=np.uint64)
+    with np.load(path, allow_pickle=False) as saved:
+        if "key" not in saved.files:  # written before the keys were folded: the stripped texts' hashes
+            return _Saved(folded=(empty, empty), stripped=(saved["train"], saved["validation"]))
+        return _Saved(
+            folded=(saved["train"], saved["validation"]),
+            stripped=(
+                saved["stripped_train"] if "stripped_train" in saved.files else empty,
+                saved["stripped_validation"] if "stripped_validation" in saved.files else empty,
+            ),
+        )
 
 
 def save(
@@ -60,14 +103,18 @@ def save(
 
     A ``base`` that is a student folder with its own file (``train --base STUDENT``: trained further) passes its
     keys on: the new student learned from those texts too."""
-    train_keys, validation_keys = text_keys(train), text_keys(validation)
+    keys = {"train": text_keys(train), "validation": text_keys(validation)}
     inherited = Path(base) / FILE if base is not None else None
+    arrays: dict[str, Any] = {"key": np.array(KEY)}
     if inherited is not None and inherited.is_file():
-        with np.load(inherited, allow_pickle=False) as saved:
-            train_keys = np.concatenate([train_keys, saved["train"]])
-            validation_keys = np.concatenate([validation_keys, saved["validation"]])
+        saved = _load(inherited)
+        for i, part in enumerate(PARTS):
+            keys[part] = np.concatenate([keys[part], saved.folded[i]])
+            if len(saved.stripped[i]):  # an older base's keys, which cannot be re-keyed: kept as they are
+                arrays[f"stripped_{part}"] = np.unique(saved.stripped[i])
     path = Path(model_dir) / FILE
-    np.savez(path, train=np.unique(train_keys), validation=np.unique(validation_keys))
+    arrays.update((part, np.unique(keys[part])) for part in PARTS)
+    np.savez(path, **arrays)
     return path
 
 
@@ -80,8 +127,7 @@ def trained_on(model_dir: str | os.PathLike[str] | None, texts: Sequence[str]) -
     path = Path(model_dir).expanduser() / FILE
     if not path.is_file():
         return None
-    with np.load(path, allow_pickle=False) as saved:
-        return np.isin(text_keys(texts), saved["train"])
+    return _load(path).seen(texts).trained
 
 
 def seen(model_dir: str | os.PathLike[str], texts: Sequence[str], preprocessing: Mapping[str, Any]) -> Seen | None:
@@ -92,6 +138,4 @@ def seen(model_dir: str | os.PathLike[str], texts: Sequence[str], preprocessing:
     path = Path(model_dir) / FILE
     if not path.is_file():
         return None
-    keys = text_keys(apply_preprocessing(t, preprocessing) for t in texts)
-    with np.load(path, allow_pickle=False) as saved:
-        return Seen(trained=np.isin(keys, saved["train"]), validated=np.isin(keys, saved["validation"]))
+    return _load(path).seen([apply_preprocessing(t, preprocessing) for t in texts])

@@ -1573,3 +1573,43 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next_train_and_never_pub
     train(SINGLE, single_frame(60, seed=1), fast_config(out, out, epochs=2))
     assert not any(folder.exists() for folder in leftovers)
     assert (out / ".git" / "HEAD").read_text() == "ref", "a clone's .git stays"
+
+
+def test_texts_learned_from_count_up_to_case_and_spacing_and_old_records_still_read(tmp_path: Path) -> None:
+    """evaluate's held-out check keyed texts on the exact string (stripped): 'THE MARKET ROSE' scored a student
+    trained on 'The Market rose' as held out, though train keeps such copies on one side of its split (same_text_key)
+    and the default base is uncased. A record written before (keys of the stripped texts) still reads, and passes its
+    keys on to a student trained further on it."""
+    import hashlib
+
+    student = tmp_path / "student"
+    student.mkdir()
+    trained_texts.save(student, ["The Market rose", "Sales grew"], ["Profit fell."])
+    asked = ["the market  rose", " SALES GREW ", "ＰＲＯＦＩＴ fell.", "The Market fell"]  # fullwidth: NFKC
+    was = trained_texts.seen(student, asked, {"steps": []})
+    assert was is not None
+    assert was.trained.tolist() == [True, True, False, False]
+    assert was.validated.tolist() == [False, False, True, False]
+    assert trained_texts.trained_on(student, asked).tolist() == [True, True, False, False]
+
+    def old_key(text: str) -> int:  # how records were keyed before: the stripped text's BLAKE2b
+        return int.from_bytes(hashlib.blake2b(text.strip().encode("utf-8"), digest_size=8).digest(), "little")
+
+    old = tmp_path / "old"
+    old.mkdir()
+    np.savez(
+        old / trained_texts.FILE,
+        train=np.array([old_key("Old text one")], dtype=np.uint64),
+        validation=np.array([old_key("Old text two")], dtype=np.uint64),
+    )
+    was = trained_texts.seen(old, [" Old text one", "Old text two", "old text one"], {"steps": []})
+    assert was is not None
+    assert was.trained.tolist() == [True, False, False], "an old record reads as written (it cannot be re-keyed)"
+    assert was.validated.tolist() == [False, True, False]
+    further = tmp_path / "further"
+    further.mkdir()
+    trained_texts.save(further, ["New text"], [], base=old)
+    was = trained_texts.seen(further, ["Old text one", "Old text two", "NEW TEXT", "other"], {"steps": []})
+    assert was is not None
+    assert was.trained.tolist() == [True, False, True, False]
+    assert was.validated.tolist() == [False, True, False, False]
