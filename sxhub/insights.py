@@ -108,7 +108,14 @@ def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
         # 2018") are read one by one, as meant: pandas said so in a UserWarning of two lines on stderr, -q or not, and
         # before the one error line of a column with no dates
         warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
-        dates = pd.to_datetime(df[date_column], errors="coerce", utc=True).dt.tz_localize(None)
+        dates = pd.to_datetime(df[date_column], errors="coerce", utc=True)
+        # pandas takes the format of the first date for the whole column: in a corpus joined from two exports
+        # ("2023-01-05" and "2023-06-05 09:00:00"), every date in the other form was NaT, counted as "without a
+        # readable date" and left out of the table over time and of the month groups. Those are read one by one
+        missed = dates.isna() & ~df[date_column].map(_no_value)
+        if missed.any():
+            dates = dates.fillna(pd.to_datetime(df[date_column][missed], errors="coerce", utc=True, format="mixed"))
+    dates = dates.dt.tz_localize(None)
     if dates.isna().all():
         raise InputError(f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31); pick another.")
     return dates

@@ -89,6 +89,29 @@ def test_dates_in_a_tweet_format_are_read_without_a_warning() -> None:
             parse_dates(pd.DataFrame({"brand": ["A", "B"]}), "brand")
 
 
+def test_dates_written_in_two_forms_are_all_read(corpus: pd.DataFrame) -> None:
+    """A corpus joined from two exports ("2020-01-03" and "2020-02-10 09:30:00", or ISO with a zone): pandas took the
+    first date's format for the column, so every date in the other form was NaT, counted as "without a readable
+    date" and left out of the table over time and of the month groups."""
+    import warnings
+
+    corpus["created_at"] = [
+        "2020-01-03",
+        "2020-01-20 09:30:00",
+        "2020-02-02T10:00:00Z",
+        "Mon Feb 10 20:19:24 +0000 2020",
+        "2020-02-11",
+        "",
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert result.n_undated == 1, "only the empty cell has no date"
+    assert result.over_time is not None
+    assert result.over_time.set_index("group")["n"].to_dict() == {"2020-01": 2, "2020-02": 3}
+    assert result.shares.set_index("group")["n"].to_dict() == {"2020-01": 2, "2020-02": 3}
+
+
 def test_texts_without_a_readable_date_are_counted(corpus: pd.DataFrame) -> None:
     """Texts whose date is empty or unreadable are in the group tables but not in the table over time: it reported
     6 texts while the periods counted 4, and nothing said where the other 2 went."""
