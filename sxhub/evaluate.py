@@ -62,8 +62,10 @@ def evaluate(
     seconds = time.perf_counter() - start
     result = score(gold.labels, pred, predictor.labels, predictor.multi_label)
     runtime = "" if predictor.backend == "torch" else f" ({predictor.backend})"  # which variant these figures are of
+    # the folder's own name: `sxhub evaluate . test.csv` (or `student/..`) was titled "Student  vs label"
+    name = Path(model_dir).name if Path(model_dir).name not in ("", ".", "..") else Path(model_dir).resolve().name
     result.update(
-        title=f"Student {Path(model_dir).name}{runtime} vs {gold.label_column}",
+        title=f"Student {name}{runtime} vs {gold.label_column}",
         label_column=gold.label_column,  # what the student was scored against: `publish model --evaluation` names it
         model_dir=str(model_dir),
         backend=predictor.backend,

@@ -535,3 +535,18 @@ def test_a_text_column_of_bytes_lists_or_objects(single_model: Path, tmp_path: P
     pq.write_table(pa.table({"text": pa.array([b"caf\xe9 loss"], pa.binary())}), undecodable)
     with pytest.raises(InputError, match=r"holds bytes that are not UTF-8 text"):
         predict_file(single_model, undecodable, tmp_path / "bad_out.csv")
+
+
+def test_evaluate_in_the_model_folder_names_the_folder(
+    single_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sxhub evaluate . test.csv` from inside the student's folder titled its report
+    "Student  vs label": the name of '.' is empty."""
+    from sxhub.evaluate import evaluate
+
+    data = tmp_path / "test.csv"
+    pd.DataFrame({"text": ["profit rose", "loss widened"], "label": ["positive", "negative"]}).to_csv(
+        data, index=False
+    )
+    monkeypatch.chdir(single_model)
+    assert evaluate(".", data)["title"] == "Student student vs label"
