@@ -24,7 +24,7 @@ from .csv_checks import (  # the quote scans; their names stay importable from h
 from .errors import InputError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
-JSON_COLUMNS = ("labels", "votes", "agreement", "probabilities")
+JSON_COLUMNS = ("labels", "votes", "agreement", "probabilities", "oof_probs")  # oof_probs: sxhub doubts' queue
 
 
 def table_suffix(path: str | os.PathLike[str]) -> str:

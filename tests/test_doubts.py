@@ -97,6 +97,23 @@ def test_queue_columns_order_and_rows(tmp_path: Path) -> None:
         assert back["votes"].iloc[0][0]["labels"] == queue["votes"].iloc[0][0]["labels"]
 
 
+def test_a_queue_cut_short_is_one_line_naming_the_cell(tmp_path: Path) -> None:
+    """A queue CSV whose oof_probs cell was cut short (a truncated copy): `sxhub review LABELLED --queue QUEUE`
+    ended in 'Error: AttributeError: 'str' object has no attribute 'items'' and exit 1, naming neither the file, the
+    row nor the fix."""
+    frame, _ = synthetic(40)
+    path = write_queue(find_doubts(frame, label_names=LABELS, embedder=bag_of_words, folds=4), tmp_path / "q.csv")
+    cells = pd.read_csv(path, dtype=str, keep_default_na=False)
+    cells.loc[2, "oof_probs"] = cells.loc[2, "oof_probs"][:12]
+    cells.to_csv(path, index=False)
+    with pytest.raises(InputError, match=r"'.*q\.csv': row 3 \(after the header\), column 'oof_probs': .*restore"):
+        read_queue(path)
+    from sxhub.review import load_review
+
+    with pytest.raises(InputError, match=r"row 3 \(after the header\), column 'oof_probs'"):
+        load_review(frame, queue=path)
+
+
 def test_cross_fitting_survives_a_label_too_rare_for_every_fold() -> None:
     """36 texts, 1 of them negative (`make demo-tuned`'s tuned teacher gave 2 of 36, both in one fold): the training
     part of the fold that holds it has one label only, where scikit-learn's logistic regression refuses to fit."""
