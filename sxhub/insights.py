@@ -375,4 +375,10 @@ def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment
     payload["files"] = [str(p) for p in [*files, summary]]
     summary.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     files.append(summary)
+    # the tables an earlier run wrote here that this one does not (run again without --date-column or
+    # --sentiment-model): they stayed beside the new ones, a plot over time of another corpus among them
+    earlier = [out / "shares_over_time.csv", out / "shares_over_time.png", out / "sentiment_by_group_label.csv"]
+    for stale in [*earlier, *out.glob("sentiment_*.png")]:
+        if stale not in files:
+            stale.unlink(missing_ok=True)
     return files

@@ -176,6 +176,23 @@ def test_month_groups_over_time_sentiment_and_files(corpus: pd.DataFrame, tmp_pa
     assert summary["n"] == 6 and summary["overall_shares"]["Place"] == pytest.approx(0.5)
 
 
+def test_a_second_run_into_the_same_folder_leaves_no_table_of_the_first(corpus: pd.DataFrame, tmp_path: Path) -> None:
+    """A run with --date-column and --sentiment-model, then one without into the same -o: the first run's table
+    and plot over time and its sentiment tables stayed beside the new ones (a plot of another corpus), unlisted in
+    summary.json; a file of the user's own there is left alone."""
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    first = insights(
+        keyword_4p, corpus, group_by="brand", date_column="created_at", sentiment=keyword_sentiment, output_dir=out
+    )
+    assert {"shares_over_time.png", "sentiment_negative.png"} <= {p.name for p in first.files}
+    second = insights(keyword_4p, corpus.head(3), group_by="brand", output_dir=out)
+    on_disk = {p.name for p in out.iterdir()}
+    assert on_disk == {p.name for p in second.files} | {"notes.txt"}
+    assert on_disk == {"shares_by_group.csv", "shares_by_group.png", "summary.json", "notes.txt"}
+
+
 def test_derived_month_group_needs_date_column(corpus: pd.DataFrame) -> None:
     with pytest.raises(InputError, match="--date-column"):
         insights(keyword_4p, corpus, group_by="month")
