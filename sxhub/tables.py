@@ -336,7 +336,9 @@ def decode_json_cells(df: pd.DataFrame, path: str | os.PathLike[str] | None = No
     A cell that is neither among cells that decode (a ``votes`` cell cut short by a truncated copy: ``[{"teacher":
     "A", "scores": [{"label": "positive", "p": 0.7}, {"lab``) is one line naming ``path``, the row and the column:
     the whole column stayed text, and ``agree`` ended in a bare JSONDecodeError while ``publish dataset`` wrote every
-    row's votes as one empty vote per character of the text, exit 0."""
+    row's votes as one empty vote per character of the text, exit 0. A ``labels`` column with such a cell stays
+    text: the label reader's line for it (:func:`sxhub.labelled._list_cell`) names the fix for a list written by
+    hand."""
     import ast
 
     for col in df.columns:
@@ -370,7 +372,7 @@ def decode_json_cells(df: pd.DataFrame, path: str | os.PathLike[str] | None = No
                 damaged = (position, value, error)
         if damaged is None:
             df[col] = decoded
-        elif n_json:
+        elif n_json and col != "labels":  # a labels cell is often written by hand: its reader names that fix
             position, value, error = damaged
             row = int(df.index[position]) + 1 if isinstance(df.index[position], (int, np.integer)) else position + 1
             where = f"input {str(path)!r}: " if path is not None else ""
