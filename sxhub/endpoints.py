@@ -15,9 +15,11 @@ Every call goes through huggingface_hub (``HF_TOKEN``, ``HF_ENDPOINT``); errors 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -59,10 +61,8 @@ def _api(token: str | None = None) -> HfApi:
     return HfApi(token=token, library_name="sxhub", library_version=__version__)
 
 
-def _errors(action: str, name: str) -> Any:
+def _errors(action: str, name: str, namespace: str | None = None) -> Any:
     """A context manager turning huggingface_hub errors into one EndpointError line."""
-    import contextlib
-
     from huggingface_hub.errors import (
         HfHubHTTPError,
         InferenceEndpointError,
@@ -80,12 +80,23 @@ def _errors(action: str, name: str) -> Any:
                 "with Inference Endpoints rights."
             ) from exc
         except InferenceEndpointTimeoutError as exc:
+            # the endpoint goes on starting: the line said "retry", and a retried `up` stopped at "name is taken"
             raise EndpointError(
-                f"endpoint {name!r} did not start within the time allowed while trying to {action} it; check it "
-                f"with `sxhub endpoint status {name}` (cold GPU starts can take minutes) and retry."
+                f"endpoint {name!r} {'was created but ' if action == 'create' else ''}did not run within the time "
+                f"allowed{'' if action == 'create' else f' while trying to {action} it'}; it goes on starting (cold "
+                f"GPU starts can take minutes) and is billed once it runs: check it with `sxhub endpoint status "
+                f"{cli_name(name, namespace)}`, or stop it with `sxhub endpoint pause {cli_name(name, namespace)}`."
             ) from exc
         except InferenceEndpointError as exc:
-            raise EndpointError(f"endpoint {name!r} failed to {action}: {exc}; see its logs on the Hub.") from exc
+            again = (
+                f", then `sxhub endpoint delete {cli_name(name, namespace)}` before creating it again (the name stays "
+                "taken)"
+                if action == "create"
+                else ""
+            )
+            raise EndpointError(
+                f"endpoint {name!r} failed to {action}: {exc}; see its logs on the Hub{again}."
+            ) from exc
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
             if status == 404:
@@ -117,6 +128,11 @@ def _errors(action: str, name: str) -> Any:
             ) from exc
 
     return wrap()
+
+
+def cli_name(name: str, namespace: str | None) -> str:
+    """NAME (and its ``--namespace``) as ``sxhub endpoint pause|status|delete`` take them."""
+    return f"{name} --namespace {namespace}" if namespace else name
 
 
 def default_name(model: str) -> str:
@@ -157,7 +173,7 @@ def up(
             f"--name {name!r} is not a name a task spec can use for the endpoint; pass one of letters, digits, '-', "
             "'.' and '_' that starts with a letter or digit, e.g. --name " + default_name(name) + "."
         )
-    with _errors("create", name):
+    with _errors("create", name, namespace):
         endpoint = _api(token).create_inference_endpoint(
             name,
             repository=model,
@@ -177,8 +193,24 @@ def up(
             namespace=namespace,
         )
         if wait:
-            endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
+            with starting(name, namespace, "was created and is starting"):
+                endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
     return endpoint
+
+
+@contextlib.contextmanager
+def starting(name: str, namespace: str | None, state: str) -> Iterator[None]:
+    """Ctrl-C (or SIGTERM) while waiting for endpoint ``name`` to run: the interruption line says that it goes on
+    starting, and is billed once it runs, and how to stop it. It said "nothing half-written is left ... a rerun
+    starts over", and a rerun of `up` stopped at "name is taken" while the endpoint kept running."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        exc.sxhub_left = (  # type: ignore[attr-defined]
+            f"endpoint {name!r} {state} (billed once it runs): stop it with `sxhub endpoint pause "
+            f"{cli_name(name, namespace)}`"
+        )
+        raise
 
 
 def get(name: str, *, namespace: str | None = None, token: str | None = None) -> InferenceEndpoint:
@@ -200,10 +232,11 @@ def resume(
     timeout: float = DEFAULT_TIMEOUT,
     refresh_every: float = 5.0,
 ) -> InferenceEndpoint:
-    with _errors("resume", name):
+    with _errors("resume", name, namespace):
         endpoint = _api(token).resume_inference_endpoint(name, namespace=namespace, running_ok=True)
         if wait:
-            endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
+            with starting(name, namespace, "was resumed and is starting"):
+                endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
     return endpoint
 
 
@@ -226,13 +259,27 @@ def ready(
     refresh_every: float | None = None,
 ) -> InferenceEndpoint:
     """The endpoint, running: resumed first when paused or scaled to zero, then waited for until it answers."""
-    refresh = refresh_every if refresh_every is not None else refresh_seconds()
     endpoint = get(name, namespace=namespace, token=token)
+    return wake(endpoint, namespace=namespace, token=token, timeout=timeout, refresh_every=refresh_every)
+
+
+def wake(
+    endpoint: InferenceEndpoint,
+    *,
+    namespace: str | None = None,
+    token: str | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    refresh_every: float | None = None,
+) -> InferenceEndpoint:
+    """:func:`ready` for an endpoint already read (``namespace``: as the caller named it, None for the token's
+    user's)."""
+    refresh = refresh_every if refresh_every is not None else refresh_seconds()
+    name = endpoint.name
     if endpoint.status in ASLEEP:
         logger.warning("endpoint %s is %s: resuming it (billing starts again)", name, endpoint.status)
         return resume(name, namespace=namespace, token=token, timeout=timeout, refresh_every=refresh)
     if endpoint.status != RUNNING or endpoint.url is None:
-        with _errors("start", name):
+        with _errors("start", name, namespace), starting(name, namespace, "is starting"):
             endpoint.wait(timeout=int(timeout), refresh_every=refresh)  # type: ignore[arg-type]
     return endpoint
 
@@ -331,8 +378,34 @@ class EndpointRun:
         self.started = time.monotonic()
         for name in self.names:
             short, namespace = split_ref(name)
-            endpoint = ready(short, namespace=namespace, timeout=self.timeout)
-            self.info[name] = {"url": endpoint.url, "price_per_hour": hourly_price(endpoint)}
+            found = get(short, namespace=namespace)
+            # from here on this run may have woken it: finish() pauses it (pause_after) even when the wait below
+            # timed out or was interrupted, which left a resumed endpoint starting and billing under --pause-after
+            self.info[name] = {"url": found.url, "price_per_hour": hourly_price(found)}
+            endpoint = wake(found, namespace=namespace, timeout=self.timeout)
+            self.info[name]["url"] = endpoint.url
+
+    def __enter__(self) -> EndpointRun:
+        return self
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> None:
+        """:meth:`finish`; when the run failed or was interrupted, what the endpoints it leaves running cost and how
+        to stop them (on success the endpoints line says it): Ctrl-C said only what a rerun of annotate does."""
+        self.finish()
+        if exc is None or not self.info:
+            return
+        left = "; ".join(
+            f"endpoint {name!r} is left running (billed while it runs): stop it with `sxhub endpoint pause "
+            f"{cli_name(*split_ref(name))}`"
+            for name, entry in self.info.items()
+            if not entry.get("paused_after")
+        )
+        if isinstance(exc, KeyboardInterrupt):  # over the line of a wait it interrupted: this says what is now
+            exc.sxhub_left = left or "the endpoints it had resumed were paused (--pause-after)"  # type: ignore[attr-defined]
+        elif left and not self.pause_after:  # a pause that failed has its own line (finish)
+            logger.warning("%s", left)
+        elif self.pause_after and not left:  # the error line may speak of the endpoint as it was before the pause
+            logger.warning("%s paused (--pause-after)", ", ".join(f"endpoint {name!r}" for name in self.info))
 
     def finish(self) -> dict[str, Any]:
         """Pause (with ``pause_after``) the endpoints this run resumed or used, and their ledger entries: the
@@ -363,5 +436,10 @@ def format_endpoints(info: dict[str, dict[str, Any]]) -> str:
         money = (
             f"${price:.2f}/h x {entry.get('hours', 0):.2f} h = ~${cost:.2f}" if price is not None else "price unknown"
         )
-        parts.append(f"{name} ({money}{', paused' if entry.get('paused_after') else ', still running'})")
+        state = (
+            ", paused"
+            if entry.get("paused_after")
+            else f", still running: `sxhub endpoint pause {cli_name(*split_ref(name))}` stops it"
+        )
+        parts.append(f"{name} ({money}{state})")
     return "endpoints: " + "; ".join(parts)

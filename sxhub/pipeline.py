@@ -146,8 +146,7 @@ def _run_stages(
     frame, gold = gold_column(frame, spec, config.gold)
     keep = list(dict.fromkeys([*([gold] if gold else []), *config.keep_columns]))
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
-    endpoints = EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after)
-    try:
+    with EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after) as endpoints:
         endpoints.start()  # a paused or scaled-to-zero Inference Endpoint is resumed before the first request
         result = annotate(
             spec,
@@ -157,8 +156,7 @@ def _run_stages(
             cache=config.cache_dir,
             progress=config.progress,
         )
-    finally:
-        used = endpoints.finish()
+    used = endpoints.info
     if used:
         result.ledger["endpoints"] = used
     labelled_path = write_table(result.frame, out / "labelled.parquet")

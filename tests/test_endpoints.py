@@ -266,3 +266,72 @@ def test_scale_to_zero_help_states_the_range_it_takes(capsys: pytest.CaptureFixt
     assert "--min-replicas 0" in (option.help or "")
     code, _, err = run_cli(["endpoint", "up", "org/model", "--scale-to-zero-after", "0"], capsys)
     assert code == 2 and "x>=1" in err
+
+
+def _waits(monkeypatch: pytest.MonkeyPatch, *, interrupt: bool) -> None:
+    """huggingface_hub's ``InferenceEndpoint.wait()`` with Ctrl-C at its first sleep, or with a clock that runs
+    past any timeout (its own ``time`` module only: the stand-ins' threads keep theirs)."""
+    import itertools
+    import types
+
+    import huggingface_hub._inference_endpoints as module
+
+    clock = itertools.count(step=0 if interrupt else 10_000)
+
+    def sleep(seconds: float) -> None:
+        if interrupt:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "time", types.SimpleNamespace(time=lambda: float(next(clock)), sleep=sleep))
+
+
+@pytest.mark.parametrize("interrupt", [True, False], ids=["ctrl-c", "timeout"])
+def test_a_wait_cut_short_says_the_endpoint_goes_on_and_how_to_stop_it(
+    endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch, interrupt: bool
+) -> None:
+    """Ctrl-C while `endpoint up` waited said "nothing half-written is left ... a rerun starts over": the endpoint
+    was created and went on starting (and billing once up), and the rerun stopped at "name is taken". A timeout
+    said "retry", to the same end. Both now say that it goes on and name `sxhub endpoint pause NAME`; so does
+    `endpoint resume`."""
+    api, _ = endpoints
+    api.warmup = 10**9  # never runs
+    _waits(monkeypatch, interrupt=interrupt)
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == (130 if interrupt else 1) and f"`sxhub endpoint pause {NAME}`" in last, err
+    assert "a rerun starts over" not in last and "retry" not in last
+    assert (f"endpoint {NAME!r} was created" in last) and api.state(NAME, hub.user) == "pending"
+    api.set_state(NAME, hub.user, "paused")
+    code, _, err = run_cli(["endpoint", "resume", NAME, "--namespace", hub.user], capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == (130 if interrupt else 1) and api.state(NAME, hub.user) == "initializing"
+    assert f"`sxhub endpoint pause {NAME} --namespace {hub.user}`" in last and "a rerun starts over" not in last
+
+
+@pytest.mark.parametrize("interrupt", [True, False], ids=["ctrl-c", "timeout"])
+def test_annotate_pause_after_pauses_an_endpoint_it_resumed_whose_wait_was_cut_short(
+    endpoints, hub, tmp_path: Path, capsys, caplog, monkeypatch: pytest.MonkeyPatch, interrupt: bool
+) -> None:
+    """annotate --pause-after resumed the endpoint and, when the wait for it was interrupted or timed out, left it
+    starting: finish() paused only the endpoints that had come up. Without --pause-after Ctrl-C said only what a
+    rerun of annotate does, not that the endpoint runs on nor how to stop it."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    api.warmup = 10**9
+    _waits(monkeypatch, interrupt=interrupt)
+    source = write_table(pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}), tmp_path / "in.csv")
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(tmp_path / "out.jsonl")]
+    api.set_state(NAME, hub.user, "paused")
+    code, _, err = run_cli([*args, "--pause-after"], capsys)
+    assert code == (130 if interrupt else 1) and api.state(NAME, hub.user) == "paused", err
+    assert len([c for c in api.calls if c.endswith("/resume")]) == 1 and not tgi.requests
+    said = err + caplog.text  # Ctrl-C: the interruption line; an error: a warning beside the error line
+    assert "paused (--pause-after)" in said and "is left running" not in said
+
+    caplog.clear()
+    api.set_state(NAME, hub.user, "paused")
+    code, _, err = run_cli(args, capsys)
+    assert code == (130 if interrupt else 1) and api.state(NAME, hub.user) == "initializing"
+    said = err + caplog.text
+    assert f"endpoint {NAME!r} is left running" in said and f"`sxhub endpoint pause {NAME}`" in said

@@ -162,8 +162,8 @@ def annotate(
             "split": split,
             "restart": restart,
         }
-        endpoints = EndpointRun.of(spec.default_teachers(), pause_after=pause_after)
-        try:
+        # pauses them with --pause-after, even when labelling fails; else an interruption says how to stop them
+        with EndpointRun.of(spec.default_teachers(), pause_after=pause_after) as endpoints:
             endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
             if engine == "ray":
                 from ..ray_annotate import annotate_ray
@@ -175,8 +175,7 @@ def annotate(
                 from ..parts import annotate_to_file
 
                 result = annotate_to_file(spec, input_, out, cache=cache_dir, progress=not quiet, **options, **reading)
-        finally:
-            used = endpoints.finish()  # pauses them with --pause-after
+        used = endpoints.info
         ledger = dict(result.ledger)
         if used:
             ledger["endpoints"] = used
