@@ -36,6 +36,7 @@ TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 DEFAULT_TIMEOUT = 1800.0  # seconds to wait for an endpoint to run (a cold GPU start takes minutes)
 RUNNING = "running"
 ASLEEP = ("paused", "scaledToZero")
+FAILED = ("failed", "updateFailed")  # InferenceEndpoint.wait() raises at once on both
 
 
 class EndpointError(SxhubError):
@@ -95,7 +96,7 @@ def _errors(action: str, name: str, namespace: str | None = None) -> Any:
                 else ""
             )
             raise EndpointError(
-                f"endpoint {name!r} failed to {action}: {exc}; see its logs on the Hub{again}."
+                f"endpoint {name!r} failed to {action}: {str(exc).rstrip('.')}; see its logs on the Hub{again}."
             ) from exc
         except HfHubHTTPError as exc:
             status = exc.response.status_code if exc.response is not None else None
@@ -381,9 +382,10 @@ class EndpointRun:
             found = get(short, namespace=namespace)
             # from here on this run may have woken it: finish() pauses it (pause_after) even when the wait below
             # timed out or was interrupted, which left a resumed endpoint starting and billing under --pause-after
-            self.info[name] = {"url": found.url, "price_per_hour": hourly_price(found)}
+            if found.status not in FAILED:  # a failed one bills nothing and cannot wake: its error line says why
+                self.info[name] = {"url": found.url, "price_per_hour": hourly_price(found)}
             endpoint = wake(found, namespace=namespace, timeout=self.timeout)
-            self.info[name]["url"] = endpoint.url
+            self.info[name]["url"] = endpoint.url  # a failed one raised above (wait() refuses it)
 
     def __enter__(self) -> EndpointRun:
         return self

@@ -335,3 +335,24 @@ def test_annotate_pause_after_pauses_an_endpoint_it_resumed_whose_wait_was_cut_s
     assert code == (130 if interrupt else 1) and api.state(NAME, hub.user) == "initializing"
     said = err + caplog.text
     assert f"endpoint {NAME!r} is left running" in said and f"`sxhub endpoint pause {NAME}`" in said
+
+
+@pytest.mark.parametrize("failed", ["failed", "updateFailed"])
+def test_a_run_with_a_failed_endpoint_says_it_failed_not_that_it_is_left_running(
+    endpoints, hub, tmp_path: Path, capsys, caplog, failed: str
+) -> None:
+    """A failed endpoint bills nothing and cannot be woken: the run's error line says so, and no warning beside it
+    told the user that it was "left running (billed while it runs)" (nor does --pause-after try to pause it)."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, failed)
+    source = write_table(pd.DataFrame({"text": ["Profit rose."]}), tmp_path / "in.csv")
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(tmp_path / "out.jsonl")]
+    for extra in ([], ["--pause-after"]):
+        caplog.clear()
+        code, _, err = run_cli([*args, *extra], capsys)
+        assert code == 1 and err.strip().splitlines()[-1].startswith(f"Error: endpoint {NAME!r} failed to start")
+        assert "left running" not in err + caplog.text and "information.;" not in err
+    assert api.state(NAME, hub.user) == failed and not [c for c in api.calls if c.endswith("/pause")]
+    assert not tgi.requests
