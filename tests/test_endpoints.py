@@ -162,6 +162,26 @@ def test_a_spec_endpoint_may_name_its_namespace(endpoints, hub, capsys) -> None:
         TeacherSpec(endpoint="a/b/c")
 
 
+def test_the_verbs_take_an_endpoint_as_namespace_slash_name(endpoints, hub, capsys) -> None:
+    """``NAMESPACE/NAME``, the form a spec's ``endpoint:`` takes and the run's lines print, was refused by status,
+    pause, resume and delete ("no Inference Endpoint named 'ORG/NAME'"): each now reads it as --namespace and NAME;
+    a second, different namespace in --namespace is one line."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--namespace", hub.user], capsys)
+    assert code == 0, err
+    ref = f"{hub.user}/{NAME}"
+    code, out, err = run_cli(["endpoint", "pause", ref], capsys)
+    assert code == 0 and api.state(NAME, hub.user) == "paused", err
+    code, out, err = run_cli(["endpoint", "status", ref, "--namespace", hub.user], capsys)
+    assert code == 0 and f"{NAME}: paused" in err
+    code, out, err = run_cli(["endpoint", "resume", ref], capsys)
+    assert code == 0 and api.state(NAME, hub.user) == "running" and out.strip() == tgi.root + "/v1"
+    code, out, err = run_cli(["endpoint", "status", ref, "--namespace", "someone-else"], capsys)
+    assert code == 2 and "--namespace is 'someone-else'" in err.strip().splitlines()[-1]
+    code, out, err = run_cli(["endpoint", "delete", ref, "--yes"], capsys)
+    assert code == 0 and (hub.user, NAME) not in api.items
+
+
 def _endpoint_task(tmp_path: Path) -> Path:
     task = tmp_path / "task.yaml"
     task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n")

@@ -112,6 +112,7 @@ def status(name: str, namespace: str | None, as_json: bool) -> None:
     """Print the state, URL, hardware and hourly price of endpoint NAME."""
     from .. import endpoints
 
+    name, namespace = _ref(name, namespace)
     found = endpoints.get(name, namespace=namespace)
     _print(endpoints.describe(found, price=endpoints.hourly_price(found)), as_json)
 
@@ -124,6 +125,7 @@ def pause(name: str, namespace: str | None, as_json: bool) -> None:
     """Pause endpoint NAME (no charge while paused; `resume` or a run that names it starts it again)."""
     from .. import endpoints
 
+    name, namespace = _ref(name, namespace)
     _print(endpoints.describe(endpoints.pause(name, namespace=namespace)), as_json)
 
 
@@ -138,6 +140,7 @@ def resume(name: str, namespace: str | None, timeout: float, as_json: bool) -> N
     """Resume endpoint NAME and wait until it runs."""
     from .. import endpoints
 
+    name, namespace = _ref(name, namespace)
     resumed = endpoints.resume(name, namespace=namespace, timeout=timeout, refresh_every=endpoints.refresh_seconds())
     _print(endpoints.describe(resumed, price=endpoints.hourly_price(resumed)), as_json)
 
@@ -150,6 +153,7 @@ def delete(name: str, namespace: str | None, yes: bool) -> None:
     """Delete endpoint NAME (for good; `pause` keeps it without charge)."""
     from .. import endpoints
 
+    name, namespace = _ref(name, namespace)
     if not yes:
         if sys.stdin is None or not sys.stdin.isatty():  # CI, a pipe, </dev/null: nobody to answer the question
             raise UserError(
@@ -159,3 +163,22 @@ def delete(name: str, namespace: str | None, yes: bool) -> None:
         click.confirm(f"Delete endpoint {name!r}? This cannot be undone", abort=True, err=True)
     endpoints.delete(name, namespace=namespace)
     click.echo(f"deleted endpoint {name}", err=True)
+
+
+def _ref(name: str, namespace: str | None) -> tuple[str, str | None]:
+    """NAME as the verbs take it: ``NAME`` or ``NAMESPACE/NAME``, the form a spec's ``endpoint:`` takes and the
+    end-of-run lines print (it was refused: "no Inference Endpoint named 'ORG/NAME'"). A namespace in NAME and another
+    in ``--namespace`` is one line."""
+    from ..endpoints import split_ref
+
+    bare, given = split_ref(name)
+    if given is None:
+        return name, namespace
+    if not bare or "/" in given:
+        raise click.BadParameter(f"{name!r} is not NAME or NAMESPACE/NAME.", param_hint="NAME")
+    if namespace is not None and namespace != given:
+        raise click.BadParameter(
+            f"{name!r} names namespace {given!r} but --namespace is {namespace!r}: give one of them.",
+            param_hint="NAME",
+        )
+    return bare, given
