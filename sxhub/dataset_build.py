@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any
@@ -53,6 +54,29 @@ def _vote(value: Any) -> dict[str, Any]:
     return out
 
 
+def _votes_column(column: pd.Series) -> pd.Series:
+    """Every ``votes`` cell as a list of :func:`_vote` dicts, converted cell by cell in place: each cell as read
+    (numpy arrays of dicts from parquet) is released as its plain list replaces it, so the votes, the bulk of an
+    annotate output, are held once rather than two or three times over (a 1M-row file held ~2 copies at its peak).
+    Teacher names repeat in every vote and are interned (one string per teacher, not one per vote)."""
+    cells, index = column.to_numpy(dtype=object, copy=True), column.index
+    del column
+    scored = False
+    for i, cell in enumerate(cells):
+        votes = []
+        for value in _plain(cell) or []:
+            vote = _vote(value)
+            vote["teacher"] = sys.intern(vote["teacher"])
+            scored = scored or "scores" in vote
+            votes.append(vote)
+        cells[i] = votes
+    if scored:  # one vote type for the dataset's features
+        for row in cells:
+            for v in row:
+                v.setdefault("scores", None)
+    return pd.Series(cells, index=index, dtype=object)
+
+
 def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
     """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
     frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
@@ -76,17 +100,16 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     frame[col] = labels
     frame = frame[~failed].reset_index(drop=True)
     for c in frame.columns:
+        if c == "votes":  # converted once, below: a second whole copy of every vote was most of the peak memory
+            continue
         # as objects: put back into a pandas 3 string column, None became NaN, which Arrow refuses as a string
         frame[c] = pd.Series([_plain(v) for v in frame[c]], index=frame.index, dtype=object)
     unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
     if unknown:
         raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
     if "votes" in frame.columns:
-        frame["votes"] = [[_vote(v) for v in (votes or [])] for votes in frame["votes"]]
-        if any("scores" in v for row in frame["votes"] for v in row):  # one vote type for the dataset's features
-            for row in frame["votes"]:
-                for v in row:
-                    v.setdefault("scores", None)
+        at = frame.columns.get_loc("votes")  # out of the frame first, so that each cell read can be released
+        frame.insert(at, "votes", _votes_column(frame.pop("votes")))
     if len(frame) == 0:
         raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
     return frame, n_input, int(failed.sum())

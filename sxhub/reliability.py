@@ -52,7 +52,10 @@ def check_method(method: str) -> str:
 # votes as plain data
 # --------------------------------------------------------------------------------------------------------------
 def plain_votes(cell: Any) -> list[dict[str, Any]]:
-    """A ``votes`` cell as a list of plain dicts with list labels (parquet gives numpy arrays, CSV gives JSON)."""
+    """A ``votes`` cell as a list of plain dicts with list labels (parquet gives numpy arrays, CSV gives JSON).
+
+    A vote that is already a plain dict with list labels is returned as it is, not copied: read the votes, never
+    change them in place."""
     if hasattr(cell, "tolist") and not isinstance(cell, str):
         cell = cell.tolist()
     if isinstance(cell, str):
@@ -73,8 +76,11 @@ def plain_votes(cell: Any) -> list[dict[str, Any]]:
         )
     votes = []
     for item in cell:
+        labels = item.get("labels")
+        if type(item) is dict and not isinstance(labels, np.ndarray):
+            votes.append(item)  # already plain: not copied (a copy of every vote of a 1M-row dataset is GBs)
+            continue
         vote = dict(item)
-        labels = vote.get("labels")
         vote["labels"] = labels.tolist() if isinstance(labels, np.ndarray) else labels
         votes.append(vote)
     return votes

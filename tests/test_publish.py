@@ -1922,3 +1922,29 @@ def test_a_full_disk_that_names_no_file_names_the_folder_being_written(
     folder = str(tmpdir / "sxhub-publish-") if push else str(tmp_path / ".ds.sxhub-")
     assert line.startswith(f"Error: no space left on the device writing '{folder}"), line
     assert "free space there" in line
+
+
+def test_a_large_labelled_parquet_holds_each_vote_once(tmp_path: Path) -> None:
+    """publish dataset of a 1M-row annotate output peaked at 4.4 GB: the votes were held two or three times over
+    (as read, as plain lists made column by column, as _vote dicts, copied again for the card's reliability). The
+    votes as read are replaced cell by cell, a teacher's name is one string, and the reliability figures read the
+    plain votes without copying them; the dataset written is the same."""
+    from sxhub.dataset_build import build_dataset
+    from sxhub.reliability import plain_votes
+
+    spec = _spec()
+    rows = _rows(spec, n=60)
+    path = tmp_path / "labelled.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    dd, facts = build_dataset(path, spec, seed=3)
+    votes = facts["frame"]["votes"]
+    assert list(facts["frame"].columns) == list(pd.DataFrame(rows).columns)  # votes where the file has them
+    assert votes[0][0]["teacher"] is votes[1][2]["teacher"]
+    assert all(type(v["labels"]) is list for row in votes for v in row)
+    assert plain_votes(votes[0])[0] is votes[0][0]  # already plain: read, not copied
+    by_text = {r["text"]: r["votes"] for r in rows}
+    for split in dd.values():
+        for row in split:
+            assert [{k: v[k] for k in ("teacher", "sample", "labels", "reason")} for v in row["votes"]] == [
+                {k: v[k] for k in ("teacher", "sample", "labels", "reason")} for v in by_text[row["text"]]
+            ]
