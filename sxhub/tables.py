@@ -1,7 +1,7 @@
 """Table files by extension: the formats sxhub reads and writes (CSV, TSV, JSONL, JSON, Parquet), reading a whole
 file, writing one, and the one-line error for a file that cannot be read.
 
-In CSV files, list and dict cells (``labels``, ``votes``, ``agreement``) are JSON-encoded so that they read back
+In CSV files, list and dict cells (``labels``, ``votes``, ``agreement``, ``reviewers``...) are JSON-encoded so that they read back
 intact. :mod:`sxhub.stream` (chunks) and :mod:`sxhub.data` (whole tables, slices, Hub datasets) build on it.
 """
 
@@ -24,7 +24,10 @@ from .csv_checks import (  # the quote scans; their names stay importable from h
 from .errors import InputError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
-JSON_COLUMNS = ("labels", "votes", "agreement", "probabilities", "oof_probs")  # oof_probs: sxhub doubts' queue
+# sxhub's own list and dict columns (apply-review's too: from a reviewed CSV, `teacher_labels` and `reviewers` came
+# back as JSON text while Parquet and JSONL gave lists, so `publish dataset` typed them string or list by format);
+# oof_probs: sxhub doubts' queue
+JSON_COLUMNS = ("labels", "votes", "agreement", "probabilities", "oof_probs", "teacher_labels", "reviewers")
 
 
 def table_suffix(path: str | os.PathLike[str]) -> str:

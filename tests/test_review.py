@@ -942,3 +942,27 @@ def test_a_text_column_of_no_usual_name_is_named_with_text_column(tmp_path: Path
     frame = read_table(out)
     assert frame.loc[0, "label"] == "neutral" and frame.loc[0, "label_source"] == "human"
     assert frame["text"].tolist() == [r["text"] for r in rows]
+
+
+def test_a_reviewed_file_reads_back_and_publishes_alike_in_every_format(tmp_path: Path) -> None:
+    """From a reviewed CSV, `teacher_labels` and `reviewers` came back as JSON text while Parquet and JSONL gave
+    lists, so `sxhub publish dataset` typed them string or list by the file's format."""
+    from sxhub.dataset_build import dataset_features, load_annotated
+
+    spec = _spec(multi_label=True)
+    rows = [
+        {"text": f"text {i}", "labels": [NAMES[i % 3]], "votes": [_vote("t", 0, [NAMES[i % 3]])], "failed": False}
+        for i in range(6)
+    ]
+    labelled = write_table(pd.DataFrame(rows), tmp_path / "labelled.parquet")
+    items, config = load_review(labelled, spec=spec)
+    review = Review(items, config, DecisionLog(tmp_path / "decisions.jsonl"))
+    review.decide(0, "alice", ["neutral", "negative"])
+    frame = apply_review(labelled, tmp_path / "decisions.jsonl", spec=spec).frame
+    features = {}
+    for suffix in (".csv", ".jsonl", ".parquet"):
+        back = read_table(write_table(frame, tmp_path / f"reviewed{suffix}"))
+        assert [list(v) for v in back["teacher_labels"]][:2] == [["positive"], ["neutral"]], suffix
+        assert [list(v) for v in back["reviewers"]][:2] == [["alice"], []], suffix
+        features[suffix] = dataset_features(load_annotated(back, spec)[0], spec)
+    assert features[".csv"] == features[".jsonl"] == features[".parquet"]
