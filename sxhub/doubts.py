@@ -282,6 +282,9 @@ def find_doubts(
     """
     if not isinstance(folds, int) or folds < 2:
         raise InputError(f"folds={folds!r} must be an integer of at least 2 (e.g. --folds 5).")
+    # before the texts are embedded (minutes on a large file): with sxhub[student] alone, the whole file was embedded
+    # and then the missing cleanlab named
+    _require_cleanlab()
     started = time.perf_counter()
     rows = _read_rows(source, label_names=label_names, multi_label=multi_label, text_column=text_column)
     n = len(rows.positions)
@@ -309,7 +312,6 @@ def find_doubts(
     probs = oof_probabilities(
         features, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
     )
-    _require_cleanlab()
     signals = (_multi_signals if rows.multi_label else _single_signals)(rows, probs, shares)
     queue = _queue(rows, probs, signals)
     doubtful = int((queue["doubt"] >= DOUBTFUL).sum())

