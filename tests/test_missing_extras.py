@@ -140,3 +140,19 @@ def test_twins_and_generate_name_the_synth_extra_before_asking_a_teacher(
     assert code == 2
     assert one_line(err) == f'Error: sxhub {verb} needs sentence_transformers; run pip install "sxhub[synth]".'
     assert server.requests == [] and not out.exists()
+
+
+def test_run_names_the_onnx_extra_before_asking_a_teacher(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
+) -> None:
+    """With sxhub[student] alone, run annotated every text and trained the student, then stopped at its export
+    stage: 'sxhub export needs onnx'."""
+    out = tmp_path / "out"
+    texts = TASK.parent / "texts.csv"
+    hide(monkeypatch, "onnxruntime")
+    with FakeOpenAIServer() as server:
+        args = ["run", str(TASK), str(texts), "--out", str(out), "--base", str(tiny_base_model)]
+        code, _, err = run_cli([*args, "--teacher", server.url], capsys)
+    assert code == 2
+    assert one_line(err) == 'Error: sxhub run needs onnxruntime; run pip install "sxhub[onnx]".'
+    assert server.requests == [] and not out.exists()
