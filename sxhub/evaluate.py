@@ -86,6 +86,13 @@ def evaluate(
                 f"The student learned from {int(was.used.sum())} of these {len(gold.texts)} texts (trained on "
                 f"{result['n_trained_on']}, validated on {result['n_validated_on']}): these scores are not held out.",
             ]
+        if was.exact_only:  # the count above can miss texts it learned from in other case or spacing: say so
+            result["notes"] = [
+                *result.get("notes", []),
+                "The student's record of the texts it learned from predates matching them up to case and spacing "
+                "(trained with an older sxhub): a text it learned from, written here in other case or spacing, is not "
+                "counted above. Retrain with this sxhub for a full count.",
+            ]
     return result
 
 

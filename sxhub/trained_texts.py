@@ -37,6 +37,7 @@ class Seen:
 
     trained: np.ndarray
     validated: np.ndarray
+    exact_only: bool = False  # some keys predate same_text_key: those texts match only as written (up to end spaces)
 
     @property
     def used(self) -> np.ndarray:
@@ -75,6 +76,7 @@ class _Saved:
         return Seen(
             trained=np.isin(folded, self.folded[0]) | np.isin(stripped, self.stripped[0]),
             validated=np.isin(folded, self.folded[1]) | np.isin(stripped, self.stripped[1]),
+            exact_only=bool(len(self.stripped[0]) or len(self.stripped[1])),
         )
 
 

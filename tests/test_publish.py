@@ -1052,6 +1052,48 @@ def test_an_evaluation_of_texts_the_student_trained_on_is_refused(
         assert "pass --data" in err and not out_dir.exists()
 
 
+def test_evaluate_says_when_the_students_record_matches_learned_texts_only_as_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A student trained before the record keyed texts up to case and spacing (a ``trained_texts.npz`` without
+    ``key``) cannot be re-keyed: evaluate counted 'COMPANY PROFIT ROSE 1' as held out without a word. The count stays
+    what the record allows; a note says it can miss texts written in other case or spacing. A record written now
+    gets no such note."""
+    import hashlib
+
+    import numpy as np
+
+    from sxhub import trained_texts
+
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+    rows = _rows(spec)
+    data = tmp_path / "fresh.parquet"
+    frame = pd.DataFrame(rows)
+    frame.loc[1, "text"] = frame.loc[1, "text"].upper()
+    frame.to_parquet(data)
+
+    def old_key(text: str) -> int:
+        return int.from_bytes(hashlib.blake2b(text.strip().encode("utf-8"), digest_size=8).digest(), "little")
+
+    learned = [rows[0]["text"], rows[1]["text"]]  # the second is asked in capitals
+    np.savez(student / trained_texts.FILE, train=np.array([old_key(t) for t in learned], dtype=np.uint64),
+             validation=np.array([], dtype=np.uint64))  # fmt: skip
+    capsys.readouterr()
+    code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "gold", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n_trained_on"] == 1
+    assert any("predates matching them up to case and spacing" in n for n in result["notes"])
+
+    trained_texts.save(student, learned, [])  # a record written now: both found, no such note
+    code, out, err = run_cli(["evaluate", str(student), str(data), "--gold", "gold", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["n_trained_on"] == 2
+    assert not any("predates" in n for n in result["notes"])
+
+
 def test_a_given_evaluation_against_experts_is_named_so_and_tied_to_no_split(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
