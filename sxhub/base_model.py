@@ -83,6 +83,17 @@ def check_causal_lm(base: BaseModel) -> None:
     )
 
 
+def float32_bytes(base: BaseModel) -> int:
+    """The bytes of the base's weights in float32, which is what tune saves (the merged model, loaded in float32):
+    counted on the meta device (its config, no weights), tied weights once, as safetensors stores them."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base.path))
+    return 4 * sum(p.numel() for p in model.parameters())
+
+
 def gguf_to_folder(gguf: Path) -> Path:
     """A float32 transformers copy of a GGUF model, converted once into the sxhub cache (``$SXHUB_CACHE/bases``).
 

@@ -26,6 +26,7 @@ trainer from its own venv.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import logging
@@ -41,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .base_model import BaseModel, check_causal_lm, resolve_base
+from .base_model import BaseModel, check_causal_lm, float32_bytes, resolve_base
 from .errors import InputError
 from .head import check_base
 from .labelled import LabelledData, load_labelled
@@ -268,6 +269,7 @@ def tune(
     base = resolve_base(opts.base)
     check_base(base.path)  # its config and tokenizer before -o is made: a config-only folder left an empty -o
     check_causal_lm(base)  # a student (a classifier) failed in the middle of training
+    check_room(out, base)  # a disk too small for the merged model failed after the whole training, which was lost
     created = not out.exists()
     # written into a hidden folder inside -o (its filesystem, where -o is a symlink or a mount point: beside it, the
     # move failed across devices) and moved in once whole: an interrupted run leaves -o (an earlier model) as it was
@@ -279,11 +281,42 @@ def tune(
         )
         write_card(staging, info, repo_id=out.resolve().name)
         move_into(staging, out)
+    except Exception as exc:
+        if no_space(exc):  # safetensors said "SafetensorError: Error while serializing: I/O error: No space left..."
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from exc
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # nothing was saved
     return TuneResult(out, info)
+
+
+ROOM_SLACK = 64 * 2**20  # bytes beyond the weights: tokenizer, configs, card, sxhub.json
+
+
+def check_room(out: Path, base: BaseModel) -> None:
+    """One error line, before training, when the disk of ``out`` has no room for the merged float32 model (and its
+    tokenizer): saving is the last step, so a full disk threw the whole training away. A retune needs the room too:
+    the new model is written whole before the earlier one is replaced."""
+    need = float32_bytes(base) + ROOM_SLACK
+    where = out
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    free = shutil.disk_usage(where).free
+    if free < need:
+        raise InputError(
+            f"-o {str(out)!r}: its disk has {free / 1e6:,.0f} MB free and the tuned model takes about "
+            f"{need / 1e6:,.0f} MB; free space there, or pass -o on another disk."
+        )
+
+
+def no_space(exc: BaseException) -> bool:
+    """Whether saving failed on a full disk: an OSError with ENOSPC, or safetensors' own error, which carries the
+    reason in its message only ("I/O error: No space left on device (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return type(exc).__name__ == "SafetensorError" and f"(os error {errno.ENOSPC})" in str(exc)
 
 
 def tune_notes(spec: TaskSpec, data: LabelledData, train_labels: Sequence[Any]) -> list[str]:

@@ -1151,6 +1151,75 @@ def test_an_interrupted_retune_leaves_the_earlier_model_whole(
     assert "# model" in (out / "README.md").read_text()  # the card names the folder, not the staging one
 
 
+def test_a_disk_without_room_for_the_model_is_one_line_before_training(
+    tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """tune -o on a disk without room for the merged model trained to the end, then failed saving it with
+    "Error: SafetensorError: Error while serializing: I/O error: No space left on device (os error 28) (set
+    SXHUB_DEBUG=1 for the traceback)", the training lost and no fix named. It is now refused before training."""
+    import shutil as shutil_module
+
+    import sxhub.tune as tune_module
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("trained on a disk without room for the model")
+
+    free = 10 * 2**20
+    usage = shutil_module.disk_usage(tmp_path)
+    monkeypatch.setattr(tune_module, "train_local", never)
+    monkeypatch.setattr(tune_module.shutil, "disk_usage", lambda path: usage._replace(free=free))
+    out = tmp_path / "new" / "model"
+    code, stdout, err = run_cli(["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama)], capsys)
+    assert code == 2 and stdout == ""
+    line = error_line(err)
+    assert "10 MB free" in line and "pass -o on another disk" in line, line
+    assert not out.exists()
+
+
+def test_a_disk_that_fills_while_the_model_is_saved_is_the_no_space_line(
+    tmp_path: Path, tiny_llama: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """A disk that filled up during training (the room was there when it began) ended the run in safetensors' own
+    error, "SafetensorError: ... No space left on device (os error 28)", which the CLI took for an unknown error
+    (exit 1, "set SXHUB_DEBUG=1"). It is now the no-space line that names the fix, and an earlier model stays."""
+    from safetensors import SafetensorError
+
+    import sxhub.tune as tune_module
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    out = tmp_path / "model"
+    options = tune_module.TuneOptions(base=str(tiny_llama), group_size=8, lora_r=2, lora_alpha=4, holdout=3, writing=0)
+    tune_module.tune(SPEC, data, out, options, progress=False)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    trained = tune_module.train_local
+
+    def full_disk(*args: Any, **kwargs: Any) -> Any:
+        model, tokenizer, figures = trained(*args, **kwargs)
+
+        def save_pretrained(*args: Any, **kwargs: Any) -> None:
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+        model.save_pretrained = save_pretrained
+        return model, tokenizer, figures
+
+    monkeypatch.setattr(tune_module, "train_local", full_disk)
+    argv = ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama), "--writing", "0"]
+    code, stdout, err = run_cli([*argv, "--holdout", "3", "--group-size", "8"], capsys)
+    assert code == 1 and stdout == ""
+    line = error_line(err)
+    assert line.startswith("Error: no space left on the device writing") and repr(str(out)) in line, line
+    assert "free space there" in line and "SXHUB_DEBUG" not in line, line
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
 def test_a_retune_into_a_folder_on_another_filesystem_replaces_the_model(tmp_path: Path, tiny_llama: Path) -> None:
     """tune wrote the new model beside -o and moved it in: with -o a symlink to a folder on another filesystem (or a
     mount point, as a container's volume), the move failed ('Invalid cross-device link', exit 1) after -o was marked
