@@ -207,10 +207,16 @@ def publish_generator(
     loads it. The card (base model, LoRA settings, the data it learned from, held-out scores) is rendered again
     for the repo id.
     """
+    from .model_folder import INCOMPLETE
     from .teachers.synthetic_folder import read_info
     from .tune import write_card
 
     src = check_model_dir(model_dir, made_by="sxhub tune")  # a missing folder was sent to `sxhub train`
+    if (src / INCOMPLETE).exists():  # a retune stopped part-way: "not a synthetic model" sent users away
+        raise PublishError(
+            f"synthetic model {str(src)!r} is incomplete: a `sxhub tune` that was replacing its model was stopped "
+            "part-way, so it may hold files of two models; run `sxhub tune` into it again."
+        )
     info = read_info(src)
     if info is None:
         raise PublishError(

@@ -47,7 +47,7 @@ from .errors import InputError
 from .head import check_base
 from .labelled import LabelledData, load_labelled
 from .lora import ChatExample, train_autotrain, train_local, whole_epochs
-from .model_folder import STAGING_PREFIX, drop_leftovers, move_into, staging_folder
+from .model_folder import INCOMPLETE, STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record
 from .spec import TaskSpec, load_spec
 
@@ -344,11 +344,28 @@ def check_output_folder(out: Path) -> None:
 
     # a staging folder a killed run left is no file of the user's (the run removes it)
     held = out.is_dir() and any(not item.name.startswith(STAGING_PREFIX) for item in out.iterdir())
-    if held and read_info(out) is None:
+    if held and read_info(out) is None and not stopped_retune(out):
         raise InputError(
             f"-o {str(out)!r} holds files and no synthetic model (a student from `sxhub train`, say), which tune "
             "would write over; pass a new or empty folder with -o."
         )
+
+
+def stopped_retune(out: Path) -> bool:
+    """Whether ``out`` is a synthetic model folder that a tune stopped while moving its new model in: marked
+    incomplete, its ``sxhub.json`` gone (it moves in last) and its config, if any, a causal LM's (an interrupted
+    ``sxhub train`` leaves a classifier's). Tuning into it again is the fix its error line names, which tune
+    refused as a folder that "holds files and no synthetic model"."""
+    if not (out / INCOMPLETE).exists():
+        return False
+    try:
+        config = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return True
+    except (OSError, ValueError):
+        return False
+    names = config.get("architectures") if isinstance(config, dict) else None
+    return isinstance(names, list) and bool(names) and all(str(name).endswith("ForCausalLM") for name in names)
 
 
 def _tune_into(

@@ -1220,6 +1220,60 @@ def test_a_disk_that_fills_while_the_model_is_saved_is_the_no_space_line(
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
 
 
+def test_a_retune_stopped_while_its_model_moved_in_is_named_and_tuned_into_again(
+    tmp_path: Path, tuned: Path, tiny_llama: Path, tiny_base_model: Path, capsys
+) -> None:
+    """A tune stopped while its new model moved in leaves the folder marked incomplete, its sxhub.json gone (it
+    moves in last). The fix the incomplete line names is to tune into it again, but tune refused it ("holds files and
+    no synthetic model (a student from `sxhub train`, say) ... pass a new or empty folder"), and annotate --teacher,
+    generate --writer and publish generator said it was no synthetic model at all. They now say it is incomplete,
+    and tune into it makes it whole; an interrupted student's folder is still refused."""
+    from sxhub.model_folder import INCOMPLETE
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["profit rose"]}).to_csv(texts, index=False)
+    out = tmp_path / "model"
+    shutil.copytree(tuned, out)
+    (out / INCOMPLETE).touch()
+    (out / "sxhub.json").unlink()
+    for argv in (
+        ["annotate", str(task), str(texts), "-o", str(tmp_path / "a.csv"), "--teacher", str(out)],
+        [
+            "generate",
+            str(task),
+            "-o",
+            str(tmp_path / "g.csv"),
+            "--n",
+            "2",
+            "--writer",
+            str(out),
+            "--teacher",
+            str(out),
+        ],
+        ["publish", "generator", str(out), "--repo-id", "me/model", "--to", str(tmp_path / "repo")],
+    ):
+        code, stdout, err = run_cli(argv, capsys)
+        assert code == 2 and stdout == "", err
+        line = error_line(err)
+        assert "is incomplete" in line and "run `sxhub tune` into it again" in line, line
+    argv = ["--base", str(tiny_llama), "--lora-r", "2", "--group-size", "8", "--holdout", "3", "--writing", "0"]
+    code, _, err = run_cli(["tune", str(task), str(data), "-o", str(out), *argv], capsys)
+    assert code == 0, err
+    assert (
+        not (out / INCOMPLETE).exists() and json.loads((out / "sxhub.json").read_text())["kind"] == "synthetic-model"
+    )
+
+    student = tmp_path / "student"
+    shutil.copytree(tiny_base_model, student)
+    (student / INCOMPLETE).touch()
+    code, _, err = run_cli(["tune", str(task), str(data), "-o", str(student), *argv], capsys)
+    assert code == 2 and "holds files and no synthetic model" in error_line(err)
+
+
 def test_a_retune_into_a_folder_on_another_filesystem_replaces_the_model(tmp_path: Path, tiny_llama: Path) -> None:
     """tune wrote the new model beside -o and moved it in: with -o a symlink to a folder on another filesystem (or a
     mount point, as a container's volume), the move failed ('Invalid cross-device link', exit 1) after -o was marked

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TeacherUnavailableError
+from ..model_folder import INCOMPLETE
 
 INFO_FILE = "sxhub.json"
 KIND = "synthetic-model"
@@ -57,6 +58,11 @@ def check_synthetic_model(folder: str | os.PathLike[str]) -> Path:
     path = Path(folder).expanduser()
     if not path.is_dir():
         raise TeacherUnavailableError(f"synthetic model folder {str(path)!r} not found; write one with `sxhub tune`.")
+    if (path / INCOMPLETE).exists():  # a retune stopped while moving in: "not a synthetic model" sent users away
+        raise TeacherUnavailableError(
+            f"synthetic model {str(path)!r} is incomplete: a `sxhub tune` that was replacing its model was stopped "
+            "part-way, so it may hold files of two models; run `sxhub tune` into it again."
+        )
     if read_info(path) is None:
         raise TeacherUnavailableError(
             f"{str(path)!r} is a folder but not a synthetic model (no sxhub.json of kind {KIND!r}); pass the folder "
