@@ -9,6 +9,7 @@ on this one; this module does not import it.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import shutil
@@ -94,6 +95,14 @@ def float32_bytes(base: BaseModel) -> int:
     return 4 * sum(p.numel() for p in model.parameters())
 
 
+def no_space(exc: BaseException) -> bool:
+    """Whether saving failed on a full disk: an OSError with ENOSPC, or safetensors' own error, which carries the
+    reason in its message only ("I/O error: No space left on device (os error 28)")."""
+    if isinstance(exc, OSError):
+        return exc.errno == errno.ENOSPC
+    return type(exc).__name__ == "SafetensorError" and f"(os error {errno.ENOSPC})" in str(exc)
+
+
 def gguf_to_folder(gguf: Path) -> Path:
     """A float32 transformers copy of a GGUF model, converted once into the sxhub cache (``$SXHUB_CACHE/bases``).
 
@@ -133,8 +142,14 @@ def gguf_to_folder(gguf: Path) -> Path:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         os.replace(tmp, target)
-    except OSError:
-        if not (target / "config.json").is_file():  # another process won the race otherwise
+    except Exception as exc:
+        if no_space(exc):  # said "SafetensorError: Error while serializing: I/O error: No space left on device"
+            raise ModelError(
+                f"the float32 copy of the base model {gguf.name} ({4 * model.num_parameters() / 1e6:,.0f} MB) "
+                f"cannot be written to the sxhub cache {str(target.parent)!r}: its disk is full; free space there "
+                "or set SXHUB_CACHE to a folder on another disk, and run the command again."
+            ) from exc
+        if not isinstance(exc, OSError) or not (target / "config.json").is_file():  # else another process won
             raise
     finally:  # Ctrl-C while saving left a half-written float32 copy (540 MB for SmolLM2) in the cache for good
         shutil.rmtree(tmp, ignore_errors=True)

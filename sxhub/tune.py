@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .base_model import BaseModel, check_causal_lm, float32_bytes, resolve_base
+from .base_model import BaseModel, check_causal_lm, float32_bytes, no_space, resolve_base
 from .errors import InputError
 from .head import check_base
 from .labelled import LabelledData, load_labelled
@@ -309,14 +309,6 @@ def check_room(out: Path, base: BaseModel) -> None:
             f"-o {str(out)!r}: its disk has {free / 1e6:,.0f} MB free and the tuned model takes about "
             f"{need / 1e6:,.0f} MB; free space there, or pass -o on another disk."
         )
-
-
-def no_space(exc: BaseException) -> bool:
-    """Whether saving failed on a full disk: an OSError with ENOSPC, or safetensors' own error, which carries the
-    reason in its message only ("I/O error: No space left on device (os error 28)")."""
-    if isinstance(exc, OSError):
-        return exc.errno == errno.ENOSPC
-    return type(exc).__name__ == "SafetensorError" and f"(os error {errno.ENOSPC})" in str(exc)
 
 
 def tune_notes(spec: TaskSpec, data: LabelledData, train_labels: Sequence[Any]) -> list[str]:

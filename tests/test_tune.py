@@ -1506,6 +1506,43 @@ def test_an_interrupted_gguf_conversion_leaves_no_copy_in_the_cache(tmp_path: Pa
     assert list((tmp_path / "cache" / "bases").iterdir()) == []
 
 
+def test_a_full_cache_disk_while_converting_the_gguf_base_names_sxhub_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """The embedded base is converted once into $SXHUB_CACHE/bases (540 MB for SmolLM2). On a full disk tune ended
+    in "Error: SafetensorError: Error while serializing: I/O error: No space left on device (os error 28) (set
+    SXHUB_DEBUG=1 for the traceback)", exit 1; now one line that names SXHUB_CACHE, and no half copy is left."""
+    pytest.importorskip("gguf")
+    import transformers
+    from safetensors import SafetensorError
+
+    class Full:
+        config = object()
+
+        def num_parameters(self) -> int:
+            return 1_000_000
+
+        def save_pretrained(self, folder: Path) -> None:
+            (Path(folder) / "model.safetensors").write_bytes(b"\0" * 1000)
+            raise SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)")
+
+    monkeypatch.setenv("SXHUB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda *a, **k: Full())
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", lambda *a, **k: Full())
+    gguf = tmp_path / "base.gguf"
+    gguf.write_bytes(b"GGUF")
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(["tune", str(task), str(data), "-o", str(out), "--base", str(gguf)], capsys)
+    assert code == 2 and stdout == ""
+    line = error_line(err)
+    assert "base.gguf (4 MB)" in line and "disk is full" in line and "set SXHUB_CACHE" in line, line
+    assert list((tmp_path / "cache" / "bases").iterdir()) == [] and not out.exists()
+
+
 def test_autotrain_gets_a_base_its_transformers_reads(tmp_path: Path, tiny_llama: Path) -> None:
     """transformers 4.x would take its default rope theta without `rope_theta`, and knows no TokenizersBackend."""
     from transformers import AutoTokenizer
