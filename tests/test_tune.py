@@ -584,6 +584,40 @@ def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
         assert a.scores == pytest.approx(b.scores, abs=1e-6)
 
 
+def test_a_long_text_is_scored_in_a_pass_of_its_own_not_padding_the_others(
+    tuned: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held-out scoring (and a tuned teacher's votes) ran up to 21 prompts per pass, right-padded to the longest, with
+    the key/value cache repeated per candidate answer: one held-out text of 8,000 characters among 3 short ones took
+    2.9 GB, and one of 20,000 (annotate's default --max-chars) among 15 would need tens of GB, after training, losing
+    it. Passes now hold at most MAX_PASS_TOKENS padded answer-row tokens; short prompts keep sharing a pass, and the
+    scores are those of each prompt scored alone."""
+    from sxhub.teachers import synthetic_model
+    from sxhub.teachers.synthetic_model import SyntheticModel
+
+    model = SyntheticModel.load(tuned)
+    short = [build_messages(SPEC, f"profit rose {i}") for i in range(4)]
+    long = build_messages(SPEC, "sales fell sharply " * 120)
+    n_short = len(model.prompt_ids(short[0])[0])
+    n_long = len(model.prompt_ids(long)[0])
+    answers = len(SPEC.label_names)
+    assert n_long > 2 * (n_short + 2) and n_long < 2048
+    # room for the four short prompts together, not for the long one beside any of them
+    monkeypatch.setattr(synthetic_model, "MAX_PASS_TOKENS", answers * 4 * (n_short + 2))
+    rows: list[int] = []
+    original = model.batch_answer_logprobs
+
+    def spy(prompts: Any, answers_: Any) -> Any:
+        rows.append(len(prompts))
+        return original(prompts, answers_)
+
+    model.batch_answer_logprobs = spy  # type: ignore[method-assign]
+    found = model.label_distributions([short[0], short[1], long, short[2], short[3]], SPEC.label_names, False)
+    assert rows == [2, 1, 2], rows  # the long prompt alone; the short ones around it in passes of their own
+    alone = SyntheticModel.load(tuned).label_distributions([long], SPEC.label_names, False)[0]
+    assert found[2][0] == alone[0] and found[2][1] == pytest.approx(alone[1], abs=1e-5)
+
+
 def test_the_samples_of_a_text_in_one_batch_are_scored_once(tuned: Path) -> None:
     """samples: 3 sends a text's three requests together; its prompt is scored once, not once per sample (the
     votes of 1,000 written texts took 2.5 s a text before, against 0.6 s for one sample)."""

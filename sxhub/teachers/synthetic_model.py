@@ -52,6 +52,11 @@ MIN_SHARED_PREFIX = 8  # tokens; a shorter shared prompt part is not worth a cac
 PREFIX_CACHE_SIZE = 4
 SCORED_CACHE_SIZE = 256  # texts whose label scores are kept (the samples of a text are scored once)
 MAX_ROWS = 64  # answer rows (texts x candidate answers) scored in one forward pass
+# padded prompt tokens in one pass's answer rows (prompts x candidate answers x the longest prompt): the prompts run
+# right-padded to the longest and their key/value cache is repeated once per answer, so 21 prompts padded to one of
+# 20,000 characters (annotate's default --max-chars) needed tens of GB. 21 PhraseBank prompts x 3 answers x ~300
+# tokens fit, as before; a prompt over the budget is scored alone
+MAX_PASS_TOKENS = 24_576
 TEXTS_PER_BATCH = 16  # texts label_texts hands to one scoring call
 MAX_WRITE_TOKENS = 128  # a written text stops here at the latest (the learned budget is usually lower)
 WRITE_TRIES = 3
@@ -225,7 +230,8 @@ class SyntheticModel:
     def label_distributions(
         self, prompts: Sequence[list[dict[str, str]]], labels: Sequence[str], multi_label: bool
     ) -> list[tuple[list[tuple[str, ...]], list[float]]]:
-        """:meth:`label_distribution` for several prompts, scored in batches of up to ``MAX_ROWS`` answer rows.
+        """:meth:`label_distribution` for several prompts, scored in batches of up to ``MAX_ROWS`` answer rows and
+        :data:`MAX_PASS_TOKENS` padded tokens in them.
 
         The last few are kept, and a prompt that comes several times in one call is scored once: the samples of one
         text (``samples: N``) are scored once, whether they arrive in one batch or in several.
@@ -239,9 +245,7 @@ class SyntheticModel:
                 if key not in self._scored:
                     first.setdefault(key, i)
             todo = list(first.values())
-            step = max(1, MAX_ROWS // len(answers))
-            for chunk in range(0, len(todo), step):
-                part = todo[chunk : chunk + step]
+            for part in self._passes(todo, prompts, len(answers)):
                 for i, logps in zip(
                     part, self.batch_answer_logprobs([prompts[i] for i in part], answers), strict=True
                 ):
@@ -250,6 +254,25 @@ class SyntheticModel:
             while len(self._scored) > SCORED_CACHE_SIZE:
                 self._scored.popitem(last=False)
         return found
+
+    def _passes(self, todo: list[int], prompts: Sequence[list[dict[str, str]]], answers: int) -> list[list[int]]:
+        """``todo`` (prompt indices, in order) cut into forward passes of at most ``MAX_ROWS`` answer rows and
+        :data:`MAX_PASS_TOKENS` padded tokens in them (a prompt over that alone): one long text no longer pads every
+        prompt of its pass, times every candidate answer, to its length."""
+        step = max(1, MAX_ROWS // answers)
+        passes: list[list[int]] = []
+        part: list[int] = []
+        longest = 0
+        for i in todo:
+            n = len(self.prompt_ids(prompts[i])[0])
+            if part and (len(part) >= step or (len(part) + 1) * answers * max(longest, n) > MAX_PASS_TOKENS):
+                passes.append(part)
+                part, longest = [], 0
+            part.append(i)
+            longest = max(longest, n)
+        if part:
+            passes.append(part)
+        return passes
 
     def label_probs(
         self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
