@@ -23,7 +23,7 @@ import pandas as pd
 
 from .errors import InputError
 from .stream import RowSlice, is_hub_source, iter_table
-from .tables import plain_json, read_file
+from .tables import ColumnFilter, plain_json, read_file
 from .tables import write_table as write_table  # re-exported: sxhub.data.write_table is public
 
 TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "tweet", "body", "document")
@@ -39,22 +39,24 @@ def read_table(
     limit: int | None = None,
     split: str = "train",
     rows: Any = None,
+    usecols: ColumnFilter | None = None,
 ) -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/JSON/Parquet file, or a Hub dataset id (``user/name`` or ``user/name:split``).
 
     ``rows`` picks a slice (offset, limit, shard; :class:`RowSlice`), read in chunks so that only the slice is held;
-    a Hub dataset is always streamed (``datasets`` streaming), never downloaded whole.
+    a Hub dataset is always streamed (``datasets`` streaming), never downloaded whole. ``usecols`` (true for each
+    column name to read) leaves the other columns unread (:func:`sxhub.tables.read_file`).
     """
     text = str(source)
     if (rows is not None and not rows.is_all) or is_hub_source(text):
         rows = rows or RowSlice()
         limits = [n for n in (limit, rows.limit) if n is not None]
         rows = replace(rows, limit=min(limits) if limits else None)
-        chunks = list(iter_table(text, rows=rows, split=split, decode_json=True))
+        chunks = list(iter_table(text, rows=rows, split=split, decode_json=True, usecols=usecols))
         if not chunks:
             raise InputError(f"input {text!r} has no rows{' in ' + rows.describe() if not rows.is_all else ''}.")
         return pd.concat(chunks).reset_index(drop=True)
-    return read_file(text, limit=limit)
+    return read_file(text, limit=limit, usecols=usecols)
 
 
 def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:

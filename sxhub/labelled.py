@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from .data import apply_preprocessing, find_text_column, is_missing_text, read_table, text_cell
@@ -173,6 +174,10 @@ class LabelledData:
     n_validation: int = 0
     n_in_validation: int = 0
     n_validation_dropped: int = 0  # the validation file's rows that were failed, without a text or without a label
+    # read with read_votes=False: the file, and each training row's position in it (the validation file's rows,
+    # appended by with_validation, have none), from which label_teachers streams the votes left unread
+    source: str | None = None
+    source_rows: np.ndarray | None = None
 
     def multi_hot(self) -> list[list[int]]:
         index = {n: i for i, n in enumerate(self.label_names)}
@@ -316,6 +321,7 @@ def load_labelled(
     limit: int | None = None,
     label_option: str | None = "--label-column",
     labels_of: Literal["task", "model"] = "task",
+    read_votes: bool = True,
 ) -> LabelledData:
     """Read any table with a text column and ``label`` (or ``labels``) column; rows the teachers failed on are
     left out when the labels read are theirs (``label``/``labels``), not when they are another column's.
@@ -327,8 +333,21 @@ def load_labelled(
     ``label_names`` are (a task's, or the ``model``'s that ``evaluate`` scores), named in the error for a label
     outside them.
     Rows without a text (empty, NaN, None: :func:`is_missing_text`) are left out and counted in ``n_empty_text``.
+    ``read_votes=False`` leaves a file's ``votes`` column unread (``train`` without ``--soft-labels``): it is most
+    of an annotated file (a 1M-row file took 2.7 GB to read with it), and the teachers it names are read from the
+    file in a streamed pass (:func:`sxhub.run_record.label_teachers`, through ``source`` and ``source_rows``).
     """
-    df = source if isinstance(source, pd.DataFrame) else read_table(source, limit=limit)
+    from .stream import is_hub_source
+
+    # a Hub dataset is streamed: its votes are read with it rather than streamed a second time
+    from_file = not isinstance(source, pd.DataFrame) and not read_votes and not is_hub_source(str(source))
+    if isinstance(source, pd.DataFrame):
+        df = source
+    else:
+        needed = {text_column, label_column}
+        usecols = None if not from_file else (lambda name: name != "votes" or name in needed)
+        df = read_table(source, limit=limit, usecols=usecols)
+    positions = np.arange(len(df))  # each row's position in the file, through the rows left out below
     tcol = find_text_column(df, text_column)
     col = label_column
     n_no_label = 0
@@ -361,11 +380,13 @@ def load_labelled(
         failed = failed_flags(df["failed"])
         n_failed = int(failed.sum())
         df = df[~failed].reset_index(drop=True)
+        positions = positions[~failed.to_numpy()]
     if df[tcol].dtype == object:  # bytes decoded; a list or an object refused (not the column of texts)
         df = df.assign(**{tcol: df[tcol].map(lambda v: text_cell(v, tcol))})
     no_text = df[tcol].map(is_missing_text).astype(bool)  # an empty frame (every row failed) maps to object dtype
     n_empty_text = int(no_text.sum())
     df = df[~no_text].reset_index(drop=True)
+    positions = positions[~no_text.to_numpy()]
     if col is None:
         assert label_names is not None
         labels: list[Any] = labels_from_flag_columns(df, label_names)
@@ -385,6 +406,7 @@ def load_labelled(
         n_no_label = len(keep) - sum(keep)
         if not all(keep):
             df = df[keep].reset_index(drop=True)
+            positions = positions[np.asarray(keep, dtype=bool)]
             labels = [lab for lab in labels if lab is not None]
     if len(df) == 0:
         raise InputError(
@@ -428,4 +450,6 @@ def load_labelled(
         label_column=col or f"the {len(label_names or ())} true/false label columns",
         n_empty_text=n_empty_text,
         n_no_label=n_no_label,
+        source=str(source) if from_file else None,
+        source_rows=positions if from_file else None,
     )

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from .data import preprocessing_config
 from .spec import TaskSpec, redact_url
 
@@ -125,12 +127,35 @@ def label_teachers(data: LabelledData) -> list[str]:
     from .vote import vote_teachers
 
     frame = data.frame
-    if "votes" not in frame.columns or data.label_column not in ("label", "labels"):
+    if data.label_column not in ("label", "labels"):
+        return []
+    if "votes" not in frame.columns and data.source is not None and data.source_rows is not None:
+        rows = data.source_rows  # the votes were left unread (load_labelled(read_votes=False)): streamed here
+        if "label_source" in frame.columns:
+            rows = rows[(frame["label_source"].astype(str) != "human").to_numpy()[: len(rows)]]
+        return file_vote_teachers(data.source, rows)
+    if "votes" not in frame.columns:
         return []
     votes = frame["votes"]
     if "label_source" in frame.columns:
         votes = votes[frame["label_source"].astype(str) != "human"]
     return vote_teachers(votes, valid_only=True)
+
+
+def file_vote_teachers(source: str | os.PathLike[str], rows: np.ndarray, chunk_rows: int = 10_000) -> list[str]:
+    """:func:`sxhub.vote.vote_teachers` (valid votes only) over the ``votes`` of the rows at positions ``rows`` of
+    the file ``source``, read in chunks of that one column: the votes of a whole file, one Python dict each, held
+    most of what ``train`` took to read a large file. Empty when the file has no ``votes`` column."""
+    from .stream import iter_table, only_positions
+    from .vote import vote_teachers
+
+    names: dict[str, None] = {}
+    chunks = iter_table(source, chunk_rows=chunk_rows, decode_json=True, usecols=lambda name: name == "votes")
+    for chunk in only_positions(chunks, np.sort(rows), chunk_rows):
+        if "votes" not in chunk.columns:
+            continue  # a file without votes (or a JSONL chunk whose lines hold none)
+        names.update(dict.fromkeys(vote_teachers(chunk["votes"], valid_only=True)))
+    return list(names)
 
 
 def record_teachers(model_dir: str | os.PathLike[str], teachers: list[str]) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 
 from .errors import InputError
 from .tables import (
+    ColumnFilter,
     check_csv_fields,
     csv_cells,
     decode_class_labels,
@@ -124,29 +125,35 @@ def iter_table(
     rows: RowSlice | None = None,
     split: str = "train",
     decode_json: bool = False,
+    usecols: ColumnFilter | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The rows of ``rows`` (default: all) of an input, in chunks of ``chunk_rows`` rows (the last may be shorter).
 
     Each chunk's index is the rows' positions in the input (from 0). CSV, TSV, JSONL and Parquet files and Hub
     datasets are streamed; a ``.json`` array is read whole. Reading stops once the slice's last row is read. The
     chunk boundaries depend only on the input, the slice and ``chunk_rows``, so a resumed run meets the same chunks.
-    ``decode_json`` decodes JSON list cells of CSV files as :func:`read_table` does.
+    ``decode_json`` decodes JSON list cells of CSV files as :func:`read_table` does. ``usecols`` (true for each
+    column name to read) leaves the other columns unread where the format allows (Parquet column chunks, CSV
+    fields), else drops them chunk by chunk.
     """
     rows = rows or RowSlice()
-    raw = _raw_chunks(str(source), chunk_rows, split, decode_json)
+    raw = _raw_chunks(str(source), chunk_rows, split, decode_json, usecols)
     yield from _rechunk(_sliced(raw, rows), chunk_rows)
 
 
-def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> Iterator[pd.DataFrame]:
+def _raw_chunks(
+    text: str, chunk_rows: int, split: str, decode_json: bool, usecols: ColumnFilter | None = None
+) -> Iterator[pd.DataFrame]:
     path = Path(text)
     if is_hub_source(text):
-        yield from _iter_hub_dataset(text, split=split, chunk_rows=chunk_rows)
+        for chunk in _iter_hub_dataset(text, split=split, chunk_rows=chunk_rows):
+            yield chunk if usecols is None else chunk[[c for c in chunk.columns if usecols(str(c))]]
         return
     if not path.is_file():
         read_file(text)  # raises the one-line error (not found, a folder)
     suffix = table_suffix(path)
     if suffix not in STREAMED_SUFFIXES:
-        yield read_file(text)
+        yield read_file(text, usecols=usecols)
         return
     if path.stat().st_size == 0:
         raise empty_input(text)
@@ -159,17 +166,20 @@ def _raw_chunks(text: str, chunk_rows: int, split: str, decode_json: bool) -> It
                 dtype=str,
                 keep_default_na=False,
                 encoding="utf-8-sig",
+                usecols=usecols,
             ):
                 chunk = check_csv_fields(chunk, path)
                 yield decode_json_cells(chunk, path) if decode_json else chunk
         elif suffix == ".jsonl":
-            yield from iter_jsonl(path, chunk_rows)
+            yield from iter_jsonl(path, chunk_rows, usecols=usecols)
         else:
             import pyarrow.parquet as pq
 
             parquet = pq.ParquetFile(path)
             features = parquet_features(parquet.schema_arrow)  # a ClassLabel column comes back as its names
-            for batch in parquet.iter_batches(batch_size=chunk_rows):
+            names = parquet.schema_arrow.names
+            columns = None if usecols is None else [name for name in names if usecols(name)]
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                 # integers with a null stay integers
                 yield decode_class_labels(batch.to_pandas(integer_object_nulls=True), features)
 

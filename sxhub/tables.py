@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,8 +83,19 @@ def empty_input(text: str) -> InputError:
     return InputError(f"input {text!r} is empty; {fix}.")
 
 
-def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd.DataFrame:
-    """Read a whole CSV/TSV/JSONL/JSON/Parquet file (the first ``limit`` rows), or raise the one-line error."""
+ColumnFilter = Callable[[str], bool]
+
+
+def read_file(
+    source: str | os.PathLike[str], *, limit: int | None = None, usecols: ColumnFilter | None = None
+) -> pd.DataFrame:
+    """Read a whole CSV/TSV/JSONL/JSON/Parquet file (the first ``limit`` rows), or raise the one-line error.
+
+    ``usecols`` (as pandas' ``read_csv`` takes it: true for each column name to read) leaves the other columns
+    unread: Parquet reads only those column chunks, CSV parses only those fields, JSONL drops the others line by
+    line. ``train`` reads a labelled file without its ``votes`` (most of the file's size), which it only needs for
+    ``--soft-labels``.
+    """
     text = str(source)
     path = check_file(text)
     suffix = table_suffix(path)
@@ -97,10 +108,11 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
                 encoding="utf-8-sig",  # a byte-order mark (Excel's "CSV UTF-8") is not part of the first column name
                 keep_default_na=False,
                 dtype=str,
+                usecols=usecols,
             )
             df = decode_json_cells(check_csv_fields(df, path), path)
         elif suffix == ".jsonl":
-            df = next(iter_jsonl(path, limit), None)
+            df = next(iter_jsonl(path, limit, usecols=usecols), None)
             if df is None:
                 raise InputError(f"input {text!r} has no rows; give it at least one text.")
         elif suffix == ".json":
@@ -110,12 +122,17 @@ def read_file(source: str | os.PathLike[str], *, limit: int | None = None) -> pd
                 df = frame_from_records(records)
             else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
                 df = pd.read_json(path, encoding="utf-8", dtype=False, convert_dates=False)
+            if usecols is not None:
+                df = df[[c for c in df.columns if usecols(str(c))]]
         else:
             import pyarrow.parquet as pq
 
-            table = pq.read_table(path)
-            # integers with a null stay integers; a datasets ClassLabel column comes back as its names
-            df = decode_class_labels(table.to_pandas(integer_object_nulls=True), parquet_features(table.schema))
+            schema = pq.read_schema(path)
+            columns = None if usecols is None else [name for name in schema.names if usecols(name)]
+            table = pq.read_table(path, columns=columns)
+            # integers with a null stay integers; a datasets ClassLabel column comes back as its names (the features
+            # are the whole file's: its metadata names every column, also those left unread)
+            df = decode_class_labels(table.to_pandas(integer_object_nulls=True), parquet_features(schema))
     if limit is not None:
         df = df.head(limit)
     if len(df) == 0:
@@ -220,8 +237,11 @@ def _head(path: Path, n: int = 4) -> bytes:
         return b""
 
 
-def iter_jsonl(path: str | os.PathLike[str], chunk_rows: int | None = None) -> Iterator[pd.DataFrame]:
-    """A JSONL file as frames of ``chunk_rows`` rows (all of it in one frame when None), each value as JSON wrote it.
+def iter_jsonl(
+    path: str | os.PathLike[str], chunk_rows: int | None = None, *, usecols: ColumnFilter | None = None
+) -> Iterator[pd.DataFrame]:
+    """A JSONL file as frames of ``chunk_rows`` rows (all of it in one frame when None), each value as JSON wrote it;
+    ``usecols`` keeps only the keys it is true for, dropped as each line is read.
 
     pandas' ``read_json`` turns an integer column with a null into floats (a year 2024 came back as 2024.0 in every
     output); here the numbers stay as written.
@@ -234,6 +254,8 @@ def iter_jsonl(path: str | os.PathLike[str], chunk_rows: int | None = None) -> I
             record = json.loads(line)
             if not isinstance(record, dict):
                 raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
+            if usecols is not None:
+                record = {key: value for key, value in record.items() if usecols(key)}
             records.append(record)
             if chunk_rows is not None and len(records) == chunk_rows:
                 yield frame_from_records(records)

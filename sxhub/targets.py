@@ -91,6 +91,7 @@ def keep_agreed(data: LabelledData, min_agreement: float | None) -> LabelledData
         texts=[data.texts[i] for i in kept],
         labels=[data.labels[i] for i in kept],
         frame=data.frame.iloc[kept].reset_index(drop=True),
+        source_rows=None if data.source_rows is None else data.source_rows[kept],
         n_low_agreement=len(values) - len(kept),
         min_agreement=min_agreement,
     )
@@ -159,6 +160,7 @@ def with_validation(data: LabelledData, validation: LabelledData) -> LabelledDat
         texts=[data.texts[i] for i in kept] + validation.texts,
         labels=[data.labels[i] for i in kept] + validation.labels,
         frame=frame,
+        source_rows=None if data.source_rows is None else data.source_rows[kept],  # the training rows'
         n_validation=len(validation.texts),
         n_in_validation=len(data.texts) - len(kept),
         n_validation_dropped=validation.n_failed + validation.n_empty_text + validation.n_no_label,

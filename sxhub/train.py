@@ -246,8 +246,10 @@ def train(
     """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``."""
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
+        # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
-                             multi_label=spec.multi_label, label_option=None)  # fmt: skip
+                             multi_label=spec.multi_label, label_option=None,
+                             read_votes=config.soft_labels)  # fmt: skip
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     # trained on the texts as every reader of the model will clean them (the block saved with it, max_length aside)
@@ -258,7 +260,8 @@ def train(
     if config.validation_file is not None:
         try:
             held_out = load_labelled(config.validation_file, text_column=config.text_column,
-                                     label_names=spec.label_names, multi_label=spec.multi_label, label_option=None)  # fmt: skip
+                                     label_names=spec.label_names, multi_label=spec.multi_label, label_option=None,
+                                     read_votes=config.soft_labels)  # fmt: skip
         except InputError as exc:
             raise InputError(f"validation file {str(config.validation_file)!r}: {exc}") from exc
         data = with_validation(data, preprocessed(held_out, cleaning))
