@@ -102,10 +102,14 @@ def embed_texts(
         ) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+    from .progress import progress_bar
+
     encoder.eval()
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    with torch.inference_mode():
+    # the longest step of sxhub doubts (minutes per 100k texts on a CPU): without a bar a large file showed nothing
+    bar = progress_bar(total=len(texts), desc="embedding", unit="text")
+    with torch.inference_mode(), bar:
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
             batch = tokenizer(
@@ -115,6 +119,7 @@ def embed_texts(
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
+            bar.update(len(idx))
     return out
 
 

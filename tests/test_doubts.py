@@ -502,3 +502,18 @@ def test_a_multi_label_label_on_in_every_row_is_not_doubted_on_every_row() -> No
     assert all("always" in suggested for suggested in queue["suggested"])
     one = find_doubts(frame.assign(labels=[["always"]] * len(frame)), embedder=bag_of_words, folds=3).queue
     assert (one["doubt"] == 0.0).all() and all(s == ["always"] for s in one["suggested"])
+
+
+def test_embedding_shows_a_progress_bar(
+    tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Embedding is doubts' longest step (hours for 1M texts on a CPU) and showed nothing on stderr; ``-q``
+    (``TQDM_DISABLE``) still turns the bar off."""
+    texts = [f"profit rose {i}" for i in range(10)]
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    embed_texts(texts, tiny_base_model, batch_size=4)
+    err = capsys.readouterr().err
+    assert "embedding" in err and "10/10" in err
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    embed_texts(texts, tiny_base_model, batch_size=4)
+    assert "embedding" not in capsys.readouterr().err
