@@ -79,15 +79,22 @@ def model_classifier(model_dir: str | os.PathLike[str], *, batch_size: int = 32)
     return classify
 
 
-def classify_in_chunks(classify: Classify, texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+def classify_in_chunks(
+    classify: Classify, texts: Sequence[str], *, desc: str = "labelling"
+) -> tuple[list[Any], list[str], bool]:
     """``classify(texts)``, run on ``CHUNK_ROWS`` texts at a time as ``predict`` does: the model's tokenized input is
-    held for one chunk only (150k texts at once took 1.1 GB more than one chunk, the output the same)."""
+    held for one chunk only (150k texts at once took 1.1 GB more than one chunk, the output the same). A progress
+    bar (``desc``) counts the texts: a 1M-row corpus is labelled for many minutes, and nothing showed on stderr."""
+    from .progress import progress_bar
+
     labels: list[Any] = []
     names: list[str] = []
     multi = False
-    for start in range(0, len(texts), CHUNK_ROWS):
-        got, names, multi = classify(texts[start : start + CHUNK_ROWS])
-        labels.extend(got)
+    with progress_bar(total=len(texts), desc=desc, unit="text", dynamic_ncols=True) as bar:
+        for start in range(0, len(texts), CHUNK_ROWS):
+            got, names, multi = classify(texts[start : start + CHUNK_ROWS])
+            labels.extend(got)
+            bar.update(len(got))
     return labels, names, multi
 
 
@@ -320,7 +327,7 @@ def insights(
     sent_table = None
     sentiments: list[str] = []
     if sentiment is not None:
-        sent_labels, sentiments, multi = classify_in_chunks(sentiment, texts)
+        sent_labels, sentiments, multi = classify_in_chunks(sentiment, texts, desc="sentiment")
         if multi:
             raise InputError(MULTI_LABEL_SENTIMENT)
         frame["sentiment"] = sent_labels
