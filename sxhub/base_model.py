@@ -58,12 +58,29 @@ def resolve_base(base: str | None) -> BaseModel:
             raise ModelError(
                 f"base model folder {str(path)!r} has no config.json; pass a transformers model folder with --base."
             )
-        return BaseModel(str(path.resolve()), str(path), None)
+        return _tuned_lineage(path) or BaseModel(str(path.resolve()), str(path), None)
     if path.is_absolute() or str(base).startswith((".", "~")) or str(base).count("/") != 1:
         raise ModelError(
             f"base model {base!r} is neither a folder, a .gguf file nor a Hub id (namespace/name); pass one with --base."
         )
     return BaseModel(str(base), str(base), str(base))
+
+
+def _tuned_lineage(path: Path) -> BaseModel | None:
+    """A folder ``sxhub tune`` wrote, tuned further: its card's ``base_model`` names the Hub model it was itself tuned
+    from (the card of a model tuned from a tuned folder named no base model, so the Hub's model tree lost its root),
+    and the note names the folder. None for any other folder."""
+    from .teachers.synthetic_folder import read_info
+
+    info = read_info(path)
+    if info is None:
+        return None
+    before = info.get("base")
+    found = before.get("hub_id") if isinstance(before, dict) else None
+    hub_id = found if isinstance(found, str) and found else None
+    origin = hub_id or info.get("base_model") or "an unrecorded base"
+    note = f"weights: the synthetic model in `{path.name}` (made with sxhub tune), itself tuned from `{origin}`"
+    return BaseModel(str(path.resolve()), str(path), hub_id, note)
 
 
 def check_causal_lm(base: BaseModel) -> None:

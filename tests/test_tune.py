@@ -1816,3 +1816,33 @@ def test_twins_rewrite_with_the_instruction_teachers_and_the_tuned_one_only_vote
     assert set(result.frame["teacher"]) == {"writer"}  # every twin by the instruction teacher
     voters = {v["teacher"] for row in result.frame["votes"] for v in row}
     assert f"tuned:{tuned.name}" in voters  # the synthetic model still labelled them
+
+
+def test_a_tuned_folder_as_the_base_keeps_the_hub_model_it_came_from(tmp_path: Path) -> None:
+    """``tune --base DIR`` with DIR from ``sxhub tune`` recorded DIR alone: the card's ``base_model`` was empty (a
+    local folder), so the Hub's model tree lost the model's root. The Hub id DIR was tuned from is kept, and the note
+    names the folder; a plain folder still has no Hub id."""
+    from sxhub.base_model import resolve_base
+
+    first = tmp_path / "fin-synth"
+    first.mkdir()
+    (first / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"], "model_type": "llama"}))
+    (first / "sxhub.json").write_text(
+        json.dumps(
+            {
+                "kind": "synthetic-model",
+                "base_model": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                "base": {
+                    "hub_id": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                    "name": "HuggingFaceTB/SmolLM2-135M-Instruct",
+                },
+            }
+        )
+    )
+    base = resolve_base(str(first))
+    assert base.hub_id == "HuggingFaceTB/SmolLM2-135M-Instruct" and base.path == str(first.resolve())
+    assert "`fin-synth`" in base.note and "itself tuned from `HuggingFaceTB/SmolLM2-135M-Instruct`" in base.note
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").write_text((first / "config.json").read_text())
+    assert resolve_base(str(plain)).hub_id is None and resolve_base(str(plain)).note == ""
