@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
@@ -26,6 +25,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .autotrain_env import (  # noqa: F401  (TESTED_VERSION, AutoTrainMissingError: imported from here too)
+    TESTED_VERSION,
+    AutoTrainMissingError,
+    find_autotrain,
+)
 from .autotrain_run import (  # noqa: F401  (label_permutation, log_tail: tests and users import them from here)
     AutoTrainEnv,
     AutoTrainTimeout,
@@ -50,102 +54,9 @@ from .targets import data_notes, holdout
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
 from .validation import best_metric_name, validate
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-ENV_VAR = "SXHUB_AUTOTRAIN_ENV"
-DEFAULT_ENV = REPO_ROOT / ".venv-autotrain"
 PROJECT_NAME = "autotrain-project"
 DEFAULT_TIMEOUT = 6 * 3600.0
-TESTED_VERSION = "0.8.36"  # the autotrain-advanced that scripts/autotrain-env.sh installs and sxhub is tested with
-INSTALL_HINT = (
-    "run `make autotrain-env` (or `bash scripts/autotrain-env.sh`) to build .venv-autotrain, "
-    f"or point {ENV_VAR} at a venv with autotrain-advanced=={TESTED_VERSION}"
-)
 logger = logging.getLogger(__name__)
-_version_checked: set[Path] = set()
-
-
-class AutoTrainMissingError(UserError):
-    """No AutoTrain installation was found (the fix is to build its venv)."""
-
-
-def find_autotrain() -> AutoTrainEnv:
-    """``$SXHUB_AUTOTRAIN_ENV/bin/autotrain``, else ``.venv-autotrain`` at the repo root, else ``autotrain`` on PATH."""
-    configured = os.environ.get(ENV_VAR)
-    if configured:
-        executable = Path(configured).expanduser() / "bin" / "autotrain"
-        if not executable.is_file():
-            raise AutoTrainMissingError(f"{ENV_VAR}={configured} has no bin/autotrain: {INSTALL_HINT}")
-        return _checked(_runnable(executable.absolute()))
-    default = DEFAULT_ENV / "bin" / "autotrain"
-    if default.is_file():
-        return _checked(_runnable(default))
-    on_path = shutil.which("autotrain")
-    if on_path:
-        return _checked(_runnable(Path(on_path).absolute()))
-    raise AutoTrainMissingError(f"AutoTrain is not installed: {INSTALL_HINT}")
-
-
-def _checked(env: AutoTrainEnv) -> AutoTrainEnv:
-    """``env``, with one warning (once per AutoTrain per process) when it is not the autotrain-advanced sxhub was
-    tested with: its config keys, label order and output files are what sxhub relies on, and another version
-    failed in ways that named neither it nor the fix. Read without starting AutoTrain (:func:`installed_version`)."""
-    if env.executable not in _version_checked:
-        _version_checked.add(env.executable)
-        version = installed_version(env)
-        if version != TESTED_VERSION:
-            logger.warning(
-                "AutoTrain at %s is autotrain-advanced %s, but sxhub is tested with %s: if it fails, %s",
-                env.bin_dir.parent,
-                version or "of unknown version",
-                TESTED_VERSION,
-                INSTALL_HINT,
-            )
-    return env
-
-
-def installed_version(env: AutoTrainEnv) -> str | None:
-    """autotrain-advanced's version in ``env``: from its dist-info folder in a venv, else from
-    ``importlib.metadata`` in the Python beside the executable (an install outside a venv); None when neither
-    tells. Cheap: AutoTrain itself (which imports torch and transformers) is not started."""
-    version = env.versions()["autotrain"]
-    if version is not None:
-        return version
-    pythons = [env.bin_dir / name for name in ("python3", "python")]
-    python = next((p for p in pythons if p.is_file() and os.access(p, os.X_OK)), None)
-    if python is None:
-        return None
-    try:
-        found = subprocess.run(
-            [str(python), "-I", "-c", "import importlib.metadata as m; print(m.version('autotrain-advanced'))"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return (found.stdout.strip() or None) if found.returncode == 0 else None
-
-
-def _runnable(executable: Path) -> AutoTrainEnv:
-    """``executable`` if it can be started: a venv whose Python was removed or moved (a pyenv version uninstalled,
-    the venv copied from elsewhere) keeps a ``bin/autotrain`` whose ``#!`` line names a missing interpreter, and
-    starting it failed with "cannot use '.../bin/autotrain': No such file or directory" about a file that exists."""
-    if not os.access(executable, os.X_OK):
-        raise AutoTrainMissingError(f"{executable} is not executable: {INSTALL_HINT}")
-    try:
-        with executable.open("rb") as script:
-            first = script.readline(4096)
-    except OSError as exc:
-        raise AutoTrainMissingError(f"cannot read {executable} ({exc.strerror}): {INSTALL_HINT}") from None
-    if first.startswith(b"#!"):
-        words = first[2:].decode("utf-8", errors="replace").split()
-        interpreter = Path(words[0]) if words else None
-        if interpreter is not None and interpreter.is_absolute() and not interpreter.exists():
-            raise AutoTrainMissingError(
-                f"the AutoTrain venv is broken: {executable} runs {interpreter}, which no longer exists (its Python "
-                f"was removed or the venv was moved); rebuild it: {INSTALL_HINT}"
-            )
-    return AutoTrainEnv(executable)
 
 
 def check_inputs(train_df: pd.DataFrame, valid_df: pd.DataFrame, label_names: Sequence[str]) -> None:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from conftest import build_tiny_model, missing_component
 
-from sxhub import autotrain
+from sxhub import autotrain, autotrain_env
 from sxhub.autotrain import (
     AutoTrainMissingError,
     build_config,
@@ -135,7 +135,7 @@ def test_missing_env_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     with pytest.raises(AutoTrainMissingError, match=r"has no bin/autotrain: run `make autotrain-env`"):
         find_autotrain()
     monkeypatch.delenv("SXHUB_AUTOTRAIN_ENV")
-    monkeypatch.setattr(autotrain, "DEFAULT_ENV", tmp_path / "absent")
+    monkeypatch.setattr(autotrain_env, "DEFAULT_ENV", tmp_path / "absent")
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(AutoTrainMissingError, match=r"AutoTrain is not installed: run `make autotrain-env`"):
         find_autotrain()
@@ -175,7 +175,7 @@ def test_an_untested_autotrain_version_gives_one_warning(
     site = venv / "lib" / "python3.11" / "site-packages"
     (site / "autotrain_advanced-0.9.1.dist-info").mkdir(parents=True)
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
-    monkeypatch.setattr(autotrain, "_version_checked", set())
+    monkeypatch.setattr(autotrain_env, "_version_checked", set())
     caplog.set_level("WARNING", logger="sxhub.autotrain")
     find_autotrain()
     find_autotrain()  # sxhub run looks it up before the teachers and again to train: still one line
@@ -187,7 +187,7 @@ def test_an_untested_autotrain_version_gives_one_warning(
     assert not (tmp_path / "started").exists(), "AutoTrain was started to read its version"
 
     caplog.clear()
-    monkeypatch.setattr(autotrain, "_version_checked", set())
+    monkeypatch.setattr(autotrain_env, "_version_checked", set())
     (site / "autotrain_advanced-0.9.1.dist-info").rename(
         site / f"autotrain_advanced-{autotrain.TESTED_VERSION}.dist-info"
     )
@@ -199,7 +199,7 @@ def test_an_untested_autotrain_version_gives_one_warning(
     python = venv / "bin" / "python3"
     python.write_text(f'#!/bin/sh\necho "$*" > "{tmp_path}/python-args"\necho 0.8.35\n', encoding="utf-8")
     python.chmod(0o755)
-    monkeypatch.setattr(autotrain, "_version_checked", set())
+    monkeypatch.setattr(autotrain_env, "_version_checked", set())
     find_autotrain()
     assert "importlib.metadata" in (tmp_path / "python-args").read_text()
     assert [r.getMessage() for r in caplog.records if "autotrain-advanced 0.8.35" in r.getMessage()]
