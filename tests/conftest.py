@@ -7,7 +7,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 from hubstub import USER as HUB_USER
@@ -312,3 +312,19 @@ def _fresh_server_detection() -> Iterator[None]:
     forget_detected()
     yield
     forget_detected()
+
+
+@pytest.fixture
+def parquet_columns_asked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ``columns`` each ``pyarrow.parquet.read_table`` call asks for from now on (None: all of them)."""
+    import pyarrow.parquet as pq
+
+    asked: list[Any] = []
+    real = pq.read_table
+
+    def read_table(source: Any, *args: Any, **kwargs: Any) -> Any:
+        asked.append(kwargs.get("columns"))
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", read_table)
+    return asked

@@ -316,25 +316,16 @@ def test_bad_options_are_said_before_the_corpus_is_labelled(corpus: pd.DataFrame
 
 
 def test_a_large_annotated_file_shows_progress_and_leaves_its_votes_unread(
-    corpus: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    corpus: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parquet_columns_asked: list[Any]
 ) -> None:
     """insights on sxhub's 1M-row annotate output read every vote (2.7 GB) it never uses, then labelled the texts
     for many minutes without a word on stderr. It reads the file without its votes and counts the texts labelled."""
-    import pyarrow.parquet as pq
-
     from sxhub.data import write_table
 
+    asked = parquet_columns_asked
     model = build_tiny_model(tmp_path / "tiny", num_labels=3)
     votes = [[{"teacher": "t", "sample": 0, "labels": ["A"], "reason": "why"}]] * len(corpus)
     write_table(corpus.assign(votes=votes), tmp_path / "labelled.parquet")
-    asked: list[Any] = []
-    real = pq.read_table
-
-    def read_table(source: Any, *args: Any, **kwargs: Any) -> Any:
-        asked.append(kwargs.get("columns"))
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(pq, "read_table", read_table)
     monkeypatch.delenv("TQDM_DISABLE", raising=False)
     args = [
         "insights",

@@ -70,25 +70,16 @@ def test_teachers_streamed_from_the_file_equal_those_of_the_whole_file(
 
 
 def test_train_leaves_the_votes_unread_and_records_their_teachers(
-    tmp_path: Path, tiny_base_model: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, tiny_base_model: Path, parquet_columns_asked: list[Any]
 ) -> None:
     """A 1M-row annotated file took 2.7 GB to read for train, most of it the votes, a dict per vote: train now
     reads the Parquet file without that column, and still names the teachers in ``sxhub.json``."""
-    import pyarrow.parquet as pq
-
     from sxhub.train import train
     from sxhub.train_config import TrainConfig
 
     path = tmp_path / "labelled.parquet"
     write_table(_rows(), path)
-    asked: list[Any] = []
-    real = pq.read_table
-
-    def read_table(source: Any, *args: Any, **kwargs: Any) -> Any:
-        asked.append(kwargs.get("columns"))
-        return real(source, *args, **kwargs)
-
-    monkeypatch.setattr(pq, "read_table", read_table)
+    asked = parquet_columns_asked
     spec = TaskSpec(name="fin-sent", description="Sentiment of financial news.", labels=NAMES)
     out = tmp_path / "student"
     train(spec, str(path), TrainConfig(output_dir=out, base_model=str(tiny_base_model), epochs=1, threads=1))

@@ -584,6 +584,19 @@ def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
         assert a.scores == pytest.approx(b.scores, abs=1e-6)
 
 
+def _count_passes(model: Any) -> list[int]:
+    """The number of prompts in each forward pass ``model`` scores from now on (a list filled as it runs)."""
+    rows: list[int] = []
+    original = model.batch_answer_logprobs
+
+    def spy(prompts: Any, answers: Any) -> Any:
+        rows.append(len(prompts))
+        return original(prompts, answers)
+
+    model.batch_answer_logprobs = spy
+    return rows
+
+
 def test_a_long_text_is_scored_in_a_pass_of_its_own_not_padding_the_others(
     tuned: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -604,14 +617,7 @@ def test_a_long_text_is_scored_in_a_pass_of_its_own_not_padding_the_others(
     assert n_long > 2 * (n_short + 2) and n_long < 2048
     # room for the four short prompts together, not for the long one beside any of them
     monkeypatch.setattr(synthetic_model, "MAX_PASS_TOKENS", answers * 4 * (n_short + 2))
-    rows: list[int] = []
-    original = model.batch_answer_logprobs
-
-    def spy(prompts: Any, answers_: Any) -> Any:
-        rows.append(len(prompts))
-        return original(prompts, answers_)
-
-    model.batch_answer_logprobs = spy  # type: ignore[method-assign]
+    rows = _count_passes(model)
     found = model.label_distributions([short[0], short[1], long, short[2], short[3]], SPEC.label_names, False)
     assert rows == [2, 1, 2], rows  # the long prompt alone; the short ones around it in passes of their own
     alone = SyntheticModel.load(tuned).label_distributions([long], SPEC.label_names, False)[0]
@@ -624,14 +630,8 @@ def test_the_samples_of_a_text_in_one_batch_are_scored_once(tuned: Path) -> None
     from sxhub.teachers.synthetic_model import SyntheticModel, label_answer
 
     model = SyntheticModel.load(tuned)
-    rows: list[int] = []
     original = model.batch_answer_logprobs
-
-    def spy(prompts: Any, answers: Any) -> Any:
-        rows.append(len(prompts))
-        return original(prompts, answers)
-
-    model.batch_answer_logprobs = spy  # type: ignore[method-assign]
+    rows = _count_passes(model)
     a, b = build_messages(SPEC, "profit rose"), build_messages(SPEC, "sales fell")
     found = model.label_distributions([a, a, b, a, b], SPEC.label_names, False)
     assert rows == [2]  # two distinct prompts, one batch
