@@ -22,6 +22,7 @@ import os
 import random
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -295,7 +296,7 @@ def train_local(
             report_to="none",
             seed=opts.seed,
             bf16=False,
-            gradient_checkpointing=False,
+            **_no_checkpointing(trl.SFTConfig),
             remove_unused_columns=False,
             dataset_kwargs={"skip_prepare_dataset": True},
             max_length=None,
@@ -313,14 +314,18 @@ def train_local(
             task_type="CAUSAL_LM",
         )
         try:
-            trainer = _trainer_class()(
-                model=model,
-                args=args,
-                train_dataset=Dataset.from_list(rows),
-                data_collator=SharedPrefixCollator(tokenizer.pad_token_id),
-                processing_class=tokenizer,
-                peft_config=lora,
-            )
+            with warnings.catch_warnings():
+                # PEFT 0.21 reads the model's `is_gradient_checkpointing`, which transformers 5.25 renamed: a
+                # FutureWarning on every tune that no sxhub user can act on (peft/peft_model.py, PeftModel.__init__)
+                warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+                trainer = _trainer_class()(
+                    model=model,
+                    args=args,
+                    train_dataset=Dataset.from_list(rows),
+                    data_collator=SharedPrefixCollator(tokenizer.pad_token_id),
+                    processing_class=tokenizer,
+                    peft_config=lora,
+                )
         except peft.utils.error.NoMatchingPeftModuleError as exc:
             raise _no_target_modules(opts.target_modules) from exc
         trainer.remove_callback(PrinterCallback)  # it prints every log to stdout, which `--json` keeps clean
@@ -339,6 +344,21 @@ def train_local(
         "lora_layers": layers,
     }
     return merged, tokenizer, figures
+
+
+def _no_checkpointing(config_class: Any) -> dict[str, bool]:
+    """The keyword that turns activation checkpointing off (TRL's configs default it on; a 135M model on a CPU does
+    not need the memory it saves and pays a third more compute). transformers 5.25 renamed ``gradient_checkpointing``
+    to ``activation_checkpointing`` and warns (FutureWarning) on every run that sets the old name; 5.24, which
+    ``sxhub[tune]`` accepts, knows only the old one."""
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(config_class)}
+    return (
+        {"activation_checkpointing": False}
+        if "activation_checkpointing" in names
+        else {"gradient_checkpointing": False}
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------

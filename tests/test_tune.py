@@ -390,6 +390,41 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     assert "balanced over the labels" in card.text and f"negative {per_label['negative']}" in card.text
 
 
+def test_a_tune_warns_nothing_the_user_cannot_act_on_and_trains_without_checkpointing(
+    tiny_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every `sxhub tune` printed two FutureWarnings, even with -q: TRL's configs turn activation checkpointing on
+    under its old name (`gradient_checkpointing`, renamed in transformers 5.25), and PEFT reads the model's old
+    `is_gradient_checkpointing`. sxhub sets the new name where transformers has it, and checkpointing stays off."""
+    import dataclasses
+    import warnings
+
+    import trl
+
+    from sxhub import lora
+    from sxhub.tune import TuneOptions, tune
+
+    seen: list[Any] = []
+
+    class Spy(trl.SFTConfig):  # type: ignore[misc]
+        def __post_init__(self) -> None:
+            super().__post_init__()
+            seen.append(self)
+
+    monkeypatch.setattr(trl, "SFTConfig", Spy)
+    data = tmp_path / "labelled.csv"
+    labelled_frame().to_csv(data, index=False)
+    options = TuneOptions(base=str(tiny_llama), epochs=1, group_size=4, lora_r=4, lora_alpha=8, holdout=6, seed=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tune(SPEC, data, tmp_path / "model", options, progress=False)
+    assert [str(w.message) for w in caught if "checkpointing" in str(w.message)] == []
+    assert len(seen) == 1 and seen[0].gradient_checkpointing is False
+    assert getattr(seen[0], "activation_checkpointing", False) is False
+    old_only = dataclasses.make_dataclass("Old", [("gradient_checkpointing", bool)])  # transformers 5.24's fields
+    assert lora._no_checkpointing(old_only) == {"gradient_checkpointing": False}
+
+
 def test_the_card_says_which_layers_lora_adapted(tuned: Path, tmp_path: Path) -> None:
     """The card's LoRA row said 'on q_proj, ..., down_proj' for a model adapted in its top 10 of 30 layers only (the
     default), and its base line read 'Base weights: weights: SmolLM2-...gguf ...'."""
