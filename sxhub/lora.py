@@ -346,7 +346,7 @@ def train_local(
     return merged, tokenizer, figures
 
 
-def _no_checkpointing(config_class: Any) -> dict[str, bool]:
+def _no_checkpointing(config_class: Any) -> dict[str, Any]:
     """The keyword that turns activation checkpointing off (TRL's configs default it on; a 135M model on a CPU does
     not need the memory it saves and pays a third more compute). transformers 5.25 renamed ``gradient_checkpointing``
     to ``activation_checkpointing`` and warns (FutureWarning) on every run that sets the old name; 5.24, which
