@@ -99,36 +99,83 @@ def _errors(action: str, name: str, namespace: str | None = None) -> Any:
                 f"endpoint {name!r} failed to {action}: {str(exc).rstrip('.')}; see its logs on the Hub{again}."
             ) from exc
         except HfHubHTTPError as exc:
-            status = exc.response.status_code if exc.response is not None else None
-            if status == 404:
-                raise UserError(
-                    f"no Inference Endpoint named {name!r} in your namespace; create it with `sxhub endpoint up "
-                    "MODEL --name NAME` or check the name (and --namespace)."
-                ) from exc
-            if status in (401, 403):
-                raise UserError(
-                    f"not allowed to {action} endpoint {name!r} (HTTP {status}); set HF_TOKEN to a token with "
-                    "Inference Endpoints rights."
-                ) from exc
-            # the Hub's reason: huggingface_hub's message starts with blank lines and "Bad request:", and its first
-            # line alone said "could not create endpoint 'x': Bad request:" and nothing about why
-            detail = (exc.server_message or "").strip() or next(
-                (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
-            )
-            if status is not None and 400 <= status < 500 and status != 429:  # the request's: options or name
-                fix = (
-                    "pass another --name, or change the option it names"
-                    if action == "create"
-                    else f"check it with `sxhub endpoint status {name}`"
-                )
-                raise UserError(
-                    f"the Hub refused to {action} endpoint {name!r} (HTTP {status}: {detail}); {fix}."
-                ) from exc
-            raise EndpointError(
-                f"could not {action} endpoint {name!r} (HTTP {status}: {detail}); retry in a while."
-            ) from exc
+            raise _refusal(exc, action, name, namespace) from exc
 
     return wrap()
+
+
+BILLING_URL = "https://huggingface.co/settings/billing"
+
+
+def _refusal(exc: Any, action: str, name: str, namespace: str | None) -> SxhubError:
+    """One line for an HTTP error of the Inference Endpoints API, by status, naming the fix for that refusal.
+
+    huggingface_hub (2.4.0, ``utils/_http.py`` ``hf_raise_for_status``) raises an ``HfHubHTTPError`` carrying the
+    response and the server's reason (``server_message``); it gives no status of this API its own class. Every 4xx
+    but 429 said "pass another --name, or change the option it names", which was wrong for a missing payment method
+    (402: Inference Endpoints need "an active subscription and credits", hf-endpoints-documentation
+    ``docs/source/support/pricing.md``; ``hf_api.py`` ``create_repo`` reads 402 as "payment required"), for a token
+    without write access to the namespace (403: "no write permission on the namespace", same function) and for a
+    404 on create, where there is no endpoint yet and the namespace is what was not found.
+    """
+    status = exc.response.status_code if exc.response is not None else None
+    # the Hub's reason: huggingface_hub's message starts with blank lines and "Bad request:", and its first line
+    # alone said "could not create endpoint 'x': Bad request:" and nothing about why
+    detail = (exc.server_message or "").strip() or next(
+        (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
+    )
+    where = f"namespace {namespace!r}" if namespace else "your namespace"
+    if status == 404 and action == "create":  # POST /endpoint/{namespace}: there is no endpoint to miss yet
+        return UserError(
+            f"the Hub found no {where} to create endpoint {name!r} in (HTTP 404: {detail}); pass --namespace with "
+            "your user name or an organisation you are a member of."
+        )
+    if status == 404:
+        return UserError(
+            f"no Inference Endpoint named {name!r} in {where}; create it with `sxhub endpoint up MODEL --name "
+            f"{name}{f' --namespace {namespace}' if namespace else ''}` or check the name (and --namespace)."
+        )
+    if status == 401:
+        return UserError(
+            f"the Hub did not accept the token to {action} endpoint {name!r} (HTTP 401); run `hf auth login`, or "
+            "set HF_TOKEN to a valid token with Inference Endpoints rights."
+        )
+    if status == 402:
+        org = (
+            f", or https://huggingface.co/organizations/{namespace}/settings/billing if it is an organisation"
+            if namespace
+            else ""
+        )
+        return UserError(
+            f"the Hub refused to {action} endpoint {name!r}: payment required (HTTP 402: {detail}); add a payment "
+            f"method or credits for {repr(namespace) if namespace else 'your account'} at {BILLING_URL}{org}, then "
+            "rerun."
+        )
+    if status == 403:
+        return UserError(
+            f"not allowed to {action} endpoint {name!r} (HTTP 403: {detail}); set HF_TOKEN to a token with "
+            f"{'read' if action == 'read' else 'write'} access to "
+            f"{repr(namespace) if namespace else 'your namespace'} (a fine-grained token needs its Inference "
+            "Endpoints permissions)."
+        )
+    if status == 409:
+        return UserError(
+            f"the Hub refused to {action} endpoint {name!r} (HTTP 409: {detail}); "
+            + (
+                f"the name is taken: pass another --name, or use that endpoint (`sxhub endpoint status "
+                f"{cli_name(name, namespace)}`)."
+                if action == "create"
+                else f"check its state with `sxhub endpoint status {cli_name(name, namespace)}`."
+            )
+        )
+    if status is not None and 400 <= status < 500 and status != 429:  # the request's: options or name
+        fix = (
+            "pass another --name, or change the option it names"
+            if action == "create"
+            else f"check it with `sxhub endpoint status {cli_name(name, namespace)}`"
+        )
+        return UserError(f"the Hub refused to {action} endpoint {name!r} (HTTP {status}: {detail}); {fix}.")
+    return EndpointError(f"could not {action} endpoint {name!r} (HTTP {status}: {detail}); retry in a while.")
 
 
 def cli_name(name: str, namespace: str | None) -> str:
@@ -215,12 +262,12 @@ def starting(name: str, namespace: str | None, state: str) -> Iterator[None]:
 
 
 def get(name: str, *, namespace: str | None = None, token: str | None = None) -> InferenceEndpoint:
-    with _errors("read", name):
+    with _errors("read", name, namespace):
         return _api(token).get_inference_endpoint(name, namespace=namespace)
 
 
 def pause(name: str, *, namespace: str | None = None, token: str | None = None) -> InferenceEndpoint:
-    with _errors("pause", name):
+    with _errors("pause", name, namespace):
         return _api(token).pause_inference_endpoint(name, namespace=namespace)
 
 
@@ -242,7 +289,7 @@ def resume(
 
 
 def delete(name: str, *, namespace: str | None = None, token: str | None = None) -> None:
-    with _errors("delete", name):
+    with _errors("delete", name, namespace):
         _api(token).delete_inference_endpoint(name, namespace=namespace)
 
 

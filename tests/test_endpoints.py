@@ -376,3 +376,55 @@ def test_a_run_with_a_failed_endpoint_says_it_failed_not_that_it_is_left_running
         assert "left running" not in err + caplog.text and "information.;" not in err
     assert api.state(NAME, hub.user) == failed and not [c for c in api.calls if c.endswith("/pause")]
     assert not tgi.requests
+
+
+def test_each_refusal_of_the_hub_names_its_own_fix(endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every 4xx but 429 ended "pass another --name, or change the option it names": wrong for a 402 (no payment
+    method), a 403 (no write access to the namespace) and a 404 on create (no such namespace, and the fix it named
+    was `sxhub endpoint up`, the command that failed). Each refusal now names its own fix, in one line."""
+    api, _ = endpoints
+
+    def refused(args: list[str]) -> str:
+        code, _, err = run_cli(args, capsys)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1, err
+        return lines[0]
+
+    api.unbilled.add(hub.user)
+    line = refused(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"])
+    assert "HTTP 402" in line and "https://huggingface.co/settings/billing" in line and "--name" not in line
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait", "--namespace", "test-org"], capsys)
+    assert code == 0 and (hub.user, NAME) not in api.items and ("test-org", NAME) in api.items, err  # billed
+    api.unbilled.discard(hub.user)
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    run_cli(["endpoint", "pause", NAME], capsys)
+    api.unbilled.add(hub.user)  # credits ran out while it was paused
+    line = refused(["endpoint", "resume", NAME])
+    assert "HTTP 402" in line and "https://huggingface.co/settings/billing" in line and "status" not in line
+    api.unbilled.clear()
+    line = refused(["endpoint", "up", "m/x", "--name", NAME, "--no-wait", "--namespace", "read-org"])
+    assert "HTTP 403" in line and "write access to 'read-org'" in line and "--name" not in line
+    assert "https://huggingface.co/organizations/read-org/settings/billing" not in line
+    line = refused(["endpoint", "up", "m/x", "--name", NAME, "--no-wait", "--namespace", "no-such-org"])
+    assert "HTTP 404" in line and "'no-such-org'" in line and "--namespace" in line and "endpoint up" not in line
+    line = refused(["endpoint", "status", NAME, "--namespace", "test-org-typo"])
+    assert "'test-org-typo'" in line and "your namespace" not in line
+    line = refused(["endpoint", "status", "nope", "--namespace", "test-org"])
+    assert "no Inference Endpoint named 'nope' in namespace 'test-org'" in line
+    monkeypatch.setenv("HF_TOKEN", "read-only-token")
+    line = refused(["endpoint", "pause", NAME])
+    assert "HTTP 403" in line and "write access" in line and api.state(NAME, hub.user) == "paused"
+
+
+def test_a_409_on_create_says_the_name_is_taken() -> None:
+    """The stand-in answers a taken name with 400 (as the stub's notes say); a 409 Conflict, the HTTP status for it,
+    gets the name's fix too, not "change the option it names"."""
+    from types import SimpleNamespace
+
+    from sxhub.endpoints import _refusal
+
+    exc = SimpleNamespace(response=SimpleNamespace(status_code=409), server_message="Endpoint name exists")
+    line = str(_refusal(exc, "create", NAME, "test-org"))
+    assert "HTTP 409: Endpoint name exists" in line and "the name is taken: pass another --name" in line
+    assert f"`sxhub endpoint status {NAME} --namespace test-org`" in line and "option" not in line

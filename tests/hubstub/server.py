@@ -610,7 +610,7 @@ class HubServer(ThreadingHTTPServer):
         self.requests: list[str] = []
         self.unrouted: list[str] = []
         self.url = f"http://{host}:{self.server_address[1]}"
-        self.endpoints = Endpoints()
+        self.endpoints = Endpoints(namespaces=(USER, *ORGS), read_only=READ_ORGS)
 
 
 class HubStub:
