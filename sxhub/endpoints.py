@@ -5,11 +5,12 @@
 ``resume`` and ``delete`` do what they say. A task spec names an endpoint instead of a URL::
 
     teachers:
-      - endpoint: fin-teacher          # resolved to its URL (server: tgi); resumed first if paused or at zero
+      - endpoint: fin-teacher          # resolved to its URL (server: tgi); woken first if paused or at zero
 
-:func:`ready` resumes a paused or scaled-to-zero endpoint and waits until it runs; :func:`resolve` turns a teacher
-spec that names an endpoint into one with its ``base_url`` (the teachers factory calls it); :func:`hourly_price`
-reads the endpoint's hardware price from the provider catalogue, so the run's ledger can say what the GPU cost.
+:func:`ready` resumes a paused endpoint (a scaled-to-zero one is woken by a request to its URL) and waits until it
+runs; :func:`resolve` turns a teacher spec that names an endpoint into one with its ``base_url`` (the teachers factory
+calls it); :func:`hourly_price` reads the endpoint's hardware price from the provider catalogue, so the run's ledger
+can say what the GPU cost.
 Every call goes through huggingface_hub (``HF_TOKEN``, ``HF_ENDPOINT``); errors become one line naming the fix.
 """
 
@@ -35,7 +36,9 @@ logger = logging.getLogger(__name__)
 TGI_IMAGE = "ghcr.io/huggingface/text-generation-inference:3.3.6"
 DEFAULT_TIMEOUT = 1800.0  # seconds to wait for an endpoint to run (a cold GPU start takes minutes)
 RUNNING = "running"
-ASLEEP = ("paused", "scaledToZero")
+PAUSED = "paused"  # woken only by /resume (huggingface_hub InferenceEndpoint.pause: "would require a manual resume")
+SCALED_TO_ZERO = "scaledToZero"  # woken by a request to its URL (InferenceEndpoint.scale_to_zero: "resumed on the
+# next request to it, with a cold start delay"); hf-endpoints-documentation guides/autoscaling.md: 503 meanwhile
 FAILED = ("failed", "updateFailed")  # InferenceEndpoint.wait() raises at once on both
 
 
@@ -281,11 +284,33 @@ def resume(
     refresh_every: float = 5.0,
 ) -> InferenceEndpoint:
     with _errors("resume", name, namespace):
-        endpoint = _api(token).resume_inference_endpoint(name, namespace=namespace, running_ok=True)
+        api = _api(token)
+        endpoint = api.get_inference_endpoint(name, namespace=namespace)
+        if endpoint.status == SCALED_TO_ZERO and endpoint.url:  # /resume is for paused ones: a request wakes it
+            knock(endpoint, token=token)
+        else:
+            endpoint = api.resume_inference_endpoint(name, namespace=namespace, running_ok=True)
         if wait:
             with starting(name, namespace, "was resumed and is starting"):
                 endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
     return endpoint
+
+
+def knock(endpoint: InferenceEndpoint, *, token: str | None = None) -> None:
+    """One request to a scaled-to-zero endpoint's health route: what wakes it (its proxy answers 503 while the
+    replica starts; ``wait()`` then follows it to running). ``resume`` and a run POSTed /resume instead, which
+    huggingface_hub keeps for paused endpoints. The answer is not read: the wait that follows decides."""
+    from huggingface_hub.utils import build_hf_headers, get_session
+
+    from . import __version__
+
+    url = f"{(endpoint.url or '').rstrip('/')}/{endpoint.health_route.lstrip('/')}"
+    headers = build_hf_headers(token=token, library_name="sxhub", library_version=__version__)
+    try:
+        response = get_session().get(url, headers=headers, timeout=30)
+        logger.debug("wake-up request to %s: HTTP %s", url, response.status_code)
+    except Exception as exc:  # a cold proxy may drop it: the wait that follows times out with its own line
+        logger.debug("wake-up request to %s failed: %s", url, exc)
 
 
 def delete(name: str, *, namespace: str | None = None, token: str | None = None) -> None:
@@ -306,7 +331,8 @@ def ready(
     timeout: float = DEFAULT_TIMEOUT,
     refresh_every: float | None = None,
 ) -> InferenceEndpoint:
-    """The endpoint, running: resumed first when paused or scaled to zero, then waited for until it answers."""
+    """The endpoint, running: resumed first when paused, woken by a request when scaled to zero, then waited for
+    until it answers."""
     endpoint = get(name, namespace=namespace, token=token)
     return wake(endpoint, namespace=namespace, token=token, timeout=timeout, refresh_every=refresh_every)
 
@@ -323,9 +349,14 @@ def wake(
     user's)."""
     refresh = refresh_every if refresh_every is not None else refresh_seconds()
     name = endpoint.name
-    if endpoint.status in ASLEEP:
+    if endpoint.status == PAUSED or (endpoint.status == SCALED_TO_ZERO and not endpoint.url):
         logger.warning("endpoint %s is %s: resuming it (billing starts again)", name, endpoint.status)
         return resume(name, namespace=namespace, token=token, timeout=timeout, refresh_every=refresh)
+    if endpoint.status == SCALED_TO_ZERO:
+        logger.warning(
+            "endpoint %s is scaled to zero: waking it with a request (cold start; billed once it runs)", name
+        )
+        knock(endpoint, token=token)
     if endpoint.status != RUNNING or endpoint.url is None:
         with _errors("start", name, namespace), starting(name, namespace, "is starting"):
             endpoint.wait(timeout=int(timeout), refresh_every=refresh)  # type: ignore[arg-type]

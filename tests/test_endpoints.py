@@ -32,6 +32,7 @@ def endpoints(hub, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("SXHUB_ENDPOINT_REFRESH", "0.05")
     with TGIServer(model="HuggingFaceTB/SmolLM2-1.7B-Instruct") as tgi:
         hub.stub.endpoints.serve_url = tgi.root
+        hub.stub.endpoints.served = tgi
         hub.stub.endpoints.warmup = 2
         yield hub.stub.endpoints, tgi
 
@@ -126,7 +127,10 @@ def test_annotate_resumes_the_endpoint_labels_through_it_and_pauses_after(
     assert "endpoints: fin-teacher ($0.80/h" in err and "paused" in err
     assert api.state(NAME, hub.user) == "paused"
     resumed = [c for c in api.calls if c.endswith("/resume")]
-    assert len(resumed) == 1  # resumed once, before the first request
+    # a paused one is resumed once, before the first request; a scaled-to-zero one wakes on a request to its URL
+    # (huggingface_hub InferenceEndpoint.scale_to_zero: "resumed on the next request"), not on /resume
+    assert len(resumed) == (1 if asleep == "paused" else 0)
+    assert [e.path for e in tgi.exchanges[:1]] == ["/health"]  # the wake-up knock (or wait()'s check) came first
 
 
 def test_a_spec_endpoint_resolves_to_its_url_in_the_teacher_factory(endpoints, hub, capsys) -> None:
@@ -376,6 +380,26 @@ def test_a_run_with_a_failed_endpoint_says_it_failed_not_that_it_is_left_running
         assert "left running" not in err + caplog.text and "information.;" not in err
     assert api.state(NAME, hub.user) == failed and not [c for c in api.calls if c.endswith("/pause")]
     assert not tgi.requests
+
+
+def test_resume_of_a_scaled_to_zero_endpoint_wakes_it_with_a_request_not_resume(endpoints, hub, capsys) -> None:
+    """``resume`` (and a run naming the endpoint) POSTed /resume to a scaled-to-zero endpoint, which huggingface_hub
+    keeps for paused ones (``InferenceEndpoint.pause``: "would require a manual resume"; ``scale_to_zero``: "resumed
+    on the next request to it"): a request to its URL wakes it, and the wait follows it to running."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "scaledToZero")
+    before = len(tgi.exchanges)
+    code, out, err = run_cli(["endpoint", "resume", NAME], capsys)
+    assert code == 0, err
+    assert api.state(NAME, hub.user) == "running" and out.strip() == tgi.root + "/v1"
+    assert not [c for c in api.calls if c.endswith("/resume")]
+    assert len(tgi.exchanges) > before  # woken by a request to its URL
+    api.set_state(NAME, hub.user, "paused")  # a paused one still takes /resume: a request would not wake it
+    code, out, err = run_cli(["endpoint", "resume", NAME], capsys)
+    assert code == 0 and api.state(NAME, hub.user) == "running", err
+    assert len([c for c in api.calls if c.endswith("/resume")]) == 1
 
 
 def test_each_refusal_of_the_hub_names_its_own_fix(endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -137,7 +137,7 @@ def pause(name: str, namespace: str | None, as_json: bool) -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout.")
 def resume(name: str, namespace: str | None, timeout: float, as_json: bool) -> None:
-    """Resume endpoint NAME and wait until it runs."""
+    """Resume endpoint NAME and wait until it runs (a scaled-to-zero one is woken by a request, as any would)."""
     from .. import endpoints
 
     name, namespace = _ref(name, namespace)
