@@ -462,7 +462,11 @@ class EndpointRun:
             # timed out or was interrupted, which left a resumed endpoint starting and billing under --pause-after
             if found.status not in FAILED:  # a failed one bills nothing and cannot wake: its error line says why
                 self.info[name] = {"url": found.url, "price_per_hour": hourly_price(found)}
-            endpoint = wake(found, namespace=namespace, timeout=self.timeout)
+            try:
+                endpoint = wake(found, namespace=namespace, timeout=self.timeout)
+            except UserError:  # the Hub refused to wake it (402, 403...): it is as it was, not this run's to report
+                self.info.pop(name, None)  # or pause: it said "left running" of a paused one, and paused it again
+                raise
             self.info[name]["url"] = endpoint.url  # a failed one raised above (wait() refuses it)
 
     def __enter__(self) -> EndpointRun:

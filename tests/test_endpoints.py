@@ -452,3 +452,25 @@ def test_a_409_on_create_says_the_name_is_taken() -> None:
     line = str(_refusal(exc, "create", NAME, "test-org"))
     assert "HTTP 409: Endpoint name exists" in line and "the name is taken: pass another --name" in line
     assert f"`sxhub endpoint status {NAME} --namespace test-org`" in line and "option" not in line
+
+
+def test_a_run_whose_resume_is_refused_does_not_say_the_endpoint_is_left_running(
+    endpoints, hub, tmp_path: Path, capsys, caplog
+) -> None:
+    """The Hub refused to resume the paused endpoint (402: no payment method): the run stopped on that line, and a
+    warning beside it said the endpoint "is left running (billed while it runs)" though it never left paused;
+    --pause-after then paused it again as if this run had woken it. A refusal leaves nothing running to report."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME, "--no-wait"], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "paused")
+    api.unbilled.add(hub.user)
+    source = write_table(pd.DataFrame({"text": ["Profit rose."]}), tmp_path / "in.csv")
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(tmp_path / "out.jsonl")]
+    for extra in ([], ["--pause-after"]):
+        caplog.clear()
+        code, _, err = run_cli([*args, *extra], capsys)
+        assert code == 2 and "HTTP 402" in err.strip().splitlines()[-1], err
+        assert "left running" not in err + caplog.text and "paused (--pause-after)" not in err + caplog.text
+    assert api.state(NAME, hub.user) == "paused" and not [c for c in api.calls if c.endswith("/pause")]
+    assert not tgi.requests
