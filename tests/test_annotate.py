@@ -218,6 +218,51 @@ def test_cli_ledger_of_a_server_without_usage_says_unknown(tmp_path: Path, capsy
     assert ledger["cached_cost_usd"] is None and ledger["cached_input_tokens"] is None
 
 
+def test_two_outputs_of_one_stem_do_not_share_one_ledger(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``-o x.csv`` then ``-o x.parquet`` in one folder both wrote ``x.ledger.json``: the second (all cached: 0
+    requests, $0) replaced the ledger of the run that paid, and x.csv was left without one. The second is refused in
+    one line before any request; the same -o again (a rerun) writes its ledger as before. A second run writing that
+    ledger while the first runs is refused too."""
+    from conftest import run_cli
+    from fake_openai_server import FakeOpenAIServer
+
+    from sxhub.locks import output_lock
+
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": [f"Company {i} reported results." for i in range(4)]}).to_csv(texts, index=False)
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers: [{server.url}]\n")
+
+        def annotate_to(name: str) -> tuple[int, str]:
+            argv = ["annotate", str(task), str(texts), "-o", str(tmp_path / name), "--cache-dir", str(tmp_path / "c")]
+            code, _, err = run_cli(argv, capsys)
+            return code, err
+
+        assert annotate_to("x.csv")[0] == 0
+        paid = (tmp_path / "x.ledger.json").read_bytes()
+        asked = len(server.requests)
+        code, err = annotate_to("x.parquet")
+        assert code == 2, err
+        assert err.strip().splitlines()[-1] == (
+            f"Error: {tmp_path / 'x.ledger.json'} is the ledger of {tmp_path / 'x.csv'}, and -o "
+            f"{tmp_path / 'x.parquet'} would write over it (both outputs' ledger is <stem>.ledger.json); pass -o "
+            f"with another name before the suffix (e.g. {tmp_path / 'x-parquet.parquet'}), or move "
+            f"{tmp_path / 'x.csv'} and its ledger away first."
+        )
+        assert (tmp_path / "x.ledger.json").read_bytes() == paid and not (tmp_path / "x.parquet").exists()
+        assert len(server.requests) == asked
+
+        assert annotate_to("x.csv")[0] == 0  # a rerun to the same OUT: its ledger, written again
+        assert json.loads((tmp_path / "x.ledger.json").read_text())["cached"] == 4
+        assert annotate_to("x-parquet.parquet")[0] == 0 and (tmp_path / "x-parquet.ledger.json").is_file()
+
+        with output_lock(tmp_path / "y.ledger.json"):  # another run writes y.ledger.json now (-o y.jsonl)
+            code, err = annotate_to("y.csv")
+        assert code == 2 and "another sxhub annotate is writing" in err.strip().splitlines()[-1], err
+        assert not (tmp_path / "y.csv").exists() and len(server.requests) == asked
+
+
 def test_the_same_teacher_listed_twice_votes_with_other_seeds(tmp_path: Path) -> None:
     one, two = FakeTeacher(responder=by_keyword), FakeTeacher(responder=by_keyword)
     result = run(make_spec(samples=2), ["Profit rose."], [one, two], tmp_path)

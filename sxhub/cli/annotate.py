@@ -23,6 +23,35 @@ def ledger_path(out: Path) -> Path:
     return out.with_name(f"{out.stem}.ledger.json")
 
 
+def hold_ledger(out: Path, ctx: click.Context) -> Path:
+    """``OUT``'s ledger file, held for this run: refused (one line, before any request) where it is the ledger of
+    another output of the same stem (``-o x.csv`` beside ``x.parquet``: both are ``x.ledger.json``), or where another
+    run writes it now. The second run replaced the first's ledger without a word: ``-o x.parquet`` after ``-o x.csv``
+    (all cached) left a ledger of 0 requests and $0 for the run that paid, and ``x.csv`` no ledger at all."""
+    from ..locks import OutputBusy, output_lock
+
+    ledger_file = ledger_path(out)
+    fix = f"pass -o with another name before the suffix (e.g. {out.with_name(f'{out.stem}-{out.suffix[1:]}{out.suffix}')})"
+    try:
+        ctx.with_resource(output_lock(ledger_file))
+    except OutputBusy:
+        raise UserError(
+            f"another sxhub annotate is writing {ledger_file} (the ledger of every -o {out.stem}.*): wait for it to "
+            f"end, or {fix}."
+        ) from None
+    try:
+        recorded = json.loads(ledger_file.read_text(encoding="utf-8")).get("output")
+    except (OSError, ValueError, AttributeError):
+        return ledger_file  # none, or not annotate's: written over as before
+    other = out.with_name(Path(str(recorded)).name) if recorded else None
+    if other is not None and other.name != out.name and other.exists():
+        raise UserError(
+            f"{ledger_file} is the ledger of {other}, and -o {out} would write over it (both outputs' ledger is "
+            f"<stem>.ledger.json); {fix}, or move {other} and its ledger away first."
+        )
+    return ledger_file
+
+
 @click.command("annotate")
 @click.argument("task", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("input_", metavar="INPUT")
@@ -98,7 +127,8 @@ def annotate(
     """Label INPUT (csv, jsonl, parquet or a Hub dataset id) with the teachers of TASK (a task YAML).
 
     Writes OUT with text, label (or labels), votes, agreement, failed and error columns, and the run's ledger
-    (requests, cache hits, tokens, retries, cost) beside it as <stem>.ledger.json. INPUT is read in chunks and
+    (requests, cache hits, tokens, retries, cost) beside it as <stem>.ledger.json (so two outputs of one stem, x.csv
+    and x.parquet, are refused in one folder). INPUT is read in chunks and
     each labelled chunk is committed to OUT.parts/ as it is done; OUT is assembled at the end. Finished answers
     are cached too, so a rerun after a crash resumes where it stopped, in memory that does not grow with INPUT.
     """
@@ -138,7 +168,8 @@ def annotate(
     from ..tables import refuse_input_as_output
 
     refuse_input_as_output(out, input_, "-o")
-    quiet = click.get_current_context().find_root().params.get("quiet", False)
+    ctx = click.get_current_context()
+    quiet = ctx.find_root().params.get("quiet", False)
     reading: dict[str, Any] = {
         "text_column": text_column,
         "keep_columns": keep_columns,
@@ -155,6 +186,7 @@ def annotate(
         from ..endpoints import EndpointRun, format_endpoints
 
         assert out is not None
+        ledger_file = hold_ledger(out, ctx)
         options: dict[str, Any] = {
             "samples": samples,
             "concurrency": concurrency,
@@ -181,7 +213,6 @@ def annotate(
             ledger["endpoints"] = used
             click.echo(format_endpoints(used), err=True)
         ledger["output"] = str(out)
-        ledger_file = ledger_path(out)
         ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     click.echo(result.summary_line(), err=True)
     if as_json:
