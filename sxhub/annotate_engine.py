@@ -26,7 +26,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 from tenacity.wait import wait_exponential_jitter
 
 from .annotate_stops import _Stopped, _Stops
-from .cache import POLL_S, CacheKeys, Claim, LabelCache
+from .cache import POLL_S, CacheKeys, Claim, Failed, LabelCache
 from .errors import TeacherError
 from .ledger import TeacherLedger
 from .prompt import InvalidAnswer, message_builder, reply_parser
@@ -257,12 +257,18 @@ class _Engine(_Stops):
     async def _claim(self, idx: int, key: str) -> Reply | None:
         """None once this run holds the cache's claim on ``key`` (it asks the teacher), or the reply that another
         run holding it got meanwhile: that answer is waited for (a cached answer here, paid once) instead of asked
-        again. Its run dying, hanging or failing the request hands the claim over (:meth:`LabelCache.claim`)."""
+        again. Its run dying or hanging hands the claim over (:meth:`LabelCache.claim`); its request failing for good
+        fails this vote with its error (raised here), as for a copy of a request in flight in this run: each waiting
+        run asked again, so a failing teacher was paid its retries once per run."""
         assert self.cache is not None
+        waiting = False
         while True:
-            got = self.cache.claim(key)
+            got = self.cache.claim(key, waiting=waiting)
+            if isinstance(got, Failed):
+                raise TeacherError(f"{got.error} (asked by another sxhub run, pid {got.pid} on {got.host})")
             if not isinstance(got, Claim):
                 return got
+            waiting = True
             if got not in self._waited_on:
                 self._waited_on.add(got)
                 logger.warning(
@@ -293,12 +299,17 @@ class _Engine(_Stops):
             reply = await self._send(idx, messages, seed)
         except RejectedRequestError as exc:
             if self.cache is not None:
-                self.cache.release(key)
+                self.cache.release(key, str(exc))
             ledger.rejected += 1
             self._note_server(idx)
             self._check_rejection(idx, exc, messages)
             raise
-        except BaseException:  # no answer (failed, interrupted, abandoned): a run waiting on the claim asks itself
+        except TeacherError as exc:  # failed for good: the runs waiting on the claim get this vote's error
+            if self.cache is not None:
+                tries = f" (gave up after {self.opts.max_retries + 1} tries)"
+                self.cache.release(key, f"{exc}{tries if isinstance(exc, RetryableTeacherError) else ''}")
+            raise
+        except BaseException:  # no answer (interrupted, abandoned, the run stops): a run waiting on it asks itself
             if self.cache is not None:
                 self.cache.release(key)
             raise

@@ -15,6 +15,12 @@ polling the cache, instead of paying for it. A claim never blocks for good: its 
 heartbeat, and a claim whose owner died (its pid gone, on this host) or whose heartbeat stopped (``STALE_S``, a hung
 or lost machine) is taken over.
 
+A request that failed for good (retries exhausted, refused) leaves its error in the claim's row: the runs that were
+waiting on that claim get it (:class:`Failed`, their vote fails with it) instead of asking again, as a copy of a
+request in flight in one run does; each waiting run re-asked, so a failing teacher was paid its retries once per
+run. Failures are still never cached: a run that was not waiting (a rerun, a run started later) takes the key over
+and asks again.
+
 Location: ``cache_dir`` if given, else ``$SXHUB_CACHE``, else ``~/.cache/sxhub``; the file is ``labels.sqlite``.
 """
 
@@ -48,6 +54,15 @@ SCHEMA_VERSION = 1
 HEARTBEAT_S = 5.0  # how often a run that holds claims says it is alive
 STALE_S = 60.0  # a claim whose heartbeat is older than this is taken over (its run hangs, or its machine is gone)
 POLL_S = 0.25  # how often a run waiting on another's claim looks for its answer
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The error of the request of the run whose claim another run waited on (it failed for good)."""
+
+    error: str
+    pid: int
+    host: str
 
 
 @dataclass(frozen=True)
@@ -169,8 +184,11 @@ class LabelCache:
                 self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER, "
-                "host TEXT, heartbeat REAL)"
+                "host TEXT, heartbeat REAL, failed TEXT)"
             )
+            # failed: the error of a request given up, for the runs that waited on it (NULL: a live claim)
+            if "failed" not in {row[1] for row in self._db.execute("PRAGMA table_info(claims)")}:
+                self._db.execute("ALTER TABLE claims ADD COLUMN failed TEXT")
             # the write lock, taken and given back: a cache that cannot be written fails here, before a request is
             # paid for (it failed at the first answer's put, and every rerun paid for those requests again)
             self._db.execute("BEGIN IMMEDIATE")
@@ -218,11 +236,15 @@ class LabelCache:
             )
             self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
 
-    def claim(self, key: str) -> Reply | Claim | None:
+    def claim(self, key: str, *, waiting: bool = False) -> Reply | Claim | Failed | None:
         """In one transaction with the lookup: the reply stored under ``key``; else the live :class:`Claim` of
-        another run that is asking for it now (wait for its answer: call again after a while); else None, and this
-        run holds the claim on ``key`` (ask the teacher, then :meth:`put` the reply or :meth:`release` the claim). A
-        claim whose owner died or stopped its heartbeat is taken over."""
+        another run that is asking for it now (wait for its answer: call again after a while, with ``waiting``);
+        else, ``waiting``, the :class:`Failed` error of the request of the run waited on; else None, and this run
+        holds the claim on ``key`` (ask the teacher, then :meth:`put` the reply or :meth:`release` the claim). A
+        claim whose owner died or stopped its heartbeat is taken over, and so is a failure by a run not waiting.
+
+        A failure seen while waiting is always that of a request made since the wait began: the row was a live
+        claim then, and only its owner's :meth:`release` turns it into a failure."""
         with self._lock, self._failing(), self._transaction():
             row = self._db.execute(
                 "SELECT text, input_tokens, output_tokens, scores FROM replies WHERE key = ?", (key,)
@@ -232,24 +254,37 @@ class LabelCache:
                 return Reply(text=row[0], input_tokens=row[1], output_tokens=row[2], scores=scores)
             if key in self._mine:  # two runs through this one object (asyncio.gather in a notebook)
                 return Claim(pid=self._pid, host=self._host)
-            held = self._db.execute("SELECT owner, pid, host, heartbeat FROM claims WHERE key = ?", (key,)).fetchone()
-            if held is not None and held[0] != self._owner and _owner_alive(held[1], held[2], held[3], self._host):
+            held = self._db.execute(
+                "SELECT owner, pid, host, heartbeat, failed FROM claims WHERE key = ?", (key,)
+            ).fetchone()
+            if held is not None and held[4] is not None:
+                if waiting:
+                    return Failed(error=held[4], pid=held[1], host=held[2])
+            elif held is not None and held[0] != self._owner and _owner_alive(held[1], held[2], held[3], self._host):
                 return Claim(pid=held[1], host=held[2])
             self._db.execute(
-                "INSERT OR REPLACE INTO claims (key, owner, pid, host, heartbeat) VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO claims (key, owner, pid, host, heartbeat, failed) VALUES (?, ?, ?, ?, ?, NULL)",
                 (key, self._owner, self._pid, self._host, time.time()),
             )
             self._mine.add(key)
         self._start_heartbeat()
         return None
 
-    def release(self, key: str) -> None:
-        """Give back this run's claim on ``key`` without a reply (the request failed): a run waiting on it asks
-        itself. Best effort: a claim that cannot be deleted goes when this cache closes, or goes stale."""
+    def release(self, key: str, error: str | None = None) -> None:
+        """Give back this run's claim on ``key`` without a reply. With ``error`` (the request failed for good), the
+        runs waiting on it get that error (:class:`Failed`) instead of asking again; without (interrupted,
+        abandoned, the run stopped), a run waiting on it asks itself. Best effort: a claim that cannot be given back
+        goes when this cache closes, or goes stale."""
         with self._lock:
             self._mine.discard(key)
             try:
-                self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
+                if error is None:
+                    self._db.execute("DELETE FROM claims WHERE key = ? AND owner = ?", (key, self._owner))
+                else:
+                    self._db.execute(
+                        "UPDATE claims SET failed = ?, heartbeat = ? WHERE key = ? AND owner = ?",
+                        (error, time.time(), key, self._owner),
+                    )
             except sqlite3.Error:
                 pass
 
@@ -263,7 +298,10 @@ class LabelCache:
         while not self._stop_beating.wait(HEARTBEAT_S):
             with self._lock:
                 try:
-                    self._db.execute("UPDATE claims SET heartbeat = ? WHERE owner = ?", (time.time(), self._owner))
+                    self._db.execute(
+                        "UPDATE claims SET heartbeat = ? WHERE owner = ? AND failed IS NULL",
+                        (time.time(), self._owner),
+                    )
                 except sqlite3.Error:
                     pass  # the run's own reads and writes say what is wrong with the file
 
@@ -295,13 +333,17 @@ class LabelCache:
             raise cache_error(self.path, exc) from exc
 
     def close(self) -> None:
-        """Close the file; the claims this run still holds (requests abandoned) are given back first."""
+        """Close the file; the claims this run still holds (requests abandoned) are given back first. Its failures
+        stay a while (``STALE_S``) for the runs still waiting on them; older ones, any run's, go."""
         self._stop_beating.set()
         if self._beating is not None:
             self._beating.join()
         with self._lock:
             try:
-                self._db.execute("DELETE FROM claims WHERE owner = ?", (self._owner,))
+                self._db.execute("DELETE FROM claims WHERE owner = ? AND failed IS NULL", (self._owner,))
+                self._db.execute(
+                    "DELETE FROM claims WHERE failed IS NOT NULL AND heartbeat < ?", (time.time() - STALE_S,)
+                )
             except sqlite3.Error:
                 pass  # they go stale
             self._db.close()
@@ -366,11 +408,11 @@ class ReadThroughCache(LabelCache):
     def put(self, key: str, reply: Reply, *, teacher: str = "") -> None:
         self.own.put(key, reply, teacher=teacher)
 
-    def claim(self, key: str) -> Reply | Claim | None:
-        return self.own.claim(key)
+    def claim(self, key: str, *, waiting: bool = False) -> Reply | Claim | Failed | None:
+        return self.own.claim(key, waiting=waiting)
 
-    def release(self, key: str) -> None:
-        self.own.release(key)
+    def release(self, key: str, error: str | None = None) -> None:
+        self.own.release(key, error)
 
     def __len__(self) -> int:
         return len(self.own)

@@ -21,7 +21,7 @@ import pytest
 
 import sxhub.cache as cache_module
 from sxhub.annotate import aannotate
-from sxhub.cache import Claim, LabelCache
+from sxhub.cache import Claim, Failed, LabelCache
 from sxhub.spec import TaskSpec
 from sxhub.teachers import FakeTeacher, Reply
 
@@ -49,8 +49,9 @@ def answer(messages: list[dict[str, str]]) -> dict[str, str]:
 
 
 def claims(folder: Path) -> list[tuple[Any, ...]]:
+    """The live claims (a request on its way), not the failures kept for the runs that waited on them."""
     with sqlite3.connect(folder / "labels.sqlite") as db:
-        return db.execute("SELECT key, owner, pid, host FROM claims").fetchall()
+        return db.execute("SELECT key, owner, pid, host FROM claims WHERE failed IS NULL").fetchall()
 
 
 def a_dead_pid() -> int:
@@ -154,7 +155,8 @@ def test_the_claim_of_a_run_that_died_is_taken_over_at_once(tmp_path: Path) -> N
     this = LabelCache(tmp_path / "cache")
     with sqlite3.connect(tmp_path / "cache" / "labels.sqlite") as db:  # left by a run killed with SIGKILL
         db.execute(
-            "INSERT INTO claims VALUES ('k', 'dead', ?, ?, ?)", (a_dead_pid(), socket.gethostname(), time.time())
+            "INSERT INTO claims (key, owner, pid, host, heartbeat) VALUES ('k', 'dead', ?, ?, ?)",
+            (a_dead_pid(), socket.gethostname(), time.time()),
         )
     assert this.claim("k") is None
     this.close()
@@ -165,8 +167,13 @@ def test_a_claim_whose_heartbeat_stopped_is_taken_over(tmp_path: Path) -> None:
     this = LabelCache(tmp_path / "cache")
     with sqlite3.connect(tmp_path / "cache" / "labels.sqlite") as db:
         now = time.time()
-        db.execute("INSERT INTO claims VALUES ('fresh', 'far', 1, 'elsewhere', ?)", (now,))
-        db.execute("INSERT INTO claims VALUES ('old', 'far', 1, 'elsewhere', ?)", (now - cache_module.STALE_S - 1,))
+        db.execute(
+            "INSERT INTO claims (key, owner, pid, host, heartbeat) VALUES ('fresh', 'far', 1, 'elsewhere', ?)", (now,)
+        )
+        db.execute(
+            "INSERT INTO claims (key, owner, pid, host, heartbeat) VALUES ('old', 'far', 1, 'elsewhere', ?)",
+            (now - cache_module.STALE_S - 1,),
+        )
     assert this.claim("fresh") == Claim(pid=1, host="elsewhere")
     assert this.claim("old") is None
     this.close()
@@ -193,8 +200,71 @@ def test_a_failed_request_gives_its_claim_back(tmp_path: Path) -> None:
     teacher = FakeTeacher().enqueue(RejectedRequestError("refused", status=400, detail="bad"))
     result = asyncio.run(aannotate(make_spec(), TEXTS[:1], teachers=[teacher], cache=store, progress=False))
     assert result.rows[0]["failed"]
-    assert claims(tmp_path / "cache") == []  # before the cache closes: a waiting run asks at once
-    store.close()
+    assert claims(tmp_path / "cache") == []  # before the cache closes: a waiting run gets its error at once
+    later = LabelCache(tmp_path / "cache")
+    assert later.claim(next(iter(failures(tmp_path / "cache")))) is None  # failures are not cached: asked again
+    store.close(), later.close()
+
+
+def failures(folder: Path) -> dict[str, str]:
+    with sqlite3.connect(folder / "labels.sqlite") as db:
+        return dict(db.execute("SELECT key, failed FROM claims WHERE failed IS NOT NULL").fetchall())
+
+
+def test_a_failure_goes_to_the_runs_that_waited_on_it_only(tmp_path: Path) -> None:
+    """The run waited on failed: a run waiting on it gets that error instead of asking (and paying its retries)
+    again; a run that was not waiting (a rerun) asks again, since failures are never cached."""
+    other, waiter, later = (LabelCache(tmp_path / "cache") for _ in range(3))
+    assert other.claim("k") is None
+    assert isinstance(waiter.claim("k"), Claim)
+    other.release("k", "srv: HTTP 500 (gave up after 5 tries)")
+    assert waiter.claim("k", waiting=True) == Failed(
+        "srv: HTTP 500 (gave up after 5 tries)", os.getpid(), socket.gethostname()
+    )
+    assert later.claim("k") is None  # not waiting: takes the key over
+    assert isinstance(waiter.claim("k", waiting=True), Claim)  # and is waited on in turn
+    other.release("k")  # no error (interrupted): not another run's failure to give
+    assert waiter.claim("k", waiting=True) == Claim(pid=os.getpid(), host=socket.gethostname())
+    other.close(), waiter.close(), later.close()
+
+
+def test_a_failing_request_is_paid_once_by_two_runs_at_once(tmp_path: Path) -> None:
+    """Both runs ask for a text the teacher answers only with 5xx: the one that claimed it paid its retries, then
+    the waiting one asked again and paid them too (N runs: N times). The waiting run's vote fails with the error."""
+    from sxhub.teachers import RetryableTeacherError
+
+    def failing(messages: list[dict[str, str]]) -> Any:
+        if "Company 3 " in messages[-1]["content"]:
+            return RetryableTeacherError("srv: HTTP 503 (busy)", status=503)
+        return answer(messages)
+
+    first, second = SlowTeacher(responder=failing), SlowTeacher(responder=failing)
+
+    async def both() -> list[Any]:
+        caches = [LabelCache(tmp_path / "cache"), LabelCache(tmp_path / "cache")]
+        try:
+            return await asyncio.gather(
+                *(
+                    aannotate(
+                        make_spec(), TEXTS, teachers=[t], cache=c, progress=False, concurrency=4, max_retries=2,
+                        backoff=0.05, max_wait=0.05,
+                    )
+                    for t, c in zip((first, second), caches, strict=True)
+                )
+            )  # fmt: skip
+        finally:
+            for c in caches:
+                c.close()
+
+    one, two = asyncio.run(both())
+    asked = [c for t in (first, second) for c in t.history if "Company 3 " in c.messages[-1]["content"]]
+    assert len(asked) == 3  # one run's 3 tries, not 3 per run
+    assert len(first.history) + len(second.history) == len(TEXTS) - 1 + 3
+    errors = sorted(run.rows[3]["error"] for run in (one, two))
+    assert errors[0].startswith("srv: HTTP 503 (busy) (gave up after 3 tries)")
+    assert errors[1] == f"{errors[0]} (asked by another sxhub run, pid {os.getpid()} on {socket.gethostname()})"
+    assert one.ledger["failed_votes"] == two.ledger["failed_votes"] == 1
+    assert claims(tmp_path / "cache") == []
 
 
 @pytest.mark.slow
