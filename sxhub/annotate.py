@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,7 +33,7 @@ from .annotate_engine import (
     _run_jobs,
     tries_left,
 )
-from .cache import CACHE_FILE, LabelCache, default_cache_dir
+from .cache import CACHE_FILE, Claim, LabelCache, default_cache_dir
 from .data import PreparedTexts, prepare_texts
 from .errors import InputError, TeacherError, UserError
 from .ledger import (
@@ -81,6 +82,12 @@ class AnnotateResult:
                 else ""
             )
             cached = f" ({led['cached']} answers in the label cache)" if led.get("cached") else ""
+            if led.get("being_asked"):  # planned all the same: that run may fail or be stopped
+                cached += (
+                    f" ({led['being_asked']} of those planned being asked now by another sxhub run "
+                    f"({', '.join(led['being_asked_by'])}) with this label cache: a run started before it ends waits "
+                    "for those answers instead of paying for them)"
+                )
             return (
                 f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned{cached}, "
                 f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
@@ -161,11 +168,13 @@ async def _left_to_ask(
     cache: LabelCache | str | os.PathLike[str] | bool | None,
     opts: _Options,
     prepared: PreparedTexts,
+    asked: Counter[Claim] | None = None,
 ) -> list[list[tuple[int, int]]] | None:
     """A dry run's view of the label cache: per teacher, the votes it does not answer
     (:func:`~sxhub.annotate_engine.tries_left`); None (every vote planned) without a cache file, or with a teacher
     whose cache key needs its server (a URL without a model: the model it serves; an Inference Endpoint: its URL).
-    A dry run never creates a cache, and calls no teacher."""
+    ``asked`` counts those votes that another run is asking for now, by run. A dry run never creates a cache, and
+    calls no teacher."""
     if cache is False:
         return None
     if not isinstance(cache, LabelCache):
@@ -180,11 +189,11 @@ async def _left_to_ask(
     try:
         if objects:
             engine = _Engine(spec, list(entries), unique_names([t.name for t in entries]), store, opts)
-            return tries_left(engine, prepared.texts)
+            return tries_left(engine, prepared.texts, asked)
         given = [t if not isinstance(t, Teacher) else (t.spec or TeacherSpec(model=t.name)) for t in entries]
         async with open_teachers(given) as opened:  # no request: a local teacher starts on its first one
             engine = _Engine(spec, opened, unique_names([t.name for t in opened]), store, opts)
-            return tries_left(engine, prepared.texts)
+            return tries_left(engine, prepared.texts, asked)
     finally:
         if owned and store is not None:
             store.close()
@@ -243,9 +252,12 @@ async def aannotate(
     if dry_run:
         frame = prepared.frame.copy()
         opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)
-        left = await _left_to_ask(spec, entries, cache, opts, prepared)
+        asked: Counter[Claim] = Counter()
+        left = await _left_to_ask(spec, entries, cache, opts, prepared, asked)
         estimate = dry_run_estimate(spec, prepared, entries, n_samples, max_invalid, left)
-        return AnnotateResult(frame=frame, decisions=[], ledger={**base, "dry_run": True, **estimate})
+        # planned all the same (an upper bound: that run may fail or be stopped), and said: the run waits for them
+        being_asked = {"being_asked": sum(asked.values()), "being_asked_by": [str(c) for c in asked]}
+        return AnnotateResult(frame=frame, decisions=[], ledger={**base, "dry_run": True, **estimate, **being_asked})
     store, owned = _open_cache(cache)
     opts = _Options(n_samples, concurrency, max_retries, max_invalid, backoff, max_wait, seed)
     start = time.perf_counter()

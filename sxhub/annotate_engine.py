@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -378,10 +379,14 @@ class _Engine(_Stops):
         return vote
 
 
-def tries_left(engine: _Engine, texts: Sequence[str]) -> list[list[tuple[int, int]]]:
+def tries_left(
+    engine: _Engine, texts: Sequence[str], asked: Counter[Claim] | None = None
+) -> list[list[tuple[int, int]]]:
     """For each teacher of ``engine``, the votes that its label cache does not answer with a valid label, as
     ``(text index, tries left)``: the requests a run would still send (one each, at most ``tries left`` after
-    invalid answers). A dry run's estimate; it reads the cache as :meth:`_Engine.vote` does and writes nothing."""
+    invalid answers). A dry run's estimate; it reads the cache as :meth:`_Engine.vote` does and writes nothing.
+    ``asked`` counts, by run, those of them that another run sharing the cache is asking for now (a run started
+    now waits for those answers)."""
     left: list[list[tuple[int, int]]] = [[] for _ in engine.teachers]
     tries = engine.opts.max_invalid + 1
     for i, text in enumerate(texts):
@@ -396,6 +401,10 @@ def tries_left(engine: _Engine, texts: Sequence[str]) -> list[list[tuple[int, in
                         hit = engine.cache.get(legacy(messages, seed))
                     if hit is None:
                         left[idx].append((i, tries - k))
+                        if asked is not None and engine.cache is not None:
+                            claim = engine.cache.asked_by(engine.keys[idx](messages, seed))
+                            if claim is not None:
+                                asked[claim] += 1
                         break
                     try:
                         engine.parse(hit.text)

@@ -270,6 +270,17 @@ class LabelCache:
         self._start_heartbeat()
         return None
 
+    def asked_by(self, key: str) -> Claim | None:
+        """The live :class:`Claim` of another run that is asking for ``key`` now, or None; claims nothing (a dry
+        run's look)."""
+        with self._lock, self._failing():
+            held = self._db.execute(
+                "SELECT owner, pid, host, heartbeat FROM claims WHERE key = ? AND failed IS NULL", (key,)
+            ).fetchone()
+        if held is None or held[0] == self._owner or not _owner_alive(held[1], held[2], held[3], self._host):
+            return None
+        return Claim(pid=held[1], host=held[2])
+
     def release(self, key: str, error: str | None = None) -> None:
         """Give back this run's claim on ``key`` without a reply. With ``error`` (the request failed for good), the
         runs waiting on it get that error (:class:`Failed`) instead of asking again; without (interrupted,
@@ -410,6 +421,9 @@ class ReadThroughCache(LabelCache):
 
     def claim(self, key: str, *, waiting: bool = False) -> Reply | Claim | Failed | None:
         return self.own.claim(key, waiting=waiting)
+
+    def asked_by(self, key: str) -> Claim | None:
+        return self.own.asked_by(key)
 
     def release(self, key: str, error: str | None = None) -> None:
         self.own.release(key, error)

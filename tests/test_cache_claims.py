@@ -334,3 +334,27 @@ def test_an_interrupt_stops_a_wait_on_another_runs_claim(tmp_path: Path) -> None
     assert asyncio.run(interrupted()) < 2
     assert teacher.history == []
     other.close(), store.close()
+
+
+def test_a_dry_run_says_which_planned_requests_another_run_is_asking(tmp_path: Path) -> None:
+    """A dry run beside a run on the same cache planned the answers that run was asking for as this run's, without
+    a word; they stay planned (that run may fail), and the line says another run is asking them now."""
+    from sxhub.annotate import annotate
+    from sxhub.annotate_engine import _Engine, _Options
+
+    other = LabelCache(tmp_path / "cache")
+    engine = _Engine(make_spec(), [FakeTeacher()], ["fake"], other, _Options(1, 1, 0, 0, 0.01, 0.01, 0))
+    for text in TEXTS[:2]:
+        assert other.claim(engine.keys[0](engine.messages_for(text), 0)) is None
+    teacher = FakeTeacher(responder=lambda m: pytest.fail("a dry run asks no teacher"))
+    result = annotate(make_spec(), TEXTS, teachers=[teacher], cache=tmp_path / "cache", dry_run=True, progress=False)
+    ledger = result.ledger
+    assert ledger["requests_planned"] == len(TEXTS) and ledger["being_asked"] == 2
+    assert ledger["being_asked_by"] == [f"pid {os.getpid()} on {socket.gethostname()}"]
+    assert (
+        f"{len(TEXTS)} requests planned (2 of those planned being asked now by another sxhub run "
+        f"(pid {os.getpid()} on {socket.gethostname()}) with this label cache"
+    ) in result.summary_line()
+    other.close()
+    again = annotate(make_spec(), TEXTS, teachers=[teacher], cache=tmp_path / "cache", dry_run=True, progress=False)
+    assert again.ledger["being_asked"] == 0 and "being asked" not in again.summary_line()
