@@ -247,7 +247,7 @@ def test_two_outputs_of_one_stem_do_not_share_one_ledger(tmp_path: Path, capsys:
         assert err.strip().splitlines()[-1] == (
             f"Error: {tmp_path / 'x.ledger.json'} is the ledger of {tmp_path / 'x.csv'}, and -o "
             f"{tmp_path / 'x.parquet'} would write over it (both outputs' ledger is <stem>.ledger.json); pass -o "
-            f"with another name before the suffix (e.g. {tmp_path / 'x-parquet.parquet'}), or move "
+            f"with another name before the suffix (e.g. {tmp_path / 'x-2.parquet'}), or move "
             f"{tmp_path / 'x.csv'} and its ledger away first."
         )
         assert (tmp_path / "x.ledger.json").read_bytes() == paid and not (tmp_path / "x.parquet").exists()
@@ -255,7 +255,7 @@ def test_two_outputs_of_one_stem_do_not_share_one_ledger(tmp_path: Path, capsys:
 
         assert annotate_to("x.csv")[0] == 0  # a rerun to the same OUT: its ledger, written again
         assert json.loads((tmp_path / "x.ledger.json").read_text())["cached"] == 4
-        assert annotate_to("x-parquet.parquet")[0] == 0 and (tmp_path / "x-parquet.ledger.json").is_file()
+        assert annotate_to("x-2.parquet")[0] == 0 and (tmp_path / "x-2.ledger.json").is_file()
 
         with output_lock(tmp_path / "y.ledger.json"):  # another run writes y.ledger.json now (-o y.jsonl)
             code, err = annotate_to("y.csv")

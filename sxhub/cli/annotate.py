@@ -31,7 +31,7 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
     from ..locks import OutputBusy, output_lock
 
     ledger_file = ledger_path(out)
-    fix = f"pass -o with another name before the suffix (e.g. {out.with_name(f'{out.stem}-{out.suffix[1:]}{out.suffix}')})"
+    fix = f"pass -o with another name before the suffix (e.g. {out.with_name(f'{out.stem}-2{out.suffix}')})"
     try:
         ctx.with_resource(output_lock(ledger_file))
     except OutputBusy:
@@ -44,7 +44,7 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
     except (OSError, ValueError, AttributeError):
         return ledger_file  # none, or not annotate's: written over as before
     other = out.with_name(Path(str(recorded)).name) if recorded else None
-    if other is not None and other.name != out.name and other.exists():
+    if other is not None and other.name != out.name and other.exists() and not (out.exists() and other.samefile(out)):
         raise UserError(
             f"{ledger_file} is the ledger of {other}, and -o {out} would write over it (both outputs' ledger is "
             f"<stem>.ledger.json); {fix}, or move {other} and its ledger away first."
