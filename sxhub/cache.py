@@ -175,24 +175,24 @@ class LabelCache:
             self._db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, "
-                "input_tokens INTEGER, output_tokens INTEGER, created REAL, scores TEXT)"
-            )
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(replies)")}
-            if "scores" not in columns:  # a cache written before replies carried label scores
-                self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER, "
-                "host TEXT, heartbeat REAL, failed TEXT)"
-            )
-            # failed: the error of a request given up, for the runs that waited on it (NULL: a live claim)
-            if "failed" not in {row[1] for row in self._db.execute("PRAGMA table_info(claims)")}:
-                self._db.execute("ALTER TABLE claims ADD COLUMN failed TEXT")
-            # the write lock, taken and given back: a cache that cannot be written fails here, before a request is
-            # paid for (it failed at the first answer's put, and every rerun paid for those requests again)
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute("ROLLBACK")
+            # the schema made or brought up to date under the write lock: runs opening a cache of an older sxhub at
+            # once each saw a column missing and added it, and all but one stopped in "cannot be used (duplicate
+            # column name: scores)". Taking it also fails a cache that cannot be written here, before a request is
+            # paid for (it failed at the first answer's put, and every rerun paid for those requests again).
+            with self._transaction():
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, "
+                    "input_tokens INTEGER, output_tokens INTEGER, created REAL, scores TEXT)"
+                )
+                if "scores" not in self._columns("replies"):  # a cache written before replies carried label scores
+                    self._db.execute("ALTER TABLE replies ADD COLUMN scores TEXT")
+                self._db.execute(
+                    "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER, "
+                    "host TEXT, heartbeat REAL, failed TEXT)"
+                )
+                # failed: the error of a request given up, for the runs that waited on it (NULL: a live claim)
+                if "failed" not in self._columns("claims"):
+                    self._db.execute("ALTER TABLE claims ADD COLUMN failed TEXT")
         except (sqlite3.Error, OSError) as exc:
             raise cache_error(self.path, exc) from exc
         # this object's claims: one owner per open cache (two in one process wait on each other like two runs)
@@ -200,6 +200,9 @@ class LabelCache:
         self._beating: threading.Thread | None = None
         self._mine: set[str] = set()  # the keys this object holds: a second run through it waits on them too
         self._stop_beating = threading.Event()
+
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
 
     def get(self, key: str) -> Reply | None:
         """The stored reply for ``key``, or None."""

@@ -358,3 +358,44 @@ def test_a_dry_run_says_which_planned_requests_another_run_is_asking(tmp_path: P
     other.close()
     again = annotate(make_spec(), TEXTS, teachers=[teacher], cache=tmp_path / "cache", dry_run=True, progress=False)
     assert again.ledger["being_asked"] == 0 and "being asked" not in again.summary_line()
+
+
+def test_runs_opening_an_older_cache_at_once_all_start(tmp_path: Path) -> None:
+    """A cache of an older sxhub (no ``scores``, no ``failed`` column) opened by several runs at once (shards
+    started together after an upgrade): each saw the column missing and added it, and all but one stopped in
+    "label cache ... cannot be used (duplicate column name: scores)". The test holds the write lock while they open
+    (so they all reach the upgrade together), then lets go."""
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    db = sqlite3.connect(folder / "labels.sqlite", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE replies (key TEXT PRIMARY KEY, teacher TEXT, text TEXT NOT NULL, input_tokens INTEGER, "
+        "output_tokens INTEGER, created REAL)"
+    )
+    db.execute(
+        "CREATE TABLE claims (key TEXT PRIMARY KEY, owner TEXT NOT NULL, pid INTEGER, host TEXT, heartbeat REAL)"
+    )
+    db.execute("INSERT INTO replies VALUES ('k', 'srv', '{\"label\": \"neutral\"}', 5, 2, 0)")
+    errors: list[BaseException] = []
+    opened: list[LabelCache] = []
+
+    def open_cache() -> None:
+        try:
+            opened.append(LabelCache(folder))
+        except BaseException as exc:  # collected for the assertion
+            errors.append(exc)
+
+    db.execute("BEGIN IMMEDIATE")
+    threads = [threading.Thread(target=open_cache) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    db.execute("COMMIT")
+    for t in threads:
+        t.join()
+    db.close()
+    assert errors == [] and len(opened) == 3
+    assert opened[0].get("k") == Reply(text='{"label": "neutral"}', input_tokens=5, output_tokens=2)
+    for store in opened:
+        store.close()
