@@ -97,8 +97,21 @@ class AnnotateResult:
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
             f"{led['n_duplicates']} duplicates dropped, {led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
-            f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}"
+            f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}"
         )
+
+
+def context_cuts_note(led: dict[str, Any]) -> str:
+    """The answers a server stopped when its context window filled up, and the fix: each such vote's error says
+    it, but the summary said only "N failed" (a failed vote, never a label)."""
+    cuts = int(led.get("context_cuts") or 0)
+    if not cuts:
+        return ""
+    were = "answer was" if cuts == 1 else "answers were"
+    return (
+        f"; {cuts} {were} stopped when the teacher's context window filled up (see the error column): serve the "
+        "model with a longer context (llama.cpp --n_ctx / -c, Ollama num_ctx) or shorten the texts (--max-chars N)"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -33,13 +33,14 @@ from .ledger import TeacherLedger
 from .prompt import InvalidAnswer, message_builder, reply_parser
 from .spec import TaskSpec
 from .teachers import (
+    AnswerCutError,
     RejectedRequestError,
     Reply,
     RetryableTeacherError,
     ServerGoneError,
     Teacher,
 )
-from .teachers.base import ANSWER_CONTEXT_FIX, CONTEXT_FIX, TimedOutError, timed_out
+from .teachers.base import ANSWER_CUT, CONTEXT_FIX, TimedOutError, timed_out
 from .vote import vote_scores
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def unanswered(vote: Mapping[str, Any]) -> bool:
     error = str(vote.get("error") or "")
     if vote.get("labels") is not None or error.startswith(INVALID_ANSWER):
         return False
-    return CONTEXT_FIX not in error and ANSWER_CONTEXT_FIX not in error
+    return CONTEXT_FIX not in error and ANSWER_CUT not in error
 
 
 @dataclass
@@ -298,6 +299,13 @@ class _Engine(_Stops):
         ledger = self.ledgers[self.names[idx]]
         try:
             reply = await self._send(idx, messages, seed)
+        except AnswerCutError as exc:  # answered, and paid for, but stopped by a full context: a failed vote
+            if self.cache is not None:
+                self.cache.release(key)  # not cached: once the server's context is raised, the rerun asks again
+            ledger.context_cuts += 1
+            self._count_tokens(idx, exc.input_tokens, exc.output_tokens)
+            self._note_server(idx)
+            raise
         except RejectedRequestError as exc:
             if self.cache is not None:
                 self.cache.release(key, str(exc))
@@ -318,14 +326,19 @@ class _Engine(_Stops):
         self.hung_texts[idx].clear()  # it answers: timeouts since were not a hung server
         self.failing_texts[idx].clear()  # nor were errors since a server that answers only errors
         self._note_server(idx)
-        if reply.input_tokens is None or reply.output_tokens is None:
-            ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0
-        else:
-            ledger.input_tokens += reply.input_tokens
-            ledger.output_tokens += reply.output_tokens
+        self._count_tokens(idx, reply.input_tokens, reply.output_tokens)
         if self.cache is not None:
             self.cache.put(key, reply, teacher=self.names[idx])
         return reply
+
+    def _count_tokens(self, idx: int, tokens_in: int | None, tokens_out: int | None) -> None:
+        """A reply's tokens in teacher ``idx``'s ledger (a cut answer's too: the server spent them)."""
+        ledger = self.ledgers[self.names[idx]]
+        if tokens_in is None or tokens_out is None:
+            ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0
+        else:
+            ledger.input_tokens += tokens_in
+            ledger.output_tokens += tokens_out
 
     async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
         """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""

@@ -363,3 +363,41 @@ def test_a_text_over_the_real_servers_context_fails_alone_and_says_how_to_fix_it
     assert first["failed"] and "maximum context length is 256 tokens" in first["error"], first["error"]
     assert "--max-chars" in first["error"]
     assert not frame["failed"].iloc[1:].any()
+
+
+@pytest.mark.slow
+@pytest.mark.teacher
+def test_an_answer_that_fills_the_real_servers_context_fails_naming_n_ctx(
+    smollm2_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """llama-cpp-python's server with a 512-token context and a prompt of 506 tokens: it lowers max_tokens to the 6
+    tokens left and answers 200, finish_reason "length", a cut JSON. That vote read "invalid answer: reply holds no
+    JSON object" with no reason, asked three times; now it fails once with a reason that names --n_ctx, and the
+    summary line counts it."""
+    require_modules("llama_cpp", install='pip install "sxhub[local]"')
+    import httpx2
+
+    from sxhub.prompt import message_builder
+    from sxhub.spec import load_spec
+    from sxhub.teachers.local import local_server
+
+    n_ctx = 512
+    with local_server(model_path=smollm2_file, n_ctx=n_ctx, n_threads=1) as base_url:
+        teacher = {"base_url": base_url, "model": "local", "max_tokens": 64, "timeout": 300}
+        task = {"name": "fin", "labels": LABELS, "teachers": [teacher], "samples": 1, "reasoning": True}
+        build = message_builder(load_spec(task))
+        asked = {"model": "local", "messages": build("Profit profit"), "max_tokens": 1}
+        prompt = httpx2.post(f"{base_url}/chat/completions", json=asked, timeout=300).json()["usage"]["prompt_tokens"]
+        words = n_ctx - 6 - prompt + 2  # " profit" is one token: the prompt leaves 6 tokens, too few for any answer
+        (tmp_path / "task.yaml").write_text(yaml.safe_dump(task, sort_keys=False), encoding="utf-8")
+        pd.DataFrame({"text": ["Profit" + " profit" * (words - 1), TEXTS[0]]}).to_csv(tmp_path / "t.csv", index=False)
+        out = tmp_path / "labelled.jsonl"
+        argv = ["annotate", str(tmp_path / "task.yaml"), str(tmp_path / "t.csv"), "-o", str(out), "--concurrency", "1"]
+        code, _, stderr = run_cli([*argv, "--cache-dir", str(tmp_path / "cache")], capsys)
+    assert code == 0, stderr[-2000:]
+    frame = pd.read_json(out, lines=True)
+    first = frame.iloc[0]
+    assert first["failed"] and "below max_tokens=64" in first["error"] and "--n_ctx" in first["error"], first["error"]
+    assert "invalid answer" not in first["error"]
+    assert not frame["failed"].iloc[1]
+    assert "2 requests" in stderr and "1 answer was stopped when the teacher's context window filled up" in stderr

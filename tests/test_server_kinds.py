@@ -261,6 +261,7 @@ def test_an_ollama_answer_that_fills_the_context_fails_naming_num_ctx_instead_of
     that vote fails once, not asked again, with a reason that names num_ctx; a warning names num_ctx once it keeps
     happening."""
     from servers import OllamaServer
+    from servers.ollama import prompt_tokens
 
     from sxhub.annotate_engine import unanswered
     from sxhub.prompt import message_builder
@@ -282,3 +283,47 @@ def test_an_ollama_answer_that_fills_the_context_fails_naming_num_ctx_instead_of
     assert len(server.requests) == 5 and all(r["shift"] is False for r in server.requests)  # never asked again
     warnings = [r.getMessage() for r in caplog.records if "ran past the model's context window" in r.getMessage()]
     assert len(warnings) == 1 and "num_ctx" in warnings[0] and "OLLAMA_CONTEXT_LENGTH" in warnings[0]
+    # the cut answers are counted as such, with the tokens Ollama spent on them (they were left out of the bill)
+    led = result.ledger
+    assert led["context_cuts"] == 3 and led["rejected"] == 0 and led["invalid_answers"] == 0
+    assert led["input_tokens"] == sum(prompt_tokens(r["messages"]) for r in server.requests)
+    assert "num_ctx" in result.summary_line()
+
+
+def test_an_openai_route_answer_that_fills_the_context_fails_naming_the_servers_context(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """llama-cpp-python's server lowers max_tokens to what is left of its n_ctx after the prompt and stops the answer
+    there with ``finish_reason: "length"``, below the request's max_tokens. The cut JSON read "invalid answer: reply
+    holds no JSON object" with no reason, was asked three times (each filling the same context) and the summary said
+    only "1 failed". Now the vote fails once with a reason that names --n_ctx, a resumed job does not ask it again,
+    the cut answers' tokens are in the ledger (the server spent them), which counts the cuts, and the summary line
+    and a warning name the fix."""
+    from servers import LlamaCppPythonServer
+
+    from sxhub.annotate_engine import unanswered
+    from sxhub.prompt import message_builder
+    from sxhub.teachers.base import ANSWER_CUT
+
+    spec = spec_for("http://unused/v1")
+    words = sum(len(m["content"].split()) for m in message_builder(spec)("x"))
+    near = [f"text {i} " + "profit " * (400 - words - 4) for i in range(3)]  # prompt fits 400, answer does not
+    texts = [TEXTS[0], *near, TEXTS[1]]
+    with LlamaCppPythonServer(n_ctx=400) as server, caplog.at_level("WARNING", logger="sxhub"):
+        result = run(spec_for(server.url), tmp_path, texts=texts, concurrency=1, max_invalid=2)
+    frame = result.frame
+    assert frame["failed"].tolist() == [False, True, True, True, False]
+    for error in frame["error"][1:4]:
+        assert ANSWER_CUT in error and "--n_ctx" in error and "below max_tokens=256" in error, error
+        assert "invalid answer" not in error
+    assert not any(unanswered(v) for votes in frame["votes"][1:4] for v in votes)
+    assert len(server.requests) == 5  # each cut answer asked once, not max_invalid + 1 times
+    led = result.ledger
+    assert led["context_cuts"] == 3 and led["invalid_answers"] == 0 and led["rejected"] == 0
+    prompts = [server.usage(body, "")["prompt_tokens"] for body in server.requests]
+    assert led["input_tokens"] == sum(prompts)  # the cut answers' prompts were paid for too
+    assert led["output_tokens"] >= 3 * 2  # each cut answer made n_ctx - prompt (2) tokens
+    line = result.summary_line()
+    assert "3 answers were stopped when the teacher's context window filled up" in line and "--n_ctx" in line
+    warnings = [r.getMessage() for r in caplog.records if "ran past the server's context window" in r.getMessage()]
+    assert len(warnings) == 1 and "--n_ctx" in warnings[0] and "-c N" in warnings[0]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TaskSpec, TeacherSpec
 from .base import (
+    AnswerCutError,
     ContextLengthError,
     RefusedError,
     RejectedRequestError,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "AnswerCutError",
     "ContextLengthError",
     "FakeCall",
     "FakeTeacher",

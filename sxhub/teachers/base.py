@@ -84,6 +84,25 @@ class ContextLengthError(RejectedRequestError):
     this text (too long), not of the request shape, so it never counts towards stopping the run."""
 
 
+class AnswerCutError(ContextLengthError):
+    """The prompt fitted the server's context window, but the answer filled it and the server stopped it there, below
+    ``max_tokens`` (``finish_reason``/``done_reason`` "length"): never a label, and another seed fills the same
+    context. The server did the work: ``input_tokens``/``output_tokens`` are what it says it spent (None: unknown),
+    counted in the run's ledger like any reply's."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        detail: str = "",
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+    ) -> None:
+        super().__init__(message, status=200, detail=detail)
+        self.input_tokens = input_tokens
+        self.output_tokens = output_tokens
+
+
 # How servers word a prompt longer than the context window (lower case; matched in the error's message):
 # llama-cpp-python 0.3.36's server answers HTTP 400 "This model's maximum context length is 256 tokens. However, you
 # requested 730 tokens (474 in the messages, 256 in the completion). Please reduce the length of the messages or
@@ -115,10 +134,18 @@ CONTEXT_FIX = (
 
 
 # An answer the server stopped because the context window was full (the prompt fitted, prompt and answer did not):
-# Ollama's ``done_reason: "length"`` below ``num_predict``, once sxhub's requests carry ``shift: false``
+# Ollama's ``done_reason: "length"`` below ``num_predict``, once sxhub's requests carry ``shift: false``; on the
+# OpenAI route, ``finish_reason: "length"`` below ``max_tokens`` (llama.cpp). Every such vote's error starts its fix
+# with ANSWER_CUT, which is how a resumed run knows not to ask it again (annotate_engine.unanswered).
+ANSWER_CUT = "the prompt fitted the teacher's context window but its answer did not"
 ANSWER_CONTEXT_FIX = (
-    "the prompt fitted the teacher's context window but its answer did not: shorten the text (annotate --max-chars "
-    "N), ask for shorter answers (reasoning: false), or serve the model with a longer context (Ollama: num_ctx)"
+    f"{ANSWER_CUT}: shorten the text (annotate --max-chars N), ask for shorter answers (reasoning: false), or serve "
+    "the model with a longer context (Ollama: num_ctx)"
+)
+SERVER_CONTEXT_FIX = (
+    f"{ANSWER_CUT}: serve the model with a longer context (llama.cpp: --n_ctx N for llama-cpp-python's server, -c N "
+    "for llama-server, N at least the prompt plus the teacher's max_tokens), shorten the text (annotate --max-chars "
+    "N) or ask for shorter answers (reasoning: false)"
 )
 
 

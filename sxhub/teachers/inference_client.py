@@ -23,7 +23,8 @@ from ..errors import TeacherError, TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import (
     ANSWER_CONTEXT_FIX,
-    ContextLengthError,
+    SERVER_CONTEXT_FIX,
+    AnswerCutError,
     RefusedError,
     Reply,
     RetryableTeacherError,
@@ -47,7 +48,7 @@ from .servers import (
 
 logger = logging.getLogger(__name__)
 
-CONTEXT_CUTS_WARNING = 3  # answers stopped by a full context before the teacher's warning names num_ctx
+CONTEXT_CUTS_WARNING = 3  # answers stopped by a full context before the teacher's warning names the server's fix
 HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
 
 
@@ -87,7 +88,7 @@ class InferenceClientTeacher(Teacher):
         self.listed_model: str | None = None  # the one model /v1/models listed, for a URL-only teacher
         self._detecting = asyncio.Lock()
         self._answered = False  # a server that never answered and refuses connections is not there: stop, do not retry
-        self._context_cuts = 0  # answers Ollama stopped because the context was full (done_reason "length")
+        self._context_cuts = 0  # answers the server stopped because its context was full (AnswerCutError)
         self._native_missing = False  # Ollama's /api/chat answered 404 (a /v1-only gateway): its OpenAI route is used
 
     # -- which server, which form ----------------------------------------------------------------------------------
@@ -214,6 +215,51 @@ class InferenceClientTeacher(Teacher):
         seed: int,
         max_tokens: int,
     ) -> Reply:
+        try:
+            return await self._complete(
+                messages, schema=schema, temperature=temperature, seed=seed, max_tokens=max_tokens
+            )
+        except AnswerCutError:
+            self._context_cuts += 1
+            if self._context_cuts == CONTEXT_CUTS_WARNING:
+                self._warn_context_cuts()
+            raise
+
+    def _warn_context_cuts(self) -> None:
+        """Say once, when answers keep being stopped by a full context, which setting of this server to raise."""
+        if self.server == "ollama":
+            logger.warning(
+                "teacher %r: %d answers so far ran past the model's context window and were stopped (Ollama's "
+                "num_ctx, the context it loads the model with, is too small for these prompts and their answers): "
+                "raise num_ctx on the Ollama server (OLLAMA_CONTEXT_LENGTH, or PARAMETER num_ctx in a Modelfile), "
+                "shorten the texts (annotate --max-chars N) or ask for shorter answers (reasoning: false).",
+                self.name,
+                self._context_cuts,
+            )
+            return
+        logger.warning(
+            "teacher %r%s: %d answers so far ran past the server's context window and were stopped before "
+            "max_tokens (finish_reason length): its context is too small for these prompts and their answers. Start "
+            "the server with a longer context (llama.cpp: --n_ctx N for llama-cpp-python's server, -c N for "
+            "llama-server, N at least the prompt plus the teacher's max_tokens), shorten the texts (annotate "
+            "--max-chars N) or ask for shorter answers (reasoning: false).",
+            self.name,
+            "" if not self.base_url or self.base_url in self.name else f" at {self.base_url}",
+            self._context_cuts,
+        )
+
+    def _context_fix(self) -> str:
+        return ANSWER_CONTEXT_FIX if self.server == "ollama" else SERVER_CONTEXT_FIX
+
+    async def _complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        schema: dict[str, Any] | None,
+        temperature: float,
+        seed: int,
+        max_tokens: int,
+    ) -> Reply:
         assert self.spec is not None
         try:
             shape = await self.shape(schema)
@@ -243,7 +289,7 @@ class InferenceClientTeacher(Teacher):
                 seed=seed,
                 max_tokens=max_tokens,
             )
-        except TeacherUnavailableError:
+        except (TeacherUnavailableError, AnswerCutError):
             raise
         except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
             self._raise_if_never_reached(exc)
@@ -256,7 +302,8 @@ class InferenceClientTeacher(Teacher):
                 raise
             raise error from exc
         self._answered = True
-        return read_completion(out, self.name, hub=not self.base_url or is_hf_host(self.base_url))
+        hub = not self.base_url or is_hf_host(self.base_url)
+        return read_completion(out, self.name, hub=hub, max_tokens=max_tokens, fix=self._context_fix())
 
     def _no_native_route(self, exc: BaseException) -> bool:
         """Whether ``exc`` says that this Ollama's native ``/api/chat`` is not there (HTTP 404, and not Ollama's own
@@ -341,7 +388,8 @@ class InferenceClientTeacher(Teacher):
         body.update(shape.extra_body or {})
         response = await self._get_http().post("chat/completions", json=body)
         response.raise_for_status()
-        return read_completion(response.json(), self.name, hub=is_hf_host(self.base_url or ""))
+        hub = is_hf_host(self.base_url or "")
+        return read_completion(response.json(), self.name, hub=hub, max_tokens=max_tokens, fix=self._context_fix())
 
     async def _post_native(
         self,
@@ -366,20 +414,7 @@ class InferenceClientTeacher(Teacher):
         }
         response = await self._get_http().post(root_url(self.base_url) + "/api/chat", json=body)
         response.raise_for_status()
-        try:
-            return read_ollama_chat(response.json(), self.name, max_tokens=max_tokens)
-        except ContextLengthError:
-            self._context_cuts += 1
-            if self._context_cuts == CONTEXT_CUTS_WARNING:
-                logger.warning(
-                    "teacher %r: %d answers so far ran past the model's context window and were stopped (Ollama's "
-                    "num_ctx, the context it loads the model with, is too small for these prompts and their answers): "
-                    "raise num_ctx on the Ollama server (OLLAMA_CONTEXT_LENGTH, or PARAMETER num_ctx in a Modelfile), "
-                    "shorten the texts (annotate --max-chars N) or ask for shorter answers (reasoning: false).",
-                    self.name,
-                    self._context_cuts,
-                )
-            raise
+        return read_ollama_chat(response.json(), self.name, max_tokens=max_tokens)
 
     async def aclose(self) -> None:
         if self._client is not None:
@@ -390,7 +425,9 @@ class InferenceClientTeacher(Teacher):
             self._http = None
 
 
-def read_completion(data: Any, name: str, *, hub: bool) -> Reply:
+def read_completion(
+    data: Any, name: str, *, hub: bool, max_tokens: int | None = None, fix: str = SERVER_CONTEXT_FIX
+) -> Reply:
     """The :class:`Reply` in a chat-completion body (a dict, or huggingface_hub's output, a dict too).
 
     What servers send besides a plain answer:
@@ -405,7 +442,17 @@ def read_completion(data: Any, name: str, *, hub: bool) -> Reply:
     * ``content`` null or empty, the answer's tokens spent in ``reasoning`` (vLLM >= 0.10's ``ChatMessage.reasoning``,
       older vLLM and llama.cpp ``reasoning_content``, Ollama ``reasoning``) when a reasoning model ran out of
       ``max_tokens`` while thinking: vLLM's ``BaseThinkingReasoningParser.extract_reasoning`` returns no content when
-      ``</think>`` never came. An empty text, which the engine reports as empty and, at max_tokens, as cut off.
+      ``</think>`` never came. An empty text, which the engine reports as empty and, at max_tokens, as cut off;
+    * ``finish_reason: "length"`` with fewer ``completion_tokens`` than ``max_tokens``: the prompt fitted the
+      server's context window, the answer filled it and was stopped there, mid-JSON. An :class:`AnswerCutError` that
+      names ``fix`` (the server's context; it read "invalid answer: reply holds no JSON object" with no reason, asked
+      three times, each filling the same context). llama-cpp-python 0.3.36 lowers ``max_tokens`` to ``n_ctx`` minus
+      the prompt (llama_cpp/llama.py ``_create_completion``, "Truncate max_tokens if requested tokens would exceed
+      the context window") and reports ``finish_reason`` "length" with ``completion_tokens`` the tokens made (seen
+      from the running server with --n_ctx 512: 502 prompt + 10 completion tokens, max_tokens 256); llama.cpp's
+      llama-server, without --context-shift (its default), stops the slot with STOP_TYPE_LIMIT, reported as
+      "length" (tools/server/server-context.cpp, "stopped due to running out of context capacity"). At
+      ``max_tokens`` it is the reply the engine says was cut off at max_tokens (raise max_tokens).
     """
     choices = _field(data, "choices") or []
     if not choices:
@@ -430,11 +477,23 @@ def read_completion(data: Any, name: str, *, hub: bool) -> Reply:
             f"{name}: the server's content filter withheld the answer to this text (finish_reason content_filter)"
         )
     usage = _field(data, "usage") or {}
-    return Reply(
-        text=_field(message, "content") or "",
-        input_tokens=_count(_field(usage, "prompt_tokens")),
-        output_tokens=_count(_field(usage, "completion_tokens")),
-    )
+    prompt, answer = _count(_field(usage, "prompt_tokens")), _count(_field(usage, "completion_tokens"))
+    if (
+        _field(choice, "finish_reason") == "length"
+        and max_tokens is not None
+        and answer is not None
+        and answer < max_tokens
+    ):
+        used = f" = {prompt + answer}" if prompt is not None else ""
+        detail = f"finish_reason length after {answer} answer tokens, below max_tokens={max_tokens}"
+        raise AnswerCutError(
+            f"{name}: the server stopped the answer when its context window filled up ({prompt or 'unknown'} prompt "
+            f"+ {answer} answer tokens{used}; {detail}); {fix}.",
+            detail=detail,
+            input_tokens=prompt,
+            output_tokens=answer,
+        )
+    return Reply(text=_field(message, "content") or "", input_tokens=prompt, output_tokens=answer)
 
 
 def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> Reply:
@@ -445,9 +504,10 @@ def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> 
 
     ``done_reason: "length"`` before ``max_tokens`` (``num_predict``) answer tokens: the context window filled up
     and, under ``shift: false``, Ollama stopped the answer there (llama-server's ``stop_type`` "limit",
-    llm/llama_server.go). A :class:`ContextLengthError` that names ``num_ctx``: a cut answer is never a label, and
-    asking again with another seed fills the same context (it read "invalid answer: reply holds no JSON object",
-    asked three times). At ``max_tokens`` it is the reply the engine says was cut off at max_tokens."""
+    llm/llama_server.go). An :class:`AnswerCutError` that names ``num_ctx``, with the tokens the server spent: a
+    cut answer is never a label, and asking again with another seed fills the same context (it read "invalid answer:
+    reply holds no JSON object", asked three times). At ``max_tokens`` it is the
+    reply the engine says was cut off at max_tokens."""
     if not isinstance(data, dict):
         raise TeacherError(f"{name}: unreadable /api/chat answer: {' '.join(str(data).split())[:300]}")
     if data.get("error"):
@@ -459,11 +519,12 @@ def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> 
     prompt, answer = _count(data.get("prompt_eval_count")), _count(data.get("eval_count"))
     if data.get("done_reason") == "length" and max_tokens is not None and (answer or 0) < max_tokens:
         detail = f"done_reason length after {answer or 0} answer tokens, below max_tokens={max_tokens}"
-        raise ContextLengthError(
+        raise AnswerCutError(
             f"{name}: Ollama stopped the answer when the model's context window filled up ({prompt or 'unknown'} "
             f"prompt tokens, {detail}); {ANSWER_CONTEXT_FIX}.",
-            status=200,
             detail=detail,
+            input_tokens=prompt,
+            output_tokens=answer,
         )
     return Reply(
         text=str(message.get("content") or ""),

@@ -30,6 +30,13 @@ against the installed 0.3.36 by driving its real FastAPI router with a fake mode
   "internal_server_error", "param": null, "code": null}}``. ``messages`` defaults to ``[]`` (not required).
 - llama_cpp/server/app.py: FastAPI titled "🦙 llama.cpp Python API" (so ``/openapi.json`` tells it apart from
   llama.cpp, which has no such route); ``GET /v1/models``; FastAPI's 404 ``{"detail": "Not Found"}``.
+- The context window (``n_ctx=N`` here, tokens counted as whitespace words; 0.3.36's llama_cpp/llama.py
+  ``_create_completion``): a prompt of ``n_ctx`` tokens or more raises ValueError "Requested tokens (P) exceed
+  context window of N", which llama_cpp/server/errors.py turns into HTTP 400 "This model's maximum context length
+  is N tokens. ..." (code ``context_length_exceeded``); otherwise ``max_tokens`` is lowered to ``n_ctx - P`` when
+  ``max_tokens + P >= n_ctx`` ("Truncate max_tokens if requested tokens would exceed the context window"), and an
+  answer stopped there ends with ``finish_reason: "length"`` and ``completion_tokens`` the tokens made (as the real
+  server answered with --n_ctx 512: 502 prompt + 10 completion tokens for max_tokens 256).
 
 Not modelled (501): ``grammar`` given by the client, ``stream: true``, ``tools``.
 """
@@ -179,6 +186,29 @@ class LlamaCppPythonServer(ConformanceServer):
     kind = "llamacpp-python"
     default_version = "0.3.35"
 
+    def __init__(self, *, n_ctx: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.n_ctx = n_ctx  # None: every prompt and answer fits
+
+    def answer_chat(self, raw: bytes, headers: dict[str, str], *, judge: Any = None, wrap: Any = None) -> Reply:
+        if self.n_ctx is not None:
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                body = None
+            messages = body.get("messages") if isinstance(body, dict) else None
+            prompt = self.usage({"messages": messages or []}, "")["prompt_tokens"]
+            if prompt >= self.n_ctx:
+                asked = body.get("max_tokens") if isinstance(body, dict) else None
+                message = (
+                    f"This model's maximum context length is {self.n_ctx} tokens. However, you requested "
+                    f"{prompt + (asked or 0)} tokens ({prompt} in the messages, {asked} in the completion). Please "
+                    "reduce the length of the messages or completion."
+                )
+                error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+                return Reply(400, {"error": {**error, "code": "context_length_exceeded"}})
+        return super().answer_chat(raw, headers, judge=judge, wrap=wrap)
+
     def openapi(self) -> dict[str, Any]:
         paths: dict[str, Any] = {
             p: {} for p in ("/v1/completions", "/v1/embeddings", "/v1/chat/completions", "/v1/models")
@@ -243,6 +273,12 @@ class LlamaCppPythonServer(ConformanceServer):
 
     def completion(self, body: dict[str, Any], content: str) -> Reply:
         """``Llama.create_chat_completion``'s dict (llama_cpp/llama_chat_format.py ``_convert_text_completion...``)."""
+        finish_reason = "stop"
+        words = content.split()
+        asked = body.get("max_tokens") or len(words) + 1
+        limit = asked if self.n_ctx is None else min(asked, self.n_ctx - self.usage(body, "")["prompt_tokens"])
+        if len(words) > limit:  # the answer stopped at max_tokens, or where the context window is full
+            content, finish_reason = " ".join(words[:limit]), "length"
         return Reply(
             200,
             {
@@ -255,7 +291,7 @@ class LlamaCppPythonServer(ConformanceServer):
                         "index": 0,
                         "message": {"role": "assistant", "content": content},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": finish_reason,
                     }
                 ],
                 "usage": self.usage(body, content),
