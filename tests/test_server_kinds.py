@@ -327,3 +327,24 @@ def test_an_openai_route_answer_that_fills_the_context_fails_naming_the_servers_
     assert "3 answers were stopped when the teacher's context window filled up" in line and "--n_ctx" in line
     warnings = [r.getMessage() for r in caplog.records if "ran past the server's context window" in r.getMessage()]
     assert len(warnings) == 1 and "--n_ctx" in warnings[0] and "-c N" in warnings[0]
+
+
+def test_an_answer_cut_by_the_embedded_teachers_context_names_a_fix_the_user_has(tmp_path: Path) -> None:
+    """sxhub starts the embedded teacher's server itself, with a 2048-token context: "serve the model with a longer
+    context (--n_ctx N)" named an option no sxhub command takes. Its cut answers say what the user can change."""
+    from servers import LlamaCppPythonServer
+
+    from sxhub.prompt import message_builder
+    from sxhub.teachers.base import ANSWER_CUT
+    from sxhub.teachers.local import LOCAL_N_CTX, LocalTeacher
+
+    spec = spec_for("http://unused/v1")
+    words = sum(len(m["content"].split()) for m in message_builder(spec)("x"))
+    text = "text " + "profit " * (400 - words - 3)  # the prompt fits the stand-in's 400 tokens, the answer does not
+    with LlamaCppPythonServer(n_ctx=400, model="local") as server:
+        teacher = LocalTeacher(TeacherSpec(model="local"), base_url=server.url)
+        result = annotate(spec, [text], teachers=[teacher], cache=tmp_path / "cache", progress=False, max_invalid=2)
+    error = result.frame["error"][0]
+    assert ANSWER_CUT in error and f"runs with a {LOCAL_N_CTX}-token context" in error and "--max-chars" in error
+    assert "base_url" in error and "-c N for llama-server" not in error
+    assert len(server.requests) == 1

@@ -239,13 +239,11 @@ class InferenceClientTeacher(Teacher):
             return
         logger.warning(
             "teacher %r%s: %d answers so far ran past the server's context window and were stopped before "
-            "max_tokens (finish_reason length): its context is too small for these prompts and their answers. Start "
-            "the server with a longer context (llama.cpp: --n_ctx N for llama-cpp-python's server, -c N for "
-            "llama-server, N at least the prompt plus the teacher's max_tokens), shorten the texts (annotate "
-            "--max-chars N) or ask for shorter answers (reasoning: false).",
+            "max_tokens (finish_reason length), too small for these prompts and their answers; %s.",
             self.name,
             "" if not self.base_url or self.base_url in self.name else f" at {self.base_url}",
             self._context_cuts,
+            self._context_fix(),
         )
 
     def _context_fix(self) -> str:

