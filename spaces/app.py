@@ -44,12 +44,20 @@ BACKENDS = ("auto", "onnx-int8", "onnx", "torch")
 TEXT_COLUMNS = ("text", "sentence", "content", "tweet", "body", "document")  # sxhub.data.TEXT_COLUMN_GUESSES
 DEFAULT_MAX_LENGTH = 256  # sxhub.predict.DEFAULT_MAX_LENGTH: a plain folder's cut, as sxhub predict makes it
 MISSING_TEXTS = frozenset({"nan", "none", "null", "<na>", "nat"})  # sxhub.data.MISSING_TEXT_STRINGS
+# the characters that are markup inside a line of gr.Markdown: a label name shown there is escaped (md_escape)
+MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>~&|])")
 # a Space that serves ONNX leaves torch out of its requirements.txt (smaller, faster to build), commented there
 TORCH_FIX = "uncomment the torch and transformers lines of the Space's requirements.txt (or add them there)"
 
 
 def _read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def md_escape(text: str) -> str:
+    """``text`` (a label name) as written in a ``gr.Markdown`` line: each character that is inline markup gets
+    CommonMark's backslash escape, so ``<b>x</b>``, ``*5*`` or ``__label__pos`` show as typed, not as HTML or emphasis."""
+    return MARKDOWN_INLINE.sub(r"\\\1", str(text))
 
 
 def resolve_model(model: str | None = None) -> str:
@@ -105,7 +113,7 @@ def describe_margin(margin: np.ndarray, labels: list[str]) -> str:
         )
     if len(margin) > 1:
         names = labels if len(labels) == len(margin) else [f"label {i}" for i in range(len(margin))]
-        each = ", ".join(f"{name} {m:.2f}" for name, m in zip(names, margin, strict=True))
+        each = ", ".join(f"{md_escape(name)} {m:.2f}" for name, m in zip(names, margin, strict=True))
         return f"within a label's own margin of its threshold ({each} logits)"
     return f"within {float(margin[0]):.2f} logits of a label change"
 
@@ -421,9 +429,9 @@ def label_text(expert: Expert, text: str) -> tuple[dict[str, float], str]:
     probs = expert.probabilities([text])[0]
     decision = expert.decide(probs)
     if expert.multi_label:
-        on = ", ".join(f"**{n}**" for n in decision) or "none"
+        on = ", ".join(f"**{md_escape(n)}**" for n in decision) or "none"
         return probs, f"Labels on (probability ≥ the label's threshold): {on}."
-    return probs, f"Label: **{decision}**."
+    return probs, f"Label: **{md_escape(decision)}**."
 
 
 def _missing_text(value: str) -> bool:
@@ -761,7 +769,7 @@ def build_demo(
     }
     note = (
         "Multi-label: a text can have any number of labels. A label is on when its probability reaches its "
-        "threshold: " + ", ".join(f"{n} ≥ {t:.3f}" for n, t in expert.thresholds.items()) + "."
+        "threshold: " + ", ".join(f"{md_escape(n)} ≥ {t:.3f}" for n, t in expert.thresholds.items()) + "."
         if expert.multi_label
         else "Single-label: the label with the highest probability wins."
     )

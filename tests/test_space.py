@@ -760,6 +760,51 @@ def test_a_multi_label_space_shows_no_headline_label(tmp_path: Path) -> None:
             assert line.endswith("none.")
 
 
+@pytest.mark.parametrize("multi", [True, False])
+def test_label_names_with_markup_show_as_typed_on_the_page(tmp_path: Path, multi: bool) -> None:
+    """Label names are free text: a label ``café *star*`` showed as "café star" in italics, ``<b>bold</b>`` as a bold
+    "bold" and ``__label__pos`` (fastText's form) as a bold "label" in the decision line and the thresholds note,
+    so a visitor read a label the expert does not have. Rendered as CommonMark (gradio's Markdown), each shows as
+    typed."""
+    import dataclasses
+    from html.parser import HTMLParser
+
+    import markdown_it
+    import numpy as np
+
+    from sxhub.publish import publish_space
+
+    names = ["café *star*", "<b>bold</b>", "__label__pos", "a_b", "[x](y)"]
+    spec = TaskSpec(name="odd", description="Odd labels.", labels=names, multi_label=multi, teachers=["local"])
+    model = make_student(tmp_path / "student", spec)
+    if multi:
+        info = json.loads((model / "sxhub.json").read_text())
+        info["thresholds"] = {name: 0.0 for name in names}  # every label on: the line names them all
+        (model / "sxhub.json").write_text(json.dumps(info))
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/odd"))
+    app = _load_published_app(folder, f"space_app_markup_{multi}")
+
+    def shown(markdown: str) -> str:
+        """The text a browser shows for ``markdown``: its HTML's text, tags dropped."""
+        parts: list[str] = []
+        parser = HTMLParser()
+        parser.handle_data = parts.append  # type: ignore[method-assign]
+        parser.feed(markdown_it.MarkdownIt("commonmark").render(markdown))
+        parser.close()
+        return "".join(parts)
+
+    expert = app.Expert.load()
+    if multi:
+        _, line = app.label_text(expert, "profit rose")
+        assert shown(line).strip() == "Labels on (probability ≥ the label's threshold): " + ", ".join(names) + "."
+        assert all(f"{name} ≥ 0.000" in shown(_page_text(app.build_demo())) for name in names)
+    else:
+        for i, name in enumerate(names):  # each label the one given in turn
+            winner = dataclasses.replace(expert, run=lambda texts, i=i: np.eye(len(names))[[i] * len(texts)] * 9)
+            _, line = app.label_text(winner, "profit rose")
+            assert shown(line).strip() == f"Label: {name}."
+
+
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("multi", [True, False])
