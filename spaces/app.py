@@ -35,6 +35,9 @@ MAX_CSV_ROWS = 5000
 # an upload's size limit: launch(max_file_size=) makes gradio refuse a larger file as it streams in (its page says so
 # before sending it, an API client gets a 413); label_csv checks it again for an app launched without the limit
 MAX_CSV_BYTES = 50 * 1024 * 1024
+# gradio's delete_cache: every hour, the uploads and labelled CSVs older than a day are deleted (a public Space kept
+# every one, and its disk filled up)
+DELETE_CACHE = (3600, 24 * 3600)
 BATCH = 32
 INT8_FILE = "onnx/model_int8.onnx"
 ONNX_FILES = {"onnx-int8": INT8_FILE, "onnx": "onnx/model.onnx"}  # the ONNX variants `sxhub export` writes
@@ -654,7 +657,11 @@ def label_csv(expert: Expert, path: str | None) -> str:
     ]
     for name in expert.labels:
         out[f"prob_{name}"] = [None if p is None else round(p[name], 6) for p in probs]
-    target = Path(tempfile.mkdtemp(prefix="sxhub-space-")) / f"{Path(path).stem}-labelled.csv"
+    # written in gradio's cache, which serves it as it is (a file elsewhere is copied there, and the original was
+    # left behind for good) and deletes it with the uploads (DELETE_CACHE)
+    cache = Path(gr.utils.get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    target = Path(tempfile.mkdtemp(prefix="sxhub-space-", dir=cache)) / f"{Path(path).stem}-labelled.csv"
     out.to_csv(target, index=False)
     return str(target)
 
@@ -773,7 +780,7 @@ def build_demo(
         if expert.multi_label
         else "Single-label: the label with the highest probability wins."
     )
-    with gr.Blocks(title=title) as demo:
+    with gr.Blocks(title=title, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(f"# {title}\nA synthetic expert made with [sxhub](https://pypi.org/project/sxhub/).")
         with gr.Accordion("About this expert", open=True):
             gr.Markdown(describe(expert, facts))

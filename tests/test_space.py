@@ -962,6 +962,45 @@ def test_a_csv_the_space_cannot_label_rightly_is_one_message(tmp_path: Path) -> 
             app.label_csv(expert, str(upload))
 
 
+def test_labelled_csvs_and_uploads_do_not_pile_up_on_the_space_disk(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every labelled CSV was written to a fresh temporary folder that nothing deleted, and gradio served a copy of
+    it from its cache, which the app never cleared either (nor the uploads): a public Space's disk filled up with
+    every file visitors sent. The labelled CSV is now written in gradio's cache (served as it is, no copy) and the
+    app deletes old uploads and results there (gradio's ``delete_cache``; after 5 seconds here)."""
+    import tempfile
+    import time
+
+    from gradio_client import Client, handle_file
+
+    from sxhub.space import load_app_module
+
+    cache, scratch = tmp_path / "gradio-cache", tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(cache))
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where a temporary folder of the app's own would go
+    app = load_app_module()
+    monkeypatch.setattr(app, "DELETE_CACHE", (1, 5))
+    demo = app.build_demo(str(make_student(tmp_path / "student", _spec())))
+    assert demo.delete_cache == (1, 5)
+    _, url, _ = demo.launch(server_name="127.0.0.1", prevent_thread_lock=True, quiet=True)
+    try:
+        upload = tmp_path / "texts.csv"
+        upload.write_text("text\nprofit rose\nshares fell\n", encoding="utf-8")
+        client = Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
+        result = client.predict(handle_file(str(upload)), api_name="/label_csv")
+        assert Path(result).read_text(encoding="utf-8").startswith("text,label,")
+        assert "texts-labelled.csv" in {f.name for f in cache.rglob("*.csv")}  # served from the cache
+        deadline = time.monotonic() + 30
+        while list(cache.rglob("*.csv")) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert list(cache.rglob("*.csv")) == []  # the upload and the labelled CSV, deleted
+    finally:
+        demo.close()
+    assert [f for f in scratch.rglob("*") if f.is_file()] == []  # and no copy left outside the cache
+
+
 def test_a_csv_over_the_limit_is_refused_from_its_first_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Space read the whole upload before counting its rows: a 190 MB CSV (1.45 million texts) held 290 MB more
     in the app for good, to say it was too long, and a bad line far past the limit was reported instead of the
