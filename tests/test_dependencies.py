@@ -203,6 +203,37 @@ def test_the_space_asks_for_the_pandas_sxhub_needs() -> None:
     assert PROJECT["requires-python"] == ">=3.11"
 
 
+@pytest.mark.parametrize("space", ["spaces", "spaces/review"])
+def test_the_space_asks_for_no_release_older_than_sxhub_is_tested_with(space: str) -> None:
+    """The Space's requirements.txt allowed transformers>=5.0, torch>=2.4 and huggingface_hub>=1.0 (the review
+    Space's too) while sxhub, and the Spaces with it, are tested from transformers 5.18, torch 2.5 and
+    huggingface_hub 2.0: a Space resolved at its floors ran releases no test runs (transformers before 5.18 does not
+    install beside huggingface_hub 2). Each package both name has a Space floor at least sxhub's (its core
+    dependency's, else its extras')."""
+    from packaging.version import Version
+
+    def floor(requirement: Requirement) -> Version | None:
+        return max(
+            (Version(s.version) for s in requirement.specifier if s.operator in {">=", "==", "~="}), default=None
+        )
+
+    lines = (ROOT / space / "requirements.txt").read_text(encoding="utf-8").splitlines()
+    wanted = {r.name.lower().replace("-", "_"): r for r in map(Requirement, (ln for ln in lines if ln.strip()))}
+    ours: dict[str, Version] = {}  # the core dependency's floor; else the highest an extra asks for (onnxruntime)
+    extras = [r for rs in PROJECT["optional-dependencies"].values() for r in rs]
+    for lines_, core in ((extras, False), (PROJECT["dependencies"], True)):
+        for requirement in map(Requirement, lines_):
+            name, low = requirement.name.lower().replace("-", "_"), floor(requirement)
+            if low is not None and name != "sxhub":
+                ours[name] = low if core else max(low, ours.get(name, low))
+    older = {
+        name: f"{req.specifier} (sxhub: >={ours[name]})"
+        for name, req in wanted.items()
+        if name in ours and (floor(req) is None or floor(req) < ours[name])
+    }
+    assert not older, f"raise these floors in {space}/requirements.txt to sxhub's: {older}"
+
+
 def test_a_missing_synth_extra_is_one_error_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from sxhub.errors import ModelError
     from sxhub.synth import Embedder
