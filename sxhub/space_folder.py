@@ -58,13 +58,20 @@ def space_title(name: str) -> str:
     return " ".join(part.capitalize() for part in re.split(r"[-_.]+", name) if part)
 
 
+# the oldest gradio sxhub's Spaces are tested with: pyproject's `space` extra (gradio>=6.30, the first release that
+# installs beside huggingface_hub 2, which the Spaces' requirements.txt asks for)
+GRADIO_FLOOR = "6.30.0"
+
+
 def gradio_version() -> str:
+    """The gradio a Space pins (its README's ``sdk_version`` and requirements.txt): the one installed here, which
+    ``sxhub space`` ran it with; without gradio here (publishing needs none), the oldest one sxhub is tested with."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
         return version("gradio")
     except PackageNotFoundError:
-        return "6.0.0"
+        return GRADIO_FLOOR
 
 
 def served_onnx(model_dir: Path) -> Path | None:

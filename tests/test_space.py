@@ -1001,6 +1001,43 @@ def test_labelled_csvs_and_uploads_do_not_pile_up_on_the_space_disk(
     assert [f for f in scratch.rglob("*") if f.is_file()] == []  # and no copy left outside the cache
 
 
+def test_a_space_published_without_gradio_installed_pins_the_gradio_sxhub_is_tested_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sxhub publish space`` needs no gradio, and without it the Space was pinned to gradio 6.0.0 (README
+    ``sdk_version`` and requirements.txt): a release sxhub never tests, which does not install beside the
+    huggingface_hub 2 the same requirements.txt asks for, so the Space failed to build. It now pins the floor of
+    sxhub's ``space`` extra."""
+    import importlib.metadata
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    from sxhub.publish import publish_space
+
+    pyproject = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    [gradio] = [
+        r for r in map(Requirement, pyproject["project"]["optional-dependencies"]["space"]) if r.name == "gradio"
+    ]
+    [floor] = [s.version for s in gradio.specifier if s.operator == ">="]
+    installed = importlib.metadata.version
+
+    def version(name: str) -> str:
+        if name == "gradio":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return installed(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    model = make_student(tmp_path / "student", _spec())
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo"))
+    pins = [ln for ln in (folder / "requirements.txt").read_text().splitlines() if ln.startswith("gradio")]
+    sdk = re.search(r"^sdk_version: (.+)$", (folder / "README.md").read_text(), re.MULTILINE)
+    assert sdk is not None
+    assert pins == [f"gradio=={sdk[1]}"]
+    assert Version(sdk[1]) == Version(floor)
+
+
 def test_a_csv_over_the_limit_is_refused_from_its_first_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The Space read the whole upload before counting its rows: a 190 MB CSV (1.45 million texts) held 290 MB more
     in the app for good, to say it was too long, and a bad line far past the limit was reported instead of the
