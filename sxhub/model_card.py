@@ -239,7 +239,9 @@ def export_facts(info: Mapping[str, Any]) -> dict[str, Any] | None:
     variants = record.get("variants") or {}
     if not variants:
         return None
-    labels = info.get("labels") or []
+    # code spans, as the card's labels table writes them: a name with markup in it (`café *star*`, `<b>x</b>`,
+    # fastText's `__label__pos`) was rendered in the variants' rows, and a visitor read a label the model has not
+    labels = [f"`{name}`" for name in info.get("labels") or []]
     rerun_margin = margin_values(((variants.get("onnx-int8") or {}).get("recheck") or {}).get("margin"))
     rows = []
     for key, name in VARIANT_NAMES.items():

@@ -666,6 +666,28 @@ def test_a_multi_label_margin_is_fitted_per_label_so_a_calm_label_near_its_thres
     )
 
 
+def test_the_cards_variant_rows_show_label_names_with_markup_as_typed() -> None:
+    """The card's variants table and its rerun note named each multi-label margin's label as plain Markdown: a label
+    `café *star*` showed as an italic "café star", `<b>bold</b>` in bold, fastText's `__label__pos` as a bold "label".
+    They are code spans now, as in the card's labels table."""
+    from markdown_it import MarkdownIt
+
+    record = {
+        "file": "onnx/model_int8.onnx", "label_agreement": 0.99, "n": 1000, "max_abs_diff": 0.1, "texts_per_s": 500.0,
+        "quantization": "per-channel", "recheck": {"margin": [0.1, 0.2, 0.3], "rechecked": 0.05},
+    }  # fmt: skip
+    names = ["café *star*", "<b>bold</b>", "__label__pos"]
+    facts = sxhub.cards.export_facts({"labels": names, "export": {"variants": {"onnx-int8": record}}})
+    assert facts is not None
+    for html in (
+        MarkdownIt("commonmark").render(facts["rows"][0]["name"]),
+        MarkdownIt("commonmark").render(facts["recheck"]),
+    ):
+        assert "<em>" not in html and "<strong>" not in html and "<b>" not in html
+        assert "<code>café *star*</code>" in html and "<code>&lt;b&gt;bold&lt;/b&gt;</code>" in html
+        assert "<code>__label__pos</code>" in html
+
+
 def test_a_multi_label_student_reruns_in_fp32_only_texts_a_label_of_which_is_within_its_margin(
     tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
