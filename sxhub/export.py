@@ -50,6 +50,7 @@ from .predict import (
     Predictor,
     clean_text,
     load_student,
+    load_tokenizer,
     native_bf16,
     read_model_info,
 )
@@ -349,9 +350,8 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
     graph runs the last layer for every token.
     """
     import torch
-    from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    tokenizer = load_tokenizer(model_dir)  # a folder without its tokenizer fails here, not after the export
     try:
         model = load_student(model_dir, attn_implementation="eager").eval()
     except (ValueError, TypeError):  # a model class without the eager switch

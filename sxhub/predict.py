@@ -241,9 +241,7 @@ class Predictor:
                         f"export; run sxhub export {self.model_dir} --int8 again, or pass --no-recheck."
                     )
         else:
-            from transformers import AutoTokenizer
-
-            self.tokenizer = AutoTokenizer.from_pretrained(self.model_dir)
+            self.tokenizer = load_tokenizer(self.model_dir)
             # padded on the right as the ONNX path and single texts are: left padding moves an encoder's positions,
             # so a text's probabilities depended on its batch (a folder saved with padding_side "left")
             self.tokenizer.padding_side = "right"
@@ -432,6 +430,23 @@ def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
         int8.get("n", 0),
         100 * float(record.get("agreement_bar") or 0.995),
     )
+
+
+def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
+    """``AutoTokenizer.from_pretrained(model_dir)``; a folder without its tokenizer files is one :class:`ModelError`.
+
+    transformers 5 builds a tokenizer from nothing but ``config.json`` when the folder has no tokenizer.json,
+    vocab.txt or the like: its vocabulary is the special tokens alone, every word is ``[UNK]``, and every text got
+    the same label and probabilities, with exit code 0."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+        raise ModelError(
+            f"{str(model_dir)!r} has no tokenizer vocabulary (no tokenizer.json, vocab.txt or the like beside its "
+            "config.json); copy or download the model folder again with its tokenizer files, or train it again."
+        )
+    return tokenizer
 
 
 def load_student(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
