@@ -556,3 +556,36 @@ def test_evaluate_in_the_model_folder_names_the_folder(
     )
     monkeypatch.chdir(single_model)
     assert evaluate(".", data)["title"] == "Student student vs label"
+
+
+def test_a_text_column_of_numbers_or_true_false_is_one_line(single_model: Path, tmp_path: Path) -> None:
+    """A text column of numbers or true/false values (an id or a score: --text-column idx) was labelled as the
+    strings "1", "2.5", "True" with exit 0; it is one line naming --text-column now, with no output written. A
+    column with no text in its first chunk (all null, read as float) still runs, its rows left unlabelled."""
+    source = tmp_path / "in.parquet"
+    pd.DataFrame(
+        {
+            "text": ["profit rose", None, "loss fell"],
+            "idx": [1, 2, 3],
+            "score": [0.5, np.nan, 2.5],
+            "ok": [True, False, True],
+        }
+    ).to_parquet(source)
+    csv = tmp_path / "in.csv"
+    pd.read_parquet(source).to_csv(csv, index=False)
+    out = tmp_path / "out.csv"
+    for data, column, kind in (
+        (source, "idx", "numbers"),
+        (source, "score", "numbers"),
+        (source, "ok", "true/false values"),
+        (csv, "idx", "numbers"),
+        (csv, "score", "numbers"),
+    ):
+        with pytest.raises(InputError, match=rf"column '{column}' holds {kind} \(.*\), not texts; pass --text-column"):
+            predict_file(single_model, data, out, text_column=column)
+        assert not out.exists()
+    assert predict_file(single_model, csv, out).n == 3  # the texts themselves
+    empty = tmp_path / "no_text.parquet"
+    pd.DataFrame({"text": [np.nan, np.nan], "idx": [1, 2]}).to_parquet(empty)
+    summary = predict_file(single_model, empty, tmp_path / "empty_out.csv")
+    assert summary.n == 2 and summary.n_empty == 2
