@@ -97,6 +97,29 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
         prepare_texts(huge)
 
 
+def test_a_file_without_a_header_line_is_named_as_such(tmp_path: Path) -> None:
+    """GoEmotions' TSVs have no header line: the error listed a sentence, '27' and an id as the columns and asked for
+    --text-column, which no name there fixes. It now says the file may lack a header line; a column named by a
+    question (a form's export) with no number beside it does not get that clause."""
+    headerless = tmp_path / "dev.tsv"
+    headerless.write_text(
+        "Is this in New Orleans?? I really feel like this is New Orleans.\t27\tedgurhb\n"
+        "I've never been this sad in my life!\t25\tedcu99z\n",
+        encoding="utf-8",
+    )
+    hint = "(if the file has no header line, as these names suggest, add one naming the columns, e.g. `text`"
+    frame = read_table(headerless)
+    for column in (None, "text"):
+        with pytest.raises(InputError, match=re.escape(hint)):
+            prepare_texts(frame, text_column=column)
+    with pytest.raises(InputError, match=re.escape(hint)):
+        prepare_texts(pd.DataFrame({"1": ["a"], "2": ["b"], "x": ["c"]}))
+    form = pd.DataFrame({"Timestamp": ["2026-01-01"], "What did you think of the product?": ["fine"]})
+    with pytest.raises(InputError, match="no text column found") as refused:
+        prepare_texts(form)
+    assert "header line" not in str(refused.value)
+
+
 MISSING = [None, float("nan"), pd.NA, "nan", "NaN", "  ", "", "None", "<NA>"]
 
 
