@@ -163,6 +163,9 @@ def _run_stages(
     if used:
         result.ledger["endpoints"] = used
     labelled_path = write_table(result.frame, out / "labelled.parquet")
+    # the output it is the ledger of, as annotate records it: `annotate -o OUT/labelled.csv` (the same ledger
+    # name) then refuses to write over the run's ledger instead of replacing it without a word
+    result.ledger["output"] = str(labelled_path)
     ledger_path = out / "labelled.ledger.json"
     ledger_path.write_text(json.dumps(result.ledger, indent=1, default=jsonable) + "\n", encoding="utf-8")
     led = result.ledger

@@ -348,6 +348,42 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
     assert "> **The run stopped during annotate** (interrupted). No stage finished; the same command" in first
 
 
+def test_annotate_into_a_runs_folder_does_not_write_over_the_runs_ledger(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The labelled.ledger.json ``sxhub run`` writes recorded no ``output``, so ``annotate -o OUT/labelled.csv``
+    (whose ledger has the same name) replaced the run's ledger, the bill the cards are made from, without a word.
+    It is refused as annotate refuses the ledger of another of its own outputs."""
+    from conftest import run_cli
+
+    import sxhub.train
+
+    def interrupt(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    out = tmp_path / "out"
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    monkeypatch.setattr(sxhub.train, "train", interrupt)  # the ledger is written once annotate is done
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+        code, _, _ = run_cli([*_run_args(out, tiny_base_model), "--teacher", server.url], capsys)
+        assert code == 130
+        ledger = (out / "labelled.ledger.json").read_text(encoding="utf-8")
+        assert json.loads(ledger)["output"] == str(out / "labelled.parquet")
+        argv = ["annotate", str(FIN / "task.yaml"), str(FIN / "texts.csv"), "-o", str(out / "labelled.csv")]
+        code, _, err = run_cli([*argv, "--samples", "1", "--teacher", server.url], capsys)
+    assert code == 2, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith(
+            f"Error: {out / 'labelled.ledger.json'} is the ledger of {out / 'labelled.parquet'}, and -o "
+            f"{out / 'labelled.csv'} would write over it"
+        )
+    )
+    assert (out / "labelled.ledger.json").read_text(encoding="utf-8") == ledger
+    assert not (out / "labelled.csv").exists()
+
+
 def test_an_out_holding_what_no_run_wrote_is_refused_before_anything_is_written(
     tmp_path: Path, tiny_base_model: Path
 ) -> None:
