@@ -319,11 +319,17 @@ def check_can_push(api: Any, namespace: str, *, offline_fix: str = OFFLINE_FIX) 
             f"{user!r} has the read role in organisation {namespace!r}, so the token cannot create repos there "
             "(--push); ask an admin of it for the write role, or push to a namespace you can write to."
         )
-    if namespace.casefold() not in {name.casefold() for name in (user, *orgs)}:  # as the Hub matches them
+    spelled = next((name for name in (user, *orgs) if name.casefold() == namespace.casefold()), None)
+    if spelled is None:
         yours = f"your user {user!r}" + (f" or your organisations {', '.join(map(repr, orgs))}" if orgs else "")
         raise PublishError(
             f"the token of {user!r} cannot create repos in namespace {namespace!r} (--push); push to {yours}, or use "
             f"a token of a member of {namespace!r} with write access."
+        )
+    if spelled != namespace:  # passed as the same name, then the repos were created as NAMESPACE/...: HTTP 403
+        raise PublishError(  # at the publish stage, after the teachers were paid and the student trained
+            f"namespace {namespace!r} is spelled {spelled!r} on the Hub; pass --push {spelled} (the repo ids and the "
+            "cards' loading code use the namespace as given)."
         )
 
 

@@ -439,6 +439,8 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
         (("--push", hub.user), no_token, "Error: no Hugging Face token"),
         # the Hub answers 403 to both, at the publish stage: after the teachers were paid and the student trained
         (("--push", "someone-else"), None, f"Error: the token of '{hub.user}' cannot create repos in namespace 'so"),
+        # the user's own namespace in other letter case: passed, then the Hub refused creating the repos (HTTP 403)
+        (("--push", hub.user.upper()), None, f"Error: namespace '{hub.user.upper()}' is spelled '{hub.user}' on the "),
         (("--push", hub.user), {**os.environ, "HF_TOKEN": "read_only"}, "Error: the token is read-only, so it "),
         (("--push", "read-org"), None, f"Error: '{hub.user}' has the read role in organisation 'read-org', so the "),
     ]
