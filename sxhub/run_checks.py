@@ -82,6 +82,15 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
     from .hub import check_can_push, hub_api, refuse_existing, resolve_token
     from .repo import check_repo_id
 
+    if "/" in config.push:  # a repo id (or a URL): refused as an invalid repo id "NAMESPACE/fin/task", whose fix
+        # said to "use NAMESPACE/NAME", the form that had been given
+        parts = [part for part in config.push.split("/") if part]
+        namespace = parts[0] if len(parts) <= 2 and ":" not in config.push else None  # USER/NAME, USER/
+        hint = f"pass --push {namespace}" if namespace and names_a_namespace(namespace) else "pass --push NAMESPACE"
+        raise PublishError(
+            f"--push takes a namespace (your user or an organisation), not {config.push!r}: the three repos are named "
+            f"after the task, NAMESPACE/{spec.name}; {hint}, or change 'name' in the task spec for other repo names."
+        )
     ids = repo_ids(spec, config.push)
     for repo_id in ids.values():
         check_repo_id(repo_id)
@@ -96,6 +105,13 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
             offline_fix="run without --push to write the repos into --out",
             other=", or --push another namespace",
         )
+
+
+def names_a_namespace(name: str) -> bool:
+    """Whether ``name`` is spelled as a Hub user or organisation name can be."""
+    import re
+
+    return re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name) is not None
 
 
 def check_not_reviewed(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> None:

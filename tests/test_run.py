@@ -436,6 +436,8 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
     cases = [
         (("--push", hub.user), None, f"Error: model repo '{hub.user}/financial-sentiment' already exists; pass "),
         (("--push", "not a namespace"), None, "Error: repo id 'not a namespace/financial-sentiment' is invalid"),
+        # a repo id: "NAMESPACE/fin/financial-sentiment is invalid ... Use NAMESPACE/NAME", the form given
+        (("--push", f"{hub.user}/fin"), None, "Error: --push takes a namespace (your user or an organisation), not "),
         (("--push", hub.user), no_token, "Error: no Hugging Face token"),
         # the Hub answers 403 to both, at the publish stage: after the teachers were paid and the student trained
         (("--push", "someone-else"), None, f"Error: the token of '{hub.user}' cannot create repos in namespace 'so"),
@@ -449,6 +451,11 @@ def test_push_refusals_come_before_any_text_is_labelled(tmp_path: Path, tiny_bas
             proc = _sxhub(*_run_args(tmp_path / "out", tiny_base_model), "--teacher", server.url, *args, env=env)
             assert proc.returncode == 2, proc.stderr[-2000:]
             assert proc.stderr.strip().splitlines()[-1].startswith(message), proc.stderr[-2000:]
+            if "/" in args[1]:
+                assert proc.stderr.strip().endswith(
+                    f"NAMESPACE/financial-sentiment; pass --push {hub.user}, or change "
+                    "'name' in the task spec for other repo names."
+                )
         assert server.requests == []
     assert not (tmp_path / "out").exists()
 
