@@ -285,17 +285,56 @@ def hub_errors(doing: str, *, offline_fix: str = OFFLINE_FIX) -> Iterator[None]:
 
 
 def refuse_existing(
-    api: Any, repo_id: str, *, repo_type: str, exist_ok: bool, offline_fix: str = OFFLINE_FIX, other: str = ""
+    api: Any,
+    repo_id: str,
+    *,
+    repo_type: str,
+    exist_ok: bool,
+    offline_fix: str = OFFLINE_FIX,
+    other: str = "",
+    owned: bool = False,
 ) -> None:
-    """Without ``exist_ok``, an existing repo is one error line (``other``: another way out, after --exist-ok)."""
+    """Without ``exist_ok``, an existing repo is one error line (``other``: another way out, after --exist-ok).
+    Unless ``owned`` (its namespace was checked, as ``run --push`` does), one in a namespace the token cannot write
+    to is said to be another's: "pass --exist-ok to push a new commit to it" sent the user to an HTTP 403."""
     kind = repo_kind(repo_type)
     if exist_ok:
         return
     with hub_errors(f"checking whether {kind} repo {repo_id!r} exists", offline_fix=offline_fix):
         exists = api.repo_exists(repo_id, repo_type=repo_type)
     if exists:
+        if not owned:
+            refuse_foreign(api, repo_id, kind=kind)
         raise PublishError(
             f"{kind} repo {repo_id!r} already exists; pass --exist-ok to push a new commit to it{other}."
+        )
+
+
+def writable_namespaces(me: dict[str, Any]) -> tuple[str, list[str], set[str]]:
+    """From ``whoami``: the user, the organisations it may create repos in, and (casefolded) those it only reads."""
+    user = str(me.get("name") or "")
+    members = [org for org in me.get("orgs") or () if org.get("name")]
+    orgs = sorted(str(org["name"]) for org in members if org.get("roleInOrg") != "read")
+    readers = {str(org["name"]).casefold() for org in members if org.get("roleInOrg") == "read"}
+    return user, orgs, readers
+
+
+def refuse_foreign(api: Any, repo_id: str, *, kind: str) -> None:
+    """Refuse an existing repo whose namespace is neither the token's user nor an organisation it writes to. A
+    ``whoami`` that fails says nothing: the existing repo is then refused as any other."""
+    import httpx2
+    from huggingface_hub.errors import HfHubHTTPError
+
+    namespace = repo_id.split("/", 1)[0]
+    try:
+        user, orgs, _ = writable_namespaces(api.whoami())
+    except (HfHubHTTPError, httpx2.TransportError, ConnectionError, KeyError, TypeError):
+        return
+    if user and namespace.casefold() not in {name.casefold() for name in (user, *orgs)}:
+        yours = f"{user!r}" + (f" or {', '.join(map(repr, orgs))}" if orgs else "")
+        raise PublishError(
+            f"{kind} repo {repo_id!r} already exists in {namespace!r}, where the token of {user!r} cannot push; "
+            f"pass a --repo-id in {yours} (e.g. {user}/{repo_id.split('/', 1)[1]})."
         )
 
 
@@ -310,10 +349,7 @@ def check_can_push(api: Any, namespace: str, *, offline_fix: str = OFFLINE_FIX) 
     role = ((me.get("auth") or {}).get("accessToken") or {}).get("role")
     if role == "read":
         raise PublishError(f"the token is read-only, so it cannot create repos in {namespace!r}; {token_fix(403)}.")
-    user = str(me.get("name") or "")
-    members = [org for org in me.get("orgs") or () if org.get("name")]
-    orgs = sorted(str(org["name"]) for org in members if org.get("roleInOrg") != "read")
-    readers = {str(org["name"]).casefold() for org in members if org.get("roleInOrg") == "read"}
+    user, orgs, readers = writable_namespaces(me)
     if namespace.casefold() in readers:
         raise PublishError(
             f"{user!r} has the read role in organisation {namespace!r}, so the token cannot create repos there "

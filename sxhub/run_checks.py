@@ -104,6 +104,7 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
             exist_ok=config.exist_ok,
             offline_fix="run without --push to write the repos into --out",
             other=", or --push another namespace",
+            owned=True,  # check_can_push: the namespace is one the token writes to
         )
 
 

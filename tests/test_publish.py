@@ -1544,6 +1544,27 @@ def test_a_repo_id_without_namespace_is_pushed_to_the_tokens_own(
     assert code == 2 and f"model repo {repo!r} already exists" in err
 
 
+def test_an_existing_repo_of_another_user_is_refused_as_theirs(
+    student: Path, hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``publish --repo-id someone-else/NAME`` where that repo exists said to "pass --exist-ok to push a new commit
+    to it", a push the Hub refuses (HTTP 403): the line now says whose repo it is and which --repo-id to pass."""
+    hub.stub.store.create("model", "someone-else/fin-model", private=False, sdk=None)
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", "someone-else/fin-model"], capsys)
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        "Error: model repo 'someone-else/fin-model' already exists in 'someone-else', where the token of "
+        f"'{hub.user}' cannot push; pass a --repo-id in '{hub.user}' or 'test-org' (e.g. {hub.user}/fin-model)."
+    )
+    assert hub.stub.list_files("someone-else/fin-model") == [".gitattributes"]  # nothing pushed
+    # the user's own existing repo is still refused as before: --exist-ok is the way to push to it
+    hub.stub.store.create("model", f"{hub.user}/fin-model", private=False, sdk=None)
+    code, _, err = run_cli(["publish", "model", str(student), "--repo-id", f"{hub.user}/fin-model"], capsys)
+    assert code == 2 and err.strip().splitlines()[-1] == (
+        f"Error: model repo '{hub.user}/fin-model' already exists; pass --exist-ok to push a new commit to it."
+    )
+
+
 @pytest.mark.parametrize(
     ("verb", "option"), [("space", "--model-repo"), ("space", "--dataset-repo"), ("review", "--dataset-repo")]
 )
