@@ -269,7 +269,9 @@ def _run_stages(
     ns = config.push
     ids = repo_ids(spec, ns)
     repos = out / "repos"
-    common: dict[str, Any] = {"private": config.private if ns else None, "exist_ok": config.exist_ok}
+    # without --private, None: a new repo then takes the namespace's default visibility (an organisation may make
+    # repos private by default), as `sxhub publish` leaves it; False made every repo public
+    common: dict[str, Any] = {"private": (config.private or None) if ns else None, "exist_ok": config.exist_ok}
 
     def target(kind: str) -> dict[str, Any]:
         return {"repo_id": ids[kind]} if ns else {"repo_id": ids[kind], "to": repos / kind}

@@ -600,6 +600,42 @@ def test_run_pushes_to_the_hub_and_loads_back(tmp_path: Path, tiny_base_model: P
     assert "app.py" in hub.stub.list_files(repo, repo_type="space")
 
 
+@pytest.mark.slow
+def test_run_push_without_private_leaves_new_repos_to_the_namespaces_default(
+    tmp_path: Path,
+    tiny_base_model: Path,
+    hub,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """run --push without --private created the repos with private=False, which huggingface_hub sends as visibility
+    "public": an organisation whose repos are private by default got three public repos (``sxhub publish`` passes
+    None, the Hub's default). Only --private asks for a visibility."""
+    from conftest import run_cli
+
+    import sxhub.hub
+
+    asked: list[tuple[str, bool | None]] = []
+    create = sxhub.hub.create_repo
+
+    def record(api: object, repo_id: str, *, repo_type: str, private: bool | None) -> str:
+        asked.append((repo_type, private))
+        return create(api, repo_id, repo_type=repo_type, private=private)
+
+    monkeypatch.setattr(sxhub.hub, "create_repo", record)
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+        extra = ["--teacher", server.url, "--no-int8"]
+        code, _, err = run_cli([*_run_args(tmp_path / "out", tiny_base_model), *extra, "--push", hub.user], capsys)
+        assert code == 0, err[-3000:]
+        assert asked == [("dataset", None), ("model", None), ("space", None)]
+        asked.clear()
+        args = [*_run_args(tmp_path / "again", tiny_base_model), *extra, "--push", "test-org", "--private"]
+        code, _, err = run_cli(args, capsys)
+    assert code == 0, err[-3000:]
+    assert asked == [("dataset", True), ("model", True), ("space", True)]
+
+
 def test_the_report_shows_figures_and_lists_as_a_reader_writes_them() -> None:
     """The report printed a speed of 35.8 texts/s as ``35.800``, lists as Python's repr (``['local (...)']``, the
     export's notes in one bracketed line) and left lists inside a stage's figures out (``flag_columns``)."""
