@@ -55,6 +55,8 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
             frame, label_names=spec.label_names, multi_label=spec.multi_label, model=config.base_model
         )
     except InputError as exc:
+        # an earlier run's queue in this --out ranks other labels: it went on lying beside the new labelled file
+        path.unlink(missing_ok=True)
         return {"skipped": str(exc)}
     queue = write_queue(result, path)
     if config.progress:

@@ -384,6 +384,26 @@ def test_annotate_into_a_runs_folder_does_not_write_over_the_runs_ledger(
     assert not (out / "labelled.csv").exists()
 
 
+def test_a_rerun_whose_doubts_are_skipped_leaves_no_earlier_queue_beside_its_labels(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun into an earlier run's --out whose labels doubts cannot rank (one label only) said "doubts: skipped" in
+    its report, and left the earlier run's labelled.doubts.parquet, a ranking of other labels, beside its labels."""
+    from conftest import run_cli
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "report.json").write_text('{"stages": {}}\n')  # an earlier run's folder: rerun into
+    pd.DataFrame({"text": ["an earlier run's text"], "doubt": [0.9]}).to_parquet(out / "labelled.doubts.parquet")
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        code, _, err = run_cli([*_run_args(out, tiny_base_model), "--teacher", server.url], capsys)
+    assert code == 2, err  # one class: no student
+    doubts = json.loads((out / "report.json").read_text())["stages"]["annotate"]["doubts"]
+    assert "skipped" in doubts and "at least two labels" in doubts["skipped"]
+    assert (out / "labelled.parquet").is_file() and not (out / "labelled.doubts.parquet").exists()
+
+
 def test_an_out_holding_what_no_run_wrote_is_refused_before_anything_is_written(
     tmp_path: Path, tiny_base_model: Path
 ) -> None:
