@@ -159,6 +159,9 @@ def publish_model(
     check_model_license(src)  # a license the Hub refuses: before the student is scored for the card
     if dataset_repo is not None:
         check_repo_id(dataset_repo)
+        if to is None and "/" not in dataset_repo:  # pushed as the token's, as `publish dataset --repo-id NAME` is
+            # (the card named a bare 'NAME', linking nothing, and a warning said the dataset just pushed was not there)
+            dataset_repo = dataset_namespace(dataset_repo, token=token)
         if dataset_revision is None and to is None:
             dataset_revision = latest_revision(dataset_repo, token=token)
     return publish_folder(
@@ -186,6 +189,20 @@ def publish_model(
         exist_ok=exist_ok,
         source=src,
     )
+
+
+def dataset_namespace(dataset_repo: str, *, token: str | None) -> str:
+    """A bare ``--dataset-repo NAME`` of a model being pushed, with the token's namespace in front (said so)."""
+    from .hub import hub_api, hub_errors, resolve_token
+
+    with hub_errors(f"finding the namespace of the token for --dataset-repo {dataset_repo!r}"):
+        user = str(hub_api(resolve_token(token)).whoami()["name"])
+    logger.warning(
+        "--dataset-repo %r has no namespace: the model card links %r, the token's own",
+        dataset_repo,
+        f"{user}/{dataset_repo}",
+    )
+    return f"{user}/{dataset_repo}"
 
 
 # ==============================================================================================================

@@ -1686,6 +1686,31 @@ def test_repo_ids_without_a_namespace_are_not_linked(
     assert about["model_repo"] == "me/fin-student" and about["dataset_repo"] == "me/fin"
 
 
+def test_a_bare_dataset_repo_of_a_pushed_model_is_the_tokens_as_the_pushed_dataset_is(
+    labelled: tuple[Path, Path], student: Path, hub, capsys: pytest.CaptureFixture[str], caplog
+) -> None:
+    """``publish dataset ... --repo-id fin`` pushes to USER/fin, but ``publish model --dataset-repo fin`` then
+    named a bare 'fin' in the card (no link, no revision, model-index on a dataset that does not exist) and warned
+    that the dataset just pushed was "not on the Hub". Pushing, a bare --dataset-repo is the token's, as
+    --repo-id is."""
+    from huggingface_hub import HfApi, ModelCard
+
+    data, task = labelled
+    code, _, err = run_cli(["publish", "dataset", str(data), "--task", str(task), "--repo-id", "fin"], capsys)
+    assert code == 0, err
+    sha = HfApi().dataset_info(f"{hub.user}/fin").sha
+    with caplog.at_level("WARNING"):
+        code, _, err = run_cli(
+            ["publish", "model", str(student), "--repo-id", "fin-model", "--dataset-repo", "fin"], capsys
+        )
+    assert code == 0, err
+    assert "is not on the Hub" not in caplog.text
+    assert f"--dataset-repo 'fin' has no namespace: the model card links '{hub.user}/fin'" in caplog.text
+    card = ModelCard(hub.stub.read_file(f"{hub.user}/fin-model", "README.md").decode())
+    assert card.data.datasets == [f"{hub.user}/fin"]
+    assert f"[{hub.user}/fin](https://huggingface.co/datasets/{hub.user}/fin) at revision [`{sha[:12]}`]" in card.text
+
+
 def _table_rows_with_too_many_cells(card: str) -> list[str]:
     """The rows of the card's Markdown tables whose cell count is not their header's: GitHub-flavoured Markdown
     (the Hub's) splits cells at every '|' not escaped with a backslash, inside a `code span` too."""
