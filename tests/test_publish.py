@@ -1549,6 +1549,8 @@ def test_an_existing_repo_of_another_user_is_refused_as_theirs(
 ) -> None:
     """``publish --repo-id someone-else/NAME`` where that repo exists said to "pass --exist-ok to push a new commit
     to it", a push the Hub refuses (HTTP 403): the line now says whose repo it is and which --repo-id to pass."""
+    from sxhub.hub import token_fix
+
     hub.stub.store.create("model", "someone-else/fin-model", private=False, sdk=None)
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", "someone-else/fin-model"], capsys)
     assert code == 2
@@ -1557,6 +1559,14 @@ def test_an_existing_repo_of_another_user_is_refused_as_theirs(
         f"'{hub.user}' cannot push; pass a --repo-id in '{hub.user}' or 'test-org' (e.g. {hub.user}/fin-model)."
     )
     assert hub.stub.list_files("someone-else/fin-model") == [".gitattributes"]  # nothing pushed
+    # with --exist-ok it is pushed to, and the Hub refuses the commit: one line naming the fix
+    argv = ["publish", "model", str(student), "--repo-id", "someone-else/fin-model", "--exist-ok"]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and err.strip().splitlines()[-1].startswith(
+        "Error: the Hub refused uploading to 'someone-else/fin-model' (HTTP 403: "
+    )
+    assert err.strip().endswith("use a namespace that is yours or your organisation's, and " + token_fix(403) + ".")
+    assert hub.stub.list_files("someone-else/fin-model") == [".gitattributes"]
     # the user's own existing repo is still refused as before: --exist-ok is the way to push to it
     hub.stub.store.create("model", f"{hub.user}/fin-model", private=False, sdk=None)
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", f"{hub.user}/fin-model"], capsys)

@@ -411,8 +411,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({})
 
     # -- upload ------------------------------------------------------------------------------------------------
+    @staticmethod
+    def writable(repo_id: str) -> None:
+        """A write to a repo outside the user's namespaces answers 403, as the Hub answers a push to another user's
+        repo (huggingface_hub's ``create_repo(exist_ok=True)`` then passes, since the repo exists: the commit fails)."""
+        if repo_id.split("/", 1)[0] not in (USER, *ORGS):
+            raise HubError(403, f"You don't have the rights to write to {repo_id}")
+
     def preupload(self, repo: Repo, revision: str) -> None:
         self.token(required=True, write=True)
+        self.writable(repo.repo_id)
         try:
             files = repo.files(revision)
         except HubError:
@@ -431,6 +439,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def commit(self, repo: Repo, revision: str) -> None:
         self.token(required=True, write=True)
+        self.writable(repo.repo_id)
         store = self.server.store
         lines = [json.loads(line) for line in self.body().splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
