@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Sequence
@@ -194,9 +195,18 @@ def _match_rate(frame: pd.DataFrame) -> float | None:
 # prompts
 # ------------------------------------------------------------------------------------------------------------------
 def grid(spec: TaskSpec, topics: Sequence[str]) -> list[tuple[str | None, str]]:
-    """The (topic, label) cells, topics outer; one cell per label without topics."""
+    """Every (topic, label) cell once, ordered so that any first ``n`` cells spread over the labels and the topics
+    alike (counts within one); one cell per label without topics.
+
+    Cell ``k`` is label ``k % L`` and topic ``(k + k // lcm(T, L)) % T``: the shift by the block number reaches
+    the pairs that ``k % T`` alone skips when T and L share a factor. Topics outer (every label of the first topic,
+    then of the second...) left every topic past the first ``n / L`` unwritten: 10 topics and ``--n 9`` over 3
+    labels wrote about 3 of them, without a word.
+    """
+    labels = spec.label_names
     outer: list[str | None] = list(topics) or [None]
-    return [(topic, label) for topic in outer for label in spec.label_names]
+    block = math.lcm(len(outer), len(labels))
+    return [(outer[(k + k // block) % len(outer)], labels[k % len(labels)]) for k in range(len(outer) * len(labels))]
 
 
 def generation_messages(

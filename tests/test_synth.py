@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -339,13 +340,45 @@ def test_twins_with_real_minilm_similarity() -> None:
 # ------------------------------------------------------------------------------------------------------------------
 def test_grid_and_generation_prompt() -> None:
     assert grid(SENTIMENT, []) == [(None, "positive"), (None, "negative")]
-    assert grid(SENTIMENT, ["shoes", "tvs"])[3] == ("tvs", "negative")
+    assert sorted(grid(SENTIMENT, ["shoes", "tvs"]), key=str) == sorted(
+        itertools.product(["shoes", "tvs"], ["positive", "negative"]), key=str
+    )
     messages = generation_messages(
         SENTIMENT, "negative", topic="shoes", examples=[Example("Meh shoes", ["negative"])], style="short tweets"
     )
     user = messages[1]["content"]
     assert "label 'negative'" in user and "dislikes it" in user and "Topic: shoes." in user
     assert "Style: short tweets." in user and "- Meh shoes" in user and '{"text"' in messages[0]["content"]
+
+
+@pytest.mark.parametrize(("n_topics", "n_labels"), [(10, 3), (4, 6), (3, 28), (6, 4)])
+def test_grid_spreads_any_first_cells_over_topics_and_labels(n_topics: int, n_labels: int) -> None:
+    """The cells were topics outer: --n 9 over 3 labels and a topics file of 10 wrote about the first 3 topics only."""
+    spec = TaskSpec(name="t", labels=[f"l{i}" for i in range(n_labels)])
+    cells = grid(spec, [f"t{i}" for i in range(n_topics)])
+    assert len(set(cells)) == len(cells) == n_topics * n_labels
+    for n in range(1, 2 * len(cells) + 1):
+        first = [cells[k % len(cells)] for k in range(n)]
+        for counts, kinds in ((Counter(t for t, _ in first), n_topics), (Counter(lab for _, lab in first), n_labels)):
+            assert max(counts.values()) - (min(counts.values()) if len(counts) == kinds else 0) <= 1, (n, counts)
+
+
+def test_generate_writes_about_every_topic_when_n_is_below_the_grid() -> None:
+    teacher = FakeTeacher(
+        responder=lambda messages: (
+            {"text": f"text {next(seeds)} {messages[-1]['content'][-60:]}"}
+            if "Write one new text" in messages[-1]["content"]
+            else {"label": "positive"}
+        )
+    )
+    seeds = itertools.count()
+    topics = [f"sector{i}" for i in range(10)]
+    three = TaskSpec(name="fin", labels=["positive", "neutral", "negative"], samples=1)
+    options = GenerateOptions(n=9, topics=topics, min_distance=0.0)
+    result = generate(three, options, teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+    frame = result.frame
+    assert len(frame) == 9 and frame["topic"].nunique() == 9  # was 3: sector0..sector2, each with all 3 labels
+    assert Counter(frame["prompted_label"]) == {"positive": 3, "neutral": 3, "negative": 3}
 
 
 def test_near_duplicates_exact_and_embedding() -> None:
