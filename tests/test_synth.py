@@ -783,6 +783,32 @@ def test_generate_says_how_many_records_a_chat_or_completion_file_holds(
     assert summary["n"] == 4 and summary["failed"] == 1 and summary["records"] == 3
 
 
+def test_generate_whose_writer_only_repeats_names_the_duplicates_not_refusals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer that handed back a seed example every time (every reply a duplicate) was told to 'fix the writer
+    (refusals, invalid answers)', which it had none of: the error names the repeats and what makes writing vary."""
+
+    def repeats(body: dict[str, Any], n: int) -> Answer:
+        if "text" in schema_of(body).get("properties", {}):
+            return Answer(json.dumps({"text": "Profit rose 5% in the quarter, the best in years."}))
+        return Answer(default_answer(body))
+
+    seeds = tmp_path / "seeds.csv"
+    pd.DataFrame({"text": ["profit ROSE 5% in the quarter -- the best in years", "Sales fell."]}).to_csv(seeds)
+    with FakeOpenAIServer(repeats) as server:
+        task = write_task(tmp_path, server.url)
+        out = tmp_path / "gen.csv"
+        argv = ["generate", str(task), "-o", str(out), "--n", "3", "--seed-examples", str(seeds)]
+        code, stdout, err = run_cli([*argv, "--min-distance", "0", "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 1, err
+    assert "'copied_prompt': 9, 'duplicate': 0" in stdout  # 3 rounds of 3, each the seed example shown again
+    error = err.strip().splitlines()[-1]
+    assert error.startswith("Error: no new text was written: every reply repeated a text already written or a seed")
+    assert "lower --min-distance" in error and "refusals" not in error
+    assert out.exists()
+
+
 def test_generate_that_wrote_nothing_usable_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A writer that refused every request gave an empty file and exit 0, so `generate && train` trained on nothing;
     texts whose every vote failed likewise. Both now exit 1 after the summary, as annotate does when every text

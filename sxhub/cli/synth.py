@@ -320,9 +320,20 @@ def refuse_nothing_generated(summary: dict[str, Any], output: str) -> None:
             f"reached was {confident['highest']}, after {confident['requests']} texts written); lower --min-agreement "
             f"or leave it out, and run generate again (the cache keeps what was written; {output} holds no row)."
         )
+    dropped = summary["dropped"]
+    if (
+        n == 0
+        and dropped.get("duplicate", 0) + dropped.get("copied_prompt", 0)
+        and not (dropped.get("invalid") or dropped.get("failed") or dropped.get("unlabelled"))
+    ):  # a writer that repeats itself or the seed examples was told to fix its refusals and invalid answers
+        raise TeacherError(
+            f"no new text was written: every reply repeated a text already written or a seed example, or copied its "
+            f"prompt ({dropped}); make the writing vary (--topic/--topics, --style, a higher --temperature, another "
+            f"--writer) or lower --min-distance, and run generate again ({output} holds no row)."
+        )
     if n == 0:
         raise TeacherError(
-            f"no text was written: every reply was dropped ({summary['dropped']}); fix the writer (refusals, invalid "
+            f"no text was written: every reply was dropped ({dropped}); fix the writer (refusals, invalid "
             f"answers) or the options, and run generate again ({output} holds no row)."
         )
     if failed == n:
