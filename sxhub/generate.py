@@ -5,7 +5,7 @@
 2. Exact and near duplicates (MiniLM cosine similarity above ``1 - min_distance``, also against earlier rounds
    and every seed example, so that a reworded seed example is no new text) are dropped, and so are texts copied
    from their own prompt (a seed example, the instruction); further rounds
-   with new seeds top the set up to ``n`` (at most ``max_rounds``).
+   with new seeds top the set up to ``n`` (at most ``max_rounds``; two rounds in a row that keep nothing stop).
 3. Every kept text goes through :func:`sxhub.annotate.aannotate`: its ``label`` is the teachers' vote, not the label
    it was written for, which is kept as ``prompted_label``. A text whose votes all failed has no label.
 
@@ -40,7 +40,15 @@ from .annotate import aannotate, acomplete_requests, resolve_samples
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, UserError
-from .generate_rounds import AGREEMENT_COLUMNS, ROUNDS_MAX, balanced_rounds, confident_rounds, kept_frame, voted_rows
+from .generate_rounds import (
+    AGREEMENT_COLUMNS,
+    BALANCE_STALL_ROUNDS,
+    ROUNDS_MAX,
+    balanced_rounds,
+    confident_rounds,
+    kept_frame,
+    voted_rows,
+)
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
 from .spec import Example, TaskSpec
@@ -388,19 +396,26 @@ async def _plain(run: _Writer) -> pd.DataFrame:
     opts, spec = run.opts, run.spec
     cells = grid(spec, opts.topics)
     kept: list[dict[str, Any]] = []
+    rounds = barren = 0
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
-        if need <= 0:
+        if need <= 0 or barren >= BALANCE_STALL_ROUNDS:
             break
+        rounds += 1
         base = opts.n * round_no if round_no else 0
         plan = [(base + len(kept) + j, *cells[(len(kept) + j) % len(cells)]) for j in range(need)]
-        kept += await run.write(plan, round_no, [r["text"] for r in kept])
+        fresh = await run.write(plan, round_no, [r["text"] for r in kept])
+        # as --balance and --min-agreement stop: a writer that repeats itself wrote --n requests a round for every
+        # one of --max-rounds rounds to keep nothing more
+        barren = 0 if fresh else barren + 1
+        kept += fresh
     kept = kept[: opts.n]
     labelled = await run.vote([r["text"] for r in kept]) if kept else None
     frame = _frame(spec, kept, labelled)
     if len(frame) < opts.n:
+        stalled = f", stopped after {barren} rounds in a row that kept none" if barren >= BALANCE_STALL_ROUNDS else ""
         logger.warning(
-            "generate: %d of %d texts after %d rounds (%s dropped)", len(frame), opts.n, opts.rounds, run.dropped
+            "generate: %d of %d texts after %d rounds%s (%s dropped)", len(frame), opts.n, rounds, stalled, run.dropped
         )
     return frame
 

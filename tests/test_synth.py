@@ -783,6 +783,31 @@ def test_generate_says_how_many_records_a_chat_or_completion_file_holds(
     assert summary["n"] == 4 and summary["failed"] == 1 and summary["records"] == 3
 
 
+def test_generate_stops_topping_up_after_two_rounds_that_kept_nothing(caplog: pytest.LogCaptureFixture) -> None:
+    """A writer that writes the same text every time: --max-rounds 8 wrote --n requests in every one of the 8 rounds
+    (4 + 7 x 3 = 25 to keep one text), where --balance and --min-agreement stop after two barren rounds."""
+    teacher = FakeTeacher(
+        responder=lambda messages: (
+            {"text": "The very same text."}
+            if "Write one new text" in messages[-1]["content"]
+            else {"label": "positive"}
+        )
+    )
+    with caplog.at_level("WARNING", logger="sxhub.generate"):
+        result = generate(
+            SENTIMENT,
+            GenerateOptions(n=4, max_rounds=8),
+            teachers=[teacher],
+            embed=bag_embed,
+            progress=False,
+            cache=False,
+        )
+    written = [c for c in teacher.history if "Write one new text" in c.messages[-1]["content"]]
+    assert len(result.frame) == 1 and len(written) == 4 + 3 + 3
+    assert result.dropped["duplicate"] == 9
+    assert "1 of 4 texts after 3 rounds, stopped after 2 rounds in a row that kept none" in caplog.text
+
+
 def test_generate_whose_writer_only_repeats_names_the_duplicates_not_refusals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -802,7 +827,7 @@ def test_generate_whose_writer_only_repeats_names_the_duplicates_not_refusals(
         argv = ["generate", str(task), "-o", str(out), "--n", "3", "--seed-examples", str(seeds)]
         code, stdout, err = run_cli([*argv, "--min-distance", "0", "--cache-dir", str(tmp_path / "c")], capsys)
     assert code == 1, err
-    assert "'copied_prompt': 9, 'duplicate': 0" in stdout  # 3 rounds of 3, each the seed example shown again
+    assert "'copied_prompt': 6, 'duplicate': 0" in stdout  # 2 barren rounds of 3, each the seed example shown again
     error = err.strip().splitlines()[-1]
     assert error.startswith("Error: no new text was written: every reply repeated a text already written or a seed")
     assert "lower --min-distance" in error and "refusals" not in error
