@@ -55,6 +55,7 @@ from .spec import Example, TaskSpec
 from .synth import (
     Embedder,
     EmbedFn,
+    MemoEmbed,
     check_threshold,
     near_duplicates,
     normalise_for_dedup,
@@ -362,7 +363,7 @@ async def agenerate(
         teachers=list(teachers),
         authors=list(writers) if writers else list(teachers),
         opts=options,
-        encoder=embed if embed is not None else Embedder(),
+        encoder=MemoEmbed(embed if embed is not None else Embedder()),  # every round compares with the same texts
         pool=list(options.seed_examples) or list(spec.examples),
         store=store,
         engine_args={

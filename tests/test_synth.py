@@ -808,6 +808,30 @@ def test_generate_stops_topping_up_after_two_rounds_that_kept_nothing(caplog: py
     assert "1 of 4 texts after 3 rounds, stopped after 2 rounds in a row that kept none" in caplog.text
 
 
+def test_generate_embeds_every_text_once_across_rounds() -> None:
+    """Each round's duplicate check embedded every seed example and every earlier text again: a seed file of
+    thousands of texts cost a minute of CPU per round. The vectors are now kept for the run."""
+    seen: Counter[str] = Counter()
+
+    def counting_embed(texts: Sequence[str]) -> np.ndarray:
+        seen.update(texts)
+        return bag_embed(texts)
+
+    calls = itertools.count()
+    teacher = FakeTeacher(
+        responder=lambda messages: (
+            ({"text": f"fresh text number {k}"} if (k := next(calls)) % 2 else {"text": "The same text."})
+            if "Write one new text" in messages[-1]["content"]
+            else {"label": "positive"}
+        )
+    )
+    pool = [Example(f"seed example {word}", ["positive"]) for word in ("alpha", "beta", "gamma", "delta", "omega")]
+    options = GenerateOptions(n=6, seed_examples=pool, max_rounds=4, min_distance=0.0)
+    result = generate(SENTIMENT, options, teachers=[teacher], embed=counting_embed, progress=False, cache=False)
+    assert len(result.frame) == 6 and result.dropped["duplicate"] > 0  # it took several rounds
+    assert all(seen[e.text] == 1 for e in pool) and max(seen.values()) == 1, seen
+
+
 def test_generate_whose_writer_only_repeats_names_the_duplicates_not_refusals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
