@@ -508,7 +508,8 @@ def completion_record(spec: TaskSpec, text: str, label: Any) -> dict[str, str]:
 def export_format(path: str | os.PathLike[str], fmt: str | None) -> str:
     """The format to write: ``fmt`` if given, else from the extension (``.jsonl`` -> jsonl table). Chat and
     completion records are JSONL and need a ``.jsonl`` name: written to ``out.csv`` or ``out.parquet`` they made a
-    file that its own extension's reader cannot open."""
+    file that its own extension's reader cannot open. A table format needs its own extension (``-o out.csv
+    --format parquet`` was refused only by the export, after every text was written and voted on)."""
     suffix = Path(path).suffix.lower().lstrip(".")
     if fmt:
         if fmt not in FORMATS:
@@ -517,6 +518,11 @@ def export_format(path: str | os.PathLike[str], fmt: str | None) -> str:
             raise InputError(
                 f"--format {fmt} writes JSONL lines, but the output {str(path)!r} does not end in .jsonl; "
                 f"name it e.g. {(Path(path).stem or 'out') + '.jsonl'!r}."
+            )
+        if fmt not in {"chat", "completion"} and suffix != fmt:  # checked before any request, not after the run
+            raise InputError(
+                f"--format {fmt} needs an output name ending in .{fmt}, got {str(path)!r}; name it e.g. "
+                f"{(Path(path).stem or 'out') + '.' + fmt!r}, or leave --format out."
             )
         return fmt
     if suffix in {"csv", "jsonl", "parquet"}:
@@ -529,8 +535,6 @@ def export_rows(spec: TaskSpec, frame: pd.DataFrame, path: str | os.PathLike[str
     kind = export_format(path, fmt)
     path = Path(path)
     if kind in {"csv", "jsonl", "parquet"}:
-        if Path(path).suffix.lower().lstrip(".") != kind:
-            raise InputError(f"--format {kind} needs an output name ending in .{kind}, got {str(path)!r}.")
         return write_table(frame, path)
     col = spec.label_column
     rows = frame[~frame["failed"].astype(bool)] if len(frame) else frame

@@ -858,6 +858,21 @@ def test_generate_whose_writer_only_repeats_names_the_duplicates_not_refusals(
     assert out.exists()
 
 
+@pytest.mark.parametrize(("name", "fmt"), [("gen.csv", "parquet"), ("gen.parquet", "jsonl"), ("gen.jsonl", "csv")])
+def test_generate_table_format_against_the_extension_is_refused_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, fmt: str
+) -> None:
+    """-o gen.csv --format parquet wrote and voted on every text, then ended in '--format parquet needs an output
+    name ending in .parquet' with nothing written: the paid run lost."""
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["generate", str(task), "-o", str(tmp_path / name), "--n", "2", "--format", fmt]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert server.requests == []
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith(f"Error: --format {fmt} needs an output name ending in .{fmt}")
+
+
 def test_generate_that_wrote_nothing_usable_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A writer that refused every request gave an empty file and exit 0, so `generate && train` trained on nothing;
     texts whose every vote failed likewise. Both now exit 1 after the summary, as annotate does when every text
