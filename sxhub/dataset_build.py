@@ -9,7 +9,7 @@ import math
 import os
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 import pandas as pd
@@ -18,6 +18,8 @@ from .data import read_table, with_text_column
 from .errors import PublishError
 from .labelled import failed_flags, gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
 from .spec import TaskSpec, load_spec, rejoin_comma_names
+from .stream import is_hub_source
+from .tables import table_suffix
 
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 SPLITS = ("train", "validation", "test")
@@ -77,9 +79,226 @@ def _votes_column(column: pd.Series) -> pd.Series:
     return pd.Series(cells, index=index, dtype=object)
 
 
+# ==============================================================================================================
+# the votes of a Parquet file, kept as Arrow
+# ==============================================================================================================
+# A 1M-row annotate output (3 votes a row, with reasons) peaked at 4.2 GB: every vote became a Python dict (and was
+# read as one by pandas first). Its votes now stay one Arrow array (list<struct>), normalised in Arrow the way
+# :func:`_vote` normalises a dict, taken per split, and read batch by batch where the card counts them.
+_STRING_KEYS = ("teacher", "reason", "error", "raw")
+VOTES_BATCH = 20_000  # votes rows turned into Python at a time where the card's figures read them
+
+
+def _is_string(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
+
+
+def _is_list(t: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_list(t) or pa.types.is_large_list(t))
+
+
+def _arrow_votes_type_ok(t: Any) -> bool:
+    """``votes`` as ``sxhub annotate`` (or a published dataset) writes it: a list of structs whose known fields have
+    the types :func:`_vote` reads; any other layout (JSON text, other field types) takes the pandas path."""
+    import pyarrow as pa
+
+    if not _is_list(t) or not pa.types.is_struct(t.value_type):
+        return False
+    vote = t.value_type
+    for field in vote:
+        ft = field.type
+        if pa.types.is_null(ft):  # never given (pandas writes a key every vote left None so)
+            continue
+        if field.name in _STRING_KEYS and not _is_string(ft):
+            return False
+        if field.name == "sample" and not pa.types.is_integer(ft):
+            return False
+        if field.name == "labels" and not (_is_list(ft) and _is_string(ft.value_type)):
+            return False
+        if field.name == "scores":
+            if not (_is_list(ft) and pa.types.is_struct(ft.value_type)):
+                return False
+            inner = {f.name: f.type for f in ft.value_type}
+            if set(inner) != {"label", "p"} or not _is_string(inner["label"]):
+                return False
+            if not (pa.types.is_floating(inner["p"]) or pa.types.is_integer(inner["p"])):
+                return False
+    return True
+
+
+def _read_parquet_votes(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, Any]:
+    """A Parquet annotate output as (its frame without the votes, a placeholder ``votes`` column in their place;
+    the file as a ``pyarrow.parquet.ParquetFile`` to read the votes from a batch at a time), or ``(None, None)`` for
+    any other source (read the pandas way)."""
+    if isinstance(source, pd.DataFrame) or is_hub_source(str(source)) or table_suffix(source) != ".parquet":
+        return None, None
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(source)
+    except Exception:  # unreadable: read_table says so in its one line
+        return None, None
+    if "votes" not in schema.names or not _arrow_votes_type_ok(schema.field("votes").type):
+        return None, None
+    frame = read_table(source, usecols=lambda name: name != "votes")
+    votes = pq.ParquetFile(source)
+    if votes.metadata.num_rows != len(frame):  # read_table read another number of rows: the pandas path reads it
+        return None, None
+    frame.insert(schema.names.index("votes"), "votes", pd.Series([None] * len(frame), dtype=object))
+    return frame, votes
+
+
+def _filled(values: Any, default: Any, type_: Any) -> Any:
+    import pyarrow.compute as pc
+
+    values = values.cast(type_)
+    return pc.fill_null(values, default) if values.null_count else values
+
+
+def _relist(lists: Any, values: Any, mask: Any = None) -> Any:
+    """``lists`` (a list array) with ``values`` in place of its values (one for each), as ``list<...>``."""
+    import pyarrow as pa
+
+    offsets = lists.offsets
+    if mask is None and lists.null_count:
+        mask = lists.is_null()
+    if pa.types.is_large_list(lists.type):
+        offsets = offsets.cast(pa.int32())
+    return pa.ListArray.from_arrays(offsets, values, mask=mask)
+
+
+def _normal_votes(lists: Any) -> Any:
+    """One chunk of ``votes`` as :func:`_vote` makes each vote: the fields ``VOTE_KEYS`` (then ``scores``), missing
+    strings ``""``, a missing sample 0, labels a list of strings or null, empty ``scores`` null; a null cell is no
+    votes and a null vote one of defaults, other fields dropped."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if pa.types.is_large_list(lists.type):
+        lists = lists.cast(pa.list_(lists.type.value_type))
+    lengths = pc.fill_null(pc.list_value_length(lists), 0).to_numpy(zero_copy_only=False)
+    votes = lists.flatten()  # the votes of non-null cells, in order
+    n = len(votes)
+    given = {  # a null vote: null fields; a field of type null: never given
+        f.name: child for f, child in zip(votes.type, votes.flatten(), strict=True) if not pa.types.is_null(f.type)
+    }
+    children, fields = [], []
+    for key in VOTE_KEYS:
+        if key == "sample":
+            # int32 as the dataset's feature (a split is then taken without a cast that copies every vote)
+            child = _filled(given[key], 0, pa.int32()) if key in given else pa.array(np.zeros(n, np.int32))
+        elif key == "labels":
+            child = given.get(key)
+            if child is None:
+                child = pa.nulls(n, pa.list_(pa.string()))
+            else:
+                child = child.cast(pa.list_(pa.string()))
+                if child.values.null_count:  # [str(v) for v in labels]: a null name is "None"
+                    child = _relist(child, pc.fill_null(child.values, "None"))
+        else:
+            child = _filled(given[key], "", pa.string()) if key in given else pa.array([""] * n, pa.string())
+        children.append(child)
+        fields.append(pa.field(key, child.type))
+    if "scores" in given:  # a scoring teacher's; `len(scores)` 0 is no scores
+        scores = given["scores"]
+        if pa.types.is_large_list(scores.type):
+            scores = scores.cast(pa.list_(scores.type.value_type))
+        cells = scores.values
+        label = _filled(cells.field("label"), "None", pa.string())
+        p = cells.field("p").cast(pa.float64())
+        empty = pc.fill_null(pc.equal(pc.list_value_length(scores), 0), True)
+        child = _relist(scores, pa.StructArray.from_arrays([label, p], names=["label", "p"]), mask=empty)
+        children.append(child)
+        fields.append(pa.field("scores", child.type))
+    structs = pa.StructArray.from_arrays(children, fields=fields)
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), structs)
+
+
+def _vote_fields(votes: Any, names: Any) -> Any:
+    """``votes`` (a list<struct> array without nulls) with only the vote fields ``names`` (those it has)."""
+    import pyarrow as pa
+
+    structs = votes.values
+    keep = [i for i, f in enumerate(structs.type) if f.name in names]
+    inner = pa.StructArray.from_arrays([structs.field(i) for i in keep], fields=[structs.type.field(i) for i in keep])
+    return pa.ListArray.from_arrays(votes.offsets, inner)
+
+
+def _arrow_votes_column(parquet: Any, keep: Any) -> pd.Series:
+    """The kept rows' votes (``keep``: a bool per row of the file) as one normalised Arrow array in a pandas column,
+    read a batch at a time; the ``scores`` field only where some kept vote has scores (:func:`_votes_column`'s one
+    vote type)."""
+    import numpy as np
+    import pyarrow as pa
+
+    keep = np.asarray(keep, dtype=bool)
+    pieces, start = [], 0
+    for batch in parquet.iter_batches(batch_size=VOTES_BATCH * 5, columns=["votes"]):
+        chunk = batch.column(0)
+        mask = keep[start : start + len(chunk)]
+        start += len(chunk)
+        if mask.any():
+            pieces.append(_normal_votes(chunk.filter(pa.array(mask))))
+        del batch, chunk
+    if not pieces:
+        return pd.Series([], dtype=object)
+    merged = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]
+    del pieces
+    structs = merged.values
+    if "scores" in [f.name for f in structs.type] and structs.field("scores").null_count == len(structs):
+        merged = _vote_fields(merged, VOTE_KEYS)  # no kept vote has scores
+    return pd.Series(pd.arrays.ArrowExtensionArray(pa.chunked_array([merged])))
+
+
+def arrow_votes(column: pd.Series) -> Any:
+    """The ``pyarrow.ChunkedArray`` behind a ``votes`` column kept as Arrow, or None for a column of Python cells."""
+    if isinstance(column.dtype, pd.ArrowDtype):
+        return column.array.__arrow_array__()
+    return None
+
+
+def vote_batches(column: pd.Series, fields: Collection[str] | None = None) -> Iterator[list[Any]]:
+    """The ``votes`` cells in order, in lists of up to ``VOTES_BATCH`` cells, each a list of vote dicts; a column
+    kept as Arrow is turned into Python a batch at a time, so that the card's figures never hold every vote as
+    Python at once (a column of Python cells is one batch). ``fields``: the vote fields to read (of a column kept
+    as Arrow; the others, a reason above all, are left unread)."""
+    votes = arrow_votes(column)
+    if votes is None:
+        yield list(column)
+        return
+    for start in range(0, len(votes), VOTES_BATCH):
+        part = votes.slice(start, VOTES_BATCH).combine_chunks()
+        yield (part if fields is None else _vote_fields(part, fields)).to_pylist()
+
+
+class VoteRows:
+    """The ``votes`` cells of a column, one list of vote dicts per text, read in batches (:func:`vote_batches`)."""
+
+    def __init__(self, column: pd.Series, fields: Collection[str] | None = None) -> None:
+        self.column, self.fields = column, fields
+
+    def __len__(self) -> int:
+        return len(self.column)
+
+    def __iter__(self) -> Iterator[Any]:
+        for batch in vote_batches(self.column, self.fields):
+            yield from batch
+
+
 def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
-    """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists."""
-    frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+    """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists,
+    except the ``votes`` of a Parquet file: one Arrow column (``pd.ArrowDtype``), each cell read as the list of
+    :func:`_vote` dicts it holds (:func:`vote_rows` reads them in batches)."""
+    frame, votes_read = _read_parquet_votes(source)
+    if frame is None:
+        frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
     # the layouts train and evaluate read too, so that a file a student was trained on can be scored and published
     frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
     col = spec.label_column
@@ -98,6 +317,7 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     else:
         failed |= pd.Series([lab is None for lab in labels], index=frame.index)
     frame[col] = labels
+    kept = ~failed.to_numpy(dtype=bool)
     frame = frame[~failed].reset_index(drop=True)
     for c in frame.columns:
         if c == "votes":  # converted once, below: a second whole copy of every vote was most of the peak memory
@@ -109,7 +329,11 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
     if "votes" in frame.columns:
         at = frame.columns.get_loc("votes")  # out of the frame first, so that each cell read can be released
-        frame.insert(at, "votes", _votes_column(frame.pop("votes")))
+        column = frame.pop("votes")
+        frame.insert(
+            at, "votes", _votes_column(column) if votes_read is None else _arrow_votes_column(votes_read, kept)
+        )
+        del column, votes_read
     if len(frame) == 0:
         raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
     return frame, n_input, int(failed.sum())
@@ -125,7 +349,12 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
     if "votes" in frame.columns:
         vote = {k: Value("string") for k in VOTE_KEYS}
         vote.update(sample=Value("int32"), labels=List(Value("string")))
-        if any("scores" in v for row in frame["votes"] for v in row):  # a scoring teacher's label probabilities
+        votes = arrow_votes(frame["votes"])
+        if (
+            any("scores" in v for row in frame["votes"] for v in row)
+            if votes is None
+            else "scores" in [f.name for f in votes.type.value_type]
+        ):  # a scoring teacher's label probabilities
             vote["scores"] = List({"label": Value("string"), "p": Value("float32")})
         feats["votes"] = List(vote)
     if "agreement" in frame.columns:
@@ -184,22 +413,59 @@ def build_dataset(
     test_size: float = 0.1,
 ) -> tuple[Any, dict[str, Any]]:
     """A typed ``DatasetDict`` (train/validation/test) from annotate output, and the facts the card states."""
-    from datasets import Dataset, DatasetDict
+    from datasets import DatasetDict
 
     spec = load_spec(spec)
     frame, n_input, n_failed = load_annotated(source, spec)
     features = dataset_features(frame, spec)
     splits, stratified = split_frame(frame, spec, seed=seed, validation_size=validation_size, test_size=test_size)
-    cols = list(features)
-    dd = DatasetDict(
-        {
-            name: Dataset.from_dict({c: part[c].tolist() for c in cols}, features=features)
-            for name, part in splits.items()
-        }
-    )
+    dd = DatasetDict({name: _split_dataset(part, features) for name, part in splits.items()})
     facts = {"n_input": n_input, "n_failed": n_failed, "stratified": stratified, "seed": seed, "frame": frame}
     facts["splits"] = splits
     return dd, facts
+
+
+def _lean(array: Any) -> Any:
+    """``array`` without the validity bitmaps of its parts that hold no null (``take`` and ``cast`` allocate them,
+    ``pyarrow.array`` does not): the card's ``num_bytes`` (the table's ``nbytes``) counts them."""
+    import pyarrow as pa
+
+    kind = array.type
+    if array.offset:
+        return array
+    own = array.buffers()[: kind.num_buffers]
+    if array.null_count == 0:
+        own[0] = None
+    children = None
+    if pa.types.is_struct(kind):
+        children = [_lean(array.field(i)) for i in range(kind.num_fields)]
+    elif pa.types.is_list(kind):
+        children = [_lean(array.values)]
+    return pa.Array.from_buffers(kind, len(array), own, null_count=array.null_count, children=children)
+
+
+def _split_dataset(part: pd.DataFrame, features: Any) -> Any:
+    """One split as a typed ``Dataset``: its columns made as ``Dataset.from_dict`` makes them, the votes of an Arrow
+    ``votes`` column cast to their feature's type (the same table, without a Python copy of every vote)."""
+    from datasets import Dataset, DatasetInfo, Features
+    from datasets.fingerprint import generate_random_fingerprint
+    from datasets.table import InMemoryTable
+
+    votes = arrow_votes(part["votes"]) if "votes" in part.columns else None
+    if votes is None:
+        return Dataset.from_dict({c: part[c].tolist() for c in features}, features=features)
+    import pyarrow as pa
+
+    rest = Features({c: f for c, f in features.items() if c != "votes"})
+    table = Dataset.from_dict({c: part[c].tolist() for c in rest}, features=rest).data.table
+    typed = features.arrow_schema.field("votes").type
+    votes = votes.combine_chunks() if votes.num_chunks != 1 else votes.chunk(0)
+    table = table.add_column(list(features).index("votes"), pa.field("votes", typed), [_lean(votes.cast(typed))])
+    # a fingerprint given: hashing the table to make one serialised a copy of it (written nowhere, and the split's
+    # cache is never saved)
+    return Dataset(
+        InMemoryTable(table), info=DatasetInfo(features=features), fingerprint=generate_random_fingerprint()
+    )
 
 
 def with_flag_gold(

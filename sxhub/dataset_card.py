@@ -40,35 +40,63 @@ def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str
 
 def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
     """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
-    from .vote import decide, decide_by_scores, mean_agreement, vote_teachers
+    from .vote import decide, decide_by_scores, mean_agreement
 
     # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement);
     # a text without a valid vote (failed, then labelled by a reviewer) has no share to state, not a share of 0
     cells = list(frame["agreement"]) if "agreement" in frame.columns else [None] * len(frame)
+    rule = decide_by_scores if spec.vote == "scores" else decide
+    counted = _vote_counts(frame["votes"], rule, spec) if "votes" in frame.columns and len(frame) else None
     if "votes" in frame.columns:
-        voted = [any(v.get("labels") is not None for v in row or ()) for row in frame["votes"]]
+        voted = counted["voted"] if counted else []
         cells = [c for c, ok in zip(cells, voted, strict=True) if ok]
     means = [m for m in map(mean_agreement, cells) if m is not None]
     buckets = [("< 0.5", 0.0, 0.5), ("0.5 – 0.75", 0.5, 0.75), ("0.75 – 1", 0.75, 1.0 - 1e-9)]
     hist = [(name, sum(lo <= m < hi for m in means)) for name, lo, hi in buckets]
     hist.append(("1 (unanimous)", sum(m >= 1.0 - 1e-9 for m in means)))
-    votes = frame["votes"].tolist() if "votes" in frame.columns else []
-    rule = decide_by_scores if spec.vote == "scores" else decide
-    ties = sum(rule(v, spec.label_names, spec.multi_label).tie for v in votes) if votes else None
-    all_votes = [v for row in votes for v in row]
     return {
         "mean": fmt(sum(means) / len(means)) if means else fmt(None),
         "unanimous": hist[-1][1] if means else fmt(None),
         "histogram": hist if means else [],
-        "ties": fmt(ties),
-        "failed_votes": fmt(sum(v["labels"] is None for v in all_votes)) if votes else fmt(None),
-        "n_votes": fmt(len(all_votes)) if votes else fmt(None),
-        "teachers": vote_teachers(votes),
+        "ties": fmt(counted["ties"] if counted else None),
+        "failed_votes": fmt(counted["failed_votes"] if counted else None),
+        "n_votes": fmt(counted["n_votes"] if counted else None),
+        "teachers": counted["teachers"] if counted else [],
         # the samples per teacher and text the votes hold: `--samples` may have overridden the spec's
-        "samples": max(
-            (max(Counter(v["teacher"] for v in row).values()) for row in votes if row is not None and len(row)),
+        "samples": counted["samples"] if counted else None,
+    }
+
+
+def _vote_counts(column: pd.Series, rule: Any, spec: TaskSpec) -> dict[str, Any]:
+    """Per text whether some vote gave labels; ties (re-voted by ``rule``), failed votes, votes, teachers (in order
+    of first vote) and the most samples of one teacher on one text, counted a batch of texts at a time (a votes
+    column kept as Arrow is never whole Python, and its reasons are left unread)."""
+    from .dataset_build import vote_batches
+    from .vote import vote_teachers
+
+    ties = failed = n_votes = 0
+    voted: list[bool] = []
+    teachers: dict[str, None] = {}
+    samples: int | None = None
+    for batch in vote_batches(column, fields=("teacher", "labels", "error", "scores")):
+        voted += [any(v.get("labels") is not None for v in row or ()) for row in batch]
+        ties += sum(rule(v, spec.label_names, spec.multi_label).tie for v in batch)
+        failed += sum(v["labels"] is None for row in batch for v in row)
+        n_votes += sum(len(row) for row in batch)
+        teachers.update(dict.fromkeys(vote_teachers(batch)))
+        most = max(
+            (max(Counter(v["teacher"] for v in row).values()) for row in batch if row is not None and len(row)),
             default=None,
-        ),
+        )
+        if most is not None:
+            samples = most if samples is None else max(samples, most)
+    return {
+        "voted": voted,
+        "ties": ties,
+        "failed_votes": failed,
+        "n_votes": n_votes,
+        "teachers": list(teachers),
+        "samples": samples,
     }
 
 
@@ -129,13 +157,14 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
 
 def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any] | None:
     """Each teacher's and sample's reliability (``sxhub.reliability``) as card rows; ``None`` without votes."""
+    from .dataset_build import VoteRows
     from .reliability import teacher_reliability
 
     if "votes" not in frame.columns:
         return None
     experts = [expert_label_cell(v, multi_label=spec.multi_label) for v in frame[gold]] if gold else None
     result = teacher_reliability(
-        frame["votes"].tolist(),
+        VoteRows(frame["votes"], fields=("teacher", "sample", "labels", "error", "scores")),
         frame[spec.label_column].tolist(),
         spec.label_names,
         spec.multi_label,

@@ -26,8 +26,8 @@ from __future__ import annotations
 import importlib.util
 import json
 from collections import Counter
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -290,8 +290,16 @@ def _same(a: Any, b: Any, multi_label: bool) -> bool:
     return set(a) == set(b) if multi_label else a == b
 
 
+class VotesColumn(Protocol):
+    """The ``votes`` cells of every text, in order: a list, a pandas column, or one read in batches."""
+
+    def __len__(self) -> int: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
 def teacher_reliability(
-    votes_column: Sequence[Any],
+    votes_column: VotesColumn,
     final: Sequence[Any],
     label_names: Sequence[str],
     multi_label: bool,
@@ -305,23 +313,33 @@ def teacher_reliability(
     expert labels (``None`` or NaN where missing; lists for multi-label). ``method`` is the rule that made
     ``final`` (it is reported, and for ``dawid-skene`` each teacher's estimated accuracy is added).
     """
-    votes = [plain_votes(cell) for cell in votes_column]
-    if len(final) != len(votes) or (gold is not None and len(gold) != len(votes)):
+    n_texts = len(votes_column)
+    if len(final) != n_texts or (gold is not None and len(gold) != n_texts):
         raise InputError("votes, final labels and gold labels must have one entry per text; pass aligned columns.")
-    raters: dict[tuple[str, int | None], dict[str, list[Any]]] = {}
-    for i, row in enumerate(votes):
+    # the votes are counted as they are read (a 1M-row dataset's votes, each kept once per teacher and once per
+    # sample, were GBs): only the figures against gold, and Dawid-Skene, need every vote again
+    keep_all = gold is not None or method == "dawid-skene"
+    votes: list[list[dict[str, Any]]] = []
+    any_votes = False
+    raters: dict[tuple[str, int | None], dict[str, Any]] = {}
+    for i, cell in enumerate(votes_column):
+        row = plain_votes(cell)
+        any_votes = any_votes or bool(row)
+        if keep_all:
+            votes.append(row)
         for vote in row:
             teacher, sample = _vote_key(vote)
             labels = valid_labels(vote, label_names, multi_label)
             for key in ((teacher, None), (teacher, sample)):
-                entry = raters.setdefault(key, {"votes": [], "texts": []})
-                entry["votes"].append(labels)
-                entry["texts"].append(i)
+                entry = raters.get(key)
+                if entry is None:
+                    entry = raters[key] = {"votes": 0, "valid": 0, "decided": 0, "agree": 0, "scored": []}
+                _count(entry, labels, i, final, gold, multi_label)
     order = list(dict.fromkeys(teacher for teacher, _ in raters))  # teachers in vote order, pooled row first
     keys = sorted(raters, key=lambda k: (order.index(k[0]), -1 if k[1] is None else k[1]))
-    rows = [_rater_row(t, s, raters[(t, s)], final, gold, label_names, multi_label) for t, s in keys]
-    out: dict[str, Any] = {"method": method, "n_texts": len(votes), "teachers": rows}
-    if not any(votes) or (gold is None and method != "dawid-skene"):
+    rows = [_rater_row(t, s, raters[(t, s)], gold is not None, label_names, multi_label) for t, s in keys]
+    out: dict[str, Any] = {"method": method, "n_texts": n_texts, "teachers": rows}
+    if not any_votes or not keep_all:
         return out
     # Dawid-Skene beside the vote against gold is a comparison: without crowd-kit (sxhub[review]) it is left out and
     # said so, rather than stopping `run --gold` or `publish dataset --gold` of a plain install
@@ -346,27 +364,45 @@ def teacher_reliability(
     return out
 
 
+def _count(
+    entry: dict[str, Any],
+    labels: list[str] | None,
+    i: int,
+    final: Sequence[Any],
+    gold: Sequence[Any] | None,
+    multi_label: bool,
+) -> None:
+    """One vote (its valid labels, or None) of text ``i`` added to a rater's counts."""
+    entry["votes"] += 1
+    if labels is None:
+        return
+    entry["valid"] += 1
+    answer = labels if multi_label else labels[0]
+    if not _missing(final[i]):
+        entry["decided"] += 1
+        entry["agree"] += _same(answer, final[i], multi_label)
+    if gold is not None and not _missing(gold[i]):
+        entry["scored"].append((gold[i], answer))
+
+
 def _rater_row(
     teacher: str,
     sample: int | None,
-    entry: dict[str, list[Any]],
-    final: Sequence[Any],
-    gold: Sequence[Any] | None,
+    entry: dict[str, Any],
+    has_gold: bool,
     label_names: Sequence[str],
     multi_label: bool,
 ) -> dict[str, Any]:
-    pairs = [(labels, i) for labels, i in zip(entry["votes"], entry["texts"], strict=True) if labels is not None]
-    decided = [(labels, final[i]) for labels, i in pairs if not _missing(final[i])]
-    agree = sum(_same(v if multi_label else v[0], f, multi_label) for v, f in decided)
+    decided = entry["decided"]
     row: dict[str, Any] = {
         "teacher": teacher,
         "sample": sample,
-        "votes": len(entry["votes"]),
-        "valid": len(pairs),
-        "agreement_with_vote": agree / len(decided) if decided else None,
+        "votes": entry["votes"],
+        "valid": entry["valid"],
+        "agreement_with_vote": entry["agree"] / decided if decided else None,
     }
-    if gold is not None:
-        scored = [(gold[i], v if multi_label else v[0]) for v, i in pairs if not _missing(gold[i])]
+    if has_gold:
+        scored = entry["scored"]
         row["gold"] = (
             _gold_figures([g for g, _ in scored], [p for _, p in scored], label_names, multi_label) if scored else None
         )

@@ -2022,27 +2022,68 @@ def test_a_full_disk_that_names_no_file_names_the_folder_being_written(
     assert "free space there" in line
 
 
-def test_a_large_labelled_parquet_holds_each_vote_once(tmp_path: Path) -> None:
-    """publish dataset of a 1M-row annotate output peaked at 4.4 GB: the votes were held two or three times over
-    (as read, as plain lists made column by column, as _vote dicts, copied again for the card's reliability). The
-    votes as read are replaced cell by cell, a teacher's name is one string, and the reliability figures read the
-    plain votes without copying them; the dataset written is the same."""
-    from sxhub.dataset_build import build_dataset
-    from sxhub.reliability import plain_votes
-
-    spec = _spec()
+def _varied_rows(spec: TaskSpec, *, scored: bool) -> list[dict[str, Any]]:
+    """Annotate-style rows whose votes take every shape :func:`sxhub.dataset_build._vote` reads: two teachers,
+    failed votes and failed rows, a missing reason, a field annotate no longer writes, a text without votes, and (a
+    scoring teacher's) label scores, some of them empty."""
     rows = _rows(spec, n=60)
+    names = spec.label_names
+    for i, row in enumerate(rows):
+        for vote in row["votes"]:
+            vote["latency"] = None
+            vote["scores"] = None
+        if i % 7 == 0:
+            row["votes"][0]["reason"] = None
+        if i % 5 == 0 and not row["failed"]:
+            row["votes"].append(
+                {"teacher": "other", "sample": 0, "labels": None, "reason": "", "error": "503", "raw": ""}
+                | {"latency": 1.5, "scores": None}
+            )
+        if scored and i % 2 == 0:
+            for k, vote in enumerate(row["votes"]):
+                p = [0.2 + 0.1 * (k % 2), 0.5, 0.3 - 0.1 * (k % 2)]
+                vote["scores"] = (
+                    [] if k == 1 and i % 4 == 0 else [{"label": n, "p": q} for n, q in zip(names, p, strict=True)]
+                )
+    rows[3]["votes"] = None  # labelled with no votes (a reviewer's label)
+    rows[4]["failed"], rows[4][spec.label_column] = True, None
+    return rows
+
+
+@pytest.mark.parametrize(("multi_label", "scored"), [(False, False), (True, False), (False, True), (True, True)])
+def test_a_parquet_files_votes_kept_as_arrow_publish_what_python_votes_did(
+    tmp_path: Path, multi_label: bool, scored: bool
+) -> None:
+    """publish dataset of a 1M-row annotate output peaked at 4.2 GB: every vote became a Python dict (read as one by
+    pandas first) and each split was built from them. A Parquet file's votes now stay one Arrow array, normalised
+    in Arrow, taken per split and read batch by batch for the card; the folder written (data files byte for byte,
+    card, plot) is the one the Python votes (the path a CSV, JSONL or DataFrame takes) write."""
+    from sxhub import dataset_build
+    from sxhub.data import read_table
+    from sxhub.dataset_build import build_dataset
+    from sxhub.publish import write_dataset_folder
+
+    spec = _spec(multi_label)
+    if scored:
+        spec.vote = "scores"
     path = tmp_path / "labelled.parquet"
-    pd.DataFrame(rows).to_parquet(path)
-    dd, facts = build_dataset(path, spec, seed=3)
-    votes = facts["frame"]["votes"]
-    assert list(facts["frame"].columns) == list(pd.DataFrame(rows).columns)  # votes where the file has them
-    assert votes[0][0]["teacher"] is votes[1][2]["teacher"]
-    assert all(type(v["labels"]) is list for row in votes for v in row)
-    assert plain_votes(votes[0])[0] is votes[0][0]  # already plain: read, not copied
-    by_text = {r["text"]: r["votes"] for r in rows}
-    for split in dd.values():
-        for row in split:
-            assert [{k: v[k] for k in ("teacher", "sample", "labels", "reason")} for v in row["votes"]] == [
-                {k: v[k] for k in ("teacher", "sample", "labels", "reason")} for v in by_text[row["text"]]
-            ]
+    pd.DataFrame(_varied_rows(spec, scored=scored)).to_parquet(path)
+    _, facts = build_dataset(path, spec)
+    assert isinstance(facts["frame"]["votes"].dtype, pd.ArrowDtype)  # never a Python dict per vote
+    assert facts["n_failed"] == 2
+    frame = read_table(path)
+    assert frame["votes"].dtype == object
+
+    dataset_build.VOTES_BATCH = 7  # the card's figures read the votes in several batches
+    try:
+        arrow = write_dataset_folder(path, spec, tmp_path / "arrow", repo_id="me/x", gold="gold")
+        python = write_dataset_folder(frame, spec, tmp_path / "python", repo_id="me/x", gold="gold")
+    finally:
+        dataset_build.VOTES_BATCH = 20_000
+    written = sorted(p.relative_to(python) for p in python.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(arrow) for p in arrow.rglob("*") if p.is_file())
+    assert len([p for p in written if p.suffix == ".parquet"]) == 3
+    for name in written:
+        assert (arrow / name).read_bytes() == (python / name).read_bytes(), name
+    card = (arrow / "README.md").read_text()
+    assert "| `other` | all | 0/12 |" in card  # a teacher every request of which failed, counted
