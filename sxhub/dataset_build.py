@@ -331,11 +331,11 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
     if "votes" in frame.columns:
         at = frame.columns.get_loc("votes")  # out of the frame first, so that each cell read can be released
-        column = frame.pop("votes")
-        frame.insert(
-            at, "votes", _votes_column(column) if votes_read is None else _arrow_votes_column(votes_read, kept)
-        )
-        del column, votes_read
+        if votes_read is None:  # the popped column is not held here: _votes_column releases each cell it converts
+            frame.insert(at, "votes", _votes_column(frame.pop("votes")))
+        else:
+            frame.pop("votes")  # the placeholder
+            frame.insert(at, "votes", _arrow_votes_column(votes_read, kept))
     if len(frame) == 0:
         raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
     return frame, n_input, int(failed.sum())
