@@ -19,7 +19,7 @@ from .errors import PublishError
 from .labelled import failed_flags, gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
 from .spec import TaskSpec, load_spec, rejoin_comma_names
 from .stream import is_hub_source
-from .tables import table_suffix
+from .tables import read_errors, table_suffix
 
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 SPLITS = ("train", "validation", "test")
@@ -132,8 +132,8 @@ def _arrow_votes_type_ok(t: Any) -> bool:
 
 def _read_parquet_votes(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[pd.DataFrame, Any]:
     """A Parquet annotate output as (its frame without the votes, a placeholder ``votes`` column in their place;
-    the file as a ``pyarrow.parquet.ParquetFile`` to read the votes from a batch at a time), or ``(None, None)`` for
-    any other source (read the pandas way)."""
+    the file, to read the votes from a batch at a time: :func:`_arrow_votes_column`), or ``(None, None)`` for any
+    other source (read the pandas way)."""
     if isinstance(source, pd.DataFrame) or is_hub_source(str(source)) or table_suffix(source) != ".parquet":
         return None, None
     import pyarrow.parquet as pq
@@ -145,11 +145,10 @@ def _read_parquet_votes(source: str | os.PathLike[str] | pd.DataFrame) -> tuple[
     if "votes" not in schema.names or not _arrow_votes_type_ok(schema.field("votes").type):
         return None, None
     frame = read_table(source, usecols=lambda name: name != "votes")
-    votes = pq.ParquetFile(source)
-    if votes.metadata.num_rows != len(frame):  # read_table read another number of rows: the pandas path reads it
+    if pq.read_metadata(source).num_rows != len(frame):  # read_table read another number of rows: the pandas path
         return None, None
     frame.insert(schema.names.index("votes"), "votes", pd.Series([None] * len(frame), dtype=object))
-    return frame, votes
+    return frame, source
 
 
 def _filled(values: Any, default: Any, type_: Any) -> Any:
@@ -231,16 +230,23 @@ def _vote_fields(votes: Any, names: Any) -> Any:
     return pa.ListArray.from_arrays(votes.offsets, inner)
 
 
-def _arrow_votes_column(parquet: Any, keep: Any) -> pd.Series:
+def _arrow_votes_column(path: str | os.PathLike[str], keep: Any) -> pd.Series:
     """The kept rows' votes (``keep``: a bool per row of the file) as one normalised Arrow array in a pandas column,
     read a batch at a time; the ``scores`` field only where some kept vote has scores (:func:`_votes_column`'s one
     vote type)."""
     import numpy as np
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     keep = np.asarray(keep, dtype=bool)
     pieces, start = [], 0
-    for batch in parquet.iter_batches(batch_size=VOTES_BATCH * 5, columns=["votes"]):
+    with read_errors(path):
+        batches = pq.ParquetFile(path).iter_batches(batch_size=VOTES_BATCH * 5, columns=["votes"])
+    while True:
+        with read_errors(path):  # a corrupt page of votes: read_table's one line, exit 2 (not a traceback's)
+            batch = next(batches, None)
+        if batch is None:
+            break
         chunk = batch.column(0)
         mask = keep[start : start + len(chunk)]
         start += len(chunk)

@@ -2087,3 +2087,33 @@ def test_a_parquet_files_votes_kept_as_arrow_publish_what_python_votes_did(
         assert (arrow / name).read_bytes() == (python / name).read_bytes(), name
     card = (arrow / "README.md").read_text()
     assert "| `other` | all | 0/12 |" in card  # a teacher every request of which failed, counted
+
+
+def test_a_parquet_file_whose_votes_are_corrupt_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The votes of a Parquet file are read after its other columns, a batch at a time: a corrupt page of votes
+    (the other columns whole) ended publish dataset with pyarrow's own message and exit 1, where the file read whole
+    had said it is not a readable Parquet file, with the fix, and exit 2."""
+    import pyarrow.parquet as pq
+
+    spec = _spec()
+    path = tmp_path / "labelled.parquet"
+    pd.DataFrame(_rows(spec, n=200)).to_parquet(path)
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    (reasons,) = [
+        group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema.endswith(".reason")
+    ]
+    data = bytearray(path.read_bytes())
+    start = reasons.data_page_offset
+    data[start : start + reasons.total_compressed_size] = b"\x07" * reasons.total_compressed_size
+    path.write_bytes(bytes(data))
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    code, _, err = run_cli(
+        ["publish", "dataset", str(path), "--task", str(task), "--repo-id", "me/x", "--to", str(tmp_path / "ds")],
+        capsys,
+    )
+    (line,) = err.strip().splitlines()
+    assert code == 2
+    assert "is not a readable Parquet file" in line and "re-export it" in line
