@@ -463,14 +463,21 @@ def _split_dataset(part: pd.DataFrame, features: Any) -> Any:
     if votes is None:
         return Dataset.from_dict({c: part[c].tolist() for c in features}, features=features)
     import pyarrow as pa
-    from datasets.arrow_writer import OptimizedTypedSequence
 
-    # each column as Dataset.from_dict types it, without the Dataset it makes: that one hashes its table for a
-    # fingerprint, serialising a copy of it (+270 MB for the train split of 1M texts)
     rest = Features({c: f for c, f in features.items() if c != "votes"})
-    table = InMemoryTable.from_pydict(
-        {c: OptimizedTypedSequence(rest.encode_column(part[c].tolist(), c), type=f, col=c) for c, f in rest.items()}
-    ).table
+    try:  # datasets' own typing of a column, internal to it: its public from_dict below if a release moves it
+        from datasets.arrow_writer import OptimizedTypedSequence
+    except ImportError:  # datasets 5.1 to 5.2 have it (a test hides it)
+        table = Dataset.from_dict({c: part[c].tolist() for c in rest}, features=rest).data.table
+    else:
+        # each column as Dataset.from_dict types it, without the Dataset it makes: that one hashes its table for a
+        # fingerprint, serialising a copy of it (+270 MB for the train split of 1M texts)
+        table = InMemoryTable.from_pydict(
+            {
+                c: OptimizedTypedSequence(rest.encode_column(part[c].tolist(), c), type=f, col=c)
+                for c, f in rest.items()
+            }
+        ).table
     typed = features.arrow_schema.field("votes").type
     votes = votes.combine_chunks() if votes.num_chunks != 1 else votes.chunk(0)
     table = table.add_column(list(features).index("votes"), pa.field("votes", typed), [_lean(votes.cast(typed))])

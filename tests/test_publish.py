@@ -2050,14 +2050,23 @@ def _varied_rows(spec: TaskSpec, *, scored: bool) -> list[dict[str, Any]]:
     return rows
 
 
-@pytest.mark.parametrize(("multi_label", "scored"), [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    ("multi_label", "scored", "internals"),
+    [(False, False, True), (True, False, True), (False, True, True), (True, True, True), (True, True, False)],
+)
 def test_a_parquet_files_votes_kept_as_arrow_publish_what_python_votes_did(
-    tmp_path: Path, multi_label: bool, scored: bool
+    tmp_path: Path, multi_label: bool, scored: bool, internals: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """publish dataset of a 1M-row annotate output peaked at 4.2 GB: every vote became a Python dict (read as one by
     pandas first) and each split was built from them. A Parquet file's votes now stay one Arrow array, normalised
     in Arrow, taken per split and read batch by batch for the card; the folder written (data files byte for byte,
-    card, plot) is the one the Python votes (the path a CSV, JSONL or DataFrame takes) write."""
+    card, plot) is the one the Python votes (the path a CSV, JSONL or DataFrame takes) write. ``internals=False``:
+    a datasets release without the internal column typing sxhub uses falls back to its public from_dict, same
+    files."""
+    if not internals:
+        import datasets.arrow_writer
+
+        monkeypatch.delattr(datasets.arrow_writer, "OptimizedTypedSequence")
     from sxhub import dataset_build
     from sxhub.data import read_table
     from sxhub.dataset_build import build_dataset
