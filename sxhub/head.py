@@ -120,8 +120,12 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
         )
         if layers is not None:
             config.num_hidden_layers = check_depth(base, config, layers)
+        pad_note = give_pad_token(base, tokenizer)
+        if pad_note:
+            config.pad_token_id = tokenizer.pad_token_id
         model = AutoModelForSequenceClassification.from_pretrained(base, config=config, ignore_mismatched_sizes=True)
-        return model, tokenizer, fit_head(model, base_config, spec)
+        head_note = fit_head(model, base_config, spec)
+        return model, tokenizer, " ".join(note for note in (pad_note, head_note) if note) or None
     except UserError:
         raise
     except (OSError, ValueError) as exc:
@@ -131,6 +135,25 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
         ) from exc
     finally:
         hf_logging.set_verbosity(verbosity)
+
+
+def give_pad_token(base: str, tokenizer: Any) -> str | None:
+    """A tokenizer without a pad token (a decoder's: GPT-2, Llama, Qwen, SmolLM) gets its end-of-text token as one,
+    as transformers' guides do for their ``...ForSequenceClassification`` (which reads the last token before the
+    padding); the caller sets the model's ``pad_token_id`` to it. Without it, training such a ``--base`` ended in
+    transformers' 'Asking to pad but the tokenizer does not have a padding token' (exit 1) once every text was
+    tokenized. Returns a note for the training notes, or None when the tokenizer had a pad token. A tokenizer with
+    neither is one error naming ``--base``."""
+    if tokenizer.pad_token is not None:
+        return None
+    token = tokenizer.eos_token or tokenizer.unk_token
+    if token is None:
+        raise ModelError(
+            f"base model {base!r}: its tokenizer has no pad, end-of-text or unknown token to pad texts with; save it "
+            "with a pad token (tokenizer.add_special_tokens({'pad_token': ...})) or pass another --base."
+        )
+    tokenizer.pad_token = token
+    return f"The base's tokenizer had no pad token: its {token!r} pads the texts (saved with the student)."
 
 
 WEIGHTS_FILES = (  # what from_pretrained reads a PyTorch model's weights from

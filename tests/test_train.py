@@ -1613,3 +1613,44 @@ def test_texts_learned_from_count_up_to_case_and_spacing_and_old_records_still_r
     assert was is not None
     assert was.trained.tolist() == [True, False, True, False]
     assert was.validated.tolist() == [False, True, False, False]
+
+
+def build_tiny_decoder(path: Path) -> Path:
+    """A random 2-layer GPT-2 whose tokenizer, like GPT-2's, Llama's or Qwen's, has an end-of-text token and no pad
+    token."""
+    from conftest import WORDS
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+
+    words = dict.fromkeys(["<|endoftext|>", *WORDS, *" ".join(CUES.values()).split(), *FILLER])
+    vocab = {token: i for i, token in enumerate(words)}
+    backend = Tokenizer(models.WordLevel(vocab, unk_token="<|endoftext|>"))
+    backend.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, eos_token="<|endoftext|>", model_max_length=128)
+    assert tokenizer.pad_token is None
+    config = GPT2Config(
+        vocab_size=len(vocab), n_embd=32, n_layer=2, n_head=2, n_positions=128, bos_token_id=0, eos_token_id=0
+    )
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_a_decoder_base_without_a_pad_token_trains_and_its_student_predicts(tmp_path: Path) -> None:
+    """--base gpt2 (or a Llama, Qwen, SmolLM folder) ended in transformers' 'Asking to pad but the tokenizer does
+    not have a padding token' (exit 1) once the texts were tokenized: its end-of-text token now pads them, and the
+    student saves with it, so predict pads its batches as training did."""
+    from sxhub.predict import Predictor
+
+    base = build_tiny_decoder(tmp_path / "gpt2")
+    out = tmp_path / "student"
+    result = train(SINGLE, single_frame(), fast_config(out, base, epochs=2, early_stopping_patience=1))
+
+    assert any("no pad token" in note for note in result.notes)
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["pad_token_id"] == 0
+    assert json.loads((out / "tokenizer_config.json").read_text())["pad_token"] == "<|endoftext|>"
+    texts = ["loss fell weak decline", "profit rose strong growth the a of market year"]  # two lengths: padded
+    batched = Predictor(str(out), batch_size=2).predict_proba(texts)
+    alone = np.vstack([Predictor(str(out), batch_size=1).predict_proba([text]) for text in texts])
+    np.testing.assert_allclose(batched, alone, atol=1e-5)  # the padding is not read as a token of the text
