@@ -188,11 +188,13 @@ def distillation_loss(
 
 
 def check_distill_teacher(model: str, spec: TaskSpec) -> None:
-    """``--distill MODEL``: a classifier folder whose labels are the task's, in the task's order (else one error)."""
+    """``--distill MODEL``: a classifier folder whose labels are the task's, in any order (else one error):
+    :func:`teacher_logits` puts its outputs in the task's order, as ``--base`` a student reorders its head. Refused
+    for labels in another order, a model trained for this very task was called one of another task."""
     from .predict import read_model_info
 
     info = read_model_info(model)
-    if info.labels != spec.label_names or info.multi_label != spec.multi_label:
+    if sorted(info.labels) != sorted(spec.label_names) or info.multi_label != spec.multi_label:
         kind = "multi-label" if info.multi_label else "single-label"
         raise InputError(
             f"--distill {model}: that model is {kind} with labels {info.labels}, the task is "
@@ -204,12 +206,12 @@ def check_distill_teacher(model: str, spec: TaskSpec) -> None:
 def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | None) -> np.ndarray:
     """A trained classifier's logits on ``texts`` for distillation (``--distill``; :func:`train` checked it with
     :func:`check_distill_teacher`), recovered from its probabilities (log-softmax, or the logit of each sigmoid:
-    softmax ignores the per-row constant)."""
+    softmax ignores the per-row constant), in the task's label order whatever the model's."""
     from .predict import Predictor
 
-    probs = np.clip(
-        Predictor(model, threads=threads, batch_size=64).predict_proba(texts).astype(np.float64), 1e-7, 1 - 1e-7
-    )
+    predictor = Predictor(model, threads=threads, batch_size=64)
+    order = [predictor.labels.index(name) for name in spec.label_names]
+    probs = np.clip(predictor.predict_proba(texts).astype(np.float64)[:, order], 1e-7, 1 - 1e-7)
     logits = np.log(probs) - np.log1p(-probs) if spec.multi_label else np.log(probs)
     return logits.astype(np.float32)
 

@@ -1654,3 +1654,26 @@ def test_a_decoder_base_without_a_pad_token_trains_and_its_student_predicts(tmp_
     batched = Predictor(str(out), batch_size=2).predict_proba(texts)
     alone = np.vstack([Predictor(str(out), batch_size=1).predict_proba([text]) for text in texts])
     np.testing.assert_allclose(batched, alone, atol=1e-5)  # the padding is not read as a token of the text
+
+
+def test_a_teacher_with_the_tasks_labels_in_another_order_is_distilled_from_in_the_tasks_order(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """A model trained for this task with its labels listed in another order (the spec edited since) was refused as
+    'trained for another task'; --base reorders such a head by name. Its outputs are now put in the task's order."""
+    from scipy.special import softmax
+
+    from sxhub.predict import Predictor
+    from sxhub.train import teacher_logits
+
+    reordered = TaskSpec(name="fin", labels=list(reversed(SINGLE.label_names)))
+    teacher = tmp_path / "teacher"
+    train(reordered, single_frame(), fast_config(teacher, tiny_base_model, epochs=4))
+    texts = single_frame()["text"].tolist()[:20]
+    logits = teacher_logits(str(teacher), texts, SINGLE, None)
+    assert np.allclose(softmax(logits, axis=1), Predictor(teacher).predict_proba(texts)[:, [2, 1, 0]], atol=1e-5)
+
+    out = tmp_path / "thin"
+    result = train(SINGLE, single_frame(), fast_config(out, tiny_base_model, layers=1, distill=str(teacher), epochs=2))
+    assert result.labels == SINGLE.label_names
+    assert json.loads((out / "sxhub.json").read_text())["train"]["distilled_from"] == str(teacher)
