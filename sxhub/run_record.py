@@ -86,6 +86,8 @@ def write_sxhub_json(
     train_info.update(
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
+        # the third setting --search tries: without it the card's "settings above: the best trial's" left out one
+        weight_decay=config.weight_decay,
         max_epochs=config.epochs,
         seed=config.seed,
         val_size=None if config.validation_file is not None else config.val_size,

@@ -849,6 +849,7 @@ def test_the_recipe_is_recorded(tiny_base_model: Path, tmp_path: Path) -> None:
     result = train(SINGLE, single_frame(), config)
     saved = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
     assert (saved["batch_size"], saved["learning_rate"], saved["max_minutes"]) == (16, 1e-4, 60.0)
+    assert saved["weight_decay"] == 0.01
     assert result.epochs <= 2 + 1e-9 or "Small set" in " ".join(result.notes)
 
 
@@ -888,9 +889,13 @@ def test_search_keeps_the_best_trial(tiny_base_model: Path, tmp_path: Path) -> N
     assert len(record["trials"]) == 2 and record["metric"] == "macro_f1"
     assert record["best"]["value"] == max(t["value"] for t in record["trials"]) == result.best_score
     best = record["trials"][record["best"]["number"]]
-    assert (
-        json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["learning_rate"] == best["learning_rate"]
-    )
+    saved = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]
+    # every searched setting of the kept trial, weight decay included, is in the record the card's table shows
+    assert (saved["learning_rate"], saved["weight_decay"]) == (best["learning_rate"], best["weight_decay"])
+    from sxhub.model_card import training_rows
+
+    rows = dict(training_rows({"train": saved}))
+    assert float(rows["weight_decay"]) == best["weight_decay"]
     assert result.model_dir == tmp_path / "best" and (tmp_path / "best" / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"], "trial folders are removed"
     assert "Hyperparameter search: 2 trial(s) in " in result.notes[-1]
