@@ -270,13 +270,20 @@ def train(
     if config.distill and config.backend == "local":
         check_distill_teacher(config.distill, spec)  # before anything is loaded or written
     # a student trained further: the texts it already learned from stay out of validation (trained_texts)
-    before = trained_texts.trained_on(config.base_model, data.texts) if not data.n_validation else None
-    # both backends split alike
-    train_idx, val_idx = holdout(data, val_size=config.val_size, seed=config.seed, trained_before=before)
+    before = trained_texts.trained_on(config.base_model, data.texts)
+    # both backends split alike (the validation file's rows are the validation set, whoever trained on them)
+    train_idx, val_idx = holdout(
+        data, val_size=config.val_size, seed=config.seed, trained_before=None if data.n_validation else before
+    )
     checks = [conflicting_note(data), unlearnable_note(data, train_idx), always_on_note(data, train_idx)]
     if before is not None and before[val_idx].any():
+        # said for --validation too: a file of texts the --base student trained on validated it without a word
         checks.append(
-            f"{int(before[val_idx].sum())} of the {len(val_idx)} validation texts were trained on by the --base "
+            f"{int(before[val_idx].sum())} of the {len(val_idx)} texts of the validation file were trained on by the "
+            "--base student: the validation score, the epoch kept and the thresholds flatter it; validate on texts "
+            "it has not seen."
+            if data.n_validation
+            else f"{int(before[val_idx].sum())} of the {len(val_idx)} validation texts were trained on by the --base "
             "student (too few new texts to validate on): the validation score, the epoch kept and the thresholds "
             "flatter it; pass --validation with texts it has not seen."
         )

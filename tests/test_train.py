@@ -1212,6 +1212,31 @@ def test_a_student_trained_further_validates_on_texts_its_base_never_trained_on(
     assert [n for n in again.notes if "validation texts were trained on by the --base student" in n]
 
 
+def test_a_validation_file_the_base_student_trained_on_is_said(tiny_base_model: Path, tmp_path: Path) -> None:
+    """``train --base STUDENT --validation FILE`` where the student had trained on texts of FILE: it was validated
+    on them without a word (the split's own check skipped a validation file), so the epoch kept, the thresholds and
+    the score rewarded what it had memorised. The count is now said, as for the split; a file of new texts says
+    nothing."""
+    frame = single_frame(240, seed=3).drop_duplicates("text").reset_index(drop=True)
+    seen_by_base, new = frame.iloc[:60], frame.iloc[60:]
+    first = tmp_path / "first"
+    train(SINGLE, seen_by_base, fast_config(first, tiny_base_model, epochs=1, min_steps=0))
+    with np.load(first / trained_texts.FILE) as base:
+        n_trained = len(base["train"])
+    gold = tmp_path / "gold.csv"
+    seen_by_base.to_csv(gold, index=False)
+    result = train(SINGLE, new, fast_config(tmp_path / "more", first, epochs=1, min_steps=0, validation_file=gold))
+    said = [n for n in result.notes if "texts of the validation file were trained on by the --base student" in n]
+    assert said and said[0].startswith(f"{n_trained} of the {len(seen_by_base)} texts")
+
+    fresh = tmp_path / "fresh.csv"
+    new.iloc[:40].to_csv(fresh, index=False)
+    clean = train(
+        SINGLE, new.iloc[40:], fast_config(tmp_path / "clean", first, epochs=1, min_steps=0, validation_file=fresh)
+    )
+    assert not [n for n in clean.notes if "trained on by the --base student" in n]
+
+
 def test_a_student_trained_from_a_student_names_that_ones_base_and_publishes_no_local_path(
     tiny_base_model: Path, tmp_path: Path
 ) -> None:
