@@ -7,6 +7,7 @@ result = search("task.yaml", "labelled.parquet", TrainConfig(output_dir="student
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import shutil
@@ -25,6 +26,8 @@ from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
 from .train import stale_export, train
 from .train_config import TrainConfig, TrainResult, check_int, check_number
+
+logger = logging.getLogger(__name__)
 
 SEARCH_SPACE = "learning_rate 2e-5..3e-4 (log), batch_size 16/32/64, weight_decay 0/0.01/0.1"
 SEARCHED = ("learning_rate", "batch_size", "weight_decay")
@@ -76,6 +79,8 @@ def search(
         import optuna
     except ImportError as exc:
         raise UserError('--search needs optuna; run pip install "sxhub[search]".') from exc
+    import torch
+
     check_int("trials", trials, low=1)
     if minutes is not None:
         check_number("minutes", minutes, low=0, low_open=True, high=100_000)  # 0 would read as "no cap" below
@@ -99,6 +104,7 @@ def search(
     results: dict[int, TrainResult] = {}
     start = time.monotonic()
     leader: list[int] = []  # the trial whose folder is the best so far; every other trial's folder is removed
+    out_of_memory: list[int] = []  # the trials that ran out of (GPU) memory, counted as failed
 
     def objective(trial: Any) -> float:
         suggested: dict[str, Any] = {}
@@ -116,7 +122,20 @@ def search(
         if "weight_decay" not in held:
             suggested["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
         trial_config = replace(config, output_dir=work / f"trial-{trial.number}", **suggested)
-        results[trial.number] = train(spec, data, trial_config)
+        try:
+            results[trial.number] = train(spec, data, trial_config)
+        except torch.OutOfMemoryError:
+            # a searched batch size (64) or learning rate the GPU cannot hold: that trial fails, the search goes
+            # on. Raised, it ended the search and every finished trial was lost (-o kept the earlier model)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            logger.warning(
+                "--search: trial %d ran out of memory (%s); counted as failed",
+                trial.number,
+                ", ".join(f"{k}={v:g}" for k, v in trial.params.items()),
+            )
+            out_of_memory.append(trial.number)
+            return math.nan
         score = results[trial.number].best_score
         # only the best trial's model is kept: each trial's folder (a whole model, ~90 MB for MiniLM) waited for
         # the end of the search, 20 trials 1.8 GB beside -o
@@ -145,6 +164,11 @@ def search(
         scored = [t for t in study.trials if t.value is not None and not math.isnan(t.value)]
         if not scored:
             metric = next(iter(results.values())).best_metric if results else "metric"
+            if out_of_memory and len(out_of_memory) == len(study.trials):
+                raise BackendError(
+                    f"--search: all {len(study.trials)} trial(s) ran out of memory, so none can be kept; pass "
+                    "--batch-size 16 (or a smaller --max-length) with --search."
+                )
             raise BackendError(
                 f"--search: none of the {len(study.trials)} trial(s) gave a validation {metric}, so none can be "
                 "kept; train once without --search to see why."
@@ -159,6 +183,7 @@ def search(
             "trials": done,
             # the trial under way when Ctrl-C came (Optuna marked it failed) was dropped, not counted as failed
             "failed_trials": len(study.trials) - len(scored) - (stop is not None),
+            **({"out_of_memory_trials": out_of_memory} if out_of_memory else {}),
             "best": {"number": best.number, "value": best.value, **best.params},
             "held": held,
             "metric": result.best_metric,

@@ -7,6 +7,7 @@ returns a chosen score), so that these run in a second; ``test_train.py`` runs a
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,3 +240,36 @@ def test_searching_into_a_model_folder_keeps_the_users_files(tmp_path: Path, tri
     record = json.loads((out / "sxhub.json").read_text())["train"]
     assert "earlier" not in record and record["search"]["best"]["number"] == 1
     assert any(note.startswith("Removed onnx/") for note in result.notes)
+
+
+def test_a_trial_that_runs_out_of_memory_fails_and_the_search_goes_on(
+    tmp_path: Path, trials: Trials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A searched batch size of 64 the GPU cannot hold: the OutOfMemoryError ended the whole search, and the trials
+    already finished were lost (-o kept the earlier model). That trial now counts as failed and the search goes on;
+    when every trial runs out of memory, one line names the fix."""
+    import torch
+
+    fake_train = search_module.train
+
+    def short_of_memory(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+        if len(trials.configs) == 1:
+            trials.configs.append(config)
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return fake_train(spec, data, config)
+
+    monkeypatch.setattr(search_module, "train", short_of_memory)
+    trials.scores.extend([0.6, math.nan, 0.8])
+    result = search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "best"), trials=3)
+    assert result.best_score == 0.8
+    record = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]
+    assert record["failed_trials"] == 1 and record["out_of_memory_trials"] == [1]
+    assert [t["number"] for t in record["trials"]] == [0, 2]
+
+    def never_fits(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+        raise torch.OutOfMemoryError("CUDA out of memory.")
+
+    monkeypatch.setattr(search_module, "train", never_fits)
+    with pytest.raises(BackendError, match=r"all 2 trial\(s\) ran out of memory.*--batch-size 16"):
+        search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "none"), trials=2)
+    assert not (tmp_path / "none").exists()
