@@ -460,6 +460,24 @@ def test_gold_names_that_differ_only_in_case_or_spaces_are_exit_2(
     assert "differ only in case or spaces" in err
 
 
+def test_without_a_task_class_ids_beside_label_names_are_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """PhraseBank as the Hub serves it has class ids (0 negative, 1 neutral, 2 positive): without --task an expert
+    column of ids beside the teacher's names shared no label with it, and agree printed accuracy 0.0, exit 0."""
+    path = tmp_path / "x.csv"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["negative", "neutral", "positive"], "gold": [0, 1, 2]}).to_csv(
+        path, index=False
+    )
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "'gold' holds numbers (0, 1, 2) where 'label' holds label names" in err and "int2str" in err
+    # labels that are numbers on both sides (star ratings) are scored as ever
+    pd.DataFrame({"text": ["a", "b"], "label": [1, 5], "gold": [1, 4]}).to_csv(path, index=False)
+    code, out, _ = run_cli(["agree", str(path), "--gold", "gold", "--json"], capsys)
+    assert code == 0 and json.loads(out)["accuracy"] == 0.5
+
+
 def test_malformed_json_labels_cell_names_the_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "x.csv"
     frame = pd.DataFrame({"text": ["a", "b"], "labels": ['["joy", "anger"', '["joy"]'], "expert": ['["joy"]'] * 2})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -134,6 +135,7 @@ def compare(
         names = list(label_names)
     else:
         _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
+        _refuse_numbers_beside_names(gold, pred, multi_label, gold_column, pred_column)
         names = _label_names(gold, pred, multi_label, kept["votes"].tolist() if "votes" in kept.columns else ())
         _refuse_names_that_differ_in_case(names, gold_column, pred_column)
     result = score(gold, pred, names, multi_label)
@@ -160,6 +162,31 @@ def _refuse_flag_gold(gold_column: str, cells: list[Any], pred: list[Any], multi
         raise InputError(
             f"--gold {gold_column!r} holds true/false cells, not label names: pass --task TASK.yaml to read the "
             "experts' labels from the file's one true/false column per label, or --gold with a column of label names."
+        )
+
+
+_NUMBER_RE = re.compile(r"[+-]?\d+(?:\.\d*)?")
+
+
+def _refuse_numbers_beside_names(
+    gold: list[Any], pred: list[Any], multi_label: bool, gold_column: str, pred_column: str
+) -> None:
+    """Without a task the labels are the names the cells hold: a column of class ids (a Hub dataset's ClassLabel,
+    PhraseBank's 0/1/2) beside one of names shares no label with it, and every text was scored a disagreement
+    (accuracy 0.0, exit 0)."""
+
+    def names(cells: list[Any]) -> set[str]:
+        return {str(lab).strip() for cell in cells for lab in (cell if multi_label else [cell])}
+
+    columns = {gold_column: names(gold), pred_column: names(pred)}
+    numbers = [c for c, found in columns.items() if found and all(_NUMBER_RE.fullmatch(v) for v in found)]
+    words = [c for c, found in columns.items() if found and not any(_NUMBER_RE.fullmatch(v) for v in found)]
+    if len(numbers) == 1 and len(words) == 1:
+        shown = ", ".join(sorted(columns[numbers[0]], key=lambda v: float(v))[:10])
+        raise InputError(
+            f"{numbers[0]!r} holds numbers ({shown}) where {words[0]!r} holds label names "
+            f"({', '.join(sorted(columns[words[0]])[:10])}), so no text could agree; write the label names in "
+            f"{numbers[0]!r} (a Hub dataset's class ids: its ClassLabel's int2str)."
         )
 
 
