@@ -33,7 +33,9 @@ _COMMON_CAPITALISED_WORDS = """I I'm I've I'll I'd A An The This That These Thos
     December Q1 Q2 Q3 Q4 OK RT URL EMAIL PHONE EUR USD GBP Mr Mrs Ms Dr And But Or So If When What Why How Who
     Where Yes No Not Just Thanks Thank Please New Best Love"""
 COMMON_CAPITALISED = frozenset(_COMMON_CAPITALISED_WORDS.split())
-_WORD_RE = re.compile(r"[A-Za-z][\w'’-]*")
+# a word starts with a letter of any script: [A-Za-z] left Émile, Łukasz, Škoda and every Greek or Cyrillic word out
+# of the name and copied-wording checks (a Greek twin that copied its original word for word passed them all)
+_WORD_RE = re.compile(r"[^\W\d_][\w'’-]*")
 _TOKEN_RE = re.compile(r"\w+")
 _NUMBER_RE = re.compile(r"\d[\d.,]*\d|\d")
 _HASHTAG_RE = re.compile(r"(?<![\w#])#(\w+)")

@@ -137,6 +137,22 @@ def test_twin_flags_name_every_failed_check() -> None:
     assert ok_flags == []
 
 
+def test_names_and_words_of_any_script_are_checked() -> None:
+    """Words were [A-Za-z]...: a name opening with another letter (Émile, Łukasz, Škoda, Özil) was never a name, and a
+    Greek or Cyrillic text had no words at all, so its twin could keep every name and copy it word for word, ok."""
+    names = {t.value for t in identity_tokens("Dinner with Émile and Łukasz at the Škoda garage, Özil came too")}
+    assert {"Émile", "Łukasz", "Škoda", "Özil"} <= names
+    greek = "Ήταν υπέροχη μέρα στο κατάστημα με τον Γιάννη και τη Μαρία"
+    flags, leaked, shared, _ = twin_flags(
+        greek, greek, greek + " σήμερα", similarity=0.9, original_labels="positive", twin_labels="positive",
+        opts=TwinOptions(),
+    )  # fmt: skip
+    assert {"name:Γιάννη", "name:Μαρία"} <= set(leaked) and shared >= 1
+    assert any(f.startswith("wording copied") for f in flags)
+    russian = "Я очень люблю этот новый магазин, здесь всегда отличный сервис"
+    assert shared_ngrams(russian, "Честно говоря, " + russian.lower()) >= 1
+
+
 def test_twin_prompt_has_labels_placeholder_and_masked_text_only() -> None:
     opts = TwinOptions(focal_brand="Zara")
     masked = protect_brand("@Zara jacket, mail me jo@x.com", focal_brand="Zara", placeholder=opts.placeholder)
