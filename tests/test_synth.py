@@ -709,6 +709,28 @@ def test_cli_twins_and_generate(tmp_path: Path) -> None:
         assert len(lines) == 4 and all(len(x["messages"]) == 3 for x in lines)
 
 
+def test_cli_twins_exits_1_when_no_twin_was_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A teacher that never wrote a readable twin gave a file of failed rows and exit 0 ('twins && train' trained on
+    nothing), where annotate and generate exit 1: the summary, then one error line, the file kept."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["Love the lamp @IKEA sold me", "Hate the @IKEA queue"]}).to_csv(source, index=False)
+
+    def refuses(body: dict[str, Any], n: int) -> Answer:
+        if "twin" in schema_of(body).get("properties", {}):
+            return Answer("I cannot rewrite that")
+        return Answer(default_answer(body))
+
+    with FakeOpenAIServer(refuses) as server:
+        task = write_task(tmp_path, server.url)
+        out = tmp_path / "twins.csv"
+        argv = ["-q", "twins", str(task), str(source), "-o", str(out), "--cache-dir", str(tmp_path / "c")]
+        code, stdout, err = run_cli(argv, capsys)
+    assert code == 1 and "twinned 2 texts: 0 ok, 0 flagged {}, 2 failed" in stdout
+    assert err.strip().count("\n") == 0 and "no twin was written and labelled: all 2 failed" in err
+    assert "invalid rewrite" in err
+    assert pd.read_csv(out)["failed"].all()
+
+
 def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sxhub.cli import main
 

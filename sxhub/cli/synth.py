@@ -142,6 +142,22 @@ def twins(
         cache.close()
     write_table(result.frame, output)
     _report(result.summary(), result.summary_line(), output, as_json)
+    refuse_no_twin(result.frame, output)
+
+
+def refuse_no_twin(frame: Any, output: str) -> None:
+    """Exit 1 when no text got a labelled twin, as annotate and generate do when every text failed: a teacher that
+    never wrote a readable twin gave a file of failed rows and exit 0, and a script went on to train on nothing. The
+    summary is printed first; the file is kept."""
+    from ..errors import TeacherError
+
+    n = len(frame)
+    if not n or not frame["failed"].all():
+        return
+    raise TeacherError(
+        f"no twin was written and labelled: all {n} failed; the first error: {frame['error'].iloc[0]}. Fix the "
+        f"teachers and run twins again ({output} keeps the failed rows)."
+    )
 
 
 @click.command()
