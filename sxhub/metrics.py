@@ -328,7 +328,8 @@ def _review_row(agreement: float, row: dict[str, Any], answers: list[tuple[str, 
     label = _as_list(row.get("labels", row.get("label")))
     out = {
         "text": row.get("text"),
-        "label": ", ".join(map(str, label)) if isinstance(label, list) else label,
+        # no label at all is "(none)", as in the votes cell and the review app: a blank cell read as "not labelled"
+        "label": (", ".join(map(str, label)) or "(none)") if isinstance(label, list) else label,
         "agreement": round(agreement, 4),
         "n_answers": len(set(answers)),
         "votes": summarize_votes(row.get("votes")),

@@ -245,6 +245,30 @@ def test_failed_rows_excluded_votes_alpha_and_review(
     assert rows.loc[0, "gold"] == "positive" and rows.loc[0, "label"] == "neutral"
 
 
+def test_review_writes_no_label_at_all_as_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A multi-label text whose votes tie is often labelled [] (no label on): --review wrote its label cell blank,
+    which reads as "not labelled" beside votes that say "(none)"; it is "(none)" as the review app shows it."""
+    path = tmp_path / "x.jsonl"
+    pd.DataFrame(
+        {
+            "text": ["tie", "clear"],
+            "labels": [[], ["Price"]],
+            "expert": [["Place"], ["Price"]],
+            "votes": [
+                [vote("A", 0, ["Place"]), vote("B", 0, ["Promotion"])],
+                [vote("A", 0, ["Price"]), vote("B", 0, ["Price"])],
+            ],
+            "agreement": [{"Place": 0.5, "Promotion": 0.5}, {"Price": 1.0}],
+            "failed": [False, False],
+        }
+    ).to_json(path, orient="records", lines=True)
+    review = tmp_path / "review.csv"
+    code, _, err = run_cli(["agree", str(path), "--gold", "expert", "--review", str(review)], capsys)
+    assert code == 0, err
+    rows = pd.read_csv(review, keep_default_na=False)
+    assert rows["text"].tolist() == ["tie", "clear"] and rows["label"].tolist() == ["(none)", "Price"]
+
+
 def test_report_shows_between_rater_alpha_and_failed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sxhub.data import write_table
 
