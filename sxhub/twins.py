@@ -196,7 +196,7 @@ def twin_flags(
         flags.append(f"meaning lost (similarity {similarity:.2f} < {opts.min_similarity})")
     if leaked:
         flags.append(f"identity kept: {', '.join(leaked)}")
-    if normalise_for_dedup(twin) in {normalise_for_dedup(masked_original), normalise_for_dedup(raw_original)}:
+    if _copy_key(twin) in {_copy_key(masked_original), _copy_key(raw_original)}:
         flags.append("copy of the original")  # a short text handed back shares no 5-gram and passed every check
     elif shared > opts.max_shared_ngrams:
         flags.append(f"wording copied ({shared} shared {opts.ngram}-grams)")
@@ -208,6 +208,13 @@ def twin_flags(
         if not label_kept:
             flags.append(f"label changed ({_show(original_labels)} -> {_show(twin_labels)})")
     return flags, leaked, shared, label_kept
+
+
+def _copy_key(text: str) -> str:
+    """``text`` as the copy check compares it: its words, any case or spacing; a text without a word (emoji,
+    punctuation) as written, whitespace aside: every emoji-only twin had the empty key of its emoji-only original, and
+    "👌" for "👍" was flagged a copy."""
+    return normalise_for_dedup(text) or " ".join(text.split())
 
 
 def _as_set(labels: Any) -> frozenset[str]:

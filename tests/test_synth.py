@@ -333,6 +333,17 @@ def test_a_twin_that_copies_its_original_is_flagged() -> None:
     assert result.summary()["flag_counts"] == {"copy of the original": 1}
 
 
+def test_an_emoji_only_twin_is_a_copy_only_when_it_is_the_same() -> None:
+    """The copy check compared words only: every emoji-only twin (no word) had the empty key of its emoji-only
+    original, so "👌" for "👍" was flagged "copy of the original"; "👍" for "👍" still is."""
+    opts = TwinOptions()
+    for twin, copied in (("👌", False), ("🔥 🔥", False), (" 👍 ", True)):
+        flags, *_ = twin_flags(
+            "👍", "👍", twin, similarity=0.9, original_labels="positive", twin_labels="positive", opts=opts
+        )
+        assert ("copy of the original" in flags) is copied, twin
+
+
 def test_twins_with_real_minilm_similarity() -> None:
     teacher = FakeTeacher(
         responder=lambda m: (
