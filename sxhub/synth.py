@@ -222,7 +222,10 @@ def identity_tokens(
     ]
     found += [IdentityToken("hashtag", "#" + h) for h in _HASHTAG_RE.findall(stripped) if h[:1].isupper()]
     found += [IdentityToken("name", w) for w in _capitalised_names(HANDLE_RE.sub(" ", stripped))]
-    found += [IdentityToken("brand", b) for b in brands if b and b.lower() in text.lower()]
+    # a brand given as its handle (--focal-brand @Zara) is the brand wherever it is named: the check looked for
+    # "@zara" only, and a twin that kept "Zara" of "coats at Zara" passed
+    names = [b.lstrip("@") for b in brands]
+    found += [IdentityToken("brand", b) for b in names if b and b.lower() in text.lower()]
     unique: dict[tuple[str, str], IdentityToken] = {}
     for tok in found:
         if tok.value.lower().lstrip("@#") not in keep_set:

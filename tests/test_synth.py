@@ -153,6 +153,21 @@ def test_names_and_words_of_any_script_are_checked() -> None:
     assert shared_ngrams(russian, "Честно говоря, " + russian.lower()) >= 1
 
 
+@pytest.mark.parametrize("brand", ["Zara", "@Zara"])
+def test_a_focal_brand_given_as_its_handle_is_checked_wherever_it_is_named(brand: str) -> None:
+    """--focal-brand @Zara (the brand's handle) masked "Zara" to SynFcl, but the leak check looked for "@zara" only:
+    a twin that kept the brand's name passed with ok=True."""
+    opts = TwinOptions(focal_brand=brand)
+    raw = "loved the coats at zara today"
+    masked = protect_brand(raw, focal_brand=brand, placeholder=opts.placeholder)
+    assert masked == "loved the coats at SynFcl today"
+    flags, leaked, *_ = twin_flags(
+        raw, masked, "adored the Zara jackets this morning", similarity=0.9, original_labels="positive",
+        twin_labels="positive", opts=opts,
+    )  # fmt: skip
+    assert leaked == ["brand:Zara"] and flags == ["identity kept: brand:Zara"]
+
+
 def test_twin_prompt_has_labels_placeholder_and_masked_text_only() -> None:
     opts = TwinOptions(focal_brand="Zara")
     masked = protect_brand("@Zara jacket, mail me jo@x.com", focal_brand="Zara", placeholder=opts.placeholder)
