@@ -180,6 +180,11 @@ def test_expert_labels_as_one_flag_column_per_label_score_the_same(
         "Error: --gold 'Price' holds true/false cells, not label names: pass --task TASK.yaml to read the experts' "
         "labels from the file's one true/false column per label, or --gold with a column of label names."
     )
+    # --gold labels, as the option's help says, where 'labels' is the teacher's column (annotate --keep-column): the
+    # error said to pass "--gold with the experts' one", a column this file has not; it names the way that works
+    code, out, err = run_cli(["agree", str(flagged), "--gold", "labels", "--task", str(task), "--json"], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0
+    assert "true/false columns Product, Place, Price, Promotion: pass --gold 'Product'" in err
 
 
 def test_multi_label_guessed_from_json_cells_and_comma_gold(

@@ -18,6 +18,7 @@ from ..labelled import (
     expert_label_cell,
     failed_flags,
     gold_from_flag_columns,
+    has_flag_columns,
     na_words_as_empty,
     parse_label_cell,
     with_flag_labels,
@@ -353,6 +354,13 @@ def agree(
         # else the teachers' labels in that layout (the 4P tweets')
         df = with_flag_labels(df, spec.label_names, spec.multi_label, column=spec.label_column)
     pred = _pick_pred_column(df, pred_column, spec.label_column if spec else None)
+    if spec is not None and gold_column == pred and has_flag_columns(df, spec.label_names, spec.multi_label):
+        # --gold's help says 'labels' reads them, but here 'labels' is the teachers' column (annotate --keep-column)
+        raise InputError(
+            f"--gold {gold_column!r} is the teachers' column of {Path(labelled).name}; its experts' labels are the "
+            f"true/false columns {', '.join(spec.label_names[:4])}{', ...' if len(spec.label_names) > 4 else ''}: "
+            f"pass --gold {spec.label_names[0]!r} (any label's name reads them all)."
+        )
     if vote:
         df = _revote(df, pred, vote, spec, gold_column)
     result, kept = compare(
