@@ -206,6 +206,17 @@ def _classifier(seed: int) -> Any:
     return LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
 
 
+def _float64_rows(features: np.ndarray, rows: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``features[rows]`` as float64, cast a chunk of rows at a time (no whole float32 copy on the way). The model
+    is fitted on float64 whatever the embeddings' dtype (scikit-learn fits float32 input in float32: other numbers)."""
+    if features.dtype == np.float64:
+        return features[rows]
+    out = np.empty((len(rows), *features.shape[1:]), dtype=np.float64)
+    for start in range(0, len(rows), chunk):
+        out[start : start + chunk] = features[rows[start : start + chunk]]
+    return out
+
+
 def oof_probabilities(
     features: np.ndarray, targets: np.ndarray, *, n_labels: int, multi_label: bool, folds: int, seed: int = 0
 ) -> np.ndarray:
@@ -227,13 +238,17 @@ def oof_probabilities(
             hot = np.asarray(targets, dtype=int).reshape(len(features), -1)
             out = np.zeros(hot.shape, dtype=float)
             for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(features):
+                x_train = x_test = None  # cast once per fold, for every label's model
                 for k in range(hot.shape[1]):
                     seen = np.unique(hot[train, k])
                     if len(seen) == 1:  # constant in this training fold: that constant
                         out[test, k] = float(seen[0])
                         continue
-                    model = _classifier(seed).fit(features[train], hot[train, k])
-                    out[test, k] = model.predict_proba(features[test])[:, 1]
+                    if x_train is None:
+                        x_train, x_test = _float64_rows(features, train), _float64_rows(features, test)
+                    model = _classifier(seed).fit(x_train, hot[train, k])
+                    out[test, k] = model.predict_proba(x_test)[:, 1]
+                del x_train, x_test
             return out
         counts = np.bincount(targets, minlength=n_labels)
         present = np.flatnonzero(counts)
@@ -247,8 +262,9 @@ def oof_probabilities(
             if len(seen) == 1:  # a rare label missing from this training fold leaves one: it is certain there
                 full[test, seen[0]] = 1.0
                 continue
-            model = _classifier(seed).fit(features[train], targets[train])
-            full[np.ix_(test, model.classes_)] = model.predict_proba(features[test])  # a label not seen gets 0
+            model = _classifier(seed).fit(_float64_rows(features, train), targets[train])
+            probs = model.predict_proba(_float64_rows(features, test))
+            full[np.ix_(test, model.classes_)] = probs  # a label not seen gets 0
     return full
 
 
@@ -305,7 +321,10 @@ def find_doubts(
     shares = _vote_shares(rows)  # a bad votes or agreement cell is said before the texts are embedded
     _agreement_split(rows)
     features = embedder(rows.texts) if embedder is not None else embed_texts(rows.texts, model)
-    features = np.asarray(features, dtype=float)
+    # float32 (embed_texts') kept as it is: a float64 copy of 1M x 384 is 3 GB more; each fold casts its rows
+    features = np.asarray(features)
+    if features.dtype not in (np.float32, np.float64):
+        features = np.asarray(features, dtype=float)
     if features.shape[0] != n:
         raise InputError(f"the embedder returned {features.shape[0]} vectors for {n} texts; it must return one each.")
     embedded = time.perf_counter()
