@@ -40,16 +40,23 @@ def _vote_shares(rows: _Rows) -> list[Shares | None]:
     """Per scored row, the vote shares per label and the number of valid votes (None without a valid vote)."""
     if "votes" not in rows.frame.columns:
         return [None] * len(rows.positions)
-    cells = rows.frame["votes"].tolist()
-    out: list[Shares | None] = []
-    for i, human in zip(rows.positions, rows.human, strict=True):
-        if human:  # the votes are the teachers' on the label a person replaced
-            out.append(None)
-            continue
-        votes = plain_votes(cells[i])
-        shares = label_shares(votes, rows.label_names, rows.multi_label)
-        n = sum(valid_labels(v, rows.label_names, rows.multi_label) is not None for v in votes)
-        out.append(None if shares is None else (shares, n))
+    # each scored row's cell is replaced by its plain votes, which the queue then carries as they are: made here and
+    # again for the queue, every vote was held twice over with the cells as read (a 1M-row file: GBs). Out of the
+    # frame first (pointers copied), so that each cell as read is released as it is replaced
+    at = rows.frame.columns.get_loc("votes")
+    cells = rows.frame.pop("votes").to_numpy(dtype=object, copy=True)
+    try:
+        out: list[Shares | None] = []
+        for i, human in zip(rows.positions, rows.human, strict=True):
+            cells[i] = votes = plain_votes(cells[i])
+            if human:  # the votes are the teachers' on the label a person replaced
+                out.append(None)
+                continue
+            shares = label_shares(votes, rows.label_names, rows.multi_label)
+            n = sum(valid_labels(v, rows.label_names, rows.multi_label) is not None for v in votes)
+            out.append(None if shares is None else (shares, n))
+    finally:
+        rows.frame.insert(at, "votes", pd.Series(cells, index=rows.frame.index, dtype=object))
     return out
 
 

@@ -146,7 +146,7 @@ def _read_rows(
     multi_label: bool | None,
     text_column: str | None,
 ) -> _Rows:
-    df = source if isinstance(source, pd.DataFrame) else read_table(source)
+    df = source if isinstance(source, pd.DataFrame) else _read_labelled(source)
     df = with_flag_labels(df.reset_index(drop=True), label_names, multi_label)
     tcol = find_text_column(df, text_column)
     lcol = _label_column(df, multi_label)
@@ -182,6 +182,46 @@ def _read_rows(
     sources = df["label_source"].astype(str).tolist() if "label_source" in df.columns else None
     human = [sources is not None and sources[i] == "human" for i in positions]
     return _Rows(df, positions, texts, labels, names, multi, lcol, left_out, human)
+
+
+def _read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
+    """The file as :func:`read_table` reads it, except the ``votes`` of a Parquet file in annotate's layout
+    (:func:`sxhub.dataset_build._read_parquet_votes`): read a batch at a time straight into plain lists of dicts.
+
+    pandas reads each cell as a slice of one array of every vote's dict (labels as slices of another): no vote can
+    be released before the last, so the plain votes the signals and the queue use (:func:`plain_votes`) were a
+    second copy of every vote (a 1M-row file: GBs). A string repeated within a batch (the teacher, a reason, a label) is
+    one object, as pandas makes it."""
+    from .dataset_build import VOTES_BATCH, _read_parquet_votes
+    from .tables import read_errors
+
+    frame, path = _read_parquet_votes(source)
+    if frame is None:
+        return read_table(source)
+    import pyarrow.parquet as pq
+
+    cells = np.empty(len(frame), dtype=object)
+    at = 0
+    with read_errors(path):
+        batches = pq.ParquetFile(path).iter_batches(batch_size=VOTES_BATCH, columns=["votes"])
+    while True:
+        with read_errors(path):  # a corrupt page of votes: read_table's one line, exit 2
+            batch = next(batches, None)
+        if batch is None:
+            break
+        strings: dict[str, str] = {}
+        for cell in batch.column(0).to_pylist():
+            for vote in cell or ():
+                for key, value in (vote or {}).items():
+                    if isinstance(value, str):
+                        vote[key] = strings.setdefault(value, value)
+                    elif isinstance(value, list):  # labels
+                        value[:] = [strings.setdefault(v, v) if isinstance(v, str) else v for v in value]
+            cells[at] = cell
+            at += 1
+        del batch
+    frame["votes"] = pd.Series(cells, index=frame.index, dtype=object)
+    return frame
 
 
 def _names_seen(labels: list[Any], df: pd.DataFrame, multi: bool) -> list[str]:

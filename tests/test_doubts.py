@@ -537,3 +537,91 @@ def test_float32_embeddings_are_not_copied_whole_to_float64() -> None:
     pd.testing.assert_frame_equal(queue, expected)
     whole = features.size * 8  # 24.6 MB; a fold's training rows as float64 are 0.8 of it
     assert peak < 1.4 * whole, f"peak {peak / 1e6:.1f} MB against {whole / 1e6:.1f} MB for float64 embeddings"
+
+
+def test_votes_are_held_once(tmp_path: Path) -> None:
+    """Every vote read from a Parquet file was made a plain dict twice (for the vote split, then again for the
+    queue) while the cells as read stayed held: about two copies of the votes, the bulk of an annotate output. The
+    cells are now replaced by their plain votes once, and the queue carries those."""
+    import tracemalloc
+
+    from sxhub.data import read_table
+
+    frame, _ = synthetic(n=3_000)
+    rng = np.random.default_rng(1)
+    frame["votes"] = [
+        [{"teacher": "t", "sample": s, "labels": [str(rng.choice(LABELS))], "reason": ""} for s in range(12)]
+        for _ in range(len(frame))
+    ]
+    path = tmp_path / "labelled.parquet"
+    frame.to_parquet(path)
+
+    def doubts() -> pd.DataFrame:
+        return find_doubts(path, label_names=LABELS, embedder=lambda t: np.zeros((len(t), 2)), folds=3).queue
+
+    expected = doubts()  # the modules it imports are not counted below
+    tracemalloc.start()
+    try:
+        read_table(path)
+        read = tracemalloc.get_traced_memory()[1]
+        tracemalloc.reset_peak()
+        queue = doubts()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    pd.testing.assert_frame_equal(queue, expected)
+    assert queue.sort_values("row")["votes"].tolist() == [list(v) for v in frame["votes"]]
+    assert peak < 1.5 * read, f"peak {peak / 1e6:.1f} MB against {read / 1e6:.1f} MB for the file as read"
+
+
+def test_parquet_votes_read_batch_by_batch_give_the_same_queue(tmp_path: Path) -> None:
+    """A Parquet file's votes are read a batch at a time into plain dicts rather than through pandas: the queue,
+    votes included (a scored vote, a missing and a null field, no votes, a human label), is the one pandas' read gives,
+    and so is the file written."""
+    from sxhub.data import read_table
+
+    frame, _ = synthetic(n=120)
+    votes = [list(v) for v in frame["votes"]]
+    votes[0] = [{**votes[0][0], "scores": [{"label": "positive", "p": 0.7}, {"label": "neutral", "p": 0.3}]}]
+    votes[1] = [{"teacher": "t", "sample": 0, "labels": None, "reason": "", "error": "timeout"}, *votes[1][1:]]
+    votes[2] = []
+    votes[3] = None
+    frame["votes"] = votes
+    frame["label_source"] = ["human" if i == 4 else "teacher" for i in range(len(frame))]
+    path = tmp_path / "labelled.parquet"
+    frame.to_parquet(path)
+    args = {"label_names": LABELS, "embedder": bag_of_words, "folds": 3}
+    queue = find_doubts(path, **args).queue
+    expected = find_doubts(read_table(path), **args).queue
+    pd.testing.assert_frame_equal(queue, expected)
+    write_queue(queue, tmp_path / "a.parquet")
+    write_queue(expected, tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    write_queue(queue, tmp_path / "a.jsonl")
+    write_queue(expected, tmp_path / "b.jsonl")
+    assert (tmp_path / "a.jsonl").read_text() == (tmp_path / "b.jsonl").read_text()
+
+
+def test_a_parquet_file_whose_votes_are_corrupt_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The votes of a Parquet file are read after its other columns, a batch at a time: a corrupt page of votes is
+    still the one line (exit 2) that reading the file whole gives, not pyarrow's traceback."""
+    import pyarrow.parquet as pq
+
+    frame, _ = synthetic(n=200)
+    frame["votes"] = [[{**v, "reason": f"because {i}"} for v in row] for i, row in enumerate(frame["votes"])]
+    path = tmp_path / "labelled.parquet"
+    frame.to_parquet(path)
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    (reasons,) = [
+        group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema.endswith(".reason")
+    ]
+    data = bytearray(path.read_bytes())
+    start = reasons.data_page_offset
+    data[start : start + reasons.total_compressed_size] = b"\x07" * reasons.total_compressed_size
+    path.write_bytes(bytes(data))
+    code, _, err = run_cli(["doubts", str(path), "-o", str(tmp_path / "q.parquet")], capsys)
+    (line,) = err.strip().splitlines()
+    assert code == 2
+    assert "is not a readable Parquet file" in line
