@@ -328,3 +328,18 @@ def parquet_columns_asked(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 
     monkeypatch.setattr(pq, "read_table", read_table)
     return asked
+
+
+def corrupt_parquet_pages(path: Path, column_suffix: str) -> None:
+    """Overwrite the data pages of the first row group's column whose path ends in ``column_suffix`` (a vote's
+    ``.reason``), leaving every other column whole: a file damaged in one column only."""
+    import pyarrow.parquet as pq
+
+    group = pq.ParquetFile(path).metadata.row_group(0)
+    (chunk,) = [
+        group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema.endswith(column_suffix)
+    ]
+    data = bytearray(path.read_bytes())
+    start = chunk.data_page_offset
+    data[start : start + chunk.total_compressed_size] = b"\x07" * chunk.total_compressed_size
+    path.write_bytes(bytes(data))

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import corrupt_parquet_pages, run_cli
 
 from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, oof_probabilities, read_queue, write_queue
 from sxhub.errors import InputError
@@ -607,20 +607,11 @@ def test_a_parquet_file_whose_votes_are_corrupt_is_one_line(
 ) -> None:
     """The votes of a Parquet file are read after its other columns, a batch at a time: a corrupt page of votes is
     still the one line (exit 2) that reading the file whole gives, not pyarrow's traceback."""
-    import pyarrow.parquet as pq
-
     frame, _ = synthetic(n=200)
     frame["votes"] = [[{**v, "reason": f"because {i}"} for v in row] for i, row in enumerate(frame["votes"])]
     path = tmp_path / "labelled.parquet"
     frame.to_parquet(path)
-    group = pq.ParquetFile(path).metadata.row_group(0)
-    (reasons,) = [
-        group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema.endswith(".reason")
-    ]
-    data = bytearray(path.read_bytes())
-    start = reasons.data_page_offset
-    data[start : start + reasons.total_compressed_size] = b"\x07" * reasons.total_compressed_size
-    path.write_bytes(bytes(data))
+    corrupt_parquet_pages(path, ".reason")
     code, _, err = run_cli(["doubts", str(path), "-o", str(tmp_path / "q.parquet")], capsys)
     (line,) = err.strip().splitlines()
     assert code == 2

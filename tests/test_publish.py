@@ -9,7 +9,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import HubFixture, build_tiny_model, run_cli
+from conftest import HubFixture, build_tiny_model, corrupt_parquet_pages, run_cli
 
 from sxhub.spec import TaskSpec
 
@@ -2104,19 +2104,10 @@ def test_a_parquet_file_whose_votes_are_corrupt_is_one_line(
     """The votes of a Parquet file are read after its other columns, a batch at a time: a corrupt page of votes
     (the other columns whole) ended publish dataset with pyarrow's own message and exit 1, where the file read whole
     had said it is not a readable Parquet file, with the fix, and exit 2."""
-    import pyarrow.parquet as pq
-
     spec = _spec()
     path = tmp_path / "labelled.parquet"
     pd.DataFrame(_rows(spec, n=200)).to_parquet(path)
-    group = pq.ParquetFile(path).metadata.row_group(0)
-    (reasons,) = [
-        group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema.endswith(".reason")
-    ]
-    data = bytearray(path.read_bytes())
-    start = reasons.data_page_offset
-    data[start : start + reasons.total_compressed_size] = b"\x07" * reasons.total_compressed_size
-    path.write_bytes(bytes(data))
+    corrupt_parquet_pages(path, ".reason")
     task = tmp_path / "task.yaml"
     task.write_text(spec.to_yaml(), encoding="utf-8")
     code, _, err = run_cli(
