@@ -169,18 +169,33 @@ def _has_cuda() -> bool:
     return bool(torch.cuda.is_available())
 
 
+# the settings `sxhub train` (and `run`) take as options, by field: an out-of-range value's line names the option the
+# user typed (it named the Python field only: "max_length=4 must be an integer >= 8" for --max-length 4)
+OPTIONS = {
+    "epochs": "--epochs", "batch_size": "--batch-size", "learning_rate": "--learning-rate",
+    "max_minutes": "--max-minutes", "max_length": "--max-length", "seed": "--seed",
+    "min_agreement": "--min-agreement", "val_size": "--val-size", "threads": "--threads", "min_steps": "--min-steps",
+    "layers": "--layers", "distill_temperature": "--distill-temperature", "distill_weight": "--distill-weight",
+    "trials": "--search", "minutes": "--search-minutes",
+}  # fmt: skip
+
+
+def _option(name: str) -> str:
+    return f" (option {OPTIONS[name]})" if name in OPTIONS else ""
+
+
 def check_number(name: str, value: Any, *, low: float, high: float, low_open: bool = False) -> None:
     """A finite number within ``[low, high]`` (``(low, high]`` with ``low_open``), else a UserError naming it."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or value > high or value < low or (low_open and value == low):
         bound = f"{'>' if low_open else '>='} {low} and <= {high}"
-        raise UserError(f"{name}={value!r} is out of range; it must be a number {bound}.")
+        raise UserError(f"{name}={value!r} is out of range; it must be a number {bound}{_option(name)}.")
 
 
 def check_int(name: str, value: Any, *, low: int) -> None:
     """An integer (not a bool) >= ``low``, else a UserError naming it."""
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise UserError(f"{name}={value!r} must be an integer >= {low}.")
+        raise UserError(f"{name}={value!r} must be an integer >= {low}{_option(name)}.")
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require_modules
+from conftest import require_modules, run_cli
 from sklearn.metrics import f1_score
 
 from sxhub import autotrain, trained_texts
@@ -551,6 +551,23 @@ def test_soft_labels_train_with_a_validation_file_without_votes(tiny_base_model:
 def test_config_checks_itself(field: str, value: Any, message: str, tmp_path: Path) -> None:
     with pytest.raises(UserError, match=re.escape(message)):
         TrainConfig(output_dir=tmp_path, **{field: value})
+
+
+def test_an_out_of_range_option_names_the_option_typed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`sxhub train --max-length 4` said "max_length=4 must be an integer >= 8", the Python field, not the option the
+    user typed; the line now names it too. A setting with no option (weight_decay) keeps its field name alone."""
+    data = tmp_path / "data.csv"
+    pd.DataFrame({"text": ["good", "bad"], "label": ["positive", "negative"]}).to_csv(data, index=False)
+    spec = tmp_path / "task.yaml"
+    spec.write_text(SINGLE.to_yaml(), encoding="utf-8")
+    for option, value, line in [
+        ("--max-length", "4", "Error: max_length=4 must be an integer >= 8 (option --max-length)."),
+        ("--val-size", "0.9", "val_size=0.9 is out of range; it must be a number > 0 and <= 0.5 (option --val-size)."),
+    ]:
+        code, _, err = run_cli(["train", str(spec), str(data), "-o", str(tmp_path / "m"), option, value], capsys)
+        assert code == 2 and line in err.strip().splitlines()[-1]
+    with pytest.raises(UserError, match=r"weight_decay=2\.0 is out of range; it must be a number >= 0 and <= 1\.$"):
+        TrainConfig(output_dir=tmp_path, weight_decay=2.0)
 
 
 def test_training_arguments_follow_the_config(tmp_path: Path) -> None:
