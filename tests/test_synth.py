@@ -735,6 +735,34 @@ def test_cli_twins_and_generate(tmp_path: Path) -> None:
         assert len(lines) == 4 and all(len(x["messages"]) == 3 for x in lines)
 
 
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["twins", "--min-similarity", "2"], "--min-similarity"),
+        (["twins", "--max-shared-ngrams", "-1"], "--max-shared-ngrams"),
+        (["twins", "--temperature", "3"], "--temperature"),
+        (["twins", "--concurrency", "0"], "--concurrency"),
+        (["generate", "--n", "0"], "--n"),
+        (["generate", "--temperature", "-1"], "--temperature"),
+        (["generate", "--min-distance", "5"], "--min-distance"),
+    ],
+)
+def test_an_out_of_range_option_of_twins_or_generate_names_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], option: str
+) -> None:
+    """`twins --min-similarity 2` ended "min_similarity=2.0 must be a number from -1.0 to 1.0", the Python field,
+    and only after the teachers were set up; `--concurrency 0` said "concurrency=0 must be at least 1". These
+    options now take click ranges, as annotate's --concurrency does: the usage error names the option, exit 2."""
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["Love the lamp"]}).to_csv(source, index=False)
+    task = write_task(tmp_path, "http://127.0.0.1:9/v1")
+    verb, *rest = argv
+    inputs = [str(task), str(source)] if verb == "twins" else [str(task)]
+    extra = ["--n", "3"] if verb == "generate" and "--n" not in rest else []
+    code, _, err = run_cli([verb, *inputs, "-o", str(tmp_path / "out.csv"), *extra, *rest], capsys)
+    assert code == 2 and f"Error: Invalid value for '{option}'" in err
+
+
 def test_cli_twins_exits_1_when_no_twin_was_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A teacher that never wrote a readable twin gave a file of failed rows and exit 0 ('twins && train' trained on
     nothing), where annotate and generate exit 1: the summary, then one error line, the file kept."""

@@ -45,7 +45,9 @@ from .params import OutputPath, given, requires, threads_option
     "--samples", type=click.IntRange(1, 64), help="Self-consistency samples per teacher (default: the spec's)."
 )
 @vote_option
-@click.option("--concurrency", type=int, default=8, show_default=True, help="Teacher requests in flight.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Teacher requests in flight."
+)
 @click.option("--text-column", help="Column holding the texts (default: text or a usual synonym).")
 @click.option("--limit", type=click.IntRange(1), help="Only the first N rows of INPUT.")
 @click.option("--base", "base_model", help="Student base model: a local folder or Hub id (default: all-MiniLM-L6-v2).")

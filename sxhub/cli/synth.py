@@ -22,7 +22,9 @@ _engine_options = [
         default=None,
         help="Labelling samples per teacher (default: the spec's).",
     ),
-    click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most."),
+    click.option(
+        "--concurrency", type=click.IntRange(1, 512), default=8, show_default=True, help="Requests in flight at most."
+    ),
     click.option(
         "--cache-dir",
         type=OutputPath(folder=True, lock=False),
@@ -76,9 +78,19 @@ async def _with_teachers(spec: TaskSpec, run: Any, *, writers: tuple[str, ...] =
 @click.option("-o", "--output", required=True, type=OutputPath(), help="Output table (.csv, .jsonl or .parquet).")
 @click.option("--focal-brand", default=None, help="A brand to replace by the placeholder (e.g. the client's).")
 @click.option("--placeholder", default=None, help="The placeholder brand name [default: SynFcl with --focal-brand].")
-@click.option("--min-similarity", type=float, default=0.6, show_default=True, help="Meaning kept: cosine threshold.")
-@click.option("--max-shared-ngrams", type=int, default=0, show_default=True, help="Copied 5-grams allowed.")
-@click.option("--temperature", type=float, default=0.7, show_default=True, help="Rewrite temperature.")
+@click.option(
+    "--min-similarity",
+    type=click.FloatRange(-1.0, 1.0),
+    default=0.6,
+    show_default=True,
+    help="Meaning kept: cosine threshold.",
+)
+@click.option(
+    "--max-shared-ngrams", type=click.IntRange(min=0), default=0, show_default=True, help="Copied 5-grams allowed."
+)
+@click.option(
+    "--temperature", type=click.FloatRange(0.0, 2.0), default=0.7, show_default=True, help="Rewrite temperature."
+)
 @click.option("--text-column", default=None)
 @click.option("--limit", type=click.IntRange(1), default=None, help="Twin only the first N rows.")
 @engine_options
@@ -169,7 +181,7 @@ def refuse_no_twin(frame: Any, output: str) -> None:
     type=OutputPath(),
     help="Output file (.csv, .jsonl, .parquet; chat/completion: .jsonl).",
 )
-@click.option("--n", "n", type=int, required=True, help="How many texts to write.")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="How many texts to write.")
 @click.option(
     "--topics",
     "topics_file",
@@ -191,10 +203,12 @@ def refuse_no_twin(frame: Any, output: str) -> None:
     multiple=True,
     help="Who writes the texts (e.g. a `sxhub tune` folder); the teachers then only vote. Repeatable.",
 )
-@click.option("--temperature", type=float, default=1.0, show_default=True, help="Writing temperature.")
+@click.option(
+    "--temperature", type=click.FloatRange(0.0, 2.0), default=1.0, show_default=True, help="Writing temperature."
+)
 @click.option(
     "--min-distance",
-    type=float,
+    type=click.FloatRange(0.0, 2.0),
     default=0.1,
     show_default=True,
     help="Drop near duplicates: cosine distance to a kept text below this.",
