@@ -164,6 +164,12 @@ WEIGHTS_FILES = (  # what from_pretrained reads a PyTorch model's weights from
 )
 
 
+def has_vocabulary(tokenizer: Any) -> bool:
+    """Whether ``tokenizer`` has words beyond its special tokens: transformers 5 builds one from nothing but a
+    folder's config.json when its tokenizer files are missing, and every word then reads as ``[UNK]``."""
+    return len(tokenizer) > len(tokenizer.all_special_tokens)
+
+
 def check_base(base: str | None) -> str:
     """The base model ``base`` names (None: the default student base), checked without loading its weights: its
     config and tokenizer load, the tokenizer has a vocabulary, and a local folder holds weights whose header reads.
@@ -175,7 +181,7 @@ def check_base(base: str | None) -> str:
 
         base = default_base_model()
     tokenizer, _ = base_parts(base)
-    if len(tokenizer) <= len(tokenizer.all_special_tokens):  # transformers 5 builds one from nothing but its config
+    if not has_vocabulary(tokenizer):
         raise ModelError(
             f"base model {base!r} has no tokenizer vocabulary (no tokenizer.json, vocab.txt or the like beside its "
             "config); pass a model folder saved with its tokenizer, or a Hub id, with --base."

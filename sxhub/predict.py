@@ -451,8 +451,10 @@ def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
     the same label and probabilities, with exit code 0."""
     from transformers import AutoTokenizer
 
+    from .head import has_vocabulary
+
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+    if not has_vocabulary(tokenizer):
         raise ModelError(
             f"{str(model_dir)!r} has no tokenizer vocabulary (no tokenizer.json, vocab.txt or the like beside its "
             "config.json); copy or download the model folder again with its tokenizer files, or train it again."
