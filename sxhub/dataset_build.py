@@ -230,29 +230,36 @@ def _vote_fields(votes: Any, names: Any) -> Any:
     return pa.ListArray.from_arrays(votes.offsets, inner)
 
 
+def parquet_votes_chunks(path: str | os.PathLike[str], batch_size: int) -> Iterator[Any]:
+    """The ``votes`` column of the Parquet file ``path``, ``batch_size`` rows at a time, as Arrow arrays; a corrupt
+    page of votes is read_table's one line and exit 2 (:func:`sxhub.tables.read_errors`), not pyarrow's traceback."""
+    import pyarrow.parquet as pq
+
+    with read_errors(path):
+        batches = pq.ParquetFile(path).iter_batches(batch_size=batch_size, columns=["votes"])
+    while True:
+        with read_errors(path):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch.column(0)
+
+
 def _arrow_votes_column(path: str | os.PathLike[str], keep: Any) -> pd.Series:
     """The kept rows' votes (``keep``: a bool per row of the file) as one normalised Arrow array in a pandas column,
     read a batch at a time; the ``scores`` field only where some kept vote has scores (:func:`_votes_column`'s one
     vote type)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     keep = np.asarray(keep, dtype=bool)
     pieces, start = [], 0
-    with read_errors(path):
-        batches = pq.ParquetFile(path).iter_batches(batch_size=VOTES_BATCH * 5, columns=["votes"])
-    while True:
-        with read_errors(path):  # a corrupt page of votes: read_table's one line, exit 2 (not a traceback's)
-            batch = next(batches, None)
-        if batch is None:
-            break
-        chunk = batch.column(0)
+    for chunk in parquet_votes_chunks(path, VOTES_BATCH * 5):
         mask = keep[start : start + len(chunk)]
         start += len(chunk)
         if mask.any():
             pieces.append(_normal_votes(chunk.filter(pa.array(mask))))
-        del batch, chunk
+        del chunk
     if not pieces:
         return pd.Series([], dtype=object)
     merged = pa.concat_arrays(pieces) if len(pieces) > 1 else pieces[0]

@@ -192,25 +192,16 @@ def _read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
     be released before the last, so the plain votes the signals and the queue use (:func:`plain_votes`) were a
     second copy of every vote (a 1M-row file: GBs). A string repeated within a batch (the teacher, a reason, a label) is
     one object, as pandas makes it."""
-    from .dataset_build import VOTES_BATCH, _read_parquet_votes
-    from .tables import read_errors
+    from .dataset_build import VOTES_BATCH, _read_parquet_votes, parquet_votes_chunks
 
     frame, path = _read_parquet_votes(source)
     if frame is None:
         return read_table(source)
-    import pyarrow.parquet as pq
-
     cells = np.empty(len(frame), dtype=object)
     at = 0
-    with read_errors(path):
-        batches = pq.ParquetFile(path).iter_batches(batch_size=VOTES_BATCH, columns=["votes"])
-    while True:
-        with read_errors(path):  # a corrupt page of votes: read_table's one line, exit 2
-            batch = next(batches, None)
-        if batch is None:
-            break
+    for chunk in parquet_votes_chunks(path, VOTES_BATCH):
         strings: dict[str, str] = {}
-        for cell in batch.column(0).to_pylist():
+        for cell in chunk.to_pylist():
             for vote in cell or ():
                 for key, value in (vote or {}).items():
                     if isinstance(value, str):
@@ -219,7 +210,7 @@ def _read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
                         value[:] = [strings.setdefault(v, v) if isinstance(v, str) else v for v in value]
             cells[at] = cell
             at += 1
-        del batch
+        del chunk
     frame["votes"] = pd.Series(cells, index=frame.index, dtype=object)
     return frame
 
