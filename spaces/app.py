@@ -795,10 +795,21 @@ def build_demo(
                 num_top_classes=len(expert.labels),
                 show_heading=not expert.multi_label,
             )
-            decision = gr.Markdown()
+            decision = gr.Markdown(label="Decision")  # the label names the value in the API docs, not on the page
             gr.Examples(examples=[[e] for e in examples], inputs=text)
-            button.click(lambda t: label_text(expert, t), text, [probs, decision], api_name="predict")
-            text.submit(lambda t: label_text(expert, t), text, [probs, decision], api_name=False)
+
+            # named functions: gradio takes the API's parameter names from the signature and the endpoint's
+            # description from the docstring (a lambda's `t` was what a caller had to write: predict(t=...))
+            def predict(text: str) -> tuple[dict[str, float], str]:
+                """Label one text: every label's probability and the decision.
+
+                Args:
+                    text: the text to label, cleaned and cut as the model's training texts were
+                """
+                return label_text(expert, text)
+
+            button.click(predict, text, [probs, decision], api_name="predict")
+            text.submit(predict, text, [probs, decision], api_name=False)
         with gr.Tab("CSV"):
             upload = gr.File(
                 label=f"CSV with a 'text' column (at most {MAX_CSV_ROWS:,} rows, {_megabytes(MAX_CSV_BYTES)})",
@@ -807,7 +818,16 @@ def build_demo(
             )
             run = gr.Button("Label the CSV", variant="primary")
             download = gr.File(label="Labelled CSV")
-            run.click(lambda p: label_csv(expert, p), upload, download, api_name="label_csv")
+
+            def label_file(file: str) -> str:
+                """Label a CSV's text column: the labelled CSV, with label(s) and one probability column per label.
+
+                Args:
+                    file: a UTF-8 CSV with a 'text' column, sent as handle_file(path)
+                """
+                return label_csv(expert, file)
+
+            run.click(label_file, upload, download, api_name="label_csv")
 
         def info() -> dict:
             """What this Space serves: runtime (onnx-int8, onnx or torch), labels, thresholds, preprocessing, facts."""

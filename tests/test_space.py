@@ -1245,3 +1245,26 @@ def test_28_int8_margins_are_said_as_their_range_on_the_page_and_the_card() -> N
     assert describe_margin(few, names[:3]) == (
         "within a label's own margin of its threshold (emotion0 0.01, emotion1 0.60, emotion2 0.30 logits)"
     )
+
+
+def test_the_api_names_its_parameters_as_a_caller_writes_them(served: tuple[str, Path], tmp_path: Path) -> None:
+    """``view_api`` showed ``predict(t, ...)`` and ``predict(p, api_name="/label_csv")`` (the lambdas' parameters),
+    so a caller had to write ``t=``; the endpoints take ``text=`` and ``file=``, say what they do, name the decision
+    they return, and still take positional arguments."""
+    from gradio_client import Client, handle_file
+
+    url, _ = served
+    client = Client(url, verbose=False)
+    endpoints = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    predict, csv_ = endpoints["/predict"], endpoints["/label_csv"]
+    assert [p["parameter_name"] for p in predict["parameters"]] == ["text"]
+    assert [p["parameter_name"] for p in csv_["parameters"]] == ["file"]
+    assert [r["label"] for r in predict["returns"]] == ["Probabilities", "Decision"]
+    assert predict["description"].startswith("Label one text") and csv_["description"].startswith("Label a CSV")
+    by_name = client.predict(text="profit rose", api_name="/predict")
+    assert by_name == client.predict("profit rose", api_name="/predict")
+    assert by_name[1] == f"Label: **{by_name[0]['label']}**."
+    upload = tmp_path / "texts.csv"
+    upload.write_text("text\nprofit rose\n", encoding="utf-8")
+    with open(client.predict(file=handle_file(str(upload)), api_name="/label_csv"), encoding="utf-8") as fh:
+        assert [r["label"] for r in csv.DictReader(fh)] == [by_name[0]["label"]]
