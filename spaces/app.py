@@ -425,8 +425,24 @@ class Expert:
         return max(probs, key=probs.__getitem__)
 
 
-def label_text(expert: Expert, text: str) -> tuple[dict[str, float], str]:
-    """One text: the probabilities for ``gr.Label`` and a line that states the decision."""
+def _kind(value: Any) -> str:
+    """What a caller sent, for an error line: ``3 (int)``, ``a dict``."""
+    shown = repr(value)
+    return f"{shown if len(shown) <= 60 else shown[:57] + '...'} ({type(value).__name__})"
+
+
+def label_text(expert: Expert, text: Any) -> tuple[dict[str, float], str]:
+    """One text: the probabilities for ``gr.Label`` and a line that states the decision.
+
+    ``text`` is what the caller sent, as it came (the event does not preprocess it): gradio's Textbox made any value a
+    string, so a list of texts was labelled as the one text ``"['a', 'b']"``, and a number as its digits."""
+    if isinstance(text, (list, tuple)):
+        raise gr.Error(
+            f"/predict labels one text, and got a list of {len(text)}. Send a list of texts to /predict_batch: "
+            'client.predict(texts=[...], api_name="/predict_batch").'
+        )
+    if text is not None and not isinstance(text, str):
+        raise gr.Error(f"/predict takes a text (a string), and got {_kind(text)}. Send the text as a string.")
     if not text or not text.strip():
         return {}, "Type a text first."
     probs = expert.probabilities([text])[0]
@@ -435,6 +451,34 @@ def label_text(expert: Expert, text: str) -> tuple[dict[str, float], str]:
         on = ", ".join(f"**{md_escape(n)}**" for n in decision) or "none"
         return probs, f"Labels on (probability ≥ the label's threshold): {on}."
     return probs, f"Label: **{md_escape(decision)}**."
+
+
+def label_batch(expert: Expert, texts: Any) -> list[dict[str, Any]]:
+    """Many texts in one call: for each, in order, ``label`` (``labels`` for multi-label) and ``probabilities``, as
+    ``sxhub predict`` decides them. A blank text is left unlabelled (both None), as a CSV's blank row is."""
+    if isinstance(texts, str):
+        raise gr.Error(
+            "/predict_batch takes a list of texts, and got one string. Send [text], or call /predict for one text."
+        )
+    if not isinstance(texts, (list, tuple)):
+        raise gr.Error(f"/predict_batch takes a list of texts (strings), and got {_kind(texts)}.")
+    if len(texts) > MAX_CSV_ROWS:
+        raise gr.Error(
+            f"/predict_batch got {len(texts):,} texts; this Space labels at most {MAX_CSV_ROWS:,} in one call. "
+            "Send them in parts."
+        )
+    wrong = next((i for i, t in enumerate(texts) if t is not None and not isinstance(t, str)), None)
+    if wrong is not None:
+        raise gr.Error(
+            f"/predict_batch takes a list of texts (strings); item {wrong} is {_kind(texts[wrong])}. "
+            "Send every text as a string."
+        )
+    filled = [i for i, t in enumerate(texts) if t is not None and not _missing_text(t)]
+    key = "labels" if expert.multi_label else "label"
+    out: list[dict[str, Any]] = [{key: None, "probabilities": None} for _ in texts]
+    for i, probs in zip(filled, expert.probabilities([texts[i] for i in filled]), strict=True):
+        out[i] = {key: expert.decide(probs), "probabilities": probs}
+    return out
 
 
 def _missing_text(value: str) -> bool:
@@ -799,17 +843,18 @@ def build_demo(
             gr.Examples(examples=[[e] for e in examples], inputs=text)
 
             # named functions: gradio takes the API's parameter names from the signature and the endpoint's
-            # description from the docstring (a lambda's `t` was what a caller had to write: predict(t=...))
+            # description from the docstring (a lambda's `t` was what a caller had to write: predict(t=...)).
+            # preprocess=False: the Textbox made whatever a client sent a string, so a list was labelled as one text
             def predict(text: str) -> tuple[dict[str, float], str]:
-                """Label one text: every label's probability and the decision.
+                """Label one text: every label's probability and the decision (for several texts, /predict_batch).
 
                 Args:
                     text: the text to label, cleaned and cut as the model's training texts were
                 """
                 return label_text(expert, text)
 
-            button.click(predict, text, [probs, decision], api_name="predict")
-            text.submit(predict, text, [probs, decision], api_name=False)
+            button.click(predict, text, [probs, decision], api_name="predict", preprocess=False)
+            text.submit(predict, text, [probs, decision], api_name=False, preprocess=False)
         with gr.Tab("CSV"):
             upload = gr.File(
                 label=f"CSV with a 'text' column (at most {MAX_CSV_ROWS:,} rows, {_megabytes(MAX_CSV_BYTES)})",
@@ -829,10 +874,19 @@ def build_demo(
 
             run.click(label_file, upload, download, api_name="label_csv")
 
+        def predict_batch(texts: list[str]) -> list[dict[str, Any]]:
+            """Label many texts in one call: for each, in order, its label(s) and every label's probability.
+
+            Args:
+                texts: the texts to label (a list of strings; a blank one is left unlabelled)
+            """
+            return label_batch(expert, texts)
+
         def info() -> dict:
             """What this Space serves: runtime (onnx-int8, onnx or torch), labels, thresholds, preprocessing, facts."""
             return expert_info(expert, facts)
 
+        gr.api(predict_batch, api_name="predict_batch")
         gr.api(info, api_name="info")
     return demo
 

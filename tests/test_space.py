@@ -1268,3 +1268,32 @@ def test_the_api_names_its_parameters_as_a_caller_writes_them(served: tuple[str,
     upload.write_text("text\nprofit rose\n", encoding="utf-8")
     with open(client.predict(file=handle_file(str(upload)), api_name="/label_csv"), encoding="utf-8") as fh:
         assert [r["label"] for r in csv.DictReader(fh)] == [by_name[0]["label"]]
+
+
+def test_predict_refuses_what_is_not_one_text_and_predict_batch_labels_each(served: tuple[str, Path]) -> None:
+    """gradio's Textbox made whatever a client sent a string: a list of texts sent to /predict was labelled as the one
+    text "['a', 'b']", and a number or a dict as its repr. /predict now refuses them, naming /predict_batch for a
+    list; /predict_batch labels each text of a list as /predict labels it alone, and leaves a blank one unlabelled."""
+    from gradio_client import Client
+    from gradio_client.exceptions import AppError
+
+    url, _ = served
+    client = Client(url, verbose=False)
+    texts = ["profit rose strong growth", "shares fell loss"]
+    with pytest.raises(AppError, match=r"/predict labels one text, and got a list of 2\. .*/predict_batch"):
+        client.predict(texts, api_name="/predict")
+    for value, kind in ((3, "3 (int)"), ({"text": "x"}, "{'text': 'x'} (dict)")):
+        with pytest.raises(AppError, match=re.escape(f"got {kind}. Send the text as a string")):
+            client.predict(text=value, api_name="/predict")
+    assert client.predict(text=None, api_name="/predict") == ({}, "Type a text first.")
+
+    batch = client.predict(texts=[texts[0], " ", texts[1]], api_name="/predict_batch")
+    assert batch[1] == {"label": None, "probabilities": None}
+    for text, row in zip(texts, (batch[0], batch[2]), strict=True):
+        probs, _ = client.predict(text=text, api_name="/predict")
+        alone = {c["label"]: c["confidence"] for c in probs["confidences"]}
+        assert row["label"] == probs["label"] and row["probabilities"] == pytest.approx(alone, abs=1e-5)
+    with pytest.raises(AppError, match=re.escape("got one string. Send [text], or call /predict")):
+        client.predict(texts="profit rose", api_name="/predict_batch")
+    with pytest.raises(AppError, match=re.escape("item 1 is 7 (int)")):
+        client.predict(texts=["profit rose", 7], api_name="/predict_batch")
