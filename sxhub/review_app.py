@@ -405,5 +405,22 @@ def main(folder: Path) -> None:
             f"this review Space keeps decisions in the dataset repo {repo}: add a secret HF_TOKEN with write access "
             "to it (Settings, Variables and secrets) and restart the Space."
         )
-    review, _scheduler = load_space(folder, token=token)
+    from huggingface_hub.errors import HfHubHTTPError
+
+    try:
+        review, _scheduler = load_space(folder, token=token)
+    except HfHubHTTPError as exc:  # a read-only, expired or wrong token: one line in the Space's logs, not a traceback
+        repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
+        status = exc.response.status_code if exc.response is not None else None
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if status in (401, 403):
+            raise SystemExit(
+                f"this review Space keeps decisions in the dataset repo {repo}, and the HF_TOKEN secret cannot write "
+                f"there ({first}): set HF_TOKEN to a token with write access to {repo} (Settings, Variables and "
+                "secrets) and restart the Space."
+            ) from exc
+        raise SystemExit(
+            f"this review Space could not reach the dataset repo {repo} that keeps its decisions ({first}); "
+            "restart the Space, and check the repo's name in config.json if it goes on."
+        ) from exc
     launch(build_demo(review))

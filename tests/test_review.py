@@ -966,3 +966,26 @@ def test_a_reviewed_file_reads_back_and_publishes_alike_in_every_format(tmp_path
         assert [list(v) for v in back["reviewers"]][:2] == [["alice"], []], suffix
         features[suffix] = dataset_features(load_annotated(back, spec)[0], spec)
     assert features[".csv"] == features[".jsonl"] == features[".parquet"]
+
+
+def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_in_one_line(
+    hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Space given a read-only (or expired) HF_TOKEN died with huggingface_hub's traceback ('403 Forbidden: ...
+    read-only', or '401 Unauthorized for url .../api/repos/create') in its logs, naming neither the dataset repo nor
+    the fix, where a missing token gets one line; now it is one line, naming both."""
+    dataset = f"{hub.user}/fin-sent"
+    folder = tmp_path / "space"
+    code, _, err = run_cli(
+        ["publish", "review", str(labelled), "--to", str(folder), "--dataset-repo", dataset], capsys
+    )
+    assert code == 0, err
+    app = space_modules(folder)
+    monkeypatch.chdir(tmp_path)  # the Space's decisions/ folder
+    for token in ("read_only_token", "invalid_token"):
+        monkeypatch.setenv("HF_TOKEN", token)
+        with pytest.raises(SystemExit) as stopped:
+            app.main(folder)
+        message = str(stopped.value.code)
+        assert "\n" not in message and f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write" in message
+        assert f"set HF_TOKEN to a token with write access to {dataset}" in message
