@@ -195,11 +195,15 @@ def help_markdown(config: ReviewConfig) -> str:
 # ==============================================================================================================
 # the Gradio app
 # ==============================================================================================================
-def build_demo(review: Review, *, reviewer: str = "", login: str = "") -> Any:
+def build_demo(
+    review: Review, *, reviewer: str = "", login: str = "", unsaved: Callable[[], str | None] | None = None
+) -> Any:
     """The review page as ``gr.Blocks``; launch it with :func:`launch` (which adds the keyboard shortcuts).
 
     ``reviewer`` (``sxhub review --reviewer``) fills the Reviewer box; without it, ``login`` (the login name of
     whoever started the app) does, unless this browser typed a name before: that person is still the one here.
+    ``unsaved`` (the Space: :func:`push_warning`) returns a warning while decisions are not reaching the dataset
+    repo; the page shows it above every message until a push succeeds.
     """
     import gradio as gr
 
@@ -260,7 +264,7 @@ def build_demo(review: Review, *, reviewer: str = "", login: str = "") -> Any:
                 gr.update(value=item.probs if item is not None and item.probs else None),
                 "" if item is None else votes_markdown(item),
                 agreement_markdown(review.agreement()),
-                message,
+                "\n\n".join(m for m in ((unsaved() if unsaved else None), message) if m),
             ]
             if choices is not None:
                 chosen = [] if item is None else (mine.get("labels") or []) if mine else item.current
@@ -350,11 +354,11 @@ def hub_log(
     resumes. ``folder`` (default: ``/data/sxhub-review`` on a Space with persistent storage, else ``decisions/`` in
     the working directory) holds this process's own file. Returns ``(log, scheduler)``.
     """
-    from huggingface_hub import CommitScheduler, snapshot_download
+    from huggingface_hub import snapshot_download
 
     folder = folder or _local_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    scheduler = CommitScheduler(
+    scheduler = _watched_scheduler()(
         repo_id=dataset_repo,
         repo_type="dataset",
         folder_path=folder,
@@ -371,6 +375,47 @@ def hub_log(
     paths = sorted((earlier / DECISIONS_IN_REPO).glob("*.jsonl")) + sorted(folder.glob("*.jsonl"))
     log = DecisionLog(folder / f"decisions-{uuid.uuid4().hex[:12]}.jsonl", read_paths=paths, lock=scheduler.lock)
     return log, scheduler
+
+
+def _watched_scheduler() -> Any:
+    """``CommitScheduler`` that keeps the outcome of its last push: it pushes in a background thread and only logs a
+    failure, so a Space whose token was revoked (or whose dataset repo stopped taking writes) after it started showed
+    reviewers "Saved" while nothing reached the repo, and a restart without persistent storage lost those decisions.
+    ``push_to_hub`` is the method huggingface_hub documents for subclasses to override (``CommitScheduler``'s
+    docstring, huggingface_hub 2.4 ``src/huggingface_hub/_commit_scheduler.py``)."""
+    from huggingface_hub import CommitScheduler
+
+    class WatchedScheduler(CommitScheduler):  # type: ignore[misc]
+        failure: str | None = None  # the last push's error, None once one succeeds
+
+        def push_to_hub(self) -> Any:
+            try:
+                info = super().push_to_hub()
+            except Exception as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.failure = first
+                raise
+            self.failure = None
+            return info
+
+    return WatchedScheduler
+
+
+def push_warning(scheduler: Any, dataset_repo: str, *, persistent: bool) -> str | None:
+    """What the page says while the last push of decisions to ``dataset_repo`` failed (None when it did not)."""
+    failure = getattr(scheduler, "failure", None)
+    if not failure:
+        return None
+    kept = (
+        "they are kept on this Space's persistent storage"
+        if persistent
+        else "they are kept on this Space's disk only, and lost if it restarts before a push succeeds"
+    )
+    return (
+        f"**Not yet in the dataset repo:** the last push of decisions to {_code(dataset_repo)} failed ({_cell(failure)}); "
+        f"{kept}. Ask the Space's owner to check its HF_TOKEN secret (write access to {_code(dataset_repo)}); the push is "
+        "tried again on its schedule."
+    )
 
 
 def _local_folder() -> Path:
@@ -408,7 +453,7 @@ def main(folder: Path) -> None:
     from huggingface_hub.errors import HfHubHTTPError
 
     try:
-        review, _scheduler = load_space(folder, token=token)
+        review, scheduler = load_space(folder, token=token)
     except HfHubHTTPError as exc:  # a read-only, expired or wrong token: one line in the Space's logs, not a traceback
         repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
         status = exc.response.status_code if exc.response is not None else None
@@ -423,4 +468,6 @@ def main(folder: Path) -> None:
             f"this review Space could not reach the dataset repo {repo} that keeps its decisions ({first}); "
             "restart the Space, and check the repo's name in config.json if it goes on."
         ) from exc
-    launch(build_demo(review))
+    repo = review.config.dataset_repo or ""
+    persistent = _local_folder().is_relative_to("/data")
+    launch(build_demo(review, unsaved=lambda: push_warning(scheduler, repo, persistent=persistent)))

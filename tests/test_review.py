@@ -989,3 +989,52 @@ def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_in_one
         message = str(stopped.value.code)
         assert "\n" not in message and f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write" in message
         assert f"set HF_TOKEN to a token with write access to {dataset}" in message
+
+
+def test_a_review_space_whose_pushes_fail_after_it_started_tells_the_reviewer(
+    hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any
+) -> None:
+    """CommitScheduler pushes in a background thread and only logs a failure: with the token revoked after the Space
+    started, reviewers read "Saved" while nothing reached the dataset repo (and a restart without persistent storage
+    lost it all). The page now says so above every message until a push succeeds, and the decisions made meanwhile
+    reach the repo with that push."""
+    from huggingface_hub import HfApi
+
+    dataset = f"{hub.user}/fin-sent"
+    folder = tmp_path / "space"
+    code, _, err = run_cli(
+        ["publish", "review", str(labelled), "--to", str(folder), "--dataset-repo", dataset], capsys
+    )
+    assert code == 0, err
+    app = space_modules(folder)
+    review, scheduler = app.load_space(folder, token=hub.token, decisions_folder=tmp_path / "d")
+    try:
+        demo = app.build_demo(
+            review, reviewer="alice", unsaved=lambda: app.push_warning(scheduler, dataset, persistent=False)
+        )
+        keep = next(f.fn for f in demo.fns.values() if getattr(f.fn, "__name__", "") == "on_keep")
+        pos = review.decide(0, "alice", ["negative"])
+        scheduler.trigger().result(timeout=60)
+        assert app.push_warning(scheduler, dataset, persistent=False) is None
+        assert keep(pos, "alice")[7] == "Kept the current label."
+
+        good = scheduler.api
+        scheduler.api = HfApi(endpoint=good.endpoint, token="read_only_token")  # the secret revoked / made read-only
+        pos = review.decide(pos + 1, "alice", ["neutral"])
+        with pytest.raises(Exception, match="403"):
+            scheduler.trigger().result(timeout=60)
+        status = keep(pos, "alice")[7]
+        assert status.startswith("**Not yet in the dataset repo:**") and status.endswith("Kept the current label.")
+        assert f"`{dataset}` failed (403" in status and "lost if it restarts before a push succeeds" in status
+        assert "persistent storage" in app.push_warning(scheduler, dataset, persistent=True)
+
+        scheduler.api = good  # the owner fixed the secret: the next push carries every decision since
+        scheduler.trigger().result(timeout=60)
+        assert app.push_warning(scheduler, dataset, persistent=False) is None
+        assert keep(pos + 1, "alice")[7] == "Kept the current label."
+    finally:
+        scheduler.stop()
+    pushed = [f for f in hub.stub.list_files(dataset, repo_type="dataset") if f.startswith("review/decisions/")]
+    assert len(pushed) == 1
+    lines = hub.stub.read_file(dataset, pushed[0], repo_type="dataset").decode().splitlines()
+    assert len(lines) == 4  # two decisions and two keeps, the ones made while pushes failed included
