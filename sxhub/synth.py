@@ -170,22 +170,45 @@ class IdentityToken:
     value: str
 
 
+def _is_shouted(word: str) -> bool:
+    """A word of two or more letters, every one a capital (``SALE``, ``DON'T``)."""
+    letters = [ch for ch in word if ch.isalpha()]
+    return len(letters) >= 2 and all(ch.isupper() for ch in letters)
+
+
+def _mostly_capitals(text: str) -> bool:
+    """Most of the text's cased letters are capitals: a text written in capitals (``HUGE SALE TODAY ONLY``)."""
+    cased = [ch for ch in text if ch.isupper() or ch.islower()]
+    return len(cased) >= 12 and sum(ch.isupper() for ch in cased) > 0.6 * len(cased)
+
+
 def _capitalised_names(text: str) -> list[str]:
     """Capitalised words that are not common words: likely names (a possessive ``'s`` is dropped).
 
     A word that opens a sentence is capitalised anyway, so it counts only with more evidence: a possessive
-    (``Zara's new store``) or a capitalised, uncommon word right after it (``Anna Smith said``).
+    (``Zara's new store``) or a capitalised, uncommon word right after it (``Anna Smith said``). Capitals that say
+    nothing of a name count neither: a word in capitals beside another (``HUGE SALE TODAY``) or in a text written
+    mostly in capitals, and a word the text also writes in lower case (``Sale! the sale ends``). Every capitalised
+    word of a shouted tweet was a name, and a twin that kept its tone ("THE BEST DEAL") leaked "identity" ``THE``.
     """
     words = list(_WORD_RE.finditer(text))
+    shouted = [_is_shouted(m.group()) and m.group() not in MASK_TOKENS for m in words]
+    mostly_capitals = _mostly_capitals(text)
+    lowercase = {  # a hashtag is no evidence: "Vail, Colorado! #colorado" names a place all the same
+        m.group().rstrip("'’") for m in words if m.group().islower() and not text[: m.start()].endswith(("#", "@"))
+    }
     names = []
     for i, match in enumerate(words):
         word = match.group().rstrip("'’")
+        plain = word.replace("’", "'")  # I’m is I'm
         before = text[: match.start()]
-        if before.endswith(("@", "#")) or not word[0].isupper() or len(word) < 2 or word in COMMON_CAPITALISED:
+        if before.endswith(("@", "#")) or not word[0].isupper() or len(word) < 2 or plain in COMMON_CAPITALISED:
             continue
-        possessive = word.endswith(("'s", "’s"))
+        possessive = plain.endswith("'s")
         core = word[:-2] if possessive else word
-        if core in COMMON_CAPITALISED or len(core) < 2:
+        if core.replace("’", "'") in COMMON_CAPITALISED or len(core) < 2 or core.lower() in lowercase:
+            continue
+        if shouted[i] and (mostly_capitals or (i > 0 and shouted[i - 1]) or (i + 1 < len(words) and shouted[i + 1])):
             continue
         opens_sentence = not before.strip() or bool(_SENTENCE_END_RE.search(before))
         if opens_sentence:

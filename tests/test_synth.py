@@ -104,6 +104,30 @@ def test_names_that_open_a_sentence_count_with_evidence() -> None:
     assert leaked_identity(tokens, "The brand's autumn line is out.") == []
 
 
+def test_capitals_that_shout_or_recur_in_lower_case_are_not_names() -> None:
+    """Every capitalised word of a tweet written in capitals was a name: a twin that kept its tone ("HUGE SALE") was
+    flagged for keeping the identity "SALE" (4P tweets: 1,247 name tokens in the 196 with a run of capitals, THE, TO,
+    IN, YOU... among them)."""
+    original = "HUGE SALE TODAY ONLY!!! GRAB YOUR DEALS AT @MegaMart BEFORE THEY ARE GONE"
+    assert [t for t in identity_tokens(original) if t.kind == "name"] == []
+    flags, leaked, *_ = twin_flags(
+        original,
+        original,
+        "MASSIVE SALE TODAY ONLY! GRAB A BARGAIN AT @ShopCo",
+        similarity=0.9,
+        original_labels=["Price"],
+        twin_labels=["Price"],
+        opts=TwinOptions(max_shared_ngrams=9),
+    )
+    assert leaked == [] and flags == []
+    # capitals beside words in lower case, a word the text writes in lower case too, and I’m with a curly apostrophe
+    names = {t.value for t in identity_tokens("So glad I’m back, met the IBM team of Jane Doe, Summer Sale is a sale")}
+    assert names == {"IBM", "Jane", "Doe", "Summer"}
+    # a hashtag is no evidence that a name is a plain word; a name in capitals alone in a text still counts
+    assert {t.value for t in identity_tokens("A week in Vail, Colorado! #vail #colorado")} >= {"Vail", "Colorado"}
+    assert leaked_identity(identity_tokens("Lunch at NOBU with friends"), "Lunch at NOBU with pals") == ["name:NOBU"]
+
+
 def test_shared_ngrams_counts_copied_runs() -> None:
     assert shared_ngrams("the cat sat on the mat today", "a cat sat on the mat today") == 2
     assert shared_ngrams("the cat sat on the mat", "the dog lay on a rug") == 0
