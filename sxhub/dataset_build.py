@@ -5,6 +5,7 @@ scores the student on the same test split."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -16,10 +17,20 @@ import pandas as pd
 
 from .data import read_table, with_text_column
 from .errors import PublishError
-from .labelled import failed_flags, gold_from_flag_columns, has_flag_columns, parse_label_cell, with_flag_labels
+from .labelled import (
+    TWIN_CHECK_COLUMNS,
+    failed_flags,
+    flagged_twins,
+    gold_from_flag_columns,
+    has_flag_columns,
+    parse_label_cell,
+    with_flag_labels,
+)
 from .spec import TaskSpec, load_spec, rejoin_comma_names
 from .stream import is_hub_source
 from .tables import read_errors, table_suffix
+
+logger = logging.getLogger(__name__)
 
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 SPLITS = ("train", "validation", "test")
@@ -324,6 +335,17 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         )
     n_input = len(frame)
     failed = failed_flags(frame["failed"]) if "failed" in frame.columns else pd.Series(False, index=frame.index)
+    flagged = flagged_twins(frame)
+    if flagged.any() or all(c in frame.columns for c in TWIN_CHECK_COLUMNS):
+        # a file of twins: the originals (masked, but with every name, brand and place), the identities a twin kept
+        # and the twins that failed a check were published with the twins (the originals as the 'original' column)
+        frame = frame.drop(columns=["original", f"original_{col}", "leaked"], errors="ignore")
+        if flagged.any():
+            logger.warning(
+                "publish dataset: %d twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out",
+                int(flagged.sum()),
+            )
+        failed |= flagged
     labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
     if spec.multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again
         labels = [rejoin_comma_names(lab, spec.label_names) if isinstance(lab, list) else lab for lab in labels]
@@ -351,7 +373,7 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
             frame.insert(at, "votes", _arrow_votes_column(votes_read, kept))
     if len(frame) == 0:
         raise PublishError("nothing to publish: every row failed or has no label; annotate again.")
-    return frame, n_input, int(failed.sum())
+    return frame, n_input, int((failed & ~flagged).sum())  # the twins left out are not failed rows
 
 
 def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:

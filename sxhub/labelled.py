@@ -164,6 +164,7 @@ class LabelledData:
     multi_label: bool
     frame: pd.DataFrame
     n_failed: int = 0
+    n_flagged_twins: int = 0  # twins that failed a check (ok false in a sxhub twins file): left out
     label_column: str = "label"
     n_empty_text: int = 0  # rows left out because their text was empty or missing (NaN, None)
     n_no_label: int = 0  # rows left out because their label cell was empty (missing, NaN, blank)
@@ -224,6 +225,20 @@ def failed_flags(cells: pd.Series) -> pd.Series:
             "or drop the column."
         )
     return words.isin(TRUE_CELLS)
+
+
+TWIN_CHECK_COLUMNS = ("original", "leaked", "flags", "ok")  # what sxhub twins writes beside each twin
+
+
+def flagged_twins(df: pd.DataFrame) -> pd.Series:
+    """The rows of a ``sxhub twins`` file whose twin failed a check (``ok`` false; a failed row is not counted):
+    all false for any other file. Such a twin may still name someone of its original (``leaked``), so train and
+    publish dataset leave them out: a file of twins was trained on and published whole, flagged twins included."""
+    if not all(c in df.columns for c in TWIN_CHECK_COLUMNS):
+        return pd.Series(False, index=df.index)
+    ok = df["ok"].map(lambda v: str(v).strip().lower() in TRUE_CELLS)
+    failed = failed_flags(df["failed"]) if "failed" in df.columns else pd.Series(False, index=df.index)
+    return ~ok & ~failed
 
 
 def labels_from_flag_columns(df: pd.DataFrame, label_names: Sequence[str]) -> list[list[str]]:
@@ -375,12 +390,13 @@ def load_labelled(
             + missing_flag_columns_hint(df, names, multi_label)
         )
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
-    n_failed = 0
+    n_failed = n_flagged_twins = 0
     if "failed" in df.columns and col in ("label", "labels"):
         failed = failed_flags(df["failed"])
-        n_failed = int(failed.sum())
-        df = df[~failed].reset_index(drop=True)
-        positions = positions[~failed.to_numpy()]
+        flagged = flagged_twins(df)
+        n_failed, n_flagged_twins = int(failed.sum()), int(flagged.sum())
+        df = df[~(failed | flagged)].reset_index(drop=True)
+        positions = positions[~(failed | flagged).to_numpy()]
     if df[tcol].dtype == object:  # bytes decoded; a list or an object refused (not the column of texts)
         df = df.assign(**{tcol: df[tcol].map(lambda v: text_cell(v, tcol))})
     no_text = df[tcol].map(is_missing_text).astype(bool)  # an empty frame (every row failed) maps to object dtype
@@ -410,7 +426,9 @@ def load_labelled(
             labels = [lab for lab in labels if lab is not None]
     if len(df) == 0:
         raise InputError(
-            f"no labelled rows left ({n_failed} failed, {n_empty_text} without a text, the rest without a label); "
+            f"no labelled rows left ({n_failed} failed, "
+            + (f"{n_flagged_twins} twins that failed a check (ok false), " if n_flagged_twins else "")
+            + f"{n_empty_text} without a text, the rest without a label); "
             "annotate again or fix the file."
         )
     seen = sorted({lab for row in labels for lab in (row if is_multi else [row])})
@@ -447,6 +465,7 @@ def load_labelled(
         multi_label=is_multi,
         frame=df,
         n_failed=n_failed,
+        n_flagged_twins=n_flagged_twins,
         label_column=col or f"the {len(label_names or ())} true/false label columns",
         n_empty_text=n_empty_text,
         n_no_label=n_no_label,

@@ -104,6 +104,11 @@ def data_notes(data: LabelledData) -> list[str]:
         notes.append(f"{data.n_empty_text} row(s) without a text (empty or NaN) were left out.")
     if data.n_failed:
         notes.append(f"{data.n_failed} failed row(s) (no teacher label) were left out.")
+    if data.n_flagged_twins:
+        notes.append(
+            f"{data.n_flagged_twins} twin(s) that failed a check of sxhub twins (ok false: a name kept, the meaning or "
+            "the label lost, wording copied; see 'flags') were left out."
+        )
     if data.n_no_label:
         notes.append(f"{data.n_no_label} row(s) with an empty label cell were left out.")
     if data.min_agreement is not None:

@@ -1014,3 +1014,54 @@ def test_generate_that_wrote_nothing_usable_exits_1(tmp_path: Path, capsys: pyte
         assert code == 1, err
         assert stdout.startswith("generated ") and err.strip().splitlines()[-1].startswith(f"Error: {expected}")
         assert out.exists()
+
+
+def test_train_and_publish_leave_out_twins_that_failed_a_check_and_never_publish_the_originals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A twin that failed a check (ok=False: it kept @anna and her e-mail, or the focal brand) was trained on and
+    published like the others, and publish dataset published every original (masked, with its names and places) as
+    the 'original' column and the identities a twin kept as 'leaked'."""
+    from sxhub.dataset_build import load_annotated
+    from sxhub.labelled import load_labelled
+    from sxhub.targets import data_notes
+
+    texts = [
+        "Love my new coat from @Zara on Oxford Street, so warm",
+        "Thanks @anna for the tip, mail anna@shop.com if you need the boots",
+        "Zara shoes, love them so much",
+        "just bad",
+    ]
+    result = make_twins(
+        SENTIMENT,
+        texts,
+        teachers=[FakeTeacher(responder=twin_responder)],
+        options=TwinOptions(focal_brand="Zara", min_similarity=-1.0),
+        embed=bag_embed,
+        cache=False,
+        progress=False,
+        backoff=0.01,
+    )
+    twins = tmp_path / "twins.csv"
+    result.frame.to_csv(twins, index=False)
+    assert result.frame["ok"].tolist() == [True, False, False, False]  # the last one failed: no twin
+    good = result.frame["text"].iloc[0]
+
+    data = load_labelled(twins, label_names=SENTIMENT.label_names, multi_label=False)
+    assert data.texts == [good] and data.n_failed == 1 and data.n_flagged_twins == 2
+    assert any("2 twin(s) that failed a check" in note for note in data_notes(data))
+    frame, n_input, n_failed = load_annotated(twins, SENTIMENT)
+    assert frame["text"].tolist() == [good] and (n_input, n_failed) == (4, 1)
+    assert not {"original", "original_label", "leaked"} & set(frame.columns)
+
+    task = tmp_path / "task.yaml"
+    task.write_text("name: sentiment\nlabels: [positive, negative]\n")
+    code, _, err = run_cli(
+        ["publish", "dataset", str(twins), "--task", str(task), "--to", str(tmp_path / "ds")], capsys
+    )
+    assert code == 0, err
+    assert "2 twin(s) that failed a check" in caplog.text
+    published = " ".join(p.read_text(errors="replace") for p in (tmp_path / "ds").rglob("*") if p.is_file())
+    published += " ".join(pd.read_parquet(p).to_json() for p in (tmp_path / "ds").rglob("*.parquet"))
+    for secret in ("Oxford Street", "@anna", "anna@shop.com", "Zara shoes"):
+        assert secret not in published
