@@ -777,10 +777,12 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
     }.get(expert.backend, "PyTorch (transformers), full-precision weights")
     lines += ["", f"**Served here by** {served}."]
     links = []
+    # the Hub the repos were pushed to (sxhub writes its $HF_ENDPOINT); a Space published before says none
+    hub = str(about.get("hub_url") or "https://huggingface.co").rstrip("/")
     if about.get("model_repo"):
-        links.append(f"model [{about['model_repo']}](https://huggingface.co/{about['model_repo']})")
+        links.append(f"model [{about['model_repo']}]({hub}/{about['model_repo']})")
     if about.get("dataset_repo"):
-        links.append(f"dataset [{about['dataset_repo']}](https://huggingface.co/datasets/{about['dataset_repo']})")
+        links.append(f"dataset [{about['dataset_repo']}]({hub}/datasets/{about['dataset_repo']})")
     lines += [
         "",
         "**Repos:** " + " · ".join(links) if links else f"**Model:** `{Path(expert.model).name}` (no Hub repo linked)",

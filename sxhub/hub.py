@@ -16,7 +16,7 @@ from typing import Any
 
 from . import __version__
 from .errors import PublishError, SxhubError
-from .repo import check_repo_id, files_from_source
+from .repo import check_repo_id, files_from_source, hub_endpoint
 
 OFFLINE_FIX = "write the repo folder with --to DIR"
 logger = logging.getLogger(__name__)
@@ -257,8 +257,7 @@ def hub_api(token: str) -> Any:
     requests to ``//api/...``."""
     from huggingface_hub import HfApi
 
-    endpoint = (os.environ.get("HF_ENDPOINT") or "").rstrip("/") or None
-    return HfApi(endpoint=endpoint, token=token, library_name="sxhub", library_version=__version__)
+    return HfApi(endpoint=hub_endpoint(), token=token, library_name="sxhub", library_version=__version__)
 
 
 @contextlib.contextmanager

@@ -63,6 +63,16 @@ def check_model_dir(model_dir: str | os.PathLike[str], *, made_by: str = "sxhub 
     return path
 
 
+def hub_endpoint() -> str:
+    """The Hub the repos are pushed to and the cards link to: ``$HF_ENDPOINT`` without a trailing ``/``, else
+    huggingface_hub's own default (``constants.ENDPOINT``, ``https://huggingface.co``). ``HfApi`` is built with it
+    (:func:`sxhub.hub.hub_api`), so a card's links name the Hub its repos were pushed to: with
+    ``HF_ENDPOINT=https://hub.example.org`` they pointed to huggingface.co, where the repos do not exist."""
+    from huggingface_hub import constants
+
+    return (os.environ.get("HF_ENDPOINT") or "").rstrip("/") or constants.ENDPOINT or "https://huggingface.co"
+
+
 def check_repo_id(repo_id: str) -> None:
     """Raise :class:`PublishError` when ``repo_id`` is not a valid ``namespace/name`` on the Hub."""
     from huggingface_hub.errors import HFValidationError

@@ -362,6 +362,7 @@ def write_review_space(
     ``config.json`` (labels, the dataset repo for decisions), ``requirements.txt`` and ``README.md``."""
     import jinja2
 
+    from .repo import hub_endpoint
     from .space_folder import gradio_version
 
     items, config = load_review(labelled, queue=queue, spec=spec, title=title, dataset_repo=dataset_repo)
@@ -385,6 +386,7 @@ def write_review_space(
             title=config.title[:60],
             sdk_version=gradio_version(),
             dataset_repo=dataset_repo,
+            hub_url=hub_endpoint(),  # the decisions' dataset repo is on the Hub pushed to ($HF_ENDPOINT)
             repo_id=repo_id,
             n_items=len(items),
             labels=config.labels,

@@ -27,6 +27,7 @@ from .repo import (
     check_repo_id,
     copy_model,
     given_evaluations,
+    hub_endpoint,
     is_evaluate_result,
     load_json_arg,
     model_info,
@@ -191,6 +192,7 @@ def write_space_folder(
         dataset_repo=dataset_repo,
         note=note,
     )
+    about["hub_url"] = hub_endpoint()  # where the page links the repos: the Hub they are pushed to ($HF_ENDPOINT)
     if ref == "model":
         copy_model(Path(model), folder / "model", about=about)
     shutil.copy2(spaces / "app.py", folder / "app.py")
@@ -208,6 +210,7 @@ def write_space_folder(
         license=spec.card_license() if spec else {"license": UNSTATED_LICENSE},
         model_repo=ref if ref != "model" else None,
         dataset_repo=dataset_repo,
+        hub_url=about["hub_url"],
         repo_id=repo_id,
         description=spec.description if spec else "",
         teachers=about["teachers"],  # None: not recorded; []: the labels carry no teacher votes

@@ -28,6 +28,7 @@ from .repo import (
     copy_model,
     evaluated_against,
     given_evaluations,
+    hub_endpoint,
     hub_link_id,
     is_evaluate_result,
     load_json_arg,
@@ -198,6 +199,7 @@ def write_model_folder(
         dataset_revision=dataset_revision,
         base_model=info.get("base_model") or "unknown",
         base_model_id=hub_base_model(info.get("base_model")),
+        hub_url=hub_endpoint(),  # the links name the Hub pushed to ($HF_ENDPOINT), as the repos' ids do
         base_lineage=base_lineage_rows(info),
         layers=(info.get("train") or {}).get("layers"),
         distilled_from=(info.get("train") or {}).get("distilled_from"),

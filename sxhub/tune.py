@@ -550,6 +550,7 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
     from huggingface_hub import ModelCard, ModelCardData
 
     from ._paths import asset_dir
+    from .repo import hub_endpoint
 
     spec = TaskSpec.from_dict(info["task"])
     name = repo_id or folder.resolve().name
@@ -568,6 +569,7 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
         info=info,
         spec=spec,
         repo_id=name,
+        hub_url=hub_endpoint(),  # the base model's link: the Hub of $HF_ENDPOINT, as the card's base_model
         heldout=info.get("heldout") or {},
         # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written
         example_text=json.dumps(

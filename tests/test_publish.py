@@ -1718,7 +1718,7 @@ def test_a_bare_dataset_repo_of_a_pushed_model_is_the_tokens_as_the_pushed_datas
     assert f"--dataset-repo 'fin' has no namespace: the model card links '{hub.user}/fin'" in caplog.text
     card = ModelCard(hub.stub.read_file(f"{hub.user}/fin-model", "README.md").decode())
     assert card.data.datasets == [f"{hub.user}/fin"]
-    assert f"[{hub.user}/fin](https://huggingface.co/datasets/{hub.user}/fin) at revision [`{sha[:12]}`]" in card.text
+    assert f"[{hub.user}/fin]({hub.url}/datasets/{hub.user}/fin) at revision [`{sha[:12]}`]" in card.text
 
 
 def _table_rows_with_too_many_cells(card: str) -> list[str]:
@@ -1936,6 +1936,51 @@ def test_an_hf_endpoint_with_a_trailing_slash_is_read_as_huggingface_hub_reads_i
     assert api.endpoint == hub.url.rstrip("/")
     api.create_repo("tester/slash-model")  # and the stub is reached at its routes
     assert "tester/slash-model" in {m.id for m in api.list_models(author="tester")}
+
+
+def test_the_cards_and_the_spaces_link_the_hub_they_were_pushed_to(
+    hub: HubFixture, labelled: tuple[Path, Path], student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``HF_ENDPOINT`` set (an Enterprise Hub deployment, a mirror, this stand-in) the pushed model card linked
+    its dataset, the dataset's revision and its base model on huggingface.co, and the Space (README and page) and
+    the review Space their repos there, where none of them is. Every link now names the Hub pushed to, as
+    huggingface_hub's own URLs do (the printed repo URLs); with no ``HF_ENDPOINT``, huggingface.co (test_space)."""
+    from types import SimpleNamespace
+
+    from huggingface_hub import HfApi
+
+    from sxhub.review import publish_review
+    from sxhub.space import load_app_module
+
+    data, task = labelled
+    ds, model, space = (f"{hub.user}/{name}" for name in ("fin", "fin-model", "fin-demo"))
+    for argv in (
+        ["publish", "dataset", str(data), "--task", str(task), "--repo-id", ds],
+        ["publish", "model", str(student), "--repo-id", model, "--dataset-repo", ds],
+        ["publish", "space", str(student), "--repo-id", space, "--model-repo", model, "--dataset-repo", ds],
+    ):
+        code, out, err = run_cli(argv, capsys)
+        assert code == 0, err
+        assert out.strip().startswith(hub.url + "/"), out  # the printed repo URL: huggingface_hub's RepoUrl
+    sha = HfApi().dataset_info(ds).sha
+    card = hub.stub.read_file(model, "README.md").decode()
+    assert f"[{ds}]({hub.url}/datasets/{ds}) at revision [`{sha[:12]}`]({hub.url}/datasets/{ds}/tree/{sha})" in card
+    base = "sentence-transformers/all-MiniLM-L6-v2"  # the card's base_model, which the Hub holding it resolves
+    assert f"[`{base}`]({hub.url}/{base})" in card
+    readme = hub.stub.read_file(space, "README.md", repo_type="space").decode()
+    assert f"[{model}]({hub.url}/{model})" in readme and f"[{ds}]({hub.url}/datasets/{ds})" in readme
+    about = json.loads(hub.stub.read_file(space, "config.json", repo_type="space"))["about"]
+    expert = SimpleNamespace(
+        multi_label=False, info={}, backend="torch", model=model, preprocessing={"max_length": 64}
+    )
+    page = load_app_module().describe(expert, about)
+    assert f"model [{model}]({hub.url}/{model}) · dataset [{ds}]({hub.url}/datasets/{ds})" in page
+    del about["hub_url"]  # a Space published before sxhub wrote its Hub: huggingface.co, as it linked then
+    assert f"model [{model}](https://huggingface.co/{model})" in load_app_module().describe(expert, about)
+    review = Path(publish_review(data, dataset_repo=ds, spec=task, to=tmp_path / "review"))
+    assert f"[{ds}]({hub.url}/datasets/{ds})" in (review / "README.md").read_text(encoding="utf-8")
+    for text in (card, readme, page, (review / "README.md").read_text(encoding="utf-8")):
+        assert "https://huggingface.co/" not in text
 
 
 @pytest.mark.parametrize("target", ["model", "space"])

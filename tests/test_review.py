@@ -686,7 +686,7 @@ def test_new_dataset_revision_and_the_model_card_cites_it(hub: Any, labelled: Pa
     student = make_student(tmp_path / "student", _spec())
     publish_model(student, repo_id=f"{hub.user}/fin-student", dataset_repo=repo, data=reviewed, gold="gold")
     model_card = hub.stub.read_file(f"{hub.user}/fin-student", "README.md").decode()
-    assert f"at revision [`{second[:12]}`](https://huggingface.co/datasets/{repo}/tree/{second})" in model_card
+    assert f"at revision [`{second[:12]}`]({hub.url}/datasets/{repo}/tree/{second})" in model_card
     assert f"revision: {second}" in model_card.split("---")[1]  # the model-index results name the revision too
 
 
