@@ -10,7 +10,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +34,12 @@ def publish_folder(
     revision: str | None,
     exist_ok: bool,
     source: str | os.PathLike[str] | None = None,
+    commit: Callable[[Path], tuple[str, str]] | None = None,
 ) -> str:
     """Write the repo folder with ``write(folder, repo_id)``; keep it in ``to`` or upload it to ``repo_id``.
 
-    ``source``: the folder ``write`` copies (a model folder); ``to`` may not be it or lie inside it."""
+    ``source``: the folder ``write`` copies (a model folder); ``to`` may not be it or lie inside it. ``commit``:
+    the commit's title and description, read from the written folder (:mod:`sxhub.commits`)."""
     if repo_id is None and to is None:
         raise PublishError("nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder).")
     if repo_id is not None:
@@ -91,7 +93,10 @@ def publish_folder(
                 make_private(api, repo_id, repo_type=repo_type)
             if revision is not None:
                 ensure_branch(api, repo_id, revision, repo_type=repo_type)
-            upload(api, repo_id, folder, repo_type=repo_type, revision=revision)
+            message, description = commit(folder) if commit else (f"Upload {repo_kind(repo_type)}", "")
+            upload(
+                api, repo_id, folder, repo_type=repo_type, revision=revision, message=message, description=description
+            )
         except PublishError as exc:
             if exist_ok:
                 raise
@@ -437,7 +442,16 @@ def ensure_branch(api: Any, repo_id: str, revision: str, *, repo_type: str) -> N
     logger.warning("branch %r did not exist in %s repo %r: created it from main", branch, kind, repo_id)
 
 
-def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> None:
+def upload(
+    api: Any,
+    repo_id: str,
+    folder: Path,
+    *,
+    repo_type: str,
+    revision: str | None,
+    message: str,
+    description: str = "",
+) -> None:
     """Upload the whole folder in one commit, which also deletes the repo's files the folder no longer holds: the
     repo is what was published (an int8 ONNX or a data split of an earlier publish stayed beside new weights).
     ``.gitattributes`` is kept (huggingface_hub never deletes it)."""
@@ -449,7 +463,8 @@ def upload(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: st
                 folder_path=folder,
                 repo_type=repo_type,
                 revision=revision,
-                commit_message=f"Publish with sxhub {__version__}",
+                commit_message=message,
+                commit_description=description or None,
                 delete_patterns="*",
             )
     except PublishError as exc:

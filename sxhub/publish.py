@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .cards import LABEL_PLOT, plot_label_distribution, render_dataset_card
+from .commits import dataset_commit, generator_commit, model_commit, space_commit
 from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build_dataset, as before the split
 from .dataset_build import with_flag_gold
 from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
@@ -109,6 +110,7 @@ def publish_dataset(
         private=private,
         revision=revision,
         exist_ok=exist_ok,
+        commit=dataset_commit,
     )
 
 
@@ -188,6 +190,7 @@ def publish_model(
         revision=revision,
         exist_ok=exist_ok,
         source=src,
+        commit=lambda folder: model_commit(folder, dataset_repo=dataset_repo, dataset_revision=dataset_revision),
     )
 
 
@@ -260,6 +263,7 @@ def publish_generator(
         revision=revision,
         exist_ok=exist_ok,
         source=src,
+        commit=generator_commit,
     )
 
 
@@ -374,4 +378,5 @@ def publish_space(
         revision=revision,
         exist_ok=exist_ok,
         source=None if model_repo else model,  # a local model folder is copied into model/ without --model-repo
+        commit=space_commit,
     )

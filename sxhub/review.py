@@ -419,6 +419,7 @@ def publish_review(
     The Space needs an ``HF_TOKEN`` secret with write access to ``dataset_repo``; ``sxhub apply-review LABELLED
     DATASET_REPO`` then reads the decisions back.
     """
+    from .commits import review_commit
     from .hub import publish_folder
     from .repo import check_namespaced
 
@@ -441,4 +442,5 @@ def publish_review(
         private=private,
         revision=revision,
         exist_ok=exist_ok,
+        commit=lambda folder: review_commit(folder, dataset_repo=dataset_repo),
     )

@@ -1983,6 +1983,51 @@ def test_the_cards_and_the_spaces_link_the_hub_they_were_pushed_to(
         assert "https://huggingface.co/" not in text
 
 
+def test_each_publish_commits_what_it_published(
+    hub: HubFixture, labelled: tuple[Path, Path], student: Path, tmp_path: Path
+) -> None:
+    """Every publish was committed as "Publish with sxhub VERSION": a repo's history did not say whether a commit
+    brought new data, a model trained on which dataset revision, or its scores. Each kind now says what it is, as
+    transformers' "Upload model" and datasets' "Upload dataset" do, with the detail in the description."""
+    from huggingface_hub import HfApi
+
+    from sxhub import __version__
+    from sxhub.publish import publish_dataset, publish_model, publish_space
+    from sxhub.review import publish_review
+
+    data, task = labelled
+    ds, model = f"{hub.user}/fin", f"{hub.user}/fin-model"
+    publish_dataset(data, spec=task, repo_id=ds, gold="gold")
+    sha = HfApi().dataset_info(ds).sha
+    publish_model(student, repo_id=model, dataset_repo=ds, data=data, gold="gold")
+    publish_space(student, repo_id=f"{hub.user}/fin-demo", dataset_repo=ds)
+    publish_space(student, repo_id=f"{hub.user}/fin-demo2", model_repo=model)
+    publish_review(data, dataset_repo=ds, spec=task, repo_id=f"{hub.user}/fin-review")
+
+    def last(repo_id: str, repo_type: str = "model") -> tuple[str, str]:
+        commit = HfApi().list_repo_commits(repo_id, repo_type=repo_type)[0]
+        return commit.title, commit.message
+
+    end = f" (sxhub {__version__})"
+    assert last(ds, "dataset") == (
+        f"Upload dataset: 39 labelled texts{end}",
+        "Splits: train 31, validation 4, test 4.",
+    )
+    title, message = last(model)
+    assert title == f"Upload model trained on {ds}@{sha[:12]}{end}"
+    assert message.startswith("Fine-tuned from sentence-transformers/all-MiniLM-L6-v2.\nScores (test split):\n")
+    assert "- student vs experts: accuracy " in message and " on 4 texts" in message
+    assert last(f"{hub.user}/fin-demo", "space") == (
+        f"Upload Space serving the model in model/{end}",
+        f"Dataset: {ds}.",
+    )
+    assert last(f"{hub.user}/fin-demo2", "space") == (f"Upload Space serving {model}{end}", "")
+    assert last(f"{hub.user}/fin-review", "space") == (
+        f"Upload review Space: 39 texts to review{end}",
+        f"Decisions are committed to dataset {ds} under review/decisions/.",
+    )
+
+
 @pytest.mark.parametrize("target", ["model", "space"])
 def test_a_push_uploads_the_model_files_from_the_model_folder_not_a_copy_in_tmpdir(
     hub: HubFixture, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, target: str

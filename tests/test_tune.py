@@ -1429,7 +1429,7 @@ def test_a_retune_removes_the_earlier_models_loading_files(tmp_path: Path) -> No
 # publish
 # ------------------------------------------------------------------------------------------------------------------
 def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_path: Path) -> None:
-    from huggingface_hub import ModelCard
+    from huggingface_hub import HfApi, ModelCard
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from sxhub.publish import publish_generator
@@ -1445,6 +1445,8 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
     card = ModelCard.load(repo_id)
     assert "synthetic-model" in card.data.tags and repo_id in card.text
     assert json.loads(hub.stub.read_file(repo_id, "sxhub.json", repo_type="model"))["kind"] == "synthetic-model"
+    commit = HfApi().list_repo_commits(repo_id)[0]  # what was published, not "Publish with sxhub VERSION"
+    assert commit.title.startswith("Upload synthetic model") and "Held-out labelling: accuracy " in commit.message
 
     folder = tmp_path / "repo"
     assert publish_generator(tuned, repo_id=repo_id, to=folder) == str(folder)
