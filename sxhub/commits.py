@@ -9,6 +9,7 @@ titles follow them and name the detail that tells one publish from the next; sxh
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,16 @@ from . import __version__
 TITLE_CHARS = 100
 
 
-def _title(text: str) -> str:
+# the titles of sxhub's publish commits, this version's and the older "Publish with sxhub VERSION"
+_SXHUB_TITLE = re.compile(r"\(sxhub [^()\s]+\)$|^Publish with sxhub \S+$")
+
+
+def is_sxhub_commit(title: str | None) -> bool:
+    """Whether a commit ``title`` is one of sxhub's publishes (a file last changed by one is sxhub's to delete)."""
+    return bool(title) and _SXHUB_TITLE.search(title or "") is not None
+
+
+def commit_title(text: str) -> str:
     end = f" (sxhub {__version__})"
     room = TITLE_CHARS - len(end)
     return (text if len(text) <= room else text[: room - 1].rstrip() + "…") + end
@@ -55,7 +65,7 @@ def dataset_commit(folder: Path) -> tuple[str, str]:
     files = sorted((folder / "data").glob("*.parquet"), key=lambda p: (order.get(p.name.split("-", 1)[0], 3), p.name))
     rows = {path.name.split("-", 1)[0]: pq.read_metadata(path).num_rows for path in files}
     splits = ", ".join(f"{name} {n}" for name, n in rows.items())
-    return _title(f"Upload dataset: {sum(rows.values())} labelled texts"), f"Splits: {splits}."
+    return commit_title(f"Upload dataset: {sum(rows.values())} labelled texts"), f"Splits: {splits}."
 
 
 def model_commit(folder: Path, *, dataset_repo: str | None, dataset_revision: str | None) -> tuple[str, str]:
@@ -69,7 +79,7 @@ def model_commit(folder: Path, *, dataset_repo: str | None, dataset_revision: st
     scores = _scores(about)
     if scores:
         lines += [f"Scores ({about.get('split') or 'test'} split):", *scores]
-    return _title(f"Upload model{on}"), "\n".join(lines)
+    return commit_title(f"Upload model{on}"), "\n".join(lines)
 
 
 def generator_commit(folder: Path) -> tuple[str, str]:
@@ -83,7 +93,7 @@ def generator_commit(folder: Path) -> tuple[str, str]:
         if isinstance(heldout.get(key), (int, float))
     ]
     lines = [f"Held-out labelling: {', '.join(figures)} on {heldout.get('n')} texts."] if figures else []
-    return _title("Upload synthetic model" + (f" (LoRA of {base}, merged)" if base else "")), "\n".join(lines)
+    return commit_title("Upload synthetic model" + (f" (LoRA of {base}, merged)" if base else "")), "\n".join(lines)
 
 
 def space_commit(folder: Path) -> tuple[str, str]:
@@ -93,7 +103,7 @@ def space_commit(folder: Path) -> tuple[str, str]:
     model = str(config.get("model") or "")
     serving = "the model in model/" if model == "model" else model
     lines = [f"Dataset: {about['dataset_repo']}."] if about.get("dataset_repo") else []
-    return _title(f"Upload Space serving {serving}" if serving else "Upload Space"), "\n".join(lines)
+    return commit_title(f"Upload Space serving {serving}" if serving else "Upload Space"), "\n".join(lines)
 
 
 def review_commit(folder: Path, *, dataset_repo: str) -> tuple[str, str]:
@@ -101,6 +111,6 @@ def review_commit(folder: Path, *, dataset_repo: str) -> tuple[str, str]:
     items = folder / "items.jsonl"
     n = sum(1 for line in items.read_text(encoding="utf-8").splitlines() if line.strip()) if items.is_file() else 0
     return (
-        _title(f"Upload review Space: {n} texts to review"),
+        commit_title(f"Upload review Space: {n} texts to review"),
         f"Decisions are committed to dataset {dataset_repo} under review/decisions/.",
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import logging
 import os
 import shutil
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .commits import commit_title
 from .errors import PublishError, SxhubError
 from .repo import check_repo_id, files_from_source, hub_endpoint
 
@@ -93,7 +95,7 @@ def publish_folder(
                 make_private(api, repo_id, repo_type=repo_type)
             if revision is not None:
                 ensure_branch(api, repo_id, revision, repo_type=repo_type)
-            message, description = commit(folder) if commit else (f"Upload {repo_kind(repo_type)}", "")
+            message, description = commit(folder) if commit else (commit_title(f"Upload {repo_kind(repo_type)}"), "")
             upload(
                 api, repo_id, folder, repo_type=repo_type, revision=revision, message=message, description=description
             )
@@ -452,12 +454,13 @@ def upload(
     message: str,
     description: str = "",
 ) -> None:
-    """Upload the whole folder in one commit, which also deletes the repo's files the folder no longer holds: the
-    repo is what was published (an int8 ONNX or a data split of an earlier publish stayed beside new weights).
-    ``.gitattributes`` is kept (huggingface_hub never deletes it)."""
+    """Upload the whole folder in one commit, which also deletes the files an earlier sxhub publish left that the
+    folder no longer holds (an int8 ONNX or a data split of an earlier publish stayed beside new weights): see
+    :func:`stale_files`."""
     at = f" (revision {revision!r})" if revision else ""
     try:
         with hub_errors(f"uploading to {repo_id!r}{at}"):
+            stale = stale_files(api, repo_id, folder, repo_type=repo_type, revision=revision)
             api.upload_folder(
                 repo_id=repo_id,
                 folder_path=folder,
@@ -465,7 +468,8 @@ def upload(
                 revision=revision,
                 commit_message=message,
                 commit_description=description or None,
-                delete_patterns="*",
+                # each path as a pattern matching only itself (huggingface_hub matches them with fnmatch)
+                delete_patterns=[glob.escape(path) for path in stale] or None,
             )
     except PublishError as exc:
         status = getattr(getattr(exc.__cause__, "response", None), "status_code", None)
@@ -475,6 +479,37 @@ def upload(
                 "(created when missing) or an open pull request's refs/pr/N."
             ) from exc.__cause__
         raise
+
+
+def stale_files(api: Any, repo_id: str, folder: Path, *, repo_type: str, revision: str | None) -> list[str]:
+    """The repo's files that ``folder`` (the publish about to be committed) no longer holds and that an earlier
+    sxhub publish wrote: their last commit is one of sxhub's (:func:`sxhub.commits.is_sxhub_commit`).
+
+    A publish deleted every file it did not hold (``delete_patterns="*"``): a LICENSE or an evaluation someone
+    added to the repo by hand, and in a dataset repo the review Space's decisions (``review/decisions/``, committed
+    by its ``CommitScheduler``), were gone after ``--exist-ok``. ``--to DIR`` already kept what a person added
+    (:func:`replace_published`); the Hub side now does too. A file sxhub wrote and a person changed since is theirs,
+    and stays. ``.gitattributes`` is never deleted (huggingface_hub would not either)."""
+    from huggingface_hub import RepoFile
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError
+
+    from .commits import is_sxhub_commit
+
+    ours = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+    try:
+        entries = list(
+            api.list_repo_tree(repo_id, repo_type=repo_type, revision=revision, recursive=True, expand=True)
+        )
+    except (EntryNotFoundError, RevisionNotFoundError, RepositoryNotFoundError):
+        return []  # an empty new repo, or a branch made from main by this publish: nothing to delete
+    return sorted(
+        entry.path
+        for entry in entries
+        if isinstance(entry, RepoFile)
+        and entry.path not in ours
+        and entry.path != ".gitattributes"
+        and is_sxhub_commit(entry.last_commit.title if entry.last_commit else None)
+    )
 
 
 def _http_message(exc: Any, doing: str) -> str:

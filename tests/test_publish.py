@@ -820,6 +820,38 @@ def test_publishing_again_removes_what_the_last_publish_wrote_and_this_one_did_n
     assert set(hub.stub.list_files(repo)) - {".gitattributes"} == {"model.safetensors", "onnx/model.onnx"}
 
 
+def test_publishing_again_keeps_the_files_a_person_or_the_review_space_added_to_the_repo(tmp_path: Path, hub) -> None:
+    """A publish deleted every file of the repo it did not hold (``delete_patterns="*"``): a LICENSE added by hand,
+    and in a dataset repo the review Space's decisions (committed by its CommitScheduler as "Scheduled Commit"), were
+    gone after ``--exist-ok``. Only what an earlier sxhub publish wrote goes now: its stale int8 ONNX, and a file
+    whose last commit is one of the older "Publish with sxhub VERSION" commits; a name that reads as a glob pattern
+    deletes only itself."""
+    from huggingface_hub import HfApi
+
+    from sxhub.hub import publish_folder
+
+    api = HfApi()
+    repo = f"{hub.user}/m"
+    common = {"repo_type": "model", "default_name": "m", "token": None, "private": None, "revision": None}
+    first = {"model.safetensors": "v1", "onnx/model.onnx": "v1", "onnx/model_int8.onnx": "v1", "eval/[a].json": "1"}
+    publish_folder(_writer(first), repo_id=repo, to=None, exist_ok=False, **common)
+    api.upload_file(path_or_fileobj=b"MIT", path_in_repo="LICENSE", repo_id=repo)  # "Upload LICENSE with ..."
+    api.upload_file(path_or_fileobj=b"{}", path_in_repo="eval/a.json", repo_id=repo, commit_message="my eval")
+    api.upload_file(
+        path_or_fileobj=b"{}\n",
+        path_in_repo="review/decisions/d.jsonl",
+        repo_id=repo,
+        commit_message="Scheduled Commit",
+    )
+    api.upload_file(
+        path_or_fileobj=b"old", path_in_repo="old.bin", repo_id=repo, commit_message="Publish with sxhub 0.1.0"
+    )
+    publish_folder(_writer({"model.safetensors": "v2"}), repo_id=repo, to=None, exist_ok=True, **common)
+    kept = set(hub.stub.list_files(repo)) - {".gitattributes"}
+    assert kept == {"model.safetensors", "LICENSE", "eval/a.json", "review/decisions/d.jsonl"}
+    assert hub.stub.read_file(repo, "model.safetensors") == b"v2"
+
+
 @pytest.mark.parametrize("target", ["model", "space"])
 @pytest.mark.parametrize("inside", ["repo", "."])
 def test_a_folder_written_inside_the_model_folder_it_publishes_is_refused(
