@@ -121,6 +121,11 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         _run_stages(spec, source, config, tconf, report)
     except BaseException as exc:
         report.stop(exc)
+        if any(stage.name == "train" for stage in report.stages) and isinstance(exc, KeyboardInterrupt):
+            exc.sxhub_rerun = (  # type: ignore[attr-defined]
+                "the teachers' answers and the trained student are kept: a rerun with the same inputs and options "
+                "reuses both (--retrain trains anew)"
+            )
         raise
     return report.to_dict()
 
@@ -138,6 +143,7 @@ def _run_stages(
     from .ledger import teacher_servers
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space
+    from .run_reuse import forget_student, record_student, reusable_student, train_fingerprint
     from .train import train
 
     out = config.out
@@ -217,14 +223,27 @@ def _run_stages(
         {"train+validation": len(train_part), "test": len(test_part), "stratified": stratified, "seed": SPLIT_SEED},
     )
 
-    # 3. train ----------------------------------------------------------------------------------------------
+    # 3. train (or reuse the student an earlier run trained on the same rows with the same options) ------------
     started = report.begin("train")
-    trained = train(spec, train_part, tconf)
+    fingerprint = train_fingerprint(spec, train_part, tconf, gold=gold)
+    trained = None if config.retrain else reusable_student(out, model_dir, fingerprint)
+    reused: dict[str, str] = {}
+    if trained is None:
+        forget_student(out)
+        trained = train(spec, train_part, tconf)
+        record_student(out, fingerprint, trained)
+    else:
+        reused = {
+            "reused": f"the student in {model_dir} was trained by an earlier run on the same labelled rows, task and "
+            "options (train.fingerprint.json), so it was not trained again; pass --retrain to train it anew"
+        }
     report.add(
         "train",
         started,
         {
-            "summary": trained.summary_line(),
+            "summary": ("Reused the student of an earlier run (--retrain trains anew). " if reused else "")
+            + trained.summary_line(),
+            **reused,
             "model_dir": str(model_dir),
             "base_model": trained.base_model,
             "best_validation": trained.best_score,
@@ -278,34 +297,42 @@ def _run_stages(
     def target(kind: str) -> dict[str, Any]:
         return {"repo_id": ids[kind]} if ns else {"repo_id": ids[kind], "to": repos / kind}
 
-    dataset_url = publish_dataset(
-        labelled_path,
-        spec=spec,
-        gold=gold,
-        ledger=ledger_path,
-        seed=SPLIT_SEED,
-        test_size=TEST_SIZE,
-        **target("dataset"),
-        **common,
-    )
-    model_url = publish_model(
-        model_dir,
-        dataset_repo=ids["dataset"],
-        ledger=ledger_path,
-        evaluation=scores,
-        benchmark=speed,
-        seed=SPLIT_SEED,
-        **target("model"),
-        **common,
-    )
-    space_url = publish_space(  # the Space loads the pushed model repo, or (offline) carries the model in model/
-        model_dir,
-        model_repo=ids["model"] if ns else None,
-        dataset_repo=ids["dataset"] if ns else None,
-        data=labelled,
-        evaluation=scores,
-        benchmark=speed,
-        **target("space"),
-        **common,
-    )
-    report.add("publish", started, {"dataset": dataset_url, "model": model_url, "space": space_url})
+    # what is pushed so far: a push that fails (an outage, a full quota, Ctrl-C) leaves the report saying which
+    # repos are there and which are not (it said only why the run stopped)
+    published: dict[str, str] = {}
+    try:
+        published["dataset"] = publish_dataset(
+            labelled_path,
+            spec=spec,
+            gold=gold,
+            ledger=ledger_path,
+            seed=SPLIT_SEED,
+            test_size=TEST_SIZE,
+            **target("dataset"),
+            **common,
+        )
+        published["model"] = publish_model(
+            model_dir,
+            dataset_repo=ids["dataset"],
+            ledger=ledger_path,
+            evaluation=scores,
+            benchmark=speed,
+            seed=SPLIT_SEED,
+            **target("model"),
+            **common,
+        )
+        published["space"] = publish_space(  # loads the pushed model repo, or (offline) carries the model in model/
+            model_dir,
+            model_repo=ids["model"] if ns else None,
+            dataset_repo=ids["dataset"] if ns else None,
+            data=labelled,
+            evaluation=scores,
+            benchmark=speed,
+            **target("space"),
+            **common,
+        )
+    except BaseException:
+        missing = "not pushed" if ns else "not written"
+        report.add_unfinished("publish", started, {kind: published.get(kind, missing) for kind in ids})
+        raise
+    report.add("publish", started, dict(published))

@@ -36,6 +36,7 @@ RUN_OUTPUTS = (
     "labelled.doubts.parquet",
     "splits",
     "model",
+    "train.fingerprint.json",
     "evaluation.json",
     "report.json",
     "report.md",

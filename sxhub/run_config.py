@@ -33,6 +33,7 @@ class RunConfig:
     private: bool = False
     exist_ok: bool = False
     int8: bool = True
+    retrain: bool = False  # train the student even when OUT/model holds one trained on the same rows and options
     cache_dir: str | None = None
     progress: bool = True
     cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts

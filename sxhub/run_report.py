@@ -76,6 +76,12 @@ class Report:
             print(f"sxhub run: {name} done in {self.stages[-1].seconds:.1f} s. {line}".rstrip(), file=sys.stderr)
         logger.info("stage %s done in %.1f s", name, self.stages[-1].seconds)
 
+    def add_unfinished(self, name: str, started: float, figures: dict[str, Any]) -> None:
+        """Add what stage ``name`` got done before it stopped (the repos pushed before a push failed); the run's
+        :meth:`stop` then says why it stopped there."""
+        self.stages.append(Stage(name, time.perf_counter() - started, figures))
+        self.write()
+
     def extend(self, name: str, figures: dict[str, Any]) -> None:
         """Add figures to the stage ``name`` (already added) and rewrite the report."""
         next(s for s in self.stages if s.name == name).figures.update(figures)
@@ -129,9 +135,16 @@ def render_markdown(report: dict[str, Any]) -> str:
     stopped = report.get("stopped")
     if stopped:
         done = "The stages below finished and their files are kept" if stages else "No stage finished"
+        if stopped["stage"] in stages:  # it got part of the way (publish: the repos pushed before it stopped)
+            done = f"The stages below finished, {stopped['stage']} only as far as it shows, and their files are kept"
+        rerun = "the label cache answering the texts already labelled"
+        if "train" in stages:  # the student is kept too (sxhub.run_reuse)
+            rerun += (
+                f" and the student in {stages['train'].get('model_dir', 'OUT/model')} reused (--retrain trains anew)"
+            )
         lines += [
             f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "
-            "again from the start, the label cache answering the texts already labelled.",
+            f"again from the start, {rerun}.",
             "",
         ]
     if stages.get("annotate", {}).get("embedded_teacher"):

@@ -715,3 +715,98 @@ def test_a_multi_label_run_report_calls_its_accuracy_subset_accuracy() -> None:
         report = {"task": "emo", "multi_label": multi, "stages": {"evaluate": {"seconds": 1.0, "scores": scores}}}
         md = render_markdown(report)
         assert head in md if head else "| comparison | n | accuracy | macro_f1 | alpha |" in md
+
+
+def _count_training(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the students ``sxhub run`` trains (one entry per call of sxhub.train.train)."""
+    import sxhub.train
+
+    calls: list[int] = []
+    real = sxhub.train.train
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sxhub.train, "train", counted)
+    return calls
+
+
+@pytest.mark.slow
+def test_a_failed_push_is_finished_by_a_rerun_that_reuses_the_student(
+    tmp_path: Path, tiny_base_model: Path, hub, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A push that failed after the student was trained (here the Hub answers the model's commit with HTTP 500)
+    left a report that named no repo, and the rerun its line asked for (--exist-ok) trained the student again from
+    the start: hours on a real dataset. The report says which repos were pushed and which not, and the rerun reuses
+    the student the failed run trained, pushing it as it is on disk."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    trained = _count_training(monkeypatch)
+    repo = f"{hub.user}/financial-sentiment"
+    hub.stub.fail_commits(repo, repo_type="model", message="Internal Error")
+    out = tmp_path / "out"
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+        argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8", "--push", hub.user]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2 and "HTTP 500 while uploading to" in err and "run again with --exist-ok" in err
+        assert len(trained) == 1
+        report = json.loads((out / "report.json").read_text())
+        assert report["stopped"]["stage"] == "publish"
+        published = report["stages"]["publish"]
+        assert hub.url in published["dataset"] and repo in published["dataset"]
+        assert published["model"] == published["space"] == "not pushed"
+        markdown = (out / "report.md").read_text()
+        assert "- **model**: not pushed" in markdown and "- **space**: not pushed" in markdown
+        assert f"the student in {out / 'model'} reused (--retrain trains anew)" in markdown
+        assert "model.safetensors" not in hub.stub.list_files(repo)
+
+        hub.stub.heal_commits()
+        code, _, err = run_cli([*argv, "--exist-ok"], capsys)
+    assert code == 0, err[-3000:]
+    assert len(trained) == 1  # not trained again
+    report = json.loads((out / "report.json").read_text())
+    assert "stopped" not in report
+    assert report["stages"]["train"]["reused"].startswith(f"the student in {out / 'model'} was trained by an earlier")
+    assert all(hub.url in report["stages"]["publish"][kind] for kind in ("dataset", "model", "space"))
+    pushed = hub.stub.read_file(repo, "model.safetensors")
+    assert pushed == (out / "model" / "model.safetensors").read_bytes()
+    assert "app.py" in hub.stub.list_files(repo, repo_type="space")
+
+
+@pytest.mark.slow
+def test_a_rerun_trains_again_when_what_training_saw_changed(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The student is reused only for the same labelled rows, task and training options: new labels (another
+    teacher's), another option, weights written over, or --retrain train it again; never a stale student for new
+    labels."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    trained = _count_training(monkeypatch)
+    out = tmp_path / "out"
+    texts = pd.read_csv(FIN / "texts.csv")
+
+    def run(server: FakeOpenAIServer, *extra: str) -> dict:
+        argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8", "--exist-ok", *extra]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err[-3000:]
+        return json.loads((out / "report.json").read_text())["stages"]["train"]
+
+    with _oracle(texts) as server:
+        assert "reused" not in run(server) and len(trained) == 1
+        assert "reused" in run(server) and len(trained) == 1  # the same command: reused
+        assert "reused" not in run(server, "--retrain") and len(trained) == 2
+        assert "reused" not in run(server, "--min-agreement", "0.5") and len(trained) == 3  # a training option
+        assert "reused" in run(server, "--min-agreement", "0.5") and len(trained) == 3
+        weights = out / "model" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:-1] + b"\0")  # another student in OUT/model (sxhub train -o)
+        assert "reused" not in run(server, "--min-agreement", "0.5") and len(trained) == 4
+    # the same texts, one labelled otherwise by another teacher: new labels train a new student
+    flipped = texts.copy()
+    flipped.loc[0, "expert"] = "positive" if texts["expert"].iloc[0] != "positive" else "negative"
+    with _oracle(flipped) as other:
+        assert "reused" not in run(other, "--min-agreement", "0.5") and len(trained) == 5
+    assert read_table(out / "labelled.parquet")["label"].tolist() == flipped["expert"].tolist()

@@ -63,6 +63,12 @@ from .params import OutputPath, given, requires, threads_option
 @threads_option("CPU threads for training and prediction")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option(
+    "--retrain",
+    is_flag=True,
+    help="Train the student anew even when OUT/model holds the one an earlier run trained on the same labels, task "
+    "and options (reused by default, e.g. to finish a failed --push).",
+)
+@click.option(
     "--cache-dir", type=OutputPath(folder=True, lock=False), help="Label cache folder (default: $SXHUB_CACHE)."
 )
 @click.option(
@@ -98,6 +104,7 @@ def run(
     min_agreement: float | None,
     threads: int | None,
     no_int8: bool,
+    retrain: bool,
     cache_dir: str | None,
     pause_after: bool,
     cpu_usd_per_hour: float | None,
@@ -136,6 +143,7 @@ def run(
         private=private,
         exist_ok=exist_ok,
         int8=not no_int8,
+        retrain=retrain,
         cpu_usd_per_hour=cpu_usd_per_hour,
         cache_dir=cache_dir,
         pause_after=pause_after,

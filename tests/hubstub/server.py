@@ -440,6 +440,9 @@ class Handler(BaseHTTPRequestHandler):
     def commit(self, repo: Repo, revision: str) -> None:
         self.token(required=True, write=True)
         self.writable(repo.repo_id)
+        failure = self.server.failing_commits.get((repo.repo_type, repo.repo_id))
+        if failure is not None:
+            raise failure
         store = self.server.store
         lines = [json.loads(line) for line in self.body().splitlines() if line.strip()]
         if not lines or lines[0].get("key") != "header":
@@ -620,6 +623,7 @@ class HubServer(ThreadingHTTPServer):
         self.unrouted: list[str] = []
         self.url = f"http://{host}:{self.server_address[1]}"
         self.endpoints = Endpoints(namespaces=(USER, *ORGS), read_only=READ_ORGS)
+        self.failing_commits: dict[tuple[str, str], HubError] = {}  # (repo_type, repo_id) -> what a commit answers
 
 
 class HubStub:
@@ -678,6 +682,20 @@ class HubStub:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def fail_commits(
+        self, repo_id: str, *, repo_type: str = "model", status: int = 500, message: str = "Internal Error"
+    ) -> None:
+        """Answer every commit to ``repo_id`` with HTTP ``status`` until :meth:`heal_commits`, as the Hub answers a
+        push it cannot take (an outage, a full storage quota). The repo can still be created, so a publish fails
+        after creating it, as on the Hub. huggingface_hub sends the commit once, with no retry (``_send_commit`` with
+        ``retry_on_error=False``, the default ``create_commit`` passes: huggingface/huggingface_hub@ee0a4510f4bc,
+        src/huggingface_hub/_commit_api.py, and 2.4.0 as installed), and reads the error from ``X-Error-Message``."""
+        self._server.failing_commits[(repo_type, repo_id)] = HubError(status, message)
+
+    def heal_commits(self) -> None:
+        """Commits succeed again (after :meth:`fail_commits`)."""
+        self._server.failing_commits.clear()
 
     # -- direct inspection for tests -------------------------------------------------------------------------------
     def repo(self, repo_id: str, *, repo_type: str = "model") -> Repo:
