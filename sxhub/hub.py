@@ -515,6 +515,11 @@ def stale_files(api: Any, repo_id: str, folder: Path, *, repo_type: str, revisio
 def _http_message(exc: Any, doing: str) -> str:
     status = getattr(getattr(exc, "response", None), "status_code", None)
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    # what the Hub said (its X-Error-Message or JSON error): huggingface_hub puts it below httpx's first line
+    # ("Server error '500 Internal Server Error' for url ..."), which alone does not say why
+    server = " ".join((getattr(exc, "server_message", None) or "").split())
+    if server and server.lower() not in detail.lower():
+        detail = f"{server} ({detail})"
     if status == 401:
         return f"the Hub rejected the token while {doing} (HTTP 401); {token_fix(401)}."
     if status == 403:

@@ -143,7 +143,15 @@ def _run_stages(
     from .ledger import teacher_servers
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space
-    from .run_reuse import forget_student, record_student, reusable_student, train_fingerprint
+    from .run_reuse import (
+        earlier_ledger,
+        file_hash,
+        forget_student,
+        kept_ledger,
+        record_student,
+        reusable_student,
+        train_fingerprint,
+    )
     from .train import train
 
     out = config.out
@@ -170,27 +178,39 @@ def _run_stages(
     used = endpoints.info
     if used:
         result.ledger["endpoints"] = used
+    ledger_path = out / "labelled.ledger.json"
+    earlier, before = earlier_ledger(ledger_path), file_hash(out / "labelled.parquet")  # an earlier run's
     labelled_path = write_table(result.frame, out / "labelled.parquet")
     # the output it is the ledger of, as annotate records it: `annotate -o OUT/labelled.csv` (the same ledger
     # name) then refuses to write over the run's ledger instead of replacing it without a word
     result.ledger["output"] = str(labelled_path)
-    ledger_path = out / "labelled.ledger.json"
-    ledger_path.write_text(json.dumps(result.ledger, indent=1, default=jsonable) + "\n", encoding="utf-8")
-    led = result.ledger
+    # a rerun from the label cache (to finish a failed push) keeps the ledger that measured the teachers
+    same = before is not None and before == file_hash(labelled_path)
+    led = kept_ledger(result.ledger, earlier, same_output=same)  # the file the cards read, and the teacher's speed
+    ledger_path.write_text(json.dumps(led, indent=1, default=jsonable) + "\n", encoding="utf-8")
+    this_run = result.ledger  # the report says what this run did
     report.add(
         "annotate",
         started,
         {
             "summary": result.summary_line(),
             "labelled": str(labelled_path),
-            "texts": led["n_texts"],
-            "failed": led["failed_texts"],
-            "ties": led["ties"],
-            "requests": led["requests"],
-            "cost_usd": led.get("cost_usd"),
-            "teachers": teacher_servers(led),
+            "texts": this_run["n_texts"],
+            "failed": this_run["failed_texts"],
+            "ties": this_run["ties"],
+            "requests": this_run["requests"],
+            "cost_usd": this_run.get("cost_usd"),
+            "teachers": teacher_servers(this_run),
             "embedded_teacher": any(t.is_local for t in spec.default_teachers()),
             **({"endpoints": used} if used else {}),  # price, hours, cost and paused_after of each endpoint
+            **(
+                {
+                    "ledger_kept": "every answer came from the label cache and the labelled file is as an earlier run "
+                    "wrote it: that run's ledger, which measured the teachers, is kept"
+                }
+                if led is not this_run
+                else {}
+            ),
         },
     )
     if gold != config.gold:
@@ -271,6 +291,11 @@ def _run_stages(
             f"annotate's wall clock: {led['n_texts']:,} texts in {led['seconds']:.1f} s, "
             f"{led.get('samples', spec.samples)} sample(s) per teacher, {len(spec.default_teachers())} teacher(s), "
             f"{led.get('concurrency', config.concurrency)} request(s) in flight"
+            + (
+                "; measured by the run that asked them (this one read their answers from the label cache)"
+                if led is not this_run
+                else ""
+            )
         )
     elif led.get("cached"):
         speed["teacher_note"] = (

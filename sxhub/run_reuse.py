@@ -97,3 +97,35 @@ def reusable_student(out: Path, model_dir: Path, fingerprint: str) -> TrainResul
         return TrainResult(**fields)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def file_hash(path: Path) -> str | None:
+    """The sha256 of a file's bytes, or None when there is no file."""
+    try:
+        with path.open("rb") as f:
+            return hashlib.file_digest(f, "sha256").hexdigest()
+    except FileNotFoundError:
+        return None
+
+
+def earlier_ledger(ledger_path: Path) -> dict[str, Any] | None:
+    """The ledger an earlier run wrote at ``ledger_path`` (None when there is none, or it cannot be read)."""
+    try:
+        data = json.loads(ledger_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def kept_ledger(new: dict[str, Any], earlier: dict[str, Any] | None, *, same_output: bool) -> dict[str, Any]:
+    """The ledger a rerun writes: ``new``, or the earlier run's when the rerun asked the teachers nothing (every
+    answer came from the label cache), wrote a byte-identical labelled file (``same_output``), and the earlier run
+    asked the teachers everything (its figures measured them). A rerun to finish a failed push replaced the
+    ledger with one of cached answers only, and the republished model card lost the teacher's measured speed and
+    the speedup, the dataset card the run's real figures."""
+    if not (same_output and earlier and new.get("cached") and not new.get("requests")):
+        return new
+    if earlier.get("cached") or not earlier.get("requests") or earlier.get("n_texts") != new.get("n_texts"):
+        return new
+    logger.info("every teacher answer came from the label cache: the ledger of the run that asked them is kept")
+    return {**earlier, "reread_from_cache": {"cached": new.get("cached"), "seconds": new.get("seconds")}}

@@ -745,12 +745,13 @@ def test_a_failed_push_is_finished_by_a_rerun_that_reuses_the_student(
     monkeypatch.setenv("TQDM_DISABLE", "1")
     trained = _count_training(monkeypatch)
     repo = f"{hub.user}/financial-sentiment"
-    hub.stub.fail_commits(repo, repo_type="model", message="Internal Error")
+    hub.stub.fail_commits(repo, repo_type="model", message="Repository storage limit reached")
     out = tmp_path / "out"
     with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
         argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8", "--push", hub.user]
         code, _, err = run_cli(argv, capsys)
         assert code == 2 and "HTTP 500 while uploading to" in err and "run again with --exist-ok" in err
+        assert "Repository storage limit reached" in err  # the Hub's own message, not only httpx's
         assert len(trained) == 1
         report = json.loads((out / "report.json").read_text())
         assert report["stopped"]["stage"] == "publish"
@@ -769,6 +770,15 @@ def test_a_failed_push_is_finished_by_a_rerun_that_reuses_the_student(
     report = json.loads((out / "report.json").read_text())
     assert "stopped" not in report
     assert report["stages"]["train"]["reused"].startswith(f"the student in {out / 'model'} was trained by an earlier")
+    # every answer came from the label cache: the ledger of the run that asked the teacher is kept, so the model card
+    # still gives the teacher's measured speed and the speedup (the rerun's ledger had only cached answers)
+    assert report["stages"]["annotate"]["requests"] == 0 and "ledger_kept" in report["stages"]["annotate"]
+    speed = report["stages"]["evaluate"]["speed"]
+    assert speed["teacher_texts_per_s"] > 0 and speed["speedup"] > 0 and "teacher_note" not in speed
+    assert speed["teacher_source"].endswith("(this one read their answers from the label cache)")
+    ledger = json.loads((out / "labelled.ledger.json").read_text())
+    assert ledger["requests"] > 0 and ledger["cached"] == 0 and ledger["reread_from_cache"]["cached"] > 0
+    assert "texts/s" in hub.stub.read_file(repo, "README.md").decode()
     assert all(hub.url in report["stages"]["publish"][kind] for kind in ("dataset", "model", "space"))
     pushed = hub.stub.read_file(repo, "model.safetensors")
     assert pushed == (out / "model" / "model.safetensors").read_bytes()
