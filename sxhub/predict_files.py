@@ -23,7 +23,7 @@ import pandas as pd
 from .data import find_text_column, is_missing_text, text_cell
 from .errors import InputError
 from .predict import Predictor, Prepared
-from .stream import CHUNK_ROWS, RowSlice
+from .stream import CHUNK_ROWS, STDIN, RowSlice, is_lines_source, source_name
 from .tables import output_suffix, plain_json, records_json, table_suffix
 
 T = TypeVar("T")
@@ -49,9 +49,10 @@ class PredictSummary:
         if self.rechecked is not None:
             share = self.rechecked / labelled if labelled else 0.0
             recheck = f", {self.rechecked:,} near-ties ({share:.1%}) rerun in fp32"
+        where = "stdout" if str(self.output) == STDIN else self.output
         return (
             f"Labelled {labelled:,} texts in {self.seconds:.1f} s ({self.texts_per_second:,.0f} texts/s, "
-            f"{self.backend}{recheck}){empty} -> {self.output}"
+            f"{self.backend}{recheck}){empty} -> {where}"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -70,19 +71,29 @@ def iter_chunks(
     source: str | os.PathLike[str], chunk_rows: int = CHUNK_ROWS, *, rows: RowSlice | None = None
 ) -> Iterator[pd.DataFrame]:
     """The input table (or its slice ``rows``) in chunks of ``chunk_rows`` rows (:func:`sxhub.stream.iter_table`:
-    CSV, TSV, JSONL, Parquet and Hub datasets streamed; a .json array read whole)."""
-    from .stream import iter_table
+    CSV, TSV, JSONL, Parquet and Hub datasets streamed; a .json array read whole); a ``.txt`` file or standard input
+    (``-``) as one ``text`` per line (:func:`sxhub.stream.iter_lines`)."""
+    from .stream import iter_lines, iter_table
 
-    for chunk in iter_table(source, chunk_rows=chunk_rows, rows=rows):
+    read = iter_lines if is_lines_source(source) else iter_table
+    for chunk in read(source, chunk_rows=chunk_rows, rows=rows):
         yield chunk.reset_index(drop=True)
 
 
 def count_rows(source: str | os.PathLike[str]) -> int | None:
     """Row count for the progress bar when it is cheap to get (Parquet metadata, line count of text files)."""
+    if str(source) == STDIN:
+        return None
     path = Path(source)
     if not path.is_file():
         return None
     suffix = table_suffix(path)
+    if suffix == ".txt":  # a last line without "\n" is a text too
+        with path.open("rb") as fh:
+            lines = ends = 0
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                lines, ends = lines + block.count(b"\n"), block.endswith(b"\n")
+        return lines + (path.stat().st_size > 0 and not ends)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
@@ -113,6 +124,13 @@ class _ChunkWriter:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._stdout = str(path) == STDIN  # JSON lines on standard output, each chunk as it is done
+        self._first = True
+        self._columns: list[str] | None = None  # the first chunk's, which every later chunk is written in
+        self._rows = 0
+        if self._stdout:
+            self.suffix = ".jsonl"
+            return
         self.suffix = output_suffix(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.tmp = path.with_name(path.name + ".tmp")
@@ -120,9 +138,6 @@ class _ChunkWriter:
         self.parts = path.with_name(path.name + ".tmp-parts")  # Parquet: one file per chunk
         self._remove_parts()
         self._schemas: list[Any] = []  # the Parquet parts'
-        self._first = True
-        self._columns: list[str] | None = None  # the first chunk's, which every later chunk is written in
-        self._rows = 0
 
     def _in_first_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the first chunk's columns in their order: a JSONL input's records may list their keys in
@@ -144,7 +159,9 @@ class _ChunkWriter:
     def write(self, frame: pd.DataFrame) -> None:
         frame = self._in_first_columns(frame)
         self._rows += len(frame)
-        if self.suffix in {".csv", ".tsv"}:
+        if self._stdout:
+            write_stdout(records_json(frame, lines=True).encode("utf-8"))
+        elif self.suffix in {".csv", ".tsv"}:
             out = frame.copy()
             # list and object cells (multi-label `labels`, kept list columns, JSONL objects) as JSON, which reads
             # back (an object was Python's repr, "{'k': 1}"); other cells as they are
@@ -192,6 +209,8 @@ class _ChunkWriter:
             shutil.rmtree(self.parts)
 
     def close(self) -> None:
+        if self._stdout:
+            return
         if self._schemas:
             self._join_parts()
             self._remove_parts()
@@ -201,9 +220,43 @@ class _ChunkWriter:
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
-        """Remove what was written: a failed run leaves neither a half-written output nor its temporary files."""
+        """Remove what was written: a failed run leaves neither a half-written output nor its temporary files. On
+        standard output the lines written stay: each is a whole result, and a reader has them already."""
+        if self._stdout:
+            return
         self._remove_parts()
         self.tmp.unlink(missing_ok=True)
+
+
+class StdoutClosed(Exception):
+    """The reader of standard output went away (``sxhub predict ... | head``): nobody reads the rest."""
+
+
+def write_stdout(data: bytes) -> None:
+    """``data`` (whole JSON lines) on standard output, flushed, so that a reader gets each chunk as it is done.
+
+    Ctrl-C and SIGTERM wait until the lines are out: the results already written are all whole lines, never one cut
+    in the middle. (The signals are blocked in this thread only; another thread takes them and Python raises them
+    here once the write is done.) A closed pipe is :class:`StdoutClosed`."""
+    import signal
+    import sys
+    import threading
+
+    out = getattr(sys.stdout, "buffer", None)
+    block = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM}) if block else None
+    try:
+        if out is None:  # a text stream without bytes under it (a caller's StringIO)
+            sys.stdout.write(data.decode("utf-8"))
+            sys.stdout.flush()
+        else:
+            out.write(data)
+            out.flush()
+    except BrokenPipeError as exc:
+        raise StdoutClosed from exc
+    finally:
+        if previous is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def prediction_columns(
@@ -287,9 +340,46 @@ def _ready_chunks(
     column: str | None = None
     for chunk in iter_chunks(source, chunk_rows, rows=rows):
         if column is None:
-            column = find_text_column(chunk, text_column)
-            check_text_values(chunk, column)
+            column = first_chunk_column(chunk, source, text_column)
         yield prepare_chunk(predictor, chunk, column)
+
+
+def first_chunk_column(chunk: pd.DataFrame, source: Any, text_column: str | None) -> str:
+    """The text column, found in the input's first chunk and checked to hold texts (:func:`check_text_values`);
+    ``text`` for texts one per line, which are texts whatever they read like ("42" is a text there)."""
+    if is_lines_source(source):
+        return "text"
+    column = find_text_column(chunk, text_column)
+    check_text_values(chunk, column)
+    return column
+
+
+def check_input(source: str | os.PathLike[str], text_column: str | None) -> None:
+    """The one line for an input predict cannot read, before the model is loaded: a missing, empty or unknown
+    file (:func:`sxhub.tables.check_file`; ``.txt`` is one text per line here), or ``--text-column`` given with
+    texts one per line, which have no columns."""
+    from .stream import LINES_SUFFIX, is_hub_source
+    from .tables import TABLE_SUFFIXES, check_file
+
+    text = str(source)
+    if is_lines_source(text):
+        if text_column:
+            raise InputError(
+                f"--text-column picks a column of a table, and input {source_name(text)} is one text per line; "
+                "drop --text-column."
+            )
+        if text != STDIN:
+            check_file(text, suffixes={LINES_SUFFIX})
+        return
+    if is_hub_source(text):
+        return
+    path = Path(text)
+    if path.is_file() and table_suffix(path) not in TABLE_SUFFIXES:
+        raise InputError(
+            f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json, .parquet, or .txt (one "
+            "text per line), or - to read one text per line from stdin."
+        )
+    check_file(text)
 
 
 def finish_chunk(predictor: Predictor, ready: _ReadyChunk, *, progress: Any = None) -> pd.DataFrame:
@@ -324,9 +414,11 @@ def no_rows_error(source: str | os.PathLike[str], rows: RowSlice | None) -> Inpu
     """The line for an input (or its slice ``rows``) that gave predict no row to label."""
     if rows is not None and not rows.is_all:  # the input has rows, the slice picked none of them
         return InputError(
-            f"input {str(source)!r} has no rows in {rows.describe()}: it ends before them; pass a smaller "
+            f"input {source_name(source)} has no rows in {rows.describe()}: it ends before them; pass a smaller "
             "--offset, or fewer shards."
         )
+    if str(source) == STDIN:
+        return InputError("stdin gave no line; pipe the texts to it, one per line (e.g. cat texts.txt | ...).")
     return InputError(f"input {str(source)!r} has no rows; give it at least one text.")
 
 
@@ -349,11 +441,8 @@ def predict_file(
     """Label every row of ``source`` (or of its slice ``rows``) and write ``output`` (by extension), streaming in
     chunks: memory stays flat whatever the input's size, for every output format."""
     from .progress import progress_bar
-    from .stream import is_hub_source
-    from .tables import check_file
 
-    if not is_hub_source(str(source)):
-        check_file(source)  # a missing or empty input fails before the model is loaded
+    check_input(source, text_column)  # a missing or empty input fails before the model is loaded
     writer = _ChunkWriter(Path(output))  # so does an output of an unknown kind
     predictor = predictor or Predictor(
         model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
@@ -367,7 +456,10 @@ def predict_file(
             chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
             # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for
             # each other at every operator, and a third busy thread on their cores makes them wait longer
-            for ready in _one_ahead(chunks) if predictor.backend.startswith("onnx") else chunks:
+            # (not stdin: a reading thread blocked on a quiet pipe or a terminal would hold Ctrl-C's exit until the
+            # next line came)
+            ahead = predictor.backend.startswith("onnx") and str(source) != STDIN
+            for ready in _one_ahead(chunks) if ahead else chunks:
                 column = ready.column
                 writer.write(finish_chunk(predictor, ready, progress=bar))
                 n += len(ready.chunk)

@@ -18,7 +18,7 @@ from .distributed import (
 )
 from .errors import InputError, UserError
 from .parts import parts_dir
-from .stream import CHUNK_ROWS, RowSlice, is_hub_source
+from .stream import CHUNK_ROWS, STDIN, RowSlice, is_hub_source, is_lines_source
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, 
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
-    from .stream import iter_table
+    from .stream import iter_lines, iter_table
 
     split = "train"
     if is_hub_source(source):
@@ -102,12 +102,19 @@ def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, 
         split = split or "train"
     else:
         source = str(Path(source).resolve())  # the read task's working folder is Ray's, not ours
-    head = next(iter_table(source, chunk_rows=1, split=split), None)  # the columns, from the first row
+    lines = is_lines_source(source)  # a .txt file: one text per line, as single-process predict reads it
+
+    def chunks(size: int, part: RowSlice | None = None) -> Iterator[pd.DataFrame]:
+        if lines:
+            return iter_lines(source, chunk_rows=size, rows=part)
+        return iter_table(source, chunk_rows=size, rows=part, split=split)
+
+    head = next(chunks(1), None)  # the columns, from the first row
     if head is None:
         raise InputError(f"input {source!r} has no rows; give it at least one text.")
 
     def read() -> Iterator[pd.DataFrame]:
-        for chunk in iter_table(source, chunk_rows=chunk_rows, rows=rows, split=split):
+        for chunk in chunks(chunk_rows, rows):
             yield chunk.reset_index(drop=True)
 
     class ChunkDatasource(Datasource):
@@ -225,8 +232,15 @@ def predict_ray(
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
     from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
-    from .predict_files import PredictSummary, no_rows_error
+    from .predict_files import PredictSummary, check_input, no_rows_error
 
+    if str(source) == STDIN:
+        raise UserError(
+            "--engine ray cannot read stdin: its reader runs in a Ray worker, which has none; save the texts to a "
+            "file (one per line: texts.txt) and pass that, or drop --engine ray."
+        )
+    if str(output) == STDIN:
+        raise UserError("--engine ray writes a Parquet file, not stdout; pass -o OUT.parquet, or drop --engine ray.")
     out = Path(output)
     if out.suffix.lower() not in {".parquet", ".pq"}:
         raise UserError(f"--engine ray writes Parquet; name the output .parquet (e.g. -o {out.stem}.parquet).")
@@ -242,6 +256,8 @@ def predict_ray(
             f"--offset and --shard with --engine ray read a local file or a Hub dataset, not {str(source)!r}; copy "
             "it here first, or leave them out (--limit N works on any URL)."
         )
+    if "://" not in str(source):  # a local file or a Hub dataset: refused as single-process predict refuses it
+        check_input(source, text_column)
     check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
     ray = ray_module()
     owned = connect(address)

@@ -39,6 +39,8 @@ from .tables import (
 
 CHUNK_ROWS = 8192
 STREAMED_SUFFIXES = {".csv", ".tsv", ".jsonl", ".parquet"}
+STDIN = "-"  # INPUT (and ``-o``) for the standard stream, as shell tools spell it
+LINES_SUFFIX = ".txt"  # one text per line, as fasttext and most text tools take them
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,64 @@ def _raw_chunks(
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                 # integers with a null stay integers
                 yield decode_class_labels(batch.to_pandas(integer_object_nulls=True), features)
+
+
+def is_lines_source(source: Any) -> bool:
+    """Whether ``source`` is texts one per line: standard input (``-``) or a ``.txt`` file."""
+    text = str(source)
+    return text == STDIN or (not is_hub_source(text) and table_suffix(text) == LINES_SUFFIX)
+
+
+def source_name(source: Any) -> str:
+    """How a line names an input: ``stdin`` for ``-``, else the path as given, quoted."""
+    return "stdin" if str(source) == STDIN else repr(str(source))
+
+
+def iter_lines(
+    source: str | os.PathLike[str], *, chunk_rows: int = CHUNK_ROWS, rows: RowSlice | None = None
+) -> Iterator[pd.DataFrame]:
+    r"""The lines of a ``.txt`` file or of standard input (``-``) as a ``text`` column, in chunks of ``chunk_rows``
+    rows indexed by line (from 0), like :func:`iter_table`'s; read as they come, so a stream of any length is held
+    one chunk at a time.
+
+    A line ends at ``\n`` only (a ``\r`` before it is dropped: CRLF files); a text may hold any other character
+    (``\u2028``, form feeds), which ``str.splitlines`` would have split. An empty line is an empty text (a row
+    without a text, as an empty CSV cell is); a final line without ``\n`` is a text. A UTF-8 byte order mark at the
+    start is dropped. A line that is not UTF-8 is one line naming it."""
+
+    def lines() -> Iterator[pd.DataFrame]:
+        import contextlib
+
+        text = str(source)
+        batch: list[str] = []
+        with contextlib.nullcontext(_stdin_bytes()) if text == STDIN else Path(text).open("rb") as stream:
+            for number, raw in enumerate(stream, start=1):
+                if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                    raw = raw[3:]
+                raw = raw[:-1] if raw.endswith(b"\n") else raw
+                raw = raw[:-1] if raw.endswith(b"\r") else raw
+                try:
+                    batch.append(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"input {source_name(source)} is not UTF-8 (line {number}, byte {exc.start + 1} of the line: "
+                        f"{raw[max(0, exc.start - 10) : exc.start + 10]!r}); re-save it as UTF-8, e.g. "
+                        "`iconv -f latin1 -t utf-8`."
+                    ) from None
+                if len(batch) == chunk_rows:
+                    yield pd.DataFrame({"text": batch})
+                    batch = []
+        if batch:
+            yield pd.DataFrame({"text": batch})
+
+    yield from _rechunk(_sliced(lines(), rows or RowSlice()), chunk_rows)
+
+
+def _stdin_bytes() -> Any:
+    """Standard input as bytes (its own buffer: the text layer's encoding is the locale's, not UTF-8)."""
+    import sys
+
+    return getattr(sys.stdin, "buffer", sys.stdin)
 
 
 def _sliced(chunks: Iterator[pd.DataFrame], rows: RowSlice) -> Iterator[pd.DataFrame]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +47,8 @@ def output_suffix(path: str | os.PathLike[str]) -> str:
     return suffix
 
 
-def check_file(source: str | os.PathLike[str]) -> Path:
-    """The input file's path, or the one-line error: not found, a folder, an unknown extension, empty."""
+def check_file(source: str | os.PathLike[str], *, suffixes: Collection[str] = TABLE_SUFFIXES) -> Path:
+    """The input file's path, or the one-line error: not found, a folder, an extension not in ``suffixes``, empty."""
     text = str(source)
     path = Path(text)
     if not path.exists():
@@ -62,7 +62,7 @@ def check_file(source: str | os.PathLike[str]) -> Path:
         raise InputError(f"input {text!r} not found; pass a .csv, .jsonl, .parquet file or a Hub dataset id.")
     if path.is_dir():
         raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")
-    if table_suffix(path) not in TABLE_SUFFIXES:
+    if table_suffix(path) not in suffixes:
         raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
     if path.stat().st_size == 0:
         raise empty_input(text)
@@ -73,6 +73,7 @@ _EMPTY_FIXES = {
     ".jsonl": 'give it one JSON object per line, like {"text": "..."}',
     ".json": 'give it a JSON array of objects, like [{"text": "..."}]',
     ".parquet": "write it with a text column and at least one row",
+    ".txt": "give it one text per line",
 }
 
 

@@ -53,14 +53,19 @@ class OutputPath(click.Path):
 
     The command holds the output's lock (:func:`sxhub.locks.output_lock`) until it ends: a second command writing
     the same path meanwhile is refused at once. ``lock=False`` is for paths several runs use together on purpose (a
-    label cache, the review app's append-only decisions) or that the command locks itself (``annotate -o``)."""
+    label cache, the review app's append-only decisions) or that the command locks itself (``annotate -o``).
+    ``allow_dash=True``: ``-`` is standard output, taken as it is (no file, no lock)."""
 
-    def __init__(self, *, folder: bool = False, path_type: Any = None, lock: bool = True) -> None:
-        super().__init__(file_okay=not folder, dir_okay=folder, path_type=path_type)
+    def __init__(
+        self, *, folder: bool = False, path_type: Any = None, lock: bool = True, allow_dash: bool = False
+    ) -> None:
+        super().__init__(file_okay=not folder, dir_okay=folder, path_type=path_type, allow_dash=allow_dash)
         self.folder = folder
         self.lock = lock
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if self.allow_dash and os.fsdecode(value) == "-":
+            return value
         converted = super().convert(value, param, ctx)
         problem = output_problem(os.fsdecode(value), folder=self.folder)
         if problem is not None:

@@ -13,7 +13,14 @@ from .params import OutputPath, requires, threads_option
 @click.command()
 @click.argument("model_dir", metavar="MODEL_DIR", type=click.Path(file_okay=False))
 @click.argument("input_path", metavar="INPUT")
-@click.option("-o", "--output", required=True, type=OutputPath(), help="Output file (.csv/.jsonl/.parquet).")
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=OutputPath(allow_dash=True),
+    help="Output file (.csv/.tsv/.jsonl/.json/.parquet); - or none: JSON lines on stdout, one per text, in input "
+    "order.",
+)
 @click.option("--onnx", is_flag=True, help="Run the ONNX export (sxhub export) with ONNX Runtime.")
 @click.option("--int8", is_flag=True, help="With --onnx: the int8-quantised export.")
 @click.option(
@@ -64,11 +71,20 @@ def predict(
     as_json: bool,
 ) -> None:
     """Label every text of INPUT with the student in MODEL_DIR; writes the input columns plus label(s) and
-    one prob_<label> column per label to -o."""
+    one prob_<label> column per label to -o.
+
+    INPUT is a .csv, .tsv, .jsonl, .json or .parquet file, a Hub dataset id, or texts one per line: a .txt file, or
+    - for stdin (an empty line is a text left unlabelled, as an empty cell is). Without -o (or with -o -) the
+    results go to stdout as JSON lines, a chunk of 8,192 texts at a time; the summary goes to stderr."""
     from ..errors import UserError
     from ..predict_files import predict_file
     from ..stream import RowSlice
 
+    to_stdout = output == "-"
+    if to_stdout and as_json:
+        raise UserError(
+            "--json prints the summary on stdout, where the results go without -o; pass -o FILE, or drop --json."
+        )
     requires("--address", "--engine ray", when=engine == "ray")
     requires("--workers", "--engine ray", when=engine == "ray")
     requires("--no-recheck", "--int8", when=int8)
@@ -81,7 +97,8 @@ def predict(
     rows = RowSlice.parse(offset=offset, limit=limit, shard=shard)
     from ..tables import refuse_input_as_output
 
-    refuse_input_as_output(output, input_path, "-o")
+    if not to_stdout:
+        refuse_input_as_output(output, input_path, "-o")
     options: dict[str, Any] = {
         "onnx": onnx,
         "int8": int8,
@@ -99,8 +116,19 @@ def predict(
             model_dir, input_path, output, address=address, workers=workers, rows=rows, progress=not quiet, **options
         )
     else:
-        summary = predict_file(model_dir, input_path, output, rows=rows, **options)  # type: ignore[arg-type]
+        from ..predict_files import StdoutClosed
+
+        try:
+            summary = predict_file(model_dir, input_path, output, rows=rows, **options)  # type: ignore[arg-type]
+        except StdoutClosed:  # `sxhub predict ... | head`: the reader has what it wanted; no traceback, no line
+            import contextlib
+            import os
+            import sys
+
+            with contextlib.suppress(OSError, ValueError):  # Python's exit flush of stdout would fail again
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(141)  # 128 + SIGPIPE, as a shell reports any program the closed pipe stopped
     if as_json:
         emit_json(summary.to_dict())
     else:
-        click.echo(summary.summary_line())
+        click.echo(summary.summary_line(), err=to_stdout)
