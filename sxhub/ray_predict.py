@@ -232,7 +232,7 @@ def predict_ray(
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
     from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
-    from .predict_files import PredictSummary, check_input, no_rows_error
+    from .predict_files import PredictSummary, check_input, first_chunk_column, iter_chunks, no_rows_error
 
     if str(source) == STDIN:
         raise UserError(
@@ -258,6 +258,9 @@ def predict_ray(
         )
     if "://" not in str(source):  # a local file or a Hub dataset: refused as single-process predict refuses it
         check_input(source, text_column)
+        first = next(iter_chunks(source, chunk_rows, rows=rows), None)
+        if first is not None:  # (none: the slice is empty, said once Ray has read it)
+            first_chunk_column(first, source, text_column)  # a text column of numbers: one line, not labelled
     check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
     ray = ray_module()
     owned = connect(address)

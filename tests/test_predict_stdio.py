@@ -161,6 +161,18 @@ def test_engine_ray_refuses_stdin_and_stdout_before_starting_ray(model: Path, tm
     assert not out.exists()
 
 
+def test_engine_ray_refuses_a_column_of_numbers_before_starting_ray(model: Path, tmp_path: Path, no_ray) -> None:
+    """A text column of numbers (--text-column idx) is refused by one process before any work; --engine ray started
+    the cluster and labelled the strings "1", "2" with exit 0."""
+    from sxhub import ray_predict
+
+    source, out = tmp_path / "in.csv", tmp_path / "out.parquet"
+    pd.DataFrame({"text": ["profit rose", "loss fell"], "idx": [1, 2]}).to_csv(source, index=False)
+    with pytest.raises(InputError, match=r"column 'idx' holds numbers \(\[\"1\", \"2\"\]\), not texts; pass --text"):
+        ray_predict.predict_ray(model, source, out, text_column="idx")
+    assert not out.exists()
+
+
 def sxhub(*args: str, **kwargs) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "sxhub", "-q", *args], env=env, **kwargs)
