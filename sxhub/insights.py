@@ -179,8 +179,15 @@ def shares_by(frame: pd.DataFrame, key: pd.Series, label_names: Sequence[str], *
     table.insert(0, "n", data.groupby("_key", sort=True).size())
     table = table.round(4)
     if top is not None:
-        table = table.sort_values("n", ascending=False, kind="stable").head(top)
+        table = table.loc[largest_groups(table["n"], top)]
     return table.rename_axis("group").reset_index()
+
+
+def largest_groups(sizes: pd.Series, top: int | None) -> list[Any]:
+    """The ``top`` (all: None) groups of ``sizes`` (group -> number of texts), largest first and, among groups of
+    one size, in the order of their names: the one choice of groups the shares and the sentiment tables both keep."""
+    ranked = sizes.sort_index().sort_values(ascending=False, kind="stable")
+    return ranked.index.tolist()[: top or None]
 
 
 def sentiment_by(
@@ -191,7 +198,9 @@ def sentiment_by(
     data = frame.assign(_key=key.values)
     if data["_key"].map(lambda v: isinstance(v, list)).any():
         data = data.explode("_key")
-    groups = data["_key"].value_counts().index.tolist()[: top or None]
+    # the groups shares_by keeps: value_counts ranked groups of one size otherwise, so at --top's cut the sentiment
+    # table could describe another group than the shares table beside it
+    groups = largest_groups(data["_key"].value_counts(), top)
     for group in groups:
         part = data[data["_key"] == group]
         for name in label_names:

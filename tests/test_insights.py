@@ -237,6 +237,18 @@ def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> 
     assert total.round(3).eq(1.0).all()  # single-label: the shares of each group add up to one
 
 
+def test_top_keeps_the_same_groups_in_the_shares_and_the_sentiment_tables() -> None:
+    """At --top's cut, among groups of one size, the shares table kept the first by name (B) and the sentiment
+    table the first to appear in the file (C): the two tables of one run described different groups."""
+    frame = pd.DataFrame({"brand": ["C", "A", "B", "A"], "text": ["bad coat", "coat", "cheap coat", "store"]})
+    result = insights(keyword_4p, frame, group_by="brand", sentiment=keyword_sentiment, top=2)
+    assert result.sentiment is not None
+    assert result.shares["group"].tolist() == ["A", "B"]
+    assert result.sentiment["group"].unique().tolist() == ["A", "B"]
+    by = result.sentiment.set_index(["group", "label"])
+    assert by.loc[("B", "Product"), "n"] == 1 and by.loc[("B", "Product"), "positive"] == 1.0
+
+
 def test_rows_without_a_text_are_not_labelled_nor_counted(corpus: pd.DataFrame) -> None:
     """A model labels "" as something: rows without a text were labelled and counted in every share."""
     frame = pd.concat([corpus, pd.DataFrame({"brand": ["A"] * 4, "text": [None, "", "  ", "nan"]})])
