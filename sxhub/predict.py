@@ -241,6 +241,7 @@ class Predictor:
                         f"export; run sxhub export {self.model_dir} --int8 again, or pass --no-recheck."
                     )
         else:
+            _refuse_onnx_only(self.model_dir, self._onnx_dir)
             self.tokenizer = load_tokenizer(self.model_dir)
             # padded on the right as the ONNX path and single texts are: left padding moves an encoder's positions,
             # so a text's probabilities depended on its batch (a folder saved with padding_side "left")
@@ -460,6 +461,24 @@ def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
             "config.json); copy or download the model folder again with its tokenizer files, or train it again."
         )
     return tokenizer
+
+
+def _refuse_onnx_only(model_dir: Path, onnx_dir: Path) -> None:
+    """One line naming --onnx for a folder that holds the ONNX export and no torch weights (the files a Space or a
+    server needs, copied without model.safetensors): loading it said to copy the folder again or train it again,
+    though ``--onnx`` runs what it holds."""
+    from .head import WEIGHTS_FILES
+
+    if not model_dir.is_dir() or any((model_dir / name).is_file() for name in WEIGHTS_FILES):
+        return
+    exported = [name for name in (ONNX_FILE, ONNX_INT8_FILE) if (onnx_dir / name).is_file()]
+    if exported:
+        flags = "--onnx" if ONNX_FILE in exported else "--onnx --int8"
+        raise ModelError(
+            f"{str(model_dir)!r} holds the ONNX export ({', '.join(ONNX_DIR + '/' + n for n in exported)}) but no "
+            f"torch weights ({WEIGHTS_FILES[0]}); add {flags} to run the export (Python: onnx=True), or copy the "
+            "folder again with its weights."
+        )
 
 
 def load_student(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:

@@ -435,3 +435,27 @@ def test_evaluate_scores_the_int8_export(tmp_path: Path, capsys: pytest.CaptureF
     code, out, err = run_cli([*argv, "--onnx", "--int8", "--no-recheck", "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["backend"] == "onnx-int8" and "rechecked" not in json.loads(out)
+
+
+def test_a_folder_with_only_the_onnx_export_is_scored_with_onnx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A student copied with its ONNX export but without model.safetensors (what a server needs): evaluate and
+    predict said it "could not be loaded" and to copy it again or train it again; they name --onnx, which scores it."""
+    pytest.importorskip("onnxruntime")
+    model = build_tiny_model(tmp_path / "model")
+    frame = single_frame(12)
+    frame["expert"] = [f"LABEL_{i % 3}" for i in range(len(frame))]
+    data = write_csv(tmp_path / "d.csv", frame)
+    code, _, err = run_cli(["export", str(model)], capsys)
+    assert code == 0, err
+    (model / "model.safetensors").unlink()
+    argv = ["evaluate", str(model), str(data), "--gold", "expert", "--json"]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0, err
+    assert "holds the ONNX export (onnx/model.onnx) but no torch weights" in err and "add --onnx" in err, err
+    code, _, err = run_cli(["predict", str(model), str(data), "-o", str(tmp_path / "p.csv")], capsys)
+    assert code == 2 and "add --onnx" in err, err
+    code, out, err = run_cli([*argv, "--onnx"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["backend"] == "onnx" and json.loads(out)["n"] == 12
