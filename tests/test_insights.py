@@ -237,6 +237,18 @@ def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> 
     assert total.round(3).eq(1.0).all()  # single-label: the shares of each group add up to one
 
 
+@pytest.mark.parametrize("option", ["--batch-size", "--top"])
+def test_a_count_below_one_is_a_usage_error_naming_the_option(tmp_path: Path, option: str) -> None:
+    """--batch-size 0 was refused as 'batch_size=0 must be a positive integer', the Python field, once the input
+    was read and the model was being set up; like evaluate's --batch-size it is a range click checks, as --top."""
+    source = tmp_path / "corpus.csv"
+    pd.DataFrame({"brand": ["A"], "text": ["coat"]}).to_csv(source, index=False)
+    model = tmp_path / "model"
+    model.mkdir()
+    run = CliRunner().invoke(cli, ["insights", str(model), str(source), "--group-by", "brand", option, "0"])
+    assert run.exit_code == 2 and f"Invalid value for '{option}': 0 is not in the range x>=1." in run.output
+
+
 def test_top_keeps_the_same_groups_in_the_shares_and_the_sentiment_tables() -> None:
     """At --top's cut, among groups of one size, the shares table kept the first by name (B) and the sentiment
     table the first to appear in the file (C): the two tables of one run described different groups."""

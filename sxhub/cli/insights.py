@@ -7,7 +7,6 @@ from pathlib import Path
 import click
 
 from ..data import read_table
-from ..errors import InputError
 from . import emit_json
 from .params import OutputPath, requires
 
@@ -28,8 +27,8 @@ from .params import OutputPath, requires
 @click.option("--limit", type=click.IntRange(1), default=None, help="Use only the first N rows (after --offset).")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows of INPUT.")
 @click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")
-@click.option("--top", type=int, default=15, show_default=True, help="Keep the N largest groups.")
-@click.option("--batch-size", type=int, default=32, show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=15, show_default=True, help="Keep the N largest groups.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option(
     "-o",
     "--output",
@@ -64,8 +63,6 @@ def insights(
     from ..insights import model_classifier
 
     requires("--freq", "--date-column", when=date_column is not None)  # the period of the over-time table
-    if top < 1:
-        raise InputError(f"--top={top} must be a positive integer.")
     from ..stream import RowSlice
 
     # the votes of an annotated file (most of its size: 2.7 GB read for 1M rows) are of no use here, unless named
