@@ -101,6 +101,7 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
         raise ModelError(
             f"{str(path)!r} is not a model folder (no config.json); pass the folder sxhub train wrote (-o MODEL_DIR)."
         )
+    _refuse_synthetic_model(path)
     config = _model_json(path / "config.json")
     id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
     labels = [id2label[i] for i in sorted(id2label)]
@@ -461,6 +462,20 @@ def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
             "config.json); copy or download the model folder again with its tokenizer files, or train it again."
         )
     return tokenizer
+
+
+def _refuse_synthetic_model(path: Path) -> None:
+    """One line for the folder ``sxhub tune`` writes (a causal LM that answers as a teacher): evaluate and predict
+    said its config.json named no labels and to pass the folder sxhub train wrote, without saying what it is or
+    how to score it."""
+    from .teachers.synthetic_folder import read_info
+
+    if read_info(path) is not None:
+        raise ModelError(
+            f"{str(path)!r} is a synthetic model from sxhub tune (a teacher), not a student classifier: label the "
+            f"texts with it (sxhub annotate TASK DATA --teacher {path} --keep-column GOLD -o OUT) and score them with "
+            "sxhub agree OUT --gold GOLD; evaluate and predict take the folder sxhub train wrote (-o MODEL_DIR)."
+        )
 
 
 def _refuse_onnx_only(model_dir: Path, onnx_dir: Path) -> None:

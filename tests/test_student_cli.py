@@ -437,6 +437,25 @@ def test_evaluate_scores_the_int8_export(tmp_path: Path, capsys: pytest.CaptureF
     assert json.loads(out)["backend"] == "onnx-int8" and "rechecked" not in json.loads(out)
 
 
+@pytest.mark.parametrize("verb", ["evaluate", "predict"])
+def test_a_tuned_synthetic_model_is_named_with_how_to_score_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], verb: str
+) -> None:
+    """The folder sxhub tune writes (a causal LM whose config.json names no labels) was refused as 'config.json
+    names no labels (id2label), so it is not a classifier', without saying what it is: it is named, with the way to
+    score it against experts (annotate with it as the teacher, then agree)."""
+    tuned = tmp_path / "tuned"
+    tuned.mkdir()
+    (tuned / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    (tuned / "sxhub.json").write_text(json.dumps({"kind": "synthetic-model", "labels": ["positive", "negative"]}))
+    data = write_csv(tmp_path / "d.csv", pd.DataFrame({"text": ["profit rose"], "label": ["positive"]}))
+    argv = [verb, str(tuned), str(data), *(["--json"] if verb == "evaluate" else ["-o", str(tmp_path / "p.csv")])]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0, err
+    assert "is a synthetic model from sxhub tune (a teacher), not a student classifier" in err, err
+    assert f"--teacher {tuned}" in err and "sxhub agree OUT --gold GOLD" in err, err
+
+
 def test_a_folder_with_only_the_onnx_export_is_scored_with_onnx(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
