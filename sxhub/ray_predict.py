@@ -1,10 +1,12 @@
 """``sxhub predict --engine ray``: Ray Data reads the input, an actor pool of students labels it batch by batch,
 the rows are written as Parquet in input order and joined (see :mod:`sxhub.distributed`)."""
 
+import contextlib
 import logging
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -210,6 +212,41 @@ def _read_csv(source: str, *, delimiter: str) -> tuple[Any, list[str]]:
     return ds, columns
 
 
+@contextlib.contextmanager
+def ray_data_console(quiet: bool) -> Iterator[None]:
+    """Ray Data's console lines while a quiet (``-q``) run executes: its INFO lines ("Starting execution of Dataset
+    ...", "Execution plan ...", "Data sink Parquet finished ...") went to stderr under ``sxhub -q predict``; its
+    console handler (``ray.data._internal.logging``'s ``console``, INFO) shows warnings only then, put back after.
+    Its log file (``ray-data.log`` in the session's folder) keeps everything, and its warning that progress bars
+    are off (what ``-q`` asked for) is not shown. Also hides Ray Data's UserWarning that
+    a pool of N actors received fewer inputs than N (a small input: one chunk reaches one actor), which says nothing
+    a user of sxhub's default pool size can act on."""
+    handlers = [
+        h
+        for h in logging.getLogger("ray.data").handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    levels = [h.level for h in handlers]
+    asked = _NoProgressNote()  # its warning that progress bars are off, which -q asked for
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
+        try:
+            if quiet:
+                for handler in handlers:
+                    handler.setLevel(max(handler.level, logging.WARNING))
+                    handler.addFilter(asked)
+            yield
+        finally:
+            for handler, level in zip(handlers, levels, strict=True):
+                handler.setLevel(level)
+                handler.removeFilter(asked)
+
+
+class _NoProgressNote(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Progress bars disabled")
+
+
 def predict_ray(
     model_dir: str | os.PathLike[str],
     source: str | os.PathLike[str],
@@ -270,32 +307,33 @@ def predict_ray(
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # rows come out in input order, as in one process
         context.enable_progress_bars = progress
-        ds, columns = _read(str(source), rows, chunk_rows=chunk_rows)
-        column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
-        size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        labelled = ds.map_batches(
-            StudentActor,
-            fn_constructor_kwargs={
-                "model": str(model_dir) if not Path(model_dir).exists() else str(Path(model_dir).resolve()),
-                "column": column,
-                "onnx": onnx,
-                "int8": int8,
-                "bf16": bf16,
-                "batch_size": batch_size,
-                "threads": threads or 1,
-                "recheck": recheck,
-            },
-            batch_size=chunk_rows,
-            batch_format="pandas",
-            compute=ray.data.ActorPoolStrategy(size=size),
-            num_cpus=ACTOR_CPUS,
-        )
-        if folder.exists():
-            shutil.rmtree(folder)
-        labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
-        if not any(folder.glob("*.parquet")):  # the input has rows (read above), the slice picked none
-            raise no_rows_error(source, rows)
-        n, n_empty = _join_parquet(folder, out)
+        with ray_data_console(quiet=not progress):
+            ds, columns = _read(str(source), rows, chunk_rows=chunk_rows)
+            column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
+            size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            labelled = ds.map_batches(
+                StudentActor,
+                fn_constructor_kwargs={
+                    "model": str(model_dir) if not Path(model_dir).exists() else str(Path(model_dir).resolve()),
+                    "column": column,
+                    "onnx": onnx,
+                    "int8": int8,
+                    "bf16": bf16,
+                    "batch_size": batch_size,
+                    "threads": threads or 1,
+                    "recheck": recheck,
+                },
+                batch_size=chunk_rows,
+                batch_format="pandas",
+                compute=ray.data.ActorPoolStrategy(size=size),
+                num_cpus=ACTOR_CPUS,
+            )
+            if folder.exists():
+                shutil.rmtree(folder)
+            labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
+            if not any(folder.glob("*.parquet")):  # the input has rows (read above), the slice picked none
+                raise no_rows_error(source, rows)
+            n, n_empty = _join_parquet(folder, out)
     finally:
         disconnect(owned)
         # a run stopped (Ctrl-C, SIGTERM, a failed actor) left Ray's parts of the rows done: nothing half-written

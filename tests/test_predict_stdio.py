@@ -208,3 +208,50 @@ def test_ctrl_c_leaves_whole_lines_and_a_closed_pipe_ends_quietly(model: Path, t
         proc.stdout.close()  # | head -1
         assert proc.wait(timeout=120) == 141
         assert proc.stderr.read() == b""
+
+
+def test_a_quiet_ray_run_keeps_ray_datas_info_lines_and_pool_warning_off_stderr() -> None:
+    """``sxhub -q predict --engine ray`` wrote Ray Data's INFO lines ("Starting execution of Dataset ...", "Execution
+    plan ...", "Data sink Parquet finished ...") to stderr, with its warning that progress bars are off (which -q
+    asked for) and a UserWarning that the actor pool got fewer inputs than actors; its summary said "(0 texts/s"
+    for 3 texts in 14.6 s. Under -q the console shows Ray Data's warnings only, and is put back after."""
+    import logging
+    import warnings
+
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    import ray.data  # noqa: F401  (configures the "ray.data" logger and its console handler)
+
+    from sxhub.predict_files import PredictSummary
+    from sxhub.ray_predict import ray_data_console
+
+    console = [
+        h
+        for h in logging.getLogger("ray.data").handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+    ]
+    assert console
+    before = [h.level for h in console]
+
+    def record(level: int, msg: str) -> logging.LogRecord:
+        return logging.LogRecord("ray.data", level, __file__, 1, msg, None, None)
+
+    starting = record(logging.INFO, "Starting execution of Dataset dataset_0")
+    progress = record(logging.WARNING, "Progress bars disabled. To enable, set ...")
+    real = record(logging.WARNING, "an actor died")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with ray_data_console(quiet=True):
+            for handler in console:
+                assert starting.levelno < handler.level and not handler.filter(progress) and handler.filter(real)
+            warnings.warn(
+                "The minimum number of concurrent actors for 'MapBatches' is set to 2", UserWarning, stacklevel=1
+            )
+        assert not seen
+    assert [h.level for h in console] == before and all(h.filter(progress) for h in console)
+    with ray_data_console(quiet=False):
+        assert [h.level for h in console] == before
+
+    line = PredictSummary(output=Path("r.parquet"), n=3, seconds=14.6, backend="torch, ray x2").summary_line()
+    assert "(0.21 texts/s, torch, ray x2)" in line
+    line = PredictSummary(output=Path("r.parquet"), n=29560, seconds=36.5, backend="onnx").summary_line()
+    assert "(810 texts/s, onnx)" in line
