@@ -24,7 +24,7 @@ from .labelled import LabelledData, load_labelled
 from .model_folder import drop_leftovers, move_into, staging_folder
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
-from .train import stale_export, train
+from .train import TeacherLogits, stale_export, train
 from .train_config import TrainConfig, TrainResult, check_int, check_number
 
 logger = logging.getLogger(__name__)
@@ -105,6 +105,9 @@ def search(
     start = time.monotonic()
     leader: list[int] = []  # the trial whose folder is the best so far; every other trial's folder is removed
     out_of_memory: list[int] = []  # the trials that ran out of (GPU) memory, counted as failed
+    # --distill: the teacher's logits on the training texts, the same in every trial, computed by the first trial
+    # and reused by the others (each ran the teacher over every training text again: N x its inference)
+    teacher = TeacherLogits()
 
     def objective(trial: Any) -> float:
         suggested: dict[str, Any] = {}
@@ -123,7 +126,7 @@ def search(
             suggested["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
         trial_config = replace(config, output_dir=work / f"trial-{trial.number}", **suggested)
         try:
-            results[trial.number] = train(spec, data, trial_config)
+            results[trial.number] = train(spec, data, trial_config, teacher=teacher)
         except torch.OutOfMemoryError:
             # a searched batch size (64) or learning rate the GPU cannot hold: that trial fails, the search goes
             # on. Raised, it ended the search and every finished trial was lost (-o kept the earlier model)

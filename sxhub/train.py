@@ -216,6 +216,24 @@ def teacher_logits(model: str, texts: list[str], spec: TaskSpec, threads: int | 
     return logits.astype(np.float32)
 
 
+class TeacherLogits:
+    """The distillation teacher's logits (:func:`teacher_logits`), computed once for a teacher and a list of texts
+    and handed out again after: the trials of a search (:func:`sxhub.search.search`) train on the same texts with
+    the same teacher, whose outputs do not change between them, and each trial ran it over every training text
+    again (N trials, N times the teacher's inference). One is made per search and passed to each trial's
+    :func:`train`; the logits it keeps are those the first trial computed, so every trial trains as before."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[Any, ...], np.ndarray] = {}
+
+    def __call__(self, model: str, texts: list[str], spec: TaskSpec, threads: int | None) -> np.ndarray:
+        key = (model, tuple(spec.label_names), spec.multi_label, tuple(texts))
+        if key not in self._kept:
+            self._kept[key] = teacher_logits(model, texts, spec, threads)
+            self._kept[key].flags.writeable = False  # shared by the trials: none may change another's targets
+        return self._kept[key]
+
+
 def people_overrule(logits: np.ndarray, data: LabelledData, rows: Sequence[int]) -> np.ndarray:
     """The distillation targets of training ``rows``, with a row a person corrected (``label_source == "human"``,
     from ``sxhub apply-review``) given its own label as the target (a one-hot softened to 0.999, as logits): the
@@ -244,8 +262,13 @@ def train(
     spec: TaskSpec | str | os.PathLike[str] | dict[str, Any],
     data: LabelledData | pd.DataFrame | str | os.PathLike[str],
     config: TrainConfig,
+    *,
+    teacher: TeacherLogits | None = None,
 ) -> TrainResult:
-    """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``."""
+    """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``.
+
+    ``teacher``: where the distillation teacher's logits (``config.distill``) are kept between calls on the same
+    texts (the trials of a search); None computes them for this call alone."""
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
         # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them
@@ -325,7 +348,9 @@ def train(
                 import torch
 
                 torch.set_num_threads(config.threads)
-            result = _train_local(spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging)
+            result = _train_local(
+                spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging, teacher=teacher
+            )
         if staging is not None:
             stale = stale_export(out, staging, result)
             record_teachers(staging, teachers)  # what the model card and the Space name
@@ -354,9 +379,10 @@ def _train_local(
     *,
     split: tuple[list[int], list[int]] | None = None,
     save_dir: Path | None = None,
+    teacher: TeacherLogits | None = None,
 ) -> TrainResult:
     """Train in ``config.output_dir`` (its checkpoint folder) on every process; the one given ``save_dir`` (the
-    main one) saves the model and ``sxhub.json`` there."""
+    main one) saves the model and ``sxhub.json`` there; ``teacher`` as :func:`train`'s."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -406,7 +432,7 @@ def _train_local(
     train_ds = tokenized_dataset(tokenizer, train_texts, train_y, max_length)
     if config.distill:
         logger.info("distillation: %s labels the %d training texts", config.distill, len(train_texts))
-        distilled = teacher_logits(config.distill, train_texts, spec, config.threads)
+        distilled = (teacher or TeacherLogits())(config.distill, train_texts, spec, config.threads)
         train_ds = train_ds.add_column("teacher_logits", people_overrule(distilled, data, train_idx).tolist())
     val_ds = tokenized_dataset(tokenizer, [data.texts[i] for i in val_idx], val_y, max_length)
     weights = torch.tensor(loss_weights(data, train_idx)) if config.class_weights else None

@@ -46,7 +46,7 @@ def trials(monkeypatch: pytest.MonkeyPatch) -> Trials:
     require_modules("optuna", install='pip install "sxhub[search]"')
     seen = Trials()
 
-    def fake_train(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+    def fake_train(spec: TaskSpec, data: Any, config: TrainConfig, **_: Any) -> TrainResult:
         n = len(seen.configs)
         seen.configs.append(config)
         out = Path(config.output_dir)
@@ -178,7 +178,7 @@ def test_a_trial_that_raises_prints_no_traceback(
     the CLI's one line ("Interrupted; ..."); nothing is left beside -o."""
     require_modules("optuna", install='pip install "sxhub[search]"')
 
-    def failing_train(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+    def failing_train(spec: TaskSpec, data: Any, config: TrainConfig, **_: Any) -> TrainResult:
         Path(config.output_dir).mkdir(parents=True)
         raise error("stop")
 
@@ -203,7 +203,7 @@ def test_an_interrupted_search_keeps_the_best_finished_trial(
     (out / "sxhub.json").write_text(json.dumps({"train": {"earlier": True}}))
     fake_train = search_module.train
 
-    def stopped_in_the_fourth(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+    def stopped_in_the_fourth(spec: TaskSpec, data: Any, config: TrainConfig, **_: Any) -> TrainResult:
         if len(trials.configs) == 3:
             Path(config.output_dir).mkdir(parents=True)  # the trial under way had begun writing
             raise error()
@@ -252,7 +252,7 @@ def test_a_trial_that_runs_out_of_memory_fails_and_the_search_goes_on(
 
     fake_train = search_module.train
 
-    def short_of_memory(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+    def short_of_memory(spec: TaskSpec, data: Any, config: TrainConfig, **_: Any) -> TrainResult:
         if len(trials.configs) == 1:
             trials.configs.append(config)
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
@@ -266,7 +266,7 @@ def test_a_trial_that_runs_out_of_memory_fails_and_the_search_goes_on(
     assert record["failed_trials"] == 1 and record["out_of_memory_trials"] == [1]
     assert [t["number"] for t in record["trials"]] == [0, 2]
 
-    def never_fits(spec: TaskSpec, data: Any, config: TrainConfig) -> TrainResult:
+    def never_fits(spec: TaskSpec, data: Any, config: TrainConfig, **_: Any) -> TrainResult:
         raise torch.OutOfMemoryError("CUDA out of memory.")
 
     monkeypatch.setattr(search_module, "train", never_fits)

@@ -7,6 +7,7 @@ import random
 import re
 import sys
 import types
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -916,6 +917,40 @@ def test_search_keeps_the_best_trial(tiny_base_model: Path, tmp_path: Path) -> N
     assert result.model_dir == tmp_path / "best" and (tmp_path / "best" / "config.json").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best"], "trial folders are removed"
     assert "Hyperparameter search: 2 trial(s) in " in result.notes[-1]
+
+
+def test_a_search_runs_the_distillation_teacher_once(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--search with --distill: every trial ran the teacher over every training text again, though its logits are
+    the same in each (N trials, N times its inference). It runs once per search; the kept trial's weights are those
+    a plain train with its settings gives."""
+    require_modules("optuna", install='pip install "sxhub[search]"')
+    from sxhub.predict import Predictor
+    from sxhub.search import search
+
+    full = tmp_path / "full"
+    train(SINGLE, single_frame(), fast_config(full, tiny_base_model, epochs=2))
+    ran: list[tuple[Path, int]] = []  # (model folder, texts) of each Predictor run
+    real_proba = Predictor.predict_proba
+
+    def counting(self: Predictor, texts: Any, **kwargs: Any) -> Any:
+        ran.append((Path(self.model_dir), len(texts)))
+        return real_proba(self, texts, **kwargs)
+
+    monkeypatch.setattr(Predictor, "predict_proba", counting)
+    config = fast_config(tmp_path / "best", tiny_base_model, layers=1, distill=str(full), epochs=2, learning_rate=None)
+    result = search(SINGLE, single_frame(), config, trials=3)
+    assert len(json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]["trials"]) == 3
+    assert ran == [(full, result.n_train)], "the teacher labelled the training texts once, for all three trials"
+
+    best = json.loads((tmp_path / "best" / "sxhub.json").read_text())["train"]["search"]["best"]
+    alone = tmp_path / "alone"
+    chosen = {k: best[k] for k in ("learning_rate", "weight_decay")}
+    train(SINGLE, single_frame(), replace(config, output_dir=alone, **chosen))
+    assert len(ran) == 2, "a plain train runs its teacher once"
+    kept = (tmp_path / "best" / "model.safetensors").read_bytes()
+    assert kept == (alone / "model.safetensors").read_bytes(), "reused logits train the trial as its own would"
 
 
 def test_a_student_as_the_base_is_not_capped_by_its_own_max_length(tiny_base_model: Path, tmp_path: Path) -> None:
