@@ -215,7 +215,16 @@ def iter_lines(
         text = str(source)
         batch: list[str] = []
         with contextlib.nullcontext(_stdin_bytes()) if text == STDIN else Path(text).open("rb") as stream:
-            for number, raw in enumerate(stream, start=1):
+            live = _live_fd(stream) if text == STDIN else None
+            number = 0
+            for raw in _live_lines(live) if live is not None else stream:
+                if raw is None:  # the pipe went quiet: what came so far is labelled now
+                    if batch:
+                        yield pd.DataFrame({"text": batch})
+                        batch = []
+                        yield _FLUSH
+                    continue
+                number += 1
                 if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
                     raw = raw[3:]
                 raw = raw[:-1] if raw.endswith(b"\n") else raw
@@ -237,6 +246,49 @@ def iter_lines(
     yield from _rechunk(_sliced(lines(), rows or RowSlice()), chunk_rows)
 
 
+# a pipe that gives no new line for this long has its lines so far labelled and written (a person typing, `tail -f`)
+QUIET_PIPE_S = 0.25
+_FLUSH = pd.DataFrame({"text": []})  # iter_lines' mark: a chunk ends here, however short (never yielded on)
+
+
+def _live_fd(stream: Any) -> int | None:
+    """The file descriptor of standard input when it is a pipe or a terminal that ``select`` can wait on (POSIX),
+    else None (a file redirected with ``<``, a test's stand-in, Windows): those are read as files."""
+    import stat
+
+    try:
+        fd = stream.fileno()
+        mode = os.fstat(fd).st_mode
+    except (AttributeError, OSError, ValueError):
+        return None
+    if os.name != "posix" or not (stat.S_ISFIFO(mode) or stat.S_ISCHR(mode) or stat.S_ISSOCK(mode)):
+        return None
+    return fd
+
+
+def _live_lines(fd: int) -> Iterator[bytes | None]:
+    """The lines read from ``fd`` as they come (each with its ``\n``; the last may lack one), and None whenever the
+    pipe has been quiet for :data:`QUIET_PIPE_S` with no whole line left unread: with 8,192 lines to a chunk,
+    `tail -f log | sxhub predict MODEL -` or a person typing saw nothing until 8,192 lines or the end of input."""
+    import select
+
+    buffer = b""
+    while True:
+        end = buffer.find(b"\n")
+        while end >= 0:
+            yield buffer[: end + 1]
+            buffer = buffer[end + 1 :]
+            end = buffer.find(b"\n")
+        if not select.select([fd], [], [], QUIET_PIPE_S)[0]:
+            yield None  # then wait as long as it takes: os.read blocks
+        data = os.read(fd, 1 << 16)
+        if not data:
+            break
+        buffer += data
+    if buffer:
+        yield buffer
+
+
 def _stdin_bytes() -> Any:
     """Standard input as bytes (its own buffer: the text layer's encoding is the locale's, not UTF-8)."""
     import sys
@@ -248,6 +300,9 @@ def _sliced(chunks: Iterator[pd.DataFrame], rows: RowSlice) -> Iterator[pd.DataF
     end = None if rows.limit is None else rows.offset + rows.limit
     position = 0
     for chunk in chunks:
+        if chunk is _FLUSH:
+            yield chunk
+            continue
         index = np.arange(position, position + len(chunk))
         position += len(chunk)
         keep = index >= rows.offset
@@ -268,6 +323,11 @@ def _rechunk(chunks: Iterator[pd.DataFrame], chunk_rows: int) -> Iterator[pd.Dat
     buffer: list[pd.DataFrame] = []
     held = 0
     for chunk in chunks:
+        if chunk is _FLUSH:  # iter_lines' quiet pipe: what is held goes on now
+            if held:
+                yield pd.concat(buffer) if len(buffer) > 1 else buffer[0]
+            buffer, held = [], 0
+            continue
         buffer.append(chunk)
         held += len(chunk)
         while held >= chunk_rows:

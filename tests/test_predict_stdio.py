@@ -255,3 +255,48 @@ def test_a_quiet_ray_run_keeps_ray_datas_info_lines_and_pool_warning_off_stderr(
     assert "(0.21 texts/s, torch, ray x2)" in line
     line = PredictSummary(output=Path("r.parquet"), n=29560, seconds=36.5, backend="onnx").summary_line()
     assert "(810 texts/s, onnx)" in line
+
+
+def test_a_quiet_pipe_ends_a_chunk_so_lines_are_labelled_as_they_come() -> None:
+    """Lines from a pipe were labelled 8,192 at a time: `tail -f log | sxhub predict MODEL -`, or a person typing,
+    saw nothing until 8,192 lines or the end of input. A pipe quiet for QUIET_PIPE_S with no whole line left ends
+    the chunk; a line split across writes is one line, and a last line without a newline is a text."""
+    from sxhub.stream import _live_lines
+
+    read, write = os.pipe()
+    try:
+        lines = _live_lines(read)
+        os.write(write, b"profit rose\nloss wid")
+        assert next(lines) == b"profit rose\n"
+        assert next(lines) is None  # quiet: half a line is held, not given
+        os.write(write, b"ened\n")
+        assert next(lines) == b"loss widened\n"
+        os.write(write, b"flat")
+        os.close(write)
+        write = -1
+        assert [line for line in lines if line is not None] == [b"flat"]
+    finally:
+        os.close(read)
+        if write >= 0:
+            os.close(write)
+
+
+@pytest.mark.slow
+def test_predict_from_a_pipe_writes_each_line_before_the_next_comes(model: Path) -> None:
+    """`sxhub predict MODEL -` with the pipe kept open: each result is written once its line came and the pipe went
+    quiet, not after 8,192 lines or the end of input."""
+    import select
+
+    proc = sxhub("predict", str(model), "-", stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        for text in ("profit rose", "loss widened"):
+            proc.stdin.write(text.encode() + b"\n")
+            proc.stdin.flush()
+            ready, _, _ = select.select([proc.stdout], [], [], 120)  # the input is still open
+            assert ready, f"no result for {text!r} while the pipe stayed open"
+            assert json.loads(proc.stdout.readline())["text"] == text
+        proc.stdin.close()
+        assert proc.wait(timeout=60) == 0 and proc.stdout.read() == b""
+    finally:
+        proc.kill()
