@@ -368,6 +368,47 @@ def _local_max_length(base: str | Path, texts: list[str], given: int | None = No
     return choose_max_length(tokenizer, texts, model_config)
 
 
+def base_tokenizer_for_autotrain(base: str, folder: Path) -> tuple[str, str | None]:
+    """``base`` with a tokenizer AutoTrain's transformers 4 can load and pad with, for a local base folder: a
+    decoder's (GPT-2, Llama, Qwen, SmolLM) has no pad token, and AutoTrain stopped at transformers' 'Asking to pad but
+    the tokenizer does not have a padding token' (the local backend pads with the end-of-text token:
+    :func:`sxhub.head.give_pad_token`); a tokenizer transformers 5 saved under its generic class name
+    (``TokenizersBackend``) stopped it at 'Tokenizer class TokenizersBackend does not exist'. ``folder`` then holds
+    the tokenizer with the end-of-text token as its pad token (padding on the right, where AutoTrain's transformers
+    4 looks for a decoder's last token), ``config.json`` with that ``pad_token_id``, and links to the base's other
+    files. Returns the base to load and the note for the training notes; the base as given and None otherwise."""
+    from transformers import AutoTokenizer
+
+    from .head import give_pad_token
+
+    path = Path(base).expanduser()
+    if not path.is_dir():
+        return base, None
+    settings_file = path / "tokenizer_config.json"
+    settings = json.loads(settings_file.read_text(encoding="utf-8")) if settings_file.is_file() else {}
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    note = give_pad_token(base, tokenizer)
+    if note is None and settings.get("tokenizer_class") != "TokenizersBackend":
+        return base, None
+    folder.mkdir(parents=True, exist_ok=True)
+    if note is not None:
+        tokenizer.padding_side = "right"
+        model_config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        model_config["pad_token_id"] = tokenizer.pad_token_id
+        (folder / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
+    tokenizer.save_pretrained(folder)
+    written = folder / "tokenizer_config.json"
+    saved = json.loads(written.read_text(encoding="utf-8"))
+    if saved.get("tokenizer_class") == "TokenizersBackend":  # transformers 4 reads tokenizer.json under this name
+        saved["tokenizer_class"] = "PreTrainedTokenizerFast"
+        written.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    present = {item.name for item in folder.iterdir()}
+    for item in path.iterdir():
+        if item.name not in present:
+            (folder / item.name).symlink_to(item.resolve())  # the weights and the rest, not copied
+    return str(folder), note
+
+
 def check_options(spec: TaskSpec, config: TrainConfig) -> None:
     """What the AutoTrain backend cannot do, refused before anything is loaded (and by ``run`` before a teacher is
     asked): a multi-label task, the local backend's own options, part of an epoch."""
@@ -413,6 +454,7 @@ def train_autotrain(
         # a classifier as the base (a student, written texts first): its head in AutoTrain's label order (sorted),
         # since AutoTrain, like transformers, would keep any head of the right size whatever its rows stood for
         base_read, head_note = base_in_label_order(base, spec, sorted(spec.label_names), Path(tmp) / "head")
+        base_read, pad_note = base_tokenizer_for_autotrain(base_read, Path(tmp) / "tokenizer")
         # the local backend's tokenizer (symbols split off words, sxhub.symbol_split), so that both backends
         # read "thanks👍" as a word and a symbol; AutoTrain loads the base by path from a folder of links to it
         read_base, split_inputs = base_with_isolated_symbols(base_read, Path(tmp) / "base")
@@ -473,7 +515,8 @@ def train_autotrain(
         if figures.get("stopped_by_time")
         else []
     )
-    notes = [*data_notes(data), *early_notes, *([head_note] if head_note else []), selection_note, *stopped_note]
+    base_notes = [note for note in (pad_note, head_note) if note]
+    notes = [*data_notes(data), *early_notes, *base_notes, selection_note, *stopped_note]
     figures.update(validation=validation, best_metric=metric, best_score=validation[metric], notes=notes)
     # what the local backend's record says of the data (write_sxhub_json), which the model card reads: without them
     # the card's evaluation counted "unknown" rows and called a --validation file's rows "held out of its training

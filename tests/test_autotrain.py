@@ -875,3 +875,37 @@ def test_max_length_past_the_base_is_refused_before_autotrain_runs(
     assert not (tmp_path / "m").exists()
     with pytest.raises(AssertionError, match="AutoTrain was looked up"):  # past the check, on to AutoTrain
         train(spec, _frame(8), config(128))
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_a_decoder_base_trains_with_autotrain_padded_by_its_end_of_text_token(tmp_path: Path) -> None:
+    """`--backend autotrain --base` a decoder (GPT-2, Llama, Qwen, SmolLM: no pad token) stopped in AutoTrain's log
+    at 'Tokenizer class TokenizersBackend does not exist' (transformers 5's name for the tokenizer it saved), then,
+    past that, at 'Asking to pad but the tokenizer does not have a padding token', where the local backend pads with
+    the end-of-text token. AutoTrain now reads the base through a folder whose tokenizer pads with it, and the
+    student predicts as the local backend's would be served; the base folder is left as it was."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    from test_train import build_tiny_decoder
+
+    from sxhub.predict import Predictor
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    base = build_tiny_decoder(tmp_path / "gpt2")
+    before = {p.name: p.read_bytes() for p in base.iterdir()}
+    out = tmp_path / "student"
+    spec = TaskSpec(name="fin", labels=TASK_LABELS)
+    config = TrainConfig(output_dir=out, base_model=str(base), backend="autotrain", epochs=1, batch_size=4,
+                         max_length=32, val_size=0.25)  # fmt: skip
+    result = train(spec, _frame(8), config)
+    assert any("had no pad token" in note for note in result.notes), result.notes
+    assert json.loads((out / "tokenizer_config.json").read_text())["pad_token"] == "<|endoftext|>"
+    assert json.loads((out / "config.json").read_text())["pad_token_id"] == 0
+    labels, probs = Predictor(out).predict(["profit rose w1", "loss fell", "flat"])
+    assert set(labels) <= set(TASK_LABELS) and probs.shape == (3, 3)
+    assert {p.name: p.read_bytes() for p in base.iterdir()} == before
