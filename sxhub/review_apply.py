@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import InputError
-from .labelled import expert_label_cell, parse_label_cell
+from .labelled import expert_label_cell, failed_flags, parse_label_cell
 from .repo import names_a_repo
 from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
 from .review_log import DECISIONS_IN_REPO, placer, read_events, replay, text_hash
@@ -193,10 +193,15 @@ def apply_review(
         changed = sum(set(teacher[r] or []) != set(labels_out[r]) for r in humans)
     else:
         changed = sum(teacher[r] != labels_out[r] for r in humans)
-    for col, value in (("failed", False), ("error", "")):  # a text people labelled has a label now
-        if col in out.columns and humans:
-            out[col] = out[col].astype(object)
-            out.loc[humans, col] = value
+    if humans:  # a text people labelled has a label now
+        if "failed" in out.columns:
+            # as booleans: a CSV's column is text ("False"), and a bool beside it is a column pyarrow cannot write
+            flags = failed_flags(out["failed"]).to_numpy(copy=True)
+            flags[humans] = False
+            out["failed"] = flags
+        if "error" in out.columns:
+            out["error"] = out["error"].astype(object)
+            out.loc[humans, "error"] = ""
     return AppliedReview(
         frame=out,
         reviewers=sorted(finals),

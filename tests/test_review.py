@@ -1038,3 +1038,20 @@ def test_a_review_space_whose_pushes_fail_after_it_started_tells_the_reviewer(
     assert len(pushed) == 1
     lines = hub.stub.read_file(dataset, pushed[0], repo_type="dataset").decode().splitlines()
     assert len(lines) == 4  # two decisions and two keeps, the ones made while pushes failed included
+
+
+def test_a_reviewed_csv_can_be_written_as_parquet(tmp_path: Path, capsys: Any) -> None:
+    """A CSV's `failed` column reads as text ("False"); apply-review set the reviewed rows' cells to the bool False
+    beside it, so `-o OUT.parquet` stopped with pyarrow's "Could not convert 'False' with type str" (exit 1) after
+    the work, and nothing was written."""
+    rows = labelled_rows()
+    labelled = write_table(pd.DataFrame(rows), tmp_path / "labelled.csv")
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text(json.dumps(_decision(rows, 3, ["negative"])) + "\n", encoding="utf-8")
+    out = tmp_path / "reviewed.parquet"
+    code, stdout, err = run_cli(["apply-review", str(labelled), str(decisions), "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "1 text(s) now labelled by people, 1 changed" in stdout
+    back = pd.read_parquet(out)
+    assert back["failed"].tolist() == [i == 4 for i in range(len(rows))]  # the failed row stays failed
+    assert back.loc[3, "label"] == "negative" and back.loc[3, "label_source"] == "human"
