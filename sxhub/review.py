@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import math
 import os
 import shutil
@@ -48,6 +49,8 @@ __all__ = [
     "publish_review",
     "write_review_space",
 ]
+
+logger = logging.getLogger(__name__)
 
 SOURCE_COLUMN = "label_source"
 REVIEWERS_COLUMN = "reviewers"
@@ -233,6 +236,18 @@ def load_review(
     extra: dict[int, dict[str, Any]] = {}
     if queue is not None:
         order, extra = _read_queue(queue, data)
+        unqueued = [r for r in open_rows if r not in extra]
+        if order and unqueued:  # rows appended after `sxhub doubts` ran were left out without a word
+            logger.warning(
+                "%d labelled row(s) of %s are not in %s (rows %s%s), so they are not shown: rows added or labelled "
+                "after the queue was made, or a queue cut short. To review them too, make the queue again: sxhub "
+                "doubts LABELLED -o QUEUE.",
+                len(unqueued),
+                "the labelled data" if isinstance(labelled, pd.DataFrame) else repr(str(labelled)),
+                "the queue" if isinstance(queue, pd.DataFrame) else f"queue {str(queue)!r}",
+                ", ".join(map(str, unqueued[:10])),
+                "" if len(unqueued) <= 10 else ", ...",
+            )
     else:
         order = _split_order(data, open_rows) if data.votes and any(data.votes) else open_rows
     names = _label_names(data, task, [e["probs"] for e in extra.values()])

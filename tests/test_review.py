@@ -121,6 +121,29 @@ def test_a_queue_from_another_file_is_one_clear_error(labelled: Path, tmp_path: 
         load_review(one_label)
 
 
+def test_rows_the_queue_does_not_hold_are_named_not_dropped_in_silence(
+    tmp_path: Path, queue_csv: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Texts appended to the labelled file after `sxhub doubts` made the queue were never shown, and the progress
+    counted the queue's rows as all there was: nothing said that two labelled rows would not be reviewed."""
+    rows = labelled_rows()
+    rows += [{**rows[0], "text": "sales fell 9"}, {**rows[2], "text": "sales fell 10"}]
+    labelled = write_table(pd.DataFrame(rows), tmp_path / "labelled.parquet")
+    with caplog.at_level("WARNING", logger="sxhub.review"):
+        items, _ = load_review(labelled, queue=queue_csv)
+    assert [i.row for i in items] == [7, 2, 0, 5, 1, 3, 6, 8]  # the queue's order, as before
+    assert [r.getMessage() for r in caplog.records] == [
+        f"2 labelled row(s) of {str(labelled)!r} are not in queue {str(queue_csv)!r} (rows 9, 10), so they are "
+        "not shown: rows added or labelled after the queue was made, or a queue cut short. To review them too, "
+        "make the queue again: sxhub doubts LABELLED -o QUEUE."
+    ]
+    caplog.clear()
+    pd.DataFrame(labelled_rows()).to_parquet(tmp_path / "same.parquet")
+    with caplog.at_level("WARNING", logger="sxhub.review"):
+        load_review(tmp_path / "same.parquet", queue=queue_csv)  # every labelled row queued (row 4 failed): silent
+    assert not caplog.records
+
+
 # --------------------------------------------------------------------------------------------------------------
 # decisions: saved at once, replayed on restart
 # --------------------------------------------------------------------------------------------------------------
