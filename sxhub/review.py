@@ -443,7 +443,12 @@ def publish_review(
             "publish review needs --dataset-repo NAMESPACE/NAME: the dataset repo where the Space keeps decisions."
         )
     check_namespaced(dataset_repo, "--dataset-repo", use="commits the decisions to")
-    load_review(labelled, queue=queue, spec=spec)  # bad input fails here, before any repo is created
+    level = logger.level  # its warnings are given once, when the Space is written below
+    logger.setLevel(logging.ERROR)
+    try:
+        load_review(labelled, queue=queue, spec=spec)  # bad input fails here, before any repo is created
+    finally:
+        logger.setLevel(level)
     default = Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "review"
     return publish_folder(
         lambda folder, rid: write_review_space(

@@ -122,7 +122,7 @@ def test_a_queue_from_another_file_is_one_clear_error(labelled: Path, tmp_path: 
 
 
 def test_rows_the_queue_does_not_hold_are_named_not_dropped_in_silence(
-    tmp_path: Path, queue_csv: Path, caplog: pytest.LogCaptureFixture
+    tmp_path: Path, queue_csv: Path, caplog: pytest.LogCaptureFixture, capsys: Any
 ) -> None:
     """Texts appended to the labelled file after `sxhub doubts` made the queue were never shown, and the progress
     counted the queue's rows as all there was: nothing said that two labelled rows would not be reviewed."""
@@ -142,6 +142,14 @@ def test_rows_the_queue_does_not_hold_are_named_not_dropped_in_silence(
     with caplog.at_level("WARNING", logger="sxhub.review"):
         load_review(tmp_path / "same.parquet", queue=queue_csv)  # every labelled row queued (row 4 failed): silent
     assert not caplog.records
+
+    # publish review reads the queue twice (its early check, then the Space it writes): the line is given once
+    argv = ["publish", "review", str(labelled), "--queue", str(queue_csv), "--to", str(tmp_path / "space")]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sxhub.review"):
+        code, _, err = run_cli([*argv, "--dataset-repo", "me/ds"], capsys)
+    assert code == 0, err
+    assert sum("are not in queue" in r.getMessage() for r in caplog.records) == 1
 
 
 # --------------------------------------------------------------------------------------------------------------
