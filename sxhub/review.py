@@ -305,16 +305,21 @@ def _read_queue(
         raise InputError(f"{where} has no {missing} column(s); make it with `sxhub doubts LABELLED -o QUEUE`.")
     order: list[int] = []
     extra: dict[int, dict[str, Any]] = {}
+    changed: list[int] = []
     signals = [c for c in frame.columns if c.startswith("signal_")]
+    label_column = data.column if data.column in frame.columns else None
     for record in frame.to_dict("records"):
         row = int(record["row"])
         if not 0 <= row < len(data.texts) or str(record["text"]) != data.texts[row]:
             raise InputError(
-                f"{where} does not match the labelled file at row {row}: it was made from another file; run "
-                "`sxhub doubts LABELLED -o QUEUE` on this one."
+                f"{where} does not match the labelled file at row {row}: it was made from another file, or from this "
+                "one before rows were added, removed or reordered; run `sxhub doubts LABELLED -o QUEUE` on this one."
             )
-        if row in extra or data.labels[row] is None:
+        current = data.labels[row]
+        if row in extra or current is None:
             continue
+        if label_column is not None and _queued_labels(record.get(label_column)) not in (None, set(current)):
+            changed.append(row)
         doubt = _number(record.get("doubt"))
         order.append(row)
         extra[row] = {
@@ -323,7 +328,24 @@ def _read_queue(
             "probs": {str(k): float(v) for k, v in (_plain(record.get("oof_probs")) or {}).items()},
             "signals": {c.removeprefix("signal_").replace("_", " "): _number(record[c]) for c in signals},
         }
+    if changed:  # the doubt and the suggestion were worked out for the label the row had then
+        logger.warning(
+            "%d row(s) of %s have another label now than when the queue was made (rows %s%s): their doubt and "
+            "suggested label are of the old one. Make the queue again: sxhub doubts LABELLED -o QUEUE.",
+            len(changed),
+            where,
+            ", ".join(map(str, changed[:10])),
+            "" if len(changed) <= 10 else ", ...",
+        )
     return order, extra
+
+
+def _queued_labels(cell: Any) -> set[str] | None:
+    """A queue's label cell as a set of names (a name; a list; a CSV's JSON list), or None when it holds none."""
+    value = _plain(cell)  # JSON text decoded, NaN as None
+    if value is None or value == "":
+        return None
+    return {str(v) for v in value} if isinstance(value, list) else {str(value)}
 
 
 # ==============================================================================================================

@@ -1086,3 +1086,27 @@ def test_a_reviewed_csv_can_be_written_as_parquet(tmp_path: Path, capsys: Any) -
     back = pd.read_parquet(out)
     assert back["failed"].tolist() == [i == 4 for i in range(len(rows))]  # the failed row stays failed
     assert back.loc[3, "label"] == "negative" and back.loc[3, "label_source"] == "human"
+
+
+def test_a_queue_made_before_labels_changed_says_which_rows_changed(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A labelled file whose labels changed after `sxhub doubts` made the queue (apply-review --in-place, a second
+    teacher) was reviewed with the old queue in silence: each text showed its new label beside the doubt and the
+    suggested label worked out for the old one. The rows whose label changed are named, with the fix."""
+    rows = labelled_rows()
+    queue = write_table(pd.DataFrame(queue_rows(rows, [7, 2, 0, 5, 1, 3, 6, 8])), tmp_path / "queue.csv")
+    rows[2]["label"], rows[6]["label"] = NAMES[0], NAMES[2]
+    changed = write_table(pd.DataFrame(rows), tmp_path / "labelled.parquet")
+    with caplog.at_level("WARNING", logger="sxhub.review"):
+        items, _ = load_review(changed, queue=queue)
+    assert [i.row for i in items] == [7, 2, 0, 5, 1, 3, 6, 8]  # still reviewed, in the queue's order
+    assert [r.getMessage() for r in caplog.records] == [
+        f"2 row(s) of queue {str(queue)!r} have another label now than when the queue was made (rows 2, 6): their "
+        "doubt and suggested label are of the old one. Make the queue again: sxhub doubts LABELLED -o QUEUE."
+    ]
+    caplog.clear()
+    same = write_table(pd.DataFrame(labelled_rows()), tmp_path / "same.parquet")
+    with caplog.at_level("WARNING", logger="sxhub.review"):
+        load_review(same, queue=queue)  # CSV cells read back as the names they were
+    assert not caplog.records
