@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .stream import RowSlice, is_hub_source, iter_table
+from .stream import RowSlice, check_input, is_hub_source, is_lines_source, iter_input, iter_table, no_rows_error
 from .tables import ColumnFilter, plain_json, read_file
 from .tables import write_table as write_table  # re-exported: sxhub.data.write_table is public
 
@@ -40,14 +40,26 @@ def read_table(
     split: str = "train",
     rows: Any = None,
     usecols: ColumnFilter | None = None,
+    lines: bool = False,
 ) -> pd.DataFrame:
     """Read a CSV/TSV/JSONL/JSON/Parquet file, or a Hub dataset id (``user/name`` or ``user/name:split``).
 
     ``rows`` picks a slice (offset, limit, shard; :class:`RowSlice`), read in chunks so that only the slice is held;
     a Hub dataset is always streamed (``datasets`` streaming), never downloaded whole. ``usecols`` (true for each
-    column name to read) leaves the other columns unread (:func:`sxhub.tables.read_file`).
+    column name to read) leaves the other columns unread (:func:`sxhub.tables.read_file`). ``lines=True`` (a verb
+    that reads texts to label) also reads texts one per line, a ``.txt`` file or ``-`` for stdin, into a ``text``
+    column, as predict reads them (:func:`sxhub.stream.iter_input`).
     """
     text = str(source)
+    if lines and is_lines_source(text):
+        check_input(text, None)
+        rows = rows or RowSlice()
+        if limit is not None:
+            rows = replace(rows, limit=min(limit, rows.limit or limit))
+        chunks = list(iter_input(text, rows=rows))
+        if not chunks:
+            raise no_rows_error(text, rows)
+        return pd.concat(chunks).reset_index(drop=True)
     if (rows is not None and not rows.is_all) or is_hub_source(text):
         rows = rows or RowSlice()
         limits = [n for n in (limit, rows.limit) if n is not None]

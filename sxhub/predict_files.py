@@ -23,7 +23,7 @@ import pandas as pd
 from .data import find_text_column, is_missing_text, text_cell
 from .errors import InputError
 from .predict import Predictor, Prepared
-from .stream import CHUNK_ROWS, STDIN, RowSlice, is_lines_source, source_name
+from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
 from .tables import output_suffix, plain_json, records_json, table_suffix
 
 T = TypeVar("T")
@@ -79,10 +79,9 @@ def iter_chunks(
     """The input table (or its slice ``rows``) in chunks of ``chunk_rows`` rows (:func:`sxhub.stream.iter_table`:
     CSV, TSV, JSONL, Parquet and Hub datasets streamed; a .json array read whole); a ``.txt`` file or standard input
     (``-``) as one ``text`` per line (:func:`sxhub.stream.iter_lines`)."""
-    from .stream import iter_lines, iter_table
+    from .stream import iter_input
 
-    read = iter_lines if is_lines_source(source) else iter_table
-    for chunk in read(source, chunk_rows=chunk_rows, rows=rows):
+    for chunk in iter_input(source, chunk_rows=chunk_rows, rows=rows):
         yield chunk.reset_index(drop=True)
 
 
@@ -360,34 +359,6 @@ def first_chunk_column(chunk: pd.DataFrame, source: Any, text_column: str | None
     return column
 
 
-def check_input(source: str | os.PathLike[str], text_column: str | None) -> None:
-    """The one line for an input predict cannot read, before the model is loaded: a missing, empty or unknown
-    file (:func:`sxhub.tables.check_file`; ``.txt`` is one text per line here), or ``--text-column`` given with
-    texts one per line, which have no columns."""
-    from .stream import LINES_SUFFIX, is_hub_source
-    from .tables import TABLE_SUFFIXES, check_file
-
-    text = str(source)
-    if is_lines_source(text):
-        if text_column:
-            raise InputError(
-                f"--text-column picks a column of a table, and input {source_name(text)} is one text per line; "
-                "drop --text-column."
-            )
-        if text != STDIN:
-            check_file(text, suffixes={LINES_SUFFIX})
-        return
-    if is_hub_source(text):
-        return
-    path = Path(text)
-    if path.is_file() and table_suffix(path) not in TABLE_SUFFIXES:
-        raise InputError(
-            f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json, .parquet, or .txt (one "
-            "text per line), or - to read one text per line from stdin."
-        )
-    check_file(text)
-
-
 def finish_chunk(predictor: Predictor, ready: _ReadyChunk, *, progress: Any = None) -> pd.DataFrame:
     """The second half of :func:`predict_chunk`: the model's labels and probabilities, beside the input columns."""
     chunk, missing = ready.chunk, ready.missing
@@ -414,18 +385,6 @@ def _one_ahead(items: Iterator[T]) -> Iterator[T]:
         while (item := future.result()) is not done:
             future = pool.submit(next, items, done)
             yield item  # type: ignore[misc]
-
-
-def no_rows_error(source: str | os.PathLike[str], rows: RowSlice | None) -> InputError:
-    """The line for an input (or its slice ``rows``) that gave predict no row to label."""
-    if rows is not None and not rows.is_all:  # the input has rows, the slice picked none of them
-        return InputError(
-            f"input {source_name(source)} has no rows in {rows.describe()}: it ends before them; pass a smaller "
-            "--offset, or fewer shards."
-        )
-    if str(source) == STDIN:
-        return InputError("stdin gave no line; pipe the texts to it, one per line (e.g. cat texts.txt | ...).")
-    return InputError(f"input {str(source)!r} has no rows; give it at least one text.")
 
 
 def predict_file(

@@ -164,14 +164,14 @@ def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
 
     from .data import find_text_column, is_missing_text, preprocess_text
     from .parts import text_hash
-    from .stream import iter_table
+    from .stream import iter_input
 
     done = parts / SPLIT_DONE
     if done.is_file():
         return
     found: list[list[Any]] = [[] for _ in range(shards)]
     column = job.text_column
-    for chunk in iter_table(job.source, rows=job.rows, split=job.split, decode_json=True):
+    for chunk in iter_input(job.source, rows=job.rows, split=job.split, decode_json=True):
         column = column or find_text_column(chunk, None)
         if column not in chunk.columns:
             find_text_column(chunk, column)  # the one-line error naming the columns

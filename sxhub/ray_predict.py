@@ -20,7 +20,7 @@ from .distributed import (
 )
 from .errors import InputError, UserError
 from .parts import parts_dir
-from .stream import CHUNK_ROWS, STDIN, RowSlice, is_hub_source, is_lines_source
+from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_hub_source, no_rows_error
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, 
     from ray.data.block import BlockMetadata
     from ray.data.datasource import Datasource, ReadTask
 
-    from .stream import iter_lines, iter_table
+    from .stream import iter_input
 
     split = "train"
     if is_hub_source(source):
@@ -104,12 +104,10 @@ def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, 
         split = split or "train"
     else:
         source = str(Path(source).resolve())  # the read task's working folder is Ray's, not ours
-    lines = is_lines_source(source)  # a .txt file: one text per line, as single-process predict reads it
 
     def chunks(size: int, part: RowSlice | None = None) -> Iterator[pd.DataFrame]:
-        if lines:
-            return iter_lines(source, chunk_rows=size, rows=part)
-        return iter_table(source, chunk_rows=size, rows=part, split=split)
+        # a .txt file: one text per line, as single-process predict reads it
+        return iter_input(source, chunk_rows=size, rows=part, split=split)
 
     head = next(chunks(1), None)  # the columns, from the first row
     if head is None:
@@ -269,7 +267,7 @@ def predict_ray(
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
     from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
-    from .predict_files import PredictSummary, check_input, first_chunk_column, iter_chunks, no_rows_error
+    from .predict_files import PredictSummary, first_chunk_column, iter_chunks
 
     if str(source) == STDIN:
         raise UserError(

@@ -246,6 +246,62 @@ def iter_lines(
     yield from _rechunk(_sliced(lines(), rows or RowSlice()), chunk_rows)
 
 
+def iter_input(
+    source: str | os.PathLike[str],
+    *,
+    chunk_rows: int = CHUNK_ROWS,
+    rows: RowSlice | None = None,
+    split: str = "train",
+    decode_json: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """The texts a verb labels (``predict``, ``annotate``, ``twins``, ``insights``), in chunks: a table or a Hub
+    dataset as :func:`iter_table` reads it, or texts one per line (a ``.txt`` file, or ``-`` for standard input) as
+    :func:`iter_lines` reads them, in a ``text`` column. Every such verb reads its INPUT here, so that one file reads
+    the same in each."""
+    if is_lines_source(source):
+        return iter_lines(source, chunk_rows=chunk_rows, rows=rows)
+    return iter_table(source, chunk_rows=chunk_rows, rows=rows, split=split, decode_json=decode_json)
+
+
+def check_input(source: str | os.PathLike[str], text_column: str | None) -> None:
+    """The one line for an INPUT of texts (:func:`iter_input`) that cannot be read, before any model or teacher is
+    started: a missing, empty or unknown file (:func:`sxhub.tables.check_file`; ``.txt`` is one text per line), or
+    ``--text-column`` given with texts one per line, which have no columns."""
+    from .tables import TABLE_SUFFIXES, check_file
+
+    text = str(source)
+    if is_lines_source(text):
+        if text_column:
+            raise InputError(
+                f"--text-column picks a column of a table, and input {source_name(text)} is one text per line; "
+                "drop --text-column."
+            )
+        if text != STDIN:
+            check_file(text, suffixes={LINES_SUFFIX})
+        return
+    if is_hub_source(text):
+        return
+    path = Path(text)
+    if path.is_file() and table_suffix(path) not in TABLE_SUFFIXES:
+        raise InputError(
+            f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json, .parquet, or .txt (one "
+            "text per line), or - to read one text per line from stdin."
+        )
+    check_file(text)
+
+
+def no_rows_error(source: str | os.PathLike[str], rows: RowSlice | None) -> InputError:
+    """The line for an input (or its slice ``rows``) that gave no row to label."""
+    if rows is not None and not rows.is_all:  # the input has rows, the slice picked none of them
+        return InputError(
+            f"input {source_name(source)} has no rows in {rows.describe()}: it ends before them; pass a smaller "
+            "--offset, or fewer shards."
+        )
+    if str(source) == STDIN:
+        return InputError("stdin gave no line; pipe the texts to it, one per line (e.g. cat texts.txt | ...).")
+    return InputError(f"input {str(source)!r} has no rows; give it at least one text.")
+
+
 # a pipe that gives no new line for this long has its lines so far labelled and written (a person typing, `tail -f`)
 QUIET_PIPE_S = 0.25
 _FLUSH = pd.DataFrame({"text": []})  # iter_lines' mark: a chunk ends here, however short (never yielded on)

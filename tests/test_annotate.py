@@ -689,3 +689,76 @@ def test_several_samples_at_temperature_0_are_warned_once(
             spec = make_spec(samples=samples, temperature=temperature)
             run(spec, ["Profit rose."], [FakeTeacher(responder=by_keyword)], tmp_path)
         assert ("at temperature 0" in caplog.text and "samples: 1" in caplog.text) == warns  # the last: said before
+
+
+def test_a_txt_file_is_one_text_per_line_as_predict_reads_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``annotate TASK texts.txt`` was refused ("has extension '.txt'") while ``predict`` read the same file one text
+    per line. It is read by predict's reader now: a line is a text (CRLF and a UTF-8 BOM read as predict reads
+    them), and an empty line is an empty text, left out and counted (n_empty) as an empty CSV cell is; a repeated
+    text is asked once. The output equals that of the CSV of the same texts, and a rerun resumes from the cache."""
+    import io
+    import sys
+
+    from conftest import run_cli
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    texts = ["Profit rose.", "", "Sales fell.", "Profit rose.", "42"]
+    txt, csv = tmp_path / "texts.txt", tmp_path / "texts.csv"
+    txt.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(texts).encode("utf-8"))  # a BOM, CRLF, no final newline
+    pd.DataFrame({"text": texts}).to_csv(csv, index=False)
+
+    def answer(body, n):
+        return Answer(json.dumps(by_keyword(body["messages"])))
+
+    with FakeOpenAIServer(answer) as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nsamples: 1\nteachers: [{server.url}]\n")
+
+        def annotate_cli(source: Path | str, out: str, *extra: str) -> tuple[int, str]:
+            argv = ["-q", "annotate", str(task), str(source), "-o", str(tmp_path / out), *extra]
+            code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+            return code, err
+
+        assert annotate_cli(txt, "from-txt.jsonl")[0] == 0
+        assert len(server.requests) == 3
+        assert annotate_cli(csv, "from-csv.jsonl")[0] == 0
+        assert len(server.requests) == 3  # the same texts: every answer from the cache
+        got = pd.read_json(tmp_path / "from-txt.jsonl", lines=True)
+        assert got["text"].tolist() == ["Profit rose.", "Sales fell.", "42"]
+        assert got["label"].tolist() == ["positive", "negative", "neutral"]
+        expected = pd.read_json(tmp_path / "from-csv.jsonl", lines=True)
+        pd.testing.assert_frame_equal(got[["text", "label", "failed"]], expected[["text", "label", "failed"]])
+        ledger = json.loads((tmp_path / "from-txt.ledger.json").read_text(encoding="utf-8"))
+        assert (ledger["n_input"], ledger["n_empty"], ledger["n_duplicates"], ledger["n_texts"]) == (5, 1, 1, 3)
+
+        code, err = annotate_cli(txt, "from-txt.jsonl")  # a rerun to the same OUT: its parts, nothing asked
+        assert code == 0, err
+        assert len(server.requests) == 3
+        code, err = annotate_cli(txt, "x.jsonl", "--limit", "1")
+        assert code == 0 and pd.read_json(tmp_path / "x.jsonl", lines=True)["text"].tolist() == ["Profit rose."]
+
+        code, err = annotate_cli(txt, "y.jsonl", "--text-column", "body")
+        assert code == 2 and err.strip() == (
+            f"Error: --text-column picks a column of a table, and input {str(txt)!r} is one text per line; drop "
+            "--text-column."
+        )
+        (tmp_path / "empty.txt").write_bytes(b"")
+        code, err = annotate_cli(tmp_path / "empty.txt", "z.jsonl")
+        assert code == 2 and err.strip().endswith("is empty; give it one text per line.")
+
+        # stdin: a run is refused in one line before any request (it could not resume); --dry-run reads it
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(txt.read_bytes())))
+        code, err = annotate_cli("-", "s.jsonl")
+        assert code == 2 and err.strip() == (
+            "Error: annotate cannot read INPUT from stdin: a stopped run resumes by reading INPUT again and skipping "
+            "the chunks already labelled, which a pipe cannot give; save the texts to a file, one per line (e.g. "
+            "`... > texts.txt`), and pass texts.txt."
+        )
+        assert not (tmp_path / "s.jsonl").exists() and not (tmp_path / "s.jsonl.parts").exists()
+        assert len(server.requests) == 3
+        code, out, err = run_cli(["-q", "annotate", str(task), "-", "--dry-run", "--json"], capsys)
+    assert code == 0, err
+    dry = json.loads(out)
+    assert (dry["n_texts"], dry["n_empty"], dry["n_duplicates"]) == (3, 1, 1)

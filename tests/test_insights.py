@@ -237,6 +237,33 @@ def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> 
     assert total.round(3).eq(1.0).all()  # single-label: the shares of each group add up to one
 
 
+def test_cli_reads_a_txt_file_and_stdin_one_text_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``insights MODEL texts.txt`` was refused ("has extension '.txt'") while ``predict`` read the file one text per
+    line; it is read by predict's reader now, and so is ``-`` (stdin). An empty line is a row without a text, left
+    out and counted as an empty cell is."""
+    import io
+    import sys
+
+    from conftest import run_cli
+
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    lines = b"love the coat @zara\nbad store @hm\n\ncheap coat @zara\n"
+    (tmp_path / "in.txt").write_bytes(lines)
+    for source in (str(tmp_path / "in.txt"), "-"):
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines)))
+        out = tmp_path / f"ins-{len(source)}"
+        code, stdout, err = run_cli(
+            ["-q", "insights", str(model), source, "--group-by", "handle", "-o", str(out), "--json"], capsys
+        )
+        assert code == 0, err
+        summary = json.loads(stdout)
+        assert (summary["n"], summary["n_empty"], summary["groups"]) == (3, 1, 2)
+        groups = pd.read_csv(out / "shares_by_group.csv")
+        assert dict(zip(groups["group"], groups["n"], strict=True)) == {"@zara": 2, "@hm": 1}
+
+
 @pytest.mark.parametrize("option", ["--batch-size", "--top"])
 def test_a_count_below_one_is_a_usage_error_naming_the_option(tmp_path: Path, option: str) -> None:
     """--batch-size 0 was refused as 'batch_size=0 must be a positive integer', the Python field, once the input

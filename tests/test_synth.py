@@ -787,6 +787,29 @@ def test_an_out_of_range_option_of_twins_or_generate_names_the_option(
     assert code == 2 and f"Error: Invalid value for '{option}'" in err
 
 
+def test_cli_twins_reads_a_txt_file_and_stdin_one_text_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``twins TASK texts.txt`` was refused ("has extension '.txt'") while ``predict`` read the file one text per
+    line; it is read by predict's reader now, and so is ``-`` (stdin): twins holds no parts to resume, and its cache
+    is keyed by content. An empty line is an empty text, which twins leaves out as it does an empty cell."""
+    import io
+    import sys
+
+    lines = b"Love the lamp @IKEA sold me\r\n\nHate the @IKEA queue\n"
+    (tmp_path / "in.txt").write_bytes(lines)
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        for source in (str(tmp_path / "in.txt"), "-"):
+            monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(lines)))
+            out = tmp_path / f"twins-{len(source)}.csv"
+            argv = ["-q", "twins", task.as_posix(), source, "-o", str(out), "--focal-brand", "IKEA"]
+            code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c"), "--json"], capsys)
+            assert code == 0, err
+            twins = pd.read_csv(out)
+            assert len(twins) == 2 and twins["original"].str.contains("@SynFcl").all()
+
+
 def test_cli_twins_exits_1_when_no_twin_was_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A teacher that never wrote a readable twin gave a file of failed rows and exit 0 ('twins && train' trained on
     nothing), where annotate and generate exit 1: the summary, then one error line, the file kept."""

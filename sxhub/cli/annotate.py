@@ -124,7 +124,9 @@ def annotate(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Label INPUT (csv, jsonl, parquet or a Hub dataset id) with the teachers of TASK (a task YAML).
+    """Label INPUT (csv, tsv, jsonl, json, parquet, a Hub dataset id, or a .txt file of one text per line) with the
+    teachers of TASK (a task YAML). Empty texts (empty lines of a .txt) are left out and counted (n_empty), as are
+    repeated ones (n_duplicates). INPUT - (stdin) is read by --dry-run only: a run needs a file to resume from.
 
     Writes OUT with text, label (or labels), votes, agreement, failed and error columns, and the run's ledger
     (requests, cache hits, tokens, retries, cost) beside it as <stem>.ledger.json (so two outputs of one stem, x.csv
@@ -150,6 +152,10 @@ def annotate(
     )
     if out is None and not dry_run:
         raise UserError("annotate needs -o OUT (e.g. -o labelled.jsonl), or --dry-run for an estimate.")
+    if not dry_run:
+        from ..parts import refuse_stdin
+
+        refuse_stdin(input_)  # before an Inference Endpoint is resumed for the run
     spec = load_spec(task)
     if teachers:
         spec = spec.with_teachers(list(teachers))
@@ -178,7 +184,7 @@ def annotate(
     }
     result: AnnotateResult | PartsResult
     if dry_run:
-        frame = read_table(input_, rows=rows, split=split)
+        frame = read_table(input_, rows=rows, split=split, lines=True)
         prepared = prepare_texts(frame, **reading)  # type: ignore[arg-type]
         result = run_annotate(spec, prepared, samples=samples, concurrency=concurrency, cache=cache_dir, dry_run=True)
         ledger = dict(result.ledger)

@@ -57,6 +57,8 @@ def insights(
 ) -> None:
     """Label INPUT with the expert MODEL and report label shares per group and over time, with plots.
 
+    INPUT is a table, a Hub dataset id, or texts one per line: a .txt file, or - for stdin.
+
     Example: sxhub insights 4p-expert tweets.csv --group-by month --date-column created_at -o insights/
     """
     from ..insights import insights as run_insights
@@ -71,6 +73,7 @@ def insights(
         input_path,
         rows=RowSlice.parse(offset=offset, limit=limit, shard=shard),
         usecols=lambda name: name != "votes" or name in needed,
+        lines=True,  # a .txt file or - (stdin): one text per line, as predict reads them
     )
     result = run_insights(
         model_classifier(model, batch_size=batch_size),

@@ -114,6 +114,8 @@ def twins(
 ) -> None:
     """Write a checked Synthetic Twin of every text of INPUT: same meaning and labels, nobody real named.
 
+    INPUT is a table, a Hub dataset id, or texts one per line: a .txt file, or - for stdin.
+
     Every twin keeps its checks as columns (similarity, leaked, shared_ngrams, label_kept) and ``ok``/``flags``.
     """
     from ..twins import TwinOptions, amake_twins
@@ -132,7 +134,7 @@ def twins(
     from ..tables import refuse_input_as_output
 
     refuse_input_as_output(output, input_path, "-o")
-    data = read_table(input_path, limit=limit)
+    data = read_table(input_path, limit=limit, lines=True)  # a .txt file or - (stdin): one text per line
     cache = _cache(cache_dir)
     try:
         result = asyncio.run(

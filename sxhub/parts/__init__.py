@@ -48,8 +48,7 @@ from ..annotate import AnnotateResult, check_kept_columns, resolve_samples
 from ..errors import UserError
 from ..ledger import TeacherLedger, sum_ledgers, total_ledger, unique_names
 from ..spec import TaskSpec, TeacherSpec
-from ..stream import RowSlice, TableWriter, is_hub_source
-from ..tables import check_file
+from ..stream import STDIN, RowSlice, TableWriter, check_input
 from ..teachers import Teacher, check_installed
 from .assembly import Assembled, VoteTotals, assemble
 from .layout import (
@@ -93,6 +92,7 @@ __all__ = [
     "new_run_id",
     "parts_dir",
     "prepare_job",
+    "refuse_stdin",
     "run_ledger",
     "shard_chunks",
     "shard_dir",
@@ -289,6 +289,18 @@ def annotate_to_file(
         return finish(job, parts, Path(out), shards=1, start=start)
 
 
+def refuse_stdin(source: Any) -> None:
+    """One line for INPUT ``-`` (stdin), which annotate labels into ``OUT.parts/`` only from a file: a stopped run
+    resumes by reading INPUT again and skipping its chunks already labelled (by their place), which a pipe read once
+    cannot give, and another stream piped to the rerun would have been mixed with the first one's parts."""
+    if str(source) == STDIN:
+        raise UserError(
+            "annotate cannot read INPUT from stdin: a stopped run resumes by reading INPUT again and skipping the "
+            "chunks already labelled, which a pipe cannot give; save the texts to a file, one per line (e.g. "
+            "`... > texts.txt`), and pass texts.txt."
+        )
+
+
 def prepare_job(
     spec: TaskSpec,
     source: str,
@@ -327,8 +339,10 @@ def prepare_job(
     # before the parts folder is made; "text" is left to each chunk's check, once the text column is known
     check_kept_columns(spec, [c for c in keep if c != "text"])
     use_preprocess = spec.preprocess if preprocess is None else preprocess
-    if not is_hub_source(source):  # a missing or unreadable file: its one line before the parts folder is made
-        check_file(source)  # (made first, its manifest named the file a Hub id and refused the corrected rerun)
+    refuse_stdin(source)
+    # a missing or unreadable file: its one line before the parts folder is made (made first, its manifest named the
+    # file a Hub id and refused the corrected rerun); a .txt file is one text per line, as predict reads it
+    check_input(source, text_column)
     parts = parts_dir(out)
     manifest = make_manifest(
         spec,

@@ -19,7 +19,7 @@ from ..annotate_engine import resolve_served_models, unanswered
 from ..cache import ReadThroughCache
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec
-from ..stream import RowSlice, iter_table
+from ..stream import RowSlice, iter_input
 from ..teachers import Teacher, teachers_for
 from .assembly import VoteTotals
 from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, parts_file, text_hash
@@ -59,12 +59,12 @@ class ShardJob:
 def shard_chunks(job: ShardJob) -> Iterator[pd.DataFrame]:
     """The chunks of the shard's rows: those of ``job.rows``, or (``job.positions``) the ones listed there."""
     if job.positions is None:
-        return iter_table(job.source, chunk_rows=job.chunk_rows, rows=job.rows, split=job.split, decode_json=True)
+        return iter_input(job.source, chunk_rows=job.chunk_rows, rows=job.rows, split=job.split, decode_json=True)
     import numpy as np
 
     from ..stream import only_positions
 
-    chunks = iter_table(job.source, rows=job.rows, split=job.split, decode_json=True)
+    chunks = iter_input(job.source, rows=job.rows, split=job.split, decode_json=True)
     return only_positions(chunks, np.load(job.positions), job.chunk_rows)
 
 
