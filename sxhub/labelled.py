@@ -385,8 +385,9 @@ def load_labelled(
                 + missing_flag_columns_hint(df, names, multi_label)
             )
     elif col not in df.columns:
+        fix = f"; pass {label_option} with one of them" if label_option else ""
         raise InputError(
-            f"label column {col!r} not found; columns are {list(df.columns)[:20]}."
+            f"label column {col!r} not found; the file has columns {list(df.columns)[:20]}{fix}."
             + missing_flag_columns_hint(df, names, multi_label)
         )
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
@@ -425,11 +426,16 @@ def load_labelled(
             positions = positions[np.asarray(keep, dtype=bool)]
             labels = [lab for lab in labels if lab is not None]
     if len(df) == 0:
+        # the teachers' column empty: annotating again fills it; another column (the experts' --gold) is not theirs
+        fix = "annotate again or fix the file"
+        if col not in (None, "label", "labels") and n_no_label:
+            fix = f"column {col!r} has no label in any row with a text: fill it with the experts' labels" + (
+                f", or pass {label_option} with the column that holds them" if label_option else ""
+            )
         raise InputError(
             f"no labelled rows left ({n_failed} failed, "
             + (f"{n_flagged_twins} twins that failed a check (ok false), " if n_flagged_twins else "")
-            + f"{n_empty_text} without a text, the rest without a label); "
-            "annotate again or fix the file."
+            + f"{n_empty_text} without a text, the rest without a label); {fix}."
         )
     seen = sorted({lab for row in labels for lab in (row if is_multi else [row])})
     if label_names is None:

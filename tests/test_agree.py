@@ -740,3 +740,23 @@ def test_votes_written_as_python_lists_read_as_votes(tmp_path: Path) -> None:
     lines[3] = head + ',"' + repr(votes).replace('"', '""') + '"'
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     assert read_table(path)["votes"].tolist() == frame["votes"].tolist()
+
+
+def test_an_empty_gold_column_says_to_fill_it_not_to_annotate_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every --gold cell empty (the experts' column not filled in yet) said "annotate again or fix the file", which
+    fills the teachers' column, never the experts'. The line says to fill the column or name the one that holds them;
+    an empty teachers' column still says to annotate again."""
+    frame = pd.DataFrame({"text": ["a", "b"], "label": ["pos", "neg"], "gold": ["", ""]})
+    frame.to_csv(tmp_path / "no-gold.csv", index=False)
+    code, out, err = run_cli(["agree", str(tmp_path / "no-gold.csv"), "--gold", "gold"], capsys)
+    assert code == 2 and out == ""
+    assert err.strip() == (
+        "Error: nothing to score: of 2 rows, 0 failed, 0 have no text and 2 lack a 'gold' or 'label' label; column "
+        "'gold' has no label in any row with a text: fill it with the experts' labels, or pass --gold with the column "
+        "that holds them."
+    )
+    frame.assign(label="", gold=["pos", "neg"]).to_csv(tmp_path / "no-label.csv", index=False)
+    code, _, err = run_cli(["agree", str(tmp_path / "no-label.csv"), "--gold", "gold"], capsys)
+    assert code == 2 and err.strip().endswith("label; annotate again or fix the file.")

@@ -290,7 +290,17 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
 @pytest.mark.parametrize(
     ("frame", "argv", "message"),
     [
-        (pd.DataFrame({"text": ["a"], "expert": ["LABEL_0"]}), ["--gold", "gold"], "label column 'gold' not found"),
+        (
+            pd.DataFrame({"text": ["a"], "expert": ["LABEL_0"]}),
+            ["--gold", "gold"],
+            "label column 'gold' not found; the file has columns ['text', 'expert']; pass --gold with one of them.",
+        ),
+        (  # the experts' column left empty: annotating again (the teachers' fix) would not fill it
+            pd.DataFrame({"text": ["a", "b"], "label": ["LABEL_0", "LABEL_1"], "expert": [None, None]}),
+            ["--gold", "expert"],
+            "the rest without a label); column 'expert' has no label in any row with a text: fill it with the "
+            "experts' labels, or pass --gold with the column that holds them.",
+        ),
         (pd.DataFrame({"note": ["a"], "expert": ["LABEL_0"]}), ["--gold", "expert"], "no text column found"),
         (
             pd.DataFrame({"text": ["a", "b"], "expert": ["LABEL_0", "positive"]}),

@@ -125,12 +125,20 @@ def compare(
     gold = [expert_label_cell(v, multi_label=multi_label) for v in kept[gold_column].tolist()]
     pred = [expert_label_cell(v, multi_label=multi_label) for v in kept[pred_column].tolist()]
     complete = [g is not None and p is not None for g, p in zip(gold, pred, strict=True)]
+    no_gold = bool(gold) and all(g is None for g in gold)  # the experts' column empty in every row left
     gold = [g for g, ok in zip(gold, complete, strict=True) if ok]
     pred = [p for p, ok in zip(pred, complete, strict=True) if ok]
     if not gold:
+        # annotating again (the teachers' fix) fills the label column, never the experts'
+        fix = (
+            f"column {gold_column!r} has no label in any row with a text: fill it with the experts' labels, or pass "
+            "--gold with the column that holds them"
+            if no_gold
+            else "annotate again or fix the file"
+        )
         raise InputError(
             f"nothing to score: of {len(df)} rows, {int(failed.sum())} failed, {n_empty_text} have no text and "
-            f"{len(complete)} lack a {gold_column!r} or {pred_column!r} label; annotate again or fix the file."
+            f"{len(complete)} lack a {gold_column!r} or {pred_column!r} label; {fix}."
         )
     if label_names is not None:
         names = list(label_names)
