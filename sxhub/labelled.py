@@ -451,7 +451,8 @@ def load_labelled(
             raise InputError(
                 f"label(s) {unknown[:10]} in column {col or 'labels'!r} are numbers, not in the {labels_of}'s labels "
                 f"{names}; write each row's label name instead (if they are ids in the {labels_of}'s order: {order}), "
-                "or save the data with datasets (a ClassLabel column keeps the names)."
+                "or save the data with datasets as Parquet (Dataset.to_parquet keeps a ClassLabel column's names; "
+                "to_csv and to_json write the ids only)."
             )
         if unknown:
             raise InputError(

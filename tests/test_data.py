@@ -216,10 +216,27 @@ def test_label_ids_in_a_csv_are_one_line_that_shows_the_task_order(tmp_path: Pat
     assert err.strip().splitlines() == [
         "Error: label(s) ['0', '1', '2'] in column 'label' are numbers, not in the task's labels ['positive', "
         "'neutral', 'negative']; write each row's label name instead (if they are ids in the task's order: "
-        "0 = positive, 1 = neutral, 2 = negative), or save the data with datasets (a ClassLabel column keeps the "
-        "names)."
+        "0 = positive, 1 = neutral, 2 = negative), or save the data with datasets as Parquet (Dataset.to_parquet "
+        "keeps a ClassLabel column's names; to_csv and to_json write the ids only)."
     ]
     assert not (tmp_path / "m").exists()
+
+
+def test_the_class_id_hint_is_true_of_each_datasets_writer(tmp_path: Path) -> None:
+    """The hint said "save the data with datasets (a ClassLabel column keeps the names)", but a dataset saved with
+    Dataset.to_json (or to_csv) holds the ids only and was refused the same way; only Parquet keeps the names. The
+    hint names Parquet, and a file of each writer reads as it says."""
+    import datasets
+
+    names = ["positive", "neutral", "negative"]
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
+    ds = datasets.Dataset.from_dict({"text": ["up", "flat", "down"], "label": [0, 1, 2]}, features=features)
+    ds.to_parquet(tmp_path / "d.parquet")
+    assert load_labelled(tmp_path / "d.parquet", label_names=names).labels == names
+    for writer, suffix in ((ds.to_json, "jsonl"), (ds.to_csv, "csv")):
+        writer(tmp_path / f"d.{suffix}")
+        with pytest.raises(InputError, match=re.escape("as Parquet (Dataset.to_parquet keeps a ClassLabel")):
+            load_labelled(tmp_path / f"d.{suffix}", label_names=names)
 
 
 def test_load_labelled_variants(tmp_path: Path) -> None:
