@@ -44,7 +44,15 @@ class InsightsResult:
     sentiment: pd.DataFrame | None  # per group and label: n and the share of each sentiment
     files: list[Path] = field(default_factory=list)
     n_empty: int = 0  # input rows without a text: not labelled, in no table
-    n_undated: int = 0  # texts without a readable date: in the group tables, not in the table over time
+    n_undated: int = 0  # texts without a readable date: not in the table over time (nor in any group: dated_groups)
+    dated_groups: bool = False  # the groups are periods of the dates (--group-by month...): undated texts in none
+
+    def undated_note(self) -> str:
+        """Where the texts without a readable date are left out (empty when there are none)."""
+        if not self.n_undated:
+            return ""
+        tables = "the group tables and the table over time" if self.dated_groups else "the table over time"
+        return f"{self.n_undated} texts without a readable date left out of {tables}"
 
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary: overall shares, the groups, and the files written."""
@@ -342,7 +350,14 @@ def insights(
         frame["sentiment"] = sent_labels
         sent_table = sentiment_by(frame, keys, label_names, sentiments, top=top)
     result = InsightsResult(
-        frame, list(label_names), shares, over_time, sent_table, n_empty=n_empty, n_undated=n_undated
+        frame,
+        list(label_names),
+        shares,
+        over_time,
+        sent_table,
+        n_empty=n_empty,
+        n_undated=n_undated,
+        dated_groups=group_by in DATE_KEYS and group_by not in data.columns,  # a column named "month" is a column
     )
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)

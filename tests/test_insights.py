@@ -237,6 +237,27 @@ def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> 
     assert total.round(3).eq(1.0).all()  # single-label: the shares of each group add up to one
 
 
+@pytest.mark.parametrize(("group_by", "tables"), [("month", "the group tables and the table over time"),
+                                                  ("brand", "the table over time")])  # fmt: skip
+def test_the_line_says_which_tables_leave_undated_texts_out(
+    corpus: pd.DataFrame, group_by: str, tables: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--group-by month (any period of the dates) leaves the texts without a readable date out of the group table
+    too, but the line said only "left out of the table over time"."""
+    from conftest import run_cli
+
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    corpus.loc[1, "created_at"] = ""
+    corpus.loc[4, "created_at"] = "not a date"
+    corpus.to_csv(tmp_path / "corpus.csv", index=False)
+    argv = ["-q", "insights", str(model), str(tmp_path / "corpus.csv"), "--group-by", group_by]
+    code, stdout, err = run_cli([*argv, "--date-column", "created_at", "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    assert f"6 texts (2 texts without a readable date left out of {tables}); overall: " in stdout.splitlines()[-1]
+    groups = pd.read_csv(tmp_path / "out" / "shares_by_group.csv")
+    assert int(groups["n"].sum()) == (4 if group_by == "month" else 6)
+
+
 def test_cli_reads_a_txt_file_and_stdin_one_text_per_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -94,5 +94,5 @@ def insights(
     shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["overall_shares"].items())
     empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
     if summary["n_undated"]:
-        empty += f" ({summary['n_undated']} texts without a readable date left out of the table over time)"
+        empty += f" ({result.undated_note()})"
     click.echo(f"{summary['n']} texts{empty}; overall: {shares}; wrote {len(result.files)} files to {output_dir}")
