@@ -238,10 +238,35 @@ def check_pause_after(spec: Any) -> None:
 
 
 def emit_json(data: Any) -> None:
-    """Print one JSON object on stdout (``--json``) and nothing else."""
+    """Print one JSON object on stdout (``--json``) and nothing else.
+
+    Valid JSON whatever the figures: a NaN or an infinity (a score with nothing to score, a speed over no time) is
+    ``null``, as RFC 8259 has no other way to write it (``json.dumps`` writes ``NaN``, which ``jq``, JavaScript and
+    most other readers refuse); ``allow_nan=False`` makes one that got through an error rather than bad output."""
     import json
 
-    click.echo(json.dumps(data, ensure_ascii=False, default=_json_default))
+    click.echo(json.dumps(_finite(data), ensure_ascii=False, default=_json_default, allow_nan=False))
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN and infinity in it (Python or numpy floats, in dicts, lists and arrays, pandas'
+    NA and NaT) as None, and numpy arrays and scalars as plain lists and numbers."""
+    import math
+    import sys
+
+    if isinstance(value, dict):
+        return {_finite(k) if hasattr(k, "item") else k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if hasattr(value, "tolist") and not isinstance(value, (str, bytes)):  # numpy arrays and scalars, pandas Series
+        plain = value.tolist()
+        return plain if plain is value else _finite(plain)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    pandas = sys.modules.get("pandas")  # NA and NaT can only come from pandas, once it is imported
+    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+        return None
+    return value
 
 
 def _json_default(value: Any) -> Any:
