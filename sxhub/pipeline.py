@@ -159,7 +159,7 @@ def _run_stages(
 
     # 1. annotate + vote -------------------------------------------------------------------------------------
     started = report.begin("annotate")
-    frame = read_table(source, limit=config.limit)
+    frame = read_table(source, limit=config.limit, lines=True)  # a .txt file or stdin: one text per line
     check_not_reviewed(frame, spec, config.gold)
     input_columns = set(frame.columns)
     frame, gold = gold_column(frame, spec, config.gold)

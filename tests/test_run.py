@@ -820,3 +820,28 @@ def test_a_rerun_trains_again_when_what_training_saw_changed(
     with _oracle(flipped) as other:
         assert "reused" not in run(other, "--min-agreement", "0.5") and len(trained) == 5
     assert read_table(out / "labelled.parquet")["label"].tolist() == flipped["expert"].tolist()
+
+
+@pytest.mark.slow
+def test_run_reads_a_txt_file_one_text_per_line(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sxhub run TASK texts.txt` was refused ('has extension .txt') where annotate, twins, insights and predict
+    read a .txt file one text per line; run reads it the same way (an empty line is an empty text, left out)."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    texts = pd.read_csv(FIN / "texts.csv")
+    lines = tmp_path / "texts.txt"
+    lines.write_text("\n".join([*texts["text"], ""]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    with _oracle(texts) as server:
+        argv = ["run", str(FIN / "task.yaml"), str(lines), "--out", str(out), "--samples", "1"]
+        code, _, err = run_cli([*argv, "--base", str(tiny_base_model), "--epochs", "1", "--teacher", server.url,
+                                "--no-int8"], capsys)  # fmt: skip
+    assert code == 0, err[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["stages"]["annotate"]["texts"] == len(texts)
+    labelled = pd.read_parquet(out / "labelled.parquet")
+    assert labelled["text"].tolist() == texts["text"].tolist()
+    assert labelled["label"].tolist() == texts["expert"].tolist()  # the oracle's answers, one per line
