@@ -104,7 +104,10 @@ def check_gold_column(gold: str, spec: TaskSpec, columns: Any) -> None:
     """The expert column must exist and not be the teachers' label column (scored against itself, a card would
     claim perfect agreement)."""
     if gold not in columns:
-        raise PublishError(f"gold column {gold!r} not found; columns are {list(columns)[:12]}.")
+        raise PublishError(
+            f"gold column {gold!r} not found; columns are {list(columns)[:12]}; pass --gold with the column that "
+            "holds the experts' labels."
+        )
     if gold == spec.label_column:
         raise PublishError(
             f"--gold {gold!r} is the teachers' label column; pass the column that holds the experts' labels (sxhub "

@@ -113,7 +113,10 @@ def compare_on_split(
     from .review_apply import pre_review_labels
 
     if gold is not None and gold not in frame.columns:
-        raise InputError(f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}.")
+        raise InputError(
+            f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}; pass --gold with the column "
+            "that holds the experts' labels."
+        )
     predictor = model if isinstance(model, Predictor) else Predictor(model)
     preds, _ = predictor.predict(frame["text"].tolist())
     names, multi = spec.label_names, spec.multi_label
