@@ -95,7 +95,9 @@ class AnnotateResult:
             )
         return (
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
-            f"{led['n_duplicates']} duplicates dropped, {led['requests']} requests ({led['cached']} from cache), "
+            f"{led['n_duplicates']} duplicates dropped, "
+            + (f"{led['n_empty']} empty texts left out, " if led.get("n_empty") else "")
+            + f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
             f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}"
         )

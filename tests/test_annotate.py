@@ -718,10 +718,11 @@ def test_a_txt_file_is_one_text_per_line_as_predict_reads_it(
 
         def annotate_cli(source: Path | str, out: str, *extra: str) -> tuple[int, str]:
             argv = ["-q", "annotate", str(task), str(source), "-o", str(tmp_path / out), *extra]
-            code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
-            return code, err
+            code, out, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+            return code, out + err
 
-        assert annotate_cli(txt, "from-txt.jsonl")[0] == 0
+        code, said = annotate_cli(txt, "from-txt.jsonl")
+        assert code == 0 and "1 duplicates dropped, 1 empty texts left out, 3 requests" in said, said
         assert len(server.requests) == 3
         assert annotate_cli(csv, "from-csv.jsonl")[0] == 0
         assert len(server.requests) == 3  # the same texts: every answer from the cache
