@@ -164,6 +164,9 @@ def _end_group(proc: subprocess.Popen[bytes]) -> None:
 
 
 _PROGRESS = re.compile(r"\d+it/s|s/it\]|examples/s\]|^\s*\d+%\|")
+# a tqdm bar at the start of a line: it ends in a carriage return, not a newline, so whatever is printed next (the
+# traceback of a trainer killed mid-step, a log line) shares its line and was dropped with it
+_BAR = re.compile(r"^\s*\d+%\|[^|]*\|[^\]]*\]")
 _EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\w*: ")
 
 
@@ -179,7 +182,8 @@ def log_tail(log_path: Path, lines: int = 15) -> str:
     if not log_path.is_file():
         return "(no log)"
     text = log_path.read_text(encoding="utf-8", errors="replace")
-    kept = [ln.strip() for ln in re.split(r"[\r\n]+", text) if ln.strip() and not _PROGRESS.search(ln)]
+    unbarred = (_BAR.sub("", ln).strip() for ln in re.split(r"[\r\n]+", text))
+    kept = [ln for ln in unbarred if ln and not _PROGRESS.search(ln)]
     starts = [i for i, ln in enumerate(kept) if "Traceback (most recent call last)" in ln]
     raised = [ln for ln in kept[starts[-1] :] if _EXCEPTION_LINE.match(ln)] if starts else []
     if raised:

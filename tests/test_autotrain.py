@@ -535,6 +535,32 @@ def test_log_tail_of_a_trainer_killed_mid_run_is_its_one_exception_line(tmp_path
     assert log_tail(log) == died.replace("SIGKILL: 9", "SIGSEGV: 11")
 
 
+def test_log_tail_finds_the_traceback_printed_after_a_progress_bar(tmp_path: Path) -> None:
+    """The trainer killed in the middle of a step (tune --backend autotrain on SmolLM2-135M, 21 GB at its second
+    step): tqdm's bar ends in a carriage return, not a newline, so accelerate's "Traceback" is on the bar's line, which
+    the progress filter dropped whole; the error then gave 15 lines of the traceback and no out-of-memory hint."""
+    log = tmp_path / "autotrain.log"
+    died = (
+        "subprocess.CalledProcessError: Command '['/venv/bin/python3', '-m', 'autotrain.trainers.clm', "
+        "'--training_config', 'autotrain-project/training_params.json']' died with <Signals.SIGKILL: 9>."
+    )
+    log.write_text(
+        "INFO | autotrain.trainers.common:on_train_begin:386 - Starting to train...\n"
+        "\r  0%|          | 0/2 [00:00<?, ?it/s]\r 50%|\u2588\u2588\u2588\u2588\u2588     | 1/2 [03:46<03:46, 226.96s/it]"
+        "INFO | autotrain.trainers.common:on_log:367 - {'loss': 1.6825, 'epoch': 0.5}\n"
+        "\r 50%|\u2588\u2588\u2588\u2588\u2588     | 1/2 [03:46<03:46, 226.96s/it]Traceback (most recent call last):\n"
+        '  File "/venv/bin/accelerate", line 6, in <module>\n    sys.exit(main())\n             ^^^^^^\n'
+        '  File "/venv/lib/python3.11/site-packages/accelerate/commands/launch.py", line 763, in simple_launcher\n'
+        "    raise subprocess.CalledProcessError(returncode=process.returncode, cmd=cmd)\n"
+        f"{died}\nINFO | 2026-12-06 04:17:32 | autotrain.parser:run:229 - Job ID: 911\n",
+        encoding="utf-8",
+    )
+    assert (
+        log_tail(log)
+        == f"{died} (SIGKILL is what the kernel's out-of-memory killer sends: it likely ran out of memory)"
+    )
+
+
 # --- the real thing ------------------------------------------------------------------------------------------------
 
 
