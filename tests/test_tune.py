@@ -460,6 +460,21 @@ def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: P
     assert "; trained in AutoTrain's venv with autotrain 0.8.36, transformers 4.48.0, torch 2.5.1 |" in text
 
 
+def test_the_card_names_a_files_true_false_label_columns_as_columns(tuned: Path, tmp_path: Path) -> None:
+    """Tuned on a file with one true/false column per label (the 4P tweets, GoEmotions' layout), the card said the
+    held-out labels came "from its `the 4 true/false label columns` column" (load_labelled's description of them);
+    a file's one label column stays named as a column."""
+    from sxhub.tune import write_card
+
+    info = json.loads((tuned / "sxhub.json").read_text())
+    columns = {**info, "data": {**info["data"], "label_column": "the 4 true/false label columns"}}
+    text = write_card(tmp_path, columns).read_text(encoding="utf-8")
+    assert "labels from its 4 true/false label columns):" in text, text
+    assert "label columns` column" not in text
+    one = {**info, "data": {**info["data"], "label_column": "expert"}}
+    assert "labels from its `expert` column):" in write_card(tmp_path, one).read_text(encoding="utf-8")
+
+
 def test_the_card_snippet_is_python_whatever_the_example_text(tuned: Path, tmp_path: Path) -> None:
     """The snippet pasted the task's first example into ``build_messages(spec, "...")``: a line break or a quote in
     it made the snippet a SyntaxError, a backslash an escape."""
