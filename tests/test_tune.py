@@ -454,8 +454,13 @@ def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: P
     text = write_card(tmp_path, autotrain).read_text()
     assert "examples per step" not in text
     assert (
-        "0.0005, 4 blocks of up to 1024 tokens, each packed with as many examples as fit (AutoTrain packs them) |"
+        "0.0005, 4 block(s) of up to 1024 tokens, each packed with as many examples as fit (AutoTrain packs them) |"
         in text
+    )
+    autotrain["train"]["blocks_per_step"] = 1  # since AutoTrain's step holds about the local backend's tokens
+    assert (
+        "0.0005, 1 block(s) of up to 1024 tokens, each packed with as many examples as fit (AutoTrain packs them): "
+        "about the tokens of 4 examples, the local backend's step |" in write_card(tmp_path, autotrain).read_text()
     )
     assert "; trained in AutoTrain's venv with autotrain 0.8.36, transformers 4.48.0, torch 2.5.1 |" in text
 
@@ -1898,3 +1903,42 @@ def test_a_tuned_folder_as_the_base_keeps_the_hub_model_it_came_from(tmp_path: P
     plain.mkdir()
     (plain / "config.json").write_text((first / "config.json").read_text())
     assert resolve_base(str(plain)).hub_id is None and resolve_base(str(plain)).note == ""
+
+
+def test_an_autotrain_step_holds_about_the_tokens_of_the_local_backends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
+) -> None:
+    """AutoTrain's SFT trainer packs the examples into blocks of --max-length tokens and was given --group-size
+    blocks a step: 8 blocks of 1,024 tokens, where the local backend's step of 8 PhraseBank examples holds about
+    1,200 tokens, and its trainer was killed at 21 GB on a 24 GB machine. It is given about the local step's tokens:
+    one block of 1,024 for short examples, more blocks of a shorter --max-length, never more than --group-size."""
+    import yaml
+
+    from sxhub import autotrain_run
+    from sxhub.base_model import BaseModel
+    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    given: list[dict] = []
+
+    def run_subprocess(cmd: list[str], *, cwd: Path, **kwargs: object) -> int:
+        given.append(yaml.safe_load((Path(cwd) / "conf.yml").read_text())["params"])
+        raise KeyboardInterrupt  # stops before AutoTrain; its work folder goes
+
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 1\n")
+    (venv / "bin" / "autotrain").chmod(0o755)
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
+    examples = [
+        ChatExample("labelling", [{"role": "user", "content": f"sales fell {i}"}], '{"label": "negative"}')
+        for i in range(8)
+    ]
+    base = BaseModel(str(tiny_llama), "tiny", None)
+    for options in (TuneOptions(backend="autotrain"), TuneOptions(backend="autotrain", max_length=64, group_size=6)):
+        with pytest.raises(KeyboardInterrupt):
+            train_autotrain(examples, base, options, progress=False)
+    assert (given[0]["batch_size"], given[0]["block_size"]) == (1, 1024)  # not 8 blocks of 1,024
+    assert 1 < given[1]["batch_size"] <= 6 and given[1]["block_size"] == 64
