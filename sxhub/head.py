@@ -130,7 +130,7 @@ def load_classifier(base: str, spec: TaskSpec, layers: int | None = None) -> tup
         raise
     except (OSError, ValueError) as exc:
         raise ModelError(
-            f"base model {base!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
+            f"base model {base!r} could not be loaded ({type(exc).__name__}: {load_reason(exc)}); pass a local "
             "model folder or a Hub id available offline with --base."
         ) from exc
     finally:
@@ -241,10 +241,19 @@ def base_parts(base: str) -> tuple[Any, Any]:
                 "run once without HF_HUB_OFFLINE)."
             ) from exc
         raise ModelError(
-            f"base model {base!r}: its {what} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a "
+            f"base model {base!r}: its {what} could not be loaded ({type(exc).__name__}: {load_reason(exc)}); pass a "
             "local model folder or a Hub id available offline with --base."
         ) from exc
     return tokenizer, config
+
+
+def load_reason(exc: BaseException, limit: int = 300) -> str:
+    """transformers' reason on one line, cut at a word with "…" when long: the first 160 characters ended
+    "...Check your internet connection or see how to run )", mid-sentence."""
+    text = " ".join(str(exc).split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0].rstrip(",;:") + "…"
 
 
 def check_depth(base: str, config: Any, layers: int) -> int:

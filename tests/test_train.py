@@ -1759,3 +1759,18 @@ def test_a_teacher_with_the_tasks_labels_in_another_order_is_distilled_from_in_t
     result = train(SINGLE, single_frame(), fast_config(out, tiny_base_model, layers=1, distill=str(teacher), epochs=2))
     assert result.labels == SINGLE.label_names
     assert json.loads((out / "sxhub.json").read_text())["train"]["distilled_from"] == str(teacher)
+
+
+def test_a_base_that_cannot_be_loaded_gives_transformers_reason_whole_or_cut_at_a_word() -> None:
+    """The reason was cut at 160 characters, mid-word and mid-sentence ("...or see how to run )")."""
+    from sxhub.head import load_reason
+
+    offline = OSError(
+        "We couldn't connect to 'https://huggingface.co' to load the files, and couldn't find them in the cached "
+        "files.\nCheck your internet connection or see how to run the library in offline mode at "
+        "'https://huggingface.co/docs/transformers/installation#offline-mode'."
+    )
+    assert load_reason(offline) == " ".join(str(offline).split())  # whole, on one line
+    long = OSError("word " * 100)
+    cut = load_reason(long, limit=50)
+    assert cut.endswith("word…") and len(cut) <= 51 and "\n" not in cut
