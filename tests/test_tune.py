@@ -458,6 +458,8 @@ def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: P
         in text
     )
     autotrain["train"]["blocks_per_step"] = 1  # since AutoTrain's step holds about the local backend's tokens
+    autotrain["train"]["threads"] = 1
+    assert " s on 1 CPU thread, " in write_card(tmp_path, autotrain).read_text()  # not "1 CPU threads"
     assert (
         "0.0005, 1 block(s) of up to 1024 tokens, each packed with as many examples as fit (AutoTrain packs them): "
         "about the tokens of 4 examples, the local backend's step |" in write_card(tmp_path, autotrain).read_text()
