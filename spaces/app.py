@@ -820,9 +820,16 @@ def build_demo(
         **(expert.info.get("about") or {}),
         **{k: v for k, v in (about or config.get("about") or {}).items() if v or (k == "teachers" and v == [])},
     }
+    # a label without a validation positive kept 0.5, untuned: said as the model card's label table says it
+    untuned = set((expert.info.get("train") or {}).get("untuned_labels") or ())
     note = (
         "Multi-label: a text can have any number of labels. A label is on when its probability reaches its "
-        "threshold: " + ", ".join(f"{md_escape(n)} ≥ {t:.3f}" for n, t in expert.thresholds.items()) + "."
+        "threshold: "
+        + ", ".join(
+            f"{md_escape(n)} ≥ {t:.3f}" + (" (not tuned: no validation example)" if n in untuned else "")
+            for n, t in expert.thresholds.items()
+        )
+        + "."
         if expert.multi_label
         else "Single-label: the label with the highest probability wins."
     )

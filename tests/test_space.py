@@ -1147,6 +1147,21 @@ def test_sxhub_space_on_a_folder_says_what_its_card_says_of_teachers_and_thresho
     assert "positive ≥ 0.725, neutral ≥ 0.775, negative ≥ 0.500" in page
 
 
+def test_a_threshold_left_at_half_for_want_of_a_validation_positive_is_said_on_the_page(tmp_path: Path) -> None:
+    """A multi-label student with no validation positive for a label keeps 0.5 for it, untuned (train's note, the
+    card's label table: "0.500 (not tuned: no validation example)"), but the Space's thresholds line showed
+    "Price ≥ 0.500" as if it had been tuned like the others (the 4P tweets, 300 texts, 2 with Price)."""
+    from sxhub.space import build_space
+
+    model = make_student(tmp_path / "student", _spec(multi_label=True))
+    info = json.loads((model / "sxhub.json").read_text())
+    info["thresholds"] = {"positive": 0.725, "neutral": 0.5, "negative": 0.5}
+    info["train"]["untuned_labels"] = ["neutral"]
+    (model / "sxhub.json").write_text(json.dumps(info))
+    page = _page_text(build_space(model))
+    assert "positive ≥ 0.725, neutral ≥ 0.500 (not tuned: no validation example), negative ≥ 0.500." in page
+
+
 @pytest.mark.parametrize(
     ("name", "title", "license_"),
     [("yes", None, "cc-by-4.0"), ("fin-sent", "Fin: sentiment #1", "other"), ("2024", "'q' @home", None)],
