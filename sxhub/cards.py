@@ -253,7 +253,8 @@ def _plot_label_distribution(
 
 
 def plot_confusion(result: Mapping[str, Any], path: Path, *, title: str) -> Path | None:
-    """The confusion matrix of a ``metrics.score`` result (one 2x2 panel per label for multi-label)."""
+    """The confusion matrix of a ``metrics.score`` result (one 2x2 panel per label for multi-label), titled ``title``
+    (the comparison drawn, e.g. "student vs experts"): rows the reference, columns the predictions."""
     plt = _pyplot()
     with plt.rc_context(PLAIN_TEXT):
         return _plot_confusion(plt, result, path, title=title)
@@ -271,8 +272,11 @@ def _plot_confusion(plt: Any, result: Mapping[str, Any], path: Path, *, title: s
         items = list(mats.items()) if isinstance(mats, Mapping) else list(zip(names, mats, strict=False))
         for ax, (name, mat) in zip(axes.flat, items, strict=False):
             _matrix(ax, mat, ["off", "on"], name)
+            ax.set_xlabel("predicted", fontsize=8)
+            ax.set_ylabel("reference", fontsize=8)
         for ax in list(axes.flat)[len(items) :]:
             ax.axis("off")
+        fig.suptitle(title, fontsize=10)  # the panels are titled by label: the comparison is named above them
     else:
         mat = result.get("confusion_matrix")
         if not mat:

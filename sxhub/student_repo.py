@@ -160,8 +160,10 @@ def write_model_folder(
         dataset_repo=linked_dataset,
     )
     copy_model(src, folder, about=about)
-    main = evaluations.get("student vs experts") or next(iter(evaluations.values()), None)
-    confusion = plot_confusion(main, folder / CONFUSION_PLOT, title="student") if main else None
+    # the experts' comparison where there is one; the plot and the card's alt text name the one drawn
+    compared = "student vs experts" if "student vs experts" in evaluations else next(iter(evaluations), None)
+    main = evaluations.get(compared) if compared else None
+    confusion = plot_confusion(main, folder / CONFUSION_PLOT, title=str(compared)) if main else None
     ledger_dict = load_ledger(ledger)
     teachers = teacher_names(info, spec)
     preprocessing = read_model_info(src).preprocessing
@@ -214,6 +216,7 @@ def write_model_folder(
         eval_rows=eval_table(evaluations),
         eval_note=eval_note or _eval_note(split, held_out),
         confusion_file=CONFUSION_PLOT if confusion else None,
+        confusion_title=compared,
         speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
         training=training_rows(info),
         has_gold=any("experts" in name for name in evaluations),

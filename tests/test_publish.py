@@ -635,6 +635,57 @@ def test_label_names_with_dollar_signs_are_plotted_as_written(tmp_path: Path) ->
     assert plot_confusion(result, tmp_path / "cm.png", title="student $ vs $ experts") == tmp_path / "cm.png"
 
 
+@pytest.mark.parametrize("multi", [True, False])
+def test_the_confusion_plot_names_its_comparison_and_which_axis_is_which(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, multi: bool
+) -> None:
+    """The model card's confusion plot of a multi-label student (the 4P tweets: one 2x2 panel per label) had neither
+    a title nor axis names: whether its rows were the experts' labels or the student's, and which comparison of the
+    card's table it drew, could not be read from it; a single-label plot was titled "student", not what it was
+    compared with. Each now names the comparison it draws, rows "reference" and columns "predicted"."""
+    from matplotlib.figure import Figure
+
+    from sxhub.cards import plot_confusion
+    from sxhub.metrics import score
+
+    drawn: list[Figure] = []
+    save = Figure.savefig
+
+    def keep(fig: Figure, *args: Any, **kwargs: Any) -> Any:
+        drawn.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    names = ["Product", "Place", "Price", "Promotion"] if multi else ["positive", "neutral", "negative"]
+    gold: list[Any] = [[names[0], names[1]], [names[2]], []] if multi else names
+    pred: list[Any] = [[names[0]], [names[2], names[3]], [names[1]]] if multi else names[::-1]
+    assert plot_confusion(score(gold, pred, names, multi), tmp_path / "cm.png", title="student vs experts")
+    [fig] = drawn
+    shown = [ax for ax in fig.axes if ax.get_images()]  # the panels drawn (a multi-label grid may have empty ones)
+    assert len(shown) == (len(names) if multi else 1)
+    titles = [fig.get_suptitle()] + [ax.get_title() for ax in shown]
+    assert any("student vs experts" in t for t in titles)
+    for ax in shown:
+        assert ax.get_ylabel() == "reference" and ax.get_xlabel() == "predicted"
+
+    # the card's plot is of the comparison it names (the experts' where given), and its alt text says which
+    from sxhub.publish import publish_model
+
+    spec = TaskSpec(name="fourp", labels=names, multi_label=multi)
+    scores = {
+        "student vs teacher labels": score(gold, gold, names, multi),
+        "student vs experts": score(gold, pred, names, multi),
+    }
+    folder = Path(
+        publish_model(make_student(tmp_path / "student", spec), to=tmp_path / "m", evaluation={"scores": scores})
+    )
+    fig = drawn[-1]
+    assert any("student vs experts" in t for t in [fig.get_suptitle()] + [ax.get_title() for ax in fig.axes])
+    assert "![Confusion matrix: student vs experts, rows reference, columns predicted](confusion_matrix.png)" in (
+        folder / "README.md"
+    ).read_text(encoding="utf-8")
+
+
 def test_a_definition_over_several_lines_stays_in_its_table_row(tmp_path: Path) -> None:
     """A label definition written as a YAML ``|`` block: its line breaks ended the Labels table row of the model
     and dataset cards mid-definition, and a '|' in it opened a fourth column."""
