@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -384,16 +384,43 @@ def _main_table(result: dict[str, Any]) -> list[str]:
     return lines
 
 
+UNSCORED_NOTE = (
+    "– : not in the reference labels and never predicted: no precision, recall or F1 (scikit-learn's 0 in --json), "
+    "and left out of the macro average"
+)
+
+
+def unscored_labels(result: Mapping[str, Any]) -> list[str]:
+    """The labels of a :func:`score` result that no reference text has and no prediction gives: their precision,
+    recall and F1 are undefined (``per_label`` holds scikit-learn's ``zero_division=0``) and the macro averages leave
+    them out, so a table shows them as undefined, not as a 0 the student earned. A label in the reference that is
+    never predicted is a miss, and keeps its 0."""
+    per_label = result.get("per_label") or {}
+    matrices = result.get("confusion_matrices")
+    if isinstance(matrices, Mapping):  # multi-label: [[tn, fp], [fn, tp]] per label
+        predicted = {name: m[0][1] + m[1][1] for name, m in matrices.items()}
+    elif result.get("confusion_matrix") is not None:  # single-label: a label's column of the matrix
+        columns = np.asarray(result["confusion_matrix"]).sum(axis=0)
+        predicted = {name: int(columns[i]) for i, name in enumerate(result.get("labels") or []) if i < len(columns)}
+    else:
+        return []
+    return [name for name, m in per_label.items() if not m.get("support") and predicted.get(name) == 0]
+
+
 def _per_label_table(result: dict[str, Any]) -> list[str]:
     matrices = result.get("confusion_matrices")
     head = "| label | precision | recall | F1 | support |" + (" tn | fp | fn | tp |" if matrices else "")
     lines = [head, "|---" * (5 + (4 if matrices else 0)) + "|"]
+    unscored = set(unscored_labels(result))
     for name, m in result.get("per_label", {}).items():
-        line = f"| {md_cell(name)} | {m['precision']:.4f} | {m['recall']:.4f} | {m['f1']:.4f} | {m['support']} |"
+        figures = ["–"] * 3 if name in unscored else [f"{m[k]:.4f}" for k in ("precision", "recall", "f1")]
+        line = f"| {md_cell(name)} | {' | '.join(figures)} | {m['support']} |"
         if matrices:
             (tn, fp), (fn, tp) = matrices[name]
             line += f" {tn} | {fp} | {fn} | {tp} |"
         lines.append(line)
+    if unscored:
+        lines += ["", UNSCORED_NOTE + "."]
     return lines
 
 

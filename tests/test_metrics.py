@@ -256,3 +256,31 @@ def test_alpha_equals_the_krippendorff_package_with_missing_values_and_undefined
             assert value is None and note
         else:
             assert value == pytest.approx(expected, abs=1e-12) and note == ""
+
+
+@pytest.mark.parametrize("multi", [True, False])
+def test_a_label_neither_in_gold_nor_predicted_has_no_f1_in_the_per_label_table(multi: bool) -> None:
+    """``sxhub evaluate`` on 200 GoEmotions texts (28 labels): grief and nervousness had no text in the test split
+    and the student never gave them, and the per-label table showed them as precision, recall and F1 0.0000, as if
+    the student failed on them, though nothing was there to score and the macro-F1 above it leaves them out (the
+    rows' F1s averaged to 0.053, the macro-F1 said 0.057). Such a label's figures are shown as undefined, with a
+    note saying why; a label in gold that the student never gives keeps its 0.0000 (it is a miss)."""
+    from sxhub.metrics import unscored_labels
+
+    if multi:
+        gold: list[Any] = [["Product"], ["Product", "Place"], [], ["Place"]]
+        pred: list[Any] = [["Product"], ["Product"], ["Product"], []]
+        names = MULTI  # Price: nowhere; Promotion: nowhere
+    else:
+        gold, pred, names = ["positive", "neutral", "neutral"], ["positive", "positive", "neutral"], SENT
+    r = score(gold, pred, names, multi)
+    absent = ["Price", "Promotion"] if multi else ["negative"]
+    assert unscored_labels(r) == absent
+    report = format_report(r)
+    for name in absent:
+        assert f"| {name} | – | – | – | 0 |" in report
+    missed = "Place" if multi else "neutral"  # in gold: its figures stay, whatever they are
+    assert f"| {missed} | 0.0000 |" in report or f"| {missed} | 1.0000 |" in report
+    assert "not in the reference labels and never predicted: no precision, recall or F1" in report
+    # the JSON keeps scikit-learn's zero_division=0 figures (scripts read them); the table is what misled
+    assert r["per_label"][absent[0]]["f1"] == 0.0
