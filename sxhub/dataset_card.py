@@ -121,7 +121,7 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
     Reviewed data (``apply-review``) is scored on the teachers' own labels (``teacher_label``), leaving out texts
     the teachers gave none; the label column, which people changed, is scored apart as ``reviewed``.
     """
-    from .metrics import score
+    from .metrics import UNSCORED_NOTE, score, unscored_labels
     from .review_apply import pre_review_labels
 
     check_gold_column(gold, spec, frame.columns)
@@ -139,14 +139,17 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
         return score([g for g, _ in pairs], [p for _, p in pairs], spec.label_names, spec.multi_label)
 
     result = scored(final if teacher is None else teacher)
+    unscored = set(unscored_labels(result)) if result else set()  # no expert text has it, no teacher gave it
     per_label = [
-        (name, {k: fmt(v) for k, v in row.items()}) for name, row in (result or {}).get("per_label", {}).items()
+        (name, {k: ("–" if name in unscored and k != "support" else fmt(v)) for k, v in row.items()})
+        for name, row in (result or {}).get("per_label", {}).items()
     ]
     facts = {
         "column": gold,
         "n": n,
         "figures": metric_rows(result) if result else [],
         "per_label": per_label,
+        "unscored_note": UNSCORED_NOTE if unscored else None,
         "result": result,
         "reviewed": None,
     }

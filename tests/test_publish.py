@@ -2293,3 +2293,20 @@ def test_a_parquet_file_whose_votes_are_corrupt_is_one_line(
     (line,) = err.strip().splitlines()
     assert code == 2
     assert "is not a readable Parquet file" in line and "re-export it" in line
+
+
+def test_the_dataset_cards_expert_table_has_no_f1_for_a_label_neither_side_gave(tmp_path: Path) -> None:
+    """A label no expert gave and no teacher gave was shown with precision, recall and F1 0.000 in the dataset
+    card's agreement-with-experts table (scikit-learn's zero_division), as if the teachers had missed it, while the
+    macro-F1 above leaves it out: '–', with the line that says why, as evaluate's and agree's tables show it."""
+    from sxhub.publish import publish_dataset
+    from sxhub.spec import TaskSpec
+
+    names = ["positive", "neutral", "negative"]
+    spec = TaskSpec(name="sc", labels=names)
+    rows = [{"text": f"t{i}", "label": names[2 * (i % 2)], "gold": names[2 * (i % 3 == 0)]} for i in range(30)]
+    folder = Path(publish_dataset(pd.DataFrame(rows), spec=spec, to=tmp_path / "ds", gold="gold"))
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert "| `neutral` | – | – | – | 0 |" in card
+    assert "not in the reference labels and never predicted: no precision, recall or F1" in card
+    assert "| `positive` | 0." in card  # the others keep their figures
