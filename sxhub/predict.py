@@ -291,6 +291,8 @@ class Predictor:
     def prepare(self, texts: Sequence[str]) -> Prepared:
         """The work before the model: each text cleaned as at training time and, on the ONNX path, tokenized.
         ``predict_file`` runs it for the next chunk in a second thread while the model runs this one."""
+        if isinstance(texts, str):  # a str is a Sequence[str]: each of its characters was labelled as a text
+            raise InputError(f"pass a list of texts, e.g. predict([{texts[:40]!r}]), not one string.")
         cleaned = [clean_text(t, self.info.preprocessing) for t in texts]
         if self._onnx is not None:
             return Prepared(len(cleaned), ids=self._onnx.encode(cleaned))

@@ -54,6 +54,15 @@ def test_batches_sorted_by_length_come_back_in_input_order(single_model: Path) -
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
 
 
+def test_one_string_is_refused_not_read_as_its_characters(single_model: Path) -> None:
+    # a str is a Sequence[str]: predict("profit rose") labelled each of its 11 characters, without a word
+    predictor = Predictor(single_model)
+    for call in (predictor.predict, predictor.predict_proba):
+        with pytest.raises(InputError, match=re.escape("pass a list of texts, e.g. predict(['profit rose'])")):
+            call("profit rose")
+    assert predictor.predict(["profit rose"])[0] == ["positive"]
+
+
 def test_multi_label_uses_the_saved_thresholds(multi_model: Path) -> None:
     predictor = Predictor(multi_model)
     probs = predictor.predict_proba(["price cheap discount store city"])
