@@ -15,7 +15,6 @@ Seeds: sample ``s`` on its ``k``-th invalid-answer retry uses ``seed + s + 1000 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
@@ -322,11 +321,9 @@ def annotate(
     **kwargs: Any,
 ) -> AnnotateResult:
     """Synchronous :func:`aannotate` (same arguments); use ``await aannotate(...)`` inside a running event loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(aannotate(spec, inputs, **kwargs))
-    raise UserError("annotate() was called inside a running event loop; use `await aannotate(...)` there.")
+    from .sync import run_sync
+
+    return run_sync(lambda: aannotate(spec, inputs, **kwargs), name="annotate", fix="`await aannotate(...)`")
 
 
 async def acomplete_requests(

@@ -23,7 +23,6 @@ shortfall; it is reported in the summary and a warning.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import math
@@ -475,7 +474,10 @@ def generate(spec: TaskSpec, options: GenerateOptions, **kwargs: Any) -> Generat
             async with teachers_for(spec, writers) as authors:
                 return await agenerate(spec, teachers=teachers, options=options, writers=authors, **kwargs)
 
-    return asyncio.run(run())
+    from .sync import run_sync
+
+    fix = "`await agenerate(spec, teachers=teachers, options=options)` in `async with teachers_for(spec) as teachers:`"
+    return run_sync(run, name="generate", fix=fix + " (sxhub.teachers.teachers_for)")
 
 
 # ------------------------------------------------------------------------------------------------------------------

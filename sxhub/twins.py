@@ -25,7 +25,6 @@ free, a killed run resumes) and ledger.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -487,4 +486,7 @@ def make_twins(spec: TaskSpec, data: pd.DataFrame | Sequence[str], **kwargs: Any
         async with teachers_for(spec, kwargs.pop("teachers", None)) as teachers:
             return await amake_twins(spec, data, teachers=teachers, **kwargs)
 
-    return asyncio.run(run())
+    from .sync import run_sync
+
+    fix = "`await amake_twins(spec, data, teachers=teachers)` in `async with teachers_for(spec) as teachers:`"
+    return run_sync(run, name="make_twins", fix=fix + " (sxhub.teachers.teachers_for)")

@@ -61,3 +61,36 @@ def test_every_design_verb_is_registered() -> None:
         result = CliRunner().invoke(cli, [verb, "--help"])
         assert result.exit_code == 0, (verb, result.output)
         assert "Usage: " in result.output
+
+
+def test_the_sync_stages_refuse_a_running_event_loop_in_one_line() -> None:
+    # a notebook runs an event loop: make_twins and generate ended in asyncio's own RuntimeError ('asyncio.run()
+    # cannot be called from a running event loop') and a coroutine never awaited, where annotate named its async twin
+    import asyncio
+
+    from sxhub import Label, TaskSpec, UserError
+    from sxhub.annotate import annotate
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.twins import make_twins
+
+    spec = TaskSpec(name="t", labels=[Label("yes"), Label("no")], teachers=["http://127.0.0.1:9/v1"])
+    calls = {
+        "annotate": lambda: annotate(spec, ["a text"]),
+        "make_twins": lambda: make_twins(spec, ["a text"]),
+        "generate": lambda: generate(spec, GenerateOptions(n=2)),
+    }
+
+    async def notebook_cell() -> dict[str, str]:
+        found = {}
+        for name, call in calls.items():
+            try:
+                call()
+            except UserError as exc:
+                found[name] = str(exc)
+        return found
+
+    found = asyncio.run(notebook_cell())
+    assert set(found) == set(calls)
+    for name, message in found.items():
+        assert message.startswith(f"{name}() was called inside a running event loop"), message
+        assert f"await a{name}(" in message, message
