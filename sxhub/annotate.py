@@ -47,6 +47,7 @@ from .ledger import (
 )
 from .reliability import decide_all
 from .spec import TaskSpec, TeacherSpec
+from .sync import synchronous
 from .teachers import (
     Reply,
     Teacher,
@@ -315,15 +316,8 @@ async def _annotate_with(
     return votes, engine
 
 
-def annotate(
-    spec: TaskSpec,
-    inputs: Sequence[str] | PreparedTexts | pd.DataFrame,
-    **kwargs: Any,
-) -> AnnotateResult:
-    """Synchronous :func:`aannotate` (same arguments); use ``await aannotate(...)`` inside a running event loop."""
-    from .sync import run_sync
-
-    return run_sync(lambda: aannotate(spec, inputs, **kwargs), name="annotate", fix="`await aannotate(...)`")
+# annotate(spec, inputs, samples=..., ...): aannotate run to its end (its signature, for help() and type checkers)
+annotate = synchronous(aannotate, "annotate")
 
 
 async def acomplete_requests(

@@ -94,3 +94,16 @@ def test_the_sync_stages_refuse_a_running_event_loop_in_one_line() -> None:
     for name, message in found.items():
         assert message.startswith(f"{name}() was called inside a running event loop"), message
         assert f"await a{name}(" in message, message
+
+
+def test_annotate_shows_the_options_of_aannotate() -> None:
+    # annotate(spec, inputs, **kwargs: Any): help(annotate), a notebook's signature tip and mypy saw no option, so
+    # annotate(spec, texts, sample=3) type-checked and was found out only when it ran
+    import inspect
+
+    from sxhub import aannotate
+    from sxhub.annotate import annotate
+
+    assert inspect.signature(annotate) == inspect.signature(aannotate)
+    assert {"samples", "concurrency", "cache", "progress", "teachers"} <= set(inspect.signature(annotate).parameters)
+    assert annotate.__name__ == "annotate" and "aannotate" in (annotate.__doc__ or "")
