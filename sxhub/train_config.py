@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ModelError, UserError
+from .progress import bars_off
 from .recipe import fit_batch_size, fit_learning_rate
 from .validation import best_metric_name
 
@@ -149,7 +150,7 @@ class TrainConfig:
             seed=self.seed,
             data_seed=self.seed,
             report_to="none",
-            disable_tqdm=os.environ.get("TQDM_DISABLE") == "1",
+            disable_tqdm=bars_off(),  # as every sxhub bar reads TQDM_DISABLE (sxhub -q sets it)
             # batches of texts of similar length (shuffled in groups): less padding, ~1.5x faster on PhraseBank
             train_sampling_strategy="group_by_length",
             dataloader_num_workers=0,

@@ -72,3 +72,23 @@ def test_huggingface_hub_warnings_print_once_and_not_under_quiet(tmp_path: Path)
         )
         assert proc.returncode == 0, proc.stderr
         assert proc.stderr.count("a warning from the Hub client") == expected, (flags, proc.stderr)
+
+
+@pytest.mark.parametrize(("env", "off"), [("1", True), ("true", True), ("yes", True), ("0", False), (None, False)])
+def test_the_trainers_bar_follows_tqdm_disable_as_sxhubs_bars_do(
+    env: str | None, off: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # a script or notebook that set TQDM_DISABLE=true had sxhub's bars (and tqdm's) off, but train() still drew
+    # Trainer's: TrainingArguments' disable_tqdm was set for the value "1" only
+    from sxhub.train_config import TrainConfig
+
+    if env is None:
+        monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    else:
+        monkeypatch.setenv("TQDM_DISABLE", env)
+    args = TrainConfig(output_dir=tmp_path / "s").training_arguments(
+        tmp_path / "c", multi_label=False, steps_per_epoch=4
+    )
+    assert args.disable_tqdm is off
+    with progress_bar(total=1) as bar:
+        assert bar.disable is off

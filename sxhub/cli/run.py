@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
+from ..progress import bars_off
 from ..spec import SERVER_KINDS
 from . import check_pause_after, doing, emit_json, min_agreement_option, vote_option
 from .params import OutputPath, given, requires, threads_option
@@ -147,7 +147,7 @@ def run(
         cpu_usd_per_hour=cpu_usd_per_hour,
         cache_dir=cache_dir,
         pause_after=pause_after,
-        progress=os.environ.get("TQDM_DISABLE") != "1",
+        progress=not bars_off(),
         on_stage=doing,
     )
     report = run_pipeline(task, input_path, config)
