@@ -258,14 +258,38 @@ def _input_names(path: Path) -> list[str]:
     return [i.name for i in onnx.load(str(path), load_external_data=False).graph.input]
 
 
+class _AsWithoutHandler(logging.Handler):
+    """Stands in on a root logger that had no handler: passes records on to ``logging.lastResort``, as Python does
+    when there is none, so that a module-level ``logging.warning`` does not run ``basicConfig`` meanwhile."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        last = logging.lastResort
+        if last is not None and record.levelno >= last.level:
+            last.handle(record)
+
+
 @contextlib.contextmanager
 def _quiet_quantizer() -> Any:
-    """onnxruntime.quantization logs a pre-processing hint through the root logger on every call; hide it."""
+    """Hide onnxruntime.quantization's logs (a pre-processing hint on every call) and leave the caller's logging as
+    it was: it logs through the root logger itself (``logging.warning``), which runs ``logging.basicConfig()`` when
+    the root logger has no handler (a script's own ``basicConfig`` then did nothing). Only records made inside
+    onnxruntime are dropped; the root logger's level is left alone (setting it to ERROR hid the caller's warnings)."""
+    import onnxruntime
+
+    package = str(Path(onnxruntime.__file__).parent)
+
+    def not_onnxruntimes(record: logging.LogRecord) -> bool:
+        return not record.pathname.startswith(package)
+
     root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
+    stand_in = _AsWithoutHandler() if not root.handlers else None
+    root.addFilter(not_onnxruntimes)  # a logger's filters see the records made on it: the module-level calls
+    if stand_in is not None:
+        root.addHandler(stand_in)
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             yield
     finally:
-        root.setLevel(level)
+        if stand_in is not None:
+            root.removeHandler(stand_in)
+        root.removeFilter(not_onnxruntimes)

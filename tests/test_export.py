@@ -4,6 +4,7 @@ recipes, the default variant and its record, and the torch-free ONNX path."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -858,3 +859,21 @@ def test_export_does_not_warn_of_indexing_errors_on_a_short_text_student(
         root.removeHandler(handler)
     assert result.agreement["onnx"].label_agreement == 1.0
     assert not [r for r in records if "Token indices sequence length" in r], records
+
+
+def test_quantizing_leaves_the_callers_logging_as_it_was() -> None:
+    # onnxruntime.quantization logs with logging.warning(...), which runs logging.basicConfig() when the root logger
+    # has no handler: after export_onnx(int8=True) a script's root logger had a StreamHandler it never added (and its
+    # own basicConfig did nothing); and the quantizer was hushed by setting the root logger to ERROR, which hid the
+    # script's own warnings meanwhile. Run in a fresh process: pytest puts handlers on the root logger.
+    code = (
+        "import logging, onnxruntime; from pathlib import Path; from sxhub.quantize import _quiet_quantizer\n"
+        "inside = str(Path(onnxruntime.__file__).parent / 'quantization' / 'onnx_quantizer.py')\n"
+        "with _quiet_quantizer():\n"
+        "    exec(compile(\"import logging; logging.warning('consider pre-processing')\", inside, 'exec'))\n"
+        "    logging.getLogger('app').warning('the app warns')\n"
+        "root = logging.getLogger(); print(len(root.handlers), root.level, len(root.filters))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["0", str(logging.WARNING), "0"]
+    assert "the app warns" in done.stderr and "pre-processing" not in done.stderr
