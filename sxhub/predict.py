@@ -173,7 +173,9 @@ class Predictor:
     """Labels and probabilities from a model folder (or a Hub model id), with torch or ONNX Runtime.
 
     ``predict(texts)`` returns ``(labels, probs)``: a label name per text (single-label) or a list of names
-    (multi-label, decided with the saved per-label thresholds), and an ``(n, n_labels)`` float array.
+    (multi-label, decided with the saved per-label thresholds), and an ``(n, n_labels)`` float array. ``texts`` is
+    a list (one string is refused). Load a Predictor once and call it many times; several threads may call it at
+    once (torch's forward and ONNX Runtime's ``run`` are thread-safe; ``rechecked`` is a count, not exact then).
 
     With torch, a BERT or RoBERTa classifier runs its last layer for the first token only (:mod:`sxhub.cls_only`:
     the same logits, a sixth less work for MiniLM-L6); ``cls_only=False`` runs transformers' own forward.
