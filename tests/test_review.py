@@ -999,6 +999,17 @@ def test_a_reviewed_file_reads_back_and_publishes_alike_in_every_format(tmp_path
     assert features[".csv"] == features[".jsonl"] == features[".parquet"]
 
 
+def _published_review_space(
+    labelled: Path, folder: Path, dataset: str, space_modules: Any, capsys: Any
+) -> tuple[Path, Any]:
+    """``publish review --to folder`` keeping decisions in ``dataset``, and the Space's app module loaded from it."""
+    code, _, err = run_cli(
+        ["publish", "review", str(labelled), "--to", str(folder), "--dataset-repo", dataset], capsys
+    )
+    assert code == 0, err
+    return folder, space_modules(folder)
+
+
 def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_in_one_line(
     hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -1006,12 +1017,7 @@ def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_in_one
     read-only', or '401 Unauthorized for url .../api/repos/create') in its logs, naming neither the dataset repo nor
     the fix, where a missing token gets one line; now it is one line, naming both."""
     dataset = f"{hub.user}/fin-sent"
-    folder = tmp_path / "space"
-    code, _, err = run_cli(
-        ["publish", "review", str(labelled), "--to", str(folder), "--dataset-repo", dataset], capsys
-    )
-    assert code == 0, err
-    app = space_modules(folder)
+    folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
     monkeypatch.chdir(tmp_path)  # the Space's decisions/ folder
     for token in ("read_only_token", "invalid_token"):
         monkeypatch.setenv("HF_TOKEN", token)
@@ -1032,12 +1038,7 @@ def test_a_review_space_whose_pushes_fail_after_it_started_tells_the_reviewer(
     from huggingface_hub import HfApi
 
     dataset = f"{hub.user}/fin-sent"
-    folder = tmp_path / "space"
-    code, _, err = run_cli(
-        ["publish", "review", str(labelled), "--to", str(folder), "--dataset-repo", dataset], capsys
-    )
-    assert code == 0, err
-    app = space_modules(folder)
+    folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
     review, scheduler = app.load_space(folder, token=hub.token, decisions_folder=tmp_path / "d")
     try:
         demo = app.build_demo(

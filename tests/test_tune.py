@@ -1690,19 +1690,10 @@ def test_autotrain_trains_with_the_threads_given(
     assert (tmp_path / "threads").read_text().strip() == "2"
 
 
-def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
-) -> None:
-    """--target-modules foo_proj: the local backend refuses it in one line (exit 2); the autotrain backend started
-    AutoTrain, which failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1)."""
+def _autotrain_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_subprocess: Any) -> None:
+    """An AutoTrain venv whose `autotrain` fails, with ``run_subprocess`` in place of starting it (it sees the
+    command and the work folder), and temporary folders under ``tmp_path``."""
     from sxhub import autotrain_run
-    from sxhub.base_model import BaseModel
-    from sxhub.errors import ModelError
-    from sxhub.lora import ChatExample, train_autotrain
-    from sxhub.tune import TuneOptions
-
-    def run_subprocess(cmd: list[str], **kwargs: object) -> int:
-        raise AssertionError("AutoTrain was started")
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
@@ -1711,6 +1702,22 @@ def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
+
+
+def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
+) -> None:
+    """--target-modules foo_proj: the local backend refuses it in one line (exit 2); the autotrain backend started
+    AutoTrain, which failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1)."""
+    from sxhub.base_model import BaseModel
+    from sxhub.errors import ModelError
+    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    def run_subprocess(cmd: list[str], **kwargs: object) -> int:
+        raise AssertionError("AutoTrain was started")
+
+    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
     example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
     base = BaseModel(str(tiny_llama), "tiny", None)
     with pytest.raises(ModelError, match=r"LoRA target modules \['foo_proj'\] are not layers of this base model"):
@@ -1723,7 +1730,6 @@ def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
 def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path) -> None:
     """sxhub tune has no --max-minutes and the local backend runs as long as the tune takes; the autotrain backend
     stopped AutoTrain at a fixed 6 h in an error ("ran past its 21600 s timeout"), losing a long tune."""
-    from sxhub import autotrain_run
     from sxhub.base_model import BaseModel
     from sxhub.lora import ChatExample, train_autotrain
     from sxhub.tune import TuneOptions
@@ -1737,13 +1743,7 @@ def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.M
         seen.update(kwargs)
         raise Started
 
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 1\n")
-    (venv / "bin" / "autotrain").chmod(0o755)
-    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
+    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
     example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
     with pytest.raises(Started):
         train_autotrain([example], BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
@@ -1916,7 +1916,6 @@ def test_an_autotrain_step_holds_about_the_tokens_of_the_local_backends(
     one block of 1,024 for short examples, more blocks of a shorter --max-length, never more than --group-size."""
     import yaml
 
-    from sxhub import autotrain_run
     from sxhub.base_model import BaseModel
     from sxhub.lora import ChatExample, train_autotrain
     from sxhub.tune import TuneOptions
@@ -1927,13 +1926,7 @@ def test_an_autotrain_step_holds_about_the_tokens_of_the_local_backends(
         given.append(yaml.safe_load((Path(cwd) / "conf.yml").read_text())["params"])
         raise KeyboardInterrupt  # stops before AutoTrain; its work folder goes
 
-    venv = tmp_path / "venv"
-    (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 1\n")
-    (venv / "bin" / "autotrain").chmod(0o755)
-    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
-    monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
+    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
     examples = [
         ChatExample("labelling", [{"role": "user", "content": f"sales fell {i}"}], '{"label": "negative"}')
         for i in range(8)
