@@ -242,7 +242,16 @@ def _plot_label_distribution(
     for i, split in enumerate(splits):
         xs = [j + (i - (len(splits) - 1) / 2) * width for j in range(len(label_names))]
         ax.bar(xs, [counts[split].get(n, 0) for n in label_names], width=width, label=split)
-    ax.set_xticks(range(len(label_names)), list(label_names), rotation=30 if len(label_names) > 5 else 0, ha="right")
+    # a slanted name ends at its tick; an upright one is centred on it (ha="right" for both put each upright name
+    # left of its bars)
+    slanted = len(label_names) > 5
+    ax.set_xticks(
+        range(len(label_names)),
+        list(label_names),
+        rotation=30 if slanted else 0,
+        ha="right" if slanted else "center",
+        rotation_mode="anchor" if slanted else "default",
+    )
     ax.set_ylabel("texts")
     ax.set_title("Label distribution")
     ax.legend()

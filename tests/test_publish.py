@@ -2310,3 +2310,29 @@ def test_the_dataset_cards_expert_table_has_no_f1_for_a_label_neither_side_gave(
     assert "| `neutral` | – | – | – | 0 |" in card
     assert "not in the reference labels and never predicted: no precision, recall or F1" in card
     assert "| `positive` | 0." in card  # the others keep their figures
+
+
+@pytest.mark.parametrize(("n_labels", "align"), [(3, "center"), (8, "right")])
+def test_the_label_plots_names_sit_under_their_bars(tmp_path: Path, n_labels: int, align: str) -> None:
+    """The dataset card's label-distribution plot aligned every tick label right of its tick, so an upright name
+    (five labels or fewer) stood left of its bars; upright names are centred on their tick now, slanted ones end
+    at it."""
+    from sxhub.cards import _plot_label_distribution, _pyplot
+
+    real = _pyplot()
+    kept: list[Any] = []
+
+    class Keep:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(real, name)
+
+        def close(self, fig: Any) -> None:
+            kept.append(fig)
+
+    names = [f"label{i}" for i in range(n_labels)]
+    counts = {"train": {n: 3 for n in names}, "test": {n: 1 for n in names}}
+    _plot_label_distribution(Keep(), counts, names, tmp_path / "plot.png")
+    (ax,) = kept[0].axes
+    ticks = ax.get_xticklabels()
+    assert [t.get_text() for t in ticks] == names and {t.get_horizontalalignment() for t in ticks} == {align}
+    real.close(kept[0])
