@@ -822,11 +822,14 @@ def build_demo(
     }
     # a label without a validation positive kept 0.5, untuned: said as the model card's label table says it
     untuned = set((expert.info.get("train") or {}).get("untuned_labels") or ())
+    thin = (expert.info.get("train") or {}).get("thinly_tuned") or {}  # tuned on 1-4 validation positives
     note = (
         "Multi-label: a text can have any number of labels. A label is on when its probability reaches its "
         "threshold: "
         + ", ".join(
-            f"{md_escape(n)} ≥ {t:.3f}" + (" (not tuned: no validation example)" if n in untuned else "")
+            f"{md_escape(n)} ≥ {t:.3f}"
+            + (" (not tuned: no validation example)" if n in untuned else "")
+            + (f" (tuned on {thin[n]} validation example(s) only)" if n in thin else "")
             for n, t in expert.thresholds.items()
         )
         + "."

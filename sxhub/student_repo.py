@@ -169,12 +169,14 @@ def write_model_folder(
     preprocessing = read_model_info(src).preprocessing
     thresholds = info.get("thresholds") or {}
     untuned = set((info.get("train") or {}).get("untuned_labels") or ())  # no validation positive: 0.5, not tuned
+    thin = (info.get("train") or {}).get("thinly_tuned") or {}  # tuned on 1-4 validation positives
     labels = [
         {
             "name": lab.name,
             "description": table_cell(lab.description),
             "threshold": fmt(thresholds.get(lab.name))
-            + (" (not tuned: no validation example)" if lab.name in untuned else ""),
+            + (" (not tuned: no validation example)" if lab.name in untuned else "")
+            + (f" (tuned on {thin[lab.name]} validation example(s) only)" if lab.name in thin else ""),
         }
         for lab in spec.labels
     ]

@@ -540,6 +540,7 @@ def _train_local(
         validation=validation,
         notes=notes,
         untuned_labels=untuned,
+        thinly_tuned=few,
     )
     if save_dir is not None:
         write_sxhub_json(save_dir, spec, result, config, processes=world_size())

@@ -219,6 +219,8 @@ class TrainResult:
     validation: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     untuned_labels: list[str] = field(default_factory=list)  # multi-label: no validation positive, threshold 0.5
+    # multi-label: labels whose threshold was tuned on 1-4 validation positives (name: count), said on the card
+    thinly_tuned: dict[str, int] = field(default_factory=dict)
 
     def summary_line(self) -> str:
         notes = "".join(f" {n}" for n in self.notes)

@@ -1160,6 +1160,18 @@ def test_a_threshold_left_at_half_for_want_of_a_validation_positive_is_said_on_t
     (model / "sxhub.json").write_text(json.dumps(info))
     page = _page_text(build_space(model))
     assert "positive ≥ 0.725, neutral ≥ 0.500 (not tuned: no validation example), negative ≥ 0.500." in page
+    # a threshold tuned on one to four validation positives (train's note) is said so too, on the page and the card
+    info["train"]["thinly_tuned"] = {"positive": 2}
+    (model / "sxhub.json").write_text(json.dumps(info))
+    page = _page_text(build_space(model))
+    assert "positive ≥ 0.725 (tuned on 2 validation example(s) only), neutral ≥ 0.500 (not tuned" in page
+    from sxhub.publish import publish_model
+
+    card = (Path(publish_model(model, to=tmp_path / "m", repo_id="me/m")) / "README.md").read_text()
+    assert (
+        "| 0.725 (tuned on 2 validation example(s) only) |" in card
+        and "| 0.500 (not tuned: no validation example) |" in card
+    )
 
 
 @pytest.mark.parametrize(

@@ -1546,7 +1546,9 @@ def test_thresholds_tuned_on_a_handful_of_validation_positives_are_said(tiny_bas
     result = train(MULTI, multi_frame(), fast_config(tmp_path / "m", tiny_base_model, epochs=1, validation_file=path))
     note = "Thresholds tuned on fewer than 5 validation positives: place (1); they may be far from right"
     assert any(n.startswith(note) for n in result.notes), result.notes
-    assert note in json.dumps(json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["notes"])
+    recorded = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
+    assert note in json.dumps(recorded["notes"])
+    assert result.thinly_tuned == recorded["thinly_tuned"] == {"place": 1}  # for the card and the Space
 
 
 def test_a_label_on_in_every_training_text_is_named(tiny_base_model: Path, tmp_path: Path) -> None:
