@@ -41,6 +41,7 @@ from .autotrain_run import (  # noqa: F401  (label_permutation, log_tail: tests 
     label_permutation,
     log_tail,
     normalise_model,
+    readable_by_transformers4,
     run_subprocess,
     validation_logits,
 )
@@ -397,11 +398,7 @@ def base_tokenizer_for_autotrain(base: str, folder: Path) -> tuple[str, str | No
         model_config["pad_token_id"] = tokenizer.pad_token_id
         (folder / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
     tokenizer.save_pretrained(folder)
-    written = folder / "tokenizer_config.json"
-    saved = json.loads(written.read_text(encoding="utf-8"))
-    if saved.get("tokenizer_class") == "TokenizersBackend":  # transformers 4 reads tokenizer.json under this name
-        saved["tokenizer_class"] = "PreTrainedTokenizerFast"
-        written.write_text(json.dumps(saved, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    readable_by_transformers4(folder)
     present = {item.name for item in folder.iterdir()}
     for item in path.iterdir():
         if item.name not in present:

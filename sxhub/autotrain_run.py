@@ -173,6 +173,17 @@ _EXCEPTION_LINE = re.compile(r"^[\w.]*(Error|Exception|Interrupt)\w*: ")
 _KILLED = re.compile(r"died with <Signals\.(SIG\w+): \d+>")
 
 
+def readable_by_transformers4(folder: Path) -> None:
+    """Give a tokenizer saved in ``folder`` by transformers 5 a class name AutoTrain's transformers 4 knows: 5 saves
+    a generic fast tokenizer as ``TokenizersBackend`` ('Tokenizer class TokenizersBackend does not exist' in 4.x),
+    which 4.x reads from the same ``tokenizer.json`` as ``PreTrainedTokenizerFast``."""
+    settings_file = folder / "tokenizer_config.json"
+    settings = json.loads(settings_file.read_text(encoding="utf-8"))
+    if settings.get("tokenizer_class") == "TokenizersBackend":
+        settings["tokenizer_class"] = "PreTrainedTokenizerFast"
+        settings_file.write_text(json.dumps(settings, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def log_tail(log_path: Path, lines: int = 15) -> str:
     """The exception that ended the last traceback in AutoTrain's log (its trainer's, or accelerate's when the
     trainer died), if it logged one; else the last lines (progress bars dropped).

@@ -491,6 +491,8 @@ def whole_epochs(epochs: float) -> int:
 def _autotrain_base(base: BaseModel, tokenizer: Any, target: Path) -> Path:
     """The base as a folder AutoTrain's transformers 4.x reads: ``rope_theta`` and ``torch_dtype`` spelled out
     (transformers 5 writes ``rope_parameters``; 4.x would silently fall back to its default rope theta)."""
+    from .autotrain_run import readable_by_transformers4
+
     path = Path(base.path)
     if not path.is_dir():
         return Path(base.path)  # a Hub id: AutoTrain downloads its own copy
@@ -505,9 +507,5 @@ def _autotrain_base(base: BaseModel, tokenizer: Any, target: Path) -> Path:
     config.setdefault("torch_dtype", config.get("dtype", "float32"))
     (target / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
     tokenizer.save_pretrained(target)
-    settings_file = target / "tokenizer_config.json"
-    settings = json.loads(settings_file.read_text(encoding="utf-8"))
-    if settings.get("tokenizer_class") == "TokenizersBackend":  # transformers 5's name; 4.x reads tokenizer.json so
-        settings["tokenizer_class"] = "PreTrainedTokenizerFast"
-        settings_file.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    readable_by_transformers4(target)
     return target
