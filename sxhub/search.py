@@ -18,13 +18,14 @@ from typing import Any
 
 import pandas as pd
 
+from .distill import TeacherLogits
 from .errors import BackendError, UserError
 from .interrupts import Terminated
 from .labelled import LabelledData, load_labelled
 from .model_folder import drop_leftovers, move_into, staging_folder
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
-from .train import TeacherLogits, stale_export, train
+from .train import stale_export, train
 from .train_config import TrainConfig, TrainResult, check_int, check_number
 
 logger = logging.getLogger(__name__)
