@@ -1324,3 +1324,31 @@ def test_predict_refuses_what_is_not_one_text_and_predict_batch_labels_each(serv
         client.predict(texts="profit rose", api_name="/predict_batch")
     with pytest.raises(AppError, match=re.escape("item 1 is 7 (int)")):
         client.predict(texts=["profit rose", 7], api_name="/predict_batch")
+
+
+def test_predict_batch_says_what_it_returns(served: tuple[str, Path], tmp_path: Path) -> None:
+    """``view_api`` showed /predict_batch's return as ``Any``: a caller could not tell a row's keys or what they hold
+    without calling it. Each row's keys and types are declared: ``label`` (``labels`` for a multi-label expert, the
+    keys it answers with), a string or None for a blank text, and ``probabilities``, a number per label."""
+    from gradio_client import Client
+
+    from sxhub.space import launch_space
+
+    url, _ = served
+    endpoint = Client(url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"]
+    returned = endpoint["/predict_batch"]["returns"][0]
+    assert set(returned["type"]["items"]["properties"]) == {"label", "probabilities"}
+    assert returned["python_type"]["type"] == "list[dict(label: None | str, probabilities: None | dict(str, float))]"
+
+    model = make_student(tmp_path / "multi", _spec(multi_label=True))
+    demo, multi_url = launch_space(model, host="127.0.0.1", block=False)
+    try:
+        client = Client(multi_url, verbose=False)
+        returned = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/predict_batch"]
+        answered = client.predict(texts=["profit rose"], api_name="/predict_batch")
+    finally:
+        demo.close()
+    assert returned["returns"][0]["python_type"]["type"] == (
+        "list[dict(labels: None | list[str], probabilities: None | dict(str, float))]"
+    )
+    assert set(answered[0]) == {"labels", "probabilities"}
