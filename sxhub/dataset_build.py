@@ -21,6 +21,7 @@ from .labelled import (
     TWIN_CHECK_COLUMNS,
     failed_flags,
     flagged_twins,
+    flagged_twins_line,
     gold_from_flag_columns,
     has_flag_columns,
     parse_label_cell,
@@ -341,10 +342,7 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         # and the twins that failed a check were published with the twins (the originals as the 'original' column)
         frame = frame.drop(columns=["original", f"original_{col}", "leaked"], errors="ignore")
         if flagged.any():
-            logger.warning(
-                "publish dataset: %d twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out",
-                int(flagged.sum()),
-            )
+            logger.warning("%s", flagged_twins_line("publish dataset", int(flagged.sum())))
         failed |= flagged
     labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
     if spec.multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again

@@ -230,15 +230,23 @@ def failed_flags(cells: pd.Series) -> pd.Series:
 TWIN_CHECK_COLUMNS = ("original", "leaked", "flags", "ok")  # what sxhub twins writes beside each twin
 
 
-def flagged_twins(df: pd.DataFrame) -> pd.Series:
-    """The rows of a ``sxhub twins`` file whose twin failed a check (``ok`` false; a failed row is not counted):
-    all false for any other file. Such a twin may still name someone of its original (``leaked``), so train and
-    publish dataset leave them out: a file of twins was trained on and published whole, flagged twins included."""
+def flagged_twins(df: pd.DataFrame, *, with_failed: bool = False) -> pd.Series:
+    """The rows of a ``sxhub twins`` file whose twin failed a check (``ok`` false; a failed row is not counted,
+    unless ``with_failed``: the reader keeps failed rows, as generate's seed examples do): all false for any other
+    file. Such a twin may still name someone of its original (``leaked``), or carry a label it lost, so every verb
+    that reads labelled rows (train, agree, evaluate, doubts, review, publish dataset, generate's seed examples)
+    leaves them out and says how many (:func:`flagged_twins_line`)."""
     if not all(c in df.columns for c in TWIN_CHECK_COLUMNS):
         return pd.Series(False, index=df.index)
     ok = df["ok"].map(lambda v: str(v).strip().lower() in TRUE_CELLS)
-    failed = failed_flags(df["failed"]) if "failed" in df.columns else pd.Series(False, index=df.index)
-    return ~ok & ~failed
+    if with_failed or "failed" not in df.columns:
+        return ~ok
+    return ~ok & ~failed_flags(df["failed"])
+
+
+def flagged_twins_line(verb: str, n: int, where: str = "") -> str:
+    """The one line a verb says of the ``n`` twins it left out (:func:`flagged_twins`)."""
+    return f"{verb}: {n} twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out{where}"
 
 
 def labels_from_flag_columns(df: pd.DataFrame, label_names: Sequence[str]) -> list[list[str]]:

@@ -57,6 +57,71 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
+OK_TWINS = [
+    ("profit rose strongly this year", "positive"),
+    ("record growth in sales", "positive"),
+    ("strong gain for shareholders", "positive"),
+    ("revenue up again", "positive"),
+    ("a great quarter for the firm", "positive"),
+    ("loss widened sharply", "negative"),
+    ("sales fell hard", "negative"),
+    ("weak demand cut margins", "negative"),
+    ("layoffs announced today", "negative"),
+    ("shares dropped on the news", "negative"),
+]
+LEAKED_TWIN = "Thanks @anna, mail anna@shop.com for the boots, love them"  # kept her handle and e-mail
+CHANGED_TWIN = "That Zara coat on Oxford Street is awful"  # kept the brand and place, and lost the label
+UNLABELLED_TWIN = "Ask @bob at Harrods about the order"  # written, kept a name, and its labelling failed
+
+
+def twins_shaped(path: Path, n_ok: int = len(OK_TWINS)) -> Path:
+    """A file as ``sxhub twins`` writes it (:func:`sxhub.twins.twin_columns`, plus the experts' ``expert`` column of
+    the originals): ``n_ok`` twins that passed every check, then two that failed one (``ok`` false, the rows
+    ``n_ok`` and ``n_ok + 1``: :data:`LEAKED_TWIN` and :data:`CHANGED_TWIN`; the experts disagree with both), then
+    one failed (:data:`UNLABELLED_TWIN`, no label)."""
+    import json
+
+    import pandas as pd
+
+    from sxhub.data import write_table
+
+    def row(text: str, label: str | None, original_label: str, flags: list[str], leaked: list[str]) -> dict[str, Any]:
+        votes = [{"teacher": "t", "sample": 0, "labels": [label] if label else None, "reason": ""}]
+        return {
+            "original": f"the original of: {text}",
+            "text": text,
+            "label": label,
+            "original_label": original_label,
+            "similarity": 0.9,
+            "leaked": json.dumps(leaked),
+            "shared_ngrams": 0,
+            "label_kept": None if label is None else label == original_label,
+            "flags": json.dumps(flags),
+            "ok": not flags,
+            "teacher": "t",
+            "votes": json.dumps(votes),
+            "agreement": 1.0 if label else None,
+            "failed": label is None,
+            "error": "" if label else "twin not labelled: timeout",
+            "expert": original_label,
+        }
+
+    rows = [row(text, label, label, [], []) for text, label in OK_TWINS[:n_ok]]
+    rows.append(row(LEAKED_TWIN, "positive", "negative", ["identity kept: @anna, anna@shop.com"], ["@anna"]))
+    rows.append(row(CHANGED_TWIN, "negative", "positive", ["label changed (positive -> negative)"], ["Zara"]))
+    rows.append(
+        row(
+            UNLABELLED_TWIN,
+            None,
+            "negative",
+            ["identity kept: @bob", "label not checked (a labelling failed)"],
+            ["@bob"],
+        )
+    )
+    write_table(pd.DataFrame(rows), path)
+    return path
+
+
 # --- real components: skip locally, fail in CI ------------------------------------------------------------------
 
 
