@@ -70,6 +70,7 @@ def evaluate(
         model_dir=str(model_dir),
         backend=predictor.backend,
         n_failed=gold.n_failed,
+        n_flagged_twins=gold.n_flagged_twins,  # load_labelled leaves a twins file's failed twins out: said, as agree
         n_empty_text=gold.n_empty_text,
         n_missing=gold.n_no_label,  # rows whose gold cell is empty: nobody labelled them (agree's n_missing)
         texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,

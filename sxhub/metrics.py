@@ -372,6 +372,7 @@ def _main_table(result: dict[str, Any]) -> list[str]:
         rows += [("mean agreement of the votes", votes.get("mean_agreement")), ("ties broken", votes.get("ties"))]
     for key, title in (
         ("n_failed", "failed rows left out"),
+        ("n_flagged_twins", "twins that failed a check of sxhub twins (ok false) left out"),
         ("n_missing", "rows without a label left out"),
         ("n_empty_text", "rows without a text left out"),
         ("n_trained_on", "texts the student was trained on (not held out)"),

@@ -12,7 +12,7 @@ import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import run_cli, twins_shaped
 from sklearn.metrics import accuracy_score, f1_score
 from test_metrics import jaccard
 
@@ -760,3 +760,26 @@ def test_an_empty_gold_column_says_to_fill_it_not_to_annotate_again(
     frame.assign(label="", gold=["pos", "neg"]).to_csv(tmp_path / "no-label.csv", index=False)
     code, _, err = run_cli(["agree", str(tmp_path / "no-label.csv"), "--gold", "gold"], capsys)
     assert code == 2 and err.strip().endswith("label; annotate again or fix the file.")
+
+
+def test_agree_leaves_out_twins_that_failed_a_check_and_says_how_many(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train and publish dataset leave out a sxhub twins file's twins that failed a check (ok false), but agree
+    scored them like any row: a twin whose label changed counted as the teacher's miss against the original's
+    experts' label (12 texts scored, accuracy 0.83 on a file whose checked twins agree throughout). They are left
+    out and counted, in the table and in --json."""
+    twins = twins_shaped(tmp_path / "twins.csv")
+    code, out, err = run_cli(["agree", str(twins), "--gold", "expert", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["n"], result["n_flagged_twins"], result["n_failed"], result["n_rows"]) == (10, 2, 1, 13)
+    assert result["accuracy"] == 1.0
+    code, out, err = run_cli(["agree", str(twins), "--gold", "expert"], capsys)
+    assert code == 0, err
+    assert "| twins that failed a check of sxhub twins (ok false) left out | 2 |" in out.splitlines()
+    plain = tmp_path / "plain.csv"  # the same rows without the twins' check columns: read as before, every row
+    pd.read_csv(twins).drop(columns=["original", "leaked", "flags", "ok"]).to_csv(plain, index=False)
+    code, out, err = run_cli(["agree", str(plain), "--gold", "expert", "--json"], capsys)
+    assert code == 0, err
+    assert (json.loads(out)["n"], json.loads(out)["n_flagged_twins"]) == (12, 0)

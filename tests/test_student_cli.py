@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import build_tiny_model, run_cli
+from conftest import build_tiny_model, run_cli, twins_shaped
 from test_train import single_frame
 
 TASK = "name: fin\nlabels: [positive, neutral, negative]\n"
@@ -53,6 +53,12 @@ def test_train_evaluate_export_predict(
     assert result["n_empty_text"] == 2
     code, out, _ = run_cli(["evaluate", str(model), str(labelled), "--gold", "expert"], capsys)
     assert code == 0 and "macro-F1" in out and "| positive |" in out
+    # a sxhub twins file scored against its label column: the twins that failed a check (ok false) were left out
+    # without a word, as train leaves them out; now counted, as agree counts them
+    twins = twins_shaped(tmp_path / "twins.csv")
+    code, out, err = run_cli(["evaluate", str(model), str(twins), "--json"], capsys)
+    assert code == 0, err
+    assert (json.loads(out)["n"], json.loads(out)["n_flagged_twins"], json.loads(out)["n_failed"]) == (10, 2, 1)
 
     code, out, err = run_cli(["export", str(model), "--int8"], capsys)
     assert code == 0, err

@@ -17,6 +17,7 @@ from ..labelled import (
     as_task_names,
     expert_label_cell,
     failed_flags,
+    flagged_twins,
     gold_from_flag_columns,
     has_flag_columns,
     na_words_as_empty,
@@ -93,7 +94,8 @@ def compare(
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed).
 
-    Failed rows (``failed`` true) are left out and counted in ``n_failed``; rows whose text is empty or NaN (when
+    Failed rows (``failed`` true) are left out and counted in ``n_failed``; the twins of a ``sxhub twins`` file
+    that failed a check (``ok`` false) in ``n_flagged_twins``; rows whose text is empty or NaN (when
     there is a text column) in ``n_empty_text``; rows whose gold or predicted cell is empty in ``n_missing`` (for
     multi-label too: no label at all is written ``[]``).
     """
@@ -108,7 +110,9 @@ def compare(
             "or --gold with the experts' one."
         )
     failed = failed_flags(df["failed"]) if "failed" in df.columns else pd.Series(False, index=df.index)
-    kept = df[~failed].reset_index(drop=True)
+    # a twin that failed a check may carry a label it lost (or a name it kept): scored, it was the teacher's miss
+    flagged = flagged_twins(df)
+    kept = df[~(failed | flagged)].reset_index(drop=True)
     kept = kept.copy()
     for column in {gold_column, pred_column} & set(kept.columns):
         if label_names is None:  # names read off the cells: "NA", "null" or "None" is a cell left empty, not a label
@@ -137,7 +141,9 @@ def compare(
             else "annotate again or fix the file"
         )
         raise InputError(
-            f"nothing to score: of {len(df)} rows, {int(failed.sum())} failed, {n_empty_text} have no text and "
+            f"nothing to score: of {len(df)} rows, {int(failed.sum())} failed, "
+            + (f"{int(flagged.sum())} are twins that failed a check (ok false), " if flagged.any() else "")
+            + f"{n_empty_text} have no text and "
             f"{len(complete)} lack a {gold_column!r} or {pred_column!r} label; {fix}."
         )
     if label_names is not None:
@@ -153,6 +159,7 @@ def compare(
         pred_column=pred_column,
         n_rows=len(df),
         n_failed=int(failed.sum()),
+        n_flagged_twins=int(flagged.sum()),
         n_missing=len(complete) - sum(complete),
         n_empty_text=n_empty_text,
     )
@@ -336,7 +343,8 @@ def agree(
     LABELLED is any csv/jsonl/parquet file with a text column and label columns (sxhub annotate's output or your
     own). Prints accuracy, macro-F1 (micro-F1 for multi-label), Krippendorff's alpha against gold (and between the
     teachers' samples when there is a votes column), per-label precision/recall/F1 and the confusion matrix.
-    Failed rows are left out and counted. Gold cells are label names; for multi-label a JSON list or
+    Failed rows, and the twins of a `sxhub twins` file that failed a check (ok false), are left out and counted.
+    Gold cells are label names; for multi-label a JSON list or
     comma-separated names. With a votes column it also shows each teacher's reliability, and each sample's:
     agreement with the final vote, and accuracy, macro-F1 and alpha against gold, per label too.
     """
