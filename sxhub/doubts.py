@@ -27,7 +27,8 @@ wrong than right.
 The queue (:func:`write_queue`) holds every row that has a label, highest doubt first, with these columns: ``row``
 (the row's 0-based index in the input), ``text``, ``label`` or ``labels``, ``doubt``, ``suggested``, the three
 ``signal_*`` columns, ``oof_probs`` (label -> probability) and ``votes`` when the input has them. Rows without a
-label (failed, or no text) are left out and counted in the summary.
+label (failed, or no text) and the twins of a ``sxhub twins`` file that failed a check (``ok`` false) are left out
+and counted in the summary (``left_out``).
 
 The signals, the suggestion and the doubt are computed by :mod:`sxhub.doubt_signals`; this module reads the rows,
 embeds them, fits the out-of-fold model and writes the queue.
@@ -60,7 +61,7 @@ from .doubt_signals import (
     combine,
 )
 from .errors import InputError
-from .labelled import _as_named, expert_label_cell, failed_flags, with_flag_labels
+from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
 from .reliability import plain_votes
 
 logger = logging.getLogger(__name__)
@@ -152,11 +153,16 @@ def _read_rows(
     lcol = _label_column(df, multi_label)
     multi = lcol == "labels" if multi_label is None else multi_label
     failed = failed_flags(df["failed"]) if "failed" in df.columns else None
+    # a twin that failed a check (ok false) may carry a label it lost or a name it kept: not queued, as not trained on
+    flagged = flagged_twins(df).to_numpy()
     positions, texts, labels = [], [], []
-    left_out = {"failed": 0, "no_text": 0, "no_label": 0}
+    left_out = {"failed": 0, "flagged_twins": 0, "no_text": 0, "no_label": 0}
     for i, (text, cell) in enumerate(zip(df[tcol].tolist(), df[lcol].tolist(), strict=True)):
         if failed is not None and failed.iloc[i]:
             left_out["failed"] += 1
+            continue
+        if flagged[i]:
+            left_out["flagged_twins"] += 1
             continue
         if is_missing_text(text):
             left_out["no_text"] += 1
@@ -169,6 +175,8 @@ def _read_rows(
         positions.append(i)
         texts.append(str(text))
         labels.append(label)
+    if left_out["flagged_twins"]:
+        logger.warning("%s", flagged_twins_line("doubts", left_out["flagged_twins"], " of the queue"))
     names = list(label_names) if label_names else _names_seen(labels, df, multi)
     if label_names:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
         labels = _as_named(labels, names, multi_label=multi)[0]

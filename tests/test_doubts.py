@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import corrupt_parquet_pages, run_cli
+from conftest import LEAKED_TWIN, corrupt_parquet_pages, run_cli, twins_shaped
 
 from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, oof_probabilities, read_queue, write_queue
 from sxhub.errors import InputError
@@ -73,7 +73,12 @@ def test_queue_columns_order_and_rows(tmp_path: Path) -> None:
     result = find_doubts(frame, label_names=LABELS, embedder=bag_of_words, folds=4)
     queue = result.queue
     assert list(queue.columns) == [*QUEUE_COLUMNS, "votes"]
-    assert len(queue) == 77 and result.summary["left_out"] == {"failed": 2, "no_text": 1, "no_label": 0}
+    assert len(queue) == 77 and result.summary["left_out"] == {
+        "failed": 2,
+        "flagged_twins": 0,
+        "no_text": 1,
+        "no_label": 0,
+    }
     assert queue["doubt"].is_monotonic_decreasing and queue["doubt"].between(0, 1).all()
     for name in ("signal_vote_split", "signal_oof_disagreement", "signal_label_quality"):
         assert queue[name].between(0, 1).all()
@@ -616,3 +621,16 @@ def test_a_parquet_file_whose_votes_are_corrupt_is_one_line(
     (line,) = err.strip().splitlines()
     assert code == 2
     assert "is not a readable Parquet file" in line
+
+
+def test_twins_that_failed_a_check_are_left_out_of_the_queue_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """train leaves out a sxhub twins file's twins that failed a check (ok false), but doubts queued them like any
+    row: a twin that kept @anna and her e-mail went to the reviewers. They are left out, counted in the summary, and
+    said in one line."""
+    twins = twins_shaped(tmp_path / "twins.csv")
+    result = find_doubts(twins, label_names=["positive", "negative"], embedder=bag_of_words, folds=2)
+    assert sorted(result.queue["row"]) == list(range(10)) and LEAKED_TWIN not in result.queue["text"].tolist()
+    assert result.summary["left_out"] == {"failed": 1, "flagged_twins": 2, "no_text": 0, "no_label": 0}
+    assert "doubts: 2 twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out" in caplog.text

@@ -66,7 +66,8 @@ def doubts(
     LABELLED is any csv/jsonl/parquet file with a text column and label (or labels), optionally votes or agreement
     (sxhub annotate's output or your own). Signals: the vote split, out-of-fold disagreement of an embedding +
     logistic-regression model cross-fitted over --folds folds, and cleanlab's label quality on those
-    probabilities. The queue holds every labelled row, highest doubt first, with the signals and a suggested
+    probabilities. The queue holds every labelled row (not the twins of a `sxhub twins` file that failed a
+    check, ok false: left out and counted), highest doubt first, with the signals and a suggested
     label; rows with doubt >= 0.5 are counted as doubtful.
     """
     from ..doubts import find_doubts, write_queue
