@@ -30,7 +30,7 @@ import pandas as pd
 from ._paths import asset_dir
 from .data import is_missing_text, read_table, with_text_column
 from .errors import InputError, PublishError, require
-from .labelled import _as_named, failed_flags, parse_label_cell, with_flag_labels
+from .labelled import _as_named, failed_flags, flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
 from .review_log import (
     CONFIG_FILE,
     ITEMS_FILE,
@@ -110,6 +110,9 @@ class _Labelled:
     labels: list[list[str] | None]  # None: no label (failed, or no text)
     votes: list[list[dict[str, Any]]]
     label_names: list[str] = field(default_factory=list)
+    # the twins of a sxhub twins file that failed a check (ok false): kept with their label (apply-review writes every
+    # row back), but not reviewed, as train leaves them out
+    flagged: list[bool] = field(default_factory=list)
 
 
 def _read_labelled(
@@ -159,7 +162,7 @@ def _read_labelled(
             None if labs is None else _as_named([labs], spec.label_names, multi_label=True)[0][0] for labs in labels
         ]
     votes = [_votes(v) for v in frame["votes"]] if "votes" in frame.columns else [[] for _ in texts]
-    return _Labelled(frame, column, multi, texts, labels, votes)
+    return _Labelled(frame, column, multi, texts, labels, votes, flagged=flagged_twins(frame).tolist())
 
 
 def _votes(cell: Any) -> list[dict[str, Any]]:
@@ -228,11 +231,14 @@ def load_review(
 
     ``queue`` (``sxhub doubts`` output) gives the order, the doubt and its signals, the suggested label and the
     out-of-fold probabilities; its ``row`` numbers must point at the same texts in ``labelled``. Rows without a
-    label (failed, or without a text) are not reviewed.
+    label (failed, or without a text) are not reviewed, nor the twins of a ``sxhub twins`` file that failed a check
+    (``ok`` false; one warning says how many).
     """
     task = load_spec(spec) if spec is not None else None
     data = _read_labelled(labelled, task, text_column)
-    open_rows = [r for r, labs in enumerate(data.labels) if labs is not None]
+    open_rows = [r for r, labs in enumerate(data.labels) if labs is not None and not data.flagged[r]]
+    if any(data.flagged):
+        logger.warning("%s", flagged_twins_line("review", sum(data.flagged)))
     extra: dict[int, dict[str, Any]] = {}
     if queue is not None:
         order, extra = _read_queue(queue, data)
@@ -276,8 +282,9 @@ def load_review(
         )
     if not items:
         raise InputError(
-            "nothing to review: no row of the labelled file has a label (each is failed, or has no text); label "
-            "them first (`sxhub annotate`)."
+            "nothing to review: no row of the labelled file has a label (each is failed, or has no text"
+            + (", or is a twin that failed a check of sxhub twins (ok false)" if any(data.flagged) else "")
+            + "); label them first (`sxhub annotate`)."
         )
     name = task.name if task else (Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "data")
     config = ReviewConfig(
@@ -316,7 +323,7 @@ def _read_queue(
                 "one before rows were added, removed or reordered; run `sxhub doubts LABELLED -o QUEUE` on this one."
             )
         current = data.labels[row]
-        if row in extra or current is None:
+        if row in extra or current is None or data.flagged[row]:  # a queue doubts made before it left them out
             continue
         if label_column is not None and _queued_labels(record.get(label_column)) not in (None, set(current)):
             changed.append(row)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import CHANGED_TWIN, LEAKED_TWIN, run_cli, twins_shaped
 
 from sxhub.data import read_table, write_table
 from sxhub.labelled import load_labelled
@@ -1111,3 +1111,37 @@ def test_a_queue_made_before_labels_changed_says_which_rows_changed(
     with caplog.at_level("WARNING", logger="sxhub.review"):
         load_review(same, queue=queue)  # CSV cells read back as the names they were
     assert not caplog.records
+
+
+def test_twins_that_failed_a_check_are_not_reviewed_and_apply_review_keeps_them_as_they_are(
+    tmp_path: Path, capsys: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """train leaves out a sxhub twins file's twins that failed a check (ok false), but review showed them like any
+    row (a twin that kept @anna and her e-mail, one whose label changed), with or without a queue doubts had made
+    before it left them out. They are not shown, and one line says how many; apply-review writes every row back,
+    those twins with their label and ok false, so that train still leaves them out."""
+    twins = twins_shaped(tmp_path / "twins.csv")
+    frame = read_table(twins)
+    queue = write_table(
+        pd.DataFrame({"row": range(12), "text": frame["text"][:12], "label": frame["label"][:12]}).iloc[::-1],
+        tmp_path / "queue.csv",
+    )
+    for with_queue in (None, queue):
+        caplog.clear()
+        review = _review(twins, tmp_path, with_queue)
+        assert sorted(item.row for item in review.items) == list(range(10))
+        assert not {LEAKED_TWIN, CHANGED_TWIN} & {item.text for item in review.items}
+        assert "review: 2 twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out" in caplog.text
+    review.decide([item.row for item in review.items].index(0), "alice", ["negative"])  # row 0 was positive
+    out = tmp_path / "reviewed.csv"
+    code, _, err = run_cli(["apply-review", str(twins), str(tmp_path / "decisions.jsonl"), "-o", str(out)], capsys)
+    assert code == 0, err
+    reviewed = read_table(out)
+    labels = reviewed["label"].tolist()
+    assert len(reviewed) == 13 and [labels[0], *labels[10:12]] == ["negative", "positive", "negative"]
+    assert (
+        reviewed["label_source"].tolist().count("human") == 1
+        and reviewed["ok"].astype(str).tolist()[10:] == ["False"] * 3
+    )
+    data = load_labelled(out, label_names=["positive", "negative"], multi_label=False)
+    assert len(data.texts) == 10 and data.n_flagged_twins == 2 and data.n_failed == 1
