@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import run_cli
+from conftest import CHANGED_TWIN, LEAKED_TWIN, UNLABELLED_TWIN, run_cli, twins_shaped
 from fake_openai_server import Answer, FakeOpenAIServer, default_answer, schema_of, user_text
 
 from sxhub.cache import LabelCache
@@ -1088,3 +1088,24 @@ def test_train_and_publish_leave_out_twins_that_failed_a_check_and_never_publish
     published += " ".join(pd.read_parquet(p).to_json() for p in (tmp_path / "ds").rglob("*.parquet"))
     for secret in ("Oxford Street", "@anna", "anna@shop.com", "Zara shoes"):
         assert secret not in published
+
+
+def test_generate_leaves_the_twins_that_failed_a_check_out_of_its_seed_examples(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train leaves out a sxhub twins file's twins that failed a check (ok false), but generate --seed-examples
+    showed them to the writer like any row: the twin that kept @anna and her e-mail went into every prompt, for the
+    writer to copy into the new texts. They are left out (a failed twin with a text too: it kept a name), and one
+    line says how many."""
+    seeds = twins_shaped(tmp_path / "twins.csv", n_ok=1)
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        out = tmp_path / "gen.csv"
+        argv = ["generate", str(task), "-o", str(out), "--n", "2", "--seed-examples", str(seeds)]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        sent = json.dumps(server.requests)
+    assert code == 0, err
+    assert "generate: 3 twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out" in err
+    assert "profit rose strongly this year" in sent  # the one twin that passed every check is shown
+    for text in (LEAKED_TWIN, CHANGED_TWIN, UNLABELLED_TWIN):
+        assert json.dumps(text)[1:-1] not in sent

@@ -392,9 +392,11 @@ def _read_lines(path: str) -> list[str]:
 
 def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
     """Seed examples from a table: a text column and, optionally, label/labels or, for a multi-label task, one
-    true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped."""
+    true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped, and
+    so are the twins of a ``sxhub twins`` file that failed a check (ok false, the failed ones too: a name kept is
+    written again), said in one line."""
     from ..data import TEXT_COLUMN_GUESSES, find_text_column, is_missing_text
-    from ..labelled import parse_label_cell, with_flag_labels
+    from ..labelled import flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
 
     df = with_flag_labels(read_table(path), spec.label_names, spec.multi_label)
     if not {str(c).lower() for c in df.columns} & set(TEXT_COLUMN_GUESSES):  # generate has no --text-column
@@ -405,17 +407,27 @@ def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
     column = find_text_column(df)
     label_col = next((c for c in ("labels", "label") if c in df.columns), None)
     cells = df[label_col].tolist() if label_col else [None] * len(df)
-    examples = []
-    for text, cell in zip(df[column].tolist(), cells, strict=True):
+    flagged = flagged_twins(df, with_failed=True).tolist()
+    examples, n_flagged = [], 0
+    for text, cell, bad in zip(df[column].tolist(), cells, flagged, strict=True):
         if is_missing_text(text):  # NaN is no text, never the word "nan"
+            continue
+        if bad:
+            n_flagged += 1
             continue
         labels: list[str] = []
         if label_col:
             parsed = parse_label_cell(cell, multi_label=spec.multi_label)
             labels = [x for x in ([parsed] if isinstance(parsed, str) else parsed or []) if x in spec.label_names]
         examples.append(Example(text=str(text).strip(), labels=labels))
+    if n_flagged:
+        click.echo(flagged_twins_line("generate", n_flagged, " of the seed examples"), err=True)
     if not examples:
-        raise InputError(f"seed examples {path!r} hold no text.")
+        raise InputError(
+            f"seed examples {path!r} hold no text"
+            + (f" but the {n_flagged} twin(s) that failed a check of sxhub twins (ok false)" if n_flagged else "")
+            + "."
+        )
     return examples
 
 
