@@ -121,10 +121,14 @@ def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathL
         _run_stages(spec, source, config, tconf, report)
     except BaseException as exc:
         report.stop(exc)
-        if any(stage.name == "train" for stage in report.stages) and isinstance(exc, KeyboardInterrupt):
+        done = {stage.name for stage in report.stages}
+        if "train" in done and isinstance(exc, KeyboardInterrupt):
             exc.sxhub_rerun = (  # type: ignore[attr-defined]
-                "the teachers' answers and the trained student are kept: a rerun with the same inputs and options "
-                "reuses both (--retrain trains anew)"
+                "the teachers' answers, the trained student and its ONNX export are kept: a rerun with the same "
+                "inputs and options reuses them (--retrain trains and exports anew)"
+                if "export" in done
+                else "the teachers' answers and the trained student are kept: a rerun with the same inputs and "
+                "options reuses both (--retrain trains anew)"
             )
         raise
     return report.to_dict()
@@ -145,10 +149,14 @@ def _run_stages(
     from .publish import publish_dataset, publish_model, publish_space
     from .run_reuse import (
         earlier_ledger,
+        export_fingerprint,
         file_hash,
+        forget_export,
         forget_student,
         kept_ledger,
+        record_export,
         record_student,
+        reusable_export,
         reusable_student,
         train_fingerprint,
     )
@@ -250,6 +258,7 @@ def _run_stages(
     reused: dict[str, str] = {}
     if trained is None:
         forget_student(out)
+        forget_export(out)  # a new student: the earlier one's export is not its
         trained = train(spec, train_part, tconf)
         record_student(out, fingerprint, trained)
     else:
@@ -272,11 +281,26 @@ def _run_stages(
         },
     )
 
-    # 4. export ---------------------------------------------------------------------------------------------
+    # 4. export (or reuse the export an earlier run made of the same student with the same options) ----------
     started = report.begin("export")
     # agreement and speed of each variant on (up to 1,000 of) the training texts, as sxhub export --data checks
-    exported = export_onnx(model_dir, int8=config.int8, data=out / "splits" / "train.parquet")
-    report.add("export", started, {"summary": " · ".join(exported.summary_lines()), **exported.to_dict()})
+    train_file = out / "splits" / "train.parquet"
+    export_print = export_fingerprint(model_dir, train_file, {"int8": config.int8})
+    figures = None if config.retrain else reusable_export(out, model_dir, export_print)
+    if figures is None:
+        forget_export(out)
+        exported = export_onnx(model_dir, int8=config.int8, data=train_file)
+        figures = {"summary": " · ".join(exported.summary_lines()), **exported.to_dict()}
+        record_export(out, model_dir, export_print, figures)
+    else:
+        figures = {
+            **figures,
+            "summary": "Reused the ONNX export of an earlier run (--retrain exports anew). " + figures["summary"],
+            "reused": f"the ONNX export in {model_dir / 'onnx'} was made by an earlier run of the same student with "
+            "the same options (export.fingerprint.json), so it was not made and checked again; pass --retrain to "
+            "train and export anew",
+        }
+    report.add("export", started, figures)
 
     # 5. evaluate: student vs teacher vs experts on the test split, and speed -------------------------------
     started = report.begin("evaluate")

@@ -37,6 +37,7 @@ RUN_OUTPUTS = (
     "splits",
     "model",
     "train.fingerprint.json",
+    "export.fingerprint.json",
     "evaluation.json",
     "report.json",
     "report.md",

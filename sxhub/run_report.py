@@ -142,6 +142,8 @@ def render_markdown(report: dict[str, Any]) -> str:
             rerun += (
                 f" and the student in {stages['train'].get('model_dir', 'OUT/model')} reused (--retrain trains anew)"
             )
+            if "export" in stages:  # and its export (sxhub.run_reuse)
+                rerun += " with its ONNX export"
         lines += [
             f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "
             f"again from the start, {rerun}.",

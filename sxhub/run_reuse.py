@@ -7,6 +7,14 @@ the rows trained on but the experts' labels, the training options) and of the st
 is the same, and whose ``OUT/model`` still holds those weights, whole, skips training; any other change (a text, a
 label, a vote, the task, an option, weights written over by ``sxhub train -o OUT/model``) trains again, and
 ``--retrain`` always does. The file is removed before training starts, so a stopped training leaves none.
+
+The export stage (ONNX fp32 and int8, checked against torch: from seconds to minutes) is reused the same way: after
+it, ``OUT/export.fingerprint.json`` records a hash of what it read (every file of the model folder but ``onnx/``,
+``sxhub.json`` without its ``export`` block, the training texts its check samples, its options, the libraries that
+write and run the graphs, this machine's CPU) with a hash of each file it wrote and its ``export`` record. A rerun
+with the same hash whose files and record are still those skips the export. Training the student (``--retrain``
+included) removes the file, as does the export before it starts: a stopped or failed export leaves none. It lies
+beside ``OUT/model``, not in it: publish copies ``onnx/`` into the model repo.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import platform
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -28,6 +38,7 @@ from .train_config import TrainConfig, TrainResult
 logger = logging.getLogger(__name__)
 
 FINGERPRINT_FILE = "train.fingerprint.json"
+EXPORT_FINGERPRINT_FILE = "export.fingerprint.json"
 WEIGHTS = ("*.safetensors", "*.bin")  # what a student's weights are saved as (any shard)
 # options that change how fast training runs, not what it learns from (output_dir: always OUT/model)
 NOT_TRAINING_INPUT = ("output_dir", "threads")
@@ -97,6 +108,108 @@ def reusable_student(out: Path, model_dir: Path, fingerprint: str) -> TrainResul
         return TrainResult(**fields)
     except (KeyError, TypeError, ValueError):
         return None
+
+
+def _model_hash(model_dir: Path) -> str:
+    """A hash of the model folder the export reads: each file (name and bytes) but hidden ones and ``onnx/``, and
+    ``sxhub.json`` (the labels, thresholds, preprocessing the check reads) without the ``export`` block it writes."""
+    from .predict import SXHUB_JSON
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in model_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
+        digest.update(path.name.encode() + b"\0")
+        if path.name == SXHUB_JSON:
+            try:
+                info = json.loads(path.read_text(encoding="utf-8"))
+            except ValueError:
+                info = None
+            if isinstance(info, dict):
+                info.pop("export", None)
+                digest.update(json.dumps(info, sort_keys=True).encode())
+                continue
+        with path.open("rb") as f:
+            digest.update(hashlib.file_digest(f, "sha256").digest())
+    return digest.hexdigest()
+
+
+def export_fingerprint(model_dir: Path, data: Path, options: dict[str, Any]) -> str:
+    """A hash of what the export stage sees: the model folder (:func:`_model_hash`), the training texts it checks
+    and calibrates on (``data``), its options and constants, the libraries that write and run the graphs, and this
+    machine's CPU (the speeds, and so int8's default, are measured here)."""
+    from . import export
+    from .run_record import library_versions
+
+    versions = library_versions()
+    head = {
+        "model": _model_hash(model_dir),
+        "data": file_hash(data),
+        "options": options,
+        "constants": [export.OPSET, export.AGREEMENT_BAR, export.CHECK_TEXTS, export.FITTING_TEXTS],
+        "versions": {k: versions.get(k) for k in ("sxhub", "torch", "transformers", "onnx", "onnxruntime")},
+        "machine": [platform.machine(), platform.processor(), os.cpu_count()],
+    }
+    return hashlib.sha256(json.dumps(head, sort_keys=True, default=jsonable).encode()).hexdigest()
+
+
+def _export_files(model_dir: Path) -> dict[str, str | None]:
+    """The hash of each file the export writes (None: not there)."""
+    from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE
+
+    return {name: file_hash(model_dir / ONNX_DIR / name) for name in (ONNX_FILE, ONNX_INT8_FILE)}
+
+
+def _export_record(model_dir: Path) -> Any:
+    """The ``export`` block of the model's ``sxhub.json`` (None when there is none)."""
+    from .predict import SXHUB_JSON
+
+    try:
+        info = json.loads((model_dir / SXHUB_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return info.get("export") if isinstance(info, dict) else None
+
+
+def forget_export(out: Path) -> None:
+    """Remove the record before the student is exported (or trained) again: an export stopped or failed part-way,
+    or a new student, leaves no record that a rerun could take for the earlier export's."""
+    (out / EXPORT_FINGERPRINT_FILE).unlink(missing_ok=True)
+
+
+def record_export(out: Path, model_dir: Path, fingerprint: str, figures: dict[str, Any]) -> None:
+    """Record what the export of ``model_dir`` saw (:func:`export_fingerprint`), the files it wrote and the
+    figures the run's report gives of it."""
+    record = {
+        "fingerprint": fingerprint,
+        "files": _export_files(model_dir),
+        "export": _export_record(model_dir),
+        "figures": figures,
+    }
+    path = out / EXPORT_FINGERPRINT_FILE
+    tmp = path.with_name(f".{path.name}")  # replaced whole: a record cut short is no record
+    tmp.write_text(json.dumps(record, indent=1, default=jsonable) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def reusable_export(out: Path, model_dir: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The report figures of the export in ``model_dir/onnx`` when an earlier run made it from what
+    ``fingerprint`` hashes and its files and ``sxhub.json`` record are still those; else None (export again)."""
+    try:
+        record: dict[str, Any] = json.loads((out / EXPORT_FINGERPRINT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("fingerprint") != fingerprint:
+        return None
+    figures = record.get("figures")
+    if not isinstance(figures, dict) or not isinstance(figures.get("summary"), str):
+        return None
+    files = record.get("files")
+    if not isinstance(files, dict) or not any(files.values()) or files != _export_files(model_dir):
+        logger.info("the ONNX export in %s is not the one the last run made: exporting again", model_dir)
+        return None
+    if record.get("export") is None or record.get("export") != _export_record(model_dir):
+        logger.info("the export record in %s is not the one the last run wrote: exporting again", model_dir)
+        return None
+    return figures
 
 
 def file_hash(path: Path) -> str | None:

@@ -760,7 +760,7 @@ def test_a_failed_push_is_finished_by_a_rerun_that_reuses_the_student(
         assert published["model"] == published["space"] == "not pushed"
         markdown = (out / "report.md").read_text()
         assert "- **model**: not pushed" in markdown and "- **space**: not pushed" in markdown
-        assert f"the student in {out / 'model'} reused (--retrain trains anew)" in markdown
+        assert f"the student in {out / 'model'} reused (--retrain trains anew) with its ONNX export" in markdown
         assert "model.safetensors" not in hub.stub.list_files(repo)
 
         hub.stub.heal_commits()
@@ -770,6 +770,7 @@ def test_a_failed_push_is_finished_by_a_rerun_that_reuses_the_student(
     report = json.loads((out / "report.json").read_text())
     assert "stopped" not in report
     assert report["stages"]["train"]["reused"].startswith(f"the student in {out / 'model'} was trained by an earlier")
+    assert report["stages"]["export"]["reused"].startswith(f"the ONNX export in {out / 'model' / 'onnx'} was made by")
     # every answer came from the label cache: the ledger of the run that asked the teacher is kept, so the model card
     # still gives the teacher's measured speed and the speedup (the rerun's ledger had only cached answers)
     assert report["stages"]["annotate"]["requests"] == 0 and "ledger_kept" in report["stages"]["annotate"]
@@ -820,6 +821,80 @@ def test_a_rerun_trains_again_when_what_training_saw_changed(
     with _oracle(flipped) as other:
         assert "reused" not in run(other, "--min-agreement", "0.5") and len(trained) == 5
     assert read_table(out / "labelled.parquet")["label"].tolist() == flipped["expert"].tolist()
+
+
+def _count_exports(monkeypatch: pytest.MonkeyPatch, *, interrupt: list[bool]) -> list[int]:
+    """Count the exports ``sxhub run`` makes (one entry per call of sxhub.export.export_onnx); while ``interrupt``
+    holds True, Ctrl-C comes as the export has written its files, before the run records them."""
+    import sxhub.export
+
+    calls: list[int] = []
+    real = sxhub.export.export_onnx
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        result = real(*args, **kwargs)  # type: ignore[arg-type]
+        if interrupt and interrupt[0]:
+            raise KeyboardInterrupt
+        return result
+
+    monkeypatch.setattr(sxhub.export, "export_onnx", counted)
+    return calls
+
+
+@pytest.mark.slow
+def test_a_rerun_reuses_the_export_of_the_same_student_with_the_same_options(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun that reused the student (to finish a failed push) exported it again: ONNX fp32 and int8 with their
+    agreement check, seconds to minutes. The export is reused for the same student, training texts and options,
+    its files untouched; a changed model folder, another option, --retrain, or an export that was stopped export
+    again."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    trained = _count_training(monkeypatch)
+    interrupt = [False]
+    exported = _count_exports(monkeypatch, interrupt=interrupt)
+    out = tmp_path / "out"
+    model, onnx = out / "model", out / "model" / "onnx"
+
+    def files() -> dict[str, bytes]:
+        return {p.name: p.read_bytes() for p in [*onnx.iterdir(), model / "sxhub.json"] if p.is_file()}
+
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+
+        def run(*extra: str, code: int = 0) -> dict:
+            argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--exist-ok", *extra]
+            got, _, err = run_cli(argv, capsys)
+            assert got == code, err[-3000:]
+            return json.loads((out / "report.json").read_text())["stages"]
+
+        assert "reused" not in run()["export"] and len(exported) == 1
+        first = files()
+        assert {"model.onnx", "model_int8.onnx"} <= set(first)
+        stages = run()  # the same command: the student and its export are reused, the files as they were
+        assert len(trained) == 1 and len(exported) == 1 and files() == first
+        assert stages["export"]["reused"].startswith(f"the ONNX export in {onnx} was made by an earlier run")
+        assert stages["export"]["summary"].startswith("Reused the ONNX export of an earlier run (--retrain exports")
+        assert stages["export"]["default"] == json.loads((model / "sxhub.json").read_text())["export"]["default"]
+
+        tokenizer = model / "tokenizer_config.json"  # another model folder, the weights the same: exported again
+        tokenizer.write_text(json.dumps({**json.loads(tokenizer.read_text()), "model_max_length": 32}))
+        stages = run()
+        assert "reused" in stages["train"] and "reused" not in stages["export"] and len(exported) == 2
+        assert "reused" not in run("--no-int8")["export"] and len(exported) == 3  # an export option
+        assert not (onnx / "model_int8.onnx").exists()
+        stages = run("--no-int8", "--retrain")  # a new student: a new export
+        assert "reused" not in stages["train"] and "reused" not in stages["export"] and len(exported) == 4
+
+        interrupt[0] = True  # stopped once the files are written: not reused
+        assert "export" not in run(code=130) and len(exported) == 5
+        assert not (out / "export.fingerprint.json").exists()
+        interrupt[0] = False
+        assert "reused" not in run()["export"] and len(exported) == 6
+        assert "reused" in run()["export"] and len(exported) == 6
+    assert len(trained) == 2
 
 
 @pytest.mark.slow

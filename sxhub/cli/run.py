@@ -66,7 +66,7 @@ from .params import OutputPath, given, requires, threads_option
     "--retrain",
     is_flag=True,
     help="Train the student anew even when OUT/model holds the one an earlier run trained on the same labels, task "
-    "and options (reused by default, e.g. to finish a failed --push).",
+    "and options (reused by default with its ONNX export, e.g. to finish a failed --push); exports it anew too.",
 )
 @click.option(
     "--cache-dir", type=OutputPath(folder=True, lock=False), help="Label cache folder (default: $SXHUB_CACHE)."
