@@ -38,7 +38,7 @@ import pandas as pd
 from .annotate import aannotate, acomplete_requests, resolve_samples
 from .cache import LabelCache
 from .data import write_table
-from .errors import InputError, UserError
+from .errors import InputError, SxhubError, TeacherUnavailableError, UserError
 from .generate_rounds import (
     AGREEMENT_COLUMNS,
     BALANCE_STALL_ROUNDS,
@@ -276,6 +276,7 @@ class _Writer:
     samples: int | None
     dropped: dict[str, int]
     ledgers: list[dict[str, Any]] = field(default_factory=list)
+    written: list[dict[str, Any]] = field(default_factory=list)  # every text kept by the dedup, all rounds
 
     async def write(
         self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
@@ -315,7 +316,9 @@ class _Writer:
             against=[*(e.text for e in self.pool), *against],
         )
         self.dropped["duplicate"] += sum(bool(r) for r in reasons)
-        return [row for row, why in zip(fresh, reasons, strict=True) if not why]
+        kept = [row for row, why in zip(fresh, reasons, strict=True) if not why]
+        self.written += kept
+        return kept
 
     async def vote(self, texts: list[str]) -> Any:
         """The teachers' vote on ``texts`` (an AnnotateResult; its ledger is added to the run's)."""
@@ -346,13 +349,18 @@ async def agenerate(
     max_retries: int = 4,
     backoff: float = 1.0,
 ) -> GenerateResult:
-    """Write about ``options.n`` new texts with the open ``teachers`` and label them by vote (module docstring)."""
+    """Write about ``options.n`` new texts with the open ``teachers`` and label them by vote (module docstring).
+
+    A voting teacher that no request can reach is refused before any text is written. An error (or Ctrl-C) after
+    texts were written carries them, unlabelled, as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves
+    it."""
     if not teachers:
         raise UserError("generate: give at least one teacher.")
     for teacher in [*teachers, *(writers or [])]:  # before anything is written (the vote checks the voters again)
         teacher.check_task(spec)
     for author in writers or teachers:  # whoever writes the texts: the writers, else the teachers
         author.check_writer()
+    check_voters(teachers)
     check_balance(spec, options)
     resolve_samples(spec, samples)  # the vote reads it after every text is written: a bad one fails here, first
     start = time.perf_counter()
@@ -383,12 +391,39 @@ async def agenerate(
             frame, agreement = await confident_rounds(run, grid(spec, options.topics))
         else:
             frame = await _plain(run)
+    except (SxhubError, KeyboardInterrupt) as exc:  # Ctrl-C too: the texts written so far go with the error
+        if run.written:
+            exc.sxhub_written = unvoted_frame(spec, run.written, exc)  # type: ignore[union-attr]
+        raise
     finally:
         if store is not None and not isinstance(cache, LabelCache):
             store.close()
     ledger = merge_ledgers(*run.ledgers)
     ledger["seconds"] = round(time.perf_counter() - start, 2)
     return GenerateResult(frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement)
+
+
+def check_voters(teachers: Sequence[Teacher]) -> None:
+    """Refuse, before a text is written, a voting teacher that no request can reach (HF_HUB_OFFLINE, no token): the
+    vote comes after the writing, which with a local ``--writer`` took minutes, and then stopped on the first
+    request, every written text unsaved."""
+    for teacher in teachers:
+        try:
+            teacher.check_callable()
+        except TeacherUnavailableError as exc:
+            raise TeacherUnavailableError(
+                f"{str(exc).rstrip('.')}; generate has the teachers label every text it writes, so it wrote none: "
+                "fix that, or vote with teachers that can be called (--teacher, e.g. a `sxhub tune` folder)."
+            ) from exc
+
+
+def unvoted_frame(spec: TaskSpec, rows: Sequence[dict[str, Any]], exc: BaseException) -> pd.DataFrame:
+    """The written ``rows`` as generate's output frame, unlabelled (``failed``, ``error`` saying why): what a vote
+    that stopped (a teacher that cannot be called, Ctrl-C) leaves to label with ``sxhub annotate``."""
+    col = spec.label_column
+    why = f"not labelled: {type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else str(exc)}"
+    unvoted = [{**row, col: None, "votes": None, "agreement": None, "failed": True, "error": why} for row in rows]
+    return kept_frame(unvoted, col)
 
 
 async def _plain(run: _Writer) -> pd.DataFrame:

@@ -832,6 +832,99 @@ def test_cli_twins_exits_1_when_no_twin_was_written(tmp_path: Path, capsys: pyte
     assert pd.read_csv(out)["failed"].all()
 
 
+def test_cli_generate_refuses_a_voter_without_a_token_before_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """generate --writer URL with the spec's Hub-model teacher and no HF token: every text was written, then the
+    vote's first request said the token was missing, nothing saved. Now that line comes first, no text written."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SENTIMENT.with_teachers(["org/some-model"]).to_yaml(), encoding="utf-8")
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_responder) as server:
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "3", "--writer", server.url]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert not server.requests  # nothing written
+    assert code == 2 and "teacher 'org/some-model' is a Hub model id" in err and "none is set" in err, err
+    assert "so it wrote none: fix that, or vote with teachers that can be called (--teacher" in err
+    assert not out.exists()
+
+
+def test_cli_generate_saves_the_written_texts_when_the_vote_cannot_be_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A writer wrote every text (with a local --writer, minutes), then the teachers' vote stopped (a voter whose
+    server is down): the error line came and OUT was never written, the texts lost. They are saved unlabelled (OUT,
+    or beside a chat file), the line says where and how to label them, and that command labels them."""
+    dead = "http://127.0.0.1:9/v1"  # nothing listens: no check can know before a request is sent
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, dead)
+        for name, saved_name in (("gen.csv", "gen.csv"), ("gen.jsonl", "gen.unlabelled.jsonl")):
+            out = tmp_path / name
+            argv = ["-q", "generate", str(task), "-o", str(out), "--n", "3", "--writer", server.url]
+            argv += ["--cache-dir", str(tmp_path / "c"), *(["--format", "chat"] if name.endswith("jsonl") else [])]
+            code, _, err = run_cli(argv, capsys)
+            saved = tmp_path / saved_name
+            assert code == 2 and [line.startswith("Error:") for line in err.splitlines()].count(True) == 1, err
+            assert (
+                f"nothing answers at {dead}" in err and f"the 3 written texts are saved unlabelled in '{saved}'" in err
+            )
+            assert f"`sxhub annotate {task} {saved} -o LABELLED.csv`" in err
+            frame = pd.read_csv(saved) if saved.suffix == ".csv" else pd.read_json(saved, lines=True)
+            assert len(frame) == 3 and frame["failed"].all() and frame["text"].str.startswith("Generated text").all()
+            assert frame["error"].str.startswith("not labelled: teacher").all()
+            assert set(frame["prompted_label"]) <= set(SENTIMENT.label_names)
+        assert not (tmp_path / "gen.jsonl").exists()  # chat records need a label: none was written there
+        labelled = tmp_path / "labelled.csv"
+        argv = ["-q", "annotate", str(task), str(tmp_path / "gen.csv"), "-o", str(labelled), "--teacher", server.url]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 0, err
+    frame = pd.read_csv(labelled)
+    assert len(frame) == 3 and not frame["failed"].any() and set(frame["label"]) <= set(SENTIMENT.label_names)
+
+
+def test_generate_keeps_the_written_texts_on_the_interrupt_of_the_vote() -> None:
+    """The Python API: Ctrl-C during the vote (after the requests in flight finish) ends the run with the written
+    texts, unlabelled, on the KeyboardInterrupt (``sxhub_written``), as on a teacher's error; the CLI saves them."""
+    import signal
+
+    def ctrl_c(messages: list[dict[str, str]]) -> dict[str, str]:
+        signal.raise_signal(signal.SIGINT)  # as a terminal's Ctrl-C, while the vote's first request is on its way
+        return {"label": "positive"}
+
+    voter = FakeTeacher(name="voter", responder=ctrl_c)
+    writer = FakeTeacher(name="writer", responder=lambda m: {"text": f"text {len(writer.history)}"})
+    options = GenerateOptions(n=3)
+    with pytest.raises(KeyboardInterrupt) as info:
+        generate(SENTIMENT, options, teachers=[voter], writers=[writer], embed=bag_embed, cache=False, concurrency=1)
+    frame = info.value.sxhub_written  # type: ignore[attr-defined]
+    assert list(frame["text"]) == ["text 1", "text 2", "text 3"] and frame["failed"].all()
+    assert frame["label"].isna().all() and set(frame["error"]) == {"not labelled: KeyboardInterrupt"}
+    assert len(voter.history) == 1  # the request on its way finished; no other was sent
+
+
+def test_cli_generate_interrupted_in_the_vote_saves_the_written_texts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C during the vote: the interruption line says where the written texts are and how to label them."""
+    import os
+    import signal
+
+    def ctrl_c_on_the_vote(body: dict[str, Any], n: int) -> Answer:
+        if "text" not in schema_of(body).get("properties", {}):
+            os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C, while this vote is on its way
+        return server_responder(body, n)
+
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(ctrl_c_on_the_vote) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "2", "--concurrency", "1"]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 130, err
+    assert f"the 2 written texts are saved unlabelled in '{out}': label them with `sxhub annotate {task} {out}" in err
+    assert err.strip().splitlines()[-1].startswith("Interrupted; the teachers' answers are kept")
+    assert len(pd.read_csv(out)) == 2
+
+
 def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sxhub.cli import main
 

@@ -972,6 +972,27 @@ def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: P
     assert json.loads(stdout)["dropped"]["invalid"] == 0
 
 
+def test_generate_offline_refuses_the_specs_hub_teacher_before_the_tuned_writer_writes(
+    tuned: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_OFFLINE=1, a Hub-model teacher in the spec and a local --writer: the writer wrote every text (minutes),
+    then the vote refused to call the teacher and the texts were lost. The refusal now comes before any writing."""
+    from sxhub.teachers.tuned import TunedTeacher
+
+    async def never(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the writer was asked to write before the teachers were checked")
+
+    monkeypatch.setattr(TunedTeacher, "acomplete", never)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.with_teachers(["meta-llama/Llama-3.1-8B-Instruct"]).to_yaml())
+    out = tmp_path / "generated.csv"
+    code, _, err = run_cli(["generate", str(task), "-o", str(out), "--n", "2", "--writer", str(tuned)], capsys)
+    line = error_line(err)
+    assert code == 2 and "HF_HUB_OFFLINE is set" in line and "unset HF_HUB_OFFLINE to call this teacher" in line
+    assert "generate has the teachers label every text it writes, so it wrote none" in line and not out.exists()
+
+
 def test_generate_vote_scores_labels_by_the_tuned_teachers_scores(tuned: Path, tmp_path: Path, capsys) -> None:
     """generate --vote scores: each written text's label is the tuned teacher's most probable label (its 3 samples at
     temperature 1 are draws from the scores kept in the votes) and ``agreement`` is that label's probability."""

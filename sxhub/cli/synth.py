@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from ..data import read_table, write_table
-from ..errors import InputError
+from ..errors import InputError, SxhubError
 from ..spec import Example, TaskSpec, load_spec
 from . import emit_json, vote_option
 from .params import OutputPath
@@ -323,6 +323,9 @@ def generate(
                 writers=writer_args,
             )
         )
+    except (SxhubError, KeyboardInterrupt) as exc:
+        _save_written(exc, task, output, fmt)
+        raise
     finally:
         cache.close()
     export_rows(spec, result.frame, output, fmt)
@@ -336,6 +339,29 @@ def generate(
             )
     _report(summary, result.summary_line(), output, as_json, wrote=wrote)
     refuse_nothing_generated(summary, output)
+
+
+def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -> None:
+    """Save the texts written before the run stopped (``sxhub_written``: a teacher that could not vote, Ctrl-C),
+    unlabelled, to OUT (a table) or beside it (chat/completion records need a label), and say in the error line, or
+    the interruption line, where they are and how to label them: they were lost, minutes of a local writer's work."""
+    from ..generate import export_format
+
+    frame = getattr(exc, "sxhub_written", None)
+    if frame is None or not len(frame):
+        return
+    path = Path(output)
+    if export_format(output, fmt) in {"chat", "completion"}:
+        path = path.with_name(f"{path.stem}.unlabelled.jsonl")
+    write_table(frame, path)
+    saved = (
+        f"the {len(frame)} written text{'s are' if len(frame) > 1 else ' is'} saved unlabelled in {str(path)!r}: "
+        f"label them with `sxhub annotate {task} {path} -o LABELLED.csv` (--teacher to choose the teachers)"
+    )
+    if isinstance(exc, KeyboardInterrupt):
+        exc.sxhub_left = saved  # type: ignore[attr-defined]
+    else:
+        exc.args = (f"{str(exc).rstrip('.')}; {saved}.",)
 
 
 def refuse_nothing_generated(summary: dict[str, Any], output: str) -> None:

@@ -203,6 +203,11 @@ class Teacher:
         """Refuse, before any request, to write texts this teacher never learned to write (a synthetic model tuned
         without writing examples); any teacher writes by default."""
 
+    def check_callable(self) -> None:
+        """Refuse, before any work, a teacher that no request can reach (HF_HUB_OFFLINE set, a Hub model id without
+        a token); callable by default. generate asks it of the teachers that vote on the texts it is about to write
+        (which the cache seldom holds); annotate does not: a run the cache answers sends no request."""
+
     #: whether the teacher follows a free instruction such as ``sxhub twins``' rewrite prompt; a synthetic model from
     #: ``sxhub tune`` learned two prompts only (label a text, write a new one) and does not
     rewrites: bool = True

@@ -160,8 +160,14 @@ class InferenceClientTeacher(Teacher):
         if is_offline():
             raise TeacherUnavailableError(
                 f"HF_HUB_OFFLINE is set, and huggingface_hub then refuses every request, even to "
-                f"{self.base_url or 'the Hub'}; unset HF_HUB_OFFLINE to annotate (sxhub downloads nothing)."
+                f"{self.base_url or 'the Hub'}; unset HF_HUB_OFFLINE to call this teacher (sxhub downloads nothing)."
             )
+
+    def check_callable(self) -> None:
+        """The checks of the first request, made before it: HF_HUB_OFFLINE, and a token for a Hub model id."""
+        self._check_online()
+        if not self.base_url:
+            self._check_token()
 
     def _check_token(self) -> None:
         """A Hub model id goes through Inference Providers, which answer nothing without a token: every request

@@ -225,6 +225,12 @@ class LocalTeacher(InferenceClientTeacher):
         """Its identity as it is (the name is always ``local``; its port is left out already)."""
         return self.identity
 
+    def check_callable(self) -> None:
+        """HF_HUB_OFFLINE (its requests go through huggingface_hub too) and llama.cpp with the model installed; no
+        token: the server is sxhub's own."""
+        self._check_online()
+        smollm2_gguf_path()
+
     async def _ensure_server(self) -> None:
         """Start the llama.cpp server on the first request, so a run answered from the cache never starts it."""
         if self.base_url:
