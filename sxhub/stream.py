@@ -278,6 +278,8 @@ def check_input(source: str | os.PathLike[str], text_column: str | None) -> None
             )
         if text != STDIN:
             check_file(text, suffixes={LINES_SUFFIX})
+        elif stdin_is_empty():  # as an empty .txt file: said before the model loads, not after
+            raise no_rows_error(text, None)
         return
     if is_hub_source(text):
         return
@@ -343,6 +345,47 @@ def _live_lines(fd: int) -> Iterator[bytes | None]:
         buffer += data
     if buffer:
         yield buffer
+
+
+def stdin_is_empty() -> bool:
+    """Whether standard input is known to hold no byte, without reading any of it: an empty file or /dev/null given
+    with ``<``, or a pipe closed with nothing written (``printf '' |``). A pipe still open or a terminal may yet give
+    lines: False, and the reading says so when it ends (predict loaded the model first, seconds, for ``</dev/null``)."""
+    import select
+    import stat
+
+    stream = _stdin_bytes()
+    try:
+        fd = stream.fileno()
+        info = os.fstat(fd)
+    except (AttributeError, OSError, ValueError):  # no descriptor (a test's stand-in): a seekable one is peeked at
+        try:
+            if not stream.seekable():
+                return False
+            start = stream.tell()
+            empty = not stream.read(1)
+            stream.seek(start)
+            return empty
+        except (AttributeError, OSError, ValueError):
+            return False
+    try:
+        if stat.S_ISREG(info.st_mode):
+            return info.st_size <= os.lseek(fd, 0, os.SEEK_CUR)
+        if stat.S_ISCHR(info.st_mode):
+            return info.st_rdev == os.stat(os.devnull).st_rdev
+        if os.name == "posix" and (stat.S_ISFIFO(info.st_mode) or stat.S_ISSOCK(info.st_mode)):
+            import array
+            import fcntl
+            import termios
+
+            if not select.select([fd], [], [], 0)[0]:
+                return False  # nothing yet, the writer still there
+            waiting = array.array("i", [0])
+            fcntl.ioctl(fd, termios.FIONREAD, waiting)
+            return waiting[0] == 0  # readable with no byte waiting: the end of input
+    except OSError:
+        pass
+    return False
 
 
 def _stdin_bytes() -> Any:

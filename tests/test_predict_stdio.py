@@ -134,6 +134,53 @@ def test_bad_stdin_and_txt_inputs_are_one_line(model: Path, tmp_path: Path, caps
     assert not list(tmp_path.glob("-*"))  # never a file called "-"
 
 
+@pytest.mark.parametrize("kind", ["dev-null", "empty-file", "closed-pipe", "stand-in"])
+def test_an_empty_stdin_is_said_before_the_model_loads(kind: str, tmp_path: Path, capsys, monkeypatch) -> None:
+    """`sxhub predict MODEL - </dev/null` loaded the model (seconds) and only then said stdin gave no line, where an
+    empty .txt file is refused before: stdin known to be empty (/dev/null, an empty file given with <, a pipe
+    closed with nothing written) is refused before the model loads too."""
+    import sxhub.predict_files
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was loaded for an empty stdin")
+
+    monkeypatch.setattr(sxhub.predict_files, "Predictor", never)
+    if kind == "stand-in":
+        stdin_of(monkeypatch, b"")
+    else:
+        if kind == "dev-null":
+            fd = os.open(os.devnull, os.O_RDONLY)
+        elif kind == "empty-file":
+            (tmp_path / "empty.txt").write_bytes(b"")
+            fd = os.open(tmp_path / "empty.txt", os.O_RDONLY)
+        else:
+            fd, write_end = os.pipe()
+            os.close(write_end)
+        stream = os.fdopen(fd, "r", encoding="utf-8")
+        monkeypatch.setattr(sys, "stdin", stream)
+    try:
+        code, stdout, err = run_cli(["predict", str(tmp_path / "model"), "-"], capsys)
+    finally:
+        sys.stdin.close()
+    assert code == 2 and stdout == "", err
+    assert err.strip() == "Error: stdin gave no line; pipe the texts to it, one per line (e.g. cat texts.txt | ...)."
+
+
+def test_an_open_pipe_with_no_line_yet_is_not_taken_for_an_empty_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pipe whose writer has not written yet (`tail -f log |`) may still give lines: not refused as empty."""
+    from sxhub.stream import stdin_is_empty
+
+    read_end, write_end = os.pipe()
+    monkeypatch.setattr(sys, "stdin", os.fdopen(read_end, "r", encoding="utf-8"))
+    try:
+        assert not stdin_is_empty()
+        os.write(write_end, b"profit rose\n")
+        assert not stdin_is_empty() and sys.stdin.buffer.read1() == b"profit rose\n"  # nothing was consumed
+    finally:
+        os.close(write_end)
+        sys.stdin.close()
+
+
 @pytest.fixture
 def no_ray(monkeypatch: pytest.MonkeyPatch) -> None:
     """Starting Ray fails the test: the refusals come before it."""
