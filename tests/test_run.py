@@ -920,3 +920,30 @@ def test_run_reads_a_txt_file_one_text_per_line(
     labelled = pd.read_parquet(out / "labelled.parquet")
     assert labelled["text"].tolist() == texts["text"].tolist()
     assert labelled["label"].tolist() == texts["expert"].tolist()  # the oracle's answers, one per line
+
+
+@pytest.mark.slow
+def test_run_reads_texts_from_stdin_one_per_line(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cat texts.txt | sxhub run TASK -`: run reads stdin through the reader predict's stdin goes through
+    (sxhub.stream.iter_input), one text per line, and had no test."""
+    import io
+
+    from conftest import run_cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    texts = pd.read_csv(FIN / "texts.csv")
+    raw = ("\r\n".join([*texts["text"], ""]) + "\n").encode()  # CRLF lines and an empty one, as a file may give
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="latin1"))  # read as UTF-8 bytes
+    out = tmp_path / "out"
+    with _oracle(texts) as server:
+        argv = ["run", str(FIN / "task.yaml"), "-", "--out", str(out), "--samples", "1"]
+        code, _, err = run_cli([*argv, "--base", str(tiny_base_model), "--epochs", "1", "--teacher", server.url,
+                                "--no-int8"], capsys)  # fmt: skip
+    assert code == 0, err[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    assert report["stages"]["annotate"]["texts"] == len(texts)
+    labelled = pd.read_parquet(out / "labelled.parquet")
+    assert labelled["text"].tolist() == texts["text"].tolist()
+    assert labelled["label"].tolist() == texts["expert"].tolist()  # the oracle's answers, one per line
