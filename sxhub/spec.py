@@ -387,8 +387,13 @@ class TaskSpec:
             "additionalProperties": False,
         }
 
-    def with_teachers(self, teachers: list[str | dict[str, Any] | TeacherSpec]) -> TaskSpec:
-        """A copy whose teachers are replaced (``--teacher`` on the command line)."""
+    def with_teachers(
+        self, teachers: str | dict[str, Any] | TeacherSpec | list[str | dict[str, Any] | TeacherSpec]
+    ) -> TaskSpec:
+        """A copy whose teachers are replaced (``--teacher`` on the command line). One teacher may be given alone
+        (a URL string was taken letter by letter: 24 teachers named 'h', 't', 't', 'p'...)."""
+        if isinstance(teachers, (str, dict, TeacherSpec)):
+            teachers = [teachers]
         data = self.to_dict()
         data["teachers"] = [TeacherSpec.parse(t) for t in teachers]
         return TaskSpec.from_dict(data)

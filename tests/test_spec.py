@@ -115,6 +115,9 @@ def test_teacher_parsing_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [t.model for t in spec.default_teachers()] == ["meta-llama/Llama-3.1-8B-Instruct"]
     swapped = spec.with_teachers(["local", "http://h:1/v1"])
     assert [t.is_local for t in swapped.teachers] == [True, False]
+    # one teacher alone, not in a list: a URL was taken letter by letter (24 teachers named 'h', 't', 't', 'p'...)
+    for one in ("http://h:1/v1", {"base_url": "http://h:1/v1"}, TeacherSpec(base_url="http://h:1/v1")):
+        assert [t.base_url for t in spec.with_teachers(one).teachers] == ["http://h:1/v1"]
 
 
 def test_round_trip_through_yaml(tmp_path: Path) -> None:
