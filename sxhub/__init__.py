@@ -33,6 +33,7 @@ _LAZY = {
     "publish_space": "publish",
     "run_pipeline": "pipeline",
     "RunConfig": "pipeline",
+    "RunReport": "run_report",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "Predictor",
     "Reply",
     "RunConfig",
+    "RunReport",
     "SpecError",
     "SxhubError",
     "TaskSpec",
@@ -87,6 +89,7 @@ if TYPE_CHECKING:
     from .pipeline import RunConfig, run_pipeline
     from .predict import Predictor
     from .publish import publish_dataset, publish_model, publish_space
+    from .run_report import RunReport
     from .teachers import FakeTeacher, Reply, Teacher
     from .train_config import TrainConfig
     from .vote import decide

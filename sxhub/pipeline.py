@@ -21,7 +21,7 @@ from .data import prepare_texts, read_table, write_table
 from .errors import InputError
 from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
 from .run_config import RunConfig
-from .run_report import Report, jsonable
+from .run_report import Report, RunReport, jsonable
 from .spec import TaskSpec, load_spec
 
 if TYPE_CHECKING:
@@ -74,8 +74,11 @@ def _doubts(frame: pd.DataFrame, spec: TaskSpec, path: Path, config: RunConfig) 
     }
 
 
-def run_pipeline(task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig) -> dict:
-    """Run every stage on ``source`` (texts to label) and return the report as a dict."""
+def run_pipeline(
+    task: TaskSpec | str | os.PathLike[str], source: str | os.PathLike[str], config: RunConfig
+) -> RunReport:
+    """Run every stage on ``source`` (texts to label) and return the report as a dict (``report.json``'s content,
+    typed as :class:`~sxhub.run_report.RunReport`: ``report["stages"]["evaluate"]["scores"]`` holds the test scores)."""
     from .annotate import check_kept_columns
     from .errors import require
     from .head import check_base

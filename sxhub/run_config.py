@@ -3,9 +3,11 @@ checks and report can name them without importing the pipeline that imports them
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import InputError
 
@@ -39,6 +41,37 @@ class RunConfig:
     cpu_usd_per_hour: float | None = None  # price of the machine the student runs on, for $ per million texts
     pause_after: bool = False  # pause the teachers' Inference Endpoints once annotate is done (sxhub.endpoints)
     on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the CLI's Ctrl-C line)
+
+    if TYPE_CHECKING:  # out may be a str or any path: __post_init__ makes it a Path (tests/test_typing.py)
+
+        def __init__(
+            self,
+            out: str | os.PathLike[str] = ...,
+            gold: str | None = ...,
+            keep_columns: list[str] = ...,
+            text_column: str | None = ...,
+            teachers: list[str] = ...,
+            server: str | None = ...,
+            samples: int | None = ...,
+            vote: str | None = ...,
+            concurrency: int = ...,
+            limit: int | None = ...,
+            base_model: str | None = ...,
+            backend: str = ...,
+            epochs: float = ...,
+            min_agreement: float | None = ...,
+            threads: int | None = ...,
+            push: str | None = ...,
+            private: bool = ...,
+            exist_ok: bool = ...,
+            int8: bool = ...,
+            retrain: bool = ...,
+            cache_dir: str | None = ...,
+            progress: bool = ...,
+            cpu_usd_per_hour: float | None = ...,
+            pause_after: bool = ...,
+            on_stage: Callable[[str], None] | None = ...,
+        ) -> None: ...
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)

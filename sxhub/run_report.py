@@ -7,8 +7,9 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from .reliability import format_reliability
 from .spec import TaskSpec
@@ -24,6 +25,23 @@ class Stage:
     name: str
     seconds: float
     figures: dict[str, Any]
+
+
+class _RunReportKeys(TypedDict):
+    task: str  # the task spec's name
+    multi_label: bool
+    labels: list[str]  # the label names, in the spec's order
+    # each finished stage (annotate, dataset, train, evaluate, export, publish...) -> its seconds and figures
+    stages: dict[str, dict[str, Any]]
+
+
+class RunReport(_RunReportKeys, total=False):
+    """What :func:`sxhub.pipeline.run_pipeline` returns, and ``report.json`` holds: a plain dict, typed."""
+
+    # report.json of a run that stopped: the stage under way and why ({"stage": ..., "why": ...}); run_pipeline
+    # raises instead of returning such a report. (total=False, not NotRequired: with postponed annotations, 3.11's
+    # TypedDict counted a NotRequired key among __required_keys__)
+    stopped: dict[str, str]
 
 
 def stop_reason(exc: BaseException) -> str:
@@ -87,14 +105,16 @@ class Report:
         next(s for s in self.stages if s.name == name).figures.update(figures)
         self.write()
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self) -> RunReport:
+        report: RunReport = {
             "task": self.spec.name,
             "multi_label": self.spec.multi_label,
             "labels": self.spec.label_names,
             "stages": {s.name: {"seconds": round(s.seconds, 2), **s.figures} for s in self.stages},
-            **({"stopped": self.stopped} if self.stopped else {}),
         }
+        if self.stopped:
+            report["stopped"] = self.stopped
+        return report
 
     def write(self) -> None:
         out = self.config.out
@@ -128,7 +148,7 @@ def _flat(value: Any) -> str:
     return _fmt(value)
 
 
-def render_markdown(report: dict[str, Any]) -> str:
+def render_markdown(report: Mapping[str, Any]) -> str:
     """The run report as markdown: one section per stage, the comparison table first."""
     stages = report["stages"]
     lines = [f"# sxhub run: {report['task']}", ""]

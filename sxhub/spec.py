@@ -9,16 +9,20 @@ A spec is YAML (see ``../shared/DESIGN.md``) or built in Python::
     )
 
 Every dataclass checks itself in ``__post_init__`` and raises :class:`~sxhub.errors.SpecError` with one line that
-names the field, the bad value and the fix.
+names the field, the bad value and the fix. Where ``__post_init__`` normalises a field (label names to
+:class:`Label`, teacher strings and mappings to :class:`TeacherSpec`), an ``__init__`` declared for type checkers
+only says what the constructor takes; the dataclass still generates the one that runs, and ``tests/test_typing.py``
+keeps the two in step.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -51,6 +55,10 @@ class Example:
     text: str
     labels: list[str]
     reason: str = ""
+
+    if TYPE_CHECKING:  # one label name is a list of one; a tuple is a list
+
+        def __init__(self, text: str, labels: str | Sequence[str], reason: str = ...) -> None: ...
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str) or not self.text.strip():
@@ -286,6 +294,28 @@ class TaskSpec:
     license_link: str | None = None
     vote: str = "majority"  # how votes become labels: majority | dawid-skene | scores (sxhub.reliability)
 
+    if TYPE_CHECKING:  # what __post_init__ turns into list[Label], list[Example] and list[TeacherSpec]
+
+        def __init__(
+            self,
+            name: str,
+            labels: Sequence[str | Label | dict[str, str]] | dict[str, str],
+            description: str = ...,
+            multi_label: bool = ...,
+            examples: Sequence[Example | dict[str, Any]] = ...,
+            teachers: Sequence[str | dict[str, Any] | TeacherSpec] = ...,
+            samples: int = ...,
+            reasoning: bool = ...,
+            temperature: float = ...,
+            prompt_template: str | None = ...,
+            preprocess: bool = ...,
+            language: str = ...,
+            license: str | None = ...,
+            license_name: str | None = ...,
+            license_link: str | None = ...,
+            vote: str = ...,
+        ) -> None: ...
+
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name or ""):
             raise SpecError(
@@ -388,7 +418,7 @@ class TaskSpec:
         }
 
     def with_teachers(
-        self, teachers: str | dict[str, Any] | TeacherSpec | list[str | dict[str, Any] | TeacherSpec]
+        self, teachers: str | dict[str, Any] | TeacherSpec | Sequence[str | dict[str, Any] | TeacherSpec]
     ) -> TaskSpec:
         """A copy whose teachers are replaced (``--teacher`` on the command line). One teacher may be given alone
         (a URL string was taken letter by letter: 24 teachers named 'h', 't', 't', 'p'...)."""
