@@ -88,6 +88,7 @@ def test_the_wheel_carries_the_assets_and_they_are_what_runs(venv: Venv, tmp_pat
         for path in (ROOT / asset).rglob("*"):
             if path.is_file() and "__pycache__" not in path.parts:
                 assert f"sxhub/_assets/{path.relative_to(ROOT).as_posix()}" in names
+    assert "sxhub/py.typed" in names  # PEP 561 (setuptools 69+ ships it): type checkers read sxhub's annotations
     probe = (
         "import json, sxhub; from sxhub._paths import asset_dir; "
         f"print(json.dumps([sxhub.__file__, *(str(asset_dir(n)) for n in {ASSETS!r})]))"
