@@ -897,21 +897,14 @@ def test_a_rerun_reuses_the_export_of_the_same_student_with_the_same_options(
     assert len(trained) == 2
 
 
-@pytest.mark.slow
-def test_run_reads_a_txt_file_one_text_per_line(
-    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`sxhub run TASK texts.txt` was refused ('has extension .txt') where annotate, twins, insights and predict
-    read a .txt file one text per line; run reads it the same way (an empty line is an empty text, left out)."""
+def _run_one_text_per_line(source: str, out: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``sxhub run`` of the example's texts given one per line from ``source`` (a .txt file, or ``-`` for stdin),
+    checked: every text annotated once, in order, with the oracle's answer."""
     from conftest import run_cli
 
-    monkeypatch.setenv("TQDM_DISABLE", "1")
     texts = pd.read_csv(FIN / "texts.csv")
-    lines = tmp_path / "texts.txt"
-    lines.write_text("\n".join([*texts["text"], ""]) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
     with _oracle(texts) as server:
-        argv = ["run", str(FIN / "task.yaml"), str(lines), "--out", str(out), "--samples", "1"]
+        argv = ["run", str(FIN / "task.yaml"), source, "--out", str(out), "--samples", "1"]
         code, _, err = run_cli([*argv, "--base", str(tiny_base_model), "--epochs", "1", "--teacher", server.url,
                                 "--no-int8"], capsys)  # fmt: skip
     assert code == 0, err[-3000:]
@@ -920,6 +913,18 @@ def test_run_reads_a_txt_file_one_text_per_line(
     labelled = pd.read_parquet(out / "labelled.parquet")
     assert labelled["text"].tolist() == texts["text"].tolist()
     assert labelled["label"].tolist() == texts["expert"].tolist()  # the oracle's answers, one per line
+
+
+@pytest.mark.slow
+def test_run_reads_a_txt_file_one_text_per_line(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sxhub run TASK texts.txt` was refused ('has extension .txt') where annotate, twins, insights and predict
+    read a .txt file one text per line; run reads it the same way (an empty line is an empty text, left out)."""
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    lines = tmp_path / "texts.txt"
+    lines.write_text("\n".join([*pd.read_csv(FIN / "texts.csv")["text"], ""]) + "\n", encoding="utf-8")
+    _run_one_text_per_line(str(lines), tmp_path / "out", tiny_base_model, capsys)
 
 
 @pytest.mark.slow
@@ -930,20 +935,8 @@ def test_run_reads_texts_from_stdin_one_per_line(
     (sxhub.stream.iter_input), one text per line, and had no test."""
     import io
 
-    from conftest import run_cli
-
     monkeypatch.setenv("TQDM_DISABLE", "1")
-    texts = pd.read_csv(FIN / "texts.csv")
-    raw = ("\r\n".join([*texts["text"], ""]) + "\n").encode()  # CRLF lines and an empty one, as a file may give
+    texts = pd.read_csv(FIN / "texts.csv")["text"]
+    raw = ("\r\n".join([*texts, ""]) + "\n").encode()  # CRLF lines and an empty one, as a file may give
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="latin1"))  # read as UTF-8 bytes
-    out = tmp_path / "out"
-    with _oracle(texts) as server:
-        argv = ["run", str(FIN / "task.yaml"), "-", "--out", str(out), "--samples", "1"]
-        code, _, err = run_cli([*argv, "--base", str(tiny_base_model), "--epochs", "1", "--teacher", server.url,
-                                "--no-int8"], capsys)  # fmt: skip
-    assert code == 0, err[-3000:]
-    report = json.loads((out / "report.json").read_text())
-    assert report["stages"]["annotate"]["texts"] == len(texts)
-    labelled = pd.read_parquet(out / "labelled.parquet")
-    assert labelled["text"].tolist() == texts["text"].tolist()
-    assert labelled["label"].tolist() == texts["expert"].tolist()  # the oracle's answers, one per line
+    _run_one_text_per_line("-", tmp_path / "out", tiny_base_model, capsys)
