@@ -117,6 +117,7 @@ def run_pipeline(
         check_options(spec, tconf)
         find_autotrain()
     out = config.out
+    made = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     report = Report(spec, config)
 
@@ -124,6 +125,8 @@ def run_pipeline(
         _run_stages(spec, source, config, tconf, report)
     except BaseException as exc:
         report.stop(exc)
+        if made and not any(out.iterdir()):  # refused before a file was written (INPUT missing or empty)
+            out.rmdir()
         done = {stage.name for stage in report.stages}
         if "train" in done and isinstance(exc, KeyboardInterrupt):
             exc.sxhub_rerun = (  # type: ignore[attr-defined]

@@ -127,6 +127,23 @@ def test_run_bad_gold_column_is_one_line(tmp_path: Path) -> None:
     assert proc.stderr.strip().splitlines()[-1].startswith("Error: gold column 'nope' not found")
 
 
+def test_a_refused_input_leaves_no_empty_out_folder(tmp_path: Path) -> None:
+    """A missing or empty INPUT was refused in one line, after run had made the --out folder: an empty folder was
+    left behind, which the next run's --out check did not mind but a user had to find and delete. A folder the run
+    made and nothing was written to is removed; one that was there before stays."""
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    for source, line in ((tmp_path / "nothere.csv", "not found"), (empty, "is empty")):
+        out = tmp_path / f"out-{source.stem}"
+        proc = _sxhub("run", str(FIN / "task.yaml"), str(source), "--out", str(out))
+        assert proc.returncode == 2 and line in proc.stderr.strip().splitlines()[-1]
+        assert not out.exists()
+    there = tmp_path / "there"
+    there.mkdir()
+    proc = _sxhub("run", str(FIN / "task.yaml"), str(tmp_path / "nothere.csv"), "--out", str(there))
+    assert proc.returncode == 2 and there.is_dir()
+
+
 @pytest.mark.parametrize("column", ["expert", "label"])  # "label" is kept as "gold": the check reads it first
 def test_gold_labels_the_task_does_not_name_are_refused_before_a_teacher_is_asked(tmp_path: Path, column: str) -> None:
     """They stopped the run only when it scored the teachers, after every text was labelled (and paid for)."""
