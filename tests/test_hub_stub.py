@@ -137,6 +137,47 @@ def test_upload_file_history_tree_and_paths_info(hub: HubFixture) -> None:
     assert not api.repo_exists("tester/m")
 
 
+def test_the_tree_listing_is_paged_as_the_hub_pages_it(hub: HubFixture, tmp_path: Path) -> None:
+    """The Hub serves the tree 1000 entries a page (50 with expand) and links the next page in a ``Link`` header;
+    the stand-in served the whole tree at once, so a caller that read only the first page passed. With small pages
+    the clients see every entry once, each with its last commit, at the root and in a folder."""
+    import httpx
+    from huggingface_hub import HfApi, HfFileSystem
+
+    api = HfApi()
+    api.create_repo("tester/p")
+    for i in range(7):
+        (tmp_path / "src" / f"d{i % 3}").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "src" / f"d{i % 3}" / f"f{i}.txt").write_text(str(i), encoding="utf-8")
+        (tmp_path / "src" / f"top{i}.txt").write_text(str(i), encoding="utf-8")
+    api.upload_folder(repo_id="tester/p", folder_path=tmp_path / "src")
+    whole = [(type(e), e.path) for e in api.list_repo_tree("tester/p", recursive=True)]
+    assert len(whole) == 3 + 7 + 7 + 1  # folders, their files, the top files, .gitattributes
+    hub.stub.page_tree(plain=4, expand=3)
+    assert [(type(e), e.path) for e in api.list_repo_tree("tester/p", recursive=True)] == whole
+    expanded = list(api.list_repo_tree("tester/p", recursive=True, expand=True))
+    assert [(type(e), e.path) for e in expanded] == whole
+    titles = {e.path: e.last_commit.title if e.last_commit else None for e in expanded}
+    assert titles.pop(".gitattributes") == "initial commit"
+    assert set(titles.values()) == {"Upload folder using huggingface_hub"}
+    assert [e.path for e in api.list_repo_tree("tester/p", "d0")] == ["d0/f0.txt", "d0/f3.txt", "d0/f6.txt"]
+    files = sorted(f"tester/p/{path}" for kind, path in whole if kind.__name__ == "RepoFile")
+    assert sorted(HfFileSystem().find("tester/p")) == files
+
+    # the pages themselves: 3 entries each with expand, the next one linked with the query, none after the last
+    url: str | None = f"{hub.url}/api/models/tester/p/tree/main?recursive=true&expand=true"
+    sizes = []
+    while url is not None:
+        response = httpx.get(url)
+        assert response.status_code == 200 and all("lastCommit" in entry for entry in response.json())
+        sizes.append(len(response.json()))
+        url = response.links.get("next", {}).get("url")
+        assert url is None or ("recursive=true" in url and "expand=true" in url and "cursor=" in url)
+    assert sizes == [3, 3, 3, 3, 3, 3]
+    response = httpx.get(f"{hub.url}/api/models/tester/p/tree/main?cursor=not-one")
+    assert response.status_code == 400 and "Invalid cursor" in response.headers["X-Error-Message"]
+
+
 def test_range_and_head_requests(hub: HubFixture) -> None:
     import httpx
     from huggingface_hub import HfApi, get_hf_file_metadata, hf_hub_url

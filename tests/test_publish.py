@@ -906,6 +906,55 @@ def test_publishing_again_keeps_the_files_a_person_or_the_review_space_added_to_
     assert hub.stub.read_file(repo, "model.safetensors") == b"v2"
 
 
+def test_publishing_again_over_a_repo_listed_in_several_pages_deletes_the_stale_files_of_every_page(
+    tmp_path: Path, hub: HubFixture
+) -> None:
+    """The Hub lists a repo's tree in pages (50 entries with the last commits ``--exist-ok`` reads), and the stand-in
+    served one page, so a repo of more files than a page was untested: a stale file on a later page might be kept, or
+    read without its last commit. Pages of two entries here: the stale sxhub files and a person's files lie on pages
+    up to the last, and the publish follows every page and deletes exactly the stale ones."""
+    import httpx
+    from huggingface_hub import HfApi
+
+    from sxhub.hub import publish_folder
+
+    api = HfApi()
+    repo = f"{hub.user}/m"
+    common = {"repo_type": "model", "default_name": "m", "token": None, "private": None, "revision": None}
+    kept_ours = {"config.json": "v2", "model.safetensors": "v2", "onnx/model.onnx": "v2"}
+    stale = {"a_stale.txt", "eval/s1.json", "eval/s2.json", "onnx/model_int8.onnx", "z_stale.txt"}
+    first = _writer({**dict.fromkeys(kept_ours, "v1"), **dict.fromkeys(stale, "v1")})
+    publish_folder(first, repo_id=repo, to=None, exist_ok=False, **common)
+    theirs = {"LICENSE": None, "eval/mine.json": "my eval", "notes/p.md": "notes", "zz.md": "mine"}
+    for path, message in theirs.items():
+        api.upload_file(path_or_fileobj=b"x", path_in_repo=path, repo_id=repo, commit_message=message)
+    api.upload_file(
+        path_or_fileobj=b"old", path_in_repo="old.bin", repo_id=repo, commit_message="Publish with sxhub 0.1.0"
+    )
+    stale.add("old.bin")
+    hub.stub.page_tree(plain=3, expand=2)
+
+    # where each file lies in the listing with last commits, page by page, as the Hub would serve it
+    pages: list[set[str]] = []
+    url: str | None = f"{hub.url}/api/models/{repo}/tree/main?recursive=true&expand=true"
+    while url is not None:
+        response = httpx.get(url)
+        pages.append({entry["path"] for entry in response.json() if entry["type"] == "file"})
+        url = response.links.get("next", {}).get("url")
+    assert len(pages) >= 6 and sum(len(page) for page in pages) == len(kept_ours) + len(stale) + len(theirs) + 1
+    stale_pages = [i for i, page in enumerate(pages) if stale & page]
+    their_pages = [i for i, page in enumerate(pages) if theirs.keys() & page]
+    assert len(stale_pages) >= 4 and stale_pages[-1] == len(pages) - 2
+    assert len(their_pages) >= 4 and their_pages[-1] == len(pages) - 1 and set(stale_pages) & set(their_pages)
+
+    served = len(hub.stub.requests)
+    publish_folder(_writer(kept_ours), repo_id=repo, to=None, exist_ok=True, **common)
+    assert set(hub.stub.list_files(repo)) == {".gitattributes", *kept_ours, *theirs}
+    assert hub.stub.read_file(repo, "model.safetensors") == b"v2"
+    followed = [r for r in hub.stub.requests[served:] if "/tree/main?" in r and "expand=true&cursor=" in r]
+    assert len(followed) == len(pages) - 1  # stale_files read every page after the first
+
+
 @pytest.mark.parametrize("target", ["model", "space"])
 @pytest.mark.parametrize("inside", ["repo", "."])
 def test_a_folder_written_inside_the_model_folder_it_publishes_is_refused(

@@ -7,6 +7,7 @@ served; anything else answers 404 with a message naming the route, so a missing 
 from __future__ import annotations
 
 import base64
+import bisect
 import hashlib
 import json
 import re
@@ -14,7 +15,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import yaml
 
@@ -30,6 +31,20 @@ READ_ORGS = ("read-org",)
 PREFIXES = {"datasets": "dataset", "spaces": "space"}
 URL_PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 FRONT_MATTER = re.compile(r"\A---\s*\n(.*?)\n---\s*(\n|\Z)", re.DOTALL)
+# The Hub pages ``GET /api/{type}s/{id}/tree/{revision}[/{path}]``: "pagination is capped by the Hub (1000 entries per
+# page, 50 when `expand=True`) and is cursor-based" (huggingface_hub 2.4.0 as installed, hf_api.py
+# HfApi._iter_repo_tree_pages; the same figures in hf_file_system.py _ParallelRepoTreeListing). The client follows
+# "the same 'Link' header format as GitHub" (utils/_pagination.py _paginate_pages: ``response.links["next"]["url"]``)
+# and sends no params with the next URL ("Next link already contains query params"), so the link carries recursive
+# and expand again. The same loop is in huggingface.js packages/hub/src/lib/list-files.ts (commit
+# 11cbc805baed574747aee2f9c5b513f9d5d08616: ``parseLinkHeader(res.headers.get("Link")).next``) and
+# huggingface_hub_rust hf_hub/src/pagination.rs (commit b29b78a0cde5900f7141aa2d98b4078fd848ac2d, format
+# ``<https://huggingface.co/api/models?p=1>; rel="next"``). Not confirmed by any of these sources, so chosen here:
+# the query parameter's name ``cursor`` (seen only in third-party fakes of the Hub), what a cursor holds (here an
+# opaque base64 key: the next page starts after the last entry served), the link's absolute form, that the last page
+# has no next link rather than an empty page after it, and the 400 answer to a cursor the stub did not make.
+TREE_PAGE_SIZE = 1000
+TREE_PAGE_SIZE_EXPAND = 50
 
 
 def _flag(value: str | None) -> bool:
@@ -76,6 +91,7 @@ class Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         self._body: bytes | None = None
         split = urlsplit(self.path)
+        self.url_path = split.path
         self.query = parse_qs(split.query)
         segments = [s for s in split.path.split("/") if s]  # still percent-encoded: revisions hold %2F
         try:
@@ -544,6 +560,8 @@ class Handler(BaseHTTPRequestHandler):
         return item
 
     def tree(self, repo: Repo, revision: str, path: str) -> None:
+        """One page of the listing, ordered folders first then by path; a ``Link: <...>; rel="next"`` header while
+        entries are left (see ``TREE_PAGE_SIZE`` for what the Hub does and what the stub chose)."""
         files = repo.files(revision)
         recursive = _flag(self.query.get("recursive", [None])[0])
         expand = _flag(self.query.get("expand", [None])[0])
@@ -554,8 +572,16 @@ class Handler(BaseHTTPRequestHandler):
         names = sorted(p for p in (*folders, *files) if p.startswith(prefix))
         if not recursive:
             names = [p for p in names if "/" not in p[len(prefix) :]]
-        names.sort(key=lambda p: (p not in folders, p))
-        self.send_json([self._tree_entry(repo, revision, p, files, expand) for p in names])
+        keys = sorted((p in files, p) for p in names)  # folders first, as the stub always listed them
+        cursor = self.query.get("cursor", [None])[0]
+        start = bisect.bisect_right(keys, _cursor_key(cursor)) if cursor is not None else 0
+        size = self.server.tree_page_size_expand if expand else self.server.tree_page_size
+        page = keys[start : start + size]
+        headers: dict[str, str] = {}
+        if start + size < len(keys):
+            query = {k: v for k, v in self.query.items() if k != "cursor"} | {"cursor": [_make_cursor(page[-1])]}
+            headers["Link"] = f'<{self.base}{self.url_path}?{urlencode(query, doseq=True)}>; rel="next"'
+        self.send_json([self._tree_entry(repo, revision, p, files, expand) for _, p in page], headers=headers)
 
     def paths_info(self, repo: Repo, revision: str) -> None:
         if "json" in self.headers.get("Content-Type", ""):
@@ -606,6 +632,19 @@ class Handler(BaseHTTPRequestHandler):
         return 206, data[start : end + 1]
 
 
+def _make_cursor(key: tuple[bool, str]) -> str:
+    """An opaque cursor naming the last entry served: ``(is_file, path)``."""
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def _cursor_key(cursor: str) -> tuple[bool, str]:
+    try:
+        is_file, path = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return bool(is_file), str(path)
+    except (ValueError, TypeError) as err:
+        raise HubError(400, f"Invalid cursor {cursor!r}") from err
+
+
 def _pointer_size(entry: dict[str, Any]) -> int:
     return len(lfs_pointer(entry["sha256"], entry["size"]))
 
@@ -624,6 +663,8 @@ class HubServer(ThreadingHTTPServer):
         self.url = f"http://{host}:{self.server_address[1]}"
         self.endpoints = Endpoints(namespaces=(USER, *ORGS), read_only=READ_ORGS)
         self.failing_commits: dict[tuple[str, str], HubError] = {}  # (repo_type, repo_id) -> what a commit answers
+        self.tree_page_size = TREE_PAGE_SIZE
+        self.tree_page_size_expand = TREE_PAGE_SIZE_EXPAND
 
 
 class HubStub:
@@ -696,6 +737,13 @@ class HubStub:
     def heal_commits(self) -> None:
         """Commits succeed again (after :meth:`fail_commits`)."""
         self._server.failing_commits.clear()
+
+    def page_tree(self, *, plain: int = TREE_PAGE_SIZE, expand: int = TREE_PAGE_SIZE_EXPAND) -> None:
+        """Serve the tree listing ``plain`` entries a page (``expand`` entries with ``expand=true``) instead of the
+        Hub's 1000 and 50, so a test pages a repo of a handful of files."""
+        if plain < 1 or expand < 1:
+            raise ValueError("a page holds at least one entry")
+        self._server.tree_page_size, self._server.tree_page_size_expand = plain, expand
 
     # -- direct inspection for tests -------------------------------------------------------------------------------
     def repo(self, repo_id: str, *, repo_type: str = "model") -> Repo:
