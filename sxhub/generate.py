@@ -50,7 +50,7 @@ from .generate_rounds import (
 )
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
-from .spec import Example, TaskSpec
+from .spec import Example, TaskSpec, TeacherSpec
 from .synth import (
     Embedder,
     EmbedFn,
@@ -497,17 +497,44 @@ def _frame(spec: TaskSpec, kept: list[dict[str, Any]], labelled: Any) -> pd.Data
     return kept_frame(voted_rows(kept, labelled, col), col)
 
 
-def generate(spec: TaskSpec, options: GenerateOptions, **kwargs: Any) -> GenerateResult:
-    """Synchronous :func:`agenerate` with teachers (and ``writers=``) opened from specs (default: the spec's)."""
+def generate(
+    spec: TaskSpec,
+    options: GenerateOptions,
+    *,
+    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    writers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    embed: EmbedFn | None = None,
+    samples: int | None = None,
+    concurrency: int = 8,
+    cache: LabelCache | bool | None = None,
+    progress: bool = True,
+    max_retries: int = 4,
+    backoff: float = 1.0,
+) -> GenerateResult:
+    """Synchronous :func:`agenerate` (the same options) with teachers and ``writers=`` opened from specs (teachers
+    default to the spec's; no writers: the teachers write); :class:`Teacher` objects are used as they are."""
+    from contextlib import nullcontext
+
     from .teachers import teachers_for
 
     async def run() -> GenerateResult:
-        writers = kwargs.pop("writers", None)
-        async with teachers_for(spec, kwargs.pop("teachers", None)) as teachers:
-            if not writers:
-                return await agenerate(spec, teachers=teachers, options=options, **kwargs)
-            async with teachers_for(spec, writers) as authors:
-                return await agenerate(spec, teachers=teachers, options=options, writers=authors, **kwargs)
+        async with (
+            teachers_for(spec, teachers) as voters,
+            teachers_for(spec, writers) if writers else nullcontext(None) as authors,
+        ):
+            return await agenerate(
+                spec,
+                teachers=voters,
+                options=options,
+                writers=authors,
+                embed=embed,
+                samples=samples,
+                concurrency=concurrency,
+                cache=cache,
+                progress=progress,
+                max_retries=max_retries,
+                backoff=backoff,
+            )
 
     from .sync import run_sync
 

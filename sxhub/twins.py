@@ -39,7 +39,7 @@ from .data import MAX_CHARS, find_text_column
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
-from .spec import TaskSpec
+from .spec import TaskSpec, TeacherSpec
 from .synth import (
     Embedder,
     EmbedFn,
@@ -478,13 +478,41 @@ def _twin_frame(
     return out
 
 
-def make_twins(spec: TaskSpec, data: pd.DataFrame | Sequence[str], **kwargs: Any) -> TwinsResult:
-    """Synchronous :func:`amake_twins` with teachers opened from ``teachers=`` specs (default: the spec's)."""
+def make_twins(
+    spec: TaskSpec,
+    data: pd.DataFrame | Sequence[str],
+    *,
+    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    options: TwinOptions | None = None,
+    text_column: str | None = None,
+    embed: EmbedFn | None = None,
+    samples: int | None = None,
+    concurrency: int = 8,
+    cache: LabelCache | bool | None = None,
+    progress: bool = True,
+    max_retries: int = 4,
+    backoff: float = 1.0,
+) -> TwinsResult:
+    """Synchronous :func:`amake_twins` (the same options) with teachers opened from ``teachers=`` specs (default: the
+    spec's); :class:`Teacher` objects among them are used as they are and left open."""
     from .teachers import teachers_for
 
     async def run() -> TwinsResult:
-        async with teachers_for(spec, kwargs.pop("teachers", None)) as teachers:
-            return await amake_twins(spec, data, teachers=teachers, **kwargs)
+        async with teachers_for(spec, teachers) as opened:
+            return await amake_twins(
+                spec,
+                data,
+                teachers=opened,
+                options=options,
+                text_column=text_column,
+                embed=embed,
+                samples=samples,
+                concurrency=concurrency,
+                cache=cache,
+                progress=progress,
+                max_retries=max_retries,
+                backoff=backoff,
+            )
 
     from .sync import run_sync
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 import sxhub
 
 
@@ -107,3 +109,39 @@ def test_annotate_shows_the_options_of_aannotate() -> None:
     assert inspect.signature(annotate) == inspect.signature(aannotate)
     assert {"samples", "concurrency", "cache", "progress", "teachers"} <= set(inspect.signature(annotate).parameters)
     assert annotate.__name__ == "annotate" and "aannotate" in (annotate.__doc__ or "")
+
+
+@pytest.mark.parametrize("stage", ["make_twins", "generate"])
+def test_make_twins_and_generate_show_their_options_and_refuse_a_misspelt_one(
+    stage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # make_twins(spec, data, **kwargs: Any) and generate(spec, options, **kwargs: Any): help(), a notebook's tips and
+    # mypy saw no option, and `sample=3` opened the teachers (a local model loads for minutes) before amake_twins
+    # refused it
+    import inspect
+
+    import sxhub.teachers
+    from sxhub import Label, TaskSpec
+    from sxhub.generate import GenerateOptions, agenerate, generate
+    from sxhub.twins import amake_twins, make_twins
+
+    opened: list[object] = []
+    monkeypatch.setattr(sxhub.teachers, "teachers_for", lambda *args: opened.append(args))
+    spec = TaskSpec(name="t", labels=[Label("yes"), Label("no")], teachers=["local"])
+    sync, async_, second, wrong = {
+        "make_twins": (make_twins, amake_twins, ["a text"], "sample"),
+        "generate": (generate, agenerate, GenerateOptions(n=2), "writer"),
+    }[stage]
+    with pytest.raises(TypeError, match=rf"^{stage}\(\) got an unexpected keyword argument '{wrong}'$"):
+        sync(spec, second, **{wrong: ["local"]})
+    assert opened == []  # refused at the call, before any teacher
+    # the async stage's options, defaults and types; teachers (and writers) may also be specs, opened here
+    params, async_params = inspect.signature(sync).parameters, inspect.signature(async_).parameters
+    assert all(p.kind is not inspect.Parameter.VAR_KEYWORD for p in params.values())
+    widened = {"teachers", "writers"}
+    assert {n: (p.default, p.annotation) for n, p in params.items() if n not in widened} == {
+        n: (p.default, p.annotation) for n, p in async_params.items() if n not in widened
+    }
+    for name in widened & set(async_params):
+        assert params[name].default is None and "TeacherSpec | str" in str(params[name].annotation)
+        assert params[name].kind is inspect.Parameter.KEYWORD_ONLY

@@ -1,6 +1,7 @@
 """sxhub's Python API type-checks as it is called: mypy --strict finds no error in ``typing_snippets/api_usage.py``
-(label names, teachers as URLs and mappings, ``RunConfig(out="run")``, run_pipeline's report read by key) nor in
-README.md's "From Python" code, and the snippet runs.
+(label names, teachers as URLs and mappings, ``RunConfig(out="run")``, run_pipeline's report read by key,
+make_twins' and generate's options) nor in README.md's "From Python" code, and the snippet runs; it finds the
+misspelt options that ``**kwargs: Any`` let through.
 
 The constructors that normalise a field in ``__post_init__`` declare, for type checkers only, an ``__init__`` that
 takes what they accept; the dataclass generates the one that runs. A test here keeps the two in step.
@@ -69,10 +70,15 @@ def test_the_snippet_check_finds_what_users_met(tmp_path: Path, monkeypatch: pyt
     bad = tmp_path / "bad_usage.py"
     bad.write_text(
         "from sxhub.spec import TaskSpec\nTaskSpec(name='t', labels=3)\nTaskSpec(name='t', labels=['a'], samples='2')\n"
+        "from sxhub.generate import GenerateOptions, generate\nfrom sxhub.twins import make_twins\n"
+        "spec = TaskSpec(name='t', labels=['a', 'b'])\nmake_twins(spec, ['a text'], sample=3)\n"
+        "generate(spec, GenerateOptions(n=2), writer=['local'])\n"
     )
     monkeypatch.chdir(ROOT)
     output, status = _mypy([bad], tmp_path / "mypy_cache")
-    assert status == 1 and output.count("error:") == 2, output
+    assert status == 1 and output.count("error:") == 4, output
+    assert 'Unexpected keyword argument "sample" for "make_twins"' in output, output
+    assert 'Unexpected keyword argument "writer" for "generate"' in output, output
 
 
 def _typing_init(cls: type) -> ast.FunctionDef:

@@ -1,6 +1,8 @@
 """Calls a Python user writes against sxhub's API. ``tests/test_typing.py`` checks that mypy --strict finds no error
 here (a label list of names, teachers as URLs and mappings, ``RunConfig(out="run")`` were refused: the fields were
 declared as what ``__post_init__`` makes of them) and that it runs, asserting what each call normalises to.
+``make_twins`` and ``generate`` are called with their options by keyword (they took ``**kwargs: Any``: a misspelt
+option passed the check).
 
 Not a test module (pytest collects only ``test_*.py``); nothing here needs a teacher, a model or the network.
 """
@@ -10,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sxhub import Example, Label, RunConfig, RunReport, TaskSpec, TeacherSpec, run_pipeline
+from sxhub.generate import GenerateOptions, GenerateResult, generate
+from sxhub.twins import TwinOptions, TwinsResult, make_twins
 
 URL = "http://127.0.0.1:8080/v1"
 
@@ -56,3 +60,17 @@ def run(texts: str) -> tuple[str, list[str], dict[str, float]]:
     """Not called here (it runs every stage): mypy checks how its result is read."""
     report = run_pipeline(taught, texts, config)
     return report["task"], report["labels"], stage_seconds(report)
+
+
+def twins(texts: list[str]) -> TwinsResult:
+    """Not called here (it asks the teachers): mypy checks make_twins' options."""
+    options = TwinOptions(focal_brand="Acme", min_similarity=0.7)
+    return make_twins(taught, texts, teachers=urls, options=options, samples=3, cache=False, progress=False)
+
+
+def written(tuned: str) -> GenerateResult:
+    """Not called here: generate's options, the teachers voting on what a tuned model writes."""
+    options = GenerateOptions(n=100, topics=["banks", "retail"], balance=True)
+    return generate(
+        taught, options, teachers=[URL, "local"], writers=[tuned], samples=1, concurrency=4, progress=False
+    )
