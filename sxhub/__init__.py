@@ -17,6 +17,8 @@ from .spec import Example, Label, TaskSpec, TeacherSpec, load_spec
 
 # name -> module that defines it (imported on first access)
 _LAZY = {
+    "agree": "agreement",
+    "AgreeReport": "agreement",
     "aannotate": "annotate",
     "AnnotateResult": "annotate",
     "Teacher": "teachers",
@@ -37,6 +39,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "AgreeReport",
     "AnnotateResult",
     "Example",
     "FakeTeacher",
@@ -56,6 +59,7 @@ __all__ = [
     "UserError",
     "__version__",
     "aannotate",
+    "agree",
     "decide",
     "export_onnx",
     "load_labelled",
@@ -82,6 +86,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .agreement import AgreeReport, agree
     from .annotate import AnnotateResult, aannotate
     from .export import export_onnx
     from .labelled import load_labelled

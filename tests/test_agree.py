@@ -783,3 +783,73 @@ def test_agree_leaves_out_twins_that_failed_a_check_and_says_how_many(
     code, out, err = run_cli(["agree", str(plain), "--gold", "expert", "--json"], capsys)
     assert code == 0, err
     assert (json.loads(out)["n"], json.loads(out)["n_flagged_twins"]) == (12, 0)
+
+
+def multi_label_flags() -> tuple[pd.DataFrame, str]:
+    """A multi-label file whose experts' labels are one true/false column per label (read only with a task)."""
+    rows = [(["Price"], ["Price"]), (["Place", "Price"], ["Place"]), ([], []), (["Product"], ["Promotion"])]
+    frame = pd.DataFrame({"text": ["cheap", "near and cheap", "nothing", "new phone"]})
+    frame["labels"] = [json.dumps(pred) for _, pred in rows]
+    for name in P4:
+        frame[name] = [name in gold for gold, _ in rows]
+    task = "name: four-p\nmulti_label: true\nlabels:\n" + "".join(f"  - name: {n}\n" for n in P4)
+    return frame, task
+
+
+@pytest.mark.parametrize(
+    ("case", "options"),
+    [
+        ("votes", ["--gold", "expert"]),
+        ("votes", ["--gold", "expert", "--vote", "dawid-skene", "--text-column", "text"]),
+        ("flags", ["--gold", "Price"]),
+    ],
+    ids=["votes", "dawid-skene", "multi-label-flags"],
+)
+def test_library_agree_returns_the_figures_of_agree_json(
+    case: str, options: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # agree had no library function: a Python user ran the CLI in a subprocess and parsed its --json
+    from sxhub import AgreeReport, agree
+    from sxhub.data import write_table
+
+    if case == "votes":
+        frame, task = labelled_with_votes(), None
+    else:
+        frame, yaml = multi_label_flags()
+        task = tmp_path / "task.yaml"
+        task.write_text(yaml, encoding="utf-8")
+    path = write_table(frame, tmp_path / "labelled.jsonl")
+    argv = ["agree", str(path), *options, "--json", *(["--task", str(task)] if task else [])]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0, err
+    printed = json.loads(out)
+    kwargs = dict(zip([o.lstrip("-").replace("-", "_") for o in options[::2]], options[1::2], strict=True))
+    result = agree(path, task=task, **kwargs)
+    assert capsys.readouterr() == ("", "")  # a library call prints nothing
+    assert result == printed and "krippendorff_alpha" in result
+    assert set(AgreeReport.__required_keys__) <= set(result) <= set(AgreeReport.__annotations__)
+    if case == "votes":
+        assert {"reliability", "votes", "n_raters"} <= set(result) and result["n_failed"] == 1
+    else:
+        assert result["multi_label"] and result["labels"] == P4 and result["n"] == 4
+    # a DataFrame goes where the file does (and is left as it was), a loaded TaskSpec where its YAML does
+    from sxhub import load_spec
+
+    before = frame.copy()
+    from_frame = agree(frame, task=load_spec(task) if task else None, **kwargs)
+    pd.testing.assert_frame_equal(frame, before)
+    assert from_frame["title"].endswith("(the DataFrame)")
+    assert {**from_frame, "title": ""} == {**result, "title": ""}
+
+
+def test_library_agree_refuses_bad_input_with_the_clis_message(tmp_path: Path) -> None:
+    from sxhub import InputError, agree
+    from sxhub.data import write_table
+
+    path = write_table(labelled_with_votes(), tmp_path / "labelled.csv")
+    with pytest.raises(InputError, match="gold column 'experts' not found; the file has columns"):
+        agree(path, gold="experts")
+    with pytest.raises(InputError, match=r"vote='dawid' is not one of \['majority', 'dawid-skene', 'scores'\]"):
+        agree(path, gold="expert", vote="dawid")
+    with pytest.raises(InputError, match="--text-column 'body' is not a column of the DataFrame"):
+        agree(labelled_with_votes(), gold="expert", text_column="body")

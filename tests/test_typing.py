@@ -1,7 +1,7 @@
 """sxhub's Python API type-checks as it is called: mypy --strict finds no error in ``typing_snippets/api_usage.py``
 (label names, teachers as URLs and mappings, ``RunConfig(out="run")``, run_pipeline's report read by key,
-make_twins' and generate's options) nor in README.md's "From Python" code, and the snippet runs; it finds the
-misspelt options that ``**kwargs: Any`` let through.
+make_twins' and generate's options, agree's figures) nor in README.md's "From Python" code, and the snippet runs;
+it finds the misspelt options that ``**kwargs: Any`` let through.
 
 The constructors that normalise a field in ``__post_init__`` declare, for type checkers only, an ``__init__`` that
 takes what they accept; the dataclass generates the one that runs. A test here keeps the two in step.
@@ -26,7 +26,12 @@ from sxhub.run_report import Report, RunReport
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET = ROOT / "tests" / "typing_snippets" / "api_usage.py"
-CALLS = ("TaskSpec", "run_pipeline")  # the calls README's From Python prose shows inline
+# the calls README's From Python prose shows inline, and how the checked code holds each result
+CALLS = {
+    "TaskSpec": "spec_{i} = {call}\n",
+    "run_pipeline": "report_{i}: RunReport = {call}  # not run: mypy only\n",
+    "agree": "agreement_{i}: AgreeReport = {call}  # not run: mypy only\n",
+}
 # the fields whose typing-only __init__ parameter is wider than the field (what __post_init__ normalises)
 WIDENED = {
     TaskSpec: {"labels", "examples", "teachers"},
@@ -46,11 +51,14 @@ def _readme_code() -> str:
     section = (ROOT / "README.md").read_text(encoding="utf-8").split("## From Python", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```python\n(.*?)```", section, re.S)
     assert block, "README.md's 'From Python' section has no python block"
-    specs, runs = ([" ".join(c.split()) for c in re.findall(rf"`({call}\(.+?)`", section, re.S)] for call in CALLS)
-    assert specs and runs, "README.md's 'From Python' section no longer shows a TaskSpec built and run in Python"
-    code = block.group(1) + "from sxhub import Label, RunConfig, RunReport, TaskSpec, run_pipeline\n"
-    code += "".join(f"spec_{i} = {c}\n" for i, c in enumerate(specs))
-    return code + "".join(f"report_{i}: RunReport = {c}  # not run: mypy only\n" for i, c in enumerate(runs))
+    code = (
+        block.group(1) + "from sxhub import AgreeReport, Label, RunConfig, RunReport, TaskSpec, agree, run_pipeline\n"
+    )
+    for name, line in CALLS.items():
+        calls = [" ".join(c.split()) for c in re.findall(rf"`({name}\(.+?)`", section, re.S)]
+        assert calls, f"README.md's 'From Python' section no longer shows {name}(...) called in Python"
+        code += "".join(line.format(i=i, call=call) for i, call in enumerate(calls))
+    return code
 
 
 def test_api_usage_and_readme_type_check_and_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,7 @@
 here (a label list of names, teachers as URLs and mappings, ``RunConfig(out="run")`` were refused: the fields were
 declared as what ``__post_init__`` makes of them) and that it runs, asserting what each call normalises to.
 ``make_twins`` and ``generate`` are called with their options by keyword (they took ``**kwargs: Any``: a misspelt
-option passed the check).
+option passed the check), and ``agree`` scores a DataFrame as ``sxhub agree --json`` scores a file.
 
 Not a test module (pytest collects only ``test_*.py``); nothing here needs a teacher, a model or the network.
 """
@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sxhub import Example, Label, RunConfig, RunReport, TaskSpec, TeacherSpec, run_pipeline
+import pandas as pd
+
+from sxhub import AgreeReport, Example, Label, RunConfig, RunReport, TaskSpec, TeacherSpec, agree, run_pipeline
 from sxhub.generate import GenerateOptions, GenerateResult, generate
 from sxhub.twins import TwinOptions, TwinsResult, make_twins
 
@@ -74,3 +76,15 @@ def written(tuned: str) -> GenerateResult:
     return generate(
         taught, options, teachers=[URL, "local"], writers=[tuned], samples=1, concurrency=4, progress=False
     )
+
+
+labelled = pd.DataFrame(
+    {
+        "text": ["Profit rose.", "Sales fell.", "Costs rose.", "Orders grew."],
+        "label": ["positive", "negative", "positive", "positive"],  # the teachers'
+        "expert": ["positive", "negative", "negative", "positive"],
+    }
+)
+figures: AgreeReport = agree(labelled, gold="expert", task=by_name)
+assert (figures["n"], figures["accuracy"], figures["labels"]) == (4, 0.75, names)
+assert figures.get("confusion_matrix") == [[2, 0], [1, 1]] and figures.get("reliability") is None  # no votes column
