@@ -9,9 +9,10 @@ label, a vote, the task, an option, weights written over by ``sxhub train -o OUT
 ``--retrain`` always does. The file is removed before training starts, so a stopped training leaves none.
 
 The export stage (ONNX fp32 and int8, checked against torch: from seconds to minutes) is reused the same way: after
-it, ``OUT/export.fingerprint.json`` records a hash of what it read (every file of the model folder but ``onnx/``,
-``sxhub.json`` without its ``export`` block, the training texts its check samples, its options, the libraries that
-write and run the graphs, this machine's CPU) with a hash of each file it wrote and its ``export`` record. A rerun
+it, ``OUT/export.fingerprint.json`` records a hash of what it read (the model folder's files it loads,
+:data:`EXPORT_READS`: configs, weights, tokenizer, ``sxhub.json`` without its ``export`` block, ``trained_texts.npz``;
+not a notes.txt a person put there, nor ``onnx/``; the training texts its check samples, its options, the libraries
+that write and run the graphs, this machine's CPU) with a hash of each file it wrote and its ``export`` record. A rerun
 with the same hash whose files and record are still those skips the export. Training the student (``--retrain``
 included) removes the file, as does the export before it starts: a stopped or failed export leaves none. It lies
 beside ``OUT/model``, not in it: publish copies ``onnx/`` into the model repo.
@@ -24,6 +25,7 @@ import json
 import logging
 import os
 import platform
+import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from .model_folder import INCOMPLETE
 from .run_report import jsonable
 from .spec import TaskSpec
 from .train_config import TrainConfig, TrainResult
+from .trained_texts import FILE as TRAINED_TEXTS_FILE
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +45,17 @@ EXPORT_FINGERPRINT_FILE = "export.fingerprint.json"
 WEIGHTS = ("*.safetensors", "*.bin")  # what a student's weights are saved as (any shard)
 # options that change how fast training runs, not what it learns from (output_dir: always OUT/model)
 NOT_TRAINING_INPUT = ("output_dir", "threads")
+# The files of a model folder the export reads (the student, its tokenizer, its check): every JSON file (config.json,
+# sxhub.json, the tokenizer's, a weights index, an adapter's config), the weights in any format or shard, the
+# tokenizer's vocabularies (vocab.txt, merges.txt, bpe.codes, a sentencepiece .model or .spm, a tiktoken file) and
+# the texts the student trained on (trained_texts.npz: int8's fitting texts are those it did not). A file a person put
+# there (notes.txt, README.md, an editor's backup such as config.json~) is none of them, nor is a folder (onnx/, where
+# the export writes). Wider than what one model loads (an extra file only exports again): every vocabulary file name a
+# transformers 5 tokenizer for classification declares matches.
+EXPORT_READS = re.compile(
+    r".*\.(json|safetensors|bin|gguf|pt|pth|h5|msgpack|model|spm|tiktoken)|(vocab|merges|dict)\.txt|bpe\.codes"
+    rf"|chat_template\.jinja|{re.escape(TRAINED_TEXTS_FILE)}"
+)
 
 
 def train_fingerprint(spec: TaskSpec, rows: pd.DataFrame, config: TrainConfig, *, gold: str | None) -> str:
@@ -111,13 +125,12 @@ def reusable_student(out: Path, model_dir: Path, fingerprint: str) -> TrainResul
 
 
 def _model_hash(model_dir: Path) -> str:
-    """A hash of the model folder the export reads: each file (name and bytes) but hidden ones and ``onnx/``, and
+    """A hash of the files of the model folder the export reads (:data:`EXPORT_READS`; name and bytes), with
     ``sxhub.json`` (the labels, thresholds, preprocessing the check reads) without the ``export`` block it writes."""
     from .predict import SXHUB_JSON
 
     digest = hashlib.sha256()
-    for path in sorted(p for p in model_dir.iterdir() if p.is_file() and not p.name.startswith(".")):
-        digest.update(path.name.encode() + b"\0")
+    for path in sorted(p for p in model_dir.iterdir() if p.is_file() and _export_reads(p.name)):
         if path.name == SXHUB_JSON:
             try:
                 info = json.loads(path.read_text(encoding="utf-8"))
@@ -125,11 +138,19 @@ def _model_hash(model_dir: Path) -> str:
                 info = None
             if isinstance(info, dict):
                 info.pop("export", None)
-                digest.update(json.dumps(info, sort_keys=True).encode())
+                if info:  # one the export wrote into a plain transformers folder holds nothing else
+                    digest.update(path.name.encode() + b"\0" + json.dumps(info, sort_keys=True).encode())
                 continue
+        digest.update(path.name.encode() + b"\0")
         with path.open("rb") as f:
             digest.update(hashlib.file_digest(f, "sha256").digest())
     return digest.hexdigest()
+
+
+def _export_reads(name: str) -> bool:
+    """Whether the export reads the model folder's file ``name`` (a hidden one, such as the export's own work
+    files, never)."""
+    return not name.startswith(".") and EXPORT_READS.fullmatch(name) is not None
 
 
 def export_fingerprint(model_dir: Path, data: Path, options: dict[str, Any]) -> str:

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from conftest import require_modules
@@ -912,6 +913,88 @@ def test_a_rerun_reuses_the_export_of_the_same_student_with_the_same_options(
         assert "reused" not in run()["export"] and len(exported) == 6
         assert "reused" in run()["export"] and len(exported) == 6
     assert len(trained) == 2
+
+
+@pytest.mark.slow
+def test_a_file_of_the_users_in_the_model_folder_does_not_make_the_export_again(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The export's fingerprint hashed every file of OUT/model, so a notes.txt, a README or an editor's backup put
+    there made the rerun export (fp32, int8, the agreement check) again. It covers the files the export reads (the
+    configs, weights, tokenizer, sxhub.json but its export block, trained_texts.npz): a change to one of those
+    still exports again."""
+    from conftest import run_cli
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    exported = _count_exports(monkeypatch, interrupt=[False])
+    out = tmp_path / "out"
+    model = out / "model"
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+
+        def run() -> dict:
+            argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8", "--exist-ok"]
+            code, _, err = run_cli(argv, capsys)
+            assert code == 0, err[-3000:]
+            return json.loads((out / "report.json").read_text())["stages"]
+
+        assert "reused" not in run()["export"] and len(exported) == 1
+        (model / "notes.txt").write_text("trained on the March labels\n")
+        (model / "README.md").write_text("# my student\n")
+        (model / "tokenizer_config.json~").write_text("{}\n")  # an editor's backup of a file the export reads
+        (model / "config.json.orig").write_text("{}\n")
+        (model / ".DS_Store").write_bytes(b"\0\1")
+        (model / "drafts").mkdir()
+        (model / "drafts" / "card.md").write_text("draft\n")
+        stages = run()
+        assert "reused" in stages["train"] and "reused" in stages["export"] and len(exported) == 1
+
+        info = json.loads((model / "sxhub.json").read_text())  # how the check cleans texts: exported again
+        info["preprocessing"]["max_length"] = 16
+        (model / "sxhub.json").write_text(json.dumps(info))
+        assert "reused" not in run()["export"] and len(exported) == 2
+        assert "reused" in run()["export"] and len(exported) == 2  # its own export block and onnx/: stable
+        with np.load(model / "trained_texts.npz") as hashes:  # which texts it trained on: the fitting texts
+            kept = {name: hashes[name] for name in hashes.files}
+        with (model / "trained_texts.npz").open("wb") as f:
+            np.savez(f, **{**kept, "validation": kept["validation"][:1]})
+        assert "reused" not in run()["export"] and len(exported) == 3
+
+
+def test_the_export_fingerprint_covers_the_files_the_export_reads(tmp_path: Path) -> None:
+    """Which files of the model folder count for reusing the export: each file it loads (a sentencepiece vocabulary,
+    a weights shard) changes the fingerprint; a person's files, hidden files, folders, and what the export itself
+    writes (onnx/, sxhub.json's export block, rewritten with another indent) do not."""
+    from sxhub.run_reuse import export_fingerprint
+
+    model, data = tmp_path / "model", tmp_path / "train.parquet"
+    model.mkdir()
+    data.write_bytes(b"texts")
+    for name in ("config.json", "model-00001-of-00002.safetensors", "tokenizer.json", "spiece.model", "vocab.txt"):
+        (model / name).write_text(name)
+    (model / "trained_texts.npz").write_bytes(b"hashes")
+    (model / "sxhub.json").write_text(json.dumps({"labels": ["a", "b"]}))
+
+    def fingerprint() -> str:
+        return export_fingerprint(model, data, {"int8": True})
+
+    first = fingerprint()
+    for name in ("notes.txt", "README.md", "config.json~", "tokenizer.json.bak", ".DS_Store", ".export-sxhub.json"):
+        (model / name).write_text("not read")
+    (model / "onnx").mkdir()
+    (model / "onnx" / "model.onnx").write_bytes(b"graph")
+    (model / "sxhub.json").write_text(json.dumps({"labels": ["a", "b"], "export": {"default": "onnx"}}, indent=2))
+    assert fingerprint() == first
+    for name in ("spiece.model", "model-00001-of-00002.safetensors", "trained_texts.npz", "vocab.txt"):
+        before = (model / name).read_bytes()
+        (model / name).write_bytes(before + b"!")
+        assert fingerprint() != first, name
+        (model / name).write_bytes(before)
+        assert fingerprint() == first
+    (model / "model-00002-of-00002.safetensors").write_text("a new shard")
+    assert fingerprint() != first
+    (model / "model-00002-of-00002.safetensors").unlink()
+    (model / "sxhub.json").write_text(json.dumps({"labels": ["a", "c"], "export": {"default": "onnx"}}))
+    assert fingerprint() != first
 
 
 def _run_one_text_per_line(source: str, out: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
