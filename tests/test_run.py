@@ -960,6 +960,66 @@ def test_a_file_of_the_users_in_the_model_folder_does_not_make_the_export_again(
         assert "reused" not in run()["export"] and len(exported) == 3
 
 
+@pytest.mark.slow
+def test_a_run_stopped_after_its_export_says_the_export_is_kept_and_a_rerun_reuses_it(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or SIGTERM) once the export is done says the teachers' answers, the student and its ONNX export are
+    kept and a rerun reuses them; it had no test. The rerun does: it neither trains nor exports again."""
+    from conftest import run_cli
+
+    import sxhub.evaluate
+    import sxhub.publish
+    from sxhub.interrupts import Terminated
+
+    monkeypatch.setenv("TQDM_DISABLE", "1")
+    trained = _count_training(monkeypatch)
+    exported = _count_exports(monkeypatch, interrupt=[False])
+    out = tmp_path / "out"
+    onnx = out / "model" / "onnx"
+    kept = (
+        " the teachers' answers, the trained student and its ONNX export are kept: a rerun with the same inputs and "
+    )
+    kept += "options reuses them (--retrain trains and exports anew)."
+
+    def stop(exc: BaseException) -> object:
+        def stopped(*args: object, **kwargs: object) -> None:
+            raise exc
+
+        return stopped
+
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+
+        def run(code: int) -> tuple[str, dict]:
+            argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8", "--exist-ok"]
+            got, _, err = run_cli(argv, capsys)
+            assert got == code, err[-3000:]
+            return err.strip().splitlines()[-1], json.loads((out / "report.json").read_text())
+
+        compare, publish = sxhub.evaluate.compare_on_split, sxhub.publish.publish_dataset
+        monkeypatch.setattr(sxhub.evaluate, "compare_on_split", stop(KeyboardInterrupt()))
+        line, report = run(130)
+        assert line == "Interrupted during evaluate;" + kept
+        assert report["stopped"] == {"stage": "evaluate", "why": "interrupted"}
+        assert list(report["stages"]) == ["annotate", "split", "train", "export"]
+        assert (out / "export.fingerprint.json").is_file() and len(exported) == 1
+        graph = (onnx / "model.onnx").read_bytes()
+
+        monkeypatch.setattr(sxhub.evaluate, "compare_on_split", compare)
+        monkeypatch.setattr(sxhub.publish, "publish_dataset", stop(Terminated()))
+        line, report = run(143)  # the student and the export were reused, then SIGTERM while publishing
+        assert line == "Terminated during publish;" + kept
+        assert report["stopped"] == {"stage": "publish", "why": "terminated"}
+        assert "reused" in report["stages"]["train"] and "reused" in report["stages"]["export"]
+
+        monkeypatch.setattr(sxhub.publish, "publish_dataset", publish)
+        _, report = run(0)
+    assert "stopped" not in report and len(trained) == 1 and len(exported) == 1  # neither trained nor exported again
+    assert report["stages"]["export"]["reused"].startswith(f"the ONNX export in {onnx} was made by an earlier run")
+    assert (onnx / "model.onnx").read_bytes() == graph
+    assert all((out / "repos" / kind).is_dir() for kind in ("dataset", "model", "space"))
+
+
 def test_the_export_fingerprint_covers_the_files_the_export_reads(tmp_path: Path) -> None:
     """Which files of the model folder count for reusing the export: each file it loads (a sentencepiece vocabulary,
     a weights shard) changes the fingerprint; a person's files, hidden files, folders, and what the export itself
