@@ -31,10 +31,13 @@ INFO_FILE = "sxhub.json"
 # the new one does not write are removed when it moves in: transformers reads model.safetensors before an index, so
 # a retune whose base saves shards (model-00001-of-00002.safetensors and its index) beside the earlier single file
 # served the earlier weights, and an earlier tokenizer.model or chat template outlived the base it belonged to.
+# The tokenizer's files are named one by one (``tokenizer.*`` also took a person's ``tokenizer_config.json~``), with the
+# sentencepiece, BPE and tiktoken vocabularies a tokenizer may save (an earlier ``spiece.model`` outlived its base).
 MODEL_FILES = re.compile(
-    r"(.*\.(safetensors|bin|gguf|pt|pth|h5|msgpack)|.*\.index\.json|tokenizer.*|vocab\.(json|txt)|merges\.txt"
-    r"|special_tokens_map\.json|added_tokens\.json|chat_template\.(jinja|json)|(generation_)?config\.json"
-    r"|adapter_.*)"
+    r"(.*\.(safetensors|bin|gguf|pt|pth|h5|msgpack|spm|tiktoken)|.*\.index\.json|tokenizer\.(json|model)"
+    r"|tokenizer_config\.json|spiece\.model|sentencepiece\.bpe\.model|bpe\.codes|vocab\.(json|txt)|merges\.txt"
+    r"|dict\.txt|special_tokens_map\.json|added_tokens\.json|chat_template\.(jinja|json)|(generation_)?config\.json"
+    r"|adapter_(config\.json|model\.(safetensors|bin)))"
 )
 
 

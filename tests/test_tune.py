@@ -1468,6 +1468,27 @@ def test_a_retune_removes_the_earlier_models_loading_files(tmp_path: Path) -> No
     assert (out / "notes.txt").read_text() == "earlier" and (out / ".git" / "HEAD").read_text() == "ref"
 
 
+def test_a_new_model_removes_an_earlier_sentencepiece_vocabulary_and_keeps_a_persons_backup(tmp_path: Path) -> None:
+    """The earlier model's loading files were matched by ``tokenizer.*`` and a list without sentencepiece's names: an
+    earlier ``spiece.model`` outlived the model it belonged to, and a person's ``tokenizer_config.json~`` was deleted
+    as if it were the tokenizer's."""
+    from sxhub.model_folder import move_into
+
+    out, staging = tmp_path / "model", tmp_path / "staging"
+    out.mkdir()
+    staging.mkdir()
+    earlier = ["spiece.model", "sentencepiece.bpe.model", "bpe.codes", "tokenizer.model", "tokenizer_config.json"]
+    mine = ["tokenizer_config.json~", "tokenizer.json.orig", "notes.txt"]
+    for name in [*earlier, *mine]:
+        (out / name).write_text("earlier")
+    for name in ("model.safetensors", "tokenizer.json", "config.json", "sxhub.json"):
+        (staging / name).write_text("new")
+    move_into(staging, out)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["model.safetensors", "tokenizer.json", "config.json", "sxhub.json", *mine]
+    )
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # publish
 # ------------------------------------------------------------------------------------------------------------------
