@@ -32,7 +32,41 @@ _COMMON_CAPITALISED_WORDS = """I I'm I've I'll I'd A An The This That These Thos
     Jul Aug Sep Sept Oct Nov Dec January February March April June July August September October November
     December Q1 Q2 Q3 Q4 OK RT URL EMAIL PHONE EUR USD GBP Mr Mrs Ms Dr And But Or So If When What Why How Who
     Where Yes No Not Just Thanks Thank Please New Best Love"""
-COMMON_CAPITALISED = frozenset(_COMMON_CAPITALISED_WORDS.split())
+# Words a tweet or a headline capitalises that name nobody: the closed classes (pronouns, prepositions,
+# conjunctions, auxiliaries), the verbs of a call to action ("Check out", "Let's", "Here's", "Get ready"), and the
+# adjectives, nouns and abbreviations of Title Case headlines ("Read More", "Top 5", "Big Shoutout", "CEO"). On the
+# 5,000 4P tweets, Let, Here, There, Check, Get, Now, Today, More, Top, CEO and COVID-19 were among the most frequent
+# "names" (every "Let's" and "Here's" a possessive that opens a sentence), and a twin keeping "Let's" was flagged as
+# keeping an identity. Left out on purpose: words that are also common given names, surnames or brands (Will, Mark,
+# Bill, Grace, Hope, Joy, Rose, Summer, Green, Young, King, Price, Apple, Target), which stay checked.
+_COMMON_HEADLINE_WORDS = """All Any Both Each Every Few Many Much Most More Some Such Other Another Same Several Less
+    Everyone Everybody Everything Someone Something Anyone Anything Nothing Nobody None Us Him Her His Them One
+    About Above Across After Against Along Among Around As At Before Behind Below Between Beyond By During For From
+    In Inside Into Like Near Of Off On Onto Out Outside Over Per Since Than Through To Toward Towards Under Until Up
+    Upon Via With Within Without Also Although Because Yet Nor Whether While Unless Though Once Then Now Here There
+    Today Tonight Tomorrow Yesterday Soon Still Always Never Ever Often Again Already Almost Even Only Really Very Too
+    Finally Actually Maybe Perhaps However Meanwhile Instead Plus Sorry Oh Hey Hi Hello Wow Ok Okay Yeah Well Cheers
+    Congrats Congratulations Welcome Don't Can't Won't Isn't Aren't Wasn't Didn't Doesn't Haven't It's That's There's
+    Here's What's Who's Where's How's Let's We're We've We'll You're You've You'll They're He's She's
+    Be Is Are Was Were Been Do Does Did Have Has Had Get Gets Got Getting Go Goes Going Come Coming Make Makes Making
+    Made Take Taking See Look Looking Check Checking Read Reading Watch Watching Join Learn Discover Explore Find Shop
+    Buy Order Try Visit Follow Share Click Tap Sign Subscribe Download Start Save Win Enter Grab Enjoy Celebrate Meet
+    Tune Stay Keep Give Tell Ask Help Call Let Listen Hear Play Vote Apply Donate Bring Need Want Know Think Say Use
+    Introducing Announcing Happening Available Must Can Could Should Would Might
+    Big Bigger Biggest Small Little Great Good Better Bad Nice Happy Amazing Awesome Incredible Beautiful Perfect Free
+    Latest Last Next First Second Third Final Top Old High Low Long Full Real True Special Exclusive Limited Official
+    Huge Major Early Late Fresh Hot Cool Fun Fantastic Excellent Favorite Favourite Exciting Excited Proud Ready
+    Important Quick Easy Simple Fast Daily Weekly Monthly Annual Global Local National International Public Social
+    Digital Online Smart Ultimate Premium Healthy Day Days Week Weeks Month Months Year Years Time Times Morning
+    Evening Night Weekend Holiday Holidays News Update Updates Link Links Video Videos Photo Photos Post Story Blog
+    Article Tips Guide Review Reviews Deal Deals Sale Sales Offer Offers Prices Discount Giveaway Contest Event
+    Events Series Episode Season Part Edition Report Market Business Company Team People Life World Home Food Music
+    Health Tech Technology Science Sports Game Games Fashion Beauty Travel Store Stores Product Products Service
+    Services Group Award Awards Summit Conference Festival Party Challenge Question Thread Shoutout Reminder Alert
+    Breaking Birthday Anniversary Christmas Easter Halloween Thanksgiving CEO CEOs CFO CTO COO VP HR PR TV HD AI FAQ
+    Chief President Senior Director Manager Founder Officer Executive DM DMs AM PM ASAP FYI DIY LOL OMG BTW PS TBT NFT
+    ESG ROI SEO COVID COVID-19 Covid Covid-19"""
+COMMON_CAPITALISED = frozenset(_COMMON_CAPITALISED_WORDS.split()) | frozenset(_COMMON_HEADLINE_WORDS.split())
 # a word starts with a letter of any script: [A-Za-z] left Émile, Łukasz, Škoda and every Greek or Cyrillic word out
 # of the name and copied-wording checks (a Greek twin that copied its original word for word passed them all)
 _WORD_RE = re.compile(r"[^\W\d_][\w'’-]*")
