@@ -36,6 +36,8 @@ _LAZY = {
     "run_pipeline": "pipeline",
     "RunConfig": "pipeline",
     "RunReport": "run_report",
+    "TwinOptions": "twins",
+    "GenerateOptions": "generate",
 }
 
 __all__ = [
@@ -43,6 +45,7 @@ __all__ = [
     "AnnotateResult",
     "Example",
     "FakeTeacher",
+    "GenerateOptions",
     "InputError",
     "Label",
     "Predictor",
@@ -56,6 +59,7 @@ __all__ = [
     "TeacherError",
     "TeacherSpec",
     "TrainConfig",
+    "TwinOptions",
     "UserError",
     "__version__",
     "aannotate",
@@ -72,23 +76,17 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'sxhub' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_LAZY))
 
 
+# Type checkers read the names from these imports; at run time __getattr__ imports each on first use. It is not
+# defined for them: a module __getattr__ made every name Any to mypy, so `from sxhub import AnyTypo` passed the check.
 if TYPE_CHECKING:
     from .agreement import AgreeReport, agree
     from .annotate import AnnotateResult, aannotate
     from .export import export_onnx
+    from .generate import GenerateOptions
     from .labelled import load_labelled
     from .metrics import score
     from .pipeline import RunConfig, run_pipeline
@@ -97,4 +95,14 @@ if TYPE_CHECKING:
     from .run_report import RunReport
     from .teachers import FakeTeacher, Reply, Teacher
     from .train_config import TrainConfig
+    from .twins import TwinOptions
     from .vote import decide
+else:
+
+    def __getattr__(name: str) -> Any:
+        module = _LAZY.get(name)
+        if module is None:
+            raise AttributeError(f"module 'sxhub' has no attribute {name!r}")
+        value = getattr(importlib.import_module(f".{module}", __name__), name)
+        globals()[name] = value
+        return value

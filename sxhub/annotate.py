@@ -46,6 +46,7 @@ from .ledger import (
     unique_names,
 )
 from .reliability import decide_all
+from .sequences import SequenceNotStr
 from .spec import TaskSpec, TeacherSpec
 from .sync import synchronous
 from .teachers import (
@@ -119,7 +120,7 @@ def context_cuts_note(led: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------------------------------
 # inputs
 # ------------------------------------------------------------------------------------------------------------------
-def _as_prepared(spec: TaskSpec, inputs: Sequence[str] | PreparedTexts | pd.DataFrame) -> PreparedTexts:
+def _as_prepared(spec: TaskSpec, inputs: SequenceNotStr[str] | PreparedTexts | pd.DataFrame) -> PreparedTexts:
     if isinstance(inputs, PreparedTexts):
         return inputs
     if isinstance(inputs, pd.DataFrame):
@@ -146,9 +147,11 @@ def check_kept_columns(spec: TaskSpec, kept: Sequence[str]) -> None:
         )
 
 
-def _teacher_specs(spec: TaskSpec, teachers: Sequence[Teacher | TeacherSpec | str] | None) -> list[Any]:
+def _teacher_specs(spec: TaskSpec, teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None) -> list[Any]:
     if teachers is None:
         return list(spec.default_teachers())
+    if isinstance(teachers, str):  # it was read letter by letter: teachers 'l', 'o', 'c'...
+        raise UserError(f"annotate: teachers={teachers!r} is one string; pass a list: teachers=[{teachers!r}].")
     if not teachers:
         raise UserError("annotate: teachers is empty; give at least one teacher (or None for the spec's).")
     return list(teachers)
@@ -228,9 +231,9 @@ def resolve_samples(spec: TaskSpec, samples: int | None) -> int:
 
 async def aannotate(
     spec: TaskSpec,
-    inputs: Sequence[str] | PreparedTexts | pd.DataFrame,
+    inputs: SequenceNotStr[str] | PreparedTexts | pd.DataFrame,
     *,
-    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
     samples: int | None = None,
     concurrency: int = 8,
     cache: LabelCache | str | os.PathLike[str] | bool | None = None,

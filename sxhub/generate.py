@@ -50,6 +50,7 @@ from .generate_rounds import (
 )
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
+from .sequences import SequenceNotStr
 from .spec import Example, TaskSpec, TeacherSpec
 from .synth import (
     Embedder,
@@ -501,8 +502,8 @@ def generate(
     spec: TaskSpec,
     options: GenerateOptions,
     *,
-    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
-    writers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
+    writers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
     embed: EmbedFn | None = None,
     samples: int | None = None,
     concurrency: int = 8,

@@ -33,6 +33,7 @@ from .data import (
 from .errors import InputError, ModelError
 from .model_folder import check_complete
 from .run_record import SXHUB_JSON
+from .sequences import SequenceNotStr
 
 logger = logging.getLogger(__name__)
 
@@ -270,7 +271,7 @@ class Predictor:
     def multi_label(self) -> bool:
         return self.info.multi_label
 
-    def predict(self, texts: Sequence[str], *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
+    def predict(self, texts: SequenceNotStr[str], *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
         """Labels and probabilities for ``texts``, in input order."""
         return self.predict_prepared(self.prepare(texts), progress=progress)
 
@@ -286,11 +287,11 @@ class Predictor:
             return [[self.labels[j] for j in np.flatnonzero(row)] for row in over]
         return [self.labels[j] for j in probs.argmax(axis=1)]
 
-    def predict_proba(self, texts: Sequence[str], *, progress: Any = None) -> np.ndarray:
+    def predict_proba(self, texts: SequenceNotStr[str], *, progress: Any = None) -> np.ndarray:
         """An ``(n, n_labels)`` array: softmax (single-label) or sigmoid (multi-label) of the logits."""
         return self.prepared_proba(self.prepare(texts), progress=progress)
 
-    def prepare(self, texts: Sequence[str]) -> Prepared:
+    def prepare(self, texts: SequenceNotStr[str]) -> Prepared:
         """The work before the model: each text cleaned as at training time and, on the ONNX path, tokenized.
         ``predict_file`` runs it for the next chunk in a second thread while the model runs this one."""
         if isinstance(texts, str):  # a str is a Sequence[str]: each of its characters was labelled as a text

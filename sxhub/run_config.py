@@ -4,12 +4,13 @@ checks and report can name them without importing the pipeline that imports them
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError
+from .sequences import SequenceNotStr
 
 
 @dataclass
@@ -42,15 +43,17 @@ class RunConfig:
     pause_after: bool = False  # pause the teachers' Inference Endpoints once annotate is done (sxhub.endpoints)
     on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the CLI's Ctrl-C line)
 
-    if TYPE_CHECKING:  # out may be a str or any path: __post_init__ makes it a Path (tests/test_typing.py)
+    # for type checkers only (tests/test_typing.py): out may be a str or any path, __post_init__ makes it a Path; the
+    # lists may be any sequence but one string (a tuple is a list; 'id' was kept as the columns 'i' and 'd')
+    if TYPE_CHECKING:
 
         def __init__(
             self,
             out: str | os.PathLike[str] = ...,
             gold: str | None = ...,
-            keep_columns: list[str] = ...,
+            keep_columns: SequenceNotStr[str] = ...,
             text_column: str | None = ...,
-            teachers: list[str] = ...,
+            teachers: SequenceNotStr[str] = ...,
             server: str | None = ...,
             samples: int | None = ...,
             vote: str | None = ...,
@@ -75,5 +78,12 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
+        for name in ("keep_columns", "teachers"):  # one string was read letter by letter: columns 'i' and 'd'
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise InputError(f"{name}={value!r} is one string; pass a list: {name}=[{value!r}].")
+            if value is not None and not isinstance(value, Sequence):
+                raise InputError(f"{name}= takes a list, got {value!r}.")
+            setattr(self, name, list(value or []))
         if self.limit is not None and self.limit < 1:
             raise InputError(f"limit={self.limit} must be a positive integer.")

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from .errors import SpecError
+from .sequences import SequenceNotStr
 
 LOCAL_TEACHER = "local"
 SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
@@ -299,11 +300,11 @@ class TaskSpec:
         def __init__(
             self,
             name: str,
-            labels: Sequence[str | Label | dict[str, str]] | dict[str, str],
+            labels: SequenceNotStr[str | Label | dict[str, str]] | dict[str, str],
             description: str = ...,
             multi_label: bool = ...,
             examples: Sequence[Example | dict[str, Any]] = ...,
-            teachers: Sequence[str | dict[str, Any] | TeacherSpec] = ...,
+            teachers: SequenceNotStr[str | dict[str, Any] | TeacherSpec] = ...,
             samples: int = ...,
             reasoning: bool = ...,
             temperature: float = ...,

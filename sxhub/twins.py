@@ -39,6 +39,7 @@ from .data import MAX_CHARS, find_text_column
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
+from .sequences import SequenceNotStr
 from .spec import TaskSpec, TeacherSpec
 from .synth import (
     Embedder,
@@ -287,9 +288,14 @@ def _labels_list(label: Any) -> list[str] | None:
     return list(label) if isinstance(label, (list, tuple)) else [label]
 
 
+def _refuse_one_string(data: object) -> None:
+    if isinstance(data, str):  # a str is a sequence of texts to mypy, where pandas is Any: each letter was rewritten
+        raise InputError(f"twins: pass a list of texts, e.g. [{data[:40]!r}], or a DataFrame, not one string.")
+
+
 async def amake_twins(
     spec: TaskSpec,
-    data: pd.DataFrame | Sequence[str],
+    data: pd.DataFrame | SequenceNotStr[str],
     *,
     teachers: Sequence[Teacher],
     options: TwinOptions | None = None,
@@ -308,6 +314,7 @@ async def amake_twins(
     (``label``/``labels``), ``original_label(s)``, ``similarity``, ``leaked``, ``shared_ngrams``, ``label_kept``,
     ``ok``, ``flags``, ``teacher``, ``votes``, ``agreement``, ``failed`` and ``error``.
     """
+    _refuse_one_string(data)
     opts = options or TwinOptions()
     if not teachers:
         raise UserError("twins: give at least one teacher.")
@@ -480,9 +487,9 @@ def _twin_frame(
 
 def make_twins(
     spec: TaskSpec,
-    data: pd.DataFrame | Sequence[str],
+    data: pd.DataFrame | SequenceNotStr[str],
     *,
-    teachers: Sequence[Teacher | TeacherSpec | str] | None = None,
+    teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
     options: TwinOptions | None = None,
     text_column: str | None = None,
     embed: EmbedFn | None = None,
@@ -496,6 +503,8 @@ def make_twins(
     """Synchronous :func:`amake_twins` (the same options) with teachers opened from ``teachers=`` specs (default: the
     spec's); :class:`Teacher` objects among them are used as they are and left open."""
     from .teachers import teachers_for
+
+    _refuse_one_string(data)  # before a teacher opens
 
     async def run() -> TwinsResult:
         async with teachers_for(spec, teachers) as opened:

@@ -18,6 +18,21 @@ def test_all_names_exist_and_nothing_else_is_public() -> None:
     assert public - modules == set(sxhub.__all__) - {"__version__"}
 
 
+def test_type_checkers_see_each_lazy_name_and_no_other() -> None:
+    # a module __getattr__ seen by mypy made any name Any (`from sxhub import AgreeReprot` passed the check): mypy
+    # reads the imports under TYPE_CHECKING instead, and they must name what __getattr__ serves (its home included)
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(sxhub.__file__ or "").read_text(encoding="utf-8"))
+    (guard,) = [n for n in tree.body if isinstance(n, ast.If) and ast.unparse(n.test) == "TYPE_CHECKING"]
+    seen = {a.name: (n.module or "") for n in guard.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert seen == dict(sxhub._LAZY)
+    assert [ast.unparse(n)[:15] for n in guard.orelse] == ["def __getattr__"]
+    assert "__getattr__" not in {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert sxhub.TwinOptions.__module__ == "sxhub.twins" and sxhub.GenerateOptions.__module__ == "sxhub.generate"
+
+
 def test_import_is_light_and_has_no_side_effects() -> None:
     code = (
         "import logging, os, sys, warnings; env = dict(os.environ); n = len(warnings.filters);"
@@ -145,3 +160,44 @@ def test_make_twins_and_generate_show_their_options_and_refuse_a_misspelt_one(
     for name in widened & set(async_params):
         assert params[name].default is None and "TeacherSpec | str" in str(params[name].annotation)
         assert params[name].kind is inspect.Parameter.KEYWORD_ONLY
+
+
+def test_one_string_where_a_list_goes_is_refused_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a str is a sequence of strings: RunConfig(keep_columns="id") kept the columns 'i' and 'd', teachers="local"
+    # opened the teachers 'l', 'o', 'c'..., make_twins(spec, "a text") rewrote each letter. Each is refused at the
+    # call, before a teacher opens, naming the list to pass (mypy refuses them too: tests/test_typing.py)
+    import sxhub.teachers
+    from sxhub import GenerateOptions, InputError, Label, RunConfig, TaskSpec, UserError
+    from sxhub.annotate import annotate
+    from sxhub.generate import generate
+    from sxhub.twins import make_twins
+
+    opened: list[object] = []
+    real = sxhub.teachers.open_teachers
+    monkeypatch.setattr(sxhub.teachers, "open_teachers", lambda specs: opened.append(specs) or real(specs))
+    spec = TaskSpec(name="t", labels=[Label("yes"), Label("no")], teachers=["http://127.0.0.1:9/v1"])
+    calls = {
+        "keep_columns='id' is one string; pass a list: keep_columns=['id'].": lambda: RunConfig(keep_columns="id"),
+        "teachers='local' is one string; pass a list: teachers=['local'].": lambda: RunConfig(teachers="local"),
+        "annotate: teachers='local' is one string; pass a list: teachers=['local'].": lambda: annotate(
+            spec, ["a text"], teachers="local"
+        ),
+        "twins: pass a list of texts, e.g. ['a text'], or a DataFrame, not one string.": lambda: make_twins(
+            spec, "a text"
+        ),
+        "'local' is one string where a list of teachers goes; pass a list: ['local'].": lambda: make_twins(
+            spec, ["a text"], teachers="local"
+        ),
+    }
+    for message, call in calls.items():
+        with pytest.raises(UserError) as refused:
+            call()
+        assert str(refused.value) == message
+    assert opened == []
+    with pytest.raises(UserError, match=r"^'local' is one string where a list of teachers goes"):
+        generate(spec, GenerateOptions(n=2), writers="local")  # the voters open first (a URL: nothing starts)
+    # any other sequence is a list; None (which the run read as no teachers) too
+    config = RunConfig(keep_columns=("id",), teachers=None)
+    assert config.keep_columns == ["id"] and config.teachers == []
+    with pytest.raises(InputError, match=r"^keep_columns= takes a list, got 3\.$"):
+        RunConfig(keep_columns=3)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """sxhub's Python API type-checks as it is called: mypy --strict finds no error in ``typing_snippets/api_usage.py``
 (label names, teachers as URLs and mappings, ``RunConfig(out="run")``, run_pipeline's report read by key,
 make_twins' and generate's options, agree's figures) nor in README.md's "From Python" code, and the snippet runs;
-it finds the misspelt options that ``**kwargs: Any`` let through.
+it finds the misspelt options that ``**kwargs: Any`` let through, and refuses each call ``typing_snippets/refused.py``
+marks (one string where a list goes, a name sxhub does not export).
 
 The constructors that normalise a field in ``__post_init__`` declare, for type checkers only, an ``__init__`` that
 takes what they accept; the dataclass generates the one that runs. A test here keeps the two in step.
@@ -26,6 +27,7 @@ from sxhub.run_report import Report, RunReport
 
 ROOT = Path(__file__).resolve().parent.parent
 SNIPPET = ROOT / "tests" / "typing_snippets" / "api_usage.py"
+REFUSED = ROOT / "tests" / "typing_snippets" / "refused.py"
 # the calls README's From Python prose shows inline, and how the checked code holds each result
 CALLS = {
     "TaskSpec": "spec_{i} = {call}\n",
@@ -36,7 +38,7 @@ CALLS = {
 WIDENED = {
     TaskSpec: {"labels", "examples", "teachers"},
     Example: {"labels"},
-    RunConfig: {"out"},
+    RunConfig: {"out", "keep_columns", "teachers"},
 }
 
 
@@ -87,6 +89,21 @@ def test_the_snippet_check_finds_what_users_met(tmp_path: Path, monkeypatch: pyt
     assert status == 1 and output.count("error:") == 4, output
     assert 'Unexpected keyword argument "sample" for "make_twins"' in output, output
     assert 'Unexpected keyword argument "writer" for "generate"' in output, output
+
+
+def test_mypy_refuses_one_string_for_a_list_and_an_unknown_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # before: `TaskSpec(labels="positive")`, `RunConfig(teachers=URL)`, `predict("a text")` passed the check (a str is
+    # a Sequence[str]) and `from sxhub import AgreeReprot` was Any; keep_columns=("id",) was refused (list[str])
+    monkeypatch.chdir(ROOT)
+    output, status = _mypy([REFUSED], tmp_path / "mypy_cache")
+    lines = REFUSED.read_text(encoding="utf-8").splitlines()
+    marked = {i for i, line in enumerate(lines, 1) if line.endswith("# refused")}
+    found = {int(m) for m in re.findall(rf"^{re.escape(str(REFUSED.relative_to(ROOT)))}:(\d+): error:", output, re.M)}
+    assert status == 1 and found == marked and output.count(" error:") == len(marked), output
+    assert 'Module "sxhub" has no attribute "AgreeReprot"' in output, output
+    assert 'incompatible type "str"; expected "SequenceNotStr[str]"' in output, output
 
 
 def _typing_init(cls: type) -> ast.FunctionDef:

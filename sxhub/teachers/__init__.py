@@ -16,7 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from ..errors import TeacherError, TeacherUnavailableError
+from ..errors import TeacherError, TeacherUnavailableError, UserError
+from ..sequences import SequenceNotStr
 from ..spec import TaskSpec, TeacherSpec
 from .base import (
     AnswerCutError,
@@ -140,10 +141,12 @@ async def open_teachers(specs: Sequence[TeacherSpec | str]) -> AsyncIterator[lis
 
 @asynccontextmanager
 async def teachers_for(
-    spec: TaskSpec, given: Sequence[Teacher | TeacherSpec | str] | None
+    spec: TaskSpec, given: SequenceNotStr[Teacher | TeacherSpec | str] | None
 ) -> AsyncIterator[list[Teacher]]:
     """``given`` in order: Teacher objects as they are (left open), specs opened here (default: the spec's
     teachers). A list mixing both keeps both, as :func:`sxhub.annotate.aannotate` does; the objects were dropped."""
+    if isinstance(given, str):  # it was read letter by letter: teachers 'l', 'o', 'c'...
+        raise UserError(f"{given!r} is one string where a list of teachers goes; pass a list: [{given!r}].")
     entries = list(given or spec.default_teachers())
     specs = [t for t in entries if not isinstance(t, Teacher)]
     if not specs:

@@ -13,9 +13,21 @@ from pathlib import Path
 
 import pandas as pd
 
-from sxhub import AgreeReport, Example, Label, RunConfig, RunReport, TaskSpec, TeacherSpec, agree, run_pipeline
-from sxhub.generate import GenerateOptions, GenerateResult, generate
-from sxhub.twins import TwinOptions, TwinsResult, make_twins
+from sxhub import (
+    AgreeReport,
+    Example,
+    GenerateOptions,
+    Label,
+    RunConfig,
+    RunReport,
+    TaskSpec,
+    TeacherSpec,
+    TwinOptions,
+    agree,
+    run_pipeline,
+)
+from sxhub.generate import GenerateResult, generate
+from sxhub.twins import TwinsResult, make_twins
 
 URL = "http://127.0.0.1:8080/v1"
 
@@ -51,6 +63,8 @@ assert [t.base_url for t in swapped.teachers] == [URL] == [t.base_url for t in o
 config = RunConfig(out="run", teachers=urls, epochs=3)
 assert isinstance(config.out, Path) and config.out / "model" == Path("run", "model")
 assert RunConfig(out=Path("run")).out == config.out
+kept = RunConfig(keep_columns=("id",), teachers=(URL,))  # any sequence of names: stored as a list
+assert kept.keep_columns == ["id"] and kept.teachers == urls
 
 
 def stage_seconds(report: RunReport) -> dict[str, float]:
