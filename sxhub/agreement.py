@@ -8,10 +8,10 @@ the alpha between the teachers' samples, the vote summary and each teacher's and
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -70,6 +70,38 @@ class AgreeReport(_AgreeReportKeys, total=False):
     reliability: dict[str, Any]  # each teacher's and sample's reliability (sxhub.reliability.teacher_reliability)
 
 
+@dataclass(frozen=True)
+class _Says:
+    """How a message names an option: ``sxhub agree``'s flag (``--gold 'x'``) or :func:`agree`'s parameter
+    (``gold='x'``): a Python caller read "pass --gold" and had no such thing to pass."""
+
+    flags: bool
+
+    def name(self, option: str) -> str:
+        return _FLAGS[option] if self.flags else _PARAMETERS[option]
+
+    def given(self, option: str, value: str, *, quoted: bool = True) -> str:
+        if self.flags:
+            return f"{_FLAGS[option]} {value!r}" if quoted else f"{_FLAGS[option]} {value}"
+        return f"{option}={value!r}"
+
+
+_FLAGS = {
+    "gold": "--gold",
+    "pred": "--pred",
+    "task": "--task TASK.yaml",
+    "vote": "--vote",
+    "text_column": "--text-column",
+}
+_PARAMETERS = {
+    "gold": "gold=",
+    "pred": "pred=",
+    "task": "task= (the TaskSpec or its YAML)",
+    "vote": "vote=",
+    "text_column": "text_column=",
+}
+
+
 def agree(
     labelled: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -86,7 +118,8 @@ def agree(
     TaskSpec or its YAML) gives the label order and multi_label and reads labels written as one true/false column
     per label (else the names are the cells', sorted); ``vote`` re-decides the labels from the ``votes`` column by
     that rule (``majority``, ``dawid-skene``, ``scores``) and scores those; ``text_column`` names the texts' column.
-    Bad input raises :class:`sxhub.InputError` with the CLI's message.
+    Bad input raises :class:`sxhub.InputError` with the CLI's message, naming these parameters where the CLI names
+    its flags (``gold='x'``, not ``--gold 'x'``).
     """
     result, _ = score_labelled(labelled, gold=gold, pred=pred, task=task, vote=vote, text_column=text_column)
     return result
@@ -100,8 +133,11 @@ def score_labelled(
     task: TaskSpec | str | os.PathLike[str] | None = None,
     vote: str | None = None,
     text_column: str | None = None,
+    flags: bool = False,
 ) -> tuple[AgreeReport, pd.DataFrame]:
-    """:func:`agree`'s figures and the rows that were scored (``sxhub agree --review`` ranks them)."""
+    """:func:`agree`'s figures and the rows that were scored (``sxhub agree --review`` ranks them); ``flags``: the
+    messages name the CLI's flags, not the parameters."""
+    says = _Says(flags)
     if vote is not None and vote not in VOTE_METHODS:
         raise InputError(f"vote={vote!r} is not one of {list(VOTE_METHODS)}.")
     spec = load_spec(task) if task is not None else None
@@ -112,7 +148,8 @@ def score_labelled(
     if text_column is not None:  # the rows without a text and --review's texts are read from "text"
         if text_column not in df.columns:
             raise InputError(
-                f"--text-column {text_column!r} is not a column of {where}; its columns are {list(df.columns)[:20]}."
+                f"{says.given('text_column', text_column)} is not a column of {where}; its columns are "
+                f"{list(df.columns)[:20]}."
             )
         df = df.rename(columns={"text": "text_input"} if text_column != "text" else {}).rename(
             columns={text_column: "text"}
@@ -123,22 +160,23 @@ def score_labelled(
         df, gold_column = gold_from_flag_columns(df, spec.label_names, spec.multi_label, gold_column)
         # else the teachers' labels in that layout (the 4P tweets')
         df = with_flag_labels(df, spec.label_names, spec.multi_label, column=spec.label_column)
-    pred_column = _pick_pred_column(df, pred, spec.label_column if spec else None)
+    pred_column = _pick_pred_column(df, pred, spec.label_column if spec else None, says)
     if spec is not None and gold_column == pred_column and has_flag_columns(df, spec.label_names, spec.multi_label):
         # --gold's help says 'labels' reads them, but here 'labels' is the teachers' column (annotate --keep-column)
         raise InputError(
-            f"--gold {gold_column!r} is the teachers' column of {name}; its experts' labels are the "
+            f"{says.given('gold', gold_column)} is the teachers' column of {name}; its experts' labels are the "
             f"true/false columns {', '.join(spec.label_names[:4])}{', ...' if len(spec.label_names) > 4 else ''}: "
-            f"pass --gold {spec.label_names[0]!r} (any label's name reads them all)."
+            f"pass {says.given('gold', spec.label_names[0])} (any label's name reads them all)."
         )
     if vote:
-        df = _revote(df, pred_column, vote, spec, gold_column)
+        df = _revote(df, pred_column, vote, spec, gold_column, says)
     result, kept = compare(
         df,
         gold_column=gold_column,
         pred_column=pred_column,
         label_names=spec.label_names if spec else None,
         multi_label=spec.multi_label if spec else None,
+        says=says,
     )
     _add_vote_figures(result, kept, vote or "majority")
     _add_reliability(result, kept, vote or f"the {pred_column!r} column")
@@ -146,16 +184,19 @@ def score_labelled(
     return cast(AgreeReport, result), kept  # compare's dict holds every required key (tests/test_agree.py)
 
 
-def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | None) -> str:
+def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | None, says: _Says) -> str:
     if pred is not None:
         if pred not in df.columns:
-            raise InputError(f"--pred column {pred!r} not found; the file has columns {list(df.columns)[:20]}.")
+            raise InputError(
+                f"{says.given('pred', pred)} is not a column; the file has columns {list(df.columns)[:20]}."
+            )
         return pred
     for candidate in (spec_column, "label", "labels"):
         if candidate and candidate in df.columns:
             return candidate
     raise InputError(
-        f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; name the teacher's column with --pred."
+        f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; name the teacher's column with "
+        f"{says.name('pred')}."
     )
 
 
@@ -171,29 +212,13 @@ def _looks_multi(column: str, values: Sequence[Any]) -> bool:
     return False
 
 
-def _plain_votes(cell: Any) -> list[dict[str, Any]]:
-    """A votes cell as plain dicts with list labels (parquet gives numpy arrays)."""
-    cell = cell.tolist() if hasattr(cell, "tolist") and not isinstance(cell, str) else cell
-    if isinstance(cell, str) and cell.strip().startswith("["):
-        cell = json.loads(cell)
-    if not isinstance(cell, list):
-        return []
-    votes = []
-    for item in cell:
-        vote: dict[str, Any] = dict(item)
-        labels: Any = vote.get("labels")
-        vote["labels"] = labels.tolist() if hasattr(labels, "tolist") else labels
-        votes.append(vote)
-    return votes
-
-
 def _label_names(gold: list[Any], pred: list[Any], multi_label: bool, votes: Sequence[Any] = ()) -> list[str]:
     """Without a task: every name seen in the gold and label cells and in the votes, sorted (a vote for a label
     neither column holds is still a valid vote, not a failed one)."""
     cells = [*gold, *pred]
     names = {lab for cell in cells for lab in (cell if multi_label else [cell])}
     for cell in votes:
-        for vote in _plain_votes(cell):
+        for vote in plain_votes(cell):
             if isinstance(vote.get("labels"), list):
                 names.update(str(lab) for lab in vote["labels"])
     return sorted(names)
@@ -206,6 +231,7 @@ def compare(
     pred_column: str,
     label_names: Sequence[str] | None = None,
     multi_label: bool | None = None,
+    says: _Says = _Says(flags=False),
 ) -> tuple[dict[str, Any], pd.DataFrame]:
     """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed).
 
@@ -216,13 +242,13 @@ def compare(
     """
     if gold_column not in df.columns:
         raise InputError(
-            f"gold column {gold_column!r} not found; the file has columns {list(df.columns)[:20]}; pass --gold with "
-            "one of them."
+            f"gold column {gold_column!r} not found; the file has columns {list(df.columns)[:20]}; pass "
+            f"{says.name('gold')} with one of them."
         )
     if gold_column == pred_column:
         raise InputError(
-            f"--gold {gold_column!r} is also the column being scored; pass --pred with the teacher's label column, "
-            "or --gold with the experts' one."
+            f"{says.given('gold', gold_column)} is also the column being scored; pass {says.name('pred')} with the "
+            f"teacher's label column, or {says.name('gold')} with the experts' one."
         )
     failed = failed_flags(df["failed"]) if "failed" in df.columns else pd.Series(False, index=df.index)
     # a twin that failed a check may carry a label it lost (or a name it kept): scored, it was the teacher's miss
@@ -251,7 +277,7 @@ def compare(
         # annotating again (the teachers' fix) fills the label column, never the experts'
         fix = (
             f"column {gold_column!r} has no label in any row with a text: fill it with the experts' labels, or pass "
-            "--gold with the column that holds them"
+            f"{says.name('gold')} with the column that holds them"
             if no_gold
             else "annotate again or fix the file"
         )
@@ -264,10 +290,10 @@ def compare(
     if label_names is not None:
         names = list(label_names)
     else:
-        _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label)
+        _refuse_flag_gold(gold_column, kept[gold_column].tolist(), pred, multi_label, says)
         _refuse_numbers_beside_names(gold, pred, multi_label, gold_column, pred_column)
         names = _label_names(gold, pred, multi_label, kept["votes"].tolist() if "votes" in kept.columns else ())
-        _refuse_names_that_differ_in_case(names, gold_column, pred_column)
+        _refuse_names_that_differ_in_case(names, gold_column, pred_column, says)
     result = score(gold, pred, names, multi_label)
     result.update(
         gold_column=gold_column,
@@ -284,15 +310,16 @@ def compare(
 FLAG_CELLS = frozenset({"0", "1", "0.0", "1.0", "true", "false", "yes", "no"})
 
 
-def _refuse_flag_gold(gold_column: str, cells: list[Any], pred: list[Any], multi_label: bool) -> None:
+def _refuse_flag_gold(gold_column: str, cells: list[Any], pred: list[Any], multi_label: bool, says: _Says) -> None:
     """Without a task, a gold column of true/false cells beside label names is one label's flag column (GoEmotions'
     layout): scored as label sets, every text's experts' labels would be "1" or "0"."""
     values = {str(v).strip().lower() for v in cells if not (isinstance(v, float) and v != v)}
     named = {str(lab) for cell in pred if cell is not None for lab in (cell if multi_label else [cell])}
     if values and values <= FLAG_CELLS and named and not named & FLAG_CELLS:
         raise InputError(
-            f"--gold {gold_column!r} holds true/false cells, not label names: pass --task TASK.yaml to read the "
-            "experts' labels from the file's one true/false column per label, or --gold with a column of label names."
+            f"{says.given('gold', gold_column)} holds true/false cells, not label names: pass {says.name('task')} to "
+            "read the experts' labels from the file's one true/false column per label, or "
+            f"{says.name('gold')} with a column of label names."
         )
 
 
@@ -321,7 +348,7 @@ def _refuse_numbers_beside_names(
         )
 
 
-def _refuse_names_that_differ_in_case(names: Sequence[str], gold_column: str, pred_column: str) -> None:
+def _refuse_names_that_differ_in_case(names: Sequence[str], gold_column: str, pred_column: str, says: _Says) -> None:
     """Without a task the labels are the names the cells hold: an expert's ``Positive`` (or ``positive ``) beside the
     teacher's ``positive`` would be two labels, and every such text scored as a disagreement."""
     seen: dict[str, str] = {}
@@ -330,8 +357,8 @@ def _refuse_names_that_differ_in_case(names: Sequence[str], gold_column: str, pr
         if other != name:
             raise InputError(
                 f"labels {other!r} and {name!r} in {gold_column!r} / {pred_column!r} differ only in case or spaces, so "
-                "they would be scored as two labels; write them alike in the file, or pass --task TASK.yaml (its names are "
-                "matched ignoring case and spaces)."
+                f"they would be scored as two labels; write them alike in the file, or pass {says.name('task')}: its "
+                "names are matched ignoring case and spaces."
             )
 
 
@@ -350,17 +377,18 @@ def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame, method: str = 
     majority), when the file has a ``votes`` column."""
     if "votes" not in kept.columns:
         return
-    votes_column = [_plain_votes(cell) for cell in kept["votes"].tolist()]
+    votes_column = [plain_votes(cell) for cell in kept["votes"].tolist()]
     alpha, note, n_coders = inter_rater_reliability(votes_column, result["labels"], result["multi_label"])
     decisions = decide_all(votes_column, result["labels"], result["multi_label"], method=method)
     result.update(inter_rater_alpha=alpha, inter_rater_note=note, n_raters=n_coders, votes=summarize(decisions))
 
 
-def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: str) -> pd.DataFrame:
+def _revote(df: pd.DataFrame, pred: str, method: str, spec: Any, gold_column: str, says: _Says) -> pd.DataFrame:
     """``df`` with ``pred`` (and ``failed``) re-decided from its votes by ``method``."""
     if "votes" not in df.columns:
         raise InputError(
-            f"--vote {method} needs a 'votes' column (sxhub annotate writes it); this file has {list(df.columns)[:20]}."
+            f"{says.given('vote', method, quoted=False)} needs a 'votes' column (sxhub annotate writes it); this file "
+            f"has {list(df.columns)[:20]}."
         )
     votes = [plain_votes(cell) for cell in df["votes"].tolist()]
     if spec is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -727,6 +728,29 @@ def test_a_damaged_votes_cell_is_one_line_naming_file_row_and_column(
     assert not (tmp_path / "out" / "data").exists()
 
 
+@pytest.mark.parametrize(
+    ("cell", "said"),
+    [("[x", "votes cell '[x' is not a JSON list of votes."), ([1, 2], "votes cell '[1, 2]' is not a list of votes:")],
+    ids=["cut-json", "not-votes"],
+)
+def test_a_malformed_votes_cell_in_jsonl_or_a_frame_is_one_line(
+    cell: object, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # agree read votes with a copy of reliability.plain_votes that took a cell it could not read for no votes, or
+    # crashed: 'Error: JSONDecodeError: Expecting value' or 'Error: TypeError: 'int' object is not iterable', exit 1
+    from sxhub import InputError, agree
+    from sxhub.data import write_table
+
+    frame = labelled_with_votes()
+    frame["votes"] = [cell, *frame["votes"][1:]]  # a row that is scored (the last one failed)
+    path = write_table(frame, tmp_path / "labelled.jsonl")
+    for review in ([], ["--review", str(tmp_path / "review.csv")]):
+        code, out, err = run_cli(["agree", str(path), "--gold", "expert", *review], capsys)
+        assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith(f"Error: {said}"), err
+    with pytest.raises(InputError, match=re.escape(said)):
+        agree(frame, gold="expert")
+
+
 def test_votes_written_as_python_lists_read_as_votes(tmp_path: Path) -> None:
     """pandas' to_csv writes list cells in Python's notation ([{'teacher': 'A', ...}]): such a cell beside JSON ones
     is read, not taken for a damaged one."""
@@ -851,5 +875,55 @@ def test_library_agree_refuses_bad_input_with_the_clis_message(tmp_path: Path) -
         agree(path, gold="experts")
     with pytest.raises(InputError, match=r"vote='dawid' is not one of \['majority', 'dawid-skene', 'scores'\]"):
         agree(path, gold="expert", vote="dawid")
-    with pytest.raises(InputError, match="--text-column 'body' is not a column of the DataFrame"):
+    with pytest.raises(InputError, match=r"^text_column='body' is not a column of the DataFrame"):
         agree(labelled_with_votes(), gold="expert", text_column="body")
+
+
+def _bad_agree_inputs() -> dict[str, tuple[pd.DataFrame, dict[str, str], bool]]:
+    """Each message that names an option: the file, agree()'s keywords, and whether the task goes with them."""
+    votes = labelled_with_votes()
+    flags, _ = multi_label_flags()
+    return {
+        "gold-is-scored": (votes, {"gold": "label"}, False),
+        "pred-missing": (votes, {"gold": "expert", "pred": "teacher"}, False),
+        "no-label-column": (votes.drop(columns=["label"]), {"gold": "expert"}, False),
+        "gold-missing": (votes, {"gold": "experts"}, False),
+        "gold-empty": (votes.assign(expert=None), {"gold": "expert"}, False),
+        "text-column": (votes, {"gold": "expert", "text_column": "body"}, False),
+        "vote-without-votes": (votes.drop(columns=["votes"]), {"gold": "expert", "vote": "majority"}, False),
+        "case": (votes.assign(expert=votes["expert"].str.title()), {"gold": "expert"}, False),
+        "flag-gold": (flags, {"gold": "Price"}, False),
+        "teachers-column-as-gold": (flags, {"gold": "labels"}, True),
+    }
+
+
+@pytest.mark.parametrize("case", list(_bad_agree_inputs()))
+def test_agree_names_its_parameters_and_the_cli_its_flags(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # sxhub.agree raised the CLI's messages: a Python caller read "pass --gold with one of them", "--vote majority
+    # needs a 'votes' column", "pass --task TASK.yaml", options that agree() does not have. The library names its
+    # parameters (gold=, vote=, task=); sxhub agree still names its flags, in the same message otherwise
+    from sxhub import InputError, agree
+    from sxhub.data import write_table
+
+    frame, kwargs, with_task = _bad_agree_inputs()[case]
+    path = write_table(frame, tmp_path / "labelled.jsonl")
+    task = tmp_path / "task.yaml"
+    task.write_text(multi_label_flags()[1], encoding="utf-8")
+    argv = [f"--{k.replace('_', '-')}={v}" for k, v in kwargs.items()] + (["--task", str(task)] if with_task else [])
+    code, out, err = run_cli(["agree", str(path), *argv], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    said = err.strip().removeprefix("Error: ")
+    with pytest.raises(InputError) as refused:
+        agree(path, task=task if with_task else None, **kwargs)
+    told = str(refused.value)
+    assert re.search(r"--(gold|pred|task|vote|text-column)\b", said), said
+    assert "--" not in told and re.search(r"\b(gold|pred|task|vote|text_column)=", told), told
+    # the same message, each flag written as the parameter: --gold 'x' as gold='x', --vote majority as
+    # vote='majority', --task TASK.yaml as task= (the TaskSpec or its YAML), a bare --pred as pred=
+    expected = said.replace("--task TASK.yaml", "task= (the TaskSpec or its YAML)")
+    expected = re.sub(r"--vote (\S+)", r"vote='\1'", expected)
+    expected = re.sub(r"--(gold|pred|text-column) '", lambda m: m[1].replace("-", "_") + "='", expected)
+    expected = re.sub(r"--(gold|pred)\b", r"\1=", expected)
+    assert told == expected

@@ -7,12 +7,12 @@ from typing import Any
 import click
 import pandas as pd
 
-from ..agreement import _plain_votes, score_labelled
+from ..agreement import score_labelled
 from ..data import find_text_column, write_table
 from ..errors import InputError
 from ..labelled import parse_label_cell
 from ..metrics import format_report, most_split
-from ..reliability import VOTE_METHODS, format_reliability
+from ..reliability import VOTE_METHODS, format_reliability, plain_votes
 from . import emit_json
 from .params import OutputPath, requires
 
@@ -33,7 +33,7 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
         }
         row["gold"] = record[result["gold_column"]]
         if "votes" in record:
-            row["votes"] = _plain_votes(record["votes"])
+            row["votes"] = plain_votes(record["votes"])
         if "agreement" in record:
             row["agreement"] = record["agreement"]
         rows.append(row)
@@ -91,7 +91,7 @@ def agree(
     requires("--top", "--review", when=review is not None)
     refuse_input_as_output(review, labelled, "--review")
     report, kept = score_labelled(
-        labelled, gold=gold_column, pred=pred_column, task=task, vote=vote, text_column=text_column
+        labelled, gold=gold_column, pred=pred_column, task=task, vote=vote, text_column=text_column, flags=True
     )
     result: dict[str, Any] = dict(report)
     if review:
