@@ -24,8 +24,10 @@ here) and the two stages' modules, :mod:`sxhub.ray_annotate` and :mod:`sxhub.ray
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,21 +52,27 @@ def ray_module() -> Any:
     return ray
 
 
-def connect(address: str | None = None) -> bool:
+def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a local Ray; True when this call started
-    or joined it (then :func:`disconnect` ends it), False when this process was already connected."""
+    or joined it (then :func:`disconnect` ends it), False when this process was already connected.
+
+    ``quiet`` (``sxhub -q``: only errors on stderr) keeps Ray's own lines off stderr, where they came even so: the
+    warning that token authentication is on (its ``ray`` logger, at ERROR here) and the driver's C++ core worker
+    line that an actor has constructor arguments in the object store (Ray Data's actor pool always has: logged at
+    ERROR level, which Ray's C++ logger always copies to stderr; :func:`quiet_backend_logs`)."""
     ray = ray_module()
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         check_address(address)
-    options: dict[str, Any] = {"logging_level": logging.WARNING, "log_to_driver": False}
+    options: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.WARNING, "log_to_driver": False}
     if address is None:
         options["include_dashboard"] = False
     sigterm = sigterm_handler()
     try:
-        ray.init(address=address, **options)
+        with quiet_backend_logs(quiet):
+            ray.init(address=address, **options)
     except ValueError as exc:  # an address Ray cannot read
         raise RayAddressError(
             f"--address {address!r} is not a Ray cluster address ({str(exc)[:120]}); write HOST:PORT (the head node's "
@@ -77,6 +85,65 @@ def connect(address: str | None = None) -> bool:
         ) from exc
     restore_sigterm(sigterm)
     return True
+
+
+BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"
+LEVEL_NOTICE = b"Set ray log level from environment variable RAY_BACKEND_LOG_LEVEL"
+
+
+@contextlib.contextmanager
+def quiet_backend_logs(quiet: bool) -> Iterator[None]:
+    """Within ``with`` (``ray.init`` under ``quiet``): Ray's C++ logs at ``fatal`` (``$RAY_BACKEND_LOG_LEVEL``, read
+    as each of Ray's processes starts) unless the user set a level; this process's environment is put back after.
+
+    Ray's C++ logger copies every line from ERROR up to stderr whatever its log file, and Ray Data's actor pool always
+    passes its actors object references: each ``sxhub -q predict --engine ray`` printed ``core_worker.cc: Actor ...
+    has constructor arguments in the object store and max_restarts > 0 ...``. No setting of Ray's turns that line
+    off alone. The level does, and makes the driver log that it was set (``logging.cc: Set ray log level from
+    environment variable ...``, at INFO, to stderr: its log file is not open yet); that one line is dropped from
+    what ``ray.init`` writes on stderr (:func:`_without_level_notice`), everything else is shown as it came. The
+    processes a local Ray starts here (raylet, GCS, workers) inherit the level, so their log files keep fatal lines
+    only; a joined cluster's processes are not touched. A failure still ends the run with its error (Ray raises it
+    in Python), and a run without ``-q`` keeps Ray's logs as they were."""
+    if not quiet or BACKEND_LOG_LEVEL in os.environ:
+        yield
+        return
+    os.environ[BACKEND_LOG_LEVEL] = "fatal"
+    try:
+        with _without_level_notice():
+            yield
+    finally:
+        os.environ.pop(BACKEND_LOG_LEVEL, None)
+
+
+@contextlib.contextmanager
+def _without_level_notice() -> Iterator[None]:
+    """File descriptor 2 (where Ray's C++ logger writes, whatever ``sys.stderr`` is) held in a temporary file within
+    ``with``; its lines are written back to it after, less Ray's line that it read ``$RAY_BACKEND_LOG_LEVEL``."""
+    import sys
+    import tempfile
+
+    def flush() -> None:  # Python's own buffered lines first, in their order
+        for stream in (sys.stderr, sys.__stderr__):
+            with contextlib.suppress(Exception):
+                stream.flush()  # type: ignore[union-attr]
+
+    flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as held:
+            os.dup2(held.fileno(), 2)
+            try:
+                yield
+            finally:
+                flush()
+                os.dup2(saved, 2)
+                held.seek(0)
+                kept = [line for line in held.read().splitlines(keepends=True) if LEVEL_NOTICE not in line]
+                if kept:
+                    os.write(2, b"".join(kept))
+    finally:
+        os.close(saved)
 
 
 def sigterm_handler() -> Any:

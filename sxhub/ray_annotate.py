@@ -124,7 +124,7 @@ def annotate_ray(
         todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
         if todo:
             split_by_text(job, parts, shards)
-            owned = connect(address)
+            owned = connect(address, quiet=not progress)
             try:
                 _run_shards(
                     job, parts, todo, shards=shards, workers=workers, task_retries=task_retries, progress=progress

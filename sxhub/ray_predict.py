@@ -298,7 +298,7 @@ def predict_ray(
             first_chunk_column(first, source, text_column)  # a text column of numbers: one line, not labelled
     check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
     ray = ray_module()
-    owned = connect(address)
+    owned = connect(address, quiet=not progress)
     start = time.perf_counter()
     folder = parts_dir(out)
     try:

@@ -324,6 +324,34 @@ def test_cli_engine_ray(cluster, int8_student: Path, tmp_path: Path, capsys) -> 
     assert code == 2 and "--offset and --shard with --engine ray read a local file or a Hub dataset" in err
 
 
+def test_quiet_predict_on_the_cluster_leaves_stderr_to_errors(cluster, int8_student: Path, tmp_path: Path) -> None:
+    """``sxhub -q predict --engine ray`` ("only errors on stderr") printed Ray's warning that token authentication
+    is on and the driver's C++ line ``core_worker.cc: Actor ... has constructor arguments in the object store and
+    max_restarts > 0 ...``; now nothing, and an error is still its one line. Run as a user runs it (a process of its
+    own, whose stderr the C++ logger writes to), on an input at a URL (read by Ray's own reader)."""
+    texts = ["profit rose", "sales fell", ""] * 40
+    source = write_table(pd.DataFrame({"text": texts, "id": [str(i) for i in range(120)]}), tmp_path / "in.csv")
+    out = tmp_path / "out.parquet"
+    base = ["-q", "predict", str(int8_student), source.as_uri(), "-o", str(out), "--onnx", "--int8"]
+    done = run_sync([*cli_argv(), *base, "--engine", "ray", "--address", cluster.address])
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert read_table(out)["id"].tolist() == [str(i) for i in range(120)]
+
+    done = run_sync([*cli_argv(), *base, "--text-column", "id", "--engine", "ray", "--address", cluster.address])
+    assert done.returncode == 2
+    assert done.stderr == (
+        'Error: column \'id\' holds numbers (["0", "1", "2"]), not texts; pass --text-column with the column of '
+        "texts.\n"
+    )
+
+
+def cli_argv() -> list[str]:
+    import sys
+
+    return [sys.executable, "-m", "sxhub"]
+
+
 # --------------------------------------------------------------------------------------------------------------
 # annotate: Ctrl-C on the driver
 # --------------------------------------------------------------------------------------------------------------
