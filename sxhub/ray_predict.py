@@ -82,6 +82,15 @@ def _read(source: str, rows: RowSlice, *, chunk_rows: int = CHUNK_ROWS) -> tuple
     return (ds.limit(rows.limit) if rows.limit is not None else ds), columns
 
 
+def _first_chunk(ds: Any, chunk_rows: int) -> pd.DataFrame:
+    """The first ``chunk_rows`` rows of a URL's Dataset, read by Ray's reader as the students will get them (CSV
+    cells as strings, JSON and Parquet values with their types), for the check a local file's first chunk has
+    (:func:`sxhub.predict_files.check_text_values`): a text column of numbers was labelled at a URL ("1", "2.5" as
+    texts, exit 0) where the same file here was refused. Ray stops reading once it has the rows (the limit reaches
+    its read tasks); the students are not started yet."""
+    return ds.limit(chunk_rows).to_pandas()
+
+
 def _read_chunks(source: str, rows: RowSlice, *, chunk_rows: int) -> tuple[Any, list[str]]:
     """The rows of a local file or Hub dataset (or of their slice: ``--offset``, ``--limit``, ``--shard``) as a Ray
     Dataset, read by the reader of single-process predict (:func:`sxhub.stream.iter_table`), in its chunks.
@@ -307,7 +316,11 @@ def predict_ray(
         context.enable_progress_bars = progress
         with ray_data_console(quiet=not progress):
             ds, columns = _read(str(source), rows, chunk_rows=chunk_rows)
-            column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
+            first = _first_chunk(ds, chunk_rows) if "://" in str(source) else None
+            if first is not None and len(first.columns):  # a text column of numbers: one line, not labelled
+                column = first_chunk_column(first, source, text_column)
+            else:
+                column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
             size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             labelled = ds.map_batches(
                 StudentActor,

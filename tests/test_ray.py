@@ -346,6 +346,31 @@ def test_quiet_predict_on_the_cluster_leaves_stderr_to_errors(cluster, int8_stud
     )
 
 
+def test_predict_on_the_cluster_refuses_a_url_whose_text_column_holds_numbers(
+    cluster, int8_student: Path, tmp_path: Path, capsys
+) -> None:
+    """A local file whose text column holds numbers is refused in one line; at a URL (read by Ray's readers, not
+    the local reader that checks) the same file was labelled, "0", "1", "2" as texts, with exit 0. A file:// URL
+    takes the URL path (Ray's read_csv, read_json, read_parquet), as s3:// does."""
+    from conftest import run_cli
+
+    frame = pd.DataFrame({"id": list(range(50)), "body": ["profit rose"] * 50})
+    for name, shown in [("in.csv", '["0", "1", "2"]'), ("in.jsonl", "[0, 1, 2]"), ("in.parquet", "[0, 1, 2]")]:
+        source = write_table(frame, tmp_path / name)
+        out = tmp_path / "out.parquet"
+        argv = ["predict", str(int8_student), source.as_uri(), "-o", str(out), "--onnx", "--int8", "--engine", "ray"]
+        for given in (source.as_uri(), str(source)):  # the URL says what the local file says
+            argv[2] = given
+            code, _, err = run_cli([*argv, "--text-column", "id"], capsys)
+            assert code == 2, (name, given, err)
+            assert f"column 'id' holds numbers ({shown}), not texts; pass --text-column" in err, (name, given)
+            assert not out.exists()
+        code, _, err = run_cli([*argv, "--text-column", "body"], capsys)  # its texts are labelled
+        assert code == 0, err
+        assert read_table(out)["body"].tolist() == ["profit rose"] * 50
+        out.unlink()
+
+
 def cli_argv() -> list[str]:
     import sys
 
