@@ -91,6 +91,8 @@ class GenerateOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n < 1:
             raise InputError(f"--n={self.n!r} must be a positive integer.")
+        if isinstance(self.topics, str):  # taken letter by letter, "banks" was the topics b, a, n, k, s
+            raise InputError(f"topics={self.topics!r} is one string; pass a list: topics=[{self.topics!r}].")
         check_threshold("temperature", self.temperature, high=2.0)
         check_threshold("min_distance", self.min_distance, high=2.0)
         if self.min_agreement is not None:

@@ -188,6 +188,11 @@ def test_one_string_where_a_list_goes_is_refused_in_one_line(monkeypatch: pytest
         "'local' is one string where a list of teachers goes; pass a list: ['local'].": lambda: make_twins(
             spec, ["a text"], teachers="local"
         ),
+        # the topics b, a, n, k, s
+        "topics='banks' is one string; pass a list: topics=['banks'].": lambda: GenerateOptions(
+            n=2,
+            topics="banks",  # type: ignore[arg-type]
+        ),
     }
     for message, call in calls.items():
         with pytest.raises(UserError) as refused:
