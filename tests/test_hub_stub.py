@@ -360,3 +360,30 @@ def test_a_read_only_token_reads_but_is_refused_writes_with_403(hub: HubFixture)
     with pytest.raises(HfHubHTTPError) as err:
         reader.upload_file(path_or_fileobj=b"x", path_in_repo="x.txt", repo_id=f"{hub.user}/m")
     assert err.value.response.status_code == 403
+
+
+def test_auth_check_reads_and_writes_as_the_tokens_may(hub: HubFixture) -> None:
+    """``HfApi.auth_check`` (``GET .../auth-check``, ``.../auth-check/write`` with ``write=True``): passes where the
+    token may read (write); a read-only token is refused the write check with 403, a missing repo (or a private one
+    without a token) is ``RepositoryNotFoundError``, a rejected token 401."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    HfApi().create_repo(f"{hub.user}/d", repo_type="dataset")
+    HfApi().create_repo(f"{hub.user}/secret", repo_type="dataset", private=True)
+    HfApi().auth_check(f"{hub.user}/d", repo_type="dataset", write=True)
+    HfApi(token=False).auth_check(f"{hub.user}/d", repo_type="dataset")  # public: anyone reads
+    reader = HfApi(token="read_token")
+    reader.auth_check(f"{hub.user}/d", repo_type="dataset")
+    with pytest.raises(HfHubHTTPError) as err:
+        reader.auth_check(f"{hub.user}/d", repo_type="dataset", write=True)
+    assert err.value.response.status_code == 403 and not isinstance(err.value, RepositoryNotFoundError)
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi().auth_check(f"{hub.user}/missing", repo_type="dataset", write=True)
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi().auth_check(f"{hub.user}/d", write=True)  # a model of that name: none
+    with pytest.raises(RepositoryNotFoundError):
+        HfApi(token=False).auth_check(f"{hub.user}/secret", repo_type="dataset")
+    with pytest.raises(HfHubHTTPError) as err:
+        HfApi(token="invalid_token").auth_check(f"{hub.user}/d", repo_type="dataset", write=True)
+    assert err.value.response.status_code == 401

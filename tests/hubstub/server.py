@@ -219,6 +219,7 @@ class Handler(BaseHTTPRequestHandler):
             ("GET", ""): lambda: self.repo_info(repo, "main"),
             ("HEAD", ""): lambda: self.repo_info(repo, "main"),
             ("GET", "revision"): lambda: self.repo_info(repo, rev),
+            ("GET", "auth-check"): lambda: self.auth_check(repo, args),
             ("POST", "preupload"): lambda: self.preupload(repo, rev),
             ("POST", "commit"): lambda: self.commit(repo, rev),
             ("GET", "tree"): lambda: self.tree(repo, rev, unquote("/".join(args[1:]))),
@@ -328,6 +329,24 @@ class Handler(BaseHTTPRequestHandler):
             if search in repo_id:
                 infos.append(self._info(repo, "main"))
         self.send_json(infos)
+
+    def auth_check(self, repo: Repo, args: list[str]) -> None:
+        """``GET /api/{type}s/{id}/auth-check[/write]``, as huggingface_hub 2.4.0 (as installed) ``hf_api.py``
+        ``HfApi.auth_check`` sends it (``write=True`` adds ``/write``) and reads the answer: any 2xx is access
+        (``hf_raise_for_status`` only), a 404 ``RepoNotFound`` (``X-Error-Code``) is ``RepositoryNotFoundError``
+        ("Raised if the repository does not exist, is private, or the user does not have access", its docstring; the
+        ``_route_api`` lookup above answers it for a missing repo, and for a private one without a token). The same
+        client code is at commit ee0a4510f4bc15e26cb722be2efc2bdb01383ca0 (``/write`` since c837937b5, PR #3776).
+        Chosen here, not confirmed by those sources: the body (``{}``), and that the write check refuses a token with
+        no write permission as the stand-in's write routes do (401 without a token or with an ``invalid`` one, 403
+        for a read-only one; the 403 of a read-only token is what ``hf_api.py`` documents for the access-request
+        routes: "HTTP 403 if you only have read-only access to the repo. This can be the case if you don't have `write` or
+        `admin` role in the organization the repo belongs to or if you passed a `read` token")."""
+        if args not in ([], ["write"]):
+            raise self.no_route()
+        write = args == ["write"]
+        self.token(required=write, write=write)
+        self.send_json({})
 
     def repo_info(self, repo: Repo, revision: str) -> None:
         self.send_json(self._info(repo, revision))
