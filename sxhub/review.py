@@ -442,6 +442,51 @@ def write_review_space(
     return folder
 
 
+def check_decisions_repo(dataset_repo: str, *, token: str | None) -> None:
+    """Refuse a ``--dataset-repo`` this token cannot write to, before the review Space is pushed: the Space's
+    ``HF_TOKEN`` (usually the same person's) would be refused too, and the Space said so only at its first push (or,
+    for a repo this token reads, not at all until then). The check is huggingface_hub's ``auth_check(write=True)``;
+    a repo it reports missing but that can be read is refused alike (see ``review_app.check_writable``). A repo that
+    is not on the Hub is created by the Space at its start: said in a warning, and refused when its namespace is
+    not the token's user's or one of its organisations'."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    from .hub import hub_api, hub_errors, resolve_token, token_fix, writable_namespaces
+
+    api = hub_api(resolve_token(token))
+    with hub_errors(f"checking that the token may write to dataset repo {dataset_repo!r} (--dataset-repo)"):
+        try:
+            api.auth_check(dataset_repo, repo_type="dataset", write=True)
+            return
+        except RepositoryNotFoundError:
+            exists = api.repo_exists(dataset_repo, repo_type="dataset")
+        except HfHubHTTPError as exc:
+            if exc.response is None or exc.response.status_code != 403:
+                raise
+            exists = True
+        if not exists:
+            user, orgs, _ = writable_namespaces(api.whoami())
+    if exists:
+        raise PublishError(
+            f"the token cannot write to dataset repo {dataset_repo!r} (--dataset-repo), where the review Space keeps "
+            f"its decisions, and the Space's HF_TOKEN secret will need to; {token_fix(403)}, or pass a --dataset-repo "
+            "you can write to."
+        )
+    namespace = dataset_repo.split("/", 1)[0]
+    if namespace.casefold() not in {name.casefold() for name in (user, *orgs)}:
+        yours = f"{user!r}" + (f" or {', '.join(map(repr, orgs))}" if orgs else "")
+        raise PublishError(
+            f"there is no dataset repo {dataset_repo!r} (--dataset-repo), and the token of {user!r} cannot create one "
+            f"in {namespace!r} for the review Space's decisions; pass the id of the labelled dataset's repo, or one "
+            f"in {yours}."
+        )
+    logger.warning(
+        "dataset repo %r is not on the Hub: the review Space creates it at its start to keep the decisions; if the "
+        "labelled data is published elsewhere, pass that repo's id as --dataset-repo",
+        dataset_repo,
+    )
+
+
 def publish_review(
     labelled: str | os.PathLike[str] | pd.DataFrame,
     *,
@@ -478,6 +523,8 @@ def publish_review(
         load_review(labelled, queue=queue, spec=spec)  # bad input fails here, before any repo is created
     finally:
         logger.setLevel(level)
+    if to is None and repo_id is not None:  # pushing: the Space would start, and learn at its first push
+        check_decisions_repo(dataset_repo, token=token)
     default = Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "review"
     return publish_folder(
         lambda folder, rid: write_review_space(

@@ -356,6 +356,7 @@ def hub_log(
     """
     from huggingface_hub import snapshot_download
 
+    check_writable(dataset_repo, token=token)  # before the page is served, not at the first push a minute later
     folder = folder or _local_folder()
     folder.mkdir(parents=True, exist_ok=True)
     scheduler = _watched_scheduler()(
@@ -375,6 +376,34 @@ def hub_log(
     paths = sorted((earlier / DECISIONS_IN_REPO).glob("*.jsonl")) + sorted(folder.glob("*.jsonl"))
     log = DecisionLog(folder / f"decisions-{uuid.uuid4().hex[:12]}.jsonl", read_paths=paths, lock=scheduler.lock)
     return log, scheduler
+
+
+class NotWritable(Exception):
+    """The token cannot write to the dataset repo that keeps the decisions (one line: what and the fix)."""
+
+
+def check_writable(dataset_repo: str, *, token: str | None) -> None:
+    """Raise :class:`NotWritable` (or huggingface_hub's error for a rejected token) when ``token`` cannot write to
+    ``dataset_repo``, before any reviewer works: a token that could read but not write an existing repo (read-only,
+    or another's dataset) started the Space, and reviewers learnt of it only when the first push failed, a minute
+    (``every``) later. The check is huggingface_hub's ``auth_check(write=True)`` (``GET
+    /api/datasets/{id}/auth-check/write``). It answers "not found" for a repo that is not there, and may answer so for
+    one this token may read but not write (huggingface_hub's ``hf spaces hot-reload`` takes only
+    ``RepositoryNotFoundError`` for a failed write check), so a readable repo is refused too. A repo that is not
+    there is left to ``CommitScheduler``, which creates it (and is refused there when the token cannot)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    api = HfApi(token=token)
+    try:
+        api.auth_check(dataset_repo, repo_type="dataset", write=True)
+        return
+    except RepositoryNotFoundError:
+        try:
+            api.auth_check(dataset_repo, repo_type="dataset")
+        except RepositoryNotFoundError:
+            return  # not there (or not visible): CommitScheduler's create_repo decides
+    raise NotWritable(f"{dataset_repo} exists, and this token may read it but not write to it")
 
 
 def _watched_scheduler() -> Any:
@@ -454,6 +483,13 @@ def main(folder: Path) -> None:
 
     try:
         review, scheduler = load_space(folder, token=token)
+    except NotWritable as exc:
+        repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
+        raise SystemExit(
+            f"this review Space keeps decisions in the dataset repo {repo}, and the HF_TOKEN secret cannot write "
+            f"there ({exc}): set HF_TOKEN to a token with write access to {repo} (Settings, Variables and secrets) "
+            "and restart the Space."
+        ) from exc
     except HfHubHTTPError as exc:  # a read-only, expired or wrong token: one line in the Space's logs, not a traceback
         repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
         status = exc.response.status_code if exc.response is not None else None

@@ -814,6 +814,44 @@ def test_publish_review_errors_are_one_line(labelled: Path, tmp_path: Path, caps
     assert config.dataset_repo == "me/ds" and config.labels == NAMES and config.descriptions == {}
 
 
+def test_publish_review_refuses_a_dataset_repo_the_token_cannot_write_before_pushing(
+    hub: Any, labelled: Path, capsys: Any, caplog: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`publish review --dataset-repo` named a repo the Space could never write to (another's namespace, or an
+    existing repo this token only reads), pushed the Space with exit 0, and the Space failed at its start or at its
+    first push. Now the publish stops first, in one line, and no Space repo is made; a repo that is not there yet
+    (the Space creates it) is a warning; a writable one passes without a word."""
+    from huggingface_hub import HfApi
+
+    space = f"{hub.user}/fin-review"
+    args = ["publish", "review", str(labelled), "--repo-id", space, "--dataset-repo"]
+    code, _, err = run_cli([*args, "someone-else/fin-sent"], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: there is no dataset repo 'someone-else/fin-sent' (--dataset-repo), and the token of 'tester' cannot "
+        "create one in 'someone-else' for the review Space's decisions; pass the id of the labelled dataset's repo, "
+        "or one in 'tester' or 'test-org'."
+    ]
+    dataset = f"{hub.user}/fin-sent"
+    HfApi().create_repo(dataset, repo_type="dataset")
+    monkeypatch.setenv("HF_TOKEN", "read_only_token")
+    code, _, err = run_cli([*args, dataset], capsys)
+    [line] = err.strip().splitlines()
+    assert code == 2 and line.startswith(f"Error: the token cannot write to dataset repo {dataset!r} (--dataset-repo)")
+    assert "the token came from HF_TOKEN" in line and line.endswith("or pass a --dataset-repo you can write to.")
+    assert not HfApi(token=hub.token).repo_exists(space, repo_type="space")
+
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    code, _, err = run_cli([*args, dataset], capsys)
+    assert code == 0 and not caplog.records, err
+    code, _, err = run_cli([*args, f"{hub.user}/new-decisions", "--exist-ok"], capsys)
+    assert code == 0, err
+    said = [r.getMessage() for r in caplog.records]
+    assert (
+        len(said) == 1
+        and "'tester/new-decisions' is not on the Hub: the review Space creates it at its start" in said[0]
+    )
+
+
 def test_the_review_spaces_modules_import_only_each_other() -> None:
     """``publish review`` copies review_app.py and review_log.py into the Space as ``sxhub_review``, without sxhub:
     any other relative import, even inside a function, fails there when it runs (a ``from .space import`` in
@@ -1026,6 +1064,46 @@ def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_in_one
         message = str(stopped.value.code)
         assert "\n" not in message and f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write" in message
         assert f"set HF_TOKEN to a token with write access to {dataset}" in message
+
+
+def test_a_review_space_whose_token_can_read_but_not_write_the_dataset_repo_stops_at_start(
+    hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the dataset repo already there (``publish dataset`` made it), a read-only HF_TOKEN passed the start:
+    CommitScheduler's ``create_repo(exist_ok=True)`` takes a 403 on a repo that exists as done, the earlier decisions
+    downloaded, and the page was served; reviewers learnt that nothing was saved only when the first push failed, a
+    minute later. Now the Space stops before serving, in one line naming the repo and the fix; a token that can
+    write still starts it and pushes (test_review_space_keeps_decisions_in_the_dataset_repo)."""
+    from huggingface_hub import HfApi
+
+    dataset = f"{hub.user}/fin-sent"
+    HfApi().create_repo(dataset, repo_type="dataset")
+    folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
+    monkeypatch.chdir(tmp_path)  # the Space's decisions/ folder
+
+    def served(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the page was served with a token that cannot write the dataset repo")
+
+    monkeypatch.setattr(app, "launch", served)
+    monkeypatch.setenv("HF_TOKEN", "read_only_token")
+    with pytest.raises(SystemExit) as stopped:
+        app.main(folder)
+    message = str(stopped.value.code)
+    assert "\n" not in message and f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write" in message
+    assert "403" in message and f"set HF_TOKEN to a token with write access to {dataset}" in message
+    assert not (tmp_path / "decisions").exists()  # stopped before the scheduler's folder was made
+    pushes = [r for r in hub.stub.requests if "/commit/" in r]
+    assert pushes == []
+
+    monkeypatch.setenv("HF_TOKEN", hub.token)  # the owner fixed the secret: the Space starts, and pushes
+    review, scheduler = app.load_space(folder, token=hub.token, decisions_folder=tmp_path / "d")
+    try:
+        review.decide(0, "alice", ["negative"])
+        scheduler.trigger().result(timeout=60)
+    finally:
+        scheduler.stop()
+    pushed = [f for f in hub.stub.list_files(dataset, repo_type="dataset") if f.startswith("review/decisions/")]
+    assert len(pushed) == 1
 
 
 def test_a_review_space_whose_pushes_fail_after_it_started_tells_the_reviewer(
