@@ -763,7 +763,11 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
             if teachers == []
             else "*teacher labels* are what the student learned"
         )
-        lines += ["", f"**Scores** ({where}; {learned}, *experts* are people):", ""]
+        # the --gold column scored against, as sxhub names it ("experts" when people's labels; a Space published
+        # before the name was recorded has none)
+        reference = str(about.get("reference") or "experts")
+        who = "*experts* are people" if reference == "experts" else f"{reference} is the --gold column, as given"
+        lines += ["", f"**Scores** ({where}; {learned}, {who}):", ""]
         accuracy = "subset accuracy" if expert.multi_label else "accuracy"  # multi-label: every label right
         lines += [
             f"| comparison | texts | {accuracy} | macro F1 | micro F1 | Krippendorff's α |",
@@ -771,7 +775,8 @@ def describe(expert: Expert, about: Mapping[str, Any]) -> str:
         ]
         for name, row in scores.items():
             cells = [_num(row.get(k)) for k in ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha")]
-            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+            shown = str(name).replace("experts", reference).replace("|", "\\|")
+            lines.append(f"| {shown} | " + " | ".join(cells) + " |")
         if about.get("scores_note"):
             lines += ["", str(about["scores_note"])]
     else:

@@ -38,6 +38,34 @@ def table_cell(text: str | None) -> str:
     return " ".join(str(text or "").split()).replace("|", "\\|")
 
 
+# --gold columns whose name says they hold people's labels: the cards and the Space keep calling them "experts"
+EXPERT_NAMED = ("gold", "human", "humans", "annotator", "annotators")
+
+
+def reference_name(gold: str | None) -> str:
+    """How the cards and the Space name the labels of the ``--gold`` column: "experts" when the column is named so
+    (``expert``, ``expert_label``, ``gold``, ...) or is not known (a card made before it was recorded), else the column
+    itself as inline code: ``--gold gpt4`` was called "experts", which says people labelled it."""
+    if gold is None or "expert" in gold.casefold() or gold.casefold() in EXPERT_NAMED:
+        return "experts"
+    plain = gold.replace("`", "'")  # a backtick in the name would end the code span
+    return f"`{plain}`"
+
+
+def against_column(evaluations: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """The ``--gold`` column the "... vs experts" comparisons were scored against (``against``, written by
+    ``sxhub.evaluate.compare_on_split``), or None when none records it."""
+    for name, result in evaluations.items():
+        if "experts" in name and isinstance(result.get("against"), str):
+            return str(result["against"])
+    return None
+
+
+def comparison_name(name: str, gold: str | None) -> str:
+    """A comparison's name as shown: "student vs experts" becomes "student vs `gpt4`" for ``--gold gpt4``."""
+    return name.replace("experts", reference_name(gold))
+
+
 def format_cost(value: float | None) -> str:
     """A cost in USD to three significant digits below a dollar (``$0.0123``, ``$0.0000198``: a real bill of
     $1.98e-05 printed as ``$0.0000``), cents above (``$12.35``); ``unknown`` for None (a teacher without prices or

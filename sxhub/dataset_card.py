@@ -19,6 +19,7 @@ from .cards import (
     ledger_rows,
     load_ledger,
     metric_rows,
+    reference_name,
     size_category,
     table_cell,
     versions,
@@ -294,6 +295,7 @@ def dataset_context(
         "answer_schema": json.dumps(spec.answer_schema(), indent=2),
         "agreement": agreement,
         "gold": gold_facts(frame, spec, gold) if gold else None,
+        "reference": reference_name(gold),  # "experts", or the --gold column when it is not named for people
         "vote": spec.vote,
         "reliability": reliability_facts(frame, spec, gold),
         "ledger": ledger_rows(bill),

@@ -140,6 +140,9 @@ def compare_on_split(
             if before is not None:
                 results["labels after review vs experts"] = score(gl, [labels[i] for i in keep], names, multi)
             results["student vs experts"] = score(gl, [preds[i] for i in keep], names, multi)
+        for name in results:  # the column scored against: the cards name it (--gold gpt4 is not "experts")
+            if "experts" in name:
+                results[name]["against"] = gold
     return results
 
 

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .cards import fmt, ledger_cached, ledger_speed
+from .cards import against_column, comparison_name, fmt, ledger_cached, ledger_speed, reference_name
 from .onnx_runtime import describe_margin, margin_values
 from .spec import LOCAL_TEACHER, TaskSpec
 
@@ -35,15 +35,19 @@ def eval_results(
     leaderboards that read them) as scores of the model. Comparisons of other labels ("teacher vs experts", "labels
     after review vs experts") stay in the card's evaluation table and out of the index, where they would read as the
     student's own scores. The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
-    is its own dataset config, e.g. ``student-vs-experts``. A multi-label student's accuracy is subset accuracy
+    is its own dataset config, e.g. ``student-vs-experts`` (``student-vs-gpt4`` for a ``--gold`` column not named
+    for people: :func:`sxhub.cards.reference_name`). A multi-label student's accuracy is subset accuracy
     (every label of a text right): its metric type stays the Hub's ``accuracy``, its name says "Subset accuracy".
     """
     from huggingface_hub import EvalResult
 
+    gold = against_column(evaluations)
+    named = gold is not None and reference_name(gold) != "experts"  # --gold gpt4: "student vs gpt4", not "experts"
     out = []
-    for name, result in evaluations.items():
-        if not name.lower().startswith("student"):
+    for key_name, result in evaluations.items():
+        if not key_name.lower().startswith("student"):
             continue
+        name = key_name.replace("experts", str(gold)) if named else key_name
         for key, metric_type, metric_name, config in EVAL_METRICS:
             value = result.get(key)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
@@ -67,10 +71,11 @@ def eval_results(
 
 
 def eval_table(evaluations: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
-    """One row per comparison for the card's evaluation table."""
+    """One row per comparison for the card's evaluation table, the ``--gold`` column named (:func:`comparison_name`)."""
+    gold = against_column(evaluations)
     return [
         {
-            "name": name,
+            "name": comparison_name(name, gold),
             "n": fmt(r.get("n")),
             "accuracy": fmt(r.get("accuracy")),
             "macro_f1": fmt(r.get("macro_f1")),
@@ -361,6 +366,9 @@ def expert_facts(
         "model_repo": model_repo,
         "dataset_repo": dataset_repo,
     }
+    reference = reference_name(against_column(evaluations or {}))
+    if reference != "experts":  # the --gold column scored against, named on the page (people's labels: "experts")
+        facts["reference"] = reference
     if note:  # where the scores come from, in the model card's words (which texts were left out, which validated)
         facts["scores_note"] = note
     return facts

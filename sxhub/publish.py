@@ -346,7 +346,7 @@ def publish_space(
         # which test texts were left out, and how many chose the checkpoint: the model card's words (the Space
         # called these figures "held-out" when the student had validated on them, or might have trained on them)
         split = held_out["split"]
-        note = _eval_note(split, held_out)
+        note = _eval_note(split, held_out, gold=gold)
     elif gold is not None:  # the given figures would be shown, and gold silently unused
         raise PublishError("publish space takes gold or evaluation, not both: the Space shows one set of figures.")
     else:

@@ -384,6 +384,8 @@ def given_evaluations(evaluation: Mapping[str, Any] | None, info: Mapping[str, A
             column = evaluated_against(evaluation)
             gold = column is not None and column not in ("label", "labels") and not column.startswith("the ")
             evaluations = {"student vs experts" if gold else "student vs reference": dict(evaluation)}
+            if gold:
+                evaluations["student vs experts"].setdefault("against", column)
         else:
             if isinstance(evaluation.get("scores"), Mapping):  # the evaluation.json `sxhub run` writes
                 evaluation = evaluation["scores"]

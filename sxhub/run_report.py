@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypedDict
 
+from .cards import against_column, comparison_name
 from .reliability import format_reliability
 from .spec import TaskSpec
 
@@ -186,9 +187,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             f"| comparison | n | {'subset accuracy' if report['multi_label'] else 'accuracy'} | {main} | alpha |",
             "|---|---|---|---|---|",
         ]
+        gold = against_column(ev)  # --gold gpt4: "student vs `gpt4`", not "experts"
         for name, res in ev.items():
             lines.append(
-                f"| {name} | {res.get('n')} | {_fmt(res.get('accuracy'))} | {_fmt(res.get(main))} | "
+                f"| {comparison_name(name, gold)} | {res.get('n')} | {_fmt(res.get('accuracy'))} | {_fmt(res.get(main))} | "
                 f"{_fmt(res.get('krippendorff_alpha'))} |"
             )
         lines.append("")

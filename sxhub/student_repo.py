@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, trained_texts
-from .cards import fmt, load_ledger, table_cell
+from .cards import against_column, comparison_name, fmt, load_ledger, reference_name, table_cell
 from .dataset_build import build_dataset, with_flag_gold
 from .dataset_card import check_gold_column
 from .errors import PublishError
@@ -163,6 +163,8 @@ def write_model_folder(
     # the experts' comparison where there is one; the plot and the card's alt text name the one drawn
     compared = "student vs experts" if "student vs experts" in evaluations else next(iter(evaluations), None)
     main = evaluations.get(compared) if compared else None
+    gold = against_column(evaluations)  # the --gold column the "vs experts" figures were scored against
+    compared = comparison_name(compared, gold) if compared else None
     confusion = plot_confusion(main, folder / CONFUSION_PLOT, title=str(compared)) if main else None
     ledger_dict = load_ledger(ledger)
     teachers = teacher_names(info, spec)
@@ -216,7 +218,7 @@ def write_model_folder(
         threshold_fit=threshold_fit(info),
         export=export_facts(info),
         eval_rows=eval_table(evaluations),
-        eval_note=eval_note or _eval_note(split, held_out),
+        eval_note=eval_note or _eval_note(split, held_out, gold=gold),
         confusion_file=CONFUSION_PLOT if confusion else None,
         confusion_title=compared,
         speed_rows=speed_rows(teachers=teachers, ledger=ledger_dict, student=student_speed),
@@ -240,9 +242,18 @@ def threshold_fit(info: Mapping[str, Any]) -> str | None:
     return ((info.get("train") or {}).get("validation") or {}).get("threshold_fit") or "own F1"
 
 
-def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
-    """Where the card's figures come from; with ``--data`` (``held_out``), which test texts were left out."""
-    labels = '"teacher labels" are the voted LLM labels the student learned from; "experts" are human labels.'
+def _reference_words(gold: str | None) -> str:
+    """What the figures' reference labels are: people's when the ``--gold`` column is named so, else the column."""
+    name = reference_name(gold)
+    if name == "experts":
+        return '"experts" are human labels.'
+    return f"{name} is the --gold column the figures are scored against, as given (who labelled it is not recorded)."
+
+
+def _eval_note(split: str, held_out: Mapping[str, Any] | None, *, gold: str | None = None) -> str:
+    """Where the card's figures come from; with ``--data`` (``held_out``), which test texts were left out; ``gold``:
+    the column the "vs experts" figures were scored against, named unless it is named for experts."""
+    labels = f'"teacher labels" are the voted LLM labels the student learned from; {_reference_words(gold)}'
     if held_out is None:
         return f"Figures on the {split} split. {labels}"
     if not held_out["checked"]:
@@ -265,7 +276,7 @@ def _eval_note(split: str, held_out: Mapping[str, Any] | None) -> str:
     if not held_out.get("votes", True):
         labels = (
             'The file scored holds no teacher votes (it is not `sxhub annotate` output): "teacher labels" are its '
-            'label column as given, whoever labelled it; "experts" are human labels.'
+            f"label column as given, whoever labelled it; {_reference_words(gold)}"
         )
     if held_out.get("split", "test") == "test":
         where = "the dataset's test split"

@@ -2385,3 +2385,56 @@ def test_the_label_plots_names_sit_under_their_bars(tmp_path: Path, n_labels: in
     ticks = ax.get_xticklabels()
     assert [t.get_text() for t in ticks] == names and {t.get_horizontalalignment() for t in ticks} == {align}
     real.close(kept[0])
+
+
+def test_the_cards_and_the_space_name_a_gold_column_that_is_not_named_for_experts(tmp_path: Path, capsys: Any) -> None:
+    """`--gold gpt4` (another model's labels) was called "experts" in the model card ("student vs experts",
+    '"experts" are human labels'), the dataset card ("## Agreement with experts", "holds expert labels") and the
+    Space ("*experts* are people"). A column not named for people is now named as itself; `--gold gold` (or an
+    `expert` column) reads as before."""
+    from types import SimpleNamespace
+
+    from sxhub.space import load_app_module
+
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+    rows = _rows(spec)
+    for row in rows:
+        row["gpt4"] = row["gold"]
+    data = tmp_path / "labelled.parquet"
+    pd.DataFrame(rows).to_parquet(data)
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    expert = SimpleNamespace(multi_label=False, info={}, backend="torch", model="m", preprocessing={"max_length": 8})
+    pages = {}
+    for gold in ("gpt4", "gold"):
+        base = ["--data", str(data), "--gold", gold, "--repo-id", "me/fin-model"]
+        code, _, err = run_cli(["publish", "model", str(student), *base, "--to", str(tmp_path / f"m-{gold}")], capsys)
+        assert code == 0, err
+        code, _, err = run_cli(["publish", "space", str(student), *base, "--to", str(tmp_path / f"s-{gold}")], capsys)
+        assert code == 0, err
+        argv = ["publish", "dataset", str(data), "--task", str(task), "--gold", gold, "--repo-id", "me/fin"]
+        code, _, err = run_cli([*argv, "--to", str(tmp_path / f"d-{gold}")], capsys)
+        assert code == 0, err
+        about = json.loads((tmp_path / f"s-{gold}" / "config.json").read_text())["about"]
+        pages[gold] = (
+            _card(tmp_path / f"m-{gold}")[0],
+            (tmp_path / f"d-{gold}" / "README.md").read_text(encoding="utf-8"),
+            load_app_module().describe(expert, about),
+            about,
+        )
+    card, dataset_card, page, about = pages["gpt4"]
+    assert "| student vs `gpt4` |" in card and "student vs experts" not in card
+    assert "`gpt4` is the --gold column the figures are scored against" in card and "human labels" not in card
+    assert (
+        "## Agreement with `gpt4`" in dataset_card and "The column `gpt4` holds the reference labels" in dataset_card
+    )
+    assert "alpha vs `gpt4`" in dataset_card and "experts" not in dataset_card.replace("synthetic experts", "")
+    assert about["reference"] == "`gpt4`" and "student vs experts" in about["scores"]  # the data keeps its keys
+    assert "| student vs `gpt4` |" in page and "`gpt4` is the --gold column, as given" in page
+    assert "*experts* are people" not in page
+
+    card, dataset_card, page, about = pages["gold"]
+    assert "| student vs experts |" in card and '"experts" are human labels.' in card
+    assert "## Agreement with experts" in dataset_card and "The column `gold` holds expert labels" in dataset_card
+    assert "reference" not in about and "| student vs experts |" in page and "*experts* are people" in page

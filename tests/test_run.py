@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1100,3 +1101,29 @@ def test_run_reads_texts_from_stdin_one_per_line(
     raw = ("\r\n".join([*texts, ""]) + "\n").encode()  # CRLF lines and an empty one, as a file may give
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(raw), encoding="latin1"))  # read as UTF-8 bytes
     _run_one_text_per_line("-", tmp_path / "out", tiny_base_model, capsys)
+
+
+def test_the_run_report_names_a_gold_column_not_named_for_experts(tmp_path: Path) -> None:
+    """`run --gold gpt4`: the report's table called another model's labels "experts"; now it names the column, and
+    `--gold expert` reads as before. The scores carry the column (``against``) from ``compare_on_split``."""
+    from sxhub.evaluate import compare_on_split
+    from sxhub.predict import Predictor
+    from sxhub.run_report import render_markdown
+
+    spec = TaskSpec.from_dict({"name": "t", "labels": ["pos", "neg"]})
+
+    class Fixed(Predictor):  # a student that answers "pos" to every text, no model loaded
+        def __init__(self) -> None:
+            pass
+
+        def predict(self, texts: Any, *args: Any, **kwargs: Any) -> Any:
+            return ["pos"] * len(texts), None
+
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["pos", "neg", "pos"], "gpt4": ["pos", "pos", "neg"]})
+    frame["expert"] = frame["gpt4"]
+    for gold, shown in (("gpt4", "`gpt4`"), ("expert", "experts")):
+        scores = compare_on_split(Fixed(), frame, spec, gold=gold)
+        assert list(scores) == ["student vs teacher labels", "teacher vs experts", "student vs experts"]
+        assert scores["student vs experts"]["against"] == gold
+        page = render_markdown({"task": "t", "multi_label": False, "stages": {"evaluate": {"scores": scores}}})
+        assert f"| teacher vs {shown} | 3 |" in page and f"| student vs {shown} | 3 |" in page
