@@ -180,17 +180,27 @@ def _no_target_modules(target_modules: Sequence[str]) -> ModelError:
     )
 
 
-def check_target_modules(base: BaseModel, target_modules: Sequence[str]) -> None:
+def check_target_modules(
+    base: BaseModel, target_modules: Sequence[str], lora_layers: int | None = None
+) -> tuple[list[str], list[int] | None]:
     """Refuse ``target_modules`` that name no layer of the base, as the local backend's PEFT refuses them, before
     AutoTrain starts: it failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1).
-    The base is built on the meta device (its config, no weights) and matched as PEFT matches layer names."""
+    The base is built on the meta device (its config, no weights) and matched as PEFT matches layer names.
+
+    Returns the full names of the layers LoRA adapts in the top ``lora_layers`` decoder layers (every layer when
+    None), as the local backend's ``layers_to_transform`` picks them, and those layers' indices (None: all)."""
     import peft
     import torch
     from peft.tuners.tuners_utils import check_target_module_exists
     from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .lora import top_layers
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base.path))
     lora = peft.LoraConfig(target_modules=list(target_modules), task_type="CAUSAL_LM")
     if not any(check_target_module_exists(lora, name) for name, _ in model.named_modules()):
         raise _no_target_modules(target_modules)
+    layers = top_layers(model, lora_layers)
+    picked = peft.LoraConfig(target_modules=list(target_modules), layers_to_transform=layers, task_type="CAUSAL_LM")
+    return [name for name, _ in model.named_modules() if check_target_module_exists(picked, name)], layers

@@ -1793,6 +1793,42 @@ def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.M
     assert seen["timeout"] is None
 
 
+def test_autotrain_adapts_the_top_lora_layers_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
+) -> None:
+    """--lora-layers (10 by default) was ignored by the autotrain backend: AutoTrain got the bare names (q_proj, ...)
+    and put LoRA on every decoder layer, so backward ran through all 30 of SmolLM2's layers and its trainer peaked
+    at 10.2 GB on 30 PhraseBank texts (the local backend: 2.7 GB), and the card said "of every decoder layer". It now
+    gets the full names of the top layers' modules, which PEFT matches as the local backend's layers_to_transform."""
+    import yaml
+
+    from sxhub.base_model import BaseModel
+    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    given: list[str] = []
+
+    class Started(Exception):
+        pass
+
+    def run_subprocess(cmd: list[str], *, cwd: Path, **kwargs: object) -> int:
+        given.append(yaml.safe_load((cwd / "conf.yml").read_text())["params"]["target_modules"])
+        raise Started
+
+    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
+    example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
+    base = BaseModel(str(tiny_llama), "tiny", None)  # 2 decoder layers
+    for layers in (1, None, 2):
+        with pytest.raises(Started):
+            train_autotrain([example], base, TuneOptions(backend="autotrain", target_modules=["q_proj", "down_proj"],
+                                                         lora_layers=layers), progress=False)  # fmt: skip
+    assert given == [
+        "model.layers.1.self_attn.q_proj,model.layers.1.mlp.down_proj",
+        "q_proj,down_proj",  # every layer
+        "q_proj,down_proj",  # as many as the base has: every layer
+    ]
+
+
 def test_peak_memory_counts_autotrains_trainer_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """With --backend autotrain the training runs in a child process: sxhub.json's peak_rss_mb (and the card's
     "peak memory") gave sxhub's own peak, not the trainer's. (Linux reports ru_maxrss in KB.)"""
@@ -1813,7 +1849,9 @@ def test_peak_memory_counts_autotrains_trainer_process(monkeypatch: pytest.Monke
 @pytest.mark.slow
 @pytest.mark.autotrain
 def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> None:
+    import torch
     from conftest import missing_component
+    from safetensors.torch import load_file
 
     from sxhub.autotrain import AutoTrainMissingError, find_autotrain
     from sxhub.teachers import make_teacher
@@ -1826,10 +1864,17 @@ def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> No
     data = tmp_path / "labelled.csv"
     labelled_frame(repeats=1).to_csv(data, index=False)
     options = TuneOptions(base=str(tiny_llama), backend="autotrain", lora_r=2, lora_alpha=4, group_size=4, holdout=3,
-                          target_modules=["q_proj", "v_proj"])  # fmt: skip
+                          target_modules=["q_proj", "v_proj"], lora_layers=1)  # fmt: skip
     result = tune(SPEC, data, tmp_path / "model", options, progress=False)
     info = json.loads((tmp_path / "model" / "sxhub.json").read_text())
     assert info["backend"] == "autotrain" and info["train"]["autotrain_version"] == "0.8.36"
+    assert info["lora"]["layers"] == [1]
+    # LoRA on the top layer only: the lower layer's q_proj is the base's (as AutoTrain's float16 merge rounds it)
+    tuned_weights = load_file(tmp_path / "model" / "model.safetensors")
+    base_weights = load_file(tiny_llama / "model.safetensors")
+    name = "model.layers.{}.self_attn.q_proj.weight"
+    assert torch.equal(tuned_weights[name.format(0)].float(), base_weights[name.format(0)].half().float())
+    assert not torch.equal(tuned_weights[name.format(1)].float(), base_weights[name.format(1)].half().float())
     assert info["train"]["n_trained"] == info["train"]["n_labelling"] + info["train"]["n_writing"] > 0
     assert result.info["heldout"]["n"] == 3
     reply = run(make_teacher(str(tmp_path / "model")).acomplete(
