@@ -416,7 +416,10 @@ def train_autotrain(
             "block_size": opts.max_length,
             "model_max_length": opts.max_length,
             "epochs": epochs,
-            "batch_size": blocks,
+            # a step's blocks one at a time, their gradients summed (the same step: packed blocks are all
+            # block_size tokens long): the trainer held the logits of every block of the step at once (49,152
+            # vocabulary x 1,024 tokens x 4 bytes, 0.2 GB a block, and their log-softmax and gradients)
+            "batch_size": 1,
             "lr": opts.learning_rate,
             "peft": True,
             "quantization": None,
@@ -426,7 +429,7 @@ def train_autotrain(
             "lora_alpha": opts.lora_alpha,
             "lora_dropout": opts.lora_dropout,
             "mixed_precision": None,
-            "gradient_accumulation": 1,
+            "gradient_accumulation": blocks,
             "padding": "right",
             "seed": opts.seed,
             "disable_gradient_checkpointing": True,
