@@ -93,6 +93,22 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
             sys.modules["transformers"].logging.set_verbosity_error()
 
 
+def is_quiet() -> bool:
+    """True under ``sxhub -q`` (read from the group's context; False outside a command, as in a library call)."""
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("quiet"))
+
+
+def say(line: str) -> None:
+    """An informational line on stderr (a summary, what was written where, which endpoints ran): none under
+    ``sxhub -q``, which promises only errors there. The verbs printed theirs with ``click.echo(..., err=True)``
+    whatever -q said, so ``sxhub -q annotate`` still wrote "labelled 8/8 texts, ..." and a cron job that wanted
+    silence on success got a line every run. A line that says work was lost or left out on a run that exits 0 is a
+    warning: log it (``logger.warning``; -q shows none) and put its count in ``--json``."""
+    if not is_quiet():
+        click.echo(line, err=True)
+
+
 # what a rerun of an interrupted verb does with the work it had done; every other verb leaves nothing half-written
 RERUN = {
     "annotate": "finished work is kept: the same command resumes from OUT.parts/ and the label cache",

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..labelled import parse_label_cell
 from ..metrics import format_report, most_split
 from ..reliability import VOTE_METHODS, format_reliability, plain_votes
-from . import emit_json
+from . import emit_json, say
 from .params import OutputPath, requires
 
 
@@ -98,7 +98,7 @@ def agree(
         rows = _review_rows(kept, result, top)
         write_table(pd.DataFrame(rows, columns=["text", "label", "gold", "agreement", "n_answers", "votes"]), review)
         result["review"] = {"path": str(review), "n": len(rows)}
-        click.echo(f"wrote the {len(rows)} most split texts to {review}", err=True)
+        say(f"wrote the {len(rows)} most split texts to {review}")
     if as_json:
         emit_json(result)
     else:

@@ -10,7 +10,7 @@ import click
 
 from ..errors import UserError
 from ..spec import SERVER_KINDS
-from . import check_pause_after, vote_option
+from . import check_pause_after, is_quiet, say, vote_option
 from .params import OutputPath, only_applies, requires
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def annotate(
 
     refuse_input_as_output(out, input_, "-o")
     ctx = click.get_current_context()
-    quiet = ctx.find_root().params.get("quiet", False)
+    quiet = is_quiet()
     reading: dict[str, Any] = {
         "text_column": text_column,
         "keep_columns": keep_columns,
@@ -217,10 +217,10 @@ def annotate(
         ledger = dict(result.ledger)
         if used:
             ledger["endpoints"] = used
-            click.echo(format_endpoints(used), err=True)
+            say(format_endpoints(used))
         ledger["output"] = str(out)
         ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    click.echo(result.summary_line(), err=True)
+    say(result.summary_line())
     if as_json:
         emit_json(ledger)
     if not dry_run:

@@ -9,7 +9,7 @@ import click
 
 from ..errors import InputError
 from ..metrics import md_cell
-from . import emit_json
+from . import emit_json, say
 from .params import OutputPath, only_applies
 
 
@@ -98,7 +98,7 @@ def doubts(
     )
     path = write_queue(result, queue_path)
     summary = {**result.summary, "queue": str(path)}
-    click.echo(result.summary_line() + f"; queue: {path}", err=True)
+    say(result.summary_line() + f"; queue: {path}")
     if as_json:
         emit_json(summary)
         return

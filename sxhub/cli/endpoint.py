@@ -7,7 +7,7 @@ import sys
 import click
 
 from ..errors import UserError
-from . import emit_json
+from . import emit_json, say
 from .params import only_applies
 
 
@@ -25,11 +25,10 @@ def _print(info: dict, as_json: bool) -> None:
         emit_json(info)
         return
     price = info.get("price_per_hour")
-    click.echo(
+    say(
         f"{info['name']}: {info['status']}, {info['model']} on {info['hardware']} "
         f"(replicas {info['replicas']['min']}-{info['replicas']['max']}"
-        f"{f', ${price:.2f}/h each' if price is not None else ''})",
-        err=True,
+        f"{f', ${price:.2f}/h each' if price is not None else ''})"
     )
     if info.get("base_url"):
         click.echo(info["base_url"])
@@ -162,7 +161,7 @@ def delete(name: str, namespace: str | None, yes: bool) -> None:
             )
         click.confirm(f"Delete endpoint {name!r}? This cannot be undone", abort=True, err=True)
     endpoints.delete(name, namespace=namespace)
-    click.echo(f"deleted endpoint {name}", err=True)
+    say(f"deleted endpoint {name}")
 
 
 def _ref(name: str, namespace: str | None) -> tuple[str, str | None]:

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from . import emit_json
+from . import emit_json, is_quiet, say
 from .params import OutputPath, requires, threads_option
 
 
@@ -111,9 +111,15 @@ def predict(
     if engine == "ray":
         from ..ray_predict import predict_ray
 
-        quiet = click.get_current_context().find_root().params.get("quiet", False)
         summary = predict_ray(
-            model_dir, input_path, output, address=address, workers=workers, rows=rows, progress=not quiet, **options
+            model_dir,
+            input_path,
+            output,
+            address=address,
+            workers=workers,
+            rows=rows,
+            progress=not is_quiet(),
+            **options,
         )
     else:
         from ..predict_files import StdoutClosed
@@ -130,5 +136,7 @@ def predict(
             sys.exit(141)  # 128 + SIGPIPE, as a shell reports any program the closed pipe stopped
     if as_json:
         emit_json(summary.to_dict())
+    elif to_stdout:  # the results hold stdout: the summary is an informational line on stderr
+        say(summary.summary_line())
     else:
-        click.echo(summary.summary_line(), err=to_stdout)
+        click.echo(summary.summary_line())

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..errors import InputError
-from . import emit_json
+from . import emit_json, say
 from .params import OutputPath, only_applies
 
 
@@ -60,7 +60,7 @@ def review(
     require(["gradio"], "sxhub review", "space")  # before the decisions line: a missing extra is the only line
     check_host(host)  # a bad host too
     where = decisions or decisions_path(labelled)
-    click.echo(f"decisions: {where}", err=True)
+    say(f"decisions: {where}")
     launch_review(
         labelled,
         queue=queue,
