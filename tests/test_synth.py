@@ -1199,21 +1199,26 @@ def test_train_and_publish_leave_out_twins_that_failed_a_check_and_never_publish
 
 
 def test_generate_leaves_the_twins_that_failed_a_check_out_of_its_seed_examples(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """train leaves out a sxhub twins file's twins that failed a check (ok false), but generate --seed-examples
     showed them to the writer like any row: the twin that kept @anna and her e-mail went into every prompt, for the
     writer to copy into the new texts. They are left out (a failed twin with a text too: it kept a name), and one
-    line says how many."""
+    warning says how many (as doubts, review and publish say it; -q shows none), as does --json."""
     seeds = twins_shaped(tmp_path / "twins.csv", n_ok=1)
     with FakeOpenAIServer(server_responder) as server:
         task = write_task(tmp_path, server.url)
         out = tmp_path / "gen.csv"
-        argv = ["generate", str(task), "-o", str(out), "--n", "2", "--seed-examples", str(seeds)]
-        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        argv = ["generate", str(task), "-o", str(out), "--n", "2", "--seed-examples", str(seeds), "--json"]
+        code, stdout, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
         sent = json.dumps(server.requests)
     assert code == 0, err
-    assert "generate: 3 twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out" in err
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    line = (
+        "generate: 3 twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out of the seed examples"
+    )
+    assert warned == [line]
+    assert json.loads(stdout)["seed_examples_left_out"] == {"flagged_twins": 3}
     assert "profit rose strongly this year" in sent  # the one twin that passed every check is shown
     for text in (LEAKED_TWIN, CHANGED_TWIN, UNLABELLED_TWIN):
         assert json.dumps(text)[1:-1] not in sent

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,8 @@ from ..errors import InputError, SxhubError
 from ..spec import Example, TaskSpec, load_spec
 from . import emit_json, vote_option
 from .params import OutputPath
+
+logger = logging.getLogger(__name__)
 
 _engine_options = [
     click.option("--teacher", "teacher_args", multiple=True, help="A teacher (local, a Hub id or a URL); repeatable."),
@@ -293,10 +296,11 @@ def generate(
     refuse_input_as_output(output, seed_examples, "-o (the --seed-examples file)")
     refuse_input_as_output(output, topics_file, "-o (the --topics file)")
     topics = list(topic_args) + (_read_lines(topics_file) if topics_file else [])
+    seeds, n_flagged = _read_examples(seed_examples, spec) if seed_examples else ([], 0)
     options = GenerateOptions(
         n=n,
         topics=topics,
-        seed_examples=_read_examples(seed_examples, spec) if seed_examples else [],
+        seed_examples=seeds,
         style=style,
         temperature=temperature,
         min_distance=min_distance,
@@ -330,6 +334,8 @@ def generate(
         cache.close()
     export_rows(spec, result.frame, output, fmt)
     summary, kind, wrote = result.summary(), export_format(output, fmt), None
+    if n_flagged:  # the warning's count, for --json (-q shows no warning)
+        summary["seed_examples_left_out"] = {"flagged_twins": n_flagged}
     if kind in {"chat", "completion"}:  # training examples need a label: the unlabelled texts are not in OUT
         summary["records"], left = summary["n"] - summary["failed"], summary["failed"]
         if left:
@@ -416,11 +422,11 @@ def _read_lines(path: str) -> list[str]:
     return topics
 
 
-def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
+def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
     """Seed examples from a table: a text column and, optionally, label/labels or, for a multi-label task, one
     true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped, and
     so are the twins of a ``sxhub twins`` file that failed a check (ok false, the failed ones too: a name kept is
-    written again), said in one line."""
+    written again), said in a warning; returns them and how many twins were left out."""
     from ..data import TEXT_COLUMN_GUESSES, find_text_column, is_missing_text
     from ..labelled import flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
 
@@ -447,14 +453,15 @@ def _read_examples(path: str, spec: TaskSpec) -> list[Example]:
             labels = [x for x in ([parsed] if isinstance(parsed, str) else parsed or []) if x in spec.label_names]
         examples.append(Example(text=str(text).strip(), labels=labels))
     if n_flagged:
-        click.echo(flagged_twins_line("generate", n_flagged, " of the seed examples"), err=True)
+        # a warning, as doubts, review and publish give this line (it was printed under -q too)
+        logger.warning("%s", flagged_twins_line("generate", n_flagged, " of the seed examples"))
     if not examples:
         raise InputError(
             f"seed examples {path!r} hold no text"
             + (f" but the {n_flagged} twin(s) that failed a check of sxhub twins (ok false)" if n_flagged else "")
             + "."
         )
-    return examples
+    return examples, n_flagged
 
 
 def _report(summary: dict[str, Any], line: str, output: str, as_json: bool, *, wrote: str | None = None) -> None:
