@@ -48,6 +48,7 @@ from .autotrain_run import (  # noqa: F401  (label_permutation, log_tail: tests 
 from .data import preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
 from .labelled import LabelledData
+from .progress import bars_off
 from .recipe import fit_batch_size, fit_learning_rate
 from .run_record import SXHUB_JSON, _file_name, base_lineage, task_record
 from .spec import TaskSpec
@@ -471,6 +472,7 @@ def train_autotrain(
                 weight_decay=config.weight_decay,
                 max_minutes=config.max_minutes,
                 threads=config.threads,
+                echo=not bars_off(),  # AutoTrain's log and bars on stderr; none under sxhub -q, as sxhub's own bars
                 temp_dirs=[tmp],
             )
         )

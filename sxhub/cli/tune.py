@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from . import emit_json
+from . import emit_json, is_quiet
 from .params import OutputPath, only_applies, threads_option
 
 
@@ -129,7 +129,15 @@ def tune(
         max_length=max_length,
         seed=seed,
     )
-    result = run_tune(task, labelled, output_dir, options, label_column=label_column, text_column=text_column)
+    result = run_tune(  # -q: no bars, and AutoTrain's log (--backend autotrain) is not echoed on stderr
+        task,
+        labelled,
+        output_dir,
+        options,
+        label_column=label_column,
+        text_column=text_column,
+        progress=not is_quiet(),
+    )
     if as_json:
         emit_json({"output_dir": str(result.output_dir), **result.info})
     else:
