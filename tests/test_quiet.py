@@ -1,0 +1,189 @@
+"""``sxhub -q``: "Only errors on stderr, no progress bars". Logging went to ERROR under -q, but the verbs printed their
+summaries and status lines with ``click.echo(..., err=True)`` whatever -q said: ``sxhub -q annotate`` still wrote
+"labelled 4/4 texts, ..." (agree "wrote the N most split texts", doubts its summary, generate the seed twins it left
+out, predict -o - its speed, endpoint status and delete their lines, review where decisions go, AutoTrain its whole
+log), and a cron job that wanted silence on success got lines every run. Each verb runs in a process of its own, as a
+user runs it: tqdm, transformers and logging read their switches once, at import or first use."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import build_tiny_model, run_cli, twins_shaped
+from fake_openai_server import Answer, Fail, FakeOpenAIServer
+from test_synth import server_responder, write_task
+from test_train import single_frame
+
+TEXTS = "text,gold\nprofit rose,positive\nsales fell,negative\nrecord growth,positive\nloss widened,negative\n"
+
+
+def sxhub(
+    argv: list[str], *, quiet: bool, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """``sxhub [-q] ARGV`` in a new process, with tqdm's and transformers' switches as a user's shell has them."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"TQDM_DISABLE", "TRANSFORMERS_VERBOSITY"}}
+    return subprocess.run(
+        [sys.executable, "-m", "sxhub", *(["-q"] if quiet else []), *argv],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**clean, **(env or {})},
+        check=False,
+    )
+
+
+def fake_autotrain(root: Path, model: Path) -> dict[str, str]:
+    """A venv-shaped folder whose bin/autotrain logs a line and "trains" by copying ``model`` (AutoTrain's layout)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(model)
+    config.id2label = dict(enumerate(sorted(["positive", "neutral", "negative"])))  # AutoTrain sorts the labels
+    config.label2id = {name: i for i, name in config.id2label.items()}
+    config.save_pretrained(model)
+    script = root / "fake-venv" / "bin" / "autotrain"
+    script.parent.mkdir(parents=True)
+    script.write_text(f'#!/bin/sh\necho "INFO | autotrain training"\ncp -r "{model}" autotrain-project\n')
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return {"SXHUB_AUTOTRAIN_ENV": str(root / "fake-venv")}
+
+
+def annotate(tmp: Path, url: str) -> tuple[list[str], dict[str, str]]:
+    (tmp / "in.csv").write_text(TEXTS)
+    return ["annotate", str(write_task(tmp, url)), "in.csv", "-o", "out.csv", "--keep-column", "gold"], {}
+
+
+def agree(tmp: Path, url: str) -> tuple[list[str], dict[str, str]]:
+    frame = pd.read_csv(io.StringIO(TEXTS)).assign(label="positive", agreement=[1.0, 0.5, 1.0, 0.6])
+    frame.to_csv(tmp / "labelled.csv", index=False)
+    return ["agree", "labelled.csv", "--gold", "gold", "--review", "split.csv", "--top", "2"], {}
+
+
+def doubts(tmp: Path, url: str) -> tuple[list[str], dict[str, str]]:
+    single_frame(30).to_csv(tmp / "labelled.csv", index=False)
+    model = build_tiny_model(tmp / "encoder")
+    return ["doubts", "labelled.csv", "-o", "queue.csv", "--folds", "3", "--model", str(model)], {}
+
+
+def generate(tmp: Path, url: str) -> tuple[list[str], dict[str, str]]:
+    seeds = twins_shaped(tmp / "seeds.csv", n_ok=1)  # its twins that failed a check are left out: a warning
+    return [
+        "generate",
+        str(write_task(tmp, url)),
+        "-o",
+        "gen.csv",
+        "--n",
+        "2",
+        "--seed-examples",
+        str(seeds),
+        "--min-distance",
+        "0",
+    ], {}
+
+
+def predict(tmp: Path, url: str) -> tuple[list[str], dict[str, str]]:
+    (tmp / "in.txt").write_text("profit rose\nsales fell\n")
+    return ["predict", str(build_tiny_model(tmp / "student")), "in.txt", "-o", "-"], {}
+
+
+def train_autotrain(tmp: Path, url: str) -> tuple[list[str], dict[str, str]]:
+    (tmp / "task.yaml").write_text("name: fin\nlabels: [positive, neutral, negative]\n")
+    single_frame(30).to_csv(tmp / "labelled.csv", index=False)
+    base = build_tiny_model(tmp / "base")
+    env = fake_autotrain(tmp, build_tiny_model(tmp / "trained", seed=1))
+    argv = ["train", "task.yaml", "labelled.csv", "-o", "m", "--base", str(base), "--backend", "autotrain"]
+    return [*argv, "--epochs", "1", "--json"], env
+
+
+# verb: how to run it, and a line its loud run writes on stderr that -q must hold back
+CASES: dict[str, tuple[Callable[[Path, str], tuple[list[str], dict[str, str]]], str]] = {
+    "annotate": (annotate, "labelled 4/4 texts, 0 failed"),
+    "agree": (agree, "wrote the 2 most split texts to split.csv"),
+    "doubts": (doubts, "texts are doubtful"),
+    "generate": (generate, "twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out"),
+    "predict": (predict, "Labelled 2 texts"),
+    "train-autotrain": (train_autotrain, "INFO | autotrain training"),
+}
+
+
+@pytest.mark.parametrize("verb", list(CASES))
+def test_a_quiet_run_that_succeeds_leaves_stderr_empty(verb: str, tmp_path: Path) -> None:
+    make, loud_line = CASES[verb]
+    with FakeOpenAIServer(server_responder) as server:
+        for quiet in (False, True):
+            where = tmp_path / ("quiet" if quiet else "loud")
+            where.mkdir()
+            argv, env = make(where, server.url)
+            done = sxhub(argv, quiet=quiet, cwd=where, env=env)
+            assert done.returncode == 0, done.stderr
+            if quiet:
+                assert done.stderr == "", done.stderr
+            else:
+                assert loud_line in done.stderr, done.stderr
+
+
+def test_quiet_annotate_with_texts_that_failed_is_silent_and_says_so_in_json(tmp_path: Path) -> None:
+    """Some texts failed and the run exits 0 (annotate exits 1 only when none got a label): under -q the summary
+    that counted them is held back like every warning, and --json (and the ledger beside OUT) still counts them."""
+
+    def one_fails(body: dict, n: int) -> Answer | Fail:
+        return Fail(400) if "sales fell" in json.dumps(body) else Answer('{"label": "positive"}')
+
+    with FakeOpenAIServer(one_fails) as server:
+        argv, _ = annotate(tmp_path, server.url)
+        done = sxhub([*argv, "--samples", "1", "--json"], quiet=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    ledger = json.loads(done.stdout)
+    assert (ledger["n_texts"], ledger["failed_texts"]) == (4, 1)
+    assert pd.read_csv(tmp_path / "out.csv")["failed"].sum() == 1
+
+
+def test_a_quiet_run_that_fails_writes_only_its_error_line(tmp_path: Path) -> None:
+    """Every text failed (exit 1): the summary came before the error line, under -q too; now only the error."""
+    runs = {}
+    for quiet in (False, True):
+        where = tmp_path / ("quiet" if quiet else "loud")
+        where.mkdir()
+        with FakeOpenAIServer(lambda body, n: Fail(400)) as server:
+            argv, _ = annotate(where, server.url)
+            (where / "in.csv").write_text(TEXTS[: TEXTS.index("record")])  # two texts (3 refusals stop the run)
+            runs[quiet] = sxhub([*argv, "--samples", "1"], quiet=quiet, cwd=where)
+    loud, quiet = runs[False], runs[True]
+    assert loud.returncode == quiet.returncode == 1
+    error = quiet.stderr.strip()
+    assert error.startswith("Error: every text failed (2 of 2)") and "\n" not in error, quiet.stderr
+    assert "labelled 0/2 texts, 2 failed" in loud.stderr, loud.stderr
+    assert loud.stderr.strip().splitlines()[-1].startswith("Error: every text failed (2 of 2)")
+
+
+def test_quiet_endpoint_status_and_delete_print_only_the_url(
+    hub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """endpoint status wrote "NAME: running, MODEL on HARDWARE (...)" on stderr and delete "deleted endpoint NAME",
+    -q or not. In this process: the Hub stand-in's endpoints API is reached by patching huggingface_hub."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "INFERENCE_ENDPOINTS_ENDPOINT", hub.stub.endpoints_url)
+    monkeypatch.setenv("SXHUB_ENDPOINT_REFRESH", "0.05")
+    monkeypatch.setenv("TQDM_DISABLE", "0")  # -q sets these in os.environ: restored after the test
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "warning")
+    hub.stub.endpoints.serve_url = "http://127.0.0.1:9"
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", "fin-teacher", "--no-wait"], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["endpoint", "status", "fin-teacher"], capsys)
+    assert code == 0 and err.startswith("fin-teacher: "), err
+    code, out, err = run_cli(["-q", "endpoint", "status", "fin-teacher"], capsys)
+    assert code == 0 and err == "", err
+    code, out, err = run_cli(["-q", "endpoint", "delete", "fin-teacher", "--yes"], capsys)
+    assert code == 0 and err == "" and out == "", err
+    code, out, err = run_cli(["-q", "endpoint", "delete", "fin-teacher", "--yes"], capsys)
+    assert code == 2 and out == "" and err.startswith("Error: no Inference Endpoint named") and err.count("\n") == 1
