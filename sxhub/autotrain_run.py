@@ -30,6 +30,8 @@ logger = logging.getLogger(__name__)
 FAILURE_MARKER = "has failed due to an exception"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer.model", "vocab.json")
+# a LoRA adapter, as AutoTrain's llm-sft trainer saves it unmerged (PEFT's save_pretrained)
+ADAPTER_FILES = ("adapter_config.json", ("adapter_model.safetensors", "adapter_model.bin"), "adapter weights")
 
 
 class AutoTrainTimeout(BackendError):
@@ -207,17 +209,25 @@ def log_tail(log_path: Path, lines: int = 15) -> str:
     return " | ".join(kept[-lines:]) or "(empty log)"
 
 
-def check_outputs(project: Path, log_path: Path, exit_code: int) -> None:
-    """AutoTrain's result counts only if it wrote config, weights and tokenizer and logged no failure."""
+def check_outputs(
+    project: Path,
+    log_path: Path,
+    exit_code: int,
+    *,
+    files: tuple[str, Sequence[str], str] = ("config.json", WEIGHT_FILES, "model weights"),
+) -> None:
+    """AutoTrain's result counts only if it wrote config, weights (``files``: a model's by default, or
+    :data:`ADAPTER_FILES`) and tokenizer and logged no failure."""
+    config_file, weight_files, weights = files
     problems = []
     if exit_code != 0:
         problems.append(f"exit code {exit_code}")
     if log_path.is_file() and FAILURE_MARKER in log_path.read_text(encoding="utf-8", errors="replace"):
         problems.append("its log reports a failed training")
-    if not (project / "config.json").is_file():
-        problems.append("no config.json")
-    if not any((project / name).is_file() for name in WEIGHT_FILES):
-        problems.append("no model weights")
+    if not (project / config_file).is_file():
+        problems.append(f"no {config_file}")
+    if not any((project / name).is_file() for name in weight_files):
+        problems.append(f"no {weights}")
     if not any((project / name).is_file() for name in TOKENIZER_FILES):
         problems.append("no tokenizer files")
     if problems:

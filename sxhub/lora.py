@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .base_model import INSTALL_HINT, BaseModel, _no_target_modules, check_target_modules
-from .errors import InputError, ModelError
+from .errors import BackendError, InputError, ModelError
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
@@ -371,12 +371,16 @@ def train_autotrain(
     import pandas as pd
     import torch
     import yaml
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     from .autotrain import find_autotrain
-    from .autotrain_run import _subprocess_env, check_outputs, run_subprocess
+    from .autotrain_run import ADAPTER_FILES, _subprocess_env, check_outputs, run_subprocess
 
     epochs = whole_epochs(opts.epochs)
+    try:
+        import peft  # noqa: F401  (sxhub merges AutoTrain's adapter: asked before AutoTrain trains, not after)
+    except ImportError as exc:
+        raise ModelError(f"merging AutoTrain's LoRA adapter needs PEFT; run `{INSTALL_HINT}`.") from exc
     env = find_autotrain()
     # LoRA on the top --lora-layers decoder layers, as the local backend: AutoTrain was given the bare names
     # (q_proj, ...) and adapted every layer, so backward ran through all 30 of SmolLM2's layers and its trainer
@@ -424,7 +428,10 @@ def train_autotrain(
             "peft": True,
             "quantization": None,
             "target_modules": ",".join(targets if layers is not None else opts.target_modules),
-            "merge_adapter": True,
+            # the adapter only: AutoTrain merges into a float16 copy of the base (autotrain-advanced 0.8.36,
+            # trainers/clm/utils.py, merge_adapter), which rounded every weight of the tuned model, the layers LoRA
+            # did not touch too; sxhub merges it into the float32 base as the local backend does (_merge_adapter)
+            "merge_adapter": False,
             "lora_r": opts.lora_r,
             "lora_alpha": opts.lora_alpha,
             "lora_dropout": opts.lora_dropout,
@@ -443,6 +450,7 @@ def train_autotrain(
     # --threads (torch.set_num_threads here, and the record's "threads"): AutoTrain's trainer is a process of its
     # own, which took every core whatever the user gave
     child_env["OMP_NUM_THREADS"] = str(torch.get_num_threads())
+    project = work / "autotrain-project"
     try:
         code = run_subprocess(
             [str(env.executable), "--config", "conf.yml"],
@@ -453,12 +461,11 @@ def train_autotrain(
             echo=progress,
             remove_if_orphaned=[work],
         )
-    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain was stopped; the base's copy and the data go too
+        check_outputs(project, log, code, files=ADAPTER_FILES)
+        model = _merge_adapter(base, project, log)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: AutoTrain or the merge stopped; the base's copy and data go too
         shutil.rmtree(work, ignore_errors=True)
         raise
-    project = work / "autotrain-project"
-    check_outputs(project, log, code)
-    model = AutoModelForCausalLM.from_pretrained(project, dtype=torch.float32)
     shutil.rmtree(work, ignore_errors=True)
     figures = {
         "n_examples": len(kept),
@@ -471,6 +478,41 @@ def train_autotrain(
         "lora_layers": layers,
     }
     return model, tokenizer, figures
+
+
+def _merge_adapter(base: BaseModel, project: Path, log: Path) -> Any:
+    """The base in float32 with the LoRA adapter AutoTrain saved in ``project`` merged in, as the local backend merges.
+
+    AutoTrain's own merge (autotrain-advanced 0.8.36, ``trainers/clm/utils.py``, ``merge_adapter``) loaded the base in
+    float16, so every weight of the tuned model was rounded to float16, those LoRA left alone too. The embeddings
+    are resized first as AutoTrain resized them for training and for its merge: to the length of the tokenizer it
+    saved (no change unless that differs from the base's embedding rows); PEFT then loads the resized embeddings it
+    saved with the adapter, over the rows added here. AutoTrain's merge, when loading the adapter fails, tries again
+    with the rows padded to a multiple of 8 on the model the failed load already changed; its training never pads
+    them, so sxhub does not. A merge that fails is one error line naming the folder, which is kept."""
+    import torch
+    from peft import PeftModel
+    from safetensors import SafetensorError
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .autotrain_run import log_tail
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(base.path, dtype=torch.float32)
+        rows = len(AutoTokenizer.from_pretrained(project))
+        if rows != model.get_input_embeddings().num_embeddings:
+            model.resize_token_embeddings(rows, mean_resizing=False)  # the rows are the adapter's (saved with it)
+        with warnings.catch_warnings():  # PEFT 0.21 on transformers 5.25, as in train_local
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            merged = PeftModel.from_pretrained(model, project).merge_and_unload()
+    except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackendError(
+            f"AutoTrain's LoRA adapter in {project} could not be merged into {base.name!r} ({reason}); full log: {log}. "
+            f"Last lines: {log_tail(log)}"
+        ) from exc
+    merged.eval()
+    return merged
 
 
 def blocks_per_step(opts: Any, lengths: Sequence[int]) -> int:

@@ -1901,18 +1901,96 @@ def test_tune_with_the_autotrain_backend(tmp_path: Path, tiny_llama: Path) -> No
     info = json.loads((tmp_path / "model" / "sxhub.json").read_text())
     assert info["backend"] == "autotrain" and info["train"]["autotrain_version"] == "0.8.36"
     assert info["lora"]["layers"] == [1]
-    # LoRA on the top layer only: the lower layer's q_proj is the base's (as AutoTrain's float16 merge rounds it)
+    # LoRA on the top layer only: the lower layer's q_proj is the base's, exactly; AutoTrain merged into a float16
+    # copy of the base, which rounded every weight (by up to 3e-5 here), those LoRA did not touch too
     tuned_weights = load_file(tmp_path / "model" / "model.safetensors")
     base_weights = load_file(tiny_llama / "model.safetensors")
-    name = "model.layers.{}.self_attn.q_proj.weight"
-    assert torch.equal(tuned_weights[name.format(0)].float(), base_weights[name.format(0)].half().float())
-    assert not torch.equal(tuned_weights[name.format(1)].float(), base_weights[name.format(1)].half().float())
+    assert {t.dtype for t in tuned_weights.values()} == {torch.float32}
+    untouched = [k for k in base_weights if not (k.startswith("model.layers.1.") and k.endswith(("q_proj.weight",
+                                                                                                  "v_proj.weight")))]  # fmt: skip
+    assert len(untouched) == len(base_weights) - 2
+    for key in untouched:
+        assert torch.equal(tuned_weights[key], base_weights[key]), key
+    for key in ("model.layers.1.self_attn.q_proj.weight", "model.layers.1.self_attn.v_proj.weight"):
+        assert not torch.allclose(tuned_weights[key], base_weights[key], rtol=0, atol=1e-6), key
     assert info["train"]["n_trained"] == info["train"]["n_labelling"] + info["train"]["n_writing"] > 0
     assert result.info["heldout"]["n"] == 3
     reply = run(make_teacher(str(tmp_path / "model")).acomplete(
         build_messages(SPEC, "sales fell"), schema=SPEC.answer_schema(), temperature=0, seed=0, max_tokens=20
     ))  # fmt: skip
     assert parse_reply(SPEC, reply.text)[0][0] in SPEC.label_names
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_the_autotrain_merge_keeps_the_embeddings_autotrain_resized(tmp_path: Path, tiny_llama: Path) -> None:
+    """A base whose tokenizer is longer than its embedding matrix: AutoTrain resizes the embeddings to the tokenizer
+    for training and saves them with the adapter; sxhub's merge resizes as AutoTrain's merge does and takes them, so
+    the tuned model has a row for every token and the base's rows unchanged."""
+    import torch
+    from conftest import missing_component
+    from safetensors.torch import load_file, save_file
+
+    from sxhub.autotrain import AutoTrainMissingError, find_autotrain
+    from sxhub.tune import TuneOptions, tune
+
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    base = tmp_path / "base"
+    shutil.copytree(tiny_llama, base)
+    config = json.loads((base / "config.json").read_text())
+    rows = config["vocab_size"]
+    config["vocab_size"] = rows - 3
+    (base / "config.json").write_text(json.dumps(config))
+    weights = load_file(tiny_llama / "model.safetensors")
+    weights["model.embed_tokens.weight"] = weights["model.embed_tokens.weight"][: rows - 3].contiguous()
+    save_file(weights, base / "model.safetensors", metadata={"format": "pt"})
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    options = TuneOptions(base=str(base), backend="autotrain", lora_r=2, lora_alpha=4, group_size=4, holdout=3,
+                          target_modules=["q_proj"], lora_layers=1)  # fmt: skip
+    tune(SPEC, data, tmp_path / "model", options, progress=False)
+    tuned = load_file(tmp_path / "model" / "model.safetensors")
+    embeddings = tuned["model.embed_tokens.weight"]
+    assert embeddings.shape == (rows, 32) and embeddings.dtype == torch.float32
+    assert torch.equal(embeddings[: rows - 3], weights["model.embed_tokens.weight"])
+    assert embeddings[rows - 3 :].abs().sum() > 0  # AutoTrain's rows, not the zeros of a resize without them
+    assert torch.equal(
+        tuned["model.layers.0.self_attn.q_proj.weight"], weights["model.layers.0.self_attn.q_proj.weight"]
+    )
+
+
+def test_an_autotrain_adapter_that_does_not_merge_is_one_error_and_keeps_the_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
+) -> None:
+    """AutoTrain now saves the LoRA adapter and sxhub merges it: an adapter that does not fit the base ends in one
+    BackendError naming the adapter's folder and AutoTrain's log, and the work folder stays for a look."""
+    from sxhub.base_model import BaseModel
+    from sxhub.errors import BackendError
+    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.tune import TuneOptions
+
+    def run_subprocess(cmd: list[str], *, cwd: Path, log_path: Path, **kwargs: object) -> int:
+        project = cwd / "autotrain-project"
+        project.mkdir()
+        for name in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(tiny_llama / name, project / name)
+        config = {"peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 2, "lora_alpha": 4, "target_modules": ["q_proj"]}
+        (project / "adapter_config.json").write_text(json.dumps(config))
+        (project / "adapter_model.safetensors").write_bytes(b"not safetensors")
+        log_path.write_text("training done\n")
+        return 0
+
+    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
+    example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
+    with pytest.raises(BackendError, match=r"AutoTrain's LoRA adapter in .*autotrain-project could not be merged into "
+                       r"'tiny' \(.*\); full log: .*autotrain.log\. Last lines: training done$"):  # fmt: skip
+        train_autotrain([example] * 4, BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
+                        progress=False)  # fmt: skip
+    (work,) = tmp_path.glob("sxhub-tune-autotrain-*")
+    assert (work / "autotrain-project" / "adapter_config.json").is_file()
 
 
 # ------------------------------------------------------------------------------------------------------------------
