@@ -201,13 +201,6 @@ CASES = [
         ["export", "{o}/model", "--text-column", "text", "--data", "{f}"],
     ),
     Case(
-        "tune --backend autotrain --lora-layers",
-        ["tune", TASK, "{f}", "-o", "{o}/synth", "--backend", "autotrain", "--lora-layers", "10"],  # the default
-        "--lora-layers only applies with --backend local (AutoTrain adapts every layer); drop --lora-layers, or "
-        "tune with --backend local.",
-        ["tune", TASK, "{m}", "-o", "{o}/synth", "--backend", "local", "--lora-layers", "4"],
-    ),
-    Case(
         "annotate --pause-after",
         ["annotate", TASK, "{f}", "-o", "{o}/out.csv", "--pause-after", *TEACHER],
         "--pause-after only applies with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME "

@@ -332,6 +332,29 @@ def test_autotrain_refuses_part_of_an_epoch(tmp_path: Path, capsys) -> None:
     assert code == 2 and "--epochs 1" in error_line(err) and not (tmp_path / "m").exists()
 
 
+def test_the_cli_gives_lora_layers_to_the_autotrain_backend(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`sxhub tune --backend autotrain --lora-layers 4` was refused ("AutoTrain adapts every layer") after the backend
+    learned to adapt the top layers only (its default, 10, already reached it): the CLI now passes the option on."""
+    import sxhub.tune
+
+    seen: list[object] = []
+
+    def fake_tune(task: object, labelled: object, out: object, options: sxhub.tune.TuneOptions, **_: object) -> None:
+        seen.append((options.backend, options.lora_layers))
+        raise InputError("stopped by the test")
+
+    monkeypatch.setattr(sxhub.tune, "tune", fake_tune)
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    argv = ["tune", str(task), str(tmp_path / "l.csv"), "-o", str(tmp_path / "m"), "--backend", "autotrain"]
+    for extra, layers in ((["--lora-layers", "4"], 4), (["--lora-layers", "all"], None), ([], 10)):
+        code, _, err = run_cli([*argv, *extra], capsys)
+        assert code == 2 and error_line(err).endswith("stopped by the test")
+        assert seen.pop() == ("autotrain", layers)
+
+
 def _sxhub_imports(path: Path) -> set[str]:
     """The sxhub modules a source file imports anywhere (top level, functions, TYPE_CHECKING), as dotted names."""
     import ast

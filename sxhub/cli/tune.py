@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from . import emit_json, is_quiet
-from .params import OutputPath, only_applies, threads_option
+from .params import OutputPath, threads_option
 
 
 @click.command()
@@ -95,12 +95,6 @@ def tune(
     It learns to answer the teachers' labelling prompt with the JSON answer and to write a new text for a label
     (and topic). -o gets the merged model, sxhub.json (base, LoRA, data, task, held-out scores) and a card.
     """
-    only_applies(
-        "--lora-layers",
-        "with --backend local (AutoTrain adapts every layer)",
-        "drop --lora-layers, or tune with --backend local",
-        when=backend == "local",
-    )
     if holdout >= 1 and holdout != int(holdout):
         raise click.BadParameter(
             f"{holdout} is neither a share below 0.5 nor a whole number of texts.", param_hint="--holdout"
