@@ -1769,6 +1769,25 @@ def _autotrain_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_sub
     monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
 
 
+class _AutoTrainStarted(Exception):
+    """Raised where AutoTrain would start, after sxhub wrote its config (:func:`_autotrain_params`)."""
+
+
+def _autotrain_params(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The AutoTrain stand-in that stops each run with :class:`_AutoTrainStarted` where AutoTrain would start; the
+    list it returns gets the ``params`` of each config sxhub wrote."""
+    import yaml
+
+    given: list[dict[str, Any]] = []
+
+    def run_subprocess(cmd: list[str], *, cwd: Path, **kwargs: object) -> int:
+        given.append(yaml.safe_load((cwd / "conf.yml").read_text())["params"])
+        raise _AutoTrainStarted
+
+    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
+    return given
+
+
 def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_llama: Path
 ) -> None:
@@ -1823,26 +1842,15 @@ def test_autotrain_adapts_the_top_lora_layers_only(
     and put LoRA on every decoder layer, so backward ran through all 30 of SmolLM2's layers and its trainer peaked
     at 10.2 GB on 30 PhraseBank texts (the local backend: 2.7 GB), and the card said "of every decoder layer". It now
     gets the full names of the top layers' modules, which PEFT matches as the local backend's layers_to_transform."""
-    import yaml
-
     from sxhub.base_model import BaseModel
     from sxhub.lora import ChatExample, train_autotrain
     from sxhub.tune import TuneOptions
 
-    given: list[dict[str, Any]] = []
-
-    class Started(Exception):
-        pass
-
-    def run_subprocess(cmd: list[str], *, cwd: Path, **kwargs: object) -> int:
-        given.append(yaml.safe_load((cwd / "conf.yml").read_text())["params"])
-        raise Started
-
-    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
+    given = _autotrain_params(tmp_path, monkeypatch)
     example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
     base = BaseModel(str(tiny_llama), "tiny", None)  # 2 decoder layers
     for layers in (1, None, 2):
-        with pytest.raises(Started):
+        with pytest.raises(_AutoTrainStarted):
             train_autotrain([example], base, TuneOptions(backend="autotrain", target_modules=["q_proj", "down_proj"],
                                                          lora_layers=layers), progress=False)  # fmt: skip
     assert [params["target_modules"] for params in given] == [
@@ -1859,26 +1867,15 @@ def test_autotrain_takes_a_steps_blocks_one_at_a_time(
     (49,152 vocabulary x 1,024 tokens x 4 bytes, 0.2 GB a block, with their log-softmax and gradients): with LoRA on
     the top 10 layers it still peaked at 5.5 GB on 30 PhraseBank texts. It now gets one block a batch and
     accumulates the step's blocks: the same step (same tokens, same loss), a block's logits at a time."""
-    import yaml
-
     from sxhub import lora
     from sxhub.base_model import BaseModel
     from sxhub.lora import ChatExample
     from sxhub.tune import TuneOptions
 
-    given: list[dict[str, Any]] = []
-
-    class Started(Exception):
-        pass
-
-    def run_subprocess(cmd: list[str], *, cwd: Path, **kwargs: object) -> int:
-        given.append(yaml.safe_load((cwd / "conf.yml").read_text())["params"])
-        raise Started
-
-    _autotrain_stand_in(tmp_path, monkeypatch, run_subprocess)
+    given = _autotrain_params(tmp_path, monkeypatch)
     monkeypatch.setattr(lora, "blocks_per_step", lambda opts, lengths: 3)  # a step of 3 blocks
     example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
-    with pytest.raises(Started):
+    with pytest.raises(_AutoTrainStarted):
         lora.train_autotrain([example], BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
                              progress=False)  # fmt: skip
     assert (given[0]["batch_size"], given[0]["gradient_accumulation"]) == (1, 3)
