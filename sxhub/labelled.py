@@ -234,8 +234,8 @@ def flagged_twins(df: pd.DataFrame, *, with_failed: bool = False) -> pd.Series:
     """The rows of a ``sxhub twins`` file whose twin failed a check (``ok`` false; a failed row is not counted,
     unless ``with_failed``: the reader keeps failed rows, as generate's seed examples do): all false for any other
     file. Such a twin may still name someone of its original (``leaked``), or carry a label it lost, so every verb
-    that reads labelled rows (train, agree, evaluate, doubts, review, publish dataset, generate's seed examples)
-    leaves them out and says how many (:func:`flagged_twins_line`)."""
+    that reads labelled rows (train, tune, agree, evaluate, doubts, review, publish dataset, generate's seed examples)
+    leaves them out, whichever column it reads the labels from, and says how many (:func:`flagged_twins_line`)."""
     if not all(c in df.columns for c in TWIN_CHECK_COLUMNS):
         return pd.Series(False, index=df.index)
     ok = df["ok"].map(lambda v: str(v).strip().lower() in TRUE_CELLS)
@@ -399,11 +399,14 @@ def load_labelled(
             + missing_flag_columns_hint(df, names, multi_label)
         )
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
-    n_failed = n_flagged_twins = 0
-    if "failed" in df.columns and col in ("label", "labels"):
-        failed = failed_flags(df["failed"])
-        flagged = flagged_twins(df)
-        n_failed, n_flagged_twins = int(failed.sum()), int(flagged.sum())
+    teachers = col in ("label", "labels")
+    failed = failed_flags(df["failed"]) if teachers and "failed" in df.columns else pd.Series(False, index=df.index)
+    # a twin that failed a check may keep a name of its original or carry a label it lost, whichever column is read:
+    # left out and counted (evaluate --gold expert scored them, tune --label-column expert learned them); where
+    # failed rows are kept (another column), a failed twin is counted among them
+    flagged = flagged_twins(df, with_failed=not teachers)
+    n_failed, n_flagged_twins = int(failed.sum()), int(flagged.sum())
+    if n_failed or n_flagged_twins:
         df = df[~(failed | flagged)].reset_index(drop=True)
         positions = positions[~(failed | flagged).to_numpy()]
     if df[tcol].dtype == object:  # bytes decoded; a list or an object refused (not the column of texts)

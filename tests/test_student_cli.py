@@ -59,6 +59,21 @@ def test_train_evaluate_export_predict(
     code, out, err = run_cli(["evaluate", str(model), str(twins), "--json"], capsys)
     assert code == 0, err
     assert (json.loads(out)["n"], json.loads(out)["n_flagged_twins"], json.loads(out)["n_failed"]) == (10, 2, 1)
+    # scored against another column (the experts' labels of the originals), they were scored: 13 texts, the twin
+    # that kept @anna among them, and no word of it. Now left out whatever the column, and counted (the failed
+    # twin too: a failed row keeps its expert label, but this one kept @bob); so without a 'failed' column
+    twins_frame = pd.read_csv(twins)
+    no_failed = tmp_path / "twins_no_failed.csv"
+    twins_frame.drop(columns=["failed"]).to_csv(no_failed, index=False)
+    for file, gold in ((twins, ["--gold", "expert"]), (no_failed, []), (no_failed, ["--gold", "expert"])):
+        code, out, err = run_cli(["evaluate", str(model), str(file), *gold, "--json"], capsys)
+        assert code == 0, err
+        result = json.loads(out)
+        assert (result["n"], result["n_flagged_twins"], result["n_failed"]) == (10, 3, 0), (file, gold)
+    code, out, err = run_cli(["evaluate", str(model), str(twins), "--gold", "expert"], capsys)
+    assert code == 0, err
+    assert "| texts scored | 10 |" in out
+    assert "| twins that failed a check of sxhub twins (ok false) left out | 3 |" in out
 
     code, out, err = run_cli(["export", str(model), "--int8"], capsys)
     assert code == 0, err

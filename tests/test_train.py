@@ -117,6 +117,33 @@ def test_single_label_learns_and_loads_with_plain_transformers(tiny_base_model: 
     assert not list(out.glob(".checkpoints-*")), "checkpoints are removed after training"
 
 
+def test_twins_that_failed_a_check_are_not_learned_whatever_the_label_column(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """train leaves out a sxhub twins file's twins that failed a check (ok false) when it learns the teachers'
+    ``label``; learning from another column (the experts' labels of the originals, read with
+    ``load_labelled(label_column=...)`` as tune --label-column reads them) it learned all of them, the twin that
+    kept @anna and her e-mail among them, without a word. Now left out and said in the same note."""
+    from conftest import LEAKED_TWIN, twins_shaped
+
+    twins = twins_shaped(tmp_path / "twins.csv")
+    frame = pd.read_csv(twins)
+    no_failed = tmp_path / "no_failed.csv"
+    frame.drop(columns=["failed"]).to_csv(no_failed, index=False)
+    for name, file, column in (("label", twins, None), ("expert", twins, "expert"), ("plain", no_failed, None)):
+        data = load_labelled(file, label_names=SINGLE.label_names, multi_label=False, label_column=column)
+        # the failed twin (no teacher label, and it kept @bob) is a failed row for `label`, a failed twin otherwise
+        assert (len(data.texts), data.n_flagged_twins + data.n_failed) == (10, 3), name
+        assert LEAKED_TWIN not in data.texts
+        out = tmp_path / name
+        result = train(SINGLE, data, fast_config(out, tiny_base_model, epochs=1, min_steps=1))
+        assert result.n_train + result.n_val == 10
+        said = [note for note in result.notes if "twin(s) that failed a check of sxhub twins" in note]
+        assert said and said[0].startswith(f"{data.n_flagged_twins} twin(s)"), result.notes
+        was = trained_texts.seen(out, [LEAKED_TWIN], {"steps": []})
+        assert was is not None and not was.used.any()
+
+
 def test_stratified_split_keeps_label_shares() -> None:
     df = pd.DataFrame({"text": [f"t{i}" for i in range(100)], "label": ["positive"] * 70 + ["negative"] * 30})
     data = load_labelled(df, label_names=SINGLE.label_names, multi_label=False)

@@ -1144,6 +1144,29 @@ def test_tune_says_which_rows_and_labels_it_left_out(tmp_path: Path, tiny_llama:
     assert all(e in card for e in expected)
 
 
+def test_tune_on_another_column_leaves_out_the_twins_that_failed_a_check(
+    tmp_path: Path, tiny_llama: Path, capsys, caplog
+) -> None:
+    """tune --label-column expert on a sxhub twins file learned its twins that failed a check (ok false), the one
+    that kept @anna and her e-mail among them, without a word (with the teachers' label they were left out). Now
+    left out whatever the column, and said as train says it."""
+    from conftest import LEAKED_TWIN, twins_shaped
+
+    twins = twins_shaped(tmp_path / "twins.csv")
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    out = tmp_path / "model"
+    argv = ["tune", str(task), str(twins), "-o", str(out), "--base", str(tiny_llama), "--lora-r", "2"]
+    with caplog.at_level(logging.WARNING, logger="sxhub.tune"):
+        code, stdout, err = run_cli([*argv, "--holdout", "0", "--writing", "0", "--label-column", "expert"], capsys)
+    assert code == 0, err
+    assert "on 10 labelling" in stdout
+    said = "3 twin(s) that failed a check of sxhub twins (ok false"
+    assert any(said in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING), caplog.text
+    assert any(said in note for note in json.loads((out / "sxhub.json").read_text())["data"]["notes"])
+    assert LEAKED_TWIN not in (out / "README.md").read_text()
+
+
 def test_cli_tune_takes_the_text_column_its_error_names(tmp_path: Path, tiny_llama: Path, capsys) -> None:
     """A LABELLED file whose text column has no usual name was refused with "pass --text-column NAME", an option
     tune did not have ("No such option"); tune takes it, as annotate and evaluate do."""
