@@ -138,8 +138,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "heldout_accuracy": float(held.group(1)) if held else None,
         "heldout": info.get("heldout"),
         "summary": summary,
-        "timeline": [{"t": r["t"], "rss_mb": round(r["rss_mb"]), "pss_mb": round(r["pss_mb"]),
-                      "top": r["top"].get("cmd"), "top_rss_mb": round(r["top"].get("rss_mb", 0))} for r in tree],
+        "timeline": [
+            {
+                "t": r["t"],
+                "rss_mb": round(r["rss_mb"]),
+                "pss_mb": round(r["pss_mb"]),
+                "top": r["top"].get("cmd"),
+                "top_rss_mb": round(r["top"].get("rss_mb", 0)),
+            }
+            for r in tree
+        ],
         "tail": [ln for _, ln in log[-8:]],
     }
 
