@@ -716,12 +716,12 @@ def test_a_txt_file_is_one_text_per_line_as_predict_reads_it(
         task = tmp_path / "task.yaml"
         task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nsamples: 1\nteachers: [{server.url}]\n")
 
-        def annotate_cli(source: Path | str, out: str, *extra: str) -> tuple[int, str]:
-            argv = ["-q", "annotate", str(task), str(source), "-o", str(tmp_path / out), *extra]
+        def annotate_cli(source: Path | str, out: str, *extra: str, quiet: bool = True) -> tuple[int, str]:
+            argv = [*(["-q"] if quiet else []), "annotate", str(task), str(source), "-o", str(tmp_path / out), *extra]
             code, out, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
             return code, out + err
 
-        code, said = annotate_cli(txt, "from-txt.jsonl")
+        code, said = annotate_cli(txt, "from-txt.jsonl", quiet=False)  # the summary: -q prints none
         assert code == 0 and "1 duplicates dropped, 1 empty texts left out, 3 requests" in said, said
         assert len(server.requests) == 3
         assert annotate_cli(csv, "from-csv.jsonl")[0] == 0
