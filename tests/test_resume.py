@@ -31,9 +31,9 @@ def write_inputs(tmp_path: Path, url: str) -> tuple[Path, Path]:
     return task, data
 
 
-def command(task: Path, data: Path, out: Path, cache: Path) -> list[str]:
+def command(task: Path, data: Path, out: Path, cache: Path, *, quiet: bool = True) -> list[str]:
     return [
-        sys.executable, "-m", "sxhub", "-q", "annotate", str(task), str(data), "-o", str(out),
+        sys.executable, "-m", "sxhub", *(["-q"] if quiet else []), "annotate", str(task), str(data), "-o", str(out),
         "--cache-dir", str(cache), "--concurrency", str(CONCURRENCY),
     ]  # fmt: skip
 
@@ -56,7 +56,9 @@ def test_sigkill_midway_then_resume_equals_an_uninterrupted_run(tmp_path: Path) 
         asked_before = len(server.requests)
         assert N_TEXTS // 3 <= asked_before < N_TEXTS
 
-        done = subprocess.run(command(task, data, out, cache), env=env, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(  # its summary says what the cache answered: -q prints none
+            command(task, data, out, cache, quiet=False), env=env, capture_output=True, text=True, timeout=120
+        )
         assert done.returncode == 0, done.stderr
         assert "from cache" in done.stderr
         asked_total = len(server.requests)

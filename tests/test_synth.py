@@ -981,7 +981,8 @@ def test_seed_examples_read_the_one_flag_column_per_label_layout_and_skip_rows_w
             "Promotion": [False, False, True],
         }
     ).to_csv(path, index=False)
-    examples = _read_examples(str(path), spec)
+    examples, n_flagged_twins = _read_examples(str(path), spec)
+    assert n_flagged_twins == 0
     assert [(e.text, e.labels) for e in examples] == [
         ("Loved the shoes, half price", ["Product", "Price"]),
         ("New ad campaign", ["Promotion"]),
