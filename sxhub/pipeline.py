@@ -140,6 +140,20 @@ def run_pipeline(
     return report.to_dict()
 
 
+def evaluate_line(scores: dict[str, Any], multi_label: bool) -> str:
+    """The evaluate stage's summary line, the ``--gold`` column named as the report and the cards name it
+    (:func:`sxhub.cards.comparison_name`): ``--gold gpt4`` printed "teacher vs experts" beside a report that said
+    "teacher vs `gpt4`"."""
+    from .cards import against_column, comparison_name
+
+    main = "micro_f1" if multi_label else "macro_f1"
+    gold = against_column(scores)
+    return "; ".join(
+        f"{comparison_name(name, gold)}: accuracy {res['accuracy']:.3f}, {main} {res[main]:.3f}"
+        for name, res in scores.items()
+    )
+
+
 def _run_stages(
     spec: TaskSpec, source: str | os.PathLike[str], config: RunConfig, tconf: TrainConfig, report: Report
 ) -> None:
@@ -336,9 +350,9 @@ def _run_stages(
         speed["source"] += f"; $ at {config.cpu_usd_per_hour} USD per CPU-machine hour (--cpu-usd-per-hour)"
     evaluation_path = out / "evaluation.json"
     evaluation_path.write_text(json.dumps({"scores": scores, "speed": speed}, indent=1, default=jsonable), "utf-8")
-    main = "micro_f1" if spec.multi_label else "macro_f1"
-    line = "; ".join(f"{name}: accuracy {res['accuracy']:.3f}, {main} {res[main]:.3f}" for name, res in scores.items())
-    report.add("evaluate", started, {"summary": line, "scores": scores, "speed": speed})
+    report.add(
+        "evaluate", started, {"summary": evaluate_line(scores, spec.multi_label), "scores": scores, "speed": speed}
+    )
 
     # 6. publish ---------------------------------------------------------------------------------------------
     started = report.begin("publish")

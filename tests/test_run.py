@@ -1107,6 +1107,7 @@ def test_the_run_report_names_a_gold_column_not_named_for_experts(tmp_path: Path
     """`run --gold gpt4`: the report's table called another model's labels "experts"; now it names the column, and
     `--gold expert` reads as before. The scores carry the column (``against``) from ``compare_on_split``."""
     from sxhub.evaluate import compare_on_split
+    from sxhub.pipeline import evaluate_line
     from sxhub.predict import Predictor
     from sxhub.run_report import render_markdown
 
@@ -1127,3 +1128,6 @@ def test_the_run_report_names_a_gold_column_not_named_for_experts(tmp_path: Path
         assert scores["student vs experts"]["against"] == gold
         page = render_markdown({"task": "t", "multi_label": False, "stages": {"evaluate": {"scores": scores}}})
         assert f"| teacher vs {shown} | 3 |" in page and f"| student vs {shown} | 3 |" in page
+        # the line run prints (the stage's summary) says the same as the report
+        line = evaluate_line(scores, multi_label=False)
+        assert f"; teacher vs {shown}: accuracy " in line and f"; student vs {shown}: accuracy " in line
