@@ -39,10 +39,11 @@ def evaluate(
 
     Without ``gold_column`` the gold labels are the ``label``/``labels`` column, or one boolean column per label
     (multi-label). ``onnx``/``int8``/``recheck`` pick the runtime as ``sxhub predict`` does (:class:`Predictor`),
-    so that the variant a user serves is the one scored; the result's ``backend`` names it. Rows marked ``failed``, rows without a gold label and rows without a text (empty or NaN: never
-    predicted as the word "nan") are left out, as in ``agree``, and counted (``n_failed``, ``n_empty_text``); so are
-    a ``sxhub twins`` file's twins that failed a check (``ok`` false), against any ``gold_column``
-    (``n_flagged_twins``).
+    so that the variant a user serves is the one scored; the result's ``backend`` names it. Rows without a gold label
+    and rows without a text (empty or NaN: never predicted as the word "nan") are left out, as in ``agree``, and
+    counted (``n_empty_text``); so are rows marked ``failed`` when the gold labels are the teachers' own column
+    (``n_failed``: another column, such as the experts', still holds a label for them), and a ``sxhub twins`` file's
+    twins that failed a check (``ok`` false), against any ``gold_column`` (``n_flagged_twins``).
     """
     # the data and the model's labels are checked before the model loads (seconds for a real student): a bad file,
     # a missing --gold column or a label the model does not know is refused at once
