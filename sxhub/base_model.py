@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import ModelError
 
@@ -180,6 +181,18 @@ def _no_target_modules(target_modules: Sequence[str]) -> ModelError:
     )
 
 
+def top_layers(model: Any, count: int | None) -> list[int] | None:
+    """The indices of the top ``count`` decoder layers (all when None or at least the model's depth).
+
+    LoRA on the top layers only makes backward stop at the lowest adapted layer: with 10 of SmolLM2's 30 layers a
+    step costs about half of what adapting every layer costs.
+    """
+    depth = getattr(model.config.get_text_config(), "num_hidden_layers", None)
+    if count is None or depth is None or count >= depth:
+        return None
+    return list(range(depth - count, depth))
+
+
 def check_target_modules(
     base: BaseModel, target_modules: Sequence[str], lora_layers: int | None = None
 ) -> tuple[list[str], list[int] | None]:
@@ -193,8 +206,6 @@ def check_target_modules(
     import torch
     from peft.tuners.tuners_utils import check_target_module_exists
     from transformers import AutoConfig, AutoModelForCausalLM
-
-    from .lora import top_layers
 
     with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(base.path))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .base_model import INSTALL_HINT, BaseModel, _no_target_modules, check_target_modules
+from .base_model import INSTALL_HINT, BaseModel, _no_target_modules, check_target_modules, top_layers
 from .errors import BackendError, InputError, ModelError
 
 CHATML = (
@@ -242,18 +242,6 @@ def _trainer_class() -> Any:
             return (loss, None) if return_outputs else loss
 
     return SharedPrefixSFTTrainer
-
-
-def top_layers(model: Any, count: int | None) -> list[int] | None:
-    """The indices of the top ``count`` decoder layers (all when None or at least the model's depth).
-
-    LoRA on the top layers only makes backward stop at the lowest adapted layer: with 10 of SmolLM2's 30 layers a
-    step costs about half of what adapting every layer costs.
-    """
-    depth = getattr(model.config.get_text_config(), "num_hidden_layers", None)
-    if count is None or depth is None or count >= depth:
-        return None
-    return list(range(depth - count, depth))
 
 
 def train_local(

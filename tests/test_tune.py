@@ -380,6 +380,7 @@ def test_training_serving_and_tuning_modules_import_no_cycle() -> None:
     assert "sxhub.tune" not in lora and "sxhub.tune" not in model, (lora, model)
     assert not any(m.startswith("sxhub.teachers.tuned") for m in model | lora), (lora, model)
     assert "sxhub.lora" in _sxhub_imports(sxhub_dir / "tune.py")  # the check reads relative imports right
+    assert "sxhub.base_model" in lora and "sxhub.lora" not in _sxhub_imports(sxhub_dir / "base_model.py")
 
 
 # ------------------------------------------------------------------------------------------------------------------
