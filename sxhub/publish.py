@@ -229,7 +229,7 @@ def publish_generator(
     """
     from .model_folder import INCOMPLETE
     from .teachers.synthetic_folder import read_info
-    from .tune import write_card
+    from .tune_record import write_card
 
     src = check_model_dir(model_dir, made_by="sxhub tune")  # a missing folder was sent to `sxhub train`
     if (src / INCOMPLETE).exists():  # a retune stopped part-way: "not a synthetic model" sent users away

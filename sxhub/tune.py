@@ -16,7 +16,8 @@ label's answer (:mod:`sxhub.teachers.synthetic_model`) and the scores against it
 the card.
 
 The base model is resolved and checked in :mod:`sxhub.base_model`; training (shared-prefix batches, the local and
-AutoTrain backends) is in :mod:`sxhub.lora`.
+AutoTrain backends) is in :mod:`sxhub.lora`; the examples and the held-out split are built in :mod:`sxhub.tune_examples`,
+the record and the card in :mod:`sxhub.tune_record` (their names are imported from here too).
 
 DIR holds the merged model (``from_pretrained`` loads it), its tokenizer with the chat template, ``sxhub.json``
 (kind ``synthetic-model``: base, LoRA settings, data, the task, held-out scores, cost) and a card (README.md from
@@ -32,7 +33,6 @@ import json
 import logging
 import os
 import random
-import resource
 import shutil
 import time
 from collections import Counter
@@ -41,7 +41,6 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .base_model import BaseModel, check_causal_lm, float32_bytes, no_space, resolve_base
 from .errors import InputError
 from .head import check_base
@@ -50,13 +49,28 @@ from .lora import ChatExample, train_autotrain, train_local, whole_epochs
 from .model_folder import INCOMPLETE, STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record
 from .spec import TaskSpec, load_spec
+from .tune_examples import (  # noqa: F401  (MAX_WRITING_REPEATS, text_topics, writing_picks: imported from here too)
+    MAX_WRITING_REPEATS,
+    build_examples,
+    plain_spec,
+    split_heldout,
+    text_topics,
+    writing_picks,
+)
+from .tune_record import (  # noqa: F401  (CARD_TEMPLATE: imported from here too)
+    CARD_TEMPLATE,
+    _data_facts,
+    _threads,
+    _versions,
+    cpu_seconds,
+    peak_rss_mb,
+    write_card,
+)
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("local", "autotrain")
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-CARD_TEMPLATE = "generator.md"
-MAX_WRITING_REPEATS = 2  # uses of one text per label in the writing examples (writing_picks)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -128,105 +142,6 @@ class TuneResult:
             f"examples{dropped} in {train['seconds']:.0f} s ({train['examples_per_s']:.2f} examples/s, peak "
             f"{train['peak_rss_mb']:.0f} MB); {shown}; wrote {self.output_dir}"
         )
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# examples
-# ------------------------------------------------------------------------------------------------------------------
-def plain_spec(spec: TaskSpec) -> TaskSpec:
-    """The spec without ``reasoning``, for the answers the model learns: they carry no reason (expert labels have
-    none, and the tuned teacher scores answers without one). Never for the prompt: that stays the served one."""
-    return spec if not spec.reasoning else TaskSpec.from_dict({**spec.to_dict(), "reasoning": False})
-
-
-def text_topics(texts: Sequence[str]) -> list[str | None]:
-    """Each text's most distinctive word or word pair (TF-IDF over ``texts``), or None when it has none."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-
-    vectorizer = TfidfVectorizer(
-        ngram_range=(1, 2), stop_words="english", min_df=2, max_df=0.5, token_pattern=r"(?u)\b[A-Za-z][A-Za-z-]{2,}\b"
-    )
-    try:
-        matrix = vectorizer.fit_transform(texts)
-    except ValueError:  # no term in two texts: no topic
-        return [None] * len(texts)
-    names = vectorizer.get_feature_names_out()
-    topics: list[str | None] = []
-    for row in range(matrix.shape[0]):
-        values = matrix.getrow(row)
-        topics.append(str(names[values.indices[values.data.argmax()]]) if values.nnz else None)
-    return topics
-
-
-def build_examples(
-    spec: TaskSpec, texts: Sequence[str], labels: Sequence[Any], *, writing: float, topic_share: float, seed: int
-) -> list[ChatExample]:
-    """Labelling examples for every text, then ``round(writing * len(texts))`` writing examples balanced over the
-    labels (:func:`writing_picks`; module docstring)."""
-    from .generate import _examples_for, generation_messages
-    from .prompt import answer_example, build_messages
-
-    plain = plain_spec(spec)
-    order = {name: i for i, name in enumerate(spec.label_names)}
-
-    def as_list(value: Any) -> list[str]:
-        names = [value] if isinstance(value, str) else list(value)
-        return sorted(dict.fromkeys(names), key=order.__getitem__)
-
-    examples = [  # the served prompt (a reasoning spec's asks for a reason), the answer that is scored (none)
-        ChatExample("labelling", build_messages(spec, text), answer_example(plain, as_list(label)))
-        for text, label in zip(texts, labels, strict=True)
-    ]
-    rng = random.Random(seed)
-    by_label = {name: [i for i, label in enumerate(labels) if name in as_list(label)] for name in spec.label_names}
-    picks = writing_picks(by_label, round(writing * len(texts)), rng)
-    if picks:
-        topics = text_topics(texts)
-        for k, (i, label) in enumerate(picks):
-            topic = topics[i] if rng.random() < topic_share else None
-            shown = [e for e in _examples_for(spec.examples, label, 3, k) if e.text != texts[i]]
-            messages = generation_messages(spec, label, topic=topic, examples=shown, style="")
-            answer = json.dumps({"text": texts[i]}, ensure_ascii=False)
-            examples.append(ChatExample("writing", messages, answer, label=label))
-    return examples
-
-
-def writing_picks(by_label: dict[str, list[int]], n: int, rng: random.Random) -> list[tuple[int, str]]:
-    """``n`` (text index, label) pairs for the writing examples, **balanced over the labels**: each label gets an
-    equal share, so the writer learns to write the rare labels too (drawn in proportion to the data, 1,000
-    PhraseBank texts gave 39 negative writing examples of 300, and the tuned writer asked for a negative text wrote
-    one its teacher voted negative 10% of the time). A text is used at most ``MAX_WRITING_REPEATS`` times per label
-    (more would teach the writer to copy it); a label that runs out leaves its share to the others, and ``n`` is
-    capped by what the texts allow. In shuffled order."""
-    pools = {name: rng.sample(rows, len(rows)) for name, rows in by_label.items() if rows}
-    room = {name: MAX_WRITING_REPEATS * len(rows) for name, rows in pools.items()}
-    quota = dict.fromkeys(pools, 0)
-    left = min(n, sum(room.values()))
-    while left > 0:  # water-filling: an equal share of what is left to every label with room
-        open_ = [name for name in pools if quota[name] < room[name]]
-        share = max(left // len(open_), 1)
-        for name in open_:
-            take = min(share, room[name] - quota[name], left)
-            quota[name] += take
-            left -= take
-            if not left:
-                break
-    picks = [(rows[k % len(rows)], name) for name, rows in pools.items() for k in range(quota[name])]
-    rng.shuffle(picks)
-    return picks
-
-
-def split_heldout(data: LabelledData, holdout: float, seed: int) -> tuple[list[int], list[int]]:
-    """Stratified (train, held-out) row indices; no held-out rows for ``holdout=0``."""
-    from .targets import split_indices
-
-    n = len(data.texts)
-    if not holdout:
-        return list(range(n)), []
-    share = holdout if holdout < 1 else holdout / n
-    if share >= 0.5:
-        raise InputError(f"holdout={holdout} leaves too little to train on from {n} texts; hold out fewer.")
-    return split_indices(data, val_size=share, seed=seed)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -485,97 +400,3 @@ def calibration_error(probs: Any, gold_ids: Sequence[int], bins: int = 10) -> fl
         if inside.any():
             total += inside.mean() * abs(hit[inside].mean() - conf[inside].mean())
     return float(total)
-
-
-# ------------------------------------------------------------------------------------------------------------------
-# the record and the card
-# ------------------------------------------------------------------------------------------------------------------
-def _data_facts(
-    source: Any, data: LabelledData, train_idx: list[int], held_idx: list[int], label_column: str | None
-) -> dict[str, Any]:
-    from collections import Counter
-
-    def counts(idx: list[int]) -> dict[str, int]:
-        found: Counter[str] = Counter()
-        for i in idx:
-            found.update([data.labels[i]] if isinstance(data.labels[i], str) else data.labels[i])
-        return dict(found)
-
-    return {
-        "source": str(source) if isinstance(source, (str, os.PathLike)) else "a DataFrame",
-        "label_column": label_column or data.label_column,
-        "n_rows": len(data.texts),
-        "n_train": len(train_idx),
-        "n_heldout": len(held_idx),
-        "train_label_counts": counts(train_idx),
-        "heldout_label_counts": counts(held_idx),
-    }
-
-
-def cpu_seconds() -> float:
-    """User + system CPU seconds of this process and its finished children (AutoTrain) so far: a cost that does
-    not depend on what else the machine runs."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return float(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime)
-
-
-def peak_rss_mb() -> float:
-    """The peak resident memory in MB (Linux reports KB) of this process or of its largest finished child, whichever
-    is more: with ``--backend autotrain`` the training runs in AutoTrain's trainer process, which this process's own
-    peak left out (the card gave sxhub's 510 MB for a run whose trainer held 574 MB)."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return max(own.ru_maxrss, children.ru_maxrss) / 1024
-
-
-def _threads() -> int:
-    import torch
-
-    return int(torch.get_num_threads())
-
-
-def _versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"sxhub": __version__}
-    for name in ("transformers", "trl", "peft", "torch"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = "not installed"
-    return found
-
-
-def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None) -> Path:
-    """README.md of a synthetic model folder, from ``model_cards/generator.md`` (huggingface_hub's ModelCard)."""
-    from huggingface_hub import ModelCard, ModelCardData
-
-    from ._paths import asset_dir
-    from .repo import hub_endpoint
-
-    spec = TaskSpec.from_dict(info["task"])
-    name = repo_id or folder.resolve().name
-    data = ModelCardData(
-        model_name=name.split("/")[-1],
-        base_model=info["base"].get("hub_id"),
-        library_name="transformers",
-        pipeline_tag="text-generation",
-        **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
-        language=[spec.language],
-        tags=["sxhub", "synthetic-model", "lora", "peft", "trl", "text-classification", "synthetic-data"],
-    )
-    card = ModelCard.from_template(
-        card_data=data,
-        template_path=str(asset_dir("model_cards") / CARD_TEMPLATE),
-        info=info,
-        spec=spec,
-        repo_id=name,
-        hub_url=hub_endpoint(),  # the base model's link: the Hub of $HF_ENDPOINT, as the card's base_model
-        heldout=info.get("heldout") or {},
-        # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written
-        example_text=json.dumps(
-            spec.examples[0].text if spec.examples else "Operating profit rose from EUR 7m to 9m.", ensure_ascii=False
-        ),
-    )
-    path = folder / "README.md"
-    card.save(path)
-    return path

@@ -1911,7 +1911,7 @@ def test_peak_memory_counts_autotrains_trainer_process(monkeypatch: pytest.Monke
     import resource
     from types import SimpleNamespace
 
-    from sxhub import tune as tune_module
+    from sxhub import tune_record as tune_module  # where the record's figures are taken
 
     peaks = {resource.RUSAGE_SELF: 510 * 1024, resource.RUSAGE_CHILDREN: 2048 * 1024}
     fake = SimpleNamespace(getrusage=lambda who: SimpleNamespace(ru_maxrss=peaks[who]),
