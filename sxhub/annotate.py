@@ -348,13 +348,8 @@ async def acomplete_requests(
 
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
-    run_spec = spec if temperature is None else replace(spec, temperature=temperature)
-    names = unique_names([t.name for t in teachers])
-    engine = _Engine(
-        run_spec, list(teachers), names, cache, _Options(1, concurrency, max_retries, 0, backoff, max_wait, 0)
-    )
-    engine.schema = schema
-    await engine.resolve_teachers()  # the keys carry this schema (and a URL-only teacher's served model)
+    options = _Options(1, concurrency, max_retries, 0, backoff, max_wait, 0)
+    engine = await _request_engine(spec, teachers, schema, temperature, cache, options)
     results: list[Reply | TeacherError | None] = [None] * len(requests)
     jobs = engine.until_stopped(list(enumerate(requests)))
     bar = progress_bar(total=len(requests), unit="request", desc=desc, enabled=progress)
@@ -373,4 +368,38 @@ async def acomplete_requests(
         bar.close()
     done = [r for r in results if r is not None]
     assert len(done) == len(requests)
-    return done, total_ledger(engine.ledgers, teacher_prices(engine.teachers, names))
+    return done, total_ledger(engine.ledgers, teacher_prices(engine.teachers, engine.names))
+
+
+async def _request_engine(
+    spec: TaskSpec,
+    teachers: Sequence[Teacher],
+    schema: dict[str, Any] | None,
+    temperature: float | None,
+    cache: LabelCache | None,
+    options: _Options,
+) -> _Engine:
+    """The engine of :func:`acomplete_requests`, its keys made for ``schema`` and ``temperature``."""
+    run_spec = spec if temperature is None else replace(spec, temperature=temperature)
+    names = unique_names([t.name for t in teachers])
+    engine = _Engine(run_spec, list(teachers), names, cache, options)
+    engine.schema = schema
+    await engine.resolve_teachers()  # the keys carry this schema (and a URL-only teacher's served model)
+    return engine
+
+
+async def uncached_requests(
+    spec: TaskSpec,
+    teachers: Sequence[Teacher],
+    requests: Sequence[tuple[int, list[dict[str, str]], int]],
+    *,
+    schema: dict[str, Any] | None,
+    temperature: float | None,
+    cache: LabelCache,
+) -> int:
+    """How many of ``requests`` (as :func:`acomplete_requests` takes them) the cache cannot answer; sends none."""
+    engine = await _request_engine(spec, teachers, schema, temperature, cache, _Options(1, 1, 0, 0, 1.0, 1.0, 0))
+    return sum(
+        engine._cached(idx, engine.keys[idx](messages, seed), messages, seed) is None
+        for idx, messages, seed in requests
+    )
