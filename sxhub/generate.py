@@ -35,7 +35,7 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests, resolve_samples
+from .annotate import aannotate, acomplete_requests, resolve_samples, uncached_requests
 from .cache import LabelCache
 from .data import write_table
 from .errors import InputError, SxhubError, TeacherUnavailableError, UserError
@@ -278,6 +278,7 @@ class _Writer:
     engine_args: dict[str, Any]
     samples: int | None
     dropped: dict[str, int]
+    unreachable: list[TeacherUnavailableError] = field(default_factory=list)  # voters only the cache answers for
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     written: list[dict[str, Any]] = field(default_factory=list)  # every text kept by the dedup, all rounds
 
@@ -300,6 +301,7 @@ class _Writer:
             )
             for k, topic, label in plan
         ]
+        await self._check_cached(requests)
         replies, ledger = await acomplete_requests(
             self.spec,
             self.authors,
@@ -323,17 +325,41 @@ class _Writer:
         self.written += kept
         return kept
 
+    async def _check_cached(self, requests: list[tuple[int, list[dict[str, str]], int]]) -> None:
+        """With a voter no request can reach, write only texts the cache holds (a rerun): new texts, whose votes the
+        cache cannot hold either, are refused before they are written."""
+        if not self.unreachable or self.store is None:
+            return
+        schema, temperature = text_schema(TEXT_KEY), self.opts.temperature
+        missing = await uncached_requests(
+            self.spec, self.authors, requests, schema=schema, temperature=temperature, cache=self.store
+        )
+        if missing:
+            wrote, held = ("no more" if self.written else "none"), len(requests) - missing
+            raise voters_error(
+                self.unreachable[0],
+                f"the cache holds {held or 'none'} of the {len(requests)} texts asked for next (a new text "
+                f"has no cached vote), and generate has the teachers label every text it writes, so it wrote {wrote}",
+            )
+
     async def vote(self, texts: list[str]) -> Any:
         """The teachers' vote on ``texts`` (an AnnotateResult; its ledger is added to the run's)."""
-        labelled = await aannotate(
-            self.spec,
-            texts,
-            teachers=self.teachers,
-            samples=self.samples,
-            seed=self.opts.seed,
-            cache=self.store if self.store is not None else False,
-            **{k: v for k, v in self.engine_args.items() if k != "cache"},
-        )
+        try:
+            labelled = await aannotate(
+                self.spec,
+                texts,
+                teachers=self.teachers,
+                samples=self.samples,
+                seed=self.opts.seed,
+                cache=self.store if self.store is not None else False,
+                **{k: v for k, v in self.engine_args.items() if k != "cache"},
+            )
+        except TeacherUnavailableError as exc:
+            if str(exc) not in {str(u) for u in self.unreachable}:  # not a voter that only the cache answers for
+                raise
+            raise voters_error(  # the cache held the texts, not every vote on them: the rerun needs the voters
+                exc, "the cache holds the texts but not every vote on them (the votes it holds are kept)"
+            ) from exc
         self.ledgers.append(labelled.ledger)
         return labelled
 
@@ -354,16 +380,19 @@ async def agenerate(
 ) -> GenerateResult:
     """Write about ``options.n`` new texts with the open ``teachers`` and label them by vote (module docstring).
 
-    A voting teacher that no request can reach is refused before any text is written. An error (or Ctrl-C) after
-    texts were written carries them, unlabelled, as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves
-    it."""
+    A voting teacher that no request can reach is refused before a text the cache does not hold is written (its vote
+    cannot be cached either): a rerun of a run is answered from the cache, and a vote that the cache cannot answer
+    stops it, the texts written so far kept. An error (or Ctrl-C) after texts were written carries them, unlabelled,
+    as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves it."""
     if not teachers:
         raise UserError("generate: give at least one teacher.")
     for teacher in [*teachers, *(writers or [])]:  # before anything is written (the vote checks the voters again)
         teacher.check_task(spec)
     for author in writers or teachers:  # whoever writes the texts: the writers, else the teachers
         author.check_writer()
-    check_voters(teachers)
+    unreachable = unreachable_voters(teachers)
+    if unreachable and cache is False:
+        raise voters_error(unreachable[0], "generate has the teachers label every text it writes, so it wrote none")
     check_balance(spec, options)
     resolve_samples(spec, samples)  # the vote reads it after every text is written: a bad one fails here, first
     start = time.perf_counter()
@@ -385,6 +414,7 @@ async def agenerate(
         },
         samples=samples,
         dropped={"invalid": 0, "failed": 0, "copied_prompt": 0, "duplicate": 0},
+        unreachable=unreachable,
     )
     balance = agreement = None
     try:
@@ -406,18 +436,26 @@ async def agenerate(
     return GenerateResult(frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement)
 
 
-def check_voters(teachers: Sequence[Teacher]) -> None:
-    """Refuse, before a text is written, a voting teacher that no request can reach (HF_HUB_OFFLINE, no token): the
-    vote comes after the writing, which with a local ``--writer`` took minutes, and then stopped on the first
-    request, every written text unsaved."""
+def unreachable_voters(teachers: Sequence[Teacher]) -> list[TeacherUnavailableError]:
+    """Why each voting teacher that no request can reach (HF_HUB_OFFLINE, no token) cannot be asked. The vote comes after the writing,
+    which with a local ``--writer`` took minutes, and then stopped on the first request, every written text unsaved:
+    without a cache such a voter is refused before a text is written, with one only the texts the cache holds
+    are written (:meth:`_Writer._check_cached`), and their vote answered from it."""
+    errors = []
     for teacher in teachers:
         try:
             teacher.check_callable()
         except TeacherUnavailableError as exc:
-            raise TeacherUnavailableError(
-                f"{str(exc).rstrip('.')}; generate has the teachers label every text it writes, so it wrote none: "
-                "fix that, or vote with teachers that can be called (--teacher, e.g. a `sxhub tune` folder)."
-            ) from exc
+            errors.append(exc)
+    return errors
+
+
+def voters_error(exc: TeacherUnavailableError, why: str) -> TeacherUnavailableError:
+    """``exc`` (a voter that cannot be asked), saying ``why`` generate stops and the way round."""
+    fix = "fix that, or vote with teachers that can be called (--teacher, e.g. a `sxhub tune` folder)."
+    error = TeacherUnavailableError(f"{str(exc).rstrip('.')}; {why}: {fix}")
+    error.__cause__ = exc
+    return error
 
 
 def unvoted_frame(spec: TaskSpec, rows: Sequence[dict[str, Any]], exc: BaseException) -> pd.DataFrame:

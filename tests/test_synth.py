@@ -940,6 +940,90 @@ def test_cli_generate_interrupted_in_the_vote_saves_the_written_texts(
     assert len(pd.read_csv(out)) == 2
 
 
+@pytest.fixture
+def hub_voter(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A voting teacher given as a Hub model id, answered by the Inference Providers router stand-in."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER
+    from provider_router import ProviderRouter
+
+    with ProviderRouter() as router:
+        monkeypatch.setenv("HF_TOKEN", "hf_provider_test_token")
+        monkeypatch.setattr(constants, "ENDPOINT", router.root)
+        monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
+        yield router
+
+
+def generate_with_hub_voter(tmp_path: Path, writer: str, out: Path, *rest: str) -> list[str]:
+    """``generate`` with the Hub-model voter in the spec, the writer at ``writer`` and a cache in ``tmp_path``."""
+    from provider_router import MODEL
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SENTIMENT.with_teachers([MODEL]).to_yaml(), encoding="utf-8")
+    argv = ["-q", "generate", str(task), "-o", str(out), "--writer", writer, "--seed", "7"]
+    return [*argv, "--cache-dir", str(tmp_path / "c"), *rest]
+
+
+def test_cli_generate_offline_reruns_from_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, hub_voter: Any
+) -> None:
+    """HF_HUB_OFFLINE=1 and the spec's Hub-model voter: the rerun of a generate run (same options, same seed) was
+    refused before a text was written, though the cache held every text and every vote it needed, while annotate
+    answers such a rerun from the cache. It now writes the same output from the cache, sending no request."""
+    with FakeOpenAIServer(server_responder) as writer:
+        first, again = tmp_path / "gen.csv", tmp_path / "again.csv"
+        code, _, err = run_cli(generate_with_hub_voter(tmp_path, writer.url, first, "--n", "3"), capsys)
+        assert code == 0, err
+        asked = (len(writer.requests), len(hub_voter.requests))
+        assert asked == (3, 3)
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        code, stdout, err = run_cli(generate_with_hub_voter(tmp_path, writer.url, again, "--n", "3", "--json"), capsys)
+        assert code == 0, err
+        assert (len(writer.requests), len(hub_voter.requests)) == asked  # nothing sent
+    assert json.loads(stdout)["ledger"]["cached"] == 6
+    pd.testing.assert_frame_equal(pd.read_csv(again), pd.read_csv(first))
+    assert not pd.read_csv(again)["failed"].any()
+
+
+def test_cli_generate_offline_with_a_cache_miss_fails_in_one_line_and_keeps_the_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, hub_voter: Any
+) -> None:
+    """HF_HUB_OFFLINE=1 and a run the cache cannot answer: texts it does not hold are not written (their votes
+    cannot be cached), as before; texts it holds whose votes it lacks are saved unlabelled. One error line names
+    the fix, exit 2, and the run without HF_HUB_OFFLINE asks only for what the cache does not hold."""
+    with FakeOpenAIServer(server_responder) as writer:
+        code, _, err = run_cli(generate_with_hub_voter(tmp_path, writer.url, tmp_path / "gen.csv", "--n", "3"), capsys)
+        assert code == 0, err
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        more = tmp_path / "more.csv"  # a 4th text: the cache holds 3
+        code, _, err = run_cli(generate_with_hub_voter(tmp_path, writer.url, more, "--n", "4"), capsys)
+        assert code == 2 and [line.startswith("Error:") for line in err.splitlines()].count(True) == 1, err
+        assert "HF_HUB_OFFLINE is set" in err and "unset HF_HUB_OFFLINE to call this teacher" in err
+        assert "the cache holds 3 of the 4 texts asked for next" in err and "so it wrote none" in err
+        assert "vote with teachers that can be called (--teacher" in err and not more.exists()
+        assert (len(writer.requests), len(hub_voter.requests)) == (3, 3)
+
+        twice = tmp_path / "twice.csv"  # every text cached, the second sample of each vote not
+        code, _, err = run_cli(
+            generate_with_hub_voter(tmp_path, writer.url, twice, "--n", "3", "--samples", "2"), capsys
+        )
+        assert code == 2 and [line.startswith("Error:") for line in err.splitlines()].count(True) == 1, err
+        assert "unset HF_HUB_OFFLINE" in err and "the cache holds the texts but not every vote on them" in err
+        assert f"the 3 written texts are saved unlabelled in '{twice}'" in err
+        saved = pd.read_csv(twice)
+        assert len(saved) == 3 and saved["failed"].all()
+        assert list(saved["text"]) == list(pd.read_csv(tmp_path / "gen.csv")["text"])
+        assert (len(writer.requests), len(hub_voter.requests)) == (3, 3)
+
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        code, _, err = run_cli(
+            generate_with_hub_voter(tmp_path, writer.url, twice, "--n", "3", "--samples", "2"), capsys
+        )
+        assert code == 0, err
+        assert (len(writer.requests), len(hub_voter.requests)) == (3, 6)  # only the 3 second samples were asked
+    assert not pd.read_csv(twice)["failed"].any()
+
+
 def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sxhub.cli import main
 
