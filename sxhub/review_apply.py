@@ -4,21 +4,24 @@ gathers the texts to review and serves the app."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from .errors import InputError
-from .labelled import expert_label_cell, failed_flags, parse_label_cell
+from .labelled import expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, parse_label_cell
 from .repo import names_a_repo
 from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
 from .review_log import DECISIONS_IN_REPO, placer, read_events, replay, text_hash
 from .spec import TaskSpec, load_spec
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -31,6 +34,9 @@ class AppliedReview:
     n_reviewed: int  # texts whose label now comes from people
     n_changed: int  # of those, texts whose label differs from the teacher's
     ties: list[int]  # rows where reviewers tied: the teacher's label kept
+    # rows of a sxhub twins file whose twin failed a check or was not written/labelled (ok false): their decisions
+    # are not applied, as train, evaluate and tune leave such rows out (sxhub.labelled.flagged_twins)
+    twins_left_out: list[int] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -40,6 +46,7 @@ class AppliedReview:
             "reviewed": self.n_reviewed,
             "changed": self.n_changed,
             "ties": self.ties,
+            "twins_left_out": self.twins_left_out,
         }
 
 
@@ -109,6 +116,11 @@ def apply_review(
     ``teacher_labels``) and is the base on every run, so the whole decisions file can be applied again. A row
     that an earlier ``apply_review`` gave a human label and that these decisions do not decide (nor undo) keeps it:
     a second round of review on the reviewed file, with its own decisions file, adds to the first.
+
+    A decision on a twin of a ``sxhub twins`` file with ``ok`` false (a check failed, or the twin was not written or
+    not labelled: a failed row) is not applied: train, evaluate and tune leave such a row out whatever its label, so
+    it is not counted as labelled by people; its row keeps what twins wrote (``failed`` and ``error`` too), is listed
+    in ``twins_left_out`` and one warning says how many.
     """
     task = load_spec(spec) if spec is not None else None
     data = _read_labelled(labelled, task, text_column)
@@ -134,8 +146,15 @@ def apply_review(
     finals = {who: state.decided for who, state in states.items() if state.decided}
     by_row: dict[int, dict[str, tuple[str, ...]]] = {}
     wrong_text = [int(event["row"]) for state in states.values() for event in state.elsewhere]
+    # a twin that failed a check, or a failed one (ok false either way): every verb that reads labels leaves it out,
+    # so a decision on it labels nothing; it had been counted "labelled by people" and its failed flag cleared
+    twin_out = flagged_twins(frame, with_failed=True).to_numpy()
+    skipped: set[int] = set()
     for who, decided in finals.items():
         for row, event in decided.items():
+            if twin_out[row]:
+                skipped.add(row)
+                continue
             labels = tuple(sorted(str(v) for v in event.get("labels") or []))
             if not data.multi_label and len(labels) != 1:
                 raise InputError(
@@ -164,7 +183,7 @@ def apply_review(
     if SOURCE_COLUMN in frame.columns:
         before = [_plain(v) for v in frame[REVIEWERS_COLUMN]] if REVIEWERS_COLUMN in frame.columns else None
         for row, was in enumerate(frame[SOURCE_COLUMN].astype(str)):
-            if row in decides:
+            if row in decides or twin_out[row]:
                 continue
             now = data.labels[row]
             if was == "human" and now is not None:
@@ -202,6 +221,13 @@ def apply_review(
         if "error" in out.columns:
             out["error"] = out["error"].astype(object)
             out.loc[humans, "error"] = ""
+    if skipped:
+        logger.warning(
+            "%s",
+            flagged_twins_line(
+                "apply-review", len(skipped), f": their decisions are not applied (rows {sorted(skipped)[:20]})"
+            ),
+        )
     return AppliedReview(
         frame=out,
         reviewers=sorted(finals),
@@ -209,6 +235,7 @@ def apply_review(
         n_reviewed=len(humans),
         n_changed=changed,
         ties=ties,
+        twins_left_out=sorted(skipped),
     )
 
 

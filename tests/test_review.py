@@ -354,6 +354,7 @@ def test_majority_decides_ties_keep_the_teacher_and_are_listed(labelled: Path, t
         "reviewed": 3,
         "changed": 2,
         "ties": [7],
+        "twins_left_out": [],
     }
     assert frame["label"].tolist()[:9] == [
         "neutral",
@@ -1223,3 +1224,37 @@ def test_twins_that_failed_a_check_are_not_reviewed_and_apply_review_keeps_them_
     )
     data = load_labelled(out, label_names=["positive", "negative"], multi_label=False)
     assert len(data.texts) == 10 and data.n_flagged_twins == 2 and data.n_failed == 1
+
+
+def test_a_decision_on_a_failed_or_flagged_twin_is_not_counted_as_labelled_by_people(
+    tmp_path: Path, capsys: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A decision on a twin that failed (no label: row 12) or failed a check (ok false: row 10) was applied and
+    counted: "3 text(s) now labelled by people", the failed twin's failed flag and error cleared, yet train, evaluate
+    and tune leave both rows out (and counted the failed twin as a flagged one). They are not applied now: the rows
+    keep what twins wrote, the count holds the one real text, and a warning and --json name the twins."""
+    twins = twins_shaped(tmp_path / "twins.csv")
+    frame = read_table(twins)
+    events = [
+        {"id": f"d{row}", "time": f"2026-01-01T00:00:0{i}+00:00", "reviewer": "alice", "action": "label", "row": row}
+        | {"text_hash": text_hash(str(frame["text"][row])), "labels": ["negative"], "previous": []}
+        for i, row in enumerate((0, 10, 12))
+    ]
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text("".join(json.dumps(e) + "\n" for e in events))
+    out = tmp_path / "reviewed.csv"
+    code, stdout, err = run_cli(["apply-review", str(twins), str(decisions), "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "1 decision(s) by 1 reviewer(s): 1 text(s) now labelled by people, 1 changed" in stdout
+    assert "apply-review: 2 twin(s) that failed a check" in caplog.text and "rows [10, 12]" in caplog.text
+    reviewed = read_table(out)
+    assert reviewed["label_source"].tolist() == ["human"] + ["teacher"] * 12
+    for column in ("label", "failed", "error"):  # the twins' rows as twins wrote them
+        assert reviewed[column].astype(str).tolist()[1:] == frame[column].astype(str).tolist()[1:], column
+    assert reviewed["label"][0] == "negative" and reviewed["error"][12] == "twin not labelled: timeout"
+    before = load_labelled(twins, label_names=["positive", "negative"], multi_label=False)
+    after = load_labelled(out, label_names=["positive", "negative"], multi_label=False)
+    assert (after.n_failed, after.n_flagged_twins) == (before.n_failed, before.n_flagged_twins) == (1, 2)
+    code, stdout, _ = run_cli(["apply-review", str(twins), str(decisions), "-o", str(out), "--json"], capsys)
+    summary = json.loads(stdout)
+    assert (summary["reviewed"], summary["decisions"], summary["twins_left_out"]) == (1, 1, [10, 12])
