@@ -71,13 +71,19 @@ def read_table(
     return read_file(text, limit=limit, usecols=usecols)
 
 
+# the text column's option as the CLI and the Python API spell it: these messages reach both, and a Python caller
+# (load_labelled(df, text_column=...), prepare_texts) read "pass --text-column", an option it had no way to pass
+# (the form of predict's "add --onnx (Python: onnx=True)")
+TEXT_COLUMN_OPTION = "--text-column (Python: text_column=)"
+
+
 def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
     """The text column: the one asked for, else ``text`` or a usual synonym (any case)."""
     if text_column:
         if text_column not in df.columns:
             raise InputError(
                 f"text column {text_column!r} not found; the input has columns {list(df.columns)[:20]}; "
-                f"pass --text-column with one of them{_headerless_hint(df.columns)}."
+                f"pass {TEXT_COLUMN_OPTION} with one of them{_headerless_hint(df.columns)}."
             )
         return text_column
     lower = {str(c).lower(): c for c in df.columns}
@@ -85,8 +91,8 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
         if guess in lower:
             return str(lower[guess])
     raise InputError(
-        f"no text column found in columns {list(df.columns)[:20]}; pass --text-column NAME"
-        f"{_headerless_hint(df.columns)}."
+        f"no text column found in columns {list(df.columns)[:20]}; pass {TEXT_COLUMN_OPTION} with the column of "
+        f"texts, or name it 'text'{_headerless_hint(df.columns)}."
     )
 
 
@@ -226,7 +232,7 @@ def prepare_texts(
         idx = int(too_long.idxmax())
         raise InputError(
             f"row {idx} of column {column!r} has {len(raw[idx]):,} characters (limit {max_chars:,}); split long "
-            "documents into passages or raise the limit with --max-chars."
+            "documents into passages or raise the limit with --max-chars (Python: max_chars=)."
         )
     texts = raw.map(preprocess_text) if preprocess else raw.map(str.strip)
     frame = pd.DataFrame({"text": texts})
@@ -239,7 +245,7 @@ def prepare_texts(
     if drop_duplicates:
         frame = frame.drop_duplicates(subset="text", keep="first")
     if len(frame) == 0:
-        raise InputError(f"column {column!r} holds no non-empty text; check --text-column.")
+        raise InputError(f"column {column!r} holds no non-empty text; check {TEXT_COLUMN_OPTION}.")
     return PreparedTexts(
         frame=frame.reset_index(drop=True),
         n_input=len(df),
@@ -268,13 +274,14 @@ def text_cell(value: Any, column: str) -> Any:
         except UnicodeDecodeError:
             raise InputError(
                 f"column {column!r} holds bytes that are not UTF-8 text ({value[:40]!r}); write the texts as UTF-8 "
-                "strings, or pass --text-column with the column of texts."
+                f"strings, or pass {TEXT_COLUMN_OPTION} with the column of texts."
             ) from None
     if isinstance(value, (list, tuple, dict, np.ndarray)):
         kind = "an object" if isinstance(value, dict) else "a list"
         shown = json.dumps(plain_json(value), ensure_ascii=False, default=str)[:60]
         raise InputError(
-            f"column {column!r} holds {kind} ({shown}), not a text; pass --text-column with the column of texts."
+            f"column {column!r} holds {kind} ({shown}), not a text; pass {TEXT_COLUMN_OPTION} with the column of "
+            "texts."
         )
     return value
 

@@ -687,3 +687,25 @@ def test_a_failed_column_that_is_not_true_or_false_is_one_line(
         load_labelled(path)
     code, out, err = run_cli(["agree", str(path), "--gold", "gold"], capsys)
     assert code == 2 and out == "" and "column 'failed' holds 'maybe'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_text_column_messages_name_the_option_for_the_cli_and_python() -> None:
+    """The text-column messages are shared by the CLI and the Python API, and named only the flag: a Python caller
+    (load_labelled(df, text_column="body"), prepare_texts) read "pass --text-column NAME", which it cannot pass.
+    Each names the flag and the parameter now, and a DataFrame without a usual column name is told to name it."""
+    frame = pd.DataFrame({"contenu": ["profit rose", "sales fell"], "label": ["pos", "neg"]})
+    refusals = []
+    for call in (
+        lambda: load_labelled(frame, text_column="body"),
+        lambda: prepare_texts(frame),
+        lambda: prepare_texts(frame.assign(contenu=[["a"], ["b"]]), text_column="contenu"),
+        lambda: prepare_texts(frame.assign(contenu=["", " "]), text_column="contenu"),
+    ):
+        with pytest.raises(InputError) as refused:
+            call()
+        refusals.append(str(refused.value))
+    for message in refusals:
+        assert "--text-column (Python: text_column=)" in message, message
+    assert "or name it 'text'" in refusals[1]
+    with pytest.raises(InputError, match=re.escape("--max-chars (Python: max_chars=)")):
+        prepare_texts(frame, text_column="contenu", max_chars=5)
