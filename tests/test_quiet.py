@@ -187,3 +187,37 @@ def test_quiet_endpoint_status_and_delete_print_only_the_url(
     assert code == 0 and err == "" and out == "", err
     code, out, err = run_cli(["-q", "endpoint", "delete", "fin-teacher", "--yes"], capsys)
     assert code == 2 and out == "" and err.startswith("Error: no Inference Endpoint named") and err.count("\n") == 1
+
+
+def test_quiet_in_process_switches_bars_and_transformers_back_when_main_returns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``main(["-q", ...])`` set TQDM_DISABLE=1 and TRANSFORMERS_VERBOSITY=error in os.environ (and transformers'
+    level to error) and left them: every bar and transformers warning of the process after it was off, in the next
+    test or a script's second main() without -q. They are as they were once main returns, an error exit too."""
+    import logging
+
+    import transformers
+    from tqdm import tqdm
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.setenv("TRANSFORMERS_VERBOSITY", "warning")
+    before = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity(logging.INFO)
+    try:
+        data = tmp_path / "labelled.csv"
+        pd.DataFrame({"text": ["up", "down"], "label": ["pos", "neg"], "gold": ["pos", "pos"]}).to_csv(
+            data, index=False
+        )
+        for argv, expected in (
+            (["agree", str(data), "--gold", "gold", "--json"], 0),
+            (["agree", str(tmp_path / "nope.csv"), "--gold", "gold"], 2),
+        ):
+            code, out, err = run_cli(["-q", *argv], capsys)
+            assert code == expected and (err == "" if code == 0 else "Error" in err), err
+            assert code or json.loads(out)["n"] == 2
+            assert "TQDM_DISABLE" not in os.environ and os.environ["TRANSFORMERS_VERBOSITY"] == "warning"
+            assert transformers.logging.get_verbosity() == logging.INFO
+            assert not tqdm(range(2), file=io.StringIO()).disable
+    finally:
+        transformers.logging.set_verbosity(before)

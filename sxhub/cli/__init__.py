@@ -145,9 +145,18 @@ def _exit_terminated(exc: BaseException | None = None) -> NoReturn:
     sys.exit(128 + signal.SIGTERM)  # 143, as a shell reports a process SIGTERM ended
 
 
+# what ``-q`` sets in os.environ for tqdm and transformers (read by each bar, and at transformers' import)
+QUIET_ENV = ("TQDM_DISABLE", "TRANSFORMERS_VERBOSITY")
+
+
 def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``sxhub`` console script."""
+    """Entry point of the ``sxhub`` console script. What ``-q`` switched off for tqdm and transformers is switched
+    back when it returns: ``main(["-q", ...])`` in a test or a script left ``TQDM_DISABLE=1`` behind, and every bar
+    of the process after it (another ``main`` without -q, the caller's own) was off."""
     previous = None
+    env = {name: os.environ.get(name) for name in QUIET_ENV}
+    transformers = sys.modules.get("transformers")
+    verbosity = transformers.logging.get_verbosity() if transformers is not None else None
     # only where Python may handle signals, and only over the default: a program that runs sxhub keeps its own
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, raise_terminated)
@@ -156,6 +165,13 @@ def main(argv: list[str] | None = None) -> Any:
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        for name, value in env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if transformers is not None and verbosity is not None:
+            transformers.logging.set_verbosity(verbosity)
 
 
 def _main(argv: list[str] | None) -> Any:
