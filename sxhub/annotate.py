@@ -46,7 +46,7 @@ from .ledger import (
     unique_names,
 )
 from .reliability import decide_all
-from .sequences import SequenceNotStr
+from .sequences import SequenceNotStr, refuse_one_string
 from .spec import TaskSpec, TeacherSpec
 from .sync import synchronous
 from .teachers import (
@@ -125,7 +125,8 @@ def _as_prepared(spec: TaskSpec, inputs: SequenceNotStr[str] | PreparedTexts | p
         return inputs
     if isinstance(inputs, pd.DataFrame):
         return prepare_texts(inputs, preprocess=spec.preprocess)
-    if isinstance(inputs, str) or not all(isinstance(t, str) for t in inputs):
+    refuse_one_string("inputs", inputs, "texts (or a DataFrame)")
+    if not all(isinstance(t, str) for t in inputs):
         raise UserError("annotate: pass a list of texts (str), a pandas DataFrame or data.prepare_texts(...).")
     return prepare_texts(pd.DataFrame({"text": list(inputs)}), preprocess=False, drop_duplicates=False)
 
@@ -150,8 +151,7 @@ def check_kept_columns(spec: TaskSpec, kept: Sequence[str]) -> None:
 def _teacher_specs(spec: TaskSpec, teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None) -> list[Any]:
     if teachers is None:
         return list(spec.default_teachers())
-    if isinstance(teachers, str):  # it was read letter by letter: teachers 'l', 'o', 'c'...
-        raise UserError(f"annotate: teachers={teachers!r} is one string; pass a list: teachers=[{teachers!r}].")
+    refuse_one_string("teachers", teachers, "teachers")  # it was read letter by letter: teachers 'l', 'o', 'c'...
     if not teachers:
         raise UserError("annotate: teachers is empty; give at least one teacher (or None for the spec's).")
     return list(teachers)

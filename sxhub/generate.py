@@ -50,7 +50,7 @@ from .generate_rounds import (
 )
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer, answer_example, system_prompt
-from .sequences import SequenceNotStr
+from .sequences import SequenceNotStr, refuse_one_string
 from .spec import Example, TaskSpec, TeacherSpec
 from .synth import (
     Embedder,
@@ -91,8 +91,7 @@ class GenerateOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n < 1:
             raise InputError(f"--n={self.n!r} must be a positive integer.")
-        if isinstance(self.topics, str):  # taken letter by letter, "banks" was the topics b, a, n, k, s
-            raise InputError(f"topics={self.topics!r} is one string; pass a list: topics=[{self.topics!r}].")
+        refuse_one_string("topics", self.topics, "topics")  # taken letter by letter, "banks" was b, a, n, k, s
         check_threshold("temperature", self.temperature, high=2.0)
         check_threshold("min_distance", self.min_distance, high=2.0)
         if self.min_agreement is not None:
@@ -561,7 +560,7 @@ def generate(
     async def run() -> GenerateResult:
         async with (
             teachers_for(spec, teachers) as voters,
-            teachers_for(spec, writers) if writers else nullcontext(None) as authors,
+            teachers_for(spec, writers, name="writers") if writers else nullcontext(None) as authors,
         ):
             return await agenerate(
                 spec,

@@ -33,7 +33,7 @@ from .data import (
 from .errors import InputError, ModelError
 from .model_folder import check_complete
 from .run_record import SXHUB_JSON
-from .sequences import SequenceNotStr
+from .sequences import SequenceNotStr, refuse_one_string
 
 logger = logging.getLogger(__name__)
 
@@ -294,8 +294,7 @@ class Predictor:
     def prepare(self, texts: SequenceNotStr[str]) -> Prepared:
         """The work before the model: each text cleaned as at training time and, on the ONNX path, tokenized.
         ``predict_file`` runs it for the next chunk in a second thread while the model runs this one."""
-        if isinstance(texts, str):  # a str is a Sequence[str]: each of its characters was labelled as a text
-            raise InputError(f"pass a list of texts, e.g. predict([{texts[:40]!r}]), not one string.")
+        refuse_one_string("texts", texts, "texts")  # a str is a Sequence[str]: each character was labelled as a text
         cleaned = [clean_text(t, self.info.preprocessing) for t in texts]
         if self._onnx is not None:
             return Prepared(len(cleaned), ids=self._onnx.encode(cleaned))

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .errors import InputError
-from .sequences import SequenceNotStr
+from .sequences import SequenceNotStr, refuse_one_string
 
 
 @dataclass
@@ -80,8 +80,7 @@ class RunConfig:
         self.out = Path(self.out)
         for name in ("keep_columns", "teachers"):  # one string was read letter by letter: columns 'i' and 'd'
             value = getattr(self, name)
-            if isinstance(value, str):
-                raise InputError(f"{name}={value!r} is one string; pass a list: {name}=[{value!r}].")
+            refuse_one_string(name, value, "column names" if name == "keep_columns" else "teachers")
             if value is not None and not isinstance(value, Sequence):
                 raise InputError(f"{name}= takes a list, got {value!r}.")
             setattr(self, name, list(value or []))

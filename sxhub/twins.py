@@ -39,7 +39,7 @@ from .data import MAX_CHARS, find_text_column
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
-from .sequences import SequenceNotStr
+from .sequences import SequenceNotStr, refuse_one_string
 from .spec import TaskSpec, TeacherSpec
 from .synth import (
     Embedder,
@@ -289,8 +289,8 @@ def _labels_list(label: Any) -> list[str] | None:
 
 
 def _refuse_one_string(data: object) -> None:
-    if isinstance(data, str):  # a str is a sequence of texts to mypy, where pandas is Any: each letter was rewritten
-        raise InputError(f"twins: pass a list of texts, e.g. [{data[:40]!r}], or a DataFrame, not one string.")
+    # a str is a sequence of texts to mypy, where pandas is Any: each letter was rewritten
+    refuse_one_string("data", data, "texts (or a DataFrame)")
 
 
 async def amake_twins(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -176,30 +177,25 @@ def test_one_string_where_a_list_goes_is_refused_in_one_line(monkeypatch: pytest
     real = sxhub.teachers.open_teachers
     monkeypatch.setattr(sxhub.teachers, "open_teachers", lambda specs: opened.append(specs) or real(specs))
     spec = TaskSpec(name="t", labels=[Label("yes"), Label("no")], teachers=["http://127.0.0.1:9/v1"])
-    calls = {
-        "keep_columns='id' is one string; pass a list: keep_columns=['id'].": lambda: RunConfig(keep_columns="id"),
-        "teachers='local' is one string; pass a list: teachers=['local'].": lambda: RunConfig(teachers="local"),
-        "annotate: teachers='local' is one string; pass a list: teachers=['local'].": lambda: annotate(
-            spec, ["a text"], teachers="local"
-        ),
-        "twins: pass a list of texts, e.g. ['a text'], or a DataFrame, not one string.": lambda: make_twins(
-            spec, "a text"
-        ),
-        "'local' is one string where a list of teachers goes; pass a list: ['local'].": lambda: make_twins(
-            spec, ["a text"], teachers="local"
-        ),
+    # one wording everywhere (sxhub.sequences.refuse_one_string): the parameter, the list of what, the list to pass
+    calls = [
+        ("keep_columns= takes a list of column names", "['id']", lambda: RunConfig(keep_columns="id")),
+        ("teachers= takes a list of teachers", "['local']", lambda: RunConfig(teachers="local")),
+        ("teachers= takes a list of teachers", "['local']", lambda: annotate(spec, ["a text"], teachers="local")),
+        ("inputs= takes a list of texts (or a DataFrame)", "['a text']", lambda: annotate(spec, "a text")),
+        ("data= takes a list of texts (or a DataFrame)", "['a text']", lambda: make_twins(spec, "a text")),
+        ("teachers= takes a list of teachers", "['local']", lambda: make_twins(spec, ["a"], teachers="local")),
         # the topics b, a, n, k, s
-        "topics='banks' is one string; pass a list: topics=['banks'].": lambda: GenerateOptions(
-            n=2,
-            topics="banks",  # type: ignore[arg-type]
-        ),
-    }
-    for message, call in calls.items():
+        ("topics= takes a list of topics", "['banks']", lambda: GenerateOptions(n=2, topics="banks")),  # type: ignore[arg-type]
+    ]
+    for takes, fix, call in calls:
         with pytest.raises(UserError) as refused:
             call()
-        assert str(refused.value) == message
+        assert str(refused.value) == f"{takes}, not one string: pass {fix}."
     assert opened == []
-    with pytest.raises(UserError, match=r"^'local' is one string where a list of teachers goes"):
+    with pytest.raises(
+        UserError, match=re.escape("writers= takes a list of teachers, not one string: pass ['local'].")
+    ):
         generate(spec, GenerateOptions(n=2), writers="local")  # the voters open first (a URL: nothing starts)
     # any other sequence is a list; None (which the run read as no teachers) too
     config = RunConfig(keep_columns=("id",), teachers=None)

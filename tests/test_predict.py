@@ -58,7 +58,9 @@ def test_one_string_is_refused_not_read_as_its_characters(single_model: Path) ->
     # a str is a Sequence[str]: predict("profit rose") labelled each of its 11 characters, without a word
     predictor = Predictor(single_model)
     for call in (predictor.predict, predictor.predict_proba):
-        with pytest.raises(InputError, match=re.escape("pass a list of texts, e.g. predict(['profit rose'])")):
+        with pytest.raises(
+            InputError, match=re.escape("texts= takes a list of texts, not one string: pass ['profit rose'].")
+        ):
             call("profit rose")
     assert predictor.predict(["profit rose"])[0] == ["positive"]
 

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
-from ..errors import TeacherError, TeacherUnavailableError, UserError
-from ..sequences import SequenceNotStr
+from ..errors import TeacherError, TeacherUnavailableError
+from ..sequences import SequenceNotStr, refuse_one_string
 from ..spec import TaskSpec, TeacherSpec
 from .base import (
     AnswerCutError,
@@ -141,12 +141,11 @@ async def open_teachers(specs: Sequence[TeacherSpec | str]) -> AsyncIterator[lis
 
 @asynccontextmanager
 async def teachers_for(
-    spec: TaskSpec, given: SequenceNotStr[Teacher | TeacherSpec | str] | None
+    spec: TaskSpec, given: SequenceNotStr[Teacher | TeacherSpec | str] | None, *, name: str = "teachers"
 ) -> AsyncIterator[list[Teacher]]:
     """``given`` in order: Teacher objects as they are (left open), specs opened here (default: the spec's
     teachers). A list mixing both keeps both, as :func:`sxhub.annotate.aannotate` does; the objects were dropped."""
-    if isinstance(given, str):  # it was read letter by letter: teachers 'l', 'o', 'c'...
-        raise UserError(f"{given!r} is one string where a list of teachers goes; pass a list: [{given!r}].")
+    refuse_one_string(name, given, "teachers")  # it was read letter by letter: teachers 'l', 'o', 'c'...
     entries = list(given or spec.default_teachers())
     specs = [t for t in entries if not isinstance(t, Teacher)]
     if not specs:
