@@ -2,8 +2,8 @@
 
 autotrain-advanced pins transformers 4.x / datasets 3.x / huggingface_hub 0.x, so it cannot share sxhub's
 environment: it lives in a venv of its own (``make autotrain-env`` builds ``.venv-autotrain``) and runs as a
-subprocess. This module writes the data and an AutoTrain YAML config into a work folder, runs ``autotrain --config``
-there, checks the files it wrote (its exit code says nothing: 0 on failure happens), and normalises the result into
+subprocess. This module writes the data and an AutoTrain YAML config into a work folder, trains it there as
+``autotrain --config`` would but with AutoTrain's trainer as the only process (:mod:`sxhub.autotrain_launch`), checks the files it wrote (its exit code says nothing: 0 on failure happens), and normalises the result into
 sxhub's model layout: labels in the task's order (AutoTrain sorts them alphabetically, so the classifier rows are
 permuted), tokenizer, ``model.safetensors`` and ``sxhub.json``. Running the subprocess and reading what it wrote
 live in :mod:`sxhub.autotrain_run`.
@@ -43,6 +43,7 @@ from .autotrain_run import (  # noqa: F401  (label_permutation, log_tail: tests 
     normalise_model,
     readable_by_transformers4,
     run_subprocess,
+    trainer_command,
     validation_logits,
 )
 from .data import preprocessing_config
@@ -281,7 +282,7 @@ def run_autotrain(
         child_env["OMP_NUM_THREADS"] = str(int(threads))
     try:
         code = run_subprocess(
-            [str(env.executable), "--config", conf.name],
+            trainer_command(env, conf.name),
             cwd=work,
             env=child_env,
             log_path=log_path,

@@ -99,6 +99,7 @@ def _runnable(executable: Path) -> AutoTrainEnv:
             first = script.readline(4096)
     except OSError as exc:
         raise AutoTrainMissingError(f"cannot read {executable} ({exc.strerror}): {INSTALL_HINT}") from None
+    interpreter = None
     if first.startswith(b"#!"):
         words = first[2:].decode("utf-8", errors="replace").split()
         interpreter = Path(words[0]) if words else None
@@ -107,4 +108,19 @@ def _runnable(executable: Path) -> AutoTrainEnv:
                 f"the AutoTrain venv is broken: {executable} runs {interpreter}, which no longer exists (its Python "
                 f"was removed or the venv was moved); rebuild it: {INSTALL_HINT}"
             )
-    return AutoTrainEnv(executable)
+    return AutoTrainEnv(executable, _python(executable, interpreter))
+
+
+def _python(executable: Path, interpreter: Path | None) -> Path:
+    """The Python that runs ``executable``, which sxhub starts AutoTrain's trainer with: the one its ``#!`` line
+    names (a console script's), else ``python3`` or ``python`` beside it."""
+    if interpreter is not None and interpreter.is_absolute() and interpreter.name.startswith("python"):
+        return interpreter
+    beside = [executable.parent / name for name in ("python3", "python")]
+    found = next((p for p in beside if p.is_file() and os.access(p, os.X_OK)), None)
+    if found is None:
+        raise AutoTrainMissingError(
+            f"found no Python that runs {executable} (no python3 or python beside it, nor one on its #! line): "
+            f"{INSTALL_HINT}"
+        )
+    return found

@@ -40,9 +40,11 @@ class AutoTrainTimeout(BackendError):
 
 @dataclass(frozen=True)
 class AutoTrainEnv:
-    """Where the AutoTrain executable lives; its ``bin`` folder also holds the ``accelerate`` it launches."""
+    """Where the AutoTrain executable lives (its ``bin`` folder also holds the ``accelerate`` it launches) and the
+    Python that runs it, which sxhub starts AutoTrain's trainer with (:func:`trainer_command`)."""
 
     executable: Path
+    python: Path
 
     @property
     def bin_dir(self) -> Path:
@@ -58,6 +60,17 @@ class AutoTrainEnv:
                 if name in dist_names:
                     found[dist_names[name]] = version
         return found
+
+
+LAUNCHER = Path(__file__).with_name("autotrain_launch.py")
+
+
+def trainer_command(env: AutoTrainEnv, config: str) -> list[str]:
+    """The command that trains ``config`` (a YAML file in the work folder) as ``autotrain --config`` does, but with
+    AutoTrain's trainer as the only process: :mod:`sxhub.autotrain_launch`, run by AutoTrain's Python, prepares
+    the data and ``training_params.json`` with AutoTrain's own functions and then becomes the trainer (``exec``).
+    ``autotrain --config`` kept its CLI and ``accelerate launch`` waiting the whole run, 0.93 GB together."""
+    return [str(env.python), str(LAUNCHER), config]
 
 
 def _subprocess_env(env: AutoTrainEnv, *, offline: bool) -> dict[str, str]:
@@ -220,7 +233,18 @@ def check_outputs(
     :data:`ADAPTER_FILES`) and tokenizer and logged no failure."""
     config_file, weight_files, weights = files
     problems = []
-    if exit_code != 0:
+    if exit_code < 0 and -exit_code in signal.Signals._value2member_map_:
+        # the trainer is sxhub's child now (no accelerate to report its death in a traceback): the signal it died of
+        killed = signal.Signals(-exit_code).name
+        problems.append(
+            f"killed by {killed}"
+            + (
+                ", what the kernel's out-of-memory killer sends: it likely ran out of memory"
+                if killed == "SIGKILL"
+                else ""
+            )
+        )
+    elif exit_code != 0:
         problems.append(f"exit code {exit_code}")
     if log_path.is_file() and FAILURE_MARKER in log_path.read_text(encoding="utf-8", errors="replace"):
         problems.append("its log reports a failed training")

@@ -86,7 +86,8 @@ def _end_group(child: subprocess.Popen[bytes] | None) -> None:
 def _exit_as(code: int) -> None:
     """Exit with the child's status: its exit code, or death by the same signal."""
     if code < 0:
-        signal.signal(-code, signal.SIG_DFL)
+        if -code != signal.SIGKILL:  # its handler cannot be set (EINVAL): the watcher died of that, exit 1
+            signal.signal(-code, signal.SIG_DFL)
         os.kill(os.getpid(), -code)
     sys.exit(code if code >= 0 else 128 - code)
 

@@ -362,7 +362,7 @@ def train_autotrain(
     from transformers import AutoTokenizer
 
     from .autotrain import find_autotrain
-    from .autotrain_run import ADAPTER_FILES, _subprocess_env, check_outputs, run_subprocess
+    from .autotrain_run import ADAPTER_FILES, _subprocess_env, check_outputs, run_subprocess, trainer_command
 
     epochs = whole_epochs(opts.epochs)
     try:
@@ -441,7 +441,7 @@ def train_autotrain(
     project = work / "autotrain-project"
     try:
         code = run_subprocess(
-            [str(env.executable), "--config", "conf.yml"],
+            trainer_command(env, "conf.yml"),
             cwd=work,
             env=child_env,
             log_path=log,

@@ -171,7 +171,7 @@ def test_an_untested_autotrain_version_gives_one_warning(
     """sxhub relies on autotrain-advanced 0.8.36's config keys, label order and output files; a venv with another
     version ran without a word and failed (or trained differently) in ways that named neither it nor the fix. Its
     version is read from the dist-info folder (or importlib.metadata in its Python), without starting AutoTrain."""
-    venv = _fake_venv(tmp_path, f'touch "{tmp_path}/started"\nexit 1\n')
+    venv = _fake_venv(tmp_path, f'touch "{tmp_path}/started"\nexit 1\n', version=None)
     site = venv / "lib" / "python3.11" / "site-packages"
     (site / "autotrain_advanced-0.9.1.dist-info").mkdir(parents=True)
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
@@ -283,13 +283,21 @@ def test_normalise_puts_labels_in_task_order_and_keeps_predictions(
 # --- run_autotrain with a fake AutoTrain executable ---------------------------------------------------------------
 
 
-def _fake_venv(tmp_path: Path, body: str) -> Path:
-    """A venv-shaped folder whose bin/autotrain is a shell script."""
+def _fake_venv(tmp_path: Path, body: str, version: str | None = autotrain.TESTED_VERSION) -> Path:
+    """A venv-shaped folder whose bin/python3 (which sxhub starts AutoTrain's trainer with) is a shell script, and
+    whose bin/autotrain is the CLI sxhub no longer starts (it records that it was). With the ``version``'s
+    dist-info, as a venv has it: without one, sxhub asks bin/python3 for the version, and so ran the script."""
     venv = tmp_path / "fake-venv"
     (venv / "bin").mkdir(parents=True, exist_ok=True)
-    script = venv / "bin" / "autotrain"
-    script.write_text("#!/bin/sh\n" + body, encoding="utf-8")
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    if version is not None:
+        (venv / "lib" / "python3.11" / "site-packages" / f"autotrain_advanced-{version}.dist-info").mkdir(
+            parents=True, exist_ok=True
+        )
+    cli = f'echo "$*" >> "{tmp_path}/autotrain-cli-started"\nexit 99\n'
+    for name, text in (("python3", body), ("autotrain", cli)):
+        script = venv / "bin" / name
+        script.write_text("#!/bin/sh\n" + text, encoding="utf-8")
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return venv
 
 
@@ -305,7 +313,8 @@ def test_fake_run_normalises_the_output(
     out = run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
     assert out == tmp_path / "model"
     seen = (tmp_path / "work" / "seen.txt").read_text()
-    assert "args: --config conf.yml" in seen
+    assert f"args: {Path(autotrain.__file__).with_name('autotrain_launch.py')} conf.yml" in seen
+    assert not (tmp_path / "autotrain-cli-started").exists(), "AutoTrain's CLI (and its accelerate launch) ran"
     assert "offline=1" in seen
     assert f"path={tmp_path / 'fake-venv' / 'bin'}{os.pathsep}" in seen
     conf = yaml.safe_load((tmp_path / "work" / "conf.yml").read_text())
@@ -363,6 +372,22 @@ def test_fake_run_with_nonzero_exit_is_a_backend_error(
     body = f'cp -r "{autotrain_style_model}" autotrain-project\nexit 3\n'
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
     with pytest.raises(BackendError, match="exit code 3"):
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+
+
+def test_a_trainer_killed_by_the_out_of_memory_killer_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
+) -> None:
+    """AutoTrain's trainer is sxhub's own child now, with no `accelerate launch` to log its death in a traceback
+    ("died with <Signals.SIGKILL: 9>"): the signal it died of, and what SIGKILL likely means, come from its exit."""
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, "echo training\nkill -9 $$\n")))
+    with pytest.raises(BackendError) as err:
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+    assert "\n" not in str(err.value)
+    assert "AutoTrain failed (killed by SIGKILL, what the kernel's out-of-memory killer sends: it likely ran out of " \
+        "memory, no config.json" in str(err.value)  # fmt: skip
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, "kill -11 $$\n")))
+    with pytest.raises(BackendError, match=r"AutoTrain failed \(killed by SIGSEGV, no config\.json"):
         run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
 
 
@@ -616,6 +641,88 @@ def test_real_autotrain_failure_is_a_backend_error(tmp_path: Path, tiny_base_mod
     (broken / "config.json").write_text((tiny_base_model / "config.json").read_text())
     with pytest.raises(BackendError, match=r"its log reports a failed training.*Last lines: OSError: .*no file named"):
         run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, broken))
+    assert not (tmp_path / "model").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_real_autotrain_trains_in_one_process_without_its_launchers(tmp_path: Path, tiny_base_model: Path) -> None:
+    """`autotrain --config` kept its CLI and `accelerate launch` waiting for the whole run (0.5 and 0.43 GB, each a
+    Python that imported torch), on top of the trainer. sxhub now starts AutoTrain's Python on its launcher, which
+    writes the params and becomes (exec) `python -m autotrain.trainers.text_classification --training_config ...`:
+    every AutoTrain process seen during the run is that one process."""
+    import threading
+
+    import psutil
+
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    seen: dict[int, set[str]] = {}
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            for proc in psutil.Process().children(recursive=True):
+                try:
+                    seen.setdefault(proc.pid, set()).add(" ".join(proc.cmdline()))
+                except psutil.Error:
+                    continue
+            done.wait(0.1)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        out = run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+    finally:
+        done.set()
+        watcher.join()
+    assert (out / "config.json").is_file()
+    # every process but sxhub's watcher (group_watch.py, which names the command it starts)
+    autotrain_procs = {pid: cmds for pid, cmds in seen.items() if not any("group_watch.py" in c for c in cmds)}
+    cmds = {c for cs in autotrain_procs.values() for c in cs}
+    assert not [c for c in cmds if "accelerate launch" in c or re.search(r"bin/autotrain( |$)", c)], cmds
+    trainer = [pid for pid, cs in autotrain_procs.items() if any(
+        "-m autotrain.trainers.text_classification --training_config autotrain-project/training_params.json" in c
+        for c in cs)]  # fmt: skip
+    assert len(trainer) == 1, cmds
+    launched = [pid for pid, cs in autotrain_procs.items() if any("autotrain_launch.py conf.yml" in c for c in cs)]
+    assert launched in ([], trainer), "the launcher became the trainer (exec), not its parent"
+    params = json.loads((tmp_path / "work" / "autotrain-project" / "training_params.json").read_text())
+    assert (params["data_path"], params["text_column"], params["target_column"], params["valid_split"]) == (
+        "autotrain-project/autotrain-data",
+        "autotrain_text",
+        "autotrain_label",
+        "validation",
+    ), "the params as AutoTrain's CLI writes them, its data prepared by its own munging"
+
+
+@pytest.mark.slow
+@pytest.mark.autotrain
+def test_a_config_autotrain_refuses_is_one_error_line(
+    tmp_path: Path, tiny_base_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A config AutoTrain rejects while preparing (before any trainer runs) fails in one line naming its error, as
+    the CLI's did: the launcher runs AutoTrain's own parsing, whose traceback ends the log."""
+    try:
+        find_autotrain()
+    except AutoTrainMissingError as err:
+        missing_component(f"AutoTrain venv absent ({err}); build it with make autotrain-env")
+    real = autotrain.build_config
+
+    def bad_config(**kwargs: object) -> dict[str, object]:
+        config = real(**kwargs)  # type: ignore[arg-type]
+        config["params"]["batch_size"] = "four"  # type: ignore[index]
+        return config
+
+    monkeypatch.setattr(autotrain, "build_config", bad_config)
+    with pytest.raises(BackendError) as err:
+        run_autotrain(_frame(), _frame(), **_kwargs(tmp_path, tiny_base_model))
+    message = str(err.value)
+    assert "\n" not in message
+    assert re.search(r"AutoTrain failed \(exit code 1, no config\.json.*Last lines: \S*ValidationError: 1 validation "
+                     r"error for TextClassificationParams$", message), message  # fmt: skip
     assert not (tmp_path / "model").exists()
 
 

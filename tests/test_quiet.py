@@ -42,17 +42,24 @@ def sxhub(
 
 
 def fake_autotrain(root: Path, model: Path) -> dict[str, str]:
-    """A venv-shaped folder whose bin/autotrain logs a line and "trains" by copying ``model`` (AutoTrain's layout)."""
+    """A venv-shaped folder whose bin/python3 (which runs AutoTrain's trainer) logs a line and "trains" by copying
+    ``model`` (AutoTrain's layout)."""
     from transformers import AutoConfig
 
     config = AutoConfig.from_pretrained(model)
     config.id2label = dict(enumerate(sorted(["positive", "neutral", "negative"])))  # AutoTrain sorts the labels
     config.label2id = {name: i for i, name in config.id2label.items()}
     config.save_pretrained(model)
-    script = root / "fake-venv" / "bin" / "autotrain"
-    script.parent.mkdir(parents=True)
-    script.write_text(f'#!/bin/sh\necho "INFO | autotrain training"\ncp -r "{model}" autotrain-project\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    venv = root / "fake-venv"
+    (venv / "lib" / "python3.11" / "site-packages" / "autotrain_advanced-0.8.36.dist-info").mkdir(parents=True)
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 99\n")
+    (venv / "bin" / "python3").write_text(
+        f'#!/bin/sh\necho "INFO | autotrain training"\ncp -r "{model}" autotrain-project\n'
+    )
+    for name in ("autotrain", "python3"):
+        script = venv / "bin" / name
+        script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return {"SXHUB_AUTOTRAIN_ENV": str(root / "fake-venv")}
 
 

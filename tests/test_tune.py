@@ -1761,9 +1761,12 @@ def test_autotrain_trains_with_the_threads_given(
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    script = venv / "bin" / "autotrain"
+    (venv / "lib" / "python3.11" / "site-packages" / "autotrain_advanced-0.8.36.dist-info").mkdir(parents=True)
+    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 99\n")
+    script = venv / "bin" / "python3"  # the Python that runs AutoTrain's trainer
     script.write_text(f'#!/bin/sh\necho "$OMP_NUM_THREADS" > "{tmp_path}/threads"\nexit 1\n')
-    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    for name in ("autotrain", "python3"):
+        (venv / "bin" / name).chmod(script.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
     monkeypatch.setenv("OMP_NUM_THREADS", "7")  # what the user's shell had; --threads wins
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the failed run's work folder, kept, goes with tmp_path
@@ -1786,8 +1789,10 @@ def _autotrain_stand_in(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run_sub
 
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "autotrain").write_text("#!/bin/sh\nexit 1\n")
-    (venv / "bin" / "autotrain").chmod(0o755)
+    (venv / "lib" / "python3.11" / "site-packages" / "autotrain_advanced-0.8.36.dist-info").mkdir(parents=True)
+    for name in ("autotrain", "python3"):  # python3: the Python that runs AutoTrain's trainer
+        (venv / "bin" / name).write_text("#!/bin/sh\nexit 1\n")
+        (venv / "bin" / name).chmod(0o755)
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(venv))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(autotrain_run, "run_subprocess", run_subprocess)
