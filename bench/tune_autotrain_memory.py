@@ -117,6 +117,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for s in samples:
         for p in s["procs"]:
             seen = per_proc.setdefault(p["pid"], {"cmd": p["cmd"], "peak_rss_mb": 0.0, "at": 0.0, "first": s["t"]})
+            if p["cmd"] != seen["cmd"].split(" -> ")[-1]:  # the process became another program (exec)
+                seen["cmd"] += " -> " + p["cmd"]
             if p["rss_mb"] > seen["peak_rss_mb"]:
                 seen.update(peak_rss_mb=round(p["rss_mb"]), at=s["t"])
             seen["last"] = s["t"]
