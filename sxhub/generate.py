@@ -436,10 +436,10 @@ async def agenerate(
 
 
 def unreachable_voters(teachers: Sequence[Teacher]) -> list[TeacherUnavailableError]:
-    """Why each voting teacher that no request can reach (HF_HUB_OFFLINE, no token) cannot be asked. The vote comes after the writing,
-    which with a local ``--writer`` took minutes, and then stopped on the first request, every written text unsaved:
-    without a cache such a voter is refused before a text is written, with one only the texts the cache holds
-    are written (:meth:`_Writer._check_cached`), and their vote answered from it."""
+    """Why each voting teacher that no request can reach (on the Hub under HF_HUB_OFFLINE, no token) cannot be asked.
+    The vote comes after the writing, which with a local ``--writer`` took minutes, and then stopped on the first
+    request, every written text unsaved: without a cache such a voter is refused before a text is written, with one only
+    the texts the cache holds are written (:meth:`_Writer._check_cached`), and their vote answered from it."""
     errors = []
     for teacher in teachers:
         try:

@@ -348,3 +348,31 @@ def test_an_answer_cut_by_the_embedded_teachers_context_names_a_fix_the_user_has
     assert ANSWER_CUT in error and f"runs with a {LOCAL_N_CTX}-token context" in error and "--max-chars" in error
     assert "base_url" in error and "-c N for llama-server" not in error
     assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "structured"),
+    [*((k, "auto") for k in SERVER_KINDS), ("vllm", "json_schema"), ("llamacpp", "json_schema")],
+)
+def test_under_hf_hub_offline_each_kind_gets_what_huggingface_hubs_client_sends_it_online(
+    kind: str, structured: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_OFFLINE=1 refused every teacher, a server of the user's own included. Each kind is now sent, offline,
+    the requests (paths and bodies) huggingface_hub's own client sends it online: the same client builds them, only
+    its offline refusal is left out. ``structured: json_schema`` and Ollama go over plain HTTP, as online."""
+    from huggingface_hub import AsyncInferenceClient, constants
+
+    from sxhub.teachers import inference_client
+
+    def sent(cache: str) -> list[tuple[str, str, str]]:
+        with SERVER_KINDS[kind]() as server:
+            run(spec_for(server.url, structured=structured), tmp_path, texts=TEXTS[:3], cache=tmp_path / cache)
+        assert len(server.enforced) == 3 and "rejected" not in server.enforced
+        return sorted((e.method, e.path, json.dumps(e.body, sort_keys=True)) for e in server.exchanges)
+
+    with monkeypatch.context() as hub_client:
+        hub_client.setattr(inference_client, "own_server_client", lambda: AsyncInferenceClient, raising=False)
+        online = sent("online")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert sent("offline") == online

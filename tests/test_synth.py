@@ -1024,6 +1024,26 @@ def test_cli_generate_offline_with_a_cache_miss_fails_in_one_line_and_keeps_the_
     assert not pd.read_csv(twice)["failed"].any()
 
 
+def test_cli_generate_offline_votes_with_a_server_of_the_users_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_OFFLINE=1 and a voter at the user's own base_url: generate refused it before writing a text, as if it
+    were on the Hub ("unset HF_HUB_OFFLINE"). It now writes and votes with no cache to answer from; only a voter on
+    the Hub is refused (the tests above)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "3", "--cache-dir", str(tmp_path / "c")]
+        code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    written = pd.read_csv(out)
+    assert len(written) == 3 and not written["failed"].any()
+
+
 def test_cli_bad_output_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from sxhub.cli import main
 

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import httpx2
+import pandas as pd
 import pytest
 from conftest import run_cli
 from fake_openai_server import Answer, Fail, FakeOpenAIServer
@@ -225,11 +226,79 @@ def test_a_missing_tuned_model_folder_is_an_error_not_a_hub_model_id(
     assert not (tmp_path / "o.csv").exists()
 
 
-def test_offline_mode_is_refused_with_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+def offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """HF_HUB_OFFLINE=1 as a user sets it: huggingface_hub reads it once, at import."""
+    from huggingface_hub import constants
+
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    teacher = InferenceClientTeacher(TeacherSpec(base_url="http://127.0.0.1:9/v1", model="m"))
-    with pytest.raises(TeacherUnavailableError, match="unset HF_HUB_OFFLINE"):
-        complete(teacher)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def test_offline_mode_calls_a_server_of_the_users_own_as_huggingface_hub_would(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """HF_HUB_OFFLINE=1 (set globally on air-gapped clusters) refused a teacher at the user's own base_url, "even to
+    http://127.0.0.1...", every text unlabelled, though HF_HUB_OFFLINE means no traffic to the Hub. It is now
+    called, and sent what huggingface_hub's own client sends it online (body, path, headers less the request id)."""
+    from huggingface_hub import AsyncInferenceClient
+
+    from sxhub.teachers import inference_client
+
+    source = tmp_path / "in.csv"
+    source.write_text("text\nOperating profit rose.\nSales fell.\n", encoding="utf-8")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, negative]\n", encoding="utf-8")
+
+    def annotate_with(server: FakeOpenAIServer, out: str) -> tuple[int, str]:
+        argv = ["-q", "annotate", str(task), str(source), "-o", str(tmp_path / out), "--teacher", server.url]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / f"cache-{out}")], capsys)
+        return code, err
+
+    with monkeypatch.context() as hub_client, FakeOpenAIServer() as online:
+        hub_client.setattr(inference_client, "own_server_client", lambda: AsyncInferenceClient, raising=False)
+        assert annotate_with(online, "online.parquet") == (0, "")
+    offline(monkeypatch)
+    with FakeOpenAIServer() as server:
+        code, err = annotate_with(server, "offline.parquet")
+    assert code == 0, err
+    assert not pd.read_parquet(tmp_path / "offline.parquet")["failed"].any()
+    assert server.requests == online.requests and len(server.requests) == 2
+    request_id = "x-amzn-trace-id"  # huggingface_hub's request id, for Hub support, set by the hook that refuses
+    assert all(request_id in h for h in online.headers) and not any(request_id in h for h in server.headers)
+    assert [{k: v for k, v in h.items() if k not in {"host", request_id}} for h in online.headers] == [
+        {k: v for k, v in h.items() if k != "host"} for h in server.headers
+    ]
+
+
+@pytest.mark.parametrize(
+    "teacher",
+    ["org/model", "https://xyz.us-east-1.aws.endpoints.huggingface.cloud/v1", "https://router.huggingface.co/v1"],
+    ids=["hub-id", "endpoint", "router"],
+)
+def test_offline_mode_refuses_a_teacher_on_the_hub_in_one_line_before_any_request(
+    teacher: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub model id, or a base_url on a Hugging Face host, is the Hub: refused, exit 2, with the fix, before the
+    server's detection probes too (they went to the Hugging Face host over plain HTTP first)."""
+    from sxhub.teachers import inference_client
+
+    offline(monkeypatch)
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    probed: list[str] = []
+    monkeypatch.setattr(inference_client, "detect_server", lambda url, **kw: probed.append(url))
+    with pytest.raises(TeacherUnavailableError, match="HF_HUB_OFFLINE is set, so no request goes to the Hugging"):
+        make_teacher(teacher).check_callable()
+    source = tmp_path / "in.csv"
+    source.write_text("text\nsales rose\n", encoding="utf-8")
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, negative]\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    argv = ["-q", "annotate", str(task), str(source), "-o", str(out), "--teacher", teacher]
+    code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "unset HF_HUB_OFFLINE to call this teacher" in err and "a server of your own" in err
+    assert probed == [] and not out.exists()
+    make_teacher("http://node12:8000/v1").check_callable()  # a server of the user's own: callable
 
 
 def test_make_teacher_and_open_teachers() -> None:

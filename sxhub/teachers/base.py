@@ -204,10 +204,10 @@ class Teacher:
         without writing examples); any teacher writes by default."""
 
     def check_callable(self) -> None:
-        """Refuse, before any work, a teacher that no request can reach (HF_HUB_OFFLINE set, a Hub model id without
-        a token); callable by default. generate asks it of the teachers that vote on the texts it is about to write, and
-        writes only texts the cache holds when one fails (a rerun: their votes may be cached too); annotate does not:
-        a run the cache answers sends no request."""
+        """Refuse, before any work, a teacher that no request can reach (a Hub model id or a Hugging Face host under
+        HF_HUB_OFFLINE, a Hub model id without a token); callable by default. generate asks it of the teachers that vote
+        on the texts it is about to write, and writes only texts the cache holds when one fails (a rerun: their votes
+        may be cached too); annotate does not: a run the cache answers sends no request."""
 
     #: whether the teacher follows a free instruction such as ``sxhub twins``' rewrite prompt; a synthetic model from
     #: ``sxhub tune`` learned two prompts only (label a text, write a new one) and does not

@@ -6,6 +6,9 @@ sent to its native ``/api/chat`` with ``truncate: false`` so that a prompt over 
 than cut (see :mod:`sxhub.teachers.servers`). The kind of server is detected on the
 first request that the cache cannot answer, so a fully cached rerun contacts nobody.
 
+``HF_HUB_OFFLINE`` (no traffic to the Hugging Face Hub) refuses a Hub model id and a base_url on a Hugging Face host
+before any request; any other base_url is the user's own server and is called as usual (:func:`own_server_client`).
+
 The Hugging Face token comes from ``HF_TOKEN`` or ``hf auth login`` (huggingface_hub's default) and is only sent to
 Hugging Face hosts; other ``base_url`` servers get ``$SXHUB_API_KEY`` (or a placeholder). It is never logged.
 """
@@ -13,6 +16,7 @@ Hugging Face hosts; other ``base_url`` servers get ``$SXHUB_API_KEY`` (or a plac
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -157,14 +161,23 @@ class InferenceClientTeacher(Teacher):
 
     # -- clients ---------------------------------------------------------------------------------------------------
     def _check_online(self) -> None:
-        if is_offline():
+        """HF_HUB_OFFLINE means no traffic to the Hugging Face Hub: a Hub model id and a base_url on a Hugging Face
+        host (Inference Endpoints, router.huggingface.co) are refused before any request or probe. A server of the
+        user's own (vLLM on the LAN, the embedded llama.cpp on 127.0.0.1) is not the Hub, and is called as usual
+        (:func:`own_server_client`): it was refused too, and unsetting HF_HUB_OFFLINE on an air-gapped node sent the
+        rest of the run (the student's backbone) to the network."""
+        if is_offline() and (not self.base_url or is_hf_host(self.base_url)):
+            at = "" if not self.base_url or self.base_url in self.name else f" at {self.base_url}"
+            what = "on a Hugging Face host" if self.base_url else "a Hub model id (called through Inference Providers)"
             raise TeacherUnavailableError(
-                f"HF_HUB_OFFLINE is set, and huggingface_hub then refuses every request, even to "
-                f"{self.base_url or 'the Hub'}; unset HF_HUB_OFFLINE to call this teacher (sxhub downloads nothing)."
+                f"HF_HUB_OFFLINE is set, so no request goes to the Hugging Face Hub, and teacher {self.name!r}{at} is "
+                f"{what}; unset HF_HUB_OFFLINE to call this teacher (sxhub downloads nothing), or give it the "
+                "base_url of a server of your own."
             )
 
     def check_callable(self) -> None:
-        """The checks of the first request, made before it: HF_HUB_OFFLINE, and a token for a Hub model id."""
+        """The checks of the first request, made before it: HF_HUB_OFFLINE for a teacher on the Hub, and a token for a
+        Hub model id."""
         self._check_online()
         if not self.base_url:
             self._check_token()
@@ -181,12 +194,12 @@ class InferenceClientTeacher(Teacher):
 
     def _get_client(self) -> Any:
         if self._client is None:
-            self._check_online()
             from huggingface_hub import AsyncInferenceClient
 
             assert self.spec is not None
             if self.base_url:
-                self._client = AsyncInferenceClient(
+                client = AsyncInferenceClient if is_hf_host(self.base_url) else own_server_client()
+                self._client = client(
                     base_url=self.base_url, api_key=api_key_for(self.base_url), timeout=self.spec.timeout
                 )
             else:
@@ -265,6 +278,7 @@ class InferenceClientTeacher(Teacher):
         max_tokens: int,
     ) -> Reply:
         assert self.spec is not None
+        self._check_online()  # before the server's detection probes too
         try:
             shape = await self.shape(schema)
             model = await self.resolve_model()
@@ -377,7 +391,6 @@ class InferenceClientTeacher(Teacher):
         max_tokens: int,
     ) -> Reply:
         """One OpenAI chat-completions request over plain HTTP (the form reaches the server as written)."""
-        self._check_online()
         assert self.spec is not None
         body: dict[str, Any] = {
             "model": model,
@@ -407,7 +420,6 @@ class InferenceClientTeacher(Teacher):
     ) -> Reply:
         """One Ollama ``/api/chat`` request (api.ChatRequest), not streamed; the sampling settings go in ``options``
         as Ollama's OpenAI route puts them (``num_predict`` for max_tokens)."""
-        self._check_online()
         assert self.base_url
         body: dict[str, Any] = {
             "model": model,
@@ -557,6 +569,29 @@ def _count(tokens: Any) -> int | None:
     OpenAI chat-completions schema: vLLM, TGI and llama.cpp send it, but a proxy or another OpenAI-compatible server
     may not, and taken as 0 such a teacher was billed $0.0000 for every request."""
     return None if tokens is None else int(tokens)
+
+
+@functools.cache
+def own_server_client() -> Any:
+    """huggingface_hub's ``AsyncInferenceClient`` for a ``base_url`` not on a Hugging Face host: the same requests
+    (URL, body, headers, errors), built by huggingface_hub itself, sent by its own session less the request hook that
+    refuses every request under HF_HUB_OFFLINE whatever the host (``hf_request_event_hook``, utils/_http.py;
+    it also adds a request id for Hub support). HF_HUB_OFFLINE means no traffic to the Hub, and a user's server is
+    not the Hub."""
+    from huggingface_hub import AsyncInferenceClient, get_async_session
+    from huggingface_hub.utils._http import async_hf_request_event_hook
+
+    class OwnServerClient(AsyncInferenceClient):
+        async def _get_async_client(self) -> Any:
+            if self._async_client is None:
+                session = get_async_session()
+                hooks = session.event_hooks
+                kept = [hook for hook in hooks["request"] if hook is not async_hf_request_event_hook]
+                session.event_hooks = {**hooks, "request": kept}
+                self._async_client = await self.exit_stack.enter_async_context(session)
+            return self._async_client
+
+    return OwnServerClient
 
 
 def _hf_token() -> str | None:
