@@ -7,9 +7,9 @@ out-of-fold model and writes the queue; its docstring defines each signal.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -31,6 +31,15 @@ class _Rows:
     label_column: str
     left_out: dict[str, int] = field(default_factory=dict)
     human: list[bool] = field(default_factory=list)  # per scored row: a person set its label (sxhub apply-review)
+    # the votes of a Parquet annotate output, held as read (Arrow) and made plain a batch at a time where they are
+    # read (sxhub.doubts.ParquetVotes); the frame's votes column is then a placeholder. None: the frame's column
+    parquet_votes: VoteCells | None = None
+
+
+class VoteCells(Protocol):
+    """Votes held outside the frame: each wanted input row's cell, in the order of ``positions`` (ascending)."""
+
+    def cells(self, positions: Sequence[int] | None = None) -> Iterator[Any]: ...
 
 
 Shares = tuple[np.ndarray, int]  # the share of valid votes naming each label, and the number of valid votes
@@ -40,6 +49,9 @@ def _vote_shares(rows: _Rows) -> list[Shares | None]:
     """Per scored row, the vote shares per label and the number of valid votes (None without a valid vote)."""
     if "votes" not in rows.frame.columns:
         return [None] * len(rows.positions)
+    if rows.parquet_votes is not None:  # made plain a batch at a time, not kept: the queue makes its rows' again
+        cells = rows.parquet_votes.cells(rows.positions)
+        return [_row_shares(rows, plain_votes(c), h) for c, h in zip(cells, rows.human, strict=True)]
     # each scored row's cell is replaced by its plain votes, which the queue then carries as they are: made here and
     # again for the queue, every vote was held twice over with the cells as read (a 1M-row file: GBs). Out of the
     # frame first (pointers copied), so that each cell as read is released as it is replaced
@@ -49,15 +61,18 @@ def _vote_shares(rows: _Rows) -> list[Shares | None]:
         out: list[Shares | None] = []
         for i, human in zip(rows.positions, rows.human, strict=True):
             cells[i] = votes = plain_votes(cells[i])
-            if human:  # the votes are the teachers' on the label a person replaced
-                out.append(None)
-                continue
-            shares = label_shares(votes, rows.label_names, rows.multi_label)
-            n = sum(valid_labels(v, rows.label_names, rows.multi_label) is not None for v in votes)
-            out.append(None if shares is None else (shares, n))
+            out.append(_row_shares(rows, votes, human))
     finally:
         rows.frame.insert(at, "votes", pd.Series(cells, index=rows.frame.index, dtype=object))
     return out
+
+
+def _row_shares(rows: _Rows, votes: list[dict[str, Any]], human: bool) -> Shares | None:
+    if human:  # the votes are the teachers' on the label a person replaced
+        return None
+    shares = label_shares(votes, rows.label_names, rows.multi_label)
+    n = sum(valid_labels(v, rows.label_names, rows.multi_label) is not None for v in votes)
+    return None if shares is None else (shares, n)
 
 
 def _smoothed(shares: Shares, n_values: int) -> np.ndarray:

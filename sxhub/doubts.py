@@ -41,7 +41,7 @@ import logging
 import os
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,7 +147,7 @@ def _read_rows(
     multi_label: bool | None,
     text_column: str | None,
 ) -> _Rows:
-    df = source if isinstance(source, pd.DataFrame) else _read_labelled(source)
+    df, parquet_votes = (source, None) if isinstance(source, pd.DataFrame) else _read_labelled(source)
     df = with_flag_labels(df.reset_index(drop=True), label_names, multi_label)
     tcol = find_text_column(df, text_column)
     lcol = _label_column(df, multi_label)
@@ -177,7 +177,7 @@ def _read_rows(
         labels.append(label)
     if left_out["flagged_twins"]:
         logger.warning("%s", flagged_twins_line("doubts", left_out["flagged_twins"], " of the queue"))
-    names = list(label_names) if label_names else _names_seen(labels, df, multi)
+    names = list(label_names) if label_names else _names_seen(labels, df, multi, parquet_votes)
     if label_names:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
         labels = _as_named(labels, names, multi_label=multi)[0]
     seen = {lab for cell in labels for lab in (cell if multi else [cell])}
@@ -189,45 +189,65 @@ def _read_rows(
     # a label a person set (label_source "human", from apply-review) is not doubted by the teacher votes it replaced
     sources = df["label_source"].astype(str).tolist() if "label_source" in df.columns else None
     human = [sources is not None and sources[i] == "human" for i in positions]
-    return _Rows(df, positions, texts, labels, names, multi, lcol, left_out, human)
+    return _Rows(df, positions, texts, labels, names, multi, lcol, left_out, human, parquet_votes)
 
 
-def _read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
+def _read_labelled(source: str | os.PathLike[str]) -> tuple[pd.DataFrame, ParquetVotes | None]:
     """The file as :func:`read_table` reads it, except the ``votes`` of a Parquet file in annotate's layout
-    (:func:`sxhub.dataset_build._read_parquet_votes`): read a batch at a time straight into plain lists of dicts.
-
-    pandas reads each cell as a slice of one array of every vote's dict (labels as slices of another): no vote can
-    be released before the last, so the plain votes the signals and the queue use (:func:`plain_votes`) were a
-    second copy of every vote (a 1M-row file: GBs). A string repeated within a batch (the teacher, a reason, a label) is
-    one object, as pandas makes it."""
-    from .dataset_build import VOTES_BATCH, _read_parquet_votes, parquet_votes_chunks
+    (:func:`sxhub.dataset_build._read_parquet_votes`): those are held as read, in Arrow (:class:`ParquetVotes`),
+    and the frame's ``votes`` column is a placeholder."""
+    from .dataset_build import _read_parquet_votes
 
     frame, path = _read_parquet_votes(source)
     if frame is None:
-        return read_table(source)
-    cells = np.empty(len(frame), dtype=object)
-    at = 0
-    for chunk in parquet_votes_chunks(path, VOTES_BATCH):
-        strings: dict[str, str] = {}
-        for cell in chunk.to_pylist():
-            for vote in cell or ():
-                for key, value in (vote or {}).items():
-                    if isinstance(value, str):
-                        vote[key] = strings.setdefault(value, value)
-                    elif isinstance(value, list):  # labels
-                        value[:] = [strings.setdefault(v, v) if isinstance(v, str) else v for v in value]
-            cells[at] = cell
-            at += 1
-        del chunk
-    frame["votes"] = pd.Series(cells, index=frame.index, dtype=object)
-    return frame
+        return read_table(source), None
+    return frame, ParquetVotes(path)
 
 
-def _names_seen(labels: list[Any], df: pd.DataFrame, multi: bool) -> list[str]:
+class ParquetVotes:
+    """The ``votes`` column of a Parquet annotate output, held as Arrow batches (tens of bytes a vote) and made
+    plain dicts a batch at a time where it is read: the vote split, the label names seen, the queue's rows.
+
+    pandas reads each cell as a slice of one array of every vote's dict (labels as slices of another), and plain
+    dicts are a few hundred bytes a vote: held through the out-of-fold fit, beside the embeddings and a fold's
+    float64 copy, the votes of a 1M-row file were GBs of the peak. Within a batch a repeated string (the teacher, a
+    reason, a label) is one object, as pandas makes it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        from .dataset_build import VOTES_BATCH, parquet_votes_chunks
+
+        self.chunks = list(parquet_votes_chunks(path, VOTES_BATCH))
+
+    def cells(self, positions: Sequence[int] | None = None) -> Iterator[Any]:
+        """The cells of the input rows ``positions`` (ascending; None: every row), in that order."""
+        wanted = None if positions is None else np.asarray(positions, dtype=np.int64)
+        at = start = 0
+        for chunk in self.chunks:
+            end = start + len(chunk)
+            if wanted is None:
+                picked = chunk
+            else:
+                stop = int(np.searchsorted(wanted, end))
+                picked, at = chunk.take(wanted[at:stop] - start), stop
+            start = end
+            if not len(picked):
+                continue
+            strings: dict[str, str] = {}
+            for cell in picked.to_pylist():
+                for vote in cell or ():
+                    for key, value in (vote or {}).items():
+                        if isinstance(value, str):
+                            vote[key] = strings.setdefault(value, value)
+                        elif isinstance(value, list):  # labels
+                            value[:] = [strings.setdefault(v, v) if isinstance(v, str) else v for v in value]
+                yield cell
+
+
+def _names_seen(labels: list[Any], df: pd.DataFrame, multi: bool, parquet_votes: ParquetVotes | None) -> list[str]:
     """Without a task: every label name in the label column and the votes, sorted."""
     names = {lab for cell in labels for lab in (cell if multi else [cell])}
     if "votes" in df.columns:
-        for cell in df["votes"].tolist():
+        for cell in parquet_votes.cells() if parquet_votes is not None else df["votes"].tolist():
             for vote in plain_votes(cell):
                 if isinstance(vote.get("labels"), list):
                     names.update(str(lab) for lab in vote["labels"])
@@ -375,7 +395,9 @@ def find_doubts(
     probs = oof_probabilities(
         features, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
     )
+    del features  # the embeddings (1M texts: 1.5 GB) are not needed for the queue, which is made next
     signals = (_multi_signals if rows.multi_label else _single_signals)(rows, probs, shares)
+    del shares
     queue = _queue(rows, probs, signals)
     doubtful = int((queue["doubt"] >= DOUBTFUL).sum())
     changes = sum(
@@ -413,7 +435,9 @@ def _queue(rows: _Rows, probs: np.ndarray, signals: dict[str, list[Any]]) -> pd.
     queue["oof_probs"] = [
         {name: round(float(p), 4) for name, p in zip(rows.label_names, row, strict=True)} for row in probs
     ]
-    if "votes" in rows.frame.columns:
+    if rows.parquet_votes is not None:
+        queue["votes"] = [plain_votes(cell) for cell in rows.parquet_votes.cells(rows.positions)]
+    elif "votes" in rows.frame.columns:
         cells = rows.frame["votes"].tolist()
         queue["votes"] = [plain_votes(cells[i]) for i in rows.positions]
     queue = queue.sort_values(["doubt", "row"], ascending=[False, True], kind="stable").reset_index(drop=True)
