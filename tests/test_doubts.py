@@ -634,3 +634,72 @@ def test_twins_that_failed_a_check_are_left_out_of_the_queue_and_counted(
     assert sorted(result.queue["row"]) == list(range(10)) and LEAKED_TWIN not in result.queue["text"].tolist()
     assert result.summary["left_out"] == {"failed": 1, "flagged_twins": 2, "no_text": 0, "no_label": 0}
     assert "doubts: 2 twin(s) that failed a check of sxhub twins (ok false; see 'flags') left out" in caplog.text
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_parquet_votes_across_batches_give_the_frames_queue_and_each_rows_vote_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, multi: bool
+) -> None:
+    """A Parquet file's votes are held as read (Arrow) and made plain a batch at a time, for the scored rows only,
+    and the vote shares are held as one array: across many batches (one of them all failed rows), with failed rows,
+    a human label, a vote without a valid label and a row without any, scores (soft labels), and label names taken
+    from the votes (no task; one name is in the votes only), the queue (votes, signals, doubt, suggestion, order)
+    and the file written are those of the frame read whole, and each row's vote split is its own votes'."""
+    from sxhub.data import read_table
+    from sxhub.reliability import valid_labels
+
+    monkeypatch.setattr("sxhub.dataset_build.VOTES_BATCH", 7)  # 150 rows: 22 batches
+    frame, _ = synthetic(n=150, seed=5)
+    votes = [list(v) for v in frame["votes"]]
+    votes[30] = [{**votes[30][0], "scores": [{"label": "positive", "p": 0.7}, {"label": "neutral", "p": 0.3}]}]
+    votes[31] = [{"teacher": "t", "sample": 0, "labels": None, "reason": "", "error": "timeout"}, *votes[31][1:]]
+    votes[32] = [{"teacher": "t", "sample": 0, "labels": None, "reason": "", "error": "timeout"}]  # no valid vote
+    votes[40] = [{**votes[40][0], "labels": ["mixed"]}, *votes[40][1:]]  # a name in the votes only
+    failed = [14 <= i < 21 or i % 11 == 0 for i in range(len(frame))]  # rows 14-20: the third batch, all failed
+    frame["votes"] = [[] if f else v for v, f in zip(votes, failed, strict=True)]
+    frame["failed"] = failed
+    # the split of a row without a valid vote (multi-label: none; a number beside per-label dicts cannot be written)
+    frame["agreement"] = [None if f or multi else 0.75 for f in failed]
+    frame["label_source"] = ["human" if i == 50 else "teacher" for i in range(len(frame))]
+    labels = [None if f else lab for lab, f in zip(frame["label"], failed, strict=True)]
+    if multi:
+        frame["labels"] = [None if lab is None else [lab, *(["neutral"] if i % 3 == 0 else [])] for i, lab in
+                           enumerate(labels)]  # fmt: skip
+        frame = frame.drop(columns=["label"])
+        for row in frame["votes"]:
+            for k, vote in enumerate(row):
+                if k == 1 and vote.get("labels"):
+                    vote["labels"] = [*vote["labels"], "neutral"]
+    else:
+        frame["label"] = labels
+    path = tmp_path / "labelled.parquet"
+    frame.to_parquet(path)
+    args = {"embedder": bag_of_words, "folds": 3}
+    result = find_doubts(path, **args)
+    queue = result.queue
+    expected = find_doubts(read_table(path), **args).queue
+    pd.testing.assert_frame_equal(queue, expected)
+    assert result.summary["labels"] == ["mixed", "negative", "neutral", "positive"]
+    assert sorted(queue["row"]) == [i for i, f in enumerate(failed) if not f]
+    for suffix in ("parquet", "jsonl"):
+        write_queue(queue, tmp_path / f"a.{suffix}")
+        write_queue(expected, tmp_path / f"b.{suffix}")
+        assert (tmp_path / f"a.{suffix}").read_bytes() == (tmp_path / f"b.{suffix}").read_bytes()
+    names, column = result.summary["labels"], "labels" if multi else "label"
+    for record in queue.to_dict(orient="records"):
+        i = record["row"]
+        # each row carries its own votes, not a neighbour's (the file gives every vote each field, None if absent)
+        assert [{k: v for k, v in vote.items() if v is not None} for vote in record["votes"]] == [
+            {k: v for k, v in vote.items() if v is not None} for vote in frame["votes"][i]
+        ]
+        valid = [labs for v in record["votes"] if (labs := valid_labels(v, names, multi)) is not None]
+        split = record["signal_vote_split"]
+        if i == 50:  # a person set the label: no vote split
+            assert split is None or np.isnan(split)
+        elif not valid:  # the agreement column instead
+            assert split is None if multi else split == pytest.approx(0.25)
+        elif multi:
+            share = {n: sum(n in labs for labs in valid) / len(valid) for n in names}
+            assert split == pytest.approx({n: abs((n in record[column]) - share[n]) for n in names})
+        else:
+            assert split == pytest.approx(1 - sum(record[column] in labs for labs in valid) / len(valid))
