@@ -756,6 +756,52 @@ def test_single_label_probabilities_match_a_plain_forward(tuned: Path) -> None:
         assert row == pytest.approx(model.answer_logprobs(build_messages(MULTI, text), answers), abs=1e-3)
 
 
+def test_answers_score_as_a_plain_forward_and_their_pass_never_copies_the_cache_per_answer(
+    tiny_llama: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held-out scoring ran every prompt's answers in one pass on the whole batch's key/value cache repeated once per
+    answer, and the decoder appended the answer tokens to a second copy of it: tune peaked at 3.0 GB for a 0.54 GB
+    model (10 PhraseBank texts, 3 labels). Each prompt's answers now run on a view of its own cache. Prompts and
+    answers of different lengths (both padded) score as each prompt + answer run alone through the plain model, and
+    no forward pass holds more rows than there are prompts or answers (the old answer pass: prompts x answers)."""
+    import torch
+
+    from sxhub.teachers.synthetic_model import SyntheticModel, label_answer
+
+    model = SyntheticModel.load(tiny_llama)
+    texts = [
+        "sales fell",
+        "the firm makes paper in three plants and sells it abroad",
+        "profit rose by 5 %",
+        "a mill opens in Oulu next spring",
+    ]
+    prompts = [build_messages(MULTI, t) for t in texts]
+    answers = [label_answer(s, True) for s in [(), ("Product",), ("Product", "Price", "Promotion")]]
+    decoder = model.model.get_decoder()
+    forward, batches = decoder.forward, []
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        batches.append(kwargs["input_ids"].shape[0])
+        return forward(*args, **kwargs)
+
+    monkeypatch.setattr(decoder, "forward", counted)
+    found = model.batch_answer_logprobs(prompts, answers)
+    assert batches and max(batches) <= max(len(prompts), len(answers)), batches
+    assert len({len(model.prompt_ids(m)[0]) for m in prompts}) == len(prompts)  # each padded in its pass
+    assert len({len(model.answer_ids(a)) for a in answers}) == len(answers)
+    monkeypatch.setattr(decoder, "forward", forward)
+    for messages, row in zip(prompts, found, strict=True):
+        ids, _ = model.prompt_ids(messages)
+        plain = []
+        for answer in answers:
+            tokens = model.answer_ids(answer)
+            with torch.no_grad():
+                logits = model.model(input_ids=torch.tensor([ids + tokens])).logits[0]
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            plain.append(sum(float(logp[len(ids) + j - 1, t]) for j, t in enumerate(tokens)))
+        assert row == pytest.approx(plain, abs=1e-4)
+
+
 def test_heldout_confidence_is_the_chosen_answers_probability(tiny_llama: Path) -> None:
     """Multi-label answers are label sets: the held-out mean confidence is the chosen set's probability. It was the
     largest label marginal, a sum over every set that holds the label: 0 here, where the untrained model is sure of
