@@ -215,7 +215,11 @@ def _multi_signals(rows: _Rows, probs: np.ndarray, shares: Iterable[Shares | Non
     if per_class.shape != probs.shape:  # documented as K arrays of N scores; cleanlab 2.9 returns (N, K)
         per_class = per_class.T
     oof = np.abs(hot - probs)  # 1 - p(current on/off state), per label
-    fallback = _agreement_split(rows)
+    # with votes, a row without a valid vote has no split (None): its agreement's one number (1.0 from the 0.0 per
+    # label of timed-out votes) beside the other rows' per-label dicts could not be written to Parquet ("cannot mix
+    # struct and non-struct"), and put it atop the queue as if its votes all disagreed. Without votes, every row's
+    # split is its agreement's number
+    fallback = _agreement_split(rows) if "votes" not in rows.frame.columns else [None] * len(rows.positions)
 
     def per_label(values: np.ndarray) -> dict[str, float]:
         return {name: float(v) for name, v in zip(names, values, strict=True)}

@@ -658,8 +658,8 @@ def test_parquet_votes_across_batches_give_the_frames_queue_and_each_rows_vote_s
     failed = [14 <= i < 21 or i % 11 == 0 for i in range(len(frame))]  # rows 14-20: the third batch, all failed
     frame["votes"] = [[] if f else v for v, f in zip(votes, failed, strict=True)]
     frame["failed"] = failed
-    # the split of a row without a valid vote (multi-label: none; a number beside per-label dicts cannot be written)
-    frame["agreement"] = [None if f or multi else 0.75 for f in failed]
+    # single-label, the split of a row without a valid vote (multi-label: none, whatever its agreement)
+    frame["agreement"] = [None if f else 0.75 for f in failed]
     frame["label_source"] = ["human" if i == 50 else "teacher" for i in range(len(frame))]
     labels = [None if f else lab for lab, f in zip(frame["label"], failed, strict=True)]
     if multi:
@@ -703,3 +703,55 @@ def test_parquet_votes_across_batches_give_the_frames_queue_and_each_rows_vote_s
             assert split == pytest.approx({n: abs((n in record[column]) - share[n]) for n in names})
         else:
             assert split == pytest.approx(1 - sum(record[column] in labs for labs in valid) / len(valid))
+
+
+def test_a_multi_label_row_without_a_valid_vote_has_no_vote_split_and_its_queue_is_written(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A multi-label annotate output in which one labelled row's votes all timed out (its labels filled in by hand,
+    its agreement 0.0 per label as the vote wrote it): its vote split was that agreement's one number (1.0, the top of
+    the queue) beside the other rows' per-label dicts, and ``-o queue.parquet`` failed after the embedding with
+    "ArrowInvalid: ... Conversion failed for column signal_vote_split". It has no vote split now, in every format,
+    and every other row of the queue is what it is when that row's votes are valid."""
+    from sxhub.doubt_signals import combine
+    from sxhub.vote import decide
+
+    frame, _ = synthetic(60, seed=2)
+    names = sorted(LABELS)
+    frame["labels"] = [[lab, *(["neutral"] if i % 3 == 0 and lab != "neutral" else [])] for i, lab in
+                       enumerate(frame.pop("label"))]  # fmt: skip
+    for labels, row in zip(frame["labels"], frame["votes"], strict=True):
+        row[1]["labels"] = labels
+        for vote in row:
+            vote["error"] = None  # as the vote of a failed row has one
+    frame["agreement"] = [decide(row, names, True).agreement for row in frame["votes"]]
+    frame["failed"], frame["error"] = False, ""
+    valid = frame.copy()
+    k = 7
+    frame.at[k, "votes"] = [{"teacher": "t", "sample": s, "labels": None, "reason": "", "error": "timeout"}
+                            for s in range(3)]  # fmt: skip
+    frame.at[k, "agreement"] = decide(frame.at[k, "votes"], names, True).agreement  # 0.0 per label
+    labelled = tmp_path / "labelled.parquet"
+    frame.to_parquet(labelled)
+
+    argv = ["doubts", str(labelled), "--folds", "3", "--model", str(tiny_base_model)]
+    code, _, err = run_cli([*argv, "-o", str(tmp_path / "queue.parquet")], capsys)
+    assert code == 0, err
+    result = find_doubts(labelled, folds=3, embedder=bag_of_words)
+    for suffix in ("parquet", "csv", "jsonl"):
+        path = write_queue(result, tmp_path / f"q.{suffix}")
+        for queue in (read_queue(path), *([read_queue(tmp_path / "queue.parquet")] if suffix == "parquet" else [])):
+            splits = dict(zip(queue["row"], queue["signal_vote_split"], strict=True))
+            assert splits.pop(k) is None, suffix
+            assert all(isinstance(s, dict) and set(s) == set(names) for s in splits.values()), suffix
+
+    queue = result.queue.set_index("row").sort_index()
+    valid.to_parquet(tmp_path / "valid.parquet")
+    expected = find_doubts(tmp_path / "valid.parquet", folds=3, embedder=bag_of_words).queue.set_index("row")
+    expected = expected.sort_index()
+    others = queue.index != k
+    pd.testing.assert_frame_equal(queue[others], expected[others])
+    row = queue.loc[k]
+    for signal in ("signal_oof_disagreement", "signal_label_quality", "oof_probs"):
+        assert row[signal] == expected.loc[k, signal]
+    assert row["doubt"] == combine([None, row["signal_oof_disagreement"], row["signal_label_quality"]])
