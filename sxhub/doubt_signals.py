@@ -109,6 +109,11 @@ def _smoothed(shares: Shares, n_values: int) -> np.ndarray:
 
 
 def _agreement_split(rows: _Rows) -> list[float | None]:
+    """The vote split of the rows without a valid vote, from the ``agreement`` column: only for a file without
+    votes. With votes, such a row has no split (None): annotate's agreement for it is computed from no vote (0.0
+    for votes that all timed out), and as a split of 1.0 it put the row atop the queue as if its votes all
+    disagreed; multi-label, that one number beside the other rows' per-label dicts could not even be written to
+    Parquet ("cannot mix struct and non-struct")."""
     from .vote import mean_agreement
 
     if "agreement" not in rows.frame.columns:
@@ -127,9 +132,9 @@ def _agreement_split(rows: _Rows) -> list[float | None]:
                 raise InputError(
                     f"agreement cell {cell[:60]!r} is not a JSON object of shares per label; fix the column or drop it."
                 ) from exc
-        value = mean_agreement(cell)
+        value = mean_agreement(cell)  # read (a bad cell is said) even where votes leave it unused
         out.append(None if value is None else 1.0 - value)
-    return out
+    return [None] * len(out) if "votes" in rows.frame.columns else out
 
 
 def _require_cleanlab() -> None:
@@ -215,11 +220,7 @@ def _multi_signals(rows: _Rows, probs: np.ndarray, shares: Iterable[Shares | Non
     if per_class.shape != probs.shape:  # documented as K arrays of N scores; cleanlab 2.9 returns (N, K)
         per_class = per_class.T
     oof = np.abs(hot - probs)  # 1 - p(current on/off state), per label
-    # with votes, a row without a valid vote has no split (None): its agreement's one number (1.0 from the 0.0 per
-    # label of timed-out votes) beside the other rows' per-label dicts could not be written to Parquet ("cannot mix
-    # struct and non-struct"), and put it atop the queue as if its votes all disagreed. Without votes, every row's
-    # split is its agreement's number
-    fallback = _agreement_split(rows) if "votes" not in rows.frame.columns else [None] * len(rows.positions)
+    fallback = _agreement_split(rows)
 
     def per_label(values: np.ndarray) -> dict[str, float]:
         return {name: float(v) for name, v in zip(names, values, strict=True)}

@@ -6,8 +6,8 @@ wrong":
 
 * ``signal_vote_split``: ``1 -`` the share of the row's valid votes that agree with its current label (per label for
   multi-label: agreeing on whether that label is on). Without votes, ``1 -`` the ``agreement`` column
-  (:func:`sxhub.vote.mean_agreement`); without either it is missing and left out of the doubt. Multi-label, a row
-  without a valid vote in a file with votes has none (missing): the column holds per-label dicts there.
+  (:func:`sxhub.vote.mean_agreement`); without either it is missing and left out of the doubt. A row without a valid
+  vote in a file with votes has none (missing): its ``agreement`` was computed from no vote.
 * ``signal_oof_disagreement``: ``1 - p(current label)`` under an out-of-fold model: the texts are embedded once
   (mean-pooled MiniLM, :func:`embed_texts`), and a logistic regression on the embeddings is cross-fitted over
   ``folds`` folds, so that no text is scored by a model that saw it (multi-label: one binary model per label, and

@@ -658,7 +658,7 @@ def test_parquet_votes_across_batches_give_the_frames_queue_and_each_rows_vote_s
     failed = [14 <= i < 21 or i % 11 == 0 for i in range(len(frame))]  # rows 14-20: the third batch, all failed
     frame["votes"] = [[] if f else v for v, f in zip(votes, failed, strict=True)]
     frame["failed"] = failed
-    # single-label, the split of a row without a valid vote (multi-label: none, whatever its agreement)
+    # not the split of a row without a valid vote: a file with votes gives such a row none, whatever its agreement
     frame["agreement"] = [None if f else 0.75 for f in failed]
     frame["label_source"] = ["human" if i == 50 else "teacher" for i in range(len(frame))]
     labels = [None if f else lab for lab, f in zip(frame["label"], failed, strict=True)]
@@ -696,8 +696,8 @@ def test_parquet_votes_across_batches_give_the_frames_queue_and_each_rows_vote_s
         split = record["signal_vote_split"]
         if i == 50:  # a person set the label: no vote split
             assert split is None or np.isnan(split)
-        elif not valid:  # the agreement column instead
-            assert split is None if multi else split == pytest.approx(0.25)
+        elif not valid:  # no split (the file has votes)
+            assert split is None or np.isnan(split)  # its agreement (0.75 here) was computed from no vote
         elif multi:
             share = {n: sum(n in labs for labs in valid) / len(valid) for n in names}
             assert split == pytest.approx({n: abs((n in record[column]) - share[n]) for n in names})
