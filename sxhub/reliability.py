@@ -155,21 +155,37 @@ def dawid_skene(
     valid = [
         [labels for v in row if (labels := valid_labels(v, label_names, multi_label)) is not None] for row in votes
     ]
-    answers: Answers = []
-    for row in votes:
-        by_teacher: dict[str, list[dict[str, Any]]] = {}
-        for vote in row:
-            by_teacher.setdefault(str(vote.get("teacher")), []).append(vote)
-        own = {t: decide(vs, label_names, multi_label) for t, vs in by_teacher.items()}
-        answers.append(
-            [(t, list(d.labels or []) if multi_label else [str(d.label)]) for t, d in own.items() if not d.failed]
-        )
-    if multi_label:
-        return _ds_multi(answers, valid, label_names, majority)
-    return _ds_single(answers, valid, majority)
+    answers = [teacher_answers(row, label_names, multi_label) for row in votes]
+    return dawid_skene_fit(answers, valid, label_names, multi_label, majority)
 
 
 Answers = list[list[tuple[str, list[str]]]]  # per text: (teacher, its answer) for every teacher with a valid vote
+
+
+def teacher_answers(
+    row: Sequence[dict[str, Any]], label_names: Sequence[str], multi_label: bool
+) -> list[tuple[str, list[str]]]:
+    """One text's (teacher, answer) pairs for Dawid-Skene: each teacher's answer is the majority of its own valid
+    samples; a teacher with none is left out."""
+    by_teacher: dict[str, list[dict[str, Any]]] = {}
+    for vote in row:
+        by_teacher.setdefault(str(vote.get("teacher")), []).append(vote)
+    own = {t: decide(vs, label_names, multi_label) for t, vs in by_teacher.items()}
+    return [(t, list(d.labels or []) if multi_label else [str(d.label)]) for t, d in own.items() if not d.failed]
+
+
+def dawid_skene_fit(
+    answers: Answers,
+    valid: list[list[list[str]]],
+    label_names: Sequence[str],
+    multi_label: bool,
+    majority: list[Decision],
+) -> tuple[list[Decision], dict[str, Any]]:
+    """:func:`dawid_skene` from what it needs of each text (:func:`teacher_answers`, the valid votes' labels and
+    the majority decision), so that a caller reading the votes once need not keep them."""
+    if multi_label:
+        return _ds_multi(answers, valid, label_names, majority)
+    return _ds_single(answers, valid, majority)
 
 
 def _ds_single(
@@ -266,10 +282,15 @@ def _ds_multi(
 # --------------------------------------------------------------------------------------------------------------
 # reliability figures
 # --------------------------------------------------------------------------------------------------------------
-def _binary_alpha(gold: Sequence[Any], pred: Sequence[Any], name: str) -> float | None:
+def _binary_alpha(gold: Sequence[Any], pred: Sequence[Any], name: str, multi_label: bool) -> float | None:
+    """One-vs-rest alpha of label ``name``: is it (among) the gold labels, and the predicted ones, of each pair;
+    as two float arrays (a Python float per pair and label was ~40 MB a label at 600k votes)."""
     from .metrics import alpha_with_note
 
-    return alpha_with_note([[float(name in g) for g in gold], [float(name in p) for p in pred]])[0]
+    def on(cells: Sequence[Any]) -> np.ndarray:
+        return np.fromiter((name in c if multi_label else c == name for c in cells), dtype=float, count=len(cells))
+
+    return alpha_with_note([on(gold), on(pred)])[0]
 
 
 def _gold_figures(gold: list[Any], pred: list[Any], label_names: Sequence[str], multi_label: bool) -> dict[str, Any]:
@@ -277,10 +298,9 @@ def _gold_figures(gold: list[Any], pred: list[Any], label_names: Sequence[str], 
     from .metrics import score
 
     result = score(gold, pred, label_names, multi_label)
-    gold_sets = [g if multi_label else [g] for g in gold]
-    pred_sets = [p if multi_label else [p] for p in pred]
     per_label = {
-        name: {**row, "alpha": _binary_alpha(gold_sets, pred_sets, name)} for name, row in result["per_label"].items()
+        name: {**row, "alpha": _binary_alpha(gold, pred, name, multi_label)}
+        for name, row in result["per_label"].items()
     }
     keys = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha", "alpha_note")
     return {**{k: result[k] for k in keys}, "per_label": per_label}
@@ -316,44 +336,70 @@ def teacher_reliability(
     n_texts = len(votes_column)
     if len(final) != n_texts or (gold is not None and len(gold) != n_texts):
         raise InputError("votes, final labels and gold labels must have one entry per text; pass aligned columns.")
-    # the votes are counted as they are read (a 1M-row dataset's votes, each kept once per teacher and once per
-    # sample, were GBs): only the figures against gold, and Dawid-Skene, need every vote again
+    # the votes are counted as they are read and never kept (a 1M-row dataset's votes as Python were GBs, and with
+    # --gold every vote was kept for the figures below): the figures against gold and Dawid-Skene keep per text
+    # only what they read, the majority decision, the valid votes' labels and each teacher's answer
     keep_all = gold is not None or method == "dawid-skene"
-    votes: list[list[dict[str, Any]]] = []
+    # Dawid-Skene beside the vote against gold is a comparison: without crowd-kit (sxhub[review]) it is left out and
+    # said so, rather than stopping `run --gold` or `publish dataset --gold` of a plain install
+    compare_ds = keep_all and (method == "dawid-skene" or importlib.util.find_spec("crowdkit") is not None)
+    by_scores = gold is not None and method == "scores"
+    majority: list[Decision] = []
+    scores: list[Decision] = []
+    valid: list[list[list[str]]] = []
+    answers: Answers = []
+    # one object for each distinct valid answer and (teacher, answer): read-only, shared by every text that gave
+    # it, rather than a list (and the strings Arrow made) per vote kept to the end
+    same_labels: dict[tuple[str, ...], list[str]] = {}
+    same_answer: dict[tuple[str, tuple[str, ...]], tuple[str, list[str]]] = {}
     any_votes = False
     raters: dict[tuple[str, int | None], dict[str, Any]] = {}
     for i, cell in enumerate(votes_column):
         row = plain_votes(cell)
         any_votes = any_votes or bool(row)
-        if keep_all:
-            votes.append(row)
+        given: list[list[str]] = []
         for vote in row:
             teacher, sample = _vote_key(vote)
             labels = valid_labels(vote, label_names, multi_label)
+            if labels is not None:
+                labels = same_labels.setdefault(tuple(labels), labels)
+                given.append(labels)
             for key in ((teacher, None), (teacher, sample)):
                 entry = raters.get(key)
                 if entry is None:
-                    entry = raters[key] = {"votes": 0, "valid": 0, "decided": 0, "agree": 0, "scored": []}
+                    entry = raters[key] = {"votes": 0, "valid": 0, "decided": 0, "agree": 0, "gold": [], "pred": []}
                 _count(entry, labels, i, final, gold, multi_label)
+        if keep_all:
+            majority.append(decide(row, label_names, multi_label))
+            if compare_ds:
+                valid.append(given)
+                answers.append(
+                    [
+                        same_answer.setdefault((t, tuple(a)), (t, a))
+                        for t, a in teacher_answers(row, label_names, multi_label)
+                    ]
+                )
+            if by_scores:
+                scores.append(decide_by_scores(row, label_names, multi_label))
     order = list(dict.fromkeys(teacher for teacher, _ in raters))  # teachers in vote order, pooled row first
     keys = sorted(raters, key=lambda k: (order.index(k[0]), -1 if k[1] is None else k[1]))
     rows = [_rater_row(t, s, raters[(t, s)], gold is not None, label_names, multi_label) for t, s in keys]
+    del raters
     out: dict[str, Any] = {"method": method, "n_texts": n_texts, "teachers": rows}
     if not any_votes or not keep_all:
         return out
-    # Dawid-Skene beside the vote against gold is a comparison: without crowd-kit (sxhub[review]) it is left out and
-    # said so, rather than stopping `run --gold` or `publish dataset --gold` of a plain install
-    compare_ds = method == "dawid-skene" or importlib.util.find_spec("crowdkit") is not None
-    weighted, estimates = dawid_skene(votes, label_names, multi_label) if compare_ds else ([], {})
+    weighted, estimates = (
+        dawid_skene_fit(answers, valid, label_names, multi_label, majority) if compare_ds else ([], {})
+    )
+    del answers, valid
     if not compare_ds:
         out["dawid_skene_note"] = 'Dawid-Skene not compared: it needs crowd-kit (pip install "sxhub[review]").'
     if gold is not None:
-        majority = [decide(v, label_names, multi_label) for v in votes]
         rules: list[tuple[str, list[Decision]]] = [("majority", majority)]
         if compare_ds:
             rules.append(("dawid-skene", weighted))
-        if method == "scores":
-            rules.append(("scores", [decide_by_scores(v, label_names, multi_label) for v in votes]))
+        if by_scores:
+            rules.append(("scores", scores))
         out["vote_vs_gold"] = {
             name: figures
             for name, decisions in rules
@@ -381,8 +427,9 @@ def _count(
     if not _missing(final[i]):
         entry["decided"] += 1
         entry["agree"] += _same(answer, final[i], multi_label)
-    if gold is not None and not _missing(gold[i]):
-        entry["scored"].append((gold[i], answer))
+    if gold is not None and not _missing(gold[i]):  # two lists of shared cells: a tuple per pair was 3x the memory
+        entry["gold"].append(gold[i])
+        entry["pred"].append(answer)
 
 
 def _rater_row(
@@ -402,10 +449,7 @@ def _rater_row(
         "agreement_with_vote": entry["agree"] / decided if decided else None,
     }
     if has_gold:
-        scored = entry["scored"]
-        row["gold"] = (
-            _gold_figures([g for g, _ in scored], [p for _, p in scored], label_names, multi_label) if scored else None
-        )
+        row["gold"] = _gold_figures(entry["gold"], entry["pred"], label_names, multi_label) if entry["gold"] else None
     return row
 
 

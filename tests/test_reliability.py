@@ -384,3 +384,94 @@ def test_per_label_reliability_is_one_row_per_label_at_28_labels(tmp_path: Path)
     table = card.split("all samples of each teacher:")[1].split("\n\n")[1].splitlines()
     assert table[0].split(" | ")[:3] == ["| label", "`good`", "`fair`"]
     assert [row.split(" | ")[0] for row in table[2:]] == [f"| `{n}`" for n in names]
+
+
+def _figures_keeping_every_vote(votes, final, names, multi, gold, method):
+    """teacher_reliability's rater rows and vote-vs-gold figures as computed before it stopped keeping every vote:
+    all (gold, vote) pairs of each rater scored with sxhub.metrics.score, a Python float per pair and label for the
+    one-vs-rest alpha, and each rule's decisions made again from the kept votes."""
+    from sxhub.metrics import alpha_with_note
+    from sxhub.reliability import dawid_skene, plain_votes, valid_labels
+    from sxhub.vote import decide_by_scores
+
+    def figures(pairs):
+        g, p = [g for g, _ in pairs], [p for _, p in pairs]
+        result = score(g, p, names, multi)
+        gs, ps = [x if multi else [x] for x in g], [x if multi else [x] for x in p]
+        per_label = {
+            n: {**row, "alpha": alpha_with_note([[float(n in x) for x in gs], [float(n in x) for x in ps]])[0]}
+            for n, row in result["per_label"].items()
+        }
+        keys = ("n", "accuracy", "macro_f1", "micro_f1", "krippendorff_alpha", "alpha_note")
+        return {**{k: result[k] for k in keys}, "per_label": per_label}
+
+    kept = [plain_votes(cell) for cell in votes]
+    pairs: dict = {}
+    for i, row in enumerate(kept):
+        for vote in row:
+            labels = valid_labels(vote, names, multi)
+            for key in ((vote["teacher"], None), (vote["teacher"], vote["sample"])):
+                pairs.setdefault(key, [])
+                if labels is not None and gold[i] is not None:
+                    pairs[key].append((gold[i], labels if multi else labels[0]))
+    rows = {key: figures(p) if p else None for key, p in pairs.items()}
+    rules = {"majority": [decide(v, names, multi) for v in kept], "dawid-skene": dawid_skene(kept, names, multi)[0]}
+    if method == "scores":
+        rules["scores"] = [decide_by_scores(v, names, multi) for v in kept]
+    versus = {}
+    for rule, decisions in rules.items():
+        got = [(g, d.labels if multi else d.label) for g, d in zip(gold, decisions, strict=True) if g and not d.failed]
+        versus[rule] = figures(got)
+    return rows, versus
+
+
+@pytest.mark.parametrize("multi, method", [(False, "majority"), (False, "scores"), (True, "dawid-skene")])
+def test_reliability_read_once_equals_every_vote_kept(monkeypatch: pytest.MonkeyPatch, multi, method) -> None:
+    """`publish dataset --gold` reads the votes once, in batches, and keeps per text only its majority decision,
+    its valid labels and each teacher's answer (objects shared between texts), not every vote (1M rows peaked at
+    4.5 GB). The figures must be those of every vote kept: texts that failed or have no votes stay aligned with
+    gold, missing gold is not scored, and a label that is part of another's name ('positive' in 'not positive')
+    is not counted on for it."""
+    import pyarrow as pa
+
+    from sxhub import dataset_build
+    from sxhub.dataset_build import VoteRows
+    from sxhub.vote import vote_scores
+
+    names = ["positive", "not positive", "neutral"]
+    monkeypatch.setattr(dataset_build, "VOTES_BATCH", 7)  # many batches: a text's place must survive each
+    rng = np.random.default_rng(3)
+    votes, gold = [], []
+    for i in range(60):
+        truth = names[i % 3]
+        expert = ([truth, names[(i + 1) % 3]] if i % 2 else [truth]) if multi else truth
+        gold.append(None if i % 7 == 3 else expert)
+        row = []
+        if i % 11 != 5:  # every 11th text has no votes at all
+            for teacher, samples in (("big", 2), ("small", 1)):
+                for s in range(samples):
+                    said = truth if rng.random() < 0.7 else names[int(rng.integers(0, 3))]
+                    labels = None if (i % 13 == 4 or rng.random() < 0.1) else ([said, truth] if multi else [said])
+                    probs = {n: (0.6 if n == said else 0.2) for n in names}
+                    row.append(
+                        {
+                            **_vote(teacher, s, labels),
+                            "scores": vote_scores(probs, names) if method == "scores" else None,
+                        }
+                    )
+        votes.append(row)
+    decisions = decide_all(votes, names, multi, method=method)
+    final = [None if d.failed else (d.labels if multi else d.label) for d in decisions]
+    column = pd.Series(pd.arrays.ArrowExtensionArray(pa.array(votes)))
+    result = teacher_reliability(
+        VoteRows(column, fields=("teacher", "sample", "labels", "error", "scores")),
+        final,
+        names,
+        multi,
+        gold=gold,
+        method=method,
+    )
+    rows, versus = _figures_keeping_every_vote(votes, final, names, multi, gold, method)
+    assert {(r["teacher"], r["sample"]): r["gold"] for r in result["teachers"]} == rows
+    assert result["vote_vs_gold"] == versus
+    assert rows[("big", None)]["n"] > rows[("big", 0)]["n"] > 0  # pooled and per sample both scored
