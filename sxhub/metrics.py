@@ -86,7 +86,10 @@ def alpha_with_note(reliability_data: Any, *, distance: np.ndarray | None = None
     if data.ndim != 2 or data.shape[0] < 2:
         return None, "alpha needs at least two coders"
     present = ~np.isnan(data)
-    values, codes = np.unique(data[present], return_inverse=True)
+    # the distinct values a coder at a time, and each value's code by a search in them (np.unique of every value at
+    # once, return_inverse, sorted a copy of them all with int64 indices: ~400 MB above the data for the 2.9M
+    # pooled votes of 1M texts, the peak of `publish dataset --gold`); the codes are the same
+    values = np.unique(np.concatenate([np.unique(row[~np.isnan(row)]) for row in data]))
     if len(values) <= 1:
         return None, "Krippendorff's alpha is undefined here: There has to be more than one value in the domain."
     per_unit = present.sum(axis=0)
@@ -97,7 +100,8 @@ def alpha_with_note(reliability_data: Any, *, distance: np.ndarray | None = None
             "least two coders."
         )
     ids = np.zeros(data.shape, dtype=np.int64)
-    ids[present] = codes
+    for row, (coder, given) in enumerate(zip(data, present, strict=True)):
+        ids[row, given] = np.searchsorted(values, coder[given])
     weight = np.where(pairable, 1.0 / np.maximum(per_unit - 1, 1), 0.0)  # each pair of a unit's m values: 1/(m-1)
     n_values = len(values)
     coincidences = np.zeros(n_values * n_values)

@@ -180,16 +180,26 @@ def dawid_skene_fit(
     label_names: Sequence[str],
     multi_label: bool,
     majority: list[Decision],
+    *,
+    same: dict[tuple[Any, ...], Decision] | None = None,
 ) -> tuple[list[Decision], dict[str, Any]]:
     """:func:`dawid_skene` from what it needs of each text (:func:`teacher_answers`, the valid votes' labels and
-    the majority decision), so that a caller reading the votes once need not keep them."""
+    the majority decision), so that a caller reading the votes once need not keep them. ``same``: equal decisions
+    are one object, kept there (:func:`_shared_decision`), for a caller that only reads them."""
     if multi_label:
-        return _ds_multi(answers, valid, label_names, majority)
-    return _ds_single(answers, valid, majority)
+        decisions, estimates = _ds_multi(answers, valid, label_names, majority)
+    else:
+        decisions, estimates = _ds_single(answers, valid, majority, same)
+    if same is not None and multi_label:
+        decisions = [_shared_decision(same, d) for d in decisions]
+    return decisions, estimates
 
 
 def _ds_single(
-    answers: Answers, valid: list[list[list[str]]], majority: list[Decision]
+    answers: Answers,
+    valid: list[list[list[str]]],
+    majority: list[Decision],
+    same: dict[tuple[Any, ...], Decision] | None = None,
 ) -> tuple[list[Decision], dict[str, Any]]:
     rows = [(i, teacher, labels[0]) for i, row in enumerate(answers) for teacher, labels in row]
     if not rows:
@@ -212,9 +222,10 @@ def _ds_single(
             continue
         winner = best[0]
         share = sum(labels[0] == winner for labels in row) / len(row)
-        decisions.append(
-            Decision(label=winner, labels=None, agreement=share, failed=False, error="", tie=False, n_valid=len(row))
+        decision = Decision(
+            label=winner, labels=None, agreement=share, failed=False, error="", tie=False, n_valid=len(row)
         )
+        decisions.append(decision if same is None else _shared_decision(same, decision))
     return decisions, {"teachers": _confusions(model)}
 
 
@@ -352,6 +363,10 @@ def teacher_reliability(
     # it, rather than a list (and the strings Arrow made) per vote kept to the end
     same_labels: dict[tuple[str, ...], list[str]] = {}
     same_answer: dict[tuple[str, tuple[str, ...]], tuple[str, list[str]]] = {}
+    # and one list (of those shared objects) and one Decision for each distinct row of them: a Decision and two
+    # lists per text were ~600 MB of a 1M-text dataset, held under the figures against gold (the command's peak)
+    same_row: dict[tuple[int, ...], list[Any]] = {}
+    same_decision: dict[tuple[Any, ...], Decision] = {}
     any_votes = False
     raters: dict[tuple[str, int | None], dict[str, Any]] = {}
     for i, cell in enumerate(votes_column):
@@ -370,17 +385,20 @@ def teacher_reliability(
                     entry = raters[key] = {"votes": 0, "valid": 0, "decided": 0, "agree": 0, "gold": [], "pred": []}
                 _count(entry, labels, i, final, gold, multi_label)
         if keep_all:
-            majority.append(decide(row, label_names, multi_label))
+            majority.append(_shared_decision(same_decision, decide(row, label_names, multi_label)))
             if compare_ds:
-                valid.append(given)
+                valid.append(_shared_row(same_row, given))
                 answers.append(
-                    [
-                        same_answer.setdefault((t, tuple(a)), (t, a))
-                        for t, a in teacher_answers(row, label_names, multi_label)
-                    ]
+                    _shared_row(
+                        same_row,
+                        [
+                            same_answer.setdefault((t, tuple(a)), (t, a))
+                            for t, a in teacher_answers(row, label_names, multi_label)
+                        ],
+                    )
                 )
             if by_scores:
-                scores.append(decide_by_scores(row, label_names, multi_label))
+                scores.append(_shared_decision(same_decision, decide_by_scores(row, label_names, multi_label)))
     order = list(dict.fromkeys(teacher for teacher, _ in raters))  # teachers in vote order, pooled row first
     keys = sorted(raters, key=lambda k: (order.index(k[0]), -1 if k[1] is None else k[1]))
     rows = [_rater_row(t, s, raters[(t, s)], gold is not None, label_names, multi_label) for t, s in keys]
@@ -389,7 +407,9 @@ def teacher_reliability(
     if not any_votes or not keep_all:
         return out
     weighted, estimates = (
-        dawid_skene_fit(answers, valid, label_names, multi_label, majority) if compare_ds else ([], {})
+        dawid_skene_fit(answers, valid, label_names, multi_label, majority, same=same_decision)
+        if compare_ds
+        else ([], {})
     )
     del answers, valid
     if not compare_ds:
@@ -408,6 +428,28 @@ def teacher_reliability(
     if method == "dawid-skene":
         out["dawid_skene"] = estimates
     return out
+
+
+def _shared_row(same: dict[tuple[int, ...], list[Any]], row: list[Any]) -> list[Any]:
+    """``row`` (a list of shared, read-only objects), or the equal list kept before: the same objects in order."""
+    return same.setdefault(tuple(map(id, row)), row)
+
+
+def _shared_decision(same: dict[tuple[Any, ...], Decision], decision: Decision) -> Decision:
+    """``decision``, or the equal one kept before (every field of the same value and type): read, never changed."""
+    agreement = decision.agreement
+    key = (
+        decision.label,
+        None if decision.labels is None else tuple(decision.labels),
+        tuple((k, type(v), v) for k, v in agreement.items())
+        if isinstance(agreement, dict)
+        else (type(agreement), agreement),
+        decision.failed,
+        decision.error,
+        decision.tie,
+        decision.n_valid,
+    )
+    return same.setdefault(key, decision)
 
 
 def _count(
@@ -457,14 +499,15 @@ def _decisions_vs_gold(
     decisions: Sequence[Decision], gold: Sequence[Any], label_names: Sequence[str], multi_label: bool
 ) -> dict[str, Any] | None:
     """Decisions against gold (majority's and Dawid-Skene's of the same votes show what the weighting buys)."""
-    pairs = [
-        (g, d.labels if multi_label else d.label)
-        for g, d in zip(gold, decisions, strict=True)
-        if not d.failed and not _missing(g)
-    ]
-    if not pairs:
+    golds: list[Any] = []
+    preds: list[Any] = []  # two lists of shared cells: a tuple per pair, then the two lists, was ~100 MB at 1M texts
+    for g, d in zip(gold, decisions, strict=True):
+        if not d.failed and not _missing(g):
+            golds.append(g)
+            preds.append(d.labels if multi_label else d.label)
+    if not golds:
         return None
-    return _gold_figures([g for g, _ in pairs], [p for _, p in pairs], label_names, multi_label)
+    return _gold_figures(golds, preds, label_names, multi_label)
 
 
 def _missing(value: Any) -> bool:
