@@ -24,7 +24,7 @@ from .data import find_text_column, is_missing_text, text_cell
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
-from .tables import output_suffix, plain_json, records_json, table_suffix
+from .tables import arrow_table, output_suffix, parquet_error, plain_json, records_json, table_suffix
 
 T = TypeVar("T")
 
@@ -178,11 +178,10 @@ class _ChunkWriter:
             with self.tmp.open("a", encoding="utf-8") as fh:
                 fh.write(records_json(frame, lines=True))
         elif self.suffix == ".parquet":
-            import pyarrow as pa
             import pyarrow.parquet as pq
 
             self.parts.mkdir(exist_ok=True)
-            table = pa.Table.from_pandas(frame, preserve_index=False)
+            table = arrow_table(frame, self.path)
             pq.write_table(table, self._part(len(self._schemas)))
             self._schemas.append(table.schema)  # as written (a part read back names its list items "element")
         else:  # one JSON array, streamed: "[\n {...},\n {...}\n]" with each chunk's records inside
@@ -202,7 +201,10 @@ class _ChunkWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        schema = pa.unify_schemas(self._schemas, promote_options="permissive")
+        try:  # a column typed differently by two chunks (ids as numbers, then as text)
+            schema = pa.unify_schemas(self._schemas, promote_options="permissive")
+        except Exception as exc:
+            raise parquet_error(exc, self.path) from exc
         with pq.ParquetWriter(self.tmp, schema) as writer:
             for i in range(len(self._schemas)):
                 writer.write_table(pq.read_table(self._part(i)).cast(schema))

@@ -21,6 +21,7 @@ import pandas as pd
 from .errors import InputError
 from .tables import (
     ColumnFilter,
+    arrow_table,
     check_csv_fields,
     csv_cells,
     decode_class_labels,
@@ -535,7 +536,7 @@ class TableWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = data if isinstance(data, pa.Table) else pa.Table.from_pandas(data, preserve_index=False)
+        table = data if isinstance(data, pa.Table) else arrow_table(data, self.path)
         if self._parquet is None:
             self.schema = self.schema or table.schema
             self._parquet = pq.ParquetWriter(self.tmp, self.schema)

@@ -618,3 +618,41 @@ def test_the_int8_warning_gives_the_reason_export_recorded(caplog: pytest.LogCap
         _warn_if_int8_is_not_the_default(record)
     assert f"onnx/model_int8.onnx is not this model's default; sxhub export noted: {slow}" in caplog.text
     assert "check on more texts" not in caplog.text
+
+
+def test_a_column_of_mixed_types_to_parquet_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An input column that holds numbers and text (ids in a JSONL file, some written as numbers, some as strings)
+    cannot be a Parquet column. predict kept it and exited 1 on pyarrow's raw tuple ("ArrowInvalid: ('Could not
+    convert 'a2' with type str: tried to convert to int64', ...)"), or, when the types differ between chunks, on
+    "ArrowTypeError: Unable to merge" after every text was labelled. Both are now one line naming the column and
+    the fix, exit 2, with no output file left."""
+    from conftest import build_tiny_model
+
+    from sxhub.tables import write_table
+
+    model = build_tiny_model(tmp_path / "model")
+    capsys.readouterr()  # the bar of its saving
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": 1, "text": "profit rose"}\n{"id": "a2", "text": "sales fell"}\n')
+    out = tmp_path / "out.parquet"
+    code, _, err = run_cli(["-q", "predict", str(model), str(source), "-o", str(out)], capsys)
+    assert code == 2, err
+    # (transformers' bar of loading the model shows in a test process, whose transformers was imported before -q)
+    assert [line for line in err.splitlines() if line and not line.startswith("Loading weights")] == [
+        "Error: out.parquet: column 'id' holds values of more than one type, which Parquet cannot store (Could not "
+        "convert 'a2' with type str: tried to convert to int64); write .jsonl or .csv instead, or give the column "
+        "one type in the input (e.g. every id as text)."
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "model"]
+    # chunks typed alike each, unlike each other: found when they are joined
+    rows = [{"id": i, "text": "profit rose"} for i in range(4)] + [{"id": f"x{i}", "text": "loss"} for i in range(3)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InputError, match=r"^out\.parquet: column 'id' holds values of more than one type.*Unable to"):
+        predict_file(model, source, out, chunk_rows=4)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "model"]
+    assert predict_file(model, source, tmp_path / "out.jsonl", chunk_rows=4).n == 7  # the fix the line names
+    with pytest.raises(InputError, match=r"^t\.parquet: column 'id' holds values of more than one type"):
+        write_table(pd.DataFrame(rows), tmp_path / "t.parquet")
+    assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "t.parquet.tmp").exists()
