@@ -24,7 +24,7 @@ from .data import find_text_column, is_missing_text, text_cell
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
-from .tables import arrow_table, output_suffix, parquet_error, plain_json, records_json, table_suffix
+from .tables import arrow_table, output_suffix, parquet_errors, plain_json, records_json, table_suffix
 
 T = TypeVar("T")
 
@@ -201,10 +201,8 @@ class _ChunkWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        try:  # a column typed differently by two chunks (ids as numbers, then as text)
+        with parquet_errors(self.path):  # a column typed differently by two chunks (ids as numbers, then as text)
             schema = pa.unify_schemas(self._schemas, promote_options="permissive")
-        except Exception as exc:
-            raise parquet_error(exc, self.path) from exc
         with pq.ParquetWriter(self.tmp, schema) as writer:
             for i in range(len(self._schemas)):
                 writer.write_table(pq.read_table(self._part(i)).cast(schema))

@@ -435,10 +435,11 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
         tmp.write_text(records_json(df, lines=suffix == ".jsonl"), encoding="utf-8")
     else:
         try:
-            df.to_parquet(tmp, index=False)
-        except Exception as exc:
+            with parquet_errors(path):
+                df.to_parquet(tmp, index=False)
+        except Exception:
             tmp.unlink(missing_ok=True)
-            raise parquet_error(exc, path) from exc
+            raise
     os.replace(tmp, path)  # never leave a half-written output behind
     return path
 
@@ -447,29 +448,30 @@ def arrow_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Any:
     """``frame`` as a pyarrow Table for the Parquet file ``path``; a column Arrow cannot type is one line."""
     import pyarrow as pa
 
-    try:
+    with parquet_errors(path):
         return pa.Table.from_pandas(frame, preserve_index=False)
-    except Exception as exc:
-        raise parquet_error(exc, path) from exc
 
 
-def parquet_error(exc: Exception, path: str | os.PathLike[str]) -> Exception:
+@contextlib.contextmanager
+def parquet_errors(path: str | os.PathLike[str]) -> Iterator[None]:
     """A column of values of more than one type (ids as numbers and as text in one JSONL file) cannot be a Parquet
     column: pyarrow said so in a tuple ("Could not convert 'a2' with type str: tried to convert to int64",
-    'Conversion failed for column id with type object') and the command exited 1 on it. The column and the fix in
-    one line; any other error is returned as it is."""
+    'Conversion failed for column id with type object') and the command exited 1 on it. Inside this block, that
+    error is one line naming the column and the fix; any other error passes as it is."""
     import pyarrow as pa
 
-    if not isinstance(exc, pa.ArrowInvalid | pa.ArrowTypeError):
-        return exc
-    parts = [str(a) for a in exc.args] if exc.args else [str(exc)]
-    pattern = r"for column (.+?) with type|Field (.+?) has incompatible types"  # one chunk's table; chunks joined
-    found = next((m for p in parts if (m := re.search(pattern, p))), None)
-    column = f"column {found.group(1) or found.group(2)!r}" if found else "a column"
-    return InputError(
-        f"{Path(path).name}: {column} holds values of more than one type, which Parquet cannot store ({parts[0]}); "
-        "write .jsonl or .csv instead, or give the column one type in the input (e.g. every id as text)."
-    )
+    try:
+        yield
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        parts = [str(a) for a in exc.args] if exc.args else [str(exc)]
+        pattern = r"for column (.+?) with type|Field (.+?) has incompatible types"  # one chunk's table; chunks joined
+        found = next((m for p in parts if (m := re.search(pattern, p))), None)
+        column = f"column {found.group(1) or found.group(2)!r}" if found else "a column"
+        raise InputError(
+            f"{Path(path).name}: {column} holds values of more than one type, which Parquet cannot store "
+            f"({parts[0]}); write .jsonl or .csv instead, or give the column one type in the input (e.g. every id as "
+            "text)."
+        ) from exc
 
 
 def records_json(df: pd.DataFrame, *, lines: bool) -> str:
