@@ -35,10 +35,13 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests, resolve_samples, uncached_requests
+from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import write_table
-from .errors import InputError, SxhubError, TeacherUnavailableError, UserError
+from .errors import InputError, SxhubError, TeacherUnavailableError
+from .generate_checks import check_balance as check_balance  # re-exported: the CLI checks --balance before reading
+from .generate_checks import check_before_writing, check_cached, voters_error
+from .generate_checks import unreachable_voters as unreachable_voters  # re-exported, as before the split
 from .generate_rounds import (
     AGREEMENT_COLUMNS,
     BALANCE_STALL_ROUNDS,
@@ -115,22 +118,6 @@ class GenerateOptions:
     def rounds(self) -> int:
         """``max_rounds`` resolved (an int after ``__post_init__``)."""
         return int(self.max_rounds or DEFAULT_MAX_ROUNDS)
-
-
-def check_balance(spec: TaskSpec, options: GenerateOptions) -> None:
-    """Refuse ``balance`` where per-label quotas are not defined (before any request is sent)."""
-    if not options.balance:
-        return
-    if spec.multi_label:
-        raise InputError(
-            f"--balance needs a single-label task, but {spec.name!r} is multi-label (a text may carry several labels "
-            "or none, so there is no one label to count it under); drop --balance."
-        )
-    if options.n < len(spec.label_names):
-        raise InputError(
-            f"--balance with --n {options.n} leaves some of the {len(spec.label_names)} labels without a text; "
-            f"pass --n {len(spec.label_names)} or more."
-        )
 
 
 @dataclass
@@ -300,7 +287,16 @@ class _Writer:
             )
             for k, topic, label in plan
         ]
-        await self._check_cached(requests)
+        await check_cached(
+            self.spec,
+            self.authors,
+            requests,
+            schema=text_schema(TEXT_KEY),
+            temperature=opts.temperature,
+            store=self.store,
+            unreachable=self.unreachable,
+            written=bool(self.written),
+        )
         replies, ledger = await acomplete_requests(
             self.spec,
             self.authors,
@@ -323,23 +319,6 @@ class _Writer:
         kept = [row for row, why in zip(fresh, reasons, strict=True) if not why]
         self.written += kept
         return kept
-
-    async def _check_cached(self, requests: list[tuple[int, list[dict[str, str]], int]]) -> None:
-        """With a voter no request can reach, write only texts the cache holds (a rerun): new texts, whose votes the
-        cache cannot hold either, are refused before they are written."""
-        if not self.unreachable or self.store is None:
-            return
-        schema, temperature = text_schema(TEXT_KEY), self.opts.temperature
-        missing = await uncached_requests(
-            self.spec, self.authors, requests, schema=schema, temperature=temperature, cache=self.store
-        )
-        if missing:
-            wrote, held = ("no more" if self.written else "none"), len(requests) - missing
-            raise voters_error(
-                self.unreachable[0],
-                f"the cache holds {held or 'none'} of the {len(requests)} texts asked for next (a new text "
-                f"has no cached vote), and generate has the teachers label every text it writes, so it wrote {wrote}",
-            )
 
     async def vote(self, texts: list[str]) -> Any:
         """The teachers' vote on ``texts`` (an AnnotateResult; its ledger is added to the run's)."""
@@ -383,17 +362,7 @@ async def agenerate(
     cannot be cached either): a rerun of a run is answered from the cache, and a vote that the cache cannot answer
     stops it, the texts written so far kept. An error (or Ctrl-C) after texts were written carries them, unlabelled,
     as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves it."""
-    if not teachers:
-        raise UserError("generate: give at least one teacher.")
-    for teacher in [*teachers, *(writers or [])]:  # before anything is written (the vote checks the voters again)
-        teacher.check_task(spec)
-    for author in writers or teachers:  # whoever writes the texts: the writers, else the teachers
-        author.check_writer()
-    unreachable = unreachable_voters(teachers)
-    if unreachable and cache is False:
-        raise voters_error(unreachable[0], "generate has the teachers label every text it writes, so it wrote none")
-    check_balance(spec, options)
-    resolve_samples(spec, samples)  # the vote reads it after every text is written: a bad one fails here, first
+    unreachable = check_before_writing(spec, options, teachers=teachers, writers=writers, samples=samples, cache=cache)
     start = time.perf_counter()
     store = cache if isinstance(cache, LabelCache) else (LabelCache() if cache is not False else None)
     run = _Writer(
@@ -433,28 +402,6 @@ async def agenerate(
     ledger = merge_ledgers(*run.ledgers)
     ledger["seconds"] = round(time.perf_counter() - start, 2)
     return GenerateResult(frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement)
-
-
-def unreachable_voters(teachers: Sequence[Teacher]) -> list[TeacherUnavailableError]:
-    """Why each voting teacher that no request can reach (on the Hub under HF_HUB_OFFLINE, no token) cannot be asked.
-    The vote comes after the writing, which with a local ``--writer`` took minutes, and then stopped on the first
-    request, every written text unsaved: without a cache such a voter is refused before a text is written, with one only
-    the texts the cache holds are written (:meth:`_Writer._check_cached`), and their vote answered from it."""
-    errors = []
-    for teacher in teachers:
-        try:
-            teacher.check_callable()
-        except TeacherUnavailableError as exc:
-            errors.append(exc)
-    return errors
-
-
-def voters_error(exc: TeacherUnavailableError, why: str) -> TeacherUnavailableError:
-    """``exc`` (a voter that cannot be asked), saying ``why`` generate stops and the way round."""
-    fix = "fix that, or vote with teachers that can be called (--teacher, e.g. a `sxhub tune` folder)."
-    error = TeacherUnavailableError(f"{str(exc).rstrip('.')}; {why}: {fix}")
-    error.__cause__ = exc
-    return error
 
 
 def unvoted_frame(spec: TaskSpec, rows: Sequence[dict[str, Any]], exc: BaseException) -> pd.DataFrame:
