@@ -11,34 +11,35 @@ before any request; any other base_url is the user's own server and is called as
 
 The Hugging Face token comes from ``HF_TOKEN`` or ``hf auth login`` (huggingface_hub's default) and is only sent to
 Hugging Face hosts; other ``base_url`` servers get ``$SXHUB_API_KEY`` (or a placeholder). It is never logged.
+
+Those host, offline and key rules live in :mod:`sxhub.teachers.hub_client`, the reading of a server's answer in
+:mod:`sxhub.teachers.replies`; their names stay importable from here. ``own_server_client`` is read from this module
+when the client is built, so a patch of it here takes effect.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
 import logging
-import os
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import TeacherError, TeacherUnavailableError
+from ..errors import TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import (
     ANSWER_CONTEXT_FIX,
     SERVER_CONTEXT_FIX,
     AnswerCutError,
-    RefusedError,
     Reply,
-    RetryableTeacherError,
     ServerGoneError,
     Teacher,
     classify_error,
-    classify_status,
     request_identity,
     spec_identity,
 )
+from .hub_client import HF_HOST_SUFFIXES as HF_HOST_SUFFIXES
+from .hub_client import _hf_token, api_key_for, is_hf_host, is_offline, own_server_client
+from .replies import read_completion, read_ollama_chat
 from .servers import (
     RequestShape,
     detect_server,
@@ -53,23 +54,6 @@ from .servers import (
 logger = logging.getLogger(__name__)
 
 CONTEXT_CUTS_WARNING = 3  # answers stopped by a full context before the teacher's warning names the server's fix
-HF_HOST_SUFFIXES = ("huggingface.co", "hf.co", "huggingface.cloud", "hf.space")
-
-
-def is_hf_host(url: str) -> bool:
-    host = (urlparse(url).hostname or "").lower()
-    return any(host == s or host.endswith("." + s) for s in HF_HOST_SUFFIXES)
-
-
-def is_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in {"1", "ON", "YES", "TRUE"}
-
-
-def api_key_for(base_url: str) -> str | None:
-    """The key sent to ``base_url``: the HF token for Hugging Face hosts (None lets huggingface_hub find it)."""
-    if is_hf_host(base_url):
-        return None
-    return os.environ.get("SXHUB_API_KEY", "sxhub-no-key")
 
 
 class InferenceClientTeacher(Teacher):
@@ -441,160 +425,8 @@ class InferenceClientTeacher(Teacher):
             self._http = None
 
 
-def read_completion(
-    data: Any, name: str, *, hub: bool, max_tokens: int | None = None, fix: str = SERVER_CONTEXT_FIX
-) -> Reply:
-    """The :class:`Reply` in a chat-completion body (a dict, or huggingface_hub's output, a dict too).
-
-    What servers send besides a plain answer:
-
-    * no ``choices`` but an ``error`` object, with HTTP 200: OpenRouter does this for an error that happens once the
-      model started ("the returned HTTP response status will be 200 and any error occurred while the LLM is producing
-      the output will be emitted in the response body", openrouter.ai/docs/api/reference/errors-and-debugging), its
-      ``error.code`` an HTTP status. Sorted by that code like an HTTP error, with the server's message (it was
-      retried three times as "the server returned no choices", whatever it said, a refused request included);
-    * an OpenAI ``message.refusal`` or ``finish_reason: "content_filter"``: this text was refused; a
-      :class:`RefusedError` with the server's words (it was "reply holds no JSON object: ''", asked again twice);
-    * ``content`` null or empty, the answer's tokens spent in ``reasoning`` (vLLM >= 0.10's ``ChatMessage.reasoning``,
-      older vLLM and llama.cpp ``reasoning_content``, Ollama ``reasoning``) when a reasoning model ran out of
-      ``max_tokens`` while thinking: vLLM's ``BaseThinkingReasoningParser.extract_reasoning`` returns no content when
-      ``</think>`` never came. An empty text, which the engine reports as empty and, at max_tokens, as cut off;
-    * ``finish_reason: "length"`` with fewer ``completion_tokens`` than ``max_tokens``: the prompt fitted the
-      server's context window, the answer filled it and was stopped there, mid-JSON. An :class:`AnswerCutError` that
-      names ``fix`` (the server's context; it read "invalid answer: reply holds no JSON object" with no reason, asked
-      three times, each filling the same context). llama-cpp-python 0.3.36 lowers ``max_tokens`` to ``n_ctx`` minus
-      the prompt (llama_cpp/llama.py ``_create_completion``, "Truncate max_tokens if requested tokens would exceed
-      the context window") and reports ``finish_reason`` "length" with ``completion_tokens`` the tokens made (seen
-      from the running server with --n_ctx 512: 502 prompt + 10 completion tokens, max_tokens 256); llama.cpp's
-      llama-server, without --context-shift (its default), stops the slot with STOP_TYPE_LIMIT, reported as
-      "length" (tools/server/server-context.cpp, "stopped due to running out of context capacity"). At
-      ``max_tokens`` it is the reply the engine says was cut off at max_tokens (raise max_tokens).
-    """
-    choices = _field(data, "choices") or []
-    if not choices:
-        error = _field(data, "error")
-        if error:
-            message = error.get("message") if isinstance(error, dict) else None
-            detail = " ".join(str(message or json.dumps(error, default=str)).split())[:300]
-            code = error.get("code") if isinstance(error, dict) else None
-            status = int(code) if isinstance(code, int | str) and str(code).isdigit() else 0
-            if 400 <= status < 600:
-                raise classify_status(status, f"in an HTTP 200 body: {detail}", None, name, hub=hub)
-            raise RetryableTeacherError(f"{name}: the server answered with an error: {detail}")
-        shown = " ".join(json.dumps(data, default=str).split())[:300]
-        raise RetryableTeacherError(f"{name}: the server returned no choices ({shown})")
-    choice = choices[0]
-    message = _field(choice, "message") or {}
-    refusal = _field(message, "refusal")
-    if refusal:
-        raise RefusedError(f"{name} refused to answer this text: {' '.join(str(refusal).split())[:300]!r}")
-    if _field(choice, "finish_reason") == "content_filter":
-        raise RefusedError(
-            f"{name}: the server's content filter withheld the answer to this text (finish_reason content_filter)"
-        )
-    usage = _field(data, "usage") or {}
-    prompt, answer = _count(_field(usage, "prompt_tokens")), _count(_field(usage, "completion_tokens"))
-    if (
-        _field(choice, "finish_reason") == "length"
-        and max_tokens is not None
-        and answer is not None
-        and answer < max_tokens
-    ):
-        used = f" = {prompt + answer}" if prompt is not None else ""
-        detail = f"finish_reason length after {answer} answer tokens, below max_tokens={max_tokens}"
-        raise AnswerCutError(
-            f"{name}: the server stopped the answer when its context window filled up ({prompt or 'unknown'} prompt "
-            f"+ {answer} answer tokens{used}; {detail}); {fix}.",
-            detail=detail,
-            input_tokens=prompt,
-            output_tokens=answer,
-        )
-    return Reply(text=_field(message, "content") or "", input_tokens=prompt, output_tokens=answer)
-
-
-def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> Reply:
-    """The :class:`Reply` in an Ollama ``/api/chat`` answer (api.ChatResponse): ``message.content`` (its thinking is
-    in ``message.thinking``, never read as the answer), ``prompt_eval_count`` and ``eval_count`` as the tokens (None
-    where absent: Go omits a zero count). An ``error`` in a 200 body (a model that failed once started) is retried
-    like any server error.
-
-    ``done_reason: "length"`` before ``max_tokens`` (``num_predict``) answer tokens: the context window filled up
-    and, under ``shift: false``, Ollama stopped the answer there (llama-server's ``stop_type`` "limit",
-    llm/llama_server.go). An :class:`AnswerCutError` that names ``num_ctx``, with the tokens the server spent: a
-    cut answer is never a label, and asking again with another seed fills the same context (it read "invalid answer:
-    reply holds no JSON object", asked three times). At ``max_tokens`` it is the
-    reply the engine says was cut off at max_tokens."""
-    if not isinstance(data, dict):
-        raise TeacherError(f"{name}: unreadable /api/chat answer: {' '.join(str(data).split())[:300]}")
-    if data.get("error"):
-        detail = " ".join(str(data["error"]).split())[:300]
-        raise RetryableTeacherError(f"{name}: the server answered with an error: {detail}")
-    message = data.get("message")
-    if not isinstance(message, dict):
-        message = {}
-    prompt, answer = _count(data.get("prompt_eval_count")), _count(data.get("eval_count"))
-    if data.get("done_reason") == "length" and max_tokens is not None and (answer or 0) < max_tokens:
-        detail = f"done_reason length after {answer or 0} answer tokens, below max_tokens={max_tokens}"
-        raise AnswerCutError(
-            f"{name}: Ollama stopped the answer when the model's context window filled up ({prompt or 'unknown'} "
-            f"prompt tokens, {detail}); {ANSWER_CONTEXT_FIX}.",
-            detail=detail,
-            input_tokens=prompt,
-            output_tokens=answer,
-        )
-    return Reply(
-        text=str(message.get("content") or ""),
-        input_tokens=prompt,
-        output_tokens=answer,
-    )
-
-
-def _field(obj: Any, key: str) -> Any:
-    """``obj[key]`` of a JSON object, or the attribute of huggingface_hub's output: fields its dataclasses do not
-    declare (``message.refusal``, ``reasoning_content``, an ``error``) are attributes only, absent from the parent's
-    dict view."""
-    value = getattr(obj, key, None) if type(obj) is not dict else None
-    return obj.get(key) if value is None and isinstance(obj, dict) else value
-
-
 def _refused(exc: BaseException) -> bool:
     """A connection that could not be made (refused, or the host no longer resolves)."""
     import httpx2
 
     return isinstance(exc, httpx2.ConnectError)
-
-
-def _count(tokens: Any) -> int | None:
-    """A token count from a reply's ``usage``, or None (unknown) where it has none. ``usage`` is optional in the
-    OpenAI chat-completions schema: vLLM, TGI and llama.cpp send it, but a proxy or another OpenAI-compatible server
-    may not, and taken as 0 such a teacher was billed $0.0000 for every request."""
-    return None if tokens is None else int(tokens)
-
-
-@functools.cache
-def own_server_client() -> Any:
-    """huggingface_hub's ``AsyncInferenceClient`` for a ``base_url`` not on a Hugging Face host: the same requests
-    (URL, body, headers, errors), built by huggingface_hub itself, sent by its own session less the request hook that
-    refuses every request under HF_HUB_OFFLINE whatever the host (``hf_request_event_hook``, utils/_http.py;
-    it also adds a request id for Hub support). HF_HUB_OFFLINE means no traffic to the Hub, and a user's server is
-    not the Hub."""
-    from huggingface_hub import AsyncInferenceClient, get_async_session
-    from huggingface_hub.utils._http import async_hf_request_event_hook
-
-    class OwnServerClient(AsyncInferenceClient):
-        async def _get_async_client(self) -> Any:
-            if self._async_client is None:
-                session = get_async_session()
-                hooks = session.event_hooks
-                kept = [hook for hook in hooks["request"] if hook is not async_hf_request_event_hook]
-                session.event_hooks = {**hooks, "request": kept}
-                self._async_client = await self.exit_stack.enter_async_context(session)
-            return self._async_client
-
-    return OwnServerClient
-
-
-def _hf_token() -> str | None:
-    from huggingface_hub import get_token
-
-    return get_token()
