@@ -146,6 +146,7 @@ def noisy_labelled(gold: Sequence[str], texts: Sequence[str], *, seed: int, erro
 # A. Dawid-Skene vs majority
 # --------------------------------------------------------------------------------------------------------------
 def part_a(df: pd.DataFrame, seeds: Sequence[int]) -> dict[str, Any]:
+    import sxhub.dawid_skene as ds
     import sxhub.reliability as rel
     from sxhub.vote import decide
 
@@ -154,7 +155,7 @@ def part_a(df: pd.DataFrame, seeds: Sequence[int]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "teachers": dict(teachers),
         "seeds": list(seeds),
-        "ds_iterations": rel.DS_ITERATIONS,
+        "ds_iterations": ds.DS_ITERATIONS,
         "runs": {},
     }
     for samples in (1, 3):
@@ -186,14 +187,15 @@ def part_a(df: pd.DataFrame, seeds: Sequence[int]) -> dict[str, Any]:
                 [d.label for d in rel.decide_all(votes, LABELS, False, method="dawid-skene")], gold
             )
             run["dawid_skene_seconds"] = round(time.perf_counter() - started, 2)
-            default = rel.DS_ITERATIONS
-            rel.DS_ITERATIONS = 20  # sxhub's cap (crowd-kit's default, 100) against an early stop
+            default = ds.DS_ITERATIONS
+            ds.DS_ITERATIONS = 20  # sxhub's cap (crowd-kit's default, 100) against an early stop (read by
+            # sxhub.dawid_skene's fit: setting sxhub.reliability's re-exported name would change nothing)
             try:
                 run["dawid-skene-20-iterations"] = _accuracy(
                     [d.label for d in rel.decide_all(votes, LABELS, False, method="dawid-skene")], gold
                 )
             finally:
-                rel.DS_ITERATIONS = default
+                ds.DS_ITERATIONS = default
             if seed == seeds[0] and samples == 3:
                 final = [d.label for d in rel.decide_all(votes, LABELS, False, method="dawid-skene")]
                 out["reliability_seed0_3_samples"] = rel.teacher_reliability(
