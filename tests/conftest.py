@@ -26,6 +26,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SXHUB_CACHE", str(tmp_path / "_sxhub_cache"))
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+    # Ray Data 2.60's usage collector polls Prometheus (localhost:9090) from a thread that outlives the dataset and
+    # logs each refused query at DEBUG through the root logger, into whichever later test reads caplog.
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
     monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.setenv("TOKENIZERS_PARALLELISM", "false")
     monkeypatch.delenv("HF_TOKEN", raising=False)
