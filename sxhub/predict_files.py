@@ -143,6 +143,7 @@ class _ChunkWriter:
         self.parts = path.with_name(path.name + ".tmp-parts")  # Parquet: one file per chunk
         self._remove_parts()
         self._schemas: list[Any] = []  # the Parquet parts'
+        self._unified: Any = None  # their schemas unified so far
 
     def _in_first_columns(self, frame: pd.DataFrame) -> pd.DataFrame:
         """``frame`` with the first chunk's columns in their order: a JSONL input's records may list their keys in
@@ -178,10 +179,16 @@ class _ChunkWriter:
             with self.tmp.open("a", encoding="utf-8") as fh:
                 fh.write(records_json(frame, lines=True))
         elif self.suffix == ".parquet":
+            import pyarrow as pa
             import pyarrow.parquet as pq
 
             self.parts.mkdir(exist_ok=True)
             table = arrow_table(frame, self.path)
+            # a column typed otherwise than in the chunks before (ids as numbers, then as text) stops here, not at
+            # the join after every text was labelled
+            with parquet_errors(self.path):
+                so_far = [self._unified] if self._unified is not None else []
+                self._unified = pa.unify_schemas([*so_far, table.schema], promote_options="permissive")
             pq.write_table(table, self._part(len(self._schemas)))
             self._schemas.append(table.schema)  # as written (a part read back names its list items "element")
         else:  # one JSON array, streamed: "[\n {...},\n {...}\n]" with each chunk's records inside

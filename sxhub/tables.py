@@ -453,11 +453,14 @@ def arrow_table(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Any:
 
 
 @contextlib.contextmanager
-def parquet_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+def parquet_errors(
+    path: str | os.PathLike[str], *, fix: str | None = None, where: str | None = None
+) -> Iterator[None]:
     """A column of values of more than one type (ids as numbers and as text in one JSONL file) cannot be a Parquet
     column: pyarrow said so in a tuple ("Could not convert 'a2' with type str: tried to convert to int64",
     'Conversion failed for column id with type object') and the command exited 1 on it. Inside this block, that
-    error is one line naming the column and the fix; any other error passes as it is."""
+    error is one line naming the column and the fix (``fix``, where writing another format is not one), after the
+    file's name (or ``where``); any other error passes as it is."""
     import pyarrow as pa
 
     try:
@@ -467,10 +470,10 @@ def parquet_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         pattern = r"for column (.+?) with type|Field (.+?) has incompatible types"  # one chunk's table; chunks joined
         found = next((m for p in parts if (m := re.search(pattern, p))), None)
         column = f"column {found.group(1) or found.group(2)!r}" if found else "a column"
+        fix = fix or "write .jsonl or .csv instead, or give the column one type in the input (e.g. every id as text)"
         raise InputError(
-            f"{Path(path).name}: {column} holds values of more than one type, which Parquet cannot store "
-            f"({parts[0]}); write .jsonl or .csv instead, or give the column one type in the input (e.g. every id as "
-            "text)."
+            f"{where or Path(path).name}: {column} holds values of more than one type, which Parquet cannot store "
+            f"({parts[0]}); {fix}."
         ) from exc
 
 

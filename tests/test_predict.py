@@ -7,6 +7,7 @@ import logging
 import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -621,15 +622,16 @@ def test_the_int8_warning_gives_the_reason_export_recorded(caplog: pytest.LogCap
 
 
 def test_a_column_of_mixed_types_to_parquet_is_one_line_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An input column that holds numbers and text (ids in a JSONL file, some written as numbers, some as strings)
     cannot be a Parquet column. predict kept it and exited 1 on pyarrow's raw tuple ("ArrowInvalid: ('Could not
     convert 'a2' with type str: tried to convert to int64', ...)"), or, when the types differ between chunks, on
     "ArrowTypeError: Unable to merge" after every text was labelled. Both are now one line naming the column and
-    the fix, exit 2, with no output file left."""
+    the fix, exit 2, with no output file left; the second at the first chunk of the other type."""
     from conftest import build_tiny_model
 
+    from sxhub import predict_files
     from sxhub.tables import write_table
 
     model = build_tiny_model(tmp_path / "model")
@@ -646,13 +648,24 @@ def test_a_column_of_mixed_types_to_parquet_is_one_line_naming_it(
         "one type in the input (e.g. every id as text)."
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "model"]
-    # chunks typed alike each, unlike each other: found when they are joined
-    rows = [{"id": i, "text": "profit rose"} for i in range(4)] + [{"id": f"x{i}", "text": "loss"} for i in range(3)]
+    # chunks typed alike each, unlike each other: found at the first chunk of the other type (it was found when
+    # they were joined, after every chunk was labelled)
+    rows = [{"id": i, "text": "profit rose"} for i in range(4)] + [{"id": f"x{i}", "text": "loss"} for i in range(4)]
+    rows += [{"id": i, "text": "sales fell"} for i in range(3)]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    labelled: list[int] = []
+
+    def finish_chunk(predictor: Any, ready: Any, **kw: Any) -> pd.DataFrame:
+        labelled.append(len(ready.chunk))
+        return real_finish(predictor, ready, **kw)
+
+    real_finish = predict_files.finish_chunk
+    monkeypatch.setattr(predict_files, "finish_chunk", finish_chunk)
     with pytest.raises(InputError, match=r"^out\.parquet: column 'id' holds values of more than one type.*Unable to"):
         predict_file(model, source, out, chunk_rows=4)
+    assert labelled == [4, 4]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "model"]
-    assert predict_file(model, source, tmp_path / "out.jsonl", chunk_rows=4).n == 7  # the fix the line names
+    assert predict_file(model, source, tmp_path / "out.jsonl", chunk_rows=4).n == 11  # the fix the line names
     with pytest.raises(InputError, match=r"^t\.parquet: column 'id' holds values of more than one type"):
         write_table(pd.DataFrame(rows), tmp_path / "t.parquet")
     assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "t.parquet.tmp").exists()

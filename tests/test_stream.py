@@ -1287,3 +1287,44 @@ def test_an_unpaired_csv_quote_after_lines_of_spaces_is_refused_not_merged(tmp_p
     with pytest.raises(InputError, match=message):
         list(iter_table(source, chunk_rows=2))
     assert read_table(source, limit=1)["text"].tolist() == ["ok fine"]
+
+
+def test_a_kept_column_of_mixed_types_stops_before_its_chunk_is_labelled_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--keep-column id`` with ids that are numbers in some rows and text in others: the parts are Parquet, so it
+    failed whatever OUT's format, on pyarrow's raw tuple within one chunk, or, across chunks, on "ArrowTypeError:
+    Unable to merge" when OUT was assembled, after every text was labelled. It is now one line naming the column and
+    the fix, exit 2, before the chunk that holds the other type is sent; the chunks before it stay in the parts."""
+    rows = [{"id": i, "text": f"profit rose {i}"} for i in range(4)] + [
+        {"id": f"x{i}", "text": f"loss {i}"} for i in range(3)
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    fix = "give the column one type in the input (e.g. every id as text), or leave it out of --keep-column"
+    with FakeOpenAIServer() as server:
+        with pytest.raises(InputError, match=r"^in\.jsonl \(--keep-column\): column 'id' holds values of more") as e:
+            annotate_to_file(
+                make_spec(), source, tmp_path / "out.jsonl", teachers=[server.url], keep_columns=["id"],
+                cache=False, chunk_rows=4, progress=False,
+            )  # fmt: skip
+        assert "Unable to merge" in str(e.value) and fix in str(e.value)
+        assert len(server.requests) == 4 and not (tmp_path / "out.jsonl").exists()
+        assert len(list(parts_dir(tmp_path / "out.jsonl").glob("shard-*/part-*.parquet"))) == 1
+        mixed = tmp_path / "one.jsonl"
+        mixed.write_text('{"id": 1, "text": "profit rose"}\n{"id": "a2", "text": "sales fell"}\n', encoding="utf-8")
+        task = tmp_path / "task.yaml"
+        task.write_text("name: fin\nlabels: [positive, negative]\n", encoding="utf-8")
+        argv = ["-q", "annotate", str(task), str(mixed), "-o", str(tmp_path / "one.csv"), "--teacher", server.url]
+        code, _, err = run_cli([*argv, "--keep-column", "id", "--cache-dir", str(tmp_path / "c")], capsys)
+        assert len(server.requests) == 4  # not one more
+    assert code == 2 and err.strip().splitlines() == [
+        "Error: one.jsonl (--keep-column): column 'id' holds values of more than one type, which Parquet cannot store "
+        "(Could not convert 'a2' with type str: tried to convert to int64); annotate keeps its parts in Parquet "
+        f"whatever OUT is, so {fix} (Python: keep_columns=)."
+    ]
+    # the fix it names
+    with FakeOpenAIServer() as server:
+        done = annotate_to_file(make_spec(), source, tmp_path / "fixed.jsonl", teachers=[server.url], cache=False,
+                                chunk_rows=4, progress=False)  # fmt: skip
+    assert len(read_table(tmp_path / "fixed.jsonl")) == 7, done

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import InputError
 from ..spec import TaskSpec
 from ..stream import TableWriter
+from ..tables import parquet_errors
 from ..vote import Decision
 from .layout import ROW, ShardState, parts_file, shard_dir, text_hash
 
@@ -149,6 +150,12 @@ class Assembled:
     votes: VoteTotals | None = None
 
 
+KEPT_TYPES_FIX = (
+    "annotate keeps its parts in Parquet whatever OUT is, so give the column one type in the input (e.g. every id "
+    "as text), or leave it out of --keep-column (Python: keep_columns=)"
+)
+
+
 def assemble(parts: Path, out: Path, spec: TaskSpec, *, shards: int) -> Assembled:
     """Write OUT from the parts of every shard, in input order; a text already written is dropped (a duplicate
     across shards: each shard drops its own)."""
@@ -164,7 +171,8 @@ def assemble(parts: Path, out: Path, spec: TaskSpec, *, shards: int) -> Assemble
     for path in every:
         with parts_file(path):
             schemas.append(pq.read_schema(path))
-    schema = pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
+    with parquet_errors(out, fix=KEPT_TYPES_FIX, where=f"{out.name} (--keep-column)"):  # shards typed it apart
+        schema = pa.unify_schemas(schemas, promote_options="permissive").remove_metadata()
     final = pa.schema([f for f in schema if f.name != ROW])
     decisions = _decide_all(ordered, schema, spec) if getattr(spec, "vote", "majority") != "majority" else None
     done = Assembled(votes=VoteTotals.of(decisions) if decisions is not None else None)

@@ -20,8 +20,9 @@ from ..cache import ReadThroughCache
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec
 from ..stream import RowSlice, iter_input
+from ..tables import parquet_errors
 from ..teachers import Teacher, teachers_for
-from .assembly import VoteTotals
+from .assembly import KEPT_TYPES_FIX, VoteTotals
 from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, parts_file, text_hash
 
 
@@ -146,6 +147,25 @@ def _majority(spec: TaskSpec) -> TaskSpec:
     return replace(spec, vote="majority") if getattr(spec, "vote", "majority") == "dawid-skene" else spec  # type: ignore[call-arg]
 
 
+def _check_kept_types(frame: pd.DataFrame, job: ShardJob) -> None:
+    """The kept columns of a chunk can go into its Parquet part, beside the parts written before it, checked before
+    the chunk is labelled. A ``--keep-column id`` whose ids were numbers in one chunk and text in another was found
+    only when OUT was assembled, after every text was labelled, as pyarrow's raw "ArrowTypeError: Unable to merge"
+    (or, within one chunk, its raw tuple), whatever OUT's format: the parts are Parquet."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if not job.keep_columns:
+        return
+    with parquet_errors(job.source, fix=KEPT_TYPES_FIX, where=f"{Path(job.source).name} (--keep-column)"):
+        schema = pa.Table.from_pandas(frame[job.keep_columns], preserve_index=False).schema
+        earlier = next(iter(sorted(job.folder.glob("part-*.parquet"))), None)
+        if earlier is not None:
+            written = pq.read_schema(earlier)
+            kept = pa.schema([written.field(n) for n in job.keep_columns if n in written.names])
+            pa.unify_schemas([kept, schema.remove_metadata()], promote_options="permissive")
+
+
 async def _label_chunk(
     job: ShardJob,
     spec: TaskSpec,
@@ -175,6 +195,7 @@ async def _label_chunk(
         preprocess=job.preprocess,
         max_chars=job.max_chars,
     )
+    _check_kept_types(prepared.frame, job)
     hashes = [text_hash(t) for t in prepared.texts]
     seen = state.seen_among(hashes) - own
     fresh = [h not in seen for h in hashes]
