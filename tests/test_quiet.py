@@ -228,3 +228,50 @@ def test_quiet_in_process_switches_bars_and_transformers_back_when_main_returns(
             assert not tqdm(range(2), file=io.StringIO()).disable
     finally:
         transformers.logging.set_verbosity(before)
+
+
+def test_quiet_in_process_holds_back_the_loading_weights_bar_and_puts_the_bars_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """transformers imported before ``main(["-q", "predict", ...])`` (a notebook, a test) drew its "Loading weights"
+    bar on stderr: its tqdm had read TQDM_DISABLE when tqdm was imported, before -q set it. -q turns transformers'
+    and huggingface_hub's bars off in-process too, and main puts both switches back when it returns, an error too."""
+    import transformers
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    monkeypatch.delenv("HF_HUB_DISABLE_PROGRESS_BARS", raising=False)
+    assert transformers.logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
+    model = build_tiny_model(tmp_path / "student")
+    (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
+    code, out, err = run_cli(["predict", str(model), str(tmp_path / "in.txt"), "-o", "-"], capsys)
+    assert code == 0 and "Loading weights" in err, err  # the bar a loud run draws in this process
+    for argv, expected in (([str(tmp_path / "in.txt")], 0), ([str(tmp_path / "nope.txt")], 2)):
+        code, out, err = run_cli(["-q", "predict", str(model), *argv, "-o", "-"], capsys)
+        assert code == expected and (err == "" if code == 0 else err.startswith("Error: ")), err
+        assert code or len(out.splitlines()) == 2  # a JSON line per text
+        assert transformers.logging.is_progress_bar_enabled() and not are_progress_bars_disabled()
+
+
+@pytest.mark.parametrize("verbosity", [None, "info"])
+def test_quiet_in_process_leaves_transformers_first_imported_in_it_as_a_fresh_import(
+    tmp_path: Path, verbosity: str | None
+) -> None:
+    """transformers first imported during ``main(["-q", ...])`` read TRANSFORMERS_VERBOSITY=error at its import:
+    main put the variable back but its level stayed at error, and the script's own transformers warnings after it
+    were lost. Its level and bars are now what a fresh import without -q gives."""
+    model = build_tiny_model(tmp_path / "student")
+    (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
+    show = "import transformers; print(transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled())"
+    script = f"from sxhub.cli import main\nmain(['-q', 'predict', {str(model)!r}, 'in.txt', '-o', 'out.csv'])\n{show}"
+    clean = {k: v for k, v in os.environ.items() if k not in {"TQDM_DISABLE", "TRANSFORMERS_VERBOSITY"}}
+    env = {**clean, **({"TRANSFORMERS_VERBOSITY": verbosity} if verbosity else {})}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
+        )
+        for code in (script, show)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    after, fresh = (run.stdout.split()[-2:] for run in runs)
+    assert after == fresh == [str(20 if verbosity else 30), "True"]

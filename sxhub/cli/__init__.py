@@ -8,6 +8,7 @@ bars to stderr.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import importlib.util
@@ -16,6 +17,8 @@ import os
 import signal
 import sys
 import threading
+import warnings
+from collections.abc import Iterator
 from typing import Any, NoReturn
 
 import click
@@ -89,8 +92,25 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     if quiet:
         os.environ["TQDM_DISABLE"] = "1"
         os.environ["TRANSFORMERS_VERBOSITY"] = "error"  # transformers has its own handler: read when it is imported
+        # transformers reads this switch of huggingface_hub's for its own bars when it is imported: "Loading
+        # weights" is off from here on, whenever transformers comes in
+        _hub_bars(off=True)
         if "transformers" in sys.modules:  # already imported (sxhub used as a library, then the CLI in-process)
-            sys.modules["transformers"].logging.set_verbosity_error()
+            with warnings.catch_warnings():  # HF_HUB_DISABLE_PROGRESS_BARS=0 makes it warn; -q warns of nothing
+                warnings.simplefilter("ignore")
+                sys.modules["transformers"].logging.set_verbosity_error()
+                # its tqdm read TQDM_DISABLE when tqdm was imported, before -q set it: "Loading weights" still drew
+                sys.modules["transformers"].logging.disable_progress_bar()
+
+
+def _hub_bars(*, off: bool) -> None:
+    """Turn huggingface_hub's progress bars (its downloads and uploads, and transformers' at its import) off or on,
+    unless HF_HUB_DISABLE_PROGRESS_BARS decides them; only where the switch is not already so."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    if constants.HF_HUB_DISABLE_PROGRESS_BARS is None and are_progress_bars_disabled() != off:
+        disable_progress_bars() if off else enable_progress_bars()
 
 
 def is_quiet() -> bool:
@@ -154,24 +174,65 @@ def main(argv: list[str] | None = None) -> Any:
     back when it returns: ``main(["-q", ...])`` in a test or a script left ``TQDM_DISABLE=1`` behind, and every bar
     of the process after it (another ``main`` without -q, the caller's own) was off."""
     previous = None
-    env = {name: os.environ.get(name) for name in QUIET_ENV}
-    transformers = sys.modules.get("transformers")
-    verbosity = transformers.logging.get_verbosity() if transformers is not None else None
     # only where Python may handle signals, and only over the default: a program that runs sxhub keeps its own
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        return _main(argv)
+        with _quiet_switches_restored():
+            return _main(argv)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _quiet_switches_restored() -> Iterator[None]:
+    """What ``-q`` switches off (its variables, transformers' level and bars, huggingface_hub's bars) is as it was
+    when the block ends, an error exit too. transformers first imported inside it is left as a fresh import without
+    -q would be: its level stayed at error, as TRANSFORMERS_VERBOSITY=error had been read at its import."""
+    env = {name: os.environ.get(name) for name in QUIET_ENV}
+    transformers = sys.modules.get("transformers")
+    before = (
+        (transformers.logging.get_verbosity(), transformers.logging.is_progress_bar_enabled())
+        if transformers
+        else None
+    )
+    hub_bars_off = False  # huggingface_hub's switch as a first import sets it (or HF_HUB_DISABLE_PROGRESS_BARS)
+    if "huggingface_hub" in sys.modules:
+        from huggingface_hub.utils import are_progress_bars_disabled
+
+        hub_bars_off = are_progress_bars_disabled()
+    try:
+        yield
+    finally:
         for name, value in env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        if transformers is not None and verbosity is not None:
+        _restore_bars(before, hub_bars_off)
+
+
+def _restore_bars(before: tuple[int, bool] | None, hub_bars_off: bool) -> None:
+    """transformers' level and bars, and huggingface_hub's bars, put back as ``before`` (or, for a transformers first
+    imported since, as a fresh import without -q sets them)."""
+    if "huggingface_hub" not in sys.modules:
+        return  # so neither is transformers, which imports it
+    with warnings.catch_warnings():  # HF_HUB_DISABLE_PROGRESS_BARS set makes either switch warn
+        warnings.simplefilter("ignore")
+        _hub_bars(off=hub_bars_off)
+        transformers = sys.modules.get("transformers")
+        if transformers is not None:
+            from huggingface_hub.utils import are_progress_bars_disabled
+
+            fresh_level = transformers.logging.get_log_levels_dict().get(
+                os.environ.get("TRANSFORMERS_VERBOSITY", ""), logging.WARNING
+            )
+            verbosity, bars = before or (fresh_level, not are_progress_bars_disabled())  # read at its import
             transformers.logging.set_verbosity(verbosity)
+            if transformers.logging.is_progress_bar_enabled() != bars:
+                (transformers.logging.enable_progress_bar if bars else transformers.logging.disable_progress_bar)()
+                _hub_bars(off=hub_bars_off)  # transformers' switch sets huggingface_hub's too
 
 
 def _main(argv: list[str] | None) -> Any:
