@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, text_cell
+from .data import TEXT_COLUMN_OPTION, find_text_column, is_missing_text, text_cell
 from .errors import InputError
 from .predict import Predictor, Prepared
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
@@ -342,7 +342,7 @@ def check_text_values(chunk: pd.DataFrame, column: str) -> None:
         return
     shown = json.dumps(plain_json(present.head(3).tolist()), default=str, ensure_ascii=False)
     raise InputError(
-        f"column {column!r} holds {kind} ({shown}), not texts; pass --text-column with the column of texts."
+        f"column {column!r} holds {kind} ({shown}), not texts; pass {TEXT_COLUMN_OPTION} with the column of texts."
     )
 
 

@@ -572,7 +572,7 @@ def test_evaluate_in_the_model_folder_names_the_folder(
 
 def test_a_text_column_of_numbers_or_true_false_is_one_line(single_model: Path, tmp_path: Path) -> None:
     """A text column of numbers or true/false values (an id or a score: --text-column idx) was labelled as the
-    strings "1", "2.5", "True" with exit 0; it is one line naming --text-column now, with no output written. A
+    strings "1", "2.5", "True" with exit 0; it is one line naming --text-column (Python: text_column=) now, as predict_file reads it, with no output written. A
     column with no text in its first chunk (all null, read as float) still runs, its rows left unlabelled."""
     source = tmp_path / "in.parquet"
     pd.DataFrame(
@@ -593,7 +593,10 @@ def test_a_text_column_of_numbers_or_true_false_is_one_line(single_model: Path, 
         (csv, "idx", "numbers"),
         (csv, "score", "numbers"),
     ):
-        with pytest.raises(InputError, match=rf"column '{column}' holds {kind} \(.*\), not texts; pass --text-column"):
+        with pytest.raises(
+            InputError,
+            match=rf"column '{column}' holds {kind} \(.*\), not texts; pass --text-column \(Python: text_column=\) with the column of texts\.$",
+        ):
             predict_file(single_model, data, out, text_column=column)
         assert not out.exists()
     assert predict_file(single_model, csv, out).n == 3  # the texts themselves

@@ -215,7 +215,10 @@ def test_engine_ray_refuses_a_column_of_numbers_before_starting_ray(model: Path,
 
     source, out = tmp_path / "in.csv", tmp_path / "out.parquet"
     pd.DataFrame({"text": ["profit rose", "loss fell"], "idx": [1, 2]}).to_csv(source, index=False)
-    with pytest.raises(InputError, match=r"column 'idx' holds numbers \(\[\"1\", \"2\"\]\), not texts; pass --text"):
+    with pytest.raises(
+        InputError,
+        match=r"column 'idx' holds numbers \(\[\"1\", \"2\"\]\), not texts; pass --text-column \(Python: text_column=\)",
+    ):
         ray_predict.predict_ray(model, source, out, text_column="idx")
     assert not out.exists()
 

@@ -341,8 +341,8 @@ def test_quiet_predict_on_the_cluster_leaves_stderr_to_errors(cluster, int8_stud
     done = run_sync([*cli_argv(), *base, "--text-column", "id", "--engine", "ray", "--address", cluster.address])
     assert done.returncode == 2
     assert done.stderr == (
-        'Error: column \'id\' holds numbers (["0", "1", "2"]), not texts; pass --text-column with the column of '
-        "texts.\n"
+        'Error: column \'id\' holds numbers (["0", "1", "2"]), not texts; pass --text-column (Python: text_column=) '
+        "with the column of texts.\n"
     )
 
 
