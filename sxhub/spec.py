@@ -539,4 +539,36 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
         beside = path.parent / Path(template.strip()).expanduser()
         if is_template_file(template) and not Path(template.strip()).expanduser().is_absolute() and beside.is_file():
             data = {**data, "prompt_template": str(beside)}
+    _refuse_one_yaml_string(data)
     return TaskSpec.from_dict(data)
+
+
+def _refuse_one_yaml_string(data: Any) -> None:
+    """One string written in a task spec file where a list goes (``labels: positive, negative``, without the
+    brackets), refused with the fix in YAML terms: TaskSpec's own line ("labels: must be a list of names or of
+    {name, description} mappings ...") spoke of the data it got, not of what to write. A spec built in Python keeps
+    TaskSpec's line."""
+    if not isinstance(data, dict):
+        return
+    labels, examples = data.get("labels"), data.get("examples")
+    if isinstance(labels, str):
+        names = [name.strip() for name in labels.split(",") if name.strip()] or ["positive", "negative"]
+        raise SpecError(
+            f"labels: {_shown(labels)!r} is one string, not a list; write it as a YAML list: labels: {_flow(names)}."
+        )
+    if isinstance(examples, str):
+        first = labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else "LABEL"
+        example = [{"text": _shown(examples), "labels": [first]}]
+        raise SpecError(
+            f"examples: {_shown(examples)!r} is one string, not a list; write it as a YAML list of {{text, labels}} "
+            f"mappings: examples: {_flow(example)}."
+        )
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= 60 else f"{value[:40]}..."
+
+
+def _flow(value: Any) -> str:
+    """``value`` in YAML's one-line flow style (``[positive, negative]``), quoted where YAML needs it."""
+    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6).strip()

@@ -103,6 +103,44 @@ def test_load_spec_file_errors(tmp_path: Path) -> None:
         load_spec(latin)
 
 
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            "labels: positive, negative\n",
+            "labels: 'positive, negative' is one string, not a list; write it as a YAML list: labels: [positive, "
+            "negative].",
+        ),
+        ("labels: 'good: yes, bad'\n", "write it as a YAML list: labels: ['good: yes', bad]."),  # quoted as YAML must
+        (
+            "labels: [positive, negative]\nexamples: profit rose\n",
+            "examples: 'profit rose' is one string, not a list; write it as a YAML list of {text, labels} mappings: "
+            "examples: [{text: profit rose, labels: [positive]}].",
+        ),
+    ],
+)
+def test_one_string_where_the_yaml_wants_a_list_names_the_yaml_list(
+    body: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``labels: positive, negative`` (the brackets left out) was refused with TaskSpec's own words, "labels: must
+    be a list of names or of {name, description} mappings (or one mapping of name to description), got '...'",
+    which says what it got, not what to write: the line now gives the YAML list, before any request, exit 2. A spec
+    built in Python keeps TaskSpec's line (it has no YAML to fix)."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "task.yaml").write_text(f"name: fin\n{body}", encoding="utf-8")
+    (tmp_path / "in.csv").write_text("text\nprofit rose\n", encoding="utf-8")
+    code, out, err = run_cli(["annotate", "task.yaml", "in.csv", "--teacher", "local", "-o", "out.csv"], capsys)
+    assert code == 2 and out == "", err
+    assert err.startswith("Error: ") and err.endswith(f"{line}\n") and err.count("\n") == 1, err
+    assert not (tmp_path / "out.csv").exists()
+    with pytest.raises(SpecError, match="must be a list of"):
+        load_spec({"name": "fin", "labels": "positive, negative", "examples": "profit rose"})
+    with pytest.raises(SpecError, match="must be a list of"):
+        TaskSpec(name="fin", labels=["positive", "negative"], examples="profit rose")  # type: ignore[arg-type]
+
+
 def test_teacher_parsing_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert TeacherSpec.parse("local").is_local
     url = TeacherSpec.parse("http://127.0.0.1:8080/v1")
