@@ -445,28 +445,21 @@ def write_review_space(
 def check_decisions_repo(dataset_repo: str, *, token: str | None) -> None:
     """Refuse a ``--dataset-repo`` this token cannot write to, before the review Space is pushed: the Space's
     ``HF_TOKEN`` (usually the same person's) would be refused too, and the Space said so only at its first push (or,
-    for a repo this token reads, not at all until then). The check is huggingface_hub's ``auth_check(write=True)``;
-    a repo it reports missing but that can be read is refused alike (see ``review_app.check_writable``). A repo that
+    for a repo this token reads, not at all until then). The check is ``review_app.repo_access``, the Space's own
+    (``review_app.check_writable``): a repo there that this token may not write to is refused. A repo that
     is not on the Hub is created by the Space at its start: said in a warning, and refused when its namespace is
     not the token's user's or one of its organisations'."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
     from .hub import hub_api, hub_errors, resolve_token, token_fix, writable_namespaces
+    from .review_app import ABSENT, WRITABLE, repo_access
 
     api = hub_api(resolve_token(token))
     with hub_errors(f"checking that the token may write to dataset repo {dataset_repo!r} (--dataset-repo)"):
-        try:
-            api.auth_check(dataset_repo, repo_type="dataset", write=True)
+        access = repo_access(api, dataset_repo)
+        if access == WRITABLE:
             return
-        except RepositoryNotFoundError:
-            exists = api.repo_exists(dataset_repo, repo_type="dataset")
-        except HfHubHTTPError as exc:
-            if exc.response is None or exc.response.status_code != 403:
-                raise
-            exists = True
-        if not exists:
+        if access == ABSENT:
             user, orgs, _ = writable_namespaces(api.whoami())
-    if exists:
+    if access != ABSENT:
         raise PublishError(
             f"the token cannot write to dataset repo {dataset_repo!r} (--dataset-repo), where the review Space keeps "
             f"its decisions, and the Space's HF_TOKEN secret will need to; {token_fix(403)}, or pass a --dataset-repo "

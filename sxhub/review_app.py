@@ -22,6 +22,7 @@ import json
 import math
 import os
 import re
+import sys
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -335,11 +336,11 @@ def build_demo(
     return demo
 
 
-def launch(demo: Any, **kwargs: Any) -> tuple[Any, str, str | None]:
-    """``demo.launch`` with the keyboard shortcuts in the page head; returns what gradio returns. This module runs
-    inside a published review Space without sxhub: ``sxhub review`` turns a port it cannot bind into one error line
-    (``sxhub.space.listen``), not this function."""
-    return demo.launch(head=HEAD, **kwargs)  # type: ignore[no-any-return]
+def launch(demo: Any, *, keys: bool = True, **kwargs: Any) -> tuple[Any, str, str | None]:
+    """``demo.launch`` with the keyboard shortcuts in the page head (unless not ``keys``); returns what gradio
+    returns. This module runs inside a published review Space without sxhub: ``sxhub review`` turns a port it cannot
+    bind into one error line (``sxhub.space.listen``), not this function."""
+    return demo.launch(head=HEAD if keys else None, **kwargs)  # type: ignore[no-any-return]
 
 
 # ==============================================================================================================
@@ -382,28 +383,56 @@ class NotWritable(Exception):
     """The token cannot write to the dataset repo that keeps the decisions (one line: what and the fix)."""
 
 
+WRITABLE, NOT_WRITABLE, ABSENT = "writable", "not writable", "absent"
+
+
+def repo_access(api: Any, repo_id: str, *, repo_type: str = "dataset") -> str:
+    """What ``api``'s token may do with ``repo_id``: :data:`WRITABLE`, :data:`NOT_WRITABLE` (the repo is there, and
+    this token may read it, or is refused it, but may not write to it) or :data:`ABSENT` (not there, or not visible
+    to this token). One classification for ``sxhub publish review`` (``sxhub.review.check_decisions_repo``) and the
+    Space (:func:`check_writable`), which used to decide the 403 and the not-found answers each their own way.
+
+    The check is huggingface_hub's ``auth_check`` (2.4.0 as installed, ``hf_api.py``: ``GET
+    /api/{type}s/{id}/auth-check[/write]``, the answer read by ``hf_raise_for_status`` only), whose answers are:
+    nothing (access); ``GatedRepoError`` (a subclass of ``RepositoryNotFoundError``, ``X-Error-Code: GatedRepo``):
+    the repo is there, gated; ``RepositoryNotFoundError`` (``RepoNotFound``, or a 401 on a repo route other than
+    "Invalid credentials"): not there, private, or no access, so for the write check the repo may be one this token
+    reads but cannot write (huggingface_hub's ``hf spaces hot-reload`` takes that error for a failed write check),
+    which the read check then tells apart; a plain 403 (``HfHubHTTPError``): the repo is there and this token may
+    not (write to) it. Anything else (a rejected token's 401, a 5xx) is raised as huggingface_hub raised it."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    def refused(write: bool) -> str | None:
+        try:
+            api.auth_check(repo_id, repo_type=repo_type, write=write)
+        except GatedRepoError:
+            return NOT_WRITABLE
+        except RepositoryNotFoundError:
+            return ABSENT
+        except HfHubHTTPError as exc:
+            if exc.response is None or exc.response.status_code != 403:
+                raise
+            return NOT_WRITABLE
+        return None
+
+    write_refused = refused(write=True)
+    if write_refused is None:
+        return WRITABLE
+    if write_refused == NOT_WRITABLE:
+        return NOT_WRITABLE
+    return ABSENT if refused(write=False) == ABSENT else NOT_WRITABLE
+
+
 def check_writable(dataset_repo: str, *, token: str | None) -> None:
     """Raise :class:`NotWritable` (or huggingface_hub's error for a rejected token) when ``token`` cannot write to
     ``dataset_repo``, before any reviewer works: a token that could read but not write an existing repo (read-only,
     or another's dataset) started the Space, and reviewers learnt of it only when the first push failed, a minute
-    (``every``) later. The check is huggingface_hub's ``auth_check(write=True)`` (``GET
-    /api/datasets/{id}/auth-check/write``). It answers "not found" for a repo that is not there, and may answer so for
-    one this token may read but not write (huggingface_hub's ``hf spaces hot-reload`` takes only
-    ``RepositoryNotFoundError`` for a failed write check), so a readable repo is refused too. A repo that is not
-    there is left to ``CommitScheduler``, which creates it (and is refused there when the token cannot)."""
+    (``every``) later. The check is :func:`repo_access`. A repo that is not there is left to ``CommitScheduler``,
+    which creates it (and is refused there when the token cannot)."""
     from huggingface_hub import HfApi
-    from huggingface_hub.errors import RepositoryNotFoundError
 
-    api = HfApi(token=token)
-    try:
-        api.auth_check(dataset_repo, repo_type="dataset", write=True)
-        return
-    except RepositoryNotFoundError:
-        try:
-            api.auth_check(dataset_repo, repo_type="dataset")
-        except RepositoryNotFoundError:
-            return  # not there (or not visible): CommitScheduler's create_repo decides
-    raise NotWritable(f"{dataset_repo} exists, and this token may read it but not write to it")
+    if repo_access(HfApi(token=token), dataset_repo) == NOT_WRITABLE:
+        raise NotWritable(f"{dataset_repo} exists, and this token may not write to it")
 
 
 def _watched_scheduler() -> Any:
@@ -467,43 +496,87 @@ def load_space(folder: Path, *, token: str | None = None, decisions_folder: Path
     return Review(read_items(folder / ITEMS_FILE), config, log), scheduler
 
 
-def main(folder: Path) -> None:
-    """Run the Space in ``folder`` (its ``app.py`` calls this): needs the ``HF_TOKEN`` secret with write access to
-    the dataset repo."""
-    from huggingface_hub import get_token
+def cannot_save_line(repo: str | None, problem: str, fix: str | None = None) -> str:
+    """The one line a Space that cannot keep decisions in ``repo`` logs and shows: what is wrong and, for its owner,
+    the fix (by default: an HF_TOKEN secret with write access to ``repo``, then a restart)."""
+    fix = fix or (
+        f"set the secret HF_TOKEN to a token with write access to {repo} (Settings → Variables and secrets), then "
+        "restart the Space"
+    )
+    return (
+        f"This review Space cannot save decisions: {problem}. For the Space's owner: {fix}. Reviewers: nothing can "
+        "be reviewed here until then."
+    )
 
-    token = get_token()
-    if not token:
-        repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
-        raise SystemExit(
-            f"this review Space keeps decisions in the dataset repo {repo}: add a secret HF_TOKEN with write access "
-            "to it (Settings, Variables and secrets) and restart the Space."
-        )
+
+def stopped_demo(line: str) -> Any:
+    """The page a Space that cannot save serves instead of the review: ``line`` and nothing else, no text to review
+    and no control that could take a decision (which would be lost). A Space that exited showed its visitors
+    "Runtime error", the reason only in the logs its owner must open."""
+    import gradio as gr
+
+    with gr.Blocks(title="Review unavailable") as demo:
+        gr.Markdown("# Review unavailable", **PLAIN)
+        gr.Markdown(_cell(line), elem_id="sxr-stopped", **PLAIN)
+    return demo
+
+
+def _start(folder: Path) -> tuple[tuple[Review, Any] | None, str]:
+    """The Space's review and scheduler, or None and the one line saying why decisions could not be kept (no
+    HF_TOKEN, a token that cannot write the dataset repo, a Hub that refused or could not be reached)."""
+    from huggingface_hub import get_token
     from huggingface_hub.errors import HfHubHTTPError
 
+    repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
+    token = get_token()
+    if not token:
+        return None, cannot_save_line(repo, f"it keeps them in the dataset repo {repo}, and has no HF_TOKEN secret")
     try:
-        review, scheduler = load_space(folder, token=token)
+        return load_space(folder, token=token), ""
     except NotWritable as exc:
-        repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
-        raise SystemExit(
-            f"this review Space keeps decisions in the dataset repo {repo}, and the HF_TOKEN secret cannot write "
-            f"there ({exc}): set HF_TOKEN to a token with write access to {repo} (Settings, Variables and secrets) "
-            "and restart the Space."
-        ) from exc
-    except HfHubHTTPError as exc:  # a read-only, expired or wrong token: one line in the Space's logs, not a traceback
-        repo = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("dataset_repo")
-        status = exc.response.status_code if exc.response is not None else None
+        return None, cannot_save_line(
+            repo, f"it keeps them in the dataset repo {repo}, and the HF_TOKEN secret cannot write there ({exc})"
+        )
+    except Exception as exc:  # a read-only, expired or wrong token, or no Hub: one line, not a traceback
+        if not isinstance(exc, (HfHubHTTPError, *_unreachable())):
+            raise
+        response = exc.response if isinstance(exc, HfHubHTTPError) else None
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if status in (401, 403):
-            raise SystemExit(
-                f"this review Space keeps decisions in the dataset repo {repo}, and the HF_TOKEN secret cannot write "
-                f"there ({first}): set HF_TOKEN to a token with write access to {repo} (Settings, Variables and "
-                "secrets) and restart the Space."
-            ) from exc
-        raise SystemExit(
-            f"this review Space could not reach the dataset repo {repo} that keeps its decisions ({first}); "
-            "restart the Space, and check the repo's name in config.json if it goes on."
-        ) from exc
+        if response is not None and response.status_code in (401, 403):
+            return None, cannot_save_line(
+                repo, f"it keeps them in the dataset repo {repo}, and the HF_TOKEN secret cannot write there ({first})"
+            )
+        return None, cannot_save_line(
+            repo,
+            f"it could not reach the dataset repo {repo} that keeps them ({first})",
+            "restart the Space, and check the repo's name in config.json if it goes on",
+        )
+
+
+def _unreachable() -> tuple[type[BaseException], ...]:
+    """What huggingface_hub raises when the Hub cannot be reached at all (refused, timed out, no DNS): its HTTP
+    client's transport errors (``httpx2`` in huggingface_hub 2.4, as installed; ``httpx`` before), not
+    ``HfHubHTTPError``, which needs an answer."""
+    try:
+        import httpx2
+
+        return (httpx2.TransportError, ConnectionError)
+    except ImportError:
+        import httpx
+
+        return (httpx.TransportError, ConnectionError)
+
+
+def main(folder: Path) -> None:
+    """Run the Space in ``folder`` (its ``app.py`` calls this): needs the ``HF_TOKEN`` secret with write access to
+    the dataset repo. Without it, the reason goes to the logs (stderr) in one line, and the page says the same line
+    to whoever opens the Space, with nothing to review on it."""
+    loaded, line = _start(folder)
+    if loaded is None:
+        print(line, file=sys.stderr, flush=True)
+        launch(stopped_demo(line), keys=False)
+        return
+    review, scheduler = loaded
     repo = review.config.dataset_repo or ""
     persistent = _local_folder().is_relative_to("/data")
     launch(build_demo(review, unsaved=lambda: push_warning(scheduler, repo, persistent=persistent)))

@@ -1049,49 +1049,88 @@ def _published_review_space(
     return folder, space_modules(folder)
 
 
-def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_in_one_line(
+def _stopped_space(app: Any, folder: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[str, list[str]]:
+    """Run the Space's ``main`` and serve what it serves on 127.0.0.1; returns the one line it logged (stderr) and
+    the texts of the page as gradio serves them (``/config``), after checking that the page has no control at all,
+    so no decision can be taken on a Space that cannot save it."""
+    import httpx
+
+    served: list[Any] = []
+    real_launch = app.launch
+
+    def launch(demo: Any, **kwargs: Any) -> Any:
+        served.append(demo)
+        assert kwargs == {"keys": False}  # no keyboard shortcuts either
+        return real_launch(
+            demo, server_name="127.0.0.1", server_port=None, prevent_thread_lock=True, quiet=True, **kwargs
+        )
+
+    capsys.readouterr()
+    with monkeypatch.context() as patch:
+        patch.setattr(app, "launch", launch)
+        app.main(folder)  # returns (the Space blocks in gradio's launch): no SystemExit, no "Runtime error"
+    [logged] = capsys.readouterr().err.strip().splitlines()
+    [demo] = served
+    try:
+        config = httpx.get(f"{demo.local_url.rstrip('/')}/config", timeout=30).json()
+    finally:
+        demo.close()
+    kinds = {c["type"] for c in config["components"]} - {"column", "row", "form"}
+    assert kinds == {"markdown"} and config["dependencies"] == [], kinds
+    texts = [re.sub(r"\\(.)", r"\1", c["props"]["value"]) for c in config["components"] if c["type"] == "markdown"]
+    return logged, texts
+
+
+def test_a_review_space_whose_token_cannot_write_the_dataset_repo_says_so_on_its_page_and_in_its_logs(
     hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A Space given a read-only (or expired) HF_TOKEN died with huggingface_hub's traceback ('403 Forbidden: ...
     read-only', or '401 Unauthorized for url .../api/repos/create') in its logs, naming neither the dataset repo nor
-    the fix, where a missing token gets one line; now it is one line, naming both."""
+    the fix; then with one line in its logs, but visitors saw only "Runtime error". Now the line is logged and is
+    the page the Space serves, with nothing on it to review; the same for a Space with no HF_TOKEN at all."""
     dataset = f"{hub.user}/fin-sent"
     folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
     monkeypatch.chdir(tmp_path)  # the Space's decisions/ folder
-    for token in ("read_only_token", "invalid_token"):
-        monkeypatch.setenv("HF_TOKEN", token)
-        with pytest.raises(SystemExit) as stopped:
-            app.main(folder)
-        message = str(stopped.value.code)
-        assert "\n" not in message and f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write" in message
-        assert f"set HF_TOKEN to a token with write access to {dataset}" in message
+    fix = (
+        f"For the Space's owner: set the secret HF_TOKEN to a token with write access to {dataset} (Settings → "
+        "Variables and secrets), then restart the Space. Reviewers: nothing can be reviewed here until then."
+    )
+    for token in ("read_only_token", "invalid_token", None):
+        if token is None:
+            monkeypatch.delenv("HF_TOKEN")
+        else:
+            monkeypatch.setenv("HF_TOKEN", token)
+        logged, page = _stopped_space(app, folder, capsys, monkeypatch)
+        assert page == ["# Review unavailable", logged], token
+        assert logged.startswith("This review Space cannot save decisions: it keeps them in the dataset repo ")
+        what = "has no HF_TOKEN secret" if token is None else "the HF_TOKEN secret cannot write there"
+        assert f"the dataset repo {dataset}, and {what}" in logged and logged.endswith(fix), logged
+    assert [r for r in hub.stub.requests if "/commit/" in r] == []
 
 
-def test_a_review_space_whose_token_can_read_but_not_write_the_dataset_repo_stops_at_start(
+def test_a_review_space_whose_token_can_read_but_not_write_the_dataset_repo_serves_no_review(
     hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the dataset repo already there (``publish dataset`` made it), a read-only HF_TOKEN passed the start:
     CommitScheduler's ``create_repo(exist_ok=True)`` takes a 403 on a repo that exists as done, the earlier decisions
-    downloaded, and the page was served; reviewers learnt that nothing was saved only when the first push failed, a
-    minute later. Now the Space stops before serving, in one line naming the repo and the fix; a token that can
-    write still starts it and pushes (test_review_space_keeps_decisions_in_the_dataset_repo)."""
+    downloaded, and the review was served; reviewers learnt that nothing was saved only when the first push failed, a
+    minute later. Now the Space serves no review: its page and its logs say, in one line, that it cannot save, with
+    the repo and the fix; a token that can write still starts it and pushes
+    (test_review_space_keeps_decisions_in_the_dataset_repo)."""
     from huggingface_hub import HfApi
 
     dataset = f"{hub.user}/fin-sent"
     HfApi().create_repo(dataset, repo_type="dataset")
     folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
     monkeypatch.chdir(tmp_path)  # the Space's decisions/ folder
-
-    def served(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the page was served with a token that cannot write the dataset repo")
-
-    monkeypatch.setattr(app, "launch", served)
+    monkeypatch.setattr(
+        app, "build_demo", lambda *a, **k: pytest.fail("the review was built with a token that cannot write")
+    )
     monkeypatch.setenv("HF_TOKEN", "read_only_token")
-    with pytest.raises(SystemExit) as stopped:
-        app.main(folder)
-    message = str(stopped.value.code)
-    assert "\n" not in message and f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write" in message
-    assert "403" in message and f"set HF_TOKEN to a token with write access to {dataset}" in message
+    logged, page = _stopped_space(app, folder, capsys, monkeypatch)
+    assert page == ["# Review unavailable", logged]
+    assert f"the dataset repo {dataset}, and the HF_TOKEN secret cannot write there ({dataset} exists" in logged
+    assert f"set the secret HF_TOKEN to a token with write access to {dataset}" in logged
     assert not (tmp_path / "decisions").exists()  # stopped before the scheduler's folder was made
     pushes = [r for r in hub.stub.requests if "/commit/" in r]
     assert pushes == []
@@ -1105,6 +1144,85 @@ def test_a_review_space_whose_token_can_read_but_not_write_the_dataset_repo_stop
         scheduler.stop()
     pushed = [f for f in hub.stub.list_files(dataset, repo_type="dataset") if f.startswith("review/decisions/")]
     assert len(pushed) == 1
+
+
+def test_a_review_space_that_cannot_reach_the_hub_says_so_on_its_page(
+    hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the Hub unreachable at its start (refused, timed out), the Space died with httpx's ConnectError
+    traceback; now it logs and serves one line saying it could not reach the dataset repo, and the way out."""
+    dataset = f"{hub.user}/fin-sent"
+    folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
+    monkeypatch.chdir(tmp_path)
+    hub.stub.stop()  # the Hub goes away
+    logged, page = _stopped_space(app, folder, capsys, monkeypatch)
+    assert page == ["# Review unavailable", logged]
+    assert logged.startswith(f"This review Space cannot save decisions: it could not reach the dataset repo {dataset}")
+    assert "For the Space's owner: restart the Space, and check the repo's name in config.json" in logged
+
+
+# what the Hub answers each auth-check of a repo (write, then read): None grants it, else (status, X-Error-Code,
+# X-Error-Message), which huggingface_hub's hf_raise_for_status turns into its errors as it does for the Hub's
+AUTH_ANSWERS: dict[str, tuple[Any, Any]] = {
+    "writable": (None, None),
+    "read-only": ((404, "RepoNotFound", None), None),  # the write check may answer "not found" for a readable repo
+    "forbidden": ((403, None, "You don't have the rights to write"), None),
+    "gated": ((403, "GatedRepo", None), (403, "GatedRepo", None)),
+    "absent": ((404, "RepoNotFound", None), (404, "RepoNotFound", None)),
+    "bad-token": ((401, None, "Invalid credentials in Authorization header"), None),
+    "down": ((500, None, None), None),
+}
+
+
+def test_the_publish_and_the_space_classify_a_dataset_repo_alike(
+    hub: Any, monkeypatch: pytest.MonkeyPatch, caplog: Any
+) -> None:
+    """``publish review`` and the Space checked the dataset repo each their own way: a gated repo was "exists" at
+    publish time but "absent" in the Space (left to CommitScheduler), and a 403 a refusal to publish but a raw
+    HTTP error in the Space. Both now ask ``review_app.repo_access``: writable, there but not writable, or absent."""
+    import httpx2
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+    from huggingface_hub.utils import hf_raise_for_status
+
+    from sxhub import review_app
+    from sxhub.errors import PublishError
+    from sxhub.review import check_decisions_repo
+
+    def auth_check(self: Any, repo_id: str, *, repo_type: str | None = None, write: bool = False, **_: Any) -> None:
+        answer = AUTH_ANSWERS[repo_id.split("/")[1]][0 if write else 1]
+        if answer is not None:
+            status, code, message = answer
+            headers = {k: v for k, v in (("X-Error-Code", code), ("X-Error-Message", message)) if v}
+            url = f"{hub.url}/api/{repo_type}s/{repo_id}/auth-check" + ("/write" if write else "")
+            hf_raise_for_status(httpx2.Response(status, headers=headers, request=httpx2.Request("GET", url)))
+
+    monkeypatch.setattr(HfApi, "auth_check", auth_check)
+    api = HfApi(token=hub.token)
+    access = {name: review_app.repo_access(api, f"{hub.user}/{name}") for name in list(AUTH_ANSWERS)[:5]}
+    assert access == {
+        "writable": review_app.WRITABLE,
+        "read-only": review_app.NOT_WRITABLE,
+        "forbidden": review_app.NOT_WRITABLE,
+        "gated": review_app.NOT_WRITABLE,
+        "absent": review_app.ABSENT,
+    }
+    for name in ("bad-token", "down"):  # a rejected token or a failing Hub is not a classification
+        with pytest.raises(HfHubHTTPError):
+            review_app.repo_access(api, f"{hub.user}/{name}")
+    for name, said in access.items():
+        repo = f"{hub.user}/{name}"
+        if said == review_app.NOT_WRITABLE:
+            with pytest.raises(review_app.NotWritable, match=f"{repo} exists, and this token may not write to it"):
+                review_app.check_writable(repo, token=hub.token)
+            with pytest.raises(PublishError, match=f"the token cannot write to dataset repo '{repo}'"):
+                check_decisions_repo(repo, token=hub.token)
+        else:
+            review_app.check_writable(repo, token=hub.token)
+            caplog.clear()
+            check_decisions_repo(repo, token=hub.token)
+            warned = ["is not on the Hub: the review Space creates it" in r.getMessage() for r in caplog.records]
+            assert warned == ([] if said == review_app.WRITABLE else [True]), name
 
 
 def test_a_review_space_whose_pushes_fail_after_it_started_tells_the_reviewer(
