@@ -248,7 +248,7 @@ def _pretty(name: str) -> str:
 
 def dataset_context(
     spec: TaskSpec,
-    dd: Any,
+    split_sizes: Mapping[str, int],
     facts: dict[str, Any],
     counts: dict[str, dict[str, int]],
     agreement: dict[str, Any],
@@ -272,7 +272,7 @@ def dataset_context(
         "multi_label": spec.multi_label,
         "label_column": spec.label_column,
         "labels": [Label(lab.name, table_cell(lab.description)) for lab in spec.labels],
-        "split_sizes": {name: len(ds) for name, ds in dd.items()},
+        "split_sizes": dict(split_sizes),
         "distribution": [
             {
                 "label": n,

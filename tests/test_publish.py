@@ -2438,3 +2438,83 @@ def test_the_cards_and_the_space_name_a_gold_column_that_is_not_named_for_expert
     assert "| student vs experts |" in card and '"experts" are human labels.' in card
     assert "## Agreement with experts" in dataset_card and "The column `gold` holds expert labels" in dataset_card
     assert "reference" not in about and "| student vs experts |" in page and "*experts* are people" in page
+
+
+def _folder_with_every_split_held(source: Path, spec: TaskSpec, folder: Path, gold: str) -> None:
+    """The dataset folder as ``write_dataset_folder`` wrote it before it released the written splits: the card's
+    figures computed with the splits' Datasets and frames still held."""
+    from sxhub.cards import LABEL_PLOT, plot_label_distribution, render_dataset_card
+    from sxhub.dataset_build import build_dataset
+    from sxhub.dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
+
+    dd, facts = build_dataset(source, spec)
+    (folder / "data").mkdir(parents=True)
+    for name, ds in dd.items():
+        ds.to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
+    counts = label_counts(facts["splits"], spec)
+    plot_label_distribution(counts, spec.label_names, folder / LABEL_PLOT)
+    agreement = agreement_facts(facts["frame"], spec)
+    sizes = {name: len(ds) for name, ds in dd.items()}
+    card = render_dataset_card(
+        dataset_card_data(
+            dd,
+            spec,
+            repo_id="me/x",
+            has_votes=True,
+            download_size=sum(f.stat().st_size for f in (folder / "data").glob("*.parquet")),
+        ),
+        **dataset_context(spec, sizes, facts, counts, agreement, repo_id="me/x", gold=gold, ledger=None),
+    )
+    card.save(folder / "README.md")
+
+
+@pytest.mark.parametrize(("multi_label", "scored"), [(False, False), (True, False), (False, True)])
+def test_publish_dataset_releases_the_written_splits_before_the_cards_figures(
+    tmp_path: Path, multi_label: bool, scored: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """publish dataset of 1M texts peaked at 2.1 GB in the card's reliability figures, with the splits' Datasets
+    (a second copy of every vote, and the texts as Arrow) still held though already written. They are released once
+    written and the card's split figures taken: the card's figures run without them (their Arrow memory freed), and
+    the folder is the one written with them held, byte for byte."""
+    import weakref
+
+    import pyarrow as pa
+
+    from sxhub import publish
+    from sxhub.dataset_build import arrow_votes
+
+    spec = _spec(multi_label)
+    if scored:
+        spec.vote = "scores"
+    rows = [dict(r, text=f"{r['text']} {'x' * 200}") for r in _varied_rows(spec, scored=scored) * 30]
+    path = tmp_path / "labelled.parquet"
+    pd.DataFrame(rows).to_parquet(path)
+    seen: dict[str, Any] = {}
+    build, figures = publish.build_dataset, publish.agreement_facts
+
+    def built(*args: Any, **kwargs: Any) -> Any:
+        dd, facts = build(*args, **kwargs)
+        seen["splits_held"] = [weakref.ref(ds) for ds in dd.values()]
+        seen["held"] = pa.total_allocated_bytes()
+        seen["splits"] = sum(ds.data.nbytes for ds in dd.values())
+        return dd, facts
+
+    def counted(frame: pd.DataFrame, spec: TaskSpec) -> Any:
+        assert all(ref() is None for ref in seen["splits_held"])  # the written splits are gone
+        seen["during"] = pa.total_allocated_bytes()
+        assert seen["during"] <= arrow_votes(frame["votes"]).nbytes * 1.5  # the frame's votes, all Arrow still holds
+        return figures(frame, spec)
+
+    monkeypatch.setattr(publish, "build_dataset", built)
+    monkeypatch.setattr(publish, "agreement_facts", counted)
+    new = publish.write_dataset_folder(path, spec, tmp_path / "new", repo_id="me/x", gold="gold")
+    assert seen["held"] - seen["during"] >= 0.9 * seen["splits"]
+    monkeypatch.undo()
+
+    _folder_with_every_split_held(path, spec, tmp_path / "held", "gold")
+    held = tmp_path / "held"
+    written = sorted(p.relative_to(new) for p in new.rglob("*") if p.is_file())
+    assert written == sorted(p.relative_to(held) for p in held.rglob("*") if p.is_file())
+    assert len(written) == 5  # 3 splits, the card, the plot
+    for name in written:
+        assert (new / name).read_bytes() == (held / name).read_bytes(), name
