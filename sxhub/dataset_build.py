@@ -317,6 +317,24 @@ class VoteRows:
             yield from batch
 
 
+SHARED_STRINGS = 10_000  # distinct strings of a column made one object each (a column of texts: its first ones)
+
+
+def _shared_strings(values: list[Any]) -> list[Any]:
+    """``values`` with equal strings as one object (the first ``SHARED_STRINGS`` distinct ones): every cell read is
+    its own Python string, and a label or expert column of 1M rows held ~57 MB each for a few names."""
+    seen: dict[str, str] = {}
+    for i, value in enumerate(values):
+        if type(value) is str:
+            first = seen.get(value)
+            if first is None:
+                if len(seen) < SHARED_STRINGS:
+                    seen[value] = value
+            else:
+                values[i] = first
+    return values
+
+
 def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
     """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists,
     except the ``votes`` of a Parquet file: one Arrow column (``pd.ArrowDtype``), each cell read as the list of
@@ -357,7 +375,7 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
         # as objects: put back into a pandas 3 string column, None became NaN, which Arrow refuses as a string.
         # Before the failed rows are dropped: dropping rows of a pandas 3 (Arrow) string column copied it, and
         # held ~400 MB more for a 1M-row file; dropping them from object columns copies only pointers
-        frame[c] = pd.Series([_plain(v) for v in frame[c]], index=frame.index, dtype=object)
+        frame[c] = pd.Series(_shared_strings([_plain(v) for v in frame[c]]), index=frame.index, dtype=object)
     frame = frame[~failed].reset_index(drop=True)
     unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
     if unknown:
