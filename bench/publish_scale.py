@@ -10,6 +10,9 @@ runs wrote is the same (``--compare OTHER_OUT``).
     python bench/publish_scale.py make --n 200000 --work /tmp/pubscale
     python bench/publish_scale.py run --n 200000 --work /tmp/pubscale --code /tmp/old --tag before
     python bench/publish_scale.py run --n 200000 --work /tmp/pubscale --code . --tag after --compare before
+
+``--sample`` runs the command under ``bench/rss_sampler.py`` (RSS and the main thread's stack every 0.5 s, in
+``WORK/samples_TAG_FORMAT_N.jsonl``) and adds where the peak was reached and the highest RSS of each stage.
 """
 
 from __future__ import annotations
@@ -136,16 +139,36 @@ def make(work: Path, n: int) -> None:
         print(f"{path}: {path.stat().st_size / 1e6:.1f} MB", flush=True)
 
 
-def measure(work: Path, n: int, fmt: str, code: Path, tag: str) -> dict[str, Any]:
+STAGES = ("build_dataset", "write_dataset_folder", "agreement_facts", "gold_facts", "reliability_facts")
+
+
+def sampled_peaks(path: Path) -> dict[str, Any]:
+    """Where a sampled run (``bench/rss_sampler.py``) reached its highest RSS (its stack), and each stage's highest."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if '"t"' in line]
+    top = max(rows, key=lambda r: r["rss"])
+    stages = {}
+    for stage in STAGES:
+        inside = [r for r in rows if any(f":{stage}" in s for s in r["stack"])]
+        if stage == "write_dataset_folder":  # the writing itself: not building, not the card's figures
+            inside = [r for r in inside if not any(f":{o}" in s for o in STAGES[:1] + STAGES[2:] for s in r["stack"])]
+        if inside:
+            stages[stage] = max(r["rss"] for r in inside)
+    return {"peak_t_s": top["t"], "peak_rss_mb": top["rss"], "peak_stack": top["stack"], "stage_max_rss_mb": stages}
+
+
+def measure(work: Path, n: int, fmt: str, code: Path, tag: str, sample: bool = False) -> dict[str, Any]:
     out = work / f"out_{tag}_{fmt}_{n}"
     subprocess.run(["rm", "-rf", str(out)], check=True)
     env = {**os.environ, "PYTHONPATH": str(code.resolve()), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    samples = work / f"samples_{tag}_{fmt}_{n}.jsonl"
+    if sample:
+        env["SAMPLE_OUT"] = str(samples)
+    runner = [str(Path(__file__).resolve().parent / "rss_sampler.py")] if sample else ["-m", "sxhub"]
     command = [
         "/usr/bin/time",
         "-v",
         sys.executable,
-        "-m",
-        "sxhub",
+        *runner,
         "publish",
         "dataset",
         str(work / f"labelled_{n}.{fmt}"),
@@ -165,7 +188,7 @@ def measure(work: Path, n: int, fmt: str, code: Path, tag: str) -> dict[str, Any
     seconds = sum(float(p) * 60**k for k, p in enumerate(reversed(wall.split(":"))))
     user = float(re.search(r"User time \(seconds\): ([\d.]+)", done.stderr)[1])
     system = float(re.search(r"System time \(seconds\): ([\d.]+)", done.stderr)[1])
-    return {
+    row = {
         "format": fmt,
         "n": n,
         "tag": tag,
@@ -175,6 +198,9 @@ def measure(work: Path, n: int, fmt: str, code: Path, tag: str) -> dict[str, Any
         "load_1min_at_start": round(load, 2),
         "out": str(out),
     }
+    if sample:
+        row["sampled"] = sampled_peaks(samples)
+    return row
 
 
 def same_files(a: Path, b: Path) -> tuple[int, list[str]]:
@@ -201,12 +227,13 @@ def main() -> None:
     parser.add_argument("--formats", default=",".join(FORMATS))
     parser.add_argument("--compare", help="tag of earlier runs to cmp every written file with")
     parser.add_argument("--json", type=Path, default=Path("/tmp/pubscale/runs.jsonl"))
+    parser.add_argument("--sample", action="store_true", help="under bench/rss_sampler.py: where the peak is")
     args = parser.parse_args()
     if args.what == "make":
         make(args.work, args.n)
         return
     for fmt in args.formats.split(","):
-        row = measure(args.work, args.n, fmt, args.code, args.tag)
+        row = measure(args.work, args.n, fmt, args.code, args.tag, args.sample)
         if args.compare:
             total, differ = same_files(Path(row["out"]), args.work / f"out_{args.compare}_{fmt}_{args.n}")
             row["cmp"] = {"against": args.compare, "files": total, "differ": differ}
