@@ -8,6 +8,7 @@ which Ray's actors run (:mod:`sxhub.ray_predict`).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import time
@@ -347,10 +348,9 @@ def check_text_values(chunk: pd.DataFrame, column: str) -> None:
 
 
 def _ready_chunks(
-    predictor: Predictor, source: Any, chunk_rows: int, rows: RowSlice | None, text_column: str | None
+    predictor: Predictor, chunks: Iterator[pd.DataFrame], source: Any, text_column: str | None, column: str | None
 ) -> Iterator[_ReadyChunk]:
-    column: str | None = None
-    for chunk in iter_chunks(source, chunk_rows, rows=rows):
+    for chunk in chunks:
         if column is None:
             column = first_chunk_column(chunk, source, text_column)
         yield prepare_chunk(predictor, chunk, column)
@@ -416,6 +416,17 @@ def predict_file(
 
     check_input(source, text_column)  # a missing or empty input fails before the model is loaded
     writer = _ChunkWriter(Path(output))  # so does an output of an unknown kind
+    # and a table's first chunk: its text column found and holding texts (--text-column idx, a column of numbers, was
+    # refused only once the model had loaded: seconds, an ONNX session). Texts one per line have nothing to check,
+    # and stdin would hold the model back until its first chunk of lines came.
+    source_chunks = iter_chunks(source, chunk_rows, rows=rows)
+    first_column: str | None = None
+    if not is_lines_source(source):
+        first = next(source_chunks, None)
+        if first is None:
+            raise no_rows_error(source, rows)
+        first_column = first_chunk_column(first, source, text_column)
+        source_chunks = itertools.chain([first], source_chunks)
     predictor = predictor or Predictor(
         model_dir, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, threads=threads, recheck=recheck
     )
@@ -425,7 +436,7 @@ def predict_file(
     total = (rows or RowSlice()).count(count_rows(source))
     try:
         with progress_bar(total=total, unit="text", desc="predict", dynamic_ncols=True) as bar:
-            chunks = _ready_chunks(predictor, source, chunk_rows, rows, text_column)
+            chunks = _ready_chunks(predictor, source_chunks, source, text_column, first_column)
             # ONNX: the next chunk is prepared alongside (its threads never spin); torch's OpenMP threads wait for
             # each other at every operator, and a third busy thread on their cores makes them wait longer
             # (not stdin: a reading thread blocked on a quiet pipe or a terminal would hold Ctrl-C's exit until the

@@ -606,6 +606,38 @@ def test_a_text_column_of_numbers_or_true_false_is_one_line(single_model: Path, 
     assert summary.n == 2 and summary.n_empty == 2
 
 
+def test_a_bad_text_column_is_refused_before_the_model_loads(
+    single_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--text-column idx (a column of numbers), a text column the input lacks, or a slice with no rows was refused
+    only once the model had loaded (seconds for a real student, an ONNX session with --onnx); the first chunk is
+    read and checked first now, and the model is loaded only for an input that passes."""
+    import sxhub.predict_files
+
+    loaded: list[Any] = []
+    real = sxhub.predict_files.Predictor
+
+    def recording(*args: Any, **kwargs: Any) -> Predictor:
+        loaded.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sxhub.predict_files, "Predictor", recording)
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"idx": [1, 2, 3], "text": TEXTS[:3]}).to_csv(source, index=False)
+    out = tmp_path / "out.csv"
+    for column, line in (("idx", "column 'idx' holds numbers"), ("body", "text column 'body' not found")):
+        argv = ["predict", str(single_model), str(source), "--text-column", column, "-o", str(out)]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2 and line in err
+        assert not loaded and not out.exists()
+    with pytest.raises(InputError, match="has no rows in offset 5"):
+        predict_file(single_model, source, out, rows=RowSlice(offset=5))
+    assert not loaded and not out.exists()
+    code, _, _ = run_cli(["predict", str(single_model), str(source), "-o", str(out)], capsys)
+    assert code == 0 and len(loaded) == 1
+    assert pd.read_csv(out)["text"].tolist() == TEXTS[:3]
+
+
 def test_the_int8_warning_gives_the_reason_export_recorded(caplog: pytest.LogCaptureFixture) -> None:
     """int8 that agreed on 1,000+ texts but ran no faster than fp32 was warned about as if it had been measured under
     the bar ("export again with --data to check on more texts"); the warning now gives export's own reason."""
