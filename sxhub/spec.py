@@ -563,6 +563,35 @@ def _refuse_one_yaml_string(data: Any) -> None:
             f"examples: {_shown(examples)!r} is one string, not a list; write it as a YAML list of {{text, labels}} "
             f"mappings: examples: {_flow(example)}."
         )
+    if data.get("multi_label") is True and isinstance(examples, list):
+        _refuse_one_string_of_labels(examples, _yaml_label_names(labels))
+
+
+def _refuse_one_string_of_labels(examples: list[Any], names: list[str]) -> None:
+    """A multi-label example's ``labels: price, place`` (the brackets left out) is the one label 'price, place',
+    refused by TaskSpec as "not in labels": where every comma-separated part is a label of the spec (a label with a
+    comma of its own kept whole, :func:`rejoin_comma_names`), the line gives the YAML list to write instead."""
+    for i, example in enumerate(examples):
+        if not isinstance(example, dict):
+            continue
+        key = "labels" if "labels" in example else "label"
+        value = example.get(key)
+        if not isinstance(value, str) or "," not in value or value.strip() in names:
+            continue
+        parts = rejoin_comma_names([part.strip() for part in value.split(",")], names)
+        if len(parts) > 1 and all(part in names for part in parts):
+            raise SpecError(
+                f"examples[{i}].{key}: {_shown(value)!r} is one string, not a list; write it as a YAML list: "
+                f"labels: {_flow(parts)}."
+            )
+
+
+def _yaml_label_names(labels: Any) -> list[str]:
+    """The label names of a spec file's ``labels:`` as written (names, {name, description} mappings, or one mapping
+    of name to description); what is not a name is left to TaskSpec's own lines."""
+    items = list(labels) if isinstance(labels, (dict, list)) else []
+    names = [item.get("name") if isinstance(item, dict) else item for item in items]
+    return [name.strip() for name in names if isinstance(name, str)]
 
 
 def _shown(value: str) -> str:

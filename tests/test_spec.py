@@ -117,6 +117,18 @@ def test_load_spec_file_errors(tmp_path: Path) -> None:
             "examples: 'profit rose' is one string, not a list; write it as a YAML list of {text, labels} mappings: "
             "examples: [{text: profit rose, labels: [positive]}].",
         ),
+        (  # one example's labels without the brackets: read as the one label 'price, place', "not in labels"
+            "multi_label: true\nlabels: [price, place, quality]\nexamples:\n  - {text: cheap, labels: [price]}\n"
+            "  - {text: near the station, labels: place}\n  - text: cheap and near\n    labels: price, place\n",
+            "examples[2].labels: 'price, place' is one string, not a list; write it as a YAML list: labels: [price, "
+            "place].",
+        ),
+        (
+            "multi_label: true\nlabels: {price: cost, place: where}\nexamples:\n  - {text: cheap and near, label: "
+            "'place,price'}\n",
+            "examples[0].label: 'place,price' is one string, not a list; write it as a YAML list: labels: [place, "
+            "price].",
+        ),
     ],
 )
 def test_one_string_where_the_yaml_wants_a_list_names_the_yaml_list(
@@ -139,6 +151,25 @@ def test_one_string_where_the_yaml_wants_a_list_names_the_yaml_list(
         load_spec({"name": "fin", "labels": "positive, negative", "examples": "profit rose"})
     with pytest.raises(SpecError, match="must be a list of"):
         TaskSpec(name="fin", labels=["positive", "negative"], examples="profit rose")  # type: ignore[arg-type]
+
+
+def test_an_example_label_string_is_a_list_only_where_every_part_is_a_label() -> None:
+    """The YAML-list line for an example's ``labels: a, b`` is given only where it is the fix: a label named with a
+    comma stays one label, a single-label example names one label, and parts that are not all labels keep
+    TaskSpec's "not in labels" line."""
+    from sxhub.spec import _refuse_one_yaml_string
+
+    comma = {"name": "e", "multi_label": True, "labels": ["joy, pure", "sad"]}
+    _refuse_one_yaml_string({**comma, "examples": [{"text": "t", "labels": "joy, pure"}]})  # the label itself
+    with pytest.raises(SpecError, match=re.escape("write it as a YAML list: labels: ['joy, pure', sad].")):
+        _refuse_one_yaml_string({**comma, "examples": [{"text": "t", "labels": "joy, pure, sad"}]})
+    single = {"name": "s", "labels": [{"name": "price"}, {"name": "place"}]}
+    _refuse_one_yaml_string({**single, "examples": [{"text": "t", "label": "price"}]})
+    _refuse_one_yaml_string({**single, "examples": [{"text": "t", "label": "price, place"}]})  # single-label: as was
+    multi = {"name": "m", "multi_label": True, "labels": ["price", "place"]}
+    _refuse_one_yaml_string({**multi, "examples": [{"text": "t", "labels": "price, colour"}]})
+    with pytest.raises(SpecError, match=re.escape("label(s) ['price, colour'] of example 't' are not in labels")):
+        load_spec({**multi, "examples": [{"text": "t", "labels": "price, colour"}]})
 
 
 def test_teacher_parsing_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
