@@ -60,6 +60,13 @@ def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     return code, out, err
 
 
+def sxhub_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The messages sxhub's own loggers gave, in order. caplog also holds every other logger's records, at any level
+    (``caplog.at_level(..., logger=...)`` does not filter them out): a library's thread left running by an earlier
+    test (Ray Data's, after test_ray, logs at DEBUG) puts its lines there, in whichever test runs at that moment."""
+    return [r.getMessage() for r in caplog.records if r.name == "sxhub" or r.name.startswith("sxhub.")]
+
+
 OK_TWINS = [
     ("profit rose strongly this year", "positive"),
     ("record growth in sales", "positive"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import CHANGED_TWIN, LEAKED_TWIN, run_cli, twins_shaped
+from conftest import CHANGED_TWIN, LEAKED_TWIN, run_cli, sxhub_logged, twins_shaped
 
 from sxhub.data import read_table, write_table
 from sxhub.labelled import load_labelled
@@ -132,7 +132,7 @@ def test_rows_the_queue_does_not_hold_are_named_not_dropped_in_silence(
     with caplog.at_level("WARNING", logger="sxhub.review"):
         items, _ = load_review(labelled, queue=queue_csv)
     assert [i.row for i in items] == [7, 2, 0, 5, 1, 3, 6, 8]  # the queue's order, as before
-    assert [r.getMessage() for r in caplog.records] == [
+    assert sxhub_logged(caplog) == [
         f"2 labelled row(s) of {str(labelled)!r} are not in queue {str(queue_csv)!r} (rows 9, 10), so they are "
         "not shown: rows added or labelled after the queue was made, or a queue cut short. To review them too, "
         "make the queue again: sxhub doubts LABELLED -o QUEUE."
@@ -141,7 +141,7 @@ def test_rows_the_queue_does_not_hold_are_named_not_dropped_in_silence(
     pd.DataFrame(labelled_rows()).to_parquet(tmp_path / "same.parquet")
     with caplog.at_level("WARNING", logger="sxhub.review"):
         load_review(tmp_path / "same.parquet", queue=queue_csv)  # every labelled row queued (row 4 failed): silent
-    assert not caplog.records
+    assert not sxhub_logged(caplog)
 
     # publish review reads the queue twice (its early check, then the Space it writes): the line is given once
     argv = ["publish", "review", str(labelled), "--queue", str(queue_csv), "--to", str(tmp_path / "space")]
@@ -843,10 +843,10 @@ def test_publish_review_refuses_a_dataset_repo_the_token_cannot_write_before_pus
 
     monkeypatch.setenv("HF_TOKEN", hub.token)
     code, _, err = run_cli([*args, dataset], capsys)
-    assert code == 0 and not caplog.records, err
+    assert code == 0 and not sxhub_logged(caplog), err
     code, _, err = run_cli([*args, f"{hub.user}/new-decisions", "--exist-ok"], capsys)
     assert code == 0, err
-    said = [r.getMessage() for r in caplog.records]
+    said = sxhub_logged(caplog)
     assert (
         len(said) == 1
         and "'tester/new-decisions' is not on the Hub: the review Space creates it at its start" in said[0]
@@ -1221,7 +1221,7 @@ def test_the_publish_and_the_space_classify_a_dataset_repo_alike(
             review_app.check_writable(repo, token=hub.token)
             caplog.clear()
             check_decisions_repo(repo, token=hub.token)
-            warned = ["is not on the Hub: the review Space creates it" in r.getMessage() for r in caplog.records]
+            warned = ["is not on the Hub: the review Space creates it" in m for m in sxhub_logged(caplog)]
             assert warned == ([] if said == review_app.WRITABLE else [True]), name
 
 
@@ -1299,7 +1299,7 @@ def test_a_queue_made_before_labels_changed_says_which_rows_changed(
     with caplog.at_level("WARNING", logger="sxhub.review"):
         items, _ = load_review(changed, queue=queue)
     assert [i.row for i in items] == [7, 2, 0, 5, 1, 3, 6, 8]  # still reviewed, in the queue's order
-    assert [r.getMessage() for r in caplog.records] == [
+    assert sxhub_logged(caplog) == [
         f"2 row(s) of queue {str(queue)!r} have another label now than when the queue was made (rows 2, 6): their "
         "doubt and suggested label are of the old one. Make the queue again: sxhub doubts LABELLED -o QUEUE."
     ]
@@ -1307,7 +1307,7 @@ def test_a_queue_made_before_labels_changed_says_which_rows_changed(
     same = write_table(pd.DataFrame(labelled_rows()), tmp_path / "same.parquet")
     with caplog.at_level("WARNING", logger="sxhub.review"):
         load_review(same, queue=queue)  # CSV cells read back as the names they were
-    assert not caplog.records
+    assert not sxhub_logged(caplog)
 
 
 def test_twins_that_failed_a_check_are_not_reviewed_and_apply_review_keeps_them_as_they_are(
