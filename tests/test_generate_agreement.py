@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -124,14 +125,17 @@ def never_unanimous() -> tuple[FakeTeacher, Any]:
     """A teacher (and the same as a server's answer function) that writes '<label> text <seed>' and votes that label
     on 2 of every 3 votes on a text, another on the third: agreement 2/3 at best, never 1."""
     votes: Counter[str] = Counter()
+    counting = threading.Lock()  # the server answers the votes on a text concurrently, from one thread each
     teacher = FakeTeacher()
 
     def vote(user: str) -> str:
         found = WRITTEN_SEED.search(user)
         assert found, user
-        votes[found.group(0)] += 1
+        with counting:  # unlocked, two votes could read the same count: all three alike, or two dissenting
+            votes[found.group(0)] += 1
+            count = votes[found.group(0)]
         label = found.group(1)
-        return label if votes[found.group(0)] % 3 else ("positive" if label != "positive" else "negative")
+        return label if count % 3 else ("positive" if label != "positive" else "negative")
 
     def responder(messages: list[dict[str, str]]) -> Any:
         user = messages[-1]["content"]
