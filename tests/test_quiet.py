@@ -275,3 +275,31 @@ def test_quiet_in_process_leaves_transformers_first_imported_in_it_as_a_fresh_im
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     after, fresh = (run.stdout.split()[-2:] for run in runs)
     assert after == fresh == [str(20 if verbosity else 30), "True"]
+
+
+def test_main_in_process_leaves_the_callers_logging_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``main([...])`` in a notebook or a script set up logging for the CLI and left it: a root handler from its
+    ``basicConfig`` (the caller's own ``basicConfig`` then did nothing), the HTTP libraries' loggers at WARNING, and
+    huggingface_hub's level (ERROR after -q) with its propagation off, so the caller saw no Hub warning afterwards.
+    All of it is as it was once main returns, after a success and after an error exit."""
+    import logging
+
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])  # a fresh script's: no handler (pytest's own are put back after)
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    loggers = {name: logging.getLogger(name) for name in ("huggingface_hub", "httpx2", "urllib3")}
+    for lg in loggers.values():
+        monkeypatch.setattr(lg, "level", logging.NOTSET)
+        monkeypatch.setattr(lg, "propagate", True)
+    data = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": ["up", "down"], "label": ["pos", "neg"], "gold": ["pos", "pos"]}).to_csv(data, index=False)
+    for argv, expected in (
+        (["-q", "agree", str(data), "--gold", "gold", "--json"], 0),
+        (["agree", str(tmp_path / "nope.csv"), "--gold", "gold"], 2),
+    ):
+        code, _, err = run_cli(argv, capsys)
+        assert code == expected, err
+        assert root.handlers == [] and root.level == logging.WARNING
+        assert all(lg.level == logging.NOTSET and lg.propagate for lg in loggers.values())

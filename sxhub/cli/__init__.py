@@ -81,7 +81,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:  # one line per HTTP request is debugging detail, not information
-        for noisy in ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock"):
+        for noisy in NOISY_LOGGERS:
             logging.getLogger(noisy).setLevel(logging.WARNING)
     from huggingface_hub.utils import logging as hub_logging
 
@@ -167,6 +167,8 @@ def _exit_terminated(exc: BaseException | None = None) -> NoReturn:
 
 # what ``-q`` sets in os.environ for tqdm and transformers (read by each bar, and at transformers' import)
 QUIET_ENV = ("TQDM_DISABLE", "TRANSFORMERS_VERBOSITY")
+# the HTTP libraries' loggers, held at WARNING below -vv
+NOISY_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "filelock")
 
 
 def main(argv: list[str] | None = None) -> Any:
@@ -178,11 +180,32 @@ def main(argv: list[str] | None = None) -> Any:
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        with _quiet_switches_restored():
+        with _logging_restored(), _quiet_switches_restored():
             return _main(argv)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """The logging the CLI sets up (``basicConfig``'s handler and level on the root logger, the HTTP libraries'
+    loggers at WARNING, huggingface_hub's level and its propagation turned off) is as it was when the block ends.
+    ``main([...])`` in a notebook or a script left it behind: the caller's own ``logging.basicConfig`` then did
+    nothing, and huggingface_hub's warnings stayed off after a ``-q`` run."""
+    root = logging.getLogger()
+    handlers, root_level = list(root.handlers), root.level
+    loggers = [logging.getLogger(name) for name in (*NOISY_LOGGERS, "huggingface_hub")]
+    states = [(lg.level, lg.propagate) for lg in loggers]
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+        root.setLevel(root_level)
+        for lg, (level, propagate) in zip(loggers, states, strict=True):
+            lg.setLevel(level)
+            lg.propagate = propagate
 
 
 @contextlib.contextmanager
