@@ -22,7 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
@@ -532,7 +532,9 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
         raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
     except UnicodeDecodeError as exc:
         raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
-    template = data.get("prompt_template") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        _refuse_not_a_mapping(path, data)
+    template = data.get("prompt_template")
     if isinstance(template, str):
         # a template file named relative to the spec is found from any working folder (it was looked up in the
         # folder the command ran in)
@@ -541,6 +543,20 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
             data = {**data, "prompt_template": str(beside)}
     _refuse_one_yaml_string(data)
     return TaskSpec.from_dict(data)
+
+
+def _refuse_not_a_mapping(path: Path, data: Any) -> NoReturn:
+    """A spec file that is empty, or holds a list or one string (a CSV of texts passed as TASK, the arguments
+    swapped), refused naming the file and what a spec holds: TaskSpec's line ("must be a YAML mapping, got
+    NoneType") named neither the file nor the fix."""
+    fix = "write a YAML mapping with at least name: and labels: (see examples/financial-sentiment/task.yaml)"
+    if data is None:
+        raise SpecError(f"task spec {str(path)!r} is empty; {fix}.")
+    kind = {list: "a list", str: "plain text"}.get(type(data), f"a {type(data).__name__}")
+    hint = ""
+    if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}:
+        hint = " (it looks like a table of texts: pass the task YAML here and the texts as INPUT)"
+    raise SpecError(f"task spec {str(path)!r} is {kind}, not a mapping{hint}; {fix}.")
 
 
 def _refuse_one_yaml_string(data: Any) -> None:

@@ -104,6 +104,41 @@ def test_load_spec_file_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("empty.yaml", "", "task spec '{path}' is empty; write a YAML mapping with at least name: and labels:"),
+        ("list.yaml", "- positive\n- negative\n", "task spec '{path}' is a list, not a mapping; write a YAML"),
+        ("texts.csv", "text,label\nProfit rose.,positive\n", "pass the task YAML here and the texts as INPUT"),
+    ],
+)
+def test_a_spec_file_that_is_not_a_mapping_names_the_file_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, body: str, message: str
+) -> None:
+    """An empty task YAML, a list, or the texts' CSV passed as TASK (arguments swapped) said only "the task spec
+    must be a YAML mapping, got NoneType": no file, no fix."""
+    from conftest import run_cli
+
+    spec = tmp_path / name
+    spec.write_text(body, encoding="utf-8")
+    texts = tmp_path / "in.csv"
+    texts.write_text("text\nProfit rose.\n", encoding="utf-8")
+    with pytest.raises(SpecError, match=re.escape(message.format(path=spec))):
+        load_spec(spec)
+    code, out, err = run_cli(["annotate", str(spec), str(texts), "-o", str(tmp_path / "out.csv"), "--dry-run"], capsys)
+    assert code == 2 and out == ""
+    assert "Traceback" not in err and "NoneType" not in err
+    assert err.strip().splitlines() == [f"Error: {load_spec_error(spec)}"]
+
+
+def load_spec_error(path: Path) -> str:
+    try:
+        load_spec(path)
+    except SpecError as exc:
+        return str(exc)
+    raise AssertionError("the spec loaded")
+
+
+@pytest.mark.parametrize(
     ("body", "line"),
     [
         (
