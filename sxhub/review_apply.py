@@ -69,8 +69,22 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
         raise InputError(f"decisions file {str(source)!r} does not exist; {DECISIONS_FIX}")
     events = read_events(paths)
     if not events:
+        # a file with lines but no decision among them is another file (the labelled table, a CSV of corrections,
+        # a parquet): "review some texts first" sent the user to review texts they had reviewed
+        if path.is_dir() and not paths:
+            raise InputError(f"folder {str(source)!r} holds no .jsonl decisions file; {DECISIONS_FIX}")
+        if any(_has_text(p) for p in paths):
+            raise InputError(
+                f"{str(source)!r} holds no decision line of `sxhub review` (is it another file?); {DECISIONS_FIX}"
+            )
         raise InputError(f"no decisions in {str(source)!r}; review some texts first (`sxhub review LABELLED`).")
     return events
+
+
+def _has_text(path: Path) -> bool:
+    """Whether ``path`` holds anything but blank lines (a file of no decisions yet is empty)."""
+    with path.open("rb") as fh:
+        return any(line.strip() for line in fh)
 
 
 def _hub_decisions(repo_id: str, folder: str, *, token: str | None) -> list[Path]:

@@ -583,6 +583,38 @@ def test_a_bare_owner_name_is_the_dataset_repo_a_review_space_writes_to(
     ]
 
 
+@pytest.mark.parametrize("given", ["corrections.csv", "labelled.parquet", "folder"])
+def test_decisions_that_are_another_file_say_so_not_review_some_texts_first(
+    labelled: Path, tmp_path: Path, capsys: Any, given: str
+) -> None:
+    """`apply-review L corrections.csv` (a table of text,label), the labelled file itself, or a folder without a
+    .jsonl said "no decisions in ...; review some texts first", sending the user back to review texts they had
+    reviewed. An empty decisions file (the app opened, nothing decided yet) keeps that line."""
+    source = tmp_path / given
+    if given == "corrections.csv":
+        source.write_text("text,label\nProfit rose.,positive\n", encoding="utf-8")
+    elif given == "folder":
+        source.mkdir()
+        (source / "notes.txt").write_text("decided on paper\n", encoding="utf-8")
+    else:
+        source = labelled
+    code, out, err = run_cli(["apply-review", str(labelled), str(source), "-o", str(tmp_path / "r.csv")], capsys)
+    what = (
+        f"folder {str(source)!r} holds no .jsonl decisions file"
+        if given == "folder"
+        else (f"{str(source)!r} holds no decision line of `sxhub review` (is it another file?)")
+    )
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [f"Error: {what}; {NO_DECISIONS.removeprefix('does not exist; ')}"]
+    assert not (tmp_path / "r.csv").exists()
+    empty = tmp_path / "labelled.decisions.jsonl"
+    empty.write_text("", encoding="utf-8")
+    code, _, err = run_cli(["apply-review", str(labelled), str(empty), "-o", str(tmp_path / "r.csv")], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"Error: no decisions in {str(empty)!r}; review some texts first (`sxhub review LABELLED`)."
+    ]
+
+
 def test_a_dataset_repo_the_hub_cannot_give_is_one_line_naming_the_fix(
     labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
