@@ -51,6 +51,10 @@ def check_model_dir(model_dir: str | os.PathLike[str], *, made_by: str = "sxhub 
     """The model folder, or :class:`PublishError` when it holds no config or no weights; the error names the
     command that writes such a folder (``made_by``: ``sxhub tune`` for a synthetic model)."""
     path = Path(model_dir)
+    if path.is_file():  # a file of the folder (model.safetensors, config.json): "missing or empty" misled
+        inside = path.parent if (path.parent / "config.json").is_file() else None
+        fix = f"pass its folder {str(inside)!r}" if inside is not None else f"pass the folder `{made_by}` wrote"
+        raise PublishError(f"nothing to publish: {str(path)!r} is a file, not a model folder; {fix}.")
     if not path.is_dir() or not any(path.iterdir()):
         raise PublishError(
             f"nothing to publish: {str(path)!r} is missing or empty; pass the folder `{made_by}` wrote."

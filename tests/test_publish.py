@@ -266,6 +266,15 @@ def test_errors_are_one_line_with_exit_2(
     (empty / "config.json").write_text("{}")
     code, _, err = run_cli(["publish", "model", str(empty), "--repo-id", "me/m"], capsys)
     assert code == 2 and "weights" in err
+    # a file of the folder, given for the folder: it said "'.../config.json' is missing or empty"
+    for given, fix in [(empty / "config.json", f"pass its folder {str(empty)!r}"), (empty.parent / "x.bin", None)]:
+        given.touch()
+        code, out, err = run_cli(
+            ["publish", "model", str(given), "--repo-id", "me/m", "--to", str(tmp_path / "pub")], capsys
+        )
+        fix = fix or "pass the folder `sxhub train` wrote"
+        line = f"Error: nothing to publish: {str(given)!r} is a file, not a model folder; {fix}."
+        assert code == 2 and out == "" and err.strip().splitlines() == [line]
 
     monkeypatch.delenv("HF_TOKEN")
     code, _, err = run_cli(["publish", "model", str(student), "--repo-id", "me/m"], capsys)
