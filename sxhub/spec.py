@@ -552,7 +552,9 @@ def _refuse_not_a_mapping(path: Path, data: Any) -> NoReturn:
     fix = "write a YAML mapping with at least name: and labels: (see examples/financial-sentiment/task.yaml)"
     if data is None:
         raise SpecError(f"task spec {str(path)!r} is empty; {fix}.")
-    kind = {list: "a list", str: "plain text"}.get(type(data), f"a {type(data).__name__}")
+    kind = (
+        "a list" if isinstance(data, list) else "plain text" if isinstance(data, str) else f"a {type(data).__name__}"
+    )
     hint = ""
     if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}:
         hint = " (it looks like a table of texts: pass the task YAML here and the texts as INPUT)"
