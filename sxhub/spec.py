@@ -545,11 +545,26 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
     return TaskSpec.from_dict(data)
 
 
+def _example_spec() -> str:
+    """Where the financial-sentiment example's task.yaml is here: ``examples/...`` at the top of a checkout, inside
+    the installed package for a wheel (a pip user has no ``examples/`` folder where they run)."""
+    from ._paths import asset_dir
+
+    try:
+        path = asset_dir("examples") / "financial-sentiment" / "task.yaml"
+    except FileNotFoundError:
+        return "sxhub's examples/financial-sentiment/task.yaml"
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
 def _refuse_not_a_mapping(path: Path, data: Any) -> NoReturn:
     """A spec file that is empty, or holds a list or one string (a CSV of texts passed as TASK, the arguments
     swapped), refused naming the file and what a spec holds: TaskSpec's line ("must be a YAML mapping, got
     NoneType") named neither the file nor the fix."""
-    fix = "write a YAML mapping with at least name: and labels: (see examples/financial-sentiment/task.yaml)"
+    fix = f"write a YAML mapping with at least name: and labels: (see {_example_spec()})"
     if data is None:
         raise SpecError(f"task spec {str(path)!r} is empty; {fix}.")
     kind = (

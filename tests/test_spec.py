@@ -128,6 +128,8 @@ def test_a_spec_file_that_is_not_a_mapping_names_the_file_and_the_fix(
     assert code == 2 and out == ""
     assert "Traceback" not in err and "NoneType" not in err
     assert err.strip().splitlines() == [f"Error: {load_spec_error(spec)}"]
+    example = re.search(r"\(see (.+?)\)", err)
+    assert example and Path(example.group(1)).is_file(), err  # the example it names is there to read
 
 
 def load_spec_error(path: Path) -> str:
