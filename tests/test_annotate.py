@@ -763,3 +763,21 @@ def test_a_txt_file_is_one_text_per_line_as_predict_reads_it(
     assert code == 0, err
     dry = json.loads(out)
     assert (dry["n_texts"], dry["n_empty"], dry["n_duplicates"]) == (3, 1, 1)
+
+
+def test_cli_dry_run_prints_its_estimate_on_stdout_under_quiet(task_file: Path, tmp_path: Path) -> None:
+    """``sxhub -q annotate ... --dry-run`` printed nothing: the estimate, the only thing asked for, went to stderr,
+    which -q silences. It is the command's result now: on stdout (kept by -q, pipeable), as JSON with --json."""
+    data = tmp_path / "in.csv"
+    data.write_text("text\nProfit rose.\nSales fell.\n", encoding="utf-8")
+    res = invoke("annotate", str(task_file), str(data), "--dry-run", "--teacher", "org/model")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("dry run: 2 texts, ") and "requests planned" in res.stdout
+    assert len(res.stdout.splitlines()) == 1 and res.stderr == ""
+    loud = CliRunner().invoke(cli, ["annotate", str(task_file), str(data), "--dry-run", "--teacher", "org/model"])
+    assert loud.exit_code == 0 and loud.stdout == res.stdout  # printed once, on stdout, without -q too
+    assert "dry run" not in loud.stderr
+    as_json = invoke("annotate", str(task_file), str(data), "--dry-run", "--json", "--teacher", "org/model")
+    assert as_json.exit_code == 0, as_json.output
+    planned = json.loads(as_json.stdout)["requests_planned"]  # one JSON object, nothing else on stdout
+    assert planned > 0 and f"dry run: 2 texts, {planned} requests planned" in res.stdout

@@ -96,7 +96,9 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
 )
 @click.option("--no-preprocess", is_flag=True, help="Keep texts as they are (no PII masking or whitespace fixes).")
 @click.option("--max-chars", type=click.IntRange(1), default=20_000, show_default=True, help="Longest text allowed.")
-@click.option("--dry-run", is_flag=True, help="Estimate requests, tokens and cost; call no teacher.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print an estimate of requests, tokens and cost on stdout; call no teacher."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the ledger as one JSON object on stdout.")
 def annotate(
     task: Path,
@@ -220,7 +222,12 @@ def annotate(
             say(format_endpoints(used))
         ledger["output"] = str(out)
         ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
-    say(result.summary_line())
+    if dry_run and not as_json:
+        # the estimate is what a dry run was asked for: its result, on stdout as other verbs print theirs. On
+        # stderr (say) it was lost under ``sxhub -q`` (the command printed nothing) and could not be piped.
+        click.echo(result.summary_line())
+    else:
+        say(result.summary_line())
     if as_json:
         emit_json(ledger)
     if not dry_run:
