@@ -529,8 +529,13 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
+        if _looks_like_table(path):
+            raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}{_SWAPPED}.") from exc
         raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
     except UnicodeDecodeError as exc:
+        # a Parquet file passed as TASK (the arguments swapped) was told to "save it as UTF-8"
+        if _looks_like_table(path):
+            raise SpecError(f"task spec {str(path)!r} is not a YAML file{_SWAPPED}.") from exc
         raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
     if not isinstance(data, dict):
         _refuse_not_a_mapping(path, data)
@@ -570,10 +575,23 @@ def _refuse_not_a_mapping(path: Path, data: Any) -> NoReturn:
     kind = (
         "a list" if isinstance(data, list) else "plain text" if isinstance(data, str) else f"a {type(data).__name__}"
     )
-    hint = ""
-    if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}:
-        hint = " (it looks like a table of texts: pass the task YAML here and the texts as INPUT)"
+    hint = _SWAPPED if _looks_like_table(path) else ""
     raise SpecError(f"task spec {str(path)!r} is {kind}, not a mapping{hint}; {fix}.")
+
+
+_SWAPPED = " (it looks like a table of texts: pass the task YAML here and the texts as INPUT)"
+
+
+def _looks_like_table(path: Path) -> bool:
+    """True for a file that INPUT reads (by its suffix, or Parquet's magic bytes under any name): passed as TASK, it
+    is the arguments swapped, and the fix is to swap them, not to edit the file."""
+    if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}:
+        return True
+    try:
+        with path.open("rb") as file:
+            return file.read(4) == b"PAR1"
+    except OSError:
+        return False
 
 
 def _refuse_one_yaml_string(data: Any) -> None:

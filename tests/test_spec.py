@@ -132,6 +132,37 @@ def test_a_spec_file_that_is_not_a_mapping_names_the_file_and_the_fix(
     assert example and Path(example.group(1)).is_file(), err  # the example it names is there to read
 
 
+@pytest.mark.parametrize("name", ["in.parquet", "texts.bin", "texts.csv"])
+def test_a_table_passed_as_task_says_to_swap_the_arguments(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    """A Parquet file passed as TASK (``sxhub annotate in.parquet task.yaml``, the arguments swapped) was told it
+    "is not UTF-8 text; save it as UTF-8", and a CSV that is not valid YAML to "fix the syntax": wrong fixes both.
+    A file with a table's suffix, or Parquet's magic bytes under any name, is told to swap the arguments."""
+    import pandas as pd
+    from conftest import run_cli
+
+    spec = tmp_path / name
+    if name == "texts.csv":
+        spec.write_text('text,label\n"Profit: rose", positive\n- Sales fell., negative\n', encoding="utf-8")
+    else:
+        pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}).to_parquet(spec)
+    task = tmp_path / "task.yaml"
+    task.write_text("name: fin\nlabels: [positive, negative]\n", encoding="utf-8")
+    swapped = f"task spec '{spec}' is not {{}} (it looks like a table of texts: pass the task YAML here and the texts as INPUT)."
+    expected = swapped.format("valid YAML at line 2" if name == "texts.csv" else "a YAML file")
+    with pytest.raises(SpecError) as raised:
+        load_spec(spec)
+    assert str(raised.value) == expected
+    code, out, err = run_cli(["annotate", str(spec), str(task), "-o", str(tmp_path / "out.csv")], capsys)
+    assert code == 2 and out == "" and err.strip().splitlines() == [f"Error: {expected}"]
+    assert not (tmp_path / "out.csv").exists()
+    # a spec that is only badly saved keeps its own fix
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    assert load_spec_error(latin).endswith("is not UTF-8 text; save it as UTF-8.")
+
+
 def load_spec_error(path: Path) -> str:
     try:
         load_spec(path)
