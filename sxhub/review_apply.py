@@ -18,7 +18,7 @@ from .errors import InputError
 from .labelled import expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, parse_label_cell
 from .repo import names_a_repo
 from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
-from .review_log import DECISIONS_IN_REPO, placer, read_events, replay, text_hash
+from .review_log import DECISIONS_IN_REPO, broken_decisions, placer, read_events, replay, text_hash
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -73,6 +73,17 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
         # a parquet): "review some texts first" sent the user to review texts they had reviewed
         if path.is_dir() and not paths:
             raise InputError(f"folder {str(source)!r} holds no .jsonl decisions file; {DECISIONS_FIX}")
+        broken = broken_decisions(paths)
+        if broken:
+            # decision lines edited by hand into a broken form: the warnings that said why are hidden under -q, and
+            # "is it another file?" was no help: the one line names the first and why
+            where, number, why = broken[0]
+            at = f"line {number}" if path.is_file() else f"line {number} of {where}"
+            more = f" (and {len(broken) - 1} more such line(s))" if len(broken) > 1 else ""
+            raise InputError(
+                f"{str(source)!r} holds no usable decision line of `sxhub review`: {at}: {why}{more}; mend "
+                f"{'those lines' if more else 'that line'} to the form `sxhub review` writes (one JSON object a line), or {DECISIONS_FIX}"
+            )
         if any(_has_text(p) for p in paths):
             raise InputError(
                 f"{str(source)!r} holds no decision line of `sxhub review` (is it another file?); {DECISIONS_FIX}"

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -183,6 +184,47 @@ def _unusable(event: Mapping[str, Any]) -> str | None:
     ):
         return f"its labels {labels!r} are not a list of label names"
     return None
+
+
+# keys only a decision line has (another file's rows, a labelled table's or a queue's, have none of them)
+_DECISION_KEYS = ("action", "reviewer", "undoes")
+_DECISION_KEY_WRITTEN = re.compile(r"""["']?\b(?:action|reviewer|undoes)\b["']?\s*:""")
+
+
+def broken_decisions(paths: Iterable[Path]) -> list[tuple[Path, int, str]]:
+    """The lines of ``paths`` that :func:`read_events` skips but that were meant as decision lines (edited by hand
+    into a broken form), each as ``(path, line number, why)``: "not JSON", "no 'action'", "it names no reviewer".
+    A line of another file (a table's row, a CSV line) is not one: it names none of a decision's own keys."""
+    found = []
+    for path in paths:
+        if not path.is_file():
+            continue
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            for number, line in enumerate(fh, 1):
+                why = _broken_decision(line.strip())
+                if why:
+                    found.append((path, number, why))
+    return found
+
+
+def _broken_decision(line: str) -> str | None:
+    """Why :func:`read_events` skips ``line`` when it was meant as a decision line (``None``: it is usable, blank,
+    or no decision line at all), judged in the order read_events judges it."""
+    if not line:
+        return None
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return "not JSON" if line.startswith("{") and _DECISION_KEY_WRITTEN.search(line) else None
+    if not isinstance(event, dict) or not any(key in event for key in _DECISION_KEYS):
+        return None
+    if "action" not in event:
+        return "no 'action'"
+    if event["action"] not in ACTIONS:
+        return f"its action {event['action']!r} is not one of {', '.join(ACTIONS)}"
+    if not event.get("id"):
+        return "no 'id'"
+    return _unusable(event)
 
 
 @dataclass

@@ -615,6 +615,43 @@ def test_decisions_that_are_another_file_say_so_not_review_some_texts_first(
     ]
 
 
+@pytest.mark.parametrize(
+    ("break_line", "why"),
+    [
+        (lambda line: re.sub(r'"action": "(\w+)"', r'"action": \1', line), "not JSON"),
+        (lambda line: line.replace('"action"', '"Action"'), "no 'action'"),
+        (lambda line: re.sub(r'"action": "\w+"', '"action": "relabel"', line), "its action 'relabel' is not one of"),
+        (lambda line: line.replace('"reviewer": "alice"', '"reviewer": ""'), "it names no reviewer"),
+    ],
+)
+def test_decisions_all_broken_by_hand_say_which_line_and_why(
+    labelled: Path, tmp_path: Path, capsys: Any, break_line: Any, why: str
+) -> None:
+    """A decisions file whose every line was edited by hand into a broken form got "holds no decision line of
+    `sxhub review` (is it another file?)", and the warnings that said why were hidden under -q. The one line names
+    the first unusable line and why; nothing is written."""
+    review = _review(labelled, tmp_path)
+    pos = review.decide(0, "alice", ["negative"])
+    review.decide(pos, "alice", ["positive"])
+    good = (tmp_path / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    broken = tmp_path / "edited.jsonl"
+    broken.write_text("\n".join(["", *map(break_line, good)]) + "\n", encoding="utf-8")  # a blank line 1
+    out_file = tmp_path / "r.csv"
+    code, out, err = run_cli(["-q", "apply-review", str(labelled), str(broken), "-o", str(out_file)], capsys)
+    [line] = err.strip().splitlines()
+    assert code == 2 and out == "" and not out_file.exists()
+    assert line.startswith(f"Error: {str(broken)!r} holds no usable decision line of `sxhub review`: line 2: {why}"), (
+        line
+    )
+    assert "(and 1 more such line(s)); mend those lines to the form `sxhub review` writes" in line
+    assert line.endswith(NO_DECISIONS.removeprefix("does not exist; "))
+    # the lines as written apply
+    code, _, err = run_cli(
+        ["-q", "apply-review", str(labelled), str(tmp_path / "decisions.jsonl"), "-o", str(out_file)], capsys
+    )
+    assert code == 0 and out_file.exists(), err
+
+
 def test_a_dataset_repo_the_hub_cannot_give_is_one_line_naming_the_fix(
     labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
