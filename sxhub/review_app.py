@@ -555,16 +555,11 @@ def _start(folder: Path) -> tuple[tuple[Review, Any] | None, str]:
 
 def _unreachable() -> tuple[type[BaseException], ...]:
     """What huggingface_hub raises when the Hub cannot be reached at all (refused, timed out, no DNS): its HTTP
-    client's transport errors (``httpx2`` in huggingface_hub 2.4, as installed; ``httpx`` before), not
-    ``HfHubHTTPError``, which needs an answer."""
-    try:
-        import httpx2
+    client's transport errors, not ``HfHubHTTPError``, which needs an answer. huggingface_hub 2.0 moved to ``httpx2``
+    (and the Space's requirements ask for huggingface_hub>=2.0); plain ``httpx`` is no dependency of sxhub's."""
+    import httpx2
 
-        return (httpx2.TransportError, ConnectionError)
-    except ImportError:
-        import httpx
-
-        return (httpx.TransportError, ConnectionError)
+    return (httpx2.TransportError, ConnectionError)
 
 
 def main(folder: Path) -> None:
