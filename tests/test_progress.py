@@ -56,22 +56,33 @@ def test_quiet_generate_draws_no_bar(tmp_path: Path) -> None:
 def test_huggingface_hub_warnings_print_once_and_not_under_quiet(tmp_path: Path) -> None:
     """huggingface_hub prints through its own handler and passed every record on to the CLI's as well: each of its
     warnings (a retry, an unreachable Hub) came out twice, and ``-q`` did not hold it back. In a process of its own:
-    the Hub's handler keeps the stderr of the moment it was imported."""
+    the Hub's handler keeps the stderr of the moment it was imported. After main returns, the caller's logging is
+    its own again: the Hub's warning prints once, as in a process that never ran main."""
     data = tmp_path / "l.csv"
     data.write_text("text,label,gold\na,x,x\nb,y,y\n", encoding="utf-8")
+    # the warning is given during the command (as a retry's is), and once more after main returns, where the
+    # process's logging is the caller's again (main puts back what the CLI set up): printed once, -q or not
     script = (
         "import sys\n"
         "from huggingface_hub.utils import logging as hub_logging\n"
+        "import sxhub.cli.agree as agree\n"
         "from sxhub.cli import main\n"
+        "score = agree.score_labelled\n"
+        "def warned(*args, **kwargs):\n"
+        "    hub_logging.get_logger('huggingface_hub.test').warning('a warning from the Hub client')\n"
+        "    return score(*args, **kwargs)\n"
+        "agree.score_labelled = warned\n"
         f"main(sys.argv[1:] + ['agree', {str(data)!r}, '--gold', 'gold', '--json'])\n"
-        "hub_logging.get_logger('huggingface_hub.test').warning('a warning from the Hub client')\n"
+        "hub_logging.get_logger('huggingface_hub.test').warning('after: a warning from the Hub client')\n"
     )
     for flags, expected in (([], 1), (["-q"], 0)):
         proc = subprocess.run(
             [sys.executable, "-c", script, *flags], capture_output=True, text=True, check=False, env=dict(os.environ)
         )
         assert proc.returncode == 0, proc.stderr
-        assert proc.stderr.count("a warning from the Hub client") == expected, (flags, proc.stderr)
+        during = proc.stderr.replace("after: a warning from the Hub client", "")
+        assert during.count("a warning from the Hub client") == expected, (flags, proc.stderr)
+        assert proc.stderr.count("after: a warning from the Hub client") == 1, (flags, proc.stderr)
 
 
 @pytest.mark.parametrize(("env", "off"), [("1", True), ("true", True), ("yes", True), ("0", False), (None, False)])

@@ -303,3 +303,30 @@ def test_main_in_process_leaves_the_callers_logging_as_it_was(
         assert code == expected, err
         assert root.handlers == [] and root.level == logging.WARNING
         assert all(lg.level == logging.NOTSET and lg.propagate for lg in loggers.values())
+
+
+def test_quiet_through_clicks_runner_puts_the_bars_and_logging_back(tmp_path: Path) -> None:
+    """The group itself puts back what it set up when its context closes: invoked through click's CliRunner (a
+    program's tests, or a program that embeds the group), not main(), a -q run left huggingface_hub's and
+    transformers' bars off for the rest of the process (test_annotate's runs then failed a later test's start)."""
+    import logging
+
+    import transformers
+    from click.testing import CliRunner
+    from huggingface_hub.utils import are_progress_bars_disabled
+
+    from sxhub.cli import cli
+
+    data = tmp_path / "labelled.csv"
+    pd.DataFrame({"text": ["up", "down"], "label": ["pos", "neg"], "gold": ["pos", "pos"]}).to_csv(data, index=False)
+    hub = logging.getLogger("huggingface_hub")
+    before = (transformers.logging.is_progress_bar_enabled(), are_progress_bars_disabled(), hub.level, hub.propagate)
+    for argv in (["-q", "agree", str(data), "--gold", "gold", "--json"], ["-q", "agree", str(tmp_path / "no.csv")]):
+        CliRunner().invoke(cli, argv)
+        after = (
+            transformers.logging.is_progress_bar_enabled(),
+            are_progress_bars_disabled(),
+            hub.level,
+            hub.propagate,
+        )
+        assert after == before and "TQDM_DISABLE" not in os.environ

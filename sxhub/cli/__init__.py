@@ -78,6 +78,13 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     publishes dataset, model and Space on the Hugging Face Hub.
     """
     _verb[:] = [ctx.invoked_subcommand or ""]
+    # what this sets up (logging, -q's switches) is put back when the command's context closes, however the group
+    # was invoked: main() does it too, but click's CliRunner or a program that embeds this group calls it directly,
+    # and a -q run there left huggingface_hub's and transformers' bars off for the rest of the process
+    restore = contextlib.ExitStack()
+    restore.enter_context(_logging_restored())
+    restore.enter_context(_quiet_switches_restored())
+    ctx.call_on_close(restore.close)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if verbose < 2:  # one line per HTTP request is debugging detail, not information
