@@ -22,13 +22,17 @@ import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
 from .errors import SpecError
+from .label_names import label_key as label_key  # re-exported: sxhub.spec.label_key
+from .label_names import rejoin_comma_names as rejoin_comma_names  # re-exported: sxhub.spec.rejoin_comma_names
 from .sequences import SequenceNotStr
+from .spec_file import SWAPPED, looks_like_table, refuse_not_a_mapping
+from .spec_file import refuse_one_yaml_string as _refuse_one_yaml_string  # sxhub.spec's name, as before the split
 
 LOCAL_TEACHER = "local"
 SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
@@ -97,43 +101,6 @@ TEMPLATE_SUFFIXES = (".jinja", ".jinja2", ".j2")
 def is_template_file(source: str) -> bool:
     """Whether a spec's ``prompt_template`` names a file (one line ending in .jinja, .jinja2 or .j2)."""
     return source.strip().endswith(TEMPLATE_SUFFIXES) and "\n" not in source.strip()
-
-
-def label_key(name: str) -> str:
-    """How replies are matched to label names (case and spacing ignored, :func:`sxhub.prompt.parse_answer`): two
-    labels with one key could never both be chosen."""
-    return " ".join(name.split()).casefold()
-
-
-def _comma_key(name: str) -> str:
-    return re.sub(r"\s*,\s*", ",", label_key(name))
-
-
-def rejoin_comma_names(row: list[Any], names: list[str]) -> list[Any]:
-    """A multi-label cell's names with those a comma-separated cell split at their own comma joined again: the
-    cell ``joy, pure`` of a task with a label ``joy, pure`` was read as the labels ``joy`` and ``pure`` and refused
-    as not the task's. A row with a part that names no label is read again: from each part on, the longest run of
-    parts that spells a label with a comma is joined (case and spacing ignored, as :func:`label_key` does). A row
-    whose every part is a label is kept as it is (where the task names ``joy``, ``pure`` and ``joy, pure``, the
-    cell ``joy, pure`` cannot say which it means: a JSON list cell, ``["joy, pure"]``, can)."""
-    joined = {_comma_key(n): n for n in names if "," in n}
-    keys = {label_key(n) for n in names}
-    if not joined or len(row) < 2 or all(isinstance(p, str) and label_key(p) in keys for p in row):
-        return row
-    out, i = [], 0
-    while i < len(row):
-        part = row[i]
-        for j in range(len(row), i + 1, -1):
-            parts = row[i:j]
-            name = joined.get(_comma_key(",".join(parts))) if all(isinstance(p, str) for p in parts) else None
-            if name is not None:
-                out.append(name)
-                i = j
-                break
-        else:
-            out.append(part)
-            i += 1
-    return out
 
 
 _URL_RE = re.compile(r"https?://[^\s'\"<>]+")
@@ -529,16 +496,16 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
-        if _looks_like_table(path):
-            raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}{_SWAPPED}.") from exc
+        if looks_like_table(path):
+            raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}{SWAPPED}.") from exc
         raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
     except UnicodeDecodeError as exc:
         # a Parquet file passed as TASK (the arguments swapped) was told to "save it as UTF-8"
-        if _looks_like_table(path):
-            raise SpecError(f"task spec {str(path)!r} is not a YAML file{_SWAPPED}.") from exc
+        if looks_like_table(path):
+            raise SpecError(f"task spec {str(path)!r} is not a YAML file{SWAPPED}.") from exc
         raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
     if not isinstance(data, dict):
-        _refuse_not_a_mapping(path, data)
+        refuse_not_a_mapping(path, data)
     template = data.get("prompt_template")
     if isinstance(template, str):
         # a template file named relative to the spec is found from any working folder (it was looked up in the
@@ -548,107 +515,3 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
             data = {**data, "prompt_template": str(beside)}
     _refuse_one_yaml_string(data)
     return TaskSpec.from_dict(data)
-
-
-def _example_spec() -> str:
-    """Where the financial-sentiment example's task.yaml is here: ``examples/...`` at the top of a checkout, inside
-    the installed package for a wheel (a pip user has no ``examples/`` folder where they run)."""
-    from ._paths import asset_dir
-
-    try:
-        path = asset_dir("examples") / "financial-sentiment" / "task.yaml"
-    except FileNotFoundError:
-        return "sxhub's examples/financial-sentiment/task.yaml"
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-def _refuse_not_a_mapping(path: Path, data: Any) -> NoReturn:
-    """A spec file that is empty, or holds a list or one string (a CSV of texts passed as TASK, the arguments
-    swapped), refused naming the file and what a spec holds: TaskSpec's line ("must be a YAML mapping, got
-    NoneType") named neither the file nor the fix."""
-    fix = f"write a YAML mapping with at least name: and labels: (see {_example_spec()})"
-    if data is None:
-        raise SpecError(f"task spec {str(path)!r} is empty; {fix}.")
-    kind = (
-        "a list" if isinstance(data, list) else "plain text" if isinstance(data, str) else f"a {type(data).__name__}"
-    )
-    hint = _SWAPPED if _looks_like_table(path) else ""
-    raise SpecError(f"task spec {str(path)!r} is {kind}, not a mapping{hint}; {fix}.")
-
-
-_SWAPPED = " (it looks like a table of texts: pass the task YAML here and the texts as INPUT)"
-
-
-def _looks_like_table(path: Path) -> bool:
-    """True for a file that INPUT reads (by its suffix, or Parquet's magic bytes under any name): passed as TASK, it
-    is the arguments swapped, and the fix is to swap them, not to edit the file."""
-    if path.suffix.lower() in {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt"}:
-        return True
-    try:
-        with path.open("rb") as file:
-            return file.read(4) == b"PAR1"
-    except OSError:
-        return False
-
-
-def _refuse_one_yaml_string(data: Any) -> None:
-    """One string written in a task spec file where a list goes (``labels: positive, negative``, without the
-    brackets), refused with the fix in YAML terms: TaskSpec's own line ("labels: must be a list of names or of
-    {name, description} mappings ...") spoke of the data it got, not of what to write. A spec built in Python keeps
-    TaskSpec's line."""
-    if not isinstance(data, dict):
-        return
-    labels, examples = data.get("labels"), data.get("examples")
-    if isinstance(labels, str):
-        names = [name.strip() for name in labels.split(",") if name.strip()] or ["positive", "negative"]
-        raise SpecError(
-            f"labels: {_shown(labels)!r} is one string, not a list; write it as a YAML list: labels: {_flow(names)}."
-        )
-    if isinstance(examples, str):
-        first = labels[0] if isinstance(labels, list) and labels and isinstance(labels[0], str) else "LABEL"
-        example = [{"text": _shown(examples), "labels": [first]}]
-        raise SpecError(
-            f"examples: {_shown(examples)!r} is one string, not a list; write it as a YAML list of {{text, labels}} "
-            f"mappings: examples: {_flow(example)}."
-        )
-    if data.get("multi_label") is True and isinstance(examples, list):
-        _refuse_one_string_of_labels(examples, _yaml_label_names(labels))
-
-
-def _refuse_one_string_of_labels(examples: list[Any], names: list[str]) -> None:
-    """A multi-label example's ``labels: price, place`` (the brackets left out) is the one label 'price, place',
-    refused by TaskSpec as "not in labels": where every comma-separated part is a label of the spec (a label with a
-    comma of its own kept whole, :func:`rejoin_comma_names`), the line gives the YAML list to write instead."""
-    for i, example in enumerate(examples):
-        if not isinstance(example, dict):
-            continue
-        key = "labels" if "labels" in example else "label"
-        value = example.get(key)
-        if not isinstance(value, str) or "," not in value or value.strip() in names:
-            continue
-        parts = rejoin_comma_names([part.strip() for part in value.split(",")], names)
-        if len(parts) > 1 and all(part in names for part in parts):
-            raise SpecError(
-                f"examples[{i}].{key}: {_shown(value)!r} is one string, not a list; write it as a YAML list: "
-                f"labels: {_flow(parts)}."
-            )
-
-
-def _yaml_label_names(labels: Any) -> list[str]:
-    """The label names of a spec file's ``labels:`` as written (names, {name, description} mappings, or one mapping
-    of name to description); what is not a name is left to TaskSpec's own lines."""
-    items = list(labels) if isinstance(labels, (dict, list)) else []
-    names = [item.get("name") if isinstance(item, dict) else item for item in items]
-    return [name.strip() for name in names if isinstance(name, str)]
-
-
-def _shown(value: str) -> str:
-    return value if len(value) <= 60 else f"{value[:40]}..."
-
-
-def _flow(value: Any) -> str:
-    """``value`` in YAML's one-line flow style (``[positive, negative]``), quoted where YAML needs it."""
-    return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, allow_unicode=True, width=10**6).strip()
