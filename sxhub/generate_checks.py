@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .annotate import resolve_samples, uncached_requests
 from .cache import LabelCache
@@ -18,13 +18,18 @@ from .errors import InputError, TeacherUnavailableError, UserError
 from .spec import TaskSpec
 from .teachers import Teacher
 
-if TYPE_CHECKING:
-    from .generate import GenerateOptions
+
+class Options(Protocol):
+    """What these checks read of :class:`sxhub.generate.GenerateOptions`: named here, not imported, so that this
+    module does not import :mod:`sxhub.generate`, which imports it."""
+
+    n: int
+    balance: bool
 
 
 def check_before_writing(
     spec: TaskSpec,
-    options: GenerateOptions,
+    options: Options,
     *,
     teachers: Sequence[Teacher],
     writers: Sequence[Teacher] | None,
@@ -46,7 +51,7 @@ def check_before_writing(
     return unreachable
 
 
-def check_balance(spec: TaskSpec, options: GenerateOptions) -> None:
+def check_balance(spec: TaskSpec, options: Options) -> None:
     """Refuse ``balance`` where per-label quotas are not defined (before any request is sent)."""
     if not options.balance:
         return
