@@ -206,11 +206,9 @@ class _ChunkWriter:
 
     def _join_parts(self) -> None:
         """The Parquet parts as one file (``tmp``), one row group per chunk, cast to their unified schema."""
-        import pyarrow as pa
         import pyarrow.parquet as pq
 
-        with parquet_errors(self.path):  # a column typed differently by two chunks (ids as numbers, then as text)
-            schema = pa.unify_schemas(self._schemas, promote_options="permissive")
+        schema = self._unified  # unified chunk by chunk in write(), where a column typed apart already stopped
         with pq.ParquetWriter(self.tmp, schema) as writer:
             for i in range(len(self._schemas)):
                 writer.write_table(pq.read_table(self._part(i)).cast(schema))
