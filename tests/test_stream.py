@@ -1328,3 +1328,32 @@ def test_a_kept_column_of_mixed_types_stops_before_its_chunk_is_labelled_in_one_
         done = annotate_to_file(make_spec(), source, tmp_path / "fixed.jsonl", teachers=[server.url], cache=False,
                                 chunk_rows=4, progress=False)  # fmt: skip
     assert len(read_table(tmp_path / "fixed.jsonl")) == 7, done
+
+
+def test_a_kept_column_null_in_the_first_chunk_is_checked_against_every_part_written_so_far(tmp_path: Path) -> None:
+    """Each chunk's kept columns were checked against the first part alone: ids null in the first chunk, numbers in
+    the second and text in the third passed (null unifies with either), every text was sent, and the clash stopped
+    only at OUT. The third chunk is now checked against the types of all parts so far (int64) and refused before its
+    texts are sent, in the same one line; a rerun, which reads the parts' types back from disk, sends nothing."""
+    rows = [{"id": None, "text": f"profit rose {i}"} for i in range(3)]
+    rows += [{"id": i, "text": f"sales fell {i}"} for i in range(3)]
+    rows += [{"id": f"x{i}", "text": f"third chunk {i}"} for i in range(3)]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    message = (
+        r"^in\.jsonl \(--keep-column\): column 'id' holds values of more than one type, which Parquet cannot store "
+        r"\(Unable to merge: Field id has incompatible types: int64 vs (large_)?string\); annotate keeps its parts in "
+        r"Parquet whatever OUT is, so give the column one type in the input .*\(Python: keep_columns=\)\.$"
+    )
+    with FakeOpenAIServer() as server:
+        for sent in (6, 6):  # the run, then a rerun resuming from its two parts
+            with pytest.raises(InputError, match=message):
+                annotate_to_file(
+                    make_spec(), source, out, teachers=[server.url], keep_columns=["id"], cache=False,
+                    chunk_rows=3, progress=False,
+                )  # fmt: skip
+            texts = [m["content"] for r in server.requests for m in r["messages"] if m["role"] == "user"]
+            assert len(server.requests) == sent and not any("third chunk" in t for t in texts)
+    parts = sorted(p.name for p in parts_dir(out).glob("shard-*/part-*.parquet"))
+    assert parts == ["part-000000.parquet", "part-000001.parquet"] and not out.exists()

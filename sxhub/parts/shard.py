@@ -87,6 +87,7 @@ async def alabel_shard(job: ShardJob) -> None:
         done, again = state.chunks(), state.failed_chunks()
         column: str | None = job.text_column
         checked = False
+        kept = KeptTypes(job)
         async with teachers_for(job.spec, job.teachers) as opened:
             for idx, chunk in enumerate(shard_chunks(job)):
                 column = column or find_text_column(chunk, None)
@@ -97,9 +98,11 @@ async def alabel_shard(job: ShardJob) -> None:
                         checked = True
                     own = _part_hashes(job.folder, done[idx][0]) if idx in again else set()
                     part, stats, hashes = await _label_chunk(
-                        job, chunk_spec, opened, store, state, idx, chunk, column, own
+                        job, chunk_spec, opened, store, state, idx, chunk, column, own, kept
                     )
                     state.commit(idx, part, stats, hashes)  # replaces a relabelled chunk's counts and ledger
+                    if part:
+                        kept.add(part)
                 bar.update(len(chunk))
         state.mark_complete()
     finally:
@@ -147,23 +150,58 @@ def _majority(spec: TaskSpec) -> TaskSpec:
     return replace(spec, vote="majority") if getattr(spec, "vote", "majority") == "dawid-skene" else spec  # type: ignore[call-arg]
 
 
-def _check_kept_types(frame: pd.DataFrame, job: ShardJob) -> None:
-    """The kept columns of a chunk can go into its Parquet part, beside the parts written before it, checked before
-    the chunk is labelled. A ``--keep-column id`` whose ids were numbers in one chunk and text in another was found
-    only when OUT was assembled, after every text was labelled, as pyarrow's raw "ArrowTypeError: Unable to merge"
-    (or, within one chunk, its raw tuple), whatever OUT's format: the parts are Parquet."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+class KeptTypes:
+    """The kept columns' types unified over the shard's parts written so far (a column null in every part so far
+    takes the first other type it meets), against which each chunk is checked before it is labelled.
 
-    if not job.keep_columns:
-        return
-    with parquet_errors(job.source, fix=KEPT_TYPES_FIX, where=f"{Path(job.source).name} (--keep-column)"):
-        schema = pa.Table.from_pandas(frame[job.keep_columns], preserve_index=False).schema
-        earlier = next(iter(sorted(job.folder.glob("part-*.parquet"))), None)
-        if earlier is not None:
-            written = pq.read_schema(earlier)
-            kept = pa.schema([written.field(n) for n in job.keep_columns if n in written.names])
-            pa.unify_schemas([kept, schema.remove_metadata()], promote_options="permissive")
+    A ``--keep-column id`` whose ids were numbers in one chunk and text in another was found only when OUT was
+    assembled, after every text was labelled, as pyarrow's raw "ArrowTypeError: Unable to merge" (or, within one
+    chunk, its raw tuple), whatever OUT's format: the parts are Parquet. Checked against the first part alone, ids
+    null in the first chunk, numbers in the next and text after that passed both (null unifies with either) and
+    still stopped at OUT. The types of the parts already on disk (a resumed run) are read from their footers, once;
+    each part written adds its own, so a chunk costs one schema, whatever the number of rows."""
+
+    def __init__(self, job: ShardJob) -> None:
+        self.job = job
+        self._schema: Any = None  # pa.Schema of the kept columns, read from the parts on the first check
+
+    def check(self, frame: pd.DataFrame) -> None:
+        """Stop, in one line naming the column, its two types and the fix, when ``frame``'s kept columns cannot go
+        into a Parquet part beside the parts written before it."""
+        import pyarrow as pa
+
+        if not self.job.keep_columns:
+            return
+        if self._schema is None:
+            parts = sorted(self.job.folder.glob("part-*.parquet"))
+            self._schema = self._unified([pa.schema([]), *(self._part_schema(p) for p in parts)])
+        with self._errors():
+            chunk = pa.Table.from_pandas(frame[self.job.keep_columns], preserve_index=False).schema
+        self._unified([self._schema, chunk])
+
+    def add(self, part: str) -> None:
+        """Take in the types of the part just written (its footer)."""
+        if self.job.keep_columns and self._schema is not None:
+            self._schema = self._unified([self._schema, self._part_schema(self.job.folder / part)])
+
+    def _part_schema(self, path: Path) -> Any:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        with parts_file(path):
+            written = pq.read_schema(path)
+        return pa.schema([written.field(n) for n in self.job.keep_columns if n in written.names])
+
+    def _unified(self, schemas: list[Any]) -> Any:
+        import pyarrow as pa
+
+        with self._errors():
+            return pa.unify_schemas([s.remove_metadata() for s in schemas], promote_options="permissive")
+
+    def _errors(self) -> Any:
+        return parquet_errors(
+            self.job.source, fix=KEPT_TYPES_FIX, where=f"{Path(self.job.source).name} (--keep-column)"
+        )
 
 
 async def _label_chunk(
@@ -176,6 +214,7 @@ async def _label_chunk(
     chunk: pd.DataFrame,
     column: str,
     own: set[bytes],
+    kept: KeptTypes,
 ) -> tuple[str | None, dict[str, Any], list[bytes]]:
     """Label one chunk into its part file (written under a temporary name, then moved over any earlier one).
 
@@ -195,7 +234,7 @@ async def _label_chunk(
         preprocess=job.preprocess,
         max_chars=job.max_chars,
     )
-    _check_kept_types(prepared.frame, job)
+    kept.check(prepared.frame)  # before any text of the chunk is sent
     hashes = [text_hash(t) for t in prepared.texts]
     seen = state.seen_among(hashes) - own
     fresh = [h not in seen for h in hashes]
