@@ -35,12 +35,11 @@ from typing import Any
 
 import pandas as pd
 
-from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
 from .data import write_table
-from .errors import InputError, SxhubError, TeacherUnavailableError
+from .errors import InputError, SxhubError
 from .generate_checks import check_balance as check_balance  # re-exported: the CLI checks --balance before reading
-from .generate_checks import check_before_writing, check_cached, voters_error
+from .generate_checks import check_before_writing
 from .generate_checks import unreachable_voters as unreachable_voters  # re-exported, as before the split
 from .generate_rounds import (
     AGREEMENT_COLUMNS,
@@ -51,26 +50,17 @@ from .generate_rounds import (
     kept_frame,
     voted_rows,
 )
+from .generate_writer import Writer
+from .generate_writer import generation_messages as generation_messages  # re-exported, as before the split
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
-from .prompt import InvalidAnswer, answer_example, system_prompt
+from .prompt import answer_example, system_prompt
 from .sequences import SequenceNotStr, refuse_one_string
 from .spec import Example, TaskSpec, TeacherSpec
-from .synth import (
-    Embedder,
-    EmbedFn,
-    MemoEmbed,
-    check_threshold,
-    near_duplicates,
-    normalise_for_dedup,
-    parse_text_reply,
-    text_schema,
-)
+from .synth import Embedder, EmbedFn, MemoEmbed, check_threshold
 from .teachers import Teacher
 
 logger = logging.getLogger(__name__)
 
-TEXT_KEY = "text"
-SEED_STRIDE = 100_003
 FORMATS = ("csv", "jsonl", "parquet", "chat", "completion")
 DEFAULT_MAX_ROUNDS = 3
 
@@ -189,7 +179,7 @@ def _match_rate(frame: pd.DataFrame) -> float | None:
 
 
 # ------------------------------------------------------------------------------------------------------------------
-# prompts
+# the (topic, label) grid (the prompts and the writer: sxhub.generate_writer)
 # ------------------------------------------------------------------------------------------------------------------
 def grid(spec: TaskSpec, topics: Sequence[str]) -> list[tuple[str | None, str]]:
     """Every (topic, label) cell once, ordered so that any first ``n`` cells spread over the labels and the topics
@@ -206,142 +196,9 @@ def grid(spec: TaskSpec, topics: Sequence[str]) -> list[tuple[str | None, str]]:
     return [(outer[(k + k // block) % len(outer)], labels[k % len(labels)]) for k in range(len(outer) * len(labels))]
 
 
-def generation_messages(
-    spec: TaskSpec,
-    label: str,
-    *,
-    topic: str | None,
-    examples: Sequence[Example],
-    style: str,
-) -> list[dict[str, str]]:
-    """Chat messages asking for one new text that an annotator would give ``label``."""
-    described = {lab.name: lab.description for lab in spec.labels}
-    system = [
-        "You write realistic, varied example texts for training a text classifier.",
-        f"Task: {spec.description or spec.name}",
-        "Labels:",
-        *(f"- {name}: {desc}" if desc else f"- {name}" for name, desc in described.items()),
-        'Answer with one JSON object {"text": "<the new text>"} and nothing else.',
-    ]
-    user = [f"Write one new text that a careful annotator would label {label!r}."]
-    if described.get(label):
-        user.append(f"{label}: {described[label]}.")
-    if topic:
-        user.append(f"Topic: {topic}.")
-    if style:
-        user.append(f"Style: {style}.")
-    if examples:
-        user.append("Real texts of this task, for tone and length only (do not copy them):")
-        user += [f"- {ex.text}" for ex in examples]
-    user.append("Invent your own details. Answer with the JSON object.")
-    return [{"role": "system", "content": "\n".join(system)}, {"role": "user", "content": "\n".join(user)}]
-
-
-def _examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:
-    """Up to ``k`` examples, those of ``label`` first, rotated by ``offset`` so that prompts differ."""
-    if not pool or k <= 0:
-        return []
-    ordered = [e for e in pool if label in e.labels] + [e for e in pool if label not in e.labels]
-    start = offset % len(ordered)
-    rotated = ordered[start:] + ordered[:start]
-    return rotated[:k]
-
-
 # ------------------------------------------------------------------------------------------------------------------
 # the stage
 # ------------------------------------------------------------------------------------------------------------------
-@dataclass
-class _Writer:
-    """What every round of one run shares: the spec, who writes and votes, the options, the cache and the counters."""
-
-    spec: TaskSpec
-    teachers: list[Teacher]
-    authors: list[Teacher]
-    opts: GenerateOptions
-    encoder: EmbedFn
-    pool: list[Example]
-    store: LabelCache | None
-    engine_args: dict[str, Any]
-    samples: int | None
-    dropped: dict[str, int]
-    unreachable: list[TeacherUnavailableError] = field(default_factory=list)  # voters only the cache answers for
-    ledgers: list[dict[str, Any]] = field(default_factory=list)
-    written: list[dict[str, Any]] = field(default_factory=list)  # every text kept by the dedup, all rounds
-
-    async def write(
-        self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
-    ) -> list[dict[str, Any]]:
-        """Ask for the planned texts ``(k, topic, label)``; the valid ones that duplicate nothing (nor ``against``)."""
-        opts = self.opts
-        requests = [
-            (
-                k % len(self.authors),
-                generation_messages(
-                    self.spec,
-                    label,
-                    topic=topic,
-                    examples=_examples_for(self.pool, label, opts.examples_per_prompt, k),
-                    style=opts.style,
-                ),
-                opts.seed + k + SEED_STRIDE * round_no,
-            )
-            for k, topic, label in plan
-        ]
-        await check_cached(
-            self.spec,
-            self.authors,
-            requests,
-            schema=text_schema(TEXT_KEY),
-            temperature=opts.temperature,
-            store=self.store,
-            unreachable=self.unreachable,
-            written=bool(self.written),
-        )
-        replies, ledger = await acomplete_requests(
-            self.spec,
-            self.authors,
-            requests,
-            schema=text_schema(TEXT_KEY),
-            temperature=opts.temperature,
-            desc=f"generate (round {round_no + 1})",
-            **self.engine_args,
-        )
-        self.ledgers.append(ledger)
-        prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
-        fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
-        reasons = near_duplicates(  # the seed examples too: a reworded seed example only copies real data
-            [r["text"] for r in fresh],
-            self.encoder,
-            max_similarity=opts.max_similarity,
-            against=[*(e.text for e in self.pool), *against],
-        )
-        self.dropped["duplicate"] += sum(bool(r) for r in reasons)
-        kept = [row for row, why in zip(fresh, reasons, strict=True) if not why]
-        self.written += kept
-        return kept
-
-    async def vote(self, texts: list[str]) -> Any:
-        """The teachers' vote on ``texts`` (an AnnotateResult; its ledger is added to the run's)."""
-        try:
-            labelled = await aannotate(
-                self.spec,
-                texts,
-                teachers=self.teachers,
-                samples=self.samples,
-                seed=self.opts.seed,
-                cache=self.store if self.store is not None else False,
-                **{k: v for k, v in self.engine_args.items() if k != "cache"},
-            )
-        except TeacherUnavailableError as exc:
-            if str(exc) not in {str(u) for u in self.unreachable}:  # not a voter that only the cache answers for
-                raise
-            raise voters_error(  # the cache held the texts, not every vote on them: the rerun needs the voters
-                exc, "the cache holds the texts but not every vote on them (the votes it holds are kept)"
-            ) from exc
-        self.ledgers.append(labelled.ledger)
-        return labelled
-
-
 async def agenerate(
     spec: TaskSpec,
     *,
@@ -365,7 +222,7 @@ async def agenerate(
     unreachable = check_before_writing(spec, options, teachers=teachers, writers=writers, samples=samples, cache=cache)
     start = time.perf_counter()
     store = cache if isinstance(cache, LabelCache) else (LabelCache() if cache is not False else None)
-    run = _Writer(
+    run = Writer(
         spec=spec,
         teachers=list(teachers),
         authors=list(writers) if writers else list(teachers),
@@ -413,7 +270,7 @@ def unvoted_frame(spec: TaskSpec, rows: Sequence[dict[str, Any]], exc: BaseExcep
     return kept_frame(unvoted, col)
 
 
-async def _plain(run: _Writer) -> pd.DataFrame:
+async def _plain(run: Writer) -> pd.DataFrame:
     """Top the texts up to ``n`` over the (topic, label) grid, then label them all by vote."""
     opts, spec = run.opts, run.spec
     cells = grid(spec, opts.topics)
@@ -440,41 +297,6 @@ async def _plain(run: _Writer) -> pd.DataFrame:
             "generate: %d of %d texts after %d rounds%s (%s dropped)", len(frame), opts.n, rounds, stalled, run.dropped
         )
     return frame
-
-
-def _read_replies(
-    plan: list[tuple[int, str | None, str]],
-    replies: list[Any],
-    teachers: Sequence[Teacher],
-    dropped: dict[str, int],
-    prompts: Sequence[str],
-) -> list[dict[str, Any]]:
-    """The valid texts of ``replies``; a text whose words all stand, in order, in its own prompt (a seed example or
-    the instruction handed back) is no new text and is dropped as ``copied_prompt``."""
-    rows = []
-    for (k, topic, label), reply, prompt in zip(plan, replies, prompts, strict=True):
-        if not hasattr(reply, "text"):
-            dropped["failed"] += 1
-            logger.info("generate: request %d failed: %s", k, reply)
-            continue
-        try:
-            text = parse_text_reply(reply.text, TEXT_KEY)
-        except InvalidAnswer:
-            dropped["invalid"] += 1
-            continue
-        if f" {normalise_for_dedup(text)} " in f" {normalise_for_dedup(prompt)} ":
-            dropped["copied_prompt"] += 1
-            continue
-        rows.append(
-            {
-                "text": text,
-                "prompted_label": label,
-                "topic": topic or "",
-                "teacher": teachers[k % len(teachers)].name,
-                "seed": k,
-            }
-        )
-    return rows
 
 
 def _frame(spec: TaskSpec, kept: list[dict[str, Any]], labelled: Any) -> pd.DataFrame:

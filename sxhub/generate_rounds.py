@@ -44,7 +44,8 @@ class RoundOptions(Protocol):
 
 
 class RoundWriter(Protocol):
-    """What the rounds need of a generate run (``sxhub.generate``'s writer): write a plan, vote on texts, count drops."""
+    """What the rounds need of a generate run (:class:`sxhub.generate_writer.Writer`): write a plan, vote on texts,
+    count drops."""
 
     @property
     def spec(self) -> TaskSpec: ...

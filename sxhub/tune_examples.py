@@ -48,7 +48,7 @@ def build_examples(
 ) -> list[ChatExample]:
     """Labelling examples for every text, then ``round(writing * len(texts))`` writing examples balanced over the
     labels (:func:`writing_picks`; :mod:`sxhub.tune`'s docstring)."""
-    from .generate import _examples_for, generation_messages
+    from .generate_writer import _examples_for, generation_messages
     from .prompt import answer_example, build_messages
 
     plain = plain_spec(spec)
