@@ -83,7 +83,7 @@ def generation_messages(
     return [{"role": "system", "content": "\n".join(system)}, {"role": "user", "content": "\n".join(user)}]
 
 
-def _examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:
+def examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:
     """Up to ``k`` examples, those of ``label`` first, rotated by ``offset`` so that prompts differ."""
     if not pool or k <= 0:
         return []
@@ -123,7 +123,7 @@ class Writer:
                     self.spec,
                     label,
                     topic=topic,
-                    examples=_examples_for(self.pool, label, opts.examples_per_prompt, k),
+                    examples=examples_for(self.pool, label, opts.examples_per_prompt, k),
                     style=opts.style,
                 ),
                 opts.seed + k + SEED_STRIDE * round_no,

@@ -48,7 +48,7 @@ def build_examples(
 ) -> list[ChatExample]:
     """Labelling examples for every text, then ``round(writing * len(texts))`` writing examples balanced over the
     labels (:func:`writing_picks`; :mod:`sxhub.tune`'s docstring)."""
-    from .generate_writer import _examples_for, generation_messages
+    from .generate_writer import examples_for, generation_messages
     from .prompt import answer_example, build_messages
 
     plain = plain_spec(spec)
@@ -69,7 +69,7 @@ def build_examples(
         topics = text_topics(texts)
         for k, (i, label) in enumerate(picks):
             topic = topics[i] if rng.random() < topic_share else None
-            shown = [e for e in _examples_for(spec.examples, label, 3, k) if e.text != texts[i]]
+            shown = [e for e in examples_for(spec.examples, label, 3, k) if e.text != texts[i]]
             messages = generation_messages(spec, label, topic=topic, examples=shown, style="")
             answer = json.dumps({"text": texts[i]}, ensure_ascii=False)
             examples.append(ChatExample("writing", messages, answer, label=label))
