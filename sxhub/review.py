@@ -54,7 +54,7 @@ logger = logging.getLogger(__name__)
 
 SOURCE_COLUMN = "label_source"
 REVIEWERS_COLUMN = "reviewers"
-SPACE_PACKAGE = "sxhub_review"  # the app's two modules in the Space
+SPACE_PACKAGE = "sxhub_review"  # the app's three modules in the Space
 REVIEW_COLUMNS = (SOURCE_COLUMN, REVIEWERS_COLUMN, "teacher_label", "teacher_labels")  # what apply-review adds
 
 
@@ -418,7 +418,7 @@ def write_review_space(
     package = folder / SPACE_PACKAGE
     package.mkdir(exist_ok=True)
     (package / "__init__.py").write_text('"""The review app, copied from sxhub as it is."""\n', encoding="utf-8")
-    for module in ("review_app.py", "review_log.py"):
+    for module in ("review_app.py", "review_log.py", "review_space.py"):
         shutil.copy2(here / module, package / module)
     requirements = (template / "requirements.txt").read_text(encoding="utf-8").rstrip("\n")
     (folder / "requirements.txt").write_text(f"{requirements}\ngradio=={gradio_version()}\n", encoding="utf-8")
@@ -445,12 +445,12 @@ def write_review_space(
 def check_decisions_repo(dataset_repo: str, *, token: str | None) -> None:
     """Refuse a ``--dataset-repo`` this token cannot write to, before the review Space is pushed: the Space's
     ``HF_TOKEN`` (usually the same person's) would be refused too, and the Space said so only at its first push (or,
-    for a repo this token reads, not at all until then). The check is ``review_app.repo_access``, the Space's own
-    (``review_app.check_writable``): a repo there that this token may not write to is refused. A repo that
+    for a repo this token reads, not at all until then). The check is ``review_space.repo_access``, the Space's own
+    (``review_space.check_writable``): a repo there that this token may not write to is refused. A repo that
     is not on the Hub is created by the Space at its start: said in a warning, and refused when its namespace is
     not the token's user's or one of its organisations'."""
     from .hub import hub_api, hub_errors, resolve_token, token_fix, writable_namespaces
-    from .review_app import ABSENT, WRITABLE, repo_access
+    from .review_space import ABSENT, WRITABLE, repo_access
 
     api = hub_api(resolve_token(token))
     with hub_errors(f"checking that the token may write to dataset repo {dataset_repo!r} (--dataset-repo)"):

@@ -13,8 +13,9 @@ that cancels the reviewer's latest action; nothing is ever rewritten. One line::
 the text's SHA-256 prefix, so decisions are applied only to the texts they were made on. ``sxhub apply-review``
 reads the same file with :func:`final_decisions`.
 
-This module and :mod:`sxhub.review_app` import nothing else from sxhub (krippendorff only when agreement is
-computed): ``sxhub publish review`` copies both into the Space as they are (the package ``sxhub_review/``).
+This module, :mod:`sxhub.review_app` and :mod:`sxhub.review_space` import nothing else from sxhub (krippendorff only
+when agreement is computed): ``sxhub publish review`` copies the three into the Space as they are (the package
+``sxhub_review/``).
 """
 
 from __future__ import annotations

@@ -793,12 +793,13 @@ def test_new_dataset_revision_and_the_model_card_cites_it(hub: Any, labelled: Pa
 
 @pytest.fixture
 def space_modules(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """Import the app from a published Space folder (not from sxhub): ``load(folder)`` returns its review_app."""
+    """Import the app from a published Space folder (not from sxhub): ``load(folder)`` returns its review_space (the
+    Space's start, which names the page's ``build_demo`` and ``launch`` it serves)."""
     loaded: list[str] = []
 
     def load(folder: Path) -> Any:
         monkeypatch.syspath_prepend(str(folder))
-        module = importlib.import_module("sxhub_review.review_app")
+        module = importlib.import_module("sxhub_review.review_space")
         loaded.extend(m for m in sys.modules if m.startswith("sxhub_review"))
         assert Path(module.__file__).is_relative_to(folder)
         return module
@@ -831,7 +832,8 @@ def test_review_space_keeps_decisions_in_the_dataset_repo(
     assert "fin-review" in out
     files = set(hub.stub.list_files(space, repo_type="space"))
     assert {"app.py", "README.md", "requirements.txt", "config.json", "items.jsonl"} <= files
-    assert {"sxhub_review/__init__.py", "sxhub_review/review_app.py", "sxhub_review/review_log.py"} <= files
+    shipped = {f"sxhub_review/{name}.py" for name in ("__init__", "review_app", "review_log", "review_space")}
+    assert shipped <= files
     readme = hub.stub.read_file(space, "README.md", repo_type="space").decode()
     assert "sdk: gradio" in readme and f"- {dataset}" in readme and "HF_TOKEN" in readme
     assert 'python_version: "3.11"' in readme  # the Python it is tested on, not the Hub's older default
@@ -923,14 +925,14 @@ def test_publish_review_refuses_a_dataset_repo_the_token_cannot_write_before_pus
 
 
 def test_the_review_spaces_modules_import_only_each_other() -> None:
-    """``publish review`` copies review_app.py and review_log.py into the Space as ``sxhub_review``, without sxhub:
-    any other relative import, even inside a function, fails there when it runs (a ``from .space import`` in
-    ``launch`` did, for a while, on this stop's branch)."""
+    """``publish review`` copies review_app.py, review_log.py and review_space.py into the Space as ``sxhub_review``,
+    without sxhub: any other relative import, even inside a function, fails there when it runs (a ``from .space
+    import`` in ``launch`` did, for a while, on this stop's branch)."""
     import ast
 
     import sxhub
 
-    shipped = {"review_app", "review_log"}
+    shipped = {"review_app", "review_log", "review_space"}
     for name in shipped:
         tree = ast.parse((Path(sxhub.__file__).parent / f"{name}.py").read_text(encoding="utf-8"))
         relative = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level}
@@ -1248,13 +1250,13 @@ def test_the_publish_and_the_space_classify_a_dataset_repo_alike(
 ) -> None:
     """``publish review`` and the Space checked the dataset repo each their own way: a gated repo was "exists" at
     publish time but "absent" in the Space (left to CommitScheduler), and a 403 a refusal to publish but a raw
-    HTTP error in the Space. Both now ask ``review_app.repo_access``: writable, there but not writable, or absent."""
+    HTTP error in the Space. Both now ask ``review_space.repo_access``: writable, there but not writable, or absent."""
     import httpx2
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
     from huggingface_hub.utils import hf_raise_for_status
 
-    from sxhub import review_app
+    from sxhub import review_space
     from sxhub.errors import PublishError
     from sxhub.review import check_decisions_repo
 
@@ -1268,30 +1270,30 @@ def test_the_publish_and_the_space_classify_a_dataset_repo_alike(
 
     monkeypatch.setattr(HfApi, "auth_check", auth_check)
     api = HfApi(token=hub.token)
-    access = {name: review_app.repo_access(api, f"{hub.user}/{name}") for name in list(AUTH_ANSWERS)[:5]}
+    access = {name: review_space.repo_access(api, f"{hub.user}/{name}") for name in list(AUTH_ANSWERS)[:5]}
     assert access == {
-        "writable": review_app.WRITABLE,
-        "read-only": review_app.NOT_WRITABLE,
-        "forbidden": review_app.NOT_WRITABLE,
-        "gated": review_app.NOT_WRITABLE,
-        "absent": review_app.ABSENT,
+        "writable": review_space.WRITABLE,
+        "read-only": review_space.NOT_WRITABLE,
+        "forbidden": review_space.NOT_WRITABLE,
+        "gated": review_space.NOT_WRITABLE,
+        "absent": review_space.ABSENT,
     }
     for name in ("bad-token", "down"):  # a rejected token or a failing Hub is not a classification
         with pytest.raises(HfHubHTTPError):
-            review_app.repo_access(api, f"{hub.user}/{name}")
+            review_space.repo_access(api, f"{hub.user}/{name}")
     for name, said in access.items():
         repo = f"{hub.user}/{name}"
-        if said == review_app.NOT_WRITABLE:
-            with pytest.raises(review_app.NotWritable, match=f"{repo} exists, and this token may not write to it"):
-                review_app.check_writable(repo, token=hub.token)
+        if said == review_space.NOT_WRITABLE:
+            with pytest.raises(review_space.NotWritable, match=f"{repo} exists, and this token may not write to it"):
+                review_space.check_writable(repo, token=hub.token)
             with pytest.raises(PublishError, match=f"the token cannot write to dataset repo '{repo}'"):
                 check_decisions_repo(repo, token=hub.token)
         else:
-            review_app.check_writable(repo, token=hub.token)
+            review_space.check_writable(repo, token=hub.token)
             caplog.clear()
             check_decisions_repo(repo, token=hub.token)
             warned = ["is not on the Hub: the review Space creates it" in m for m in sxhub_logged(caplog)]
-            assert warned == ([] if said == review_app.WRITABLE else [True]), name
+            assert warned == ([] if said == review_space.WRITABLE else [True]), name
 
 
 def test_a_review_space_whose_pushes_fail_after_it_started_tells_the_reviewer(

@@ -2,6 +2,6 @@
 
 from pathlib import Path
 
-from sxhub_review.review_app import main
+from sxhub_review.review_space import main
 
 main(Path(__file__).resolve().parent)
