@@ -33,9 +33,13 @@ def hub_log(
     resumes. ``folder`` (default: ``/data/sxhub-review`` on a Space with persistent storage, else ``decisions/`` in
     the working directory) holds this process's own file. Returns ``(log, scheduler)``.
     """
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, snapshot_download
 
-    check_writable(dataset_repo, token=token)  # before the page is served, not at the first push a minute later
+    # before the page is served, not at the first push a minute later
+    if check_writable(dataset_repo, token=token) == ABSENT:
+        # created here, before the decisions folder: CommitScheduler makes its folder, then creates the repo, so a
+        # token that could not create it left an empty decisions/ folder behind a Space that refused to start
+        HfApi(token=token).create_repo(dataset_repo, repo_type="dataset", exist_ok=True)
     folder = folder or _local_folder()
     folder.mkdir(parents=True, exist_ok=True)
     scheduler = _watched_scheduler()(
@@ -101,16 +105,18 @@ def repo_access(api: Any, repo_id: str, *, repo_type: str = "dataset") -> str:
     return ABSENT if refused(write=False) == ABSENT else NOT_WRITABLE
 
 
-def check_writable(dataset_repo: str, *, token: str | None) -> None:
+def check_writable(dataset_repo: str, *, token: str | None) -> str:
     """Raise :class:`NotWritable` (or huggingface_hub's error for a rejected token) when ``token`` cannot write to
     ``dataset_repo``, before any reviewer works: a token that could read but not write an existing repo (read-only,
     or another's dataset) started the Space, and reviewers learnt of it only when the first push failed, a minute
-    (``every``) later. The check is :func:`repo_access`. A repo that is not there is left to ``CommitScheduler``,
-    which creates it (and is refused there when the token cannot)."""
+    (``every``) later. The check is :func:`repo_access`; returns its answer, :data:`WRITABLE` or :data:`ABSENT` (a
+    repo that is not there: :func:`hub_log` creates it, and is refused there when the token cannot)."""
     from huggingface_hub import HfApi
 
-    if repo_access(HfApi(token=token), dataset_repo) == NOT_WRITABLE:
+    access = repo_access(HfApi(token=token), dataset_repo)
+    if access == NOT_WRITABLE:
         raise NotWritable(f"{dataset_repo} exists, and this token may not write to it")
+    return access
 
 
 def _watched_scheduler() -> Any:

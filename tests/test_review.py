@@ -1447,3 +1447,29 @@ def test_a_decision_on_a_failed_or_flagged_twin_is_not_counted_as_labelled_by_pe
     code, stdout, _ = run_cli(["apply-review", str(twins), str(decisions), "-o", str(out), "--json"], capsys)
     summary = json.loads(stdout)
     assert (summary["reviewed"], summary["decisions"], summary["twins_left_out"]) == (1, 1, [10, 12])
+
+
+def test_a_review_space_that_cannot_create_its_dataset_repo_leaves_no_decisions_folder(
+    hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Space whose dataset repo is not on the Hub yet, with a token that cannot create it (read-only, or the repo
+    in another's namespace), served "Review unavailable" but had made its ``decisions/`` folder first
+    (CommitScheduler makes its folder before it creates the repo), an empty folder left behind by a Space that keeps
+    nothing. Now the refusal comes before any folder is made."""
+    from huggingface_hub import HfApi
+
+    for dataset, token in ((f"{hub.user}/new-decisions", "read_only_token"), ("someone-else/decisions", hub.token)):
+        work = tmp_path / dataset.replace("/", "-")
+        work.mkdir()
+        folder, app = _published_review_space(labelled, work / "space", dataset, space_modules, capsys)
+        monkeypatch.chdir(work)  # the Space's decisions/ folder
+        monkeypatch.setenv("HF_TOKEN", token)
+        logged, page = _stopped_space(app, folder, capsys, monkeypatch)
+        assert page == ["# Review unavailable", logged]
+        assert logged.startswith(
+            f"This review Space cannot save decisions: it keeps them in the dataset repo {dataset}"
+        )
+        assert not (work / "decisions").exists(), dataset
+        assert not HfApi(token=hub.token).repo_exists(dataset, repo_type="dataset")
+        for name in [m for m in sys.modules if m.startswith("sxhub_review")]:  # the next Space's own modules
+            sys.modules.pop(name)
