@@ -67,16 +67,24 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
         paths = _hub_decisions(str(source), DECISIONS_IN_REPO, token=token)
     else:
         raise InputError(f"decisions file {str(source)!r} does not exist; {DECISIONS_FIX}")
-    events = read_events(paths)
-    if not events:
+    skipped: list[tuple[Path, int, str]] = []
+    events = read_events(paths, skipped=skipped)
+    if events:
+        for _, _, warning in skipped:
+            logger.warning("%s", warning)
+    else:
         # a file with lines but no decision among them is another file (the labelled table, a CSV of corrections,
         # a parquet): "review some texts first" sent the user to review texts they had reviewed
         if path.is_dir() and not paths:
             raise InputError(f"folder {str(source)!r} holds no .jsonl decisions file; {DECISIONS_FIX}")
         broken = broken_decisions(paths)
         if broken:
-            # decision lines edited by hand into a broken form: the warnings that said why are hidden under -q, and
-            # "is it another file?" was no help: the one line names the first and why
+            # decision lines edited by hand into a broken form: warnings are hidden under -q, and "is it another
+            # file?" was no help: the one error line names the first and why, and counts the rest; a warning names
+            # each of the rest (one on the first too repeated the error line's reason). Another file (no line meant
+            # as a decision) gets no warning: "a write cut short?" on each line contradicted "is it another file?"
+            for other, line, reason in broken[1:]:
+                logger.warning("skipping line %d of %s: %s", line, other, reason)
             where, number, why = broken[0]
             at = f"line {number}" if path.is_file() else f"line {number} of {where}"
             more = f" (and {len(broken) - 1} more such line(s))" if len(broken) > 1 else ""

@@ -143,11 +143,20 @@ def read_items(path: Path) -> list[Item]:
 # ==============================================================================================================
 # the decisions file: append-only, replayed on start
 # ==============================================================================================================
-def read_events(paths: Iterable[Path]) -> list[dict[str, Any]]:
+def read_events(paths: Iterable[Path], *, skipped: list[tuple[Path, int, str]] | None = None) -> list[dict[str, Any]]:
     """Every decision line of ``paths`` (files), each once (by id), in time order.
 
-    A line that is not JSON (the tail of a write cut short when the machine died) is skipped with a warning.
+    A line that is not JSON (the tail of a write cut short when the machine died) is skipped with a warning; given
+    ``skipped``, the warnings are listed there instead, as ``(path, line number, warning)``, for the caller to give
+    (``apply-review`` gives one error line instead when no line is usable).
     """
+
+    def skip(number: int, path: Path, what: str, *args: Any) -> None:
+        if skipped is None:
+            logger.warning(what, number, path, *args)
+        else:
+            skipped.append((path, number, what % (number, path, *args)))
+
     events: dict[str, dict[str, Any]] = {}
     for path in paths:
         if not path.is_file():
@@ -159,12 +168,12 @@ def read_events(paths: Iterable[Path]) -> list[dict[str, Any]]:
                 try:
                     event = json.loads(line)
                 except json.JSONDecodeError:
-                    logger.warning("skipping a broken line %d of %s (a write cut short?)", number, path)
+                    skip(number, path, "skipping a broken line %d of %s (a write cut short?)")
                     continue
                 if isinstance(event, dict) and event.get("action") in ACTIONS and event.get("id"):
                     problem = _unusable(event)
                     if problem:  # an edited or foreign line: replaying it failed every click with a KeyError
-                        logger.warning("skipping line %d of %s: %s", number, path, problem)
+                        skip(number, path, "skipping line %d of %s: %s", problem)
                         continue
                     events.setdefault(str(event["id"]), event)
     return sorted(events.values(), key=lambda e: str(e.get("time", "")))  # stable: a file's own order on ties

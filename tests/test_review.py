@@ -652,6 +652,45 @@ def test_decisions_all_broken_by_hand_say_which_line_and_why(
     assert code == 0 and out_file.exists(), err
 
 
+def test_broken_decision_lines_give_each_reason_once(
+    labelled: Path, tmp_path: Path, capsys: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without -q, apply-review on a decisions file whose every line names no reviewer warned "skipping line 1 of
+    ...: it names no reviewer" and then gave the error line "line 1: it names no reviewer (and 2 more ...)": the
+    first reason twice. The error line names the first line and counts the rest; a warning names each of the rest.
+    Another file (a CSV) gets its one error line, without a "a write cut short?" warning per line; a file with some
+    usable lines still warns for each line it skips."""
+    review = _review(labelled, tmp_path)
+    pos = review.decide(0, "alice", ["negative"])
+    pos = review.decide(pos, "alice", ["positive"])
+    review.decide(pos, "alice", ["neutral"])
+    good = (tmp_path / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    broken = tmp_path / "edited.jsonl"
+    broken.write_text("".join(line.replace('"reviewer": "alice"', '"reviewer": ""') + "\n" for line in good))
+    out_file = tmp_path / "r.csv"
+    with caplog.at_level("WARNING"):
+        code, out, err = run_cli(["apply-review", str(labelled), str(broken), "-o", str(out_file)], capsys)
+    assert code == 2 and out == "" and not out_file.exists()
+    [line] = [x for x in err.strip().splitlines() if x.startswith("Error:")]
+    assert "line 1: it names no reviewer (and 2 more such line(s))" in line, line
+    assert sxhub_logged(caplog) == [f"skipping line {n} of {broken}: it names no reviewer" for n in (2, 3)]
+    # another file: the error line alone
+    caplog.clear()
+    table = tmp_path / "table.csv"
+    table.write_text("text,label\ngood,positive\nbad,negative\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        code, _, err = run_cli(["apply-review", str(labelled), str(table), "-o", str(out_file)], capsys)
+    assert code == 2 and "(is it another file?)" in err and not out_file.exists()
+    assert sxhub_logged(caplog) == []
+    # one usable line among broken ones: applied, with a warning per skipped line
+    caplog.clear()
+    broken.write_text(good[0] + "\n" + broken.read_text(encoding="utf-8").split("\n", 1)[1], encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        code, _, err = run_cli(["apply-review", str(labelled), str(broken), "-o", str(out_file)], capsys)
+    assert code == 0 and out_file.exists(), err
+    assert sxhub_logged(caplog) == [f"skipping line {n} of {broken}: it names no reviewer" for n in (2, 3)]
+
+
 def test_a_dataset_repo_the_hub_cannot_give_is_one_line_naming_the_fix(
     labelled: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
