@@ -320,9 +320,17 @@ class TaskSpec:
         self.examples = [ex if isinstance(ex, Example) else _example(ex) for ex in (self.examples or [])]
         for ex in self.examples:
             bad = [lab for lab in ex.labels if lab not in names]
+            if bad and not self.multi_label and len(ex.labels) == 1 and "," in ex.labels[0]:
+                # `label: price, place`: two of the task's labels, refused as the one label 'price, place' "not in
+                # labels"; a label named with a comma of its own is kept whole
+                parts = rejoin_comma_names([part.strip() for part in ex.labels[0].split(",")], names)
+                if len(parts) > 1 and all(part in names for part in parts):
+                    raise SpecError(_one_label_line(ex, parts, f" (in {ex.labels[0]!r})"))
             if bad:
                 raise SpecError(f"examples: label(s) {bad} of example {ex.text[:40]!r} are not in labels {names}.")
-            if not self.multi_label and len(ex.labels) != 1:
+            if not self.multi_label and len(ex.labels) > 1:
+                raise SpecError(_one_label_line(ex, ex.labels))
+            if not self.multi_label and not ex.labels:
                 raise SpecError(
                     f"examples: single-label example {ex.text[:40]!r} must have exactly one label, got {ex.labels}."
                 )
@@ -459,6 +467,15 @@ def _label(value: Any) -> Label:
             raise SpecError(f"labels: unknown key(s) {unknown} in {value!r}; allowed: name, description.")
         return Label(**value)
     raise SpecError(f"labels: each label is a name or a mapping with 'name' and 'description', got {value!r}.")
+
+
+def _one_label_line(example: Example, found: list[str], written: str = "") -> str:
+    """The line for a single-label task's example that names several of its labels."""
+    return (
+        f"examples: example {example.text[:40]!r} names {len(found)} labels, {found}{written}, but a single-label "
+        "task's example takes exactly one label; pick one of them, or set multi_label: true if a text can have "
+        "several labels."
+    )
 
 
 def _example(value: Any) -> Example:

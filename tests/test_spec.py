@@ -240,6 +240,47 @@ def test_an_example_label_string_is_a_list_only_where_every_part_is_a_label() ->
         load_spec({**multi, "examples": [{"text": "t", "labels": "price, colour"}]})
 
 
+def test_a_single_label_example_naming_two_labels_says_to_pick_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A single-label task whose example has ``label: price, place`` (two of its labels joined by a comma) was
+    refused with "label(s) ['price, place'] ... are not in labels ['price', 'place', 'product']", though both are.
+    The line names the two labels and says a single-label example takes one (or to set multi_label: true), exit 2;
+    a label that is not the task's keeps its line, and a label named with a comma of its own stays one label."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.csv").write_text("text\ncheap and close by\n", encoding="utf-8")
+
+    def annotate(body: str) -> tuple[int, str]:
+        (tmp_path / "task.yaml").write_text(f"name: topic\n{body}", encoding="utf-8")
+        code, out, err = run_cli(["annotate", "task.yaml", "in.csv", "--teacher", "local", "-o", "out.csv"], capsys)
+        assert out == "" and not (tmp_path / "out.csv").exists()
+        return code, err
+
+    example = "examples:\n  - text: cheap and close by\n    label: {}\n"
+    code, err = annotate("labels: [price, place, product]\n" + example.format("price, place"))
+    assert code == 2 and err.count("\n") == 1, err
+    assert err == (
+        "Error: examples: example 'cheap and close by' names 2 labels, ['price', 'place'] (in 'price, place'), but a "
+        "single-label task's example takes exactly one label; pick one of them, or set multi_label: true if a text "
+        "can have several labels.\n"
+    )
+    # the other fix it names: multi_label: true gets the YAML list to write
+    code, err = annotate("multi_label: true\nlabels: [price, place, product]\n" + example.format("price, place"))
+    assert code == 2 and "write it as a YAML list: labels: [price, place]." in err, err
+    # a label that is not the task's: "not in labels", as before
+    code, err = annotate("labels: [price, place, product]\n" + example.format("price, colour"))
+    assert code == 2 and "label(s) ['price, colour'] of example 'cheap and close by' are not in labels" in err, err
+    # a label named with a comma: the example's one label, and with another label joined to it, two
+    assert TaskSpec(name="t", labels=["joy, pure", "sad"], examples=[{"text": "x", "labels": "joy, pure"}])
+    with pytest.raises(SpecError, match=re.escape("names 2 labels, ['joy, pure', 'sad'] (in 'joy, pure, sad')")):
+        TaskSpec(name="t", labels=["joy, pure", "sad"], examples=[{"text": "x", "labels": "joy, pure, sad"}])
+    # a list of two labels: the same line
+    with pytest.raises(SpecError, match=re.escape("names 2 labels, ['a', 'b'], but a single-label task's example")):
+        load_spec({"name": "t", "labels": ["a", "b"], "examples": [{"text": "x", "labels": ["a", "b"]}]})
+
+
 def test_teacher_parsing_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert TeacherSpec.parse("local").is_local
     url = TeacherSpec.parse("http://127.0.0.1:8080/v1")
