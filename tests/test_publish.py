@@ -1815,17 +1815,20 @@ def test_a_space_for_a_model_folder_that_is_not_here_is_refused(
 def test_repo_ids_without_a_namespace_are_not_linked(
     tmp_path: Path, labelled: tuple[Path, Path], student: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """``sxhub run`` without --push (and ``publish --to`` with a bare --repo-id) names its repos by the task alone:
-    the model card linked huggingface.co/datasets/fin, listed ``fin`` as its dataset (which the Hub links too) and
-    its sxhub.json gave the Space links to huggingface.co/fin-student: pages that do not exist, since every Hub repo
-    has a namespace. Where the namespace is unknown nothing links; a namespaced id still does."""
+    """``sxhub run`` without --push names its repos by the task alone: the model card linked
+    huggingface.co/datasets/fin, listed ``fin`` as its dataset (which the Hub links too) and its sxhub.json gave the
+    Space links to huggingface.co/fin-student: pages that do not exist, since every Hub repo has a namespace. Where
+    the namespace is unknown nothing links; a namespaced id still does. (``publish --to`` refuses a bare --repo-id.)
+    """
     from huggingface_hub import ModelCard
+
+    from sxhub.publish import publish_model
 
     data, _ = labelled
     folder = tmp_path / "model"
     args = ["publish", "model", str(student), "--to", str(folder), "--data", str(data), "--gold", "gold"]
-    code, _, err = run_cli([*args, "--repo-id", "fin-student", "--dataset-repo", "fin"], capsys)
-    assert code == 0, err
+    # as sxhub run without --push writes its repo folders
+    publish_model(student, repo_id="fin-student", dataset_repo="fin", to=folder, data=data, gold="gold")
     card = ModelCard.load(folder / "README.md")
     assert "huggingface.co/datasets/fin" not in card.text and "huggingface.co/fin-student" not in card.text
     assert card.data.datasets is None
@@ -1838,6 +1841,38 @@ def test_repo_ids_without_a_namespace_are_not_linked(
     assert "[me/fin](https://huggingface.co/datasets/me/fin)" in card.text and card.data.datasets == ["me/fin"]
     about = json.loads((folder / "sxhub.json").read_text())["about"]
     assert about["model_repo"] == "me/fin-student" and about["dataset_repo"] == "me/fin"
+
+
+@pytest.mark.parametrize("target", ["dataset", "model", "space"])
+def test_a_repo_id_without_namespace_is_refused_with_to(
+    tmp_path: Path, labelled: tuple[Path, Path], student: Path, capsys: pytest.CaptureFixture[str], target: str
+) -> None:
+    """``publish dataset SRC --repo-id fin --to DIR`` wrote a folder whose card loads ``load_dataset("fin")`` (and
+    a model's ``pipeline(model="fin")``): pushing puts the token's namespace in front of a bare name, but --to asks
+    no token, and the folder uploaded later as YOU/fin kept the bare id. Refused for every target, in one line naming
+    the fix, before anything is written; NAMESPACE/NAME writes the folder, and the card names that id."""
+    data, task = labelled
+    source = [str(data), "--task", str(task)] if target == "dataset" else [str(student)]
+    out = tmp_path / "out"
+    argv = ["publish", target, *source, "--to", str(out), "--repo-id"]
+    code, stdout, err = run_cli([*argv, "fin"], capsys)
+    assert code == 2 and stdout == "" and not out.exists()
+    assert err.strip().splitlines() == [
+        "Error: --repo-id 'fin' has no namespace, and with --to no token puts its own in front (as a push does): "
+        "the folder would be written for the repo 'fin', which is no Hub repo; pass --repo-id NAMESPACE/NAME, the "
+        "repo you will upload the folder to (e.g. 'your-name/fin')."
+    ]
+    code, _, err = run_cli([*argv, "fin/"], capsys)  # an invalid id keeps its own line
+    assert (
+        code == 2 and err.strip().splitlines()[-1].startswith("Error: repo id 'fin/' is invalid") and not out.exists()
+    )
+    code, _, err = run_cli([*argv, "me/fin"], capsys)
+    assert code == 0, err
+    card = (out / "README.md").read_text(encoding="utf-8")
+    if target == "dataset":
+        assert 'load_dataset("me/fin")' in card
+    elif target == "model":
+        assert 'model="me/fin"' in card
 
 
 def test_a_bare_dataset_repo_of_a_pushed_model_is_the_tokens_as_the_pushed_dataset_is(

@@ -193,6 +193,17 @@ def publish(
     A review Space keeps decisions in --dataset-repo: give it an HF_TOKEN secret with write access to that dataset.
     """
     check_options(target, source, data=data, to=to)
+    if to is not None and repo_id is not None and "/" not in repo_id:
+        # pushing, a bare name is put in the token's namespace (sxhub.hub.with_namespace); --to asks no token, and
+        # the folder's card loaded the bare name (load_dataset("fin")), a repo the upload later is never made as
+        from ..repo import check_repo_id
+
+        check_repo_id(repo_id)  # an invalid name: its own line
+        raise PublishError(
+            f"--repo-id {repo_id!r} has no namespace, and with --to no token puts its own in front (as a push "
+            f"does): the folder would be written for the repo {repo_id!r}, which is no Hub repo; pass --repo-id "
+            f"NAMESPACE/NAME, the repo you will upload the folder to (e.g. 'your-name/{repo_id}')."
+        )
     from .. import publish as pub
 
     common: dict[str, Any] = {
