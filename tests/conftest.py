@@ -357,6 +357,14 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubFixture]
     A request the stand-in has no route for (answered 404) fails the test at teardown, naming method and path: the
     stand-in must serve every call the code under test makes, or the 404 may hide a gap.
     """
+    # huggingface_hub, datasets and transformers compute their constants from the environment when first imported:
+    # imported after the setenv below (a test file run alone), they took the stand-in's URL as their default, which
+    # monkeypatch then "restored" after the test, and every later test's cards linked the dead stand-in
+    import datasets.config  # noqa: F401
+    import huggingface_hub.constants
+    import huggingface_hub.hf_api  # noqa: F401
+    import transformers.utils.hub  # noqa: F401
+
     stub = HubStub(tmp_path / "_hub")
     url = stub.start()
     token = "hf_stub_token_0123456789"
