@@ -1873,6 +1873,16 @@ def test_a_repo_id_without_namespace_is_refused_with_to(
         assert 'load_dataset("me/fin")' in card
     elif target == "model":
         assert 'model="me/fin"' in card
+        # the dataset repo a model card links: a push puts the token's namespace in front of a bare one
+        # (publish.dataset_namespace); with --to it named a repo the dataset is never uploaded as
+        code, stdout, err = run_cli([*argv, "me/fin", "--exist-ok", "--dataset-repo", "fin-data"], capsys)
+        assert code == 2 and stdout == ""
+        assert err.strip().splitlines() == [
+            "Error: --dataset-repo 'fin-data' has no namespace, and with --to no token puts its own in front (as a "
+            "push does): the model card would name the dataset repo 'fin-data', which is no Hub repo; pass "
+            "--dataset-repo NAMESPACE/NAME, the repo you will upload the dataset to (e.g. 'your-name/fin-data')."
+        ]
+        assert (out / "README.md").read_text(encoding="utf-8") == card
 
 
 def test_a_bare_dataset_repo_of_a_pushed_model_is_the_tokens_as_the_pushed_dataset_is(

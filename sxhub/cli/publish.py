@@ -193,17 +193,15 @@ def publish(
     A review Space keeps decisions in --dataset-repo: give it an HF_TOKEN secret with write access to that dataset.
     """
     check_options(target, source, data=data, to=to)
-    if to is not None and repo_id is not None and "/" not in repo_id:
-        # pushing, a bare name is put in the token's namespace (sxhub.hub.with_namespace); --to asks no token, and
-        # the folder's card loaded the bare name (load_dataset("fin")), a repo the upload later is never made as
-        from ..repo import check_repo_id
-
-        check_repo_id(repo_id)  # an invalid name: its own line
-        raise PublishError(
-            f"--repo-id {repo_id!r} has no namespace, and with --to no token puts its own in front (as a push "
-            f"does): the folder would be written for the repo {repo_id!r}, which is no Hub repo; pass --repo-id "
-            f"NAMESPACE/NAME, the repo you will upload the folder to (e.g. 'your-name/{repo_id}')."
-        )
+    if to is not None:
+        # pushing, a bare name is put in the token's namespace (sxhub.hub.with_namespace, publish.dataset_namespace);
+        # --to asks no token, and the folder's card loaded the bare name (load_dataset("fin")) or named a dataset
+        # repo it could not link, repos the upload later is never made as
+        _refuse_bare_with_to("--repo-id", repo_id, "the folder would be written for the repo", "the folder")
+        if target == "model":
+            _refuse_bare_with_to(
+                "--dataset-repo", dataset_repo, "the model card would name the dataset repo", "the dataset"
+            )
     from .. import publish as pub
 
     common: dict[str, Any] = {
@@ -254,3 +252,17 @@ def publish(
             **common,
         )
     click.echo(where)
+
+
+def _refuse_bare_with_to(option: str, repo_id: str | None, what: str, uploaded: str) -> None:
+    """One line for a repo id without a namespace given with ``--to`` (an invalid id keeps its own line)."""
+    if repo_id is None or "/" in repo_id:
+        return
+    from ..repo import check_repo_id
+
+    check_repo_id(repo_id)
+    raise PublishError(
+        f"{option} {repo_id!r} has no namespace, and with --to no token puts its own in front (as a push does): "
+        f"{what} {repo_id!r}, which is no Hub repo; pass {option} NAMESPACE/NAME, the repo you will upload "
+        f"{uploaded} to (e.g. 'your-name/{repo_id}')."
+    )
