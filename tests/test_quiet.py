@@ -330,3 +330,32 @@ def test_quiet_through_clicks_runner_puts_the_bars_and_logging_back(tmp_path: Pa
             hub.propagate,
         )
         assert after == before and "TQDM_DISABLE" not in os.environ
+
+
+@pytest.mark.parametrize("variable", [None, "", "1"])
+def test_quiet_in_process_leaves_tqdm_first_imported_in_it_as_a_fresh_import(
+    tmp_path: Path, variable: str | None
+) -> None:
+    """tqdm reads TQDM_DISABLE once, at its import, into its bars' default: first imported during
+    ``main(["-q", ...])``, it read -q's TQDM_DISABLE=1, and every bar of the script after main returned was off
+    though the variable was gone. Its default is now what a fresh import in the script's environment gives."""
+    pd.DataFrame({"text": ["up", "down"], "label": ["pos", "neg"], "gold": ["pos", "pos"]}).to_csv(
+        tmp_path / "labelled.csv", index=False
+    )
+    show = "import io, os, sys, tqdm; print(tqdm.tqdm(range(2), file=io.StringIO()).disable, 'TQDM_DISABLE' in os.environ)"
+    script = (
+        "import sys\nfrom sxhub.cli import main\nassert 'tqdm' not in sys.modules\n"
+        "main(['-q', 'agree', 'labelled.csv', '--gold', 'gold', '--json'])\n"
+        f"assert 'tqdm' in sys.modules  # imported during the command\n{show}"
+    )
+    clean = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
+    env = {**clean, **({"TQDM_DISABLE": variable} if variable is not None else {})}
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
+        )
+        for code in (script, show)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    after, fresh = (run.stdout.split()[-2:] for run in runs)
+    assert after == fresh == [str(bool(variable)), str(variable is not None)]

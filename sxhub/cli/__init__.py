@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import importlib
 import importlib.util
 import logging
@@ -227,6 +228,7 @@ def _quiet_switches_restored() -> Iterator[None]:
         if transformers
         else None
     )
+    tqdm_new = "tqdm.std" not in sys.modules  # first imported in the command: it reads -q's TQDM_DISABLE then
     hub_bars_off = False  # huggingface_hub's switch as a first import sets it (or HF_HUB_DISABLE_PROGRESS_BARS)
     if "huggingface_hub" in sys.modules:
         from huggingface_hub.utils import are_progress_bars_disabled
@@ -240,7 +242,27 @@ def _quiet_switches_restored() -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+        if tqdm_new:
+            _tqdm_default_as_fresh()
         _restore_bars(before, hub_bars_off)
+
+
+def _tqdm_default_as_fresh() -> None:
+    """tqdm's default ``disable`` as a fresh import in this environment sets it. tqdm reads ``TQDM_*`` variables
+    once, at its import, into its ``__init__``'s defaults (``tqdm.utils.envwrap``): first imported during a -q
+    command, it had read ``TQDM_DISABLE=1`` and every bar of the process after it (the caller's own, a later command
+    without -q) was off, though the variable was gone. Only ``disable`` is put right: -q sets no other variable."""
+    std = sys.modules.get("tqdm.std")
+    if std is None:
+        return
+    init = vars(std.tqdm).get("__init__")
+    if not isinstance(init, functools.partialmethod):  # a tqdm that does not read its variables so: nothing to undo
+        return
+    defaults = {k: v for k, v in init.keywords.items() if k != "disable"}
+    if "TQDM_DISABLE" in os.environ:  # as envwrap converts it: the type of the parameter's default, bool
+        defaults["disable"] = bool(os.environ["TQDM_DISABLE"])
+    if defaults != init.keywords:
+        std.tqdm.__init__ = functools.partialmethod(init.func, *init.args, **defaults)
 
 
 def _restore_bars(before: tuple[int, bool] | None, hub_bars_off: bool) -> None:
