@@ -516,10 +516,10 @@ def load_student(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:
 
 
 def _torch_model(model_dir: Path, threads: int | None) -> tuple[Any, Any]:
-    import torch
-
     if threads:
-        torch.set_num_threads(threads)
+        from .torch_threads import set_torch_threads
+
+        set_torch_threads(threads)
     device = torch_device()
     return load_student(model_dir).to(device).eval(), device
 

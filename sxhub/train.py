@@ -257,9 +257,9 @@ def train(
             )
         else:
             if config.threads:
-                import torch
+                from .torch_threads import set_torch_threads
 
-                torch.set_num_threads(config.threads)
+                set_torch_threads(config.threads)
             result = _train_local(
                 spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging, teacher=teacher
             )

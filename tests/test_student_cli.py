@@ -509,3 +509,36 @@ def test_a_folder_with_only_the_onnx_export_is_scored_with_onnx(
     code, out, err = run_cli([*argv, "--onnx"], capsys)
     assert code == 0, err
     assert json.loads(out)["backend"] == "onnx" and json.loads(out)["n"] == 12
+
+
+def test_threads_given_in_process_are_put_back_when_the_command_ends(
+    task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``torch.set_num_threads`` holds for the whole process: ``main(["predict", ..., "--threads", "1"])`` (a notebook,
+    a test) left the caller's torch on 1 thread after the command, and so did train and tune (an error exit too).
+    The CLI now puts back what torch had; ``Predictor(threads=1)`` in the caller's own code still sets them."""
+    import torch
+
+    from sxhub.predict import Predictor
+
+    start = torch.get_num_threads()
+    labelled = tmp_path / "labelled.csv"
+    single_frame(30).to_csv(labelled, index=False)
+    model = tmp_path / "student"
+    try:
+        torch.set_num_threads(3)  # the caller's: none of the values --threads gives below
+        for argv, expected in (
+            (
+                ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "1"],
+                0,
+            ),
+            (["predict", str(model), str(labelled), "-o", "-"], 0),
+            (["tune", str(task), str(labelled), "-o", str(tmp_path / "tuned"), "--base", str(tmp_path / "no")], 2),
+        ):
+            code, _, err = run_cli([*argv, "--threads", "1"], capsys)
+            assert code == expected, err
+            assert torch.get_num_threads() == 3, argv[0]
+        Predictor(model, threads=1).predict(["profit rose"])
+        assert torch.get_num_threads() == 1  # the library's caller asked for it
+    finally:
+        torch.set_num_threads(start)

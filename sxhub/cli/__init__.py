@@ -27,6 +27,7 @@ import click
 from .. import __version__
 from ..errors import SxhubError, UserError, one_line
 from ..interrupts import Terminated, raise_terminated
+from ..torch_threads import torch_threads_restored
 
 # verb -> "module:attribute"; the module is imported only when the verb is used
 COMMANDS: dict[str, str] = {
@@ -85,6 +86,7 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     restore = contextlib.ExitStack()
     restore.enter_context(_logging_restored())
     restore.enter_context(_quiet_switches_restored())
+    restore.enter_context(torch_threads_restored())  # --threads: torch's, for the whole process
     ctx.call_on_close(restore.close)
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbose, 2)]
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)

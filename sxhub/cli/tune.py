@@ -100,9 +100,9 @@ def tune(
             f"{holdout} is neither a share below 0.5 nor a whole number of texts.", param_hint="--holdout"
         )
     if threads:
-        import torch
+        from ..torch_threads import set_torch_threads
 
-        torch.set_num_threads(threads)
+        set_torch_threads(threads)
     from ..tune import TuneOptions
     from ..tune import tune as run_tune
 
