@@ -154,11 +154,14 @@ def search(
         return score
 
     # ERROR: a trial that raised (Ctrl-C, SIGTERM, a bad input) was logged as a WARNING with its whole traceback
-    # before the one line the CLI prints; trials without a score are counted in the record and the note
+    # before the one line the CLI prints; trials without a score are counted in the record and the note. Put back
+    # after: Optuna's level holds for the process, and the caller's own studies (a notebook that ran the CLI
+    # in-process, or search() itself) were silenced after the search
+    verbosity = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
     stop: KeyboardInterrupt | None = None  # Ctrl-C or SIGTERM (Terminated) during a trial
     try:
+        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed))
         try:
             study.optimize(objective, n_trials=trials, timeout=minutes * 60 if minutes is not None else None)
         except KeyboardInterrupt as exc:
@@ -225,6 +228,7 @@ def search(
             )
             raise stop
     finally:
+        optuna.logging.set_verbosity(verbosity)
         shutil.rmtree(work, ignore_errors=True)
         if created and output_dir.is_dir() and not any(output_dir.iterdir()):
             output_dir.rmdir()

@@ -273,3 +273,28 @@ def test_a_trial_that_runs_out_of_memory_fails_and_the_search_goes_on(
     with pytest.raises(BackendError, match=r"all 2 trial\(s\) ran out of memory.*--batch-size 16"):
         search_module.search(SPEC, _frame(), TrainConfig(output_dir=tmp_path / "none"), trials=2)
     assert not (tmp_path / "none").exists()
+
+
+def test_the_cli_puts_optunas_verbosity_back(
+    tmp_path: Path, trials: Trials, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The search sets Optuna's verbosity to ERROR (a failed trial's traceback came before the CLI's one line) and
+    left it so: ``main(["train", ..., "--search", "2"])`` in a notebook or a script silenced the caller's own studies
+    after it. It is as it was once the search ends, an error too."""
+    import optuna
+    from conftest import run_cli
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml(), encoding="utf-8")
+    _frame().to_csv(tmp_path / "labelled.csv", index=False)
+    start = optuna.logging.get_verbosity()
+    try:
+        optuna.logging.set_verbosity(optuna.logging.DEBUG)  # the caller's
+        for scores, expected in (([], 0), ([math.nan, math.nan], 1)):
+            trials.scores[:] = scores
+            argv = ["train", str(task), str(tmp_path / "labelled.csv"), "-o", str(tmp_path / "m"), "--search", "2"]
+            code, _, err = run_cli(argv, capsys)
+            assert code == expected, err
+            assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
+    finally:
+        optuna.logging.set_verbosity(start)
