@@ -52,6 +52,9 @@ def ray_module() -> Any:
     return ray
 
 
+_ray_levels: list[int] = []  # the "ray" logger's level before each connect() that called ray.init
+
+
 def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a local Ray; True when this call started
     or joined it (then :func:`disconnect` ends it), False when this process was already connected.
@@ -70,19 +73,27 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     if address is None:
         options["include_dashboard"] = False
     sigterm = sigterm_handler()
+    # ray.init sets this process's "ray" logger to logging_level, and it stayed so after the command (a notebook's
+    # own Ray lost its INFO lines after main(["-q", "predict", ..., "--engine", "ray"])): disconnect puts it back
+    level = logging.getLogger("ray").level
     try:
-        with quiet_backend_logs(quiet):
-            ray.init(address=address, **options)
-    except ValueError as exc:  # an address Ray cannot read
-        raise RayAddressError(
-            f"--address {address!r} is not a Ray cluster address ({str(exc)[:120]}); write HOST:PORT (the head node's "
-            "`ray start --head` prints it), ray://HOST:10001 for Ray Client, or auto."
-        ) from exc
-    except (ConnectionError, RuntimeError) as exc:
-        raise RayError(
-            f"could not join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:120]}); start one with "
-            "`ray start --head` and pass its address (--address or RAY_ADDRESS), or leave both out for a local Ray."
-        ) from exc
+        try:
+            with quiet_backend_logs(quiet):
+                ray.init(address=address, **options)
+        except ValueError as exc:  # an address Ray cannot read
+            raise RayAddressError(
+                f"--address {address!r} is not a Ray cluster address ({str(exc)[:120]}); write HOST:PORT (the head node's "
+                "`ray start --head` prints it), ray://HOST:10001 for Ray Client, or auto."
+            ) from exc
+        except (ConnectionError, RuntimeError) as exc:
+            raise RayError(
+                f"could not join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:120]}); start one with "
+                "`ray start --head` and pass its address (--address or RAY_ADDRESS), or leave both out for a local Ray."
+            ) from exc
+    except BaseException:
+        logging.getLogger("ray").setLevel(level)
+        raise
+    _ray_levels.append(level)
     restore_sigterm(sigterm)
     return True
 
@@ -190,8 +201,11 @@ def check_address(address: str) -> None:
 
 
 def disconnect(owned: bool) -> None:
+    """End the Ray that :func:`connect` started or joined (``owned``), and put back its ``"ray"`` logger's level."""
     if owned:
         ray_module().shutdown()
+        if _ray_levels:
+            logging.getLogger("ray").setLevel(_ray_levels.pop())
 
 
 def sxhub_cause(exc: BaseException) -> BaseException:

@@ -307,11 +307,14 @@ def predict_ray(
             first_chunk_column(first, source, text_column)  # a text column of numbers: one line, not labelled
     check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
     ray = ray_module()
+    # Ray Data's settings for the Datasets this process creates from here on (each Dataset takes a copy when it is
+    # created): put back after, as they were; they stayed set for the caller's own Datasets after the command
+    context = ray.data.DataContext.get_current()
+    kept = (context.execution_options.preserve_order, context.enable_progress_bars)
     owned = connect(address, quiet=not progress)
     start = time.perf_counter()
     folder = parts_dir(out)
     try:
-        context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True  # rows come out in input order, as in one process
         context.enable_progress_bars = progress
         with ray_data_console(quiet=not progress):
@@ -346,6 +349,7 @@ def predict_ray(
                 raise no_rows_error(source, rows)
             n, n_empty = _join_parquet(folder, out)
     finally:
+        context.execution_options.preserve_order, context.enable_progress_bars = kept
         disconnect(owned)
         # a run stopped (Ctrl-C, SIGTERM, a failed actor) left Ray's parts of the rows done: nothing half-written
         # is left, as one process leaves none (removed once the cluster this command started has stopped writing)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import build_tiny_model, run_cli, twins_shaped
+from conftest import build_tiny_model, require_modules, run_cli, twins_shaped
 from fake_openai_server import Answer, Fail, FakeOpenAIServer
 from test_synth import server_responder, write_task
 from test_train import single_frame
@@ -359,3 +359,32 @@ def test_quiet_in_process_leaves_tqdm_first_imported_in_it_as_a_fresh_import(
     assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
     after, fresh = (run.stdout.split()[-2:] for run in runs)
     assert after == fresh == [str(bool(variable)), str(variable is not None)]
+
+
+def test_quiet_predict_on_ray_puts_ray_datas_settings_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``predict --engine ray`` sets Ray Data's settings for every Dataset the process creates after (rows in input
+    order; progress bars off under -q) and left them: a notebook's own Datasets after ``main(["-q", "predict", ...,
+    "--engine", "ray"])`` kept its order and drew no bars. They are as they were once the command ends, a stop too.
+    No cluster here: the process counts as already connected, and the read is stopped by Ctrl-C."""
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    import ray.data
+
+    import sxhub.ray_predict
+
+    def ctrl_c(*_: object, **__: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sxhub.ray_predict, "connect", lambda *_, **__: False)
+    monkeypatch.setattr(sxhub.ray_predict, "_read", ctrl_c)
+    context = ray.data.DataContext.get_current()
+    before = (context.execution_options.preserve_order, context.enable_progress_bars)
+    (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
+    model = build_tiny_model(tmp_path / "student")
+    capsys.readouterr()  # the model's own saving bar
+    argv = ["-q", "predict", str(model), str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.parquet")]
+    code, _, err = run_cli([*argv, "--engine", "ray"], capsys)
+    assert code == 130 and err.strip().startswith("Interrupted"), err
+    assert ray.data.DataContext.get_current() is context
+    assert (context.execution_options.preserve_order, context.enable_progress_bars) == before == (False, True)
