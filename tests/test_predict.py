@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import run_cli
+from conftest import build_tiny_model, require_modules, run_cli
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 import sxhub.predict
@@ -704,3 +705,35 @@ def test_a_column_of_mixed_types_to_parquet_is_one_line_naming_it(
     with pytest.raises(InputError, match=r"^t\.parquet: column 'id' holds values of more than one type"):
         write_table(pd.DataFrame(rows), tmp_path / "t.parquet")
     assert not (tmp_path / "t.parquet").exists() and not (tmp_path / "t.parquet.tmp").exists()
+
+
+@pytest.mark.slow
+def test_quiet_predict_on_ray_in_process_leaves_the_callers_ray_settings(tmp_path: Path) -> None:
+    """``main(["-q", "predict", ..., "--engine", "ray"])`` in a script left Ray's settings of the process as the
+    command had them: the "ray" logger at ERROR (ray.init's logging_level: the script's own Ray lost its INFO lines)
+    and Ray Data's rows-in-order and bars-off for every Dataset after. They are as they were once main returns; the
+    Ray it started is shut down. A process of its own, and not in test_ray: a local Ray beside that module's running
+    cluster lost its actors on this machine's CPUs."""
+    import subprocess
+    import sys
+
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    model = build_tiny_model(tmp_path / "student")
+    (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
+    script = (
+        "import logging, os\nimport ray.data\nfrom sxhub.cli import main\n"
+        "c = ray.data.DataContext.get_current()\n"
+        "show = lambda: (c.execution_options.preserve_order, c.enable_progress_bars, logging.getLogger('ray').level,"
+        " os.environ.get('RAY_BACKEND_LOG_LEVEL'), [h.level for h in logging.getLogger('ray.data').handlers])\n"
+        "before = show()\n"
+        f"main(['-q', 'predict', {str(model)!r}, 'in.txt', '-o', 'out.parquet', '--engine', 'ray', '--workers', '1'])\n"
+        "print(ray.is_initialized(), before == show(), before, show())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].split()[:2] == ["False", "True"], done.stdout  # its summary line first
+    assert len(pd.read_parquet(tmp_path / "out.parquet")) == 2

@@ -8,7 +8,6 @@ job sends no request.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -466,33 +465,3 @@ def run_sync(argv: list[str]):
 
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
-
-
-def test_quiet_predict_on_ray_in_process_leaves_the_callers_ray_settings(tmp_path: Path) -> None:
-    """``main(["-q", "predict", ..., "--engine", "ray"])`` in a script (a process of its own here: no cluster of this
-    module's) left Ray's settings of the process as the command had them: the "ray" logger at ERROR (ray.init's
-    logging_level: the script's own Ray lost its INFO lines) and Ray Data's rows-in-order and bars-off for every
-    Dataset after. They are as they were once main returns; the Ray it started is shut down."""
-    import subprocess
-    import sys
-
-    require_modules("ray", install='pip install "sxhub[ray]"')
-    model = build_tiny_model(tmp_path / "student")
-    (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
-    script = (
-        "import logging, os\nimport ray.data\nfrom sxhub.cli import main\n"
-        "c = ray.data.DataContext.get_current()\n"
-        "show = lambda: (c.execution_options.preserve_order, c.enable_progress_bars, logging.getLogger('ray').level,"
-        " os.environ.get('RAY_BACKEND_LOG_LEVEL'), [h.level for h in logging.getLogger('ray.data').handlers])\n"
-        "before = show()\n"
-        f"main(['-q', 'predict', {str(model)!r}, 'in.txt', '-o', 'out.parquet', '--engine', 'ray', '--workers', '1'])\n"
-        "print(ray.is_initialized(), before == show(), before, show())\n"
-    )
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("RAY_ADDRESS", None)
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=180
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines()[-1].split()[:2] == ["False", "True"], done.stdout  # its summary line first
-    assert len(read_table(tmp_path / "out.parquet")) == 2
