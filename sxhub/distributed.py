@@ -92,6 +92,7 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
             ) from exc
     except BaseException:
         logging.getLogger("ray").setLevel(level)
+        restore_sigterm(sigterm)  # a ray.init that failed after it set its own: a later SIGTERM ended the run with 1
         raise
     _ray_levels.append(level)
     restore_sigterm(sigterm)

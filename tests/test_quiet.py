@@ -388,3 +388,33 @@ def test_quiet_predict_on_ray_puts_ray_datas_settings_back(
     assert code == 130 and err.strip().startswith("Interrupted"), err
     assert ray.data.DataContext.get_current() is context
     assert (context.execution_options.preserve_order, context.enable_progress_bars) == before == (False, True)
+
+
+def test_a_failed_ray_init_puts_the_sigterm_handler_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``ray.init`` sets a SIGTERM handler of its own, which exits with 1. connect puts the caller's back once Ray is
+    up; when ``ray.init`` failed after setting it, Ray's stayed, and a later SIGTERM ended the CLI with exit 1 and
+    no tidy-up instead of 143. It is put back on a failure too."""
+    import signal
+
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    import ray
+
+    from sxhub import distributed
+
+    def ours(*_: object) -> None: ...
+
+    def rays(*_: object) -> None: ...
+
+    def failing_init(**_: object) -> None:
+        signal.signal(signal.SIGTERM, rays)
+        raise RuntimeError("the raylet failed to start")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", failing_init)
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        with pytest.raises(distributed.RayError, match="could not join the Ray cluster"):
+            distributed.connect(None)
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, previous)
