@@ -8,6 +8,7 @@ intact. :mod:`sxhub.stream` (chunks) and :mod:`sxhub.data` (whole tables, slices
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
 import re
@@ -149,12 +150,46 @@ def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     rose, and profit too`` (a text with an unquoted comma), ``id`` became "Sales rose" and the text " and profit
     too", and every verb labelled the fragments. A row with more fields than the first one is pandas' own error."""
     sep = "tab" if table_suffix(path) == ".tsv" else "comma"
+    if sep == "comma" and len(df.columns) <= 1:
+        other_separator_check(path)
     if isinstance(df.index, pd.RangeIndex):
         return check_tsv_quotes(df, path) if sep == "tab" else check_csv_quotes(df, path)
     raise InputError(
         f"input {str(path)!r}: its first rows have one field more than the header ({len(df.columns)} names), so a "
         f"{sep} inside a field (a text with an unquoted {sep}?) split it; quote the fields that contain one, or "
         "re-export the file (e.g. DataFrame.to_csv)."
+    )
+
+
+_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
+
+
+def other_separator_check(path: str | os.PathLike[str]) -> None:
+    """The one line for a ``.csv`` file whose header is separated by semicolons, tabs or pipes, not commas.
+
+    Such a file (Excel's CSV where the decimal mark is a comma, a TSV named .csv) read as one column named
+    ``text;gold``: every verb said it found no text column and to pass ``--text-column``, which would have labelled
+    each whole line; a comma in a text made it a parse error about field counts instead."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+            header = next((line for line in fh if line.strip()), "")
+    except OSError:
+        return
+    fields = next(csv.reader([header]), [])
+    if len(fields) != 1:
+        return
+    found = [(header.count(sep), sep) for sep in _SEPARATORS if sep in fields[0]]
+    if not found:
+        return
+    sep = max(found)[1]
+    fix = (
+        f"name it {Path(path).stem}.tsv"
+        if sep == "\t"
+        else f"re-save it with commas (e.g. pandas.read_csv(path, sep={sep!r}).to_csv('fixed.csv', index=False))"
+    )
+    raise InputError(
+        f"input {str(path)!r} is separated by {_SEPARATORS[sep]} (its header {header.strip()[:60]!r} has no comma), "
+        f"but a .csv file is read as comma-separated; {fix}."
     )
 
 
@@ -198,6 +233,8 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
         raise InputError(f"{where} cannot be read (permission denied); check the file's permissions.") from exc
     except (ValueError, TypeError, OSError, NotImplementedError, AttributeError) as exc:  # pandas/pyarrow parse errors
         # (AttributeError: pandas < 3.1 read_json on a JSONL line that is a list)
+        if suffix == ".csv":
+            other_separator_check(path)
         first_line = (str(exc).strip().splitlines() or [""])[0]
         reason = (_bad_json_line(path) if suffix == ".jsonl" else None) or f"{type(exc).__name__}: {first_line}"
         reason = reason[:200].rstrip(". ")

@@ -194,6 +194,41 @@ def test_csv_with_a_byte_order_mark_has_its_text_column(tmp_path: Path) -> None:
     assert [list(c.columns) for c in iter_chunks(path, 10)] == [["text", "label"]]
 
 
+@pytest.mark.parametrize(
+    ("body", "said", "fix"),
+    [
+        ("text;gold\nI am so sad today;sadness\nThanks a lot;gratitude\n", "semicolons", "re-save it with commas"),
+        # a comma in a text made pandas' field-count error instead of the missing text column
+        ("id;text\n1;Sales rose, and profit too\n2;Sales fell, then rose, then fell\n", "semicolons", "with commas"),
+        ("id\ttext\n1\tSales rose\n", "tabs", "name it sep.tsv"),
+    ],
+)
+def test_a_csv_separated_by_semicolons_or_tabs_is_one_line_naming_the_separator(
+    tmp_path: Path, capsys, body: str, said: str, fix: str
+) -> None:
+    """A .csv separated by semicolons (Excel where the decimal mark is a comma) read as one column, 'text;gold': every
+    verb said 'no text column found ...; pass --text-column', which would have labelled each whole line (or, with a
+    comma in a text, pandas' error about field counts). The line now names the separator and the fix."""
+    from conftest import run_cli
+
+    path = tmp_path / "sep.csv"
+    path.write_text(body, encoding="utf-8-sig")
+    with pytest.raises(
+        InputError, match=f"is separated by {said} .* but a .csv file is read as comma-separated; .*{fix}"
+    ):
+        read_table(path)
+    with pytest.raises(InputError, match=f"is separated by {said}"):  # the streaming reader of predict and annotate
+        list(iter_chunks(path, 10))
+    task = tmp_path / "task.yaml"
+    task.write_text("name: emo\nmulti_label: true\nlabels: [sadness, gratitude]\n", encoding="utf-8")
+    code, _, err = run_cli(["annotate", str(task), str(path), "-o", str(tmp_path / "o.csv"), "--dry-run"], capsys)
+    assert code == 2 and f"is separated by {said}" in err and "--text-column" not in err
+    # one column of texts that hold a semicolon is still a CSV
+    single = tmp_path / "single.csv"
+    single.write_text("text\nhello; there\nfine\n", encoding="utf-8")
+    assert read_table(single)["text"].tolist() == ["hello; there", "fine"]
+
+
 def test_label_ids_in_a_csv_are_one_line_that_shows_the_task_order(tmp_path: Path, capsys) -> None:
     """A CSV whose label column holds ids (GoEmotions' TSVs, a numpy export) said only "fix the data or the spec";
     the line now says they are ids and which name each id stands for in the task's order."""
