@@ -271,15 +271,28 @@ def missing_flag_columns_hint(df: pd.DataFrame, label_names: Sequence[str] | Non
     """For the error on a file with no label column: where it holds one true/false column for most of a
     multi-label task's labels but not for all, the ones it lacks (among 28 labels, the error's list of columns,
     cut at 20, did not show which); else ''."""
+    from .spec import label_key
+
     names = list(label_names or ())
     have = [n for n in names if n in df.columns]
-    if not multi_label or len(have) < 2 or len(have) * 2 < len(names) or len(have) == len(names):
-        return ""
     lacking = [n for n in names if n not in df.columns]
-    return (
-        f" The file has one true/false column for {len(have)} of the task's {len(names)} labels, but none for "
-        f"{lacking[:10]}: add {'it' if len(lacking) == 1 else 'them'} (0 where the label never applies)."
-    )
+    # a column written in another case or spacing ('Anger ' for anger) was told to be added: a second column of 0s
+    # beside it would have trained and scored that label as never on
+    by_key = {label_key(str(c)): str(c) for c in df.columns if c not in names}
+    renames = {by_key[label_key(n)]: n for n in lacking if label_key(n) in by_key}
+    if not multi_label or len(have) + len(renames) < 2 or (len(have) + len(renames)) * 2 < len(names) or not lacking:
+        return ""
+    hint = f" The file has one true/false column for {len(have) + len(renames)} of the task's {len(names)} labels"
+    if renames:
+        shown = ", ".join(f"{c!r} to {n!r}" for c, n in list(renames.items())[:10])
+        hint += f", {len(renames)} of them named in another case or spacing: rename {shown}"
+    missing = [n for n in lacking if n not in renames.values()]
+    if missing:
+        hint += (
+            f"{';' if renames else ','} but none for {missing[:10]}: add {'it' if len(missing) == 1 else 'them'} "
+            "(0 where the label never applies)"
+        )
+    return hint + "."
 
 
 def with_flag_labels(

@@ -682,6 +682,30 @@ def test_a_missing_flag_column_among_28_is_named() -> None:
         load_labelled(df, label_names=names, multi_label=True)
 
 
+def test_a_flag_column_named_in_another_case_is_named_with_the_rename_not_to_be_added(tmp_path: Path, capsys) -> None:
+    """GoEmotions columns with one written 'Anger ': train said "none for ['anger']: add it (0 where the label never
+    applies)", and a user who added it trained anger as never on beside their own column. The line now says which
+    column to rename to which label."""
+    from conftest import run_cli
+
+    names = ["admiration", "anger", "gratitude", "sadness", "neutral"]
+    flags = {n: [1, 0, 0] for n in names}
+    df = pd.DataFrame({"text": ["a", "b", "c"], **flags}).rename(columns={"anger": "Anger "})
+    rename = r"5 of the task's 5 labels, 1 of them named in another case or spacing: rename 'Anger ' to 'anger'\."
+    with pytest.raises(InputError, match=rename) as err:
+        load_labelled(df, label_names=names, multi_label=True)
+    assert "add it" not in str(err.value)
+    titled = pd.DataFrame({"text": ["a"], **{n.title(): [1] for n in names[:4]}})  # and one column missing
+    with pytest.raises(InputError, match=r"'Sadness' to 'sadness'; but none for \['neutral'\]: add it"):
+        load_labelled(titled, label_names=names, multi_label=True)
+    data = tmp_path / "gold.csv"
+    df.to_csv(data, index=False)
+    task = tmp_path / "task.yaml"
+    task.write_text(f"name: emo\nmulti_label: true\nlabels: {names}\n", encoding="utf-8")
+    code, _, err_text = run_cli(["train", str(task), str(data), "-o", str(tmp_path / "m")], capsys)
+    assert code == 2 and "rename 'Anger ' to 'anger'" in err_text and "add it" not in err_text, err_text
+
+
 @pytest.mark.parametrize(
     ("on", "off"), [("yes", "no"), ("Yes", "No"), ("True", "False"), ("1", "0"), ("1.0", "0.0"), (True, False)]
 )
