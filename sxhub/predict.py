@@ -272,8 +272,8 @@ class Predictor:
         return self.info.multi_label
 
     def predict(self, texts: SequenceNotStr[str], *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
-        """Labels and probabilities for ``texts``, in input order."""
-        return self.predict_prepared(self.prepare(texts), progress=progress)
+        """Labels and probabilities for ``texts`` (a list of str), in input order."""
+        return self.predict_prepared(self.prepare(text_list(texts)), progress=progress)
 
     def predict_prepared(self, prepared: Prepared, *, progress: Any = None) -> tuple[list[Any], np.ndarray]:
         """``predict`` of texts :meth:`prepare` has made ready."""
@@ -289,7 +289,7 @@ class Predictor:
 
     def predict_proba(self, texts: SequenceNotStr[str], *, progress: Any = None) -> np.ndarray:
         """An ``(n, n_labels)`` array: softmax (single-label) or sigmoid (multi-label) of the logits."""
-        return self.prepared_proba(self.prepare(texts), progress=progress)
+        return self.prepared_proba(self.prepare(text_list(texts)), progress=progress)
 
     def prepare(self, texts: SequenceNotStr[str]) -> Prepared:
         """The work before the model: each text cleaned as at training time and, on the ONNX path, tokenized.
@@ -416,6 +416,27 @@ def native_bf16(device: Any = None) -> bool:
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
     except (AttributeError, RuntimeError):  # probes private to torch: absent in some build, then no native bf16
         return False
+
+
+def text_list(texts: SequenceNotStr[str]) -> list[str]:
+    """The texts of ``predict``/``predict_proba`` as a list, each a str, or one line naming what to pass instead.
+    A DataFrame was read as its column names (two labels for 'text' and 'label'), a datasets.Dataset as its rows'
+    dicts (each row's repr predicted, the gold label inside it), and None, NaN or a number as the word: each was
+    labelled without a word. (``predict_file`` keeps a file's rows without a text, unlabelled.)"""
+    refuse_one_string("texts", texts, "texts")  # a str is a Sequence[str]: each character was labelled as a text
+    kind = type(texts).__name__
+    if hasattr(texts, "columns") or hasattr(texts, "column_names") or isinstance(texts, Mapping):
+        column = "df['text'].tolist()" if hasattr(texts, "columns") else "ds['text']"
+        raise InputError(f"texts= takes a list of texts, not a {kind}: pass its column of texts, e.g. {column}.")
+    items = list(texts)
+    for i, text in enumerate(items):
+        if not isinstance(text, str):
+            shown = repr(text) if len(repr(text)) <= 60 else f"{repr(text)[:40]}..."
+            raise InputError(
+                f"texts[{i}] is {shown} ({type(text).__name__}), not a text: pass a list of str, without the rows "
+                "that have no text (e.g. df['text'].dropna().tolist())."
+            )
+    return items
 
 
 def clean_text(text: Any, preprocessing: Mapping[str, Any]) -> str:

@@ -737,3 +737,26 @@ def test_quiet_predict_on_ray_in_process_leaves_the_callers_ray_settings(tmp_pat
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].split()[:2] == ["False", "True"], done.stdout  # its summary line first
     assert len(pd.read_parquet(tmp_path / "out.parquet")) == 2
+
+
+def test_a_dataframe_a_dataset_or_items_that_are_not_texts_are_refused(single_model: Path) -> None:
+    """predict(df) labelled the DataFrame's column names, predict(Dataset) each row's dict repr (its gold label
+    inside), and None, NaN or a number were labelled as a text: all without a word."""
+    datasets = pytest.importorskip("datasets")
+    predictor = Predictor(single_model)
+    frame = pd.DataFrame({"text": ["profit rose", "loss fell"], "label": ["positive", "negative"]})
+    for call in (predictor.predict, predictor.predict_proba):
+        with pytest.raises(InputError, match=re.escape("not a DataFrame: pass its column of texts, e.g. df['text']")):
+            call(frame)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match=re.escape("not a Dataset: pass its column of texts, e.g. ds['text']")):
+            call(datasets.Dataset.from_pandas(frame))
+        for bad, shown in ((None, "None (NoneType)"), (float("nan"), "nan (float)"), (3, "3 (int)")):
+            with pytest.raises(InputError, match=re.escape(f"texts[1] is {shown}, not a text: pass a list of str")):
+                call(["profit rose", bad])  # type: ignore[list-item]
+    # what those messages say to pass works, and a tuple, a Series or a generator are lists of texts too
+    labels, probs = predictor.predict(frame["text"].tolist())
+    assert labels == ["positive", "negative"] and probs.shape == (2, 3)
+    assert predictor.predict(datasets.Dataset.from_pandas(frame)["text"])[0] == labels
+    assert predictor.predict(pd.Series(["x", "profit rose", "loss fell"]).iloc[1:])[0] == labels
+    assert predictor.predict(t for t in ("profit rose", "loss fell"))[0] == labels  # type: ignore[arg-type]
+    assert predictor.predict([""])[1].shape == (1, 3)  # an empty text (a Space's empty box) is still a text
