@@ -120,15 +120,29 @@ def context_cuts_note(led: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------------------------------
 # inputs
 # ------------------------------------------------------------------------------------------------------------------
-def _as_prepared(spec: TaskSpec, inputs: SequenceNotStr[str] | PreparedTexts | pd.DataFrame) -> PreparedTexts:
+def _as_prepared(
+    spec: TaskSpec,
+    inputs: SequenceNotStr[str] | PreparedTexts | pd.DataFrame,
+    text_column: str | None = None,
+    keep_columns: SequenceNotStr[str] = (),
+) -> PreparedTexts:
+    refuse_one_string("keep_columns", keep_columns, "column names")
+    if isinstance(inputs, pd.DataFrame):
+        return prepare_texts(inputs, text_column=text_column, keep_columns=keep_columns, preprocess=spec.preprocess)
+    if text_column is not None or keep_columns:
+        raise UserError(
+            "annotate: text_column= and keep_columns= pick the columns of a DataFrame input; pass the DataFrame "
+            "itself (a list of texts has no columns, a PreparedTexts picked its own)."
+        )
     if isinstance(inputs, PreparedTexts):
         return inputs
-    if isinstance(inputs, pd.DataFrame):
-        return prepare_texts(inputs, preprocess=spec.preprocess)
     refuse_one_string("inputs", inputs, "texts (or a DataFrame)")
-    if not all(isinstance(t, str) for t in inputs):
+    texts = list(inputs)  # a generator is read once, here
+    if not all(isinstance(t, str) for t in texts):
         raise UserError("annotate: pass a list of texts (str), a pandas DataFrame or data.prepare_texts(...).")
-    return prepare_texts(pd.DataFrame({"text": list(inputs)}), preprocess=False, drop_duplicates=False)
+    if not texts:
+        raise UserError("annotate: inputs is an empty list; pass at least one text.")
+    return prepare_texts(pd.DataFrame({"text": texts}), preprocess=False, drop_duplicates=False)
 
 
 def output_columns(spec: TaskSpec) -> tuple[str, ...]:
@@ -244,11 +258,14 @@ async def aannotate(
     backoff: float = 1.0,
     max_wait: float = 60.0,
     seed: int = 0,
+    text_column: str | None = None,
+    keep_columns: SequenceNotStr[str] = (),
 ) -> AnnotateResult:
     """Label ``inputs`` with the teachers (default: the spec's, else ``$SXHUB_TEACHER``, else ``local``).
 
-    ``inputs`` is a list of texts (used as given), a DataFrame (prepared with the spec's preprocessing) or a
-    :class:`~sxhub.data.PreparedTexts`. ``teachers`` are :class:`Teacher` objects (used and left open) or specs
+    ``inputs`` is a list of texts (used as given), a DataFrame (prepared with the spec's preprocessing: its texts are
+    ``text_column``, default ``text`` or a usual synonym, and ``keep_columns`` are copied to the result, as
+    ``--text-column`` and ``--keep-column`` do) or a :class:`~sxhub.data.PreparedTexts`. ``teachers`` are :class:`Teacher` objects (used and left open) or specs
     (opened and closed here). ``cache`` is a LabelCache, a folder, None (``$SXHUB_CACHE``) or False (no cache).
     ``max_retries`` bounds retries of transient failures per request, ``max_invalid`` the re-asks after an invalid
     answer. ``dry_run`` only estimates tokens and cost.
@@ -256,7 +273,7 @@ async def aannotate(
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
     n_samples = resolve_samples(spec, samples)
-    prepared = _as_prepared(spec, inputs)
+    prepared = _as_prepared(spec, inputs, text_column, keep_columns)
     check_kept_columns(spec, prepared.kept_columns)
     entries = _teacher_specs(spec, teachers)
     base = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -781,3 +782,26 @@ def test_cli_dry_run_prints_its_estimate_on_stdout_under_quiet(task_file: Path, 
     assert as_json.exit_code == 0, as_json.output
     planned = json.loads(as_json.stdout)["requests_planned"]  # one JSON object, nothing else on stdout
     assert planned > 0 and f"dry run: 2 texts, {planned} requests planned" in res.stdout
+
+
+def test_a_dataframe_takes_text_column_and_keep_columns_as_the_cli_does(tmp_path: Path) -> None:
+    """annotate(spec, df) with texts in an unusual column said "pass --text-column (Python: text_column=)", but
+    annotate took no text_column= (TypeError), nor a way to keep an expert column for agree; an empty list said
+    "column 'text' holds no non-empty text; check --text-column", and a generator was read empty."""
+    fake = FakeTeacher(responder=by_keyword)
+    frame = pd.DataFrame({"headline": ["Profit rose.", "Sales fell."], "expert": ["positive", "negative"]})
+    with pytest.raises(UserError, match=r"no text column found .* \(Python: text_column=\)"):
+        run(make_spec(), frame, [fake], tmp_path)
+    result = run(make_spec(), frame, [fake], tmp_path, text_column="headline", keep_columns=["expert"])
+    assert result.frame["text"].tolist() == ["Profit rose.", "Sales fell."]
+    assert result.frame["label"].tolist() == result.frame["expert"].tolist() == ["positive", "negative"]
+    with pytest.raises(UserError, match=re.escape("text column 'body' not found")):
+        run(make_spec(), frame, [fake], tmp_path, text_column="body")
+    with pytest.raises(UserError, match=re.escape("text_column= and keep_columns= pick the columns of a DataFrame")):
+        run(make_spec(), ["Profit rose."], [fake], tmp_path, text_column="headline")
+    with pytest.raises(UserError, match=re.escape("keep_columns= takes a list of column names, not one string")):
+        run(make_spec(), frame, [fake], tmp_path, text_column="headline", keep_columns="expert")
+    with pytest.raises(UserError, match=re.escape("annotate: inputs is an empty list; pass at least one text.")):
+        run(make_spec(), [], [fake], tmp_path)
+    generated = run(make_spec(), (t for t in ["Profit rose."]), [fake], tmp_path)
+    assert generated.frame["label"].tolist() == ["positive"]
