@@ -50,6 +50,8 @@ def read_table(
     that reads texts to label) also reads texts one per line, a ``.txt`` file or ``-`` for stdin, into a ``text``
     column, as predict reads them (:func:`sxhub.stream.iter_input`).
     """
+    if not isinstance(source, (str, os.PathLike)):
+        raise not_a_source(source)
     text = str(source)
     if lines and is_lines_source(text):
         check_input(text, None)
@@ -69,6 +71,19 @@ def read_table(
             raise InputError(f"input {text!r} has no rows{' in ' + rows.describe() if not rows.is_all else ''}.")
         return pd.concat(chunks).reset_index(drop=True)
     return read_file(text, limit=limit, usecols=usecols)
+
+
+def not_a_source(source: object) -> InputError:
+    """A Python caller's data that is neither a path, a Hub id nor a DataFrame (where a DataFrame goes): a
+    datasets.Dataset was refused as 'input "Dataset({ features: [...] })" not found', its repr taken for a path."""
+    kind = type(source).__name__
+    if hasattr(source, "to_pandas"):  # a datasets.Dataset (or a polars / pyarrow table)
+        fix = "pass ds.to_pandas() (a pandas DataFrame)"
+    elif kind.endswith("Dict") and hasattr(source, "column_names"):  # datasets.DatasetDict: one split of it
+        fix = "pick a split and pass ds['train'].to_pandas() (a pandas DataFrame)"
+    else:
+        fix = "pass a pandas DataFrame"
+    return InputError(f"the data is a {kind}, not a file; {fix}, or the path of a .csv, .jsonl or .parquet file.")
 
 
 # the text column's option as the CLI and the Python API spell it: these messages reach both, and a Python caller

@@ -768,3 +768,32 @@ def test_text_column_messages_name_the_option_for_the_cli_and_python() -> None:
     assert "or name it 'text'" in refusals[1]
     with pytest.raises(InputError, match=re.escape("--max-chars (Python: max_chars=)")):
         prepare_texts(frame, text_column="contenu", max_chars=5)
+
+
+def test_a_datasets_dataset_where_a_file_goes_names_to_pandas(tmp_path: Path) -> None:
+    """train/agree/evaluate(..., ds) with a datasets.Dataset said 'input "Dataset({\\n features: [...]})" not
+    found; pass a .csv...', its repr read as a path; now one line that names ds.to_pandas(), which works."""
+    datasets = pytest.importorskip("datasets")
+    from sxhub import TaskSpec, TrainConfig, agree
+    from sxhub.evaluate import evaluate
+    from sxhub.train import train
+
+    frame = pd.DataFrame({"text": ["profit rose", "loss fell"], "label": ["up", "down"], "gold": ["up", "up"]})
+    ds = datasets.Dataset.from_pandas(frame)
+    spec = TaskSpec(name="t", labels=["up", "down"])
+    fix = "the data is a Dataset, not a file; pass ds.to_pandas() (a pandas DataFrame), or the path of a .csv"
+    calls = [
+        lambda: train(spec, ds, TrainConfig(output_dir=tmp_path / "m")),
+        lambda: agree(ds, gold="gold"),
+        lambda: evaluate(tmp_path / "no-model", ds),
+        lambda: load_labelled(ds),
+    ]
+    for call in calls:
+        with pytest.raises(InputError, match=re.escape(fix)):
+            call()
+    with pytest.raises(InputError, match=re.escape("the data is a DatasetDict, not a file; pick a split and pass")):
+        agree(datasets.DatasetDict({"train": ds}), gold="gold")
+    with pytest.raises(InputError, match=re.escape("the data is a list, not a file; pass a pandas DataFrame, or")):
+        load_labelled(["profit rose"])  # type: ignore[arg-type]
+    assert agree(ds.to_pandas(), gold="gold")["n"] == 2
+    assert not (tmp_path / "m").exists()
