@@ -20,7 +20,7 @@ import os
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,9 @@ class AnnotateResult:
     """The labelled rows (``frame``), one decision per row, and the run's ledger."""
 
     frame: pd.DataFrame
-    decisions: list[Decision]
+    # out of the repr: a notebook cell ending in ``result`` printed every Decision (about 100 characters a text:
+    # 100 MB for a million texts) after the frame, whose own repr pandas already cuts short
+    decisions: list[Decision] = field(repr=False)
     ledger: dict[str, Any]
 
     @property

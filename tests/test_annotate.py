@@ -805,3 +805,13 @@ def test_a_dataframe_takes_text_column_and_keep_columns_as_the_cli_does(tmp_path
         run(make_spec(), [], [fake], tmp_path)
     generated = run(make_spec(), (t for t in ["Profit rose."]), [fake], tmp_path)
     assert generated.frame["label"].tolist() == ["positive"]
+
+
+def test_the_result_repr_does_not_grow_with_the_texts(tmp_path: Path) -> None:
+    # a notebook cell ending in `result` printed every Decision after the (cut short) frame: ~100 characters a text
+    fake = FakeTeacher(responder=by_keyword)
+    result = run(make_spec(), [f"Profit rose {i}." for i in range(2000)], [fake], tmp_path, cache=False)
+    shown = repr(result)
+    assert shown.startswith("AnnotateResult(frame=") and "Decision(" not in shown
+    assert len(shown) < 10_000 and "'n_texts': 2000" in shown
+    assert len(result.decisions) == 2000 and result.decisions[0].label == "positive"
