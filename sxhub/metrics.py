@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .sequences import refuse_one_string
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -212,6 +213,12 @@ def _score_multi(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence
 
 def score(gold: Sequence[Any], pred: Sequence[Any], label_names: Sequence[str], multi_label: bool) -> dict[str, Any]:
     """Score predicted labels against gold labels (names; lists of names for multi-label). JSON-able result."""
+    for name, value, items in (
+        ("gold", gold, "labels"),
+        ("pred", pred, "labels"),
+        ("label_names", label_names, "names"),
+    ):
+        refuse_one_string(name, value, items)  # read letter by letter: "gold label(s) ['o', 'p', 's'] are not among"
     gold, pred = [_as_list(g) for g in gold], [_as_list(p) for p in pred]
     if multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again
         from .spec import rejoin_comma_names

@@ -284,3 +284,18 @@ def test_a_label_neither_in_gold_nor_predicted_has_no_f1_in_the_per_label_table(
     assert "not in the reference labels and never predicted: no precision, recall or F1" in report
     # the JSON keeps scikit-learn's zero_division=0 figures (scripts read them); the table is what misled
     assert r["per_label"][absent[0]]["f1"] == 0.0
+
+
+def test_one_string_for_a_list_is_refused_in_one_line() -> None:
+    # score("pos", "pos", ...) read each string letter by letter: "gold label(s) ['o', 'p', 's'] are not among ..."
+    labels = ["positive", "negative"]
+    calls = [
+        ("gold= takes a list of labels, not one string: pass ['positive'].", ("positive", ["positive"], labels)),
+        ("pred= takes a list of labels, not one string: pass ['positive'].", (["positive"], "positive", labels)),
+        ("label_names= takes a list of names, not one string: pass ['ab'].", (["a"], ["a"], "ab")),
+    ]
+    for message, (gold, pred, names) in calls:
+        with pytest.raises(InputError) as refused:
+            score(gold, pred, names, multi_label=False)
+        assert str(refused.value) == message
+    assert score(("positive",), ("positive",), tuple(labels), multi_label=False)["accuracy"] == 1.0
