@@ -19,7 +19,7 @@ from .data import read_table
 from .errors import InputError
 from .labelled import expert_label_cell, load_labelled, parse_label_cell
 from .metrics import score
-from .predict import Predictor, read_model_info, resolve_model_dir
+from .predict import Predictor, check_predictor_model, read_model_info, resolve_model_dir
 from .spec import TaskSpec
 
 
@@ -48,6 +48,8 @@ def evaluate(
     # the data and the model's labels are checked before the model loads (seconds for a real student): a bad file,
     # a missing --gold column or a label the model does not know is refused at once
     frame = data if isinstance(data, pd.DataFrame) else read_table(data)
+    if predictor is not None:
+        check_predictor_model(model_dir, predictor)
     model_path = predictor.model_dir if predictor else resolve_model_dir(model_dir)
     info = predictor.info if predictor else read_model_info(model_path)
     gold = load_labelled(

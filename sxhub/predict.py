@@ -30,7 +30,7 @@ from .data import (
     is_missing_text,
     preprocessing_config,
 )
-from .errors import InputError, ModelError
+from .errors import InputError, ModelError, UserError
 from .model_folder import check_complete
 from .run_record import SXHUB_JSON
 from .sequences import SequenceNotStr, refuse_one_string
@@ -92,6 +92,19 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
             f"model {str(model)!r} is neither a local folder nor a Hub model that can be downloaded "
             f"({type(exc).__name__}); check the path or the repo id and HF_TOKEN."
         ) from exc
+
+
+def check_predictor_model(model_dir: str | os.PathLike[str], predictor: Predictor) -> None:
+    """Refuse a ``predictor=`` loaded from another folder than ``model_dir``: ``evaluate(other, data,
+    predictor=p)`` scored ``p``'s model and reported it as if it were ``other``'s, without a word. A Hub id (no such
+    local path) is left to the predictor, which resolved it when it loaded."""
+    given = Path(model_dir)
+    if given.exists() and given.resolve() != Path(predictor.model_dir).resolve():
+        raise UserError(
+            f"model_dir {os.fspath(model_dir)!r} is not the model predictor= was loaded from "
+            f"({os.fspath(predictor.model_dir)!r}); pass that folder as model_dir, or leave predictor= out to load "
+            f"{os.fspath(model_dir)!r}."
+        )
 
 
 def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:

@@ -23,7 +23,7 @@ import pandas as pd
 
 from .data import TEXT_COLUMN_OPTION, find_text_column, is_missing_text, text_cell
 from .errors import InputError
-from .predict import Predictor, Prepared
+from .predict import Predictor, Prepared, check_predictor_model
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
 from .tables import arrow_table, output_suffix, parquet_errors, plain_json, records_json, table_suffix
 
@@ -413,6 +413,8 @@ def predict_file(
     from .progress import progress_bar
 
     check_input(source, text_column)  # a missing or empty input fails before the model is loaded
+    if predictor is not None:
+        check_predictor_model(model_dir, predictor)
     writer = _ChunkWriter(Path(output))  # so does an output of an unknown kind
     # and a table's first chunk: its text column found and holding texts (--text-column idx, a column of numbers, was
     # refused only once the model had loaded: seconds, an ONNX session). Texts one per line have nothing to check,

@@ -760,3 +760,26 @@ def test_a_dataframe_a_dataset_or_items_that_are_not_texts_are_refused(single_mo
     assert predictor.predict(pd.Series(["x", "profit rose", "loss fell"]).iloc[1:])[0] == labels
     assert predictor.predict(t for t in ("profit rose", "loss fell"))[0] == labels  # type: ignore[arg-type]
     assert predictor.predict([""])[1].shape == (1, 3)  # an empty text (a Space's empty box) is still a text
+
+
+def test_a_predictor_of_another_model_is_refused_not_scored_as_this_one(
+    single_model: Path, multi_model: Path, tmp_path: Path
+) -> None:
+    """``evaluate(other, data, predictor=p)`` scored ``p``'s model and returned it as the result for ``other``
+    (``predict_file`` likewise wrote ``p``'s labels): one line now says which folder the predictor was loaded from.
+    The same folder, however written, is accepted."""
+    from sxhub.errors import UserError
+    from sxhub.evaluate import evaluate
+    from sxhub.predict_files import predict_file
+
+    source = tmp_path / "single.csv"
+    pd.DataFrame({"text": TEXTS, "label": ["negative"] * len(TEXTS)}).to_csv(source, index=False)
+    predictor = Predictor(single_model)
+    with pytest.raises(UserError, match="is not the model predictor= was loaded from") as caught:
+        evaluate(multi_model, source, predictor=predictor)
+    assert len(str(caught.value).splitlines()) == 1 and str(single_model) in str(caught.value)
+    with pytest.raises(UserError, match="is not the model predictor= was loaded from"):
+        predict_file(multi_model, source, tmp_path / "out.csv", predictor=predictor)
+    assert not (tmp_path / "out.csv").exists()
+    same = Path(os.path.relpath(single_model, Path.cwd()))
+    assert evaluate(same, source, predictor=predictor)["n"] == len(TEXTS)
