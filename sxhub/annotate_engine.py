@@ -101,6 +101,9 @@ class _Engine(_Stops):
         self.rejected_texts: list[set[str]] = [set() for _ in self.teachers]  # which texts they were for
         self.hung_texts: list[set[str]] = [set() for _ in self.teachers]  # every try timed out, since the last reply
         self.failing_texts: list[set[str]] = [set() for _ in self.teachers]  # every try 429/5xx, since the last reply
+        self.answered: list[tuple[list[dict[str, str]], int] | None] = [None for _ in self.teachers]  # a request
+        # each teacher answered (this run or from the cache): asked again before a stop for failing or hung texts
+        self.probing = [asyncio.Lock() for _ in self.teachers]
         self.cut_texts: list[set[str]] = [set() for _ in self.teachers]  # every reply cut off, since the last vote
         self.valid_votes = [0] * len(self.teachers)
         self.invalid_texts: list[set[str]] = [set() for _ in self.teachers]  # every answer invalid, before any vote
@@ -216,10 +219,10 @@ class _Engine(_Stops):
         except ServerGoneError as exc:
             raise self._gone(idx, exc, time.monotonic() - started) from exc
         except TimedOutError as exc:
-            self._check_hung(idx, exc, messages)
+            await self._check_hung(idx, exc, messages)
             raise
         except RetryableTeacherError as exc:
-            self._check_failing(idx, exc, messages)
+            await self._check_failing(idx, exc, messages)
             raise
         raise AssertionError("unreachable: tenacity reraises the last error")
 
@@ -242,6 +245,7 @@ class _Engine(_Stops):
         if hit is None and self.cache is not None:
             hit = await self._claim(idx, key)
         if hit is not None:
+            self.answered[idx] = (messages, seed)
             ledger.cached += 1
             if hit.input_tokens is None or hit.output_tokens is None:
                 ledger.cached_without_usage += 1
@@ -323,6 +327,7 @@ class _Engine(_Stops):
                 self.cache.release(key)
             raise
         self.successes[idx] += 1
+        self.answered[idx] = (messages, seed)
         self.hung_texts[idx].clear()  # it answers: timeouts since were not a hung server
         self.failing_texts[idx].clear()  # nor were errors since a server that answers only errors
         self._note_server(idx)

@@ -16,8 +16,9 @@ import signal
 from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from .errors import TeacherUnavailableError
+from .errors import TeacherError, TeacherUnavailableError
 from .interrupts import TwoStepStop
+from .ledger import TeacherLedger
 from .spec import TaskSpec
 from .teachers import (
     ContextLengthError,
@@ -67,11 +68,18 @@ class _Stops:
     rejected_texts: list[set[str]]
     hung_texts: list[set[str]]
     failing_texts: list[set[str]]
+    answered: list[tuple[list[dict[str, str]], int] | None]
+    probing: list[asyncio.Lock]
+    schema: dict[str, Any] | None
+    ledgers: dict[str, TeacherLedger]
     cut_texts: list[set[str]]
     valid_votes: list[int]
     invalid_texts: list[set[str]]
     sending: int
     stopping: asyncio.Event
+
+    def _count_tokens(self, idx: int, tokens_in: int | None, tokens_out: int | None) -> None:
+        raise NotImplementedError  # the engine's: a reply's tokens in the teacher's ledger
 
     def _max_tokens(self, teacher: Teacher) -> int:
         return teacher.spec.max_tokens if teacher.spec else 256
@@ -184,13 +192,52 @@ class _Stops:
             f"task spec{shorter})"
         )
 
-    def _check_hung(self, idx: int, exc: TimedOutError, messages: list[dict[str, str]]) -> None:
+    async def _still_answers(self, idx: int, texts: set[str], limit: int) -> bool:
+        """Whether teacher ``idx`` answers, once, a request it answered before (in this run or from the cache),
+        asked when ``texts`` reached ``limit`` with no reply in between; ``texts`` is then cleared.
+
+        Texts the server fails on every try (a 500 for those inputs, a generation that never ends in time) are
+        retried for seconds, so they end after every other reply, in a row: the run stopped as for a server
+        answering nothing, and every rerun, which asks only them (the rest are cached), stopped again before OUT
+        was written. A server that answers the earlier request fails those texts alone; one that does not stops the
+        run. One request per such stop, counted in the ledger; an interrupt or a teacher that never answered asks
+        nothing."""
+        async with self.probing[idx]:
+            if len(texts) < limit:  # a reply, or another worker's probe, came meanwhile
+                return True
+            good = self.answered[idx]
+            if good is None or self.stopping.is_set():
+                return False
+            messages, seed = good
+            teacher = self.teachers[idx]
+            ledger = self.ledgers[self.names[idx]]
+            ledger.requests += 1
+            self.sending += 1
+            try:
+                call = teacher.acomplete(
+                    messages,
+                    schema=self.schema,
+                    temperature=self.spec.temperature,
+                    seed=seed,
+                    max_tokens=self._max_tokens(teacher),
+                )
+                reply = await asyncio.wait_for(call, self._timeout(teacher))
+            except (TeacherError, TimeoutError):
+                return False
+            finally:
+                self.sending -= 1
+            self._count_tokens(idx, reply.input_tokens, reply.output_tokens)
+            texts.clear()
+            return True
+
+    async def _check_hung(self, idx: int, exc: TimedOutError, messages: list[dict[str, str]]) -> None:
         """Stop the run when every try timed out for EARLY_STOP_HUNG different texts with no reply in between: a
         server that takes connections and answers nothing (hung, or far too slow for the timeout) cost the timeout
-        times the tries for each remaining text, hours on a large input, and every one ended failed."""
+        times the tries for each remaining text, hours on a large input, and every one ended failed. Unless it
+        still answers a request it answered before (:meth:`_still_answers`): then those texts time out alone."""
         hung = self.hung_texts[idx]
         hung.add(json.dumps(messages, sort_keys=True))
-        if len(hung) < EARLY_STOP_HUNG:
+        if len(hung) < EARLY_STOP_HUNG or await self._still_answers(idx, hung, EARLY_STOP_HUNG):
             return
         where = self._where(idx)
         raise TeacherUnavailableError(
@@ -200,15 +247,16 @@ class _Stops:
             "run the same command to resume."
         ) from exc
 
-    def _check_failing(self, idx: int, exc: RetryableTeacherError, messages: list[dict[str, str]]) -> None:
+    async def _check_failing(self, idx: int, exc: RetryableTeacherError, messages: list[dict[str, str]]) -> None:
         """Stop the run when every try failed with an error worth retrying (429, 5xx, an error body) for
         EARLY_STOP_FAILING different texts with no reply in between: a server behind a proxy whose backend died
         (nginx's 502 on every request), a daily quota (429 with a Retry-After of hours) or a broken model answered
         each remaining text with the same error after some 15 s of retries; 13 of 16 texts ended failed in 68 s and
-        annotate exited 0 (a large input: hours). Sporadic errors between replies never add up to a stop."""
+        annotate exited 0 (a large input: hours). Sporadic errors between replies never add up to a stop, nor do
+        texts that fail while the server still answers a request it answered before (:meth:`_still_answers`)."""
         failing = self.failing_texts[idx]
         failing.add(json.dumps(messages, sort_keys=True))
-        if len(failing) < EARLY_STOP_FAILING:
+        if len(failing) < EARLY_STOP_FAILING or await self._still_answers(idx, failing, EARLY_STOP_FAILING):
             return
         fix = {
             429: "The server rate-limits this run: lower --concurrency, or wait for its quota to renew",

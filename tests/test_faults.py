@@ -172,7 +172,8 @@ def test_a_server_answering_only_errors_stops_the_run_and_the_next_run_resumes(
     message = str(info.value)
     assert "answered only errors" in message and f"HTTP {status}" in message and fix in message
     assert "run the same command" in message and "\n" not in message
-    assert len(server.requests) == 2 + 3 * 2  # two replies, then three texts of two tries: not all twelve
+    # two replies, three texts of two tries, then one request answered before (the backend is not back): not all twelve
+    assert len(server.requests) == 2 + 3 * 2 + 1
     port = int(server.url.rsplit(":", 1)[1].split("/")[0])
     with FakeOpenAIServer(port=port) as server:  # the backend back up
         result = run(server, texts, tmp_path)
@@ -189,6 +190,27 @@ def test_texts_failing_between_replies_never_stop_the_run(tmp_path: Path) -> Non
     with FakeOpenAIServer(every_other) as server:
         result = run(server, texts, tmp_path, concurrency=1, max_retries=1, backoff=0.01)
     assert list(result.frame["failed"]) == [bool(i % 2) for i in range(10)]
+
+
+@pytest.mark.parametrize("fault", ["always-500", "always-hangs"])
+def test_texts_the_server_always_fails_never_stop_the_run_that_asks_only_them(tmp_path: Path, fault: str) -> None:
+    """A server that answers most texts but fails a few of them on every try (a 500 for those inputs, or a
+    generation that never ends in time): those texts, retried for seconds, ended after every other reply, three in a
+    row with no reply between, and the run stopped with 'answered only errors ... restart it'; every rerun asks only
+    them (the rest are cached), so it stopped again and OUT was never written. Before stopping, the engine asks once
+    a request the server answered (this run or the cache): it answers, so those texts fail alone and the run ends."""
+    texts = [f"text {i}" for i in range(6)] + [f"{fault} {i}" for i in range(4)]
+    with FakeOpenAIServer(faulty) as server:
+        first = run(server, texts, tmp_path, concurrency=2, max_retries=1, backoff=0.01)
+    assert list(first.frame["failed"]) == [False] * 6 + [True] * 4
+    assert set(first.frame[first.frame["failed"]]["label"]) == {None}
+    assert first.ledger["failed_texts"] == 4
+    with FakeOpenAIServer(faulty) as server:  # the rerun: only the four failing texts are asked, then one probe
+        second = run(server, texts, tmp_path, concurrency=1, max_retries=1, backoff=0.01)
+        fault_requests = sum(1 for body in server.requests if fault in user_text(body))
+    assert list(second.frame["failed"]) == [False] * 6 + [True] * 4
+    assert fault_requests == 4 * 2 and len(server.requests) - fault_requests >= 1  # a probe of a cached text
+    assert second.ledger["teachers"]["srv"]["requests"] == len(server.requests)
 
 
 def test_invalid_answers_after_a_valid_vote_never_stop_the_run(tmp_path: Path) -> None:
