@@ -125,6 +125,11 @@ def redact_url(url: str) -> str:
 # `sxhub endpoint up --namespace ORG` creates it)
 ENDPOINT_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}"
 ENDPOINT_REF = rf"^(?:{ENDPOINT_NAME}/)?{ENDPOINT_NAME}$"
+# a base_url given as the chat route's full URL (sxhub appends /chat/completions to base_url itself)
+CHAT_ROUTE = re.compile(r"/chat/completions/*$", re.IGNORECASE)
+# HOST:PORT[/path] without a scheme (localhost, an IPv4 address or a dotted name): never a Hub model id, whose
+# optional ':provider' suffix follows OWNER/NAME
+SERVER_ADDRESS = re.compile(r"^(?:localhost|\d{1,3}(?:\.\d{1,3}){3}|[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+):\d{1,5}(?:/|$)")
 
 
 @dataclass
@@ -180,6 +185,18 @@ class TeacherSpec:
                     f"teachers: base_url {redact_url(self.base_url)!r} has no host or an invalid port (1-65535); "
                     "write e.g. http://127.0.0.1:8080/v1."
                 )
+        if self.base_url and CHAT_ROUTE.search(urlsplit(self.base_url).path):  # pasted from a server's docs
+            parts = urlsplit(self.base_url)
+            fixed = parts._replace(path=CHAT_ROUTE.sub("", parts.path)).geturl()
+            raise SpecError(
+                f"teachers: base_url {redact_url(self.base_url)!r} ends with /chat/completions, the route sxhub adds "
+                f"itself; write {redact_url(fixed)!r}."
+            )
+        if self.model and not self.base_url and not self.endpoint and SERVER_ADDRESS.match(self.model):
+            raise SpecError(
+                f"teachers: {self.model!r} is a server's address without http://, not a Hub model id; write "
+                f"http://{self.model} (a teacher's base_url)."
+            )
         if self.structured not in {"auto", "json_object", "json_schema", "grammar", "none"}:
             raise SpecError(
                 f"teachers: structured={self.structured!r}; use auto, json_object, json_schema, grammar or none."

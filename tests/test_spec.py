@@ -47,6 +47,15 @@ def test_answer_schema_single_and_multi() -> None:
         # the run hung (no host) or ended in an OverflowError traceback (port out of range)
         ({"name": "t", "labels": ["a", "b"], "teachers": ["http://"]}, "has no host or an invalid port"),
         ({"name": "t", "labels": ["a", "b"], "teachers": ["http://127.0.0.1:99999/v1"]}, "has no host or an invalid"),
+        # the chat route pasted from a server's docs: vLLM answered 404, llama.cpp and Ollama went undetected (their
+        # schema never sent) and the run stopped on invalid answers, advising `server:`
+        (
+            {"name": "t", "labels": ["a", "b"], "teachers": ["http://127.0.0.1:8000/v1/chat/completions/"]},
+            "ends with /chat/completions, the route sxhub adds itself; write 'http://127.0.0.1:8000/v1'",
+        ),
+        # an address without http://: taken for a Hub model id, refused for want of an HF token (or sent to the Hub)
+        ({"name": "t", "labels": ["a", "b"], "teachers": ["localhost:8000/v1"]}, "write http://localhost:8000/v1"),
+        ({"name": "t", "labels": ["a", "b"], "teachers": [{"model": "10.0.0.5:8080"}]}, "write http://10.0.0.5:8080"),
         ({"name": "t", "labels": ["a", "b"], "teachers": [{"modle": "x"}]}, "unknown key(s) ['modle']"),
         # answers are matched ignoring case and spacing: one of two such labels could never be chosen
         ({"name": "t", "labels": ["Positive", "positive"]}, "['Positive', 'positive'] differ only in case or spacing"),
@@ -286,6 +295,7 @@ def test_teacher_parsing_and_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     url = TeacherSpec.parse("http://127.0.0.1:8080/v1")
     assert url.base_url == "http://127.0.0.1:8080/v1" and not url.is_local
     hub = TeacherSpec.parse("mistralai/Mixtral-8x7B-Instruct-v0.1")
+    assert TeacherSpec.parse("meta-llama/Llama-3.3-70B-Instruct:fireworks-ai").model  # a provider suffix is no port
     assert hub.name == "mistralai/Mixtral-8x7B-Instruct-v0.1"
     spec = TaskSpec(name="t", labels=["a", "b"])
     assert [t.model for t in spec.default_teachers()] == ["local"]
