@@ -204,6 +204,21 @@ def test_annotate_with_nothing_at_base_url_fails_at_once(tmp_path: Path, capsys:
     assert not (tmp_path / "o.jsonl").exists()
 
 
+def test_https_to_a_plain_http_server_says_to_write_http() -> None:
+    """``--teacher https://HOST:PORT/v1`` where the server speaks plain HTTP (vLLM, llama.cpp, Ollama and TGI all do
+    by default) said "nothing answers at https://... ([SSL: WRONG_VERSION_NUMBER] ...); start its server": the
+    server was up. The line now says it speaks plain HTTP and gives the http:// base_url."""
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "a"}')) as server:
+        assert server.url.startswith("http://")
+        https = "https://" + server.url.removeprefix("http://")
+        teacher = InferenceClientTeacher(TeacherSpec(base_url=https, model="m", timeout=5))
+        with pytest.raises(TeacherUnavailableError) as info:
+            complete(teacher)
+    line = str(info.value)
+    assert len(line.splitlines()) == 1
+    assert f"the server at {https} speaks plain HTTP, not HTTPS" in line and f"write base_url {server.url}," in line
+
+
 def test_a_missing_tuned_model_folder_is_an_error_not_a_hub_model_id(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

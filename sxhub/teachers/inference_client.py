@@ -359,6 +359,16 @@ class InferenceClientTeacher(Teacher):
 
         if self._answered or not self.base_url or not isinstance(exc, httpx2.ConnectError):
             return
+        url = urlparse(self.base_url)
+        # the TLS hello got a plain-HTTP answer (OpenSSL 3.0-3.1 say WRONG_VERSION_NUMBER, 3.2 on RECORD_LAYER_FAILURE)
+        if url.scheme == "https" and any(
+            code in str(exc) for code in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE")
+        ):
+            plain = url._replace(scheme="http").geturl()
+            raise TeacherUnavailableError(
+                f"teacher {self.name!r}: the server at {self.base_url} speaks plain HTTP, not HTTPS ({exc}); write "
+                f"base_url {plain}, then run again."
+            ) from exc
         raise TeacherUnavailableError(
             f"teacher {self.name!r}: nothing answers at {self.base_url} ({exc or type(exc).__name__}); start its "
             "server or fix base_url, then run again."
