@@ -19,6 +19,7 @@ from .data import read_table, with_text_column
 from .errors import PublishError
 from .labelled import (
     TWIN_CHECK_COLUMNS,
+    expert_label_cell,
     failed_flags,
     flagged_twins,
     flagged_twins_line,
@@ -335,10 +336,46 @@ def _shared_strings(values: list[Any]) -> list[Any]:
     return values
 
 
-def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec) -> tuple[pd.DataFrame, int, int]:
+def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
+    """The experts' column ``gold`` as the label column holds its labels: a name (single-label) or a list of names,
+    None where the experts gave none (:func:`~sxhub.labelled.expert_label_cell`), so that it is published typed as
+    the labels are. A CSV's multi-label cell is JSON text (``'["joy", "anger"]'``) and was published as a string,
+    a JSONL or Parquet one as a list of strings. Each distinct cell is read once and equal cells are one object. A
+    name the task does not have is refused, in one line, before any split is built."""
+    multi = spec.multi_label
+    read: dict[Any, Any] = {}
+    names: set[str] = set()
+    cells = column.tolist()
+    del column
+    for i, value in enumerate(cells):
+        try:
+            key = (type(value), tuple(value) if isinstance(value, list) else value)
+            cell = read[key]
+        except KeyError:
+            cell = read[key] = expert_label_cell(value, multi_label=multi)
+            if multi and isinstance(cell, list):  # a comma-separated cell split a name with a comma: joined again
+                cell = read[key] = rejoin_comma_names(cell, spec.label_names)
+            names.update(cell if isinstance(cell, list) else [] if cell is None else [cell])
+        except TypeError:  # an unhashable cell (a list of lists, a dict)
+            cell = expert_label_cell(value, multi_label=multi)
+            names.update(cell if isinstance(cell, list) else [] if cell is None else [cell])
+        cells[i] = cell
+    unknown = sorted(names - set(spec.label_names))
+    if unknown:
+        raise PublishError(
+            f"the --gold column {gold!r} holds label(s) {unknown[:10]} that are not among the task's labels "
+            f"{spec.label_names}; fix the data or the task's labels."
+        )
+    return pd.Series(cells, dtype=object)
+
+
+def load_annotated(
+    source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec, gold: str | None = None
+) -> tuple[pd.DataFrame, int, int]:
     """The annotate output without its failed rows: (frame, rows read, rows failed); list cells as Python lists,
     except the ``votes`` of a Parquet file: one Arrow column (``pd.ArrowDtype``), each cell read as the list of
-    :func:`_vote` dicts it holds (:func:`vote_rows` reads them in batches)."""
+    :func:`_vote` dicts it holds (:func:`vote_rows` reads them in batches). ``gold``: the experts' column, its cells
+    read as the label column's are (:func:`_expert_cells`)."""
     frame, votes_read = _read_parquet_votes(source)
     if frame is None:
         frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
@@ -380,6 +417,11 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     unknown = sorted({n for v in frame[col] for n in (v if spec.multi_label else [v])} - set(spec.label_names))
     if unknown:
         raise PublishError(f"labels {unknown[:10]} are not in the task's labels {spec.label_names}; fix the spec.")
+    if gold is not None:
+        from .dataset_card import check_gold_column
+
+        check_gold_column(gold, spec, frame.columns)
+        frame[gold] = _expert_cells(frame[gold], spec, gold)
     if "votes" in frame.columns:
         at = frame.columns.get_loc("votes")  # out of the frame first, so that each cell read can be released
         if votes_read is None:  # the popped column is not held here: _votes_column releases each cell it converts
@@ -392,8 +434,9 @@ def load_annotated(source: str | os.PathLike[str] | pd.DataFrame, spec: TaskSpec
     return frame, n_input, int((failed & ~flagged).sum())  # the twins left out are not failed rows
 
 
-def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
-    """Typed features: ClassLabel (or a list of them), the vote structs and agreement; other columns inferred."""
+def dataset_features(frame: pd.DataFrame, spec: TaskSpec, gold: str | None = None) -> Any:
+    """Typed features: ClassLabel (or a list of them), the vote structs and agreement; the experts' column ``gold``
+    typed as the labels are; other columns inferred."""
     from datasets import ClassLabel, Features, List, Value
     from datasets.features.features import generate_from_arrow_type
 
@@ -416,7 +459,9 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec) -> Any:
     import pyarrow as pa
 
     for col in frame.columns:
-        if col not in feats and col not in _DROPPED:
+        if col == gold:  # its cells as the label column's (load_annotated): the same type, whatever the file
+            feats[col] = feats[spec.label_column]
+        elif col not in feats and col not in _DROPPED:
             feats[col] = generate_from_arrow_type(pa.array(frame[col].tolist()).type)
     return Features(feats)
 
@@ -464,15 +509,17 @@ def build_dataset(
     seed: int = 42,
     validation_size: float = 0.1,
     test_size: float = 0.1,
+    gold: str | None = None,
 ) -> tuple[Any, dict[str, Any]]:
-    """A typed ``DatasetDict`` (train/validation/test) from annotate output, and the facts the card states."""
+    """A typed ``DatasetDict`` (train/validation/test) from annotate output, and the facts the card states;
+    ``gold``: the experts' column, published typed as the labels are."""
     from datasets import DatasetDict
 
     spec = load_spec(spec)
-    frame, n_input, n_failed = load_annotated(source, spec)
-    features = dataset_features(frame, spec)
+    frame, n_input, n_failed = load_annotated(source, spec, gold)
+    features = dataset_features(frame, spec, gold)
     splits, stratified = split_frame(frame, spec, seed=seed, validation_size=validation_size, test_size=test_size)
-    dd = DatasetDict({name: _split_dataset(part, features) for name, part in splits.items()})
+    dd = DatasetDict({name: _split_dataset(part, features, gold) for name, part in splits.items()})
     facts = {"n_input": n_input, "n_failed": n_failed, "stratified": stratified, "seed": seed, "frame": frame}
     facts["splits"] = splits
     return dd, facts
@@ -506,19 +553,40 @@ def _lean(array: Any) -> Any:
     return pa.Array.from_buffers(kind, len(array), own, null_count=array.null_count, children=children)
 
 
-def _split_dataset(part: pd.DataFrame, features: Any) -> Any:
+def _label_codes(cells: list[Any], feature: Any) -> Any:
+    """An experts' column (:func:`_expert_cells`) as the Arrow array of its ``ClassLabel`` feature (or list of them),
+    made column-wise by Arrow: each name's index, null where the experts gave none. ``Features.encode_column`` made
+    one Python int (a list of them per multi-label row) per cell, the peak of a 1M-row publish."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    multi = not hasattr(feature, "names")
+    names = pa.array(feature.feature.names if multi else feature.names, pa.string())
+    if not multi:
+        return pc.index_in(pa.array(cells, pa.string()), value_set=names).cast(pa.int64())
+    lists = pa.array(cells, pa.list_(pa.string()))
+    return _relist(lists, pc.index_in(lists.values, value_set=names).cast(pa.int64()))
+
+
+def _split_dataset(part: pd.DataFrame, features: Any, gold: str | None = None) -> Any:
     """One split as a typed ``Dataset``: its columns made as ``Dataset.from_dict`` makes them, the votes of an Arrow
-    ``votes`` column cast to their feature's type (the same table, without a Python copy of every vote)."""
+    ``votes`` column cast to their feature's type (the same table, without a Python copy of every vote), and the
+    experts' column ``gold`` made by Arrow (:func:`_label_codes`)."""
     from datasets import Dataset, DatasetInfo, Features
     from datasets.fingerprint import generate_random_fingerprint
     from datasets.table import InMemoryTable
 
+    arrow: dict[str, Any] = {}  # the columns made as Arrow arrays
     votes = arrow_votes(part["votes"]) if "votes" in part.columns else None
-    if votes is None:
+    if votes is not None:
+        arrow["votes"] = votes.combine_chunks() if votes.num_chunks != 1 else votes.chunk(0)
+    if gold is not None:
+        arrow[gold] = _label_codes(part[gold].tolist(), features[gold])
+    if not arrow:
         return Dataset.from_dict({c: part[c].tolist() for c in features}, features=features)
     import pyarrow as pa
 
-    rest = Features({c: f for c, f in features.items() if c != "votes"})
+    rest = Features({c: f for c, f in features.items() if c not in arrow})
     try:  # datasets' own typing of a column, internal to it: its public from_dict below if a release moves it
         from datasets.arrow_writer import OptimizedTypedSequence
     except ImportError:  # datasets 5.1 to 5.2 have it (a test hides it)
@@ -532,9 +600,10 @@ def _split_dataset(part: pd.DataFrame, features: Any) -> Any:
                 for c, f in rest.items()
             }
         ).table
-    typed = features.arrow_schema.field("votes").type
-    votes = votes.combine_chunks() if votes.num_chunks != 1 else votes.chunk(0)
-    table = table.add_column(list(features).index("votes"), pa.field("votes", typed), [_lean(votes.cast(typed))])
+    for at, name in enumerate(features):  # in the features' order: each one before it is in the table already
+        if name in arrow:
+            typed = features.arrow_schema.field(name).type
+            table = table.add_column(at, pa.field(name, typed), [_lean(arrow.pop(name).cast(typed))])
     # a fingerprint given: hashing the table to make one serialised a copy of it (written nowhere, and the split's
     # cache is never saved)
     return Dataset(

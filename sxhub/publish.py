@@ -20,7 +20,7 @@ from .cards import LABEL_PLOT, plot_label_distribution, render_dataset_card
 from .commits import dataset_commit, generator_commit, model_commit, space_commit
 from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build_dataset, as before the split
 from .dataset_build import release_arrow_memory, with_flag_gold
-from .dataset_card import agreement_facts, check_gold_column, dataset_card_data, dataset_context, label_counts
+from .dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError, SpecError
 from .hub import latest_revision, publish_folder, warn_unloadable_model
 from .repo import (
@@ -57,9 +57,7 @@ def write_dataset_folder(
     """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot."""
     spec = load_spec(spec)
     source, gold = with_flag_gold(source, spec, gold)
-    dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
-    if gold is not None:  # before anything is written
-        check_gold_column(gold, spec, facts["frame"].columns)
+    dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size, gold=gold)  # checks gold's column
     (folder / "data").mkdir(parents=True, exist_ok=True)
     for name in dd:  # no loop name left holding a split past its release below
         dd[name].to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))

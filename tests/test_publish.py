@@ -842,6 +842,63 @@ def test_an_expert_column_with_a_missing_cell_publishes(tmp_path: Path) -> None:
     assert "The column `gold` holds expert labels for 29 texts" in (folder / "README.md").read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_the_gold_column_is_published_typed_as_the_labels_whatever_the_file(
+    tmp_path: Path, multi_label: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`annotate --keep-column gold` to a CSV writes a multi-label expert cell as JSON text, and `publish dataset
+    --gold gold` published it as that string ('["negative", "positive"]', a `Value('string')` feature), while the same
+    file as JSONL or Parquet gave a list of strings, and a single-label one a plain string. The experts' column is
+    now typed as the labels are (`ClassLabel`, or a list of them) from any file, a cell the experts left empty is
+    null and `[]` no label, and the card's figures are the same; a name the task lacks is refused in one line."""
+    from datasets import load_dataset
+
+    from sxhub.tables import write_table
+
+    spec = _spec(multi_label)
+    names, col = spec.label_names, spec.label_column
+    rows = _rows(spec)
+    expected: dict[str, Any] = {}
+    for i, row in enumerate(rows):
+        if multi_label:
+            row["gold"] = [] if i == 6 else [names[i % 3], names[(i + i // 3) % 3]][: 1 + i % 2]
+        row["gold"] = None if i == 5 else row["gold"]
+        expected[row["text"]] = row["gold"]
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    agreement = {}
+    for fmt in ("csv", "jsonl", "parquet"):
+        data = write_table(rows, tmp_path / f"labelled.{fmt}")
+        folder = tmp_path / f"ds-{fmt}"
+        argv = ["publish", "dataset", str(data), "--task", str(task), "--gold", "gold", "--to", str(folder)]
+        code, _, err = run_cli([*argv, "--repo-id", "me/x"], capsys)
+        assert code == 0, err
+        files = {s: str(folder / "data" / f"{s}-00000-of-00001.parquet") for s in ("train", "validation", "test")}
+        dd = load_dataset("parquet", data_files=files)
+        for split in dd.values():
+            assert split.features["gold"] == split.features[col], fmt
+            label = split.features["gold"].feature if multi_label else split.features["gold"]
+            for text, gold in zip(split["text"], split["gold"], strict=True):
+                read = (
+                    None if gold is None else [label.int2str(g) for g in gold] if multi_label else label.int2str(gold)
+                )
+                assert read == expected[text], (fmt, text)
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        agreement[fmt] = card[card.index("## Agreement with experts") : card.index("## Cost")]
+    assert "holds expert labels for 38 texts" in agreement["csv"]  # 40, less the failed text and the empty cell
+    assert agreement["csv"] == agreement["jsonl"] == agreement["parquet"]
+
+    rows[2]["gold"] = ["bogus"] if multi_label else "bogus"
+    data = write_table(rows, tmp_path / "bogus.csv")
+    argv = ["publish", "dataset", str(data), "--task", str(task), "--gold", "gold", "--to", str(tmp_path / "bogus")]
+    code, _, err = run_cli([*argv, "--repo-id", "me/x"], capsys)
+    assert code == 2 and not (tmp_path / "bogus").exists()
+    assert err.strip().splitlines()[-1] == (
+        "Error: the --gold column 'gold' holds label(s) ['bogus'] that are not among the task's labels "
+        "['positive', 'neutral', 'negative']; fix the data or the task's labels."
+    )
+
+
 def _writer(files: dict[str, str]) -> Any:
     def write(folder: Path, repo_id: str) -> None:
         for name, text in files.items():
@@ -2501,7 +2558,7 @@ def _folder_with_every_split_held(source: Path, spec: TaskSpec, folder: Path, go
     from sxhub.dataset_build import build_dataset
     from sxhub.dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
 
-    dd, facts = build_dataset(source, spec)
+    dd, facts = build_dataset(source, spec, gold=gold)
     (folder / "data").mkdir(parents=True)
     for name, ds in dd.items():
         ds.to_parquet(str(folder / "data" / f"{name}-00000-of-00001.parquet"))
