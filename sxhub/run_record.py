@@ -160,12 +160,19 @@ def file_vote_teachers(source: str | os.PathLike[str], rows: np.ndarray, chunk_r
     return list(names)
 
 
-def record_teachers(model_dir: str | os.PathLike[str], teachers: list[str]) -> None:
+def record_teachers(
+    model_dir: str | os.PathLike[str], teachers: list[str], *, label_column: str | None = None
+) -> None:
     """Write ``teachers`` (:func:`label_teachers`) into the student's ``sxhub.json``: the model card and the Space
-    name these, not the task spec's teachers, which ``annotate --teacher`` may have replaced."""
+    name these, not the task spec's teachers, which ``annotate --teacher`` may have replaced. ``label_column`` (the
+    column the labels were read from, ``LabelledData.label_column``) goes into its ``train`` record: a student that
+    learned an expert ``gold`` column (``train --label-column gold``) is told apart from one that learned
+    ``label``."""
     path = Path(model_dir) / SXHUB_JSON
     if not path.is_file():
         return
     info = json.loads(path.read_text(encoding="utf-8"))
     info["teachers"] = list(teachers)
+    if label_column is not None and isinstance(info.get("train"), dict):
+        info["train"]["label_column"] = label_column
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

@@ -64,6 +64,10 @@ def train_fingerprint(spec: TaskSpec, rows: pd.DataFrame, config: TrainConfig, *
     and the training options."""
     digest = hashlib.sha256()
     options = {k: v for k, v in asdict(config).items() if k not in NOT_TRAINING_INPUT}
+    if options.get("label_column") is None:
+        # run trains on the vote (it has no --label-column): unset, the hash is the one a run before the option
+        # recorded, whose student a rerun reuses rather than trains again
+        options.pop("label_column", None)
     head = {"spec": spec.to_dict(), "options": options, "columns": [c for c in rows.columns if c != gold]}
     digest.update(json.dumps(head, sort_keys=True, default=jsonable).encode())
     columns = head["columns"]

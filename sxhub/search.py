@@ -94,8 +94,8 @@ def search(
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
-                             multi_label=spec.multi_label, label_option=None,
-                             read_votes=config.soft_labels)  # fmt: skip
+                             multi_label=spec.multi_label, label_column=config.label_column,
+                             label_option="--label-column", read_votes=config.soft_labels)  # fmt: skip
     output_dir = Path(config.output_dir)
     created = not output_dir.exists()
     # inside -o (same filesystem), the kept trial moved in as train moves a student in (sxhub.model_folder): -o

@@ -226,12 +226,27 @@ def write_model_folder(
         has_gold=any("experts" in name for name in evaluations),
         local_teacher=labelled_by_local(teachers),
         no_votes=teachers == [],  # trained on labels without teacher votes: no teacher is credited
+        # the column it learned when not the teachers' own (train --label-column gold: the experts' labels)
+        label_column=_learned_column(info),
         license_stated=bool(spec.license),
         sxhub_version=__version__,
         versions=versions(),
     )
     card.save(folder / "README.md")
     return folder
+
+
+def _learned_column(info: Mapping[str, Any]) -> str | None:
+    """Where the labels a student learned came from, as the card names it beside "the labels came with the texts":
+    ``column `gold``` (``train --label-column gold``), or the true/false columns of a multi-label file; None for
+    ``label``/``labels`` (the usual columns) or a student trained before sxhub recorded it."""
+    column = (info.get("train") or {}).get("label_column")
+    if not isinstance(column, str) or column in ("label", "labels"):
+        return None
+    # LabelledData.label_column of a file with one true/false column per label names them, not one column
+    return (
+        column if column.startswith("the ") and column.endswith(" true/false label columns") else f"column `{column}`"
+    )
 
 
 def threshold_fit(info: Mapping[str, Any]) -> str | None:

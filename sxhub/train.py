@@ -185,8 +185,8 @@ def train(
     if not isinstance(data, LabelledData):
         # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
-                             multi_label=spec.multi_label, label_option=None,
-                             read_votes=config.soft_labels)  # fmt: skip
+                             multi_label=spec.multi_label, label_column=config.label_column,
+                             label_option="--label-column", read_votes=config.soft_labels)  # fmt: skip
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     # trained on the texts as every reader of the model will clean them (the block saved with it, max_length aside)
@@ -197,7 +197,8 @@ def train(
     if config.validation_file is not None:
         try:
             held_out = load_labelled(config.validation_file, text_column=config.text_column,
-                                     label_names=spec.label_names, multi_label=spec.multi_label, label_option=None,
+                                     label_names=spec.label_names, multi_label=spec.multi_label,
+                                     label_column=config.label_column, label_option="--label-column",
                                      read_votes=config.soft_labels)  # fmt: skip
         except InputError as exc:
             raise InputError(f"validation file {str(config.validation_file)!r}: {exc}") from exc
@@ -265,7 +266,8 @@ def train(
             )
         if staging is not None:
             stale = stale_export(out, staging, result)
-            record_teachers(staging, teachers)  # what the model card and the Space name
+            # what the model card and the Space name, and the column learned (label, or the experts' gold)
+            record_teachers(staging, teachers, label_column=data.label_column)
             # what publish and evaluate must not count as held out (sxhub.trained_texts)
             trained_texts.save(
                 staging,

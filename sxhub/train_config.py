@@ -49,6 +49,9 @@ class TrainConfig:
     validation_file: str | os.PathLike[str] | None = None
     # the column of texts in the labelled file and the validation file (None: text or a usual synonym)
     text_column: str | None = None
+    # the column of labels to learn, in the labelled file and the validation file (None: label or labels, or one
+    # true/false column per label): e.g. the experts' `gold` column that sxhub annotate keeps beside the teachers'
+    label_column: str | None = None
     threads: int | None = None
     early_stopping_patience: int = 2
     weight_decay: float = 0.01
@@ -99,6 +102,13 @@ class TrainConfig:
             check_int("layers", self.layers, low=1)
         check_number("distill_temperature", self.distill_temperature, low=0, low_open=True, high=100)
         check_number("distill_weight", self.distill_weight, low=0, low_open=True, high=1)
+        if self.soft_labels and self.label_column not in (None, "label", "labels"):
+            # the shares are the teachers' votes on their own label: learned, they would overrule the column asked for
+            raise UserError(
+                f"--soft-labels learns the teachers' vote shares (the 'votes' column), not the labels of column "
+                f"{self.label_column!r}: drop --soft-labels to learn {self.label_column!r}, or drop --label-column "
+                "to learn the teachers' votes."
+            )
 
     def fitted(self, n_train: int, hidden_size: int | None) -> tuple[TrainConfig, str | None]:
         """This config with batch size and learning rate fitted where they were left at None, and a note saying

@@ -354,6 +354,35 @@ def test_threads_reach_autotrains_trainer(
     assert (tmp_path / "threads").read_text().strip() == "7", "without --threads the environment's setting holds"
 
 
+def test_label_column_is_autotrains_target(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    autotrain_style_model: Path,
+    tiny_base_model: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """sxhub train --backend autotrain --label-column gold: AutoTrain's trainer gets the experts' gold as its target
+    (written as codes into data/train.jsonl and data/valid.jsonl), not the teachers' label beside it."""
+    from conftest import run_cli
+
+    body = f'cat data/train.jsonl data/valid.jsonl > "{tmp_path}/given.jsonl"\ncp -r "{autotrain_style_model}" autotrain-project\n'
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, body)))
+    frame = _frame(4)
+    swapped = {"positive": "negative", "negative": "positive", "neutral": "neutral"}
+    frame = frame.assign(gold=frame["label"], label=frame["label"].map(swapped))
+    frame.to_csv(tmp_path / "labelled.csv", index=False)
+    (tmp_path / "task.yaml").write_text(f"name: fin\nlabels: {TASK_LABELS}\n")
+    argv = ["train", str(tmp_path / "task.yaml"), str(tmp_path / "labelled.csv"), "-o", str(tmp_path / "m")]
+    argv += ["--base", str(tiny_base_model), "--backend", "autotrain", "--epochs", "1", "--val-size", "0.25"]
+    code, _, err = run_cli([*argv, "--label-column", "gold"], capsys)
+    assert code == 0, err
+    given = pd.read_json(tmp_path / "given.jsonl", lines=True)
+    names = {code: name for name, code in autotrain.label_codes(TASK_LABELS).items()}
+    gold = dict(zip(frame["text"], frame["gold"], strict=True))
+    assert len(given) == 12 and [names[c] for c in given["label"]] == [gold[t] for t in given["text"]]
+    assert json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]["label_column"] == "gold"
+
+
 def test_fake_run_that_exits_0_without_a_model_is_a_backend_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_base_model: Path
 ) -> None:

@@ -38,6 +38,7 @@ class Trials:
     scores: list[float] = field(default_factory=list)
     beside: list[list[str]] = field(default_factory=list)  # the other trial folders there as each trial started
     seconds: float = 0.0  # how long each trial takes
+    data: list[Any] = field(default_factory=list)  # the labelled data each trial was given
 
 
 @pytest.fixture
@@ -49,6 +50,7 @@ def trials(monkeypatch: pytest.MonkeyPatch) -> Trials:
     def fake_train(spec: TaskSpec, data: Any, config: TrainConfig, **_: Any) -> TrainResult:
         n = len(seen.configs)
         seen.configs.append(config)
+        seen.data.append(data)
         out = Path(config.output_dir)
         seen.beside.append(sorted(p.name for p in out.parent.iterdir()))
         time.sleep(seen.seconds)
@@ -298,3 +300,24 @@ def test_the_cli_puts_optunas_verbosity_back(
             assert optuna.logging.get_verbosity() == optuna.logging.DEBUG
     finally:
         optuna.logging.set_verbosity(start)
+
+
+def test_search_learns_the_label_column_asked_for(
+    tmp_path: Path, trials: Trials, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """train --search --label-column gold: every trial learns the experts' gold, not the teachers' label beside it."""
+    from conftest import run_cli
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml(), encoding="utf-8")
+    frame = _frame()
+    frame = frame.assign(
+        gold=frame["label"], label=frame["label"].map({"positive": "negative", "negative": "positive"})
+    )
+    frame.to_csv(tmp_path / "labelled.csv", index=False)
+    argv = ["train", str(task), str(tmp_path / "labelled.csv"), "-o", str(tmp_path / "m"), "--search", "2"]
+    code, _, err = run_cli([*argv, "--label-column", "gold"], capsys)
+    assert code == 0, err
+    assert len(trials.data) == 2
+    for data in trials.data:
+        assert data.label_column == "gold" and data.labels == frame["gold"].tolist()

@@ -320,6 +320,33 @@ def test_multi_label_thresholds_saved_and_pipeline_gives_sigmoid_scores(tiny_bas
     assert by_label["price"] > 0.5 and by_label["place"] > 0.5 and by_label["product"] < 0.5
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_multi_label_learns_the_label_column_asked_for(suffix: str, tiny_base_model: Path, tmp_path: Path) -> None:
+    """``label_column="gold"`` (``train --label-column gold``): the experts' label sets, a JSON list per cell in a
+    CSV and a list in Parquet, are learned, not the teachers' ``labels`` beside them; an empty gold cell is a row
+    the experts did not label, left out and counted as for ``labels``. train read ``labels`` only."""
+    from sxhub.predict import Predictor
+
+    frame = multi_frame()
+    gold = frame["labels"].tolist()
+    teacher = [[n for n in MULTI.label_names if n not in labels] for labels in gold]  # all the experts left out
+    cells: list[Any] = [json.dumps(g) if suffix == ".csv" else g for g in gold]
+    cells[0] = None
+    frame = frame.assign(labels=[json.dumps(t) if suffix == ".csv" else t for t in teacher], gold=cells)
+    path = tmp_path / f"labelled{suffix}"
+    write_table(frame, path)
+    out = tmp_path / "student"
+
+    result = train(MULTI, path, fast_config(out, tiny_base_model, label_column="gold"))
+
+    assert result.n_train + result.n_val == len(frame) - 1
+    assert "1 row(s) with an empty label cell were left out." in result.notes
+    predicted, _ = Predictor(out).predict(["price cheap discount store city the", "product launch the"])
+    # the teachers' labels are the rest: product for the first text, not product for the second
+    assert sorted(predicted[0]) == ["place", "price"] and "product" in predicted[1]
+    assert json.loads((out / "sxhub.json").read_text())["train"]["label_column"] == "gold"
+
+
 def test_tune_thresholds_maximises_f1_per_label() -> None:
     probs = np.array([[0.9, 0.3], [0.8, 0.25], [0.2, 0.1], [0.1, 0.05]])
     gold = np.array([[1, 1], [1, 1], [0, 0], [0, 0]])

@@ -92,6 +92,12 @@ from .params import OutputPath, only_applies, requires, threads_option
     metavar="COLUMN",
     help="Column with the texts, in LABELLED and --validation [text or a usual synonym].",
 )
+@click.option(
+    "--label-column",
+    metavar="COLUMN",
+    help="Column with the labels to learn, in LABELLED and --validation (e.g. an expert `gold` column) [label or "
+    "labels, or one 0/1 column per label].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
     task: str,
@@ -120,6 +126,7 @@ def train(
     threads: int | None,
     min_steps: int,
     text_column: str | None,
+    label_column: str | None,
     as_json: bool,
 ) -> None:
     """Fine-tune a student classifier on LABELLED (text + label/labels) for the task in TASK.
@@ -162,6 +169,7 @@ def train(
         val_size=val_size,
         validation_file=validation,
         text_column=text_column,
+        label_column=label_column,
         threads=threads,
         min_steps=min_steps,
         max_minutes=max_minutes,
