@@ -72,8 +72,8 @@ def _vote_counts(column: pd.Series, rule: Any, spec: TaskSpec) -> dict[str, Any]
     """Per text whether some vote gave labels; ties (re-voted by ``rule``), failed votes, votes, teachers (in order
     of first vote) and the most samples of one teacher on one text, counted a batch of texts at a time (a votes
     column kept as Arrow is never whole Python, and its reasons are left unread)."""
-    from .dataset_build import vote_batches
     from .vote import vote_teachers
+    from .votes_column import vote_batches
 
     ties = failed = n_votes = 0
     voted: list[bool] = []
@@ -164,8 +164,8 @@ def gold_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str) -> dict[str, Any]
 
 def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> dict[str, Any] | None:
     """Each teacher's and sample's reliability (``sxhub.reliability``) as card rows; ``None`` without votes."""
-    from .dataset_build import VoteRows
     from .reliability import teacher_reliability
+    from .votes_column import VoteRows
 
     if "votes" not in frame.columns:
         return None

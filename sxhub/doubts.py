@@ -195,9 +195,9 @@ def _read_rows(
 
 def _read_labelled(source: str | os.PathLike[str]) -> tuple[pd.DataFrame, ParquetVotes | None]:
     """The file as :func:`read_table` reads it, except the ``votes`` of a Parquet file in annotate's layout
-    (:func:`sxhub.dataset_build._read_parquet_votes`): those are held as read, in Arrow (:class:`ParquetVotes`),
+    (:func:`sxhub.votes_column._read_parquet_votes`): those are held as read, in Arrow (:class:`ParquetVotes`),
     and the frame's ``votes`` column is a placeholder."""
-    from .dataset_build import _read_parquet_votes
+    from .votes_column import _read_parquet_votes
 
     frame, path = _read_parquet_votes(source)
     if frame is None:
@@ -215,7 +215,7 @@ class ParquetVotes:
     reason, a label) is one object, as pandas makes it."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        from .dataset_build import VOTES_BATCH, parquet_votes_chunks
+        from .votes_column import VOTES_BATCH, parquet_votes_chunks
 
         self.chunks = list(parquet_votes_chunks(path, VOTES_BATCH))
 

@@ -648,7 +648,7 @@ def test_parquet_votes_across_batches_give_the_frames_queue_and_each_rows_vote_s
     from sxhub.data import read_table
     from sxhub.reliability import valid_labels
 
-    monkeypatch.setattr("sxhub.dataset_build.VOTES_BATCH", 7)  # 150 rows: 22 batches
+    monkeypatch.setattr("sxhub.votes_column.VOTES_BATCH", 7)  # 150 rows: 22 batches
     frame, _ = synthetic(n=150, seed=5)
     votes = [list(v) for v in frame["votes"]]
     votes[30] = [{**votes[30][0], "scores": [{"label": "positive", "p": 0.7}, {"label": "neutral", "p": 0.3}]}]

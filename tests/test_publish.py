@@ -2359,7 +2359,7 @@ def test_a_full_disk_that_names_no_file_names_the_folder_being_written(
 
 
 def _varied_rows(spec: TaskSpec, *, scored: bool) -> list[dict[str, Any]]:
-    """Annotate-style rows whose votes take every shape :func:`sxhub.dataset_build._vote` reads: two teachers,
+    """Annotate-style rows whose votes take every shape :func:`sxhub.votes_column._vote` reads: two teachers,
     failed votes and failed rows, a missing reason, a field annotate no longer writes, a text without votes, and (a
     scoring teacher's) label scores, some of them empty."""
     rows = _rows(spec, n=60)
@@ -2403,7 +2403,7 @@ def test_a_parquet_files_votes_kept_as_arrow_publish_what_python_votes_did(
         import datasets.arrow_writer
 
         monkeypatch.delattr(datasets.arrow_writer, "OptimizedTypedSequence")
-    from sxhub import dataset_build
+    from sxhub import votes_column
     from sxhub.data import read_table
     from sxhub.dataset_build import build_dataset
     from sxhub.publish import write_dataset_folder
@@ -2419,12 +2419,12 @@ def test_a_parquet_files_votes_kept_as_arrow_publish_what_python_votes_did(
     frame = read_table(path)
     assert frame["votes"].dtype == object
 
-    dataset_build.VOTES_BATCH = 7  # the card's figures read the votes in several batches
+    votes_column.VOTES_BATCH = 7  # the card's figures read the votes in several batches
     try:
         arrow = write_dataset_folder(path, spec, tmp_path / "arrow", repo_id="me/x", gold="gold")
         python = write_dataset_folder(frame, spec, tmp_path / "python", repo_id="me/x", gold="gold")
     finally:
-        dataset_build.VOTES_BATCH = 20_000
+        votes_column.VOTES_BATCH = 20_000
     written = sorted(p.relative_to(python) for p in python.rglob("*") if p.is_file())
     assert written == sorted(p.relative_to(arrow) for p in arrow.rglob("*") if p.is_file())
     assert len([p for p in written if p.suffix == ".parquet"]) == 3
@@ -2592,7 +2592,7 @@ def test_publish_dataset_releases_the_written_splits_before_the_cards_figures(
     import pyarrow as pa
 
     from sxhub import publish
-    from sxhub.dataset_build import arrow_votes
+    from sxhub.votes_column import arrow_votes
 
     spec = _spec(multi_label)
     if scored:

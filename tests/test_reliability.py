@@ -434,12 +434,12 @@ def test_reliability_read_once_equals_every_vote_kept(monkeypatch: pytest.Monkey
     is not counted on for it."""
     import pyarrow as pa
 
-    from sxhub import dataset_build
-    from sxhub.dataset_build import VoteRows
+    from sxhub import votes_column
     from sxhub.vote import vote_scores
+    from sxhub.votes_column import VoteRows
 
     names = ["positive", "not positive", "neutral"]
-    monkeypatch.setattr(dataset_build, "VOTES_BATCH", 7)  # many batches: a text's place must survive each
+    monkeypatch.setattr(votes_column, "VOTES_BATCH", 7)  # many batches: a text's place must survive each
     rng = np.random.default_rng(3)
     votes, gold = [], []
     for i in range(60):
