@@ -86,7 +86,8 @@ def multi_hot(data: Any, rows: list[int]) -> np.ndarray:
 
 
 def one_fold(train_df: Any, test_df: Any) -> dict[str, Any]:
-    from sxhub.predict import Predictor, read_model_info
+    from sxhub.model_info import read_model_info
+    from sxhub.predict import Predictor
     from sxhub.spec import load_spec
 
     spec = load_spec({"name": "fourp-tweets", "labels": student.FOURP_LABELS, "multi_label": True})

@@ -37,8 +37,8 @@ def texts_of(path: Path, column: str) -> list[str]:
 
 def main() -> None:
     from sxhub.export_int8 import onnx_logits
+    from sxhub.model_info import read_model_info
     from sxhub.onnx_runtime import decision_shifts, label_shifts, near_ties, threshold_logits
-    from sxhub.predict import read_model_info
     from sxhub.trained_texts import seen
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -88,8 +88,9 @@ def fidelity(model_dir: Path, texts: list[str], gold: np.ndarray, fitting: list[
     against its saved threshold."""
     from sxhub.activations import sigmoid
     from sxhub.export import RECHECK_QUANTILE, onnx_logits
+    from sxhub.model_info import read_model_info
     from sxhub.onnx_runtime import decision_margins, decision_shifts, label_shifts, near_ties, threshold_logits
-    from sxhub.predict import Predictor, read_model_info
+    from sxhub.predict import Predictor
 
     info = read_model_info(model_dir)
     assert info.labels == FOURP_LABELS and info.multi_label, info.labels

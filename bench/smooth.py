@@ -57,8 +57,8 @@ def scored(probs: np.ndarray, reference: np.ndarray, gold: list[str], labels: li
 def run_graph(model_dir: Path, graph: Path, texts: list[str]) -> tuple[np.ndarray, float]:
     """Probabilities of ``graph`` on ``texts`` and its speed in texts per CPU-second x threads."""
     from sxhub.activations import softmax
+    from sxhub.model_info import read_model_info
     from sxhub.onnx_runtime import OnnxClassifier
-    from sxhub.predict import read_model_info
 
     classifier = OnnxClassifier(model_dir, graph, max_length=read_model_info(model_dir).max_length,
                                 threads=THREADS, batch_size=32)  # fmt: skip

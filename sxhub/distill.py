@@ -51,7 +51,7 @@ def check_distill_teacher(model: str, spec: TaskSpec) -> None:
     """``--distill MODEL``: a classifier folder whose labels are the task's, in any order (else one error):
     :func:`teacher_logits` puts its outputs in the task's order, as ``--base`` a student reorders its head. Refused
     for labels in another order, a model trained for this very task was called one of another task."""
-    from .predict import read_model_info
+    from .model_info import read_model_info
 
     info = read_model_info(model)
     if sorted(info.labels) != sorted(spec.label_names) or info.multi_label != spec.multi_label:

@@ -19,7 +19,8 @@ from .data import read_table
 from .errors import InputError
 from .labelled import expert_label_cell, load_labelled, parse_label_cell
 from .metrics import score
-from .predict import Predictor, check_predictor_model, read_model_info, resolve_model_dir
+from .model_info import read_model_info, resolve_model_dir
+from .predict import Predictor, check_predictor_model
 from .spec import TaskSpec
 
 

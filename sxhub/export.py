@@ -42,19 +42,15 @@ from .export_int8 import (  # the int8 stage; its recipes, margin and logits sta
     fit_recheck_margin,  # noqa: F401
     onnx_logits,  # noqa: F401
 )
+from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, read_model_info
 from .predict import (
-    ONNX_DIR,
-    ONNX_FILE,
-    ONNX_INT8_FILE,
-    SXHUB_JSON,
     Predictor,
     clean_text,
     load_student,
     load_tokenizer,
     native_bf16,
-    read_model_info,
 )
-from .run_record import library_versions
+from .run_record import SXHUB_JSON, library_versions
 from .trained_texts import FILE as TRAINED_TEXTS_FILE
 from .trained_texts import seen
 

@@ -19,8 +19,9 @@ import numpy as np
 
 from .errors import ModelError
 from .export_check import Agreement, compare, timed
+from .model_info import ONNX_INT8_FILE, read_model_info
 from .onnx_runtime import describe_margin, margin_values
-from .predict import ONNX_INT8_FILE, Predictor, clean_text, read_model_info
+from .predict import Predictor, clean_text
 from .quantize import (
     CALIBRATION_TEXTS,
     SMOOTH_ALPHA,

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .predict import read_model_info
+from .model_info import read_model_info
 
 CALIBRATION_TEXTS = 256  # static int8's activation ranges, and "mixed"'s ranking of the MatMuls, use this many texts
 METHODS = ("per-channel", "dynamic", "static")  # what quantize_int8 builds ("mixed" is per-channel with exclusions)

@@ -275,7 +275,8 @@ def predict_ray(
     """Label every row of ``source`` with an actor pool of ``workers`` students (default: the cluster's CPUs) and
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
-    from .predict import backend_name, onnx_path, read_model_info, resolve_model_dir
+    from .model_info import onnx_path, read_model_info, resolve_model_dir
+    from .predict import backend_name
     from .predict_files import PredictSummary, first_chunk_column, iter_chunks
 
     if str(source) == STDIN:

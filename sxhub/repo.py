@@ -141,7 +141,7 @@ def model_info(model_dir: Path) -> tuple[dict[str, Any], TaskSpec]:
     that disagree) is one :class:`PublishError` line naming the fix, as is one whose labels make no task (a single
     label): a JSONDecodeError (exit 1) or the spec's "needs at least 2 labels" did not say what to pass."""
     from .errors import SpecError
-    from .predict import read_model_info
+    from .model_info import read_model_info
     from .teachers.synthetic_folder import read_info
 
     if read_info(model_dir) is not None:  # a causal LM: no classifier head, no labels to serve
@@ -229,7 +229,7 @@ def copy_model(src: Path, dst: Path, *, about: Mapping[str, Any] | None = None) 
     the card's snippet (which read ``config.json``) clean texts as ``predict`` does. ``about`` (what the Space
     shows: teachers, scores, speed, repos) is stored in the copy's ``sxhub.json``.
     """
-    from .predict import read_model_info
+    from .model_info import read_model_info
 
     try:
         preprocessing = read_model_info(src).preprocessing

@@ -131,7 +131,7 @@ def reusable_student(out: Path, model_dir: Path, fingerprint: str) -> TrainResul
 def _model_hash(model_dir: Path) -> str:
     """A hash of the files of the model folder the export reads (:data:`EXPORT_READS`; name and bytes), with
     ``sxhub.json`` (the labels, thresholds, preprocessing the check reads) without the ``export`` block it writes."""
-    from .predict import SXHUB_JSON
+    from .run_record import SXHUB_JSON
 
     digest = hashlib.sha256()
     for path in sorted(p for p in model_dir.iterdir() if p.is_file() and _export_reads(p.name)):
@@ -178,14 +178,14 @@ def export_fingerprint(model_dir: Path, data: Path, options: dict[str, Any]) -> 
 
 def _export_files(model_dir: Path) -> dict[str, str | None]:
     """The hash of each file the export writes (None: not there)."""
-    from .predict import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE
+    from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE
 
     return {name: file_hash(model_dir / ONNX_DIR / name) for name in (ONNX_FILE, ONNX_INT8_FILE)}
 
 
 def _export_record(model_dir: Path) -> Any:
     """The ``export`` block of the model's ``sxhub.json`` (None when there is none)."""
-    from .predict import SXHUB_JSON
+    from .run_record import SXHUB_JSON
 
     try:
         info = json.loads((model_dir / SXHUB_JSON).read_text(encoding="utf-8"))

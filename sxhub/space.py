@@ -35,7 +35,7 @@ def load_app_module() -> ModuleType:
 def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None = None) -> Any:
     """The Space's ``gr.Blocks`` for ``model`` (a local folder or a Hub repo id), examples from its task."""
     from .model_card import expert_facts
-    from .predict import read_model_info, resolve_model_dir
+    from .model_info import read_model_info, resolve_model_dir
 
     ref, title, about, preprocessing = str(model), None, None, None
     if Path(ref).is_dir():

@@ -95,7 +95,7 @@ MASK_NAMES = {"url": "URLs", "email": "e-mails", "handle": "@handles", "phone": 
 def space_cleaning(model_dir: Path) -> str:
     """What the Space README says of the model's preprocessing, from its saved block (as ``sxhub predict`` reads it):
     the masks it applies, or that texts are used as typed (a ``preprocess: false`` model has no steps)."""
-    from .predict import read_model_info
+    from .model_info import read_model_info
 
     block = read_model_info(model_dir).preprocessing
     masks = [MASK_NAMES.get(str(s.get("name")), str(s.get("name"))) for s in block.get("steps") or ()]

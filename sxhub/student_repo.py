@@ -60,7 +60,8 @@ def evaluate_student(
     says so (it said "test split" of figures on every text).
     """
     from .evaluate import compare_on_split, measure_speed
-    from .predict import Predictor, read_model_info
+    from .model_info import read_model_info
+    from .predict import Predictor
 
     source, gold = with_flag_gold(data, spec, gold)
     _, facts = build_dataset(source, spec, seed=seed, test_size=test_size)
@@ -120,7 +121,7 @@ def write_model_folder(
         teacher_names,
         training_rows,
     )
-    from .predict import read_model_info
+    from .model_info import read_model_info
 
     src = check_model_dir(model_dir)
     info, spec = model_info(src)

@@ -19,7 +19,8 @@ from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 import sxhub.predict
 from sxhub.errors import InputError, ModelError
-from sxhub.predict import Predictor, predict_file, read_model_info
+from sxhub.model_info import read_model_info
+from sxhub.predict import Predictor, predict_file
 from sxhub.stream import RowSlice
 from sxhub.train import train
 

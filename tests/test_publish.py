@@ -358,7 +358,7 @@ def test_a_card_scores_only_texts_the_student_was_not_trained_on(
     how many of the rest were its validation texts; when every test text was trained on, publish refuses.
     ``sxhub evaluate`` counts both."""
     from sxhub import trained_texts
-    from sxhub.predict import read_model_info
+    from sxhub.model_info import read_model_info
     from sxhub.publish import build_dataset
     from sxhub.train import train
     from sxhub.train_config import TrainConfig
@@ -481,7 +481,7 @@ def test_a_published_model_carries_its_preprocessing_and_facts(
 ) -> None:
     """A student saved without the preprocessing block (as before sxhub saved it) gets the block predict applies,
     in config.json (read by the Space and the card's snippet) and sxhub.json, plus the facts the Space shows."""
-    from sxhub.predict import read_model_info
+    from sxhub.model_info import read_model_info
     from sxhub.publish import publish_model
 
     data, _ = labelled

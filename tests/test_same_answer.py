@@ -24,7 +24,8 @@ from conftest import require_modules, run_cli
 from test_train import CUES, MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 from sxhub.data import apply_preprocessing, preprocess_text
-from sxhub.predict import Predictor, read_model_info
+from sxhub.model_info import read_model_info
+from sxhub.predict import Predictor
 
 
 @pytest.fixture(autouse=True)

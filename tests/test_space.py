@@ -121,7 +121,8 @@ def test_a_csv_is_read_as_sxhub_predict_reads_it(tmp_path: Path) -> None:
     import pandas as pd
 
     from sxhub.data import MISSING_TEXT_STRINGS
-    from sxhub.predict import DEFAULT_MAX_LENGTH, Predictor
+    from sxhub.model_info import DEFAULT_MAX_LENGTH
+    from sxhub.predict import Predictor
     from sxhub.space import load_app_module
 
     app = load_app_module()

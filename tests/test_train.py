@@ -1572,7 +1572,7 @@ def test_a_single_label_student_from_a_multi_label_one_keeps_none_of_its_thresho
     another task's labels), and read_model_info took them for the new model's."""
     from transformers import AutoConfig
 
-    from sxhub.predict import read_model_info
+    from sxhub.model_info import read_model_info
 
     multi = tmp_path / "multi"
     train(MULTI, multi_frame(), fast_config(multi, tiny_base_model, epochs=1, min_steps=0))
@@ -1632,7 +1632,7 @@ def test_an_interrupted_retrain_leaves_the_earlier_model_whole(
     folder held the new weights beside the old sxhub.json (its labels, thresholds, preprocessing), which predict,
     evaluate, export and the Space served as one model. The new model is written aside; -o stays the old one."""
     import sxhub.train as train_module
-    from sxhub.predict import read_model_info
+    from sxhub.model_info import read_model_info
 
     out = tmp_path / "m"
     train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=2))
@@ -1660,7 +1660,7 @@ def test_a_retrain_stopped_while_moving_in_is_refused_until_trained_again(
     import os as os_module
 
     from sxhub.errors import ModelError
-    from sxhub.predict import read_model_info
+    from sxhub.model_info import read_model_info
 
     out = tmp_path / "m"
     train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=2))

@@ -1,0 +1,153 @@
+"""What a model folder says about itself, read before any model is loaded: :func:`resolve_model_dir` finds the folder
+(a Hub model id downloaded to the Hub cache first), :func:`read_model_info` reads its labels, problem type,
+thresholds, max length and text preprocessing (:class:`ModelInfo`, from ``sxhub.json`` when present, else the
+transformers ``config.json``), and :func:`onnx_path` names its ONNX export. Split out of :mod:`sxhub.predict`, which
+re-exports these names, so that the stages that only read a folder (publish, the Space, Ray's driver, quantize)
+need not import the predictor.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .data import preprocessing_config
+from .errors import ModelError
+from .model_folder import check_complete
+from .run_record import SXHUB_JSON
+
+ONNX_DIR = "onnx"
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model_int8.onnx"
+DEFAULT_MAX_LENGTH = 256
+
+
+@dataclass
+class ModelInfo:
+    """Labels, problem type, thresholds, max length and text preprocessing of a model folder.
+
+    ``preprocessing`` is the block ``sxhub train`` saved (``sxhub.json`` ``preprocessing``, or ``config.json``
+    ``sxhub_preprocessing``); for a model saved before that block existed it is rebuilt from the task's
+    ``preprocess`` flag, and a plain transformers folder gets none (texts as given).
+    """
+
+    labels: list[str]
+    multi_label: bool
+    thresholds: dict[str, float] = field(default_factory=dict)
+    max_length: int = DEFAULT_MAX_LENGTH
+    preprocessing: dict[str, Any] = field(default_factory=lambda: preprocessing_config(False))
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def preprocess(self) -> bool:
+        """Whether any cleaning step runs before tokenisation."""
+        return bool(self.preprocessing.get("steps"))
+
+    def threshold_vector(self) -> np.ndarray:
+        return np.array([self.thresholds.get(name, 0.5) for name in self.labels], dtype=np.float32)
+
+
+def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
+    """A local model folder as is; a Hub model id (``user/name``) downloaded to the Hub cache first."""
+    path = Path(model)
+    if path.exists() or not re.match(r"^[\w.-]+/[\w.-]+$", str(model)):
+        return path
+    from huggingface_hub import constants, snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(model)))
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as exc:
+        if constants.HF_HUB_OFFLINE:  # no request was sent: the id and the token were never the question
+            raise ModelError(
+                f"model {str(model)!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
+                f"is set; pass the local model folder, or download it first (`hf download {model}`, or run once "
+                "without HF_HUB_OFFLINE)."
+            ) from exc
+        raise ModelError(
+            f"model {str(model)!r} is neither a local folder nor a Hub model that can be downloaded "
+            f"({type(exc).__name__}); check the path or the repo id and HF_TOKEN."
+        ) from exc
+
+
+def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
+    """Read ``sxhub.json`` when present, else the transformers config (any fine-tuned classifier works)."""
+    path = Path(model_dir)
+    check_complete(path)  # a run replacing its model was stopped part-way: files of two models
+    if not (path / "config.json").is_file():
+        raise ModelError(
+            f"{str(path)!r} is not a model folder (no config.json); pass the folder sxhub train wrote (-o MODEL_DIR)."
+        )
+    _refuse_synthetic_model(path)
+    config = _model_json(path / "config.json")
+    id2label = {int(k): v for k, v in (config.get("id2label") or {}).items()}
+    labels = [id2label[i] for i in sorted(id2label)]
+    multi = config.get("problem_type") == "multi_label_classification"
+    thresholds = dict(config.get("sxhub_thresholds") or {})
+    max_length = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
+    info = ModelInfo(labels=labels, multi_label=multi, thresholds=thresholds, max_length=max_length)
+    saved = config.get("sxhub_preprocessing")
+    if (path / SXHUB_JSON).is_file():
+        extra = _model_json(path / SXHUB_JSON)
+        info.labels = list(extra.get("labels") or labels)
+        info.multi_label = bool(extra.get("multi_label", multi))
+        info.thresholds = dict(extra.get("thresholds") or thresholds)
+        info.max_length = int(extra.get("max_length") or max_length)
+        saved = extra.get("preprocessing") or saved
+        if not saved:  # saved before sxhub wrote the block: today's reading of the task's flag
+            saved = preprocessing_config(bool((extra.get("task") or {}).get("preprocess", False)))
+        info.extra = extra
+    if saved:
+        info.preprocessing = dict(saved)
+        info.max_length = int(saved.get("max_length") or info.max_length)
+    info.preprocessing["max_length"] = info.max_length
+    if not labels:
+        raise ModelError(
+            f"{str(path)!r}: config.json names no labels (id2label), so it is not a classifier sxhub can run; pass "
+            "the folder sxhub train wrote (-o MODEL_DIR)."
+        )
+    if labels != info.labels:
+        raise ModelError(
+            f"{str(path)!r}: config.json id2label {labels} does not match sxhub.json labels {info.labels}."
+        )
+    return info
+
+
+def _model_json(path: Path) -> dict[str, Any]:
+    """A model folder's JSON file as a dict; one that is not valid JSON (a truncated copy) is one line naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelError(
+            f"{str(path)!r} is not valid JSON ({exc}); copy or download the model folder again, or train it again."
+        ) from exc
+    if not isinstance(data, dict):
+        raise ModelError(
+            f"{str(path)!r} holds a JSON {type(data).__name__}, not an object; copy or download the model folder "
+            "again, or train it again."
+        )
+    return data
+
+
+def onnx_path(model_dir: str | os.PathLike[str], *, int8: bool = False) -> Path:
+    return Path(model_dir) / ONNX_DIR / (ONNX_INT8_FILE if int8 else ONNX_FILE)
+
+
+def _refuse_synthetic_model(path: Path) -> None:
+    """One line for the folder ``sxhub tune`` writes (a causal LM that answers as a teacher): evaluate and predict
+    said its config.json named no labels and to pass the folder sxhub train wrote, without saying what it is or
+    how to score it."""
+    from .teachers.synthetic_folder import read_info
+
+    if read_info(path) is not None:
+        raise ModelError(
+            f"{str(path)!r} is a synthetic model from sxhub tune (a teacher), not a student classifier: label the "
+            f"texts with it (sxhub annotate TASK DATA --teacher {path} --keep-column GOLD -o OUT) and score them with "
+            "sxhub agree OUT --gold GOLD; evaluate and predict take the folder sxhub train wrote (-o MODEL_DIR)."
+        )
