@@ -202,20 +202,10 @@ class _Engine(_Stops):
                     if self.stopping.is_set():
                         raise _Stopped
                     ledger.requests += 1
-                    call = teacher.acomplete(
-                        messages,
-                        schema=self.schema,
-                        temperature=self.spec.temperature,
-                        seed=seed,
-                        max_tokens=self._max_tokens(teacher),
-                    )
-                    self.sending += 1
                     try:
-                        return await asyncio.wait_for(call, self._timeout(teacher))
+                        return await self._send_once(teacher, messages, seed)
                     except TimeoutError as exc:
                         raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
-                    finally:
-                        self.sending -= 1
         except ServerGoneError as exc:
             raise self._gone(idx, exc, time.monotonic() - started) from exc
         except TimedOutError as exc:

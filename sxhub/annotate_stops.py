@@ -192,6 +192,22 @@ class _Stops:
             f"task spec{shorter})"
         )
 
+    async def _send_once(self, teacher: Teacher, messages: list[dict[str, str]], seed: int) -> Any:
+        """One request to ``teacher``, counted in flight (``sending``) while it runs, under the teacher's timeout
+        (``TimeoutError``)."""
+        call = teacher.acomplete(
+            messages,
+            schema=self.schema,
+            temperature=self.spec.temperature,
+            seed=seed,
+            max_tokens=self._max_tokens(teacher),
+        )
+        self.sending += 1
+        try:
+            return await asyncio.wait_for(call, self._timeout(teacher))
+        finally:
+            self.sending -= 1
+
     async def _still_answers(self, idx: int, texts: set[str], limit: int) -> bool:
         """Whether teacher ``idx`` answers, once, a request it answered before (in this run or from the cache),
         asked when ``texts`` reached ``limit`` with no reply in between; ``texts`` is then cleared.
@@ -212,20 +228,10 @@ class _Stops:
             teacher = self.teachers[idx]
             ledger = self.ledgers[self.names[idx]]
             ledger.requests += 1
-            self.sending += 1
             try:
-                call = teacher.acomplete(
-                    messages,
-                    schema=self.schema,
-                    temperature=self.spec.temperature,
-                    seed=seed,
-                    max_tokens=self._max_tokens(teacher),
-                )
-                reply = await asyncio.wait_for(call, self._timeout(teacher))
+                reply = await self._send_once(teacher, messages, seed)
             except (TeacherError, TimeoutError):
                 return False
-            finally:
-                self.sending -= 1
             self._count_tokens(idx, reply.input_tokens, reply.output_tokens)
             texts.clear()
             return True
