@@ -266,14 +266,7 @@ def test_quiet_in_process_leaves_transformers_first_imported_in_it_as_a_fresh_im
     script = f"from sxhub.cli import main\nmain(['-q', 'predict', {str(model)!r}, 'in.txt', '-o', 'out.csv'])\n{show}"
     clean = {k: v for k, v in os.environ.items() if k not in {"TQDM_DISABLE", "TRANSFORMERS_VERBOSITY"}}
     env = {**clean, **({"TRANSFORMERS_VERBOSITY": verbosity} if verbosity else {})}
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
-        )
-        for code in (script, show)
-    ]
-    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-    after, fresh = (run.stdout.split()[-2:] for run in runs)
+    after, fresh = _after_and_fresh(script, show, env, tmp_path)
     assert after == fresh == [str(20 if verbosity else 30), "True"]
 
 
@@ -350,14 +343,7 @@ def test_quiet_in_process_leaves_tqdm_first_imported_in_it_as_a_fresh_import(
     )
     clean = {k: v for k, v in os.environ.items() if k != "TQDM_DISABLE"}
     env = {**clean, **({"TQDM_DISABLE": variable} if variable is not None else {})}
-    runs = [
-        subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, check=False
-        )
-        for code in (script, show)
-    ]
-    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
-    after, fresh = (run.stdout.split()[-2:] for run in runs)
+    after, fresh = _after_and_fresh(script, show, env, tmp_path)
     assert after == fresh == [str(bool(variable)), str(variable is not None)]
 
 
@@ -418,3 +404,14 @@ def test_a_failed_ray_init_puts_the_sigterm_handler_back(monkeypatch: pytest.Mon
         assert signal.getsignal(signal.SIGTERM) is ours
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _after_and_fresh(script: str, show: str, env: dict[str, str], cwd: Path) -> tuple[list[str], list[str]]:
+    """The last two words ``show`` prints after ``script`` ran in-process, and in a fresh process."""
+    runs = [
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, env=env, check=False)
+        for code in (script, show)
+    ]
+    assert [run.returncode for run in runs] == [0, 0], runs[0].stderr + runs[1].stderr
+    after, fresh = (run.stdout.split()[-2:] for run in runs)
+    return after, fresh
