@@ -44,3 +44,11 @@ def rejoin_comma_names(row: list[Any], names: list[str]) -> list[Any]:
             out.append(part)
             i += 1
     return out
+
+
+def comma_separated_labels(value: str, names: list[str]) -> list[str] | None:
+    """The labels of ``names`` that one string lists separated by commas (``price, place``, a list's brackets left
+    out), a label with a comma of its own kept whole (:func:`rejoin_comma_names`); None where it names fewer than two
+    or a part names no label."""
+    parts = rejoin_comma_names([part.strip() for part in value.split(",")], names)
+    return parts if len(parts) > 1 and all(part in names for part in parts) else None

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit, urlunsplit
 import yaml
 
 from .errors import SpecError
+from .label_names import comma_separated_labels
 from .label_names import label_key as label_key  # re-exported: sxhub.spec.label_key
 from .label_names import rejoin_comma_names as rejoin_comma_names  # re-exported: sxhub.spec.rejoin_comma_names
 from .sequences import SequenceNotStr
@@ -340,8 +341,8 @@ class TaskSpec:
             if bad and not self.multi_label and len(ex.labels) == 1 and "," in ex.labels[0]:
                 # `label: price, place`: two of the task's labels, refused as the one label 'price, place' "not in
                 # labels"; a label named with a comma of its own is kept whole
-                parts = rejoin_comma_names([part.strip() for part in ex.labels[0].split(",")], names)
-                if len(parts) > 1 and all(part in names for part in parts):
+                parts = comma_separated_labels(ex.labels[0], names)
+                if parts is not None:
                     raise SpecError(_one_label_line(ex, parts, f" (in {ex.labels[0]!r})"))
             if bad:
                 raise SpecError(f"examples: label(s) {bad} of example {ex.text[:40]!r} are not in labels {names}.")

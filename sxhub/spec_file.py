@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import yaml
 
 from .errors import SpecError
-from .label_names import rejoin_comma_names
+from .label_names import comma_separated_labels
 
 
 def _example_spec() -> str:
@@ -94,8 +94,8 @@ def _refuse_one_string_of_labels(examples: list[Any], names: list[str]) -> None:
         value = example.get(key)
         if not isinstance(value, str) or "," not in value or value.strip() in names:
             continue
-        parts = rejoin_comma_names([part.strip() for part in value.split(",")], names)
-        if len(parts) > 1 and all(part in names for part in parts):
+        parts = comma_separated_labels(value, names)
+        if parts is not None:
             raise SpecError(
                 f"examples[{i}].{key}: {_shown(value)!r} is one string, not a list; write it as a YAML list: "
                 f"labels: {_flow(parts)}."
