@@ -201,9 +201,8 @@ class _Engine(_Stops):
                 with attempt:
                     if self.stopping.is_set():
                         raise _Stopped
-                    ledger.requests += 1
                     try:
-                        return await self._send_once(teacher, messages, seed)
+                        return await self._send_once(idx, messages, seed)
                     except TimeoutError as exc:
                         raise timed_out(teacher.name, teacher.spec.timeout if teacher.spec else None) from exc
         except ServerGoneError as exc:
@@ -325,15 +324,6 @@ class _Engine(_Stops):
         if self.cache is not None:
             self.cache.put(key, reply, teacher=self.names[idx])
         return reply
-
-    def _count_tokens(self, idx: int, tokens_in: int | None, tokens_out: int | None) -> None:
-        """A reply's tokens in teacher ``idx``'s ledger (a cut answer's too: the server spent them)."""
-        ledger = self.ledgers[self.names[idx]]
-        if tokens_in is None or tokens_out is None:
-            ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0
-        else:
-            ledger.input_tokens += tokens_in
-            ledger.output_tokens += tokens_out
 
     async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
         """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""

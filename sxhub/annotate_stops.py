@@ -79,7 +79,13 @@ class _Stops:
     stopping: asyncio.Event
 
     def _count_tokens(self, idx: int, tokens_in: int | None, tokens_out: int | None) -> None:
-        raise NotImplementedError  # the engine's: a reply's tokens in the teacher's ledger
+        """A reply's tokens in teacher ``idx``'s ledger (a cut answer's too: the server spent them)."""
+        ledger = self.ledgers[self.names[idx]]
+        if tokens_in is None or tokens_out is None:
+            ledger.replies_without_usage += 1  # its tokens, hence the run's, are unknown: never counted as 0
+        else:
+            ledger.input_tokens += tokens_in
+            ledger.output_tokens += tokens_out
 
     def _max_tokens(self, teacher: Teacher) -> int:
         return teacher.spec.max_tokens if teacher.spec else 256
@@ -192,9 +198,11 @@ class _Stops:
             f"task spec{shorter})"
         )
 
-    async def _send_once(self, teacher: Teacher, messages: list[dict[str, str]], seed: int) -> Any:
-        """One request to ``teacher``, counted in flight (``sending``) while it runs, under the teacher's timeout
-        (``TimeoutError``)."""
+    async def _send_once(self, idx: int, messages: list[dict[str, str]], seed: int) -> Any:
+        """One request to teacher ``idx``, counted in its ledger's ``requests`` and in flight (``sending``) while it
+        runs, under the teacher's timeout (``TimeoutError``)."""
+        teacher = self.teachers[idx]
+        self.ledgers[self.names[idx]].requests += 1
         call = teacher.acomplete(
             messages,
             schema=self.schema,
@@ -225,11 +233,8 @@ class _Stops:
             if good is None or self.stopping.is_set():
                 return False
             messages, seed = good
-            teacher = self.teachers[idx]
-            ledger = self.ledgers[self.names[idx]]
-            ledger.requests += 1
             try:
-                reply = await self._send_once(teacher, messages, seed)
+                reply = await self._send_once(idx, messages, seed)
             except (TeacherError, TimeoutError):
                 return False
             self._count_tokens(idx, reply.input_tokens, reply.output_tokens)
