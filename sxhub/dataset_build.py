@@ -69,20 +69,24 @@ def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
     multi = spec.multi_label
     read: dict[Any, Any] = {}
     names: set[str] = set()
+
+    def parsed(value: Any) -> Any:
+        cell = expert_label_cell(value, multi_label=multi)
+        if multi and isinstance(cell, list):  # a comma-separated cell split a name with a comma: joined again
+            cell = rejoin_comma_names(cell, spec.label_names)
+        names.update(cell if isinstance(cell, list) else [] if cell is None else [cell])
+        return cell
+
     cells = column.tolist()
     del column
     for i, value in enumerate(cells):
+        key = (type(value), tuple(value) if isinstance(value, list) else value)
         try:
-            key = (type(value), tuple(value) if isinstance(value, list) else value)
             cell = read[key]
         except KeyError:
-            cell = read[key] = expert_label_cell(value, multi_label=multi)
-            if multi and isinstance(cell, list):  # a comma-separated cell split a name with a comma: joined again
-                cell = read[key] = rejoin_comma_names(cell, spec.label_names)
-            names.update(cell if isinstance(cell, list) else [] if cell is None else [cell])
+            cell = read[key] = parsed(value)
         except TypeError:  # an unhashable cell (a list of lists, a dict)
-            cell = expert_label_cell(value, multi_label=multi)
-            names.update(cell if isinstance(cell, list) else [] if cell is None else [cell])
+            cell = parsed(value)
         cells[i] = cell
     unknown = sorted(names - set(spec.label_names))
     if unknown:
