@@ -67,10 +67,10 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
         paths = _hub_decisions(str(source), DECISIONS_IN_REPO, token=token)
     else:
         raise InputError(f"decisions file {str(source)!r} does not exist; {DECISIONS_FIX}")
-    skipped: list[tuple[Path, int, str]] = []
+    skipped: list[str] = []
     events = read_events(paths, skipped=skipped)
     if events:
-        for _, _, warning in skipped:
+        for warning in skipped:
             logger.warning("%s", warning)
     else:
         # a file with lines but no decision among them is another file (the labelled table, a CSV of corrections,

@@ -143,19 +143,19 @@ def read_items(path: Path) -> list[Item]:
 # ==============================================================================================================
 # the decisions file: append-only, replayed on start
 # ==============================================================================================================
-def read_events(paths: Iterable[Path], *, skipped: list[tuple[Path, int, str]] | None = None) -> list[dict[str, Any]]:
+def read_events(paths: Iterable[Path], *, skipped: list[str] | None = None) -> list[dict[str, Any]]:
     """Every decision line of ``paths`` (files), each once (by id), in time order.
 
     A line that is not JSON (the tail of a write cut short when the machine died) is skipped with a warning; given
-    ``skipped``, the warnings are listed there instead, as ``(path, line number, warning)``, for the caller to give
-    (``apply-review`` gives one error line instead when no line is usable).
+    ``skipped``, the warnings are listed there instead, for the caller to give (``apply-review`` gives one error line
+    instead when no line is usable).
     """
 
     def skip(number: int, path: Path, what: str, *args: Any) -> None:
         if skipped is None:
             logger.warning(what, number, path, *args)
         else:
-            skipped.append((path, number, what % (number, path, *args)))
+            skipped.append(what % (number, path, *args))
 
     events: dict[str, dict[str, Any]] = {}
     for path in paths:
