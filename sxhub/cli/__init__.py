@@ -81,8 +81,8 @@ def cli(ctx: click.Context, verbose: int, quiet: bool) -> None:
     """
     _verb[:] = [ctx.invoked_subcommand or ""]
     # what this sets up (logging, -q's switches) is put back when the command's context closes, however the group
-    # was invoked: main() does it too, but click's CliRunner or a program that embeds this group calls it directly,
-    # and a -q run there left huggingface_hub's and transformers' bars off for the rest of the process
+    # was invoked: main(), click's CliRunner, or a program that embeds this group and calls it directly (a -q run
+    # there left huggingface_hub's and transformers' bars off for the rest of the process)
     restore = contextlib.ExitStack()
     restore.enter_context(_logging_restored())
     restore.enter_context(_quiet_switches_restored())
@@ -184,14 +184,14 @@ NOISY_LOGGERS = ("httpx", "httpx2", "httpcore", "httpcore2", "urllib3", "fileloc
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``sxhub`` console script. What ``-q`` switched off for tqdm and transformers is switched
     back when it returns: ``main(["-q", ...])`` in a test or a script left ``TQDM_DISABLE=1`` behind, and every bar
-    of the process after it (another ``main`` without -q, the caller's own) was off."""
+    of the process after it (another ``main`` without -q, the caller's own) was off. The group puts it back (with
+    the logging) when its context closes, before ``_main`` prints an error line, so main needs no restore of its own."""
     previous = None
     # only where Python may handle signals, and only over the default: a program that runs sxhub keeps its own
     if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
         previous = signal.signal(signal.SIGTERM, raise_terminated)
     try:
-        with _logging_restored(), _quiet_switches_restored():
-            return _main(argv)
+        return _main(argv)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
