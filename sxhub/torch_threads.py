@@ -16,7 +16,7 @@ class _Watch:
     before: int | None = None  # torch's threads before sxhub first set them within the watch
 
 
-_watches: list[_Watch] = []  # the restores under way (main's and the group's, nested)
+_watches: list[_Watch] = []  # the restores under way (the CLI group's; a group invoked inside another nests)
 
 
 def set_torch_threads(threads: int) -> None:
