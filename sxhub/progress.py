@@ -13,8 +13,10 @@ from typing import Any
 
 
 def bars_off() -> bool:
-    """True when ``TQDM_DISABLE`` is set to anything but empty, 0 or false (``sxhub -q`` sets it)."""
-    return os.environ.get("TQDM_DISABLE", "").strip().lower() not in ("", "0", "false")
+    """True when ``TQDM_DISABLE`` is set and not empty (``sxhub -q`` sets it), as tqdm reads it: its ``envwrap``
+    converts the value with ``bool``, so ``0`` and ``false`` turn tqdm's own bars off too. sxhub's bars read ``0`` as
+    "on", and a ``TQDM_DISABLE=0`` run drew sxhub's bars while transformers' and datasets' (plain tqdm) stayed off."""
+    return bool(os.environ.get("TQDM_DISABLE", ""))
 
 
 def progress_bar(*, enabled: bool = True, **kwargs: Any) -> Any:

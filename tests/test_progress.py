@@ -18,7 +18,7 @@ from sxhub.spec import TaskSpec
 
 @pytest.mark.parametrize(
     ("env", "enabled", "off"),
-    [(None, True, False), (None, False, True), ("1", True, True), ("0", True, False), ("false", True, False)],
+    [(None, True, False), (None, False, True), ("1", True, True), ("0", True, True), ("", True, False)],
 )
 def test_bars_follow_the_caller_and_tqdm_disable(
     env: str | None, enabled: bool, off: bool, monkeypatch: pytest.MonkeyPatch
@@ -29,6 +29,26 @@ def test_bars_follow_the_caller_and_tqdm_disable(
         monkeypatch.setenv("TQDM_DISABLE", env)
     with progress_bar(total=3, enabled=enabled) as bar:
         assert bar.disable is off
+
+
+@pytest.mark.parametrize("env", ["1", "0", "false", ""])
+def test_sxhubs_bars_read_tqdm_disable_as_tqdm_does(env: str) -> None:
+    # TQDM_DISABLE=0 drew sxhub's bars while every plain tqdm bar (transformers' loading, datasets' map) was off:
+    # tqdm converts the value with bool() when it is imported. In a fresh process, as a user's run reads it.
+    code = (
+        "from tqdm import tqdm; from sxhub.progress import progress_bar\n"
+        "plain = tqdm(total=1); ours = progress_bar(total=1)\n"
+        "print(plain.disable, ours.disable); plain.close(); ours.close()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TQDM_DISABLE": env},
+        check=True,
+    )
+    plain, ours = proc.stdout.split()
+    assert ours == plain == str(bool(env)), proc.stdout
 
 
 def test_quiet_generate_draws_no_bar(tmp_path: Path) -> None:
@@ -85,7 +105,7 @@ def test_huggingface_hub_warnings_print_once_and_not_under_quiet(tmp_path: Path)
         assert proc.stderr.count("after: a warning from the Hub client") == 1, (flags, proc.stderr)
 
 
-@pytest.mark.parametrize(("env", "off"), [("1", True), ("true", True), ("yes", True), ("0", False), (None, False)])
+@pytest.mark.parametrize(("env", "off"), [("1", True), ("true", True), ("yes", True), ("0", True), (None, False)])
 def test_the_trainers_bar_follows_tqdm_disable_as_sxhubs_bars_do(
     env: str | None, off: bool, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
