@@ -109,6 +109,14 @@ class TrainConfig:
                 f"{self.label_column!r}: drop --soft-labels to learn {self.label_column!r}, or drop --label-column "
                 "to learn the teachers' votes."
             )
+        if self.min_agreement is not None and self.label_column not in (None, "label", "labels"):
+            # the agreement is the teachers' on their own labels: it would leave out exactly the texts the teachers
+            # found hard, whose column labels are worth most (as keep_agreed keeps the rows a person labelled)
+            raise UserError(
+                f"--min-agreement leaves out the rows whose teachers agreed less, but the labels learned are column "
+                f"{self.label_column!r}'s, not the teachers': drop --min-agreement to learn every {self.label_column!r} "
+                "label, or drop --label-column to learn the teachers' agreed labels."
+            )
 
     def fitted(self, n_train: int, hidden_size: int | None) -> tuple[TrainConfig, str | None]:
         """This config with batch size and learning rate fitted where they were left at None, and a note saying

@@ -632,4 +632,9 @@ def test_train_label_column_errors_are_one_line(
     assert (
         "--soft-labels learns the teachers' vote shares (the 'votes' column), not the labels of column 'gold'" in err
     )
+    # the agreement is the teachers': it left out the gold labels of exactly the texts the teachers found hard
+    code, out, err = run_cli([*argv, "--label-column", "gold", "--min-agreement", "0.8"], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "--min-agreement leaves out the rows whose teachers agreed less" in err
+    assert "drop --min-agreement to learn every 'gold' label" in err
     assert not out_dir.exists()
