@@ -40,24 +40,35 @@ def hub_log(
         # created here, before the decisions folder: CommitScheduler makes its folder, then creates the repo, so a
         # token that could not create it left an empty decisions/ folder behind a Space that refused to start
         HfApi(token=token).create_repo(dataset_repo, repo_type="dataset", exist_ok=True)
-    folder = folder or _local_folder()
-    folder.mkdir(parents=True, exist_ok=True)
-    scheduler = _watched_scheduler()(
-        repo_id=dataset_repo,
-        repo_type="dataset",
-        folder_path=folder,
-        path_in_repo=DECISIONS_IN_REPO,
-        allow_patterns=["*.jsonl"],
-        every=every,
-        token=token,
-    )
+    # the earlier decisions before this process's folder and scheduler: a download that failed after them left an
+    # empty decisions/ folder and a scheduler thread pushing it every minute behind a Space that keeps nothing
     earlier = Path(
         snapshot_download(
             dataset_repo, repo_type="dataset", allow_patterns=[f"{DECISIONS_IN_REPO}/*.jsonl"], token=token
         )
     )
-    paths = sorted((earlier / DECISIONS_IN_REPO).glob("*.jsonl")) + sorted(folder.glob("*.jsonl"))
-    log = DecisionLog(folder / f"decisions-{uuid.uuid4().hex[:12]}.jsonl", read_paths=paths, lock=scheduler.lock)
+    folder = folder or _local_folder()
+    made = not folder.exists()
+    folder.mkdir(parents=True, exist_ok=True)
+    scheduler = None
+    try:
+        scheduler = _watched_scheduler()(
+            repo_id=dataset_repo,
+            repo_type="dataset",
+            folder_path=folder,
+            path_in_repo=DECISIONS_IN_REPO,
+            allow_patterns=["*.jsonl"],
+            every=every,
+            token=token,
+        )
+        paths = sorted((earlier / DECISIONS_IN_REPO).glob("*.jsonl")) + sorted(folder.glob("*.jsonl"))
+        log = DecisionLog(folder / f"decisions-{uuid.uuid4().hex[:12]}.jsonl", read_paths=paths, lock=scheduler.lock)
+    except BaseException:  # create_repo refused, or the earlier decisions did not read: nothing of this start stays
+        if scheduler is not None:
+            scheduler.stop()
+        if made and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
     return log, scheduler
 
 

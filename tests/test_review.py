@@ -1512,3 +1512,38 @@ def test_a_review_space_that_cannot_create_its_dataset_repo_leaves_no_decisions_
         assert not HfApi(token=hub.token).repo_exists(dataset, repo_type="dataset")
         for name in [m for m in sys.modules if m.startswith("sxhub_review")]:  # the next Space's own modules
             sys.modules.pop(name)
+
+
+def test_a_review_space_whose_earlier_decisions_cannot_be_downloaded_leaves_no_folder_or_scheduler(
+    hub: Any, labelled: Path, tmp_path: Path, space_modules: Any, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Space made its ``decisions/`` folder and started CommitScheduler's thread before it downloaded the earlier
+    decisions: with that download failing (the Hub dropped the connection), it served "Review unavailable" yet left
+    the empty folder behind, and a scheduler that went on pushing that folder every minute for a Space that keeps
+    nothing. Now nothing is left: no folder, no scheduler that has not been stopped, no push."""
+    import threading
+
+    import httpx2
+    import huggingface_hub
+
+    dataset = f"{hub.user}/fin-sent"
+    folder, app = _published_review_space(labelled, tmp_path / "space", dataset, space_modules, capsys)
+    monkeypatch.chdir(tmp_path)  # the Space's decisions/ folder
+
+    def dropped(*args: Any, **kwargs: Any) -> str:
+        raise httpx2.ConnectError("Connection reset by peer")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", dropped)
+    before = set(threading.enumerate())
+    logged, page = _stopped_space(app, folder, capsys, monkeypatch)
+    assert page == ["# Review unavailable", logged]
+    assert logged.startswith(f"This review Space cannot save decisions: it could not reach the dataset repo {dataset}")
+    assert "(Connection reset by peer)" in logged
+    assert not (tmp_path / "decisions").exists()
+    running = [
+        t._target.__self__  # type: ignore[attr-defined]
+        for t in set(threading.enumerate()) - before
+        if getattr(getattr(t, "_target", None), "__name__", "") == "_run_scheduler"
+    ]
+    assert [s for s in running if not s._CommitScheduler__stopped] == []
+    assert [r for r in hub.stub.requests if "/commit/" in r] == []
