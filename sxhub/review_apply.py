@@ -161,7 +161,9 @@ def apply_review(
     events = read_decisions(decisions, token=token) if isinstance(decisions, (str, os.PathLike)) else list(decisions)
     teacher_col = f"teacher_{data.column}"
     if teacher_col in frame.columns:
-        teacher = [parse_label_cell(_plain(v), multi_label=data.multi_label) for v in frame[teacher_col]]
+        # an empty cell is a text the teachers gave no label (every vote failed), as pre_review_labels reads it; as
+        # "none of the labels" a second run on this output gave a failed multi-label text the label []
+        teacher = [expert_label_cell(_plain(v), multi_label=data.multi_label) for v in frame[teacher_col]]
     else:
         teacher = [None if labs is None else (labs if data.multi_label else labs[0]) for labs in data.labels]
     # a decision's labels must be ones this file can hold: never the first of two, nor one nobody gave

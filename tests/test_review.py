@@ -15,7 +15,7 @@ import pytest
 from conftest import CHANGED_TWIN, LEAKED_TWIN, run_cli, sxhub_logged, twins_shaped
 
 from sxhub.data import read_table, write_table
-from sxhub.labelled import load_labelled
+from sxhub.labelled import failed_flags, load_labelled
 from sxhub.review import decisions_path, load_review
 from sxhub.review_apply import apply_review
 from sxhub.review_log import DecisionLog, Review, ReviewConfig, read_events, set_alpha, text_hash
@@ -1547,3 +1547,45 @@ def test_a_review_space_whose_earlier_decisions_cannot_be_downloaded_leaves_no_f
     ]
     assert [s for s in running if not s._CommitScheduler__stopped] == []
     assert [r for r in hub.stub.requests if "/commit/" in r] == []
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv", ".jsonl"])
+def test_apply_review_again_on_its_multi_label_output_gives_a_failed_text_no_label(
+    tmp_path: Path, capsys: Any, suffix: str
+) -> None:
+    """A multi-label text whose every vote failed has no label (``labels`` None, ``failed`` true). apply-review kept
+    it so, but applied again to its own output (a second round of review, or the same decisions again) it read the
+    empty ``teacher_labels`` cell as "none of the labels" and wrote ``labels`` [] for the failed text: a guessed
+    answer, and a second run that differed from the first. Now the failed text keeps no label, and the second run
+    writes what the first wrote."""
+    spec = _spec(multi_label=True)
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    rows = [
+        {"text": "profit up, costs down", "labels": ["positive"], "failed": False, "error": ""},
+        {"text": "the board met", "labels": [], "failed": False, "error": ""},  # none of the labels: an answer
+        {"text": "every teacher failed", "labels": None, "failed": True, "error": "timeout"},
+        {"text": "sales fell", "labels": ["neutral"], "failed": False, "error": ""},
+    ]
+    labelled = write_table(pd.DataFrame(rows), tmp_path / f"labelled{suffix}")
+    decision = {"id": "1", "time": "2026-01-01T00:00:00.000000+00:00", "reviewer": "alice", "action": "label"}
+    decision |= {"row": 3, "text_hash": text_hash("sales fell"), "labels": ["negative"], "previous": ["neutral"]}
+    decisions = tmp_path / "decisions.jsonl"
+    decisions.write_text(json.dumps(decision) + "\n", encoding="utf-8")
+    outs = []
+    source = labelled
+    for run in range(2):
+        out = tmp_path / f"reviewed{run}{suffix}"
+        args = ["apply-review", str(source), str(decisions), "-o", str(out), "--task", str(task)]
+        code, stdout, err = run_cli(args, capsys)
+        assert code == 0, err
+        assert "1 text(s) now labelled by people, 1 changed" in stdout
+        data = load_labelled(out, label_names=NAMES, multi_label=True)
+        assert data.n_failed == 1 and len(data.texts) == 3
+        frame = read_table(out)
+        cells = [None if c is None or (isinstance(c, float) and pd.isna(c)) else list(c) for c in frame["labels"]]
+        assert cells == [["positive"], [], None, ["negative"]], (run, cells)
+        assert failed_flags(frame["failed"]).tolist() == [False, False, True, False]
+        outs.append(cells)
+        source = out
+    assert outs[0] == outs[1]
