@@ -34,6 +34,7 @@ class AppliedReview:
     n_reviewed: int  # texts whose label now comes from people
     n_changed: int  # of those, texts whose label differs from the teacher's
     ties: list[int]  # rows where reviewers tied: the teacher's label kept
+    n_unlabelled: int = 0  # texts with no label at all (every vote failed, and no person labelled it)
     # rows of a sxhub twins file whose twin failed a check or was not written/labelled (ok false): their decisions
     # are not applied, as train, evaluate and tune leave such rows out (sxhub.labelled.flagged_twins)
     twins_left_out: list[int] = field(default_factory=list)
@@ -45,6 +46,9 @@ class AppliedReview:
             "decisions": self.n_decisions,
             "reviewed": self.n_reviewed,
             "changed": self.n_changed,
+            # the rows, told apart: reviewed + by_teachers + unlabelled == rows
+            "by_teachers": len(self.frame) - self.n_reviewed - self.n_unlabelled,
+            "unlabelled": self.n_unlabelled,
             "ties": self.ties,
             "twins_left_out": self.twins_left_out,
         }
@@ -270,6 +274,7 @@ def apply_review(
         n_reviewed=len(humans),
         n_changed=changed,
         ties=ties,
+        n_unlabelled=sum(label is None for label in labels_out),
         twins_left_out=sorted(skipped),
     )
 

@@ -353,6 +353,8 @@ def test_majority_decides_ties_keep_the_teacher_and_are_listed(labelled: Path, t
         "decisions": 8,
         "reviewed": 3,
         "changed": 2,
+        "by_teachers": 5,
+        "unlabelled": 1,  # row 4, every vote failed
         "ties": [7],
         "twins_left_out": [],
     }
@@ -1580,6 +1582,8 @@ def test_apply_review_again_on_its_multi_label_output_gives_a_failed_text_no_lab
         code, stdout, err = run_cli(args, capsys)
         assert code == 0, err
         assert "1 text(s) now labelled by people, 1 changed" in stdout
+        # the rows add up: reviewed + by the teachers ("none of the labels" is their answer) + the failed one
+        assert "(4 row(s): 1 labelled by people, 2 by the teachers, 1 with no label)" in stdout
         data = load_labelled(out, label_names=NAMES, multi_label=True)
         assert data.n_failed == 1 and len(data.texts) == 3
         frame = read_table(out)

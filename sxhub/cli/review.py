@@ -131,5 +131,7 @@ def apply_review(
     ties = f"; {len(result.ties)} tie(s) kept the teacher's label (rows {result.ties[:20]})" if result.ties else ""
     click.echo(
         f"{result.n_decisions} decision(s) by {len(result.reviewers)} reviewer(s): {result.n_reviewed} text(s) "
-        f"now labelled by people, {result.n_changed} changed{ties}; wrote {out}"
+        f"now labelled by people, {result.n_changed} changed{ties}; wrote {out} ({summary['rows']} row(s): "
+        f"{summary['reviewed']} labelled by people, {summary['by_teachers']} by the teachers, "
+        f"{summary['unlabelled']} with no label)"
     )
