@@ -157,13 +157,18 @@ def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
     writing each shard's positions to ``<shard>/rows.npy``: a text repeated anywhere in the input is asked once.
 
     One pass over the input in this process (the preprocessing a single-process run does anyway); it holds 8 bytes
-    per row. Done once per parts folder (``split.json``); a resumed run reuses it."""
+    per row. Done once per parts folder (``split.json``); a resumed run reuses it.
+
+    The same pass checks that the kept columns have one type over the whole input: each shard checks only its own
+    rows, so ids that were numbers in one shard and text in another stopped the run at OUT's assembly, after every
+    text was labelled; here the line comes before Ray starts and before any request."""
     import json
 
     import numpy as np
 
     from .data import find_text_column, is_missing_text, preprocess_text
     from .parts import text_hash
+    from .parts.shard import KeptTypes
     from .stream import iter_input
 
     done = parts / SPLIT_DONE
@@ -171,10 +176,14 @@ def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
         return
     found: list[list[Any]] = [[] for _ in range(shards)]
     column = job.text_column
+    kept = KeptTypes(job, parts=False)
     for chunk in iter_input(job.source, rows=job.rows, split=job.split, decode_json=True):
         column = column or find_text_column(chunk, None)
         if column not in chunk.columns:
             find_text_column(chunk, column)  # the one-line error naming the columns
+        missing = chunk[column].map(is_missing_text)
+        if all(c in chunk.columns for c in job.keep_columns):  # else the shard says which is missing
+            kept.check(chunk[~missing])  # the rows a shard labels: an empty text keeps nothing
         raw = chunk[column].map(lambda v: "" if is_missing_text(v) else str(v))
         texts = raw.map(preprocess_text) if job.preprocess else raw.map(str.strip)  # as prepare_texts does
         keys = np.fromiter((int.from_bytes(text_hash(t)[:8], "little") % shards for t in texts), np.int64, len(texts))

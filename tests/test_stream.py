@@ -829,6 +829,46 @@ def test_engine_ray_refuses_a_shared_cache_dir_before_anything_runs(tmp_path: Pa
     assert not (tmp_path / "o.jsonl.parts").exists()
 
 
+def test_engine_ray_refuses_kept_ids_typed_apart_by_shard_before_any_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --keep-column whose ids were numbers in the rows of one shard and text in the rows of another passed each
+    shard's own check: Ray started, every text was labelled (and paid), and OUT's assembly stopped on the clash. The
+    driver's pass over the input (the split by text) now checks the kept columns over every row: the same line,
+    before Ray starts and before any request; an empty text's id (a row no shard keeps) is not held against it."""
+    import sxhub.ray_annotate as ray_annotate
+    from sxhub.parts import text_hash
+
+    texts = [f"Sales of unit {i} rose in Q{i % 4 + 1}." for i in range(40)]
+    shard = [int.from_bytes(text_hash(t)[:8], "little") % 2 for t in texts]
+    assert set(shard) == {0, 1}
+    rows = [{"text": t, "id": i if s == 0 else f"x{i}"} for i, (t, s) in enumerate(zip(texts, shard))]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+    def never(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("Ray was started")
+
+    monkeypatch.setattr(ray_annotate, "connect", never)
+    out = tmp_path / "out.parquet"
+    with FakeOpenAIServer() as server:
+        spec = make_spec(teachers=[server.url])
+        with pytest.raises(
+            InputError, match=r"in\.jsonl \(--keep-column\): column 'id' holds values of more than one"
+        ):
+            ray_annotate.annotate_ray(spec, source, out, shards=2, keep_columns=["id"], chunk_rows=7, progress=False)
+        assert server.requests == [] and not out.exists()
+
+        # ids all numbers but for an empty text's: nothing for a shard to keep, so no clash; the run goes on to Ray
+        rows = [{"text": t, "id": i} for i, t in enumerate(texts)] + [{"text": "", "id": "none"}]
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        with pytest.raises(AssertionError, match="Ray was started"):
+            ray_annotate.annotate_ray(
+                spec, source, out, shards=2, keep_columns=["id"], chunk_rows=7, progress=False, restart=True
+            )
+        assert server.requests == []
+
+
 def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_it(tmp_path: Path, capsys) -> None:
     """Two annotate processes on one -o both asked every text (93 requests for 80) and each counted the other's
     answers as cached in its ledger. The run now holds OUT.parts/'s lock: a second one stops with one line before

@@ -159,11 +159,17 @@ class KeptTypes:
     chunk, its raw tuple), whatever OUT's format: the parts are Parquet. Checked against the first part alone, ids
     null in the first chunk, numbers in the next and text after that passed both (null unifies with either) and
     still stopped at OUT. The types of the parts already on disk (a resumed run) are read from their footers, once;
-    each part written adds its own, so a chunk costs one schema, whatever the number of rows."""
+    each part written adds its own, so a chunk costs one schema, whatever the number of rows.
 
-    def __init__(self, job: ShardJob) -> None:
+    ``parts=False``: no parts to read, every chunk of the input checked against the ones before it (the Ray
+    driver's pass over the input, where the shards' parts would each be of one type and clash only in OUT)."""
+
+    def __init__(self, job: ShardJob, *, parts: bool = True) -> None:
+        import pyarrow as pa
+
         self.job = job
-        self._schema: Any = None  # pa.Schema of the kept columns, read from the parts on the first check
+        # pa.Schema of the kept columns, read from the parts on the first check
+        self._schema: Any = None if parts else pa.schema([])
 
     def check(self, frame: pd.DataFrame) -> None:
         """Stop, in one line naming the column, its two types and the fix, when ``frame``'s kept columns cannot go
