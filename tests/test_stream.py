@@ -842,7 +842,7 @@ def test_engine_ray_refuses_kept_ids_typed_apart_by_shard_before_any_request(
     texts = [f"Sales of unit {i} rose in Q{i % 4 + 1}." for i in range(40)]
     shard = [int.from_bytes(text_hash(t)[:8], "little") % 2 for t in texts]
     assert set(shard) == {0, 1}
-    rows = [{"text": t, "id": i if s == 0 else f"x{i}"} for i, (t, s) in enumerate(zip(texts, shard))]
+    rows = [{"text": t, "id": i if s == 0 else f"x{i}"} for i, (t, s) in enumerate(zip(texts, shard, strict=True))]
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
 
