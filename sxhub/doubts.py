@@ -266,9 +266,61 @@ def _classifier(seed: int) -> Any:
     return LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
 
 
-def _float64_rows(features: np.ndarray, rows: np.ndarray, chunk: int = 4096) -> np.ndarray:
+class SpilledRows:
+    """The embeddings in an unnamed temporary file, read back a window of rows at a time.
+
+    Held in memory through the out-of-fold fit, the float32 embeddings (1M x 384: 1.5 GB) sat beside each fold's
+    float64 training rows (2.5 GB), which the model needs: with them on disk the fit holds only the latter. The
+    file is deleted when closed (or when the process ends, however it ends); the rows read back are the same
+    numbers, so the queue is the same."""
+
+    WINDOW = 4096  # rows read at a time (6 MB of 384 float32)
+
+    def __init__(self, features: np.ndarray) -> None:
+        import tempfile
+
+        self.shape = features.shape
+        self.dtype = features.dtype
+        self._file = tempfile.TemporaryFile(prefix="sxhub-doubts-")  # noqa: SIM115 (closed by close(), after the fit)
+        try:
+            for start in range(0, len(features), self.WINDOW):
+                self._file.write(np.ascontiguousarray(features[start : start + self.WINDOW]).tobytes())
+            self._file.flush()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def __len__(self) -> int:
+        return int(self.shape[0])
+
+    def float64_rows(self, rows: np.ndarray) -> np.ndarray:
+        """The rows ``rows`` (any order) as float64: each window of the file read once, if it holds any of them."""
+        row_shape = self.shape[1:]
+        row_bytes = int(np.prod(row_shape, dtype=np.int64)) * self.dtype.itemsize
+        order = np.argsort(rows, kind="stable")
+        wanted = np.asarray(rows)[order]
+        out = np.empty((len(rows), *row_shape), dtype=np.float64)
+        starts = np.arange(0, len(self) + self.WINDOW, self.WINDOW)
+        bounds = np.searchsorted(wanted, starts)
+        for w, start in enumerate(starts[:-1]):
+            lo, hi = bounds[w], bounds[w + 1]
+            if lo == hi:
+                continue
+            count = min(self.WINDOW, len(self) - int(start))
+            self._file.seek(int(start) * row_bytes)
+            block = np.frombuffer(self._file.read(count * row_bytes), dtype=self.dtype).reshape(count, *row_shape)
+            out[order[lo:hi]] = block[wanted[lo:hi] - start]
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _float64_rows(features: np.ndarray | SpilledRows, rows: np.ndarray, chunk: int = 4096) -> np.ndarray:
     """``features[rows]`` as float64, cast a chunk of rows at a time (no whole float32 copy on the way). The model
     is fitted on float64 whatever the embeddings' dtype (scikit-learn fits float32 input in float32: other numbers)."""
+    if isinstance(features, SpilledRows):
+        return features.float64_rows(rows)
     if features.dtype == np.float64:
         return features[rows]
     out = np.empty((len(rows), *features.shape[1:]), dtype=np.float64)
@@ -278,7 +330,13 @@ def _float64_rows(features: np.ndarray, rows: np.ndarray, chunk: int = 4096) -> 
 
 
 def oof_probabilities(
-    features: np.ndarray, targets: np.ndarray, *, n_labels: int, multi_label: bool, folds: int, seed: int = 0
+    features: np.ndarray | SpilledRows,
+    targets: np.ndarray,
+    *,
+    n_labels: int,
+    multi_label: bool,
+    folds: int,
+    seed: int = 0,
 ) -> np.ndarray:
     """Cross-fitted probabilities: every row scored by a model trained on the other folds only.
 
@@ -288,6 +346,7 @@ def oof_probabilities(
     """
     from sklearn.model_selection import KFold, StratifiedKFold
 
+    places = np.empty((len(features), 0))  # what the splitters read of X: its number of rows
     with warnings.catch_warnings():  # rare labels: fewer members than folds, or absent from a training fold
         warnings.simplefilter("ignore", UserWarning)
         cv: Any
@@ -297,7 +356,7 @@ def oof_probabilities(
             # was scored P(on) = 0 (all doubted, never suggested), and a file of one label name crashed
             hot = np.asarray(targets, dtype=int).reshape(len(features), -1)
             out = np.zeros(hot.shape, dtype=float)
-            for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(features):
+            for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(places):
                 x_train = x_test = None  # cast once per fold, for every label's model
                 for k in range(hot.shape[1]):
                     seen = np.unique(hot[train, k])
@@ -317,7 +376,7 @@ def oof_probabilities(
         else:
             cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
         full = np.zeros((len(targets), n_labels), dtype=float)
-        for train, test in cv.split(features, targets):
+        for train, test in cv.split(places, targets):
             seen = np.unique(targets[train])
             if len(seen) == 1:  # a rare label missing from this training fold leaves one: it is certain there
                 full[test, seen[0]] = 1.0
@@ -393,10 +452,22 @@ def find_doubts(
         targets = np.array([[name in labs for name in rows.label_names] for labs in rows.labels], dtype=int)
     else:
         targets = np.array([index[lab] for lab in rows.labels])
-    probs = oof_probabilities(
-        features, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
-    )
-    del features  # the embeddings (1M texts: 1.5 GB) are not needed for the queue, which is made next
+    # the embeddings (1M texts: 1.5 GB) wait on disk while each fold's float64 rows are in memory (SpilledRows)
+    held: np.ndarray | SpilledRows
+    try:
+        held = SpilledRows(features)
+    except OSError as exc:  # no room in the temporary folder: held in memory, as before
+        logger.info("the embeddings stay in memory during the fit (the temporary folder refused them: %s)", exc)
+        held = features
+    del features
+    try:
+        probs = oof_probabilities(
+            held, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
+        )
+    finally:
+        if isinstance(held, SpilledRows):
+            held.close()
+    del held
     signals = (_multi_signals if rows.multi_label else _single_signals)(rows, probs, shares)
     del shares
     queue = _queue(rows, probs, signals)

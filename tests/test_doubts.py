@@ -755,3 +755,72 @@ def test_a_multi_label_row_without_a_valid_vote_has_no_vote_split_and_its_queue_
     for signal in ("signal_oof_disagreement", "signal_label_quality", "oof_probs"):
         assert row[signal] == expected.loc[k, signal]
     assert row["doubt"] == combine([None, row["signal_oof_disagreement"], row["signal_label_quality"]])
+
+
+def test_the_embeddings_wait_on_disk_during_the_fit_and_the_queue_is_the_same(monkeypatch) -> None:
+    """At 1M rows the float32 embeddings (1.5 GB) were held in memory through the out-of-fold fit, beside each
+    fold's float64 training rows (2.5 GB): the command's peak. They now wait in a temporary file, which the fit
+    reads a window of rows at a time: the array the embedder returned is let go before the first fold, the file is
+    gone after it, and the probabilities are those of the fit on the array itself; a temporary folder that refuses
+    the file (full) leaves them in memory, with the same queue."""
+    import tempfile
+    import weakref
+
+    import sxhub.doubts as doubts
+
+    frame, _ = synthetic(400)
+    monkeypatch.setattr(doubts.SpilledRows, "WINDOW", 37)  # windows that split the folds' rows unevenly
+    made: dict[str, object] = {}
+
+    def embedder(texts: list[str]) -> np.ndarray:
+        array = bag_of_words(texts).astype(np.float32)
+        made["array"], made["copy"] = weakref.ref(array), array.copy()
+        return array
+
+    real = doubts.oof_probabilities
+    during: dict[str, object] = {}
+
+    def watched(features, targets, **kwargs):
+        during["array_alive"] = made["array"]() is not None
+        during["features"] = features
+        probs = during["probs"] = real(features, targets, **kwargs)
+        during["in_memory"] = real(made["copy"], targets, **kwargs)  # the same fit, on the array in memory
+        return probs
+
+    monkeypatch.setattr(doubts, "oof_probabilities", watched)
+    spilled = find_doubts(frame, label_names=LABELS, embedder=embedder).queue
+    assert during["array_alive"] is False  # the embeddings were not in memory during the fit
+    assert isinstance(during["features"], doubts.SpilledRows) and during["features"]._file.closed
+    np.testing.assert_array_equal(during["probs"], during["in_memory"])  # bit for bit
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full)
+    in_memory = find_doubts(frame, label_names=LABELS, embedder=embedder).queue
+    assert isinstance(during["features"], np.ndarray)
+    pd.testing.assert_frame_equal(in_memory, spilled)
+
+
+def test_spilled_rows_read_back_any_rows_exactly() -> None:
+    """Rows in any order, repeated, across window edges, of float32 and float64 arrays: the same numbers as
+    indexing the array and casting to float64."""
+    from sxhub.doubts import SpilledRows
+
+    rng = np.random.default_rng(0)
+    for dtype in (np.float32, np.float64):
+        array = rng.normal(size=(1000, 7)).astype(dtype)
+        held = SpilledRows(array)
+        held.WINDOW = 64
+        try:
+            for rows in (
+                np.arange(1000),
+                rng.permutation(1000)[:300],
+                np.array([999, 0, 63, 64, 64, 5]),
+                np.array([], int),
+            ):
+                got = held.float64_rows(rows)
+                assert got.dtype == np.float64 and got.shape == (len(rows), 7)
+                np.testing.assert_array_equal(got, array[rows].astype(np.float64))
+        finally:
+            held.close()
