@@ -27,6 +27,7 @@ from .cards import (
 from .errors import PublishError
 from .labelled import expert_label_cell
 from .prompt import template_text
+from .repo import card_load_id, hub_link_id
 from .spec import Label, TaskSpec
 
 
@@ -266,7 +267,8 @@ def dataset_context(
     bill = load_ledger(ledger)
     known = {"text", spec.label_column, "votes", "agreement", "failed", "error", *(REVIEW_COLUMNS if review else ())}
     return {
-        "repo_id": repo_id,
+        "repo_id": card_load_id(repo_id),  # a bare name (sxhub run without --push): NAMESPACE/name, said so
+        "unpushed": hub_link_id(repo_id) is None,
         "pretty_name": _pretty(spec.name),
         "description": spec.description,
         "multi_label": spec.multi_label,

@@ -109,6 +109,13 @@ def hub_link_id(repo_id: str | None) -> str | None:
     return repo_id if repo_id and "/" in repo_id else None
 
 
+def card_load_id(repo_id: str) -> str:
+    """The id a card's code loads (``pipeline(model=...)``, ``load_dataset(...)``): ``repo_id``, or for a bare name
+    (``sxhub run`` without --push) ``NAMESPACE/name``, the id ``--push NAMESPACE`` gives it, which the card says is a
+    placeholder (``unpushed``): the bare name loaded no Hub repo, nor the folder."""
+    return repo_id if hub_link_id(repo_id) else f"NAMESPACE/{repo_id}"
+
+
 def names_a_repo(source: str) -> bool:
     """Whether ``source``, which is no file or folder here, names a Hub repo: a bare, valid ``owner/name``. A name
     with a table suffix, one starting ./ ../ / or ~, one without or with more than one '/', or one whose parent folder

@@ -24,6 +24,7 @@ from .dataset_card import check_gold_column
 from .errors import PublishError
 from .repo import (
     DEFAULT_EXAMPLE,
+    card_load_id,
     check_model_dir,
     copy_model,
     evaluated_against,
@@ -197,7 +198,8 @@ def write_model_folder(
                 multi_label=spec.multi_label,
             ),
         ),
-        repo_id=repo_id,
+        repo_id=card_load_id(repo_id),  # a bare name (sxhub run without --push): NAMESPACE/name, said so
+        unpushed=hub_link_id(repo_id) is None,
         model_name=repo_id.split("/")[-1],
         description=spec.description,
         multi_label=spec.multi_label,

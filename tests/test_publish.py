@@ -1900,6 +1900,40 @@ def test_repo_ids_without_a_namespace_are_not_linked(
     assert about["model_repo"] == "me/fin-student" and about["dataset_repo"] == "me/fin"
 
 
+def test_cards_written_without_a_namespace_load_a_placeholder_that_says_how_to_push(
+    tmp_path: Path, labelled: tuple[Path, Path], student: Path
+) -> None:
+    """``sxhub run`` without --push writes its repo folders under the bare task name: their cards' code loaded it
+    (``pipeline(model="fin")``, ``load_dataset("fin")``), which is no Hub repo (every repo has a namespace) nor the
+    folder, so the snippet a reader copied failed with "not a valid model identifier", and a folder uploaded as it was
+    kept the wrong id. The code now loads ``NAMESPACE/fin`` (the id ``--push NAMESPACE`` gives it), and the card says
+    it is a placeholder and how to push; a namespaced id is loaded as given, without the note."""
+    from huggingface_hub import DatasetCard, ModelCard
+
+    from sxhub.publish import publish_dataset, publish_model
+
+    data, task = labelled
+    # as sxhub run without --push writes its repo folders (sxhub.run_checks.repo_ids)
+    publish_dataset(data, spec=task, repo_id="fin", to=tmp_path / "dataset")
+    publish_model(student, repo_id="fin", dataset_repo="fin", to=tmp_path / "model", data=data)
+    for kind, load in (("model", 'pipeline("text-classification", model='), ("dataset", "load_dataset(")):
+        text = (tmp_path / kind / "README.md").read_text(encoding="utf-8")
+        assert f'{load}"fin"' not in text
+        assert f'{load}"NAMESPACE/fin"' in text
+        assert "`NAMESPACE/fin` stands for the repo this folder is pushed to" in text
+        assert "sxhub run TASK INPUT --push NAMESPACE" in text
+    # the YAML still loads as a Hub card (the note is in the text, not the metadata)
+    assert ModelCard.load(tmp_path / "model" / "README.md").data.pipeline_tag == "text-classification"
+    assert DatasetCard.load(tmp_path / "dataset" / "README.md").data.pretty_name
+
+    publish_dataset(data, spec=task, repo_id="me/fin", to=tmp_path / "dataset2")
+    publish_model(student, repo_id="me/fin-student", dataset_repo="me/fin", to=tmp_path / "model2", data=data)
+    model_card = (tmp_path / "model2" / "README.md").read_text(encoding="utf-8")
+    dataset_card = (tmp_path / "dataset2" / "README.md").read_text(encoding="utf-8")
+    assert 'model="me/fin-student"' in model_card and 'load_dataset("me/fin")' in dataset_card
+    assert "NAMESPACE" not in model_card and "NAMESPACE" not in dataset_card
+
+
 @pytest.mark.parametrize("target", ["dataset", "model", "space"])
 def test_a_repo_id_without_namespace_is_refused_with_to(
     tmp_path: Path, labelled: tuple[Path, Path], student: Path, capsys: pytest.CaptureFixture[str], target: str
