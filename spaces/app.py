@@ -873,7 +873,6 @@ def build_demo(
                 show_heading=not expert.multi_label,
             )
             decision = gr.Markdown(label="Decision")  # the label names the value in the API docs, not on the page
-            gr.Examples(examples=[[e] for e in examples], inputs=text)
 
             # named functions: gradio takes the API's parameter names from the signature and the endpoint's
             # description from the docstring (a lambda's `t` was what a caller had to write: predict(t=...)).
@@ -888,6 +887,16 @@ def build_demo(
 
             button.click(predict, text, [probs, decision], api_name="predict", preprocess=False)
             text.submit(predict, text, [probs, decision], api_name=False, preprocess=False)
+            # a click on an example labels it: it only filled the text box, and the probabilities and decision of the
+            # text labelled before stayed beside it, read as the example's. Run on click, never cached at startup
+            gr.Examples(
+                examples=[[e] for e in examples],
+                inputs=text,
+                outputs=[probs, decision],
+                fn=predict,
+                run_on_click=True,
+                cache_examples=False,
+            )
         with gr.Tab("CSV"):
             upload = gr.File(
                 label=f"CSV with a 'text' column (at most {MAX_CSV_ROWS:,} rows, {_megabytes(MAX_CSV_BYTES)})",

@@ -860,6 +860,67 @@ def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -
         assert len(headings) == 1 and headings[0] in {"positive", "neutral", "negative"}
 
 
+@pytest.mark.slow
+@pytest.mark.browser
+def test_clicking_an_example_shows_that_examples_label_not_the_last_texts(
+    tmp_path: Path, tiny_base_model: Path
+) -> None:
+    """In a real browser: a visitor labels a text, then clicks an example. The example filled the text box, but the
+    probabilities and "Label: ..." below still were the earlier text's, now shown beside the example (a negative
+    example read as positive) until the visitor thought of clicking Label again. Clicking an example labels it."""
+    for path in (CHROMIUM, Path("/usr/bin/chromedriver")):
+        if not path.is_file():
+            missing_component(f"{path} not installed: apt-get install -y chromium chromium-driver (or make chromium)")
+    require_modules("selenium", install='pip install "sxhub[dev]"')
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+    from test_train import CUES, SINGLE, fast_config, single_frame
+
+    from sxhub.space import build_space, listen, load_app_module
+    from sxhub.train import train
+
+    model = tmp_path / "student"
+    train(SINGLE, single_frame(), fast_config(model, tiny_base_model))  # learns the cue words in about a second
+    expert = load_app_module().Expert.load(str(model))
+    first, example = CUES["positive"], CUES["negative"]
+    said = {t: expert.decide(expert.probabilities([t])[0]) for t in (first, example)}
+    assert said == {first: "positive", example: "negative"}  # the stale answer differs from the example's
+    demo = build_space(model, examples=[example])
+    _, url, _ = listen(demo, host="127.0.0.1", port=None, prevent_thread_lock=True, quiet=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    try:
+        driver.get(url)
+        wait = WebDriverWait(driver, 60)
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "textarea"))
+        driver.find_element(By.CSS_SELECTOR, "textarea").send_keys(first)
+        [button] = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Label"]
+        button.click()
+        wait.until(lambda d: f"Label: {said[first]}." in d.find_element(By.TAG_NAME, "body").text)
+        [shown] = [b for b in driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == example]
+        shown.click()
+        wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "textarea").get_attribute("value") == example)
+        WebDriverWait(driver, 20).until(
+            lambda d: f"Label: {said[example]}." in d.find_element(By.TAG_NAME, "body").text
+        )
+        body = driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.quit()
+        demo.close()
+    assert f"Label: {said[first]}." not in body
+
+
 def test_an_onnx_space_forced_to_torch_says_which_requirements_to_add(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
