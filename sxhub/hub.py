@@ -18,7 +18,7 @@ from typing import Any
 from . import __version__
 from .commits import commit_title
 from .errors import PublishError, SxhubError
-from .repo import check_repo_id, files_from_source, hub_endpoint
+from .repo import card_load_id, check_repo_id, files_from_source, hub_endpoint
 
 OFFLINE_FIX = "write the repo folder with --to DIR"
 logger = logging.getLogger(__name__)
@@ -60,9 +60,9 @@ def publish_folder(
         if repo_id is None and repo_type in ("model", "dataset"):
             # the card's from_pretrained / load_dataset line names the repo: a bare name loads nothing once uploaded
             logger.warning(
-                "no --repo-id: the card's usage code loads the repo %r, which is no NAMESPACE/NAME; pass --repo-id "
-                "with the id you will upload the folder to",
-                default_name,
+                "no --repo-id: the card's usage code loads the placeholder %r; pass --repo-id with the id you will "
+                "upload the folder to",
+                card_load_id(default_name),
             )
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sxhub-", dir=folder.parent))

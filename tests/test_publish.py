@@ -1105,8 +1105,10 @@ def test_a_folder_written_without_a_repo_id_says_its_card_names_no_repo(
         with caplog.at_level("WARNING", logger="sxhub.hub"):
             code, _, err = run_cli(["publish", target, str(source), "--to", str(tmp_path / target), *extra], capsys)
         assert code == 0, err
-        assert "no --repo-id: the card's usage code loads the repo 'fin-sent'" in caplog.text
-        assert '"fin-sent"' in (tmp_path / target / "README.md").read_text(encoding="utf-8")
+        assert "no --repo-id: the card's usage code loads the placeholder 'NAMESPACE/fin-sent'" in caplog.text
+        card = (tmp_path / target / "README.md").read_text(encoding="utf-8")
+        assert '"NAMESPACE/fin-sent"' in card and '"fin-sent"' not in card
+        assert "`sxhub publish --to` without `--repo-id`): `NAMESPACE/fin-sent` stands for the repo" in card
         caplog.clear()
         argv = ["publish", target, str(source), "--to", str(tmp_path / f"{target}-2"), "--repo-id", "me/x", *extra]
         with caplog.at_level("WARNING", logger="sxhub.hub"):
