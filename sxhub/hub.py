@@ -57,13 +57,6 @@ def publish_folder(
             )
         if folder.exists() and any(folder.iterdir()) and not exist_ok:
             raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
-        if repo_id is None and repo_type in ("model", "dataset"):
-            # the card's from_pretrained / load_dataset line names the repo: a bare name loads nothing once uploaded
-            logger.warning(
-                "no --repo-id: the card's usage code loads the placeholder %r; pass --repo-id with the id you will "
-                "upload the folder to",
-                card_load_id(default_name),
-            )
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sxhub-", dir=folder.parent))
         try:  # a refused input leaves the folder as it was, never half-written
@@ -74,6 +67,15 @@ def publish_folder(
                 replace_published(staging, folder)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        if repo_id is None and repo_type in ("model", "dataset"):
+            # the card's from_pretrained / load_dataset line names the repo: a bare name loads nothing once uploaded.
+            # Said once the folder is written: a refused input printed it above its own error line, about a card
+            # that was never written
+            logger.warning(
+                "no --repo-id: the card's usage code loads the placeholder %r; pass --repo-id with the id you will "
+                "upload the folder to",
+                card_load_id(default_name),
+            )
         return str(folder)
     assert repo_id is not None
     token = resolve_token(token)

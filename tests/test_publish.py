@@ -1114,6 +1114,16 @@ def test_a_folder_written_without_a_repo_id_says_its_card_names_no_repo(
         with caplog.at_level("WARNING", logger="sxhub.hub"):
             code, _, err = run_cli(argv, capsys)
         assert code == 0 and "--repo-id" not in caplog.text
+    # a refused input: its one error line, not the card's warning above it (the card was never written)
+    gold_only = tmp_path / "gold_only.csv"
+    gold_only.write_text("text,gold\nprofits rose,positive\nsales fell,negative\n", encoding="utf-8")
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        code, _, err = run_cli(
+            ["publish", "dataset", str(gold_only), "--to", str(tmp_path / "g"), "--task", str(task)], capsys
+        )
+    assert code == 2 and err.count("\n") == 1 and "column" in err
+    assert "--repo-id" not in caplog.text and not (tmp_path / "g").exists()
 
 
 # -- where the card's figures come from ---------------------------------------------------------------------------
