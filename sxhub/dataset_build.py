@@ -111,6 +111,14 @@ def load_annotated(
     frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
     col = spec.label_column
     missing = [c for c in ("text", col) if c not in frame.columns]
+    if missing == [col] and gold is not None and gold in frame.columns:
+        # labelled by experts only (train --label-column takes such a file): --gold compares teachers with them,
+        # and "pass the output of sxhub annotate" said nothing of how to publish the experts' own labels
+        raise PublishError(
+            f"the labelled data has no {col!r} column, only the experts' {gold!r}: --gold compares the teachers' "
+            f"labels with it; to publish the experts' labels as the dataset's, rename {gold!r} to {col!r} and drop "
+            "--gold, or pass the output of `sxhub annotate` to publish the teachers'."
+        )
     if missing:
         raise PublishError(
             f"the labelled data has no {missing} column(s) (columns: {list(frame.columns)[:12]}); pass the output "

@@ -1120,9 +1120,11 @@ def test_a_folder_written_without_a_repo_id_says_its_card_names_no_repo(
     caplog.clear()
     with caplog.at_level("WARNING", logger="sxhub.hub"):
         code, _, err = run_cli(
-            ["publish", "dataset", str(gold_only), "--to", str(tmp_path / "g"), "--task", str(task)], capsys
+            ["publish", "dataset", str(gold_only), "--to", str(tmp_path / "g"), "--task", str(task), "--gold", "gold"],
+            capsys,
         )
-    assert code == 2 and err.count("\n") == 1 and "column" in err
+    assert code == 2 and err.count("\n") == 1
+    assert "no 'label' column, only the experts' 'gold'" in err and "rename 'gold' to 'label' and drop --gold" in err
     assert "--repo-id" not in caplog.text and not (tmp_path / "g").exists()
 
 
