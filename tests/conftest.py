@@ -159,6 +159,38 @@ def require_modules(*modules: str, install: str) -> None:
         missing_component(f"{', '.join(absent)} not importable: {install}")
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Headless chromium (Debian's, driven through its chromedriver with selenium); absent, or selenium absent: skip
+    locally, fail under CI=true. The Space's and the review app's browser tests share it."""
+    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
+        if not path.is_file():
+            missing_component(f"{path} not installed: apt-get install -y {package} (or make chromium)")
+    require_modules("selenium", install='pip install "sxhub[dev]"')
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--disable-gpu",
+        "--window-size=1200,1600",
+    ):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)  # no driver download
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """``../shared/data`` beside the checkout (real expert-labelled data); absent: skip locally, fail in CI."""

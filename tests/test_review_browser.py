@@ -14,49 +14,19 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from conftest import missing_component, require_modules
 from test_review import labelled_rows, queue_rows
 
 from sxhub.data import write_table
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 WAIT_S = 60
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    """Headless chromium; absent (or selenium absent): skip locally, fail under CI=true."""
-    for path, package in ((CHROMIUM, "chromium"), (CHROMEDRIVER, "chromium-driver")):
-        if not path.is_file():
-            missing_component(f"{path} not installed: apt-get install -y {package} (or make chromium)")
-    require_modules("selenium", install='pip install "sxhub[dev]"')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1200,1600",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)  # no driver download
-    try:
-        yield driver
-    finally:
-        driver.quit()
 
 
 def _free_port() -> int:

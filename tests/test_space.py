@@ -12,12 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import missing_component, require_modules, run_cli
+from conftest import CHROMIUM, missing_component, require_modules, run_cli
 from test_publish import _spec, make_student
 
 from sxhub.spec import TaskSpec
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture
@@ -809,15 +807,9 @@ def test_label_names_with_markup_show_as_typed_on_the_page(tmp_path: Path, multi
 @pytest.mark.slow
 @pytest.mark.browser
 @pytest.mark.parametrize("multi", [True, False])
-def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -> None:
+def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool, browser: Any) -> None:
     """In a real browser: a multi-label Space's probability box shows the bars without a headline label (it named
     the most probable label while no label was on); a single-label one headlines the label it gives."""
-    for path in (CHROMIUM, Path("/usr/bin/chromedriver")):
-        if not path.is_file():
-            missing_component(f"{path} not installed: apt-get install -y chromium chromium-driver (or make chromium)")
-    require_modules("selenium", install='pip install "sxhub[dev]"')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
@@ -829,17 +821,7 @@ def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -
         info["thresholds"] = {name: 0.999 for name in info["labels"]}
         (model / "sxhub.json").write_text(json.dumps(info))
     demo, url = launch_space(model, host="127.0.0.1", block=False)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1200,1600",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = browser
     try:
         driver.get(url)
         wait = WebDriverWait(driver, 60)
@@ -852,7 +834,6 @@ def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -
         wait.until(lambda d: said in d.find_element(By.TAG_NAME, "body").text)
         headings = [e.text for e in driver.find_elements(By.CSS_SELECTOR, ".output-class") if e.is_displayed()]
     finally:
-        driver.quit()
         demo.close()
     if multi:
         assert headings == []
@@ -863,17 +844,11 @@ def test_the_probability_box_headline_in_chromium(tmp_path: Path, multi: bool) -
 @pytest.mark.slow
 @pytest.mark.browser
 def test_clicking_an_example_shows_that_examples_label_not_the_last_texts(
-    tmp_path: Path, tiny_base_model: Path
+    tmp_path: Path, tiny_base_model: Path, browser: Any
 ) -> None:
     """In a real browser: a visitor labels a text, then clicks an example. The example filled the text box, but the
     probabilities and "Label: ..." below still were the earlier text's, now shown beside the example (a negative
     example read as positive) until the visitor thought of clicking Label again. Clicking an example labels it."""
-    for path in (CHROMIUM, Path("/usr/bin/chromedriver")):
-        if not path.is_file():
-            missing_component(f"{path} not installed: apt-get install -y chromium chromium-driver (or make chromium)")
-    require_modules("selenium", install='pip install "sxhub[dev]"')
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
     from test_train import CUES, SINGLE, fast_config, single_frame
@@ -889,17 +864,7 @@ def test_clicking_an_example_shows_that_examples_label_not_the_last_texts(
     assert said == {first: "positive", example: "negative"}  # the stale answer differs from the example's
     demo = build_space(model, examples=[example])
     _, url, _ = listen(demo, host="127.0.0.1", port=None, prevent_thread_lock=True, quiet=True)
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1200,1600",
-    ):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver = browser
     try:
         driver.get(url)
         wait = WebDriverWait(driver, 60)
@@ -916,7 +881,6 @@ def test_clicking_an_example_shows_that_examples_label_not_the_last_texts(
         )
         body = driver.find_element(By.TAG_NAME, "body").text
     finally:
-        driver.quit()
         demo.close()
     assert f"Label: {said[first]}." not in body
 
