@@ -102,6 +102,15 @@ def check_causal_lm(base: BaseModel) -> None:
     )
 
 
+def model_context(config: Any) -> int | None:
+    """The most tokens the model's positions reach (``max_position_embeddings``, GPT-2's ``n_positions`` through its
+    attribute map), or None when the config names no limit. Beyond it a model with learned positions fails
+    ("IndexError: index out of range in self") and a rotary one reads positions it never learned."""
+    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
+    value = getattr(text_config, "max_position_embeddings", None)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
 def float32_bytes(base: BaseModel) -> int:
     """The bytes of the base's weights in float32, which is what tune saves (the merged model, loaded in float32):
     counted on the meta device (its config, no weights), tied weights once, as safetensors stores them."""

@@ -28,7 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from .base_model import INSTALL_HINT, BaseModel, _no_target_modules, check_target_modules, top_layers
+from .base_model import (
+    INSTALL_HINT,
+    BaseModel,
+    _no_target_modules,
+    check_target_modules,
+    model_context,
+    top_layers,
+)
 from .errors import BackendError, InputError, ModelError
 
 CHATML = (
@@ -94,15 +101,26 @@ def encode_examples(
     return encoded, too_long
 
 
+def token_limit(max_length: int, context: int | None) -> int:
+    """The longest example trained on: ``--max-length``, or the base's context when that is shorter (a base with
+    learned positions failed mid-training on a longer example: "IndexError: index out of range in self")."""
+    return max_length if context is None else min(max_length, context)
+
+
 def check_every_kind_fits(
-    examples: Sequence[ChatExample], fitting: set[str], length: Callable[[int], int], max_length: int
+    examples: Sequence[ChatExample],
+    fitting: set[str],
+    length: Callable[[int], int],
+    max_length: int,
+    context: int | None = None,
 ) -> None:
     """One error line when no example of a kind (labelling, writing) is within ``max_length`` tokens (``fitting``:
     the kinds that have one): the model would be tuned without learning that job. A labelling prompt lists every
     label with its description, so on a task with long label texts every labelling example was left out while the
     writing ones fitted, and the "teacher" tune wrote had never seen a labelling answer, its summary line still
     counting them. ``length`` (example ``i``'s tokens) is only called for a kind that does not fit, to name the
-    --max-length to ask for."""
+    --max-length to ask for; where the base's ``context`` is the shorter limit, raising --max-length is no fix and
+    the line names the context instead."""
     kinds = list(dict.fromkeys(ex.kind for ex in examples))
     missing = [kind for kind in kinds if kind not in fitting]
     if not missing:
@@ -111,6 +129,12 @@ def check_every_kind_fits(
     which = "every example is" if len(missing) == len(kinds) else f"every {missing[0]} example is"
     job = "" if len(missing) == len(kinds) else f", so the model would not learn {missing[0]}"
     only_labels = " (or pass --writing 0 for a model that only labels)" if missing == ["writing"] else ""
+    if context is not None and context < max_length:
+        raise InputError(
+            f"{which} longer than the base model's context of {context} tokens{job}; pass a base with a context of "
+            f"at least {need} tokens with --base, or shorten the task's label descriptions and examples"
+            f"{only_labels}."
+        )
     raise InputError(
         f"{which} longer than --max-length {max_length} tokens{job}; raise --max-length to at least {need}"
         f"{only_labels}."
@@ -266,9 +290,14 @@ def train_local(
             f"base model {base.name!r} could not be loaded ({exc}); pass a causal LM with --base."
         ) from exc
     chatml = prepare_tokenizer(tokenizer)
-    encoded, too_long = encode_examples(tokenizer, examples, opts.max_length)
+    context = model_context(model.config)
+    encoded, too_long = encode_examples(tokenizer, examples, token_limit(opts.max_length, context))
     check_every_kind_fits(
-        examples, {e["kind"] for e in encoded}, lambda i: example_tokens(tokenizer, examples[i]), opts.max_length
+        examples,
+        {e["kind"] for e in encoded},
+        lambda i: example_tokens(tokenizer, examples[i]),
+        opts.max_length,
+        context,
     )
     rows = group_examples(encoded, opts.group_size, opts.seed)
     with tempfile.TemporaryDirectory(prefix="sxhub-tune-") as work:
@@ -325,6 +354,7 @@ def train_local(
     figures = {
         "n_examples": len(encoded),
         "n_too_long": too_long,
+        "context": context,
         "steps": int(result.global_step),
         "train_loss": round(float(result.training_loss), 4),
         "final_loss": round(float(losses[-1]), 4) if losses else None,
@@ -359,7 +389,7 @@ def train_autotrain(
     import pandas as pd
     import torch
     import yaml
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     from .autotrain import find_autotrain
     from .autotrain_run import ADAPTER_FILES, _subprocess_env, check_outputs, run_subprocess, trainer_command
@@ -383,10 +413,12 @@ def train_autotrain(
         messages = [*ex.messages, {"role": "assistant", "content": ex.answer}]
         rendered.append(tokenizer.apply_chat_template(messages, tokenize=False))
     lengths = [len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in rendered]
-    fitting = {ex.kind for ex, n in zip(examples, lengths, strict=True) if n <= opts.max_length}
-    check_every_kind_fits(examples, fitting, lengths.__getitem__, opts.max_length)  # AutoTrain failed on none
-    kept = [text for text, n in zip(rendered, lengths, strict=True) if n <= opts.max_length]
-    blocks = blocks_per_step(opts, [n for n in lengths if n <= opts.max_length])
+    context = model_context(AutoConfig.from_pretrained(base.path))
+    limit = token_limit(opts.max_length, context)  # AutoTrain's blocks too: longer ones ran past a short context
+    fitting = {ex.kind for ex, n in zip(examples, lengths, strict=True) if n <= limit}
+    check_every_kind_fits(examples, fitting, lengths.__getitem__, opts.max_length, context)  # AutoTrain failed on none
+    kept = [text for text, n in zip(rendered, lengths, strict=True) if n <= limit]
+    blocks = blocks_per_step(opts, [n for n in lengths if n <= limit])
     work = Path(tempfile.mkdtemp(prefix="sxhub-tune-autotrain-"))  # kept (and named in the error) on failure
     (work / "data").mkdir()
     pd.DataFrame({"text": kept}).to_json(work / "data" / "train.jsonl", orient="records", lines=True)
@@ -405,8 +437,8 @@ def train_autotrain(
             "column_mapping": {"text_column": "text"},
         },
         "params": {
-            "block_size": opts.max_length,
-            "model_max_length": opts.max_length,
+            "block_size": limit,
+            "model_max_length": limit,
             "epochs": epochs,
             # a step's blocks one at a time, their gradients summed (the same step: packed blocks are all
             # block_size tokens long): the trainer held the logits of every block of the step at once (49,152
@@ -458,6 +490,7 @@ def train_autotrain(
     figures = {
         "n_examples": len(kept),
         "n_too_long": len(rendered) - len(kept),
+        "context": context,
         "autotrain_version": env.versions().get("autotrain"),
         "autotrain_env": env.versions(),  # what trained (sxhub.json's versions are sxhub's, which merged and saved)
         "packing": True,

@@ -135,8 +135,16 @@ class TuneResult:
         train, held = self.info["train"], self.info.get("heldout") or {}
         acc = held.get("accuracy")
         shown = f"held-out accuracy {acc:.3f} on {held.get('n')} texts" if acc is not None else "no held-out split"
+        if held.get("n_too_long"):
+            shown += f" ({held['n_too_long']} longer than the model's context left out)"
+        elif acc is None and (self.info.get("data") or {}).get("n_heldout"):
+            shown = "no held-out scores (no held-out text fits the model's context)"
         # examples over --max-length are left out: the count said "tuned on 53 labelling" of which 37 were not
-        dropped = f" ({train['n_too_long']} longer than --max-length left out)" if train.get("n_too_long") else ""
+        context = train.get("context")
+        limit = (
+            "--max-length" if not context or context >= train["max_length"] else f"the base's {context}-token context"
+        )
+        dropped = f" ({train['n_too_long']} longer than {limit} left out)" if train.get("n_too_long") else ""
         return (
             f"tuned {self.info['base_model']} on {train['n_labelling']} labelling + {train['n_writing']} writing "
             f"examples{dropped} in {train['seconds']:.0f} s ({train['examples_per_s']:.2f} examples/s, peak "
@@ -370,15 +378,30 @@ def writing_budget(tokenizer: Any, answers: Sequence[str]) -> int | None:
 
 def heldout_scores(
     model: Any, spec: TaskSpec, texts: Sequence[str], gold: Sequence[Any], *, progress: bool = False
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """The model's labels (most probable answer) on held-out texts against their labels, with its confidence: the
-    mean probability of the answer it chose (for multi-label the label set's, not the largest label marginal)."""
+    mean probability of the answer it chose (for multi-label the label set's, not the largest label marginal).
+    Texts longer than the model's context are left out and counted (``n_too_long``); None when none is left."""
     from .metrics import score
+    from .prompt import build_messages
 
+    # a text longer than the model's context was never trained on either (its example is left out): scoring it
+    # failed after the whole training ("IndexError: index out of range in self"), losing it; it is counted instead
+    fits = [
+        i
+        for i, text in enumerate(texts)
+        if model.label_too_long(build_messages(spec, text), spec.label_names, spec.multi_label) is None
+    ]
+    if not fits:
+        logger.warning("none of the %d held-out texts fits the model's context: no held-out scores", len(texts))
+        return None
+    too_long = len(texts) - len(fits)
+    texts, gold = [texts[i] for i in fits], [gold[i] for i in fits]
     predicted, probs, confidence = model.score_texts(spec, texts, progress=progress)
     result = score(list(gold), predicted, spec.label_names, spec.multi_label)
     keep = ("n", "accuracy", "macro_f1", "micro_f1", "weighted_f1", "krippendorff_alpha", "per_label")
     figures = {k: result[k] for k in keep if k in result}
+    figures["n_too_long"] = too_long
     figures["confusion_matrix"] = result.get("confusion_matrix")
     figures["mean_confidence"] = round(sum(confidence) / len(confidence), 4) if confidence else None
     if not spec.multi_label:

@@ -1161,6 +1161,102 @@ def test_cli_tune_a_base_that_is_no_causal_lm_is_one_line_before_o_is_made(
         assert not out.exists()
 
 
+def build_tiny_gpt2(path: Path, tokenizer_from: Path, n_positions: int) -> Path:
+    """A random 2-layer GPT-2 (learned positions: ``n_positions`` of them) with ``tokenizer_from``'s tokenizer."""
+    import torch
+    from transformers import AutoTokenizer, GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(tokenizer_from)
+    end = tokenizer.eos_token_id
+    config = GPT2Config(
+        vocab_size=len(tokenizer), n_positions=n_positions, n_embd=32, n_layer=2, n_head=4,
+        bos_token_id=end, eos_token_id=end, pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    GPT2LMHeadModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def test_cli_tune_a_base_whose_context_is_shorter_than_the_examples_is_one_line(
+    tmp_path: Path, tiny_llama: Path, capsys
+) -> None:
+    """A base with a context shorter than the labelling prompt (a GPT-2 with 450 positions; the prompt takes about
+    510 tokens) failed in the middle of training with "IndexError: index out of range in self", exit 1: --max-length
+    (1,024) was the only limit. Now examples longer than the base's context are left out like those over
+    --max-length, and when that leaves no labelling example it is one line naming the context (raising --max-length,
+    the fix for that limit, is none here), exit 2, -o not made."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    labelled_frame(repeats=1).to_csv(data, index=False)
+    base = build_tiny_gpt2(tmp_path / "gpt2", tiny_llama, n_positions=450)
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(
+        ["tune", str(task), str(data), "-o", str(out), "--base", str(base), "--target-modules", "c_attn",
+         "--holdout", "0"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and stdout == "", err
+    line = error_line(err)
+    assert "every labelling example is longer than the base model's context of 450 tokens" in line, line
+    assert "--base" in line and "--max-length" not in line, line
+    assert not out.exists()
+
+
+def test_texts_longer_than_the_models_context_are_left_out_and_fail_their_own_vote(
+    tmp_path: Path, tiny_llama: Path, capsys
+) -> None:
+    """A text longer than the base's context (GPT-2 with 600 positions) stopped tune mid-training, and as a tuned
+    teacher's text it failed the batch it was in and so the whole annotate run, both with "IndexError: index out of
+    range in self", exit 1 (a rotary model read positions it never learned instead). Now: its training example is
+    left out and counted (sxhub.json and the card name the context), a held-out one is left out of the scores and
+    counted, and annotate gives it a failed vote naming the fix while the texts beside it are labelled, exit 0."""
+    from sxhub.errors import TeacherError
+    from sxhub.teachers.synthetic_model import SyntheticModel, WriteJob
+    from sxhub.tune import TuneOptions, heldout_scores, tune
+
+    base = build_tiny_gpt2(tmp_path / "gpt2", tiny_llama, n_positions=600)
+    long_text = "net loss widened and sales fell in every quarter " * 30
+    frame = pd.concat([labelled_frame(repeats=2), pd.DataFrame([{"text": long_text, "label": "negative"}])])
+    data = tmp_path / "labelled.csv"
+    frame.to_csv(data, index=False)
+    options = TuneOptions(
+        base=str(base), target_modules=["c_attn"], group_size=4, lora_r=2, lora_alpha=4, holdout=0, writing=0.5
+    )
+    result = tune(SPEC, data, tmp_path / "model", options, progress=False)
+    info = json.loads((result.output_dir / "sxhub.json").read_text())
+    assert info["train"]["context"] == 600 and info["train"]["n_too_long"] == 1, info["train"]
+    assert info["train"]["n_trained"] == info["train"]["n_labelling"] + info["train"]["n_writing"] - 1
+    card = (result.output_dir / "README.md").read_text()
+    assert "1 longer than 600 tokens (the base model's context) left out" in card
+    assert "longer than the base's 600-token context left out" in result.summary_line()
+
+    model = SyntheticModel.load(result.output_dir)
+    figures = heldout_scores(model, SPEC, ["profit rose", long_text], ["positive", "negative"])
+    assert figures is not None and figures["n"] == 1 and figures["n_too_long"] == 1
+    assert heldout_scores(model, SPEC, [long_text], ["negative"]) is None
+    crowded, short = [{"role": "user", "content": long_text * 2}], [{"role": "user", "content": "write one text"}]
+    written = model.write_batch([WriteJob(crowded, "text", 1.0, 0, 50), WriteJob(short, "text", 1.0, 0, 50)])
+    assert isinstance(written[0], TeacherError) and "context of 600 tokens" in str(written[0])
+    assert not isinstance(written[1], BaseException)
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["profit rose sharply", long_text, "the plant will close"]}).to_csv(texts, index=False)
+    out = tmp_path / "labelled.csv"
+    code, _, err = run_cli(
+        ["annotate", str(task), str(texts), "-o", str(out), "--teacher", str(result.output_dir), "--samples", "1"],
+        capsys,
+    )
+    assert code == 0, err
+    labelled = pd.read_csv(out, keep_default_na=False)
+    assert labelled["failed"].tolist() == [False, True, False], labelled
+    assert labelled["label"].tolist()[1] == "" and all(labelled["label"].tolist()[i] for i in (0, 2))
+    assert "context of 600 tokens" in labelled["error"].tolist()[1] and "--max-chars" in labelled["error"].tolist()[1]
+
+
 def test_tune_says_which_rows_and_labels_it_left_out(tmp_path: Path, tiny_llama: Path, capsys, caplog) -> None:
     """tune on annotate's output left out the failed rows and the rows without a label without a word, and a label
     no training text had was never learnt (to label, or to write: its writing examples come from its texts) while the

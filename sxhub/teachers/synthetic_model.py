@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelError, TeacherError
+from .base import ContextLengthError
 from .chat_tokens import _pad_id, chat_prompt_ids, encode, end_of_turn
 from .synthetic_folder import (
     content_hash,
@@ -106,6 +107,9 @@ class SyntheticModel:
         # tokens a written text may take: what `sxhub tune` measured on the texts it learned from, else the cap
         learned = (self.info.get("writing") or {}).get("max_tokens")
         self.write_budget = min(int(learned), MAX_WRITE_TOKENS) if learned else MAX_WRITE_TOKENS
+        from ..base_model import model_context
+
+        self.context = model_context(model.config)  # the most tokens its positions reach (None: no limit known)
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> SyntheticModel:
@@ -127,6 +131,33 @@ class SyntheticModel:
     def answer_ids(self, answer: str) -> list[int]:
         """An answer's tokens as training saw them: the answer and the end of the assistant turn."""
         return encode(self.tokenizer, answer + self.end_of_turn)
+
+    def too_long(self, messages: list[dict[str, str]], answer_tokens: int) -> ContextLengthError | None:
+        """The error for a prompt that, with ``answer_tokens`` more, runs past the model's context, else None.
+
+        A text longer than the context failed the whole batch, and so the run, with "IndexError: index out of range
+        in self" where the model has learned positions (GPT-2), and got a label read from positions it never
+        learned where they are rotary: it is a failed vote with its fix, as a server's context-window refusal is."""
+        if self.context is None:
+            return None
+        need = len(self.prompt_ids(messages)[0]) + answer_tokens
+        if need <= self.context:
+            return None
+        return ContextLengthError(
+            f"the prompt and answer take {need} tokens, more than the synthetic model's context of {self.context} "
+            "tokens: shorten or split the text (annotate --max-chars N refuses longer texts before any request)",
+            status=400,
+            detail="longer than the model's context",
+        )
+
+    def label_too_long(
+        self, messages: list[dict[str, str]], labels: Sequence[str], multi_label: bool
+    ) -> ContextLengthError | None:
+        """:meth:`too_long` for a labelling prompt and its longest valid answer."""
+        if self.context is None:
+            return None
+        answers = [label_answer(s, multi_label) for s in candidate_sets(labels, multi_label)]
+        return self.too_long(messages, max(len(self.answer_ids(a)) for a in answers))
 
     # -- the key/value cache of shared prompt parts -----------------------------------------------------------------
     def _decode_padded(self, decoder: Any, rests: list[list[int]], start: int, kv: Any, pad: int) -> tuple[Any, Any]:
@@ -237,6 +268,12 @@ class SyntheticModel:
         """
         sets = candidate_sets(labels, multi_label)
         answers = [label_answer(s, multi_label) for s in sets]
+        if self.context is not None:  # callers that score texts one by one leave these out first (too_long)
+            longest = max(len(self.answer_ids(a)) for a in answers)
+            for messages in prompts:
+                error = self.too_long(messages, longest)
+                if error is not None:
+                    raise error
         keys = [json.dumps([m, list(labels), multi_label], ensure_ascii=False) for m in prompts]
         with self._lock:
             first: dict[str, int] = {}  # each prompt not scored yet, once, at its first place
@@ -336,7 +373,9 @@ class SyntheticModel:
         """
         results: list[tuple[str, int, int] | TeacherError | None] = [None] * len(jobs)
         written = [0] * len(jobs)
-        todo = list(range(len(jobs)))
+        for i, job in enumerate(jobs):  # no room left in the context for one token of the text
+            results[i] = self.too_long(job.messages, len(encode(self.tokenizer, '{"' + job.key + '": "')) + 1)
+        todo = [i for i in range(len(jobs)) if results[i] is None]
         for attempt in range(WRITE_TRIES):
             if not todo:
                 break
@@ -375,6 +414,8 @@ class SyntheticModel:
             logits = head(out.last_hidden_state[torch.arange(rows), ends]).float()
             generators = [torch.Generator().manual_seed(job.seed + 1000 * attempt) for job in jobs]
             budgets = [max(8, min(int(job.max_tokens), self.write_budget)) for job in jobs]
+            if self.context is not None:  # a text stops at the end of the context, as at its budget
+                budgets = [min(b, self.context - len(p[1])) for b, p in zip(budgets, prompts, strict=True)]
             sampled: list[list[int]] = [[] for _ in jobs]
             live = list(range(rows))  # the rows still writing, in the order of the cache's batch
             eos = self.tokenizer.eos_token_id

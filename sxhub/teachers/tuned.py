@@ -227,10 +227,15 @@ class TunedTeacher(Teacher):
                 for job, r in zip(jobs, writes, strict=True)
                 if isinstance(job, WriteJob)
             ]  # fmt: skip
-        replies: dict[int, Reply] = {}
+        replies: dict[int, Reply | TeacherError] = {}
         labels = [(i, job) for i, job in enumerate(jobs) if isinstance(job, LabelJob)]
         groups: dict[tuple[tuple[str, ...], bool], list[tuple[int, LabelJob]]] = {}
         for i, job in labels:
+            # a text longer than the model's context fails its own vote, not the batch (and so the run) beside it
+            too_long = model.label_too_long(job.messages, job.request.labels, job.request.multi_label)
+            if too_long is not None:
+                replies[i] = too_long
+                continue
             groups.setdefault((job.request.labels, job.request.multi_label), []).append((i, job))
         for (names, multi), members in groups.items():
             found = model.label_distributions([job.messages for _, job in members], names, multi)
