@@ -412,6 +412,12 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     assert card.data.license == "other" and "the task spec states none" in card.text  # as every card, not apache-2.0
     assert f"| accuracy | {held['accuracy']:.3f} |" in card.text and "r=4, alpha=8" in card.text
     assert "balanced over the labels" in card.text and f"negative {per_label['negative']}" in card.text
+    # the time was the loading and training alone, the peak memory the process's by then: the row said only
+    # "6 s on 1 CPU thread, 590 MB" of a command that ran 22 s and went on to save and score
+    train = info["train"]
+    assert f"| time, peak memory | {train['seconds']:.0f} s wall clock on {train['threads']} CPU thread" in card.text
+    assert "to load the base and train (saving and the held-out scores not counted); " in card.text
+    assert f"{train['peak_rss_mb']:.0f} MB peak resident memory by then |" in card.text
 
 
 def test_a_tune_warns_nothing_the_user_cannot_act_on_and_trains_without_checkpointing(
@@ -483,7 +489,9 @@ def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: P
     )
     autotrain["train"]["blocks_per_step"] = 1  # since AutoTrain's step holds about the local backend's tokens
     autotrain["train"]["threads"] = 1
-    assert " s on 1 CPU thread, " in write_card(tmp_path, autotrain).read_text()  # not "1 CPU threads"
+    text = write_card(tmp_path, autotrain).read_text()
+    assert " s wall clock on 1 CPU thread to load " in text  # not "1 CPU threads"
+    assert "peak resident memory by then (sxhub's process or AutoTrain's trainer, whichever is more) |" in text
     assert (
         "0.0005, 1 block(s) of up to 1024 tokens, each packed with as many examples as fit (AutoTrain packs them): "
         "about the tokens of 4 examples, the local backend's step |" in write_card(tmp_path, autotrain).read_text()
