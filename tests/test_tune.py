@@ -2335,3 +2335,24 @@ def test_an_autotrain_step_holds_about_the_tokens_of_the_local_backends(
     assert (given[0]["gradient_accumulation"], given[0]["block_size"]) == (1, 1024)  # not 8 blocks of 1,024
     assert 1 < given[1]["gradient_accumulation"] <= 6 and given[1]["block_size"] == 64
     assert given[0]["batch_size"] == given[1]["batch_size"] == 1
+
+
+def test_a_written_text_holds_characters_only(tiny_llama: Path) -> None:
+    """A byte-level model samples bytes: an untuned one (the tiny random base) wrote 15 texts in 16 with bytes that
+    form no character (U+FFFD) or control characters, and each went into the written data as it was. They are
+    dropped (a character cut at the token budget too); a text left empty is written again; every text kept is
+    made of characters, and the same seed still writes the same text."""
+    from sxhub.teachers.synthetic_model import SyntheticModel, WriteJob, readable
+
+    assert readable("profit rose in Espoo, caf\ufffd") == "profit rose in Espoo, caf"  # cut at the budget
+    assert readable("café sales rose") == "café sales rose"
+    assert readable("pa\ufffd\ufffdper sales\x03 fell") == "paper sales fell"
+    assert readable("\ufffd\x03") == ""
+    model = SyntheticModel.load(tiny_llama)
+    messages = [{"role": "user", "content": "write a text"}]
+    jobs = [WriteJob(messages=messages, key="text", temperature=1.5, seed=s, max_tokens=40) for s in range(16)]
+    results = model.write_batch(jobs)
+    texts = [r[0] for r in results if not isinstance(r, Exception)]
+    assert len(texts) == 16, results
+    assert all(t and readable(t) == t for t in texts), texts
+    assert [r[0] for r in model.write_batch(jobs[:3])] == texts[:3]

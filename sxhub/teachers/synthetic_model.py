@@ -27,6 +27,7 @@ import math
 import os
 import re
 import threading
+import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -369,10 +370,12 @@ class SyntheticModel:
         The JSON opening ``{"key": "`` is forced and each row is sampled (temperature, top-p 0.95, its own seed) up
         to its closing quote, the end of the turn or its token budget. Rows run together (one forward pass per
         token for all of them): a small model's decoding costs about the same for one row as for sixteen. A row that
-        wrote nothing is written again with the next seed, up to ``WRITE_TRIES`` times.
+        wrote nothing, or nothing but bytes that are no characters (:func:`readable`), is written again with the next seed, up to
+        ``WRITE_TRIES`` times.
         """
         results: list[tuple[str, int, int] | TeacherError | None] = [None] * len(jobs)
         written = [0] * len(jobs)
+        unreadable = [False] * len(jobs)
         for i, job in enumerate(jobs):  # no room left in the context for one token of the text
             results[i] = self.too_long(job.messages, len(encode(self.tokenizer, '{"' + job.key + '": "')) + 1)
         todo = [i for i in range(len(jobs)) if results[i] is None]
@@ -382,13 +385,16 @@ class SyntheticModel:
             outputs = self._sample([jobs[i] for i in todo], attempt)
             for i, (prompt_len, tokens) in zip(todo, outputs, strict=True):
                 written[i] += len(tokens)
-                text = json_string_content(self.tokenizer.decode(tokens, skip_special_tokens=True))
+                raw = json_string_content(self.tokenizer.decode(tokens, skip_special_tokens=True))
+                text = readable(raw)
+                unreadable[i] = bool(raw) and not text
                 if text:
                     results[i] = (text, prompt_len, written[i])
             todo = [i for i in todo if results[i] is None]
         for i in todo:
+            what = "only bytes that are no characters" if unreadable[i] else ("an empty text")
             results[i] = TeacherError(
-                f"the tuned model wrote an empty text {WRITE_TRIES} times in a row (seed {jobs[i].seed})"
+                f"the tuned model wrote {what} {WRITE_TRIES} times in a row (seed {jobs[i].seed})"
             )
         return [r for r in results if r is not None]
 
@@ -492,6 +498,15 @@ def json_string_content(raw: str) -> str:
     except json.JSONDecodeError:
         text = body.replace('\\"', '"').replace("\\n", " ").replace("\\\\", "\\")
     return " ".join(str(text).split())
+
+
+def readable(text: str) -> str:
+    """``text`` without what is no character: a byte-level model samples bytes, and a character cut at the token
+    budget, or bytes that form none, decode as U+FFFD; a control character (whitespace aside, which
+    :func:`json_string_content` already made spaces) is none either. They reached the written data as they were
+    ("paper\ufffd\ufffd qut\x03"); they are dropped, and a text left empty is written again."""
+    kept = "".join(c for c in text if c != "\ufffd" and unicodedata.category(c) != "Cc")
+    return " ".join(kept.split())
 
 
 def softmax(logps: Sequence[float], temperature: float = 1.0) -> list[float]:
