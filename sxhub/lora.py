@@ -107,6 +107,14 @@ def token_limit(max_length: int, context: int | None) -> int:
     return max_length if context is None else min(max_length, context)
 
 
+def _targets_conv1d(model: Any, target_modules: Sequence[str]) -> bool:
+    """Whether the modules LoRA adapts are transformers' ``Conv1D`` (GPT-2's), whose weights are stored transposed."""
+    from transformers.pytorch_utils import Conv1D
+
+    names = set(target_modules)
+    return any(isinstance(m, Conv1D) and name.rsplit(".", 1)[-1] in names for name, m in model.named_modules())
+
+
 def check_every_kind_fits(
     examples: Sequence[ChatExample],
     fitting: set[str],
@@ -329,6 +337,9 @@ def train_local(
             target_modules=list(opts.target_modules),
             layers_to_transform=layers,
             task_type="CAUSAL_LM",
+            # GPT-2's layers are Conv1D (weights stored transposed): PEFT set this itself, with a UserWarning on
+            # every tune of such a base ("fan_in_fan_out is set to False but the target module is `Conv1D`")
+            fan_in_fan_out=_targets_conv1d(model, opts.target_modules),
         )
         try:
             with warnings.catch_warnings():
