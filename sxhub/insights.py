@@ -119,21 +119,62 @@ def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
     """The date column as datetimes; an InputError names the column when it is missing or unreadable."""
     if date_column not in df.columns:
         raise InputError(f"date column {date_column!r} not found; columns are {list(df.columns)[:20]}.")
+    column = df[date_column]
+    # Unix time (an API's or BI tool's export: 1578268800): pandas read numbers as nanoseconds, so every text of a
+    # JSONL or Parquet corpus fell in 1970-01, and in a CSV the digits were no date at all. A number of 9 digits
+    # or more is Unix time, in seconds, milliseconds, microseconds or nanoseconds by its size; shorter numbers
+    # (20200105, 2020) are read as the text they are written as
+    epoch = _epoch_dates(column)
+    column = column.where(epoch.isna(), None).map(_date_text)
     with warnings.catch_warnings():  # dates in another format than ISO (a tweet's "Wed Oct 10 20:19:24 +0000
         # 2018") are read one by one, as meant: pandas said so in a UserWarning of two lines on stderr, -q or not, and
         # before the one error line of a column with no dates
         warnings.filterwarnings("ignore", message="Could not infer format", category=UserWarning)
-        dates = pd.to_datetime(df[date_column], errors="coerce", utc=True)
+        dates = pd.to_datetime(column, errors="coerce", utc=True)
         # pandas takes the format of the first date for the whole column: in a corpus joined from two exports
         # ("2023-01-05" and "2023-06-05 09:00:00"), every date in the other form was NaT, counted as "without a
         # readable date" and left out of the table over time and of the month groups. Those are read one by one
-        missed = dates.isna() & ~df[date_column].map(_no_value)
+        missed = dates.isna() & ~column.map(_no_value)
         if missed.any():
-            dates = dates.fillna(pd.to_datetime(df[date_column][missed], errors="coerce", utc=True, format="mixed"))
+            dates = dates.fillna(pd.to_datetime(column[missed], errors="coerce", utc=True, format="mixed"))
     dates = dates.dt.tz_localize(None)
+    if epoch.notna().any():
+        dates = dates.fillna(epoch.dt.tz_localize(None).astype(dates.dtype))
     if dates.isna().all():
-        raise InputError(f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31); pick another.")
+        raise InputError(
+            f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31 or Unix time 1609372800); pick another."
+        )
     return dates
+
+
+# Unix time by its size: seconds up to 1e11 (the year 5138), then milliseconds, microseconds, nanoseconds
+EPOCH_UNITS = (("s", 1e8, 1e11), ("ms", 1e11, 1e14), ("us", 1e14, 1e17), ("ns", 1e17, float("inf")))
+
+
+def _epoch_dates(column: pd.Series) -> pd.Series:
+    """The cells of ``column`` that are Unix time (a number, or the digits of one, of 9 digits or more) as UTC
+    datetimes; NaT elsewhere."""
+    numbers = pd.to_numeric(column.map(_number_or_text), errors="coerce")
+    dates = pd.Series(pd.NaT, index=column.index, dtype="datetime64[ns, UTC]")
+    for unit, low, high in EPOCH_UNITS:
+        part = numbers.abs().ge(low) & numbers.abs().lt(high)
+        if part.any():
+            dates[part] = pd.to_datetime(numbers[part], unit=unit, utc=True, errors="coerce")
+    return dates
+
+
+def _number_or_text(value: Any) -> Any:
+    """A cell that may hold Unix time (a number or a text), or None (a datetime, a bool)."""
+    plain = isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+    return value if plain else None
+
+
+def _date_text(value: Any) -> Any:
+    """A whole number of a date column (JSONL or Parquet: 20200105, 2020) as its digits, read as the date they
+    write; pandas took the number as nanoseconds since 1970."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_)):
+        return str(int(value)) if value == value and float(value).is_integer() else None
+    return value
 
 
 def group_keys(df: pd.DataFrame, group_by: str, *, text_column: str, date_column: str | None) -> pd.Series:

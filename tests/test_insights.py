@@ -112,6 +112,23 @@ def test_dates_written_in_two_forms_are_all_read(corpus: pd.DataFrame) -> None:
     assert result.shares.set_index("group")["n"].to_dict() == {"2020-01": 2, "2020-02": 3}
 
 
+@pytest.mark.parametrize("written", [int, str], ids=["jsonl-or-parquet-numbers", "csv-digits"])
+def test_dates_in_unix_time_fall_in_their_months(corpus: pd.DataFrame, written: Any) -> None:
+    """created_at in Unix seconds (an API's or BI tool's export): a JSONL or Parquet corpus, read as numbers, had
+    every text in 1970-01 (pandas took the seconds as nanoseconds); a CSV's digits were no date at all, and the
+    error said to pick another date column. Seconds and milliseconds are read by their size; an 8-digit number
+    (20200210) and a year stay the dates they write."""
+    seconds = [int(pd.Timestamp(d, tz="UTC").timestamp()) for d in corpus["created_at"]]
+    corpus["created_at"] = [written(s) for s in seconds[:3]] + [written(s * 1000) for s in seconds[3:5]] + [None]
+    result = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert result.over_time is not None
+    assert result.over_time.set_index("group")["n"].to_dict() == {"2020-01": 2, "2020-02": 3}
+    assert result.n_undated == 1, "only the missing cell has no date"
+    corpus["created_at"] = [written(v) for v in [20200103, 20200120, 20200202, 20200210, 2020, 20200301]]
+    result = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert result.shares.set_index("group")["n"].to_dict() == {"2020-01": 3, "2020-02": 2, "2020-03": 1}
+
+
 def test_texts_without_a_readable_date_are_counted(corpus: pd.DataFrame) -> None:
     """Texts whose date is empty or unreadable are in the group tables but not in the table over time: it reported
     6 texts while the periods counted 4, and nothing said where the other 2 went."""

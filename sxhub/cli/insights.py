@@ -15,7 +15,11 @@ from .params import OutputPath, requires
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @click.argument("input_path", metavar="INPUT")
 @click.option("--group-by", required=True, help="A column, or month/quarter/year/week (of --date-column) or handle.")
-@click.option("--date-column", default=None, help="Dates for the over-time table (e.g. created_at).")
+@click.option(
+    "--date-column",
+    default=None,
+    help="Dates for the over-time table (e.g. created_at): ISO, 12/31/2020, a tweet's date, or Unix time.",
+)
 @click.option("--freq", default="M", show_default=True, help="Period of the over-time table: D, W, M, Q or Y.")
 @click.option(
     "--sentiment-model",
