@@ -15,6 +15,7 @@ import json
 import os
 import re
 import warnings
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,15 @@ class InsightsResult:
     n_empty: int = 0  # input rows without a text: not labelled, in no table
     n_undated: int = 0  # texts without a readable date: not in the table over time (nor in any group: dated_groups)
     dated_groups: bool = False  # the groups are periods of the dates (--group-by month...): undated texts in none
+    merged_spellings: dict[str, list[str]] = field(default_factory=dict)  # group -> other spellings counted in it
+
+    def merged_note(self) -> str:
+        """Which spellings of a group name were counted in one group (empty when none were)."""
+        if not self.merged_spellings:
+            return ""
+        pairs = [f"{other!r} in {group!r}" for group, others in self.merged_spellings.items() for other in others]
+        more = f" and {len(pairs) - 3} more (summary.json)" if len(pairs) > 3 else ""
+        return f"group names differing only in case or spaces counted as one: {', '.join(pairs[:3])}{more}"
 
     def undated_note(self) -> str:
         """Where the texts without a readable date are left out (empty when there are none)."""
@@ -64,6 +74,7 @@ class InsightsResult:
             "labels": self.label_names,
             "overall_shares": overall,
             "groups": len(self.shares),
+            "merged_spellings": self.merged_spellings,
             "periods": 0 if self.over_time is None else len(self.over_time),
             "sentiment": self.sentiment is not None,
             "files": [str(p) for p in self.files],
@@ -204,6 +215,32 @@ def _group_of(value: Any) -> str | list[str]:
         items = sorted({str(v) for v in value if not _no_value(v)})
         return items or ["(none)"]
     return "(missing)" if _no_value(value) else str(value)
+
+
+def merge_spellings(keys: pd.Series) -> tuple[pd.Series, dict[str, list[str]]]:
+    """A group column's names that differ only in case or spaces ("Nike", "nike ", "NIKE") as one group, named by
+    its most frequent spelling (spaces trimmed; ties: the first in sort order). Returns the keys and, per merged
+    group, the other spellings found in the input, to say what each group counts."""
+    counts: Counter[str] = Counter()
+    for key in keys:
+        counts.update(key if isinstance(key, list) else [key])
+    spellings: dict[str, list[str]] = {}
+    for name in counts:
+        spellings.setdefault(" ".join(name.split()).casefold(), []).append(name)
+    rename: dict[str, str] = {}
+    merged: dict[str, list[str]] = {}
+    for names in spellings.values():
+        tidy: Counter[str] = Counter()
+        for name in names:
+            tidy[" ".join(name.split())] += counts[name]
+        best = min(tidy, key=lambda name: (-tidy[name], name))
+        rename.update((name, best) for name in names)
+        if names != [best]:
+            merged[best] = sorted(name for name in names if name != best)
+    if not merged:
+        return keys, {}
+    keys = keys.map(lambda key: sorted({rename[k] for k in key}) if isinstance(key, list) else rename[key])
+    return keys, dict(sorted(merged.items()))
 
 
 def _no_value(value: Any) -> bool:
@@ -367,6 +404,11 @@ def insights(
     # a bad --group-by, --date-column or --freq, or a multi-label sentiment model, is said before the corpus is
     # labelled, not after (a typo in --group-by cost a whole labelling pass, then one error line and nothing written)
     keys = group_keys(data, group_by, text_column=column, date_column=date_column)
+    merged: dict[str, list[str]] = {}
+    if (
+        group_by in data.columns
+    ):  # "Nike", "nike " and "NIKE" were three groups, each with a third of the brand's texts
+        keys, merged = merge_spellings(keys)
     dates = parse_dates(data, date_column) if date_column else None
     periods = None if dates is None else dates.dt.to_period(_period_freq(freq)).astype(str)
     n_undated = 0 if dates is None else int(dates.isna().sum())  # left out of the table over time: said so
@@ -399,6 +441,7 @@ def insights(
         n_empty=n_empty,
         n_undated=n_undated,
         dated_groups=group_by in DATE_KEYS and group_by not in data.columns,  # a column named "month" is a column
+        merged_spellings=merged,
     )
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)

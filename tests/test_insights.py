@@ -157,6 +157,23 @@ def test_shares_per_column_group(corpus: pd.DataFrame) -> None:
     assert result.over_time is None and result.sentiment is None
 
 
+def test_group_names_spelled_differently_are_one_group(corpus: pd.DataFrame, tmp_path: Path) -> None:
+    """A brand column typed by hand ("Nike", "nike ", "NIKE"): each spelling was a group of its own, so the brand's
+    texts were split over three rows of the table (and --top could keep one of them). They are one group, named by
+    the most frequent spelling, and the summary says which spellings it counts."""
+    corpus["brand"] = ["Nike", "nike ", "NIKE", "Nike", "Adidas", None]
+    result = insights(keyword_4p, corpus, group_by="brand", sentiment=keyword_sentiment, output_dir=tmp_path)
+    by = result.shares.set_index("group")
+    assert by["n"].to_dict() == {"Nike": 4, "Adidas": 1, "(missing)": 1}
+    assert by.loc["Nike", "Product"] == pytest.approx(2 / 4) and by.loc["Nike", "Place"] == pytest.approx(2 / 4)
+    assert result.sentiment is not None and set(result.sentiment["group"]) == {"Nike", "Adidas", "(missing)"}
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert summary["merged_spellings"] == {"Nike": ["NIKE", "nike "]}
+    assert "'NIKE' in 'Nike'" in result.merged_note()
+    corpus["brand"] = ["A", "B", "A", "B", "B", "A"]
+    assert insights(keyword_4p, corpus, group_by="brand").merged_note() == ""
+
+
 def test_handle_groups_count_a_text_in_each_group(corpus: pd.DataFrame) -> None:
     keys = group_keys(corpus, "handle", text_column="text", date_column=None)
     assert keys[1] == ["@hm", "@zara"] and keys[2] == ["(none)"]

@@ -14,7 +14,12 @@ from .params import OutputPath, requires
 @click.command()
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
 @click.argument("input_path", metavar="INPUT")
-@click.option("--group-by", required=True, help="A column, or month/quarter/year/week (of --date-column) or handle.")
+@click.option(
+    "--group-by",
+    required=True,
+    help="A column (names differing only in case or spaces are one group), or month/quarter/year/week (of "
+    "--date-column) or handle.",
+)
 @click.option(
     "--date-column",
     default=None,
@@ -99,4 +104,6 @@ def insights(
     empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
     if summary["n_undated"]:
         empty += f" ({result.undated_note()})"
+    if result.merged_spellings:
+        empty += f" ({result.merged_note()})"
     click.echo(f"{summary['n']} texts{empty}; overall: {shares}; wrote {len(result.files)} files to {output_dir}")
