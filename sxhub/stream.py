@@ -29,6 +29,7 @@ from .tables import (
     empty_input,
     frame_from_records,
     iter_jsonl,
+    legacy_encoding,
     output_suffix,
     parquet_features,
     read_errors,
@@ -236,7 +237,7 @@ def iter_lines(
                     raise InputError(
                         f"input {source_name(source)} is not UTF-8 (line {number}, byte {exc.start + 1} of the line: "
                         f"{raw[max(0, exc.start - 10) : exc.start + 10]!r}); re-save it as UTF-8, e.g. "
-                        "`iconv -f latin1 -t utf-8`."
+                        f"`iconv -f {legacy_encoding(raw)} -t utf-8`."
                     ) from None
                 if len(batch) == chunk_rows:
                     yield pd.DataFrame({"text": batch})

@@ -220,8 +220,9 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
     except InputError:
         raise
     except UnicodeDecodeError as exc:
-        source = "utf-16" if _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff") else "latin1"
         found = _first_bad_utf8(path)
+        utf16 = _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff")
+        source = "utf-16" if utf16 else legacy_encoding(_window(path, found[0] if found else 0))
         at = f"line {found[1]}, byte {found[0]}" if found else f"byte {exc.start}"
         raise InputError(
             f"{where} is not UTF-8 ({'UTF-16, ' if source == 'utf-16' else ''}{at}); re-save it as UTF-8, "
@@ -266,6 +267,27 @@ def _first_bad_utf8(path: Path, block: int = 1 << 20) -> tuple[int, int] | None:
     except OSError:
         return None
     return (base, lines) if carry else None
+
+
+def legacy_encoding(data: bytes) -> str:
+    """The 8-bit encoding to name in the fix for bytes that are not UTF-8: ``cp1252`` (what Excel on Windows saves a
+    CSV in) where they are valid cp1252, else ``latin1``. Advised for an Excel export, ``iconv -f latin1`` wrote
+    its ’ “ ” – € as invisible control characters: the "fixed" file read without an error, a tweet's "20€" reached
+    the model as "20"."""
+    try:
+        data.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin1"
+    return "cp1252"
+
+
+def _window(path: Path, start: int, n: int = 1 << 16) -> bytes:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(start)
+            return fh.read(n)
+    except OSError:
+        return b""
 
 
 def _head(path: Path, n: int = 4) -> bytes:

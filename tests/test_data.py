@@ -797,3 +797,24 @@ def test_a_datasets_dataset_where_a_file_goes_names_to_pandas(tmp_path: Path) ->
         load_labelled(["profit rose"])  # type: ignore[arg-type]
     assert agree(ds.to_pandas(), gold="gold")["n"] == 2
     assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".txt"])
+def test_an_excel_csv_in_cp1252_is_told_to_convert_from_cp1252(tmp_path: Path, suffix: str) -> None:
+    """Excel on Windows saves "CSV" in cp1252: the error said `iconv -f latin1`, which turns its ’ “ ” – € into
+    invisible control characters, so the "fixed" file read without an error and a tweet's "20€" reached the model as
+    "20". The fix now names cp1252, which gives the text back; bytes cp1252 has no character for still name latin1."""
+    from sxhub.stream import iter_lines
+
+    text = "New boots – only 20€ at the Nike store, “deal”"
+    path = tmp_path / f"excel{suffix}"
+    path.write_bytes(("text\r\n" if suffix == ".csv" else "").encode() + text.encode("cp1252") + b"\r\n")
+    read = read_table if suffix == ".csv" else lambda p: pd.concat(iter_lines(p))
+    with pytest.raises(InputError, match=r"`iconv -f (\S+) -t utf-8") as error:
+        read(path)
+    named = re.search(r"iconv -f (\S+)", str(error.value)).group(1)  # type: ignore[union-attr]
+    assert path.read_bytes().decode(named).splitlines()[-1] == text
+    other = tmp_path / f"other{suffix}"
+    other.write_bytes(("text\n" if suffix == ".csv" else "").encode() + b"caf\xe9 \x81\n")
+    with pytest.raises(InputError, match=r"`iconv -f latin1 -t utf-8"):
+        read(other)
