@@ -48,6 +48,14 @@ class InsightsResult:
     n_undated: int = 0  # texts without a readable date: not in the table over time (nor in any group: dated_groups)
     dated_groups: bool = False  # the groups are periods of the dates (--group-by month...): undated texts in none
     merged_spellings: dict[str, list[str]] = field(default_factory=dict)  # group -> other spellings counted in it
+    groups_total: int | None = None  # the groups before --top kept the largest (None: as many as shown)
+
+    def top_note(self) -> str:
+        """How many groups --top left out of the group tables (empty when none were)."""
+        total = self.groups_total or len(self.shares)
+        if total <= len(self.shares):
+            return ""
+        return f"the {len(self.shares)} largest of {total} groups shown; --top {total} shows all"
 
     def merged_note(self) -> str:
         """Which spellings of a group name were counted in one group (empty when none were)."""
@@ -74,6 +82,7 @@ class InsightsResult:
             "labels": self.label_names,
             "overall_shares": overall,
             "groups": len(self.shares),
+            "groups_total": self.groups_total or len(self.shares),
             "merged_spellings": self.merged_spellings,
             "periods": 0 if self.over_time is None else len(self.over_time),
             "sentiment": self.sentiment is not None,
@@ -442,6 +451,8 @@ def insights(
         n_undated=n_undated,
         dated_groups=group_by in DATE_KEYS and group_by not in data.columns,  # a column named "month" is a column
         merged_spellings=merged,
+        # --top 15 kept 15 of 57 handles, and nothing said the other 42 existed
+        groups_total=int(keys.explode().nunique()),
     )
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)

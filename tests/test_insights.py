@@ -343,6 +343,17 @@ def test_top_keeps_the_same_groups_in_the_shares_and_the_sentiment_tables() -> N
     assert by.loc[("B", "Product"), "n"] == 1 and by.loc[("B", "Product"), "positive"] == 1.0
 
 
+def test_the_summary_says_how_many_groups_top_left_out(corpus: pd.DataFrame) -> None:
+    """--top 15 of 222 @handles showed 15 rows and "groups": 15 in summary.json; nothing said 207 groups were left
+    out. The summary counts all groups and the line says how to show them."""
+    result = insights(keyword_4p, corpus, group_by="handle", top=1)
+    assert result.shares["group"].tolist() == ["(none)"]  # 3 texts, @zara and @hm 2 each
+    assert result.summary()["groups"] == 1 and result.summary()["groups_total"] == 3
+    assert result.top_note() == "the 1 largest of 3 groups shown; --top 3 shows all"
+    everything = insights(keyword_4p, corpus, group_by="handle", top=3)
+    assert everything.summary()["groups_total"] == 3 and everything.top_note() == ""
+
+
 def test_rows_without_a_text_are_not_labelled_nor_counted(corpus: pd.DataFrame) -> None:
     """A model labels "" as something: rows without a text were labelled and counted in every share."""
     frame = pd.concat([corpus, pd.DataFrame({"brand": ["A"] * 4, "text": [None, "", "  ", "nan"]})])

@@ -106,4 +106,6 @@ def insights(
         empty += f" ({result.undated_note()})"
     if result.merged_spellings:
         empty += f" ({result.merged_note()})"
+    if result.top_note():
+        empty += f" ({result.top_note()})"
     click.echo(f"{summary['n']} texts{empty}; overall: {shares}; wrote {len(result.files)} files to {output_dir}")
