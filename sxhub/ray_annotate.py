@@ -92,6 +92,7 @@ def annotate_ray(
         raise UserError("--engine ray opens the teachers in each task: pass teacher specs, not Teacher objects.")
     if shards < 1:
         raise UserError(f"shards={shards} must be at least 1.")
+    ray_module()  # without sxhub[ray], one line: not after OUT.parts/ was made and split into shards
     if address := address or os.environ.get("RAY_ADDRESS"):
         check_address(address)  # before the parts folder and a pass over the input
     out = Path(out)

@@ -10,6 +10,7 @@ asked for llama-cpp-python, which tune never uses. Here the packages are hidden 
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -156,3 +157,28 @@ def test_run_names_the_onnx_extra_before_asking_a_teacher(
     assert code == 2
     assert one_line(err) == 'Error: sxhub run needs onnxruntime; run pip install "sxhub[onnx]".'
     assert server.requests == [] and not out.exists()
+
+
+def test_annotate_with_ray_names_the_ray_extra_before_making_its_parts_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain install's ``annotate --engine ray`` read the input, made ``OUT.parts/`` with a lock, a manifest and
+    16 shard folders, and only then said that it needs Ray: the folder stayed behind."""
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}).to_csv(texts, index=False)
+    out = tmp_path / "out.parquet"
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed: `import ray` raises ImportError
+    with FakeOpenAIServer() as server:
+        args = ["annotate", str(TASK), str(texts), "-o", str(out), "--teacher", server.url, "--engine", "ray"]
+        code, _, err = run_cli(args, capsys)
+    assert code == 2
+    assert one_line(err) == 'Error: --engine ray needs Ray; run pip install "sxhub[ray]" (or pass --engine local).'
+    assert server.requests == [] and sorted(p.name for p in tmp_path.iterdir()) == ["texts.csv"]
+
+    from sxhub.errors import UserError
+    from sxhub.ray_annotate import annotate_ray
+    from sxhub.spec import load_spec
+
+    with pytest.raises(UserError, match=r"needs Ray"):
+        annotate_ray(load_spec(TASK), texts, out, teachers=["http://127.0.0.1:9/v1"], progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.csv"]

@@ -173,6 +173,10 @@ def annotate(
             "reads $SXHUB_CACHE where a node has it; leave out --cache-dir (SXHUB_CACHE=DIR reads the answers of "
             "an earlier run with --cache-dir DIR)."
         )
+    if engine == "ray" and not dry_run:
+        from ..distributed import ray_module
+
+        ray_module()  # a missing sxhub[ray] is named before an Inference Endpoint is resumed for the run
     from ..tables import refuse_input_as_output
 
     refuse_input_as_output(out, input_, "-o")
