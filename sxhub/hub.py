@@ -174,9 +174,7 @@ def resolve_token(token: str | None) -> str:
     given = token
     token = token or get_token()
     if not token:
-        raise PublishError(
-            "no Hugging Face token: run `hf auth login` (or `huggingface-cli login`), set HF_TOKEN, or pass --token."
-        )
+        raise PublishError("no Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass --token.")
     env = next((name for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if os.environ.get(name, "").strip()), None)
     _token_from[:] = ["--token" if given else env or "login"]
     return token

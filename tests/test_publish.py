@@ -281,6 +281,26 @@ def test_errors_are_one_line_with_exit_2(
     assert code == 2 and "hf auth login" in err and "HF_TOKEN" in err
 
 
+def test_the_missing_token_line_names_only_commands_that_are_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The line said "run `hf auth login` (or `huggingface-cli login`)"; huggingface_hub 2, sxhub's floor, installs
+    only `hf`: a user who tried the second got "command not found"."""
+    import re
+    from importlib.metadata import entry_points
+
+    import huggingface_hub
+
+    from sxhub.errors import PublishError
+    from sxhub.hub import resolve_token
+
+    monkeypatch.setattr(huggingface_hub, "get_token", lambda: None)  # no HF_TOKEN, no saved login
+    with pytest.raises(PublishError) as caught:
+        resolve_token(None)
+    commands = re.findall(r"`([^`]+)`", str(caught.value))
+    assert commands, str(caught.value)
+    scripts = {e.name for e in entry_points(group="console_scripts")}
+    assert [c for c in commands if c.split()[0] not in scripts] == [], str(caught.value)
+
+
 def _break(folder: Path, how: str) -> Path:
     """A student folder made into one sxhub cannot publish as a classifier, as ``how`` says."""
     if how == "config not JSON":
