@@ -47,6 +47,9 @@ def test_the_apps_name_the_space_extra(
     code, _, err = run_cli([verb, str(tmp_path if verb == "space" else labelled)], capsys)
     assert code == 2
     assert one_line(err) == f'Error: sxhub {verb} needs gradio; run pip install "sxhub[space]".'
+    # README's Install table says so on the extra's row: `sxhub review` was on no row, and a user installed [review]
+    rows = (ROOT / "README.md").read_text(encoding="utf-8").split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    assert f"`sxhub {verb}`" in next(ln for ln in rows.splitlines() if ln.startswith("| `space` |"))
 
 
 def test_export_names_the_onnx_extra_before_loading_the_weights(
