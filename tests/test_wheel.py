@@ -89,6 +89,10 @@ def test_the_wheel_carries_the_assets_and_they_are_what_runs(venv: Venv, tmp_pat
             if path.is_file() and "__pycache__" not in path.parts:
                 assert f"sxhub/_assets/{path.relative_to(ROOT).as_posix()}" in names
     assert "sxhub/py.typed" in names  # PEP 561 (setuptools 69+ ships it): type checkers read sxhub's annotations
+    # the package says Apache-2.0 and shipped no license text (the license asks that a copy go with the work)
+    [license_file] = [n for n in names if n.endswith(".dist-info/licenses/LICENSE")]
+    assert zipfile.ZipFile(venv.wheel).read(license_file) == (ROOT / "LICENSE").read_bytes()
+    assert b"Apache License" in (ROOT / "LICENSE").read_bytes()
     probe = (
         "import json, sxhub; from sxhub._paths import asset_dir; "
         f"print(json.dumps([sxhub.__file__, *(str(asset_dir(n)) for n in {ASSETS!r})]))"
