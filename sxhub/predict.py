@@ -369,17 +369,25 @@ def load_tokenizer(model_dir: str | os.PathLike[str]) -> Any:
 
     transformers 5 builds a tokenizer from nothing but ``config.json`` when the folder has no tokenizer.json,
     vocab.txt or the like: its vocabulary is the special tokens alone, every word is ``[UNK]``, and every text got
-    the same label and probabilities, with exit code 0."""
+    the same label and probabilities, with exit code 0. A folder that lost tokenizer.json alone (a student's
+    tokenizer_config.json names PreTrainedTokenizerFast, whose only vocabulary is that file) failed in transformers'
+    words instead, "Couldn't instantiate the backend tokenizer ... install sentencepiece", exit 1."""
     from transformers import AutoTokenizer
 
     from .head import has_vocabulary
 
-    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    missing = ModelError(
+        f"{str(model_dir)!r} has no tokenizer vocabulary (no tokenizer.json, vocab.txt or the like beside its "
+        "config.json); copy or download the model folder again with its tokenizer files, or train it again."
+    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    except ValueError as exc:  # tokenizer_config.json names a fast tokenizer whose tokenizer.json is gone
+        if Path(model_dir, "tokenizer.json").is_file():
+            raise
+        raise missing from exc
     if not has_vocabulary(tokenizer):
-        raise ModelError(
-            f"{str(model_dir)!r} has no tokenizer vocabulary (no tokenizer.json, vocab.txt or the like beside its "
-            "config.json); copy or download the model folder again with its tokenizer files, or train it again."
-        )
+        raise missing
     return tokenizer
 
 

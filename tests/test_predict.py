@@ -411,7 +411,9 @@ def test_damaged_weights_are_one_clear_error(single_model: Path, tmp_path: Path)
         Predictor(damaged, onnx=True)
 
 
-@pytest.mark.parametrize("damage", ["config.json", "sxhub.json", "weights", "no weights", "no labels", "no tokenizer"])
+@pytest.mark.parametrize(
+    "damage", ["config.json", "sxhub.json", "weights", "no weights", "no labels", "no tokenizer", "no tokenizer.json"]
+)
 @pytest.mark.parametrize("verb", ["predict", "export", "evaluate"])
 def test_a_damaged_model_folder_is_one_line_on_every_verb(
     single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], damage: str, verb: str
@@ -419,7 +421,10 @@ def test_a_damaged_model_folder_is_one_line_on_every_verb(
     """Half-copied JSON in a model folder ended in 'Error: JSONDecodeError: Expecting value' and exit 1 (predict,
     export), and export of missing or truncated weights in the loader's own words: each is one line naming the
     file or folder and the fix, exit 2. A folder without its tokenizer files was labelled with exit 0: transformers 5
-    builds a tokenizer of special tokens alone from config.json, so every text was [UNK]s and got the same label."""
+    builds a tokenizer of special tokens alone from config.json, so every text was [UNK]s and got the same label.
+    A student's folder without tokenizer.json alone (its tokenizer_config.json kept: the one file a student's
+    tokenizer needs) ended in transformers' 'ValueError: Couldn't instantiate the backend tokenizer ... install
+    sentencepiece', exit 1."""
     damaged = tmp_path / "damaged"
     shutil.copytree(single_model, damaged)
     if damage in ("config.json", "sxhub.json"):
@@ -436,6 +441,10 @@ def test_a_damaged_model_folder_is_one_line_on_every_verb(
         for item in damaged.iterdir():
             if item.name.startswith(("tokenizer", "vocab", "special_tokens")):
                 item.unlink()
+        expected = f"'{damaged}' has no tokenizer vocabulary (no tokenizer.json, vocab.txt"
+    elif damage == "no tokenizer.json":
+        (damaged / "tokenizer.json").unlink()
+        assert (damaged / "tokenizer_config.json").is_file()
         expected = f"'{damaged}' has no tokenizer vocabulary (no tokenizer.json, vocab.txt"
     else:
         config = json.loads((damaged / "config.json").read_text(encoding="utf-8"))
