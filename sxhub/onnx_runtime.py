@@ -236,7 +236,16 @@ class OnnxClassifier:
     length run together, ``threads`` batches at a time (default: :func:`cpu_threads`), each on one thread.
     """
 
-    def __init__(self, model_dir: Path, path: Path, *, max_length: int, threads: int | None, batch_size: int) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        path: Path,
+        *,
+        max_length: int,
+        threads: int | None,
+        batch_size: int,
+        n_labels: int | None = None,
+    ) -> None:
         self.workers = threads or cpu_threads()
         self.session = session(path, 1)  # the parallelism is across batches (see the module's docstring)
         self.tokenizer = load_tokenizer(model_dir, max_length)
@@ -245,6 +254,39 @@ class OnnxClassifier:
         self.batch_size = batch_size
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = os.getpid()
+        self._check_fits(Path(model_dir), path, n_labels)
+
+    def _check_fits(self, model_dir: Path, path: Path, n_labels: int | None) -> None:
+        """Refuse an ONNX file that is not an export of ``model_dir`` (one copied from another model's folder): one
+        text made of the folder's last token id runs through it, which an embedding table of a smaller vocabulary
+        cannot look up, and its logits must be one per label. Without this the first batch failed in ONNX Runtime's
+        words ('indices element out of data bounds' on a Gather node, with ONNX Runtime's own error lines on stderr)
+        or numpy's ('could not broadcast (300,2) into (300,3)'), exit 1."""
+        import onnxruntime as ort
+
+        config_path = model_dir / "config.json"
+        config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+        vocabulary = self.tokenizer.get_vocab_size()
+        if isinstance(config.get("vocab_size"), int) and config["vocab_size"] > 0:
+            vocabulary = min(vocabulary, config["vocab_size"])  # ids the folder's own model can look up
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # the exception below says it; ONNX Runtime's own error lines would repeat it
+        again = f"run sxhub export {model_dir}{' --int8' if path.name.endswith('_int8.onnx') else ''} again"
+        try:
+            logits = self.session.run([self.session.get_outputs()[0].name], self.feed([[vocabulary - 1]]), quiet)[0]
+        except Exception as exc:  # onnxruntime's own errors have no common base class to name
+            said = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            said = said.split("Status Message: ")[-1][:160]  # "indices element out of data bounds, idx=..."
+            raise ModelError(
+                f"{str(path)!r} is not an export of {str(model_dir)!r}: it cannot read token id {vocabulary - 1} of "
+                f"the folder's tokenizer ({said}); {again}."
+            ) from exc
+        width = int(np.shape(logits)[-1])
+        if n_labels is not None and width != n_labels:
+            raise ModelError(
+                f"{str(path)!r} is not an export of {str(model_dir)!r}: it gives {width} logits a text, the folder "
+                f"has {n_labels} labels; {again}."
+            )
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:
         """Token ids of each text (special tokens added, truncated at ``max_length``). ``encode_batch_fast`` skips the

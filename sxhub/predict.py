@@ -125,9 +125,8 @@ class Predictor:
             from .onnx_runtime import OnnxClassifier
 
             path = self._onnx_dir / (ONNX_INT8_FILE if int8 else ONNX_FILE)
-            self._onnx = OnnxClassifier(
-                self.model_dir, path, max_length=self.info.max_length, threads=threads, batch_size=batch_size
-            )
+            self._onnx = OnnxClassifier(self.model_dir, path, max_length=self.info.max_length, threads=threads,
+                                        batch_size=batch_size, n_labels=len(self.info.labels))  # fmt: skip
             self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
             if int8:
                 if onnx_dir is None:  # the recorded export's files: its record says whether int8 is the default
@@ -237,7 +236,8 @@ class Predictor:
 
         if self._fp32 is None:
             self._fp32 = OnnxClassifier(self.model_dir, self._onnx_dir / ONNX_FILE, max_length=self.info.max_length,
-                                        threads=self._threads, batch_size=self.batch_size)  # fmt: skip
+                                        threads=self._threads, batch_size=self.batch_size,
+                                        n_labels=len(self.info.labels))  # fmt: skip
         return self._fp32
 
     def _probabilities(self, logits: np.ndarray) -> np.ndarray:

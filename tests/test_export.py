@@ -601,6 +601,66 @@ def test_cli_export_errors_are_one_line(student: Path, tmp_path: Path, capsys: p
     assert code == 2 and "fp4" in err
 
 
+def other_models_onnx(tmp_path: Path, *, num_labels: int, vocab_size: int) -> Path:
+    """onnx/model.onnx of another classifier: a random BERT with its own label count and vocabulary size."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(vocab_size=vocab_size, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=32, max_position_embeddings=128, num_labels=num_labels)  # fmt: skip
+    model = BertForSequenceClassification(config).eval()
+
+    class Logits(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    path = tmp_path / "other.onnx"
+    ids = torch.ones((1, 4), dtype=torch.long)
+    axes = {"input_ids": {0: "batch", 1: "sequence"}, "attention_mask": {0: "batch", 1: "sequence"}}
+    with torch.no_grad():
+        torch.onnx.export(Logits(), (ids, torch.ones_like(ids)), str(path), input_names=["input_ids", "attention_mask"],
+                          output_names=["logits"], dynamic_axes=axes | {"logits": {0: "batch"}}, dynamo=False)  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize("other", ["labels", "vocabulary"])
+def test_an_onnx_file_of_another_model_is_one_line_naming_the_export(
+    student: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], other: str
+) -> None:
+    """onnx/model.onnx copied from another model's folder: another label count ended predict --onnx in numpy's
+    'ValueError: shape mismatch: value array of shape (300,2) could not be broadcast ... (300,3)', a smaller
+    vocabulary in ONNX Runtime's 'indices element out of data bounds' on a Gather node after its own red error lines,
+    both exit 1. Each is now one line saying the file is not this folder's export and to export again, exit 2, before
+    any text runs and with nothing written; the folder's own export still serves."""
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model)
+    vocab_size = json.loads((student / "config.json").read_text())["vocab_size"]
+    shape = {"labels": (2, vocab_size), "vocabulary": (3, vocab_size // 2)}[other]
+    onnx_file = model / "onnx" / "model.onnx"
+    own = onnx_file.read_bytes()
+    shutil.copy(other_models_onnx(tmp_path, num_labels=shape[0], vocab_size=shape[1]), onnx_file)
+    data = texts_file(tmp_path / "texts.csv", 40)
+    out = tmp_path / "out.csv"
+    capsys.readouterr()  # the export's loading bars
+    code, stdout, err = run_cli(["predict", str(model), str(data), "-o", str(out), "--onnx"], capsys)
+    assert code == 2, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(f"Error: '{onnx_file}' is not an export of")
+    assert f"run sxhub export {model} again." in err
+    said = {"labels": "gives 2 logits a text, the folder has 3 labels", "vocabulary": "cannot read token id"}
+    assert said[other] in err
+    assert not out.exists() and not stdout
+    with pytest.raises(ModelError, match="is not an export of"):
+        Predictor(model, onnx=True)
+    onnx_file.write_bytes(own)
+    code, _, err = run_cli(["predict", str(model), str(data), "-o", str(out), "--onnx"], capsys)
+    assert code == 0 and len(pd.read_csv(out)) == 40, err
+
+
 def test_compare_counts_identical_decisions() -> None:
     reference = np.array([[0.9, 0.1], [0.4, 0.6], [0.5, 0.5]])
     other = np.array([[0.8, 0.2], [0.6, 0.4], [0.5, 0.5]])
