@@ -166,8 +166,9 @@ def export_onnx(
         raise InputError(f"quantization={quantization!r}; use auto or one of {', '.join(QUANTIZATIONS)}.")
     if check_n < 1:
         raise InputError(f"check_n={check_n!r} must be a positive number of texts.")
-    # before the weights load: torch.onnx.export writes with onnx; the check runs ONNX Runtime with tokenizers
-    require(["onnx", "onnxruntime", "tokenizers"], "sxhub export", "onnx")
+    # before the weights load: torch.onnx.export writes with onnx; the check runs ONNX Runtime with tokenizers. On a
+    # machine set up for ONNX Runtime alone a missing torch ended in 'Error: ModuleNotFoundError', exit 1
+    require(["torch", "transformers", "onnx", "onnxruntime", "tokenizers"], "sxhub export", "onnx")
     model_dir = Path(model_dir)
     info = read_model_info(model_dir)
     spare: list[str] = []

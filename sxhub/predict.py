@@ -139,6 +139,7 @@ class Predictor:
                     )
         else:
             _refuse_onnx_only(self.model_dir, self._onnx_dir)
+            _refuse_without_torch(self.model_dir, self._onnx_dir)
             self.tokenizer = load_tokenizer(self.model_dir)
             # padded on the right as the ONNX path and single texts are: left padding moves an encoder's positions,
             # so a text's probabilities depended on its batch (a folder saved with padding_side "left")
@@ -407,6 +408,23 @@ def _refuse_onnx_only(model_dir: Path, onnx_dir: Path) -> None:
             f"torch weights ({WEIGHTS_FILES[0]}); add {flags} to run the export (Python: onnx=True), or copy the "
             "folder again with its weights."
         )
+
+
+def _refuse_without_torch(model_dir: Path, onnx_dir: Path) -> None:
+    """One line for the torch path on a machine without torch or transformers (a server set up for ONNX Runtime
+    alone, as ``predict --onnx`` needs): it ended in ``Error: ModuleNotFoundError: No module named 'torch'``, exit 1.
+    It names --onnx where the folder holds the export."""
+    import importlib.util
+
+    for module in ("torch", "transformers"):
+        if importlib.util.find_spec(module) is None:
+            onnx = " (Python: onnx=True)" if (onnx_dir / ONNX_FILE).is_file() else ""
+            instead = f", or add --onnx{onnx} to run its ONNX export with ONNX Runtime alone" if onnx else ""
+            raise ModelError(
+                f"{str(model_dir)!r}: the torch model needs {module}, which is not installed; run pip install "
+                f"sxhub (torch's CPU build first: pip install torch --index-url https://download.pytorch.org/whl/cpu)"
+                f"{instead}."
+            )
 
 
 def load_student(model_dir: str | os.PathLike[str], **kwargs: Any) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cli
+from conftest import build_tiny_model, run_cli
 from fake_openai_server import Answer, FakeOpenAIServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,6 +64,30 @@ def test_export_names_the_onnx_extra_before_loading_the_weights(
     hide(monkeypatch, "onnx")
     code, _, err = run_cli(["export", str(tmp_path)], capsys)
     assert code == 2 and one_line(err) == 'Error: sxhub export needs onnx; run pip install "sxhub[onnx]".'
+
+
+@pytest.mark.parametrize("exported", [False, True], ids=["no export", "exported"])
+def test_the_torch_path_without_torch_is_one_line_naming_onnx(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, exported: bool
+) -> None:
+    """A server set up for ONNX Runtime alone (no torch, as ``predict --onnx`` needs): predict or evaluate without
+    --onnx, and export, ended in 'Error: ModuleNotFoundError: No module named 'torch'', exit 1."""
+    model = build_tiny_model(tmp_path / "student")
+    if exported:
+        (model / "onnx").mkdir()
+        (model / "onnx" / "model.onnx").write_bytes(b"")
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": ["profit rose"], "label": ["LABEL_0"]}).to_csv(texts, index=False)
+    out = tmp_path / "out.csv"
+    capsys.readouterr()  # the model's saving bar
+    hide(monkeypatch, "torch")
+    code, _, err = run_cli(["predict", str(model), str(texts), "-o", str(out)], capsys)
+    assert code == 2 and one_line(err).startswith(f"Error: '{model}': the torch model needs torch, which is not ins")
+    assert ("add --onnx (Python: onnx=True)" in err) is exported and not out.exists()
+    code, _, err = run_cli(["evaluate", str(model), str(texts)], capsys)
+    assert code == 2 and "the torch model needs torch" in one_line(err)
+    code, _, err = run_cli(["export", str(model)], capsys)
+    assert code == 2 and one_line(err) == 'Error: sxhub export needs torch; run pip install "sxhub[onnx]".'
 
 
 def test_annotate_names_the_local_extra_before_making_its_parts_folder(
