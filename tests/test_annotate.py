@@ -528,6 +528,8 @@ def test_a_hub_model_teacher_without_a_token_is_refused_before_any_text(
         "Inference Providers, or give the teacher a base_url (a server of your own)."
     )
     assert not out.exists()
+    # nor its parts folder: a lock, a manifest and an empty shard, nothing a rerun resumes, were left beside it
+    assert not (tmp_path / "labelled.csv.parts").exists()
 
 
 def test_a_run_where_every_text_failed_exits_1_and_keeps_the_file(

@@ -261,6 +261,7 @@ def annotate_to_file(
     ``keep_columns``, ``preprocess`` (default: the spec's), ``max_chars``); ``restart`` starts over when
     ``OUT.parts/`` holds parts of a run with other parameters.
     """
+    new_parts = not parts_dir(out).exists()
     with ExitStack() as hold:  # OUT.parts/ locked from before its manifest is read until OUT is written
         job, parts = prepare_job(
             spec,
@@ -285,8 +286,34 @@ def annotate_to_file(
         job.folder, job.cache, job.progress = shard_dir(parts, 0, 1), cache, progress
         job.max_retries, job.backoff, job.max_wait = max_retries, backoff, max_wait
         start = time.perf_counter()
-        label_shard(job)
+        try:
+            label_shard(job)
+        except BaseException:
+            if new_parts:
+                drop_if_untouched(parts)
+            raise
         return finish(job, parts, Path(out), shards=1, start=start)
+
+
+def drop_if_untouched(parts: Path) -> None:
+    """Remove ``OUT.parts/``, made by this run, when the run stopped before its shard wrote a file (a teacher that
+    cannot be asked, a Hub id without a token: the first request fails): it held a lock, a manifest and an empty
+    shard folder, nothing a rerun resumes, beside an OUT that was never written. Called with the lock held."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    for shard in parts.glob("shard-*"):
+        if any(p.is_file() and not p.name.startswith(STATE) for p in shard.rglob("*")):
+            return  # a part (or a shard's cache): what a rerun resumes
+        if (shard / STATE).is_file():
+            try:
+                with closing(sqlite3.connect(f"file:{shard / STATE}?mode=ro", uri=True)) as db:
+                    if db.execute("SELECT 1 FROM chunks LIMIT 1").fetchone() is not None:
+                        return  # a chunk done
+            except sqlite3.Error:
+                return  # unreadable: left for the rerun to name
+    shutil.rmtree(parts, ignore_errors=True)
 
 
 def refuse_stdin(source: Any) -> None:
