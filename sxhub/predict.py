@@ -352,13 +352,15 @@ def _warn_if_int8_is_not_the_default(record: Mapping[str, Any]) -> None:
     reason = next((n for n in record.get("notes") or [] if isinstance(n, str) and n.startswith(prefix)), None)
     if reason is not None:
         logger.warning(
-            "onnx/model_int8.onnx is not this model's default; sxhub export noted: %s Drop --int8 for fp32 ONNX.",
+            "onnx/model_int8.onnx is not this model's default; sxhub export noted: %s Drop --int8 (Python: int8=False) "
+            "for fp32 ONNX.",
             reason[len(prefix) :],
         )
         return
     logger.warning(  # a record written before export noted its reason
         "onnx/model_int8.onnx is not this model's default: sxhub export measured %.2f%% of fp32's labels on %d "
-        "texts (bar %.1f%%); drop --int8 for fp32 ONNX, or export again with --data to check on more texts.",
+        "texts (bar %.1f%%); drop --int8 (Python: int8=False) for fp32 ONNX, or export again with --data to check on "
+        "more texts.",
         100 * int8["label_agreement"],
         int8.get("n", 0),
         100 * float(record.get("agreement_bar") or 0.995),

@@ -665,6 +665,8 @@ def test_the_int8_warning_gives_the_reason_export_recorded(caplog: pytest.LogCap
         _warn_if_int8_is_not_the_default(record)
     assert f"onnx/model_int8.onnx is not this model's default; sxhub export noted: {slow}" in caplog.text
     assert "check on more texts" not in caplog.text
+    # Predictor(..., int8=True) logs it too: the fix names the parameter as well as the flag
+    assert "Drop --int8 (Python: int8=False) for fp32 ONNX." in caplog.text
 
 
 def test_a_column_of_mixed_types_to_parquet_is_one_line_naming_it(
