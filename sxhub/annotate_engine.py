@@ -40,7 +40,7 @@ from .teachers import (
     ServerGoneError,
     Teacher,
 )
-from .teachers.base import ANSWER_CUT, CONTEXT_FIX, TimedOutError, timed_out
+from .teachers.base import ANSWER_CUT, CONTEXT_FIX, TimedOutError, identity_before_server_kinds, timed_out
 from .vote import vote_scores
 
 logger = logging.getLogger(__name__)
@@ -138,10 +138,11 @@ class _Engine(_Stops):
             )
         self.keys, self.legacy_keys = self._make_keys()
 
-    def _make_keys(self) -> tuple[list[CacheKeys], list[CacheKeys | None]]:
+    def _make_keys(self) -> tuple[list[CacheKeys], list[list[CacheKeys]]]:
         """Each teacher's cache keys (by what its server receives: :attr:`Teacher.cache_identity`) and, where they
-        differ, the keys sxhub made before (by :attr:`Teacher.identity`, the name and the URL as written): replies
-        stored under those are still found, and copied to the new key, instead of being paid for again."""
+        differ, the keys sxhub made before (by :attr:`Teacher.identity`, the name and the URL as written; and before
+        that by name, model and URL alone: :func:`identity_before_server_kinds`): replies stored under those are
+        still found, and copied to the new key, instead of being paid for again."""
 
         def keys(identity: dict[str, Any], teacher: Teacher) -> CacheKeys:
             return CacheKeys(
@@ -152,11 +153,12 @@ class _Engine(_Stops):
             )
 
         current: list[CacheKeys] = []
-        legacy: list[CacheKeys | None] = []
+        legacy: list[list[CacheKeys]] = []
         for t in self.teachers:
             ident, old = t.cache_identity, t.identity
             current.append(keys(ident, t))
-            legacy.append(keys(old, t) if old != ident else None)
+            olds = [old, identity_before_server_kinds(old)]
+            legacy.append([keys(o, t) for o in olds if o is not None and o != ident])
         return current, legacy
 
     async def resolve_teachers(self) -> None:
@@ -282,9 +284,10 @@ class _Engine(_Stops):
         if self.cache is None:
             return None
         hit = self.cache.get(key)
-        legacy = self.legacy_keys[idx]
-        if hit is None and legacy is not None and (hit := self.cache.get(legacy(messages, seed))) is not None:
-            self.cache.put(key, hit, teacher=self.names[idx])
+        for legacy in self.legacy_keys[idx] if hit is None else ():
+            if (hit := self.cache.get(legacy(messages, seed))) is not None:
+                self.cache.put(key, hit, teacher=self.names[idx])
+                break
         return hit
 
     async def _ask(self, idx: int, key: str, messages: list[dict[str, str]], seed: int) -> Reply:
@@ -395,8 +398,9 @@ def tries_left(
                 for k in range(tries):
                     seed = engine.opts.seed + engine.seed_offsets[idx] + sample + SEED_STRIDE * k
                     hit = engine.cache.get(engine.keys[idx](messages, seed)) if engine.cache is not None else None
-                    if hit is None and legacy is not None and engine.cache is not None:
-                        hit = engine.cache.get(legacy(messages, seed))
+                    for old in legacy if hit is None else ():
+                        if engine.cache is not None and (hit := engine.cache.get(old(messages, seed))) is not None:
+                            break
                     if hit is None:
                         left[idx].append((i, tries - k))
                         if asked is not None and engine.cache is not None:

@@ -817,3 +817,40 @@ def test_the_result_repr_does_not_grow_with_the_texts(tmp_path: Path) -> None:
     assert shown.startswith("AnnotateResult(frame=") and "Decision(" not in shown
     assert len(shown) < 10_000 and "'n_texts': 2000" in shown
     assert len(result.decisions) == 2000 and result.decisions[0].label == "positive"
+
+
+def test_replies_cached_before_server_kinds_were_keyed_are_still_found(tmp_path: Path) -> None:
+    """A label cache of sxhub before 2026-12-01 keyed a teacher by name, model and URL alone (no provider, server or
+    structured setting): upgrading asked every cached text again (paid twice, '0 from cache'). Such a reply is read
+    now, for a teacher with its model named and the default settings, and copied to the new key; a teacher given by
+    URL only was keyed by the placeholder model 'tgi', not the model its server served, so it is asked again."""
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    from sxhub.cache import cache_key
+    from sxhub.prompt import build_messages
+    from sxhub.teachers.base import Reply
+
+    spec = make_spec()
+
+    def old_key(url: str, model: str) -> str:  # the key's documented shape then: {v: 1, teacher: {name, model, ...}}
+        return cache_key(
+            teacher={"name": f"{model}@{url}", "model": model, "base_url": url},
+            messages=build_messages(spec, "Profit rose."),
+            schema=spec.answer_schema(),
+            temperature=spec.temperature,
+            max_tokens=TeacherSpec(model="m").max_tokens,
+            seed=0,
+        )
+
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        with LabelCache(tmp_path / "cache") as cache:
+            cache.put(old_key(server.url, "m"), Reply('{"label": "positive"}', 3, 4))
+            cache.put(old_key(server.url, "tgi"), Reply('{"label": "positive"}', 3, 4))
+        teacher = TeacherSpec(base_url=server.url, model="m")
+        assert run(spec, ["Profit rose."], [teacher], tmp_path, dry_run=True).ledger["requests_planned"] == 0
+        result = run(spec, ["Profit rose."], [teacher], tmp_path)
+        assert server.requests == [] and result.rows[0]["label"] == "positive"
+        assert result.ledger["cached"] == 1
+        assert len(LabelCache(tmp_path / "cache")) == 3  # copied under the new key
+        url_only = run(spec, ["Profit rose."], [TeacherSpec(base_url=server.url)], tmp_path)
+        assert len(server.requests) == 1 and url_only.rows[0]["label"] == "neutral"

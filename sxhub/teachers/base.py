@@ -254,6 +254,20 @@ def request_identity(identity: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
+def identity_before_server_kinds(identity: dict[str, Any]) -> dict[str, Any] | None:
+    """The teacher's part of the cache key as sxhub wrote it before it detected server kinds (before 2026-12-01):
+    ``{name, model, base_url}`` only. For a teacher with a model named in the spec and the default settings (no
+    provider, detected server, ``structured: auto``: what those versions sent), so its replies are still found after
+    an upgrade instead of being paid for again; None for any other (a teacher given by URL only was keyed by the
+    placeholder model ``tgi``, not the model its server served; the local teacher by its name only)."""
+    defaults = {"provider": None, "server": None, "structured": "auto"}
+    if set(identity) != {"name", "model", "base_url", *defaults} or not identity.get("model"):
+        return None
+    if any(identity[key] != value for key, value in defaults.items()):
+        return None
+    return {"name": identity["name"], "model": identity["model"], "base_url": identity["base_url"]}
+
+
 def spec_identity(name: str, spec: TeacherSpec | None) -> dict[str, Any]:
     """Model, URL, provider and the structured-output settings: what makes two teachers answer differently."""
     if spec is None:
