@@ -103,6 +103,7 @@ def run_pipeline(
         backend=config.backend,
         epochs=config.epochs,
         min_agreement=config.min_agreement,
+        min_steps=config.min_steps,
         threads=config.threads,
         seed=SPLIT_SEED,
     )

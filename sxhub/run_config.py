@@ -31,6 +31,7 @@ class RunConfig:
     backend: str = "local"
     epochs: float = 10.0  # a cap, as in TrainConfig: early stopping ends training once validation stops improving
     min_agreement: float | None = None  # train without the labelled rows below it (TrainConfig.min_agreement)
+    min_steps: int = 100  # on small sets, epochs raised to this many optimizer steps (TrainConfig.min_steps)
     threads: int | None = None
     push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
     private: bool = False
@@ -63,6 +64,7 @@ class RunConfig:
             backend: str = ...,
             epochs: float = ...,
             min_agreement: float | None = ...,
+            min_steps: int = ...,
             threads: int | None = ...,
             push: str | None = ...,
             private: bool = ...,

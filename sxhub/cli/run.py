@@ -9,7 +9,7 @@ import click
 from ..progress import bars_off
 from ..spec import SERVER_KINDS
 from . import check_pause_after, doing, emit_json, min_agreement_option, vote_option
-from .params import OutputPath, given, requires, threads_option
+from .params import OutputPath, given, only_applies, requires, threads_option
 
 
 @click.command("run")
@@ -60,6 +60,13 @@ from .params import OutputPath, given, requires, threads_option
     help="Most epochs: training ends sooner once validation stops improving (early stopping).",
 )
 @min_agreement_option
+@click.option(
+    "--min-steps",
+    type=click.IntRange(0),
+    default=100,
+    show_default=True,
+    help="On small sets, raise epochs to this many optimizer steps (0: never); as train --min-steps.",
+)
 @threads_option("CPU threads for training and prediction")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option(
@@ -102,6 +109,7 @@ def run(
     backend: str,
     epochs: float,
     min_agreement: float | None,
+    min_steps: int,
     threads: int | None,
     no_int8: bool,
     retrain: bool,
@@ -116,6 +124,13 @@ def run(
     OUT/report.md (and report.json).
     """
     requires("--private", "--push NAMESPACE", when=push is not None)  # without it the repos are folders
+    # the report's "10 epochs raised to 50 to reach 100 optimizer steps (--min-steps)" named an option run lacked
+    only_applies(
+        "--min-steps",
+        "with --backend local (AutoTrain does not raise the epochs on small sets)",
+        "drop --min-steps, or train with --backend local",
+        when=backend == "local",
+    )
     if given("--pause-after"):
         from ..spec import load_spec
 
@@ -138,6 +153,7 @@ def run(
         backend=backend,
         epochs=epochs,
         min_agreement=min_agreement,
+        min_steps=min_steps,
         threads=threads,
         push=push,
         private=private,
