@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -280,6 +281,9 @@ def _run_stages(
     if trained is None:
         forget_student(out)
         forget_export(out)  # a new student: the earlier one's export is not its
+        # nor its files: train() removed them itself, noting "run sxhub export again", in the report and on the
+        # terminal, of a run whose export stage makes them again next
+        shutil.rmtree(model_dir / "onnx", ignore_errors=True)
         trained = train(spec, train_part, tconf)
         record_student(out, fingerprint, trained)
     else:
