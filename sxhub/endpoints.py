@@ -482,7 +482,7 @@ class EndpointRun:
             f"endpoint {name!r} is left running (billed while it runs): stop it with `sxhub endpoint pause "
             f"{cli_name(*split_ref(name))}`"
             for name, entry in self.info.items()
-            if not entry.get("paused_after")
+            if not entry.get("paused_after") and self._still_up(name)
         )
         if isinstance(exc, KeyboardInterrupt):  # over the line of a wait it interrupted: this says what is now
             exc.sxhub_left = left or "the endpoints it had resumed were paused (--pause-after)"  # type: ignore[attr-defined]
@@ -490,6 +490,18 @@ class EndpointRun:
             logger.warning("%s", left)
         elif self.pause_after and not left:  # the error line may speak of the endpoint as it was before the pause
             logger.warning("%s paused (--pause-after)", ", ".join(f"endpoint {name!r}" for name in self.info))
+
+    def _still_up(self, name: str) -> bool:
+        """Whether endpoint ``name`` may still run (and bill) as the run ends: not when it is paused or failed now.
+        A run stopped because someone paused the endpoint while it labelled said it "is left running (billed while
+        it runs)"; a state that cannot be read counts as running, so the line that says how to stop it stays."""
+        short, namespace = split_ref(name)
+        try:
+            state = get(short, namespace=namespace).status
+        except Exception as exc:
+            logger.debug("could not read the state of endpoint %s: %s", name, exc)
+            return True
+        return state not in (PAUSED, *FAILED)
 
     def finish(self) -> dict[str, Any]:
         """Pause (with ``pause_after``) the endpoints this run resumed or used, and their ledger entries: the

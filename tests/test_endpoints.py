@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
@@ -474,3 +475,54 @@ def test_a_run_whose_resume_is_refused_does_not_say_the_endpoint_is_left_running
         assert "left running" not in err + caplog.text and "paused (--pause-after)" not in err + caplog.text
     assert api.state(NAME, hub.user) == "paused" and not [c for c in api.calls if c.endswith("/pause")]
     assert not tgi.requests
+
+
+def _paused_by_someone_else(api, tgi, user: str, *, after: int, status: int, body: str) -> None:
+    """The endpoint is paused behind the run's back once its URL has answered ``after`` chat requests; from then on
+    its URL answers what a paused endpoint's answers: HTTP 400 "Bad Request: Invalid state" (elastic/elasticsearch
+    issue #112033, a request to a paused Hugging Face endpoint, 2024) or 502 Bad Gateway (huggingface/huggingface_hub
+    issue #1605, the same, 2023). The stand-in's URL otherwise keeps answering whatever the endpoint's state."""
+    from servers.base import Reply
+
+    answer, answered = tgi.answer_chat, []
+
+    def paused_answer(raw: bytes, headers: dict[str, str], **kwargs: Any) -> Reply:
+        if api.state(NAME, user) == "paused":
+            return Reply(status, {"error": body})
+        answered.append(1)
+        if len(answered) == after:
+            api.set_state(NAME, user, "paused")
+        return answer(raw, headers, **kwargs)
+
+    tgi.answer_chat = paused_answer
+
+
+@pytest.mark.parametrize(("status", "body"), [(400, "Bad Request: Invalid state"), (502, "Bad Gateway")])
+def test_an_endpoint_paused_during_the_run_stops_it_in_one_line_and_the_rerun_resumes_it(
+    endpoints, hub, tmp_path: Path, capsys, caplog, status: int, body: str
+) -> None:
+    """Someone paused the endpoint while annotate labelled with it. With a 400 every remaining text failed at once
+    and annotate exited 0 ("labelled 4/12 texts, 8 failed", the endpoints line saying "still running"); with a 502
+    each text was retried until "answered only errors ... restart it", 50 s later, and a warning said the endpoint
+    "is left running (billed while it runs)". The run now stops at the first such answer, naming the endpoint's
+    state and the fix; the same command resumes the endpoint and asks only the texts not answered yet."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    assert code == 0, err
+    _paused_by_someone_else(api, tgi, hub.user, after=4, status=status, body=body)
+    source = write_table(pd.DataFrame({"text": [f"Profit rose {i}%." for i in range(12)]}), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(out), "--concurrency", "1"]
+    code, _, err = run_cli(args, capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and not out.exists(), err
+    assert f"endpoint {NAME!r} is paused, not running (its URL answered HTTP {status})" in last
+    assert "run the same command to resume it" in last and "label cache" in last
+    assert "left running" not in err + caplog.text and "still running" not in err
+    chats = [e.status for e in tgi.exchanges if e.path == "/v1/chat/completions"]
+    assert chats == [200] * 4 + [status]  # nothing more was sent to a paused endpoint
+
+    code, _, err = run_cli([*args, "--pause-after"], capsys)
+    assert code == 0 and not read_table(out)["failed"].any(), err
+    assert "8 requests (4 from cache)" in err and len(tgi.requests) == 12
+    assert api.state(NAME, hub.user) == "paused"

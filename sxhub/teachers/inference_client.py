@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 from urllib.parse import urlparse
 
@@ -54,6 +55,7 @@ from .servers import (
 logger = logging.getLogger(__name__)
 
 CONTEXT_CUTS_WARNING = 3  # answers stopped by a full context before the teacher's warning names the server's fix
+ENDPOINT_CHECK_EVERY = 10.0  # seconds between two reads of an endpoint teacher's state after an HTTP error
 
 
 class InferenceClientTeacher(Teacher):
@@ -78,6 +80,7 @@ class InferenceClientTeacher(Teacher):
         self._answered = False  # a server that never answered and refuses connections is not there: stop, do not retry
         self._context_cuts = 0  # answers the server stopped because its context was full (AnswerCutError)
         self._native_missing = False  # Ollama's /api/chat answered 404 (a /v1-only gateway): its OpenAI route is used
+        self._endpoint_checked = -ENDPOINT_CHECK_EVERY  # when the endpoint's state was last read after an error
 
     # -- which server, which form ----------------------------------------------------------------------------------
     async def resolve_server(self) -> str:
@@ -300,12 +303,59 @@ class InferenceClientTeacher(Teacher):
             if _refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)
                 error = ServerGoneError(str(error))
             error = self._root_url_404(exc, error)
+            await self._check_endpoint(exc)
             if error is exc:
                 raise
             raise error from exc
         self._answered = True
         hub = not self.base_url or is_hf_host(self.base_url)
         return read_completion(out, self.name, hub=hub, max_tokens=max_tokens, fix=self._context_fix())
+
+    async def _check_endpoint(self, exc: BaseException) -> None:
+        """Stop the run in one line when the Inference Endpoint this teacher names (``endpoint:``) no longer runs.
+
+        An endpoint paused while a run used it (by someone else, on the Hub's page or with ``sxhub endpoint
+        pause``) answers its URL with an error: HTTP 400 "Bad Request: Invalid state" (elastic/elasticsearch issue
+        #112033) or 502 (huggingface/huggingface_hub issue #1605). A 400 failed each remaining text at once and
+        annotate exited 0 ("labelled 4/12 texts, 8 failed"); a 502 was retried for every text until the run stopped
+        with "restart the server", and a warning said the endpoint "is left running (billed while it runs)". After
+        an HTTP error, the endpoint's state is read (at most every ENDPOINT_CHECK_EVERY seconds): one that does not
+        run stops the run with what to do; a run that resumes it is the same command. A state that cannot be read
+        changes nothing: the error goes on as it came."""
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if self.spec is None or not self.spec.endpoint or status is None:
+            return
+        if status in (401, 402, 403, 422, 429):  # the token's, the request's, the load: not the endpoint's state
+            return
+        now = time.monotonic()
+        if now - self._endpoint_checked < ENDPOINT_CHECK_EVERY:
+            return
+        self._endpoint_checked = now
+        from .. import endpoints
+
+        ref = self.spec.endpoint
+        name, namespace = endpoints.split_ref(ref)
+        try:
+            found = await asyncio.to_thread(endpoints.get, name, namespace=namespace)
+        except Exception as read:  # the run's own error says enough
+            logger.debug("could not read the state of endpoint %s: %s", ref, read)
+            return
+        if found.status == endpoints.RUNNING:
+            return
+        where = endpoints.cli_name(name, namespace)
+        if found.status == endpoints.PAUSED:
+            fix = (
+                f"it was paused while this run used it; run the same command to resume it (or `sxhub endpoint "
+                f"resume {where}` first)"
+            )
+        elif found.status in endpoints.FAILED:
+            fix = f"see its logs on the Hub (`sxhub endpoint status {where}`), fix it, then run the same command"
+        else:
+            fix = "run the same command: it waits until the endpoint runs again"
+        raise TeacherUnavailableError(
+            f"teacher {self.name!r}: endpoint {ref!r} is {found.status}, not running (its URL answered HTTP "
+            f"{status}); {fix}. Every answer so far is kept in the label cache."
+        ) from exc
 
     def _no_native_route(self, exc: BaseException) -> bool:
         """Whether ``exc`` says that this Ollama's native ``/api/chat`` is not there (HTTP 404, and not Ollama's own
