@@ -45,6 +45,20 @@ def together_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     return fmt.get("schema") if fmt.get("type") == "json_schema" else None
 
 
+def unsupported_model(model: str) -> dict[str, Any]:
+    """The router's answer to a model that no provider enabled for the token serves: HTTP 400 "The requested model
+    'M' is not supported by any provider you have enabled." (as users met it through the router's OpenAI-compatible
+    route: cline/cline issue #5098, n4ze3m/page-assist issue #727), in the OpenAI error object's form."""
+    return {
+        "error": {
+            "message": f"The requested model '{model}' is not supported by any provider you have enabled.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_supported",
+        }
+    }
+
+
 class ProviderRouter:
     """``with ProviderRouter() as router:``; ``router.root`` is both the Hub endpoint and the router's base URL."""
 
@@ -77,7 +91,7 @@ class ProviderRouter:
         else:
             return 404, {"error": f"no route {path}"}
         if body.get("model") != expected_model:
-            return 404, {"error": f"model {body.get('model')!r} not found"}
+            return 400, unsupported_model(str(body.get("model")))
         with self._lock:
             self.requests.append((path, body))
             self.enforced.append("schema" if schema else "json")

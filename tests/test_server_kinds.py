@@ -376,3 +376,49 @@ def test_under_hf_hub_offline_each_kind_gets_what_huggingface_hubs_client_sends_
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     assert sent("offline") == online
+
+
+@pytest.mark.parametrize(
+    ("teacher", "said"),
+    [
+        (
+            "  - model: someone/unserved-model\n",
+            "answered HTTP 400 (The requested model 'someone/unserved-model' is not supported by any provider you "
+            "have enabled.); no Inference Provider you have enabled serves this model",
+        ),
+        (
+            "  - model: org/teacher-model\n    provider: fireworks-ai\n",
+            "Inference Providers cannot serve model 'org/teacher-model' with provider 'fireworks-ai' (Model "
+            "org/teacher-model is not supported by provider fireworks-ai); set `provider:`",
+        ),
+    ],
+    ids=["no-provider-serves-it", "named-provider-does-not"],
+)
+def test_a_hub_model_id_no_provider_serves_stops_in_one_line_naming_the_fix(
+    teacher: str, said: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub model id that no enabled provider serves: the router's 400 stopped the run after three texts saying
+    to set `server:` or `structured: none`. A `provider:` that does not serve the model: huggingface_hub's
+    ValueError, raised before any request, was read as an unreadable answer, every text failed alone (the ledger
+    counting 12 requests that never left) and the run ended "every text failed". Both now stop at once, naming
+    the providers' settings, `provider:` or an Inference Endpoint."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER, _common
+    from provider_router import ProviderRouter
+
+    task = tmp_path / "task.yaml"
+    task.write_text(f"name: fin\nlabels: [{', '.join(LABELS)}]\nteachers:\n{teacher}")
+    source = tmp_path / "in.csv"
+    source.write_text("text\n" + "\n".join(TEXTS) + "\n")
+    out = tmp_path / "out.jsonl"
+    with ProviderRouter() as router:
+        monkeypatch.setenv("HF_TOKEN", "hf_provider_test_token")
+        monkeypatch.setattr(constants, "ENDPOINT", router.root)
+        monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", router.root + "/{provider}")
+        monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
+        _common._fetch_inference_provider_mapping.cache_clear()
+        code, _, err = run_cli(["annotate", str(task), str(source), "-o", str(out), "--concurrency", "1"], capsys)
+        _common._fetch_inference_provider_mapping.cache_clear()
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and said in last and not out.exists(), err
+    assert "server:" not in last and "every text failed" not in err and not router.requests

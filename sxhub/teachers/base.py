@@ -303,6 +303,19 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+# The Inference Providers router's answer to a Hub model id that no provider enabled for the token serves: HTTP 400
+# "The requested model 'M' is not supported by any provider you have enabled." (cline/cline issue #5098,
+# n4ze3m/page-assist issue #727). A 400, so the run stopped after three texts saying to set `server:` or
+# `structured: none`, which change nothing for a model nobody serves.
+NOT_SERVED = "not supported by any provider"
+NOT_SERVED_FIX = (
+    "no Inference Provider you have enabled serves this model: enable one that does at "
+    "https://huggingface.co/settings/inference-providers (the model's page on the Hub lists them), pick a model that a "
+    "provider serves, or serve it yourself on an Inference Endpoint (`sxhub endpoint up MODEL`, then `endpoint: NAME` "
+    "for the teacher in the task spec)"
+)
+
+
 def classify_status(
     status: int, detail: str, headers: Any, name: str, *, hub: bool
 ) -> TeacherError | TeacherUnavailableError:
@@ -325,6 +338,8 @@ def classify_status(
             404: "check the model id or base_url",
         }[status]
         return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {fix}.")
+    if hub and status == 400 and NOT_SERVED in detail.lower():
+        return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {NOT_SERVED_FIX}.")
     if is_context_overflow(detail):
         return ContextLengthError(f"{name}: HTTP {status}{shown}; {CONTEXT_FIX}.", status=status, detail=detail)
     return RejectedRequestError(f"{name}: HTTP {status}{shown}", status=status, detail=detail)

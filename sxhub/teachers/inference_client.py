@@ -298,6 +298,7 @@ class InferenceClientTeacher(Teacher):
             raise
         except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
             self._raise_if_never_reached(exc)
+            self._raise_if_no_provider(exc)
             hub = not self.base_url or is_hf_host(self.base_url)
             error = classify_error(exc, self.name, hub=hub, timeout=self.spec.timeout)
             if _refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)
@@ -399,6 +400,27 @@ class InferenceClientTeacher(Teacher):
             f"{error} OpenAI-compatible servers (vLLM, Ollama, llama.cpp, TGI) serve their routes under /v1: use "
             f"base_url {fixed} for teacher {self.name!r}."
         )
+
+    def _raise_if_no_provider(self, exc: BaseException) -> None:
+        """huggingface_hub's refusal, before any request, of a Hub model id that the named ``provider:`` does not
+        serve (or not for chat): a ``ValueError`` from its provider mapping (``inference/_providers/_common.py``
+        ``_fetch_inference_provider_mapping`` / ``TaskProviderHelper._prepare_mapping_info``, 2.4.0: "Model M is not
+        supported by provider P.", "... not supported for task T and provider P", "No provider mapping found for
+        model M"). It was read as an unreadable answer: every text failed alone, the ledger counted a request per
+        text that never left, and the run ended with "every text failed". It stops the run at once."""
+        if self.base_url or not isinstance(exc, ValueError):
+            return
+        said = str(exc)
+        if "supported by provider" not in said and "and provider" not in said and "provider mapping" not in said:
+            return
+        assert self.spec is not None
+        provider = self.spec.provider or "auto"
+        raise TeacherUnavailableError(
+            f"teacher {self.name!r}: Inference Providers cannot serve model {self.spec.model!r} with provider "
+            f"{provider!r} ({said.rstrip('.')}); set `provider:` for this teacher to one that serves it for chat (the "
+            "model's page on the Hub lists them), drop `provider:` to let the router pick one, or serve the model on "
+            "an Inference Endpoint (`sxhub endpoint up MODEL`)."
+        ) from exc
 
     def _raise_if_never_reached(self, exc: BaseException) -> None:
         """A connection refused (or a host that does not resolve) before the server ever answered: a wrong
