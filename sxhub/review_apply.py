@@ -18,7 +18,16 @@ from .errors import InputError
 from .labelled import expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, parse_label_cell
 from .repo import names_a_repo
 from .review import REVIEWERS_COLUMN, SOURCE_COLUMN, _plain, _read_labelled
-from .review_log import DECISIONS_IN_REPO, broken_decisions, placer, read_events, replay, text_hash
+from .review_log import (
+    ACTIONS,
+    DECISIONS_IN_REPO,
+    broken_decisions,
+    placer,
+    read_events,
+    replay,
+    text_hash,
+    unusable_decision,
+)
 from .spec import TaskSpec, load_spec
 
 logger = logging.getLogger(__name__)
@@ -104,6 +113,32 @@ def read_decisions(source: str | os.PathLike[str], *, token: str | None = None) 
     return events
 
 
+def decisions_given(decisions: Any) -> list[dict[str, Any]]:
+    """``apply_review``'s ``decisions=`` given as decision lines in memory, each checked as :func:`read_decisions`
+    checks a file's: a mapping such as ``{"row": 0, "label": "negative"}`` (no reviewer, id nor action) ended in
+    ``KeyError: 'reviewer'`` from deep inside the replay, and one mapping in a ``TypeError``."""
+    form = "mappings as `sxhub review` writes them (id, time, reviewer, action, row, text_hash, labels)"
+    if isinstance(decisions, Mapping) or not isinstance(decisions, Sequence):
+        raise InputError(
+            f"decisions= takes a list of decision {form}, or the path of a decisions file, not a "
+            f"{type(decisions).__name__}."
+        )
+    events = []
+    for i, event in enumerate(decisions):
+        if not isinstance(event, Mapping):
+            why: str | None = f"it is a {type(event).__name__}, not a mapping"
+        elif event.get("action") not in ACTIONS:
+            why = f"its action {event.get('action')!r} is not one of {', '.join(ACTIONS)}"
+        elif not event.get("id"):
+            why = "it has no 'id'"
+        else:
+            why = unusable_decision(event)
+        if why:
+            raise InputError(f"decisions[{i}] is not a decision line: {why}; pass decision {form}.")
+        events.append(dict(event))
+    return sorted(events, key=lambda e: str(e.get("time", "")))  # in time order, as read_decisions gives them
+
+
 def _has_text(path: Path) -> bool:
     """Whether ``path`` holds anything but blank lines (a file of no decisions yet is empty)."""
     with path.open("rb") as fh:
@@ -162,7 +197,11 @@ def apply_review(
     task = load_spec(spec) if spec is not None else None
     data = _read_labelled(labelled, task, text_column)
     frame = data.frame
-    events = read_decisions(decisions, token=token) if isinstance(decisions, (str, os.PathLike)) else list(decisions)
+    events = (
+        read_decisions(decisions, token=token)
+        if isinstance(decisions, (str, os.PathLike))
+        else decisions_given(decisions)
+    )
     teacher_col = f"teacher_{data.column}"
     if teacher_col in frame.columns:
         # an empty cell is a text the teachers gave no label (every vote failed), as pre_review_labels reads it; as

@@ -171,7 +171,7 @@ def read_events(paths: Iterable[Path], *, skipped: list[str] | None = None) -> l
                     skip(number, path, "skipping a broken line %d of %s (a write cut short?)")
                     continue
                 if isinstance(event, dict) and event.get("action") in ACTIONS and event.get("id"):
-                    problem = _unusable(event)
+                    problem = unusable_decision(event)
                     if problem:  # an edited or foreign line: replaying it failed every click with a KeyError
                         skip(number, path, "skipping line %d of %s: %s", problem)
                         continue
@@ -179,7 +179,7 @@ def read_events(paths: Iterable[Path], *, skipped: list[str] | None = None) -> l
     return sorted(events.values(), key=lambda e: str(e.get("time", "")))  # stable: a file's own order on ties
 
 
-def _unusable(event: Mapping[str, Any]) -> str | None:
+def unusable_decision(event: Mapping[str, Any]) -> str | None:
     """What a decision line lacks for :func:`replay` (``None``: nothing)."""
     if not isinstance(event.get("reviewer"), str) or not event["reviewer"].strip():
         return "it names no reviewer"
@@ -234,7 +234,7 @@ def _broken_decision(line: str) -> str | None:
         return f"its action {event['action']!r} is not one of {', '.join(ACTIONS)}"
     if not event.get("id"):
         return "no 'id'"
-    return _unusable(event)
+    return unusable_decision(event)
 
 
 @dataclass

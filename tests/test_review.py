@@ -1593,3 +1593,31 @@ def test_apply_review_again_on_its_multi_label_output_gives_a_failed_text_no_lab
         outs.append(cells)
         source = out
     assert outs[0] == outs[1]
+
+
+def test_decisions_given_in_python_are_checked_as_a_file_s_lines_are() -> None:
+    """apply_review(frame, [{"row": 0, "label": "negative"}]) (a notebook's corrections, typed as
+    ``Sequence[Mapping]``) ended in ``KeyError: 'reviewer'`` from the replay, one mapping in a ``TypeError``; each is
+    one line naming ``decisions=``, and decisions in the form `sxhub review` writes are applied, in time order."""
+    from sxhub import InputError
+
+    frame = pd.DataFrame(labelled_rows())
+    line = {"id": "a", "time": "2026-12-05T07:00:00+00:00", "reviewer": "ann", "action": "label", "row": 0}
+    line.update(text_hash=text_hash(frame.text[0]), labels=["negative"])
+    refused = {
+        "its action None is not one of label, keep, skip, undo": [{"row": 0, "label": "negative"}],
+        "it names no reviewer": [{k: v for k, v in line.items() if k != "reviewer"}],
+        "it has no 'id'": [{**line, "id": ""}],
+        "its labels 'negative' are not a list of label names": [{**line, "labels": "negative"}],
+        "it is a str, not a mapping": ["negative"],
+    }
+    for why, decisions in refused.items():
+        with pytest.raises(InputError) as caught:
+            apply_review(frame, decisions)
+        assert str(caught.value).startswith(f"decisions[0] is not a decision line: {why}; pass decision mappings")
+    with pytest.raises(InputError, match=r"^decisions= takes a list of decision mappings .*, not a dict\.$"):
+        apply_review(frame, line)  # type: ignore[arg-type]
+    # the same text decided twice by ann: the later line wins though it comes first in the list
+    later = {**line, "id": "b", "time": "2026-12-05T08:00:00+00:00", "labels": ["neutral"]}
+    result = apply_review(frame, (later, line))
+    assert result.frame.label[0] == "neutral" and result.n_reviewed == 1 and result.reviewers == ["ann"]
