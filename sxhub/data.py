@@ -77,6 +77,11 @@ def not_a_source(source: object) -> InputError:
     """A Python caller's data that is neither a path, a Hub id nor a DataFrame (where a DataFrame goes): a
     datasets.Dataset was refused as 'input "Dataset({ features: [...] })" not found', its repr taken for a path."""
     kind = type(source).__name__
+    if isinstance(source, pd.DataFrame):  # where only a path goes (run_pipeline): "pass a pandas DataFrame" to one
+        return InputError(
+            "the data is a DataFrame, where this call takes the path of a file or a Hub dataset id; write it to a "
+            "file first (df.to_parquet('texts.parquet')) and pass that path."
+        )
     if hasattr(source, "to_pandas"):  # a datasets.Dataset (or a polars / pyarrow table)
         fix = "pass ds.to_pandas() (a pandas DataFrame)"
     elif kind.endswith("Dict") and hasattr(source, "column_names"):  # datasets.DatasetDict: one split of it

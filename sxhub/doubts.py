@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, read_table, write_table
+from .data import find_text_column, is_missing_text, not_a_source, read_table, write_table
 from .doubt_signals import (
     _agreement_split,
     _multi_signals,
@@ -64,6 +64,7 @@ from .doubt_signals import (
 from .errors import InputError
 from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
 from .reliability import plain_votes
+from .sequences import SequenceNotStr, refuse_one_string
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +149,9 @@ def _read_rows(
     multi_label: bool | None,
     text_column: str | None,
 ) -> _Rows:
+    if not isinstance(source, (pd.DataFrame, str, os.PathLike)):  # a list ended in os.fspath's TypeError
+        raise not_a_source(source)
+    refuse_one_string("label_names", label_names, "label names")  # "positive" was the labels 'p', 'o', 's'...
     df, parquet_votes = (source, None) if isinstance(source, pd.DataFrame) else _read_labelled(source)
     df = with_flag_labels(df.reset_index(drop=True), label_names, multi_label)
     tcol = find_text_column(df, text_column)
@@ -406,7 +410,7 @@ class DoubtsResult:
 def find_doubts(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
-    label_names: Sequence[str] | None = None,
+    label_names: SequenceNotStr[str] | None = None,
     multi_label: bool | None = None,
     folds: int = DEFAULT_FOLDS,
     embedder: Embedder | None = None,

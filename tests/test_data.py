@@ -818,3 +818,25 @@ def test_an_excel_csv_in_cp1252_is_told_to_convert_from_cp1252(tmp_path: Path, s
     other.write_bytes(("text\n" if suffix == ".csv" else "").encode() + b"caf\xe9 \x81\n")
     with pytest.raises(InputError, match=r"`iconv -f latin1 -t utf-8"):
         read(other)
+
+
+def test_a_dataframe_or_a_list_where_only_a_path_goes_is_refused_in_one_line(tmp_path: Path) -> None:
+    """run_pipeline(spec, df, ...) said 'the data is a DataFrame, not a file; pass a pandas DataFrame, or the path
+    ...': it asked for what it had just been given. find_doubts(["a text", ...]) ended in os.fspath's TypeError, and
+    find_doubts(df, label_names="positive") took the labels 'p', 'o', 's'... Each is one line naming the fix."""
+    from sxhub import RunConfig, TaskSpec, run_pipeline
+    from sxhub.doubts import find_doubts
+
+    frame = pd.DataFrame({"text": [f"profit rose {i}" for i in range(8)], "label": ["up", "down"] * 4})
+    spec = TaskSpec(name="t", labels=["up", "down"], teachers=["http://127.0.0.1:9/v1"])
+    with pytest.raises(InputError) as refused:
+        run_pipeline(spec, frame, RunConfig(out=tmp_path / "run"))  # type: ignore[arg-type]
+    assert str(refused.value) == (
+        "the data is a DataFrame, where this call takes the path of a file or a Hub dataset id; write it to a file "
+        "first (df.to_parquet('texts.parquet')) and pass that path."
+    )
+    assert not (tmp_path / "run").exists()
+    with pytest.raises(InputError, match=re.escape("the data is a list, not a file; pass a pandas DataFrame, or")):
+        find_doubts(frame.text.tolist())  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=re.escape("label_names= takes a list of label names, not one string")):
+        find_doubts(frame, label_names="up")  # type: ignore[arg-type]

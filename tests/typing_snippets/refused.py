@@ -9,7 +9,9 @@ not export: its lazy module ``__getattr__`` made every name ``Any`` to mypy. Not
 from __future__ import annotations
 
 from sxhub import AgreeReprot, Predictor, RunConfig, TaskSpec  # refused
+from sxhub.doubts import find_doubts
 from sxhub.generate import GenerateOptions, generate
+from sxhub.review_apply import apply_review
 from sxhub.twins import make_twins
 
 URL = "http://127.0.0.1:8080/v1"
@@ -23,3 +25,5 @@ RunConfig(teachers=URL)  # refused
 make_twins(spec, ["a text"], teachers=URL)  # refused
 generate(spec, GenerateOptions(n=2), writers="local")  # refused
 Predictor("student").predict("a text")  # refused
+find_doubts("labelled.parquet", label_names="positive")  # refused
+apply_review("labelled.parquet", {"row": 0, "labels": ["positive"]})  # refused
