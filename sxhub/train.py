@@ -181,6 +181,11 @@ def train(
 
     ``teacher``: where the distillation teacher's logits (``config.distill``) are kept between calls on the same
     texts (the trials of a search); None computes them for this call alone."""
+    if not isinstance(config, TrainConfig):  # train(spec, data, "student") ended in AttributeError: 'str' object...
+        folder = str(config) if isinstance(config, (str, os.PathLike)) else "student"
+        raise InputError(
+            f"config= takes a TrainConfig, not a {type(config).__name__}: pass TrainConfig(output_dir={folder!r})."
+        )
     spec = load_spec(spec)
     if not isinstance(data, LabelledData):
         # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them

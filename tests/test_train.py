@@ -1830,3 +1830,17 @@ def test_a_base_that_cannot_be_loaded_gives_transformers_reason_whole_or_cut_at_
     long = OSError("word " * 100)
     cut = load_reason(long, limit=50)
     assert cut.endswith("word…") and len(cut) <= 51 and "\n" not in cut
+
+
+def test_a_folder_or_a_mapping_where_the_train_config_goes_is_refused_naming_train_config(tmp_path: Path) -> None:
+    """train(spec, df, "student") (the CLI's -o) or a dict of options ended in AttributeError: 'str' object has no
+    attribute 'text_column'; one line names config= and the TrainConfig to pass, and nothing is written."""
+    spec = TaskSpec(name="t", labels=["up", "down"])
+    frame = pd.DataFrame({"text": ["profit rose", "loss fell"], "label": ["up", "down"]})
+    folder = tmp_path / "student"
+    for config, fix in [(str(folder), repr(str(folder))), (folder, repr(str(folder))), ({"epochs": 1}, "'student'")]:
+        with pytest.raises(InputError) as refused:
+            train(spec, frame, config)  # type: ignore[arg-type]
+        kind = type(config).__name__
+        assert str(refused.value) == f"config= takes a TrainConfig, not a {kind}: pass TrainConfig(output_dir={fix})."
+    assert not folder.exists()
