@@ -43,7 +43,9 @@ def publish_folder(
     ``source``: the folder ``write`` copies (a model folder); ``to`` may not be it or lie inside it. ``commit``:
     the commit's title and description, read from the written folder (:mod:`sxhub.commits`)."""
     if repo_id is None and to is None:
-        raise PublishError("nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder).")
+        raise PublishError(
+            "nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder) (Python: repo_id= or to=)."
+        )
     if repo_id is not None:
         check_repo_id(repo_id)
     if to is not None:
@@ -53,10 +55,12 @@ def publish_folder(
             # repo folder), and every later publish there the last one too, nested one level deeper each time
             raise PublishError(
                 f"--to {str(folder)!r} is the folder being published, {str(source)!r}, or lies in it, so the repo "
-                f"folder would copy itself; pass a --to outside {str(source)!r}."
+                f"folder would copy itself; pass a --to outside {str(source)!r} (Python: to=)."
             )
         if folder.exists() and any(folder.iterdir()) and not exist_ok:
-            raise PublishError(f"folder {str(folder)!r} is not empty; pass --exist-ok to write into it anyway.")
+            raise PublishError(
+                f"folder {str(folder)!r} is not empty; pass --exist-ok (Python: exist_ok=True) to write into it anyway."
+            )
         folder.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.sxhub-", dir=folder.parent))
         try:  # a refused input leaves the folder as it was, never half-written
@@ -72,8 +76,8 @@ def publish_folder(
             # Said once the folder is written: a refused input printed it above its own error line, about a card
             # that was never written
             logger.warning(
-                "no --repo-id: the card's usage code loads the placeholder %r; pass --repo-id with the id you will "
-                "upload the folder to",
+                "no --repo-id: the card's usage code loads the placeholder %r; pass --repo-id (Python: repo_id=) "
+                "with the id you will upload the folder to",
                 card_load_id(default_name),
             )
         return str(folder)

@@ -2724,3 +2724,33 @@ def test_equal_strings_of_a_published_column_are_one_object_and_write_the_same_f
     assert written == sorted(p.relative_to(shared) for p in shared.rglob("*") if p.is_file())
     for name in written:
         assert (shared / name).read_bytes() == (own / name).read_bytes(), name
+
+
+def test_publish_from_python_names_the_parameters_beside_the_flags(
+    tmp_path: Path, labelled: tuple[Path, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A notebook's publish_model(folder, to=...) logged 'pass --repo-id with the id you will upload the folder to'
+    and its refusals said 'pass --repo-id ... or --to DIR', 'pass --exist-ok': options a Python caller has no way to
+    pass. Each now names the parameter beside the flag (the form of predict's '--int8 (Python: int8=False)')."""
+    from sxhub import publish_dataset, publish_model
+    from sxhub.errors import PublishError
+
+    data, task = labelled
+    student = make_student(tmp_path / "student", _spec())
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        assert publish_model(student, to=tmp_path / "m") == str(tmp_path / "m")
+    assert "pass --repo-id (Python: repo_id=) with the id you will upload the folder to" in caplog.text
+    refusals = {
+        "nothing to publish to: pass --repo-id NAMESPACE/NAME (the Hub) or --to DIR (a folder) (Python: repo_id= or "
+        "to=).": lambda: publish_dataset(data, spec=task),
+        f"folder {str(tmp_path / 'm')!r} is not empty; pass --exist-ok (Python: exist_ok=True) to write into it "
+        "anyway.": lambda: publish_model(student, to=tmp_path / "m"),
+        f"--to {str(student / 'repo')!r} is the folder being published, {str(student)!r}, or lies in it, so the repo "
+        f"folder would copy itself; pass a --to outside {str(student)!r} (Python: to=).": lambda: publish_model(
+            student, to=student / "repo"
+        ),
+    }
+    for message, call in refusals.items():
+        with pytest.raises(PublishError) as refused:
+            call()
+        assert str(refused.value) == message
