@@ -59,7 +59,7 @@ def evaluate(
         multi_label=info.multi_label,
         label_column=gold_column,
         text_column=text_column,
-        label_option="--gold",
+        label_option="--gold (Python: gold_column=)",
         labels_of="model",
     )
     predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size, recheck=recheck)

@@ -26,7 +26,7 @@ from .model_folder import drop_leftovers, move_into, staging_folder
 from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
 from .train import stale_export, train
-from .train_config import TrainConfig, TrainResult, check_int, check_number
+from .train_config import LABEL_COLUMN_OPTION, TrainConfig, TrainResult, check_int, check_number
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def search(
     if not isinstance(data, LabelledData):
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
                              multi_label=spec.multi_label, label_column=config.label_column,
-                             label_option="--label-column", read_votes=config.soft_labels)  # fmt: skip
+                             label_option=LABEL_COLUMN_OPTION, read_votes=config.soft_labels)  # fmt: skip
     output_dir = Path(config.output_dir)
     created = not output_dir.exists()
     # inside -o (same filesystem), the kept trial moved in as train moves a student in (sxhub.model_folder): -o

@@ -75,7 +75,7 @@ from .targets import (
     vote_shares,
     with_validation,
 )
-from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
+from .train_config import DEFAULT_BASE, LABEL_COLUMN_OPTION, TrainConfig, TrainResult, default_base_model
 from .validation import FEW_POSITIVES, best_metric_name, metrics_fn, thinly_tuned, untuned_labels, validate
 
 if TYPE_CHECKING:
@@ -191,7 +191,7 @@ def train(
         # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
                              multi_label=spec.multi_label, label_column=config.label_column,
-                             label_option="--label-column", read_votes=config.soft_labels)  # fmt: skip
+                             label_option=LABEL_COLUMN_OPTION, read_votes=config.soft_labels)  # fmt: skip
     elif data.label_names != spec.label_names or data.multi_label != spec.multi_label:
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     # trained on the texts as every reader of the model will clean them (the block saved with it, max_length aside)
@@ -203,7 +203,7 @@ def train(
         try:
             held_out = load_labelled(config.validation_file, text_column=config.text_column,
                                      label_names=spec.label_names, multi_label=spec.multi_label,
-                                     label_column=config.label_column, label_option="--label-column",
+                                     label_column=config.label_column, label_option=LABEL_COLUMN_OPTION,
                                      read_votes=config.soft_labels)  # fmt: skip
         except InputError as exc:
             raise InputError(f"validation file {str(config.validation_file)!r}: {exc}") from exc

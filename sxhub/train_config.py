@@ -26,6 +26,11 @@ BACKENDS = ("local", "autotrain")
 DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 
 
+# the label column's option as the CLI and the Python API spell it (train's and search's messages reach both; a
+# notebook's train() read "name it with --label-column", an option it had no way to pass)
+LABEL_COLUMN_OPTION = "--label-column (Python: TrainConfig(label_column=))"
+
+
 @dataclass
 class TrainConfig:
     """How to train the student; checks itself and builds ``transformers.TrainingArguments``."""

@@ -177,6 +177,7 @@ def tune(
         multi_label=spec.multi_label,
         label_column=label_column,
         text_column=text_column,
+        label_option="--label-column (Python: label_column=)",
     )
     from .targets import check_trainable
 

@@ -476,7 +476,8 @@ def test_evaluate_without_a_gold_column_names_its_own_option(
     assert code == 2
     last = err.strip().splitlines()[-1]  # after the weights' loading bar
     assert (
-        last == "Error: no 'label' or 'labels' column in columns ['text', 'expert']; add one or name it with --gold."
+        last == "Error: no 'label' or 'labels' column in columns ['text', 'expert']; add one or name it with --gold "
+        "(Python: gold_column=)."
     )
 
 
@@ -795,3 +796,24 @@ def test_a_predictor_of_another_model_is_refused_not_scored_as_this_one(
     assert not (tmp_path / "out.csv").exists()
     same = Path(os.path.relpath(single_model, Path.cwd()))
     assert evaluate(same, source, predictor=predictor)["n"] == len(TEXTS)
+
+
+def test_evaluate_and_train_in_python_name_their_parameters_beside_the_flags(
+    single_model: Path, tmp_path: Path
+) -> None:
+    """A notebook's evaluate(model, df) read 'name it with --gold' (the parameter is gold_column=) and train's
+    'name it with --label-column' (a TrainConfig field there): neither option exists in Python."""
+    from sxhub import TaskSpec, TrainConfig
+    from sxhub.errors import InputError
+    from sxhub.evaluate import evaluate
+    from sxhub.train import train
+
+    frame = pd.DataFrame({"text": ["profit rose", "loss fell"], "expert": ["positive", "negative"]})
+    with pytest.raises(InputError, match=r"add one or name it with --gold \(Python: gold_column=\)\.$"):
+        evaluate(single_model, frame)
+    with pytest.raises(InputError, match=r"pass --gold \(Python: gold_column=\) with one of them\.$"):
+        evaluate(single_model, frame, gold_column="gold")
+    spec = TaskSpec(name="t", labels=["positive", "negative"])
+    with pytest.raises(InputError, match=r"name it with --label-column \(Python: TrainConfig\(label_column=\)\)\.$"):
+        train(spec, frame, TrainConfig(output_dir=tmp_path / "m"))
+    assert evaluate(single_model, frame, gold_column="expert")["n"] == 2

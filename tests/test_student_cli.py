@@ -131,7 +131,8 @@ def write_csv(path: Path, frame: pd.DataFrame) -> Path:
     [
         (
             pd.DataFrame({"text": ["a", "b", "c", "d", "e"], "category": list("ppnnn")}),
-            "no 'label' or 'labels' column in columns ['text', 'category']; add one or name it with --label-column.",
+            "no 'label' or 'labels' column in columns ['text', 'category']; add one or name it with --label-column "
+            "(Python: TrainConfig(label_column=)).",
         ),
         (pd.DataFrame({"text": [f"t{i}" for i in range(8)], "label": ["neutral"] * 8}), "every row has the label"),
         (
@@ -315,20 +316,21 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
         (
             pd.DataFrame({"text": ["a"], "expert": ["LABEL_0"]}),
             ["--gold", "gold"],
-            "label column 'gold' not found; the file has columns ['text', 'expert']; pass --gold with one of them.",
+            "label column 'gold' not found; the file has columns ['text', 'expert']; pass --gold (Python: gold_column=) "
+            "with one of them.",
         ),
         (  # the experts' column left empty: annotating again (the teachers' fix) would not fill it
             pd.DataFrame({"text": ["a", "b"], "label": ["LABEL_0", "LABEL_1"], "expert": [None, None]}),
             ["--gold", "expert"],
             "the rest without a label); column 'expert' has no label in any row with a text: fill it with the "
-            "experts' labels, or pass --gold with the column that holds them.",
+            "experts' labels, or pass --gold (Python: gold_column=) with the column that holds them.",
         ),
         (pd.DataFrame({"note": ["a"], "expert": ["LABEL_0"]}), ["--gold", "expert"], "no text column found"),
         (
             pd.DataFrame({"text": ["a", "b"], "expert": ["LABEL_0", "positive"]}),
             ["--gold", "expert"],
             "label(s) ['positive'] in column 'expert' are not in the model's labels ['LABEL_0', 'LABEL_1', 'LABEL_2']; "
-            "name the experts' column of these labels with --gold",
+            "name the experts' column of these labels with --gold (Python: gold_column=)",
         ),
         (
             pd.DataFrame({"text": ["a"], "label": [""], "failed": [True]}),
@@ -620,7 +622,7 @@ def test_train_label_column_errors_are_one_line(
     # 'votes' is left unread without --soft-labels (most of an annotated file), so it is not among the columns named
     assert err == (
         "Error: label column 'expert' not found; the file has columns ['text', 'label', 'gold', 'failed']; "
-        "pass --label-column with one of them.\n"
+        "pass --label-column (Python: TrainConfig(label_column=)) with one of them.\n"
     )
     bullish = write_csv(tmp_path / "bullish.csv", frame.assign(gold=frame["gold"].replace("positive", "bullish")))
     code, out, err = run_cli(["train", str(task), str(bullish), "-o", str(out_dir), "--label-column", "gold"], capsys)
