@@ -145,15 +145,16 @@ def _label_column(df: pd.DataFrame, multi_label: bool | None) -> str:
 def _read_rows(
     source: str | os.PathLike[str] | pd.DataFrame,
     *,
-    label_names: Sequence[str] | None,
+    label_names: SequenceNotStr[str] | None,
     multi_label: bool | None,
     text_column: str | None,
 ) -> _Rows:
     if not isinstance(source, (pd.DataFrame, str, os.PathLike)):  # a list ended in os.fspath's TypeError
         raise not_a_source(source)
     refuse_one_string("label_names", label_names, "label names")  # "positive" was the labels 'p', 'o', 's'...
+    given = list(label_names) if label_names is not None else None
     df, parquet_votes = (source, None) if isinstance(source, pd.DataFrame) else _read_labelled(source)
-    df = with_flag_labels(df.reset_index(drop=True), label_names, multi_label)
+    df = with_flag_labels(df.reset_index(drop=True), given, multi_label)
     tcol = find_text_column(df, text_column)
     lcol = _label_column(df, multi_label)
     multi = lcol == "labels" if multi_label is None else multi_label
@@ -173,7 +174,7 @@ def _read_rows(
             left_out["no_text"] += 1
             continue
         # empty is unlabelled, multi-label too (none is []); without a task, so is "NA", "null" or "None"
-        label = expert_label_cell(cell, multi_label=multi, inferred=not label_names)
+        label = expert_label_cell(cell, multi_label=multi, inferred=not given)
         if label is None:
             left_out["no_label"] += 1
             continue
@@ -182,8 +183,8 @@ def _read_rows(
         labels.append(label)
     if left_out["flagged_twins"]:
         logger.warning("%s", flagged_twins_line("doubts", left_out["flagged_twins"], " of the queue"))
-    names = list(label_names) if label_names else _names_seen(labels, df, multi, parquet_votes)
-    if label_names:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
+    names = list(given) if given else _names_seen(labels, df, multi, parquet_votes)
+    if given:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
         labels = _as_named(labels, names, multi_label=multi)[0]
     seen = {lab for cell in labels for lab in (cell if multi else [cell])}
     unknown = sorted(seen - set(names))
