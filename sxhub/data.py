@@ -138,15 +138,40 @@ def _headerless_hint(columns: Any) -> str:
 # --------------------------------------------------------------------------------------------------------------
 # preprocessing
 # --------------------------------------------------------------------------------------------------------------
-URL_RE = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"']+")
+# Scripts written without spaces between words (Thai, Lao, Myanmar, Khmer, kana, Han) and Hangul, whose particles
+# follow a word without a space: Python's \w matches their letters, so a URL, e-mail or @handle ran on over the words
+# after it ("请访问 https://example.com了解更多。价格很好" became "请访问 URL", "お問い合わせはinfo@example.jpまで" became
+# "EMAIL"). A mask stops at them. Combining marks (NFD accents, Hebrew and Arabic points, Indic vowel signs) are part
+# of a word although \w does not match them: "@राहुल" became "@userाहुल", and "josé@x.com" written NFD was no e-mail.
+_UNSPACED = (
+    r"\u0e00-\u0eff\u1000-\u109f\u1100-\u11ff\u1780-\u17ff\u3005\u3040-\u30ff\u3130-\u318f\u31f0-\u31ff"
+    r"\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\uff66-\uffdc\U00020000-\U0003ffff"
+)
+_MARKS = (
+    r"\u0300-\u036f\u0483-\u0489\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0610-\u061a\u064b-\u065f\u0670"
+    r"\u06d6-\u06ed\u0900-\u0963\u0966-\u0dff\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+)
+
+
+def _word(extra: str = "") -> str:
+    """One character of a word that a mask may take (see _UNSPACED), or of ``extra``."""
+    return rf"(?:[^\W{_UNSPACED}]|[{_MARKS}{extra}])"
+
+
+_W = _word()
+_EDGE = rf"(?:(?<={_W})(?!{_W})|(?<!{_W})(?={_W}))"  # \b of such words
+URL_RE = re.compile(rf"(?i)(?<!{_W})(?:https?://|www\.)[^\s<>\"'{_UNSPACED}\u3000-\u303f\uff01-\uff65]+")
 # Every run bounded by the RFC 5321/1035 limits (local part <= 64 characters, a domain label <= 63, at most 127 labels
 # in 253 characters): with open-ended runs each start inside a long run of word characters and dots rescanned it to
 # its end, so 40,000 characters of "a.a.a." took 3-5 s to clean (one crafted paste could hold a Space's worker).
 # Bounded, cleaning is linear; on the 397,800 text cells of ../shared/data's CSV files it masks exactly what the
 # open pattern did (bench/clean.py, bench/results/clean.md).
-EMAIL_RE = re.compile(r"(?i)\b[\w.+-]{1,64}@[\w-]{1,63}(?:\.[\w-]{1,63}){1,126}\b")
-HANDLE_RE = re.compile(r"(?<![\w@])@\w{1,30}\b")
-PHONE_RE = re.compile(r"(?<!\w)(?:\+?\d[\d()./ -]{7,}\d)(?!\w)")
+_LOCAL, _LABEL = _word(".+-"), _word("-")
+EMAIL_RE = re.compile(rf"(?i){_EDGE}{_LOCAL}{{1,64}}@{_LABEL}{{1,63}}(?:\.{_LABEL}{{1,63}}){{1,126}}{_EDGE}")
+# a handle of unspaced script ends where a space or a colon does ("//@人民日报:", "@张三 你好"): inside a sentence
+# ("@张三你好吗") where it ends is unknown, and the sentence is kept
+HANDLE_RE = re.compile(rf"(?<!{_W})(?<!@)@(?:{_W}{{1,30}}{_EDGE}|\w{{1,30}}(?=[\s:\uff1a]|$))")
+PHONE_RE = re.compile(rf"(?<!{_W})(?:\+?\d[\d()./ -]{{7,}}\d)(?!{_W})")
 _WS_RE = re.compile(r"\s+")
 
 # The rules as data: saved with every trained model (``sxhub.json`` ``preprocessing``, ``config.json``
@@ -163,7 +188,8 @@ WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.patte
 # 2: whitespace is normalised first, so that cleaning is idempotent ("555\n123\n4567" was left alone, then
 # normalised to "555 123 4567", which a second pass (train cleans annotate's output again) masked as PHONE)
 # 3: the e-mail pattern's runs are bounded (above); a model saved with version 2 keeps and applies its own pattern
-PREPROCESSING_VERSION = 3
+PREPROCESSING_VERSION = 4
+# 4: the masks stop at scripts written without spaces and take combining marks (_UNSPACED, _MARKS)
 
 
 def preprocessing_config(enabled: bool, *, max_length: int | None = None) -> dict[str, Any]:
