@@ -35,6 +35,7 @@ import socket
 import sqlite3
 import threading
 import time
+import unicodedata
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -115,7 +116,15 @@ def cache_key(
         "max_tokens": int(max_tokens),
         "seed": int(seed),
     }
-    return hashlib.sha256(_dumps(payload).encode("utf-8")).hexdigest()
+    return _digest(_dumps(payload))
+
+
+def _digest(blob: str) -> str:
+    """The sha256 of a request's parts, in NFC: a text in two Unicode spellings (NFC, NFD) is one question, asked
+    once (a CSV that held "Café" both ways got two answers, one positive, one negative)."""
+    if not unicodedata.is_normalized("NFC", blob):
+        blob = unicodedata.normalize("NFC", blob)
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def _dumps(value: Any) -> str:
@@ -138,8 +147,7 @@ class CacheKeys:
         self._tail = f',"teacher":{_dumps(teacher)},"temperature":{temperature_json},"v":{SCHEMA_VERSION}}}'
 
     def __call__(self, messages: list[dict[str, str]], seed: int) -> str:
-        blob = f"{self._head}{_dumps(messages)}{self._middle}{int(seed)}{self._tail}"
-        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+        return _digest(f"{self._head}{_dumps(messages)}{self._middle}{int(seed)}{self._tail}")
 
 
 def cache_error(path: Path, exc: BaseException) -> InputError:

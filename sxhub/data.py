@@ -14,6 +14,7 @@ import functools
 import json
 import os
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -235,6 +236,13 @@ def mask_pii(text: str) -> str:
     return apply_preprocessing(text, {"steps": PII_STEPS})
 
 
+def one_spelling(text: str) -> str:
+    """The NFC form of a text: what makes "café" typed with one code point and "cafe" + U+0301 (macOS file names,
+    copies from a PDF) the same text where texts are compared. Only compared, never written: the text keeps its
+    spelling."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
 def preprocess_text(text: str) -> str:
     """The default preprocessing: PII masked and whitespace normalised."""
     return apply_preprocessing(text, preprocessing_config(True))
@@ -288,8 +296,8 @@ def prepare_texts(
     n_empty = int(empty.sum())
     frame = frame[~empty]
     n_before = len(frame)
-    if drop_duplicates:
-        frame = frame.drop_duplicates(subset="text", keep="first")
+    if drop_duplicates:  # one text in two Unicode spellings (NFC, NFD) is one text: labelled once, as first written
+        frame = frame[~frame["text"].map(one_spelling).duplicated(keep="first")]
     if len(frame) == 0:
         raise InputError(f"column {column!r} holds no non-empty text; check {TEXT_COLUMN_OPTION}.")
     return PreparedTexts(

@@ -854,3 +854,59 @@ def test_replies_cached_before_server_kinds_were_keyed_are_still_found(tmp_path:
         assert len(LabelCache(tmp_path / "cache")) == 3  # copied under the new key
         url_only = run(spec, ["Profit rose."], [TeacherSpec(base_url=server.url)], tmp_path)
         assert len(server.requests) == 1 and url_only.rows[0]["label"] == "neutral"
+
+
+def test_one_text_in_two_unicode_spellings_is_asked_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """"Café" typed with one code point (NFC) and as "e" + U+0301 (NFD, macOS) is one text: a CSV holding reviews
+    both ways got "0 duplicates dropped", two requests and, from a teacher that reads bytes, two different labels.
+    Now the second spelling is a duplicate (in one chunk and across chunks), kept as first written, and a later file
+    of the NFD spellings is answered from the cache."""
+    import hashlib
+    import unicodedata
+
+    from conftest import run_cli
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    from sxhub.parts import annotate_to_file
+    from sxhub.spec import load_spec
+
+    reviews = [
+        "Das Café war großartig, sehr empfehlenswert!",
+        "Le café était froid et le serveur impoli.",
+        "这家店的服务很好，价格也便宜。",
+        "המוצר הגיע שבור, מאוד מאוכזב",
+        "यह उत्पाद बहुत अच्छा है 👍🏽",
+    ]
+    nfd = [unicodedata.normalize("NFD", t) for t in reviews]
+    assert nfd[0] != reviews[0] and nfd[1] != reviews[1]
+    pd.DataFrame({"text": [*reviews, nfd[0], nfd[1]]}).to_csv(tmp_path / "mixed.csv", index=False)
+    pd.DataFrame({"text": nfd}).to_csv(tmp_path / "nfd.csv", index=False)
+
+    def answer(body, n):  # a label from the bytes of the text, as a teacher reading tokens may well differ
+        text = body["messages"][-1]["content"]
+        return Answer(json.dumps({"label": ["positive", "negative"][hashlib.sha256(text.encode()).digest()[0] % 2]}))
+
+    with FakeOpenAIServer(answer) as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: reviews\nlanguage: de\nlabels: [positive, negative]\nteachers: [{server.url}]\n")
+        argv = ["annotate", str(task), str(tmp_path / "mixed.csv"), "-o", str(tmp_path / "out.jsonl")]
+        code, out, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert code == 0 and "2 duplicates dropped, 5 requests" in out + err, out + err
+        got = pd.read_json(tmp_path / "out.jsonl", lines=True)
+        assert got["text"].tolist() == reviews  # as first written, nothing rewritten
+        argv = ["annotate", str(task), str(tmp_path / "nfd.csv"), "-o", str(tmp_path / "nfd.jsonl")]
+        code, out, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert code == 0 and "0 requests (5 from cache)" in out + err, out + err
+        assert pd.read_json(tmp_path / "nfd.jsonl", lines=True)["label"].tolist() == got["label"].tolist()
+
+        result = annotate_to_file(
+            load_spec(task),
+            tmp_path / "mixed.csv",
+            tmp_path / "chunks.jsonl",
+            teachers=[TeacherSpec(base_url=server.url)],
+            chunk_rows=2,
+            cache=False,
+            progress=False,
+        )
+        chunked = pd.read_json(tmp_path / "chunks.jsonl", lines=True)
+        assert chunked["text"].tolist() == reviews, result  # the NFD copies sit in the last chunk

@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
@@ -454,4 +455,8 @@ def chunk_answers(votes: Iterable[Sequence[dict[str, Any]]], ledgers: dict[str, 
 
 
 def text_hash(text: str) -> bytes:
+    """The key of a text among those seen (duplicates across chunks and shards): its NFC form's, so that one text
+    in two Unicode spellings is one text (:func:`sxhub.data.one_spelling`)."""
+    if not unicodedata.is_normalized("NFC", text):
+        text = unicodedata.normalize("NFC", text)
     return hashlib.blake2b(text.encode("utf-8"), digest_size=16).digest()
