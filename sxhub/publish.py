@@ -103,6 +103,7 @@ def publish_dataset(
     """Publish a labelled file as a dataset repo (``load_dataset(repo_id)`` loads it); returns the URL or folder."""
     spec = load_spec(spec)
     spec.card_license()  # a license the Hub refuses: before the data is split and the card made
+    spec.card_language()
     return publish_folder(
         lambda folder, rid: write_dataset_folder(
             source, spec, folder, repo_id=rid, gold=gold, ledger=ledger, seed=seed, test_size=test_size
@@ -133,6 +134,13 @@ def check_model_license(model_dir: Path) -> None:
             f"{exc} The license comes from the task saved in {str(model_dir / 'sxhub.json')!r} when the model was "
             "trained: edit 'license' (or add 'license_link') under its \"task\" there, or train again with the fixed "
             "task spec."
+        ) from exc
+    try:
+        model_info(model_dir)[1].card_language()
+    except SpecError as exc:
+        raise SpecError(
+            f"{exc} The language comes from the task saved in {str(model_dir / 'sxhub.json')!r} when the model was "
+            "trained: edit 'language' under its \"task\" there."
         ) from exc
 
 

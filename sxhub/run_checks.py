@@ -72,6 +72,7 @@ def check_publish_targets(spec: TaskSpec, config: RunConfig) -> None:
     from .errors import PublishError
 
     spec.card_license()
+    spec.card_language()
     if config.push is None:
         for kind in REPO_KINDS:
             folder = config.out / "repos" / kind

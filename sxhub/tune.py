@@ -168,6 +168,7 @@ def tune(
     """Tune a synthetic model on ``labelled`` for ``spec`` and write it to ``output_dir`` (module docstring)."""
     spec = load_spec(spec)
     spec.card_license()  # the card written at the end declares it: a license the Hub refuses, before training
+    spec.card_language()
     opts = options or TuneOptions()
     out = Path(output_dir)
     check_output_folder(out)

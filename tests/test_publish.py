@@ -2754,3 +2754,43 @@ def test_publish_from_python_names_the_parameters_beside_the_flags(
         with pytest.raises(PublishError) as refused:
             call()
         assert str(refused.value) == message
+
+
+def test_the_cards_language_is_a_code_the_hub_accepts(
+    tmp_path: Path, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A task's ``language: German`` went into the cards as written, which the Hub shows as "YAML Metadata Error"
+    ('must be an ISO 639-1, 639-2 or 639-3 code'), as it does ``zh-Hant`` and ``de, fr``. A name is refused in one
+    line naming the code, before any folder is written; a BCP-47 tag gives its language's code plus
+    ``language_bcp47``; codes separated by commas give a list."""
+    from huggingface_hub import DatasetCard
+
+    data, _ = labelled
+    for language, declared, bcp47 in (
+        ("German", None, None),
+        ("Deutsch", None, None),
+        ("zh-Hant", ["zh"], ["zh-Hant"]),
+        ("de, fr", ["de", "fr"], None),
+        ("ar", ["ar"], None),
+    ):
+        spec = TaskSpec.from_dict({**_spec().to_dict(), "language": language})
+        case = tmp_path / language.replace(", ", "-")
+        case.mkdir()
+        task = case / "task.yaml"
+        task.write_text(spec.to_yaml(), encoding="utf-8")
+        student = make_student(case / "student", spec)
+        for target, source, extra in (("dataset", data, ["--task", str(task)]), ("model", student, [])):
+            argv = ["publish", target, str(source), "--to", str(case / target), "--repo-id", "me/x", *extra]
+            code, _, err = run_cli(argv, capsys)
+            if declared is None:
+                line = err.strip().splitlines()[-1]
+                assert code == 2 and line.startswith(f"Error: language: {language!r} is not a language code"), err
+                assert "ISO 639-1 code (de for " in line, line
+                assert not (case / target).exists()
+                continue
+            assert code == 0, err
+        if declared is None:
+            continue
+        for card in (_card(case / "model")[1], DatasetCard.load(case / "dataset" / "README.md").data):
+            assert card.language == declared
+            assert card.get("language_bcp47") == bcp47
