@@ -103,7 +103,7 @@ _BCP47 = re.compile(r"([A-Za-z]{2,3})(?:[-_][A-Za-z0-9]{1,8})+")
 _SPECIAL_LANGUAGES = ("multilingual", "code")
 
 
-def card_language(language: str) -> dict[str, list[str]]:
+def card_language(language: str) -> dict[str, Any]:
     """The cards' ``language`` metadata (and ``language_bcp47`` for a tag like ``zh-Hant``) from the spec's
     ``language``: one code, or several separated by commas (``de, fr``). A name the Hub would show as "YAML Metadata
     Error" on the published card (``German``, ``Deutsch``) is a SpecError naming the code to write."""
@@ -474,7 +474,7 @@ class TaskSpec:
 
         return card_license(self.license, name=self.license_name, link=self.license_link)
 
-    def card_language(self) -> dict[str, list[str]]:
+    def card_language(self) -> dict[str, Any]:
         """The cards' language metadata; a SpecError naming the code when the Hub would not take it
         (:func:`card_language`)."""
         return card_language(self.language)

@@ -857,7 +857,7 @@ def test_replies_cached_before_server_kinds_were_keyed_are_still_found(tmp_path:
 
 
 def test_one_text_in_two_unicode_spellings_is_asked_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """"Café" typed with one code point (NFC) and as "e" + U+0301 (NFD, macOS) is one text: a CSV holding reviews
+    """ "Café" typed with one code point (NFC) and as "e" + U+0301 (NFD, macOS) is one text: a CSV holding reviews
     both ways got "0 duplicates dropped", two requests and, from a teacher that reads bytes, two different labels.
     Now the second spelling is a duplicate (in one chunk and across chunks), kept as first written, and a later file
     of the NFD spellings is answered from the cache."""
