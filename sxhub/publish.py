@@ -127,21 +127,19 @@ def check_model_license(model_dir: Path) -> None:
     """The license a model folder's cards would declare, refused in one line where the Hub refuses it. The folder's
     task (and its license) was saved by ``sxhub train`` into its ``sxhub.json``, so the line says to fix it there: a
     folder trained before the licenses were checked carries the task's license as written."""
-    try:
-        model_info(model_dir)[1].card_license()
-    except SpecError as exc:
-        raise SpecError(
-            f"{exc} The license comes from the task saved in {str(model_dir / 'sxhub.json')!r} when the model was "
-            "trained: edit 'license' (or add 'license_link') under its \"task\" there, or train again with the fixed "
-            "task spec."
-        ) from exc
-    try:
-        model_info(model_dir)[1].card_language()
-    except SpecError as exc:
-        raise SpecError(
-            f"{exc} The language comes from the task saved in {str(model_dir / 'sxhub.json')!r} when the model was "
-            "trained: edit 'language' under its \"task\" there."
-        ) from exc
+    saved = str(model_dir / "sxhub.json")
+    spec = model_info(model_dir)[1]
+    for what, check, fix in (
+        ("license", spec.card_license,
+         "edit 'license' (or add 'license_link') under its \"task\" there, or train again with the fixed task spec."),
+        ("language", spec.card_language, "edit 'language' under its \"task\" there."),
+    ):  # fmt: skip
+        try:
+            check()
+        except SpecError as exc:
+            raise SpecError(
+                f"{exc} The {what} comes from the task saved in {saved!r} when the model was trained: {fix}"
+            ) from exc
 
 
 def publish_model(
