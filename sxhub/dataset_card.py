@@ -217,7 +217,7 @@ def dataset_card_data(
     n = sum(len(d) for d in dd.values())
     data = DatasetCardData(
         **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
-        **spec.card_language(),  # a code the Hub accepts (sxhub.spec.card_language)
+        **spec.card_language(),  # a code the Hub accepts (sxhub.card_language)
         task_categories=["text-classification"],
         task_ids=["multi-label-classification" if spec.multi_label else "multi-class-classification"],
         size_categories=[size_category(n)],

@@ -139,7 +139,7 @@ def model_card_data(
         library_name="transformers",
         pipeline_tag="text-classification",
         **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
-        **spec.card_language(),  # a code the Hub accepts (sxhub.spec.card_language)
+        **spec.card_language(),  # a code the Hub accepts (sxhub.card_language)
         tags=["sxhub", "synthetic-expert", "distillation", "text-classification"]
         + (["multi-label-classification"] if spec.multi_label else []),
         metrics=["accuracy", "f1", "krippendorff_alpha"],

@@ -87,7 +87,7 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
         library_name="transformers",
         pipeline_tag="text-generation",
         **spec.card_license(),  # the Hub refuses a license off its list: sxhub.licenses
-        **spec.card_language(),  # a code the Hub accepts (sxhub.spec.card_language)
+        **spec.card_language(),  # a code the Hub accepts (sxhub.card_language)
         tags=["sxhub", "synthetic-model", "lora", "peft", "trl", "text-classification", "synthetic-data"],
     )
     card = ModelCard.from_template(
