@@ -49,6 +49,8 @@ class InsightsResult:
     dated_groups: bool = False  # the groups are periods of the dates (--group-by month...): undated texts in none
     merged_spellings: dict[str, list[str]] = field(default_factory=dict)  # group -> other spellings counted in it
     groups_total: int | None = None  # the groups before --top kept the largest (None: as many as shown)
+    date_order: str | None = None  # how dates written in numbers only (31/01/2026) were read: day-first/month-first
+    date_order_note: str = ""  # the dates could be read either way (or were written both ways): which way was taken
 
     def top_note(self) -> str:
         """How many groups --top left out of the group tables (empty when none were)."""
@@ -85,6 +87,8 @@ class InsightsResult:
             "groups_total": self.groups_total or len(self.shares),
             "merged_spellings": self.merged_spellings,
             "periods": 0 if self.over_time is None else len(self.over_time),
+            "date_order": self.date_order,
+            "date_order_note": self.date_order_note,
             "sentiment": self.sentiment is not None,
             "files": [str(p) for p in self.files],
         }
@@ -135,11 +139,20 @@ def label_indicators(labels: Sequence[Any], label_names: Sequence[str]) -> pd.Da
 # --------------------------------------------------------------------------------------------------------------
 # groups and periods
 # --------------------------------------------------------------------------------------------------------------
-def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
-    """The date column as datetimes; an InputError names the column when it is missing or unreadable."""
+def parse_dates(df: pd.DataFrame, date_column: str, *, dayfirst: bool | None = None) -> pd.Series:
+    """The date column as datetimes; an InputError names the column when it is missing or unreadable.
+
+    Dates written in numbers only (31/01/2026) are read day-first or month-first as :func:`date_order` finds in the
+    column (``dayfirst`` decides where every date could be either)."""
     if date_column not in df.columns:
         raise InputError(f"date column {date_column!r} not found; columns are {list(df.columns)[:20]}.")
     column = df[date_column]
+    # pandas read 12/01/2026 month-first (1 December) and, once the first date had set the format, 31/01/2026 the
+    # other way round: a European export had its months swapped where the day was 12 or less. Every such date is
+    # written as ISO in the order the column shows; one impossible in that order has no readable date
+    order = date_order(column, date_column, dayfirst).dayfirst
+    if order is not None:
+        column = column.map(lambda value: _numeric_date_iso(value, dayfirst=order))
     # Unix time (an API's or BI tool's export: 1578268800): pandas read numbers as nanoseconds, so every text of a
     # JSONL or Parquet corpus fell in 1970-01, and in a CSV the digits were no date at all. A number of 9 digits
     # or more is Unix time, in seconds, milliseconds, microseconds or nanoseconds by its size; shorter numbers
@@ -165,6 +178,78 @@ def parse_dates(df: pd.DataFrame, date_column: str) -> pd.Series:
             f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31 or Unix time 1609372800); pick another."
         )
     return dates
+
+
+# a date in numbers only, day and month in either order, then the year (31/01/2026, 1.2.26, 12-01-2026 09:30)
+NUMERIC_DATE = re.compile(r"\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?![\d/.-])(.*)", re.S)
+
+
+@dataclass(frozen=True)
+class DateOrder:
+    """How a date column's dates in numbers only are read (``dayfirst`` None: the column has none)."""
+
+    dayfirst: bool | None = None
+    note: str = ""  # one line where the column did not decide it: every date could be either, or both were written
+
+    @property
+    def name(self) -> str | None:
+        return None if self.dayfirst is None else ("day-first" if self.dayfirst else "month-first")
+
+
+def date_order(column: pd.Series, date_column: str, dayfirst: bool | None = None) -> DateOrder:
+    """Whether ``column``'s dates in numbers only are day-first: a first number over 12 in some (31/01/2026) and a
+    second one never over 12 says day-first, the other way round month-first. Where every date could be either
+    (12/01/2026), ``dayfirst`` decides, month-first by default (pandas' ``dayfirst=False``), and the note says so.
+    An InputError where ``dayfirst`` contradicts the column, or where it holds both orders and ``dayfirst`` is not
+    given."""
+    found = [m for m in (NUMERIC_DATE.fullmatch(v) for v in column if isinstance(v, str)) if m]
+    if not found:
+        return DateOrder()
+    day_first = [m.group(0).strip() for m in found if int(m.group(1)) > 12]
+    month_first = [m.group(0).strip() for m in found if int(m.group(3)) > 12]
+    option = "--dayfirst" if dayfirst else "--monthfirst"
+    if day_first and month_first:
+        if dayfirst is None:
+            raise InputError(
+                f"date column {date_column!r} holds dates written day-first ({day_first[0]}) and month-first "
+                f"({month_first[0]}); pass --dayfirst or --monthfirst to read it one way (the others then count as "
+                "without a readable date)."
+            )
+        other = month_first if dayfirst else day_first
+        way = "month-first" if dayfirst else "day-first"
+        return DateOrder(dayfirst, f"dates written {way} left out ({len(other)}, e.g. {other[0]}): {option} given")
+    if day_first or month_first:
+        shown = bool(day_first)
+        if dayfirst is not None and dayfirst != shown:
+            sample = (day_first or month_first)[0]
+            way = "day-first" if shown else "month-first"
+            raise InputError(f"{option} does not fit date column {date_column!r}: {sample} is {way}; drop {option}.")
+        return DateOrder(shown)
+    if dayfirst is not None:
+        return DateOrder(dayfirst)
+    either = next((m for m in found if m.group(1) != m.group(3)), None)
+    if either is None:  # 01/01/2026, 02/02/2026: the same date either way
+        return DateOrder(False)
+    sample = either.group(0).strip()
+    read = _numeric_date_iso(sample, dayfirst=False)
+    return DateOrder(
+        False,
+        f"dates like {sample} could be day- or month-first: read month-first ({read}); pass --dayfirst to read them day-first",
+    )
+
+
+def _numeric_date_iso(value: Any, *, dayfirst: bool) -> Any:
+    """A date in numbers only (31/01/2026 09:30) written as ISO (2026-01-31 09:30) in the order given; None where
+    it is no date in that order (a month over 12); any other value as it is."""
+    match = NUMERIC_DATE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return value
+    first, _, second, year, rest = match.groups()
+    day, month = (int(first), int(second)) if dayfirst else (int(second), int(first))
+    if not 1 <= month <= 12:
+        return None
+    full = int(year) if len(year) == 4 else int(year) + (1900 if int(year) >= 69 else 2000)  # strptime's %y
+    return f"{full:04d}-{month:02d}-{day:02d}{rest}"
 
 
 # Unix time by its size: seconds up to 1e11 (the year 5138), then milliseconds, microseconds, nanoseconds
@@ -197,7 +282,9 @@ def _date_text(value: Any) -> Any:
     return value
 
 
-def group_keys(df: pd.DataFrame, group_by: str, *, text_column: str, date_column: str | None) -> pd.Series:
+def group_keys(
+    df: pd.DataFrame, group_by: str, *, text_column: str, date_column: str | None, dayfirst: bool | None = None
+) -> pd.Series:
     """The group of every row: a column's value, a list of @handles (``handle``) or a period of the dates."""
     if group_by in df.columns:
         return df[group_by].map(_group_of)
@@ -206,7 +293,7 @@ def group_keys(df: pd.DataFrame, group_by: str, *, text_column: str, date_column
     if group_by in DATE_KEYS:
         if not date_column:
             raise InputError(f"--group-by {group_by} needs the dates: pass --date-column (e.g. created_at).")
-        return parse_dates(df, date_column).dt.to_period(DATE_KEYS[group_by]).astype(str)
+        return parse_dates(df, date_column, dayfirst=dayfirst).dt.to_period(DATE_KEYS[group_by]).astype(str)
     raise InputError(
         f"--group-by {group_by!r} is neither a column ({list(df.columns)[:20]}) nor one of {list(DERIVED_KEYS)}."
     )
@@ -393,11 +480,13 @@ def insights(
     negative_label: str | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     top: int | None = 15,
+    dayfirst: bool | None = None,
 ) -> InsightsResult:
     """Label ``data`` with ``classify`` and tabulate label shares per group, per period and (optionally) sentiment.
 
     ``classify`` is :func:`model_classifier` of a trained student (or any function with its signature). With
-    ``output_dir`` the tables are written as CSV and drawn as PNGs there, with ``summary.json``.
+    ``output_dir`` the tables are written as CSV and drawn as PNGs there, with ``summary.json``. ``dayfirst``
+    reads dates in numbers only that could be either way (12/01/2026) day-first (see :func:`date_order`).
     """
     column = find_text_column(data, text_column)
     data = data.reset_index(drop=True)
@@ -412,13 +501,14 @@ def insights(
     texts = data[column].map(str).tolist()
     # a bad --group-by, --date-column or --freq, or a multi-label sentiment model, is said before the corpus is
     # labelled, not after (a typo in --group-by cost a whole labelling pass, then one error line and nothing written)
-    keys = group_keys(data, group_by, text_column=column, date_column=date_column)
+    keys = group_keys(data, group_by, text_column=column, date_column=date_column, dayfirst=dayfirst)
     merged: dict[str, list[str]] = {}
     if (
         group_by in data.columns
     ):  # "Nike", "nike " and "NIKE" were three groups, each with a third of the brand's texts
         keys, merged = merge_spellings(keys)
-    dates = parse_dates(data, date_column) if date_column else None
+    dates = parse_dates(data, date_column, dayfirst=dayfirst) if date_column else None
+    order = date_order(data[date_column], date_column, dayfirst) if date_column else DateOrder()
     periods = None if dates is None else dates.dt.to_period(_period_freq(freq)).astype(str)
     n_undated = 0 if dates is None else int(dates.isna().sum())  # left out of the table over time: said so
     if sentiment is not None and getattr(sentiment, "multi_label", False):  # a model_classifier says so up front
@@ -453,6 +543,8 @@ def insights(
         merged_spellings=merged,
         # --top 15 kept 15 of 57 handles, and nothing said the other 42 existed
         groups_total=int(keys.explode().nunique()),
+        date_order=order.name,
+        date_order_note=order.note,
     )
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)

@@ -252,6 +252,12 @@ CASES = [
         ["insights", "{o}", "{m}", "--group-by", "expert", "-o", "{o}/insights", "--freq", "Q", "--date-column", "d"],
     ),
     Case(
+        "insights --dayfirst",
+        ["insights", "{o}", "{f}", "--group-by", "expert", "-o", "{o}/insights", "--dayfirst"],
+        "--dayfirst only applies with --date-column; add --date-column, or drop --dayfirst.",
+        ["insights", "{o}", "{m}", "--group-by", "expert", "-o", "{o}/insights", "--dayfirst", "--date-column", "d"],
+    ),
+    Case(
         "endpoint up --timeout --no-wait",
         ["endpoint", "up", "me/model", "--timeout", "600", "--no-wait"],
         "--timeout only applies without --no-wait (it is how long to wait until the endpoint runs); drop --no-wait, "

@@ -14,7 +14,7 @@ from conftest import build_tiny_model
 
 from sxhub.cli import cli
 from sxhub.errors import InputError
-from sxhub.insights import group_keys, insights, label_indicators, model_classifier, shares_by
+from sxhub.insights import group_keys, insights, label_indicators, model_classifier, parse_dates, shares_by
 
 LABELS = ["Product", "Place", "Price", "Promotion"]
 
@@ -457,3 +457,97 @@ def test_a_large_annotated_file_shows_progress_and_leaves_its_votes_unread(
     assert run.exit_code == 0, run.output
     assert asked == [["created_at", "brand", "text"]]
     assert "labelling" in run.stderr and "6/6" in run.stderr
+
+
+# 4P tweets of two brands over three months, written as a European export: day-first, the day 12 or less in some
+TWEETS = [
+    ("Nike", "05/01/2026", "love this coat from the new drop"),
+    ("Nike", "28/01/2026", "the store on 5th ave had my size"),
+    ("Nike", "03/02/2026", "cheap coat at the outlet"),
+    ("Nike", "14/02/2026", "cheap again and the ad was everywhere"),
+    ("Nike", "12/03/2026", "cheap cheap cheap"),
+    ("Nike", "31/03/2026", "cheap coat in the store"),
+    ("Nike", "20/03/2026", "cheap prices on every coat"),
+    ("Zara", "11/01/2026", "the coat fits"),
+    ("Zara", "02/03/2026", "new ad with a famous face"),
+    ("Adidas", "15/02/2026", "store closed early"),
+]
+
+
+def tweets(dates: Sequence[str] | None = None) -> pd.DataFrame:
+    frame = pd.DataFrame(TWEETS, columns=["brand", "created_at", "text"])
+    return frame if dates is None else frame.assign(created_at=list(dates))
+
+
+def test_day_first_dates_are_read_day_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A European export (31/01/2026, 13/02/2026) whose first dates had the day 12 or less: pandas read those
+    month-first (05/01/2026 as 1 May), so Nike's January tweets fell in May and December. A first number over 12 in
+    some dates and a second never over 12 reads the whole column day-first."""
+    from conftest import run_cli
+
+    dates = parse_dates(tweets(), "created_at")
+    assert dates.dt.strftime("%Y-%m-%d").tolist()[:3] == ["2026-01-05", "2026-01-28", "2026-02-03"]
+    result = insights(keyword_4p, tweets(), group_by="brand", date_column="created_at")
+    assert result.over_time is not None and result.summary()["date_order"] == "day-first"
+    assert result.over_time.set_index("group")["n"].to_dict() == {"2026-01": 3, "2026-02": 3, "2026-03": 4}
+    assert result.date_order_note == "" and result.n_undated == 0
+    # month-first (an American export) is read month-first, the time of day kept; 2-digit years as strptime reads them
+    us = ["01/05/2026 09:30", "01/28/2026", "2/3/26", "02/14/2026", "03/12/2026", "03/31/2026", "3/20/2026"]
+    us_dates = parse_dates(tweets([*us, "01/11/2026", "03/02/2026", "02/15/2026"]), "created_at")
+    assert us_dates.dt.strftime("%Y-%m-%d %H:%M").tolist()[:3] == [
+        "2026-01-05 09:30",
+        "2026-01-28 00:00",
+        "2026-02-03 00:00",
+    ]
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    tweets().to_csv(tmp_path / "eu.csv", index=False)
+    argv = ["-q", "insights", str(model), str(tmp_path / "eu.csv"), "--group-by", "brand", "--date-column"]
+    code, stdout, err = run_cli([*argv, "created_at", "-o", str(tmp_path / "out"), "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["date_order"] == "day-first"
+    over_time = pd.read_csv(tmp_path / "out" / "shares_over_time.csv")
+    assert over_time["group"].tolist() == ["2026-01", "2026-02", "2026-03"]
+    code, _, err = run_cli([*argv, "created_at", "--monthfirst", "-o", str(tmp_path / "o2")], capsys)
+    assert code == 2 and err.strip().splitlines()[-1].endswith(
+        "--monthfirst does not fit date column 'created_at': 28/01/2026 is day-first; drop --monthfirst."
+    )
+
+
+def test_dates_that_could_be_either_way_say_so_and_take_dayfirst(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Where every date could be day- or month-first (12/01/2026), they were read month-first without a word. The
+    line says how they were read and how to read them the other way; --dayfirst does."""
+    from conftest import run_cli
+
+    either = ["05/01/2026", "12/01/2026", "03/02/2026", "11/02/2026", "12/03/2026", "02/03/2026", "01/03/2026"]
+    frame = tweets([*either, "11/01/2026", "02/03/2026", "10/02/2026"])
+    month_first = insights(keyword_4p, frame, group_by="brand", date_column="created_at")
+    note = "dates like 05/01/2026 could be day- or month-first: read month-first (2026-05-01); pass --dayfirst to read"
+    assert month_first.date_order_note.startswith(note) and month_first.summary()["date_order"] == "month-first"
+    day_first = insights(keyword_4p, frame, group_by="brand", date_column="created_at", dayfirst=True)
+    assert day_first.over_time is not None and day_first.date_order_note == ""
+    assert day_first.over_time.set_index("group")["n"].to_dict() == {"2026-01": 3, "2026-02": 3, "2026-03": 4}
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    frame.to_csv(tmp_path / "eu.csv", index=False)
+    argv = ["-q", "insights", str(model), str(tmp_path / "eu.csv"), "--group-by", "brand", "--date-column"]
+    code, stdout, err = run_cli([*argv, "created_at", "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    assert f"10 texts ({note} them day-first); overall: " in stdout.splitlines()[-1]
+    code, stdout, err = run_cli([*argv, "created_at", "--dayfirst", "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    assert "could be day- or month-first" not in stdout
+    assert pd.read_csv(tmp_path / "out" / "shares_over_time.csv")["n"].tolist() == [3, 3, 4]
+
+
+def test_dates_written_both_ways_are_refused_unless_an_order_is_given() -> None:
+    """A column joined from a European and an American export (31/01/2026 and 01/31/2026) cannot be read one way:
+    one line says so before anything is labelled; --dayfirst reads it day-first and counts the others as undated."""
+    frame = tweets(["31/01/2026", "01/28/2026", *[d for _, d, _ in TWEETS[2:]]])
+    with pytest.raises(InputError, match=r"day-first \(31/01/2026\) and month-first \(01/28/2026\); pass --dayfirst"):
+        insights(keyword_4p, frame, group_by="brand", date_column="created_at")
+    result = insights(keyword_4p, frame, group_by="brand", date_column="created_at", dayfirst=True)
+    assert (
+        result.n_undated == 1
+        and result.date_order_note == "dates written month-first left out (1, e.g. 01/28/2026): --dayfirst given"
+    )

@@ -23,7 +23,14 @@ from .params import OutputPath, requires
 @click.option(
     "--date-column",
     default=None,
-    help="Dates for the over-time table (e.g. created_at): ISO, 12/31/2020, a tweet's date, or Unix time.",
+    help="Dates for the over-time table (e.g. created_at): ISO, 31/12/2020 or 12/31/2020 (the order the column "
+    "shows), a tweet's date, or Unix time.",
+)
+@click.option(
+    "--dayfirst/--monthfirst",
+    default=None,
+    help="Read dates in numbers only that could be either way (12/01/2026) day-first or month-first.  [default: "
+    "the order the column shows; month-first where every date could be either, said in the output]",
 )
 @click.option("--freq", default="M", show_default=True, help="Period of the over-time table: D, W, M, Q or Y.")
 @click.option(
@@ -53,6 +60,7 @@ def insights(
     input_path: str,
     group_by: str,
     date_column: str | None,
+    dayfirst: bool | None,
     freq: str,
     sentiment_model: str | None,
     text_column: str | None,
@@ -74,6 +82,7 @@ def insights(
     from ..insights import model_classifier
 
     requires("--freq", "--date-column", when=date_column is not None)  # the period of the over-time table
+    requires("--dayfirst" if dayfirst else "--monthfirst", "--date-column", when=date_column is not None)
     from ..stream import RowSlice
 
     # the votes of an annotated file (most of its size: 2.7 GB read for 1M rows) are of no use here, unless named
@@ -94,6 +103,7 @@ def insights(
         sentiment=model_classifier(sentiment_model, batch_size=batch_size) if sentiment_model else None,
         output_dir=Path(output_dir),
         top=top,
+        dayfirst=dayfirst,
     )
     summary = result.summary()
     if as_json:
@@ -102,6 +112,8 @@ def insights(
     click.echo(result.shares.to_string(index=False))
     shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["overall_shares"].items())
     empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
+    if result.date_order_note:
+        empty += f" ({result.date_order_note})"
     if summary["n_undated"]:
         empty += f" ({result.undated_note()})"
     if result.merged_spellings:
