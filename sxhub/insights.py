@@ -49,6 +49,8 @@ class InsightsResult:
     dated_groups: bool = False  # the groups are periods of the dates (--group-by month...): undated texts in none
     merged_spellings: dict[str, list[str]] = field(default_factory=dict)  # group -> other spellings counted in it
     groups_total: int | None = None  # the groups before --top kept the largest (None: as many as shown)
+    # per group (the --top kept) and period: n, each label's share and count (None: no dates, or groups are periods)
+    by_group_over_time: pd.DataFrame | None = None
     date_order: str | None = None  # how dates written in numbers only (31/01/2026) were read: day-first/month-first
     date_order_note: str = ""  # the dates could be read either way (or were written both ways): which way was taken
 
@@ -71,7 +73,12 @@ class InsightsResult:
         """Where the texts without a readable date are left out (empty when there are none)."""
         if not self.n_undated:
             return ""
-        tables = "the group tables and the table over time" if self.dated_groups else "the table over time"
+        if self.dated_groups:
+            tables = "the group tables and the table over time"
+        elif self.by_group_over_time is not None:
+            tables = "the tables over time"
+        else:
+            tables = "the table over time"
         return f"{self.n_undated} texts without a readable date left out of {tables}"
 
     def summary(self) -> dict[str, Any]:
@@ -87,6 +94,7 @@ class InsightsResult:
             "groups_total": self.groups_total or len(self.shares),
             "merged_spellings": self.merged_spellings,
             "periods": 0 if self.over_time is None else len(self.over_time),
+            "group_periods": 0 if self.by_group_over_time is None else len(self.by_group_over_time),
             "date_order": self.date_order,
             "date_order_note": self.date_order_note,
             "sentiment": self.sentiment is not None,
@@ -372,6 +380,27 @@ def largest_groups(sizes: pd.Series, top: int | None) -> list[Any]:
     return ranked.index.tolist()[: top or None]
 
 
+def shares_by_group_and_period(
+    frame: pd.DataFrame, key: pd.Series, periods: pd.Series, label_names: Sequence[str], groups: Sequence[Any]
+) -> pd.DataFrame:
+    """Per group of ``groups`` (in their order) and period: the number of texts, the share with each label and, in
+    ``n_<label>``, how many texts that share is. Every group has a row for every period of the corpus: where it has
+    no text, n is 0 and the shares are empty (no 0% made of nothing). Texts without a period are in none."""
+    data = frame[list(label_names)].astype(int)
+    data["_key"] = key.values
+    data["_period"] = periods.values
+    data = data[data["_period"].notna()]
+    if data["_key"].map(lambda v: isinstance(v, list)).any():
+        data = data.explode("_key")
+    grid = pd.MultiIndex.from_product([list(groups), sorted(data["_period"].unique())], names=["group", "period"])
+    grouped = data[data["_key"].isin(list(groups))].groupby(["_key", "_period"])
+    counts = grouped[list(label_names)].sum().reindex(grid, fill_value=0)
+    n = grouped.size().reindex(grid, fill_value=0)
+    shares = counts.div(n.where(n > 0), axis=0).round(4)
+    table = pd.concat([n.rename("n"), shares, counts.add_prefix("n_")], axis=1)
+    return table.reset_index()
+
+
 def sentiment_by(
     frame: pd.DataFrame, key: pd.Series, label_names: Sequence[str], sentiments: Sequence[str], *, top: int | None
 ) -> pd.DataFrame:
@@ -430,6 +459,45 @@ def _plot_shares(
     ax.legend(fontsize=7, ncol=min(len(label_names), 4))
     ax.tick_params(axis="x", labelsize=7, rotation=45 if kind == "line" else 30)
     fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_group_periods(table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str) -> Path:
+    """One small line chart per group (label shares per period, a gap where the group has no text), saved as a PNG;
+    each panel's title gives the group's number of texts."""
+    from .cards import PLAIN_TEXT
+
+    plt = _pyplot()
+    with plt.rc_context(PLAIN_TEXT):
+        return _plot_group_periods(plt, table, label_names, path, title=title)
+
+
+def _plot_group_periods(plt: Any, table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str) -> Path:
+    groups = list(dict.fromkeys(table["group"]))
+    periods = sorted(set(table["period"]))
+    cols = min(len(groups), 3)
+    rows = -(-len(groups) // cols)
+    height = 2.0 * rows + 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, height), dpi=80, sharey=True, squeeze=False)
+    step = max(1, -(-len(periods) // 6))  # at most about 6 period names under a panel
+    for ax, group in zip(axes.flat, groups, strict=False):
+        part = table[table["group"] == group].set_index("period").reindex(periods)
+        for name in label_names:
+            ax.plot(range(len(periods)), part[name] * 100, marker="o", markersize=3, label=name)
+        ax.set_title(f"{group} (n={int(part['n'].sum())})", fontsize=8)
+        ax.set_ylim(0, 100)
+        ax.set_xticks(range(0, len(periods), step), periods[::step])
+        ax.tick_params(axis="both", labelsize=6)
+    for ax in list(axes.flat)[len(groups) :]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("% of texts", fontsize=7)
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, names, loc="lower center", ncol=min(len(label_names), 4), fontsize=7, frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
     fig.savefig(path)
     plt.close(fig)
     return path
@@ -523,6 +591,10 @@ def insights(
     over_time = None
     if periods is not None:
         over_time = shares_by(frame, periods, label_names, top=None).sort_values("group").reset_index(drop=True)
+    dated_groups = group_by in DATE_KEYS and group_by not in data.columns  # a column named "month" is a column
+    by_group_over_time = None
+    if periods is not None and not dated_groups:  # Nike's Price talk per month, not only the corpus's
+        by_group_over_time = shares_by_group_and_period(frame, keys, periods, label_names, shares["group"].tolist())
     sent_table = None
     sentiments: list[str] = []
     if sentiment is not None:
@@ -539,10 +611,11 @@ def insights(
         sent_table,
         n_empty=n_empty,
         n_undated=n_undated,
-        dated_groups=group_by in DATE_KEYS and group_by not in data.columns,  # a column named "month" is a column
+        dated_groups=dated_groups,
         merged_spellings=merged,
         # --top 15 kept 15 of 57 handles, and nothing said the other 42 existed
         groups_total=int(keys.explode().nunique()),
+        by_group_over_time=by_group_over_time,
         date_order=order.name,
         date_order_note=order.note,
     )
@@ -582,6 +655,13 @@ def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment
         files.append(
             plot_shares(result.over_time, names, out / "shares_over_time.png", title="Labels over time", kind="line")
         )
+    if result.by_group_over_time is not None:
+        files.append(out / "shares_by_group_over_time.csv")
+        result.by_group_over_time.to_csv(files[-1], index=False)
+        png = out / "shares_by_group_over_time.png"
+        files.append(
+            plot_group_periods(result.by_group_over_time, names, png, title=f"Labels by {group_by} over time")
+        )
     if result.sentiment is not None:
         files.append(out / "sentiment_by_group_label.csv")
         result.sentiment.to_csv(files[-1], index=False)
@@ -596,6 +676,7 @@ def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment
     # the tables an earlier run wrote here that this one does not (run again without --date-column or
     # --sentiment-model): they stayed beside the new ones, a plot over time of another corpus among them
     earlier = [out / "shares_over_time.csv", out / "shares_over_time.png", out / "sentiment_by_group_label.csv"]
+    earlier += [out / "shares_by_group_over_time.csv", out / "shares_by_group_over_time.png"]
     for stale in [*earlier, *out.glob("sentiment_*.png")]:
         if stale not in files:
             stale.unlink(missing_ok=True)

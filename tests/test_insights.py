@@ -272,12 +272,13 @@ def test_tiny_model_end_to_end_and_cli(corpus: pd.DataFrame, tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("group_by", "tables"), [("month", "the group tables and the table over time"),
-                                                  ("brand", "the table over time")])  # fmt: skip
+                                                  ("brand", "the tables over time")])  # fmt: skip
 def test_the_line_says_which_tables_leave_undated_texts_out(
     corpus: pd.DataFrame, group_by: str, tables: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--group-by month (any period of the dates) leaves the texts without a readable date out of the group table
-    too, but the line said only "left out of the table over time"."""
+    too, but the line said only "left out of the table over time". --group-by brand leaves them out of the table
+    over time and of the one per brand and period."""
     from conftest import run_cli
 
     model = build_tiny_model(tmp_path / "tiny", num_labels=3)
@@ -477,6 +478,49 @@ TWEETS = [
 def tweets(dates: Sequence[str] | None = None) -> pd.DataFrame:
     frame = pd.DataFrame(TWEETS, columns=["brand", "created_at", "text"])
     return frame if dates is None else frame.assign(created_at=list(dates))
+
+
+def test_a_table_per_brand_and_month_with_counts_beside_the_shares(tmp_path: Path) -> None:
+    """The analyst saw the label shares per brand and, apart, per month of the whole corpus, never Nike's Price talk
+    per month. A table per brand and period (kept by --top as the brand table) gives n, each label's share and its
+    count; a brand's month without a tweet is a row with n 0 and no shares (not 0%), written as CSV and PNG and
+    listed in summary.json."""
+    out = tmp_path / "out"
+    result = insights(keyword_4p, tweets(), group_by="brand", date_column="created_at", top=2, output_dir=out)
+    table = result.by_group_over_time
+    assert table is not None
+    assert list(table.columns) == ["group", "period", "n", *LABELS, *[f"n_{name}" for name in LABELS]]
+    assert table["group"].unique().tolist() == ["Nike", "Zara"]  # --top 2: Adidas (1 tweet) left out, as above
+    nike = table[table["group"] == "Nike"].set_index("period")
+    assert nike["n"].to_dict() == {"2026-01": 2, "2026-02": 2, "2026-03": 3}
+    assert nike["Price"].tolist() == [0.0, 1.0, 1.0] and nike["n_Price"].tolist() == [0, 2, 3]
+    assert nike.loc["2026-03", "Place"] == pytest.approx(1 / 3, abs=1e-4) and nike.loc["2026-03", "n_Place"] == 1
+    zara = table[table["group"] == "Zara"].set_index("period")
+    assert zara["n"].to_dict() == {"2026-01": 1, "2026-02": 0, "2026-03": 1}
+    assert zara.loc["2026-02", LABELS].isna().all() and (zara.loc["2026-02", [f"n_{n}" for n in LABELS]] == 0).all()
+    written = pd.read_csv(out / "shares_by_group_over_time.csv")
+    assert (
+        written[["group", "period", "n", "n_Price"]].values.tolist()
+        == table[["group", "period", "n", "n_Price"]].values.tolist()
+    )
+    assert (out / "shares_by_group_over_time.png").read_bytes()[:4] == b"\x89PNG"
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["group_periods"] == 6
+    assert {str(out / "shares_by_group_over_time.csv"), str(out / "shares_by_group_over_time.png")} <= set(
+        summary["files"]
+    )
+    # no dates, or groups that are periods themselves: no such table, and none left from an earlier run
+    assert insights(keyword_4p, tweets(), group_by="brand").by_group_over_time is None
+    again = insights(keyword_4p, tweets(), group_by="month", date_column="created_at", output_dir=out)
+    assert again.by_group_over_time is None and not (out / "shares_by_group_over_time.csv").exists()
+
+
+def test_handles_count_a_tweet_in_each_handles_months(corpus: pd.DataFrame) -> None:
+    result = insights(keyword_4p, corpus, group_by="handle", date_column="created_at", top=None)
+    assert result.by_group_over_time is not None
+    by = result.by_group_over_time.set_index(["group", "period"])["n"]
+    assert by[("@zara", "2020-01")] == 2 and by[("@hm", "2020-02")] == 1 and by[("(none)", "2020-03")] == 1
+    assert int(by.sum()) == 6 + 1  # one tweet tags two handles: counted in each
 
 
 def test_day_first_dates_are_read_day_first(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -23,8 +23,8 @@ from .params import OutputPath, requires
 @click.option(
     "--date-column",
     default=None,
-    help="Dates for the over-time table (e.g. created_at): ISO, 31/12/2020 or 12/31/2020 (the order the column "
-    "shows), a tweet's date, or Unix time.",
+    help="Dates for the tables over time, overall and per group (e.g. created_at): ISO, 31/12/2020 or 12/31/2020 "
+    "(the order the column shows), a tweet's date, or Unix time.",
 )
 @click.option(
     "--dayfirst/--monthfirst",
