@@ -1,7 +1,7 @@
 """Score a trained student against expert (gold) labels with the same metrics as ``sxhub agree``.
 
 from sxhub.evaluate import evaluate
-result = evaluate("student", "test.csv", gold_column="expert")
+result = evaluate("student", "test.csv", gold="expert")
 print(format_report(result))
 """
 
@@ -28,24 +28,33 @@ def evaluate(
     model_dir: str | os.PathLike[str],
     data: str | os.PathLike[str] | pd.DataFrame,
     *,
-    gold_column: str | None = None,
+    gold: str | None = None,
     text_column: str | None = None,
     batch_size: int = 32,
     onnx: bool = False,
     int8: bool = False,
     recheck: bool = True,
     predictor: Predictor | None = None,
+    gold_column: str | None = None,
 ) -> dict[str, Any]:
-    """Predict the texts of ``data`` and score the predictions against ``gold_column`` (``metrics.score``).
+    """Predict the texts of ``data`` and score the predictions against column ``gold`` (``metrics.score``).
 
-    Without ``gold_column`` the gold labels are the ``label``/``labels`` column, or one boolean column per label
+    ``gold`` is spelt as in :func:`sxhub.agree` and ``--gold``; ``gold_column``, its earlier name, is accepted too.
+    Without ``gold`` the gold labels are the ``label``/``labels`` column, or one boolean column per label
     (multi-label). ``onnx``/``int8``/``recheck`` pick the runtime as ``sxhub predict`` does (:class:`Predictor`),
     so that the variant a user serves is the one scored; the result's ``backend`` names it. Rows without a gold label
     and rows without a text (empty or NaN: never predicted as the word "nan") are left out, as in ``agree``, and
     counted (``n_empty_text``); so are rows marked ``failed`` when the gold labels are the teachers' own column
     (``n_failed``: another column, such as the experts', still holds a label for them), and a ``sxhub twins`` file's
-    twins that failed a check (``ok`` false), against any ``gold_column`` (``n_flagged_twins``).
+    twins that failed a check (``ok`` false), against any ``gold`` column (``n_flagged_twins``).
     """
+    if gold_column is not None:  # the earlier name: callers that wrote evaluate(..., gold_column="expert") still run
+        if gold is not None and gold != gold_column:
+            raise InputError(
+                f"gold={gold!r} and gold_column={gold_column!r} name the same option (gold_column= is its earlier "
+                "name); pass gold= alone."
+            )
+        gold = gold_column
     # the data and the model's labels are checked before the model loads (seconds for a real student): a bad file,
     # a missing --gold column or a label the model does not know is refused at once
     frame = data if isinstance(data, pd.DataFrame) else read_table(data)
@@ -53,44 +62,44 @@ def evaluate(
         check_predictor_model(model_dir, predictor)
     model_path = predictor.model_dir if predictor else resolve_model_dir(model_dir)
     info = predictor.info if predictor else read_model_info(model_path)
-    gold = load_labelled(
+    labelled = load_labelled(
         frame,
         label_names=info.labels,
         multi_label=info.multi_label,
-        label_column=gold_column,
+        label_column=gold,
         text_column=text_column,
-        label_option="--gold (Python: gold_column=)",
+        label_option="--gold (Python: gold=)",
         labels_of="model",
     )
     predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size, recheck=recheck)
     start = time.perf_counter()
-    pred, _ = predictor.predict(gold.texts)
+    pred, _ = predictor.predict(labelled.texts)
     seconds = time.perf_counter() - start
-    result = score(gold.labels, pred, predictor.labels, predictor.multi_label)
+    result = score(labelled.labels, pred, predictor.labels, predictor.multi_label)
     runtime = "" if predictor.backend == "torch" else f" ({predictor.backend})"  # which variant these figures are of
     # the folder's own name: `sxhub evaluate . test.csv` (or `student/..`) was titled "Student  vs label"
     name = Path(model_dir).name if Path(model_dir).name not in ("", ".", "..") else Path(model_dir).resolve().name
     result.update(
-        title=f"Student {name}{runtime} vs {gold.label_column}",
-        label_column=gold.label_column,  # what the student was scored against: `publish model --evaluation` names it
+        title=f"Student {name}{runtime} vs {labelled.label_column}",
+        label_column=labelled.label_column,  # what the student was scored against: `publish model --evaluation` names it
         model_dir=str(model_dir),
         backend=predictor.backend,
-        n_failed=gold.n_failed,
-        n_flagged_twins=gold.n_flagged_twins,  # load_labelled leaves a twins file's failed twins out: said, as agree
-        n_empty_text=gold.n_empty_text,
-        n_missing=gold.n_no_label,  # rows whose gold cell is empty: nobody labelled them (agree's n_missing)
-        texts_per_second=round(len(gold.texts) / seconds, 1) if seconds > 0 else None,
+        n_failed=labelled.n_failed,
+        n_flagged_twins=labelled.n_flagged_twins,  # load_labelled leaves a twins file's failed twins out: said, as agree
+        n_empty_text=labelled.n_empty_text,
+        n_missing=labelled.n_no_label,  # rows whose gold cell is empty: nobody labelled them (agree's n_missing)
+        texts_per_second=round(len(labelled.texts) / seconds, 1) if seconds > 0 else None,
     )
     if predictor.recheck_margin:  # int8: texts near a tie were labelled by the fp32 export (as sxhub predict does)
         result["rechecked"] = predictor.rechecked
     # a student folder from sxhub train records the texts it learned from (a published one does not)
-    was = trained_texts.seen(predictor.model_dir, gold.texts, predictor.info.preprocessing)
+    was = trained_texts.seen(predictor.model_dir, labelled.texts, predictor.info.preprocessing)
     if was is not None:
         result.update(was.counts())
         if was.used.any():
             result["notes"] = [
                 *result.get("notes", []),
-                f"The student learned from {int(was.used.sum())} of these {len(gold.texts)} texts (trained on "
+                f"The student learned from {int(was.used.sum())} of these {len(labelled.texts)} texts (trained on "
                 f"{result['n_trained_on']}, validated on {result['n_validated_on']}): these scores are not held out.",
             ]
         if was.exact_only:  # the count above can miss texts it learned from in other case or spacing: say so

@@ -477,7 +477,7 @@ def test_evaluate_without_a_gold_column_names_its_own_option(
     last = err.strip().splitlines()[-1]  # after the weights' loading bar
     assert (
         last == "Error: no 'label' or 'labels' column in columns ['text', 'expert']; add one or name it with --gold "
-        "(Python: gold_column=)."
+        "(Python: gold=)."
     )
 
 
@@ -809,11 +809,33 @@ def test_evaluate_and_train_in_python_name_their_parameters_beside_the_flags(
     from sxhub.train import train
 
     frame = pd.DataFrame({"text": ["profit rose", "loss fell"], "expert": ["positive", "negative"]})
-    with pytest.raises(InputError, match=r"add one or name it with --gold \(Python: gold_column=\)\.$"):
+    with pytest.raises(InputError, match=r"add one or name it with --gold \(Python: gold=\)\.$"):
         evaluate(single_model, frame)
-    with pytest.raises(InputError, match=r"pass --gold \(Python: gold_column=\) with one of them\.$"):
-        evaluate(single_model, frame, gold_column="gold")
+    with pytest.raises(InputError, match=r"pass --gold \(Python: gold=\) with one of them\.$"):
+        evaluate(single_model, frame, gold="gold")
     spec = TaskSpec(name="t", labels=["positive", "negative"])
     with pytest.raises(InputError, match=r"name it with --label-column \(Python: TrainConfig\(label_column=\)\)\.$"):
         train(spec, frame, TrainConfig(output_dir=tmp_path / "m"))
-    assert evaluate(single_model, frame, gold_column="expert")["n"] == 2
+    assert evaluate(single_model, frame, gold="expert")["n"] == 2
+
+
+def test_evaluate_spells_gold_as_agree_does_and_keeps_gold_column(single_model: Path) -> None:
+    """agree(df, gold="expert") but evaluate(model, df, gold_column="expert"): the same option spelt two ways, and
+    evaluate(model, df, gold="expert") was a TypeError. gold= now works in both; gold_column= still runs."""
+    import inspect
+
+    from sxhub import agree
+    from sxhub.errors import InputError
+    from sxhub.evaluate import evaluate
+
+    assert "gold" in inspect.signature(agree).parameters and "gold" in inspect.signature(evaluate).parameters
+    frame = pd.DataFrame({"text": ["profit rose", "loss fell"], "expert": ["positive", "negative"]})
+    by_gold = evaluate(single_model, frame, gold="expert")
+    assert by_gold["label_column"] == "expert" and by_gold["n"] == 2
+    old = evaluate(single_model, frame, gold_column="expert")  # the earlier spelling, as bench/ and notebooks wrote
+    assert (old["label_column"], old["accuracy"]) == (by_gold["label_column"], by_gold["accuracy"])
+    assert evaluate(single_model, frame, gold="expert", gold_column="expert")["n"] == 2
+    with pytest.raises(
+        InputError, match=r"^gold='expert' and gold_column='gold' name the same option .*pass gold= alone\.$"
+    ):
+        evaluate(single_model, frame, gold="expert", gold_column="gold")

@@ -316,21 +316,21 @@ def test_predict_and_evaluate_on_a_missing_model(tmp_path: Path, capsys: pytest.
         (
             pd.DataFrame({"text": ["a"], "expert": ["LABEL_0"]}),
             ["--gold", "gold"],
-            "label column 'gold' not found; the file has columns ['text', 'expert']; pass --gold (Python: gold_column=) "
+            "label column 'gold' not found; the file has columns ['text', 'expert']; pass --gold (Python: gold=) "
             "with one of them.",
         ),
         (  # the experts' column left empty: annotating again (the teachers' fix) would not fill it
             pd.DataFrame({"text": ["a", "b"], "label": ["LABEL_0", "LABEL_1"], "expert": [None, None]}),
             ["--gold", "expert"],
             "the rest without a label); column 'expert' has no label in any row with a text: fill it with the "
-            "experts' labels, or pass --gold (Python: gold_column=) with the column that holds them.",
+            "experts' labels, or pass --gold (Python: gold=) with the column that holds them.",
         ),
         (pd.DataFrame({"note": ["a"], "expert": ["LABEL_0"]}), ["--gold", "expert"], "no text column found"),
         (
             pd.DataFrame({"text": ["a", "b"], "expert": ["LABEL_0", "positive"]}),
             ["--gold", "expert"],
             "label(s) ['positive'] in column 'expert' are not in the model's labels ['LABEL_0', 'LABEL_1', 'LABEL_2']; "
-            "name the experts' column of these labels with --gold (Python: gold_column=)",
+            "name the experts' column of these labels with --gold (Python: gold=)",
         ),
         (
             pd.DataFrame({"text": ["a"], "label": [""], "failed": [True]}),

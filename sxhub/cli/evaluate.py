@@ -50,7 +50,7 @@ def evaluate(
     result = run_evaluate(
         model_dir,
         data,
-        gold_column=gold_column,
+        gold=gold_column,
         text_column=text_column,
         batch_size=batch_size,
         onnx=onnx,
