@@ -140,7 +140,7 @@ def score_labelled(
     says = _Says(flags)
     if vote is not None and vote not in VOTE_METHODS:
         raise InputError(f"vote={vote!r} is not one of {list(VOTE_METHODS)}.")
-    spec = load_spec(task) if task is not None else None
+    spec = load_spec(task, name="task") if task is not None else None
     if isinstance(labelled, pd.DataFrame):
         df, where, name = labelled, "the DataFrame", "the DataFrame"
     else:

@@ -47,7 +47,7 @@ from .ledger import (
 )
 from .reliability import decide_all
 from .sequences import SequenceNotStr, refuse_one_string
-from .spec import TaskSpec, TeacherSpec
+from .spec import TaskSpec, TeacherSpec, load_spec
 from .sync import synchronous
 from .teachers import (
     Reply,
@@ -246,7 +246,7 @@ def resolve_samples(spec: TaskSpec, samples: int | None) -> int:
 
 
 async def aannotate(
-    spec: TaskSpec,
+    spec: TaskSpec | str | os.PathLike[str],
     inputs: SequenceNotStr[str] | PreparedTexts | pd.DataFrame,
     *,
     teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
@@ -265,6 +265,8 @@ async def aannotate(
 ) -> AnnotateResult:
     """Label ``inputs`` with the teachers (default: the spec's, else ``$SXHUB_TEACHER``, else ``local``).
 
+    ``spec`` is a :class:`TaskSpec` or the path of its YAML, as for :func:`sxhub.run_pipeline` and ``train``.
+
     ``inputs`` is a list of texts (used as given), a DataFrame (prepared with the spec's preprocessing: its texts are
     ``text_column``, default ``text`` or a usual synonym, and ``keep_columns`` are copied to the result, as
     ``--text-column`` and ``--keep-column`` do) or a :class:`~sxhub.data.PreparedTexts`. ``teachers`` are :class:`Teacher` objects (used and left open) or specs
@@ -272,6 +274,7 @@ async def aannotate(
     ``max_retries`` bounds retries of transient failures per request, ``max_invalid`` the re-asks after an invalid
     answer. ``dry_run`` only estimates tokens and cost.
     """
+    spec = load_spec(spec, name="spec")
     if concurrency < 1:
         raise UserError(f"concurrency={concurrency} must be at least 1.")
     n_samples = resolve_samples(spec, samples)

@@ -55,7 +55,7 @@ from .generate_writer import generation_messages as generation_messages  # re-ex
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import answer_example, system_prompt
 from .sequences import SequenceNotStr, refuse_one_string
-from .spec import Example, TaskSpec, TeacherSpec
+from .spec import Example, TaskSpec, TeacherSpec, load_spec
 from .synth import Embedder, EmbedFn, MemoEmbed, check_threshold
 from .teachers import Teacher
 
@@ -200,7 +200,7 @@ def grid(spec: TaskSpec, topics: Sequence[str]) -> list[tuple[str | None, str]]:
 # the stage
 # ------------------------------------------------------------------------------------------------------------------
 async def agenerate(
-    spec: TaskSpec,
+    spec: TaskSpec | str | os.PathLike[str],
     *,
     teachers: Sequence[Teacher],
     options: GenerateOptions,
@@ -218,7 +218,9 @@ async def agenerate(
     A voting teacher that no request can reach is refused before a text the cache does not hold is written (its vote
     cannot be cached either): a rerun of a run is answered from the cache, and a vote that the cache cannot answer
     stops it, the texts written so far kept. An error (or Ctrl-C) after texts were written carries them, unlabelled,
-    as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves it."""
+    as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves it. ``spec`` is a :class:`TaskSpec` or the path
+    of its YAML."""
+    spec = load_spec(spec, name="spec")
     unreachable = check_before_writing(spec, options, teachers=teachers, writers=writers, samples=samples, cache=cache)
     start = time.perf_counter()
     store = cache if isinstance(cache, LabelCache) else (LabelCache() if cache is not False else None)
@@ -307,7 +309,7 @@ def _frame(spec: TaskSpec, kept: list[dict[str, Any]], labelled: Any) -> pd.Data
 
 
 def generate(
-    spec: TaskSpec,
+    spec: TaskSpec | str | os.PathLike[str],
     options: GenerateOptions,
     *,
     teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
@@ -326,13 +328,15 @@ def generate(
 
     from .teachers import teachers_for
 
+    task = load_spec(spec, name="spec")  # a TaskSpec or its YAML, as annotate and run_pipeline take
+
     async def run() -> GenerateResult:
         async with (
-            teachers_for(spec, teachers) as voters,
-            teachers_for(spec, writers, name="writers") if writers else nullcontext(None) as authors,
+            teachers_for(task, teachers) as voters,
+            teachers_for(task, writers, name="writers") if writers else nullcontext(None) as authors,
         ):
             return await agenerate(
-                spec,
+                task,
                 teachers=voters,
                 options=options,
                 writers=authors,

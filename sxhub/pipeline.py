@@ -85,7 +85,7 @@ def run_pipeline(
     from .head import check_base
     from .train_config import TrainConfig
 
-    spec = load_spec(task)
+    spec = load_spec(task, name="task")
     if config.teachers:
         spec = spec.with_teachers(list(config.teachers))
     if config.server:

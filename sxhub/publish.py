@@ -101,7 +101,7 @@ def publish_dataset(
     test_size: float = 0.1,
 ) -> str:
     """Publish a labelled file as a dataset repo (``load_dataset(repo_id)`` loads it); returns the URL or folder."""
-    spec = load_spec(spec)
+    spec = load_spec(spec, name="spec")
     spec.card_license()  # a license the Hub refuses: before the data is split and the card made
     spec.card_language()
     return publish_folder(

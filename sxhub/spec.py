@@ -516,12 +516,20 @@ def _example(value: Any) -> Example:
     return Example(**value)
 
 
-def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> TaskSpec:
-    """Load a task spec from a YAML file (or a dict, or pass a TaskSpec through)."""
+def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec, *, name: str | None = None) -> TaskSpec:
+    """Load a task spec from a YAML file (or a dict, or pass a TaskSpec through); ``name`` is the caller's parameter,
+    named in the one line that refuses anything else (``annotate(3, texts)`` met ``expected str, bytes or
+    os.PathLike object, not int``, and the texts in its place an AttributeError)."""
     if isinstance(source, TaskSpec):
         return source
     if isinstance(source, dict):
         return TaskSpec.from_dict(source)
+    if not isinstance(source, (str, os.PathLike)):
+        takes = f"{name}= takes" if name else "a task spec is"
+        raise SpecError(
+            f"{takes} a TaskSpec, a dict or the path of its YAML file, not {_what(source)}: pass "
+            "sxhub.TaskSpec(...) or the path of a task YAML."
+        )
     path = Path(source)
     if not path.is_file():
         from ._paths import shipped_example
@@ -556,3 +564,10 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec) -> Tas
             data = {**data, "prompt_template": str(beside)}
     _refuse_one_yaml_string(data)
     return TaskSpec.from_dict(data)
+
+
+def _what(value: Any) -> str:
+    """``int 3``, ``list ['a text']``; a value whose repr is long or spans lines (a DataFrame) by its type alone."""
+    shown = repr(value)
+    kind = type(value).__name__
+    return f"{kind} {shown}" if len(shown) <= 40 and "\n" not in shown else f"a {kind}"

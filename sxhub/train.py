@@ -186,7 +186,7 @@ def train(
         raise InputError(
             f"config= takes a TrainConfig, not a {type(config).__name__}: pass TrainConfig(output_dir={folder!r})."
         )
-    spec = load_spec(spec)
+    spec = load_spec(spec, name="spec")
     if not isinstance(data, LabelledData):
         # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,

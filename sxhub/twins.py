@@ -26,6 +26,7 @@ free, a killed run resumes) and ledger.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
 from .sequences import SequenceNotStr, refuse_one_string
-from .spec import TaskSpec, TeacherSpec
+from .spec import TaskSpec, TeacherSpec, load_spec
 from .synth import (
     Embedder,
     EmbedFn,
@@ -294,7 +295,7 @@ def _refuse_one_string(data: object) -> None:
 
 
 async def amake_twins(
-    spec: TaskSpec,
+    spec: TaskSpec | str | os.PathLike[str],
     data: pd.DataFrame | SequenceNotStr[str],
     *,
     teachers: Sequence[Teacher],
@@ -312,8 +313,10 @@ async def amake_twins(
 
     Output columns: the input's other columns, ``original`` (masked), ``text`` (the twin), the twin's label column
     (``label``/``labels``), ``original_label(s)``, ``similarity``, ``leaked``, ``shared_ngrams``, ``label_kept``,
-    ``ok``, ``flags``, ``teacher``, ``votes``, ``agreement``, ``failed`` and ``error``.
+    ``ok``, ``flags``, ``teacher``, ``votes``, ``agreement``, ``failed`` and ``error``. ``spec`` is a
+    :class:`TaskSpec` or the path of its YAML.
     """
+    spec = load_spec(spec, name="spec")
     _refuse_one_string(data)
     opts = options or TwinOptions()
     if not teachers:
@@ -486,7 +489,7 @@ def _twin_frame(
 
 
 def make_twins(
-    spec: TaskSpec,
+    spec: TaskSpec | str | os.PathLike[str],
     data: pd.DataFrame | SequenceNotStr[str],
     *,
     teachers: SequenceNotStr[Teacher | TeacherSpec | str] | None = None,
@@ -504,12 +507,13 @@ def make_twins(
     spec's); :class:`Teacher` objects among them are used as they are and left open."""
     from .teachers import teachers_for
 
+    task = load_spec(spec, name="spec")  # a TaskSpec or its YAML, as annotate and run_pipeline take
     _refuse_one_string(data)  # before a teacher opens
 
     async def run() -> TwinsResult:
-        async with teachers_for(spec, teachers) as opened:
+        async with teachers_for(task, teachers) as opened:
             return await amake_twins(
-                spec,
+                task,
                 data,
                 teachers=opened,
                 options=options,

@@ -1327,3 +1327,52 @@ def test_generate_leaves_the_twins_that_failed_a_check_out_of_its_seed_examples(
     assert "profit rose strongly this year" in sent  # the one twin that passed every check is shown
     for text in (LEAKED_TWIN, CHANGED_TWIN, UNLABELLED_TWIN):
         assert json.dumps(text)[1:-1] not in sent
+
+
+def test_annotate_twins_and_generate_take_the_task_yaml_as_run_pipeline_and_train_do(tmp_path: Path) -> None:
+    """run_pipeline("task.yaml", ...), train("task.yaml", ...) and agree(task="task.yaml") read the task's YAML, but
+    annotate, make_twins and generate took only a TaskSpec: make_twins("task.yaml", texts) ended in AttributeError:
+    'str' object has no attribute 'samples'. They take the path too, and anything else is refused in one line, before
+    a teacher is asked."""
+    from sxhub.annotate import annotate
+    from sxhub.errors import SpecError
+
+    task = tmp_path / "task.yaml"
+    task.write_text(SENTIMENT.to_yaml(), encoding="utf-8")
+    texts = ["Love my new coat, so warm", "just bad, fell apart"]
+    twins = {"embed": bag_embed, "progress": False, "cache": False, "backoff": 0.01}
+    by_path = make_twins(task, texts, teachers=[FakeTeacher(responder=twin_responder)], **twins)
+    by_spec = make_twins(SENTIMENT, texts, teachers=[FakeTeacher(responder=twin_responder)], **twins)
+    pd.testing.assert_frame_equal(by_path.frame, by_spec.frame)
+    assert by_path.frame.loc[0, "text"] == REWRITES["great"]
+
+    written = itertools.count()
+
+    def writer(messages: list[dict[str, str]]) -> dict[str, str]:
+        if "Write one new text" in messages[-1]["content"]:
+            return {"text": f"Review number {next(written)} of a coat"}
+        return {"label": "positive"}
+
+    options = GenerateOptions(n=2, seed=3)
+    made = generate(str(task), options, teachers=[FakeTeacher(responder=writer)], embed=bag_embed, progress=False,
+                    cache=False)  # fmt: skip
+    written = itertools.count()  # the same texts again
+    again = generate(SENTIMENT, options, teachers=[FakeTeacher(responder=writer)], embed=bag_embed, progress=False,
+                     cache=False)  # fmt: skip
+    pd.testing.assert_frame_equal(made.frame, again.frame)
+    labelled = annotate(task, texts, teachers=[FakeTeacher(responder=twin_responder)], cache=False, progress=False)
+    assert labelled.frame["label"].tolist() == ["positive", "negative"]
+
+    asked = FakeTeacher(responder=twin_responder)
+    for stage, call in {
+        "make_twins": lambda: make_twins(3, texts, teachers=[asked], **twins),  # type: ignore[arg-type]
+        "generate": lambda: generate(None, options, teachers=[asked], embed=bag_embed),  # type: ignore[arg-type]
+        "annotate": lambda: annotate(texts, task, teachers=[asked]),  # type: ignore[arg-type]  # swapped arguments
+    }.items():
+        with pytest.raises(SpecError) as refused:
+            call()
+        assert str(refused.value).startswith("spec= takes a TaskSpec, a dict or the path of its YAML file, not "), (
+            stage
+        )
+        assert "\n" not in str(refused.value)
+    assert asked.history == []
