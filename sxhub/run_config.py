@@ -3,13 +3,14 @@ checks and report can name them without importing the pipeline that imports them
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .errors import InputError
+from .errors import InputError, UserError
 from .sequences import SequenceNotStr, refuse_one_string
 
 
@@ -88,3 +89,38 @@ class RunConfig:
             setattr(self, name, list(value or []))
         if self.limit is not None and self.limit < 1:
             raise InputError(f"limit={self.limit} must be a positive integer.")
+        self._check_options()
+
+    def _check_options(self) -> None:
+        """What the CLI's option types refuse, refused here for a Python caller: concurrency=0 and samples=0 were
+        found out only once the input was read and the teachers' Inference Endpoints resumed, a bad server, vote or
+        backend after the output folder was made, and cpu_usd_per_hour=-1 never (the cards priced the student
+        below nothing). Each names the parameter (and the CLI's option)."""
+        from .reliability import VOTE_METHODS
+        from .spec import SERVER_KINDS
+        from .train_config import BACKENDS, check_int, check_number
+
+        check_int("concurrency", self.concurrency, low=1)
+        if self.samples is not None:
+            check_int("samples", self.samples, low=1)
+            if self.samples > 64:
+                raise UserError(f"samples={self.samples!r} must be an integer from 1 to 64 (option --samples).")
+        for name, value, kinds in (
+            ("backend", self.backend, BACKENDS),
+            ("server", self.server, SERVER_KINDS),
+            ("vote", self.vote, VOTE_METHODS),
+        ):
+            if value is not None and value not in kinds:
+                raise UserError(f"{name}={value!r} is not one of {', '.join(kinds)} (option --{name}).")
+        # as TrainConfig checks them (run_pipeline builds one from these), but when this config is built
+        check_number("epochs", self.epochs, low=0, low_open=True, high=1000)
+        if self.min_agreement is not None:
+            check_number("min_agreement", self.min_agreement, low=0, low_open=True, high=1)
+        check_int("min_steps", self.min_steps, low=0)
+        if self.threads is not None:
+            check_int("threads", self.threads, low=1)
+        price = self.cpu_usd_per_hour
+        if price is not None and not (
+            isinstance(price, (int, float)) and not isinstance(price, bool) and 0 <= price < math.inf
+        ):
+            raise UserError(f"cpu_usd_per_hour={price!r} must be a number >= 0 (option --cpu-usd-per-hour).")

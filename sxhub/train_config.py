@@ -201,6 +201,8 @@ OPTIONS = {
     "min_agreement": "--min-agreement", "val_size": "--val-size", "threads": "--threads", "min_steps": "--min-steps",
     "layers": "--layers", "distill_temperature": "--distill-temperature", "distill_weight": "--distill-weight",
     "trials": "--search", "minutes": "--search-minutes",
+    # sxhub run's own (RunConfig checks them with these helpers)
+    "concurrency": "--concurrency", "samples": "--samples",
 }  # fmt: skip
 
 

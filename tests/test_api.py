@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +203,38 @@ def test_one_string_where_a_list_goes_is_refused_in_one_line(monkeypatch: pytest
     assert config.keep_columns == ["id"] and config.teachers == []
     with pytest.raises(InputError, match=r"^keep_columns= takes a list, got 3\.$"):
         RunConfig(keep_columns=3)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"concurrency": 0}, "concurrency=0 must be an integer >= 1 (option --concurrency)."),
+        ({"concurrency": "8"}, "concurrency='8' must be an integer >= 1 (option --concurrency)."),
+        ({"samples": 0}, "samples=0 must be an integer >= 1 (option --samples)."),
+        ({"samples": 65}, "samples=65 must be an integer from 1 to 64 (option --samples)."),
+        ({"cpu_usd_per_hour": -1}, "cpu_usd_per_hour=-1 must be a number >= 0 (option --cpu-usd-per-hour)."),
+        (
+            {"server": "vlm"},
+            "server='vlm' is not one of tgi, vllm, llamacpp, llamacpp-python, ollama, transformers, "
+            "openai (option --server).",
+        ),
+        ({"vote": "mean"}, "vote='mean' is not one of majority, dawid-skene, scores (option --vote)."),
+        ({"backend": "gpu"}, "backend='gpu' is not one of local, autotrain (option --backend)."),
+        ({"min_steps": -1}, "min_steps=-1 must be an integer >= 0 (option --min-steps)."),
+        ({"epochs": 0}, "epochs=0 is out of range; it must be a number > 0 and <= 1000 (option --epochs)."),
+        ({"threads": 0}, "threads=0 must be an integer >= 1 (option --threads)."),
+    ],
+)
+def test_run_config_refuses_a_bad_option_when_built(option: dict[str, object], message: str, tmp_path: Path) -> None:
+    # RunConfig(concurrency=0) and RunConfig(samples=0) were refused only inside run_pipeline, after the input was read
+    # and the teachers' Inference Endpoints resumed; server, vote and backend once run_pipeline started;
+    # cpu_usd_per_hour=-1 never (the cards priced the student below nothing). Each is refused at RunConfig(...), in one
+    # line naming the parameter, so nothing is read or written
+    from sxhub import RunConfig, UserError
+
+    with pytest.raises(UserError) as refused:
+        RunConfig(out=tmp_path / "run", **option)  # type: ignore[arg-type]
+    assert str(refused.value) == message
+    assert not (tmp_path / "run").exists()
+    good = {"concurrency": 1, "samples": 64, "cpu_usd_per_hour": 0.0, "server": "vllm", "vote": "dawid-skene"}
+    assert RunConfig(out=tmp_path / "run", **good).concurrency == 1  # type: ignore[arg-type]
