@@ -225,7 +225,7 @@ def split_frame(
     if n_train < 1:  # --test-size 0.95: a ValueError from scikit-learn, exit 1
         raise PublishError(
             f"a test share of {test_size} and a validation share of {validation_size} leave none of the {n} texts "
-            "to train on; pass a smaller --test-size."
+            "to train on; pass a smaller --test-size (Python: test_size=)."
         )
     per_key = Counter(keys)
     # every split holds each stratum at least once (a train split of 1 row and 3 labels was a ValueError, exit 1)

@@ -107,12 +107,12 @@ def check_gold_column(gold: str, spec: TaskSpec, columns: Any) -> None:
     claim perfect agreement)."""
     if gold not in columns:
         raise PublishError(
-            f"gold column {gold!r} not found; columns are {list(columns)[:12]}; pass --gold with the column that "
-            "holds the experts' labels."
+            f"gold column {gold!r} not found; columns are {list(columns)[:12]}; pass --gold (Python: gold=) with the "
+            "column that holds the experts' labels."
         )
     if gold == spec.label_column:
         raise PublishError(
-            f"--gold {gold!r} is the teachers' label column; pass the column that holds the experts' labels (sxhub "
+            f"--gold {gold!r} (Python: gold=) is the teachers' label column; pass the column that holds the experts' labels (sxhub "
             "run --gold keeps an expert 'label' column as 'gold')."
         )
 

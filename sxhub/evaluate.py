@@ -130,7 +130,7 @@ def compare_on_split(
 
     if gold is not None and gold not in frame.columns:
         raise InputError(
-            f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}; pass --gold with the column "
+            f"gold column {gold!r} not found; columns are {list(frame.columns)[:12]}; pass --gold (Python: gold=) with the column "
             "that holds the experts' labels."
         )
     predictor = model if isinstance(model, Predictor) else Predictor(model)

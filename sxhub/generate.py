@@ -83,7 +83,7 @@ class GenerateOptions:
 
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n < 1:
-            raise InputError(f"--n={self.n!r} must be a positive integer.")
+            raise InputError(f"n={self.n!r} must be a positive integer (option --n).")
         refuse_one_string("topics", self.topics, "topics")  # taken letter by letter, "banks" was b, a, n, k, s
         check_threshold("temperature", self.temperature, high=2.0)
         check_threshold("min_distance", self.min_distance, high=2.0)
@@ -91,8 +91,8 @@ class GenerateOptions:
             check_threshold("min_agreement", self.min_agreement, high=1.0)
             if self.min_agreement <= 0:
                 raise InputError(
-                    f"--min-agreement={self.min_agreement!r} must be above 0 (1 keeps only unanimous votes); "
-                    "leave it out to keep every text."
+                    f"min_agreement={self.min_agreement!r} (option --min-agreement) must be above 0 (1 keeps only "
+                    "unanimous votes); leave it out to keep every text."
                 )
         if self.max_rounds is None:
             self.max_rounds = ROUNDS_MAX if self.balance or self.min_agreement is not None else DEFAULT_MAX_ROUNDS

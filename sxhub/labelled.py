@@ -355,7 +355,7 @@ def load_labelled(
     label_column: str | None = None,
     text_column: str | None = None,
     limit: int | None = None,
-    label_option: str | None = "--label-column",
+    label_option: str | None = "--label-column (Python: label_column=)",
     labels_of: Literal["task", "model"] = "task",
     read_votes: bool = True,
 ) -> LabelledData:

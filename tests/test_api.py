@@ -238,3 +238,36 @@ def test_run_config_refuses_a_bad_option_when_built(option: dict[str, object], m
     assert not (tmp_path / "run").exists()
     good = {"concurrency": 1, "samples": 64, "cpu_usd_per_hour": 0.0, "server": "vllm", "vote": "dawid-skene"}
     assert RunConfig(out=tmp_path / "run", **good).concurrency == 1  # type: ignore[arg-type]
+
+
+def test_errors_met_from_python_name_the_parameter_beside_the_flag(tmp_path: Path) -> None:
+    # a notebook read "pass --gold with the column..." from publish_dataset(gold=), "pass a smaller --test-size" from
+    # publish_dataset(test_size=), "pass --label-column" from load_labelled(label_column=) and "--n=0" from
+    # GenerateOptions(n=0): flags a Python caller has no way to pass (the form of 576b906's "(Python: repo_id=)")
+    import pandas as pd
+
+    from sxhub import GenerateOptions, TaskSpec, UserError, load_labelled, publish_dataset
+
+    spec = TaskSpec(name="fin", labels=["positive", "negative"])
+    frame = pd.DataFrame({"text": [f"text {i}" for i in range(20)], "label": ["positive", "negative"] * 10})
+    calls = {
+        "pass --gold (Python: gold=) with the column that holds the experts' labels.": lambda: publish_dataset(
+            frame, spec=spec, to=tmp_path / "a", gold="expert"
+        ),
+        "--gold 'label' (Python: gold=) is the teachers' label column": lambda: publish_dataset(
+            frame, spec=spec, to=tmp_path / "b", gold="label"
+        ),
+        "to train on; pass a smaller --test-size (Python: test_size=).": lambda: publish_dataset(
+            frame, spec=spec, to=tmp_path / "c", test_size=0.95
+        ),
+        "pass --label-column (Python: label_column=) with one of them.": lambda: load_labelled(
+            frame, label_column="gold"
+        ),
+        "n=0 must be a positive integer (option --n).": lambda: GenerateOptions(n=0),
+        "min_agreement=0 (option --min-agreement) must be above 0": lambda: GenerateOptions(n=2, min_agreement=0),
+    }
+    for fix, call in calls.items():
+        with pytest.raises(UserError) as refused:
+            call()
+        assert fix in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
+    assert not any((tmp_path / name).exists() and any((tmp_path / name).iterdir()) for name in "abc")

@@ -362,7 +362,11 @@ def test_gold_that_is_the_teachers_label_column_is_refused(
     assert code == 2 and "is the teachers' label column" in err and not (tmp_path / "m").exists()
     for argv in (dataset, model):  # a column the file does not have: the line names the option to change
         code, _, err = run_cli([*argv[:-1], "nope"], capsys)
-        assert code == 2 and "gold column 'nope' not found" in err and "pass --gold with the column" in err
+        assert (
+            code == 2
+            and "gold column 'nope' not found" in err
+            and "pass --gold (Python: gold=) with the column" in err
+        )
     code, _, err = run_cli([*dataset[:5], "--repo-id", f"{hub.user}/fin", "--gold", "label"], capsys)
     assert code == 2 and "is the teachers' label column" in err
     assert not HfApi().repo_exists(f"{hub.user}/fin", repo_type="dataset")
