@@ -58,7 +58,8 @@ class _AgreeReportKeys(TypedDict):
 
 
 class AgreeReport(_AgreeReportKeys, total=False):
-    """What :func:`agree` returns and ``sxhub agree --json`` prints: a plain dict, typed."""
+    """What :func:`agree` returns and ``sxhub agree --json`` prints: a dict, typed (at run time a dict whose repr is
+    the headline figures: :class:`_AgreeFigures`)."""
 
     confusion_matrix: list[list[int]]  # single-label: gold rows, teacher columns, in ``labels`` order
     confusion_matrices: dict[str, list[list[int]]]  # multi-label: each label's 2x2 (tn fp / fn tp)
@@ -68,6 +69,24 @@ class AgreeReport(_AgreeReportKeys, total=False):
     n_raters: int
     votes: dict[str, Any]  # the vote summary (sxhub.vote.summarize): decided, failed, ties, mean_agreement...
     reliability: dict[str, Any]  # each teacher's and sample's reliability (sxhub.reliability.teacher_reliability)
+
+
+class _AgreeFigures(dict):  # type: ignore[type-arg]
+    """:func:`agree`'s dict, shown by its headline figures: a notebook cell ending in ``agree(...)`` printed all of it
+    (4 KB: the per-label table, the confusion matrix, each teacher's and sample's reliability). It is a dict in all
+    else (keys, ``==``, ``json.dumps``); ``dict(report)`` or ``report["per_label"]`` show the rest."""
+
+    def __repr__(self) -> str:
+        def figure(key: str) -> str:
+            value = self.get(key)
+            return f"{key}={value:.3f}" if isinstance(value, float) else f"{key}={value!r}"
+
+        rows = f"n={self.get('n')!r} of {self.get('n_rows')!r} rows"
+        headline = ", ".join(figure(k) for k in ("accuracy", "macro_f1", "micro_f1", "krippendorff_alpha"))
+        rest = [k for k in self if k not in {"title", "n", "n_rows", "accuracy", "macro_f1", "micro_f1",
+                                              "krippendorff_alpha"}]  # fmt: skip
+        shown = ", ".join(rest[:6]) + (", ..." if len(rest) > 6 else "")
+        return f"AgreeReport({self.get('title')!r}: {rows}, {headline}; also {shown})"
 
 
 @dataclass(frozen=True)
@@ -181,7 +200,8 @@ def score_labelled(
     _add_vote_figures(result, kept, vote or "majority")
     _add_reliability(result, kept, vote or f"the {pred_column!r} column")
     result["title"] = f"Agreement of {pred_column!r} with gold {gold_column!r} ({name})"
-    return cast(AgreeReport, result), kept  # compare's dict holds every required key (tests/test_agree.py)
+    # compare's dict holds every required key (tests/test_agree.py); shown by its headline figures
+    return cast(AgreeReport, _AgreeFigures(result)), kept
 
 
 def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | None, says: _Says) -> str:

@@ -927,3 +927,20 @@ def test_agree_names_its_parameters_and_the_cli_its_flags(
     expected = re.sub(r"--(gold|pred|text-column) '", lambda m: m[1].replace("-", "_") + "='", expected)
     expected = re.sub(r"--(gold|pred)\b", r"\1=", expected)
     assert told == expected
+
+
+def test_agree_reports_repr_is_its_headline_and_the_rest_is_a_dict(tmp_path: Path) -> None:
+    # a notebook cell ending in agree(...) showed the whole dict (per-label table, confusion matrix, each teacher's and
+    # sample's reliability: 4 KB on 5 rows): its repr is now one line of headline figures, and it is still the dict
+    # that `sxhub agree --json` prints
+    from sxhub import agree
+
+    result = agree(labelled_with_votes(), gold="expert")
+    full = dict(result)
+    shown = repr(result)
+    assert len(shown) < 400 < len(repr(full)) and "\n" not in shown
+    assert shown.startswith(f"AgreeReport({result['title']!r}: n={result['n']} of {result['n_rows']} rows, ")
+    assert f"accuracy={result['accuracy']:.3f}" in shown and f"macro_f1={result['macro_f1']:.3f}" in shown
+    assert "krippendorff_alpha=" in shown and "per_label" in shown  # where the rest is
+    assert isinstance(result, dict) and result == full and json.loads(json.dumps(result)) == full
+    assert result["per_label"] == full["per_label"] and "reliability" in result
