@@ -245,8 +245,9 @@ def test_ctrl_c_leaves_whole_lines_and_a_closed_pipe_ends_quietly(model: Path, t
         first = proc.stdout.readline()  # predict writes its first chunk (8,192 lines: more than the pipe holds)
         proc.send_signal(signal.SIGINT)
         rest = proc.stdout.read()
-        assert proc.wait(timeout=120) == 130
+        code = proc.wait(timeout=120)
     rows = results((first + rest).decode())
+    assert code == 130, f"exit {code}, {len(rows)} of {len(texts)} rows written; stderr: {err.read_text()!r}"
     assert 0 < len(rows) < len(texts)
     assert [r["text"] for r in rows] == texts[: len(rows)]
     assert "Interrupted" in err.read_text()
