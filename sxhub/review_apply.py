@@ -25,7 +25,6 @@ from .review_log import (
     placer,
     read_events,
     replay,
-    text_hash,
     unusable_decision,
 )
 from .spec import TaskSpec, load_spec
@@ -219,7 +218,7 @@ def apply_review(
         where = f"this file's labels {sorted(known)}; if they are the task's, pass --task TASK.yaml"
     # a decision goes to its row when that row holds its text, else to the one row that does (the file was sorted
     # after review); a text on no row, or on several and not the one decided, is not guessed
-    here = placer({r: text_hash(t) for r, t in enumerate(data.texts)})
+    here = placer(dict(enumerate(data.texts)))
     states = replay(events, here)  # each decision on the row of its text: the app places them the same way
     finals = {who: state.decided for who, state in states.items() if state.decided}
     by_row: dict[int, dict[str, tuple[str, ...]]] = {}

@@ -10,7 +10,8 @@ that cancels the reviewer's latest action; nothing is ever rewritten. One line::
 
 ``action`` is ``label`` (the reviewer's choice), ``keep`` (the current label is right), ``skip`` or ``undo``
 (with ``undoes``: the id of the cancelled line). ``row`` is the 0-based row of the labelled file and ``text_hash``
-the text's SHA-256 prefix, so decisions are applied only to the texts they were made on. ``sxhub apply-review``
+the SHA-256 prefix of the text in NFC, so decisions are applied only to the texts they were made on, whichever
+Unicode form a re-saved file writes them in (lines of older versions, hashed from the raw text, still match). ``sxhub apply-review``
 reads the same file with :func:`final_decisions`.
 
 This module, :mod:`sxhub.review_app` and :mod:`sxhub.review_space` import nothing else from sxhub (krippendorff only
@@ -27,6 +28,7 @@ import math
 import os
 import re
 import threading
+import unicodedata
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,9 +44,20 @@ CONFIG_FILE = "config.json"
 DECISIONS_IN_REPO = "review/decisions"  # where a review Space keeps decisions in the dataset repo
 
 
-def text_hash(text: str) -> str:
-    """The SHA-256 prefix that ties a decision to its text."""
+def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def text_hash(text: str) -> str:
+    """The SHA-256 prefix that ties a decision to its text, of its NFC form: "Café" typed with a combining accent
+    (NFD, as macOS writes it) and re-saved precomposed (an editor, pandas) is the same text."""
+    return _digest(unicodedata.normalize("NFC", text))
+
+
+def text_hashes(text: str) -> set[str]:
+    """Every hash a decision on ``text`` may carry: :func:`text_hash`, and the raw bytes' hash that sxhub wrote
+    before it hashed in NFC, of the text as it is and in NFD (a decision made on an NFD file re-saved in NFC)."""
+    return {text_hash(text), _digest(text), _digest(unicodedata.normalize("NFD", text))}
 
 
 def _now() -> str:
@@ -250,19 +263,21 @@ class ReviewerState:
 Placer = Callable[[Mapping[str, Any]], int | None]
 
 
-def placer(hashes: Mapping[int, str]) -> Placer:
-    """Where a decision line goes in the file at hand (``hashes``: row -> :func:`text_hash` of its text): its own
-    row when that row holds its text, else the one row that does (the file was sorted since); ``None`` when no row,
-    or several other rows, hold it: which text was meant is never guessed."""
+def placer(texts: Mapping[int, str]) -> Placer:
+    """Where a decision line goes in the file at hand (``texts``: row -> its text): its own row when that row holds
+    its text (any of :func:`text_hashes`), else the one row that does (the file was sorted since); ``None`` when no
+    row, or several other rows, hold it: which text was meant is never guessed."""
+    hashes = {row: text_hashes(text) for row, text in texts.items()}
     holders: dict[str, list[int]] = {}
-    for row, digest in hashes.items():
-        holders.setdefault(digest, []).append(row)
+    for row, digests in hashes.items():
+        for digest in digests:
+            holders.setdefault(digest, []).append(row)
 
     def where(event: Mapping[str, Any]) -> int | None:
-        row, digest = int(event["row"]), event.get("text_hash")
-        if hashes.get(row) == digest:
+        row, digest = int(event["row"]), str(event.get("text_hash"))
+        if digest in hashes.get(row, ()):
             return row
-        rows = holders.get(str(digest), [])
+        rows = holders.get(digest, [])
         return rows[0] if len(rows) == 1 else None
 
     return where
@@ -449,7 +464,7 @@ class Review:
         self.config = config
         self.log = log
         self._pos_of_row = {item.row: i for i, item in enumerate(self.items)}
-        self._where = placer({item.row: item.text_hash for item in self.items})
+        self._where = placer({item.row: item.text for item in self.items})
 
     # -- reading ------------------------------------------------------------------------------------------------
     def state(self, reviewer: str) -> ReviewerState:

@@ -3,10 +3,12 @@ review Space against the Hub stand-in (the browser test is tests/test_review_bro
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import re
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -467,6 +469,51 @@ def test_reviewing_a_re_sorted_file_places_each_decision_on_its_text(labelled: P
     assert frame.loc["company profit 3", "label"] == "negative" and frame.loc["company profit 3", "reviewers"] == [
         "bob"
     ]
+
+
+def test_decisions_match_their_texts_in_either_unicode_form(tmp_path: Path, capsys: Any) -> None:
+    """A decision was tied to its text by a hash of the raw bytes: a labelled file holding "Café" with a combining
+    accent (NFD, as macOS writes it) re-saved after review by an editor or pandas in NFC had those rows' decisions
+    refused as 'made on other texts'. Texts are hashed in NFC; lines written by older versions (the raw bytes' hash)
+    still match, on the file they were made on and on its NFC re-save."""
+    rows = labelled_rows()[:4]
+    for i, word in enumerate(["Café", "Crème brûlée", "Naïve"]):
+        rows[i]["text"] = unicodedata.normalize("NFD", f"{word} sales, quarter {i}")
+    nfd = tmp_path / "labelled.csv"
+    write_table(pd.DataFrame(rows), nfd)
+    nfc = tmp_path / "resaved.csv"
+    frame = pd.read_csv(nfd)
+    frame["text"] = [unicodedata.normalize("NFC", t) for t in frame["text"]]
+    frame.to_csv(nfc, index=False)
+    assert read_table(nfc)["text"][0] != read_table(nfd)["text"][0]  # the bytes differ
+
+    review = _review(nfd, tmp_path)
+    pos = {item.row: i for i, item in enumerate(review.items)}
+    for row in (0, 1, 3):
+        review.decide(pos[row], "alice", ["negative" if rows[row]["label"] != "negative" else "positive"])
+    decisions = tmp_path / "decisions.jsonl"
+    for path in (nfd, nfc):
+        out = tmp_path / f"out-{path.stem}.csv"
+        code, stdout, err = run_cli(["apply-review", str(path), str(decisions), "-o", str(out)], capsys)
+        assert code == 0, err
+        assert "3 text(s) now labelled by people" in stdout
+        assert read_table(out)["label_source"].tolist() == ["human", "human", "teacher", "human"]
+
+    # a decisions file an older sxhub wrote: the hash of the raw (NFD) bytes
+    old = tmp_path / "old-decisions.jsonl"
+    lines = [_decision(rows, row, ["negative"], who="bob") for row in (0, 2)]
+    for line in lines:
+        line["text_hash"] = hashlib.sha256(rows[line["row"]]["text"].encode("utf-8")).hexdigest()[:16]
+    assert lines[0]["text_hash"] != text_hash(rows[0]["text"])
+    old.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    for path in (nfd, nfc):
+        result = apply_review(path, old)
+        assert result.frame["label_source"].tolist() == ["human", "teacher", "human", "teacher"], path.name
+        assert result.frame["label"][0] == "negative" and result.frame["label"][2] == "negative"
+    # and on a file sorted since: each line still goes to the row of its text
+    flipped = tmp_path / "flipped.csv"
+    frame.iloc[::-1].to_csv(flipped, index=False)
+    assert apply_review(flipped, old).frame["label_source"].tolist() == ["teacher", "human", "teacher", "human"]
 
 
 def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys: Any) -> None:
