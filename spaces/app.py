@@ -19,6 +19,7 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -142,6 +143,8 @@ def auto_backend(info: Mapping[str, Any]) -> str:
 
 def preprocess(text: str, preprocessing: Mapping[str, Any]) -> str:
     """The model's saved preprocessing block applied to one text, as ``sxhub.data.apply_preprocessing`` does."""
+    if preprocessing.get("normalize"):  # one Unicode form ("café" typed NFD on a Mac is the same text)
+        text = unicodedata.normalize(preprocessing["normalize"], text)
     for step in preprocessing.get("steps") or ():
         text = re.sub(step["pattern"], _replacer(step), text)
     return text.strip() if preprocessing.get("strip") else text

@@ -189,24 +189,34 @@ WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.patte
 # 2: whitespace is normalised first, so that cleaning is idempotent ("555\n123\n4567" was left alone, then
 # normalised to "555 123 4567", which a second pass (train cleans annotate's output again) masked as PHONE)
 # 3: the e-mail pattern's runs are bounded (above); a model saved with version 2 keeps and applies its own pattern
-PREPROCESSING_VERSION = 4
+PREPROCESSING_VERSION = 5
 # 4: the masks stop at scripts written without spaces and take combining marks (_UNSPACED, _MARKS)
+# 5: texts are put in NFC first (``normalize``): a cased tokenizer (BERT cased, RoBERTa's and ModernBERT's byte-level
+# BPE) reads "café" typed NFD (e + U+0301, as macOS writes it) as other tokens ([UNK], or bytes), so one sentence
+# got two labels. A block saved before has no ``normalize`` and reads texts in the form given, as it was trained.
+UNICODE_FORM = "NFC"
 
 
 def preprocessing_config(enabled: bool, *, max_length: int | None = None) -> dict[str, Any]:
-    """The preprocessing block saved with a model: the replacement steps, ``strip``, and ``max_length`` (tokens).
+    """The preprocessing block saved with a model: the Unicode form (``normalize``), the replacement steps,
+    ``strip``, and ``max_length`` (tokens).
 
     ``enabled=False`` (a task with ``preprocess: false``) saves no steps: texts reach the tokenizer as given.
     """
     steps = [dict(step) for step in (WHITESPACE_STEP, *PII_STEPS)] if enabled else []
     block: dict[str, Any] = {"version": PREPROCESSING_VERSION, "steps": steps, "strip": enabled}
+    if enabled:
+        block["normalize"] = UNICODE_FORM
     if max_length is not None:
         block["max_length"] = int(max_length)
     return block
 
 
 def apply_preprocessing(text: str, preprocessing: Mapping[str, Any]) -> str:
-    """Apply a saved preprocessing block to one text (the Space and the card's snippet do the same in 6 lines)."""
+    """Apply a saved preprocessing block to one text (the Space and the card's snippet do the same in a few lines)."""
+    form = preprocessing.get("normalize")
+    if form and not unicodedata.is_normalized(form, text):
+        text = unicodedata.normalize(form, text)
     for pattern, replacement in _compiled(preprocessing.get("steps") or ()):
         text = pattern.sub(replacement, text)
     return text.strip() if preprocessing.get("strip") else text
@@ -236,6 +246,9 @@ def mask_pii(text: str) -> str:
     return apply_preprocessing(text, {"steps": PII_STEPS})
 
 
+_AS_WRITTEN = {**preprocessing_config(True), "normalize": None}
+
+
 def one_spelling(text: str) -> str:
     """The NFC form of a text: what makes "café" typed with one code point and "cafe" + U+0301 (macOS file names,
     copies from a PDF) the same text where texts are compared. Only compared, never written: the text keeps its
@@ -244,8 +257,9 @@ def one_spelling(text: str) -> str:
 
 
 def preprocess_text(text: str) -> str:
-    """The default preprocessing: PII masked and whitespace normalised."""
-    return apply_preprocessing(text, preprocessing_config(True))
+    """The default preprocessing: PII masked and whitespace normalised, the text kept in the Unicode form it was
+    written in (annotate writes texts so; a model's block, which train and predict apply, also puts them in NFC)."""
+    return apply_preprocessing(text, _AS_WRITTEN)
 
 
 @dataclass

@@ -100,8 +100,10 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
         info.thresholds = dict(extra.get("thresholds") or thresholds)
         info.max_length = int(extra.get("max_length") or max_length)
         saved = extra.get("preprocessing") or saved
-        if not saved:  # saved before sxhub wrote the block: today's reading of the task's flag
+        if not saved:  # saved before sxhub wrote the block: today's reading of the task's flag, the texts in the
+            # Unicode form given as it was trained on them (no block put them in NFC before version 5)
             saved = preprocessing_config(bool((extra.get("task") or {}).get("preprocess", False)))
+            saved.pop("normalize", None)
         info.extra = extra
     if saved:
         info.preprocessing = dict(saved)

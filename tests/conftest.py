@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -275,19 +275,22 @@ WORDS = [
 ]
 
 
-def build_tiny_model(path: Path, *, num_labels: int = 3, seed: int = 0) -> Path:
-    """A random 2-layer BERT with a word-level vocab built from WORDS (trains in a second on one thread)."""
+def build_tiny_model(
+    path: Path, *, num_labels: int = 3, seed: int = 0, cased: bool = False, words: Sequence[str] = ()
+) -> Path:
+    """A random 2-layer BERT with a word-level vocab built from WORDS and ``words`` (trains in a second on one
+    thread); uncased as all-MiniLM-L6-v2 (lower-cased, accents stripped), or ``cased`` as BERT cased."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
 
     torch.manual_seed(seed)
     path.mkdir(parents=True, exist_ok=True)
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *[f"w{i}" for i in range(40)]]
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *words, *[f"w{i}" for i in range(40)]]
     vocab_file = path / "vocab.txt"
     vocab_file.write_text("\n".join(vocab) + "\n", encoding="utf-8")
     # transformers 5 ignores vocab_file= (every word became [UNK]); pass the vocab itself
     vocab_ids = {token: i for i, token in enumerate(vocab)}
-    tokenizer = BertTokenizerFast(vocab=vocab_ids, do_lower_case=True, model_max_length=128)
+    tokenizer = BertTokenizerFast(vocab=vocab_ids, do_lower_case=not cased, model_max_length=128)
     config = BertConfig(
         vocab_size=len(vocab),
         hidden_size=32,

@@ -839,3 +839,55 @@ def test_evaluate_spells_gold_as_agree_does_and_keeps_gold_column(single_model: 
         InputError, match=r"^gold='expert' and gold_column='gold' name the same option .*pass gold= alone\.$"
     ):
         evaluate(single_model, frame, gold="expert", gold_column="gold")
+
+
+def test_a_sentence_typed_nfc_or_nfd_gets_one_answer_from_a_cased_tokenizer(
+    tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cased tokenizer (BERT cased; RoBERTa's and ModernBERT's byte-level BPE likewise) reads "café" typed NFD
+    (e + U+0301, as macOS writes it) as other tokens than "café": trained on a file written on a Mac, a student
+    labelled the same sentence pasted from the web 'negative' where its NFD copy was 'positive'. The block saved
+    with a model (version 5) puts texts in NFC before anything else, in train and predict; a model saved with an
+    earlier block reads texts in the form given, as before. Uncased bases (all-MiniLM-L6-v2, the tiny test base)
+    strip accents and were already the same."""
+    import unicodedata
+
+    from transformers import AutoTokenizer
+
+    def nfd(text: str) -> str:
+        return unicodedata.normalize("NFD", text)
+
+    sentences = ["café crème strong growth", "naïve café crème the market", "loss fell weak", "the company city"]
+    uncased = AutoTokenizer.from_pretrained(tiny_base_model)
+    assert [uncased(s)["input_ids"] for s in sentences] == [uncased(nfd(s))["input_ids"] for s in sentences]
+    base = build_tiny_model(tmp_path / "cased-base", cased=True, words=["café", "crème", "naïve"])
+    cased = AutoTokenizer.from_pretrained(base)
+    assert cased(sentences[0])["input_ids"] != cased(nfd(sentences[0]))["input_ids"]
+
+    frame = single_frame()
+    frame["text"] = [nfd(t.replace("profit rose", "café crème")) for t in frame["text"]]  # written on a Mac
+    out = tmp_path / "student"
+    train(SINGLE, frame, fast_config(out, base))
+    assert read_model_info(out).preprocessing["normalize"] == "NFC"
+    given = tmp_path / "in.csv"
+    pd.DataFrame({"text": [f(s) for s in sentences for f in (str, nfd)]}).to_csv(given, index=False)
+    code, _, err = run_cli(["predict", str(out), str(given), "-o", str(tmp_path / "out.csv")], capsys)
+    assert code == 0, err
+    got = pd.read_csv(tmp_path / "out.csv")
+    probs = got[[f"prob_{n}" for n in SINGLE.label_names]].to_numpy()
+    np.testing.assert_allclose(probs[0::2], probs[1::2], atol=1e-6)  # each sentence: NFC row == NFD row
+    assert got["label"].tolist()[0::2] == got["label"].tolist()[1::2]
+    assert got["label"][0] == "positive"
+    assert got["text"][1] == nfd(sentences[0])  # the input column is written as given
+
+    # a model saved with the version-4 block keeps its rules: texts reach its tokenizer in the form given
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    for name, key in (("sxhub.json", "preprocessing"), ("config.json", "sxhub_preprocessing")):
+        saved = json.loads((old / name).read_text(encoding="utf-8"))
+        del saved[key]["normalize"]
+        saved[key]["version"] = 4
+        (old / name).write_text(json.dumps(saved), encoding="utf-8")
+    before = Predictor(old).predict_proba([sentences[0], nfd(sentences[0])])
+    assert np.abs(before[0] - before[1]).max() > 1e-3
+    np.testing.assert_allclose(before[0], probs[1], atol=1e-5)  # NFC text: what it gave, and what v5 gives both
