@@ -169,9 +169,12 @@ URL_RE = re.compile(rf"(?i)(?<!{_W})(?:https?://|www\.)[^\s<>\"'{_UNSPACED}\u300
 # open pattern did (bench/clean.py, bench/results/clean.md).
 _LOCAL, _LABEL = _word(".+-"), _word("-")
 EMAIL_RE = re.compile(rf"(?i){_EDGE}{_LOCAL}{{1,64}}@{_LABEL}{{1,63}}(?:\.{_LABEL}{{1,63}}){{1,126}}{_EDGE}")
-# a handle of unspaced script ends where a space or a colon does ("//@人民日报:", "@张三 你好"): inside a sentence
-# ("@张三你好吗") where it ends is unknown, and the sentence is kept
-HANDLE_RE = re.compile(rf"(?<!{_W})(?<!@)@(?:{_W}{{1,30}}{_EDGE}|\w{{1,30}}(?=[\s:\uff1a]|$))")
+# a handle of unspaced script ends where a space or a colon does ("//@人民日报:", "@张三 你好", as Weibo writes a
+# mention picked from its list: "@name " with a space): inside a sentence ("感谢@小米公司的支持", "@张三你好吗") where
+# it ends is unknown, and the sentence is kept, before punctuation ("！") and at the end of the text alike; up to
+# version 5 the end of the text ended it, so "感谢@小米公司的支持" was cleaned to "感谢@user" and "@田中さんありがとう"
+# to "@user", but with a "！" after it was kept whole
+HANDLE_RE = re.compile(rf"(?<!{_W})(?<!@)@(?:{_W}{{1,30}}{_EDGE}|\w{{1,30}}(?=[\s:\uff1a]))")
 PHONE_RE = re.compile(rf"(?<!{_W})(?:\+?\d[\d()./ -]{{7,}}\d)(?!{_W})")
 _WS_RE = re.compile(r"\s+")
 
@@ -189,11 +192,12 @@ WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.patte
 # 2: whitespace is normalised first, so that cleaning is idempotent ("555\n123\n4567" was left alone, then
 # normalised to "555 123 4567", which a second pass (train cleans annotate's output again) masked as PHONE)
 # 3: the e-mail pattern's runs are bounded (above); a model saved with version 2 keeps and applies its own pattern
-PREPROCESSING_VERSION = 5
 # 4: the masks stop at scripts written without spaces and take combining marks (_UNSPACED, _MARKS)
 # 5: texts are put in NFC first (``normalize``): a cased tokenizer (BERT cased, RoBERTa's and ModernBERT's byte-level
 # BPE) reads "café" typed NFD (e + U+0301, as macOS writes it) as other tokens ([UNK], or bytes), so one sentence
 # got two labels. A block saved before has no ``normalize`` and reads texts in the form given, as it was trained.
+# 6: a handle of unspaced script is no longer ended by the end of the text (HANDLE_RE)
+PREPROCESSING_VERSION = 6
 UNICODE_FORM = "NFC"
 
 

@@ -560,6 +560,14 @@ def test_the_email_step_masks_what_it_did_and_leaves_crafted_runs() -> None:
         ("電話03-1234-5678まで", "電話PHONEまで"),
         ("大家好 @张三你好吗今天天气很好。", "大家好 @张三你好吗今天天气很好。"),  # was "大家好 @user。"
         ("感谢 @张三 的推荐 //@人民日报:转发", "感谢 @user 的推荐 //@user:转发"),
+        # where a handle glued to the words after it ends is unknown: kept whole, at the end of the text too (it
+        # was "感谢@user", "@user", "大家好 @user", though a "！" or "。" after them kept them)
+        ("感谢@小米公司的支持", "感谢@小米公司的支持"),
+        ("感谢@小米公司的支持！", "感谢@小米公司的支持！"),
+        ("@田中さんありがとう", "@田中さんありがとう"),
+        ("大家好 @张三你好吗今天天气很好", "大家好 @张三你好吗今天天气很好"),
+        ("感谢@小米公司 的支持，回复@张三:好的", "感谢@user 的支持，回复@user:好的"),  # a space or colon ends it
+        ("感谢@xiaomi_official的支持", "感谢@user的支持"),  # a Latin handle ends at the first Han character
         ("@राहुल बहुत अच्छा", "@user बहुत अच्छा"),  # was "@userाहुल": the vowel signs left behind
         ("שלום @דני מה נשמע https://ex.com/א", "שלום @user מה נשמע URL"),
         ("رقم ٠١٢٣٤٥٦٧٨٩ هاتف", "رقم PHONE هاتف"),
@@ -568,6 +576,25 @@ def test_the_email_step_masks_what_it_did_and_leaves_crafted_runs() -> None:
 )
 def test_masks_end_where_the_word_ends_in_every_script(text: str, cleaned: str) -> None:
     assert preprocess_text(text) == cleaned
+
+
+def test_a_model_saved_with_an_earlier_block_keeps_its_handle_rule() -> None:
+    """Version 6 keeps a CJK handle glued to the words after it at the end of a text; a model saved with version 4
+    or 5 ended the handle there, and its saved pattern still does (its texts were trained so)."""
+    from sxhub.data import HANDLE_RE, apply_preprocessing, preprocessing_config
+
+    block = preprocessing_config(True)
+    assert block["version"] == 6
+    saved = {**block, "version": 5}
+    saved["steps"] = [
+        dict(step, pattern=step["pattern"].replace(r"(?=[\s:\uff1a]))", r"(?=[\s:\uff1a]|$))"))
+        if step["name"] == "handle"
+        else step
+        for step in block["steps"]
+    ]
+    assert saved["steps"] != block["steps"] and HANDLE_RE.pattern in [s["pattern"] for s in block["steps"]]
+    assert apply_preprocessing("感谢@小米公司的支持", saved) == "感谢@user"
+    assert apply_preprocessing("感谢@小米公司的支持", block) == "感谢@小米公司的支持"
 
 
 def test_a_text_written_nfd_is_cleaned_as_written_nfc() -> None:
