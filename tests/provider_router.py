@@ -18,12 +18,24 @@ So the stand-in checks what each route must receive to constrain the answer: the
 auto router (OpenAI-compatible, documented as supporting structured outputs), Together's flattened form on
 ``/together``; it answers schema-valid JSON then, and JSON that breaks the schema otherwise. It serves the Hub's
 model-info route for the mapping, so ``constants.ENDPOINT`` can point here too.
+
+A test scripts the router's error answers with ``ProviderRouter(fault)``: ``fault(n)`` is called for the n-th chat
+request (from 1, all routes together) and returns a :class:`RouterFault` to answer it with, or None to answer it as
+usual. The builders below give the bodies the router is seen to send; huggingface_hub turns every one into an
+``HfHubHTTPError`` (``utils/_http.py`` ``hf_raise_for_status``; installed 2.4.0, and huggingface/huggingface_hub at
+commit ee0a4510f4bc15e26cb722be2efc2bdb01383ca0): a 403 as "403 Forbidden: {X-Error-Message}. ... Make sure your token
+has the correct permissions.", a 429 as "429 Too Many Requests" (with the reset time when the ``RateLimit`` header says
+the window is spent), and 401 and 402 as the plain status line; each with the body's ``error`` appended and the
+response kept on the exception.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -59,11 +71,77 @@ def unsupported_model(model: str) -> dict[str, Any]:
     }
 
 
-class ProviderRouter:
-    """``with ProviderRouter() as router:``; ``router.root`` is both the Hub endpoint and the router's base URL."""
+@dataclass
+class RouterFault:
+    """An error answer of the router: the HTTP status, the JSON body and any headers (``Retry-After``, ``RateLimit``)."""
 
-    def __init__(self) -> None:
-        self.requests: list[tuple[str, dict[str, Any]]] = []  # (path, body) of every chat request
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def out_of_credits() -> RouterFault:
+    """HTTP 402 once the account's monthly included credits are spent (the free tier's end; PRO users past theirs
+    without pay-as-you-go): "You have exceeded your monthly included credits for Inference Providers. Subscribe to PRO
+    to get 20x more monthly included credits." (huggingface/agents-course issue #386, through InferenceClient)."""
+    return RouterFault(
+        402,
+        {
+            "error": "You have exceeded your monthly included credits for Inference Providers. Subscribe to PRO to "
+            "get 20x more monthly included credits."
+        },
+    )
+
+
+def invalid_token() -> RouterFault:
+    """HTTP 401 for a token the Hub does not know (revoked, mistyped): ``{"error":"Invalid credentials in
+    Authorization header"}`` (huggingface/huggingface_hub issue #3368; huggingface/mcp-course issue #104 from an
+    inference client). huggingface_hub names the same words in ``hf_raise_for_status`` (see the module docstring)."""
+    said = "Invalid credentials in Authorization header"
+    return RouterFault(401, {"error": said}, {"X-Error-Message": said})
+
+
+def no_inference_permission(user: str = "someone") -> RouterFault:
+    """HTTP 403 for a fine-grained token without "Make calls to Inference Providers": ``{"error":"This authentication
+    method does not have sufficient permissions to call Inference Providers on behalf of user U"}``
+    (CSOAI-ORG/councilof-ai issue #1102, huggingface/serge pull request #56 ("on behalf of org O"),
+    huggingface/agents-course issue #558 through InferenceClient). A gated model needs no access approval to be
+    called through Inference Providers (huggingface/huggingface_hub issue #3301), so this is the router's 403. The
+    words come in the ``X-Error-Message`` header too: huggingface_hub's "403 Forbidden: {X-Error-Message}." in #558
+    quotes them."""
+    said = f"This authentication method does not have sufficient permissions to call Inference Providers on behalf of user {user}"
+    return RouterFault(403, {"error": said}, {"X-Error-Message": said})
+
+
+def rate_limited(*, retry_after: str | None = None, reset_in: int | None = None) -> RouterFault:
+    """HTTP 429. The Hub states a spent rate limit in the IETF draft's headers, ``RateLimit: "api";r=0;t=55`` and
+    ``RateLimit-Policy: "fixed window";"api";q=500;w=300`` (huggingface/huggingface_hub issue #3553; read by
+    ``utils/_http.py`` ``parse_ratelimit_headers``, which waits ``t`` seconds before a retry of its own requests, pull
+    request #3577): ``reset_in`` sends them with ``t=reset_in``. ``retry_after`` sends a ``Retry-After`` header, the
+    form other gateways use. The router's own 429 body is not quoted in any public report found; this one is
+    huggingface_hub's ``{"error": ...}`` shape."""
+    headers: dict[str, str] = {}
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    if reset_in is not None:
+        headers["RateLimit"] = f'"api";r=0;t={reset_in}'
+        headers["RateLimit-Policy"] = '"fixed window";"api";q=500;w=300'
+    return RouterFault(429, {"error": "Too Many Requests: rate limit reached, retry later"}, headers)
+
+
+Fault = Callable[[int], RouterFault | None]
+
+
+class ProviderRouter:
+    """``with ProviderRouter() as router:``; ``router.root`` is both the Hub endpoint and the router's base URL.
+    ``ProviderRouter(fault)`` answers the n-th chat request with ``fault(n)`` when it is a :class:`RouterFault`."""
+
+    def __init__(self, fault: Fault | None = None) -> None:
+        self.fault = fault
+        self.chats = 0  # chat requests received, faults included
+        self.times: list[float] = []  # time.monotonic() of every chat request received
+        self.faults: list[int] = []  # the status of every fault answered, in order
+        self.requests: list[tuple[str, dict[str, Any]]] = []  # (path, body) of every chat request answered
         self.enforced: list[str] = []
         self.model_info_calls = 0
         self._lock = threading.Lock()
@@ -83,7 +161,14 @@ class ProviderRouter:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def chat(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def chat(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | RouterFault:
+        with self._lock:
+            self.chats += 1
+            self.times.append(time.monotonic())
+            fault = self.fault(self.chats) if self.fault is not None else None
+            if fault is not None:
+                self.faults.append(fault.status)
+                return fault
         if path == "/v1/chat/completions":
             expected_model, schema = MODEL, auto_router_schema(body)
         elif path == "/together/v1/chat/completions":
@@ -114,11 +199,13 @@ class ProviderRouter:
             def log_message(self, *args: Any) -> None:
                 return
 
-            def _send(self, status: int, payload: dict[str, Any]) -> None:
+            def _send(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -133,6 +220,10 @@ class ProviderRouter:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
-                self._send(*router.chat(self.path, body))
+                answer = router.chat(self.path, body)
+                if isinstance(answer, RouterFault):
+                    self._send(answer.status, answer.body, answer.headers)
+                else:
+                    self._send(*answer)
 
         return Handler

@@ -316,6 +316,18 @@ NOT_SERVED_FIX = (
 )
 
 
+# The Inference Providers router's 403 for a fine-grained token without the "Make calls to Inference Providers"
+# permission: "This authentication method does not have sufficient permissions to call Inference Providers on behalf
+# of user U" (huggingface/agents-course issue #558, CSOAI-ORG/councilof-ai issue #1102). A gated model needs no access
+# approval through Inference Providers (huggingface/huggingface_hub issue #3301), so the token's permission is the fix;
+# the line said only "check that your token may use this model or provider".
+FORBIDDEN_FIX = (
+    'the token may not call Inference Providers: create a fine-grained token with the "Make calls to Inference '
+    'Providers" permission at https://huggingface.co/settings/tokens (or add it to yours) and set HF_TOKEN to it (or '
+    "run `hf auth login`)"
+)
+
+
 def classify_status(
     status: int, detail: str, headers: Any, name: str, *, hub: bool
 ) -> TeacherError | TeacherUnavailableError:
@@ -334,9 +346,11 @@ def classify_status(
             if hub
             else "the account behind SXHUB_API_KEY is out of credit with this provider: add credit, then run the "
             "same command to resume (the label cache keeps every answer so far)",
-            403: "check that your token may use this model or provider",
+            403: FORBIDDEN_FIX if hub else "check that the key in SXHUB_API_KEY may use this model",
             404: "check the model id or base_url",
         }[status]
+        if status in (401, 403):  # the answers so far are cached whatever the status: say so, as for a 402
+            fix += ", then run the same command to resume (the label cache keeps every answer so far)"
         return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {fix}.")
     if hub and status == 400 and NOT_SERVED in detail.lower():
         return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {NOT_SERVED_FIX}.")
