@@ -17,6 +17,7 @@ from provider_router import (
     invalid_token,
     no_inference_permission,
     out_of_credits,
+    rate_limited,
 )
 
 LABELS = ["positive", "neutral", "negative"]
@@ -96,3 +97,31 @@ def test_a_router_refusal_stops_the_run_in_one_line_and_the_rerun_resumes(
     assert len(router.requests) == len(TEXTS) - 2  # the two answered before the refusal come from the cache
     out = pd.read_csv(tmp_path / "out.csv")
     assert len(out) == len(TEXTS) and not out["failed"].any() and out["label"].isin(LABELS).all()
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [{"retry_after": "3"}, {"reset_in": 3}],
+    ids=["retry-after", "ratelimit-header"],
+)
+def test_a_rate_limited_request_waits_as_long_as_the_router_says_then_succeeds(
+    limit: dict[str, str | int],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    routed: None,
+) -> None:
+    """A 429 is retried after the wait the router names: ``Retry-After``, or the Hub's ``RateLimit: "api";r=0;t=3``
+    (huggingface_hub reads it; sxhub did not, and asked again after its own 1-2 s backoff, inside the spent window).
+    Nothing fails and the run ends labelled."""
+    code, err, router = annotate_through(
+        lambda n: rate_limited(**limit) if n == 2 else None,  # type: ignore[arg-type]
+        tmp_path,
+        capsys,
+        monkeypatch,
+    )
+    assert code == 0, err
+    assert router.faults == [429] and router.chats == len(TEXTS) + 1
+    assert router.times[2] - router.times[1] >= 2.95
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert not out["failed"].any() and "1 retries" in err

@@ -4,7 +4,8 @@ A backend implements :meth:`Teacher.acomplete` and returns a :class:`Reply` (the
 Errors are sorted into kinds so the annotate engine knows what to do:
 
 * :class:`RetryableTeacherError`: 429, 5xx, timeouts and connection errors; worth another try (``retry_after``
-  holds the server's ``Retry-After`` in seconds when it sent one).
+  holds the server's ``Retry-After`` in seconds when it sent one, or for a 429 the reset of the Hub's spent
+  ``RateLimit`` window).
 * :class:`RejectedRequestError` (a :class:`~sxhub.errors.TeacherError`): the server refused the request itself
   (400, 422, ...). One such answer is a failed vote; the same refusal for a teacher's first requests means the
   request shape is wrong for that server, and the engine stops the run (see :mod:`sxhub.annotate`).
@@ -328,6 +329,20 @@ FORBIDDEN_FIX = (
 )
 
 
+def rate_limit_reset(headers: Any) -> float | None:
+    """Seconds until a spent rate limit resets, from the IETF draft headers the Hugging Face Hub sends with a 429
+    (``RateLimit: "api";r=0;t=55``; huggingface/huggingface_hub issue #3553, read by its own
+    ``utils/_http.py`` ``parse_ratelimit_headers``); None unless they say the window is spent (r=0). A 429 without
+    ``Retry-After`` was retried after the exponential backoff only, before the window had reset."""
+    from huggingface_hub.utils import parse_ratelimit_headers
+
+    try:
+        info = parse_ratelimit_headers(headers)
+    except (TypeError, ValueError):
+        return None
+    return float(info.reset_in_seconds) if info is not None and info.remaining == 0 else None
+
+
 def classify_status(
     status: int, detail: str, headers: Any, name: str, *, hub: bool
 ) -> TeacherError | TeacherUnavailableError:
@@ -335,6 +350,8 @@ def classify_status(
     shown = f" ({detail})" if detail else ""
     if status == 429 or status >= 500 or status == 408:
         retry_after = parse_retry_after(headers.get("retry-after") if headers is not None else None)
+        if retry_after is None and status == 429 and headers is not None:
+            retry_after = rate_limit_reset(headers)
         return RetryableTeacherError(f"{name}: HTTP {status}{shown}", retry_after=retry_after, status=status)
     if status in PERMANENT_STATUS:
         fix = {
