@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
 from .annotate_stops import _Stopped, _Stops
@@ -190,7 +190,9 @@ class _Engine(_Stops):
             ledger.retries += 1
 
         retrying = AsyncRetrying(
-            retry=retry_if_exception_type(RetryableTeacherError),
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, RetryableTeacherError) and self._quota_spent(idx, exc) is None
+            ),
             stop=stop_after_attempt(self.opts.max_retries + 1),
             wait=self._wait,
             before_sleep=count_retry,
@@ -213,6 +215,9 @@ class _Engine(_Stops):
             await self._check_hung(idx, exc, messages)
             raise
         except RetryableTeacherError as exc:
+            spent = self._quota_spent(idx, exc)
+            if spent is not None:
+                raise spent from exc
             await self._check_failing(idx, exc, messages)
             raise
         raise AssertionError("unreachable: tenacity reraises the last error")

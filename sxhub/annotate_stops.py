@@ -36,6 +36,7 @@ class _Limits(Protocol):
 
     max_retries: int
     max_invalid: int
+    max_wait: float
 
 
 EARLY_STOP_HUNG = 3  # texts in a row whose every try timed out: the teacher answers nothing, stop
@@ -279,6 +280,22 @@ class _Stops:
             f"in a row failed ({self.opts.max_retries + 1} tries each; last: {exc}). {fix}. Every answer so far is "
             "kept in the label cache: run the same command to resume."
         ) from exc
+
+    def _quota_spent(self, idx: int, exc: BaseException) -> TeacherUnavailableError | None:
+        """The run's end when a 429 names a wait (``Retry-After``, or the Hub's ``RateLimit`` reset) longer than the
+        longest wait between tries: no retry can pass before it. Each try was held to ``max_wait`` and retried inside
+        the spent window, for each remaining text, until three texts had failed (some 12 minutes for an hour's reset)."""
+        if not isinstance(exc, RetryableTeacherError) or exc.status != 429 or exc.retry_after is None:
+            return None
+        if exc.retry_after <= self.opts.max_wait:
+            return None
+        minutes = exc.retry_after / 60
+        when = f"{minutes:.0f} min" if minutes >= 1 else f"{exc.retry_after:.0f} s"
+        return TeacherUnavailableError(
+            f"teacher {self.names[idx]!r}{self._where(idx)} is rate-limited until its limit resets in {when} ({exc}). "
+            "Run the same command after that to resume (every answer so far is kept in the label cache), or lower "
+            "--concurrency."
+        )
 
     def _gone(self, idx: int, exc: ServerGoneError, seconds: float) -> TeacherUnavailableError:
         """The run's end when a teacher that had answered refuses connections on every retry: it was retried for

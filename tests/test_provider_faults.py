@@ -125,3 +125,21 @@ def test_a_rate_limited_request_waits_as_long_as_the_router_says_then_succeeds(
     assert router.times[2] - router.times[1] >= 2.95
     out = pd.read_csv(tmp_path / "out.csv")
     assert not out["failed"].any() and "1 retries" in err
+
+
+def test_a_rate_limit_that_resets_past_the_longest_wait_stops_the_run_at_once_and_the_rerun_resumes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, routed: None
+) -> None:
+    """A spent window that resets in an hour (``RateLimit: "api";r=0;t=3600``): every retry within the longest wait
+    (60 s) falls inside it, and the run retried each remaining text until three had failed. It now stops at the
+    first such 429 in one line with the reset time, and the rerun after it asks only the texts not yet answered."""
+    code, err, router = annotate_through(
+        lambda n: rate_limited(reset_in=3600) if n >= 3 else None, tmp_path, capsys, monkeypatch
+    )
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: ") and "rate-limited until its limit resets in 60 min" in last, err
+    assert "Run the same command after that to resume" in last and "--concurrency" in last
+    assert router.faults == [429] and router.chats == 3  # not retried inside the spent window
+    code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch)
+    assert code == 0, err
+    assert len(router.requests) == len(TEXTS) - 2
