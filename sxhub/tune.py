@@ -15,9 +15,10 @@ A stratified share of LABELLED (``holdout``) is never trained on; the tuned mode
 label's answer (:mod:`sxhub.teachers.synthetic_model`) and the scores against its labels go into ``sxhub.json`` and
 the card.
 
-The base model is resolved and checked in :mod:`sxhub.base_model`; training (shared-prefix batches, the local and
-AutoTrain backends) is in :mod:`sxhub.lora`; the examples and the held-out split are built in :mod:`sxhub.tune_examples`,
-the record and the card in :mod:`sxhub.tune_record` (their names are imported from here too).
+The base model is resolved and checked in :mod:`sxhub.base_model`; training (shared-prefix batches, the local
+backend) is in :mod:`sxhub.lora`, the AutoTrain backend in :mod:`sxhub.lora_autotrain`; the examples and the
+held-out split are built in :mod:`sxhub.tune_examples`, the record and the card in :mod:`sxhub.tune_record` (their
+names are imported from here too).
 
 DIR holds the merged model (``from_pretrained`` loads it), its tokenizer with the chat template, ``sxhub.json``
 (kind ``synthetic-model``: base, LoRA settings, data, the task, held-out scores, cost) and a card (README.md from
@@ -45,7 +46,8 @@ from .base_model import BaseModel, check_causal_lm, float32_bytes, no_space, res
 from .errors import InputError
 from .head import check_base
 from .labelled import LabelledData, load_labelled
-from .lora import ChatExample, train_autotrain, train_local, whole_epochs
+from .lora import ChatExample, train_local
+from .lora_autotrain import train_autotrain, whole_epochs
 from .model_folder import INCOMPLETE, STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record
 from .spec import TaskSpec, load_spec

@@ -376,11 +376,26 @@ def test_training_serving_and_tuning_modules_import_no_cycle() -> None:
     model module does not import the teacher that serves it."""
     sxhub_dir = ROOT / "sxhub"
     lora = _sxhub_imports(sxhub_dir / "lora.py")
+    autotrain = _sxhub_imports(sxhub_dir / "lora_autotrain.py")
     model = _sxhub_imports(sxhub_dir / "teachers" / "synthetic_model.py")
-    assert "sxhub.tune" not in lora and "sxhub.tune" not in model, (lora, model)
-    assert not any(m.startswith("sxhub.teachers.tuned") for m in model | lora), (lora, model)
+    assert "sxhub.tune" not in lora | autotrain and "sxhub.tune" not in model, (lora, autotrain, model)
+    assert not any(m.startswith("sxhub.teachers.tuned") for m in model | lora | autotrain), (lora, autotrain, model)
     assert "sxhub.lora" in _sxhub_imports(sxhub_dir / "tune.py")  # the check reads relative imports right
     assert "sxhub.base_model" in lora and "sxhub.lora" not in _sxhub_imports(sxhub_dir / "base_model.py")
+    assert "sxhub.lora" in autotrain  # the AutoTrain backend builds on lora.py's examples and checks
+
+
+def test_the_autotrain_backends_names_are_still_importable_from_sxhub_lora() -> None:
+    """The AutoTrain backend moved from sxhub.lora to sxhub.lora_autotrain; scripts that import its names from
+    sxhub.lora get the same objects, and a name neither module has is still an AttributeError."""
+    from sxhub import lora, lora_autotrain
+    from sxhub.lora import _autotrain_base, blocks_per_step, train_autotrain, whole_epochs
+
+    assert train_autotrain is lora_autotrain.train_autotrain and whole_epochs is lora_autotrain.whole_epochs
+    assert blocks_per_step is lora_autotrain.blocks_per_step and _autotrain_base is lora_autotrain._autotrain_base
+    assert lora._merge_adapter is lora_autotrain._merge_adapter
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        lora.no_such_name  # noqa: B018
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -2046,16 +2061,16 @@ def test_autotrain_takes_a_steps_blocks_one_at_a_time(
     (49,152 vocabulary x 1,024 tokens x 4 bytes, 0.2 GB a block, with their log-softmax and gradients): with LoRA on
     the top 10 layers it still peaked at 5.5 GB on 30 PhraseBank texts. It now gets one block a batch and
     accumulates the step's blocks: the same step (same tokens, same loss), a block's logits at a time."""
-    from sxhub import lora
+    from sxhub import lora_autotrain
     from sxhub.base_model import BaseModel
     from sxhub.lora import ChatExample
     from sxhub.tune import TuneOptions
 
     given = _autotrain_params(tmp_path, monkeypatch)
-    monkeypatch.setattr(lora, "blocks_per_step", lambda opts, lengths: 3)  # a step of 3 blocks
+    monkeypatch.setattr(lora_autotrain, "blocks_per_step", lambda opts, lengths: 3)  # a step of 3 blocks
     example = ChatExample("labelling", [{"role": "user", "content": "sales fell"}], '{"label": "negative"}')
     with pytest.raises(_AutoTrainStarted):
-        lora.train_autotrain([example], BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
+        lora_autotrain.train_autotrain([example], BaseModel(str(tiny_llama), "tiny", None), TuneOptions(backend="autotrain"),
                              progress=False)  # fmt: skip
     assert (given[0]["batch_size"], given[0]["gradient_accumulation"]) == (1, 3)
 
