@@ -383,6 +383,11 @@ def test_training_serving_and_tuning_modules_import_no_cycle() -> None:
     assert "sxhub.lora" in _sxhub_imports(sxhub_dir / "tune.py")  # the check reads relative imports right
     assert "sxhub.base_model" in lora and "sxhub.lora" not in _sxhub_imports(sxhub_dir / "base_model.py")
     assert "sxhub.lora" in autotrain  # the AutoTrain backend builds on lora.py's examples and checks
+    writer = _sxhub_imports(sxhub_dir / "teachers" / "synthetic_writer.py")
+    assert "sxhub.teachers.synthetic_writer" in model  # the model inherits its writing methods; no import back
+    assert not any(
+        m.startswith(("sxhub.teachers.synthetic_model", "sxhub.teachers.tuned", "sxhub.tune")) for m in writer
+    )
 
 
 def test_the_autotrain_backends_names_are_still_importable_from_sxhub_lora() -> None:
@@ -396,6 +401,19 @@ def test_the_autotrain_backends_names_are_still_importable_from_sxhub_lora() -> 
     assert lora._merge_adapter is lora_autotrain._merge_adapter
     with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
         lora.no_such_name  # noqa: B018
+
+
+def test_the_writing_names_are_still_importable_from_the_synthetic_model_module() -> None:
+    """Writing moved from sxhub.teachers.synthetic_model to sxhub.teachers.synthetic_writer; the names imported from
+    the old module are the same objects, and SyntheticModel still has the writing methods (inherited)."""
+    from sxhub.teachers import synthetic_model, synthetic_writer
+    from sxhub.teachers.synthetic_model import WRITE_TRIES, SyntheticModel, WriteJob, json_string_content, readable
+
+    assert WriteJob is synthetic_writer.WriteJob and readable is synthetic_writer.readable
+    assert json_string_content is synthetic_writer.json_string_content and WRITE_TRIES == synthetic_writer.WRITE_TRIES
+    assert synthetic_model.MAX_WRITE_TOKENS == synthetic_writer.MAX_WRITE_TOKENS
+    for name in ("write", "write_batch", "_sample"):
+        assert getattr(SyntheticModel, name) is getattr(synthetic_writer.SyntheticWriter, name)
 
 
 # ------------------------------------------------------------------------------------------------------------------

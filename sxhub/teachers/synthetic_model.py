@@ -10,7 +10,8 @@
   once and its key/value cache is reused; texts scored together run in one padded forward pass, then each text's
   answers together on a view of its key/value cache (not a copy per answer).
 * **Writing** (:meth:`SyntheticModel.write_batch`): the JSON opening ``{"text": "`` forced, the string sampled up
-  to its closing quote (top-p, a seed per row), rows decoded together.
+  to its closing quote (top-p, a seed per row), rows decoded together. In :mod:`sxhub.teachers.synthetic_writer`
+  (:class:`~sxhub.teachers.synthetic_writer.SyntheticWriter`, which the model inherits), imported here.
 * **Chat tokens** (:func:`chat_prompt_ids`, :func:`encode`, :func:`end_of_turn`): in
   :mod:`sxhub.teachers.chat_tokens`, shared with training (:mod:`sxhub.lora`).
 
@@ -25,21 +26,26 @@ import json
 import logging
 import math
 import os
-import re
 import threading
-import unicodedata
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ModelError, TeacherError
+from ..errors import ModelError
 from .base import ContextLengthError
 from .chat_tokens import _pad_id, chat_prompt_ids, encode, end_of_turn
 from .synthetic_folder import (
     content_hash,
     read_info,
+)
+from .synthetic_writer import (  # noqa: F401  (the writing names: imported from here too, as before the split)
+    MAX_WRITE_TOKENS,
+    WRITE_TRIES,
+    SyntheticWriter,
+    WriteJob,
+    json_string_content,
+    readable,
 )
 
 if TYPE_CHECKING:
@@ -61,8 +67,6 @@ MAX_ROWS = 64  # answer rows (texts x candidate answers) scored in one forward p
 # of its cache; the budget still bounds the padded prompt pass and keeps the passes (and so the scores) as they were
 MAX_PASS_TOKENS = 24_576
 TEXTS_PER_BATCH = 16  # texts label_texts hands to one scoring call
-MAX_WRITE_TOKENS = 128  # a written text stops here at the latest (the learned budget is usually lower)
-WRITE_TRIES = 3
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -89,7 +93,7 @@ def candidate_sets(labels: Sequence[str], multi_label: bool, limit: int = MAX_CA
 # ------------------------------------------------------------------------------------------------------------------
 # the model
 # ------------------------------------------------------------------------------------------------------------------
-class SyntheticModel:
+class SyntheticModel(SyntheticWriter):
     """A causal LM and its tokenizer, with answer scoring and string writing; thread-safe (one call at a time).
 
     Works with any chat model folder (the untuned base too); ``info`` is the folder's ``sxhub.json`` when it has one.
@@ -353,160 +357,6 @@ class SyntheticModel:
                     rows.append([scores[name] for name in spec.label_names])
                 bar.update(len(part))
         return chosen, np.asarray(rows, dtype=np.float64).reshape(len(rows), len(spec.label_names)), confidence
-
-    # -- writing ---------------------------------------------------------------------------------------------------
-    def write(
-        self, messages: list[dict[str, str]], key: str, *, temperature: float, seed: int, max_tokens: int
-    ) -> tuple[str, int, int]:
-        """One string for ``{"key": ...}``: (text, prompt tokens, written tokens). See :meth:`write_batch`."""
-        result = self.write_batch([WriteJob(messages, key, temperature, seed, max_tokens)])[0]
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
-    def write_batch(self, jobs: Sequence[WriteJob]) -> list[tuple[str, int, int] | TeacherError]:
-        """Strings for several writing requests at once: per job (text, prompt tokens, written tokens), or the error.
-
-        The JSON opening ``{"key": "`` is forced and each row is sampled (temperature, top-p 0.95, its own seed) up
-        to its closing quote, the end of the turn or its token budget. Rows run together (one forward pass per
-        token for all of them): a small model's decoding costs about the same for one row as for sixteen. A row that
-        wrote nothing, or nothing but bytes that are no characters (:func:`readable`), is written again with the next seed, up to
-        ``WRITE_TRIES`` times.
-        """
-        results: list[tuple[str, int, int] | TeacherError | None] = [None] * len(jobs)
-        written = [0] * len(jobs)
-        unreadable = [False] * len(jobs)
-        for i, job in enumerate(jobs):  # no room left in the context for one token of the text
-            results[i] = self.too_long(job.messages, len(encode(self.tokenizer, '{"' + job.key + '": "')) + 1)
-        todo = [i for i in range(len(jobs)) if results[i] is None]
-        for attempt in range(WRITE_TRIES):
-            if not todo:
-                break
-            outputs = self._sample([jobs[i] for i in todo], attempt)
-            for i, (prompt_len, tokens) in zip(todo, outputs, strict=True):
-                written[i] += len(tokens)
-                raw = json_string_content(self.tokenizer.decode(tokens, skip_special_tokens=True))
-                text = readable(raw)
-                unreadable[i] = bool(raw) and not text
-                if text:
-                    results[i] = (text, prompt_len, written[i])
-            todo = [i for i in todo if results[i] is None]
-        for i in todo:
-            what = "only bytes that are no characters" if unreadable[i] else ("an empty text")
-            results[i] = TeacherError(
-                f"the tuned model wrote {what} {WRITE_TRIES} times in a row (seed {jobs[i].seed})"
-            )
-        return [r for r in results if r is not None]
-
-    def _sample(self, jobs: Sequence[WriteJob], attempt: int) -> list[tuple[int, list[int]]]:
-        """(prompt tokens, sampled tokens) per job: one batched decoding loop over a shared prompt prefix."""
-        import torch
-
-        prompts = []
-        for job in jobs:
-            ids, shared = self.prompt_ids(job.messages)
-            prompts.append((len(ids), ids + encode(self.tokenizer, '{"' + job.key + '": "'), shared))
-        causal = self.model
-        decoder, head = causal.get_decoder(), causal.get_output_embeddings()
-        rows = len(jobs)
-        with self._lock, torch.inference_mode():
-            start, kv = self._prefix(prompts[0][1], prompts[0][2])
-            if kv is not None and any(p[1][:start] != prompts[0][1][:start] for p in prompts):
-                start, kv = 0, None
-            rests = [p[1][start:] for p in prompts]
-            out, mask = self._decode_padded(decoder, rests, start, kv, _pad_id(self.tokenizer))
-            cache = out.cache
-            ends = torch.tensor([len(r) - 1 for r in rests])
-            logits = head(out.last_hidden_state[torch.arange(rows), ends]).float()
-            generators = [torch.Generator().manual_seed(job.seed + 1000 * attempt) for job in jobs]
-            budgets = [max(8, min(int(job.max_tokens), self.write_budget)) for job in jobs]
-            if self.context is not None:  # a text stops at the end of the context, as at its budget
-                budgets = [min(b, self.context - len(p[1])) for b, p in zip(budgets, prompts, strict=True)]
-            sampled: list[list[int]] = [[] for _ in jobs]
-            live = list(range(rows))  # the rows still writing, in the order of the cache's batch
-            eos = self.tokenizer.eos_token_id
-            for step in range(max(budgets)):
-                tokens = [_pick(logits[k], jobs[b].temperature, generators[b]) for k, b in enumerate(live)]
-                keep = []
-                for k, b in enumerate(live):
-                    if tokens[k] == eos:
-                        continue
-                    sampled[b].append(tokens[k])
-                    if len(sampled[b]) < budgets[b] and not _closed(self.tokenizer.decode(sampled[b])):
-                        keep.append(k)
-                if not keep:
-                    break
-                if len(keep) < len(live):  # finished rows leave the batch: later steps cost less
-                    index = torch.tensor(keep)
-                    cache.batch_select_indices(index)
-                    mask = mask[index]
-                    live = [live[k] for k in keep]
-                    tokens = [tokens[k] for k in keep]
-                mask = torch.cat([mask, torch.ones(len(live), 1, dtype=mask.dtype)], dim=1)
-                out = decoder(
-                    input_ids=torch.tensor(tokens).unsqueeze(1),
-                    attention_mask=mask,
-                    position_ids=torch.tensor([[start + len(rests[b]) + step] for b in live]),
-                    cache=cache,
-                    use_cache=True,
-                )
-                cache = out.cache
-                logits = head(out.last_hidden_state[:, -1]).float()
-        return [(p[0], tokens) for p, tokens in zip(prompts, sampled, strict=True)]
-
-
-@dataclass(frozen=True)
-class WriteJob:
-    """One writing request: the chat, the JSON key of the text, and how to sample it."""
-
-    messages: list[dict[str, str]]
-    key: str
-    temperature: float
-    seed: int
-    max_tokens: int
-
-
-def _pick(logits: Any, temperature: float, generator: Any, top_p: float = 0.95) -> int:
-    """The next token: the most probable at temperature 0, else a top-p sample with the row's own generator."""
-    import torch
-
-    if temperature <= 0:
-        return int(logits.argmax())
-    probs = torch.softmax(logits / temperature, dim=-1)
-    ordered, index = probs.sort(descending=True)
-    keep = ordered.cumsum(0) - ordered < top_p  # the smallest head whose mass reaches top_p
-    ordered = ordered * keep
-    choice = torch.multinomial(ordered / ordered.sum(), 1, generator=generator)
-    return int(index[choice])
-
-
-def _closed(text: str) -> bool:
-    """Whether a forced-open JSON string has reached its closing (unescaped) quote."""
-    return _STRING_RE.match(text) is not None
-
-
-_STRING_RE = re.compile(r'((?:[^"\\]|\\.)*)"')
-
-
-def json_string_content(raw: str) -> str:
-    """The content of a JSON string whose opening quote was forced: up to the closing quote, unescaped, and with
-    whitespace normalised (what :func:`sxhub.synth.parse_text_reply` would read)."""
-    match = _STRING_RE.match(raw)
-    body = match.group(1) if match else raw.rstrip("\\")
-    try:
-        text = json.loads(f'"{body}"')
-    except json.JSONDecodeError:
-        text = body.replace('\\"', '"').replace("\\n", " ").replace("\\\\", "\\")
-    return " ".join(str(text).split())
-
-
-def readable(text: str) -> str:
-    """``text`` without what is no character: a byte-level model samples bytes, and a character cut at the token
-    budget, or bytes that form none, decode as U+FFFD; a control character (whitespace aside, which
-    :func:`json_string_content` already made spaces) is none either. They reached the written data as they were
-    ("paper\ufffd\ufffd qut\x03"); they are dropped, and a text left empty is written again."""
-    kept = "".join(c for c in text if c != "\ufffd" and unicodedata.category(c) != "Cc")
-    return " ".join(kept.split())
 
 
 def softmax(logps: Sequence[float], temperature: float = 1.0) -> list[float]:

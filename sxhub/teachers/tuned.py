@@ -53,12 +53,12 @@ from .base import RejectedRequestError, Reply, Teacher
 from .synthetic_folder import check_synthetic_model, content_hash, read_info
 from .synthetic_model import (
     SyntheticModel,
-    WriteJob,
     label_answer,
     marginals,
     shared_model,
     softmax,
 )
+from .synthetic_writer import WriteJob
 
 logger = logging.getLogger(__name__)
 
