@@ -22,7 +22,7 @@ from .data import prepare_texts, read_table, write_table
 from .errors import InputError
 from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
 from .run_config import RunConfig
-from .run_report import Report, RunReport, jsonable
+from .run_report import Report, RunReport, jsonable, shown_by_stage
 from .spec import TaskSpec, load_spec
 
 if TYPE_CHECKING:
@@ -139,7 +139,7 @@ def run_pipeline(
                 "options reuses both (--retrain trains anew)"
             )
         raise
-    return report.to_dict()
+    return shown_by_stage(report.to_dict())
 
 
 def evaluate_line(scores: dict[str, Any], multi_label: bool) -> str:

@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from .cards import against_column, comparison_name
 from .reliability import format_reliability
@@ -43,6 +43,34 @@ class RunReport(_RunReportKeys, total=False):
     # raises instead of returning such a report. (total=False, not NotRequired: with postponed annotations, 3.11's
     # TypedDict counted a NotRequired key among __required_keys__)
     stopped: dict[str, str]
+
+
+class _RunFigures(dict):  # type: ignore[type-arg]
+    """:func:`sxhub.pipeline.run_pipeline`'s dict, shown by a line per stage: a notebook cell ending in
+    ``run_pipeline(...)`` printed all of report.json (14 KB for ``make demo``'s run: every stage's figures, the
+    teachers' reliability, the export's checks). It is a dict in all else (keys, ``==``, ``json.dumps``);
+    ``report["stages"]["evaluate"]`` or ``dict(report)`` show the rest."""
+
+    WIDTH = 160  # a stage's line is cut here: the summaries the CLI prints run to several sentences
+
+    def __repr__(self) -> str:
+        stages = self.get("stages") or {}
+        total = sum(float(v.get("seconds") or 0) for v in stages.values() if isinstance(v, Mapping))
+        lines = [f"RunReport({self.get('task')!r}: {len(stages)} stage(s) in {total:.0f} s"]
+        for name, figures in stages.items():
+            figures = figures if isinstance(figures, Mapping) else {}
+            summary = " ".join(str(figures.get("summary") or "").split())
+            line = f"  {name} ({float(figures.get('seconds') or 0):.0f} s)" + (f": {summary}" if summary else "")
+            lines.append(line if len(line) <= self.WIDTH else line[: self.WIDTH - 3] + "...")
+        if self.get("stopped"):
+            lines.append(f"  stopped: {self['stopped']}")
+        lines.append("  figures: report['stages'][STAGE]; all of it: dict(report))")
+        return "\n".join(lines)
+
+
+def shown_by_stage(report: RunReport) -> RunReport:
+    """``report`` as :func:`sxhub.pipeline.run_pipeline` returns it: the same dict, its repr a line per stage."""
+    return cast(RunReport, _RunFigures(report))
 
 
 def stop_reason(exc: BaseException) -> str:

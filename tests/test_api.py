@@ -271,3 +271,40 @@ def test_errors_met_from_python_name_the_parameter_beside_the_flag(tmp_path: Pat
             call()
         assert fix in str(refused.value) and "\n" not in str(refused.value), str(refused.value)
     assert not any((tmp_path / name).exists() and any((tmp_path / name).iterdir()) for name in "abc")
+
+
+def test_run_pipelines_report_shows_a_line_per_stage_and_is_report_json(tmp_path: Path) -> None:
+    """A notebook cell ending in run_pipeline(...) printed all of report.json (14 KB for make demo's run). The report
+    is the same dict (==, json.dumps, keys) whose repr is a line per stage: its seconds and summary, cut to a width."""
+    import json
+    import time
+
+    from sxhub.run_config import RunConfig
+    from sxhub.run_report import Report, shown_by_stage
+    from sxhub.spec import TaskSpec
+
+    spec = TaskSpec(name="financial-sentiment", labels=["positive", "negative", "neutral"])
+    report = Report(spec, RunConfig(out=tmp_path / "run"))
+    started = time.perf_counter()
+    long_figures = {"per_teacher": [{"name": f"teacher-{i}", "agreement": i / 10} for i in range(200)]}
+    report.add("annotate", started, {"summary": "labelled 36/36 texts, 0 failed " + "x" * 400, **long_figures})
+    report.add("split", started, {"test": 7})
+    report.add(
+        "evaluate",
+        started,
+        {
+            "summary": "student vs teacher labels: accuracy 1.000",
+            "scores": {"student_vs_teacher": {"n": 7, "accuracy": 1.0}},
+        },
+    )
+    report.stopped = {"stage": "publish", "why": "interrupted"}
+    plain = report.to_dict()
+    shown = shown_by_stage(plain)
+    assert shown == plain and json.dumps(shown) == json.dumps(plain) and isinstance(shown, dict)
+    assert shown["stages"]["evaluate"]["scores"]["student_vs_teacher"]["n"] == 7
+    lines = repr(shown).splitlines()
+    assert lines[0].startswith("RunReport('financial-sentiment': 3 stage(s) in ")
+    assert [line.split()[0] for line in lines[1:4]] == ["annotate", "split", "evaluate"]
+    assert lines[3].endswith(": student vs teacher labels: accuracy 1.000")
+    assert "stopped: {'stage': 'publish', 'why': 'interrupted'}" in lines[4]
+    assert all(len(line) <= 160 for line in lines) and len(repr(shown)) < 1000 < len(json.dumps(plain))
