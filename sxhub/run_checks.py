@@ -131,7 +131,7 @@ def check_not_reviewed(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) ->
         raise InputError(
             f"INPUT holds {people} label(s) people set (its {SOURCE_COLUMN!r} column, from sxhub apply-review), which "
             f"sxhub run would drop: it labels every text again. Train on it with `sxhub train TASK INPUT -o "
-            f"MODEL_DIR`, or pass --gold {spec.label_column} to score the teachers and the student against them."
+            f"MODEL_DIR`, or pass --gold {spec.label_column} (Python: RunConfig(gold={spec.label_column!r})) to score the teachers and the student against them."
         )
 
 
@@ -153,7 +153,7 @@ def gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[
         if has_flag_columns(frame, spec.label_names, spec.multi_label):
             logger.warning(
                 "the input has one true/false column per label (%s): if they are the experts' labels, pass --gold "
-                "labels to score the teachers and the student against them",
+                "labels (Python: RunConfig(gold='labels')) to score the teachers and the student against them",
                 ", ".join(spec.label_names[:4]) + (", ..." if len(spec.label_names) > 4 else ""),
             )
         return frame, gold
@@ -167,7 +167,8 @@ def gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[
         return flags, experts
     if gold not in frame.columns:
         hint = (
-            " This file has one true/false column per label: pass --gold labels to read the experts' labels from them."
+            " This file has one true/false column per label: pass --gold labels (Python: RunConfig(gold='labels')) to read the "
+            "experts' labels from them."
             if has_flag_columns(frame, spec.label_names, spec.multi_label)
             else ""
         )

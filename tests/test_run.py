@@ -252,7 +252,10 @@ def test_gold_as_one_flag_column_per_label_is_read_as_the_experts_label_sets(
 
     unscored = run(tmp_path / "unscored")
     assert unscored.returncode == 0, unscored.stderr[-3000:]
-    assert "pass --gold labels to score the teachers and the student against them" in unscored.stderr
+    assert (
+        "pass --gold labels (Python: RunConfig(gold='labels')) to score the teachers and the student against them"
+        in unscored.stderr
+    )
 
 
 def test_a_kept_column_that_annotate_writes_is_refused_before_anything_is_spent(tmp_path: Path) -> None:
@@ -738,7 +741,7 @@ def test_a_reviewed_file_is_refused_before_a_teacher_is_asked(tmp_path: Path) ->
     assert proc.stderr.strip().splitlines()[-1] == (
         "Error: INPUT holds 1 label(s) people set (its 'label_source' column, from sxhub apply-review), which sxhub "
         "run would drop: it labels every text again. Train on it with `sxhub train TASK INPUT -o MODEL_DIR`, or pass "
-        "--gold label to score the teachers and the student against them."
+        "--gold label (Python: RunConfig(gold='label')) to score the teachers and the student against them."
     )
 
 
