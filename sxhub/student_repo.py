@@ -22,6 +22,7 @@ from .cards import against_column, comparison_name, fmt, load_ledger, reference_
 from .dataset_build import build_dataset, with_flag_gold
 from .dataset_card import check_gold_column
 from .errors import PublishError
+from .recipe import LENGTH_SAMPLE
 from .repo import (
     DEFAULT_EXAMPLE,
     card_load_id,
@@ -215,6 +216,7 @@ def write_model_folder(
         # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written
         example_text=json.dumps(spec.examples[0].text if spec.examples else DEFAULT_EXAMPLE, ensure_ascii=False),
         max_length=preprocessing["max_length"],
+        truncated=_truncated(info),
         masks=[step["name"] for step in preprocessing["steps"] if step.get("name") != "whitespace"],
         has_onnx=(src / "onnx").is_dir(),
         has_int8=(src / "onnx" / "model_int8.onnx").is_file(),
@@ -237,6 +239,18 @@ def write_model_folder(
     )
     card.save(folder / "README.md")
     return folder
+
+
+def _truncated(info: Mapping[str, Any]) -> str:
+    """How many training texts were cut at max_length, and the longest's length, for the card's limitations ("12 of
+    the 400 training texts were (3%; the longest had 2,310 tokens)"); empty when none was, or before sxhub counted them
+    (the card said only "Texts longer than 64 tokens are truncated", not that a tenth of the training texts were)."""
+    train = info.get("train") or {}
+    n, of, longest = train.get("n_truncated"), train.get("n_train"), train.get("longest_tokens")
+    if not isinstance(n, int) or not n or not isinstance(of, int):
+        return ""
+    about = "about " if of > LENGTH_SAMPLE else ""  # counted in a seeded sample of the training texts
+    return f"{about}{n:,} of the {of:,} training texts were ({n / of:.0%}; the longest had {longest:,} tokens)"
 
 
 def _learned_column(info: Mapping[str, Any]) -> str | None:

@@ -56,6 +56,7 @@ from .recipe import (
     over_limit_note,
     time_budget,
     token_lengths,
+    truncated_count,
 )
 from .run_record import SXHUB_JSON, label_teachers, library_versions, record_teachers, write_sxhub_json
 from .spec import TaskSpec, load_spec
@@ -336,8 +337,10 @@ def _train_local(
         )
     lengths = token_lengths(tokenizer, train_texts)
     max_length = config.max_length or choose_max_length(tokenizer, train_texts, model.config, lengths=lengths)
-    # texts past the base's limit were cut without a word (a transformers warning of 'indexing errors' aside)
-    cut_note = over_limit_note(lengths, len(train_texts), length_limit(tokenizer, model.config))
+    # texts past the base's limit were cut without a word (a transformers warning of 'indexing errors' aside), and
+    # texts past a max_length below it (the 95th percentile: a few articles among tweets) still were
+    limit = length_limit(tokenizer, model.config)
+    cut_note = over_limit_note(lengths, len(train_texts), limit, max_length, given=bool(config.max_length))
     if cut_note:
         logger.warning(cut_note)
     # numpy arrays, not lists: 90,000 GoEmotions rows x 28 labels as Python floats held ~110 MB more at peak
@@ -460,6 +463,8 @@ def _train_local(
         notes=notes,
         untuned_labels=untuned,
         thinly_tuned=few,
+        n_truncated=truncated_count(lengths, len(train_texts), max_length),
+        longest_tokens=max(lengths, default=None),
     )
     if save_dir is not None:
         write_sxhub_json(save_dir, spec, result, config, processes=world_size())

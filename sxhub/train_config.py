@@ -246,6 +246,10 @@ class TrainResult:
     untuned_labels: list[str] = field(default_factory=list)  # multi-label: no validation positive, threshold 0.5
     # multi-label: labels whose threshold was tuned on 1-4 validation positives (name: count), said on the card
     thinly_tuned: dict[str, int] = field(default_factory=dict)
+    # training texts longer than max_length, cut to their first max_length tokens (None: not counted), and the most
+    # tokens a training text had: the card says how many the student read only in part, and by how much
+    n_truncated: int | None = None
+    longest_tokens: int | None = None
 
     def summary_line(self) -> str:
         notes = "".join(f" {n}" for n in self.notes)

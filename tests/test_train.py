@@ -283,6 +283,39 @@ def test_texts_longer_than_the_base_takes_are_said(tiny_base_model: Path, tmp_pa
     assert len(long_rows) - result.n_val <= int(said[0].split(" of the ")[0]) <= len(long_rows)
 
 
+def test_texts_cut_at_a_max_length_below_the_base_limit_are_counted(tiny_base_model: Path, tmp_path: Path) -> None:
+    """A few long articles among short texts: max_length (their 95th percentile) was 16 tokens, every article was
+    cut to its first 16 with no word (under the base's 128 tokens), or with a note saying 128 (over it); the notes,
+    sxhub.json and the model card now count them at the max_length they were cut at, with the longest's length."""
+    from sxhub.publish import publish_model
+
+    df = single_frame()
+    paragraph = "the market of the bank a year of the market"
+    article = "\n\n".join([paragraph] * 8)  # 8 paragraphs: ~80 tokens, within the base's 128
+    long_rows = df.index[::30]  # 3 of 90: below the 95th percentile
+    df.loc[long_rows, "text"] = df.loc[long_rows, "text"] + "\n\n" + article
+    result = train(SINGLE, df, fast_config(tmp_path / "m", tiny_base_model, epochs=1))
+    assert result.max_length < 80
+    said = [note for note in result.notes if f"longer than the max_length of {result.max_length} tokens" in note]
+    assert len(said) == 1 and "the 95th percentile" in said[0] and "--max-length N (up to 128" in said[0]
+    assert not any("longer than the base model takes" in note for note in result.notes)
+    assert 1 <= result.n_truncated == int(said[0].split(" of the ")[0]) <= len(long_rows)
+    assert result.longest_tokens is not None and result.longest_tokens > 80
+    record = json.loads((tmp_path / "m" / "sxhub.json").read_text())["train"]
+    assert record["n_truncated"] == result.n_truncated and record["longest_tokens"] == result.longest_tokens
+    card = (Path(publish_model(tmp_path / "m", to=tmp_path / "pub", repo_id="me/fin")) / "README.md").read_text()
+    assert (
+        f"- Texts longer than {result.max_length} tokens are truncated: {result.n_truncated} of the "
+        f"{result.n_train} training texts were ("
+    ) in card
+    assert f"the longest had {result.longest_tokens} tokens)." in card
+    # given --max-length: the note names it, not the percentile; a max_length every text fits: no note, none cut
+    given = train(SINGLE, df, fast_config(tmp_path / "g", tiny_base_model, epochs=1, max_length=24))
+    assert any("(--max-length; the longest" in note for note in given.notes)
+    roomy = train(SINGLE, df, fast_config(tmp_path / "r", tiny_base_model, epochs=1, max_length=128))
+    assert roomy.n_truncated == 0 and not any("max_length of" in note for note in roomy.notes)
+
+
 def test_max_length_is_the_95th_percentile_capped(tiny_base_model: Path) -> None:
     from transformers import AutoConfig, AutoTokenizer
 
