@@ -62,6 +62,7 @@ class Prepared:
     n: int
     texts: list[str] = field(default_factory=list)
     ids: list[list[int]] = field(default_factory=list)
+    truncated: int = 0  # ONNX: texts longer than max_length, whose ids were cut there
 
 
 class Predictor:
@@ -119,6 +120,8 @@ class Predictor:
         self._fp32: Any = None  # int8's recheck: the fp32 export, loaded when a text first needs it
         self.recheck_margin: float | list[float] | None = None  # multi-label: one per label
         self.rechecked = 0  # texts int8 left near a tie, rerun in fp32
+        # texts longer than the model's max_length, labelled on their first max_length tokens (a count, as rechecked)
+        self.truncated = 0
         self._threads = threads
         self._onnx_dir = Path(onnx_dir) if onnx_dir is not None else self.model_dir / ONNX_DIR
         if onnx:  # tokenizers + onnxruntime only: no torch or transformers import (seconds of startup)
@@ -191,7 +194,8 @@ class Predictor:
         refuse_one_string("texts", texts, "texts")  # a str is a Sequence[str]: each character was labelled as a text
         cleaned = [clean_text(t, self.info.preprocessing) for t in texts]
         if self._onnx is not None:
-            return Prepared(len(cleaned), ids=self._onnx.encode(cleaned))
+            ids, truncated = self._onnx.encode_counted(cleaned)
+            return Prepared(len(cleaned), ids=ids, truncated=truncated)
         return Prepared(len(cleaned), texts=cleaned)  # transformers' tokenizer stays on the thread that pads
 
     def prepared_proba(self, prepared: Prepared, *, progress: Any = None) -> np.ndarray:
@@ -200,12 +204,15 @@ class Predictor:
         if not prepared.n:
             return out
         if self._onnx is not None:
+            self.truncated += prepared.truncated
             logits = self._onnx.logits_of_ids(prepared.ids, progress=progress)
             if self.recheck_margin:
                 self._recheck(logits, prepared.ids)
             return self._probabilities(logits)
         texts = prepared.texts
         encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
+        # a fast tokenizer keeps what it cut as overflowing tokens (a slow one says nothing: not counted)
+        self.truncated += sum(bool(e.overflowing) for e in getattr(encoded, "encodings", None) or ())
         order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]

@@ -38,6 +38,9 @@ class PredictSummary:
     backend: str
     n_empty: int = 0  # rows without a text (empty, NaN): written with no label and no probabilities
     rechecked: int | None = None  # int8: texts rerun in fp32 as near-ties (None: no recheck)
+    # texts longer than the model's max_length (cut there, as in training): labelled on their first max_length tokens
+    truncated: int = 0
+    max_length: int | None = None
 
     @property
     def texts_per_second(self) -> float:
@@ -53,7 +56,20 @@ class PredictSummary:
         where = "stdout" if str(self.output) == STDIN else self.output
         return (
             f"Labelled {labelled:,} texts in {self.seconds:.1f} s ({rate(self.texts_per_second)} texts/s, "
-            f"{self.backend}{recheck}){empty} -> {where}"
+            f"{self.backend}{recheck}){empty}{self.truncated_note()} -> {where}"
+        )
+
+    def truncated_note(self) -> str:
+        """``; N text(s) longer than the model's M tokens ...``: they were labelled from their first M tokens alone
+        (the student was trained so), which the summary never said: an article read as its first paragraph."""
+        if not self.truncated:
+            return ""
+        labelled = self.n - self.n_empty
+        share = f" ({self.truncated / labelled:.0%})" if labelled else ""
+        limit = f"{self.max_length} tokens" if self.max_length else "max_length"
+        return (
+            f"; {self.truncated:,} text(s){share} longer than the model's {limit} labelled on their first {limit} "
+            "alone (split long texts into passages to label all of them)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -65,6 +81,8 @@ class PredictSummary:
             "backend": self.backend,
             "n_empty": self.n_empty,
             "rechecked": self.rechecked,
+            "truncated": self.truncated,
+            "max_length": self.max_length,
         }
 
 
@@ -432,6 +450,7 @@ def predict_file(
     )
     n = n_empty = 0
     column: str | None = None
+    truncated_before = predictor.truncated  # a predictor= given may have labelled texts before
     start = time.perf_counter()
     total = (rows or RowSlice()).count(count_rows(source))
     try:
@@ -456,5 +475,12 @@ def predict_file(
     seconds = time.perf_counter() - start
     rechecked = predictor.rechecked if predictor.recheck_margin else None
     return PredictSummary(
-        output=Path(output), n=n, seconds=seconds, backend=predictor.backend, n_empty=n_empty, rechecked=rechecked
+        output=Path(output),
+        n=n,
+        seconds=seconds,
+        backend=predictor.backend,
+        n_empty=n_empty,
+        rechecked=rechecked,
+        truncated=predictor.truncated - truncated_before,
+        max_length=predictor.info.max_length,
     )

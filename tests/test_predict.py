@@ -891,3 +891,32 @@ def test_a_sentence_typed_nfc_or_nfd_gets_one_answer_from_a_cased_tokenizer(
     before = Predictor(old).predict_proba([sentences[0], nfd(sentences[0])])
     assert np.abs(before[0] - before[1]).max() > 1e-3
     np.testing.assert_allclose(before[0], probs[1], atol=1e-5)  # NFC text: what it gave, and what v5 gives both
+
+
+def test_texts_longer_than_max_length_are_counted_in_the_summary(
+    single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file of support tickets, two of them pages long: each was labelled on its first max_length tokens and the
+    summary said only 'Labelled 5 texts'; it now counts the texts cut (torch and ONNX alike), in --json too."""
+    from sxhub.export import export_onnx
+
+    max_length = read_model_info(single_model).max_length
+    paragraph = "the bank of the city a year of the market " * 3
+    ticket = "profit rose\n\n" + "\n\n".join([paragraph.strip()] * 12)  # far past max_length
+    source, out = tmp_path / "tickets.jsonl", tmp_path / "out.csv"
+    pd.DataFrame({"text": [ticket, *TEXTS[:3], ticket.upper(), ""]}).to_json(source, orient="records", lines=True)
+    code, stdout, err = run_cli(["predict", str(single_model), str(source), "-o", str(out)], capsys)
+    assert code == 0, err
+    line = stdout.strip().splitlines()[-1]
+    assert f"; 2 text(s) (40%) longer than the model's {max_length} tokens labelled on their first" in line, line
+    assert "split long texts into passages" in line
+    code, stdout, err = run_cli(["predict", str(single_model), str(source), "-o", str(out), "--json"], capsys)
+    assert code == 0 and (json.loads(stdout)["truncated"], json.loads(stdout)["max_length"]) == (2, max_length)
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"text": TEXTS}).to_csv(short, index=False)
+    assert predict_file(single_model, short, tmp_path / "s.csv").truncated == 0
+    model = tmp_path / "student"
+    shutil.copytree(single_model, model)
+    export_onnx(model)
+    summary = predict_file(model, source, tmp_path / "onnx.csv", onnx=True, chunk_rows=2)
+    assert summary.truncated == 2 and "2 text(s) (40%) longer" in summary.summary_line()
