@@ -247,6 +247,28 @@ def _pretty(name: str) -> str:
     return " ".join(part.capitalize() for part in name.replace("_", "-").split("-") if part)
 
 
+def text_lengths(frame: pd.DataFrame) -> list[dict[str, str]]:
+    """The published texts' lengths in words and in characters (min, median, 95th percentile, max), for the card:
+    it gave rows and labels only, so a reader could not tell tweets from multi-page articles (which a student cuts
+    at its max_length) without downloading the data."""
+    texts = frame["text"].astype(str) if "text" in frame.columns and len(frame) else None
+    if texts is None:
+        return []
+    rows = []
+    for unit, values in (("words", texts.str.split().str.len()), ("characters", texts.str.len())):
+        q = values.quantile([0.5, 0.95])
+        rows.append(
+            {
+                "unit": unit,
+                "min": f"{int(values.min()):,}",
+                "median": f"{q.iloc[0]:,.0f}",
+                "p95": f"{q.iloc[1]:,.0f}",
+                "max": f"{int(values.max()):,}",
+            }
+        )
+    return rows
+
+
 def dataset_context(
     spec: TaskSpec,
     split_sizes: Mapping[str, int],
@@ -287,6 +309,7 @@ def dataset_context(
         "seed": facts["seed"],
         "n_failed": facts["n_failed"],
         "n_input": facts["n_input"],
+        "text_lengths": text_lengths(frame),
         "plot_file": LABEL_PLOT,
         "teachers": teachers,
         "samples": agreement["samples"] or spec.samples,

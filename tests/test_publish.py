@@ -2798,3 +2798,23 @@ def test_the_cards_language_is_a_code_the_hub_accepts(
         for card in (_card(case / "model")[1], DatasetCard.load(case / "dataset" / "README.md").data):
             assert card.language == declared
             assert card.get("language_bcp47") == bcp47
+
+
+def test_the_dataset_card_gives_the_texts_lengths(tmp_path: Path) -> None:
+    """The card gave rows and labels only: a dataset of news articles and one of headlines read alike. It now gives
+    the published texts' lengths in words and characters (min, median, 95th percentile, max); failed rows, which
+    are left out, are not counted."""
+    from sxhub.publish import publish_dataset
+
+    spec = TaskSpec(name="news", labels=["positive", "negative"])
+    paragraph = "Shares of the retailer rose after it raised its full-year outlook, citing strong holiday demand."
+    article = "\n\n".join([paragraph] * 20)  # 20 paragraphs, 300 words
+    texts = [f"headline {i} about markets" for i in range(19)] + [article]
+    frame = pd.DataFrame({"text": texts, "label": ["positive", "negative"] * 10})
+    frame = pd.concat([frame, pd.DataFrame({"text": ["x " * 5000], "label": [None], "failed": [True]})])
+    frame["failed"] = frame["failed"].fillna(False).astype(bool)
+    card = (Path(publish_dataset(frame, spec=spec, to=tmp_path / "ds")) / "README.md").read_text(encoding="utf-8")
+    assert "Text lengths of the 20 texts:" in card
+    assert "| words | 4 | 4 | 19 | 300 |" in card, card
+    # ten headlines of 24 characters, nine of 25, the article of 1,958 (the 95th percentile interpolates to it)
+    assert len(article) == 1958 and "| characters | 24 | 24 | 122 | 1,958 |" in card
