@@ -42,7 +42,7 @@ from .export_int8 import (  # the int8 stage; its recipes, margin and logits sta
     fit_recheck_margin,  # noqa: F401
     onnx_logits,  # noqa: F401
 )
-from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, read_model_info
+from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, ONNX_WEIGHTS_KEY, read_model_info, weights_sha256
 from .predict import (
     Predictor,
     clean_text,
@@ -87,6 +87,7 @@ class ExportResult:
     check_source: str = ""
     last_layer: str = "first token"  # or "every token (<why>)": see sxhub.cls_only
     notes: list[str] = field(default_factory=list)
+    weights_sha256: str | None = None  # of the weights exported: in each ONNX file's metadata and in sxhub.json
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -103,6 +104,7 @@ class ExportResult:
             "check_source": self.check_source,
             "last_layer": self.last_layer,
             "notes": self.notes,
+            "weights_sha256": self.weights_sha256,
         }
 
     def summary_lines(self) -> list[str]:
@@ -137,6 +139,8 @@ class ExportResult:
             "threads": _threads_label(),
             "versions": {k: v for k, v in library_versions().items() if k in ("onnxruntime", "onnx")},
             "notes": self.notes,
+            # loading an ONNX file compares its own (stamp_weights) with this: onnx/ copied from another student
+            "weights_sha256": self.weights_sha256,
         }
 
 
@@ -178,6 +182,7 @@ def export_onnx(
         texts, source, spare = check_sample(model_dir, info.extra, data=data, text_column=text_column, n=check_n)
     out_dir = model_dir / ONNX_DIR
     result = ExportResult(model_dir=model_dir, onnx_path=out_dir / ONNX_FILE, check_source=source)
+    result.weights_sha256 = weights_sha256(model_dir)  # before the weights load: the bytes the export reads
     with _new_folder_kept_on_success(out_dir), tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
         # the new files are written and checked in a work folder and replace the model's only once all is done: an
         # export stopped or failed part-way (Ctrl-C, a recipe that fails) left a model_int8.onnx of another recipe,
@@ -210,6 +215,7 @@ def export_onnx(
         result.default = choose_default(result, len(texts))
         for name in (ONNX_FILE, ONNX_INT8_FILE):  # the checked files move in, then their record is written
             if (staged / name).is_file():
+                stamp_weights(staged / name, result.weights_sha256)
                 os.replace(staged / name, out_dir / name)
             else:
                 (out_dir / name).unlink(missing_ok=True)
@@ -271,6 +277,22 @@ def choose_default(result: ExportResult, n_checked: int) -> str:
         )
         return "onnx"
     return "onnx-int8"
+
+
+def stamp_weights(path: Path, sha256: str | None) -> None:
+    """Write ``sha256`` (of the weights exported) into the ONNX file's ``metadata_props``
+    (:data:`~sxhub.model_info.ONNX_WEIGHTS_KEY`): loading it checks it against the folder's, so an ``onnx/`` copied
+    from another student of the same task (same vocabulary and labels) is refused instead of serving that student."""
+    if sha256 is None:
+        return
+    import onnx
+
+    model = onnx.load(str(path))
+    kept = [p for p in model.metadata_props if p.key != ONNX_WEIGHTS_KEY]
+    del model.metadata_props[:]
+    model.metadata_props.extend(kept)
+    model.metadata_props.add(key=ONNX_WEIGHTS_KEY, value=sha256)
+    onnx.save(model, str(path))
 
 
 def write_record(model_dir: Path, result: ExportResult) -> None:

@@ -116,6 +116,13 @@ def write_sxhub_json(
         "train": train_info,
         "versions": library_versions(),
     }
+    from .model_info import weights_sha256
+
+    # the weights just saved: loading an ONNX export compares the sha256 it was stamped with against this (or the
+    # export block's), two strings, so an onnx/ copied from another student of the same task is refused
+    sha256 = weights_sha256(output_dir)
+    if sha256 is not None:
+        info["weights"] = {"sha256": sha256}
     path = output_dir / SXHUB_JSON
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path

@@ -663,6 +663,99 @@ def test_an_onnx_file_of_another_model_is_one_line_naming_the_export(
     assert code == 0 and len(pd.read_csv(out)) == 40, err
 
 
+@pytest.fixture(scope="module")
+def twin(tiny_base_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second student of ``student``'s task: the same base (vocabulary) and labels, trained with another seed."""
+    out = tmp_path_factory.mktemp("export-twin") / "student"
+    train(SINGLE, single_frame(), fast_config(out, tiny_base_model, epochs=5, seed=7))
+    return out
+
+
+def strip_weights_records(model: Path) -> None:
+    """sxhub.json as sxhub wrote it before it recorded the weights' sha256 (training's and the export's)."""
+    info = json.loads((model / "sxhub.json").read_text())
+    info.pop("weights", None)
+    (info.get("export") or {}).pop("weights_sha256", None)
+    (model / "sxhub.json").write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("variant", ["fp32", "int8", "no record"])
+def test_an_onnx_file_of_another_student_of_the_same_task_is_refused(
+    student: Path, twin: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], variant: str
+) -> None:
+    """onnx/ copied from another student of the same task (the same vocabulary and labels, trained again or with
+    another seed) passed the load probe and labelled every text with that student's weights, exit 0. sxhub export
+    now stamps the sha256 of the weights it read into each ONNX file (and sxhub.json; train records it too), and
+    loading compares it with the folder's: one line naming the export to run, exit 2, before any text, nothing
+    written. A folder whose sxhub.json predates the record ("no record") has its weights hashed instead."""
+    import hashlib
+
+    int8 = variant == "int8"
+    model, other = tmp_path / "student", tmp_path / "other"
+    shutil.copytree(student, model)
+    shutil.copytree(twin, other)
+    own = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
+    assert json.loads((model / "sxhub.json").read_text())["weights"] == {"sha256": own}  # train's record
+    export_onnx(other, int8=int8, quantization="dynamic")
+    shutil.rmtree(model / "onnx", ignore_errors=True)
+    shutil.copytree(other / "onnx", model / "onnx")  # the other student's export, copied in
+    if variant == "no record":
+        strip_weights_records(model)
+    data = texts_file(tmp_path / "texts.csv", 40)
+    out = tmp_path / "out.csv"
+    flags = ["--onnx", "--int8"] if int8 else ["--onnx"]
+    capsys.readouterr()  # the export's loading bars
+    code, stdout, err = run_cli(["predict", str(model), str(data), "-o", str(out), *flags], capsys)
+    onnx_file = model / "onnx" / ("model_int8.onnx" if int8 else "model.onnx")
+    assert code == 2, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(f"Error: '{onnx_file}' is not an export of")
+    assert "exported from other weights" in err and f"the folder's are {own[:12]}" in err
+    assert f"run sxhub export {model}{' --int8' if int8 else ''} again." in err
+    assert not out.exists() and not stdout
+    with pytest.raises(ModelError, match="exported from other weights"):
+        Predictor(model, onnx=True, int8=int8)
+    export_onnx(model, int8=int8, quantization="dynamic")  # the fix the line names
+    assert json.loads((model / "sxhub.json").read_text())["export"]["weights_sha256"] == own
+    stamps = {p.key: p.value for p in onnx.load(str(onnx_file), load_external_data=False).metadata_props}
+    assert stamps["sxhub.weights_sha256"] == own
+    code, _, err = run_cli(["predict", str(model), str(data), "-o", str(out), *flags], capsys)
+    assert code == 0 and len(pd.read_csv(out)) == 40, err
+
+
+def test_an_export_without_the_weights_stamp_still_loads(student: Path, tmp_path: Path) -> None:
+    """An export made before sxhub stamped the weights' sha256 (no metadata, no record in sxhub.json) loads as it
+    did, and gives what the stamped file gives."""
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model)
+    stamped = Predictor(model, onnx=True).predict_proba(TEXTS)
+    path = model / "onnx" / "model.onnx"
+    graph = onnx.load(str(path))
+    assert [p.key for p in graph.metadata_props] == ["sxhub.weights_sha256"]
+    del graph.metadata_props[:]
+    onnx.save(graph, str(path))
+    strip_weights_records(model)
+    assert np.array_equal(Predictor(model, onnx=True).predict_proba(TEXTS), stamped)
+
+
+def test_an_onnx_only_folder_loads_and_refuses_another_students_export(
+    student: Path, twin: Path, tmp_path: Path
+) -> None:
+    """A folder with the ONNX export and no torch weights (a published model's onnx/ with its config, tokenizer and
+    sxhub.json: what the Space downloads) loads with --onnx, checked against sxhub.json's record; another student's
+    onnx/ copied into it is refused the same way, without weights to hash."""
+    model, other = tmp_path / "student", tmp_path / "other"
+    shutil.copytree(student, model)
+    shutil.copytree(twin, other)
+    export_onnx(model)
+    export_onnx(other)
+    (model / "model.safetensors").unlink()
+    assert Predictor(model, onnx=True).predict(TEXTS)[0]
+    shutil.copy(other / "onnx" / "model.onnx", model / "onnx" / "model.onnx")
+    with pytest.raises(ModelError, match="exported from other weights"):
+        Predictor(model, onnx=True)
+
+
 def test_compare_counts_identical_decisions() -> None:
     reference = np.array([[0.9, 0.1], [0.4, 0.6], [0.5, 0.5]])
     other = np.array([[0.8, 0.2], [0.6, 0.4], [0.5, 0.5]])
