@@ -210,6 +210,18 @@ def cpu_threads(topology: Path = Path("/sys/devices/system/cpu"), cgroup: Path =
     return min(count, max(1, math.ceil(share))) if share > 0 else count
 
 
+WEIGHTS_KEY = "sxhub.weights_sha256"  # an export's metadata: the sha256 of the weights it was exported from
+
+
+def recorded_weights(info: dict[str, Any]) -> str | None:
+    """The sha256 of the model's weights as ``sxhub.json`` records it (``sxhub.model_info.recorded_weights``): the
+    export's, else training's; None in a record that predates it."""
+    export = info.get("export") if isinstance(info.get("export"), dict) else {}
+    weights = info.get("weights") if isinstance(info.get("weights"), dict) else {}
+    found = export.get("weights_sha256") or weights.get("sha256")
+    return found if isinstance(found, str) and found else None
+
+
 def onnx_runner(
     folder: Path,
     max_length: int,
@@ -217,6 +229,7 @@ def onnx_runner(
     *,
     recheck: np.ndarray | None = None,
     cuts: np.ndarray | None = None,
+    weights: str | None = None,
 ) -> Callable[[list[str]], np.ndarray]:
     """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch).
 
@@ -240,6 +253,13 @@ def onnx_runner(
     fp32 = None
     if recheck is not None and np.any(recheck > 0) and file == INT8_FILE:
         fp32 = ort.InferenceSession(str(folder / ONNX_FILES["onnx"]), options, providers=["CPUExecutionProvider"])
+    for name, loaded in ((file, session), (ONNX_FILES["onnx"], fp32)):
+        stamp = (loaded.get_modelmeta().custom_metadata_map or {}).get(WEIGHTS_KEY) if loaded is not None else None
+        if stamp and weights and stamp != weights:  # sxhub.onnx_runtime.OnnxClassifier refuses it the same way
+            raise ValueError(
+                f"{name} is not an export of this model: it was exported from other weights (sha256 {stamp[:12]}, "
+                f"sxhub.json records {weights[:12]}); run `sxhub export MODEL` on the model folder and publish again."
+            )
 
     def logits(model: Any, encoded: list[Any]) -> np.ndarray:
         names = [i.name for i in model.get_inputs()]
@@ -391,7 +411,8 @@ class Expert:
             if multi:  # each threshold as the logit where the sigmoid reaches it
                 t = np.clip(np.array([thresholds[n] for n in labels], dtype=np.float64), 1e-6, 1 - 1e-6)
                 cuts = np.log(t / (1 - t))
-            run, served = onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts), wanted
+            run = onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts, weights=recorded_weights(info))
+            served = wanted
         elif not _torch_installed():  # an ONNX Space's requirements.txt leaves torch out: one line, not a traceback
             if choice == "torch":
                 why = "SXHUB_BACKEND=torch (or config.json's backend) serves the model with PyTorch"

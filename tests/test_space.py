@@ -418,6 +418,32 @@ def test_the_space_serves_the_variant_export_made_the_default(tmp_path: Path, va
             app.Expert.load(backend="onnx-int8")
 
 
+def test_the_space_refuses_an_onnx_export_of_another_student(tmp_path: Path) -> None:
+    """onnx/ copied from another student of the same task (same vocabulary and labels, other weights) was served by
+    the Space as this model's, without a word. The Space reads the sha256 sxhub export stamped into the file and
+    sxhub.json's record (it downloads no torch weights) and refuses it in one line naming the export to run; the
+    model's own export serves."""
+    pytest.importorskip("onnxruntime")
+    from safetensors.torch import load_file, save_file
+
+    from sxhub.export import export_onnx
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    model, other = make_student(tmp_path / "student", _spec()), make_student(tmp_path / "other", _spec())
+    weights = load_file(str(other / "model.safetensors"))
+    weights = {k: v + 0.1 if k.startswith("classifier.") else v for k, v in weights.items()}  # another student
+    save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
+    export_onnx(model)
+    export_onnx(other)
+    assert app.Expert.load(str(model), backend="onnx").probabilities(["profit rose"])
+    shutil.copy(other / "onnx" / "model.onnx", model / "onnx" / "model.onnx")
+    with pytest.raises(
+        ValueError, match=r"onnx/model.onnx is not an export of this model: .*run `sxhub export MODEL`"
+    ):
+        app.Expert.load(str(model), backend="onnx")
+
+
 def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path: Path) -> None:
     """A Space that names a model repo downloads only the small files and the int8 model, and answers as predict."""
     pytest.importorskip("onnxruntime")
