@@ -27,6 +27,7 @@ from .labelled import (
     with_flag_labels,
 )
 from .spec import TaskSpec, load_spec, rejoin_comma_names
+from .tables import JSON_COLUMNS, decode_json_cells, ledger_json_columns
 from .votes_column import (
     VOTE_KEYS,
     _arrow_votes_column,
@@ -58,6 +59,16 @@ def _shared_strings(values: list[Any]) -> list[Any]:
             else:
                 values[i] = first
     return values
+
+
+def read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
+    """The labelled file ``source`` (:func:`~sxhub.data.read_table`), with every column of a CSV that annotate wrote
+    as JSON decoded, as the file's ledger records them (:func:`~sxhub.tables.ledger_json_columns`): besides its own,
+    a list column of the input kept with ``--keep-column``, which a JSONL or Parquet OUT holds as lists. From a CSV
+    it was published as JSON text (``'["a", "b"]'``), from the other formats as a list."""
+    frame = read_table(source)
+    more = [c for c in ledger_json_columns(source) if c not in JSON_COLUMNS]  # those read_table decoded already
+    return decode_json_cells(frame, source, columns=more) if more else frame
 
 
 def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
@@ -106,7 +117,7 @@ def load_annotated(
     ``gold``: the experts' column, its cells read as the label column's are (:func:`_expert_cells`)."""
     frame, votes_read = _read_parquet_votes(source)
     if frame is None:
-        frame = source.copy() if isinstance(source, pd.DataFrame) else read_table(source)
+        frame = source.copy() if isinstance(source, pd.DataFrame) else read_labelled(source)
     # the layouts train and evaluate read too, so that a file a student was trained on can be scored and published
     frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
     col = spec.label_column
@@ -355,7 +366,7 @@ def with_flag_gold(
     ``evaluate`` do (:func:`sxhub.labelled.gold_from_flag_columns`)."""
     if gold is None or not spec.multi_label:
         return source, gold
-    frame = source if isinstance(source, pd.DataFrame) else read_table(source)
+    frame = source if isinstance(source, pd.DataFrame) else read_labelled(source)
     if not has_flag_columns(frame, spec.label_names, spec.multi_label):
         return source, gold
     return gold_from_flag_columns(frame, spec.label_names, spec.multi_label, gold, taken=[spec.label_column])

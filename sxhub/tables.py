@@ -414,8 +414,11 @@ def decode_class_labels(df: pd.DataFrame, features: Any) -> pd.DataFrame:
     return df
 
 
-def decode_json_cells(df: pd.DataFrame, path: str | os.PathLike[str] | None = None) -> pd.DataFrame:
-    """``df`` (CSV cells, strings) with each list/dict column (:data:`JSON_COLUMNS`) decoded from JSON; a cell in
+def decode_json_cells(
+    df: pd.DataFrame, path: str | os.PathLike[str] | None = None, *, columns: Collection[str] = JSON_COLUMNS
+) -> pd.DataFrame:
+    """``df`` (CSV cells, strings) with each list/dict column (``columns``: :data:`JSON_COLUMNS`, or those a file's
+    ledger names, :func:`ledger_json_columns`) decoded from JSON; a cell in
     Python's own list notation (pandas' ``to_csv`` writes ``['joy', 'anger']``) is read too. A column none of whose
     cells decode stays text (not JSON after all).
 
@@ -428,7 +431,7 @@ def decode_json_cells(df: pd.DataFrame, path: str | os.PathLike[str] | None = No
     import ast
 
     for col in df.columns:
-        if col not in JSON_COLUMNS:
+        if col not in columns:
             continue
         values = df[col].tolist()
         if not values or not all(isinstance(v, str) and v[:1] in "[{" for v in values if v != ""):
@@ -468,6 +471,29 @@ def decode_json_cells(df: pd.DataFrame, path: str | os.PathLike[str] | None = No
                 "it; restore that cell from an intact copy, or empty it (or delete the row) and read the file again."
             )
     return df
+
+
+def ledger_path(out: str | os.PathLike[str]) -> Path:
+    """``OUT``'s sibling ``<stem>.ledger.json``, where ``sxhub annotate`` writes the run's ledger."""
+    out = Path(out)
+    return out.with_name(f"{out.stem}.ledger.json")
+
+
+def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """The columns of the CSV/TSV file ``path`` whose cells ``sxhub annotate`` wrote as JSON (every list and dict
+    column of its output: ``labels``, ``votes``, ``agreement``, and an input column of lists kept with
+    ``--keep-column``), as its ledger (:func:`ledger_path`, naming ``path`` as its ``output``) records them in
+    ``json_columns``. A CSV cannot say that ``'["a", "b"]'`` was a list, and a kept column is the user's: without
+    that record it is read as the text it is. () for another format, or a file without such a ledger."""
+    if table_suffix(path) not in {".csv", ".tsv"}:
+        return ()
+    try:
+        ledger = json.loads(ledger_path(path).read_text(encoding="utf-8"))
+        if Path(str(ledger["output"])).name != Path(path).name:  # the ledger of another output of the same stem
+            return ()
+        return tuple(str(c) for c in ledger.get("json_columns") or ())
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or not annotate's
+        return ()
 
 
 def refuse_input_as_output(output: str | os.PathLike[str] | None, source: Any, option: str) -> None:

@@ -16,14 +16,14 @@ from sxhub.spec import TaskSpec
 SECRET = "hf_secret_never_in_files_42"
 
 
-def _spec(multi_label: bool = False) -> TaskSpec:
+def _spec(multi_label: bool = False, teachers: list[Any] | None = None) -> TaskSpec:
     labels = [{"name": "positive", "description": "good news"}, {"name": "neutral"}, {"name": "negative"}]
     return TaskSpec(
         name="fin-sent",
         description="Sentiment of financial news.",
         labels=labels,
         multi_label=multi_label,
-        teachers=["local"],
+        teachers=teachers or ["local"],
         samples=3,
         reasoning=True,
         temperature=0.8,
@@ -921,6 +921,79 @@ def test_the_gold_column_is_published_typed_as_the_labels_whatever_the_file(
         "Error: the --gold column 'gold' holds label(s) ['bogus'] that are not among the task's labels "
         "['positive', 'neutral', 'negative']; fix the data or the task's labels."
     )
+
+
+def test_list_columns_annotate_wrote_to_a_csv_are_published_as_the_same_lists_as_from_parquet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSONL input's column of lists kept with `annotate --keep-column` is a list column of OUT.parquet but JSON
+    text in OUT.csv, and `publish dataset` published it as a list from the one and as the string '["a", "b"]' from
+    the other (`Value('string')`): a `load_dataset` user had to json.loads it. annotate's ledger now names the CSV's
+    JSON columns, and publish reads them back: both files give the same features and the same data files. A kept
+    column of the user's own text stays text, even where it looks like JSON, and so does every kept column of a CSV
+    whose ledger is not beside it (nothing says it was a list)."""
+    from datasets import List, Value, load_dataset
+    from fake_openai_server import FakeOpenAIServer
+
+    texts = tmp_path / "texts.jsonl"
+    rows = [
+        {
+            "text": f"Company {i} reported its results for quarter {i % 4}.",
+            "tags": [] if i == 3 else ["q", f"t{i % 3}"],  # the user's own lists
+            "expert": ["positive", "negative"][: 1 + i % 2],
+            "note": '["looks", "like JSON"]' if i % 2 else "plain",  # the user's text
+        }
+        for i in range(24)
+    ]
+    pd.DataFrame(rows).to_json(texts, orient="records", lines=True)
+    features = {}
+    with FakeOpenAIServer() as server:
+        two = [{"base_url": server.url, "model": "one"}, {"base_url": server.url, "model": "other"}]
+        spec = _spec(multi_label=True, teachers=two)  # two teachers' votes
+        task = tmp_path / "task.yaml"
+        task.write_text(spec.to_yaml(), encoding="utf-8")
+        for fmt in ("csv", "parquet"):
+            out = tmp_path / f"labelled-{fmt}.{fmt}"
+            keep = [a for c in ("tags", "expert", "note") for a in ("--keep-column", c)]
+            argv = ["annotate", str(task), str(texts), "-o", str(out), *keep, "--cache-dir", str(tmp_path / "c")]
+            code, _, err = run_cli(argv, capsys)
+            assert code == 0, err
+            folder = tmp_path / f"ds-{fmt}"
+            argv = ["publish", "dataset", str(out), "--task", str(task), "--to", str(folder), "--repo-id", "me/x"]
+            code, _, err = run_cli(argv, capsys)
+            assert code == 0, err
+            dd = load_dataset(str(folder))
+            features[fmt] = dd["train"].features
+            assert dd["train"].features["tags"] == List(Value("string")), fmt
+            assert dd["train"].features["note"] == Value("string"), fmt
+            by_text = {r["text"]: r for r in rows}
+            for split in dd.values():
+                for row in split:
+                    assert row["tags"] == by_text[row["text"]]["tags"], fmt
+                    assert row["note"] == by_text[row["text"]]["note"], fmt
+    assert json.loads((tmp_path / "labelled-csv.ledger.json").read_text(encoding="utf-8"))["json_columns"] == [
+        "labels",
+        "votes",
+        "agreement",
+        "tags",
+        "expert",
+    ]
+    assert "json_columns" not in json.loads((tmp_path / "labelled-parquet.ledger.json").read_text(encoding="utf-8"))
+    assert features["csv"] == features["parquet"]
+    assert features["csv"]["expert"] == List(Value("string"))
+    for name in ("train", "validation", "test"):
+        part = f"data/{name}-00000-of-00001.parquet"
+        assert (tmp_path / "ds-csv" / part).read_bytes() == (tmp_path / "ds-parquet" / part).read_bytes()
+
+    # the CSV without its ledger: its kept columns are the user's text, as the file holds them
+    (tmp_path / "alone").mkdir()
+    alone = tmp_path / "alone" / "labelled-csv.csv"
+    alone.write_bytes((tmp_path / "labelled-csv.csv").read_bytes())
+    argv = ["publish", "dataset", str(alone), "--task", str(task), "--to", str(tmp_path / "ds-alone")]
+    code, _, err = run_cli([*argv, "--repo-id", "me/x"], capsys)
+    assert code == 0, err
+    plain = load_dataset(str(tmp_path / "ds-alone"))["train"]
+    assert plain.features["tags"] == Value("string") and plain.features["labels"] == features["csv"]["labels"]
 
 
 def _writer(files: dict[str, str]) -> Any:

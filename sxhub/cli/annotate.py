@@ -18,17 +18,13 @@ if TYPE_CHECKING:
     from ..parts import PartsResult
 
 
-def ledger_path(out: Path) -> Path:
-    """``OUT``'s sibling ``<stem>.ledger.json``."""
-    return out.with_name(f"{out.stem}.ledger.json")
-
-
 def hold_ledger(out: Path, ctx: click.Context) -> Path:
     """``OUT``'s ledger file, held for this run: refused (one line, before any request) where it is the ledger of
     another output of the same stem (``-o x.csv`` beside ``x.parquet``: both are ``x.ledger.json``), or where another
     run writes it now. The second run replaced the first's ledger without a word: ``-o x.parquet`` after ``-o x.csv``
     (all cached) left a ledger of 0 requests and $0 for the run that paid, and ``x.csv`` no ledger at all."""
     from ..locks import OutputBusy, output_lock
+    from ..tables import ledger_path
 
     ledger_file = ledger_path(out)
     fix = f"pass -o with another name before the suffix (e.g. {out.with_name(f'{out.stem}-2{out.suffix}')})"

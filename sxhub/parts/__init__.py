@@ -171,6 +171,8 @@ def run_ledger(
         "parts": str(parts),
         "chunks": chunks,
         "resumed_chunks": resumed,
+        # a CSV/TSV OUT's columns of JSON cells: publish dataset reads them back as the lists and dicts they were
+        **({"json_columns": assembled.json_columns} if assembled.json_columns else {}),
     }
 
 

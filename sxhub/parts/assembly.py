@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import InputError
 from ..spec import TaskSpec
 from ..stream import TableWriter
-from ..tables import parquet_errors
+from ..tables import parquet_errors, table_suffix
 from ..vote import Decision
 from .layout import ROW, ShardState, parts_file, shard_dir, text_hash
 
@@ -141,13 +141,16 @@ def _merged(shards: list[list[Path]], schema: Any) -> Iterator[Any]:
 @dataclass
 class Assembled:
     """What :func:`assemble` wrote: rows, duplicates dropped across shards, failed rows, and the vote counts to
-    add to the chunks' (``fix``: the dropped rows taken off) or to use instead (``votes``: Dawid-Skene decided)."""
+    add to the chunks' (``fix``: the dropped rows taken off) or to use instead (``votes``: Dawid-Skene decided);
+    ``json_columns``: a CSV/TSV OUT's list and dict columns, whose cells are JSON text there (the ledger records
+    them, :func:`sxhub.tables.ledger_json_columns`)."""
 
     written: int = 0
     dropped: int = 0
     failed: int = 0
     fix: VoteTotals = field(default_factory=VoteTotals)
     votes: VoteTotals | None = None
+    json_columns: list[str] = field(default_factory=list)
 
 
 KEPT_TYPES_FIX = (
@@ -176,6 +179,8 @@ def assemble(parts: Path, out: Path, spec: TaskSpec, *, shards: int) -> Assemble
     final = pa.schema([f for f in schema if f.name != ROW])
     decisions = _decide_all(ordered, schema, spec) if getattr(spec, "vote", "majority") != "majority" else None
     done = Assembled(votes=VoteTotals.of(decisions) if decisions is not None else None)
+    if table_suffix(out) in {".csv", ".tsv"}:  # lists and dicts there are JSON text: a kept column of lists too
+        done.json_columns = [f.name for f in final if pa.types.is_nested(f.type)]
     seen = _SeenSet(parts / "assemble-seen.sqlite") if shards > 1 else None
     writer = TableWriter(out, schema=final)
     try:
