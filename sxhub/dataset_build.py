@@ -42,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 _DROPPED = {"failed", "error"}
+TWIN_LIST_COLUMNS = ("flags",)  # what sxhub twins writes as lists beside each twin and publish keeps
 
 SHARED_STRINGS = 10_000  # distinct strings of a column made one object each (a column of texts: its first ones)
 
@@ -143,6 +144,7 @@ def load_annotated(
         # a file of twins: the originals (masked, but with every name, brand and place), the identities a twin kept
         # and the twins that failed a check were published with the twins (the originals as the 'original' column)
         frame = frame.drop(columns=["original", f"original_{col}", "leaked"], errors="ignore")
+        frame = decode_json_cells(frame, columns=TWIN_LIST_COLUMNS)  # a CSV's: JSON text (twins writes lists)
         if flagged.any():
             logger.warning("%s", flagged_twins_line("publish dataset", int(flagged.sum())))
         failed |= flagged
@@ -209,7 +211,10 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec, gold: str | None = Non
         if col == gold:  # its cells as the label column's (load_annotated): the same type, whatever the file
             feats[col] = feats[spec.label_column]
         elif col not in feats and col not in _DROPPED:
-            feats[col] = generate_from_arrow_type(pa.array(frame[col].tolist()).type)
+            kind = pa.array(frame[col].tolist()).type
+            if col in TWIN_LIST_COLUMNS and pa.types.is_list(kind) and pa.types.is_null(kind.value_type):
+                kind = pa.list_(pa.string())  # the checks' names: a published twin passed them all, its list empty
+            feats[col] = generate_from_arrow_type(kind)
     return Features(feats)
 
 

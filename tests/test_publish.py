@@ -996,6 +996,32 @@ def test_list_columns_annotate_wrote_to_a_csv_are_published_as_the_same_lists_as
     assert plain.features["tags"] == Value("string") and plain.features["labels"] == features["csv"]["labels"]
 
 
+def test_a_twins_csv_publishes_its_flags_as_the_list_a_twins_parquet_does(tmp_path: Path) -> None:
+    """sxhub twins writes each twin's failed checks, `flags`, as a list; from a twins CSV publish dataset published
+    it as the text '[]' (`Value('string')`), from Parquet as a list of nothing (`List(Value('null'))`). Both are now
+    a list of strings (a published twin passed every check: its list is empty)."""
+    from datasets import List, Value, load_dataset
+
+    from sxhub.publish import publish_dataset
+    from sxhub.tables import write_table
+    from sxhub.twins import twin_columns
+
+    spec = _spec()
+    rows = []
+    for i, row in enumerate(_rows(spec, 30)):
+        twin = {c: None for c in twin_columns(spec)}
+        ok = i % 5 != 0
+        flags = [] if ok else ["wording copied (3 shared 5-grams)"]
+        twin.update(row, original=f"original {i}", original_label=row["label"], leaked=[], flags=flags, ok=ok)
+        rows.append(twin)
+    features = {}
+    for fmt in ("csv", "parquet"):
+        folder = publish_dataset(write_table(rows, tmp_path / f"twins.{fmt}"), spec=spec, to=tmp_path / f"ds-{fmt}")
+        features[fmt] = load_dataset(str(folder))["train"].features
+        assert features[fmt]["flags"] == List(Value("string")), fmt
+        assert "leaked" not in features[fmt] and "original" not in features[fmt]
+
+
 def _writer(files: dict[str, str]) -> Any:
     def write(folder: Path, repo_id: str) -> None:
         for name, text in files.items():
