@@ -103,6 +103,7 @@ class AnnotateResult:
             + f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
             f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}"
+            f"{too_long_note(led)}"
         )
 
 
@@ -116,6 +117,19 @@ def context_cuts_note(led: dict[str, Any]) -> str:
     return (
         f"; {cuts} {were} stopped when the teacher's context window filled up (see the error column): serve the "
         "model with a longer context (llama.cpp --n_ctx / -c, Ollama num_ctx) or shorten the texts (--max-chars N)"
+    )
+
+
+def too_long_note(led: dict[str, Any]) -> str:
+    """The texts a teacher refused as too long for its context window, and the fixes: the summary said only "N
+    failed". A refusal is never cached, and each text is asked once per teacher (not once per sample)."""
+    refused = int(led.get("too_long") or 0)
+    if not refused:
+        return ""
+    were = "text was" if refused == 1 else "texts were"
+    return (
+        f"; {refused} {were} too long for the teacher's context window (see the error column): split long texts "
+        "into passages (--max-chars N names them before any request) or use a teacher with a longer context"
     )
 
 

@@ -34,13 +34,14 @@ from .prompt import InvalidAnswer, message_builder, reply_parser
 from .spec import TaskSpec
 from .teachers import (
     AnswerCutError,
+    ContextLengthError,
     RejectedRequestError,
     Reply,
     RetryableTeacherError,
     ServerGoneError,
     Teacher,
 )
-from .teachers.base import ANSWER_CUT, CONTEXT_FIX, TimedOutError, identity_before_server_kinds, timed_out
+from .teachers.base import ANSWER_CUT, TOO_LONG, TimedOutError, identity_before_server_kinds, timed_out
 from .vote import vote_scores
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ def unanswered(vote: Mapping[str, Any]) -> bool:
     error = str(vote.get("error") or "")
     if vote.get("labels") is not None or error.startswith(INVALID_ANSWER):
         return False
-    return CONTEXT_FIX not in error and ANSWER_CUT not in error
+    return TOO_LONG not in error and ANSWER_CUT not in error
 
 
 @dataclass
@@ -106,6 +107,9 @@ class _Engine(_Stops):
         self.probing = [asyncio.Lock() for _ in self.teachers]
         self.cut_texts: list[set[str]] = [set() for _ in self.teachers]  # every reply cut off, since the last vote
         self.valid_votes = [0] * len(self.teachers)
+        # text -> the error of a request refused as too long for teacher idx's context window: its other samples
+        # fail with it unasked (another seed is the same prompt, refused the same way; they were sent one each)
+        self.too_long: list[dict[str, str]] = [{} for _ in self.teachers]
         self.invalid_texts: list[set[str]] = [set() for _ in self.teachers]  # every answer invalid, before any vote
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         self._waited_on: set[Claim] = set()  # other runs whose claims this one waited on (each named once)
@@ -308,9 +312,11 @@ class _Engine(_Stops):
             self._note_server(idx)
             raise
         except RejectedRequestError as exc:
-            if self.cache is not None:
+            if self.cache is not None:  # not cached either: a rerun asks again, the server's context may be longer
                 self.cache.release(key, str(exc))
             ledger.rejected += 1
+            if isinstance(exc, ContextLengthError):
+                ledger.too_long += 1
             self._note_server(idx)
             self._check_rejection(idx, exc, messages)
             raise
@@ -347,6 +353,10 @@ class _Engine(_Stops):
         }
         if self.scored:
             vote["scores"] = None
+        if text in self.too_long[idx]:  # refused as too long for this teacher already (an earlier sample)
+            vote["error"] = self.too_long[idx][text]
+            ledger.failed_votes += 1
+            return vote
         cut_off = True  # every reply so far stopped at max_tokens
         replayed = True  # every reply so far came from the cache
         for k in range(self.opts.max_invalid + 1):
@@ -360,6 +370,8 @@ class _Engine(_Stops):
             except TeacherError as exc:  # permanent for this request (e.g. HTTP 400): a failed vote
                 vote["error"] = str(exc)
                 cut_off = False
+                if isinstance(exc, ContextLengthError) and not isinstance(exc, AnswerCutError):
+                    self.too_long[idx][text] = vote["error"]
                 break
             try:
                 labels, reason = self.parse(reply.text)

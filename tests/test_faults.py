@@ -338,25 +338,51 @@ LLAMA_CPP_PYTHON_CONTEXT_400 = json.dumps(
 )
 
 
-def test_a_text_too_long_for_the_context_window_fails_alone_with_its_fix(tmp_path: Path) -> None:
+# vLLM's renderer (vllm/renderers/params.py, commit 1aa021e827032484a7f89194c7e528fc40655204) words it otherwise
+VLLM_CONTEXT_400 = json.dumps(
+    {
+        "error": {
+            "message": "You passed 1210 input tokens and requested 256 output tokens. However, the model's context "
+            "length is only 1024 tokens, resulting in a maximum input length of 768 tokens. Please reduce the length "
+            "of the input prompt.",
+            "type": "BadRequestError",
+            "param": "input_tokens",
+            "code": 400,
+        }
+    }
+)
+
+
+@pytest.mark.parametrize("body", [LLAMA_CPP_PYTHON_CONTEXT_400, VLLM_CONTEXT_400], ids=["llama-cpp-python", "vllm"])
+def test_a_text_too_long_for_the_context_window_fails_alone_with_its_fix(body: str, tmp_path: Path) -> None:
     """One long text first, asked once per sample, gave the teacher's first 3 requests the same HTTP 400: the run
     stopped with "set `server:` ... or `structured: none`", wrong advice, and no other text was labelled. Now that
-    text is a failed vote that says how to fix it, never retried, and the run goes on."""
+    text is a failed vote that says how to fix it, asked once (its other samples are the same prompt, refused the
+    same way: they were asked too, and vLLM's wording was not recognised at all), and the summary says why it
+    failed where it said only "1 failed"."""
     long = "Profit fell sharply. " * 60
 
-    def context(body: dict, n: int) -> Action:
-        if user_text(body).count("Profit fell sharply.") > 10:
-            return Fail(400, body=LLAMA_CPP_PYTHON_CONTEXT_400)
-        return Answer(default_answer(body))
+    def context(body_: dict, n: int) -> Action:
+        if user_text(body_).count("Profit fell sharply.") > 10:
+            return Fail(400, body=body)
+        return Answer(default_answer(body_))
 
     with FakeOpenAIServer(context) as server:
         result = run(server, [long, "rose", "flat", "fell"], tmp_path, concurrency=1, samples=3)
     rows = {row["text"]: row for row in result.rows}
     failed = rows[long.strip()]
     assert failed["failed"] is True and failed["label"] is None
-    assert "maximum context length is 256 tokens" in failed["error"] and "--max-chars" in failed["error"]
+    assert json.loads(body)["error"]["message"][:40] in failed["error"] and "--max-chars" in failed["error"]
+    assert "passages" in failed["error"] and "a teacher with a longer context" in failed["error"]
+    assert [v["error"] for v in failed["votes"]] == [failed["error"]] * 3
     assert all(not rows[t]["failed"] for t in ("rose", "flat", "fell"))
-    assert sum("Profit fell sharply." in user_text(b) for b in server.requests) == 3  # one per sample, no retry
+    assert sum("Profit fell sharply." in user_text(b) for b in server.requests) == 1  # not once per sample
+    assert result.ledger["too_long"] == 1 and result.ledger["rejected"] == 1
+    assert "1 failed" in result.summary_line()
+    assert (
+        "; 1 text was too long for the teacher's context window (see the error column): split long texts into "
+        "passages" in result.summary_line()
+    )
 
 
 def test_one_text_refused_for_each_of_its_samples_does_not_stop_the_run(tmp_path: Path) -> None:

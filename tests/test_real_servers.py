@@ -344,7 +344,8 @@ def test_a_text_over_the_real_servers_context_fails_alone_and_says_how_to_fix_it
 ) -> None:
     """llama-cpp-python's server with a 256-token context answers a long text HTTP 400 "This model's maximum context
     length is 256 tokens ..." for each of its 3 samples: the run stopped there, blaming the request shape. Now that
-    text fails with its fix and the short texts are labelled."""
+    text fails with its fix, asked once (not once per sample), the short texts are labelled, the exit status is
+    that of a run with failed rows (0), and the summary, of this run and of a rerun that asks nothing, says why."""
     require_modules("llama_cpp", install='pip install "sxhub[local]"')
     from sxhub.teachers.local import local_server
 
@@ -356,13 +357,19 @@ def test_a_text_over_the_real_servers_context_fails_alone_and_says_how_to_fix_it
         pd.DataFrame({"text": [long.strip(), *TEXTS]}).to_csv(tmp_path / "texts.csv", index=False)
         out = tmp_path / "labelled.jsonl"
         argv = ["annotate", str(tmp_path / "task.yaml"), str(tmp_path / "texts.csv"), "-o", str(out)]
-        code, _, stderr = run_cli([*argv, "--concurrency", "1", "--cache-dir", str(tmp_path / "cache")], capsys)
-    assert code == 0, stderr[-2000:]
-    frame = pd.read_json(out, lines=True)
+        argv += ["--concurrency", "1", "--cache-dir", str(tmp_path / "cache")]
+        code, _, stderr = run_cli(argv, capsys)
+        assert code == 0, stderr[-2000:]
+        frame = pd.read_json(out, lines=True)
+        rerun, _, again = run_cli(argv, capsys)  # the same OUT: its parts resume
     first = frame.iloc[0]
     assert first["failed"] and "maximum context length is 256 tokens" in first["error"], first["error"]
-    assert "--max-chars" in first["error"]
+    assert "--max-chars" in first["error"] and "passages" in first["error"]
     assert not frame["failed"].iloc[1:].any()
+    n = 3 * len(TEXTS) + 1  # every sample of each short text, one request for the long one
+    note = "1 text was too long for the teacher's context window (see the error column): split long texts into"
+    assert f"1 failed, 0 duplicates dropped, {n} requests (0 from cache)" in stderr and note in stderr, stderr[-2000:]
+    assert rerun == 0 and "0 requests" in again and note in again, again[-2000:]
 
 
 @pytest.mark.slow

@@ -127,6 +127,15 @@ def test_bad_request_is_a_permanent_teacher_error() -> None:
     [
         (400, "This model's maximum context length is 256 tokens. However, you requested 730 tokens"),  # llama-cpp-py
         (400, "the request exceeds the available context size, try increasing it"),  # llama.cpp llama-server
+        # llama-server now (tools/server/server-context.cpp, commit 001d906a6d86e2490e394361e7cc6f478b100088)
+        (400, "request (3177 tokens) exceeds the available context size (2048 tokens), try increasing it"),
+        # vLLM's renderer and engine (vllm/renderers/params.py, vllm/v1/engine/input_processor.py)
+        (
+            400,
+            "You passed 1210 input tokens and requested 256 output tokens. However, the model's context length is "
+            "only 1024 tokens, resulting in a maximum input length of 768 tokens.",
+        ),
+        (400, "The decoder prompt (length 1210) is longer than the maximum model length of 1024."),
         (422, "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000"),  # TGI
         # Ollama without context shift (llm/llama_server.go, commit fb30760996871fa9460115c753afd2c60d4ab0f7)
         (400, "the prompt is longer than the context length currently available to the model; shorten the prompt"),
@@ -138,6 +147,9 @@ def test_a_prompt_over_the_context_window_is_its_own_refusal_with_the_fix(status
     assert detail in str(err) and "--max-chars" in str(err) and "max_tokens" in str(err)
     other = classify_error(http_error(400, body='{"error": "Cannot use both json_schema and grammar"}'), "t")
     assert isinstance(other, RejectedRequestError) and not isinstance(other, ContextLengthError)
+    # TGI's max_new_tokens alone past its limit (validation.rs MaxNewTokens) is the request's, not the text's
+    shape = classify_error(http_error(422, body='{"error": "`max_new_tokens` must be <= 2048. Given: 4096"}'), "t")
+    assert isinstance(shape, RejectedRequestError) and not isinstance(shape, ContextLengthError)
 
 
 def test_timeouts_and_connection_errors_are_retryable() -> None:

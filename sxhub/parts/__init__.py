@@ -190,6 +190,7 @@ def _as_cached(led: dict[str, Any], answers: int) -> dict[str, Any]:
         "cached_without_usage": int(led.get("replies_without_usage") or 0) + int(led.get("cached_without_usage") or 0),
         "invalid_answers": int(led.get("invalid_answers") or 0),
         "failed_votes": int(led.get("failed_votes") or 0),
+        "too_long": int(led.get("too_long") or 0),  # its failed rows' reason, which the summary gives
         **{key: led.get(key) for key in _LATEST},
     }
 

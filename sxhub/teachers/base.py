@@ -104,33 +104,53 @@ class AnswerCutError(ContextLengthError):
         self.output_tokens = output_tokens
 
 
-# How servers word a prompt longer than the context window (lower case; matched in the error's message):
-# llama-cpp-python 0.3.36's server answers HTTP 400 "This model's maximum context length is 256 tokens. However, you
-# requested 730 tokens (474 in the messages, 256 in the completion). Please reduce the length of the messages or
-# completion." (code "context_length_exceeded", llama_cpp/server/errors.py; seen from the running server with
-# --n_ctx 256); vLLM and OpenAI word it "This model's maximum context length is N tokens ..."; llama.cpp's
-# llama-server "the request exceeds the available context size, try increasing it" (type exceed_context_size_error);
-# TGI answers 422 "Input validation error: `inputs` tokens + `max_new_tokens` must be <= N" (or "`inputs` must have
-# less than N tokens"); Ollama, for a model it runs without context shift (deepseek2), 400 "the prompt is longer than
-# the context length currently available to the model; ..." (llm/llama_server.go completionPromptForRequest, ollama
-# commit fb30760996871fa9460115c753afd2c60d4ab0f7; with context shift, its default, it drops the prompt's head and
-# answers 200 instead, unless the request says ``truncate: false``: sxhub's Ollama requests do, and are refused with
-# llama-server's exceed_context_size_error body from 0.30, "the input length exceeds the context length" from 0.12.6
-# to 0.29, runner/ollamarunner/runner.go).
+# How servers word a prompt longer than the context window (lower case; matched in the error's message), each checked
+# against the server's source:
+# * llama-cpp-python 0.3.36's server (sxhub's embedded teacher) answers HTTP 400 "This model's maximum context length
+#   is 256 tokens. However, you requested 730 tokens (474 in the messages, 256 in the completion). Please reduce the
+#   length of the messages or completion." (code "context_length_exceeded", llama_cpp/server/errors.py; seen from the
+#   running server with --n_ctx 256); OpenAI and vLLM before its renderers word it "This model's maximum context
+#   length is N tokens ...".
+# * vLLM: its renderer answers 400 "You passed N input tokens and requested M output tokens. However, the model's
+#   context length is only T tokens, resulting in a maximum input length of K tokens. ..." (and "You passed N input
+#   characters ..." before tokenizing; vllm/renderers/params.py TokenizeParams._token_len_check/_text_len_check,
+#   vllm-project/vllm commit 1aa021e827032484a7f89194c7e528fc40655204); its engine "The decoder prompt (length N) is
+#   longer than the maximum model length of M." (vllm/v1/engine/input_processor.py _validate_prompt_len, commit
+#   a1799180e1fc12d2e900c767d7c619a10ceb9467).
+# * llama.cpp's llama-server: 400 "request (N tokens) exceeds the available context size (M tokens), try increasing
+#   it" ("input (N tokens) is larger than the max context size ..." for a task it cannot split), type
+#   exceed_context_size_error (tools/server/server-context.cpp, ggml-org/llama.cpp commit
+#   001d906a6d86e2490e394361e7cc6f478b100088; "the request exceeds the available context size" before).
+# * TGI: 422 "Input validation error: `inputs` tokens + `max_new_tokens` must be <= N. Given: ..." or "`inputs` must
+#   have less than N tokens. Given: ..." (router/src/validation.rs ValidationError::MaxTotalTokens/InputLength,
+#   huggingface/text-generation-inference commit db931fcf42da018a3657580c64bf2720f167f9ab). Its "`max_new_tokens`
+#   must be <= N" (MaxNewTokens) is about max_tokens, not the text: not matched.
+# * Ollama, for a model it runs without context shift (deepseek2): 400 "the prompt is longer than the context length
+#   currently available to the model; ..." (llm/llama_server.go completionPromptForRequest, ollama/ollama commit
+#   fb30760996871fa9460115c753afd2c60d4ab0f7); with context shift, its default, it drops the prompt's head and answers
+#   200 instead, unless the request says ``truncate: false``: sxhub's Ollama requests do, and are refused with
+#   llama-server's exceed_context_size_error body from 0.30, "the input length exceeds the context length" from 0.12.6
+#   to 0.29 (runner/ollamarunner/runner.go; llm/llama_server.go normalizeEmbeddingError at the same commit).
 CONTEXT_OVERFLOW_MARKERS = (
     "maximum context length",
     "context_length_exceeded",
     "context size",
     "context window",
     "exceed_context_size",
-    "`max_new_tokens` must be <=",
+    "`inputs` tokens + `max_new_tokens` must be <=",
     "`inputs` must have less than",
     "longer than the context length",
     "exceeds the context length",
+    "the model's context length is only",
+    "longer than the maximum model length",
 )
+# Every such vote's error holds TOO_LONG (the fix after it has been reworded): how a resumed run knows not to ask it
+# again (annotate_engine.unanswered), as ANSWER_CUT below.
+TOO_LONG = "the text is too long for this teacher's context window"
 CONTEXT_FIX = (
-    "the text is too long for this teacher's context window: shorten or split it (annotate --max-chars N refuses "
-    "longer texts before any request), lower the teacher's max_tokens, or serve the model with a longer context"
+    f"{TOO_LONG}: split it into passages or shorten it (annotate "
+    "--max-chars N refuses longer texts before any request), lower the teacher's max_tokens, or use a teacher with a "
+    "longer context (serve the model with one)"
 )
 
 
