@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 # (with whole CPUs, N actors on N CPUs would leave none for reading, and the job would wait forever)
 ACTOR_CPUS = 0.8
 IO_CPUS = 0.1
+# each labelled block's count of texts cut at the student's max_length, on its first row (0 on the others): a
+# count in an actor stays in its process, so the blocks carry it to the driver, which sums it and drops the column
+TRUNCATED = "__sxhub_truncated__"
 
 
 class StudentActor:
@@ -53,9 +56,16 @@ class StudentActor:
         self.column = column
 
     def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        import numpy as np
+
         from .predict_files import predict_chunk
 
-        return predict_chunk(self.predictor, batch, self.column)
+        before = self.predictor.truncated
+        labelled = predict_chunk(self.predictor, batch, self.column)
+        cut = np.zeros(len(labelled), dtype="int64")
+        if len(cut):
+            cut[0] = self.predictor.truncated - before
+        return labelled.assign(**{TRUNCATED: cut})
 
 
 def _read(source: str, rows: RowSlice, *, chunk_rows: int = CHUNK_ROWS) -> tuple[Any, list[str] | None]:
@@ -290,7 +300,7 @@ def predict_ray(
     if out.suffix.lower() not in {".parquet", ".pq"}:
         raise UserError(f"--engine ray writes Parquet; name the output .parquet (e.g. -o {out.stem}.parquet).")
     local = resolve_model_dir(model_dir)
-    read_model_info(local)  # a bad folder fails here, in one line, before any worker starts
+    info = read_model_info(local)  # a bad folder fails here, in one line, before any worker starts
     if onnx and not onnx_path(local, int8=int8).is_file():
         raise UserError(
             f"{onnx_path(local, int8=int8)} not found; run sxhub export {local}{' --int8' if int8 else ''}."
@@ -348,7 +358,7 @@ def predict_ray(
             labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
             if not any(folder.glob("*.parquet")):  # the input has rows (read above), the slice picked none
                 raise no_rows_error(source, rows)
-            n, n_empty = _join_parquet(folder, out)
+            n, n_empty, truncated = _join_parquet(folder, out)
     finally:
         context.execution_options.preserve_order, context.enable_progress_bars = kept
         disconnect(owned)
@@ -357,12 +367,19 @@ def predict_ray(
         shutil.rmtree(folder, ignore_errors=True)
     backend = backend_name(onnx=onnx, int8=int8, bf16=bf16)
     return PredictSummary(
-        output=out, n=n, seconds=time.perf_counter() - start, backend=f"{backend}, ray x{size}", n_empty=n_empty
+        output=out,
+        n=n,
+        seconds=time.perf_counter() - start,
+        backend=f"{backend}, ray x{size}",
+        n_empty=n_empty,
+        truncated=truncated,
+        max_length=info.max_length,
     )
 
 
-def _join_parquet(folder: Path, out: Path) -> tuple[int, int]:
-    """The Parquet files Ray wrote (named by write task, in input order) as one file; (rows, rows without label)."""
+def _join_parquet(folder: Path, out: Path) -> tuple[int, int, int]:
+    """The Parquet files Ray wrote (named by write task, in input order) as one file; (rows, rows without label,
+    texts cut at max_length: the blocks' counts summed, their column left out of the file)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -374,11 +391,17 @@ def _join_parquet(folder: Path, out: Path) -> tuple[int, int]:
         raise InputError("the input has no rows; give it at least one text.")
     schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
     label = "labels" if "labels" in schema.names else "label"
+    if TRUNCATED in schema.names:
+        schema = schema.remove(schema.get_field_index(TRUNCATED))
     writer = TableWriter(out, schema=schema)
-    n = n_empty = 0
+    n = n_empty = truncated = 0
     try:
         for file in files:
-            table = pq.read_table(file).cast(schema)
+            table = pq.read_table(file)
+            if TRUNCATED in table.column_names:
+                truncated += int(pc.sum(table[TRUNCATED]).as_py() or 0)
+                table = table.drop_columns([TRUNCATED])
+            table = table.cast(schema)
             writer.write_arrow(table)
             n += table.num_rows
             n_empty += int(pc.sum(pc.is_null(table[label])).as_py() or 0)
@@ -386,4 +409,4 @@ def _join_parquet(folder: Path, out: Path) -> tuple[int, int]:
     except BaseException:
         writer.abort()
         raise
-    return n, n_empty
+    return n, n_empty, truncated

@@ -299,6 +299,29 @@ def test_predict_on_the_cluster_stopped_or_given_an_empty_slice_leaves_nothing_a
     assert not parts_dir(out).exists() and not out.exists()
 
 
+def test_predict_on_the_cluster_counts_the_texts_cut_at_max_length(
+    cluster, int8_student: Path, tmp_path: Path
+) -> None:
+    """Articles past the student's max_length, in several blocks labelled by two actors: the summary said only
+    'Labelled N texts' (each actor's count stayed in its process); the blocks' counts are now summed, as one process
+    counts them, and the output has no column more than one process writes."""
+    from sxhub.model_info import read_model_info
+    from sxhub.predict import predict_file
+    from sxhub.ray_predict import predict_ray
+
+    article = " ".join(["profit rose while sales fell"] * 60)  # far past max_length
+    texts = [article if i % 4 == 0 else "profit rose" for i in range(40)]  # 10 long ones, in each block
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+    single = predict_file(int8_student, source, tmp_path / "one.parquet", onnx=True, int8=True, chunk_rows=8)
+    summary = predict_ray(
+        int8_student, source, tmp_path / "ray.parquet", onnx=True, int8=True, workers=2, chunk_rows=8
+    )
+    assert single.truncated == summary.truncated == 10
+    assert summary.max_length == read_model_info(int8_student).max_length
+    assert "; 10 text(s) (25%) longer than the model's" in summary.summary_line()
+    assert list(read_table(tmp_path / "ray.parquet").columns) == list(read_table(tmp_path / "one.parquet").columns)
+
+
 def test_cli_engine_ray(cluster, int8_student: Path, tmp_path: Path, capsys) -> None:
     from conftest import run_cli
 
