@@ -230,8 +230,9 @@ def onnx_runner(
     recheck: np.ndarray | None = None,
     cuts: np.ndarray | None = None,
     weights: str | None = None,
-) -> Callable[[list[str]], np.ndarray]:
-    """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch).
+) -> tuple[Callable[[list[str]], np.ndarray], Callable[[str], int]]:
+    """ONNX Runtime on ``file`` (the int8 or fp32 export) with the model's own ``tokenizer.json`` (no torch), and
+    how many tokens a text has before the cut at ``max_length``.
 
     ``recheck`` (int8): the texts within that margin of a label change (:func:`near_ties`, multi-label with the
     thresholds' logits ``cuts``) run again on the fp32 export, whose logits replace int8's."""
@@ -240,6 +241,9 @@ def onnx_runner(
 
     tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
     tokenizer.no_padding()
+    full = Tokenizer.from_file(str(folder / "tokenizer.json"))  # a text's whole length, to say where it was cut
+    full.no_padding()
+    full.no_truncation()
     tokenizer.enable_truncation(max_length)
     pad_token = (_read_json(folder / "tokenizer_config.json") or {}).get("pad_token")
     pad_id = tokenizer.token_to_id(pad_token if isinstance(pad_token, str) else "[PAD]") or 0
@@ -288,11 +292,11 @@ def onnx_runner(
                 out[rows] = logits(fp32, [encoded[i] for i in rows])
         return out
 
-    return run
+    return run, lambda text: len(full.encode(text).ids)
 
 
-def torch_runner(ref: str, max_length: int) -> Callable[[list[str]], np.ndarray]:
-    """transformers + torch on the model's weights."""
+def torch_runner(ref: str, max_length: int) -> tuple[Callable[[list[str]], np.ndarray], Callable[[str], int]]:
+    """transformers + torch on the model's weights, and how many tokens a text has before the cut."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -309,7 +313,7 @@ def torch_runner(ref: str, max_length: int) -> Callable[[list[str]], np.ndarray]
 
         return batched_logits(encoded["input_ids"], batch)
 
-    return run
+    return run, lambda text: len(tokenizer(text, truncation=False, verbose=False)["input_ids"])
 
 
 def _onnx_installed() -> bool:
@@ -364,6 +368,7 @@ class Expert:
     backend: str
     run: Callable[[list[str]], np.ndarray] = field(repr=False)
     info: dict[str, Any] = field(default_factory=dict, repr=False)
+    tokens: Callable[[str], int] | None = field(default=None, repr=False)  # a cleaned text's tokens, uncut
 
     @classmethod
     def load(
@@ -411,8 +416,10 @@ class Expert:
             if multi:  # each threshold as the logit where the sigmoid reaches it
                 t = np.clip(np.array([thresholds[n] for n in labels], dtype=np.float64), 1e-6, 1 - 1e-6)
                 cuts = np.log(t / (1 - t))
-            run = onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts, weights=recorded_weights(info))
-            served = wanted
+            (run, tokens), served = (
+                onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts, weights=recorded_weights(info)),
+                wanted,
+            )
         elif not _torch_installed():  # an ONNX Space's requirements.txt leaves torch out: one line, not a traceback
             if choice == "torch":
                 why = "SXHUB_BACKEND=torch (or config.json's backend) serves the model with PyTorch"
@@ -427,8 +434,9 @@ class Expert:
                 f"{why}, but torch and transformers are not installed: {TORCH_FIX}, or {other} to serve ONNX."
             )
         else:
-            run, served = torch_runner(ref, max_length), "torch"
-        return cls(ref, labels, multi, thresholds, dict(steps, max_length=max_length), served, run, info)
+            (run, tokens), served = torch_runner(ref, max_length), "torch"
+        steps = dict(steps, max_length=max_length)
+        return cls(ref, labels, multi, thresholds, steps, served, run, info, tokens)
 
     def probabilities(self, texts: list[str]) -> list[dict[str, float]]:
         """Every label's probability for each text, in label order (texts cleaned as in training)."""
@@ -473,8 +481,20 @@ def label_text(expert: Expert, text: Any) -> tuple[dict[str, float], str]:
     decision = expert.decide(probs)
     if expert.multi_label:
         on = ", ".join(f"**{md_escape(n)}**" for n in decision) or "none"
-        return probs, f"Labels on (probability ≥ the label's threshold): {on}."
-    return probs, f"Label: **{md_escape(decision)}**."
+        return probs, f"Labels on (probability ≥ the label's threshold): {on}.{cut_note(expert, text)}"
+    return probs, f"Label: **{md_escape(decision)}**.{cut_note(expert, text)}"
+
+
+def cut_note(expert: Expert, text: str) -> str:
+    """A line under the label when the text is longer than the model reads: a pasted article was labelled on its
+    first ``max_length`` tokens alone (as in training, and as ``sxhub predict`` says), and the page did not say so."""
+    limit = int(expert.preprocessing.get("max_length") or 0)
+    if expert.tokens is None or not limit:
+        return ""
+    n = expert.tokens(preprocess(text, expert.preprocessing))
+    if n <= limit:
+        return ""
+    return f"\n\nRead the first {limit:,} tokens of {n:,}: the label is given on those alone (split a long text into passages)."
 
 
 class LabelledText(TypedDict):

@@ -51,6 +51,40 @@ def test_single_prediction_and_csv_round_trip(served: tuple[str, Path], tmp_path
     assert {"prob_positive", "prob_neutral", "prob_negative"} <= set(rows[0])
 
 
+def test_a_pasted_article_says_the_label_read_its_first_max_length_tokens(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    """A visitor pasting a whole article saw a label and nothing else, though the model read its first max_length
+    tokens alone; the decision line now says so (as sxhub predict's summary does), and says nothing for a short text.
+    The same line from the published app.py, on ONNX and on torch."""
+    from gradio_client import Client
+
+    from sxhub.export import export_onnx
+    from sxhub.model_info import read_model_info
+    from sxhub.publish import publish_space
+
+    url, model = served
+    limit = read_model_info(model).max_length
+    article = "\n\n".join(["profit rose strong growth while sales fell in every region"] * 60)
+    client = Client(url, verbose=False)
+    _, decision = client.predict(article, api_name="/predict")
+    line = re.search(r"Read the first ([\d,]+) tokens of ([\d,]+): the label is given on those alone", decision)
+    assert line and int(line[1].replace(",", "")) == limit < int(line[2].replace(",", "")), decision
+    _, short = client.predict("profit rose", api_name="/predict")
+    assert "Read the first" not in short
+
+    exported = tmp_path / "exported"
+    shutil.copytree(model, exported)
+    export_onnx(exported)
+    folder = Path(publish_space(exported, to=tmp_path / "space", repo_id="me/demo"))
+    app = _load_published_app(folder, "space_app_cut_note")
+    for backend in ("onnx", "torch"):
+        expert = app.Expert.load(backend=backend)
+        _, said = app.label_text(expert, article)
+        assert f"Read the first {limit:,} tokens of {line[2]}" in said, (backend, said)
+        assert "Read the first" not in app.label_text(expert, "profit rose")[1]
+
+
 def test_a_csv_is_labelled_from_its_text_column_and_keeps_its_own(tmp_path: Path) -> None:
     """The Space's CSV labelling finds the texts as ``sxhub predict`` does (``Tweet``, any case), keeps a ``label``
     column of the upload as ``label_input``, and never guesses between several string columns (it labelled the
