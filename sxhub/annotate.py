@@ -126,9 +126,11 @@ def too_long_note(led: dict[str, Any]) -> str:
     refused = int(led.get("too_long") or 0)
     if not refused:
         return ""
-    were = "text was" if refused == 1 else "texts were"
+    # counted per teacher (each asks a text once): two teachers refusing one text are 2 refusals, not 2 texts
+    were = "request was" if refused == 1 else "requests were"
     return (
-        f"; {refused} {were} too long for the teacher's context window (see the error column): split long texts "
+        f"; {refused} {were} refused as a text too long for the teacher's context window (one per text and teacher; "
+        "see the error column): split long texts "
         "into passages (--max-chars N names them before any request) or use a teacher with a longer context"
     )
 

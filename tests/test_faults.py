@@ -380,7 +380,8 @@ def test_a_text_too_long_for_the_context_window_fails_alone_with_its_fix(body: s
     assert result.ledger["too_long"] == 1 and result.ledger["rejected"] == 1
     assert "1 failed" in result.summary_line()
     assert (
-        "; 1 text was too long for the teacher's context window (see the error column): split long texts into "
+        "; 1 request was refused as a text too long for the teacher's context window (one per text and teacher; see "
+        "the error column): split long texts into "
         "passages" in result.summary_line()
     )
 

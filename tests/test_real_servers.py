@@ -367,7 +367,10 @@ def test_a_text_over_the_real_servers_context_fails_alone_and_says_how_to_fix_it
     assert "--max-chars" in first["error"] and "passages" in first["error"]
     assert not frame["failed"].iloc[1:].any()
     n = 3 * len(TEXTS) + 1  # every sample of each short text, one request for the long one
-    note = "1 text was too long for the teacher's context window (see the error column): split long texts into"
+    note = (
+        "1 request was refused as a text too long for the teacher's context window (one per text and teacher; see the "
+        "error column): split long texts into"
+    )
     assert f"1 failed, 0 duplicates dropped, {n} requests (0 from cache)" in stderr and note in stderr, stderr[-2000:]
     assert rerun == 0 and "0 requests" in again and note in again, again[-2000:]
 
