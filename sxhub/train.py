@@ -58,7 +58,14 @@ from .recipe import (
     token_lengths,
     truncated_count,
 )
-from .run_record import SXHUB_JSON, label_teachers, library_versions, record_teachers, write_sxhub_json
+from .run_record import (
+    SXHUB_JSON,
+    label_teachers,
+    library_versions,
+    record_inputs,
+    record_teachers,
+    write_sxhub_json,
+)
 from .spec import TaskSpec, load_spec
 from .symbol_split import isolate_symbols, keep_split_on_load, symbols_isolated
 from .targets import (
@@ -188,6 +195,7 @@ def train(
             f"config= takes a TrainConfig, not a {type(config).__name__}: pass TrainConfig(output_dir={folder!r})."
         )
     spec = load_spec(spec, name="spec")
+    data_file = data if isinstance(data, (str, os.PathLike)) else None  # its name goes into sxhub.json
     if not isinstance(data, LabelledData):
         # the votes (most of an annotated file) are read only to learn their shares; label_teachers streams them
         data = load_labelled(data, text_column=config.text_column, label_names=spec.label_names,
@@ -274,6 +282,8 @@ def train(
             stale = stale_export(out, staging, result)
             # what the model card and the Space name, and the column learned (label, or the experts' gold)
             record_teachers(staging, teachers, label_column=data.label_column)
+            # what a rerun checks it has the same of: the rows (training and validation), the base's weights
+            record_inputs(staging, data, base, data_file)
             # what publish and evaluate must not count as held out (sxhub.trained_texts)
             trained_texts.save(
                 staging,
@@ -467,7 +477,7 @@ def _train_local(
         longest_tokens=max(lengths, default=None),
     )
     if save_dir is not None:
-        write_sxhub_json(save_dir, spec, result, config, processes=world_size())
+        write_sxhub_json(save_dir, spec, result, config, processes=world_size(), threads=torch.get_num_threads())
     return result
 
 

@@ -1877,3 +1877,68 @@ def test_a_folder_or_a_mapping_where_the_train_config_goes_is_refused_naming_tra
         kind = type(config).__name__
         assert str(refused.value) == f"config= takes a TrainConfig, not a {kind}: pass TrainConfig(output_dir={fix})."
     assert not folder.exists()
+
+
+def test_two_fresh_trainings_give_the_same_weights_and_record_what_a_rerun_needs(
+    tiny_base_model: Path, tmp_path: Path
+) -> None:
+    """A reviewer reruns the README's `sxhub train` in a new process (another PYTHONHASHSEED, the data as Parquet
+    instead of CSV): the weights and the probabilities are the same to the bit. sxhub.json did not record what the
+    rerun needs to know it had the same inputs (the data, the base's weights, torch's threads, --min-steps); it
+    does now, and the card shows it."""
+    import os
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    from sxhub.model_card import training_rows
+
+    frame = single_frame(60)
+    write_table(frame, tmp_path / "labelled.csv")
+    write_table(frame, tmp_path / "labelled.parquet")
+    write_table(frame.sample(frac=1, random_state=1), tmp_path / "shuffled.csv")
+    (tmp_path / "task.yaml").write_text("name: fin\nlabels: [positive, neutral, negative]\n", encoding="utf-8")
+    records, weights, probs = [], [], []
+    for k, (data, hash_seed) in enumerate((("labelled.csv", "1"), ("labelled.parquet", "2"))):
+        out = tmp_path / f"run{k}"
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1", "PYTHONHASHSEED": hash_seed}
+        argv = ["train", str(tmp_path / "task.yaml"), str(tmp_path / data), "-o", str(out), "--base",
+                str(tiny_base_model), "--epochs", "2", "--min-steps", "20", "--learning-rate", "3e-3", "--threads", "1"]  # fmt: skip
+        done = subprocess.run([sys.executable, "-m", "sxhub", "-q", *argv], capture_output=True, text=True, env=env)
+        assert done.returncode == 0, done.stderr
+        done = subprocess.run(
+            [sys.executable, "-m", "sxhub", "-q", "predict", str(out), str(tmp_path / "labelled.csv"), "-o", "-"],
+            capture_output=True, text=True, env=env,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        probs.append(done.stdout)
+        weights.append(load_file(out / "model.safetensors"))
+        records.append(json.loads((out / "sxhub.json").read_text(encoding="utf-8")))
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch_equal(weights[0][name], weights[1][name]) for name in weights[0])
+    assert probs[0] == probs[1] and probs[0].count("\n") == len(frame)
+    first, second = records[0]["train"], records[1]["train"]
+    assert first["data_file"] == "labelled.csv" and second["data_file"] == "labelled.parquet"
+    assert first["data_sha256"] == second["data_sha256"] and len(first["data_sha256"]) == 64
+    # the base folder's weights, as a hash: the card names a local base by its folder's name only
+    assert first["base_sha256"] == second["base_sha256"] and len(first["base_sha256"]) == 64
+    assert (first["threads"], first["min_steps"], first["seed"]) == (1, 20, 42)
+    assert {k: v for k, v in first.items() if k not in {"seconds", "data_file"}} == {
+        k: v for k, v in second.items() if k not in {"seconds", "data_file"}
+    }
+    card = dict(training_rows(records[0]))
+    assert card["data_sha256"] == first["data_sha256"] and card["threads"] == "1"
+    # another row order is another split and other batches: the digest says the data is not the same
+    from sxhub.labelled import load_labelled as read
+    from sxhub.run_record import data_digest
+
+    def digest(name: str) -> str:
+        return data_digest(read(tmp_path / name, label_names=SINGLE.label_names, multi_label=False))
+
+    assert digest("labelled.parquet") == first["data_sha256"] != digest("shuffled.csv")
+
+
+def torch_equal(a: Any, b: Any) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
