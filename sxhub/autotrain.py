@@ -51,7 +51,7 @@ from .errors import BackendError, InputError, ModelError, UserError
 from .labelled import LabelledData
 from .progress import bars_off
 from .recipe import fit_batch_size, fit_learning_rate
-from .run_record import SXHUB_JSON, _file_name, base_lineage, task_record
+from .run_record import SXHUB_JSON, _file_name, base_lineage, task_record, weights_record
 from .spec import TaskSpec
 from .targets import data_notes, holdout
 from .train_config import DEFAULT_BASE, TrainConfig, TrainResult, default_base_model
@@ -529,6 +529,10 @@ def train_autotrain(
         class_weights=False,  # AutoTrain's loss has none
         soft_labels=False,
     )
+    # the sha256 of the weights normalise_model saved, as the local backend records it (write_sxhub_json): without it
+    # an ONNX-only folder of an autotrain student loaded another student's export copied into onnx/, and the Space
+    # had nothing to check its export against
+    info.update(weights_record(out))
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
         model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))

@@ -74,6 +74,16 @@ def base_lineage(base: str | os.PathLike[str] | None) -> list[str]:
     return [parent, *(str(m) for m in earlier if m)] if isinstance(earlier, list) else [parent]
 
 
+def weights_record(output_dir: Path) -> dict[str, Any]:
+    """``sxhub.json``'s ``weights`` entry for the weights just saved in ``output_dir`` (``{}`` where it has none):
+    loading an ONNX export compares the sha256 it was stamped with against this (or the export block's), two strings,
+    so an onnx/ copied from another student of the same task is refused. Both backends record it."""
+    from .model_info import weights_sha256
+
+    sha256 = weights_sha256(output_dir)
+    return {"weights": {"sha256": sha256}} if sha256 is not None else {}
+
+
 def write_sxhub_json(
     output_dir: Path,
     spec: TaskSpec,
@@ -129,13 +139,7 @@ def write_sxhub_json(
         "train": train_info,
         "versions": library_versions(),
     }
-    from .model_info import weights_sha256
-
-    # the weights just saved: loading an ONNX export compares the sha256 it was stamped with against this (or the
-    # export block's), two strings, so an onnx/ copied from another student of the same task is refused
-    sha256 = weights_sha256(output_dir)
-    if sha256 is not None:
-        info["weights"] = {"sha256": sha256}
+    info.update(weights_record(output_dir))
     path = output_dir / SXHUB_JSON
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     return path

@@ -27,7 +27,7 @@ from sxhub.autotrain import (
     normalise_model,
     run_autotrain,
 )
-from sxhub.errors import BackendError, InputError, UserError
+from sxhub.errors import BackendError, InputError, ModelError, UserError
 
 TASK_LABELS = ["positive", "neutral", "negative"]  # not alphabetical: AutoTrain's order differs
 ALPHABETICAL = sorted(TASK_LABELS)
@@ -1071,3 +1071,47 @@ def test_a_decoder_base_trains_with_autotrain_padded_by_its_end_of_text_token(tm
     labels, probs = Predictor(out).predict(["profit rose w1", "loss fell", "flat"])
     assert set(labels) <= set(TASK_LABELS) and probs.shape == (3, 3)
     assert {p.name: p.read_bytes() for p in base.iterdir()} == before
+
+
+# --- parity with the local backend's record (a fake AutoTrain: its trainer copies a saved model) -----------------
+
+
+def _fake_student(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: Path, base: Path, frame: pd.DataFrame, **over: object
+) -> Path:
+    """``sxhub train --backend autotrain`` on ``frame`` with a fake AutoTrain whose trainer leaves ``trained`` (a
+    model saved as AutoTrain saves it) as its result; returns the student folder."""
+    from sxhub.spec import TaskSpec
+    from sxhub.train import train
+    from sxhub.train_config import TrainConfig
+
+    monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, f'cp -r "{trained}" autotrain-project\n')))
+    out = tmp_path / "student"
+    config = TrainConfig(output_dir=out, base_model=str(base), backend="autotrain", epochs=1, val_size=0.25)
+    train(TaskSpec(name="fin", labels=TASK_LABELS), frame, replace(config, **over))  # type: ignore[arg-type]
+    return out
+
+
+def test_an_autotrain_student_records_its_weights_sha256_so_another_export_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """`sxhub train` records the sha256 of the weights it saved (sxhub.json weights.sha256), which loading an ONNX
+    export compares with the file's stamp; the autotrain backend wrote its own sxhub.json without it, so its
+    ONNX-only folder (a published model's onnx/, config, tokenizer, sxhub.json) loaded another student's export
+    copied into onnx/ and labelled every text with that student's weights."""
+    import hashlib
+    import shutil
+
+    from sxhub.export import export_onnx
+    from sxhub.predict import Predictor
+
+    model = _fake_student(tmp_path, monkeypatch, autotrain_style_model, tiny_base_model, _frame(8))
+    own = hashlib.sha256((model / "model.safetensors").read_bytes()).hexdigest()
+    assert json.loads((model / "sxhub.json").read_text())["weights"] == {"sha256": own}
+    other = tmp_path / "other"
+    shutil.copytree(autotrain_style_model, other)  # the same vocabulary and number of labels, other weights
+    export_onnx(other, check_n=4)
+    shutil.copytree(other / "onnx", model / "onnx")
+    (model / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match=f"exported from other weights .*the folder's are {own[:12]}"):
+        Predictor(model, onnx=True)
