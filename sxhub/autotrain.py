@@ -50,7 +50,7 @@ from .data import preprocessing_config
 from .errors import BackendError, InputError, ModelError, UserError
 from .labelled import LabelledData
 from .progress import bars_off
-from .recipe import fit_batch_size, fit_learning_rate
+from .recipe import fit_batch_size, fit_learning_rate, over_limit_note, truncated_count
 from .run_record import SXHUB_JSON, _file_name, base_lineage, task_record, weights_record
 from .spec import TaskSpec
 from .targets import data_notes, holdout
@@ -347,28 +347,33 @@ def run_autotrain(
 # ------------------------------------------------------------------------------------------------------------------
 # the backend as sxhub train runs it
 # ------------------------------------------------------------------------------------------------------------------
-def _local_max_length(base: str | Path, texts: list[str], given: int | None = None) -> int:
+def _local_max_length(
+    base: str | Path, texts: list[str], given: int | None = None, *, student: bool = False
+) -> tuple[int, list[int], int]:
     """The max_length the local backend would choose for these training texts and this base
     (:func:`sxhub.recipe.choose_max_length`: their 95th percentile of tokens, capped by the model), not AutoTrain's
-    fixed 128, so both backends truncate alike. A ``given`` one (``--max-length``) past what the base takes is
-    refused as the local backend refuses it: AutoTrain started, then failed in the embeddings (exit 1)."""
+    fixed 128, so both backends truncate alike; with the texts' token lengths and the most the base takes, for the
+    local backend's note and counts of the texts cut (:func:`sxhub.recipe.over_limit_note`). A ``given`` one
+    (``--max-length``) past what the base takes is refused as the local backend refuses it: AutoTrain started, then
+    failed in the embeddings (exit 1). ``student``: the base given is an sxhub student (``base`` may be a folder of
+    links to it without its ``sxhub.json``), whose tokenizer's model_max_length is its training max_length, not a
+    limit (as :func:`sxhub.train.load_base` reads it): a student trained at 16 tokens capped the next at 16."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from .recipe import choose_max_length, length_limit
+    from .recipe import choose_max_length, length_limit, token_lengths
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model_config = AutoConfig.from_pretrained(base)
-    if (Path(base) / SXHUB_JSON).is_file():  # a student's model_max_length is its training max_length (load_base)
+    if student or (Path(base) / SXHUB_JSON).is_file():
         tokenizer.model_max_length = int(getattr(model_config, "max_position_embeddings", 512) or 512)
-    if given:
-        limit = length_limit(tokenizer, model_config)
-        if given > limit:
-            raise InputError(
-                f"--max-length {given} is more than the base model takes ({limit} tokens); pass --max-length "
-                f"{limit} or less, or leave it out to fit it to the texts."
-            )
-        return given
-    return choose_max_length(tokenizer, texts, model_config)
+    limit = length_limit(tokenizer, model_config)
+    if given and given > limit:
+        raise InputError(
+            f"--max-length {given} is more than the base model takes ({limit} tokens); pass --max-length "
+            f"{limit} or less, or leave it out to fit it to the texts."
+        )
+    lengths = token_lengths(tokenizer, texts)
+    return given or choose_max_length(tokenizer, texts, model_config, lengths=lengths), lengths, limit
 
 
 def base_tokenizer_for_autotrain(base: str, folder: Path) -> tuple[str, str | None]:
@@ -457,6 +462,13 @@ def train_autotrain(
         # the local backend's tokenizer (symbols split off words, sxhub.symbol_split), so that both backends
         # read "thanks👍" as a word and a symbol; AutoTrain loads the base by path from a folder of links to it
         read_base, split_inputs = base_with_isolated_symbols(base_read, Path(tmp) / "base")
+        train_texts = [data.texts[i] for i in train_idx]
+        student = Path(base).expanduser().joinpath(SXHUB_JSON).is_file()
+        max_length, lengths, limit = _local_max_length(read_base, train_texts, config.max_length, student=student)
+        # the local backend's note on the texts cut at max_length, said now, before a long run (_train_local)
+        cut_note = over_limit_note(lengths, len(train_texts), limit, max_length, given=bool(config.max_length))
+        if cut_note:
+            logger.warning(cut_note)
         out = Path(
             run_autotrain(
                 frame.iloc[train_idx].reset_index(drop=True),
@@ -467,7 +479,7 @@ def train_autotrain(
                 epochs=int(config.epochs),
                 batch_size=config.batch_size or fit_batch_size(len(data.texts)),  # train() fitted both already
                 learning_rate=config.learning_rate or fit_learning_rate(None),
-                max_length=_local_max_length(read_base, [data.texts[i] for i in train_idx], config.max_length),
+                max_length=max_length,
                 seed=config.seed,
                 early_stopping_patience=config.early_stopping_patience,
                 weight_decay=config.weight_decay,
@@ -516,7 +528,8 @@ def train_autotrain(
         else []
     )
     base_notes = [note for note in (pad_note, head_note) if note]
-    notes = [*data_notes(data), *early_notes, *base_notes, selection_note, *stopped_note]
+    cut = [cut_note] if cut_note else []
+    notes = [*data_notes(data), *early_notes, *base_notes, *cut, selection_note, *stopped_note]
     figures.update(validation=validation, best_metric=metric, best_score=validation[metric], notes=notes)
     # what the local backend's record says of the data (write_sxhub_json), which the model card reads: without them
     # the card's evaluation counted "unknown" rows and called a --validation file's rows "held out of its training
@@ -528,6 +541,9 @@ def train_autotrain(
         min_agreement=config.min_agreement,
         class_weights=False,  # AutoTrain's loss has none
         soft_labels=False,
+        # what the local backend counts of the texts cut at max_length, which the model card's limitations say
+        n_truncated=truncated_count(lengths, len(train_texts), max_length),
+        longest_tokens=max(lengths, default=None),
     )
     # the sha256 of the weights normalise_model saved, as the local backend records it (write_sxhub_json): without it
     # an ONNX-only folder of an autotrain student loaded another student's export copied into onnx/, and the Space
@@ -553,4 +569,6 @@ def train_autotrain(
         best_score=float(validation[metric]),
         validation=validation,
         notes=notes,
+        n_truncated=figures["n_truncated"],
+        longest_tokens=figures["longest_tokens"],
     )

@@ -1077,16 +1077,22 @@ def test_a_decoder_base_trains_with_autotrain_padded_by_its_end_of_text_token(tm
 
 
 def _fake_student(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, trained: Path, base: Path, frame: pd.DataFrame, **over: object
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    trained: Path,
+    base: Path,
+    frame: pd.DataFrame,
+    name: str = "student",
+    **over: object,
 ) -> Path:
     """``sxhub train --backend autotrain`` on ``frame`` with a fake AutoTrain whose trainer leaves ``trained`` (a
-    model saved as AutoTrain saves it) as its result; returns the student folder."""
+    model saved as AutoTrain saves it) as its result; returns the student folder, ``name`` in ``tmp_path``."""
     from sxhub.spec import TaskSpec
     from sxhub.train import train
     from sxhub.train_config import TrainConfig
 
     monkeypatch.setenv("SXHUB_AUTOTRAIN_ENV", str(_fake_venv(tmp_path, f'cp -r "{trained}" autotrain-project\n')))
-    out = tmp_path / "student"
+    out = tmp_path / name
     config = TrainConfig(output_dir=out, base_model=str(base), backend="autotrain", epochs=1, val_size=0.25)
     train(TaskSpec(name="fin", labels=TASK_LABELS), frame, replace(config, **over))  # type: ignore[arg-type]
     return out
@@ -1115,3 +1121,48 @@ def test_an_autotrain_student_records_its_weights_sha256_so_another_export_is_re
     (model / "model.safetensors").unlink()
     with pytest.raises(ModelError, match=f"exported from other weights .*the folder's are {own[:12]}"):
         Predictor(model, onnx=True)
+
+
+def test_an_autotrain_student_counts_the_training_texts_cut_at_max_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """3 articles among 90 short texts were cut at the max_length the local recipe chose (the 95th percentile, 16
+    tokens) without a word from the autotrain backend: the local one says so in a note and records n_truncated and
+    longest_tokens in sxhub.json, which the model card's limitations read; both backends now do."""
+    from transformers import AutoTokenizer
+
+    from sxhub.student_repo import write_model_folder
+
+    articles = [" ".join([TEXTS[name]] * (i + 8)) for i, name in enumerate(TASK_LABELS)]
+    frame = pd.concat([_frame(30), pd.DataFrame({"text": articles, "label": TASK_LABELS})], ignore_index=True)
+    _frame(2).assign(text=lambda f: f["text"] + " held").to_csv(tmp_path / "val.csv", index=False)
+    # validated on a file of its own, so every row of frame is a training text
+    model = _fake_student(
+        tmp_path, monkeypatch, autotrain_style_model, tiny_base_model, frame, validation_file=tmp_path / "val.csv"
+    )
+    longest = max(len(ids) for ids in AutoTokenizer.from_pretrained(tiny_base_model)(articles)["input_ids"])
+    info = json.loads((model / "sxhub.json").read_text())
+    assert info["max_length"] == 16 < longest
+    assert (info["train"]["n_truncated"], info["train"]["longest_tokens"]) == (3, longest)
+    note = next(n for n in info["train"]["notes"] if n.startswith("3 of the 93 training texts are longer than"))
+    assert (
+        f"the max_length of 16 tokens (the 95th percentile of the training texts' lengths; the longest {longest})"
+        in (note)
+    )
+    card = (write_model_folder(model, tmp_path / "repo", repo_id="me/fin") / "README.md").read_text()
+    assert f"3 of the 93 training texts were (3%; the longest had {longest} tokens)" in card
+
+
+def test_a_student_as_the_autotrain_base_does_not_cap_max_length_at_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """A student trained at 16 tokens as the base of another (texts first, then longer ones): the local backend
+    reads its tokenizer's model_max_length (16) as its training max_length, not a limit, and trains at --max-length
+    64; the autotrain backend read the base from a folder of links without the student's sxhub.json (its head put in
+    AutoTrain's label order), so it refused --max-length 64 as 'more than the base model takes (16 tokens)' and,
+    without it, cut every text at 16."""
+    first = _fake_student(tmp_path, monkeypatch, autotrain_style_model, tiny_base_model, _frame(8), name="first")
+    assert json.loads((first / "tokenizer_config.json").read_text())["model_max_length"] == 16
+    second = _fake_student(tmp_path, monkeypatch, autotrain_style_model, first, _frame(8), name="second",
+                           max_length=64)  # fmt: skip
+    assert json.loads((second / "sxhub.json").read_text())["max_length"] == 64
