@@ -507,8 +507,8 @@ def train_autotrain(
     info.setdefault("task", task_record(spec))
     info.setdefault("thresholds", None)
     max_length = int(info.get("max_length") or config.max_length or 128)
-    # predict, the Space and the card apply this block
-    info.setdefault("preprocessing", preprocessing_config(spec.preprocess, max_length=max_length))
+    # predict, the Space and the card apply this block: the one train() cleaned the training texts with
+    info["preprocessing"] = preprocessing_config(spec.preprocess, max_length=max_length)
     # accuracy and macro F1 of the kept model on the validation rows, computed as the local backend computes them
     val_gold = np.asarray(data.label_ids())[val_idx]
     val_logits = validation_logits(out, [data.texts[i] for i in val_idx], max_length)
@@ -550,9 +550,13 @@ def train_autotrain(
     # had nothing to check its export against
     info.update(weights_record(out))
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it
+    if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it (train._save)
         model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        model_config.setdefault("sxhub_preprocessing", info["preprocessing"])
+        # this model's block, not the one AutoTrain carried over from a student base's config: a base trained with
+        # block 4 left its block (no NFC) beside a model trained on NFC texts cleaned by block 6
+        model_config["sxhub_preprocessing"] = info["preprocessing"]
+        # nor that base's thresholds (a multi-label student's, for its labels): this model is single-label
+        model_config.pop("sxhub_thresholds", None)
         (out / "config.json").write_text(json.dumps(model_config, indent=2) + "\n", encoding="utf-8")
     return TrainResult(
         model_dir=out,

@@ -1166,3 +1166,32 @@ def test_a_student_as_the_autotrain_base_does_not_cap_max_length_at_its_own(
     second = _fake_student(tmp_path, monkeypatch, autotrain_style_model, first, _frame(8), name="second",
                            max_length=64)  # fmt: skip
     assert json.loads((second / "sxhub.json").read_text())["max_length"] == 64
+
+
+def test_a_student_base_with_an_older_block_leaves_no_stale_block_in_the_autotrain_students_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """A student saved with preprocessing block 4 (no NFC) as the base: AutoTrain's model kept that base's config
+    keys, and train_autotrain only set config.json's sxhub_preprocessing where it was missing, so the new student's
+    config.json said block 4 and its max_length, texts as given, while it was trained on texts cleaned by today's
+    block in NFC and sxhub.json said so: a plain transformers user (the card's snippet) served it NFD texts. The
+    config now carries the block its training texts were cleaned with, as the local backend saves it."""
+    import shutil
+    import unicodedata
+
+    from sxhub.data import apply_preprocessing, preprocessing_config
+
+    old_block = {**preprocessing_config(True, max_length=48), "version": 4}
+    old_block.pop("normalize")
+    carried = tmp_path / "autotrain-out"  # what AutoTrain saves from such a base: its config keys come along
+    shutil.copytree(autotrain_style_model, carried)
+    config = json.loads((carried / "config.json").read_text())
+    config.update(sxhub_preprocessing=old_block, sxhub_thresholds={"joy": 0.3})
+    (carried / "config.json").write_text(json.dumps(config))
+    model = _fake_student(tmp_path, monkeypatch, carried, tiny_base_model, _frame(8))
+    saved = json.loads((model / "config.json").read_text())
+    recorded = json.loads((model / "sxhub.json").read_text())["preprocessing"]
+    assert saved["sxhub_preprocessing"] == recorded == preprocessing_config(True, max_length=recorded["max_length"])
+    assert "sxhub_thresholds" not in saved
+    nfd = unicodedata.normalize("NFD", "café crème profit rose")
+    assert apply_preprocessing(nfd, saved["sxhub_preprocessing"]) == "café crème profit rose"
