@@ -27,7 +27,7 @@ from .labelled import (
     with_flag_labels,
 )
 from .spec import TaskSpec, load_spec, rejoin_comma_names
-from .tables import JSON_COLUMNS, decode_json_cells, ledger_json_columns
+from .tables import JSON_COLUMNS, decode_json_cells, ledger_json_columns, table_suffix
 from .votes_column import (
     VOTE_KEYS,
     _arrow_votes_column,
@@ -42,7 +42,12 @@ logger = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
 _DROPPED = {"failed", "error"}
-TWIN_LIST_COLUMNS = ("flags",)  # what sxhub twins writes as lists beside each twin and publish keeps
+# what sxhub twins writes beside each twin and publish leaves out: the original (masked, but with every name, brand
+# and place), its label and the identities a twin kept; and the checks' outcome, the same for every twin published
+# (one that failed a check is left out, so its ok is true, its flags [], and its label_kept true: a changed or
+# unchecked label is a flag)
+TWIN_UNPUBLISHED = ("original", "leaked", "ok", "flags", "label_kept")
+TWIN_NUMBERS = {"similarity": float, "shared_ngrams": int}  # what sxhub twins writes as numbers and publish keeps
 
 SHARED_STRINGS = 10_000  # distinct strings of a column made one object each (a column of texts: its first ones)
 
@@ -66,10 +71,38 @@ def read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
     """The labelled file ``source`` (:func:`~sxhub.data.read_table`), with every column of a CSV that annotate wrote
     as JSON decoded, as the file's ledger records them (:func:`~sxhub.tables.ledger_json_columns`): besides its own,
     a list column of the input kept with ``--keep-column``, which a JSONL or Parquet OUT holds as lists. From a CSV
-    it was published as JSON text (``'["a", "b"]'``), from the other formats as a list."""
+    it was published as JSON text (``'["a", "b"]'``), from the other formats as a list. A queue of ``sxhub doubts``
+    (:func:`is_queue`) with its numbers typed."""
     frame = read_table(source)
+    if table_suffix(source) in {".csv", ".tsv"} and is_queue(frame.columns):  # its numbers: text in a CSV
+        from .doubts import queue_cells
+
+        return queue_cells(frame)
     more = [c for c in ledger_json_columns(source) if c not in JSON_COLUMNS]  # those read_table decoded already
     return decode_json_cells(frame, source, columns=more) if more else frame
+
+
+def is_queue(columns: Any) -> bool:
+    """Whether a file of ``columns`` is a queue of ``sxhub doubts`` (its ``row``, ``doubt``, ``suggested`` and signal
+    columns, :data:`sxhub.doubts.QUEUE_COLUMNS`; it holds no column of the input but ``votes``): a CSV's numbers are
+    text, typed by :func:`sxhub.doubts.queue_cells`, and were published as strings from a CSV, as float64 and int64
+    from Parquet."""
+    return {"row", "doubt", "suggested"} <= set(columns) and any(str(c).startswith("signal_") for c in columns)
+
+
+def _twin_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """A twins file's :data:`TWIN_NUMBERS` as numbers: a CSV's cells are text (``'0.93'``, ``'0'``), and were
+    published as strings from a CSV, as float64 and int64 from Parquet. An empty cell (a row without a twin) is None;
+    a column that does not read as numbers (edited by hand) stays as it is."""
+    for col, kind in TWIN_NUMBERS.items():
+        if col not in frame.columns:
+            continue
+        try:
+            cells = [(None if not v.strip() else kind(v)) if isinstance(v, str) else v for v in frame[col].tolist()]
+        except ValueError:
+            continue
+        frame[col] = pd.Series(cells, index=frame.index, dtype=object)
+    return frame
 
 
 def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
@@ -143,8 +176,8 @@ def load_annotated(
     if flagged.any() or all(c in frame.columns for c in TWIN_CHECK_COLUMNS):
         # a file of twins: the originals (masked, but with every name, brand and place), the identities a twin kept
         # and the twins that failed a check were published with the twins (the originals as the 'original' column)
-        frame = frame.drop(columns=["original", f"original_{col}", "leaked"], errors="ignore")
-        frame = decode_json_cells(frame, columns=TWIN_LIST_COLUMNS)  # a CSV's: JSON text (twins writes lists)
+        frame = frame.drop(columns=[*TWIN_UNPUBLISHED, f"original_{col}"], errors="ignore")
+        frame = _twin_numbers(frame)
         if flagged.any():
             logger.warning("%s", flagged_twins_line("publish dataset", int(flagged.sum())))
         failed |= flagged
@@ -211,10 +244,7 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec, gold: str | None = Non
         if col == gold:  # its cells as the label column's (load_annotated): the same type, whatever the file
             feats[col] = feats[spec.label_column]
         elif col not in feats and col not in _DROPPED:
-            kind = pa.array(frame[col].tolist()).type
-            if col in TWIN_LIST_COLUMNS and pa.types.is_list(kind) and pa.types.is_null(kind.value_type):
-                kind = pa.list_(pa.string())  # the checks' names: a published twin passed them all, its list empty
-            feats[col] = generate_from_arrow_type(kind)
+            feats[col] = generate_from_arrow_type(pa.array(frame[col].tolist()).type)
     return Features(feats)
 
 

@@ -529,7 +529,12 @@ def write_queue(result: DoubtsResult | pd.DataFrame, path: str | os.PathLike[str
 
 def read_queue(path: str | os.PathLike[str]) -> pd.DataFrame:
     """A queue written by :func:`write_queue`, with its JSON cells (CSV) decoded back into dicts and lists."""
-    queue = read_table(path)
+    return queue_cells(read_table(path))
+
+
+def queue_cells(queue: pd.DataFrame) -> pd.DataFrame:
+    """A queue as read from its file (:func:`read_queue`): a CSV's JSON cells as dicts and lists, its ``row`` as
+    integers and its ``doubt`` and signals as numbers (text in a CSV)."""
     for column in ("labels", "suggested", *SIGNALS, "oof_probs", "votes"):
         if column in queue.columns:
             queue[column] = [_json_cell(v) for v in queue[column]]

@@ -996,11 +996,14 @@ def test_list_columns_annotate_wrote_to_a_csv_are_published_as_the_same_lists_as
     assert plain.features["tags"] == Value("string") and plain.features["labels"] == features["csv"]["labels"]
 
 
-def test_a_twins_csv_publishes_its_flags_as_the_list_a_twins_parquet_does(tmp_path: Path) -> None:
-    """sxhub twins writes each twin's failed checks, `flags`, as a list; from a twins CSV publish dataset published
-    it as the text '[]' (`Value('string')`), from Parquet as a list of nothing (`List(Value('null'))`). Both are now
-    a list of strings (a published twin passed every check: its list is empty)."""
-    from datasets import List, Value, load_dataset
+def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_path: Path) -> None:
+    """sxhub twins writes numbers and booleans beside each twin (`similarity`, `shared_ngrams`, `label_kept`, `ok`)
+    and the failed checks as a list (`flags`): from a twins CSV publish dataset published them all as strings
+    (`Value('string')`, the text '0.91', 'True', '[]'), from Parquet as float64, int64, bool and a list. The numbers
+    are now read back by name from a CSV, so both files give the same features and the same data files; `ok`,
+    `flags` and `label_kept` are left out as `original` and `leaked` are: a published twin passed every check, so
+    they were true, [] and true on every row. A column of the input named alike is kept as the input has it."""
+    from datasets import Value, load_dataset
 
     from sxhub.publish import publish_dataset
     from sxhub.tables import write_table
@@ -1013,13 +1016,54 @@ def test_a_twins_csv_publishes_its_flags_as_the_list_a_twins_parquet_does(tmp_pa
         ok = i % 5 != 0
         flags = [] if ok else ["wording copied (3 shared 5-grams)"]
         twin.update(row, original=f"original {i}", original_label=row["label"], leaked=[], flags=flags, ok=ok)
+        twin.update(similarity=0.5 + i / 97, shared_ngrams=i % 4, label_kept=ok, teacher="local", id=f"{i:03d}")
         rows.append(twin)
-    features = {}
+    features, data = {}, {}
     for fmt in ("csv", "parquet"):
         folder = publish_dataset(write_table(rows, tmp_path / f"twins.{fmt}"), spec=spec, to=tmp_path / f"ds-{fmt}")
+        train = load_dataset(str(folder))["train"]
+        features[fmt] = train.features
+        assert train.features["similarity"] == Value("float64"), fmt
+        assert train.features["shared_ngrams"] == Value("int64"), fmt
+        assert train.features["id"] == Value("string"), fmt  # the input's own, numbers or not
+        assert not {"original", "original_label", "leaked", "ok", "flags", "label_kept"} & set(train.features), fmt
+        by_id = {r["id"]: r for r in rows}
+        for got in train:
+            assert got["similarity"] == by_id[got["id"]]["similarity"], fmt
+            assert got["shared_ngrams"] == by_id[got["id"]]["shared_ngrams"], fmt
+        data[fmt] = {p.name: p.read_bytes() for p in sorted(Path(folder, "data").glob("*.parquet"))}
+    assert features["csv"] == features["parquet"]
+    assert data["csv"] == data["parquet"] and data["csv"]
+
+
+def test_a_doubts_queue_csv_publishes_the_numbers_a_queue_parquet_does(tmp_path: Path) -> None:
+    """A queue of sxhub doubts holds its `row`, `doubt` and signal columns as numbers; from a CSV queue publish
+    dataset published them as strings (`Value('string')`), from Parquet as int64 and float64. A CSV queue is now read
+    as `sxhub review --queue` reads it, so both give the same features and data files."""
+    from datasets import Value, load_dataset
+
+    from sxhub.doubts import QUEUE_COLUMNS, SIGNALS, write_queue
+    from sxhub.publish import publish_dataset
+
+    spec = _spec()
+    queue = pd.DataFrame(_rows(spec, 30)).drop(columns=["failed", "error", "gold"])
+    queue = queue[~queue["label"].isna()].reset_index(drop=True)
+    queue["row"] = range(len(queue))
+    queue["doubt"] = [round(1 - i / 40, 6) for i in range(len(queue))]
+    queue["suggested"] = [spec.label_names[(i + 1) % 3] for i in range(len(queue))]
+    for k, name in enumerate(SIGNALS):
+        queue[name] = [(i * (k + 3)) % 17 / 17 for i in range(len(queue))]
+    queue["oof_probs"] = [{n: 1 / 3 for n in spec.label_names} for _ in range(len(queue))]
+    assert set(QUEUE_COLUMNS) <= set(queue.columns)
+    features, data = {}, {}
+    for fmt in ("csv", "parquet"):
+        folder = publish_dataset(write_queue(queue, tmp_path / f"queue.{fmt}"), spec=spec, to=tmp_path / f"ds-{fmt}")
         features[fmt] = load_dataset(str(folder))["train"].features
-        assert features[fmt]["flags"] == List(Value("string")), fmt
-        assert "leaked" not in features[fmt] and "original" not in features[fmt]
+        assert features[fmt]["row"] == Value("int64") and features[fmt]["doubt"] == Value("float64"), fmt
+        assert all(features[fmt][name] == Value("float64") for name in SIGNALS), fmt
+        data[fmt] = {p.name: p.read_bytes() for p in sorted(Path(folder, "data").glob("*.parquet"))}
+    assert features["csv"] == features["parquet"]
+    assert data["csv"] == data["parquet"] and data["csv"]
 
 
 def _writer(files: dict[str, str]) -> Any:
