@@ -27,7 +27,7 @@ from .labelled import (
     with_flag_labels,
 )
 from .spec import TaskSpec, load_spec, rejoin_comma_names
-from .tables import JSON_COLUMNS, decode_json_cells, ledger_json_columns, table_suffix
+from .tables import decode_ledger_columns, table_suffix
 from .votes_column import (
     VOTE_KEYS,
     _arrow_votes_column,
@@ -78,8 +78,7 @@ def read_labelled(source: str | os.PathLike[str]) -> pd.DataFrame:
         from .doubts import queue_cells
 
         return queue_cells(frame)
-    more = [c for c in ledger_json_columns(source) if c not in JSON_COLUMNS]  # those read_table decoded already
-    return decode_json_cells(frame, source, columns=more) if more else frame
+    return decode_ledger_columns(frame, source)
 
 
 def is_queue(columns: Any) -> bool:

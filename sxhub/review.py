@@ -41,6 +41,7 @@ from .review_log import (
     write_items,
 )
 from .spec import TaskSpec, load_spec
+from .tables import decode_ledger_columns
 
 __all__ = [
     "decisions_path",
@@ -120,7 +121,12 @@ def _read_labelled(
 ) -> _Labelled:
     # rows numbered 0..n-1 as a file's are: the decisions' row numbers are positions, and the new columns are
     # assigned by position (a frame numbered 10..12 had every label blanked)
-    frame = source.reset_index(drop=True) if isinstance(source, pd.DataFrame) else read_table(source)
+    # a CSV's kept list columns as lists, as its ledger names them: apply-review -o reviewed.parquet held them as text
+    frame = (
+        source.reset_index(drop=True)
+        if isinstance(source, pd.DataFrame)
+        else decode_ledger_columns(read_table(source), source)
+    )
     if text_column is None:
         frame = with_text_column(frame)
     elif text_column not in frame.columns:

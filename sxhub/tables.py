@@ -496,6 +496,49 @@ def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
         return ()
 
 
+def decode_ledger_columns(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``df`` as :func:`read_file` read the CSV/TSV ``path``, with the columns its ledger names as JSON
+    (:func:`ledger_json_columns`) decoded too, besides :data:`JSON_COLUMNS` (decoded already): a list column of the
+    input kept with ``annotate --keep-column``, a list there as in a Parquet OUT."""
+    more = [c for c in ledger_json_columns(path) if c not in JSON_COLUMNS]
+    return decode_json_cells(df, path, columns=more) if more else df
+
+
+def ledger_owner(out: str | os.PathLike[str]) -> str | None:
+    """The name of the output that ``OUT``'s ledger (:func:`ledger_path`) records, or None where there is none
+    (or it names no output): ``x.ledger.json`` is the ledger of ``x.csv`` or of ``x.parquet``, never both."""
+    try:
+        ledger = json.loads(ledger_path(out).read_text(encoding="utf-8"))
+        return Path(str(ledger["output"])).name if isinstance(ledger, dict) and ledger.get("output") else None
+    except (OSError, ValueError):
+        return None
+
+
+def carry_ledger(source: str | os.PathLike[str], out: str | os.PathLike[str], frame: pd.DataFrame) -> Path | None:
+    """After ``frame`` (read from ``source``) was written to the CSV/TSV ``out``: its ledger beside it, naming its
+    list and dict columns (``json_columns``, as annotate's does, :func:`ledger_json_columns`), the rest carried
+    from ``source``'s own ledger (the run that labelled those rows) where it has one. ``sxhub apply-review`` wrote
+    a CSV and no ledger, and ``publish dataset`` read a kept column of lists back as the JSON text it is there.
+    Nothing for another format, nor where ``out``'s ledger is another output's (:func:`ledger_owner`)."""
+    if table_suffix(out) not in {".csv", ".tsv"} or ledger_owner(out) not in (None, Path(out).name):
+        return None
+    ledger: dict[str, Any] = {}
+    if ledger_owner(source) == Path(source).name:
+        with contextlib.suppress(OSError, ValueError):
+            ledger = json.loads(ledger_path(source).read_text(encoding="utf-8"))
+    columns = [
+        str(c) for c in frame.columns if frame[c].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any()
+    ]
+    if not ledger and not set(columns) - set(JSON_COLUMNS):  # publish reads those back without a ledger
+        return None
+    ledger.update(output=str(out), json_columns=columns)
+    target = ledger_path(out)
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, target)
+    return target
+
+
 def refuse_input_as_output(output: str | os.PathLike[str] | None, source: Any, option: str) -> None:
     """One line, before any work, when an output path is the input file: agree --review, doubts -o and annotate -o
     wrote over LABELLED or INPUT and exited 0, the experts' columns gone."""

@@ -996,6 +996,74 @@ def test_list_columns_annotate_wrote_to_a_csv_are_published_as_the_same_lists_as
     assert plain.features["tags"] == Value("string") and plain.features["labels"] == features["csv"]["labels"]
 
 
+def test_apply_review_carries_the_ledger_so_a_reviewed_csv_publishes_its_kept_lists_as_lists(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """apply-review wrote the reviewed CSV and no ledger beside it, so publish dataset read a column of lists kept
+    with annotate --keep-column back as JSON text (`Value('string')`), where the same review written as Parquet
+    published a list; and from the annotate CSV, `-o reviewed.parquet` held that column as text. apply-review now
+    reads the column as a list and writes the reviewed CSV's own ledger (annotate's, carried, naming its
+    json_columns): every way publishes the same features and rows. It never writes over the ledger of another output
+    of the same stem: that is one line, before anything is written."""
+    from datasets import List, Value, load_dataset
+    from fake_openai_server import FakeOpenAIServer
+
+    from sxhub.data import read_table
+    from sxhub.review_log import text_hash
+
+    texts = tmp_path / "texts.jsonl"
+    rows = [
+        {"text": f"Company {i} reported its results for quarter {i % 4}.", "tags": ["q", f"t{i % 3}"]}
+        for i in range(24)
+    ]
+    pd.DataFrame(rows).to_json(texts, orient="records", lines=True)
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(_spec(teachers=[{"base_url": server.url, "model": "one"}]).to_yaml(), encoding="utf-8")
+        for fmt in ("csv", "parquet"):
+            argv = ["annotate", str(task), str(texts), "-o", str(tmp_path / f"labelled-{fmt}.{fmt}")]
+            code, _, err = run_cli([*argv, "--keep-column", "tags", "--cache-dir", str(tmp_path / "c")], capsys)
+            assert code == 0, err
+    first = read_table(tmp_path / "labelled-csv.csv")["text"][0]
+    decision = {"id": "zed-0", "time": "2026-12-05T06:00:00.000000+00:00", "reviewer": "zed", "action": "label",
+                "row": 0, "text_hash": text_hash(first), "labels": ["negative"]}  # fmt: skip
+    decisions = tmp_path / "labelled.decisions.jsonl"
+    decisions.write_text(json.dumps(decision) + "\n", encoding="utf-8")
+    features, data = {}, {}
+    for src, out in [("csv", "reviewed.csv"), ("csv", "reviewed-c.parquet"), ("parquet", "reviewed-p.csv")]:
+        argv = ["apply-review", str(tmp_path / f"labelled-{src}.{src}"), str(decisions), "-o", str(tmp_path / out)]
+        code, _, err = run_cli([*argv, "--task", str(task)], capsys)
+        assert code == 0, err
+        folder = tmp_path / f"ds-{out}"
+        argv = ["publish", "dataset", str(tmp_path / out), "--task", str(task), "--to", str(folder)]
+        code, _, err = run_cli([*argv, "--repo-id", "me/x"], capsys)
+        assert code == 0, err
+        dd = load_dataset(str(folder))
+        features[out] = dd["train"].features
+        assert features[out]["tags"] == List(Value("string")), out
+        by_text = {r["text"]: r["tags"] for r in rows}
+        assert all(row["tags"] == by_text[row["text"]] for split in dd.values() for row in split), out
+        assert [r["label_source"] for split in dd.values() for r in split].count("human") == 1, out
+        data[out] = {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+    assert features["reviewed.csv"] == features["reviewed-c.parquet"] == features["reviewed-p.csv"]
+    assert data["reviewed.csv"] == data["reviewed-c.parquet"] == data["reviewed-p.csv"]
+    ledger = json.loads((tmp_path / "reviewed.ledger.json").read_text(encoding="utf-8"))
+    assert ledger["output"] == str(tmp_path / "reviewed.csv") and "tags" in ledger["json_columns"]
+    assert ledger["n_texts"] == 24  # annotate's figures, carried: the run that labelled these rows
+    assert not (tmp_path / "reviewed-c.ledger.json").exists()  # Parquet holds its lists
+
+    # -o x.csv beside x.parquet, whose ledger x.ledger.json is: refused, nothing written, that ledger kept
+    (tmp_path / "x.parquet").write_bytes((tmp_path / "labelled-parquet.parquet").read_bytes())
+    kept = (tmp_path / "labelled-parquet.ledger.json").read_text(encoding="utf-8").replace("labelled-parquet", "x")
+    (tmp_path / "x.ledger.json").write_text(kept, encoding="utf-8")
+    argv = ["apply-review", str(tmp_path / "labelled-csv.csv"), str(decisions), "-o", str(tmp_path / "x.csv")]
+    capsys.readouterr()
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and "x.ledger.json is the ledger of x.parquet" in err and "-o with another name" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
+
+
 def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_path: Path) -> None:
     """sxhub twins writes numbers and booleans beside each twin (`similarity`, `shared_ngrams`, `label_kept`, `ok`)
     and the failed checks as a list (`flags`): from a twins CSV publish dataset published them all as strings
