@@ -514,27 +514,48 @@ def ledger_owner(out: str | os.PathLike[str]) -> str | None:
         return None
 
 
-def carry_ledger(source: str | os.PathLike[str], out: str | os.PathLike[str], frame: pd.DataFrame) -> Path | None:
+def refuse_others_ledger(out: str | os.PathLike[str], option: str = "-o", *, tail: str = "-2") -> None:
+    """One line, before anything is written, where the CSV/TSV ``out`` needs its own ledger (:func:`carry_ledger`)
+    and ``<stem>.ledger.json`` is the ledger of another output of the same stem (``x.csv`` beside ``x.parquet``):
+    ``tail`` is put before the suffix in the name the line suggests."""
+    out = Path(out)
+    owner = ledger_owner(out)
+    if table_suffix(out) in {".csv", ".tsv"} and owner not in (None, out.name):
+        raise InputError(
+            f"{ledger_path(out)} is the ledger of {owner}, and {option} {out} needs its own there (the same "
+            f"<stem>.ledger.json); pass {option} with another name before the suffix (e.g. "
+            f"{out.with_name(f'{out.stem}{tail}{out.suffix}')}), or move {owner} and its ledger away."
+        )
+
+
+def carry_ledger(
+    source: str | os.PathLike[str] | None,
+    out: str | os.PathLike[str],
+    frame: pd.DataFrame,
+    *,
+    ledger: dict[str, Any] | None = None,
+) -> Path | None:
     """After ``frame`` (read from ``source``) was written to the CSV/TSV ``out``: its ledger beside it, naming its
     list and dict columns (``json_columns``, as annotate's does, :func:`ledger_json_columns`), the rest carried
-    from ``source``'s own ledger (the run that labelled those rows) where it has one. ``sxhub apply-review`` wrote
-    a CSV and no ledger, and ``publish dataset`` read a kept column of lists back as the JSON text it is there.
+    from ``source``'s own ledger (the run that labelled those rows) where it has one, or ``ledger``: the run that
+    wrote ``frame`` (``sxhub twins`` labels its twins itself). ``sxhub apply-review`` and ``sxhub twins`` wrote a
+    CSV and no ledger, and ``publish dataset`` read a kept column of lists back as the JSON text it is there.
     Nothing for another format, nor where ``out``'s ledger is another output's (:func:`ledger_owner`)."""
     if table_suffix(out) not in {".csv", ".tsv"} or ledger_owner(out) not in (None, Path(out).name):
         return None
-    ledger: dict[str, Any] = {}
-    if ledger_owner(source) == Path(source).name:
+    record: dict[str, Any] = dict(ledger or {})
+    if ledger is None and source is not None and ledger_owner(source) == Path(source).name:
         with contextlib.suppress(OSError, ValueError):
-            ledger = json.loads(ledger_path(source).read_text(encoding="utf-8"))
+            record = json.loads(ledger_path(source).read_text(encoding="utf-8"))
     columns = [
         str(c) for c in frame.columns if frame[c].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any()
     ]
-    if not ledger and not set(columns) - set(JSON_COLUMNS):  # publish reads those back without a ledger
+    if not record and not set(columns) - set(JSON_COLUMNS):  # publish reads those back without a ledger
         return None
-    ledger.update(output=str(out), json_columns=columns)
+    record.update(output=str(out), json_columns=columns)
     target = ledger_path(out)
     tmp = target.with_name(target.name + ".tmp")
-    tmp.write_text(json.dumps(ledger, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
     os.replace(tmp, target)
     return target
 

@@ -1104,6 +1104,66 @@ def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_pa
     assert data["csv"] == data["parquet"] and data["csv"]
 
 
+def test_a_twins_csv_keeps_an_input_column_of_lists_as_the_list_a_twins_parquet_publishes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sxhub twins keeps the input's other columns beside each twin, but wrote no ledger: from a JSONL input's
+    column of lists, `twins -o twins.parquet` published a list (`List(Value('string'))`) and `twins -o twins.csv`
+    the JSON text the CSV holds (`Value('string')`). A twins CSV now has its own ledger (the run's requests, tokens
+    and cost, and json_columns), so both give the same features and data files; an -o whose <stem>.ledger.json is
+    another output's is one line, before any teacher is asked."""
+    from datasets import List, Value, load_dataset
+    from fake_openai_server import Answer, FakeOpenAIServer, default_answer, schema_of, user_text
+
+    def responder(body: dict[str, Any], n: int) -> Answer:
+        if "twin" in schema_of(body).get("properties", {}):  # the twin: the text, its company renamed
+            text = user_text(body).splitlines()[0].removeprefix("Text: ")
+            return Answer(json.dumps({"twin": text.replace("Acme", "A firm")}))
+        return Answer(default_answer(body))
+
+    texts = tmp_path / "texts.jsonl"
+    words = ["profit rose", "loss widened", "sales were flat"]
+    rows = [{"text": f"Acme {words[i % 3]} in quarter {i}.", "tags": ["q", f"t{i % 3}"]} for i in range(12)]
+    pd.DataFrame(rows).to_json(texts, orient="records", lines=True)
+    features, data = {}, {}
+    with FakeOpenAIServer(responder) as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(_spec(teachers=[{"base_url": server.url, "model": "one"}]).to_yaml(), encoding="utf-8")
+        for fmt in ("csv", "parquet"):
+            argv = ["twins", str(task), str(texts), "-o", str(tmp_path / f"twins.{fmt}"), "--min-similarity", "-1"]
+            argv += ["--max-shared-ngrams", "99", "--cache-dir", str(tmp_path / "c")]  # checks passed, as copied
+            code, _, err = run_cli(argv, capsys)
+            assert code == 0, err
+            folder = tmp_path / f"ds-{fmt}"
+            argv = ["publish", "dataset", str(tmp_path / f"twins.{fmt}"), "--task", str(task), "--to", str(folder)]
+            code, _, err = run_cli([*argv, "--repo-id", "me/x"], capsys)
+            assert code == 0, err
+            dd = load_dataset(str(folder))
+            features[fmt] = dd["train"].features
+            assert features[fmt]["tags"] == List(Value("string")), fmt
+            tags = {f"quarter {i}.": r["tags"] for i, r in enumerate(rows)}
+            published = [row for split in dd.values() for row in split]
+            assert published and all(r["tags"] == tags[r["text"].split(" in ")[-1]] for r in published), fmt
+            data[fmt] = {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+        assert features["csv"] == features["parquet"]
+        assert data["csv"] == data["parquet"]
+        ledger = json.loads((tmp_path / "twins.ledger.json").read_text(encoding="utf-8"))
+        assert ledger["output"] == str(tmp_path / "twins.csv") and "tags" in ledger["json_columns"]
+        assert ledger["requests"] > 0 and "cost_usd" in ledger  # this run's figures
+
+        # -o x.csv beside x.parquet, whose ledger x.ledger.json is: refused before any request, that ledger kept
+        (tmp_path / "x.parquet").write_bytes((tmp_path / "twins.parquet").read_bytes())
+        kept = json.dumps({"output": str(tmp_path / "x.parquet"), "requests": 7})
+        (tmp_path / "x.ledger.json").write_text(kept, encoding="utf-8")
+        before = len(server.requests)
+        argv = ["twins", str(task), str(texts), "-o", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c2")]
+        capsys.readouterr()
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2 and "x.ledger.json is the ledger of x.parquet" in err and "x-twins.csv" in err
+        assert len(err.strip().splitlines()) == 1 and len(server.requests) == before
+        assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
+
+
 def test_a_doubts_queue_csv_publishes_the_numbers_a_queue_parquet_does(tmp_path: Path) -> None:
     """A queue of sxhub doubts holds its `row`, `doubt` and signal columns as numbers; from a CSV queue publish
     dataset published them as strings (`Value('string')`), from Parquet as int64 and float64. A CSV queue is now read
