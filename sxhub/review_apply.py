@@ -46,6 +46,22 @@ class AppliedReview:
     # rows of a sxhub twins file whose twin failed a check or was not written/labelled (ok false): their decisions
     # are not applied, as train, evaluate and tune leave such rows out (sxhub.labelled.flagged_twins)
     twins_left_out: list[int] = field(default_factory=list)
+    # the labelled file read (None for a DataFrame): its ledger is carried beside a CSV written by write()
+    source: str | None = field(default=None, repr=False)
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write :attr:`frame` to ``path`` (by its extension) as ``sxhub apply-review -o`` does: a CSV/TSV gets its
+        ``<stem>.ledger.json`` beside it, naming its list and dict columns (``json_columns``) with the labelled
+        file's ledger carried (:func:`sxhub.tables.carry_ledger`), so that ``publish dataset`` reads a kept column
+        of lists back as lists; a ``<stem>.ledger.json`` of another output of the same stem is refused in one line
+        (:class:`InputError`) before anything is written. ``write_table(result.frame, "reviewed.csv")`` wrote no
+        ledger, and that column was published as JSON text."""
+        from .tables import carry_ledger, refuse_others_ledger, write_table
+
+        refuse_others_ledger(path, tail="-reviewed")
+        out = write_table(self.frame, path)
+        carry_ledger(self.source, out, self.frame)
+        return out
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -180,7 +196,8 @@ def apply_review(
     token: str | None = None,
     text_column: str | None = None,
 ) -> AppliedReview:
-    """The labelled table with the reviewers' labels applied (nothing is written; see :func:`write_table`).
+    """The labelled table with the reviewers' labels applied (nothing is written: :meth:`AppliedReview.write` writes
+    it as ``sxhub apply-review -o`` does, a CSV's ledger too).
 
     Per text, each reviewer's latest decision counts once; the answer most reviewers gave wins, and a tie keeps the
     teacher's label (the row is listed in ``ties``). The teacher's label is kept in ``teacher_label`` (or
@@ -314,6 +331,7 @@ def apply_review(
         ties=ties,
         n_unlabelled=sum(label is None for label in labels_out),
         twins_left_out=sorted(skipped),
+        source=None if isinstance(labelled, pd.DataFrame) else str(labelled),
     )
 
 

@@ -1063,6 +1063,64 @@ def test_apply_review_carries_the_ledger_so_a_reviewed_csv_publishes_its_kept_li
     assert len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
 
+    # from Python: apply_review(...).write(OUT) writes what the CLI does (write_table(result.frame, OUT) wrote no
+    # ledger, and publish read the column back as JSON text), and refuses another output's ledger alike
+    from sxhub.errors import InputError
+    from sxhub.publish import publish_dataset
+    from sxhub.review_apply import apply_review
+
+    result = apply_review(tmp_path / "labelled-csv.csv", decisions, spec=task)
+    assert result.write(tmp_path / "py.csv") == tmp_path / "py.csv"
+    assert json.loads((tmp_path / "py.ledger.json").read_text(encoding="utf-8")) == {
+        **ledger,
+        "output": str(tmp_path / "py.csv"),
+    }
+    folder = publish_dataset(tmp_path / "py.csv", spec=task, to=tmp_path / "ds-py")
+    assert {p.name: p.read_bytes() for p in sorted(Path(folder, "data").glob("*.parquet"))} == data["reviewed.csv"]
+    with pytest.raises(InputError, match=r"x\.ledger\.json is the ledger of x\.parquet.*x-reviewed\.csv"):
+        result.write(tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
+
+
+def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_path: Path) -> None:
+    """sxhub twins writes numbers and booleans beside each twin (`similarity`, `shared_ngrams`, `label_kept`, `ok`)
+    and the failed checks as a list (`flags`): from a twins CSV publish dataset published them all as strings
+    (`Value('string')`, the text '0.91', 'True', '[]'), from Parquet as float64, int64, bool and a list. The numbers
+    are now read back by name from a CSV, so both files give the same features and the same data files; `ok`,
+    `flags` and `label_kept` are left out as `original` and `leaked` are: a published twin passed every check, so
+    they were true, [] and true on every row. A column of the input named alike is kept as the input has it."""
+    from datasets import Value, load_dataset
+
+    from sxhub.publish import publish_dataset
+    from sxhub.tables import write_table
+    from sxhub.twins import twin_columns
+
+    spec = _spec()
+    rows = []
+    for i, row in enumerate(_rows(spec, 30)):
+        twin = {c: None for c in twin_columns(spec)}
+        ok = i % 5 != 0
+        flags = [] if ok else ["wording copied (3 shared 5-grams)"]
+        twin.update(row, original=f"original {i}", original_label=row["label"], leaked=[], flags=flags, ok=ok)
+        twin.update(similarity=0.5 + i / 97, shared_ngrams=i % 4, label_kept=ok, teacher="local", id=f"{i:03d}")
+        rows.append(twin)
+    features, data = {}, {}
+    for fmt in ("csv", "parquet"):
+        folder = publish_dataset(write_table(rows, tmp_path / f"twins.{fmt}"), spec=spec, to=tmp_path / f"ds-{fmt}")
+        train = load_dataset(str(folder))["train"]
+        features[fmt] = train.features
+        assert train.features["similarity"] == Value("float64"), fmt
+        assert train.features["shared_ngrams"] == Value("int64"), fmt
+        assert train.features["id"] == Value("string"), fmt  # the input's own, numbers or not
+        assert not {"original", "original_label", "leaked", "ok", "flags", "label_kept"} & set(train.features), fmt
+        by_id = {r["id"]: r for r in rows}
+        for got in train:
+            assert got["similarity"] == by_id[got["id"]]["similarity"], fmt
+            assert got["shared_ngrams"] == by_id[got["id"]]["shared_ngrams"], fmt
+        data[fmt] = {p.name: p.read_bytes() for p in sorted(Path(folder, "data").glob("*.parquet"))}
+    assert features["csv"] == features["parquet"]
+    assert data["csv"] == data["parquet"] and data["csv"]
+
 
 def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_path: Path) -> None:
     """sxhub twins writes numbers and booleans beside each twin (`similarity`, `shared_ngrams`, `label_kept`, `ok`)

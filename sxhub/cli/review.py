@@ -104,7 +104,6 @@ def apply_review(
     sxhub apply-review labelled.parquet labelled.decisions.jsonl -o reviewed.parquet
     sxhub apply-review labelled.parquet me/fin-sent --in-place
     """
-    from ..data import write_table
     from ..review_apply import apply_review as apply
 
     local = Path(decisions).expanduser()
@@ -116,24 +115,17 @@ def apply_review(
     )
     if (output is None) == (not in_place):
         raise InputError("say where to write: pass -o OUT, or --in-place to overwrite LABELLED (not both).")
-    from ..tables import carry_ledger, ledger_owner, ledger_path, refuse_input_as_output, table_suffix
+    from ..tables import refuse_input_as_output, refuse_others_ledger
 
     if not in_place:
         refuse_input_as_output(output, labelled, "-o (use --in-place to replace LABELLED)")
         assert output is not None
-        owner = ledger_owner(output)
-        if table_suffix(output) in {".csv", ".tsv"} and owner not in (None, output.name):
-            # OUT's ledger names its list columns for publish dataset (carry_ledger): never over another output's
-            raise InputError(
-                f"{ledger_path(output)} is the ledger of {owner}, and -o {output} needs its own there (the same "
-                f"<stem>.ledger.json); pass -o with another name before the suffix (e.g. "
-                f"{output.with_name(f'{output.stem}-reviewed{output.suffix}')}), or move {owner} and its ledger away."
-            )
+        # OUT's ledger names its list columns for publish dataset (AppliedReview.write): never over another output's
+        refuse_others_ledger(output, tail="-reviewed")
     result = apply(labelled, decisions, spec=task, token=token, text_column=text_column)
     out = labelled if in_place else output
     assert out is not None
-    write_table(result.frame, out)
-    carry_ledger(labelled, out, result.frame)  # a CSV's list columns, for publish dataset
+    result.write(out)  # a CSV's ledger too, for publish dataset
     summary = {**result.summary(), "output": str(out)}
     if as_json:
         emit_json(summary)
