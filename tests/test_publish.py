@@ -1122,46 +1122,6 @@ def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_pa
     assert data["csv"] == data["parquet"] and data["csv"]
 
 
-def test_a_twins_csv_publishes_the_features_and_rows_a_twins_parquet_does(tmp_path: Path) -> None:
-    """sxhub twins writes numbers and booleans beside each twin (`similarity`, `shared_ngrams`, `label_kept`, `ok`)
-    and the failed checks as a list (`flags`): from a twins CSV publish dataset published them all as strings
-    (`Value('string')`, the text '0.91', 'True', '[]'), from Parquet as float64, int64, bool and a list. The numbers
-    are now read back by name from a CSV, so both files give the same features and the same data files; `ok`,
-    `flags` and `label_kept` are left out as `original` and `leaked` are: a published twin passed every check, so
-    they were true, [] and true on every row. A column of the input named alike is kept as the input has it."""
-    from datasets import Value, load_dataset
-
-    from sxhub.publish import publish_dataset
-    from sxhub.tables import write_table
-    from sxhub.twins import twin_columns
-
-    spec = _spec()
-    rows = []
-    for i, row in enumerate(_rows(spec, 30)):
-        twin = {c: None for c in twin_columns(spec)}
-        ok = i % 5 != 0
-        flags = [] if ok else ["wording copied (3 shared 5-grams)"]
-        twin.update(row, original=f"original {i}", original_label=row["label"], leaked=[], flags=flags, ok=ok)
-        twin.update(similarity=0.5 + i / 97, shared_ngrams=i % 4, label_kept=ok, teacher="local", id=f"{i:03d}")
-        rows.append(twin)
-    features, data = {}, {}
-    for fmt in ("csv", "parquet"):
-        folder = publish_dataset(write_table(rows, tmp_path / f"twins.{fmt}"), spec=spec, to=tmp_path / f"ds-{fmt}")
-        train = load_dataset(str(folder))["train"]
-        features[fmt] = train.features
-        assert train.features["similarity"] == Value("float64"), fmt
-        assert train.features["shared_ngrams"] == Value("int64"), fmt
-        assert train.features["id"] == Value("string"), fmt  # the input's own, numbers or not
-        assert not {"original", "original_label", "leaked", "ok", "flags", "label_kept"} & set(train.features), fmt
-        by_id = {r["id"]: r for r in rows}
-        for got in train:
-            assert got["similarity"] == by_id[got["id"]]["similarity"], fmt
-            assert got["shared_ngrams"] == by_id[got["id"]]["shared_ngrams"], fmt
-        data[fmt] = {p.name: p.read_bytes() for p in sorted(Path(folder, "data").glob("*.parquet"))}
-    assert features["csv"] == features["parquet"]
-    assert data["csv"] == data["parquet"] and data["csv"]
-
-
 def test_a_twins_csv_keeps_an_input_column_of_lists_as_the_list_a_twins_parquet_publishes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1222,34 +1182,44 @@ def test_a_twins_csv_keeps_an_input_column_of_lists_as_the_list_a_twins_parquet_
         assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
 
 
-def test_a_doubts_queue_csv_publishes_the_numbers_a_queue_parquet_does(tmp_path: Path) -> None:
+@pytest.mark.parametrize("multi_label", [False, True])
+def test_a_doubts_queue_csv_publishes_the_numbers_a_queue_parquet_does(tmp_path: Path, multi_label: bool) -> None:
     """A queue of sxhub doubts holds its `row`, `doubt` and signal columns as numbers; from a CSV queue publish
     dataset published them as strings (`Value('string')`), from Parquet as int64 and float64. A CSV queue is now read
-    as `sxhub review --queue` reads it, so both give the same features and data files."""
+    as `sxhub review --queue` reads it, so both give the same features and data files. A multi-label queue's signals
+    are one number per label (dicts) and its `suggested` a list: the same from either file, published and read back
+    by review."""
     from datasets import Value, load_dataset
 
-    from sxhub.doubts import QUEUE_COLUMNS, SIGNALS, write_queue
+    from sxhub.doubts import QUEUE_COLUMNS, SIGNALS, read_queue, write_queue
     from sxhub.publish import publish_dataset
 
-    spec = _spec()
+    spec = _spec(multi_label=multi_label)
+    names = spec.label_names
     queue = pd.DataFrame(_rows(spec, 30)).drop(columns=["failed", "error", "gold"])
-    queue = queue[~queue["label"].isna()].reset_index(drop=True)
+    queue = queue[~queue[spec.label_column].isna()].reset_index(drop=True)
     queue["row"] = range(len(queue))
     queue["doubt"] = [round(1 - i / 40, 6) for i in range(len(queue))]
-    queue["suggested"] = [spec.label_names[(i + 1) % 3] for i in range(len(queue))]
+    queue["suggested"] = [names[: i % 3] if multi_label else names[(i + 1) % 3] for i in range(len(queue))]
     for k, name in enumerate(SIGNALS):
-        queue[name] = [(i * (k + 3)) % 17 / 17 for i in range(len(queue))]
-    queue["oof_probs"] = [{n: 1 / 3 for n in spec.label_names} for _ in range(len(queue))]
-    assert set(QUEUE_COLUMNS) <= set(queue.columns)
-    features, data = {}, {}
+        signal = [(i * (k + 3)) % 17 / 17 for i in range(len(queue))]
+        queue[name] = [{n: v / (j + 1) for j, n in enumerate(names)} for v in signal] if multi_label else signal
+    queue["oof_probs"] = [{n: 1 / 3 for n in names} for _ in range(len(queue))]
+    assert set(QUEUE_COLUMNS) - {"label"} <= set(queue.columns)
+    features, data, read = {}, {}, {}
     for fmt in ("csv", "parquet"):
         folder = publish_dataset(write_queue(queue, tmp_path / f"queue.{fmt}"), spec=spec, to=tmp_path / f"ds-{fmt}")
         features[fmt] = load_dataset(str(folder))["train"].features
         assert features[fmt]["row"] == Value("int64") and features[fmt]["doubt"] == Value("float64"), fmt
-        assert all(features[fmt][name] == Value("float64") for name in SIGNALS), fmt
+        per_label = {n: Value("float64") for n in names}
+        assert all(features[fmt][name] == (per_label if multi_label else Value("float64")) for name in SIGNALS), fmt
         data[fmt] = {p.name: p.read_bytes() for p in sorted(Path(folder, "data").glob("*.parquet"))}
+        read[fmt] = read_queue(tmp_path / f"queue.{fmt}")
     assert features["csv"] == features["parquet"]
     assert data["csv"] == data["parquet"] and data["csv"]
+    for column in ("row", "doubt", "suggested", *SIGNALS, "oof_probs", spec.label_column):
+        as_python = [v.tolist() if hasattr(v, "tolist") else v for v in read["parquet"][column]]
+        assert read["csv"][column].tolist() == as_python == queue[column].tolist(), column
 
 
 def _writer(files: dict[str, str]) -> Any:
