@@ -126,13 +126,13 @@ def load_ledger(ledger: str | Path | Mapping[str, Any] | None) -> dict[str, Any]
 LEDGER_FIELDS = (
     "n_texts", "n_input", "n_duplicates", "n_empty", "failed_texts", "samples", "vote_method", "ties", "seconds",
     "max_invalid",
-    "requests_planned", "requests_max", "requests", "cached", "retries", "rejected", "invalid_answers",
+    "requests_planned", "requests_max", "requests", "cached", "retries", "rejected", "too_long", "invalid_answers",
     "context_cuts", "failed_votes", "input_tokens", "input_tokens_max", "output_tokens", "output_tokens_max", "replies_without_usage",
     "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
     "cost_usd", "cost_usd_max", "cached_cost_usd",
 )  # fmt: skip
 TEACHER_FIELDS = (
-    "requests_planned", "requests_max", "requests", "cached", "retries", "rejected", "invalid_answers",
+    "requests_planned", "requests_max", "requests", "cached", "retries", "rejected", "too_long", "invalid_answers",
     "context_cuts", "failed_votes", "input_tokens", "input_tokens_max", "output_tokens", "output_tokens_max", "replies_without_usage",
     "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
     "cost_usd", "cost_usd_max", "cached_cost_usd", "server", "enforced",
@@ -142,8 +142,13 @@ COST_FIELDS = {"cost_usd", "cost_usd_max", "cached_cost_usd", "price_per_hour", 
 
 
 def _idle(key: str, value: Any) -> bool:
-    """A row that says nothing: no reply without token counts, or the server of a teacher never contacted."""
-    return (key.endswith("_without_usage") and not value) or (key in ("server", "enforced") and value is None)
+    """A row that says nothing: no reply without token counts, no text refused as too long for a teacher's context
+    window (``too_long``, of ``rejected``), or the server of a teacher never contacted."""
+    return (
+        (key.endswith("_without_usage") and not value)
+        or (key == "too_long" and not value)
+        or (key in ("server", "enforced") and value is None)
+    )
 
 
 def ledger_rows(ledger: Mapping[str, Any] | None) -> list[tuple[str, str]]:

@@ -1870,6 +1870,26 @@ def test_the_cost_table_shows_chosen_fields_without_local_paths_and_small_costs_
     assert "teachers.local.server" not in table and "without_usage" not in table
 
 
+def test_the_cost_table_counts_texts_too_long_for_the_teacher_only_when_there_were_some(tmp_path: Path) -> None:
+    """annotate's ledger counts the texts a teacher refused as longer than its context window (``too_long``), but
+    the card's Cost table listed `rejected` and `context_cuts` and never said why that text failed."""
+    from sxhub.publish import publish_dataset
+
+    spec = _spec()
+
+    def cost_section(ledger: dict, name: str) -> str:
+        card = Path(publish_dataset(pd.DataFrame(_rows(spec)), spec=spec, to=tmp_path / name, ledger=ledger))
+        text = (card / "README.md").read_text(encoding="utf-8")
+        return text[text.index("## Cost") : text.index("## Columns")]
+
+    teacher = {"requests": 40, "rejected": 1, "too_long": 1, "context_cuts": 0, "failed_votes": 1, "server": "vllm"}
+    ledger = {"n_texts": 40, "failed_texts": 1, "requests": 40, "rejected": 1, "too_long": 1, "context_cuts": 0}
+    table = cost_section({**ledger, "teachers": {"vllm": teacher}}, "refused")
+    assert "| rejected | 1 |\n| too_long | 1 |\n" in table and "| teachers.vllm.too_long | 1 |" in table
+    quiet = cost_section({**ledger, "too_long": 0, "teachers": {"vllm": {**teacher, "too_long": 0}}}, "none")
+    assert "too_long" not in quiet and "| rejected | 1 |" in quiet and "| context_cuts | 0 |" in quiet
+
+
 def test_the_cost_table_says_cached_answers_were_not_paid_again(tmp_path: Path) -> None:
     """A resumed (or rerun) annotate's card showed `cost_usd | $0` beside `cached_cost_usd | $0.298` and said
     neither which one this run paid, nor that the cached answers were not paid again, nor what the labels cost."""
