@@ -30,14 +30,14 @@ def base_labels(base_config: Any) -> list[str] | None:
     return names
 
 
-def _unnamed_note(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
+def _unnamed_note(problem: str, base_config: Any, spec: TaskSpec) -> str | None:
     """A note for a classifier head whose labels have no names (``LABEL_0``..., as many Hub sentiment models ship):
     transformers keeps it when its size fits, its rows taken as the task's labels in the spec's order; nothing can
     check that order, so the training notes say it."""
     architectures = getattr(base_config, "architectures", None) or []
     size = len(getattr(base_config, "id2label", None) or {})
     classifier = any(str(a).endswith("ForSequenceClassification") for a in architectures)
-    if not classifier or size != len(spec.label_names) or _problem(base_config) != _problem(model.config):
+    if not classifier or size != len(spec.label_names) or _problem(base_config) != problem:
         return None
     rows = ", ".join(f"LABEL_{i} as {name}" for i, name in enumerate(spec.label_names))
     return (
@@ -62,7 +62,7 @@ def fit_head(model: Any, base_config: Any, spec: TaskSpec) -> str | None:
     """
     names = base_labels(base_config)
     if names is None:
-        return _unnamed_note(model, base_config, spec)
+        return _unnamed_note(_problem(model.config), base_config, spec)
     wanted = spec.label_names
     same_problem = _problem(base_config) == _problem(model.config)
     if names == wanted and same_problem:
@@ -273,8 +273,10 @@ def base_in_label_order(base: str, spec: TaskSpec, order: list[str], folder: Pat
     """The base for a trainer that loads it by path and numbers the labels in ``order`` itself (AutoTrain: its
     labels sorted by name) and, like transformers, keeps any head whose shape fits. A local classifier base whose
     head is not already in that order is written to ``folder`` with its head fitted by :func:`fit_head` (rows put in
-    ``order``, or fresh for other labels) beside links to its tokenizer files. Returns the base to load and the note, or the base as
-    given and None."""
+    ``order``, or fresh for other labels) beside links to its tokenizer files; a head naming no labels (``LABEL_0``...)
+    has its rows read in the task's order, as the local backend reads them, and put in ``order`` (with the local
+    backend's note). Returns the base to load and the note, or the base as given and None (its note, if any)."""
+    import copy
     from dataclasses import replace
 
     from transformers import AutoConfig
@@ -282,11 +284,28 @@ def base_in_label_order(base: str, spec: TaskSpec, order: list[str], folder: Pat
     path = Path(base).expanduser()
     if not path.is_dir():
         return base, None
-    names = base_labels(AutoConfig.from_pretrained(path))
-    if names is None or names == order:
+    base_config = AutoConfig.from_pretrained(path)
+    names = base_labels(base_config)
+    named = unnamed = None
+    if (
+        names is None
+    ):  # LABEL_0...: the local backend keeps such a head, its rows read in the task's order, and says so
+        problem = "multi_label_classification" if spec.multi_label else "single_label_classification"
+        unnamed = _unnamed_note(problem, base_config, spec)
+        if unnamed is None or order == spec.label_names:
+            return base, unnamed
+        # the trainer would read its rows in ``order``: named as the local backend reads them, they are put in it
+        named = copy.deepcopy(base_config)
+        named.id2label = dict(enumerate(spec.label_names))
+        named.label2id = {name: i for i, name in enumerate(spec.label_names)}
+    elif names == order:
         return base, None
     by_name = {label.name: label for label in spec.labels}
-    model, _, note = load_classifier(str(path), replace(spec, labels=[by_name[n] for n in order]))
+    ordered = replace(spec, labels=[by_name[n] for n in order])
+    model, _, note = load_classifier(str(path), ordered)
+    if named is not None:
+        fit_head(model, named, ordered)
+        note = unnamed
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
     written = {item.name for item in folder.iterdir()}

@@ -1195,3 +1195,33 @@ def test_a_student_base_with_an_older_block_leaves_no_stale_block_in_the_autotra
     assert "sxhub_thresholds" not in saved
     nfd = unicodedata.normalize("NFD", "café crème profit rose")
     assert apply_preprocessing(nfd, saved["sxhub_preprocessing"]) == "café crème profit rose"
+
+
+def test_a_base_whose_head_names_no_labels_is_read_and_said_as_the_local_backend_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, autotrain_style_model: Path, tiny_base_model: Path
+) -> None:
+    """A classifier base naming its labels LABEL_0.. (many Hub sentiment models): the local backend keeps its head,
+    its rows taken in the task's order, and says so in a note; the autotrain backend said nothing, and AutoTrain
+    took the rows in its own (alphabetical) order, so LABEL_0 started as `negative` there and `positive` here."""
+    from safetensors.torch import load_file
+    from transformers import AutoConfig
+
+    from sxhub.head import base_in_label_order
+    from sxhub.spec import TaskSpec
+
+    assert AutoConfig.from_pretrained(tiny_base_model).id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    model = _fake_student(tmp_path, monkeypatch, autotrain_style_model, tiny_base_model, _frame(8))
+    rows = ", ".join(f"LABEL_{i} as {name}" for i, name in enumerate(TASK_LABELS))
+    notes = json.loads((model / "sxhub.json").read_text())["train"]["notes"]
+    assert any(f"The base's head names no labels: it was kept, its rows taken in the task's order ({rows})" in note
+               for note in notes), notes  # fmt: skip
+
+    # what AutoTrain loads: the head's rows in its own order, each the row the local backend gives that label
+    read, note = base_in_label_order(str(tiny_base_model), TaskSpec(name="fin", labels=TASK_LABELS), ALPHABETICAL,
+                                     tmp_path / "head")  # fmt: skip
+    assert note is not None and rows in note and read != str(tiny_base_model)
+    assert AutoConfig.from_pretrained(read).id2label == dict(enumerate(ALPHABETICAL))
+    before, after = load_file(tiny_base_model / "model.safetensors"), load_file(Path(read) / "model.safetensors")
+    for key in ("classifier.weight", "classifier.bias"):
+        for row, name in enumerate(ALPHABETICAL):
+            assert after[key][row].equal(before[key][TASK_LABELS.index(name)]), (key, name)
