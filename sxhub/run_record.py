@@ -145,14 +145,17 @@ def write_sxhub_json(
     return path
 
 
-def data_digest(data: LabelledData) -> str:
+def data_digest(data: LabelledData, targets: np.ndarray | None = None) -> str:
     """The sha256 of the rows a student learned from and was validated on: each row's text (cleaned as trained on)
-    and its label(s), in order. The same for a CSV and a Parquet file of the same rows; another row order is another
-    split and other batches, so another digest. What ``train`` records as ``data_sha256``, for a rerun to check that
-    it trains on the same data."""
+    and its label(s), in order, and its soft targets (``targets``, the vote shares ``train --soft-labels`` learns
+    from) where given: two files of the same labels and other vote shares train other students. The same for a CSV
+    and a Parquet file of the same rows; another row order is another split and other batches, so another digest.
+    ``--min-agreement``'s filter is in the rows it kept. What ``train`` records as ``data_sha256``, for a rerun to
+    check that it trains on the same data; a run on hard labels hashes each row as it always did."""
     digest = hashlib.sha256()
-    for text, labels in zip(data.texts, data.labels, strict=True):
-        digest.update(json.dumps([text, labels], ensure_ascii=False).encode("utf-8") + b"\n")
+    for row, (text, labels) in enumerate(zip(data.texts, data.labels, strict=True)):
+        cell = [text, labels] if targets is None else [text, labels, np.asarray(targets[row]).tolist()]
+        digest.update(json.dumps(cell, ensure_ascii=False).encode("utf-8") + b"\n")
     return digest.hexdigest()
 
 
@@ -183,18 +186,27 @@ def base_record(base: str) -> dict[str, str]:
 
 
 def record_inputs(
-    model_dir: str | os.PathLike[str], data: LabelledData, base: str, data_file: str | os.PathLike[str] | None
+    model_dir: str | os.PathLike[str],
+    data: LabelledData,
+    base: str,
+    data_file: str | os.PathLike[str] | None,
+    *,
+    soft_labels: bool = False,
 ) -> None:
     """Write into the ``train`` record of the student's ``sxhub.json`` what a rerun needs to know it has the same
     inputs: ``data_file`` (its name; None for a DataFrame), ``data_sha256`` (:func:`data_digest`, the training and
-    validation rows) and the base's revision and weights hash (:func:`base_record`)."""
+    validation rows, with their vote shares under ``soft_labels``) and the base's revision and weights hash
+    (:func:`base_record`)."""
     path = Path(model_dir) / SXHUB_JSON
     if not path.is_file():
         return
     info = json.loads(path.read_text(encoding="utf-8"))
     if not isinstance(info.get("train"), dict):
         return
-    info["train"].update(data_file=_file_name(data_file), data_sha256=data_digest(data), **base_record(base))
+    from .targets import vote_shares
+
+    targets = vote_shares(data) if soft_labels else None  # the targets train --soft-labels learned from
+    info["train"].update(data_file=_file_name(data_file), data_sha256=data_digest(data, targets), **base_record(base))
     path.write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
 
 

@@ -283,7 +283,7 @@ def train(
             # what the model card and the Space name, and the column learned (label, or the experts' gold)
             record_teachers(staging, teachers, label_column=data.label_column)
             # what a rerun checks it has the same of: the rows (training and validation), the base's weights
-            record_inputs(staging, data, base, data_file)
+            record_inputs(staging, data, base, data_file, soft_labels=config.soft_labels)
             # what publish and evaluate must not count as held out (sxhub.trained_texts)
             trained_texts.save(
                 staging,

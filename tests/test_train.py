@@ -1942,3 +1942,35 @@ def torch_equal(a: Any, b: Any) -> bool:
     import torch
 
     return bool(torch.equal(a, b))
+
+
+def test_the_data_digest_covers_the_vote_shares_soft_labels_learn_from(tiny_base_model: Path, tmp_path: Path) -> None:
+    """`data_sha256` hashed each row's text and label only: two files of the same labels and other vote shares
+    trained different students under --soft-labels with the same digest. The shares are in it now, where the
+    training read them; a run on hard labels hashes its rows as before (its digest unchanged)."""
+    import hashlib
+
+    def frame(dissent: bool) -> pd.DataFrame:
+        rows = single_frame(30)
+        samples = [
+            [label, label, SINGLE.label_names[(i + 1) % 3] if dissent else label]
+            for i, label in enumerate(rows["label"])
+        ]
+        rows["votes"] = [[{"teacher": "t", "sample": k, "labels": [s], "reason": ""} for k, s in enumerate(sample)]
+                         for sample in samples]  # fmt: skip
+        return rows
+
+    def digest(rows: pd.DataFrame, name: str, **options: Any) -> str:
+        out = tmp_path / name
+        train(SINGLE, rows, fast_config(out, tiny_base_model, epochs=1, min_steps=0, **options))
+        record = json.loads((out / "sxhub.json").read_text(encoding="utf-8"))["train"]
+        assert record["soft_labels"] is bool(options)
+        return str(record["data_sha256"])
+
+    agreed, split = frame(False), frame(True)
+    plain = hashlib.sha256()
+    for text, label in zip(agreed["text"], agreed["label"], strict=True):
+        plain.update(json.dumps([text, label], ensure_ascii=False).encode("utf-8") + b"\n")
+    assert digest(agreed, "plain") == digest(split, "plain-split") == plain.hexdigest()  # as before
+    soft = digest(agreed, "soft", soft_labels=True)
+    assert soft != digest(split, "soft-split", soft_labels=True) and soft != plain.hexdigest()
