@@ -31,6 +31,10 @@ IO_CPUS = 0.1
 # each labelled block's count of texts cut at the student's max_length, on its first row (0 on the others): a
 # count in an actor stays in its process, so the blocks carry it to the driver, which sums it and drops the column
 TRUNCATED = "__sxhub_truncated__"
+# and its count of near-ties an int8 student reran in fp32, carried alike; only where the student rechecks (its
+# absence says there was no recheck: None, as one process reports it)
+RECHECKED = "__sxhub_rechecked__"
+COUNTS = (TRUNCATED, RECHECKED)
 
 
 class StudentActor:
@@ -60,12 +64,19 @@ class StudentActor:
 
         from .predict_files import predict_chunk
 
-        before = self.predictor.truncated
-        labelled = predict_chunk(self.predictor, batch, self.column)
-        cut = np.zeros(len(labelled), dtype="int64")
-        if len(cut):
-            cut[0] = self.predictor.truncated - before
-        return labelled.assign(**{TRUNCATED: cut})
+        predictor = self.predictor
+        before = predictor.truncated, predictor.rechecked
+        labelled = predict_chunk(predictor, batch, self.column)
+        counts = {TRUNCATED: predictor.truncated - before[0]}
+        if predictor.recheck_margin:  # one process's summary reports rechecked then (0 when no text was near a tie)
+            counts[RECHECKED] = predictor.rechecked - before[1]
+        columns = {}
+        for name, count in counts.items():
+            column = np.zeros(len(labelled), dtype="int64")
+            if len(column):
+                column[0] = count
+            columns[name] = column
+        return labelled.assign(**columns)
 
 
 def _read(source: str, rows: RowSlice, *, chunk_rows: int = CHUNK_ROWS) -> tuple[Any, list[str] | None]:
@@ -358,7 +369,7 @@ def predict_ray(
             labelled.write_parquet(str(folder), ray_remote_args={"num_cpus": IO_CPUS})
             if not any(folder.glob("*.parquet")):  # the input has rows (read above), the slice picked none
                 raise no_rows_error(source, rows)
-            n, n_empty, truncated = _join_parquet(folder, out)
+            n, n_empty, truncated, rechecked = _join_parquet(folder, out)
     finally:
         context.execution_options.preserve_order, context.enable_progress_bars = kept
         disconnect(owned)
@@ -372,14 +383,16 @@ def predict_ray(
         seconds=time.perf_counter() - start,
         backend=f"{backend}, ray x{size}",
         n_empty=n_empty,
+        rechecked=rechecked,
         truncated=truncated,
         max_length=info.max_length,
     )
 
 
-def _join_parquet(folder: Path, out: Path) -> tuple[int, int, int]:
+def _join_parquet(folder: Path, out: Path) -> tuple[int, int, int, int | None]:
     """The Parquet files Ray wrote (named by write task, in input order) as one file; (rows, rows without label,
-    texts cut at max_length: the blocks' counts summed, their column left out of the file)."""
+    texts cut at max_length, near-ties rerun in fp32 or None without a recheck: the blocks' counts summed, their
+    columns left out of the file)."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
@@ -391,16 +404,19 @@ def _join_parquet(folder: Path, out: Path) -> tuple[int, int, int]:
         raise InputError("the input has no rows; give it at least one text.")
     schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
     label = "labels" if "labels" in schema.names else "label"
-    if TRUNCATED in schema.names:
-        schema = schema.remove(schema.get_field_index(TRUNCATED))
+    for name in COUNTS:
+        if name in schema.names:
+            schema = schema.remove(schema.get_field_index(name))
     writer = TableWriter(out, schema=schema)
-    n = n_empty = truncated = 0
+    n = n_empty = 0
+    counts: dict[str, int] = {}
     try:
         for file in files:
             table = pq.read_table(file)
-            if TRUNCATED in table.column_names:
-                truncated += int(pc.sum(table[TRUNCATED]).as_py() or 0)
-                table = table.drop_columns([TRUNCATED])
+            for name in COUNTS:
+                if name in table.column_names:
+                    counts[name] = counts.get(name, 0) + int(pc.sum(table[name]).as_py() or 0)
+                    table = table.drop_columns([name])
             table = table.cast(schema)
             writer.write_arrow(table)
             n += table.num_rows
@@ -409,4 +425,4 @@ def _join_parquet(folder: Path, out: Path) -> tuple[int, int, int]:
     except BaseException:
         writer.abort()
         raise
-    return n, n_empty, truncated
+    return n, n_empty, counts.get(TRUNCATED, 0), counts.get(RECHECKED)

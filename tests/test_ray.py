@@ -488,3 +488,26 @@ def run_sync(argv: list[str]):
 
     env = {**os.environ, "TQDM_DISABLE": "1", "OMP_NUM_THREADS": "1"}
     return subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
+
+
+def test_predict_on_the_cluster_counts_the_near_ties_rerun_in_fp32_as_one_process(
+    cluster, int8_student: Path, tmp_path: Path
+) -> None:
+    """An int8 student's summary said `rechecked: null` on the cluster where one process said 0 (its recheck margin
+    touched no text), or how many texts it reran in fp32: each actor's count stayed in its process. The blocks
+    carry it now, summed as one process counts it; without a recheck both say None."""
+    from sxhub.predict import predict_file
+    from sxhub.ray_predict import predict_ray
+
+    texts = ["profit rose", "", "sales fell", "loss widened"] * 5  # 15 texts and 5 empty rows, in 3 blocks
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+    figures = {}
+    for recheck in (True, 50.0, False):  # the margin the export recorded, one past every text's, no recheck
+        options: dict = dict(onnx=True, int8=True, chunk_rows=8, recheck=recheck)
+        single = predict_file(int8_student, source, tmp_path / "one.parquet", **options)
+        on_ray = predict_ray(int8_student, source, tmp_path / "ray.parquet", workers=2, **options)
+        assert on_ray.to_dict()["rechecked"] == single.to_dict()["rechecked"], recheck
+        assert list(read_table(tmp_path / "ray.parquet").columns) == list(read_table(tmp_path / "one.parquet").columns)
+        figures[recheck] = (on_ray.rechecked, on_ray.summary_line())
+    assert figures[True][0] is not None and figures[50.0][0] == 15 and figures[False][0] is None
+    assert ", 15 near-ties (100.0%) rerun in fp32" in figures[50.0][1] and "near-ties" not in figures[False][1]
