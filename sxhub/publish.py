@@ -54,8 +54,21 @@ def write_dataset_folder(
     seed: int = 42,
     test_size: float = 0.1,
 ) -> Path:
-    """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot."""
+    """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot.
+
+    Without ``ledger``, the file's own ledger beside it (``<stem>.ledger.json``, which annotate, twins and
+    apply-review leave, naming the file as their ``output``) gives the card its cost table: the card said "No cost
+    ledger was given" for a file whose ledger lay beside it, which publish read already for the CSV's list columns."""
     spec = load_spec(spec)
+    if ledger is None and isinstance(source, (str, os.PathLike)):
+        from .tables import ledger_path, own_ledger
+
+        ledger = own_ledger(source)
+        if ledger is not None:
+            logger.info(
+                "the card's cost table reads %s, the ledger beside the file (--ledger names another)",
+                ledger_path(source),
+            )
     source, gold = with_flag_gold(source, spec, gold)
     dd, facts = build_dataset(source, spec, seed=seed, test_size=test_size, gold=gold)  # checks gold's column
     (folder / "data").mkdir(parents=True, exist_ok=True)

@@ -479,6 +479,19 @@ def ledger_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(f"{out.stem}.ledger.json")
 
 
+def own_ledger(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The ledger beside the file ``path`` (:func:`ledger_path`, ``<stem>.ledger.json``) when it is that file's own:
+    its ``output`` names ``path`` (another output of the same stem, ``out.csv`` beside ``out.parquet``, is not).
+    None where there is none, or it is not a ledger."""
+    try:
+        ledger = json.loads(ledger_path(path).read_text(encoding="utf-8"))
+        if Path(str(ledger["output"])).name != Path(path).name:  # the ledger of another output of the same stem
+            return None
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or not annotate's
+        return None
+    return ledger if isinstance(ledger, dict) else None
+
+
 def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
     """The columns of the CSV/TSV file ``path`` whose cells ``sxhub annotate`` wrote as JSON (every list and dict
     column of its output: ``labels``, ``votes``, ``agreement``, and an input column of lists kept with
@@ -487,13 +500,9 @@ def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
     that record it is read as the text it is. () for another format, or a file without such a ledger."""
     if table_suffix(path) not in {".csv", ".tsv"}:
         return ()
-    try:
-        ledger = json.loads(ledger_path(path).read_text(encoding="utf-8"))
-        if Path(str(ledger["output"])).name != Path(path).name:  # the ledger of another output of the same stem
-            return ()
-        return tuple(str(c) for c in ledger.get("json_columns") or ())
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or not annotate's
-        return ()
+    ledger = own_ledger(path)
+    columns = ledger.get("json_columns") if ledger is not None else None
+    return tuple(str(c) for c in columns) if isinstance(columns, (list, tuple)) else ()
 
 
 def decode_ledger_columns(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:

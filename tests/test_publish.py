@@ -3137,3 +3137,31 @@ def test_the_dataset_card_gives_the_texts_lengths(tmp_path: Path) -> None:
     assert "| words | 4 | 4 | 19 | 300 |" in card, card
     # ten headlines of 24 characters, nine of 25, the article of 1,958 (the 95th percentile interpolates to it)
     assert len(article) == 1958 and "| characters | 24 | 24 | 122 | 1,958 |" in card
+
+
+def test_the_ledger_beside_the_labelled_file_gives_the_card_its_cost_table(tmp_path: Path) -> None:
+    """publish dataset read annotate's ledger beside a CSV for its list columns, but the card's Cost table needed
+    --ledger: `publish dataset labelled.csv` said "No cost ledger was given" with labelled.ledger.json beside it.
+    The file's own ledger (its `output` names the file) gives the table; another output's ledger, or an explicit
+    --ledger, does not get mixed up with it."""
+    from sxhub.publish import publish_dataset
+
+    spec = _spec()
+    labelled = tmp_path / "labelled.csv"
+    pd.DataFrame(_rows(spec)).to_csv(labelled, index=False)
+    beside = tmp_path / "labelled.ledger.json"
+
+    def cost_section(name: str, **kw: Any) -> str:
+        card = Path(publish_dataset(labelled, spec=spec, to=tmp_path / name, **kw))
+        text = (card / "README.md").read_text(encoding="utf-8")
+        return text[text.index("## Cost") : text.index("## Columns")]
+
+    assert "No cost ledger was given" in cost_section("none")
+    beside.write_text(json.dumps({"output": str(labelled), "n_texts": 40, "requests": 77}), encoding="utf-8")
+    own = cost_section("own")
+    assert "| requests | 77 |" in own and "No cost ledger was given" not in own
+    given = tmp_path / "other.ledger.json"
+    given.write_text(json.dumps({"output": "other.csv", "n_texts": 40, "requests": 12}), encoding="utf-8")
+    assert "| requests | 12 |" in cost_section("given", ledger=given)  # --ledger wins
+    beside.write_text(json.dumps({"output": str(tmp_path / "labelled.parquet"), "requests": 5}), encoding="utf-8")
+    assert "No cost ledger was given" in cost_section("other_output")  # labelled.parquet's, not this file's
