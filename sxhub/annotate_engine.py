@@ -26,7 +26,7 @@ from typing import Any
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
-from .annotate_stops import _Stopped, _Stops
+from .annotate_stops import _Stopped, _Stops, named_wait_cap
 from .cache import POLL_S, CacheKeys, Claim, Failed, LabelCache
 from .errors import TeacherError
 from .ledger import TeacherLedger
@@ -183,8 +183,9 @@ class _Engine(_Stops):
         seconds = base(state)
         exc = state.outcome.exception() if state.outcome else None
         retry_after = getattr(exc, "retry_after", None)
-        if retry_after is not None:
-            seconds = max(seconds, min(float(retry_after), self.opts.max_wait))
+        if retry_after is not None:  # a 429's wait in full up to the cap (a longer one stops the run); others' capped
+            cap = named_wait_cap(self.opts.max_wait) if getattr(exc, "status", None) == 429 else self.opts.max_wait
+            seconds = max(seconds, min(float(retry_after), cap))
         return float(seconds)
 
     async def _send(self, idx: int, messages: list[dict[str, str]], seed: int) -> Reply:

@@ -30,6 +30,17 @@ from .teachers import (
 )
 from .teachers.base import TimedOutError
 
+# The longest wait a 429 names (``Retry-After``, the Hub's ``RateLimit`` reset) that a run waits out in full
+# before its next try; past it (a spent monthly quota, a day's limit) the run stops at once with the time to rerun.
+# The Hub's own rate-limit windows are 5 minutes (``RateLimit-Policy: "fixed window";"api";q=...;w=300``).
+RATE_LIMIT_PATIENCE = 15 * 60.0
+
+
+def named_wait_cap(max_wait: float) -> float:
+    """The longest wait a 429 may name that a retry waits out in full (:data:`RATE_LIMIT_PATIENCE`, or
+    ``max_wait`` where that is longer); sxhub's own backoff between tries stays within ``max_wait``."""
+    return max(RATE_LIMIT_PATIENCE, max_wait)
+
 
 class _Limits(Protocol):
     """What the stops read of the engine's options (``annotate_engine._Options``): how often a request is tried."""
@@ -282,12 +293,14 @@ class _Stops:
         ) from exc
 
     def _quota_spent(self, idx: int, exc: BaseException) -> TeacherUnavailableError | None:
-        """The run's end when a 429 names a wait (``Retry-After``, or the Hub's ``RateLimit`` reset) longer than the
-        longest wait between tries: no retry can pass before it. Each try was held to ``max_wait`` and retried inside
-        the spent window, for each remaining text, until three texts had failed (some 12 minutes for an hour's reset)."""
+        """The run's end when a 429 names a wait (``Retry-After``, or the Hub's ``RateLimit`` reset) longer than
+        :func:`named_wait_cap` (15 minutes): a monthly quota or a day's limit, which no retry of this run passes. Each
+        try was held to ``max_wait`` and retried inside the spent window, for each remaining text, until three texts
+        had failed (some 12 minutes for an hour's reset). A shorter wait (an OpenAI-style ``Retry-After: 90``, the
+        Hub's 5-minute windows) is waited out, as the server asks, and the run goes on."""
         if not isinstance(exc, RetryableTeacherError) or exc.status != 429 or exc.retry_after is None:
             return None
-        if exc.retry_after <= self.opts.max_wait:
+        if exc.retry_after <= named_wait_cap(self.opts.max_wait):
             return None
         minutes = exc.retry_after / 60
         when = f"{minutes:.0f} min" if minutes >= 1 else f"{exc.retry_after:.0f} s"

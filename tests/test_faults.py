@@ -758,3 +758,20 @@ def test_replies_cut_off_at_max_tokens_for_three_texts_in_a_row_stop_the_run(tmp
         result = annotate(spec, mixed, cache=False, progress=False, max_invalid=0, concurrency=1)
     failed = {row["text"] for row in result.rows if row["failed"]}
     assert failed == {"text a", "text b", "text c", "text d", "text e"}  # never three in a row: every text asked
+
+
+def test_a_rate_limit_wait_past_the_backoff_cap_is_waited_out_and_the_run_goes_on(tmp_path: Path) -> None:
+    """A 429 whose Retry-After (90 s from an OpenAI-compatible server; the Hub's windows are 5 minutes) is past the
+    cap on sxhub's own backoff (``max_wait``, 60 s) stopped the whole run at once with nothing labelled. It is waited
+    out as the server asks, and the run goes on; only a wait past 15 minutes (a spent quota) stops the run. Here
+    max_wait is 0.2 s and the server asks 1 s."""
+    times: list[float] = []
+
+    def rate_limited(body: dict, n: int) -> Action:
+        times.append(time.monotonic())
+        return Fail(429, {"Retry-After": "1"}) if n == 1 else Answer(default_answer(body))
+
+    with FakeOpenAIServer(rate_limited) as server:
+        result = run(server, ["only one"], tmp_path, backoff=0.01, max_wait=0.2)
+    assert result.rows[0]["label"] in LABELS
+    assert len(times) == 2 and times[1] - times[0] >= 0.95
