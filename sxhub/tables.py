@@ -523,17 +523,30 @@ def ledger_owner(out: str | os.PathLike[str]) -> str | None:
         return None
 
 
-def refuse_others_ledger(out: str | os.PathLike[str], option: str = "-o", *, tail: str = "-2") -> None:
-    """One line, before anything is written, where the CSV/TSV ``out`` needs its own ledger (:func:`carry_ledger`)
-    and ``<stem>.ledger.json`` is the ledger of another output of the same stem (``x.csv`` beside ``x.parquet``):
-    ``tail`` is put before the suffix in the name the line suggests."""
+def others_ledger(out: str | os.PathLike[str]) -> Path | None:
+    """The other output whose ledger ``OUT``'s ledger file is (``x.parquet`` for ``-o x.csv``: both are
+    ``x.ledger.json``), where that output is still there; None where the ledger is ``OUT``'s, is none, or its output
+    is gone (written over, as annotate's ``hold_ledger`` does)."""
     out = Path(out)
     owner = ledger_owner(out)
-    if table_suffix(out) in {".csv", ".tsv"} and owner not in (None, out.name):
+    if owner is None or owner == out.name:
+        return None
+    other = out.with_name(owner)
+    return other if other.exists() and not (out.exists() and other.samefile(out)) else None
+
+
+def refuse_others_ledger(out: str | os.PathLike[str], option: str = "-o", *, tail: str = "-2") -> None:
+    """One line, before anything is written, where the CSV/TSV ``out`` needs its own ledger (its list columns,
+    :func:`carry_ledger`) and
+    ``<stem>.ledger.json`` is the ledger of another output of the same stem that is still there (``x.csv`` beside
+    ``x.parquet``): ``tail`` is put before the suffix in the name the line suggests."""
+    out = Path(out)
+    other = others_ledger(out) if table_suffix(out) in {".csv", ".tsv"} else None  # another format: no ledger needed
+    if other is not None:
         raise InputError(
-            f"{ledger_path(out)} is the ledger of {owner}, and {option} {out} needs its own there (the same "
+            f"{ledger_path(out)} is the ledger of {other.name}, and {option} {out} needs its own there (the same "
             f"<stem>.ledger.json); pass {option} with another name before the suffix (e.g. "
-            f"{out.with_name(f'{out.stem}{tail}{out.suffix}')}), or move {owner} and its ledger away."
+            f"{out.with_name(f'{out.stem}{tail}{out.suffix}')}), or move {other.name} and its ledger away."
         )
 
 
@@ -544,24 +557,31 @@ def carry_ledger(
     *,
     ledger: dict[str, Any] | None = None,
 ) -> Path | None:
-    """After ``frame`` (read from ``source``) was written to the CSV/TSV ``out``: its ledger beside it, naming its
-    list and dict columns (``json_columns``, as annotate's does, :func:`ledger_json_columns`), the rest carried
-    from ``source``'s own ledger (the run that labelled those rows) where it has one, or ``ledger``: the run that
-    wrote ``frame`` (``sxhub twins`` labels its twins itself). ``sxhub apply-review`` and ``sxhub twins`` wrote a
-    CSV and no ledger, and ``publish dataset`` read a kept column of lists back as the JSON text it is there.
-    Nothing for another format, nor where ``out``'s ledger is another output's (:func:`ledger_owner`)."""
-    if table_suffix(out) not in {".csv", ".tsv"} or ledger_owner(out) not in (None, Path(out).name):
+    """After ``frame`` (read from ``source``) was written to ``out``: its ledger beside it, carried from
+    ``source``'s own ledger (the run that labelled those rows) where it has one, or ``ledger``: the run that wrote
+    ``frame`` (``sxhub twins`` labels its twins itself); a CSV/TSV's names its list and dict columns
+    (``json_columns``, as annotate's does, :func:`ledger_json_columns`). ``sxhub apply-review`` and ``sxhub twins``
+    wrote no ledger: ``publish dataset`` read a CSV's kept column of lists back as the JSON text it is there, and
+    its card had no cost table (:func:`own_ledger`) whatever the format. Nothing where ``out``'s ledger is another
+    output's still there (:func:`others_ledger`: refused before for a CSV, which needs its own), nor where there is
+    nothing to record."""
+    if others_ledger(out) is not None:
         return None
     record: dict[str, Any] = dict(ledger or {})
     if ledger is None and source is not None and ledger_owner(source) == Path(source).name:
         with contextlib.suppress(OSError, ValueError):
             record = json.loads(ledger_path(source).read_text(encoding="utf-8"))
+    text_table = table_suffix(out) in {".csv", ".tsv"}
     columns = [
         str(c) for c in frame.columns if frame[c].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any()
     ]
-    if not record and not set(columns) - set(JSON_COLUMNS):  # publish reads those back without a ledger
+    if not record and not (text_table and set(columns) - set(JSON_COLUMNS)):  # publish reads those back unaided
         return None
-    record.update(output=str(out), json_columns=columns)
+    record["output"] = str(out)
+    if text_table:
+        record["json_columns"] = columns
+    else:
+        record.pop("json_columns", None)  # a CSV source's: this file holds its lists as lists
     target = ledger_path(out)
     tmp = target.with_name(target.name + ".tmp")
     tmp.write_text(json.dumps(record, indent=1, ensure_ascii=False, default=str) + "\n", encoding="utf-8")

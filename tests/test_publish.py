@@ -1050,7 +1050,9 @@ def test_apply_review_carries_the_ledger_so_a_reviewed_csv_publishes_its_kept_li
     ledger = json.loads((tmp_path / "reviewed.ledger.json").read_text(encoding="utf-8"))
     assert ledger["output"] == str(tmp_path / "reviewed.csv") and "tags" in ledger["json_columns"]
     assert ledger["n_texts"] == 24  # annotate's figures, carried: the run that labelled these rows
-    assert not (tmp_path / "reviewed-c.ledger.json").exists()  # Parquet holds its lists
+    # a Parquet output holds its lists as lists: its ledger carries the cost (the card's table), no json_columns
+    parquet_ledger = json.loads((tmp_path / "reviewed-c.ledger.json").read_text(encoding="utf-8"))
+    assert parquet_ledger["n_texts"] == 24 and "json_columns" not in parquet_ledger
 
     # -o x.csv beside x.parquet, whose ledger x.ledger.json is: refused, nothing written, that ledger kept
     (tmp_path / "x.parquet").write_bytes((tmp_path / "labelled-parquet.parquet").read_bytes())
