@@ -30,6 +30,7 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -98,6 +99,21 @@ class TwinsResult:
     frame: pd.DataFrame
     ledger: dict[str, Any]
     n_empty: int = 0  # input rows without a text (empty, NaN): left out, no twin
+
+    def write(self, path: str | os.PathLike[str]) -> Path:
+        """Write :attr:`frame` to ``path`` (by its extension) as ``sxhub twins -o`` does: a CSV/TSV gets its
+        ``<stem>.ledger.json`` beside it, this run's ledger (requests, tokens, cost) naming its list and dict columns
+        (``json_columns``: ``flags``, ``leaked``, an input's column of lists kept beside each twin), so that
+        ``publish dataset`` reads them back as the lists a Parquet file holds and gives the card its cost table
+        (:func:`sxhub.tables.carry_ledger`); a ``<stem>.ledger.json`` of another output of the same stem is refused in
+        one line (:class:`InputError`) before anything is written. ``write_table(result.frame, "twins.csv")`` wrote
+        no ledger, and such a column was published as JSON text."""
+        from .tables import carry_ledger, refuse_others_ledger, write_table
+
+        refuse_others_ledger(path, tail="-twins")
+        out = write_table(self.frame, path)
+        carry_ledger(None, out, self.frame, ledger=self.ledger)
+        return out
 
     def summary(self) -> dict[str, Any]:
         frame = self.frame
@@ -504,7 +520,8 @@ def make_twins(
     backoff: float = 1.0,
 ) -> TwinsResult:
     """Synchronous :func:`amake_twins` (the same options) with teachers opened from ``teachers=`` specs (default: the
-    spec's); :class:`Teacher` objects among them are used as they are and left open."""
+    spec's); :class:`Teacher` objects among them are used as they are and left open. Nothing is written:
+    :meth:`TwinsResult.write` writes the result as ``sxhub twins -o`` does, a CSV's ledger too."""
     from .teachers import teachers_for
 
     task = load_spec(spec, name="spec")  # a TaskSpec or its YAML, as annotate and run_pipeline take

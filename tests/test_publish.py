@@ -1184,6 +1184,79 @@ def test_a_twins_csv_keeps_an_input_column_of_lists_as_the_list_a_twins_parquet_
         assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
 
 
+def _word_embed(texts: Any) -> Any:
+    """A stand-in for MiniLM: a hashed bag of words, unit length (the twins' and generate's checks run on it)."""
+    import hashlib
+
+    import numpy as np
+
+    out = np.zeros((len(texts), 64), dtype=np.float32)
+    for i, text in enumerate(texts):
+        for word in str(text).lower().split():
+            out[i, int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
+    return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9)
+
+
+def test_make_twins_from_python_writes_the_ledger_the_cli_does(tmp_path: Path) -> None:
+    """From Python, make_twins(...) gave a result whose frame a notebook wrote with write_table(result.frame,
+    "twins.csv"): no ledger beside it, so publish dataset read the input's column of lists kept beside each twin
+    back as JSON text (Value('string')) where the same twins in Parquet published List(Value('string')), and the
+    card had no cost table. TwinsResult.write(OUT) writes what `sxhub twins -o OUT` writes (the CLI calls it): the
+    run's ledger naming json_columns, so CSV and Parquet publish the same; another output's ledger is refused."""
+    from datasets import List, Value, load_dataset
+
+    from sxhub.errors import InputError
+    from sxhub.teachers import FakeTeacher
+    from sxhub.twins import TwinOptions, make_twins
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        text = messages[-1]["content"].splitlines()[0].removeprefix("Text: ")
+        if "Synthetic Twin" in messages[0]["content"]:
+            return {"twin": text.replace("Acme", "A firm")}
+        return {"label": "negative" if "loss" in text else "positive"}
+
+    spec = TaskSpec(name="fin-sent", labels=["positive", "neutral", "negative"], samples=1)
+    words = ["profit rose", "loss widened", "sales were flat"]
+    frame = pd.DataFrame(
+        [{"text": f"Acme {words[i % 3]} in quarter {i}.", "tags": ["q", f"t{i % 3}"]} for i in range(12)]
+    )
+    options = TwinOptions(min_similarity=-1, max_shared_ngrams=99)  # every twin passes, copied as it is
+    result = make_twins(spec, frame, teachers=[FakeTeacher(responder=responder)], options=options, embed=_word_embed,
+                        progress=False, cache=False)  # fmt: skip
+    assert result.frame["ok"].all()
+    features, data = {}, {}
+    for fmt in ("csv", "parquet"):
+        assert result.write(tmp_path / f"twins.{fmt}") == tmp_path / f"twins.{fmt}"
+        folder = _publish_to(tmp_path / f"twins.{fmt}", spec, tmp_path / f"ds-{fmt}")
+        train = load_dataset(str(folder))["train"]
+        features[fmt] = train.features
+        assert train.features["tags"] == List(Value("string")), fmt
+        data[fmt] = {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        if fmt == "csv":  # the run's requests, from its own ledger
+            assert f"| requests | {result.ledger['requests']} |" in card, card
+    assert features["csv"] == features["parquet"] and data["csv"] == data["parquet"] and data["csv"]
+    ledger = json.loads((tmp_path / "twins.ledger.json").read_text(encoding="utf-8"))
+    assert ledger == json.loads(
+        json.dumps({**result.ledger, "output": str(tmp_path / "twins.csv"), "json_columns": ledger["json_columns"]})
+    )
+    assert {"tags", "flags", "leaked"} <= set(ledger["json_columns"])
+
+    # x.csv beside x.parquet, whose ledger x.ledger.json is: one line naming another name, nothing written
+    (tmp_path / "x.parquet").write_bytes((tmp_path / "twins.parquet").read_bytes())
+    kept = json.dumps({"output": str(tmp_path / "x.parquet"), "requests": 7})
+    (tmp_path / "x.ledger.json").write_text(kept, encoding="utf-8")
+    with pytest.raises(InputError, match=r"x\.ledger\.json is the ledger of x\.parquet.*x-twins\.csv"):
+        result.write(tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
+
+
+def _publish_to(source: Path, spec: TaskSpec, to: Path) -> Path:
+    from sxhub.publish import publish_dataset
+
+    return Path(publish_dataset(source, spec=spec, to=to, repo_id="me/x"))
+
+
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_a_doubts_queue_csv_publishes_the_numbers_a_queue_parquet_does(tmp_path: Path, multi_label: bool) -> None:
     """A queue of sxhub doubts holds its `row`, `doubt` and signal columns as numbers; from a CSV queue publish

@@ -134,10 +134,10 @@ def twins(
         seed=seed,
     )
     _check_output(output, ("csv", "jsonl", "parquet"))
-    from ..tables import carry_ledger, refuse_input_as_output, refuse_others_ledger
+    from ..tables import refuse_input_as_output, refuse_others_ledger
 
     refuse_input_as_output(output, input_path, "-o")
-    refuse_others_ledger(output, tail="-twins")  # a CSV's own ledger names its list columns (below)
+    refuse_others_ledger(output, tail="-twins")  # before any teacher: a CSV's own ledger names its list columns
     data = read_table(input_path, limit=limit, lines=True)  # a .txt file or - (stdin): one text per line
     cache = _cache(cache_dir)
     try:
@@ -158,10 +158,9 @@ def twins(
         )
     finally:
         cache.close()
-    write_table(result.frame, output)
     # a CSV's list columns (flags, and an input's column of lists kept beside each twin) are JSON text there: its
     # ledger, this run's, names them, and publish dataset reads them back as the lists a Parquet OUT holds
-    carry_ledger(input_path, output, result.frame, ledger=result.ledger)
+    result.write(output)
     _report(result.summary(), result.summary_line(), output, as_json)
     refuse_no_twin(result.frame, output)
 
