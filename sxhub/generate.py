@@ -119,6 +119,30 @@ class GenerateResult:
     agreement: dict[str, Any] | None = (
         None  # min_agreement mode: kept, rounds, requests, reach_rate, highest, given_up
     )
+    spec: TaskSpec | None = field(default=None, repr=False)  # the task written for: chat/completion records need it
+
+    def write(self, path: str | os.PathLike[str], *, fmt: str | None = None) -> Path:
+        """Write :attr:`frame` to ``path`` as ``sxhub generate -o OUT [--format FMT]`` does (:func:`export_rows`: a
+        table by its extension, or chat/completion JSONL of the labelled rows): a CSV/TSV gets its
+        ``<stem>.ledger.json`` beside it, this run's ledger (requests, tokens, cost) naming its list and dict
+        columns (:func:`sxhub.tables.carry_ledger`), which ``publish dataset`` reads for the card's cost table, as it
+        does a twins or annotate file's. A ``<stem>.ledger.json`` of another output of the same stem, or a bad
+        name for ``fmt``, is refused in one line (:class:`InputError`) before anything is written.
+        ``write_table(result.frame, "gen.csv")`` wrote no ledger, nor did the CLI."""
+        from .tables import carry_ledger, refuse_others_ledger
+
+        kind = export_format(path, fmt)
+        if kind in {"chat", "completion"}:  # JSONL records, no ledger: not a table publish dataset reads
+            if self.spec is None:
+                raise InputError(
+                    f"writing {kind} records needs the task's prompt, and this GenerateResult holds no spec: set "
+                    "result.spec to the TaskSpec it was generated for, then write again."
+                )
+            return export_rows(self.spec, self.frame, path, kind)
+        refuse_others_ledger(path, tail="-generated")
+        out = write_table(self.frame, path)
+        carry_ledger(None, out, self.frame, ledger=self.ledger)
+        return out
 
     def summary(self) -> dict[str, Any]:
         frame = self.frame
@@ -260,7 +284,9 @@ async def agenerate(
             store.close()
     ledger = merge_ledgers(*run.ledgers)
     ledger["seconds"] = round(time.perf_counter() - start, 2)
-    return GenerateResult(frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement)
+    return GenerateResult(
+        frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement, spec=spec
+    )
 
 
 def unvoted_frame(spec: TaskSpec, rows: Sequence[dict[str, Any]], exc: BaseException) -> pd.DataFrame:
@@ -323,7 +349,8 @@ def generate(
     backoff: float = 1.0,
 ) -> GenerateResult:
     """Synchronous :func:`agenerate` (the same options) with teachers and ``writers=`` opened from specs (teachers
-    default to the spec's; no writers: the teachers write); :class:`Teacher` objects are used as they are."""
+    default to the spec's; no writers: the teachers write); :class:`Teacher` objects are used as they are. Nothing
+    is written: :meth:`GenerateResult.write` writes the result as ``sxhub generate -o`` does, a CSV's ledger too."""
     from contextlib import nullcontext
 
     from .teachers import teachers_for

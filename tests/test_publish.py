@@ -1251,6 +1251,87 @@ def test_make_twins_from_python_writes_the_ledger_the_cli_does(tmp_path: Path) -
     assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
 
 
+def test_generate_writes_a_ledger_from_python_and_the_cli_and_an_empty_topic_publishes_alike(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """generate(...) gave a result whose frame a notebook wrote with write_table, and `sxhub generate -o gen.csv`
+    wrote the same: no ledger, so the published card said "No cost ledger was given" for a run whose requests and
+    cost sxhub had counted (a twins or annotate file's card reads its own ledger). GenerateResult.write(OUT) writes
+    OUT as the CLI does (which now calls it): a CSV gets the run's ledger (json_columns named), another output's
+    <stem>.ledger.json is refused in one line before anything is written (the CLI's before any request). Without a
+    topic, `topic` is "" on every row: CSV and Parquet publish it alike, Value('string'), and the same data files."""
+    import itertools
+
+    from datasets import Value, load_dataset
+    from fake_openai_server import Answer, FakeOpenAIServer, default_answer, schema_of
+
+    from sxhub.errors import InputError
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.teachers import FakeTeacher
+
+    count = itertools.count()
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        if "Write one new text" in messages[-1]["content"]:
+            k = next(count)
+            return {"text": f"Note {k}: firm{k} reported item{k * 7} and unit{k * 13}."}
+        return {"label": "negative" if "1" in messages[-1]["content"] else "positive"}
+
+    spec = TaskSpec(name="fin-sent", labels=["positive", "neutral", "negative"], samples=1)
+    result = generate(spec, GenerateOptions(n=30), teachers=[FakeTeacher(responder=responder)], embed=_word_embed,
+                      progress=False, cache=False)  # fmt: skip
+    assert len(result.frame) == 30 and set(result.frame["topic"]) == {""}
+    features, data = {}, {}
+    for fmt in ("csv", "parquet"):
+        assert result.write(tmp_path / f"gen.{fmt}") == tmp_path / f"gen.{fmt}"
+        folder = _publish_to(tmp_path / f"gen.{fmt}", spec, tmp_path / f"ds-{fmt}")
+        dd = load_dataset(str(folder))
+        features[fmt] = dd["train"].features
+        assert features[fmt]["topic"] == Value("string"), fmt
+        assert {row["topic"] for split in dd.values() for row in split} == {""}, fmt
+        data[fmt] = {p.name: p.read_bytes() for p in sorted((folder / "data").glob("*.parquet"))}
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        if fmt == "csv":  # the run's requests, from its own ledger
+            assert f"| requests | {result.ledger['requests']} |" in card and "No cost ledger" not in card
+    assert features["csv"] == features["parquet"] and data["csv"] == data["parquet"] and data["csv"]
+    ledger = json.loads((tmp_path / "gen.ledger.json").read_text(encoding="utf-8"))
+    assert ledger == json.loads(
+        json.dumps({**result.ledger, "output": str(tmp_path / "gen.csv"), "json_columns": ["votes"]})
+    )
+    chat = result.write(tmp_path / "gen-chat.jsonl", fmt="chat")  # records, no ledger: not a table to publish
+    assert (
+        len(chat.read_text(encoding="utf-8").splitlines()) == 30 and not (tmp_path / "gen-chat.ledger.json").exists()
+    )
+
+    (tmp_path / "x.parquet").write_bytes((tmp_path / "gen.parquet").read_bytes())
+    kept = json.dumps({"output": str(tmp_path / "x.parquet"), "requests": 7})
+    (tmp_path / "x.ledger.json").write_text(kept, encoding="utf-8")
+    with pytest.raises(InputError, match=r"x\.ledger\.json is the ledger of x\.parquet.*x-generated\.csv"):
+        result.write(tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
+
+    # the CLI writes the same way: its CSV's ledger, and the same refusal before any request
+    def server_responder(body: dict[str, Any], n: int) -> Answer:
+        if "text" in schema_of(body).get("properties", {}):
+            return Answer(json.dumps({"text": f"Memo {n}: desk{n} booked lot{n * 7} and run{n * 13}."}))
+        return Answer(default_answer(body))
+
+    with FakeOpenAIServer(server_responder) as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(spec.with_teachers([{"base_url": server.url, "model": "one"}]).to_yaml(), encoding="utf-8")
+        argv = ["generate", str(task), "--n", "6", "--cache-dir", str(tmp_path / "c"), "--json"]
+        code, out, err = run_cli([*argv, "-o", str(tmp_path / "cli.csv")], capsys)
+        assert code == 0, err
+        cli_ledger = json.loads((tmp_path / "cli.ledger.json").read_text(encoding="utf-8"))
+        assert cli_ledger["output"] == str(tmp_path / "cli.csv") and cli_ledger["json_columns"] == ["votes"]
+        assert cli_ledger["requests"] == json.loads(out)["ledger"]["requests"] > 0
+        before = len(server.requests)
+        code, _, err = run_cli([*argv, "-o", str(tmp_path / "x.csv")], capsys)
+        assert code == 2 and "x.ledger.json is the ledger of x.parquet" in err and "x-generated.csv" in err
+        assert len(err.strip().splitlines()) == 1 and len(server.requests) == before
+        assert not (tmp_path / "x.csv").exists() and (tmp_path / "x.ledger.json").read_text(encoding="utf-8") == kept
+
+
 def _publish_to(source: Path, spec: TaskSpec, to: Path) -> Path:
     from sxhub.publish import publish_dataset
 

@@ -287,16 +287,17 @@ def generate(
     on is the confident part (the README's synthetic-model section measures it). With --balance as well, a text
     counts toward its label only once it reaches the agreement.
     """
-    from ..generate import GenerateOptions, agenerate, check_balance, export_format, export_rows
+    from ..generate import GenerateOptions, agenerate, check_balance, export_format
 
     _require_encoder("sxhub generate")
     spec = _spec(task, teacher_args)
     if vote:
         spec = spec.with_vote(vote)
     export_format(output, fmt)  # a bad output name fails before any request
-    from ..tables import refuse_input_as_output
+    from ..tables import refuse_input_as_output, refuse_others_ledger
 
     refuse_input_as_output(output, seed_examples, "-o (the --seed-examples file)")
+    refuse_others_ledger(output, tail="-generated")  # before any teacher: a CSV gets its own ledger
     refuse_input_as_output(output, topics_file, "-o (the --topics file)")
     topics = list(topic_args) + (_read_lines(topics_file) if topics_file else [])
     seeds, n_flagged = _read_examples(seed_examples, spec) if seed_examples else ([], 0)
@@ -335,7 +336,7 @@ def generate(
         raise
     finally:
         cache.close()
-    export_rows(spec, result.frame, output, fmt)
+    result.write(output, fmt=fmt)  # a CSV's ledger too: the card's cost table
     summary, kind, wrote = result.summary(), export_format(output, fmt), None
     if n_flagged:  # the warning's count, for --json (-q shows no warning)
         summary["seed_examples_left_out"] = {"flagged_twins": n_flagged}
