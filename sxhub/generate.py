@@ -123,9 +123,9 @@ class GenerateResult:
 
     def write(self, path: str | os.PathLike[str], *, fmt: str | None = None) -> Path:
         """Write :attr:`frame` to ``path`` as ``sxhub generate -o OUT [--format FMT]`` does (:func:`export_rows`: a
-        table by its extension, or chat/completion JSONL of the labelled rows): a CSV/TSV gets its
-        ``<stem>.ledger.json`` beside it, this run's ledger (requests, tokens, cost) naming its list and dict
-        columns (:func:`sxhub.tables.carry_ledger`), which ``publish dataset`` reads for the card's cost table, as it
+        table by its extension, or chat/completion JSONL of the labelled rows): a table gets its
+        ``<stem>.ledger.json`` beside it, this run's ledger (requests, tokens, cost), a CSV/TSV's naming its list and
+        dict columns (:func:`sxhub.tables.carry_ledger`), which ``publish dataset`` reads for the card's cost table, as it
         does a twins or annotate file's. A ``<stem>.ledger.json`` of another output of the same stem, or a bad
         name for ``fmt``, is refused in one line (:class:`InputError`) before anything is written.
         ``write_table(result.frame, "gen.csv")`` wrote no ledger, nor did the CLI."""

@@ -50,8 +50,8 @@ class AppliedReview:
     source: str | None = field(default=None, repr=False)
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write :attr:`frame` to ``path`` (by its extension) as ``sxhub apply-review -o`` does: a CSV/TSV gets its
-        ``<stem>.ledger.json`` beside it, naming its list and dict columns (``json_columns``) with the labelled
+        """Write :attr:`frame` to ``path`` (by its extension) as ``sxhub apply-review -o`` does: it gets its
+        ``<stem>.ledger.json`` beside it, a CSV/TSV's naming its list and dict columns (``json_columns``), with the labelled
         file's ledger carried (:func:`sxhub.tables.carry_ledger`), so that ``publish dataset`` reads a kept column
         of lists back as lists; a ``<stem>.ledger.json`` of another output of the same stem is refused in one line
         (:class:`InputError`) before anything is written. ``write_table(result.frame, "reviewed.csv")`` wrote no

@@ -101,8 +101,8 @@ class TwinsResult:
     n_empty: int = 0  # input rows without a text (empty, NaN): left out, no twin
 
     def write(self, path: str | os.PathLike[str]) -> Path:
-        """Write :attr:`frame` to ``path`` (by its extension) as ``sxhub twins -o`` does: a CSV/TSV gets its
-        ``<stem>.ledger.json`` beside it, this run's ledger (requests, tokens, cost) naming its list and dict columns
+        """Write :attr:`frame` to ``path`` (by its extension) as ``sxhub twins -o`` does: it gets its
+        ``<stem>.ledger.json`` beside it, this run's ledger (requests, tokens, cost), a CSV/TSV's naming its list and dict columns
         (``json_columns``: ``flags``, ``leaked``, an input's column of lists kept beside each twin), so that
         ``publish dataset`` reads them back as the lists a Parquet file holds and gives the card its cost table
         (:func:`sxhub.tables.carry_ledger`); a ``<stem>.ledger.json`` of another output of the same stem is refused in
