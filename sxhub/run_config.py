@@ -80,6 +80,9 @@ class RunConfig:
         ) -> None: ...
 
     def __post_init__(self) -> None:
+        from .train_config import plain_numbers
+
+        plain_numbers(self)
         self.out = Path(self.out)
         for name in ("keep_columns", "teachers"):  # one string was read letter by letter: columns 'i' and 'd'
             value = getattr(self, name)

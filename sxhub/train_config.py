@@ -81,6 +81,7 @@ class TrainConfig:
     bf16: bool = False
 
     def __post_init__(self) -> None:
+        plain_numbers(self)
         self.output_dir = Path(self.output_dir)
         if self.backend not in BACKENDS:
             raise UserError(f"backend={self.backend!r}; use one of {', '.join(BACKENDS)}.")
@@ -208,6 +209,18 @@ OPTIONS = {
 
 def _option(name: str) -> str:
     return f" (option {OPTIONS[name]})" if name in OPTIONS else ""
+
+
+def plain_numbers(config: Any) -> None:
+    """``config``'s numpy scalars as the Python numbers they hold (``np.int64(3)`` -> 3): a notebook's
+    ``RunConfig(samples=df["n"].max())`` was refused as "must be an integer", and one that got through was written
+    into ``sxhub.json`` as the string "3" (``default=str``)."""
+    from dataclasses import fields
+
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if type(value).__module__ == "numpy" and hasattr(value, "item") and getattr(value, "ndim", None) == 0:
+            setattr(config, f.name, value.item())
 
 
 def check_number(name: str, value: Any, *, low: float, high: float, low_open: bool = False) -> None:

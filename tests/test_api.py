@@ -308,3 +308,27 @@ def test_run_pipelines_report_shows_a_line_per_stage_and_is_report_json(tmp_path
     assert lines[3].endswith(": student vs teacher labels: accuracy 1.000")
     assert "stopped: {'stage': 'publish', 'why': 'interrupted'}" in lines[4]
     assert all(len(line) <= 160 for line in lines) and len(repr(shown)) < 1000 < len(json.dumps(plain))
+
+
+def test_run_and_train_configs_take_numpy_numbers_as_the_python_numbers_they_hold(tmp_path: Path) -> None:
+    """RunConfig(samples=df["n"].max()) was refused as "must be an integer >= 1" since RunConfig checks its options
+    when built (a notebook's numbers are numpy's), and a numpy value that got through reached sxhub.json as the
+    string "3" (json.dumps default=str). They are the Python numbers they hold; a numpy bool is still refused."""
+    import json
+
+    import numpy as np
+
+    from sxhub.errors import UserError
+    from sxhub.run_config import RunConfig
+    from sxhub.train_config import TrainConfig
+
+    run = RunConfig(out=tmp_path / "run", samples=np.int64(3), concurrency=np.int32(4), epochs=np.float32(2.5))
+    assert (run.samples, run.concurrency, run.epochs) == (3, 4, 2.5)
+    assert [type(v) for v in (run.samples, run.concurrency, run.epochs)] == [int, int, float]
+    train = TrainConfig(output_dir=tmp_path / "m", seed=np.int64(7), batch_size=np.int64(8), epochs=np.float64(2))
+    assert json.loads(json.dumps({"seed": train.seed, "batch_size": train.batch_size}, default=str)) == {
+        "seed": 7,
+        "batch_size": 8,
+    }
+    with pytest.raises(UserError, match=r"^samples=True must be an integer >= 1"):
+        RunConfig(out=tmp_path / "run", samples=np.bool_(True))
