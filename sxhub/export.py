@@ -42,7 +42,8 @@ from .export_int8 import (  # the int8 stage; its recipes, margin and logits sta
     fit_recheck_margin,  # noqa: F401
     onnx_logits,  # noqa: F401
 )
-from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, ONNX_WEIGHTS_KEY, read_model_info, weights_sha256
+from .model_folder import weights_sha256
+from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, ONNX_WEIGHTS_KEY, read_model_info
 from .predict import (
     Predictor,
     clean_text,

@@ -13,6 +13,7 @@ into the folder removes them (:func:`drop_leftovers`), and publish copies no hid
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,7 +26,8 @@ from .errors import ModelError
 INCOMPLETE = ".sxhub-incomplete"  # in a folder while a new model moves in; loaders refuse the folder
 STAGING_PREFIX = ".sxhub-saving-"  # a new model written whole before it moves in
 CHECKPOINTS_PREFIX = ".checkpoints-"  # the Trainer's checkpoints (sxhub.distributed.checkpoint_folder)
-INFO_FILE = "sxhub.json"
+INFO_FILE = "sxhub.json"  # sxhub's record of the model in its folder (what trained it, on what, the export)
+SXHUB_JSON = INFO_FILE  # the name the rest of sxhub reads it by
 
 # Files a model folder is loaded from (weights in any format or shard, tokenizer, configs). An earlier model's that
 # the new one does not write are removed when it moves in: transformers reads model.safetensors before an index, so
@@ -92,3 +94,31 @@ def move_into(staging: Path, out: Path, *, stale: Sequence[str] = ()) -> None:
             shutil.rmtree(target)
         os.replace(item, target)
     mark.unlink()
+
+
+def weights_sha256(model_dir: str | os.PathLike[str]) -> str | None:
+    """The sha256 of the torch weights ``from_pretrained`` reads in ``model_dir`` (``model.safetensors`` first, as
+    transformers; an index with its shards in order), read 1 MiB at a time; None when the folder has none (an ONNX-only
+    folder). About 0.2 s for MiniLM-L6's 90 MB, so ``sxhub train`` and ``sxhub export`` record it in ``sxhub.json``
+    (:func:`recorded_weights`) and loading an export compares two strings."""
+    import hashlib
+
+    from .head import WEIGHTS_FILES
+
+    folder = Path(model_dir)
+    name = next((n for n in WEIGHTS_FILES if (folder / n).is_file()), None)
+    if name is None:
+        return None
+    files = [folder / name]
+    if name.endswith(".index.json"):
+        try:
+            shards = (json.loads(files[0].read_text(encoding="utf-8")).get("weight_map") or {}).values()
+        except (OSError, ValueError, AttributeError):
+            shards = []
+        files += [folder / s for s in sorted(set(shards)) if (folder / s).is_file()]
+    digest = hashlib.sha256()
+    for path in files:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()

@@ -19,8 +19,7 @@ import numpy as np
 
 from .data import preprocessing_config
 from .errors import ModelError
-from .model_folder import check_complete
-from .run_record import SXHUB_JSON
+from .model_folder import SXHUB_JSON, check_complete
 
 ONNX_DIR = "onnx"
 ONNX_FILE = "model.onnx"
@@ -155,34 +154,6 @@ def _refuse_synthetic_model(path: Path) -> None:
             f"texts with it (sxhub annotate TASK DATA --teacher {path} --keep-column GOLD -o OUT) and score them with "
             "sxhub agree OUT --gold GOLD; evaluate and predict take the folder sxhub train wrote (-o MODEL_DIR)."
         )
-
-
-def weights_sha256(model_dir: str | os.PathLike[str]) -> str | None:
-    """The sha256 of the torch weights ``from_pretrained`` reads in ``model_dir`` (``model.safetensors`` first, as
-    transformers; an index with its shards in order), read 1 MiB at a time; None when the folder has none (an ONNX-only
-    folder). About 0.2 s for MiniLM-L6's 90 MB, so ``sxhub train`` and ``sxhub export`` record it in ``sxhub.json``
-    (:func:`recorded_weights`) and loading an export compares two strings."""
-    import hashlib
-
-    from .head import WEIGHTS_FILES
-
-    folder = Path(model_dir)
-    name = next((n for n in WEIGHTS_FILES if (folder / n).is_file()), None)
-    if name is None:
-        return None
-    files = [folder / name]
-    if name.endswith(".index.json"):
-        try:
-            shards = (json.loads(files[0].read_text(encoding="utf-8")).get("weight_map") or {}).values()
-        except (OSError, ValueError, AttributeError):
-            shards = []
-        files += [folder / s for s in sorted(set(shards)) if (folder / s).is_file()]
-    digest = hashlib.sha256()
-    for path in files:
-        with path.open("rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()
 
 
 def recorded_weights(extra: dict[str, Any]) -> str | None:

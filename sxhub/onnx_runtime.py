@@ -297,7 +297,8 @@ class OnnxClassifier:
         metadata (:data:`~sxhub.model_info.ONNX_WEIGHTS_KEY`); ``weights`` is the folder's as ``sxhub.json``
         records it, else it is hashed here (a folder whose record predates it). A file without the key (an older
         export) and a folder with neither record nor weights load as before."""
-        from .model_info import ONNX_WEIGHTS_KEY, weights_sha256
+        from .model_folder import weights_sha256
+        from .model_info import ONNX_WEIGHTS_KEY
 
         stamp = (self.session.get_modelmeta().custom_metadata_map or {}).get(ONNX_WEIGHTS_KEY)
         if not stamp:

