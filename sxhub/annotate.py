@@ -107,31 +107,37 @@ class AnnotateResult:
         )
 
 
+def _count_note(led: dict[str, Any], key: str, thing: str, what: str) -> str:
+    """``; N <thing>(s) was/were <what>``, for the ledger's count ``key``; empty when it is 0."""
+    n = int(led.get(key) or 0)
+    if not n:
+        return ""
+    return f"; {n} {thing} was {what}" if n == 1 else f"; {n} {thing}s were {what}"
+
+
 def context_cuts_note(led: dict[str, Any]) -> str:
     """The answers a server stopped when its context window filled up, and the fix: each such vote's error says
     it, but the summary said only "N failed" (a failed vote, never a label)."""
-    cuts = int(led.get("context_cuts") or 0)
-    if not cuts:
-        return ""
-    were = "answer was" if cuts == 1 else "answers were"
-    return (
-        f"; {cuts} {were} stopped when the teacher's context window filled up (see the error column): serve the "
-        "model with a longer context (llama.cpp --n_ctx / -c, Ollama num_ctx) or shorten the texts (--max-chars N)"
+    return _count_note(
+        led,
+        "context_cuts",
+        "answer",
+        "stopped when the teacher's context window filled up (see the error column): serve the model with a longer "
+        "context (llama.cpp --n_ctx / -c, Ollama num_ctx) or shorten the texts (--max-chars N)",
     )
 
 
 def too_long_note(led: dict[str, Any]) -> str:
     """The texts a teacher refused as too long for its context window, and the fixes: the summary said only "N
-    failed". A refusal is never cached, and each text is asked once per teacher (not once per sample)."""
-    refused = int(led.get("too_long") or 0)
-    if not refused:
-        return ""
-    # counted per teacher (each asks a text once): two teachers refusing one text are 2 refusals, not 2 texts
-    were = "request was" if refused == 1 else "requests were"
-    return (
-        f"; {refused} {were} refused as a text too long for the teacher's context window (one per text and teacher; "
-        "see the error column): split long texts "
-        "into passages (--max-chars N names them before any request) or use a teacher with a longer context"
+    failed". A refusal is never cached, and each text is asked once per teacher (not once per sample): two
+    teachers refusing one text are 2 refusals, not 2 texts."""
+    return _count_note(
+        led,
+        "too_long",
+        "request",
+        "refused as a text too long for the teacher's context window (one per text and teacher; see the error "
+        "column): split long texts into passages (--max-chars N names them before any request) or use a teacher "
+        "with a longer context",
     )
 
 
