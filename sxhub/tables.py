@@ -1,5 +1,5 @@
 """Table files by extension: the formats sxhub reads and writes (CSV, TSV, JSONL, JSON, Parquet), reading a whole
-file, writing one, and the one-line error for a file that cannot be read.
+file (:mod:`sxhub.table_read`, whose names stay importable here), writing one, and an output's ledger.
 
 In CSV files, list and dict cells (``labels``, ``votes``, ``agreement``, ``reviewers``...) are JSON-encoded so that they read back
 intact. :mod:`sxhub.stream` (chunks) and :mod:`sxhub.data` (whole tables, slices, Hub datasets) build on it.
@@ -8,22 +8,35 @@ intact. :mod:`sxhub.stream` (chunks) and :mod:`sxhub.data` (whole tables, slices
 from __future__ import annotations
 
 import contextlib
-import csv
 import json
 import os
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from .csv_checks import (  # the quote scans; their names stay importable from here, where they were first
-    check_csv_quotes,
-    check_tsv_quotes,
+    check_csv_quotes as check_csv_quotes,
+)
+from .csv_checks import (
+    check_tsv_quotes as check_tsv_quotes,
 )
 from .errors import InputError
+
+if TYPE_CHECKING:  # the read stage, imported on first use (__getattr__ below): it imports this module
+    from .table_read import check_csv_fields as check_csv_fields
+    from .table_read import decode_class_labels as decode_class_labels
+    from .table_read import decode_json_cells as decode_json_cells
+    from .table_read import frame_from_records as frame_from_records
+    from .table_read import iter_jsonl as iter_jsonl
+    from .table_read import legacy_encoding as legacy_encoding
+    from .table_read import other_separator_check as other_separator_check
+    from .table_read import parquet_features as parquet_features
+    from .table_read import read_errors as read_errors
+    from .table_read import read_file as read_file
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
 # sxhub's own list and dict columns (apply-review's too: from a reviewed CSV, `teacher_labels` and `reviewers` came
@@ -89,390 +102,6 @@ def empty_input(text: str) -> InputError:
 ColumnFilter = Callable[[str], bool]
 
 
-def read_file(
-    source: str | os.PathLike[str], *, limit: int | None = None, usecols: ColumnFilter | None = None
-) -> pd.DataFrame:
-    """Read a whole CSV/TSV/JSONL/JSON/Parquet file (the first ``limit`` rows), or raise the one-line error.
-
-    ``usecols`` (as pandas' ``read_csv`` takes it: true for each column name to read) leaves the other columns
-    unread: Parquet reads only those column chunks, CSV parses only those fields, JSONL drops the others line by
-    line. ``train`` reads a labelled file without its ``votes`` (most of the file's size), which it only needs for
-    ``--soft-labels``.
-    """
-    text = str(source)
-    path = check_file(text)
-    suffix = table_suffix(path)
-    with read_errors(path):
-        if suffix in {".csv", ".tsv"}:
-            df = pd.read_csv(
-                path,
-                sep="\t" if suffix == ".tsv" else ",",
-                nrows=limit,
-                encoding="utf-8-sig",  # a byte-order mark (Excel's "CSV UTF-8") is not part of the first column name
-                keep_default_na=False,
-                dtype=str,
-                usecols=usecols,
-            )
-            df = decode_json_cells(check_csv_fields(df, path), path)
-        elif suffix == ".jsonl":
-            df = next(iter_jsonl(path, limit, usecols=usecols), None)
-            if df is None:
-                raise InputError(f"input {text!r} has no rows; give it at least one text.")
-        elif suffix == ".json":
-            with path.open(encoding="utf-8-sig") as fh:
-                records = json.load(fh)
-            if isinstance(records, list) and all(isinstance(r, dict) for r in records):
-                df = frame_from_records(records)
-            else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
-                df = pd.read_json(path, encoding="utf-8", dtype=False, convert_dates=False)
-            if usecols is not None:
-                df = df[[c for c in df.columns if usecols(str(c))]]
-        else:
-            import pyarrow.parquet as pq
-
-            schema = pq.read_schema(path)
-            columns = None if usecols is None else [name for name in schema.names if usecols(name)]
-            table = pq.read_table(path, columns=columns)
-            # integers with a null stay integers; a datasets ClassLabel column comes back as its names (the features
-            # are the whole file's: its metadata names every column, also those left unread)
-            df = decode_class_labels(table.to_pandas(integer_object_nulls=True), parquet_features(schema))
-    if limit is not None:
-        df = df.head(limit)
-    if len(df) == 0:
-        raise InputError(f"input {text!r} has no rows; give it at least one text.")
-    return df.reset_index(drop=True)
-
-
-def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
-    """``df`` as read from CSV/TSV ``path``, or the one line when its rows have one field more than the header.
-
-    pandas then takes the first field for an implicit row index, without a word: with ``id,text`` and a row ``1,Sales
-    rose, and profit too`` (a text with an unquoted comma), ``id`` became "Sales rose" and the text " and profit
-    too", and every verb labelled the fragments. A row with more fields than the first one is pandas' own error."""
-    sep = "tab" if table_suffix(path) == ".tsv" else "comma"
-    if sep == "comma" and len(df.columns) <= 1:
-        other_separator_check(path)
-    if isinstance(df.index, pd.RangeIndex):
-        return check_tsv_quotes(df, path) if sep == "tab" else check_csv_quotes(df, path)
-    raise InputError(
-        f"input {str(path)!r}: its first rows have one field more than the header ({len(df.columns)} names), so a "
-        f"{sep} inside a field (a text with an unquoted {sep}?) split it; quote the fields that contain one, or "
-        "re-export the file (e.g. DataFrame.to_csv)."
-    )
-
-
-_SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
-
-
-def other_separator_check(path: str | os.PathLike[str]) -> None:
-    """The one line for a ``.csv`` file whose header is separated by semicolons, tabs or pipes, not commas.
-
-    Such a file (Excel's CSV where the decimal mark is a comma, a TSV named .csv) read as one column named
-    ``text;gold``: every verb said it found no text column and to pass ``--text-column``, which would have labelled
-    each whole line; a comma in a text made it a parse error about field counts instead."""
-    try:
-        with Path(path).open(encoding="utf-8-sig", errors="replace", newline="") as fh:
-            header = next((line for line in fh if line.strip()), "")
-    except OSError:
-        return
-    fields = next(csv.reader([header]), [])
-    if len(fields) != 1:
-        return
-    found = [(header.count(sep), sep) for sep in _SEPARATORS if sep in fields[0]]
-    if not found:
-        return
-    sep = max(found)[1]
-    fix = (
-        f"name it {Path(path).stem}.tsv"
-        if sep == "\t"
-        else f"re-save it with commas (e.g. pandas.read_csv(path, sep={sep!r}).to_csv('fixed.csv', index=False))"
-    )
-    raise InputError(
-        f"input {str(path)!r} is separated by {_SEPARATORS[sep]} (its header {header.strip()[:60]!r} has no comma), "
-        f"but a .csv file is read as comma-separated; {fix}."
-    )
-
-
-_FIXES = {
-    ".csv": "check that every row has as many fields as the header and that quotes are closed, or re-export it "
-    "(e.g. DataFrame.to_csv)",
-    ".tsv": "check that every row has as many tab-separated fields as the header and that a text starting with a "
-    "quote closes it, or re-export it",
-    ".jsonl": 'each line must be one JSON object like {"text": "..."}',
-    ".json": 'it must be one JSON array of objects like [{"text": "..."}] (one object per line: name it .jsonl)',
-    ".parquet": "it is not a readable Parquet file (truncated, or another format renamed); re-export it with "
-    "DataFrame.to_parquet or pass a .csv/.jsonl file",
-}
-
-
-@contextlib.contextmanager
-def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Turn any failure to read the table ``path`` into one :class:`InputError` line: the reason and the fix.
-
-    :func:`read_file` and streaming readers (``sxhub predict``) wrap their reads in it, so an unreadable file (bad
-    CSV, bad JSON line, corrupt Parquet, wrong encoding, no permission) exits with code 2, never a traceback.
-    """
-    path = Path(path)
-    suffix = table_suffix(path)
-    where = f"input {str(path)!r}"
-    try:
-        yield
-    except InputError:
-        raise
-    except UnicodeDecodeError as exc:
-        found = _first_bad_utf8(path)
-        utf16 = _head(path)[:2] in (b"\xff\xfe", b"\xfe\xff")
-        source = "utf-16" if utf16 else legacy_encoding(_window(path, found[0] if found else 0))
-        at = f"line {found[1]}, byte {found[0]}" if found else f"byte {exc.start}"
-        raise InputError(
-            f"{where} is not UTF-8 ({'UTF-16, ' if source == 'utf-16' else ''}{at}); re-save it as UTF-8, "
-            f"e.g. `iconv -f {source} -t utf-8 {path.name} > fixed{path.suffix}`."
-        ) from exc
-    except pd.errors.EmptyDataError as exc:
-        raise InputError(f"{where} has no rows; give it a header row and at least one text.") from exc
-    except PermissionError as exc:
-        raise InputError(f"{where} cannot be read (permission denied); check the file's permissions.") from exc
-    except (ValueError, TypeError, OSError, NotImplementedError, AttributeError) as exc:  # pandas/pyarrow parse errors
-        # (AttributeError: pandas < 3.1 read_json on a JSONL line that is a list)
-        if suffix == ".csv":
-            other_separator_check(path)
-        first_line = (str(exc).strip().splitlines() or [""])[0]
-        reason = (_bad_json_line(path) if suffix == ".jsonl" else None) or f"{type(exc).__name__}: {first_line}"
-        reason = reason[:200].rstrip(". ")
-        fix = _FIXES.get(suffix, "pass a .csv, .jsonl or .parquet file")
-        raise InputError(f"{where} could not be read as {suffix[1:] or 'a table'} ({reason}); {fix}.") from exc
-
-
-def _first_bad_utf8(path: Path, block: int = 1 << 20) -> tuple[int, int] | None:
-    """The file offset and line (from 1) of the first byte that is not UTF-8, or None. The decode error's own
-    position counts from the start of the reader's buffer, not of the file: past the first buffer (8 KiB for JSONL,
-    256 KiB for CSV) it named a byte where nothing was wrong."""
-    carry, base, lines = b"", 0, 1
-    try:
-        with path.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(block), b""):
-                data = carry + chunk
-                try:
-                    data.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    if exc.end == len(data) and exc.reason == "unexpected end of data":  # a character cut by the block
-                        carry, base, lines = (
-                            data[exc.start :],
-                            base + exc.start,
-                            lines + data.count(b"\n", 0, exc.start),
-                        )
-                        continue
-                    return base + exc.start, lines + data.count(b"\n", 0, exc.start)
-                carry, base, lines = b"", base + len(data), lines + data.count(b"\n")
-    except OSError:
-        return None
-    return (base, lines) if carry else None
-
-
-def legacy_encoding(data: bytes) -> str:
-    """The 8-bit encoding to name in the fix for bytes that are not UTF-8: ``cp1252`` (what Excel on Windows saves a
-    CSV in) where they are valid cp1252, else ``latin1``. Advised for an Excel export, ``iconv -f latin1`` wrote
-    its ’ “ ” – € as invisible control characters: the "fixed" file read without an error, a tweet's "20€" reached
-    the model as "20"."""
-    try:
-        data.decode("cp1252")
-    except UnicodeDecodeError:
-        return "latin1"
-    return "cp1252"
-
-
-def _window(path: Path, start: int, n: int = 1 << 16) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            fh.seek(start)
-            return fh.read(n)
-    except OSError:
-        return b""
-
-
-def _head(path: Path, n: int = 4) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            return fh.read(n)
-    except OSError:
-        return b""
-
-
-def iter_jsonl(
-    path: str | os.PathLike[str], chunk_rows: int | None = None, *, usecols: ColumnFilter | None = None
-) -> Iterator[pd.DataFrame]:
-    """A JSONL file as frames of ``chunk_rows`` rows (all of it in one frame when None), each value as JSON wrote it;
-    ``usecols`` keeps only the keys it is true for, dropped as each line is read.
-
-    pandas' ``read_json`` turns an integer column with a null into floats (a year 2024 came back as 2024.0 in every
-    output); here the numbers stay as written.
-    """
-    records: list[dict[str, Any]] = []
-    with Path(path).open(encoding="utf-8-sig") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if not isinstance(record, dict):
-                raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
-            if usecols is not None:
-                record = {key: value for key, value in record.items() if usecols(key)}
-            records.append(record)
-            if chunk_rows is not None and len(records) == chunk_rows:
-                yield frame_from_records(records)
-                records = []
-    if records:
-        yield frame_from_records(records)
-
-
-def frame_from_records(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """JSON objects as a frame whose columns keep JSON's types.
-
-    A column of strings (missing ones as NaN) is pandas' string column, one of numbers or booleans with no gap is
-    numeric, and any other column (integers with a null, lists, mixed types) keeps its Python values with None for
-    a null or a missing key: pandas would widen integers with a null to floats.
-    """
-    frame = pd.DataFrame(list(records), dtype=object)
-    for column in frame.columns:
-        values = frame[column].tolist()
-        present = [v for v in values if v is not None and v == v]  # None, and NaN for a missing key
-        kinds = {type(v) for v in present}
-        if kinds == {str}:
-            frame[column] = frame[column].astype("str")
-        elif (
-            len(present) == len(values)
-            and kinds
-            and kinds <= {int, float, bool}
-            and (bool not in kinds or kinds == {bool})
-        ):
-            frame[column] = pd.Series(values, index=frame.index)
-        else:
-            frame[column] = pd.Series(
-                [v if v is not None and v == v else None for v in values], index=frame.index, dtype=object
-            )
-    return frame
-
-
-def _bad_json_line(path: Path) -> str | None:
-    """The first line of a JSONL file that is not a JSON object, as a reason ("line 3 is not ...")."""
-    try:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    return f"line {number} is not JSON: {exc.msg} at column {exc.colno}"
-                if not isinstance(value, dict):
-                    return f"line {number} is a JSON {type(value).__name__}, not an object"
-    except (OSError, UnicodeDecodeError):
-        return None
-    return None
-
-
-def parquet_features(schema: Any) -> Any:
-    """The ``datasets`` features a Parquet file's schema records (``Dataset.to_parquet``, ``push_to_hub`` and
-    ``sxhub publish dataset`` write them in its ``huggingface`` metadata), or None for a file without them."""
-    if not (schema.metadata or {}).get(b"huggingface"):
-        return None
-    from datasets import Features
-
-    try:
-        return Features.from_arrow_schema(schema)
-    except Exception:  # metadata of another datasets version or tool: the file reads as its plain columns
-        return None
-
-
-def decode_class_labels(df: pd.DataFrame, features: Any) -> pd.DataFrame:
-    """``df`` with each ``datasets.ClassLabel`` column (or list of them) of ``features`` as label names instead of
-    ids: a dataset on the Hub, or sxhub's own published one, stores labels as ids with the names in its features,
-    and ``train`` / ``evaluate`` / ``agree`` refused its ids 0, 1, 2 as labels the task does not have. A missing
-    label (None, or ``ClassLabel``'s -1) becomes None."""
-    if not features:
-        return df
-    from datasets import ClassLabel
-
-    def name(feature: Any, value: Any) -> Any:
-        if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-            return feature.int2str(int(value)) if 0 <= value < feature.num_classes else None
-        return value
-
-    for column, feature in features.items():
-        if column not in df.columns:
-            continue
-        if isinstance(feature, ClassLabel):
-            values = [name(feature, v) for v in df[column].tolist()]
-            df[column] = pd.Series(values, index=df.index, dtype=object)
-        elif isinstance(getattr(feature, "feature", None), ClassLabel):  # List / Sequence of ClassLabel
-            inner = feature.feature
-            values = [
-                None if v is None else [name(inner, i) for i in (v.tolist() if hasattr(v, "tolist") else v)]
-                for v in df[column].tolist()
-            ]
-            df[column] = pd.Series(values, index=df.index, dtype=object)
-    return df
-
-
-def decode_json_cells(
-    df: pd.DataFrame, path: str | os.PathLike[str] | None = None, *, columns: Collection[str] = JSON_COLUMNS
-) -> pd.DataFrame:
-    """``df`` (CSV cells, strings) with each list/dict column (``columns``: :data:`JSON_COLUMNS`, or those a file's
-    ledger names, :func:`ledger_json_columns`) decoded from JSON; a cell in
-    Python's own list notation (pandas' ``to_csv`` writes ``['joy', 'anger']``) is read too. A column none of whose
-    cells decode stays text (not JSON after all).
-
-    A cell that is neither among cells that decode (a ``votes`` cell cut short by a truncated copy: ``[{"teacher":
-    "A", "scores": [{"label": "positive", "p": 0.7}, {"lab``) is one line naming ``path``, the row and the column:
-    the whole column stayed text, and ``agree`` ended in a bare JSONDecodeError while ``publish dataset`` wrote every
-    row's votes as one empty vote per character of the text, exit 0. A ``labels`` column with such a cell stays
-    text: the label reader's line for it (:func:`sxhub.labelled._list_cell`) names the fix for a list written by
-    hand."""
-    import ast
-
-    for col in df.columns:
-        if col not in columns:
-            continue
-        values = df[col].tolist()
-        if not values or not all(isinstance(v, str) and v[:1] in "[{" for v in values if v != ""):
-            continue
-        decoded: list[Any] = []
-        damaged: tuple[int, str, json.JSONDecodeError] | None = None
-        n_json = 0
-        for position, value in enumerate(values):
-            if value == "":
-                decoded.append(None)
-                continue
-            try:
-                decoded.append(json.loads(value))
-                n_json += 1
-                continue
-            except json.JSONDecodeError as exc:
-                error = exc
-            try:
-                literal = ast.literal_eval(value)  # literals only: no names, no calls
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
-                literal = None
-            if isinstance(literal, (list, dict)):
-                decoded.append(literal)
-                continue
-            decoded.append(value)
-            if damaged is None:
-                damaged = (position, value, error)
-        if damaged is None:
-            df[col] = decoded
-        elif n_json and col != "labels":  # a labels cell is often written by hand: its reader names that fix
-            position, value, error = damaged
-            row = int(df.index[position]) + 1 if isinstance(df.index[position], (int, np.integer)) else position + 1
-            where = f"input {str(path)!r}: " if path is not None else ""
-            raise InputError(
-                f"{where}row {row} (after the header), column {col!r}: the cell is not valid JSON ({error.msg} at "
-                f"character {error.pos} of {len(value)}: {value[:50]!r}...), as a file cut short or damaged leaves "
-                "it; restore that cell from an intact copy, or empty it (or delete the row) and read the file again."
-            )
-    return df
-
-
 def ledger_path(out: str | os.PathLike[str]) -> Path:
     """``OUT``'s sibling ``<stem>.ledger.json``, where ``sxhub annotate`` writes the run's ledger."""
     out = Path(out)
@@ -509,6 +138,8 @@ def decode_ledger_columns(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.
     """``df`` as :func:`read_file` read the CSV/TSV ``path``, with the columns its ledger names as JSON
     (:func:`ledger_json_columns`) decoded too, besides :data:`JSON_COLUMNS` (decoded already): a list column of the
     input kept with ``annotate --keep-column``, a list there as in a Parquet OUT."""
+    from .table_read import decode_json_cells
+
     more = [c for c in ledger_json_columns(path) if c not in JSON_COLUMNS]
     return decode_json_cells(df, path, columns=more) if more else df
 
@@ -688,3 +319,35 @@ def plain_json(value: Any) -> Any:
         value = value.tolist() if hasattr(value, "tolist") else value
         return [plain_json(v) for v in value] if isinstance(value, list) else value
     return value
+
+
+# the read stage (``read_file`` and the readers and decoders it and sxhub.stream use) lives in :mod:`sxhub.table_read`;
+# these names stay importable from here, where they were first
+_READ_STAGE = frozenset(
+    (
+        "read_file",
+        "check_csv_fields",
+        "_SEPARATORS",
+        "other_separator_check",
+        "_FIXES",
+        "read_errors",
+        "_first_bad_utf8",
+        "legacy_encoding",
+        "_window",
+        "_head",
+        "iter_jsonl",
+        "frame_from_records",
+        "_bad_json_line",
+        "parquet_features",
+        "decode_class_labels",
+        "decode_json_cells",
+    )
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _READ_STAGE:
+        from . import table_read
+
+        return getattr(table_read, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
