@@ -27,7 +27,8 @@ from .labelled import (
     with_flag_labels,
 )
 from .spec import TaskSpec, load_spec, rejoin_comma_names
-from .tables import decode_ledger_columns, table_suffix
+from .table_read import decode_ledger_columns
+from .tables import table_suffix
 from .votes_column import (
     VOTE_KEYS,
     _arrow_votes_column,

@@ -41,7 +41,7 @@ from .review_log import (
     write_items,
 )
 from .spec import TaskSpec, load_spec
-from .tables import decode_ledger_columns
+from .table_read import decode_ledger_columns
 
 __all__ = [
     "decisions_path",

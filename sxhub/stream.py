@@ -19,21 +19,23 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError
-from .tables import (
-    ColumnFilter,
-    arrow_table,
+from .table_read import (
     check_csv_fields,
-    csv_cells,
     decode_class_labels,
     decode_json_cells,
-    empty_input,
     frame_from_records,
     iter_jsonl,
     legacy_encoding,
-    output_suffix,
     parquet_features,
     read_errors,
     read_file,
+)
+from .tables import (
+    ColumnFilter,
+    arrow_table,
+    csv_cells,
+    empty_input,
+    output_suffix,
     records_json,
     table_suffix,
     write_table,

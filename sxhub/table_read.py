@@ -18,7 +18,7 @@ import pandas as pd
 
 from .csv_checks import check_csv_quotes, check_tsv_quotes
 from .errors import InputError
-from .tables import JSON_COLUMNS, ColumnFilter, check_file, table_suffix
+from .tables import JSON_COLUMNS, ColumnFilter, check_file, ledger_json_columns, table_suffix
 
 
 def read_file(
@@ -403,3 +403,11 @@ def decode_json_cells(
                 "it; restore that cell from an intact copy, or empty it (or delete the row) and read the file again."
             )
     return df
+
+
+def decode_ledger_columns(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``df`` as :func:`read_file` read the CSV/TSV ``path``, with the columns its ledger names as JSON
+    (:func:`ledger_json_columns`) decoded too, besides :data:`JSON_COLUMNS` (decoded already): a list column of the
+    input kept with ``annotate --keep-column``, a list there as in a Parquet OUT."""
+    more = [c for c in ledger_json_columns(path) if c not in JSON_COLUMNS]
+    return decode_json_cells(df, path, columns=more) if more else df

@@ -1,5 +1,5 @@
 """Table files by extension: the formats sxhub reads and writes (CSV, TSV, JSONL, JSON, Parquet), reading a whole
-file (:mod:`sxhub.table_read`, whose names stay importable here), writing one, and an output's ledger.
+file is :mod:`sxhub.table_read`; writing one, and an output's ledger, are here.
 
 In CSV files, list and dict cells (``labels``, ``votes``, ``agreement``, ``reviewers``...) are JSON-encoded so that they read back
 intact. :mod:`sxhub.stream` (chunks) and :mod:`sxhub.data` (whole tables, slices, Hub datasets) build on it.
@@ -13,7 +13,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,18 +25,6 @@ from .csv_checks import (
     check_tsv_quotes as check_tsv_quotes,
 )
 from .errors import InputError
-
-if TYPE_CHECKING:  # the read stage, imported on first use (__getattr__ below): it imports this module
-    from .table_read import check_csv_fields as check_csv_fields
-    from .table_read import decode_class_labels as decode_class_labels
-    from .table_read import decode_json_cells as decode_json_cells
-    from .table_read import frame_from_records as frame_from_records
-    from .table_read import iter_jsonl as iter_jsonl
-    from .table_read import legacy_encoding as legacy_encoding
-    from .table_read import other_separator_check as other_separator_check
-    from .table_read import parquet_features as parquet_features
-    from .table_read import read_errors as read_errors
-    from .table_read import read_file as read_file
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
 # sxhub's own list and dict columns (apply-review's too: from a reviewed CSV, `teacher_labels` and `reviewers` came
@@ -132,16 +120,6 @@ def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
     ledger = own_ledger(path)
     columns = ledger.get("json_columns") if ledger is not None else None
     return tuple(str(c) for c in columns) if isinstance(columns, (list, tuple)) else ()
-
-
-def decode_ledger_columns(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
-    """``df`` as :func:`read_file` read the CSV/TSV ``path``, with the columns its ledger names as JSON
-    (:func:`ledger_json_columns`) decoded too, besides :data:`JSON_COLUMNS` (decoded already): a list column of the
-    input kept with ``annotate --keep-column``, a list there as in a Parquet OUT."""
-    from .table_read import decode_json_cells
-
-    more = [c for c in ledger_json_columns(path) if c not in JSON_COLUMNS]
-    return decode_json_cells(df, path, columns=more) if more else df
 
 
 def ledger_owner(out: str | os.PathLike[str]) -> str | None:
@@ -319,35 +297,3 @@ def plain_json(value: Any) -> Any:
         value = value.tolist() if hasattr(value, "tolist") else value
         return [plain_json(v) for v in value] if isinstance(value, list) else value
     return value
-
-
-# the read stage (``read_file`` and the readers and decoders it and sxhub.stream use) lives in :mod:`sxhub.table_read`;
-# these names stay importable from here, where they were first
-_READ_STAGE = frozenset(
-    (
-        "read_file",
-        "check_csv_fields",
-        "_SEPARATORS",
-        "other_separator_check",
-        "_FIXES",
-        "read_errors",
-        "_first_bad_utf8",
-        "legacy_encoding",
-        "_window",
-        "_head",
-        "iter_jsonl",
-        "frame_from_records",
-        "_bad_json_line",
-        "parquet_features",
-        "decode_class_labels",
-        "decode_json_cells",
-    )
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _READ_STAGE:
-        from . import table_read
-
-        return getattr(table_read, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,8 @@ import pandas as pd
 
 from .data import read_table
 from .stream import is_hub_source
-from .tables import read_errors, table_suffix
+from .table_read import read_errors
+from .tables import table_suffix
 
 VOTE_KEYS = ("teacher", "sample", "labels", "reason", "error", "raw")
 
