@@ -334,16 +334,3 @@ def run_autotrain(
     if workdir is None:
         shutil.rmtree(work)
     return out
-
-
-# the backend as sxhub train runs it (``train_autotrain`` and its parts) lives in :mod:`sxhub.autotrain_train`,
-# which imports this module; these names stay importable from here, where they were first
-_TRAIN = frozenset(("train_autotrain", "check_options", "base_tokenizer_for_autotrain", "_local_max_length"))
-
-
-def __getattr__(name: str) -> Any:
-    if name in _TRAIN:
-        from . import autotrain_train
-
-        return getattr(autotrain_train, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

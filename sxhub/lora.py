@@ -384,16 +384,3 @@ def _no_checkpointing(config_class: Any) -> dict[str, Any]:
         if "activation_checkpointing" in names
         else {"gradient_checkpointing": False}
     )
-
-
-# the AutoTrain backend (``train_autotrain`` and its parts) lives in :mod:`sxhub.lora_autotrain`, which imports this
-# module; these names stay importable from here, where they were first
-_AUTOTRAIN = frozenset(("train_autotrain", "_merge_adapter", "blocks_per_step", "whole_epochs", "_autotrain_base"))
-
-
-def __getattr__(name: str) -> Any:
-    if name in _AUTOTRAIN:
-        from . import lora_autotrain
-
-        return getattr(lora_autotrain, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

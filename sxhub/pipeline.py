@@ -114,7 +114,8 @@ def run_pipeline(
     # the export stage's extra too: with sxhub[student] alone, run annotated and trained, then stopped at export
     require(["onnx", "onnxruntime", "tokenizers"], "sxhub run", "onnx")
     if config.backend == "autotrain":  # what AutoTrain cannot do, and AutoTrain itself, before a teacher is asked
-        from .autotrain import check_options, find_autotrain
+        from .autotrain import find_autotrain
+        from .autotrain_train import check_options
 
         check_options(spec, tconf)
         find_autotrain()

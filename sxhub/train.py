@@ -242,7 +242,7 @@ def train(
     for note in early_notes:
         logger.warning(note)  # now, before a long run; the result's notes repeat it at the end
     if config.backend == "autotrain":
-        from .autotrain import check_options
+        from .autotrain_train import check_options
 
         check_options(spec, config)  # what AutoTrain cannot do is said first, whatever the base
     if config.base_model and Path(config.base_model).expanduser().is_dir():
@@ -265,7 +265,7 @@ def train(
         if staging is not None:
             drop_leftovers(out, staging, checkpoints=world_size() == 1)  # a killed run's work folders
         if config.backend == "autotrain":
-            from .autotrain import train_autotrain
+            from .autotrain_train import train_autotrain
 
             result = train_autotrain(
                 spec, data, replace(config, output_dir=staging or out), early_notes, split=(train_idx, val_idx)

@@ -390,19 +390,6 @@ def test_training_serving_and_tuning_modules_import_no_cycle() -> None:
     )
 
 
-def test_the_autotrain_backends_names_are_still_importable_from_sxhub_lora() -> None:
-    """The AutoTrain backend moved from sxhub.lora to sxhub.lora_autotrain; scripts that import its names from
-    sxhub.lora get the same objects, and a name neither module has is still an AttributeError."""
-    from sxhub import lora, lora_autotrain
-    from sxhub.lora import _autotrain_base, blocks_per_step, train_autotrain, whole_epochs
-
-    assert train_autotrain is lora_autotrain.train_autotrain and whole_epochs is lora_autotrain.whole_epochs
-    assert blocks_per_step is lora_autotrain.blocks_per_step and _autotrain_base is lora_autotrain._autotrain_base
-    assert lora._merge_adapter is lora_autotrain._merge_adapter
-    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
-        lora.no_such_name  # noqa: B018
-
-
 def test_the_writing_names_are_still_importable_from_the_synthetic_model_module() -> None:
     """Writing moved from sxhub.teachers.synthetic_model to sxhub.teachers.synthetic_writer; the names imported from
     the old module are the same objects, and SyntheticModel still has the writing methods (inherited)."""
@@ -1913,7 +1900,7 @@ def test_autotrain_gets_a_base_its_transformers_reads(tmp_path: Path, tiny_llama
     from transformers import AutoTokenizer
 
     from sxhub.base_model import BaseModel
-    from sxhub.lora import _autotrain_base
+    from sxhub.lora_autotrain import _autotrain_base
 
     base = tmp_path / "base"
     shutil.copytree(tiny_llama, base)
@@ -1939,7 +1926,8 @@ def test_autotrain_trains_with_the_threads_given(
 
     from sxhub.base_model import BaseModel
     from sxhub.errors import BackendError
-    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.lora import ChatExample
+    from sxhub.lora_autotrain import train_autotrain
     from sxhub.tune import TuneOptions
 
     venv = tmp_path / "venv"
@@ -2007,7 +1995,8 @@ def test_autotrain_refuses_target_modules_the_base_lacks_before_it_runs(
     AutoTrain, which failed 30 s later ("Target modules {'foo_proj'} not found in the base model", exit 1)."""
     from sxhub.base_model import BaseModel
     from sxhub.errors import ModelError
-    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.lora import ChatExample
+    from sxhub.lora_autotrain import train_autotrain
     from sxhub.tune import TuneOptions
 
     def run_subprocess(cmd: list[str], **kwargs: object) -> int:
@@ -2027,7 +2016,8 @@ def test_an_autotrain_tune_has_no_time_cap(tmp_path: Path, monkeypatch: pytest.M
     """sxhub tune has no --max-minutes and the local backend runs as long as the tune takes; the autotrain backend
     stopped AutoTrain at a fixed 6 h in an error ("ran past its 21600 s timeout"), losing a long tune."""
     from sxhub.base_model import BaseModel
-    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.lora import ChatExample
+    from sxhub.lora_autotrain import train_autotrain
     from sxhub.tune import TuneOptions
 
     seen: dict[str, object] = {}
@@ -2055,7 +2045,8 @@ def test_autotrain_adapts_the_top_lora_layers_only(
     at 10.2 GB on 30 PhraseBank texts (the local backend: 2.7 GB), and the card said "of every decoder layer". It now
     gets the full names of the top layers' modules, which PEFT matches as the local backend's layers_to_transform."""
     from sxhub.base_model import BaseModel
-    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.lora import ChatExample
+    from sxhub.lora_autotrain import train_autotrain
     from sxhub.tune import TuneOptions
 
     given = _autotrain_params(tmp_path, monkeypatch)
@@ -2201,7 +2192,8 @@ def test_an_autotrain_adapter_that_does_not_merge_is_one_error_and_keeps_the_fol
     BackendError naming the adapter's folder and AutoTrain's log, and the work folder stays for a look."""
     from sxhub.base_model import BaseModel
     from sxhub.errors import BackendError
-    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.lora import ChatExample
+    from sxhub.lora_autotrain import train_autotrain
     from sxhub.tune import TuneOptions
 
     def run_subprocess(cmd: list[str], *, cwd: Path, log_path: Path, **kwargs: object) -> int:
@@ -2346,7 +2338,8 @@ def test_an_autotrain_step_holds_about_the_tokens_of_the_local_backends(
     import yaml
 
     from sxhub.base_model import BaseModel
-    from sxhub.lora import ChatExample, train_autotrain
+    from sxhub.lora import ChatExample
+    from sxhub.lora_autotrain import train_autotrain
     from sxhub.tune import TuneOptions
 
     given: list[dict] = []
