@@ -96,17 +96,21 @@ def ledger_path(out: str | os.PathLike[str]) -> Path:
     return out.with_name(f"{out.stem}.ledger.json")
 
 
+def _read_ledger(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The JSON object in ``path``'s ledger file (:func:`ledger_path`), or None where there is none or it is not one."""
+    try:
+        ledger = json.loads(ledger_path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return ledger if isinstance(ledger, dict) else None
+
+
 def own_ledger(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The ledger beside the file ``path`` (:func:`ledger_path`, ``<stem>.ledger.json``) when it is that file's own:
     its ``output`` names ``path`` (another output of the same stem, ``out.csv`` beside ``out.parquet``, is not).
     None where there is none, or it is not a ledger."""
-    try:
-        ledger = json.loads(ledger_path(path).read_text(encoding="utf-8"))
-        if Path(str(ledger["output"])).name != Path(path).name:  # the ledger of another output of the same stem
-            return None
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):  # none, or not annotate's
-        return None
-    return ledger if isinstance(ledger, dict) else None
+    ledger = _read_ledger(path)
+    return ledger if ledger is not None and ledger_owner(path, ledger) == Path(path).name else None
 
 
 def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -122,14 +126,12 @@ def ledger_json_columns(path: str | os.PathLike[str]) -> tuple[str, ...]:
     return tuple(str(c) for c in columns) if isinstance(columns, (list, tuple)) else ()
 
 
-def ledger_owner(out: str | os.PathLike[str]) -> str | None:
-    """The name of the output that ``OUT``'s ledger (:func:`ledger_path`) records, or None where there is none
-    (or it names no output): ``x.ledger.json`` is the ledger of ``x.csv`` or of ``x.parquet``, never both."""
-    try:
-        ledger = json.loads(ledger_path(out).read_text(encoding="utf-8"))
-        return Path(str(ledger["output"])).name if isinstance(ledger, dict) and ledger.get("output") else None
-    except (OSError, ValueError):
-        return None
+def ledger_owner(out: str | os.PathLike[str], ledger: dict[str, Any] | None = None) -> str | None:
+    """The name of the output that ``OUT``'s ledger (:func:`ledger_path`, or ``ledger`` as read) records, or None
+    where there is none (or it names no output): ``x.ledger.json`` is the ledger of ``x.csv`` or of ``x.parquet``,
+    never both."""
+    ledger = _read_ledger(out) if ledger is None else ledger
+    return Path(str(ledger["output"])).name if ledger is not None and ledger.get("output") else None
 
 
 def others_ledger(out: str | os.PathLike[str]) -> Path | None:
@@ -177,9 +179,8 @@ def carry_ledger(
     if others_ledger(out) is not None:
         return None
     record: dict[str, Any] = dict(ledger or {})
-    if ledger is None and source is not None and ledger_owner(source) == Path(source).name:
-        with contextlib.suppress(OSError, ValueError):
-            record = json.loads(ledger_path(source).read_text(encoding="utf-8"))
+    if ledger is None and source is not None:
+        record = own_ledger(source) or record
     text_table = table_suffix(out) in {".csv", ".tsv"}
     columns = [
         str(c) for c in frame.columns if frame[c].map(lambda v: isinstance(v, (list, dict, tuple, np.ndarray))).any()

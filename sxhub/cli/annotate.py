@@ -24,7 +24,7 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
     run writes it now. The second run replaced the first's ledger without a word: ``-o x.parquet`` after ``-o x.csv``
     (all cached) left a ledger of 0 requests and $0 for the run that paid, and ``x.csv`` no ledger at all."""
     from ..locks import OutputBusy, output_lock
-    from ..tables import ledger_path
+    from ..tables import ledger_path, others_ledger
 
     ledger_file = ledger_path(out)
     fix = f"pass -o with another name before the suffix (e.g. {out.with_name(f'{out.stem}-2{out.suffix}')})"
@@ -35,12 +35,8 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
             f"another sxhub annotate is writing {ledger_file} (the ledger of every -o {out.stem}.*): wait for it to "
             f"end, or {fix}."
         ) from None
-    try:
-        recorded = json.loads(ledger_file.read_text(encoding="utf-8")).get("output")
-    except (OSError, ValueError, AttributeError):
-        return ledger_file  # none, or not annotate's: written over as before
-    other = out.with_name(Path(str(recorded)).name) if recorded else None
-    if other is not None and other.name != out.name and other.exists() and not (out.exists() and other.samefile(out)):
+    other = others_ledger(out)  # none, not annotate's, or its output gone: written over as before
+    if other is not None:
         raise UserError(
             f"{ledger_file} is the ledger of {other}, and -o {out} would write over it (both outputs' ledger is "
             f"<stem>.ledger.json); {fix}, or move {other} and its ledger away first."
