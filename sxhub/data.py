@@ -170,12 +170,23 @@ URL_RE = re.compile(rf"(?i)(?<!{_W})(?:https?://|www\.)[^\s<>\"'{_UNSPACED}\u300
 # open pattern did (bench/clean.py, bench/results/clean.md).
 _LOCAL, _LABEL = _word(".+-"), _word("-")
 EMAIL_RE = re.compile(rf"(?i){_EDGE}{_LOCAL}{{1,64}}@{_LABEL}{{1,63}}(?:\.{_LABEL}{{1,63}}){{1,126}}{_EDGE}")
-# a handle of unspaced script ends where a space or a colon does ("//@人民日报:", "@张三 你好", as Weibo writes a
-# mention picked from its list: "@name " with a space): inside a sentence ("感谢@小米公司的支持", "@张三你好吗") where
-# it ends is unknown, and the sentence is kept, before punctuation ("！") and at the end of the text alike; up to
+# A handle of unspaced script (Weibo's: Han, with Latin letters, digits, "_" and "-"; Twitter's handles are
+# [A-Za-z0-9_]{1,15} and take the first alternative) is masked where the writer ended it with a space or a colon
+# ("//@人民日报:", "回复@张三:", "@张三 你好", as Weibo writes a mention picked from its list: "@name " with a space),
+# up to that delimiter, as Weibo links it: "@小米公司的支持 太棒了" becomes "@user 太棒了", since a picked "@小米公司 "
+# and a typed "@小米公司的支持 " cannot be told apart and leaving both unmasked would publish every picked name. The run
+# must fit a Weibo nickname (at most 30 characters, a Han character counting two: at most 15 of unspaced script),
+# else it is words, not a name, and is kept; up to version 6 a run of up to 30 was masked, so a clause glued to a name
+# ("@张三你这个人真的太过分了我再也不想理你了 好吗") became "@user 好吗". Inside a sentence ("感谢@小米公司的支持",
+# "@张三你好吗") and at the end of the text ("分享给@张三", which cannot be told from "感谢@小米公司的支持": an ending
+# the writer did not type) where it ends is unknown, and the text is kept, before punctuation ("！") alike; up to
 # version 5 the end of the text ended it, so "感谢@小米公司的支持" was cleaned to "感谢@user" and "@田中さんありがとう"
-# to "@user", but with a "！" after it was kept whole
-HANDLE_RE = re.compile(rf"(?<!{_W})(?<!@)@(?:{_W}{{1,30}}{_EDGE}|\w{{1,30}}(?=[\s:\uff1a]))")
+# to "@user", but with a "！" after it was kept whole. A picked mention at the end keeps its space ("分享给@张三 ")
+# and is masked: the whitespace step runs before the masks, the strip after them.
+_LONGER_THAN_A_NICKNAME = rf"(?:[^\W{_UNSPACED}]*[{_UNSPACED}]){{16}}"  # 16 characters of unspaced script in the run
+HANDLE_RE = re.compile(
+    rf"(?<!{_W})(?<!@)@(?:{_W}{{1,30}}{_EDGE}|(?!{_LONGER_THAN_A_NICKNAME})\w{{1,30}}(?=[\s:\uff1a]))"
+)
 PHONE_RE = re.compile(rf"(?<!{_W})(?:\+?\d[\d()./ -]{{7,}}\d)(?!{_W})")
 _WS_RE = re.compile(r"\s+")
 
@@ -198,7 +209,9 @@ WHITESPACE_STEP: dict[str, Any] = {"name": "whitespace", "pattern": _WS_RE.patte
 # BPE) reads "café" typed NFD (e + U+0301, as macOS writes it) as other tokens ([UNK], or bytes), so one sentence
 # got two labels. A block saved before has no ``normalize`` and reads texts in the form given, as it was trained.
 # 6: a handle of unspaced script is no longer ended by the end of the text (HANDLE_RE)
-PREPROCESSING_VERSION = 6
+# 7: nor does it take more than 15 characters of unspaced script, a Weibo nickname's limit (HANDLE_RE): a longer run
+# before a space is a clause glued to a name, and is kept
+PREPROCESSING_VERSION = 7
 UNICODE_FORM = "NFC"
 
 

@@ -568,6 +568,19 @@ def test_the_email_step_masks_what_it_did_and_leaves_crafted_runs() -> None:
         ("大家好 @张三你好吗今天天气很好", "大家好 @张三你好吗今天天气很好"),
         ("感谢@小米公司 的支持，回复@张三:好的", "感谢@user 的支持，回复@user:好的"),  # a space or colon ends it
         ("感谢@xiaomi_official的支持", "感谢@user的支持"),  # a Latin handle ends at the first Han character
+        # a run before a space is masked up to it, as Weibo links it: a typed "@小米公司的支持 " is a picked
+        # "@小米公司 " to sxhub, and both are masked rather than both kept
+        ("@小米公司的支持 太棒了", "@user 太棒了"),
+        # at the end of the text, with no space typed, it is kept, as "感谢@小米公司的支持" is; a picked mention
+        # keeps its space there and is masked
+        ("分享给@张三", "分享给@张三"),
+        ("分享给@张三 ", "分享给@user"),
+        # a run longer than a Weibo nickname (15 characters of unspaced script) is a clause, not a name: kept (up
+        # to version 6 it was "@user 好吗", the clause gone); a nickname of 15 is still masked
+        ("@张三你这个人真的太过分了我再也不想理你了 好吗", "@张三你这个人真的太过分了我再也不想理你了 好吗"),
+        ("回复@张三你这个人真的太过分了我再也不想理你了:好", "回复@张三你这个人真的太过分了我再也不想理你了:好"),
+        ("@一二三四五六七八九十一二三四五 好", "@user 好"),
+        ("@小米xiaomi_official_cn 好", "@user 好"),
         ("@राहुल बहुत अच्छा", "@user बहुत अच्छा"),  # was "@userाहुल": the vowel signs left behind
         ("שלום @דני מה נשמע https://ex.com/א", "שלום @user מה נשמע URL"),
         ("رقم ٠١٢٣٤٥٦٧٨٩ هاتف", "رقم PHONE هاتف"),
@@ -579,22 +592,31 @@ def test_masks_end_where_the_word_ends_in_every_script(text: str, cleaned: str) 
 
 
 def test_a_model_saved_with_an_earlier_block_keeps_its_handle_rule() -> None:
-    """Version 6 keeps a CJK handle glued to the words after it at the end of a text; a model saved with version 4
-    or 5 ended the handle there, and its saved pattern still does (its texts were trained so)."""
-    from sxhub.data import HANDLE_RE, apply_preprocessing, preprocessing_config
+    """Version 6 keeps a CJK handle glued to the words after it at the end of a text, and version 7 a run before a
+    space that is longer than a Weibo nickname; a model saved with version 5 ended the handle at the end of the
+    text, one saved with 6 masked a run of up to 30 before a space, and their saved patterns still do (their texts
+    were trained so)."""
+    from sxhub.data import _EDGE, _W, HANDLE_RE, apply_preprocessing, preprocessing_config
 
     block = preprocessing_config(True)
-    assert block["version"] == 6
-    saved = {**block, "version": 5}
-    saved["steps"] = [
-        dict(step, pattern=step["pattern"].replace(r"(?=[\s:\uff1a]))", r"(?=[\s:\uff1a]|$))"))
-        if step["name"] == "handle"
-        else step
-        for step in block["steps"]
-    ]
-    assert saved["steps"] != block["steps"] and HANDLE_RE.pattern in [s["pattern"] for s in block["steps"]]
-    assert apply_preprocessing("感谢@小米公司的支持", saved) == "感谢@user"
-    assert apply_preprocessing("感谢@小米公司的支持", block) == "感谢@小米公司的支持"
+    assert block["version"] == 7
+    v6_pattern = rf"(?<!{_W})(?<!@)@(?:{_W}{{1,30}}{_EDGE}|\w{{1,30}}(?=[\s:\uff1a]))"
+    v5_pattern = v6_pattern.replace(r"(?=[\s:\uff1a]))", r"(?=[\s:\uff1a]|$))")
+
+    def saved(version: int, pattern: str) -> dict[str, Any]:
+        steps = [dict(s, pattern=pattern) if s["name"] == "handle" else s for s in block["steps"]]
+        return {**block, "version": version, "steps": steps}
+
+    assert HANDLE_RE.pattern in [s["pattern"] for s in block["steps"]] and HANDLE_RE.pattern != v6_pattern
+    glued = "感谢@小米公司的支持"
+    assert apply_preprocessing(glued, saved(5, v5_pattern)) == "感谢@user"
+    assert apply_preprocessing(glued, saved(6, v6_pattern)) == glued == apply_preprocessing(glued, block)
+    clause = "@张三你这个人真的太过分了我再也不想理你了 好吗"
+    assert apply_preprocessing(clause, saved(6, v6_pattern)) == "@user 好吗"
+    assert apply_preprocessing(clause, block) == clause
+    picked = "感谢 @张三 的推荐"  # the rule every version shares
+    for old in (saved(5, v5_pattern), saved(6, v6_pattern), block):
+        assert apply_preprocessing(picked, old) == "感谢 @user 的推荐"
 
 
 def test_a_text_written_nfd_is_cleaned_as_written_nfc() -> None:
