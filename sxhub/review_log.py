@@ -11,7 +11,8 @@ that cancels the reviewer's latest action; nothing is ever rewritten. One line::
 ``action`` is ``label`` (the reviewer's choice), ``keep`` (the current label is right), ``skip`` or ``undo``
 (with ``undoes``: the id of the cancelled line). ``row`` is the 0-based row of the labelled file and ``text_hash``
 the SHA-256 prefix of the text in NFC, so decisions are applied only to the texts they were made on, whichever
-Unicode form a re-saved file writes them in (lines of older versions, hashed from the raw text, still match). ``sxhub apply-review``
+Unicode form a re-saved file writes them in (lines of older versions, hashed from the raw text, still match, on a
+text that mixed both forms too). ``sxhub apply-review``
 reads the same file with :func:`final_decisions`.
 
 This module, :mod:`sxhub.review_app` and :mod:`sxhub.review_space` import nothing else from sxhub (krippendorff only
@@ -22,6 +23,7 @@ when agreement is computed): ``sxhub publish review`` copies the three into the 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -30,7 +32,7 @@ import re
 import threading
 import unicodedata
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -58,6 +60,21 @@ def text_hashes(text: str) -> set[str]:
     """Every hash a decision on ``text`` may carry: :func:`text_hash`, and the raw bytes' hash that sxhub wrote
     before it hashed in NFC, of the text as it is and in NFD (a decision made on an NFD file re-saved in NFC)."""
     return {text_hash(text), _digest(text), _digest(unicodedata.normalize("NFD", text))}
+
+
+MIXED_SPELLINGS_MAX = 12  # accented characters of one text tried both ways: 4,096 hashes at most, for one line
+
+
+def mixed_hashes(text: str) -> Iterator[str]:
+    """The raw bytes' hash of every spelling of ``text`` that mixes NFC and NFD characters (each character that
+    NFD decomposes, precomposed or not: a text pasted together from a Mac and elsewhere), which sxhub wrote before it
+    hashed in NFC: after a re-save in one form, :func:`text_hashes` no longer holds it. None beyond
+    :data:`MIXED_SPELLINGS_MAX` such characters."""
+    parts = [(c, unicodedata.normalize("NFD", c)) for c in unicodedata.normalize("NFC", text)]
+    if sum(nfc != nfd for nfc, nfd in parts) > MIXED_SPELLINGS_MAX:
+        return
+    for spelling in itertools.product(*({nfc, nfd} for nfc, nfd in parts)):
+        yield _digest("".join(spelling))
 
 
 def _now() -> str:
@@ -278,6 +295,8 @@ def placer(texts: Mapping[int, str]) -> Placer:
         if digest in hashes.get(row, ()):
             return row
         rows = holders.get(digest, [])
+        if not rows and row in texts and digest in mixed_hashes(texts[row]):
+            return row  # an older line on a text of mixed spellings, re-saved in one form: on its own row only
         return rows[0] if len(rows) == 1 else None
 
     return where

@@ -516,6 +516,39 @@ def test_decisions_match_their_texts_in_either_unicode_form(tmp_path: Path, caps
     assert apply_review(flipped, old).frame["label_source"].tolist() == ["teacher", "human", "teacher", "human"]
 
 
+def test_older_decisions_on_a_text_of_mixed_spellings_match_after_a_re_save(tmp_path: Path, capsys: Any) -> None:
+    """A text pasted together from a Mac and elsewhere holds "Café" precomposed and "naïve" decomposed. A decision
+    an older sxhub wrote on it carries the hash of those raw bytes, which is neither the NFC nor the NFD form's: after
+    the labelled file was re-saved in NFC, apply-review refused it as 'made on other texts' (exit 2). It matches
+    on its own row now; a line on another text of that row, or of no row, is still refused."""
+    rows = labelled_rows()[:4]
+    mixed = "Café " + unicodedata.normalize("NFD", "naïve crème") + " sales fell"
+    assert not unicodedata.is_normalized("NFC", mixed) and not unicodedata.is_normalized("NFD", mixed)
+    rows[0]["text"] = mixed
+    labelled = tmp_path / "labelled.csv"
+    write_table(pd.DataFrame(rows), labelled)
+    old = tmp_path / "old-decisions.jsonl"
+    line = _decision(rows, 0, ["negative"], who="bob")
+    line["text_hash"] = hashlib.sha256(mixed.encode("utf-8")).hexdigest()[:16]  # as sxhub wrote it before NFC
+    stray = _decision(rows, 1, ["negative"], who="bob")
+    stray["text_hash"] = hashlib.sha256(unicodedata.normalize("NFD", "Café naïve").encode("utf-8")).hexdigest()[:16]
+    old.write_text(json.dumps(line) + "\n", encoding="utf-8")
+    resaved = tmp_path / "resaved.csv"
+    frame = pd.read_csv(labelled)
+    frame["text"] = [unicodedata.normalize("NFC", t) for t in frame["text"]]
+    frame.to_csv(resaved, index=False)
+    for path in (labelled, resaved):
+        out = tmp_path / f"out-{path.stem}.csv"
+        code, stdout, err = run_cli(["apply-review", str(path), str(old), "-o", str(out)], capsys)
+        assert code == 0, err
+        assert "1 text(s) now labelled by people" in stdout
+        assert read_table(out)["label_source"].tolist() == ["human", "teacher", "teacher", "teacher"]
+        assert read_table(out)["label"][0] == "negative"
+    old.write_text(json.dumps(line) + "\n" + json.dumps(stray) + "\n", encoding="utf-8")
+    code, _, err = run_cli(["apply-review", str(resaved), str(old), "-o", str(tmp_path / "o.csv")], capsys)
+    assert code == 2 and "(rows [1]) were made on other texts" in err
+
+
 def test_train_reads_the_corrected_labels(labelled: Path, tmp_path: Path, capsys: Any) -> None:
     _decide_three_reviewers(labelled, tmp_path)
     out = tmp_path / "reviewed.csv"
