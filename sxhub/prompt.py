@@ -15,6 +15,7 @@ case/whitespace differences in label names.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -89,20 +90,32 @@ def _listed_examples(spec: TaskSpec) -> list[str]:
     return lines
 
 
+def one_form(text: str) -> str:
+    """``text`` in NFC, as a teacher is sent it (see :func:`build_messages`; :func:`sxhub.data.one_spelling` does
+    the same where texts are compared, without loading pandas here)."""
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
 def user_prompt(text: str) -> str:
-    """The default user turn: the text to label."""
-    return f"Text: {text}\n\nAnswer with the JSON object."
+    """The default user turn: the text to label, in NFC."""
+    return f"Text: {one_form(text)}\n\nAnswer with the JSON object."
 
 
 def build_messages(spec: TaskSpec, text: str) -> list[dict[str, str]]:
-    """Chat messages asking a teacher to label ``text`` under ``spec``."""
+    """Chat messages asking a teacher to label ``text`` under ``spec``.
+
+    Every message is sent in NFC: the label cache keys a request by its NFC form (:func:`sxhub.cache.cache_key`), so
+    "Café" typed with a combining accent (NFD, as macOS writes it) and precomposed are one question, and both must
+    be asked in the same words (a teacher's tokenizer reads the two spellings as other tokens). The ``text`` column
+    annotate writes keeps the spelling the input had: users diff their input against it, and train and predict put
+    texts in NFC themselves (preprocessing block version 5)."""
     if spec.prompt_template:
-        content = render_template(spec, text)
-        return [{"role": "user", "content": content}]
-    messages = [{"role": "system", "content": system_prompt(spec)}]
+        content = render_template(spec, one_form(text))
+        return [{"role": "user", "content": one_form(content)}]
+    messages = [{"role": "system", "content": one_form(system_prompt(spec))}]
     for ex in shown_as_turns(spec):
         messages.append({"role": "user", "content": user_prompt(ex.text)})
-        messages.append({"role": "assistant", "content": answer_example(spec, ex.labels, ex.reason)})
+        messages.append({"role": "assistant", "content": one_form(answer_example(spec, ex.labels, ex.reason))})
     messages.append({"role": "user", "content": user_prompt(text)})
     return messages
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ from sxhub.annotate import annotate
 from sxhub.cache import LabelCache
 from sxhub.cards import format_cost
 from sxhub.cli import cli
+from sxhub.data import read_table
 from sxhub.errors import TeacherUnavailableError, UserError
 from sxhub.spec import TaskSpec, TeacherSpec
 from sxhub.teachers import FakeTeacher, RetryableTeacherError
@@ -910,3 +912,40 @@ def test_one_text_in_two_unicode_spellings_is_asked_once(tmp_path: Path, capsys:
         )
         chunked = pd.read_json(tmp_path / "chunks.jsonl", lines=True)
         assert chunked["text"].tolist() == reviews, result  # the NFD copies sit in the last chunk
+
+
+def test_a_text_in_either_unicode_form_is_asked_once_in_nfc_and_written_as_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The label cache keys a request by its NFC form, but the teacher was sent the text as given: "Café" typed with
+    a combining accent (NFD, as macOS writes it) was asked in NFD, and the same text precomposed then got that reply
+    from the cache although it was never asked in its own words. Every message is sent in NFC now (an inline
+    prompt_template's too), so one cache entry is one prompt; the ``text`` column keeps the input's spelling, which
+    users diff against."""
+    from conftest import run_cli
+    from fake_openai_server import FakeOpenAIServer, user_text
+
+    from sxhub.prompt import build_messages
+
+    nfd = unicodedata.normalize("NFD", "Café crème prices rose.")
+    nfc = unicodedata.normalize("NFC", nfd)
+    assert nfd != nfc
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers: [{server.url}]\nsamples: 1\n")
+        written = []
+        for i, text in enumerate((nfd, nfc)):
+            texts, out = tmp_path / f"texts{i}.csv", tmp_path / f"out{i}.csv"
+            pd.DataFrame({"text": [text]}).to_csv(texts, index=False)
+            argv = ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(tmp_path / "c")]
+            code, _, err = run_cli(argv, capsys)
+            assert code == 0, err
+            written.append(read_table(out)["text"][0])
+        assert [user_text(body) for body in server.requests] == [
+            f"Text: {nfc}\n\nAnswer with the JSON object."
+        ]  # asked once, in NFC; the second run's answer is that one, from the cache
+    assert written == [nfd, nfc]  # each file as its input spelled it
+    spec = make_spec(prompt_template="Label this: {{ text }}")
+    assert (
+        build_messages(spec, nfd) == build_messages(spec, nfc) == [{"role": "user", "content": f"Label this: {nfc}"}]
+    )
