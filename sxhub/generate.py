@@ -56,7 +56,7 @@ from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import answer_example, system_prompt
 from .sequences import SequenceNotStr, refuse_one_string
 from .spec import Example, TaskSpec, TeacherSpec, load_spec
-from .synth import Embedder, EmbedFn, MemoEmbed, check_threshold
+from .synth import Embedder, EmbedFn, MemoEmbed, check_threshold, cli_option
 from .teachers import Teacher
 
 logger = logging.getLogger(__name__)
@@ -97,7 +97,7 @@ class GenerateOptions:
         if self.max_rounds is None:
             self.max_rounds = ROUNDS_MAX if self.balance or self.min_agreement is not None else DEFAULT_MAX_ROUNDS
         if not isinstance(self.max_rounds, int) or self.max_rounds < 1:
-            raise InputError(f"max_rounds={self.max_rounds!r} must be a positive integer.")
+            raise InputError(f"max_rounds={self.max_rounds!r} must be a positive integer {cli_option('max_rounds')}.")
         self.topics = [t.strip() for t in self.topics if t and t.strip()]
 
     @property

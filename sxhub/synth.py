@@ -364,8 +364,15 @@ def parse_text_reply(raw: str, key: str) -> str:
     return " ".join(value.split())
 
 
+def cli_option(name: str) -> str:
+    """The CLI flag of a TwinOptions/GenerateOptions field, as its errors name it: ``(option --min-distance)``."""
+    return f"(option --{name.replace('_', '-')})"
+
+
 def check_threshold(name: str, value: float, *, low: float = 0.0, high: float = 1.0) -> float:
-    """A number in [low, high] or an InputError that names the option."""
+    """A number in [low, high] or an InputError that names the Python parameter and the CLI flag, as RunConfig's
+    and TrainConfig's errors do ("min_similarity=2 must be ... (option --min-similarity)"; it named the parameter
+    only, which a TwinOptions or GenerateOptions built from a notebook or a script's options both meet)."""
     if not isinstance(value, (int, float)) or not low <= float(value) <= high:
-        raise InputError(f"{name}={value!r} must be a number from {low} to {high}.")
+        raise InputError(f"{name}={value!r} must be a number from {low} to {high} {cli_option(name)}.")
     return float(value)

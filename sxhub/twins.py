@@ -47,6 +47,7 @@ from .synth import (
     Embedder,
     EmbedFn,
     check_threshold,
+    cli_option,
     identity_tokens,
     leaked_identity,
     normalise_for_dedup,
@@ -83,7 +84,8 @@ class TwinOptions:
         check_threshold("temperature", self.temperature, high=2.0)
         for name in ("max_shared_ngrams", "max_invalid", "min_number_digits"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
-                raise InputError(f"{name}={getattr(self, name)!r} must be an integer >= 0.")
+                flag = f" {cli_option(name)}" if name == "max_shared_ngrams" else ""  # the others are Python only
+                raise InputError(f"{name}={getattr(self, name)!r} must be an integer >= 0{flag}.")
         if not isinstance(self.ngram, int) or self.ngram < 2:
             raise InputError(f"ngram={self.ngram!r} must be an integer >= 2.")
         if self.focal_brand and not self.placeholder:

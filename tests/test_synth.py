@@ -225,6 +225,25 @@ def test_twin_options_check_themselves() -> None:
     assert TwinOptions(focal_brand="Zara").placeholder == "SynFcl"
 
 
+@pytest.mark.parametrize(
+    ("build", "said"),
+    [
+        (lambda: TwinOptions(min_similarity=1.5), "min_similarity=1.5 must be a number from -1.0 to 1.0 (option --min-similarity)."),
+        (lambda: TwinOptions(temperature=3), "temperature=3 must be a number from 0.0 to 2.0 (option --temperature)."),
+        (lambda: TwinOptions(max_shared_ngrams=-1), "max_shared_ngrams=-1 must be an integer >= 0 (option --max-shared-ngrams)."),
+        (lambda: GenerateOptions(n=3, min_distance=5), "min_distance=5 must be a number from 0.0 to 2.0 (option --min-distance)."),
+        (lambda: GenerateOptions(n=3, min_agreement=2), "min_agreement=2 must be a number from 0.0 to 1.0 (option --min-agreement)."),
+        (lambda: GenerateOptions(n=3, max_rounds=0), "max_rounds=0 must be a positive integer (option --max-rounds)."),
+    ],
+)  # fmt: skip
+def test_a_threshold_of_twins_or_generate_names_the_option_and_the_parameter(build: Any, said: str) -> None:
+    """TwinOptions(min_similarity=1.5) said "min_similarity=1.5 must be a number from -1.0 to 1.0", the parameter
+    only, while GenerateOptions(n=0), RunConfig and TrainConfig name the CLI flag too ("(option --n)")."""
+    with pytest.raises(InputError) as caught:
+        build()
+    assert str(caught.value) == said
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # twins end to end with the fake teacher
 # ------------------------------------------------------------------------------------------------------------------
