@@ -19,6 +19,12 @@ UNKNOWN = "unknown"
 
 
 # -- small formatting helpers ----------------------------------------------------------------------------------
+def agreeing(n: int, one: str, many: str) -> str:
+    """The verb that agrees with a count: "1 of the 26 training texts was", "2 of the 26 ... were" (the cards said
+    "1 of the 26 training texts were")."""
+    return one if n == 1 else many
+
+
 def fmt(value: Any, digits: int = 3) -> str:
     """A number as card text (``unknown`` for None/NaN)."""
     if value is None or (isinstance(value, float) and math.isnan(value)):

@@ -116,15 +116,16 @@ def over_limit_note(
         return ""
     share = over / len(lengths)
     counted = f"{over} of the {n_texts}" if len(lengths) == n_texts else f"about {share:.0%} of the {n_texts}"
+    are = "is" if over == 1 and len(lengths) == n_texts else "are"  # "1 of the 26 training texts are longer"
     if cut == limit:
         return (
-            f"{counted} training texts are longer than the base model takes ({limit} tokens, the longest "
+            f"{counted} training texts {are} longer than the base model takes ({limit} tokens, the longest "
             f"{max(lengths)}): the student learns only their first {limit} tokens, and predict reads no more; split "
             "long texts into passages, or train a base that takes longer texts (--base)."
         )
     why = "--max-length" if given else "the 95th percentile of the training texts' lengths"
     return (
-        f"{counted} training texts are longer than the max_length of {cut} tokens ({why}; the longest "
+        f"{counted} training texts {are} longer than the max_length of {cut} tokens ({why}; the longest "
         f"{max(lengths)}): the student learns only their first {cut} tokens, and predict reads no more; pass "
         f"--max-length N (up to {limit}, what the base takes) to read more of them, or split long texts into passages."
     )

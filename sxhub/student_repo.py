@@ -18,7 +18,7 @@ from typing import Any
 import pandas as pd
 
 from . import __version__, trained_texts
-from .cards import against_column, comparison_name, fmt, load_ledger, reference_name, table_cell
+from .cards import against_column, agreeing, comparison_name, fmt, load_ledger, reference_name, table_cell
 from .dataset_build import build_dataset, with_flag_gold
 from .dataset_card import check_gold_column
 from .errors import PublishError
@@ -250,7 +250,8 @@ def _truncated(info: Mapping[str, Any]) -> str:
     if not isinstance(n, int) or not n or not isinstance(of, int):
         return ""
     about = "about " if of > LENGTH_SAMPLE else ""  # counted in a seeded sample of the training texts
-    return f"{about}{n:,} of the {of:,} training texts were ({n / of:.0%}; the longest had {longest:,} tokens)"
+    were = agreeing(n, "was", "were")
+    return f"{about}{n:,} of the {of:,} training texts {were} ({n / of:.0%}; the longest had {longest:,} tokens)"
 
 
 def _learned_column(info: Mapping[str, Any]) -> str | None:
@@ -296,13 +297,15 @@ def _eval_note(split: str, held_out: Mapping[str, Any] | None, *, gold: str | No
     else:
         n_trained, n_validated = held_out["n_trained_on"], held_out["n_validated_on"]
         how = (
-            f" {n_trained:,} of the split's {held_out['n_test']:,} texts are left out: the student was trained on them."
+            f" {n_trained:,} of the split's {held_out['n_test']:,} texts {agreeing(n_trained, 'is', 'are')} left out: "
+            f"the student was trained on {agreeing(n_trained, 'it', 'them')}."
             if n_trained
             else " The student was trained on none of its texts."
         )
         if n_validated:
             how += (
-                f" {n_validated:,} of the texts scored were its validation texts: never trained on, but they chose the "
+                f" {n_validated:,} of the texts scored {agreeing(n_validated, 'was one of', 'were')} its validation "
+                "texts: never trained on, but they chose the "
                 "epoch kept (and the thresholds), so the figures on them lean optimistic."
             )
     if not held_out.get("votes", True):
@@ -373,7 +376,8 @@ def _evaluate_note(result: Mapping[str, Any]) -> str:
         )
     elif result.get("n_validated_on"):
         note += (
-            f" {result['n_validated_on']:,} of them were its validation texts: never trained on, but they chose the "
+            f" {result['n_validated_on']:,} of them {agreeing(result['n_validated_on'], 'was one of', 'were')} its "
+            "validation texts: never trained on, but they chose the "
             "epoch kept (and the thresholds), so the figures on them lean optimistic."
         )
     else:

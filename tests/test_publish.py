@@ -412,7 +412,12 @@ def test_a_card_scores_only_texts_the_student_was_not_trained_on(
     assert was is not None and 0 < was.trained.sum() < len(test_split)
     card = (tmp_path / "m2" / "README.md").read_text(encoding="utf-8")
     n_trained = int(was.trained.sum())
-    assert f"{n_trained} of the split's {len(test_split)} texts are left out: the student was trained on them." in card
+    left = (
+        "is left out: the student was trained on it"
+        if n_trained == 1
+        else "are left out: the student was trained on them"
+    )
+    assert f"{n_trained} of the split's {len(test_split)} texts {left}." in card
     about = json.loads((tmp_path / "m2" / "sxhub.json").read_text())["about"]
     assert about["scores"]["student vs experts"]["n"] == len(test_split) - n_trained
 

@@ -306,7 +306,7 @@ def test_texts_cut_at_a_max_length_below_the_base_limit_are_counted(tiny_base_mo
     card = (Path(publish_model(tmp_path / "m", to=tmp_path / "pub", repo_id="me/fin")) / "README.md").read_text()
     assert (
         f"- Texts longer than {result.max_length} tokens are truncated: {result.n_truncated} of the "
-        f"{result.n_train} training texts were ("
+        f"{result.n_train} training texts {'was' if result.n_truncated == 1 else 'were'} ("
     ) in card
     assert f"the longest had {result.longest_tokens} tokens)." in card
     # given --max-length: the note names it, not the percentile; a max_length every text fits: no note, none cut
@@ -1974,3 +1974,21 @@ def test_the_data_digest_covers_the_vote_shares_soft_labels_learn_from(tiny_base
     assert digest(agreed, "plain") == digest(split, "plain-split") == plain.hexdigest()  # as before
     soft = digest(agreed, "soft", soft_labels=True)
     assert soft != digest(split, "soft-split", soft_labels=True) and soft != plain.hexdigest()
+
+
+@pytest.mark.parametrize(("n", "verb"), [(1, "was"), (2, "were")])
+def test_the_count_of_texts_cut_agrees_with_its_verb(n: int, verb: str) -> None:
+    """The model card said "1 of the 26 training texts were (4%; ...)", and train's note "1 of the 26 training
+    texts are longer than ...": the verb agrees with the count now."""
+    from sxhub.recipe import over_limit_note
+    from sxhub.student_repo import _truncated
+
+    card = _truncated({"train": {"n_truncated": n, "n_train": 26, "longest_tokens": 300}})
+    assert card.startswith(f"{n} of the 26 training texts {verb} (")
+    lengths = [300] * n + [10] * (26 - n)
+    assert over_limit_note(lengths, 26, 128).startswith(
+        f"{n} of the 26 training texts {'is' if n == 1 else 'are'} longer"
+    )
+    assert over_limit_note(lengths, 26, 128, 64).startswith(
+        f"{n} of the 26 training texts {'is' if n == 1 else 'are'} longer"
+    )
