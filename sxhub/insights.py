@@ -92,6 +92,16 @@ class InsightsResult:
             tables = "the table over time"
         return f"{self.n_undated} texts without a readable date left out of {tables}"
 
+    def tables(self, group_by: str) -> list[tuple[str, pd.DataFrame]]:
+        """Every table the run built, each with a one-line title naming the CSV it is written to."""
+        found = [
+            (f"Labels by {group_by} (shares_by_group.csv)", self.shares),
+            ("Labels over time (shares_over_time.csv)", self.over_time),
+            (f"Labels by {group_by} over time (shares_by_group_over_time.csv)", self.by_group_over_time),
+            (f"Sentiment by {group_by} and label (sentiment_by_group_label.csv)", self.sentiment),
+        ]
+        return [(title, table) for title, table in found if table is not None]
+
     def summary(self) -> dict[str, Any]:
         """A JSON-able summary: overall shares, the groups, and the files written."""
         overall = {name: round(float(self.frame[name].mean()), 4) for name in self.label_names}
@@ -128,6 +138,22 @@ def model_classifier(model_dir: str | os.PathLike[str], *, batch_size: int = 32)
 
     setattr(classify, "multi_label", predictor.multi_label)  # noqa: B010  (read before any text is classified)
     return classify
+
+
+def as_classifier(model: Classify | str | os.PathLike[str], *, name: str) -> Classify:
+    """A classify function as given, or :func:`model_classifier` of a model folder (what ``sxhub insights MODEL``
+    takes), as ``load_spec`` takes a TaskSpec or its path for the other stages; ``name`` is the parameter, named in
+    the one line that refuses anything else."""
+    if isinstance(model, (str, os.PathLike)):
+        if not Path(model).is_dir():
+            raise InputError(f"{name}={str(model)!r} is no model folder; pass the folder of a trained student.")
+        return model_classifier(model)
+    if not callable(model):
+        raise InputError(
+            f"{name}= takes a model folder (the path of a trained student) or a classify function, not "
+            f"{type(model).__name__}."
+        )
+    return model
 
 
 def classify_in_chunks(
@@ -269,14 +295,14 @@ def _safe_name(text: str) -> str:
 
 
 def insights(
-    classify: Classify,
+    classify: Classify | str | os.PathLike[str],
     data: pd.DataFrame,
     *,
     group_by: str,
     text_column: str | None = None,
     date_column: str | None = None,
     freq: str = "M",
-    sentiment: Classify | None = None,
+    sentiment: Classify | str | os.PathLike[str] | None = None,
     negative_label: str | None = None,
     output_dir: str | os.PathLike[str] | None = None,
     top: int | None = 15,
@@ -284,10 +310,13 @@ def insights(
 ) -> InsightsResult:
     """Label ``data`` with ``classify`` and tabulate label shares per group, per period and (optionally) sentiment.
 
-    ``classify`` is :func:`model_classifier` of a trained student (or any function with its signature). With
+    ``classify`` is a trained student's model folder (as ``sxhub insights MODEL``), :func:`model_classifier` of one,
+    or any function with its signature; ``sentiment`` likewise. With
     ``output_dir`` the tables are written as CSV and drawn as PNGs there, with ``summary.json``. ``dayfirst``
     reads dates in numbers only that could be either way (12/01/2026) day-first (see :func:`date_order`).
     """
+    classify = as_classifier(classify, name="classify")
+    sentiment = None if sentiment is None else as_classifier(sentiment, name="sentiment")
     column = find_text_column(data, text_column)
     data = data.reset_index(drop=True)
     if not len(data):
@@ -295,7 +324,7 @@ def insights(
     # rows without a text are not labelled (a model labels "" as something) nor counted in any share
     has_text = ~data[column].map(is_missing_text)
     n_empty = int((~has_text).sum())
-    data = data[has_text].reset_index(drop=True)
+    data = data[has_text]  # the input's row numbers kept until the dates are read: a date error names its row
     if not len(data):
         raise InputError(f"none of the {n_empty} rows has a text in column {column!r}; pass --text-column.")
     texts = data[column].map(str).tolist()
@@ -309,6 +338,8 @@ def insights(
         keys, merged = merge_spellings(keys)
     dates = parse_dates(data, date_column, dayfirst=dayfirst) if date_column else None
     order = date_order(data[date_column], date_column, dayfirst) if date_column else DateOrder()
+    data, keys = data.reset_index(drop=True), keys.reset_index(drop=True)
+    dates = None if dates is None else dates.reset_index(drop=True)
     periods = None if dates is None else dates.dt.to_period(_period_freq(freq)).astype(str)
     n_undated = 0 if dates is None else int(dates.isna().sum())  # left out of the table over time: said so
     if sentiment is not None and getattr(sentiment, "multi_label", False):  # a model_classifier says so up front

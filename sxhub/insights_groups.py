@@ -12,6 +12,7 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import numpy as np
@@ -58,11 +59,25 @@ def parse_dates(df: pd.DataFrame, date_column: str, *, dayfirst: bool | None = N
     dates = dates.dt.tz_localize(None)
     if epoch.notna().any():
         dates = dates.fillna(epoch.dt.tz_localize(None).astype(dates.dtype))
+    _refuse_misread(df[date_column], dates, date_column)
     if dates.isna().all():
         raise InputError(
             f"date column {date_column!r} holds no readable dates (e.g. 2020-12-31 or Unix time 1609372800); pick another."
         )
     return dates
+
+
+def _refuse_misread(raw: pd.Series, dates: pd.Series, date_column: str) -> None:
+    """An InputError for the first cell written like a date in numbers that was read as none (2026/31/01, year,
+    day, month: pandas read 2026/05/02 beside it as 2 May; 2026-13-05; 2026-02-30): it was left out of the tables
+    over time without a word. Dates in numbers only (31/01/2026) that a --dayfirst/--monthfirst left out are said
+    by :func:`date_order`; an empty cell or a placeholder ("n/a") still counts as without a readable date."""
+    for row, value in raw[dates.isna()].items():
+        if isinstance(value, str) and DATE_SHAPED.fullmatch(value) and not NUMERIC_DATE.fullmatch(value):
+            raise InputError(
+                f"date column {date_column!r} row {row}: {value.strip()} is no date read year, month, day (year, day, "
+                "month is not read); write the column's dates as ISO YYYY-MM-DD (e.g. 2026-01-31)."
+            )
 
 
 # a date in numbers only, day and month in either order, then the year (31/01/2026, 1.2.26, 12-01-2026 09:30)
@@ -87,32 +102,43 @@ def date_order(column: pd.Series, date_column: str, dayfirst: bool | None = None
     (12/01/2026), ``dayfirst`` decides, month-first by default (pandas' ``dayfirst=False``), and the note says so.
     An InputError where ``dayfirst`` contradicts the column, or where it holds both orders and ``dayfirst`` is not
     given."""
-    found = [m for m in (NUMERIC_DATE.fullmatch(v) for v in column if isinstance(v, str)) if m]
+    found = [(row, m) for row, m in _numeric_matches(column) if m]
     if not found:
         return DateOrder()
-    day_first = [m.group(0).strip() for m in found if int(m.group(1)) > 12]
-    month_first = [m.group(0).strip() for m in found if int(m.group(3)) > 12]
+    # 31/13/2026 or 30/02/2026 is no date either way round: it was cited as both day- and month-first, or was read
+    # as no date without a word
+    for row, m in found:
+        if not (_is_date(m, dayfirst=True) or _is_date(m, dayfirst=False)):
+            raise InputError(
+                f"date column {date_column!r} row {row}: {m.group(0).strip()} is no date, day- or month-first; "
+                "correct it, or write the column's dates as ISO YYYY-MM-DD."
+            )
+    day_first = [(row, m.group(0).strip()) for row, m in found if not _is_date(m, dayfirst=False)]
+    month_first = [(row, m.group(0).strip()) for row, m in found if not _is_date(m, dayfirst=True)]
     option = "--dayfirst" if dayfirst else "--monthfirst"
     if day_first and month_first:
         if dayfirst is None:
             raise InputError(
-                f"date column {date_column!r} holds dates written day-first ({day_first[0]}) and month-first "
-                f"({month_first[0]}); pass --dayfirst or --monthfirst to read it one way (the others then count as "
-                "without a readable date)."
+                f"date column {date_column!r} holds dates written day-first ({day_first[0][1]}, row "
+                f"{day_first[0][0]}) and month-first ({month_first[0][1]}, row {month_first[0][0]}); pass --dayfirst "
+                "or --monthfirst to read it one way (the others then count as without a readable date), or write the "
+                "dates as ISO YYYY-MM-DD."
             )
         other = month_first if dayfirst else day_first
         way = "month-first" if dayfirst else "day-first"
-        return DateOrder(dayfirst, f"dates written {way} left out ({len(other)}, e.g. {other[0]}): {option} given")
+        return DateOrder(dayfirst, f"dates written {way} left out ({len(other)}, e.g. {other[0][1]}): {option} given")
     if day_first or month_first:
         shown = bool(day_first)
         if dayfirst is not None and dayfirst != shown:
-            sample = (day_first or month_first)[0]
+            row, sample = (day_first or month_first)[0]
             way = "day-first" if shown else "month-first"
-            raise InputError(f"{option} does not fit date column {date_column!r}: {sample} is {way}; drop {option}.")
+            raise InputError(
+                f"{option} does not fit date column {date_column!r}: {sample} (row {row}) is {way}; drop {option}."
+            )
         return DateOrder(shown)
     if dayfirst is not None:
         return DateOrder(dayfirst)
-    either = next((m for m in found if m.group(1) != m.group(3)), None)
+    either = next((m for _, m in found if m.group(1) != m.group(3)), None)
     if either is None:  # 01/01/2026, 02/02/2026: the same date either way
         return DateOrder(False)
     sample = either.group(0).strip()
@@ -121,6 +147,28 @@ def date_order(column: pd.Series, date_column: str, dayfirst: bool | None = None
         False,
         f"dates like {sample} could be day- or month-first: read month-first ({read}); pass --dayfirst to read them day-first",
     )
+
+
+def _numeric_matches(column: pd.Series) -> list[tuple[Any, re.Match[str] | None]]:
+    """Each text cell's row (the index) and its match of :data:`NUMERIC_DATE` (None: not a date in numbers only)."""
+    return [(row, NUMERIC_DATE.fullmatch(v)) for row, v in column.items() if isinstance(v, str)]
+
+
+def _is_date(match: re.Match[str], *, dayfirst: bool) -> bool:
+    """Whether a :data:`NUMERIC_DATE` match is a day of the calendar read in that order (30/02 is in none)."""
+    iso = _numeric_date_iso(match.group(0), dayfirst=dayfirst)
+    if iso is None:
+        return False
+    try:
+        date.fromisoformat(iso[:10])
+    except ValueError:
+        return False
+    return True
+
+
+# anything written like a date in numbers (2026-13-05, 2026/31/01, 2026-02-30T10:00): one that reads as no date is a
+# mistake to say, not a text "without a readable date" to leave out quietly (a placeholder such as "n/a" is one)
+DATE_SHAPED = re.compile(r"\s*\d{1,4}([/.-])\d{1,2}\1\d{1,4}(?!\d).*", re.S)
 
 
 def _numeric_date_iso(value: Any, *, dayfirst: bool) -> Any:

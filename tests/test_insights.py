@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -553,7 +554,7 @@ def test_day_first_dates_are_read_day_first(tmp_path: Path, capsys: pytest.Captu
     assert over_time["group"].tolist() == ["2026-01", "2026-02", "2026-03"]
     code, _, err = run_cli([*argv, "created_at", "--monthfirst", "-o", str(tmp_path / "o2")], capsys)
     assert code == 2 and err.strip().splitlines()[-1].endswith(
-        "--monthfirst does not fit date column 'created_at': 28/01/2026 is day-first; drop --monthfirst."
+        "--monthfirst does not fit date column 'created_at': 28/01/2026 (row 1) is day-first; drop --monthfirst."
     )
 
 
@@ -588,10 +589,91 @@ def test_dates_written_both_ways_are_refused_unless_an_order_is_given() -> None:
     """A column joined from a European and an American export (31/01/2026 and 01/31/2026) cannot be read one way:
     one line says so before anything is labelled; --dayfirst reads it day-first and counts the others as undated."""
     frame = tweets(["31/01/2026", "01/28/2026", *[d for _, d, _ in TWEETS[2:]]])
-    with pytest.raises(InputError, match=r"day-first \(31/01/2026\) and month-first \(01/28/2026\); pass --dayfirst"):
+    both = r"day-first \(31/01/2026, row 0\) and month-first \(01/28/2026, row 1\); pass --dayfirst"
+    with pytest.raises(InputError, match=both):
         insights(keyword_4p, frame, group_by="brand", date_column="created_at")
     result = insights(keyword_4p, frame, group_by="brand", date_column="created_at", dayfirst=True)
     assert (
         result.n_undated == 1
         and result.date_order_note == "dates written month-first left out (1, e.g. 01/28/2026): --dayfirst given"
     )
+
+
+def test_the_cli_prints_every_table_it_built_each_under_a_title(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sxhub insights --group-by brand --date-column created_at` printed the table per brand only: the tables over
+    time (overall and per brand) and the sentiment one were written to -o but never shown. Each is printed under a
+    one-line title naming its CSV; the summary line stays last."""
+    from conftest import run_cli
+
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    tweets().to_csv(tmp_path / "eu.csv", index=False)
+    argv = ["-q", "insights", str(model), str(tmp_path / "eu.csv"), "--group-by", "brand"]
+    argv += ["--date-column", "created_at", "--sentiment-model", str(model), "-o", str(tmp_path / "out")]
+    code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    titles = [line for line in lines if line.endswith(".csv):")]
+    assert titles == [
+        "Labels by brand (shares_by_group.csv):",
+        "Labels over time (shares_over_time.csv):",
+        "Labels by brand over time (shares_by_group_over_time.csv):",
+        "Sentiment by brand and label (sentiment_by_group_label.csv):",
+    ]
+    for title in titles:  # each table is printed as written: its header and one line per row
+        name = title.split("(")[1].split(")")[0]
+        table = pd.read_csv(tmp_path / "out" / name)
+        start = lines.index(title) + 1
+        assert lines[start].split() == list(table.columns)
+        assert [line.split()[0] for line in lines[start + 1 : start + 1 + len(table)]] == table.iloc[:, 0].tolist()
+    assert lines[-1].startswith("10 texts; overall: ") and f"to {tmp_path / 'out'}" in lines[-1]
+
+
+@pytest.mark.parametrize(
+    ("written", "said"),
+    [
+        ("2026/31/01", "row 2: 2026/31/01 is no date read year, month, day"),  # year, day, month
+        ("2026-13-05", "row 2: 2026-13-05 is no date read year, month, day"),
+        ("2026-02-30", "row 2: 2026-02-30 is no date read year, month, day"),
+        ("31/13/2026", "row 2: 31/13/2026 is no date, day- or month-first"),  # was cited as both orders
+    ],
+)
+def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], written: str, said: str
+) -> None:
+    """2026/31/01 (year, day, month), 2026-13-05 or 2026-02-30 was read as no date and left out of the tables over
+    time as "without a readable date" (while 2026/05/02 beside it was read as 2 May), 31/13/2026 was said to be
+    written day-first and month-first. One line names the column, the value, its row in the input and the fix;
+    an empty date is still a text without one. The row counts the input's rows, a row without a text among them."""
+    from conftest import run_cli
+
+    frame = tweets(["2026-01-05", "", written, *["2026-02-03"] * 7]).assign(text=["", *[t for *_, t in TWEETS[1:]]])
+    with pytest.raises(InputError, match=f"date column 'created_at' {re.escape(said)}.*ISO YYYY-MM-DD"):
+        insights(keyword_4p, frame, group_by="brand", date_column="created_at")
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    capsys.readouterr()  # the model's build, not the run
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    argv = ["-q", "insights", str(model), str(tmp_path / "bad.csv"), "--group-by", "brand"]
+    code, stdout, err = run_cli([*argv, "--date-column", "created_at", "-o", str(tmp_path / "out")], capsys)
+    assert code == 2 and stdout == "" and not (tmp_path / "out").exists()
+    assert len(err.strip().splitlines()) == 1 and said in err
+    frame.loc[2, "created_at"] = ""  # an empty date: a text without one, as before
+    result = insights(keyword_4p, frame, group_by="brand", date_column="created_at")
+    assert result.n_undated == 2 and result.n_empty == 1
+
+
+def test_insights_takes_a_model_folder_as_the_cli_does(tmp_path: Path) -> None:
+    """The other stages take a TaskSpec or its path; insights took only a classify function, so a notebook had to
+    know model_classifier to do what `sxhub insights MODEL` does. A model folder (and a sentiment one) is taken as
+    it is; anything else is one line naming the parameter."""
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    by_path = insights(str(model), tweets(), group_by="brand", sentiment=model)
+    by_function = insights(model_classifier(model), tweets(), group_by="brand", sentiment=model_classifier(model))
+    pd.testing.assert_frame_equal(by_path.shares, by_function.shares)
+    assert by_path.sentiment is not None and by_function.sentiment is not None
+    pd.testing.assert_frame_equal(by_path.sentiment, by_function.sentiment)
+    with pytest.raises(InputError, match=r"classify= takes a model folder .* not int"):
+        insights(3, tweets(), group_by="brand")  # type: ignore[arg-type]
+    with pytest.raises(InputError, match="sentiment='nowhere' is no model folder"):
+        insights(model, tweets(), group_by="brand", sentiment="nowhere")

@@ -109,7 +109,11 @@ def insights(
     if as_json:
         emit_json(summary)
         return
-    click.echo(result.shares.to_string(index=False))
+    # the table per brand was all that was printed: the tables over time (overall and per brand) and the sentiment
+    # one were written to -o but never shown. Each is printed under its title; the summary line stays last
+    for title, table in result.tables(group_by):
+        click.echo(f"{title}:")
+        click.echo(table.to_string(index=False))
     shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["overall_shares"].items())
     empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
     if result.date_order_note:
