@@ -90,7 +90,8 @@ class InsightsResult:
             tables = "the tables over time"
         else:
             tables = "the table over time"
-        return f"{self.n_undated} texts without a readable date left out of {tables}"
+        texts = "text" if self.n_undated == 1 else "texts"
+        return f"{self.n_undated} {texts} without a readable date left out of {tables}"
 
     def tables(self, group_by: str) -> list[tuple[str, pd.DataFrame]]:
         """Every table the run built, each with a one-line title naming the CSV it is written to."""

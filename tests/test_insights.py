@@ -677,3 +677,13 @@ def test_insights_takes_a_model_folder_as_the_cli_does(tmp_path: Path) -> None:
         insights(3, tweets(), group_by="brand")  # type: ignore[arg-type]
     with pytest.raises(InputError, match="sentiment='nowhere' is no model folder"):
         insights(model, tweets(), group_by="brand", sentiment="nowhere")
+
+
+def test_one_undated_text_is_said_in_the_singular() -> None:
+    """The line said "1 texts without a readable date"; the noun now agrees with the count."""
+    from sxhub.insights import InsightsResult
+
+    empty = pd.DataFrame()
+    notes = {n: InsightsResult(empty, [], empty, None, None, n_undated=n).undated_note() for n in (1, 2)}
+    assert notes[1] == "1 text without a readable date left out of the table over time"
+    assert notes[2] == "2 texts without a readable date left out of the table over time"
