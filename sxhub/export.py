@@ -42,7 +42,7 @@ from .export_int8 import (  # the int8 stage; its recipes, margin and logits sta
     fit_recheck_margin,  # noqa: F401
     onnx_logits,  # noqa: F401
 )
-from .model_folder import weights_sha256
+from .model_folder import weights_sha256, weights_stat
 from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, ONNX_WEIGHTS_KEY, read_model_info
 from .predict import (
     Predictor,
@@ -89,6 +89,7 @@ class ExportResult:
     last_layer: str = "first token"  # or "every token (<why>)": see sxhub.cls_only
     notes: list[str] = field(default_factory=list)
     weights_sha256: str | None = None  # of the weights exported: in each ONNX file's metadata and in sxhub.json
+    weights_stat: list[Any] = field(default_factory=list)  # their files' [name, size, mtime_ns]: in sxhub.json
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -142,6 +143,8 @@ class ExportResult:
             "notes": self.notes,
             # loading an ONNX file compares its own (stamp_weights) with this: onnx/ copied from another student
             "weights_sha256": self.weights_sha256,
+            # and the size and mtime of the files it hashed: while they hold, a load need not hash them again
+            "weights_stat": self.weights_stat,
         }
 
 
@@ -183,6 +186,9 @@ def export_onnx(
         texts, source, spare = check_sample(model_dir, info.extra, data=data, text_column=text_column, n=check_n)
     out_dir = model_dir / ONNX_DIR
     result = ExportResult(model_dir=model_dir, onnx_path=out_dir / ONNX_FILE, check_source=source)
+    # before the weights load: the bytes the export reads; their size and mtime first, so that a file written while
+    # it is hashed is hashed again at the next load
+    result.weights_stat = weights_stat(model_dir)
     result.weights_sha256 = weights_sha256(model_dir)  # before the weights load: the bytes the export reads
     with _new_folder_kept_on_success(out_dir), tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp:
         # the new files are written and checked in a work folder and replace the model's only once all is done: an

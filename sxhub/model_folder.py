@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .errors import ModelError
 
@@ -96,19 +97,15 @@ def move_into(staging: Path, out: Path, *, stale: Sequence[str] = ()) -> None:
     mark.unlink()
 
 
-def weights_sha256(model_dir: str | os.PathLike[str]) -> str | None:
-    """The sha256 of the torch weights ``from_pretrained`` reads in ``model_dir`` (``model.safetensors`` first, as
-    transformers; an index with its shards in order), read 1 MiB at a time; None when the folder has none (an ONNX-only
-    folder). About 0.2 s for MiniLM-L6's 90 MB, so ``sxhub train`` and ``sxhub export`` record it in ``sxhub.json``
-    (:func:`recorded_weights`) and loading an export compares two strings."""
-    import hashlib
-
+def weights_files(model_dir: str | os.PathLike[str]) -> list[Path]:
+    """The files of the torch weights ``from_pretrained`` reads in ``model_dir`` (``model.safetensors`` first, as
+    transformers; an index with its shards in order); none in a folder without weights (an ONNX-only folder)."""
     from .head import WEIGHTS_FILES
 
     folder = Path(model_dir)
     name = next((n for n in WEIGHTS_FILES if (folder / n).is_file()), None)
     if name is None:
-        return None
+        return []
     files = [folder / name]
     if name.endswith(".index.json"):
         try:
@@ -116,9 +113,46 @@ def weights_sha256(model_dir: str | os.PathLike[str]) -> str | None:
         except (OSError, ValueError, AttributeError):
             shards = []
         files += [folder / s for s in sorted(set(shards)) if (folder / s).is_file()]
+    return files
+
+
+def weights_sha256(model_dir: str | os.PathLike[str]) -> str | None:
+    """The sha256 of the torch weights in ``model_dir`` (:func:`weights_files`), read 1 MiB at a time; None when the
+    folder has none (an ONNX-only folder). About 0.1 s for MiniLM-L6's 90 MB (page-cached, 2-core EPYC), so
+    ``sxhub train`` and ``sxhub export`` record it in ``sxhub.json`` (:func:`recorded_weights`) with the files' size
+    and mtime (:func:`weights_stat`), and loading an export hashes again only files that changed since
+    (:func:`current_weights_sha256`)."""
+    import hashlib
+
+    files = weights_files(model_dir)
+    if not files:
+        return None
     digest = hashlib.sha256()
     for path in files:
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def weights_stat(model_dir: str | os.PathLike[str]) -> list[list[Any]]:
+    """``[name, size, mtime_ns]`` of each weights file (:func:`weights_files`): recorded beside their sha256, so that
+    a load can tell, from one ``stat`` a file, whether they are still the files hashed."""
+    out: list[list[Any]] = []
+    for path in weights_files(model_dir):
+        found = path.stat()
+        out.append([path.name, found.st_size, found.st_mtime_ns])
+    return out
+
+
+def current_weights_sha256(model_dir: str | os.PathLike[str], recorded: str | None, stat: Any = None) -> str | None:
+    """The sha256 of the weights in ``model_dir`` now: ``recorded`` (``sxhub.json``'s) while the files have the
+    size and mtime recorded with it (``stat``, :func:`weights_stat`), else hashed again: a ``model.safetensors``
+    replaced after the export (a retrain with plain ``save_pretrained``, another student's copied in) is the new
+    file's, not the record's. A folder without weights (an ONNX-only one, what the Space downloads) has only the
+    record."""
+    if not weights_files(model_dir):
+        return recorded
+    if recorded and stat and stat == weights_stat(model_dir):
+        return recorded
+    return weights_sha256(model_dir)

@@ -166,3 +166,13 @@ def recorded_weights(extra: dict[str, Any]) -> str | None:
         if isinstance(found, str) and found:
             return found
     return None
+
+
+def recorded_weights_stat(extra: dict[str, Any]) -> list[Any] | None:
+    """The size and mtime of the weights files (:func:`sxhub.model_folder.weights_stat`) that the export block of
+    ``sxhub.json`` records beside its sha256; None where it records none (training's record, an older export)."""
+    export = extra.get("export")
+    if not isinstance(export, dict) or export.get("weights_sha256") != recorded_weights(extra):
+        return None
+    stat = export.get("weights_stat")
+    return stat if isinstance(stat, list) else None

@@ -246,6 +246,7 @@ class OnnxClassifier:
         batch_size: int,
         n_labels: int | None = None,
         weights: str | None = None,
+        weights_stat: list[Any] | None = None,
     ) -> None:
         self.workers = threads or cpu_threads()
         self.session = session(path, 1)  # the parallelism is across batches (see the module's docstring)
@@ -256,7 +257,7 @@ class OnnxClassifier:
         self._pool: ThreadPoolExecutor | None = None
         self._pool_pid = os.getpid()
         self._check_fits(Path(model_dir), path, n_labels)
-        self._check_weights(Path(model_dir), path, weights)
+        self._check_weights(Path(model_dir), path, weights, weights_stat)
 
     def _check_fits(self, model_dir: Path, path: Path, n_labels: int | None) -> None:
         """Refuse an ONNX file that is not an export of ``model_dir`` (one copied from another model's folder): one
@@ -290,26 +291,29 @@ class OnnxClassifier:
                 f"has {n_labels} labels; {again}."
             )
 
-    def _check_weights(self, model_dir: Path, path: Path, weights: str | None) -> None:
+    def _check_weights(self, model_dir: Path, path: Path, weights: str | None, stat: list[Any] | None) -> None:
         """Refuse an ONNX file exported from other weights than the folder's: another student of the same task (the
         same vocabulary and labels, which :meth:`_check_fits` cannot tell apart) copied in, labelled every text with
         that student's weights, exit 0. ``sxhub export`` writes the sha256 of the weights it read into the file's
         metadata (:data:`~sxhub.model_info.ONNX_WEIGHTS_KEY`); ``weights`` is the folder's as ``sxhub.json``
-        records it, else it is hashed here (a folder whose record predates it). A file without the key (an older
-        export) and a folder with neither record nor weights load as before."""
-        from .model_folder import weights_sha256
+        records it, trusted while the weights files keep the size and mtime recorded with it (``stat``), else
+        they are hashed here (:func:`~sxhub.model_folder.current_weights_sha256`): a ``model.safetensors`` replaced
+        after the export (retrained with plain ``save_pretrained``) no longer serves the stale export. A file
+        without the key (an older export) and a folder with neither record nor weights load as before."""
+        from .model_folder import current_weights_sha256
         from .model_info import ONNX_WEIGHTS_KEY
 
         stamp = (self.session.get_modelmeta().custom_metadata_map or {}).get(ONNX_WEIGHTS_KEY)
         if not stamp:
             return
-        own = weights or weights_sha256(model_dir)
+        own = current_weights_sha256(model_dir, weights, stat)
         if own is None or own == stamp:
             return
         again = f"run sxhub export {model_dir}{' --int8' if path.name.endswith('_int8.onnx') else ''} again"
+        changed = ": they changed after the export" if weights == stamp else ""
         raise ModelError(
             f"{str(path)!r} is not an export of {str(model_dir)!r}: it was exported from other weights (sha256 "
-            f"{stamp[:12]}, the folder's are {own[:12]}); {again}."
+            f"{stamp[:12]}, the folder's are {own[:12]}{changed}); {again}."
         )
 
     def encode(self, texts: Sequence[str]) -> list[list[int]]:

@@ -29,7 +29,15 @@ from .errors import InputError, ModelError, UserError
 # what a model folder says about itself (labels, thresholds, preprocessing, its ONNX files) is read in
 # :mod:`sxhub.model_info`; the names below stay importable from here, where they were first
 from .model_info import DEFAULT_MAX_LENGTH as DEFAULT_MAX_LENGTH  # re-exported, as before the split
-from .model_info import ONNX_DIR, ONNX_FILE, ONNX_INT8_FILE, read_model_info, recorded_weights, resolve_model_dir
+from .model_info import (
+    ONNX_DIR,
+    ONNX_FILE,
+    ONNX_INT8_FILE,
+    read_model_info,
+    recorded_weights,
+    recorded_weights_stat,
+    resolve_model_dir,
+)
 from .model_info import ModelInfo as ModelInfo  # re-exported, as before the split
 from .model_info import onnx_path as onnx_path  # re-exported, as before the split
 from .run_record import SXHUB_JSON as SXHUB_JSON  # re-exported, as before the split
@@ -130,7 +138,8 @@ class Predictor:
             path = self._onnx_dir / (ONNX_INT8_FILE if int8 else ONNX_FILE)
             self._onnx = OnnxClassifier(self.model_dir, path, max_length=self.info.max_length, threads=threads,
                                         batch_size=batch_size, n_labels=len(self.info.labels),
-                                        weights=recorded_weights(self.info.extra))  # fmt: skip
+                                        weights=recorded_weights(self.info.extra),
+                                        weights_stat=recorded_weights_stat(self.info.extra))  # fmt: skip
             self._session, self.tokenizer = self._onnx.session, self._onnx.tokenizer
             if int8:
                 if onnx_dir is None:  # the recorded export's files: its record says whether int8 is the default
@@ -247,7 +256,8 @@ class Predictor:
             self._fp32 = OnnxClassifier(self.model_dir, self._onnx_dir / ONNX_FILE, max_length=self.info.max_length,
                                         threads=self._threads, batch_size=self.batch_size,
                                         n_labels=len(self.info.labels),
-                                        weights=recorded_weights(self.info.extra))  # fmt: skip
+                                        weights=recorded_weights(self.info.extra),
+                                        weights_stat=recorded_weights_stat(self.info.extra))  # fmt: skip
         return self._fp32
 
     def _probabilities(self, logits: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -720,6 +721,56 @@ def test_an_onnx_file_of_another_student_of_the_same_task_is_refused(
     assert stamps["sxhub.weights_sha256"] == own
     code, _, err = run_cli(["predict", str(model), str(data), "-o", str(out), *flags], capsys)
     assert code == 0 and len(pd.read_csv(out)) == 40, err
+
+
+@pytest.mark.parametrize("how", ["save_pretrained", "copied"])
+def test_weights_replaced_after_the_export_are_caught(
+    student: Path,
+    twin: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    how: str,
+) -> None:
+    """model.safetensors replaced by hand after sxhub export (a retrain into the folder with plain transformers
+    save_pretrained, another student's weights copied in, the same size) left sxhub.json's record as it was, and
+    predict --onnx compared the ONNX stamp with that record: the stale export labelled every text, exit 0. The
+    weights files' size and mtime are recorded with their sha256, and a load hashes them again when either changed:
+    one line naming the export to run, exit 2, nothing written. An untouched folder is not hashed at all."""
+    import sxhub.model_folder
+
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model)
+    hashed: list[Path] = []
+    real_hash = sxhub.model_folder.weights_sha256
+
+    def counted(folder: Any) -> str | None:
+        hashed.append(Path(folder))
+        return real_hash(folder)
+
+    monkeypatch.setattr(sxhub.model_folder, "weights_sha256", counted)
+    assert Predictor(model, onnx=True).predict(TEXTS)[0] and hashed == []  # size and mtime as recorded: no hash
+    if how == "save_pretrained":
+        from transformers import AutoModelForSequenceClassification
+
+        AutoModelForSequenceClassification.from_pretrained(twin).save_pretrained(model)
+    else:
+        shutil.copy2(twin / "model.safetensors", model / "model.safetensors")  # keeps the twin's mtime
+    assert (model / "model.safetensors").stat().st_size == (student / "model.safetensors").stat().st_size
+    data = texts_file(tmp_path / "texts.csv", 40)
+    out = tmp_path / "out.csv"
+    capsys.readouterr()
+    code, stdout, err = run_cli(["predict", str(model), str(data), "-o", str(out), "--onnx"], capsys)
+    assert code == 2, err
+    assert err.strip().splitlines() == [err.strip()] and err.startswith(f"Error: '{model / 'onnx' / 'model.onnx'}'")
+    assert "they changed after the export" in err and f"run sxhub export {model} again." in err
+    assert not out.exists() and not stdout and hashed
+    export_onnx(model)  # the fix the line names
+    code, _, err = run_cli(["predict", str(model), str(data), "-o", str(out), "--onnx"], capsys)
+    assert code == 0 and len(pd.read_csv(out)) == 40, err
+    torch_labels = Predictor(model).predict(TEXTS)[0]
+    assert Predictor(model, onnx=True).predict(TEXTS)[0] == torch_labels
 
 
 def test_an_export_without_the_weights_stamp_still_loads(student: Path, tmp_path: Path) -> None:
