@@ -257,13 +257,29 @@ def onnx_runner(
     fp32 = None
     if recheck is not None and np.any(recheck > 0) and file == INT8_FILE:
         fp32 = ort.InferenceSession(str(folder / ONNX_FILES["onnx"]), options, providers=["CPUExecutionProvider"])
+    unchecked = []
     for name, loaded in ((file, session), (ONNX_FILES["onnx"], fp32)):
-        stamp = (loaded.get_modelmeta().custom_metadata_map or {}).get(WEIGHTS_KEY) if loaded is not None else None
+        if loaded is None:
+            continue
+        stamp = (loaded.get_modelmeta().custom_metadata_map or {}).get(WEIGHTS_KEY)
         if stamp and weights and stamp != weights:  # sxhub.onnx_runtime.OnnxClassifier refuses it the same way
             raise ValueError(
                 f"{name} is not an export of this model: it was exported from other weights (sha256 {stamp[:12]}, "
                 f"sxhub.json records {weights[:12]}); run `sxhub export MODEL` on the model folder and publish again."
             )
+        if not (stamp and weights):
+            unchecked.append(name)
+    if unchecked:  # an export older than the stamp: served as before, and the Space's log says it was not checked
+        import warnings
+
+        why = "sxhub.json records no sha256 of the model's weights" if not weights else "it carries no weights sha256"
+        warnings.warn(
+            f"{' and '.join(unchecked)} could not be checked against the model's weights ({why}: an export older "
+            "than that record), so it is served unchecked; run `sxhub export MODEL` on the model folder and publish "
+            "again.",
+            UserWarning,
+            stacklevel=2,
+        )
 
     def logits(model: Any, encoded: list[Any]) -> np.ndarray:
         names = [i.name for i in model.get_inputs()]

@@ -478,6 +478,44 @@ def test_the_space_refuses_an_onnx_export_of_another_student(tmp_path: Path) -> 
         app.Expert.load(str(model), backend="onnx")
 
 
+@pytest.mark.parametrize("older", ["no stamp, no record", "no record"])
+def test_the_space_serves_an_older_export_and_logs_that_it_could_not_check_it(tmp_path: Path, older: str) -> None:
+    """A model exported before sxhub recorded the weights' sha256 (no stamp in the ONNX file, none in sxhub.json)
+    was served without a word that its ONNX file was never checked against the weights. The Space still serves it
+    (older repos keep working), with the same numbers, and its log gets one warning naming the fix; a stamped export
+    with its record loads without it."""
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    import onnx
+
+    from sxhub.export import export_onnx
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    model = make_student(tmp_path / "student", _spec())
+    export_onnx(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # checked: nothing said
+        checked = app.Expert.load(str(model), backend="onnx").probabilities(["profit rose", "shares fell"])
+    if older == "no stamp, no record":
+        path = model / "onnx" / "model.onnx"
+        graph = onnx.load(str(path))
+        del graph.metadata_props[:]
+        onnx.save(graph, str(path))
+    info = json.loads((model / "sxhub.json").read_text())
+    info.pop("weights", None)
+    info["export"].pop("weights_sha256")
+    (model / "sxhub.json").write_text(json.dumps(info))
+    with pytest.warns(UserWarning) as said:
+        expert = app.Expert.load(str(model), backend="onnx")
+    lines = [str(w.message) for w in said if "could not be checked" in str(w.message)]
+    assert len(lines) == 1 and "\n" not in lines[0], lines
+    assert lines[0].startswith("onnx/model.onnx could not be checked against the model's weights")
+    assert "run `sxhub export MODEL` on the model folder and publish again" in lines[0]
+    assert expert.backend == "onnx" and expert.probabilities(["profit rose", "shares fell"]) == checked
+
+
 def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path: Path) -> None:
     """A Space that names a model repo downloads only the small files and the int8 model, and answers as predict."""
     pytest.importorskip("onnxruntime")
