@@ -79,7 +79,8 @@ def model_files(ref: str, *, onnx: list[str] | None = None) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
-    extra = [ONNX_FILES[name] for name in onnx or ()]
+    # and each file's external data (an export over 2 GB keeps its tensors in onnx/<file>.data beside it)
+    extra = [pattern for name in onnx or () for pattern in (ONNX_FILES[name], ONNX_FILES[name] + ".data")]
     try:
         return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
     except (RepositoryNotFoundError, GatedRepoError) as exc:  # a private model: the Space has no token unless given

@@ -223,6 +223,8 @@ def export_onnx(
         for name in (ONNX_FILE, ONNX_INT8_FILE):  # the checked files move in, then their record is written
             if (staged / name).is_file():
                 stamp_weights(staged / name, result.weights_sha256)
+                for data in external_data_files(staged / name):  # an export over 2 GB: its tensors' files first
+                    os.replace(staged / data, out_dir / data)
                 os.replace(staged / name, out_dir / name)
             else:
                 (out_dir / name).unlink(missing_ok=True)
@@ -289,17 +291,33 @@ def choose_default(result: ExportResult, n_checked: int) -> str:
 def stamp_weights(path: Path, sha256: str | None) -> None:
     """Write ``sha256`` (of the weights exported) into the ONNX file's ``metadata_props``
     (:data:`~sxhub.model_info.ONNX_WEIGHTS_KEY`): loading it checks it against the folder's, so an ``onnx/`` copied
-    from another student of the same task (same vocabulary and labels) is refused instead of serving that student."""
+    from another student of the same task (same vocabulary and labels) is refused instead of serving that student.
+
+    In the file, not only in ``sxhub.json``: the folder's record stays the folder's when another ``onnx/`` is copied
+    in. Only the graph is read and written again: tensors kept in external data files (an export over 2 GB, which
+    protobuf cannot hold in one file) keep their files and names, untouched; reading them in made ``onnx.save``
+    write every tensor into the graph (over 2 GB it cannot) and left the data file beside it unused."""
     if sha256 is None:
         return
     import onnx
 
-    model = onnx.load(str(path))
+    model = onnx.load(str(path), load_external_data=False)
     kept = [p for p in model.metadata_props if p.key != ONNX_WEIGHTS_KEY]
     del model.metadata_props[:]
     model.metadata_props.extend(kept)
     model.metadata_props.add(key=ONNX_WEIGHTS_KEY, value=sha256)
     onnx.save(model, str(path))
+
+
+def external_data_files(path: Path) -> list[str]:
+    """The external data files (names beside ``path``) that the ONNX file's tensors are kept in; none when inline."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    model = onnx.load(str(path), load_external_data=False)
+    tensors = onnx.external_data_helper._get_all_tensors(model)
+    found = {e.value for t in tensors if uses_external_data(t) for e in t.external_data if e.key == "location"}
+    return sorted(found)
 
 
 def write_record(model_dir: Path, result: ExportResult) -> None:
@@ -455,7 +473,9 @@ def optimize_graph(source: Path, target: Path, model_dir: Path, *, fuse_attentio
             optimization_options=options,
         )
     fused = {k: v for k, v in model.get_fused_operator_statistics().items() if v}
-    model.save_model_to_file(str(target))
+    # a graph exported with external data (torch writes one over 2 GB so) is saved so: its tensors in
+    # <target>.data beside it (one file inline cannot pass protobuf's 2 GB)
+    model.save_model_to_file(str(target), use_external_data_format=bool(external_data_files(source)))
     wanted = ("Attention", "SkipLayerNormalization") if fuse_attention else ("LayerNormalization",)
     if not any(fused.get(op) for op in wanted):
         return [f"graph not fused for model_type {config.get('model_type')!r} (fused: {fused or 'nothing'})"]

@@ -773,6 +773,70 @@ def test_weights_replaced_after_the_export_are_caught(
     assert Predictor(model, onnx=True).predict(TEXTS)[0] == torch_labels
 
 
+def test_the_weights_stamp_keeps_an_exports_external_data(student: Path, tmp_path: Path) -> None:
+    """sxhub export stamped the weights' sha256 by loading the ONNX file whole and saving it again: a graph whose
+    tensors live in an external data file (torch writes an export over 2 GB so) came back with every tensor inline
+    (over 2 GB protobuf cannot hold that), its model.onnx.data left beside it unused. The stamp now rewrites the graph
+    alone: the tensors stay in the same file, under the same name, and the file serves as before."""
+    from onnx.external_data_helper import uses_external_data
+
+    from sxhub.export import stamp_weights
+
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model)
+    path = model / "onnx" / "model.onnx"
+    inline = Predictor(model, onnx=True).predict_proba(TEXTS)
+    graph = onnx.load(str(path))
+    onnx.save_model(graph, str(path), save_as_external_data=True, location="model.onnx.data", size_threshold=0)
+    data = (model / "onnx" / "model.onnx.data").read_bytes()
+    own = json.loads((model / "sxhub.json").read_text())["export"]["weights_sha256"]
+    stamp_weights(path, own)
+    graph = onnx.load(str(path), load_external_data=False)
+    assert all(uses_external_data(t) for t in graph.graph.initializer)
+    assert {e.value for t in graph.graph.initializer for e in t.external_data if e.key == "location"} == {
+        "model.onnx.data"
+    }
+    assert (model / "onnx" / "model.onnx.data").read_bytes() == data
+    assert {p.key: p.value for p in graph.metadata_props}["sxhub.weights_sha256"] == own
+    np.testing.assert_allclose(Predictor(model, onnx=True).predict_proba(TEXTS), inline, atol=1e-6)
+
+
+def test_an_export_with_external_data_moves_in_whole_and_serves(
+    student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model whose torch export comes with external data (over 2 GB; forced here for a tiny one) is fused, stamped
+    and moved into onnx/ with its data file under the name the loaders look for (model.onnx.data beside
+    model.onnx), and predict --onnx gives what the inline export gives."""
+    from onnx.external_data_helper import uses_external_data
+
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    export_onnx(model)
+    inline = Predictor(model, onnx=True).predict_proba(TEXTS)
+    real = sxhub.export._export_graph
+
+    def large(model_dir: Path, path: Path, opset: int, *, cls_only: bool = True) -> str | None:
+        why = real(model_dir, path, opset, cls_only=cls_only)
+        graph = onnx.load(str(path))
+        onnx.save_model(graph, str(path), save_as_external_data=True, location="raw.onnx.data", size_threshold=0)
+        return why
+
+    monkeypatch.setattr(sxhub.export, "_export_graph", large)
+    export_onnx(model)
+    path = model / "onnx" / "model.onnx"
+    graph = onnx.load(str(path), load_external_data=False)
+    assert any(uses_external_data(t) for t in graph.graph.initializer)
+    assert (model / "onnx" / "model.onnx.data").is_file()
+    assert sorted(p.name for p in (model / "onnx").iterdir()) == ["model.onnx", "model.onnx.data"]
+    np.testing.assert_allclose(Predictor(model, onnx=True).predict_proba(TEXTS), inline, atol=1e-6)
+    data = texts_file(tmp_path / "texts.csv", 20)
+    out = tmp_path / "out.csv"
+    capsys.readouterr()
+    code, _, err = run_cli(["predict", str(model), str(data), "-o", str(out), "--onnx"], capsys)
+    assert code == 0 and len(pd.read_csv(out)) == 20, err
+
+
 def test_an_export_without_the_weights_stamp_still_loads(student: Path, tmp_path: Path) -> None:
     """An export made before sxhub stamped the weights' sha256 (no metadata, no record in sxhub.json) loads as it
     did, and gives what the stamped file gives."""
