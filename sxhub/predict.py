@@ -40,6 +40,7 @@ from .model_info import (
 )
 from .model_info import ModelInfo as ModelInfo  # re-exported, as before the split
 from .model_info import onnx_path as onnx_path  # re-exported, as before the split
+from .recipe import cut_count
 from .run_record import SXHUB_JSON as SXHUB_JSON  # re-exported, as before the split
 from .sequences import SequenceNotStr, refuse_one_string
 
@@ -221,8 +222,7 @@ class Predictor:
             return self._probabilities(logits)
         texts = prepared.texts
         encoded = self.tokenizer(texts, truncation=True, max_length=self.info.max_length)
-        # a fast tokenizer keeps what it cut as overflowing tokens (a slow one says nothing: not counted)
-        self.truncated += sum(bool(e.overflowing) for e in getattr(encoded, "encodings", None) or ())
+        self.truncated += cut_count(self.tokenizer, texts, encoded, self.info.max_length)
         order = np.argsort([len(ids) for ids in encoded["input_ids"]], kind="stable")
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]

@@ -78,6 +78,20 @@ def token_lengths(tokenizer: Any, texts: list[str]) -> list[int]:
     return [len(ids) for ids in tokenizer(texts, truncation=False)["input_ids"]]
 
 
+def cut_count(tokenizer: Any, texts: list[str], encoded: Any, max_length: int) -> int:
+    """How many of ``texts`` ``tokenizer`` cut at ``max_length`` tokens, given ``encoded``, its output for them with
+    ``truncation=True``. A fast tokenizer keeps what it cut as overflowing tokens; a slow (Python) one keeps nothing,
+    and its count was a silent 0: the texts whose ids reached ``max_length`` are encoded again uncut, which tells a
+    text cut there from one that fits exactly (a slow tokenizer splits the whole text either way)."""
+    encodings = getattr(encoded, "encodings", None)
+    if encodings:
+        return sum(bool(e.overflowing) for e in encodings)
+    full = [texts[i] for i, ids in enumerate(encoded["input_ids"]) if len(ids) >= max_length]
+    if not full:
+        return 0
+    return sum(len(ids) > max_length for ids in tokenizer(full, truncation=False, verbose=False)["input_ids"])
+
+
 def choose_max_length(tokenizer: Any, texts: list[str], model_config: Any, lengths: list[int] | None = None) -> int:
     """The 95th percentile of the token lengths, rounded up to a multiple of 8, capped by the model's limit.
 

@@ -920,3 +920,44 @@ def test_texts_longer_than_max_length_are_counted_in_the_summary(
     export_onnx(model)
     summary = predict_file(model, source, tmp_path / "onnx.csv", onnx=True, chunk_rows=2)
     assert summary.truncated == 2 and "2 text(s) (40%) longer" in summary.summary_line()
+
+
+def slow_tokenizer_copy(model_dir: Path, to: Path) -> Path:
+    """A copy of ``model_dir`` whose tokenizer is a slow (Python) one, as models without a tokenizer.json ship
+    (transformers 5's ``BertTokenizer`` is the fast one; its Python WordPiece is ``BertTokenizerLegacy``)."""
+    from transformers import AutoTokenizer
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    shutil.copytree(model_dir, to)
+    fast = AutoTokenizer.from_pretrained(to)
+    vocab = to / "vocab.txt"
+    vocab.write_text("\n".join(sorted(fast.get_vocab(), key=fast.get_vocab().get)) + "\n", encoding="utf-8")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (to / name).unlink(missing_ok=True)
+    BertTokenizerLegacy(str(vocab), model_max_length=fast.model_max_length).save_pretrained(to)
+    assert not AutoTokenizer.from_pretrained(to).is_fast
+    return to
+
+
+def test_a_slow_tokenizer_counts_the_texts_it_cut(
+    single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model whose tokenizer is a slow (Python) one cut the same two tickets at max_length, but the count read a
+    fast tokenizer's overflowing tokens, which a slow one has not: the summary said nothing and --json truncated 0.
+    It now counts them as the fast tokenizer does; a text of exactly max_length tokens is not counted."""
+    model = slow_tokenizer_copy(single_model, tmp_path / "slow")
+    max_length = read_model_info(model).max_length
+    tokenizer = Predictor(model).tokenizer
+    exact = " ".join(["profit"] * (max_length - 2))  # [CLS] + max_length - 2 words + [SEP]: fits exactly
+    assert len(tokenizer(exact)["input_ids"]) == max_length
+    ticket = "profit rose " + "the bank of the city a year of the market " * 12
+    source, out = tmp_path / "tickets.jsonl", tmp_path / "out.csv"
+    pd.DataFrame({"text": [ticket, *TEXTS[:2], exact, ticket.upper()]}).to_json(source, orient="records", lines=True)
+    code, stdout, err = run_cli(["predict", str(model), str(source), "-o", str(out), "--json"], capsys)
+    assert code == 0, err
+    assert (json.loads(stdout)["truncated"], json.loads(stdout)["max_length"]) == (2, max_length)
+    code, stdout, err = run_cli(["predict", str(model), str(source), "-o", str(out)], capsys)
+    assert f"; 2 text(s) (40%) longer than the model's {max_length} tokens" in stdout.strip().splitlines()[-1]
+    fast = predict_file(single_model, source, tmp_path / "fast.csv")
+    assert fast.truncated == 2
+    pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(tmp_path / "fast.csv"))
