@@ -63,6 +63,7 @@ from .doubt_signals import (
 )
 from .errors import InputError
 from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
+from .predict_files import truncated_note
 from .reliability import plain_votes
 from .sequences import SequenceNotStr, refuse_one_string
 
@@ -80,10 +81,18 @@ Embedder = Callable[[list[str]], np.ndarray]
 # embeddings
 # --------------------------------------------------------------------------------------------------------------
 def embed_texts(
-    texts: Sequence[str], model: str | os.PathLike[str] | None = None, *, batch_size: int = 64, max_length: int = 128
+    texts: Sequence[str],
+    model: str | os.PathLike[str] | None = None,
+    *,
+    batch_size: int = 64,
+    max_length: int = 128,
+    counts: dict[str, int] | None = None,
 ) -> np.ndarray:
     """Mean-pooled, L2-normalised embeddings of ``texts`` from a transformers encoder (default: the packaged
-    all-MiniLM-L6-v2). Texts are batched by length (less padding) and run under ``torch.inference_mode``."""
+    all-MiniLM-L6-v2). Texts are batched by length (less padding) and run under ``torch.inference_mode``.
+
+    Each text is embedded from its first ``max_length`` tokens; ``counts`` (a dict), when given, gets how many were
+    longer (``truncated``) and ``max_length``."""
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -106,23 +115,28 @@ def embed_texts(
     finally:
         hf_logging.set_verbosity(verbosity)
     from .progress import progress_bar
+    from .recipe import cut_count
 
     encoder.eval()
     order = np.argsort([len(t) for t in texts], kind="stable")
     out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
+    truncated = 0
     # the longest step of sxhub doubts (minutes per 100k texts on a CPU): without a bar a large file showed nothing
     bar = progress_bar(total=len(texts), desc="embedding", unit="text")
     with torch.inference_mode(), bar:
         for start in range(0, len(texts), batch_size):
             idx = order[start : start + batch_size]
-            batch = tokenizer(
-                [texts[i] for i in idx], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
-            )
+            chunk = [texts[i] for i in idx]
+            batch = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+            # an article was embedded from its first max_length tokens alone, with no word (counted as predict does)
+            truncated += cut_count(tokenizer, chunk, batch, max_length)
             hidden = encoder(**batch).last_hidden_state
             mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
             out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
             bar.update(len(idx))
+    if counts is not None:
+        counts.update(truncated=truncated, max_length=max_length)
     return out
 
 
@@ -405,6 +419,7 @@ class DoubtsResult:
         return (
             f"{s['doubtful']} of {s['n']} texts are doubtful (doubt >= {s['threshold']}); "
             f"{s['suggested_changes']} with another suggested label; {s['seconds']:.1f} s"
+            f"{truncated_note(s.get('truncated'), s['n'], s.get('max_length'), done='checked', do='check')}"
         )
 
 
@@ -444,7 +459,9 @@ def find_doubts(
         )
     shares = _vote_shares(rows)  # a bad votes or agreement cell is said before the texts are embedded
     _agreement_split(rows)
-    features = embedder(rows.texts) if embedder is not None else embed_texts(rows.texts, model)
+    # the default embedder's count of texts it read the first max_length tokens of (another embedder's: not known)
+    cut: dict[str, int] = {}
+    features = embedder(rows.texts) if embedder is not None else embed_texts(rows.texts, model, counts=cut)
     # float32 (embed_texts') kept as it is: a float64 copy of 1M x 384 is 3 GB more; each fold casts its rows
     features = np.asarray(features)
     if features.dtype not in (np.float32, np.float64):
@@ -493,6 +510,8 @@ def find_doubts(
         "labels": rows.label_names,
         "folds": folds,
         "signals": [s for s in SIGNALS if queue[s].map(lambda v: _worst(v) is not None).any()],
+        "truncated": cut.get("truncated"),  # None: another embedder's, not counted
+        "max_length": cut.get("max_length"),
         "embedding_seconds": round(embedded - started, 2),
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -62,15 +62,7 @@ class PredictSummary:
     def truncated_note(self) -> str:
         """``; N text(s) longer than the model's M tokens ...``: they were labelled from their first M tokens alone
         (the student was trained so), which the summary never said: an article read as its first paragraph."""
-        if not self.truncated:
-            return ""
-        labelled = self.n - self.n_empty
-        share = f" ({self.truncated / labelled:.0%})" if labelled else ""
-        limit = f"{self.max_length} tokens" if self.max_length else "max_length"
-        return (
-            f"; {self.truncated:,} text(s){share} longer than the model's {limit} labelled on their first {limit} "
-            "alone (split long texts into passages to label all of them)"
-        )
+        return truncated_note(self.truncated, self.n - self.n_empty, self.max_length)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +76,22 @@ class PredictSummary:
             "truncated": self.truncated,
             "max_length": self.max_length,
         }
+
+
+def truncated_note(
+    truncated: int | None, n_texts: int, max_length: int | None, *, done: str = "labelled", do: str = "label"
+) -> str:
+    """``; N text(s) (P%) longer than the model's M tokens labelled on their first M tokens alone ...`` for the
+    ``truncated`` of ``n_texts`` texts a model read only the first ``max_length`` tokens of; empty when none was
+    (or None: not counted). ``done``/``do`` name what the model did with them (predict labels; doubts checks)."""
+    if not truncated:
+        return ""
+    share = f" ({truncated / n_texts:.0%})" if n_texts else ""
+    limit = f"{max_length} tokens" if max_length else "max_length"
+    return (
+        f"; {truncated:,} text(s){share} longer than the model's {limit} {done} on their first {limit} "
+        f"alone (split long texts into passages to {do} all of them)"
+    )
 
 
 def rate(per_second: float) -> str:

@@ -82,11 +82,14 @@ def cut_count(tokenizer: Any, texts: list[str], encoded: Any, max_length: int) -
     """How many of ``texts`` ``tokenizer`` cut at ``max_length`` tokens, given ``encoded``, its output for them with
     ``truncation=True``. A fast tokenizer keeps what it cut as overflowing tokens; a slow (Python) one keeps nothing,
     and its count was a silent 0: the texts whose ids reached ``max_length`` are encoded again uncut, which tells a
-    text cut there from one that fits exactly (a slow tokenizer splits the whole text either way)."""
+    text cut there from one that fits exactly (a slow tokenizer splits the whole text either way). ``encoded`` may be
+    padded (lists or tensors): its attention mask gives each text's own length."""
     encodings = getattr(encoded, "encodings", None)
     if encodings:
         return sum(bool(e.overflowing) for e in encodings)
-    full = [texts[i] for i, ids in enumerate(encoded["input_ids"]) if len(ids) >= max_length]
+    mask = encoded.get("attention_mask")
+    lengths = [int(sum(m)) for m in mask] if mask is not None else [len(ids) for ids in encoded["input_ids"]]
+    full = [texts[i] for i, n in enumerate(lengths) if n >= max_length]
     if not full:
         return 0
     return sum(len(ids) > max_length for ids in tokenizer(full, truncation=False, verbose=False)["input_ids"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -304,6 +305,23 @@ def build_tiny_model(
     model.save_pretrained(path)
     tokenizer.save_pretrained(path)
     return path
+
+
+def slow_tokenizer_copy(model_dir: Path, to: Path) -> Path:
+    """A copy of ``model_dir`` whose tokenizer is a slow (Python) one, as models without a tokenizer.json ship
+    (transformers 5's ``BertTokenizer`` is the fast one; its Python WordPiece is ``BertTokenizerLegacy``)."""
+    from transformers import AutoTokenizer
+    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
+
+    shutil.copytree(model_dir, to)
+    fast = AutoTokenizer.from_pretrained(to)
+    vocab = to / "vocab.txt"
+    vocab.write_text("\n".join(sorted(fast.get_vocab(), key=fast.get_vocab().get)) + "\n", encoding="utf-8")
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        (to / name).unlink(missing_ok=True)
+    BertTokenizerLegacy(str(vocab), model_max_length=fast.model_max_length).save_pretrained(to)
+    assert not AutoTokenizer.from_pretrained(to).is_fast
+    return to
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import LEAKED_TWIN, corrupt_parquet_pages, run_cli, twins_shaped
+from conftest import LEAKED_TWIN, corrupt_parquet_pages, run_cli, slow_tokenizer_copy, twins_shaped
 
 from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, oof_probabilities, read_queue, write_queue
 from sxhub.errors import InputError
@@ -824,3 +824,35 @@ def test_spilled_rows_read_back_any_rows_exactly() -> None:
                 np.testing.assert_array_equal(got, array[rows].astype(np.float64))
         finally:
             held.close()
+
+
+def test_texts_longer_than_the_embedding_model_reads_are_counted(
+    tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """doubts embeds each text from its first 128 tokens: a file of support tickets, some pages long, was checked
+    on their openings alone and the summary said nothing. It now counts them in predict's words (--json too),
+    with a slow (Python) tokenizer as with a fast one, and says nothing of texts that fit."""
+    frame, _ = synthetic(30)
+    long_rows = [0, 7, 19]
+    for i in long_rows:
+        frame.loc[i, "text"] = frame.loc[i, "text"] + " the bank of the city a year of the market" * 20
+    labelled = tmp_path / "labelled.parquet"
+    frame.to_parquet(labelled)
+    argv = ["doubts", str(labelled), "-o", str(tmp_path / "q.csv"), "--folds", "3", "--model", str(tiny_base_model)]
+    code, out, err = run_cli([*argv, "--json"], capsys)
+    assert code == 0, err
+    summary = json.loads(out)
+    assert (summary["truncated"], summary["max_length"]) == (3, 128)
+    note = "; 3 text(s) (10%) longer than the model's 128 tokens checked on their first 128 tokens alone"
+    assert note in err and "split long texts into passages to check all of them" in err
+    code, out, err = run_cli(argv, capsys)
+    assert code == 0 and note in out
+    counts: dict[str, int] = {}
+    slow = slow_tokenizer_copy(tiny_base_model, tmp_path / "slow")
+    texts = frame["text"].tolist()
+    vectors = embed_texts(texts, slow, batch_size=8, counts=counts)
+    assert counts == {"truncated": 3, "max_length": 128}
+    np.testing.assert_allclose(vectors, embed_texts(texts, tiny_base_model, batch_size=8), atol=1e-5)
+    short = find_doubts(frame.drop(index=long_rows), folds=3, model=tiny_base_model)
+    assert short.summary["truncated"] == 0 and "longer than" not in short.summary_line()
+    assert find_doubts(frame, folds=3, embedder=lambda t: np.eye(len(t))).summary["truncated"] is None

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import build_tiny_model, require_modules, run_cli
+from conftest import build_tiny_model, require_modules, run_cli, slow_tokenizer_copy
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 import sxhub.predict
@@ -920,23 +920,6 @@ def test_texts_longer_than_max_length_are_counted_in_the_summary(
     export_onnx(model)
     summary = predict_file(model, source, tmp_path / "onnx.csv", onnx=True, chunk_rows=2)
     assert summary.truncated == 2 and "2 text(s) (40%) longer" in summary.summary_line()
-
-
-def slow_tokenizer_copy(model_dir: Path, to: Path) -> Path:
-    """A copy of ``model_dir`` whose tokenizer is a slow (Python) one, as models without a tokenizer.json ship
-    (transformers 5's ``BertTokenizer`` is the fast one; its Python WordPiece is ``BertTokenizerLegacy``)."""
-    from transformers import AutoTokenizer
-    from transformers.models.bert.tokenization_bert_legacy import BertTokenizerLegacy
-
-    shutil.copytree(model_dir, to)
-    fast = AutoTokenizer.from_pretrained(to)
-    vocab = to / "vocab.txt"
-    vocab.write_text("\n".join(sorted(fast.get_vocab(), key=fast.get_vocab().get)) + "\n", encoding="utf-8")
-    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
-        (to / name).unlink(missing_ok=True)
-    BertTokenizerLegacy(str(vocab), model_max_length=fast.model_max_length).save_pretrained(to)
-    assert not AutoTokenizer.from_pretrained(to).is_fast
-    return to
 
 
 def test_a_slow_tokenizer_counts_the_texts_it_cut(
