@@ -103,7 +103,7 @@ class AnnotateResult:
             + f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
             f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}"
-            f"{too_long_note(led)}"
+            f"{reasked_note(led)}{too_long_note(led)}"
         )
 
 
@@ -125,6 +125,13 @@ def context_cuts_note(led: dict[str, Any]) -> str:
         "stopped when the teacher's context window filled up (see the error column): serve the model with a longer "
         "context (llama.cpp --n_ctx / -c, Ollama num_ctx) or shorten the texts (--max-chars N)",
     )
+
+
+def reasked_note(led: dict[str, Any]) -> str:
+    """The texts an earlier run's teacher refused as too long for its context window, which this rerun asked again
+    (the server may have a longer context now): ``; re-asking N texts refused as too long earlier``."""
+    n = int(led.get("reasked_too_long") or 0)
+    return f"; re-asking {n} text{'s' if n != 1 else ''} refused as too long earlier" if n else ""
 
 
 def too_long_note(led: dict[str, Any]) -> str:

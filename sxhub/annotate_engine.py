@@ -64,13 +64,19 @@ INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was
 def unanswered(vote: Mapping[str, Any]) -> bool:
     """Whether a vote failed for want of an answer (the server down, retries exhausted, the request refused), not on
     invalid answers: asking again may give it one, while the cache would replay the same invalid answers. A text
-    too long for the teacher's context window is not either: the same request is refused again (its fixes, a
-    shorter text or max_tokens, change the run's parameters), and every rerun of a finished job asked it again and
-    labelled its chunk again. Nor is an answer that ran past the context window, for the same reasons."""
+    too long for the teacher's context window is counted apart (:func:`refused_too_long`: a rerun asks it again
+    only in case the server now has a longer context, and says so). Nor is an answer that ran past the context
+    window: its prompt fitted, and the same answer would fill it again."""
     error = str(vote.get("error") or "")
     if vote.get("labels") is not None or error.startswith(INVALID_ANSWER):
         return False
     return TOO_LONG not in error and ANSWER_CUT not in error
+
+
+def refused_too_long(vote: Mapping[str, Any]) -> bool:
+    """Whether a vote failed because its teacher refused the text as longer than its context window. A rerun asks
+    it again: the user may have restarted the server with a longer context (the refusal is never cached)."""
+    return vote.get("labels") is None and TOO_LONG in str(vote.get("error") or "")
 
 
 @dataclass

@@ -9,6 +9,7 @@ import json
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from fake_openai_server import (
     Action,
@@ -775,3 +776,52 @@ def test_a_rate_limit_wait_past_the_backoff_cap_is_waited_out_and_the_run_goes_o
         result = run(server, ["only one"], tmp_path, backoff=0.01, max_wait=0.2)
     assert result.rows[0]["label"] in LABELS
     assert len(times) == 2 and times[1] - times[0] >= 0.95
+
+
+def test_a_rerun_asks_again_the_texts_refused_as_too_long_once_the_server_has_a_longer_context(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A ticket too long for llama-cpp-python's --n_ctx 256 failed its row; the user restarted the server with a
+    longer context and ran the same command, which asked nothing (a finished job): the row stayed failed until
+    --restart or a new OUT. A rerun now asks the refused text again, and only it (the others' answers stay in
+    OUT), and the summary says so; once it is labelled, a further rerun asks nothing."""
+    from conftest import run_cli
+
+    ticket = "Customer reports the invoice total is wrong. " * 12
+
+    def short_context(body: dict, n: int) -> Action:
+        if "Customer reports" in user_text(body):
+            return Fail(400, body=LLAMA_CPP_PYTHON_CONTEXT_400)
+        return Answer(default_answer(body))
+
+    texts = tmp_path / "tickets.csv"
+    texts.write_text("text\nrose\n" + ticket + "\nflat\nfell\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    port = 0
+    for responder, reasked, failed in ((short_context, 0, 1), (short_context, 1, 1), (completion_only, 1, 0)):
+        with FakeOpenAIServer(responder, port=port) as server:
+            port = int(server.url.rsplit(":", 1)[1].split("/")[0])
+            task = tmp_path / "task.yaml"
+            task.write_text(
+                f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - base_url: {server.url}\n"
+                "    model: fake\nsamples: 3\n",
+                encoding="utf-8",
+            )
+            argv = ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(tmp_path / "cache")]
+            code, stdout, err = run_cli(argv, capsys)
+        assert code == 0, err
+        summary = stdout + err
+        assert f"labelled {4 - failed}/4 texts, {failed} failed" in summary, summary
+        assert ("re-asking 1 text refused as too long earlier" in summary) == bool(reasked), summary
+        asked = [user_text(b) for b in server.requests]
+        if reasked:  # the refused ticket alone, once per sample it had to ask again
+            assert asked and all("Customer reports" in t for t in asked), asked
+        rows = pd.read_csv(out, keep_default_na=False)
+        assert list(rows["failed"]) == [False, bool(failed), False, False]
+    with FakeOpenAIServer(completion_only, port=port) as server:
+        code, stdout, err = run_cli(argv, capsys)
+    assert code == 0 and server.requests == [] and "re-asking" not in stdout + err
+
+
+def completion_only(body: dict, n: int) -> Action:
+    return Answer(default_answer(body))

@@ -210,10 +210,10 @@ def test_a_rerun_asks_the_votes_of_a_teacher_that_was_down_again(tmp_path: Path)
     assert again[0].history == again[1].history == []
 
 
-def test_a_text_too_long_for_the_context_window_is_not_asked_again_by_every_rerun(tmp_path: Path) -> None:
-    """A context-length refusal is a property of the text: the same request is refused again. It was counted as an
-    unanswered vote, so every rerun of a finished job asked it again and labelled its chunk again (on a large input
-    with such texts spread through it, every chunk, on every rerun). Its row stays failed with the fix."""
+def test_a_rerun_asks_only_the_texts_too_long_for_the_context_window_again_and_says_so(tmp_path: Path) -> None:
+    """A context-length refusal goes away when the server is restarted with a longer context, so a rerun asks the
+    refused texts again (and says how many), and only them: the label cache answers the rest of their chunks. With
+    the same server they are refused again, and their rows stay failed with the fix, OUT as it was."""
     from sxhub.teachers import ContextLengthError
 
     source = write_table(corpus(), tmp_path / "in.jsonl")
@@ -233,7 +233,13 @@ def test_a_text_too_long_for_the_context_window_is_not_asked_again_by_every_reru
     written = out.read_bytes()
     again = FakeTeacher(responder=refuses_long)
     rerun = annotate_to_file(spec, source, out, teachers=[again], **kwargs)
-    assert again.history == [] and rerun.ledger["failed_texts"] == 2 and out.read_bytes() == written
+    asked = {call.messages[-1]["content"] for call in again.history}
+    assert len(asked) == 2 and all(any(t in text for t in long) for text in asked)
+    assert (
+        rerun.ledger["reasked_too_long"] == 2
+        and "re-asking 2 texts refused as too long earlier" in rerun.summary_line()
+    )
+    assert rerun.ledger["failed_texts"] == 2 and out.read_bytes() == written
     errors = [r["error"] for r in read_table(out).to_dict(orient="records") if r["failed"]]
     assert len(errors) == 2 and all("context window" in e for e in errors)
 

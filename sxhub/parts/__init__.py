@@ -19,9 +19,11 @@ and order; a text seen in an earlier chunk is dropped as a duplicate, as today).
 A chunk is done when ``state.sqlite`` says so; it records the chunk and the hashes of its texts in one transaction
 after the part file is in place, so a run killed at any moment resumes from the parts plus the label cache and
 never writes a row twice. A chunk with failed rows (every vote failed: a server down, retries exhausted) or with
-votes that got no answer (one of two teachers down: its rows carry the other's votes alone) is labelled again by a
-rerun, as the in-memory engine asks failed votes again: the label cache answers the votes that succeeded and replays
-invalid answers, only the unanswered votes are asked, and its part and state row are replaced. The folder stays
+votes that got no answer (one of two teachers down: its rows carry the other's votes alone) or with texts a teacher
+refused as too long for its context window (the server may have been restarted with a longer context: the summary
+says "re-asking N texts refused as too long earlier") is labelled again by a rerun, as the in-memory engine asks
+failed votes again: the label cache answers the votes that succeeded and replays invalid answers, only the failed
+votes are asked, and its part and state row are replaced. The folder stays
 after the run: a rerun of a finished job without such votes only assembles OUT again (no request); delete it when
 it is no longer needed.
 
@@ -125,7 +127,7 @@ def run_ledger(
     counts: Counter[str] = Counter({"n_input": 0, "n_empty": 0, "n_duplicates": 0})
     spent: dict[str, list[dict[str, Any]]] = {}  # each teacher's chunk ledgers
     votes = VoteTotals()
-    chunks = resumed = 0
+    chunks = resumed = reasked = 0
     for i in range(shards):
         state = ShardState(shard_dir(parts, i, shards))
         try:
@@ -138,7 +140,9 @@ def run_ledger(
             if stats.get("votes"):
                 votes.add(stats["votes"])
             ledgers = stats.get("teachers") or {}
-            if stats.get("run") != run_id:
+            if stats.get("run") == run_id:
+                reasked += int(stats.get("reasked_too_long") or 0)
+            else:
                 resumed += 1
                 answers = stats.get("answers")
                 if answers is None and part:  # a part written before answers were recorded
@@ -171,6 +175,8 @@ def run_ledger(
         "parts": str(parts),
         "chunks": chunks,
         "resumed_chunks": resumed,
+        # texts an earlier run's teacher refused as too long for its context, asked again by this one
+        "reasked_too_long": reasked,
         # a CSV/TSV OUT's columns of JSON cells: publish dataset reads them back as the lists and dicts they were
         **({"json_columns": assembled.json_columns} if assembled.json_columns else {}),
     }

@@ -386,15 +386,18 @@ class ShardState:
 
     def failed_chunks(self) -> set[int]:
         """Chunks holding votes that got no answer (a server down, a rate limit that outlasted the retries: one of
-        two teachers down leaves its rows labelled by the other alone; :func:`~sxhub.annotate_engine.unanswered`):
+        two teachers down leaves its rows labelled by the other alone; :func:`~sxhub.annotate_engine.unanswered`)
+        or texts a teacher refused as too long for its context window (``too_long_rows``: the server may have been
+        restarted with a longer context since, and a rerun that did not ask them needed --restart or a new OUT):
         a rerun labels them again, as the in-memory engine asks failed votes again; the label cache answers the
-        votes that succeeded, so only the unanswered votes are asked. Rows that failed on invalid answers or on a
-        text too long for the context window are not: asking again gives the same (a chunk recorded before
-        unanswered votes were counted is labelled again when it has failed rows)."""
+        votes that succeeded, so only the failed votes are asked. Rows that failed on invalid answers are not:
+        the cache replays the same answers (a chunk recorded before unanswered votes were counted is labelled again
+        when it has failed rows)."""
         return {
             idx
             for idx, (_, stats) in self.chunks().items()
             if (stats["unanswered_votes"] if "unanswered_votes" in stats else failed_rows(stats))
+            or stats.get("too_long_rows")
         }
 
     def check_teachers(self, identities: list[Any], out: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ..annotate import _open_cache, aannotate
-from ..annotate_engine import resolve_served_models, unanswered
+from ..annotate_engine import refused_too_long, resolve_served_models, unanswered
 from ..cache import ReadThroughCache
 from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
 from ..spec import TaskSpec
@@ -100,6 +100,8 @@ async def alabel_shard(job: ShardJob) -> None:
                     part, stats, hashes = await _label_chunk(
                         job, chunk_spec, opened, store, state, idx, chunk, column, own, kept
                     )
+                    if idx in again:  # the run's summary says how many refused texts it asked again
+                        stats["reasked_too_long"] = int(done[idx][1].get("too_long_rows") or 0)
                     state.commit(idx, part, stats, hashes)  # replaces a relabelled chunk's counts and ledger
                     if part:
                         kept.add(part)
@@ -274,5 +276,7 @@ async def _label_chunk(
         votes=VoteTotals.of(result.decisions).to_dict(),
         # votes that got no answer (a row can keep a label from its other votes): a rerun asks them again
         unanswered_votes=sum(unanswered(v) for row in result.frame["votes"] for v in row),
+        # rows a teacher refused as longer than its context window: a rerun asks them again (a longer context now?)
+        too_long_rows=sum(any(refused_too_long(v) for v in row) for row in result.frame["votes"]),
     )
     return name, stats, [h for h, keep in zip(hashes, fresh, strict=True) if keep]
