@@ -363,6 +363,10 @@ def rate_limit_reset(headers: Any) -> float | None:
     return float(info.reset_in_seconds) if info is not None and info.remaining == 0 else None
 
 
+# what ends every refusal that a rerun gets past: nothing answered so far is asked again
+RESUME = "run the same command to resume (the label cache keeps every answer so far)"
+
+
 def classify_status(
     status: int, detail: str, headers: Any, name: str, *, hub: bool
 ) -> TeacherError | TeacherUnavailableError:
@@ -379,15 +383,14 @@ def classify_status(
             if hub
             else "set SXHUB_API_KEY to the key this server expects",
             402: "the account is out of credit: add credits (huggingface.co/settings/billing for Inference Providers), "
-            "then run the same command to resume (the label cache keeps every answer so far)"
+            f"then {RESUME}"
             if hub
-            else "the account behind SXHUB_API_KEY is out of credit with this provider: add credit, then run the "
-            "same command to resume (the label cache keeps every answer so far)",
+            else f"the account behind SXHUB_API_KEY is out of credit with this provider: add credit, then {RESUME}",
             403: FORBIDDEN_FIX if hub else "check that the key in SXHUB_API_KEY may use this model",
             404: "check the model id or base_url",
         }[status]
         if status in (401, 403):  # the answers so far are cached whatever the status: say so, as for a 402
-            fix += ", then run the same command to resume (the label cache keeps every answer so far)"
+            fix += f", then {RESUME}"
         return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {fix}.")
     if hub and status == 400 and NOT_SERVED in detail.lower():
         return TeacherUnavailableError(f"teacher {name!r} answered HTTP {status}{shown}; {NOT_SERVED_FIX}.")
