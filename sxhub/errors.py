@@ -43,6 +43,11 @@ class TeacherUnavailableError(UserError):
     """A teacher backend cannot be started or reached at all (missing extra, bad URL)."""
 
 
+class HubUnreachableError(SxhubError, RuntimeError):
+    """The Hugging Face Hub could not be reached (the network, a proxy, ``HF_ENDPOINT``): not the user's input, so
+    exit code 1; it stops the run, as no request can be sent without it."""
+
+
 class BackendError(SxhubError, RuntimeError):
     """An external training backend (AutoTrain) failed."""
 

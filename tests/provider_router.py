@@ -27,6 +27,17 @@ commit ee0a4510f4bc15e26cb722be2efc2bdb01383ca0): a 403 as "403 Forbidden: {X-Er
 has the correct permissions.", a 429 as "429 Too Many Requests" (with the reset time when the ``RateLimit`` header says
 the window is spent), and 401 and 402 as the plain status line; each with the body's ``error`` appended and the
 response kept on the exception.
+
+``ProviderRouter(hub=RouterFault)`` answers the Hub's model-info route (the provider mapping, fetched before the first
+chat request with a ``provider:`` other than the auto router) with that error instead. huggingface_hub reads those
+answers in the same ``hf_raise_for_status`` (installed 2.4.0), by the ``X-Error-Code`` and ``X-Error-Message`` headers
+first: ``RepoNotFound`` becomes ``RepositoryNotFoundError`` (the Hub's 404 for a model that does not exist or that the
+token cannot see, a private one: it does not tell them apart), ``GatedRepo`` ``GatedRepoError``, the message "Access
+to this resource is disabled." ``DisabledRepoError``; a 401 whose message is "Invalid credentials in Authorization
+header" (a revoked or mistyped token, on any route: huggingface/huggingface_hub pull request #2847) stays a plain
+``HfHubHTTPError``, where any other 401 on a repo route is read as ``RepositoryNotFoundError``. The Hub shows a gated
+model's info to everyone (its files are what it gates), so :func:`gated_repo` is the Hub's gated answer as
+huggingface_hub handles it on any route, for a Hub that one day gates the info too.
 """
 
 from __future__ import annotations
@@ -129,6 +140,33 @@ def rate_limited(*, retry_after: str | None = None, reset_in: int | None = None)
     return RouterFault(429, {"error": "Too Many Requests: rate limit reached, retry later"}, headers)
 
 
+def repo_not_found() -> RouterFault:
+    """The Hub's answer to a repo that does not exist or that the token may not see (a private model of another
+    account, which the Hub does not tell apart): HTTP 404, ``X-Error-Code: RepoNotFound``, ``X-Error-Message`` and
+    body ``{"error": "Repository not found"}``, as Hub-compatible servers reproduce it for huggingface_hub (KohakuHub's
+    ``HTTPException(404, {"error": ...}, X-Error-Code: RepoNotFound)``, an hf-mirror's ``error_repo_not_found``)."""
+    said = "Repository not found"
+    return RouterFault(404, {"error": said}, {"X-Error-Code": "RepoNotFound", "X-Error-Message": said})
+
+
+def gated_repo(model: str = MODEL) -> RouterFault:
+    """The Hub's answer to an authenticated request for a gated repo's content without approved access: HTTP 403,
+    ``X-Error-Code: GatedRepo``, "Access to model M is restricted and you are not in the authorized list. Visit
+    https://huggingface.co/M to ask for access." (the words users quote from ``GatedRepoError``)."""
+    said = (
+        f"Access to model {model} is restricted and you are not in the authorized list. Visit "
+        f"https://huggingface.co/{model} to ask for access."
+    )
+    return RouterFault(403, {"error": said}, {"X-Error-Code": "GatedRepo", "X-Error-Message": said})
+
+
+def repo_disabled() -> RouterFault:
+    """The Hub's answer to a repo it has disabled: HTTP 403 with ``X-Error-Message: Access to this resource is
+    disabled.``, the words ``hf_raise_for_status`` matches to raise ``DisabledRepoError``."""
+    said = "Access to this resource is disabled."
+    return RouterFault(403, {"error": said}, {"X-Error-Message": said})
+
+
 Fault = Callable[[int], RouterFault | None]
 
 
@@ -136,8 +174,9 @@ class ProviderRouter:
     """``with ProviderRouter() as router:``; ``router.root`` is both the Hub endpoint and the router's base URL.
     ``ProviderRouter(fault)`` answers the n-th chat request with ``fault(n)`` when it is a :class:`RouterFault`."""
 
-    def __init__(self, fault: Fault | None = None) -> None:
+    def __init__(self, fault: Fault | None = None, *, hub: RouterFault | None = None) -> None:
         self.fault = fault
+        self.hub = hub  # the Hub's answer to every model-info request (the provider mapping), when not None
         self.chats = 0  # chat requests received, faults included
         self.times: list[float] = []  # time.monotonic() of every chat request received
         self.faults: list[int] = []  # the status of every fault answered, in order
@@ -212,6 +251,9 @@ class ProviderRouter:
             def do_GET(self) -> None:
                 if self.path.split("?")[0] == f"/api/models/{MODEL}":
                     router.model_info_calls += 1
+                    if router.hub is not None:
+                        self._send(router.hub.status, router.hub.body, router.hub.headers)
+                        return
                     mapping = {"together": {"providerId": TOGETHER_ID, "status": "live", "task": "conversational"}}
                     self._send(200, {"_id": "x", "id": MODEL, "inferenceProviderMapping": mapping})
                 else:

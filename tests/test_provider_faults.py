@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,10 +16,13 @@ from provider_router import (
     Fault,
     ProviderRouter,
     RouterFault,
+    gated_repo,
     invalid_token,
     no_inference_permission,
     out_of_credits,
     rate_limited,
+    repo_disabled,
+    repo_not_found,
 )
 
 LABELS = ["positive", "neutral", "negative"]
@@ -36,22 +41,35 @@ def routed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 def annotate_through(
-    fault: Fault | None, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, **kw: str
+    fault: Fault | None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    hub: RouterFault | None = None,
+    hub_root: str | None = None,
+    limit: int | None = None,
+    out: str = "out.csv",
+    **kw: str,
 ) -> tuple[int, str, ProviderRouter]:
     """``sxhub annotate`` of TEXTS (one request at a time) with the Hub model id as teacher, ``provider`` from
-    ``kw``; returns the exit code, stderr and the router that answered."""
+    ``kw``; returns the exit code, stderr and the router that answered. ``hub`` is the Hub's answer to the
+    provider-mapping request, ``hub_root`` the Hub's address when it is not the router's, ``limit`` annotate's
+    ``--limit``, ``out`` the output's name. Each run fetches the mapping afresh, as each ``sxhub`` process does."""
     from huggingface_hub import constants
-    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER
+    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER, _common
 
+    _common._fetch_inference_provider_mapping.cache_clear()
     provider = kw.get("provider")
     task = tmp_path / "task.yaml"
     extra = f"\n    provider: {provider}" if provider else ""
     task.write_text(f"name: fin\nlabels: [{', '.join(LABELS)}]\nteachers:\n  - model: {MODEL}{extra}\n")
     source = tmp_path / "in.csv"
     source.write_text("text\n" + "\n".join(TEXTS) + "\n")
-    argv = ["annotate", str(task), str(source), "-o", str(tmp_path / "out.csv"), "--concurrency", "1"]
-    with ProviderRouter(fault) as router:
-        monkeypatch.setattr(constants, "ENDPOINT", router.root)
+    argv = ["annotate", str(task), str(source), "-o", str(tmp_path / out), "--concurrency", "1"]
+    argv += ["--limit", str(limit)] if limit is not None else []
+    with ProviderRouter(fault, hub=hub) as router:
+        monkeypatch.setattr(constants, "ENDPOINT", hub_root or router.root)
         monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", router.root + "/{provider}")
         monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
         code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "cache")], capsys)
@@ -143,3 +161,90 @@ def test_a_rate_limit_that_resets_past_the_longest_wait_stops_the_run_at_once_an
     code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch)
     assert code == 0, err
     assert len(router.requests) == len(TEXTS) - 2
+
+
+def closed_port() -> str:
+    """The address of a port nothing listens on (connections to it are refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.parametrize(
+    ("hub", "fix"),
+    [
+        (invalid_token, "set HF_TOKEN (or run `hf auth login`) with a valid token"),
+        (repo_not_found, "check the model id 'org/teacher-model' (org/name, as on its Hub page), or, for a private"),
+        (gated_repo, "model 'org/teacher-model' is gated and this token's account has not been granted access"),
+        (repo_disabled, "model 'org/teacher-model' is disabled on the Hub: pick another model"),
+    ],
+    ids=["401-bad-token", "404-unknown-or-private", "403-gated", "403-disabled"],
+)
+def test_a_refused_provider_mapping_stops_in_one_line_naming_the_fix_and_the_rerun_resumes(
+    hub: Callable[[], RouterFault],
+    fix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    routed: None,
+) -> None:
+    """With ``provider: together`` huggingface_hub first asks the Hub for the model's provider mapping. Refused, it
+    was read as the provider's answer: a 404 said "check the model id or base_url" (no base_url here) and not that
+    the answers so far were kept; a gated or disabled model's 403 said to give the token the Inference Providers
+    permission. Each now stops before any chat request in one line naming the Hub, the model and the fix, exit 2;
+    the two texts labelled by an earlier run stay in the output and the cache, and the rerun asks only the rest."""
+    code, err, _ = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together", limit=2, out="two.csv")
+    assert code == 0, err
+    code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together", hub=hub())
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: teacher 'org/teacher-model': the Hugging Face Hub"), err
+    assert "asked under which id provider 'together' serves 'org/teacher-model', refused (HTTP" in last
+    assert fix in last and last.endswith(
+        "then run the same command to resume (the label cache keeps every answer so far)."
+    )
+    assert "base_url" not in last and "Make calls to Inference Providers" not in last
+    assert router.model_info_calls == 1 and router.chats == 0  # refused once, nothing sent to the provider
+    assert not (tmp_path / "out.csv").exists() and len(pd.read_csv(tmp_path / "two.csv")) == 2
+    code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together")
+    assert code == 0, err
+    assert len(router.requests) == len(TEXTS) - 2
+    out = pd.read_csv(tmp_path / "out.csv")
+    assert len(out) == len(TEXTS) and not out["failed"].any()
+
+
+def test_a_hub_that_cannot_be_reached_for_the_mapping_stops_at_once_naming_the_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, routed: None
+) -> None:
+    """The Hub refuses connections while the provider answers: the mapping request failed, was retried like a
+    provider that had gone away (17 s, 5 tries) and the run ended "stopped answering ... start the server again",
+    exit 2, naming a server the user does not run. It now stops at the first refusal, exit 1 (the network, not the
+    input), naming the Hub's address, the network and the rerun."""
+    code, err, _ = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together", limit=2, out="two.csv")
+    assert code == 0, err
+    hub = closed_port()
+    started = time.monotonic()
+    code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together", hub_root=hub)
+    last = err.strip().splitlines()[-1]
+    assert code == 1 and f"could not be reached at {hub} (ConnectError" in last, err
+    assert "check the network (a proxy, HF_ENDPOINT), then run the same command to resume" in last
+    assert "start the server" not in last and time.monotonic() - started < 10  # no retries
+    assert router.chats == 0
+    code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together")
+    assert code == 0 and len(router.requests) == len(TEXTS) - 2, err
+
+
+def test_hf_hub_offline_refuses_a_provider_teacher_in_one_line_before_the_mapping_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, routed: None
+) -> None:
+    """HF_HUB_OFFLINE=1 with ``provider: together``: huggingface_hub would refuse the mapping request
+    (OfflineModeIsEnabled); sxhub refuses the teacher first, in one line naming HF_HUB_OFFLINE, exit 2, and neither
+    the Hub nor the provider is asked."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # read when huggingface_hub is imported
+    code, err, router = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together")
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("Error: HF_HUB_OFFLINE is set"), err
+    assert "unset HF_HUB_OFFLINE" in last
+    assert router.model_info_calls == 0 and router.chats == 0

@@ -25,16 +25,18 @@ import time
 from typing import Any
 from urllib.parse import urlparse
 
-from ..errors import TeacherUnavailableError
+from ..errors import HubUnreachableError, TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import (
     ANSWER_CONTEXT_FIX,
+    RESUME,
     SERVER_CONTEXT_FIX,
     AnswerCutError,
     Reply,
     ServerGoneError,
     Teacher,
     classify_error,
+    error_detail,
     request_identity,
     spec_identity,
 )
@@ -299,6 +301,7 @@ class InferenceClientTeacher(Teacher):
         except Exception as exc:  # sorted into retryable / permanent; anything unknown is re-raised as is
             self._raise_if_never_reached(exc)
             self._raise_if_no_provider(exc)
+            self._raise_if_no_mapping(exc)
             hub = not self.base_url or is_hf_host(self.base_url)
             error = classify_error(exc, self.name, hub=hub, timeout=self.spec.timeout)
             if _refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)
@@ -421,6 +424,65 @@ class InferenceClientTeacher(Teacher):
             "model's page on the Hub lists them), drop `provider:` to let the router pick one, or serve the model on "
             "an Inference Endpoint (`sxhub endpoint up MODEL`)."
         ) from exc
+
+    def _raise_if_no_mapping(self, exc: BaseException) -> None:
+        """The Hub's refusal of the provider-mapping request that huggingface_hub sends, before any chat request, for
+        a ``provider:`` other than the router's own (``GET /api/models/{id}?expand=inferenceProviderMapping``:
+        ``inference/_providers/_common.py`` ``_fetch_inference_provider_mapping`` -> ``HfApi.model_info``, 2.4.0).
+        It was read as the provider's answer: a model id the Hub does not show this token (404, a typo or a private
+        model) said "check the model id or base_url" with no base_url in sight and nothing about the rerun; a gated or
+        disabled model (403) said to give the token the "Make calls to Inference Providers" permission; a Hub that
+        could not be reached said "start the server again" after 17 s of retries. Each now names the Hub, the model
+        and the fix in one line; answers so far stay cached. Errors from the provider's own route go on as before."""
+        import httpx2
+        from huggingface_hub.errors import DisabledRepoError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+        if self.base_url:
+            return
+        response = getattr(exc, "response", None)
+        try:  # httpx raises RuntimeError for a request that was never set
+            request = response.request if response is not None else exc.request  # type: ignore[attr-defined]
+        except (AttributeError, RuntimeError):
+            return
+        if not urlparse(str(request.url)).path.startswith("/api/models/"):
+            return
+        assert self.spec is not None
+        model, provider = self.spec.model, self.spec.provider or "auto"
+        hub = f"{request.url.scheme}://{request.url.netloc.decode()}"
+        asked = (
+            f"teacher {self.name!r}: the Hugging Face Hub, asked under which id provider {provider!r} serves {model!r}"
+        )
+        if isinstance(exc, httpx2.TransportError):
+            raise HubUnreachableError(
+                f"{asked}, could not be reached at {hub} ({type(exc).__name__}: {exc}); check the network (a proxy, "
+                f"HF_ENDPOINT), then {RESUME}."
+            ) from exc
+        if not isinstance(exc, HfHubHTTPError) or response is None:
+            return
+        status = response.status_code
+        said = f"HTTP {status}" + (f": {detail}" if (detail := error_detail(response)) else "")
+        if isinstance(exc, GatedRepoError):
+            fix = (
+                f"model {model!r} is gated and this token's account has not been granted access: request it on "
+                f"{hub}/{model}, or pick another model"
+            )
+        elif isinstance(exc, DisabledRepoError):
+            fix = f"model {model!r} is disabled on the Hub: pick another model"
+        elif isinstance(exc, RepositoryNotFoundError):
+            fix = (
+                f"check the model id {model!r} (org/name, as on its Hub page), or, for a private model, set HF_TOKEN "
+                "(or run `hf auth login`) to a token of an account that can read it"
+            )
+        elif status == 401:
+            fix = "set HF_TOKEN (or run `hf auth login`) with a valid token (this one is revoked, expired or mistyped)"
+        elif status == 403:
+            fix = (
+                f"the token may not read model {model!r}: give it read access to that repo at {hub}/settings/tokens, "
+                "or set HF_TOKEN to one that has it"
+            )
+        else:  # 429, 5xx: the Hub's load, retried as any other
+            return
+        raise TeacherUnavailableError(f"{asked}, refused ({said}); {fix}, then {RESUME}.") from exc
 
     def _raise_if_never_reached(self, exc: BaseException) -> None:
         """A connection refused (or a host that does not resolve) before the server ever answered: a wrong
