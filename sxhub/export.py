@@ -40,6 +40,7 @@ from .export_int8 import (  # the int8 stage; its recipes, margin and logits sta
     RECHECK_QUANTILE,  # noqa: F401
     choose_int8,
     fit_recheck_margin,  # noqa: F401
+    move_graph,
     onnx_logits,  # noqa: F401
 )
 from .model_folder import weights_sha256, weights_stat
@@ -51,6 +52,7 @@ from .predict import (
     load_tokenizer,
     native_bf16,
 )
+from .quantize import data_file, external_data_files
 from .run_record import SXHUB_JSON, library_versions
 from .trained_texts import FILE as TRAINED_TEXTS_FILE
 from .trained_texts import seen
@@ -223,11 +225,10 @@ def export_onnx(
         for name in (ONNX_FILE, ONNX_INT8_FILE):  # the checked files move in, then their record is written
             if (staged / name).is_file():
                 stamp_weights(staged / name, result.weights_sha256)
-                for data in external_data_files(staged / name):  # an export over 2 GB: its tensors' files first
-                    os.replace(staged / data, out_dir / data)
-                os.replace(staged / name, out_dir / name)
+                move_graph(staged / name, out_dir / name)  # an export over 2 GB: with its tensors' file
             else:
                 (out_dir / name).unlink(missing_ok=True)
+                data_file(out_dir / name).unlink(missing_ok=True)
         write_record(model_dir, result)
     return result
 
@@ -307,17 +308,6 @@ def stamp_weights(path: Path, sha256: str | None) -> None:
     model.metadata_props.extend(kept)
     model.metadata_props.add(key=ONNX_WEIGHTS_KEY, value=sha256)
     onnx.save(model, str(path))
-
-
-def external_data_files(path: Path) -> list[str]:
-    """The external data files (names beside ``path``) that the ONNX file's tensors are kept in; none when inline."""
-    import onnx
-    from onnx.external_data_helper import uses_external_data
-
-    model = onnx.load(str(path), load_external_data=False)
-    tensors = onnx.external_data_helper._get_all_tensors(model)
-    found = {e.value for t in tensors if uses_external_data(t) for e in t.external_data if e.key == "location"}
-    return sorted(found)
 
 
 def write_record(model_dir: Path, result: ExportResult) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from .quantize import (
     SMOOTH_ALPHA,
     SMOOTH_TEXTS,
     Probe,
+    data_file,
+    external_data_files,
     lower_bound,
     quantize_int8,
     rank_sensitivity,
@@ -136,10 +139,12 @@ def choose_int8(
                 )
                 if best is None or agreement.label_agreement > best[0]:
                     if best is not None:
-                        best[2].unlink(missing_ok=True)
-                    best = (agreement.label_agreement, method, tmp / f"keep-{method}.onnx", agreement, speed,
+                        shutil.rmtree(best[2].parent)
+                    # in a folder of its own under the same name: a file with external data names its data file
+                    best = (agreement.label_agreement, method, tmp / f"keep-{method}" / target.name, agreement, speed,
                             fp32_nodes, recheck)  # fmt: skip
-                    os.replace(target, best[2])
+                    best[2].parent.mkdir()
+                    move_graph(target, best[2])
                 if agreement.label_agreement >= bar:
                     break
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:  # an op the quantiser cannot handle
@@ -151,10 +156,19 @@ def choose_int8(
             break
     if best is None:
         raise ModelError(f"no int8 recipe worked for {str(model_dir)!r}: {'; '.join(notes[-3:])}")
-    os.replace(best[2], target)
+    move_graph(best[2], target)
     return Int8Choice(path=target, quantization=best[1], fp32_nodes=best[5],
                       smoothing=smoothing if best[1] in SMOOTHED else None, agreement=best[3], speed=best[4],
                       recheck=best[6])  # fmt: skip
+
+
+def move_graph(source: Path, target: Path) -> None:
+    """Move the ONNX file ``source`` to ``target`` (the same name, another folder) with its external data file, which
+    keeps its name (the graph refers to it by name); a data file of an earlier one at ``target`` goes."""
+    data_file(target).unlink(missing_ok=True)
+    for name in external_data_files(source):
+        os.replace(source.with_name(name), target.with_name(name))
+    os.replace(source, target)
 
 
 # what int8's recheck margin was fitted on (sxhub.json's export record)

@@ -20,6 +20,35 @@ CALIBRATION_TEXTS = 256  # static int8's activation ranges, and "mixed"'s rankin
 METHODS = ("per-channel", "dynamic", "static")  # what quantize_int8 builds ("mixed" is per-channel with exclusions)
 
 
+def external_data_files(path: Path) -> list[str]:
+    """The external data files (names beside ``path``) that the ONNX file's tensors are kept in; none when inline."""
+    import onnx
+    from onnx.external_data_helper import uses_external_data
+
+    model = onnx.load(str(path), load_external_data=False)
+    tensors = onnx.external_data_helper._get_all_tensors(model)
+    found = {e.value for t in tensors if uses_external_data(t) for e in t.external_data if e.key == "location"}
+    return sorted(found)
+
+
+def data_file(path: Path) -> Path:
+    """Where the tensors of ``path`` go when it is written with external data: ``<name>.data`` beside it, as
+    onnxruntime and :func:`save_graph` name it. Removed before each write: onnx appends to a data file already there."""
+    return path.with_name(path.name + ".data")
+
+
+def save_graph(model: Any, path: Path, *, external: bool) -> None:
+    """Write the ONNX ``model`` to ``path``; ``external``: its tensors in :func:`data_file` (a graph whose source kept
+    them so, as torch exports one over 2 GB, which one protobuf file cannot hold)."""
+    import onnx
+
+    data_file(path).unlink(missing_ok=True)
+    if external:
+        onnx.save_model(model, str(path), save_as_external_data=True, location=data_file(path).name)
+    else:
+        onnx.save(model, str(path))
+
+
 def lower_bound(share: float, n: int, z: float = 1.0) -> float:
     """Wilson score interval's lower end for ``share`` observed on ``n`` texts, ``z`` standard errors down.
 
@@ -74,6 +103,7 @@ def rank_sensitivity(path: Path, tmp: Path, probe: Probe, fp32: np.ndarray) -> l
         quantize_int8(path, alone, method="per-channel", only=[node])
         shift[node] = float(np.abs(probe(alone, CALIBRATION_TEXTS) - fp32[:CALIBRATION_TEXTS]).mean())
         alone.unlink()
+        data_file(alone).unlink(missing_ok=True)
     return sorted(shift, key=lambda n: -shift[n])
 
 
@@ -98,6 +128,7 @@ def smooth_graph(source: Path, target: Path, model_dir: Path, texts: list[str], 
     import onnx
     from onnx import helper, numpy_helper
 
+    external = bool(external_data_files(source))
     model = onnx.load(str(source))
     graph = model.graph
     weights = {i.name: i for i in graph.initializer}
@@ -107,7 +138,8 @@ def smooth_graph(source: Path, target: Path, model_dir: Path, texts: list[str], 
         weight = weights.get(node.input[1]) if node.op_type == "MatMul" and len(node.input) == 2 else None
         if weight is not None and len(weight.dims) == 2 and node.input[0] not in weights:
             groups.setdefault(node.input[0], []).append(i)
-    peaks = _activation_peaks(model, target.with_name(target.stem + ".probe.onnx"), model_dir, texts, list(groups))
+    probe = target.with_name(target.stem + ".probe.onnx")
+    peaks = _activation_peaks(model, probe, model_dir, texts, list(groups), external=external)
     before: dict[int, list[Any]] = {}  # the Mul nodes to insert before each position
     for name, members in groups.items():
         rows = [numpy_helper.to_array(weights[nodes[i].input[1]]) for i in members]
@@ -128,7 +160,7 @@ def smooth_graph(source: Path, target: Path, model_dir: Path, texts: list[str], 
     del graph.node[:], graph.initializer[:]
     graph.node.extend(ordered)
     graph.initializer.extend(kept)
-    onnx.save(model, str(target))
+    save_graph(model, target, external=external)
     return len(groups)
 
 
@@ -142,8 +174,11 @@ def _copies(messages: Any) -> list[Any]:
     return out
 
 
-def _activation_peaks(model: Any, probe_path: Path, model_dir: Path, texts: list[str], names: list[str]) -> dict:
-    """``max |x|`` of each channel of the tensors ``names`` over the first :data:`SMOOTH_TEXTS` texts."""
+def _activation_peaks(
+    model: Any, probe_path: Path, model_dir: Path, texts: list[str], names: list[str], *, external: bool = False
+) -> dict:
+    """``max |x|`` of each channel of the tensors ``names`` over the first :data:`SMOOTH_TEXTS` texts (``external``:
+    the probe graph is written with its tensors in a data file, as its source was)."""
     import onnx
     from onnx import helper
 
@@ -152,7 +187,7 @@ def _activation_peaks(model: Any, probe_path: Path, model_dir: Path, texts: list
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
     probe.graph.output.extend(helper.make_tensor_value_info(n, onnx.TensorProto.FLOAT, None) for n in names)
-    onnx.save(probe, str(probe_path))
+    save_graph(probe, probe_path, external=external)
     try:
         info = read_model_info(model_dir)
         classifier = OnnxClassifier(model_dir, probe_path, max_length=info.max_length, threads=None, batch_size=32)
@@ -168,6 +203,7 @@ def _activation_peaks(model: Any, probe_path: Path, model_dir: Path, texts: list
                 peaks[name] = np.maximum(peaks[name], peak) if name in peaks else peak
     finally:
         probe_path.unlink(missing_ok=True)
+        data_file(probe_path).unlink(missing_ok=True)
     return peaks
 
 
@@ -189,13 +225,16 @@ def quantize_int8(
     - ``static``: QDQ int8 with per-channel weights and activation ranges calibrated on ``calibration`` texts
       (needs ``raw``, the unfused export, and ``model_dir`` for the tokenizer).
 
-    ``exclude`` names nodes to keep fp32 and ``only`` the nodes to quantize (dynamic and per-channel).
+    ``exclude`` names nodes to keep fp32 and ``only`` the nodes to quantize (dynamic and per-channel). A graph whose
+    tensors are kept in an external data file (torch exports one over 2 GB so) is quantized to one that keeps them
+    in :func:`data_file` too (onnxruntime otherwise holds the graph in one protobuf, 2 GB at most).
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 
     # the fused kernels (Attention, SkipLayerNormalization) are contrib ops that shape inference does not type
     extra = {"DefaultTensorType": onnx.TensorProto.FLOAT}
+    data_file(target).unlink(missing_ok=True)  # an earlier candidate's: onnx appends to it
     with _quiet_quantizer():
         if method in {"dynamic", "per-channel"}:
             quantize_dynamic(
@@ -206,6 +245,7 @@ def quantize_int8(
                 extra_options=extra,
                 nodes_to_exclude=exclude or [],
                 nodes_to_quantize=only or [],
+                use_external_data_format=bool(external_data_files(source)),
             )
         elif method == "static":
             if raw is None or model_dir is None or not calibration:
@@ -220,6 +260,7 @@ def quantize_int8(
                 activation_type=QuantType.QUInt8,
                 op_types_to_quantize=["MatMul"],
                 extra_options={**extra, "ActivationSymmetric": False, "WeightSymmetric": True},
+                use_external_data_format=bool(external_data_files(raw)),
             )
         else:
             raise InputError(f"quantization {method!r}; use one of {', '.join(METHODS)}.")

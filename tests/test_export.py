@@ -837,6 +837,51 @@ def test_an_export_with_external_data_moves_in_whole_and_serves(
     assert code == 0 and len(pd.read_csv(out)) == 20, err
 
 
+@pytest.mark.parametrize("quantization", ["per-channel", "smooth", "mixed", "static"])
+def test_int8_of_an_export_with_external_data_is_written_and_serves(
+    quantization: str,
+    student: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """sxhub export --int8 of a model whose torch export comes with external data (over 2 GB; forced here for a tiny
+    one) quantized the fused graph without onnxruntime's use_external_data_format, so the int8 file was written as one
+    protobuf (over 2 GB it cannot be). It now keeps its tensors in onnx/model_int8.onnx.data, moved in with it, and
+    predict --onnx --int8 serves it."""
+    from onnx.external_data_helper import uses_external_data
+
+    model = tmp_path / "student"
+    shutil.copytree(student, model)
+    real = sxhub.export._export_graph
+
+    def large(model_dir: Path, path: Path, opset: int, *, cls_only: bool = True) -> str | None:
+        why = real(model_dir, path, opset, cls_only=cls_only)
+        graph = onnx.load(str(path))
+        onnx.save_model(graph, str(path), save_as_external_data=True, location="raw.onnx.data", size_threshold=0)
+        return why
+
+    monkeypatch.setattr(sxhub.export, "_export_graph", large)
+    data = texts_file(tmp_path / "train.csv", 60)
+    capsys.readouterr()
+    code, _, err = run_cli(
+        ["export", str(model), "--int8", "--data", str(data), "--quantization", quantization], capsys
+    )
+    assert code == 0, err
+    int8 = model / "onnx" / "model_int8.onnx"
+    graph = onnx.load(str(int8), load_external_data=False)
+    assert any(uses_external_data(t) for t in graph.graph.initializer)
+    assert sorted(p.name for p in (model / "onnx").iterdir()) == [
+        "model.onnx", "model.onnx.data", "model_int8.onnx", "model_int8.onnx.data"
+    ]  # fmt: skip
+    assert json.loads((model / "sxhub.json").read_text())["export"]["variants"]["onnx-int8"]["quantization"] == (
+        quantization
+    )
+    out = tmp_path / "out.csv"
+    code, _, err = run_cli(["predict", str(model), str(data), "-o", str(out), "--onnx", "--int8"], capsys)
+    assert code == 0 and len(pd.read_csv(out)) == 60, err
+
+
 def test_an_export_without_the_weights_stamp_still_loads(student: Path, tmp_path: Path) -> None:
     """An export made before sxhub stamped the weights' sha256 (no metadata, no record in sxhub.json) loads as it
     did, and gives what the stamped file gives."""
