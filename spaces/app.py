@@ -223,6 +223,21 @@ def recorded_weights(info: dict[str, Any]) -> str | None:
     return found if isinstance(found, str) and found else None
 
 
+def current_weights(folder: Path, info: dict[str, Any]) -> str | None:
+    """The sha256 an ONNX file's stamp is checked against. Where sxhub is installed (``sxhub space`` or ``app.py``
+    on a local model folder), sxhub's own reading, as ``sxhub predict --onnx`` makes it
+    (``sxhub.model_folder.current_weights_sha256``): a folder that holds the torch weights has them hashed when
+    ``sxhub.json`` records no sha256 or they changed since it did; else, and in a folder without them (a Hub repo:
+    the Space downloads only onnx/ and the small files), ``sxhub.json``'s record."""
+    recorded = recorded_weights(info)
+    try:
+        from sxhub.model_folder import current_weights_sha256
+        from sxhub.model_info import recorded_weights_stat
+    except ImportError:
+        return recorded
+    return current_weights_sha256(folder, recorded, recorded_weights_stat(info))
+
+
 def onnx_runner(
     folder: Path,
     max_length: int,
@@ -266,7 +281,7 @@ def onnx_runner(
         if stamp and weights and stamp != weights:  # sxhub.onnx_runtime.OnnxClassifier refuses it the same way
             raise ValueError(
                 f"{name} is not an export of this model: it was exported from other weights (sha256 {stamp[:12]}, "
-                f"sxhub.json records {weights[:12]}); run `sxhub export MODEL` on the model folder and publish again."
+                f"the model's are {weights[:12]}); run `sxhub export MODEL` on the model folder and publish again."
             )
         if not (stamp and weights):
             unchecked.append(name)
@@ -434,7 +449,9 @@ class Expert:
                 t = np.clip(np.array([thresholds[n] for n in labels], dtype=np.float64), 1e-6, 1 - 1e-6)
                 cuts = np.log(t / (1 - t))
             (run, tokens), served = (
-                onnx_runner(folder, max_length, file, recheck=recheck, cuts=cuts, weights=recorded_weights(info)),
+                onnx_runner(
+                    folder, max_length, file, recheck=recheck, cuts=cuts, weights=current_weights(folder, info)
+                ),
                 wanted,
             )
         elif not _torch_installed():  # an ONNX Space's requirements.txt leaves torch out: one line, not a traceback

@@ -507,6 +507,7 @@ def test_the_space_serves_an_older_export_and_logs_that_it_could_not_check_it(tm
     info.pop("weights", None)
     info["export"].pop("weights_sha256")
     (model / "sxhub.json").write_text(json.dumps(info))
+    (model / "model.safetensors").unlink()  # as the Space downloads a Hub repo: onnx/ and the small files, no weights
     with pytest.warns(UserWarning) as said:
         expert = app.Expert.load(str(model), backend="onnx")
     lines = [str(w.message) for w in said if "could not be checked" in str(w.message)]
@@ -514,6 +515,40 @@ def test_the_space_serves_an_older_export_and_logs_that_it_could_not_check_it(tm
     assert lines[0].startswith("onnx/model.onnx could not be checked against the model's weights")
     assert "run `sxhub export MODEL` on the model folder and publish again" in lines[0]
     assert expert.backend == "onnx" and expert.probabilities(["profit rose", "shares fell"]) == checked
+
+
+def test_the_space_hashes_a_local_models_weights_when_sxhub_json_records_none(tmp_path: Path) -> None:
+    """A local model folder whose sxhub.json records no sha256 of its weights (trained before sxhub recorded it) but
+    holds the weights: the Space only warned that its ONNX file could not be checked, and served another student's
+    onnx/ copied in. It now hashes the weights as predict --onnx does and checks the file's stamp: its own export
+    serves without a warning, another student's is refused in one line naming the export to run."""
+    pytest.importorskip("onnxruntime")
+    import warnings
+
+    from safetensors.torch import load_file, save_file
+
+    from sxhub.export import export_onnx
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    model, other = make_student(tmp_path / "student", _spec()), make_student(tmp_path / "other", _spec())
+    weights = load_file(str(other / "model.safetensors"))
+    weights = {k: v + 0.1 if k.startswith("classifier.") else v for k, v in weights.items()}  # another student
+    save_file(weights, str(other / "model.safetensors"), metadata={"format": "pt"})
+    export_onnx(model)
+    export_onnx(other)
+    info = json.loads((model / "sxhub.json").read_text())
+    info.pop("weights", None)
+    del info["export"]["weights_sha256"], info["export"]["weights_stat"]
+    (model / "sxhub.json").write_text(json.dumps(info))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # checked against the hashed weights: nothing said
+        assert app.Expert.load(str(model), backend="onnx").probabilities(["profit rose"])
+    shutil.copy(other / "onnx" / "model.onnx", model / "onnx" / "model.onnx")
+    with pytest.raises(
+        ValueError, match=r"onnx/model.onnx is not an export of this model: .*run `sxhub export MODEL`"
+    ):
+        app.Expert.load(str(model), backend="onnx")
 
 
 def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path: Path) -> None:
