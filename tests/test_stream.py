@@ -516,6 +516,41 @@ def test_a_spec_field_a_prompt_template_uses_is_compared_by_the_prompt_it_render
     )
 
 
+def test_a_run_started_before_prompts_were_sent_in_nfc_resumes(tmp_path: Path) -> None:
+    """A spec whose own text is in NFD (a description typed on a Mac) renders other messages since every message is
+    sent in NFC, so the prompt identity in the manifest of a run started before that upgrade no longer matched and
+    the resume was refused as 'another prompt'. The identity the older sxhub wrote (the template's output as
+    rendered, before NFC) is taken for today's: the run resumes asking nothing (the label cache keys requests in NFC
+    either way) and its manifest is written again; an edit of the description is still refused."""
+    import hashlib
+    import unicodedata
+
+    from sxhub.parts.layout import MANIFEST
+    from sxhub.prompt import render_template
+
+    source = write_table(corpus(20), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    description = unicodedata.normalize("NFD", "Le sentiment d'une phrase de presse économique.")
+    spec = make_spec(description=description, prompt_template="{{ spec.description }} Étiquette : {{ text }}")
+    annotate_to_file(spec, source, out, teachers=[FakeTeacher(responder=by_keyword)], cache=False, progress=False)
+    manifest = parts_dir(out) / MANIFEST
+    today = json.loads(manifest.read_text(encoding="utf-8"))
+    # the manifest as sxhub wrote it before 1681465: the messages of e814053's build_messages, not put in NFC
+    rendered = [{"role": "user", "content": render_template(spec, "\u2063sxhub manifest probe\u2063")}]
+    older = hashlib.sha256(json.dumps(rendered, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+    assert older != today["prompt"]
+    manifest.write_text(json.dumps({**today, "prompt": older}), encoding="utf-8")
+    fake = FakeTeacher(responder=by_keyword)
+    assert annotate_to_file(spec, source, out, teachers=[fake], cache=False).ledger["requests"] == 0
+    assert not fake.history
+    assert json.loads(manifest.read_text(encoding="utf-8"))["prompt"] == today["prompt"]
+    manifest.write_text(json.dumps({**today, "prompt": older}), encoding="utf-8")
+    edited = replace(spec, description=unicodedata.normalize("NFD", "Le sentiment d'une dépêche."))
+    with pytest.raises(UserError, match=r"another spec"):
+        annotate_to_file(edited, source, out, teachers=[fake], cache=False)
+    assert not fake.history
+
+
 def test_shards_labelled_apart_assemble_to_the_one_process_output(tmp_path: Path) -> None:
     """What ``--engine ray`` does with Ray tasks, here in one process: each shard has its own folder and cache;
     assembling merges them in input order and drops a text a lower shard already holds."""

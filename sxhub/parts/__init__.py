@@ -66,6 +66,7 @@ from .layout import (
     make_manifest,
     parts_dir,
     parts_file,
+    prompt_identity_before_nfc,
     settle_caches,
     shard_dir,
     text_hash,
@@ -398,7 +399,8 @@ def prepare_job(
     )
     if hold is not None:
         hold.enter_context(locked(parts, out))
-    check_manifest(parts, manifest, restart=restart, out=out)
+    before_nfc = prompt_identity_before_nfc(spec) if "prompt" in manifest else None
+    check_manifest(parts, manifest, restart=restart, out=out, prompt_before_nfc=before_nfc)
     settle_caches(parts)
     from ..prompt import pinned_template
 

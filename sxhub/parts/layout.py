@@ -178,7 +178,23 @@ def prompt_identity(spec: TaskSpec) -> str:
     renders for one fixed text, so that such a field, edited, does not resume into parts asked with the old prompt."""
     from ..prompt import build_messages
 
-    messages = build_messages(spec, "\u2063sxhub manifest probe\u2063")
+    return _messages_identity(build_messages(spec, PROMPT_PROBE))
+
+
+PROMPT_PROBE = "\u2063sxhub manifest probe\u2063"  # the fixed text prompt_identity renders the template for
+
+
+def prompt_identity_before_nfc(spec: TaskSpec) -> str:
+    """:func:`prompt_identity` as sxhub wrote it before it sent every message in NFC (1681465): the template's
+    output as rendered. A spec whose own text (description, examples, the template) is in NFD renders other messages
+    now, so a run started before that upgrade is resumed when its manifest holds this (:func:`check_manifest`); the
+    label cache keys requests in NFC, so its answers are the same ones."""
+    from ..prompt import render_template
+
+    return _messages_identity([{"role": "user", "content": render_template(spec, PROMPT_PROBE)}])
+
+
+def _messages_identity(messages: list[dict[str, str]]) -> str:
     return hashlib.sha256(json.dumps(messages, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
@@ -189,8 +205,12 @@ def _teacher_key(teacher: Any) -> Any:
     return {k: v for k, v in asdict(spec).items() if k not in {"timeout", "price_input", "price_output"}}
 
 
-def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out: Path) -> None:
-    """Start ``parts`` (or start it over with ``restart``), or check that its parts were made with ``manifest``."""
+def check_manifest(
+    parts: Path, manifest: dict[str, Any], *, restart: bool, out: Path, prompt_before_nfc: str | None = None
+) -> None:
+    """Start ``parts`` (or start it over with ``restart``), or check that its parts were made with ``manifest``.
+    ``prompt_before_nfc`` (:func:`prompt_identity_before_nfc`): the manifest's ``prompt`` as a run started before
+    the messages were sent in NFC wrote it, taken for this one's (and the manifest written again with it)."""
     file = parts / MANIFEST
     orphans = not file.is_file() and any(parts.glob(f"shard-*/{STATE}"))
     if orphans and not restart:
@@ -211,6 +231,9 @@ def check_manifest(parts: Path, manifest: dict[str, Any], *, restart: bool, out:
         if "prompt" not in found:  # written before manifests held the rendered prompt: compared without it
             now.pop("prompt", None)
         raised = _raised_max_chars(found, now)
+        if prompt_before_nfc and found.get("prompt") == prompt_before_nfc != now.get("prompt"):
+            found["prompt"] = now["prompt"]  # the same template and spec; only the NFC the messages are sent in
+            raised = True  # the manifest is written again with today's identity
         if found != now and not any(parts.glob("shard-*/part-*.parquet")):
             # an earlier run that labelled nothing (a teacher URL with a typo, a server not up yet, a missing
             # extra): nothing to resume, so the corrected rerun starts over instead of being told to --restart
