@@ -218,7 +218,7 @@ def load_annotated(
 
 def dataset_features(frame: pd.DataFrame, spec: TaskSpec, gold: str | None = None) -> Any:
     """Typed features: ClassLabel (or a list of them), the vote structs and agreement; the experts' column ``gold``
-    typed as the labels are; other columns inferred."""
+    typed as the labels are; other columns inferred (one empty on every row, from any format: a string column)."""
     from datasets import ClassLabel, Features, List, Value
     from datasets.features.features import generate_from_arrow_type
 
@@ -244,7 +244,11 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec, gold: str | None = Non
         if col == gold:  # its cells as the label column's (load_annotated): the same type, whatever the file
             feats[col] = feats[spec.label_column]
         elif col not in feats and col not in _DROPPED:
-            feats[col] = generate_from_arrow_type(pa.array(frame[col].tolist()).type)
+            typed = pa.array(frame[col].tolist()).type
+            # a column empty on every row: a CSV's cells are "" (a string column), a Parquet file's are null, which
+            # datasets types Value('null'): the same data was published with other features by format. A string
+            # column of nulls from either, which also holds what a later publish puts in the column.
+            feats[col] = Value("string") if pa.types.is_null(typed) else generate_from_arrow_type(typed)
     return Features(feats)
 
 

@@ -3326,3 +3326,34 @@ def test_the_ledger_beside_the_labelled_file_gives_the_card_its_cost_table(tmp_p
     assert "| requests | 12 |" in cost_section("given", ledger=given)  # --ledger wins
     beside.write_text(json.dumps({"output": str(tmp_path / "labelled.parquet"), "requests": 5}), encoding="utf-8")
     assert "No cost ledger was given" in cost_section("other_output")  # labelled.parquet's, not this file's
+
+
+def test_a_column_empty_on_every_row_publishes_as_the_same_feature_from_csv_and_parquet(
+    tmp_path: Path, hub, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An input column empty on every row (a `note` nobody filled in) was published as `Value('string')` from a CSV
+    (its cells are "") but as `Value('null')` from the same rows saved as Parquet (datasets' type for an all-null
+    Arrow column): a user who converted CSV->Parquet got other features on the Hub. Both are a string column now,
+    which also holds what a later publish puts in it; a column with values keeps its own type."""
+    from datasets import Value, load_dataset
+
+    from sxhub.tables import write_table
+
+    spec = _spec()
+    rows = [{**row, "note": None, "year": 2024} for row in _rows(spec, 30)]
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    features = {}
+    for fmt in ("csv", "parquet"):
+        data = write_table(rows, tmp_path / f"labelled.{fmt}")
+        repo = f"{hub.user}/empty-{fmt}"
+        code, _, err = run_cli(["publish", "dataset", str(data), "--task", str(task), "--repo-id", repo], capsys)
+        assert code == 0, err
+        train = load_dataset(repo)["train"]
+        assert train.features["note"] == Value("string"), fmt
+        assert {v or None for v in train["note"]} == {None}, fmt  # "" from the CSV, null from Parquet
+        features[fmt] = train.features
+    assert features["parquet"]["year"] == Value("int64")  # typed as the file has it: not widened to a string
+    assert {k: v for k, v in features["csv"].items() if k != "year"} == {
+        k: v for k, v in features["parquet"].items() if k != "year"
+    }
