@@ -52,7 +52,7 @@ from .generate_rounds import (
 )
 from .generate_writer import Writer
 from .generate_writer import generation_messages as generation_messages  # re-exported, as before the split
-from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
+from .ledger import cached_note, format_cost, format_tokens, merge_ledgers, unique_names
 from .prompt import answer_example, system_prompt
 from .sequences import SequenceNotStr, refuse_one_string
 from .spec import Example, TaskSpec, TeacherSpec, load_spec
@@ -278,6 +278,7 @@ async def agenerate(
     except (SxhubError, KeyboardInterrupt) as exc:  # Ctrl-C too: the texts written so far go with the error
         if run.written:
             exc.sxhub_written = unvoted_frame(spec, run.written, exc)  # type: ignore[union-attr]
+            exc.sxhub_written_ledger = stopped_ledger(run, time.perf_counter() - start, exc)  # type: ignore[union-attr]
         raise
     finally:
         if store is not None and not isinstance(cache, LabelCache):
@@ -296,6 +297,25 @@ def unvoted_frame(spec: TaskSpec, rows: Sequence[dict[str, Any]], exc: BaseExcep
     why = f"not labelled: {type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else str(exc)}"
     unvoted = [{**row, col: None, "votes": None, "agreement": None, "failed": True, "error": why} for row in rows]
     return kept_frame(unvoted, col)
+
+
+def stopped_ledger(run: Writer, seconds: float, exc: BaseException) -> dict[str, Any]:
+    """The ledger of a run that stopped after it wrote texts (:func:`unvoted_frame`): what its requests cost so far
+    (the writing, and the rounds voted on before it stopped), who wrote the texts and who was to vote, how many it
+    wrote and why it stopped. The saved texts had none, while every other file sxhub writes has one: ``publish
+    dataset`` and a later run could not tell whose they were, nor what writing them had cost. A vote that stopped
+    half way is not in it: the answers it got are in the cache, where the next run finds them."""
+    ledger = merge_ledgers(*run.ledgers)
+    written = len(run.written)
+    ledger.update(
+        seconds=round(seconds, 2),
+        n_texts=written,
+        failed_texts=written,
+        writers=unique_names([t.name for t in run.authors]),
+        voters=unique_names([t.name for t in run.teachers]),
+        stopped=type(exc).__name__ if isinstance(exc, KeyboardInterrupt) else str(exc),
+    )
+    return ledger
 
 
 async def _plain(run: Writer) -> pd.DataFrame:

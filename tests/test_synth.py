@@ -916,6 +916,44 @@ def test_cli_generate_saves_the_written_texts_when_the_vote_cannot_be_asked(
     assert len(frame) == 3 and not frame["failed"].any() and set(frame["label"]) <= set(SENTIMENT.label_names)
 
 
+def test_cli_generate_gives_the_texts_it_saved_when_it_stopped_their_ledger_and_a_rerun_goes_on_from_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The texts a stopped generate saves (here: its voter's server is down) had no ledger, while every other file
+    sxhub writes has one: nothing said who wrote them, what writing them cost, nor why the run stopped, and a
+    ``publish dataset`` or a later run could not tell whose they were. Their ledger is beside them now, naming them
+    as its output; the rerun with a voter that answers is not refused over it, writes no text again (the cache
+    holds them) and replaces it with the whole run's."""
+    from sxhub.tables import ledger_path, own_ledger
+
+    dead = "http://127.0.0.1:9/v1"
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, dead)
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "3", "--writer", server.url]
+        argv += ["--cache-dir", str(tmp_path / "c")]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 2 and "saved unlabelled" in err, err
+        ledger = own_ledger(out)
+        assert ledger is not None, sorted(p.name for p in tmp_path.iterdir())
+        assert ledger["n_texts"] == ledger["failed_texts"] == len(pd.read_csv(out)) == 3
+        writer = f"teacher@{server.url}"
+        assert ledger["writers"] == [writer] and ledger["voters"] == [f"fake@{dead}"]
+        assert ledger["requests"] == ledger["teachers"][writer]["requests"] == len(server.requests) >= 3
+        assert ledger["input_tokens"] > 0 and ledger["output_tokens"] > 0 and "cost_usd" in ledger
+        assert f"nothing answers at {dead}" in ledger["stopped"]
+        asked = len(server.requests)
+        code, stdout, err = run_cli([*argv, "--teacher", server.url, "--json"], capsys)
+        assert code == 0, err
+        assert len(server.requests) == asked + 3  # the three votes; no text written again
+    frame = pd.read_csv(out)
+    assert len(frame) == 3 and not frame["failed"].any()
+    again = json.loads(ledger_path(out).read_text(encoding="utf-8"))
+    summary = json.loads(stdout)["ledger"]
+    assert "stopped" not in again and again["cached"] == summary["cached"] >= 3  # the texts, from the cache
+    assert again["requests"] == summary["requests"] == 3 and again["output"] == str(out)
+
+
 def test_generate_keeps_the_written_texts_on_the_interrupt_of_the_vote() -> None:
     """The Python API: Ctrl-C during the vote (after the requests in flight finish) ends the run with the written
     texts, unlabelled, on the KeyboardInterrupt (``sxhub_written``), as on a teacher's error; the CLI saves them."""
@@ -934,6 +972,10 @@ def test_generate_keeps_the_written_texts_on_the_interrupt_of_the_vote() -> None
     assert list(frame["text"]) == ["text 1", "text 2", "text 3"] and frame["failed"].all()
     assert frame["label"].isna().all() and set(frame["error"]) == {"not labelled: KeyboardInterrupt"}
     assert len(voter.history) == 1  # the request on its way finished; no other was sent
+    ledger = info.value.sxhub_written_ledger  # type: ignore[attr-defined]
+    assert ledger["stopped"] == "KeyboardInterrupt" and ledger["n_texts"] == 3
+    assert ledger["writers"] == ["writer"] and ledger["voters"] == ["voter"]
+    assert ledger["teachers"]["writer"]["requests"] == len(writer.history) == 3
 
 
 def test_cli_generate_interrupted_in_the_vote_saves_the_written_texts(

@@ -354,8 +354,11 @@ def generate(
 def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -> None:
     """Save the texts written before the run stopped (``sxhub_written``: a teacher that could not vote, Ctrl-C),
     unlabelled, to OUT (a table) or beside it (chat/completion records need a label), and say in the error line, or
-    the interruption line, where they are and how to label them: they were lost, minutes of a local writer's work."""
+    the interruption line, where they are and how to label them: they were lost, minutes of a local writer's work.
+    Their ledger goes beside them (``sxhub_written_ledger``: who wrote them, tokens, cost, why the run stopped), as
+    beside every other file sxhub writes."""
     from ..generate import export_format
+    from ..tables import carry_ledger
 
     frame = getattr(exc, "sxhub_written", None)
     if frame is None or not len(frame):
@@ -363,7 +366,7 @@ def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -
     path = Path(output)
     if export_format(output, fmt) in {"chat", "completion"}:
         path = path.with_name(f"{path.stem}.unlabelled.jsonl")
-    write_table(frame, path)
+    carry_ledger(None, write_table(frame, path), frame, ledger=getattr(exc, "sxhub_written_ledger", None))
     saved = (
         f"the {len(frame)} written text{'s are' if len(frame) > 1 else ' is'} saved unlabelled in {str(path)!r}: "
         f"label them with `sxhub annotate {task} {path} -o LABELLED.csv` (--teacher to choose the teachers)"
