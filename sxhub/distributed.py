@@ -62,7 +62,8 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     ``quiet`` (``sxhub -q``: only errors on stderr) keeps Ray's own lines off stderr, where they came even so: the
     warning that token authentication is on (its ``ray`` logger, at ERROR here) and the driver's C++ core worker
     line that an actor has constructor arguments in the object store (Ray Data's actor pool always has: logged at
-    ERROR level, which Ray's C++ logger always copies to stderr; :func:`quiet_backend_logs`)."""
+    ERROR level, which Ray's C++ logger always copies to stderr; :func:`quiet_backend_logs`). A local Ray it starts
+    itself does not warn that it turned token authentication on (:func:`_without_local_auth_notice`)."""
     ray = ray_module()
     if ray.is_initialized():
         return False
@@ -78,7 +79,7 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     level = logging.getLogger("ray").level
     try:
         try:
-            with quiet_backend_logs(quiet):
+            with quiet_backend_logs(quiet), _without_local_auth_notice(address is None):
                 ray.init(address=address, **options)
         except ValueError as exc:  # an address Ray cannot read
             raise RayAddressError(
@@ -97,6 +98,35 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     _ray_levels.append(level)
     restore_sigterm(sigterm)
     return True
+
+
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+
+
+def _drop_auth_notice(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith(AUTH_NOTICE)
+
+
+@contextlib.contextmanager
+def _without_local_auth_notice(local: bool) -> Iterator[None]:
+    """Within ``with`` (``ray.init`` of the ``local`` Ray sxhub starts for one run and stops after it): without Ray's
+    warning that it turned token authentication on. Ray 2.60 turns it on for every new local cluster when
+    ``$RAY_AUTH_MODE`` is unset (``enable_token_auth_by_default``: a token in ``~/.ray/auth_token``, made where there
+    is none) and says so at WARNING, ``Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled
+    to opt out``: every ``predict``/``annotate --engine ray`` without ``--address`` printed it, about a cluster the
+    user never started, whose life is the run. Authentication stays on; only that line goes, and only here: joining
+    a cluster (``--address``, ``$RAY_ADDRESS``) keeps every line Ray writes about it, and so does a ``ray.init`` of the
+    user's own after the run (the filter is removed)."""
+    if not local:
+        yield
+        return
+    auth = logging.getLogger(AUTH_LOGGER)
+    auth.addFilter(_drop_auth_notice)
+    try:
+        yield
+    finally:
+        auth.removeFilter(_drop_auth_notice)
 
 
 BACKEND_LOG_LEVEL = "RAY_BACKEND_LOG_LEVEL"

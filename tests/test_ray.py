@@ -511,3 +511,38 @@ def test_predict_on_the_cluster_counts_the_near_ties_rerun_in_fp32_as_one_proces
         figures[recheck] = (on_ray.rechecked, on_ray.summary_line())
     assert figures[True][0] is not None and figures[50.0][0] == 15 and figures[False][0] is None
     assert ", 15 near-ties (100.0%) rerun in fp32" in figures[50.0][1] and "near-ties" not in figures[False][1]
+
+
+LOCAL_RAY = """
+import os, sys
+from sxhub.distributed import connect, disconnect
+owned = connect()
+print("auth mode:", os.environ.get("RAY_AUTH_MODE"), flush=True)
+disconnect(owned)
+from ray._private.authentication.authentication_token_setup import _warn_token_auth_enabled
+print("--- after the run", file=sys.stderr, flush=True)
+_warn_token_auth_enabled()  # what Ray says of a cluster the user starts afterwards
+"""
+
+
+def test_the_local_ray_sxhub_starts_itself_leaves_out_the_token_authentication_warning(tmp_path: Path) -> None:
+    """Every ``predict``/``annotate --engine ray`` without an address printed Ray 2.60's warning ``Token
+    authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out`` about the local Ray that
+    sxhub starts for the run and stops after it. The line goes; authentication stays on (Ray's default), and Ray's
+    line about a cluster the user starts after the run is printed as before. In a process of its own, as a user
+    runs it, with no RAY_AUTH_MODE and a home of its own (where Ray keeps its token)."""
+    import os
+    import subprocess
+    import sys
+
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_ADDRESS"}}
+    env.update(HOME=str(tmp_path), OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+    done = subprocess.run(
+        [sys.executable, "-c", LOCAL_RAY], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "auth mode: token" in done.stdout
+    during, _, after = done.stderr.partition("--- after the run")
+    assert "Token authentication" not in during, done.stderr
+    assert "Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled" in after  # as before
