@@ -79,7 +79,7 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     level = logging.getLogger("ray").level
     try:
         try:
-            with quiet_backend_logs(quiet), _without_local_auth_notice(address is None):
+            with quiet_backend_logs(quiet), _without_local_auth_notice(starts_local_ray(address)):
                 ray.init(address=address, **options)
         except ValueError as exc:  # an address Ray cannot read
             raise RayAddressError(
@@ -104,6 +104,20 @@ AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
 AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
+def starts_local_ray(address: str | None) -> bool:
+    """Whether ``ray.init(address=address)`` starts a new local Ray: no address, and no cluster that ``ray start``
+    left its address for (Ray's ``ray_current_cluster`` file, which ``ray.init()`` joins). Ray's own reading of it,
+    so a user's running cluster is never taken for sxhub's; False where it cannot tell."""
+    if address is not None:
+        return False
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+
+        return canonicalize_bootstrap_address(None) is None
+    except Exception:  # a private API of Ray's that moved, or a stale address file: Ray says what it says
+        return False
+
+
 def _drop_auth_notice(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith(AUTH_NOTICE)
 
@@ -116,8 +130,8 @@ def _without_local_auth_notice(local: bool) -> Iterator[None]:
     is none) and says so at WARNING, ``Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled
     to opt out``: every ``predict``/``annotate --engine ray`` without ``--address`` printed it, about a cluster the
     user never started, whose life is the run. Authentication stays on; only that line goes, and only here: joining
-    a cluster (``--address``, ``$RAY_ADDRESS``) keeps every line Ray writes about it, and so does a ``ray.init`` of the
-    user's own after the run (the filter is removed)."""
+    a cluster (``--address``, ``$RAY_ADDRESS``, or one ``ray start`` left running, :func:`starts_local_ray`) keeps
+    every line Ray writes about it, and so does a ``ray.init`` of the user's own after the run (the filter goes)."""
     if not local:
         yield
         return

@@ -523,26 +523,43 @@ from ray._private.authentication.authentication_token_setup import _warn_token_a
 print("--- after the run", file=sys.stderr, flush=True)
 _warn_token_auth_enabled()  # what Ray says of a cluster the user starts afterwards
 """
+AUTH_NOTICE = "Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled"
 
 
-def test_the_local_ray_sxhub_starts_itself_leaves_out_the_token_authentication_warning(tmp_path: Path) -> None:
+def test_the_local_ray_sxhub_starts_itself_leaves_out_the_token_authentication_warning(
+    cluster, tmp_path: Path
+) -> None:
     """Every ``predict``/``annotate --engine ray`` without an address printed Ray 2.60's warning ``Token
     authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out`` about the local Ray that
     sxhub starts for the run and stops after it. The line goes; authentication stays on (Ray's default), and Ray's
-    line about a cluster the user starts after the run is printed as before. In a process of its own, as a user
-    runs it, with no RAY_AUTH_MODE and a home of its own (where Ray keeps its token)."""
+    line about a cluster the user starts after the run is printed as before. Without an address beside a cluster
+    the user left running (``cluster``: Ray joins it), Ray's line about that cluster is kept. In a process of its
+    own, as a user runs it, with no RAY_AUTH_MODE and a home of its own (where Ray keeps its token)."""
     import os
+    import shutil
     import subprocess
     import sys
+    import tempfile
 
-    require_modules("ray", install='pip install "sxhub[ray]"')
-    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_ADDRESS"}}
+    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_TMPDIR"}}
     env.update(HOME=str(tmp_path), OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
-    done = subprocess.run(
-        [sys.executable, "-c", LOCAL_RAY], capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path
-    )
+    alone = tempfile.mkdtemp(prefix="sxr", dir="/tmp")  # no running cluster's address there (a short socket path)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", LOCAL_RAY],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            env={**env, "RAY_TMPDIR": alone},
+        )
+    finally:
+        shutil.rmtree(alone, ignore_errors=True)
     assert done.returncode == 0, done.stderr
-    assert "auth mode: token" in done.stdout
+    assert "auth mode: token" in done.stdout  # Ray's default, as before
     during, _, after = done.stderr.partition("--- after the run")
-    assert "Token authentication" not in during, done.stderr
-    assert "Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled" in after  # as before
+    assert AUTH_NOTICE not in during and AUTH_NOTICE in after, done.stderr  # the filter went with the run
+
+    assert (tmp_path / ".ray" / "auth_token").exists()  # Ray made one: joining now says that it uses it
+    joined = subprocess.run([sys.executable, "-c", LOCAL_RAY], capture_output=True, text=True, timeout=180, env=env)
+    assert joined.returncode == 0, joined.stderr
+    assert AUTH_NOTICE in joined.stderr.partition("--- after the run")[0], joined.stderr
