@@ -113,7 +113,8 @@ def starts_local_ray(address: str | None) -> bool:
     try:
         from ray._private.services import canonicalize_bootstrap_address
 
-        return canonicalize_bootstrap_address(None) is None
+        resolve: Any = canonicalize_bootstrap_address  # annotated as taking a str; ray.init passes it None too
+        return resolve(None) is None
     except Exception:  # a private API of Ray's that moved, or a stale address file: Ray says what it says
         return False
 
