@@ -103,7 +103,7 @@ class AnnotateResult:
             + f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
             f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}"
-            f"{reasked_note(led)}{too_long_note(led)}"
+            f"{reasked_note(led)}{too_long_note(led)}{over_max_chars_note(led)}"
         )
 
 
@@ -132,6 +132,21 @@ def reasked_note(led: dict[str, Any]) -> str:
     (the server may have a longer context now): ``; re-asking N texts refused as too long earlier``."""
     n = int(led.get("reasked_too_long") or 0)
     return f"; re-asking {n} text{'s' if n != 1 else ''} refused as too long earlier" if n else ""
+
+
+def over_max_chars_note(led: dict[str, Any]) -> str:
+    """The texts over ``--max-chars`` (failed rows, never asked: one stopped the whole run), and those an earlier
+    run left out that this rerun, its limit raised, asked."""
+    n, asked = int(led.get("over_max_chars") or 0), int(led.get("reasked_over_max_chars") or 0)
+    note = (
+        f"; asking {asked} text{'s' if asked != 1 else ''} an earlier run left out over --max-chars" if asked else ""
+    )
+    if n:
+        note += (
+            f"; {n} text{'s' if n != 1 else ''} over --max-chars {led.get('max_chars')} not asked (see the error "
+            "column: split long texts into passages, or raise --max-chars and run again)"
+        )
+    return note
 
 
 def too_long_note(led: dict[str, Any]) -> str:

@@ -79,6 +79,15 @@ def refused_too_long(vote: Mapping[str, Any]) -> bool:
     return vote.get("labels") is None and TOO_LONG in str(vote.get("error") or "")
 
 
+def new_vote(teacher: str, sample: int, scored: bool) -> dict[str, Any]:
+    """A vote before its answer (every vote has these keys, and ``scores`` in a run with a teacher scoring labels,
+    so that every chunk of a run writes the same votes type)."""
+    vote: dict[str, Any] = {"teacher": teacher, "sample": sample, "labels": None, "reason": "", "error": "", "raw": ""}
+    if scored:
+        vote["scores"] = None
+    return vote
+
+
 @dataclass
 class _Options:
     samples: int
@@ -350,16 +359,7 @@ class _Engine(_Stops):
         """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""
         name, ledger = self.names[idx], self.ledgers[self.names[idx]]
         messages = self.messages_for(text)
-        vote: dict[str, Any] = {
-            "teacher": name,
-            "sample": sample,
-            "labels": None,
-            "reason": "",
-            "error": "",
-            "raw": "",
-        }
-        if self.scored:
-            vote["scores"] = None
+        vote = new_vote(name, sample, self.scored)
         if text in self.too_long[idx]:  # refused as too long for this teacher already (an earlier sample)
             vote["error"] = self.too_long[idx][text]
             ledger.failed_votes += 1

@@ -302,18 +302,20 @@ def prepare_texts(
     text_column: str | None = None,
     keep_columns: Iterable[str] = (),
     preprocess: bool = True,
-    max_chars: int = MAX_CHARS,
+    max_chars: int | None = MAX_CHARS,
     drop_duplicates: bool = True,
 ) -> PreparedTexts:
-    """Pick the text column, check sizes, preprocess, drop empty texts and exact duplicates (both counted)."""
+    """Pick the text column, check sizes, preprocess, drop empty texts and exact duplicates (both counted).
+
+    A text over ``max_chars`` characters (as written, before preprocessing) stops here in one line; ``None`` keeps
+    every text (annotate fails such rows alone: :func:`over_max_chars_error`)."""
     column = find_text_column(df, text_column)
     keep = [c for c in keep_columns if c != column]
     missing = [c for c in keep if c not in df.columns]
     if missing:
         raise InputError(f"column(s) {missing} to keep are not in the input (columns: {list(df.columns)[:20]}).")
-    cells = df[column].map(lambda v: text_cell(v, column)) if df[column].dtype == object else df[column]
-    raw = cells.map(lambda v: "" if is_missing_text(v) else str(v))  # NaN is no text, never the word "nan"
-    too_long = raw.map(len) > max_chars
+    raw = raw_texts(df, column)
+    too_long = raw.map(len) > (max_chars if max_chars is not None else float("inf"))
     if too_long.any():
         idx = int(too_long.idxmax())
         raise InputError(
@@ -339,6 +341,21 @@ def prepare_texts(
         n_empty=n_empty,
         text_column=column,
         kept_columns=keep,
+    )
+
+
+def raw_texts(df: pd.DataFrame, column: str) -> pd.Series:
+    """``df[column]``'s texts as written (before preprocessing): a missing cell is ``""``, never the word "nan"."""
+    cells = df[column].map(lambda v: text_cell(v, column)) if df[column].dtype == object else df[column]
+    return cells.map(lambda v: "" if is_missing_text(v) else str(v))
+
+
+def over_max_chars_error(chars: int, max_chars: int) -> str:
+    """The ``error`` of a row whose text is over ``--max-chars``: annotate fails it alone, unasked."""
+    return (
+        f"not asked: the text has {chars} characters, over --max-chars {max_chars} (Python: max_chars=); split it "
+        f"into passages, or raise the limit (--max-chars {chars} or more) and run again: a rerun into the same OUT "
+        "asks only such texts"
     )
 
 

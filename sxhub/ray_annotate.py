@@ -122,7 +122,7 @@ def annotate_ray(
         # the user's label cache, read by every shard that sees it: its answers were asked again, paid twice
         job.read_caches = [str(default_cache_dir() / CACHE_FILE)]
         start = time.perf_counter()
-        todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards))]
+        todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards), job.max_chars)]
         if todo:
             split_by_text(job, parts, shards)
             owned = connect(address, quiet=not progress)
@@ -203,10 +203,10 @@ def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
     done.write_text(json.dumps({"shards": shards, "by": "text hash", "rows": counts}), encoding="utf-8")
 
 
-def _complete(folder: Path) -> bool:
+def _complete(folder: Path, max_chars: int) -> bool:
     if not (folder / "state.sqlite").is_file():
         return False
-    state = ShardState(folder)
+    state = ShardState(folder, max_chars)  # rows an earlier run left out over a lower --max-chars: not complete
     try:
         return state.complete
     finally:

@@ -244,22 +244,42 @@ def test_a_rerun_asks_only_the_texts_too_long_for_the_context_window_again_and_s
     assert len(errors) == 2 and all("context window" in e for e in errors)
 
 
-def test_a_run_stopped_by_a_text_over_max_chars_resumes_with_the_limit_raised(tmp_path: Path) -> None:
-    """The run stops at a text over --max-chars and says to raise the limit; the rerun that did was refused for
-    another max_chars, and its --restart labelled every earlier chunk again. A raised limit now resumes (the parts
-    hold only texts within the old one); a lowered one is still refused."""
+def test_a_text_over_max_chars_fails_its_row_alone_and_a_rerun_with_the_limit_raised_asks_only_it(
+    tmp_path: Path,
+) -> None:
+    """One text over --max-chars stopped the whole run (a pasted log among 200,000 tickets: none labelled after it).
+    Now its row alone fails, unasked, with an error naming the limit and the text's length, and the summary counts
+    it; a rerun with the same limit asks nothing, one with the limit raised asks that text alone (the label cache
+    answers the rest of its chunk) and ends as a clean run would; a lowered limit is still refused."""
     frame = corpus(40)
-    frame.loc[30, "text"] = "Profit rose. " * 10  # 130 characters, in the fifth chunk
+    long = "Profit rose. " * 10  # 130 characters, in the fifth chunk
+    frame.loc[30, "text"] = long
     source = write_table(frame, tmp_path / "in.jsonl")
     spec, out = make_spec(), tmp_path / "out.jsonl"
-    kwargs = {"chunk_rows": 7, "cache": False, "progress": False}
+    kwargs = {"chunk_rows": 7, "cache": tmp_path / "cache", "progress": False}
+
+    def asked(teacher: FakeTeacher) -> list[str]:
+        return [call.messages[-1]["content"] for call in teacher.history]
+
     first = FakeTeacher(responder=by_keyword)
-    with pytest.raises(InputError, match="row 30 of column 'text' has 130 characters"):
-        annotate_to_file(spec, source, out, teachers=[first], max_chars=100, **kwargs)
-    asked = {call.messages[-1]["content"] for call in first.history}
-    again = FakeTeacher(responder=by_keyword)
-    annotate_to_file(spec, source, out, teachers=[again], max_chars=200, **kwargs)
-    assert again.history and not asked & {call.messages[-1]["content"] for call in again.history}
+    result = annotate_to_file(spec, source, out, teachers=[first], max_chars=100, **kwargs)
+    rows = read_table(out).to_dict(orient="records")  # the corpus repeats texts: 22 distinct ones
+    assert len(rows) == 22 and [r["failed"] for r in rows] == [r["text"] == long.strip() for r in rows]
+    (failed,) = [r for r in rows if r["failed"]]
+    assert pd.isna(failed["label"]) and len(failed["votes"]) == 1
+    assert "130 characters, over --max-chars 100" in failed["error"] and "--max-chars 130 or more" in failed["error"]
+    assert not any(long.strip() in text for text in asked(first))
+    assert result.ledger["over_max_chars"] == 1 and result.ledger["failed_texts"] == 1
+    assert "1 text over --max-chars 100 not asked" in result.summary_line()
+    written = out.read_bytes()
+    same = FakeTeacher(responder=by_keyword)
+    again = annotate_to_file(spec, source, out, teachers=[same], max_chars=120, **kwargs)  # still over: unasked
+    assert same.history == [] and out.read_bytes() == written and again.ledger["over_max_chars"] == 1
+    raised = FakeTeacher(responder=by_keyword)
+    rerun = annotate_to_file(spec, source, out, teachers=[raised], max_chars=200, **kwargs)
+    assert asked(raised) and all(long.strip() in text for text in asked(raised))
+    assert rerun.ledger["over_max_chars"] == 0 and rerun.ledger["reasked_over_max_chars"] == 1
+    assert "asking 1 text an earlier run left out over --max-chars" in rerun.summary_line()
     clean = tmp_path / "clean.jsonl"
     annotate_to_file(spec, source, clean, teachers=[FakeTeacher(responder=by_keyword)], max_chars=200, **kwargs)
     assert out.read_bytes() == clean.read_bytes()

@@ -117,6 +117,7 @@ def run_ledger(
     concurrency: int,
     seconds: float,
     vote_method: str,
+    max_chars: int | None = None,
 ) -> dict[str, Any]:
     """The run's ledger, with the keys :func:`sxhub.annotate.aannotate` gives: the output's counts over every part,
     and the whole job's bill. What this run spent (requests, tokens, cost) is summed over the chunks it labelled;
@@ -128,7 +129,7 @@ def run_ledger(
     counts: Counter[str] = Counter({"n_input": 0, "n_empty": 0, "n_duplicates": 0})
     spent: dict[str, list[dict[str, Any]]] = {}  # each teacher's chunk ledgers
     votes = VoteTotals()
-    chunks = resumed = reasked = 0
+    chunks = resumed = reasked = over = reasked_over = 0
     for i in range(shards):
         state = ShardState(shard_dir(parts, i, shards))
         try:
@@ -141,8 +142,10 @@ def run_ledger(
             if stats.get("votes"):
                 votes.add(stats["votes"])
             ledgers = stats.get("teachers") or {}
+            over += int(stats.get("over_max_chars_rows") or 0)
             if stats.get("run") == run_id:
                 reasked += int(stats.get("reasked_too_long") or 0)
+                reasked_over += int(stats.get("reasked_over_max_chars") or 0)
             else:
                 resumed += 1
                 answers = stats.get("answers")
@@ -178,6 +181,10 @@ def run_ledger(
         "resumed_chunks": resumed,
         # texts an earlier run's teacher refused as too long for its context, asked again by this one
         "reasked_too_long": reasked,
+        # rows over --max-chars (failed, never asked), and those an earlier run left out that this one asked
+        "max_chars": max_chars,
+        "over_max_chars": over,
+        "reasked_over_max_chars": reasked_over,
         # a CSV/TSV OUT's columns of JSON cells: publish dataset reads them back as the lists and dicts they were
         **({"json_columns": assembled.json_columns} if assembled.json_columns else {}),
     }
@@ -438,5 +445,6 @@ def finish(job: ShardJob, parts: Path, out: Path, *, shards: int, start: float) 
         concurrency=job.concurrency,
         seconds=time.perf_counter() - start,
         vote_method=getattr(job.spec, "vote", "majority"),
+        max_chars=job.max_chars,
     )
     return PartsResult(output=out, ledger=ledger)

@@ -29,6 +29,7 @@ from ..teachers import Teacher
 logger = logging.getLogger(__name__)
 
 ROW = "__sxhub_row"  # the row's position in the input, kept in the parts to merge shards in input order
+CHARS = "__sxhub_chars"  # a text's length as written, while a chunk is prepared (--max-chars); never in a part
 CHUNK_ROWS = 1000
 MANIFEST = "manifest.json"
 STATE = "state.sqlite"
@@ -255,9 +256,10 @@ def check_manifest(
 
 
 def _raised_max_chars(found: dict[str, Any], now: dict[str, Any]) -> bool:
-    """Take a raised ``max_chars`` as the recorded one (True when it was raised): the parts hold only texts within
-    the old limit, so within the new one. A run stopped at a text over the limit told the user to raise it with
-    --max-chars, and the rerun that did was refused for another max_chars (--restart relabelled every chunk)."""
+    """Take a raised ``max_chars`` as the recorded one (True when it was raised): the parts' labelled texts are
+    within the old limit, so within the new one, and the rows over the old one, failed unasked, are asked by this
+    rerun (:meth:`ShardState.failed_chunks`). A rerun with the limit raised, as those rows' error says, was refused
+    for another max_chars (--restart relabelled every chunk). A lowered limit still needs --restart."""
     before, after = found.get("max_chars"), now.get("max_chars")
     if isinstance(before, int) and isinstance(after, int) and before < after:
         found["max_chars"] = after
@@ -371,9 +373,10 @@ def settle_caches(parts: Path) -> None:
 class ShardState:
     """Chunks done (with their counts and ledger) and hashes of the texts labelled, in one sqlite file."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_chars: int | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
+        self.max_chars = max_chars  # this run's --max-chars: chunks with texts an earlier one left out are relabelled
         self._db = sqlite3.connect(folder / STATE, timeout=60, isolation_level=None)
         with parts_file(folder / STATE):
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -415,12 +418,18 @@ class ShardState:
         a rerun labels them again, as the in-memory engine asks failed votes again; the label cache answers the
         votes that succeeded, so only the failed votes are asked. Rows that failed on invalid answers are not:
         the cache replays the same answers (a chunk recorded before unanswered votes were counted is labelled again
-        when it has failed rows)."""
+        when it has failed rows). Nor are rows over ``--max-chars`` (``over_max_chars_rows``, never asked), unless
+        this run's ``max_chars`` lets the shortest of them in: a rerun with the limit raised asks them."""
         return {
             idx
             for idx, (_, stats) in self.chunks().items()
             if (stats["unanswered_votes"] if "unanswered_votes" in stats else failed_rows(stats))
             or stats.get("too_long_rows")
+            or (
+                self.max_chars is not None
+                and stats.get("over_max_chars_rows")
+                and int(stats.get("over_max_chars_shortest") or 0) <= self.max_chars
+            )
         }
 
     def check_teachers(self, identities: list[Any], out: str) -> None:

@@ -14,16 +14,16 @@ from typing import Any
 
 import pandas as pd
 
-from ..annotate import _open_cache, aannotate
-from ..annotate_engine import refused_too_long, resolve_served_models, unanswered
+from ..annotate import _open_cache, _rows, aannotate
+from ..annotate_engine import new_vote, refused_too_long, resolve_served_models, unanswered
 from ..cache import ReadThroughCache
-from ..data import PreparedTexts, find_text_column, is_missing_text, prepare_texts
+from ..data import PreparedTexts, find_text_column, is_missing_text, over_max_chars_error, prepare_texts, raw_texts
 from ..spec import TaskSpec
 from ..stream import RowSlice, iter_input
 from ..tables import parquet_errors
 from ..teachers import Teacher, teachers_for
 from .assembly import KEPT_TYPES_FIX, VoteTotals
-from .layout import CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, parts_file, text_hash
+from .layout import CHARS, CHUNK_ROWS, ROW, ShardState, chunk_answers, kept_caches, parts_file, text_hash
 
 
 @dataclass
@@ -74,7 +74,7 @@ async def alabel_shard(job: ShardJob) -> None:
     from ..predict_files import count_rows
     from ..progress import progress_bar
 
-    state = ShardState(job.folder)
+    state = ShardState(job.folder, job.max_chars)
     store, owned = _open_cache(job.cache)
     if store is not None and (earlier := [f for f in _read_caches(job) if not f.samefile(store.path)]):
         store, owned = ReadThroughCache(store, earlier, owns=owned), True  # answers a --restart kept
@@ -101,7 +101,11 @@ async def alabel_shard(job: ShardJob) -> None:
                         job, chunk_spec, opened, store, state, idx, chunk, column, own, kept
                     )
                     if idx in again:  # the run's summary says how many refused texts it asked again
-                        stats["reasked_too_long"] = int(done[idx][1].get("too_long_rows") or 0)
+                        before = done[idx][1]
+                        stats["reasked_too_long"] = int(before.get("too_long_rows") or 0)
+                        stats["reasked_over_max_chars"] = int(before.get("over_max_chars_rows") or 0) - int(
+                            stats.get("over_max_chars_rows") or 0
+                        )
                     state.commit(idx, part, stats, hashes)  # replaces a relabelled chunk's counts and ledger
                     if part:
                         kept.add(part)
@@ -234,13 +238,14 @@ async def _label_chunk(
     if chunk[column].map(is_missing_text).all():
         stats["n_empty"] = len(chunk)
         return None, stats, []
-    chunk = chunk.assign(**{ROW: chunk.index.to_numpy()})
+    # each text's length as written: one over --max-chars fails its row alone, unasked (it stopped the whole run)
+    chunk = chunk.assign(**{ROW: chunk.index.to_numpy(), CHARS: raw_texts(chunk, column).map(len).to_numpy()})
     prepared = prepare_texts(
         chunk,
         text_column=column,
-        keep_columns=[*job.keep_columns, ROW],
+        keep_columns=[*job.keep_columns, ROW, CHARS],
         preprocess=job.preprocess,
-        max_chars=job.max_chars,
+        max_chars=None,
     )
     kept.check(prepared.frame)  # before any text of the chunk is sent
     hashes = [text_hash(t) for t in prepared.texts]
@@ -250,7 +255,10 @@ async def _label_chunk(
     stats.update(n_empty=prepared.n_empty, n_duplicates=prepared.n_duplicates + len(hashes) - len(frame))
     if len(frame) == 0:
         return None, stats, []
-    todo = PreparedTexts(frame, len(frame), 0, 0, prepared.text_column, prepared.kept_columns)
+    chars = frame.pop(CHARS)
+    over = (chars > job.max_chars).to_numpy()
+    columns = [c for c in prepared.kept_columns if c != CHARS]
+    todo = PreparedTexts(frame[~over].reset_index(drop=True), int((~over).sum()), 0, 0, prepared.text_column, columns)
     result = await aannotate(
         spec,
         todo,
@@ -265,18 +273,47 @@ async def _label_chunk(
         max_wait=job.max_wait,
         seed=job.seed,
     )
+    labelled, decisions = result.frame, result.decisions
+    if over.any():
+        unasked = PreparedTexts(frame[over].reset_index(drop=True), int(over.sum()), 0, 0, "text", columns)
+        labelled, decisions = _with_unasked(job, spec, teachers, result, unasked, chars[over].tolist())
+        stats.update(over_max_chars_rows=int(over.sum()), over_max_chars_shortest=int(chars[over].min()))
     name = f"part-{idx:06d}.parquet"
     tmp = job.folder / (name + ".tmp")
-    result.frame.to_parquet(tmp, index=False)
+    labelled.to_parquet(tmp, index=False)
     os.replace(tmp, job.folder / name)
     stats.update(
-        n_texts=len(result.frame),
+        n_texts=len(labelled),
         teachers=result.ledger["teachers"],
         answers=chunk_answers(result.frame["votes"], result.ledger["teachers"]),
-        votes=VoteTotals.of(result.decisions).to_dict(),
+        votes=VoteTotals.of(decisions).to_dict(),
         # votes that got no answer (a row can keep a label from its other votes): a rerun asks them again
         unanswered_votes=sum(unanswered(v) for row in result.frame["votes"] for v in row),
         # rows a teacher refused as longer than its context window: a rerun asks them again (a longer context now?)
         too_long_rows=sum(any(refused_too_long(v) for v in row) for row in result.frame["votes"]),
     )
     return name, stats, [h for h, keep in zip(hashes, fresh, strict=True) if keep]
+
+
+def _with_unasked(
+    job: ShardJob, spec: TaskSpec, teachers: list[Teacher], result: Any, unasked: PreparedTexts, chars: list[int]
+) -> tuple[pd.DataFrame, list[Any]]:
+    """The chunk's labelled rows and the rows over ``--max-chars``, in input order: each of those is a failed row
+    whose every vote (one per teacher and sample, as a teacher's refusal gives) has the error naming the limit."""
+    samples = int(result.ledger["samples"])
+    scored = any(getattr(t, "scores_labels", False) for t in teachers)
+    votes = [
+        [
+            {**new_vote(name, s, scored), "error": over_max_chars_error(n, job.max_chars)}
+            for name in result.ledger["teachers"]
+            for s in range(samples)
+        ]
+        for n in chars
+    ]
+    frame, decisions = _rows(spec, unasked, votes)
+    if not len(result.frame):  # an empty frame's columns have no types: concatenated, failed became a float
+        return frame, decisions
+    both = pd.concat([result.frame, frame], ignore_index=True)
+    order = both[ROW].to_numpy().argsort(kind="stable")
+    every = [*result.decisions, *decisions]
+    return both.iloc[order].reset_index(drop=True), [every[i] for i in order]
