@@ -457,6 +457,26 @@ def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
     assert led["dry_run"] and led["n_texts"] == 2 and led["n_duplicates"] == 1
 
 
+def test_cli_a_file_whose_only_text_is_over_max_chars_keeps_its_failed_row_and_exits_1(
+    tmp_path: Path, task_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A text over --max-chars fails its row alone, unasked (it stopped the run, exit 2): where it is the only text,
+    every text failed, so the run exits 1 in one line naming the limit and the text's length, OUT keeping the row."""
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    from sxhub.cli import main
+
+    data = tmp_path / "in.csv"
+    data.write_text("text\n" + "x" * 1_000_000 + "\n", encoding="utf-8")
+    out = tmp_path / "o.csv"
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server, pytest.raises(SystemExit) as info:
+        main(["-q", "annotate", str(task_file), str(data), "-o", str(out), "--teacher", server.url])
+    assert info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "1000000 characters, over --max-chars 20000" in err and "\n" not in err
+    assert server.requests == [] and pd.read_csv(out)["failed"].tolist() == [True]
+
+
 @pytest.mark.parametrize(
     ("content", "args", "message"),
     [
@@ -464,7 +484,6 @@ def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
         (b"", [], "is empty"),
         (b"body\nhello\n", ["--text-column", "missing"], "text column 'missing' not found"),
         ("text\ncaf\u00e9\n".encode("latin-1"), [], "not UTF-8"),
-        (("text\n" + "x" * 1_000_000 + "\n").encode(), [], "1,000,000 characters"),
     ],
 )
 def test_cli_bad_inputs_exit_2_with_one_line(
