@@ -125,6 +125,9 @@ class _Engine(_Stops):
         # text -> the error of a request refused as too long for teacher idx's context window: its other samples
         # fail with it unasked (another seed is the same prompt, refused the same way; they were sent one each)
         self.too_long: list[dict[str, str]] = [{} for _ in self.teachers]
+        # text -> its first sample's vote for teacher idx, while that is asked: the other samples wait for it, so
+        # that a refusal as too long is shared (asked at once, each was refused: "3 requests were refused")
+        self.first_asked: list[dict[str, asyncio.Future[None]]] = [{} for _ in self.teachers]
         self.invalid_texts: list[set[str]] = [set() for _ in self.teachers]  # every answer invalid, before any vote
         self._in_flight: dict[str, asyncio.Future[Reply]] = {}  # cache key -> the request on its way
         self._waited_on: set[Claim] = set()  # other runs whose claims this one waited on (each named once)
@@ -357,9 +360,23 @@ class _Engine(_Stops):
 
     async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
         """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""
-        name, ledger = self.names[idx], self.ledgers[self.names[idx]]
+        name = self.names[idx]
         messages = self.messages_for(text)
         vote = new_vote(name, sample, self.scored)
+        first = self.first_asked[idx].get(text)
+        if first is not None:
+            await asyncio.shield(first)
+        elif self.opts.samples > 1 and text not in self.too_long[idx]:
+            self.first_asked[idx][text] = asyncio.get_running_loop().create_future()
+            try:
+                return await self._vote(text, idx, vote, messages)
+            finally:
+                self.first_asked[idx].pop(text).set_result(None)
+        return await self._vote(text, idx, vote, messages)
+
+    async def _vote(self, text: str, idx: int, vote: dict[str, Any], messages: list[dict[str, str]]) -> dict[str, Any]:
+        ledger = self.ledgers[self.names[idx]]
+        sample = vote["sample"]
         if text in self.too_long[idx]:  # refused as too long for this teacher already (an earlier sample)
             vote["error"] = self.too_long[idx][text]
             ledger.failed_votes += 1
@@ -449,8 +466,19 @@ async def _run_jobs(engine: _Engine, texts: list[str], *, progress: bool) -> lis
     per_text = n_teachers * samples
     votes: list[list[dict[str, Any] | None]] = [[None] * per_text for _ in texts]
     remaining = [per_text] * len(texts)
+    # a window of texts' first samples before their other samples: those wait for the first (a text refused as too
+    # long is asked once), so the workers taking them find it mostly answered instead of idling on it
+    window = max(1, engine.opts.concurrency)
     jobs = engine.until_stopped(
-        [(i, t, s) for i in range(len(texts)) for t in range(n_teachers) for s in range(samples)]
+        [
+            (i, t, s)
+            for start in range(0, len(texts), window)
+            for first in (True, False)
+            for i in range(start, min(start + window, len(texts)))
+            for t in range(n_teachers)
+            for s in range(samples)
+            if (s == 0) == first
+        ]
     )
     bar = progress_bar(total=len(texts), unit="text", desc="annotate", enabled=progress)
 

@@ -825,3 +825,40 @@ def test_a_rerun_asks_again_the_texts_refused_as_too_long_once_the_server_has_a_
 
 def completion_only(body: dict, n: int) -> Action:
     return Answer(default_answer(body))
+
+
+def test_a_text_too_long_for_the_context_window_is_asked_once_at_the_default_concurrency(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At --concurrency 8 (the default) the 3 samples of a text too long for llama-cpp-python's context were sent at
+    once, before the first refusal came back: "3 requests were refused" (the once-per-teacher memo caught only
+    samples asked after it). The other samples now wait for the first one's answer and share its refusal; the
+    other texts are labelled as before."""
+    from conftest import run_cli
+
+    ticket = "Customer reports the invoice total is wrong. " * 12
+
+    def short_context(body: dict, n: int) -> Action:
+        if "Customer reports" in user_text(body):
+            return Fail(400, body=LLAMA_CPP_PYTHON_CONTEXT_400)
+        return Answer(default_answer(body))
+
+    texts = tmp_path / "tickets.csv"
+    texts.write_text("text\n" + ticket + "\nrose\nflat\nfell\n", encoding="utf-8")
+    with FakeOpenAIServer(short_context, delay=0.2) as server:  # slow enough that the 3 samples overlap
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - base_url: {server.url}\n"
+            "    model: fake\nsamples: 3\n",
+            encoding="utf-8",
+        )
+        out = tmp_path / "out.csv"
+        argv = ["annotate", str(task), str(texts), "-o", str(out), "--cache-dir", str(tmp_path / "cache")]
+        code, stdout, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert sum("Customer reports" in user_text(b) for b in server.requests) == 1
+    summary = stdout + err
+    assert "labelled 3/4 texts, 1 failed" in summary and "1 request was refused as a text too long" in summary
+    rows = pd.read_csv(out, keep_default_na=False)
+    assert list(rows["failed"]) == [True, False, False, False]
+    assert len(server.requests) == 1 + 3 * 3
