@@ -8,7 +8,8 @@ not write next, moves the new files in with ``sxhub.json`` last, and drops the m
 folder is the whole earlier model, the whole new one, or marked incomplete, which :func:`check_complete` (called by
 ``read_model_info`` and by ``train`` for ``--base``) refuses in one line. Files that are no model's (the user's notes,
 a clone's ``.git``) are left as they are. A run killed outright leaves its hidden work folders behind; the next run
-into the folder removes them (:func:`drop_leftovers`), and publish copies no hidden work folder.
+into the folder removes them (:func:`drop_leftovers`), but for a stopped training's checkpoints, which ``sxhub train
+--resume`` continues (:mod:`sxhub.train_resume`), and publish copies no hidden work folder.
 """
 
 from __future__ import annotations
@@ -51,13 +52,15 @@ def staging_folder(out: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
 
 
-def drop_leftovers(out: Path, keep: Path, *, checkpoints: bool = True) -> None:
+def drop_leftovers(out: Path, keep: Path, *, checkpoints: bool = True, also_keep: Sequence[Path] = ()) -> None:
     """Remove the staging folders (and with ``checkpoints``, the checkpoint folders) that a run killed outright
-    (SIGKILL, a lost machine) left in ``out``; ``keep`` (this run's own staging folder) stays. Only the main process
-    calls it, and a distributed run leaves checkpoint folders alone: its other processes may have made theirs."""
+    (SIGKILL, a lost machine) left in ``out``; ``keep`` (this run's own staging folder) and ``also_keep`` (a stopped
+    run's checkpoints that ``--resume`` continues, :mod:`sxhub.train_resume`) stay. Only the main process calls it,
+    and a distributed run leaves checkpoint folders alone: its other processes may have made theirs."""
     prefixes = (STAGING_PREFIX, CHECKPOINTS_PREFIX) if checkpoints else (STAGING_PREFIX,)
+    kept = {keep.name, *(p.name for p in also_keep)}
     for item in out.iterdir():
-        if item.name.startswith(prefixes) and item.name != keep.name and item.is_dir() and not item.is_symlink():
+        if item.name.startswith(prefixes) and item.name not in kept and item.is_dir() and not item.is_symlink():
             shutil.rmtree(item, ignore_errors=True)
 
 

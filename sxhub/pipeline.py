@@ -285,7 +285,7 @@ def _run_stages(
         # nor its files: train() removed them itself, noting "run sxhub export again", in the report and on the
         # terminal, of a run whose export stage makes them again next
         shutil.rmtree(model_dir / "onnx", ignore_errors=True)
-        trained = train(spec, train_part, tconf)
+        trained = train(spec, train_part, tconf, keep_checkpoints=False)
         record_student(out, fingerprint, trained)
     else:
         reused = {

@@ -44,7 +44,7 @@ FINGERPRINT_FILE = "train.fingerprint.json"
 EXPORT_FINGERPRINT_FILE = "export.fingerprint.json"
 WEIGHTS = ("*.safetensors", "*.bin")  # what a student's weights are saved as (any shard)
 # options that change how fast training runs, not what it learns from (output_dir: always OUT/model)
-NOT_TRAINING_INPUT = ("output_dir", "threads")
+NOT_TRAINING_INPUT = ("output_dir", "threads", "resume", "restart")  # how a run starts, not what it trains
 # The files of a model folder the export reads (the student, its tokenizer, its check): every JSON file (config.json,
 # sxhub.json, the tokenizer's, a weights index, an adapter's config), the weights in any format or shard, the
 # tokenizer's vocabularies (vocab.txt, merges.txt, bpe.codes, a sentencepiece .model or .spm, a tiktoken file) and

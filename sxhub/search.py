@@ -127,7 +127,7 @@ def search(
             suggested["weight_decay"] = trial.suggest_categorical("weight_decay", [0.0, 0.01, 0.1])
         trial_config = replace(config, output_dir=work / f"trial-{trial.number}", **suggested)
         try:
-            results[trial.number] = train(spec, data, trial_config, teacher=teacher)
+            results[trial.number] = train(spec, data, trial_config, teacher=teacher, keep_checkpoints=False)
         except torch.OutOfMemoryError:
             # a searched batch size (64) or learning rate the GPU cannot hold: that trial fails, the search goes
             # on. Raised, it ended the search and every finished trial was lost (-o kept the earlier model)

@@ -84,6 +84,7 @@ from .targets import (
     with_validation,
 )
 from .train_config import DEFAULT_BASE, LABEL_COLUMN_OPTION, TrainConfig, TrainResult, default_base_model
+from .train_resume import RESUME_FILE, fingerprint, keep_note, last_checkpoint, prepare, stopped_runs, where
 from .validation import FEW_POSITIVES, best_metric_name, metrics_fn, thinly_tuned, untuned_labels, validate
 
 if TYPE_CHECKING:
@@ -184,11 +185,14 @@ def train(
     config: TrainConfig,
     *,
     teacher: TeacherLogits | None = None,
+    keep_checkpoints: bool = True,
 ) -> TrainResult:
     """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``.
 
     ``teacher``: where the distillation teacher's logits (``config.distill``) are kept between calls on the same
-    texts (the trials of a search); None computes them for this call alone."""
+    texts (the trials of a search); None computes them for this call alone. ``keep_checkpoints``: a local
+    one-process run stopped part-way keeps its checkpoints in ``-o`` for ``config.resume``
+    (:mod:`sxhub.train_resume`); False (a --search trial, ``sxhub run``) removes them however it ends."""
     if not isinstance(config, TrainConfig):  # train(spec, data, "student") ended in AttributeError: 'str' object...
         folder = str(config) if isinstance(config, (str, os.PathLike)) else "student"
         raise InputError(
@@ -259,11 +263,26 @@ def train(
     # straight into -o, a run stopped after the weights left them beside the earlier model's sxhub.json (its
     # labels, thresholds, preprocessing), which predict, evaluate, export and the Space served as one model
     out = Path(config.output_dir)
+    if config.resume and world_size() > 1:
+        raise InputError(
+            f"--resume continues a one-process run; this one has {world_size()} processes (torchrun / accelerate "
+            "launch), whose checkpoints are not kept: drop --resume, or resume without the launcher."
+        )
     created = not out.exists()  # removed again if training ends without a model (Ctrl-C, SIGTERM, an error)
+    # one local process: its checkpoints are kept until the model has moved in, for --resume (sxhub.train_resume)
+    resumable = config.backend == "local" and world_size() == 1 and keep_checkpoints
+    if config.resume and not resumable:
+        raise InputError("--resume continues a run of sxhub train alone; drop --resume.")
+    record = fingerprint(spec, data, config, base) if resumable else None
+    resume_dir, resume_from = (
+        prepare(out, record, resume=config.resume, restart=config.restart) if record is not None else (None, None)
+    )
     staging = staging_folder(out) if is_main_process() else None
     try:
         if staging is not None:
-            drop_leftovers(out, staging, checkpoints=world_size() == 1)  # a killed run's work folders
+            # a killed run's work folders; the newest stopped training's checkpoints stay until this run completes
+            kept = [folder for folder, _, _ in stopped_runs(out)] if resumable else []
+            drop_leftovers(out, staging, checkpoints=world_size() == 1, also_keep=kept)
         if config.backend == "autotrain":
             from .autotrain_train import train_autotrain
 
@@ -276,8 +295,9 @@ def train(
 
                 set_torch_threads(config.threads)
             result = _train_local(
-                spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging, teacher=teacher
-            )
+                spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging, teacher=teacher,
+                resume=(resume_dir, resume_from, record),
+            )  # fmt: skip
         if staging is not None:
             stale = stale_export(out, staging, result)
             # what the model card and the Space name, and the column learned (label, or the experts' gold)
@@ -293,6 +313,8 @@ def train(
             )
             move_into(staging, out, stale=stale)
             logger.info("saved the student to %s", out)
+            if resumable:  # the model is in: this run's checkpoints and a stopped run's kept ones go
+                drop_leftovers(out, staging)
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
@@ -310,9 +332,12 @@ def _train_local(
     split: tuple[list[int], list[int]] | None = None,
     save_dir: Path | None = None,
     teacher: TeacherLogits | None = None,
+    resume: tuple[Path | None, Path | None, dict[str, Any] | None] = (None, None, None),
 ) -> TrainResult:
     """Train in ``config.output_dir`` (its checkpoint folder) on every process; the one given ``save_dir`` (the
-    main one) saves the model and ``sxhub.json`` there; ``teacher`` as :func:`train`'s."""
+    main one) saves the model and ``sxhub.json`` there; ``teacher`` as :func:`train`'s. ``resume``: a stopped run's
+    checkpoint folder and the checkpoint to continue from (or None, None), and what this run trains
+    (:func:`sxhub.train_resume.fingerprint`; None: its checkpoints are removed when it ends, however it ends)."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -373,7 +398,10 @@ def _train_local(
     # under torchrun / accelerate launch every process trains on its share of each batch (DDP); rank 0 saves
     from .distributed import checkpoint_folder, is_main_process, world_size
 
-    checkpoint_dir = checkpoint_folder(output_dir)
+    resume_dir, resume_from, record = resume
+    checkpoint_dir = resume_dir or checkpoint_folder(output_dir)
+    if record is not None and resume_dir is None:  # what a --resume of this run must train the same
+        (checkpoint_dir / RESUME_FILE).write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
     steps_per_epoch = math.ceil(len(train_ds) / ((config.batch_size or fit_batch_size(len(train_ds))) * world_size()))
     notes = data_notes(data) + head_notes + list(early_notes) + ([cut_note] if cut_note else [])
     if emulated_bf16:
@@ -414,10 +442,13 @@ def _train_local(
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
+    if resume_from is not None:
+        notes.append(f"Resumed from {where(resume_from)} of a stopped run (--resume).")
     start = time.perf_counter()
+    finished = False
     try:
         with contextlib.redirect_stdout(sys.stderr):  # Trainer prints its logs on stdout; keep stdout for data
-            trainer.train()
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
             # predictions and label_ids come in the same order (the eval sampler may group texts by length)
             val_out = trainer.predict(val_ds)
         seconds = time.perf_counter() - start
@@ -451,8 +482,17 @@ def _train_local(
                 preprocessing_config(spec.preprocess, max_length=max_length),
             )
         trainer.accelerator.wait_for_everyone()  # every rank has loaded the best checkpoint: it may go
+        finished = True
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (Terminated): the CLI's line says how to continue
+        kept = keep_note(checkpoint_dir) if record is not None else None
+        if kept:
+            exc.sxhub_rerun = kept  # type: ignore[attr-defined]
+            logger.warning("training stopped; %s.", kept)
+        raise
     finally:
-        if is_main_process():
+        # a resumable run's checkpoints stay until its model has moved in (train() removes them), or for --resume
+        # when it stopped; none saved yet, or not resumable (distributed, a --search trial): they go now
+        if is_main_process() and (record is None or (not finished and last_checkpoint(checkpoint_dir) is None)):
             shutil.rmtree(checkpoint_dir, ignore_errors=True)
     metric = best_metric_name(spec.multi_label)
     result = TrainResult(

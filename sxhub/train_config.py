@@ -79,6 +79,10 @@ class TrainConfig:
     # bfloat16 mixed precision (torch autocast; the weights and the optimizer stay fp32): about 1.5x faster on a CPU
     # with AVX-512 BF16 or AMX (bench/results/train_bf16.md); elsewhere emulated and slower (train() warns)
     bf16: bool = False
+    # continue the stopped run whose checkpoint is in output_dir (same data, base, labels and options), or refuse in
+    # one line; restart: remove such a checkpoint and train from the start (sxhub.train_resume)
+    resume: bool = False
+    restart: bool = False
 
     def __post_init__(self) -> None:
         plain_numbers(self)
@@ -108,6 +112,13 @@ class TrainConfig:
             check_int("layers", self.layers, low=1)
         check_number("distill_temperature", self.distill_temperature, low=0, low_open=True, high=100)
         check_number("distill_weight", self.distill_weight, low=0, low_open=True, high=1)
+        if self.resume and self.restart:
+            raise UserError("--resume continues the stopped run and --restart starts over; pass one of them.")
+        if self.resume and self.backend != "local":
+            raise UserError(
+                "--resume continues the checkpoints of --backend local; AutoTrain keeps none in -o to resume from: "
+                "drop --resume, or train with --backend local."
+            )
         if self.soft_labels and self.label_column not in (None, "label", "labels"):
             # the shares are the teachers' votes on their own label: learned, they would overrule the column asked for
             raise UserError(
@@ -166,8 +177,10 @@ class TrainConfig:
             eval_strategy="epoch",
             save_strategy="epoch",
             logging_strategy="epoch",
+            # the best checkpoint and the last (for --resume: with the optimizer, scheduler and RNG states)
             save_total_limit=1,
-            save_only_model=True,
+            save_only_model=False,
+            restore_callback_states_from_checkpoint=True,  # early stopping's patience, resumed
             load_best_model_at_end=True,
             metric_for_best_model=best_metric_name(multi_label),
             greater_is_better=True,

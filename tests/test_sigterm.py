@@ -21,9 +21,9 @@ TASK = "name: fin\nlabels: [positive, neutral, negative]\n"
 
 
 def _terminate_when(
-    argv: list[str], ready: Callable[[], bool], timeout: float = 120
+    argv: list[str], ready: Callable[[], bool], timeout: float = 120, sig: int = signal.SIGTERM
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``sxhub ARGV``, send SIGTERM as soon as ``ready()`` holds, and return how it ended."""
+    """Run ``sxhub ARGV``, send SIGTERM (or ``sig``) as soon as ``ready()`` holds, and return how it ended."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "sxhub", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
@@ -35,12 +35,12 @@ def _terminate_when(
             out, err = proc.communicate()
             pytest.fail(f"the work under test ended (or never began) before SIGTERM could be sent: {err[-2000:]}")
         time.sleep(0.01)
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-def test_sigterm_during_train_removes_the_checkpoints(tmp_path: Path, tiny_base_model: Path) -> None:
+def test_sigterm_during_train_keeps_the_checkpoint_for_resume(tmp_path: Path, tiny_base_model: Path) -> None:
     task = tmp_path / "task.yaml"
     task.write_text(TASK, encoding="utf-8")
     labelled = tmp_path / "labelled.csv"
@@ -49,16 +49,19 @@ def test_sigterm_during_train_removes_the_checkpoints(tmp_path: Path, tiny_base_
     argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500"]
 
     def checkpoint_saved() -> bool:  # training is under way: the Trainer has saved a checkpoint
-        return any(model.glob(".checkpoints-*/checkpoint-*"))
+        return any(model.glob(".checkpoints-*/checkpoint-*/trainer_state.json"))
 
     done = _terminate_when(argv, checkpoint_saved)
 
     assert done.returncode == 128 + signal.SIGTERM, done.stderr
-    assert done.stderr.strip().splitlines()[-1] == (
-        "Terminated; nothing half-written is left and earlier outputs are untouched; a rerun starts over."
+    # it said "nothing half-written is left ... a rerun starts over" and removed hours of checkpoints
+    last = done.stderr.strip().splitlines()[-1]
+    assert (
+        last.startswith("Terminated; the checkpoint of epoch ") and "continues from it, --restart starts over." in last
     )
-    assert not list(model.glob(".checkpoints-*"))
-    assert not model.exists()  # no half-trained model left where a finished one goes, nor an empty folder
+    assert len(list(model.glob(".checkpoints-*/checkpoint-*/optimizer.pt"))) >= 1
+    # no half-trained model left where a finished one goes
+    assert sorted(p.name for p in model.iterdir()) == [Path(last.split(" is kept in ")[1].split(":")[0]).name]
 
 
 @pytest.mark.slow

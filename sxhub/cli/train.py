@@ -98,6 +98,13 @@ from .params import OutputPath, only_applies, requires, threads_option
     help="Column with the labels to learn, in LABELLED and --validation (e.g. an expert `gold` column) [label or "
     "labels, or one 0/1 column per label].",
 )
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the run stopped part-way (Ctrl-C, SIGTERM, kill -9) from the last checkpoint it left in -o "
+    "(optimizer, scheduler, RNG, epoch and step); it must train the same data, base, labels and options.",
+)
+@click.option("--restart", is_flag=True, help="Remove a stopped run's checkpoint from -o and train from the start.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
     task: str,
@@ -127,6 +134,8 @@ def train(
     min_steps: int,
     text_column: str | None,
     label_column: str | None,
+    resume: bool,
+    restart: bool,
     as_json: bool,
 ) -> None:
     """Fine-tune a student classifier on LABELLED (text + label/labels) for the task in TASK.
@@ -139,6 +148,11 @@ def train(
 
     requires("--search-minutes", "--search N", when=search_trials is not None)
     requires("--distill-temperature", "--distill", when=distill is not None)
+    if search_trials is not None and (resume or restart):
+        raise UserError(
+            f"{'--resume' if resume else '--restart'} applies to one training; --search trains its trials anew: "
+            f"drop {'--resume' if resume else '--restart'} or --search."
+        )
     requires("--distill-weight", "--distill", when=distill is not None)
     for option, why in (
         ("--no-class-weights", "AutoTrain's loss has no class weights"),
@@ -178,6 +192,8 @@ def train(
         distill_temperature=distill_temperature,
         distill_weight=distill_weight,
         bf16=bf16,
+        resume=resume,
+        restart=restart,
     )
     if search_trials:
         from ..search import search

@@ -1,0 +1,163 @@
+"""``sxhub train --resume``: continue a stopped training from the last checkpoint it left in ``-o``.
+
+Every local, one-process run writes its checkpoints (weights, optimizer, scheduler, RNG states, the Trainer's state)
+into a hidden ``.checkpoints-*`` folder inside ``-o`` with :data:`RESUME_FILE`, what it trains (the data's
+``data_sha256``, the base, the labels and the training options: :func:`fingerprint`). The folder goes once the new
+model has moved in. A run stopped before (Ctrl-C, SIGTERM, ``kill -9``, a lost machine, an error) leaves it; the
+next run into ``-o`` continues from its last whole checkpoint with ``--resume`` when it trains the same thing
+(:func:`prepare`), and otherwise starts over and keeps the newest such folder until it completes itself, saying in one
+line that ``--resume`` would continue it; ``--restart`` removes it at once. At most one stopped run's folder is kept,
+each holding at most the best and the last checkpoint (``save_total_limit``)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from .errors import UserError
+from .model_folder import CHECKPOINTS_PREFIX
+
+logger = logging.getLogger(__name__)
+
+RESUME_FILE = "sxhub-resume.json"  # in a checkpoint folder: what its run trains (fingerprint)
+# the training options a resumed run must share with the stopped one (max_minutes, threads: not the model's)
+SAME_OPTIONS = (
+    "epochs", "batch_size", "learning_rate", "max_length", "seed", "class_weights", "soft_labels", "min_agreement",
+    "val_size", "validation_file", "text_column", "label_column", "early_stopping_patience", "weight_decay",
+    "warmup_share", "min_steps", "layers", "distill", "distill_temperature", "distill_weight", "bf16",
+)  # fmt: skip
+
+
+def fingerprint(spec: Any, data: Any, config: Any, base: str) -> dict[str, Any]:
+    """What a run trains: the rows (``data_sha256``, as ``sxhub.json`` records it), the base (name and weights
+    hash), the labels and the options of :data:`SAME_OPTIONS`."""
+    from .run_record import base_record, data_digest
+    from .targets import vote_shares
+
+    options = {name: getattr(config, name) for name in SAME_OPTIONS}
+    options["validation_file"] = None if options["validation_file"] is None else str(options["validation_file"])
+    return {
+        "data_sha256": data_digest(data, vote_shares(data) if config.soft_labels else None),
+        # its weights' hash where they are found (the same base by another path), else its name or Hub id
+        "base": base_record(base) or {"base_model": config.base_model},
+        "labels": {"labels": list(spec.label_names), "multi_label": bool(spec.multi_label)},
+        "options": options,
+    }
+
+
+def differences(stopped: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between two fingerprints, in words (``the data (data_sha256)``, ``--epochs``)."""
+    from .train_config import OPTIONS
+
+    named = {**OPTIONS, "validation_file": "--validation", "text_column": "--text-column",
+             "label_column": "--label-column", "class_weights": "--no-class-weights", "soft_labels": "--soft-labels",
+             "distill": "--distill", "bf16": "--bf16"}  # fmt: skip
+    said = []
+    if stopped.get("data_sha256") != now["data_sha256"]:
+        said.append("the data (data_sha256)")
+    if stopped.get("base") != now["base"]:
+        said.append("the base model")
+    if stopped.get("labels") != now["labels"]:
+        said.append("the labels")
+    old = stopped.get("options") or {}
+    for name, value in now["options"].items():
+        if old.get(name) != value:
+            said.append(f"{named.get(name, name)} ({old.get(name)!r}, now {value!r})")
+    return said
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The last whole checkpoint in ``folder``: the highest step whose ``trainer_state.json`` (saved last) and
+    optimizer state are there; a checkpoint cut short by ``kill -9`` is passed over."""
+    whole = [
+        c
+        for c in folder.glob("checkpoint-*")
+        if c.name.split("-")[-1].isdigit() and (c / "optimizer.pt").is_file() and _state(c) is not None
+    ]
+    return max(whole, key=lambda c: int(c.name.split("-")[-1]), default=None)
+
+
+def _state(checkpoint: Path) -> dict[str, Any] | None:
+    """A checkpoint's Trainer state; None where it is missing or cut short (a stop while it was written)."""
+    try:
+        state = json.loads((checkpoint / "trainer_state.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
+
+
+def where(checkpoint: Path) -> str:
+    """``epoch 2 of 5, step 340`` from a checkpoint's Trainer state."""
+    state = _state(checkpoint) or {}
+    epochs = state.get("num_train_epochs")
+    of = f" of {epochs:g}" if isinstance(epochs, (int, float)) else ""
+    return f"epoch {float(state.get('epoch') or 0):g}{of}, step {state.get('global_step', 0)}"
+
+
+def stopped_runs(out: Path) -> list[tuple[Path, Path, dict[str, Any]]]:
+    """The checkpoint folders of stopped runs in ``out`` that can be resumed, newest first: (folder, its last
+    whole checkpoint, its fingerprint)."""
+    found = []
+    for folder in out.glob(CHECKPOINTS_PREFIX + "*"):
+        record = folder / RESUME_FILE
+        checkpoint = last_checkpoint(folder) if record.is_file() and not folder.is_symlink() else None
+        if checkpoint is None:
+            continue
+        try:
+            found.append((folder, checkpoint, json.loads(record.read_text(encoding="utf-8"))))
+        except ValueError:
+            continue
+    return sorted(found, key=lambda f: (f[1] / "trainer_state.json").stat().st_mtime_ns, reverse=True)
+
+
+def prepare(out: Path, now: dict[str, Any], *, resume: bool, restart: bool) -> tuple[Path | None, Path | None]:
+    """Before a one-process local run into ``out``: (the checkpoint folder to train in, the checkpoint to resume
+    from), both None for a new one. ``resume`` continues the newest stopped run of the same training or refuses in
+    one line (none there, or what differs); ``restart`` removes every stopped run's folder. Otherwise the newest is
+    kept until this run completes (said in one line when ``--resume`` would continue it) and older ones removed."""
+    runs = stopped_runs(out) if out.is_dir() else []
+    if restart:
+        for folder, _, _ in runs:
+            shutil.rmtree(folder, ignore_errors=True)
+        return None, None
+    if resume:
+        if not runs:
+            raise UserError(
+                f"--resume: {str(out)!r} holds no checkpoint of a stopped run to continue; drop --resume to train "
+                "from the start."
+            )
+        folder, checkpoint, stopped = runs[0]
+        differ = differences(stopped, now)
+        if differ:
+            raise UserError(
+                f"--resume: the stopped run in {str(out)!r} trained on other settings ({'; '.join(differ)}); pass "
+                "the same ones to continue it, or --restart (or a new -o) to train from the start."
+            )
+        logger.warning("resuming from %s (%s)", where(checkpoint), checkpoint)
+        return folder, checkpoint
+    if runs:
+        folder, checkpoint, stopped = runs[0]
+        if not differences(stopped, now):
+            logger.warning(
+                "%s holds the checkpoint of a stopped run of this same training (%s): --resume would continue it; "
+                "this run starts over and removes it once it completes (--restart removes it now).",
+                out,
+                where(checkpoint),
+            )
+        for other, _, _ in runs[1:]:
+            shutil.rmtree(other, ignore_errors=True)
+    return None, None
+
+
+def keep_note(folder: Path) -> str | None:
+    """What the interruption line says of a run stopped with a checkpoint in ``folder`` (None: it saved none)."""
+    checkpoint = last_checkpoint(folder)
+    if checkpoint is None:
+        return None
+    return (
+        f"the checkpoint of {where(checkpoint)} is kept in {folder}: the same command with --resume (Python: "
+        "TrainConfig(resume=True)) continues from it, --restart starts over"
+    )

@@ -1,0 +1,164 @@
+"""A training stopped part-way (Ctrl-C, SIGTERM, kill -9) keeps its checkpoint in -o; --resume continues it to the
+model an unstopped run gives, and refuses in one line a run that trains something else."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import run_cli
+from safetensors.torch import load_file
+from test_sigterm import TASK, _terminate_when
+from test_train import SINGLE, fast_config, single_frame
+
+import sxhub.train
+from sxhub.errors import UserError
+from sxhub.train import train
+from sxhub.train_config import TrainConfig
+from sxhub.train_resume import RESUME_FILE, stopped_runs
+
+
+def _stop_after_first_save(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C lands in training right after the Trainer saved its first checkpoint (the time cap's callback slot)."""
+    from transformers import TrainerCallback
+
+    class CtrlC(TrainerCallback):
+        stopped = False
+
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sxhub.train, "time_budget", lambda minutes: CtrlC())
+
+
+def _config(out: Path, base: Path, **more: Any) -> TrainConfig:
+    # validation improves until epoch 3 here: the model kept is one the stopped run never reached
+    return fast_config(out, base, epochs=6, min_steps=0, learning_rate=1e-3, **more)
+
+
+def test_resumed_run_gives_the_model_of_an_unstopped_run(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = single_frame(n=150)
+    whole = train(SINGLE, data, _config(tmp_path / "whole", tiny_base_model))
+    out = tmp_path / "student"
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt) as stop:
+            train(SINGLE, data, _config(out, tiny_base_model))
+    assert "epoch 1 of 6, step 8 is kept in" in stop.value.sxhub_rerun  # type: ignore[attr-defined]
+    assert not (out / "model.safetensors").exists()
+    [(folder, checkpoint, _)] = stopped_runs(out)
+    assert checkpoint.name == "checkpoint-8" and (checkpoint / "optimizer.pt").is_file()
+    at_stop = load_file(checkpoint / "model.safetensors")
+
+    resumed = train(SINGLE, data, _config(out, tiny_base_model, resume=True))
+
+    assert "Resumed from epoch 1 of 6, step 8 of a stopped run (--resume)." in resumed.notes
+    assert resumed.best_score == whole.best_score and resumed.epochs == whole.epochs
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:  # exactly equal on CPU: the optimizer, scheduler and RNG states come back with the weights
+        assert (a[name] == b[name]).all(), name
+    assert any((b[name] != at_stop[name]).any() for name in b)  # the model kept was trained after the stop
+    assert not folder.exists() and not list(out.glob(".checkpoints-*"))  # gone once the model is in
+
+
+def test_resume_refuses_other_settings_and_a_new_run_keeps_the_checkpoint_until_it_completes(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = single_frame(n=150)
+    out = tmp_path / "student"
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt):
+            train(SINGLE, data, _config(out, tiny_base_model))
+    [(folder, _, record)] = stopped_runs(out)
+    assert json.loads((folder / RESUME_FILE).read_text()) == record
+
+    with pytest.raises(UserError, match=r"other settings \(the data \(data_sha256\)\).*--restart"):
+        train(SINGLE, single_frame(n=150, seed=1), _config(out, tiny_base_model, resume=True))
+    with pytest.raises(UserError, match=r"--seed \(42, now 7\)"):
+        train(SINGLE, data, _config(out, tiny_base_model, resume=True, seed=7))
+    assert folder.is_dir()  # refused: nothing lost
+
+    # without --resume: one line says it would continue it; the checkpoint stays while this run trains
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt):
+            train(SINGLE, data, _config(out, tiny_base_model))
+    said = [r.getMessage() for r in caplog.records if "--resume would continue it" in r.getMessage()]
+    assert len(said) == 1 and "(epoch 1 of 6, step 8)" in said[0]
+    assert folder.is_dir() and len(stopped_runs(out)) == 2
+
+    train(SINGLE, data, _config(out, tiny_base_model, restart=True))
+    assert not list(out.glob(".checkpoints-*")) and (out / "model.safetensors").is_file()
+
+    with pytest.raises(UserError, match="holds no checkpoint of a stopped run"):
+        train(SINGLE, data, _config(out, tiny_base_model, resume=True))
+
+
+def test_resume_options_that_cannot_apply_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(UserError, match="pass one of them"):
+        TrainConfig(output_dir=tmp_path, resume=True, restart=True)
+    with pytest.raises(UserError, match="AutoTrain keeps none in -o"):
+        TrainConfig(output_dir=tmp_path, resume=True, backend="autotrain")
+    (tmp_path / "task.yaml").write_text(TASK, encoding="utf-8")
+    code, _, err = run_cli(
+        ["train", str(tmp_path / "task.yaml"), "x.csv", "-o", str(tmp_path / "m"), "--search", "2", "--resume"],
+        capsys,
+    )
+    assert code == 2 and err.strip() == (
+        "Error: --resume applies to one training; --search trains its trials anew: drop --resume or --search."
+    )
+
+
+def test_resume_in_a_distributed_run_is_refused(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(UserError, match="one-process run; this one has 2 processes"):
+        train(SINGLE, single_frame(), _config(tmp_path / "m", tiny_base_model, resume=True))
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_sigterm_or_kill_then_resume_from_the_cli(tmp_path: Path, tiny_base_model: Path, how: int) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text(TASK, encoding="utf-8")
+    labelled = tmp_path / "labelled.csv"
+    single_frame(n=300).to_csv(labelled, index=False)
+    model = tmp_path / "student"
+    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500"]
+
+    done = _terminate_when(argv, lambda: any(model.glob(".checkpoints-*/checkpoint-*/trainer_state.json")), sig=how)
+
+    assert done.returncode == (128 + signal.SIGTERM if how == signal.SIGTERM else -signal.SIGKILL), done.stderr
+    if how == signal.SIGTERM:
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("Terminated; the checkpoint of epoch ") and " of 500, step " in last
+        assert "the same command with --resume (Python: TrainConfig(resume=True)) continues from it" in last
+    [(_, checkpoint, _)] = stopped_runs(model)
+    other = subprocess.run([*done.args[:3], *argv[:-1], "1", "--resume"], capture_output=True, text=True, env=_env())
+    # the stopped run's --epochs 500 is part of what it trains: another number is refused, naming it
+    assert other.returncode == 2 and "--epochs (500.0, now 1.0)" in other.stderr.strip().splitlines()[-1]
+    assert checkpoint.is_dir()
+
+    # the same command with --resume continues it (here only for 3 s more: --max-minutes is the new run's own)
+    same = subprocess.run(
+        [*done.args[:3], *argv, "--resume", "--max-minutes", "0.05"], capture_output=True, text=True, env=_env()
+    )
+    assert same.returncode == 0, same.stderr
+    step = checkpoint.name.split("-")[1]
+    assert "resuming from epoch " in same.stderr and f", step {step} ({checkpoint})" in same.stderr
+    assert f", step {step} of a stopped run (--resume)." in same.stdout
+    assert (model / "model.safetensors").is_file() and not list(model.glob(".checkpoints-*"))
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
