@@ -368,7 +368,9 @@ class _Engine(_Stops):
         first = self.first_asked[idx].get(text)
         if first is not None:
             await asyncio.shield(first)
-        elif self.opts.samples > 1 and self.too_long[idx] and text not in self.too_long[idx]:
+        elif sample == 0 and self.opts.samples > 1 and self.too_long[idx] and text not in self.too_long[idx]:
+            # only the first sample registers: a later one taken after it was answered would make the next wait
+            # for it in turn, and the samples of every later text went one after the other
             self.first_asked[idx][text] = asyncio.get_running_loop().create_future()
             try:
                 return await self._vote(text, idx, vote, messages)
