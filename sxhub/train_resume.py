@@ -58,7 +58,7 @@ def differences(stopped: dict[str, Any], now: dict[str, Any]) -> list[str]:
     said = []
     if stopped.get("data_sha256") != now["data_sha256"]:
         said.append("the data (data_sha256)")
-    if stopped.get("base") != now["base"]:
+    if not same_base(stopped.get("base") or {}, now["base"]):
         said.append("the base model")
     if stopped.get("labels") != now["labels"]:
         said.append("the labels")
@@ -67,6 +67,17 @@ def differences(stopped: dict[str, Any], now: dict[str, Any]) -> list[str]:
         if old.get(name) != value:
             said.append(f"{named.get(name, name)} ({old.get(name)!r}, now {value!r})")
     return said
+
+
+def same_base(stopped: dict[str, Any], now: dict[str, Any]) -> bool:
+    """Whether two runs' bases (:func:`sxhub.run_record.base_record`, else the name) are the same: by the weights'
+    hash where both have it, else by the Hub snapshot's commit, else by name. A Hub base first used by the stopped
+    run had only its config in the cache when its record was written (``base_revision`` alone); the weights came
+    after, so a ``--resume`` finds ``base_sha256`` too, and comparing whole records refused it."""
+    for key in ("base_sha256", "base_revision"):
+        if key in stopped and key in now:
+            return bool(stopped[key] == now[key])
+    return stopped == now
 
 
 def last_checkpoint(folder: Path) -> Path | None:

@@ -162,3 +162,35 @@ def _env() -> dict[str, str]:
     import os
 
     return {**os.environ, "OMP_NUM_THREADS": "1", "TQDM_DISABLE": "1"}
+
+
+def test_a_hub_base_whose_weights_came_after_the_stopped_runs_record_is_the_same_base(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Hub id as --base, not in the cache before: the stopped run's record was written when check_base had
+    cached the config alone ({'base_revision': X}); the weights came next, so a --resume found {'base_revision': X,
+    'base_sha256': ...} and refused "trained on other settings (the base model)". The same snapshot is the same
+    base; another snapshot, or other weights, is not."""
+    import huggingface_hub.constants
+
+    from sxhub.run_record import base_record
+    from sxhub.train_resume import differences
+
+    cache = tmp_path / "hub"
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    repo = cache / "models--org--base"
+    snapshot = repo / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}", encoding="utf-8")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123", encoding="utf-8")
+    stopped = base_record("org/base")
+    assert stopped == {"base_revision": "abc123"}
+    (snapshot / "model.safetensors").write_bytes(b"weights")
+    now = base_record("org/base")
+    assert set(now) == {"base_revision", "base_sha256"}
+    same = {"data_sha256": "d", "labels": {}, "options": {}}
+    assert differences({**same, "base": stopped}, {**same, "base": now}) == []
+    assert differences({**same, "base": {"base_revision": "old999"}}, {**same, "base": now}) == ["the base model"]
+    other = {**now, "base_sha256": "0" * 64}
+    assert differences({**same, "base": other}, {**same, "base": now}) == ["the base model"]
