@@ -427,6 +427,7 @@ def _train_local(
             multi_label=spec.multi_label,
             steps_per_epoch=steps_per_epoch,
             extra_columns=bool(config.distill),
+            resumable=record is not None,
         ),
         train_dataset=train_ds,
         eval_dataset=val_ds,

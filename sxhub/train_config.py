@@ -155,9 +155,17 @@ class TrainConfig:
         return float(self.epochs)
 
     def training_arguments(
-        self, checkpoint_dir: Path, *, multi_label: bool, steps_per_epoch: int, extra_columns: bool = False
+        self,
+        checkpoint_dir: Path,
+        *,
+        multi_label: bool,
+        steps_per_epoch: int,
+        extra_columns: bool = False,
+        resumable: bool = False,
     ) -> TrainingArguments:
-        """The ``TrainingArguments`` for this config: evaluate and save every epoch, keep the best model."""
+        """The ``TrainingArguments`` for this config: evaluate and save every epoch, keep the best model; with
+        ``resumable`` (a run ``--resume`` may continue) each checkpoint holds the optimizer, scheduler and RNG states
+        too (about 3x the weights), else the weights alone."""
         from transformers import TrainingArguments
 
         from .distributed import world_size
@@ -177,9 +185,10 @@ class TrainConfig:
             eval_strategy="epoch",
             save_strategy="epoch",
             logging_strategy="epoch",
-            # the best checkpoint and the last (for --resume: with the optimizer, scheduler and RNG states)
+            # the best checkpoint and the last (for --resume: with the optimizer, scheduler and RNG states; a run
+            # that cannot be resumed, a --search trial, `sxhub run`, torchrun, saves the weights alone, not 3x them)
             save_total_limit=1,
-            save_only_model=False,
+            save_only_model=not resumable,
             restore_callback_states_from_checkpoint=True,  # early stopping's patience, resumed
             load_best_model_at_end=True,
             metric_for_best_model=best_metric_name(multi_label),

@@ -1992,3 +1992,23 @@ def test_the_count_of_texts_cut_agrees_with_its_verb(n: int, verb: str) -> None:
     assert over_limit_note(lengths, 26, 128, 64).startswith(
         f"{n} of the 26 training texts {'is' if n == 1 else 'are'} longer"
     )
+
+
+def test_only_a_run_that_can_be_resumed_saves_the_optimizer_in_its_checkpoints(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkpoints carry the optimizer, scheduler and RNG states for --resume (about 3x the weights); a --search
+    trial or `sxhub run` (keep_checkpoints=False), which cannot be resumed, wrote them too, every epoch."""
+    saved: list[bool] = []
+    real = TrainConfig.training_arguments
+
+    def spy(self: TrainConfig, *args: Any, **kwargs: Any) -> Any:
+        built = real(self, *args, **kwargs)
+        saved.append(built.save_only_model)
+        return built
+
+    monkeypatch.setattr(TrainConfig, "training_arguments", spy)
+    df = single_frame(40)
+    train(SINGLE, df, fast_config(tmp_path / "resumable", tiny_base_model))
+    train(SINGLE, df, fast_config(tmp_path / "trial", tiny_base_model), keep_checkpoints=False)
+    assert saved == [False, True]
