@@ -73,7 +73,14 @@ def _refuse_misread(raw: pd.Series, dates: pd.Series, date_column: str) -> None:
     over time without a word. Dates in numbers only (31/01/2026) that a --dayfirst/--monthfirst left out are said
     by :func:`date_order`; an empty cell or a placeholder ("n/a") still counts as without a readable date."""
     for row, value in raw[dates.isna()].items():
-        if isinstance(value, str) and DATE_SHAPED.fullmatch(value) and not NUMERIC_DATE.fullmatch(value):
+        if not isinstance(value, str) or ZERO_DATE.fullmatch(value):
+            continue
+        if ISO_DATE.fullmatch(value):  # 2026-02-30, 2026-13-05: written as asked, but no day of the calendar
+            raise InputError(
+                f"date column {date_column!r} row {row}: {value.strip()} is no day of the calendar; correct it, or "
+                "empty the cell to leave that text out of the tables over time."
+            )
+        if DATE_SHAPED.fullmatch(value) and not NUMERIC_DATE.fullmatch(value):
             raise InputError(
                 f"date column {date_column!r} row {row}: {value.strip()} is no date read year, month, day (year, day, "
                 "month is not read); write the column's dates as ISO YYYY-MM-DD (e.g. 2026-01-31)."
@@ -150,8 +157,13 @@ def date_order(column: pd.Series, date_column: str, dayfirst: bool | None = None
 
 
 def _numeric_matches(column: pd.Series) -> list[tuple[Any, re.Match[str] | None]]:
-    """Each text cell's row (the index) and its match of :data:`NUMERIC_DATE` (None: not a date in numbers only)."""
-    return [(row, NUMERIC_DATE.fullmatch(v)) for row, v in column.items() if isinstance(v, str)]
+    """Each text cell's row (the index) and its match of :data:`NUMERIC_DATE` (None: not a date in numbers only,
+    or a placeholder of zeros)."""
+    return [
+        (row, None if ZERO_DATE.fullmatch(v) else NUMERIC_DATE.fullmatch(v))
+        for row, v in column.items()
+        if isinstance(v, str)
+    ]
 
 
 def _is_date(match: re.Match[str], *, dayfirst: bool) -> bool:
@@ -165,6 +177,12 @@ def _is_date(match: re.Match[str], *, dayfirst: bool) -> bool:
         return False
     return True
 
+
+# a date of zeros (MySQL's "zero date" 0000-00-00, 00/00/0000, with or without 00:00:00): a placeholder for "no date",
+# like "n/a", counted as without a readable date rather than refused as a mistake
+ZERO_DATE = re.compile(r"\s*0{1,4}([/.-])0{1,2}\1(?:0{1,4})(?:[ T]0{1,2}(?::0{1,2}){1,2}(?:\.0+)?)?\s*")
+# a date written as ISO asks (YYYY-MM-DD, a time after it or not)
+ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[ T].*)?", re.S)
 
 # anything written like a date in numbers (2026-13-05, 2026/31/01, 2026-02-30T10:00): one that reads as no date is a
 # mistake to say, not a text "without a readable date" to leave out quietly (a placeholder such as "n/a" is one)

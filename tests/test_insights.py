@@ -634,8 +634,8 @@ def test_the_cli_prints_every_table_it_built_each_under_a_title(
     ("written", "said"),
     [
         ("2026/31/01", "row 2: 2026/31/01 is no date read year, month, day"),  # year, day, month
-        ("2026-13-05", "row 2: 2026-13-05 is no date read year, month, day"),
-        ("2026-02-30", "row 2: 2026-02-30 is no date read year, month, day"),
+        ("2026-13-05", "row 2: 2026-13-05 is no day of the calendar; correct it"),  # ISO already: not "write ISO"
+        ("2026-02-30", "row 2: 2026-02-30 is no day of the calendar; correct it"),
         ("31/13/2026", "row 2: 31/13/2026 is no date, day- or month-first"),  # was cited as both orders
     ],
 )
@@ -649,7 +649,8 @@ def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
     from conftest import run_cli
 
     frame = tweets(["2026-01-05", "", written, *["2026-02-03"] * 7]).assign(text=["", *[t for *_, t in TWEETS[1:]]])
-    with pytest.raises(InputError, match=f"date column 'created_at' {re.escape(said)}.*ISO YYYY-MM-DD"):
+    fix = "empty the cell" if "calendar" in said else "ISO YYYY-MM-DD"
+    with pytest.raises(InputError, match=f"date column 'created_at' {re.escape(said)}.*{fix}"):
         insights(keyword_4p, frame, group_by="brand", date_column="created_at")
     model = build_tiny_model(tmp_path / "tiny", num_labels=3)
     capsys.readouterr()  # the model's build, not the run
@@ -661,6 +662,15 @@ def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
     frame.loc[2, "created_at"] = ""  # an empty date: a text without one, as before
     result = insights(keyword_4p, frame, group_by="brand", date_column="created_at")
     assert result.n_undated == 2 and result.n_empty == 1
+
+
+@pytest.mark.parametrize("zero", ["0000-00-00", "00/00/0000", "0000-00-00 00:00:00"])
+def test_a_zero_date_is_a_placeholder_not_a_mistake(zero: str) -> None:
+    """MySQL's "zero date" (0000-00-00) and 00/00/0000 stand for "no date", as "n/a" does: they counted as without
+    a readable date, until the check for impossible dates stopped the whole run on them."""
+    frame = tweets(["2026-01-05", zero, "n/a", *["2026-02-03"] * 7])
+    result = insights(keyword_4p, frame, group_by="brand", date_column="created_at")
+    assert result.n_undated == 2
 
 
 def test_insights_takes_a_model_folder_as_the_cli_does(tmp_path: Path) -> None:
