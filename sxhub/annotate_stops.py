@@ -16,12 +16,13 @@ import signal
 from collections.abc import Coroutine, Iterable, Iterator, Sequence
 from typing import Any, Protocol, TypeVar
 
-from .errors import TeacherError, TeacherUnavailableError
+from .errors import HubUnreachableError, TeacherError, TeacherUnavailableError
 from .interrupts import TwoStepStop
 from .ledger import TeacherLedger
 from .spec import TaskSpec
 from .teachers import (
     ContextLengthError,
+    HubBusyError,
     RejectedRequestError,
     Reply,
     RetryableTeacherError,
@@ -281,6 +282,19 @@ class _Stops:
         failing.add(json.dumps(messages, sort_keys=True))
         if len(failing) < EARLY_STOP_FAILING or await self._still_answers(idx, failing, EARLY_STOP_FAILING):
             return
+        tries = f"{self.opts.max_retries + 1} tries each"
+        if isinstance(exc, HubBusyError):  # the Hub's provider-mapping request, not the teacher, failed
+            said = f"{exc} on every try for {len(failing)} texts in a row ({tries})"
+            if exc.status == 429:
+                raise TeacherUnavailableError(
+                    f"{said}. The Hub rate-limits this token's requests: wait for its limit to reset, or lower "
+                    "--concurrency; then run the same command to resume (every answer so far is kept in the label "
+                    "cache)."
+                ) from exc
+            raise HubUnreachableError(  # the Hub's outage, not the user's input: exit 1
+                f"{said}. The Hub is down or overloaded (see status.huggingface.co), not the provider: run the same "
+                "command to resume once it answers (every answer so far is kept in the label cache)."
+            ) from exc
         fix = {
             429: "The server rate-limits this run: lower --concurrency, or wait for its quota to renew",
             503: "Check the server (its logs, or the proxy in front of it): it may still be starting (an Inference "
@@ -288,7 +302,7 @@ class _Stops:
         }.get(exc.status or 0, "Check the server (its logs, or the proxy in front of it) and restart it")
         raise TeacherUnavailableError(
             f"teacher {self.names[idx]!r}{self._where(idx)} answered only errors: every try for {len(failing)} texts "
-            f"in a row failed ({self.opts.max_retries + 1} tries each; last: {exc}). {fix}. Every answer so far is "
+            f"in a row failed ({tries}; last: {exc}). {fix}. Every answer so far is "
             "kept in the label cache: run the same command to resume."
         ) from exc
 
@@ -304,6 +318,11 @@ class _Stops:
             return None
         minutes = exc.retry_after / 60
         when = f"{minutes:.0f} min" if minutes >= 1 else f"{exc.retry_after:.0f} s"
+        if isinstance(exc, HubBusyError):
+            return TeacherUnavailableError(
+                f"{exc}: the Hub rate-limits this token until its limit resets in {when}. Run the same command after "
+                "that to resume (every answer so far is kept in the label cache), or lower --concurrency."
+            )
         return TeacherUnavailableError(
             f"teacher {self.names[idx]!r}{self._where(idx)} is rate-limited until its limit resets in {when} ({exc}). "
             "Run the same command after that to resume (every answer so far is kept in the label cache), or lower "

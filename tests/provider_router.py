@@ -29,7 +29,7 @@ the window is spent), and 401 and 402 as the plain status line; each with the bo
 response kept on the exception.
 
 ``ProviderRouter(hub=RouterFault)`` answers the Hub's model-info route (the provider mapping, fetched before the first
-chat request with a ``provider:`` other than the auto router) with that error instead. huggingface_hub reads those
+chat request with a ``provider:`` other than the auto router) with that error instead (``hub=fault``: the n-th). huggingface_hub reads those
 answers in the same ``hf_raise_for_status`` (installed 2.4.0), by the ``X-Error-Code`` and ``X-Error-Message`` headers
 first: ``RepoNotFound`` becomes ``RepositoryNotFoundError`` (the Hub's 404 for a model that does not exist or that the
 token cannot see, a private one: it does not tell them apart), ``GatedRepo`` ``GatedRepoError``, the message "Access
@@ -174,9 +174,11 @@ class ProviderRouter:
     """``with ProviderRouter() as router:``; ``router.root`` is both the Hub endpoint and the router's base URL.
     ``ProviderRouter(fault)`` answers the n-th chat request with ``fault(n)`` when it is a :class:`RouterFault`."""
 
-    def __init__(self, fault: Fault | None = None, *, hub: RouterFault | None = None) -> None:
+    def __init__(self, fault: Fault | None = None, *, hub: RouterFault | Fault | None = None) -> None:
         self.fault = fault
-        self.hub = hub  # the Hub's answer to every model-info request (the provider mapping), when not None
+        # the Hub's answer to every model-info request (the provider mapping), when not None; a Fault: to the n-th
+        self.hub = hub
+        self.model_info_times: list[float] = []  # time.monotonic() of every model-info request received
         self.chats = 0  # chat requests received, faults included
         self.times: list[float] = []  # time.monotonic() of every chat request received
         self.faults: list[int] = []  # the status of every fault answered, in order
@@ -251,8 +253,10 @@ class ProviderRouter:
             def do_GET(self) -> None:
                 if self.path.split("?")[0] == f"/api/models/{MODEL}":
                     router.model_info_calls += 1
-                    if router.hub is not None:
-                        self._send(router.hub.status, router.hub.body, router.hub.headers)
+                    router.model_info_times.append(time.monotonic())
+                    hub = router.hub(router.model_info_calls) if callable(router.hub) else router.hub
+                    if hub is not None:
+                        self._send(hub.status, hub.body, hub.headers)
                         return
                     mapping = {"together": {"providerId": TOGETHER_ID, "status": "live", "task": "conversational"}}
                     self._send(200, {"_id": "x", "id": MODEL, "inferenceProviderMapping": mapping})

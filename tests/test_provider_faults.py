@@ -46,7 +46,7 @@ def annotate_through(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     *,
-    hub: RouterFault | None = None,
+    hub: RouterFault | Fault | None = None,
     hub_root: str | None = None,
     limit: int | None = None,
     out: str = "out.csv",
@@ -248,3 +248,61 @@ def test_hf_hub_offline_refuses_a_provider_teacher_in_one_line_before_the_mappin
     assert code == 2 and last.startswith("Error: HF_HUB_OFFLINE is set"), err
     assert "unset HF_HUB_OFFLINE" in last
     assert router.model_info_calls == 0 and router.chats == 0
+
+
+@pytest.mark.parametrize(
+    ("hub", "code", "fix"),
+    [
+        (
+            lambda: RouterFault(503, {"error": "Service Unavailable"}),
+            1,
+            "The Hub is down or overloaded (see status.huggingface.co), not the provider",
+        ),
+        (lambda: rate_limited(reset_in=1), 2, "The Hub rate-limits this token's requests"),
+    ],
+    ids=["503", "429"],
+)
+def test_a_busy_hub_answering_the_provider_mapping_is_named_as_the_hub_not_the_teacher(
+    hub: Callable[[], RouterFault],
+    code: int,
+    fix: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    routed: None,
+) -> None:
+    """The Hub answers the provider-mapping request with a 503 or a 429 on every try: it was retried as the teacher's
+    own answer and the run ended "teacher 'org/teacher-model' answered only errors ... Check the server (its logs, or
+    the proxy in front of it)", exit 2, naming a server nobody runs. The line now names the Hub, the request and what
+    to do (a 503: the Hub's outage, exit 1; a 429: its rate limit, exit 2); nothing reached the provider."""
+    from sxhub import annotate_engine
+
+    monkeypatch.setattr(annotate_engine._Engine, "_wait", lambda self, state: 0.0)  # 15 tries; waits: the next test
+    code_, err, router = annotate_through(None, tmp_path, capsys, monkeypatch, provider="together", hub=hub())
+    last = err.strip().splitlines()[-1]
+    assert code_ == code and last.startswith(
+        "Error: teacher 'org/teacher-model': the Hugging Face Hub, asked under"
+    ), err
+    assert f"answered HTTP {hub().status}" in last and "on every try for 3 texts in a row (5 tries each)" in last
+    assert fix in last and "run the same command to resume" in last
+    assert "answered only errors" not in last and "Check the server" not in last
+    assert router.chats == 0 and router.model_info_calls == 15
+
+
+def test_a_hub_429_on_the_provider_mapping_waits_its_ratelimit_reset_then_the_run_succeeds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, routed: None
+) -> None:
+    """The Hub's 429 to the provider-mapping request names its reset (``RateLimit: "api";r=0;t=3``): the retry waits
+    it out as for the router's own 429 (it waited sxhub's 1-2 s backoff only, inside the spent window), then every
+    text is labelled through the provider."""
+    code, err, router = annotate_through(
+        None,
+        tmp_path,
+        capsys,
+        monkeypatch,
+        provider="together",
+        hub=lambda n: rate_limited(reset_in=3) if n == 1 else None,
+    )
+    assert code == 0, err
+    assert router.model_info_times[1] - router.model_info_times[0] >= 2.95
+    assert len(router.requests) == len(TEXTS) and "1 retries" in err

@@ -22,6 +22,7 @@ from ..spec import TaskSpec, TeacherSpec
 from .base import (
     AnswerCutError,
     ContextLengthError,
+    HubBusyError,
     RefusedError,
     RejectedRequestError,
     Reply,
@@ -44,6 +45,7 @@ __all__ = [
     "ContextLengthError",
     "FakeCall",
     "FakeTeacher",
+    "HubBusyError",
     "InferenceClientTeacher",
     "RefusedError",
     "RejectedRequestError",

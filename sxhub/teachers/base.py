@@ -61,6 +61,16 @@ class RetryableTeacherError(TeacherError):
         self.status = status
 
 
+class HubBusyError(RetryableTeacherError):
+    """The Hugging Face Hub (``hub``: its address), not the teacher, answered a 429 or 5xx to the request
+    huggingface_hub sends before a chat request for a ``provider:`` (the model's provider mapping). Retried like the
+    teacher's own 429/5xx (``retry_after`` from the Hub's ``RateLimit`` reset); a run that stops on it names the Hub."""
+
+    def __init__(self, message: str, *, hub: str, retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message, retry_after=retry_after, status=status)
+        self.hub = hub
+
+
 class ServerGoneError(RetryableTeacherError):
     """The connection was refused (nothing listens at the teacher's address any more) after the server had answered:
     a restart is retried; refused on every retry, the engine stops the run (see :mod:`sxhub.annotate`)."""

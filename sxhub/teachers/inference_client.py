@@ -32,10 +32,12 @@ from .base import (
     RESUME,
     SERVER_CONTEXT_FIX,
     AnswerCutError,
+    HubBusyError,
     Reply,
     ServerGoneError,
     Teacher,
     classify_error,
+    classify_status,
     error_detail,
     request_identity,
     spec_identity,
@@ -433,7 +435,9 @@ class InferenceClientTeacher(Teacher):
         model) said "check the model id or base_url" with no base_url in sight and nothing about the rerun; a gated or
         disabled model (403) said to give the token the "Make calls to Inference Providers" permission; a Hub that
         could not be reached said "start the server again" after 17 s of retries. Each now names the Hub, the model
-        and the fix in one line; answers so far stay cached. Errors from the provider's own route go on as before."""
+        and the fix in one line; answers so far stay cached. A 429 or 5xx (the Hub's load) is a
+        :class:`HubBusyError`: retried as the teacher's own (waiting a 429's ``RateLimit`` reset), and the run's stop
+        names the Hub, not the teacher. Errors from the provider's own route go on as before."""
         import httpx2
         from huggingface_hub.errors import DisabledRepoError, GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
 
@@ -480,7 +484,15 @@ class InferenceClientTeacher(Teacher):
                 f"the token may not read model {model!r}: give it read access to that repo at {hub}/settings/tokens, "
                 "or set HF_TOKEN to one that has it"
             )
-        else:  # 429, 5xx: the Hub's load, retried as any other
+        elif status == 429 or status >= 500:  # the Hub's load: retried as the teacher's would be, named as the Hub's
+            busy = classify_status(status, "", response.headers, self.name, hub=True)
+            raise HubBusyError(
+                f"{asked}, answered HTTP {status}" + (f" ({detail})" if detail else ""),
+                hub=hub,
+                retry_after=getattr(busy, "retry_after", None),
+                status=status,
+            ) from exc
+        else:
             return
         raise TeacherUnavailableError(f"{asked}, refused ({said}); {fix}, then {RESUME}.") from exc
 
