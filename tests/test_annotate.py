@@ -457,24 +457,31 @@ def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
     assert led["dry_run"] and led["n_texts"] == 2 and led["n_duplicates"] == 1
 
 
-def test_cli_a_file_whose_only_text_is_over_max_chars_keeps_its_failed_row_and_exits_1(
+def test_cli_a_max_chars_below_every_text_is_a_user_error_naming_the_lengths_and_keeps_the_failed_rows(
     tmp_path: Path, task_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A text over --max-chars fails its row alone, unasked (it stopped the run, exit 2): where it is the only text,
-    every text failed, so the run exits 1 in one line naming the limit and the text's length, OUT keeping the row."""
+    """A text over --max-chars fails its row alone, unasked (it stopped the run, exit 2). Where every text is over
+    it, the run exited 1 "every text failed", as for a teacher that answered nothing: the limit is the user's option,
+    so it exits 2 in one line naming --max-chars and the shortest and longest text's length, OUT keeping the failed
+    rows; the rerun with the limit raised asks them."""
     from fake_openai_server import Answer, FakeOpenAIServer
 
     from sxhub.cli import main
 
     data = tmp_path / "in.csv"
-    data.write_text("text\n" + "x" * 1_000_000 + "\n", encoding="utf-8")
+    data.write_text("text\n" + "x" * 1_000_000 + "\n" + "y" * 30_000 + "\n", encoding="utf-8")
     out = tmp_path / "o.csv"
-    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server, pytest.raises(SystemExit) as info:
-        main(["-q", "annotate", str(task_file), str(data), "-o", str(out), "--teacher", server.url])
-    assert info.value.code == 1
-    err = capsys.readouterr().err.strip()
-    assert "1000000 characters, over --max-chars 20000" in err and "\n" not in err
-    assert server.requests == [] and pd.read_csv(out)["failed"].tolist() == [True]
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        argv = ["-q", "annotate", str(task_file), str(data), "-o", str(out), "--teacher", server.url]
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+        assert info.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("Error: --max-chars 20000 is below every text (2 texts of 30000 to 1000000 characters)")
+        assert "--max-chars 1000000 asks them all" in err and "\n" not in err
+        assert server.requests == [] and pd.read_csv(out)["failed"].tolist() == [True, True]
+        main([*argv, "--max-chars", "1000000"])  # returns on success
+    assert len(server.requests) == 2 and not pd.read_csv(out)["failed"].any()
 
 
 @pytest.mark.parametrize(

@@ -234,10 +234,23 @@ def annotate(
 def refuse_all_failed(ledger: dict[str, Any], out: Path) -> None:
     """Exit 1 when no text got a label: a teacher that answered nothing (no token, a wrong model id) gave a file of
     failed rows and exit 0, and a script went on to train on nothing. The output is kept; a rerun asks again for the
-    texts whose votes failed without an answer (an answer that was not a valid label is cached, and given again)."""
+    texts whose votes failed without an answer (an answer that was not a valid label is cached, and given again).
+    Every text over ``--max-chars`` (none asked) is the user's limit, not a teacher's failure: exit 2, one line naming
+    the limit and the texts' lengths (it said "every text failed", exit 1)."""
     n, failed = int(ledger.get("n_texts") or 0), int(ledger.get("failed_texts") or 0)
     if not n or failed < n:
         return
+    over, lengths = int(ledger.get("over_max_chars") or 0), ledger.get("over_max_chars_lengths")
+    if over >= n and lengths:  # a limit below every text: the user's option, not a teacher's failure (exit 2)
+        from ..errors import InputError
+
+        shortest, longest = lengths
+        each = f"of {shortest} to {longest} characters" if longest > shortest else f"of {shortest} characters"
+        raise InputError(
+            f"--max-chars {ledger.get('max_chars')} is below every text ({n} {'texts' if n != 1 else 'text'} {each}), "
+            f"so none was asked; raise it (--max-chars {longest} asks them all) or split the texts into passages, "
+            f"then run again: a rerun into the same OUT asks only those texts; {out} keeps the failed rows."
+        )
     from ..data import read_table
     from ..errors import TeacherError
 

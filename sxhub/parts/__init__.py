@@ -130,6 +130,7 @@ def run_ledger(
     spent: dict[str, list[dict[str, Any]]] = {}  # each teacher's chunk ledgers
     votes = VoteTotals()
     chunks = resumed = reasked = over = reasked_over = 0
+    lengths: list[int] = []  # the shortest and longest text over --max-chars of each chunk that has one
     for i in range(shards):
         state = ShardState(shard_dir(parts, i, shards))
         try:
@@ -143,6 +144,9 @@ def run_ledger(
                 votes.add(stats["votes"])
             ledgers = stats.get("teachers") or {}
             over += int(stats.get("over_max_chars_rows") or 0)
+            if stats.get("over_max_chars_rows"):  # an older chunk recorded its shortest only
+                shortest = int(stats.get("over_max_chars_shortest") or 0)
+                lengths += [shortest, int(stats.get("over_max_chars_longest") or shortest)]
             if stats.get("run") == run_id:
                 reasked += int(stats.get("reasked_too_long") or 0)
                 reasked_over += int(stats.get("reasked_over_max_chars") or 0)
@@ -184,6 +188,7 @@ def run_ledger(
         # rows over --max-chars (failed, never asked), and those an earlier run left out that this one asked
         "max_chars": max_chars,
         "over_max_chars": over,
+        **({"over_max_chars_lengths": [min(lengths), max(lengths)]} if lengths else {}),
         "reasked_over_max_chars": reasked_over,
         # a CSV/TSV OUT's columns of JSON cells: publish dataset reads them back as the lists and dicts they were
         **({"json_columns": assembled.json_columns} if assembled.json_columns else {}),

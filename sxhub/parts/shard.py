@@ -277,7 +277,11 @@ async def _label_chunk(
     if over.any():
         unasked = PreparedTexts(frame[over].reset_index(drop=True), int(over.sum()), 0, 0, "text", columns)
         labelled, decisions = _with_unasked(job, spec, teachers, result, unasked, chars[over].tolist())
-        stats.update(over_max_chars_rows=int(over.sum()), over_max_chars_shortest=int(chars[over].min()))
+        stats.update(
+            over_max_chars_rows=int(over.sum()),
+            over_max_chars_shortest=int(chars[over].min()),
+            over_max_chars_longest=int(chars[over].max()),
+        )
     name = f"part-{idx:06d}.parquet"
     tmp = job.folder / (name + ".tmp")
     labelled.to_parquet(tmp, index=False)
