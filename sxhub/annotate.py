@@ -94,7 +94,7 @@ class AnnotateResult:
             return (
                 f"dry run: {led['n_texts']} texts, {led['requests_planned']} requests planned{cached}, "
                 f"~{led['input_tokens']:,} input + ~{led['output_tokens']:,} output tokens, "
-                f"estimated cost {format_cost(led['cost_usd'])}{bound}"
+                f"estimated cost {format_cost(led['cost_usd'])}{bound}{dry_over_max_chars_note(led)}"
             )
         return (
             f"labelled {led['n_texts'] - led['failed_texts']}/{led['n_texts']} texts, {led['failed_texts']} failed, "
@@ -132,6 +132,18 @@ def reasked_note(led: dict[str, Any]) -> str:
     (the server may have a longer context now): ``; re-asking N texts refused as too long earlier``."""
     n = int(led.get("reasked_too_long") or 0)
     return f"; re-asking {n} text{'s' if n != 1 else ''} refused as too long earlier" if n else ""
+
+
+def dry_over_max_chars_note(led: dict[str, Any]) -> str:
+    """The texts over ``--max-chars`` a dry run left out of its plan, as a run fails their rows unasked (it stopped at
+    the first such text while a run went on)."""
+    n = int(led.get("over_max_chars") or 0)
+    return (
+        f"; {n} text{'s' if n != 1 else ''} over --max-chars {led.get('max_chars')} not planned (a run fails "
+        "their rows unasked: split long texts into passages, or raise --max-chars)"
+        if n
+        else ""
+    )
 
 
 def over_max_chars_note(led: dict[str, Any]) -> str:

@@ -457,6 +457,28 @@ def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
     assert led["dry_run"] and led["n_texts"] == 2 and led["n_duplicates"] == 1
 
 
+def test_cli_dry_run_counts_texts_over_max_chars_as_a_run_does_instead_of_stopping(
+    task_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run fails a text over --max-chars alone, unasked; --dry-run stopped at it (exit 2, no estimate). It now
+    plans no request for it and says so; a limit below every text is refused in one line, as a run refuses it."""
+    data = tmp_path / "in.csv"
+    data.write_text("text\nProfit rose.\n" + "x" * 500 + "\nSales fell.\n")
+    args = ["annotate", str(task_file), str(data), "--dry-run", "--teacher", "org/model", "--max-chars", "100"]
+    res = invoke(*args, "--json")
+    assert res.exit_code == 0, res.output
+    led = json.loads(res.stdout)
+    assert led["n_texts"] == 2 and led["over_max_chars"] == 1 and led["requests_planned"] == 2 * led["samples"]
+    res = invoke(*args)
+    assert res.exit_code == 0 and "; 1 text over --max-chars 100 not planned" in res.stdout, res.output
+    from sxhub.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["-q", *args[:-1], "5"])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and "--max-chars 5 is below every text (3 of 11 to 500 characters)" in err
+
+
 def test_cli_a_max_chars_below_every_text_is_a_user_error_naming_the_lengths_and_keeps_the_failed_rows(
     tmp_path: Path, task_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

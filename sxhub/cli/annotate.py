@@ -182,9 +182,22 @@ def annotate(
     }
     result: AnnotateResult | PartsResult
     if dry_run:
+        from ..data import find_text_column, raw_texts
+        from ..errors import InputError
+
         frame = read_table(input_, rows=rows, split=split, lines=True)
-        prepared = prepare_texts(frame, **reading)  # type: ignore[arg-type]
+        # texts over --max-chars: a run fails their rows unasked, so the estimate counts them and plans no request
+        chars = raw_texts(frame, find_text_column(frame, text_column)).map(len)
+        over = chars > max_chars
+        if len(frame) and over.all():
+            raise InputError(
+                f"--max-chars {max_chars} is below every text ({len(frame)} of {chars.min()} to {chars.max()} "
+                f"characters), so a run would ask none; raise it (--max-chars {chars.max()} asks them all) or split "
+                "the texts into passages."
+            )
+        prepared = prepare_texts(frame[~over], **{**reading, "max_chars": None})  # type: ignore[arg-type]
         result = run_annotate(spec, prepared, samples=samples, concurrency=concurrency, cache=cache_dir, dry_run=True)
+        result.ledger.update(over_max_chars=int(over.sum()), max_chars=max_chars)
         ledger = dict(result.ledger)
     else:
         from ..endpoints import EndpointRun, format_endpoints
