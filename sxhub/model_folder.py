@@ -130,12 +130,28 @@ def weights_sha256(model_dir: str | os.PathLike[str]) -> str | None:
     files = weights_files(model_dir)
     if not files:
         return None
+    if len(files) == 1 and (named := _blob_sha256(files[0])) is not None:
+        return named
     digest = hashlib.sha256()
     for path in files:
         with path.open("rb") as f:
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
     return digest.hexdigest()
+
+
+def _blob_sha256(path: Path) -> str | None:
+    """The sha256 of a file in a Hugging Face cache snapshot, from its name: ``snapshots/<commit>/model.safetensors``
+    links to ``blobs/<sha256>`` for a file stored with Git LFS (the Hub's ETag for it, which huggingface_hub names
+    the blob by). A model loaded by Hub id is downloaded into a snapshot whose files have new mtimes, so
+    :func:`current_weights_sha256` would hash the weights again on every load (and in every Ray actor); None for any
+    other file."""
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    if target.parent.name == "blobs" and re.fullmatch(r"[0-9a-f]{64}", target.name):
+        return target.name
+    return None
 
 
 def weights_stat(model_dir: str | os.PathLike[str]) -> list[list[Any]]:

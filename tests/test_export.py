@@ -1192,3 +1192,38 @@ def test_quantizing_leaves_the_callers_logging_as_it_was() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["0", str(logging.WARNING), "0"]
     assert "the app warns" in done.stderr and "pre-processing" not in done.stderr
+
+
+def test_weights_in_a_hub_cache_snapshot_are_known_by_their_blob_not_hashed_on_every_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A student loaded by Hub id is a cache snapshot whose files have the download's mtime, never the one recorded
+    at export: `predict --onnx` hashed its weights on every load (and in every Ray actor). A snapshot's
+    model.safetensors links to blobs/<sha256>: that name is its hash. A plain copy is still read and hashed."""
+    import hashlib
+
+    from sxhub.model_folder import current_weights_sha256, weights_sha256
+
+    content = b"weights" * 1000
+    sha = hashlib.sha256(content).hexdigest()
+    blobs = tmp_path / "models--org--student" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / sha).write_bytes(content)
+    snapshot = tmp_path / "models--org--student" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (snapshot / "model.safetensors").symlink_to(Path("../../blobs") / sha)
+    read: list[Path] = []
+    real_open = Path.open
+
+    def spy(self: Path, *args: Any, **kwargs: Any) -> Any:
+        read.append(self)
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", spy)
+    assert current_weights_sha256(snapshot, sha, [["model.safetensors", len(content), 1]]) == sha
+    assert read == []
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "model.safetensors").write_bytes(content)
+    read.clear()
+    assert weights_sha256(plain) == sha and read == [plain / "model.safetensors"]
