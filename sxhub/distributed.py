@@ -16,8 +16,9 @@
   A worker that dies is retried by Ray (``max_retries``): its parts and cached answers are reused, and every input
   row is in OUT exactly once.
 
-``--address`` or ``$RAY_ADDRESS`` joins a cluster; without one a local Ray is started for the run and stopped after
-it. On a cluster of several machines OUT (and its ``OUT.parts/``) must be on storage every node sees (NFS, a shared
+Which cluster, as ``ray.init`` picks it (Ray's convention): ``--address`` or ``$RAY_ADDRESS``; without either, the
+cluster that ``ray start --head`` left running on this machine, if any; else a local Ray started for the run and
+stopped after it (``--address local`` always starts one). The run's first line says which (:func:`connect`). On a cluster of several machines OUT (and its ``OUT.parts/``) must be on storage every node sees (NFS, a shared
 volume), and every node needs sxhub installed. ``import sxhub`` never imports Ray: only this module (the connection,
 here) and the two stages' modules, :mod:`sxhub.ray_annotate` and :mod:`sxhub.ray_predict`, do, when called.
 """
@@ -52,71 +53,150 @@ def ray_module() -> Any:
     return ray
 
 
-_ray_levels: list[int] = []  # the "ray" logger's level before each connect() that called ray.init
+# per connect() that called ray.init: the "ray" logger's level and Ray's authentication variables before it
+_saved: list[tuple[int, dict[str, str | None]]] = []
+AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")
 
 
 def connect(address: str | None = None, *, quiet: bool = False) -> bool:
-    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``), else start a local Ray; True when this call started
-    or joined it (then :func:`disconnect` ends it), False when this process was already connected.
+    """Join the cluster at ``address`` (or ``$RAY_ADDRESS``, or the one ``ray start`` left running here), else start a
+    local Ray; True when this call started or joined it (then :func:`disconnect` ends it), False when this process was
+    already connected. Its first line (none under ``quiet``) says which: ``Ray: starting a local cluster for this run``
+    or ``Ray: joining the cluster at HOST:PORT``.
 
     ``quiet`` (``sxhub -q``: only errors on stderr) keeps Ray's own lines off stderr, where they came even so: the
     warning that token authentication is on (its ``ray`` logger, at ERROR here) and the driver's C++ core worker
     line that an actor has constructor arguments in the object store (Ray Data's actor pool always has: logged at
     ERROR level, which Ray's C++ logger always copies to stderr; :func:`quiet_backend_logs`). A local Ray it starts
-    itself does not warn that it turned token authentication on (:func:`_without_local_auth_notice`)."""
+    itself does not warn that it turned token authentication on (:func:`_without_local_auth_notice`), nor fails
+    where Ray cannot write its token (:func:`_token_for_local_ray`)."""
     ray = ray_module()
     if ray.is_initialized():
         return False
     address = address or os.environ.get("RAY_ADDRESS") or None
     if address is not None:
         check_address(address)
+    joins = cluster_address(address)
+    if not quiet:
+        from .progress import say
+
+        found = "" if address else " (left running by `ray start`; --address local starts one for this run)"
+        say(f"Ray: joining the cluster at {joins}{found}" if joins else "Ray: starting a local cluster for this run")
     options: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.WARNING, "log_to_driver": False}
-    if address is None:
+    if joins is None:
         options["include_dashboard"] = False
     sigterm = sigterm_handler()
     # ray.init sets this process's "ray" logger to logging_level, and it stayed so after the command (a notebook's
     # own Ray lost its INFO lines after main(["-q", "predict", ..., "--engine", "ray"])): disconnect puts it back
     level = logging.getLogger("ray").level
+    # ray.init sets RAY_AUTH_MODE=token in this process's environment (for a new local Ray, and for a found cluster
+    # where a token exists): it stayed after the run, so a notebook's own ray.init(address=...) inherited it
+    auth = {name: os.environ.get(name) for name in AUTH_VARIABLES}
     try:
         try:
-            with quiet_backend_logs(quiet), _without_local_auth_notice(starts_local_ray(address)):
+            if joins is None:
+                _token_for_local_ray()
+            with quiet_backend_logs(quiet), _without_local_auth_notice(joins is None):
                 ray.init(address=address, **options)
         except ValueError as exc:  # an address Ray cannot read
             raise RayAddressError(
                 f"--address {address!r} is not a Ray cluster address ({str(exc)[:120]}); write HOST:PORT (the head node's "
                 "`ray start --head` prints it), ray://HOST:10001 for Ray Client, or auto."
             ) from exc
-        except (ConnectionError, RuntimeError) as exc:
+        except (ConnectionError, RuntimeError, OSError, ray.exceptions.AuthenticationError) as exc:
+            # an AuthenticationError's text reads Ray's mode when printed, after the environment is put back
+            why = f"{type(exc).__name__}: {str(getattr(exc, 'message', exc))[:200]}"
+            if joins is None:
+                token = isinstance(exc, ray.exceptions.AuthenticationError) or (
+                    isinstance(exc, OSError) and ".ray" in str(exc)
+                )
+                fix = (
+                    "give Ray a token it can read (RAY_AUTH_TOKEN_PATH or RAY_AUTH_TOKEN; its own is "
+                    "~/.ray/auth_token) or set RAY_AUTH_MODE=disabled"
+                    if token
+                    else "Ray's logs are in its temp folder (/tmp/ray/session_latest/logs by default)"
+                )
+                raise RayError(
+                    f"could not start a local Ray ({why}); {fix}, or join a cluster with --address."
+                ) from exc
             raise RayError(
-                f"could not join the Ray cluster at {address!r} ({type(exc).__name__}: {str(exc)[:120]}); start one with "
-                "`ray start --head` and pass its address (--address or RAY_ADDRESS), or leave both out for a local Ray."
+                f"could not join the Ray cluster at {joins!r} ({why}); start one with `ray start --head` and pass its "
+                "address (--address or RAY_ADDRESS), or pass --address local for a local Ray."
             ) from exc
     except BaseException:
         logging.getLogger("ray").setLevel(level)
+        _restore_auth(auth)
         restore_sigterm(sigterm)  # a ray.init that failed after it set its own: a later SIGTERM ended the run with 1
         raise
-    _ray_levels.append(level)
+    _saved.append((level, auth))
     restore_sigterm(sigterm)
     return True
 
 
-AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
-AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
-
-
-def starts_local_ray(address: str | None) -> bool:
-    """Whether ``ray.init(address=address)`` starts a new local Ray: no address, and no cluster that ``ray start``
-    left its address for (Ray's ``ray_current_cluster`` file, which ``ray.init()`` joins). Ray's own reading of it,
-    so a user's running cluster is never taken for sxhub's; False where it cannot tell."""
-    if address is not None:
-        return False
+def cluster_address(address: str | None) -> str | None:
+    """The cluster ``ray.init(address=address)`` joins, or None where it starts a local Ray: ``address`` as given,
+    else (None or ``auto``) the address that ``ray start`` left in Ray's ``ray_current_cluster`` file, read as Ray
+    reads it; ``local`` is always a new one. Where Ray's private reader moved, None (a start: Ray's default)."""
+    if address == "local":
+        return None
+    if address is not None and address != "auto":
+        return address
     try:
         from ray._private.services import canonicalize_bootstrap_address
 
         resolve: Any = canonicalize_bootstrap_address  # annotated as taking a str; ray.init passes it None too
-        return resolve(None) is None
-    except Exception:  # a private API of Ray's that moved, or a stale address file: Ray says what it says
-        return False
+        found = resolve(address)
+        return str(found) if found is not None else None
+    except ConnectionError:  # auto and no cluster: ray.init says so
+        return "auto"
+    except Exception:
+        return None
+
+
+def _token_for_local_ray() -> None:
+    """Give the local Ray about to start a token of its own in ``$RAY_AUTH_TOKEN`` (put back by :func:`disconnect`)
+    where Ray would turn token authentication on (``$RAY_AUTH_MODE`` unset) and has no token (none in the
+    environment, no ``~/.ray/auth_token``) and cannot write one: a read-only home, as on many clusters and in CI
+    containers, made ``ray.init`` fail with ``OSError: [Errno 30] Read-only file system: '~/.ray'``. Authentication
+    stays on, for this run's cluster alone, and nothing is written to the home."""
+    import secrets
+    from pathlib import Path
+
+    if any(os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")):
+        return
+    try:
+        folder = Path.home() / ".ray"
+    except RuntimeError:  # no home at all: Ray's own write fails the same way
+        folder = None
+    if folder is not None:
+        if (folder / "auth_token").exists():
+            return
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if existing.is_dir() and os.access(existing, os.W_OK):
+            return  # Ray writes its token there, as for any local Ray
+    os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)  # as Ray makes one
+
+
+def _restore_auth(saved: dict[str, str | None]) -> None:
+    """Put Ray's authentication variables back as they were before :func:`connect`, and Ray's cached reading of them
+    (``Config.initialize``, as Ray refreshes it when it sets them), so a later ``ray.init`` of the caller's own sees
+    what it would have seen without sxhub's run."""
+    if all(os.environ.get(name) == value for name, value in saved.items()):
+        return
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    with contextlib.suppress(Exception):  # a Ray whose private config moved: the environment is back at least
+        import importlib
+
+        raylet: Any = importlib.import_module("ray._raylet")  # compiled; its stub does not list Config
+        raylet.Config.initialize("")
+
+
+AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
 def _drop_auth_notice(record: logging.LogRecord) -> bool:
@@ -131,7 +211,7 @@ def _without_local_auth_notice(local: bool) -> Iterator[None]:
     is none) and says so at WARNING, ``Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled
     to opt out``: every ``predict``/``annotate --engine ray`` without ``--address`` printed it, about a cluster the
     user never started, whose life is the run. Authentication stays on; only that line goes, and only here: joining
-    a cluster (``--address``, ``$RAY_ADDRESS``, or one ``ray start`` left running, :func:`starts_local_ray`) keeps
+    a cluster (``--address``, ``$RAY_ADDRESS``, or one ``ray start`` left running, :func:`cluster_address`) keeps
     every line Ray writes about it, and so does a ``ray.init`` of the user's own after the run (the filter goes)."""
     if not local:
         yield
@@ -247,11 +327,14 @@ def check_address(address: str) -> None:
 
 
 def disconnect(owned: bool) -> None:
-    """End the Ray that :func:`connect` started or joined (``owned``), and put back its ``"ray"`` logger's level."""
+    """End the Ray that :func:`connect` started or joined (``owned``), and put back its ``"ray"`` logger's level and
+    Ray's authentication variables in this process's environment."""
     if owned:
         ray_module().shutdown()
-        if _ray_levels:
-            logging.getLogger("ray").setLevel(_ray_levels.pop())
+        if _saved:
+            level, auth = _saved.pop()
+            logging.getLogger("ray").setLevel(level)
+            _restore_auth(auth)
 
 
 def sxhub_cause(exc: BaseException) -> BaseException:

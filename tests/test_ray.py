@@ -8,6 +8,11 @@ job sends no request.
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -515,15 +520,41 @@ def test_predict_on_the_cluster_counts_the_near_ties_rerun_in_fp32_as_one_proces
 
 LOCAL_RAY = """
 import os, sys
+import ray
 from sxhub.distributed import connect, disconnect
-owned = connect()
+owned = connect(*sys.argv[1:])
 print("auth mode:", os.environ.get("RAY_AUTH_MODE"), flush=True)
+print("task:", ray.get(ray.remote(lambda: 7).remote()), flush=True)
 disconnect(owned)
+from ray._raylet import get_authentication_mode
+left = [os.environ.get(name) for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")]
+print("after the run:", *left, int(get_authentication_mode()), flush=True)
 from ray._private.authentication.authentication_token_setup import _warn_token_auth_enabled
 print("--- after the run", file=sys.stderr, flush=True)
 _warn_token_auth_enabled()  # what Ray says of a cluster the user starts afterwards
 """
 AUTH_NOTICE = "Token authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled"
+STARTED = "Ray: starting a local cluster for this run"
+
+
+def first_ray_line(stderr: str) -> str:
+    """sxhub's line on the cluster it uses (Ray's own lines, such as a warning that it found several, may come before)."""
+    return next((line for line in stderr.splitlines() if line.startswith("Ray: ")), "")
+
+
+def run_local_ray(env: dict[str, str], *args: str, alone: bool = True) -> subprocess.CompletedProcess[str]:
+    """LOCAL_RAY in a process of its own, as a user runs it, with ``env`` (no RAY_AUTH_MODE, RAY_ADDRESS); ``alone``:
+    in a Ray temp folder of its own, where no running cluster left its address (a short path: Ray's sockets)."""
+    env = {k: v for k, v in env.items() if k not in {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS"}}
+    env.update(OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+    folder = tempfile.mkdtemp(prefix="sxr", dir="/tmp")
+    try:
+        if alone:
+            env["RAY_TMPDIR"] = folder
+        argv = [sys.executable, "-c", LOCAL_RAY, *args]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_local_ray_sxhub_starts_itself_leaves_out_the_token_authentication_warning(
@@ -533,33 +564,68 @@ def test_the_local_ray_sxhub_starts_itself_leaves_out_the_token_authentication_w
     authentication is enabled for this Ray cluster. Set RAY_AUTH_MODE=disabled to opt out`` about the local Ray that
     sxhub starts for the run and stops after it. The line goes; authentication stays on (Ray's default), and Ray's
     line about a cluster the user starts after the run is printed as before. Without an address beside a cluster
-    the user left running (``cluster``: Ray joins it), Ray's line about that cluster is kept. In a process of its
-    own, as a user runs it, with no RAY_AUTH_MODE and a home of its own (where Ray keeps its token)."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
+    the user left running (``cluster``: Ray joins it, as ``ray.init()`` does), Ray's line about that cluster is kept.
 
-    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_ADDRESS", "RAY_TMPDIR"}}
-    env.update(HOME=str(tmp_path), OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
-    alone = tempfile.mkdtemp(prefix="sxr", dir="/tmp")  # no running cluster's address there (a short socket path)
-    try:
-        done = subprocess.run(
-            [sys.executable, "-c", LOCAL_RAY],
-            capture_output=True,
-            text=True,
-            timeout=180,
-            env={**env, "RAY_TMPDIR": alone},
-        )
-    finally:
-        shutil.rmtree(alone, ignore_errors=True)
+    The run's first line says which cluster it uses (it said nothing, and the docs said a local one is started even
+    where Ray joined the user's), and the process's environment is as before the run: Ray's ``RAY_AUTH_MODE=token``
+    stayed set, so a notebook's own ``ray.init(address=...)`` after it inherited token authentication."""
+    env = {**os.environ, "HOME": str(tmp_path)}  # a home of its own, where Ray keeps its token
+    done = run_local_ray(env)
     assert done.returncode == 0, done.stderr
-    assert "auth mode: token" in done.stdout  # Ray's default, as before
+    assert "auth mode: token" in done.stdout and "task: 7" in done.stdout  # Ray's default, as before
+    assert "after the run: None None 0" in done.stdout  # RAY_AUTH_MODE gone again, and Ray's reading of it
     during, _, after = done.stderr.partition("--- after the run")
+    assert first_ray_line(during) == STARTED, done.stderr
     assert AUTH_NOTICE not in during and AUTH_NOTICE in after, done.stderr  # the filter went with the run
 
     assert (tmp_path / ".ray" / "auth_token").exists()  # Ray made one: joining now says that it uses it
-    joined = subprocess.run([sys.executable, "-c", LOCAL_RAY], capture_output=True, text=True, timeout=180, env=env)
+    joined = run_local_ray(env, alone=False)
     assert joined.returncode == 0, joined.stderr
-    assert AUTH_NOTICE in joined.stderr.partition("--- after the run")[0], joined.stderr
+    during = joined.stderr.partition("--- after the run")[0]
+    assert first_ray_line(during).startswith(f"Ray: joining the cluster at {cluster.address} (left running by"), during
+    assert AUTH_NOTICE in during, joined.stderr
+    assert "after the run: None None 0" in joined.stdout  # Ray set RAY_AUTH_MODE=token for the found cluster too
+
+
+def test_a_local_ray_starts_where_ray_cannot_write_its_token_in_the_home(cluster, tmp_path: Path) -> None:
+    """Ray 2.60 writes a token to ``~/.ray/auth_token`` for every new local Ray where none exists: with a home it
+    cannot write (read-only, as on many clusters and in CI containers; here a file, which no one can make ``.ray``
+    in), every ``--engine ray`` run without an address stopped before it started (``OSError: [Errno 30] Read-only
+    file system: '~/.ray'``, told as a bad path of the user's). The local Ray gets a token for the run alone (in the
+    environment, gone after it): it runs, with authentication on, and nothing is written to the home. ``--address
+    local`` starts one even where a cluster (``cluster``) is running."""
+    home = tmp_path / "home"
+    home.write_text("not a folder")
+    done = run_local_ray({**os.environ, "HOME": str(home)}, "local", alone=False)
+    assert done.returncode == 0, done.stderr
+    assert first_ray_line(done.stderr) == STARTED, done.stderr
+    assert "auth mode: token" in done.stdout and "task: 7" in done.stdout
+    assert "after the run: None None 0" in done.stdout
+    assert home.read_text() == "not a folder"
+
+
+NO_TOKEN = """
+import os
+from sxhub.distributed import RayError, connect
+try:
+    connect()
+except RayError as exc:
+    print(exc, "|", os.environ.get("RAY_AUTH_MODE"))
+"""
+
+
+def test_a_local_ray_that_cannot_read_its_token_says_so_in_one_line(tmp_path: Path) -> None:
+    """A local Ray that stops on its token (here RAY_AUTH_TOKEN_PATH names no file) gives one line with Ray's reason
+    and the fix, and leaves the environment as it was (its text told the mode after sxhub had put it back)."""
+    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS"}}
+    folder = tempfile.mkdtemp(prefix="sxr", dir="/tmp")
+    try:
+        env.update(HOME=str(tmp_path), RAY_TMPDIR=folder, RAY_AUTH_TOKEN_PATH=str(tmp_path / "missing"))
+        done = subprocess.run([sys.executable, "-c", NO_TOKEN], capture_output=True, text=True, timeout=120, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    line = done.stdout.strip()
+    assert line.startswith("could not start a local Ray (AuthenticationError: RAY_AUTH_TOKEN_PATH is set"), line
+    assert "set RAY_AUTH_MODE=disabled" in line and line.endswith("| None"), line
+    assert "Note: RAY_AUTH_MODE is currently" not in line
