@@ -69,9 +69,13 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
     type=click.Choice(["local", "ray"]),
     default="local",
     show_default=True,
-    help="ray: label shards of INPUT as Ray tasks on a cluster (--address, $RAY_ADDRESS, else a local one).",
+    help="ray: label shards of INPUT as Ray tasks on a cluster (--address, $RAY_ADDRESS, `ray start`'s, else a local one).",
 )
-@click.option("--address", help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else local).")
+@click.option(
+    "--address",
+    help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else one `ray start` left running here, "
+    "else a local one for the run; local: always a new one).",
+)
 @click.option(
     "--shards", type=click.IntRange(1), default=16, show_default=True, help="With --engine ray: shards of INPUT."
 )
