@@ -697,3 +697,32 @@ def test_one_undated_text_is_said_in_the_singular() -> None:
     notes = {n: InsightsResult(empty, [], empty, None, None, n_undated=n).undated_note() for n in (1, 2)}
     assert notes[1] == "1 text without a readable date left out of the table over time"
     assert notes[2] == "2 texts without a readable date left out of the table over time"
+
+
+def test_a_long_table_is_printed_in_part_with_where_the_rest_is(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every table is printed now, and one per brand and day (--freq D) of a year is thousands of rows on the
+    terminal: its first rows are printed, then how many more there are and which file holds them all (here the
+    limit is lowered to 8 rows, for a corpus of 10 tweets)."""
+    from conftest import run_cli
+
+    shown = 8
+    monkeypatch.setattr("sxhub.cli.insights.SHOWN_ROWS", shown)
+
+    model = build_tiny_model(tmp_path / "tiny", num_labels=3)
+    tweets().to_csv(tmp_path / "eu.csv", index=False)
+    argv = ["-q", "insights", str(model), str(tmp_path / "eu.csv"), "--group-by", "brand", "--freq", "D"]
+    code, stdout, err = run_cli([*argv, "--date-column", "created_at", "-o", str(tmp_path / "out")], capsys)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    whole = pd.read_csv(tmp_path / "out" / "shares_by_group_over_time.csv")
+    assert len(whole) > shown
+    start = lines.index("Labels by brand over time (shares_by_group_over_time.csv):")
+    assert lines[start + 2 + shown] == (
+        f"... and {len(whole) - shown:,} more rows "
+        f"(the whole table: {tmp_path / 'out' / 'shares_by_group_over_time.csv'})"
+    )
+    short = pd.read_csv(tmp_path / "out" / "shares_by_group.csv")  # 3 brands: the whole table, no such line
+    first = lines.index("Labels by brand (shares_by_group.csv):")
+    assert lines[first + 2 + len(short)].startswith("Labels ")

@@ -10,6 +10,8 @@ from ..data import read_table
 from . import emit_json
 from .params import OutputPath, requires
 
+SHOWN_ROWS = 30  # rows of each table printed; the CSV in -o has them all
+
 
 @click.command()
 @click.argument("model", type=click.Path(exists=True, file_okay=False))
@@ -113,7 +115,11 @@ def insights(
     # one were written to -o but never shown. Each is printed under its title; the summary line stays last
     for title, table in result.tables(group_by):
         click.echo(f"{title}:")
-        click.echo(table.to_string(index=False))
+        # a table over days (--freq D) of a year per brand is thousands of rows: its first rows, then where it is
+        click.echo(table.head(SHOWN_ROWS).to_string(index=False))
+        if len(table) > SHOWN_ROWS:
+            name = title.rsplit("(", 1)[-1].rstrip(")")
+            click.echo(f"... and {len(table) - SHOWN_ROWS:,} more rows (the whole table: {Path(output_dir) / name})")
     shares = ", ".join(f"{k} {v:.0%}" for k, v in summary["overall_shares"].items())
     empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
     if result.date_order_note:
