@@ -34,7 +34,7 @@ from .annotate_engine import (
 )
 from .cache import CACHE_FILE, Claim, LabelCache, default_cache_dir
 from .data import PreparedTexts, prepare_texts
-from .errors import InputError, TeacherError, UserError
+from .errors import InputError, SxhubError, TeacherError, UserError
 from .ledger import (
     cached_note,
     dry_run_estimate,
@@ -393,8 +393,19 @@ async def _annotate_with(
     for teacher in teachers:
         teacher.check_task(spec)
     engine = _Engine(spec, list(teachers), unique_names([t.name for t in teachers]), store, opts)
-    votes = await _run_jobs(engine, prepared.texts, progress=progress)
+    try:
+        votes = await _run_jobs(engine, prepared.texts, progress=progress)
+    except (SxhubError, KeyboardInterrupt) as exc:
+        spent_so_far(exc, engine)
+        raise
     return votes, engine
+
+
+def spent_so_far(exc: BaseException, engine: _Engine) -> None:
+    """Put what a run that stopped part-way (a teacher that cannot be called, Ctrl-C) had spent on ``exc``, as
+    ``exc.sxhub_ledger`` (:func:`total_ledger`): its answers are in the cache, and a caller that records the cost of
+    what it did so far (generate's saved texts, :func:`sxhub.generate.stopped_ledger`) counts their requests too."""
+    exc.sxhub_ledger = total_ledger(engine.ledgers, teacher_prices(engine.teachers, engine.names))  # type: ignore[attr-defined]
 
 
 # annotate(spec, inputs, samples=..., ...): aannotate run to its end (its signature, for help() and type checkers)
@@ -442,6 +453,9 @@ async def acomplete_requests(
 
     try:  # TeacherUnavailableError (401, 404) stops the run; Ctrl-C finishes the requests in flight first
         await engine.run_workers([worker() for _ in range(max(1, min(concurrency, len(requests))))])
+    except (SxhubError, KeyboardInterrupt) as exc:
+        spent_so_far(exc, engine)
+        raise
     finally:
         bar.close()
     done = [r for r in results if r is not None]

@@ -303,8 +303,9 @@ def stopped_ledger(run: Writer, seconds: float, exc: BaseException) -> dict[str,
     """The ledger of a run that stopped after it wrote texts (:func:`unvoted_frame`): what its requests cost so far
     (the writing, and the rounds voted on before it stopped), who wrote the texts and who was to vote, how many it
     wrote and why it stopped. The saved texts had none, while every other file sxhub writes has one: ``publish
-    dataset`` and a later run could not tell whose they were, nor what writing them had cost. A vote that stopped
-    half way is not in it: the answers it got are in the cache, where the next run finds them."""
+    dataset`` and a later run could not tell whose they were, nor what writing them had cost. A vote (or a round of
+    writing) that stopped half way is in it too (:meth:`Writer.spent`): its answers were paid for, and are in the
+    cache, where the next run finds them."""
     ledger = merge_ledgers(*run.ledgers)
     written = len(run.written)
     ledger.update(

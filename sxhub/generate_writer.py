@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
-from .errors import TeacherUnavailableError
+from .errors import SxhubError, TeacherUnavailableError
 from .generate_checks import check_cached, voters_error
 from .generate_rounds import RoundOptions
 from .prompt import InvalidAnswer
@@ -140,15 +140,19 @@ class Writer:
             unreachable=self.unreachable,
             written=bool(self.written),
         )
-        replies, ledger = await acomplete_requests(
-            self.spec,
-            self.authors,
-            requests,
-            schema=text_schema(TEXT_KEY),
-            temperature=opts.temperature,
-            desc=f"generate (round {round_no + 1})",
-            **self.engine_args,
-        )
+        try:
+            replies, ledger = await acomplete_requests(
+                self.spec,
+                self.authors,
+                requests,
+                schema=text_schema(TEXT_KEY),
+                temperature=opts.temperature,
+                desc=f"generate (round {round_no + 1})",
+                **self.engine_args,
+            )
+        except (SxhubError, KeyboardInterrupt) as exc:
+            self.spent(exc)
+            raise
         self.ledgers.append(ledger)
         prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
         fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
@@ -175,7 +179,10 @@ class Writer:
                 cache=self.store if self.store is not None else False,
                 **{k: v for k, v in self.engine_args.items() if k != "cache"},
             )
-        except TeacherUnavailableError as exc:
+        except (SxhubError, KeyboardInterrupt) as exc:
+            self.spent(exc)
+            if not isinstance(exc, TeacherUnavailableError):
+                raise
             if str(exc) not in {str(u) for u in self.unreachable}:  # not a voter that only the cache answers for
                 raise
             raise voters_error(  # the cache held the texts, not every vote on them: the rerun needs the voters
@@ -183,6 +190,14 @@ class Writer:
             ) from exc
         self.ledgers.append(labelled.ledger)
         return labelled
+
+    def spent(self, exc: BaseException) -> None:
+        """Count what a round's requests that stopped part-way had spent (``exc.sxhub_ledger``,
+        :func:`sxhub.annotate.spent_so_far`): the run's ledger, and the saved texts' (:func:`sxhub.generate.
+        stopped_ledger`), left out a vote that stopped half way, whose answers were paid for and are in the cache."""
+        ledger = getattr(exc, "sxhub_ledger", None)
+        if ledger is not None:
+            self.ledgers.append(ledger)
 
 
 def _read_replies(

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from conftest import CHANGED_TWIN, LEAKED_TWIN, UNLABELLED_TWIN, run_cli, twins_shaped
-from fake_openai_server import Answer, FakeOpenAIServer, default_answer, schema_of, user_text
+from fake_openai_server import Answer, Fail, FakeOpenAIServer, default_answer, schema_of, user_text
 
 from sxhub.cache import LabelCache
 from sxhub.cli import cli
@@ -939,7 +939,10 @@ def test_cli_generate_gives_the_texts_it_saved_when_it_stopped_their_ledger_and_
         assert ledger["n_texts"] == ledger["failed_texts"] == len(pd.read_csv(out)) == 3
         writer = f"teacher@{server.url}"
         assert ledger["writers"] == [writer] and ledger["voters"] == [f"fake@{dead}"]
-        assert ledger["requests"] == ledger["teachers"][writer]["requests"] == len(server.requests) >= 3
+        assert ledger["teachers"][writer]["requests"] == len(server.requests) >= 3
+        tried = ledger["teachers"][f"fake@{dead}"]  # the vote's tries at the dead voter: counted, no token spent
+        assert tried["requests"] >= 1 and tried["input_tokens"] == tried["output_tokens"] == 0
+        assert ledger["requests"] == len(server.requests) + tried["requests"]
         assert ledger["input_tokens"] > 0 and ledger["output_tokens"] > 0 and "cost_usd" in ledger
         assert f"nothing answers at {dead}" in ledger["stopped"]
         asked = len(server.requests)
@@ -952,6 +955,36 @@ def test_cli_generate_gives_the_texts_it_saved_when_it_stopped_their_ledger_and_
     summary = json.loads(stdout)["ledger"]
     assert "stopped" not in again and again["cached"] == summary["cached"] >= 3  # the texts, from the cache
     assert again["requests"] == summary["requests"] == 3 and again["output"] == str(out)
+
+
+def test_cli_generate_counts_in_the_saved_texts_ledger_the_vote_that_stopped_half_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A vote that stopped half way (its voter answered two texts, then refused every request with HTTP 401) had
+    its requests left out of the saved texts' ledger, though they were paid for and their answers are in the
+    cache: the ledger said 6 requests where the server had answered 9. Every request sent is in it now, the vote's
+    too, and the error line still says where the texts are."""
+    from sxhub.tables import own_ledger
+
+    votes: list[int] = []
+
+    def two_votes_then_401(body: dict[str, Any], n: int) -> Answer | Fail:
+        if "text" in schema_of(body).get("properties", {}):
+            return server_responder(body, n)
+        votes.append(n)
+        return Answer(default_answer(body)) if len(votes) <= 2 else Fail(401)
+
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(two_votes_then_401) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "4", "--concurrency", "1"]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        sent = len(server.requests)
+    assert code != 0 and "saved unlabelled" in err, err
+    assert len(votes) == 3  # two answered, the third refused: the run stopped there
+    ledger = own_ledger(out)
+    assert ledger is not None and ledger["n_texts"] == len(pd.read_csv(out)) == 4
+    assert ledger["requests"] == sent and sum(t["requests"] for t in ledger["teachers"].values()) == sent
 
 
 def test_generate_keeps_the_written_texts_on_the_interrupt_of_the_vote() -> None:
