@@ -1458,3 +1458,39 @@ def test_a_kept_column_null_in_the_first_chunk_is_checked_against_every_part_wri
             assert len(server.requests) == sent and not any("third chunk" in t for t in texts)
     parts = sorted(p.name for p in parts_dir(out).glob("shard-*/part-*.parquet"))
     assert parts == ["part-000000.parquet", "part-000001.parquet"] and not out.exists()
+
+
+def test_cli_annotate_progress_counts_the_records_of_a_csv_whose_cells_hold_line_breaks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar's total was the CSV's line count: 4 texts of 11 lines each showed ``4/44 rows`` at the end, and a
+    TSV or a file with blank lines as much off. It counts the records as the reading does (quoted line breaks, a
+    literal quote inside a cell, blank lines, CRLF), and the lines only where the parser cannot (uneven rows)."""
+    from sxhub.predict_files import count_rows
+
+    monkeypatch.delenv("TQDM_DISABLE", raising=False)
+    source = tmp_path / "four.csv"
+    texts = ["\n".join(f"line {j} of text {i}" for j in range(11)) for i in range(4)]
+    pd.DataFrame({"text": texts}).to_csv(source, index=False)
+    spec = TaskSpec(name="s", labels=["positive", "negative", "neutral"], samples=1)
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(spec.with_teachers([{"base_url": server.url, "model": "fake"}]).to_yaml(), encoding="utf-8")
+        argv = ["annotate", str(task), str(source), "-o", str(tmp_path / "out.csv")]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 0, err
+    totals = set(re.findall(r"\| *\d+/(\d+) \[", err))
+    assert totals == {"4"}, err[-600:]
+    cases = {
+        "quoted.tsv": 'text\tlabel\n"a\nb\nc"\tx\nplain\ty\n',
+        "inches.csv": 'text\nmy 5" screen broke\nanother 3" one\nthird\n',
+        "blank.csv": "text\na\n\nb\n",
+        "crlf.csv": 'text\r\n"a\r\nb"\r\nc\r\n',
+        "uneven.csv": "text\na,b\nc\n",  # pyarrow refuses it: its 2 lines, as before
+    }
+    counted = {}
+    for name, body in cases.items():
+        (tmp_path / name).write_bytes(body.encode())
+        counted[name] = count_rows(tmp_path / name)
+    assert counted == {"quoted.tsv": 2, "inches.csv": 3, "blank.csv": 2, "crlf.csv": 2, "uneven.csv": 2}
+    assert counted["quoted.tsv"] == len(read_table(tmp_path / "quoted.tsv"))
