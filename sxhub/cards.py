@@ -180,6 +180,11 @@ def ledger_rows(ledger: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     for group, keys in (("teachers", TEACHER_FIELDS), ("endpoints", ENDPOINT_FIELDS)):
         for name, sub in (ledger.get(group) or {}).items():
             out += rows(f"{group}.{name}.", sub, keys)
+    written = ledger.get("written")  # texts sxhub generate wrote: what writing them cost (annotate carries it)
+    if isinstance(written, Mapping):
+        out += rows("written.", written, LEDGER_FIELDS)
+        for name, sub in (written.get("teachers") or {}).items():
+            out += rows(f"written.teachers.{name}.", sub, TEACHER_FIELDS)
     return out
 
 

@@ -285,6 +285,9 @@ async def agenerate(
             store.close()
     ledger = merge_ledgers(*run.ledgers)
     ledger["seconds"] = round(time.perf_counter() - start, 2)
+    ledger.update(
+        writers=unique_names([t.name for t in run.authors]), voters=unique_names([t.name for t in run.teachers])
+    )
     return GenerateResult(
         frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement, spec=spec
     )

@@ -161,6 +161,24 @@ def refuse_others_ledger(out: str | os.PathLike[str], option: str = "-o", *, tai
         )
 
 
+def writing_ledger(source: Any) -> dict[str, Any] | None:
+    """What writing the texts of the input file ``source`` cost, where they were written by ``sxhub generate``: its
+    own ledger (:func:`own_ledger`, naming its ``writers``), or the ``written`` block that an earlier labelling of
+    them carried on. ``sxhub annotate`` puts it in its own ledger as ``written``, so that the dataset card's Cost
+    table shows it: labelling the texts a stopped generate saved gave a ledger of the vote alone, and the card
+    left out what writing them had cost. None for any other input (a DataFrame, a Hub dataset, standard input)."""
+    if not isinstance(source, (str, os.PathLike)) or not Path(source).is_file():
+        return None
+    ledger = own_ledger(source)
+    if ledger is None:
+        return None
+    if isinstance(ledger.get("written"), dict):
+        return dict(ledger["written"])
+    if "writers" not in ledger:
+        return None
+    return {k: v for k, v in ledger.items() if k not in {"output", "json_columns"}}
+
+
 def carry_ledger(
     source: str | os.PathLike[str] | None,
     out: str | os.PathLike[str],

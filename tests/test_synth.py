@@ -957,6 +957,41 @@ def test_cli_generate_gives_the_texts_it_saved_when_it_stopped_their_ledger_and_
     assert again["requests"] == summary["requests"] == 3 and again["output"] == str(out)
 
 
+def test_cli_annotate_of_written_texts_carries_what_writing_them_cost_to_its_ledger_and_the_card(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Labelling the texts a stopped generate saved gave a ledger of the vote alone: the dataset card's Cost table
+    (publish dataset reads the labelled file's own ledger) left out what writing them had cost. annotate carries
+    the input's generate ledger as ``written`` (again when that labelled file is labelled once more), and the Cost
+    table shows its rows."""
+    from sxhub.cards import ledger_rows
+    from sxhub.tables import own_ledger
+
+    dead = "http://127.0.0.1:9/v1"
+    gen, labelled, again = tmp_path / "gen.csv", tmp_path / "labelled.csv", tmp_path / "again.parquet"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, dead)
+        argv = ["-q", "generate", str(task), "-o", str(gen), "--n", "3", "--writer", server.url]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert code == 2 and "saved unlabelled" in err, err
+        writing = own_ledger(gen)
+        assert writing is not None and writing["requests"] > 0
+        for source, out in ((gen, labelled), (labelled, again)):
+            argv = ["-q", "annotate", str(task), str(source), "-o", str(out), "--teacher", server.url]
+            code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+            assert code == 0, err
+    for out in (labelled, again):
+        ledger = own_ledger(out)
+        assert ledger is not None and ledger["output"] == str(out)
+        written = ledger["written"]
+        assert written["requests"] == writing["requests"] and written["writers"] == writing["writers"]
+        assert written["input_tokens"] == writing["input_tokens"] > 0 and "output" not in written
+        rows = dict(ledger_rows(ledger))
+        assert rows["written.requests"] == str(writing["requests"]) and "written.cost_usd" in rows
+        assert f"written.teachers.teacher@{server.url}.requests" in rows
+    assert own_ledger(labelled)["requests"] == 3  # type: ignore[index]  # the vote's own, beside the writing's
+
+
 def test_cli_generate_counts_in_the_saved_texts_ledger_the_vote_that_stopped_half_way(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

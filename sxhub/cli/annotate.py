@@ -205,6 +205,7 @@ def annotate(
         ledger = dict(result.ledger)
     else:
         from ..endpoints import EndpointRun, format_endpoints
+        from ..tables import writing_ledger
 
         assert out is not None
         ledger_file = hold_ledger(out, ctx)
@@ -234,6 +235,9 @@ def annotate(
             ledger["endpoints"] = used
             say(format_endpoints(used))
         ledger["output"] = str(out)
+        written = writing_ledger(input_)  # texts sxhub generate wrote: what writing them cost, for the card
+        if written is not None:
+            ledger["written"] = written
         ledger_file.write_text(json.dumps(ledger, indent=1, ensure_ascii=False, default=str), encoding="utf-8")
     if dry_run and not as_json:
         # the estimate is what a dry run was asked for: its result, on stdout as other verbs print theirs. On
