@@ -19,7 +19,7 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -426,12 +426,15 @@ async def acomplete_requests(
     max_wait: float = 60.0,
     progress: bool = True,
     desc: str = "requests",
+    deadline: float | None = None,
 ) -> tuple[list[Reply | TeacherError], dict[str, Any]]:
     """Free-form chat requests ``(teacher index, messages, seed)`` through the same engine as :func:`aannotate`.
 
     The same bounded concurrency, retries with backoff honouring Retry-After, cache and ledger; the reply's schema
     and temperature are given here instead of taken from the spec (Synthetic Twins and generated texts use it).
-    Returns the replies in request order (a :class:`TeacherError` where one failed for good) and the ledger.
+    Returns the replies in request order (a :class:`TeacherError` where one failed for good) and the ledger. No
+    request starts after ``deadline`` (``time.monotonic()``; generate's ``--max-minutes``): the replies are then
+    those of the first requests, those sent before it (the requests in flight finish).
     """
     from .progress import progress_bar
 
@@ -440,7 +443,7 @@ async def acomplete_requests(
     options = _Options(1, concurrency, max_retries, 0, backoff, max_wait, 0)
     engine = await _request_engine(spec, teachers, schema, temperature, cache, options)
     results: list[Reply | TeacherError | None] = [None] * len(requests)
-    jobs = engine.until_stopped(list(enumerate(requests)))
+    jobs = engine.until_stopped(_until(list(enumerate(requests)), deadline))
     bar = progress_bar(total=len(requests), unit="request", desc=desc, enabled=progress)
 
     async def worker() -> None:
@@ -458,9 +461,18 @@ async def acomplete_requests(
         raise
     finally:
         bar.close()
-    done = [r for r in results if r is not None]
-    assert len(done) == len(requests)
+    done = [r for r in results if r is not None]  # taken in order: a prefix, all of it without a deadline
+    assert deadline is not None or len(done) == len(requests)
+    assert all(r is not None for r in results[: len(done)])
     return done, total_ledger(engine.ledgers, teacher_prices(engine.teachers, engine.names))
+
+
+def _until(jobs: list[Any], deadline: float | None) -> Iterator[Any]:
+    """``jobs`` in order, up to ``deadline`` (``time.monotonic()``; None: all of them)."""
+    for job in jobs:
+        if deadline is not None and time.monotonic() >= deadline:
+            return
+        yield job
 
 
 async def _request_engine(

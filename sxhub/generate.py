@@ -80,6 +80,7 @@ class GenerateOptions:
     seed: int = 0
     balance: bool = False  # about n / len(labels) texts per voted label (single-label tasks)
     min_agreement: float | None = None  # keep only texts whose vote reached this agreement, writing until n do
+    max_minutes: float | None = None  # no writing request starts after this; what was written by then is voted on
 
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n < 1:
@@ -93,6 +94,13 @@ class GenerateOptions:
                 raise InputError(
                     f"min_agreement={self.min_agreement!r} (option --min-agreement) must be above 0 (1 keeps only "
                     "unanimous votes); leave it out to keep every text."
+                )
+        if self.max_minutes is not None:
+            check_threshold("max_minutes", self.max_minutes, high=10_000.0)
+            if self.max_minutes <= 0:
+                raise InputError(
+                    f"max_minutes={self.max_minutes!r} (option --max-minutes) must be above 0; leave it out to write "
+                    "until --n texts are kept."
                 )
         if self.max_rounds is None:
             self.max_rounds = ROUNDS_MAX if self.balance or self.min_agreement is not None else DEFAULT_MAX_ROUNDS
@@ -165,6 +173,7 @@ class GenerateResult:
         return (
             f"generated {s['n']} texts ({s['failed']} unlabelled; vote = prompted label for {match}); "
             f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; "
+            f"{led['stopped'] + '; ' if led.get('stopped') else ''}"
             f"{led['requests']} requests ({led['cached']} from cache), "
             f"{format_tokens(led)}, "
             f"estimated cost {format_cost(led['cost_usd'])}{cached_note(led)}"
@@ -266,6 +275,7 @@ async def agenerate(
         samples=samples,
         dropped={"invalid": 0, "failed": 0, "copied_prompt": 0, "duplicate": 0},
         unreachable=unreachable,
+        deadline=None if options.max_minutes is None else time.monotonic() + 60 * options.max_minutes,
     )
     balance = agreement = None
     try:
@@ -288,8 +298,18 @@ async def agenerate(
     ledger.update(
         writers=unique_names([t.name for t in run.authors]), voters=unique_names([t.name for t in run.teachers])
     )
+    if run.timed_out:  # as a stopped run's ledger says why it stopped (stopped_ledger)
+        ledger["stopped"] = time_cap_note(options)
     return GenerateResult(
         frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement, spec=spec
+    )
+
+
+def time_cap_note(options: GenerateOptions) -> str:
+    """Why a run that reached ``--max-minutes`` kept fewer texts: its ledger's ``stopped`` and the summary's words."""
+    return (
+        f"stopped by the time cap after {options.max_minutes:g} min (--max-minutes): no text was asked for after it; "
+        "the texts written by then were voted on and kept"
     )
 
 
@@ -330,7 +350,7 @@ async def _plain(run: Writer) -> pd.DataFrame:
     rounds = barren = 0
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
-        if need <= 0 or barren >= BALANCE_STALL_ROUNDS:
+        if need <= 0 or barren >= BALANCE_STALL_ROUNDS or run.timed_out:
             break
         rounds += 1
         base = opts.n * round_no if round_no else 0
@@ -345,6 +365,7 @@ async def _plain(run: Writer) -> pd.DataFrame:
     frame = _frame(spec, kept, labelled)
     if len(frame) < opts.n:
         stalled = f", stopped after {barren} rounds in a row that kept none" if barren >= BALANCE_STALL_ROUNDS else ""
+        stalled += f", stopped at --max-minutes {opts.max_minutes:g}" if run.timed_out else ""
         logger.warning(
             "generate: %d of %d texts after %d rounds%s (%s dropped)", len(frame), opts.n, rounds, stalled, run.dropped
         )

@@ -41,6 +41,8 @@ class RoundOptions(Protocol):
     def min_agreement(self) -> float | None: ...
     @property
     def rounds(self) -> int: ...
+    @property
+    def max_minutes(self) -> float | None: ...
 
 
 class RoundWriter(Protocol):
@@ -53,6 +55,8 @@ class RoundWriter(Protocol):
     def opts(self) -> RoundOptions: ...
     @property
     def dropped(self) -> dict[str, int]: ...
+    @property
+    def timed_out(self) -> bool: ...
 
     async def write(
         self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
@@ -98,7 +102,7 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
     next_k = rounds = 0
     for round_no in range(opts.rounds):
         short = {lab: quota[lab] - counts[lab] for lab in labels if counts[lab] < quota[lab] and lab not in given_up}
-        if not short:
+        if not short or run.timed_out:  # --max-minutes: no round starts after it
             break
         rounds += 1
         ask = {lab: requests_for(missing, asked[lab], hits[lab]) for lab, missing in short.items()}
@@ -230,7 +234,7 @@ async def confident_rounds(
     highest: float | None = None  # the highest agreement any labelled text reached: what --min-agreement could be
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
-        if need <= 0 or barren >= BALANCE_STALL_ROUNDS:
+        if need <= 0 or barren >= BALANCE_STALL_ROUNDS or run.timed_out:  # --max-minutes: no round starts after it
             break
         rounds += 1
         many = requests_for(need, asked, reaching)

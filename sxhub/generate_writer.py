@@ -15,6 +15,7 @@ Protocol (:class:`WriterOptions`).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -110,6 +111,12 @@ class Writer:
     unreachable: list[TeacherUnavailableError] = field(default_factory=list)  # voters only the cache answers for
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     written: list[dict[str, Any]] = field(default_factory=list)  # every text kept by the dedup, all rounds
+    deadline: float | None = None  # time.monotonic() at --max-minutes: no writing request starts after it
+
+    @property
+    def timed_out(self) -> bool:
+        """True once ``--max-minutes`` has passed: no round starts, and no writing request is sent, after it."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     async def write(
         self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
@@ -148,12 +155,14 @@ class Writer:
                 schema=text_schema(TEXT_KEY),
                 temperature=opts.temperature,
                 desc=f"generate (round {round_no + 1})",
+                deadline=self.deadline,
                 **self.engine_args,
             )
         except (SxhubError, KeyboardInterrupt) as exc:
             self.spent(exc)
             raise
         self.ledgers.append(ledger)
+        plan, requests = plan[: len(replies)], requests[: len(replies)]  # --max-minutes: those asked before it
         prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
         fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
         reasons = near_duplicates(  # the seed examples too: a reworded seed example only copies real data

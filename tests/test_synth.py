@@ -957,6 +957,31 @@ def test_cli_generate_gives_the_texts_it_saved_when_it_stopped_their_ledger_and_
     assert again["requests"] == summary["requests"] == 3 and again["output"] == str(out)
 
 
+def test_cli_generate_max_minutes_stops_writing_at_the_cap_and_keeps_the_texts_written_by_then(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``sxhub generate`` had no ``--max-minutes`` (train has): "as many texts as fit in 30 minutes" could only be
+    had with Ctrl-C, which leaves them unlabelled. At the cap no text is asked for; those written by then are voted
+    on and saved, the summary and the ledger say it stopped at the cap, and the run exits 0."""
+    from sxhub.tables import own_ledger
+
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_responder, delay=0.1) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["generate", str(task), "-o", str(out), "--n", "60", "--concurrency", "1", "--max-minutes", "0.01"]
+        code, stdout, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        written = [b for b in server.requests if "text" in schema_of(b).get("properties", {})]
+    assert code == 0, err
+    frame = pd.read_csv(out)
+    assert 1 <= len(frame) < 60 and len(written) < 60  # the cap stopped the writing (0.6 s, 0.1 s a request)
+    assert not frame["failed"].any() and set(frame["label"]) <= set(SENTIMENT.label_names)  # voted on
+    ledger = own_ledger(out)
+    assert ledger is not None and "time cap after 0.01 min (--max-minutes)" in ledger["stopped"]
+    assert f"generated {len(frame)} texts" in stdout and "stopped by the time cap after 0.01 min" in stdout
+    code, _, err = run_cli([*argv[:-2], "--max-minutes", "0"], capsys)
+    assert code == 2 and "--max-minutes" in err
+
+
 def test_cli_annotate_of_written_texts_carries_what_writing_them_cost_to_its_ledger_and_the_card(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

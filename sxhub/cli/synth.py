@@ -241,6 +241,13 @@ def refuse_no_twin(frame: Any, output: str) -> None:
     "scores), writing more rounds until N do [--max-rounds default: 8].",
 )
 @click.option(
+    "--max-minutes",
+    type=click.FloatRange(0, 10_000, min_open=True),
+    default=None,
+    help="Cap on writing time: no text is asked for after M minutes; the texts written by then are voted on and "
+    "saved, and the summary and ledger say the run stopped at the cap (exit 0).",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["csv", "jsonl", "parquet", "chat", "completion"]),
@@ -263,6 +270,7 @@ def generate(
     max_rounds: int | None,
     balance: bool,
     min_agreement: float | None,
+    max_minutes: float | None,
     fmt: str | None,
     vote: str | None,
     teacher_args: tuple[str, ...],
@@ -312,6 +320,7 @@ def generate(
         seed=seed,
         balance=balance,
         min_agreement=min_agreement,
+        max_minutes=max_minutes,
     )
     check_balance(spec, options)  # before any teacher is opened
     cache = _cache(cache_dir)
