@@ -171,7 +171,7 @@ class GenerateResult:
         s, led = self.summary(), self.ledger
         match = "n/a" if s["label_matches_prompt"] is None else f"{s['label_matches_prompt']:.0%}"
         return (
-            f"generated {s['n']} texts ({s['failed']} unlabelled; vote = prompted label for {match}); "
+            f"generated {s['n']} {'text' if s['n'] == 1 else 'texts'} ({s['failed']} unlabelled; vote = prompted label for {match}); "
             f"{self._balance_note()}{self._agreement_note()}dropped {self.dropped}; "
             f"{led['stopped'] + '; ' if led.get('stopped') else ''}"
             f"{led['requests']} requests ({led['cached']} from cache), "

@@ -977,7 +977,10 @@ def test_cli_generate_max_minutes_stops_writing_at_the_cap_and_keeps_the_texts_w
     assert not frame["failed"].any() and set(frame["label"]) <= set(SENTIMENT.label_names)  # voted on
     ledger = own_ledger(out)
     assert ledger is not None and "time cap after 0.01 min (--max-minutes)" in ledger["stopped"]
-    assert f"generated {len(frame)} texts" in stdout and "stopped by the time cap after 0.01 min" in stdout
+    assert (
+        f"generated {len(frame)} text{'' if len(frame) == 1 else 's'} (" in stdout
+        and "stopped by the time cap after 0.01 min" in stdout
+    )
     code, _, err = run_cli([*argv[:-2], "--max-minutes", "0"], capsys)
     assert code == 2 and "--max-minutes" in err
 
@@ -1530,3 +1533,17 @@ def test_annotate_twins_and_generate_take_the_task_yaml_as_run_pipeline_and_trai
         )
         assert "\n" not in str(refused.value)
     assert asked.history == []
+
+
+def test_one_generated_text_is_said_in_the_singular() -> None:
+    """The summary said "generated 1 texts"."""
+    from sxhub.generate import GenerateResult
+
+    ledger = {"requests": 2, "cached": 0, "prompt_tokens": 10, "completion_tokens": 5, "cost_usd": 0.0}
+    lines = {}
+    for n in (1, 2):
+        frame = pd.DataFrame({"text": [f"t{i}" for i in range(n)], "label": ["a"] * n, "prompted_label": ["a"] * n,
+                              "failed": [False] * n})  # fmt: skip
+        lines[n] = GenerateResult(frame, ledger, {}).summary_line()
+    assert lines[1].startswith("generated 1 text (0 unlabelled;")
+    assert lines[2].startswith("generated 2 texts (0 unlabelled;")
