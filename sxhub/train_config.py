@@ -285,6 +285,8 @@ class TrainResult:
     # tokens a training text had: the card says how many the student read only in part, and by how much
     n_truncated: int | None = None
     longest_tokens: int | None = None
+    # where a stopped run's checkpoint this run continued from ("epoch 2 of 5, step 340"; None: trained from step 0)
+    resumed_from: str | None = None
 
     def summary_line(self) -> str:
         notes = "".join(f" {n}" for n in self.notes)

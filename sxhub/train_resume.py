@@ -7,7 +7,9 @@ model has moved in. A run stopped before (Ctrl-C, SIGTERM, ``kill -9``, a lost m
 next run into ``-o`` continues from its last whole checkpoint with ``--resume`` when it trains the same thing
 (:func:`prepare`), and otherwise starts over and keeps the newest such folder until it completes itself, saying in one
 line that ``--resume`` would continue it; ``--restart`` removes it at once. At most one stopped run's folder is kept,
-each holding at most the best and the last checkpoint (``save_total_limit``)."""
+each holding at most the best and the last checkpoint (``save_total_limit``). A rerun of ``sxhub run`` continues
+such a checkpoint of its own without ``--resume`` when it trains the same thing, and otherwise starts over saying why
+(``prepare(..., if_same=True)``)."""
 
 from __future__ import annotations
 
@@ -124,16 +126,35 @@ def stopped_runs(out: Path) -> list[tuple[Path, Path, dict[str, Any]]]:
     return sorted(found, key=lambda f: (f[1] / "trainer_state.json").stat().st_mtime_ns, reverse=True)
 
 
-def prepare(out: Path, now: dict[str, Any], *, resume: bool, restart: bool) -> tuple[Path | None, Path | None]:
+def prepare(
+    out: Path, now: dict[str, Any], *, resume: bool, restart: bool, if_same: bool = False
+) -> tuple[Path | None, Path | None]:
     """Before a one-process local run into ``out``: (the checkpoint folder to train in, the checkpoint to resume
     from), both None for a new one. ``resume`` continues the newest stopped run of the same training or refuses in
-    one line (none there, or what differs); ``restart`` removes every stopped run's folder. Otherwise the newest is
-    kept until this run completes (said in one line when ``--resume`` would continue it) and older ones removed."""
+    one line (none there, or what differs); ``restart`` removes every stopped run's folder. ``if_same`` (a rerun of
+    ``sxhub run``) continues the newest stopped run when it trains the same thing and otherwise starts over, saying
+    why in one line. Otherwise the newest is kept until this run completes (said in one line when ``--resume`` would
+    continue it) and older ones removed."""
     runs = stopped_runs(out) if out.is_dir() else []
     if restart:
         for folder, _, _ in runs:
             shutil.rmtree(folder, ignore_errors=True)
         return None, None
+    if if_same and runs:
+        folder, checkpoint, stopped = runs[0]
+        differ = differences(stopped, now)
+        if not differ:
+            for other, _, _ in runs[1:]:
+                shutil.rmtree(other, ignore_errors=True)
+            logger.warning("train: resuming the stopped run from %s (%s)", where(checkpoint), checkpoint)
+            return folder, checkpoint
+        logger.warning(
+            "train: the stopped run in %s trained on other settings (%s), so this one starts from step 0; its "
+            "checkpoint (%s) is removed once this run completes.",
+            out,
+            "; ".join(differ),
+            where(checkpoint),
+        )
     if resume:
         if not runs:
             raise UserError(
@@ -163,12 +184,16 @@ def prepare(out: Path, now: dict[str, Any], *, resume: bool, restart: bool) -> t
     return None, None
 
 
-def keep_note(folder: Path) -> str | None:
+# how a stopped run is continued: sxhub train's --resume, or the same sxhub run again (prepare's if_same)
+RESUME_HOW = (
+    "the same command with --resume (Python: TrainConfig(resume=True)) continues from it, --restart starts over"
+)
+RUN_HOW = "the same command continues training from it (--retrain starts over)"
+
+
+def keep_note(folder: Path, how: str = RESUME_HOW) -> str | None:
     """What the interruption line says of a run stopped with a checkpoint in ``folder`` (None: it saved none)."""
     checkpoint = last_checkpoint(folder)
     if checkpoint is None:
         return None
-    return (
-        f"the checkpoint of {where(checkpoint)} is kept in {folder}: the same command with --resume (Python: "
-        "TrainConfig(resume=True)) continues from it, --restart starts over"
-    )
+    return f"the checkpoint of {where(checkpoint)} is kept in {folder}: {how}"

@@ -194,3 +194,66 @@ def test_a_hub_base_whose_weights_came_after_the_stopped_runs_record_is_the_same
     assert differences({**same, "base": {"base_revision": "old999"}}, {**same, "base": now}) == ["the base model"]
     other = {**now, "base_sha256": "0" * 64}
     assert differences({**same, "base": other}, {**same, "base": now}) == ["the base model"]
+
+
+def test_a_rerun_of_sxhub_run_continues_the_training_sigterm_stopped(tmp_path: Path, tiny_base_model: Path) -> None:
+    """SIGTERM during sxhub run's train stage removed its checkpoints, and the same command trained from step 0
+    again. The checkpoint is kept, the last line says the same command continues from it, and the rerun does."""
+    import pandas as pd
+    from test_run import FIN, _oracle, _run_args
+
+    out = tmp_path / "out"
+    with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
+        argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8"]
+        argv[argv.index("--epochs") + 1] = "60"
+        done = _terminate_when(argv, lambda: any(out.glob("model/.checkpoints-*/checkpoint-*/trainer_state.json")))
+        assert done.returncode == 128 + signal.SIGTERM, done.stderr
+        last = done.stderr.strip().splitlines()[-1]
+        assert last.startswith("Terminated during train; the teachers' answers are kept and the checkpoint of epoch ")
+        assert last.endswith(": the same command continues training from it (--retrain starts over).")
+        [(_, checkpoint, _)] = stopped_runs(out / "model")
+        step = checkpoint.name.split("-")[1]
+
+        again = subprocess.run([*done.args[:3], *argv], capture_output=True, text=True, env=_env())
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"train: resuming the stopped run from epoch 1 of 60, step {step} ({checkpoint})" in again.stderr
+    train_stage = json.loads((out / "report.json").read_text())["stages"]["train"]
+    assert f"continued from its checkpoint (epoch 1 of 60, step {step})" in train_stage["resumed"]
+    assert (
+        f"Resumed from epoch 1 of 60, step {step} of a stopped run (the same sxhub run again)."
+        in (train_stage["summary"])
+    )
+    assert (out / "model" / "model.safetensors").is_file() and not list(out.glob("model/.checkpoints-*"))
+
+
+def test_sxhub_runs_training_starts_over_saying_why_when_the_stopped_one_trained_otherwise(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """What sxhub run asks of train (resume_if_same; --retrain: restart): another training starts over in one line
+    and keeps the stopped one's checkpoint until it completes; --retrain removes it at once."""
+    data = single_frame(n=150)
+    out = tmp_path / "student"
+
+    def stop(**more: Any) -> None:
+        with monkeypatch.context() as patch:
+            _stop_after_first_save(patch)
+            with pytest.raises(KeyboardInterrupt) as stopped:
+                train(SINGLE, data, _config(out, tiny_base_model, **more), resume_if_same=True)
+        assert stopped.value.sxhub_rerun.endswith(  # type: ignore[attr-defined]
+            ": the same command continues training from it (--retrain starts over)"
+        )
+
+    stop()
+    [(folder, _, _)] = stopped_runs(out)
+    other = train(SINGLE, data, _config(out, tiny_base_model, seed=7), resume_if_same=True)
+    said = [r.getMessage() for r in caplog.records if "trained on other settings" in r.getMessage()]
+    assert len(said) == 1 and "(--seed (42, now 7)), so this one starts from step 0" in said[0]
+    assert other.resumed_from is None and not folder.exists()  # removed once this run completed
+
+    stop()
+    resumed = train(SINGLE, data, _config(out, tiny_base_model), resume_if_same=True)
+    assert resumed.resumed_from == "epoch 1 of 6, step 8" and not list(out.glob(".checkpoints-*"))
+
+    stop()
+    train(SINGLE, data, _config(out, tiny_base_model, restart=True), resume_if_same=True)  # sxhub run --retrain
+    assert not list(out.glob(".checkpoints-*"))
