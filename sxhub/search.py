@@ -27,6 +27,7 @@ from .run_record import SXHUB_JSON
 from .spec import TaskSpec, load_spec
 from .train import stale_export, train
 from .train_config import LABEL_COLUMN_OPTION, TrainConfig, TrainResult, check_int, check_number
+from .train_resume import stopped_runs, where
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,17 @@ def search(
     # inside -o (same filesystem), the kept trial moved in as train moves a student in (sxhub.model_folder): -o
     # was deleted and the trial moved in its place, which lost the user's files there (notes, a clone's .git)
     work = staging_folder(output_dir)
-    drop_leftovers(output_dir, work)  # a killed run's work folders
+    # a killed run's work folders, but for the checkpoint of a stopped `sxhub train` that --resume continues (the
+    # newest, as train keeps): the search removed it without a word, and with it the epochs trained before the stop
+    stopped = stopped_runs(output_dir)[:1]
+    for _, checkpoint, _ in stopped:
+        logger.warning(
+            "%s holds the checkpoint of a stopped training (%s): --search leaves it there; sxhub train with --resume "
+            "in place of --search continues it, --restart removes it.",
+            output_dir,
+            where(checkpoint),
+        )
+    drop_leftovers(output_dir, work, also_keep=[folder for folder, _, _ in stopped])
     results: dict[int, TrainResult] = {}
     start = time.monotonic()
     leader: list[int] = []  # the trial whose folder is the best so far; every other trial's folder is removed

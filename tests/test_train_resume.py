@@ -257,3 +257,29 @@ def test_sxhub_runs_training_starts_over_saying_why_when_the_stopped_one_trained
     stop()
     train(SINGLE, data, _config(out, tiny_base_model, restart=True), resume_if_same=True)  # sxhub run --retrain
     assert not list(out.glob(".checkpoints-*"))
+
+
+def test_a_search_into_the_folder_leaves_a_stopped_trainings_checkpoint(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """train --search removed the checkpoint a stopped sxhub train kept for --resume, without a word. It is left,
+    one line says so and how to continue it, and --resume then continues it."""
+    pytest.importorskip("optuna")
+    from sxhub.search import search
+
+    data = single_frame(n=150)
+    out = tmp_path / "student"
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt):
+            train(SINGLE, data, _config(out, tiny_base_model))
+    [(folder, checkpoint, _)] = stopped_runs(out)
+
+    searched = search(SINGLE, data, fast_config(out, tiny_base_model, epochs=1, min_steps=0), trials=1)
+
+    assert searched.model_dir == out and (out / "model.safetensors").is_file()
+    assert stopped_runs(out) == [(folder, checkpoint, json.loads((folder / RESUME_FILE).read_text()))]
+    said = [r.getMessage() for r in caplog.records if "--search leaves it there" in r.getMessage()]
+    assert len(said) == 1 and "(epoch 1 of 6, step 8)" in said[0] and "with --resume in place of --search" in said[0]
+    resumed = train(SINGLE, data, _config(out, tiny_base_model, resume=True))
+    assert resumed.resumed_from == "epoch 1 of 6, step 8" and not list(out.glob(".checkpoints-*"))
