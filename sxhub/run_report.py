@@ -193,6 +193,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             )
             if "export" in stages:  # and its export (sxhub.run_reuse)
                 rerun += " with its ONNX export"
+        elif stopped["stage"] == "train":  # the checkpoint it left is continued (sxhub.train_resume)
+            rerun += (
+                " and the training continued from the checkpoint it left, where it matches (--retrain starts over)"
+            )
         lines += [
             f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "
             f"again from the start, {rerun}.",

@@ -387,6 +387,11 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
 
     first = render_markdown({**report, "stages": {}, "stopped": {"stage": "annotate", "why": "interrupted"}})
     assert "> **The run stopped during annotate** (interrupted). No stage finished; the same command" in first
+    # stopped in train: the rerun continues the checkpoint it left (it said "runs again from the start" alone)
+    stages = {k: v for k, v in report["stages"].items() if k != "train"}
+    during = render_markdown({**report, "stages": stages, "stopped": {"stage": "train", "why": "interrupted"}})
+    assert "the training continued from the checkpoint it left, where it matches (--retrain starts over)" in during
+    assert "checkpoint" not in first
 
 
 def test_annotate_into_a_runs_folder_does_not_write_over_the_runs_ledger(
