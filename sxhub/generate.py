@@ -298,7 +298,7 @@ async def agenerate(
     ledger.update(
         writers=unique_names([t.name for t in run.authors]), voters=unique_names([t.name for t in run.teachers])
     )
-    if run.timed_out:  # as a stopped run's ledger says why it stopped (stopped_ledger)
+    if run.cut_short:  # as a stopped run's ledger says why it stopped (stopped_ledger)
         ledger["stopped"] = time_cap_note(options)
     return GenerateResult(
         frame=frame, ledger=ledger, dropped=run.dropped, balance=balance, agreement=agreement, spec=spec
@@ -350,7 +350,7 @@ async def _plain(run: Writer) -> pd.DataFrame:
     rounds = barren = 0
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
-        if need <= 0 or barren >= BALANCE_STALL_ROUNDS or run.timed_out:
+        if need <= 0 or barren >= BALANCE_STALL_ROUNDS or run.stop_for_time():
             break
         rounds += 1
         base = opts.n * round_no if round_no else 0
@@ -365,7 +365,7 @@ async def _plain(run: Writer) -> pd.DataFrame:
     frame = _frame(spec, kept, labelled)
     if len(frame) < opts.n:
         stalled = f", stopped after {barren} rounds in a row that kept none" if barren >= BALANCE_STALL_ROUNDS else ""
-        stalled += f", stopped at --max-minutes {opts.max_minutes:g}" if run.timed_out else ""
+        stalled += f", stopped at --max-minutes {opts.max_minutes:g}" if run.cut_short else ""
         logger.warning(
             "generate: %d of %d texts after %d rounds%s (%s dropped)", len(frame), opts.n, rounds, stalled, run.dropped
         )

@@ -56,7 +56,9 @@ class RoundWriter(Protocol):
     @property
     def dropped(self) -> dict[str, int]: ...
     @property
-    def timed_out(self) -> bool: ...
+    def cut_short(self) -> bool: ...
+
+    def stop_for_time(self) -> bool: ...
 
     async def write(
         self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
@@ -102,7 +104,7 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
     next_k = rounds = 0
     for round_no in range(opts.rounds):
         short = {lab: quota[lab] - counts[lab] for lab in labels if counts[lab] < quota[lab] and lab not in given_up}
-        if not short or run.timed_out:  # --max-minutes: no round starts after it
+        if not short or run.stop_for_time():  # --max-minutes: no round starts after it
             break
         rounds += 1
         ask = {lab: requests_for(missing, asked[lab], hits[lab]) for lab, missing in short.items()}
@@ -234,7 +236,9 @@ async def confident_rounds(
     highest: float | None = None  # the highest agreement any labelled text reached: what --min-agreement could be
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
-        if need <= 0 or barren >= BALANCE_STALL_ROUNDS or run.timed_out:  # --max-minutes: no round starts after it
+        if (
+            need <= 0 or barren >= BALANCE_STALL_ROUNDS or run.stop_for_time()
+        ):  # --max-minutes: no round starts after it
             break
         rounds += 1
         many = requests_for(need, asked, reaching)

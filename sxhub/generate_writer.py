@@ -113,10 +113,20 @@ class Writer:
     written: list[dict[str, Any]] = field(default_factory=list)  # every text kept by the dedup, all rounds
     deadline: float | None = None  # time.monotonic() at --max-minutes: no writing request starts after it
 
+    cut_short: bool = False  # --max-minutes stopped something still wanted: a round, or a round's requests
+
     @property
     def timed_out(self) -> bool:
         """True once ``--max-minutes`` has passed: no round starts, and no writing request is sent, after it."""
         return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def stop_for_time(self) -> bool:
+        """Whether ``--max-minutes`` stops a round that is still needed (ask it only then): it marks the run
+        :attr:`cut_short`, which its ledger and summary say. A run that wrote every text before the cap, and whose
+        vote ran past it, was said to have stopped at the cap."""
+        if self.timed_out:
+            self.cut_short = True
+        return self.cut_short
 
     async def write(
         self, plan: list[tuple[int, str | None, str]], round_no: int, against: list[str]
@@ -162,7 +172,9 @@ class Writer:
             self.spent(exc)
             raise
         self.ledgers.append(ledger)
-        plan, requests = plan[: len(replies)], requests[: len(replies)]  # --max-minutes: those asked before it
+        if len(replies) < len(plan):  # --max-minutes: those asked before it
+            self.cut_short = True
+        plan, requests = plan[: len(replies)], requests[: len(replies)]
         prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
         fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
         reasons = near_duplicates(  # the seed examples too: a reworded seed example only copies real data

@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import re
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -983,6 +984,31 @@ def test_cli_generate_max_minutes_stops_writing_at_the_cap_and_keeps_the_texts_w
     )
     code, _, err = run_cli([*argv[:-2], "--max-minutes", "0"], capsys)
     assert code == 2 and "--max-minutes" in err
+
+
+def test_cli_generate_whose_vote_runs_past_max_minutes_is_not_said_to_have_stopped_at_the_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every text written before the cap, the vote running past it: the ledger's stopped and the summary said
+    "stopped by the time cap ... no text was asked for after it" over a complete file (the cap was read from the
+    clock after the vote). Only a cap that stopped some writing is said."""
+    from sxhub.tables import own_ledger
+
+    def slow_votes(body: dict[str, Any], n: int) -> Answer:
+        if "text" not in schema_of(body).get("properties", {}):
+            time.sleep(0.4)  # the vote: 2 texts x 0.4 s, past the 0.01 min (0.6 s) cap
+        return server_responder(body, n)
+
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(slow_votes) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["generate", str(task), "-o", str(out), "--n", "2", "--concurrency", "1", "--max-minutes", "0.01"]
+        code, stdout, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 0, err
+    assert len(pd.read_csv(out)) == 2
+    ledger = own_ledger(out)
+    assert ledger is not None and "stopped" not in ledger
+    assert "time cap" not in stdout + err
 
 
 def test_cli_annotate_of_written_texts_carries_what_writing_them_cost_to_its_ledger_and_the_card(
