@@ -1494,3 +1494,21 @@ def test_cli_annotate_progress_counts_the_records_of_a_csv_whose_cells_hold_line
         counted[name] = count_rows(tmp_path / name)
     assert counted == {"quoted.tsv": 2, "inches.csv": 3, "blank.csv": 2, "crlf.csv": 2, "uneven.csv": 2}
     assert counted["quoted.tsv"] == len(read_table(tmp_path / "quoted.tsv"))
+
+
+def test_the_records_of_a_csv_whose_column_changes_type_after_the_first_block_are_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Counting read every column, typed from the first block (16 MiB): ids numeric there and "doc-7" further on
+    made pyarrow fail, and the bar counted lines again (600,000 for 300,000 texts of two lines, second reviewer).
+    Only the first column is read, as bytes. (The block is lowered to 1 KiB here.)"""
+    import sxhub.predict_files
+    from sxhub.predict_files import count_rows
+
+    monkeypatch.setattr(sxhub.predict_files, "CSV_BLOCK", 1 << 10)
+    ids = [str(i) if i < 150 else f"doc-{i}" for i in range(200)]
+    frame = pd.DataFrame({"id": ids, "text": [f"first line {i}\nsecond line" for i in range(200)], "n": ids})
+    frame.to_csv(tmp_path / "ids.csv", index=False)
+    assert count_rows(tmp_path / "ids.csv") == 200 == len(read_table(tmp_path / "ids.csv"))
+    frame[["text", "id"]].to_csv(tmp_path / "text_first.csv", index=False)  # a first column with line breaks
+    assert count_rows(tmp_path / "text_first.csv") == 200
