@@ -76,9 +76,19 @@ def _refuse_misread(raw: pd.Series, dates: pd.Series, date_column: str) -> None:
         if not isinstance(value, str) or ZERO_DATE.fullmatch(value):
             continue
         if ISO_DATE.fullmatch(value):  # 2026-02-30, 2026-13-05: written as asked, but no day of the calendar
+            day = value.strip()[:10]
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise InputError(
+                    f"date column {date_column!r} row {row}: {value.strip()} is no day of the calendar; correct it, "
+                    "or empty the cell to leave that text out of the tables over time."
+                ) from None
+            # a real day, and after it a time or zone not read (2026-01-31 25:00, 2026-01-31 10:00 PST)
             raise InputError(
-                f"date column {date_column!r} row {row}: {value.strip()} is no day of the calendar; correct it, or "
-                "empty the cell to leave that text out of the tables over time."
+                f"date column {date_column!r} row {row}: {value.strip()} could not be read after its day {day} "
+                f"({value.strip()[10:].strip()!r}); write the time as HH:MM[:SS] with an offset such as +01:00 or Z, "
+                "or the day alone."
             )
         if DATE_SHAPED.fullmatch(value) and not NUMERIC_DATE.fullmatch(value):
             raise InputError(

@@ -637,6 +637,9 @@ def test_the_cli_prints_every_table_it_built_each_under_a_title(
         ("2026-13-05", "row 2: 2026-13-05 is no day of the calendar; correct it"),  # ISO already: not "write ISO"
         ("2026-02-30", "row 2: 2026-02-30 is no day of the calendar; correct it"),
         ("31/13/2026", "row 2: 31/13/2026 is no date, day- or month-first"),  # was cited as both orders
+        # a real day and a time or zone not read after it: "no day of the calendar" was wrong (second reviewer)
+        ("2026-01-31 10:00 PST", "row 2: 2026-01-31 10:00 PST could not be read after its day 2026-01-31"),
+        ("2026-01-31 25:00", "row 2: 2026-01-31 25:00 could not be read after its day 2026-01-31 ('25:00')"),
     ],
 )
 def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
@@ -649,7 +652,9 @@ def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
     from conftest import run_cli
 
     frame = tweets(["2026-01-05", "", written, *["2026-02-03"] * 7]).assign(text=["", *[t for *_, t in TWEETS[1:]]])
-    fix = "empty the cell" if "calendar" in said else "ISO YYYY-MM-DD"
+    fix = (
+        "empty the cell" if "calendar" in said else "or the day alone" if "after its day" in said else "ISO YYYY-MM-DD"
+    )
     with pytest.raises(InputError, match=f"date column 'created_at' {re.escape(said)}.*{fix}"):
         insights(keyword_4p, frame, group_by="brand", date_column="created_at")
     model = build_tiny_model(tmp_path / "tiny", num_labels=3)
