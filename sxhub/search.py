@@ -108,7 +108,8 @@ def search(
     for _, checkpoint, _ in stopped:
         logger.warning(
             "%s holds the checkpoint of a stopped training (%s): --search leaves it there; sxhub train with --resume "
-            "in place of --search continues it, --restart removes it.",
+            "in place of --search continues it; sxhub train --restart (without --search), or deleting the folder, removes "
+            "it.",
             output_dir,
             where(checkpoint),
         )

@@ -185,8 +185,8 @@ class TrainConfig:
             eval_strategy="epoch",
             save_strategy="epoch",
             logging_strategy="epoch",
-            # the best checkpoint and the last (for --resume: with the optimizer, scheduler and RNG states; a run
-            # that cannot be resumed, a --search trial, `sxhub run`, torchrun, saves the weights alone, not 3x them)
+            # the best checkpoint and the last (for --resume and `sxhub run`'s rerun: with the optimizer, scheduler
+            # and RNG states; a run that cannot be resumed, a --search trial or torchrun, saves the weights alone)
             save_total_limit=1,
             save_only_model=not resumable,
             restore_callback_states_from_checkpoint=True,  # early stopping's patience, resumed

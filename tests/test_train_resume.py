@@ -281,5 +281,6 @@ def test_a_search_into_the_folder_leaves_a_stopped_trainings_checkpoint(
     assert stopped_runs(out) == [(folder, checkpoint, json.loads((folder / RESUME_FILE).read_text()))]
     said = [r.getMessage() for r in caplog.records if "--search leaves it there" in r.getMessage()]
     assert len(said) == 1 and "(epoch 1 of 6, step 8)" in said[0] and "with --resume in place of --search" in said[0]
+    assert "sxhub train --restart (without --search)" in said[0]  # --search refuses --restart beside it
     resumed = train(SINGLE, data, _config(out, tiny_base_model, resume=True))
     assert resumed.resumed_from == "epoch 1 of 6, step 8" and not list(out.glob(".checkpoints-*"))
