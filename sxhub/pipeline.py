@@ -24,6 +24,7 @@ from .run_checks import check_not_reviewed, check_out_folder, check_publish_targ
 from .run_config import RunConfig
 from .run_report import Report, RunReport, jsonable, shown_by_stage
 from .spec import TaskSpec, load_spec
+from .tables import writing_ledger
 
 if TYPE_CHECKING:
     from .train_config import TrainConfig
@@ -215,6 +216,9 @@ def _run_stages(
     used = endpoints.info
     if used:
         result.ledger["endpoints"] = used
+    written = writing_ledger(source)  # texts sxhub generate wrote: what writing them cost, as annotate carries it
+    if written is not None:
+        result.ledger["written"] = written
     ledger_path = out / "labelled.ledger.json"
     earlier, before = earlier_ledger(ledger_path), file_hash(out / "labelled.parquet")  # an earlier run's
     labelled_path = write_table(result.frame, out / "labelled.parquet")

@@ -1046,6 +1046,28 @@ def test_cli_annotate_of_written_texts_carries_what_writing_them_cost_to_its_led
     assert own_ledger(labelled)["requests"] == 3  # type: ignore[index]  # the vote's own, beside the writing's
 
 
+def test_sxhub_run_on_written_texts_carries_what_writing_them_cost_as_annotate_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tiny_base_model: Path
+) -> None:
+    """`sxhub annotate` carries a generate ledger found beside its input as `written`; `sxhub run` on the same file
+    wrote a ledger of its vote alone, so its dataset card left out what writing the texts cost (second reviewer).
+    (3 texts: the run stops at its split, after the labelled file and its ledger are written.)"""
+    from sxhub.tables import own_ledger
+
+    gen, out = tmp_path / "gen.csv", tmp_path / "run"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["-q", "generate", str(task), "-o", str(gen), "--n", "3", "--cache-dir", str(tmp_path / "c")]
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+        argv = ["-q", "run", str(task), str(gen), "--out", str(out), "--base", str(tiny_base_model)]
+        run_cli([*argv, "--samples", "1", "--cache-dir", str(tmp_path / "c")], capsys)
+    writing = own_ledger(gen)
+    labelled = json.loads((out / "labelled.ledger.json").read_text(encoding="utf-8"))
+    assert writing is not None and labelled["written"]["requests"] == writing["requests"] > 0
+    assert labelled["written"]["writers"] == writing["writers"] and "output" not in labelled["written"]
+
+
 def test_cli_generate_counts_in_the_saved_texts_ledger_the_vote_that_stopped_half_way(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
