@@ -106,6 +106,7 @@ def run_pipeline(
         epochs=config.epochs,
         min_agreement=config.min_agreement,
         min_steps=config.min_steps,
+        resumable_after=config.resumable_after,
         threads=config.threads,
         seed=SPLIT_SEED,
         # a training stopped part-way in OUT/model is continued by the rerun when it trains the same thing

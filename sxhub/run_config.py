@@ -33,6 +33,7 @@ class RunConfig:
     epochs: float = 10.0  # a cap, as in TrainConfig: early stopping ends training once validation stops improving
     min_agreement: float | None = None  # train without the labelled rows below it (TrainConfig.min_agreement)
     min_steps: int = 100  # on small sets, epochs raised to this many optimizer steps (TrainConfig.min_steps)
+    resumable_after: float = 1.0  # minutes before train's checkpoints can be resumed (TrainConfig.resumable_after)
     threads: int | None = None
     push: str | None = None  # a Hub namespace (user or org); None: write the repo folders under out/repos
     private: bool = False
@@ -66,6 +67,7 @@ class RunConfig:
             epochs: float = ...,
             min_agreement: float | None = ...,
             min_steps: int = ...,
+            resumable_after: float = ...,
             threads: int | None = ...,
             push: str | None = ...,
             private: bool = ...,
@@ -120,6 +122,7 @@ class RunConfig:
         if self.min_agreement is not None:
             check_number("min_agreement", self.min_agreement, low=0, low_open=True, high=1)
         check_int("min_steps", self.min_steps, low=0)
+        check_number("resumable_after", self.resumable_after, low=0, high=10_000)
         if self.threads is not None:
             check_int("threads", self.threads, low=1)
         price = self.cpu_usd_per_hour

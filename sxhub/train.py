@@ -92,6 +92,7 @@ from .train_resume import (
     keep_note,
     last_checkpoint,
     prepare,
+    resumable_after,
     stopped_runs,
     where,
 )
@@ -437,6 +438,8 @@ def _train_local(
     budget = time_budget(config.max_minutes) if config.max_minutes else None
     if budget is not None:
         callbacks.append(budget)
+    if record is not None:  # resumable: from a resumed run's first checkpoint on, else after config.resumable_after
+        callbacks.append(resumable_after(0.0 if resume_from is not None else config.resumable_after))
     trainer = _weighted_trainer_class()(
         model=model,
         args=config.training_arguments(
@@ -505,6 +508,13 @@ def _train_local(
         finished = True
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (Terminated): the CLI's line says how to continue
         kept = keep_note(checkpoint_dir, how) if record is not None else None
+        if kept is None and record is not None:  # stopped before a checkpoint held the optimizer state
+            kept = (
+                f"training stopped after {time.perf_counter() - start:.0f} s, before its checkpoints could be resumed "
+                f"(they can after {config.resumable_after:g} min of training"
+                f"{', --resumable-after' if how == RESUME_HOW else ''}), so none is kept: "
+                "the same command trains from the start"
+            )
         if kept:
             exc.sxhub_rerun = kept  # type: ignore[attr-defined]
             logger.warning("training stopped; %s.", kept)

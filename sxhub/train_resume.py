@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -189,6 +190,33 @@ RESUME_HOW = (
     "the same command with --resume (Python: TrainConfig(resume=True)) continues from it, --restart starts over"
 )
 RUN_HOW = "the same command continues training from it (--retrain starts over)"
+
+
+def resumable_after(minutes: float) -> Any:
+    """A callback that keeps a resumable run's checkpoints to the weights alone (``save_only_model``) until it has
+    trained ``minutes``, then lets each hold the optimizer, scheduler and RNG states too, which :func:`last_checkpoint`
+    needs. A short run (the demo: 50 epochs of 26 texts) wrote three times the weights every epoch for nothing; a
+    run stopped in its first minutes loses only them. Once on, it stays on: a checkpoint of the weights alone after
+    it would rotate the resumable one away (``save_total_limit``). 0: on from the first checkpoint (a resumed run,
+    whose checkpoint must not be rotated away by one that cannot be resumed)."""
+    from transformers import TrainerCallback
+
+    class ResumableAfter(TrainerCallback):
+        def __init__(self) -> None:
+            self.start = time.monotonic()
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.start = time.monotonic()
+            args.save_only_model = minutes > 0
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            # the Trainer saves right after on_step_end / on_epoch_end; save_only_model is read in _save_checkpoint
+            if args.save_only_model and time.monotonic() - self.start >= minutes * 60:
+                args.save_only_model = False
+
+        on_epoch_end = on_step_end
+
+    return ResumableAfter()
 
 
 def keep_note(folder: Path, how: str = RESUME_HOW) -> str | None:

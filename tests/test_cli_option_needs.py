@@ -86,8 +86,23 @@ CASES = [
             ("--no-class-weights", [], "AutoTrain's loss has no class weights"),
             ("--min-steps", ["100"], "AutoTrain does not raise the epochs on small sets"),
             ("--threads", ["1"], "AutoTrain trains in a process of its own"),
+            ("--resumable-after", ["0"], "AutoTrain keeps no checkpoint in -o to resume from"),
         ]
     ],
+    Case(
+        "train --search --resumable-after",
+        ["train", TASK, "{f}", "-o", "{o}/model", "--resumable-after", "0", "--search", "2"],
+        "--resumable-after only applies to one training (--search trains its trials anew and keeps no checkpoint of "
+        "them); drop --resumable-after, or --search.",
+        ["train", TASK, "{m}", "-o", "{o}/model", "--resumable-after", "0"],
+    ),
+    Case(
+        "run --backend autotrain --resumable-after",
+        ["run", TASK, "{f}", "--out", "{o}/run", "--backend", "autotrain", "--resumable-after", "5", *TEACHER],
+        "--resumable-after only applies with --backend local (AutoTrain keeps no checkpoint to continue); drop "
+        "--resumable-after, or train with --backend local.",
+        ["run", TASK, "{m}", "--out", "{o}/run", "--resumable-after", "5", *TEACHER],
+    ),
     *[
         Case(
             f"publish {target} {option}",

@@ -46,7 +46,8 @@ def test_sigterm_during_train_keeps_the_checkpoint_for_resume(tmp_path: Path, ti
     labelled = tmp_path / "labelled.csv"
     single_frame(n=300).to_csv(labelled, index=False)
     model = tmp_path / "student"
-    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500"]
+    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500",
+            "--resumable-after", "0"]  # fmt: skip
 
     def checkpoint_saved() -> bool:  # training is under way: the Trainer has saved a checkpoint
         return any(model.glob(".checkpoints-*/checkpoint-*/trainer_state.json"))

@@ -36,8 +36,9 @@ def _stop_after_first_save(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _config(out: Path, base: Path, **more: Any) -> TrainConfig:
-    # validation improves until epoch 3 here: the model kept is one the stopped run never reached
-    return fast_config(out, base, epochs=6, min_steps=0, learning_rate=1e-3, **more)
+    # validation improves until epoch 3 here: the model kept is one the stopped run never reached; resumable from the
+    # first checkpoint (by default only after a minute of training)
+    return fast_config(out, base, epochs=6, min_steps=0, learning_rate=1e-3, resumable_after=0, **more)
 
 
 def test_resumed_run_gives_the_model_of_an_unstopped_run(
@@ -132,7 +133,8 @@ def test_sigterm_or_kill_then_resume_from_the_cli(tmp_path: Path, tiny_base_mode
     labelled = tmp_path / "labelled.csv"
     single_frame(n=300).to_csv(labelled, index=False)
     model = tmp_path / "student"
-    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model), "--epochs", "500"]
+    argv = ["train", str(task), str(labelled), "-o", str(model), "--base", str(tiny_base_model),
+            "--resumable-after", "0", "--epochs", "500"]  # fmt: skip
 
     done = _terminate_when(argv, lambda: any(model.glob(".checkpoints-*/checkpoint-*/trainer_state.json")), sig=how)
 
@@ -204,7 +206,7 @@ def test_a_rerun_of_sxhub_run_continues_the_training_sigterm_stopped(tmp_path: P
 
     out = tmp_path / "out"
     with _oracle(pd.read_csv(FIN / "texts.csv")) as server:
-        argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8"]
+        argv = [*_run_args(out, tiny_base_model), "--teacher", server.url, "--no-int8", "--resumable-after", "0"]
         argv[argv.index("--epochs") + 1] = "60"
         done = _terminate_when(argv, lambda: any(out.glob("model/.checkpoints-*/checkpoint-*/trainer_state.json")))
         assert done.returncode == 128 + signal.SIGTERM, done.stderr

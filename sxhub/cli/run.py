@@ -67,6 +67,15 @@ from .params import OutputPath, given, only_applies, requires, threads_option
     show_default=True,
     help="On small sets, raise epochs to this many optimizer steps (0: never); as train --min-steps.",
 )
+@click.option(
+    "--resumable-after",
+    metavar="MINUTES",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Minutes of training after which its checkpoints can be continued by running the same command again (they "
+    "then hold the optimizer state too); as train --resumable-after.",
+)
 @threads_option("CPU threads for training and prediction")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")
 @click.option(
@@ -110,6 +119,7 @@ def run(
     epochs: float,
     min_agreement: float | None,
     min_steps: int,
+    resumable_after: float,
     threads: int | None,
     no_int8: bool,
     retrain: bool,
@@ -129,6 +139,12 @@ def run(
         "--min-steps",
         "with --backend local (AutoTrain does not raise the epochs on small sets)",
         "drop --min-steps, or train with --backend local",
+        when=backend == "local",
+    )
+    only_applies(
+        "--resumable-after",
+        "with --backend local (AutoTrain keeps no checkpoint to continue)",
+        "drop --resumable-after, or train with --backend local",
         when=backend == "local",
     )
     if given("--pause-after"):
@@ -154,6 +170,7 @@ def run(
         epochs=epochs,
         min_agreement=min_agreement,
         min_steps=min_steps,
+        resumable_after=resumable_after,
         threads=threads,
         push=push,
         private=private,

@@ -105,6 +105,15 @@ from .params import OutputPath, only_applies, requires, threads_option
     "(optimizer, scheduler, RNG, epoch and step); it must train the same data, base, labels and options.",
 )
 @click.option("--restart", is_flag=True, help="Remove a stopped run's checkpoint from -o and train from the start.")
+@click.option(
+    "--resumable-after",
+    metavar="MINUTES",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="Minutes of training after which each checkpoint also holds the optimizer state (3x the weights), so "
+    "--resume can continue it; a run stopped sooner starts over. 0: from the first epoch.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
     task: str,
@@ -136,6 +145,7 @@ def train(
     label_column: str | None,
     resume: bool,
     restart: bool,
+    resumable_after: float,
     as_json: bool,
 ) -> None:
     """Fine-tune a student classifier on LABELLED (text + label/labels) for the task in TASK.
@@ -154,10 +164,17 @@ def train(
             f"drop {'--resume' if resume else '--restart'} or --search."
         )
     requires("--distill-weight", "--distill", when=distill is not None)
+    only_applies(
+        "--resumable-after",
+        "to one training (--search trains its trials anew and keeps no checkpoint of them)",
+        "drop --resumable-after, or --search",
+        when=search_trials is None,
+    )
     for option, why in (
         ("--no-class-weights", "AutoTrain's loss has no class weights"),
         ("--min-steps", "AutoTrain does not raise the epochs on small sets"),
         ("--threads", "AutoTrain trains in a process of its own"),
+        ("--resumable-after", "AutoTrain keeps no checkpoint in -o to resume from"),
     ):
         only_applies(
             option,
@@ -194,6 +211,7 @@ def train(
         bf16=bf16,
         resume=resume,
         restart=restart,
+        resumable_after=resumable_after,
     )
     if search_trials:
         from ..search import search
