@@ -193,13 +193,15 @@ RUN_HOW = "the same command continues training from it (--retrain starts over)"
 
 
 def resumable_after(minutes: float) -> Any:
-    """A callback that keeps a resumable run's checkpoints to the weights alone (``save_only_model``) until it has
-    trained ``minutes``, then lets each hold the optimizer, scheduler and RNG states too, which :func:`last_checkpoint`
-    needs. A short run (the demo: 50 epochs of 26 texts) wrote three times the weights every epoch for nothing; a
-    run stopped in its first minutes loses only them. Once on, it stays on: a checkpoint of the weights alone after
-    it would rotate the resumable one away (``save_total_limit``). 0: on from the first checkpoint (a resumed run,
-    whose checkpoint must not be rotated away by one that cannot be resumed)."""
+    """A callback for a resumable run: until it has trained ``minutes`` it saves a checkpoint only at a new best
+    epoch, of the weights alone (``save_strategy="best"``, ``save_only_model``: what ``load_best_model_at_end``
+    needs), then every epoch with the optimizer, scheduler and RNG states too (what :func:`last_checkpoint`
+    needs). Every epoch with them from the first, the demo's 50 epochs of 26 texts wrote 13.8 GB and trained 30 s
+    (0.18 GB and 22 s so); a run stopped in its first minutes loses only them. Once on, it stays
+    on: a checkpoint of the weights alone after it would rotate the resumable one away (``save_total_limit``).
+    0: on from the first epoch (a resumed run, whose checkpoint must not be rotated away so)."""
     from transformers import TrainerCallback
+    from transformers.trainer_utils import SaveStrategy
 
     class ResumableAfter(TrainerCallback):
         def __init__(self) -> None:
@@ -207,14 +209,17 @@ def resumable_after(minutes: float) -> Any:
 
         def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             self.start = time.monotonic()
-            args.save_only_model = minutes > 0
+            resumable = minutes <= 0
+            args.save_strategy = SaveStrategy.EPOCH if resumable else SaveStrategy.BEST
+            args.save_only_model = not resumable
 
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            # the Trainer saves right after on_step_end / on_epoch_end; save_only_model is read in _save_checkpoint
+        def on_epoch_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            # after the Trainer's own on_epoch_end (which sets should_save for "epoch" alone); it evaluates, then
+            # saves, reading both arguments then (_maybe_log_save_evaluate, _save_checkpoint)
             if args.save_only_model and time.monotonic() - self.start >= minutes * 60:
-                args.save_only_model = False
-
-        on_epoch_end = on_step_end
+                args.save_strategy, args.save_only_model = SaveStrategy.EPOCH, False
+                control.should_save = True
+            return control
 
     return ResumableAfter()
 

@@ -2005,44 +2005,47 @@ def test_the_count_of_texts_cut_agrees_with_its_verb(n: int, verb: str) -> None:
 def test_only_a_resumable_run_saves_the_optimizer_and_only_after_resumable_after(
     tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Checkpoints carry the optimizer, scheduler and RNG states for --resume (about 3x the weights). A --search trial
-    (keep_checkpoints=False) cannot be resumed and never writes them. A resumable run wrote them every epoch from the
-    first: the demo's 50 epochs of 26 texts wrote 13.8 GB and trained 32 s, 4.7 GB and 25 s without. It writes them
-    once it has trained resumable_after minutes, then in every checkpoint (one of the weights alone after a
-    resumable one would rotate it away)."""
+    """Checkpoints carry the optimizer, scheduler and RNG states for --resume (about 3x the weights). A run saved
+    them every epoch from the first: the demo's 50 epochs of 26 texts wrote 13.8 GB and trained 30 s (0.18 GB and
+    22 s now). A --search trial (keep_checkpoints=False) cannot be resumed: it saves the weights
+    of its best epochs alone, what load_best_model_at_end needs. A resumable run does the same until it has trained
+    resumable_after minutes, then saves every epoch with those states (one of the weights alone after a resumable
+    one would rotate it away)."""
     from types import SimpleNamespace
 
     from transformers import Trainer
 
     import sxhub.train_resume
 
-    saves: list[bool] = []
+    saves: list[tuple[int, bool]] = []  # (step, with the optimizer state)
     real = Trainer._save_checkpoint
 
     def spy(self: Any, model: Any, trial: Any) -> None:
         real(self, model, trial)
-        checkpoint = Path(self.args.output_dir) / f"checkpoint-{self.state.global_step}"
-        saves.append((checkpoint / "optimizer.pt").is_file())
+        step = self.state.global_step
+        saves.append((step, (Path(self.args.output_dir) / f"checkpoint-{step}" / "optimizer.pt").is_file()))
 
     monkeypatch.setattr(Trainer, "_save_checkpoint", spy)
-    df = single_frame(40)
+    df = single_frame(40)  # 32 training texts, batch 16: 2 steps an epoch, 6 epochs
     config = {"epochs": 6, "min_steps": 0, "early_stopping_patience": 10}
-    train(
-        SINGLE,
-        df,
-        fast_config(tmp_path / "trial", tiny_base_model, **config, resumable_after=0),
-        keep_checkpoints=False,
-    )
-    assert saves == [False] * 6
+    epoch_ends = [2, 4, 6, 8, 10, 12]
+
+    train(SINGLE, df, fast_config(tmp_path / "trial", tiny_base_model, **config), keep_checkpoints=False)
+    assert saves and saves[0] == (2, False) and all(not full for _, full in saves)  # the first epoch is a best
+    assert {step for step, _ in saves} <= set(epoch_ends)
     saves.clear()
+
     train(SINGLE, df, fast_config(tmp_path / "from-the-first", tiny_base_model, **config, resumable_after=0))
-    assert saves == [True] * 6
+    assert saves == [(step, True) for step in epoch_ends]
     saves.clear()
-    # a clock 10 s further on at each look (2 steps and an epoch end per epoch): 1 minute is past after epoch 1
+
+    # a clock 10 s further on at each look (once an epoch): half a minute is past at the end of epoch 3
     clock = iter(range(0, 10_000, 10))
     monkeypatch.setattr(sxhub.train_resume, "time", SimpleNamespace(monotonic=lambda: next(clock)))
-    train(SINGLE, df, fast_config(tmp_path / "after", tiny_base_model, **config))  # the default: 1 minute
-    assert saves[0] is False and saves[-1] is True and saves == sorted(saves), saves
+    train(SINGLE, df, fast_config(tmp_path / "after", tiny_base_model, **config, resumable_after=0.5))
+    before = [step for step, full in saves if not full]
+    assert before[0] == 2 and set(before) <= {2, 4}  # the best of epochs 1 and 2, the weights alone
+    assert [step for step, full in saves if full] == [6, 8, 10, 12]  # then every epoch, resumable
     assert not list((tmp_path / "after").glob(".checkpoints-*"))  # the model is in: its checkpoints went
 
 

@@ -111,8 +111,9 @@ from .params import OutputPath, only_applies, requires, threads_option
     type=click.FloatRange(min=0),
     default=1.0,
     show_default=True,
-    help="Minutes of training after which each checkpoint also holds the optimizer state (3x the weights), so "
-    "--resume can continue it; a run stopped sooner starts over. 0: from the first epoch.",
+    help="Minutes of training after which every epoch is checkpointed with the optimizer state (3x the weights), "
+    "so --resume can continue it; before, only the best epochs' weights are saved and a run stopped then starts over. "
+    "0: from the first epoch.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
