@@ -17,7 +17,7 @@
   row is in OUT exactly once.
 
 Which cluster, as ``ray.init`` picks it (Ray's convention): ``--address`` or ``$RAY_ADDRESS``; without either, the
-cluster that ``ray start --head`` left running on this machine, if any; else a local Ray started for the run and
+cluster that ``ray start --head`` left running on this machine, if it answers; else a local Ray started for the run and
 stopped after it (``--address local`` always starts one). The run's first line says which (:func:`connect`). On a cluster of several machines OUT (and its ``OUT.parts/``) must be on storage every node sees (NFS, a shared
 volume), and every node needs sxhub installed. ``import sxhub`` never imports Ray: only this module (the connection,
 here) and the two stages' modules, :mod:`sxhub.ray_annotate` and :mod:`sxhub.ray_predict`, do, when called.
@@ -77,11 +77,21 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
     if address is not None:
         check_address(address)
     joins = cluster_address(address)
+    stale = ""
+    if address is None and joins is not None and (dead := unreachable(joins)):
+        # the address a `ray start` wrote, whose cluster is gone (killed, crashed, the machine restarted without
+        # clearing /tmp): ray.init joined it and waited for minutes, printing warnings; a local Ray starts instead
+        stale = f" (the cluster `ray start` left at {joins} does not answer: {dead}; `ray stop` forgets it)"
+        address, joins = "local", None
     if not quiet:
         from .progress import say
 
         found = "" if address else " (left running by `ray start`; --address local starts one for this run)"
-        say(f"Ray: joining the cluster at {joins}{found}" if joins else "Ray: starting a local cluster for this run")
+        say(
+            f"Ray: joining the cluster at {joins}{found}"
+            if joins
+            else f"Ray: starting a local cluster for this run{stale}"
+        )
     options: dict[str, Any] = {"logging_level": logging.ERROR if quiet else logging.WARNING, "log_to_driver": False}
     if joins is None:
         options["include_dashboard"] = False
@@ -309,21 +319,29 @@ def check_address(address: str) -> None:
     """Refuse at once, in one line, a ``host:port`` (or ``ray://host:port``) where nothing takes connections: Ray
     retries a cluster that is not there for some twenty minutes (a connect timeout and a 30 s wait per try,
     printing warnings) before it gives up. ``auto`` and other forms are left to Ray."""
+    why = unreachable(address)
+    if why:
+        raise RayAddressError(
+            f"no Ray cluster answers at {address!r} ({why}); check the address (the head node's `ray start --head` "
+            "prints it, port 6379 by default; ray://HOST:10001 for Ray Client) and that the node is up, or leave "
+            "out --address and RAY_ADDRESS for a local Ray."
+        )
+
+
+def unreachable(address: str) -> str | None:
+    """Why nothing takes connections at a ``host:port`` (or ``ray://host:port``), e.g. ``Connection refused``; None
+    where something does, or for ``auto``, ``local`` and other forms (left to Ray)."""
     import socket
 
     host_port = address.removeprefix("ray://")
     host, sep, port = host_port.rpartition(":")
     if not sep or not host or not port.isdigit() or "/" in host_port:
-        return  # "auto", "local", or a form Ray reads (and refuses at once)
+        return None
     try:
         socket.create_connection((host.strip("[]"), int(port)), timeout=PROBE_SECONDS).close()
     except OSError as exc:
-        why = exc.strerror or str(exc) or type(exc).__name__
-        raise RayAddressError(
-            f"no Ray cluster answers at {address!r} ({why}); check the address (the head node's `ray start --head` "
-            "prints it, port 6379 by default; ray://HOST:10001 for Ray Client) and that the node is up, or leave "
-            "out --address and RAY_ADDRESS for a local Ray."
-        ) from exc
+        return exc.strerror or str(exc) or type(exc).__name__
+    return None
 
 
 def disconnect(owned: bool) -> None:

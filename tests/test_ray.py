@@ -604,6 +604,32 @@ def test_a_local_ray_starts_where_ray_cannot_write_its_token_in_the_home(cluster
     assert home.read_text() == "not a folder"
 
 
+def test_a_cluster_ray_start_left_that_is_gone_is_passed_over_for_a_local_ray(tmp_path: Path) -> None:
+    """``ray start`` writes its address to Ray's ``ray_current_cluster`` file and ``ray stop`` removes it; a cluster
+    killed or crashed leaves it. Without --address, sxhub said it joined that cluster and ray.init() then waited for
+    minutes (measured: over 3, printing GCS timeouts) for a cluster that was gone. Nothing answering there, a local
+    Ray starts for the run, and the first line says why and how to forget the stale address."""
+    import socket
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS"}}
+    folder = tempfile.mkdtemp(prefix="sxr", dir="/tmp")
+    try:
+        (Path(folder) / "ray").mkdir()
+        (Path(folder) / "ray" / "ray_current_cluster").write_text(f"127.0.0.1:{port}")
+        env.update(HOME=str(tmp_path), RAY_TMPDIR=folder, OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+        done = subprocess.run([sys.executable, "-c", LOCAL_RAY], capture_output=True, text=True, timeout=150, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    assert "task: 7" in done.stdout, done.stderr
+    line = first_ray_line(done.stderr)  # Ray reads 127.0.0.1 as this node's address
+    assert line.startswith(f"{STARTED} (the cluster `ray start` left at "), done.stderr
+    assert line.endswith(f":{port} does not answer: Connection refused; `ray stop` forgets it)"), done.stderr
+
+
 NO_TOKEN = """
 import os
 from sxhub.distributed import RayError, connect

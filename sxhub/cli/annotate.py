@@ -73,8 +73,8 @@ def hold_ledger(out: Path, ctx: click.Context) -> Path:
 )
 @click.option(
     "--address",
-    help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else one `ray start` left running here, "
-    "else a local one for the run; local: always a new one).",
+    help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else one `ray start` left running here "
+    "that answers, else a local one for the run; local: always a new one).",
 )
 @click.option(
     "--shards", type=click.IntRange(1), default=16, show_default=True, help="With --engine ray: shards of INPUT."

@@ -50,8 +50,8 @@ from .params import OutputPath, requires, threads_option
 )
 @click.option(
     "--address",
-    help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else one `ray start` left running here, "
-    "else a local one for the run; local: always a new one).",
+    help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else one `ray start` left running here "
+    "that answers, else a local one for the run; local: always a new one).",
 )
 @click.option("--workers", type=click.IntRange(min=1), help="With --engine ray: student actors [the cluster's CPUs].")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
