@@ -1595,3 +1595,22 @@ def test_one_generated_text_is_said_in_the_singular() -> None:
         lines[n] = GenerateResult(frame, ledger, {}).summary_line()
     assert lines[1].startswith("generated 1 text (0 unlabelled;")
     assert lines[2].startswith("generated 2 texts (0 unlabelled;")
+
+
+def test_cli_generate_whose_max_minutes_passed_before_any_request_names_the_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A --max-minutes that passed before the first round (the teachers slow to start) wrote nothing: the line said
+    "every reply was dropped ({'invalid': 0, ...}); fix the writer (refusals, invalid answers)", a writer that was
+    never asked. It names the cap and the fix: a higher --max-minutes."""
+    from sxhub.generate_writer import Writer
+
+    monkeypatch.setattr(Writer, "timed_out", property(lambda self: self.deadline is not None))
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["generate", str(task), "-o", str(out), "--n", "3", "--max-minutes", "0.01"]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert not server.requests
+    assert code == 1
+    assert "every reply was dropped" not in err and "raise --max-minutes" in err and "0.01" in err

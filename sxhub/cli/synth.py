@@ -357,7 +357,7 @@ def generate(
                 f"text{'s' if left > 1 else ''} left out: no label to train on)"
             )
     _report(summary, result.summary_line(), output, as_json, wrote=wrote)
-    refuse_nothing_generated(summary, output)
+    refuse_nothing_generated(summary, output, max_minutes)
 
 
 def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -> None:
@@ -386,7 +386,7 @@ def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -
         exc.args = (f"{str(exc).rstrip('.')}; {saved}.",)
 
 
-def refuse_nothing_generated(summary: dict[str, Any], output: str) -> None:
+def refuse_nothing_generated(summary: dict[str, Any], output: str, max_minutes: float | None = None) -> None:
     """Exit 1 when generate wrote no text, or none that got a label, as annotate does when every text failed: a
     writer that refused every request gave an empty file and exit 0, and a script went on to train on nothing. The
     summary (what was dropped, and why) is printed first; the file is kept."""
@@ -410,6 +410,11 @@ def refuse_nothing_generated(summary: dict[str, Any], output: str) -> None:
             f"no new text was written: every reply repeated a text already written or a seed example, or copied its "
             f"prompt ({dropped}); make the writing vary (--topic/--topics, --style, a higher --temperature, another "
             f"--writer) or lower --min-distance, and run generate again ({output} holds no row)."
+        )
+    if n == 0 and not any(dropped.values()) and max_minutes is not None and summary["ledger"].get("stopped"):
+        raise TeacherError(  # no writer was asked: "every reply was dropped; fix the writer" named the wrong fix
+            f"no text was written: --max-minutes {max_minutes:g} passed before any reply came back; raise "
+            f"--max-minutes (or leave it out) and run generate again ({output} holds no row)."
         )
     if n == 0:
         raise TeacherError(
