@@ -323,8 +323,8 @@ def check_address(address: str) -> None:
     if why:
         raise RayAddressError(
             f"no Ray cluster answers at {address!r} ({why}); check the address (the head node's `ray start --head` "
-            "prints it, port 6379 by default; ray://HOST:10001 for Ray Client) and that the node is up, or leave "
-            "out --address and RAY_ADDRESS for a local Ray."
+            "prints it, port 6379 by default; ray://HOST:10001 for Ray Client) and that the node is up, or pass "
+            "--address local for a local Ray."
         )
 
 

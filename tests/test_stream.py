@@ -1347,7 +1347,8 @@ def test_engine_ray_with_no_cluster_at_the_address_is_one_line_at_once(
     command: str, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """Ray retried an address where nothing listens for some twenty minutes, printing warnings; now one line, exit 2,
-    before the parts folder is made or the input read."""
+    before the parts folder is made or the input read. Its fix said "leave out --address and RAY_ADDRESS for a local
+    Ray", which joins a cluster `ray start` left running since 992c898: it names --address local."""
     import socket
 
     pytest.importorskip("ray")
@@ -1368,6 +1369,8 @@ def test_engine_ray_with_no_cluster_at_the_address_is_one_line_at_once(
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and f"no Ray cluster answers at '127.0.0.1:{closed}'" in lines[0], err
+    # without an address a cluster `ray start` left running is joined: the local Ray is --address local's
+    assert "--address local for a local Ray" in lines[0], err
     assert not parts_dir(out).exists() and not out.exists()
 
 
