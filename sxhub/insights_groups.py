@@ -188,11 +188,14 @@ def _is_date(match: re.Match[str], *, dayfirst: bool) -> bool:
     return True
 
 
-# a date of zeros (MySQL's "zero date" 0000-00-00, 00/00/0000, with or without 00:00:00): a placeholder for "no date",
-# like "n/a", counted as without a readable date rather than refused as a mistake
-ZERO_DATE = re.compile(r"\s*0{1,4}([/.-])0{1,2}\1(?:0{1,4})(?:[ T]0{1,2}(?::0{1,2}){1,2}(?:\.0+)?)?\s*")
-# a date written as ISO asks (YYYY-MM-DD, a time after it or not)
-ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[ T].*)?", re.S)
+# a date of zeros (MySQL's "zero date" 0000-00-00, 00/00/0000, with or without 00:00:00 and a zone, as an API's JSON
+# writes it: 0000-00-00T00:00:00.000Z): a placeholder for "no date", like "n/a", counted as without a readable date
+# rather than refused as a mistake
+ZERO_DATE = re.compile(
+    r"\s*0{1,4}([/.-])0{1,2}\1(?:0{1,4})(?:[ T]0{1,2}(?::0{1,2}){1,2}(?:\.0+)?(?:Z|[+-]\d{2}:?\d{2})?)?\s*"
+)
+# a date written as ISO asks (YYYY-MM-DD, a time or a zone after it or not)
+ISO_DATE = re.compile(r"\s*\d{4}-\d{2}-\d{2}(?:[ TZ+-].*)?", re.S)
 
 # anything written like a date in numbers (2026-13-05, 2026/31/01, 2026-02-30T10:00): one that reads as no date is a
 # mistake to say, not a text "without a readable date" to leave out quietly (a placeholder such as "n/a" is one)

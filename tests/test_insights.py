@@ -640,6 +640,8 @@ def test_the_cli_prints_every_table_it_built_each_under_a_title(
         # a real day and a time or zone not read after it: "no day of the calendar" was wrong (second reviewer)
         ("2026-01-31 10:00 PST", "row 2: 2026-01-31 10:00 PST could not be read after its day 2026-01-31"),
         ("2026-01-31 25:00", "row 2: 2026-01-31 25:00 could not be read after its day 2026-01-31 ('25:00')"),
+        # a zone right after the day: it was "no date read year, month, day ... write ISO YYYY-MM-DD", which it is
+        ("2026-01-31+05:00", "row 2: 2026-01-31+05:00 could not be read after its day 2026-01-31 ('+05:00')"),
     ],
 )
 def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
@@ -669,7 +671,12 @@ def test_a_date_that_is_none_is_one_line_naming_the_column_its_row_and_the_fix(
     assert result.n_undated == 2 and result.n_empty == 1
 
 
-@pytest.mark.parametrize("zero", ["0000-00-00", "00/00/0000", "0000-00-00 00:00:00"])
+@pytest.mark.parametrize(
+    # an API's JSON writes the zero date with its zone (as JavaScript's toISOString): "no day of the calendar" stopped
+    # the run on it
+    "zero",
+    ["0000-00-00", "00/00/0000", "0000-00-00 00:00:00", "0000-00-00T00:00:00.000Z", "0000-00-00 00:00:00+00:00"],
+)
 def test_a_zero_date_is_a_placeholder_not_a_mistake(zero: str) -> None:
     """MySQL's "zero date" (0000-00-00) and 00/00/0000 stand for "no date", as "n/a" does: they counted as without
     a readable date, until the check for impossible dates stopped the whole run on them."""
