@@ -1490,12 +1490,21 @@ def test_cli_annotate_progress_counts_the_records_of_a_csv_whose_cells_hold_line
         "blank.csv": "text\na\n\nb\n",
         "crlf.csv": 'text\r\n"a\r\nb"\r\nc\r\n',
         "uneven.csv": "text\na,b\nc\n",  # pyarrow refuses it: its 2 lines, as before
+        # the header was skipped as the file's first line: a blank line before it, or a quoted line break in it,
+        # made the header (or half of it) a record
+        "blank_first.csv": "\n\ntext,id\na,1\nb,2\n",
+        "header_break.csv": '"the\ntext",id\na,1\nb,2\n',
     }
     counted = {}
     for name, body in cases.items():
         (tmp_path / name).write_bytes(body.encode())
         counted[name] = count_rows(tmp_path / name)
-    assert counted == {"quoted.tsv": 2, "inches.csv": 3, "blank.csv": 2, "crlf.csv": 2, "uneven.csv": 2}
+    assert counted == {
+        "quoted.tsv": 2, "inches.csv": 3, "blank.csv": 2, "crlf.csv": 2, "uneven.csv": 2, "blank_first.csv": 2,
+        "header_break.csv": 2,
+    }  # fmt: skip
+    for name in ("blank_first.csv", "header_break.csv"):
+        assert counted[name] == len(read_table(tmp_path / name))
     assert counted["quoted.tsv"] == len(read_table(tmp_path / "quoted.tsv"))
 
 
