@@ -111,7 +111,7 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
         except ValueError as exc:  # an address Ray cannot read
             raise RayAddressError(
                 f"--address {address!r} is not a Ray cluster address ({str(exc)[:120]}); write HOST:PORT (the head node's "
-                "`ray start --head` prints it), ray://HOST:10001 for Ray Client, or auto."
+                "`ray start --head` prints it), ray://HOST:10001 for Ray Client, auto, or local for a local Ray."
             ) from exc
         except (ConnectionError, RuntimeError, OSError, ray.exceptions.AuthenticationError) as exc:
             # an AuthenticationError's text reads Ray's mode when printed, after the environment is put back
