@@ -45,8 +45,10 @@ logger = logging.getLogger(__name__)
 FINGERPRINT_FILE = "train.fingerprint.json"
 EXPORT_FINGERPRINT_FILE = "export.fingerprint.json"
 WEIGHTS = ("*.safetensors", "*.bin")  # what a student's weights are saved as (any shard)
-# options that change how fast training runs, not what it learns from (output_dir: always OUT/model)
-NOT_TRAINING_INPUT = ("output_dir", "threads", "resume", "restart")  # how a run starts, not what it trains
+# options that change how fast training runs, not what it learns from (output_dir: always OUT/model); how a run starts
+# and when its checkpoints can be resumed (resumable_after), not what it trains: in the hash, another value trained the
+# student again, and so did every rerun of an OUT whose hash was recorded before the option
+NOT_TRAINING_INPUT = ("output_dir", "threads", "resume", "restart", "resumable_after")
 # The files of a model folder the export reads (the student, its tokenizer, its check): every JSON file (config.json,
 # sxhub.json, the tokenizer's, a weights index, an adapter's config), the weights in any format or shard, the
 # tokenizer's vocabularies (vocab.txt, merges.txt, bpe.codes, a sentencepiece .model or .spm, a tiktoken file) and

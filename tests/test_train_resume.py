@@ -286,3 +286,17 @@ def test_a_search_into_the_folder_leaves_a_stopped_trainings_checkpoint(
     assert "sxhub train --restart (without --search)" in said[0]  # --search refuses --restart beside it
     resumed = train(SINGLE, data, _config(out, tiny_base_model, resume=True))
     assert resumed.resumed_from == "epoch 1 of 6, step 8" and not list(out.glob(".checkpoints-*"))
+
+
+def test_how_a_run_of_sxhub_run_starts_leaves_its_students_fingerprint_alone(tmp_path: Path) -> None:
+    """A rerun of sxhub run reuses the student when what it trains is the same (OUT/train.fingerprint.json). The
+    hash took in --resumable-after, which says when checkpoints hold the optimizer state, not what is learned: a rerun
+    with another value trained the whole student again, and so did every rerun of an OUT trained before the option
+    (its hash had no such key)."""
+    from sxhub.run_reuse import train_fingerprint
+
+    rows = single_frame(n=12)
+    plain = train_fingerprint(SINGLE, rows, TrainConfig(output_dir=tmp_path), gold=None)
+    for how in ({"resumable_after": 0.0}, {"resumable_after": 30.0}, {"threads": 2}, {"restart": True}):
+        assert train_fingerprint(SINGLE, rows, TrainConfig(output_dir=tmp_path, **how), gold=None) == plain, how
+    assert train_fingerprint(SINGLE, rows, TrainConfig(output_dir=tmp_path, epochs=3), gold=None) != plain
