@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .model_folder import CHECKPOINTS_PREFIX
+from .model_folder import CHECKPOINTS_PREFIX, weights_files
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +83,22 @@ def same_base(stopped: dict[str, Any], now: dict[str, Any]) -> bool:
     return stopped == now
 
 
+# what a resumed run reads from a checkpoint beside its weights and trainer_state.json (rng_state.pth: without it the
+# Trainer only warns, and the run no longer gives the unstopped one's model)
+RESUME_STATES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
+
+
 def last_checkpoint(folder: Path) -> Path | None:
-    """The last whole checkpoint in ``folder``: the highest step whose ``trainer_state.json`` (saved last) and
-    optimizer state are there; a checkpoint cut short by ``kill -9`` is passed over."""
+    """The last whole checkpoint in ``folder``: the highest step whose ``trainer_state.json`` (saved last), weights
+    and optimizer, scheduler and RNG states are there; a checkpoint cut short by ``kill -9``, while it was saved or
+    while the Trainer removed it (the last one, not the best, once training ends), is passed over."""
     whole = [
         c
         for c in folder.glob("checkpoint-*")
-        if c.name.split("-")[-1].isdigit() and (c / "optimizer.pt").is_file() and _state(c) is not None
+        if c.name.split("-")[-1].isdigit()
+        and all((c / name).is_file() for name in RESUME_STATES)
+        and weights_files(c)
+        and _state(c) is not None
     ]
     return max(whole, key=lambda c: int(c.name.split("-")[-1]), default=None)
 

@@ -300,3 +300,20 @@ def test_how_a_run_of_sxhub_run_starts_leaves_its_students_fingerprint_alone(tmp
     for how in ({"resumable_after": 0.0}, {"resumable_after": 30.0}, {"threads": 2}, {"restart": True}):
         assert train_fingerprint(SINGLE, rows, TrainConfig(output_dir=tmp_path, **how), gold=None) == plain, how
     assert train_fingerprint(SINGLE, rows, TrainConfig(output_dir=tmp_path, epochs=3), gold=None) != plain
+
+
+def test_a_checkpoint_whose_files_were_being_removed_is_passed_over(tmp_path: Path) -> None:
+    """At the end of training the Trainer deletes the last checkpoint when it is not the best (save_total_limit 1);
+    kill -9 during that rmtree left it without some of its files but with trainer_state.json and optimizer.pt, which
+    were all last_checkpoint looked for: --resume picked it, the highest step, and failed on its missing weights."""
+    from sxhub.train_resume import last_checkpoint
+
+    names = ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth")
+    for step, missing in ((4, None), (8, "model.safetensors"), (12, "scheduler.pt"), (16, "rng_state.pth")):
+        checkpoint = tmp_path / f"checkpoint-{step}"
+        checkpoint.mkdir()
+        (checkpoint / "trainer_state.json").write_text(json.dumps({"global_step": step}), encoding="utf-8")
+        for name in names:
+            if name != missing:
+                (checkpoint / name).write_bytes(b"x")
+    assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
