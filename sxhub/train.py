@@ -511,8 +511,7 @@ def _train_local(
         if kept is None and record is not None:  # stopped before a checkpoint held the optimizer state
             kept = (
                 f"training stopped after {time.perf_counter() - start:.0f} s, before its checkpoints could be resumed "
-                f"(they can after {config.resumable_after:g} min of training"
-                f"{', --resumable-after' if how == RESUME_HOW else ''}), so none is kept: "
+                f"(they can after {config.resumable_after:g} min of training, --resumable-after), so none is kept: "
                 "the same command trains from the start"
             )
         if kept:

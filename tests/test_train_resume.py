@@ -317,3 +317,16 @@ def test_a_checkpoint_whose_files_were_being_removed_is_passed_over(tmp_path: Pa
             if name != missing:
                 (checkpoint / name).write_bytes(b"x")
     assert last_checkpoint(tmp_path) == tmp_path / "checkpoint-4"
+
+
+def test_sxhub_runs_training_stopped_before_resumable_after_names_the_option(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sxhub run has --resumable-after too (5e28ded), but the line of its training stopped in its first minute named
+    the option only for sxhub train, so a run's user read that a minute of training was fixed."""
+    _stop_after_first_save(monkeypatch)
+    config = fast_config(tmp_path / "model", tiny_base_model, epochs=6, min_steps=0)
+    with pytest.raises(KeyboardInterrupt) as stopped:
+        train(SINGLE, single_frame(40), config, resume_if_same=True)  # as sxhub run's train stage
+    said = stopped.value.sxhub_rerun  # type: ignore[attr-defined]
+    assert "(they can after 1 min of training, --resumable-after), so none is kept" in said, said
