@@ -39,7 +39,8 @@ class _RunReportKeys(TypedDict):
 class RunReport(_RunReportKeys, total=False):
     """What :func:`sxhub.pipeline.run_pipeline` returns, and ``report.json`` holds: a plain dict, typed."""
 
-    # report.json of a run that stopped: the stage under way and why ({"stage": ..., "why": ...}); run_pipeline
+    # report.json of a run that stopped: the stage under way and why ({"stage": ..., "why": ...}; in train, the
+    # "checkpoint" it kept, where it kept one: "epoch 2 of 10, step 340"); run_pipeline
     # raises instead of returning such a report. (total=False, not NotRequired: with postponed annotations, 3.11's
     # TypedDict counted a NotRequired key among __required_keys__)
     stopped: dict[str, str]
@@ -111,6 +112,12 @@ class Report:
         if self.running is None or (not self.stages and not interrupted):
             return
         self.stopped = {"stage": self.running, "why": stop_reason(exc)}
+        if self.running == "train":  # the checkpoint a rerun continues, where it kept one (sxhub.train_resume)
+            from .train_resume import stopped_runs, where
+
+            kept = stopped_runs(self.config.out / "model")
+            if kept:
+                self.stopped["checkpoint"] = where(kept[0][1])
         self.write()
 
     def add(self, name: str, started: float, figures: dict[str, Any]) -> None:
@@ -193,9 +200,15 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             )
             if "export" in stages:  # and its export (sxhub.run_reuse)
                 rerun += " with its ONNX export"
-        elif stopped["stage"] == "train":  # the checkpoint it left is continued (sxhub.train_resume)
+        elif stopped["stage"] == "train" and stopped.get("checkpoint"):  # continued (sxhub.train_resume)
             rerun += (
-                " and the training continued from the checkpoint it left, where it matches (--retrain starts over)"
+                f" and the training continued from the checkpoint it left ({stopped['checkpoint']}), where it matches "
+                "(--retrain starts over)"
+            )
+        elif stopped["stage"] == "train":  # stopped before --resumable-after: nothing to continue
+            rerun += (
+                " and the training started anew: it stopped before its checkpoints could be resumed "
+                "(--resumable-after)"
             )
         lines += [
             f"> **The run stopped during {stopped['stage']}** ({stopped['why']}). {done}; the same command runs "

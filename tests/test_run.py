@@ -389,8 +389,9 @@ def test_a_stopped_run_names_its_stage_on_the_terminal_and_in_the_report(
     assert "> **The run stopped during annotate** (interrupted). No stage finished; the same command" in first
     # stopped in train: the rerun continues the checkpoint it left (it said "runs again from the start" alone)
     stages = {k: v for k, v in report["stages"].items() if k != "train"}
-    during = render_markdown({**report, "stages": stages, "stopped": {"stage": "train", "why": "interrupted"}})
-    assert "the training continued from the checkpoint it left, where it matches (--retrain starts over)" in during
+    kept = {"stage": "train", "why": "interrupted", "checkpoint": "epoch 2 of 10, step 340"}
+    during = render_markdown({**report, "stages": stages, "stopped": kept})
+    assert "continued from the checkpoint it left (epoch 2 of 10, step 340), where it matches (--retrain" in during
     assert "checkpoint" not in first
 
 

@@ -330,3 +330,36 @@ def test_sxhub_runs_training_stopped_before_resumable_after_names_the_option(
         train(SINGLE, single_frame(40), config, resume_if_same=True)  # as sxhub run's train stage
     said = stopped.value.sxhub_rerun  # type: ignore[attr-defined]
     assert "(they can after 1 min of training, --resumable-after), so none is kept" in said, said
+
+
+def test_a_runs_report_says_whether_its_stopped_training_left_a_checkpoint(tmp_path: Path) -> None:
+    """report.md of a run stopped in train said the rerun continues 'from the checkpoint it left', though a training
+    stopped before --resumable-after leaves none (5e28ded): the rerun trains from the start. It now says which, and
+    from where the rerun goes on."""
+    from sxhub.run_config import RunConfig
+    from sxhub.run_report import Report
+
+    def stopped(out: Path) -> tuple[dict[str, Any], str]:
+        report = Report(SINGLE, RunConfig(out=out))
+        report.begin("train")
+        report.stop(KeyboardInterrupt())
+        return report.to_dict()["stopped"], (out / "report.md").read_text(encoding="utf-8")
+
+    said, markdown = stopped(tmp_path / "none")
+    assert said == {"stage": "train", "why": "interrupted"}
+    assert "checkpoint it left" not in markdown
+    assert "the training started anew: it stopped before its checkpoints could be resumed (--resumable-after)" in (
+        markdown
+    )
+
+    kept = tmp_path / "kept" / "model" / ".checkpoints-ab12"
+    checkpoint = kept / "checkpoint-8"
+    checkpoint.mkdir(parents=True)
+    (kept / RESUME_FILE).write_text("{}", encoding="utf-8")
+    state = {"epoch": 1.0, "num_train_epochs": 6, "global_step": 8}
+    (checkpoint / "trainer_state.json").write_text(json.dumps(state), encoding="utf-8")
+    for name in ("model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        (checkpoint / name).write_bytes(b"x")
+    said, markdown = stopped(tmp_path / "kept")
+    assert said == {"stage": "train", "why": "interrupted", "checkpoint": "epoch 1 of 6, step 8"}
+    assert "the training continued from the checkpoint it left (epoch 1 of 6, step 8), where it matches" in markdown
