@@ -298,6 +298,17 @@ def train(
         if staging is not None:
             # a killed run's work folders; the newest stopped training's checkpoints stay until this run completes
             kept = [folder for folder, _, _ in stopped_runs(out)] if resumable else []
+            if config.backend == "autotrain" and not config.restart:
+                # AutoTrain keeps no checkpoint of its own: it dropped the newest stopped training's without a word
+                # (as --search did), and a model of its own does not make that one's --resume pointless either
+                for folder, checkpoint, _ in stopped_runs(out)[:1]:
+                    logger.warning(
+                        "%s holds the checkpoint of a stopped training (%s): --backend autotrain leaves it there; "
+                        "sxhub train --resume (--backend local) continues it, --restart removes it.",
+                        out,
+                        where(checkpoint),
+                    )
+                    kept = [folder]
             drop_leftovers(out, staging, checkpoints=world_size() == 1, also_keep=kept)
         if config.backend == "autotrain":
             from .autotrain_train import train_autotrain

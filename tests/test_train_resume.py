@@ -363,3 +363,34 @@ def test_a_runs_report_says_whether_its_stopped_training_left_a_checkpoint(tmp_p
     said, markdown = stopped(tmp_path / "kept")
     assert said == {"stage": "train", "why": "interrupted", "checkpoint": "epoch 1 of 6, step 8"}
     assert "the training continued from the checkpoint it left (epoch 1 of 6, step 8), where it matches" in markdown
+
+
+def test_an_autotrain_run_into_the_folder_leaves_a_stopped_trainings_checkpoint(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """train --backend autotrain removed the checkpoint a stopped local sxhub train kept for --resume, without a word
+    (as --search did before ff0d625): AutoTrain keeps none of its own, so its run dropped every checkpoint folder in
+    -o. It is left, one line says so; --restart removes it."""
+    import sxhub.autotrain_train
+
+    data = single_frame(n=150)
+    out = tmp_path / "student"
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt):
+            train(SINGLE, data, _config(out, tiny_base_model))
+    [(folder, _, _)] = stopped_runs(out)
+
+    def stopped(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # what AutoTrain did after sxhub's start does not matter here
+
+    monkeypatch.setattr(sxhub.autotrain_train, "train_autotrain", stopped)
+    autotrain = fast_config(out, tiny_base_model, backend="autotrain", min_steps=0)
+    with pytest.raises(KeyboardInterrupt):
+        train(SINGLE, data, autotrain)
+    assert folder.is_dir()
+    said = [r.getMessage() for r in caplog.records if "--backend autotrain leaves it there" in r.getMessage()]
+    assert len(said) == 1 and "(epoch 1 of 6, step 8)" in said[0]
+    with pytest.raises(KeyboardInterrupt):
+        train(SINGLE, data, fast_config(out, tiny_base_model, backend="autotrain", min_steps=0, restart=True))
+    assert not folder.exists()
