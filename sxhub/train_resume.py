@@ -143,8 +143,8 @@ def prepare(
     from), both None for a new one. ``resume`` continues the newest stopped run of the same training or refuses in
     one line (none there, or what differs); ``restart`` removes every stopped run's folder. ``if_same`` (a rerun of
     ``sxhub run``) continues the newest stopped run when it trains the same thing and otherwise starts over, saying
-    why in one line. Otherwise the newest is kept until this run completes (said in one line when ``--resume`` would
-    continue it) and older ones removed."""
+    why in one line. Otherwise the newest is kept until this run completes (said in one line: that ``--resume`` would
+    continue it, or what differs) and older ones removed."""
     runs = stopped_runs(out) if out.is_dir() else []
     if restart:
         for folder, _, _ in runs:
@@ -182,12 +182,21 @@ def prepare(
         return folder, checkpoint
     if runs:
         folder, checkpoint, stopped = runs[0]
-        if not differences(stopped, now):
+        differ = differences(stopped, now)
+        if not differ:
             logger.warning(
                 "%s holds the checkpoint of a stopped run of this same training (%s): --resume would continue it; "
                 "this run starts over and removes it once it completes (--restart removes it now).",
                 out,
                 where(checkpoint),
+            )
+        elif not if_same:  # (sxhub run's rerun said so above)
+            logger.warning(
+                "%s holds the checkpoint of a stopped run (%s) of other settings (%s): this run removes it once it "
+                "completes (Ctrl-C now, and those settings with --resume, continue that one instead).",
+                out,
+                where(checkpoint),
+                "; ".join(differ),
             )
         for other, _, _ in runs[1:]:
             shutil.rmtree(other, ignore_errors=True)

@@ -394,3 +394,24 @@ def test_an_autotrain_run_into_the_folder_leaves_a_stopped_trainings_checkpoint(
     with pytest.raises(KeyboardInterrupt):
         train(SINGLE, data, fast_config(out, tiny_base_model, backend="autotrain", min_steps=0, restart=True))
     assert not folder.exists()
+
+
+def test_a_new_run_says_it_will_remove_a_stopped_run_of_other_settings(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A run without --resume beside a stopped run of the same training says that --resume would continue it; beside
+    one of other settings (another --seed, a changed file) it said nothing, and removed it once it completed: the
+    epochs trained before the stop went without a word. One line names what differs and that it goes."""
+    data = single_frame(n=150)
+    out = tmp_path / "student"
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt):
+            train(SINGLE, data, _config(out, tiny_base_model))
+    [(folder, _, _)] = stopped_runs(out)
+
+    train(SINGLE, data, _config(out, tiny_base_model, seed=7))
+
+    said = [r.getMessage() for r in caplog.records if " of other settings (" in r.getMessage()]
+    assert len(said) == 1 and "--seed (42, now 7)" in said[0] and "(epoch 1 of 6, step 8)" in said[0], said
+    assert "this run removes it once it completes" in said[0] and not folder.exists()
