@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UserError
-from .model_folder import CHECKPOINTS_PREFIX, weights_files
+from .model_folder import CHECKPOINTS_PREFIX, weights_files, weights_sha256
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +41,21 @@ def fingerprint(spec: Any, data: Any, config: Any, base: str) -> dict[str, Any]:
     from .targets import vote_shares
 
     options = {name: getattr(config, name) for name in SAME_OPTIONS}
-    options["validation_file"] = None if options["validation_file"] is None else str(options["validation_file"])
-    return {
+    # files by their absolute path: `--validation val.csv` and its absolute path were refused as other settings (the
+    # validation rows are in data_sha256 already); the --distill model by its weights too, retrained in place
+    for name in ("validation_file", "distill"):
+        if options[name] is not None:
+            options[name] = str(Path(options[name]).expanduser().resolve())
+    record: dict[str, Any] = {
         "data_sha256": data_digest(data, vote_shares(data) if config.soft_labels else None),
         # its weights' hash where they are found (the same base by another path), else its name or Hub id
         "base": base_record(base) or {"base_model": config.base_model},
         "labels": {"labels": list(spec.label_names), "multi_label": bool(spec.multi_label)},
         "options": options,
     }
+    if config.distill is not None:
+        record["distill_sha256"] = weights_sha256(Path(config.distill).expanduser())
+    return record
 
 
 def differences(stopped: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -65,6 +72,8 @@ def differences(stopped: dict[str, Any], now: dict[str, Any]) -> list[str]:
         said.append("the base model")
     if stopped.get("labels") != now["labels"]:
         said.append("the labels")
+    if stopped.get("distill_sha256") != now.get("distill_sha256"):
+        said.append("the --distill model's weights")
     old = stopped.get("options") or {}
     for name, value in now["options"].items():
         if old.get(name) != value:

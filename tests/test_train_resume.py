@@ -415,3 +415,30 @@ def test_a_new_run_says_it_will_remove_a_stopped_run_of_other_settings(
     said = [r.getMessage() for r in caplog.records if " of other settings (" in r.getMessage()]
     assert len(said) == 1 and "--seed (42, now 7)" in said[0] and "(epoch 1 of 6, step 8)" in said[0], said
     assert "this run removes it once it completes" in said[0] and not folder.exists()
+
+
+def test_resume_knows_files_by_their_path_and_a_distill_model_by_its_weights(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stopped run's --validation and --distill were compared as typed: `--validation val.csv` then its absolute
+    path was refused as other settings (the same file, the same rows), and a --distill model retrained in place was
+    taken as the same. Files count by their absolute path, the --distill model by its weights too."""
+    monkeypatch.chdir(tmp_path)
+    single_frame(n=30, seed=5).to_csv(tmp_path / "val.csv", index=False)
+    teacher = tmp_path / "teacher"
+    train(SINGLE, single_frame(n=90), fast_config(teacher, tiny_base_model, epochs=1, min_steps=0))
+    data, out = single_frame(n=150), tmp_path / "student"
+
+    def config(validation: Path, **more: Any) -> TrainConfig:
+        return _config(out, tiny_base_model, validation_file=validation, distill=str(teacher), **more)
+
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt):
+            train(SINGLE, data, config(Path("val.csv")))
+    [(folder, _, _)] = stopped_runs(out)
+    train(SINGLE, single_frame(n=90), fast_config(teacher, tiny_base_model, epochs=1, min_steps=0, seed=3))  # again
+    # the same validation file by another path is not named: only the weights that changed
+    with pytest.raises(UserError, match=r"other settings \(the --distill model's weights\)"):
+        train(SINGLE, data, config(tmp_path / "val.csv", resume=True))
+    assert folder.is_dir()
