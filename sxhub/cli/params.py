@@ -109,6 +109,14 @@ def threads_option(help_text: str) -> Any:
     return click.option("--threads", type=click.IntRange(1, most), help=f"{help_text}; at most this machine's CPUs.")
 
 
+def resumable_after_option(help_text: str) -> Any:
+    """``--resumable-after MINUTES`` (TrainConfig.resumable_after) of ``train`` and ``run``, with its default."""
+    return click.option(
+        "--resumable-after", metavar="MINUTES", type=click.FloatRange(min=0), default=1.0, show_default=True,
+        help=help_text,
+    )  # fmt: skip
+
+
 def given(option: str) -> bool:
     """Whether the user gave ``option`` (spelled as on the command line, e.g. ``--workers``) to the running command:
     on the command line or through its environment variable, even with its default value; never its default."""

@@ -9,7 +9,7 @@ import click
 from ..progress import bars_off
 from ..spec import SERVER_KINDS
 from . import check_pause_after, doing, emit_json, min_agreement_option, vote_option
-from .params import OutputPath, given, only_applies, requires, threads_option
+from .params import OutputPath, given, only_applies, requires, resumable_after_option, threads_option
 
 
 @click.command("run")
@@ -67,14 +67,9 @@ from .params import OutputPath, given, only_applies, requires, threads_option
     show_default=True,
     help="On small sets, raise epochs to this many optimizer steps (0: never); as train --min-steps.",
 )
-@click.option(
-    "--resumable-after",
-    metavar="MINUTES",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Minutes of training after which its checkpoints can be continued by running the same command again (they "
-    "then hold the optimizer state too); as train --resumable-after.",
+@resumable_after_option(
+    "Minutes of training after which its checkpoints can be continued by running the same command again (they "
+    "then hold the optimizer state too); as train --resumable-after."
 )
 @threads_option("CPU threads for training and prediction")
 @click.option("--no-int8", is_flag=True, help="Skip the int8 ONNX export.")

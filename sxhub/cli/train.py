@@ -7,7 +7,7 @@ from click.core import ParameterSource
 
 from ..errors import UserError
 from . import emit_json, min_agreement_option
-from .params import OutputPath, only_applies, requires, threads_option
+from .params import OutputPath, only_applies, requires, resumable_after_option, threads_option
 
 
 @click.command()
@@ -105,15 +105,10 @@ from .params import OutputPath, only_applies, requires, threads_option
     "(optimizer, scheduler, RNG, epoch and step); it must train the same data, base, labels and options.",
 )
 @click.option("--restart", is_flag=True, help="Remove a stopped run's checkpoint from -o and train from the start.")
-@click.option(
-    "--resumable-after",
-    metavar="MINUTES",
-    type=click.FloatRange(min=0),
-    default=1.0,
-    show_default=True,
-    help="Minutes of training after which every epoch is checkpointed with the optimizer state (3x the weights), "
+@resumable_after_option(
+    "Minutes of training after which every epoch is checkpointed with the optimizer state (3x the weights), "
     "so --resume can continue it; before, only the best epochs' weights are saved and a run stopped then starts over. "
-    "0: from the first epoch.",
+    "0: from the first epoch."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def train(
