@@ -18,12 +18,14 @@ The base model they adapt (:class:`~sxhub.base_model.BaseModel`: which one, and 
 
 from __future__ import annotations
 
+import contextlib
+import math
 import random
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .base_model import (
     INSTALL_HINT,
@@ -33,6 +35,10 @@ from .base_model import (
     top_layers,
 )
 from .errors import InputError, ModelError
+from .tune_resume import save_steps
+
+if TYPE_CHECKING:
+    from .tune_resume import Checkpoints
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
@@ -273,9 +279,16 @@ def _trainer_class() -> Any:
 
 
 def train_local(
-    examples: Sequence[ChatExample], base: BaseModel, opts: TrainSettings, *, progress: bool
+    examples: Sequence[ChatExample],
+    base: BaseModel,
+    opts: TrainSettings,
+    *,
+    progress: bool,
+    checkpoints: Checkpoints | None = None,
 ) -> tuple[Any, Any, dict[str, Any]]:
-    """LoRA with TRL's SFTTrainer on shared-prefix groups; returns the merged model, tokenizer and figures."""
+    """LoRA with TRL's SFTTrainer on shared-prefix groups; returns the merged model, tokenizer and figures.
+    ``checkpoints``: the run saves its checkpoints there about 20 times (:mod:`sxhub.tune_resume`) and continues a
+    stopped run's; None: none are saved."""
     try:
         import peft
         import trl
@@ -304,7 +317,16 @@ def train_local(
         context,
     )
     rows = group_examples(encoded, opts.group_size, opts.seed)
-    with tempfile.TemporaryDirectory(prefix="sxhub-tune-") as work:
+    resume_from = checkpoints.open(rows) if checkpoints is not None else None
+    with (
+        contextlib.nullcontext(str(checkpoints.folder))
+        if checkpoints is not None
+        else tempfile.TemporaryDirectory(prefix="sxhub-tune-")
+    ) as work:
+        saves: dict[str, Any] = {"save_strategy": "no"}
+        if checkpoints is not None:  # the adapter and the optimizer, scheduler, RNG states: what a resume needs
+            steps = math.ceil(len(rows) * opts.epochs)  # the Trainer's max_steps (one group per step)
+            saves = {"save_strategy": "steps", "save_steps": save_steps(steps), "save_total_limit": 1}
         args = trl.SFTConfig(
             output_dir=work,
             num_train_epochs=opts.epochs,
@@ -313,7 +335,7 @@ def train_local(
             lr_scheduler_type="linear",
             warmup_steps=round(0.05 * len(rows) * opts.epochs),
             logging_steps=max(1, len(rows) // 20),
-            save_strategy="no",
+            **saves,
             report_to="none",
             seed=opts.seed,
             bf16=False,
@@ -354,11 +376,12 @@ def train_local(
             raise _no_target_modules(opts.target_modules) from exc
         trainer.remove_callback(PrinterCallback)  # it prints every log to stdout, which `--json` keeps clean
         trainer.add_callback(stderr_progress(disable=not progress))
-        result = trainer.train()
+        # a stop or an error keeps the checkpoints for --resume (sxhub.tune.tune says so)
+        result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from is not None else None)
         merged = trainer.model.merge_and_unload()
     merged.eval()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
-    figures = {
+    figures: dict[str, Any] = {
         "n_examples": len(encoded),
         "n_too_long": too_long,
         "context": context,
@@ -368,6 +391,9 @@ def train_local(
         "chatml_added": chatml,
         "lora_layers": layers,
     }
+    if checkpoints is not None and checkpoints.resumed_from is not None:
+        # train_loss is then the mean over the steps after it (the Trainer's, of the steps one train() call ran)
+        figures["resumed_from"] = checkpoints.resumed_from
     return merged, tokenizer, figures
 
 

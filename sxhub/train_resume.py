@@ -58,16 +58,20 @@ def fingerprint(spec: Any, data: Any, config: Any, base: str) -> dict[str, Any]:
     return record
 
 
-def differences(stopped: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What differs between two fingerprints, in words (``the data (data_sha256)``, ``--epochs``)."""
-    from .train_config import OPTIONS
+def differences(stopped: dict[str, Any], now: dict[str, Any], named: dict[str, str] | None = None) -> list[str]:
+    """What differs between two fingerprints, in words (``the data (data_sha256)``, ``--epochs``); ``named``: the
+    options' names as typed (``sxhub tune``'s, :mod:`sxhub.tune_resume`), else ``sxhub train``'s."""
+    if named is None:
+        from .train_config import OPTIONS
 
-    named = {**OPTIONS, "validation_file": "--validation", "text_column": "--text-column",
-             "label_column": "--label-column", "class_weights": "--no-class-weights", "soft_labels": "--soft-labels",
-             "distill": "--distill", "bf16": "--bf16"}  # fmt: skip
+        named = {**OPTIONS, "validation_file": "--validation", "text_column": "--text-column",
+                 "label_column": "--label-column", "class_weights": "--no-class-weights",
+                 "soft_labels": "--soft-labels", "distill": "--distill", "bf16": "--bf16"}  # fmt: skip
     said = []
-    if stopped.get("data_sha256") != now["data_sha256"]:
+    if stopped.get("data_sha256") != now.get("data_sha256"):
         said.append("the data (data_sha256)")
+    if stopped.get("examples_sha256") != now.get("examples_sha256"):  # sxhub tune's: its examples as encoded
+        said.append("the examples (examples_sha256: the data, the task's prompt or the tokenizer)")
     if not same_base(stopped.get("base") or {}, now["base"]):
         said.append("the base model")
     if stopped.get("labels") != now["labels"]:
@@ -95,6 +99,7 @@ def same_base(stopped: dict[str, Any], now: dict[str, Any]) -> bool:
 # what a resumed run reads from a checkpoint beside its weights and trainer_state.json (rng_state.pth: without it the
 # Trainer only warns, and the run no longer gives the unstopped one's model)
 RESUME_STATES = ("optimizer.pt", "scheduler.pt", "rng_state.pth")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # what a checkpoint of sxhub tune's LoRA holds instead of the model
 
 
 def last_checkpoint(folder: Path) -> Path | None:
@@ -106,7 +111,7 @@ def last_checkpoint(folder: Path) -> Path | None:
         for c in folder.glob("checkpoint-*")
         if c.name.split("-")[-1].isdigit()
         and all((c / name).is_file() for name in RESUME_STATES)
-        and weights_files(c)
+        and (weights_files(c) or (c / ADAPTER_WEIGHTS).is_file())
         and _state(c) is not None
     ]
     return max(whole, key=lambda c: int(c.name.split("-")[-1]), default=None)
@@ -129,9 +134,10 @@ def where(checkpoint: Path) -> str:
     return f"epoch {float(state.get('epoch') or 0):g}{of}, step {state.get('global_step', 0)}"
 
 
-def stopped_runs(out: Path) -> list[tuple[Path, Path, dict[str, Any]]]:
+def stopped_runs(out: Path, kind: str = "train") -> list[tuple[Path, Path, dict[str, Any]]]:
     """The checkpoint folders of stopped runs in ``out`` that can be resumed, newest first: (folder, its last
-    whole checkpoint, its fingerprint)."""
+    whole checkpoint, its fingerprint); those of ``kind`` alone (a fingerprint's ``kind``: ``tune`` for sxhub tune's,
+    none for sxhub train's)."""
     found = []
     for folder in out.glob(CHECKPOINTS_PREFIX + "*"):
         record = folder / RESUME_FILE
@@ -139,29 +145,38 @@ def stopped_runs(out: Path) -> list[tuple[Path, Path, dict[str, Any]]]:
         if checkpoint is None:
             continue
         try:
-            found.append((folder, checkpoint, json.loads(record.read_text(encoding="utf-8"))))
+            fingerprint = json.loads(record.read_text(encoding="utf-8"))
         except ValueError:
             continue
+        if isinstance(fingerprint, dict) and fingerprint.get("kind", "train") == kind:
+            found.append((folder, checkpoint, fingerprint))
     return sorted(found, key=lambda f: (f[1] / "trainer_state.json").stat().st_mtime_ns, reverse=True)
 
 
 def prepare(
-    out: Path, now: dict[str, Any], *, resume: bool, restart: bool, if_same: bool = False
+    out: Path,
+    now: dict[str, Any],
+    *,
+    resume: bool,
+    restart: bool,
+    if_same: bool = False,
+    named: dict[str, str] | None = None,
 ) -> tuple[Path | None, Path | None]:
     """Before a one-process local run into ``out``: (the checkpoint folder to train in, the checkpoint to resume
     from), both None for a new one. ``resume`` continues the newest stopped run of the same training or refuses in
     one line (none there, or what differs); ``restart`` removes every stopped run's folder. ``if_same`` (a rerun of
     ``sxhub run``) continues the newest stopped run when it trains the same thing and otherwise starts over, saying
     why in one line. Otherwise the newest is kept until this run completes (said in one line: that ``--resume`` would
-    continue it, or what differs) and older ones removed."""
-    runs = stopped_runs(out) if out.is_dir() else []
+    continue it, or what differs) and older ones removed. The stopped runs are those of ``now``'s kind
+    (:func:`stopped_runs`); ``named`` as :func:`differences`'s."""
+    runs = stopped_runs(out, now.get("kind", "train")) if out.is_dir() else []
     if restart:
         for folder, _, _ in runs:
             shutil.rmtree(folder, ignore_errors=True)
         return None, None
     if if_same and runs:
         folder, checkpoint, stopped = runs[0]
-        differ = differences(stopped, now)
+        differ = differences(stopped, now, named)
         if not differ:
             for other, _, _ in runs[1:]:
                 shutil.rmtree(other, ignore_errors=True)
@@ -181,7 +196,7 @@ def prepare(
                 "from the start."
             )
         folder, checkpoint, stopped = runs[0]
-        differ = differences(stopped, now)
+        differ = differences(stopped, now, named)
         if differ:
             raise UserError(
                 f"--resume: the stopped run in {str(out)!r} trained on other settings ({'; '.join(differ)}); pass "
@@ -191,7 +206,7 @@ def prepare(
         return folder, checkpoint
     if runs:
         folder, checkpoint, stopped = runs[0]
-        differ = differences(stopped, now)
+        differ = differences(stopped, now, named)
         if not differ:
             logger.warning(
                 "%s holds the checkpoint of a stopped run of this same training (%s): --resume would continue it; "

@@ -68,6 +68,7 @@ from .tune_record import (  # noqa: F401  (CARD_TEMPLATE: imported from here too
     peak_rss_mb,
     write_card,
 )
+from .tune_resume import Checkpoints, drop_tune_checkpoints, fingerprint, tune_checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -100,10 +101,21 @@ class TuneOptions:
     max_train: int | None = None  # training texts at most (after the held-out split)
     max_length: int = 1024  # longer examples are left out (never truncated: the prompt must stay exact)
     seed: int = 0
+    # resume: continue the stopped tune whose checkpoint is in -o, or refuse in one line; restart: remove such a
+    # checkpoint and tune from the start (sxhub.tune_resume)
+    resume: bool = False
+    restart: bool = False
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise InputError(f"--backend {self.backend!r} is not one of {list(BACKENDS)}.")
+        if self.resume and self.restart:
+            raise InputError("--resume continues the stopped run and --restart starts over; pass one of them.")
+        if self.resume and self.backend != "local":
+            raise InputError(
+                "--resume continues the checkpoints of --backend local; AutoTrain keeps none in -o to resume from: "
+                "drop --resume, or tune with --backend local."
+            )
         for name in ("epochs", "learning_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
@@ -198,22 +210,40 @@ def tune(
     check_causal_lm(base)  # a student (a classifier) failed in the middle of training
     check_room(out, base)  # a disk too small for the merged model failed after the whole training, which was lost
     created = not out.exists()
+    # a local tune keeps its checkpoints in -o until its model has moved in, for --resume (sxhub.tune_resume)
+    checkpoints = (
+        Checkpoints(out, fingerprint(spec, base, opts), resume=opts.resume, restart=opts.restart)
+        if opts.backend == "local"
+        else None
+    )
     # written into a hidden folder inside -o (its filesystem, where -o is a symlink or a mount point: beside it, the
     # move failed across devices) and moved in once whole: an interrupted run leaves -o (an earlier model) as it was
     staging = staging_folder(out)
     try:
         drop_leftovers(out, staging, checkpoints=False)  # a killed run's staging folder
+        if opts.restart and checkpoints is None:
+            drop_tune_checkpoints(out)
         info = _tune_into(
-            staging, spec, labelled, data, train_idx, held_idx, examples, base, opts, label_column, progress
-        )
+            staging, spec, labelled, data, train_idx, held_idx, examples, base, opts, label_column, progress,
+            checkpoints,
+        )  # fmt: skip
         write_card(staging, info, repo_id=out.resolve().name)
         move_into(staging, out)
+        if checkpoints is not None:
+            checkpoints.done()  # the model is in: its checkpoints (and a stopped tune's) go
+            checkpoints = None
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (Terminated): the CLI's line says how to continue
+        if checkpoints is not None:
+            checkpoints.stopped(exc)
+        raise
     except Exception as exc:
         if no_space(exc):  # safetensors said "SafetensorError: Error while serializing: I/O error: No space left..."
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from exc
         raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if checkpoints is not None:  # stopped or failed: a whole checkpoint stays for --resume, else its folder goes
+            checkpoints.drop_unsaved()
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # nothing was saved
     return TuneResult(out, info)
@@ -261,8 +291,11 @@ def check_output_folder(out: Path) -> None:
     student from ``sxhub train``, a folder of other files) is one error line: tune would write over its files."""
     from .teachers.synthetic_folder import read_info
 
-    # a staging folder a killed run left is no file of the user's (the run removes it)
-    held = out.is_dir() and any(not item.name.startswith(STAGING_PREFIX) for item in out.iterdir())
+    # a staging folder a killed run left is no file of the user's (the run removes it), nor a stopped tune's
+    # checkpoints (--resume continues them)
+    held = out.is_dir() and any(
+        not item.name.startswith(STAGING_PREFIX) and not tune_checkpoints(item) for item in out.iterdir()
+    )
     if held and read_info(out) is None and not stopped_retune(out):
         raise InputError(
             f"-o {str(out)!r} holds files and no synthetic model (a student from `sxhub train`, say), which tune "
@@ -299,13 +332,14 @@ def _tune_into(
     opts: TuneOptions,
     label_column: str | None,
     progress: bool,
+    checkpoints: Checkpoints | None = None,
 ) -> dict[str, Any]:
     """Train, save the merged model into ``out``, score the held-out texts and write ``sxhub.json``; its record."""
     start, cpu_start = time.perf_counter(), cpu_seconds()
     if opts.backend == "autotrain":
         model, tokenizer, figures = train_autotrain(examples, base, opts, progress=progress)
     else:
-        model, tokenizer, figures = train_local(examples, base, opts, progress=progress)
+        model, tokenizer, figures = train_local(examples, base, opts, progress=progress, checkpoints=checkpoints)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -461,6 +462,9 @@ def test_a_tune_warns_nothing_the_user_cannot_act_on_and_trains_without_checkpoi
             super().__post_init__()
             seen.append(self)
 
+    # a checkpoint keeps the arguments (torch.save pickles them): a class pickle finds by its name
+    Spy.__qualname__ = "SpySFTConfig"
+    monkeypatch.setattr(sys.modules[__name__], "SpySFTConfig", Spy, raising=False)
     monkeypatch.setattr(trl, "SFTConfig", Spy)
     data = tmp_path / "labelled.csv"
     labelled_frame().to_csv(data, index=False)
@@ -1469,15 +1473,18 @@ def test_an_interrupted_retune_leaves_the_earlier_model_whole(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(tune_module, "heldout_scores", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stop:
         tune_module.tune(SPEC, data, out, tune_module.TuneOptions(**{**vars(options), "seed": 5}), progress=False)
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # the earlier model as it was; the training's last checkpoint kept beside it, for --resume
+    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".checkpoints-")} == before
+    assert "--resume" in stop.value.sxhub_rerun and len(list(out.glob(".checkpoints-*"))) == 1  # type: ignore[attr-defined]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no half-written folder left
     monkeypatch.undo()
     result = tune_module.tune(SPEC, data, out, tune_module.TuneOptions(**{**vars(options), "seed": 5}), progress=False)
     assert result.info["train"]["seed"] == 5 and json.loads((out / "sxhub.json").read_text())["train"]["seed"] == 5
     assert (out / "model.safetensors").read_bytes() != before["model.safetensors"]
     assert "# model" in (out / "README.md").read_text()  # the card names the folder, not the staging one
+    assert not list(out.glob(".checkpoints-*"))
 
 
 def test_a_disk_without_room_for_the_model_is_one_line_before_training(
@@ -1546,7 +1553,8 @@ def test_a_disk_that_fills_while_the_model_is_saved_is_the_no_space_line(
     line = error_line(err)
     assert line.startswith("Error: no space left on the device writing") and repr(str(out)) in line, line
     assert "free space there" in line and "SXHUB_DEBUG" not in line, line
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    # the earlier model as it was; the training's last checkpoint kept beside it, for --resume once there is room
+    assert {p.name: p.read_bytes() for p in out.iterdir() if not p.name.startswith(".checkpoints-")} == before
 
 
 def test_a_retune_stopped_while_its_model_moved_in_is_named_and_tuned_into_again(

@@ -60,6 +60,13 @@ from .params import OutputPath, threads_option
 @click.option("--max-length", type=int, default=1024, show_default=True, help="Longer examples are left out.")
 @threads_option("CPU threads for torch [all]")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the tune stopped part-way (Ctrl-C, SIGTERM, kill -9) from the last checkpoint it left in -o "
+    "(adapter, optimizer, scheduler, RNG, step); it must tune the same examples, base, labels and options.",
+)
+@click.option("--restart", is_flag=True, help="Remove a stopped tune's checkpoint from -o and tune from the start.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def tune(
     task: str,
@@ -83,6 +90,8 @@ def tune(
     max_length: int,
     threads: int | None,
     seed: int,
+    resume: bool,
+    restart: bool,
     as_json: bool,
 ) -> None:
     """Fine-tune a small LLM (LoRA) on LABELLED into a synthetic model for TASK: a teacher and a text generator.
@@ -122,6 +131,8 @@ def tune(
         max_train=max_train,
         max_length=max_length,
         seed=seed,
+        resume=resume,
+        restart=restart,
     )
     result = run_tune(  # -q: no bars, and AutoTrain's log (--backend autotrain) is not echoed on stderr
         task,
