@@ -9,7 +9,8 @@ folder is the whole earlier model, the whole new one, or marked incomplete, whic
 ``read_model_info`` and by ``train`` for ``--base``) refuses in one line. Files that are no model's (the user's notes,
 a clone's ``.git``) are left as they are. A run killed outright leaves its hidden work folders behind; the next run
 into the folder removes them (:func:`drop_leftovers`), but for a stopped training's checkpoints, which ``sxhub train
---resume`` continues (:mod:`sxhub.train_resume`), and publish copies no hidden work folder.
+--resume`` and ``sxhub tune --resume`` continue (:mod:`sxhub.train_resume`, :mod:`sxhub.tune_resume`), and publish
+copies no hidden work folder.
 """
 
 from __future__ import annotations

@@ -22,8 +22,10 @@ names are imported from here too).
 
 DIR holds the merged model (``from_pretrained`` loads it), its tokenizer with the chat template, ``sxhub.json``
 (kind ``synthetic-model``: base, LoRA settings, data, the task, held-out scores, cost) and a card (README.md from
-``model_cards/generator.md``). ``--backend autotrain`` trains the same examples with AutoTrain's ``llm-sft``
-trainer from its own venv, which saves the LoRA adapter; sxhub merges it in float32 as the local backend does.
+``model_cards/generator.md``). A local tune keeps its checkpoints in a hidden folder in DIR until the model has moved
+in; a stopped one's are continued by ``--resume`` (:mod:`sxhub.tune_resume`). ``--backend autotrain`` trains the
+same examples with AutoTrain's ``llm-sft`` trainer from its own venv, which saves the LoRA adapter; sxhub merges it in
+float32 as the local backend does.
 """
 
 from __future__ import annotations
