@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import ModelError, UserError
 from .progress import bars_off
 from .recipe import fit_batch_size, fit_learning_rate
+from .train_resume import refused_flags
 from .validation import best_metric_name
 
 if TYPE_CHECKING:
@@ -118,13 +119,9 @@ class TrainConfig:
         check_number("distill_temperature", self.distill_temperature, low=0, low_open=True, high=100)
         check_number("distill_weight", self.distill_weight, low=0, low_open=True, high=1)
         check_number("resumable_after", self.resumable_after, low=0, high=10_000)
-        if self.resume and self.restart:
-            raise UserError("--resume continues the stopped run and --restart starts over; pass one of them.")
-        if self.resume and self.backend != "local":
-            raise UserError(
-                "--resume continues the checkpoints of --backend local; AutoTrain keeps none in -o to resume from: "
-                "drop --resume, or train with --backend local."
-            )
+        refused = refused_flags(self.resume, self.restart, self.backend, "train")
+        if refused:
+            raise UserError(refused)
         if self.soft_labels and self.label_column not in (None, "label", "labels"):
             # the shares are the teachers' votes on their own label: learned, they would overrule the column asked for
             raise UserError(

@@ -53,6 +53,7 @@ from .lora_autotrain import train_autotrain, whole_epochs
 from .model_folder import INCOMPLETE, STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record
 from .spec import TaskSpec, load_spec
+from .train_resume import refused_flags
 from .tune_examples import (  # noqa: F401  (MAX_WRITING_REPEATS, text_topics, writing_picks: imported from here too)
     MAX_WRITING_REPEATS,
     build_examples,
@@ -111,13 +112,9 @@ class TuneOptions:
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
             raise InputError(f"--backend {self.backend!r} is not one of {list(BACKENDS)}.")
-        if self.resume and self.restart:
-            raise InputError("--resume continues the stopped run and --restart starts over; pass one of them.")
-        if self.resume and self.backend != "local":
-            raise InputError(
-                "--resume continues the checkpoints of --backend local; AutoTrain keeps none in -o to resume from: "
-                "drop --resume, or tune with --backend local."
-            )
+        refused = refused_flags(self.resume, self.restart, self.backend, "tune")
+        if refused:
+            raise InputError(refused)
         for name in ("epochs", "learning_rate"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:

@@ -2,7 +2,8 @@
 --resume`` does (:mod:`sxhub.train_resume`, whose rules and words these are).
 
 A local tune saves a checkpoint about 20 times over its run (the LoRA adapter, optimizer, scheduler and RNG states,
-the Trainer's state: a few MB; ``save_total_limit=1``) into a hidden ``.checkpoints-*`` folder inside ``-o`` with
+the Trainer's state: 23 MB for SmolLM2-135M with the default LoRA, measured; ``save_total_limit=1``) into a hidden
+``.checkpoints-*`` folder inside ``-o`` with
 :data:`~sxhub.train_resume.RESUME_FILE`, what it tunes (:meth:`Checkpoints.open`): its examples as encoded (the
 data, the task's prompts, the tokenizer, the options that pick and group them), the base's weights, the labels and
 the options that change the model (not ``--threads``). The folder goes once the merged model has moved in; a tune
