@@ -54,7 +54,7 @@ def load(name: str) -> tuple[list[str], list[list[str]], list[str]]:
 
 
 def embeddings(name: str, texts: list[str], work: Path) -> np.ndarray:
-    from sxhub.doubts import embed_texts
+    from sxhub.doubts_oof import embed_texts
 
     path = work / f"{name}-embeddings.npy"
     if path.is_file():

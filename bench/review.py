@@ -718,7 +718,7 @@ def main() -> None:
         results["A"] = part_a(df, seeds)
         _save(results, args.out)
     if "B" in args.parts or "E" in args.parts:
-        from sxhub.doubts import embed_texts
+        from sxhub.doubts_oof import embed_texts
 
         embeddings = embed_texts(df["sentence"].tolist())  # once, for every seed of B and for E
     if "B" in args.parts:

@@ -32,7 +32,7 @@ class _Rows:
     left_out: dict[str, int] = field(default_factory=dict)
     human: list[bool] = field(default_factory=list)  # per scored row: a person set its label (sxhub apply-review)
     # the votes of a Parquet annotate output, held as read (Arrow) and made plain a batch at a time where they are
-    # read (sxhub.doubts.ParquetVotes); the frame's votes column is then a placeholder. None: the frame's column
+    # read (sxhub.doubts_read.ParquetVotes); the frame's votes column is then a placeholder. None: the frame's column
     parquet_votes: VoteCells | None = None
 
 

@@ -9,9 +9,9 @@ wrong":
   (:func:`sxhub.vote.mean_agreement`); without either it is missing and left out of the doubt. A row without a valid
   vote in a file with votes has none (missing): its ``agreement`` was computed from no vote.
 * ``signal_oof_disagreement``: ``1 - p(current label)`` under an out-of-fold model: the texts are embedded once
-  (mean-pooled MiniLM, :func:`embed_texts`), and a logistic regression on the embeddings is cross-fitted over
-  ``folds`` folds, so that no text is scored by a model that saw it (multi-label: one binary model per label, and
-  ``1 - p(current on/off state)`` per label).
+  (mean-pooled MiniLM, :func:`sxhub.doubts_oof.embed_texts`), and a logistic regression on the embeddings is
+  cross-fitted over ``folds`` folds, so that no text is scored by a model that saw it (multi-label: one binary model
+  per label, and ``1 - p(current on/off state)`` per label).
 * ``signal_label_quality``: ``1 -`` cleanlab's label-quality score on those out-of-fold probabilities
   (``normalized_margin`` with ``adjust_pred_probs``: class-conditional thresholds, as in confident learning;
   :func:`cleanlab.rank.get_label_quality_scores`, or the ``multilabel_classification`` variants per label).
@@ -31,8 +31,9 @@ The queue (:func:`write_queue`) holds every row that has a label, highest doubt 
 label (failed, or no text) and the twins of a ``sxhub twins`` file that failed a check (``ok`` false) are left out
 and counted in the summary (``left_out``).
 
-The signals, the suggestion and the doubt are computed by :mod:`sxhub.doubt_signals`; this module reads the rows,
-embeds them, fits the out-of-fold model and writes the queue.
+The stages: :mod:`sxhub.doubts_read` reads the rows, :mod:`sxhub.doubts_oof` embeds them and fits the out-of-fold
+model, :mod:`sxhub.doubt_signals` computes the signals, the suggestion and the doubt; this module runs them
+(:func:`find_doubts`) and builds, writes and reads the queue.
 """
 
 from __future__ import annotations
@@ -41,8 +42,7 @@ import json
 import logging
 import os
 import time
-import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, not_a_source, read_table, write_table
+from .data import read_table, write_table
 from .doubt_signals import (
     _agreement_split,
     _multi_signals,
@@ -61,11 +61,12 @@ from .doubt_signals import (
     _worst,
     combine,
 )
+from .doubts_oof import SpilledRows, embed_texts, oof_probabilities
+from .doubts_read import _read_rows
 from .errors import InputError
-from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
 from .predict_files import truncated_note
 from .reliability import plain_votes
-from .sequences import SequenceNotStr, refuse_one_string
+from .sequences import SequenceNotStr
 
 logger = logging.getLogger(__name__)
 
@@ -75,335 +76,6 @@ SIGNALS = ("signal_vote_split", "signal_oof_disagreement", "signal_label_quality
 QUEUE_COLUMNS = ("row", "text", "label", "doubt", "suggested", *SIGNALS, "oof_probs")
 
 Embedder = Callable[[list[str]], np.ndarray]
-
-
-# --------------------------------------------------------------------------------------------------------------
-# embeddings
-# --------------------------------------------------------------------------------------------------------------
-def embed_texts(
-    texts: Sequence[str],
-    model: str | os.PathLike[str] | None = None,
-    *,
-    batch_size: int = 64,
-    max_length: int = 128,
-    counts: dict[str, int] | None = None,
-) -> np.ndarray:
-    """Mean-pooled, L2-normalised embeddings of ``texts`` from a transformers encoder (default: the packaged
-    all-MiniLM-L6-v2). Texts are batched by length (less padding) and run under ``torch.inference_mode``.
-
-    Each text is embedded from its first ``max_length`` tokens; ``counts`` (a dict), when given, gets how many were
-    longer (``truncated``) and ``max_length``."""
-    import torch
-    from transformers import AutoModel, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    from .errors import ModelError
-    from .train_config import default_base_model
-
-    path = str(model) if model is not None else default_base_model()
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # a classifier folder loads as its encoder: "unused weights" is expected
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
-        tokenizer.padding_side = "right"  # an encoder's embeddings of a text do not depend on its batch
-        encoder = AutoModel.from_pretrained(path)
-    except (OSError, ValueError) as exc:
-        raise ModelError(
-            f"embedding model {path!r} could not be loaded ({type(exc).__name__}: {str(exc)[:160]}); pass a local "
-            "transformers model folder."
-        ) from exc
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    from .progress import progress_bar
-    from .recipe import cut_count
-
-    encoder.eval()
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    out = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    truncated = 0
-    # the longest step of sxhub doubts (minutes per 100k texts on a CPU): without a bar a large file showed nothing
-    bar = progress_bar(total=len(texts), desc="embedding", unit="text")
-    with torch.inference_mode(), bar:
-        for start in range(0, len(texts), batch_size):
-            idx = order[start : start + batch_size]
-            chunk = [texts[i] for i in idx]
-            batch = tokenizer(chunk, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
-            # an article was embedded from its first max_length tokens alone, with no word (counted as predict does)
-            truncated += cut_count(tokenizer, chunk, batch, max_length)
-            hidden = encoder(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-            out[idx] = torch.nn.functional.normalize(pooled, dim=-1).numpy()
-            bar.update(len(idx))
-    if counts is not None:
-        counts.update(truncated=truncated, max_length=max_length)
-    return out
-
-
-# --------------------------------------------------------------------------------------------------------------
-# the input
-# --------------------------------------------------------------------------------------------------------------
-
-
-def _label_column(df: pd.DataFrame, multi_label: bool | None) -> str:
-    order = ("labels", "label") if multi_label is not False else ("label", "labels")
-    for name in order:
-        if name in df.columns:
-            return name
-    raise InputError(
-        f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; doubts needs the labels to check "
-        "(sxhub annotate writes them; for one true/false column per label, pass --task)."
-    )
-
-
-def _read_rows(
-    source: str | os.PathLike[str] | pd.DataFrame,
-    *,
-    label_names: SequenceNotStr[str] | None,
-    multi_label: bool | None,
-    text_column: str | None,
-) -> _Rows:
-    if not isinstance(source, (pd.DataFrame, str, os.PathLike)):  # a list ended in os.fspath's TypeError
-        raise not_a_source(source)
-    refuse_one_string("label_names", label_names, "label names")  # "positive" was the labels 'p', 'o', 's'...
-    given = list(label_names) if label_names is not None else None
-    df, parquet_votes = (source, None) if isinstance(source, pd.DataFrame) else _read_labelled(source)
-    df = with_flag_labels(df.reset_index(drop=True), given, multi_label)
-    tcol = find_text_column(df, text_column)
-    lcol = _label_column(df, multi_label)
-    multi = lcol == "labels" if multi_label is None else multi_label
-    failed = failed_flags(df["failed"]) if "failed" in df.columns else None
-    # a twin that failed a check (ok false) may carry a label it lost or a name it kept: not queued, as not trained on
-    flagged = flagged_twins(df).to_numpy()
-    positions, texts, labels = [], [], []
-    left_out = {"failed": 0, "flagged_twins": 0, "no_text": 0, "no_label": 0}
-    for i, (text, cell) in enumerate(zip(df[tcol].tolist(), df[lcol].tolist(), strict=True)):
-        if failed is not None and failed.iloc[i]:
-            left_out["failed"] += 1
-            continue
-        if flagged[i]:
-            left_out["flagged_twins"] += 1
-            continue
-        if is_missing_text(text):
-            left_out["no_text"] += 1
-            continue
-        # empty is unlabelled, multi-label too (none is []); without a task, so is "NA", "null" or "None"
-        label = expert_label_cell(cell, multi_label=multi, inferred=not given)
-        if label is None:
-            left_out["no_label"] += 1
-            continue
-        positions.append(i)
-        texts.append(str(text))
-        labels.append(label)
-    if left_out["flagged_twins"]:
-        logger.warning("%s", flagged_twins_line("doubts", left_out["flagged_twins"], " of the queue"))
-    names = list(given) if given else _names_seen(labels, df, multi, parquet_votes)
-    if given:  # the task's names, as train reads them: a "Positive" cell is the task's "positive"
-        labels = _as_named(labels, names, multi_label=multi)[0]
-    seen = {lab for cell in labels for lab in (cell if multi else [cell])}
-    unknown = sorted(seen - set(names))
-    if unknown:
-        raise InputError(
-            f"label(s) {unknown[:10]} are not among the task's labels {names}; fix the data or pass the right --task."
-        )
-    # a label a person set (label_source "human", from apply-review) is not doubted by the teacher votes it replaced
-    sources = df["label_source"].astype(str).tolist() if "label_source" in df.columns else None
-    human = [sources is not None and sources[i] == "human" for i in positions]
-    return _Rows(df, positions, texts, labels, names, multi, lcol, left_out, human, parquet_votes)
-
-
-def _read_labelled(source: str | os.PathLike[str]) -> tuple[pd.DataFrame, ParquetVotes | None]:
-    """The file as :func:`read_table` reads it, except the ``votes`` of a Parquet file in annotate's layout
-    (:func:`sxhub.votes_column._read_parquet_votes`): those are held as read, in Arrow (:class:`ParquetVotes`),
-    and the frame's ``votes`` column is a placeholder."""
-    from .votes_column import _read_parquet_votes
-
-    frame, path = _read_parquet_votes(source)
-    if frame is None:
-        return read_table(source), None
-    return frame, ParquetVotes(path)
-
-
-class ParquetVotes:
-    """The ``votes`` column of a Parquet annotate output, held as Arrow batches (tens of bytes a vote) and made
-    plain dicts a batch at a time where it is read: the vote split, the label names seen, the queue's rows.
-
-    pandas reads each cell as a slice of one array of every vote's dict (labels as slices of another), and plain
-    dicts are a few hundred bytes a vote: held through the out-of-fold fit, beside the embeddings and a fold's
-    float64 copy, the votes of a 1M-row file were GBs of the peak. Within a batch a repeated string (the teacher, a
-    reason, a label) is one object, as pandas makes it."""
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        from .votes_column import VOTES_BATCH, parquet_votes_chunks
-
-        self.chunks = list(parquet_votes_chunks(path, VOTES_BATCH))
-
-    def cells(self, positions: Sequence[int] | None = None) -> Iterator[Any]:
-        """The cells of the input rows ``positions`` (ascending; None: every row), in that order."""
-        wanted = None if positions is None else np.asarray(positions, dtype=np.int64)
-        at = start = 0
-        for chunk in self.chunks:
-            end = start + len(chunk)
-            if wanted is None:
-                picked = chunk
-            else:
-                stop = int(np.searchsorted(wanted, end))
-                picked, at = chunk.take(wanted[at:stop] - start), stop
-            start = end
-            if not len(picked):
-                continue
-            strings: dict[str, str] = {}
-            for cell in picked.to_pylist():
-                for vote in cell or ():
-                    for key, value in (vote or {}).items():
-                        if isinstance(value, str):
-                            vote[key] = strings.setdefault(value, value)
-                        elif isinstance(value, list):  # labels
-                            value[:] = [strings.setdefault(v, v) if isinstance(v, str) else v for v in value]
-                yield cell
-
-
-def _names_seen(labels: list[Any], df: pd.DataFrame, multi: bool, parquet_votes: ParquetVotes | None) -> list[str]:
-    """Without a task: every label name in the label column and the votes, sorted."""
-    names = {lab for cell in labels for lab in (cell if multi else [cell])}
-    if "votes" in df.columns:
-        for cell in parquet_votes.cells() if parquet_votes is not None else df["votes"].tolist():
-            for vote in plain_votes(cell):
-                if isinstance(vote.get("labels"), list):
-                    names.update(str(lab) for lab in vote["labels"])
-    return sorted(names)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# out-of-fold probabilities
-# --------------------------------------------------------------------------------------------------------------
-def _classifier(seed: int) -> Any:
-    """Logistic regression on the (unit-length) embeddings; C=10 had the lowest out-of-fold log-loss on PhraseBank
-    among 0.1 (scaled features), 10 and 30, and one fit of 1,800 texts takes a fraction of a second."""
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
-
-
-class SpilledRows:
-    """The embeddings in an unnamed temporary file, read back a window of rows at a time.
-
-    Held in memory through the out-of-fold fit, the float32 embeddings (1M x 384: 1.5 GB) sat beside each fold's
-    float64 training rows (2.5 GB), which the model needs: with them on disk the fit holds only the latter. The
-    file is deleted when closed (or when the process ends, however it ends); the rows read back are the same
-    numbers, so the queue is the same."""
-
-    WINDOW = 4096  # rows read at a time (6 MB of 384 float32)
-
-    def __init__(self, features: np.ndarray) -> None:
-        import tempfile
-
-        self.shape = features.shape
-        self.dtype = features.dtype
-        self._file = tempfile.TemporaryFile(prefix="sxhub-doubts-")  # noqa: SIM115 (closed by close(), after the fit)
-        try:
-            for start in range(0, len(features), self.WINDOW):
-                self._file.write(np.ascontiguousarray(features[start : start + self.WINDOW]).tobytes())
-            self._file.flush()
-        except BaseException:
-            self._file.close()
-            raise
-
-    def __len__(self) -> int:
-        return int(self.shape[0])
-
-    def float64_rows(self, rows: np.ndarray) -> np.ndarray:
-        """The rows ``rows`` (any order) as float64: each window of the file read once, if it holds any of them."""
-        row_shape = self.shape[1:]
-        row_bytes = int(np.prod(row_shape, dtype=np.int64)) * self.dtype.itemsize
-        order = np.argsort(rows, kind="stable")
-        wanted = np.asarray(rows)[order]
-        out = np.empty((len(rows), *row_shape), dtype=np.float64)
-        starts = np.arange(0, len(self) + self.WINDOW, self.WINDOW)
-        bounds = np.searchsorted(wanted, starts)
-        for w, start in enumerate(starts[:-1]):
-            lo, hi = bounds[w], bounds[w + 1]
-            if lo == hi:
-                continue
-            count = min(self.WINDOW, len(self) - int(start))
-            self._file.seek(int(start) * row_bytes)
-            block = np.frombuffer(self._file.read(count * row_bytes), dtype=self.dtype).reshape(count, *row_shape)
-            out[order[lo:hi]] = block[wanted[lo:hi] - start]
-        return out
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def _float64_rows(features: np.ndarray | SpilledRows, rows: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """``features[rows]`` as float64, cast a chunk of rows at a time (no whole float32 copy on the way). The model
-    is fitted on float64 whatever the embeddings' dtype (scikit-learn fits float32 input in float32: other numbers)."""
-    if isinstance(features, SpilledRows):
-        return features.float64_rows(rows)
-    if features.dtype == np.float64:
-        return features[rows]
-    out = np.empty((len(rows), *features.shape[1:]), dtype=np.float64)
-    for start in range(0, len(rows), chunk):
-        out[start : start + chunk] = features[rows[start : start + chunk]]
-    return out
-
-
-def oof_probabilities(
-    features: np.ndarray | SpilledRows,
-    targets: np.ndarray,
-    *,
-    n_labels: int,
-    multi_label: bool,
-    folds: int,
-    seed: int = 0,
-) -> np.ndarray:
-    """Cross-fitted probabilities: every row scored by a model trained on the other folds only.
-
-    Single-label ``targets`` are label ids and the result is ``(n, n_labels)`` (a label a training fold lacks gets
-    0 on that fold's rows; a fold whose training part has one label only gives it 1); multi-label ``targets`` are multi-hot and the result is one P(on) per label (a label constant in a training
-    fold gets that constant).
-    """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    places = np.empty((len(features), 0))  # what the splitters read of X: its number of rows
-    with warnings.catch_warnings():  # rare labels: fewer members than folds, or absent from a training fold
-        warnings.simplefilter("ignore", UserWarning)
-        cv: Any
-        if multi_label:
-            # one binary model per label, as OneVsRestClassifier fits them; not through cross_val_predict, which
-            # re-encodes each label's column as class ids first: a label on in every row became "0" and every row
-            # was scored P(on) = 0 (all doubted, never suggested), and a file of one label name crashed
-            hot = np.asarray(targets, dtype=int).reshape(len(features), -1)
-            out = np.zeros(hot.shape, dtype=float)
-            for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(places):
-                x_train = x_test = None  # cast once per fold, for every label's model
-                for k in range(hot.shape[1]):
-                    seen = np.unique(hot[train, k])
-                    if len(seen) == 1:  # constant in this training fold: that constant
-                        out[test, k] = float(seen[0])
-                        continue
-                    if x_train is None:
-                        x_train, x_test = _float64_rows(features, train), _float64_rows(features, test)
-                    model = _classifier(seed).fit(x_train, hot[train, k])
-                    out[test, k] = model.predict_proba(x_test)[:, 1]
-                del x_train, x_test
-            return out
-        counts = np.bincount(targets, minlength=n_labels)
-        present = np.flatnonzero(counts)
-        if counts[present].min() >= folds:
-            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        else:
-            cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
-        full = np.zeros((len(targets), n_labels), dtype=float)
-        for train, test in cv.split(places, targets):
-            seen = np.unique(targets[train])
-            if len(seen) == 1:  # a rare label missing from this training fold leaves one: it is certain there
-                full[test, seen[0]] = 1.0
-                continue
-            model = _classifier(seed).fit(_float64_rows(features, train), targets[train])
-            probs = model.predict_proba(_float64_rows(features, test))
-            full[np.ix_(test, model.classes_)] = probs  # a label not seen gets 0
-    return full
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -437,8 +109,8 @@ def find_doubts(
     """Rank every labelled row of ``source`` by doubt (module docstring).
 
     ``label_names`` and ``multi_label`` come from the task when known (else the names seen, sorted, and
-    multi-label when the column is ``labels``). ``embedder`` maps texts to vectors (default :func:`embed_texts`
-    with ``model``, itself defaulting to the packaged MiniLM).
+    multi-label when the column is ``labels``). ``embedder`` maps texts to vectors (default
+    :func:`sxhub.doubts_oof.embed_texts` with ``model``, itself defaulting to the packaged MiniLM).
     """
     if not isinstance(folds, int) or folds < 2:
         raise InputError(f"folds={folds!r} must be an integer of at least 2 (e.g. --folds 5).")

@@ -676,7 +676,7 @@ def test_na_label_cells_without_label_names_are_unlabelled_rows(tmp_path: Path, 
     """Reading labels off a CSV with no label names given (``load_labelled`` without a task, ``doubts`` without
     --task), "NA", "N/A", "null", "None" and "#N/A" cells were labels of those names. They are rows nobody labelled,
     left out and counted like an empty cell; with the names given, a label called "None" or "NA" is still one."""
-    from sxhub.doubts import _read_rows
+    from sxhub.doubts_read import _read_rows
 
     column = "labels" if multi_label else "label"
     cells = ["pos", "NA", "neg", "N/A", " null ", "None", "#N/A", "pos"]
@@ -796,7 +796,7 @@ def test_failed_column_in_the_usual_boolean_spellings(on: object, off: object, t
     '1' counted, so the failed rows were kept (trained on, scored, published) or counted as rows without a label.
     Every reader of the column (train/evaluate, agree, doubts, review, publish) reads the same spellings."""
     from sxhub.dataset_build import load_annotated
-    from sxhub.doubts import _read_rows
+    from sxhub.doubts_read import _read_rows
     from sxhub.spec import TaskSpec
 
     frame = pd.DataFrame(

@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from conftest import LEAKED_TWIN, corrupt_parquet_pages, run_cli, slow_tokenizer_copy, twins_shaped
 
-from sxhub.doubts import QUEUE_COLUMNS, embed_texts, find_doubts, oof_probabilities, read_queue, write_queue
+from sxhub.doubts import QUEUE_COLUMNS, find_doubts, read_queue, write_queue
+from sxhub.doubts_oof import embed_texts, oof_probabilities
 from sxhub.errors import InputError
 
 LABELS = ["positive", "neutral", "negative"]
@@ -805,7 +806,7 @@ def test_the_embeddings_wait_on_disk_during_the_fit_and_the_queue_is_the_same(mo
 def test_spilled_rows_read_back_any_rows_exactly() -> None:
     """Rows in any order, repeated, across window edges, of float32 and float64 arrays: the same numbers as
     indexing the array and casting to float64."""
-    from sxhub.doubts import SpilledRows
+    from sxhub.doubts_oof import SpilledRows
 
     rng = np.random.default_rng(0)
     for dtype in (np.float32, np.float64):
