@@ -49,7 +49,7 @@ import numpy as np
 import sxhub.doubts
 from sklearn.feature_extraction.text import HashingVectorizer
 
-def embed(texts, model=None):
+def embed(texts, model=None, counts=None):  # counts: what find_doubts asks of embed_texts (475bbd7)
     hv = HashingVectorizer(n_features=384, alternate_sign=False, norm="l2", dtype=np.float32)
     out = np.empty((len(texts), 384), dtype=np.float32)
     for start in range(0, len(texts), 8192):
