@@ -4,7 +4,8 @@
 * :mod:`sxhub.teachers.servers`: server kinds (TGI, vLLM, llama.cpp, Ollama, ...), their detection and the request
   form that makes each enforce the answer schema;
 * one module per backend: :mod:`~sxhub.teachers.inference_client` (a Hub model id via Inference Providers, or any
-  server's ``base_url``), :mod:`~sxhub.teachers.local` (the embedded llama.cpp teacher, started on first use) and
+  server's ``base_url``; what its failed requests mean in :mod:`~sxhub.teachers.inference_errors`),
+  :mod:`~sxhub.teachers.local` (the embedded llama.cpp teacher, started on first use) and
   :mod:`~sxhub.teachers.fake` (a scripted fake for tests) and :mod:`~sxhub.teachers.tuned` (a synthetic model
   folder from ``sxhub tune``, served in-process);
 * here: the factory, :func:`make_teacher`, :func:`open_teachers` and :func:`teachers_for`.
