@@ -88,8 +88,6 @@ class InferenceErrors:
         or through an ``/api/version`` it forwards. Every request got that 404 and the run stopped with "check the
         model id or base_url". It falls back to ``/v1/chat/completions`` (once, for every request from then on) and
         says, once, what that route cannot do."""
-        from .base import error_detail
-
         response = getattr(exc, "response", None)
         if getattr(response, "status_code", None) != 404:
             return False
