@@ -74,7 +74,7 @@ def main() -> None:
             scores.append(float(metrics["eval_micro_f1"]))
             return super().on_evaluate(args, state, control, metrics=metrics, **kw)
 
-    # sxhub.train imports it from transformers when train() runs: replaced in transformers' lazy module (which
+    # sxhub.train_local imports it from transformers when train() runs: replaced in transformers' lazy module (which
     # cached it when read above) and where that module reads it from
     transformers.EarlyStoppingCallback = Snapshots
     transformers.trainer_callback.EarlyStoppingCallback = Snapshots

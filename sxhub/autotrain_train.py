@@ -44,7 +44,7 @@ def _local_max_length(
     (``--max-length``) past what the base takes is refused as the local backend refuses it: AutoTrain started, then
     failed in the embeddings (exit 1). ``student``: the base given is an sxhub student (``base`` may be a folder of
     links to it without its ``sxhub.json``), whose tokenizer's model_max_length is its training max_length, not a
-    limit (as :func:`sxhub.train.load_base` reads it): a student trained at 16 tokens capped the next at 16."""
+    limit (as :func:`sxhub.train_local.load_base` reads it): a student trained at 16 tokens capped the next at 16."""
     from transformers import AutoConfig, AutoTokenizer
 
     from .recipe import choose_max_length, length_limit, token_lengths
@@ -152,7 +152,7 @@ def train_autotrain(
         train_texts = [data.texts[i] for i in train_idx]
         student = Path(base).expanduser().joinpath(SXHUB_JSON).is_file()
         max_length, lengths, limit = _local_max_length(read_base, train_texts, config.max_length, student=student)
-        # the local backend's note on the texts cut at max_length, said now, before a long run (_train_local)
+        # the local backend's note on the texts cut at max_length, said now, before a long run (train_local)
         cut_note = over_limit_note(lengths, len(train_texts), limit, max_length, given=bool(config.max_length))
         if cut_note:
             logger.warning(cut_note)
@@ -181,7 +181,7 @@ def train_autotrain(
     seconds = time.perf_counter() - start
     info = json.loads((out / SXHUB_JSON).read_text(encoding="utf-8")) if (out / SXHUB_JSON).is_file() else {}
     if (out / "tokenizer_config.json").is_file() and info.get("max_length"):
-        # the training max_length, as the local backend saves it (train._save): the base's (AutoTrain keeps it) made
+        # the training max_length, as the local backend saves it (train_local._save): the base's (AutoTrain keeps it) made
         # pipeline(..., truncation=True) read 128 tokens of a text the student learned and sxhub predicts at 64
         tokenizer_config = json.loads((out / "tokenizer_config.json").read_text(encoding="utf-8"))
         tokenizer_config["model_max_length"] = int(info["max_length"])
@@ -237,7 +237,7 @@ def train_autotrain(
     # had nothing to check its export against
     info.update(weights_record(out))
     (out / SXHUB_JSON).write_text(json.dumps(info, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
-    if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it (train._save)
+    if (out / "config.json").is_file():  # for plain transformers users, as the local backend saves it (train_local)
         model_config = json.loads((out / "config.json").read_text(encoding="utf-8"))
         # this model's block, not the one AutoTrain carried over from a student base's config: a base trained with
         # block 4 left its block (no NFC) beside a model trained on NFC texts cleaned by block 6

@@ -1,7 +1,7 @@
 """Distillation from a trained classifier (``sxhub train --distill MODEL``): the teacher's logits on the training
 texts (:func:`teacher_logits`, kept once per search by :class:`TeacherLogits`), a row a person corrected learning its
 own label instead (:func:`people_overrule`), and the loss that mixes the two targets (:func:`distillation_loss`).
-:mod:`sxhub.train` trains with them and re-exports them.
+:mod:`sxhub.train_local` trains with them; :mod:`sxhub.train` re-exports them.
 """
 
 from __future__ import annotations

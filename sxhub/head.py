@@ -4,7 +4,7 @@ transformers keeps a base's head whenever its shape fits the new task, whatever 
 student of ``[positive, neutral, negative]`` used as the base of a task listing ``[negative, neutral, positive]``
 would start with every row on the wrong label, and one of another task's three labels would start from its
 answers. :func:`fit_head` keeps the head only where it speaks of the task's labels, by name; :func:`load_classifier`
-loads a base with its head so fitted, for both backends (the local trainer through :func:`sxhub.train.load_base`,
+loads a base with its head so fitted, for both backends (the local trainer through :func:`sxhub.train_local.load_base`,
 AutoTrain through :func:`base_in_label_order`).
 """
 

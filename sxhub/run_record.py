@@ -1,6 +1,6 @@
 """``sxhub.json``, the record saved beside every student: the task (teacher URLs without credentials), labels,
 thresholds, max_length, preprocessing, base model, the teachers whose votes labelled the training data, the run's
-figures and the versions of the libraries that shaped it. :mod:`sxhub.train` and the AutoTrain backend write it;
+figures and the versions of the libraries that shaped it. :mod:`sxhub.train_local` and the AutoTrain backend write it;
 :mod:`sxhub.predict` and the cards read it.
 """
 

@@ -7,7 +7,7 @@ in its tokenizer.json, which transformers, the ONNX path and the Space all read)
 the symbol alone is [UNK]. Symbols, modifiers and enclosing marks from U+2000 up (emoji, dingbats, arrows, skin
 tones, keycaps); Latin-1's ©, ° and the like tokenize as before.
 
-:mod:`sxhub.train` applies the split when it loads a base (:func:`isolate_symbols`) and saves it so that it loads
+:mod:`sxhub.train_local` applies the split when it loads a base (:func:`isolate_symbols`) and saves it so that it loads
 back (:func:`keep_split_on_load`); the AutoTrain backend hands AutoTrain a base with the split
 (:func:`base_with_isolated_symbols`). Light at import: tokenizers and transformers load at call time.
 """

@@ -4,7 +4,7 @@ Single-label students are scored by accuracy and macro F1. Multi-label students 
 label, tuned on validation for pooled micro-F1 (:func:`tune_thresholds_micro`, saved with the model), and are scored
 with them honestly:
 cross-fitted (:func:`cross_fitted_predictions`), thresholds tuned on one half of validation and scored on the other.
-The best checkpoint and early stopping follow :func:`best_metric_name`. :mod:`sxhub.train` wires these into the
+The best checkpoint and early stopping follow :func:`best_metric_name`. :mod:`sxhub.train_local` wires these into the
 Trainer (:func:`metrics_fn`) and records :func:`validate`'s figures; numpy at import, scikit-learn when scoring.
 """
 

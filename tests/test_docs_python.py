@@ -30,7 +30,7 @@ def test_readme_python_block_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     code = _from_python_block()
     assert README_URL in code
     tiny = build_tiny_model(tmp_path / "tiny-bert")
-    monkeypatch.setattr("sxhub.train.default_base_model", lambda: str(tiny))
+    monkeypatch.setattr("sxhub.train_local.default_base_model", lambda: str(tiny))
     work = tmp_path / "work"
     (work / "examples").mkdir(parents=True)
     (work / "examples" / "financial-sentiment").symlink_to(ROOT / "examples" / "financial-sentiment")

@@ -17,7 +17,7 @@ import pytest
 from conftest import require_modules, run_cli
 from sklearn.metrics import f1_score
 
-import sxhub.train
+import sxhub.train_local
 from sxhub import autotrain, trained_texts
 from sxhub.activations import sigmoid
 from sxhub.errors import InputError, UserError
@@ -1062,7 +1062,7 @@ def test_a_student_as_the_base_is_not_capped_by_its_own_max_length(tiny_base_mod
 def test_layers_keeps_the_bases_first_layers_with_their_weights(tiny_base_model: Path) -> None:
     from transformers import AutoModel
 
-    from sxhub.train import load_base
+    from sxhub.train_local import load_base
 
     base = AutoModel.from_pretrained(tiny_base_model)
     thin, _ = load_base(str(tiny_base_model), SINGLE, layers=1)
@@ -1137,7 +1137,7 @@ def test_bf16_trains_in_bfloat16_and_saves_fp32_weights(
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    import sxhub.train as train_module
+    import sxhub.train_local as train_module
 
     dtypes: set[Any] = set()
     load_base = train_module.load_base
@@ -1231,7 +1231,7 @@ def test_teacher_logits_give_back_the_teachers_probabilities(tiny_base_model: Pa
 def test_a_thin_student_distils_from_a_full_one(
     tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sxhub.train as train_module
+    import sxhub.train_local as train_module
     from sxhub.predict import Predictor
 
     full = tmp_path / "full"
@@ -1421,7 +1421,7 @@ def test_a_student_as_the_base_keeps_its_head_only_for_the_tasks_labels(tiny_bas
     import torch
     from transformers import AutoModelForSequenceClassification
 
-    from sxhub.train import load_base
+    from sxhub.train_local import load_base
 
     student = tmp_path / "student"
     train(SINGLE, single_frame(), fast_config(student, tiny_base_model, epochs=2))
@@ -1480,7 +1480,7 @@ def test_validation_sees_the_texts_as_predict_cleans_them(
 ) -> None:
     """The thresholds are tuned on validation probabilities; they must be the probabilities ``predict`` gives the
     same texts, which it cleans with the block saved with the model. Trained on raw texts, they were not."""
-    import sxhub.train as train_module
+    import sxhub.train_local as train_module
     from sxhub.data import preprocess_text, preprocessing_config
     from sxhub.labelled import preprocessed
     from sxhub.predict import Predictor
@@ -1534,7 +1534,7 @@ def test_a_max_length_past_the_bases_position_table_is_one_clear_error(tiny_base
     could not run."""
     from transformers import AutoConfig, AutoTokenizer
 
-    from sxhub.train import length_limit
+    from sxhub.recipe import length_limit
 
     limit = length_limit(AutoTokenizer.from_pretrained(tiny_base_model), AutoConfig.from_pretrained(tiny_base_model))
     with pytest.raises(InputError, match=rf"--max-length {limit * 2} is more than the base model takes \({limit} tok"):
@@ -1585,7 +1585,7 @@ def test_multi_label_targets_are_held_as_float32_arrays(
 ) -> None:
     """The targets went to the datasets as Python lists: 90,000 GoEmotions rows x 28 labels of Python floats held
     ~110 MB more at peak (and Arrow stored them as float64); float32 arrays hold 4 bytes a label."""
-    import sxhub.train as train_module
+    import sxhub.train_local as train_module
 
     built: list[Any] = []
     tokenize = train_module.tokenized_dataset
@@ -1666,7 +1666,7 @@ def test_an_interrupted_retrain_leaves_the_earlier_model_whole(
     folder held the new weights beside the old sxhub.json (its labels, thresholds, preprocessing), which predict,
     evaluate, export and the Space served as one model. The new model is written aside; -o stays the old one, beside
     the stopped run's checkpoint kept for --resume (6185a3b) in a hidden folder that no loader reads."""
-    import sxhub.train as train_module
+    import sxhub.train_local as train_module
     from sxhub.model_info import read_model_info
 
     out = tmp_path / "m"
@@ -2062,7 +2062,7 @@ def test_a_training_stopped_before_resumable_after_says_it_starts_over(
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sxhub.train, "time_budget", lambda minutes: CtrlC())
+    monkeypatch.setattr(sxhub.train_local, "time_budget", lambda minutes: CtrlC())
     out = tmp_path / "student"
     with pytest.raises(KeyboardInterrupt) as stopped:
         train(SINGLE, single_frame(40), fast_config(out, tiny_base_model, epochs=6, min_steps=0))

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from test_sigterm import TASK, _terminate_when
 from test_train import SINGLE, fast_config, single_frame
 
-import sxhub.train
+import sxhub.train_local
 from sxhub.errors import UserError
 from sxhub.train import train
 from sxhub.train_config import TrainConfig
@@ -32,7 +32,7 @@ def _stop_after_first_save(monkeypatch: pytest.MonkeyPatch) -> None:
         def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(sxhub.train, "time_budget", lambda minutes: CtrlC())
+    monkeypatch.setattr(sxhub.train_local, "time_budget", lambda minutes: CtrlC())
 
 
 def _config(out: Path, base: Path, **more: Any) -> TrainConfig:
