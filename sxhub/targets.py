@@ -1,7 +1,7 @@
 """What the student learns from: checks, the validation split (stratified, or a validation file), hard and soft
 targets, loss weights.
 
-Kept apart from :mod:`sxhub.train_local` (the Trainer wiring) so that each stays short; ``train`` re-exports these.
+Kept apart from :mod:`sxhub.train_local` (the Trainer wiring) so that each stays short.
 """
 
 from __future__ import annotations

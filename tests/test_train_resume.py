@@ -35,6 +35,16 @@ def _stop_after_first_save(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sxhub.train_local, "time_budget", lambda minutes: CtrlC())
 
 
+def _stopped(monkeypatch: pytest.MonkeyPatch, data: Any, config: TrainConfig, **options: Any) -> KeyboardInterrupt:
+    """Train ``data`` with ``config`` (and train()'s ``options``), Ctrl-C'd right after the first checkpoint; the
+    interruption, whose ``sxhub_rerun`` says what was kept."""
+    with monkeypatch.context() as patch:
+        _stop_after_first_save(patch)
+        with pytest.raises(KeyboardInterrupt) as stop:
+            train(SINGLE, data, config, **options)
+    return stop.value
+
+
 def _config(out: Path, base: Path, **more: Any) -> TrainConfig:
     # validation improves until epoch 3 here: the model kept is one the stopped run never reached; resumable from the
     # first checkpoint (by default only after a minute of training)
@@ -47,11 +57,8 @@ def test_resumed_run_gives_the_model_of_an_unstopped_run(
     data = single_frame(n=150)
     whole = train(SINGLE, data, _config(tmp_path / "whole", tiny_base_model))
     out = tmp_path / "student"
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt) as stop:
-            train(SINGLE, data, _config(out, tiny_base_model))
-    assert "epoch 1 of 6, step 8 is kept in" in stop.value.sxhub_rerun  # type: ignore[attr-defined]
+    stop = _stopped(monkeypatch, data, _config(out, tiny_base_model))
+    assert "epoch 1 of 6, step 8 is kept in" in stop.sxhub_rerun  # type: ignore[attr-defined]
     assert not (out / "model.safetensors").exists()
     [(folder, checkpoint, _)] = stopped_runs(out)
     assert checkpoint.name == "checkpoint-8" and (checkpoint / "optimizer.pt").is_file()
@@ -74,10 +81,7 @@ def test_resume_refuses_other_settings_and_a_new_run_keeps_the_checkpoint_until_
 ) -> None:
     data = single_frame(n=150)
     out = tmp_path / "student"
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt):
-            train(SINGLE, data, _config(out, tiny_base_model))
+    _stopped(monkeypatch, data, _config(out, tiny_base_model))
     [(folder, _, record)] = stopped_runs(out)
     assert json.loads((folder / RESUME_FILE).read_text()) == record
 
@@ -88,10 +92,7 @@ def test_resume_refuses_other_settings_and_a_new_run_keeps_the_checkpoint_until_
     assert folder.is_dir()  # refused: nothing lost
 
     # without --resume: one line says it would continue it; the checkpoint stays while this run trains
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt):
-            train(SINGLE, data, _config(out, tiny_base_model))
+    _stopped(monkeypatch, data, _config(out, tiny_base_model))
     said = [r.getMessage() for r in caplog.records if "--resume would continue it" in r.getMessage()]
     assert len(said) == 1 and "(epoch 1 of 6, step 8)" in said[0]
     assert folder.is_dir() and len(stopped_runs(out)) == 2
@@ -237,11 +238,8 @@ def test_sxhub_runs_training_starts_over_saying_why_when_the_stopped_one_trained
     out = tmp_path / "student"
 
     def stop(**more: Any) -> None:
-        with monkeypatch.context() as patch:
-            _stop_after_first_save(patch)
-            with pytest.raises(KeyboardInterrupt) as stopped:
-                train(SINGLE, data, _config(out, tiny_base_model, **more), resume_if_same=True)
-        assert stopped.value.sxhub_rerun.endswith(  # type: ignore[attr-defined]
+        stopped = _stopped(monkeypatch, data, _config(out, tiny_base_model, **more), resume_if_same=True)
+        assert stopped.sxhub_rerun.endswith(  # type: ignore[attr-defined]
             ": the same command continues training from it (--retrain starts over)"
         )
 
@@ -271,10 +269,7 @@ def test_a_search_into_the_folder_leaves_a_stopped_trainings_checkpoint(
 
     data = single_frame(n=150)
     out = tmp_path / "student"
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt):
-            train(SINGLE, data, _config(out, tiny_base_model))
+    _stopped(monkeypatch, data, _config(out, tiny_base_model))
     [(folder, checkpoint, _)] = stopped_runs(out)
 
     searched = search(SINGLE, data, fast_config(out, tiny_base_model, epochs=1, min_steps=0), trials=1)
@@ -324,11 +319,9 @@ def test_sxhub_runs_training_stopped_before_resumable_after_names_the_option(
 ) -> None:
     """sxhub run has --resumable-after too (5e28ded), but the line of its training stopped in its first minute named
     the option only for sxhub train, so a run's user read that a minute of training was fixed."""
-    _stop_after_first_save(monkeypatch)
     config = fast_config(tmp_path / "model", tiny_base_model, epochs=6, min_steps=0)
-    with pytest.raises(KeyboardInterrupt) as stopped:
-        train(SINGLE, single_frame(40), config, resume_if_same=True)  # as sxhub run's train stage
-    said = stopped.value.sxhub_rerun  # type: ignore[attr-defined]
+    stopped = _stopped(monkeypatch, single_frame(40), config, resume_if_same=True)  # as sxhub run's train stage
+    said = stopped.sxhub_rerun  # type: ignore[attr-defined]
     assert "(they can after 1 min of training, --resumable-after), so none is kept" in said, said
 
 
@@ -375,10 +368,7 @@ def test_an_autotrain_run_into_the_folder_leaves_a_stopped_trainings_checkpoint(
 
     data = single_frame(n=150)
     out = tmp_path / "student"
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt):
-            train(SINGLE, data, _config(out, tiny_base_model))
+    _stopped(monkeypatch, data, _config(out, tiny_base_model))
     [(folder, _, _)] = stopped_runs(out)
 
     def stopped(*args: Any, **kwargs: Any) -> None:
@@ -404,10 +394,7 @@ def test_a_new_run_says_it_will_remove_a_stopped_run_of_other_settings(
     epochs trained before the stop went without a word. One line names what differs and that it goes."""
     data = single_frame(n=150)
     out = tmp_path / "student"
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt):
-            train(SINGLE, data, _config(out, tiny_base_model))
+    _stopped(monkeypatch, data, _config(out, tiny_base_model))
     [(folder, _, _)] = stopped_runs(out)
 
     train(SINGLE, data, _config(out, tiny_base_model, seed=7))
@@ -432,10 +419,7 @@ def test_resume_knows_files_by_their_path_and_a_distill_model_by_its_weights(
     def config(validation: Path, **more: Any) -> TrainConfig:
         return _config(out, tiny_base_model, validation_file=validation, distill=str(teacher), **more)
 
-    with monkeypatch.context() as patch:
-        _stop_after_first_save(patch)
-        with pytest.raises(KeyboardInterrupt):
-            train(SINGLE, data, config(Path("val.csv")))
+    _stopped(monkeypatch, data, config(Path("val.csv")))
     [(folder, _, _)] = stopped_runs(out)
     train(SINGLE, single_frame(n=90), fast_config(teacher, tiny_base_model, epochs=1, min_steps=0, seed=3))  # again
     # the same validation file by another path is not named: only the weights that changed
