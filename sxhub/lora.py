@@ -324,9 +324,12 @@ def train_local(
         else tempfile.TemporaryDirectory(prefix="sxhub-tune-")
     ) as work:
         saves: dict[str, Any] = {"save_strategy": "no"}
+        logging_steps = max(1, len(rows) // 20)
         if checkpoints is not None:  # the adapter and the optimizer, scheduler, RNG states: what a resume needs
             steps = math.ceil(len(rows) * opts.epochs)  # the Trainer's max_steps (one group per step)
             saves = {"save_strategy": "steps", "save_steps": save_steps(steps), "save_total_limit": 1}
+            # a log at each checkpoint: a resumed run's log history then holds every step's loss (whole_run_loss)
+            logging_steps = save_steps(steps)
         args = trl.SFTConfig(
             output_dir=work,
             num_train_epochs=opts.epochs,
@@ -334,7 +337,7 @@ def train_local(
             learning_rate=opts.learning_rate,
             lr_scheduler_type="linear",
             warmup_steps=round(0.05 * len(rows) * opts.epochs),
-            logging_steps=max(1, len(rows) // 20),
+            logging_steps=logging_steps,
             **saves,
             report_to="none",
             seed=opts.seed,
@@ -381,20 +384,45 @@ def train_local(
         merged = trainer.model.merge_and_unload()
     merged.eval()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    resumed_at = checkpoints.resumed_step if checkpoints is not None else None
+    train_loss = whole_run_loss(trainer.state.log_history, resumed_at, result.training_loss, result.global_step)
     figures: dict[str, Any] = {
         "n_examples": len(encoded),
         "n_too_long": too_long,
         "context": context,
         "steps": int(result.global_step),
-        "train_loss": round(float(result.training_loss), 4),
+        "train_loss": round(float(train_loss if train_loss is not None else result.training_loss), 4),
         "final_loss": round(float(losses[-1]), 4) if losses else None,
         "chatml_added": chatml,
         "lora_layers": layers,
     }
     if checkpoints is not None and checkpoints.resumed_from is not None:
-        # train_loss is then the mean over the steps after it (the Trainer's, of the steps one train() call ran)
         figures["resumed_from"] = checkpoints.resumed_from
+        if train_loss is None:  # the stopped run's losses up to its checkpoint were not all logged
+            figures["train_loss_from_resume"] = True
     return merged, tokenizer, figures
+
+
+def whole_run_loss(
+    history: Sequence[dict[str, Any]], resumed_at: int | None, loss_now: float, steps: int
+) -> float | None:
+    """The mean training loss over every step of a run, resumed or not.
+
+    The Trainer's ``training_loss`` is the mean over the steps one ``train()`` call ran: after ``--resume``, only
+    the steps after the checkpoint. Each logged ``loss`` is the mean since the log before it, so the stopped run's
+    steps are the logged losses up to the checkpoint, weighted by their spans. None where they do not reach it
+    (a checkpoint between two logs)."""
+    if not resumed_at:
+        return float(loss_now)
+    total, last = 0.0, 0
+    for entry in history:
+        step = int(entry.get("step", 0))
+        if "loss" in entry and last < step <= resumed_at:
+            total += float(entry["loss"]) * (step - last)
+            last = step
+    if last != resumed_at or steps <= resumed_at:
+        return None
+    return (total + float(loss_now) * (steps - resumed_at)) / steps
 
 
 def _no_checkpointing(config_class: Any) -> dict[str, Any]:

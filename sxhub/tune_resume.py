@@ -74,6 +74,7 @@ class Checkpoints:
     restart: bool = False
     folder: Path | None = None
     resumed_from: str | None = None  # where() of the checkpoint continued, read before training rotates it away
+    resumed_step: int | None = None  # the optimizer step it holds
 
     def open(self, rows: list[dict[str, Any]]) -> Path | None:
         """The checkpoint folder to train in (a stopped run's with ``resume``, else a new one) and the checkpoint to
@@ -87,6 +88,7 @@ class Checkpoints:
         self.folder = folder
         drop_tune_checkpoints(self.out, keep=folder)  # a tune killed before its first checkpoint left its folder
         self.resumed_from = where(checkpoint) if checkpoint is not None else None
+        self.resumed_step = int(checkpoint.name.rpartition("-")[2]) if checkpoint is not None else None
         return checkpoint
 
     def stopped(self, exc: BaseException) -> None:

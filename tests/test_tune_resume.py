@@ -101,6 +101,10 @@ def test_a_resumed_tune_gives_the_model_of_an_unstopped_one(
     for name in a:  # exactly equal on CPU: the adapter, optimizer, scheduler and RNG states come back
         assert (a[name] == b[name]).all(), name
     assert resumed.info["heldout"] == whole.info["heldout"]
+    # the training loss of every step, the stopped run's too (not only the Trainer's mean since the resume)
+    assert resumed.info["train"]["train_loss"] == pytest.approx(whole.info["train"]["train_loss"], abs=1.2e-4)
+    assert resumed.info["train"]["final_loss"] == whole.info["train"]["final_loss"]
+    assert "train_loss_from_resume" not in resumed.info["train"]
     base = load_file(tiny_llama / "model.safetensors")
     assert any((a[name] != base[name]).any() for name in base)  # the tune changed the base's weights
     assert not folder.exists() and not list(out.glob(".checkpoints-*"))  # gone once the model is in
@@ -172,3 +176,13 @@ def test_sigterm_keeps_the_checkpoint_and_says_how_to_continue(tiny_llama: Path,
     assert f"is kept in {model}/.checkpoints-" in last
     assert "the same command with --resume (Python: TuneOptions(resume=True)) continues from it" in last
     assert len(stopped_runs(model, "tune")) == 1 and not (model / "sxhub.json").exists()
+
+
+def test_whole_run_loss_weights_the_stopped_runs_logged_losses_by_their_spans() -> None:
+    from sxhub.lora import whole_run_loss
+
+    history = [{"loss": 4.0, "step": 2}, {"eval": 1, "step": 3}, {"loss": 1.0, "step": 6}, {"loss": 9.0, "step": 8}]
+    # steps 1-2 at 4.0, 3-6 at 1.0 (logged up to the checkpoint at step 6), then 4 steps at 0.5 after the resume
+    assert whole_run_loss(history, 6, 0.5, 10) == pytest.approx((2 * 4.0 + 4 * 1.0 + 4 * 0.5) / 10)
+    assert whole_run_loss(history, None, 0.5, 10) == 0.5  # not resumed: the Trainer's mean is every step's
+    assert whole_run_loss(history, 5, 0.5, 10) is None  # a checkpoint between two logs: its losses are unknown
