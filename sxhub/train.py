@@ -181,17 +181,25 @@ def train(
         if staging is not None:
             # a killed run's work folders; the newest stopped training's checkpoints stay until this run completes
             kept = [folder for folder, _, _ in stopped_runs(out)] if resumable else []
-            if config.backend == "autotrain" and not config.restart:
-                # AutoTrain keeps no checkpoint of its own: it dropped the newest stopped training's without a word
-                # (as --search did), and a model of its own does not make that one's --resume pointless either
+            launcher = "a run of several processes (torchrun / accelerate launch)" if world_size() > 1 else None
+            if (config.backend == "autotrain" or launcher) and not config.restart:
+                # AutoTrain and a distributed run keep no checkpoint of their own: AutoTrain dropped the newest
+                # stopped training's without a word (as --search did), a distributed run left it without one, and
+                # a model of their own does not make that one's --resume pointless either
                 for folder, checkpoint, _ in stopped_runs(out)[:1]:
                     logger.warning(
-                        "%s holds the checkpoint of a stopped training (%s): --backend autotrain leaves it there; "
-                        "sxhub train --resume (--backend local) continues it, --restart removes it.",
+                        "%s holds the checkpoint of a stopped training (%s): %s leaves it there; sxhub train --resume "
+                        "(%s) continues it, --restart removes it.",
                         out,
                         where(checkpoint),
+                        launcher or "--backend autotrain",
+                        "one process, without the launcher" if launcher else "--backend local",
                     )
                     kept = [folder]
+            elif launcher:  # --restart: drop_leftovers leaves a distributed run's checkpoint folders alone
+                for folder, checkpoint, _ in stopped_runs(out):
+                    shutil.rmtree(folder, ignore_errors=True)
+                    logger.info("--restart: removed the checkpoint of a stopped training (%s).", where(checkpoint))
             drop_leftovers(out, staging, checkpoints=world_size() == 1, also_keep=kept)
         if config.backend == "autotrain":
             from .autotrain_train import train_autotrain

@@ -386,6 +386,38 @@ def test_an_autotrain_run_into_the_folder_leaves_a_stopped_trainings_checkpoint(
     assert not folder.exists()
 
 
+def test_a_distributed_run_into_the_folder_says_it_leaves_a_stopped_trainings_checkpoint(
+    tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under torchrun a run leaves checkpoint folders alone (its other processes make theirs): a stopped
+    one-process training's stayed without a word, and --restart did not remove it. One line says it is left and how to
+    continue it; --restart removes it."""
+    import sxhub.train
+
+    data = single_frame(n=150)
+    out = tmp_path / "student"
+    _stopped(monkeypatch, data, _config(out, tiny_base_model))
+    [(folder, _, _)] = stopped_runs(out)
+
+    def stopped(*args: Any, **kwargs: Any) -> None:
+        raise KeyboardInterrupt  # what the processes trained does not matter here
+
+    monkeypatch.setattr(sxhub.train, "train_local", stopped)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(KeyboardInterrupt):
+        train(SINGLE, data, fast_config(out, tiny_base_model, min_steps=0))
+    assert folder.is_dir()
+    said = [
+        r.getMessage() for r in caplog.records if "(torchrun / accelerate launch) leaves it there" in r.getMessage()
+    ]
+    assert len(said) == 1 and "(epoch 1 of 6, step 8)" in said[0]
+    assert "--resume (one process, without the launcher) continues it, --restart removes it" in said[0]
+    with pytest.raises(KeyboardInterrupt):
+        train(SINGLE, data, fast_config(out, tiny_base_model, min_steps=0, restart=True))
+    assert not folder.exists()
+
+
 def test_a_new_run_says_it_will_remove_a_stopped_run_of_other_settings(
     tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
