@@ -33,7 +33,7 @@ from .repo import (
     model_info,
     names_a_repo,
 )
-from .space_folder import write_space_folder
+from .space_folder import check_space_export, write_space_folder
 from .spec import TaskSpec, load_spec
 from .student_repo import _eval_note, evaluate_student, write_model_folder
 
@@ -352,8 +352,10 @@ def publish_space(
         check_namespaced(model_repo, "--model-repo", use="loads")
     if dataset_repo is not None:
         check_namespaced(dataset_repo, "--dataset-repo", use="links")
-    if Path(model).is_dir():  # a license the Hub refuses: before the student is scored for the Space
+    if Path(model).is_dir():  # a license the Hub refuses, an export of other weights: before the student is scored
         check_model_license(check_model_dir(model))
+        if not model_repo:  # the Space ships this folder's onnx/ and serves it
+            check_space_export(Path(model))
     split: str | None = None  # the dataset split --gold's figures are on (train: too few texts for a test split)
     if gold is not None and evaluation is None:
         if data is None or not Path(model).is_dir():

@@ -21,6 +21,7 @@ import pandas as pd
 
 from ._paths import asset_dir
 from .dataset_build import load_annotated
+from .errors import PublishError
 from .repo import (
     DEFAULT_EXAMPLE,
     check_model_dir,
@@ -86,6 +87,51 @@ def served_onnx(model_dir: Path) -> Path | None:
     default = (info.get("export") or {}).get("default")
     path = model_dir / (FP32_ONNX if default == "onnx" else INT8_ONNX)
     return path if path.is_file() else None
+
+
+def onnx_stamp(path: Path) -> str | None:
+    """The sha256 of the weights ``sxhub export`` stamped into an ONNX file (``sxhub.export.stamp_weights``), read
+    with onnx (the graph only), else ONNX Runtime; None for an export older than the stamp, or with neither here."""
+    from .model_info import ONNX_WEIGHTS_KEY
+
+    try:
+        import onnx
+    except ImportError:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return None
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return (session.get_modelmeta().custom_metadata_map or {}).get(ONNX_WEIGHTS_KEY) or None
+    graph = onnx.load(str(path), load_external_data=False)
+    return next((p.value for p in graph.metadata_props if p.key == ONNX_WEIGHTS_KEY), None) or None
+
+
+def check_space_export(model_dir: Path) -> None:
+    """Refuse a Space whose ONNX files are not an export of the model's weights as they are now (the model retrained
+    into its folder with plain ``save_pretrained`` after ``sxhub export``). The published ``app.py`` has no sxhub
+    to hash the weights: it checks a file's stamp against ``sxhub.json``'s export record, the old weights', and so
+    served the stale export; ``sxhub predict --onnx`` refuses it. A file without a stamp is checked against that
+    record; a folder without weights (nothing to compare) passes."""
+    from .model_folder import current_weights_sha256
+    from .model_info import recorded_weights, recorded_weights_stat
+
+    files = [rel for rel in (FP32_ONNX, INT8_ONNX) if (model_dir / rel).is_file()]
+    if not files:
+        return
+    sx = model_dir / "sxhub.json"
+    info = json.loads(sx.read_text(encoding="utf-8")) if sx.is_file() else {}
+    export = info.get("export")
+    recorded_export = export.get("weights_sha256") if isinstance(export, dict) else None
+    own = current_weights_sha256(model_dir, recorded_weights(info), recorded_weights_stat(info))
+    for rel in files:
+        exported = onnx_stamp(model_dir / rel) or recorded_export
+        if own and isinstance(exported, str) and exported and exported != own:
+            raise PublishError(
+                f"{rel.as_posix()} is not an export of {str(model_dir)!r}: it was exported from other weights "
+                f"(sha256 {exported[:12]}, the folder's are {own[:12]}), and the Space would serve it: run sxhub "
+                f"export {model_dir}{' --int8' if rel == INT8_ONNX else ''} again, then publish."
+            )
 
 
 # the steps of sxhub.data.PII_STEPS as the Space README names them

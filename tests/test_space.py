@@ -478,6 +478,32 @@ def test_the_space_refuses_an_onnx_export_of_another_student(tmp_path: Path) -> 
         app.Expert.load(str(model), backend="onnx")
 
 
+def test_publishing_a_space_of_weights_changed_after_their_export_is_refused(tmp_path: Path) -> None:
+    """A model retrained into its folder with plain save_pretrained after `sxhub export`: the Space was published
+    without a word, and on the Hub (no sxhub there, so app.py checks the ONNX stamp against sxhub.json's export
+    record, which is the old weights') it served the stale export, labels the published weights do not give.
+    publish space now checks each ONNX file the Space ships against the weights as they are, and refuses in one
+    line naming the export to run; exported again, it publishes."""
+    pytest.importorskip("onnxruntime")
+    from safetensors.torch import load_file, save_file
+
+    from sxhub.errors import PublishError
+    from sxhub.export import export_onnx
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    export_onnx(model, int8=True)
+    weights = load_file(str(model / "model.safetensors"))
+    weights = {k: v + 0.1 if k == "classifier.bias" else v for k, v in weights.items()}  # retrained in place
+    save_file(weights, str(model / "model.safetensors"), metadata={"format": "pt"})
+    with pytest.raises(PublishError, match=r"onnx/model\.onnx is not an export of .*: run sxhub export .* again"):
+        publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo")
+    assert not (tmp_path / "space").exists()
+    export_onnx(model, int8=True)
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo"))
+    assert (folder / "model" / "onnx" / "model.onnx").is_file()
+
+
 @pytest.mark.parametrize("older", ["no stamp, no record", "no record"])
 def test_the_space_serves_an_older_export_and_logs_that_it_could_not_check_it(tmp_path: Path, older: str) -> None:
     """A model exported before sxhub recorded the weights' sha256 (no stamp in the ONNX file, none in sxhub.json)
