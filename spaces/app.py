@@ -261,8 +261,12 @@ def onnx_runner(
     full.no_padding()
     full.no_truncation()
     tokenizer.enable_truncation(max_length)
+    # as sxhub.onnx_runtime.pad_token_id reads it: older tokenizers saved the token as an AddedToken dict
     pad_token = (_read_json(folder / "tokenizer_config.json") or {}).get("pad_token")
-    pad_id = tokenizer.token_to_id(pad_token if isinstance(pad_token, str) else "[PAD]") or 0
+    if isinstance(pad_token, dict):
+        pad_token = pad_token.get("content")
+    found = tokenizer.token_to_id(pad_token) if isinstance(pad_token, str) else None
+    pad_id = found if found is not None else tokenizer.token_to_id("[PAD]") or 0
     options = ort.SessionOptions()
     # whole batches side by side, one thread each (as sxhub predict runs them): faster than one batch at a time split
     # over an intra-op pool for an encoder's small matrices; a single text runs on one thread

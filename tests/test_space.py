@@ -543,6 +543,27 @@ def test_the_space_serves_an_older_export_and_logs_that_it_could_not_check_it(tm
     assert expert.backend == "onnx" and expert.probabilities(["profit rose", "shares fell"]) == checked
 
 
+def test_the_space_pads_with_the_pad_token_an_older_tokenizer_config_names_as_a_dict(tmp_path: Path) -> None:
+    """A tokenizer saved by older transformers names its pad token as an AddedToken dict in tokenizer_config.json.
+    sxhub predict --onnx reads its content; the Space took only a string, padded with [PAD]'s id instead, and its int8
+    probabilities (activations quantised per batch, padding included) differed from predict's on the same texts."""
+    pytest.importorskip("onnxruntime")
+    from sxhub.export import export_onnx
+    from sxhub.predict import Predictor
+    from sxhub.space import load_app_module
+
+    model = make_student(tmp_path / "student", _spec())
+    export_onnx(model, int8=True)
+    path = model / "tokenizer_config.json"
+    config = json.loads(path.read_text())
+    config["pad_token"] = {"__type": "AddedToken", "content": "w5", "lstrip": False, "rstrip": False, "special": True}
+    path.write_text(json.dumps(config))
+    texts = ["profit", "profit rose strong growth shares fell loss new store open " * 3, "loss"]
+    expert = load_app_module().Expert.load(str(model), backend="onnx-int8")
+    served = [list(p.values()) for p in expert.probabilities(texts)]
+    assert served == Predictor(model, onnx=True, int8=True).predict_proba(texts).tolist()
+
+
 def test_the_space_hashes_a_local_models_weights_when_sxhub_json_records_none(tmp_path: Path) -> None:
     """A local model folder whose sxhub.json records no sha256 of its weights (trained before sxhub recorded it) but
     holds the weights: the Space only warned that its ONNX file could not be checked, and served another student's
