@@ -58,7 +58,11 @@ def build_space(model: str | os.PathLike[str], *, examples: Sequence[str] | None
                 f"model {ref!r} is not a folder here; pass the folder sxhub train wrote or a Hub repo id "
                 "(NAMESPACE/NAME)."
             )
-        resolve_model_dir(ref)  # downloaded now, or one error line naming the repo (not a traceback from the app)
+        # downloaded now, or one error line naming the repo (not a traceback from the app)
+        folder = resolve_model_dir(ref)
+        if examples is None and (folder / "sxhub.json").is_file():  # the task's own, as on a folder (the app's
+            # stand-ins are financial news)
+            examples = space_examples(model_info(folder)[1], None)
     app = load_app_module()
     examples = list(examples) if examples else None
     return app.build_demo(ref, examples=examples, title=title, about=about, preprocessing=preprocessing)

@@ -644,6 +644,26 @@ def test_the_space_loads_a_hub_model_and_serves_its_int8_onnx(hub: Any, tmp_path
     assert {"model_int8.onnx", "model.onnx"} <= cached and "model.safetensors" not in cached
 
 
+def test_sxhub_space_on_a_hub_model_offers_its_tasks_examples(hub: Any, tmp_path: Path) -> None:
+    """``sxhub space OWNER/NAME`` offered two financial news sentences as examples whatever the model's task (the
+    app's stand-ins), though the downloaded sxhub.json holds the task and its examples, which ``sxhub space
+    MODEL_DIR`` offers: a click labelled a text of another task. It now offers the task's own, as on a folder."""
+    import gradio as gr
+
+    from sxhub.publish import publish_model
+    from sxhub.space import build_space
+    from sxhub.spec import Example
+
+    spec = _spec()
+    spec.examples = [Example(text="Quarterly dividend held at 5 cents.", labels=["neutral"])]
+    model = make_student(tmp_path / "student", spec)
+    repo = f"{hub.user}/fin-student"
+    publish_model(model, repo_id=repo)
+    for source in (model, repo):
+        [examples] = [b for b in build_space(source).blocks.values() if isinstance(b, gr.Dataset)]
+        assert [row[0] for row in examples.samples] == ["Quarterly dividend held at 5 cents."], source
+
+
 def test_a_space_of_a_private_model_repo_says_it_needs_a_token(
     hub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
