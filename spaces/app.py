@@ -490,8 +490,8 @@ class Expert:
 
     def decide(self, probs: dict[str, float]) -> str | list[str]:
         """The label (single-label) or the labels at or above their thresholds (multi-label)."""
-        if self.multi_label:
-            return [n for n in self.labels if probs[n] >= self.thresholds[n]]
+        if self.multi_label:  # in float32, as sxhub predict compares (0.7 as a float64 is above float32's 0.7)
+            return [n for n in self.labels if np.float32(probs[n]) >= np.float32(self.thresholds[n])]
         return max(probs, key=probs.__getitem__)
 
 

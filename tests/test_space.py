@@ -1373,6 +1373,28 @@ def test_sxhub_space_on_a_folder_says_what_its_card_says_of_teachers_and_thresho
     assert "positive ≥ 0.725, neutral ≥ 0.775, negative ≥ 0.500" in page
 
 
+def test_a_probability_at_its_threshold_is_decided_as_predict_decides_it() -> None:
+    """sxhub predict compares float32 probabilities with float32 thresholds; the Space compared the same float32
+    probability with the threshold as a float64. A label whose probability was float32's 0.7 (0.699999988) was on
+    in predict and off on the page, beside "≥ 0.700": the Space decides in float32 too."""
+    import numpy as np
+
+    from sxhub.activations import sigmoid
+    from sxhub.model_info import ModelInfo
+    from sxhub.space import load_app_module
+
+    app = load_app_module()
+    logits = np.array([[0.8472977, -3.0]], dtype=np.float32)  # float32's sigmoid: exactly float32(0.7)
+    info = ModelInfo(labels=["a", "b"], multi_label=True, thresholds={"a": 0.7, "b": 0.5})
+    over = sigmoid(logits).astype(np.float32) >= info.threshold_vector()
+    want = [info.labels[j] for j in np.flatnonzero(over[0])]
+    assert want == ["a"]  # predict's decision
+    expert = app.Expert("m", ["a", "b"], True, dict(info.thresholds), {}, "onnx", lambda texts: logits)
+    probs = expert.probabilities(["a text"])[0]
+    assert probs["a"] == float(np.float32(0.7))
+    assert expert.decide(probs) == want
+
+
 def test_a_threshold_left_at_half_for_want_of_a_validation_positive_is_said_on_the_page(tmp_path: Path) -> None:
     """A multi-label student with no validation positive for a label keeps 0.5 for it, untuned (train's note, the
     card's label table: "0.500 (not tuned: no validation example)"), but the Space's thresholds line showed
