@@ -112,7 +112,8 @@ def check_space_export(model_dir: Path) -> None:
     into its folder with plain ``save_pretrained`` after ``sxhub export``). The published ``app.py`` has no sxhub
     to hash the weights: it checks a file's stamp against ``sxhub.json``'s export record, the old weights', and so
     served the stale export; ``sxhub predict --onnx`` refuses it. A file without a stamp is checked against that
-    record; a folder without weights (nothing to compare) passes."""
+    record; a folder without weights (nothing to compare) passes; a file that cannot be read (cut short) is refused,
+    as the Space would fail to start on it."""
     from .model_folder import current_weights_sha256
     from .model_info import recorded_weights, recorded_weights_stat
 
@@ -125,12 +126,18 @@ def check_space_export(model_dir: Path) -> None:
     recorded_export = export.get("weights_sha256") if isinstance(export, dict) else None
     own = current_weights_sha256(model_dir, recorded_weights(info), recorded_weights_stat(info))
     for rel in files:
-        exported = onnx_stamp(model_dir / rel) or recorded_export
+        again = f"run sxhub export {model_dir}{' --int8' if rel == INT8_ONNX else ''} again, then publish"
+        try:
+            exported = onnx_stamp(model_dir / rel) or recorded_export
+        except Exception as exc:  # a truncated or corrupt file: onnx's DecodeError, onnxruntime's InvalidProtobuf
+            raise PublishError(
+                f"{rel.as_posix()} of {str(model_dir)!r} could not be read ({type(exc).__name__}: "
+                f"{str(exc)[:120]}), and the Space would fail to start on it: {again}."
+            ) from exc
         if own and isinstance(exported, str) and exported and exported != own:
             raise PublishError(
                 f"{rel.as_posix()} is not an export of {str(model_dir)!r}: it was exported from other weights "
-                f"(sha256 {exported[:12]}, the folder's are {own[:12]}), and the Space would serve it: run sxhub "
-                f"export {model_dir}{' --int8' if rel == INT8_ONNX else ''} again, then publish."
+                f"(sha256 {exported[:12]}, the folder's are {own[:12]}), and the Space would serve it: {again}."
             )
 
 

@@ -483,7 +483,8 @@ def test_publishing_a_space_of_weights_changed_after_their_export_is_refused(tmp
     without a word, and on the Hub (no sxhub there, so app.py checks the ONNX stamp against sxhub.json's export
     record, which is the old weights') it served the stale export, labels the published weights do not give.
     publish space now checks each ONNX file the Space ships against the weights as they are, and refuses in one
-    line naming the export to run; exported again, it publishes."""
+    line naming the export to run (as a file cut short, which the Space would not start on); exported again, it
+    publishes."""
     pytest.importorskip("onnxruntime")
     from safetensors.torch import load_file, save_file
 
@@ -500,6 +501,11 @@ def test_publishing_a_space_of_weights_changed_after_their_export_is_refused(tmp
         publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo")
     assert not (tmp_path / "space").exists()
     export_onnx(model, int8=True)
+    whole = (model / "onnx" / "model_int8.onnx").read_bytes()
+    (model / "onnx" / "model_int8.onnx").write_bytes(whole[:1000])  # a copy cut short
+    with pytest.raises(PublishError, match=r"onnx/model_int8\.onnx of .* could not be read .*--int8 again"):
+        publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo")
+    (model / "onnx" / "model_int8.onnx").write_bytes(whole)
     folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/fin-demo"))
     assert (folder / "model" / "onnx" / "model.onnx").is_file()
 
