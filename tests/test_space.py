@@ -904,7 +904,7 @@ def test_the_space_readme_says_why_export_kept_int8_off_as_recorded(tmp_path: Pa
 
     model = make_student(tmp_path / "student", _spec())
     (model / "onnx").mkdir()
-    (model / "onnx" / "model.onnx").write_bytes(b"onnx")  # the README names it; nothing here loads it
+    (model / "onnx" / "model.onnx").write_bytes(b"")  # an empty graph: the README names it; nothing here runs it
     info = json.loads((model / "sxhub.json").read_text())
     info["export"] = {"default": "onnx", "variants": {}, "notes": ["int8 mixed not tried.", note]}
     (model / "sxhub.json").write_text(json.dumps(info))
@@ -1101,7 +1101,7 @@ def test_an_onnx_space_forced_to_torch_says_which_requirements_to_add(
 
     model = make_student(tmp_path / "student", _spec())
     (model / "onnx").mkdir()
-    (model / "onnx" / "model.onnx").write_bytes(b"onnx")  # served by auto; never loaded here
+    (model / "onnx" / "model.onnx").write_bytes(b"")  # an empty graph, served by auto; never run here
     info = json.loads((model / "sxhub.json").read_text())
     info["export"] = {"default": "onnx", "variants": {}, "notes": []}
     (model / "sxhub.json").write_text(json.dumps(info))
