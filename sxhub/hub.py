@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import glob
+import json
 import logging
 import os
 import shutil
@@ -239,6 +240,26 @@ def warn_unloadable_model(model_repo: str, *, token: str | None) -> None:
             model_repo,
             "private" if info.private else "gated",
         )
+
+
+def hub_model_record(model_repo: str, *, token: str | None) -> dict[str, Any] | None:
+    """The ``sxhub.json`` of a student on the Hub (its task, teachers, scores), which a Space published for the model
+    by its id shows as a Space of a local folder does: without it the page offered financial news as examples for any
+    task, and its card had no description and license "other". None where the repo has none (a model sxhub did not
+    train) or it cannot be read (:func:`warn_unloadable_model` says why)."""
+    import httpx2
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    from .run_record import SXHUB_JSON
+
+    try:  # into a folder of its own: the Hub cache is the Space's and the user's (sxhub space OWNER/NAME) to fill
+        with tempfile.TemporaryDirectory(prefix="sxhub-record-") as folder:
+            path = hf_hub_download(model_repo, SXHUB_JSON, token=resolve_token(token), local_dir=folder)
+            record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (HfHubHTTPError, PublishError, httpx2.TransportError, ConnectionError, OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def latest_revision(dataset_repo: str, *, token: str | None = None) -> str | None:

@@ -22,7 +22,7 @@ from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build
 from .dataset_build import release_arrow_memory, with_flag_gold
 from .dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError, SpecError
-from .hub import latest_revision, publish_folder, warn_unloadable_model
+from .hub import hub_model_record, latest_revision, publish_folder, warn_unloadable_model
 from .repo import (
     NOT_PUBLISHED,
     check_model_dir,
@@ -378,8 +378,17 @@ def publish_space(
     else:
         note = None
     loads = model_repo or (None if Path(model).is_dir() else str(model))  # the Hub model the Space loads by id
+    hub_record = None
     if loads is not None and to is None:
         warn_unloadable_model(loads, token=token)
+        if not Path(model).is_dir():  # its task, teachers and scores, as a local folder gives them
+            hub_record = hub_model_record(loads, token=token)
+            if hub_record is None or not hub_record.get("task"):
+                logger.warning(
+                    "%r has no sxhub.json with its task that this token can read: the Space shows stand-in "
+                    "examples (financial news; pass --examples) and no task description.",
+                    loads,
+                )
     return publish_folder(
         lambda folder, rid: write_space_folder(
             model,
@@ -394,6 +403,7 @@ def publish_space(
             benchmark=benchmark,
             note=note,
             split=split,
+            hub_record=hub_record,
         ),
         repo_type="space",
         default_name=Path(str(model)).name,

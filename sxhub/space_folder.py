@@ -33,7 +33,7 @@ from .repo import (
     load_json_arg,
     model_info,
 )
-from .spec import UNSTATED_LICENSE, TaskSpec
+from .spec import UNSTATED_LICENSE, TaskSpec, load_spec
 
 INT8_ONNX = Path("onnx") / "model_int8.onnx"
 FP32_ONNX = Path("onnx") / "model.onnx"
@@ -203,6 +203,7 @@ def write_space_folder(
     benchmark: str | Path | Mapping[str, Any] | None = None,
     note: str | None = None,
     split: str | None = None,
+    hub_record: Mapping[str, Any] | None = None,
 ) -> Path:
     """The Space folder: ``app.py``, ``requirements.txt``, ``README.md`` (YAML header), ``config.json``,
     ``examples.json``, and ``model/`` when the model is a local folder not published under ``model_repo``.
@@ -210,7 +211,8 @@ def write_space_folder(
     ``config.json`` holds what the Space shows about the expert (``about``: teachers, scores, speed, repos); a local
     model folder gives the teachers and, without ``evaluation``, its validation scores. ``split`` names the dataset
     split ``evaluation`` was scored on when the caller knows it (``publish space --gold``: ``train`` for a file too
-    small for a test split).
+    small for a test split). ``hub_record``: the ``sxhub.json`` of ``model`` given as a Hub id (its task, teachers
+    and scores, shown as a local folder's are).
     """
     import jinja2
 
@@ -219,6 +221,8 @@ def write_space_folder(
     spaces = asset_dir("spaces")
     local = Path(model).is_dir()
     info, spec = model_info(check_model_dir(model)) if local else ({}, None)
+    if not local and hub_record and hub_record.get("task"):  # a Hub model's own sxhub.json (publish_space reads it)
+        info, spec = dict(hub_record), load_spec(hub_record["task"])
     given = load_json_arg(evaluation, "evaluation")
     evaluations = given_evaluations(given, info)
     speed = load_json_arg(benchmark, "benchmark")

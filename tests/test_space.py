@@ -670,6 +670,37 @@ def test_sxhub_space_on_a_hub_model_offers_its_tasks_examples(hub: Any, tmp_path
         assert [row[0] for row in examples.samples] == ["Quarterly dividend held at 5 cents."], source
 
 
+def test_a_space_published_for_a_hub_model_by_its_id_shows_that_models_task(
+    hub: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``sxhub publish space OWNER/NAME`` never read the model's sxhub.json: the Space offered financial news as
+    examples whatever the task, and its card had no description and license "other", where the same Space of the
+    local folder shows the task's. A model without sxhub.json keeps the stand-ins, and one line says so."""
+    from huggingface_hub import HfApi
+
+    from sxhub.publish import publish_model, publish_space
+    from sxhub.spec import Example
+
+    spec = _spec()
+    spec.examples = [Example(text="Quarterly dividend held at 5 cents.", labels=["neutral"])]
+    model = make_student(tmp_path / "student", spec)
+    repo = f"{hub.user}/fin-student"
+    publish_model(model, repo_id=repo)
+    space = f"{hub.user}/fin-demo"
+    publish_space(repo, repo_id=space)
+    examples = json.loads(hub.stub.read_file(space, "examples.json", repo_type="space"))
+    readme = hub.stub.read_file(space, "README.md", repo_type="space").decode()
+    assert examples == ["Quarterly dividend held at 5 cents."]
+    assert spec.description in readme and "license: other" not in readme
+    config = json.loads(hub.stub.read_file(space, "config.json", repo_type="space"))
+    assert config["model"] == repo and config["title"] != "fin-student"  # the task's title, as for a folder
+
+    HfApi().delete_file("sxhub.json", repo_id=repo)  # a classifier sxhub did not train
+    with caplog.at_level("WARNING", logger="sxhub.publish"):
+        publish_space(repo, repo_id=f"{hub.user}/fin-demo-2")
+    assert "has no sxhub.json with its task" in caplog.text and "pass --examples" in caplog.text
+
+
 def test_a_space_of_a_private_model_repo_says_it_needs_a_token(
     hub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
