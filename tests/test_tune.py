@@ -1752,6 +1752,34 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
         assert str(tmp_path.parent) not in text, f"a local path in the published {name}"
 
 
+def test_the_published_generators_card_snippets_run_as_written(
+    hub, tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The card's Python read the task as ``TaskSpec.from_dict(...)`` (an Ellipsis: a TypeError as written), and its
+    sxhub commands passed ``--teacher ./NAME``, a folder nothing on the card had made. The snippet now reads the
+    repo's sxhub.json, and the commands first download the repo into that folder."""
+    import re
+
+    from huggingface_hub import snapshot_download
+
+    from sxhub.publish import publish_generator
+    from sxhub.teachers.synthetic_folder import check_synthetic_model
+
+    repo_id = f"{hub.user}/fin-synth"
+    publish_generator(tuned, repo_id=repo_id)
+    card = hub.stub.read_file(repo_id, "README.md").decode("utf-8")
+    python = next(b for b in re.findall(r"```python\n(.*?)```", card, flags=re.S) if "build_messages(" in b)
+    exec(compile(python, "card", "exec"), {})  # raised a SpecError on the Ellipsis before
+
+    commands = next(b for b in re.findall(r"```bash\n(.*?)```", card, flags=re.S) if "--teacher" in b)
+    folder = re.search(r"--teacher (\S+)", commands)[1]  # type: ignore[index]
+    download = next(line for line in commands.splitlines() if line.startswith("hf download")).split()
+    assert download[2:4] == [repo_id, "--local-dir"], download
+    monkeypatch.chdir(tmp_path)
+    snapshot_download(download[2], local_dir=download[4])  # what `hf download REPO --local-dir DIR` does
+    check_synthetic_model(folder)  # the folder the commands pass as --teacher is the published model
+
+
 def test_tune_and_publish_generator_keep_teacher_credentials_and_folders_out(
     tmp_path: Path, tiny_llama: Path, capsys
 ) -> None:
