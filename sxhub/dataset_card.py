@@ -27,7 +27,7 @@ from .cards import (
 from .errors import PublishError
 from .labelled import expert_label_cell
 from .prompt import template_text
-from .repo import card_load_id, hub_link_id
+from .repo import card_load_id, card_revision, hub_link_id
 from .spec import Label, TaskSpec
 
 
@@ -279,6 +279,7 @@ def dataset_context(
     repo_id: str,
     gold: str | None,
     ledger: str | Path | Mapping[str, Any] | None,
+    revision: str | None = None,
 ) -> dict[str, Any]:
     frame = facts["frame"]
     teachers = agreement["teachers"] or [t.model or t.name for t in spec.default_teachers()]
@@ -291,6 +292,7 @@ def dataset_context(
     return {
         "repo_id": card_load_id(repo_id),  # a bare name (sxhub run without --push): NAMESPACE/name, said so
         "unpushed": hub_link_id(repo_id) is None,
+        "load_revision": card_revision(revision),  # the branch pushed to (--revision), which load_dataset must name
         "pretty_name": _pretty(spec.name),
         "description": spec.description,
         "multi_label": spec.multi_label,

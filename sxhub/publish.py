@@ -53,6 +53,7 @@ def write_dataset_folder(
     ledger: str | Path | Mapping[str, Any] | None = None,
     seed: int = 42,
     test_size: float = 0.1,
+    revision: str | None = None,
 ) -> Path:
     """Write the dataset repo folder: ``data/<split>-00000-of-00001.parquet``, ``README.md``, the plot.
 
@@ -92,7 +93,9 @@ def write_dataset_folder(
     agreement = agreement_facts(facts["frame"], spec)
     card = render_dataset_card(
         card_data,
-        **dataset_context(spec, sizes, facts, counts, agreement, repo_id=repo_id, gold=gold, ledger=ledger),
+        **dataset_context(
+            spec, sizes, facts, counts, agreement, repo_id=repo_id, gold=gold, ledger=ledger, revision=revision
+        ),
     )
     card.save(folder / "README.md")
     return folder
@@ -119,7 +122,15 @@ def publish_dataset(
     spec.card_language()
     return publish_folder(
         lambda folder, rid: write_dataset_folder(
-            source, spec, folder, repo_id=rid, gold=gold, ledger=ledger, seed=seed, test_size=test_size
+            source,
+            spec,
+            folder,
+            repo_id=rid,
+            gold=gold,
+            ledger=ledger,
+            seed=seed,
+            test_size=test_size,
+            revision=revision if to is None else None,  # the branch pushed to; --to pushes nothing
         ),
         repo_type="dataset",
         default_name=spec.name,
@@ -204,6 +215,7 @@ def publish_model(
             seed=seed,
             dataset_revision=dataset_revision,
             test_size=test_size,
+            revision=revision if to is None else None,  # the branch pushed to; --to pushes nothing
         ),
         repo_type="model",
         default_name=model_info(src)[1].name,
@@ -274,7 +286,7 @@ def publish_generator(
     def write(folder: Path, rid: str) -> None:
         copy_tree(src, folder, ignore=NOT_PUBLISHED)
         (folder / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        write_card(folder, info, repo_id=rid)
+        write_card(folder, info, repo_id=rid, revision=revision if to is None else None)
 
     return publish_folder(
         write,

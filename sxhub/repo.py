@@ -116,6 +116,16 @@ def card_load_id(repo_id: str) -> str:
     return repo_id if hub_link_id(repo_id) else f"NAMESPACE/{repo_id}"
 
 
+def card_revision(revision: str | None) -> str | None:
+    """The branch a card's code loads, as a Python string literal (``revision="dev"``), or ``None`` for main: a push
+    with ``--revision dev`` left main with only .gitattributes, and the cards on dev loaded the repo by id alone, so
+    ``pipeline(...)`` found no config.json and ``load_dataset`` no data. ``refs/heads/dev`` is named ``dev``."""
+    if revision is None:
+        return None
+    branch = revision.removeprefix("refs/heads/")
+    return None if branch == "main" else json.dumps(branch, ensure_ascii=False)
+
+
 def names_a_repo(source: str) -> bool:
     """Whether ``source``, which is no file or folder here, names a Hub repo: a bare, valid ``owner/name``. A name
     with a table suffix, one starting ./ ../ / or ~, one without or with more than one '/', or one whose parent folder

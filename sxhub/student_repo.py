@@ -26,6 +26,7 @@ from .recipe import LENGTH_SAMPLE
 from .repo import (
     DEFAULT_EXAMPLE,
     card_load_id,
+    card_revision,
     check_model_dir,
     copy_model,
     evaluated_against,
@@ -107,6 +108,7 @@ def write_model_folder(
     seed: int = 42,
     dataset_revision: str | None = None,
     test_size: float = 0.1,
+    revision: str | None = None,
 ) -> Path:
     """Copy the student folder (weights, tokenizer, config, ``sxhub.json``, ``onnx/``) and add its card and plot."""
     from .cards import CONFUSION_PLOT, plot_confusion, render_model_card, versions
@@ -201,6 +203,7 @@ def write_model_folder(
         ),
         repo_id=card_load_id(repo_id),  # a bare name (sxhub run without --push): NAMESPACE/name, said so
         unpushed=hub_link_id(repo_id) is None,
+        load_revision=card_revision(revision),  # the branch pushed to (--revision), which pipeline must name
         model_name=repo_id.split("/")[-1],
         description=spec.description,
         multi_label=spec.multi_label,

@@ -72,12 +72,12 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None) -> Path:
+def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None, revision: str | None = None) -> Path:
     """README.md of a synthetic model folder, from ``model_cards/generator.md`` (huggingface_hub's ModelCard)."""
     from huggingface_hub import ModelCard, ModelCardData
 
     from ._paths import asset_dir
-    from .repo import hub_endpoint
+    from .repo import card_revision, hub_endpoint
 
     spec = TaskSpec.from_dict(info["task"])
     name = repo_id or folder.resolve().name
@@ -96,6 +96,7 @@ def write_card(folder: Path, info: dict[str, Any], *, repo_id: str | None = None
         info=info,
         spec=spec,
         repo_id=name,
+        load_revision=card_revision(revision),  # the branch pushed to (--revision), which the loading code must name
         hub_url=hub_endpoint(),  # the base model's link: the Hub of $HF_ENDPOINT, as the card's base_model
         heldout=info.get("heldout") or {},
         # a Python string literal: a newline, a backslash or a quote in the example broke the snippet as written

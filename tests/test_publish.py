@@ -2347,6 +2347,32 @@ def test_revision_creates_the_branch_it_pushes_to(
     assert sorted(b.name for b in api.list_repo_refs(repo).branches) == ["dev", "main"]
 
 
+def test_the_cards_code_loads_the_branch_it_was_pushed_to(
+    hub, labelled: tuple[Path, Path], student: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With ``--revision dev`` the repo's main holds only .gitattributes, and the cards on dev loaded the repo by id
+    alone (main): the model card's ``pipeline(...)`` found no config.json and the dataset card's ``load_dataset``
+    no data. Their code now names the branch; without --revision (or with main) it names none."""
+    import re
+
+    from sxhub.publish import publish_dataset, publish_model
+
+    data, task = labelled
+    dataset, model = f"{hub.user}/rev-data", f"{hub.user}/rev-student"
+    publish_dataset(data, spec=task, repo_id=dataset, revision="dev")
+    publish_model(student, repo_id=model, revision="refs/heads/dev")
+    scopes: dict[str, dict[str, Any]] = {}
+    for repo_id, repo_type in ((dataset, "dataset"), (model, "model")):
+        card = hub.stub.read_file(repo_id, "README.md", repo_type=repo_type, revision="dev").decode("utf-8")
+        snippet = re.search(r"```python\n(.*?)```", card, flags=re.S).group(1)  # type: ignore[union-attr]
+        assert 'revision="dev"' in snippet
+        exec(compile(snippet, "card", "exec"), scopes.setdefault(repo_type, {}))  # main has no model, no data
+    assert scopes["dataset"]["names"] == _spec().label_names and scopes["dataset"]["ds"]["train"].num_rows > 0
+    assert scopes["model"]["results"][0][0]["label"] in _spec().label_names
+    publish_model(student, repo_id=model, revision="main", exist_ok=True)
+    assert "revision=" not in hub.stub.read_file(model, "README.md").decode("utf-8")
+
+
 def test_a_push_that_fails_after_creating_the_repo_names_the_rerun(
     hub, student: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -1752,13 +1752,17 @@ def test_publish_generator_to_the_hub_and_load_it_back(hub, tuned: Path, tmp_pat
         assert str(tmp_path.parent) not in text, f"a local path in the published {name}"
 
 
+@pytest.mark.parametrize("revision", [None, "dev"])
 def test_the_published_generators_card_snippets_run_as_written(
-    hub, tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    hub, tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, revision: str | None
 ) -> None:
-    """The card's Python read the task as ``TaskSpec.from_dict(...)`` (an Ellipsis: a TypeError as written), and its
+    """The card's Python read the task as ``TaskSpec.from_dict(...)`` (an Ellipsis: a SpecError as written), and its
     sxhub commands passed ``--teacher ./NAME``, a folder nothing on the card had made. The snippet now reads the
-    repo's sxhub.json, and the commands first download the repo into that folder."""
+    repo's sxhub.json, and the commands first download the repo into that folder; pushed with ``--revision dev``
+    (main then holds only .gitattributes), both name the branch."""
+    import argparse
     import re
+    import shlex
 
     from huggingface_hub import snapshot_download
 
@@ -1766,17 +1770,21 @@ def test_the_published_generators_card_snippets_run_as_written(
     from sxhub.teachers.synthetic_folder import check_synthetic_model
 
     repo_id = f"{hub.user}/fin-synth"
-    publish_generator(tuned, repo_id=repo_id)
-    card = hub.stub.read_file(repo_id, "README.md").decode("utf-8")
+    publish_generator(tuned, repo_id=repo_id, revision=revision)
+    card = hub.stub.read_file(repo_id, "README.md", revision=revision or "main").decode("utf-8")
     python = next(b for b in re.findall(r"```python\n(.*?)```", card, flags=re.S) if "build_messages(" in b)
     exec(compile(python, "card", "exec"), {})  # raised a SpecError on the Ellipsis before
 
     commands = next(b for b in re.findall(r"```bash\n(.*?)```", card, flags=re.S) if "--teacher" in b)
     folder = re.search(r"--teacher (\S+)", commands)[1]  # type: ignore[index]
-    download = next(line for line in commands.splitlines() if line.startswith("hf download")).split()
-    assert download[2:4] == [repo_id, "--local-dir"], download
+    download = next(line for line in commands.splitlines() if line.startswith("hf download"))
+    parser = argparse.ArgumentParser()  # `hf download`'s own options
+    for option in ("repo_id", "--revision", "--local-dir"):
+        parser.add_argument(option)
+    args = parser.parse_args(shlex.split(download)[2:])
+    assert (args.repo_id, args.revision) == (repo_id, revision), download
     monkeypatch.chdir(tmp_path)
-    snapshot_download(download[2], local_dir=download[4])  # what `hf download REPO --local-dir DIR` does
+    snapshot_download(args.repo_id, revision=args.revision, local_dir=args.local_dir)  # what `hf download` does
     check_synthetic_model(folder)  # the folder the commands pass as --teacher is the published model
 
 
