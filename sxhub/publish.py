@@ -25,6 +25,7 @@ from .errors import PublishError, SpecError
 from .hub import hub_model_record, latest_revision, publish_folder, warn_unloadable_model
 from .repo import (
     NOT_PUBLISHED,
+    card_load_id,
     check_model_dir,
     check_namespaced,
     check_repo_id,
@@ -286,7 +287,8 @@ def publish_generator(
     def write(folder: Path, rid: str) -> None:
         copy_tree(src, folder, ignore=NOT_PUBLISHED)
         (folder / "sxhub.json").write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        write_card(folder, info, repo_id=rid, revision=revision if to is None else None)
+        # a bare name (--to without --repo-id) loads NAMESPACE/name, the placeholder publish_folder's warning names
+        write_card(folder, info, repo_id=card_load_id(rid), revision=revision if to is None else None)
 
     return publish_folder(
         write,

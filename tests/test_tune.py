@@ -1788,6 +1788,25 @@ def test_the_published_generators_card_snippets_run_as_written(
     check_synthetic_model(folder)  # the folder the commands pass as --teacher is the published model
 
 
+def test_a_generator_folder_written_without_a_repo_id_loads_the_placeholder_it_names(
+    tuned: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without --repo-id the warning said the card loads the placeholder 'NAMESPACE/NAME' (as the model and dataset
+    cards do), while the generator card loaded the bare folder name, no Hub repo once uploaded."""
+    import re
+
+    from sxhub.publish import publish_generator
+    from sxhub.repo import card_load_id
+
+    with caplog.at_level("WARNING", logger="sxhub.hub"):
+        folder = Path(publish_generator(tuned, to=tmp_path / "repo"))
+    placeholder = card_load_id(tuned.resolve().name)
+    assert f"loads the placeholder {placeholder!r}" in caplog.text
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    assert set(re.findall(r'from_pretrained\("([^"]+)"', card)) == {placeholder}
+    assert f"hf download {placeholder} " in card
+
+
 def test_tune_and_publish_generator_keep_teacher_credentials_and_folders_out(
     tmp_path: Path, tiny_llama: Path, capsys
 ) -> None:
