@@ -176,6 +176,13 @@ class Predictor:
         return self.info.labels
 
     @property
+    def device(self) -> str:
+        """The device type the model runs on: ``cuda`` (torch on the GPU, :func:`torch_device`) or ``cpu`` (ONNX
+        Runtime runs on the CPU's threads)."""
+        device = getattr(self, "_device", None) if self._model is not None else None
+        return str(device.type) if device is not None else "cpu"
+
+    @property
     def multi_label(self) -> bool:
         return self.info.multi_label
 

@@ -833,6 +833,31 @@ def test_a_given_benchmark_is_not_credited_to_sxhubs_own_measurement(tmp_path: P
     assert "5,000.0" in row and "given with --benchmark" in row and "measured by sxhub" not in row
 
 
+def test_the_students_speed_says_where_it_was_measured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Predictor runs torch on the GPU when there is one, and the card's speed row said "measured by sxhub: 512
+    texts, torch, 16 CPU thread(s)" of it; it names the GPU there, the CPU threads elsewhere."""
+    import torch
+
+    from sxhub.predict import Predictor
+    from sxhub.publish import publish_model
+
+    spec = _spec()
+    student = make_student(tmp_path / "student", spec)
+
+    def speed_row(to: str) -> str:
+        folder = Path(publish_model(student, to=tmp_path / to, repo_id="me/m", data=pd.DataFrame(_rows(spec))))
+        card = (folder / "README.md").read_text(encoding="utf-8")
+        return next(line for line in card.splitlines() if line.startswith("| student (this model)"))
+
+    assert Predictor(student).device == "cpu"  # no GPU here
+    assert f"torch, {torch.get_num_threads()} CPU thread(s), batch 32" in speed_row("cpu")
+    monkeypatch.setattr(Predictor, "device", property(lambda self: "cuda"))  # as torch_device() picks on a GPU
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H100 80GB HBM3")
+    row = speed_row("gpu")
+    assert "measured by sxhub: 512 texts, torch, a GPU (NVIDIA H100 80GB HBM3), batch 32" in row
+    assert "CPU thread" not in row
+
+
 def test_the_model_card_scores_the_test_split_the_dataset_was_published_with(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
