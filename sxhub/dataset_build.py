@@ -244,12 +244,27 @@ def dataset_features(frame: pd.DataFrame, spec: TaskSpec, gold: str | None = Non
         if col == gold:  # its cells as the label column's (load_annotated): the same type, whatever the file
             feats[col] = feats[spec.label_column]
         elif col not in feats and col not in _DROPPED:
-            typed = pa.array(frame[col].tolist()).type
+            typed = _column_type(frame[col])
             # a column empty on every row: a CSV's cells are "" (a string column), a Parquet file's are null, which
             # datasets types Value('null'): the same data was published with other features by format. A string
             # column of nulls from either, which also holds what a later publish puts in the column.
             feats[col] = Value("string") if pa.types.is_null(typed) else generate_from_arrow_type(typed)
     return Features(feats)
+
+
+def _column_type(column: pd.Series) -> Any:
+    """The Arrow type of a kept input column; one line naming it when its cells are of several types (a JSONL file's
+    ids written as 123 and as "00123"): publish ended in "ArrowTypeError: Expected bytes, got a 'int' object"."""
+    import pyarrow as pa
+
+    try:
+        return pa.array(column.tolist()).type
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        kinds = sorted({type(v).__name__ for v in column if v is not None and not (isinstance(v, float) and v != v)})
+        raise PublishError(
+            f"column {str(column.name)!r} holds cells of several types ({', '.join(kinds)}: {str(exc)[:80]}), and a "
+            "dataset column has one; write its cells as one type (e.g. every one as a string), or drop the column."
+        ) from exc
 
 
 def _stratum(labels: Any, counts: Counter[str]) -> str:

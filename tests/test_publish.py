@@ -3408,3 +3408,21 @@ def test_a_column_empty_on_every_row_publishes_as_the_same_feature_from_csv_and_
     assert {k: v for k, v in features["csv"].items() if k != "year"} == {
         k: v for k, v in features["parquet"].items() if k != "year"
     }
+
+
+def test_an_input_column_of_mixed_types_is_one_line_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSONL file's kept column whose cells are of several types (ids written as 123 and as "00123") ended publish
+    in "Error: ArrowTypeError: Expected bytes, got a 'int' object" (exit 1), naming neither the column nor the fix."""
+    spec = _spec()
+    task = tmp_path / "task.yaml"
+    task.write_text(spec.to_yaml(), encoding="utf-8")
+    data = tmp_path / "labelled.jsonl"
+    rows = [{**row, "id": i if i % 2 else f"{i:05d}"} for i, row in enumerate(_rows(spec, 30))]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    argv = ["publish", "dataset", str(data), "--task", str(task), "--to", str(tmp_path / "ds")]
+    code, _, err = run_cli(argv, capsys)
+    line = err.strip().splitlines()[-1]
+    assert code == 2 and "column 'id'" in line and "int" in line and "str" in line, err
+    assert not (tmp_path / "ds").exists()
