@@ -86,12 +86,12 @@ def format_cost(value: float | None) -> str:
 
 
 def size_category(n: int) -> str:
-    """The Hub's ``size_categories`` bucket for ``n`` rows."""
-    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")]
-    for limit, name in bounds:
-        if n < limit:
-            return name
-    return "1M<n<10M" if n < 10_000_000 else "n>1T" if n > 10**12 else "10M<n<100M"
+    """The Hub's ``size_categories`` bucket for ``n`` rows (every row from 100M on was put in "10M<n<100M")."""
+    names = ["1K", "10K", "100K", "1M", "10M", "100M", "1B", "10B", "100B", "1T"]
+    for i, name in enumerate(names):
+        if n < 10 ** (i + 3):
+            return f"{names[i - 1]}<n<{name}" if i else f"n<{name}"
+    return "n>1T"
 
 
 def versions() -> dict[str, str]:

@@ -3426,3 +3426,18 @@ def test_an_input_column_of_mixed_types_is_one_line_naming_it(
     line = err.strip().splitlines()[-1]
     assert code == 2 and "column 'id'" in line and "int" in line and "str" in line, err
     assert not (tmp_path / "ds").exists()
+
+
+def test_the_dataset_cards_size_category_is_the_hubs_bucket_for_every_size() -> None:
+    """From 100M rows on every size was put in "10M<n<100M" (the Hub's buckets go on to "n>1T": datasets'
+    utils/resources/size_categories.json, as huggingface_hub's DatasetCardData names them)."""
+    import datasets
+
+    from sxhub.cards import size_category
+
+    known = json.loads((Path(datasets.__file__).parent / "utils" / "resources" / "size_categories.json").read_text())
+
+    sizes = {999: "n<1K", 1_000: "1K<n<10K", 99_999: "10K<n<100K", 5_000_000: "1M<n<10M", 99_999_999: "10M<n<100M"}
+    sizes |= {150_000_000: "100M<n<1B", 2 * 10**9: "1B<n<10B", 5 * 10**11: "100B<n<1T", 2 * 10**12: "n>1T"}
+    assert {n: size_category(n) for n in sizes} == sizes
+    assert set(sizes.values()) <= set(known)
