@@ -195,6 +195,9 @@ def publish_model(
     """
     src = check_model_dir(model_dir)
     check_model_license(src)  # a license the Hub refuses: before the student is scored for the card
+    # the repo ships onnx/: a stale export (weights saved after sxhub export) would be served by a Space loading the
+    # repo by id (its app.py has no sxhub to hash the weights) and by anyone loading the ONNX file
+    check_space_export(src, served_by="a Space of the repo (and anyone loading its ONNX files)")
     if dataset_repo is not None:
         check_repo_id(dataset_repo)
         if to is None and "/" not in dataset_repo:  # pushed as the token's, as `publish dataset --repo-id NAME` is

@@ -107,13 +107,14 @@ def onnx_stamp(path: Path) -> str | None:
     return next((p.value for p in graph.metadata_props if p.key == ONNX_WEIGHTS_KEY), None) or None
 
 
-def check_space_export(model_dir: Path) -> None:
+def check_space_export(model_dir: Path, *, served_by: str = "the Space") -> None:
     """Refuse a Space whose ONNX files are not an export of the model's weights as they are now (the model retrained
     into its folder with plain ``save_pretrained`` after ``sxhub export``). The published ``app.py`` has no sxhub
     to hash the weights: it checks a file's stamp against ``sxhub.json``'s export record, the old weights', and so
     served the stale export; ``sxhub predict --onnx`` refuses it. A file without a stamp is checked against that
     record; a folder without weights (nothing to compare) passes; a file that cannot be read (cut short) is refused,
-    as the Space would fail to start on it."""
+    as the Space would fail to start on it. ``served_by``: who would serve the file, for the line (``publish model``:
+    the model repo's ONNX users, a Space loading it by id among them)."""
     from .model_folder import current_weights_sha256
     from .model_info import recorded_weights, recorded_weights_stat
 
@@ -132,12 +133,12 @@ def check_space_export(model_dir: Path) -> None:
         except Exception as exc:  # a truncated or corrupt file: onnx's DecodeError, onnxruntime's InvalidProtobuf
             raise PublishError(
                 f"{rel.as_posix()} of {str(model_dir)!r} could not be read ({type(exc).__name__}: "
-                f"{str(exc)[:120]}), and the Space would fail to start on it: {again}."
+                f"{str(exc)[:120]}), and {served_by} would fail to start on it: {again}."
             ) from exc
         if own and isinstance(exported, str) and exported and exported != own:
             raise PublishError(
                 f"{rel.as_posix()} is not an export of {str(model_dir)!r}: it was exported from other weights "
-                f"(sha256 {exported[:12]}, the folder's are {own[:12]}), and the Space would serve it: {again}."
+                f"(sha256 {exported[:12]}, the folder's are {own[:12]}), and {served_by} would serve it: {again}."
             )
 
 

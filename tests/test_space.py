@@ -510,6 +510,33 @@ def test_publishing_a_space_of_weights_changed_after_their_export_is_refused(tmp
     assert (folder / "model" / "onnx" / "model.onnx").is_file()
 
 
+def test_publishing_a_model_of_weights_changed_after_their_export_is_refused(tmp_path: Path) -> None:
+    """publish model shipped a stale onnx/ (weights saved after `sxhub export`) without a word: a Space loading the
+    repo by id (`publish space --model-repo`, not checked there since the Space ships no copy) and anyone loading
+    the ONNX file served labels the published weights do not give. It is refused as publish space refuses it."""
+    pytest.importorskip("onnxruntime")
+    from safetensors.torch import load_file, save_file
+
+    from sxhub.errors import PublishError
+    from sxhub.export import export_onnx
+    from sxhub.publish import publish_model
+
+    model = make_student(tmp_path / "student", _spec())
+    export_onnx(model, int8=True)
+    weights = load_file(str(model / "model.safetensors"))
+    save_file({k: v + 0.1 if k == "classifier.bias" else v for k, v in weights.items()}, str(model / "model.safetensors"),
+              metadata={"format": "pt"})  # fmt: skip
+    with pytest.raises(
+        PublishError, match=r"onnx/model\.onnx is not an export of .*a Space of the repo .*: run sxhub export"
+    ):
+        publish_model(model, to=tmp_path / "repo", repo_id="me/fin-student")
+    assert not (tmp_path / "repo").exists()
+    export_onnx(model, int8=True)
+    assert (
+        Path(publish_model(model, to=tmp_path / "repo", repo_id="me/fin-student")) / "onnx" / "model.onnx"
+    ).is_file()
+
+
 @pytest.mark.parametrize("older", ["no stamp, no record", "no record"])
 def test_the_space_serves_an_older_export_and_logs_that_it_could_not_check_it(tmp_path: Path, older: str) -> None:
     """A model exported before sxhub recorded the weights' sha256 (no stamp in the ONNX file, none in sxhub.json)
