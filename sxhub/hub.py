@@ -15,6 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from . import __version__
 from .commits import commit_title
@@ -122,7 +123,9 @@ def publish_folder(
                     "with --exist-ok to push to it"
                 )
             raise
-    return url
+    branch = revision.removeprefix("refs/heads/") if revision is not None else "main"
+    # the branch pushed to: the repo's own page shows main, which a push to a new branch leaves empty
+    return url if branch == "main" else f"{url}/tree/{quote(branch, safe='')}"
 
 
 def link_sources(folder: Path, sources: dict[Path, Path]) -> None:

@@ -2359,7 +2359,7 @@ def test_revision_creates_the_branch_it_pushes_to(
     with caplog.at_level("WARNING", logger="sxhub.hub"):
         code, out, err = run_cli([*argv, "--revision", "dev"], capsys)
     assert code == 0, err
-    assert out.strip().endswith(repo)
+    assert out.strip().endswith(f"{repo}/tree/dev")  # the branch's page: main's is empty
     assert "branch 'dev' did not exist" in caplog.text
     api = HfApi()
     assert {"README.md", "config.json", "model.safetensors"} <= set(api.list_repo_files(repo, revision="dev"))
