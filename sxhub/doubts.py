@@ -124,6 +124,11 @@ def find_doubts(
         raise InputError(
             f"only {n} labelled texts; doubts needs at least {max(folds, 4)} (and --folds at most the number of texts)."
         )
+    if rows.multi_label and not any(rows.labels):  # cleanlab's "max() arg is an empty sequence" otherwise
+        raise InputError(
+            f"no text has any label: all {n} labelled texts have none of the labels ([]); doubts needs some texts "
+            "with a label to learn what each looks like."
+        )
     if not rows.multi_label and len(set(rows.labels)) < 2:
         raise InputError(
             f"every text has the label {rows.labels[0]!r}; doubts needs at least two labels to learn what each looks "

@@ -235,6 +235,15 @@ def test_bad_input_is_one_clear_error() -> None:
         find_doubts(frame, embedder=lambda texts: np.zeros((2, 4)))
 
 
+def test_a_multi_label_file_where_no_text_has_a_label_is_one_line() -> None:
+    """Every text labelled none of the labels (a teacher that answered [] throughout): the out-of-fold model has
+    nothing to learn; cleanlab's ``max() arg is an empty sequence`` came out as a ValueError traceback."""
+    frame = pd.DataFrame({"text": [f"company report {i}" for i in range(12)], "labels": [[] for _ in range(12)]})
+    for names in (None, LABELS):
+        with pytest.raises(InputError, match="no text has any label"):
+            find_doubts(frame, label_names=names, multi_label=True, embedder=bag_of_words, folds=3)
+
+
 def test_cli_writes_the_queue_and_json(
     tmp_path: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
