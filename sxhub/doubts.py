@@ -10,8 +10,9 @@ wrong":
   vote in a file with votes has none (missing): its ``agreement`` was computed from no vote.
 * ``signal_oof_disagreement``: ``1 - p(current label)`` under an out-of-fold model: the texts are embedded once
   (mean-pooled MiniLM, :func:`sxhub.doubts_oof.embed_texts`), and a logistic regression on the embeddings is
-  cross-fitted over ``folds`` folds, so that no text is scored by a model that saw it (multi-label: one binary model
-  per label, and ``1 - p(current on/off state)`` per label).
+  cross-fitted over ``folds`` folds, so that no text is scored by a model that saw it (the copies of a text written
+  more than once fall in one fold; multi-label: one binary model per label, and ``1 - p(current on/off state)`` per
+  label).
 * ``signal_label_quality``: ``1 -`` cleanlab's label-quality score on those out-of-fold probabilities
   (``normalized_margin`` with ``adjust_pred_probs``: class-conditional thresholds, as in confident learning;
   :func:`cleanlab.rank.get_label_quality_scores`, or the ``multilabel_classification`` variants per label).
@@ -120,10 +121,15 @@ def find_doubts(
     started = time.perf_counter()
     rows = _read_rows(source, label_names=label_names, multi_label=multi_label, text_column=text_column)
     n = len(rows.positions)
-    if n < max(folds, 4):
+    # one id per distinct text: the copies of a text written twice are cross-fitted in one fold
+    groups, distinct = pd.factorize(pd.Series(rows.texts, dtype=object))
+    if n < max(folds, 4) or len(distinct) < folds:
         raise InputError(
-            f"only {n} labelled texts; doubts needs at least {max(folds, 4)} (and --folds at most the number of texts)."
+            f"only {n} labelled texts"
+            + (f" ({len(distinct)} distinct)" if len(distinct) < n else "")
+            + f"; doubts needs at least {max(folds, 4)} (and --folds at most the number of distinct texts)."
         )
+    del distinct
     if rows.multi_label and not any(rows.labels):  # cleanlab's "max() arg is an empty sequence" otherwise
         raise InputError(
             f"no text has any label: all {n} labelled texts have none of the labels ([]); doubts needs some texts "
@@ -161,7 +167,13 @@ def find_doubts(
     del features
     try:
         probs = oof_probabilities(
-            held, targets, n_labels=len(rows.label_names), multi_label=rows.multi_label, folds=folds, seed=seed
+            held,
+            targets,
+            n_labels=len(rows.label_names),
+            multi_label=rows.multi_label,
+            folds=folds,
+            seed=seed,
+            groups=groups,
         )
     finally:
         if isinstance(held, SpilledRows):

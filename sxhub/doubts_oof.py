@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -152,6 +152,40 @@ def _float64_rows(features: np.ndarray | SpilledRows, rows: np.ndarray, chunk: i
     return out
 
 
+def _folds(
+    n: int,
+    folds: int,
+    seed: int,
+    *,
+    targets: np.ndarray | None = None,
+    n_labels: int = 0,
+    groups: np.ndarray | None = None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Each fold's (training rows, scored rows): shuffled, stratified by single-label ``targets`` when every label
+    given has ``folds`` members, and with the rows of one ``groups`` id (one text written more than once) in one fold:
+    the ids are split, each standing for its first row, and every row goes with its id."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    first, inverse = np.arange(n), None
+    if groups is not None:
+        _, first, inverse = np.unique(np.asarray(groups), return_index=True, return_inverse=True)
+        if len(first) == n:  # every text once: the rows themselves, split as before
+            first, inverse = np.arange(n), None
+    places = np.empty((len(first), 0))  # what the splitters read of X: its number of rows
+    kept = None if targets is None else np.asarray(targets)[first]
+    cv: Any = KFold(n_splits=folds, shuffle=True, random_state=seed)
+    if kept is not None:
+        counts = np.bincount(kept, minlength=n_labels)
+        if counts[np.flatnonzero(counts)].min() >= folds:
+            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train, test in cv.split(places, kept):
+        if inverse is None:
+            yield train, test
+        else:
+            scored = np.isin(inverse, test)
+            yield np.flatnonzero(~scored), np.flatnonzero(scored)
+
+
 def oof_probabilities(
     features: np.ndarray | SpilledRows,
     targets: np.ndarray,
@@ -160,26 +194,26 @@ def oof_probabilities(
     multi_label: bool,
     folds: int,
     seed: int = 0,
+    groups: np.ndarray | None = None,
 ) -> np.ndarray:
     """Cross-fitted probabilities: every row scored by a model trained on the other folds only.
+
+    ``groups`` (one id per row: rows of one id are one text written more than once) keeps every copy of a text in
+    one fold (:func:`_folds`): split row by row, a copy was scored by a model fitted on another copy, label and all.
 
     Single-label ``targets`` are label ids and the result is ``(n, n_labels)`` (a label a training fold lacks gets
     0 on that fold's rows; a fold whose training part has one label only gives it 1); multi-label ``targets`` are multi-hot and the result is one P(on) per label (a label constant in a training
     fold gets that constant).
     """
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    places = np.empty((len(features), 0))  # what the splitters read of X: its number of rows
     with warnings.catch_warnings():  # rare labels: fewer members than folds, or absent from a training fold
         warnings.simplefilter("ignore", UserWarning)
-        cv: Any
         if multi_label:
             # one binary model per label, as OneVsRestClassifier fits them; not through cross_val_predict, which
             # re-encodes each label's column as class ids first: a label on in every row became "0" and every row
             # was scored P(on) = 0 (all doubted, never suggested), and a file of one label name crashed
             hot = np.asarray(targets, dtype=int).reshape(len(features), -1)
             out = np.zeros(hot.shape, dtype=float)
-            for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(places):
+            for train, test in _folds(len(features), folds, seed, groups=groups):
                 x_train = x_test = None  # cast once per fold, for every label's model
                 for k in range(hot.shape[1]):
                     seen = np.unique(hot[train, k])
@@ -192,14 +226,8 @@ def oof_probabilities(
                     out[test, k] = model.predict_proba(x_test)[:, 1]
                 del x_train, x_test
             return out
-        counts = np.bincount(targets, minlength=n_labels)
-        present = np.flatnonzero(counts)
-        if counts[present].min() >= folds:
-            cv = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
-        else:
-            cv = KFold(n_splits=folds, shuffle=True, random_state=seed)
         full = np.zeros((len(targets), n_labels), dtype=float)
-        for train, test in cv.split(places, targets):
+        for train, test in _folds(len(targets), folds, seed, targets=targets, n_labels=n_labels, groups=groups):
             seen = np.unique(targets[train])
             if len(seen) == 1:  # a rare label missing from this training fold leaves one: it is certain there
                 full[test, seen[0]] = 1.0

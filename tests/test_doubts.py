@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -150,6 +151,34 @@ def test_cross_fitting_equals_scikit_learns_where_it_works() -> None:
     np.testing.assert_allclose(
         oof_probabilities(features, targets, n_labels=3, multi_label=False, folds=5), expected, atol=1e-12
     )
+
+
+def test_a_text_written_twice_is_never_scored_by_a_model_that_saw_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The folds split rows, so the copies of a text written twice (a retweet, a pasted row) fell in different
+    folds: each was scored by a model fitted on the other, with the same wrong label, and the out-of-fold
+    disagreement that should doubt it agreed with it (39 planted errors each written twice: 31 doubtful, against
+    all 39 written once). Every copy of a text now falls in one fold, single- and multi-label."""
+    from sxhub import doubts_oof
+
+    frame, wrong = synthetic(120)
+    copies = pd.concat([frame, frame[wrong], frame.head(10)], ignore_index=True).drop(columns=["votes", "gold"])
+    texts = copies["text"].to_numpy()
+    fetched: list[np.ndarray] = []
+    real = doubts_oof._float64_rows
+
+    def fetch(features: Any, rows: np.ndarray, *args: Any) -> np.ndarray:
+        fetched.append(np.asarray(rows))
+        return real(features, rows, *args)
+
+    monkeypatch.setattr(doubts_oof, "_float64_rows", fetch)
+    multi = copies.assign(labels=[[lab] for lab in copies["label"]]).drop(columns=["label"])
+    for source, names in ((copies, None), (multi, LABELS)):
+        fetched.clear()
+        find_doubts(source, label_names=names, embedder=bag_of_words, folds=5)
+        pairs = list(zip(fetched[::2], fetched[1::2], strict=True))  # each fold: its training rows, its scored rows
+        assert len(pairs) == 5 and sorted(np.concatenate([test for _, test in pairs])) == list(range(len(texts)))
+        for train, test in pairs:
+            assert not set(texts[train]) & set(texts[test])
 
 
 def test_without_votes_the_agreement_column_or_nothing() -> None:
