@@ -19,6 +19,7 @@ import logging
 import math
 import os
 import shutil
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -323,7 +324,9 @@ def _read_queue(
     label_column = data.column if data.column in frame.columns else None
     for record in frame.to_dict("records"):
         row = int(record["row"])
-        if not 0 <= row < len(data.texts) or str(record["text"]) != data.texts[row]:
+        # in either Unicode form, as decisions match their texts (review_log.text_hash): a file of NFD texts
+        # re-saved in NFC by an editor after `sxhub doubts` holds the same texts
+        if not 0 <= row < len(data.texts) or not _same_text(str(record["text"]), data.texts[row]):
             raise InputError(
                 f"{where} does not match the labelled file at row {row}: it was made from another file, or from this "
                 "one before rows were added, removed or reordered; run `sxhub doubts LABELLED -o QUEUE` on this one."
@@ -351,6 +354,10 @@ def _read_queue(
             "" if len(changed) <= 10 else ", ...",
         )
     return order, extra
+
+
+def _same_text(a: str, b: str) -> bool:
+    return a == b or unicodedata.normalize("NFC", a) == unicodedata.normalize("NFC", b)
 
 
 def _queued_labels(cell: Any) -> set[str] | None:

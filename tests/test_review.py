@@ -17,6 +17,7 @@ import pytest
 from conftest import CHANGED_TWIN, LEAKED_TWIN, run_cli, sxhub_logged, twins_shaped
 
 from sxhub.data import read_table, write_table
+from sxhub.errors import InputError
 from sxhub.labelled import failed_flags, load_labelled
 from sxhub.review import decisions_path, load_review
 from sxhub.review_apply import apply_review
@@ -514,6 +515,25 @@ def test_decisions_match_their_texts_in_either_unicode_form(tmp_path: Path, caps
     flipped = tmp_path / "flipped.csv"
     frame.iloc[::-1].to_csv(flipped, index=False)
     assert apply_review(flipped, old).frame["label_source"].tolist() == ["teacher", "human", "teacher", "human"]
+
+
+def test_a_queue_made_before_the_file_was_re_saved_in_the_other_unicode_form_still_matches(tmp_path: Path) -> None:
+    """Decisions match their texts in either Unicode form, but the queue did not: `sxhub doubts` run on a file of
+    NFD texts (as macOS writes them), the file re-saved in NFC by an editor, and `sxhub review --queue` refused every
+    queue "made from another file" and asked to run doubts again on the same texts."""
+    rows = labelled_rows()
+    rows[0]["text"] = unicodedata.normalize("NFD", "Café sales rose, quarter 0")
+    queue = write_table(pd.DataFrame(queue_rows(rows, [0, 2, 3])), tmp_path / "queue.csv")
+    frame = pd.DataFrame(rows)
+    frame["text"] = [unicodedata.normalize("NFC", t) for t in frame["text"]]
+    resaved = write_table(frame, tmp_path / "labelled.csv")
+    assert read_table(resaved)["text"][0] != rows[0]["text"]  # the bytes differ
+
+    items, _ = load_review(resaved, queue=queue)
+    assert [item.row for item in items[:3]] == [0, 2, 3] and items[0].doubt == pytest.approx(0.9)
+    assert items[0].text == frame["text"][0]  # the file's own text, as decisions are made on it
+    with pytest.raises(InputError, match="does not match the labelled file at row 0"):
+        load_review(resaved, queue=pd.DataFrame(queue_rows(labelled_rows(), [0])))  # another text stays refused
 
 
 def test_older_decisions_on_a_text_of_mixed_spellings_match_after_a_re_save(tmp_path: Path, capsys: Any) -> None:
@@ -1715,8 +1735,6 @@ def test_decisions_given_in_python_are_checked_as_a_file_s_lines_are() -> None:
     """apply_review(frame, [{"row": 0, "label": "negative"}]) (a notebook's corrections, typed as
     ``Sequence[Mapping]``) ended in ``KeyError: 'reviewer'`` from the replay, one mapping in a ``TypeError``; each is
     one line naming ``decisions=``, and decisions in the form `sxhub review` writes are applied, in time order."""
-    from sxhub import InputError
-
     frame = pd.DataFrame(labelled_rows())
     line = {"id": "a", "time": "2026-12-05T07:00:00+00:00", "reviewer": "ann", "action": "label", "row": 0}
     line.update(text_hash=text_hash(frame.text[0]), labels=["negative"])
