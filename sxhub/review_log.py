@@ -223,6 +223,9 @@ def unusable_decision(event: Mapping[str, Any]) -> str | None:
         isinstance(labels, list) and all(isinstance(v, str) for v in labels)
     ):
         return f"its labels {labels!r} are not a list of label names"
+    if event["action"] in ("label", "keep") and not (isinstance(event.get("text_hash"), str) and event["text_hash"]):
+        # without it the line was placed on no row, and refused as "made on other texts than this file holds"
+        return "it has no 'text_hash' (sxhub.review_log.text_hash of its text)"
     return None
 
 
