@@ -139,8 +139,10 @@ class ReviewConfig:
     every: float = 1.0  # minutes between the Space's commits of decisions to the dataset repo
 
     def __post_init__(self) -> None:
-        if len(self.labels) < 2 or len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"a review needs two or more distinct labels, got {self.labels!r}")
+        # a multi-label task of one label (a flag) is reviewed on or off; a single-label one needs a choice
+        if len(self.labels) < (1 if self.multi_label else 2) or len(set(self.labels)) != len(self.labels):
+            needs = "one or more distinct labels" if self.multi_label else "two or more distinct labels"
+            raise ValueError(f"a review needs {needs}, got {self.labels!r}")
 
     def to_dict(self) -> dict[str, Any]:
         return {

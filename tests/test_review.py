@@ -270,6 +270,27 @@ def test_multi_label_decisions_are_label_sets(tmp_path: Path) -> None:
     assert review.progress("alice")["changed"] == 1
 
 
+def test_a_multi_label_task_of_one_label_is_reviewed_and_applied(tmp_path: Path, capsys: Any) -> None:
+    """A multi-label task may have one label (a toxic flag: on or off; the spec allows it, doubts ranks it), but
+    `sxhub review --task` ended in "ValueError: a review needs two or more distinct labels", a traceback."""
+    task = tmp_path / "task.yaml"
+    task.write_text("name: tox\nmulti_label: true\nlabels:\n  - name: toxic\nteachers: [local]\n", encoding="utf-8")
+    labelled = tmp_path / "labelled.parquet"
+    pd.DataFrame({"text": ["you fool", "nice day", "get lost"], "labels": [["toxic"], [], []]}).to_parquet(labelled)
+    items, config = load_review(labelled, spec=task)
+    assert config.labels == ["toxic"] and config.multi_label
+    review = Review(items, config, DecisionLog(decisions_path(labelled)))
+    review.decide(review.keep(0, "alice"), "alice", [])
+    review.decide(2, "alice", ["toxic"])
+    out = tmp_path / "out.parquet"
+    argv = ["apply-review", str(labelled), str(decisions_path(labelled)), "-o", str(out), "--task", str(task)]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert [list(v) for v in read_table(out)["labels"]] == [["toxic"], [], ["toxic"]]
+    with pytest.raises(ValueError, match="two or more distinct labels"):
+        ReviewConfig(labels=["toxic"])  # single-label: one label leaves nothing to choose
+
+
 # --------------------------------------------------------------------------------------------------------------
 # agreement
 # --------------------------------------------------------------------------------------------------------------
