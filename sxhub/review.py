@@ -115,6 +115,9 @@ class _Labelled:
     # the twins of a sxhub twins file that failed a check (ok false): kept with their label (apply-review writes every
     # row back), but not reviewed, as train leaves them out
     flagged: list[bool] = field(default_factory=list)
+    # the file's own names of the columns read under another (frame name -> file name): the texts' column, and the
+    # file's own `text` read as `text_input` beside --text-column; apply-review writes them back under their names
+    renamed: dict[str, str] = field(default_factory=dict)
 
 
 def _read_labelled(
@@ -128,6 +131,7 @@ def _read_labelled(
         if isinstance(source, pd.DataFrame)
         else decode_ledger_columns(read_table(source), source)
     )
+    columns = list(frame.columns)
     if text_column is None:
         frame = with_text_column(frame)
     elif text_column not in frame.columns:
@@ -137,6 +141,7 @@ def _read_labelled(
         )
     elif text_column != "text":  # named "text", as a usual name is (an own "text" column kept as text_input)
         frame = frame.rename(columns={"text": "text_input"}).rename(columns={text_column: "text"})
+    renamed = {new: old for new, old in zip(frame.columns, columns, strict=True) if new != old}
     if spec is not None:
         frame = with_flag_labels(frame, spec.label_names, spec.multi_label, column=spec.label_column)
     if "text" not in frame.columns:
@@ -169,7 +174,9 @@ def _read_labelled(
             None if labs is None else _as_named([labs], spec.label_names, multi_label=True)[0][0] for labs in labels
         ]
     votes = [_votes(v) for v in frame["votes"]] if "votes" in frame.columns else [[] for _ in texts]
-    return _Labelled(frame, column, multi, texts, labels, votes, flagged=flagged_twins(frame).tolist())
+    return _Labelled(
+        frame, column, multi, texts, labels, votes, flagged=flagged_twins(frame).tolist(), renamed=renamed
+    )
 
 
 def _votes(cell: Any) -> list[dict[str, Any]]:

@@ -336,7 +336,7 @@ def apply_review(
             ),
         )
     return AppliedReview(
-        frame=out,
+        frame=out.rename(columns=data.renamed),  # the texts under the file's own column name, as read
         reviewers=sorted(finals),
         n_decisions=sum(len(a) for a in by_row.values()),
         n_reviewed=len(humans),

@@ -1280,7 +1280,37 @@ def test_a_text_column_of_no_usual_name_is_named_with_text_column(tmp_path: Path
     assert json.loads(stdout)["changed"] == 1
     frame = read_table(out)
     assert frame.loc[0, "label"] == "neutral" and frame.loc[0, "label_source"] == "human"
-    assert frame["text"].tolist() == [r["text"] for r in rows]
+    assert frame["contenu"].tolist() == [r["text"] for r in rows] and "text" not in frame.columns
+
+
+def test_apply_review_in_place_keeps_the_files_own_text_columns(tmp_path: Path, capsys: Any) -> None:
+    """apply-review wrote the texts under `text`, whatever the file named them: `--text-column body` on a file
+    with its own `text` column wrote body's texts as `text` and that column as `text_input`, so the same
+    `apply-review --in-place --text-column body` run again (the decisions file grown: safe, the README says) was
+    "--text-column 'body' is not a column"; a usual name (`sentence`) came back as `text`. Each column keeps its name."""
+    rows = labelled_rows()
+    decisions = tmp_path / "d.jsonl"
+    for name, option in (("sentence", []), ("body", ["--text-column", "body"])):
+        frame = pd.DataFrame(rows).rename(columns={"text": name})
+        if option:  # the file's own `text` column, which is not the texts
+            frame.insert(0, "text", [f"title {i}" for i in range(len(frame))])
+        path = write_table(frame, tmp_path / f"{name}.csv")
+        decisions.unlink(missing_ok=True)
+        items, config = load_review(path, text_column=option[1] if option else None)
+        review = Review(items, config, DecisionLog(decisions))
+        pos = {item.row: i for i, item in enumerate(review.items)}
+        review.decide(pos[0], "alice", ["neutral"])
+        argv = ["apply-review", str(path), str(decisions), "--in-place", *option]
+        assert run_cli(argv, capsys)[0] == 0
+        review.decide(pos[2], "alice", ["positive"])  # the decisions file grows; applied again the same way
+        code, _, err = run_cli(argv, capsys)
+        assert code == 0, err
+        out = read_table(path)
+        assert set(frame.columns) <= set(out.columns) and "text_input" not in out.columns
+        assert out[name].tolist() == frame[name].tolist()
+        if option:
+            assert out["text"].tolist() == frame["text"].tolist()
+        assert out["label"][:3].tolist() == ["neutral", "negative", "positive"]
 
 
 def test_a_reviewed_file_reads_back_and_publishes_alike_in_every_format(tmp_path: Path) -> None:
