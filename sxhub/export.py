@@ -89,6 +89,7 @@ class ExportResult:
     recheck: dict[str, Any] | None = None  # int8's near-ties rerun in fp32: the margin, how it was fitted, its cost
     check_source: str = ""
     last_layer: str = "first token"  # or "every token (<why>)": see sxhub.cls_only
+    torch_gpu: str | None = None  # the GPU the torch variants ran on (torch_device), None on the CPU
     notes: list[str] = field(default_factory=list)
     weights_sha256: str | None = None  # of the weights exported: in each ONNX file's metadata and in sxhub.json
     weights_stat: list[Any] = field(default_factory=list)  # their files' [name, size, mtime_ns]: in sxhub.json
@@ -140,7 +141,7 @@ class ExportResult:
             "agreement_bar": AGREEMENT_BAR,
             "check": self.check_source,
             "last_layer": self.last_layer,
-            "threads": _threads_label(),
+            "threads": _threads_label(self.torch_gpu),
             "versions": {k: v for k, v in library_versions().items() if k in ("onnxruntime", "onnx")},
             "notes": self.notes,
             # loading an ONNX file compares its own (stamp_weights) with this: onnx/ copied from another student
@@ -204,7 +205,9 @@ def export_onnx(
             result.last_layer = f"every token ({why_not})"
         result.notes += optimize_graph(raw, path, model_dir, fuse_attention=fuse_attention)
         thresholds = info.threshold_vector() if info.multi_label else None
-        reference, result.speed["torch"] = timed(Predictor(model_dir, cls_only=cls_only), texts)
+        torch_predictor = Predictor(model_dir, cls_only=cls_only)
+        reference, result.speed["torch"] = timed(torch_predictor, texts)
+        result.torch_gpu = _gpu_name() if torch_predictor.device == "cuda" else None
         probs, result.speed["onnx"] = timed(Predictor(model_dir, onnx=True, onnx_dir=staged), texts)
         result.agreement["onnx"] = compare(reference, probs, thresholds)
         if int8:
@@ -371,8 +374,18 @@ def check_texts_for(info: dict[str, Any]) -> list[str]:
     return [*examples, *SAMPLE_TEXTS]
 
 
-def _threads_label() -> str:
-    return f"{os.cpu_count()} CPU core(s), all threads"
+def _threads_label(torch_gpu: str | None = None) -> str:
+    """Where the variants ran: ONNX Runtime on the CPU's cores, and torch (and torch-bf16) on them too, or on the GPU
+    ``torch_gpu`` where torch sees one (:func:`~sxhub.predict.torch_device`). The record and the card said "16 CPU
+    core(s), all threads" of torch's speed measured on a GPU."""
+    where = f"{os.cpu_count()} CPU core(s), all threads"
+    return f"{where}; torch on a GPU ({torch_gpu})" if torch_gpu else where
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return str(torch.cuda.get_device_name())
 
 
 def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = True) -> str | None:
