@@ -90,6 +90,7 @@ class ExportResult:
     check_source: str = ""
     last_layer: str = "first token"  # or "every token (<why>)": see sxhub.cls_only
     torch_gpu: str | None = None  # the GPU the torch variants ran on (torch_device), None on the CPU
+    threads: tuple[int, int] | None = None  # the CPU threads ONNX Runtime and torch ran on
     notes: list[str] = field(default_factory=list)
     weights_sha256: str | None = None  # of the weights exported: in each ONNX file's metadata and in sxhub.json
     weights_stat: list[Any] = field(default_factory=list)  # their files' [name, size, mtime_ns]: in sxhub.json
@@ -141,7 +142,7 @@ class ExportResult:
             "agreement_bar": AGREEMENT_BAR,
             "check": self.check_source,
             "last_layer": self.last_layer,
-            "threads": _threads_label(self.torch_gpu),
+            "threads": _threads_label(self.threads, self.torch_gpu),
             "versions": {k: v for k, v in library_versions().items() if k in ("onnxruntime", "onnx")},
             "notes": self.notes,
             # loading an ONNX file compares its own (stamp_weights) with this: onnx/ copied from another student
@@ -208,7 +209,9 @@ def export_onnx(
         torch_predictor = Predictor(model_dir, cls_only=cls_only)
         reference, result.speed["torch"] = timed(torch_predictor, texts)
         result.torch_gpu = _gpu_name() if torch_predictor.device == "cuda" else None
-        probs, result.speed["onnx"] = timed(Predictor(model_dir, onnx=True, onnx_dir=staged), texts)
+        onnx_predictor = Predictor(model_dir, onnx=True, onnx_dir=staged)
+        probs, result.speed["onnx"] = timed(onnx_predictor, texts)
+        result.threads = (onnx_predictor._onnx.workers, _torch_threads())
         result.agreement["onnx"] = compare(reference, probs, thresholds)
         if int8:
             chosen = choose_int8(model_dir, path, quantization, raw=raw, tmp=Path(tmp), texts=texts, spare=spare,
@@ -374,12 +377,23 @@ def check_texts_for(info: dict[str, Any]) -> list[str]:
     return [*examples, *SAMPLE_TEXTS]
 
 
-def _threads_label(torch_gpu: str | None = None) -> str:
-    """Where the variants ran: ONNX Runtime on the CPU's cores, and torch (and torch-bf16) on them too, or on the GPU
-    ``torch_gpu`` where torch sees one (:func:`~sxhub.predict.torch_device`). The record and the card said "16 CPU
-    core(s), all threads" of torch's speed measured on a GPU."""
-    where = f"{os.cpu_count()} CPU core(s), all threads"
-    return f"{where}; torch on a GPU ({torch_gpu})" if torch_gpu else where
+def _threads_label(threads: tuple[int, int] | None, torch_gpu: str | None = None) -> str:
+    """Where the variants ran: ONNX Runtime on ``threads[0]`` CPU threads (:func:`~sxhub.onnx_runtime.cpu_threads`:
+    the physical cores this process may use, at most the container's CPU limit), torch (and torch-bf16) on
+    ``threads[1]``, or on the GPU ``torch_gpu`` where torch sees one (:func:`~sxhub.predict.torch_device`). The record
+    and the card said "16 CPU core(s), all threads", ``os.cpu_count()``: the logical CPUs, the host's in a container
+    limited to 2, of speeds measured on 8 or 2 threads, and of torch's measured on a GPU."""
+    if threads is None:
+        return f"{os.cpu_count()} CPU core(s), all threads"
+    onnx, torch_threads = threads
+    torch_on = f"a GPU ({torch_gpu})" if torch_gpu else f"{torch_threads}"
+    return f"ONNX Runtime on {onnx} CPU thread(s), torch on {torch_on}"
+
+
+def _torch_threads() -> int:
+    import torch
+
+    return int(torch.get_num_threads())
 
 
 def _gpu_name() -> str:

@@ -25,6 +25,7 @@ from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 import sxhub.cards
 import sxhub.export
 import sxhub.export_int8
+import sxhub.onnx_runtime
 import sxhub.quantize
 from sxhub.errors import InputError, ModelError
 from sxhub.export import (
@@ -186,28 +187,34 @@ def test_bf16_is_measured_where_the_machine_runs_it(
     ) in card
 
 
-def test_the_record_says_torch_ran_on_the_gpu_where_it_did(
+def test_the_record_says_where_each_variant_ran(
     student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import torch
 
-    # a machine with a GPU: torch's Predictor runs there (torch_device), ONNX Runtime on the CPU
+    # a container limited to 3 CPUs (ONNX Runtime runs 3 threads, whatever os.cpu_count() says) on a machine with a
+    # GPU: torch's Predictor runs there (torch_device)
+    monkeypatch.setattr(sxhub.onnx_runtime, "cpu_threads", lambda: 3)
     monkeypatch.setattr(Predictor, "device", property(lambda self: "cuda" if self._model is not None else "cpu"))
     monkeypatch.setattr(torch.cuda, "get_device_name", lambda *a: "Test GPU")
 
     export_onnx(student)
 
     where = json.loads((student / "sxhub.json").read_text())["export"]["threads"]
-    assert where == f"{os.cpu_count()} CPU core(s), all threads; torch on a GPU (Test GPU)"
+    assert where == "ONNX Runtime on 3 CPU thread(s), torch on a GPU (Test GPU)"
     code, _, err = run_cli(
         ["publish", "model", str(student), "--to", str(tmp_path / "repo"), "--repo-id", "me/x"], capsys
     )
     assert code == 0, err
-    assert "(Test GPU)):" in (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
+    assert f"({where}):" in (tmp_path / "repo" / "README.md").read_text(encoding="utf-8")
 
     monkeypatch.undo()
-    export_onnx(student)  # torch on the CPU: the record names the CPU alone, as before
-    assert json.loads((student / "sxhub.json").read_text())["export"]["threads"].endswith("CPU core(s), all threads")
+    export_onnx(student)  # torch on the CPU: its threads
+    where = json.loads((student / "sxhub.json").read_text())["export"]["threads"]
+    assert (
+        where
+        == f"ONNX Runtime on {sxhub.onnx_runtime.cpu_threads()} CPU thread(s), torch on {torch.get_num_threads()}"
+    )
 
 
 def test_static_int8_is_calibrated_qdq(student: Path, tmp_path: Path) -> None:
