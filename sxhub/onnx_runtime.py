@@ -134,13 +134,19 @@ def describe_margin(margin: Margin, labels: Sequence[str] = ()) -> str:
     if isinstance(margin, list):
         if len(margin) > LISTED_MARGINS:  # GoEmotions' 28: a list as long as a paragraph, in a table cell, twice
             return (
-                f"within a label's own margin of its threshold ({len(margin)} labels, {min(margin):.2f} to "
-                f"{max(margin):.2f} logits; each label's in sxhub.json)"
+                f"within a label's own margin of its threshold ({len(margin)} labels, {_logits(min(margin))} to "
+                f"{_logits(max(margin))} logits; each label's in sxhub.json)"
             )
         names = list(labels) if len(labels) == len(margin) else [f"label {i}" for i in range(len(margin))]
-        each = ", ".join(f"{name} {m:.2f}" for name, m in zip(names, margin, strict=True))
+        each = ", ".join(f"{name} {_logits(m)}" for name, m in zip(names, margin, strict=True))
         return f"within a label's own margin of its threshold ({each} logits)"
-    return f"within {margin:.2f} logits of a label change"
+    return f"within {_logits(margin)} logits of a label change"
+
+
+def _logits(margin: float) -> str:
+    """A margin as the notes write it: two decimals, or one significant digit under 0.01 (a tiny student's margin
+    of 0.0004 read "within 0.00 logits", as if no text were rerun)."""
+    return f"{margin:.2f}" if margin == 0 or abs(margin) >= 0.005 else f"{margin:.1g}"
 
 
 LISTED_MARGINS = 8  # up to this many labels, each label's margin is named; above it, their range

@@ -1011,6 +1011,9 @@ def test_a_multi_label_margin_is_fitted_per_label_so_a_calm_label_near_its_thres
     assert describe_margin([0.01, 0.6], ["Promotion", "Price"]) == (
         "within a label's own margin of its threshold (Promotion 0.01, Price 0.60 logits)"
     )
+    # a tiny student's margin read "within 0.00 logits", as if nothing were rerun
+    assert describe_margin(0.0004) == "within 0.0004 logits of a label change"
+    assert describe_margin(0.0) == "within 0.00 logits of a label change"
 
 
 def test_the_cards_variant_rows_show_label_names_with_markup_as_typed() -> None:
