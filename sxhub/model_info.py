@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,24 @@ def resolve_model_dir(model: str | os.PathLike[str]) -> Path:
         ) from exc
 
 
+# model types whose position ids start after the padding index (transformers' create_position_ids_from_input_ids)
+OFFSET_POSITIONS = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "roberta-prelayernorm", "data2vec-text",
+     "xmod", "mpnet", "ibert"}
+)  # fmt: skip
+
+
+def position_limit(config: Mapping[str, Any]) -> int:
+    """The longest input a classifier's position table takes: ``max_position_embeddings``, less the padding index
+    and one for the RoBERTa family, whose positions start after it. A BERTweet classifier (130 positions, padding 1)
+    read texts of 129 and 130 tokens past its table: IndexError in the embeddings, where 128 fit."""
+    limit = int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH)
+    pad = config.get("pad_token_id")
+    if config.get("model_type") in OFFSET_POSITIONS and isinstance(pad, int) and 0 <= pad < limit:
+        limit -= pad + 1
+    return max(1, limit)
+
+
 def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
     """Read ``sxhub.json`` when present, else the transformers config (any fine-tuned classifier works)."""
     path = Path(model_dir)
@@ -91,7 +110,7 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
     labels = [id2label[i] for i in sorted(id2label)]
     multi = config.get("problem_type") == "multi_label_classification"
     thresholds = dict(config.get("sxhub_thresholds") or {})
-    max_length = min(int(config.get("max_position_embeddings") or DEFAULT_MAX_LENGTH), DEFAULT_MAX_LENGTH)
+    max_length = min(position_limit(config), DEFAULT_MAX_LENGTH)
     info = ModelInfo(labels=labels, multi_label=multi, thresholds=thresholds, max_length=max_length)
     saved = config.get("sxhub_preprocessing")
     if (path / SXHUB_JSON).is_file():

@@ -60,9 +60,15 @@ def time_budget(minutes: float) -> Any:
 
 
 def length_limit(tokenizer: Any, model_config: Any) -> int:
-    """The most tokens the base takes: its position table and its tokenizer's own limit."""
+    """The most tokens the base takes: its position table (:func:`sxhub.model_info.position_limit`: the RoBERTa
+    family's starts after the padding index) and its tokenizer's own limit."""
+    from .model_info import position_limit
+
+    table = {"max_position_embeddings": getattr(model_config, "max_position_embeddings", 512) or 512,
+             "model_type": getattr(model_config, "model_type", None),
+             "pad_token_id": getattr(model_config, "pad_token_id", None)}  # fmt: skip
     return min(
-        int(getattr(model_config, "max_position_embeddings", 512) or 512),
+        position_limit(table),
         int(tokenizer.model_max_length) if tokenizer.model_max_length < 1_000_000 else 512,
     )
 

@@ -944,3 +944,29 @@ def test_a_slow_tokenizer_counts_the_texts_it_cut(
     fast = predict_file(single_model, source, tmp_path / "fast.csv")
     assert fast.truncated == 2
     pd.testing.assert_frame_equal(pd.read_csv(out), pd.read_csv(tmp_path / "fast.csv"))
+
+
+def test_a_roberta_classifier_reads_no_further_than_its_position_table(tmp_path: Path) -> None:
+    """A RoBERTa-family classifier (BERTweet: 130 positions, padding index 1) numbers its positions from the padding
+    index on, so it takes 128 tokens, not 130: `sxhub predict` on a plain transformers folder read texts of 129-130
+    tokens past its table (IndexError in the embeddings). A BERT's table holds all its positions; training limits
+    the same way (recipe.length_limit)."""
+    import transformers
+
+    from sxhub.recipe import length_limit
+
+    folder = build_tiny_model(tmp_path / "roberta")  # its tokenizer; the model is replaced by a RoBERTa
+    for name in ("model.safetensors", "config.json"):
+        (folder / name).unlink()
+    config = transformers.RobertaConfig(
+        vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+        max_position_embeddings=12, pad_token_id=1, num_labels=3,
+    )  # fmt: skip
+    transformers.RobertaForSequenceClassification(config).save_pretrained(folder)
+    long = " ".join(f"w{i}" for i in range(30))
+    predictor = Predictor(folder)
+    assert predictor.info.max_length == 10  # 12 positions, less the padding index and the one before it
+    assert predictor.predict_proba([long, "w1"]).shape == (2, 3)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(folder)
+    assert length_limit(tokenizer, config) == 10
+    assert length_limit(tokenizer, transformers.BertConfig(max_position_embeddings=12, pad_token_id=1)) == 12
