@@ -65,8 +65,9 @@ def _api(token: str | None = None) -> HfApi:
     return HfApi(token=token, library_name="sxhub", library_version=__version__)
 
 
-def _errors(action: str, name: str, namespace: str | None = None) -> Any:
-    """A context manager turning huggingface_hub errors into one EndpointError line."""
+def _errors(action: str, name: str, namespace: str | None = None, *, created: bool = False) -> Any:
+    """A context manager turning huggingface_hub errors into one EndpointError line; ``created``: around the wait
+    after a create, whose status reads (``InferenceEndpoint.wait`` -> ``fetch``) may be refused too."""
     from huggingface_hub.errors import (
         HfHubHTTPError,
         InferenceEndpointError,
@@ -102,9 +103,30 @@ def _errors(action: str, name: str, namespace: str | None = None) -> Any:
                 f"endpoint {name!r} failed to {action}: {str(exc).rstrip('.')}; see its logs on the Hub{again}."
             ) from exc
         except HfHubHTTPError as exc:
-            raise _refusal(exc, action, name, namespace) from exc
+            if created and _status(exc) != 404:  # a read refused (a 503, say): "could not create ... retry" was
+                # wrong, the endpoint exists and goes on starting, and the retried `up` stopped at "name is taken"
+                raise EndpointError(
+                    f"endpoint {name!r} was created, but reading its state while waiting for it to run failed "
+                    f"(HTTP {_status(exc)}: {_detail(exc)}); it goes on starting and is billed once it runs: check "
+                    f"it with `sxhub endpoint status {cli_name(name, namespace)}`, or stop it with `sxhub endpoint "
+                    f"pause {cli_name(name, namespace)}`."
+                ) from exc
+            # a 404 while waiting: deleted meanwhile (not "no namespace to create it in", the 404 of a create)
+            raise _refusal(exc, "read" if created else action, name, namespace) from exc
 
     return wrap()
+
+
+def _status(exc: Any) -> int | None:
+    return exc.response.status_code if exc.response is not None else None
+
+
+def _detail(exc: Any) -> str:
+    """The Hub's reason: huggingface_hub's message starts with blank lines and "Bad request:", and its first line
+    alone said "could not create endpoint 'x': Bad request:" and nothing about why."""
+    return (exc.server_message or "").strip() or next(
+        (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
+    )
 
 
 BILLING_URL = "https://huggingface.co/settings/billing"
@@ -121,12 +143,7 @@ def _refusal(exc: Any, action: str, name: str, namespace: str | None) -> SxhubEr
     without write access to the namespace (403: "no write permission on the namespace", same function) and for a
     404 on create, where there is no endpoint yet and the namespace is what was not found.
     """
-    status = exc.response.status_code if exc.response is not None else None
-    # the Hub's reason: huggingface_hub's message starts with blank lines and "Bad request:", and its first line
-    # alone said "could not create endpoint 'x': Bad request:" and nothing about why
-    detail = (exc.server_message or "").strip() or next(
-        (line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__
-    )
+    status, detail = _status(exc), _detail(exc)
     where = f"namespace {namespace!r}" if namespace else "your namespace"
     if status == 404 and action == "create":  # POST /endpoint/{namespace}: there is no endpoint to miss yet
         return UserError(
@@ -243,9 +260,12 @@ def up(
             type="authenticated",
             namespace=namespace,
         )
-        if wait:
-            with starting(name, namespace, "was created and is starting"):
-                endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
+    if wait:
+        with (
+            _errors("create", name, namespace, created=True),
+            starting(name, namespace, "was created and is starting"),
+        ):
+            endpoint.wait(timeout=int(timeout), refresh_every=refresh_every)  # type: ignore[arg-type]
     return endpoint
 
 

@@ -526,3 +526,34 @@ def test_an_endpoint_paused_during_the_run_stops_it_in_one_line_and_the_rerun_re
     assert code == 0 and not read_table(out)["failed"].any(), err
     assert "8 requests (4 from cache)" in err and len(tgi.requests) == 12
     assert api.state(NAME, hub.user) == "paused"
+
+
+@pytest.mark.parametrize("answer", [503, 404])
+def test_a_status_read_refused_while_up_waits_does_not_say_the_endpoint_was_not_created(
+    endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch, answer: int
+) -> None:
+    """`endpoint up` reads the new endpoint's state until it runs (huggingface_hub ``InferenceEndpoint.wait`` ->
+    ``fetch`` -> ``get_inference_endpoint``, whose HTTP errors it does not catch). A 503 on one of those reads said
+    "could not create endpoint ... retry in a while", and the retry stopped at "name is taken" while the endpoint
+    went on starting; a 404 (deleted meanwhile, on the Hub's page) said the namespace was not found and to pass
+    --namespace. The 503 now says the endpoint was created and goes on starting, with how to check and stop it;
+    the 404 says there is no such endpoint (any more)."""
+    from hubstub.store import HubError
+
+    api, _ = endpoints
+    api.warmup = 10**9  # still pending when the read is refused
+
+    def refused(namespace: str, name: str) -> dict[str, Any]:
+        raise HubError(answer, "Service Unavailable" if answer == 503 else f"Endpoint {name} not found")
+
+    monkeypatch.setattr(api, "_read", refused)
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and code == (1 if answer == 503 else 2), err
+    assert api.state(NAME, hub.user) == "pending"  # created all the same
+    if answer == 503:
+        assert f"endpoint {NAME!r} was created" in lines[0] and "HTTP 503: Service Unavailable" in lines[0]
+        assert f"`sxhub endpoint status {NAME}`" in lines[0] and f"`sxhub endpoint pause {NAME}`" in lines[0]
+        assert "retry" not in lines[0]
+    else:
+        assert f"no Inference Endpoint named {NAME!r}" in lines[0] and "to create endpoint" not in lines[0]
