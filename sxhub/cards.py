@@ -143,7 +143,7 @@ TEACHER_FIELDS = (
     "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
     "cost_usd", "cost_usd_max", "cached_cost_usd", "server", "enforced",
 )  # fmt: skip
-ENDPOINT_FIELDS = ("hours", "price_per_hour", "cost_usd_estimate")
+ENDPOINT_FIELDS = ("hours", "price_per_hour", "replicas", "cost_usd_estimate")
 COST_FIELDS = {"cost_usd", "cost_usd_max", "cached_cost_usd", "price_per_hour", "cost_usd_estimate"}
 
 

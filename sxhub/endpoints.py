@@ -481,7 +481,11 @@ class EndpointRun:
             # from here on this run may have woken it: finish() pauses it (pause_after) even when the wait below
             # timed out or was interrupted, which left a resumed endpoint starting and billing under --pause-after
             if found.status not in FAILED:  # a failed one bills nothing and cannot wake: its error line says why
-                self.info[name] = {"url": found.url, "price_per_hour": hourly_price(found)}
+                self.info[name] = {
+                    "url": found.url,
+                    "price_per_hour": hourly_price(found),
+                    "replicas": kept_replicas(found),
+                }
             try:
                 endpoint = wake(found, namespace=namespace, timeout=self.timeout)
             except UserError:  # the Hub refused to wake it (402, 403...): it is as it was, not this run's to report
@@ -525,12 +529,14 @@ class EndpointRun:
 
     def finish(self) -> dict[str, Any]:
         """Pause (with ``pause_after``) the endpoints this run resumed or used, and their ledger entries: the
-        hourly price, the hours of this run and the cost estimate (one replica for that long)."""
+        hourly price (of one replica), the hours of this run and the cost estimate (the replicas the endpoint keeps,
+        one at least, for that long: one replica's price said half the cost of an endpoint that keeps two)."""
         hours = (time.monotonic() - self.started) / 3600
         for name, entry in self.info.items():
             price = entry.get("price_per_hour")
             entry["hours"] = round(hours, 4)
-            entry["cost_usd_estimate"] = None if price is None else round(price * hours, 4)
+            replicas = entry.get("replicas", 1)
+            entry["cost_usd_estimate"] = None if price is None else round(price * replicas * hours, 4)
             if self.pause_after:
                 try:
                     short, namespace = split_ref(name)
@@ -544,13 +550,27 @@ class EndpointRun:
         return self.info
 
 
+def kept_replicas(endpoint: InferenceEndpoint) -> int:
+    """The replicas an endpoint runs at least while it runs: its ``minReplica``, one at least (scaled to zero, it
+    runs one while it answers); the catalogue's price is per replica (``InferenceEndpointHardware.price_per_hour``)."""
+    scaling = (endpoint.raw.get("compute") or {}).get("scaling") or {}
+    try:
+        return max(1, int(scaling.get("minReplica") or 0))
+    except (TypeError, ValueError):
+        return 1
+
+
 def format_endpoints(info: dict[str, dict[str, Any]]) -> str:
     """One line: each endpoint's price, hours and cost estimate, and whether it was paused."""
     parts = []
     for name, entry in info.items():
         price, cost = entry.get("price_per_hour"), entry.get("cost_usd_estimate")
+        replicas = entry.get("replicas", 1)
+        each = f" x {replicas} replicas" if replicas > 1 else ""
         money = (
-            f"${price:.2f}/h x {entry.get('hours', 0):.2f} h = ~${cost:.2f}" if price is not None else "price unknown"
+            f"${price:.2f}/h{each} x {entry.get('hours', 0):.2f} h = ~${cost:.2f}"
+            if price is not None
+            else "price unknown"
         )
         state = (
             ", paused"

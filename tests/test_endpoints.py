@@ -557,3 +557,24 @@ def test_a_status_read_refused_while_up_waits_does_not_say_the_endpoint_was_not_
         assert "retry" not in lines[0]
     else:
         assert f"no Inference Endpoint named {NAME!r}" in lines[0] and "to create endpoint" not in lines[0]
+
+
+def test_the_cost_estimate_counts_the_replicas_an_endpoint_keeps(endpoints, hub, capsys) -> None:
+    """The catalogue's price is per replica (huggingface_hub ``InferenceEndpointHardware.price_per_hour``: "Cost per
+    replica per hour"), and an endpoint made with ``--min-replicas 2`` runs two the whole time: the ledger's estimate
+    was one replica's, half of what it cost at least. It now counts the replicas the endpoint keeps (one at least)."""
+    from sxhub.cards import ledger_rows
+    from sxhub.endpoints import EndpointRun, format_endpoints
+
+    code, _, err = run_cli(
+        ["endpoint", "up", "m/x", "--name", NAME, "--min-replicas", "2", "--max-replicas", "3"], capsys
+    )
+    assert code == 0, err
+    run = EndpointRun.of([TeacherSpec(endpoint=NAME)])
+    run.start()
+    run.started -= 1800  # half an hour of labelling
+    entry = run.finish()[NAME]
+    assert entry["price_per_hour"] == 0.8 and entry["replicas"] == 2 and entry["hours"] == pytest.approx(0.5, abs=1e-3)
+    assert entry["cost_usd_estimate"] == pytest.approx(0.8 * 2 * entry["hours"], abs=1e-4)
+    assert "$0.80/h x 2 replicas x 0.50 h = ~$0.80" in format_endpoints(run.info)
+    assert (f"endpoints.{NAME}.replicas", "2") in ledger_rows({"endpoints": run.info})  # the card's cost table
