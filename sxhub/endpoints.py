@@ -542,7 +542,8 @@ class EndpointRun:
                     short, namespace = split_ref(name)
                     pause(short, namespace=namespace)
                     entry["paused_after"] = True
-                except SxhubError as exc:  # the run's own result or error matters more: say it, loudly
+                except Exception as exc:  # the run's own result or error matters more: say it, loudly (a network
+                    # error, httpx's, not the Hub's refusal, escaped the run: exit 1, no ledger, no way to pause)
                     logger.error(
                         "could not pause endpoint %s (%s): pause it with `sxhub endpoint pause %s`", name, exc, name
                     )

@@ -578,3 +578,31 @@ def test_the_cost_estimate_counts_the_replicas_an_endpoint_keeps(endpoints, hub,
     assert entry["cost_usd_estimate"] == pytest.approx(0.8 * 2 * entry["hours"], abs=1e-4)
     assert "$0.80/h x 2 replicas x 0.50 h = ~$0.80" in format_endpoints(run.info)
     assert (f"endpoints.{NAME}.replicas", "2") in ledger_rows({"endpoints": run.info})  # the card's cost table
+
+
+def test_a_pause_after_the_hub_cannot_be_reached_for_keeps_the_run_and_says_how_to_pause(
+    endpoints, hub, tmp_path: Path, capsys, caplog, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--pause-after's pause is best effort once the labels are written ("the run's own result or error matters
+    more"): a refusal of the Hub was one loud line, but the network failing at the pause (huggingface_hub passes
+    httpx's ConnectError on, not as an HfHubHTTPError) escaped the run: exit 1 on "ConnectError: ...", no ledger,
+    and no word that the endpoint was left running or how to pause it."""
+    import httpx2
+    from huggingface_hub import HfApi
+
+    api, _ = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    assert code == 0, err
+
+    def unreachable(self: Any, name: str, **kwargs: Any) -> Any:
+        raise httpx2.ConnectError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(HfApi, "pause_inference_endpoint", unreachable)
+    source = write_table(pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(out), "--pause-after", "--json"]
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert json.loads(stdout)["endpoints"][NAME]["paused_after"] is False and len(read_table(out)) == 2
+    assert "could not pause endpoint" in caplog.text and "Network is unreachable" in caplog.text
+    assert f"still running: `sxhub endpoint pause {NAME}` stops it" in err and api.state(NAME, hub.user) == "running"
