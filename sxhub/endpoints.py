@@ -68,12 +68,20 @@ def _api(token: str | None = None) -> HfApi:
 def _errors(action: str, name: str, namespace: str | None = None, *, created: bool = False) -> Any:
     """A context manager turning huggingface_hub errors into one EndpointError line; ``created``: around the wait
     after a create, whose status reads (``InferenceEndpoint.wait`` -> ``fetch``) may be refused too."""
+    from httpx2 import RequestError  # huggingface_hub's client: what it passes on when the Hub cannot be reached
     from huggingface_hub.errors import (
         HfHubHTTPError,
         InferenceEndpointError,
         InferenceEndpointTimeoutError,
         LocalTokenNotFoundError,
     )
+
+    def created_line(why: str) -> str:  # a status read of the wait after create failed: the endpoint exists
+        return (
+            f"endpoint {name!r} was created, but reading its state while waiting for it to run failed ({why}); it "
+            f"goes on starting and is billed once it runs: check it with `sxhub endpoint status "
+            f"{cli_name(name, namespace)}`, or stop it with `sxhub endpoint pause {cli_name(name, namespace)}`."
+        )
 
     @contextlib.contextmanager
     def wrap() -> Any:
@@ -105,14 +113,17 @@ def _errors(action: str, name: str, namespace: str | None = None, *, created: bo
         except HfHubHTTPError as exc:
             if created and _status(exc) != 404:  # a read refused (a 503, say): "could not create ... retry" was
                 # wrong, the endpoint exists and goes on starting, and the retried `up` stopped at "name is taken"
-                raise EndpointError(
-                    f"endpoint {name!r} was created, but reading its state while waiting for it to run failed "
-                    f"(HTTP {_status(exc)}: {_detail(exc)}); it goes on starting and is billed once it runs: check "
-                    f"it with `sxhub endpoint status {cli_name(name, namespace)}`, or stop it with `sxhub endpoint "
-                    f"pause {cli_name(name, namespace)}`."
-                ) from exc
+                raise EndpointError(created_line(f"HTTP {_status(exc)}: {_detail(exc)}")) from exc
             # a 404 while waiting: deleted meanwhile (not "no namespace to create it in", the 404 of a create)
             raise _refusal(exc, "read" if created else action, name, namespace) from exc
+        except RequestError as exc:  # no answer at all (network, DNS, proxy): was the last resort's "ConnectError:"
+            why = f"{type(exc).__name__}: {exc}"
+            if created:
+                raise EndpointError(created_line(why)) from exc
+            raise EndpointError(
+                f"could not reach the Hub to {action} endpoint {name!r} ({why}); check the network (and HF_ENDPOINT, "
+                "a proxy's HTTPS_PROXY), then run the same command again."
+            ) from exc
 
     return wrap()
 

@@ -606,3 +606,30 @@ def test_a_pause_after_the_hub_cannot_be_reached_for_keeps_the_run_and_says_how_
     assert json.loads(stdout)["endpoints"][NAME]["paused_after"] is False and len(read_table(out)) == 2
     assert "could not pause endpoint" in caplog.text and "Network is unreachable" in caplog.text
     assert f"still running: `sxhub endpoint pause {NAME}` stops it" in err and api.state(NAME, hub.user) == "running"
+
+
+def test_the_hub_out_of_reach_is_one_line_and_up_says_the_endpoint_was_created(
+    endpoints, hub, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A network error (httpx's ConnectError: huggingface_hub passes it on, it is no HfHubHTTPError) was the last
+    resort's "ConnectError: ..." line: from `endpoint status` without a word of the network, and from `endpoint up`,
+    whose wait reads the new endpoint's state, without a word that the endpoint was created and goes on starting."""
+    import httpx2
+    from huggingface_hub import HfApi
+
+    api, _ = endpoints
+    api.warmup = 10**9
+
+    def unreachable(self: Any, name: str, **kwargs: Any) -> Any:
+        raise httpx2.ConnectError("[Errno 101] Network is unreachable")
+
+    monkeypatch.setattr(HfApi, "get_inference_endpoint", unreachable)
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and f"endpoint {NAME!r} was created" in lines[0], err
+    assert "Network is unreachable" in lines[0] and f"`sxhub endpoint pause {NAME}`" in lines[0]
+    assert api.state(NAME, hub.user) == "pending"
+    code, _, err = run_cli(["endpoint", "status", NAME], capsys)
+    lines = err.strip().splitlines()
+    assert code == 1 and len(lines) == 1 and "could not reach the Hub to read endpoint" in lines[0], err
+    assert "check the network" in lines[0] and not lines[0].startswith("Error: ConnectError")
