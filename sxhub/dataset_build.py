@@ -276,13 +276,27 @@ def _stratum(labels: Any, counts: Counter[str]) -> str:
 def split_frame(
     frame: pd.DataFrame, spec: TaskSpec, *, seed: int = 42, validation_size: float = 0.1, test_size: float = 0.1
 ) -> tuple[dict[str, pd.DataFrame], bool]:
-    """Seeded train/validation/test split, stratified by label (multi-label: by each row's rarest label)."""
+    """Seeded train/validation/test split, stratified by label (multi-label: by each row's rarest label).
+
+    Rows that repeat a text up to case and spacing (:func:`sxhub.targets.same_text_key`, as ``train`` and
+    ``trained_texts`` tell texts apart) stay on one side: the texts are split by their first row, and the shares are
+    of texts. Split by rows, "Profit rose." was trained on and "PROFIT ROSE." scored as a test text (annotate keeps
+    both, they differ as written; the default base is uncased and saw the same tokens), so the run's report and the
+    cards scored the student on what it learned. Without such copies this is the row split it always was."""
     from sklearn.model_selection import train_test_split
 
+    from .targets import same_text_key
+
     col = spec.label_column
-    n = len(frame)
     counts: Counter[str] = Counter(n for v in frame[col] for n in (v if isinstance(v, list) else [v]))
-    keys = [_stratum(v, counts) for v in frame[col]]
+    row_keys = [_stratum(v, counts) for v in frame[col]]
+    text_of = [same_text_key(str(t)) for t in frame["text"]]
+    first: dict[str, int] = {}  # each text's first row, in order of appearance
+    for i, text in enumerate(text_of):
+        first.setdefault(text, i)
+    heads = list(first.values())
+    keys = [row_keys[i] for i in heads]
+    n = len(heads)
     n_test, n_val = (round(n * test_size), round(n * validation_size)) if n >= 10 else (0, 0)
     if n_test == 0 or n_val == 0:  # too few rows for one of the shares (train_test_split refuses a size of 0)
         return {"train": frame}, False
@@ -299,8 +313,13 @@ def split_frame(
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=keys if stratified else None)
     rest_keys = [keys[i] for i in rest]
     train, val = train_test_split(rest, test_size=n_val, random_state=seed, stratify=rest_keys if stratified else None)
-    parts = {"train": train, "validation": val, "test": test}
-    return {name: frame.iloc[sorted(ix)].reset_index(drop=True) for name, ix in parts.items()}, stratified
+    side = {
+        text_of[heads[j]]: name for name, part in (("train", train), ("validation", val), ("test", test)) for j in part
+    }
+    parts: dict[str, list[int]] = {"train": [], "validation": [], "test": []}
+    for i, text in enumerate(text_of):  # each row goes where its text's first row went, in file order
+        parts[side[text]].append(i)
+    return {name: frame.iloc[ix].reset_index(drop=True) for name, ix in parts.items()}, stratified
 
 
 def build_dataset(

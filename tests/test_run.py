@@ -1163,3 +1163,27 @@ def test_the_run_report_names_a_gold_column_not_named_for_experts(tmp_path: Path
         # the line run prints (the stage's summary) says the same as the report
         line = evaluate_line(scores, multi_label=False)
         assert f"; teacher vs {shown}: accuracy " in line and f"; student vs {shown}: accuracy " in line
+
+
+def test_copies_of_a_text_up_to_case_and_spacing_stay_on_one_side_of_the_split() -> None:
+    """run's test split (and the dataset repo's) scored the student on "PROFIT ROSE." after it trained on "Profit
+    rose.": annotate keeps both (they differ as written), the default base is uncased and saw the same tokens."""
+    from sxhub.dataset_build import split_frame
+    from sxhub.targets import same_text_key
+
+    spec = load_spec(FIN / "task.yaml")
+    names = spec.label_names
+    texts = [f"Company {i} reported results number {i}." for i in range(60)]
+    copies = [t.upper() for t in texts[:30]] + [t.replace(" ", "  ") for t in texts[30:]]
+    frame = pd.DataFrame({"text": texts + copies, "label": [names[i % 3] for i in range(60)] * 2})
+    splits, stratified = split_frame(frame, spec, seed=42, test_size=0.2)
+    assert stratified
+    sides = {name: {same_text_key(t) for t in part["text"]} for name, part in splits.items()}
+    assert not sides["test"] & (sides["train"] | sides["validation"])
+    assert not sides["validation"] & sides["train"]
+    assert sum(len(part) for part in splits.values()) == len(frame)
+    assert 0.15 <= len(splits["test"]) / len(frame) <= 0.25  # about the share asked
+    # a file without copies is split by rows as before
+    plain = frame.iloc[:60].reset_index(drop=True)
+    again, _ = split_frame(plain, spec, seed=42, test_size=0.2)
+    assert [len(again[s]) for s in ("train", "validation", "test")] == [42, 6, 12]
