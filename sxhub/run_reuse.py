@@ -13,11 +13,11 @@ checkpoint in ``OUT/model`` is what the rerun continues from (``train(..., resum
 The export stage (ONNX fp32 and int8, checked against torch: from seconds to minutes) is reused the same way: after
 it, ``OUT/export.fingerprint.json`` records a hash of what it read (the model folder's files it loads,
 :data:`EXPORT_READS`: configs, weights, tokenizer, ``sxhub.json`` without its ``export`` block, ``trained_texts.npz``;
-not a notes.txt a person put there, nor ``onnx/``; the training texts its check samples, its options, the libraries
-that write and run the graphs, this machine's CPU) with a hash of each file it wrote and its ``export`` record. A rerun
-with the same hash whose files and record are still those skips the export. Training the student (``--retrain``
-included) removes the file, as does the export before it starts: a stopped or failed export leaves none. It lies
-beside ``OUT/model``, not in it: publish copies ``onnx/`` into the model repo.
+not a notes.txt a person put there, nor ``onnx/``; the training texts its check samples, not the file's other
+columns; its options, the libraries that write and run the graphs, this machine's CPU) with a hash of each file it
+wrote and its ``export`` record. A rerun with the same hash whose files and record are still those skips the export.
+Training the student (``--retrain`` included) removes the file, as does the export before it starts: a stopped or
+failed export leaves none. It lies beside ``OUT/model``, not in it: publish copies ``onnx/`` into the model repo.
 """
 
 from __future__ import annotations
@@ -171,13 +171,25 @@ def export_fingerprint(model_dir: Path, data: Path, options: dict[str, Any]) -> 
     versions = library_versions()
     head = {
         "model": _model_hash(model_dir),
-        "data": file_hash(data),
+        "data": _texts_hash(data),
         "options": options,
         "constants": [export.OPSET, export.AGREEMENT_BAR, export.CHECK_TEXTS, export.FITTING_TEXTS],
         "versions": {k: versions.get(k) for k in ("sxhub", "torch", "transformers", "onnx", "onnxruntime")},
         "machine": [platform.machine(), platform.processor(), os.cpu_count()],
     }
     return hashlib.sha256(json.dumps(head, sort_keys=True, default=jsonable).encode()).hexdigest()
+
+
+def _texts_hash(data: Path) -> str | None:
+    """A hash of the texts of the training file ``data`` (the run's ``splits/train.parquet``), in order: all the
+    export reads of it (:func:`sxhub.export.check_sample`). Hashed as bytes, another ``--gold`` (or none, or another
+    ``--keep-column``) wrote the same texts with other columns, and a rerun made and checked the export again."""
+    if not data.is_file():
+        return None
+    digest = hashlib.sha256()
+    for text in pd.read_parquet(data, columns=["text"])["text"].tolist():
+        digest.update(json.dumps(text, default=jsonable).encode() + b"\n")
+    return digest.hexdigest()
 
 
 def _export_files(model_dir: Path) -> dict[str, str | None]:

@@ -1061,7 +1061,7 @@ def test_the_export_fingerprint_covers_the_files_the_export_reads(tmp_path: Path
 
     model, data = tmp_path / "model", tmp_path / "train.parquet"
     model.mkdir()
-    data.write_bytes(b"texts")
+    pd.DataFrame({"text": ["Profit rose.", "Sales fell."], "label": ["a", "b"]}).to_parquet(data)
     for name in ("config.json", "model-00001-of-00002.safetensors", "tokenizer.json", "spiece.model", "vocab.txt"):
         (model / name).write_text(name)
     (model / "trained_texts.npz").write_bytes(b"hashes")
@@ -1088,6 +1088,23 @@ def test_the_export_fingerprint_covers_the_files_the_export_reads(tmp_path: Path
     (model / "model-00002-of-00002.safetensors").unlink()
     (model / "sxhub.json").write_text(json.dumps({"labels": ["a", "c"], "export": {"default": "onnx"}}))
     assert fingerprint() != first
+
+
+def test_the_export_fingerprint_reads_the_training_texts_not_the_other_columns(tmp_path: Path) -> None:
+    """The export checks and calibrates on the training file's texts alone: a rerun with another --gold (or none, or
+    another --keep-column) wrote the same texts with other columns, and the export was made and checked again."""
+    from sxhub.run_reuse import export_fingerprint
+
+    model, data = tmp_path / "model", tmp_path / "train.parquet"
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    rows = {"text": ["Profit rose.", "Sales fell."], "label": ["a", "b"]}
+    pd.DataFrame({**rows, "expert": ["a", "a"]}).to_parquet(data)
+    first = export_fingerprint(model, data, {"int8": True})
+    pd.DataFrame(rows).to_parquet(data)
+    assert export_fingerprint(model, data, {"int8": True}) == first
+    pd.DataFrame({**rows, "text": ["Profit rose.", "Sales rose."]}).to_parquet(data)
+    assert export_fingerprint(model, data, {"int8": True}) != first
 
 
 def _run_one_text_per_line(source: str, out: Path, tiny_base_model: Path, capsys: pytest.CaptureFixture[str]) -> None:
