@@ -266,10 +266,13 @@ def _run_stages(
     report.extend("annotate", {"reliability": _reliability(result.frame, spec, gold)})
     report.extend("annotate", {"doubts": _doubts(result.frame, spec, out / "labelled.doubts.parquet", config)})
     labelled = result.frame[~result.frame["failed"].astype(bool)].reset_index(drop=True)
-    if len(labelled) < 10:
+    if len(labelled) < 10:  # where every input row went: labelled + failed + duplicates + empty = input rows
+        n = len(labelled)
         raise InputError(
-            f"only {len(labelled)} texts were labelled ({led['failed_texts']} failed); a student needs at least 10: "
-            "check the teacher (see the ledger) or give more texts."
+            f"only {n} of the {this_run['n_input']} input rows {'was' if n == 1 else 'were'} labelled "
+            f"({this_run['failed_texts']} failed, {this_run['n_duplicates']} duplicates dropped, "
+            f"{this_run['n_empty']} empty); a student needs at least 10 labelled texts: check the teacher (see the "
+            "ledger) or give more distinct texts."
         )
 
     # 2. split: the seeded train/validation/test split the dataset repo has ---------------------------------

@@ -1204,3 +1204,21 @@ def test_copies_of_a_text_up_to_case_and_spacing_stay_on_one_side_of_the_split()
     plain = frame.iloc[:60].reset_index(drop=True)
     again, _ = split_frame(plain, spec, seed=42, test_size=0.2)
     assert [len(again[s]) for s in ("train", "validation", "test")] == [42, 6, 12]
+
+
+def test_too_few_labelled_texts_says_where_the_input_rows_went(tmp_path: Path) -> None:
+    """34 input rows, 8 distinct texts: the line said "only 8 texts were labelled (0 failed) ... give more texts",
+    to a user who had given 34; the counts it gives now add up to the input rows (duplicates and empty texts)."""
+    texts = pd.read_csv(FIN / "texts.csv").head(8)
+    rows = pd.concat([texts] * 4 + [pd.DataFrame({"text": ["", " "], "expert": ["neutral"] * 2})], ignore_index=True)
+    source = tmp_path / "texts.csv"
+    rows.to_csv(source, index=False)
+    with _oracle(texts) as server:
+        args = ["run", str(FIN / "task.yaml"), str(source), "--out", str(tmp_path / "out"), "--samples", "1"]
+        proc = _sxhub(*args, "--teacher", server.url)
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(
+        "Error: only 8 of the 34 input rows were labelled (0 failed, 24 duplicates dropped, 2 empty)"
+    )
+    assert "a student needs at least 10 labelled texts" in line
