@@ -278,8 +278,13 @@ def _run_stages(
     # 2. split: the seeded train/validation/test split the dataset repo has ---------------------------------
     started = report.begin("split")
     splits, stratified = split_frame(labelled, spec, seed=SPLIT_SEED, test_size=TEST_SIZE)
+    if "test" not in splits:  # under 10 texts once copies up to case and spacing are one: nothing held out
+        raise InputError(
+            f"the {len(labelled)} labelled texts are fewer than 10 once those differing only in case or spacing "
+            "count as one, too few to hold out a test split; give more distinct texts."
+        )
     train_part = pd.concat([splits[s] for s in ("train", "validation") if s in splits], ignore_index=True)
-    test_part = splits.get("test", labelled)
+    test_part = splits["test"]
     write_table(train_part, out / "splits" / "train.parquet")
     write_table(test_part, out / "splits" / "test.parquet")
     report.add(

@@ -1222,3 +1222,24 @@ def test_too_few_labelled_texts_says_where_the_input_rows_went(tmp_path: Path) -
         "Error: only 8 of the 34 input rows were labelled (0 failed, 24 duplicates dropped, 2 empty)"
     )
     assert "a student needs at least 10 labelled texts" in line
+
+
+def test_labelled_texts_that_are_too_few_once_copies_count_as_one_are_refused(tmp_path: Path) -> None:
+    """12 labelled texts, 3 of them another's copy in capitals: split_frame keeps no test split for 9 texts, and
+    the run scored the student on every text it trained on as its "held-out test split"."""
+    texts = pd.read_csv(FIN / "texts.csv").head(9)
+    copies = texts.head(3).assign(text=texts.head(3)["text"].str.upper())
+    source = tmp_path / "texts.csv"
+    pd.concat([texts, copies], ignore_index=True).to_csv(source, index=False)
+    gold = {t.casefold(): lab for t, lab in zip(texts["text"], texts["expert"], strict=True)}
+
+    def respond(body: dict, n: int) -> Answer:
+        text = user_text(body).casefold()
+        return Answer(json.dumps({"label": next(lab for t, lab in gold.items() if t in text)}))
+
+    with FakeOpenAIServer(respond) as server:
+        args = ["run", str(FIN / "task.yaml"), str(source), "--out", str(tmp_path / "out"), "--samples", "1"]
+        proc = _sxhub(*args, "--teacher", server.url)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("Error: the 12 labelled texts are fewer than 10 once those differing only in case")
