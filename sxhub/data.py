@@ -108,10 +108,11 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
                 f"pass {TEXT_COLUMN_OPTION} with one of them{_headerless_hint(df.columns)}."
             )
         return text_column
-    lower = {str(c).lower(): c for c in df.columns}
-    for guess in TEXT_COLUMN_GUESSES:
-        if guess in lower:
-            return str(lower[guess])
+    names = [str(c) for c in df.columns]
+    for guess in TEXT_COLUMN_GUESSES:  # the exact name, else its first case variant ("text" beside "Text": "text")
+        found = guess if guess in names else next((n for n in names if n.lower() == guess), None)
+        if found is not None:
+            return found
     raise InputError(
         f"no text column found in columns {list(df.columns)[:20]}; pass {TEXT_COLUMN_OPTION} with the column of "
         f"texts, or name it 'text'{_headerless_hint(df.columns)}."

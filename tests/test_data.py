@@ -922,3 +922,17 @@ def test_a_dataframe_or_a_list_where_only_a_path_goes_is_refused_in_one_line(tmp
         find_doubts(frame.text.tolist())  # type: ignore[arg-type]
     with pytest.raises(InputError, match=re.escape("label_names= takes a list of label names, not one string")):
         find_doubts(frame, label_names="up")  # type: ignore[arg-type]
+
+
+def test_the_column_named_text_is_the_text_column_beside_a_case_variant(tmp_path: Path) -> None:
+    """With columns ``text`` and ``Text`` (an export that kept a raw and a cleaned copy), the last of the case variants
+    was taken for the text column: annotate and train read ``Text``, the column not asked for by its exact name."""
+    path = tmp_path / "two.csv"
+    path.write_text("text,Text,label\nthe cleaned one,THE RAW ONE,a\n", encoding="utf-8")
+    assert prepare_texts(read_table(path)).text_column == "text"
+    assert load_labelled(path).texts == ["the cleaned one"]
+    assert [c.columns[0] for c in iter_chunks(path, 10)] == ["text"]
+    # no exact name: the first case variant, as before
+    other = tmp_path / "upper.csv"
+    other.write_text("TEXT,Text\nfirst,second\n", encoding="utf-8")
+    assert prepare_texts(read_table(other)).texts == ["first"]
