@@ -347,8 +347,7 @@ def prepare_texts(
 
 def raw_texts(df: pd.DataFrame, column: str) -> pd.Series:
     """``df[column]``'s texts as written (before preprocessing): a missing cell is ``""``, never the word "nan"."""
-    cells = df[column].map(lambda v: text_cell(v, column)) if df[column].dtype == object else df[column]
-    return cells.map(lambda v: "" if is_missing_text(v) else str(v))
+    return text_cells(df[column], column).map(lambda v: "" if is_missing_text(v) else str(v))
 
 
 def over_max_chars_error(chars: int, max_chars: int) -> str:
@@ -388,6 +387,15 @@ def text_cell(value: Any, column: str) -> Any:
             "texts."
         )
     return value
+
+
+def text_cells(cells: pd.Series, column: str) -> pd.Series:
+    """A text column's cells as :func:`text_cell` reads each, in an object column: ``Series.map`` infers the result's
+    type, and whole numbers with a null (a JSONL or Parquet column of texts such as 2024, 42) became floats there,
+    read as the texts "2024.0" and "42.0"."""
+    if cells.dtype != object:
+        return cells
+    return pd.Series([text_cell(v, column) for v in cells.tolist()], index=cells.index, dtype=object)
 
 
 def is_missing_text(value: Any) -> bool:

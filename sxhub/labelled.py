@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .data import apply_preprocessing, find_text_column, is_missing_text, read_table, text_cell
+from .data import apply_preprocessing, find_text_column, is_missing_text, read_table, text_cells
 from .errors import InputError
 
 
@@ -423,7 +423,7 @@ def load_labelled(
         df = df[~(failed | flagged)].reset_index(drop=True)
         positions = positions[~(failed | flagged).to_numpy()]
     if df[tcol].dtype == object:  # bytes decoded; a list or an object refused (not the column of texts)
-        df = df.assign(**{tcol: df[tcol].map(lambda v: text_cell(v, tcol))})
+        df = df.assign(**{tcol: text_cells(df[tcol], tcol)})
     no_text = df[tcol].map(is_missing_text).astype(bool)  # an empty frame (every row failed) maps to object dtype
     n_empty_text = int(no_text.sum())
     df = df[~no_text].reset_index(drop=True)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .data import TEXT_COLUMN_OPTION, find_text_column, is_missing_text, text_cell
+from .data import TEXT_COLUMN_OPTION, find_text_column, is_missing_text, text_cells
 from .errors import InputError
 from .predict import Predictor, Prepared, check_predictor_model
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
@@ -370,8 +370,7 @@ def prepare_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str) -> _Re
     """The first half of :func:`predict_chunk`: which rows have a text, and those texts made ready for the model."""
     chunk = chunk.reset_index(drop=True)
     texts = chunk[column]
-    if texts.dtype == object:
-        texts = texts.map(lambda value: text_cell(value, column))
+    texts = text_cells(texts, column)
     missing = texts.map(is_missing_text).to_numpy(dtype=bool)
     return _ReadyChunk(chunk, column, missing, predictor.prepare(texts[~missing].tolist()))
 

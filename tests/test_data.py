@@ -936,3 +936,14 @@ def test_the_column_named_text_is_the_text_column_beside_a_case_variant(tmp_path
     other = tmp_path / "upper.csv"
     other.write_text("TEXT,Text\nfirst,second\n", encoding="utf-8")
     assert prepare_texts(read_table(other)).texts == ["first"]
+
+
+def test_a_text_column_of_integers_with_a_gap_reads_as_the_integers_written(tmp_path: Path) -> None:
+    """A JSONL/Parquet text column of whole numbers with a null (texts such as "2024", "42") came back as "2024.0":
+    mapping the cells turned the integers and the None into floats, and annotate and train read the ".0" texts."""
+    path = tmp_path / "years.jsonl"
+    path.write_text('{"text": 2024, "label": "a"}\n{"text": null, "label": "b"}\n{"text": 42, "label": "c"}\n')
+    prepared = prepare_texts(read_table(path))
+    assert prepared.texts == ["2024", "42"] and prepared.n_empty == 1
+    labelled = load_labelled(path)
+    assert labelled.texts == ["2024", "42"] and labelled.n_empty_text == 1
