@@ -53,7 +53,10 @@ def read_file(
         elif suffix == ".json":
             with path.open(encoding="utf-8-sig") as fh:
                 records = json.load(fh)
-            if isinstance(records, list) and all(isinstance(r, dict) for r in records):
+            if isinstance(records, list):  # an array of texts was read as one column named 0
+                other = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
+                if other is not None:
+                    raise ValueError(f"item {other} is a JSON {type(records[other]).__name__}, not an object")
                 df = frame_from_records(records)
             else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
                 df = pd.read_json(path, encoding="utf-8", dtype=False, convert_dates=False)

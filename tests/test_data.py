@@ -159,6 +159,8 @@ def _truncated_parquet(path: Path) -> None:
         ("bad.jsonl", lambda p: p.write_text('{"text": "a"}\n{"text": \n'), r"line 2 is not JSON.*one JSON object"),
         ("list.jsonl", lambda p: p.write_text('{"text": "a"}\n[1, 2]\n'), r"line 2 is a JSON list, not an object"),
         ("scalar.json", lambda p: p.write_text('{"text": "a"}'), r"as json .*array of objects"),
+        # an array of texts read as one column named 0: "no text column found in columns [0]", told to add a header
+        ("texts.json", lambda p: p.write_text('["a", "b"]'), r"item 0 is a JSON str, not an object.*array of objects"),
         ("junk.parquet", lambda p: p.write_bytes(b"PAR1 not really parquet"), r"as parquet .*not a readable Parquet"),
         ("cut.parquet", _truncated_parquet, r"as parquet .*not a readable Parquet"),
         (
@@ -173,6 +175,7 @@ def _truncated_parquet(path: Path) -> None:
         "jsonl-bad-line",
         "jsonl-list-line",
         "json-object",
+        "json-texts",
         "parquet-junk",
         "parquet-cut",
         "utf-16",
