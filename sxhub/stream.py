@@ -271,7 +271,7 @@ def check_input(source: str | os.PathLike[str], text_column: str | None) -> None
     """The one line for an INPUT of texts (:func:`iter_input`) that cannot be read, before any model or teacher is
     started: a missing, empty or unknown file (:func:`sxhub.tables.check_file`; ``.txt`` is one text per line), or
     ``--text-column`` given with texts one per line, which have no columns."""
-    from .tables import TABLE_SUFFIXES, check_file
+    from .tables import TABLE_SUFFIXES, check_file, not_a_table_line
 
     text = str(source)
     if is_lines_source(text):
@@ -290,7 +290,8 @@ def check_input(source: str | os.PathLike[str], text_column: str | None) -> None
     path = Path(text)
     if path.is_file() and table_suffix(path) not in TABLE_SUFFIXES:
         raise InputError(
-            f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json, .parquet, or .txt (one "
+            not_a_table_line(path)
+            or f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json, .parquet, or .txt (one "
             "text per line), or - to read one text per line from stdin."
         )
     check_file(text)

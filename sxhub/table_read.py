@@ -18,7 +18,7 @@ import pandas as pd
 
 from .csv_checks import check_csv_quotes, check_tsv_quotes
 from .errors import InputError
-from .tables import JSON_COLUMNS, ColumnFilter, check_file, ledger_json_columns, table_suffix
+from .tables import JSON_COLUMNS, ColumnFilter, check_file, ledger_json_columns, not_a_table_line, table_suffix
 
 
 def read_file(
@@ -151,7 +151,13 @@ def read_errors(path: str | os.PathLike[str]) -> Iterator[None]:
     suffix = table_suffix(path)
     where = f"input {str(path)!r}"
     try:
-        yield
+        try:
+            yield
+        except (ValueError, TypeError, OSError, EOFError) as exc:  # a gzip'd CSV or a workbook named .csv: what it
+            line = not_a_table_line(path)  # is, not a fix for text (iconv)
+            if line is None:
+                raise
+            raise InputError(line) from exc
     except InputError:
         raise
     except UnicodeDecodeError as exc:

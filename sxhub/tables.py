@@ -66,10 +66,61 @@ def check_file(source: str | os.PathLike[str], *, suffixes: Collection[str] = TA
     if path.is_dir():
         raise InputError(f"input {text!r} is a folder; pass a .csv, .jsonl or .parquet file.")
     if table_suffix(path) not in suffixes:
-        raise InputError(f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet.")
+        raise InputError(
+            not_a_table_line(path)
+            or f"input {text!r} has extension {path.suffix!r}; use .csv, .tsv, .jsonl, .json or .parquet."
+        )
     if path.stat().st_size == 0:
         raise empty_input(text)
     return path
+
+
+# files that are not text, known by their first bytes (else their extension): a gzip'd CSV or an Excel workbook named
+# .csv was told it is not UTF-8 and to convert it with `iconv -f cp1252`, which wrote garbage; named .csv.gz or .xlsx,
+# only to use .csv
+_COMPRESSED = {".gz": (b"\x1f\x8b\x08", "gzip"), ".bz2": (b"BZh[1-9](?:1AY&SY|\x17rE8P\x90)", "bzip2"),
+               ".xz": (b"\xfd7zXZ\x00", "xz"), ".zst": (b"\x28\xb5\x2f\xfd", "zstd")}  # fmt: skip
+_ZIP, _OLE = b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # .xlsx/.ods/.zip, .xls (old Office files)
+_WORKBOOKS = {".xlsx", ".xlsm", ".xls", ".ods"}
+
+
+def not_a_table_line(path: str | os.PathLike[str]) -> str | None:
+    """The one line for an input file that is compressed, a zip archive or a spreadsheet workbook (by its first bytes,
+    else its extension): what it is and how to make a table of it; None for any other file."""
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(10)
+    except OSError:
+        head = b""
+    suffix = path.suffix.lower()
+    where = f"input {str(path)!r}"
+    for extension, (magic, tool) in _COMPRESSED.items():
+        if re.match(re.escape(magic) if tool != "bzip2" else magic, head):
+            inner = Path(path.name[: -len(extension)] if suffix == extension else path.name).suffix or ".csv"
+            return (
+                f"{where} is {tool}-compressed; decompress it first (`{tool} -dc {path.name} > fixed{inner}`) and "
+                "pass that file."
+            )
+    workbook = head.startswith(_OLE) or (suffix in _WORKBOOKS and not head.startswith(_ZIP))
+    if head.startswith(_ZIP):
+        import zipfile
+
+        try:
+            with zipfile.ZipFile(path) as archive:
+                workbook = any(n.startswith("xl/") or n == "content.xml" for n in archive.namelist())
+        except (zipfile.BadZipFile, OSError):
+            workbook = suffix in _WORKBOOKS
+        if not workbook:
+            return f"{where} is a zip archive; unzip it (`unzip {path.name}`) and pass the .csv, .jsonl or .parquet file inside."
+    if workbook:
+        return (
+            f"{where} is a spreadsheet workbook, not a table file sxhub reads; save the sheet as CSV (Excel: File > "
+            "Save As > CSV UTF-8) and pass that file."
+        )
+    if suffix == ".zip":
+        return f"{where} is a zip archive; unzip it (`unzip {path.name}`) and pass the .csv, .jsonl or .parquet file inside."
+    return None
 
 
 _EMPTY_FIXES = {

@@ -85,10 +85,12 @@ def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     latin.write_bytes("text\ncaf\xe9 cr\xe8me\n".encode("latin-1"))
     with pytest.raises(InputError, match=r"not UTF-8.*iconv"):
         read_table(latin)
-    odd = tmp_path / "data.xlsx"
+    odd = tmp_path / "data.docx"
     odd.write_text("x", encoding="utf-8")
     with pytest.raises(InputError, match=re.escape("use .csv")):
         read_table(odd)
+    with pytest.raises(InputError, match=re.escape("is a spreadsheet workbook, not a table file sxhub reads; save")):
+        read_table(odd.rename(tmp_path / "data.xlsx"))
     with pytest.raises(InputError, match="no text column found"):
         prepare_texts(pd.DataFrame({"foo": ["a"]}))
     with pytest.raises(InputError, match="text column 'body2' not found"):
@@ -950,3 +952,35 @@ def test_a_text_column_of_integers_with_a_gap_reads_as_the_integers_written(tmp_
     assert prepared.texts == ["2024", "42"] and prepared.n_empty == 1
     labelled = load_labelled(path)
     assert labelled.texts == ["2024", "42"] and labelled.n_empty_text == 1
+
+
+def test_a_compressed_file_or_a_workbook_is_one_line_naming_how_to_make_it_a_table(tmp_path: Path) -> None:
+    """A gzip'd CSV, or an Excel workbook, named .csv (a download kept compressed, a workbook renamed) was told it is
+    not UTF-8 and to convert it with `iconv -f cp1252`, which wrote bytes of garbage; named .csv.gz or .xlsx it was
+    told only to use .csv. Each is now one line saying what the file is and how to get a table from it."""
+    import gzip
+    import zipfile
+
+    from sxhub.stream import check_input
+
+    gz = tmp_path / "texts.csv.gz"
+    gz.write_bytes(gzip.compress(b"text\nSales rose\n"))
+    renamed = tmp_path / "texts.csv"
+    renamed.write_bytes(gz.read_bytes())
+    book = tmp_path / "book.xlsx"
+    with zipfile.ZipFile(book, "w") as archive:  # an .xlsx is a zip archive of XML parts
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("xl/workbook.xml", "<workbook/>" + "x" * 3000)
+    book_csv = tmp_path / "book.csv"
+    book_csv.write_bytes(book.read_bytes())
+    table_readers = (read_table, lambda p: list(iter_chunks(p, 10)))
+    for path, message, readers in (
+        (gz, r"is gzip-compressed; decompress it first \(`gzip -dc texts.csv.gz > fixed.csv`\)", 3),
+        (renamed, r"is gzip-compressed; decompress it first \(`gzip -dc texts.csv > fixed.csv`\)", 2),
+        (book, r"is a spreadsheet workbook, .*save the sheet as CSV \(Excel: File > Save As > CSV UTF-8\)", 3),
+        (book_csv, r"is a spreadsheet workbook, .*save the sheet as CSV \(Excel: File > Save As > CSV UTF-8\)", 2),
+    ):  # a .csv passes predict's check of the extension: its reading says what it is
+        for read in (*table_readers, lambda p: check_input(p, None))[:readers]:
+            with pytest.raises(InputError, match=message) as err:
+                read(path)
+            assert "iconv" not in str(err.value) and "\n" not in str(err.value)
