@@ -109,8 +109,9 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
             )
         return text_column
     names = [str(c) for c in df.columns]
-    for guess in TEXT_COLUMN_GUESSES:  # the exact name, else its first case variant ("text" beside "Text": "text")
-        found = guess if guess in names else next((n for n in names if n.lower() == guess), None)
+    for guess in TEXT_COLUMN_GUESSES:  # the exact name, else its first variant in case or spaces around it (a header
+        # typed "id, text": " text"); "text" beside "Text" is "text"
+        found = guess if guess in names else next((n for n in names if n.strip().lower() == guess), None)
         if found is not None:
             return found
     raise InputError(

@@ -984,3 +984,17 @@ def test_a_compressed_file_or_a_workbook_is_one_line_naming_how_to_make_it_a_tab
             with pytest.raises(InputError, match=message) as err:
                 read(path)
             assert "iconv" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_text_column_named_with_spaces_around_text_is_found(tmp_path: Path) -> None:
+    """``id, text, label`` (a header typed with a space after each comma) named the column ' text': every verb said
+    it found no text column in ``['id', ' text', ' label']`` and to name it 'text'. Spaces around a name count as
+    little as its case does; the column keeps its name as written."""
+    path = tmp_path / "typed.csv"
+    path.write_text("id, text, label\n1,hello there,pos\n2,bad day,neg\n", encoding="utf-8")
+    prepared = prepare_texts(read_table(path))
+    assert prepared.text_column == " text" and prepared.texts == ["hello there", "bad day"]
+    assert load_labelled(path, label_column=" label").texts == ["hello there", "bad day"]
+    both = tmp_path / "both.csv"  # the exact name first, as with a case variant
+    both.write_text("text ,text\na,b\n", encoding="utf-8")
+    assert prepare_texts(read_table(both)).texts == ["b"]
