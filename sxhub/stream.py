@@ -21,6 +21,7 @@ import pandas as pd
 from .errors import InputError
 from .table_read import (
     check_csv_fields,
+    check_parquet_names,
     decode_class_labels,
     decode_json_cells,
     frame_from_records,
@@ -184,6 +185,7 @@ def _raw_chunks(
             parquet = pq.ParquetFile(path)
             features = parquet_features(parquet.schema_arrow)  # a ClassLabel column comes back as its names
             names = parquet.schema_arrow.names
+            check_parquet_names(names, path)
             columns = None if usecols is None else [name for name in names if usecols(name)]
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=columns):
                 # integers with a null stay integers

@@ -66,6 +66,7 @@ def read_file(
             import pyarrow.parquet as pq
 
             schema = pq.read_schema(path)
+            check_parquet_names(schema.names, path)
             columns = None if usecols is None else [name for name in schema.names if usecols(name)]
             table = pq.read_table(path, columns=columns)
             # integers with a null stay integers; a datasets ClassLabel column comes back as its names (the features
@@ -310,6 +311,18 @@ def _bad_json_line(path: Path) -> str | None:
     except (OSError, UnicodeDecodeError):
         return None
     return None
+
+
+def check_parquet_names(names: Sequence[str], path: str | os.PathLike[str]) -> None:
+    """The one line for a Parquet file that names two columns alike, which Arrow allows: the whole-file reader called
+    it unreadable (truncated, or another format renamed), the streaming one went on with two ``text`` columns to a
+    traceback."""
+    twice = sorted({name for name in names if list(names).count(name) > 1})
+    if twice:
+        raise InputError(
+            f"input {str(path)!r} names columns twice ({twice}); give each column its own name, e.g. "
+            "table.rename_columns([...]) before pyarrow.parquet.write_table."
+        )
 
 
 def parquet_features(schema: Any) -> Any:

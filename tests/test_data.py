@@ -998,3 +998,19 @@ def test_a_text_column_named_with_spaces_around_text_is_found(tmp_path: Path) ->
     both = tmp_path / "both.csv"  # the exact name first, as with a case variant
     both.write_text("text ,text\na,b\n", encoding="utf-8")
     assert prepare_texts(read_table(both)).texts == ["b"]
+
+
+def test_a_parquet_file_with_two_columns_of_one_name_is_one_line_naming_them(tmp_path: Path) -> None:
+    """Arrow lets a Parquet file name two columns alike (pyarrow.Table.from_arrays(..., names=["text", "text"])):
+    the whole-file reader called it "not a readable Parquet file (truncated, or another format renamed)", and
+    predict's streaming reader went on with two columns named text, to a traceback."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "twice.parquet"
+    table = pa.Table.from_arrays([pa.array(["a"]), pa.array(["b"]), pa.array(["x"])], names=["text", "label", "text"])
+    pq.write_table(table, path)
+    message = r"names columns twice \(\['text'\]\); give each column its own name"
+    for read in (read_table, lambda p: list(iter_chunks(p, 10))):
+        with pytest.raises(InputError, match=message):
+            read(path)
