@@ -17,6 +17,16 @@ from hubstub import HubStub
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal gives it, in pytest and the programs the tests start: a shell without job control (a
+    script's `pytest &`, some CI runners) starts a background command with SIGINT ignored, which its children
+    inherit, so every test of what Ctrl-C does failed there (nothing was interrupted: exit 0, all rows written)."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the user's Hub cache, token or label cache."""
