@@ -421,6 +421,7 @@ def write_review_space(
     spec: TaskSpec | str | os.PathLike[str] | None = None,
     title: str | None = None,
     every: float = 1.0,
+    text_column: str | None = None,
 ) -> Path:
     """The review Space's folder: ``app.py``, the app's modules (``sxhub_review/``), ``items.jsonl`` (the texts in queue order),
     ``config.json`` (labels, the dataset repo for decisions), ``requirements.txt`` and ``README.md``."""
@@ -429,7 +430,9 @@ def write_review_space(
     from .repo import hub_endpoint
     from .space_folder import gradio_version
 
-    items, config = load_review(labelled, queue=queue, spec=spec, title=title, dataset_repo=dataset_repo)
+    items, config = load_review(
+        labelled, queue=queue, spec=spec, title=title, dataset_repo=dataset_repo, text_column=text_column
+    )
     config = ReviewConfig.from_dict({**config.to_dict(), "every": every})
     template = asset_dir("spaces") / "review"
     here = Path(__file__).resolve().parent
@@ -514,6 +517,7 @@ def publish_review(
     exist_ok: bool = False,
     title: str | None = None,
     every: float = 1.0,
+    text_column: str | None = None,
 ) -> str:
     """Publish the review app as a Space whose decisions go to ``dataset_repo`` (``review/decisions/*.jsonl``,
     committed every ``every`` minutes); returns the Space URL or the folder.
@@ -533,7 +537,8 @@ def publish_review(
     level = logger.level  # its warnings are given once, when the Space is written below
     logger.setLevel(logging.ERROR)
     try:
-        load_review(labelled, queue=queue, spec=spec)  # bad input fails here, before any repo is created
+        # bad input fails here, before any repo is created
+        load_review(labelled, queue=queue, spec=spec, text_column=text_column)
     finally:
         logger.setLevel(level)
     if to is None and repo_id is not None:  # pushing: the Space would start, and learn at its first push
@@ -541,7 +546,15 @@ def publish_review(
     default = Path(str(labelled)).stem if not isinstance(labelled, pd.DataFrame) else "review"
     return publish_folder(
         lambda folder, rid: write_review_space(
-            labelled, folder, repo_id=rid, dataset_repo=dataset_repo, queue=queue, spec=spec, title=title, every=every
+            labelled,
+            folder,
+            repo_id=rid,
+            dataset_repo=dataset_repo,
+            queue=queue,
+            spec=spec,
+            title=title,
+            every=every,
+            text_column=text_column,
         ),
         repo_type="space",
         default_name=f"{default}-review",

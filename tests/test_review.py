@@ -1084,6 +1084,24 @@ def test_publish_review_errors_are_one_line(labelled: Path, tmp_path: Path, caps
     assert config.dataset_repo == "me/ds" and config.labels == NAMES and config.descriptions == {}
 
 
+def test_publish_review_takes_the_text_column_its_error_names(tmp_path: Path, capsys: Any) -> None:
+    """A file whose texts are in a column of no usual name: publish review said "pass --text-column", an option it
+    did not have (exit 2 on "No such option"). It has it now, as `sxhub review` does."""
+    source = tmp_path / "labelled.parquet"
+    pd.DataFrame(labelled_rows()).rename(columns={"text": "snippet_fr"}).to_parquet(source)
+    args = ["publish", "review", str(source), "--to", str(tmp_path / "s"), "--dataset-repo", "me/ds"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "pass --text-column" in err
+    code, _, err = run_cli([*args, "--text-column", "snippet_fr"], capsys)
+    assert code == 0, err
+    items = [json.loads(line) for line in (tmp_path / "s" / "items.jsonl").read_text().splitlines()]
+    assert {item["text"] for item in items} >= {"company profit 0", "company profit 8"}
+    code, _, err = run_cli(
+        ["publish", "dataset", str(source), "--text-column", "snippet_fr", "--to", str(tmp_path / "d")], capsys
+    )
+    assert code == 2 and "--text-column" in err  # the review's alone
+
+
 def test_publish_review_refuses_a_dataset_repo_the_token_cannot_write_before_pushing(
     hub: Any, labelled: Path, capsys: Any, caplog: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

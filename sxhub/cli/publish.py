@@ -21,6 +21,7 @@ TARGETS_OF = {
     "--dataset-repo": ("model", "space", "review"),
     "--dataset-revision": ("model",),
     "--queue": ("review",),
+    "--text-column": ("review",),
     "--model-repo": ("space",),
     "--seed": ("dataset", "model", "space"),
     "--test-size": ("dataset", "model", "space"),
@@ -148,6 +149,11 @@ def check_options(target: str, source: str, *, data: Path | None, to: Path | Non
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="review: the queue `sxhub doubts` wrote (the texts' order, doubts and probabilities).",
 )
+@click.option(
+    "--text-column",
+    metavar="COLUMN",
+    help="review: the column of texts in SOURCE [text or a usual synonym], as `sxhub review --text-column`.",
+)
 @click.option("--model-repo", help="space: the model repo the Space loads (default: the model folder is copied in).")
 @click.option(
     "--seed", default=42, show_default=True, help="Split seed (the same for the dataset and the model card)."
@@ -177,6 +183,7 @@ def publish(
     dataset_repo: str | None,
     dataset_revision: str | None,
     queue: Path | None,
+    text_column: str | None,
     model_repo: str | None,
     seed: int,
     test_size: float,
@@ -237,7 +244,9 @@ def publish(
     elif target == "review":
         from ..review import publish_review
 
-        where = publish_review(source, dataset_repo=dataset_repo, queue=queue, spec=task, **common)
+        where = publish_review(
+            source, dataset_repo=dataset_repo, queue=queue, spec=task, text_column=text_column, **common
+        )
     else:
         where = pub.publish_space(
             source,
