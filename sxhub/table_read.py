@@ -59,6 +59,7 @@ def read_file(
                     raise ValueError(f"item {other} is a JSON {type(records[other]).__name__}, not an object")
                 df = frame_from_records(records)
             else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
+                wrapped_rows_check(records, path)
                 df = pd.read_json(path, encoding="utf-8", dtype=False, convert_dates=False)
             if usecols is not None:
                 df = df[[c for c in df.columns if usecols(str(c))]]
@@ -77,6 +78,20 @@ def read_file(
     if len(df) == 0:
         raise InputError(f"input {text!r} has no rows; give it at least one text.")
     return df.reset_index(drop=True)
+
+
+def wrapped_rows_check(records: Any, path: str | os.PathLike[str]) -> None:
+    """The one line for a ``.json`` file whose rows are an array under one key (``{"data": [{...}, ...]}``, as APIs
+    and exports wrap them): read as one column named ``data``, every verb said it found no text column in
+    ``['data']``."""
+    if not isinstance(records, dict) or len(records) != 1:
+        return
+    [(key, rows)] = records.items()
+    if isinstance(rows, list) and rows and all(isinstance(row, dict) for row in rows[:100]):
+        raise InputError(
+            f"input {str(path)!r} holds its rows as an array under {key!r}; give the array itself (e.g. "
+            f"`jq '.[{json.dumps(key)}]' {Path(path).name} > rows.json`) or the rows as JSON lines (.jsonl)."
+        )
 
 
 def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:

@@ -1014,3 +1014,21 @@ def test_a_parquet_file_with_two_columns_of_one_name_is_one_line_naming_them(tmp
     for read in (read_table, lambda p: list(iter_chunks(p, 10))):
         with pytest.raises(InputError, match=message):
             read(path)
+
+
+def test_a_json_file_of_rows_wrapped_under_one_key_names_the_array(tmp_path: Path) -> None:
+    """`{"data": [{"text": ...}, ...]}` (how APIs and exports wrap rows) read as one column named data: every verb
+    said it found no text column in ['data']. One line says where the rows are and how to give them."""
+    from sxhub.data import read_table
+
+    path = tmp_path / "dump.json"
+    path.write_text(json.dumps({"data": [{"text": "profit rose", "label": "positive"}]}), encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_table(path)
+    assert str(info.value) == (
+        f"input {str(path)!r} holds its rows as an array under 'data'; give the array itself (e.g. "
+        """`jq '.["data"]' dump.json > rows.json`) or the rows as JSON lines (.jsonl)."""
+    )
+    columns = tmp_path / "columns.json"  # pandas' layout of columns: read as before
+    columns.write_text(json.dumps({"text": {"0": "profit rose", "1": "loss"}}), encoding="utf-8")
+    assert read_table(columns)["text"].tolist() == ["profit rose", "loss"]
