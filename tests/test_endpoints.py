@@ -206,7 +206,7 @@ def test_run_pauses_the_endpoint_after_annotate_even_when_the_run_fails(
     code, _, err = run_cli(
         ["run", str(_endpoint_task(tmp_path)), str(source), "--out", str(tmp_path / "o"), "--pause-after"], capsys
     )
-    assert code == 2 and "only 6 texts were labelled" in err and len(tgi.requests) == 6
+    assert code == 2 and "only 6 of the 6 input rows were labelled" in err and len(tgi.requests) == 6
     assert api.state(NAME, hub.user) == "paused"
     ledger = json.loads((tmp_path / "o" / "labelled.ledger.json").read_text())
     assert ledger["endpoints"][NAME]["paused_after"] is True
