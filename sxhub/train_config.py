@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from .errors import ModelError, UserError
 from .progress import bars_off
 from .recipe import fit_batch_size, fit_learning_rate
-from .train_resume import refused_flags
 from .validation import best_metric_name
 
 if TYPE_CHECKING:
@@ -30,6 +29,19 @@ DEFAULT_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 # the label column's option as the CLI and the Python API spell it (train's and search's messages reach both; a
 # notebook's train() read "name it with --label-column", an option it had no way to pass)
 LABEL_COLUMN_OPTION = "--label-column (Python: TrainConfig(label_column=))"
+
+
+def refused_flags(resume: bool, restart: bool, backend: str, verb: str) -> str | None:
+    """Why ``--resume``/``--restart`` cannot be taken as given to ``sxhub VERB`` (train, tune), in one line; None
+    where they can. One rule for both verbs' configs, each raising it as its own error."""
+    if resume and restart:
+        return "--resume continues the stopped run and --restart starts over; pass one of them."
+    if resume and backend != "local":
+        return (
+            "--resume continues the checkpoints of --backend local; AutoTrain keeps none in -o to resume from: "
+            f"drop --resume, or {verb} with --backend local."
+        )
+    return None
 
 
 @dataclass

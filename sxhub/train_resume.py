@@ -34,19 +34,6 @@ SAME_OPTIONS = (
 )  # fmt: skip
 
 
-def refused_flags(resume: bool, restart: bool, backend: str, verb: str) -> str | None:
-    """Why ``--resume``/``--restart`` cannot be taken as given to ``sxhub VERB`` (train, tune), in one line; None
-    where they can. One rule for both verbs' configs, each raising it as its own error."""
-    if resume and restart:
-        return "--resume continues the stopped run and --restart starts over; pass one of them."
-    if resume and backend != "local":
-        return (
-            "--resume continues the checkpoints of --backend local; AutoTrain keeps none in -o to resume from: "
-            f"drop --resume, or {verb} with --backend local."
-        )
-    return None
-
-
 def fingerprint(spec: Any, data: Any, config: Any, base: str) -> dict[str, Any]:
     """What a run trains: the rows (``data_sha256``, as ``sxhub.json`` records it), the base (name and weights
     hash), the labels and the options of :data:`SAME_OPTIONS`."""

@@ -53,7 +53,7 @@ from .lora_autotrain import train_autotrain, whole_epochs
 from .model_folder import INCOMPLETE, STAGING_PREFIX, drop_leftovers, move_into, staging_folder
 from .run_record import task_record
 from .spec import TaskSpec, load_spec
-from .train_resume import refused_flags
+from .train_config import refused_flags
 from .tune_examples import (  # noqa: F401  (MAX_WRITING_REPEATS, text_topics, writing_picks: imported from here too)
     MAX_WRITING_REPEATS,
     build_examples,
