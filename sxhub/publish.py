@@ -22,7 +22,8 @@ from .dataset_build import build_dataset as build_dataset  # sxhub.publish.build
 from .dataset_build import release_arrow_memory, with_flag_gold
 from .dataset_card import agreement_facts, dataset_card_data, dataset_context, label_counts
 from .errors import PublishError, SpecError
-from .hub import hub_model_record, latest_revision, publish_folder, warn_unloadable_model
+from .hub import publish_folder
+from .hub_read import hub_model_record, latest_revision, warn_unloadable_model
 from .repo import (
     NOT_PUBLISHED,
     card_load_id,
