@@ -172,7 +172,7 @@ def _run_stages(
     from .annotate import annotate
     from .cards import ledger_speed
     from .dataset_build import split_frame
-    from .endpoints import EndpointRun
+    from .endpoint_run import EndpointRun
     from .evaluate import compare_on_split, measure_speed
     from .export import export_onnx
     from .ledger import teacher_servers

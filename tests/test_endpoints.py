@@ -151,7 +151,7 @@ def test_a_spec_endpoint_resolves_to_its_url_in_the_teacher_factory(endpoints, h
 def test_a_spec_endpoint_may_name_its_namespace(endpoints, hub, capsys) -> None:
     """An endpoint made with ``endpoint up --namespace ORG`` lives in ORG: a spec could not name it (the name
     allowed no slash, and the lookup used the token's user). ``endpoint: ORG/NAME`` finds it, and pauses it after."""
-    from sxhub.endpoints import EndpointRun
+    from sxhub.endpoint_run import EndpointRun
     from sxhub.teachers import make_teacher
 
     api, tgi = endpoints
@@ -564,7 +564,7 @@ def test_the_cost_estimate_counts_the_replicas_an_endpoint_keeps(endpoints, hub,
     replica per hour"), and an endpoint made with ``--min-replicas 2`` runs two the whole time: the ledger's estimate
     was one replica's, half of what it cost at least. It now counts the replicas the endpoint keeps (one at least)."""
     from sxhub.cards import ledger_rows
-    from sxhub.endpoints import EndpointRun, format_endpoints
+    from sxhub.endpoint_run import EndpointRun, format_endpoints
 
     code, _, err = run_cli(
         ["endpoint", "up", "m/x", "--name", NAME, "--min-replicas", "2", "--max-replicas", "3"], capsys

@@ -373,7 +373,7 @@ def min_agreement_option(func: Any) -> Any:
 def check_pause_after(spec: Any) -> None:
     """``--pause-after`` (annotate, run) pauses the teachers' Inference Endpoints; refused when ``spec`` names none,
     where it did nothing and the user believed some endpoint would stop charging."""
-    from ..endpoints import endpoint_names
+    from ..endpoint_run import endpoint_names
     from .params import only_applies
 
     only_applies(

@@ -204,7 +204,7 @@ def annotate(
         result.ledger.update(over_max_chars=int(over.sum()), max_chars=max_chars)
         ledger = dict(result.ledger)
     else:
-        from ..endpoints import EndpointRun, format_endpoints
+        from ..endpoint_run import EndpointRun, format_endpoints
         from ..tables import writing_ledger
 
         assert out is not None
