@@ -14,6 +14,18 @@ huggingface_hub 2.4.0 (the version installed here; wheel ``huggingface_hub-2.4.0
 - ``inference/_providers/together.py`` ``TogetherConversationalTask._prepare_payload_as_dict``: for Together the
   client flattens the OpenAI form into ``{"type": "json_schema", "schema": S}``, the form Together reads.
 
+From huggingface_hub 2.5.0 (wheel ``huggingface_hub-2.5.0-py3-none-any.whl``, ``_common.py``
+``BaseConversationalTask.prepare_request``: "With a HF token, the router resolves `model:provider` server-side, no Hub
+mapping lookup"), a chat request with a named provider and an ``hf_`` token goes to a fresh
+``AutoRouterConversationalTask`` instead: ``/v1/chat/completions`` with ``model`` = ``{id}:{provider}`` in the OpenAI
+form, and the Hub is not asked. The router then refuses a provider that does not serve the model with an HTTP 400,
+"Model not supported by provider P" (the router's words on a provider's route, huggingface/huggingface.js issue
+#2225; Hugging Face's ml-intern matches the same words as the answer to a pinned ``:provider``,
+``agent/core/agent_loop.py`` ``_friendly_error_message`` at commit d9283ec), and a name that is no provider with
+"the provider you attempted to explicitly specify 'P' is not a valid provider." (maximhq/bifrost issue #1381), each in
+the OpenAI error object that route answers in. :func:`routes_named_providers` says which of the two clients is
+installed; :func:`point_client_at` points either at a stand-in.
+
 So the stand-in checks what each route must receive to constrain the answer: the OpenAI ``json_schema`` form on the
 auto router (OpenAI-compatible, documented as supporting structured outputs), Together's flattened form on
 ``/together``; it answers schema-valid JSON then, and JSON that breaks the schema otherwise. It serves the Hub's
@@ -54,6 +66,8 @@ from servers.answers import invalid_instance, user_text, valid_instance
 
 MODEL = "org/teacher-model"
 TOGETHER_ID = "together-org/teacher-model-turbo"
+# the providers that serve MODEL, as the Hub's model info lists them
+MAPPING = {"together": {"providerId": TOGETHER_ID, "status": "live", "task": "conversational"}}
 
 
 def auto_router_schema(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -61,6 +75,34 @@ def auto_router_schema(body: dict[str, Any]) -> dict[str, Any] | None:
     if fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), dict):
         return fmt["json_schema"].get("schema")
     return None
+
+
+def routes_named_providers() -> bool:
+    """Whether the installed huggingface_hub sends a named provider, with an ``hf_`` token, to the router as
+    ``model:provider`` (2.5 on: no provider mapping is fetched from the Hub) rather than to ``/{provider}`` after
+    asking the Hub for the mapping (up to 2.4)."""
+    from huggingface_hub.inference._providers._common import BaseConversationalTask
+
+    return "prepare_request" in vars(BaseConversationalTask)
+
+
+def point_client_at(router: ProviderRouter, monkeypatch: Any, hub_root: str | None = None) -> None:
+    """Point huggingface_hub's Hub address (``hub_root``, else the stand-in), its provider routes and its auto router
+    at the stand-in. 2.5 builds a new ``AutoRouterConversationalTask`` for each named-provider request, with the
+    router's address written in its ``__init__``: that is patched too, besides the module's own instance."""
+    from huggingface_hub import constants
+    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER, _common
+
+    monkeypatch.setattr(constants, "ENDPOINT", hub_root or router.root)
+    monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", router.root + "/{provider}")
+    monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
+    init = _common.AutoRouterConversationalTask.__init__
+
+    def routed_init(self: Any) -> None:
+        init(self)
+        self.base_url = router.root
+
+    monkeypatch.setattr(_common.AutoRouterConversationalTask, "__init__", routed_init)
 
 
 def together_schema(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -75,6 +117,31 @@ def unsupported_model(model: str) -> dict[str, Any]:
     return {
         "error": {
             "message": f"The requested model '{model}' is not supported by any provider you have enabled.",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_supported",
+        }
+    }
+
+
+def not_served_by(provider: str) -> dict[str, Any]:
+    """The router's 400 to ``model:provider`` for a provider that does not serve the model (see the module
+    docstring)."""
+    return {
+        "error": {
+            "message": f"Model not supported by provider {provider}",
+            "type": "invalid_request_error",
+            "param": "model",
+            "code": "model_not_supported",
+        }
+    }
+
+
+def not_a_provider(provider: str) -> dict[str, Any]:
+    """The router's 400 to ``model:name`` for a name that is no provider (maximhq/bifrost issue #1381)."""
+    return {
+        "error": {
+            "message": f"the provider you attempted to explicitly specify '{provider}' is not a valid provider.",
             "type": "invalid_request_error",
             "param": "model",
             "code": "model_not_supported",
@@ -212,6 +279,15 @@ class ProviderRouter:
                 return fault
         if path == "/v1/chat/completions":
             expected_model, schema = MODEL, auto_router_schema(body)
+            named = str(body.get("model")).partition(":")[2]  # huggingface_hub >= 2.5: model:provider
+            if named:
+                from huggingface_hub.inference._providers import PROVIDERS
+
+                if named not in PROVIDERS:
+                    return 400, not_a_provider(named)
+                if named not in MAPPING:
+                    return 400, not_served_by(named)
+                expected_model = f"{MODEL}:{named}"
         elif path == "/together/v1/chat/completions":
             expected_model, schema = TOGETHER_ID, together_schema(body)
         else:
@@ -258,8 +334,7 @@ class ProviderRouter:
                     if hub is not None:
                         self._send(hub.status, hub.body, hub.headers)
                         return
-                    mapping = {"together": {"providerId": TOGETHER_ID, "status": "live", "task": "conversational"}}
-                    self._send(200, {"_id": "x", "id": MODEL, "inferenceProviderMapping": mapping})
+                    self._send(200, {"_id": "x", "id": MODEL, "inferenceProviderMapping": MAPPING})
                 else:
                     self._send(404, {"error": "not found"})
 

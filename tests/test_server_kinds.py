@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from provider_router import routes_named_providers
 from servers import SERVER_KINDS, TGIServer, VLLMServer
 
 from sxhub.annotate import annotate
@@ -145,22 +146,24 @@ def test_inference_providers_get_the_openai_form_that_huggingface_hub_adapts(
 ) -> None:
     """A Hub model id: sxhub sends the OpenAI json_schema form; huggingface_hub routes it (and flattens it for
     Together), and the router stand-in (written from huggingface_hub's own routing code) sees a constrained request."""
-    from huggingface_hub import constants
-    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER, _common
-    from provider_router import MODEL, ProviderRouter
+    from huggingface_hub.inference._providers import _common
+    from provider_router import MODEL, ProviderRouter, point_client_at, routes_named_providers
 
     with ProviderRouter() as router:
         monkeypatch.setenv("HF_TOKEN", "hf_provider_test_token")
-        monkeypatch.setattr(constants, "ENDPOINT", router.root)
-        monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", router.root + "/{provider}")
-        monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
+        point_client_at(router, monkeypatch)
         _common._fetch_inference_provider_mapping.cache_clear()
         teacher = TeacherSpec(model=MODEL, provider=provider, name="hub")
         spec = TaskSpec(name="fin", labels=LABELS, reasoning=True, teachers=[teacher])
         result = run(spec, tmp_path)
         _common._fetch_inference_provider_mapping.cache_clear()
-    paths = {path for path, _ in router.requests}
-    assert paths == {"/v1/chat/completions" if provider is None else "/together/v1/chat/completions"}
+    sent = {(path, body["model"]) for path, body in router.requests}
+    if provider is None:
+        assert sent == {("/v1/chat/completions", MODEL)}
+    elif routes_named_providers():  # huggingface_hub >= 2.5: the router resolves model:provider itself
+        assert sent == {("/v1/chat/completions", f"{MODEL}:together")}
+    else:
+        assert sent == {("/together/v1/chat/completions", "together-org/teacher-model-turbo")}
     assert router.enforced == ["schema"] * len(TEXTS) and not result.frame["failed"].any()
     led = result.ledger["teachers"]["hub"]
     assert led["server"] == "providers" and led["enforced"] == "schema"
@@ -388,8 +391,13 @@ def test_under_hf_hub_offline_each_kind_gets_what_huggingface_hubs_client_sends_
         ),
         (
             "  - model: org/teacher-model\n    provider: fireworks-ai\n",
-            "Inference Providers cannot serve model 'org/teacher-model' with provider 'fireworks-ai' (Model "
-            "org/teacher-model is not supported by provider fireworks-ai); set `provider:`",
+            "Inference Providers cannot serve model 'org/teacher-model' with provider 'fireworks-ai' ("
+            + (
+                "Model not supported by provider fireworks-ai"  # the router's 400 (huggingface_hub >= 2.5)
+                if routes_named_providers()
+                else "Model org/teacher-model is not supported by provider fireworks-ai"  # the client's ValueError
+            )
+            + "); set `provider:`",
         ),
     ],
     ids=["no-provider-serves-it", "named-provider-does-not"],
@@ -401,10 +409,10 @@ def test_a_hub_model_id_no_provider_serves_stops_in_one_line_naming_the_fix(
     to set `server:` or `structured: none`. A `provider:` that does not serve the model: huggingface_hub's
     ValueError, raised before any request, was read as an unreadable answer, every text failed alone (the ledger
     counting 12 requests that never left) and the run ended "every text failed". Both now stop at once, naming
-    the providers' settings, `provider:` or an Inference Endpoint."""
-    from huggingface_hub import constants
-    from huggingface_hub.inference._providers import CONVERSATIONAL_AUTO_ROUTER, _common
-    from provider_router import ProviderRouter
+    the providers' settings, `provider:` or an Inference Endpoint. From huggingface_hub 2.5 the router itself refuses
+    ``org/teacher-model:fireworks-ai`` with a 400, which stopped the run after three texts; it stops at the first."""
+    from huggingface_hub.inference._providers import _common
+    from provider_router import ProviderRouter, point_client_at
 
     task = tmp_path / "task.yaml"
     task.write_text(f"name: fin\nlabels: [{', '.join(LABELS)}]\nteachers:\n{teacher}")
@@ -413,12 +421,11 @@ def test_a_hub_model_id_no_provider_serves_stops_in_one_line_naming_the_fix(
     out = tmp_path / "out.jsonl"
     with ProviderRouter() as router:
         monkeypatch.setenv("HF_TOKEN", "hf_provider_test_token")
-        monkeypatch.setattr(constants, "ENDPOINT", router.root)
-        monkeypatch.setattr(constants, "INFERENCE_PROXY_TEMPLATE", router.root + "/{provider}")
-        monkeypatch.setattr(CONVERSATIONAL_AUTO_ROUTER, "base_url", router.root)
+        point_client_at(router, monkeypatch)
         _common._fetch_inference_provider_mapping.cache_clear()
         code, _, err = run_cli(["annotate", str(task), str(source), "-o", str(out), "--concurrency", "1"], capsys)
         _common._fetch_inference_provider_mapping.cache_clear()
     last = err.strip().splitlines()[-1]
     assert code == 2 and said in last and not out.exists(), err
     assert "server:" not in last and "every text failed" not in err and not router.requests
+    assert router.chats <= 1  # refused before any request (the client), or at the first (the router)

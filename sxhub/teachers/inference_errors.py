@@ -123,24 +123,41 @@ class InferenceErrors:
         )
 
     def _raise_if_no_provider(self, exc: BaseException) -> None:
-        """huggingface_hub's refusal, before any request, of a Hub model id that the named ``provider:`` does not
-        serve (or not for chat): a ``ValueError`` from its provider mapping (``inference/_providers/_common.py``
-        ``_fetch_inference_provider_mapping`` / ``TaskProviderHelper._prepare_mapping_info``, 2.4.0: "Model M is not
-        supported by provider P.", "... not supported for task T and provider P", "No provider mapping found for
-        model M"). It was read as an unreadable answer: every text failed alone, the ledger counted a request per
-        text that never left, and the run ended with "every text failed". It stops the run at once."""
-        if self.base_url or not isinstance(exc, ValueError):
+        """A named ``provider:`` that does not serve the Hub model id (or not for chat): the run stops at once.
+
+        huggingface_hub up to 2.4 refuses it before any request, with a ``ValueError`` from its provider mapping
+        (``inference/_providers/_common.py`` ``_fetch_inference_provider_mapping`` /
+        ``TaskProviderHelper._prepare_mapping_info``, 2.4.0: "Model M is not supported by provider P.", "... not
+        supported for task T and provider P", "No provider mapping found for model M"). It was read as an unreadable
+        answer: every text failed alone, the ledger counted a request per text that never left, and the run ended
+        with "every text failed". From 2.5 an ``hf_`` token sends ``M:P`` to the router's ``/v1/chat/completions``
+        and no mapping is fetched (2.5.0 ``_common.py`` ``BaseConversationalTask.prepare_request``): the router
+        refuses it with an HTTP 400, "Model not supported by provider P" (its words on a provider's route,
+        huggingface/huggingface.js issue #2225; matched by Hugging Face's own ml-intern, ``agent/core/agent_loop.py``
+        ``_friendly_error_message`` at commit d9283ec, as the answer to a pinned ``:provider``), or "the provider you
+        attempted to explicitly specify 'P' is not a valid provider." (maximhq/bifrost issue #1381). That 400 stopped
+        the run after three texts saying to set `server:` or `structured: none`, which change nothing here. Both
+        now stop with the same line."""
+        if self.base_url or self.spec is None:
             return
-        said = str(exc)
-        if "supported by provider" not in said and "and provider" not in said and "provider mapping" not in said:
+        response = getattr(exc, "response", None)
+        if response is not None:  # an HTTP answer (huggingface_hub's BadRequestError is a ValueError too)
+            if not self.spec.provider or getattr(response, "status_code", None) != 400:
+                return
+            said = error_detail(response)
+            if "not supported by provider" not in said.lower() and "not a valid provider" not in said.lower():
+                return
+        elif isinstance(exc, ValueError):
+            said = str(exc)
+            if "supported by provider" not in said and "and provider" not in said and "provider mapping" not in said:
+                return
+        else:
             return
-        assert self.spec is not None
-        provider = self.spec.provider or "auto"
         raise TeacherUnavailableError(
             f"teacher {self.name!r}: Inference Providers cannot serve model {self.spec.model!r} with provider "
-            f"{provider!r} ({said.rstrip('.')}); set `provider:` for this teacher to one that serves it for chat (the "
-            "model's page on the Hub lists them), drop `provider:` to let the router pick one, or serve the model on "
-            "an Inference Endpoint (`sxhub endpoint up MODEL`)."
+            f"{self.spec.provider or 'auto'!r} ({said.rstrip('.')}); set `provider:` for this teacher to one that serves it for "
+            "chat (the model's page on the Hub lists them; check the model id there too), drop `provider:` to let the router pick one, or serve the "
+            "model on an Inference Endpoint (`sxhub endpoint up MODEL`)."
         ) from exc
 
     def _raise_if_no_mapping(self, exc: BaseException) -> None:
