@@ -633,3 +633,39 @@ def test_the_hub_out_of_reach_is_one_line_and_up_says_the_endpoint_was_created(
     lines = err.strip().splitlines()
     assert code == 1 and len(lines) == 1 and "could not reach the Hub to read endpoint" in lines[0], err
     assert "check the network" in lines[0] and not lines[0].startswith("Error: ConnectError")
+
+
+def test_a_rerun_of_a_finished_annotate_does_not_wake_the_paused_endpoint(
+    endpoints, hub, tmp_path: Path, capsys
+) -> None:
+    """A finished annotate run again (with --pause-after) resumed the paused endpoint before reading that its parts
+    left nothing to ask: minutes of wait and an hour's billing for no request, then paused again, and the ledger
+    booked those hours. The rerun now leaves it paused, books no endpoint and writes the same OUT; a run that has a
+    text to ask still resumes it before the first request."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "paused")
+    texts = [f"Profit rose {i}%." for i in range(6)]
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(out), "--pause-after", "--json"]
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0 and NAME in json.loads(stdout)["endpoints"], err
+    first = read_table(out)
+    resumes = [c for c in api.calls if c.endswith("/resume")]
+    assert len(resumes) == 1 and api.state(NAME, hub.user) == "paused" and len(tgi.requests) == 6
+
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert [c for c in api.calls if c.endswith("/resume")] == resumes  # not woken for nothing
+    assert api.state(NAME, hub.user) == "paused" and len(tgi.requests) == 6
+    assert "endpoints" not in json.loads(stdout) and "endpoints:" not in err and "paused (--pause-after)" not in err
+    pd.testing.assert_frame_equal(read_table(out), first)
+
+    more = write_table(pd.DataFrame({"text": [*texts, "Profit fell 9%."]}), tmp_path / "more.csv")
+    other = tmp_path / "more.jsonl"
+    code, stdout, err = run_cli([*args[:2], str(more), "-o", str(other), *args[5:]], capsys)
+    assert code == 0, err
+    assert len([c for c in api.calls if c.endswith("/resume")]) == 2 and len(tgi.requests) == 7
+    assert json.loads(stdout)["endpoints"][NAME]["paused_after"] is True and api.state(NAME, hub.user) == "paused"

@@ -218,17 +218,28 @@ def annotate(
         }
         # pauses them with --pause-after, even when labelling fails; else an interruption says how to stop them
         with EndpointRun.of(spec.default_teachers(), pause_after=pause_after) as endpoints:
-            endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
             if engine == "ray":
                 from ..ray_annotate import annotate_ray
 
+                endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
                 result = annotate_ray(
                     spec, input_, out, address=address, shards=shards, progress=not quiet, **options, **reading
                 )
             else:
                 from ..parts import annotate_to_file
 
-                result = annotate_to_file(spec, input_, out, cache=cache_dir, progress=not quiet, **options, **reading)
+                # resumed before the first request, not for a finished job run again (its parts leave nothing to
+                # ask): that woke a paused endpoint (billed, --pause-after paused it again) to only assemble OUT
+                result = annotate_to_file(
+                    spec,
+                    input_,
+                    out,
+                    cache=cache_dir,
+                    progress=not quiet,
+                    before_asking=endpoints.start,
+                    **options,
+                    **reading,
+                )
         used = endpoints.info
         ledger = dict(result.ledger)
         if used:

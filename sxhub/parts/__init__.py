@@ -38,7 +38,7 @@ import os
 import time
 import uuid
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,7 +71,7 @@ from .layout import (
     shard_dir,
     text_hash,
 )
-from .shard import ShardJob, alabel_shard, label_shard, shard_chunks
+from .shard import ShardJob, alabel_shard, label_shard, shard_chunks, shard_done
 
 __all__ = [
     "CHUNK_ROWS",
@@ -276,12 +276,15 @@ def annotate_to_file(
     backoff: float = 1.0,
     max_wait: float = 60.0,
     seed: int = 0,
+    before_asking: Callable[[], object] | None = None,
 ) -> PartsResult:
     """Label ``source`` (a file or Hub dataset id, or its slice ``rows``) into ``out``, in parts (module docstring).
 
     The arguments are those of :func:`sxhub.annotate.aannotate` plus the input's reading (``text_column``,
     ``keep_columns``, ``preprocess`` (default: the spec's), ``max_chars``); ``restart`` starts over when
-    ``OUT.parts/`` holds parts of a run with other parameters.
+    ``OUT.parts/`` holds parts of a run with other parameters. ``before_asking`` is called once the parts are
+    checked, unless they leave nothing to ask (a finished job run again): the run's Inference Endpoints are resumed
+    there (:meth:`sxhub.endpoint_run.EndpointRun.start`), not for a rerun that only assembles OUT.
     """
     new_parts = not parts_dir(out).exists()
     with ExitStack() as hold:  # OUT.parts/ locked from before its manifest is read until OUT is written
@@ -309,6 +312,8 @@ def annotate_to_file(
         job.max_retries, job.backoff, job.max_wait = max_retries, backoff, max_wait
         start = time.perf_counter()
         try:
+            if before_asking is not None and not shard_done(job):
+                before_asking()
             label_shard(job)
         except BaseException:
             if new_parts:

@@ -144,6 +144,16 @@ def _part_hashes(folder: Path, part: str | None) -> set[bytes]:
         return {text_hash(t) for t in pq.read_table(folder / part, columns=["text"])["text"].to_pylist()}
 
 
+def shard_done(job: ShardJob) -> bool:
+    """Whether the shard's parts leave nothing to ask (:attr:`ShardState.complete`, what :func:`alabel_shard` reads
+    before it opens a teacher): a finished job run again only assembles OUT."""
+    state = ShardState(job.folder, job.max_chars)
+    try:
+        return state.complete
+    finally:
+        state.close()
+
+
 def label_shard(job: ShardJob) -> None:
     """Synchronous :func:`alabel_shard` (a Ray task runs this)."""
     asyncio.run(alabel_shard(job))
