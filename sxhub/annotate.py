@@ -48,7 +48,7 @@ from .ledger import (
 from .reliability import decide_all
 from .sequences import SequenceNotStr, refuse_one_string
 from .spec import TaskSpec, TeacherSpec, load_spec
-from .sync import synchronous
+from .sync import run_sync, synchronous
 from .teachers import (
     Reply,
     Teacher,
@@ -287,6 +287,26 @@ async def _left_to_ask(
     finally:
         if owned and store is not None:
             store.close()
+
+
+def votes_left(
+    spec: TaskSpec,
+    prepared: PreparedTexts,
+    teachers: list[TeacherSpec],
+    *,
+    samples: int | None = None,
+    cache: LabelCache | str | os.PathLike[str] | bool | None = None,
+    max_invalid: int = 2,
+    seed: int = 0,
+) -> int | None:
+    """How many votes :func:`annotate` (these arguments, the others its defaults) would ask ``teachers`` for, the
+    label cache answering the rest, as a dry run counts them; None when that cannot be told without a teacher's
+    server. Sends nothing."""
+    opts = _Options(resolve_samples(spec, samples), 1, 0, max_invalid, 1.0, 1.0, seed)
+    left = run_sync(
+        lambda: _left_to_ask(spec, list(teachers), cache, opts, prepared), name="votes_left", fix="aannotate"
+    )
+    return None if left is None else sum(len(votes) for votes in left)
 
 
 def resolve_samples(spec: TaskSpec, samples: int | None) -> int:

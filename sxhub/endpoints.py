@@ -413,8 +413,26 @@ def resolve(spec: TeacherSpec, *, timeout: float = DEFAULT_TIMEOUT) -> TeacherSp
     if not spec.endpoint or spec.base_url:
         return spec
     name, namespace = split_ref(spec.endpoint)
-    endpoint = ready(name, namespace=namespace, timeout=timeout)
+    return served_by(spec, ready(name, namespace=namespace, timeout=timeout))
+
+
+def served_by(spec: TeacherSpec, endpoint: InferenceEndpoint) -> TeacherSpec:
+    """``spec`` (naming ``endpoint: NAME``) with that endpoint's URL and ``server: tgi`` filled in."""
     return replace(spec, base_url=base_url(endpoint), server=spec.server or "tgi")
+
+
+def unwoken(spec: TeacherSpec) -> TeacherSpec | None:
+    """:func:`resolve` without waking the endpoint: its URL as the Hub gives it now (the URL stays the same through a
+    pause and a resume), enough to key the label cache. None when the Hub gives no URL now (a paused or starting
+    endpoint may have none) or the spec names no model: a teacher without one is keyed by the model its server
+    lists, which only the running server says."""
+    if not spec.endpoint or spec.base_url:
+        return spec
+    if not spec.model:
+        return None
+    name, namespace = split_ref(spec.endpoint)
+    endpoint = get(name, namespace=namespace)
+    return served_by(spec, endpoint) if endpoint.url and endpoint.status not in FAILED else None
 
 
 def hourly_price(endpoint: InferenceEndpoint, *, token: str | None = None) -> float | None:

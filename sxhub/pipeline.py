@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .data import prepare_texts, read_table, write_table
+from .data import PreparedTexts, prepare_texts, read_table, write_table
 from .errors import InputError
 from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
 from .run_config import RunConfig
 from .run_report import Report, RunReport, jsonable, shown_by_stage
-from .spec import TaskSpec, load_spec
+from .spec import TaskSpec, TeacherSpec, load_spec
 from .tables import writing_ledger
 
 if TYPE_CHECKING:
@@ -165,6 +165,23 @@ def evaluate_line(scores: dict[str, Any], multi_label: bool) -> str:
     )
 
 
+def unwoken_teachers(spec: TaskSpec, prepared: PreparedTexts, config: RunConfig) -> list[TeacherSpec] | None:
+    """The spec's teachers, each Inference Endpoint's URL read without waking it (:func:`sxhub.endpoints.unwoken`),
+    when the label cache answers every vote annotate would ask them (:func:`sxhub.annotate.votes_left`); else None:
+    the endpoints are resumed first."""
+    from .annotate import votes_left
+    from .endpoints import unwoken
+
+    teachers = []
+    for teacher in spec.default_teachers():
+        found = unwoken(teacher)
+        if found is None:
+            return None
+        teachers.append(found)
+    left = votes_left(spec, prepared, teachers, samples=config.samples, cache=config.cache_dir)
+    return teachers if left == 0 else None
+
+
 def _run_stages(
     spec: TaskSpec, source: str | os.PathLike[str], config: RunConfig, tconf: TrainConfig, report: Report
 ) -> None:
@@ -205,10 +222,15 @@ def _run_stages(
     keep = list(dict.fromkeys([*([gold] if gold else []), *config.keep_columns]))
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
     with EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after) as endpoints:
-        endpoints.start()  # a paused or scaled-to-zero Inference Endpoint is resumed before the first request
+        # a paused or scaled-to-zero Inference Endpoint is resumed before the first request; not for a rerun that
+        # the label cache answers whole, which woke it (billed, --pause-after paused it again) to ask nothing
+        asleep = unwoken_teachers(spec, prepared, config) if endpoints.names else None
+        if asleep is None:
+            endpoints.start()
         result = annotate(
             spec,
             prepared,
+            teachers=asleep,
             samples=config.samples,
             concurrency=config.concurrency,
             cache=config.cache_dir,

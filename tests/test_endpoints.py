@@ -669,3 +669,40 @@ def test_a_rerun_of_a_finished_annotate_does_not_wake_the_paused_endpoint(
     assert code == 0, err
     assert len([c for c in api.calls if c.endswith("/resume")]) == 2 and len(tgi.requests) == 7
     assert json.loads(stdout)["endpoints"][NAME]["paused_after"] is True and api.state(NAME, hub.user) == "paused"
+
+
+@pytest.mark.slow  # three runs that stop after annotate (a student needs ten texts)
+def test_a_run_the_label_cache_answers_whole_does_not_wake_the_endpoint(
+    endpoints, hub, tmp_path: Path, capsys
+) -> None:
+    """`sxhub run` woke the endpoint before annotate even when the label cache answered every text (a rerun): a
+    scaled-to-zero one got a request that started a replica (billed), and the ledger booked its hours. A run that
+    the cache answers whole now leaves it as it is and books no endpoint; one new text still wakes it first."""
+    api, tgi = endpoints
+    model = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    code, _, err = run_cli(["endpoint", "up", model, "--name", NAME], capsys)
+    assert code == 0, err
+    task = tmp_path / "task.yaml"  # with its model: the cache key needs no answer from the server
+    task.write_text(
+        f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n    model: {model}\n"
+    )
+    texts = [f"Sales fell {i}%." for i in range(6)]
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+
+    def run(src: Path, out: str) -> dict[str, Any]:
+        code, _, err = run_cli(["run", str(task), str(src), "--out", str(tmp_path / out), "--pause-after"], capsys)
+        assert code == 2 and f"only {len(read_table(src))} of" in err, err
+        return json.loads((tmp_path / out / "labelled.ledger.json").read_text())
+
+    api.set_state(NAME, hub.user, "scaledToZero")
+    assert run(source, "o")["endpoints"][NAME]["paused_after"] is True and len(tgi.requests) == 6
+    api.set_state(NAME, hub.user, "scaledToZero")  # resumed since and idle again
+    seen, pauses = len(tgi.exchanges), [c for c in api.calls if c.endswith("/pause")]
+    ledger = run(source, "p")
+    assert len(tgi.exchanges) == seen and api.state(NAME, hub.user) == "scaledToZero"  # no knock, no request
+    assert "endpoints" not in ledger and [c for c in api.calls if c.endswith("/pause")] == pauses
+    assert ledger["cached"] == 6 and ledger["requests"] == 0
+
+    more = write_table(pd.DataFrame({"text": [*texts, "Sales rose 9%."]}), tmp_path / "more.csv")
+    assert run(more, "q")["endpoints"][NAME]["paused_after"] is True
+    assert len(tgi.requests) == 7 and tgi.exchanges[seen].path == "/health"  # woken before its first request
