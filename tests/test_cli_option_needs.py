@@ -230,6 +230,21 @@ CASES = [
         ["run", TASK, "{m}", "--out", "{o}/run", "--pause-after", "--teacher", "endpoint:fin-teacher"],
     ),
     Case(
+        "generate --pause-after",
+        ["generate", TASK, "-o", "{o}/gen.csv", "--n", "2", "--pause-after", *TEACHER],
+        "--pause-after only applies with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME "
+        "in the task spec); name one, or drop --pause-after.",
+        # a writer's endpoint counts too; the bad output name fails after the check
+        ["generate", TASK, "-o", "{o}/gen.txt", "--n", "2", "--pause-after", *TEACHER, "--writer", "endpoint:w"],
+    ),
+    Case(
+        "twins --pause-after",
+        ["twins", TASK, "{f}", "-o", "{o}/twins.csv", "--pause-after", *TEACHER],
+        "--pause-after only applies with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME "
+        "in the task spec); name one, or drop --pause-after.",
+        ["twins", TASK, "{f}", "-o", "{o}/twins.txt", "--pause-after", "--teacher", "endpoint:fin-teacher"],
+    ),
+    Case(
         "run --private",
         ["run", TASK, "{f}", "--out", "{o}/run", "--private", *TEACHER],
         "--private only applies with --push NAMESPACE; add --push NAMESPACE, or drop --private.",

@@ -193,6 +193,76 @@ def _endpoint_task(tmp_path: Path) -> Path:
     return task
 
 
+@pytest.mark.parametrize("who", ["generate-teacher", "generate-writer", "twins"])
+def test_generate_and_twins_book_the_endpoint_they_wake_and_pause_it_after(
+    endpoints, hub, tmp_path: Path, capsys, who: str
+) -> None:
+    """generate and twins (a spec's ``endpoint:``, or generate's ``--writer endpoint:NAME``) resumed a paused
+    endpoint and left it running: no --pause-after, no ledger entry (hours, price, cost), no line saying it runs on
+    and how to pause it. They now do what annotate does."""
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--name", NAME], capsys)
+    assert code == 0, err
+    task = _endpoint_task(tmp_path)
+    if who == "generate-writer":  # the teachers vote through the server's own URL (no endpoint to resume)
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - base_url: {tgi.root}/v1\n")
+    if who == "twins":
+        source = write_table(pd.DataFrame({"text": ["Profit rose at Acme.", "Sales fell."]}), tmp_path / "in.csv")
+        args = ["twins", str(task), str(source)]
+    else:
+        args = ["generate", str(task), "--n", "2", "--topic", "banks", "--min-distance", "0"]
+        args += ["--writer", f"endpoint:{NAME}"] if who == "generate-writer" else []
+    for pause_after in (True, False):
+        api.set_state(NAME, hub.user, "paused")
+        out = tmp_path / f"out-{pause_after}.csv"
+        code, _, err = run_cli([*args, "-o", str(out), *(["--pause-after"] if pause_after else [])], capsys)
+        assert code == 0, err
+        entry = json.loads(out.with_suffix(".ledger.json").read_text())["endpoints"][NAME]
+        assert entry["price_per_hour"] == 0.8 and entry["cost_usd_estimate"] is not None
+        assert f"endpoints: {NAME} ($0.80/h" in err
+        if pause_after:
+            assert entry["paused_after"] is True and api.state(NAME, hub.user) == "paused" and ", paused)" in err
+        else:
+            assert "paused_after" not in entry and api.state(NAME, hub.user) == "running"
+            assert f"still running: `sxhub endpoint pause {NAME}` stops it" in err
+    assert len([c for c in api.calls if c.endswith("/resume")]) == 2 and tgi.requests
+
+
+def test_generate_interrupted_says_the_writers_endpoint_is_left_running_and_where_the_texts_are(
+    endpoints, hub, tmp_path: Path, capsys
+) -> None:
+    """Ctrl-C in generate's vote: the line says both what EndpointRun leaves (the writer's endpoint runs on, and
+    how to pause it) and where the written texts are; the saved texts' ledger books the endpoint."""
+    import os
+    import signal
+
+    from fake_openai_server import Answer, FakeOpenAIServer, default_answer
+
+    def ctrl_c(body: dict[str, Any], n: int) -> Answer:
+        os.kill(os.getpid(), signal.SIGINT)  # as a terminal's Ctrl-C, while the vote is on its way
+        return Answer(default_answer(body))
+
+    api, _ = endpoints
+    code, _, err = run_cli(["endpoint", "up", "HuggingFaceTB/SmolLM2-1.7B-Instruct", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "paused")
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(ctrl_c) as voter:
+        task = tmp_path / "task.yaml"
+        task.write_text(
+            f"name: fin\nlabels: [positive, negative]\nteachers:\n  - base_url: {voter.url}\n    model: m\n"
+        )
+        argv = ["generate", str(task), "-o", str(out), "--n", "2", "--min-distance", "0", "--concurrency", "1"]
+        code, _, err = run_cli([*argv, "--writer", f"endpoint:{NAME}"], capsys)
+    last = err.strip().splitlines()[-1]
+    assert code == 130 and api.state(NAME, hub.user) == "running", err
+    assert (
+        f"endpoint {NAME!r} is left running (billed while it runs): stop it with `sxhub endpoint pause {NAME}`" in last
+    )
+    assert f"written texts are saved unlabelled in '{out}'" in last
+    assert json.loads(out.with_suffix(".ledger.json").read_text())["endpoints"][NAME]["price_per_hour"] == 0.8
+
+
 @pytest.mark.slow  # the run goes on to the reliability and doubts figures before it stops
 def test_run_pauses_the_endpoint_after_annotate_even_when_the_run_fails(
     endpoints, hub, tmp_path: Path, capsys

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -370,9 +370,10 @@ def min_agreement_option(func: Any) -> Any:
     )(func)
 
 
-def check_pause_after(spec: Any) -> None:
-    """``--pause-after`` (annotate, run) pauses the teachers' Inference Endpoints; refused when ``spec`` names none,
-    where it did nothing and the user believed some endpoint would stop charging."""
+def check_pause_after(spec: Any, writers: Sequence[Any] = ()) -> None:
+    """``--pause-after`` (annotate, run, generate, twins) pauses the Inference Endpoints of the teachers (and of
+    generate's ``writers``); refused when they name none, where it did nothing and the user believed some endpoint
+    would stop charging."""
     from ..endpoint_run import endpoint_names
     from .params import only_applies
 
@@ -380,7 +381,7 @@ def check_pause_after(spec: Any) -> None:
         "--pause-after",
         "with an Inference Endpoint teacher (--teacher endpoint:NAME, or endpoint: NAME in the task spec)",
         "name one, or drop --pause-after",
-        when=bool(endpoint_names(spec.default_teachers())),
+        when=bool(endpoint_names([*spec.default_teachers(), *writers])),
     )
 
 

@@ -15,8 +15,8 @@ from .params import only_applies
 def endpoint() -> None:
     """A teacher on a Hugging Face Inference Endpoint (TGI), paused when idle.
 
-    Name it in a task spec as `teachers: [{endpoint: NAME}]` (or --teacher endpoint:NAME): annotate and run resume
-    it first when it is paused or scaled to zero; `annotate --pause-after` pauses it when the run ends.
+    Name it in a task spec as `teachers: [{endpoint: NAME}]` (or --teacher endpoint:NAME): annotate, run, generate
+    and twins resume it first when it is paused or scaled to zero; their --pause-after pauses it when the run ends.
     """
 
 

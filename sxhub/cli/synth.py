@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..data import read_table, write_table
 from ..errors import InputError, SxhubError
-from ..spec import Example, TaskSpec, load_spec
-from . import emit_json, vote_option
+from ..spec import Example, TaskSpec, TeacherSpec, load_spec
+from . import check_pause_after, emit_json, say, vote_option
 from .params import OutputPath
+
+if TYPE_CHECKING:
+    from ..endpoint_run import EndpointRun
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +38,11 @@ _engine_options = [
         help="Reply cache (default $SXHUB_CACHE).",
     ),
     click.option("--seed", type=int, default=0, show_default=True),
+    click.option(
+        "--pause-after",
+        is_flag=True,
+        help="Pause the teachers' Inference Endpoints when the run ends (even on failure).",
+    ),
     click.option("--json", "as_json", is_flag=True, help="Print one JSON summary on stdout."),
 ]
 
@@ -64,7 +72,27 @@ def _cache(cache_dir: str | None) -> Any:
     return LabelCache(cache_dir)
 
 
-async def _with_teachers(spec: TaskSpec, run: Any, *, writers: tuple[str, ...] = ()) -> Any:
+def _endpoints(spec: TaskSpec, writers: list[TeacherSpec], pause_after: bool) -> EndpointRun:
+    """The run's Inference Endpoints (the teachers' and the writers'), as annotate has them
+    (:class:`sxhub.endpoint_run.EndpointRun`): used as a context manager, they are paused when the verb ends
+    (``pause_after``, even when it fails), and a failure or Ctrl-C says which are left running and how to pause them.
+    generate and twins woke them (opening a teacher waits for its endpoint) and left them running unsaid and unbooked.
+    """
+    from ..endpoint_run import EndpointRun
+
+    return EndpointRun.of([*spec.default_teachers(), *writers], pause_after=pause_after)
+
+
+def _book_endpoints(ledger: dict[str, Any], used: dict[str, dict[str, Any]]) -> None:
+    """The endpoints a run used, in its ledger (price, hours, cost estimate, paused) and in annotate's one line."""
+    from ..endpoint_run import format_endpoints
+
+    if used:
+        ledger["endpoints"] = used
+        say(format_endpoints(used))
+
+
+async def _with_teachers(spec: TaskSpec, run: Any, *, writers: list[TeacherSpec] | None = None) -> Any:
     """``run(teachers)`` with the spec's teachers open; with ``writers``, ``run`` also gets ``writers=`` (opened)."""
     from ..teachers import open_teachers
 
@@ -113,6 +141,7 @@ def twins(
     concurrency: int,
     cache_dir: str | None,
     seed: int,
+    pause_after: bool,
     as_json: bool,
 ) -> None:
     """Write a checked Synthetic Twin of every text of INPUT: same meaning and labels, nobody real named.
@@ -125,6 +154,7 @@ def twins(
 
     _require_encoder("sxhub twins")
     spec = _spec(task, teacher_args)
+    check_pause_after(spec)
     options = TwinOptions(
         focal_brand=focal_brand,
         placeholder=placeholder,
@@ -141,23 +171,26 @@ def twins(
     data = read_table(input_path, limit=limit, lines=True)  # a .txt file or - (stdin): one text per line
     cache = _cache(cache_dir)
     try:
-        result = asyncio.run(
-            _with_teachers(
-                spec,
-                lambda teachers: amake_twins(
+        with _endpoints(spec, [], pause_after) as endpoints:
+            endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
+            result = asyncio.run(
+                _with_teachers(
                     spec,
-                    data,
-                    teachers=teachers,
-                    options=options,
-                    text_column=text_column,
-                    samples=samples,
-                    concurrency=concurrency,
-                    cache=cache,
-                ),
+                    lambda teachers: amake_twins(
+                        spec,
+                        data,
+                        teachers=teachers,
+                        options=options,
+                        text_column=text_column,
+                        samples=samples,
+                        concurrency=concurrency,
+                        cache=cache,
+                    ),
+                )
             )
-        )
     finally:
         cache.close()
+    _book_endpoints(result.ledger, endpoints.info)
     # a CSV's list columns (flags, and an input's column of lists kept beside each twin) are JSON text there: its
     # ledger, this run's, names them, and publish dataset reads them back as the lists a Parquet OUT holds
     result.write(output)
@@ -278,6 +311,7 @@ def generate(
     concurrency: int,
     cache_dir: str | None,
     seed: int,
+    pause_after: bool,
     as_json: bool,
 ) -> None:
     """Write N new texts for the labels of TASK (over topics), drop duplicates, and label them by teacher vote.
@@ -301,6 +335,8 @@ def generate(
     spec = _spec(task, teacher_args)
     if vote:
         spec = spec.with_vote(vote)
+    writers = [TeacherSpec.parse(w) for w in writer_args]
+    check_pause_after(spec, writers)
     export_format(output, fmt)  # a bad output name fails before any request
     from ..tables import refuse_input_as_output, refuse_others_ledger
 
@@ -324,27 +360,31 @@ def generate(
     )
     check_balance(spec, options)  # before any teacher is opened
     cache = _cache(cache_dir)
+    endpoints = _endpoints(spec, writers, pause_after)
     try:
-        result = asyncio.run(
-            _with_teachers(
-                spec,
-                lambda teachers, **more: agenerate(
+        with endpoints:
+            endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
+            result = asyncio.run(
+                _with_teachers(
                     spec,
-                    teachers=teachers,
-                    options=options,
-                    samples=samples,
-                    concurrency=concurrency,
-                    cache=cache,
-                    **more,
-                ),
-                writers=writer_args,
+                    lambda teachers, **more: agenerate(
+                        spec,
+                        teachers=teachers,
+                        options=options,
+                        samples=samples,
+                        concurrency=concurrency,
+                        cache=cache,
+                        **more,
+                    ),
+                    writers=writers,
+                )
             )
-        )
     except (SxhubError, KeyboardInterrupt) as exc:
-        _save_written(exc, task, output, fmt)
+        _save_written(exc, task, output, fmt, endpoints=endpoints.info)
         raise
     finally:
         cache.close()
+    _book_endpoints(result.ledger, endpoints.info)
     result.write(output, fmt=fmt)  # a CSV's ledger too: the card's cost table
     summary, kind, wrote = result.summary(), export_format(output, fmt), None
     if n_flagged:  # the warning's count, for --json (-q shows no warning)
@@ -360,12 +400,14 @@ def generate(
     refuse_nothing_generated(summary, output, max_minutes)
 
 
-def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -> None:
+def _save_written(
+    exc: BaseException, task: str, output: str, fmt: str | None, *, endpoints: dict[str, Any] | None = None
+) -> None:
     """Save the texts written before the run stopped (``sxhub_written``: a teacher that could not vote, Ctrl-C),
     unlabelled, to OUT (a table) or beside it (chat/completion records need a label), and say in the error line, or
     the interruption line, where they are and how to label them: they were lost, minutes of a local writer's work.
     Their ledger goes beside them (``sxhub_written_ledger``: who wrote them, tokens, cost, why the run stopped), as
-    beside every other file sxhub writes."""
+    beside every other file sxhub writes, with the ``endpoints`` the run used (what they cost)."""
     from ..generate import export_format
     from ..tables import carry_ledger
 
@@ -375,13 +417,17 @@ def _save_written(exc: BaseException, task: str, output: str, fmt: str | None) -
     path = Path(output)
     if export_format(output, fmt) in {"chat", "completion"}:
         path = path.with_name(f"{path.stem}.unlabelled.jsonl")
-    carry_ledger(None, write_table(frame, path), frame, ledger=getattr(exc, "sxhub_written_ledger", None))
+    ledger = getattr(exc, "sxhub_written_ledger", None)
+    if ledger is not None and endpoints:
+        ledger = {**ledger, "endpoints": endpoints}
+    carry_ledger(None, write_table(frame, path), frame, ledger=ledger)
     saved = (
         f"the {len(frame)} written text{'s are' if len(frame) > 1 else ' is'} saved unlabelled in {str(path)!r}: "
         f"label them with `sxhub annotate {task} {path} -o LABELLED.csv` (--teacher to choose the teachers)"
     )
-    if isinstance(exc, KeyboardInterrupt):
-        exc.sxhub_left = saved  # type: ignore[attr-defined]
+    if isinstance(exc, KeyboardInterrupt):  # after the line of the endpoints left running (EndpointRun), if any
+        left = getattr(exc, "sxhub_left", None)
+        exc.sxhub_left = f"{left}; {saved}" if left else saved  # type: ignore[attr-defined]
     else:
         exc.args = (f"{str(exc).rstrip('.')}; {saved}.",)
 
