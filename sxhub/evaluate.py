@@ -21,6 +21,7 @@ from .labelled import expert_label_cell, load_labelled, parse_label_cell
 from .metrics import score
 from .model_info import read_model_info, resolve_model_dir
 from .predict import Predictor, check_predictor_model
+from .predict_files import truncated_note
 from .spec import TaskSpec
 
 
@@ -72,9 +73,11 @@ def evaluate(
         labels_of="model",
     )
     predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size, recheck=recheck)
+    truncated_before = predictor.truncated  # a predictor= given may have labelled texts before
     start = time.perf_counter()
     pred, _ = predictor.predict(labelled.texts)
     seconds = time.perf_counter() - start
+    truncated = predictor.truncated - truncated_before
     result = score(labelled.labels, pred, predictor.labels, predictor.multi_label)
     runtime = "" if predictor.backend == "torch" else f" ({predictor.backend})"  # which variant these figures are of
     # the folder's own name: `sxhub evaluate . test.csv` (or `student/..`) was titled "Student  vs label"
@@ -89,7 +92,12 @@ def evaluate(
         n_empty_text=labelled.n_empty_text,
         n_missing=labelled.n_no_label,  # rows whose gold cell is empty: nobody labelled them (agree's n_missing)
         texts_per_second=round(len(labelled.texts) / seconds, 1) if seconds > 0 else None,
+        truncated=truncated,  # scored on their first max_length tokens, as predict labels them (and says so)
+        max_length=predictor.info.max_length,
     )
+    cut = truncated_note(truncated, len(labelled.texts), predictor.info.max_length, done="scored", do="score")
+    if cut:
+        result["notes"] = [*result.get("notes", []), cut.removeprefix("; ") + "."]
     if predictor.recheck_margin:  # int8: texts near a tie were labelled by the fp32 export (as sxhub predict does)
         result["rechecked"] = predictor.rechecked
     # a student folder from sxhub train records the texts it learned from (a published one does not)

@@ -922,6 +922,34 @@ def test_texts_longer_than_max_length_are_counted_in_the_summary(
     assert summary.truncated == 2 and "2 text(s) (40%) longer" in summary.summary_line()
 
 
+def test_evaluate_counts_the_texts_it_cut_as_predict_does(
+    single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """evaluate scored texts longer than the student's max_length on their first max_length tokens and said nothing,
+    where predict (and train) count them; its report and --json now say how many were cut, in predict's words."""
+    max_length = read_model_info(single_model).max_length
+    ticket = "profit rose " + "the bank of the city a year of the market " * 60  # far past max_length
+    data = tmp_path / "gold.csv"
+    pd.DataFrame(
+        {
+            "text": [ticket, "loss widened", ticket.upper(), "the company is in the city"],
+            "label": ["positive", "negative", "positive", "neutral"],
+        }
+    ).to_csv(data, index=False)
+    code, stdout, err = run_cli(["evaluate", str(single_model), str(data)], capsys)
+    assert code == 0, err
+    assert f"2 text(s) (50%) longer than the model's {max_length} tokens scored on their first" in stdout, stdout
+    code, stdout, err = run_cli(["evaluate", str(single_model), str(data), "--json"], capsys)
+    assert code == 0 and (json.loads(stdout)["truncated"], json.loads(stdout)["max_length"]) == (2, max_length)
+    short = tmp_path / "short.csv"
+    pd.DataFrame({"text": ["profit rose", "loss widened"], "label": ["positive", "negative"]}).to_csv(
+        short, index=False
+    )
+    code, stdout, err = run_cli(["evaluate", str(single_model), str(short), "--json"], capsys)
+    assert code == 0 and json.loads(stdout)["truncated"] == 0
+    assert not any("longer than the model" in n for n in json.loads(stdout).get("notes", []))
+
+
 def test_a_slow_tokenizer_counts_the_texts_it_cut(
     single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
