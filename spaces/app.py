@@ -449,8 +449,11 @@ class Expert:
         thresholds = {n: float(thresholds.get(n, 0.5)) for n in labels}
         if file and servable and _onnx_installed():
             cuts = None
-            if multi:  # each threshold as the logit where the sigmoid reaches it
-                t = np.clip(np.array([thresholds[n] for n in labels], dtype=np.float64), 1e-6, 1 - 1e-6)
+            if multi:  # each threshold as the logit where the sigmoid reaches it, from the float32 thresholds
+                # sxhub predict reads (ModelInfo.threshold_vector): 0.3 in float64 is another cut, and a text between
+                # the two was rerun in fp32 by one and not by the other
+                t = np.array([thresholds[n] for n in labels], dtype=np.float32).astype(np.float64)
+                t = np.clip(t, 1e-6, 1 - 1e-6)
                 cuts = np.log(t / (1 - t))
             (run, tokens), served = (
                 onnx_runner(

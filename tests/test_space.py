@@ -1564,6 +1564,48 @@ def test_a_multi_label_space_reruns_the_texts_predict_reruns_with_per_label_marg
     assert "texts within a label's own margin of its threshold (" in app.describe(expert, {})
 
 
+def test_the_space_reruns_in_fp32_at_predicts_float32_thresholds(tmp_path: Path) -> None:
+    """int8's near-ties are the texts whose label's logit is within its margin of its threshold's logit. predict
+    reads the thresholds as float32 (ModelInfo.threshold_vector), the Space read them as float64: 0.3 is two
+    numbers 6e-8 logits apart, so a text whose distance sat between them was rerun in fp32 by one and not by the
+    other, and the Space's answer was not predict's. The Space now takes the thresholds' logits as predict does."""
+    import numpy as np
+
+    from sxhub.export import export_onnx
+    from sxhub.onnx_runtime import threshold_logits
+    from sxhub.predict import Predictor
+    from sxhub.publish import publish_space
+
+    model = make_student(tmp_path / "student", _spec(multi_label=True))
+    export_onnx(model, int8=True)
+    _int8_default(model)
+    path = model / "sxhub.json"
+    info = json.loads(path.read_text())
+    info["thresholds"] = {name: 0.3 for name in info["labels"]}  # 0.3 is not a float32 number
+    path.write_text(json.dumps(info))
+    texts = ["profit rose https://x.co/a", "shares fell, call +44 20 7946 0958", "new store open in the city"]
+    many = [f"{t} {'again ' * (i % 9)}" for i, t in enumerate(texts * 3)]
+    alone = Predictor(model, onnx=True, int8=True, recheck=False)
+    logits = alone._onnx.logits_of_ids(alone.prepare(many).ids)
+    # the text int8 moves most from fp32, and a margin on its first label half-way between the two distances
+    moved = np.abs(alone.predict_proba(many) - Predictor(model, onnx=True).predict_proba(many)).max(axis=1)
+    row = int(np.argmax(moved))
+    assert moved[row] > 1e-5
+    as_predict = abs(logits[row, 0] - threshold_logits(alone.info.threshold_vector())[0])
+    as_float64 = abs(float(logits[row, 0]) - float(threshold_logits(np.array([0.3]))[0]))
+    assert as_predict != as_float64
+    margin = [0.0] * len(info["labels"])
+    margin[0] = (as_predict + as_float64) / 2
+    info["export"]["variants"]["onnx-int8"]["recheck"] = {"margin": margin}
+    path.write_text(json.dumps(info))
+
+    app = _load_published_app(Path(publish_space(model, to=tmp_path / "space", repo_id="me/d")), "space_app_f32")
+    expert = app.Expert.load()
+    assert expert.backend == "onnx-int8"
+    got = np.array([[p[n] for n in expert.labels] for p in expert.probabilities(many)])
+    np.testing.assert_allclose(got, Predictor(model, onnx=True, int8=True).predict_proba(many), atol=1e-6)
+
+
 def test_28_int8_margins_are_said_as_their_range_on_the_page_and_the_card() -> None:
     """A GoEmotions student (28 labels) exported with --int8: the Space page, the export line and the model card
     (twice, once in a table cell) listed all 28 margins, "admiration 0.01, amusement 0.00, anger 0.01, ..." (a
