@@ -83,12 +83,25 @@ def model_files(ref: str, *, onnx: list[str] | None = None) -> Path:
     extra = [pattern for name in onnx or () for pattern in (ONNX_FILES[name], ONNX_FILES[name] + ".data")]
     try:
         return Path(snapshot_download(ref, allow_patterns=SMALL_FILES + extra))
-    except (RepositoryNotFoundError, GatedRepoError) as exc:  # a private model: the Space has no token unless given
-        raise RuntimeError(
-            f"model repo {ref!r} was not found, or it is private or gated and this Space has no token that may read "
-            f"it: add a secret HF_TOKEN (a token with read access to {ref}) in the Space's settings, or publish the "
-            "Space with the model in it (`sxhub publish space MODEL_DIR` without --model-repo)."
-        ) from exc
+    except Exception as exc:  # a private model: the Space has no token unless given
+        # (or, with the small files cached from a run that had one, the cached snapshot lacks the ONNX file asked)
+        if denied(exc, RepositoryNotFoundError, GatedRepoError):
+            raise no_access(ref) from exc
+        raise
+
+
+def denied(exc: BaseException, *kinds: type[BaseException]) -> bool:
+    """Whether ``exc`` is, or was raised from, one of the Hub's errors for a repo it may not read (``kinds``)."""
+    return isinstance(exc, kinds) or isinstance(exc.__cause__, kinds)
+
+
+def no_access(ref: str) -> RuntimeError:
+    """The app's line for a model repo it may not read (not found, or private or gated without a token)."""
+    return RuntimeError(
+        f"model repo {ref!r} was not found, or it is private or gated and this Space has no token that may read "
+        f"it: add a secret HF_TOKEN (a token with read access to {ref}) in the Space's settings, or publish the "
+        "Space with the model in it (`sxhub publish space MODEL_DIR` without --model-repo)."
+    )
 
 
 def recheck_margin(info: Mapping[str, Any]) -> np.ndarray:
@@ -334,10 +347,18 @@ def onnx_runner(
 def torch_runner(ref: str, max_length: int) -> tuple[Callable[[list[str]], np.ndarray], Callable[[str], int]]:
     """transformers + torch on the model's weights, and how many tokens a text has before the cut."""
     import torch
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(ref)
-    model = AutoModelForSequenceClassification.from_pretrained(ref).eval()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref)
+        model = AutoModelForSequenceClassification.from_pretrained(ref).eval()
+    except Exception as exc:
+        # the small files came from the cache (read once with a token, since removed), the weights cannot: the
+        # Hub's error as it is, or wrapped in transformers' OSError
+        if denied(exc, RepositoryNotFoundError, GatedRepoError):
+            raise no_access(ref) from exc
+        raise
 
     def run(texts: list[str]) -> np.ndarray:
         encoded = tokenizer(texts, truncation=True, max_length=max_length)

@@ -762,6 +762,38 @@ def test_a_space_of_a_private_model_repo_says_it_needs_a_token(
         app.Expert.load()
 
 
+def test_a_space_of_a_private_model_whose_small_files_are_cached_says_it_needs_a_token(
+    hub: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Space that once read its private model (a token then, since removed: the small files are in its cache)
+    got them from the cache without a word, then failed in transformers' from_pretrained with an OSError
+    traceback ("... is not a local folder and is not a valid model identifier"). It gives the app's own line now."""
+    from huggingface_hub import snapshot_download
+
+    from sxhub.publish import publish_model, publish_space
+
+    model = make_student(tmp_path / "student", _spec())
+    repo = f"{hub.user}/secret-student"
+    publish_model(model, repo_id=repo, private=True)
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo", model_repo=repo))
+    app = _load_published_app(folder, "space_app_private_cached")
+    snapshot_download(repo, allow_patterns=app.SMALL_FILES)  # with the token: config, sxhub.json, tokenizer
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(RuntimeError, match=f"model repo '{repo}' was not found, or it is private.*secret HF_TOKEN"):
+        app.Expert.load(backend="torch")
+    # an ONNX export: its file is not among the cached ones ("the cached snapshot is incomplete")
+    pytest.importorskip("onnxruntime")
+    from sxhub.export import export_onnx
+
+    export_onnx(model)
+    monkeypatch.setenv("HF_TOKEN", hub.token)
+    publish_model(model, repo_id=f"{repo}-onnx", private=True)
+    snapshot_download(f"{repo}-onnx", allow_patterns=app.SMALL_FILES)
+    monkeypatch.delenv("HF_TOKEN")
+    with pytest.raises(RuntimeError, match=f"model repo '{repo}-onnx' was not found, or it is private"):
+        app.Expert.load(f"{repo}-onnx", backend="onnx")
+
+
 def _recheck_margin(model: Path, margin: float) -> None:
     """Record ``margin`` as int8's recheck margin, where ``sxhub export`` records the one it fitted."""
     path = model / "sxhub.json"
