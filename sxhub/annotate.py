@@ -33,7 +33,7 @@ from .annotate_engine import (
     tries_left,
 )
 from .cache import CACHE_FILE, Claim, LabelCache, default_cache_dir
-from .data import PreparedTexts, prepare_texts
+from .data import PreparedTexts, check_text_values, find_text_column, prepare_texts
 from .errors import InputError, SxhubError, TeacherError, UserError
 from .ledger import (
     cached_note,
@@ -186,6 +186,7 @@ def _as_prepared(
 ) -> PreparedTexts:
     refuse_one_string("keep_columns", keep_columns, "column names")
     if isinstance(inputs, pd.DataFrame):
+        check_text_values(inputs, find_text_column(inputs, text_column))  # ids: one line, as predict says it
         return prepare_texts(inputs, text_column=text_column, keep_columns=keep_columns, preprocess=spec.preprocess)
     if text_column is not None or keep_columns:
         raise UserError(

@@ -21,7 +21,14 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .data import apply_preprocessing, find_text_column, is_missing_text, read_table, text_cells
+from .data import (
+    apply_preprocessing,
+    check_text_values,
+    find_text_column,
+    is_missing_text,
+    read_table,
+    text_cells,
+)
 from .errors import InputError
 
 
@@ -385,6 +392,7 @@ def load_labelled(
         df = read_table(source, limit=limit, usecols=usecols)
     positions = np.arange(len(df))  # each row's position in the file, through the rows left out below
     tcol = find_text_column(df, text_column)
+    check_text_values(df, tcol)  # ids or scores (--text-column idx): refused as predict refuses them
     col = label_column
     n_no_label = 0
     names = list(label_names or ())

@@ -18,12 +18,13 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .data import PreparedTexts, prepare_texts, read_table, write_table
+from .data import PreparedTexts, check_text_values, find_text_column, prepare_texts, read_table, write_table
 from .errors import InputError
 from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
 from .run_config import RunConfig
 from .run_report import Report, RunReport, jsonable, shown_by_stage
 from .spec import TaskSpec, TeacherSpec, load_spec
+from .stream import is_lines_source
 from .tables import writing_ledger
 
 if TYPE_CHECKING:
@@ -220,6 +221,8 @@ def _run_stages(
     input_columns = set(frame.columns)
     frame, gold = gold_column(frame, spec, config.gold)
     keep = list(dict.fromkeys([*([gold] if gold else []), *config.keep_columns]))
+    if not is_lines_source(source):  # texts one per line are texts whatever they read like ("42")
+        check_text_values(frame, find_text_column(frame, config.text_column))
     prepared = prepare_texts(frame, text_column=config.text_column, keep_columns=keep, preprocess=spec.preprocess)
     with EndpointRun.of(spec.default_teachers(), pause_after=config.pause_after) as endpoints:
         # a paused or scaled-to-zero Inference Endpoint is resumed before the first request; not for a rerun that

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from .data import TEXT_COLUMN_OPTION, find_text_column, is_missing_text, text_cells
+from .data import check_text_values, find_text_column, is_missing_text, text_cells
 from .errors import InputError
 from .predict import Predictor, Prepared, check_predictor_model
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
@@ -377,31 +377,6 @@ def prepare_chunk(predictor: Predictor, chunk: pd.DataFrame, column: str) -> _Re
     texts = text_cells(texts, column)
     missing = texts.map(is_missing_text).to_numpy(dtype=bool)
     return _ReadyChunk(chunk, column, missing, predictor.prepare(texts[~missing].tolist()))
-
-
-def check_text_values(chunk: pd.DataFrame, column: str) -> None:
-    """One line when the first chunk's text column holds only numbers or true/false values (an id or a score column:
-    ``--text-column idx``), which were labelled as the strings "1", "2.5", "True" with exit 0. Only the first chunk
-    is checked, before any work: a later chunk of a few rows that happen to be numbers must not end a long run."""
-    values = chunk[column]
-    if pd.api.types.is_bool_dtype(values):
-        kind = "true/false values"
-    elif pd.api.types.is_numeric_dtype(values):
-        kind = "numbers"
-    else:  # CSV and TSV cells are read as strings: a column where every text is a number
-        texts = values[~values.map(is_missing_text)]
-        if not len(texts) or texts.map(lambda v: isinstance(v, (list, tuple, dict, bytes, np.ndarray))).any():
-            return  # text_cell's own lines name those
-        if pd.to_numeric(texts.astype(str).str.strip(), errors="coerce").isna().any():
-            return
-        kind = "numbers"
-    present = values[~values.map(is_missing_text)]
-    if not len(present):  # no text in the chunk (an all-null column reads as float): nothing to say yet
-        return
-    shown = json.dumps(plain_json(present.head(3).tolist()), default=str, ensure_ascii=False)
-    raise InputError(
-        f"column {column!r} holds {kind} ({shown}), not texts; pass {TEXT_COLUMN_OPTION} with the column of texts."
-    )
 
 
 def _ready_chunks(

@@ -167,10 +167,10 @@ def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
 
     import numpy as np
 
-    from .data import find_text_column, is_missing_text, preprocess_text
+    from .data import check_text_values, find_text_column, is_missing_text, preprocess_text
     from .parts import text_hash
     from .parts.shard import KeptTypes
-    from .stream import iter_input
+    from .stream import is_lines_source, iter_input
 
     done = parts / SPLIT_DONE
     if done.is_file():
@@ -178,10 +178,12 @@ def split_by_text(job: ShardJob, parts: Path, shards: int) -> None:
     found: list[list[Any]] = [[] for _ in range(shards)]
     column = job.text_column
     kept = KeptTypes(job, parts=False)
-    for chunk in iter_input(job.source, rows=job.rows, split=job.split, decode_json=True):
+    for idx, chunk in enumerate(iter_input(job.source, rows=job.rows, split=job.split, decode_json=True)):
         column = column or find_text_column(chunk, None)
         if column not in chunk.columns:
             find_text_column(chunk, column)  # the one-line error naming the columns
+        if idx == 0 and not is_lines_source(job.source):  # ids (--text-column idx): refused before Ray starts
+            check_text_values(chunk, column)
         missing = chunk[column].map(is_missing_text)
         if all(c in chunk.columns for c in job.keep_columns):  # else the shard says which is missing
             kept.check(chunk[~missing])  # the rows a shard labels: an empty text keeps nothing

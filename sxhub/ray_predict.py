@@ -106,7 +106,7 @@ def _read(source: str, rows: RowSlice, *, chunk_rows: int = CHUNK_ROWS) -> tuple
 def _first_chunk(ds: Any, chunk_rows: int) -> pd.DataFrame:
     """The first ``chunk_rows`` rows of a URL's Dataset, read by Ray's reader as the students will get them (CSV
     cells as strings, JSON and Parquet values with their types), for the check a local file's first chunk has
-    (:func:`sxhub.predict_files.check_text_values`): a text column of numbers was labelled at a URL ("1", "2.5" as
+    (:func:`sxhub.data.check_text_values`): a text column of numbers was labelled at a URL ("1", "2.5" as
     texts, exit 0) where the same file here was refused. Ray stops reading once it has the rows (the limit reaches
     its read tasks); the students are not started yet."""
     return ds.limit(chunk_rows).to_pandas()

@@ -457,6 +457,56 @@ def test_cli_dry_run_json(task_file: Path, tmp_path: Path) -> None:
     assert led["dry_run"] and led["n_texts"] == 2 and led["n_duplicates"] == 1
 
 
+def test_a_text_column_of_numbers_is_refused_as_predict_refuses_it(
+    task_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """predict refuses a text column of numbers or true/false values (--text-column idx: ids labelled as the texts
+    "1", "2"); annotate sent them to the teacher, paid, with exit 0 (a dry run planned them). Each way in now gives
+    predict's line and asks nothing. Texts one per line (.txt) are texts whatever they read like, as in predict, and
+    a column of texts some of which are numbers ("2024") is read as written."""
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    from sxhub.cli import main
+
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"idx": [1, 2, 3], "text": ["Profit rose.", "2024", "Sales fell."]}).to_csv(data, index=False)
+    line = 'column \'idx\' holds numbers (["1", "2", "3"]), not texts; pass --text-column (Python: text_column=)'
+    asked: list[str] = []
+
+    def answer(body, n):
+        asked.append(body["messages"][-1]["content"])
+        return Answer('{"label": "neutral"}')
+
+    with FakeOpenAIServer(answer) as server:
+        base = ["-q", "annotate", str(task_file), str(data), "--teacher", server.url, "--text-column", "idx"]
+        for extra in (["--dry-run"], ["-o", str(tmp_path / "o.csv")]):
+            with pytest.raises(SystemExit) as info:
+                main([*base, *extra])
+            assert info.value.code == 2 and line in capsys.readouterr().err, extra
+        assert not asked and not (tmp_path / "o.csv").exists()
+        from sxhub.parts import prepare_job
+        from sxhub.ray_annotate import split_by_text
+
+        job, parts = prepare_job(
+            make_spec(), str(data), tmp_path / "r.csv", teachers=[server.url], samples=None, concurrency=2, rows=None,
+            split="train", text_column="idx", keep_columns=[], preprocess=None, max_chars=20_000, chunk_rows=2,
+            restart=False, shards=2, max_invalid=2, seed=0,
+        )  # fmt: skip
+        with pytest.raises(UserError, match=re.escape(line)):  # --engine ray's split pass, before Ray starts
+            split_by_text(job, parts, 2)
+        frame = pd.read_csv(data)
+        with pytest.raises(UserError, match=re.escape(line.replace('"', ""))):
+            annotate(make_spec(), frame, text_column="idx", teachers=[FakeTeacher(responder=by_keyword)])
+        lines = tmp_path / "in.txt"
+        lines.write_text("2024\n42\n", encoding="utf-8")
+        out = tmp_path / "lines.csv"
+        main(["-q", "annotate", str(task_file), str(lines), "--teacher", server.url, "-o", str(out)])
+        assert pd.read_csv(out, dtype=str)["text"].tolist() == ["2024", "42"]
+        out = tmp_path / "mixed.csv"
+        main(["-q", "annotate", str(task_file), str(data), "--teacher", server.url, "-o", str(out)])
+        assert pd.read_csv(out, dtype=str)["text"].tolist() == ["Profit rose.", "2024", "Sales fell."]
+
+
 def test_cli_dry_run_counts_texts_over_max_chars_as_a_run_does_instead_of_stopping(
     task_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

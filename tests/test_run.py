@@ -146,6 +146,23 @@ def test_a_refused_input_leaves_no_empty_out_folder(tmp_path: Path) -> None:
     assert proc.returncode == 2 and there.is_dir()
 
 
+def test_a_text_column_of_numbers_is_refused_before_a_teacher_is_asked(tmp_path: Path) -> None:
+    """run --text-column idx sent the ids to the teacher as texts (predict refuses such a column); one line now."""
+    texts = pd.read_csv(FIN / "texts.csv")
+    source = tmp_path / "in.csv"
+    texts.assign(idx=range(len(texts))).to_csv(source, index=False)
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        args = ["run", str(FIN / "task.yaml"), str(source), "--text-column", "idx", "--out", str(tmp_path / "out")]
+        proc = _sxhub(*args, "--teacher", server.url)
+        assert server.requests == []
+    assert proc.returncode == 2
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith('Error: column \'idx\' holds numbers (["0", "1", "2"]), not texts')
+    )
+
+
 @pytest.mark.parametrize("column", ["expert", "label"])  # "label" is kept as "gold": the check reads it first
 def test_gold_labels_the_task_does_not_name_are_refused_before_a_teacher_is_asked(tmp_path: Path, column: str) -> None:
     """They stopped the run only when it scored the teachers, after every text was labelled (and paid for)."""

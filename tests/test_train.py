@@ -684,6 +684,26 @@ def test_one_class_only_is_refused(tiny_base_model: Path, tmp_path: Path) -> Non
         train(SINGLE, df, fast_config(tmp_path / "m", tiny_base_model))
 
 
+def test_a_text_column_of_numbers_is_refused_as_predict_refuses_it(tiny_base_model: Path, tmp_path: Path) -> None:
+    """predict refuses a text column of numbers or true/false values (--text-column idx: ids labelled as the texts
+    "1", "2"); train learned from them (and evaluate scored them) with exit 0. Each now gives predict's line. A
+    column of texts some of which are numbers ("2024") is texts, read as written."""
+    labels = ["neutral", "positive", "negative"] * 4
+    df = pd.DataFrame({"text": [f"row {i}" for i in range(12)], "idx": list(range(12)), "label": labels})
+    line = r"column 'idx' holds numbers \(.*\), not texts; pass --text-column \(Python: text_column=\) with the column"
+    with pytest.raises(InputError, match=line):
+        train(SINGLE, df, fast_config(tmp_path / "m", tiny_base_model, text_column="idx"))
+    assert not (tmp_path / "m").exists()
+    csv = tmp_path / "years.csv"
+    df.assign(text=[str(2000 + i) for i in range(12)]).to_csv(csv, index=False)  # a CSV's cells are strings
+    with pytest.raises(InputError, match=r"column 'text' holds numbers \(\[\"2000\""):
+        train(SINGLE, csv, fast_config(tmp_path / "m", tiny_base_model))
+    from sxhub.labelled import load_labelled
+
+    mixed = df.assign(text=["2024", *df["text"][1:]])
+    assert load_labelled(mixed, label_names=SINGLE.label_names).texts[0] == "2024"
+
+
 def test_too_few_rows_are_refused(tiny_base_model: Path, tmp_path: Path) -> None:
     df = pd.DataFrame({"text": ["a", "b", "c"], "label": ["neutral", "positive", "negative"]})
     with pytest.raises(InputError, match="only 3 labelled row"):

@@ -186,12 +186,16 @@ def annotate(
     }
     result: AnnotateResult | PartsResult
     if dry_run:
-        from ..data import find_text_column, raw_texts
+        from ..data import check_text_values, find_text_column, raw_texts
         from ..errors import InputError
+        from ..stream import is_lines_source
 
         frame = read_table(input_, rows=rows, split=split, lines=True)
+        column = find_text_column(frame, text_column)
+        if not is_lines_source(input_):  # ids (--text-column idx): refused as a run refuses them
+            check_text_values(frame, column)
         # texts over --max-chars: a run fails their rows unasked, so the estimate counts them and plans no request
-        chars = raw_texts(frame, find_text_column(frame, text_column)).map(len)
+        chars = raw_texts(frame, column).map(len)
         over = chars > max_chars
         if len(frame) and over.all():
             raise InputError(

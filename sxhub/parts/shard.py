@@ -17,9 +17,17 @@ import pandas as pd
 from ..annotate import _open_cache, _rows, aannotate
 from ..annotate_engine import new_vote, refused_too_long, resolve_served_models, unanswered
 from ..cache import ReadThroughCache
-from ..data import PreparedTexts, find_text_column, is_missing_text, over_max_chars_error, prepare_texts, raw_texts
+from ..data import (
+    PreparedTexts,
+    check_text_values,
+    find_text_column,
+    is_missing_text,
+    over_max_chars_error,
+    prepare_texts,
+    raw_texts,
+)
 from ..spec import TaskSpec
-from ..stream import RowSlice, iter_input
+from ..stream import RowSlice, is_lines_source, iter_input
 from ..tables import parquet_errors
 from ..teachers import Teacher, teachers_for
 from .assembly import KEPT_TYPES_FIX, VoteTotals
@@ -91,6 +99,10 @@ async def alabel_shard(job: ShardJob) -> None:
         async with teachers_for(job.spec, job.teachers) as opened:
             for idx, chunk in enumerate(shard_chunks(job)):
                 column = column or find_text_column(chunk, None)
+                if idx == 0 and job.positions is None and not is_lines_source(job.source):
+                    # the input's first chunk, before any text is sent: ids (--text-column idx) are refused as
+                    # predict refuses them (--engine ray checks on the driver's split pass)
+                    check_text_values(chunk, column if column in chunk.columns else find_text_column(chunk, column))
                 if idx not in done or idx in again:
                     if not checked:  # before the first chunk this run labels: the teachers are the parts' ones
                         await resolve_served_models(opened)
