@@ -134,6 +134,15 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
             f"{str(path)!r}: config.json names no labels (id2label), so it is not a classifier sxhub can run; pass "
             "the folder sxhub train wrote (-o MODEL_DIR)."
         )
+    if not info.multi_label and (len(labels) < 2 or config.get("problem_type") == "regression"):
+        # a score head (num_labels=1, or problem_type regression): the softmax of its one logit labelled every text
+        # with its one label at probability 1.0, where transformers gives a sigmoid or the raw score
+        outputs = "one output" if len(labels) < 2 else f"{len(labels)} outputs"
+        raise ModelError(
+            f"{str(path)!r}: config.json describes a regression or score head ({outputs}, problem_type "
+            f"{config.get('problem_type')!r}), not a classifier sxhub can run; pass a classifier of two labels or "
+            "more, or a multi-label one (problem_type multi_label_classification)."
+        )
     if labels != info.labels:
         raise ModelError(
             f"{str(path)!r}: config.json id2label {labels} does not match sxhub.json labels {info.labels}."

@@ -346,6 +346,35 @@ def test_cli_predict_bf16(single_model: Path, tmp_path: Path, capsys: pytest.Cap
     assert code == 2 and len(err.strip().splitlines()) == 1 and "drop --onnx, or drop --bf16" in err
 
 
+@pytest.mark.parametrize("problem_type", [None, "regression"])
+def test_a_one_output_score_head_is_refused_not_labelled_at_probability_one(
+    problem_type: str | None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain transformers folder with one output (a regression or score head: num_labels=1, as Hub quality and
+    reward scorers ship) was read as a single-label classifier of one label: the softmax of one logit labelled every
+    text LABEL_0 at probability 1.0, exit 0, where transformers' pipeline gives that output's sigmoid."""
+    folder = build_tiny_model(tmp_path / "scorer", num_labels=1)
+    if problem_type:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        config["problem_type"] = problem_type
+        (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    with pytest.raises(ModelError, match="one output"):
+        Predictor(folder)
+    (tmp_path / "in.txt").write_text("profit rose\nloss fell\n", encoding="utf-8")
+    code, _, err = run_cli(["predict", str(folder), str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.csv")], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "not a classifier" in err
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_multi_label_head_of_one_label_is_still_a_classifier(tmp_path: Path) -> None:
+    folder = build_tiny_model(tmp_path / "one", num_labels=1)
+    config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    config["problem_type"] = "multi_label_classification"
+    (folder / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    labels, probs = Predictor(folder).predict(["profit rose"])
+    assert labels in ([[]], [["LABEL_0"]]) and 0 < probs[0, 0] < 1  # a sigmoid, not a softmax of one logit
+
+
 def test_not_a_model_folder(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a model folder"):
         Predictor(tmp_path)
