@@ -74,6 +74,7 @@ def evaluate(
     )
     predictor = predictor or Predictor(model_path, onnx=onnx, int8=int8, batch_size=batch_size, recheck=recheck)
     truncated_before = predictor.truncated  # a predictor= given may have labelled texts before
+    rechecked_before = predictor.rechecked  # a predictor= given may have labelled texts before
     start = time.perf_counter()
     pred, _ = predictor.predict(labelled.texts)
     seconds = time.perf_counter() - start
@@ -99,7 +100,7 @@ def evaluate(
     if cut:
         result["notes"] = [*result.get("notes", []), cut.removeprefix("; ") + "."]
     if predictor.recheck_margin:  # int8: texts near a tie were labelled by the fp32 export (as sxhub predict does)
-        result["rechecked"] = predictor.rechecked
+        result["rechecked"] = predictor.rechecked - rechecked_before
     # a student folder from sxhub train records the texts it learned from (a published one does not)
     was = trained_texts.seen(predictor.model_dir, labelled.texts, predictor.info.preprocessing)
     if was is not None:

@@ -466,7 +466,8 @@ def predict_file(
     )
     n = n_empty = 0
     column: str | None = None
-    truncated_before = predictor.truncated  # a predictor= given may have labelled texts before
+    # a predictor= given may have labelled texts before: the summary counts this file's
+    truncated_before, rechecked_before = predictor.truncated, predictor.rechecked
     start = time.perf_counter()
     total = (rows or RowSlice()).count(count_rows(source))
     try:
@@ -489,7 +490,7 @@ def predict_file(
         writer.abort()
         raise
     seconds = time.perf_counter() - start
-    rechecked = predictor.rechecked if predictor.recheck_margin else None
+    rechecked = predictor.rechecked - rechecked_before if predictor.recheck_margin else None
     return PredictSummary(
         output=Path(output),
         n=n,

@@ -28,6 +28,7 @@ import sxhub.export_int8
 import sxhub.onnx_runtime
 import sxhub.quantize
 from sxhub.errors import InputError, ModelError
+from sxhub.evaluate import evaluate
 from sxhub.export import (
     AGREEMENT_BAR,
     Agreement,
@@ -38,7 +39,7 @@ from sxhub.export import (
     export_onnx,
 )
 from sxhub.onnx_runtime import decision_margins, decision_shifts, describe_margin, near_ties, threshold_logits
-from sxhub.predict import Predictor
+from sxhub.predict import Predictor, predict_file
 from sxhub.quantize import Probe, _activation_peaks, lower_bound, quantizable_nodes, smooth_graph
 from sxhub.spec import TaskSpec
 from sxhub.train import train
@@ -524,6 +525,23 @@ def test_predict_says_when_int8_is_not_the_default(student: Path, caplog: pytest
     with caplog.at_level("WARNING", logger="sxhub.predict"):
         Predictor(student, onnx=True)
     assert not sxhub_logged(caplog)
+
+
+def test_a_summary_counts_the_near_ties_of_its_own_file(student: Path, tmp_path: Path) -> None:
+    """``predict_file(..., predictor=p)`` (and ``evaluate``'s) said p's near-ties since it was loaded (texts predicted
+    before, a file labelled earlier) as rerun in this file: its truncated count was this file's own, its rechecked
+    count was not."""
+    export_onnx(student, int8=True, quantization="dynamic")
+    predictor = Predictor(student, onnx=True, int8=True, recheck=1e9)  # every text is a near-tie
+    predictor.predict(["profit rose", "loss fell", "the city"])
+    source = tmp_path / "in.txt"
+    source.write_text("profit rose\nloss fell\n", encoding="utf-8")
+    for out in ("a.csv", "b.csv"):
+        summary = predict_file(student, source, tmp_path / out, predictor=predictor)
+        assert summary.rechecked == 2, out
+        assert "2 near-ties (100.0%) rerun in fp32" in summary.summary_line()
+    gold = pd.DataFrame({"text": ["profit rose", "loss fell"], "label": ["positive", "negative"]})
+    assert evaluate(student, gold, gold="label", predictor=predictor)["rechecked"] == 2
 
 
 def test_the_onnx_path_needs_neither_torch_nor_transformers(student: Path) -> None:
