@@ -385,6 +385,20 @@ def test_onnx_without_export_names_the_command(single_model: Path) -> None:
         Predictor(single_model, onnx=True)
 
 
+def test_the_rate_counts_the_texts_labelled_not_the_rows_without_one(single_model: Path, tmp_path: Path) -> None:
+    """Rows without a text are never run through the model, yet the summary's texts/s divided every row by the
+    seconds: a file of blank lines read "Labelled 0 texts in 0.0 s (220 texts/s, torch)"."""
+    from sxhub.predict_files import PredictSummary
+
+    summary = PredictSummary(output=tmp_path / "o.csv", n=10, seconds=2.0, backend="torch", n_empty=6)
+    assert summary.texts_per_second == 2.0 and "(2 texts/s, torch)" in summary.summary_line()
+    assert summary.to_dict()["texts_per_second"] == 2.0
+    (tmp_path / "blank.txt").write_text("\n\n\n", encoding="utf-8")
+    blank = predict_file(single_model, tmp_path / "blank.txt", tmp_path / "blank.csv")
+    assert blank.n_empty == blank.n == 3 and blank.texts_per_second == 0
+    assert "Labelled 0 texts in " in blank.summary_line() and "(0 texts/s, torch)" in blank.summary_line()
+
+
 def test_missing_text_column_and_empty_file(single_model: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     pd.DataFrame({"body_text": ["a"]}).to_csv(source, index=False)
