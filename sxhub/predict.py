@@ -117,6 +117,10 @@ class Predictor:
                 "bf16 runs the torch model in bfloat16, not the ONNX export; drop --onnx, or drop --bf16 (the ONNX "
                 "variants are fp32 and int8)."
             )
+        if int8 and not onnx:  # the torch model ran in fp32 without a word, where --int8 alone is refused
+            raise InputError(
+                "int8 runs the quantised ONNX export; add --onnx (Python: onnx=True), after sxhub export --int8."
+            )
         self.model_dir = resolve_model_dir(model_dir)
         self.info = read_model_info(self.model_dir)
         self.batch_size = batch_size

@@ -328,6 +328,25 @@ def test_bf16_is_torch_only_and_warns_where_it_is_emulated(
     ]
 
 
+def test_int8_without_onnx_is_refused_in_python_as_on_the_command_line(single_model: Path, tmp_path: Path) -> None:
+    """``Predictor(model, int8=True)`` (and predict_file's and evaluate's int8=) without onnx=True ran the torch
+    model in fp32 without a word, so a notebook that meant to check int8 scored torch; ``--int8`` without ``--onnx``
+    is refused on the command line."""
+    from sxhub.evaluate import evaluate
+
+    source = tmp_path / "in.csv"
+    pd.DataFrame({"text": TEXTS, "label": ["negative"] * len(TEXTS)}).to_csv(source, index=False)
+    calls = [
+        lambda: Predictor(single_model, int8=True),
+        lambda: predict_file(single_model, source, tmp_path / "out.csv", int8=True),
+        lambda: evaluate(single_model, source, gold="label", int8=True),
+    ]
+    for call in calls:
+        with pytest.raises(InputError, match=re.escape("add --onnx (Python: onnx=True)")):
+            call()
+    assert not (tmp_path / "out.csv").exists()
+
+
 def test_cli_predict_bf16(single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     source, out = tmp_path / "in.csv", tmp_path / "out.csv"
     pd.DataFrame({"text": TEXTS}).to_csv(source, index=False)
