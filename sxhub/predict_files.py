@@ -417,6 +417,25 @@ def finish_chunk(predictor: Predictor, ready: _ReadyChunk, *, progress: Any = No
     return prediction_columns(predictor, chunk, labels, probs)
 
 
+def refuse_model_file(output: str | os.PathLike[str], model_dir: str | os.PathLike[str]) -> None:
+    """One line when ``output`` is a file the model folder is loaded from (``-o MODEL_DIR/config.json``, its
+    sxhub.json or tokenizer.json): the predictions replaced it and the run exited 0, leaving a folder that no longer
+    loads. Other files in the folder (``MODEL_DIR/predictions.json``) may be written."""
+    from .model_folder import INFO_FILE, MODEL_FILES
+
+    out, folder = Path(output), Path(model_dir)
+    if str(output) == STDIN or not folder.is_dir():
+        return
+    out = out.expanduser().resolve()
+    if out.parent not in (folder.resolve(), folder.resolve() / "onnx"):
+        return
+    if out.name == INFO_FILE or MODEL_FILES.fullmatch(out.name):
+        raise InputError(
+            f"-o (Python: output=) {str(output)!r} is the model's own file: writing it would break the model in "
+            f"{str(model_dir)!r}; pass another path."
+        )
+
+
 def _one_ahead(items: Iterator[T]) -> Iterator[T]:
     """The items of ``items``, each next one computed in a second thread while the caller works on this one.
 
@@ -454,6 +473,7 @@ def predict_file(
     check_input(source, text_column)  # a missing or empty input fails before the model is loaded
     if predictor is not None:
         check_predictor_model(model_dir, predictor)
+    refuse_model_file(output, predictor.model_dir if predictor is not None else model_dir)
     writer = _ChunkWriter(Path(output))  # so does an output of an unknown kind
     # and a table's first chunk: its text column found and holding texts (--text-column idx, a column of numbers, was
     # refused only once the model had loaded: seconds, an ONNX session). Texts one per line have nothing to check,

@@ -404,6 +404,22 @@ def test_onnx_without_export_names_the_command(single_model: Path) -> None:
         Predictor(single_model, onnx=True)
 
 
+def test_an_output_that_is_a_file_of_the_model_is_refused_before_the_run(
+    single_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-o MODEL_DIR/config.json`` (or sxhub.json, tokenizer.json) replaced the model's own file with the
+    predictions and exited 0: the model folder no longer loaded. Other files in the folder may be written."""
+    model = tmp_path / "student"
+    shutil.copytree(single_model, model)
+    before = {name: (model / name).read_bytes() for name in ("config.json", "sxhub.json", "tokenizer.json")}
+    (tmp_path / "in.txt").write_text("profit rose\n", encoding="utf-8")
+    for name in before:
+        code, _, err = run_cli(["predict", str(model), str(tmp_path / "in.txt"), "-o", str(model / name)], capsys)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and "is the model's own file" in err, err
+    assert {name: (model / name).read_bytes() for name in before} == before
+    assert predict_file(model, tmp_path / "in.txt", model / "predictions.json").n == 1
+
+
 def test_the_rate_counts_the_texts_labelled_not_the_rows_without_one(single_model: Path, tmp_path: Path) -> None:
     """Rows without a text are never run through the model, yet the summary's texts/s divided every row by the
     seconds: a file of blank lines read "Labelled 0 texts in 0.0 s (220 texts/s, torch)"."""
