@@ -125,25 +125,26 @@ def count_rows(source: str | os.PathLike[str]) -> int | None:
     if not path.is_file():
         return None
     suffix = table_suffix(path)
-    if suffix == ".txt":  # a last line without "\n" is a text too
-        with path.open("rb") as fh:
-            lines = ends = 0
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                lines, ends = lines + block.count(b"\n"), block.endswith(b"\n")
-        return lines + (path.stat().st_size > 0 and not ends)
+    if suffix in {".txt", ".jsonl"}:
+        return _line_count(path)
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
         return int(pq.ParquetFile(path).metadata.num_rows)
     if suffix in {".csv", ".tsv"}:
         records = _csv_records(path, suffix)
-        if records is not None:
-            return records
-    if suffix in {".csv", ".tsv", ".jsonl"}:
-        with path.open("rb") as fh:
-            lines = sum(block.count(b"\n") for block in iter(lambda: fh.read(1 << 20), b""))
-        return max(0, lines - (suffix != ".jsonl"))
+        return records if records is not None else max(0, _line_count(path) - 1)
     return None
+
+
+def _line_count(path: Path) -> int:
+    """The lines of a text file: a last line without "\\n" is one too (a JSONL file's last record was left out of the
+    progress bar's total)."""
+    with path.open("rb") as fh:
+        lines = ends = 0
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            lines, ends = lines + block.count(b"\n"), block.endswith(b"\n")
+    return lines + (path.stat().st_size > 0 and not ends)
 
 
 # bytes pyarrow parses at a time when it counts a CSV's records. pyarrow holds blocks read ahead of the parsing,

@@ -420,6 +420,18 @@ def test_an_output_that_is_a_file_of_the_model_is_refused_before_the_run(
     assert predict_file(model, tmp_path / "in.txt", model / "predictions.json").n == 1
 
 
+def test_the_progress_total_counts_a_last_jsonl_record_without_a_line_break(tmp_path: Path) -> None:
+    """A JSONL file whose last record has no "\\n" after it (as many writers leave it) is read whole, but the bar's
+    total counted line breaks: 2 records showed "2/1". A .txt file's last line was already counted so."""
+    from sxhub.predict_files import count_rows, iter_chunks
+
+    for body, n in {'{"text": "a"}\n{"text": "b"}': 2, '{"text": "a"}\n{"text": "b"}\n': 2, "": 0}.items():
+        (tmp_path / "in.jsonl").write_text(body, encoding="utf-8")
+        assert count_rows(tmp_path / "in.jsonl") == n, body
+        if n:
+            assert sum(len(chunk) for chunk in iter_chunks(tmp_path / "in.jsonl")) == n
+
+
 def test_the_rate_counts_the_texts_labelled_not_the_rows_without_one(single_model: Path, tmp_path: Path) -> None:
     """Rows without a text are never run through the model, yet the summary's texts/s divided every row by the
     seconds: a file of blank lines read "Labelled 0 texts in 0.0 s (220 texts/s, torch)"."""
