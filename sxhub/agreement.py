@@ -17,7 +17,7 @@ from typing import Any, TypedDict, cast
 
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, read_table
+from .data import check_text_values, find_text_column, is_missing_text, read_table
 from .errors import InputError
 from .labelled import (
     as_task_names,
@@ -170,6 +170,7 @@ def score_labelled(
                 f"{says.given('text_column', text_column)} is not a column of {where}; its columns are "
                 f"{list(df.columns)[:20]}."
             )
+        check_text_values(df, text_column)  # ids (--text-column id) are not texts: refused as train refuses them
         df = df.rename(columns={"text": "text_input"} if text_column != "text" else {}).rename(
             columns={text_column: "text"}
         )

@@ -351,12 +351,13 @@ def raw_texts(df: pd.DataFrame, column: str) -> pd.Series:
     return text_cells(df[column], column).map(lambda v: "" if is_missing_text(v) else str(v))
 
 
-def check_text_values(chunk: pd.DataFrame, column: str) -> None:
+def check_text_values(chunk: pd.DataFrame, column: str, fix: str | None = None) -> None:
     """One line when a text column holds only numbers or true/false values (an id or a score column:
     ``--text-column idx``), which were labelled as the strings "1", "2.5", "True" with exit 0. predict, annotate,
     train and evaluate refuse it alike, before any work; a column of texts some of which are numbers ("2024") is
     texts, read as written (:func:`text_cells`). Streamed readers check the first chunk only: a later chunk of a
-    few rows that happen to be numbers must not end a long run. Texts one per line are never checked."""
+    few rows that happen to be numbers must not end a long run. Texts one per line are never checked. ``fix``
+    replaces the line's "pass --text-column ..." where the caller has no such option."""
     values = chunk[column]
     if pd.api.types.is_bool_dtype(values):
         kind = "true/false values"
@@ -373,9 +374,8 @@ def check_text_values(chunk: pd.DataFrame, column: str) -> None:
     if not len(present):  # no text in the chunk (an all-null column reads as float): nothing to say yet
         return
     shown = json.dumps(plain_json(present.head(3).tolist()), default=str, ensure_ascii=False)
-    raise InputError(
-        f"column {column!r} holds {kind} ({shown}), not texts; pass {TEXT_COLUMN_OPTION} with the column of texts."
-    )
+    fix = fix or f"pass {TEXT_COLUMN_OPTION} with the column of texts"
+    raise InputError(f"column {column!r} holds {kind} ({shown}), not texts; {fix}.")
 
 
 def over_max_chars_error(chars: int, max_chars: int) -> str:

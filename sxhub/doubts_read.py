@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import find_text_column, is_missing_text, not_a_source, read_table
+from .data import check_text_values, find_text_column, is_missing_text, not_a_source, read_table
 from .doubt_signals import _Rows
 from .errors import InputError
 from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
@@ -51,6 +51,7 @@ def _read_rows(
     df, parquet_votes = (source, None) if isinstance(source, pd.DataFrame) else _read_labelled(source)
     df = with_flag_labels(df.reset_index(drop=True), given, multi_label)
     tcol = find_text_column(df, text_column)
+    check_text_values(df, tcol)  # ids or scores (--text-column idx): refused as train refuses them, before embedding
     lcol = _label_column(df, multi_label)
     multi = lcol == "labels" if multi_label is None else multi_label
     failed = failed_flags(df["failed"]) if "failed" in df.columns else None

@@ -37,7 +37,7 @@ import pandas as pd
 
 from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
-from .data import MAX_CHARS, find_text_column
+from .data import MAX_CHARS, check_text_values, find_text_column
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
@@ -350,6 +350,8 @@ async def amake_twins(
         )
     frame = pd.DataFrame({"text": list(data)}) if not isinstance(data, pd.DataFrame) else data.reset_index(drop=True)
     column = find_text_column(frame, text_column)
+    # ids (--text-column id) are not texts to rewrite: refused as train refuses them, before the columns' clash
+    check_text_values(frame, column)
     _check_input_columns(spec, frame, column)
     raw_all = frame[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
     _check_lengths(raw_all, column)

@@ -944,3 +944,13 @@ def test_agree_reports_repr_is_its_headline_and_the_rest_is_a_dict(tmp_path: Pat
     assert "krippendorff_alpha=" in shown and "per_label" in shown  # where the rest is
     assert isinstance(result, dict) and result == full and json.loads(json.dumps(result)) == full
     assert result["per_label"] == full["per_label"] and "reliability" in result
+
+
+def test_a_text_column_of_numbers_is_refused_as_train_refuses_it(tmp_path: Path) -> None:
+    """--text-column id counted and ranked (--review) rows by their ids read as texts, with exit 0; train and
+    predict refuse such a column in one line, and agree now says it alike."""
+    from sxhub import InputError, agree
+
+    frame = labelled_with_votes().assign(id=lambda f: range(len(f)))
+    with pytest.raises(InputError, match=r"^column 'id' holds numbers \(.*\), not texts; pass --text-column"):
+        agree(frame, gold="expert", text_column="id")

@@ -895,3 +895,19 @@ def test_texts_longer_than_the_embedding_model_reads_are_counted(
     short = find_doubts(frame.drop(index=long_rows), folds=3, model=tiny_base_model)
     assert short.summary["truncated"] == 0 and "longer than" not in short.summary_line()
     assert find_doubts(frame, folds=3, embedder=lambda t: np.eye(len(t))).summary["truncated"] is None
+
+
+def test_a_text_column_of_numbers_is_refused_as_train_refuses_it(tmp_path: Path) -> None:
+    """train, annotate and predict refuse a text column of ids or scores (--text-column idx) in one line; doubts
+    embedded the ids "0", "1", ... as the texts and ranked their labels with exit 0."""
+    frame, _ = synthetic(30)
+    frame = frame.assign(idx=range(30))
+    line = (
+        r"^column 'idx' holds numbers \(.*\), not texts; pass --text-column \(Python: text_column=\) with the column"
+    )
+    with pytest.raises(InputError, match=line):
+        find_doubts(frame, label_names=LABELS, embedder=bag_of_words, text_column="idx")
+    csv = tmp_path / "labelled.csv"
+    frame.assign(text=[str(2000 + i) for i in range(30)]).drop(columns=["votes"]).to_csv(csv, index=False)
+    with pytest.raises(InputError, match=r"^column 'text' holds numbers \(\[\"2000\""):
+        find_doubts(csv, label_names=LABELS, embedder=bag_of_words)

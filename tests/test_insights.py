@@ -738,3 +738,19 @@ def test_a_long_table_is_printed_in_part_with_where_the_rest_is(
     short = pd.read_csv(tmp_path / "out" / "shares_by_group.csv")  # 3 brands: the whole table, no such line
     first = lines.index("Labels by brand (shares_by_group.csv):")
     assert lines[first + 2 + len(short)].startswith("Labels ")
+
+
+def test_a_text_column_of_numbers_is_refused_before_any_text_is_labelled(corpus: pd.DataFrame) -> None:
+    """--text-column idx labelled the ids "0", "1", ... and tabulated their shares with exit 0; predict refuses it."""
+    seen: list[Sequence[str]] = []
+
+    def classify(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+        seen.append(texts)
+        return keyword_4p(texts)
+
+    line = (
+        r"^column 'idx' holds numbers \(.*\), not texts; pass --text-column \(Python: text_column=\) with the column"
+    )
+    with pytest.raises(InputError, match=line):
+        insights(classify, corpus.assign(idx=range(len(corpus))), group_by="brand", text_column="idx")
+    assert seen == []

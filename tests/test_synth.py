@@ -1614,3 +1614,24 @@ def test_cli_generate_whose_max_minutes_passed_before_any_request_names_the_cap(
         assert not server.requests
     assert code == 1
     assert "every reply was dropped" not in err and "raise --max-minutes" in err and "0.01" in err
+
+
+def test_a_text_column_of_numbers_is_refused_by_twins_and_as_seed_examples(tmp_path: Path) -> None:
+    """twins asked a teacher to rewrite the ids "1", "2" (--text-column id), and generate took a seed file whose
+    text column held numbers as examples "1", "2"; train and predict refuse such a column in one line."""
+    from sxhub.cli.synth import _read_examples
+
+    teacher = FakeTeacher(responder=twin_responder)
+    frame = pd.DataFrame({"text": ["Love my coat", "Hate the store"], "id": [1, 2]})
+    line = r"^column 'id' holds numbers \(.*\), not texts; pass --text-column \(Python: text_column=\) with the column"
+    with pytest.raises(InputError, match=line):
+        make_twins(
+            SENTIMENT, frame, teachers=[teacher], embed=bag_embed, progress=False, cache=False, text_column="id"
+        )
+    assert teacher.history == []
+    seeds = tmp_path / "seeds.csv"
+    pd.DataFrame({"text": ["1", "2"], "label": ["positive", "negative"]}).to_csv(seeds, index=False)
+    with pytest.raises(
+        InputError, match=r"^column 'text' holds numbers \(\[\"1\", \"2\"\]\), not texts; in the seed exam"
+    ):
+        _read_examples(str(seeds), SENTIMENT)

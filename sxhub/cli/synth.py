@@ -494,7 +494,7 @@ def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
     true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped, and
     so are the twins of a ``sxhub twins`` file that failed a check (ok false, the failed ones too: a name kept is
     written again), said in a warning; returns them and how many twins were left out."""
-    from ..data import TEXT_COLUMN_GUESSES, find_text_column, is_missing_text
+    from ..data import TEXT_COLUMN_GUESSES, check_text_values, find_text_column, is_missing_text
     from ..labelled import flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
 
     df = with_flag_labels(read_table(path), spec.label_names, spec.multi_label)
@@ -504,6 +504,8 @@ def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
             "texts to 'text'."
         )
     column = find_text_column(df)
+    # a column of numbers is not texts (train refuses it alike); generate has no --text-column to name
+    check_text_values(df, column, fix=f"in the seed examples {path!r}, name the column of the texts 'text'")
     label_col = next((c for c in ("labels", "label") if c in df.columns), None)
     cells = df[label_col].tolist() if label_col else [None] * len(df)
     flagged = flagged_twins(df, with_failed=True).tolist()
