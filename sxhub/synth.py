@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import EMAIL_RE, HANDLE_RE, PHONE_RE, URL_RE, mask_pii
+from .data import EMAIL_RE, HANDLE_RE, PHONE_RE, URL_RE, is_missing_text, mask_pii
 from .errors import InputError, ModelError
 from .prompt import InvalidAnswer, extract_json_object
 
@@ -356,10 +356,12 @@ def text_schema(key: str) -> dict[str, Any]:
 
 
 def parse_text_reply(raw: str, key: str) -> str:
-    """The text under ``key`` of a JSON reply, whitespace normalised; raises InvalidAnswer otherwise."""
+    """The text under ``key`` of a JSON reply, whitespace normalised; raises InvalidAnswer otherwise. A text that
+    writes a missing value ("null", "None", "nan": :func:`is_missing_text`) is no text: the vote on the written texts
+    leaves such a text out, as every reader does, and the labels of the texts after it moved onto the wrong texts."""
     obj = extract_json_object(raw or "")
     value = obj.get(key)
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or is_missing_text(value):
         raise InvalidAnswer(f"reply has no non-empty {key!r} string: {(raw or '')[:200]!r}")
     return " ".join(value.split())
 

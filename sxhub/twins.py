@@ -37,7 +37,7 @@ import pandas as pd
 
 from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
-from .data import MAX_CHARS, check_text_values, find_text_column
+from .data import MAX_CHARS, check_text_values, find_text_column, raw_texts
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
@@ -353,7 +353,9 @@ async def amake_twins(
     # ids (--text-column id) are not texts to rewrite: refused as train refuses them, before the columns' clash
     check_text_values(frame, column)
     _check_input_columns(spec, frame, column)
-    raw_all = frame[column].map(lambda v: "" if v is None or v != v else str(v)).tolist()
+    # a cell that writes a missing value ("None", "nan", pd.NA) is no text, as the vote on the originals reads it: kept
+    # here, the labels no longer lined up with the texts (an IndexError)
+    raw_all = raw_texts(frame, column).tolist()
     _check_lengths(raw_all, column)
     keep = [bool(t.strip()) for t in raw_all]
     if not any(keep):

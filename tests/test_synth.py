@@ -1635,3 +1635,28 @@ def test_a_text_column_of_numbers_is_refused_by_twins_and_as_seed_examples(tmp_p
         InputError, match=r"^column 'text' holds numbers \(\[\"1\", \"2\"\]\), not texts; in the seed exam"
     ):
         _read_examples(str(seeds), SENTIMENT)
+
+
+def test_twins_leaves_out_a_text_that_writes_a_missing_value_and_labels_each_twin_its_own() -> None:
+    """A text "None" or " nan " (a missing value as a CSV or a database wrote it) was kept by twins but left out by
+    the vote on the originals, as every reader leaves it out, so the labels no longer lined up with the texts: an
+    IndexError traceback; a pandas string column's missing cell (pd.NA) was "boolean value of NA is ambiguous". A
+    twin written as "null" was left out of the vote on the twins alike, and the next twins' labels moved up one row
+    onto the wrong twins, with exit 0; it is now an invalid reply, asked again as an unreadable one is."""
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        if is_twin_request(messages):
+            return {"twin": "null"} if "first" in user else {"twin": "The shop let me down badly"}
+        return {"label": "negative" if "down" in user else "positive"}
+
+    teacher = FakeTeacher(responder=responder)
+    for text_cells in (["Love my coat", "None", " nan "], pd.array(["Love my coat", None], dtype="string")):
+        frame = pd.DataFrame({"text": text_cells})
+        result = make_twins(SENTIMENT, frame, teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+        assert result.summary()["n"] == 1 and result.summary()["n_empty"] == len(frame) - 1
+    frame = pd.DataFrame({"text": ["My first coat, lovely", "Great shoes from the shop"]})
+    out = make_twins(SENTIMENT, frame, teachers=[teacher], embed=bag_embed, progress=False, cache=False).frame
+    assert out["text"].tolist() == ["", "The shop let me down badly"]
+    assert out["failed"].tolist() == [True, False] and out["label"].tolist() == [None, "negative"]
+    assert "invalid rewrite" in out["error"][0]
