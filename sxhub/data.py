@@ -378,6 +378,17 @@ def check_text_values(chunk: pd.DataFrame, column: str, fix: str | None = None) 
     raise InputError(f"column {column!r} holds {kind} ({shown}), not texts; {fix}.")
 
 
+def check_frame_text_values(frame: pd.DataFrame, column: str, text_column: str | None) -> None:
+    """:func:`check_text_values` for a verb that reads texts one per line into a frame (``read_table(lines=True)``:
+    a ``.txt`` file or stdin, the one column ``text`` of strings), where they are texts whatever they read like, as
+    predict reads them: such a frame is not checked unless ``text_column`` names its column."""
+    values = frame[column]
+    strings = not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values))
+    lines = list(frame.columns) == ["text"] and strings
+    if text_column is not None or not lines:
+        check_text_values(frame, column)
+
+
 def over_max_chars_error(chars: int, max_chars: int) -> str:
     """The ``error`` of a row whose text is over ``--max-chars``: annotate fails it alone, unasked."""
     return (

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import check_text_values, find_text_column, is_missing_text
+from .data import check_frame_text_values, find_text_column, is_missing_text
 from .errors import InputError
 from .insights_groups import (
     DATE_KEYS,
@@ -319,7 +319,8 @@ def insights(
     classify = as_classifier(classify, name="classify")
     sentiment = None if sentiment is None else as_classifier(sentiment, name="sentiment")
     column = find_text_column(data, text_column)
-    check_text_values(data, column)  # ids or scores (--text-column idx): refused before labelling, as predict does
+    # ids or scores (--text-column idx): refused before labelling, as predict does (texts one per line are texts)
+    check_frame_text_values(data, column, text_column)
     data = data.reset_index(drop=True)
     if not len(data):
         raise InputError("the input has no rows; give it at least one text.")

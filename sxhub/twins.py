@@ -37,7 +37,7 @@ import pandas as pd
 
 from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
-from .data import MAX_CHARS, check_text_values, find_text_column, raw_texts
+from .data import MAX_CHARS, check_frame_text_values, find_text_column, raw_texts
 from .errors import InputError, TeacherError, UserError
 from .ledger import cached_note, format_cost, format_tokens, merge_ledgers
 from .prompt import InvalidAnswer
@@ -351,7 +351,7 @@ async def amake_twins(
     frame = pd.DataFrame({"text": list(data)}) if not isinstance(data, pd.DataFrame) else data.reset_index(drop=True)
     column = find_text_column(frame, text_column)
     # ids (--text-column id) are not texts to rewrite: refused as train refuses them, before the columns' clash
-    check_text_values(frame, column)
+    check_frame_text_values(frame, column, text_column)
     _check_input_columns(spec, frame, column)
     # a cell that writes a missing value ("None", "nan", pd.NA) is no text, as the vote on the originals reads it: kept
     # here, the labels no longer lined up with the texts (an IndexError)

@@ -754,3 +754,6 @@ def test_a_text_column_of_numbers_is_refused_before_any_text_is_labelled(corpus:
     with pytest.raises(InputError, match=line):
         insights(classify, corpus.assign(idx=range(len(corpus))), group_by="brand", text_column="idx")
     assert seen == []
+    # texts one per line (a .txt file, stdin: a frame of the one column 'text') are texts whatever they read like
+    result = insights(classify, pd.DataFrame({"text": ["1999", "2024"]}), group_by="handle")
+    assert result.summary()["n"] == 2

@@ -1635,6 +1635,11 @@ def test_a_text_column_of_numbers_is_refused_by_twins_and_as_seed_examples(tmp_p
         InputError, match=r"^column 'text' holds numbers \(\[\"1\", \"2\"\]\), not texts; in the seed exam"
     ):
         _read_examples(str(seeds), SENTIMENT)
+    # texts one per line (a .txt file, stdin: a frame of the one column 'text') are texts whatever they read like,
+    # as predict reads them: a file of prices is rewritten, not refused
+    lines = pd.DataFrame({"text": ["1999", "2024"]})
+    result = make_twins(SENTIMENT, lines, teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+    assert result.summary()["n"] == 2
 
 
 def test_twins_leaves_out_a_text_that_writes_a_missing_value_and_labels_each_twin_its_own() -> None:
