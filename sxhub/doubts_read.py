@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import check_text_values, find_text_column, is_missing_text, not_a_source, read_table
+from .data import check_text_values, find_text_column, is_missing_text, not_a_source, read_table, text_cells
 from .doubt_signals import _Rows
 from .errors import InputError
 from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
@@ -59,7 +59,9 @@ def _read_rows(
     flagged = flagged_twins(df).to_numpy()
     positions, texts, labels = [], [], []
     left_out = {"failed": 0, "flagged_twins": 0, "no_text": 0, "no_label": 0}
-    for i, (text, cell) in enumerate(zip(df[tcol].tolist(), df[lcol].tolist(), strict=True)):
+    # bytes (a Parquet binary column) decoded, a list refused, as train reads them: their reprs were embedded
+    cells = text_cells(df[tcol], tcol).tolist()
+    for i, (text, cell) in enumerate(zip(cells, df[lcol].tolist(), strict=True)):
         if failed is not None and failed.iloc[i]:
             left_out["failed"] += 1
             continue

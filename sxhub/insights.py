@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import check_frame_text_values, find_text_column, is_missing_text
+from .data import check_frame_text_values, find_text_column, is_missing_text, text_cells
 from .errors import InputError
 from .insights_groups import (
     DATE_KEYS,
@@ -321,7 +321,9 @@ def insights(
     column = find_text_column(data, text_column)
     # ids or scores (--text-column idx): refused before labelling, as predict does (texts one per line are texts)
     check_frame_text_values(data, column, text_column)
-    data = data.reset_index(drop=True)
+    # bytes (a Parquet binary column) decoded, a list refused, as predict reads them: their reprs were labelled
+    data = data.reset_index(drop=True)  # a copy: the caller's frame is not changed
+    data[column] = text_cells(data[column], column)
     if not len(data):
         raise InputError("the input has no rows; give it at least one text.")
     # rows without a text are not labelled (a model labels "" as something) nor counted in any share

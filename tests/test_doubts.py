@@ -911,3 +911,17 @@ def test_a_text_column_of_numbers_is_refused_as_train_refuses_it(tmp_path: Path)
     frame.assign(text=[str(2000 + i) for i in range(30)]).drop(columns=["votes"]).to_csv(csv, index=False)
     with pytest.raises(InputError, match=r"^column 'text' holds numbers \(\[\"2000\""):
         find_doubts(csv, label_names=LABELS, embedder=bag_of_words)
+
+
+def test_a_parquet_binary_text_column_is_read_as_its_texts_and_a_list_column_is_refused(tmp_path: Path) -> None:
+    """train and predict decode a Parquet ``binary`` text column as UTF-8 and refuse a list column in one line;
+    doubts embedded and queued the texts as Python reprs ("b'profit rose'", "['a', 'b']") with exit 0."""
+    frame, _ = synthetic(30)
+    path = tmp_path / "labelled.parquet"
+    frame.drop(columns=["votes"]).assign(
+        body=[t.encode() for t in frame["text"]], tags=[["a", str(i)] for i in range(30)]
+    ).to_parquet(path)
+    result = find_doubts(path, label_names=LABELS, embedder=bag_of_words, text_column="body")
+    assert sorted(result.queue["text"]) == sorted(frame["text"])
+    with pytest.raises(InputError, match=r"^column 'tags' holds a list \(\[\"a\", \"0\"\]\), not a text; pass --text"):
+        find_doubts(path, label_names=LABELS, embedder=bag_of_words, text_column="tags")

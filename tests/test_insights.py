@@ -757,3 +757,18 @@ def test_a_text_column_of_numbers_is_refused_before_any_text_is_labelled(corpus:
     # texts one per line (a .txt file, stdin: a frame of the one column 'text') are texts whatever they read like
     result = insights(classify, pd.DataFrame({"text": ["1999", "2024"]}), group_by="handle")
     assert result.summary()["n"] == 2
+
+
+def test_a_binary_text_column_is_labelled_as_its_texts_and_a_list_column_is_refused(corpus: pd.DataFrame) -> None:
+    """predict decodes a Parquet ``binary`` text column as UTF-8 and refuses a list column in one line; insights
+    labelled the Python reprs ("b'cheap coat'", "['a', 'b']") as the texts."""
+    seen: list[str] = []
+
+    def classify(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+        seen.extend(texts)
+        return keyword_4p(texts)
+
+    insights(classify, corpus.assign(body=corpus["text"].map(str.encode)), group_by="brand", text_column="body")
+    assert seen == corpus["text"].tolist()
+    with pytest.raises(InputError, match=r"^column 'tags' holds a list \(\[\"a\"\]\), not a text; pass --text-column"):
+        insights(classify, corpus.assign(tags=[["a"]] * len(corpus)), group_by="brand", text_column="tags")
