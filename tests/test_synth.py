@@ -1635,6 +1635,9 @@ def test_a_text_column_of_numbers_is_refused_by_twins_and_as_seed_examples(tmp_p
         InputError, match=r"^column 'text' holds numbers \(\[\"1\", \"2\"\]\), not texts; in the seed exam"
     ):
         _read_examples(str(seeds), SENTIMENT)
+    # a Parquet binary column is decoded as train decodes it (its repr "b'Love it'" was the seed example's text)
+    pd.DataFrame({"text": [b"Love it"], "label": ["positive"]}).to_parquet(tmp_path / "seeds.parquet")
+    assert _read_examples(str(tmp_path / "seeds.parquet"), SENTIMENT)[0][0].text == "Love it"
     # texts one per line (a .txt file, stdin: a frame of the one column 'text') are texts whatever they read like,
     # as predict reads them: a file of prices is rewritten, not refused
     lines = pd.DataFrame({"text": ["1999", "2024"]})

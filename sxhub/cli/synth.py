@@ -494,7 +494,7 @@ def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
     true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped, and
     so are the twins of a ``sxhub twins`` file that failed a check (ok false, the failed ones too: a name kept is
     written again), said in a warning; returns them and how many twins were left out."""
-    from ..data import TEXT_COLUMN_GUESSES, check_text_values, find_text_column, is_missing_text
+    from ..data import TEXT_COLUMN_GUESSES, check_text_values, find_text_column, is_missing_text, text_cells
     from ..labelled import flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
 
     df = with_flag_labels(read_table(path), spec.label_names, spec.multi_label)
@@ -510,7 +510,8 @@ def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
     cells = df[label_col].tolist() if label_col else [None] * len(df)
     flagged = flagged_twins(df, with_failed=True).tolist()
     examples, n_flagged = [], 0
-    for text, cell, bad in zip(df[column].tolist(), cells, flagged, strict=True):
+    texts = text_cells(df[column], column).tolist()  # bytes decoded (their repr was the text), a list refused
+    for text, cell, bad in zip(texts, cells, flagged, strict=True):
         if is_missing_text(text):  # NaN is no text, never the word "nan"
             continue
         if bad:
