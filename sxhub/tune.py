@@ -197,7 +197,7 @@ def tune(
     from .targets import check_trainable
 
     check_trainable(data)
-    train_idx, held_idx = split_heldout(data, opts.holdout, opts.seed)
+    train_idx, held_idx = split_heldout(data, opts.holdout, opts.seed, spec=spec)
     if opts.max_train is not None and len(train_idx) > opts.max_train:
         train_idx = sorted(random.Random(opts.seed).sample(train_idx, opts.max_train))
     texts = [data.texts[i] for i in train_idx]

@@ -101,9 +101,15 @@ def writing_picks(by_label: dict[str, list[int]], n: int, rng: random.Random) ->
     return picks
 
 
-def split_heldout(data: LabelledData, holdout: float, seed: int) -> tuple[list[int], list[int]]:
-    """Stratified (train, held-out) row indices; no held-out rows for ``holdout=0``."""
-    from .targets import split_indices
+def split_heldout(
+    data: LabelledData, holdout: float, seed: int, *, spec: TaskSpec | None = None
+) -> tuple[list[int], list[int]]:
+    """Stratified (train, held-out) row indices; no held-out rows for ``holdout=0``.
+
+    The texts of ``spec``'s few-shot examples (up to case and spacing) stay on the training side where the other
+    texts are enough to hold out: the prompt shows them with their labels, so a held-out one was scored with its
+    answer in front of the model (examples are often taken from the labelled file), flattering the figures."""
+    from .targets import same_text_key, split_indices
 
     n = len(data.texts)
     if not holdout:
@@ -111,4 +117,6 @@ def split_heldout(data: LabelledData, holdout: float, seed: int) -> tuple[list[i
     share = holdout if holdout < 1 else holdout / n
     if share >= 0.5:
         raise InputError(f"holdout={holdout} leaves too little to train on from {n} texts; hold out fewer.")
-    return split_indices(data, val_size=share, seed=seed)
+    shown = {same_text_key(example.text) for example in spec.examples} if spec is not None else set()
+    in_prompt = [same_text_key(text) in shown for text in data.texts] if shown else None
+    return split_indices(data, val_size=share, seed=seed, trained_before=in_prompt)

@@ -165,6 +165,30 @@ def test_examples_are_the_teachers_and_generates_prompts() -> None:
         )
 
 
+def test_the_tasks_few_shot_texts_are_never_held_out() -> None:
+    """A task's few-shot examples are often taken from the labelled file. Held out, such a text was scored with its
+    own label shown in the prompt's example turns, which flattered the held-out figures in sxhub.json and the card;
+    they stay on the training side (as written or up to case and spacing), the held-out share unchanged."""
+    from sxhub.labelled import load_labelled
+    from sxhub.tune import split_heldout
+
+    data = load_labelled(labelled_frame(), label_names=SPEC.label_names, multi_label=False)
+    _, plain = split_heldout(data, 0.25, 0)
+    shown = [data.texts[i] for i in plain[:3]]
+    spec = TaskSpec.from_dict(
+        {
+            **SPEC.to_dict(),
+            "examples": [
+                {"text": text.upper() if k == 0 else text, "labels": [data.labels[i]]}
+                for k, (i, text) in enumerate(zip(plain[:3], shown, strict=True))
+            ],
+        }
+    )
+    train, held = split_heldout(data, 0.25, 0, spec=spec)
+    assert len(held) == len(plain) and sorted(train + held) == list(range(len(data.texts)))
+    assert not {data.texts[i] for i in held} & set(shown), shown
+
+
 def test_writing_examples_are_balanced_over_the_labels() -> None:
     """Drawn in proportion to the data, the writer rarely saw the rare label and could not write it: each label
     gets an equal share, a text is used at most MAX_WRITING_REPEATS times, and a short label leaves its share to
