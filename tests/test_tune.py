@@ -682,6 +682,39 @@ def test_teacher_answers_are_valid_and_scores_are_probabilities(tuned: Path) -> 
     assert again.text == written.text  # the seed decides
 
 
+def test_a_multi_label_teacher_scores_the_answers_it_learned_on_a_task_with_its_labels_reordered(
+    tuned: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task with the labels it was tuned for in another order is accepted (check_task), but a multi-label answer
+    lists its labels in the task's order: the teacher scored ``{"labels": ["Promotion", "Product"]}`` where tune
+    taught ``{"labels": ["Product", "Promotion"]}``, answers the model never learned. It scores the learned ones."""
+    from sxhub.teachers import make_teacher
+    from sxhub.teachers.synthetic_model import label_answer
+
+    folder = tmp_path / "multi"
+    shutil.copytree(tuned, folder)
+    info = json.loads((folder / "sxhub.json").read_text(encoding="utf-8"))
+    info.update(labels=MULTI.label_names, multi_label=True, task=MULTI.to_dict())
+    (folder / "sxhub.json").write_text(json.dumps(info), encoding="utf-8")
+    reordered = TaskSpec.from_dict({**MULTI.to_dict(), "labels": list(reversed(MULTI.label_names))})
+    teacher = make_teacher(str(folder))
+    teacher.check_task(reordered)
+    scored: list[str] = []
+    model = teacher.model
+    plain = model.batch_answer_logprobs
+    monkeypatch.setattr(
+        model, "batch_answer_logprobs", lambda prompts, answers: scored.extend(answers) or plain(prompts, answers)
+    )
+    messages = build_messages(reordered, "half price at the new store")
+    reply = run(teacher.acomplete(messages, schema=reordered.answer_schema(), temperature=0, seed=0, max_tokens=50))
+    pairs = [(a, b) for k, a in enumerate(MULTI.label_names) for b in MULTI.label_names[k + 1 :]]
+    assert {label_answer(pair, True) for pair in pairs} <= set(scored), scored
+    assert not {label_answer((b, a), True) for a, b in pairs} & set(scored), scored
+    labels, _ = parse_reply(reordered, reply.text)
+    assert set(labels) <= set(MULTI.label_names) and list(reply.scores) == reordered.label_names
+    assert all(0 <= p <= 1 for p in reply.scores.values())
+
+
 def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
     from sxhub.teachers import make_teacher
     from sxhub.teachers.tuned import read_request
