@@ -344,6 +344,10 @@ def _tune_into(
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     n_trained = figures.pop("n_examples")
+    # a resumed run's seconds are those of the steps after its checkpoint: its rate counts those steps' examples
+    resumed_at = checkpoints.resumed_step if checkpoints is not None else None
+    steps = figures.get("steps")
+    ran = (steps - resumed_at) / steps if resumed_at and steps and steps > resumed_at else 1.0
     info = {
         "kind": "synthetic-model",
         "task": task_record(spec),  # teacher URLs without credentials, as a student's sxhub.json
@@ -375,7 +379,7 @@ def _tune_into(
             "seed": opts.seed,
             "seconds": round(seconds, 1),
             "cpu_seconds": round(cpu, 1),
-            "examples_per_s": round(n_trained * opts.epochs / max(seconds, 1e-9), 3),
+            "examples_per_s": round(n_trained * opts.epochs * ran / max(seconds, 1e-9), 3),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "threads": _threads(),
             "gpu": training_device(),  # None: trained on the CPU's threads

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from test_sigterm import _terminate_when
 from test_tune import SPEC, build_tiny_llama, corpus, error_line, labelled_frame
 
 import sxhub.lora
+import sxhub.tune
 from sxhub.errors import InputError, UserError
 from sxhub.train_resume import RESUME_FILE, stopped_runs
 from sxhub.tune import TuneOptions, tune
@@ -87,8 +89,10 @@ def test_a_resumed_tune_gives_the_model_of_an_unstopped_one(
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
             ran.append(state.global_step)
 
+    clock = iter([100.0, 110.0])  # the resumed run's training takes 10 s
     with monkeypatch.context() as patch:
         patch.setattr(sxhub.lora, "stderr_progress", lambda disable: Steps())
+        patch.setattr(sxhub.tune, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
         resumed = tune(SPEC, labelled, out, _options(tiny_llama, resume=True), progress=False)
 
     assert ran == list(range(3, steps + 1))  # it went on from step 2 (from step 0 it gives the same model too)
@@ -96,6 +100,9 @@ def test_a_resumed_tune_gives_the_model_of_an_unstopped_one(
     assert resumed.info["train"]["resumed_from"] == f"epoch {2 / steps:g} of 1, step 2"
     assert "resumed from epoch" in (out / "README.md").read_text(encoding="utf-8")
     assert "resumed_from" not in whole.info["train"] and resumed.info["train"]["steps"] == steps
+    # the rate of the steps those 10 s trained (it divided every step's examples by them: 1.3 times the rate here)
+    trained = resumed.info["train"]["n_trained"] * (steps - 2) / steps
+    assert resumed.info["train"]["seconds"] == 10 and resumed.info["train"]["examples_per_s"] == round(trained / 10, 3)
     a, b = load_file(whole.output_dir / "model.safetensors"), load_file(out / "model.safetensors")
     assert a.keys() == b.keys()
     for name in a:  # exactly equal on CPU: the adapter, optimizer, scheduler and RNG states come back
