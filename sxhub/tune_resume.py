@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .model_folder import CHECKPOINTS_PREFIX
-from .train_resume import RESUME_FILE, keep_note, last_checkpoint, prepare, stopped_runs, where
+from .train_resume import RESUME_FILE, differences, keep_note, last_checkpoint, prepare, stopped_runs, where
 
 logger = logging.getLogger(__name__)
 
@@ -75,11 +75,13 @@ class Checkpoints:
     folder: Path | None = None
     resumed_from: str | None = None  # where() of the checkpoint continued, read before training rotates it away
     resumed_step: int | None = None  # the optimizer step it holds
+    opened: dict[str, Any] | None = None  # the whole fingerprint, examples included (open)
 
     def open(self, rows: list[dict[str, Any]]) -> Path | None:
         """The checkpoint folder to train in (a stopped run's with ``resume``, else a new one) and the checkpoint to
         continue from (None: from step 0); refuses in one line as :func:`sxhub.train_resume.prepare`."""
         record = {**self.record, "examples_sha256": rows_sha256(rows)}
+        self.opened = record
         folder, checkpoint = prepare(self.out, record, resume=self.resume, restart=self.restart, named=SAME_OPTIONS)
         if folder is None:
             self.out.mkdir(parents=True, exist_ok=True)
@@ -97,9 +99,20 @@ class Checkpoints:
         note = keep_note(self.folder, TUNE_HOW) if self.folder is not None else None
         if note is None:
             self.drop_unsaved()
+            note = self.earlier_note()
+        if note is None:
             return
         exc.sxhub_rerun = note  # type: ignore[attr-defined]
         logger.warning("tuning stopped; %s.", note)
+
+    def earlier_note(self) -> str | None:
+        """The note of the newest stopped run of this same tune, which a run stopped before its own first checkpoint
+        leaves in -o (it removes it only once its model is in): its line said "a rerun starts over", while --resume
+        would continue that one. None where there is none, or it tuned other settings (--resume refuses it)."""
+        runs = stopped_runs(self.out, KIND) if self.opened is not None and self.out.is_dir() else []
+        if not runs or differences(runs[0][2], self.opened or {}, SAME_OPTIONS):
+            return None
+        return keep_note(runs[0][0], TUNE_HOW)
 
     def drop_unsaved(self) -> None:
         """This run's folder, where it holds no whole checkpoint to continue (stopped or failed before one)."""

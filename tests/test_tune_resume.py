@@ -153,6 +153,37 @@ def test_resume_refuses_other_settings_or_nothing_to_continue_and_restart_remove
     assert not list(out.glob(".checkpoints-*")) and (out / "model.safetensors").is_file()
 
 
+def test_a_tune_stopped_before_its_first_checkpoint_names_the_earlier_one_that_resume_continues(
+    tiny_llama: Path, tmp_path: Path, labelled: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun without --resume stopped before its own first checkpoint ended on "a rerun starts over", while the
+    stopped run's checkpoint it had warned of was still in -o for --resume; its line names that one, as the first
+    stop's did (not where that run tuned other settings: --resume would refuse it)."""
+    from transformers import TrainerCallback
+
+    from sxhub.train_resume import where
+    from sxhub.tune_resume import TUNE_HOW
+
+    class StopAtOnce(TrainerCallback):  # type: ignore[misc]
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "model"
+    with monkeypatch.context() as patch:
+        _stop_at_save(patch, 1)
+        with pytest.raises(KeyboardInterrupt):
+            tune(SPEC, labelled, out, _options(tiny_llama), progress=False)
+    [(folder, checkpoint, _)] = stopped_runs(out, "tune")
+    for options, named in ((_options(tiny_llama), True), (_options(tiny_llama, lora_r=8), False)):
+        with monkeypatch.context() as patch:
+            patch.setattr(sxhub.lora, "stderr_progress", lambda disable: StopAtOnce())
+            with pytest.raises(KeyboardInterrupt) as stop:
+                tune(SPEC, labelled, out, options, progress=False)
+        note = getattr(stop.value, "sxhub_rerun", None)
+        assert note == (f"the checkpoint of {where(checkpoint)} is kept in {folder}: {TUNE_HOW}" if named else None)
+        assert stopped_runs(out, "tune") == [(folder, checkpoint, json.loads((folder / RESUME_FILE).read_text()))]
+
+
 def test_resume_and_restart_are_one_of_them_and_local_only(tmp_path: Path, capsys: Any) -> None:
     with pytest.raises(InputError, match="pass one of them"):
         TuneOptions(resume=True, restart=True)
