@@ -713,6 +713,11 @@ def test_a_multi_label_teacher_scores_the_answers_it_learned_on_a_task_with_its_
     labels, _ = parse_reply(reordered, reply.text)
     assert set(labels) <= set(MULTI.label_names) and list(reply.scores) == reordered.label_names
     assert all(0 <= p <= 1 for p in reply.scores.values())
+    scored.clear()  # the Python API (label_texts) scores the learned answers too, its columns in the task's order
+    chosen, probs = model.label_texts(reordered, ["a new store opens downtown"])
+    assert {label_answer(pair, True) for pair in pairs} <= set(scored), scored
+    assert not {label_answer((b, a), True) for a, b in pairs} & set(scored), scored
+    assert set(chosen[0]) <= set(MULTI.label_names) and probs.shape == (1, len(MULTI.label_names))
 
 
 def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:

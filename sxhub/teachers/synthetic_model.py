@@ -90,6 +90,18 @@ def candidate_sets(labels: Sequence[str], multi_label: bool, limit: int = MAX_CA
     return sets
 
 
+def learned_order(learned: Any, labels: Sequence[str], multi_label: bool) -> Sequence[str]:
+    """The order a multi-label answer lists its labels in: the one tune taught (``learned``, the ``labels`` of
+    ``sxhub.json``; :func:`sxhub.tune_examples.build_examples`), where ``labels`` are those in another order (a task
+    with them reordered is accepted). Scored in the task's order, ``{"labels": ["Promotion", "Product"]}`` was an
+    answer the model never learned, where it learned ``{"labels": ["Product", "Promotion"]}``."""
+    if not multi_label or not isinstance(learned, (list, tuple)) or not all(isinstance(n, str) for n in learned):
+        return labels
+    if sorted(learned) == sorted(labels):
+        return tuple(learned)
+    return labels
+
+
 # ------------------------------------------------------------------------------------------------------------------
 # the model
 # ------------------------------------------------------------------------------------------------------------------
@@ -348,7 +360,8 @@ class SyntheticModel(SyntheticWriter):
         with progress_bar(total=len(texts), desc="scoring", unit="text", enabled=progress) as bar:
             for start in range(0, len(texts), TEXTS_PER_BATCH):
                 part = [build_messages(spec, text) for text in texts[start : start + TEXTS_PER_BATCH]]
-                for sets, probs in self.label_distributions(part, spec.label_names, spec.multi_label):
+                order = learned_order(self.info.get("labels"), spec.label_names, spec.multi_label)
+                for sets, probs in self.label_distributions(part, order, spec.multi_label):
                     top = max(range(len(sets)), key=probs.__getitem__)
                     best = sets[top]
                     chosen.append(list(best) if spec.multi_label else best[0])

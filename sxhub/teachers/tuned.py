@@ -54,6 +54,7 @@ from .synthetic_folder import check_synthetic_model, content_hash, read_info
 from .synthetic_model import (
     SyntheticModel,
     label_answer,
+    learned_order,
     marginals,
     shared_model,
     softmax,
@@ -121,8 +122,7 @@ class TunedTeacher(Teacher):
         self.folder = check_synthetic_model(spec.model)
         self.name = spec.name or f"tuned:{self.folder.resolve().name}"
         self._model = model
-        learned = (read_info(self.folder) or {}).get("labels")
-        self._learned = tuple(learned) if isinstance(learned, list) else None  # the label order tune taught
+        self._learned = (read_info(self.folder) or {}).get("labels")  # the label order tune taught
         self._queue: list[tuple[WriteJob | LabelJob, asyncio.Future[Any]]] = []
         self._worker: asyncio.Task[None] | None = None
 
@@ -241,21 +241,11 @@ class TunedTeacher(Teacher):
             groups.setdefault((job.request.labels, job.request.multi_label), []).append((i, job))
         for (names, multi), members in groups.items():
             found = model.label_distributions(
-                [job.messages for _, job in members], self._answer_order(names, multi), multi
+                [job.messages for _, job in members], learned_order(self._learned, names, multi), multi
             )
             for (i, job), (sets, probs) in zip(members, found, strict=True):
                 replies[i] = self._label_reply(job, sets, probs)
         return [replies[i] for i in range(len(jobs))]
-
-    def _answer_order(self, labels: tuple[str, ...], multi_label: bool) -> tuple[str, ...]:
-        """The order a multi-label answer lists its labels in: the one tune taught (:func:`sxhub.tune_examples.
-        build_examples`), where the request's labels are the tuned ones in another order (check_task lets a
-        reordered task through). In the task's order the teacher scored ``{"labels": ["Promotion", "Product"]}``
-        where the model learned ``{"labels": ["Product", "Promotion"]}``: answers it never saw."""
-        learned = self._learned
-        if multi_label and learned is not None and len(learned) == len(labels) and set(learned) == set(labels):
-            return learned
-        return labels
 
     def answer(
         self,
