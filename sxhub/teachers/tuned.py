@@ -65,8 +65,8 @@ logger = logging.getLogger(__name__)
 
 BATCH = 16  # requests of one kind answered together at most (writing: decoded together; labelling: scored together)
 LOCAL_TIMEOUT = 3600.0  # seconds a request may wait for its turn and its answer
-SCORER_VERSION = 2  # bump when the way answers are chosen or written changes: the cache identity names it (2: draws
-# seeded with the chat, see draw_seed)
+SCORER_VERSION = 3  # bump when the way answers are chosen or written changes: the cache identity names it (2: draws
+# seeded with the chat, see draw_seed; 3: multi-label answers scored in the label order tune taught, learned_order)
 
 
 # ------------------------------------------------------------------------------------------------------------------
