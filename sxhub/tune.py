@@ -30,6 +30,7 @@ float32 as the local backend does.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import itertools
 import json
@@ -194,8 +195,13 @@ def tune(
         text_column=text_column,
         label_option="--label-column (Python: label_column=)",
     )
+    from .data import preprocess_text
     from .targets import check_trainable
 
+    # the texts as annotate hands them to a teacher (the task's preprocess: PII masked, spaces normalised), as train
+    # cleans its own: learned as written, "@JohnDoe ... https://..." was served as "@user ... URL", never tuned on
+    clean = preprocess_text if spec.preprocess else str.strip
+    data = dataclasses.replace(data, texts=[clean(text) for text in data.texts])
     check_trainable(data)
     train_idx, held_idx = split_heldout(data, opts.holdout, opts.seed, spec=spec)
     if opts.max_train is not None and len(train_idx) > opts.max_train:

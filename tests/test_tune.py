@@ -238,6 +238,38 @@ def test_reasoning_specs_train_on_the_served_prompt_with_answers_without_a_reaso
     assert example.answer == '{"label": "negative"}' == label_answer(["negative"], False)  # what it scores
 
 
+def test_tune_learns_each_text_as_annotate_hands_it_to_the_teacher(
+    tiny_llama: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """annotate masks URLs, e-mails, handles and phone numbers and normalises spaces (the task's ``preprocess``)
+    before a teacher sees a text, and train cleans its texts so too; tune learned (and scored its held-out texts)
+    as written, so the tuned teacher was served prompts it was never tuned on ("@user ... URL" for "@JohnDoe ...
+    https://..."). It learns the texts as annotate hands them over; ``preprocess: false`` keeps them as written."""
+    import sxhub.tune as tune_module
+    from sxhub.data import prepare_texts
+
+    raw = "Profit rose,  see https://example.com/q3 and ask @JohnDoe"
+    frame = labelled_frame()
+    frame.loc[0, "text"] = raw
+    data = tmp_path / "labelled.csv"
+    frame.to_csv(data, index=False)
+    learned: list[Any] = []
+
+    def stop(examples: Any, *args: Any, **kwargs: Any) -> Any:
+        learned[:] = examples
+        raise RuntimeError("stop before training")
+
+    monkeypatch.setattr(tune_module, "train_local", stop)
+    for preprocess in (True, False):
+        spec = TaskSpec.from_dict({**SPEC.to_dict(), "preprocess": preprocess})
+        options = tune_module.TuneOptions(base=str(tiny_llama), holdout=0, writing=0)
+        with pytest.raises(RuntimeError, match="stop before training"):
+            tune_module.tune(spec, data, tmp_path / "model", options, progress=False)
+        [served] = prepare_texts(pd.DataFrame({"text": [raw]}), preprocess=preprocess).frame["text"]
+        assert ("@user" in served and "URL" in served) == preprocess
+        assert learned[0].messages == build_messages(spec, served)
+
+
 def test_multi_label_answers_list_labels_in_label_order() -> None:
     from sxhub.teachers.synthetic_model import candidate_sets
     from sxhub.tune import build_examples
