@@ -108,7 +108,8 @@ def split_heldout(
 
     The texts of ``spec``'s few-shot examples (up to case and spacing) stay on the training side where the other
     texts are enough to hold out: the prompt shows them with their labels, so a held-out one was scored with its
-    answer in front of the model (examples are often taken from the labelled file), flattering the figures."""
+    answer in front of the model (examples are often taken from the labelled file), flattering the figures.
+    ``data``'s texts are those :func:`sxhub.tune.tune` cleaned; the examples' are cleaned alike to compare."""
     from .targets import same_text_key, split_indices
 
     n = len(data.texts)
@@ -117,6 +118,11 @@ def split_heldout(
     share = holdout if holdout < 1 else holdout / n
     if share >= 0.5:
         raise InputError(f"holdout={holdout} leaves too little to train on from {n} texts; hold out fewer.")
-    shown = {same_text_key(example.text) for example in spec.examples} if spec is not None else set()
+    shown: set[str] = set()
+    if spec is not None:  # cleaned as the texts were (sxhub.tune: the task's preprocess): "URL" for the link shown
+        from .data import preprocess_text
+
+        clean = preprocess_text if spec.preprocess else str.strip
+        shown = {same_text_key(clean(example.text)) for example in spec.examples}
     in_prompt = [same_text_key(text) in shown for text in data.texts] if shown else None
     return split_indices(data, val_size=share, seed=seed, trained_before=in_prompt)

@@ -9,6 +9,7 @@ and the model publishes to the Hub stand-in and loads back.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import math
@@ -168,25 +169,25 @@ def test_examples_are_the_teachers_and_generates_prompts() -> None:
 def test_the_tasks_few_shot_texts_are_never_held_out() -> None:
     """A task's few-shot examples are often taken from the labelled file. Held out, such a text was scored with its
     own label shown in the prompt's example turns, which flattered the held-out figures in sxhub.json and the card;
-    they stay on the training side (as written or up to case and spacing), the held-out share unchanged."""
+    they stay on the training side (as written, up to case and spacing, or cleaned as tune cleans the texts), the
+    held-out share unchanged."""
     from sxhub.labelled import load_labelled
     from sxhub.tune import split_heldout
 
     data = load_labelled(labelled_frame(), label_names=SPEC.label_names, multi_label=False)
     _, plain = split_heldout(data, 0.25, 0)
-    shown = [data.texts[i] for i in plain[:3]]
-    spec = TaskSpec.from_dict(
-        {
-            **SPEC.to_dict(),
-            "examples": [
-                {"text": text.upper() if k == 0 else text, "labels": [data.labels[i]]}
-                for k, (i, text) in enumerate(zip(plain[:3], shown, strict=True))
-            ],
-        }
-    )
-    train, held = split_heldout(data, 0.25, 0, spec=spec)
-    assert len(held) == len(plain) and sorted(train + held) == list(range(len(data.texts)))
-    assert not {data.texts[i] for i in held} & set(shown), shown
+    texts = list(data.texts)
+    texts[plain[2]] = "the firm makes paper, see URL"  # tune cleans the texts as annotate does: the link is masked
+    data = dataclasses.replace(data, texts=texts)
+    for rows, written in (
+        (plain[:2], [texts[plain[0]].upper(), texts[plain[1]]]),
+        (plain[2:3], ["the firm makes paper,  see https://example.com/paper"]),
+    ):
+        examples = [{"text": text, "labels": [data.labels[i]]} for i, text in zip(rows, written, strict=True)]
+        spec = TaskSpec.from_dict({**SPEC.to_dict(), "examples": examples})
+        train, held = split_heldout(data, 0.25, 0, spec=spec)
+        assert len(held) == len(plain) and sorted(train + held) == list(range(len(texts)))
+        assert not set(rows) & set(held), (rows, held)
 
 
 def test_writing_examples_are_balanced_over_the_labels() -> None:
