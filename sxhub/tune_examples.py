@@ -50,6 +50,7 @@ def build_examples(
     labels (:func:`writing_picks`; :mod:`sxhub.tune`'s docstring)."""
     from .generate_writer import examples_for, generation_messages
     from .prompt import answer_example, build_messages
+    from .targets import same_text_key
 
     plain = plain_spec(spec)
     order = {name: i for i, name in enumerate(spec.label_names)}
@@ -69,7 +70,8 @@ def build_examples(
         topics = text_topics(texts)
         for k, (i, label) in enumerate(picks):
             topic = topics[i] if rng.random() < topic_share else None
-            shown = [e for e in examples_for(spec.examples, label, 3, k) if e.text != texts[i]]
+            answer_key = same_text_key(texts[i])  # never the answer itself among the examples shown
+            shown = [e for e in examples_for(spec.examples, label, 3, k) if example_key(spec, e.text) != answer_key]
             messages = generation_messages(spec, label, topic=topic, examples=shown, style="")
             answer = json.dumps({"text": texts[i]}, ensure_ascii=False)
             examples.append(ChatExample("writing", messages, answer, label=label))
@@ -101,6 +103,16 @@ def writing_picks(by_label: dict[str, list[int]], n: int, rng: random.Random) ->
     return picks
 
 
+def example_key(spec: TaskSpec, text: str) -> str:
+    """A few-shot example's text as :func:`sxhub.targets.same_text_key` of the labelled texts :func:`sxhub.tune.tune`
+    cleaned (the task's ``preprocess``, as annotate cleans them): the example "see https://..." is the text
+    "see URL". Compared, never shown: the prompt shows the example as written."""
+    from .data import preprocess_text
+    from .targets import same_text_key
+
+    return same_text_key(preprocess_text(text) if spec.preprocess else text.strip())
+
+
 def split_heldout(
     data: LabelledData, holdout: float, seed: int, *, spec: TaskSpec | None = None
 ) -> tuple[list[int], list[int]]:
@@ -118,11 +130,6 @@ def split_heldout(
     share = holdout if holdout < 1 else holdout / n
     if share >= 0.5:
         raise InputError(f"holdout={holdout} leaves too little to train on from {n} texts; hold out fewer.")
-    shown: set[str] = set()
-    if spec is not None:  # cleaned as the texts were (sxhub.tune: the task's preprocess): "URL" for the link shown
-        from .data import preprocess_text
-
-        clean = preprocess_text if spec.preprocess else str.strip
-        shown = {same_text_key(clean(example.text)) for example in spec.examples}
+    shown = {example_key(spec, example.text) for example in spec.examples} if spec is not None else set()
     in_prompt = [same_text_key(text) in shown for text in data.texts] if shown else None
     return split_indices(data, val_size=share, seed=seed, trained_before=in_prompt)

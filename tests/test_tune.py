@@ -190,6 +190,29 @@ def test_the_tasks_few_shot_texts_are_never_held_out() -> None:
         assert not set(rows) & set(held), (rows, held)
 
 
+def test_a_writing_example_never_shows_its_own_answer_as_a_few_shot_example() -> None:
+    """A writing example asks for a new text of a label with the task's examples shown, answered with a real text:
+    never one of those shown, or it teaches the writer to copy. The examples were compared with the texts as written,
+    so once tune cleaned the texts (annotate's preprocess) an example with a link was shown above its own masked
+    copy as the answer."""
+    from sxhub.data import preprocess_text
+    from sxhub.tune import build_examples
+
+    raw = "Profit rose,  see https://example.com/q3"
+    spec = TaskSpec.from_dict({**SPEC.to_dict(), "examples": [{"text": raw, "labels": ["positive"]}]})
+    frame = labelled_frame(repeats=1)
+    texts, labels = [preprocess_text(raw), *frame["text"]], ["positive", *frame["label"]]
+    writing = [
+        e
+        for e in build_examples(spec, texts, labels, writing=2.0, topic_share=0.0, seed=0)
+        if e.kind == "writing" and e.label == "positive"
+    ]
+    own = [e for e in writing if json.loads(e.answer)["text"] == texts[0]]
+    assert own and len(own) < len(writing)
+    assert all(raw in json.dumps(e.messages) for e in writing if e not in own)  # shown where it is not the answer
+    assert not any(raw in json.dumps(e.messages) for e in own)
+
+
 def test_writing_examples_are_balanced_over_the_labels() -> None:
     """Drawn in proportion to the data, the writer rarely saw the rare label and could not write it: each label
     gets an equal share, a text is used at most MAX_WRITING_REPEATS times, and a short label leaves its share to
