@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -433,6 +433,17 @@ def unwoken(spec: TeacherSpec) -> TeacherSpec | None:
     name, namespace = split_ref(spec.endpoint)
     endpoint = get(name, namespace=namespace)
     return served_by(spec, endpoint) if endpoint.url and endpoint.status not in FAILED else None
+
+
+def all_unwoken(specs: Sequence[TeacherSpec]) -> list[TeacherSpec] | None:
+    """:func:`unwoken` of each spec; None as soon as one of them needs its endpoint running to be keyed."""
+    found = []
+    for spec in specs:
+        asleep = unwoken(spec)
+        if asleep is None:
+            return None
+        found.append(asleep)
+    return found
 
 
 def hourly_price(endpoint: InferenceEndpoint, *, token: str | None = None) -> float | None:

@@ -171,14 +171,11 @@ def unwoken_teachers(spec: TaskSpec, prepared: PreparedTexts, config: RunConfig)
     when the label cache answers every vote annotate would ask them (:func:`sxhub.annotate.votes_left`); else None:
     the endpoints are resumed first."""
     from .annotate import votes_left
-    from .endpoints import unwoken
+    from .endpoints import all_unwoken
 
-    teachers = []
-    for teacher in spec.default_teachers():
-        found = unwoken(teacher)
-        if found is None:
-            return None
-        teachers.append(found)
+    teachers = all_unwoken(spec.default_teachers())
+    if teachers is None:
+        return None
     left = votes_left(spec, prepared, teachers, samples=config.samples, cache=config.cache_dir)
     return teachers if left == 0 else None
 

@@ -776,3 +776,47 @@ def test_a_run_the_label_cache_answers_whole_does_not_wake_the_endpoint(
     more = write_table(pd.DataFrame({"text": [*texts, "Sales rose 9%."]}), tmp_path / "more.csv")
     assert run(more, "q")["endpoints"][NAME]["paused_after"] is True
     assert len(tgi.requests) == 7 and tgi.exchanges[seen].path == "/health"  # woken before its first request
+
+
+def test_annotate_into_a_new_out_the_label_cache_answers_whole_does_not_wake_the_endpoint(
+    endpoints, hub, tmp_path: Path, capsys
+) -> None:
+    """`sxhub annotate` of texts labelled before, into a new -o, resumed the endpoint before the first chunk though
+    the label cache answered every vote: a scaled-to-zero one got the request that starts a replica (billed) and
+    the ledger booked its hours. It now labels from the cache with the URL the Hub gives while it sleeps and leaves
+    it as it is; one new text still wakes it before the first request, and that OUT resumes with the spec's teacher."""
+    api, tgi = endpoints
+    model = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    code, _, err = run_cli(["endpoint", "up", model, "--name", NAME], capsys)
+    assert code == 0, err
+    task = tmp_path / "task.yaml"  # with its model: the cache key needs no answer from the server
+    task.write_text(
+        f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n    model: {model}\n"
+    )
+    texts = [f"Costs fell {i}%." for i in range(6)]
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+
+    def annotate(src: Path, out: str) -> dict[str, Any]:
+        args = ["annotate", str(task), str(src), "-o", str(tmp_path / out), "--pause-after", "--json"]
+        code, stdout, err = run_cli(args, capsys)
+        assert code == 0, err
+        return json.loads(stdout)
+
+    api.set_state(NAME, hub.user, "scaledToZero")
+    assert annotate(source, "a.jsonl")["endpoints"][NAME]["paused_after"] is True and len(tgi.requests) == 6
+    api.set_state(NAME, hub.user, "scaledToZero")  # resumed since and idle again
+    seen, pauses = len(tgi.exchanges), [c for c in api.calls if c.endswith("/pause")]
+    ledger = annotate(source, "b.jsonl")
+    assert len(tgi.exchanges) == seen and api.state(NAME, hub.user) == "scaledToZero"  # no knock, no request
+    assert "endpoints" not in ledger and [c for c in api.calls if c.endswith("/pause")] == pauses
+    assert ledger["cached"] == 6 and ledger["requests"] == 0
+    pd.testing.assert_frame_equal(read_table(tmp_path / "b.jsonl"), read_table(tmp_path / "a.jsonl"))
+    manifest = json.loads((tmp_path / "b.jsonl.parts" / "manifest.json").read_text())
+    assert manifest["teachers"][0]["endpoint"] == NAME and manifest["teachers"][0]["base_url"] is None
+
+    more = write_table(pd.DataFrame({"text": [*texts, "Costs rose 9%."]}), tmp_path / "more.csv")
+    assert annotate(more, "c.jsonl")["endpoints"][NAME]["paused_after"] is True
+    assert len(tgi.requests) == 7 and tgi.exchanges[seen].path == "/health"  # woken before its first request
+    api.set_state(NAME, hub.user, "scaledToZero")
+    assert annotate(source, "b.jsonl")["requests"] == 0  # b's parts, finished, resumed with the spec's teacher
+    assert api.state(NAME, hub.user) == "scaledToZero"

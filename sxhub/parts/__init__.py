@@ -283,8 +283,9 @@ def annotate_to_file(
     The arguments are those of :func:`sxhub.annotate.aannotate` plus the input's reading (``text_column``,
     ``keep_columns``, ``preprocess`` (default: the spec's), ``max_chars``); ``restart`` starts over when
     ``OUT.parts/`` holds parts of a run with other parameters. ``before_asking`` is called once the parts are
-    checked, unless they leave nothing to ask (a finished job run again): the run's Inference Endpoints are resumed
-    there (:meth:`sxhub.endpoint_run.EndpointRun.start`), not for a rerun that only assembles OUT.
+    checked, unless they leave nothing to ask (a finished job run again) or the label cache answers every vote left
+    (texts labelled before into another OUT, :func:`_asleep`): the run's Inference Endpoints are resumed there
+    (:meth:`sxhub.endpoint_run.EndpointRun.start`), not for a run that sends no request.
     """
     new_parts = not parts_dir(out).exists()
     with ExitStack() as hold:  # OUT.parts/ locked from before its manifest is read until OUT is written
@@ -313,13 +314,36 @@ def annotate_to_file(
         start = time.perf_counter()
         try:
             if before_asking is not None and not shard_done(job):
-                before_asking()
+                asleep = _asleep(job)
+                if asleep is None:
+                    before_asking()
+                else:  # opened with these, the shard wakes no endpoint; the manifest keeps the spec's own teachers
+                    job.teachers = asleep
             label_shard(job)
         except BaseException:
             if new_parts:
                 drop_if_untouched(parts)
             raise
         return finish(job, parts, Path(out), shards=1, start=start)
+
+
+def _asleep(job: ShardJob) -> list[Any] | None:
+    """The job's teacher specs, each Inference Endpoint's URL as the Hub gives it while it sleeps
+    (:func:`sxhub.endpoints.all_unwoken`), when the label cache answers every vote the shard would ask with them
+    (:func:`~sxhub.parts.shard.shard_asks`: texts labelled before, into another OUT); else None, and the endpoints
+    are resumed first: a vote to ask, a teacher keyed by what its running server says (no ``model:``), an endpoint
+    the Hub gives no URL for now, or Teacher objects (opened already)."""
+    from dataclasses import replace
+
+    from ..endpoints import all_unwoken
+    from .shard import shard_asks
+
+    if any(isinstance(t, Teacher) for t in job.teachers):
+        return None
+    specs = all_unwoken([TeacherSpec.parse(t) for t in job.teachers])
+    if specs is None or shard_asks(replace(job, teachers=specs)):
+        return None
+    return specs
 
 
 def drop_if_untouched(parts: Path) -> None:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..annotate import _open_cache, _rows, aannotate
 from ..annotate_engine import new_vote, refused_too_long, resolve_served_models, unanswered
-from ..cache import ReadThroughCache
+from ..cache import LabelCache, ReadThroughCache
 from ..data import (
     PreparedTexts,
     check_text_values,
@@ -83,9 +83,7 @@ async def alabel_shard(job: ShardJob) -> None:
     from ..progress import progress_bar
 
     state = ShardState(job.folder, job.max_chars)
-    store, owned = _open_cache(job.cache)
-    if store is not None and (earlier := [f for f in _read_caches(job) if not f.samefile(store.path)]):
-        store, owned = ReadThroughCache(store, earlier, owns=owned), True  # answers a --restart kept
+    store, owned = _shard_cache(job)
     chunk_spec = _majority(job.spec)  # Dawid-Skene needs every vote: it decides when OUT is assembled
     total = job.rows.count(count_rows(job.source)) if job.positions is None else None
     bar = progress_bar(total=total, unit="row", desc="annotate", enabled=job.progress)
@@ -99,10 +97,7 @@ async def alabel_shard(job: ShardJob) -> None:
         async with teachers_for(job.spec, job.teachers) as opened:
             for idx, chunk in enumerate(shard_chunks(job)):
                 column = column or find_text_column(chunk, None)
-                if idx == 0 and job.positions is None and not is_lines_source(job.source):
-                    # the input's first chunk, before any text is sent: ids (--text-column idx) are refused as
-                    # predict refuses them (--engine ray checks on the driver's split pass)
-                    check_text_values(chunk, column if column in chunk.columns else find_text_column(chunk, column))
+                _check_ids(job, idx, chunk, column)
                 if idx not in done or idx in again:
                     if not checked:  # before the first chunk this run labels: the teachers are the parts' ones
                         await resolve_served_models(opened)
@@ -128,6 +123,77 @@ async def alabel_shard(job: ShardJob) -> None:
         if owned and store is not None:
             store.close()
         state.close()
+
+
+def _shard_cache(job: ShardJob) -> tuple[LabelCache | None, bool]:
+    """The label cache the shard reads and writes, and whether it was opened here (to close)."""
+    store, owned = _open_cache(job.cache)
+    if store is not None and (earlier := [f for f in _read_caches(job) if not f.samefile(store.path)]):
+        store, owned = ReadThroughCache(store, earlier, owns=owned), True  # answers a --restart kept
+    return store, owned
+
+
+def _check_ids(job: ShardJob, idx: int, chunk: pd.DataFrame, column: str) -> None:
+    """On the input's first chunk, before any text is sent: ids (--text-column idx) are refused as predict refuses
+    them (--engine ray checks on the driver's split pass)."""
+    if idx == 0 and job.positions is None and not is_lines_source(job.source):
+        check_text_values(chunk, column if column in chunk.columns else find_text_column(chunk, column))
+
+
+def shard_asks(job: ShardJob) -> bool:
+    """Whether labelling the shard would send a request: a chunk left to label (every chunk of a new OUT) holds a
+    vote the label cache does not answer (:func:`sxhub.annotate.votes_left`: a dry run's count, with the engine's
+    keys), or there is no cache. Reads the input as :func:`alabel_shard` does, up to the first such chunk, and its
+    errors first (a text column of ids); ``job.teachers`` are opened for their cache keys, never asked, so they must
+    not wake anything (an Inference Endpoint's spec as :func:`sxhub.endpoints.unwoken` gives it)."""
+    from ..annotate import votes_left
+
+    state = ShardState(job.folder, job.max_chars)
+    try:
+        if state.complete:
+            return False
+        done, again = state.chunks(), state.failed_chunks()
+    finally:
+        state.close()
+    store, owned = _shard_cache(job)
+    if store is None:
+        return True
+    spec, column = _majority(job.spec), job.text_column
+    try:
+        for idx, chunk in enumerate(shard_chunks(job)):
+            column = column or find_text_column(chunk, None)
+            _check_ids(job, idx, chunk, column)
+            if idx in done and idx not in again:
+                continue
+            asked = _asked_texts(job, chunk, column)
+            if not len(asked.frame):
+                continue
+            left = votes_left(
+                spec, asked, job.teachers, samples=job.samples, cache=store, max_invalid=job.max_invalid, seed=job.seed
+            )
+            if left != 0:  # a count, or None: a teacher keyed by what its running server says
+                return True
+        return False
+    finally:
+        if owned:
+            store.close()
+
+
+def _asked_texts(job: ShardJob, chunk: pd.DataFrame, column: str) -> PreparedTexts:
+    """The texts of a chunk that :func:`_label_chunk` sends: distinct, not empty, not over ``--max-chars``."""
+    if column not in chunk.columns:
+        find_text_column(chunk, column)  # the one-line error naming the columns
+    if chunk[column].map(is_missing_text).all():
+        return PreparedTexts(pd.DataFrame({"text": []}), len(chunk), 0, len(chunk), column)
+    chars = raw_texts(chunk, column).map(len).to_numpy()
+    prepared = prepare_texts(
+        chunk.assign(**{CHARS: chars}),
+        text_column=column,
+        keep_columns=[CHARS],
+        preprocess=job.preprocess,
+        max_chars=None,
+    )
+    return replace(prepared, frame=prepared.frame[prepared.frame[CHARS] <= job.max_chars])
 
 
 def _read_caches(job: ShardJob) -> list[Path]:
