@@ -4,7 +4,7 @@ async engine of :mod:`sxhub.annotate`, the parts merged at the end (see :mod:`sx
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -84,10 +84,15 @@ def annotate_ray(
     max_wait: float = 60.0,
     seed: int = 0,
     task_retries: int = TASK_RETRIES,
+    before_asking: Callable[[], object] | None = None,
 ) -> PartsResult:
     """Label ``source`` into ``out`` with ``shards`` Ray tasks (module docstring); the arguments are those of
     :func:`sxhub.parts.annotate_to_file` plus the cluster (``address``), the number of shards and ``workers`` (shards
-    running at once; default: the cluster's CPUs). Teachers must be specs (each task opens its own)."""
+    running at once; default: the cluster's CPUs). Teachers must be specs (each task opens its own).
+    ``before_asking`` is called once the input is split and Ray joined, before the first shard runs, unless every
+    shard's parts leave nothing to ask (a finished job run again): the run's Inference Endpoints are resumed there.
+    The label cache is not read for it as one process reads it: each shard reads its own and the user's cache where
+    it runs, on another node perhaps."""
     if teachers is not None and any(not isinstance(t, (TeacherSpec, str, dict)) for t in teachers):
         raise UserError("--engine ray opens the teachers in each task: pass teacher specs, not Teacher objects.")
     if shards < 1:
@@ -127,6 +132,8 @@ def annotate_ray(
             split_by_text(job, parts, shards)
             owned = connect(address, quiet=not progress)
             try:
+                if before_asking is not None:
+                    before_asking()
                 _run_shards(
                     job, parts, todo, shards=shards, workers=workers, task_retries=task_retries, progress=progress
                 )

@@ -820,3 +820,47 @@ def test_annotate_into_a_new_out_the_label_cache_answers_whole_does_not_wake_the
     api.set_state(NAME, hub.user, "scaledToZero")
     assert annotate(source, "b.jsonl")["requests"] == 0  # b's parts, finished, resumed with the spec's teacher
     assert api.state(NAME, hub.user) == "scaledToZero"
+
+
+def test_a_rerun_of_a_finished_annotate_on_ray_does_not_wake_the_paused_endpoint(
+    endpoints, hub, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--engine ray resumed the paused endpoint before anything else, also for a finished job run again (every
+    shard complete: nothing to ask, Ray not even joined). It is now resumed once the input is split and Ray joined,
+    only when a shard is left to label. The shards run here in this process (Ray's part is its own tests')."""
+    from dataclasses import replace
+
+    from sxhub import ray_annotate
+    from sxhub.parts import label_shard, shard_dir
+
+    joined: list[str | None] = []
+
+    def shards_here(job: Any, parts: Path, todo: list[int], *, shards: int, **_: Any) -> None:
+        for i in todo:
+            folder = shard_dir(parts, i, shards)
+            rows = str(folder / ray_annotate.SHARD_ROWS)
+            label_shard(replace(job, folder=folder, cache=folder, positions=rows))
+
+    monkeypatch.setattr(ray_annotate, "connect", lambda address, quiet: joined.append(address) or False)
+    monkeypatch.setattr(ray_annotate, "disconnect", lambda owned: None)
+    monkeypatch.setattr(ray_annotate, "_run_shards", shards_here)
+    api, tgi = endpoints
+    code, _, err = run_cli(["endpoint", "up", "m/x", "--name", NAME], capsys)
+    assert code == 0, err
+    api.set_state(NAME, hub.user, "paused")
+    source = write_table(pd.DataFrame({"text": [f"Profit rose {i}%." for i in range(6)]}), tmp_path / "in.csv")
+    out = tmp_path / "out.jsonl"
+    args = ["annotate", str(_endpoint_task(tmp_path)), str(source), "-o", str(out), "--engine", "ray"]
+    args += ["--shards", "2", "--pause-after", "--json"]
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0 and json.loads(stdout)["endpoints"][NAME]["paused_after"] is True, err
+    resumes = [c for c in api.calls if c.endswith("/resume")]
+    assert len(resumes) == 1 and len(tgi.requests) == 6 and len(joined) == 1
+    first = read_table(out)
+
+    code, stdout, err = run_cli(args, capsys)
+    assert code == 0, err
+    assert [c for c in api.calls if c.endswith("/resume")] == resumes and len(joined) == 1  # not woken, nor Ray
+    assert api.state(NAME, hub.user) == "paused" and len(tgi.requests) == 6
+    assert "endpoints" not in json.loads(stdout) and "endpoints:" not in err
+    pd.testing.assert_frame_equal(read_table(out), first)

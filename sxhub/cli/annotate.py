@@ -225,9 +225,17 @@ def annotate(
             if engine == "ray":
                 from ..ray_annotate import annotate_ray
 
-                endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
+                # resumed before the shards run, not for a finished job run again (every shard complete)
                 result = annotate_ray(
-                    spec, input_, out, address=address, shards=shards, progress=not quiet, **options, **reading
+                    spec,
+                    input_,
+                    out,
+                    address=address,
+                    shards=shards,
+                    progress=not quiet,
+                    before_asking=endpoints.start,
+                    **options,
+                    **reading,
                 )
             else:
                 from ..parts import annotate_to_file
