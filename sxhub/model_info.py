@@ -139,9 +139,10 @@ def read_model_info(model_dir: str | os.PathLike[str]) -> ModelInfo:
         # with its one label at probability 1.0, where transformers gives a sigmoid or the raw score
         outputs = "one output" if len(labels) < 2 else f"{len(labels)} outputs"
         raise ModelError(
-            f"{str(path)!r}: config.json describes a regression or score head ({outputs}, problem_type "
-            f"{config.get('problem_type')!r}), not a classifier sxhub can run; pass a classifier of two labels or "
-            "more, or a multi-label one (problem_type multi_label_classification)."
+            f"{str(path)!r}: config.json describes a regression or score head ({outputs}, id2label {labels}, "
+            f"problem_type {config.get('problem_type')!r}), not a classifier sxhub can run; pass the folder sxhub train "
+            "wrote, another classifier of two labels or more, or a multi-label one (problem_type "
+            "multi_label_classification)."
         )
     if labels != info.labels:
         raise ModelError(

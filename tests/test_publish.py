@@ -325,7 +325,7 @@ def _break(folder: Path, how: str) -> Path:
         ("config not JSON", "config.json' is not valid JSON"),
         ("sxhub.json not JSON", "sxhub.json' is not valid JSON"),
         ("no id2label", "names no labels (id2label)"),
-        ("one label", "id2label ['a'] makes no classifier"),
+        ("one label", "id2label ['a'], problem_type None), not a classifier"),
         ("synthetic model", "`sxhub publish generator`"),
     ],
 )
