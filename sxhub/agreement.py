@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -222,10 +223,11 @@ def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | Non
 
 
 def _looks_multi(column: str, values: Sequence[Any]) -> bool:
-    """Multi-label when the column is ``labels`` or its cells are lists (or JSON lists in a CSV)."""
+    """Multi-label when the column is ``labels`` or its first 200 non-empty cells hold a list (or a JSON list in a
+    CSV); the empty cells are skipped, so a sorted file whose first texts have no label is still read as lists."""
     if column == "labels":
         return True
-    for value in values[:200]:
+    for value in islice((value for value in values if not is_missing_text(value)), 200):
         if isinstance(value, (list, tuple)) or (hasattr(value, "tolist") and not isinstance(value, str)):
             return True
         if isinstance(value, str) and value.strip().startswith("["):

@@ -208,6 +208,26 @@ def test_multi_label_guessed_from_json_cells_and_comma_gold(
     assert result["labels"] == ["Place", "Price", "Product", "Promotion"]  # no task: sorted names
 
 
+def test_multi_label_guessed_past_a_run_of_empty_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A sorted file whose first 250 texts have no label: the kind was guessed from the first 200 cells, all empty,
+    and the JSON lists below them were scored as single-label names."""
+    path = tmp_path / "m.csv"
+    lists = [["Price", "Place"], ["Product"], [], ["Promotion"]]
+    pd.DataFrame(
+        {
+            "text": [f"t{i}" for i in range(254)],
+            "gold": [""] * 250 + [json.dumps(cell) for cell in lists],
+            "teacher": [""] * 250 + [json.dumps(cell) for cell in [["Price"], ["Product"], [], ["Promotion"]]],
+        }
+    ).to_csv(path, index=False)
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--pred", "teacher", "--json"], capsys)
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["multi_label"] is True and result["n"] == 4
+    assert result["labels"] == ["Place", "Price", "Product", "Promotion"]
+    assert result["accuracy"] == pytest.approx(3 / 4)
+
+
 def labelled_with_votes() -> pd.DataFrame:
     return pd.DataFrame(
         {
