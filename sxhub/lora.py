@@ -19,6 +19,7 @@ The base model they adapt (:class:`~sxhub.base_model.BaseModel`: which one, and 
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import random
 import tempfile
@@ -39,6 +40,8 @@ from .tune_resume import save_steps
 
 if TYPE_CHECKING:
     from .tune_resume import Checkpoints
+
+logger = logging.getLogger(__name__)
 
 CHATML = (
     "{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
@@ -70,6 +73,7 @@ class ChatExample:
     messages: list[dict[str, str]]
     answer: str
     label: str | None = None  # writing: the label the text is asked for
+    labels: tuple[str, ...] = ()  # labelling: the text's labels (the answer)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -99,8 +103,30 @@ def encode_examples(
         if len(prompt) + len(answer) > max_length:
             too_long += 1
             continue
-        encoded.append({"ids": prompt + answer, "n_prompt": len(prompt), "shared": shared, "kind": ex.kind})
+        encoded.append({"ids": prompt + answer, "n_prompt": len(prompt), "shared": shared, "kind": ex.kind, "ex": ex})
     return encoded, too_long
+
+
+def too_long_labels_note(
+    examples: Sequence[ChatExample], kept: Sequence[ChatExample], max_length: int, context: int | None = None
+) -> str | None:
+    """The note on the labels some labelling example teaches and none of those ``kept`` (within the token limit)
+    does: every text of theirs is longer than the limit, so the model never learns to label them (decided before the
+    drop, :func:`sxhub.tune.tune_notes` said nothing of them). None when there is none."""
+    had = dict.fromkeys(name for ex in examples if ex.kind == "labelling" for name in ex.labels)
+    left = {name for ex in kept if ex.kind == "labelling" for name in ex.labels}
+    missing = [name for name in had if name not in left]
+    if not missing:
+        return None
+    them = "it" if len(missing) == 1 else "them"
+    if context is not None and context < max_length:
+        limit, fix = f"the base model's context of {context} tokens", "pass a base with a longer context with --base"
+    else:
+        limit, fix = f"--max-length {max_length} tokens", "raise --max-length"
+    return (
+        f"Every training text of the label(s) {missing} is longer than {limit}: the synthetic model cannot learn to "
+        f"label {them}; {fix}, or label shorter texts of {them}."
+    )
 
 
 def token_limit(max_length: int, context: int | None) -> int:
@@ -316,6 +342,9 @@ def train_local(
         opts.max_length,
         context,
     )
+    labels_note = too_long_labels_note(examples, [e["ex"] for e in encoded], opts.max_length, context)
+    if labels_note:
+        logger.warning(labels_note)  # before the long run; sxhub.json and the card keep it (sxhub.tune)
     rows = group_examples(encoded, opts.group_size, opts.seed)
     resume_from = checkpoints.open(rows) if checkpoints is not None else None
     with (
@@ -389,6 +418,7 @@ def train_local(
     figures: dict[str, Any] = {
         "n_examples": len(encoded),
         "n_too_long": too_long,
+        "labels_note": labels_note,
         "context": context,
         "steps": int(result.global_step),
         "train_loss": round(float(train_loss if train_loss is not None else result.training_loss), 4),

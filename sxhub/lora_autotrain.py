@@ -10,6 +10,7 @@ imports :mod:`sxhub.lora`; the names it defines stay importable from there, wher
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -20,7 +21,16 @@ from typing import Any
 
 from .base_model import INSTALL_HINT, BaseModel, check_target_modules, model_context
 from .errors import BackendError, InputError, ModelError
-from .lora import ChatExample, TrainSettings, check_every_kind_fits, prepare_tokenizer, token_limit
+from .lora import (
+    ChatExample,
+    TrainSettings,
+    check_every_kind_fits,
+    prepare_tokenizer,
+    token_limit,
+    too_long_labels_note,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def train_autotrain(
@@ -59,6 +69,10 @@ def train_autotrain(
     fitting = {ex.kind for ex, n in zip(examples, lengths, strict=True) if n <= limit}
     check_every_kind_fits(examples, fitting, lengths.__getitem__, opts.max_length, context)  # AutoTrain failed on none
     kept = [text for text, n in zip(rendered, lengths, strict=True) if n <= limit]
+    fits = [ex for ex, n in zip(examples, lengths, strict=True) if n <= limit]
+    labels_note = too_long_labels_note(examples, fits, opts.max_length, context)
+    if labels_note:
+        logger.warning(labels_note)  # before the long run; sxhub.json and the card keep it (sxhub.tune)
     blocks = blocks_per_step(opts, [n for n in lengths if n <= limit])
     work = Path(tempfile.mkdtemp(prefix="sxhub-tune-autotrain-"))  # kept (and named in the error) on failure
     (work / "data").mkdir()
@@ -131,6 +145,7 @@ def train_autotrain(
     figures = {
         "n_examples": len(kept),
         "n_too_long": len(rendered) - len(kept),
+        "labels_note": labels_note,
         "context": context,
         "autotrain_version": env.versions().get("autotrain"),
         "autotrain_env": env.versions(),  # what trained (sxhub.json's versions are sxhub's, which merged and saved)

@@ -350,6 +350,7 @@ def _tune_into(
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
     n_trained = figures.pop("n_examples")
+    labels_note = figures.pop("labels_note", None)  # a label whose every text is too long: said with the others
     # a resumed run's seconds are those of the steps after its checkpoint: its rate counts those steps' examples
     resumed_at = checkpoints.resumed_step if checkpoints is not None else None
     steps = figures.get("steps")
@@ -372,7 +373,7 @@ def _tune_into(
         },
         "data": {
             **_data_facts(labelled, data, train_idx, held_idx, label_column),
-            "notes": tune_notes(spec, data, [data.labels[i] for i in train_idx]),
+            "notes": [*tune_notes(spec, data, [data.labels[i] for i in train_idx]), *filter(None, [labels_note])],
         },
         "train": {
             "n_labelling": sum(e.kind == "labelling" for e in examples),

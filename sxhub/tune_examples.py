@@ -60,8 +60,9 @@ def build_examples(
         return sorted(dict.fromkeys(names), key=order.__getitem__)
 
     examples = [  # the served prompt (a reasoning spec's asks for a reason), the answer that is scored (none)
-        ChatExample("labelling", build_messages(spec, text), answer_example(plain, as_list(label)))
+        ChatExample("labelling", build_messages(spec, text), answer_example(plain, names), labels=tuple(names))
         for text, label in zip(texts, labels, strict=True)
+        for names in [as_list(label)]
     ]
     rng = random.Random(seed)
     by_label = {name: [i for i, label in enumerate(labels) if name in as_list(label)] for name in spec.label_names}

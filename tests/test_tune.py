@@ -1460,6 +1460,40 @@ def test_tune_says_which_rows_and_labels_it_left_out(tmp_path: Path, tiny_llama:
     assert all(e in card for e in expected)
 
 
+def test_tune_says_a_label_whose_every_example_is_longer_than_max_length(
+    tmp_path: Path, tiny_llama: Path, capsys, caplog
+) -> None:
+    """The "no training text has label X" note was decided before the examples longer than --max-length were left
+    out: a label whose every text was long was never learnt, without a word. Now said after the drop."""
+    from transformers import AutoTokenizer
+
+    from sxhub.lora import encode_examples, prepare_tokenizer
+    from sxhub.tune import build_examples
+
+    frame = labelled_frame(repeats=1)
+    negative = frame["label"] == "negative"
+    frame.loc[negative, "text"] = frame.loc[negative, "text"] + " and the outlook was cut again" * 12
+    tokenizer = AutoTokenizer.from_pretrained(tiny_llama)
+    prepare_tokenizer(tokenizer)
+    examples = build_examples(SPEC, frame["text"].tolist(), frame["label"].tolist(), writing=0, topic_share=0, seed=0)
+    encoded, _ = encode_examples(tokenizer, examples, max_length=10**6)
+    lengths = [len(e["ids"]) for e in encoded]
+    cut = max(n for n, neg in zip(lengths, negative, strict=True) if not neg)
+    assert cut < min(n for n, neg in zip(lengths, negative, strict=True) if neg)  # the case: only negative's are long
+    data = tmp_path / "labelled.csv"
+    frame.to_csv(data, index=False)
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    out = tmp_path / "model"
+    argv = ["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama), "--lora-r", "2", "--holdout", "0"]
+    with caplog.at_level(logging.WARNING, logger="sxhub"):
+        code, _, err = run_cli([*argv, "--writing", "0", "--max-length", str(cut)], capsys)
+    assert code == 0, err
+    said = f"Every training text of the label(s) ['negative'] is longer than --max-length {cut} tokens"
+    assert any(said in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING), caplog.text
+    assert any(said in note for note in json.loads((out / "sxhub.json").read_text())["data"]["notes"])
+
+
 def test_tune_on_another_column_leaves_out_the_twins_that_failed_a_check(
     tmp_path: Path, tiny_llama: Path, capsys, caplog
 ) -> None:
