@@ -35,23 +35,27 @@ def same_text_key(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split()).casefold()
 
 
-def check_trainable(data: LabelledData) -> None:
-    """One clear error when the data cannot train a classifier."""
+def check_trainable(data: LabelledData, *, learner: str = "the student (a classifier)") -> None:
+    """One clear error when the data cannot train ``learner``, the model the line names: train's student, or tune's
+    synthetic model (which was told "a classifier needs at least two classes", train's wording)."""
     n = len(data.texts)
     if n < MIN_ROWS:
         raise InputError(f"only {n} labelled row(s); training needs at least {MIN_ROWS} (more than 100 is better).")
     if data.multi_label:
         present = {lab for row in data.labels for lab in row}
         if not present:
-            raise InputError("no row has any label; a multi-label student needs positive examples.")
+            raise InputError(f"no row has any label; {learner} needs positive examples (label more texts).")
         if len({tuple(sorted(row)) for row in data.labels}) < 2:
-            raise InputError("every row has the same label set; a classifier needs at least two different ones.")
+            raise InputError(
+                f"every row has the same label set; {learner} needs at least two different ones (label more texts)."
+            )
     else:
         counts = Counter(data.labels)
         if len(counts) < 2:
             only = next(iter(counts))
             raise InputError(
-                f"every row has the label {only!r}; a classifier needs at least two classes (label more texts)."
+                f"every row has the label {only!r}; {learner} needs texts of at least two labels to tell them apart "
+                "(label more texts, of the task's other labels)."
             )
 
 

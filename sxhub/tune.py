@@ -202,7 +202,7 @@ def tune(
     # cleans its own: learned as written, "@JohnDoe ... https://..." was served as "@user ... URL", never tuned on
     clean = preprocess_text if spec.preprocess else str.strip
     data = dataclasses.replace(data, texts=[clean(text) for text in data.texts])
-    check_trainable(data)
+    check_trainable(data, learner="the synthetic model")
     train_idx, held_idx = split_heldout(data, opts.holdout, opts.seed, spec=spec)
     if opts.max_train is not None and len(train_idx) > opts.max_train:
         train_idx = sorted(random.Random(opts.seed).sample(train_idx, opts.max_train))

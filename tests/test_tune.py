@@ -1494,6 +1494,24 @@ def test_tune_says_a_label_whose_every_example_is_longer_than_max_length(
     assert any(said in note for note in json.loads((out / "sxhub.json").read_text())["data"]["notes"])
 
 
+def test_cli_tune_on_one_label_names_the_synthetic_model_not_a_classifier(
+    tmp_path: Path, tiny_llama: Path, capsys
+) -> None:
+    """A file of one label was refused with train's line ("a classifier needs at least two classes"): tune trains no
+    classifier. The line names the synthetic model and the fix."""
+    task = tmp_path / "task.yaml"
+    task.write_text(SPEC.to_yaml())
+    data = tmp_path / "labelled.csv"
+    frame = labelled_frame(repeats=1)
+    frame.assign(label="neutral").to_csv(data, index=False)
+    out = tmp_path / "model"
+    code, stdout, err = run_cli(["tune", str(task), str(data), "-o", str(out), "--base", str(tiny_llama)], capsys)
+    line = error_line(err)
+    assert code == 2 and stdout == "" and not out.exists()
+    assert "every row has the label 'neutral'" in line and "the synthetic model needs" in line, line
+    assert "classifier" not in line and "label more texts" in line, line
+
+
 def test_tune_on_another_column_leaves_out_the_twins_that_failed_a_check(
     tmp_path: Path, tiny_llama: Path, capsys, caplog
 ) -> None:
