@@ -99,6 +99,19 @@ def not_a_source(source: object) -> InputError:
 TEXT_COLUMN_OPTION = "--text-column (Python: text_column=)"
 
 
+def check_text_not_labels(text_column: str, label_column: str | None, label_option: str | None) -> None:
+    """One error line when the text column is the label column (``--text-column label``, or ``--label-column text``
+    and ``--gold text``): train learned its own label names as the texts, and doubts refused it by accident ("only
+    20 labelled texts (3 distinct)"). ``label_option``: the caller's option for the label column, None if none."""
+    if text_column != label_column:
+        return
+    labels = f", or {label_option} with the column of labels" if label_option else ""
+    raise InputError(
+        f"the text column {text_column!r} is also the label column; pass {TEXT_COLUMN_OPTION} with the column of "
+        f"texts{labels}."
+    )
+
+
 def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
     """The text column: the one asked for, else ``text`` or a usual synonym (any case)."""
     if text_column:

@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import check_text_values, find_text_column, is_missing_text, not_a_source, read_table, text_cells
+from .data import (
+    check_text_not_labels,
+    check_text_values,
+    find_text_column,
+    is_missing_text,
+    not_a_source,
+    read_table,
+    text_cells,
+)
 from .doubt_signals import _Rows
 from .errors import InputError
 from .labelled import _as_named, expert_label_cell, failed_flags, flagged_twins, flagged_twins_line, with_flag_labels
@@ -53,6 +61,7 @@ def _read_rows(
     tcol = find_text_column(df, text_column)
     check_text_values(df, tcol)  # ids or scores (--text-column idx): refused as train refuses them, before embedding
     lcol = _label_column(df, multi_label)
+    check_text_not_labels(tcol, lcol, None)
     multi = lcol == "labels" if multi_label is None else multi_label
     failed = failed_flags(df["failed"]) if "failed" in df.columns else None
     # a twin that failed a check (ok false) may carry a label it lost or a name it kept: not queued, as not trained on

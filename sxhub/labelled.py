@@ -23,6 +23,7 @@ import pandas as pd
 
 from .data import (
     apply_preprocessing,
+    check_text_not_labels,
     check_text_values,
     find_text_column,
     is_missing_text,
@@ -419,6 +420,7 @@ def load_labelled(
             f"label column {col!r} not found; the file has columns {list(df.columns)[:20]}{fix}."
             + missing_flag_columns_hint(df, names, multi_label)
         )
+    check_text_not_labels(tcol, col, label_option)
     # a failed row has no teacher label; another column (the experts' gold, --label-column expert) still holds one
     teachers = col in ("label", "labels")
     failed = failed_flags(df["failed"]) if teachers and "failed" in df.columns else pd.Series(False, index=df.index)

@@ -298,6 +298,8 @@ def test_cli_writes_the_queue_and_json(
         (["--folds", "1"], "--folds 1 must be at least 2"),
         (["-o", "queue.txt"], "use .parquet, .csv or .jsonl"),
         (["--text-column", "body"], "text column 'body' not found"),
+        # refused by accident before ("only 20 labelled texts (3 distinct)"), naming neither column
+        (["--text-column", "label"], "the text column 'label' is also the label column; pass --text-column"),
     ],
 )
 def test_cli_bad_input_exit_2(

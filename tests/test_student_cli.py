@@ -296,6 +296,23 @@ def test_train_and_agree_take_the_text_column_their_error_names(
     assert code == 2 and err.count("\n") == 1 and "--text-column 'nope' is not a column" in err
 
 
+@pytest.mark.parametrize(
+    "options", [["--text-column", "label"], ["--label-column", "text"]], ids=["text-is-label", "label-is-text"]
+)
+def test_train_refuses_one_column_as_both_the_texts_and_the_labels(
+    options: list[str], task: Path, tiny_base_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--text-column label trained a student on its own label names (exit 0), and --label-column text was refused
+    for labels outside the task; one line now names the column both options read."""
+    data = write_csv(tmp_path / "d.csv", single_frame(12))
+    argv = ["train", str(task), str(data), "-o", str(tmp_path / "m"), "--base", str(tiny_base_model), *options]
+    code, out, err = run_cli(argv, capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1, err
+    column = options[1]
+    assert f"the text column {column!r} is also the label column" in err and "--text-column" in err, err
+    assert "--label-column" in err and not (tmp_path / "m").exists()
+
+
 def test_bad_option_value_quotes_it(task: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = write_csv(tmp_path / "d.csv", single_frame(10))
     code, _, err = run_cli(["train", str(task), str(data), "-o", str(tmp_path / "m"), "--val-size", "0.8"], capsys)
