@@ -444,7 +444,8 @@ def load_labelled(
         is_multi = True
     else:
         if multi_label is None:
-            sample = [v for v in df[col].head(200).tolist() if not _is_missing(v)]
+            # the first 200 filled cells: a file sorted with its unlabelled rows first read as single-label
+            sample = list(itertools.islice((v for v in df[col].tolist() if not is_missing_text(v)), 200))
             is_multi = col == "labels" or any(isinstance(v, (list, tuple)) or hasattr(v, "tolist") for v in sample)
         else:
             is_multi = multi_label

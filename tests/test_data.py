@@ -523,6 +523,20 @@ def test_an_empty_multi_label_cell_is_left_out_of_training_and_counted(tmp_path:
     assert data.texts == ["v", "w", "z"] and data.labels == [["a"], [], ["a", "b"]] and data.n_no_label == 2
 
 
+@pytest.mark.parametrize("where", ["frame", "parquet"])
+def test_multi_label_is_guessed_past_a_run_of_empty_cells(where: str, tmp_path: Path) -> None:
+    """Without multi_label, the kind was guessed from the first 200 cells: a frame sorted so that its first 250
+    texts have no label read its list cells as single-label and refused the first with two labels. A Parquet list
+    column (read as arrays) failed the guess itself ("The truth value of an array ... is ambiguous")."""
+    frame = pd.DataFrame({"text": [f"t{i}" for i in range(252)], "expert": [None] * 250 + [["a", "b"], ["a"]]})
+    source: Any = frame
+    if where == "parquet":
+        source = tmp_path / "in.parquet"
+        frame.to_parquet(source)
+    data = load_labelled(source, label_column="expert")
+    assert data.multi_label is True and data.labels == [["a", "b"], ["a"]] and data.n_no_label == 250
+
+
 def test_rows_the_teachers_failed_on_keep_their_expert_label(tmp_path: Path) -> None:
     """``tune --label-column expert`` (or evaluate's gold) on an annotate output: a row whose teacher vote failed
     still has the experts' label, and was dropped with the failed ones. Only the teachers' own column loses it."""
