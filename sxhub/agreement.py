@@ -171,6 +171,14 @@ def score_labelled(
                 f"{says.given('text_column', text_column)} is not a column of {where}; its columns are "
                 f"{list(df.columns)[:20]}."
             )
+        candidates = [pred] if pred is not None else [spec.label_column if spec else None, "label", "labels"]
+        scored = next((c for c in candidates if c and c in df.columns), None)
+        for column, role in ((gold, "the gold column"), (scored, "the column being scored")):
+            if text_column == column:  # renamed "text", it was "not found" among columns the file has not
+                raise InputError(
+                    f"{says.given('text_column', text_column)} is also {role}; pass {says.name('text_column')} with "
+                    "the column of texts."
+                )
         check_text_values(df, text_column)  # ids (--text-column id) are not texts: refused as train refuses them
         df = df.rename(columns={"text": "text_input"} if text_column != "text" else {}).rename(
             columns={text_column: "text"}

@@ -228,6 +228,21 @@ def test_multi_label_guessed_past_a_run_of_empty_cells(tmp_path: Path, capsys: p
     assert result["accuracy"] == pytest.approx(3 / 4)
 
 
+@pytest.mark.parametrize(("column", "role"), [("gold", "the gold column"), ("label", "the column being scored")])
+def test_a_text_column_that_is_the_gold_or_the_scored_one_is_exit_2(
+    column: str, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--text-column gold renamed the gold column to "text" and said "gold column 'gold' not found; the file has
+    columns ['text_input', 'label', 'text']", columns the file did not have; one line names the mistake."""
+    path = tmp_path / "s.csv"
+    pd.DataFrame({"text": ["a", "b", "c"], "label": ["x", "y", "x"], "gold": ["x", "y", "y"]}).to_csv(
+        path, index=False
+    )
+    code, out, err = run_cli(["agree", str(path), "--gold", "gold", "--text-column", column], capsys)
+    assert code == 2 and out == "" and err.strip().count("\n") == 0, err
+    assert f"--text-column {column!r} is also {role}; pass --text-column with the column of texts" in err, err
+
+
 def labelled_with_votes() -> pd.DataFrame:
     return pd.DataFrame(
         {
