@@ -1047,3 +1047,26 @@ def test_a_text_in_either_unicode_form_is_asked_once_in_nfc_and_written_as_given
     assert (
         build_messages(spec, nfd) == build_messages(spec, nfc) == [{"role": "user", "content": f"Label this: {nfc}"}]
     )
+
+
+def test_a_run_without_inference_endpoints_makes_no_pass_over_the_input_before_labelling(
+    task_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check that a run will ask nothing (so that a sleeping Inference Endpoint is not woken) reads the input
+    and counts the label cache's answers before the shard labels: it ran for every annotate, endpoints or not (a
+    second read of an input the cache answers whole). It runs only for a run with an endpoint teacher."""
+    from fake_openai_server import Answer, FakeOpenAIServer
+
+    from sxhub.cli import main
+    from sxhub.parts import shard
+
+    def no_pass(job: object) -> bool:
+        raise AssertionError("shard_asks ran for a run without endpoints")
+
+    monkeypatch.setattr(shard, "shard_asks", no_pass)
+    data = tmp_path / "in.csv"
+    pd.DataFrame({"text": ["Profit rose.", "Sales fell."]}).to_csv(data, index=False)
+    with FakeOpenAIServer(lambda body, n: Answer('{"label": "neutral"}')) as server:
+        for out in ("a.csv", "b.csv"):  # the second: every answer cached, into a new OUT
+            main(["-q", "annotate", str(task_file), str(data), "--teacher", server.url, "-o", str(tmp_path / out)])
+    assert pd.read_csv(tmp_path / "b.csv")["label"].tolist() == ["neutral", "neutral"]

@@ -222,6 +222,8 @@ def annotate(
         }
         # pauses them with --pause-after, even when labelling fails; else an interruption says how to stop them
         with EndpointRun.of(spec.default_teachers(), pause_after=pause_after) as endpoints:
+            # only a run with endpoints checks first whether it will ask anything (a pass over the input)
+            wake = endpoints.start if endpoints.names else None
             if engine == "ray":
                 from ..ray_annotate import annotate_ray
 
@@ -233,7 +235,7 @@ def annotate(
                     address=address,
                     shards=shards,
                     progress=not quiet,
-                    before_asking=endpoints.start,
+                    before_asking=wake,
                     **options,
                     **reading,
                 )
@@ -248,7 +250,7 @@ def annotate(
                     out,
                     cache=cache_dir,
                     progress=not quiet,
-                    before_asking=endpoints.start,
+                    before_asking=wake,
                     **options,
                     **reading,
                 )
