@@ -741,6 +741,19 @@ def test_a_rerun_of_a_finished_annotate_does_not_wake_the_paused_endpoint(
     assert json.loads(stdout)["endpoints"][NAME]["paused_after"] is True and api.state(NAME, hub.user) == "paused"
 
 
+def endpoint_task_with_model(tmp_path: Path, capsys: Any) -> Path:
+    """Endpoint NAME up, and a task spec whose teacher names it and its ``model:`` (so the label cache's key needs
+    no answer from the server: a run can tell whether it will ask anything without waking the endpoint)."""
+    model = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
+    code, _, err = run_cli(["endpoint", "up", model, "--name", NAME], capsys)
+    assert code == 0, err
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n    model: {model}\n"
+    )
+    return task
+
+
 @pytest.mark.slow  # three runs that stop after annotate (a student needs ten texts)
 def test_a_run_the_label_cache_answers_whole_does_not_wake_the_endpoint(
     endpoints, hub, tmp_path: Path, capsys
@@ -749,13 +762,7 @@ def test_a_run_the_label_cache_answers_whole_does_not_wake_the_endpoint(
     scaled-to-zero one got a request that started a replica (billed), and the ledger booked its hours. A run that
     the cache answers whole now leaves it as it is and books no endpoint; one new text still wakes it first."""
     api, tgi = endpoints
-    model = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
-    code, _, err = run_cli(["endpoint", "up", model, "--name", NAME], capsys)
-    assert code == 0, err
-    task = tmp_path / "task.yaml"  # with its model: the cache key needs no answer from the server
-    task.write_text(
-        f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n    model: {model}\n"
-    )
+    task = endpoint_task_with_model(tmp_path, capsys)
     texts = [f"Sales fell {i}%." for i in range(6)]
     source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
 
@@ -786,13 +793,7 @@ def test_annotate_into_a_new_out_the_label_cache_answers_whole_does_not_wake_the
     the ledger booked its hours. It now labels from the cache with the URL the Hub gives while it sleeps and leaves
     it as it is; one new text still wakes it before the first request, and that OUT resumes with the spec's teacher."""
     api, tgi = endpoints
-    model = "HuggingFaceTB/SmolLM2-1.7B-Instruct"
-    code, _, err = run_cli(["endpoint", "up", model, "--name", NAME], capsys)
-    assert code == 0, err
-    task = tmp_path / "task.yaml"  # with its model: the cache key needs no answer from the server
-    task.write_text(
-        f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n    model: {model}\n"
-    )
+    task = endpoint_task_with_model(tmp_path, capsys)
     texts = [f"Costs fell {i}%." for i in range(6)]
     source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
 
