@@ -5,7 +5,7 @@
 ``resume`` and ``delete`` do what they say. A task spec names an endpoint instead of a URL::
 
     teachers:
-      - endpoint: fin-teacher          # resolved to its URL (server: tgi); woken first if paused or at zero
+      - endpoint: fin-teacher          # resolved to its URL and engine; woken first if paused or at zero
 
 :func:`ready` resumes a paused endpoint (a scaled-to-zero one is woken by a request to its URL) and waits until it
 runs; :func:`resolve` turns a teacher spec that names an endpoint into one with its ``base_url`` (the teachers factory
@@ -408,8 +408,8 @@ def split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def resolve(spec: TeacherSpec, *, timeout: float = DEFAULT_TIMEOUT) -> TeacherSpec:
-    """A teacher spec naming ``endpoint: NAME`` with the endpoint's URL and ``server: tgi`` filled in (the endpoint
-    resumed and running first); any other spec as it is."""
+    """A teacher spec naming ``endpoint: NAME`` with the endpoint's URL and server kind filled in
+    (:func:`engine_server`; the endpoint resumed and running first); any other spec as it is."""
     if not spec.endpoint or spec.base_url:
         return spec
     name, namespace = split_ref(spec.endpoint)
@@ -417,8 +417,50 @@ def resolve(spec: TeacherSpec, *, timeout: float = DEFAULT_TIMEOUT) -> TeacherSp
 
 
 def served_by(spec: TeacherSpec, endpoint: InferenceEndpoint) -> TeacherSpec:
-    """``spec`` (naming ``endpoint: NAME``) with that endpoint's URL and ``server: tgi`` filled in."""
-    return replace(spec, base_url=base_url(endpoint), server=spec.server or "tgi")
+    """``spec`` (naming ``endpoint: NAME``) with that endpoint's URL and, unless the spec sets ``server:``, the kind
+    its engine is (:func:`engine_server`)."""
+    return replace(spec, base_url=base_url(endpoint), server=spec.server or engine_server(endpoint))
+
+
+# The engine an endpoint runs is the key of its ``model.image`` (the Inference Endpoints API's
+# ``EndpointModelImage``, a oneOf keyed by engine: vLLM, vLLMOmni, vLLMNeuron, sGLang, tgi, tgiNeuron, tei, llamacpp,
+# hfServe, huggingface, huggingfaceNeuron, custom; https://api.endpoints.huggingface.cloud/openapi.json). Every
+# ``endpoint:`` teacher was sent TGI's request: a vLLM endpoint answers TGI's ``{"type": "json", "value": S}`` with
+# a 400 ("Input should be 'text', 'json_object' or 'json_schema'": tests/servers/vllm.py, from vLLM's source), so a run on the
+# vLLM engine Inference Endpoints offers stopped after its first texts.
+ENGINE_SERVERS = {
+    "tgi": "tgi",
+    "tgiNeuron": "tgi",
+    "huggingface": "tgi",  # the Inference Toolkit: TGI for text generation, as sxhub has always sent it
+    "huggingfaceNeuron": "tgi",
+    "vLLM": "vllm",
+    "vLLMOmni": "vllm",
+    "vLLMNeuron": "vllm",
+    "llamacpp": "llamacpp",
+}
+# a custom container, by its image (``sxhub endpoint up`` makes one of TGI's image)
+IMAGE_SERVERS = (
+    ("text-generation-inference", "tgi"),
+    ("vllm", "vllm"),
+    ("llama.cpp", "llamacpp"),
+    ("llama-cpp", "llamacpp"),
+)
+
+
+def engine_server(endpoint: InferenceEndpoint) -> str | None:
+    """The server kind (:mod:`sxhub.teachers.servers`) of the engine ``endpoint`` runs, from its ``model.image``: TGI
+    where the Hub names no engine sxhub knows the request of (as before engines were read); None for an engine that
+    is none of TGI, vLLM and llama.cpp (SGLang, a custom image of another server): its kind is then detected from
+    the running server's routes, as for any ``base_url``."""
+    model = (endpoint.raw or {}).get("model") or {}
+    image = model.get("image") if isinstance(model, dict) else None
+    if not isinstance(image, dict) or not image:
+        return "tgi"
+    key, container = next(iter(image.items()))
+    if key in ENGINE_SERVERS:
+        return ENGINE_SERVERS[key]
+    url = str((container or {}).get("url") or "").lower() if isinstance(container, dict) else ""
+    return next((kind for hint, kind in IMAGE_SERVERS if hint in url), None)
 
 
 def unwoken(spec: TeacherSpec) -> TeacherSpec | None:

@@ -15,7 +15,7 @@ import click
 import pandas as pd
 import pytest
 from conftest import run_cli
-from servers import TGIServer
+from servers import TGIServer, VLLMServer
 
 from sxhub.data import read_table, write_table
 from sxhub.errors import SpecError
@@ -132,6 +132,65 @@ def test_annotate_resumes_the_endpoint_labels_through_it_and_pauses_after(
     # (huggingface_hub InferenceEndpoint.scale_to_zero: "resumed on the next request"), not on /resume
     assert len(resumed) == (1 if asleep == "paused" else 0)
     assert [e.path for e in tgi.exchanges[:1]] == ["/health"]  # the wake-up knock (or wait()'s check) came first
+
+
+def test_an_endpoint_on_the_vllm_engine_is_sent_vllms_request_not_tgis(endpoints, hub, tmp_path: Path, capsys) -> None:
+    """Every `endpoint:` teacher was sent TGI's `{"type": "json", "value": S}`: an endpoint on the vLLM engine
+    (Inference Endpoints' `model.image` key `vLLM`) answered each request 400 and the run stopped after its first
+    texts. The engine is read from the endpoint's image: vLLM gets vLLM's request; a `server:` in the spec wins."""
+    from huggingface_hub import HfApi
+
+    from sxhub.endpoints import engine_server, get
+
+    api, _ = endpoints
+    model = "Qwen/Qwen3-8B"
+    with VLLMServer(model=model) as vllm:
+        api.serve_url, api.served = vllm.root, vllm
+        HfApi().create_inference_endpoint(
+            NAME,
+            repository=model,
+            framework="pytorch",
+            accelerator="gpu",
+            vendor="aws",
+            region="us-east-1",
+            instance_size="x1",
+            instance_type="nvidia-l4",
+            task="text-generation",
+            custom_image={"url": "vllm/vllm-openai:v0.12.0", "port": 8000},  # sent as image.custom
+        )
+        raw = api.items[(hub.user, NAME)]
+        raw["model"]["image"] = {"vLLM": raw["model"]["image"]["custom"]}  # the key the Endpoints UI's engine sets
+        assert engine_server(get(NAME)) == "vllm"
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers:\n  - endpoint: {NAME}\n")
+        source = write_table(pd.DataFrame({"text": [f"Profit rose {i}%." for i in range(4)]}), tmp_path / "in.csv")
+        code, stdout, err = run_cli(
+            ["annotate", str(task), str(source), "-o", str(tmp_path / "o.jsonl"), "--json"], capsys
+        )
+        assert code == 0, err
+        assert not read_table(tmp_path / "o.jsonl")["failed"].any()
+        assert vllm.enforced == ["schema"] * 4  # structured_outputs, enforced; no 400
+        assert json.loads(stdout)["teachers"][f"teacher@endpoint:{NAME}"]["server"] == "vllm"
+
+    # a custom container is read by its image; an engine sxhub has no request for is left to detection
+    for image, kind in (
+        ({"custom": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.4"}}, "tgi"),
+        ({"custom": {"url": "vllm/vllm-openai:v0.12.0"}}, "vllm"),
+        ({"llamacpp": {"url": "ghcr.io/ggml-org/llama.cpp:server"}}, "llamacpp"),
+        ({"tgi": {"url": "ghcr.io/huggingface/text-generation-inference:3.3.4"}}, "tgi"),
+        ({"sGLang": {"url": "lmsysorg/sglang:latest"}}, None),
+        ({"custom": {"url": "my.registry/my-server:1"}}, None),
+    ):
+        raw["model"]["image"] = image
+        assert engine_server(get(NAME)) == kind, image
+    spec = TeacherSpec(endpoint=NAME, server="openai")
+    assert make_served(spec, NAME).server == "openai"  # the spec's server: is kept
+
+
+def make_served(spec: TeacherSpec, name: str) -> TeacherSpec:
+    from sxhub.endpoints import get, served_by
+
+    return served_by(spec, get(name))
 
 
 def test_a_spec_endpoint_resolves_to_its_url_in_the_teacher_factory(endpoints, hub, capsys) -> None:

@@ -90,7 +90,7 @@ def _names_a_path(model: str | None) -> bool:
 
 def make_teacher(spec: TeacherSpec | str, *, base_url: str | None = None) -> Teacher:
     """A teacher for one spec entry. The ``local`` teacher needs a running server: pass its ``base_url``
-    (:func:`open_teachers` starts one). A spec naming an Inference Endpoint gets its URL (``server: tgi``), the
+    (:func:`open_teachers` starts one). A spec naming an Inference Endpoint gets its URL and engine's server kind, the
     endpoint resumed first if it is paused or scaled to zero."""
     spec = TeacherSpec.parse(spec)
     if spec.endpoint and not spec.base_url:
