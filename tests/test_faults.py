@@ -917,3 +917,36 @@ def test_after_a_refusal_as_too_long_the_later_samples_of_a_text_are_still_asked
     assert code == 0, err
     overlapped = [text for text, n in most.items() if n >= 2]
     assert len(overlapped) >= 20, most  # the texts after the refusal: their samples 1 and 2 asked together
+
+
+@pytest.mark.parametrize("structured", ["auto", "json_schema"])  # through huggingface_hub, and over plain HTTP
+def test_an_answer_sent_as_a_list_of_content_chunks_is_read_from_its_text_chunks(
+    tmp_path: Path, structured: str
+) -> None:
+    """Mistral's API (an OpenAI-compatible base_url) answers a reasoning model's (Magistral) message ``content`` as
+    a list of chunks, ``[{"type": "thinking", "thinking": [{"type": "text", ...}]}, {"type": "text", "text":
+    ANSWER}]`` (docs.mistral.ai/capabilities/reasoning; mistralai/client-python issue #252). The list went on as
+    the reply's text and the run stopped at its first answer blaming the label cache ("label cache '...' cannot be
+    used (Error binding parameter 3: type 'list' is not supported)"). The answer is its text chunks, joined; a
+    thinking chunk is never read as the answer."""
+
+    def chunked(body: dict, n: int) -> Action:
+        answer = default_answer(body)
+        draft = '{"label": "neutral"}' if '"neutral"' not in answer else '{"label": "positive"}'
+        content = [
+            {"type": "thinking", "thinking": [{"type": "text", "text": f"maybe {draft}? no."}]},
+            {"type": "text", "text": answer[:5]},
+            {"type": "text", "text": answer[5:]},
+        ]
+        return Raw(reply_body({"content": content}))
+
+    with FakeOpenAIServer(chunked) as server:
+        teacher = TeacherSpec(base_url=server.url, model="fake", name="srv", timeout=5, structured=structured)
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[teacher])
+        texts = ["profits rose", "profits fell"]
+        result = annotate(spec, texts, cache=tmp_path / "cache", progress=False, max_invalid=0)
+        expected = {
+            user_text(body).split("\n")[0]: json.loads(default_answer(body))["label"] for body in server.requests
+        }
+    labels = {f"Text: {row['text']}": row["label"] for row in result.rows}
+    assert labels == expected and not any(row["failed"] for row in result.rows)

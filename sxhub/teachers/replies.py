@@ -88,7 +88,7 @@ def read_completion(
             input_tokens=prompt,
             output_tokens=answer,
         )
-    return Reply(text=_field(message, "content") or "", input_tokens=prompt, output_tokens=answer)
+    return Reply(text=_content_text(_field(message, "content")), input_tokens=prompt, output_tokens=answer)
 
 
 def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> Reply:
@@ -126,6 +126,24 @@ def read_ollama_chat(data: Any, name: str, *, max_tokens: int | None = None) -> 
         input_tokens=prompt,
         output_tokens=answer,
     )
+
+
+def _content_text(content: Any) -> str:
+    """The answer in a message's ``content``: a string, or a list of content chunks whose ``text`` chunks are joined.
+    Mistral's API sends a reasoning model's (Magistral) answer as ``[{"type": "thinking", "thinking": [...]},
+    {"type": "text", "text": ...}]`` (docs.mistral.ai/capabilities/reasoning): the list went on as the reply's text
+    and the run stopped, blaming the label cache ("type 'list' is not supported"). Thinking chunks are not the
+    answer, as vLLM's ``reasoning`` field is not."""
+    if content is None:
+        return ""
+    if isinstance(content, list):
+        texts = (
+            chunk if isinstance(chunk, str) else _field(chunk, "text")
+            for chunk in content
+            if isinstance(chunk, str) or _field(chunk, "type") == "text"
+        )
+        return "".join(str(text or "") for text in texts)
+    return content if isinstance(content, str) else json.dumps(content, default=str)
 
 
 def _field(obj: Any, key: str) -> Any:
