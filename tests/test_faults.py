@@ -950,3 +950,25 @@ def test_an_answer_sent_as_a_list_of_content_chunks_is_read_from_its_text_chunks
         }
     labels = {f"Text: {row['text']}": row["label"] for row in result.rows}
     assert labels == expected and not any(row["failed"] for row in result.rows)
+
+
+def test_a_batch_that_failed_on_the_server_during_generation_is_asked_again(tmp_path: Path) -> None:
+    """TGI answers HTTP 424 ``{"error": "Request failed during generation: ...", "error_type": "generation"}`` to
+    every request of a batch that one of its model shards failed (a CUDA out-of-memory error, say): the batch is
+    discarded and the next one runs (backends/v3/src/backend.rs ``prefill``/``decode`` -> ``send_errors``;
+    router/src/server.rs maps ``InferError::GenerationError`` to 424 FAILED_DEPENDENCY;
+    huggingface/text-generation-inference at db931fcf). It was a refusal of the request: each text of the batch
+    failed with no second try, and a batch holding the run's first three texts stopped the run saying the request
+    shape was wrong ("set `server:` ... or `structured: none`"). It is retried like a 5xx, and those texts are
+    labelled."""
+    oom = '{"error":"Request failed during generation: Server error: CUDA out of memory.","error_type":"generation"}'
+
+    def batch_failed(body: dict, n: int) -> Action:
+        return Fail(424, body=oom) if n == 1 else Answer(default_answer(body))
+
+    texts = ["profits rose", "profits fell", "profits held", "sales rose"]
+    with FakeOpenAIServer(batch_failed) as server:
+        result = run(server, texts, tmp_path, max_retries=2, concurrency=4)
+    assert not any(row["failed"] for row in result.rows), [row["error"] for row in result.rows]
+    assert all(row["label"] in LABELS for row in result.rows)
+    assert sorted(server.per_text.values()) == [2, 2, 2, 2]  # each asked again once

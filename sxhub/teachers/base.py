@@ -3,9 +3,9 @@
 A backend implements :meth:`Teacher.acomplete` and returns a :class:`Reply` (the raw text and token counts).
 Errors are sorted into kinds so the annotate engine knows what to do:
 
-* :class:`RetryableTeacherError`: 429, 5xx, timeouts and connection errors; worth another try (``retry_after``
-  holds the server's ``Retry-After`` in seconds when it sent one, or for a 429 the reset of the Hub's spent
-  ``RateLimit`` window).
+* :class:`RetryableTeacherError`: 429, 5xx (and TGI's 424, a failed batch), timeouts and connection errors; worth
+  another try (``retry_after`` holds the server's ``Retry-After`` in seconds when it sent one, or for a 429 the reset
+  of the Hub's spent ``RateLimit`` window).
 * :class:`RejectedRequestError` (a :class:`~sxhub.errors.TeacherError`): the server refused the request itself
   (400, 422, ...). One such answer is a failed vote; the same refusal for a teacher's first requests means the
   request shape is wrong for that server, and the engine stops the run (see :mod:`sxhub.annotate`).
@@ -36,6 +36,12 @@ if TYPE_CHECKING:
 # Inference Providers credits are spent: "You have exceeded your monthly included credits for Inference Providers";
 # OpenRouter and other paid APIs answer it too). No retry and no other text can pass until credit is added.
 PERMANENT_STATUS = {401, 402, 403, 404}
+# 408 Request Timeout, 429 Too Many Requests, and 424 Failed Dependency: TGI's answer to every request of a batch
+# that a model shard failed (a CUDA out-of-memory error, say; backends/v3/src/backend.rs ``send_errors``, mapped by
+# router/src/server.rs, huggingface/text-generation-inference at db931fcf): the batch is discarded and the next one
+# runs. Read as a refusal of the request, each text of that batch failed untried again, and a batch of the run's
+# first texts stopped it blaming the request's shape.
+RETRYABLE_STATUS = {408, 424, 429}
 
 
 @dataclass(frozen=True)
@@ -380,9 +386,10 @@ RESUME = "run the same command to resume (the label cache keeps every answer so 
 def classify_status(
     status: int, detail: str, headers: Any, name: str, *, hub: bool
 ) -> TeacherError | TeacherUnavailableError:
-    """The error for an HTTP error answer: retryable (429, 408, 5xx), unavailable (401/402/403/404) or rejected."""
+    """The error for an HTTP error answer: retryable (429, 408, 424, 5xx), unavailable (401/402/403/404) or
+    rejected."""
     shown = f" ({detail})" if detail else ""
-    if status == 429 or status >= 500 or status == 408:
+    if status in RETRYABLE_STATUS or status >= 500:
         retry_after = parse_retry_after(headers.get("retry-after") if headers is not None else None)
         if retry_after is None and status == 429 and headers is not None:
             retry_after = rate_limit_reset(headers)
