@@ -972,3 +972,20 @@ def test_a_batch_that_failed_on_the_server_during_generation_is_asked_again(tmp_
     assert not any(row["failed"] for row in result.rows), [row["error"] for row in result.rows]
     assert all(row["label"] in LABELS for row in result.rows)
     assert sorted(server.per_text.values()) == [2, 2, 2, 2]  # each asked again once
+
+
+@pytest.mark.parametrize("structured", ["auto", "json_schema"])  # through huggingface_hub, and over plain HTTP
+def test_a_base_url_answering_a_web_page_names_what_it_sent_and_the_fix(tmp_path: Path, structured: str) -> None:
+    """A base_url that is a web application, not the model server's API (a chat UI in front of it, a proxy's login
+    page), answers the chat request with HTTP 200 and an HTML page. Each text failed with "unreadable response
+    (JSONDecodeError: Expecting value: line 1 column 1 (char 0))", naming neither what came back nor the fix. The
+    error now shows the start of what the server sent and says to check base_url."""
+    page = "<!doctype html><html><head><title>Chat UI</title></head><body>sign in</body></html>"
+    with FakeOpenAIServer(lambda body, n: Fail(200, body=page)) as server:
+        teacher = TeacherSpec(base_url=server.url, model="fake", name="srv", timeout=5, structured=structured)
+        spec = TaskSpec(name="fin", labels=LABELS, teachers=[teacher])
+        result = annotate(spec, ["profits rose"], cache=False, progress=False, max_retries=0)
+    error = result.rows[0]["error"]
+    assert error.startswith("srv: the server's answer is not JSON: '<!doctype html><html><head><title>Chat UI")
+    assert f"check that base_url {server.url} is the server's OpenAI-compatible API" in error
+    assert "\n" not in error

@@ -300,6 +300,7 @@ class InferenceClientTeacher(InferenceErrors, Teacher):
             self._raise_if_never_reached(exc)
             self._raise_if_no_provider(exc)
             self._raise_if_no_mapping(exc)
+            self._raise_if_not_json(exc)
             hub = not self.base_url or is_hf_host(self.base_url)
             error = classify_error(exc, self.name, hub=hub, timeout=self.spec.timeout)
             if refused(exc):  # it answered before: a restart, or gone for good (the engine decides after retries)

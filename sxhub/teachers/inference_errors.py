@@ -10,11 +10,12 @@ it has no state of its own, it reads and sets the teacher's fields; :func:`refus
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from urllib.parse import urlparse
 
-from ..errors import HubUnreachableError, TeacherUnavailableError
+from ..errors import HubUnreachableError, TeacherError, TeacherUnavailableError
 from ..spec import TeacherSpec
 from .base import RESUME, HubBusyError, classify_status, error_detail
 from .servers import root_url
@@ -228,6 +229,24 @@ class InferenceErrors:
         else:
             return
         raise TeacherUnavailableError(f"{asked}, refused ({said}); {fix}, then {RESUME}.") from exc
+
+    def _raise_if_not_json(self, exc: BaseException) -> None:
+        """A success answer that is not JSON: a base_url that is a web application rather than the model server's
+        API (a chat UI in front of it, a proxy's sign-in page) answers the chat request with HTTP 200 and an HTML
+        page. Each text failed with "unreadable response (JSONDecodeError: Expecting value: line 1 column 1 (char
+        0))", naming neither what came back nor the fix; the vote's error now shows the start of it (``doc`` of the
+        JSONDecodeError, raised by huggingface_hub and by the plain HTTP client alike) and what to check."""
+        if not isinstance(exc, json.JSONDecodeError):
+            return
+        sent = " ".join(str(exc.doc).split())[:120]
+        fix = (
+            f"check that base_url {self.base_url} is the server's OpenAI-compatible API (an address that usually "
+            "ends in /v1), not a web page or an application in front of it"
+            if self.base_url
+            else "the Inference Providers router answered something other than a chat completion; run the same "
+            "command again later (the label cache keeps every answer so far)"
+        )
+        raise TeacherError(f"{self.name}: the server's answer is not JSON: {sent!r}; {fix}.") from exc
 
     def _raise_if_never_reached(self, exc: BaseException) -> None:
         """A connection refused (or a host that does not resolve) before the server ever answered: a wrong
