@@ -70,6 +70,24 @@ def test_llama_cpp_pythons_real_server_is_detected_and_enforces_the_schema(tmp_p
     assert not result.frame["failed"].any()
 
 
+def test_the_local_teacher_runs_behind_a_proxy_set_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set (a company proxy) and no NO_PROXY, the embedded server's start-up check and the run's
+    requests for 127.0.0.1 went to the proxy: annotate sat at 0% for minutes. The server sxhub starts is reached
+    directly; the proxy here is a closed port, so any request sent to it would fail."""
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    spec = TaskSpec(name="fin", labels=LABELS, teachers=["local"], temperature=0.2)
+    result = annotate(spec, ["Profit rose.", "Sales fell."], cache=False, progress=False)
+    assert not result.frame["failed"].any() and result.ledger["requests"] == 2
+    import os
+
+    assert {"127.0.0.1", "localhost"} <= set(os.environ["NO_PROXY"].split(","))
+
+
 def _replies(cache: Path) -> int:
     import sqlite3
 
