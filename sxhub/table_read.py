@@ -9,6 +9,7 @@ import contextlib
 import csv
 import json
 import os
+import re
 from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,7 @@ def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
     sep = "tab" if table_suffix(path) == ".tsv" else "comma"
     if sep == "comma" and len(df.columns) <= 1:
         other_separator_check(path)
+    check_csv_names(df.columns, path)
     if isinstance(df.index, pd.RangeIndex):
         return check_tsv_quotes(df, path) if sep == "tab" else check_csv_quotes(df, path)
     raise InputError(
@@ -110,6 +112,25 @@ def check_csv_fields(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataF
         f"{sep} inside a field (a text with an unquoted {sep}?) split it; quote the fields that contain one, or "
         "re-export the file (e.g. DataFrame.to_csv)."
     )
+
+
+_MANGLED = re.compile(r"(.*)\.\d+")
+
+
+def check_csv_names(columns: Collection[Any], path: str | os.PathLike[str]) -> None:
+    """The one line for a CSV/TSV header that names a column twice (``text,label,label``), as for Parquet
+    (:func:`check_parquet_names`): pandas renamed the second ``label.1`` without a word, and every verb read the
+    first. Only a name pandas could have renamed so (``label.1`` beside ``label``) sends it to the header line."""
+    names = {str(c) for c in columns}
+    if not any((m := _MANGLED.fullmatch(name)) and m.group(1) in names for name in names):
+        return
+    try:
+        with Path(path).open(encoding="utf-8-sig", errors="replace", newline="") as fh:
+            delimiter = "\t" if table_suffix(path) == ".tsv" else ","
+            header = next((r for r in csv.reader(fh, delimiter=delimiter) if any(f.strip(" \t") for f in r)), [])
+    except (OSError, csv.Error):
+        return
+    check_parquet_names(header, path, fix="rename one in the header line")
 
 
 _SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}
@@ -328,7 +349,7 @@ def _bad_json_line(path: Path) -> str | None:
     return None
 
 
-def check_parquet_names(names: Sequence[str], path: str | os.PathLike[str]) -> None:
+def check_parquet_names(names: Sequence[str], path: str | os.PathLike[str], *, fix: str | None = None) -> None:
     """The one line for a Parquet file that names two columns alike, which Arrow allows: the whole-file reader called
     it unreadable (truncated, or another format renamed), the streaming one went on with two ``text`` columns to a
     traceback."""
@@ -336,7 +357,8 @@ def check_parquet_names(names: Sequence[str], path: str | os.PathLike[str]) -> N
     if twice:
         raise InputError(
             f"input {str(path)!r} names columns twice ({twice}); give each column its own name, e.g. "
-            "table.rename_columns([...]) before pyarrow.parquet.write_table."
+            + (fix or "table.rename_columns([...]) before pyarrow.parquet.write_table")
+            + "."
         )
 
 

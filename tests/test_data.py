@@ -1036,6 +1036,30 @@ def test_a_parquet_file_with_two_columns_of_one_name_is_one_line_naming_them(tmp
             read(path)
 
 
+@pytest.mark.parametrize("name", ["twice.csv", "twice.tsv"])
+def test_a_csv_file_with_two_columns_of_one_name_is_one_line_as_parquet_s(tmp_path: Path, name: str) -> None:
+    """A CSV header naming a column twice (``text,label,label``: teacher and expert labels pasted side by side) was
+    read with the second renamed ``label.1`` by pandas, without a word: every verb used the first, while the same
+    columns in Parquet are refused. One line names them; a file whose header really says ``label.1`` reads."""
+    from sxhub.data import read_table
+
+    sep = "\t" if name.endswith(".tsv") else ","
+    path = tmp_path / name
+    path.write_text(
+        sep.join(["text", "label", "label"]) + "\n" + sep.join(["profit rose", "positive", "neutral"]) + "\n"
+    )
+    message = r"names columns twice \(\['label'\]\); give each column its own name"
+    for read in (read_table, lambda p: list(iter_chunks(p, 10))):
+        with pytest.raises(InputError, match=message):
+            read(path)
+    named = tmp_path / ("named" + path.suffix)
+    named.write_text(
+        sep.join(["text", "label", "label.1"]) + "\n" + sep.join(["profit rose", "positive", "neutral"]) + "\n"
+    )
+    assert list(read_table(named).columns) == ["text", "label", "label.1"]
+    assert [list(c.columns) for c in iter_chunks(named, 10)] == [["text", "label", "label.1"]]
+
+
 def test_a_json_file_of_rows_wrapped_under_one_key_names_the_array(tmp_path: Path) -> None:
     """`{"data": [{"text": ...}, ...]}` (how APIs and exports wrap rows) read as one column named data: every verb
     said it found no text column in ['data']. One line says where the rows are and how to give them."""
