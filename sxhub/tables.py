@@ -286,18 +286,18 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
     suffix = output_suffix(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    if suffix in {".csv", ".tsv"}:
-        csv_cells(df).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
-    elif suffix in {".jsonl", ".json"}:
-        tmp.write_text(records_json(df, lines=suffix == ".jsonl"), encoding="utf-8")
-    else:
-        try:
+    try:
+        if suffix in {".csv", ".tsv"}:
+            csv_cells(df).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+        elif suffix in {".jsonl", ".json"}:
+            tmp.write_text(records_json(df, lines=suffix == ".jsonl"), encoding="utf-8")
+        else:
             with parquet_errors(path):
                 df.to_parquet(tmp, index=False)
-        except Exception:
-            tmp.unlink(missing_ok=True)
-            raise
-    os.replace(tmp, path)  # never leave a half-written output behind
+        os.replace(tmp, path)  # never leave a half-written output behind
+    except BaseException:  # Ctrl-C or a full disk: nor a partial OUT.tmp beside it
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

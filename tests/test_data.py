@@ -70,6 +70,28 @@ def test_write_read_round_trip_keeps_lists(tmp_path: Path, suffix: str) -> None:
     assert not list(tmp_path.glob("*.tmp"))
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".json", ".parquet"])
+def test_a_write_cut_short_leaves_the_old_output_and_no_partial_file(
+    tmp_path: Path, suffix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a full disk) while a CSV/TSV/JSON output was written left its partial ``OUT.tmp`` beside OUT (only
+    Parquet's was removed on an error, and none on Ctrl-C): a table named like the output, holding part of it."""
+    import sxhub.tables
+
+    out = write_table([{"text": "old"}], tmp_path / f"out{suffix}")
+    before = out.read_bytes()
+
+    def interrupted(src: Any, dst: Any) -> None:
+        assert Path(src).exists()  # the new table written in full, not yet in place
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sxhub.tables.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_table([{"text": "new"}], out)
+    assert out.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+
+
 def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_table(tmp_path / "nope.csv")
