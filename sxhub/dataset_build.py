@@ -17,6 +17,7 @@ from .data import read_table, with_text_column
 from .errors import PublishError
 from .labelled import (
     TWIN_CHECK_COLUMNS,
+    _as_named,
     expert_label_cell,
     failed_flags,
     flagged_twins,
@@ -26,7 +27,7 @@ from .labelled import (
     parse_label_cell,
     with_flag_labels,
 )
-from .spec import TaskSpec, load_spec, rejoin_comma_names
+from .spec import TaskSpec, load_spec
 from .table_read import decode_ledger_columns
 from .tables import table_suffix
 from .votes_column import (
@@ -116,9 +117,8 @@ def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
     names: set[str] = set()
 
     def parsed(value: Any) -> Any:
-        cell = expert_label_cell(value, multi_label=multi)
-        if multi and isinstance(cell, list):  # a comma-separated cell split a name with a comma: joined again
-            cell = rejoin_comma_names(cell, spec.label_names)
+        # a name in another case or spacing is the task's; a comma-separated cell that split a name: joined again
+        cell = _task_named([expert_label_cell(value, multi_label=multi)], spec)[0]
         names.update(cell if isinstance(cell, list) else [] if cell is None else [cell])
         return cell
 
@@ -140,6 +140,16 @@ def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
             f"{spec.label_names}; fix the data or the task's labels."
         )
     return pd.Series(cells, dtype=object)
+
+
+def _task_named(labels: list[Any], spec: TaskSpec) -> list[Any]:
+    """``labels`` (parsed cells, None where there is none) with each name in another case or spacing than one of the
+    task's replaced by it (:func:`~sxhub.labelled._as_named`)."""
+    at = [i for i, lab in enumerate(labels) if lab is not None]
+    named = _as_named([labels[i] for i in at], list(spec.label_names), multi_label=spec.multi_label)[0]
+    for i, lab in zip(at, named, strict=True):
+        labels[i] = lab
+    return labels
 
 
 def load_annotated(
@@ -182,9 +192,10 @@ def load_annotated(
             logger.warning("%s", flagged_twins_line("publish dataset", int(flagged.sum())))
         failed |= flagged
     labels = [parse_label_cell(_plain(v), multi_label=spec.multi_label) for v in frame[col]]
-    if spec.multi_label:  # a comma-separated cell split a label name with a comma ("joy, pure"): joined again
-        labels = [rejoin_comma_names(lab, spec.label_names) if isinstance(lab, list) else lab for lab in labels]
-    else:
+    # names in another case or spacing ("Positive ") as the task's, as train and evaluate read them; multi-label: a
+    # comma-separated cell that split a label name with a comma ("joy, pure") joined again
+    labels = _task_named(labels, spec)
+    if not spec.multi_label:
         failed |= pd.Series([lab is None for lab in labels], index=frame.index)
     frame[col] = labels
     kept = ~failed.to_numpy(dtype=bool)

@@ -18,7 +18,7 @@ from sxhub.data import (
     read_table,
     write_table,
 )
-from sxhub.errors import InputError
+from sxhub.errors import InputError, PublishError
 from sxhub.labelled import load_labelled
 from sxhub.predict import iter_chunks
 
@@ -354,6 +354,34 @@ def test_labels_written_in_another_case_or_spacing_are_the_tasks(tmp_path: Path)
     assert data.label_ids() == [0, 1]
     with pytest.raises(InputError, match=r"label\(s\) \['joyful'\]"):  # another word is still another label
         load_labelled(pd.DataFrame({"text": ["a"], "labels": ['["joyful"]']}), label_names=["joy"], multi_label=True)
+
+
+@pytest.mark.parametrize("multi", [False, True])
+def test_publish_reads_labels_in_another_case_or_spacing_as_the_tasks_as_train_does(multi: bool) -> None:
+    """train, evaluate, agree --task and apply-review read "Positive " as the task's positive; publish dataset
+    refused the same file ("labels ['NEGATIVE', 'Positive '] are not in the task's labels; fix the spec"), and its
+    --gold column likewise, so a file a student was trained on could not be published with it."""
+    from sxhub.dataset_build import load_annotated
+    from sxhub.spec import TaskSpec
+
+    names = ["positive", "neutral", "negative"]
+    spec = TaskSpec.from_dict({"name": "t", "description": "d", "labels": names, "multi_label": multi})
+    column = "labels" if multi else "label"
+    written = ["Positive ", "NEGATIVE", "neutral", ""]
+    cells = [json.dumps([w]) if w and multi else w for w in written]
+    frame = pd.DataFrame({"text": ["profit rose", "sales fell", "met analysts", "no label"], column: cells})
+    frame["gold"] = ["positive", " Negative", "NEUTRAL", "neutral"]
+    published = load_annotated(frame, spec, gold="gold")[0]
+    wanted = ["positive", "negative", "neutral"]
+    if multi:
+        assert [list(v) for v in published[column]] == [[w] for w in wanted] + [[]]
+        assert [list(v) for v in published["gold"]] == [[w] for w in wanted] + [["neutral"]]
+    else:
+        assert published[column].tolist() == wanted and published["gold"].tolist() == wanted
+    data = load_labelled(frame, label_names=names, multi_label=multi)
+    assert data.labels[:3] == ([[w] for w in wanted] if multi else wanted)
+    with pytest.raises(PublishError, match=r"\['joyful'\] are not in the task's labels"):  # another word still is
+        load_annotated(frame.assign(**{column: [json.dumps(["joyful"]) if multi else "joyful"] * 4}), spec)
 
 
 def test_load_labelled_where_every_row_failed(tmp_path: Path) -> None:
