@@ -193,7 +193,8 @@ def read_events(paths: Iterable[Path], *, skipped: list[str] | None = None) -> l
     for path in paths:
         if not path.is_file():
             continue
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        # utf-8-sig: a file re-saved on Windows starts with a byte order mark, which made line 1 "broken"
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -244,7 +245,7 @@ def broken_decisions(paths: Iterable[Path]) -> list[tuple[Path, int, str]]:
     for path in paths:
         if not path.is_file():
             continue
-        with path.open(encoding="utf-8", errors="replace") as fh:
+        with path.open(encoding="utf-8-sig", errors="replace") as fh:
             for number, line in enumerate(fh, 1):
                 why = _broken_decision(line.strip())
                 if why:

@@ -742,6 +742,25 @@ def test_a_bare_owner_name_is_the_dataset_repo_a_review_space_writes_to(
     ]
 
 
+def test_a_decisions_file_saved_with_a_byte_order_mark_keeps_its_first_decision(
+    labelled: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """A decisions file re-saved on Windows (Notepad, PowerShell's utf8) starts with a UTF-8 byte order mark: its
+    first line was "skipping a broken line 1 (a write cut short?)", a warning -q hides, and apply-review went on
+    without that decision, exit 0. Every table reader of sxhub reads past the mark; so does the decisions reader."""
+    rows = labelled_rows()
+    decisions = tmp_path / "decisions.jsonl"
+    lines = [json.dumps(_decision(rows, 0, ["negative"])), json.dumps(_decision(rows, 2, ["neutral"], "amy"))]
+    decisions.write_text("\ufeff" + "\r\n".join(lines) + "\r\n", encoding="utf-8")
+    capsys.readouterr()
+    code, out, err = run_cli(
+        ["apply-review", str(labelled), str(decisions), "-o", str(tmp_path / "o.csv"), "--json"], capsys
+    )
+    assert code == 0 and "skipping" not in err, err
+    assert json.loads(out)["decisions"] == 2 and json.loads(out)["changed"] == 2
+    assert read_table(tmp_path / "o.csv")["label"].tolist()[:3] == ["negative", "negative", "neutral"]
+
+
 @pytest.mark.parametrize("given", ["corrections.csv", "labelled.parquet", "folder"])
 def test_decisions_that_are_another_file_say_so_not_review_some_texts_first(
     labelled: Path, tmp_path: Path, capsys: Any, given: str
