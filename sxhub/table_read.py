@@ -332,9 +332,10 @@ def frame_from_records(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _bad_json_line(path: Path) -> str | None:
-    """The first line of a JSONL file that is not a JSON object, as a reason ("line 3 is not ...")."""
+    """The first line of a JSONL file that is not a JSON object, as a reason ("line 3 is not ..."); read past a byte
+    order mark as :func:`iter_jsonl` reads it (else line 1 was named, for the mark)."""
     try:
-        with path.open(encoding="utf-8") as fh:
+        with path.open(encoding="utf-8-sig") as fh:
             for number, line in enumerate(fh, start=1):
                 if not line.strip():
                     continue

@@ -182,6 +182,11 @@ def _truncated_parquet(path: Path) -> None:
         ("ragged.csv", lambda p: p.write_text("text,label\na,b\nc,d,e\n"), r"Expected 2 fields in line 3.*header"),
         ("bad.jsonl", lambda p: p.write_text('{"text": "a"}\n{"text": \n'), r"line 2 is not JSON.*one JSON object"),
         ("list.jsonl", lambda p: p.write_text('{"text": "a"}\n[1, 2]\n'), r"line 2 is a JSON list, not an object"),
+        (  # a byte order mark (a file re-saved on Windows) is no bad line 1: the line named was 1, not 3
+            "bom.jsonl",
+            lambda p: p.write_text('\ufeff{"text": "a"}\n{"text": "b"}\n{"text": \n', encoding="utf-8"),
+            r"line 3 is not JSON.*one JSON object",
+        ),
         ("scalar.json", lambda p: p.write_text('{"text": "a"}'), r"as json .*array of objects"),
         # an array of texts read as one column named 0: "no text column found in columns [0]", told to add a header
         ("texts.json", lambda p: p.write_text('["a", "b"]'), r"item 0 is a JSON str, not an object.*array of objects"),
@@ -198,6 +203,7 @@ def _truncated_parquet(path: Path) -> None:
         "csv-ragged",
         "jsonl-bad-line",
         "jsonl-list-line",
+        "jsonl-bom-bad-line",
         "json-object",
         "json-texts",
         "parquet-junk",
