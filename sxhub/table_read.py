@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 import json
 import os
 import re
@@ -53,7 +54,8 @@ def read_file(
                 raise InputError(f"input {text!r} has no rows; give it at least one text.")
         elif suffix == ".json":
             with path.open(encoding="utf-8-sig") as fh:
-                records = json.load(fh)
+                content = fh.read()
+            records = json.loads(content)
             if isinstance(records, list):  # an array of texts was read as one column named 0
                 other = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
                 if other is not None:
@@ -61,7 +63,8 @@ def read_file(
                 df = frame_from_records(records)
             else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
                 wrapped_rows_check(records, path)
-                df = pd.read_json(path, encoding="utf-8", dtype=False, convert_dates=False)
+                # the text read past a byte order mark: pandas read the file itself and failed on one
+                df = pd.read_json(io.StringIO(content), dtype=False, convert_dates=False)
             if usecols is not None:
                 df = df[[c for c in df.columns if usecols(str(c))]]
         else:

@@ -1132,3 +1132,5 @@ def test_a_json_file_of_rows_wrapped_under_one_key_names_the_array(tmp_path: Pat
     columns = tmp_path / "columns.json"  # pandas' layout of columns: read as before
     columns.write_text(json.dumps({"text": {"0": "profit rose", "1": "loss"}}), encoding="utf-8")
     assert read_table(columns)["text"].tolist() == ["profit rose", "loss"]
+    columns.write_text("\ufeff" + columns.read_text(encoding="utf-8"), encoding="utf-8")  # saved with a BOM: it
+    assert read_table(columns)["text"].tolist() == ["profit rose", "loss"]  # read, as an array did ("Expected object")
