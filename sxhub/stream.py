@@ -486,10 +486,35 @@ def _iter_hub_dataset(repo_id: str, *, split: str, chunk_rows: int) -> Iterator[
                 f"Hub dataset {repo_id!r} is read from the Hub as it streams, and HF_HUB_OFFLINE is set; unset "
                 "HF_HUB_OFFLINE, or pass a local file (e.g. datasets' Dataset.to_parquet of the cached dataset)."
             ) from exc
+        line = _hub_layout_line(repo_id, split) if isinstance(exc, ValueError) else None
         raise InputError(
-            f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "
+            line
+            or f"Hub dataset {repo_id!r} (split {split!r}) could not be loaded ({type(exc).__name__}); check the id "
             "and HF_TOKEN, or pass a local file."
         ) from exc
+
+
+def _hub_layout_line(repo_id: str, split: str) -> str | None:
+    """The line for a Hub dataset that loads but not as asked (``datasets`` says so in a ValueError): it has configs,
+    or no split ``split``; None when it is neither (or cannot be told). "Check the id and HF_TOKEN" was no fix for
+    a dataset whose only split is ``test``."""
+    import datasets
+
+    try:
+        configs = datasets.get_dataset_config_names(repo_id)
+        if len(configs) > 1:
+            return (
+                f"Hub dataset {repo_id!r} has configs {configs[:10]}, and sxhub reads one without configs; save the "
+                f'config you want as a file and pass that, e.g. `python -c "import datasets; datasets.load_dataset('
+                f"'{repo_id}', '{configs[0]}', split='{split}').to_parquet('{repo_id.split('/')[-1]}-{configs[0]}"
+                ".parquet')\"`."
+            )
+        splits = datasets.get_dataset_split_names(repo_id, configs[0] if configs else None)
+    except Exception:  # any failure here: the caller's own line
+        return None
+    if split in splits or not splits:
+        return None
+    return f"Hub dataset {repo_id!r} has no split {split!r} (its splits: {splits}); pass {repo_id}:{splits[0]} (a split after the id)."
 
 
 class TableWriter:

@@ -414,6 +414,30 @@ def test_read_a_hub_dataset_id(hub) -> None:
         read_table(f"{hub.user}/missing")
 
 
+def test_a_hub_dataset_without_the_split_or_with_configs_names_the_fix(hub) -> None:
+    """A Hub dataset with no ``train`` split (only ``test``), or with configs, was "could not be loaded (ValueError);
+    check the id and HF_TOKEN": neither was the fix. The line names the splits there are and the id to pass, or the
+    configs and how to save one as a file."""
+    from datasets import Dataset, DatasetDict
+
+    repo = f"{hub.user}/only-test"
+    DatasetDict({"test": Dataset.from_dict({"text": ["d"]})}).push_to_hub(repo)
+    for given, split in ((repo, "train"), (f"{repo}:validation", "validation")):
+        with pytest.raises(InputError) as info:
+            read_table(given)
+        assert str(info.value) == (
+            f"Hub dataset {repo!r} has no split {split!r} (its splits: ['test']); pass {repo}:test (a split after "
+            "the id)."
+        )
+    assert read_table(f"{repo}:test")["text"].tolist() == ["d"]
+    configs = f"{hub.user}/configs"
+    for name, text in (("en", "a"), ("fr", "b")):
+        Dataset.from_dict({"text": [text]}).push_to_hub(configs, config_name=name)
+    with pytest.raises(InputError, match=r"has configs \['en', 'fr'\], and sxhub reads one without") as info:
+        read_table(configs)
+    assert f"load_dataset('{configs}', 'en', split='train').to_parquet('configs-en.parquet')" in str(info.value)
+
+
 def test_class_label_ids_of_a_datasets_parquet_file_read_as_their_names(tmp_path: Path) -> None:
     """A Parquet file written by ``datasets`` (``sxhub publish dataset``'s splits, ``Dataset.to_parquet``) stores
     a ClassLabel column as ids with the names in its metadata: train refused its own published dataset with
