@@ -25,7 +25,7 @@ from .data import check_text_values, find_text_column, is_missing_text, text_cel
 from .errors import InputError
 from .predict import Predictor, Prepared, check_predictor_model
 from .stream import CHUNK_ROWS, STDIN, RowSlice, check_input, is_lines_source, no_rows_error
-from .tables import arrow_table, output_suffix, parquet_errors, plain_json, records_json, table_suffix
+from .tables import arrow_table, csv_line_end, output_suffix, parquet_errors, plain_json, records_json, table_suffix
 
 T = TypeVar("T")
 
@@ -241,7 +241,8 @@ class _ChunkWriter:
             for name in out.columns:
                 if out[name].dtype == object and out[name].map(_is_json_cell).any():
                     out[name] = out[name].map(lambda v: _json_cell(v) if _is_json_cell(v) else v)
-            out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep="\t" if self.suffix == ".tsv" else ",")
+            sep = "\t" if self.suffix == ".tsv" else ","
+            out.to_csv(self.tmp, mode="a", header=self._first, index=False, sep=sep, lineterminator=csv_line_end(out))
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:
                 fh.write(records_json(frame, lines=True))

@@ -35,6 +35,7 @@ from .tables import (
     ColumnFilter,
     arrow_table,
     csv_cells,
+    csv_line_end,
     empty_input,
     output_suffix,
     records_json,
@@ -540,8 +541,10 @@ class TableWriter:
         if len(frame) == 0 and self.rows:
             return
         if self.suffix in {".csv", ".tsv"}:
-            csv_cells(frame).to_csv(
-                self.tmp, mode="a", header=not self.rows, index=False, sep="\t" if self.suffix == ".tsv" else ","
+            cells = csv_cells(frame)
+            sep = "\t" if self.suffix == ".tsv" else ","
+            cells.to_csv(
+                self.tmp, mode="a", header=not self.rows, index=False, sep=sep, lineterminator=csv_line_end(cells)
             )
         elif self.suffix == ".jsonl":
             with self.tmp.open("a", encoding="utf-8") as fh:

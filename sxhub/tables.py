@@ -288,7 +288,8 @@ def write_table(data: pd.DataFrame | Sequence[dict[str, Any]], path: str | os.Pa
     tmp = path.with_name(path.name + ".tmp")
     try:
         if suffix in {".csv", ".tsv"}:
-            csv_cells(df).to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",")
+            cells = csv_cells(df)
+            cells.to_csv(tmp, index=False, sep="\t" if suffix == ".tsv" else ",", lineterminator=csv_line_end(cells))
         elif suffix in {".jsonl", ".json"}:
             tmp.write_text(records_json(df, lines=suffix == ".jsonl"), encoding="utf-8")
         else:
@@ -341,6 +342,24 @@ def records_json(df: pd.DataFrame, *, lines: bool) -> str:
     if lines:
         return df.to_json(orient="records", lines=True, force_ascii=False, date_format="iso", date_unit="us")
     return df.to_json(orient="records", force_ascii=False, indent=1, date_format="iso", date_unit="us")
+
+
+def csv_line_end(df: pd.DataFrame) -> str:
+    """The line end to write ``df`` (its cells as written) to CSV/TSV with: ``"\\r\\n"`` when a cell holds a carriage
+    return, else ``"\\n"``. Python's csv writer quotes a field holding a character of the line end only: with
+    ``"\\n"`` a text with a lone CR (old Mac line ends, a cell pasted from Excel) was written bare, and every reader
+    took the CR for the end of a row, one row read as two. A file of such texts has CRLF line ends (a chunked writer
+    ends the chunks that hold one so)."""
+    for column in df.columns:
+        cells = df[column]
+        if not (cells.dtype == object or pd.api.types.is_string_dtype(cells)):
+            continue
+        try:
+            if cells.str.contains("\r", regex=False, na=False).any():
+                return "\r\n"
+        except AttributeError:  # an object column without strings
+            continue
+    return "\n"
 
 
 def csv_cells(df: pd.DataFrame) -> pd.DataFrame:

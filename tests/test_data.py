@@ -92,6 +92,27 @@ def test_a_write_cut_short_leaves_the_old_output_and_no_partial_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".tsv"])
+def test_a_text_with_a_carriage_return_reads_back_as_one_row(tmp_path: Path, suffix: str) -> None:
+    """pandas' CSV writer quotes a field holding a line feed, not one holding a lone carriage return (old Mac line
+    ends, a cell pasted from Excel): "a\rb" was written bare, and every reader (pandas, sxhub, a spreadsheet) took
+    the CR for the end of a row: one row became two, the columns after it shifted, without a word. Such a cell is
+    quoted, in a file and in one written chunk by chunk."""
+    from sxhub.stream import TableWriter
+
+    texts = ["profit\rrose", "sales fell", "one\r\ntwo", "three\nfour", "flat"]
+    frame = pd.DataFrame({"text": texts, "id": [f"r{i}" for i in range(5)]})
+    whole = write_table(frame, tmp_path / f"whole{suffix}")
+    writer = TableWriter(tmp_path / f"chunked{suffix}")
+    for start in range(0, 5, 2):
+        writer.write(frame.iloc[start : start + 2])
+    chunked = writer.close()
+    for path in (whole, chunked):
+        back = read_table(path)
+        assert back["text"].tolist() == texts and back["id"].tolist() == frame["id"].tolist(), path.name
+        assert [t for c in iter_chunks(path, 2) for t in c["text"].tolist()] == texts
+
+
 def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_table(tmp_path / "nope.csv")
