@@ -661,6 +661,21 @@ def test_apply_review_cli_in_place_json_and_errors(labelled: Path, tmp_path: Pat
     assert len(err.strip().splitlines()) == 1
 
 
+def test_apply_review_refuses_to_write_over_the_decisions_file(labelled: Path, tmp_path: Path, capsys: Any) -> None:
+    """`apply-review LABELLED DECISIONS -o DECISIONS` (a slip of tab completion) wrote the corrected table over the
+    reviewers' decisions, exit 0: their work gone, the only record of it. One line, before anything is written."""
+    _decide_three_reviewers(labelled, tmp_path)
+    decisions = tmp_path / "decisions.jsonl"
+    before = decisions.read_bytes()
+    capsys.readouterr()
+    code, _, err = run_cli(["apply-review", str(labelled), str(decisions), "-o", str(decisions)], capsys)
+    assert code == 2 and err.strip().splitlines() == [
+        f"Error: -o {str(decisions)!r} is the DECISIONS file: writing it would replace the reviewers' decisions; "
+        "pass another path."
+    ]
+    assert decisions.read_bytes() == before
+
+
 def _decision(rows: list[dict[str, Any]], row: int, labels: list[str], who: str = "zed") -> dict[str, Any]:
     return {
         "id": f"{who}-{row}-{'-'.join(labels)}",

@@ -120,6 +120,11 @@ def apply_review(
     if not in_place:
         refuse_input_as_output(output, labelled, "-o (use --in-place to replace LABELLED)")
         assert output is not None
+        if local.is_file() and output.expanduser().resolve() == local.resolve():  # the only record of their work
+            raise InputError(
+                f"-o {str(output)!r} is the DECISIONS file: writing it would replace the reviewers' decisions; pass "
+                "another path."
+            )
         # OUT's ledger names its list columns for publish dataset (AppliedReview.write): never over another output's
         refuse_others_ledger(output, tail="-reviewed")
     result = apply(labelled, decisions, spec=task, token=token, text_column=text_column)
