@@ -22,6 +22,9 @@ TASK = ROOT / "examples" / "financial-sentiment" / "task.yaml"
         ["predict", "{tmp}/no-model", "{f}", "-o", "{f}"],
         ["twins", str(TASK), "{f}", "-o", "{f}", "--teacher", "http://127.0.0.1:9/v1"],
         ["apply-review", "{f}", "{tmp}/decisions.jsonl", "-o", "{f}"],
+        # review appended its decision lines to the labelled file (or the queue) given as --decisions
+        ["review", "{f}", "--decisions", "{f}"],
+        ["review", "{tmp}/decisions.jsonl", "--queue", "{f}", "--decisions", "{f}"],  # refused before LABELLED is read
         # generate reads no INPUT, but its seed examples and topics are the user's files too
         ["generate", str(TASK), "--seed-examples", "{f}", "-o", "{f}", "--n", "2", "--teacher", "http://127.0.0.1:9"],
         ["generate", str(TASK), "--topics", "{f}", "-o", "{f}", "--n", "2", "--teacher", "http://127.0.0.1:9"],

@@ -59,6 +59,10 @@ def review(
 
     require(["gradio"], "sxhub review", "space")  # before the decisions line: a missing extra is the only line
     check_host(host)  # a bad host too
+    from ..tables import refuse_input_as_output
+
+    for source in (labelled, queue):  # decision lines appended to the labelled file (or the queue) broke it
+        refuse_input_as_output(decisions, source, "--decisions")
     where = decisions or decisions_path(labelled)
     say(f"decisions: {where}")
     launch_review(
