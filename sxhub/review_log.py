@@ -193,8 +193,7 @@ def read_events(paths: Iterable[Path], *, skipped: list[str] | None = None) -> l
     for path in paths:
         if not path.is_file():
             continue
-        # utf-8-sig: a file re-saved on Windows starts with a byte order mark, which made line 1 "broken"
-        with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        with path.open(encoding=_encoding(path), errors="replace") as fh:
             for number, line in enumerate(fh, 1):
                 if not line.strip():
                     continue
@@ -210,6 +209,15 @@ def read_events(paths: Iterable[Path], *, skipped: list[str] | None = None) -> l
                         continue
                     events.setdefault(str(event["id"]), event)
     return sorted(events.values(), key=lambda e: str(e.get("time", "")))  # stable: a file's own order on ties
+
+
+def _encoding(path: Path) -> str:
+    """How to read the decisions file ``path``: as UTF-16 where it starts with its byte order mark (PowerShell 5's
+    ``>`` writes so: ``type a.jsonl b.jsonl > all.jsonl``, and every line was unreadable, "is it another file?"),
+    else as UTF-8 past a byte order mark (a file re-saved on Windows: its line 1 was "a broken line")."""
+    with path.open("rb") as fh:
+        head = fh.read(2)
+    return "utf-16" if head in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
 def unusable_decision(event: Mapping[str, Any]) -> str | None:
@@ -245,7 +253,7 @@ def broken_decisions(paths: Iterable[Path]) -> list[tuple[Path, int, str]]:
     for path in paths:
         if not path.is_file():
             continue
-        with path.open(encoding="utf-8-sig", errors="replace") as fh:
+        with path.open(encoding=_encoding(path), errors="replace") as fh:
             for number, line in enumerate(fh, 1):
                 why = _broken_decision(line.strip())
                 if why:

@@ -766,14 +766,15 @@ def test_a_decisions_file_saved_with_a_byte_order_mark_keeps_its_first_decision(
     rows = labelled_rows()
     decisions = tmp_path / "decisions.jsonl"
     lines = [json.dumps(_decision(rows, 0, ["negative"])), json.dumps(_decision(rows, 2, ["neutral"], "amy"))]
-    decisions.write_text("\ufeff" + "\r\n".join(lines) + "\r\n", encoding="utf-8")
-    capsys.readouterr()
-    code, out, err = run_cli(
-        ["apply-review", str(labelled), str(decisions), "-o", str(tmp_path / "o.csv"), "--json"], capsys
-    )
-    assert code == 0 and "skipping" not in err, err
-    assert json.loads(out)["decisions"] == 2 and json.loads(out)["changed"] == 2
-    assert read_table(tmp_path / "o.csv")["label"].tolist()[:3] == ["negative", "negative", "neutral"]
+    for encoding in ("utf-8-sig", "utf-16"):  # and UTF-16, as PowerShell 5's `>` writes: "is it another file?"
+        decisions.write_text("\r\n".join(lines) + "\r\n", encoding=encoding)
+        capsys.readouterr()
+        code, out, err = run_cli(
+            ["apply-review", str(labelled), str(decisions), "-o", str(tmp_path / "o.csv"), "--json"], capsys
+        )
+        assert code == 0 and "skipping" not in err, (encoding, err)
+        assert json.loads(out)["decisions"] == 2 and json.loads(out)["changed"] == 2
+        assert read_table(tmp_path / "o.csv")["label"].tolist()[:3] == ["negative", "negative", "neutral"]
 
 
 @pytest.mark.parametrize("given", ["corrections.csv", "labelled.parquet", "folder"])
