@@ -25,10 +25,10 @@ import pandas as pd
 from .errors import InputError
 from .stream import RowSlice, check_input, is_hub_source, is_lines_source, iter_input, iter_table, no_rows_error
 from .table_read import read_file
+from .tables import TEXT_COLUMN_GUESSES as TEXT_COLUMN_GUESSES  # re-exported: sxhub.data's since it was written
 from .tables import ColumnFilter, plain_json
 from .tables import write_table as write_table  # re-exported: sxhub.data.write_table is public
 
-TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "tweet", "body", "document")
 MAX_CHARS = 20_000  # a longer "text" is almost always a broken file (a whole document in one cell)
 
 

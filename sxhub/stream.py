@@ -285,6 +285,7 @@ def check_input(source: str | os.PathLike[str], text_column: str | None) -> None
             )
         if text != STDIN:
             check_file(text, suffixes={LINES_SUFFIX})
+            table_named_txt_check(Path(text))
         elif stdin_is_empty():  # as an empty .txt file: said before the model loads, not after
             raise no_rows_error(text, None)
         return
@@ -298,6 +299,31 @@ def check_input(source: str | os.PathLike[str], text_column: str | None) -> None
             "text per line), or - to read one text per line from stdin."
         )
     check_file(text)
+
+
+def table_named_txt_check(path: Path) -> None:
+    """The one line for a ``.txt`` file that is a TSV or CSV (Excel's "Text (Tab delimited)", a Kaggle download):
+    read one text per line, its header was a text and each row's labels were labelled (and paid for) with its
+    text. Its first line names columns: split at tabs (else commas) into short names without spaces, one of them a
+    text column's usual name (:data:`~sxhub.tables.TEXT_COLUMN_GUESSES`)."""
+    import csv
+
+    from .tables import TEXT_COLUMN_GUESSES
+
+    try:
+        with path.open("rb") as fh:
+            first = fh.readline(4096).decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    except OSError:
+        return
+    for sep, kind in (("\t", "TSV"), (",", "CSV")):
+        names = [name.strip() for name in next(csv.reader([first], delimiter=sep), [])]
+        plain = all(name and len(name) <= 40 and len(name.split()) == 1 for name in names)
+        if len(names) > 1 and plain and any(name.lower() in TEXT_COLUMN_GUESSES for name in names):
+            raise InputError(
+                f"input {str(path)!r} looks like a {kind} file: its first line {first!r} names columns, and a .txt "
+                f"file is read as one text per line, that line too; name it {path.stem}.{kind.lower()} to read its "
+                "columns."
+            )
 
 
 def no_rows_error(source: str | os.PathLike[str], rows: RowSlice | None) -> InputError:

@@ -27,6 +27,9 @@ from .csv_checks import (
 from .errors import InputError
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".jsonl", ".json", ".parquet", ".pq"}
+# the usual names of a text column (any case): find_text_column's guesses, and a .txt file's first line naming one
+# beside other columns is a table's header (sxhub.stream.check_input)
+TEXT_COLUMN_GUESSES = ("text", "sentence", "content", "tweet", "body", "document")
 # sxhub's own list and dict columns (apply-review's too: from a reviewed CSV, `teacher_labels` and `reviewers` came
 # back as JSON text while Parquet and JSONL gave lists, so `publish dataset` typed them string or list by format);
 # oof_probs: sxhub doubts' queue

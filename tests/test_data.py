@@ -113,6 +113,32 @@ def test_a_text_with_a_carriage_return_reads_back_as_one_row(tmp_path: Path, suf
         assert [t for c in iter_chunks(path, 2) for t in c["text"].tolist()] == texts
 
 
+@pytest.mark.parametrize(
+    ("first", "kind", "named"),
+    [("text\tlabel\tgold", "TSV", "export.tsv"), ("id,Sentence,label", "CSV", "export.csv")],
+)
+def test_a_table_named_txt_is_one_line_not_its_rows_as_texts(
+    tmp_path: Path, first: str, kind: str, named: str
+) -> None:
+    """A TSV or CSV saved as .txt (Excel's "Text (Tab delimited)", a Kaggle download) was read as one text per line:
+    its header became a text, and each row's labels were labelled (and paid for) with its text. Its first line
+    naming a text column beside others tells it; a file of texts whose first one has a comma or tab still reads."""
+    from sxhub.stream import check_input
+
+    sep = "\t" if kind == "TSV" else ","
+    path = tmp_path / "export.txt"
+    path.write_text(first + "\n" + sep.join(["1", "Profit rose", "positive"]) + "\n", encoding="utf-8")
+    message = f"input {str(path)!r} looks like a {kind} file: its first line {first!r} names columns"
+    for read in (lambda p: check_input(p, None), lambda p: read_table(p, lines=True)):
+        with pytest.raises(InputError, match=re.escape(message)) as info:
+            read(path)
+        assert f"name it {named} to read its columns" in str(info.value)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("Great results, text me later\nsentence\tbody of text\ntext\n", encoding="utf-8")
+    check_input(texts, None)
+    assert read_table(texts, lines=True)["text"].tolist()[0] == "Great results, text me later"
+
+
 def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_table(tmp_path / "nope.csv")
