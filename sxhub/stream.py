@@ -548,7 +548,8 @@ class TableWriter:
     """:func:`write_table` chunk by chunk, in bounded memory: every format streams.
 
     The chunks go to ``<path>.tmp``, moved into place by :meth:`close` (never a half-written output). The file
-    equals what :func:`write_table` writes for all the chunks at once: the same CSV cells, JSON lines, the same
+    equals what :func:`write_table` writes for all the chunks at once: the same CSV cells (CRLF line ends from the
+    frame, here the chunk, that holds a carriage return: :func:`~sxhub.tables.csv_line_end`), JSON lines, the same
     indented JSON array; Parquet gets one row group per chunk, cast to ``schema`` when given (else the first
     chunk's). :meth:`abort` removes the temporary file.
     """
