@@ -24,7 +24,7 @@ import pandas as pd
 
 from .errors import InputError
 from .stream import RowSlice, check_input, is_hub_source, is_lines_source, iter_input, iter_table, no_rows_error
-from .table_read import read_file
+from .table_read import headerless_hint, read_file
 from .tables import TEXT_COLUMN_GUESSES as TEXT_COLUMN_GUESSES  # re-exported: sxhub.data's since it was written
 from .tables import ColumnFilter, plain_json
 from .tables import write_table as write_table  # re-exported: sxhub.data.write_table is public
@@ -118,7 +118,7 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
         if text_column not in df.columns:
             raise InputError(
                 f"text column {text_column!r} not found; the input has columns {list(df.columns)[:20]}; "
-                f"pass {TEXT_COLUMN_OPTION} with one of them{_headerless_hint(df.columns)}."
+                f"pass {TEXT_COLUMN_OPTION} with one of them{headerless_hint(df.columns)}."
             )
         return text_column
     names = [str(c) for c in df.columns]
@@ -129,26 +129,7 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
             return found
     raise InputError(
         f"no text column found in columns {list(df.columns)[:20]}; pass {TEXT_COLUMN_OPTION} with the column of "
-        f"texts, or name it 'text'{_headerless_hint(df.columns)}."
-    )
-
-
-NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?")
-
-
-def _headerless_hint(columns: Any) -> str:
-    """A clause for the no-text-column errors when the column names look like a first row of data (a column named by
-    a sentence beside one named by a number, or mostly numbers): GoEmotions' TSVs have no header line, and the error
-    listed a sentence, '27' and an id as the columns and asked for --text-column, which no name there could fix.
-    A column named by a sentence alone (a form's question) is not enough."""
-    names = [str(c) for c in columns]
-    numbers = [n for n in names if NUMBER_RE.fullmatch(n.strip())]
-    sentence = any(len(n.split()) >= 4 for n in names)
-    if not names or not numbers or not (sentence or len(numbers) * 2 > len(names)):
-        return ""
-    return (
-        " (if the file has no header line, as these names suggest, add one naming the columns, e.g. `text`: sxhub "
-        "reads a CSV/TSV's first line as the column names)"
+        f"texts, or name it 'text'{headerless_hint(df.columns)}."
     )
 
 

@@ -133,7 +133,26 @@ def check_csv_names(columns: Collection[Any], path: str | os.PathLike[str]) -> N
             header = next((r for r in csv.reader(fh, delimiter=delimiter) if any(f.strip(" \t") for f in r)), [])
     except (OSError, csv.Error):
         return
-    check_parquet_names(header, path, fix="rename one in the header line")
+    check_parquet_names(header, path, fix="rename one in the header line" + headerless_hint(header))
+
+
+NUMBER_RE = re.compile(r"[-+]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][-+]?\d+)?")
+
+
+def headerless_hint(columns: Any) -> str:
+    """A clause for the no-text-column errors when the column names look like a first row of data (a column named by
+    a sentence beside one named by a number, or mostly numbers): GoEmotions' TSVs have no header line, and the error
+    listed a sentence, '27' and an id as the columns and asked for --text-column, which no name there could fix.
+    A column named by a sentence alone (a form's question) is not enough."""
+    names = [str(c) for c in columns]
+    numbers = [n for n in names if NUMBER_RE.fullmatch(n.strip())]
+    sentence = any(len(n.split()) >= 4 for n in names)
+    if not names or not numbers or not (sentence or len(numbers) * 2 > len(names)):
+        return ""
+    return (
+        " (if the file has no header line, as these names suggest, add one naming the columns, e.g. `text`: sxhub "
+        "reads a CSV/TSV's first line as the column names)"
+    )
 
 
 _SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "pipes"}

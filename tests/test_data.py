@@ -1185,6 +1185,10 @@ def test_a_csv_file_with_two_columns_of_one_name_is_one_line_as_parquet_s(tmp_pa
     )
     assert list(read_table(named).columns) == ["text", "label", "label.1"]
     assert [list(c.columns) for c in iter_chunks(named, 10)] == [["text", "label", "label.1"]]
+    headerless = tmp_path / ("headerless" + path.suffix)  # a first row of data taken for the header: said so
+    headerless.write_text(sep.join(["Great day", "1", "0", "0"]) + "\n" + sep.join(["Bad day", "0", "1", "0"]) + "\n")
+    with pytest.raises(InputError, match=r"names columns twice \(\['0'\]\).*if the file has no header line"):
+        read_table(headerless)
 
 
 def test_a_json_file_of_rows_wrapped_under_one_key_names_the_array(tmp_path: Path) -> None:
