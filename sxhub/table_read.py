@@ -192,7 +192,7 @@ _FIXES = {
     "(e.g. DataFrame.to_csv)",
     ".tsv": "check that every row has as many tab-separated fields as the header and that a text starting with a "
     "quote closes it, or re-export it",
-    ".jsonl": 'each line must be one JSON object like {"text": "..."}',
+    ".jsonl": 'each line must be one JSON object like {"text": "..."} (a JSON array of objects: name it .json)',
     ".json": 'it must be one JSON array of objects like [{"text": "..."}] (one object per line: name it .jsonl)',
     ".parquet": "it is not a readable Parquet file (truncated, or another format renamed); re-export it with "
     "DataFrame.to_parquet or pass a .csv/.jsonl file",

@@ -229,6 +229,11 @@ def _truncated_parquet(path: Path) -> None:
         ("ragged.csv", lambda p: p.write_text("text,label\na,b\nc,d,e\n"), r"Expected 2 fields in line 3.*header"),
         ("bad.jsonl", lambda p: p.write_text('{"text": "a"}\n{"text": \n'), r"line 2 is not JSON.*one JSON object"),
         ("list.jsonl", lambda p: p.write_text('{"text": "a"}\n[1, 2]\n'), r"line 2 is a JSON list, not an object"),
+        (  # a JSON array named .jsonl: the .json file's line names .jsonl, this one names .json
+            "array.jsonl",
+            lambda p: p.write_text('[\n {"text": "a"}\n]\n'),
+            r"line 1 is not JSON.*one JSON object.*a JSON array of objects: name it \.json",
+        ),
         (  # a byte order mark (a file re-saved on Windows) is no bad line 1: the line named was 1, not 3
             "bom.jsonl",
             lambda p: p.write_text('\ufeff{"text": "a"}\n{"text": "b"}\n{"text": \n', encoding="utf-8"),
@@ -250,6 +255,7 @@ def _truncated_parquet(path: Path) -> None:
         "csv-ragged",
         "jsonl-bad-line",
         "jsonl-list-line",
+        "jsonl-array",
         "jsonl-bom-bad-line",
         "json-object",
         "json-texts",
