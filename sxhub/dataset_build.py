@@ -145,6 +145,9 @@ def _expert_cells(column: pd.Series, spec: TaskSpec, gold: str) -> pd.Series:
 def _task_named(labels: list[Any], spec: TaskSpec) -> list[Any]:
     """``labels`` (parsed cells, None where there is none) with each name in another case or spacing than one of the
     task's replaced by it (:func:`~sxhub.labelled._as_named`)."""
+    names = set(spec.label_names)
+    if not spec.multi_label and all(lab is None or lab in names for lab in labels):  # annotate's own: as they are
+        return labels
     at = [i for i, lab in enumerate(labels) if lab is not None]
     named = _as_named([labels[i] for i in at], list(spec.label_names), multi_label=spec.multi_label)[0]
     for i, lab in zip(at, named, strict=True):
