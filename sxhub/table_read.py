@@ -64,7 +64,7 @@ def read_file(
             else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
                 wrapped_rows_check(records, path)
                 # the text read past a byte order mark: pandas read the file itself and failed on one
-                df = pd.read_json(io.StringIO(content), dtype=False, convert_dates=False)
+                df = pd.read_json(io.StringIO(content), orient=_json_orient(records), dtype=False, convert_dates=False)
             if usecols is not None:
                 df = df[[c for c in df.columns if usecols(str(c))]]
         else:
@@ -82,6 +82,18 @@ def read_file(
     if len(df) == 0:
         raise InputError(f"input {text!r} has no rows; give it at least one text.")
     return df.reset_index(drop=True)
+
+
+def _json_orient(records: Any) -> str | None:
+    """The ``DataFrame.to_json`` layout of a ``.json`` object that names its columns apart from its rows: "split"
+    (``columns``, ``data`` and ``index``) or "table" (``schema`` and ``data``), read by pandas' default as columns
+    named columns and data ("All arrays must be of the same length"); None for the others (pandas' default)."""
+    if isinstance(records, dict) and isinstance(records.get("data"), list):
+        if {"columns", "data"} <= set(records) <= {"columns", "data", "index"}:
+            return "split"
+        if set(records) == {"schema", "data"} and isinstance(records["schema"], dict):
+            return "table"
+    return None
 
 
 def wrapped_rows_check(records: Any, path: str | os.PathLike[str]) -> None:

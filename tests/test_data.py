@@ -1213,5 +1213,11 @@ def test_a_json_file_of_rows_wrapped_under_one_key_names_the_array(tmp_path: Pat
     columns = tmp_path / "columns.json"  # pandas' layout of columns: read as before
     columns.write_text(json.dumps({"text": {"0": "profit rose", "1": "loss"}}), encoding="utf-8")
     assert read_table(columns)["text"].tolist() == ["profit rose", "loss"]
+    frame = pd.DataFrame({"text": ["profit rose", "loss"], "id": [7, 8]})
+    for orient in ("split", "table"):  # DataFrame.to_json's layouts that name their columns apart from the rows:
+        written = tmp_path / f"{orient}.json"  # "could not be read as json (All arrays must be of the same length)"
+        frame.to_json(written, orient=orient)
+        back = read_table(written)
+        assert back["text"].tolist() == ["profit rose", "loss"] and back["id"].tolist() == [7, 8], orient
     columns.write_text("\ufeff" + columns.read_text(encoding="utf-8"), encoding="utf-8")  # saved with a BOM: it
     assert read_table(columns)["text"].tolist() == ["profit rose", "loss"]  # read, as an array did ("Expected object")
