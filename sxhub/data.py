@@ -415,9 +415,19 @@ def text_cell(value: Any, column: str) -> Any:
     if isinstance(value, (list, tuple, dict, np.ndarray)):
         kind = "an object" if isinstance(value, dict) else "a list"
         shown = json.dumps(plain_json(value), ensure_ascii=False, default=str)[:60]
+        # a JSONL object holding the text ({"meta": {"text": ...}}): no column to pass names it
+        inner = (
+            next((k for k in value if str(k).lower() in TEXT_COLUMN_GUESSES), None) if kind == "an object" else None
+        )
+        flatten = (
+            f" its texts are under {inner!r} inside it: flatten the file first (e.g. `jq -c '.text = "
+            f".{json.dumps([column])}{json.dumps([inner])}' INPUT > flat.jsonl`), or"
+            if inner is not None
+            else ""
+        )
         raise InputError(
-            f"column {column!r} holds {kind} ({shown}), not a text; pass {TEXT_COLUMN_OPTION} with the column of "
-            "texts."
+            f"column {column!r} holds {kind} ({shown}), not a text;{flatten} pass {TEXT_COLUMN_OPTION} with the "
+            "column of texts."
         )
     return value
 

@@ -875,6 +875,15 @@ def test_a_text_column_of_bytes_is_read_as_text_and_one_of_lists_is_refused_by_e
             InputError, match=r"column 'text' holds a list \(\[\"a\", \"b\"\]\), not a text; pass --text"
         ):
             read()
+    nested = tmp_path / "nested.jsonl"  # the texts inside an object: "pass --text-column" could not reach them
+    nested.write_text('{"meta": {"text": "profit rose", "lang": "en"}, "label": "x"}\n', encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        prepare_texts(read_table(nested), text_column="meta")
+    assert str(info.value).endswith(
+        "not a text; its texts are under 'text' inside it: flatten the file first (e.g. `jq -c '.text = "
+        """.["meta"]["text"]' INPUT > flat.jsonl`), or pass --text-column (Python: text_column=) with the """
+        "column of texts."
+    ) or pytest.fail(str(info.value))
     bad = tmp_path / "latin1.parquet"
     pq.write_table(pa.table({"text": pa.array(["caf\xe9".encode("latin-1")], pa.binary())}), bad)
     with pytest.raises(InputError, match="holds bytes that are not UTF-8 text"):
