@@ -98,6 +98,13 @@ def test_the_wheel_carries_the_assets_and_they_are_what_runs(venv: Venv, tmp_pat
         f"print(json.dumps([sxhub.__file__, *(str(asset_dir(n)) for n in {ASSETS!r})]))"
     )
     found = json.loads(_run([venv.python, "-c", probe], cwd=tmp_path, env=_env(tmp_path)))
+    # `sxhub --version` is the version pip installed (the version was written twice, in pyproject and __init__)
+    [metadata] = [n for n in names if n.endswith(".dist-info/METADATA")]
+    version = next(
+        ln for ln in zipfile.ZipFile(venv.wheel).read(metadata).decode().splitlines() if ln.startswith("Version:")
+    )
+    said = _run([venv.sxhub, "--version"], cwd=tmp_path, env=_env(tmp_path)).strip()
+    assert said == f"sxhub, version {version.split(':', 1)[1].strip()}"
     package = venv.site_packages / "sxhub"
     assert Path(found[0]).parent == package  # the wheel's sxhub, not the checkout's
     assert found[1:] == [str(package / "_assets" / n) for n in ASSETS]
