@@ -18,12 +18,26 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 ENV_VAR = "SXHUB_AUTOTRAIN_ENV"
 DEFAULT_ENV = REPO_ROOT / ".venv-autotrain"
 TESTED_VERSION = "0.8.36"  # the autotrain-advanced that scripts/autotrain-env.sh installs and sxhub is tested with
-INSTALL_HINT = (
-    "run `make autotrain-env` (or `bash scripts/autotrain-env.sh`) to build .venv-autotrain, "
-    f"or point {ENV_VAR} at a venv with autotrain-advanced=={TESTED_VERSION}"
-)
+TESTED_TORCH = "2.13.0"  # the torch scripts/autotrain-env.sh installs beside it
 logger = logging.getLogger(__name__)
 _version_checked: set[Path] = set()
+
+
+def install_hint() -> str:
+    """How to build AutoTrain's venv: ``make autotrain-env`` in sxhub's checkout; from a wheel, which has neither the
+    Makefile nor ``scripts/`` (the line named both), the commands ``scripts/autotrain-env.sh`` runs."""
+    from ._paths import _is_checkout
+
+    if _is_checkout(REPO_ROOT):
+        return (
+            "run `make autotrain-env` (or `bash scripts/autotrain-env.sh`) to build .venv-autotrain, "
+            f"or point {ENV_VAR} at a venv with autotrain-advanced=={TESTED_VERSION}"
+        )
+    return (
+        f"build a venv of its own (`python3 -m venv VENV && VENV/bin/pip install "
+        f"autotrain-advanced=={TESTED_VERSION} torch=={TESTED_TORCH} && VENV/bin/pip uninstall -y torchvision timm`) "
+        f"and set {ENV_VAR}=VENV"
+    )
 
 
 class AutoTrainMissingError(UserError):
@@ -36,7 +50,7 @@ def find_autotrain() -> AutoTrainEnv:
     if configured:
         executable = Path(configured).expanduser() / "bin" / "autotrain"
         if not executable.is_file():
-            raise AutoTrainMissingError(f"{ENV_VAR}={configured} has no bin/autotrain: {INSTALL_HINT}")
+            raise AutoTrainMissingError(f"{ENV_VAR}={configured} has no bin/autotrain: {install_hint()}")
         return _checked(_runnable(executable.absolute()))
     default = DEFAULT_ENV / "bin" / "autotrain"
     if default.is_file():
@@ -44,7 +58,7 @@ def find_autotrain() -> AutoTrainEnv:
     on_path = shutil.which("autotrain")
     if on_path:
         return _checked(_runnable(Path(on_path).absolute()))
-    raise AutoTrainMissingError(f"AutoTrain is not installed: {INSTALL_HINT}")
+    raise AutoTrainMissingError(f"AutoTrain is not installed: {install_hint()}")
 
 
 def _checked(env: AutoTrainEnv) -> AutoTrainEnv:
@@ -60,7 +74,7 @@ def _checked(env: AutoTrainEnv) -> AutoTrainEnv:
                 env.bin_dir.parent,
                 version or "of unknown version",
                 TESTED_VERSION,
-                INSTALL_HINT,
+                install_hint(),
             )
     return env
 
@@ -93,12 +107,12 @@ def _runnable(executable: Path) -> AutoTrainEnv:
     the venv copied from elsewhere) keeps a ``bin/autotrain`` whose ``#!`` line names a missing interpreter, and
     starting it failed with "cannot use '.../bin/autotrain': No such file or directory" about a file that exists."""
     if not os.access(executable, os.X_OK):
-        raise AutoTrainMissingError(f"{executable} is not executable: {INSTALL_HINT}")
+        raise AutoTrainMissingError(f"{executable} is not executable: {install_hint()}")
     try:
         with executable.open("rb") as script:
             first = script.readline(4096)
     except OSError as exc:
-        raise AutoTrainMissingError(f"cannot read {executable} ({exc.strerror}): {INSTALL_HINT}") from None
+        raise AutoTrainMissingError(f"cannot read {executable} ({exc.strerror}): {install_hint()}") from None
     interpreter = None
     if first.startswith(b"#!"):
         words = first[2:].decode("utf-8", errors="replace").split()
@@ -106,7 +120,7 @@ def _runnable(executable: Path) -> AutoTrainEnv:
         if interpreter is not None and interpreter.is_absolute() and not interpreter.exists():
             raise AutoTrainMissingError(
                 f"the AutoTrain venv is broken: {executable} runs {interpreter}, which no longer exists (its Python "
-                f"was removed or the venv was moved); rebuild it: {INSTALL_HINT}"
+                f"was removed or the venv was moved); rebuild it: {install_hint()}"
             )
     return AutoTrainEnv(executable, _python(executable, interpreter))
 
@@ -121,6 +135,6 @@ def _python(executable: Path, interpreter: Path | None) -> Path:
     if found is None:
         raise AutoTrainMissingError(
             f"found no Python that runs {executable} (no python3 or python beside it, nor one on its #! line): "
-            f"{INSTALL_HINT}"
+            f"{install_hint()}"
         )
     return found

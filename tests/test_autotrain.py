@@ -139,6 +139,15 @@ def test_missing_env_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(AutoTrainMissingError, match=r"AutoTrain is not installed: run `make autotrain-env`"):
         find_autotrain()
+    # installed from the wheel (site-packages is no checkout): no Makefile, no scripts/, so the commands themselves
+    monkeypatch.setattr(autotrain_env, "REPO_ROOT", tmp_path)
+    with pytest.raises(AutoTrainMissingError) as missing:
+        find_autotrain()
+    assert str(missing.value) == (
+        "AutoTrain is not installed: build a venv of its own (`python3 -m venv VENV && VENV/bin/pip install "
+        "autotrain-advanced==0.8.36 torch==2.13.0 && VENV/bin/pip uninstall -y torchvision timm`) and set "
+        "SXHUB_AUTOTRAIN_ENV=VENV"
+    )
 
 
 def test_a_broken_env_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -209,6 +218,7 @@ def test_an_untested_autotrain_version_gives_one_warning(
 def test_the_tested_version_is_the_one_autotrain_env_installs() -> None:
     script = (Path(__file__).parent.parent / "scripts" / "autotrain-env.sh").read_text(encoding="utf-8")
     assert f'AUTOTRAIN_VERSION="{autotrain.TESTED_VERSION}"' in script
+    assert f'TORCH_VERSION="{autotrain_env.TESTED_TORCH}"' in script  # what the wheel's line tells to install
 
 
 # --- the config ----------------------------------------------------------------------------------------------------
