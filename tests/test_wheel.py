@@ -204,3 +204,30 @@ def test_asset_dir_in_this_checkout_is_the_top_level_folders() -> None:
     copied = ast.literal_eval(assigned["ASSETS"])
     assert PATHS_ASSETS == copied == ASSETS  # what setup.py copies into the wheel is what asset_dir looks up
     assert all(asset_dir(name) == ROOT / name for name in ASSETS)
+
+
+def test_a_crashed_local_server_names_the_portable_build(tmp_path: Path) -> None:
+    """llama.cpp killed by SIGSEGV (pip's -march=native build on a CPU with AMX the VM does not grant) said only
+    'exited with code -11'; the fix, scripts/llama-wheel.sh, is not in the wheel: the line gives its build."""
+    import time
+
+    from sxhub.errors import TeacherUnavailableError
+    from sxhub.teachers.local import PORTABLE_FLAGS, _wait_ready
+
+    assert f'CMAKE_ARGS="{PORTABLE_FLAGS} ${{CMAKE_ARGS:-}}"' in (ROOT / "scripts" / "llama-wheel.sh").read_text()
+    log = tmp_path / "server.log"
+    log.write_text("llama_model_loader: loaded meta data\n", encoding="utf-8")
+    messages = []
+    for code in ("import os, signal; os.kill(os.getpid(), signal.SIGSEGV)", "raise SystemExit(3)"):
+        proc = subprocess.Popen([sys.executable, "-c", code])
+        proc.wait(timeout=60)
+        with pytest.raises(TeacherUnavailableError) as stopped:
+            _wait_ready(proc, "http://127.0.0.1:9/v1", log, time.monotonic() + 60)
+        messages.append(str(stopped.value))
+    crashed, exited = messages
+    assert crashed.startswith("the local llama.cpp server exited with code -11: llama_model_loader: loaded meta data")
+    assert "killed by SIGSEGV" in crashed
+    assert (
+        f'rebuild it portable: CMAKE_ARGS="{PORTABLE_FLAGS}" pip install --force-reinstall --no-cache-dir' in crashed
+    )
+    assert exited.startswith("the local llama.cpp server exited with code 3:") and "rebuild" not in exited

@@ -105,11 +105,37 @@ def _stderr_tail(path: Path, n: int = 1500) -> str:
         return ""
 
 
+PORTABLE_FLAGS = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"  # scripts/llama-wheel.sh's
+)
+
+
+def _crash_hint(returncode: int | None) -> str:
+    """For a server killed by SIGSEGV or SIGILL, the portable rebuild (README, Troubleshooting): pip compiles
+    llama.cpp with -march=native, whose AMX kernels crash where the OS grants no AMX state, and a wheel built so on
+    another CPU meets instructions this one lacks. ``scripts/llama-wheel.sh`` builds it portable, but a wheel
+    install has no scripts/, and the line gave the exit code alone."""
+    if returncode not in (-signal.SIGSEGV, -signal.SIGILL):
+        return ""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        pin = f"=={version('llama-cpp-python')}"
+    except PackageNotFoundError:
+        pin = ""
+    return (
+        f" llama.cpp was killed by {signal.Signals(-returncode).name}: pip's build of it (-march=native) crashes on "
+        f'some CPUs and VMs; rebuild it portable: CMAKE_ARGS="{PORTABLE_FLAGS}" pip install --force-reinstall '
+        f'--no-cache-dir --no-deps "llama-cpp-python{pin}".'
+    )
+
+
 def _wait_ready(proc: subprocess.Popen[bytes], url: str, log: Path, deadline: float) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise TeacherUnavailableError(
                 f"the local llama.cpp server exited with code {proc.returncode}: {_stderr_tail(log)}"
+                + _crash_hint(proc.returncode)
             )
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2) as resp:
@@ -283,6 +309,7 @@ class LocalTeacher(InferenceClientTeacher):
             if running is not None and running[0].poll() is not None:  # no retry brings a dead server back
                 raise TeacherUnavailableError(
                     f"the local llama.cpp server died (exit code {running[0].returncode}): {_stderr_tail(running[1])}"
+                    + _crash_hint(running[0].returncode)
                 ) from None
             raise
 
