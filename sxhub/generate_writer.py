@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from .annotate import aannotate, acomplete_requests
 from .cache import LabelCache
+from .data import MAX_CHARS
 from .errors import SxhubError, TeacherUnavailableError
 from .generate_checks import check_cached, voters_error
 from .generate_rounds import RoundOptions
@@ -229,7 +230,8 @@ def _read_replies(
     prompts: Sequence[str],
 ) -> list[dict[str, Any]]:
     """The valid texts of ``replies``; a text whose words all stand, in order, in its own prompt (a seed example or
-    the instruction handed back) is no new text and is dropped as ``copied_prompt``."""
+    the instruction handed back) is no new text and is dropped as ``copied_prompt``, and one over
+    :data:`~sxhub.data.MAX_CHARS` characters, which the vote cannot take, as ``too_long``."""
     rows = []
     for (k, topic, label), reply, prompt in zip(plan, replies, prompts, strict=True):
         if not hasattr(reply, "text"):
@@ -240,6 +242,12 @@ def _read_replies(
             text = parse_text_reply(reply.text, TEXT_KEY)
         except InvalidAnswer:
             dropped["invalid"] += 1
+            continue
+        if len(text) > MAX_CHARS:  # the vote refused the whole batch over it, after every text was written
+            dropped["too_long"] = dropped.get("too_long", 0) + 1
+            logger.info(
+                "generate: request %d wrote %d characters, over the %d a text may have", k, len(text), MAX_CHARS
+            )
             continue
         if f" {normalise_for_dedup(text)} " in f" {normalise_for_dedup(prompt)} ":
             dropped["copied_prompt"] += 1

@@ -589,6 +589,32 @@ def test_generate_drops_reworded_seed_examples() -> None:
     assert not any("profit" in t for t in result.frame["text"])
 
 
+def test_generate_drops_a_text_too_long_to_label_and_writes_another() -> None:
+    """A writer that ran on (a reply over the 20,000 characters a text may have) had its text kept: the vote then
+    refused the whole batch ("row 0 ... raise the limit with --max-chars", an option generate does not have) after
+    every text was written. Such a text is dropped as ``too_long`` and the rounds write another in its place."""
+    from sxhub.data import MAX_CHARS
+
+    counter = itertools.count()
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        if "Write one new text" in messages[-1]["content"]:
+            k = next(counter)
+            return {"text": "on and on " * (MAX_CHARS // 5) if k == 1 else f"Fresh text {k} about lamps"}
+        return {"label": "positive"}
+
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=3, seed=1),
+        teachers=[FakeTeacher(responder=responder)],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    assert result.dropped["too_long"] == 1 and len(result.frame) == 3 and not result.frame["failed"].any()
+    assert result.frame["text"].str.len().max() <= MAX_CHARS
+
+
 def priced(responder: Any, price: float) -> FakeTeacher:
     teacher = FakeTeacher(responder=responder)
     teacher.spec = TeacherSpec(model="org/model", price_input=price, price_output=price)
