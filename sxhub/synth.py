@@ -163,6 +163,12 @@ def normalise_for_dedup(text: str) -> str:
     return " ".join(w.lower() for w in _TOKEN_RE.findall(text))
 
 
+def _dedup_key(text: str) -> str:
+    """:func:`normalise_for_dedup`, or for a text without a word its characters, whitespace aside (``""`` only for
+    a blank text)."""
+    return normalise_for_dedup(text) or " ".join(text.split())
+
+
 def near_duplicates(
     texts: Sequence[str], embed: EmbedFn | None, *, max_similarity: float, against: Sequence[str] = ()
 ) -> list[str]:
@@ -170,12 +176,14 @@ def near_duplicates(
 
     A text is an exact duplicate when it equals an earlier one after :func:`normalise_for_dedup`, and a near
     duplicate when its cosine similarity to an earlier kept text (or to any text in ``against``) is above
-    ``max_similarity``. Without an encoder only exact duplicates are found.
+    ``max_similarity``. Without an encoder only exact duplicates are found. A text without a word (emoji,
+    punctuation) is compared as written, whitespace aside: its empty key made every such text "empty", dropped (and
+    counted a duplicate) the first time generate wrote it.
     """
     reasons = [""] * len(texts)
-    seen = {normalise_for_dedup(t) for t in against}
+    seen = {_dedup_key(t) for t in against}
     for i, text in enumerate(texts):
-        key = normalise_for_dedup(text)
+        key = _dedup_key(text)
         if not key or key in seen:
             reasons[i] = "exact duplicate" if key else "empty"
         seen.add(key)

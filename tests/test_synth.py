@@ -615,6 +615,30 @@ def test_generate_drops_a_text_too_long_to_label_and_writes_another() -> None:
     assert result.frame["text"].str.len().max() <= MAX_CHARS
 
 
+def test_generate_keeps_a_text_of_emoji_only_and_drops_only_its_repeat() -> None:
+    """A text without a word ("😍😍😍", a tweet) had the empty dedup key and was dropped, counted as a duplicate, the
+    first time it was written (as a twin of emoji was a "copy" of its emoji original); it is a text, and only its
+    repeat is a duplicate."""
+    counter = itertools.count()
+    replies = ["😍😍😍", "😍😍😍", "👎👎"]
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        if "Write one new text" in messages[-1]["content"]:
+            return {"text": replies[next(counter) % len(replies)]}
+        return {"label": "positive"}
+
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=3, seed=1, max_rounds=1),
+        teachers=[FakeTeacher(responder=responder)],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    assert list(result.frame["text"]) == ["😍😍😍", "👎👎"] and not result.frame["failed"].any()
+    assert result.dropped["duplicate"] == 1
+
+
 def priced(responder: Any, price: float) -> FakeTeacher:
     teacher = FakeTeacher(responder=responder)
     teacher.spec = TeacherSpec(model="org/model", price_input=price, price_output=price)
