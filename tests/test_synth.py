@@ -1323,6 +1323,25 @@ def test_topics_file_keeps_hashtag_topics_and_skips_comments(tmp_path: Path) -> 
         _read_lines(str(path))
 
 
+def test_cli_topics_file_saved_with_a_byte_order_mark_or_not_in_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A topics file saved "UTF-8 with BOM" (Notepad) had its first line, a comment, read as the topic "\ufeff# ..."
+    and written about; one in cp1252 ended "Error: UnicodeDecodeError: 'utf-8' codec can't decode byte 0xe9", exit
+    1, naming neither the file nor the fix. The mark is dropped, and a file that is not UTF-8 is one line, exit 2."""
+    from sxhub.cli.synth import _read_lines
+
+    path = tmp_path / "topics.txt"
+    path.write_bytes("# topics\ncafés\nbanks\n".encode("utf-8-sig"))
+    assert _read_lines(str(path)) == ["cafés", "banks"]
+    path.write_bytes("cafés\nbanks\n".encode("cp1252"))
+    task = write_task(tmp_path, "http://127.0.0.1:9/v1")
+    argv = ["generate", str(task), "-o", str(tmp_path / "gen.csv"), "--n", "2", "--topics", str(path)]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2 and err.strip().count("\n") == 0, err
+    assert f"topics file {str(path)!r} is not UTF-8 text" in err and "save it as UTF-8" in err
+
+
 def test_seed_examples_read_the_one_flag_column_per_label_layout_and_skip_rows_without_text(tmp_path: Path) -> None:
     """``generate --seed-examples`` on the 4P tweets' own layout (``Text`` and one True/False column per label):
     the labels come from the flags, as train reads them; before, every example went to the teacher without a label,

@@ -481,8 +481,13 @@ def _check_output(output: str, kinds: tuple[str, ...]) -> None:
 
 def _read_lines(path: str) -> list[str]:
     """The topics of a topics file: one a line; blank lines and comments ("# " or a lone "#") are skipped. A "#"
-    followed by a word is a hashtag topic (#BlackFriday), not a comment: such topics used to vanish silently."""
-    lines = [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    followed by a word is a hashtag topic (#BlackFriday), not a comment: such topics used to vanish silently. A
+    byte-order mark is no part of the first line (it made a first comment a topic)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"topics file {path!r} is not UTF-8 text; save it as UTF-8.") from exc
+    lines = [line.strip() for line in text.splitlines()]
     topics = [line for line in lines if line and line != "#" and not line.startswith(("# ", "#\t"))]
     if not topics:
         raise InputError(f"topics file {path!r} holds no topic; write one topic a line.")
