@@ -78,11 +78,26 @@ def generation_messages(
         user.append(f"Topic: {topic}.")
     if style:
         user.append(f"Style: {style}.")
+    language = _language_line(spec.language)
+    if language:
+        user.append(language)
     if examples:
         user.append("Real texts of this task, for tone and length only (do not copy them):")
         user += [f"- {ex.text}" for ex in examples]
     user.append("Invent your own details. Answer with the JSON object.")
     return [{"role": "system", "content": "\n".join(system)}, {"role": "user", "content": "\n".join(user)}]
+
+
+def _language_line(language: str) -> str:
+    """The line naming the task's ``language`` to write in (a task of ``language: de`` was written in English, its
+    card declaring German); none for English, the default (its prompts, and their cached answers, as before), nor
+    for ``multilingual`` or ``code``."""
+    codes = [part.strip() for part in language.split(",") if part.strip()]
+    if not codes or codes == ["en"] or set(codes) & {"multilingual", "code"}:
+        return ""
+    if len(codes) == 1:
+        return f"Write the text in the language of ISO 639 code {codes[0]!r}."
+    return f"Write the text in one of the languages of ISO 639 codes {', '.join(repr(c) for c in codes)}."
 
 
 def examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:

@@ -452,6 +452,16 @@ def test_grid_and_generation_prompt() -> None:
     assert "Style: short tweets." in user and "- Meh shoes" in user and '{"text"' in messages[0]["content"]
 
 
+def test_generation_prompt_names_the_language_of_the_task() -> None:
+    """A task of ``language: de`` was written in English: the prompt never named the language, and the dataset card
+    declared German texts. It names it now; an English task's prompt (the default) is as before, its cache kept."""
+    german = TaskSpec.from_dict({**SENTIMENT.to_dict(), "language": "de"})
+    user = generation_messages(german, "negative", topic=None, examples=[], style="")[1]["content"]
+    assert "Write the text in the language of ISO 639 code 'de'." in user
+    english = generation_messages(SENTIMENT, "negative", topic=None, examples=[], style="")
+    assert "language" not in json.dumps(english).lower()
+
+
 @pytest.mark.parametrize(("n_topics", "n_labels"), [(10, 3), (4, 6), (3, 28), (6, 4)])
 def test_grid_spreads_any_first_cells_over_topics_and_labels(n_topics: int, n_labels: int) -> None:
     """The cells were topics outer: --n 9 over 3 labels and a topics file of 10 wrote about the first 3 topics only."""
