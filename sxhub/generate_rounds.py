@@ -57,6 +57,8 @@ class RoundWriter(Protocol):
     def dropped(self) -> dict[str, int]: ...
     @property
     def cut_short(self) -> bool: ...
+    @property
+    def sent(self) -> int: ...
 
     def stop_for_time(self) -> bool: ...
 
@@ -112,9 +114,9 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
         for lab, topic in _interleave(ask, opts.topics, asked):
             plan.append((next_k, topic, lab))
             next_k += 1
-        for lab, many in ask.items():
-            asked[lab] += many
         fresh = await run.write(plan, round_no, seen)
+        for _, _, lab in plan[: run.sent]:  # --max-minutes may have stopped the round: the requests sent
+            asked[lab] += 1
         seen += [r["text"] for r in fresh]
         if not fresh:
             gained = dict.fromkeys(labels, 0)
@@ -136,13 +138,14 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
     if missing:
         logger.warning(
             "generate --balance: short of quota after %d rounds: %s (vote = prompted label: %s; no longer asked for, "
-            "nothing gained in %d rounds: %s); no other text pads them: raise --max-rounds, or give seed examples "
-            "or a better --writer for them",
+            "nothing gained in %d rounds: %s); no other text pads them: %s",
             rounds,
             ", ".join(f"{lab} {counts[lab]}/{quota[lab]}" for lab in missing),
             ", ".join(f"{lab} {rate[lab]}" for lab in missing),
             BALANCE_STALL_ROUNDS,
             ", ".join(given_up) or "none",
+            _time_cap(run)  # the cap stopped the writing: more rounds would not have run
+            or "raise --max-rounds, or give seed examples or a better --writer for them",
         )
     report = {
         "quota": quota,
@@ -155,6 +158,14 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
         "given_up": given_up,
     }
     return kept_frame(kept, col), report
+
+
+def _time_cap(run: RoundWriter) -> str:
+    """The warning's fix where ``--max-minutes`` stopped the writing (it said "raise --max-rounds", which would not
+    have run another round); empty otherwise."""
+    if not run.cut_short:
+        return ""
+    return f"stopped at --max-minutes {run.opts.max_minutes:g}: raise --max-minutes (or leave it out)"
 
 
 def _interleave(ask: dict[str, int], topics: Sequence[str], asked: dict[str, int]) -> list[tuple[str, str | None]]:
@@ -232,7 +243,7 @@ async def confident_rounds(
     run.dropped.update(low_agreement=0, unlabelled=0, surplus=0)
     kept: list[dict[str, Any]] = []
     seen: list[str] = []
-    asked = reaching = rounds = barren = 0
+    asked = reaching = rounds = barren = next_k = 0
     highest: float | None = None  # the highest agreement any labelled text reached: what --min-agreement could be
     for round_no in range(opts.rounds):
         need = opts.n - len(kept)
@@ -242,9 +253,10 @@ async def confident_rounds(
             break
         rounds += 1
         many = requests_for(need, asked, reaching)
-        plan = [(k, *cells[k % len(cells)]) for k in range(asked, asked + many)]
-        asked += many
+        plan = [(k, *cells[k % len(cells)]) for k in range(next_k, next_k + many)]
+        next_k += many
         fresh = await run.write(plan, round_no, seen)
+        asked += run.sent  # --max-minutes may have stopped the round: the requests sent
         seen += [r["text"] for r in fresh]
         good: list[dict[str, Any]] = []
         if fresh:
@@ -274,7 +286,7 @@ async def confident_rounds(
             f"stopped after {BALANCE_STALL_ROUNDS} rounds in a row in which none did; nothing pads them: lower "
             "--min-agreement"
             if report["given_up"]
-            else "nothing pads them: raise --max-rounds, or lower --min-agreement"
+            else f"nothing pads them: {_time_cap(run) or 'raise --max-rounds, or lower --min-agreement'}"
         )
         logger.warning(
             "generate --min-agreement %g: %d of %d texts reached it after %d rounds (%s of the requests did; the "

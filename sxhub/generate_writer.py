@@ -130,6 +130,7 @@ class Writer:
     deadline: float | None = None  # time.monotonic() at --max-minutes: no writing request starts after it
 
     cut_short: bool = False  # --max-minutes stopped something still wanted: a round, or a round's requests
+    sent: int = 0  # how many of the last round's planned requests were sent (fewer once --max-minutes passed)
 
     @property
     def timed_out(self) -> bool:
@@ -188,6 +189,7 @@ class Writer:
             self.spent(exc)
             raise
         self.ledgers.append(ledger)
+        self.sent = len(replies)
         if len(replies) < len(plan):  # --max-minutes: those asked before it
             self.cut_short = True
         plan, requests = plan[: len(replies)], requests[: len(replies)]

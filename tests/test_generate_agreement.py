@@ -265,3 +265,40 @@ def test_a_multi_label_task_keeps_texts_by_their_mean_agreement_over_the_labels(
     assert len(frame) == 4 and not frame["failed"].any()
     assert all({v for v in cell.values() if v is not None} == {1.0} for cell in frame["agreement"])
     assert result.dropped["low_agreement"] >= 2
+
+
+@pytest.mark.parametrize("mode", ["min_agreement", "balance"])
+def test_a_round_cut_by_max_minutes_reports_the_requests_sent_not_those_planned(
+    mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """--max-minutes stopped a round after a few of its requests: the report counted every planned request as
+    written ("30 written, 17% reached it" for 5 written that all reached it; --balance's requests_per_label and
+    hit_rate alike), and the warning told to raise --max-rounds. The rates are over the requests sent, and the
+    warning names the cap."""
+    import time
+
+    def slow(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        asked = ASKED.search(user)
+        if "Write one new text" in user and asked:
+            time.sleep(0.05)
+            return {"text": f"{asked.group(1)} text {teacher.history[-1].seed}"}
+        found = WRITTEN_SEED.search(user)
+        assert found, user
+        return {"label": found.group(1)}  # every text gets the label it was written for, unanimously
+
+    teacher = FakeTeacher(responder=slow)
+    extra = {"min_agreement": 0.5} if mode == "min_agreement" else {"balance": True}
+    options = GenerateOptions(n=30, seed=0, max_minutes=0.004, **extra)  # 0.24 s: a few of the 30 requests
+    with caplog.at_level(logging.WARNING, logger="sxhub.generate_rounds"):
+        result = run(options, teacher, spec=TaskSpec(name="fin", labels=["positive", "neutral", "negative"]))
+    sent = len(written_for(teacher))
+    assert 1 <= len(result.frame) == sent < 30 and "time cap" in result.ledger["stopped"]
+    if mode == "min_agreement":
+        assert result.agreement["requests"] == sent and result.agreement["reach_rate"] == 1.0
+        assert f"({sent} written, 100% reached it)" in result.summary_line()
+    else:
+        assert sum(result.balance["requests_per_label"].values()) == sent
+        assert all(rate == 1.0 for rate in result.balance["hit_rate"].values() if rate is not None)
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1 and "--max-minutes 0.004" in warning[0] and "--max-rounds" not in warning[0]
