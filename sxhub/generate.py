@@ -251,7 +251,7 @@ async def agenerate(
     A voting teacher that no request can reach is refused before a text the cache does not hold is written (its vote
     cannot be cached either): a rerun of a run is answered from the cache, and a vote that the cache cannot answer
     stops it, the texts written so far kept. An error (or Ctrl-C) after texts were written carries them, unlabelled,
-    as ``exc.sxhub_written`` (a frame of failed rows): the CLI saves it. ``spec`` is a :class:`TaskSpec` or the path
+    as ``exc.sxhub_written`` (a frame of failed rows; not the texts a round's vote dropped): the CLI saves it. ``spec`` is a :class:`TaskSpec` or the path
     of its YAML."""
     spec = load_spec(spec, name="spec")
     unreachable = check_before_writing(spec, options, teachers=teachers, writers=writers, samples=samples, cache=cache)
@@ -286,8 +286,8 @@ async def agenerate(
         else:
             frame = await _plain(run)
     except (SxhubError, KeyboardInterrupt) as exc:  # Ctrl-C too: the texts written so far go with the error
-        if run.written:
-            exc.sxhub_written = unvoted_frame(spec, run.written, exc)  # type: ignore[union-attr]
+        if run.to_save:  # not those a round's vote dropped (--balance, --min-agreement)
+            exc.sxhub_written = unvoted_frame(spec, run.to_save, exc)  # type: ignore[union-attr]
             exc.sxhub_written_ledger = stopped_ledger(run, time.perf_counter() - start, exc)  # type: ignore[union-attr]
         raise
     finally:
@@ -330,7 +330,7 @@ def stopped_ledger(run: Writer, seconds: float, exc: BaseException) -> dict[str,
     writing) that stopped half way is in it too (:meth:`Writer.spent`): its answers were paid for, and are in the
     cache, where the next run finds them."""
     ledger = merge_ledgers(*run.ledgers)
-    written = len(run.written)
+    written = len(run.to_save)
     ledger.update(
         seconds=round(seconds, 2),
         n_texts=written,

@@ -59,6 +59,8 @@ class RoundWriter(Protocol):
     def cut_short(self) -> bool: ...
     @property
     def sent(self) -> int: ...
+    @property
+    def discarded(self) -> set[str]: ...
 
     def stop_for_time(self) -> bool: ...
 
@@ -128,6 +130,7 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
                     hits[row["prompted_label"]] += 1
             accepted = _accept(rows, col, quota, counts, run.dropped)
             kept += accepted
+            run.discarded.update({r["text"] for r in fresh} - {r["text"] for r in accepted})
             gained = {lab: sum(r[col] == lab for r in accepted) for lab in labels}
         for lab in short:
             stalled[lab] = stalled[lab] + 1 if not gained[lab] else 0
@@ -271,6 +274,7 @@ async def confident_rounds(
         reaching += len(good)
         run.dropped["surplus"] += max(0, len(good) - need)
         kept += good[:need]
+        run.discarded.update({r["text"] for r in fresh} - {r["text"] for r in good[:need]})
     report = {
         "min_agreement": minimum,
         "kept": len(kept),

@@ -127,10 +127,18 @@ class Writer:
     unreachable: list[TeacherUnavailableError] = field(default_factory=list)  # voters only the cache answers for
     ledgers: list[dict[str, Any]] = field(default_factory=list)
     written: list[dict[str, Any]] = field(default_factory=list)  # every text kept by the dedup, all rounds
+    discarded: set[str] = field(default_factory=set)  # of those, the texts a round's vote dropped (--balance, ...)
     deadline: float | None = None  # time.monotonic() at --max-minutes: no writing request starts after it
 
     cut_short: bool = False  # --max-minutes stopped something still wanted: a round, or a round's requests
     sent: int = 0  # how many of the last round's planned requests were sent (fewer once --max-minutes passed)
+
+    @property
+    def to_save(self) -> list[dict[str, Any]]:
+        """The written texts a stopped run saves for ``sxhub annotate``: those not dropped after a round's vote
+        (over quota, under the agreement, no valid vote, a surplus). Saving those too made, once labelled, a file of
+        more than ``--n`` texts, as unbalanced (or unsure) as the options were there to prevent."""
+        return [row for row in self.written if row["text"] not in self.discarded]
 
     @property
     def timed_out(self) -> bool:

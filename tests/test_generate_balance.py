@@ -212,3 +212,31 @@ def test_cli_balance_on_a_multi_label_task_exits_2_with_one_line(
     assert info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert "--balance" in err and "multi-label" in err and "\n" not in err
+
+
+def test_balance_stopped_in_a_later_vote_saves_no_text_an_earlier_vote_dropped() -> None:
+    """Ctrl-C (or a teacher gone) in round 2's vote saved every text written so far for `sxhub annotate`, the ones
+    round 1's vote had dropped too (over quota, no valid vote): labelled, they made a file of more than --n texts,
+    its labels as unbalanced as the writer's. The saved texts are those still kept and those not yet voted on."""
+    import signal
+
+    def vote(label: str, i: int) -> str | None:
+        if i >= 10:  # a text of round 2 (round 1 asks 10 per label)
+            signal.raise_signal(signal.SIGINT)  # as a terminal's Ctrl-C, while this vote is on its way
+        return half_negative(label, i)
+
+    teacher = biased_teacher(vote)
+    with pytest.raises(KeyboardInterrupt) as info:
+        generate(
+            SENTIMENT3,
+            GenerateOptions(n=30, balance=True, seed=3),
+            teachers=[teacher],
+            embed=hashed_embed,
+            progress=False,
+            cache=False,
+            concurrency=1,
+        )
+    saved = set(info.value.sxhub_written["text"])  # type: ignore[attr-defined]
+    dropped = {f"negative text {i}" for i in range(0, 10, 2)} | {"positive text 3"}  # voted neutral; no vote
+    assert len(written_for(teacher)) == 42 and not saved & dropped
+    assert len(saved) == 42 - len(dropped) == info.value.sxhub_written_ledger["n_texts"]  # type: ignore[attr-defined]
