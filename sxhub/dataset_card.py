@@ -243,6 +243,27 @@ def dataset_card_data(
     return data
 
 
+WRITTEN_COLUMNS = {  # what `sxhub generate` adds beside each text it wrote (the card said "kept from the input")
+    "prompted_label": "the label the text was written for (the vote, `label`, may differ)",
+    "topic": "the topic it was written about (empty: none given)",
+    "teacher": "the model that wrote it",
+}
+
+
+def written_facts(frame: pd.DataFrame, ledger: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Whether the texts were written by ``sxhub generate`` (its own ledger names its ``writers``; an annotate of
+    its saved texts carries that ledger as ``written``; or the frame has its ``prompted_label``), and by whom: the
+    card read as one of real texts an LLM labelled. None for other texts."""
+    ledger = ledger or {}
+    own = "writers" in ledger
+    carried = ledger.get("written") if isinstance(ledger.get("written"), Mapping) else None
+    prompted = "prompted_label" in frame.columns
+    if not (own or carried is not None or prompted):
+        return None
+    writers = (ledger if own else carried or {}).get("writers") or []
+    return {"writers": [str(w) for w in writers], "own_ledger": own, "prompted": prompted}
+
+
 def _pretty(name: str) -> str:
     return " ".join(part.capitalize() for part in name.replace("_", "-").split("-") if part)
 
@@ -331,6 +352,8 @@ def dataset_context(
         "has_agreement": "agreement" in frame.columns,
         "review": review,
         "extra_columns": [c for c in frame.columns if c not in known],
+        "written": (written := written_facts(frame, bill)),
+        "written_columns": WRITTEN_COLUMNS if written else {},
         "sxhub_version": __version__,
         "versions": versions(),
     }

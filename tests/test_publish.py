@@ -1368,6 +1368,40 @@ def _publish_to(source: Path, spec: TaskSpec, to: Path) -> Path:
     return Path(publish_dataset(source, spec=spec, to=to, repo_id="me/x"))
 
 
+def test_the_card_of_generated_texts_says_they_were_written_and_by_whom(tmp_path: Path) -> None:
+    """The card of a `sxhub generate` file read as that of real texts an LLM labelled: nothing said a model wrote
+    them, `prompted_label`, `topic` and `teacher` were "kept from the input" (there was none), and the Cost table
+    was "From the annotate run's ledger" for the generate run's, the writing in it. It says who wrote the texts, what
+    those columns are, and whose ledger it shows; an annotated file's card is as before."""
+    import itertools
+
+    from sxhub.generate import GenerateOptions, generate
+    from sxhub.teachers import FakeTeacher
+
+    count = itertools.count()
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        if "Write one new text" in messages[-1]["content"]:
+            k = next(count)
+            return {"text": f"Note {k}: firm{k} reported item{k * 7} and unit{k * 13}."}
+        return {"label": "negative" if "1" in messages[-1]["content"] else "positive"}
+
+    spec = TaskSpec(name="fin-sent", labels=["positive", "negative"], samples=1)
+    writer, voter = FakeTeacher(name="writer", responder=responder), FakeTeacher(name="voter", responder=responder)
+    result = generate(spec, GenerateOptions(n=12, topics=["banks"]), teachers=[voter], writers=[writer],
+                      embed=_word_embed, progress=False, cache=False)  # fmt: skip
+    card = (_publish_to(result.write(tmp_path / "gen.parquet"), spec, tmp_path / "ds") / "README.md").read_text()
+    assert "The texts were written by an LLM with `sxhub generate` (writer: `writer`), not collected" in card
+    assert "| `prompted_label` | the label the text was written for (the vote, `label`, may differ) |" in card
+    assert "| `topic` | the topic it was written about (empty: none given) |" in card
+    assert "| `teacher` | the model that wrote it |" in card and "kept from the input" not in card
+    assert "From the generate run's ledger (writing the texts and the vote):" in card
+    annotated = result.frame.drop(columns=["prompted_label", "topic", "teacher"])
+    annotated.to_parquet(tmp_path / "labelled.parquet")
+    card = (_publish_to(tmp_path / "labelled.parquet", spec, tmp_path / "ds2") / "README.md").read_text()
+    assert "sxhub generate" not in card and "written by" not in card
+
+
 @pytest.mark.parametrize("multi_label", [False, True])
 def test_a_doubts_queue_csv_publishes_the_numbers_a_queue_parquet_does(tmp_path: Path, multi_label: bool) -> None:
     """A queue of sxhub doubts holds its `row`, `doubt` and signal columns as numbers; from a CSV queue publish
