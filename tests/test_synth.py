@@ -1536,6 +1536,27 @@ def test_generate_that_wrote_nothing_usable_exits_1(tmp_path: Path, capsys: pyte
         assert out.exists()
 
 
+def test_generate_chat_records_whose_every_vote_failed_do_not_claim_the_file_keeps_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--format chat with every vote failed: the records file holds none (a record needs a label), and the error
+    said it "keeps the unlabelled rows". It says the file holds no record and where the texts are: the cache."""
+
+    def no_labels(body: dict[str, Any], n: int) -> Answer:
+        return server_responder(body, n) if "text" in schema_of(body).get("properties", {}) else Answer("no idea")
+
+    with FakeOpenAIServer(no_labels) as server:
+        task = write_task(tmp_path, server.url)
+        out = tmp_path / "gen.jsonl"
+        argv = ["-q", "generate", str(task), "-o", str(out), "--n", "2", "--max-rounds", "1", "--format", "chat"]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+    assert code == 1 and out.read_text(encoding="utf-8") == ""
+    error = err.strip().splitlines()[-1]
+    assert error.startswith("Error: none of the 2 written texts got a label: every vote failed")
+    assert "keeps the unlabelled rows" not in error
+    assert f"{out} holds no chat record (a record needs a label); the cache keeps the written texts" in error
+
+
 def test_train_and_publish_leave_out_twins_that_failed_a_check_and_never_publish_the_originals(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:

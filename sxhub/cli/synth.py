@@ -397,7 +397,7 @@ def generate(
                 f"text{'s' if left > 1 else ''} left out: no label to train on)"
             )
     _report(summary, result.summary_line(), output, as_json, wrote=wrote)
-    refuse_nothing_generated(summary, output, max_minutes)
+    refuse_nothing_generated(summary, output, max_minutes, records=kind if kind in {"chat", "completion"} else None)
 
 
 def _save_written(
@@ -432,10 +432,13 @@ def _save_written(
         exc.args = (f"{str(exc).rstrip('.')}; {saved}.",)
 
 
-def refuse_nothing_generated(summary: dict[str, Any], output: str, max_minutes: float | None = None) -> None:
+def refuse_nothing_generated(
+    summary: dict[str, Any], output: str, max_minutes: float | None = None, *, records: str | None = None
+) -> None:
     """Exit 1 when generate wrote no text, or none that got a label, as annotate does when every text failed: a
     writer that refused every request gave an empty file and exit 0, and a script went on to train on nothing. The
-    summary (what was dropped, and why) is printed first; the file is kept."""
+    summary (what was dropped, and why) is printed first; the file is kept. ``records``: OUT holds chat or
+    completion records, which leave the unlabelled texts out (it was said to keep them)."""
     from ..errors import TeacherError
 
     n, failed = int(summary["n"]), int(summary["failed"])
@@ -468,9 +471,14 @@ def refuse_nothing_generated(summary: dict[str, Any], output: str, max_minutes: 
             f"answers) or the options, and run generate again ({output} holds no row)."
         )
     if failed == n:
+        kept = (
+            f"{output} holds no {records} record (a record needs a label); the cache keeps the written texts"
+            if records
+            else f"the cache keeps the written texts; {output} keeps the unlabelled rows"
+        )
         raise TeacherError(
             f"none of the {n} written texts got a label: every vote failed; fix the teachers and run generate "
-            f"again (the cache keeps the written texts; {output} keeps the unlabelled rows)."
+            f"again ({kept})."
         )
 
 
