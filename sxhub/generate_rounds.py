@@ -113,7 +113,7 @@ async def balanced_rounds(run: RoundWriter) -> tuple[pd.DataFrame, dict[str, Any
         rounds += 1
         ask = {lab: requests_for(missing, asked[lab], hits[lab]) for lab, missing in short.items()}
         plan = []
-        for lab, topic in _interleave(ask, opts.topics, asked):
+        for lab, topic in _interleave(ask, opts.topics, asked, labels):
             plan.append((next_k, topic, lab))
             next_k += 1
         fresh = await run.write(plan, round_no, seen)
@@ -171,14 +171,29 @@ def _time_cap(run: RoundWriter) -> str:
     return f"stopped at --max-minutes {run.opts.max_minutes:g}: raise --max-minutes (or leave it out)"
 
 
-def _interleave(ask: dict[str, int], topics: Sequence[str], asked: dict[str, int]) -> list[tuple[str, str | None]]:
-    """(label, topic) for every request, the labels taken in turns; each label's topics rotate across rounds."""
+def _interleave(
+    ask: dict[str, int], topics: Sequence[str], asked: dict[str, int], labels: Sequence[str]
+) -> list[tuple[str, str | None]]:
+    """(label, topic) for every request, the labels taken in turns; each label's topics rotate across rounds.
+
+    A label's ``r``-th request takes the topic of the ``r``-th cell of that label in the plain run's grid
+    (:func:`sxhub.generate.grid`: cell ``k = r * L + i`` for label ``i``), so that the first texts of all labels
+    spread over the topics: each label took them from the first one on, and 10 topics with ``--n 9`` over 3
+    labels wrote about 3 of them."""
+    index = {lab: i for i, lab in enumerate(labels)}
+    block = math.lcm(len(topics), len(labels)) if topics else 1
+
+    def topic(lab: str, r: int) -> str | None:
+        if not topics:
+            return None
+        k = r * len(labels) + index[lab]
+        return topics[(k + k // block) % len(topics)]
+
     out: list[tuple[str, str | None]] = []
     for j in range(max(ask.values(), default=0)):
         for lab, many in ask.items():
             if j < many:
-                topic = topics[(asked[lab] + j) % len(topics)] if topics else None
-                out.append((lab, topic))
+                out.append((lab, topic(lab, asked[lab] + j)))
     return out
 
 

@@ -240,3 +240,14 @@ def test_balance_stopped_in_a_later_vote_saves_no_text_an_earlier_vote_dropped()
     dropped = {f"negative text {i}" for i in range(0, 10, 2)} | {"positive text 3"}  # voted neutral; no vote
     assert len(written_for(teacher)) == 42 and not saved & dropped
     assert len(saved) == 42 - len(dropped) == info.value.sxhub_written_ledger["n_texts"]  # type: ignore[attr-defined]
+
+
+def test_balance_writes_about_every_topic_when_n_is_below_the_grid() -> None:
+    """Each label took the topics from the first one on: 10 topics and --n 9 --balance over 3 labels wrote about 3
+    of them, 3 texts each, as a plain run did before its grid was fixed. A label's requests take the plain grid's
+    cells of that label, so the first texts spread over the topics."""
+    teacher = biased_teacher(lambda label, i: label)
+    options = GenerateOptions(n=9, balance=True, topics=[f"sector{i}" for i in range(10)])
+    result = generate(SENTIMENT3, options, teachers=[teacher], embed=hashed_embed, progress=False, cache=False)
+    assert Counter(result.frame["label"]) == {"positive": 3, "neutral": 3, "negative": 3}
+    assert result.frame["topic"].nunique() == 9  # was 3: sector0..sector2, each with all 3 labels
