@@ -251,8 +251,8 @@ async def agenerate(
     A voting teacher that no request can reach is refused before a text the cache does not hold is written (its vote
     cannot be cached either): a rerun of a run is answered from the cache, and a vote that the cache cannot answer
     stops it, the texts written so far kept. An error (or Ctrl-C) after texts were written carries them, unlabelled,
-    as ``exc.sxhub_written`` (a frame of failed rows; not the texts a round's vote dropped): the CLI saves it. ``spec`` is a :class:`TaskSpec` or the path
-    of its YAML."""
+    as ``exc.sxhub_written`` (a frame of failed rows; not the texts a round's vote dropped): the CLI saves it.
+    ``spec`` is a :class:`TaskSpec` or the path of its YAML."""
     spec = load_spec(spec, name="spec")
     unreachable = check_before_writing(spec, options, teachers=teachers, writers=writers, samples=samples, cache=cache)
     start = time.perf_counter()
