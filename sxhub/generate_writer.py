@@ -96,8 +96,8 @@ def _language_line(language: str) -> str:
     if not codes or codes == ["en"] or set(codes) & {"multilingual", "code"}:
         return ""
     if len(codes) == 1:
-        return f"Write the text in the language of ISO 639 code {codes[0]!r}."
-    return f"Write the text in one of the languages of ISO 639 codes {', '.join(repr(c) for c in codes)}."
+        return f"Write the text in the language of code {codes[0]!r} (ISO 639, BCP 47)."
+    return f"Write the text in one of the languages of codes {', '.join(repr(c) for c in codes)} (ISO 639, BCP 47)."
 
 
 def examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:

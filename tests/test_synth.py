@@ -457,7 +457,7 @@ def test_generation_prompt_names_the_language_of_the_task() -> None:
     declared German texts. It names it now; an English task's prompt (the default) is as before, its cache kept."""
     german = TaskSpec.from_dict({**SENTIMENT.to_dict(), "language": "de"})
     user = generation_messages(german, "negative", topic=None, examples=[], style="")[1]["content"]
-    assert "Write the text in the language of ISO 639 code 'de'." in user
+    assert "Write the text in the language of code 'de' (ISO 639, BCP 47)." in user
     english = generation_messages(SENTIMENT, "negative", topic=None, examples=[], style="")
     assert "language" not in json.dumps(english).lower()
 
