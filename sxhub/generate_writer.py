@@ -100,6 +100,15 @@ def _language_line(language: str) -> str:
     return f"Write the text in one of the languages of codes {', '.join(repr(c) for c in codes)} (ISO 639, BCP 47)."
 
 
+def request_seed(seed: int, k: int, round_no: int) -> int:
+    """The seed of writing request ``k`` of round ``round_no`` under ``--seed``: ``k + SEED_STRIDE * round_no`` for
+    ``--seed 0`` (as ever: earlier runs' caches answer it), moved by a multiplicative hash of any other ``--seed``
+    (under 2**31, which every server takes). It was ``--seed + k``: ``--seed 2`` sent request k with the seed that
+    ``--seed 0`` had sent request k + 2 (the same label, so the same prompt), and wrote the same texts again."""
+    offset = 0 if seed == 0 else (seed * 2_654_435_761) % 2**31
+    return (offset + k + SEED_STRIDE * round_no) % 2**31
+
+
 def examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:
     """Up to ``k`` examples, those of ``label`` first, rotated by ``offset`` so that prompts differ."""
     if not pool or k <= 0:
@@ -168,7 +177,7 @@ class Writer:
                     examples=examples_for(self.pool, label, opts.examples_per_prompt, k),
                     style=opts.style,
                 ),
-                opts.seed + k + SEED_STRIDE * round_no,
+                request_seed(opts.seed, k, round_no),
             )
             for k, topic, label in plan
         ]

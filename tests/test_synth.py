@@ -649,6 +649,29 @@ def test_generate_keeps_a_text_of_emoji_only_and_drops_only_its_repeat() -> None
     assert result.dropped["duplicate"] == 1
 
 
+def test_generate_with_another_seed_asks_for_other_texts() -> None:
+    """Request k was sent with seed ``--seed + k``: ``--seed 2`` sent request k (a positive text, no topic) with the
+    seed ``--seed 0`` had sent request k + 2 (a positive text too), so a run with another seed, meant to write more
+    texts, wrote (or took from the cache) mostly the same ones: 4 of 6 here. Another seed now asks with other
+    seeds; ``--seed 0`` sends what it did before (the caches of earlier runs answer it)."""
+
+    def calls(seed: int) -> list[tuple[str, int]]:
+        teacher = FakeTeacher(
+            responder=lambda m: (
+                {"text": f"text {len(teacher.history)}"} if "Write one" in m[-1]["content"] else {"label": "positive"}
+            )
+        )
+        options = GenerateOptions(n=6, seed=seed, min_distance=0.0)
+        generate(SENTIMENT, options, teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+        return [
+            (c.messages[-1]["content"], c.seed) for c in teacher.history if "Write one" in c.messages[-1]["content"]
+        ]
+
+    first, second = calls(0), calls(2)
+    assert [seed for _, seed in first] == list(range(6))
+    assert not set(first) & set(second) and all(0 <= seed < 2**31 for _, seed in second)
+
+
 def priced(responder: Any, price: float) -> FakeTeacher:
     teacher = FakeTeacher(responder=responder)
     teacher.spec = TeacherSpec(model="org/model", price_input=price, price_output=price)
@@ -1219,6 +1242,18 @@ def hub_voter(monkeypatch: pytest.MonkeyPatch) -> Any:
         yield router
 
 
+def worded_responder(body: dict[str, Any], n: int) -> Answer:
+    """:func:`server_responder` with a word of each text's own: texts that differ in the request's seed alone (a
+    long number under any ``--seed`` but 0) are near duplicates to MiniLM."""
+    if "text" in schema_of(body).get("properties", {}):
+        seed = int(body.get("seed") or 0)
+        word = ("lamps", "rivers", "taxes", "violins", "snow", "cheese", "orbits", "harbours", "jazz", "tulips")[
+            seed % 10
+        ]
+        return Answer(json.dumps({"text": f"Generated text {seed} about {word}"}))
+    return server_responder(body, n)
+
+
 def generate_with_hub_voter(tmp_path: Path, writer: str, out: Path, *rest: str) -> list[str]:
     """``generate`` with the Hub-model voter in the spec, the writer at ``writer`` and a cache in ``tmp_path``."""
     from provider_router import MODEL
@@ -1235,7 +1270,7 @@ def test_cli_generate_offline_reruns_from_the_cache(
     """HF_HUB_OFFLINE=1 and the spec's Hub-model voter: the rerun of a generate run (same options, same seed) was
     refused before a text was written, though the cache held every text and every vote it needed, while annotate
     answers such a rerun from the cache. It now writes the same output from the cache, sending no request."""
-    with FakeOpenAIServer(server_responder) as writer:
+    with FakeOpenAIServer(worded_responder) as writer:
         first, again = tmp_path / "gen.csv", tmp_path / "again.csv"
         code, _, err = run_cli(generate_with_hub_voter(tmp_path, writer.url, first, "--n", "3"), capsys)
         assert code == 0, err
@@ -1256,7 +1291,7 @@ def test_cli_generate_offline_with_a_cache_miss_fails_in_one_line_and_keeps_the_
     """HF_HUB_OFFLINE=1 and a run the cache cannot answer: texts it does not hold are not written (their votes
     cannot be cached), as before; texts it holds whose votes it lacks are saved unlabelled. One error line names
     the fix, exit 2, and the run without HF_HUB_OFFLINE asks only for what the cache does not hold."""
-    with FakeOpenAIServer(server_responder) as writer:
+    with FakeOpenAIServer(worded_responder) as writer:
         code, _, err = run_cli(generate_with_hub_voter(tmp_path, writer.url, tmp_path / "gen.csv", "--n", "3"), capsys)
         assert code == 0, err
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
