@@ -98,6 +98,9 @@ def listen(demo: Any, *, host: str, port: int | None, **kwargs: Any) -> Any:
     # gradio writes the URL as http://HOST:PORT/ and takes "[::1]" (brackets stripped to bind): a bare "::" ended
     # in "InvalidURL: Invalid port: '::7860'"
     server_name = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    from .proxies import bypass_proxies
+
+    bypass_proxies(host)  # gradio checks its own URL with httpx before launch returns: not through HTTP_PROXY
     try:
         return demo.launch(server_name=server_name, server_port=port, **kwargs)
     except OSError as exc:  # gradio: "Cannot find empty port in range: P-P"

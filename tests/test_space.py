@@ -1738,3 +1738,27 @@ def test_predict_batch_says_what_it_returns(served: tuple[str, Path], tmp_path: 
         "list[dict(labels: None | list[str], probabilities: None | dict(str, float))]"
     )
     assert set(answered[0]) == {"labels", "probabilities"}
+
+
+def test_the_space_launches_behind_a_proxy_set_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With HTTP_PROXY set (a company proxy) and no NO_PROXY, `sxhub space` (and `sxhub review`, which launches the
+    same way) stopped with "ConnectError: [Errno 111] Connection refused": gradio's launch checks its own URL with
+    httpx, which sent it to the proxy. The proxy here is a closed port: the page answers only if it is bypassed."""
+    import urllib.request
+
+    from sxhub.space import build_space, listen
+
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, "http://127.0.0.1:9")
+    demo = build_space(make_student(tmp_path / "student", _spec()))
+    try:
+        _, url, _ = listen(demo, host="127.0.0.1", port=None, prevent_thread_lock=True, quiet=True)
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with direct.open(url, timeout=30) as page:
+            assert page.status == 200
+    finally:
+        demo.close()

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TeacherUnavailableError
+from ..proxies import bypass_proxies
 from ..spec import TeacherSpec
 from .base import ANSWER_CUT, Reply, RetryableTeacherError
 from .inference_client import InferenceClientTeacher
@@ -160,26 +161,6 @@ def _stop(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:
         proc.wait(timeout=grace)
 
 
-PROXY_VARIABLES = ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost")
-
-
-def bypass_proxies_for_loopback() -> None:
-    """Add 127.0.0.1 and localhost to ``NO_PROXY``/``no_proxy`` where a proxy is set in the environment. urllib and
-    httpx (huggingface_hub's client) send a request for 127.0.0.1 to ``HTTP_PROXY`` unless ``NO_PROXY`` names it (no
-    loopback exception in either): behind a company proxy the embedded server's start-up check timed out after
-    120 s and the run's requests went to the proxy, which cannot reach this machine's own server. Only the server
-    sxhub starts itself on 127.0.0.1 is concerned; a teacher's own ``base_url`` keeps the user's proxy settings
-    (other loopback URLs are the user's to list in ``NO_PROXY``, as for curl and requests)."""
-    if not any(os.environ.get(name) for name in PROXY_VARIABLES):
-        return
-    for name in ("NO_PROXY", "no_proxy"):
-        entries = [e.strip() for e in os.environ.get(name, "").split(",") if e.strip()]
-        missing = [host for host in LOOPBACK_HOSTS if host not in entries]
-        if missing:
-            os.environ[name] = ",".join(entries + missing)
-
-
 @contextlib.contextmanager
 def local_server(
     *,
@@ -190,7 +171,7 @@ def local_server(
 ) -> Iterator[str]:
     """Run the embedded llama.cpp server for the block; yields its base URL (``http://127.0.0.1:PORT/v1``)."""
     path = Path(model_path) if model_path else smollm2_gguf_path()
-    bypass_proxies_for_loopback()  # before the start-up check and the teacher's client read the environment
+    bypass_proxies()  # before the start-up check and the teacher's client read the environment
     port = free_port()
     threads = n_threads or max(1, min(4, os.cpu_count() or 1))
     cmd = [
