@@ -10,7 +10,9 @@ has no label. Every successful reply is committed to the :class:`~sxhub.cache.La
 is free and a killed run resumes. The requests and retries are :mod:`sxhub.annotate_engine`'s, the stops
 :mod:`sxhub.annotate_stops`'; this module takes the inputs, votes and writes the result and its ledger.
 
-Seeds: sample ``s`` on its ``k``-th invalid-answer retry uses ``seed + s + 1000 * k``.
+Seeds: sample ``s`` on its ``k``-th invalid-answer retry uses ``shift + s + 1000 * k``, where the shift is 0 for
+``--seed 0`` and a hash of any other seed (:func:`sxhub.annotate_engine.seed_shift`): ``seed + s`` made
+``--seed 1`` send two of the three samples of ``--seed 0``.
 """
 
 from __future__ import annotations

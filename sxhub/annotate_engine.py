@@ -57,6 +57,15 @@ def _warn_once(key: str, message: str, *args: Any) -> None:
 
 SEED_STRIDE = 1000
 TEACHER_SEED_STRIDE = 1_000_000  # the same teacher listed twice samples with other seeds
+
+
+def seed_shift(seed: int) -> int:
+    """How far ``--seed`` moves a run's request seeds: 0 for ``--seed 0`` (earlier runs' caches answer it), else a
+    multiplicative hash of it under 2**31. A shift of ``--seed`` itself made ``--seed 1`` send the requests of
+    ``--seed 0`` (sample s + 1 of a vote, request k + 1 of generate) and read their answers from the cache."""
+    return 0 if seed == 0 else (seed * 2_654_435_761) % 2**31
+
+
 RAW_LIMIT = 2000
 INVALID_ANSWER = "invalid answer"  # a failed vote's error when every answer was invalid (the cache replays them)
 
@@ -360,6 +369,10 @@ class _Engine(_Stops):
             self.cache.put(key, reply, teacher=self.names[idx])
         return reply
 
+    def vote_seed(self, idx: int, sample: int, k: int) -> int:
+        """The seed of sample ``sample`` of teacher ``idx`` on its ``k``-th invalid-answer retry, under 2**31."""
+        return (seed_shift(self.opts.seed) + self.seed_offsets[idx] + sample + SEED_STRIDE * k) % 2**31
+
     async def vote(self, text: str, idx: int, sample: int) -> dict[str, Any]:
         """One vote of teacher ``idx`` on ``text``: labels and reason, or the error and raw reply."""
         name = self.names[idx]
@@ -388,7 +401,7 @@ class _Engine(_Stops):
         cut_off = True  # every reply so far stopped at max_tokens
         replayed = True  # every reply so far came from the cache
         for k in range(self.opts.max_invalid + 1):
-            seed = self.opts.seed + self.seed_offsets[idx] + sample + SEED_STRIDE * k
+            seed = self.vote_seed(idx, sample, k)
             try:
                 reply, cached = await self._reply(idx, messages, seed)
             except RetryableTeacherError as exc:
@@ -441,7 +454,7 @@ def tries_left(
             legacy = engine.legacy_keys[idx]
             for sample in range(engine.opts.samples):
                 for k in range(tries):
-                    seed = engine.opts.seed + engine.seed_offsets[idx] + sample + SEED_STRIDE * k
+                    seed = engine.vote_seed(idx, sample, k)
                     hit = engine.cache.get(engine.keys[idx](messages, seed)) if engine.cache is not None else None
                     for old in legacy if hit is None else ():
                         if engine.cache is not None and (hit := engine.cache.get(old(messages, seed))) is not None:

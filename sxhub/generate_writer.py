@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .annotate import aannotate, acomplete_requests
+from .annotate_engine import seed_shift
 from .cache import LabelCache
 from .data import MAX_CHARS
 from .errors import SxhubError, TeacherUnavailableError
@@ -105,8 +106,7 @@ def request_seed(seed: int, k: int, round_no: int) -> int:
     ``--seed 0`` (as ever: earlier runs' caches answer it), moved by a multiplicative hash of any other ``--seed``
     (under 2**31, which every server takes). It was ``--seed + k``: ``--seed 2`` sent request k with the seed that
     ``--seed 0`` had sent request k + 2 (the same label, so the same prompt), and wrote the same texts again."""
-    offset = 0 if seed == 0 else (seed * 2_654_435_761) % 2**31
-    return (offset + k + SEED_STRIDE * round_no) % 2**31
+    return (seed_shift(seed) + k + SEED_STRIDE * round_no) % 2**31
 
 
 def examples_for(pool: Sequence[Example], label: str, k: int, offset: int) -> list[Example]:

@@ -1070,3 +1070,16 @@ def test_a_run_without_inference_endpoints_makes_no_pass_over_the_input_before_l
         for out in ("a.csv", "b.csv"):  # the second: every answer cached, into a new OUT
             main(["-q", "annotate", str(task_file), str(data), "--teacher", server.url, "-o", str(tmp_path / out)])
     assert pd.read_csv(tmp_path / "b.csv")["label"].tolist() == ["neutral", "neutral"]
+
+
+def test_another_seed_samples_the_vote_with_other_seeds(tmp_path: Path) -> None:
+    """Sample s was sent with seed ``--seed + s``: with 3 samples ``--seed 1`` sent two of the three requests of
+    ``--seed 0`` (the same prompt, the same seeds) and read them from the label cache, so two runs meant to vote
+    independently shared two answers of three. Another seed now samples with other seeds; ``--seed 0`` sends what it
+    did (earlier caches answer it)."""
+    first, second = FakeTeacher(responder=by_keyword), FakeTeacher(responder=by_keyword)
+    run(make_spec(samples=3), ["Profit rose."], [first], tmp_path, seed=0)
+    run(make_spec(samples=3), ["Profit rose."], [second], tmp_path, seed=1)
+    assert sorted(c.seed for c in first.history) == [0, 1, 2]
+    assert len(second.history) == 3 and not {c.seed for c in second.history} & {0, 1, 2}
+    assert all(0 <= c.seed < 2**31 for c in second.history)
