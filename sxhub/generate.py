@@ -63,6 +63,9 @@ logger = logging.getLogger(__name__)
 
 FORMATS = ("csv", "jsonl", "parquet", "chat", "completion")
 DEFAULT_MAX_ROUNDS = 3
+# the most texts one run writes: a round's requests are built before the first is sent (about 1.2 kB each) and
+# every text is compared with every earlier one, in memory; --n 10000000 took GBs and never sent a request
+MAX_N = 100_000
 
 
 @dataclass
@@ -85,6 +88,12 @@ class GenerateOptions:
     def __post_init__(self) -> None:
         if not isinstance(self.n, int) or self.n < 1:
             raise InputError(f"n={self.n!r} must be a positive integer (option --n).")
+        if self.n > MAX_N:
+            raise InputError(
+                f"n={self.n!r} (option --n) is above the {MAX_N:,} texts one generate run writes (it holds a round's "
+                f"requests and compares every text with every other in memory); write them in runs of at most "
+                f"{MAX_N:,}, each with its own --seed, and concatenate the outputs."
+            )
         refuse_one_string("topics", self.topics, "topics")  # taken letter by letter, "banks" was b, a, n, k, s
         check_threshold("temperature", self.temperature, high=2.0)
         check_threshold("min_distance", self.min_distance, high=2.0)

@@ -1803,3 +1803,23 @@ def test_twins_leaves_out_a_text_that_writes_a_missing_value_and_labels_each_twi
     assert out["text"].tolist() == ["", "The shop let me down badly"]
     assert out["failed"].tolist() == [True, False] and out["label"].tolist() == [None, "negative"]
     assert "invalid rewrite" in out["error"][0]
+
+
+def test_cli_generate_refuses_an_n_above_what_one_run_can_hold_before_any_request(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--n`` had no upper limit: generate builds every request of a round before the first is sent (about 1.2 kB
+    each: --n 1000000 took 1.3 GB and 10 s before it) and compares every text with every other, so
+    ``--n 10000000 --max-minutes 60`` used many GB and never wrote a text. One line names the limit and the fix:
+    runs of at most that many texts, each with its own --seed."""
+    from sxhub.generate import MAX_N
+
+    out = tmp_path / "gen.csv"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, server.url)
+        argv = ["generate", str(task), "-o", str(out), "--n", "10000000", "--max-minutes", "60"]
+        code, _, err = run_cli([*argv, "--cache-dir", str(tmp_path / "c")], capsys)
+        assert not server.requests
+    assert code == 2 and not out.exists()
+    line = err.strip().splitlines()[-1]
+    assert "n=10000000 (option --n)" in line and f"at most {MAX_N:,}, each with its own --seed" in line, err

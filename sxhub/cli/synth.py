@@ -222,7 +222,9 @@ def refuse_no_twin(frame: Any, output: str) -> None:
     type=OutputPath(),
     help="Output file (.csv, .jsonl, .parquet; chat/completion: .jsonl).",
 )
-@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="How many texts to write.")
+@click.option(
+    "--n", "n", type=click.IntRange(min=1), required=True, help="How many texts to write (at most 100,000 a run)."
+)
 @click.option(
     "--topics",
     "topics_file",
