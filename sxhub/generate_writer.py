@@ -15,6 +15,7 @@ Protocol (:class:`WriterOptions`).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -210,8 +211,8 @@ class Writer:
         if len(replies) < len(plan):  # --max-minutes: those asked before it
             self.cut_short = True
         plan, requests = plan[: len(replies)], requests[: len(replies)]
-        prompts = [" ".join(m["content"] for m in messages) for _, messages, _ in requests]
-        fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts)
+        prompts = ["\n".join(m["content"] for m in messages) for _, messages, _ in requests]
+        fresh = _read_replies(plan, replies, self.authors, self.dropped, prompts, self.spec.label_names)
         reasons = near_duplicates(  # the seed examples too: a reworded seed example only copies real data
             [r["text"] for r in fresh],
             self.encoder,
@@ -256,16 +257,48 @@ class Writer:
             self.ledgers.append(ledger)
 
 
+# a text that opens with a line of its prompt this long (the instruction) echoes it; a shorter one ("- positive",
+# "Topic: banks.") may open a real text
+ECHO_MIN_WORDS = 5
+
+
+def _label_first(labels: Sequence[str]) -> re.Pattern[str]:
+    """A text's start that is a label name (case and spacing ignored, as :func:`sxhub.label_names.label_key`
+    matches labels), in markup or quotes or not, and then a colon or a dash and a space: ``Positive: ...``,
+    ``**NEGATIVE** - ...``; not ``Positive earnings ...`` nor ``Positive-sum ...``."""
+    names = sorted((r"\s+".join(map(re.escape, name.split())) for name in labels), key=len, reverse=True)
+    return re.compile(rf"[\s*_\"'\[(]*(?:{'|'.join(names)})[\s*_\"'\])]*(?::|[-\u2013\u2014]+)\s", re.IGNORECASE)
+
+
+def _copies_prompt(text: str, prompt: str, label_first: re.Pattern[str]) -> bool:
+    """Whether ``text`` is its prompt's, not a new text: every word of it stands, in order, in the prompt (a seed
+    example or the instruction handed back); it opens with a line of the prompt's instructions of
+    :data:`ECHO_MIN_WORDS` words or more (echoed, a text of its own after it); or it opens with a label name and a
+    colon or dash (the writer labelling its own text, :func:`_label_first`)."""
+    words = normalise_for_dedup(text)
+    if f" {words} " in f" {normalise_for_dedup(prompt)} ":
+        return True
+    for line in prompt.splitlines():
+        if line.startswith("- "):  # a label, a seed example: the label check, and the near-duplicate check
+            continue
+        said = normalise_for_dedup(line)
+        if len(said.split()) >= ECHO_MIN_WORDS and f"{words} ".startswith(f"{said} "):
+            return True
+    return label_first.match(text) is not None
+
+
 def _read_replies(
     plan: list[tuple[int, str | None, str]],
     replies: list[Any],
     teachers: Sequence[Teacher],
     dropped: dict[str, int],
     prompts: Sequence[str],
+    labels: Sequence[str],
 ) -> list[dict[str, Any]]:
-    """The valid texts of ``replies``; a text whose words all stand, in order, in its own prompt (a seed example or
-    the instruction handed back) is no new text and is dropped as ``copied_prompt``, and one over
-    :data:`~sxhub.data.MAX_CHARS` characters, which the vote cannot take, as ``too_long``."""
+    """The valid texts of ``replies``; a text that copies its own prompt (:func:`_copies_prompt`) is no new text
+    and is dropped as ``copied_prompt``, and one over :data:`~sxhub.data.MAX_CHARS` characters, which the vote
+    cannot take, as ``too_long``."""
+    label_first = _label_first(labels)
     rows = []
     for (k, topic, label), reply, prompt in zip(plan, replies, prompts, strict=True):
         if not hasattr(reply, "text"):
@@ -283,7 +316,7 @@ def _read_replies(
                 "generate: request %d wrote %d characters, over the %d a text may have", k, len(text), MAX_CHARS
             )
             continue
-        if f" {normalise_for_dedup(text)} " in f" {normalise_for_dedup(prompt)} ":
+        if _copies_prompt(text, prompt, label_first):
             dropped["copied_prompt"] += 1
             continue
         rows.append(

@@ -572,6 +572,44 @@ def test_generate_drops_texts_that_copy_their_prompt() -> None:
     assert all(t.startswith("Fresh text") for t in result.frame["text"])
 
 
+def test_generate_drops_a_reply_that_echoes_its_instruction_or_names_its_label_first() -> None:
+    """A reply that echoed the instruction and then added a text of its own, or that opened with a label name and a
+    colon or dash ("Positive: ..."), was kept: the copy check dropped only a reply whose words all stood in its
+    prompt. Both are dropped now (``copied_prompt``); a text that merely begins with a label's word is kept."""
+    counter = itertools.count()
+    kept_anyway = "Positive earnings surprise at the bank lifted its shares"
+    replies = [
+        "{instruction} Profits rose at the plant in Oulu.",
+        "Positive: shares jumped after the results",
+        "**NEGATIVE** - sales slumped in the north",
+        kept_anyway,
+        "Positive-sum deals keep the suppliers loyal",
+        "positive:) loving the new phone case",
+    ]
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        if "Write one new text" in user:
+            k = next(counter)
+            if k < len(replies):
+                return {"text": replies[k].format(instruction=user.splitlines()[0])}
+            return {"text": f"Fresh text {k} about {'shoes' if k % 2 else 'tvs'}"}
+        return {"label": "positive"}
+
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=6),
+        teachers=[FakeTeacher(responder=responder)],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    texts = list(result.frame["text"])
+    assert result.dropped["copied_prompt"] == 3 and len(texts) == 6
+    assert {kept_anyway, replies[4], replies[5]} <= set(texts)
+    assert not any("Oulu" in t or ": " in t or " - " in t for t in texts)
+
+
 def test_generate_drops_reworded_seed_examples() -> None:
     """A reply that rewords a seed example (a word added, none in its own prompt word for word) was kept as a new
     text: real data came out as synthetic, and a student's test texts could reappear in its training set. The seed
