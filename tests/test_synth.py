@@ -1450,6 +1450,25 @@ def test_seed_examples_read_the_one_flag_column_per_label_layout_and_skip_rows_w
     ]
 
 
+def test_seed_examples_match_labels_as_sxhub_does_and_say_which_they_left_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A seed example's label in another case or spacing than the task's ("Positive", " negative ") was dropped,
+    and one that is no task label ("bullish") too, without a word: the teacher saw the examples unlabelled. They
+    are matched as train and the votes match labels now; one warning line names those left out."""
+    from sxhub.cli.synth import _read_examples
+
+    path = tmp_path / "seed.csv"
+    frame = {"text": ["Love it", "Meh", "Hate it", "Up we go", "To the moon"]}
+    frame["label"] = ["Positive", " NEGATIVE ", "negative", "bullish", "bullish"]
+    pd.DataFrame(frame).to_csv(path, index=False)
+    with caplog.at_level("WARNING"):
+        examples, _ = _read_examples(str(path), SENTIMENT)
+    assert [e.labels for e in examples] == [["positive"], ["negative"], ["negative"], [], []]
+    lines = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(lines) == 1 and "'bullish' (2 examples)" in lines[0] and "positive" in lines[0], lines
+
+
 def test_seed_examples_without_a_text_column_name_a_fix_generate_has(tmp_path: Path) -> None:
     """The error told the user to "pass --text-column NAME", an option generate does not have."""
     from sxhub.cli.synth import _read_examples

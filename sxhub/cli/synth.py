@@ -506,11 +506,15 @@ def _read_lines(path: str) -> list[str]:
 
 def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
     """Seed examples from a table: a text column and, optionally, label/labels or, for a multi-label task, one
-    true/false column per label (labels not in the task ignored); rows without a text (empty, NaN) are skipped, and
-    so are the twins of a ``sxhub twins`` file that failed a check (ok false, the failed ones too: a name kept is
-    written again), said in a warning; returns them and how many twins were left out."""
+    true/false column per label (names matched as sxhub matches labels, case and spacing ignored; those no task
+    label matches left out, said in a warning); rows without a text (empty, NaN) are skipped, and so are the twins
+    of a ``sxhub twins`` file that failed a check (ok false, the failed ones too: a name kept is written again), said
+    in a warning; returns them and how many twins were left out."""
+    from collections import Counter
+
     from ..data import TEXT_COLUMN_GUESSES, check_text_values, find_text_column, is_missing_text, text_cells
-    from ..labelled import flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
+    from ..label_names import label_key, rejoin_comma_names
+    from ..labelled import flagged_twins, flagged_twins_line, is_na_word, parse_label_cell, with_flag_labels
 
     df = with_flag_labels(read_table(path), spec.label_names, spec.multi_label)
     if not {str(c).lower() for c in df.columns} & set(TEXT_COLUMN_GUESSES):  # generate has no --text-column
@@ -525,6 +529,8 @@ def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
     cells = df[label_col].tolist() if label_col else [None] * len(df)
     flagged = flagged_twins(df, with_failed=True).tolist()
     examples, n_flagged = [], 0
+    by_key = {label_key(name): name for name in spec.label_names}
+    unknown: Counter[str] = Counter()
     texts = text_cells(df[column], column).tolist()  # bytes decoded (their repr was the text), a list refused
     for text, cell, bad in zip(texts, cells, flagged, strict=True):
         if is_missing_text(text):  # NaN is no text, never the word "nan"
@@ -535,8 +541,25 @@ def _read_examples(path: str, spec: TaskSpec) -> tuple[list[Example], int]:
         labels: list[str] = []
         if label_col:
             parsed = parse_label_cell(cell, multi_label=spec.multi_label)
-            labels = [x for x in ([parsed] if isinstance(parsed, str) else parsed or []) if x in spec.label_names]
+            named = [parsed] if isinstance(parsed, str) else rejoin_comma_names(list(parsed or []), spec.label_names)
+            for x in named:
+                label = by_key.get(label_key(x))
+                if label is None and not is_na_word(x):  # "Positive" was dropped for "positive", without a word
+                    unknown[x] += 1
+                elif label is not None and label not in labels:
+                    labels.append(label)
         examples.append(Example(text=str(text).strip(), labels=labels))
+    if unknown:
+        left_out = ", ".join(f"{x!r} ({n} example{'s' if n > 1 else ''})" for x, n in unknown.most_common(5))
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        logger.warning(
+            "generate: seed example labels that are no label of the task (%s) were left out: %s%s; the texts are "
+            "still examples, without those labels (fix the labels in %s to show them with a label).",
+            ", ".join(spec.label_names),
+            left_out,
+            more,
+            path,
+        )
     if n_flagged:
         # a warning, as doubts, review and publish give this line (it was printed under -q too)
         logger.warning("%s", flagged_twins_line("generate", n_flagged, " of the seed examples"))
