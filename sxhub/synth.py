@@ -190,17 +190,48 @@ def near_duplicates(
     if embed is None:
         return reasons
     candidates = [i for i, r in enumerate(reasons) if not r]
-    vectors = embed([*against, *(texts[i] for i in candidates)])
-    kept: list[int] = list(range(len(against)))  # rows of `vectors` that later texts are compared with
-    for row, i in enumerate(candidates, start=len(against)):
-        if kept:
-            sims = vectors[kept] @ vectors[row]
-            best = int(np.argmax(sims))
-            if float(sims[best]) > max_similarity:
-                reasons[i] = f"near duplicate (similarity {float(sims[best]):.2f} > {max_similarity})"
-                continue
-        kept.append(row)
+    vectors = np.asarray(embed([*against, *(texts[i] for i in candidates)]), dtype=np.float32)
+    for row, best in _first_kept(vectors, len(against), max_similarity):
+        i = candidates[row - len(against)]
+        reasons[i] = f"near duplicate (similarity {best:.2f} > {max_similarity})"
     return reasons
+
+
+DEDUP_BLOCK = 512  # rows compared with the earlier ones in one matrix product
+DEDUP_COLUMNS = 8192  # earlier rows per product: a block's similarities take 512 x 8192 x 4 bytes (16 MB)
+
+
+def _first_kept(vectors: np.ndarray, n_kept: int, max_similarity: float) -> list[tuple[int, float]]:
+    """The rows of ``vectors`` from ``n_kept`` on whose cosine similarity to an earlier kept row is above
+    ``max_similarity`` (the first ``n_kept`` rows are kept), each with that highest similarity, in order.
+
+    Row by row, each compared with every kept row before it (a copy of the kept rows per text) took 145 s for 20,000
+    written texts: a block of rows is compared with every earlier row in one matrix product (kept or not: a dropped
+    one is masked out), then with its own block's earlier rows in order."""
+    n = len(vectors)
+    kept = np.zeros(n, dtype=bool)
+    kept[:n_kept] = True
+    dropped: list[tuple[int, float]] = []
+    for start in range(n_kept, n, DEDUP_BLOCK):
+        stop = min(start + DEDUP_BLOCK, n)
+        block = vectors[start:stop]
+        best = np.full(stop - start, -np.inf, dtype=np.float32)
+        for left in range(0, start, DEDUP_COLUMNS):
+            right = min(left + DEDUP_COLUMNS, start)
+            if not kept[left:right].any():
+                continue
+            sims = block @ vectors[left:right].T
+            sims[:, ~kept[left:right]] = -np.inf
+            np.maximum(best, sims.max(axis=1), out=best)
+        inside = block @ block.T
+        for k in range(stop - start):
+            earlier = kept[start : start + k]
+            top = max(float(best[k]), float(inside[k, :k][earlier].max()) if earlier.any() else -np.inf)
+            if top > max_similarity:
+                dropped.append((start + k, top))
+            else:
+                kept[start + k] = True
+    return dropped
 
 
 # --------------------------------------------------------------------------------------------------------------
