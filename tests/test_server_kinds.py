@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 from provider_router import routes_named_providers
-from servers import SERVER_KINDS, TGIServer, VLLMServer
+from servers import SERVER_KINDS, LocalAIServer, TGIServer, VLLMServer
 
 from sxhub.annotate import annotate
 from sxhub.annotate_stops import EARLY_STOP_REJECTIONS, RequestShapeError
 from sxhub.ledger import teacher_servers
 from sxhub.spec import TaskSpec, TeacherSpec
+from sxhub.teachers.servers import PROBE_ROUTES
 
 LABELS = ["positive", "neutral", "negative"]
 TEXTS = [f"Operating profit rose to EUR {i}m." for i in range(12)]
@@ -55,7 +56,7 @@ def test_every_kind_is_detected_sent_its_form_and_enforces_the_schema(
     led = result.ledger["teachers"]["srv"]
     assert (led["server"], led["enforced"], led["request_form"]) == (kind, "schema", FORMS[kind])
     assert led["invalid_answers"] == 0 and led["rejected"] == 0
-    assert len(probes) <= 5  # detection happened once, not per request
+    assert len(probes) <= len(PROBE_ROUTES)  # detection happened once, not per request
     body = server.requests[0]  # never two constraint kinds at once (vLLM refuses that)
     assert not ("response_format" in body and ({"structured_outputs", "guided_json"} & set(body)))
 
@@ -65,6 +66,25 @@ def test_vllm_before_0_10_2_gets_guided_json(tmp_path: Path) -> None:
         result = run(spec_for(server.url), tmp_path)
     assert "guided_json" in server.requests[0] and "structured_outputs" not in server.requests[0]
     assert server.enforced == ["schema"] * len(TEXTS) and not result.frame["failed"].any()
+
+
+@pytest.mark.parametrize("ollama_api", [True, False], ids=["localai", "localai-before-ollama-routes"])
+def test_a_server_that_answers_vllms_and_ollamas_version_routes_is_not_taken_for_either(
+    ollama_api: bool, tmp_path: Path
+) -> None:
+    """LocalAI answers ``GET /version`` with ``{"version": ...}`` as vLLM does (so do many unrelated apps) and, from
+    April 2026, ``GET /api/version`` as Ollama does, and ignores both vLLM's ``structured_outputs`` and the
+    ``format`` of Ollama's ``/api/chat``. It was detected as vLLM (or Ollama) and the ledger said the schema was
+    enforced while nothing was. It is a generic OpenAI server now: asked for JSON, and the ledger says so."""
+    with LocalAIServer(ollama_api=ollama_api) as server:
+        result = run(spec_for(server.url), tmp_path, texts=TEXTS[:2])
+        posts = {e.path for e in server.exchanges if e.method == "POST"}
+    led = result.ledger["teachers"]["srv"]
+    assert (led["server"], led["enforced"]) == ("openai", "json")
+    assert posts == {"/v1/chat/completions"}
+    assert server.requests[0]["response_format"] == {"type": "json_object"}
+    assert not {"structured_outputs", "guided_json"} & set(server.requests[0])
+    assert set(server.enforced) == {"json"}
 
 
 def test_an_unknown_server_is_asked_for_json_and_every_reply_is_validated(tmp_path: Path) -> None:

@@ -85,7 +85,15 @@ def test_request_shape_per_server_kind() -> None:
 def test_server_kind_from_the_detection_routes() -> None:
     assert classify_probes({"/info": {"model_id": "m", "max_input_tokens": 4096}})[0] == "tgi"
     assert classify_probes({"/api/version": {"version": "0.12.3"}}) == ("ollama", "0.12.3")
-    assert classify_probes({"/version": {"version": "0.11.0"}}) == ("vllm", "0.11.0")
+    vllm_models = {"object": "list", "data": [{"id": "m", "object": "model", "owned_by": "vllm"}]}
+    assert classify_probes({"/version": {"version": "0.11.0"}, "/v1/models": vllm_models}) == ("vllm", "0.11.0")
+    # `{"version": ...}` at /version alone is what many apps answer (LocalAI: "v3.5.0 (commit)"), not vLLM
+    localai_models = {"object": "list", "data": [{"id": "m", "object": "model"}]}
+    assert classify_probes({"/version": {"version": "0.11.0"}})[0] == "openai"
+    assert classify_probes({"/version": {"version": "v3.5.0 (abc)"}, "/v1/models": localai_models})[0] == "openai"
+    # LocalAI also answers Ollama's /api/version ("0.9.0"); Ollama has no /version route
+    localai = {"/version": {"version": "v3.5.0 (abc)"}, "/api/version": {"version": "0.9.0"}}
+    assert classify_probes({**localai, "/v1/models": localai_models})[0] == "openai"
     assert classify_probes({"/props": {"default_generation_settings": {}}})[0] == "llamacpp"
     assert classify_probes({"/openapi.json": {"info": {"title": "🦙 llama.cpp Python API"}}})[0] == "llamacpp-python"
     transformers_paths = {"/v1/chat/completions": {}, "/load_model": {}, "/reset": {}}

@@ -9,13 +9,16 @@ kind                      what sxhub sends                                      
 ========================  ==========================================================  ==========  ================
 ``providers``             ``response_format`` json_schema (a Hub model id)            schema      no base_url
 ``tgi``                   ``response_format={"type": "json", "value": S}``            schema      ``GET /info``
-``vllm``                  ``structured_outputs={"json": S}`` (``guided_json`` < 0.10.2) schema    ``GET /version``
+``vllm``                  ``structured_outputs={"json": S}`` (``guided_json`` < 0.10.2) schema    ``/version`` + owner
 ``llamacpp``              ``response_format={"type": "json_object", "schema": S}``    schema      ``GET /props``
 ``llamacpp-python``       ``response_format={"type": "json_object", "schema": S}``    schema      ``/openapi.json``
-``ollama``                native ``/api/chat``: ``format=S``, ``truncate``/``shift`` false schema   ``GET /api/version``
+``ollama``                native ``/api/chat``: ``format=S``, ``truncate``/``shift`` false schema   ``/api/version`` only
 ``transformers``          nothing (it ignores ``response_format``)                     none        ``/openapi.json`` paths
 ``openai`` (anything else)  ``response_format={"type": "json_object"}``               json        none of the above
 ========================  ==========================================================  ==========  ================
+
+"owner": ``GET /v1/models`` lists a model ``owned_by: "vllm"``; "only": no ``GET /version`` beside it. A
+``{"version": ...}`` route alone is what many other servers answer (see :func:`classify_probes`).
 
 Why plain HTTP for ``structured: json_schema``: huggingface_hub (>= 0.32) turns a ``json_schema`` response_format into
 TGI's ``{"type": "json_object", "value": S}`` for every ``base_url`` (``inference/_providers/hf_inference.py``,
@@ -199,17 +202,37 @@ async def _probe(client: Any, url: str) -> Any:
         return None
 
 
+def _owners(models: Any) -> set[str]:
+    """The ``owned_by`` values of an OpenAI ``GET /v1/models`` body."""
+    data = models.get("data") if isinstance(models, dict) else None
+    return (
+        {str(m["owned_by"]) for m in data if isinstance(m, dict) and m.get("owned_by")}
+        if isinstance(data, list)
+        else set()
+    )
+
+
 def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
-    """``(kind, version)`` from the bodies of the detection routes (None where a route did not answer JSON)."""
+    """``(kind, version)`` from the bodies of the detection routes (None where a route did not answer JSON).
+
+    A ``{"version": ...}`` body is no evidence by itself: many apps answer ``GET /version`` so, and LocalAI answers
+    both ``/version`` and Ollama's ``/api/version`` (mudler/LocalAI 82c191af, core/http/routes/localai.go and
+    routes/ollama.go) while it ignores vLLM's ``structured_outputs`` and the ``format`` of its ``/api/chat``
+    (endpoints/ollama/chat.go drops it). So vLLM also needs a model it lists as its own (``ModelCard.owned_by =
+    "vllm"``, vllm-project/vllm d7e52523, vllm/entrypoints/openai/engine/protocol.py; a gateway that rewrites the
+    listing is not recognised: ``server: vllm`` says it), and Ollama needs ``/version`` to be absent (ollama/ollama
+    fb307609, server/routes.go serves ``/api/version`` only). Such a look-alike is a generic OpenAI server: asked for
+    JSON, never reported as enforcing the schema."""
     info = probes.get("/info")
     if isinstance(info, dict) and "model_id" in info and ("max_input_tokens" in info or "version" in info):
         return "tgi", str(info.get("version") or "") or None
+    body = probes.get("/version")
+    version = body["version"] if isinstance(body, dict) and isinstance(body.get("version"), str) else None
     ollama = probes.get("/api/version")
-    if isinstance(ollama, dict) and isinstance(ollama.get("version"), str):
+    if isinstance(ollama, dict) and isinstance(ollama.get("version"), str) and version is None:
         return "ollama", ollama["version"]
-    version = probes.get("/version")
-    if isinstance(version, dict) and isinstance(version.get("version"), str):
-        return "vllm", version["version"]
+    if version is not None and "vllm" in _owners(probes.get("/v1/models")):
+        return "vllm", version
     props = probes.get("/props")
     if isinstance(props, dict) and ("default_generation_settings" in props or "build_info" in props):
         return "llamacpp", str(props.get("build_info") or "") or None
@@ -220,10 +243,15 @@ def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
     paths = (openapi or {}).get("paths") or {} if isinstance(openapi, dict) else {}
     if "/load_model" in paths and "/v1/chat/completions" in paths:  # transformers/cli/serving/server.py routes
         return "transformers", None
+    if version is not None or isinstance(ollama, dict):
+        logger.info(
+            "the server answers GET /version or /api/version but lists no model owned by vLLM, or answers both: "
+            "taken for a generic OpenAI-compatible server (name its kind with `server:` if it is vLLM or Ollama)"
+        )
     return "openai", None
 
 
-PROBE_ROUTES = ("/info", "/api/version", "/version", "/props", "/openapi.json")
+PROBE_ROUTES = ("/info", "/api/version", "/version", "/props", "/openapi.json", "/v1/models")
 _VERSIONS: dict[str, str | None] = {}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from .base import ENFORCED, ConformanceServer, Exchange, Reply, Verdict
 from .llamacpp import LlamaCppPythonServer, LlamaCppServer
+from .localai import LocalAIServer
 from .ollama import OllamaServer
 from .openai import OpenAIServer
 from .tgi import TGIServer
@@ -35,6 +36,7 @@ __all__ = [
     "Exchange",
     "LlamaCppPythonServer",
     "LlamaCppServer",
+    "LocalAIServer",
     "OllamaServer",
     "OpenAIServer",
     "Reply",
