@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .errors import SpecError
 
 LOCAL_TEACHER = "local"
-SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
+SERVER_KINDS = ("tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "sglang", "transformers", "openai")
 
 
 def _text_field(where: str, value: Any) -> None:
@@ -58,8 +58,8 @@ class TeacherSpec:
 
     ``model: local`` (without a base_url) is the embedded llama.cpp server with SmolLM2-135M-Instruct.
     Prices are US dollars per million tokens and only feed the cost estimate; without them the cost is unknown.
-    ``server`` names the kind of server behind ``base_url`` (tgi, vllm, llamacpp, llamacpp-python, ollama, openai)
-    and skips its detection; ``structured`` forces one response_format form (``none``: send no constraint).
+    ``server`` names the kind of server behind ``base_url`` (tgi, vllm, llamacpp, llamacpp-python, ollama, sglang,
+    transformers, openai) and skips its detection; ``structured`` forces one response_format form (``none``: send no constraint).
     ``endpoint`` names a Hugging Face Inference Endpoint (``sxhub endpoint up``) instead of a URL: its URL is looked
     up when the teacher opens, after resuming it if it is paused or scaled to zero (:mod:`sxhub.endpoints`).
     """

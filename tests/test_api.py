@@ -215,7 +215,7 @@ def test_one_string_where_a_list_goes_is_refused_in_one_line(monkeypatch: pytest
         ({"cpu_usd_per_hour": -1}, "cpu_usd_per_hour=-1 must be a number >= 0 (option --cpu-usd-per-hour)."),
         (
             {"server": "vlm"},
-            "server='vlm' is not one of tgi, vllm, llamacpp, llamacpp-python, ollama, transformers, "
+            "server='vlm' is not one of tgi, vllm, llamacpp, llamacpp-python, ollama, sglang, transformers, "
             "openai (option --server).",
         ),
         ({"vote": "mean"}, "vote='mean' is not one of majority, dawid-skene, scores (option --vote)."),

@@ -22,6 +22,7 @@ from servers import (
     LlamaCppServer,
     OllamaServer,
     OpenAIServer,
+    SGLangServer,
     TGIServer,
     VLLMServer,
 )
@@ -100,7 +101,8 @@ def test_each_kind_serves_only_its_own_detection_route(kind: str) -> None:
         expected = []
         for route, owner in DETECTION.items():
             status, _, data = call(server.root + route)
-            mine = owner == kind or (route == "/openapi.json" and kind == "vllm")  # FastAPI serves it for vLLM too
+            # FastAPI serves it for vLLM and SGLang too
+            mine = owner == kind or (route == "/openapi.json" and kind in {"vllm", "sglang"})
             assert status == (200 if mine else 404), (kind, route, status)
             if mine:
                 assert isinstance(json.loads(data), dict)
@@ -122,6 +124,12 @@ def test_each_kind_serves_only_its_own_detection_route(kind: str) -> None:
             b'{"error":{"message":"File Not Found","type":"not_found_error","code":404}}',
         ),
         (OllamaServer, 404, "text/plain", b"404 page not found"),
+        (
+            SGLangServer,
+            404,
+            "application/json",
+            b'{"object":"error","message":"Not Found","type":"404","param":null,"code":404}',
+        ),
     ],
 )
 def test_404s_have_the_real_servers_shape(cls: type, status: int, ctype: str, body: bytes) -> None:
@@ -530,6 +538,37 @@ def test_ollama_native_chat_and_rejections() -> None:
             },
         )
     assert server.enforced == ["schema", "json", "rejected", "rejected"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "level"),
+    [
+        ({"response_format": OPENAI_FORM}, "schema"),
+        ({"response_format": {"type": "json_object", "value": SCHEMA}}, "json"),  # huggingface_hub's rewrite
+        ({"response_format": {"type": "json_object"}}, "json"),
+        ({"structured_outputs": {"json": SCHEMA}}, "none"),  # vLLM's field: dropped
+        ({}, "none"),
+    ],
+    ids=["json_schema", "hf-rewrite", "json_object", "structured_outputs", "nothing"],
+)
+def test_sglang_enforcement(extra: dict[str, Any], level: str) -> None:
+    with SGLangServer() as server:
+        status, answer = chat(server, **extra)
+    assert status == 200 and server.enforced == [level]
+    assert_enforced(level, content(answer))
+
+
+def test_sglang_rejections_and_detection_routes() -> None:
+    with SGLangServer(version="0.5.3") as server:
+        status, answer = chat(server, response_format={"type": "json", "value": SCHEMA})  # TGI's form
+        assert status == 400 and answer["type"] == "Bad Request" and "json_schema" in answer["message"]
+        status, answer = chat(server, response_format={"type": "json_schema", "json_schema": {"schema": SCHEMA}})
+        assert status == 400 and "name" in answer["message"]
+        models = json.loads(call(server.url + "/models")[2])
+        assert [m["owned_by"] for m in models["data"]] == ["sglang"]
+        assert json.loads(call(server.root + "/get_model_info")[2])["is_generation"] is True
+        assert json.loads(call(server.root + "/get_server_info")[2])["version"] == "0.5.3"
+    assert server.enforced == ["rejected", "rejected"]
 
 
 # ------------------------------------------------------------------------------------------------------------------

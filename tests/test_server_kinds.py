@@ -30,6 +30,7 @@ FORMS = {
     "llamacpp": "response_format json_object + schema",
     "llamacpp-python": "response_format json_object + schema",
     "ollama": "/api/chat format json schema, truncate false, shift false",
+    "sglang": "response_format json_schema",
 }
 
 

@@ -13,17 +13,22 @@ kind                      what sxhub sends                                      
 ``llamacpp``              ``response_format={"type": "json_object", "schema": S}``    schema      ``GET /props``
 ``llamacpp-python``       ``response_format={"type": "json_object", "schema": S}``    schema      ``/openapi.json``
 ``ollama``                native ``/api/chat``: ``format=S``, ``truncate``/``shift`` false schema   ``/api/version`` only
+``sglang``                ``response_format`` json_schema, over plain HTTP                 schema      ``/v1/models`` owner
 ``transformers``          nothing (it ignores ``response_format``)                     none        ``/openapi.json`` paths
 ``openai`` (anything else)  ``response_format={"type": "json_object"}``               json        none of the above
 ========================  ==========================================================  ==========  ================
 
-"owner": ``GET /v1/models`` lists a model ``owned_by: "vllm"``; "only": no ``GET /version`` beside it. A
-``{"version": ...}`` route alone is what many other servers answer (see :func:`classify_probes`).
+"owner": ``GET /v1/models`` lists a model ``owned_by: "vllm"`` (``"sglang"``); "only": no ``GET /version`` beside
+it. A ``{"version": ...}`` route alone is what many other servers answer (see :func:`classify_probes`).
 
 Why plain HTTP for ``structured: json_schema``: huggingface_hub (>= 0.32) turns a ``json_schema`` response_format into
 TGI's ``{"type": "json_object", "value": S}`` for every ``base_url`` (``inference/_providers/hf_inference.py``,
 ``HFInferenceConversational._prepare_payload_as_dict``), even inside ``extra_body``; Ollama reads that as "any JSON".
-vLLM's ``structured_outputs`` travels in ``extra_body``, which huggingface_hub passes through unchanged.
+vLLM's ``structured_outputs`` travels in ``extra_body``, which huggingface_hub passes through unchanged. SGLang
+enforces only the OpenAI form (``response_format`` json_schema -> its sampling params' ``json_schema``,
+sgl-project/sglang serving_chat.py; ``json_object`` -> any JSON object) and drops unknown fields
+(``ChatCompletionRequest`` is a plain pydantic model, protocol.py at 9b116dff): huggingface_hub's rewrite reaches it
+as ``json_object``, ``structured_outputs`` not at all, so its json_schema goes over plain HTTP.
 
 Why Ollama's native ``/api/chat``: given a prompt longer than the model's context (``num_ctx``), Ollama by default
 drops the oldest messages and then the prompt's head (the task's instructions and examples) and answers 200; the
@@ -51,7 +56,7 @@ from typing import Any
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("providers", "tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "transformers", "openai")
+KINDS = ("providers", "tgi", "vllm", "llamacpp", "llamacpp-python", "ollama", "sglang", "transformers", "openai")
 PROBE_TIMEOUT = 5.0
 # vLLM 0.10.2 added ``structured_outputs`` (the ``guided_*`` fields were deprecated then and later removed)
 VLLM_STRUCTURED_OUTPUTS = (0, 10, 2)
@@ -176,6 +181,9 @@ def _openai_shape(
         return RequestShape(kind, "schema", extra_body={field: value})
     if kind in {"llamacpp", "llamacpp-python"}:
         return RequestShape(kind, "schema", {"type": "json_object", "schema": schema})
+    if kind == "sglang":  # the OpenAI form, over plain HTTP (huggingface_hub would make it json_object)
+        fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
+        return RequestShape(kind, "schema", fmt, plain_http=True)
     if kind == "ollama":  # sent as native /api/chat (ollama_native)
         fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
         return RequestShape(kind, "schema", fmt)
@@ -222,7 +230,9 @@ def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
     "vllm"``, vllm-project/vllm d7e52523, vllm/entrypoints/openai/engine/protocol.py; a gateway that rewrites the
     listing is not recognised: ``server: vllm`` says it), and Ollama needs ``/version`` to be absent (ollama/ollama
     fb307609, server/routes.go serves ``/api/version`` only). Such a look-alike is a generic OpenAI server: asked for
-    JSON, never reported as enforcing the schema."""
+    JSON, never reported as enforcing the schema. SGLang answers none of these routes (sgl-project/sglang 0025436e,
+    http_server.py: ``/get_model_info``, ``/get_server_info``, FastAPI's ``/openapi.json``) and lists its model as
+    ``owned_by: "sglang"``."""
     info = probes.get("/info")
     if isinstance(info, dict) and "model_id" in info and ("max_input_tokens" in info or "version" in info):
         return "tgi", str(info.get("version") or "") or None
@@ -231,8 +241,11 @@ def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
     ollama = probes.get("/api/version")
     if isinstance(ollama, dict) and isinstance(ollama.get("version"), str) and version is None:
         return "ollama", ollama["version"]
-    if version is not None and "vllm" in _owners(probes.get("/v1/models")):
+    owners = _owners(probes.get("/v1/models"))
+    if version is not None and "vllm" in owners:
         return "vllm", version
+    if "sglang" in owners:  # sgl-project/sglang protocol.py ``ModelCard.owned_by = "sglang"``
+        return "sglang", version
     props = probes.get("/props")
     if isinstance(props, dict) and ("default_generation_settings" in props or "build_info" in props):
         return "llamacpp", str(props.get("build_info") or "") or None

@@ -17,6 +17,7 @@ from .llamacpp import LlamaCppPythonServer, LlamaCppServer
 from .localai import LocalAIServer
 from .ollama import OllamaServer
 from .openai import OpenAIServer
+from .sglang import SGLangServer
 from .tgi import TGIServer
 from .vllm import VLLMServer
 
@@ -26,6 +27,7 @@ SERVER_KINDS: dict[str, type[ConformanceServer]] = {
     "llamacpp": LlamaCppServer,
     "llamacpp-python": LlamaCppPythonServer,
     "ollama": OllamaServer,
+    "sglang": SGLangServer,
     "openai": OpenAIServer,
 }
 
@@ -40,6 +42,7 @@ __all__ = [
     "OllamaServer",
     "OpenAIServer",
     "Reply",
+    "SGLangServer",
     "TGIServer",
     "VLLMServer",
     "Verdict",
