@@ -353,6 +353,21 @@ def test_an_openai_route_answer_that_fills_the_context_fails_naming_the_servers_
     assert len(warnings) == 1 and "--n_ctx" in warnings[0] and "-c N" in warnings[0]
 
 
+def test_an_answer_a_vllm_server_caps_below_max_tokens_is_not_blamed_on_its_context(tmp_path: Path) -> None:
+    """vLLM stops an answer at the least of what its context leaves, the request's max_tokens and a cap the server
+    sets (``--override-generation-config '{"max_new_tokens": N}'``). Stopped at such a cap, far from its 4096-token
+    context, the answer failed with "the server stopped the answer when its context window filled up" and the fix
+    "serve the model with a longer context (llama.cpp: --n_ctx ...)", which changes nothing. It names the cap."""
+    with VLLMServer(max_new_tokens=5) as server:
+        result = run(spec_for(server.url), tmp_path, texts=TEXTS[:2], concurrency=1)
+    errors = result.frame["error"].tolist()
+    assert result.frame["failed"].all() and len(server.requests) == 2  # a cut answer is not asked again
+    for error in errors:
+        assert "context window filled up" not in error and "--n_ctx" not in error, error
+        assert "below max_tokens=256" in error and "of its 4096-token context" in error, error
+        assert "max_new_tokens" in error and "--override-generation-config" in error, error
+
+
 def test_an_answer_cut_by_the_embedded_teachers_context_names_a_fix_the_user_has(tmp_path: Path) -> None:
     """sxhub starts the embedded teacher's server itself, with a 2048-token context: "serve the model with a longer
     context (--n_ctx N)" named an option no sxhub command takes. Its cut answers say what the user can change."""

@@ -120,6 +120,12 @@ class AnswerCutError(ContextLengthError):
         self.output_tokens = output_tokens
 
 
+class AnswerCappedError(AnswerCutError):
+    """An answer the server stopped below ``max_tokens`` with room left in its context: a cap the server sets on
+    answers (vLLM's ``max_new_tokens``), not its context window. A failed vote like any cut answer; its error names
+    the cap instead of the context."""
+
+
 # How servers word a prompt longer than the context window (lower case; matched in the error's message), each checked
 # against the server's source:
 # * llama-cpp-python 0.3.36's server (sxhub's embedded teacher) answers HTTP 400 "This model's maximum context length

@@ -30,6 +30,7 @@ from ..spec import TeacherSpec
 from .base import (
     ANSWER_CONTEXT_FIX,
     SERVER_CONTEXT_FIX,
+    AnswerCappedError,
     AnswerCutError,
     Reply,
     ServerGoneError,
@@ -51,6 +52,7 @@ from .servers import (
     pick_served_model,
     request_shape,
     root_url,
+    served_context,
 )
 
 logger = logging.getLogger(__name__)
@@ -225,6 +227,8 @@ class InferenceClientTeacher(InferenceErrors, Teacher):
             return await self._complete(
                 messages, schema=schema, temperature=temperature, seed=seed, max_tokens=max_tokens
             )
+        except AnswerCappedError:  # a cap on answers, not a full context: the context warning would mislead
+            raise
         except AnswerCutError:
             self._context_cuts += 1
             if self._context_cuts == CONTEXT_CUTS_WARNING:
@@ -251,6 +255,10 @@ class InferenceClientTeacher(InferenceErrors, Teacher):
             self._context_cuts,
             self._context_fix(),
         )
+
+    def _context(self) -> int | None:
+        """The server's context window, where its detection stated one (tells a full context from a capped answer)."""
+        return served_context(self.base_url) if self.base_url else None
 
     def _context_fix(self) -> str:
         return ANSWER_CONTEXT_FIX if self.server == "ollama" else SERVER_CONTEXT_FIX
@@ -312,7 +320,9 @@ class InferenceClientTeacher(InferenceErrors, Teacher):
             raise error from exc
         self._answered = True
         hub = not self.base_url or is_hf_host(self.base_url)
-        return read_completion(out, self.name, hub=hub, max_tokens=max_tokens, fix=self._context_fix())
+        return read_completion(
+            out, self.name, hub=hub, max_tokens=max_tokens, fix=self._context_fix(), context=self._context()
+        )
 
     async def _post(
         self,
@@ -340,7 +350,14 @@ class InferenceClientTeacher(InferenceErrors, Teacher):
         response = await self._get_http().post("chat/completions", json=body)
         response.raise_for_status()
         hub = is_hf_host(self.base_url or "")
-        return read_completion(response.json(), self.name, hub=hub, max_tokens=max_tokens, fix=self._context_fix())
+        return read_completion(
+            response.json(),
+            self.name,
+            hub=hub,
+            max_tokens=max_tokens,
+            fix=self._context_fix(),
+            context=self._context(),
+        )
 
     async def _post_native(
         self,

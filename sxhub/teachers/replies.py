@@ -12,6 +12,7 @@ from ..errors import TeacherError
 from .base import (
     ANSWER_CONTEXT_FIX,
     SERVER_CONTEXT_FIX,
+    AnswerCappedError,
     AnswerCutError,
     RefusedError,
     Reply,
@@ -21,7 +22,13 @@ from .base import (
 
 
 def read_completion(
-    data: Any, name: str, *, hub: bool, max_tokens: int | None = None, fix: str = SERVER_CONTEXT_FIX
+    data: Any,
+    name: str,
+    *,
+    hub: bool,
+    max_tokens: int | None = None,
+    fix: str = SERVER_CONTEXT_FIX,
+    context: int | None = None,
 ) -> Reply:
     """The :class:`Reply` in a chat-completion body (a dict, or huggingface_hub's output, a dict too).
 
@@ -47,7 +54,13 @@ def read_completion(
       from the running server with --n_ctx 512: 502 prompt + 10 completion tokens, max_tokens 256); llama.cpp's
       llama-server, without --context-shift (its default), stops the slot with STOP_TYPE_LIMIT, reported as
       "length" (tools/server/server-context.cpp, "stopped due to running out of context capacity"). At
-      ``max_tokens`` it is the reply the engine says was cut off at max_tokens (raise max_tokens).
+      ``max_tokens`` it is the reply the engine says was cut off at max_tokens (raise max_tokens). Where the
+      server's ``context`` is known (vLLM and SGLang list ``max_model_len``) and the prompt and answer are below it,
+      the context did not fill up: the server capped the answer. vLLM answers at most the least of what its context
+      leaves, the request's ``max_tokens`` and ``override_max_tokens`` (vllm/entrypoints/utils.py
+      ``get_max_tokens`` at 00fc8809; ``--override-generation-config``'s ``max_new_tokens``, or that of the folder
+      ``--generation-config`` names): an :class:`AnswerCappedError` that names that cap (it named the context and
+      llama.cpp's --n_ctx, which change nothing there).
     """
     choices = _field(data, "choices") or []
     if not choices:
@@ -79,6 +92,20 @@ def read_completion(
         and answer is not None
         and answer < max_tokens
     ):
+        if context is not None and prompt is not None and prompt + answer < context:
+            detail = (
+                f"finish_reason length after {answer} answer tokens, below max_tokens={max_tokens}, with "
+                f"{prompt} + {answer} of its {context}-token context used"
+            )
+            raise AnswerCappedError(
+                f"{name}: the server stopped the answer below max_tokens with room left in its context ({detail}): it "
+                "caps answers below the request's max_tokens (vLLM: max_new_tokens in --override-generation-config, "
+                "or in the folder --generation-config names); raise that cap on the server or ask for shorter "
+                "answers (reasoning: false).",
+                detail=detail,
+                input_tokens=prompt,
+                output_tokens=answer,
+            )
         used = f" = {prompt + answer}" if prompt is not None else ""
         detail = f"finish_reason length after {answer} answer tokens, below max_tokens={max_tokens}"
         raise AnswerCutError(

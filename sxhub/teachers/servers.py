@@ -266,6 +266,19 @@ def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
 
 PROBE_ROUTES = ("/info", "/api/version", "/version", "/props", "/openapi.json", "/v1/models")
 _VERSIONS: dict[str, str | None] = {}
+_CONTEXTS: dict[str, int] = {}  # root URL -> the context window its /v1/models states (vLLM, SGLang: max_model_len)
+
+
+def _listed_context(models: Any) -> int | None:
+    """The ``max_model_len`` a ``/v1/models`` body states for its models (the smallest, where they differ)."""
+    data = models.get("data") if isinstance(models, dict) else None
+    lens = [m["max_model_len"] for m in data or [] if isinstance(m, dict) and type(m.get("max_model_len")) is int]
+    return min(lens) if lens else None
+
+
+def served_context(base_url: str) -> int | None:
+    """The context window (tokens) the server behind ``base_url`` stated when it was detected, or None."""
+    return _CONTEXTS.get(root_url(base_url))
 
 
 async def detect_server(base_url: str, *, headers: dict[str, str] | None = None) -> tuple[str, str | None]:
@@ -277,7 +290,10 @@ async def detect_server(base_url: str, *, headers: dict[str, str] | None = None)
 
     async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers or {}, follow_redirects=True) as client:
         bodies = await asyncio.gather(*(_probe(client, root + route) for route in PROBE_ROUTES))
-    kind, version = classify_probes(dict(zip(PROBE_ROUTES, bodies, strict=True)))
+    probes = dict(zip(PROBE_ROUTES, bodies, strict=True))
+    kind, version = classify_probes(probes)
+    if kind in {"vllm", "sglang"} and (context := _listed_context(probes["/v1/models"])) is not None:
+        _CONTEXTS[root] = context
     logger.info("teacher server at %s: %s%s", root, kind, f" {version}" if version else "")
     _DETECTED[root], _VERSIONS[root] = kind, version
     return kind, version
@@ -287,6 +303,7 @@ def forget_detected() -> None:
     """Drop the per-process detection cache (tests start servers of different kinds on reused ports)."""
     _DETECTED.clear()
     _VERSIONS.clear()
+    _CONTEXTS.clear()
 
 
 async def listed_models(base_url: str, headers: dict[str, str]) -> list[str]:

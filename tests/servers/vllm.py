@@ -39,8 +39,17 @@ from pydantic models that mirror vLLM's field for field), failures while buildin
 Not modelled (501): ``guided_*`` together with ``structured_outputs`` in 0.10.2-0.11.x (how those two merged was not
 verified), regex/choice/grammar/structural_tag constraints, ``stream: true``, and ``tools``.
 
-Routes: ``GET /version`` -> ``{"version": ...}``, ``/health``, ``/v1/models``, and FastAPI's ``/openapi.json``
-(title "FastAPI"); anything else is FastAPI's 404 ``{"detail": "Not Found"}``.
+Routes: ``GET /version`` -> ``{"version": ...}``, ``/health``, ``/v1/models`` (``owned_by: "vllm"``,
+``max_model_len``: vllm/entrypoints/openai/engine/protocol.py ``ModelCard`` at
+d7e52523a55cfd60207c99d9f3b7ed527d2115b7), and FastAPI's ``/openapi.json`` (title "FastAPI"); anything else is
+FastAPI's 404 ``{"detail": "Not Found"}``.
+
+A server-side cap on the answer (``max_new_tokens=N`` here, tokens counted as whitespace words), from
+vllm/entrypoints/utils.py at 00fc88090e8c33cc3a21b9258bb2e0c09f34400a ``get_max_tokens``: the answer's limit is the
+least of ``max_model_len - prompt``, the request's ``max_tokens``, ``override_max_tokens`` and the platform's limit.
+``override_max_tokens`` is ``--override-generation-config``'s ``max_new_tokens`` (or, with ``--generation-config
+<folder>``, that folder's), set in the serving classes' ``__init__``. An answer stopped there has
+``finish_reason: "length"`` with fewer tokens than the request's ``max_tokens`` and the context far from full.
 """
 
 from __future__ import annotations
@@ -114,6 +123,11 @@ class VLLMServer(ConformanceServer):
 
     kind = "vllm"
     default_version = "0.12.0"
+    max_model_len = 4096
+
+    def __init__(self, *, max_new_tokens: int | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.max_new_tokens = max_new_tokens  # the server's override_max_tokens; None: no cap
 
     @property
     def has_structured_outputs(self) -> bool:
@@ -134,7 +148,7 @@ class VLLMServer(ConformanceServer):
                     "owned_by": "vllm",
                     "root": self.model,
                     "parent": None,
-                    "max_model_len": 4096,
+                    "max_model_len": self.max_model_len,
                     "permission": [],
                 }
             ],
@@ -273,7 +287,11 @@ class VLLMServer(ConformanceServer):
         return Verdict("schema", schema)
 
     def completion(self, body: dict[str, Any], content: str) -> Reply:
-        """``ChatCompletionResponse`` (chat_completion/protocol.py)."""
+        """``ChatCompletionResponse`` (chat_completion/protocol.py), the answer cut at ``max_new_tokens``."""
+        finish = "stop"
+        ends = [m.end() for m in re.finditer(r"\S+", content)]
+        if self.max_new_tokens is not None and len(ends) > self.max_new_tokens:
+            content, finish = content[: ends[self.max_new_tokens - 1]], "length"
         usage = {**self.usage(body, content), "prompt_tokens_details": None}
         return Reply(
             200,
@@ -287,7 +305,7 @@ class VLLMServer(ConformanceServer):
                         "index": 0,
                         "message": {"role": "assistant", "content": content, "refusal": None, "reasoning": None},
                         "logprobs": None,
-                        "finish_reason": "stop",
+                        "finish_reason": finish,
                         "stop_reason": None,
                     }
                 ],
