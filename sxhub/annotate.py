@@ -104,7 +104,7 @@ class AnnotateResult:
             + (f"{led['n_empty']} empty texts left out, " if led.get("n_empty") else "")
             + f"{led['requests']} requests ({led['cached']} from cache), "
             f"{led['retries']} retries, {led['ties']} ties, {format_tokens(led)}, {led['seconds']:.1f} s, estimated cost "
-            f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}"
+            f"{format_cost(led['cost_usd'])}{cached_note(led)}{enforced_note(led)}{context_cuts_note(led)}{capped_note(led)}"
             f"{reasked_note(led)}{too_long_note(led)}{over_max_chars_note(led)}"
         )
 
@@ -126,6 +126,18 @@ def context_cuts_note(led: dict[str, Any]) -> str:
         "answer",
         "stopped when the teacher's context window filled up (see the error column): serve the model with a longer "
         "context (llama.cpp --n_ctx / -c, Ollama num_ctx) or shorten the texts (--max-chars N)",
+    )
+
+
+def capped_note(led: dict[str, Any]) -> str:
+    """The answers a server stopped at a cap it sets on answers, with room left in its context (vLLM's
+    ``max_new_tokens``): they were counted as context cuts, and the summary named --n_ctx, which changes nothing."""
+    return _count_note(
+        led,
+        "capped_answers",
+        "answer",
+        "stopped at the teacher server's own cap on answer length, not its context (see the error column): raise or "
+        "drop that cap (vLLM: max_new_tokens in --override-generation-config or the model's generation_config.json)",
     )
 
 

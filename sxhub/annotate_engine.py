@@ -33,6 +33,7 @@ from .ledger import TeacherLedger
 from .prompt import InvalidAnswer, message_builder, reply_parser
 from .spec import TaskSpec
 from .teachers import (
+    AnswerCappedError,
     AnswerCutError,
     ContextLengthError,
     RejectedRequestError,
@@ -337,7 +338,10 @@ class _Engine(_Stops):
         except AnswerCutError as exc:  # answered, and paid for, but stopped by a full context: a failed vote
             if self.cache is not None:
                 self.cache.release(key)  # not cached: once the server's context is raised, the rerun asks again
-            ledger.context_cuts += 1
+            if isinstance(exc, AnswerCappedError):  # the server's own cap on answers, not its context
+                ledger.capped_answers += 1
+            else:
+                ledger.context_cuts += 1
             self._count_tokens(idx, exc.input_tokens, exc.output_tokens)
             self._note_server(idx)
             raise

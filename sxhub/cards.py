@@ -133,13 +133,13 @@ LEDGER_FIELDS = (
     "n_texts", "n_input", "n_duplicates", "n_empty", "failed_texts", "samples", "vote_method", "ties", "seconds",
     "max_invalid",
     "requests_planned", "requests_max", "requests", "cached", "retries", "rejected", "too_long", "invalid_answers",
-    "context_cuts", "failed_votes", "input_tokens", "input_tokens_max", "output_tokens", "output_tokens_max", "replies_without_usage",
+    "context_cuts", "capped_answers", "failed_votes", "input_tokens", "input_tokens_max", "output_tokens", "output_tokens_max", "replies_without_usage",
     "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
     "cost_usd", "cost_usd_max", "cached_cost_usd",
 )  # fmt: skip
 TEACHER_FIELDS = (
     "requests_planned", "requests_max", "requests", "cached", "retries", "rejected", "too_long", "invalid_answers",
-    "context_cuts", "failed_votes", "input_tokens", "input_tokens_max", "output_tokens", "output_tokens_max", "replies_without_usage",
+    "context_cuts", "capped_answers", "failed_votes", "input_tokens", "input_tokens_max", "output_tokens", "output_tokens_max", "replies_without_usage",
     "cached_input_tokens", "cached_output_tokens", "cached_without_usage",
     "cost_usd", "cost_usd_max", "cached_cost_usd", "server", "enforced",
 )  # fmt: skip

@@ -46,6 +46,7 @@ class TeacherLedger:
     rejected: int = 0  # requests the server refused as sent (HTTP 400, 422, ...)
     invalid_answers: int = 0  # replies that were not a valid label
     context_cuts: int = 0  # answers the server stopped when its context window filled up (never a label)
+    capped_answers: int = 0  # answers stopped at a cap the server sets on answers (vLLM max_new_tokens)
     too_long: int = 0  # of ``rejected``: texts refused as too long for its context window (one request each)
     failed_votes: int = 0
     replies_without_usage: int = 0  # replies without token counts: this run's tokens and cost are unknown

@@ -366,6 +366,10 @@ def test_an_answer_a_vllm_server_caps_below_max_tokens_is_not_blamed_on_its_cont
         assert "context window filled up" not in error and "--n_ctx" not in error, error
         assert "below max_tokens=256" in error and "of its 4096-token context" in error, error
         assert "max_new_tokens" in error and "--override-generation-config" in error, error
+    line = result.summary_line()  # the summary said "2 answers were stopped when ... context window filled up"
+    assert "context window" not in line and "--n_ctx" not in line, line
+    assert "2 answers were stopped at the teacher server's own cap on answer length" in line, line
+    assert result.ledger["capped_answers"] == 2 and result.ledger["context_cuts"] == 0
 
 
 def test_an_answer_cut_by_the_embedded_teachers_context_names_a_fix_the_user_has(tmp_path: Path) -> None:

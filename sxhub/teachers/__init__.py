@@ -21,6 +21,7 @@ from ..errors import TeacherError, TeacherUnavailableError
 from ..sequences import SequenceNotStr, refuse_one_string
 from ..spec import TaskSpec, TeacherSpec
 from .base import (
+    AnswerCappedError,
     AnswerCutError,
     ContextLengthError,
     HubBusyError,
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KINDS",
+    "AnswerCappedError",
     "AnswerCutError",
     "ContextLengthError",
     "FakeCall",
