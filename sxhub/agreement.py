@@ -18,7 +18,7 @@ from typing import Any, TypedDict, cast
 
 import pandas as pd
 
-from .data import check_text_values, find_text_column, is_missing_text, read_table
+from .data import check_text_values, find_column, find_text_column, is_missing_text, read_table
 from .errors import InputError
 from .labelled import (
     as_task_names,
@@ -165,6 +165,9 @@ def score_labelled(
         df, where, name = labelled, "the DataFrame", "the DataFrame"
     else:
         df, where, name = read_table(labelled), repr(str(labelled)), Path(labelled).name
+    # a user's own names, found as its text column is: "--gold expert" reads "Expert", "label" a Kaggle "Label"
+    gold = find_column(df.columns, gold) or gold
+    pred = None if pred is None else find_column(df.columns, pred) or pred
     if text_column is not None:  # the rows without a text and --review's texts are read from "text"
         if text_column not in df.columns:
             raise InputError(
@@ -172,7 +175,7 @@ def score_labelled(
                 f"{list(df.columns)[:20]}."
             )
         candidates = [pred] if pred is not None else [spec.label_column if spec else None, "label", "labels"]
-        scored = next((c for c in candidates if c and c in df.columns), None)
+        scored = next((found for c in candidates if c and (found := find_column(df.columns, c))), None)
         for column, role in ((gold, "the gold column"), (scored, "the column being scored")):
             if text_column == column:  # renamed "text", it was "not found" among columns the file has not
                 raise InputError(
@@ -222,8 +225,8 @@ def _pick_pred_column(df: pd.DataFrame, pred: str | None, spec_column: str | Non
             )
         return pred
     for candidate in (spec_column, "label", "labels"):
-        if candidate and candidate in df.columns:
-            return candidate
+        if candidate and (found := find_column(df.columns, candidate)):
+            return found
     raise InputError(
         f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; name the teacher's column with "
         f"{says.name('pred')}."

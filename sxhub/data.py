@@ -133,6 +133,28 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
     )
 
 
+def find_column(columns: Iterable[Any], name: str) -> str | None:
+    """The column ``name`` of a user's own file (``label``, ``labels``, a ``--gold`` column): that exact name, else
+    its variant in case or spaces around it (a Kaggle ``Text,Label`` header, one typed ``id, label``), as
+    :func:`find_text_column` finds the texts; None when there is neither. Two variants and no exact name
+    (``Label`` and ``LABEL``) are refused: neither is more likely the column meant."""
+    names = [c for c in columns if isinstance(c, str)]
+    if name in names:
+        return name
+    found = [c for c in names if c.strip().lower() == name.strip().lower()]
+    if len(found) > 1:
+        raise InputError(f"columns {found[0]!r} and {found[1]!r} both read as {name!r}; rename one of them.")
+    return found[0] if found else None
+
+
+def with_column_named(df: pd.DataFrame, *names: str, text_column: str | None = None) -> pd.DataFrame:
+    """``df`` with the variant of each of ``names`` that :func:`find_column` finds renamed to that name (``Label``
+    read as ``label``), the ``text_column`` never; else ``df`` itself."""
+    found = {name: find_column(df.columns, name) for name in names}
+    renames = {old: name for name, old in found.items() if old not in (None, name, text_column)}
+    return df.rename(columns=renames) if renames else df
+
+
 # --------------------------------------------------------------------------------------------------------------
 # preprocessing
 # --------------------------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from .data import read_table, with_text_column
+from .data import read_table, with_column_named, with_text_column
 from .errors import PublishError
 from .labelled import (
     TWIN_CHECK_COLUMNS,
@@ -166,7 +166,11 @@ def load_annotated(
     if frame is None:
         frame = source.copy() if isinstance(source, pd.DataFrame) else read_labelled(source)
     # the layouts train and evaluate read too, so that a file a student was trained on can be scored and published
-    frame = with_flag_labels(with_text_column(frame), spec.label_names, spec.multi_label, column=spec.label_column)
+    # a Kaggle "Label", a --gold "expert" written "Expert": named as the task and --gold name them (found as the texts)
+    named = with_column_named(
+        with_text_column(frame), spec.label_column, *([gold] if gold else []), text_column="text"
+    )
+    frame = with_flag_labels(named, spec.label_names, spec.multi_label, column=spec.label_column)
     col = spec.label_column
     missing = [c for c in ("text", col) if c not in frame.columns]
     if missing == [col] and gold is not None and gold in frame.columns:

@@ -25,10 +25,12 @@ from .data import (
     apply_preprocessing,
     check_text_not_labels,
     check_text_values,
+    find_column,
     find_text_column,
     is_missing_text,
     read_table,
     text_cells,
+    with_column_named,
 )
 from .errors import InputError
 
@@ -400,6 +402,7 @@ def load_labelled(
     if col is not None and has_flag_columns(df, names, multi_label) and _names_flags(df, names, col):
         col = None  # one of the label columns (or ``labels`` where there is none): read them all, as below
     elif col is None:
+        df = with_column_named(df, "labels", "label", text_column=tcol)  # a Kaggle "Text,Label" file's too
         if multi_label is not False and "labels" in df.columns:
             col = "labels"
         elif "label" in df.columns:
@@ -414,7 +417,9 @@ def load_labelled(
                 f"no 'label' or 'labels' column in columns {list(df.columns)[:20]}; {how}."
                 + missing_flag_columns_hint(df, names, multi_label)
             )
-    elif col not in df.columns:
+    elif (found := find_column(df.columns, col)) is not None:
+        col = found  # "--gold expert" reads "Expert"
+    else:
         fix = f"; pass {label_option} with one of them" if label_option else ""
         raise InputError(
             f"label column {col!r} not found; the file has columns {list(df.columns)[:20]}{fix}."

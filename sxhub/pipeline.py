@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .data import PreparedTexts, check_text_values, find_text_column, prepare_texts, read_table, write_table
+from .data import (
+    PreparedTexts,
+    check_text_values,
+    find_column,
+    find_text_column,
+    prepare_texts,
+    read_table,
+    write_table,
+)
 from .errors import InputError
 from .run_checks import check_not_reviewed, check_out_folder, check_publish_targets, gold_column, repo_ids
 from .run_config import RunConfig
@@ -287,9 +295,10 @@ def _run_stages(
             ),
         },
     )
-    if gold != config.gold:
+    if config.gold is not None and gold != config.gold:
         moved: dict[str, Any] = {"input": config.gold, "labelled": gold}
-        if config.gold in spec.label_names or config.gold not in input_columns:  # read from the flag columns
+        # read from the flag columns ("Expert" for --gold expert is the input's column)
+        if config.gold in spec.label_names or find_column(input_columns, config.gold) is None:
             moved |= {
                 "read_from": f"the {len(spec.label_names)} true/false label columns",
                 "flag_columns": spec.label_names,

@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from ._paths import asset_dir
-from .data import is_missing_text, read_table, with_text_column
+from .data import is_missing_text, read_table, with_column_named, with_text_column
 from .errors import InputError, PublishError, require
 from .labelled import _as_named, failed_flags, flagged_twins, flagged_twins_line, parse_label_cell, with_flag_labels
 from .review_log import (
@@ -141,6 +141,8 @@ def _read_labelled(
         )
     elif text_column != "text":  # named "text", as a usual name is (an own "text" column kept as text_input)
         frame = frame.rename(columns={"text": "text_input"}).rename(columns={text_column: "text"})
+    # a Kaggle "Label" read as "label" (found as the texts are), written back under its own name by apply-review
+    frame = with_column_named(frame, *([spec.label_column] if spec else ["labels", "label"]), text_column="text")
     renamed = {new: old for new, old in zip(frame.columns, columns, strict=True) if new != old}
     if spec is not None:
         frame = with_flag_labels(frame, spec.label_names, spec.multi_label, column=spec.label_column)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from .data import with_column_named
 from .errors import InputError
 from .labelled import gold_from_flag_columns, has_flag_columns
 from .spec import TaskSpec
@@ -165,6 +166,7 @@ def gold_column(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> tuple[
             "the experts' labels are read from the %d true/false label columns, as %r", len(spec.label_names), experts
         )
         return flags, experts
+    frame = with_column_named(frame, gold)  # "--gold expert" reads "Expert", found as the texts are
     if gold not in frame.columns:
         hint = (
             " This file has one true/false column per label: pass --gold labels (Python: RunConfig(gold='labels')) to read the "

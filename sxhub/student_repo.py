@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import __version__, trained_texts
 from .cards import against_column, agreeing, comparison_name, fmt, load_ledger, reference_name, table_cell
+from .data import find_column
 from .dataset_build import build_dataset, with_flag_gold
 from .dataset_card import check_gold_column
 from .errors import PublishError
@@ -71,6 +72,7 @@ def evaluate_student(
     split = "test" if "test" in facts["splits"] else "train"
     part = facts["splits"][split]
     if gold is not None:
+        gold = find_column(part.columns, gold) or gold  # "--gold expert" reads "Expert", as publish dataset does
         check_gold_column(gold, spec, part.columns)
     was = trained_texts.seen(model_dir, part["text"].tolist(), read_model_info(model_dir).preprocessing)
     held_out: dict[str, Any] = {

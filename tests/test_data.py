@@ -1230,3 +1230,44 @@ def test_a_json_file_of_rows_wrapped_under_one_key_names_the_array(tmp_path: Pat
         assert back["text"].tolist() == ["profit rose", "loss"] and back["id"].tolist() == [7, 8], orient
     columns.write_text("\ufeff" + columns.read_text(encoding="utf-8"), encoding="utf-8")  # saved with a BOM: it
     assert read_table(columns)["text"].tolist() == ["profit rose", "loss"]  # read, as an array did ("Expected object")
+
+
+def test_label_and_gold_columns_are_found_in_any_case_as_the_text_column_is(tmp_path: Path) -> None:
+    """A hand-written or Kaggle ``Text,Label`` file: the text column was found whatever its case, but train and agree
+    said "no 'label' column", review and publish that the file has none. Every verb that reads a label, labels or
+    gold column finds it as the text column is found (the exact name first, else its variant in case or spaces
+    around it); two variants and no exact name are one line asking to rename one."""
+    from sxhub.agreement import agree
+    from sxhub.dataset_build import load_annotated
+    from sxhub.review import _read_labelled
+    from sxhub.run_checks import gold_column
+    from sxhub.spec import TaskSpec
+
+    path = tmp_path / "kaggle.csv"
+    path.write_text("Text,Label, Expert\nrates rose,up,up\nrates fell,down,up\n", encoding="utf-8")
+    spec = TaskSpec(name="t", labels=["up", "down"])
+    assert load_labelled(path).labels == ["up", "down"]
+    assert load_labelled(path, label_column="expert", label_option="--gold").labels == ["up", "up"]
+    report = agree(path, gold="expert")
+    assert report["n"] == 2 and report["accuracy"] == 0.5
+    assert _read_labelled(path, None).labels == [["up"], ["down"]]
+    assert _read_labelled(path, spec).labels == [["up"], ["down"]]
+    frame, _, _ = load_annotated(path, spec, gold="expert")
+    assert frame["label"].tolist() == ["up", "down"] and frame["expert"].tolist() == ["up", "up"]
+    experts, name = gold_column(read_table(path), spec, "expert")  # sxhub run --gold expert
+    assert experts[name].tolist() == ["up", "up"]
+    # the exact name first: annotate's "label" beside the experts' "Label" it kept is the teachers'
+    kept = tmp_path / "kept.csv"
+    kept.write_text("text,label,Label\nrates rose,up,down\n", encoding="utf-8")
+    assert load_labelled(kept).labels == ["up"] and agree(kept, gold="Label")["accuracy"] == 0.0
+    two = tmp_path / "two.csv"
+    two.write_text("text,Label,LABEL\nrates rose,up,down\n", encoding="utf-8")
+    message = r"columns 'Label' and 'LABEL' both read as 'label'; rename one of them\.$"
+    for read in (
+        lambda: load_labelled(two),
+        lambda: agree(two, gold="expert"),
+        lambda: _read_labelled(two, None),
+        lambda: load_annotated(two, spec),
+    ):
+        with pytest.raises(InputError, match=message):
+            read()
