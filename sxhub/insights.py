@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .data import check_frame_text_values, find_text_column, is_missing_text, text_cells
+from .data import check_frame_text_values, find_column, find_text_column, is_missing_text, text_cells
 from .errors import InputError
 from .insights_groups import (
     DATE_KEYS,
@@ -40,6 +40,7 @@ from .insights_groups import EPOCH_UNITS as EPOCH_UNITS
 from .insights_groups import NUMERIC_DATE as NUMERIC_DATE
 from .insights_groups import largest_groups as largest_groups
 from .stream import CHUNK_ROWS
+from .tables import write_table
 
 Classify = Callable[[Sequence[str]], tuple[list[Any], list[str], bool]]
 MULTI_LABEL_SENTIMENT = "the sentiment model is multi-label; pass a single-label sentiment model."
@@ -335,6 +336,8 @@ def insights(
     texts = data[column].map(str).tolist()
     # a bad --group-by, --date-column or --freq, or a multi-label sentiment model, is said before the corpus is
     # labelled, not after (a typo in --group-by cost a whole labelling pass, then one error line and nothing written)
+    if group_by not in data.columns and group_by not in DERIVED_KEYS:  # "brand" reads "Brand", as the texts are found
+        group_by = find_column(data.columns, group_by) or group_by
     keys = group_keys(data, group_by, text_column=column, date_column=date_column, dayfirst=dayfirst)
     merged: dict[str, list[str]] = {}
     if (
@@ -412,27 +415,24 @@ def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment
     """CSV tables, PNG plots and ``summary.json`` in ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
     names = result.label_names
-    files = [out / "shares_by_group.csv"]
-    result.shares.to_csv(files[-1], index=False)
+    # as every sxhub CSV is written: whole or not at all, and a group name holding a lone CR quoted (write_table)
+    files = [write_table(result.shares, out / "shares_by_group.csv")]
     files.append(
         plot_shares(result.shares, names, out / "shares_by_group.png", title=f"Labels by {group_by}", kind="bar")
     )
     if result.over_time is not None:
-        files.append(out / "shares_over_time.csv")
-        result.over_time.to_csv(files[-1], index=False)
+        files.append(write_table(result.over_time, out / "shares_over_time.csv"))
         files.append(
             plot_shares(result.over_time, names, out / "shares_over_time.png", title="Labels over time", kind="line")
         )
     if result.by_group_over_time is not None:
-        files.append(out / "shares_by_group_over_time.csv")
-        result.by_group_over_time.to_csv(files[-1], index=False)
+        files.append(write_table(result.by_group_over_time, out / "shares_by_group_over_time.csv"))
         png = out / "shares_by_group_over_time.png"
         files.append(
             plot_group_periods(result.by_group_over_time, names, png, title=f"Labels by {group_by} over time")
         )
     if result.sentiment is not None:
-        files.append(out / "sentiment_by_group_label.csv")
-        result.sentiment.to_csv(files[-1], index=False)
+        files.append(write_table(result.sentiment, out / "sentiment_by_group_label.csv"))
         if sentiment_focus and sentiment_focus in result.sentiment.columns:
             png = out / f"sentiment_{_safe_name(sentiment_focus)}.png"
             files.append(plot_sentiment(result.sentiment, names, sentiment_focus, png))

@@ -352,7 +352,9 @@ def csv_line_end(df: pd.DataFrame) -> str:
     return, else ``"\\n"``. Python's csv writer quotes a field holding a character of the line end only: with
     ``"\\n"`` a text with a lone CR (old Mac line ends, a cell pasted from Excel) was written bare, and every reader
     took the CR for the end of a row, one row read as two. A file of such texts has CRLF line ends (a chunked writer
-    ends the chunks that hold one so)."""
+    ends the chunks that hold one so). A header holding one (insights' label columns, named by a model) too."""
+    if any("\r" in str(column) for column in df.columns):
+        return "\r\n"
     for column in df.columns:
         cells = df[column]
         if not (cells.dtype == object or pd.api.types.is_string_dtype(cells)):

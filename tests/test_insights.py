@@ -772,3 +772,27 @@ def test_a_binary_text_column_is_labelled_as_its_texts_and_a_list_column_is_refu
     assert seen == corpus["text"].tolist()
     with pytest.raises(InputError, match=r"^column 'tags' holds a list \(\[\"a\"\]\), not a text; pass --text-column"):
         insights(classify, corpus.assign(tags=[["a"]] * len(corpus)), group_by="brand", text_column="tags")
+
+
+@pytest.mark.filterwarnings("ignore:Glyph 13:UserWarning")  # the plots draw the CR as a box
+def test_a_group_column_in_another_case_is_found_and_a_label_name_with_a_cr_reads_back(
+    corpus: pd.DataFrame, tmp_path: Path
+) -> None:
+    """``--group-by brand`` on a ``Brand`` column was "neither a column nor one of handle, ..." although the text
+    column is found in any case; a label name holding a lone CR (a model's id2label typed on an old Mac) was written
+    unquoted by ``to_csv`` in the sentiment table, which read back split over two rows. The tables are written as
+    every other sxhub CSV is (``write_table``: quoted, and whole or not at all)."""
+
+    def with_cr(texts: Sequence[str]) -> tuple[list[Any], list[str], bool]:
+        labels, names, multi = keyword_4p(texts)
+        rename = {"Place": "Pla\rce"}
+        return [[rename.get(n, n) for n in labs] for labs in labels], [rename.get(n, n) for n in names], multi
+
+    corpus = corpus.rename(columns={"brand": "Brand"})
+    result = insights(with_cr, corpus, group_by="brand", sentiment=keyword_sentiment, output_dir=tmp_path)
+    assert result.shares.set_index("group")["n"].to_dict() == {"A": 3, "B": 3}
+    assert result.sentiment is not None and "Pla\rce" in set(result.sentiment["label"])
+    sentiment = pd.read_csv(tmp_path / "sentiment_by_group_label.csv")
+    assert sentiment["label"].tolist() == result.sentiment["label"].tolist()
+    assert pd.read_csv(tmp_path / "shares_by_group.csv").columns.tolist() == result.shares.columns.tolist()
+    assert not list(tmp_path.glob("*.tmp"))
