@@ -162,7 +162,8 @@ def score_labelled(
         raise InputError(f"vote={vote!r} is not one of {list(VOTE_METHODS)}.")
     spec = load_spec(task, name="task") if task is not None else None
     if isinstance(labelled, pd.DataFrame):
-        df, where, name = labelled, "the DataFrame", "the DataFrame"
+        # numbered 0..n-1 as a file's rows are: the rows scored keep their numbers (--review's row column)
+        df, where, name = labelled.reset_index(drop=True), "the DataFrame", "the DataFrame"
     else:
         df, where, name = read_table(labelled), repr(str(labelled)), Path(labelled).name
     # a user's own names, found as its text column is: "--gold expert" reads "Expert", "label" a Kaggle "Label"
@@ -267,7 +268,8 @@ def compare(
     multi_label: bool | None = None,
     says: _Says = _Says(flags=False),
 ) -> tuple[dict[str, Any], pd.DataFrame]:
-    """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed).
+    """Score ``pred_column`` against ``gold_column``; returns the result and the rows that were kept (not failed),
+    under their index in ``df``.
 
     Failed rows (``failed`` true) are left out and counted in ``n_failed``; the twins of a ``sxhub twins`` file
     that failed a check (``ok`` false) in ``n_flagged_twins``; rows whose text is empty or NaN (when
@@ -287,8 +289,7 @@ def compare(
     failed = failed_flags(df["failed"]) if "failed" in df.columns else pd.Series(False, index=df.index)
     # a twin that failed a check may carry a label it lost (or a name it kept): scored, it was the teacher's miss
     flagged = flagged_twins(df)
-    kept = df[~(failed | flagged)].reset_index(drop=True)
-    kept = kept.copy()
+    kept = df[~(failed | flagged)].copy()  # under their numbers in df: --review names each by its row
     for column in {gold_column, pred_column} & set(kept.columns):
         if label_names is None:  # names read off the cells: "NA", "null" or "None" is a cell left empty, not a label
             kept[column] = na_words_as_empty(kept[column])
@@ -403,7 +404,7 @@ def _drop_rows_without_text(df: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     except InputError:
         return df, 0
     no_text = df[column].map(is_missing_text).astype(bool)  # an empty frame maps to an object Series
-    return df[~no_text].reset_index(drop=True), int(no_text.sum())
+    return df[~no_text], int(no_text.sum())
 
 
 def _add_vote_figures(result: dict[str, Any], kept: pd.DataFrame, method: str = "majority") -> None:

@@ -320,7 +320,8 @@ def most_split(rows: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
 
     ``rows`` are labelled-dataset rows (``text``, ``label``/``labels``, ``votes`` and/or ``agreement``); failed rows
     and rows with neither votes nor agreement are skipped. Ties keep the input order. Each result has ``text``,
-    ``label``, ``agreement``, ``n_answers``, ``votes`` (summarised) and ``gold`` when the row had one.
+    ``label``, ``agreement``, ``n_answers``, ``votes`` (summarised), and ``gold``, ``row`` and ``id`` when the row had
+    them.
     """
     ranked = []
     for position, row in enumerate(rows):
@@ -337,7 +338,8 @@ def most_split(rows: Sequence[dict[str, Any]], k: int) -> list[dict[str, Any]]:
 
 def _review_row(agreement: float, row: dict[str, Any], answers: list[tuple[str, ...]]) -> dict[str, Any]:
     label = _as_list(row.get("labels", row.get("label")))
-    out = {
+    out: dict[str, Any] = {
+        **{key: row[key] for key in ("row", "id") if key in row},  # where the row is in its file, and its id
         "text": row.get("text"),
         # no label at all is "(none)", as in the votes cell and the review app: a blank cell read as "not labelled"
         "label": (", ".join(map(str, label)) or "(none)") if isinstance(label, list) else label,

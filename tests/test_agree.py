@@ -286,6 +286,26 @@ def test_failed_rows_excluded_votes_alpha_and_review(
     assert rows.loc[0, "gold"] == "positive" and rows.loc[0, "label"] == "neutral"
 
 
+def test_review_names_each_row_by_its_place_in_the_file_and_its_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--review wrote text, label, gold and the votes only: a text written twice, or a row to fix in the file, had
+    to be found by its text. Each row has its 0-based ``row`` in LABELLED (as the doubts queue's ``row``), counted
+    before the failed rows and those without a text are left out, and the input's ``id`` under its own name."""
+    from sxhub.data import write_table
+
+    frame = labelled_with_votes().iloc[[4, 0, 1, 2, 3]]  # the failed row first
+    frame.insert(0, "ID", ["r4", "r0", "r1", "r2", "r3"])
+    path = write_table(pd.concat([frame.iloc[:1].assign(text=""), frame]), tmp_path / "labelled.csv")
+    review = tmp_path / "review.csv"
+    code, _, err = run_cli(["agree", str(path), "--gold", "expert", "--review", str(review), "--top", "2"], capsys)
+    assert code == 0, err
+    rows = pd.read_csv(review, keep_default_na=False)
+    assert rows.columns.tolist()[:3] == ["row", "ID", "text"]
+    assert rows["text"].tolist() == ["merger talks", "flat year"]
+    assert rows["row"].tolist() == [5, 3] and rows["ID"].tolist() == ["r3", "r1"]
+
+
 def test_review_writes_no_label_at_all_as_none(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """A multi-label text whose votes tie is often labelled [] (no label on): --review wrote its label cell blank,
     which reads as "not labelled" beside votes that say "(none)"; it is "(none)" as the review app shows it."""

@@ -8,7 +8,7 @@ import click
 import pandas as pd
 
 from ..agreement import score_labelled
-from ..data import find_text_column, write_table
+from ..data import find_column, find_text_column, write_table
 from ..errors import InputError
 from ..labelled import parse_label_cell
 from ..metrics import format_report, most_split
@@ -24,10 +24,13 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
             f"{list(kept.columns)[:20]}."
         )
     text_column = find_text_column(kept)
+    id_column = find_column(kept.columns, "id")
     key = "labels" if result["multi_label"] else "label"
     rows = []
-    for record in kept.to_dict(orient="records"):
+    for position, record in zip(kept.index, kept.to_dict(orient="records"), strict=True):
         row = {
+            "row": int(position),
+            **({"id": record[id_column]} if id_column else {}),
             "text": record[text_column],
             key: parse_label_cell(record[result["pred_column"]], multi_label=key == "labels"),
         }
@@ -38,6 +41,15 @@ def _review_rows(kept: pd.DataFrame, result: dict[str, Any], top: int) -> list[d
             row["agreement"] = record["agreement"]
         rows.append(row)
     return most_split(rows, top)
+
+
+def _write_review(rows: list[dict[str, Any]], kept: pd.DataFrame, path: str) -> None:
+    """The rows --review picked: ``row`` (0-based, in LABELLED, as the doubts queue's) and the input's ``id`` under
+    its own name (as annotate keeps it) first, so that each is found in the file by more than its text."""
+    id_column = find_column(kept.columns, "id")
+    columns = ["row", *(["id"] if id_column else []), "text", "label", "gold", "agreement", "n_answers", "votes"]
+    table = pd.DataFrame(rows, columns=columns)
+    write_table(table.rename(columns={"id": id_column} if id_column else {}), path)
 
 
 @click.command()
@@ -96,7 +108,7 @@ def agree(
     result: dict[str, Any] = dict(report)
     if review:
         rows = _review_rows(kept, result, top)
-        write_table(pd.DataFrame(rows, columns=["text", "label", "gold", "agreement", "n_answers", "votes"]), review)
+        _write_review(rows, kept, review)
         result["review"] = {"path": str(review), "n": len(rows)}
         say(f"wrote the {len(rows)} most split texts to {review}")
     if as_json:
