@@ -24,6 +24,7 @@ from .data import (
     not_a_source,
     read_table,
     text_cells,
+    with_column_named,
 )
 from .doubt_signals import _Rows
 from .errors import InputError
@@ -60,6 +61,7 @@ def _read_rows(
     df = with_flag_labels(df.reset_index(drop=True), given, multi_label)
     tcol = find_text_column(df, text_column)
     check_text_values(df, tcol)  # ids or scores (--text-column idx): refused as train refuses them, before embedding
+    df = with_column_named(df, "labels", "label", text_column=tcol)  # a Kaggle "Label", as train reads it
     lcol = _label_column(df, multi_label)
     check_text_not_labels(tcol, lcol, None)
     multi = lcol == "labels" if multi_label is None else multi_label

@@ -194,6 +194,17 @@ def test_without_votes_the_agreement_column_or_nothing() -> None:
     assert set(queue["signal_vote_split"]) == {0.0, 0.5}
 
 
+def test_a_kaggle_text_label_file_is_checked_as_train_reads_it() -> None:
+    """``Text,Label`` (a hand-written or Kaggle header) said "no 'label' or 'labels' column" although train, agree
+    and review read it: the label column is found as the text column is (the exact name first, else its variant)."""
+    frame, _ = synthetic(60)
+    kaggle = frame[["text", "label"]].rename(columns={"text": "Text", "label": "Label"})
+    queue = find_doubts(kaggle, embedder=bag_of_words).queue
+    assert queue.sort_values("row")["label"].tolist() == frame["label"].tolist()
+    with pytest.raises(InputError, match=r"^columns 'Label' and 'LABEL' both read as 'label'; rename one of them\.$"):
+        find_doubts(kaggle.assign(LABEL=kaggle["Label"]), embedder=bag_of_words)
+
+
 def test_multi_label_signals_per_label() -> None:
     rng = np.random.default_rng(1)
     names = ["price", "service", "delivery"]
