@@ -257,6 +257,10 @@ class Writer:
             self.ledgers.append(ledger)
 
 
+# a reply whose text string never reached its closing quote: the writer's token budget stopped it mid-sentence (a
+# server's finish_reason "length" at max_tokens; the tuned writer's budget, sxhub.teachers.synthetic_writer.CutText)
+_CUT_RE = re.compile(r'\s*(?:```(?:json)?\s*)?\{\s*"' + TEXT_KEY + r'"\s*:\s*"(?:[^"\\]|\\.)*\\?\Z', re.DOTALL)
+
 # a text that opens with a line of its prompt this long (the instruction) echoes it; a shorter one ("- positive",
 # "Topic: banks.") may open a real text
 ECHO_MIN_WORDS = 5
@@ -296,8 +300,8 @@ def _read_replies(
     labels: Sequence[str],
 ) -> list[dict[str, Any]]:
     """The valid texts of ``replies``; a text that copies its own prompt (:func:`_copies_prompt`) is no new text
-    and is dropped as ``copied_prompt``, and one over :data:`~sxhub.data.MAX_CHARS` characters, which the vote
-    cannot take, as ``too_long``."""
+    and is dropped as ``copied_prompt``, one over :data:`~sxhub.data.MAX_CHARS` characters, which the vote
+    cannot take, as ``too_long``, and a reply whose text string never closed (:data:`_CUT_RE`) as ``cut_off``."""
     label_first = _label_first(labels)
     rows = []
     for (k, topic, label), reply, prompt in zip(plan, replies, prompts, strict=True):
@@ -308,7 +312,11 @@ def _read_replies(
         try:
             text = parse_text_reply(reply.text, TEXT_KEY)
         except InvalidAnswer:
-            dropped["invalid"] += 1
+            if _CUT_RE.match(reply.text or ""):  # cut mid-sentence: a runaway or unfinished text
+                dropped["cut_off"] = dropped.get("cut_off", 0) + 1
+                logger.info("generate: request %d's text was cut off at its token budget", k)
+            else:
+                dropped["invalid"] += 1
             continue
         if len(text) > MAX_CHARS:  # the vote refused the whole batch over it, after every text was written
             dropped["too_long"] = dropped.get("too_long", 0) + 1

@@ -663,6 +663,34 @@ def test_generate_drops_a_text_too_long_to_label_and_writes_another() -> None:
     assert result.frame["text"].str.len().max() <= MAX_CHARS
 
 
+def test_generate_drops_a_text_cut_off_at_the_writers_token_budget_and_writes_another() -> None:
+    """A reply the server stopped at max_tokens (finish_reason "length") mid-string is no text: it was counted with
+    the unreadable replies as ``invalid``, and the tuned writer's cut texts (the JSON closed by sxhub) were kept
+    mid-sentence. It is dropped as ``cut_off`` and the round writes another; a long text that closed is kept."""
+    counter = itertools.count()
+    long_closed = "A long review that goes on " + "and on " * 100 + "and ends."
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        if "Write one new text" in messages[-1]["content"]:
+            k = next(counter)
+            if k == 1:
+                return '{"text": "The battery lasted two days and then the screen'  # cut at max_tokens
+            return {"text": long_closed if k == 2 else f"Fresh text {k} about lamps"}
+        return {"label": "positive"}
+
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=3, seed=1),
+        teachers=[FakeTeacher(responder=responder)],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    assert result.dropped["cut_off"] == 1 and result.dropped["invalid"] == 0
+    assert len(result.frame) == 3 and not result.frame["failed"].any()
+    assert long_closed in set(result.frame["text"]) and not result.frame["text"].str.contains("the screen").any()
+
+
 def test_generate_keeps_a_text_of_emoji_only_and_drops_only_its_repeat() -> None:
     """A text without a word ("😍😍😍", a tweet) had the empty dedup key and was dropped, counted as a duplicate, the
     first time it was written (as a twin of emoji was a "copy" of its emoji original); it is a text, and only its

@@ -1215,6 +1215,51 @@ def test_the_tuned_model_writes_and_other_teachers_vote(tuned: Path, tmp_path: P
     assert json.loads(stdout)["dropped"]["invalid"] == 0
 
 
+def test_a_text_the_tuned_writer_cut_at_its_budget_is_dropped_and_written_again(tuned: Path) -> None:
+    """A string that had not reached its closing quote at the writer's budget (the learned write_budget, at most
+    MAX_WRITE_TOKENS) was closed by sxhub and kept, cut mid-sentence. Its reply is the JSON as written, unclosed:
+    generate drops it as cut_off and writes another; a string that closed within the budget is kept."""
+    from test_synth import bag_embed
+
+    from sxhub.generate import GenerateOptions, generate, generation_messages
+    from sxhub.prompt import InvalidAnswer
+    from sxhub.teachers import make_teacher
+    from sxhub.teachers.synthetic_model import SyntheticModel, WriteJob
+    from sxhub.teachers.synthetic_writer import CutText, _closed
+
+    model = SyntheticModel.load(tuned)
+    messages = [generation_messages(SPEC, name, topic=None, examples=[], style="") for name in SPEC.label_names]
+    jobs = [WriteJob(messages[k % 3], "text", 1.0, k, 256) for k in range(12)]
+    written = model.write_batch(jobs)
+    cut = [r for r in written if isinstance(r, CutText)]
+    assert cut and len(cut) < len(written)  # the tiny model closes some strings within its budget, not all
+    for r in cut:
+        assert r.written_tokens == model.write_budget and not _closed(r.raw)
+        with pytest.raises(InvalidAnswer):
+            parse_text_reply(r.reply, "text")
+
+    writer = make_teacher(str(tuned))
+    sent: list[str] = []
+    original = model.write_batch
+
+    def spy(batch: Any) -> Any:
+        out = original(batch)
+        sent.extend(r.raw for r in out if isinstance(r, CutText))
+        return out
+
+    try:
+        model.write_batch = spy  # type: ignore[method-assign]
+        writer._model = model  # type: ignore[attr-defined]
+        options = GenerateOptions(n=3, max_rounds=3, min_distance=0.0)
+        result = generate(SPEC, options, teachers=[writer], embed=bag_embed, progress=False, cache=False)
+    finally:
+        model.write_batch = original  # type: ignore[method-assign]
+    assert sent and result.dropped["cut_off"] == len(sent) and result.dropped["invalid"] == 0
+    assert len(result.frame) >= 1
+    kept = set(result.frame["text"])
+    assert not any(" ".join(raw.split()) in kept for raw in sent)
+
+
 def test_generate_offline_refuses_the_specs_hub_teacher_before_the_tuned_writer_writes(
     tuned: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:

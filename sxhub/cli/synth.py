@@ -455,7 +455,9 @@ def refuse_nothing_generated(
     if (
         n == 0
         and dropped.get("duplicate", 0) + dropped.get("copied_prompt", 0)
-        and not (dropped.get("invalid") or dropped.get("failed") or dropped.get("unlabelled"))
+        and not (
+            dropped.get("invalid") or dropped.get("failed") or dropped.get("unlabelled") or dropped.get("cut_off")
+        )
     ):  # a writer that repeats itself or the seed examples was told to fix its refusals and invalid answers
         raise TeacherError(
             f"no new text was written: every reply repeated a text already written or a seed example, or copied its "
@@ -468,9 +470,10 @@ def refuse_nothing_generated(
             f"--max-minutes (or leave it out) and run generate again ({output} holds no row)."
         )
     if n == 0:
+        cut = ", texts cut off mid-sentence at its token budget (a server's max_tokens)" * bool(dropped.get("cut_off"))
         raise TeacherError(
             f"no text was written: every reply was dropped ({dropped}); fix the writer (refusals, invalid "
-            f"answers) or the options, and run generate again ({output} holds no row)."
+            f"answers{cut}) or the options, and run generate again ({output} holds no row)."
         )
     if failed == n:
         kept = (

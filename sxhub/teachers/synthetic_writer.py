@@ -3,7 +3,8 @@
 
 * :class:`SyntheticWriter`: the writing methods of :class:`~sxhub.teachers.synthetic_model.SyntheticModel`, which
   inherits them. :meth:`SyntheticWriter.write_batch`: the JSON opening ``{"text": "`` forced, the string sampled up
-  to its closing quote (top-p, a seed per row), rows decoded together on the model's cached shared prompt prefix.
+  to its closing quote (top-p, a seed per row), rows decoded together on the model's cached shared prompt prefix;
+  a string its token budget stopped first is a :class:`CutText`, no text.
 * :func:`json_string_content` and :func:`readable`: what a written string's tokens decode to, as the text kept.
 
 This module does not import :mod:`sxhub.teachers.synthetic_model`, which imports it: it names what it uses of the
@@ -39,6 +40,23 @@ class WriteJob:
     max_tokens: int
 
 
+@dataclass(frozen=True)
+class CutText:
+    """A string the row's token budget (the learned ``write_budget``, ``MAX_WRITE_TOKENS``, the request's
+    ``max_tokens`` or the end of the context) stopped before its closing quote: a runaway or unfinished text, cut
+    mid-sentence. It was kept as a text; the reply is now the JSON as written, unclosed (:attr:`reply`), which no
+    reader takes for a text (generate drops it as ``cut_off`` and writes another; twins asks again)."""
+
+    key: str
+    raw: str  # the string's content as the model wrote it (its escapes), up to the budget
+    prompt_tokens: int
+    written_tokens: int
+
+    @property
+    def reply(self) -> str:
+        return '{"' + self.key + '": "' + self.raw
+
+
 class _WritingModel(Protocol):
     """What the writing methods use of :class:`~sxhub.teachers.synthetic_model.SyntheticModel`."""
 
@@ -58,9 +76,9 @@ class _WritingModel(Protocol):
 
     def _prefix(self, ids: list[int], shared: int) -> tuple[int, list[tuple[Any, Any]] | None]: ...
 
-    def write_batch(self, jobs: Sequence[WriteJob]) -> list[tuple[str, int, int] | TeacherError]: ...
+    def write_batch(self, jobs: Sequence[WriteJob]) -> list[tuple[str, int, int] | CutText | TeacherError]: ...
 
-    def _sample(self, jobs: Sequence[WriteJob], attempt: int) -> list[tuple[int, list[int]]]: ...
+    def _sample(self, jobs: Sequence[WriteJob], attempt: int) -> list[tuple[int, list[int], bool]]: ...
 
 
 class SyntheticWriter:
@@ -80,10 +98,18 @@ class SyntheticWriter:
         result = self.write_batch([WriteJob(messages, key, temperature, seed, max_tokens)])[0]
         if isinstance(result, BaseException):
             raise result
+        if isinstance(result, CutText):
+            raise TeacherError(
+                f"the tuned model's text reached its token budget before its closing quote (seed {seed}): cut "
+                "mid-sentence"
+            )
         return result
 
-    def write_batch(self: _WritingModel, jobs: Sequence[WriteJob]) -> list[tuple[str, int, int] | TeacherError]:
-        """Strings for several writing requests at once: per job (text, prompt tokens, written tokens), or the error.
+    def write_batch(
+        self: _WritingModel, jobs: Sequence[WriteJob]
+    ) -> list[tuple[str, int, int] | CutText | TeacherError]:
+        """Strings for several writing requests at once: per job (text, prompt tokens, written tokens), a
+        :class:`CutText` for a string its budget stopped before its closing quote, or the error.
 
         The JSON opening ``{"key": "`` is forced and each row is sampled (temperature, top-p 0.95, its own seed) up
         to its closing quote, the end of the turn or its token budget. Rows run together (one forward pass per
@@ -91,7 +117,7 @@ class SyntheticWriter:
         wrote nothing, or nothing but bytes that are no characters (:func:`readable`), is written again with the next seed, up to
         ``WRITE_TRIES`` times.
         """
-        results: list[tuple[str, int, int] | TeacherError | None] = [None] * len(jobs)
+        results: list[tuple[str, int, int] | CutText | TeacherError | None] = [None] * len(jobs)
         written = [0] * len(jobs)
         unreadable = [False] * len(jobs)
         for i, job in enumerate(jobs):  # no room left in the context for one token of the text
@@ -101,9 +127,13 @@ class SyntheticWriter:
             if not todo:
                 break
             outputs = self._sample([jobs[i] for i in todo], attempt)
-            for i, (prompt_len, tokens) in zip(todo, outputs, strict=True):
+            for i, (prompt_len, tokens, cut) in zip(todo, outputs, strict=True):
                 written[i] += len(tokens)
-                raw = json_string_content(self.tokenizer.decode(tokens, skip_special_tokens=True))
+                decoded = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                if cut:  # never closed within its budget: no text to keep, nor to write again here
+                    results[i] = CutText(jobs[i].key, decoded, prompt_len, written[i])
+                    continue
+                raw = json_string_content(decoded)
                 text = readable(raw)
                 unreadable[i] = bool(raw) and not text
                 if text:
@@ -116,8 +146,9 @@ class SyntheticWriter:
             )
         return [r for r in results if r is not None]
 
-    def _sample(self: _WritingModel, jobs: Sequence[WriteJob], attempt: int) -> list[tuple[int, list[int]]]:
-        """(prompt tokens, sampled tokens) per job: one batched decoding loop over a shared prompt prefix."""
+    def _sample(self: _WritingModel, jobs: Sequence[WriteJob], attempt: int) -> list[tuple[int, list[int], bool]]:
+        """(prompt tokens, sampled tokens, cut) per job: one batched decoding loop over a shared prompt prefix; cut:
+        the row reached its budget before its string's closing quote (one that ended its turn was not cut)."""
         import torch
 
         prompts = []
@@ -141,6 +172,7 @@ class SyntheticWriter:
             if self.context is not None:  # a text stops at the end of the context, as at its budget
                 budgets = [min(b, self.context - len(p[1])) for b, p in zip(budgets, prompts, strict=True)]
             sampled: list[list[int]] = [[] for _ in jobs]
+            cut = [False] * rows
             live = list(range(rows))  # the rows still writing, in the order of the cache's batch
             eos = self.tokenizer.eos_token_id
             for step in range(max(budgets)):
@@ -150,8 +182,12 @@ class SyntheticWriter:
                     if tokens[k] == eos:
                         continue
                     sampled[b].append(tokens[k])
-                    if len(sampled[b]) < budgets[b] and not _closed(self.tokenizer.decode(sampled[b])):
+                    if _closed(self.tokenizer.decode(sampled[b])):
+                        continue
+                    if len(sampled[b]) < budgets[b]:
                         keep.append(k)
+                    else:
+                        cut[b] = True
                 if not keep:
                     break
                 if len(keep) < len(live):  # finished rows leave the batch: later steps cost less
@@ -170,7 +206,7 @@ class SyntheticWriter:
                 )
                 cache = out.cache
                 logits = head(out.last_hidden_state[:, -1]).float()
-        return [(p[0], tokens) for p, tokens in zip(prompts, sampled, strict=True)]
+        return [(p[0], tokens, stopped) for p, tokens, stopped in zip(prompts, sampled, cut, strict=True)]
 
 
 def _pick(logits: Any, temperature: float, generator: Any, top_p: float = 0.95) -> int:

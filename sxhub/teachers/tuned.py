@@ -59,14 +59,15 @@ from .synthetic_model import (
     shared_model,
     softmax,
 )
-from .synthetic_writer import WriteJob
+from .synthetic_writer import CutText, WriteJob
 
 logger = logging.getLogger(__name__)
 
 BATCH = 16  # requests of one kind answered together at most (writing: decoded together; labelling: scored together)
 LOCAL_TIMEOUT = 3600.0  # seconds a request may wait for its turn and its answer
-SCORER_VERSION = 3  # bump when the way answers are chosen or written changes: the cache identity names it (2: draws
-# seeded with the chat, see draw_seed; 3: multi-label answers scored in the label order tune taught, learned_order)
+SCORER_VERSION = 4  # bump when the way answers are chosen or written changes: the cache identity names it (2: draws
+# seeded with the chat, see draw_seed; 3: multi-label answers scored in the label order tune taught, learned_order;
+# 4: a text cut at its token budget is the unclosed JSON it was, not a text: a cache of 3 replays it as one)
 
 
 # ------------------------------------------------------------------------------------------------------------------
@@ -224,6 +225,8 @@ class TunedTeacher(Teacher):
             writes = model.write_batch([job for job in jobs if isinstance(job, WriteJob)])
             return [
                 r if isinstance(r, TeacherError) else Reply(
+                    text=r.reply, input_tokens=r.prompt_tokens, output_tokens=r.written_tokens
+                ) if isinstance(r, CutText) else Reply(  # a text cut at its budget: the JSON as written, unclosed
                     text=json.dumps({job.key: r[0]}, ensure_ascii=False), input_tokens=r[1], output_tokens=r[2]
                 )
                 for job, r in zip(jobs, writes, strict=True)
