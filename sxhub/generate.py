@@ -5,7 +5,8 @@
 2. Exact and near duplicates (MiniLM cosine similarity above ``1 - min_distance``, also against earlier rounds
    and every seed example, so that a reworded seed example is no new text) are dropped, and so are texts copied
    from their own prompt (a seed example, the instruction); further rounds
-   with new seeds top the set up to ``n`` (at most ``max_rounds``; two rounds in a row that keep nothing stop).
+   with new seeds top the set up to ``n``, asking the cells of the dropped texts again (at most ``max_rounds``; two
+   rounds in a row that keep nothing stop).
 3. Every kept text goes through :func:`sxhub.annotate.aannotate`: its ``label`` is the teachers' vote, not the label
    it was written for, which is kept as ``prompted_label``. A text whose votes all failed has no label.
 
@@ -352,9 +353,12 @@ def stopped_ledger(run: Writer, seconds: float, exc: BaseException) -> dict[str,
 
 
 async def _plain(run: Writer) -> pd.DataFrame:
-    """Top the texts up to ``n`` over the (topic, label) grid, then label them all by vote."""
+    """Top the texts up to ``n`` over the (topic, label) grid, then label them all by vote. A top-up round asks the
+    cells of the texts the last round dropped: it asked the grid's next cells after the kept ones, so a label (or
+    topic) whose texts were dropped (duplicates, cut off) stayed short while others got more."""
     opts, spec = run.opts, run.spec
     cells = grid(spec, opts.topics)
+    wanted = [cells[j % len(cells)] for j in range(opts.n)]  # the cells still to write, in the grid's order
     kept: list[dict[str, Any]] = []
     rounds = barren = 0
     for round_no in range(opts.rounds):
@@ -363,8 +367,10 @@ async def _plain(run: Writer) -> pd.DataFrame:
             break
         rounds += 1
         base = opts.n * round_no if round_no else 0
-        plan = [(base + len(kept) + j, *cells[(len(kept) + j) % len(cells)]) for j in range(need)]
+        plan = [(base + len(kept) + j, *cell) for j, cell in enumerate(wanted[:need])]
         fresh = await run.write(plan, round_no, [r["text"] for r in kept])
+        written = {row["seed"] for row in fresh}  # a row's seed is its request k
+        wanted = [(topic, label) for k, topic, label in plan if k not in written]
         # as --balance and --min-agreement stop: a writer that repeats itself wrote --n requests a round for every
         # one of --max-rounds rounds to keep nothing more
         barren = 0 if fresh else barren + 1

@@ -691,6 +691,37 @@ def test_generate_drops_a_text_cut_off_at_the_writers_token_budget_and_writes_an
     assert long_closed in set(result.frame["text"]) and not result.frame["text"].str.contains("the screen").any()
 
 
+def test_generate_tops_up_the_cells_of_the_dropped_texts() -> None:
+    """A top-up round asked the grid's next cells after the kept ones, not those of the dropped texts: a writer that
+    repeated itself for one label (and topic) left that label short while the next round asked others, so the
+    prompted labels and topics of a plain run skewed (here 4 positive texts about shoes to 2 negative). The top-up
+    now asks the cells of the texts that were dropped."""
+    counter = itertools.count()
+
+    def responder(messages: list[dict[str, str]]) -> Any:
+        user = messages[-1]["content"]
+        if "Write one new text" in user:
+            k = next(counter)
+            if k < 8 and "'negative'" in user:  # the first round's negative texts are all the same
+                return {"text": "The same bad text"}
+            return {"text": f"Fresh text {k} about {'shoes' if 'shoes' in user else 'tvs'}"}
+        return {"label": "positive"}
+
+    teacher = FakeTeacher(responder=responder)
+    result = generate(
+        SENTIMENT,
+        GenerateOptions(n=8, topics=["shoes", "tvs"], seed=1),
+        teachers=[teacher],
+        embed=bag_embed,
+        progress=False,
+        cache=False,
+    )
+    frame = result.frame
+    assert len(frame) == 8 and result.dropped["duplicate"] == 3
+    asked = Counter(zip(frame["prompted_label"], frame["topic"], strict=True))
+    assert asked == {(label, topic): 2 for label in ("positive", "negative") for topic in ("shoes", "tvs")}, asked
+
+
 def test_generate_keeps_a_text_of_emoji_only_and_drops_only_its_repeat() -> None:
     """A text without a word ("😍😍😍", a tweet) had the empty dedup key and was dropped, counted as a duplicate, the
     first time it was written (as a twin of emoji was a "copy" of its emoji original); it is a text, and only its
