@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from conftest import CHANGED_TWIN, LEAKED_TWIN, UNLABELLED_TWIN, run_cli, twins_shaped
+from conftest import CHANGED_TWIN, LEAKED_TWIN, UNLABELLED_TWIN, run_cli, sxhub_logged, twins_shaped
 from fake_openai_server import Answer, Fail, FakeOpenAIServer, default_answer, schema_of, user_text
 
 from sxhub.cache import LabelCache
@@ -1095,6 +1095,30 @@ def test_cli_generate_saves_the_written_texts_when_the_vote_cannot_be_asked(
     assert code == 0, err
     frame = pd.read_csv(labelled)
     assert len(frame) == 3 and not frame["failed"].any() and set(frame["label"]) <= set(SENTIMENT.label_names)
+
+
+def test_cli_generate_that_succeeds_removes_the_unlabelled_texts_a_stopped_chat_run_saved_beside_its_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stopped chat run saves its texts in ``<stem>.unlabelled.jsonl`` (a record needs a label): a later run into
+    the same OUT that succeeded left that file and its ledger beside it, another run's texts. They are removed, and
+    a line says so."""
+    dead = "http://127.0.0.1:9/v1"
+    out, saved = tmp_path / "gen.jsonl", tmp_path / "gen.unlabelled.jsonl"
+    with FakeOpenAIServer(server_responder) as server:
+        task = write_task(tmp_path, dead)
+        argv = ["generate", str(task), "-o", str(out), "--n", "3", "--writer", server.url, "--format", "chat"]
+        argv += ["--cache-dir", str(tmp_path / "c")]
+        code, _, err = run_cli(["-q", *argv], capsys)
+        assert code == 2 and saved.is_file() and (tmp_path / "gen.unlabelled.ledger.json").is_file(), err
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            code, _, err = run_cli([*argv, "--teacher", server.url], capsys)
+    assert code == 0, err
+    assert len(out.read_text(encoding="utf-8").splitlines()) == 3
+    assert not saved.exists() and not (tmp_path / "gen.unlabelled.ledger.json").exists()
+    lines = [line for line in sxhub_logged(caplog) if "removed" in line]
+    assert len(lines) == 1 and f"removed '{saved}' and '{tmp_path / 'gen.unlabelled.ledger.json'}'" in lines[0]
 
 
 def test_cli_generate_gives_the_texts_it_saved_when_it_stopped_their_ledger_and_a_rerun_goes_on_from_them(

@@ -400,6 +400,32 @@ def generate(
             )
     _report(summary, result.summary_line(), output, as_json, wrote=wrote)
     refuse_nothing_generated(summary, output, max_minutes, records=kind if kind in {"chat", "completion"} else None)
+    _remove_stale_unlabelled(output, fmt)
+
+
+def _remove_stale_unlabelled(output: str, fmt: str | None) -> None:
+    """Remove the ``<stem>.unlabelled.jsonl`` (and its ledger) that a stopped run into the same chat or completion
+    OUT saved (:func:`_save_written`), saying so in a line: it stayed beside the OUT of a later run that succeeded,
+    the unlabelled texts of another run that a script or a person could take for this one's."""
+    from ..generate import export_format
+    from ..tables import ledger_path
+
+    if export_format(output, fmt) not in {"chat", "completion"}:  # a table's saved texts were OUT, now replaced
+        return
+    path = Path(output)
+    stale = path.with_name(f"{path.stem}.unlabelled.jsonl")
+    removed = [p for p in (stale, ledger_path(stale)) if p.is_file()]
+    if not removed:
+        return
+    for p in removed:
+        p.unlink()
+    logger.warning(
+        "generate: removed %s, the unlabelled texts an earlier stopped run into %s had saved: this run's %s replaces "
+        "them",
+        " and ".join(repr(str(p)) for p in removed),
+        output,
+        output,
+    )
 
 
 def _save_written(
