@@ -36,6 +36,7 @@ from typing import Any
 import pandas as pd
 
 from .annotate import aannotate, acomplete_requests
+from .annotate_engine import seed_shift
 from .cache import LabelCache
 from .data import MAX_CHARS, check_frame_text_values, find_text_column, raw_texts
 from .errors import InputError, TeacherError, UserError
@@ -63,6 +64,14 @@ logger = logging.getLogger(__name__)
 
 TWIN_KEY = "twin"
 SEED_STRIDE = 1000
+
+
+def request_seed(seed: int, row: int, attempt: int) -> int:
+    """The seed of row ``row``'s rewrite on try ``attempt`` under ``--seed``: ``row + SEED_STRIDE * attempt`` for
+    ``--seed 0`` (as ever: earlier runs' caches answer it), moved by :func:`sxhub.annotate_engine.seed_shift` of any
+    other ``--seed``, as generate and annotate move theirs. It was ``--seed + row``: ``--seed 1`` sent row i's rewrite
+    with the seed ``--seed 0`` had sent row i + 1's, the same request where the two rows hold the same text."""
+    return (seed_shift(seed) + row + SEED_STRIDE * attempt) % 2**31
 
 
 @dataclass
@@ -268,7 +277,7 @@ async def _rewrite(
             (
                 i % len(teachers),
                 twin_messages(spec, masked[i], _labels_list(original_labels[i]), opts),
-                opts.seed + i + SEED_STRIDE * attempt,
+                request_seed(opts.seed, i, attempt),
             )
             for i in todo
         ]

@@ -328,6 +328,30 @@ def test_twins_checks_flags_and_failures(tmp_path: Path) -> None:
     assert rerun.frame["text"].tolist() == result.frame["text"].tolist()
 
 
+def test_twins_with_another_seed_sends_no_request_of_seed_0() -> None:
+    """Row i was rewritten with seed ``--seed + i``: ``--seed 1`` sent row i's rewrite with the seed ``--seed 0`` had
+    sent row i + 1's, the same request where the rows hold the same text (and so read its answer from the cache).
+    Another seed moves them by generate's and annotate's hash (seed_shift); ``--seed 0`` sends what it did."""
+
+    def rewrites(seed: int) -> list[tuple[str, int]]:
+        teacher = FakeTeacher(responder=twin_responder)
+        texts = ["Love my new coat, so warm"] * 3
+        make_twins(
+            SENTIMENT,
+            texts,
+            teachers=[teacher],
+            options=TwinOptions(seed=seed),
+            embed=bag_embed,
+            cache=False,
+            progress=False,
+        )
+        return [(c.messages[-1]["content"], c.seed) for c in teacher.history if is_twin_request(c.messages)]
+
+    first, second = rewrites(0), rewrites(1)
+    assert sorted(seed for _, seed in first) == [0, 1, 2]
+    assert len(second) == 3 and not set(first) & set(second) and all(0 <= seed < 2**31 for _, seed in second)
+
+
 def test_twins_refuses_input_columns_it_would_overwrite_before_asking_a_teacher() -> None:
     """An expert ``label`` column (PhraseBank's ``sentence,label``) was replaced by the twins' teacher labels, and a
     ``text`` column beside ``--text-column body`` by the twins, without a word; annotate refuses the same."""
