@@ -195,6 +195,18 @@ def _pyplot() -> Any:
     return plt
 
 
+def save_whole(path: Path, write: Callable[[Path], object]) -> None:
+    """``write(tmp)`` to ``<path>.tmp``, then moved onto ``path``: a plot or summary.json is whole or not there
+    (Ctrl-C while a PNG was saved left half of it, the earlier run's plot gone), and no ``.tmp`` is left behind."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def plot_shares(table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str, kind: str) -> Path:
     """A bar chart (groups) or line chart (periods) of label shares, saved as a small PNG."""
     from .cards import PLAIN_TEXT
@@ -219,7 +231,7 @@ def _plot_shares(
     ax.legend(fontsize=7, ncol=min(len(label_names), 4))
     ax.tick_params(axis="x", labelsize=7, rotation=45 if kind == "line" else 30)
     fig.tight_layout()
-    fig.savefig(path)
+    save_whole(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path
 
@@ -258,7 +270,7 @@ def _plot_group_periods(plt: Any, table: pd.DataFrame, label_names: Sequence[str
     fig.legend(handles, names, loc="lower center", ncol=min(len(label_names), 4), fontsize=7, frameon=False)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.35 / height, 1, 1))
-    fig.savefig(path)
+    save_whole(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path
 
@@ -284,7 +296,7 @@ def _plot_sentiment(plt: Any, table: pd.DataFrame, label_names: Sequence[str], s
     ax.set_title(f"% {sentiment} texts per label and group", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()
-    fig.savefig(path)
+    save_whole(path, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
     return path
 
@@ -338,6 +350,8 @@ def insights(
     # labelled, not after (a typo in --group-by cost a whole labelling pass, then one error line and nothing written)
     if group_by not in data.columns and group_by not in DERIVED_KEYS:  # "brand" reads "Brand", as the texts are found
         group_by = find_column(data.columns, group_by) or group_by
+    if date_column:  # "created_at" reads "Created_At" too: it had to match exactly ("date column not found")
+        date_column = find_column(data.columns, date_column) or date_column
     keys = group_keys(data, group_by, text_column=column, date_column=date_column, dayfirst=dayfirst)
     merged: dict[str, list[str]] = {}
     if (
@@ -414,6 +428,9 @@ def _negative_name(sentiments: Sequence[str]) -> str | None:
 def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment_focus: str | None) -> list[Path]:
     """CSV tables, PNG plots and ``summary.json`` in ``out``; returns the files written."""
     out.mkdir(parents=True, exist_ok=True)
+    summary = out / "summary.json"
+    # written last: an earlier run's summary beside the tables of a run stopped midway described files not there
+    summary.unlink(missing_ok=True)
     names = result.label_names
     # as every sxhub CSV is written: whole or not at all, and a group name holding a lone CR quoted (write_table)
     files = [write_table(result.shares, out / "shares_by_group.csv")]
@@ -436,10 +453,10 @@ def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment
         if sentiment_focus and sentiment_focus in result.sentiment.columns:
             png = out / f"sentiment_{_safe_name(sentiment_focus)}.png"
             files.append(plot_sentiment(result.sentiment, names, sentiment_focus, png))
-    summary = out / "summary.json"
     payload = result.summary()
     payload["files"] = [str(p) for p in [*files, summary]]
-    summary.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
+    save_whole(summary, lambda tmp: tmp.write_text(text, encoding="utf-8"))
     files.append(summary)
     # the tables an earlier run wrote here that this one does not (run again without --date-column or
     # --sentiment-model): they stayed beside the new ones, a plot over time of another corpus among them

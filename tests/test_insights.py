@@ -796,3 +796,44 @@ def test_a_group_column_in_another_case_is_found_and_a_label_name_with_a_cr_read
     assert sentiment["label"].tolist() == result.sentiment["label"].tolist()
     assert pd.read_csv(tmp_path / "shares_by_group.csv").columns.tolist() == result.shares.columns.tolist()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_date_column_in_another_case_is_found_as_the_group_column_is(corpus: pd.DataFrame) -> None:
+    """``--date-column created_at`` on a ``Created_At`` header was "date column not found" while ``--group-by brand``
+    read ``Brand``; the date column is found the same way (the exact name first, else its one variant), and two
+    variants are one line asking to rename one."""
+    renamed = corpus.rename(columns={"created_at": "Created_At"})
+    found = insights(keyword_4p, renamed, group_by="month", date_column="created_at")
+    exact = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    pd.testing.assert_frame_equal(found.shares, exact.shares)
+    both = renamed.assign(CREATED_AT=renamed["Created_At"])
+    with pytest.raises(InputError, match=r"^columns 'Created_At' and 'CREATED_AT' both read as 'created_at'; rename"):
+        insights(keyword_4p, both, group_by="brand", date_column="created_at")
+
+
+def test_a_run_stopped_while_drawing_leaves_the_earlier_plot_whole(
+    corpus: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The PNGs were drawn straight into their files and summary.json written in place: Ctrl-C while a plot was
+    saved left a half-written PNG, and the earlier run's summary.json beside the new tables. Each file is written
+    whole or not at all, and the earlier summary is gone until the new one is written."""
+    from matplotlib.figure import Figure
+
+    out = tmp_path / "out"
+    insights(keyword_4p, corpus, group_by="brand", date_column="created_at", output_dir=out)
+    before = (out / "shares_over_time.png").read_bytes()
+    saved = Figure.savefig
+
+    def stopped(self: Any, fname: Any, **kwargs: Any) -> None:
+        if "over_time" not in str(getattr(fname, "name", fname)):
+            return saved(self, fname, **kwargs)  # type: ignore[no-any-return]
+        with open(fname, "wb") as fh:  # what a savefig cut off midway leaves
+            fh.write(before[:10])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        insights(keyword_4p, corpus.head(3), group_by="brand", date_column="created_at", output_dir=out)
+    assert (out / "shares_over_time.png").read_bytes() == before
+    assert not (out / "summary.json").exists()
+    assert not list(out.glob("*.tmp"))
