@@ -113,7 +113,8 @@ def check_text_not_labels(text_column: str, label_column: str | None, label_opti
 
 
 def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
-    """The text column: the one asked for, else ``text`` or a usual synonym (any case)."""
+    """The text column: the one asked for, else ``text`` or a usual synonym (the exact name, else its one variant in
+    case or spaces; two variants and no exact name are one line asking to rename one or pass the column)."""
     if text_column:
         if text_column not in df.columns:
             raise InputError(
@@ -122,11 +123,18 @@ def find_text_column(df: pd.DataFrame, text_column: str | None = None) -> str:
             )
         return text_column
     names = [str(c) for c in df.columns]
-    for guess in TEXT_COLUMN_GUESSES:  # the exact name, else its first variant in case or spaces around it (a header
-        # typed "id, text": " text"); "text" beside "Text" is "text"
-        found = guess if guess in names else next((n for n in names if n.strip().lower() == guess), None)
-        if found is not None:
-            return found
+    for guess in TEXT_COLUMN_GUESSES:  # the exact name, else its one variant in case or spaces around it (a header
+        # typed "id, text": " text"), as find_column finds a label column; "text" beside "Text" is "text"
+        if guess in names:
+            return guess
+        found = [n for n in names if n.strip().lower() == guess]
+        if len(found) > 1:  # TEXT and Text: the first was taken without a word, neither more likely the one meant
+            raise InputError(
+                f"columns {found[0]!r} and {found[1]!r} both read as {guess!r}; rename one of them, or pass "
+                f"{TEXT_COLUMN_OPTION} with the column of texts."
+            )
+        if found:
+            return found[0]
     raise InputError(
         f"no text column found in columns {list(df.columns)[:20]}; pass {TEXT_COLUMN_OPTION} with the column of "
         f"texts, or name it 'text'{headerless_hint(df.columns)}."

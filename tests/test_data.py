@@ -1093,10 +1093,17 @@ def test_the_column_named_text_is_the_text_column_beside_a_case_variant(tmp_path
     assert prepare_texts(read_table(path)).text_column == "text"
     assert load_labelled(path).texts == ["the cleaned one"]
     assert [c.columns[0] for c in iter_chunks(path, 10)] == ["text"]
-    # no exact name: the first case variant, as before
+    # no exact name and two variants: neither is more likely the column meant (the first was taken without a word,
+    # as find_column refuses Label beside LABEL): one line naming both and the fix
     other = tmp_path / "upper.csv"
     other.write_text("TEXT,Text\nfirst,second\n", encoding="utf-8")
-    assert prepare_texts(read_table(other)).texts == ["first"]
+    with pytest.raises(
+        InputError, match=r"^columns 'TEXT' and 'Text' both read as 'text'; rename one of them, or pass --text-column"
+    ):
+        prepare_texts(read_table(other))
+    one = tmp_path / "one.csv"
+    one.write_text("id,TEXT\n1,only\n", encoding="utf-8")
+    assert prepare_texts(read_table(one)).texts == ["only"]
 
 
 def test_a_text_column_of_integers_with_a_gap_reads_as_the_integers_written(tmp_path: Path) -> None:
