@@ -570,12 +570,12 @@ class TableWriter:
         if self.suffix in {".csv", ".tsv"}:
             cells = csv_cells(frame)
             sep = "\t" if self.suffix == ".tsv" else ","
-            cells.to_csv(
-                self.tmp, mode="a", header=not self.rows, index=False, sep=sep, lineterminator=csv_line_end(cells)
-            )
+            # the header once, with the first chunk written (one of no rows too: it was written again with the next)
+            header = not self.tmp.exists()
+            cells.to_csv(self.tmp, mode="a", header=header, index=False, sep=sep, lineterminator=csv_line_end(cells))
         elif self.suffix == ".jsonl":
-            with self.tmp.open("a", encoding="utf-8") as fh:
-                fh.write(records_json(frame, lines=True))
+            with self.tmp.open("a", encoding="utf-8") as fh:  # a chunk of no rows: no line (pandas writes a blank one)
+                fh.write(records_json(frame, lines=True) if len(frame) else "")
         elif self.suffix == ".json":  # "[\n {...},\n {...}\n]": chunks are joined inside one array
             body = records_json(frame, lines=False)[2:-2]
             if body:

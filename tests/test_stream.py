@@ -828,6 +828,24 @@ def test_table_writer_equals_write_table_for_every_format(tmp_path: Path) -> Non
         assert not chunked.with_name(chunked.name + ".tmp").exists()
 
 
+def test_table_writer_writes_one_header_after_a_first_chunk_without_rows(tmp_path: Path) -> None:
+    """A first chunk of no rows (an empty Parquet block of ray predict's, read back in order) wrote the CSV header,
+    and the next chunk, the writer still at 0 rows, wrote it again: a row of the column names in the output (JSONL:
+    a blank first line)."""
+    frame = pd.DataFrame({"text": ["a", "b", "c"], "label": ["x", "y", "x"]})
+    for suffix in (".csv", ".tsv", ".jsonl", ".json", ".parquet"):
+        whole, chunked = tmp_path / f"whole{suffix}", tmp_path / f"chunked{suffix}"
+        write_table(frame, whole)
+        writer = TableWriter(chunked)
+        writer.write(frame.iloc[:0])
+        writer.write(frame.iloc[:2])
+        writer.write(frame.iloc[2:])
+        writer.close()
+        pd.testing.assert_frame_equal(read_table(chunked), read_table(whole))
+        if suffix != ".parquet":
+            assert chunked.read_bytes() == whole.read_bytes(), suffix
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Hub datasets stream
 # --------------------------------------------------------------------------------------------------------------
