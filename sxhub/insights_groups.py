@@ -44,7 +44,10 @@ def parse_dates(df: pd.DataFrame, date_column: str, *, dayfirst: bool | None = N
     # or more is Unix time, in seconds, milliseconds, microseconds or nanoseconds by its size; shorter numbers
     # (20200105, 2020) are read as the text they are written as
     epoch = _epoch_dates(column)
-    column = column.where(epoch.isna(), None).map(_date_text)
+    # Excel's day numbers (a date column saved in the General format: 43833 for 2020-01-03, a fraction for the time):
+    # each was a text without a readable date, nothing said why. A number of 5 digits is one (1927 to 2173)
+    excel = _excel_dates(column)
+    column = column.where(epoch.isna() & excel.isna(), None).map(_date_text)
     with warnings.catch_warnings():  # dates in another format than ISO (a tweet's "Wed Oct 10 20:19:24 +0000
         # 2018") are read one by one, as meant: pandas said so in a UserWarning of two lines on stderr, -q or not, and
         # before the one error line of a column with no dates
@@ -57,8 +60,9 @@ def parse_dates(df: pd.DataFrame, date_column: str, *, dayfirst: bool | None = N
         if missed.any():
             dates = dates.fillna(pd.to_datetime(column[missed], errors="coerce", utc=True, format="mixed"))
     dates = dates.dt.tz_localize(None)
-    if epoch.notna().any():
-        dates = dates.fillna(epoch.dt.tz_localize(None).astype(dates.dtype))
+    for found in (epoch, excel):
+        if found.notna().any():
+            dates = dates.fillna(found.dt.tz_localize(None).astype(dates.dtype))
     _refuse_misread(df[date_column], dates, date_column)
     if dates.isna().all():
         raise InputError(
@@ -229,6 +233,20 @@ def _epoch_dates(column: pd.Series) -> pd.Series:
         part = numbers.abs().ge(low) & numbers.abs().lt(high)
         if part.any():
             dates[part] = pd.to_datetime(numbers[part], unit=unit, utc=True, errors="coerce")
+    return dates
+
+
+EXCEL_DAY_ZERO = pd.Timestamp("1899-12-30", tz="UTC")  # Excel's day 0 (its 1900 date system, as Sheets writes too)
+
+
+def _excel_dates(column: pd.Series) -> pd.Series:
+    """The cells of ``column`` that are Excel day numbers (a number, or its digits, of 5 digits before any fraction)
+    as UTC datetimes; NaT elsewhere."""
+    numbers = pd.to_numeric(column.map(_number_or_text), errors="coerce")
+    part = numbers.ge(10_000) & numbers.lt(100_000)
+    dates = pd.Series(pd.NaT, index=column.index, dtype="datetime64[ns, UTC]")
+    if part.any():
+        dates[part] = EXCEL_DAY_ZERO + pd.to_timedelta(numbers[part], unit="D")
     return dates
 
 

@@ -130,6 +130,20 @@ def test_dates_in_unix_time_fall_in_their_months(corpus: pd.DataFrame, written: 
     assert result.shares.set_index("group")["n"].to_dict() == {"2020-01": 3, "2020-02": 2, "2020-03": 1}
 
 
+@pytest.mark.parametrize("written", [int, str, lambda v: f"{v}.75"], ids=["numbers", "csv-digits", "with-a-time"])
+def test_excel_serial_dates_fall_in_their_months(corpus: pd.DataFrame, written: Any) -> None:
+    """A date column saved from Excel in the General format holds day numbers (43833 for 2020-01-03, a fraction for
+    the time): each was a text "without a readable date", nothing said why, and a column of them "holds no readable
+    dates". A number of 5 digits is read as Excel writes it (days since 1899-12-30); 8 digits and years as before."""
+    serials = [(pd.Timestamp(d) - pd.Timestamp("1899-12-30")).days for d in corpus["created_at"]]
+    assert serials[0] == 43833
+    corpus["created_at"] = [written(s) for s in serials]
+    result = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert result.n_undated == 0
+    assert result.shares.set_index("group")["n"].to_dict() == {"2020-01": 2, "2020-02": 3, "2020-03": 1}
+    assert parse_dates(pd.DataFrame({"d": ["43833.75"]}), "d")[0] == pd.Timestamp("2020-01-03 18:00")
+
+
 def test_texts_without_a_readable_date_are_counted(corpus: pd.DataFrame) -> None:
     """Texts whose date is empty or unreadable are in the group tables but not in the table over time: it reported
     6 texts while the periods counted 4, and nothing said where the other 2 went."""

@@ -26,7 +26,7 @@ SHOWN_ROWS = 30  # rows of each table printed; the CSV in -o has them all
     "--date-column",
     default=None,
     help="Dates for the tables over time, overall and per group (e.g. created_at): ISO, 31/12/2020 or 12/31/2020 "
-    "(the order the column shows), a tweet's date, or Unix time.",
+    "(the order the column shows), a tweet's date, Unix time or an Excel day number.",
 )
 @click.option(
     "--dayfirst/--monthfirst",
