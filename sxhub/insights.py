@@ -220,9 +220,13 @@ def _plot_shares(
     plt: Any, table: pd.DataFrame, label_names: Sequence[str], path: Path, *, title: str, kind: str
 ) -> Path:
     fig, ax = plt.subplots(figsize=(7, 3.6), dpi=80)
-    data = table.set_index("group")[list(label_names)] * 100
-    if kind == "line":
-        data.plot(ax=ax, marker="o", markersize=3)
+    # each group or period named with its n: a brand of 1 text at 100% looked like one of 5,000
+    named = [f"{group}\n(n={int(n):,})" for group, n in zip(table["group"], table["n"], strict=True)]
+    data = (table[list(label_names)] * 100).set_axis(named)
+    if kind == "line":  # every period's name where there is room (pandas placed a few ticks, some blank)
+        data.reset_index(drop=True).plot(ax=ax, marker="o", markersize=3)
+        step = max(1, -(-len(named) // 12))
+        ax.set_xticks(range(0, len(named), step), named[::step])
     else:
         data.plot.bar(ax=ax, width=0.8)
     ax.set_ylabel("% of texts")
@@ -287,12 +291,15 @@ def plot_sentiment(table: pd.DataFrame, label_names: Sequence[str], sentiment: s
 def _plot_sentiment(plt: Any, table: pd.DataFrame, label_names: Sequence[str], sentiment: str, path: Path) -> Path:
     grid = table.pivot(index="group", columns="label", values=sentiment).reindex(columns=list(label_names))
     values = grid.to_numpy(dtype=float)
+    counts = table.pivot(index="group", columns="label", values="n").reindex(index=grid.index, columns=grid.columns)
     fig, ax = plt.subplots(figsize=(6, 0.35 * len(grid) + 1.4), dpi=80)
     image = ax.imshow(np.nan_to_num(values * 100, nan=0.0), cmap="Reds", vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(len(label_names)), label_names, fontsize=8)
     ax.set_yticks(range(len(grid)), [str(g) for g in grid.index], fontsize=7)
     for (i, j), value in np.ndenumerate(values):
-        ax.text(j, i, "–" if np.isnan(value) else f"{value * 100:.0f}", ha="center", va="center", fontsize=7)
+        # each share with the n it is of: 100 of 1 text read as 100 of 500
+        shown = "–" if np.isnan(value) else f"{value * 100:.0f}\n(n={int(counts.iat[i, j]):,})"
+        ax.text(j, i, shown, ha="center", va="center", fontsize=6)
     ax.set_title(f"% {sentiment} texts per label and group", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()

@@ -412,11 +412,13 @@ def test_plots_draw_label_and_group_names_as_written(tmp_path: Path) -> None:
     from sxhub.insights import plot_sentiment, plot_shares
 
     labels = ["save $ on #1 $ deal", "other"]
-    table = pd.DataFrame({"group": ["$AAPL vs $TSLA", "plain"], labels[0]: [0.5, 0.2], labels[1]: [0.5, 0.8]})
+    table = pd.DataFrame(
+        {"group": ["$AAPL vs $TSLA", "plain"], "n": [2, 5], labels[0]: [0.5, 0.2], labels[1]: [0.5, 0.8]}
+    )
     for kind in ("bar", "line"):
         path = plot_shares(table, labels, tmp_path / f"{kind}.png", title="shares of $x$ and $y$", kind=kind)
         assert path.stat().st_size > 0
-    long = pd.DataFrame({"group": ["$A $B", "$A $B"], "label": labels, "negative": [0.1, 0.3]})
+    long = pd.DataFrame({"group": ["$A $B", "$A $B"], "label": labels, "n": [10, 3], "negative": [0.1, 0.3]})
     assert plot_sentiment(long, labels, "negative", tmp_path / "heat.png").stat().st_size > 0
     assert matplotlib.rcParams["text.parse_math"] is True
 
@@ -851,3 +853,38 @@ def test_a_run_stopped_while_drawing_leaves_the_earlier_plot_whole(
     assert (out / "shares_over_time.png").read_bytes() == before
     assert not (out / "summary.json").exists()
     assert not list(out.glob("*.tmp"))
+
+
+def test_every_plotted_share_says_how_many_texts_it_is_of(
+    corpus: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bar chart per brand drew a brand of 1 text at 100% beside one of 5,000, the line over time a month of 1
+    text as the others, and the sentiment heatmap a 100 made of 1 text: the PNGs showed shares without their n,
+    which only the CSVs had. Each group or period is named with its n, and each heatmap cell with its n."""
+    from matplotlib.figure import Figure
+
+    drawn: dict[str, list[str]] = {}
+    saved = Figure.savefig
+
+    def keep(self: Any, fname: Any, **kwargs: Any) -> Any:
+        ax = self.axes[0]
+        texts = [t.get_text() for t in ax.get_xticklabels()] + [t.get_text() for t in ax.texts]
+        drawn[Path(str(fname)).name.split(".")[0]] = texts
+        return saved(self, fname, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    corpus.loc[5, "brand"] = "C"  # one text
+    insights(
+        keyword_4p,
+        corpus,
+        group_by="brand",
+        date_column="created_at",
+        sentiment=keyword_sentiment,
+        output_dir=tmp_path,
+    )
+    assert drawn["shares_by_group"] == ["B\n(n=3)", "A\n(n=2)", "C\n(n=1)"]
+    assert drawn["shares_over_time"][:3] == ["2020-01\n(n=2)", "2020-02\n(n=3)", "2020-03\n(n=1)"]
+    heat = drawn["sentiment_negative"][len(LABELS) :]  # after the label names under the columns
+    # rows A, B, C; A's Place (1 text, negative): 100 of 1; A's Price (no text): none
+    assert heat[:4] == ["0\n(n=1)", "100\n(n=1)", "–", "–"]
+    assert heat[4:] == ["0\n(n=1)", "100\n(n=1)", "0\n(n=1)", "0\n(n=1)", "100\n(n=1)", "100\n(n=1)", "–", "–"]
