@@ -299,7 +299,8 @@ def _plot_sentiment(plt: Any, table: pd.DataFrame, label_names: Sequence[str], s
     for (i, j), value in np.ndenumerate(values):
         # each share with the n it is of: 100 of 1 text read as 100 of 500
         shown = "–" if np.isnan(value) else f"{value * 100:.0f}\n(n={int(counts.iat[i, j]):,})"
-        ax.text(j, i, shown, ha="center", va="center", fontsize=6)
+        dark = not np.isnan(value) and value >= 0.6  # black on the darkest reds could not be read
+        ax.text(j, i, shown, ha="center", va="center", fontsize=6, color="white" if dark else "black")
     ax.set_title(f"% {sentiment} texts per label and group", fontsize=10)
     fig.colorbar(image, ax=ax, fraction=0.04)
     fig.tight_layout()

@@ -860,15 +860,18 @@ def test_every_plotted_share_says_how_many_texts_it_is_of(
 ) -> None:
     """The bar chart per brand drew a brand of 1 text at 100% beside one of 5,000, the line over time a month of 1
     text as the others, and the sentiment heatmap a 100 made of 1 text: the PNGs showed shares without their n,
-    which only the CSVs had. Each group or period is named with its n, and each heatmap cell with its n."""
+    which only the CSVs had. Each group or period is named with its n, and each heatmap cell with its n (in white on
+    the dark cells, where black could not be read)."""
     from matplotlib.figure import Figure
 
     drawn: dict[str, list[str]] = {}
+    colours: dict[str, list[str]] = {}
     saved = Figure.savefig
 
     def keep(self: Any, fname: Any, **kwargs: Any) -> Any:
         ax = self.axes[0]
         texts = [t.get_text() for t in ax.get_xticklabels()] + [t.get_text() for t in ax.texts]
+        colours[Path(str(fname)).name.split(".")[0]] = [t.get_color() for t in ax.texts]
         drawn[Path(str(fname)).name.split(".")[0]] = texts
         return saved(self, fname, **kwargs)
 
@@ -888,3 +891,5 @@ def test_every_plotted_share_says_how_many_texts_it_is_of(
     # rows A, B, C; A's Place (1 text, negative): 100 of 1; A's Price (no text): none
     assert heat[:4] == ["0\n(n=1)", "100\n(n=1)", "–", "–"]
     assert heat[4:] == ["0\n(n=1)", "100\n(n=1)", "0\n(n=1)", "0\n(n=1)", "100\n(n=1)", "100\n(n=1)", "–", "–"]
+    # and readable: white on the dark cells (100), black on the light ones
+    assert colours["sentiment_negative"][:4] == ["black", "white", "black", "black"]
