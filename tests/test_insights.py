@@ -893,3 +893,10 @@ def test_every_plotted_share_says_how_many_texts_it_is_of(
     assert heat[4:] == ["0\n(n=1)", "100\n(n=1)", "0\n(n=1)", "0\n(n=1)", "100\n(n=1)", "100\n(n=1)", "–", "–"]
     # and readable: white on the dark cells (100), black on the light ones
     assert colours["sentiment_negative"][:4] == ["black", "white", "black", "black"]
+
+
+def test_a_date_with_an_offset_counts_in_its_utc_period_and_one_without_as_written() -> None:
+    """What the README says of zones: 01:00 on 1 February in Tokyo is 31 January in UTC, where every zone of one
+    column can be compared; a date without an offset is the day written."""
+    frame = pd.DataFrame({"d": ["2026-02-01T01:00:00+09:00", "2026-02-01 01:00", "2026-01-31T23:30:00-05:00"]})
+    assert parse_dates(frame, "d").dt.to_period("M").astype(str).tolist() == ["2026-01", "2026-02", "2026-02"]
