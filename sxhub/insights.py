@@ -434,38 +434,24 @@ def _negative_name(sentiments: Sequence[str]) -> str | None:
 
 
 def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment_focus: str | None) -> list[Path]:
-    """CSV tables, PNG plots and ``summary.json`` in ``out``; returns the files written."""
+    """CSV tables, PNG plots and ``summary.json`` in ``out``; returns the files written.
+
+    They are written into a folder inside ``out`` first, then moved into place together: a run stopped while it
+    drew (Ctrl-C, a full disk) left its new tables beside the earlier run's plots and summary.json."""
+    import shutil
+
     out.mkdir(parents=True, exist_ok=True)
-    summary = out / "summary.json"
-    # written last: an earlier run's summary beside the tables of a run stopped midway described files not there
-    summary.unlink(missing_ok=True)
-    names = result.label_names
-    # as every sxhub CSV is written: whole or not at all, and a group name holding a lone CR quoted (write_table)
-    files = [write_table(result.shares, out / "shares_by_group.csv")]
-    files.append(
-        plot_shares(result.shares, names, out / "shares_by_group.png", title=f"Labels by {group_by}", kind="bar")
-    )
-    if result.over_time is not None:
-        files.append(write_table(result.over_time, out / "shares_over_time.csv"))
-        files.append(
-            plot_shares(result.over_time, names, out / "shares_over_time.png", title="Labels over time", kind="line")
-        )
-    if result.by_group_over_time is not None:
-        files.append(write_table(result.by_group_over_time, out / "shares_by_group_over_time.csv"))
-        png = out / "shares_by_group_over_time.png"
-        files.append(
-            plot_group_periods(result.by_group_over_time, names, png, title=f"Labels by {group_by} over time")
-        )
-    if result.sentiment is not None:
-        files.append(write_table(result.sentiment, out / "sentiment_by_group_label.csv"))
-        if sentiment_focus and sentiment_focus in result.sentiment.columns:
-            png = out / f"sentiment_{_safe_name(sentiment_focus)}.png"
-            files.append(plot_sentiment(result.sentiment, names, sentiment_focus, png))
-    payload = result.summary()
-    payload["files"] = [str(p) for p in [*files, summary]]
-    text = json.dumps(payload, indent=1, ensure_ascii=False) + "\n"
-    save_whole(summary, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    files.append(summary)
+    stage = out / STAGE
+    shutil.rmtree(stage, ignore_errors=True)  # left by a run killed while it wrote
+    stage.mkdir()
+    try:
+        made = _write_files(result, stage, out, group_by=group_by, sentiment_focus=sentiment_focus)
+        files = []
+        for path in made:  # summary.json last
+            os.replace(path, out / path.name)
+            files.append(out / path.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
     # the tables an earlier run wrote here that this one does not (run again without --date-column or
     # --sentiment-model): they stayed beside the new ones, a plot over time of another corpus among them
     earlier = [out / "shares_over_time.csv", out / "shares_over_time.png", out / "sentiment_by_group_label.csv"]
@@ -474,3 +460,38 @@ def write_outputs(result: InsightsResult, out: Path, *, group_by: str, sentiment
         if stale not in files:
             stale.unlink(missing_ok=True)
     return files
+
+
+STAGE = ".insights-writing"  # the folder inside OUT that a run's files are written to before they are moved out
+
+
+def _write_files(
+    result: InsightsResult, stage: Path, out: Path, *, group_by: str, sentiment_focus: str | None
+) -> list[Path]:
+    """Every file of :func:`write_outputs` in ``stage``, summary.json last (listing them as they will be in ``out``)."""
+    names = result.label_names
+    # as every sxhub CSV is written: whole or not at all, and a group name holding a lone CR quoted (write_table)
+    files = [write_table(result.shares, stage / "shares_by_group.csv")]
+    files.append(
+        plot_shares(result.shares, names, stage / "shares_by_group.png", title=f"Labels by {group_by}", kind="bar")
+    )
+    if result.over_time is not None:
+        files.append(write_table(result.over_time, stage / "shares_over_time.csv"))
+        png = stage / "shares_over_time.png"
+        files.append(plot_shares(result.over_time, names, png, title="Labels over time", kind="line"))
+    if result.by_group_over_time is not None:
+        files.append(write_table(result.by_group_over_time, stage / "shares_by_group_over_time.csv"))
+        png = stage / "shares_by_group_over_time.png"
+        files.append(
+            plot_group_periods(result.by_group_over_time, names, png, title=f"Labels by {group_by} over time")
+        )
+    if result.sentiment is not None:
+        files.append(write_table(result.sentiment, stage / "sentiment_by_group_label.csv"))
+        if sentiment_focus and sentiment_focus in result.sentiment.columns:
+            png = stage / f"sentiment_{_safe_name(sentiment_focus)}.png"
+            files.append(plot_sentiment(result.sentiment, names, sentiment_focus, png))
+    summary = stage / "summary.json"
+    payload = result.summary()
+    payload["files"] = [str(out / p.name) for p in [*files, summary]]
+    summary.write_text(json.dumps(payload, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return [*files, summary]

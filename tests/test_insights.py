@@ -827,32 +827,35 @@ def test_a_date_column_in_another_case_is_found_as_the_group_column_is(corpus: p
         insights(keyword_4p, both, group_by="brand", date_column="created_at")
 
 
-def test_a_run_stopped_while_drawing_leaves_the_earlier_plot_whole(
+def test_a_run_stopped_while_drawing_leaves_the_earlier_report_whole(
     corpus: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The PNGs were drawn straight into their files and summary.json written in place: Ctrl-C while a plot was
-    saved left a half-written PNG, and the earlier run's summary.json beside the new tables. Each file is written
-    whole or not at all, and the earlier summary is gone until the new one is written."""
+    saved left a half-written PNG, the new tables beside the earlier run's plots and summary.json (the line said
+    earlier outputs were untouched). The files are written aside and moved into place together."""
     from matplotlib.figure import Figure
 
     out = tmp_path / "out"
     insights(keyword_4p, corpus, group_by="brand", date_column="created_at", output_dir=out)
-    before = (out / "shares_over_time.png").read_bytes()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
     saved = Figure.savefig
 
     def stopped(self: Any, fname: Any, **kwargs: Any) -> None:
         if "over_time" not in str(getattr(fname, "name", fname)):
             return saved(self, fname, **kwargs)  # type: ignore[no-any-return]
         with open(fname, "wb") as fh:  # what a savefig cut off midway leaves
-            fh.write(before[:10])
+            fh.write(before["shares_over_time.png"][:10])
         raise KeyboardInterrupt
 
     monkeypatch.setattr(Figure, "savefig", stopped)
     with pytest.raises(KeyboardInterrupt):
         insights(keyword_4p, corpus.head(3), group_by="brand", date_column="created_at", output_dir=out)
-    assert (out / "shares_over_time.png").read_bytes() == before
-    assert not (out / "summary.json").exists()
-    assert not list(out.glob("*.tmp"))
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    monkeypatch.undo()
+    done = insights(keyword_4p, corpus.head(3), group_by="brand", date_column="created_at", output_dir=out)
+    assert sorted(out.iterdir()) == sorted(done.files)
+    assert json.loads((out / "summary.json").read_text())["files"] == [str(p) for p in done.files]
+    assert (out / "shares_by_group.csv").read_bytes() != before["shares_by_group.csv"]
 
 
 def test_every_plotted_share_says_how_many_texts_it_is_of(
