@@ -805,7 +805,11 @@ def test_concurrent_requests_run_as_one_batch(tuned: Path) -> None:
         model.write_batch = original  # type: ignore[method-assign]
     assert batches == [5, 5]  # sent together, written together
     assert [r.text for r in first] == [r.text for r in again]  # each row keeps its own seed
-    assert all(parse_text_reply(r.text, "text") for r in first)
+    # a text the 12-token budget stopped before its closing quote comes back as the JSON as written, unclosed (a
+    # cut, which generate drops as cut_off): every other reply is a text
+    from sxhub.generate_writer import _CUT_RE
+
+    assert all(_CUT_RE.match(r.text) or parse_text_reply(r.text, "text") for r in first)
 
     texts = ["profit rose", "the plant will close", "the firm makes paper", "sales fell"]
     scored: list[int] = []
@@ -2670,6 +2674,7 @@ def test_a_written_text_holds_characters_only(tiny_llama: Path) -> None:
     dropped (a character cut at the token budget too); a text left empty is written again; every text kept is
     made of characters, and the same seed still writes the same text."""
     from sxhub.teachers.synthetic_model import SyntheticModel, WriteJob, readable
+    from sxhub.teachers.synthetic_writer import CutText
 
     assert readable("profit rose in Espoo, caf\ufffd") == "profit rose in Espoo, caf"  # cut at the budget
     assert readable("café sales rose") == "café sales rose"
@@ -2679,7 +2684,8 @@ def test_a_written_text_holds_characters_only(tiny_llama: Path) -> None:
     messages = [{"role": "user", "content": "write a text"}]
     jobs = [WriteJob(messages=messages, key="text", temperature=1.5, seed=s, max_tokens=40) for s in range(16)]
     results = model.write_batch(jobs)
-    texts = [r[0] for r in results if not isinstance(r, Exception)]
-    assert len(texts) == 16, results
-    assert all(t and readable(t) == t for t in texts), texts
-    assert [r[0] for r in model.write_batch(jobs[:3])] == texts[:3]
+    assert not any(isinstance(r, Exception) for r in results), results
+    # a text its 40-token budget stopped before its closing quote is a CutText (dropped as cut_off, not kept)
+    texts = [r[0] for r in results if not isinstance(r, CutText)]
+    assert texts and all(t and readable(t) == t for t in texts), texts
+    assert model.write_batch(jobs[:3]) == results[:3]
