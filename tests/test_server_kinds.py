@@ -353,13 +353,20 @@ def test_an_openai_route_answer_that_fills_the_context_fails_naming_the_servers_
     assert len(warnings) == 1 and "--n_ctx" in warnings[0] and "-c N" in warnings[0]
 
 
-def test_an_answer_a_vllm_server_caps_below_max_tokens_is_not_blamed_on_its_context(tmp_path: Path) -> None:
+@pytest.mark.parametrize("named", [False, True], ids=["detected", "server-named"])
+def test_an_answer_a_vllm_server_caps_below_max_tokens_is_not_blamed_on_its_context(
+    named: bool, tmp_path: Path
+) -> None:
     """vLLM stops an answer at the least of what its context leaves, the request's max_tokens and a cap the server
     sets (``--override-generation-config '{"max_new_tokens": N}'``). Stopped at such a cap, far from its 4096-token
     context, the answer failed with "the server stopped the answer when its context window filled up" and the fix
-    "serve the model with a longer context (llama.cpp: --n_ctx ...)", which changes nothing. It names the cap."""
+    "serve the model with a longer context (llama.cpp: --n_ctx ...)", which changes nothing. It names the cap.
+
+    With ``server: vllm`` in the spec (or an Inference Endpoint whose image says vLLM) nothing was detected, so the
+    context its ``/v1/models`` states was never read and the cap was blamed on the context again: it is read once."""
     with VLLMServer(max_new_tokens=5) as server:
-        result = run(spec_for(server.url), tmp_path, texts=TEXTS[:2], concurrency=1)
+        spec = spec_for(server.url, server="vllm") if named else spec_for(server.url)
+        result = run(spec, tmp_path, texts=TEXTS[:2], concurrency=1)
     errors = result.frame["error"].tolist()
     assert result.frame["failed"].all() and len(server.requests) == 2  # a cut answer is not asked again
     for error in errors:

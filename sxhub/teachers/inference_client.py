@@ -44,8 +44,10 @@ from .hub_client import _hf_token, api_key_for, is_hf_host, is_offline, own_serv
 from .inference_errors import ENDPOINT_CHECK_EVERY, InferenceErrors, refused
 from .replies import read_completion, read_ollama_chat
 from .servers import (
+    CONTEXT_LISTING_KINDS,
     RequestShape,
     detect_server,
+    learn_context,
     listed_models,
     ollama_openai_route,
     ollama_warning,
@@ -94,6 +96,8 @@ class InferenceClientTeacher(InferenceErrors, Teacher):
             if self.server is None:
                 if self.spec.server:
                     self.server = self.spec.server
+                    if self.server in CONTEXT_LISTING_KINDS and self.spec.model:  # what detection would read
+                        await learn_context(self.base_url, headers=self._auth_headers())  # (else listed_models)
                 else:
                     self.server, self.version = await detect_server(self.base_url, headers=self._auth_headers())
                     warning = ollama_warning(self.version) if self.server == "ollama" else None

@@ -267,6 +267,7 @@ def classify_probes(probes: dict[str, Any]) -> tuple[str, str | None]:
 PROBE_ROUTES = ("/info", "/api/version", "/version", "/props", "/openapi.json", "/v1/models")
 _VERSIONS: dict[str, str | None] = {}
 _CONTEXTS: dict[str, int] = {}  # root URL -> the context window its /v1/models states (vLLM, SGLang: max_model_len)
+CONTEXT_LISTING_KINDS = frozenset({"vllm", "sglang"})  # the kinds whose /v1/models states max_model_len
 
 
 def _listed_context(models: Any) -> int | None:
@@ -292,11 +293,31 @@ async def detect_server(base_url: str, *, headers: dict[str, str] | None = None)
         bodies = await asyncio.gather(*(_probe(client, root + route) for route in PROBE_ROUTES))
     probes = dict(zip(PROBE_ROUTES, bodies, strict=True))
     kind, version = classify_probes(probes)
-    if kind in {"vllm", "sglang"} and (context := _listed_context(probes["/v1/models"])) is not None:
+    if kind in CONTEXT_LISTING_KINDS and (context := _listed_context(probes["/v1/models"])) is not None:
         _CONTEXTS[root] = context
     logger.info("teacher server at %s: %s%s", root, kind, f" {version}" if version else "")
     _DETECTED[root], _VERSIONS[root] = kind, version
     return kind, version
+
+
+_CONTEXT_READ: set[str] = set()  # roots whose /v1/models was read for a context without detection
+
+
+async def learn_context(base_url: str, *, headers: dict[str, str] | None = None) -> None:
+    """Read the context window a vLLM or SGLang server named by ``server:`` (or by an Inference Endpoint's image)
+    states at ``/v1/models``, once per process: detection reads it, and without it an answer the server capped
+    below ``max_tokens`` (vLLM's ``max_new_tokens`` in ``--override-generation-config``) was blamed on a full
+    context and the fix named the context. A server that does not answer leaves the context unknown, as before."""
+    root = root_url(base_url)
+    if root in _CONTEXTS or root in _CONTEXT_READ:
+        return
+    _CONTEXT_READ.add(root)
+    import httpx2
+
+    async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers or {}, follow_redirects=True) as client:
+        context = _listed_context(await _probe(client, root + "/v1/models"))
+    if context is not None:
+        _CONTEXTS[root] = context
 
 
 def forget_detected() -> None:
@@ -304,6 +325,7 @@ def forget_detected() -> None:
     _DETECTED.clear()
     _VERSIONS.clear()
     _CONTEXTS.clear()
+    _CONTEXT_READ.clear()
 
 
 async def listed_models(base_url: str, headers: dict[str, str]) -> list[str]:
@@ -312,6 +334,10 @@ async def listed_models(base_url: str, headers: dict[str, str]) -> list[str]:
 
     async with httpx2.AsyncClient(timeout=PROBE_TIMEOUT, headers=headers, follow_redirects=True) as client:
         body = await _probe(client, base_url.rstrip("/") + "/models")
+    root = root_url(base_url)
+    _CONTEXT_READ.add(root)  # the context it states, read with the models (vLLM, SGLang): no second request for it
+    if root not in _CONTEXTS and (context := _listed_context(body)) is not None:
+        _CONTEXTS[root] = context
     data = body.get("data") if isinstance(body, dict) else None
     return [str(m.get("id")) for m in data or [] if isinstance(m, dict) and m.get("id")]
 
