@@ -13,7 +13,9 @@ a symlinked folder) take one lock. It guards against runs on one machine; ``sxhu
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 import os
 import sys
 import tempfile
@@ -21,6 +23,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+logger = logging.getLogger(__name__)
 
 
 def try_lock(handle: Any) -> bool:
@@ -39,7 +43,32 @@ def try_lock(handle: Any) -> bool:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
+    except OSError as exc:
+        if exc.errno not in NO_LOCKS:
+            raise
+        _say_no_locks(Path(str(getattr(handle, "name", ""))).parent, exc)
     return True
+
+
+# flock's answers on a file system that takes no locks: ENOLCK on NFS without a lock daemon (mounted ``nolock``, or
+# NFSv3 without rpc.statd), EOPNOTSUPP/ENOTSUP and ENOSYS on FUSE mounts of object stores that do not implement it
+NO_LOCKS = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.ENOSYS})
+_SAID_NO_LOCKS: set[str] = set()
+
+
+def _say_no_locks(folder: Path, exc: OSError) -> None:
+    """Say once per folder that its file system takes no locks, so a run there goes on without them: the locks guard
+    against a mistake (two commands writing one output), and refusing the run (it stopped with "OSError: [Errno 37]
+    No locks available" before any work) would stop runs on the shared file systems a cluster's nodes write to."""
+    if str(folder) in _SAID_NO_LOCKS:
+        return
+    _SAID_NO_LOCKS.add(str(folder))
+    logger.warning(
+        "%s: its file system does not take file locks (%s), so two sxhub commands writing one output are not "
+        "refused there; run one sxhub command at a time on each output in it.",
+        folder,
+        exc.strerror or exc,
+    )
 
 
 def lock_file(output: str | os.PathLike[str]) -> Path:

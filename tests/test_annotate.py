@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import unicodedata
 from pathlib import Path
@@ -1083,3 +1085,39 @@ def test_another_seed_samples_the_vote_with_other_seeds(tmp_path: Path) -> None:
     assert sorted(c.seed for c in first.history) == [0, 1, 2]
     assert len(second.history) == 3 and not {c.seed for c in second.history} & {0, 1, 2}
     assert all(0 <= c.seed < 2**31 for c in second.history)
+
+
+@pytest.mark.parametrize("error", [errno.ENOLCK, errno.EOPNOTSUPP], ids=["nfs-without-lockd", "fuse-bucket"])
+def test_a_filesystem_without_locks_runs_without_them_and_says_so(
+    error: int,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``flock`` fails with ENOLCK on an NFS mount without a lock daemon (``nolock``, NFSv3 with no ``rpc.statd``)
+    and with EOPNOTSUPP on some FUSE mounts (object-store buckets): annotate stopped there with a traceback ("OSError:
+    [Errno 37] No locks available"), before any request, on the very file systems a cluster's runs share. The locks
+    guard against a mistake (two runs on one OUT); without them the run goes on, and says once that they are off."""
+    import fcntl
+
+    from conftest import run_cli, sxhub_logged
+    from fake_openai_server import FakeOpenAIServer
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(error, os.strerror(error))
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    texts = tmp_path / "texts.csv"
+    pd.DataFrame({"text": [f"Company {i} reported results." for i in range(3)]}).to_csv(texts, index=False)
+    with FakeOpenAIServer() as server:
+        task = tmp_path / "task.yaml"
+        task.write_text(f"name: fin\nlabels: [positive, neutral, negative]\nteachers: [{server.url}]\n")
+        argv = ["annotate", str(task), str(texts), "-o", str(tmp_path / "x.csv"), "--cache-dir", str(tmp_path / "c")]
+        code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "x.csv")) == 3 and len(server.requests) == 3
+    parts = str(tmp_path / "x.csv.parts")
+    said = [line for line in sxhub_logged(caplog) if line.startswith(f"{parts}: its file system does not take")]
+    assert len(said) == 1, sxhub_logged(caplog)  # once, not once per lock taken there
+    assert os.strerror(error) in said[0] and "one sxhub command at a time" in said[0], said
