@@ -325,7 +325,7 @@ def vote_shares(data: LabelledData) -> np.ndarray:
                 for name, p in distribution.items():
                     shares[row, index[name]] += p
                 continue
-            for lab in labs:
+            for lab in dict.fromkeys(labs):  # a label named twice in one vote counts once, as in the vote
                 shares[row, index[lab]] += 1.0
         shares[row] /= len(valid)
     if not n_voted:

@@ -36,6 +36,7 @@ from sxhub.validation import (
     validate,
     validation_halves,
 )
+from sxhub.vote import decide
 
 SINGLE = TaskSpec(name="fin", labels=["positive", "neutral", "negative"])
 MULTI = TaskSpec(name="4p", labels=["product", "place", "price"], multi_label=True)
@@ -523,6 +524,22 @@ def test_vote_shares_single_and_multi() -> None:
     )
     mdata = load_labelled(mdf, label_names=MULTI.label_names, multi_label=True)
     np.testing.assert_allclose(vote_shares(mdata), [[1.0, 0.0, 0.5]])
+
+
+def test_vote_shares_count_a_label_named_twice_in_one_vote_once() -> None:
+    """A multi-label vote that names a label twice (a votes column not written by sxhub annotate) counts it once, as
+    the vote does: it was added twice, a share of 1.0 where one of two votes named it (and 2.0 for a lone vote), a
+    BCE target above 1."""
+    df = pd.DataFrame(
+        {
+            "text": ["a", "b"],
+            "labels": [["product"], ["product"]],
+            "votes": [[_vote(["product", "product"]), _vote(["price"])], [_vote(["product", "product"])]],
+        }
+    )
+    data = load_labelled(df, label_names=MULTI.label_names, multi_label=True)
+    np.testing.assert_allclose(vote_shares(data), [[0.5, 0.0, 0.5], [1.0, 0.0, 0.0]])
+    assert decide(df["votes"][0], MULTI.label_names, True).agreement == {"product": 0.5, "place": None, "price": 0.5}
 
 
 @pytest.mark.parametrize("suffix", ["", ".parquet", ".csv"], ids=["frame", "parquet", "csv"])
