@@ -41,13 +41,17 @@ def label_counts(splits: Mapping[str, pd.DataFrame], spec: TaskSpec) -> dict[str
 
 
 def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
-    """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``) and failed votes."""
+    """Mean agreement, its histogram, unanimous texts, ties (re-voted from ``votes``; for ``dawid-skene`` unknown
+    here: :func:`dataset_context` takes them from the fit of :func:`reliability_facts`) and failed votes."""
     from .vote import decide, decide_by_scores, mean_agreement
 
     # per text: the share, or the mean over the labels some vote named (a label all votes left off is not agreement);
     # a text without a valid vote (failed, then labelled by a reviewer) has no share to state, not a share of 0
     cells = list(frame["agreement"]) if "agreement" in frame.columns else [None] * len(frame)
     rule = decide_by_scores if spec.vote == "scores" else decide
+    # Dawid-Skene decides every text at once: its ties are counted where it is fitted (reliability_facts, for
+    # dataset_context); the majority rule's were shown as the ties of decisions it never made
+    weighed = spec.vote == "dawid-skene"
     counted = _vote_counts(frame["votes"], rule, spec) if "votes" in frame.columns and len(frame) else None
     if "votes" in frame.columns:
         voted = counted["voted"] if counted else []
@@ -60,7 +64,7 @@ def agreement_facts(frame: pd.DataFrame, spec: TaskSpec) -> dict[str, Any]:
         "mean": fmt(sum(means) / len(means)) if means else fmt(None),
         "unanimous": hist[-1][1] if means else fmt(None),
         "histogram": hist if means else [],
-        "ties": fmt(counted["ties"] if counted else None),
+        "ties": fmt(counted["ties"] if counted and not weighed else None),
         "failed_votes": fmt(counted["failed_votes"] if counted else None),
         "n_votes": fmt(counted["n_votes"] if counted else None),
         "teachers": counted["teachers"] if counted else [],
@@ -197,7 +201,7 @@ def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> 
     versus = [
         (m, {k: fmt(v.get(k)) for k in ("accuracy", "macro_f1")}) for m, v in result.get("vote_vs_gold", {}).items()
     ]
-    return {"rows": rows, "gold": gold is not None, "versus": versus}
+    return {"rows": rows, "gold": gold is not None, "versus": versus, "ties": result.get("ties")}
 
 
 def dataset_card_data(
@@ -308,6 +312,9 @@ def dataset_context(
     from .review_apply import review_facts
 
     review = review_facts(frame, spec)
+    reliability = reliability_facts(frame, spec, gold)
+    if spec.vote == "dawid-skene" and reliability is not None:  # its ties, counted where Dawid-Skene was fitted
+        agreement = {**agreement, "ties": fmt(reliability["ties"])}
     bill = load_ledger(ledger)
     known = {"text", spec.label_column, "votes", "agreement", "failed", "error", *(REVIEW_COLUMNS if review else ())}
     return {
@@ -345,7 +352,7 @@ def dataset_context(
         "gold": gold_facts(frame, spec, gold) if gold else None,
         "reference": reference_name(gold),  # "experts", or the --gold column when it is not named for people
         "vote": spec.vote,
-        "reliability": reliability_facts(frame, spec, gold),
+        "reliability": reliability,
         "ledger": ledger_rows(bill),
         "ledger_note": ledger_cost_note(bill),
         "has_votes": "votes" in frame.columns,

@@ -186,7 +186,8 @@ def teacher_reliability(
 
     ``final`` is the label (or list of labels) of every text (``None`` where the text has none), ``gold`` the
     expert labels (``None`` or NaN where missing; lists for multi-label). ``method`` is the rule that made
-    ``final`` (it is reported, and for ``dawid-skene`` each teacher's estimated accuracy is added).
+    ``final`` (it is reported, and for ``dawid-skene`` each teacher's estimated accuracy is added, and ``ties``: the
+    texts whose Dawid-Skene decision needed a tie rule, the votes being decided here anyway).
     """
     n_texts = len(votes_column)
     if len(final) != n_texts or (gold is not None and len(gold) != n_texts):
@@ -271,6 +272,8 @@ def teacher_reliability(
         }
     if method == "dawid-skene":
         out["dawid_skene"] = estimates
+        # the decisions made by the rule (not the majority's): the dataset card's "decisions that needed the tie rule"
+        out["ties"] = sum(d.tie for d in weighted if not d.failed)
     return out
 
 

@@ -817,6 +817,35 @@ def test_scored_votes_are_published_with_their_scores(tmp_path: Path) -> None:
     assert {c["label"] for c in first["scores"]} == set(names)
 
 
+def test_a_dawid_skene_card_counts_the_ties_of_dawid_skene(tmp_path: Path) -> None:
+    """``vote: dawid-skene`` weighs each teacher by its reliability; the card re-decided the votes by counting labels,
+    so a text where a reliable teacher and an unreliable one split (the third failed) was a "decision that needed
+    the tie rule" though Dawid-Skene decided it without one."""
+    from sxhub.publish import publish_dataset
+    from sxhub.reliability import decide_all
+    from sxhub.vote import decide
+
+    names = ["positive", "neutral", "negative"]
+    spec = TaskSpec(name="ds", labels=names, teachers=["t1", "t2", "t3"], samples=1, vote="dawid-skene")
+    rows, cells = [], []
+    for i in range(30):
+        truth, other = names[i % 3], names[(i + 1) % 3]
+        split = i % 5 == 0  # t1 right, t2 wrong, t3 failed: a tie for the majority rule
+        votes = [
+            *_unanimous("t1", [truth], 1),
+            *_unanimous("t2", [other if split or i % 4 == 0 else truth], 1),
+            *_unanimous("t3", None if split else [truth], 1),
+        ]
+        cells.append(votes)
+    decisions = decide_all(cells, names, False, method="dawid-skene")
+    for i, (votes, decision) in enumerate(zip(cells, decisions, strict=True)):
+        rows.append({"text": f"t {i}", "label": decision.label, "votes": votes, "agreement": decision.agreement})
+    ties = sum(d.tie for d in decisions)
+    assert ties < sum(decide(v, names, False).tie for v in cells) == 6  # the rules differ on these votes
+    folder = Path(publish_dataset(pd.DataFrame(rows), spec=spec, to=tmp_path / "ds"))
+    assert f"| decisions that needed the tie rule | {ties} |" in (folder / "README.md").read_text(encoding="utf-8")
+
+
 def test_a_given_benchmark_is_not_credited_to_sxhubs_own_measurement(tmp_path: Path) -> None:
     """``publish model --data D --benchmark B``: B's speed was shown beside the source line of sxhub's own timing
     ("measured by sxhub: 512 texts, torch, ...")."""
