@@ -160,8 +160,11 @@ def _ds_multi(
             if not row:
                 continue
             p = float(p_on[i])
+            if abs(p - 0.5) < 1e-12:  # the posterior ties: the majority rule (and its tie rule) decides
+                tied[i] = True
+                on[name][i] = name in (majority[i].labels or [])
+                continue
             on[name][i] = p > 0.5 and any(name in labels for labels in valid[i])  # on only if some vote named it
-            tied[i] = tied[i] or abs(p - 0.5) < 1e-12  # a tie is off, as in the majority rule
         estimates[name] = {
             teacher: {"estimated_accuracy": value["estimated_accuracy"]}
             for teacher, value in _confusions(model).items()

@@ -71,6 +71,33 @@ def test_dawid_skene_keeps_the_vote_contract() -> None:
         assert d.n_valid == 5 and not d.failed
 
 
+def test_a_dawid_skene_posterior_tie_falls_back_to_the_majority_rule_for_multi_label_too() -> None:
+    """Two teachers whose answers on a label mirror each other leave Dawid-Skene's posterior at exactly one half:
+    single-label, such a tie falls back to the majority rule (module docstring); multi-label, the label was turned
+    off whatever the votes said, though three of the four valid votes of the first text named it."""
+    rows = [
+        [*(_vote("t", s, ["price"]) for s in range(3)), _vote("u", 0, []), _vote("u", 1, None), _vote("u", 2, None)],
+        [*(_vote("t", s, []) for s in range(3)), *(_vote("u", s, ["price"]) for s in range(3))],
+    ]
+    names = ["price", "service"]
+    majority = [decide(row, names, True) for row in rows]
+    assert majority[0].labels == ["price"] and not majority[0].tie  # 3 of 4 valid votes
+    decisions = decide_all(rows, names, True, method="dawid-skene")
+    for d, m in zip(decisions, majority, strict=True):
+        assert d.tie  # the posterior tied
+        assert d.labels == m.labels and d.agreement == m.agreement
+    single = [
+        [
+            *(_vote("t", s, ["positive"]) for s in range(3)),
+            _vote("u", 0, ["neutral"]),
+            *(_vote("u", s, None) for s in (1, 2)),
+        ],
+        [*(_vote("t", s, ["neutral"]) for s in range(3)), *(_vote("u", s, ["positive"]) for s in range(3))],
+    ]
+    weighted = decide_all(single, LABELS, False, method="dawid-skene")
+    assert weighted[0].tie and weighted[0].label == decide(single[0], LABELS, False).label == "positive"
+
+
 def test_majority_is_vote_decide() -> None:
     votes, _ = one_bad_teacher(30)
     assert decide_all(votes, LABELS, False) == [decide(v, LABELS, False) for v in votes]
