@@ -102,19 +102,21 @@ def test_dawid_skene_with_fewer_than_three_teachers_says_the_vote_leans_on_the_p
     caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Dawid-Skene learns each teacher's errors from how the teachers disagree, which takes three teachers or more:
-    with two, where they disagree on a multi-label label the label's prior decides, and a rare label is turned off
-    (a GoEmotions-like simulation, two teachers of two samples each: subset accuracy 0.26 against majority's 0.67).
-    The vote ran without a word; it says so once, and names majority vote."""
+    with two, where they disagree on a multi-label label the label's prior decides, and a rare label is turned off.
+    Here (three labels, each on 15% of 300 texts; two teachers of two samples, each flipping a label 20% of the time)
+    it gets 0.73 of the texts' label sets exactly right against majority vote's 0.87. The vote ran without a word;
+    it says so once, and names majority vote."""
     from conftest import sxhub_logged
 
     from sxhub import dawid_skene
 
     monkeypatch.setattr(dawid_skene, "_SAID_FEW", set())  # said once a process: an earlier test may have said it
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(0)
     names = ["joy", "anger", "fear"]
-    rows = []
-    for _ in range(200):
+    rows, truth = [], []
+    for _ in range(300):
         gold = [n for n in names if rng.random() < 0.15]
+        truth.append(set(gold))
         rows.append(
             [
                 _vote(t, s, [n for n in names if (n in gold) != (rng.random() < 0.2)])
@@ -122,7 +124,11 @@ def test_dawid_skene_with_fewer_than_three_teachers_says_the_vote_leans_on_the_p
                 for s in range(2)
             ]
         )
-    decide_all(rows, names, True, method="dawid-skene")
+    exact = {
+        m: np.mean([set(d.labels) == t for d, t in zip(decide_all(rows, names, True, method=m), truth, strict=True)])
+        for m in ("majority", "dawid-skene")
+    }
+    assert exact["dawid-skene"] < exact["majority"] - 0.1, exact  # why it warns
     decide_all(rows, names, True, method="dawid-skene")
     said = [m for m in sxhub_logged(caplog) if "Dawid-Skene" in m]
     assert len(said) == 1, said  # once a process
