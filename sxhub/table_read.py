@@ -317,14 +317,21 @@ def iter_jsonl(
     ``usecols`` keeps only the keys it is true for, dropped as each line is read.
 
     pandas' ``read_json`` turns an integer column with a null into floats (a year 2024 came back as 2024.0 in every
-    output); here the numbers stay as written.
+    output); here the numbers stay as written. A line that names a key twice (``{"text": "a", "text": "b"}``) is one
+    line naming it: json keeps the last value without a word, as pandas renamed a CSV header's second ``label``.
     """
     records: list[dict[str, Any]] = []
     with Path(path).open(encoding="utf-8-sig") as fh:
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            record = json.loads(line)
+            try:
+                record = json.loads(line, object_pairs_hook=_one_value_a_key)
+            except _KeyTwice as twice:
+                raise InputError(
+                    f"input {str(path)!r}: line {number} names the key {twice.key!r} twice (JSON keeps only the "
+                    "last); give each key of a line its own name."
+                ) from None
             if not isinstance(record, dict):
                 raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
             if usecols is not None:
@@ -335,6 +342,21 @@ def iter_jsonl(
                 records = []
     if records:
         yield frame_from_records(records)
+
+
+class _KeyTwice(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _one_value_a_key(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's pairs as a dict, or :class:`_KeyTwice` naming a key it gives twice (json's own dict keeps the
+    last value). About 5% of reading a labelled JSONL file (200,000 rows: 0.8 s of 16 s)."""
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        raise _KeyTwice(next(key for i, (key, _) in enumerate(pairs) if any(key == k for k, _ in pairs[:i])))
+    return record
 
 
 def frame_from_records(records: Sequence[dict[str, Any]]) -> pd.DataFrame:

@@ -1278,3 +1278,26 @@ def test_label_and_gold_columns_are_found_in_any_case_as_the_text_column_is(tmp_
     ):
         with pytest.raises(InputError, match=message):
             read()
+
+
+def test_a_jsonl_line_that_names_a_key_twice_is_one_line_naming_it(tmp_path: Path) -> None:
+    """``{"text": "a", "text": "b"}``: json keeps the last value without a word, so the line's first text was never
+    labelled, while a CSV header naming a column twice is refused. One line names the line and the key, for the whole
+    file read and the streamed one alike; the same key in a nested object (a vote) is named too."""
+    path = tmp_path / "twice.jsonl"
+    path.write_text('{"text": "profit rose"}\n{"text": "loss", "label": "negative", "text": "gain"}\n')
+    message = (
+        f"input {str(path)!r}: line 2 names the key 'text' twice (JSON keeps only the last); give each key of a line "
+        "its own name."
+    )
+    for read in (read_table, lambda p: list(iter_chunks(p, 10))):
+        with pytest.raises(InputError) as info:
+            read(path)
+        assert str(info.value) == message
+    nested = tmp_path / "nested.jsonl"
+    nested.write_text('{"text": "a", "votes": [{"labels": ["x"], "labels": ["y"]}]}\n')
+    with pytest.raises(InputError, match=r"line 1 names the key 'labels' twice"):
+        read_table(nested)
+    fine = tmp_path / "fine.jsonl"  # one key at two levels is no repeat
+    fine.write_text('{"text": "a", "labels": ["x"], "votes": [{"labels": ["x"]}]}\n')
+    assert read_table(fine)["labels"].tolist() == [["x"]]
