@@ -20,7 +20,15 @@ import pandas as pd
 
 from .csv_checks import check_csv_quotes, check_tsv_quotes
 from .errors import InputError
-from .tables import JSON_COLUMNS, ColumnFilter, check_file, ledger_json_columns, not_a_table_line, table_suffix
+from .tables import (
+    JSON_COLUMNS,
+    TEXT_COLUMN_GUESSES,
+    ColumnFilter,
+    check_file,
+    ledger_json_columns,
+    not_a_table_line,
+    table_suffix,
+)
 
 
 def read_file(
@@ -61,6 +69,8 @@ def read_file(
                 if other is not None:
                     raise ValueError(f"item {other} is a JSON {type(records[other]).__name__}, not an object")
                 df = frame_from_records(records)
+            elif _rows_by_index(records):  # DataFrame.to_json(orient="index"): read as rows, not transposed
+                df = frame_from_records(list(records.values()))
             else:  # pandas' other JSON layouts ({"column": {"row": value}}, ...)
                 wrapped_rows_check(records, path)
                 # the text read past a byte order mark: pandas read the file itself and failed on one
@@ -94,6 +104,26 @@ def _json_orient(records: Any) -> str | None:
         if set(records) == {"schema", "data"} and isinstance(records["schema"], dict):
             return "table"
     return None
+
+
+def _rows_by_index(records: Any) -> bool:
+    """Whether a ``.json`` object holds rows by their index (``{"0": {"text": ...}, "1": {...}}``, as
+    ``DataFrame.to_json(orient="index")`` writes them), not pandas' default layout of columns (``{"text": {"0": ...}}``),
+    which read it transposed: a column per text, and "no text column found in ['0', '1']". Each value is an object,
+    and either its keys name a text column (:data:`~sxhub.tables.TEXT_COLUMN_GUESSES`) and the outer keys none, or
+    the outer keys are row numbers and the inner keys are not all numbers."""
+    if not isinstance(records, dict) or not records or not all(isinstance(v, dict) and v for v in records.values()):
+        return False
+    inner = {str(k) for row in records.values() for k in row}
+    outer = {str(k) for k in records}
+
+    def texts(keys: set[str]) -> bool:
+        return any(k.strip().lower() in TEXT_COLUMN_GUESSES for k in keys)
+
+    def numbers(keys: set[str]) -> bool:
+        return all(k.strip().lstrip("-").isdigit() for k in keys)
+
+    return (texts(inner) and not texts(outer)) or (numbers(outer) and not numbers(inner))
 
 
 def wrapped_rows_check(records: Any, path: str | os.PathLike[str]) -> None:

@@ -1301,3 +1301,22 @@ def test_a_jsonl_line_that_names_a_key_twice_is_one_line_naming_it(tmp_path: Pat
     fine = tmp_path / "fine.jsonl"  # one key at two levels is no repeat
     fine.write_text('{"text": "a", "labels": ["x"], "votes": [{"labels": ["x"]}]}\n')
     assert read_table(fine)["labels"].tolist() == [["x"]]
+
+
+def test_a_json_file_of_rows_by_index_is_read_as_rows(tmp_path: Path) -> None:
+    """``DataFrame.to_json(orient="index")`` (``{"0": {"text": ...}, "1": {...}}``) was read as pandas' layout of
+    columns, transposed: one column per text, and every verb said it found no text column in ['0', '1']. Its rows
+    are read as rows, in the file's order, with JSON's types (as an array of objects is read); pandas' layout of
+    columns still reads as before."""
+    frame = pd.DataFrame({"text": ["profit rose", "loss", "flat"], "id": [7, 8, 9]}, index=[0, 10, 2])
+    path = tmp_path / "index.json"
+    frame.to_json(path, orient="index")
+    back = read_table(path)
+    assert list(back.columns) == ["text", "id"]
+    assert back["text"].tolist() == ["profit rose", "loss", "flat"] and back["id"].tolist() == [7, 8, 9]
+    named = tmp_path / "named.json"  # rows keyed by an id, not a number: known by their text column
+    named.write_text(json.dumps({"a1": {"sentence": "profit rose"}, "b2": {"sentence": "loss"}}), encoding="utf-8")
+    assert read_table(named)["sentence"].tolist() == ["profit rose", "loss"]
+    columns = tmp_path / "columns.json"
+    frame.to_json(columns, orient="columns")
+    assert read_table(columns)["text"].tolist() == ["profit rose", "loss", "flat"]
