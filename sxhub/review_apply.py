@@ -312,6 +312,8 @@ def apply_review(
     if teacher_col not in out.columns:
         out.insert(list(out.columns).index(data.column) + 1, teacher_col, pd.Series(teacher, dtype=object))
     out[data.column] = pd.Series(labels_out, dtype=object)
+    if "agreement" in out.columns:
+        out["agreement"] = _shares(out["agreement"])
     out[SOURCE_COLUMN] = source
     out[REVIEWERS_COLUMN] = pd.Series(reviewers, dtype=object)
     humans = [r for r, s in enumerate(source) if s == "human"]
@@ -346,6 +348,18 @@ def apply_review(
         twins_left_out=sorted(skipped),
         source=None if isinstance(labelled, pd.DataFrame) else str(labelled),
     )
+
+
+def _shares(cells: pd.Series) -> pd.Series:
+    """A single-label ``agreement`` column read from a CSV (text: ``'0.6666666666666666'``, ``''`` for a failed row)
+    as the numbers annotate wrote (NaN where empty): ``apply-review labelled.csv ... -o OUT.parquet`` wrote it as
+    strings, where the Parquet annotate writes, and apply-review's from it, hold numbers. Any other column (numbers
+    already, multi-label objects, a cell that is not a number) is returned as it is."""
+    if not len(cells) or not all(isinstance(v, str) for v in cells):
+        return cells
+    empty = cells.str.strip() == ""
+    numbers = pd.to_numeric(cells.where(~empty), errors="coerce")
+    return cells if bool((numbers.isna() & ~empty).any()) else numbers
 
 
 def pre_review_labels(frame: pd.DataFrame, spec: TaskSpec) -> list[Any] | None:

@@ -409,6 +409,34 @@ def test_majority_decides_ties_keep_the_teacher_and_are_listed(labelled: Path, t
     assert again.frame.loc[5, "teacher_label"] == "negative" and again.n_changed == 1
 
 
+def test_apply_review_of_a_csv_keeps_agreement_a_number_in_parquet(
+    labelled: Path, tmp_path: Path, capsys: Any
+) -> None:
+    """A labelled CSV holds every cell as text: `apply-review labelled.csv ... -o OUT.parquet` wrote `agreement` as
+    strings ('0.6666666666666666'), where annotate's Parquet, and apply-review's from it, hold numbers (null for a
+    failed row). Both OUTs now hold the same numbers; the CSV OUT reads back as the labelled CSV did."""
+    import pyarrow.parquet as pq
+
+    _decide_three_reviewers(labelled, tmp_path)
+    decisions = tmp_path / "decisions.jsonl"
+    as_csv = write_table(read_table(labelled), tmp_path / "labelled.csv")
+    outs = {}
+    for source, out in ((labelled, "from_parquet.parquet"), (as_csv, "from_csv.parquet"), (as_csv, "from_csv.csv")):
+        outs[out] = tmp_path / out
+        code, _, err = run_cli(["apply-review", str(source), str(decisions), "-o", str(outs[out])], capsys)
+        assert code == 0, err
+    for out in ("from_parquet.parquet", "from_csv.parquet"):
+        assert str(pq.read_schema(outs[out]).field("agreement").type) == "double", out
+    shares = [read_table(outs[out])["agreement"].tolist() for out in ("from_parquet.parquet", "from_csv.parquet")]
+    assert shares[0][4] != shares[0][4] and shares[1][4] != shares[1][4]  # the failed row: null (NaN) in both
+    assert (
+        shares[0][:4] + shares[0][5:]
+        == shares[1][:4] + shares[1][5:]
+        == [1.0, 2 / 3, 1.0, 1.0, 1 / 3, 1.0, 1 / 3, 1.0]
+    )
+    assert read_table(outs["from_csv.csv"])["agreement"].tolist() == read_table(as_csv)["agreement"].tolist()
+
+
 def test_a_second_round_on_the_reviewed_file_keeps_the_first_rounds_labels(labelled: Path, tmp_path: Path) -> None:
     """Reviewing the output of apply-review writes a new decisions file (its own stem); applying that one reset
     every row of the first round to the teacher's label, silently. A row the new file does not decide keeps its
