@@ -244,6 +244,15 @@ def iter_lines(
                         f"{raw[max(0, exc.start - 10) : exc.start + 10]!r}); re-save it as UTF-8, e.g. "
                         f"`iconv -f {legacy_encoding(raw)} -t utf-8`."
                     ) from None
+                # a TSV or CSV piped in (`cat export.tsv | sxhub predict MODEL -`): its header was a text and each
+                # row's labels were labelled with its text, where the same file named .txt is refused (a .txt
+                # file's first line is checked before any model loads: check_input)
+                if number == 1 and text == STDIN and (kind := header_kind(batch[-1])) is not None:
+                    raise InputError(
+                        f"input stdin looks like a {kind} file: its first line {batch[-1]!r} names columns, and stdin "
+                        f"is read as one text per line, that line too; save it as a file (e.g. texts.{kind.lower()}) "
+                        "and pass that to read its columns."
+                    )
                 if len(batch) == chunk_rows:
                     yield pd.DataFrame({"text": batch})
                     batch = []
@@ -304,26 +313,35 @@ def check_input(source: str | os.PathLike[str], text_column: str | None) -> None
 def table_named_txt_check(path: Path) -> None:
     """The one line for a ``.txt`` file that is a TSV or CSV (Excel's "Text (Tab delimited)", a Kaggle download):
     read one text per line, its header was a text and each row's labels were labelled (and paid for) with its
-    text. Its first line names columns: split at tabs (else commas) into short names without spaces, one of them a
-    text column's usual name (:data:`~sxhub.tables.TEXT_COLUMN_GUESSES`)."""
-    import csv
-
-    from .tables import TEXT_COLUMN_GUESSES
-
+    text (:func:`header_kind`)."""
     try:
         with path.open("rb") as fh:
             first = fh.readline(4096).decode("utf-8-sig", errors="replace").rstrip("\r\n")
     except OSError:
         return
+    kind = header_kind(first)
+    if kind is not None:
+        raise InputError(
+            f"input {str(path)!r} looks like a {kind} file: its first line {first!r} names columns, and a .txt "
+            f"file is read as one text per line, that line too; name it {path.stem}.{kind.lower()} to read its "
+            "columns."
+        )
+
+
+def header_kind(first: str) -> str | None:
+    """``"TSV"`` or ``"CSV"`` when ``first``, the first line of texts one per line, is a table's header: split at tabs
+    (else commas) into short names without spaces, one of them a text column's usual name
+    (:data:`~sxhub.tables.TEXT_COLUMN_GUESSES`); else None."""
+    import csv
+
+    from .tables import TEXT_COLUMN_GUESSES
+
     for sep, kind in (("\t", "TSV"), (",", "CSV")):
         names = [name.strip() for name in next(csv.reader([first], delimiter=sep), [])]
         plain = all(name and len(name) <= 40 and len(name.split()) == 1 for name in names)
         if len(names) > 1 and plain and any(name.lower() in TEXT_COLUMN_GUESSES for name in names):
-            raise InputError(
-                f"input {str(path)!r} looks like a {kind} file: its first line {first!r} names columns, and a .txt "
-                f"file is read as one text per line, that line too; name it {path.stem}.{kind.lower()} to read its "
-                "columns."
-            )
+            return kind
+    return None
 
 
 def no_rows_error(source: str | os.PathLike[str], rows: RowSlice | None) -> InputError:

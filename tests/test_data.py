@@ -139,6 +139,36 @@ def test_a_table_named_txt_is_one_line_not_its_rows_as_texts(
     assert read_table(texts, lines=True)["text"].tolist()[0] == "Great results, text me later"
 
 
+@pytest.mark.parametrize(("first", "kind"), [("text\tlabel\tgold", "TSV"), ("id,Sentence,label", "CSV")])
+def test_a_table_on_stdin_is_one_line_not_its_rows_as_texts(
+    first: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cat export.tsv | sxhub predict MODEL -`: stdin is read one text per line, so the header was a text and each
+    row's labels were labelled with its text, where the same file named .txt is refused. Its first line naming a
+    text column beside others is one line saying to save it as a file of its kind; texts with a tab still read."""
+    import io
+    import sys
+
+    from sxhub.stream import iter_lines
+
+    def stdin_of(data: str) -> None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data.encode()), encoding="utf-8"))
+
+    sep = "\t" if kind == "TSV" else ","
+    message = (
+        f"input stdin looks like a {kind} file: its first line {first!r} names columns, and stdin is read as one "
+        f"text per line, that line too; save it as a file (e.g. texts.{kind.lower()}) and pass that to read its "
+        "columns."
+    )
+    for read in (lambda: read_table("-", lines=True), lambda: list(iter_lines("-"))):
+        stdin_of(first + "\n" + sep.join(["1", "Profit rose", "positive"]) + "\n")
+        with pytest.raises(InputError) as info:
+            read()
+        assert str(info.value) == message
+    stdin_of("Great results, text me later\nsentence\tbody of text\ntext\n")
+    assert read_table("-", lines=True)["text"].tolist()[1] == "sentence\tbody of text"
+
+
 def test_bad_inputs_give_one_clear_line(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
         read_table(tmp_path / "nope.csv")

@@ -119,6 +119,9 @@ def test_bad_stdin_and_txt_inputs_are_one_line(model: Path, tmp_path: Path, caps
     assert "input stdin is not UTF-8 (line 2, byte 4 of the line" in refused(
         ["predict", str(model), "-"], b"fine\ncaf\xe9 au lait\n"
     )
+    assert "input stdin looks like a TSV file: its first line 'text\\tlabel' names columns" in refused(
+        ["predict", str(model), "-"], b"text\tlabel\nprofit rose\tpositive\n"
+    )
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     assert "is empty; give it one text per line" in refused(["predict", str(model), str(empty)])
