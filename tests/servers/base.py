@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 ENFORCED = ("schema", "json", "none", "rejected")
+# the OpenAPI document a FastAPI app (vLLM, SGLang) serves at /openapi.json, its paths left out
+FASTAPI_OPENAPI = {"openapi": "3.1.0", "info": {"title": "FastAPI", "version": "0.1.0"}, "paths": {}}
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,38 @@ class ConformanceServer:
         prompt = sum(len(str(m.get("content", "")).split()) for m in body.get("messages") or [] if isinstance(m, dict))
         completion = len(content.split())
         return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+    def openai_completion(
+        self, body: dict[str, Any], content: str, *, finish_reason: str = "stop", **fields: Any
+    ) -> Reply:
+        """The OpenAI API's own ``chat.completion`` answer around ``content``, as the generic server, LocalAI and
+        Ollama's ``/v1`` route write it; ``fields`` (Ollama's ``system_fingerprint``) stand after ``model``."""
+        return Reply(
+            200,
+            {
+                "id": f"chatcmpl-{self.next_id()}",
+                "object": "chat.completion",
+                "created": self.started,
+                "model": body.get("model") or self.model,
+                **fields,
+                "choices": [
+                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": finish_reason}
+                ],
+                "usage": self.usage(body, content),
+            },
+        )
+
+    def model_list(self, owned_by: str, **fields: Any) -> dict[str, Any]:
+        """``/v1/models`` as the FastAPI servers (vLLM, SGLang) list their one model: its card, ``fields`` last."""
+        card = {
+            "id": self.model,
+            "object": "model",
+            "created": self.started,
+            "owned_by": owned_by,
+            "root": self.model,
+            **fields,
+        }
+        return {"object": "list", "data": [card]}
 
     def answer_chat(self, raw: bytes, headers: dict[str, str], *, judge: Any = None, wrap: Any = None) -> Reply:
         """Judge, record, wait ``delay``, answer: the flow every chat route shares (``judge``/``wrap`` default to

@@ -74,19 +74,7 @@ class LocalAIServer(ConformanceServer):
         return body, Verdict("none")
 
     def completion(self, body: dict[str, Any], content: str) -> Reply:
-        return Reply(
-            200,
-            {
-                "id": f"chatcmpl-{self.next_id()}",
-                "object": "chat.completion",
-                "created": self.started,
-                "model": body.get("model") or self.model,
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
-                ],
-                "usage": self.usage(body, content),
-            },
-        )
+        return self.openai_completion(body, content)
 
     def _native_chat(self, raw: bytes, headers: dict[str, str]) -> Reply:
         def judge(raw: bytes, headers: dict[str, str]) -> tuple[Any, Verdict]:

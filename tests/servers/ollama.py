@@ -246,20 +246,7 @@ class OllamaServer(ConformanceServer):
     def completion(self, body: dict[str, Any], content: str) -> Reply:
         """openai.ToChatCompletion."""
         content, reason = self.fit_answer(body, content, native=False)
-        return Reply(
-            200,
-            {
-                "id": f"chatcmpl-{self.next_id()}",
-                "object": "chat.completion",
-                "created": self.started,
-                "model": body.get("model") or self.model,
-                "system_fingerprint": "fp_ollama",
-                "choices": [
-                    {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": reason}
-                ],
-                "usage": self.usage(body, content),
-            },
-        )
+        return self.openai_completion(body, content, finish_reason=reason, system_fingerprint="fp_ollama")
 
     # ------------------------------------------------------------------------------------------------ native route
     def _native_chat(self, raw: bytes, headers: dict[str, str]) -> Reply:

@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from .base import ConformanceServer, Reply, Verdict, not_modelled
+from .base import FASTAPI_OPENAPI, ConformanceServer, Reply, Verdict, not_modelled
 
 
 class JsonSchemaResponseFormat(pydantic.BaseModel):
@@ -68,27 +68,13 @@ class SGLangServer(ConformanceServer):
     default_version = "0.5.3"
 
     def get_routes(self) -> dict[str, Any]:
-        models = {
-            "object": "list",
-            "data": [
-                {
-                    "id": self.model,
-                    "object": "model",
-                    "created": self.started,
-                    "owned_by": "sglang",
-                    "root": self.model,
-                    "max_model_len": 4096,
-                }
-            ],
-        }
         model_info = {"model_path": self.model, "tokenizer_path": self.model, "is_generation": True}
-        openapi = {"openapi": "3.1.0", "info": {"title": "FastAPI", "version": "0.1.0"}, "paths": {}}
         return {
             "/health": Reply(200, b"", None),
             "/get_model_info": Reply(200, model_info),
             "/get_server_info": Reply(200, {"model_path": self.model, "version": self.version}),
-            "/v1/models": Reply(200, models),
-            "/openapi.json": Reply(200, openapi),
+            "/v1/models": Reply(200, self.model_list("sglang", max_model_len=4096)),
+            "/openapi.json": Reply(200, FASTAPI_OPENAPI),
         }
 
     def not_found(self, method: str, path: str) -> Reply:

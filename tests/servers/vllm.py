@@ -61,7 +61,7 @@ from typing import Any, Literal
 
 import pydantic
 
-from .base import ConformanceServer, Reply, Verdict, not_modelled
+from .base import FASTAPI_OPENAPI, ConformanceServer, Reply, Verdict, not_modelled
 
 STRUCTURED_OUTPUTS_FROM = (0, 10, 2)
 GUIDED_REMOVED_IN = (0, 12, 0)
@@ -138,27 +138,12 @@ class VLLMServer(ConformanceServer):
         return version_tuple(self.version) < GUIDED_REMOVED_IN
 
     def get_routes(self) -> dict[str, Any]:
-        models = {
-            "object": "list",
-            "data": [
-                {
-                    "id": self.model,
-                    "object": "model",
-                    "created": self.started,
-                    "owned_by": "vllm",
-                    "root": self.model,
-                    "parent": None,
-                    "max_model_len": self.max_model_len,
-                    "permission": [],
-                }
-            ],
-        }
-        openapi = {"openapi": "3.1.0", "info": {"title": "FastAPI", "version": "0.1.0"}, "paths": {}}
+        models = self.model_list("vllm", parent=None, max_model_len=self.max_model_len, permission=[])
         return {
             "/version": lambda: Reply(200, {"version": self.version}),
             "/health": Reply(200, b"", None),
             "/v1/models": Reply(200, models),
-            "/openapi.json": Reply(200, openapi),
+            "/openapi.json": Reply(200, FASTAPI_OPENAPI),
         }
 
     def not_found(self, method: str, path: str) -> Reply:
