@@ -24,6 +24,7 @@ from sxhub.cli import cli
 from sxhub.errors import InputError
 from sxhub.generate import (
     GenerateOptions,
+    GenerateResult,
     chat_record,
     completion_record,
     export_rows,
@@ -524,6 +525,12 @@ def test_near_duplicates_exact_and_embedding() -> None:
     assert near_duplicates(["Great shoes"], None, max_similarity=0.9, against=["great shoes"]) == ["exact duplicate"]
 
 
+def generate_by(teacher: FakeTeacher, options: GenerateOptions) -> GenerateResult:
+    """``generate`` of SENTIMENT with one scripted teacher that writes and labels, texts compared by bag_embed,
+    without a progress bar or the label cache."""
+    return generate(SENTIMENT, options, teachers=[teacher], embed=bag_embed, progress=False, cache=False)
+
+
 def test_generate_dedups_and_labels_by_vote() -> None:
     counter = itertools.count()
     written: list[str] = []
@@ -544,14 +551,7 @@ def test_generate_dedups_and_labels_by_vote() -> None:
         return {"label": "negative"}
 
     teacher = FakeTeacher(responder=responder)
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=6, topics=["shoes", "tvs"], seed=7),
-        teachers=[teacher],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(teacher, GenerateOptions(n=6, topics=["shoes", "tvs"], seed=7))
     frame = result.frame
     assert len(frame) == 6 and frame["text"].is_unique
     assert result.dropped["invalid"] == 1 and result.dropped["duplicate"] == 1
@@ -584,14 +584,7 @@ def test_generate_drops_texts_that_copy_their_prompt() -> None:
             return {"text": f"Fresh text {k} about {'shoes' if k % 2 else 'tvs'}"}
         return {"label": "positive"}
 
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=4, seed_examples=examples, seed=1),
-        teachers=[FakeTeacher(responder=responder)],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(FakeTeacher(responder=responder), GenerateOptions(n=4, seed_examples=examples, seed=1))
     assert result.dropped["copied_prompt"] == 2 and len(result.frame) == 4
     assert all(t.startswith("Fresh text") for t in result.frame["text"])
 
@@ -620,14 +613,7 @@ def test_generate_drops_a_reply_that_echoes_its_instruction_or_names_its_label_f
             return {"text": f"Fresh text {k} about {'shoes' if k % 2 else 'tvs'}"}
         return {"label": "positive"}
 
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=6),
-        teachers=[FakeTeacher(responder=responder)],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(FakeTeacher(responder=responder), GenerateOptions(n=6))
     texts = list(result.frame["text"])
     assert result.dropped["copied_prompt"] == 3 and len(texts) == 6
     assert {kept_anyway, replies[4], replies[5]} <= set(texts)
@@ -649,14 +635,7 @@ def test_generate_drops_reworded_seed_examples() -> None:
             return {"text": ["Fresh shoes sell well", "Quiet tvs glow", "New kettles boil", "Odd lamps hum"][k % 4]}
         return {"label": "positive"}
 
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=4, seed_examples=examples, seed=1),
-        teachers=[FakeTeacher(responder=responder)],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(FakeTeacher(responder=responder), GenerateOptions(n=4, seed_examples=examples, seed=1))
     assert result.dropped["duplicate"] == 1 and result.dropped["copied_prompt"] == 0 and len(result.frame) == 4
     assert not any("profit" in t for t in result.frame["text"])
 
@@ -675,14 +654,7 @@ def test_generate_drops_a_text_too_long_to_label_and_writes_another() -> None:
             return {"text": "on and on " * (MAX_CHARS // 5) if k == 1 else f"Fresh text {k} about lamps"}
         return {"label": "positive"}
 
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=3, seed=1),
-        teachers=[FakeTeacher(responder=responder)],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(FakeTeacher(responder=responder), GenerateOptions(n=3, seed=1))
     assert result.dropped["too_long"] == 1 and len(result.frame) == 3 and not result.frame["failed"].any()
     assert result.frame["text"].str.len().max() <= MAX_CHARS
 
@@ -702,14 +674,7 @@ def test_generate_drops_a_text_cut_off_at_the_writers_token_budget_and_writes_an
             return {"text": long_closed if k == 2 else f"Fresh text {k} about lamps"}
         return {"label": "positive"}
 
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=3, seed=1),
-        teachers=[FakeTeacher(responder=responder)],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(FakeTeacher(responder=responder), GenerateOptions(n=3, seed=1))
     assert result.dropped["cut_off"] == 1 and result.dropped["invalid"] == 0
     assert len(result.frame) == 3 and not result.frame["failed"].any()
     assert long_closed in set(result.frame["text"]) and not result.frame["text"].str.contains("the screen").any()
@@ -732,14 +697,7 @@ def test_generate_tops_up_the_cells_of_the_dropped_texts() -> None:
         return {"label": "positive"}
 
     teacher = FakeTeacher(responder=responder)
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=8, topics=["shoes", "tvs"], seed=1),
-        teachers=[teacher],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(teacher, GenerateOptions(n=8, topics=["shoes", "tvs"], seed=1))
     frame = result.frame
     assert len(frame) == 8 and result.dropped["duplicate"] == 3
     asked = Counter(zip(frame["prompted_label"], frame["topic"], strict=True))
@@ -758,14 +716,7 @@ def test_generate_keeps_a_text_of_emoji_only_and_drops_only_its_repeat() -> None
             return {"text": replies[next(counter) % len(replies)]}
         return {"label": "positive"}
 
-    result = generate(
-        SENTIMENT,
-        GenerateOptions(n=3, seed=1, max_rounds=1),
-        teachers=[FakeTeacher(responder=responder)],
-        embed=bag_embed,
-        progress=False,
-        cache=False,
-    )
+    result = generate_by(FakeTeacher(responder=responder), GenerateOptions(n=3, seed=1, max_rounds=1))
     assert list(result.frame["text"]) == ["😍😍😍", "👎👎"] and not result.frame["failed"].any()
     assert result.dropped["duplicate"] == 1
 
