@@ -28,6 +28,7 @@ from .insights_groups import (
     DATE_KEYS,
     DateOrder,
     date_order,
+    day_numbers_note,
     group_keys,
     merge_spellings,
     parse_dates,
@@ -65,6 +66,7 @@ class InsightsResult:
     by_group_over_time: pd.DataFrame | None = None
     date_order: str | None = None  # how dates written in numbers only (31/01/2026) were read: day-first/month-first
     date_order_note: str = ""  # the dates could be read either way (or were written both ways): which way was taken
+    day_numbers_note: str = ""  # dates were Excel day numbers: read in its 1900 date system (insights_groups)
 
     def top_note(self) -> str:
         """How many groups --top left out of the group tables (empty when none were)."""
@@ -120,6 +122,7 @@ class InsightsResult:
             "group_periods": 0 if self.by_group_over_time is None else len(self.by_group_over_time),
             "date_order": self.date_order,
             "date_order_note": self.date_order_note,
+            "day_numbers_note": self.day_numbers_note,
             "sentiment": self.sentiment is not None,
             "files": [str(p) for p in self.files],
         }
@@ -411,6 +414,7 @@ def insights(
         by_group_over_time=by_group_over_time,
         date_order=order.name,
         date_order_note=order.note,
+        day_numbers_note=day_numbers_note(data[date_column]) if date_column else "",
     )
     if output_dir is not None:
         focus = negative_label or _negative_name(sentiments)

@@ -250,6 +250,22 @@ def _excel_dates(column: pd.Series) -> pd.Series:
     return dates
 
 
+def day_numbers_note(column: pd.Series) -> str:
+    """The line for a date column holding Excel day numbers (:func:`_excel_dates`), empty for one without: they are
+    read in Excel's 1900 date system, and a workbook in its 1904 system (Excel for Mac before 2011, and the workbooks
+    it made) writes each date 1,462 days fewer, so every period came out 4 years early; a CSV does not say which
+    system wrote it."""
+    found = _excel_dates(column)
+    if not found.notna().any():
+        return ""
+    first = column[found.notna()].iloc[0]
+    return (
+        f"dates written as Excel day numbers (e.g. {first}) read in Excel's 1900 date system (Windows Excel, Sheets); "
+        "from a workbook in the 1904 date system (Excel for Mac before 2011) they are 4 years early: format the "
+        "column as dates there and save the CSV again"
+    )
+
+
 def _number_or_text(value: Any) -> Any:
     """A cell that may hold Unix time (a number or a text), or None (a datetime, a bool)."""
     plain = isinstance(value, (str, int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))

@@ -144,6 +144,24 @@ def test_excel_serial_dates_fall_in_their_months(corpus: pd.DataFrame, written: 
     assert parse_dates(pd.DataFrame({"d": ["43833.75"]}), "d")[0] == pd.Timestamp("2020-01-03 18:00")
 
 
+def test_excel_day_numbers_say_which_date_system_they_were_read_in(corpus: pd.DataFrame) -> None:
+    """A workbook in Excel's 1904 date system (the default of Excel for Mac before 2011, kept by its workbooks)
+    writes a date in the General format as 1,462 days fewer (42371 for 2020-01-03): read in the 1900 system, as
+    Windows Excel and Sheets write it, every period was 4 years early, and no CSV says which system wrote it. Where
+    a date was read as a day number, the line and summary.json say how, and the fix for the other system."""
+    note = (
+        "dates written as Excel day numbers (e.g. 43833) read in Excel's 1900 date system (Windows Excel, Sheets); "
+        "from a workbook in the 1904 date system (Excel for Mac before 2011) they are 4 years early: format the "
+        "column as dates there and save the CSV again"
+    )
+    iso = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert iso.day_numbers_note == "" and iso.summary()["day_numbers_note"] == ""
+    corpus["created_at"] = [(pd.Timestamp(d) - pd.Timestamp("1899-12-30")).days for d in corpus["created_at"]]
+    result = insights(keyword_4p, corpus, group_by="month", date_column="created_at")
+    assert result.day_numbers_note == note.replace("e.g. 43833", f"e.g. {corpus['created_at'][0]}")
+    assert result.summary()["day_numbers_note"] == result.day_numbers_note
+
+
 def test_texts_without_a_readable_date_are_counted(corpus: pd.DataFrame) -> None:
     """Texts whose date is empty or unreadable are in the group tables but not in the table over time: it reported
     6 texts while the periods counted 4, and nothing said where the other 2 went."""

@@ -124,6 +124,8 @@ def insights(
     empty = f" ({summary['n_empty']} rows without a text left out)" if summary["n_empty"] else ""
     if result.date_order_note:
         empty += f" ({result.date_order_note})"
+    if result.day_numbers_note:
+        empty += f" ({result.day_numbers_note})"
     if summary["n_undated"]:
         empty += f" ({result.undated_note()})"
     if result.merged_spellings:
