@@ -63,7 +63,13 @@ def read_file(
         elif suffix == ".json":
             with path.open(encoding="utf-8-sig") as fh:
                 content = fh.read()
-            records = json.loads(content)
+            try:
+                records = json.loads(content, object_pairs_hook=_one_value_a_key)
+            except _KeyTwice as twice:
+                raise InputError(
+                    f"input {text!r}: an object names the key {twice.key!r} twice (JSON keeps only the last); give "
+                    "each key of an object its own name."
+                ) from None
             if isinstance(records, list):  # an array of texts was read as one column named 0
                 other = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
                 if other is not None:

@@ -1328,6 +1328,14 @@ def test_a_jsonl_line_that_names_a_key_twice_is_one_line_naming_it(tmp_path: Pat
     nested.write_text('{"text": "a", "votes": [{"labels": ["x"], "labels": ["y"]}]}\n')
     with pytest.raises(InputError, match=r"line 1 names the key 'labels' twice"):
         read_table(nested)
+    array = tmp_path / "twice.json"  # a .json array of objects alike
+    array.write_text('[{"text": "profit rose"}, {"text": "loss", "text": "gain"}]')
+    with pytest.raises(InputError) as info:
+        read_table(array)
+    assert str(info.value) == (
+        f"input {str(array)!r}: an object names the key 'text' twice (JSON keeps only the last); give each key of an "
+        "object its own name."
+    )
     fine = tmp_path / "fine.jsonl"  # one key at two levels is no repeat
     fine.write_text('{"text": "a", "labels": ["x"], "votes": [{"labels": ["x"]}]}\n')
     assert read_table(fine)["labels"].tolist() == [["x"]]
