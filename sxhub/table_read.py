@@ -63,13 +63,7 @@ def read_file(
         elif suffix == ".json":
             with path.open(encoding="utf-8-sig") as fh:
                 content = fh.read()
-            try:
-                records = json.loads(content, object_pairs_hook=_one_value_a_key)
-            except _KeyTwice as twice:
-                raise InputError(
-                    f"input {text!r}: an object names the key {twice.key!r} twice (JSON keeps only the last); give "
-                    "each key of an object its own name."
-                ) from None
+            records = json_value(content, path)
             if isinstance(records, list):  # an array of texts was read as one column named 0
                 other = next((i for i, r in enumerate(records) if not isinstance(r, dict)), None)
                 if other is not None:
@@ -361,13 +355,7 @@ def iter_jsonl(
         for number, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
-            try:
-                record = json.loads(line, object_pairs_hook=_one_value_a_key)
-            except _KeyTwice as twice:
-                raise InputError(
-                    f"input {str(path)!r}: line {number} names the key {twice.key!r} twice (JSON keeps only the "
-                    "last); give each key of a line its own name."
-                ) from None
+            record = json_value(line, path, line=number)
             if not isinstance(record, dict):
                 raise ValueError(f"line {number} is a JSON {type(record).__name__}, not an object")
             if usecols is not None:
@@ -378,6 +366,19 @@ def iter_jsonl(
                 records = []
     if records:
         yield frame_from_records(records)
+
+
+def json_value(text: str, path: str | os.PathLike[str], *, line: int | None = None) -> Any:
+    """``json.loads(text)`` of the file ``path`` (its line ``line`` for JSONL), or the one line for an object that
+    names a key twice (``{"text": "a", "text": "b"}``): json keeps the last value without a word."""
+    try:
+        return json.loads(text, object_pairs_hook=_one_value_a_key)
+    except _KeyTwice as twice:
+        where, unit = (f"line {line}", "a line") if line is not None else ("an object", "an object")
+        raise InputError(
+            f"input {str(path)!r}: {where} names the key {twice.key!r} twice (JSON keeps only the last); give each "
+            f"key of {unit} its own name."
+        ) from None
 
 
 class _KeyTwice(Exception):
