@@ -41,7 +41,10 @@ from .teacher_spec import LOCAL_TEACHER as LOCAL_TEACHER
 from .teacher_spec import SERVER_ADDRESS as SERVER_ADDRESS
 from .teacher_spec import SERVER_KINDS as SERVER_KINDS
 from .teacher_spec import TeacherSpec as TeacherSpec
-from .teacher_spec import _text_field  # the spec's check of a text field, shared with TeacherSpec
+from .teacher_spec import (
+    _text_field,  # the spec's check of a text field, shared with TeacherSpec
+    did_you_mean,
+)
 from .teacher_spec import redact_url as redact_url
 
 # the license the cards and the Space declare when the task spec states none: the Hub's "other", not a license
@@ -306,9 +309,11 @@ class TaskSpec:
         if not isinstance(data, dict):
             raise SpecError(f"the task spec must be a YAML mapping, got {type(data).__name__}.")
         known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - known, key=str)
         if unknown:
-            raise SpecError(f"unknown field(s) {unknown} in the task spec; allowed: {sorted(known)}.")
+            raise SpecError(
+                f"unknown field(s) {unknown} in the task spec{did_you_mean(unknown, known)}; allowed: {sorted(known)}."
+            )
         for required in ("name", "labels"):
             if required not in data:
                 raise SpecError(f"{required}: missing; every task spec needs 'name' and 'labels'.")
@@ -329,9 +334,10 @@ def _label(value: Any) -> Label:
     if isinstance(value, str):
         return Label(name=value)
     if isinstance(value, dict):
-        unknown = sorted(set(value) - {"name", "description"})
+        unknown = sorted(set(value) - {"name", "description"}, key=str)
         if unknown:
-            raise SpecError(f"labels: unknown key(s) {unknown} in {value!r}; allowed: name, description.")
+            guess = did_you_mean(unknown, ["name", "description"])
+            raise SpecError(f"labels: unknown key(s) {unknown}{guess} in {value!r}; allowed: name, description.")
         return Label(**value)
     raise SpecError(f"labels: each label is a name or a mapping with 'name' and 'description', got {value!r}.")
 
@@ -351,9 +357,10 @@ def _example(value: Any) -> Example:
     value = dict(value)
     if "label" in value and "labels" not in value:
         value["labels"] = value.pop("label")
-    unknown = sorted(set(value) - {"text", "labels", "reason"})
+    unknown = sorted(set(value) - {"text", "labels", "reason"}, key=str)
     if unknown:
-        raise SpecError(f"examples: unknown key(s) {unknown}; allowed: text, labels, reason.")
+        guess = did_you_mean(unknown, ["text", "labels", "reason"])
+        raise SpecError(f"examples: unknown key(s) {unknown}{guess}; allowed: text, labels, reason.")
     if "labels" not in value:
         raise SpecError(f"examples: example {str(value.get('text'))[:40]!r} has no 'labels'.")
     return Example(**value)

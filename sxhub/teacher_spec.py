@@ -4,7 +4,9 @@ Split out of :mod:`sxhub.spec`, which re-exports every name here (``from sxhub.s
 
 from __future__ import annotations
 
+import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,22 @@ def _text_field(where: str, value: Any) -> None:
     or went into the prompt as written."""
     if value is not None and not isinstance(value, str):
         raise SpecError(f"{where}: must be text, got {value!r}; quote it in the YAML if it is meant as text.")
+
+
+def did_you_mean(unknown: Iterable[Any], known: Iterable[str]) -> str:
+    """`` (did you mean 'labels'?)`` for unknown keys that are a known key misspelt (``lables:``, ``teacher:``);
+    empty where none is close to one. Several guesses say which key each is for."""
+    known = sorted(known)
+    guesses = {
+        str(key): close[0]
+        for key in unknown
+        if (close := difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)) and close[0] != str(key)
+    }
+    if not guesses:
+        return ""
+    if len(guesses) == 1:
+        return f" (did you mean {next(iter(guesses.values()))!r}?)"
+    return " (did you mean " + ", ".join(f"{good!r} for {bad!r}" for bad, good in guesses.items()) + "?)"
 
 
 _URL_RE = re.compile(r"https?://[^\s'\"<>]+")
@@ -173,7 +191,9 @@ class TeacherSpec:
         if not isinstance(value, dict):
             raise SpecError(f"teachers: each entry must be a mapping or a string, got {value!r}.")
         known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(value) - known)
+        unknown = sorted(set(value) - known, key=str)
         if unknown:
-            raise SpecError(f"teachers: unknown key(s) {unknown}; allowed: {sorted(known)}.")
+            raise SpecError(
+                f"teachers: unknown key(s) {unknown}{did_you_mean(unknown, known)}; allowed: {sorted(known)}."
+            )
         return cls(**value)

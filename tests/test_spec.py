@@ -452,3 +452,35 @@ def test_examples_path_outside_a_checkout_names_the_shipped_file(
     assert check_file(str(caught_input.value).split(" as ", 1)[1].split("'")[1]).name == "texts.csv"
     with pytest.raises(SpecError, match=r"not found; pass the path of a YAML file"):
         load_spec("examples/no-such-task/task.yaml")  # not an example sxhub ships: the plain error
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("lables: [a, b]\n", "unknown field(s) ['lables'] in the task spec (did you mean 'labels'?)"),
+        (
+            "labels: [a, b]\nteacher: local\n",
+            "unknown field(s) ['teacher'] in the task spec (did you mean 'teachers'?)",
+        ),
+        ("labels: [a, b]\nmultilabel: true\n", "(did you mean 'multi_label'?)"),
+        ("labels: [a, b]\nteachers:\n  - model: m\n    max_token: 9\n", "['max_token'] (did you mean 'max_tokens'?)"),
+        ("labels:\n  - name: a\n    descripton: x\n  - b\n", "['descripton'] (did you mean 'description'?)"),
+        ("labels: [a, b]\nexamples:\n  - txt: hi\n    label: a\n", "['txt'] (did you mean 'text'?)"),
+    ],
+)
+def test_a_misspelt_key_is_named_with_the_key_it_was_meant_as(
+    body: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``teacher:`` for ``teachers:`` or ``lables:`` was refused with the list of every allowed key, leaving the user
+    to spot which one they meant; the line now names it, exit 2 from the CLI."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "task.yaml").write_text(f"name: t\n{body}", encoding="utf-8")
+    (tmp_path / "in.csv").write_text("text\nhi\n", encoding="utf-8")
+    code, out, err = run_cli(["annotate", "task.yaml", "in.csv", "-o", "out.csv", "--dry-run"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and line in err, err
+    # a key like none of them gets no guess
+    with pytest.raises(SpecError) as raised:
+        TaskSpec.from_dict({"name": "t", "labels": ["a", "b"], "colour": "red"})
+    assert "did you mean" not in str(raised.value)
