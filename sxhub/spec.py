@@ -32,7 +32,7 @@ from .label_names import comma_separated_labels
 from .label_names import label_key as label_key  # re-exported: sxhub.spec.label_key
 from .label_names import rejoin_comma_names as rejoin_comma_names  # re-exported: sxhub.spec.rejoin_comma_names
 from .sequences import SequenceNotStr
-from .spec_file import SWAPPED, looks_like_table, refuse_not_a_mapping
+from .spec_file import read_spec_file, refuse_not_a_mapping
 from .spec_file import refuse_one_yaml_string as _refuse_one_yaml_string  # sxhub.spec's name, as before the split
 from .teacher_spec import CHAT_ROUTE as CHAT_ROUTE  # re-exported: every name sxhub.spec had before the split
 from .teacher_spec import ENDPOINT_NAME as ENDPOINT_NAME
@@ -381,6 +381,10 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec, *, nam
             "sxhub.TaskSpec(...) or the path of a task YAML."
         )
     path = Path(source)
+    if path.is_dir():  # it was "not found"
+        inside = next((p for p in (path / n for n in ("task.yaml", "task.yml", "task.json")) if p.is_file()), None)
+        fix = f"pass its task YAML, {str(inside)!r}" if inside else "pass the path of a task YAML file (see examples/)"
+        raise SpecError(f"task spec {str(path)!r} is a folder; {fix}.")
     if not path.is_file():
         from ._paths import shipped_example
 
@@ -390,19 +394,7 @@ def load_spec(source: str | os.PathLike[str] | dict[str, Any] | TaskSpec, *, nam
                 f"task spec {str(path)!r} not found here; sxhub ships that example as {str(shipped)!r}: pass that path."
             )
         raise SpecError(f"task spec {str(path)!r} not found; pass the path of a YAML file (see examples/).")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        if looks_like_table(path):
-            raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}{SWAPPED}.") from exc
-        raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
-    except UnicodeDecodeError as exc:
-        # a Parquet file passed as TASK (the arguments swapped) was told to "save it as UTF-8"
-        if looks_like_table(path):
-            raise SpecError(f"task spec {str(path)!r} is not a YAML file{SWAPPED}.") from exc
-        raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
+    data = read_spec_file(path)
     if not isinstance(data, dict):
         refuse_not_a_mapping(path, data)
     template = data.get("prompt_template")

@@ -6,6 +6,8 @@ built in Python keeps TaskSpec's own lines.
 
 from __future__ import annotations
 
+import datetime
+import json
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -28,6 +30,151 @@ def _example_spec() -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+class _SpecLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping: YAML keeps the last one, and a second
+    ``teachers:`` block (or a label written twice in a ``labels:`` mapping) dropped the first without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key, line = self.construct_object(key_node), key_node.start_mark.line + 1
+            if key in seen:
+                raise _Twice(f"{key!r} is written twice (lines {seen[key]} and {line}), and YAML keeps only the last")
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+class _Twice(ValueError):
+    """A key written twice in a spec file (:class:`_SpecLoader`); :func:`read_spec_file` names the file."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's ``object_pairs_hook`` refusing a key written twice (JSON, too, keeps only the last)."""
+    keys = [key for key, _ in pairs]
+    twice = next((key for key in keys if keys.count(key) > 1), None)
+    if twice is not None:
+        raise _Twice(f"{twice!r} is written twice in one object, and JSON keeps only the last")
+    return dict(pairs)
+
+
+def read_spec_file(path: Path) -> Any:
+    """The data of a task spec file: YAML, or JSON for a ``.json`` file (JSON indented with tabs is no YAML);
+    each slip refused in one line naming the file and the fix."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark (Notepad's) is no part of the spec
+    except UnicodeDecodeError as exc:
+        # a Parquet file passed as TASK (the arguments swapped) was told to "save it as UTF-8"
+        if looks_like_table(path):
+            raise SpecError(f"task spec {str(path)!r} is not a YAML file{SWAPPED}.") from exc
+        raise SpecError(f"task spec {str(path)!r} is not UTF-8 text; save it as UTF-8.") from exc
+    try:
+        if path.suffix.lower() == ".json":
+            return _read_json(path, text)
+        data = yaml.load(text, Loader=_SpecLoader)  # a SafeLoader that refuses keys written twice
+    except _Twice as exc:
+        raise SpecError(f"task spec {str(path)!r}: {exc}; write it once.") from exc
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        if looks_like_table(path):
+            raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}{SWAPPED}.") from exc
+        problem = str(getattr(exc, "problem", "") or "")
+        if "'\\t'" in problem or " tab " in problem:  # "found character '\\t' that cannot start any token"
+            raise SpecError(
+                f"task spec {str(path)!r} is not valid YAML{where}: a tab; YAML indents with spaces, so replace the "
+                "tabs with spaces."
+            ) from exc
+        raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
+    refuse_yaml_non_text(data, text)
+    return data
+
+
+def _read_json(path: Path, text: str) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    except json.JSONDecodeError as exc:
+        # JSON Lines, or a table's records, under .json: the arguments swapped; an object with a slip: the slip
+        if exc.msg == "Extra data" or not text.lstrip().startswith("{"):
+            raise SpecError(f"task spec {str(path)!r} is not valid JSON at line {exc.lineno}{SWAPPED}.") from exc
+        raise SpecError(
+            f"task spec {str(path)!r} is not valid JSON at line {exc.lineno} ({exc.msg}); fix the syntax."
+        ) from exc
+
+
+def _not_text(value: Any) -> str | None:
+    """What YAML made of an unquoted label that is not text (``yes`` is true, ``1`` a number); None for text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return "a date"
+    return None
+
+
+def refuse_yaml_non_text(data: Any, text: str) -> None:
+    """A label name that YAML read as a boolean, a number or a date (``labels: [yes, no]``, ``[1, 2, 3]``), refused
+    with what was written and the quoted YAML: TaskSpec's line said "got True" of a ``yes`` the user wrote."""
+    if not isinstance(data, dict):
+        return
+
+    def line(where: str, written: Any, value: Any, fix: str) -> SpecError:
+        return SpecError(
+            f"{where}: YAML reads {written} unquoted as {_not_text(value)}, not as a label name; quote {fix}."
+        )
+
+    labels, examples = data.get("labels"), data.get("examples")
+    if not any(_not_text(v) for v in _label_values(labels)) and not _example_non_text(examples):
+        return
+    raw = yaml.load(text, Loader=yaml.BaseLoader)  # every scalar as the text written
+    raw_labels, raw_examples = raw.get("labels"), raw.get("examples")
+    if isinstance(labels, list) and isinstance(raw_labels, list) and len(raw_labels) == len(labels):
+        for item, written in zip(labels, raw_labels, strict=True):
+            if isinstance(item, dict) and isinstance(written, dict):
+                if _not_text(item.get("name")) and isinstance(written.get("name"), str):
+                    raise line("labels", written["name"], item["name"], f"it: name: {_flow(written['name'])}")
+            elif _not_text(item) and isinstance(written, str):
+                names = raw_labels if all(isinstance(r, str) for r in raw_labels) else [written]
+                raise line("labels", written, item, f"the labels: labels: {_flow(names)}")
+    if isinstance(labels, dict) and isinstance(raw_labels, dict) and len(raw_labels) == len(labels):
+        for key, written in zip(labels, raw_labels, strict=True):
+            if _not_text(key):
+                raise line("labels", written, key, f"it: {_flow(written)}")
+    if isinstance(examples, list) and isinstance(raw_examples, list) and len(raw_examples) == len(examples):
+        for i, (example, written) in enumerate(zip(examples, raw_examples, strict=True)):
+            if not isinstance(example, dict) or not isinstance(written, dict):
+                continue
+            for key in ("labels", "label"):
+                value, shown = example.get(key), written.get(key)
+                values = value if isinstance(value, list) else [value]
+                bad = next((v for v in values if _not_text(v)), None)
+                if bad is not None and isinstance(shown, (str, list)):
+                    first = shown if isinstance(shown, str) else shown[values.index(bad)]
+                    raise line(f"examples[{i}].{key}", first, bad, f"it: {key}: {_flow(shown)}")
+
+
+def _label_values(labels: Any) -> list[Any]:
+    if isinstance(labels, dict):
+        return list(labels)
+    if isinstance(labels, list):
+        return [item.get("name") if isinstance(item, dict) else item for item in labels]
+    return []
+
+
+def _example_non_text(examples: Any) -> bool:
+    if not isinstance(examples, list):
+        return False
+    for example in examples:
+        if isinstance(example, dict):
+            for key in ("labels", "label"):
+                value = example.get(key)
+                if any(_not_text(v) for v in (value if isinstance(value, list) else [value])):
+                    return True
+    return False
 
 
 def refuse_not_a_mapping(path: Path, data: Any) -> NoReturn:

@@ -484,3 +484,102 @@ def test_a_misspelt_key_is_named_with_the_key_it_was_meant_as(
     with pytest.raises(SpecError) as raised:
         TaskSpec.from_dict({"name": "t", "labels": ["a", "b"], "colour": "red"})
     assert "did you mean" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        (
+            "labels: [yes, no]\n",
+            "labels: YAML reads yes unquoted as true, not as a label name; quote the labels: labels: ['yes', 'no'].",
+        ),
+        (
+            "labels: [on, off]\n",
+            "YAML reads on unquoted as true, not as a label name; quote the labels: labels: ['on', ",
+        ),
+        (
+            "labels: [1, 2, 3]\n",
+            "YAML reads 1 unquoted as a number, not as a label name; quote the labels: labels: ['1',",
+        ),
+        (
+            "labels: [low, 0.5]\n",
+            "YAML reads 0.5 unquoted as a number, not as a label name; quote the labels: labels: ",
+        ),
+        (
+            "labels:\n  yes: it is\n  no: it is not\n",
+            "YAML reads yes unquoted as true, not as a label name; quote it: 'yes'.",
+        ),
+        (
+            "labels:\n  - name: yes\n  - name: maybe\n",
+            "labels: YAML reads yes unquoted as true, not as a label name; quote it: name: 'yes'.",
+        ),
+        (
+            "labels: ['yes', 'no']\nexamples:\n  - text: hi\n    label: yes\n",
+            "examples[0].label: YAML reads yes unquoted as true, not as a label name; quote it: label: 'yes'.",
+        ),
+        (
+            "multi_label: true\nlabels: ['1', '2']\nexamples:\n  - text: hi\n    labels: [1, 2]\n",
+            "examples[0].labels: YAML reads 1 unquoted as a number, not as a label name; quote it: labels: ['1', '2'].",
+        ),
+    ],
+)
+def test_labels_yaml_reads_as_booleans_or_numbers_say_to_quote_them(
+    body: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``labels: [yes, no]`` (YAML 1.1 reads yes/no/on/off as booleans) or ``labels: [1, 2, 3]`` was refused with
+    "each label is a name or a mapping with 'name' and 'description', got True": the user wrote no True, and the
+    line did not say to quote them. It now names what was written and gives the quoted YAML, exit 2."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "task.yaml").write_text(f"name: t\n{body}", encoding="utf-8")
+    (tmp_path / "in.csv").write_text("text\nhi\n", encoding="utf-8")
+    code, out, err = run_cli(["annotate", "task.yaml", "in.csv", "-o", "out.csv", "--dry-run"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and line in err, err
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "line"),
+    [
+        # tabs: PyYAML's "found character '\t' that cannot start any token" became "fix the syntax"
+        (
+            "task.yaml",
+            "name: t\nlabels:\n\t- a\n\t- b\n",
+            "is not valid YAML at line 3: a tab; YAML indents with spaces",
+        ),
+        # a key written twice: YAML kept the last one and dropped the first block unsaid
+        ("task.yaml", "name: t\nteachers: [local]\nlabels: [a, b]\nteachers: [x/y]\n", "'teachers' is written twice"),
+        ("task.yaml", "name: t\nlabels:\n  a: one\n  a: two\n", "'a' is written twice (lines 3 and 4)"),
+        # a JSON spec indented with tabs (valid JSON) was "not valid YAML ... it looks like a table of texts"
+        ("task.json", '{\n\t"name": "t",\n\t"labels": ["a", "b"],\n\t"lables": 1\n}\n', "(did you mean 'labels'?)"),
+        ("task.json", '{\n  "name": "t",\n  "labels": ["a", "b"],\n}\n', "is not valid JSON at line 4"),
+    ],
+)
+def test_a_spec_file_s_syntax_slips_name_the_slip(
+    name: str,
+    body: str,
+    line: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / name).write_text(body, encoding="utf-8")
+    (tmp_path / "in.csv").write_text("text\nhi\n", encoding="utf-8")
+    code, out, err = run_cli(["annotate", name, "in.csv", "-o", "out.csv", "--dry-run"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and line in err, err
+    assert "looks like a table" not in err
+
+
+def test_a_json_spec_loads_with_tabs_and_a_folder_is_named_a_folder(tmp_path: Path) -> None:
+    spec = tmp_path / "task.json"
+    spec.write_text('{\n\t"name": "t",\n\t"labels": ["a", "b"]\n}\n', encoding="utf-8")
+    assert load_spec(spec).label_names == ["a", "b"]
+    (tmp_path / "fin").mkdir()
+    (tmp_path / "fin" / "task.yaml").write_text("name: t\nlabels: [a, b]\n", encoding="utf-8")
+    with pytest.raises(
+        SpecError, match=re.escape(f"is a folder; pass its task YAML, {str(tmp_path / 'fin' / 'task.yaml')!r}")
+    ):
+        load_spec(tmp_path / "fin")
