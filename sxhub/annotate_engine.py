@@ -28,6 +28,7 @@ from tenacity.wait import wait_exponential_jitter
 
 from .annotate_stops import _Stopped, _Stops, named_wait_cap
 from .cache import POLL_S, CacheKeys, Claim, Failed, LabelCache
+from .endpoint_run import before_asking
 from .errors import TeacherError
 from .ledger import TeacherLedger
 from .prompt import InvalidAnswer, message_builder, reply_parser
@@ -334,6 +335,9 @@ class _Engine(_Stops):
         """One request to teacher ``idx``, counted in its ledger; the reply committed to the cache."""
         ledger = self.ledgers[self.names[idx]]
         try:
+            await (
+                before_asking()
+            )  # a run's sleeping Inference Endpoints, woken only for a request the cache cannot answer
             reply = await self._send(idx, messages, seed)
         except AnswerCutError as exc:  # answered, and paid for, but stopped by a full context: a failed vote
             if self.cache is not None:

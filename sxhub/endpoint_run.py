@@ -4,8 +4,14 @@ line."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
 import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +19,7 @@ from .endpoints import (
     DEFAULT_TIMEOUT,
     FAILED,
     PAUSED,
+    all_unwoken,
     cli_name,
     get,
     hourly_price,
@@ -28,6 +35,17 @@ if TYPE_CHECKING:
     from .spec import TeacherSpec
 
 logger = logging.getLogger("sxhub.endpoints")  # the lines a run's endpoints give, under the logger they always had
+# what the request engine awaits before a request the label cache cannot answer (EndpointRun.on_first_request)
+_BEFORE_ASKING: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("sxhub_before_asking", default=None)
+
+
+async def before_asking() -> None:
+    """Awaited by the request engine before it sends a request that the label cache cannot answer: within
+    :meth:`EndpointRun.on_first_request`, the run's sleeping Inference Endpoints are woken first (once); elsewhere
+    nothing."""
+    hook = _BEFORE_ASKING.get()
+    if hook is not None:
+        await hook()
 
 
 def endpoint_names(teachers: list[TeacherSpec]) -> list[str]:
@@ -72,6 +90,55 @@ class EndpointRun:
                 raise
             self.info[name]["url"] = endpoint.url  # a failed one raised above (wait() refuses it)
 
+    @contextmanager
+    def on_first_request(self, specs: Sequence[TeacherSpec]) -> Iterator[list[TeacherSpec]]:
+        """The teacher specs to open, the endpoints woken before the first request the label cache cannot answer
+        rather than now (:func:`before_asking`): generate and twins woke them before they began, so that a rerun the
+        cache answered whole started a replica (billed) for nothing. Each endpoint teacher gets the URL the Hub gives
+        while it sleeps (:func:`sxhub.endpoints.all_unwoken`, as annotate's parts have it); where that cannot key
+        the cache (a teacher without ``model:``, no URL now), they are woken now and ``specs`` come back as given."""
+        if not self.names:
+            yield list(specs)
+            return
+        asleep = all_unwoken(list(specs))
+        if asleep is None:
+            self.start()
+            yield list(specs)
+            return
+        token = _BEFORE_ASKING.set(self._wake_once())
+        try:
+            yield asleep
+        finally:
+            _BEFORE_ASKING.reset(token)
+
+    def _wake_once(self) -> Callable[[], Awaitable[None]]:
+        """:meth:`start`, run once for every request that awaits it, in a daemon thread: the event loop goes on
+        (an interrupt cancels the waiting requests at once) and the wait does not hold the process at its exit."""
+        woken: dict[asyncio.AbstractEventLoop, asyncio.Future[None]] = {}
+
+        async def wake() -> None:
+            loop = asyncio.get_running_loop()
+            if loop not in woken:
+                future = woken[loop] = loop.create_future()
+
+                def settle(error: BaseException | None) -> None:
+                    if not future.done():
+                        future.set_result(None) if error is None else future.set_exception(error)
+
+                def run() -> None:
+                    error: BaseException | None = None
+                    try:
+                        self.start()
+                    except BaseException as exc:  # the wake's own line (a refusal, a timeout) is the run's error
+                        error = exc
+                    with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: the run was interrupted
+                        loop.call_soon_threadsafe(settle, error)
+
+                threading.Thread(target=run, name="sxhub-endpoint-wake", daemon=True).start()
+            await asyncio.shield(woken[loop])
+
+        return wake
+
     def __enter__(self) -> EndpointRun:
         return self
 
@@ -84,7 +151,7 @@ class EndpointRun:
         left = "; ".join(
             f"endpoint {name!r} is left running (billed while it runs): stop it with `sxhub endpoint pause "
             f"{cli_name(*split_ref(name))}`"
-            for name, entry in self.info.items()
+            for name, entry in list(self.info.items())  # a copy: a wake in its thread may add one meanwhile
             if not entry.get("paused_after") and self._still_up(name)
         )
         if isinstance(exc, KeyboardInterrupt):  # over the line of a wait it interrupted: this says what is now
@@ -111,7 +178,7 @@ class EndpointRun:
         hourly price (of one replica), the hours of this run and the cost estimate (the replicas the endpoint keeps,
         one at least, for that long: one replica's price said half the cost of an endpoint that keeps two)."""
         hours = (time.monotonic() - self.started) / 3600
-        for name, entry in self.info.items():
+        for name, entry in list(self.info.items()):  # a copy: a wake in its thread may add one meanwhile
             price = entry.get("price_per_hour")
             entry["hours"] = round(hours, 4)
             replicas = entry.get("replicas", 1)

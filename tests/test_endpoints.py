@@ -924,3 +924,55 @@ def test_a_rerun_of_a_finished_annotate_on_ray_does_not_wake_the_paused_endpoint
     assert api.state(NAME, hub.user) == "paused" and len(tgi.requests) == 6
     assert "endpoints" not in json.loads(stdout) and "endpoints:" not in err
     pd.testing.assert_frame_equal(read_table(out), first)
+
+
+@pytest.mark.parametrize("verb", ["generate", "twins"])
+def test_a_generate_or_twins_rerun_the_label_cache_answers_whole_does_not_wake_the_endpoint(
+    endpoints, hub, tmp_path: Path, capsys, verb: str
+) -> None:
+    """generate and twins resumed the endpoint before the first request even when the label cache held every answer
+    they needed (the same command run again): a scaled-to-zero one got the request that starts a replica (billed),
+    and the ledger booked its hours. As annotate does, a rerun the cache answers whole now labels with the URL the
+    Hub gives while it sleeps and leaves it as it is; a run that asks something still wakes it before the request."""
+    api, tgi = endpoints
+    task = endpoint_task_with_model(tmp_path, capsys)
+    if verb == "twins":
+        source = write_table(pd.DataFrame({"text": ["Profit rose at Acme.", "Sales fell."]}), tmp_path / "in.csv")
+        args = ["twins", str(task), str(source)]
+    else:
+        args = ["generate", str(task), "--n", "2", "--topic", "banks", "--min-distance", "0"]
+
+    def run(out: str, *more: str) -> dict[str, Any]:
+        code, _, err = run_cli([*args, "-o", str(tmp_path / out), "--pause-after", *more], capsys)
+        assert code == 0, err
+        return json.loads((tmp_path / out).with_suffix(".ledger.json").read_text())
+
+    api.set_state(NAME, hub.user, "scaledToZero")
+    assert run("a.csv")["endpoints"][NAME]["paused_after"] is True and tgi.requests
+    api.set_state(NAME, hub.user, "scaledToZero")  # resumed since and idle again
+    seen, pauses = len(tgi.exchanges), [c for c in api.calls if c.endswith("/pause")]
+    ledger = run("b.csv")
+    assert len(tgi.exchanges) == seen and api.state(NAME, hub.user) == "scaledToZero"  # no knock, no request
+    assert "endpoints" not in ledger and [c for c in api.calls if c.endswith("/pause")] == pauses
+    pd.testing.assert_frame_equal(read_table(tmp_path / "b.csv"), read_table(tmp_path / "a.csv"))
+    # another seed asks new texts: woken (a knock on /health) before the first request, and paused after
+    assert run("c.csv", "--seed", "1")["endpoints"][NAME]["paused_after"] is True
+    assert tgi.exchanges[seen].path == "/health" and len(tgi.exchanges) > seen + 1
+
+
+def test_a_generate_whose_late_wake_is_refused_stops_on_that_line(
+    endpoints, hub, tmp_path: Path, capsys, caplog
+) -> None:
+    """Woken at its first request the cache cannot answer (not before generate began), an endpoint whose resume the
+    Hub refuses (402) stops the run on the Hub's line, exit 2, nothing said to be left running, nothing asked."""
+    api, tgi = endpoints
+    task = endpoint_task_with_model(tmp_path, capsys)
+    api.set_state(NAME, hub.user, "paused")
+    api.items[(hub.user, NAME)]["status"]["url"] = tgi.root  # a URL the Hub gives while paused: opened asleep
+    api.unbilled.add(hub.user)
+    args = ["generate", str(task), "--n", "2", "--topic", "banks", "-o", str(tmp_path / "g.csv"), "--pause-after"]
+    code, _, err = run_cli(args, capsys)
+    assert code == 2 and "HTTP 402" in err.strip().splitlines()[-1], err
+    assert "Traceback" not in err and "left running" not in err + caplog.text
+    assert api.state(NAME, hub.user) == "paused" and not [c for c in api.calls if c.endswith("/pause")]
+    assert not tgi.requests

@@ -92,14 +92,17 @@ def _book_endpoints(ledger: dict[str, Any], used: dict[str, dict[str, Any]]) -> 
         say(format_endpoints(used))
 
 
-async def _with_teachers(spec: TaskSpec, run: Any, *, writers: list[TeacherSpec] | None = None) -> Any:
-    """``run(teachers)`` with the spec's teachers open; with ``writers``, ``run`` also gets ``writers=`` (opened)."""
+async def _with_teachers(spec: TaskSpec, specs: list[TeacherSpec], run: Any, *, writers: bool = False) -> Any:
+    """``run(teachers)`` with ``specs`` open (the spec's teachers, then the writers, as
+    :meth:`~sxhub.endpoint_run.EndpointRun.on_first_request` gives them); with ``writers``, the specs after the
+    spec's teachers are the writers, and ``run`` also gets ``writers=`` (opened)."""
     from ..teachers import open_teachers
 
-    async with open_teachers(spec.default_teachers()) as teachers:
+    n = len(spec.default_teachers())
+    async with open_teachers(specs[:n]) as teachers:
         if not writers:
             return await run(teachers)
-        async with open_teachers(list(writers)) as authors:
+        async with open_teachers(specs[n:]) as authors:
             return await run(teachers, writers=authors)
 
 
@@ -171,11 +174,14 @@ def twins(
     data = read_table(input_path, limit=limit, lines=True)  # a .txt file or - (stdin): one text per line
     cache = _cache(cache_dir)
     try:
-        with _endpoints(spec, [], pause_after) as endpoints:
-            endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
+        with (
+            _endpoints(spec, [], pause_after) as endpoints,
+            endpoints.on_first_request(spec.default_teachers()) as specs,
+        ):  # a paused or scaled-to-zero endpoint woken before the first request the cache cannot answer
             result = asyncio.run(
                 _with_teachers(
                     spec,
+                    specs,
                     lambda teachers: amake_twins(
                         spec,
                         data,
@@ -364,11 +370,12 @@ def generate(
     cache = _cache(cache_dir)
     endpoints = _endpoints(spec, writers, pause_after)
     try:
-        with endpoints:
-            endpoints.start()  # resumes a paused or scaled-to-zero endpoint before the first request
+        # a paused or scaled-to-zero endpoint woken before the first request the cache cannot answer
+        with endpoints, endpoints.on_first_request([*spec.default_teachers(), *writers]) as specs:
             result = asyncio.run(
                 _with_teachers(
                     spec,
+                    specs,
                     lambda teachers, **more: agenerate(
                         spec,
                         teachers=teachers,
@@ -378,7 +385,7 @@ def generate(
                         cache=cache,
                         **more,
                     ),
-                    writers=writers,
+                    writers=bool(writers),
                 )
             )
     except (SxhubError, KeyboardInterrupt) as exc:
