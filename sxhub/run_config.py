@@ -85,15 +85,31 @@ class RunConfig:
         from .train_config import plain_numbers
 
         plain_numbers(self)
+        if not isinstance(self.out, (str, os.PathLike)):  # Path(None) was a TypeError traceback
+            raise InputError(f"out={self.out!r} must be a folder path (a str or a pathlib.Path).")
         self.out = Path(self.out)
         for name in ("keep_columns", "teachers"):  # one string was read letter by letter: columns 'i' and 'd'
             value = getattr(self, name)
-            refuse_one_string(name, value, "column names" if name == "keep_columns" else "teachers")
+            items = "column names" if name == "keep_columns" else "teachers"
+            refuse_one_string(name, value, items)
             if value is not None and not isinstance(value, Sequence):
                 raise InputError(f"{name}= takes a list, got {value!r}.")
+            odd = next((item for item in value or [] if not isinstance(item, str)), None)
+            if odd is not None:
+                raise InputError(f"{name}= takes a list of {items} (str), got {odd!r} in it.")
             setattr(self, name, list(value or []))
-        if self.limit is not None and self.limit < 1:
-            raise InputError(f"limit={self.limit} must be a positive integer.")
+        if self.limit is not None and (
+            not isinstance(self.limit, int) or isinstance(self.limit, bool) or self.limit < 1
+        ):
+            raise InputError(f"limit={self.limit!r} must be a positive integer.")
+        for name in ("gold", "text_column", "base_model", "push"):  # a number went on as given, to fail far later
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                what = "a column name" if name in ("gold", "text_column") else "a name"
+                raise InputError(f"{name}={value!r} must be {what} (a str) or None.")
+        for name in ("private", "exist_ok", "int8", "retrain", "progress", "pause_after"):
+            if not isinstance(getattr(self, name), bool):  # private='no' is true: the repos were made private
+                raise InputError(f"{name}={getattr(self, name)!r} must be True or False.")
         self._check_options()
 
     def _check_options(self) -> None:

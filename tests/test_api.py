@@ -222,6 +222,12 @@ def test_one_string_where_a_list_goes_is_refused_in_one_line(monkeypatch: pytest
         ),
         ({"vote": "mean"}, "vote='mean' is not one of majority, dawid-skene, scores (option --vote)."),
         ({"backend": "gpu"}, "backend='gpu' is not one of local, autotrain (option --backend)."),
+        # wrong types: a TypeError traceback (out=None, limit='5'), or taken as given (private='no' made it private)
+        ({"limit": "5"}, "limit='5' must be a positive integer."),
+        ({"private": "no"}, "private='no' must be True or False."),
+        ({"gold": 3}, "gold=3 must be a column name (a str) or None."),
+        ({"keep_columns": ["id", 1]}, "keep_columns= takes a list of column names (str), got 1 in it."),
+        ({"teachers": [3]}, "teachers= takes a list of teachers (str), got 3 in it."),
         ({"min_steps": -1}, "min_steps=-1 must be an integer >= 0 (option --min-steps)."),
         ({"epochs": 0}, "epochs=0 is out of range; it must be a number > 0 and <= 1000 (option --epochs)."),
         ({"threads": 0}, "threads=0 must be an integer >= 1 (option --threads)."),
@@ -238,6 +244,8 @@ def test_run_config_refuses_a_bad_option_when_built(option: dict[str, object], m
         RunConfig(out=tmp_path / "run", **option)  # type: ignore[arg-type]
     assert str(refused.value) == message
     assert not (tmp_path / "run").exists()
+    with pytest.raises(UserError, match=re.escape("out=None must be a folder path (a str or a pathlib.Path).")):
+        RunConfig(out=None)  # type: ignore[arg-type]
     good = {"concurrency": 1, "samples": 64, "cpu_usd_per_hour": 0.0, "server": "vllm", "vote": "dawid-skene"}
     assert RunConfig(out=tmp_path / "run", **good).concurrency == 1  # type: ignore[arg-type]
 
