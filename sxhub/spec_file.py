@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -90,6 +91,7 @@ def read_spec_file(path: Path) -> Any:
             ) from exc
         raise SpecError(f"task spec {str(path)!r} is not valid YAML{where}; fix the syntax.") from exc
     refuse_yaml_non_text(data, text)
+    refuse_numbers_as_text(data)
     return data
 
 
@@ -155,6 +157,32 @@ def refuse_yaml_non_text(data: Any, text: str) -> None:
                 if bad is not None and isinstance(shown, (str, list)):
                     first = shown if isinstance(shown, str) else shown[values.index(bad)]
                     raise line(f"examples[{i}].{key}", first, bad, f"it: {key}: {_flow(shown)}")
+
+
+_NUMBER = re.compile(r"^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$")
+
+
+def refuse_numbers_as_text(data: Any) -> None:
+    """A number field that YAML read as text: ``temperature: 1e-1`` (YAML 1.1 reads an exponent without a dot as a
+    string) or one quoted, ``samples: '3'``; TaskSpec's line said "must be a number ..., got '1e-1'" of what the
+    user wrote as a number."""
+    if not isinstance(data, dict):
+        return
+    fields = [(key, key, data.get(key)) for key in ("temperature", "samples")]
+    teachers = data.get("teachers")
+    for i, teacher in enumerate(teachers if isinstance(teachers, list) else []):
+        if isinstance(teacher, dict):
+            keys = ("price_input", "price_output", "timeout", "max_tokens")
+            fields += [(f"teachers[{i}].{key}", key, teacher.get(key)) for key in keys]
+    for where, key, value in fields:
+        if not isinstance(value, str) or not _NUMBER.match(value.strip()):  # 'inf', 'nan': left to TaskSpec's line
+            continue
+        number = float(value)
+        shown = int(number) if number.is_integer() and key in ("samples", "max_tokens") else number
+        exponent = "e" in value.lower()
+        why = " (YAML 1.1 reads an exponent without a dot as text)" if exponent else ""
+        how = "as" if exponent else "unquoted:"
+        raise SpecError(f"{where}: {value!r} is text to YAML, not a number{why}; write it {how} {key}: {shown!r}.")
 
 
 def _label_values(labels: Any) -> list[Any]:

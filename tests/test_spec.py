@@ -583,3 +583,29 @@ def test_a_json_spec_loads_with_tabs_and_a_folder_is_named_a_folder(tmp_path: Pa
         SpecError, match=re.escape(f"is a folder; pass its task YAML, {str(tmp_path / 'fin' / 'task.yaml')!r}")
     ):
         load_spec(tmp_path / "fin")
+
+
+@pytest.mark.parametrize(
+    ("body", "line"),
+    [
+        ("temperature: 1e-1\n", "temperature: '1e-1' is text to YAML, not a number (YAML 1.1 reads an exponent "),
+        ("samples: '3'\n", "samples: '3' is text to YAML, not a number; write it unquoted: samples: 3."),
+        (
+            "teachers:\n  - model: m\n    price_input: 5e-1\n    price_output: 1\n",
+            "teachers[0].price_input: '5e-1' is text to YAML, not a number (YAML 1.1 reads an exponent without a dot "
+            "as text); write it as price_input: 0.5.",
+        ),
+    ],
+)
+def test_a_number_yaml_reads_as_text_says_how_to_write_it(
+    body: str, line: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``temperature: 1e-1`` is a string to YAML 1.1 (an exponent needs a dot: 1.0e-1), and the line said "must be a
+    number from 0 to 2, got '1e-1'" of what the user wrote as a number; it now says why and what to write."""
+    from conftest import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "task.yaml").write_text(f"name: t\nlabels: [a, b]\n{body}", encoding="utf-8")
+    (tmp_path / "in.csv").write_text("text\nhi\n", encoding="utf-8")
+    code, out, err = run_cli(["annotate", "task.yaml", "in.csv", "-o", "out.csv", "--dry-run"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and line in err, err
