@@ -132,7 +132,10 @@ def refuse_yaml_non_text(data: Any, text: str) -> None:
     labels, examples = data.get("labels"), data.get("examples")
     if not any(_not_text(v) for v in _label_values(labels)) and not _example_non_text(examples):
         return
-    raw = yaml.load(text, Loader=yaml.BaseLoader)  # every scalar as the text written
+    try:
+        raw = yaml.load(text, Loader=yaml.BaseLoader)  # every scalar as the text written
+    except yaml.YAMLError:  # what the safe loader read and this one cannot: TaskSpec's own line
+        return
     raw_labels, raw_examples = raw.get("labels"), raw.get("examples")
     if isinstance(labels, list) and isinstance(raw_labels, list) and len(raw_labels) == len(labels):
         for item, written in zip(labels, raw_labels, strict=True):

@@ -609,3 +609,14 @@ def test_a_number_yaml_reads_as_text_says_how_to_write_it(
     (tmp_path / "in.csv").write_text("text\nhi\n", encoding="utf-8")
     code, out, err = run_cli(["annotate", "task.yaml", "in.csv", "-o", "out.csv", "--dry-run"], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1 and line in err, err
+
+
+def test_a_yaml_merge_may_override_a_merged_key(tmp_path: Path) -> None:
+    """Keys written twice are refused, but a key that overrides one brought in by a merge (``<<: *base``) is YAML's
+    way of reusing a block, not a slip."""
+    spec = tmp_path / "task.yaml"
+    spec.write_text(
+        "name: t\nlabels: [a, b]\nteachers:\n  - &hub {model: x/y, max_tokens: 64}\n  - <<: *hub\n    max_tokens: 128\n",
+        encoding="utf-8",
+    )
+    assert [t.max_tokens for t in load_spec(spec).teachers] == [64, 128]
