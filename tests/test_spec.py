@@ -484,6 +484,9 @@ def test_a_misspelt_key_is_named_with_the_key_it_was_meant_as(
     with pytest.raises(SpecError) as raised:
         TaskSpec.from_dict({"name": "t", "labels": ["a", "b"], "colour": "red"})
     assert "did you mean" not in str(raised.value)
+    # two unknown keys of mixed types (YAML's `yes:` is True) were sorted together: a TypeError traceback
+    with pytest.raises(SpecError, match=re.escape("unknown field(s) [True, 'colour'] in the task spec")):
+        TaskSpec.from_dict({"name": "t", "labels": ["a", "b"], "colour": "red", True: 1})
 
 
 @pytest.mark.parametrize(
