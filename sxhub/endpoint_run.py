@@ -91,16 +91,17 @@ class EndpointRun:
             self.info[name]["url"] = endpoint.url  # a failed one raised above (wait() refuses it)
 
     @contextmanager
-    def on_first_request(self, specs: Sequence[TeacherSpec]) -> Iterator[list[TeacherSpec]]:
+    def on_first_request(self, specs: Sequence[TeacherSpec], *, now: bool = False) -> Iterator[list[TeacherSpec]]:
         """The teacher specs to open, the endpoints woken before the first request the label cache cannot answer
         rather than now (:func:`before_asking`): generate and twins woke them before they began, so that a rerun the
         cache answered whole started a replica (billed) for nothing. Each endpoint teacher gets the URL the Hub gives
         while it sleeps (:func:`sxhub.endpoints.all_unwoken`, as annotate's parts have it); where that cannot key
-        the cache (a teacher without ``model:``, no URL now), they are woken now and ``specs`` come back as given."""
+        the cache (a teacher without ``model:``, no URL now), or with ``now``, they are woken now and ``specs`` come
+        back as given."""
         if not self.names:
             yield list(specs)
             return
-        asleep = all_unwoken(list(specs))
+        asleep = None if now else all_unwoken(list(specs))
         if asleep is None:
             self.start()
             yield list(specs)

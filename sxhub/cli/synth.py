@@ -370,8 +370,10 @@ def generate(
     cache = _cache(cache_dir)
     endpoints = _endpoints(spec, writers, pause_after)
     try:
-        # a paused or scaled-to-zero endpoint woken before the first request the cache cannot answer
-        with endpoints, endpoints.on_first_request([*spec.default_teachers(), *writers]) as specs:
+        # a paused or scaled-to-zero endpoint woken before the first request the cache cannot answer; under
+        # --max-minutes before the run, as before: a cold start is no part of the writing time the cap limits
+        every = [*spec.default_teachers(), *writers]
+        with endpoints, endpoints.on_first_request(every, now=max_minutes is not None) as specs:
             result = asyncio.run(
                 _with_teachers(
                     spec,
