@@ -463,7 +463,8 @@ def optimize_graph(source: Path, target: Path, model_dir: Path, *, fuse_attentio
     embedding LayerNorm, skip LayerNorms and bias-GELU fused into contrib kernels ran slower than this one, in int8
     most (QAttention), by 10-35% across interleaved runs (``bench/graph.py``, ``bench/results/graph.md``);
     the unfused attention's projections quantize per channel like the other MatMuls and its score products stay
-    fp32 MLAS GEMMs. ``fuse_attention=True`` fuses everything the optimizer can, as sxhub did before. The BERT
+    fp32 MLAS GEMMs. Fusing only the attention core (``MultiHeadAttention``, projections still int8) was slower too
+    (``bench/attention_core.py``). ``fuse_attention=True`` fuses everything the optimizer can, as sxhub did before. The BERT
     rules also match RoBERTa, XLM-R, ELECTRA and MiniLM encoders; a graph they cannot fuse is written as exported
     (a note says so), since an unfused graph is only slower, not different.
     """
