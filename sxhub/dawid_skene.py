@@ -91,7 +91,6 @@ def dawid_skene_fit(
     """:func:`dawid_skene` from what it needs of each text (:func:`teacher_answers`, the valid votes' labels and
     the majority decision), so that a caller reading the votes once need not keep them. ``same``: equal decisions
     are one object, kept there (:func:`_shared_decision`), for a caller that only reads them."""
-    _say_few_teachers(answers)
     if multi_label:
         decisions, estimates = _ds_multi(answers, valid, label_names, majority)
     else:
@@ -101,9 +100,11 @@ def dawid_skene_fit(
     return decisions, estimates
 
 
-def _say_few_teachers(answers: Answers) -> None:
+def say_few_teachers(answers: Answers) -> None:
     """Say once a process (per teacher count) that Dawid-Skene with fewer than :data:`DS_MIN_TEACHERS` teachers
-    decides their disagreements by the labels' priors, and name majority vote; it ran without a word."""
+    decides their disagreements by the labels' priors, and name majority vote; it ran without a word. Called where
+    Dawid-Skene decides the labels (:func:`sxhub.reliability.dawid_skene`), not where a card or ``agree`` only sets
+    its decisions beside majority vote's."""
     teachers = {teacher for row in answers for teacher, _ in row}
     if not teachers or len(teachers) >= DS_MIN_TEACHERS or len(teachers) in _SAID_FEW:
         return

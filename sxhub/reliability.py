@@ -30,6 +30,7 @@ from .dawid_skene import (  # noqa: F401  (DS_ITERATIONS, DS_TOLERANCE, check_vo
     _shared_decision,
     check_vote_method,
     dawid_skene_fit,
+    say_few_teachers,
     teacher_answers,
 )
 from .errors import InputError
@@ -131,6 +132,7 @@ def dawid_skene(
         [labels for v in row if (labels := valid_labels(v, label_names, multi_label)) is not None] for row in votes
     ]
     answers = [teacher_answers(row, label_names, multi_label) for row in votes]
+    say_few_teachers(answers)
     return dawid_skene_fit(answers, valid, label_names, multi_label, majority)
 
 

@@ -137,6 +137,13 @@ def test_dawid_skene_with_fewer_than_three_teachers_says_the_vote_leans_on_the_p
     votes, _ = one_bad_teacher(60)  # three teachers: nothing to say
     decide_all(votes, LABELS, False, method="dawid-skene")
     assert not [m for m in sxhub_logged(caplog) if "Dawid-Skene" in m]
+    monkeypatch.setattr(dawid_skene, "_SAID_FEW", set())
+    # a card or agree sets Dawid-Skene's decisions beside majority vote's, the labels decided by majority: nothing
+    # to warn of (publish dataset warned of "dawid-skene with 1 teacher" for a spec that never named it)
+    final = [d.labels for d in decide_all(rows, names, True)]
+    gold = [sorted(t) for t in truth]
+    assert "dawid-skene" in json.dumps(teacher_reliability(rows, final, names, True, gold=gold, method="majority"))
+    assert not [m for m in sxhub_logged(caplog) if "Dawid-Skene" in m]
 
 
 def test_majority_is_vote_decide() -> None:
