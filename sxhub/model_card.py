@@ -4,7 +4,6 @@ says about the expert."""
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from .cards import against_column, comparison_name, fmt, ledger_cached, ledger_s
 from .onnx_runtime import describe_margin, margin_values
 from .spec import LOCAL_TEACHER, TaskSpec
 
-EVAL_METRICS = (
+EVAL_METRICS = (  # (key, the metric's id, its name, its compute() average)
     ("accuracy", "accuracy", "Accuracy", None),
     ("macro_f1", "f1", "F1 (macro)", "macro"),
     ("micro_f1", "f1", "F1 (micro)", "micro"),
@@ -29,44 +28,51 @@ def eval_results(
     revision: str | None = None,
     multi_label: bool = False,
 ) -> list[Any]:
-    """``EvalResult`` objects (the Hub's model-index) for every comparison of the student and headline metric.
+    """``EvalResult`` objects (the Hub's model-index) for the student's headline metrics.
 
     The model-index holds this model's results: the Hub shows them on the model's page (its evaluation widget, the
     leaderboards that read them) as scores of the model. Comparisons of other labels ("teacher vs experts", "labels
     after review vs experts") stay in the card's evaluation table and out of the index, where they would read as the
-    student's own scores. The Hub groups results by (task, dataset, config, split), so each comparison (which labels are the reference)
-    is its own dataset config, e.g. ``student-vs-experts`` (``student-vs-gpt4`` for a ``--gold`` column not named
-    for people: :func:`sxhub.cards.reference_name`). A multi-label student's accuracy is subset accuracy
-    (every label of a text right): its metric type stays the Hub's ``accuracy``, its name says "Subset accuracy".
+    student's own scores. A result names the dataset, its subset (``config``: "the name of the dataset subset used
+    in ``load_dataset()``", huggingface/hub-docs modelcard.md) and split, and huggingface_hub merges the results that
+    share them: one comparison goes in, the student against the experts where there is one (the card's confusion
+    matrix's), else against the dataset's labels. Each comparison was its own ``config`` (``student-vs-experts``),
+    a subset the dataset has not. The dataset's default subset is cited by naming none, as ``load_dataset(id)``
+    loads it. Its name says the comparison (``student vs gpt4`` for a ``--gold`` column not named for people:
+    :func:`sxhub.cards.reference_name`). The F1 averages are ``args`` of evaluate's ``f1`` (``average``), not
+    metric configurations; a multi-label student's metrics are evaluate's ``multilabel`` configuration, and its
+    accuracy is subset accuracy (every label of a text right), named "Subset accuracy".
     """
     from huggingface_hub import EvalResult
 
     gold = against_column(evaluations)
     named = gold is not None and reference_name(gold) != "experts"  # --gold gpt4: "student vs gpt4", not "experts"
+    students = [name for name in evaluations if name.lower().startswith("student")]
+    key_name = next((name for name in students if "experts" in name), students[0] if students else None)
+    if key_name is None:
+        return []
+    result = evaluations[key_name]
+    name = key_name.replace("experts", str(gold)) if named else key_name
     out = []
-    for key_name, result in evaluations.items():
-        if not key_name.lower().startswith("student"):
+    for key, metric_type, metric_name, average in EVAL_METRICS:
+        value = result.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
             continue
-        name = key_name.replace("experts", str(gold)) if named else key_name
-        for key, metric_type, metric_name, config in EVAL_METRICS:
-            value = result.get(key)
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or math.isnan(value):
-                continue
-            out.append(
-                EvalResult(
-                    task_type="text-classification",
-                    task_name="Text Classification",
-                    dataset_type=dataset,
-                    dataset_name=f"{dataset} ({name})",
-                    dataset_config=re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-"),
-                    dataset_split=split,
-                    dataset_revision=revision,
-                    metric_type=metric_type,
-                    metric_name="Subset accuracy" if multi_label and key == "accuracy" else metric_name,
-                    metric_config=config,
-                    metric_value=round(float(value), 4),
-                )
+        out.append(
+            EvalResult(
+                task_type="text-classification",
+                task_name="Text Classification",
+                dataset_type=dataset,
+                dataset_name=f"{dataset} ({name})",
+                dataset_split=split,
+                dataset_revision=revision,
+                metric_type=metric_type,
+                metric_name="Subset accuracy" if multi_label and key == "accuracy" else metric_name,
+                metric_config="multilabel" if multi_label and metric_type in ("accuracy", "f1") else None,
+                metric_args={"average": average} if average else None,
+                metric_value=round(float(value), 4),
             )
+        )
     return out
 
 

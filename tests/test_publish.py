@@ -167,10 +167,10 @@ def test_to_dir_writes_the_three_repo_folders(
     mcard = ModelCard.load(model_dir / "README.md")
     assert mcard.data.base_model == "sentence-transformers/all-MiniLM-L6-v2"
     assert mcard.data.datasets == ["me/fin"] and mcard.data.pipeline_tag == "text-classification"
-    metrics = {(r.dataset_name, r.metric_type, r.metric_config) for r in mcard.data.eval_results}
-    assert ("me/fin (student vs experts)", "f1", "macro") in metrics
+    metrics = {(r.dataset_name, r.metric_type, str(r.metric_args)) for r in mcard.data.eval_results}
+    assert ("me/fin (student vs experts)", "f1", "{'average': 'macro'}") in metrics
+    assert ("me/fin (student vs experts)", "krippendorff_alpha", "None") in metrics
     # the teacher's score is in the card's table, not in the model-index, where the Hub shows it as the student's
-    assert ("me/fin (student vs teacher labels)", "krippendorff_alpha", None) in metrics
     assert not any("teacher vs experts" in name for name, _, _ in metrics)
     assert "teacher vs experts" in mcard.text
     assert 'pipeline("text-classification", model="me/fin-student", top_k=None)' in mcard.text
@@ -3504,3 +3504,35 @@ def test_the_dataset_cards_size_category_is_the_hubs_bucket_for_every_size() -> 
     sizes |= {150_000_000: "100M<n<1B", 2 * 10**9: "1B<n<10B", 5 * 10**11: "100B<n<1T", 2 * 10**12: "n>1T"}
     assert {n: size_category(n) for n in sizes} == sizes
     assert set(sizes.values()) <= set(known)
+
+
+def test_the_model_index_cites_a_subset_and_split_of_the_dataset_pushed_beside_it(
+    tmp_path: Path, labelled: tuple[Path, Path], student: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The model-index's ``dataset.config`` is "the name of the dataset subset used in ``load_dataset()``"
+    (huggingface/hub-docs modelcard.md, commit 242f4a1eeb867daf4ac3f44026a5df4a68908a3d), and its metric ``config``
+    the metric's configuration (``args`` the arguments of its ``compute()``). Each comparison was cited as a subset
+    of its own (``student-vs-experts``), which ``load_dataset`` refuses, and the macro/micro F1 averages as metric
+    configurations evaluate's ``f1`` has not. huggingface_hub groups results by (task, dataset, subset, split,
+    revision): one result per dataset split, the experts' comparison where there is one."""
+    from datasets import get_dataset_config_names, get_dataset_split_names
+
+    data, task = labelled
+    ds_dir, model_dir = tmp_path / "ds", tmp_path / "m"
+    code, _, err = run_cli(
+        ["publish", "dataset", str(data), "--task", str(task), "--to", str(ds_dir), "--gold", "gold"], capsys
+    )
+    assert code == 0, err
+    argv = ["publish", "model", str(student), "--to", str(model_dir), "--repo-id", "me/fin-student"]
+    code, _, err = run_cli([*argv, "--data", str(data), "--gold", "gold", "--dataset-repo", "me/fin"], capsys)
+    assert code == 0, err
+    _, meta = _card(model_dir)
+    configs = get_dataset_config_names(str(ds_dir))
+    for r in meta.eval_results:
+        config = r.dataset_config or "default"  # no subset named: load_dataset's default one
+        assert config in configs and r.dataset_split in get_dataset_split_names(str(ds_dir), config)
+    assert {r.dataset_name for r in meta.eval_results} == {"me/fin (student vs experts)"}
+    f1 = {(r.metric_config, json.dumps(r.metric_args)) for r in meta.eval_results if r.metric_type == "f1"}
+    assert f1 == {(None, '{"average": "macro"}'), (None, '{"average": "micro"}')}
+    # the teacher labels' comparison stays in the card's table
+    assert "| student vs teacher labels |" in (model_dir / "README.md").read_text(encoding="utf-8")
