@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -387,3 +388,24 @@ def test_auth_check_reads_and_writes_as_the_tokens_may(hub: HubFixture) -> None:
     with pytest.raises(HfHubHTTPError) as err:
         HfApi(token="invalid_token").auth_check(f"{hub.user}/d", repo_type="dataset", write=True)
     assert err.value.response.status_code == 401
+
+
+def test_a_readme_with_a_license_off_the_hubs_list_is_refused(hub: HubFixture) -> None:
+    """The Hub validates a card's metadata when README.md is pushed, and refuses a ``license`` off its list with
+    'Invalid metadata in README.md. - "license" must be one of [...]' (huggingface/huggingface_hub issue #4218); the
+    stand-in took any license, so a card the Hub refuses passed every push test."""
+    from huggingface_hub import HfApi, ModelCard, ModelCardData
+
+    api = HfApi()
+    api.create_repo("tester/lic")
+    readme = "---\nlicense: Apache License 2.0\n---\n# card\n"
+    with pytest.raises(ValueError, match=re.escape('Invalid metadata in README.md.\n- "license" must be one of')):
+        api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id="tester/lic")
+    assert api.list_repo_files("tester/lic") == [".gitattributes"]
+    with pytest.raises(ValueError, match='"license" must be one of'):  # huggingface_hub's validate-yaml call
+        ModelCard.from_template(ModelCardData(license="proprietary"), model_id="lic").push_to_hub("tester/lic")
+    for license in ("other", ["mit", "apache-2.0"]):  # the Hub's own ids, one or a list of them
+        ModelCard.from_template(ModelCardData(license=license), model_id="lic").push_to_hub("tester/lic")
+        assert ModelCard.load("tester/lic").data.license == license
+    # a license in another file is no card's metadata
+    api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="docs/README.md", repo_id="tester/lic")

@@ -47,6 +47,48 @@ TREE_PAGE_SIZE = 1000
 TREE_PAGE_SIZE_EXPAND = 50
 
 
+# The Hub validates a card's metadata when README.md is pushed ("Properties will be validated by the Hub when git
+# pushing changes to your README.md file": huggingface/hub-docs modelcard.md, commit
+# 242f4a1eeb867daf4ac3f44026a5df4a68908a3d) and refuses a license off its list, one id or a list of them, as
+# 'Invalid metadata in README.md.\n- "license" must be one of [apache-2.0, ..., other, array]' (huggingface/
+# huggingface_hub issue #4218, from the Hub's answer). The ids: hub-docs docs/hub/repositories-licenses.md, the table
+# between its "region licenses" comments, at commit fd6cf1f56e1514af08c5a7262d9f79b3becb810d. Checked here: the
+# license only (the stand-in does not know the Hub's other metadata rules), at ``validate-yaml``, which huggingface_hub
+# asks before every commit that adds README.md (hf_api.py ``create_commit`` and ``upload_folder``, 2.5.0 as installed).
+HUB_LICENSES = (
+    "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
+    "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
+    "bsd-3-clause-clear", "c-uda", "cc", "cc0-1.0", "cc-by-2.0", "cc-by-2.5", "cc-by-3.0", "cc-by-4.0", "cc-by-sa-3.0",
+    "cc-by-sa-4.0", "cc-by-nc-2.0", "cc-by-nc-3.0", "cc-by-nc-4.0", "cc-by-nd-4.0", "cc-by-nc-nd-3.0",
+    "cc-by-nc-nd-4.0", "cc-by-nc-sa-2.0", "cc-by-nc-sa-3.0", "cc-by-nc-sa-4.0", "cdla-sharing-1.0",
+    "cdla-permissive-1.0", "cdla-permissive-2.0", "wtfpl", "ecl-2.0", "epl-1.0", "epl-2.0", "etalab-2.0", "eupl-1.1",
+    "eupl-1.2", "agpl-3.0", "gfdl", "gpl", "gpl-2.0", "gpl-3.0", "lgpl", "lgpl-2.1", "lgpl-3.0", "isc", "h-research",
+    "intel-research", "lppl-1.3c", "ms-pl", "apple-ascl", "apple-amlr", "mpl-2.0", "odc-by", "odbl", "openmdw-1.0",
+    "openmdw-1.1", "openrail++", "osl-3.0", "postgresql", "ofl-1.1", "ncsa", "unlicense", "zlib", "pddl", "lgpl-lr",
+    "deepfloyd-if-license", "fair-noncommercial-research-license", "llama2", "llama3", "llama3.1", "llama3.2",
+    "llama3.3", "llama4", "grok2-community", "gemma", "unknown", "other",
+)  # fmt: skip
+
+
+def metadata_errors(content: str) -> list[str]:
+    """What the Hub says of a README's YAML front matter: its errors (none for a README without one)."""
+    match = FRONT_MATTER.match(content)
+    try:
+        meta = yaml.safe_load(match.group(1)) if match else {}
+    except yaml.YAMLError as err:
+        return [f"Invalid YAML: {err}"]
+    if meta is None:
+        return []
+    if not isinstance(meta, dict):
+        return ["Metadata must be a YAML mapping"]
+    license = meta.get("license")
+    if license is not None:
+        ids = license if isinstance(license, list) else [license]
+        if not ids or not all(isinstance(i, str) and i in HUB_LICENSES for i in ids):
+            return [f'"license" must be one of [{", ".join(HUB_LICENSES)}, array]']
+    return []
+
+
 def _flag(value: str | None) -> bool:
     return value is not None and value.lower() in ("1", "true", "yes")
 
@@ -252,17 +294,16 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json({"type": "user", "name": USER, "fullname": "Test User", "orgs": orgs, "auth": auth})
 
     def validate_yaml(self) -> None:
-        content = self.json_body().get("content", "")
-        match = FRONT_MATTER.match(content)
-        try:
-            meta = yaml.safe_load(match.group(1)) if match else {}
-        except yaml.YAMLError as err:
-            self.send_json({"errors": [{"message": f"Invalid YAML: {err}"}]}, 400)
-            return
-        if meta is not None and not isinstance(meta, dict):
-            self.send_json({"errors": [{"message": "Metadata must be a YAML mapping"}]}, 400)
-            return
-        self.send_json({"errors": [], "warnings": []})
+        """``POST /api/validate-yaml`` (huggingface_hub ``RepoCard.validate``): 400 with the errors, as text when
+        asked (``Accept: text/plain``, as ``RepoCard.validate`` asks)."""
+        errors = metadata_errors(self.json_body().get("content", ""))
+        if not errors:
+            self.send_json({"errors": [], "warnings": []})
+        elif "text/plain" in self.headers.get("Accept", ""):
+            text = "Invalid metadata in README.md.\n" + "\n".join(f"- {e}" for e in errors)
+            self.send(400, text.encode(), None, "text/plain; charset=utf-8")
+        else:
+            self.send_json({"errors": [{"message": e} for e in errors]}, 400)
 
     def _namespaced(self, name: str, organization: str | None) -> str:
         namespace = organization or USER
