@@ -195,13 +195,17 @@ def write_model_folder(
             spec=spec,
             repo_id=repo_id,
             dataset_repo=linked_dataset,
+            # a result names a dataset on the Hub, whose leaderboard shows it too: without one (the task's name was
+            # cited, and a task named `emotion` scored the student on the Hub's `emotion`), the table alone has them
             results=eval_results(
                 evaluations,
-                dataset=dataset_repo or spec.name,
+                dataset=linked_dataset,
                 split=index_split,
                 revision=dataset_revision,
                 multi_label=spec.multi_label,
-            ),
+            )
+            if linked_dataset
+            else [],
         ),
         repo_id=card_load_id(repo_id),  # a bare name (sxhub run without --push): NAMESPACE/name, said so
         unpushed=hub_link_id(repo_id) is None,

@@ -1990,7 +1990,18 @@ def test_a_file_too_small_for_a_test_split_is_scored_whole_and_said_so(
     data = tmp_path / "labelled.parquet"
     pd.DataFrame(_rows(spec, 10)).to_parquet(data)  # one of the 10 failed: 9 texts
     code, _, err = run_cli(
-        ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--data", str(data)], capsys
+        [
+            "publish",
+            "model",
+            str(student),
+            "--to",
+            str(tmp_path / "m"),
+            "--data",
+            str(data),
+            "--dataset-repo",
+            "me/fin",
+        ],
+        capsys,
     )
     assert code == 0, err
     card, meta = _card(tmp_path / "m")
@@ -2184,7 +2195,8 @@ def test_a_multi_label_card_calls_its_accuracy_subset_accuracy(
     validation = {"accuracy": 0.25, "macro_f1": 0.5, "micro_f1": 0.6}
     student = _with_train(make_student(tmp_path / "student", _spec(True)), n_val=12, validation=validation)
     code, _, err = run_cli(
-        ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m"], capsys
+        ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/m", "--dataset-repo", "me/d"],
+        capsys,
     )
     assert code == 0, err
     card, data = _card(tmp_path / "m")
@@ -2194,7 +2206,10 @@ def test_a_multi_label_card_calls_its_accuracy_subset_accuracy(
     assert [(r.metric_name, r.metric_value) for r in accuracy] == [("Subset accuracy", 0.25)]
 
     single = _with_train(make_student(tmp_path / "single", _spec()), n_val=12, validation=validation)
-    code, _, err = run_cli(["publish", "model", str(single), "--to", str(tmp_path / "s"), "--repo-id", "me/s"], capsys)
+    code, _, err = run_cli(
+        ["publish", "model", str(single), "--to", str(tmp_path / "s"), "--repo-id", "me/s", "--dataset-repo", "me/d"],
+        capsys,
+    )
     assert code == 0, err
     card, data = _card(tmp_path / "s")
     assert "| comparison | rows | accuracy | macro F1 |" in card and "subset" not in card.lower()
@@ -3536,3 +3551,26 @@ def test_the_model_index_cites_a_subset_and_split_of_the_dataset_pushed_beside_i
     assert f1 == {(None, '{"average": "macro"}'), (None, '{"average": "micro"}')}
     # the teacher labels' comparison stays in the card's table
     assert "| student vs teacher labels |" in (model_dir / "README.md").read_text(encoding="utf-8")
+
+
+def test_without_a_dataset_repo_the_model_index_names_no_hub_dataset(
+    tmp_path: Path, labelled: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model-index result's ``dataset.type`` is a dataset id on the Hub (huggingface/hub-docs modelcard.md, commit
+    242f4a1eeb867daf4ac3f44026a5df4a68908a3d: "Use dataset id from https://hf.co/datasets"), where the Hub shows the
+    score on that dataset's leaderboard too. Without ``--dataset-repo`` the card cited the task's name: a task named
+    ``emotion`` claimed the student's scores on the Hub's ``emotion`` dataset. The scores stay in the card's table."""
+    data, _ = labelled
+    spec = TaskSpec.from_dict({**_spec().to_dict(), "name": "emotion"})
+    student = make_student(tmp_path / "student", spec)
+    argv = ["publish", "model", str(student), "--to", str(tmp_path / "m"), "--repo-id", "me/emotion-student"]
+    code, _, err = run_cli([*argv, "--data", str(data), "--gold", "gold"], capsys)
+    assert code == 0, err
+    card, meta = _card(tmp_path / "m")
+    assert meta.eval_results is None and "model-index" not in card.split("---")[1]
+    assert "| student vs experts |" in card
+    code, _, err = run_cli(
+        [*argv[:4], str(tmp_path / "m2"), *argv[5:], "--data", str(data), "--dataset-repo", "me/emo"], capsys
+    )
+    assert code == 0, err
+    assert {r.dataset_type for r in _card(tmp_path / "m2")[1].eval_results} == {"me/emo"}
