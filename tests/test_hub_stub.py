@@ -409,3 +409,24 @@ def test_a_readme_with_a_license_off_the_hubs_list_is_refused(hub: HubFixture) -
         assert ModelCard.load("tester/lic").data.license == license
     # a license in another file is no card's metadata
     api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="docs/README.md", repo_id="tester/lic")
+
+
+def test_a_model_index_result_without_its_required_fields_is_refused(hub: HubFixture) -> None:
+    """hub-docs modelcard.md marks a model-index result's ``task.type``, ``dataset.type``, ``dataset.name`` and each
+    metric's ``type`` and ``value`` "Required", validated when README.md is pushed; the stand-in took any."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo("tester/idx")
+    result = "  - task: {type: text-classification}\n    dataset: {name: fin}\n    metrics: [{type: accuracy}]\n"
+    readme = f"---\nmodel-index:\n- name: idx\n  results:\n{result}---\n# card\n"
+    with pytest.raises(ValueError) as caught:
+        api.upload_file(path_or_fileobj=readme.encode(), path_in_repo="README.md", repo_id="tester/idx")
+    assert '"model-index[0].results[0].dataset.type" is required' in str(caught.value)
+    assert '"model-index[0].results[0].metrics[0].value" is required' in str(caught.value)
+    assert api.list_repo_files("tester/idx") == [".gitattributes"]
+    whole = result.replace("{name: fin}", "{name: fin, type: me/fin}").replace("accuracy}", "accuracy, value: 0.5}")
+    api.upload_file(
+        path_or_fileobj=readme.replace(result, whole).encode(), path_in_repo="README.md", repo_id="tester/idx"
+    )
+    assert "README.md" in api.list_repo_files("tester/idx")

@@ -81,12 +81,42 @@ def metadata_errors(content: str) -> list[str]:
         return []
     if not isinstance(meta, dict):
         return ["Metadata must be a YAML mapping"]
+    errors = []
     license = meta.get("license")
     if license is not None:
         ids = license if isinstance(license, list) else [license]
         if not ids or not all(isinstance(i, str) and i in HUB_LICENSES for i in ids):
-            return [f'"license" must be one of [{", ".join(HUB_LICENSES)}, array]']
-    return []
+            errors.append(f'"license" must be one of [{", ".join(HUB_LICENSES)}, array]')
+    return errors + model_index_errors(meta.get("model-index"))
+
+
+# A model-index result's required fields: "Required" in hub-docs modelcard.md (commit
+# 242f4a1eeb867daf4ac3f44026a5df4a68908a3d), whose properties "will be validated by the Hub when git pushing".
+MODEL_INDEX_REQUIRED = (("task", "type"), ("dataset", "type"), ("dataset", "name"))
+
+
+def model_index_errors(index: Any) -> list[str]:
+    """What is missing from a card's ``model-index`` (the words are the stand-in's; the Hub's are not published)."""
+    if index is None:
+        return []
+    if not isinstance(index, list) or not all(isinstance(m, dict) for m in index):
+        return ['"model-index" must be an array of objects']
+    errors = []
+    for i, model in enumerate(index):
+        for j, result in enumerate(model.get("results") or []):
+            where = f"model-index[{i}].results[{j}]"
+            for block, key in MODEL_INDEX_REQUIRED:
+                if not isinstance(result.get(block), dict) or result[block].get(key) in (None, ""):
+                    errors.append(f'"{where}.{block}.{key}" is required')
+            metrics = result.get("metrics")
+            if not isinstance(metrics, list) or not metrics:
+                errors.append(f'"{where}.metrics" must be a non-empty array')
+                continue
+            for k, metric in enumerate(metrics):
+                for key in ("type", "value"):
+                    if not isinstance(metric, dict) or metric.get(key) in (None, ""):
+                        errors.append(f'"{where}.metrics[{k}].{key}" is required')
+    return errors
 
 
 def _flag(value: str | None) -> bool:
