@@ -355,10 +355,43 @@ def disconnect(owned: bool) -> None:
             _restore_auth(auth)
 
 
+def task_cause(exc: BaseException) -> BaseException:
+    """The error a Ray task or actor raised, out of Ray's wrappers: a ``RayTaskError``'s ``cause``, and the error a
+    Ray Data ``UserCodeException`` was raised from; ``exc`` itself where it is no such wrapper."""
+    try:
+        from ray.exceptions import UserCodeException
+    except ImportError:
+        return exc
+    for _ in range(8):  # a wrapper in a wrapper, at most a few deep
+        inner = getattr(exc, "cause", None) if type(exc).__module__.startswith("ray.") else None
+        if not isinstance(inner, BaseException) and isinstance(exc, UserCodeException):
+            inner = exc.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        exc = inner
+    return exc
+
+
 def sxhub_cause(exc: BaseException) -> BaseException:
     """The sxhub error inside a Ray task error (so the CLI gives its one line and exit code), else ``exc``."""
-    cause = getattr(exc, "cause", None)
-    return cause if isinstance(cause, SxhubError) else exc
+    cause = task_cause(exc)
+    return cause if isinstance(cause, SxhubError) and cause is not exc else exc
+
+
+def task_failure(exc: BaseException) -> str:
+    """What a Ray task's error says, in a few words: ``ValueError: the message`` of the error the task raised (its
+    first line), not the first line of Ray's text (``ray::_run_shard() (pid=..., ip=...)``: where, not what). An
+    error of Ray's own that carries a traceback as text (an actor that died in its constructor) gives its last
+    line, the error raised there."""
+    import re
+
+    cause = task_cause(exc)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(cause))  # Ray colours the task's name
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(cause).__name__
+    line = lines[-1] if type(cause).__module__.startswith("ray.") else lines[0]
+    return f"{type(cause).__name__}: {line[:200]}"
 
 
 # ------------------------------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from .distributed import (
     ray_module,
     sigterm_handler,
     sxhub_cause,
+    task_failure,
 )
 from .errors import UserError
 from .parts import CHUNK_ROWS as ANNOTATE_CHUNK_ROWS
@@ -262,7 +263,7 @@ def _run_shards(
                         if cause is not exc:
                             raise cause from exc
                         raise RayError(
-                            f"shard {index} of {shards} failed ({type(exc).__name__}: {str(exc).splitlines()[0][:160]}); "
+                            f"shard {index} of {shards} failed ({task_failure(exc)}); "
                             "finished shards and cached answers are kept: rerun the same command to resume."
                         ) from exc
                     free.append(slot)

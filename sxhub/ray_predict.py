@@ -14,9 +14,12 @@ from typing import Any
 import pandas as pd
 
 from .distributed import (
+    RayError,
     connect,
     disconnect,
     ray_module,
+    sxhub_cause,
+    task_failure,
 )
 from .errors import InputError, UserError
 from .parts import parts_dir
@@ -256,9 +259,12 @@ def ray_data_console(quiet: bool) -> Iterator[None]:
     ]
     levels = [h.level for h in handlers]
     asked = _NoProgressNote()  # its warning that progress bars are off, which -q asked for
+    notices = _NoErrorNotice()  # predict_ray says the error in one line
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="The minimum number of concurrent actors", category=UserWarning)
         try:
+            for handler in handlers:
+                handler.addFilter(notices)
             if quiet:
                 for handler in handlers:
                     handler.setLevel(max(handler.level, logging.WARNING))
@@ -268,11 +274,23 @@ def ray_data_console(quiet: bool) -> Iterator[None]:
             for handler, level in zip(handlers, levels, strict=True):
                 handler.setLevel(level)
                 handler.removeFilter(asked)
+                handler.removeFilter(notices)
 
 
 class _NoProgressNote(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Progress bars disabled")
+
+
+# Ray Data's console lines about an error that ends the run, with its traceback (an actor's error, raised as the
+# actor raised it, reads to Ray Data as one of its own: "please open an issue"): the error is predict_ray's one
+# line, and the lines and the traceback stay in Ray Data's log file, which that line names
+ERROR_NOTICES = ("An exception was raised from a task of operator", "Exception occurred in", "Full stack trace")
+
+
+class _NoErrorNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(ERROR_NOTICES)
 
 
 def predict_ray(
@@ -332,13 +350,20 @@ def predict_ray(
     # Ray Data's settings for the Datasets this process creates from here on (each Dataset takes a copy when it is
     # created): put back after, as they were; they stayed set for the caller's own Datasets after the command
     context = ray.data.DataContext.get_current()
-    kept = (context.execution_options.preserve_order, context.enable_progress_bars)
+    kept = (
+        context.execution_options.preserve_order,
+        context.enable_progress_bars,
+        context.raise_original_map_exception,
+    )
     owned = connect(address, quiet=not progress)
     start = time.perf_counter()
     folder = parts_dir(out)
     try:
         context.execution_options.preserve_order = True  # rows come out in input order, as in one process
         context.enable_progress_bars = progress
+        # an actor's error as the actor raised it (an sxhub refusal keeps its type and line), not a UserCodeException
+        # that carries only its traceback's text
+        context.raise_original_map_exception = True
         with ray_data_console(quiet=not progress):
             ds, columns = _read(str(source), rows, chunk_rows=chunk_rows)
             first = _first_chunk(ds, chunk_rows) if "://" in str(source) else None
@@ -370,8 +395,25 @@ def predict_ray(
             if not any(folder.glob("*.parquet")):  # the input has rows (read above), the slice picked none
                 raise no_rows_error(source, rows)
             n, n_empty, truncated, rechecked = _join_parquet(folder, out)
+    except Exception as exc:
+        # an actor's refusal (a later chunk's text a list, say) came as RayTaskError(UserCodeException), its text
+        # the whole traceback: the CLI printed that on one line (exit 1) where one process gives sxhub's line
+        cause = sxhub_cause(exc)
+        if cause is not exc:
+            raise _without_retry_note(cause) from exc
+        if type(exc).__module__.startswith("ray."):
+            raise RayError(
+                f"predict failed on the cluster ({task_failure(exc)}); nothing is written. Ray Data's log on this "
+                "machine (ray-data.log in Ray's session folder, /tmp/ray/session_latest/logs by default) has the "
+                "traceback."
+            ) from exc
+        raise
     finally:
-        context.execution_options.preserve_order, context.enable_progress_bars = kept
+        (
+            context.execution_options.preserve_order,
+            context.enable_progress_bars,
+            context.raise_original_map_exception,
+        ) = kept
         disconnect(owned)
         # a run stopped (Ctrl-C, SIGTERM, a failed actor) left Ray's parts of the rows done: nothing half-written
         # is left, as one process leaves none (removed once the cluster this command started has stopped writing)
@@ -387,6 +429,17 @@ def predict_ray(
         truncated=truncated,
         max_length=info.max_length,
     )
+
+
+RETRY_NOTE = "\nFailed to apply UDF transform after "
+
+
+def _without_retry_note(exc: BaseException) -> BaseException:
+    """``exc`` without the lines Ray Data appends to an actor's error about its retries (``Failed to apply UDF
+    transform after 1/1 attempts ... if you believe this to be transient.``): an sxhub refusal says what to fix."""
+    if exc.args and isinstance(exc.args[0], str) and RETRY_NOTE in exc.args[0]:
+        exc.args = (exc.args[0].split(RETRY_NOTE, 1)[0], *exc.args[1:])
+    return exc
 
 
 def _join_parquet(folder: Path, out: Path) -> tuple[int, int, int, int | None]:

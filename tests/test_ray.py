@@ -399,6 +399,57 @@ def test_predict_on_the_cluster_refuses_a_url_whose_text_column_holds_numbers(
         out.unlink()
 
 
+def test_predict_on_the_cluster_refuses_a_later_bad_text_in_the_line_one_process_gives(
+    cluster, int8_student: Path, tmp_path: Path
+) -> None:
+    """A JSONL whose text column holds a list in a row past the first chunk: one process refuses it in one line
+    (exit 2); the student actor's refusal came out as ``Error: RayTaskError(UserCodeException): ray::MapWorker(...)``
+    and its whole traceback on one line (exit 1), after two ERROR lines of Ray Data's, under ``-q``."""
+    import json
+
+    source = tmp_path / "in.jsonl"
+    rows = [{"id": i, "text": ["a", "b"] if i == 8500 else f"profit rose {i}"} for i in range(8600)]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    line = (
+        'Error: column \'text\' holds a list (["a", "b"]), not a text; pass --text-column (Python: text_column=) '
+        "with the column of texts.\n"
+    )
+    base = ["-q", "predict", str(int8_student), str(source), "--onnx", "--int8"]
+    single = run_sync([*cli_argv(), *base, "-o", str(tmp_path / "one.parquet")])
+    assert (single.returncode, single.stderr) == (2, line)
+    out = tmp_path / "out.parquet"
+    done = run_sync([*cli_argv(), *base, "-o", str(out), "--engine", "ray", "--address", cluster.address])
+    assert (done.returncode, done.stderr) == (2, line)
+    assert not out.exists() and not parts_dir(out).exists()
+
+
+def test_a_shard_that_fails_on_the_cluster_says_what_failed(
+    cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shard's task that raised an error of no sxhub type (a teacher client's own) was reported by the first line
+    of Ray's error, ``ray::_run_shard() (pid=..., ip=...)``: which process, not what went wrong."""
+    import sxhub.ray_annotate as ray_annotate
+    from sxhub.distributed import RayError
+
+    def broken(job: object) -> str:
+        raise ValueError("the teacher client broke")
+
+    monkeypatch.setattr(ray_annotate, "_run_shard", broken)
+    source = write_table(texts_frame(160).head(20), tmp_path / "in.csv")
+    spec = TaskSpec.from_dict(
+        {
+            "name": "fin",
+            "labels": ["positive", "neutral", "negative"],
+            "teachers": [{"base_url": "http://127.0.0.1:9/v1", "model": "fake", "server": "llamacpp"}],
+        }
+    )
+    with pytest.raises(RayError) as caught:
+        ray_annotate.annotate_ray(spec, source, tmp_path / "out.jsonl", shards=2, task_retries=0, progress=False)
+    message = str(caught.value)
+    assert "(ValueError: the teacher client broke)" in message, message
+    assert "ray::" not in message and "rerun the same command to resume" in message
+
+
 def cli_argv() -> list[str]:
     import sys
 
