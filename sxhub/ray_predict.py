@@ -311,7 +311,7 @@ def predict_ray(
     chunk_rows: int = CHUNK_ROWS,
     progress: bool = True,
 ) -> Any:
-    """Label every row of ``source`` with an actor pool of ``workers`` students (default: the cluster's CPUs) and
+    """Label every row of ``source`` with an actor pool of ``workers`` students (default: :func:`pool_shape`) and
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
     from .model_info import onnx_path, read_model_info, resolve_model_dir
@@ -371,7 +371,7 @@ def predict_ray(
                 column = first_chunk_column(first, source, text_column)
             else:
                 column = find_text_column(pd.DataFrame(columns=columns or ds.schema().names), text_column)
-            size = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+            threads, size = pool_shape(threads, workers)
             labelled = ds.map_batches(
                 StudentActor,
                 fn_constructor_kwargs={
@@ -381,13 +381,13 @@ def predict_ray(
                     "int8": int8,
                     "bf16": bf16,
                     "batch_size": batch_size,
-                    "threads": threads or 1,
+                    "threads": threads,
                     "recheck": recheck,
                 },
                 batch_size=chunk_rows,
                 batch_format="pandas",
                 compute=ray.data.ActorPoolStrategy(size=size),
-                num_cpus=ACTOR_CPUS,
+                num_cpus=threads - (1 - ACTOR_CPUS),  # a CPU per thread, less the room left for the I/O tasks
             )
             if folder.exists():
                 shutil.rmtree(folder)
@@ -432,6 +432,21 @@ def predict_ray(
 
 
 RETRY_NOTE = "\nFailed to apply UDF transform after "
+
+
+def pool_shape(threads: int | None, workers: int | None) -> tuple[int, int]:
+    """The student actors' threads each and their number: ``threads`` (1 by default; at most the CPUs of the
+    cluster's largest node, where an actor must fit) and ``workers``, by default as many actors as fit on the
+    cluster's nodes with a CPU per thread.
+
+    Each actor reserves a CPU per thread (less :data:`ACTOR_CPUS`' room for reading and writing): with ``--threads
+    2`` each actor reserved 0.8 of a CPU, and the pool had one actor per CPU, so every node ran twice as many threads
+    as it has cores."""
+    ray = ray_module()
+    nodes = [n.get("Resources", {}).get("CPU", 0) for n in ray.nodes() if n.get("Alive")]
+    largest = int(max(nodes, default=1)) or 1
+    threads = max(1, min(threads or 1, largest))
+    return threads, workers or max(1, sum(int(cpus // threads) for cpus in nodes))
 
 
 def _without_retry_note(exc: BaseException) -> BaseException:

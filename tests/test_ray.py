@@ -327,6 +327,33 @@ def test_predict_on_the_cluster_counts_the_texts_cut_at_max_length(
     assert list(read_table(tmp_path / "ray.parquet").columns) == list(read_table(tmp_path / "one.parquet").columns)
 
 
+def test_predict_on_the_cluster_with_threads_reserves_a_cpu_per_thread(
+    cluster, int8_student: Path, tmp_path: Path
+) -> None:
+    """``--threads 2``: each student actor ran 2 threads but reserved 0.8 of a CPU, and the pool had one actor per CPU
+    of the cluster, so a node ran twice as many threads as it has cores. With a 2-CPU node beside the two of one:
+    one actor fits there (the 1-CPU nodes cannot hold a 2-thread actor), not four; the labels are one process's."""
+    import ray
+
+    from sxhub.predict import predict_file
+    from sxhub.ray_predict import predict_ray
+
+    texts = ["profit rose", "sales fell", "weak growth", ""] * 30
+    source = write_table(pd.DataFrame({"text": texts}), tmp_path / "in.csv")
+    single = predict_file(int8_student, source, tmp_path / "one.parquet", onnx=True, int8=True, chunk_rows=40)
+    node = cluster.add_node(num_cpus=2, object_store_memory=200 * MB)
+    cluster.wait_for_nodes()
+    try:
+        assert ray.cluster_resources()["CPU"] == 4
+        out = tmp_path / "ray.parquet"
+        summary = predict_ray(int8_student, source, out, onnx=True, int8=True, threads=2, chunk_rows=40)
+    finally:
+        cluster.remove_node(node)
+    assert summary.backend.endswith("ray x1")
+    assert read_table(out)["label"].tolist() == read_table(tmp_path / "one.parquet")["label"].tolist()
+    assert summary.n == single.n == 120
+
+
 def test_cli_engine_ray(cluster, int8_student: Path, tmp_path: Path, capsys) -> None:
     from conftest import run_cli
 

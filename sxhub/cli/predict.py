@@ -37,7 +37,7 @@ from .params import OutputPath, requires, threads_option
 )
 @click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
 @click.option("--text-column", metavar="COLUMN", help="Column with the texts [text or a usual synonym].")
-@threads_option("CPU threads [all]")
+@threads_option("CPU threads [all; with --engine ray: per student actor, 1]")
 @click.option("--offset", type=click.IntRange(min=0), default=0, help="Skip the first N rows of INPUT.")
 @click.option("--limit", type=click.IntRange(min=1), help="Only N rows of INPUT (after --offset).")
 @click.option("--shard", metavar="I/N", help="Only shard I of N (rows whose position is I modulo N), e.g. 0/4.")
@@ -53,7 +53,12 @@ from .params import OutputPath, requires, threads_option
     help="With --engine ray: the Ray cluster to join (default $RAY_ADDRESS, else one `ray start` left running here "
     "that answers, else a local one for the run; local: always a new one).",
 )
-@click.option("--workers", type=click.IntRange(min=1), help="With --engine ray: student actors [the cluster's CPUs].")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="With --engine ray: student actors, each running --threads threads on a CPU each [as many as the cluster's "
+    "CPUs hold].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object on stdout and nothing else.")
 def predict(
     model_dir: str,
