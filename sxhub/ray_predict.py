@@ -15,6 +15,7 @@ import pandas as pd
 
 from .distributed import (
     RayError,
+    check_address,
     connect,
     disconnect,
     ray_module,
@@ -315,7 +316,7 @@ def predict_ray(
     write ``output`` (Parquet) in input order; labels and probabilities equal :func:`sxhub.predict_files.predict_file`'s."""
     from .data import find_text_column
     from .model_info import onnx_path, read_model_info, resolve_model_dir
-    from .predict import backend_name
+    from .predict import Predictor, backend_name
     from .predict_files import PredictSummary, first_chunk_column, iter_chunks
 
     if str(source) == STDIN:
@@ -347,6 +348,12 @@ def predict_ray(
             first_chunk_column(first, source, text_column)  # a text column of numbers: one line, not labelled
     check_csv_source(str(source), rows)  # on the driver, before the cluster and the students start
     ray = ray_module()
+    if address := address or os.environ.get("RAY_ADDRESS"):
+        check_address(address)  # before the student is opened
+    # opened here once, as one process opens it: a student an actor cannot open (an int8 export without the fp32
+    # one it reruns near-ties with, weights that do not load) failed in every actor's constructor, Ray printed
+    # each traceback on stdout and the run ended in ActorDiedError's text, not in the line one process gives
+    Predictor(local, onnx=onnx, int8=int8, bf16=bf16, batch_size=batch_size, recheck=recheck)
     # Ray Data's settings for the Datasets this process creates from here on (each Dataset takes a copy when it is
     # created): put back after, as they were; they stayed set for the caller's own Datasets after the command
     context = ray.data.DataContext.get_current()

@@ -365,7 +365,12 @@ def test_quiet_predict_on_ray_puts_ray_datas_settings_back(
     monkeypatch.setattr(sxhub.ray_predict, "connect", lambda *_, **__: False)
     monkeypatch.setattr(sxhub.ray_predict, "_read", ctrl_c)
     context = ray.data.DataContext.get_current()
-    before = (context.execution_options.preserve_order, context.enable_progress_bars)
+    settings = ("preserve_order", "enable_progress_bars", "raise_original_map_exception")
+
+    def read() -> tuple[bool, ...]:
+        return tuple(getattr(context.execution_options if n == "preserve_order" else context, n) for n in settings)
+
+    before = read()
     (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
     model = build_tiny_model(tmp_path / "student")
     capsys.readouterr()  # the model's own saving bar
@@ -373,7 +378,7 @@ def test_quiet_predict_on_ray_puts_ray_datas_settings_back(
     code, _, err = run_cli([*argv, "--engine", "ray"], capsys)
     assert code == 130 and err.strip().startswith("Interrupted"), err
     assert ray.data.DataContext.get_current() is context
-    assert (context.execution_options.preserve_order, context.enable_progress_bars) == before == (False, True)
+    assert read() == before == (False, True, False)
 
 
 def test_a_failed_ray_init_puts_the_sigterm_handler_back(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -450,6 +450,26 @@ def test_predict_on_the_cluster_refuses_a_later_bad_text_in_the_line_one_process
     assert not out.exists() and not parts_dir(out).exists()
 
 
+def test_predict_on_the_cluster_refuses_a_student_that_cannot_load_in_the_line_one_process_gives(
+    cluster, int8_student: Path, tmp_path: Path
+) -> None:
+    """An int8 export without the fp32 one it reruns near-ties with: one process refuses it in one line (exit 2);
+    on the cluster each actor died in its constructor, Ray printed its traceback on stdout (``(raylet) Task ...
+    failed. There are infinite retries remaining``) and the run ended ``ActorDiedError: The actor died because of
+    an error raised in its creation task, ray::MapWorker(...)``. The student is now opened on the driver first."""
+    student = tmp_path / "student"
+    shutil.copytree(int8_student, student)
+    (student / "onnx" / "model.onnx").unlink()
+    source = write_table(pd.DataFrame({"text": ["profit rose", "sales fell"] * 20}), tmp_path / "in.csv")
+    base = ["-q", "predict", str(student), str(source), "--onnx", "--int8"]
+    single = run_sync([*cli_argv(), *base, "-o", str(tmp_path / "one.parquet")])
+    assert single.returncode == 2 and "int8 reruns its near-ties with the fp32 export" in single.stderr
+    out = tmp_path / "out.parquet"
+    done = run_sync([*cli_argv(), *base, "-o", str(out), "--engine", "ray", "--address", cluster.address])
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", single.stderr)
+    assert not out.exists()
+
+
 def test_a_shard_that_fails_on_the_cluster_says_what_failed(
     cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
