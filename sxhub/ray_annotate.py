@@ -101,7 +101,10 @@ def annotate_ray(
     ray_module()  # without sxhub[ray], one line: not after OUT.parts/ was made and split into shards
     if address := address or os.environ.get("RAY_ADDRESS"):
         check_address(address)  # before the parts folder and a pass over the input
-    out = Path(out)
+    # the shards' tasks run in the folder their node was started in, not this one: paths as this process reads them
+    out = Path(out).absolute()
+    if Path(source).is_file():
+        source = Path(source).absolute()
     with ExitStack() as hold:  # OUT.parts/ locked by the driver for the run (the shards' tasks run under it)
         job, parts = prepare_job(
             spec,

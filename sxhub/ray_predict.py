@@ -329,6 +329,9 @@ def predict_ray(
     out = Path(output)
     if out.suffix.lower() not in {".parquet", ".pq"}:
         raise UserError(f"--engine ray writes Parquet; name the output .parquet (e.g. -o {out.stem}.parquet).")
+    # Ray's write tasks run in the folder their node was started in: a relative OUT.parts/ was written there, and
+    # this process, finding none of it, said the input had no rows
+    out = out.absolute()
     local = resolve_model_dir(model_dir)
     info = read_model_info(local)  # a bad folder fails here, in one line, before any worker starts
     if onnx and not onnx_path(local, int8=int8).is_file():
@@ -427,7 +430,7 @@ def predict_ray(
         shutil.rmtree(folder, ignore_errors=True)
     backend = backend_name(onnx=onnx, int8=int8, bf16=bf16)
     return PredictSummary(
-        output=out,
+        output=Path(output),  # as given, as one process reports it
         n=n,
         seconds=time.perf_counter() - start,
         backend=f"{backend}, ray x{size}",

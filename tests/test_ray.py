@@ -176,6 +176,30 @@ def test_a_restart_on_the_cluster_asks_nothing_answered_before(cluster, tmp_path
             assert out.read_bytes() == labelled
 
 
+def test_annotate_on_the_cluster_takes_paths_relative_to_the_driver(
+    cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sxhub annotate task.yaml in.csv -o out.jsonl --engine ray``: the shards' tasks run in the folder their node
+    was started in (`ray start`'s), not the driver's, and opened ``in.csv`` and ``out.jsonl.parts/`` there: not
+    found, or parts written into another folder. Paths are now the driver's."""
+    from sxhub.ray_annotate import annotate_ray
+
+    write_table(texts_frame(160).head(20), tmp_path / "in.csv")
+    monkeypatch.chdir(tmp_path)  # not the folder the cluster's nodes were started in
+    with FakeOpenAIServer() as server:
+        spec = TaskSpec.from_dict(
+            {
+                "name": "fin",
+                "labels": ["positive", "neutral", "negative"],
+                "teachers": [{"base_url": server.url, "model": "fake", "server": "llamacpp"}],
+            }
+        )
+        result = annotate_ray(spec, "in.csv", "out.jsonl", shards=2, concurrency=2, chunk_rows=10, progress=False)
+        annotate_to_file(spec, "in.csv", "one.jsonl", cache=False, progress=False)
+    assert result.ledger["n_texts"] == 20
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
 def test_annotate_on_the_cluster_reads_the_users_label_cache(cluster, tmp_path: Path) -> None:
     """The shards kept only caches of their own under OUT.parts/: every answer already in the user's label cache
     ($SXHUB_CACHE: an earlier one-process run, or the same texts in another job) was asked and paid again. Each
@@ -325,6 +349,22 @@ def test_predict_on_the_cluster_counts_the_texts_cut_at_max_length(
     assert summary.max_length == read_model_info(int8_student).max_length
     assert "; 10 text(s) (25%) longer than the model's" in summary.summary_line()
     assert list(read_table(tmp_path / "ray.parquet").columns) == list(read_table(tmp_path / "one.parquet").columns)
+
+
+def test_predict_on_the_cluster_takes_paths_relative_to_the_driver(
+    cluster, int8_student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Relative input and output paths are the driver's, though Ray's tasks run in their node's folder."""
+    from sxhub.predict import predict_file
+    from sxhub.ray_predict import predict_ray
+
+    write_table(pd.DataFrame({"text": ["profit rose", "sales fell"] * 20}), tmp_path / "in.csv")
+    monkeypatch.chdir(tmp_path)  # not the folder the cluster's nodes were started in
+    predict_file(int8_student, "in.csv", "one.parquet", onnx=True, int8=True)
+    summary = predict_ray(int8_student, "in.csv", "out.parquet", onnx=True, int8=True, workers=1)
+    assert summary.n == 40 and summary.summary_line().endswith("-> out.parquet")  # as given, as one process says
+    assert read_table(tmp_path / "out.parquet").equals(read_table(tmp_path / "one.parquet"))
+    assert not parts_dir(tmp_path / "out.parquet").exists()
 
 
 def test_predict_on_the_cluster_with_threads_reserves_a_cpu_per_thread(
