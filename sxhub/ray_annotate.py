@@ -160,6 +160,27 @@ def check_folder_teachers(job: ShardJob) -> None:
             make_teacher(spec).check_task(job.spec)
 
 
+def folders_as_paths_here(job: ShardJob) -> list[Any]:
+    """``job``'s teachers for its shards' tasks: a teacher folder (`sxhub tune`'s) named by a relative path as a
+    spec with this process's absolute path. The tasks run in the folder their node was started in, not this one,
+    and refused ``--teacher ./model`` there (``teacher folder './model' not found``). The job's own entries, which
+    its manifest and ledger record, stay as given."""
+    from dataclasses import replace
+
+    from .teachers import _is_folder
+
+    entries = job.teachers or job.spec.default_teachers()
+    found = []
+    for entry in entries:
+        spec = TeacherSpec.parse(entry)
+        if not spec.base_url and not spec.endpoint and _is_folder(spec.model):
+            absolute = str(Path(str(spec.model)).expanduser().absolute())
+            if absolute != spec.model:
+                entry = replace(spec, model=absolute)
+        found.append(entry)
+    return found if found != list(entries) else job.teachers
+
+
 SHARD_ROWS = "rows.npy"
 SPLIT_DONE = "split.json"
 
@@ -237,6 +258,7 @@ def _run_shards(
     cpus = int(ray.cluster_resources().get("CPU", 1)) or 1
     slots = concurrency_slots(job.concurrency, min(len(todo), workers or cpus))
     task = ray.remote(_run_shard).options(num_cpus=1, max_retries=task_retries, retry_exceptions=False)
+    teachers = folders_as_paths_here(job)
     free = list(range(len(slots)))
     pending = list(todo)
     running: dict[Any, tuple[int, int]] = {}
@@ -252,6 +274,7 @@ def _run_shards(
                         positions=str(shard_dir(parts, index, shards) / SHARD_ROWS),
                         concurrency=slots[slot],
                         cache=shard_dir(parts, index, shards),  # the shard's own label cache
+                        teachers=teachers,
                     )
                     running[task.remote(shard_job)] = (index, slot)
                 done, _ = ray.wait(list(running), num_returns=1)

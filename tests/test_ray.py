@@ -200,6 +200,30 @@ def test_annotate_on_the_cluster_takes_paths_relative_to_the_driver(
     assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
 
 
+def test_annotate_on_the_cluster_opens_a_relative_tuned_teacher_folder(
+    cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--teacher ./model`` (a folder from `sxhub tune`): the driver checked it, then every shard's task, in its
+    node's folder, refused it (``teacher folder './model' not found``). The shards now get the driver's path; the
+    labels are one process's and the run's ledger names the teacher as given."""
+    from test_tune import SPEC, build_tiny_llama, corpus, labelled_frame
+
+    from sxhub.ray_annotate import annotate_ray
+    from sxhub.tune import TuneOptions, tune
+
+    llama = build_tiny_llama(tmp_path / "llama", corpus())
+    labelled_frame().to_csv(tmp_path / "labelled.csv", index=False)
+    options = TuneOptions(base=str(llama), epochs=1, group_size=4, lora_r=4, lora_alpha=8, holdout=6, seed=1)
+    tune(SPEC, tmp_path / "labelled.csv", tmp_path / "model", options, progress=False)
+    write_table(pd.DataFrame({"text": [f"profit rose {i}" for i in range(6)]}), tmp_path / "in.csv")
+    monkeypatch.chdir(tmp_path)  # not the folder the cluster's nodes were started in
+    result = annotate_ray(SPEC, "in.csv", "out.jsonl", shards=2, teachers=["./model"], progress=False)
+    single = annotate_to_file(SPEC, "in.csv", "one.jsonl", teachers=["./model"], cache=False, progress=False)
+    assert result.ledger["n_texts"] == 6 and not result.ledger.get("failed")
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+    assert list(result.ledger["teachers"]) == list(single.ledger["teachers"]) == ["tuned:model"]
+
+
 def test_annotate_on_the_cluster_reads_the_users_label_cache(cluster, tmp_path: Path) -> None:
     """The shards kept only caches of their own under OUT.parts/: every answer already in the user's label cache
     ($SXHUB_CACHE: an earlier one-process run, or the same texts in another job) was asked and paid again. Each
@@ -769,6 +793,7 @@ def test_a_cluster_ray_start_left_that_is_gone_is_passed_over_for_a_local_ray(tm
 
 
 NO_TOKEN = """
+import json
 import os
 from sxhub.distributed import RayError, connect
 try:
