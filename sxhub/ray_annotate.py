@@ -129,7 +129,7 @@ def annotate_ray(
         job.progress, job.max_retries, job.backoff, job.max_wait = False, max_retries, backoff, max_wait
         check_folder_teachers(job)  # before the pass over the input and Ray's start
         # the user's label cache, read by every shard that sees it: its answers were asked again, paid twice
-        job.read_caches = [str(default_cache_dir() / CACHE_FILE)]
+        job.read_caches = [str((default_cache_dir() / CACHE_FILE).absolute())]  # the driver's, not the node's folder
         start = time.perf_counter()
         todo = [i for i in range(shards) if not _complete(shard_dir(parts, i, shards), job.max_chars)]
         if todo:

@@ -514,6 +514,31 @@ def test_predict_on_the_cluster_refuses_a_later_bad_text_in_the_line_one_process
     assert not out.exists() and not parts_dir(out).exists()
 
 
+def test_annotate_on_the_cluster_reads_a_label_cache_named_relative_to_the_driver(
+    cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``SXHUB_CACHE=cache``: the shards looked for the user's label cache in their node's folder, found none, and
+    asked (and paid) every answer it held again."""
+    from sxhub.ray_annotate import annotate_ray
+
+    write_table(texts_frame(160).head(12), tmp_path / "in.csv")
+    monkeypatch.chdir(tmp_path)  # not the folder the cluster's nodes were started in
+    monkeypatch.setenv("SXHUB_CACHE", "cache")
+    with FakeOpenAIServer() as server:
+        spec = TaskSpec.from_dict(
+            {
+                "name": "fin",
+                "labels": ["positive", "neutral", "negative"],
+                "teachers": [{"base_url": server.url, "model": "fake", "server": "llamacpp"}],
+            }
+        )
+        annotate_to_file(spec, "in.csv", "one.jsonl", progress=False)  # fills ./cache
+        asked = len(server.requests)
+        ledger = annotate_ray(spec, "in.csv", "out.jsonl", shards=2, concurrency=2, progress=False).ledger
+    assert asked == 12 and len(server.requests) == asked and ledger["cached"] == asked
+    assert (tmp_path / "out.jsonl").read_bytes() == (tmp_path / "one.jsonl").read_bytes()
+
+
 def test_predict_on_the_cluster_refuses_a_student_that_cannot_load_in_the_line_one_process_gives(
     cluster, int8_student: Path, tmp_path: Path
 ) -> None:
