@@ -397,7 +397,7 @@ def predict_ray(
                 batch_size=chunk_rows,
                 batch_format="pandas",
                 compute=ray.data.ActorPoolStrategy(size=size),
-                num_cpus=threads - (1 - ACTOR_CPUS),  # a CPU per thread, less the room left for the I/O tasks
+                num_cpus=round(threads - (1 - ACTOR_CPUS), 2),  # a CPU per thread, less room for the I/O tasks
             )
             if folder.exists():
                 shutil.rmtree(folder)
