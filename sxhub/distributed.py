@@ -382,7 +382,7 @@ def task_failure(exc: BaseException) -> str:
     """What a Ray task's error says, in a few words: ``ValueError: the message`` of the error the task raised (its
     first line), not the first line of Ray's text (``ray::_run_shard() (pid=..., ip=...)``: where, not what). An
     error of Ray's own that carries a traceback as text (an actor that died in its constructor) gives its last
-    line, the error raised there."""
+    line, the error raised there; one without (a worker lost to memory) its first."""
     import re
 
     cause = task_cause(exc)
@@ -390,7 +390,8 @@ def task_failure(exc: BaseException) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return type(cause).__name__
-    line = lines[-1] if type(cause).__module__.startswith("ray.") else lines[0]
+    traceback = type(cause).__module__.startswith("ray.") and any(line.startswith('File "') for line in lines)
+    line = lines[-1] if traceback else lines[0]  # a traceback's last line names the error; else Ray's first says it
     return f"{type(cause).__name__}: {line[:200]}"
 
 

@@ -843,3 +843,21 @@ def test_a_local_ray_that_cannot_read_its_token_says_so_in_one_line(tmp_path: Pa
     assert line.startswith("could not start a local Ray (AuthenticationError: RAY_AUTH_TOKEN_PATH is set"), line
     assert "set RAY_AUTH_MODE=disabled" in line and line.endswith("| None"), line
     assert "Note: RAY_AUTH_MODE is currently" not in line
+
+
+def test_a_failed_task_is_named_by_the_error_it_raised() -> None:
+    """The line for a Ray task that failed names what went wrong: the error the task raised (not Ray's first line,
+    ``ray::_run_shard() (pid=..., ip=...)``), the error at the end of a traceback Ray passes as text (an actor that
+    died in its constructor), or the first line of an error of Ray's own (a worker lost to memory)."""
+    require_modules("ray", install='pip install "sxhub[ray]"')
+    import ray.exceptions as rex
+
+    from sxhub.distributed import task_failure
+
+    raised = rex.RayTaskError("_run_shard", "ray::_run_shard() (pid=1)\n  ...", ValueError("boom\nmore"))
+    assert task_failure(raised.as_instanceof_cause()) == "ValueError: boom"
+    trace = 'ray::MapWorker.__init__() (pid=1)\n  File "predict.py", line 471\nsxhub.errors.ModelError: cannot load'
+    died = rex.ActorDiedError(rex.RayTaskError("__init__", trace, RuntimeError("x")))
+    assert task_failure(died) == "ActorDiedError: sxhub.errors.ModelError: cannot load"
+    memory = rex.OutOfMemoryError("Task was killed due to the node running low on memory.\nRefer to https://x")
+    assert task_failure(memory) == "OutOfMemoryError: Task was killed due to the node running low on memory."
