@@ -283,15 +283,21 @@ def _run_shards(
                     try:
                         ray.get(ref)
                     except Exception as exc:
-                        for other in running:
-                            ray.cancel(other, force=True)
                         cause = sxhub_cause(exc)
-                        if cause is not exc:
-                            raise cause from exc
-                        raise RayError(
-                            f"shard {index} of {shards} failed ({task_failure(exc)}); "
-                            "finished shards and cached answers are kept: rerun the same command to resume."
-                        ) from exc
+                        error = (
+                            cause
+                            if cause is not exc
+                            else RayError(
+                                f"shard {index} of {shards} failed ({task_failure(exc)}); "
+                                "finished shards and cached answers are kept: rerun the same command to resume."
+                            )
+                        )
+                        # the other shards' requests in flight are paid for: let them reach the label caches, as
+                        # Ctrl-C does (they were force-cancelled, their answers lost); a Ctrl-C meanwhile abandons them
+                        others = list(running)
+                        running.clear()
+                        finish_in_flight(others, job, terminated=False, failed=f"shard {index} of {shards} failed")
+                        raise error from exc
                     free.append(slot)
                     bar.update(1)
         except KeyboardInterrupt:  # Ctrl-C or SIGTERM on the driver
@@ -344,7 +350,7 @@ def drain_bound(job: ShardJob) -> float:
     return max(timeouts, default=TeacherSpec.timeout) + 5.0 + 10.0
 
 
-def finish_in_flight(refs: list[Any], job: ShardJob, *, terminated: bool) -> None:
+def finish_in_flight(refs: list[Any], job: ShardJob, *, terminated: bool, failed: str | None = None) -> None:
     """A first Ctrl-C or SIGTERM on the driver: let the running shards finish their requests in flight.
 
     The interrupt ended the run at once: Ray killed the shards' workers with their requests on their way (the
@@ -352,7 +358,8 @@ def finish_in_flight(refs: list[Any], job: ShardJob, *, terminated: bool) -> Non
     Each running shard's task is now cancelled gently (``ray.cancel`` without ``force`` raises Ctrl-C in the task,
     which its request loop takes as a first interrupt: :class:`sxhub.interrupts.TwoStepStop` sends nothing more and
     caches the answers in flight), and the driver waits for them, within :func:`drain_bound`. A second interrupt,
-    or the bound passed, kills the shards' workers at once."""
+    or the bound passed, kills the shards' workers at once. ``failed``: the same after a shard failed (what
+    failed), where the other shards were killed with their requests on their way too."""
     if not refs:
         return
     from .progress import say
@@ -364,6 +371,8 @@ def finish_in_flight(refs: list[Any], job: ShardJob, *, terminated: bool) -> Non
     word, again = (
         ("Terminated", "send SIGTERM again or press Ctrl-C") if terminated else ("Interrupted", "press Ctrl-C again")
     )
+    if failed:
+        word, again = failed, "press Ctrl-C"
     plural = "s" if len(refs) != 1 else ""
     say(
         f"{word}: waiting for the {len(refs)} running shard{plural} to finish their requests in flight so that their "

@@ -586,6 +586,59 @@ def test_a_shard_that_fails_on_the_cluster_says_what_failed(
     assert "ray::" not in message and "rerun the same command to resume" in message
 
 
+def test_a_shard_that_fails_lets_the_others_finish_their_requests_in_flight(
+    cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One shard failing force-cancelled the others: their requests in flight were computed by the server (billed by
+    a paid endpoint) and never reached their label caches, where Ctrl-C waits for them. A shard's failure now lets
+    the running shards finish their requests in flight, as Ctrl-C does, then says what failed."""
+    from test_interrupt_drain import CONCURRENCY, Slow
+
+    import sxhub.ray_annotate as ray_annotate
+    from sxhub.cache import LabelCache
+    from sxhub.distributed import RayError
+    from sxhub.parts.layout import shard_dir
+
+    original = ray_annotate._run_shard
+    flag = tmp_path / "asked"
+
+    class Marking(Slow):  # marks the first request on disk, for the failing shard's task to see
+        def __call__(self, body: dict, n: int):  # type: ignore[no-untyped-def]
+            flag.touch()
+            return super().__call__(body, n)
+
+    def one_fails(job):  # type: ignore[no-untyped-def]
+        if Path(job.folder).name.startswith("shard-00000"):
+            deadline = time.monotonic() + 60
+            while not flag.exists() and time.monotonic() < deadline:  # the other shard's requests are on their way
+                time.sleep(0.1)
+            time.sleep(1.0)
+            raise ValueError("the teacher client broke")
+        return original(job)
+
+    monkeypatch.setattr(ray_annotate, "_run_shard", one_fails)
+    source = write_table(texts_frame(160).head(40), tmp_path / "in.csv")
+    responder = Marking(6.0)
+    with FakeOpenAIServer(responder) as server:
+        spec = TaskSpec.from_dict(
+            {
+                "name": "fin",
+                "labels": ["positive", "neutral", "negative"],
+                "teachers": [{"base_url": server.url, "model": "fake", "name": "srv", "timeout": 120}],
+            }
+        )
+        out = tmp_path / "out.jsonl"
+        with pytest.raises(RayError) as caught:
+            ray_annotate.annotate_ray(
+                spec, source, out, shards=2, task_retries=0, progress=False, concurrency=2 * CONCURRENCY
+            )
+        asked = len(server.requests)
+    assert "(ValueError: the teacher client broke)" in str(caught.value)
+    assert asked >= 1
+    with LabelCache(shard_dir(parts_dir(out), 1, 2)) as kept:
+        assert len(kept) == asked  # every request the other shard sent was answered and kept
+
+
 def cli_argv() -> list[str]:
     import sys
 
