@@ -204,6 +204,17 @@ def reliability_facts(frame: pd.DataFrame, spec: TaskSpec, gold: str | None) -> 
     return {"rows": rows, "gold": gold is not None, "versus": versus, "ties": result.get("ties")}
 
 
+def _reviewed(dd: Any) -> bool:
+    """Whether people set some labels (``sxhub apply-review``'s ``label_source`` ``human``): the card's metadata said
+    ``machine-generated`` alone for them, while its text says who reviewed them. The reviewers of ``sxhub review``
+    are the task's own people, so ``expert-generated`` (hub-docs datasetcard.md's values), not ``crowdsourced``."""
+    from .review import SOURCE_COLUMN
+
+    return any(
+        SOURCE_COLUMN in split.column_names and "human" in set(split.unique(SOURCE_COLUMN)) for split in dd.values()
+    )
+
+
 def dataset_card_data(
     dd: Any, spec: TaskSpec, *, repo_id: str, has_votes: bool = True, download_size: int | None = None
 ) -> Any:
@@ -225,7 +236,7 @@ def dataset_card_data(
         task_categories=["text-classification"],
         task_ids=["multi-label-classification" if spec.multi_label else "multi-class-classification"],
         size_categories=[size_category(n)],
-        annotations_creators=["machine-generated" if has_votes else "found"],
+        annotations_creators=["machine-generated" if has_votes else "found", *(["expert-generated"] * _reviewed(dd))],
         pretty_name=_pretty(spec.name),
         tags=["synthetic", "sxhub", *(["llm-labelled"] if has_votes else []), "distillation"],
     )

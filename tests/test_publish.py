@@ -791,6 +791,10 @@ def test_dataset_card_figures_leave_out_what_has_no_value(tmp_path: Path) -> Non
     assert "The column `expert` holds expert labels for 30 texts" in text
     assert "| `t1` | all | 117/120 | 1.000 | 1.000 | 1.000 | 1.000 |" in text  # row 7's 3 failed votes: not valid
     assert "| mean agreement | 1.000 |" in text and "| unanimous texts (agreement = 1) | 39 |" in text
+    # a label a reviewer set (apply-review's label_source human): the metadata said machine-generated alone
+    from huggingface_hub import DatasetCard
+
+    assert DatasetCard.load(card).data.annotations_creators == ["machine-generated", "expert-generated"]
 
 
 def test_scored_votes_are_published_with_their_scores(tmp_path: Path) -> None:
