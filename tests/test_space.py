@@ -1354,10 +1354,28 @@ def test_a_space_published_without_gradio_installed_pins_the_gradio_sxhub_is_tes
     model = make_student(tmp_path / "student", _spec())
     folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo"))
     pins = [ln for ln in (folder / "requirements.txt").read_text().splitlines() if ln.startswith("gradio")]
-    sdk = re.search(r"^sdk_version: (.+)$", (folder / "README.md").read_text(), re.MULTILINE)
-    assert sdk is not None
-    assert pins == [f"gradio=={sdk[1]}"]
-    assert Version(sdk[1]) == Version(floor)
+    from huggingface_hub import SpaceCard
+
+    sdk = SpaceCard.load(folder / "README.md").data.sdk_version
+    assert pins == [f"gradio=={sdk}"]
+    assert Version(sdk) == Version(floor)
+
+
+@pytest.mark.parametrize("version", ["6.30", "6.31.0"])
+def test_the_spaces_sdk_version_is_read_as_the_version_it_pins(
+    version: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README wrote ``sdk_version: 6.30`` unquoted, which YAML reads as the number 6.3: a Space pinned to a
+    gradio that is not the one its requirements.txt installs (hub-docs spaces-config-reference.md: a string)."""
+    from huggingface_hub import SpaceCard
+
+    import sxhub.space_folder as space_folder
+    from sxhub.publish import publish_space
+
+    monkeypatch.setattr(space_folder, "gradio_version", lambda: version)
+    model = make_student(tmp_path / "student", _spec())
+    folder = Path(publish_space(model, to=tmp_path / "space", repo_id="me/demo"))
+    assert SpaceCard.load(folder / "README.md").data.sdk_version == version
 
 
 def test_a_csv_over_the_limit_is_refused_from_its_first_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
