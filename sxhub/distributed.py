@@ -140,7 +140,43 @@ def connect(address: str | None = None, *, quiet: bool = False) -> bool:
         raise
     _saved.append((level, auth))
     restore_sigterm(sigterm)
+    _ray_reports_to_stderr()
     return True
+
+
+def _ray_reports_to_stderr() -> None:
+    """Send what Ray's driver prints of its raylet's reports (a worker that died, a task it retries) to stderr.
+
+    Ray prints them on stdout whatever ``log_to_driver`` says (``ray/_private/worker.py``: ``listen_error_messages``
+    hands them to ``print_to_stdstream`` with ``is_err: False``, Ray 2.60), where ``predict --json`` and ``annotate
+    --json`` print one JSON object and nothing else. The function is looked up by name when the driver's thread
+    prints, so one that marks every batch as an error takes its place while sxhub's Ray runs (:func:`disconnect`
+    puts Ray's back); a Ray without it is left as it is."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return
+    original = getattr(worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "sxhub_to_stderr", False):
+        return
+
+    def to_stderr(data: dict[str, Any], ignore_prefix: bool) -> Any:
+        return original({**data, "is_err": True}, ignore_prefix)
+
+    to_stderr.sxhub_to_stderr = True  # type: ignore[attr-defined]
+    to_stderr.sxhub_original = original  # type: ignore[attr-defined]
+    worker.print_to_stdstream = to_stderr
+
+
+def _ray_reports_back() -> None:
+    """Put back the ``print_to_stdstream`` :func:`_ray_reports_to_stderr` replaced."""
+    try:
+        from ray._private import worker
+    except ImportError:
+        return
+    original = getattr(getattr(worker, "print_to_stdstream", None), "sxhub_original", None)
+    if original is not None:
+        worker.print_to_stdstream = original
 
 
 def cluster_address(address: str | None) -> str | None:
@@ -349,6 +385,7 @@ def disconnect(owned: bool) -> None:
     Ray's authentication variables in this process's environment."""
     if owned:
         ray_module().shutdown()
+        _ray_reports_back()  # after the shutdown: the driver's thread printing them has stopped
         if _saved:
             level, auth = _saved.pop()
             logging.getLogger("ray").setLevel(level)

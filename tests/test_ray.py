@@ -797,6 +797,44 @@ def run_local_ray(env: dict[str, str], *args: str, alone: bool = True) -> subpro
         shutil.rmtree(folder, ignore_errors=True)
 
 
+CRASHING_TASK = """
+import os, sys, time
+import ray
+from sxhub.distributed import connect, disconnect
+owned = connect("local", quiet=True)
+
+@ray.remote(max_retries=1)
+def once(flag):
+    if not os.path.exists(flag):
+        open(flag, "w").close()
+        os._exit(1)  # the worker dies: Ray retries the task
+    return 7
+
+print(ray.get(once.remote(sys.argv[1])), flush=True)
+time.sleep(3)  # Ray's driver thread prints what its raylet reported meanwhile
+disconnect(owned)
+"""
+
+
+def test_rays_reports_of_a_dead_worker_go_to_stderr_not_stdout(tmp_path: Path) -> None:
+    """Ray's driver prints what the raylet reports (a worker that died, a task it retries) on stdout, even with
+    ``log_to_driver=False`` (``ray/_private/worker.py`` ``listen_error_messages``: ``is_err: False``), where
+    ``predict --json`` and ``annotate --json`` print one JSON object and nothing else. Under sxhub's Ray they go to
+    stderr."""
+    env = {k: v for k, v in os.environ.items() if k not in {"RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_ADDRESS"}}
+    env.update(OMP_NUM_THREADS="1", RAY_USAGE_STATS_ENABLED="0")
+    folder = tempfile.mkdtemp(prefix="sxr", dir="/tmp")
+    try:
+        env["RAY_TMPDIR"] = folder
+        argv = [sys.executable, "-c", CRASHING_TASK, str(tmp_path / "flag")]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=180, env=env)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "7\n", done.stdout
+    assert "(raylet)" in done.stderr and "retried" in done.stderr, done.stderr
+
+
 def test_the_local_ray_sxhub_starts_itself_leaves_out_the_token_authentication_warning(
     cluster, tmp_path: Path
 ) -> None:
