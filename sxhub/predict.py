@@ -281,7 +281,23 @@ class Predictor:
         with torch.inference_mode(), torch.autocast(self._device.type, dtype=torch.bfloat16, enabled=self.bf16):
             inputs = {k: torch.as_tensor(v).to(self._device) for k, v in batch.items()}
             forward = self._cls_only or (lambda **kw: self._model(**kw).logits)
-            return forward(**inputs).float().cpu().numpy()
+            try:
+                return forward(**inputs).float().cpu().numpy()
+            except RuntimeError as exc:
+                if not self.bf16:
+                    raise
+                # transformers' DeBERTa (v1) fills masked scores with float32's lowest value, which bf16 cannot hold:
+                # "value cannot be converted to type c10::BFloat16 without overflow" in the first batch, exit 1
+                said = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+                raise NoBf16Error(f"{type(self._model).__name__} does not run in bfloat16 ({said})") from exc
+
+
+class NoBf16Error(ModelError):
+    """A model that fails under bfloat16 autocast; ``reason`` says why (``sxhub export`` notes it, the export stands)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{reason}; drop --bf16 to run it in fp32.")
+        self.reason = reason
 
 
 def backend_name(*, onnx: bool = False, int8: bool = False, bf16: bool = False) -> str:

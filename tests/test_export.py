@@ -188,6 +188,27 @@ def test_bf16_is_measured_where_the_machine_runs_it(
     ) in card
 
 
+def test_a_model_that_cannot_run_in_bf16_is_exported_with_a_note(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the machine runs bf16 natively, export measures ``predict --bf16`` too; a DeBERTa (v1) student fails
+    under bf16 autocast, and that measurement failed the whole export ("Error: RuntimeError: value cannot be converted
+    to type c10::BFloat16 without overflow"), after the ONNX files were written and checked."""
+    from test_predict import tiny_deberta
+
+    monkeypatch.setattr(sxhub.export, "native_bf16", lambda device=None: True)
+    folder = tiny_deberta(tmp_path / "deberta")
+
+    result = export_onnx(folder)
+
+    assert result.onnx_path.is_file() and result.agreement["onnx"].label_agreement == 1.0
+    assert "torch-bf16" not in result.agreement and "torch-bf16" not in result.speed
+    [note] = [n for n in result.notes if "bf16" in n]
+    assert note.startswith(
+        "torch bf16 (sxhub predict --bf16) not measured: DebertaForSequenceClassification does not run in bfloat16 ("
+    )
+
+
 def test_the_record_says_where_each_variant_ran(
     student: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -328,6 +328,42 @@ def test_bf16_is_torch_only_and_warns_where_it_is_emulated(
     ]
 
 
+def tiny_deberta(path: Path) -> Path:
+    """A random 2-layer DeBERTa (v1) classifier with the tiny BERT's tokenizer. transformers' DeBERTa attention fails
+    under bfloat16 autocast: it fills the masked scores with float32's lowest value, which bf16 cannot hold."""
+    import transformers
+
+    folder = build_tiny_model(path)  # its tokenizer; the model is replaced by a DeBERTa
+    for name in ("model.safetensors", "config.json"):
+        (folder / name).unlink()
+    config = transformers.DebertaConfig(
+        vocab_size=len(transformers.AutoTokenizer.from_pretrained(folder)), hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=3,
+    )  # fmt: skip
+    transformers.DebertaForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
+def test_bf16_of_a_model_that_cannot_run_in_bf16_is_one_line_naming_fp32(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A DeBERTa (v1) student under --bf16 failed in the middle of the first batch in transformers' words ("Error:
+    RuntimeError: value cannot be converted to type c10::BFloat16 without overflow"), exit 1, naming no fix."""
+    folder = tiny_deberta(tmp_path / "deberta")
+    (tmp_path / "in.txt").write_text("profit rose\nsales fell\n")
+    capsys.readouterr()
+
+    code, _, err = run_cli(
+        ["predict", str(folder), str(tmp_path / "in.txt"), "-o", str(tmp_path / "out.csv"), "--bf16"], capsys
+    )
+
+    assert code != 0
+    line = err.strip().splitlines()[-1]
+    assert line.startswith("Error: DebertaForSequenceClassification does not run in bfloat16 (")
+    assert line.endswith("drop --bf16 to run it in fp32.")
+    assert Predictor(folder).predict_proba(["profit rose"]).shape == (1, 3)  # the fix the line names
+
+
 def test_int8_without_onnx_is_refused_in_python_as_on_the_command_line(single_model: Path, tmp_path: Path) -> None:
     """``Predictor(model, int8=True)`` (and predict_file's and evaluate's int8=) without onnx=True ran the torch
     model in fp32 without a word, so a notebook that meant to check int8 scored torch; ``--int8`` without ``--onnx``
