@@ -284,12 +284,25 @@ class Predictor:
             try:
                 return forward(**inputs).float().cpu().numpy()
             except RuntimeError as exc:
-                if not self.bf16:
+                if not (self.bf16 and bf16_failure(exc)):
                     raise
-                # transformers' DeBERTa (v1) fills masked scores with float32's lowest value, which bf16 cannot hold:
-                # "value cannot be converted to type c10::BFloat16 without overflow" in the first batch, exit 1
-                said = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-                raise NoBf16Error(f"{type(self._model).__name__} does not run in bfloat16 ({said})") from exc
+                raise NoBf16Error(no_bf16_reason(self._model, exc)) from exc
+
+
+def bf16_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a model's own failure under bfloat16 autocast: transformers' DeBERTa (v1) fills masked
+    scores with float32's lowest value, which bf16 cannot hold ("value cannot be converted to type c10::BFloat16
+    without overflow"), X-MOD puts bf16 into a float32 tensor ("... got Float for the destination and BFloat16 for
+    the source"). Not an out-of-memory error, also a RuntimeError."""
+    import torch
+
+    return isinstance(exc, RuntimeError) and not isinstance(exc, torch.OutOfMemoryError) and "BFloat16" in str(exc)
+
+
+def no_bf16_reason(model: Any, exc: BaseException) -> str:
+    """``"DebertaForSequenceClassification does not run in bfloat16 (<torch's first line>)"``."""
+    said = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+    return f"{type(model).__name__} does not run in bfloat16 ({said})"
 
 
 class NoBf16Error(ModelError):

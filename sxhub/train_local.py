@@ -23,7 +23,7 @@ import numpy as np
 
 from .data import preprocessing_config
 from .distill import TeacherLogits, distillation_loss, people_overrule
-from .errors import InputError
+from .errors import InputError, ModelError
 from .head import load_classifier
 from .labelled import LabelledData
 from .recipe import (
@@ -291,6 +291,14 @@ def train_local(
             )
         trainer.accelerator.wait_for_everyone()  # every rank has loaded the best checkpoint: it may go
         finished = True
+    except RuntimeError as exc:
+        from .predict import bf16_failure, no_bf16_reason
+
+        if not (config.bf16 and bf16_failure(exc)):
+            raise
+        raise ModelError(
+            f"base model {base!r}: {no_bf16_reason(model, exc)}; drop --bf16 to train it in fp32."
+        ) from exc
     except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM (Terminated): the CLI's line says how to continue
         kept = keep_note(checkpoint_dir, how) if record is not None else None
         if kept is None and record is not None:  # stopped before a checkpoint held the optimizer state

@@ -317,6 +317,22 @@ def build_tiny_model(
     return path
 
 
+def tiny_deberta(path: Path) -> Path:
+    """A random 2-layer DeBERTa (v1) classifier with the tiny BERT's tokenizer. transformers' DeBERTa attention fails
+    under bfloat16 autocast: it fills the masked scores with float32's lowest value, which bf16 cannot hold."""
+    import transformers
+
+    folder = build_tiny_model(path)  # its tokenizer; the model is replaced by a DeBERTa
+    for name in ("model.safetensors", "config.json"):
+        (folder / name).unlink()
+    config = transformers.DebertaConfig(
+        vocab_size=len(transformers.AutoTokenizer.from_pretrained(folder)), hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=3,
+    )  # fmt: skip
+    transformers.DebertaForSequenceClassification(config).save_pretrained(folder)
+    return folder
+
+
 def slow_tokenizer_copy(model_dir: Path, to: Path) -> Path:
     """A copy of ``model_dir`` whose tokenizer is a slow (Python) one, as models without a tokenizer.json ship
     (transformers 5's ``BertTokenizer`` is the fast one; its Python WordPiece is ``BertTokenizerLegacy``)."""

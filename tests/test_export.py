@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from conftest import require_modules, run_cli, sxhub_logged
+from conftest import require_modules, run_cli, sxhub_logged, tiny_deberta
 from test_predict import TEXTS
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
@@ -194,8 +194,6 @@ def test_a_model_that_cannot_run_in_bf16_is_exported_with_a_note(
     """Where the machine runs bf16 natively, export measures ``predict --bf16`` too; a DeBERTa (v1) student fails
     under bf16 autocast, and that measurement failed the whole export ("Error: RuntimeError: value cannot be converted
     to type c10::BFloat16 without overflow"), after the ONNX files were written and checked."""
-    from test_predict import tiny_deberta
-
     monkeypatch.setattr(sxhub.export, "native_bf16", lambda device=None: True)
     folder = tiny_deberta(tmp_path / "deberta")
 

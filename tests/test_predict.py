@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import build_tiny_model, require_modules, run_cli, slow_tokenizer_copy
+from conftest import build_tiny_model, require_modules, run_cli, slow_tokenizer_copy, tiny_deberta
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
 import sxhub.predict
@@ -326,22 +326,6 @@ def test_bf16_is_torch_only_and_warns_where_it_is_emulated(
         "this CPU has no native bfloat16 (AVX-512 BF16, AMX or Arm BF16): --bf16 is emulated here and likely slower "
         "than fp32; drop --bf16."
     ]
-
-
-def tiny_deberta(path: Path) -> Path:
-    """A random 2-layer DeBERTa (v1) classifier with the tiny BERT's tokenizer. transformers' DeBERTa attention fails
-    under bfloat16 autocast: it fills the masked scores with float32's lowest value, which bf16 cannot hold."""
-    import transformers
-
-    folder = build_tiny_model(path)  # its tokenizer; the model is replaced by a DeBERTa
-    for name in ("model.safetensors", "config.json"):
-        (folder / name).unlink()
-    config = transformers.DebertaConfig(
-        vocab_size=len(transformers.AutoTokenizer.from_pretrained(folder)), hidden_size=32, num_hidden_layers=2,
-        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128, num_labels=3,
-    )  # fmt: skip
-    transformers.DebertaForSequenceClassification(config).save_pretrained(folder)
-    return folder
 
 
 def test_bf16_of_a_model_that_cannot_run_in_bf16_is_one_line_naming_fp32(

@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require_modules, run_cli
+from conftest import require_modules, run_cli, tiny_deberta
 from sklearn.metrics import f1_score
 
 import sxhub.train_local
 from sxhub import autotrain, trained_texts
 from sxhub.activations import sigmoid
-from sxhub.errors import InputError, UserError
+from sxhub.errors import InputError, ModelError, UserError
 from sxhub.labelled import load_labelled
 from sxhub.spec import TaskSpec
 from sxhub.tables import write_table
@@ -1197,6 +1197,21 @@ def test_bf16_trains_in_bfloat16_and_saves_fp32_weights(
     weights = AutoModelForSequenceClassification.from_pretrained(out)
     assert {p.dtype for p in weights.parameters()} == {torch.float32}
     assert json.loads((out / "sxhub.json").read_text())["train"]["bf16"] is True
+
+
+def test_bf16_of_a_base_that_cannot_run_in_bf16_is_one_line_naming_fp32(tmp_path: Path) -> None:
+    """A DeBERTa (v1) base under --bf16 failed at the first training step in transformers' words ("Error:
+    RuntimeError: value cannot be converted to type c10::BFloat16 without overflow"), exit 1, naming no fix."""
+    base = tiny_deberta(tmp_path / "deberta")
+    out = tmp_path / "m"
+
+    with pytest.raises(ModelError) as raised:
+        train(SINGLE, single_frame(), fast_config(out, base, bf16=True, epochs=1, min_steps=0))
+
+    assert str(raised.value).startswith("base model ")
+    assert "DebertaForSequenceClassification does not run in bfloat16 (" in str(raised.value)
+    assert str(raised.value).endswith("drop --bf16 to train it in fp32.")
+    assert train(SINGLE, single_frame(), fast_config(out, base, epochs=1, min_steps=0)).best_score >= 0  # the fix
 
 
 def test_bf16_warns_where_it_is_emulated_and_autotrain_refuses_it(
