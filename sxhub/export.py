@@ -445,7 +445,12 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
 
     axes = {name: {0: "batch", 1: "sequence"} for name in names} | {"logits": {0: "batch"}}
     try:
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        with (
+            torch.no_grad(),
+            contextlib.redirect_stdout(io.StringIO()),
+            _native_stdout_dropped(),
+            warnings.catch_warnings(),
+        ):
             warnings.simplefilter("ignore")  # TracerWarnings about shapes that are constant for an encoder
             torch.onnx.export(
                 LogitsOnly(),
@@ -458,8 +463,36 @@ def _export_graph(model_dir: Path, path: Path, opset: int, *, cls_only: bool = T
                 dynamo=False,
             )
     except (RuntimeError, torch.onnx.errors.OnnxExporterError) as exc:  # type: ignore[attr-defined]
-        raise ModelError(f"ONNX export of {str(model_dir)!r} failed: {str(exc)[:200]}") from exc
+        # an operator ONNX has no counterpart for (FNet's Fourier transform: "Exporting the operator 'aten::fft_fftn'
+        # to ONNX opset version 17 is not supported"): the line was cut at 200 characters and named no way on
+        said = str(exc).strip().split("\n")[0].split(". ")[0][:200] or type(exc).__name__
+        raise ModelError(
+            f"ONNX export of {str(model_dir)!r} ({type(model).__name__}) failed: {said}; it cannot be served with "
+            "--onnx; serve it with torch (sxhub predict without --onnx)."
+        ) from exc
     return why_not
+
+
+@contextlib.contextmanager
+def _native_stdout_dropped() -> Iterator[None]:
+    """Drop what native code writes to the process's stdout (file descriptor 1) for the block: torch's ONNX exporter
+    logs the whole TorchScript graph there when an export fails ("Torch IR graph at exception: ...", a hundred lines
+    for a 2-layer model), past ``redirect_stdout``, into the data a command writes on stdout."""
+    import sys
+
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no file descriptor 1 (a service started without one): nothing to drop
+        yield
+        return
+    try:
+        with open(os.devnull, "w", encoding="utf-8") as null:
+            os.dup2(null.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def optimize_graph(source: Path, target: Path, model_dir: Path, *, fuse_attention: bool = False) -> list[str]:

@@ -671,6 +671,34 @@ def test_cli_export_errors_are_one_line(student: Path, tmp_path: Path, capsys: p
     assert code == 2 and "fp4" in err
 
 
+def test_a_model_onnx_cannot_hold_is_one_line_naming_torch(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """FNet mixes tokens with a Fourier transform, which ONNX's opset 17 has no operator for: its export was one
+    line cut mid-sentence at 200 characters that named no way on ("... Support for this operator was added in
+    version"), after torch had written the model's whole TorchScript graph to stdout; the line names the model class
+    and how to serve it (torch), and stdout stays empty."""
+    import transformers
+    from conftest import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "fnet")  # its tokenizer; the model is replaced by an FNet
+    for name in ("model.safetensors", "config.json"):
+        (folder / name).unlink()
+    config = transformers.FNetConfig(
+        vocab_size=len(transformers.AutoTokenizer.from_pretrained(folder)), hidden_size=32, num_hidden_layers=2,
+        intermediate_size=64, max_position_embeddings=128, num_labels=3,
+    )  # fmt: skip
+    transformers.FNetForSequenceClassification(config).save_pretrained(folder)
+    capfd.readouterr()
+
+    code, out, err = run_cli(["export", str(folder)], capfd)  # capfd: torch's native code writes to the descriptors
+
+    assert code == 2 and out == ""
+    line = err.strip().splitlines()[-1]  # after the progress bars
+    assert line.startswith(f"Error: ONNX export of {str(folder)!r} (FNetForSequenceClassification) failed: ")
+    assert "'aten::fft_fftn'" in line
+    assert line.endswith("it cannot be served with --onnx; serve it with torch (sxhub predict without --onnx).")
+    assert not (folder / "onnx").exists()
+
+
 def other_models_onnx(tmp_path: Path, *, num_labels: int, vocab_size: int) -> Path:
     """onnx/model.onnx of another classifier: a random BERT with its own label count and vocabulary size."""
     import torch
