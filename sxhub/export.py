@@ -210,7 +210,7 @@ def export_onnx(
         torch_predictor = Predictor(model_dir, cls_only=cls_only)
         reference, result.speed["torch"] = timed(torch_predictor, texts)
         result.torch_gpu = _gpu_name() if torch_predictor.device == "cuda" else None
-        onnx_predictor = Predictor(model_dir, onnx=True, onnx_dir=staged)
+        onnx_predictor = _staged_predictor(model_dir, staged)
         probs, result.speed["onnx"] = timed(onnx_predictor, texts)
         result.threads = (onnx_predictor._onnx.workers, _torch_threads())
         result.agreement["onnx"] = compare(reference, probs, thresholds)
@@ -238,6 +238,20 @@ def export_onnx(
                 data_file(out_dir / name).unlink(missing_ok=True)
         write_record(model_dir, result)
     return result
+
+
+def _staged_predictor(model_dir: Path, staged: Path) -> Predictor:
+    """The fp32 graph just exported, loaded as ``predict --onnx`` loads it. A graph that does not run on the folder's
+    own token ids (Longformer pads to its attention window inside forward, which the trace keeps for the sample's
+    length) was said to be "not an export of" the folder, named by its work file, with the same export as the fix."""
+    try:
+        return Predictor(model_dir, onnx=True, onnx_dir=staged)
+    except ModelError as exc:
+        said = str(exc.__cause__ or exc).strip().splitlines()[0].split("Status Message: ")[-1][:160]
+        raise ModelError(
+            f"the ONNX graph exported from {str(model_dir)!r} does not run on the folder's own token ids ({said}); "
+            "it cannot be served with --onnx; serve it with torch (sxhub predict without --onnx)."
+        ) from exc
 
 
 @contextlib.contextmanager

@@ -699,6 +699,38 @@ def test_a_model_onnx_cannot_hold_is_one_line_naming_torch(tmp_path: Path, capfd
     assert not (folder / "onnx").exists()
 
 
+@pytest.mark.slow
+def test_a_graph_that_does_not_run_on_its_own_tokens_is_one_line_naming_torch(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Longformer pads its input to its attention window inside forward, which the traced graph keeps for the
+    sample's length: the graph exported does not run on other lengths. The export said its own work file
+    ('.../onnx/.export-xxx/staged/model.onnx', gone once it ended) "is not an export of" the folder and to run the
+    same export again, which fails the same way; the line says the graph does not run and names torch."""
+    import transformers
+    from conftest import build_tiny_model
+
+    folder = build_tiny_model(tmp_path / "longformer")  # its tokenizer; the model is replaced by a Longformer
+    for name in ("model.safetensors", "config.json"):
+        (folder / name).unlink()
+    config = transformers.LongformerConfig(
+        vocab_size=len(transformers.AutoTokenizer.from_pretrained(folder)), hidden_size=32, num_hidden_layers=2,
+        num_attention_heads=2, intermediate_size=64, max_position_embeddings=130, attention_window=[4, 4],
+        pad_token_id=1, num_labels=3,
+    )  # fmt: skip
+    transformers.LongformerForSequenceClassification(config).save_pretrained(folder)
+    capsys.readouterr()
+
+    code, out, err = run_cli(["export", str(folder)], capsys)
+
+    assert code == 2 and out == ""
+    line = err.strip().splitlines()[-1]  # after the progress bars and transformers' own lines
+    assert line.startswith(f"Error: the ONNX graph exported from {str(folder)!r} does not run on the folder's own ")
+    assert "staged" not in line and "again" not in line
+    assert line.endswith("it cannot be served with --onnx; serve it with torch (sxhub predict without --onnx).")
+    assert not (folder / "onnx").exists()
+
+
 def other_models_onnx(tmp_path: Path, *, num_labels: int, vocab_size: int) -> Path:
     """onnx/model.onnx of another classifier: a random BERT with its own label count and vocabulary size."""
     import torch
