@@ -234,6 +234,13 @@ def base_parts(base: str) -> tuple[Any, Any]:
         what = "tokenizer"
         tokenizer = AutoTokenizer.from_pretrained(base)
     except (OSError, ValueError) as exc:
+        sentencepiece = _sentencepiece_file(base) if what == "tokenizer" else None
+        if sentencepiece is not None:
+            raise ModelError(
+                f"base model {base!r}: its tokenizer is a SentencePiece model ({sentencepiece}), which transformers "
+                "reads with the sentencepiece package; run pip install sentencepiece, or pass a base saved with its "
+                "tokenizer.json with --base."
+            ) from exc
         if not folder.is_dir() and isinstance(exc, OSError) and constants.HF_HUB_OFFLINE:
             raise ModelError(
                 f"base model {base!r} is neither a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE "
@@ -245,6 +252,35 @@ def base_parts(base: str) -> tuple[Any, Any]:
             "local model folder or a Hub id available offline with --base."
         ) from exc
     return tokenizer, config
+
+
+SENTENCEPIECE_FILES = ("spm.model", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
+
+
+def _sentencepiece_file(base: str) -> str | None:
+    """The SentencePiece model file of a base without a ``tokenizer.json`` (DeBERTa-v3's ``spm.model``, ALBERT's
+    ``spiece.model``), in its folder or the Hugging Face cache, when the sentencepiece package that reads it is not
+    installed; else None. transformers then falls back to tiktoken and fails in its words ("`tiktoken` is required to
+    read a `tiktoken` file")."""
+    import importlib.util
+
+    if importlib.util.find_spec("sentencepiece") is not None:
+        return None
+    from huggingface_hub import try_to_load_from_cache
+
+    folder = Path(base).expanduser()
+
+    def present(name: str) -> bool:
+        if folder.is_dir():
+            return (folder / name).is_file()
+        try:
+            return isinstance(try_to_load_from_cache(base, name), str)
+        except ValueError:  # not a Hub id
+            return False
+
+    if present("tokenizer.json"):
+        return None
+    return next((name for name in SENTENCEPIECE_FILES if present(name)), None)
 
 
 def load_reason(exc: BaseException, limit: int = 300) -> str:

@@ -1214,6 +1214,60 @@ def test_bf16_of_a_base_that_cannot_run_in_bf16_is_one_line_naming_fp32(tmp_path
     assert train(SINGLE, single_frame(), fast_config(out, base, epochs=1, min_steps=0)).best_score >= 0  # the fix
 
 
+def sentencepiece_only_base(path: Path) -> Path:
+    """A DeBERTa-v3-like base folder as microsoft/deberta-v3-small ships it: its tokenizer is ``spm.model`` (a
+    SentencePiece model) and ``tokenizer_config.json``, with no ``tokenizer.json``. The model file is written with the
+    protobuf schema transformers carries, so the sentencepiece package is not needed to make it."""
+    import transformers
+    from transformers.utils import sentencepiece_model_pb2_new as sentencepiece_pb2
+
+    proto = sentencepiece_pb2.ModelProto()
+    proto.trainer_spec.model_type, proto.trainer_spec.unk_id = 1, 3  # unigram
+    proto.normalizer_spec.name, proto.normalizer_spec.add_dummy_prefix = "identity", True
+    words = [f"\u2581{w}" for w in FILLER]
+    for i, token in enumerate(["[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]", *words, *"abcdefghijklmnopqrstuvwxyz"]):
+        piece = proto.pieces.add()
+        piece.piece, piece.score = token, -i / 10
+        piece.type = 2 if token == "[UNK]" else 3 if token.startswith("[") else 1
+    path.mkdir(parents=True)
+    (path / "spm.model").write_bytes(proto.SerializeToString())
+    (path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "DebertaV2Tokenizer"}))
+    config = transformers.DebertaV2Config(
+        vocab_size=len(proto.pieces), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, max_position_embeddings=128, pooler_hidden_size=32,
+    )  # fmt: skip
+    transformers.DebertaV2ForMaskedLM(config).save_pretrained(path)
+    return path
+
+
+def test_a_sentencepiece_base_without_sentencepiece_is_one_line_naming_the_package(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """DeBERTa-v3, ALBERT and many XLM-R checkpoints ship their tokenizer as a SentencePiece model only, which
+    transformers reads with the sentencepiece package (not a dependency of sxhub). Without it, train --base said
+    "its tokenizer could not be loaded (ValueError: `tiktoken` is required to read a `tiktoken` file ...); pass a
+    local model folder or a Hub id available offline with --base": another package, and a folder the user had."""
+    import importlib.util
+
+    if importlib.util.find_spec("sentencepiece") is not None:
+        pytest.skip("sentencepiece is installed: the base loads")
+    base = sentencepiece_only_base(tmp_path / "deberta-v3")
+    (tmp_path / "task.yaml").write_text("name: fin\nlabels: [positive, neutral, negative]\n")
+    single_frame().to_csv(tmp_path / "labelled.csv", index=False)
+    capsys.readouterr()
+
+    argv = ["train", str(tmp_path / "task.yaml"), str(tmp_path / "labelled.csv"), "-o", str(tmp_path / "m")]
+    code, _, err = run_cli([*argv, "--base", str(base)], capsys)
+
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"Error: base model {str(base)!r}: its tokenizer is a SentencePiece model (spm.model), which transformers "
+        "reads with the sentencepiece package; run pip install sentencepiece, or pass a base saved with its "
+        "tokenizer.json with --base."
+    )
+    assert "tiktoken" not in err
+
+
 def test_bf16_warns_where_it_is_emulated_and_autotrain_refuses_it(
     tiny_base_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
