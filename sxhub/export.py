@@ -494,7 +494,9 @@ def _native_stdout_dropped() -> Iterator[None]:
     for a 2-layer model), past ``redirect_stdout``, into the data a command writes on stdout."""
     import sys
 
-    sys.stdout.flush()
+    for stream in (sys.stdout, sys.__stdout__):  # what Python holds for fd 1 goes out now, not into /dev/null
+        if stream is not None:
+            stream.flush()
     try:
         saved = os.dup(1)
     except OSError:  # no file descriptor 1 (a service started without one): nothing to drop
