@@ -18,7 +18,7 @@ import numpy as np
 import onnx
 import pandas as pd
 import pytest
-from conftest import require_modules, run_cli, sxhub_logged, tiny_deberta
+from conftest import build_tiny_model, require_modules, run_cli, sxhub_logged, tiny_deberta
 from test_predict import TEXTS
 from test_train import MULTI, SINGLE, fast_config, multi_frame, single_frame
 
@@ -677,7 +677,6 @@ def test_a_model_onnx_cannot_hold_is_one_line_naming_torch(tmp_path: Path, capfd
     version"), after torch had written the model's whole TorchScript graph to stdout; the line names the model class
     and how to serve it (torch), and stdout stays empty."""
     import transformers
-    from conftest import build_tiny_model
 
     folder = build_tiny_model(tmp_path / "fnet")  # its tokenizer; the model is replaced by an FNet
     for name in ("model.safetensors", "config.json"):
@@ -708,7 +707,6 @@ def test_a_graph_that_does_not_run_on_its_own_tokens_is_one_line_naming_torch(
     ('.../onnx/.export-xxx/staged/model.onnx', gone once it ended) "is not an export of" the folder and to run the
     same export again, which fails the same way; the line says the graph does not run and names torch."""
     import transformers
-    from conftest import build_tiny_model
 
     folder = build_tiny_model(tmp_path / "longformer")  # its tokenizer; the model is replaced by a Longformer
     for name in ("model.safetensors", "config.json"):
