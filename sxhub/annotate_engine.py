@@ -335,9 +335,8 @@ class _Engine(_Stops):
         """One request to teacher ``idx``, counted in its ledger; the reply committed to the cache."""
         ledger = self.ledgers[self.names[idx]]
         try:
-            await (
-                before_asking()
-            )  # a run's sleeping Inference Endpoints, woken only for a request the cache cannot answer
+            # a run's sleeping Inference Endpoints, woken only for a request the cache cannot answer
+            await before_asking()
             reply = await self._send(idx, messages, seed)
         except AnswerCutError as exc:  # answered, and paid for, but stopped by a full context: a failed vote
             if self.cache is not None:
