@@ -106,7 +106,7 @@ def train(
         raise InputError(f"the data's labels {data.label_names} do not match the task's labels {spec.label_names}.")
     # trained on the texts as every reader of the model will clean them (the block saved with it, max_length aside)
     cleaning = preprocessing_config(spec.preprocess)
-    data = preprocessed(keep_agreed(data, config.min_agreement), cleaning)
+    data = training_columns(preprocessed(keep_agreed(data, config.min_agreement), cleaning))
     check_trainable(data)
     teachers = label_teachers(data)  # the labels trained on, before --validation's rows join them
     if config.validation_file is not None:
@@ -239,6 +239,20 @@ def train(
             if created and out.is_dir() and not any(out.iterdir()):
                 out.rmdir()  # an empty -o folder looked like a model folder, though nothing was saved
     return replace(result, model_dir=out)
+
+
+# what training reads of the table once the rows are chosen: the votes (--soft-labels' shares, the teachers' names)
+# and who gave each label (a person's label is never overruled, nor its votes counted)
+TRAINING_COLUMNS = ("votes", "label_source")
+
+
+def training_columns(data: LabelledData) -> LabelledData:
+    """``data`` with a frame of the columns training reads (:data:`TRAINING_COLUMNS`) and no others: the texts and
+    labels are in ``data.texts`` and ``data.labels`` already, and the rest (the label column as read, ``agreement``,
+    an expert ``gold``, ``error``) is used no more. Kept, a 1M-row multi-label file held ~400 MB of them (a numpy
+    array of names and a dict of shares per row) through tokenizing, where training peaks."""
+    kept = [column for column in data.frame.columns if column in TRAINING_COLUMNS]
+    return replace(data, frame=data.frame[kept])
 
 
 def stale_export(out: Path, staging: Path, result: TrainResult) -> list[str]:

@@ -122,3 +122,32 @@ def test_cleaning_keeps_each_text_it_leaves_unchanged(tmp_path: Path) -> None:
     cleaned = preprocessed(data, preprocessing_config(True))
     assert cleaned.texts == ["profit rose today", "mail EMAIL now", "shares fell"]
     assert cleaned.texts[0] is data.texts[0] and cleaned.texts[2] is data.texts[2]
+
+
+def test_train_keeps_only_the_columns_it_reads(
+    tmp_path: Path, tiny_base_model: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole table read from the file stayed in memory through tokenizing, where training peaks: a 1M-row
+    multi-label file held ~400 MB of a label column as read (a numpy array per row, beside ``data.labels``) and of
+    agreement dicts that train no longer reads once --min-agreement has kept its rows. The rows that train keep the
+    columns it reads (the votes' teachers, a person's labels) and the teachers are still named."""
+    import sxhub.train as train_module
+    from sxhub.train_config import TrainConfig
+
+    seen: list[list[str]] = []
+    local = train_module.train_local
+
+    def recording(spec: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(list(data.frame.columns))
+        return local(spec, data, *args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train_local", recording)
+    frame = _rows().assign(gold="positive")
+    path = tmp_path / "labelled.parquet"
+    write_table(frame, path)
+    spec = TaskSpec(name="fin-sent", description="Sentiment of financial news.", labels=NAMES)
+    out = tmp_path / "student"
+    config = TrainConfig(output_dir=out, base_model=str(tiny_base_model), epochs=1, threads=1, min_agreement=0.9)
+    train_module.train(spec, str(path), config)
+    assert seen == [["label_source"]]
+    assert json.loads((out / "sxhub.json").read_text())["teachers"] == ["main", "late"]
