@@ -55,6 +55,7 @@ TREE_PAGE_SIZE_EXPAND = 50
 # between its "region licenses" comments, at commit fd6cf1f56e1514af08c5a7262d9f79b3becb810d. Checked here: the
 # license only (the stand-in does not know the Hub's other metadata rules), at ``validate-yaml``, which huggingface_hub
 # asks before every commit that adds README.md (hf_api.py ``create_commit`` and ``upload_folder``, 2.5.0 as installed).
+# The stand-in's own copy of the list, not sxhub.licenses.HUB_LICENSES: one imported from sxhub would only agree with sxhub.
 HUB_LICENSES = (
     "apache-2.0", "mit", "openrail", "bigscience-openrail-m", "creativeml-openrail-m", "bigscience-bloom-rail-1.0",
     "bigcode-openrail-m", "afl-3.0", "artistic-2.0", "bsl-1.0", "bsd", "bsd-2-clause", "bsd-3-clause",
