@@ -262,11 +262,11 @@ def _sentencepiece_file(base: str) -> str | None:
     ``spiece.model``), in its folder or the Hugging Face cache, when the sentencepiece package that reads it is not
     installed; else None. transformers then falls back to tiktoken and fails in its words ("`tiktoken` is required to
     read a `tiktoken` file")."""
-    import importlib.util
-
-    if importlib.util.find_spec("sentencepiece") is not None:
-        return None
     from huggingface_hub import try_to_load_from_cache
+    from transformers.utils import is_sentencepiece_available  # transformers' own check, as its tokenizers ask
+
+    if is_sentencepiece_available():
+        return None
 
     folder = Path(base).expanduser()
 
